@@ -1,0 +1,78 @@
+import { ParseError } from "./errors.ts";
+
+/** A host and port as carried by PASV/PORT (IPv4) or EPSV/EPRT (IPv4 or IPv6). */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** "::ffff:127.0.0.1" → "127.0.0.1": Bun reports IPv4 peers of a "::" listener this way. */
+export function canonicalIp(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m ? m[1]! : ip.toLowerCase();
+}
+
+export function isIPv4(ip: string): boolean {
+  const parts = ip.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+export function isIPv6(ip: string): boolean {
+  return ip.includes(":") && /^[0-9a-fA-F:.]+$/.test(ip) && !ip.includes(":::");
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port ${port}`);
+  return port;
+}
+
+/** PORT/PASV argument "h1,h2,h3,h4,p1,p2" (RFC 959 §4.1.2). */
+export function formatHostPort({ host, port }: HostPort): string {
+  const ip = canonicalIp(host);
+  if (!isIPv4(ip)) throw new ParseError(`PASV/PORT need an IPv4 address, got ${host}`);
+  return `${ip.split(".").join(",")},${port >> 8},${port & 255}`;
+}
+
+export function parseHostPort(text: string): HostPort {
+  const m = /(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})/.exec(text);
+  if (!m) throw new ParseError("invalid host-port, expected h1,h2,h3,h4,p1,p2");
+  const n = m.slice(1).map(Number);
+  if (n.some((x) => x > 255)) throw new ParseError("invalid host-port: number above 255");
+  return { host: n.slice(0, 4).join("."), port: checkPort(n[4]! * 256 + n[5]!) };
+}
+
+/** 227 reply text. */
+export function formatPasvReply(hp: HostPort): string {
+  return `Entering Passive Mode (${formatHostPort(hp)}).`;
+}
+
+/** EPRT argument "|1|132.235.1.2|6275|" or "|2|::1|6275|" (RFC 2428 §2). */
+export function formatEprt({ host, port }: HostPort): string {
+  const ip = canonicalIp(host);
+  const af = isIPv4(ip) ? 1 : 2;
+  return `|${af}|${ip}|${port}|`;
+}
+
+export function parseEprt(text: string): HostPort {
+  const d = text[0];
+  if (!d || d.charCodeAt(0) < 33 || d.charCodeAt(0) > 126) throw new ParseError("invalid EPRT delimiter");
+  const parts = text.split(d);
+  if (parts.length !== 5 || parts[0] !== "" || parts[4] !== "") throw new ParseError("invalid EPRT argument");
+  const [, af, host, port] = parts as [string, string, string, string, string];
+  if (af === "1" && !isIPv4(host)) throw new ParseError("invalid EPRT IPv4 address");
+  if (af === "2" && !isIPv6(host)) throw new ParseError("invalid EPRT IPv6 address");
+  if (af !== "1" && af !== "2") throw new ParseError("unsupported EPRT network protocol");
+  if (!/^\d{1,5}$/.test(port)) throw new ParseError("invalid EPRT port");
+  return { host: host.toLowerCase(), port: checkPort(Number(port)) };
+}
+
+/** 229 reply text: "Entering Extended Passive Mode (|||6446|)". */
+export function formatEpsvReply(port: number): string {
+  return `Entering Extended Passive Mode (|||${checkPort(port)}|)`;
+}
+
+export function parseEpsvReply(text: string): number {
+  const m = /\((.)\1\1(\d{1,5})\1\)/.exec(text);
+  if (!m) throw new ParseError("invalid EPSV reply");
+  return checkPort(Number(m[2]));
+}

@@ -1,0 +1,94 @@
+/** vsftpd's fixed command buffer: anything longer is refused without being buffered. */
+export const MAX_COMMAND_LINE = 4096;
+
+/** A parsed command line: the upper-cased verb and the raw argument ("" when none). */
+export interface FtpCommand {
+  verb: string;
+  arg: string;
+}
+
+export type ParsedLine = { ok: true; command: FtpCommand } | { ok: false; reason: string };
+
+/**
+ * Parse one command line (CRLF already stripped). The argument is kept verbatim after the
+ * first space — file names may contain spaces, quotes and leading blanks (RFC 959 §5.3.2).
+ */
+export function parseCommandLine(line: string): ParsedLine {
+  if (line.includes("\0")) return { ok: false, reason: "NUL byte in command" };
+  const sp = line.indexOf(" ");
+  const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+  if (!/^[A-Z]{3,4}$/.test(verb)) return { ok: false, reason: "Syntax error, command unrecognized" };
+  return { ok: true, command: { verb, arg: sp < 0 ? "" : line.slice(sp + 1) } };
+}
+
+/** Format a command for the wire (client side). */
+export function formatCommand(verb: string, arg?: string): string {
+  if (arg !== undefined && /[\r\n]/.test(arg)) throw new Error("CR/LF in command argument");
+  return arg === undefined || arg === "" ? `${verb}\r\n` : `${verb} ${arg}\r\n`;
+}
+
+/**
+ * Splits a byte stream into command lines with a hard cap. TELNET IAC sequences that some clients
+ * send before ABOR (RFC 959 §4.1.3) are removed. An over-long line is reported once and its bytes
+ * are discarded up to the next newline, never accumulated.
+ */
+export class LineSplitter {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private discarding = false;
+
+  constructor(private readonly maxLine: number = MAX_COMMAND_LINE) {}
+
+  /** Feed bytes; returns complete lines (decoded as UTF-8) and a count of over-long lines seen. */
+  push(data: Uint8Array): { lines: string[]; overlong: number } {
+    const lines: string[] = [];
+    let overlong = 0;
+    let start = 0;
+    while (start < data.length) {
+      const nl = data.indexOf(10, start);
+      const end = nl < 0 ? data.length : nl;
+      if (!this.discarding) {
+        const piece = data.subarray(start, end);
+        if (this.length + piece.length > this.maxLine) {
+          this.discarding = true;
+          this.chunks = [];
+          this.length = 0;
+          overlong++;
+        } else if (piece.length) {
+          this.chunks.push(Buffer.from(piece));
+          this.length += piece.length;
+        }
+      }
+      if (nl < 0) break;
+      if (!this.discarding) lines.push(decodeLine(Buffer.concat(this.chunks, this.length)));
+      this.chunks = [];
+      this.length = 0;
+      this.discarding = false;
+      start = nl + 1;
+    }
+    return { lines, overlong };
+  }
+}
+
+function decodeLine(buf: Buffer): string {
+  let bytes = buf;
+  if (bytes.includes(0xff)) bytes = stripTelnet(bytes);
+  let s = bytes.toString("utf8");
+  if (s.endsWith("\r")) s = s.slice(0, -1);
+  return s;
+}
+
+/** Drop TELNET IAC commands (IAC IP, IAC DM, IAC SYNCH…) keeping IAC IAC as a literal 0xFF. */
+function stripTelnet(buf: Buffer): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i]!;
+    if (b !== 0xff) out.push(b);
+    else if (buf[i + 1] === 0xff) {
+      out.push(0xff);
+      i++;
+    } else if (buf[i + 1] !== undefined && buf[i + 1]! >= 251 && buf[i + 1]! <= 254) i += 2; // WILL/WONT/DO/DONT opt
+    else i++;
+  }
+  return Buffer.from(out);
+}

@@ -1,0 +1,65 @@
+import { ParseError } from "./errors.ts";
+
+/** Hash algorithms for HASH (draft-bryan-ftp-hash) by their wire names, and the legacy X-verbs. */
+export const HASH_ALGORITHMS = ["SHA-256", "SHA-1", "MD5", "CRC32", "SHA-512"] as const;
+export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
+
+export const LEGACY_HASH_VERBS: Record<string, HashAlgorithm> = {
+  XMD5: "MD5",
+  XSHA1: "SHA-1",
+  XSHA256: "SHA-256",
+  XSHA512: "SHA-512",
+  XCRC: "CRC32",
+};
+
+export function parseHashAlgorithm(text: string): HashAlgorithm {
+  const t = text.trim().toUpperCase().replace(/^SHA(\d)/, "SHA-$1");
+  const found = HASH_ALGORITHMS.find((a) => a === t);
+  if (!found) throw new ParseError(`unknown hash algorithm "${text}"`);
+  return found;
+}
+
+/** A HASH result: "213 SHA-256 0-1234 e3b0… name". */
+export interface HashResult {
+  algorithm: HashAlgorithm;
+  start: number;
+  end: number;
+  hex: string;
+  path: string;
+}
+
+export function formatHashReply(r: HashResult): string {
+  return `${r.algorithm} ${r.start}-${r.end} ${r.hex} ${r.path}`;
+}
+
+export function parseHashReply(text: string): HashResult {
+  const m = /^(\S+) (\d+)-(\d+) ([0-9a-fA-F]+) (.*)$/.exec(text.trim());
+  if (!m) throw new ParseError(`malformed HASH reply: ${text.slice(0, 80)}`);
+  return {
+    algorithm: parseHashAlgorithm(m[1]!),
+    start: Number(m[2]),
+    end: Number(m[3]),
+    hex: m[4]!.toLowerCase(),
+    path: m[5]!,
+  };
+}
+
+/** Legacy XMD5/XSHA256 replies are "250 <hex>" or "213 <hex>"; some servers append the name. */
+export function parseLegacyHashReply(text: string): string {
+  const m = /\b([0-9a-fA-F]{8,128})\b/.exec(text);
+  if (!m) throw new ParseError(`malformed hash reply: ${text.slice(0, 80)}`);
+  return m[1]!.toLowerCase();
+}
+
+/**
+ * A byte range as ftpkit exchanges it: `start` inclusive, `end` exclusive, so a whole file of
+ * N bytes is "0-N" in a HASH reply (FileZilla's convention). RANG takes "START END" or "START-END".
+ */
+export function parseRange(text: string): { start: number; end: number } {
+  const m = /^\s*(\d+)[ -](\d+)\s*$/.exec(text);
+  if (!m) throw new ParseError("invalid range, expected START END");
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) throw new ParseError("invalid range");
+  return { start, end };
+}

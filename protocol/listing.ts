@@ -1,0 +1,101 @@
+import { ParseError } from "./errors.ts";
+
+/** What a listing says about one entry, independent of LIST or MLSD. */
+export interface FileInfo {
+  name: string;
+  type: "file" | "dir";
+  size: number;
+  mtime: Date;
+  /** RFC 3659 §7.5.5 perm fact letters (e.g. "rwadf" for a writable file, "elcmp" for a dir). */
+  perm?: string;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const SIX_MONTHS_MS = 182 * 24 * 3600 * 1000;
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+
+/** RFC 3659 time-val (UTC): 20261121095300, used by MDTM and the modify fact. */
+export function formatTimeVal(d: Date): string {
+  return (
+    `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}` +
+    `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`
+  );
+}
+
+export function parseTimeVal(text: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3}))?$/.exec(text.trim());
+  if (!m) throw new ParseError(`invalid time-val "${text}"`);
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
+}
+
+/** One `ls -l` style line as vsftpd and most clients expect (dates in UTC). */
+export function formatListLine(info: FileInfo, now: Date = new Date()): string {
+  const mode = info.type === "dir" ? "drwxr-xr-x" : "-rw-r--r--";
+  const links = info.type === "dir" ? 2 : 1;
+  const t = info.mtime;
+  const recent = Math.abs(now.getTime() - t.getTime()) < SIX_MONTHS_MS;
+  const when = recent ? `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
+  const date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2, " ")} ${when}`;
+  return `${mode} ${String(links).padStart(3)} ftp      ftp      ${String(info.size).padStart(12)} ${date} ${info.name}`;
+}
+
+/** Parse a Unix `ls -l` line (ours, vsftpd's, pyftpdlib's, ProFTPD's). Returns null for "total N". */
+export function parseListLine(line: string, now: Date = new Date()): FileInfo | null {
+  const m =
+    /^([dlcbps-])[rwxsStT-]{9}[+@.]?\s+\d+\s+\S+\s+\S+\s+(\d+)\s+(\w{3})\s+(\d{1,2})\s+(\d{1,2}:\d{2}|\d{4})\s(.*)$/.exec(
+      line,
+    );
+  if (!m) {
+    if (/^total\s+\d+/.test(line)) return null;
+    throw new ParseError(`unrecognized LIST line: ${line.slice(0, 80)}`);
+  }
+  const [, kind, size, mon, day, yt, rawName] = m as unknown as [string, string, string, string, string, string, string];
+  const month = MONTHS.indexOf(mon);
+  if (month < 0) throw new ParseError(`unrecognized month in LIST line: ${mon}`);
+  let mtime: Date;
+  if (yt.includes(":")) {
+    const [h, mi] = yt.split(":").map(Number) as [number, number];
+    let year = now.getUTCFullYear();
+    mtime = new Date(Date.UTC(year, month, Number(day), h, mi));
+    // "Mon DD HH:MM" means within the last six months: a future date belongs to last year.
+    if (mtime.getTime() - now.getTime() > 24 * 3600 * 1000) mtime = new Date(Date.UTC(--year, month, Number(day), h, mi));
+  } else mtime = new Date(Date.UTC(Number(yt), month, Number(day)));
+  const name = kind === "l" ? rawName.replace(/ -> .*$/, "") : rawName;
+  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime };
+}
+
+/** MLSD/MLST facts (RFC 3659 §7): "type=file;size=12;modify=…;perm=r; name". */
+export function formatMlsxLine(info: FileInfo, opts: { typeFact?: string } = {}): string {
+  const type = opts.typeFact ?? info.type;
+  let facts = `type=${type};`;
+  if (info.type === "file") facts += `size=${info.size};`;
+  else facts += `sizd=${info.size};`;
+  facts += `modify=${formatTimeVal(info.mtime)};`;
+  if (info.perm !== undefined) facts += `perm=${info.perm};`;
+  return `${facts} ${info.name}`;
+}
+
+/** Parse one MLSD line (or the fact line of MLST). Entries of type cdir/pdir are returned as-is. */
+export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
+  const sp = line.indexOf(" ");
+  if (sp < 0) throw new ParseError(`malformed MLSD line: ${line.slice(0, 80)}`);
+  const facts = new Map<string, string>();
+  for (const f of line.slice(0, sp).split(";")) {
+    const eq = f.indexOf("=");
+    if (eq > 0) facts.set(f.slice(0, eq).toLowerCase(), f.slice(eq + 1));
+  }
+  const typeFact = (facts.get("type") ?? "file").toLowerCase();
+  const modify = facts.get("modify");
+  const info: FileInfo & { typeFact: string } = {
+    name: line.slice(sp + 1),
+    type: typeFact === "file" ? "file" : "dir",
+    size: Number(facts.get("size") ?? facts.get("sizd") ?? 0),
+    mtime: modify ? parseTimeVal(modify) : new Date(0),
+    typeFact,
+  };
+  const perm = facts.get("perm");
+  if (perm !== undefined) info.perm = perm;
+  return info;
+}

@@ -1,0 +1,84 @@
+import { ParseError } from "./errors.ts";
+
+/** One complete reply: its code and its text lines (without the code prefixes). */
+export interface FtpReply {
+  code: number;
+  lines: string[];
+}
+
+/** CR/LF inside reply text would let a peer-chosen name inject extra replies. */
+function sanitizeLine(line: string): string {
+  return line.replace(/[\r\n]+/g, " ");
+}
+
+/**
+ * Format a reply per RFC 959 §4.2: single line "200 text", or a multi-line
+ * "211-first … 211 last" where middle lines that start with a digit are indented.
+ */
+export function formatReply(code: number, text: string | readonly string[]): string {
+  const lines = (typeof text === "string" ? text.split("\n") : [...text]).map(sanitizeLine);
+  if (lines.length === 0) lines.push("");
+  if (lines.length === 1) return `${code} ${lines[0]}\r\n`;
+  let out = `${code}-${lines[0]}\r\n`;
+  for (let i = 1; i < lines.length - 1; i++) {
+    const line = lines[i]!;
+    // A middle line must not look like a reply terminator ("213 ..."); RFC 959 suggests a leading space.
+    out += (/^\d{3}[ -]/.test(line) ? " " : "") + line + "\r\n";
+  }
+  out += `${code} ${lines[lines.length - 1]}\r\n`;
+  return out;
+}
+
+/** Incremental parser of a server's reply stream; feed it text as it arrives. */
+export class ReplyParser {
+  private buffer = "";
+  private pending: { code: number; lines: string[] } | null = null;
+  static readonly MAX_BUFFER = 1 << 20;
+
+  /** Returns every reply completed by this chunk. */
+  push(chunk: string): FtpReply[] {
+    this.buffer += chunk;
+    if (this.buffer.length > ReplyParser.MAX_BUFFER) throw new ParseError("reply line too long");
+    const done: FtpReply[] = [];
+    let nl: number;
+    while ((nl = this.buffer.indexOf("\n")) >= 0) {
+      const raw = this.buffer.slice(0, nl).replace(/\r$/, "");
+      this.buffer = this.buffer.slice(nl + 1);
+      const reply = this.line(raw);
+      if (reply) done.push(reply);
+    }
+    return done;
+  }
+
+  private line(raw: string): FtpReply | null {
+    const m = /^(\d{3})([ -])(.*)$/.exec(raw);
+    if (this.pending) {
+      if (m && Number(m[1]) === this.pending.code && m[2] === " ") {
+        this.pending.lines.push(m[3]!);
+        const r = this.pending;
+        this.pending = null;
+        return r;
+      }
+      this.pending.lines.push(raw);
+      return null;
+    }
+    if (!m) {
+      if (raw.trim() === "") return null;
+      throw new ParseError(`malformed reply: ${raw.slice(0, 80)}`);
+    }
+    const code = Number(m[1]);
+    if (m[2] === "-") {
+      this.pending = { code, lines: [m[3]!] };
+      return null;
+    }
+    return { code, lines: [m[3]!] };
+  }
+}
+
+/** Parse one full reply text (possibly multi-line); for tests and one-shot use. */
+export function parseReply(text: string): FtpReply {
+  const parser = new ReplyParser();
+  const replies = parser.push(text.endsWith("\n") ? text : text + "\r\n");
+  if (replies.length !== 1) throw new ParseError(`expected one reply, got ${replies.length}`);
+  return replies[0]!;
+}

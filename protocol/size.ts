@@ -1,0 +1,43 @@
+import { ParseError } from "./errors.ts";
+
+const UNITS: Record<string, number> = {
+  "": 1, B: 1,
+  K: 1024, KB: 1000, KIB: 1024,
+  M: 1024 ** 2, MB: 1000 ** 2, MIB: 1024 ** 2,
+  G: 1024 ** 3, GB: 1000 ** 3, GIB: 1024 ** 3,
+  T: 1024 ** 4, TB: 1000 ** 4, TIB: 1024 ** 4,
+};
+
+/**
+ * Parse a human size: "500KB" (decimal), "1.5GiB" (binary), "10M" (binary, like curl), "1234".
+ * `0`, `none` and `unlimited` return 0 when `allowUnlimited` (meaning "no limit").
+ */
+export function parseSize(text: string, opts: { allowUnlimited?: boolean } = {}): number {
+  const t = text.trim();
+  if (opts.allowUnlimited && /^(none|unlimited|0)$/i.test(t)) return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(t);
+  if (!m) throw new ParseError(`invalid size "${text}" (examples: 500KB, 1.5GiB, 10M)`);
+  const unit = UNITS[m[2]!.toUpperCase()];
+  if (unit === undefined) throw new ParseError(`invalid size unit in "${text}" (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`);
+  const value = Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(value)) throw new ParseError(`size "${text}" is too large`);
+  return value;
+}
+
+/** Parse a transfer rate like "2MB", "500K/s", "1MiB/s" into bytes per second (0 = unlimited). */
+export function parseRate(text: string): number {
+  return parseSize(text.replace(/\/s$/i, ""), { allowUnlimited: true });
+}
+
+/** Format bytes for humans with binary units: 1536 → "1.5 KiB". */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
