@@ -1,0 +1,317 @@
+// The users file: one INI section per user, read and written only through this module.
+//
+//   ; Managed by `ftpkit user` …
+//   [alice]
+//   password = "$argon2id$v=19$m=19456,t=2,p=1$…"
+//   home = home/alice                      ; relative to this file's directory
+//   quota = 10GiB                          ; 0 / none / unlimited = no limit
+//   perm = read,write,modify
+//   require_tls = false
+//   mount./pub = /srv/pub|read|0           ; mount.<vpath> = <dir>|<perms>|<quota>
+//
+// Sections are split by our own line scan and each line is decoded with the `ini` package, so a
+// dotted user name like `[j.doe]` stays one user (ini.parse would nest it) and every error can
+// name its line. Config files are not served storage, so node:fs is used here directly.
+import { randomBytes } from "node:crypto";
+import { chmod, open, readFile, rename, unlink } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import ini from "ini";
+import { ParseError } from "../../protocol/errors.ts";
+import { normalizeVirtualPath } from "../../protocol/path.ts";
+import { parseSize } from "../../protocol/size.ts";
+import { ALL_PERMS, type MountRecord, type Perm, type UserRecord } from "./types.ts";
+
+/** The name that accepts any password when it has no hash; `ftp` is an alias of it at login. */
+export const ANONYMOUS = "anonymous";
+/** Login alias of `anonymous`, so no real user may be called this. */
+export const ANONYMOUS_ALIAS = "ftp";
+export const MAX_USER_NAME = 32;
+/** Perms a new user or hand-written section without `perm` gets. */
+export const DEFAULT_PERMS: readonly Perm[] = ALL_PERMS;
+/** Perms of a mount written without them: a mount exposes another tree, so read-only is the safe default. */
+export const DEFAULT_MOUNT_PERMS: readonly Perm[] = ["read"];
+
+const HEADER =
+  "; Managed by `ftpkit user` (add, passwd, quota, mount, del). Hand edits are fine while no `ftpkit user` command runs.\n";
+
+/** The users file is missing, unreadable or invalid; the message names the file and the problem. */
+export class UsersFileError extends Error {
+  readonly file: string;
+  constructor(file: string, problem: string) {
+    super(`users file ${file}: ${problem}`);
+    this.name = "UsersFileError";
+    this.file = file;
+  }
+}
+
+/** Letters, digits, `._-`, 1–32 characters, not starting with `.` or `-`; throws ParseError otherwise. */
+export function validateUserName(name: string): string {
+  if (name === "") throw new ParseError("user name is empty");
+  if (name.length > MAX_USER_NAME) {
+    throw new ParseError(`user name ${JSON.stringify(name)} is longer than ${MAX_USER_NAME} characters`);
+  }
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(name)) {
+    throw new ParseError(
+      `invalid user name ${JSON.stringify(name)}: use letters, digits, ".", "_" and "-", not starting with "." or "-"`,
+    );
+  }
+  return name;
+}
+
+/** "read,write" → ["read", "write"] in canonical order; "" or "none" → []; unknown names → ParseError. */
+export function parsePerms(text: string): Perm[] {
+  const t = text.trim();
+  if (t === "" || t.toLowerCase() === "none") return [];
+  const wanted = new Set<string>();
+  for (const part of t.split(",")) {
+    const p = part.trim().toLowerCase();
+    if (p === "") continue;
+    if (!(ALL_PERMS as readonly string[]).includes(p)) {
+      throw new ParseError(`unknown permission ${JSON.stringify(part.trim())} (use ${ALL_PERMS.join(", ")})`);
+    }
+    wanted.add(p);
+  }
+  return ALL_PERMS.filter((p) => wanted.has(p));
+}
+
+/** Perms as written in the file and shown by `user list`. */
+export function formatPerms(perms: readonly Perm[]): string {
+  return perms.length ? perms.join(",") : "none";
+}
+
+/** Exact, parseSize-compatible text for a byte count: 10485760 → "10MiB", 1500 → "1500". */
+export function formatSizeExact(bytes: number): string {
+  if (bytes === 0) return "0";
+  for (const [unit, n] of [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024], ["TB", 1e12], ["GB", 1e9], ["MB", 1e6], ["KB", 1e3]] as const) {
+    if (bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** OWASP-minimum argon2id (~27 ms): strong enough, and logins stay cheap. */
+export function hashPassword(plain: string): Promise<string> {
+  return Bun.password.hash(plain, { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 });
+}
+
+/** Read the users file. A missing file is an empty store only with `allowMissing`. */
+export async function loadUsers(file: string, opts: { allowMissing?: boolean } = {}): Promise<Map<string, UserRecord>> {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" && opts.allowMissing) return new Map();
+    if (code === "ENOENT") throw new UsersFileError(abs, "not found (create it with `ftpkit user add NAME`)");
+    if (code === "EISDIR") throw new UsersFileError(abs, "is a directory");
+    throw new UsersFileError(abs, `cannot read it (${code ?? (err as Error).message})`);
+  }
+  return parseUsers(text, abs);
+}
+
+interface Line {
+  no: number;
+  key: string;
+  value: unknown;
+}
+
+/** Parse users-file text; `file` (absolute) names the file in errors and anchors relative paths. */
+export function parseUsers(text: string, file: string): Map<string, UserRecord> {
+  const fail = (problem: string): never => {
+    throw new UsersFileError(file, problem);
+  };
+  if (text.includes("\0")) fail("contains NUL bytes (not a text file)");
+  const sections: Array<{ name: string; no: number; lines: Line[] }> = [];
+  const seen = new Set<string>();
+  // Same line breaks as ini.parse, so our line numbers and its decoding agree.
+  text.replace(/^\uFEFF/, "").split(/\r\n|\r|\n/).forEach((raw, i) => {
+    const no = i + 1;
+    if (/^\s*$/.test(raw) || /^\s*[;#]/.test(raw)) return;
+    const header = /^\s*\[([^\]]*)\]\s*$/.exec(raw);
+    if (header) {
+      const name = ini.unsafe(header[1]!);
+      try {
+        validateUserName(name);
+      } catch (err) {
+        fail(`line ${no}: ${(err as Error).message}`);
+      }
+      if (name.toLowerCase() === ANONYMOUS_ALIAS) fail(`line ${no}: "${ANONYMOUS_ALIAS}" is reserved (it is an alias of ${ANONYMOUS})`);
+      if (seen.has(name)) fail(`line ${no}: user "${name}" is defined twice`);
+      seen.add(name);
+      sections.push({ name, no, lines: [] });
+      return;
+    }
+    const eq = raw.indexOf("=");
+    if (eq <= 0) fail(`line ${no}: expected "key = value" or "[user]", got ${JSON.stringify(raw.trim().slice(0, 40))}`);
+    const section = sections.at(-1) ?? fail(`line ${no}: setting outside a [user] section`);
+    const entries = Object.entries(ini.parse(raw));
+    if (entries.length !== 1) fail(`line ${no}: cannot read this line`);
+    const [key, value] = entries[0]!;
+    if (Array.isArray(value)) fail(`line ${no}: array keys ("${key}[]") are not supported`);
+    if (section.lines.some((l) => l.key === key)) fail(`line ${no}: "${key}" is set twice for user "${section.name}"`);
+    section.lines.push({ no, key, value });
+  });
+
+  const base = dirname(file);
+  const users = new Map<string, UserRecord>();
+  for (const s of sections) {
+    const at = (l: Line, problem: string): never => fail(`line ${l.no}: user "${s.name}": ${problem}`);
+    const str = (l: Line): string => (typeof l.value === "string" ? l.value : l.value === null ? "" : String(l.value));
+    const user: UserRecord = {
+      name: s.name,
+      home: resolve(base, "home", s.name),
+      quota: 0,
+      perms: [...DEFAULT_PERMS],
+      mounts: [],
+      requireTls: false,
+    };
+    for (const l of s.lines) {
+      try {
+        if (l.key === "password") {
+          const v = str(l);
+          if (v === "") continue;
+          // A plaintext password here is a mistake; refuse it loudly rather than lock the user silently.
+          if (!v.startsWith("$")) at(l, "password is not a hash (set it with `ftpkit user passwd`)");
+          user.hash = v;
+        } else if (l.key === "home") {
+          const v = str(l);
+          if (v === "") at(l, "home is empty");
+          user.home = resolve(base, v);
+        } else if (l.key === "quota") {
+          user.quota = parseSize(str(l), { allowUnlimited: true });
+        } else if (l.key === "perm") {
+          user.perms = parsePerms(str(l));
+        } else if (l.key === "require_tls") {
+          user.requireTls = parseBool(l.value) ?? at(l, `require_tls must be true or false, not ${JSON.stringify(l.value)}`);
+        } else if (l.key.startsWith("mount.")) {
+          const mount = parseMount(l.key.slice("mount.".length), str(l), base);
+          if (user.mounts.some((m) => m.vpath === mount.vpath)) at(l, `mount ${mount.vpath} is defined twice`);
+          user.mounts.push(mount);
+        } else {
+          at(l, `unknown setting "${l.key}" (known: password, home, quota, perm, require_tls, mount./PATH)`);
+        }
+      } catch (err) {
+        if (err instanceof UsersFileError) throw err;
+        at(l, (err as Error).message);
+      }
+    }
+    users.set(s.name, user);
+  }
+  return users;
+}
+
+function parseBool(v: unknown): boolean | undefined {
+  if (typeof v === "boolean") return v;
+  const t = String(v).trim().toLowerCase();
+  if (["yes", "on", "1"].includes(t)) return true;
+  if (["no", "off", "0", ""].includes(t)) return false;
+  return undefined;
+}
+
+/** `mount./pub = /srv/pub|read,write|10MB`; split from the right so a `|` in the directory survives. */
+function parseMount(rawVpath: string, value: string, base: string): MountRecord {
+  if (!rawVpath.startsWith("/")) throw new ParseError(`mount path "${rawVpath}" must start with "/"`);
+  const vpath = cleanMountPath(rawVpath);
+  const parts = value.split("|");
+  let quota = 0;
+  let perms: Perm[] = [...DEFAULT_MOUNT_PERMS];
+  if (parts.length >= 3) quota = parseSize(parts.pop()!, { allowUnlimited: true });
+  if (parts.length >= 2) perms = parsePerms(parts.pop()!);
+  const dir = parts.join("|").trim();
+  if (dir === "") throw new ParseError(`mount ${vpath} has no directory`);
+  return { vpath, dir: resolve(base, dir), perms, quota };
+}
+
+/** A clean absolute mount point other than "/"; throws ParseError. */
+export function cleanMountPath(input: string): string {
+  if (input.includes("\0")) throw new ParseError("mount path contains a NUL byte");
+  const vpath = normalizeVirtualPath("/", input);
+  if (vpath === "/") throw new ParseError(`cannot mount on "/" (that is the home directory)`);
+  return vpath;
+}
+
+/** Serialize users to INI text (what saveUsers writes). */
+export function formatUsers(users: Iterable<UserRecord>, file: string): string {
+  const base = dirname(resolve(file));
+  let out = HEADER;
+  for (const u of users) {
+    const fields: Record<string, string> = {};
+    if (u.hash) fields.password = u.hash;
+    fields.home = storedPath(u.home, base);
+    fields.quota = formatSizeExact(u.quota);
+    fields.perm = formatPerms(u.perms);
+    fields.require_tls = String(u.requireTls);
+    for (const m of u.mounts) fields[`mount.${m.vpath}`] = `${resolve(base, m.dir)}|${formatPerms(m.perms)}|${formatSizeExact(m.quota)}`;
+    out += "\n" + ini.stringify(fields, { section: u.name, whitespace: true });
+  }
+  return out;
+}
+
+/** Homes beside the users file are stored relative to it, so the file and its homes can move together. */
+function storedPath(path: string, base: string): string {
+  const abs = resolve(base, path);
+  const rel = relative(base, abs);
+  if (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel)) return rel.split(sep).join("/");
+  return abs;
+}
+
+/**
+ * Write the users file atomically (temp file in the same directory, fsync, rename), mode 0600.
+ * The text is parsed back first: a value the INI layout cannot hold is refused before any write.
+ */
+export async function saveUsers(file: string, users: Map<string, UserRecord> | Iterable<UserRecord>): Promise<void> {
+  const abs = resolve(file);
+  const list = [...(users instanceof Map ? users.values() : users)];
+  for (const u of list) {
+    try {
+      validateUserName(u.name);
+    } catch (err) {
+      throw new UsersFileError(abs, (err as Error).message);
+    }
+  }
+  const text = formatUsers(list, abs);
+  const back = parseUsers(text, abs);
+  for (const u of list) {
+    const b = back.get(u.name);
+    if (!b || !sameUser(u, b, dirname(abs))) {
+      throw new UsersFileError(abs, `user "${u.name}" has a value the users file cannot store (a path with "=", quotes, leading or trailing spaces?)`);
+    }
+  }
+  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await chmod(tmp, 0o600); // open's mode is filtered by umask; be explicit
+    await rename(tmp, abs);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw new UsersFileError(abs, `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  // Make the rename itself durable; not every filesystem lets a directory be fsynced.
+  try {
+    const d = await open(dirname(abs), "r");
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {}
+}
+
+function sameUser(a: UserRecord, b: UserRecord, base: string): boolean {
+  const norm = (u: UserRecord) => ({
+    name: u.name,
+    hash: u.hash || undefined,
+    home: resolve(base, u.home),
+    quota: u.quota,
+    perms: [...u.perms],
+    requireTls: u.requireTls,
+    mounts: u.mounts.map((m) => ({ vpath: m.vpath, dir: resolve(base, m.dir), perms: [...m.perms], quota: m.quota })),
+  });
+  return Bun.deepEquals(norm(a), norm(b));
+}
