@@ -79,13 +79,14 @@ export function formatPerms(perms: readonly Perm[]): string {
   return perms.length ? perms.join(",") : "none";
 }
 
-/** Exact, parseSize-compatible text for a byte count: 10485760 → "10MiB", 1500 → "1500". */
+/** Exact, parseSize-compatible text for a byte count, shortest unit wins: 10485760 → "10MiB", 1e10 → "10GB". */
 export function formatSizeExact(bytes: number): string {
-  if (bytes === 0) return "0";
-  for (const [unit, n] of [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024], ["TB", 1e12], ["GB", 1e9], ["MB", 1e6], ["KB", 1e3]] as const) {
-    if (bytes % n === 0) return `${bytes / n}${unit}`;
+  let best = String(bytes);
+  for (const [unit, n] of [["TiB", 1024 ** 4], ["TB", 1e12], ["GiB", 1024 ** 3], ["GB", 1e9], ["MiB", 1024 ** 2], ["MB", 1e6], ["KiB", 1024], ["KB", 1e3]] as const) {
+    const text = `${bytes / n}${unit}`;
+    if (bytes !== 0 && bytes % n === 0 && text.length < best.length) best = text;
   }
-  return String(bytes);
+  return best;
 }
 
 /** OWASP-minimum argon2id (~27 ms): strong enough, and logins stay cheap. */

@@ -1,0 +1,59 @@
+// `ftpkit user add NAME`: create a user (and its home), creating the users file if needed.
+import { mkdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { defineCommand } from "citty";
+import { CliError, usersArgs, usersFilePath } from "../../args.ts";
+import { parseSize } from "../../../protocol/size.ts";
+import {
+  ANONYMOUS,
+  ANONYMOUS_ALIAS,
+  DEFAULT_PERMS,
+  hashPassword,
+  loadUsers,
+  parsePerms,
+  saveUsers,
+  validateUserName,
+} from "../../../server/auth/ini-store.ts";
+import { checkArgs, log, readNewPassword } from "./shared.ts";
+
+const args = {
+  name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
+  home: { type: "string", description: "Home directory, created if missing (default: home/NAME beside the users file)", valueHint: "DIR" },
+  quota: { type: "string", description: "Quota, e.g. 10GB or 1.5GiB; 0 or none = unlimited (default)", valueHint: "SIZE" },
+  perm: { type: "string", description: "Permissions: read,write,modify", default: DEFAULT_PERMS.join(","), valueHint: "LIST" },
+  "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
+  // citty turns --no-password into password=false.
+  password: { type: "boolean", default: true, negativeDescription: "No password (for `anonymous`: any password is accepted)" },
+  "require-tls": { type: "boolean", description: "Refuse logins that have not secured the connection with TLS" },
+  ...usersArgs,
+} as const;
+
+export default defineCommand({
+  meta: { name: "add", description: "Add a user" },
+  args,
+  async run({ args: a, rawArgs }) {
+    checkArgs(rawArgs, args, a._);
+    const name = validateUserName(a.name);
+    if (name.toLowerCase() === ANONYMOUS_ALIAS) throw new CliError(`"${ANONYMOUS_ALIAS}" is reserved: it is an alias of ${ANONYMOUS}`);
+    const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
+    const perms = parsePerms(a.perm);
+    const noPassword = a.password === false;
+    if (noPassword && a["password-stdin"]) throw new CliError("--password-stdin and --no-password exclude each other");
+
+    const file = usersFilePath(a.users);
+    const users = await loadUsers(file, { allowMissing: true });
+    if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
+    const home = a.home === undefined ? join(dirname(file), "home", name) : resolve(a.home);
+    const existing = await stat(home).catch(() => undefined);
+    if (existing && !existing.isDirectory()) throw new CliError(`home ${home} exists and is not a directory`);
+
+    const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));
+    await mkdir(home, { recursive: true });
+    users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
+    await saveUsers(file, users);
+    log.success(`added user ${name} (home ${home}) to ${file}`);
+    if (noPassword && name !== ANONYMOUS) {
+      log.warn(`${name} has no password and cannot log in until \`ftpkit user passwd ${name}\` (only ${ANONYMOUS} logs in without one)`);
+    }
+  },
+});

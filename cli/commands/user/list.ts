@@ -1,0 +1,50 @@
+// `ftpkit user list`: one line per user on stdout (or JSON with --json); hashes are never shown.
+import { defineCommand } from "citty";
+import { usersArgs } from "../../args.ts";
+import { formatSize } from "../../../protocol/size.ts";
+import { formatPerms } from "../../../server/auth/ini-store.ts";
+import { checkArgs, log, openStore } from "./shared.ts";
+
+const args = {
+  json: { type: "boolean", description: "Print a JSON array (for scripts)" },
+  ...usersArgs,
+} as const;
+
+const human = (bytes: number) => (bytes === 0 ? "unlimited" : formatSize(bytes).replace(" ", ""));
+
+export default defineCommand({
+  meta: { name: "list", description: "List users" },
+  args,
+  async run({ args: a, rawArgs }) {
+    checkArgs(rawArgs, args, a._);
+    const { file, users } = await openStore(a.users);
+    const list = [...users.values()];
+    if (a.json) {
+      const out = list.map((u) => ({
+        name: u.name,
+        home: u.home,
+        quota: u.quota,
+        perms: u.perms,
+        requireTls: u.requireTls,
+        password: !!u.hash,
+        mounts: u.mounts,
+      }));
+      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      return;
+    }
+    if (list.length === 0) log.info(`no users in ${file}`);
+    for (const u of list) {
+      const mounts = u.mounts.map((m) => `${m.vpath}=${m.dir}(${formatPerms(m.perms)}${m.quota ? `,${human(m.quota)}` : ""})`);
+      const fields = [
+        u.name,
+        `home=${u.home}`,
+        `quota=${human(u.quota)}`,
+        `perm=${formatPerms(u.perms)}`,
+        `tls=${u.requireTls ? "required" : "optional"}`,
+        `password=${u.hash ? "set" : "none"}`,
+        `mounts=${mounts.length ? mounts.join(";") : "none"}`,
+      ];
+      process.stdout.write(fields.join(" ") + "\n");
+    }
+  },
+});

@@ -1,0 +1,51 @@
+// `ftpkit user mount NAME VPATH REALDIR`: show a real directory at VPATH in the user's tree.
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { defineCommand } from "citty";
+import { CliError, usersArgs } from "../../args.ts";
+import { parseSize } from "../../../protocol/size.ts";
+import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms, saveUsers } from "../../../server/auth/ini-store.ts";
+import { checkArgs, log, openStore, requireUser } from "./shared.ts";
+
+const args = {
+  name: { type: "positional", description: "User name", required: true },
+  vpath: { type: "positional", description: "Where it appears, e.g. /pub (not /)", required: true },
+  realdir: { type: "positional", description: "Existing directory to show there (omit with --remove)", required: false },
+  perm: { type: "string", description: "Permissions: read,write,modify", default: DEFAULT_MOUNT_PERMS.join(","), valueHint: "LIST" },
+  quota: { type: "string", description: "Own quota for the mount; 0 or none = the user's quota applies", valueHint: "SIZE" },
+  remove: { type: "boolean", description: "Remove the mount at VPATH instead" },
+  ...usersArgs,
+} as const;
+
+export default defineCommand({
+  meta: { name: "mount", description: "Mount a directory into a user's tree (again on the same VPATH replaces it)" },
+  args,
+  async run({ args: a, rawArgs }) {
+    checkArgs(rawArgs, args, a._);
+    const vpath = cleanMountPath(a.vpath);
+    if (a.remove) {
+      if (a.realdir !== undefined) throw new CliError("--remove takes no REALDIR");
+      const { file, users } = await openStore(a.users);
+      const user = requireUser(users, a.name, file);
+      const before = user.mounts.length;
+      user.mounts = user.mounts.filter((m) => m.vpath !== vpath);
+      if (user.mounts.length === before) throw new CliError(`${user.name} has no mount at ${vpath}`);
+      await saveUsers(file, users);
+      log.success(`removed mount ${vpath} of ${user.name}`);
+      return;
+    }
+    if (a.realdir === undefined || a.realdir === "") throw new CliError("missing REALDIR (or use --remove)");
+    const perms = parsePerms(a.perm);
+    const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
+    const dir = resolve(a.realdir);
+    const st = await stat(dir).catch(() => undefined);
+    if (!st) throw new CliError(`directory ${dir} does not exist`);
+    if (!st.isDirectory()) throw new CliError(`${dir} is not a directory`);
+    const { file, users } = await openStore(a.users);
+    const user = requireUser(users, a.name, file);
+    const replaced = user.mounts.some((m) => m.vpath === vpath);
+    user.mounts = [...user.mounts.filter((m) => m.vpath !== vpath), { vpath, dir, perms, quota }];
+    await saveUsers(file, users);
+    log.success(`${replaced ? "replaced" : "added"} mount ${vpath} → ${dir} for ${user.name}`);
+  },
+});

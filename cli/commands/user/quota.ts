@@ -1,0 +1,26 @@
+// `ftpkit user quota NAME SIZE`: set the user's quota (0 or none = unlimited).
+import { defineCommand } from "citty";
+import { usersArgs } from "../../args.ts";
+import { formatSize, parseSize } from "../../../protocol/size.ts";
+import { saveUsers } from "../../../server/auth/ini-store.ts";
+import { checkArgs, log, openStore, requireUser } from "./shared.ts";
+
+const args = {
+  name: { type: "positional", description: "User name", required: true },
+  size: { type: "positional", description: "Quota, e.g. 10GB or 1.5GiB; 0 or none = unlimited", required: true },
+  ...usersArgs,
+} as const;
+
+export default defineCommand({
+  meta: { name: "quota", description: "Set a user's quota" },
+  args,
+  async run({ args: a, rawArgs }) {
+    checkArgs(rawArgs, args, a._);
+    const quota = parseSize(a.size, { allowUnlimited: true });
+    const { file, users } = await openStore(a.users);
+    const user = requireUser(users, a.name, file);
+    user.quota = quota;
+    await saveUsers(file, users);
+    log.success(`quota of ${user.name}: ${quota === 0 ? "unlimited" : formatSize(quota)}`);
+  },
+});

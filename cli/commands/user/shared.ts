@@ -1,0 +1,127 @@
+// Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
+import type { ArgsDef } from "citty";
+import { createConsola } from "consola";
+import { CliError, usersFilePath } from "../../args.ts";
+import { loadUsers } from "../../../server/auth/ini-store.ts";
+import type { UserRecord } from "../../../server/auth/types.ts";
+
+/** Messages go to stderr so stdout carries only data (`user list`). */
+export const log = createConsola({ stdout: process.stderr, stderr: process.stderr });
+
+export const MAX_PASSWORD = 1024;
+
+/**
+ * citty ignores unknown flags and extra positionals; a typo like `--qouta 5GB` must not
+ * silently succeed, so refuse both.
+ */
+export function checkArgs(rawArgs: string[], def: ArgsDef, positionals: string[]): void {
+  const known = new Map<string, string>();
+  let maxPositionals = 0;
+  for (const [name, arg] of Object.entries(def)) {
+    if (arg.type === "positional") maxPositionals++;
+    else {
+      known.set(name, arg.type ?? "string");
+      known.set(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), arg.type ?? "string");
+    }
+  }
+  for (const tok of rawArgs) {
+    if (tok === "--") break;
+    if (!tok.startsWith("-") || tok === "-") continue;
+    const flag = tok.replace(/^--?/, "").split("=")[0]!;
+    const negated = flag.startsWith("no-") ? flag.slice(3) : undefined;
+    if (known.has(flag) || (negated !== undefined && known.get(negated) === "boolean")) continue;
+    throw new CliError(`unknown option ${tok.split("=")[0]}`);
+  }
+  if (positionals.length > maxPositionals) {
+    throw new CliError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
+  }
+}
+
+/** Load an existing users file (every subcommand but `add` needs one). */
+export async function openStore(flag: string | undefined): Promise<{ file: string; users: Map<string, UserRecord> }> {
+  const file = usersFilePath(flag);
+  return { file, users: await loadUsers(file) };
+}
+
+export function requireUser(users: Map<string, UserRecord>, name: string, file: string): UserRecord {
+  const user = users.get(name);
+  if (!user) throw new CliError(`no user "${name}" in ${file}`);
+  return user;
+}
+
+/**
+ * The new password: the first line of stdin with `--password-stdin` (its \n or \r\n dropped),
+ * else typed twice without echo on a terminal.
+ */
+export async function readNewPassword(fromStdin: boolean): Promise<string> {
+  let password: string;
+  if (fromStdin) {
+    password = await readStdinLine();
+  } else {
+    if (!process.stdin.isTTY) {
+      throw new CliError("no terminal to ask for the password: use --password-stdin (e.g. `printf '%s\\n' \"$PW\" | ftpkit user …`)");
+    }
+    password = await promptHidden("Password: ");
+    if (password === "") throw new CliError("empty password refused");
+    const again = await promptHidden("Repeat password: ");
+    if (again !== password) throw new CliError("passwords do not match");
+  }
+  if (password === "") throw new CliError("empty password refused");
+  if (password.length > MAX_PASSWORD) throw new CliError(`password longer than ${MAX_PASSWORD} characters refused`);
+  return password;
+}
+
+async function readStdinLine(): Promise<string> {
+  const reader = Bun.stdin.stream().getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const nl = value.indexOf(10);
+      if (nl >= 0) {
+        chunks.push(value.subarray(0, nl));
+        break;
+      }
+      chunks.push(value);
+      total += value.length;
+      if (total > MAX_PASSWORD * 4) break; // no newline in sight: not a password
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const line = new TextDecoder().decode(Buffer.concat(chunks));
+  return line.endsWith("\r") ? line.slice(0, -1) : line;
+}
+
+function promptHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolvePw, reject) => {
+    let buf = "";
+    const finish = () => {
+      stdin.off("data", onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write("\n");
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString("utf8")) {
+        if (ch === "\r" || ch === "\n") {
+          finish();
+          return resolvePw(buf);
+        }
+        if (ch === "\u0003" || (ch === "\u0004" && buf === "")) {
+          finish();
+          return reject(new CliError("cancelled"));
+        }
+        if (ch === "\u007f" || ch === "\b") buf = [...buf].slice(0, -1).join("");
+        else if (ch >= " ") buf += ch;
+      }
+    };
+    stdin.on("data", onData);
+  });
+}

@@ -1,0 +1,179 @@
+// USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
+// timing, per-IP back-off, and a verified-credential cache so repeat logins skip argon2id.
+import { createHmac, randomBytes } from "node:crypto";
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
+import type { UserRecord } from "./types.ts";
+
+export interface AuthenticatorOptions {
+  usersFile: string;
+  /** Every failed login takes at least this long in total (default 400 ms). */
+  failDelayMs?: number;
+  /** Extra delay per recent failure from the same IP (default 250 ms)… */
+  failPenaltyMs?: number;
+  /** …capped at this (default 3000 ms)… */
+  failPenaltyMaxMs?: number;
+  /** …and forgotten after this long without a failure (default 5 minutes). */
+  failWindowMs?: number;
+  /** Verified credentials remembered (default 10,000). */
+  cacheSize?: number;
+  log?: (msg: string) => void;
+}
+
+const MAX_TRACKED_IPS = 10_000;
+
+/** Checks logins against the users file; one instance per server. */
+export class Authenticator {
+  readonly usersFile: string;
+  private readonly failDelayMs: number;
+  private readonly penaltyMs: number;
+  private readonly penaltyMaxMs: number;
+  private readonly windowMs: number;
+  private readonly cacheSize: number;
+  private readonly log: (msg: string) => void;
+  private users = new Map<string, UserRecord>();
+  /** stat signature of the file the current users came from ("" = missing). */
+  private signature: string | null = null;
+  /** Signature of a file that failed to load, so the error is logged once, not per login. */
+  private badSignature: string | null = null;
+  private reloading: Promise<void> | null = null;
+  /** Per-process secret: cache keys are HMACs, so no plaintext password is ever kept. */
+  private readonly secret = randomBytes(32);
+  /** HMAC(user, password) → the hash string it was verified against. */
+  private readonly verified = new Map<string, string>();
+  private readonly failures = new Map<string, { count: number; last: number }>();
+  private dummyHash: Promise<string> | null = null;
+
+  constructor(opts: AuthenticatorOptions) {
+    this.usersFile = resolve(opts.usersFile);
+    this.failDelayMs = opts.failDelayMs ?? 400;
+    this.penaltyMs = opts.failPenaltyMs ?? 250;
+    this.penaltyMaxMs = opts.failPenaltyMaxMs ?? 3000;
+    this.windowMs = opts.failWindowMs ?? 5 * 60_000;
+    this.cacheSize = opts.cacheSize ?? 10_000;
+    this.log = opts.log ?? ((msg) => console.error(msg));
+  }
+
+  /** Load the users file. Missing = no users (warned); invalid → throws UsersFileError. */
+  async start(): Promise<void> {
+    this.dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
+    const sig = await this.stat();
+    this.users = await loadUsers(this.usersFile, { allowMissing: true });
+    this.signature = sig;
+    if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
+    await this.dummyHash;
+  }
+
+  close(): void {
+    this.verified.clear();
+    this.failures.clear();
+  }
+
+  /** The user as currently loaded (no reload check). */
+  lookup(name: string): UserRecord | undefined {
+    return this.users.get(name);
+  }
+
+  /** The user on success; null on any failure, after a uniform delay. Never throws for bad input. */
+  async login(user: string, password: string, remoteIp: string): Promise<UserRecord | null> {
+    const started = performance.now();
+    await this.refresh();
+    const lower = user.toLowerCase();
+    const name = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user;
+    const record = this.users.get(name);
+    if (record && name === ANONYMOUS && !record.hash) return record;
+    if (record?.hash) {
+      const key = this.cacheKey(name, password);
+      // Valid only for the hash it was checked against: a new password invalidates it.
+      if (this.verified.get(key) === record.hash) return record;
+      if (await verify(password, record.hash)) {
+        this.remember(key, record.hash);
+        return record;
+      }
+    } else {
+      // Unknown user, or one without a password: pay the same argon2id cost as a real check.
+      this.dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
+      await verify(password, await this.dummyHash);
+    }
+    await this.fail(remoteIp, started);
+    return null;
+  }
+
+  /** Reload if the file's stat signature changed; a broken file keeps the previous users. */
+  private async refresh(): Promise<void> {
+    if (this.reloading) return this.reloading;
+    const sig = await this.stat();
+    if (this.reloading) return this.reloading; // another login started the reload meanwhile
+    if (sig === this.signature || sig === this.badSignature) return;
+    this.reloading = (async () => {
+      try {
+        const users = await loadUsers(this.usersFile, { allowMissing: sig === "" });
+        this.users = users;
+        this.signature = sig;
+        this.badSignature = null;
+        this.verified.clear();
+        if (sig === "") this.log(`users file ${this.usersFile} was removed: no one can log in`);
+      } catch (err) {
+        this.badSignature = sig;
+        const msg = err instanceof UsersFileError ? err.message : `users file ${this.usersFile}: ${(err as Error).message}`;
+        this.log(`${msg}; keeping the previous users`);
+      } finally {
+        this.reloading = null;
+      }
+    })();
+    return this.reloading;
+  }
+
+  private async stat(): Promise<string> {
+    try {
+      const s = await stat(this.usersFile);
+      // ino catches an atomic rename that kept the same size within one mtime tick.
+      return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+    } catch {
+      return "";
+    }
+  }
+
+  private cacheKey(user: string, password: string): string {
+    return createHmac("sha256", this.secret).update(`${user}\0${password}`).digest("base64");
+  }
+
+  private remember(key: string, hash: string): void {
+    this.verified.delete(key);
+    if (this.verified.size >= this.cacheSize) {
+      // Map keeps insertion order: drop the oldest entry.
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(key, hash);
+  }
+
+  /** Wait so every failure takes failDelayMs in total, plus a growing per-IP penalty. */
+  private async fail(remoteIp: string, started: number): Promise<void> {
+    const ip = remoteIp.startsWith("::ffff:") ? remoteIp.slice(7) : remoteIp;
+    const now = Date.now();
+    let entry = this.failures.get(ip);
+    if (entry && now - entry.last > this.windowMs) entry = undefined;
+    const count = entry?.count ?? 0;
+    if (!entry && this.failures.size >= MAX_TRACKED_IPS) this.pruneFailures(now);
+    this.failures.set(ip, { count: count + 1, last: now });
+    const penalty = Math.min(count * this.penaltyMs, this.penaltyMaxMs);
+    const wait = this.failDelayMs + penalty - (performance.now() - started);
+    if (wait > 0) await Bun.sleep(wait);
+  }
+
+  private pruneFailures(now: number): void {
+    for (const [ip, e] of this.failures) if (now - e.last > this.windowMs) this.failures.delete(ip);
+    // Still full (a spray from many addresses): forget the oldest rather than grow without bound.
+    while (this.failures.size >= MAX_TRACKED_IPS) this.failures.delete(this.failures.keys().next().value!);
+  }
+}
+
+/** Bun.password.verify throws on hash formats it does not know: that is a failed login, not a crash. */
+async function verify(password: string, hash: string): Promise<boolean> {
+  try {
+    return await Bun.password.verify(password, hash);
+  } catch {
+    return false;
+  }
+}
