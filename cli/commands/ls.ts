@@ -1,0 +1,46 @@
+// ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
+import { defineCommand } from "citty";
+import { listUrl } from "../../client/operations.ts";
+import type { FileInfo } from "../../protocol/listing.ts";
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** One `ls -l`-like line: type+perm, size, date (UTC), name. */
+export function formatEntry(e: FileInfo, now: Date = new Date()): string {
+  const mode = `${e.type === "dir" ? "d" : "-"}${permColumn(e)}`;
+  const t = e.mtime;
+  const recent = Math.abs(now.getTime() - t.getTime()) < 182 * 24 * 3600 * 1000;
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  const when = recent ? `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
+  const date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2)} ${when}`;
+  return `${mode} ${String(e.size).padStart(12)} ${date} ${e.name}`;
+}
+
+/** RFC 3659 perm facts shown as rwx: r/l → read, w/a/c/m/d/f → write, e → enter. */
+function permColumn(e: FileInfo): string {
+  if (e.perm === undefined) return e.type === "dir" ? "rwx" : "rw-";
+  const p = e.perm;
+  const r = /[rl]/.test(p) ? "r" : "-";
+  const w = /[wacmdfp]/.test(p) ? "w" : "-";
+  const x = e.type === "dir" && p.includes("e") ? "x" : "-";
+  return r + w + x;
+}
+
+export default defineCommand({
+  meta: { name: "ls", description: "List a remote directory (or one file) like ls -l" },
+  args: {
+    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path", valueHint: "URL" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}" },
+    active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT)" },
+  },
+  async run({ args }) {
+    const entries = await listUrl(args.url, { active: args.active === true });
+    entries.sort((a, b) => a.name.localeCompare(b.name));
+    if (args.json) {
+      const out = entries.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime.toISOString() }));
+      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      return;
+    }
+    for (const e of entries) process.stdout.write(formatEntry(e) + "\n");
+  },
+});

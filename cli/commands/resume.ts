@@ -1,0 +1,15 @@
+// ftpkit resume [LOCAL]: continue interrupted transfers recorded in ./.ftpkit/transfers.
+import { defineCommand } from "citty";
+import { clientArgs, clientOptions } from "../args.ts";
+import { resumeTransfers } from "../../client/operations.ts";
+
+export default defineCommand({
+  meta: { name: "resume", description: "Continue interrupted transfers (all recorded in this directory, or the one for LOCAL)" },
+  args: {
+    local: { type: "positional", required: false, description: "The local file of the transfer to continue", valueHint: "LOCAL" },
+    ...clientArgs,
+  },
+  async run({ args }) {
+    await resumeTransfers(args.local, clientOptions(args));
+  },
+});

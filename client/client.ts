@@ -1,0 +1,422 @@
+// FtpClient: one control connection (RFC 959), with FEAT (RFC 2389), EPSV/EPRT (RFC 2428),
+// SIZE/MDTM/REST/MLSD (RFC 3659) and HASH (draft-bryan-ftp-hash) plus the legacy X-verbs.
+import { formatCommand } from "../protocol/command.ts";
+import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
+import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
+import { parseListLine, parseMlsxLine, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
+import { parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
+import { connect, listenForData, type Connection, type DataListener } from "./connection.ts";
+import { ClientError } from "./errors.ts";
+
+export { ClientError } from "./errors.ts";
+
+export interface ClientOptions {
+  host: string;
+  port: number;
+  /** Active mode: the server connects to us (EPRT, falling back to PORT). */
+  active?: boolean;
+  timeoutMs?: number;
+  /** Called with every line sent and received (passwords masked), for --verbose style logs. */
+  trace?: (line: string) => void;
+}
+
+/** What the server offered in FEAT: upper-case keyword → its parameters (may be ""). */
+export type Features = Map<string, string>;
+
+/** An open data connection whose transfer command was accepted (1yz received or pending). */
+export interface DataTransfer {
+  conn: Connection;
+  /** Resolves with the final reply of the transfer command (226/250 or an error reply). */
+  done: Promise<FtpReply>;
+}
+
+const HASH_NAMES: Record<"md5" | "sha256", { hash: HashAlgorithm; legacy: string }> = {
+  md5: { hash: "MD5", legacy: "XMD5" },
+  sha256: { hash: "SHA-256", legacy: "XSHA256" },
+};
+
+export type DigestAlgorithm = keyof typeof HASH_NAMES;
+
+export class FtpClient {
+  private parser = new ReplyParser();
+  private decoder = new TextDecoder("utf-8");
+  private replies: FtpReply[] = [];
+  private waiters: { resolve: (r: FtpReply) => void; reject: (e: Error) => void }[] = [];
+  private failure: Error | null = null;
+  features: Features = new Map();
+  private hashAlgo: HashAlgorithm | null = null;
+
+  private constructor(
+    readonly control: Connection,
+    readonly opts: ClientOptions,
+  ) {
+    control.onData((chunk) => this.onControlData(chunk));
+    void control.closed.then(() => this.fail(new ClientError("the server closed the control connection", { retryable: true })));
+  }
+
+  /** Connect and read the greeting (220). */
+  static async connect(opts: ClientOptions): Promise<FtpClient> {
+    const control = await connect({ host: opts.host, port: opts.port, timeoutMs: opts.timeoutMs, purpose: "control connection" });
+    const client = new FtpClient(control, opts);
+    let greeting = await client.read();
+    while (greeting.code >= 100 && greeting.code < 200) greeting = await client.read(); // 120: ready in nnn minutes
+    if (greeting.code !== 220) {
+      control.close();
+      throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: greeting.code === 421 });
+    }
+    return client;
+  }
+
+  private onControlData(chunk: Buffer): void {
+    let replies: FtpReply[];
+    try {
+      replies = this.parser.push(this.decoder.decode(chunk, { stream: true }));
+    } catch (err) {
+      this.fail(new ClientError(`protocol error from server: ${(err as Error).message}`));
+      this.control.destroy();
+      return;
+    }
+    for (const r of replies) {
+      this.opts.trace?.(`< ${r.code} ${r.lines.join("\n    ")}`);
+      const w = this.waiters.shift();
+      if (w) w.resolve(r);
+      else this.replies.push(r);
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  /** The next reply from the server (preliminary or final). */
+  read(timeoutMs = this.opts.timeoutMs ?? 60_000): Promise<FtpReply> {
+    const queued = this.replies.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(entry);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new ClientError("timed out waiting for the server's reply", { retryable: true }));
+        this.control.destroy();
+      }, timeoutMs);
+      const entry = {
+        resolve: (r: FtpReply) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.waiters.push(entry);
+    });
+  }
+
+  /** Send one command line (no waiting). */
+  async send(verb: string, arg?: string): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
+    await this.control.write(formatCommand(verb, arg));
+  }
+
+  /** Send a command and return its final reply (1yz replies are skipped). */
+  async command(verb: string, arg?: string): Promise<FtpReply> {
+    await this.send(verb, arg);
+    let r = await this.read();
+    while (r.code < 200) r = await this.read();
+    return r;
+  }
+
+  /** Send a command and throw a ClientError unless the reply code is one of `ok`. */
+  async expect(verb: string, arg: string | undefined, ok: number[], what?: string): Promise<FtpReply> {
+    const r = await this.command(verb, arg);
+    if (!ok.includes(r.code)) throw replyError(what ?? `${verb}${arg ? ` ${arg}` : ""}`, r);
+    return r;
+  }
+
+  /** USER/PASS. `password` is only asked for when the server wants one (331). */
+  async login(user: string, password: () => Promise<string> | string): Promise<void> {
+    let r = await this.command("USER", user);
+    if (r.code === 331) r = await this.command("PASS", await password());
+    if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code });
+    if (r.code !== 230 && r.code !== 202) {
+      throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: r.code === 421 });
+    }
+  }
+
+  /** FEAT: returns and remembers the server's extensions (empty when FEAT is not supported). */
+  async feat(): Promise<Features> {
+    const r = await this.command("FEAT");
+    const features: Features = new Map();
+    if (r.code === 211) {
+      for (const line of r.lines.slice(1, -1)) {
+        const t = line.trim();
+        if (!t) continue;
+        const sp = t.indexOf(" ");
+        features.set((sp < 0 ? t : t.slice(0, sp)).toUpperCase(), sp < 0 ? "" : t.slice(sp + 1).trim());
+      }
+    }
+    this.features = features;
+    return features;
+  }
+
+  /** TYPE I: bytes on the wire equal bytes on disk, so sizes, offsets and digests agree. */
+  async binary(): Promise<void> {
+    await this.expect("TYPE", "I", [200], "TYPE I");
+  }
+
+  /** SIZE: the remote size, `null` when unsupported; throws (code 550) when the file is missing. */
+  async size(path: string): Promise<number | null> {
+    const r = await this.command("SIZE", path);
+    if (r.code === 213) {
+      const n = Number(r.lines[0]!.trim().split(/\s+/)[0]);
+      return Number.isSafeInteger(n) && n >= 0 ? n : null;
+    }
+    if (r.code === 550) throw new ClientError(`${path}: ${r.lines.join(" ")}`, { code: 550 });
+    return null;
+  }
+
+  /** MDTM: the remote modification time as the server reports it (UTC time-val), `null` if unsupported. */
+  async mdtm(path: string): Promise<string | null> {
+    const r = await this.command("MDTM", path);
+    if (r.code !== 213) return null;
+    const text = r.lines[0]!.trim();
+    try {
+      parseTimeVal(text);
+      return text;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Open a data connection and send the transfer command. Passive: EPSV, falling back to PASV
+   * (connecting to the control peer's address, never to the address a 227 names). Active: EPRT
+   * on the control connection's local address, falling back to PORT.
+   */
+  async transfer(verb: string, arg?: string, opts: { rest?: number } = {}): Promise<DataTransfer> {
+    if (this.opts.active) return this.activeTransfer(verb, arg, opts);
+    const conn = await this.passiveConnect();
+    try {
+      if (opts.rest) await this.restart(opts.rest);
+      const { done } = await this.startTransfer(verb, arg);
+      return { conn, done };
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+  }
+
+  async restart(offset: number): Promise<void> {
+    const r = await this.command("REST", String(offset));
+    if (r.code !== 350) throw replyError(`REST ${offset}`, r);
+  }
+
+  private async passiveConnect(): Promise<Connection> {
+    const host = this.control.remoteAddress || this.opts.host;
+    let port: number | null = null;
+    if (!this.noEpsv) {
+      const r = await this.command("EPSV");
+      if (r.code === 229) port = parseEpsvReply(r.lines.join(" "));
+      else this.noEpsv = true;
+    }
+    if (port === null) {
+      const r = await this.command("PASV");
+      if (r.code !== 227) throw replyError("PASV", r);
+      port = parseHostPort(r.lines.join(" ")).port;
+    }
+    return connect({ host, port, timeoutMs: this.opts.timeoutMs, purpose: "data connection" });
+  }
+
+  private noEpsv = false;
+  private noEprt = false;
+
+  private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number }): Promise<DataTransfer> {
+    const host = this.control.localAddress;
+    const listener: DataListener = listenForData(host);
+    try {
+      let ok = false;
+      if (!this.noEprt) {
+        const r = await this.command("EPRT", formatEprt({ host, port: listener.port }));
+        if (r.code === 200) ok = true;
+        else this.noEprt = true;
+      }
+      if (!ok) {
+        if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused");
+        await this.expect("PORT", formatHostPort({ host, port: listener.port }), [200], "PORT");
+      }
+      if (opts.rest) await this.restart(opts.rest);
+      const { done } = await this.startTransfer(verb, arg);
+      const conn = await Promise.race([
+        listener.accept(),
+        done.then((r) => {
+          throw replyError(`${verb} ${arg ?? ""}`.trim(), r);
+        }),
+      ]);
+      return { conn, done };
+    } finally {
+      listener.close();
+    }
+  }
+
+  /** Send the transfer command, wait for its 1yz, and return the promise of the final reply. */
+  private async startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
+    await this.send(verb, arg);
+    const first = await this.read();
+    if (first.code >= 200) {
+      if (first.code < 300) return { done: Promise.resolve(first) }; // some servers answer 226 at once for empty files
+      throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first);
+    }
+    const done = (async () => {
+      let r = await this.read(24 * 3600 * 1000);
+      while (r.code < 200) r = await this.read(24 * 3600 * 1000);
+      return r;
+    })();
+    done.catch(() => {}); // observed by the caller; avoid an unhandled rejection while it streams
+    return { done };
+  }
+
+  /** Choose the HASH algorithm (OPTS HASH); false when the server refuses it. */
+  private async selectHash(algo: HashAlgorithm): Promise<boolean> {
+    if (this.hashAlgo === algo) return true;
+    const current = this.features.get("HASH") ?? "";
+    // FEAT marks the current algorithm with "*": "HASH SHA-256*;MD5".
+    const offered = current.split(";").map((s) => s.trim().replace(/\*$/, "").toUpperCase());
+    if (offered.length && offered[0] !== "" && !offered.includes(algo)) return false;
+    if (current.split(";").some((s) => s.trim().toUpperCase() === `${algo}*`)) {
+      this.hashAlgo = algo;
+      return true;
+    }
+    const r = await this.command("OPTS", `HASH ${algo}`);
+    if (r.code !== 200) return false;
+    this.hashAlgo = algo;
+    return true;
+  }
+
+  /** Does the server offer HASH (FEAT) with this algorithm? */
+  hasHash(): boolean {
+    return this.features.has("HASH");
+  }
+
+  /**
+   * The server's digest of `path` (or of bytes [start, end) with a range) using `algo`: HASH when
+   * FEAT lists it, else the legacy XSHA256/XMD5 (tried once, unless FEAT lists it). `null` when
+   * the server offers neither.
+   */
+  async remoteDigest(path: string, algo: DigestAlgorithm, range?: { start: number; end: number }): Promise<{ hex: string; via: string } | null> {
+    const names = HASH_NAMES[algo];
+    if (this.features.has("HASH") && (await this.selectHash(names.hash))) {
+      if (range) {
+        const rr = await this.command("RANG", `${range.start} ${range.end}`);
+        if (rr.code !== 350) return null;
+      }
+      const r = await this.command("HASH", path);
+      if (r.code === 213) {
+        const res: HashResult = parseHashReply(r.lines.join(" "));
+        if (res.algorithm !== names.hash) return null;
+        if (range && (res.start !== range.start || res.end !== range.end)) return null;
+        return { hex: res.hex, via: "HASH" };
+      }
+      if (r.code === 550 || r.code === 450) throw replyError(`HASH ${path}`, r);
+      return null;
+    }
+    if (range) return null; // legacy verbs have no portable range form
+    if (this.legacyRefused.has(names.legacy)) return null;
+    const listed = this.features.has(names.legacy);
+    const r = await this.command(names.legacy, path);
+    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines.join(" ")), via: names.legacy };
+    if (listed && (r.code === 550 || r.code === 450)) throw replyError(`${names.legacy} ${path}`, r);
+    this.legacyRefused.add(names.legacy);
+    return null;
+  }
+
+  private legacyRefused = new Set<string>();
+
+  /** Can the server hash a byte range (for checking a partial file before resuming)? */
+  canHashRange(): boolean {
+    return this.features.has("HASH");
+  }
+
+  /** Read a whole data connection into memory (listings). */
+  private async readAll(t: DataTransfer): Promise<string> {
+    const chunks: Buffer[] = [];
+    t.conn.onData((c) => chunks.push(c));
+    await t.conn.closed;
+    const r = await t.done;
+    if (r.code >= 300) throw replyError("listing", r);
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  /**
+   * List a directory (MLSD, falling back to LIST) — or, when `path` names a file, that file
+   * (MLST, falling back to LIST path).
+   */
+  async list(path: string): Promise<FileInfo[]> {
+    const mlst = this.features.has("MLST");
+    if (mlst) {
+      const st = await this.command("MLST", path);
+      if (st.code === 250) {
+        const factLine = st.lines.slice(1, -1).find((l) => l.trim() !== "") ?? st.lines[0]!;
+        const info = parseMlsxLine(factLine.replace(/^ /, ""));
+        if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
+      } else if (st.code === 550) throw new ClientError(`${path}: ${st.lines.join(" ")}`, { code: 550 });
+      const text = await this.readAll(await this.transfer("MLSD", path));
+      return text
+        .split(/\r?\n/)
+        .filter((l) => l.trim() !== "")
+        .map(parseMlsxLine)
+        .filter((i) => i.typeFact !== "cdir" && i.typeFact !== "pdir")
+        .map(stripTypeFact);
+    }
+    const text = await this.readAll(await this.transfer("LIST", path));
+    const out: FileInfo[] = [];
+    for (const line of text.split(/\r?\n/)) {
+      if (!line.trim()) continue;
+      const info = parseListLine(line);
+      if (info && info.name !== "." && info.name !== "..") out.push(info);
+    }
+    return out;
+  }
+
+  /** QUIT politely, then close (never throws). */
+  async quit(): Promise<void> {
+    try {
+      if (!this.control.isClosed && !this.failure) {
+        await this.send("QUIT");
+        await Promise.race([this.read(2000), Bun.sleep(2000)]);
+      }
+    } catch {
+      /* closing anyway */
+    }
+    this.control.close();
+  }
+
+  /** Drop the control connection without QUIT. */
+  destroy(): void {
+    this.control.destroy();
+  }
+}
+
+function stripTypeFact(info: FileInfo & { typeFact?: string }): FileInfo {
+  const { typeFact: _ignored, ...rest } = info;
+  return rest;
+}
+
+function basename(path: string): string {
+  const p = path.replace(/\/+$/, "");
+  return p.slice(p.lastIndexOf("/") + 1) || p;
+}
+
+/** "550 No such file" → "No such file (550)". */
+export function describe(r: FtpReply): string {
+  return `${r.lines.map((l) => l.trim()).filter(Boolean).join(" ")} (${r.code})`;
+}
+
+/** A ClientError for an unexpected reply; 4yz replies are transient (worth a retry). */
+export function replyError(what: string, r: FtpReply): ClientError {
+  return new ClientError(`${what}: ${describe(r)}`, { code: r.code, retryable: r.code >= 400 && r.code < 500 });
+}

@@ -1,0 +1,63 @@
+// ~/.netrc lookup (the format of ftp(1) and curl): "machine HOST login USER password PW", "default …".
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+export interface NetrcEntry {
+  machine: string | null; // null for "default"
+  login?: string;
+  password?: string;
+  account?: string;
+}
+
+/** Parse netrc text. Tokens are whitespace-separated; "macdef" bodies run to the next blank line. */
+export function parseNetrc(text: string): NetrcEntry[] {
+  const entries: NetrcEntry[] = [];
+  const lines = text.split(/\r?\n/);
+  const tokens: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const words: string[] = line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
+    const mi = words.indexOf("macdef");
+    if (mi >= 0) {
+      tokens.push(...words.slice(0, mi));
+      while (i + 1 < lines.length && lines[i + 1]!.trim() !== "") i++; // skip the macro body
+      continue;
+    }
+    if (line.trimStart().startsWith("#")) continue;
+    tokens.push(...words.map((w) => (w.startsWith('"') ? w.slice(1, -1).replace(/\\(.)/g, "$1") : w)));
+  }
+  let cur: NetrcEntry | null = null;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t === "machine") {
+      cur = { machine: tokens[++i] ?? "" };
+      entries.push(cur);
+    } else if (t === "default") {
+      cur = { machine: null };
+      entries.push(cur);
+    } else if (cur && (t === "login" || t === "password" || t === "account")) {
+      const v = tokens[++i];
+      if (v !== undefined) cur[t] = v;
+    }
+  }
+  return entries;
+}
+
+/** The credentials for `host` (and `user`, when given) from `$HOME/.netrc`, or null. */
+export function lookupNetrc(host: string, user?: string, file: string = join(process.env.HOME || homedir(), ".netrc")): NetrcEntry | null {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+  const entries = parseNetrc(text);
+  const fits = (e: NetrcEntry) => user === undefined || e.login === undefined || e.login === user;
+  const h = host.toLowerCase();
+  return (
+    entries.find((e) => e.machine !== null && e.machine.toLowerCase() === h && fits(e)) ??
+    entries.find((e) => e.machine === null && fits(e)) ??
+    null
+  );
+}

@@ -1,0 +1,110 @@
+// Transfer progress on stderr: on a TTY one bar redrawn in place (≈10/s); otherwise one summary
+// line at the end; with --quiet nothing.
+import { formatSize } from "../protocol/size.ts";
+
+export type ProgressMode = "tty" | "plain" | "quiet";
+
+export interface ProgressStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export function progressMode(quiet: boolean, stream: ProgressStream = process.stderr): ProgressMode {
+  if (quiet) return "quiet";
+  return stream.isTTY ? "tty" : "plain";
+}
+
+function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return "--:--";
+  const s = Math.round(sec);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${String(m).padStart(2, "0")}:${ss}`;
+}
+
+export function formatRate(bytesPerSec: number): string {
+  return `${formatSize(Math.max(0, Math.round(bytesPerSec)))}/s`;
+}
+
+/** One transfer's progress. `done` counts the whole file (including a resumed prefix). */
+export class Progress {
+  private done = 0;
+  private startDone = 0;
+  private started = performance.now();
+  private lastDraw = 0;
+  private drawn = false;
+  /** Bytes actually moved over the network in this run (not the resumed prefix). */
+  moved = 0;
+
+  constructor(
+    readonly label: string,
+    readonly mode: ProgressMode,
+    private total: number | null,
+    private readonly stream: ProgressStream = process.stderr,
+    private readonly intervalMs = 100,
+  ) {}
+
+  /** Start (or restart after a reconnect) at `done` bytes of the file. */
+  start(done: number, total?: number | null): void {
+    if (total !== undefined) this.total = total;
+    this.done = done;
+    this.startDone = done;
+    if (this.moved === 0) this.started = performance.now();
+    this.draw(true);
+  }
+
+  /** `movedNow` bytes moved since start() in this attempt. */
+  update(movedNow: number): void {
+    const prev = this.done;
+    this.done = this.startDone + movedNow;
+    this.moved += this.done - prev;
+    this.draw(false);
+  }
+
+  private draw(force: boolean): void {
+    if (this.mode !== "tty") return;
+    const now = performance.now();
+    if (!force && now - this.lastDraw < this.intervalMs) return;
+    this.lastDraw = now;
+    const elapsed = (now - this.started) / 1000;
+    const rate = elapsed > 0 ? this.moved / elapsed : 0;
+    const total = this.total;
+    const pct = total ? Math.min(100, (this.done / total) * 100) : total === 0 ? 100 : null;
+    const eta = total && rate > 0 ? (total - this.done) / rate : NaN;
+    const width = Math.max(10, Math.min(30, (this.stream.columns ?? 80) - 60));
+    const filled = pct === null ? 0 : Math.round((pct / 100) * width);
+    const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
+    const pctText = pct === null ? "  ?%" : `${pct.toFixed(0).padStart(3)}%`;
+    const sizeText = total !== null ? `${formatSize(this.done)}/${formatSize(total)}` : formatSize(this.done);
+    const name = this.label.length > 24 ? `…${this.label.slice(-23)}` : this.label;
+    const line = `${name} ${bar} ${pctText} ${sizeText} ${formatRate(rate)} ETA ${formatDuration(eta)}`;
+    this.stream.write(`\r${line}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /** Clear the bar (before printing a message on a TTY). */
+  clear(): void {
+    if (this.mode === "tty" && this.drawn) {
+      this.stream.write("\r\x1b[K");
+      this.drawn = false;
+    }
+  }
+
+  /** Final line: "name: 10.0 MiB in 1.2 s (8.3 MiB/s), sha256 e3b0…". */
+  finish(extra: string): void {
+    if (this.mode === "quiet") return;
+    if (this.mode === "tty") {
+      this.draw(true);
+      this.stream.write("\n");
+      this.drawn = false;
+    }
+    const elapsed = (performance.now() - this.started) / 1000;
+    const rate = elapsed > 0 ? this.moved / elapsed : 0;
+    const moved = this.moved === this.done ? "" : ` (${this.moved} transferred now)`;
+    this.stream.write(
+      `${this.label}: ${this.done} bytes${moved} in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `, ${extra}` : ""}\n`,
+    );
+  }
+}

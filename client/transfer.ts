@@ -1,0 +1,183 @@
+// Download and upload pumps: stream between a data connection and a file at explicit positions,
+// hashing while streaming, rate-limited by a token bucket, reporting progress.
+import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import type { FtpClient } from "./client.ts";
+import { ClientError, replyError } from "./client.ts";
+
+export type Hasher = InstanceType<typeof Bun.CryptoHasher>;
+
+/** A token bucket: `take(n)` returns how long to wait (ms) before sending/receiving n more bytes. */
+export class TokenBucket {
+  private tokens: number;
+  private last = performance.now();
+  private readonly burst: number;
+
+  /** `rate` in bytes per second; 0 means unlimited. */
+  constructor(readonly rate: number) {
+    // A burst of 1/8 s keeps the long-run rate exact while letting 64 KiB chunks through.
+    this.burst = Math.max(rate / 8, 16 * 1024);
+    this.tokens = Math.min(this.burst, rate);
+  }
+
+  take(n: number): number {
+    if (this.rate <= 0) return 0;
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
+    this.last = now;
+    this.tokens -= n;
+    return this.tokens >= 0 ? 0 : (-this.tokens * 1000) / this.rate;
+  }
+}
+
+export interface PumpOptions {
+  /** Hash every byte that moves (continuing a hasher that already covers the prefix). */
+  hasher?: Hasher;
+  limiter?: TokenBucket;
+  /** Called with the total count of bytes moved in this call. */
+  onProgress?: (moved: number) => void;
+}
+
+/** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
+export class TransferInterrupted extends ClientError {
+  constructor(
+    message: string,
+    readonly moved: number,
+    code?: number,
+  ) {
+    super(message, { code, retryable: true });
+  }
+}
+
+/**
+ * RETR `path` from `offset` into `fd` at positions offset…; returns the bytes received. Complete only
+ * when BOTH the data connection closed and the final 2yz reply arrived.
+ */
+export async function download(client: FtpClient, path: string, fd: number, offset: number, opts: PumpOptions = {}): Promise<number> {
+  const t = await client.transfer("RETR", path, { rest: offset });
+  let pos = offset;
+  let moved = 0;
+  let writeError: Error | null = null;
+  let waiting = false;
+  t.conn.onData((chunk) => {
+    if (writeError) return;
+    try {
+      let off = 0;
+      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
+    } catch (err) {
+      writeError = err as Error;
+      t.conn.destroy();
+      return;
+    }
+    opts.hasher?.update(chunk);
+    pos += chunk.length;
+    moved += chunk.length;
+    opts.onProgress?.(moved);
+    const wait = opts.limiter?.take(chunk.length) ?? 0;
+    if (wait > 0 && !waiting) {
+      waiting = true;
+      t.conn.pause();
+      setTimeout(() => {
+        waiting = false;
+        t.conn.resume();
+      }, wait);
+    }
+  });
+  await t.conn.closed;
+  if (writeError) {
+    await client.quit();
+    throw new ClientError(`cannot write the local file: ${(writeError as Error).message}`);
+  }
+  let reply;
+  try {
+    reply = await t.done;
+  } catch (err) {
+    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
+  }
+  if (reply.code >= 300) {
+    const e = replyError(`RETR ${path}`, reply);
+    throw new TransferInterrupted(e.message, moved, reply.code);
+  }
+  if (t.conn.error) throw new TransferInterrupted(`data connection failed after ${moved} bytes: ${t.conn.error.message}`, moved);
+  return moved;
+}
+
+const CHUNK = 256 * 1024;
+
+/**
+ * Upload bytes [offset, size) of `fd` with `verb` ("STOR" after REST offset, or "APPE"); returns the
+ * bytes sent. Reads with readSync at explicit positions into one reused buffer; every write is
+ * awaited until the kernel took all of it, then the connection is shut down (never end()).
+ */
+export async function upload(
+  client: FtpClient,
+  path: string,
+  fd: number,
+  offset: number,
+  size: number,
+  verb: "STOR" | "APPE",
+  opts: PumpOptions = {},
+): Promise<number> {
+  const t = await client.transfer(verb, path, { rest: verb === "STOR" ? offset : 0 });
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let pos = offset;
+  let moved = 0;
+  try {
+    while (pos < size) {
+      const want = Math.min(CHUNK, size - pos);
+      const n = readSync(fd, buf, 0, want, pos);
+      if (n <= 0) throw new ClientError("the local file shrank during the upload");
+      const view = buf.subarray(0, n);
+      opts.hasher?.update(view);
+      const wait = opts.limiter?.take(n) ?? 0;
+      if (wait > 0) await Bun.sleep(wait);
+      await t.conn.write(view);
+      pos += n;
+      moved += n;
+      opts.onProgress?.(moved);
+    }
+  } catch (err) {
+    t.conn.destroy();
+    if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
+    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
+  }
+  t.conn.shutdown();
+  let reply;
+  try {
+    reply = await t.done;
+  } catch (err) {
+    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
+  } finally {
+    // The server closes its side after reading everything; don't wait forever for it.
+    await Promise.race([t.conn.closed, Bun.sleep(2000)]);
+    t.conn.close();
+  }
+  if (reply.code >= 300) {
+    const e = replyError(`${verb} ${path}`, reply);
+    throw new TransferInterrupted(e.message, moved, reply.code);
+  }
+  return moved;
+}
+
+/** Hash bytes [0, length) of a file into `hasher` (for continuing a digest over a resumed prefix). */
+export function hashFilePrefix(fd: number, length: number, hasher: Hasher): void {
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  let pos = 0;
+  while (pos < length) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, length - pos), pos);
+    if (n <= 0) throw new ClientError("the local file is shorter than expected");
+    hasher.update(buf.subarray(0, n));
+    pos += n;
+  }
+}
+
+/** Digest of a whole local file (for tests and for checks). */
+export function hashFile(path: string, algo: "md5" | "sha256"): string {
+  const fd = openSync(path, "r");
+  try {
+    const h = new Bun.CryptoHasher(algo);
+    hashFilePrefix(fd, fstatSync(fd).size, h);
+    return h.digest("hex");
+  } finally {
+    closeSync(fd);
+  }
+}
