@@ -270,14 +270,19 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
       throw new UsersFileError(abs, (err as Error).message);
     }
   }
-  const text = formatUsers(list, abs);
-  const back = parseUsers(text, abs);
+  // Each user alone, so a refusal names the user rather than a line of text never written.
   for (const u of list) {
-    const b = back.get(u.name);
-    if (!b || !sameUser(u, b, dirname(abs))) {
-      throw new UsersFileError(abs, `user "${u.name}" has a value the users file cannot store (a path with "=", quotes, leading or trailing spaces?)`);
+    let back: UserRecord | undefined;
+    try {
+      back = parseUsers(formatUsers([u], abs), abs).get(u.name);
+    } catch {}
+    if (!back || !sameUser(u, back, dirname(abs))) {
+      throw new UsersFileError(abs, `cannot store user "${u.name}": a value has characters the INI layout cannot hold (a path with "=", quotes, or leading/trailing spaces?)`);
     }
   }
+  const text = formatUsers(list, abs);
+  const dup = list.find((u, i) => list.findIndex((v) => v.name === u.name) !== i);
+  if (dup) throw new UsersFileError(abs, `user "${dup.name}" appears twice`);
   const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     const fh = await open(tmp, "wx", 0o600);

@@ -5,8 +5,15 @@ import { CliError, usersFilePath } from "../../args.ts";
 import { loadUsers } from "../../../server/auth/ini-store.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
-/** Messages go to stderr so stdout carries only data (`user list`). */
-export const log = createConsola({ stdout: process.stderr, stderr: process.stderr });
+/**
+ * Messages go to stderr so stdout carries only data (`user list`). Info level even when
+ * NODE_ENV=test (consola would go quiet), unless CONSOLA_LEVEL says otherwise.
+ */
+export const log = createConsola({
+  stdout: process.stderr,
+  stderr: process.stderr,
+  level: process.env.CONSOLA_LEVEL ? Number(process.env.CONSOLA_LEVEL) : 3,
+});
 
 export const MAX_PASSWORD = 1024;
 

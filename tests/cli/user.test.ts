@@ -1,0 +1,279 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadUsers } from "../../server/auth/ini-store.ts";
+
+const CLI = join(import.meta.dir, "../../cli/ftpkit.ts");
+const CORRUPT = join(import.meta.dir, "../../fixtures/users/corrupt.ini");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Non-empty stderr lines, without consola's decoration. */
+  lines: string[];
+}
+
+/** Run `ftpkit user …` in `cwd`; stdin is the given text, else /dev/null (never a TTY). */
+async function ftpkit(cwd: string, args: string[], stdin?: string, env: Record<string, string> = {}): Promise<Run> {
+  const baseEnv: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...env };
+  if (!("FTPKIT_USERS" in env)) delete baseEnv.FTPKIT_USERS;
+  const proc = Bun.spawn(["bun", CLI, "user", ...args], {
+    cwd,
+    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+    env: baseEnv,
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const lines = stderr.split("\n").map((l) => l.replace(/^\s*(ERROR|WARN|✔|ℹ|⚠|\[\w+\])\s*/, "").trim()).filter(Boolean);
+  return { code, stdout, stderr, lines };
+}
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "ftpkit-cli-user-"));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+let n = 0;
+async function freshDir(): Promise<string> {
+  const d = join(root, `t${++n}`);
+  await mkdir(d, { recursive: true });
+  return d;
+}
+
+async function tempFiles(d: string): Promise<string[]> {
+  return (await readdir(d)).filter((f) => f.endsWith(".tmp"));
+}
+
+describe("ftpkit user (success paths)", () => {
+  test("add reads the password from stdin, creates the file, the home and stores it relative", async () => {
+    const d = await freshDir();
+    const r = await ftpkit(d, ["add", "alice", "--password-stdin"], "s3cret pw \r\n");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("added user alice");
+    const file = join(d, "users.ini");
+    const text = await readFile(file, "utf8");
+    expect(text).toMatch(/^; Managed by `ftpkit user`/);
+    expect(text).toContain("[alice]\n");
+    expect(text).toContain("home = home/alice\n");
+    expect(text).not.toContain("s3cret");
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(d, "home/alice"))).isDirectory()).toBe(true);
+    const alice = (await loadUsers(file)).get("alice")!;
+    expect(alice).toMatchObject({ home: join(d, "home/alice"), quota: 0, perms: ["read", "write", "modify"], mounts: [], requireTls: false });
+    expect(alice.hash).toStartWith("$argon2id$");
+    // Trailing spaces are part of the password; only the line ending is not.
+    expect(await Bun.password.verify("s3cret pw ", alice.hash!)).toBe(true);
+    expect(await Bun.password.verify("s3cret pw", alice.hash!)).toBe(false);
+    expect(await tempFiles(d)).toEqual([]);
+  });
+
+  test("add with every option, and --home relative to the working directory", async () => {
+    const d = await freshDir();
+    const r = await ftpkit(d, ["add", "bob", "--home", "elsewhere/bob", "--quota", "10GB", "--perm", "read", "--require-tls", "--password-stdin", "--users", "conf/u.ini"], "pw\n");
+    expect(r.code).toBe(1); // conf/ does not exist: nothing to write into
+    expect(r.lines).toHaveLength(1);
+    await mkdir(join(d, "conf"));
+    const r2 = await ftpkit(d, ["add", "bob", "--home", "elsewhere/bob", "--quota", "10GB", "--perm", "read", "--require-tls", "--password-stdin", "--users", "conf/u.ini"], "pw\n");
+    expect(r2.code).toBe(0);
+    const bob = (await loadUsers(join(d, "conf/u.ini"))).get("bob")!;
+    expect(bob).toMatchObject({ home: join(d, "elsewhere/bob"), quota: 1e10, perms: ["read"], requireTls: true });
+    expect((await stat(join(d, "elsewhere/bob"))).isDirectory()).toBe(true);
+    expect(await readFile(join(d, "conf/u.ini"), "utf8")).toContain(`home = ${join(d, "elsewhere/bob")}\n`);
+  });
+
+  test("--no-password really creates a user without a password (anonymous)", async () => {
+    const d = await freshDir();
+    const r = await ftpkit(d, ["add", "anonymous", "--no-password", "--perm", "read"]);
+    expect(r.code).toBe(0);
+    const anon = (await loadUsers(join(d, "users.ini"))).get("anonymous")!;
+    expect(anon.hash).toBeUndefined();
+    expect(anon.perms).toEqual(["read"]);
+    expect(await readFile(join(d, "users.ini"), "utf8")).not.toContain("password");
+    // For anyone else it works but warns that the account cannot log in yet.
+    const r2 = await ftpkit(d, ["add", "locked", "--no-password"]);
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toMatch(/cannot log in/);
+    expect((await loadUsers(join(d, "users.ini"))).get("locked")!.hash).toBeUndefined();
+  });
+
+  test("FTPKIT_USERS picks the file when --users is absent", async () => {
+    const d = await freshDir();
+    const r = await ftpkit(d, ["add", "eve", "--no-password"], undefined, { FTPKIT_USERS: join(d, "env.ini") });
+    expect(r.code).toBe(0);
+    expect((await loadUsers(join(d, "env.ini"))).has("eve")).toBe(true);
+  });
+
+  test("passwd, quota, mount (add, replace, remove), list and del", async () => {
+    const d = await freshDir();
+    const file = join(d, "users.ini");
+    expect((await ftpkit(d, ["add", "alice", "--password-stdin"], "one\n")).code).toBe(0);
+    expect((await ftpkit(d, ["add", "anonymous", "--no-password", "--perm", "read"])).code).toBe(0);
+
+    expect((await ftpkit(d, ["passwd", "alice", "--password-stdin"], "two\n")).code).toBe(0);
+    const hash = (await loadUsers(file)).get("alice")!.hash!;
+    expect(await Bun.password.verify("two", hash)).toBe(true);
+    expect(await Bun.password.verify("one", hash)).toBe(false);
+
+    expect((await ftpkit(d, ["quota", "alice", "5MiB"])).code).toBe(0);
+    expect((await loadUsers(file)).get("alice")!.quota).toBe(5 * 1024 ** 2);
+    expect((await ftpkit(d, ["quota", "alice", "none"])).code).toBe(0);
+    expect((await loadUsers(file)).get("alice")!.quota).toBe(0);
+
+    await mkdir(join(d, "pub"));
+    await mkdir(join(d, "pub2"));
+    expect((await ftpkit(d, ["mount", "alice", "/x/../pub/", "pub"])).code).toBe(0);
+    expect((await loadUsers(file)).get("alice")!.mounts).toEqual([{ vpath: "/pub", dir: join(d, "pub"), perms: ["read"], quota: 0 }]);
+    const re = await ftpkit(d, ["mount", "alice", "/pub", "pub2", "--perm", "read,write", "--quota", "1GB"]);
+    expect(re.code).toBe(0);
+    expect(re.stderr).toContain("replaced");
+    expect((await loadUsers(file)).get("alice")!.mounts).toEqual([{ vpath: "/pub", dir: join(d, "pub2"), perms: ["read", "write"], quota: 1e9 }]);
+    expect((await ftpkit(d, ["mount", "alice", "/drop", "pub"])).code).toBe(0);
+
+    const list = await ftpkit(d, ["list"]);
+    expect(list.code).toBe(0);
+    const lines = list.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toStartWith("alice ");
+    expect(lines[0]).toContain(`home=${join(d, "home/alice")}`);
+    expect(lines[0]).toContain("quota=unlimited");
+    expect(lines[0]).toContain("perm=read,write,modify");
+    expect(lines[0]).toContain("tls=optional");
+    expect(lines[0]).toContain(`/pub=${join(d, "pub2")}(read,write,954MiB)`);
+    expect(lines[1]).toStartWith("anonymous ");
+    expect(lines[1]).toContain("password=none");
+    expect(list.stdout).not.toContain("argon2");
+
+    const json = await ftpkit(d, ["list", "--json"]);
+    const parsed = JSON.parse(json.stdout);
+    expect(parsed.map((u: { name: string }) => u.name)).toEqual(["alice", "anonymous"]);
+    expect(parsed[0]).toMatchObject({ quota: 0, perms: ["read", "write", "modify"], requireTls: false, password: true });
+    expect(parsed[0].mounts).toHaveLength(2);
+    expect(json.stdout).not.toContain("argon2");
+
+    expect((await ftpkit(d, ["mount", "alice", "/drop", "--remove"])).code).toBe(0);
+    expect((await loadUsers(file)).get("alice")!.mounts.map((m) => m.vpath)).toEqual(["/pub"]);
+
+    const del = await ftpkit(d, ["del", "alice"]);
+    expect(del.code).toBe(0);
+    expect((await loadUsers(file)).has("alice")).toBe(false);
+    expect((await stat(join(d, "home/alice"))).isDirectory()).toBe(true); // never deleted
+    expect(await tempFiles(d)).toEqual([]);
+  });
+});
+
+describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () => {
+  let d: string;
+  let file: string;
+  let before: Buffer;
+  beforeAll(async () => {
+    d = await freshDir();
+    file = join(d, "users.ini");
+    expect((await ftpkit(d, ["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    await mkdir(join(d, "pubdir"));
+    await writeFile(join(d, "afile"), "x");
+    before = await readFile(file);
+  });
+
+  const cases: Array<[string, string[], string | undefined, RegExp]> = [
+    ["duplicate user", ["add", "alice", "--password-stdin"], "pw\n", /user "alice" already exists/],
+    ["traversal name", ["add", "../x", "--no-password"], undefined, /invalid user name "\.\.\/x"/],
+    ["name with a space", ["add", "a b", "--no-password"], undefined, /invalid user name "a b"/],
+    ["name with a slash", ["add", "a/b", "--no-password"], undefined, /invalid user name "a\/b"/],
+    ["empty name", ["add", "", "--no-password"], undefined, /user name is empty/],
+    ["too long name", ["add", "x".repeat(33), "--no-password"], undefined, /longer than 32/],
+    ["reserved name ftp", ["add", "ftp", "--no-password"], undefined, /reserved/],
+    ["bad size", ["add", "bob", "--no-password", "--quota", "12XB"], undefined, /invalid size unit in "12XB"/],
+    ["unknown perm", ["add", "bob", "--no-password", "--perm", "read,delete"], undefined, /unknown permission "delete"/],
+    ["no terminal and no password flag", ["add", "bob"], undefined, /--password-stdin/],
+    ["empty password on stdin", ["add", "bob", "--password-stdin"], "\n", /empty password/],
+    ["no stdin at all", ["add", "bob", "--password-stdin"], "", /empty password/],
+    ["conflicting password flags", ["add", "bob", "--password-stdin", "--no-password"], "pw\n", /exclude each other/],
+    ["unknown option", ["add", "bob", "--no-password", "--qouta", "5GB"], undefined, /unknown option --qouta/],
+    ["extra argument", ["del", "alice", "bob"], undefined, /unexpected argument "bob"/],
+    ["missing name", ["del"], undefined, /NAME/],
+    ["passwd of unknown user", ["passwd", "nobody", "--password-stdin"], "pw\n", /no user "nobody"/],
+    ["passwd with empty password", ["passwd", "alice", "--password-stdin"], "\r\n", /empty password/],
+    ["quota of unknown user", ["quota", "nobody", "1GB"], undefined, /no user "nobody"/],
+    ["quota with bad size", ["quota", "alice", "12XB"], undefined, /invalid size/],
+    ["quota with negative size", ["quota", "alice", "-5"], undefined, /./],
+    ["mount on /", ["mount", "alice", "/", "pubdir"], undefined, /cannot mount on "\/"/],
+    ["mount of a missing dir", ["mount", "alice", "/pub", "nope"], undefined, /does not exist/],
+    ["mount of a file", ["mount", "alice", "/pub", "afile"], undefined, /is not a directory/],
+    ["mount with unknown perm", ["mount", "alice", "/pub", "pubdir", "--perm", "rwx"], undefined, /unknown permission "rwx"/],
+    ["mount with bad quota", ["mount", "alice", "/pub", "pubdir", "--quota", "lots"], undefined, /invalid size/],
+    ["mount without REALDIR", ["mount", "alice", "/pub"], undefined, /missing REALDIR/],
+    ["mount path the file cannot hold", ["mount", "alice", "/a=b", "pubdir"], undefined, /cannot store user "alice"/],
+    ["unmount of nothing", ["mount", "alice", "/pub", "--remove"], undefined, /no mount at \/pub/],
+    ["mount for unknown user", ["mount", "nobody", "/pub", "pubdir"], undefined, /no user "nobody"/],
+    ["del of unknown user", ["del", "nobody"], undefined, /no user "nobody"/],
+    ["unknown subcommand", ["frobnicate"], undefined, /Unknown command/],
+  ];
+  test.each(cases)("%s", async (_label, args, stdin, re) => {
+    const r = await ftpkit(d, args, stdin);
+    expect(r.code).not.toBe(0);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(re);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(r.stdout).toBe("");
+    expect(await readFile(file)).toEqual(before);
+    expect(await tempFiles(d)).toEqual([]);
+  });
+});
+
+describe("ftpkit user (broken or missing users file)", () => {
+  const commands: Array<[string, string[], string | undefined]> = [
+    ["add", ["add", "bob", "--password-stdin"], "pw\n"],
+    ["passwd", ["passwd", "alice", "--password-stdin"], "pw\n"],
+    ["quota", ["quota", "alice", "1GB"], undefined],
+    ["mount", ["mount", "alice", "/pub", "."], undefined],
+    ["list", ["list"], undefined],
+    ["del", ["del", "alice"], undefined],
+  ];
+
+  test.each(commands)("%s refuses a corrupt users file, naming the file and line", async (_label, args, stdin) => {
+    const d = await freshDir();
+    const file = join(d, "users.ini");
+    await cp(CORRUPT, file);
+    const before = await readFile(file);
+    const r = await ftpkit(d, [...args, "--users", file], stdin);
+    expect(r.code).not.toBe(0);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toContain(file);
+    expect(r.lines[0]).toMatch(/line 6: expected "key = value"/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(await readFile(file)).toEqual(before);
+  });
+
+  test.each(commands.filter(([name]) => name !== "add"))("%s requires the users file to exist", async (_label, args, stdin) => {
+    const d = await freshDir();
+    const r = await ftpkit(d, args, stdin);
+    expect(r.code).not.toBe(0);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/users\.ini: not found/);
+    expect(await readdir(d)).toEqual([]);
+  });
+
+  test("a users file that cannot be read is one clear error", async () => {
+    const d = await freshDir();
+    await mkdir(join(d, "users.ini"));
+    const r = await ftpkit(d, ["list"]);
+    expect(r.code).not.toBe(0);
+    expect(r.lines).toEqual([`users file ${join(d, "users.ini")}: is a directory`]);
+    if (process.getuid?.() !== 0) {
+      // Root reads anything, so mode 000 only means something for other users.
+      const file = join(d, "locked.ini");
+      await writeFile(file, "[a]\n");
+      await chmod(file, 0);
+      const r2 = await ftpkit(d, ["list", "--users", file]);
+      expect(r2.code).not.toBe(0);
+      expect(r2.lines[0]).toMatch(/cannot read it \(EACCES\)/);
+    }
+  });
+});

@@ -1,0 +1,346 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Authenticator } from "../../server/auth/authenticator.ts";
+import {
+  formatSizeExact,
+  hashPassword,
+  loadUsers,
+  parseUsers,
+  saveUsers,
+  UsersFileError,
+  validateUserName,
+} from "../../server/auth/ini-store.ts";
+import { ParseError } from "../../protocol/errors.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+
+const CORRUPT = join(import.meta.dir, "../../fixtures/users/corrupt.ini");
+
+let dir: string;
+let auths: Authenticator[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ftpkit-auth-"));
+});
+afterEach(async () => {
+  for (const a of auths) a.close();
+  auths = [];
+  await rm(dir, { recursive: true, force: true });
+});
+
+function makeAuth(usersFile: string, opts: { failDelayMs?: number; failPenaltyMs?: number; logs?: string[] } = {}) {
+  const auth = new Authenticator({
+    usersFile,
+    failDelayMs: opts.failDelayMs ?? 0,
+    failPenaltyMs: opts.failPenaltyMs ?? 0,
+    log: (m) => opts.logs?.push(m),
+  });
+  auths.push(auth);
+  return auth;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [v, performance.now() - t0];
+}
+
+/** Bump the file so a same-second rewrite is still seen as a change (saveUsers renames, so ino changes anyway). */
+async function rewrite(file: string, text: string) {
+  await writeFile(file, text);
+}
+
+describe("Authenticator", () => {
+  test("accepts the right password and rejects a wrong one or an unknown user", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "s3cret", quota: 1000 }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    const ok = await auth.login("alice", "s3cret", "127.0.0.1");
+    expect(ok?.name).toBe("alice");
+    expect(ok?.home).toBe(join(dir, "home/alice"));
+    expect(ok?.quota).toBe(1000);
+    expect(await auth.login("alice", "wrong", "127.0.0.1")).toBeNull();
+    expect(await auth.login("alice", "", "127.0.0.1")).toBeNull();
+    expect(await auth.login("mallory", "s3cret", "127.0.0.1")).toBeNull();
+    expect(await auth.login("../etc", "x", "127.0.0.1")).toBeNull();
+    expect(auth.lookup("alice")?.name).toBe("alice");
+    expect(auth.lookup("mallory")).toBeUndefined();
+  });
+
+  test("anonymous accepts any password and `ftp` is its alias", async () => {
+    const file = await makeUsersFile(dir, [{ name: "anonymous", perms: ["read"] }, { name: "alice", password: "pw" }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    for (const name of ["anonymous", "ftp", "FTP", "Anonymous"]) {
+      const u = await auth.login(name, "guest@example.com", "10.0.0.1");
+      expect(u?.name).toBe("anonymous");
+      expect(u?.perms).toEqual(["read"]);
+    }
+    expect((await auth.login("anonymous", "", "10.0.0.1"))?.name).toBe("anonymous");
+  });
+
+  test("there is no anonymous login unless a user named anonymous exists", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    expect(await auth.login("anonymous", "x", "10.0.0.1")).toBeNull();
+    expect(await auth.login("ftp", "x", "10.0.0.1")).toBeNull();
+  });
+
+  test("a non-anonymous user without a password cannot log in", async () => {
+    const file = await makeUsersFile(dir, [{ name: "nopw" }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    expect(await auth.login("nopw", "", "127.0.0.1")).toBeNull();
+    expect(await auth.login("nopw", "anything", "127.0.0.1")).toBeNull();
+  });
+
+  test("a hash format Bun cannot verify is a failed login, not a crash", async () => {
+    const file = join(dir, "users.ini");
+    await writeFile(file, "[old]\npassword = $6$salt$abcdefghijklmnop\n");
+    const auth = makeAuth(file);
+    await auth.start();
+    expect(await auth.login("old", "x", "127.0.0.1")).toBeNull();
+  });
+
+  test("a cached login is fast and still rejects a wrong password", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "s3cret" }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    const [first, slow] = await timed(() => auth.login("alice", "s3cret", "127.0.0.1"));
+    expect(first).not.toBeNull();
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const [u, t] = await timed(() => auth.login("alice", "s3cret", "127.0.0.1"));
+      expect(u).not.toBeNull();
+      times.push(t);
+    }
+    expect(Math.min(...times)).toBeLessThan(slow);
+    expect(Math.min(...times)).toBeLessThan(10);
+    expect(await auth.login("alice", "s3cret ", "127.0.0.1")).toBeNull();
+    expect(await auth.login("alice", "S3cret", "127.0.0.1")).toBeNull();
+  });
+
+  test("a password changed in the file invalidates the cached login", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "old" }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    expect(await auth.login("alice", "old", "127.0.0.1")).not.toBeNull();
+    const users = await loadUsers(file);
+    users.get("alice")!.hash = await hashPassword("new");
+    await saveUsers(file, users);
+    expect(await auth.login("alice", "old", "127.0.0.1")).toBeNull();
+    expect(await auth.login("alice", "new", "127.0.0.1")).not.toBeNull();
+  });
+
+  test("a user added to the file can log in without a restart", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    expect(await auth.login("bob", "bobpw", "127.0.0.1")).toBeNull();
+    await makeUsersFile(dir, [{ name: "alice", password: "pw" }, { name: "bob", password: "bobpw" }]);
+    expect((await auth.login("bob", "bobpw", "127.0.0.1"))?.name).toBe("bob");
+    expect(auth.lookup("bob")).toBeDefined();
+  });
+
+  test("a corrupt file on reload keeps the previous users and logs one error", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const logs: string[] = [];
+    const auth = makeAuth(file, { logs });
+    await auth.start();
+    expect(logs).toEqual([]);
+    await rewrite(file, await readFile(CORRUPT, "utf8"));
+    expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
+    expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
+    expect(await auth.login("alice", "bad", "127.0.0.1")).toBeNull();
+    expect(logs.length).toBe(1);
+    expect(logs[0]).toContain(file);
+    expect(logs[0]).toMatch(/line 6/);
+    // Fixed again: picked up.
+    await makeUsersFile(dir, [{ name: "carol", password: "c" }]);
+    expect(await auth.login("carol", "c", "127.0.0.1")).not.toBeNull();
+    expect(await auth.login("alice", "pw", "127.0.0.1")).toBeNull();
+  });
+
+  test("start refuses a corrupt users file", async () => {
+    const file = join(dir, "users.ini");
+    await writeFile(file, await readFile(CORRUPT));
+    const auth = makeAuth(file);
+    const err = await auth.start().catch((e) => e);
+    expect(err).toBeInstanceOf(UsersFileError);
+    expect(err.name).toBe("UsersFileError");
+    expect(err.message).toContain(file);
+  });
+
+  test("a missing users file at start means no users, with a warning, until it appears", async () => {
+    const file = join(dir, "users.ini");
+    const logs: string[] = [];
+    const auth = makeAuth(file, { logs });
+    await auth.start();
+    expect(logs.join("\n")).toMatch(/not found/);
+    expect(await auth.login("alice", "pw", "127.0.0.1")).toBeNull();
+    await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
+  });
+
+  test("failures take at least failDelayMs, for unknown and known users alike", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const auth = makeAuth(file, { failDelayMs: 300 });
+    await auth.start();
+    const [, known] = await timed(() => auth.login("alice", "nope", "10.0.0.1"));
+    const [, unknown] = await timed(() => auth.login("nobody", "nope", "10.0.0.2"));
+    expect(known).toBeGreaterThanOrEqual(280);
+    expect(unknown).toBeGreaterThanOrEqual(280);
+    expect(Math.abs(known - unknown)).toBeLessThan(200);
+    // Success is not delayed.
+    const [, ok] = await timed(() => auth.login("alice", "pw", "10.0.0.1"));
+    expect(ok).toBeLessThan(280);
+  });
+
+  test("repeated failures from one IP wait longer; another IP does not", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const auth = makeAuth(file, { failDelayMs: 50, failPenaltyMs: 150 });
+    await auth.start();
+    const t: number[] = [];
+    for (let i = 0; i < 3; i++) t.push((await timed(() => auth.login("alice", "x", "::ffff:10.9.9.9")))[1]);
+    expect(t[2]!).toBeGreaterThan(t[0]! + 200);
+    expect(t[2]!).toBeGreaterThanOrEqual(320);
+    // The IPv4-mapped form counts as the same address.
+    const [, mapped] = await timed(() => auth.login("alice", "x", "10.9.9.9"));
+    expect(mapped).toBeGreaterThanOrEqual(450);
+    const [, other] = await timed(() => auth.login("alice", "x", "10.1.1.1"));
+    expect(other).toBeLessThan(200);
+  });
+});
+
+describe("users file (ini-store)", () => {
+  test("round-trips every field, dotted names included, with a readable layout", async () => {
+    await Bun.write(join(dir, "pub/.keep"), "");
+    const far = await mkdtemp(join(tmpdir(), "ftpkit-far-"));
+    const file = await makeUsersFile(dir, [
+      { name: "j.doe", password: "pw", quota: 10 * 1024 ** 2, perms: ["read", "write"], requireTls: true,
+        mounts: [{ vpath: "/pub", dir: join(dir, "pub"), perms: ["read"], quota: 5e9 }] },
+      { name: "anonymous", perms: ["read"] },
+      { name: "far", password: "x", home: far },
+    ]).finally(() => rm(far, { recursive: true, force: true }));
+    const text = await readFile(file, "utf8");
+    expect(text.split("\n")[0]).toMatch(/^; Managed by `ftpkit user`/);
+    expect(text).toContain("[j.doe]\n");
+    expect(text).toContain("home = home/j.doe\n");
+    expect(text).toContain(`home = ${far}\n`);
+    expect(text).toContain("quota = 10MiB\n");
+    expect(text).toContain("perm = read,write\n");
+    expect(text).toContain("require_tls = true\n");
+    expect(text).toContain(`mount./pub = ${join(dir, "pub")}|read|5GB\n`);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const users = await loadUsers(file);
+    expect([...users.keys()]).toEqual(["j.doe", "anonymous", "far"]);
+    expect(users.get("j.doe")).toMatchObject({
+      name: "j.doe", home: join(dir, "home/j.doe"), quota: 10 * 1024 ** 2, perms: ["read", "write"], requireTls: true,
+      mounts: [{ vpath: "/pub", dir: join(dir, "pub"), perms: ["read"], quota: 5e9 }],
+    });
+    expect(await Bun.password.verify("pw", users.get("j.doe")!.hash!)).toBe(true);
+    expect(users.get("anonymous")!.hash).toBeUndefined();
+  });
+
+  test("reads a hand-written file: dotted section, defaults, relative paths, comments", () => {
+    const users = parseUsers(
+      [
+        "# comment",
+        "[j.doe]",
+        "password = $argon2id$v=19$m=19456,t=2,p=1$abc$def ; hash with = unquoted",
+        "quota = 1.5GiB",
+        "perm = READ, write",
+        "require_tls = yes",
+        "mount./a/../b/ = data|read,modify|none",
+        "mount./c = /srv/c",
+        "[bob]",
+      ].join("\r\n"),
+      "/etc/ftpkit/users.ini",
+    );
+    expect([...users.keys()]).toEqual(["j.doe", "bob"]);
+    expect(users.get("j.doe")).toMatchObject({
+      hash: "$argon2id$v=19$m=19456,t=2,p=1$abc$def",
+      home: "/etc/ftpkit/home/j.doe",
+      quota: 1.5 * 1024 ** 3,
+      perms: ["read", "write"],
+      requireTls: true,
+      mounts: [
+        { vpath: "/b", dir: "/etc/ftpkit/data", perms: ["read", "modify"], quota: 0 },
+        { vpath: "/c", dir: "/srv/c", perms: ["read"], quota: 0 },
+      ],
+    });
+    expect(users.get("bob")).toMatchObject({ home: "/etc/ftpkit/home/bob", perms: ["read", "write", "modify"], quota: 0 });
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ["unknown perm", "[a]\nperm = read,delete\n", /line 2: user "a": unknown permission "delete"/],
+    ["bad size", "[a]\nquota = 12XB\n", /line 2: user "a": invalid size unit in "12XB"/],
+    ["bad user name", "[a b]\n", /line 1: invalid user name "a b"/],
+    ["traversal user name", "[../x]\n", /line 1: invalid user name/],
+    ["empty section", "[]\n", /line 1: user name is empty/],
+    ["reserved ftp", "[ftp]\n", /line 1: "ftp" is reserved/],
+    ["mount without dir", "[a]\nmount./pub = |read|0\n", /line 2: user "a": mount \/pub has no directory/],
+    ["mount on /", "[a]\nmount./ = /srv\n", /cannot mount on "\/"/],
+    ["relative mount path", "[a]\nmount.pub = /srv\n", /must start with "\/"/],
+    ["duplicate user", "[a]\n[b]\n[a]\n", /line 3: user "a" is defined twice/],
+    ["duplicate key", "[a]\nquota = 1\nquota = 2\n", /line 3: "quota" is set twice/],
+    ["setting outside a section", "quota = 1\n[a]\n", /line 1: setting outside a \[user\] section/],
+    ["not key = value", "[a]\njunk\n", /line 2: expected "key = value"/],
+    ["unknown key", "[a]\npasword = $x$\n", /line 2: user "a": unknown setting "pasword"/],
+    ["plaintext password", "[a]\npassword = hunter2\n", /line 2: user "a": password is not a hash/],
+    ["bad require_tls", "[a]\nrequire_tls = maybe\n", /require_tls must be true or false/],
+    ["array key", "[a]\nperm[] = read\n", /array keys/],
+    ["binary", "[a]\0\n", /NUL/],
+  ];
+  test.each(bad)("refuses a users file with %s", (_label, text, re) => {
+    let err: unknown;
+    try {
+      parseUsers(text, "/x/users.ini");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsersFileError);
+    expect((err as Error).name).toBe("UsersFileError");
+    expect((err as Error).message).toStartWith("users file /x/users.ini: ");
+    expect((err as Error).message).toMatch(re);
+  });
+
+  test("a missing file is an error unless allowMissing; a directory is an error", async () => {
+    const file = join(dir, "none.ini");
+    await expect(loadUsers(file)).rejects.toThrow(/not found/);
+    expect((await loadUsers(file, { allowMissing: true })).size).toBe(0);
+    await expect(loadUsers(dir, { allowMissing: true })).rejects.toBeInstanceOf(UsersFileError);
+  });
+
+  test("the corrupt fixture names its bad line", async () => {
+    await expect(loadUsers(CORRUPT)).rejects.toThrow(/corrupt\.ini: line 6: expected "key = value"/);
+  });
+
+  test("saveUsers refuses a value the layout cannot hold and leaves the file untouched", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const before = await readFile(file);
+    const users = await loadUsers(file);
+    users.get("alice")!.mounts.push({ vpath: "/a=b", dir: "/srv", perms: ["read"], quota: 0 });
+    await expect(saveUsers(file, users)).rejects.toThrow(/cannot store/);
+    expect(await readFile(file)).toEqual(before);
+    const names = (await Array.fromAsync(new Bun.Glob("*").scan({ cwd: dir, dot: true }))).sort();
+    expect(names).toEqual(["users.ini"]);
+  });
+
+  test.each([
+    ["alice", true], ["a.b-c_d", true], ["_x", true], ["A1", true], ["x".repeat(32), true],
+    ["", false], ["../x", false], ["a b", false], ["a/b", false], [".hidden", false], ["-x", false],
+    ["x".repeat(33), false], ["é", false], ["a\nb", false],
+  ] as const)("validateUserName(%p) ok=%p", (name, ok) => {
+    if (ok) expect(validateUserName(name)).toBe(name);
+    else expect(() => validateUserName(name)).toThrow(ParseError);
+  });
+
+  test("sizes are written exactly and compactly", () => {
+    expect(formatSizeExact(0)).toBe("0");
+    expect(formatSizeExact(10 * 1024 ** 3)).toBe("10GiB");
+    expect(formatSizeExact(1e10)).toBe("10GB");
+    expect(formatSizeExact(1234567)).toBe("1234567");
+  });
+});
