@@ -70,4 +70,6 @@ export interface Storage {
   rename(from: string, to: string): Promise<void>;
   /** Total bytes of regular files under `key` (for quotas). */
   usage(key?: string): Promise<number>;
+  /** Free space where new files land, when the backend can tell. */
+  freeBytes?(): Promise<number>;
 }

@@ -1,0 +1,118 @@
+// ftpkit serve: run the FTP server (embedded default: ./users.ini and the homes beside it).
+import { defineCommand } from "citty";
+import { consola } from "consola";
+import { readFileSync } from "node:fs";
+import { CliError, usersArgs, usersFilePath } from "../args.ts";
+import { parseRate } from "../../protocol/size.ts";
+import type { CreateServerOptions } from "../../server/index.ts";
+
+function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new CliError(`--${flag} must be an integer between ${min} and ${max}, got "${value}"`);
+  }
+  return Number(value);
+}
+
+/** A banner given as text, or @FILE to read it from a file. */
+function banner(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!value.startsWith("@")) return value;
+  try {
+    return readFileSync(value.slice(1), "utf8").replace(/\s+$/, "");
+  } catch {
+    throw new CliError(`--${flag}: cannot read ${value.slice(1)}`);
+  }
+}
+
+function portRange(value: string | undefined): readonly [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(value);
+  const lo = Number(m?.[1]);
+  const hi = Number(m?.[2]);
+  if (!m || lo < 1024 || hi > 65535 || lo > hi) throw new CliError(`--pasv-ports must look like 50000-50100 (1024-65535), got "${value}"`);
+  return [lo, hi];
+}
+
+function rate(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseRate(value);
+  } catch (err) {
+    throw new CliError(`--${flag}: ${(err as Error).message}`);
+  }
+}
+
+export const serveArgs = {
+  ...usersArgs,
+  host: { type: "string", description: "Address to listen on (default 0.0.0.0; :: for IPv6 too)", valueHint: "ADDR" },
+  port: { type: "string", description: "Control port (default 2121)", valueHint: "N" },
+  "pasv-ports": { type: "string", description: "Passive port range, e.g. 50000-50100", valueHint: "LO-HI" },
+  "pasv-address": { type: "string", description: "Address announced in PASV replies (behind NAT)", valueHint: "ADDR" },
+  "max-connections": { type: "string", description: "Maximum simultaneous sessions (default 500)", valueHint: "N" },
+  "max-per-ip": { type: "string", description: "Maximum sessions per client address (default 50)", valueHint: "N" },
+  "idle-timeout": { type: "string", description: "Seconds before an idle session is closed (default 120)", valueHint: "SECONDS" },
+  welcome: { type: "string", description: "Welcome banner (TEXT or @FILE)", valueHint: "TEXT|@FILE" },
+  goodbye: { type: "string", description: "Goodbye message (TEXT or @FILE)", valueHint: "TEXT|@FILE" },
+  "log-format": { type: "string", description: "text or json", valueHint: "text|json" },
+  "max-rate": { type: "string", description: "Bandwidth limit per session, e.g. 2MB", valueHint: "RATE" },
+  "max-user-rate": { type: "string", description: "Bandwidth limit shared by all sessions of a user", valueHint: "RATE" },
+  "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
+} as const;
+
+/** Turn parsed flags into server options (shared with FTPS flags added by serve-tls). */
+export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOptions {
+  const s = (k: string) => args[k] as string | undefined;
+  const logFormat = s("log-format");
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") throw new CliError(`--log-format must be text or json, got "${logFormat}"`);
+  const opts: CreateServerOptions = {
+    usersFile: usersFilePath(s("users")),
+    host: s("host"),
+    port: positiveInt(s("port"), "port", 0, 65535),
+    pasvPorts: portRange(s("pasv-ports")),
+    pasvAddress: s("pasv-address"),
+    maxConnections: positiveInt(s("max-connections"), "max-connections", 1),
+    maxPerIp: positiveInt(s("max-per-ip"), "max-per-ip", 1),
+    idleTimeoutSec: positiveInt(s("idle-timeout"), "idle-timeout", 1),
+    welcome: banner(s("welcome"), "welcome"),
+    goodbye: banner(s("goodbye"), "goodbye"),
+    logFormat: logFormat as "text" | "json" | undefined,
+    maxRate: rate(s("max-rate"), "max-rate"),
+    maxUserRate: rate(s("max-user-rate"), "max-user-rate"),
+    shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
+  };
+  for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
+  return opts;
+}
+
+export default defineCommand({
+  meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
+  args: serveArgs,
+  async run({ args }) {
+    const options = serverOptionsFrom(args);
+    const { createServer } = await import("../../server/index.ts");
+    const server = createServer(options);
+    let address;
+    try {
+      address = await server.listen();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
+      if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
+      if (e.name === "UsersFileError") throw new CliError(e.message);
+      throw err;
+    }
+    const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
+    consola.success(`ftpkit listening on ftp://${shown}:${address.port} (users: ${server.options.usersFile})`);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) process.exit(1); // a second Ctrl-C: stop now
+      stopping = true;
+      consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
+      await server.close();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+  },
+});

@@ -1,0 +1,22 @@
+// CWD — RFC 959 §4.1.1 (XCWD: RFC 775): change the virtual cwd; needs read.
+import type { CommandSpec } from "./types.ts";
+import { FtpError } from "../../protocol/errors.ts";
+import { resolveFor, statResolved } from "./shared.ts";
+import type { Session } from "../session.ts";
+
+export async function changeDirectory(session: Session, target: string): Promise<void> {
+  const r = resolveFor(session, target, "read");
+  const st = await statResolved(session, r);
+  if (st.type !== "dir") throw new FtpError(550, "Not a directory");
+  session.cwd = r.vpath;
+  session.reply(250, "Directory successfully changed");
+}
+
+export const cwd: CommandSpec = {
+  verbs: ["CWD", "XCWD"],
+  auth: true,
+  arg: "required",
+  perm: "read",
+  help: "CWD <dir>: change directory",
+  handle: ({ session, arg }) => changeDirectory(session, arg),
+};

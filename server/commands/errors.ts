@@ -1,0 +1,27 @@
+import { FtpError, ParseError } from "../../protocol/errors.ts";
+import { StorageError, type StorageErrorKind } from "../storage/backend.ts";
+import { TransferAborted } from "../data/connection.ts";
+
+/** The one table from storage failure kinds to replies (libunftp style). Texts never name real paths. */
+const STORAGE_REPLIES: Record<StorageErrorKind, [number, string]> = {
+  "not-found": [550, "No such file or directory"],
+  exists: [550, "File exists"],
+  "not-empty": [550, "Directory not empty"],
+  "not-a-directory": [550, "Not a directory"],
+  "is-a-directory": [550, "Is a directory"],
+  denied: [550, "Permission denied"],
+  "no-space": [452, "Insufficient storage space"],
+  transient: [450, "File unavailable, try again later"],
+  unsupported: [550, "Operation not supported"],
+};
+
+export function replyForError(err: unknown): { code: number; text: string; unexpected: boolean } {
+  if (err instanceof FtpError) return { code: err.code, text: err.message, unexpected: false };
+  if (err instanceof StorageError) {
+    const [code, text] = STORAGE_REPLIES[err.kind];
+    return { code, text, unexpected: false };
+  }
+  if (err instanceof ParseError) return { code: 501, text: err.message, unexpected: false };
+  if (err instanceof TransferAborted) return { code: 426, text: "Connection closed; transfer aborted", unexpected: false };
+  return { code: 451, text: "Local error in processing", unexpected: true };
+}

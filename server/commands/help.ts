@@ -1,0 +1,23 @@
+// HELP — RFC 959 §4.1.3: generated from the command table.
+import type { CommandSpec } from "./types.ts";
+import { FtpError } from "../../protocol/errors.ts";
+
+export const help: CommandSpec = {
+  verbs: ["HELP"],
+  auth: false,
+  arg: "optional",
+  help: "HELP [command]: list commands or describe one",
+  handle({ session, arg }) {
+    const table = session.server.commandTable();
+    if (arg.trim()) {
+      const spec = table.get(arg.trim().toUpperCase());
+      if (!spec) throw new FtpError(502, "Unknown command");
+      session.reply(214, spec.help);
+      return;
+    }
+    const verbs = [...table.keys()].sort();
+    const rows: string[] = [];
+    for (let i = 0; i < verbs.length; i += 8) rows.push(verbs.slice(i, i + 8).map((v) => v.padEnd(5)).join(" "));
+    session.reply(214, ["The following commands are recognized:", ...rows, "Help OK"]);
+  },
+};

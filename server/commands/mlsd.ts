@@ -1,0 +1,26 @@
+// MLSD — RFC 3659 §7: machine-readable directory listing over the data connection; needs read.
+import { requireDataEndpoint } from "./transfer-runner.ts";
+import type { CommandSpec } from "./types.ts";
+import { FtpError } from "../../protocol/errors.ts";
+import { formatMlsxLine } from "../../protocol/listing.ts";
+import { listDirectory, permFacts, resolveFor, statResolved } from "./shared.ts";
+import { sendListing } from "./list.ts";
+
+export const mlsd: CommandSpec = {
+  verbs: ["MLSD"],
+  auth: true,
+  arg: "optional",
+  perm: "read",
+  help: "MLSD [dir]: machine-readable listing",
+  feat: "MLST type*;size*;sizd*;modify*;perm*;",
+  async handle(ctx) {
+    requireDataEndpoint(ctx.session);
+    const r = resolveFor(ctx.session, ctx.arg || ".", "read");
+    const st = await statResolved(ctx.session, r);
+    if (st.type !== "dir") throw new FtpError(501, "Not a directory");
+    const entries = await listDirectory(ctx.session, r);
+    const lines = [formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir" })];
+    for (const e of entries) lines.push(formatMlsxLine(e));
+    sendListing(ctx, lines, r.vpath);
+  },
+};

@@ -1,0 +1,40 @@
+// OPTS — RFC 2389 §4: UTF8 (Windows Explorer needs 200), HASH algorithm selection, MLST facts.
+import type { CommandSpec } from "./types.ts";
+import { FtpError } from "../../protocol/errors.ts";
+import { parseHashAlgorithm } from "../../protocol/hash.ts";
+
+export const opts: CommandSpec = {
+  verbs: ["OPTS"],
+  auth: false,
+  arg: "required",
+  help: "OPTS UTF8 ON | OPTS HASH <algorithm> | OPTS MLST <facts>",
+  feat: "UTF8",
+  handle({ session, arg }) {
+    const [name = "", ...rest] = arg.trim().split(/\s+/);
+    const value = rest.join(" ");
+    switch (name.toUpperCase()) {
+      case "UTF8":
+      case "UTF-8":
+        session.reply(200, "Always in UTF8 mode");
+        return;
+      case "HASH":
+        if (!value) {
+          session.reply(200, session.hashAlgorithm);
+          return;
+        }
+        try {
+          session.hashAlgorithm = parseHashAlgorithm(value);
+        } catch {
+          throw new FtpError(501, "Unknown hash algorithm");
+        }
+        session.hashWhileStreaming = true;
+        session.reply(200, session.hashAlgorithm);
+        return;
+      case "MLST":
+        session.reply(200, "MLST OPTS type;size;sizd;modify;perm;");
+        return;
+      default:
+        throw new FtpError(501, "Option not understood");
+    }
+  },
+};

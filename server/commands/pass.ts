@@ -1,0 +1,37 @@
+// PASS — RFC 959 §4.1.1: the password for the account named by USER.
+import type { CommandSpec } from "./types.ts";
+import { FtpError } from "../../protocol/errors.ts";
+import { buildMounts } from "../vfs/mounts.ts";
+
+export const pass: CommandSpec = {
+  verbs: ["PASS"],
+  auth: false,
+  arg: "optional",
+  help: "PASS <password>: the password for USER",
+  async handle({ session, arg }) {
+    if (session.user) throw new FtpError(503, "Already logged in");
+    const name = session.pendingUser;
+    if (name === null) throw new FtpError(503, "Login with USER first");
+    session.pendingUser = null;
+    const { server } = session;
+    const user = await server.auth.login(name, arg, session.remoteIp);
+    if (session.closed) return;
+    if (!user) {
+      server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name });
+      throw new FtpError(530, "Login incorrect");
+    }
+    try {
+      session.mounts = await buildMounts(user, server.quotas);
+      await session.mounts[0]!.storage.stat("");
+    } catch {
+      server.log.error("login refused: home directory unavailable", { session: session.id, user: user.name });
+      throw new FtpError(530, "Login failed: home directory unavailable");
+    }
+    if (session.closed) return;
+    session.user = user;
+    session.cwd = "/";
+    session.limiters = server.limitersFor(user.name);
+    server.log.info("login", { session: session.id, ip: session.remoteIp, user: user.name });
+    session.reply(230, "Login successful");
+  },
+};

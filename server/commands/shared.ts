@@ -1,0 +1,81 @@
+import { FtpError } from "../../protocol/errors.ts";
+import type { FileInfo } from "../../protocol/listing.ts";
+import { joinVirtual } from "../../protocol/path.ts";
+import type { Perm } from "../auth/types.ts";
+import type { EntryStat } from "../storage/backend.ts";
+import { StorageError } from "../storage/backend.ts";
+import { childMountNames, isVirtualDirectory, resolvePath, type Resolved } from "../vfs/resolve.ts";
+import type { Session } from "../session.ts";
+
+/** Resolve a client path for this session (the only way commands reach storage). */
+export function resolveFor(session: Session, input: string, need?: Perm): Resolved {
+  return resolvePath(session.mounts, session.cwd, input, need);
+}
+
+/** Stat a resolved path; mount points and their ancestors are directories even if absent on disk. */
+export async function statResolved(session: Session, r: Resolved): Promise<EntryStat> {
+  try {
+    return await r.mount.storage.stat(r.key);
+  } catch (err) {
+    if (err instanceof StorageError && err.kind === "not-found" && (r.key === "" || isVirtualDirectory(session.mounts, r.vpath))) {
+      return { type: "dir", size: 0, mtime: new Date(session.server.startedAt) };
+    }
+    throw err;
+  }
+}
+
+export async function statOrNull(session: Session, r: Resolved): Promise<EntryStat | null> {
+  try {
+    return await statResolved(session, r);
+  } catch (err) {
+    if (err instanceof StorageError && err.kind === "not-found") return null;
+    throw err;
+  }
+}
+
+/** RFC 3659 perm facts from the mount's permissions. */
+export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir"): string {
+  let p = "";
+  if (type === "file") {
+    if (perms.has("read")) p += "r";
+    if (perms.has("modify")) p += "adfw";
+  } else {
+    if (perms.has("read")) p += "el";
+    if (perms.has("write")) p += "c";
+    if (perms.has("modify")) p += "fmp";
+  }
+  return p;
+}
+
+/** Entries of a directory, with mount points that live inside it (they appear in the listing). */
+export async function listDirectory(session: Session, r: Resolved): Promise<FileInfo[]> {
+  let entries: FileInfo[] = [];
+  try {
+    const list = await r.mount.storage.list(r.key);
+    entries = list.map((e) => ({ ...e, perm: permFacts(r.mount.perms, e.type) }));
+  } catch (err) {
+    const virtual = err instanceof StorageError && err.kind === "not-found" && isVirtualDirectory(session.mounts, r.vpath);
+    if (!virtual) throw err;
+  }
+  const seen = new Set(entries.map((e) => e.name));
+  for (const name of childMountNames(session.mounts, r.vpath)) {
+    const mr = resolveFor(session, joinVirtual(r.vpath, name));
+    const st = await statResolved(session, mr).catch(() => null);
+    const info: FileInfo = { name, type: "dir", size: 0, mtime: st?.mtime ?? new Date(), perm: permFacts(mr.mount.perms, "dir") };
+    if (seen.has(name)) entries = entries.map((e) => (e.name === name ? info : e));
+    else entries.push(info);
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return entries;
+}
+
+/** Parse LIST/NLST arguments: drop ls-style options like "-la" that clients send. */
+export function listTarget(arg: string): string {
+  let rest = arg.trim();
+  while (/^-[a-zA-Z]+(\s|$)/.test(rest)) rest = rest.replace(/^-[a-zA-Z]+\s*/, "");
+  return rest;
+}
+
+export function requireNotRoot(r: Resolved, what: string): void {
+  if (r.key === "" ) throw new FtpError(550, `Cannot ${what} a mount point or the root`);
+}

@@ -1,0 +1,22 @@
+import type { Perm } from "../auth/types.ts";
+import type { Session } from "../session.ts";
+
+export interface CommandContext {
+  session: Session;
+  verb: string;
+  arg: string;
+}
+
+/** One row of the command table (ftpserverlib/pyftpdlib style): checks run before the handler. */
+export interface CommandSpec {
+  verbs: readonly string[]; // ["MKD", "XMKD"]: aliases are rows, not code
+  auth: boolean; // false: allowed before login
+  arg: "required" | "optional" | "none";
+  help: string; // HELP is generated from the table
+  feat?: string | readonly string[] | ((session: Session) => string | readonly string[]); // FEAT too
+  /** May run while a transfer is active (ABOR, STAT, QUIT) — bypasses the command queue. */
+  duringTransfer?: boolean;
+  /** Documentation: the permission the verb needs (enforced by the resolver). */
+  perm?: Perm;
+  handle(ctx: CommandContext): Promise<void> | void;
+}

@@ -1,0 +1,44 @@
+import type { UserRecord } from "./auth/types.ts";
+import type { Logger } from "./log.ts";
+import type { ServerOptions } from "./options.ts";
+import type { QuotaRegistry } from "./vfs/quota.ts";
+import type { HashCache } from "./data/hash-cache.ts";
+import type { RateLimiter } from "./data/rate.ts";
+import type { Session } from "./session.ts";
+import type { Socket } from "bun";
+import type { DataConnection, DataSocketState } from "./data/connection.ts";
+import type { CommandSpec } from "./commands/types.ts";
+
+/** What the server hands each session: settings, users, shared ledgers and caches. */
+export interface LoginService {
+  start(): Promise<void>;
+  login(user: string, password: string, remoteIp: string): Promise<UserRecord | null>;
+  close(): void;
+}
+
+export interface ServerContext {
+  options: ServerOptions;
+  auth: LoginService;
+  quotas: QuotaRegistry;
+  log: Logger;
+  hashCache: HashCache;
+  sessions: Set<Session>;
+  /** Rate limiters for a new session of `user`: its own bucket (--max-rate) and the user's shared one (--max-user-rate). */
+  limitersFor(user: string): RateLimiter[];
+  /** The per-user budget for HASH work (bytes/s), so one client cannot burn the CPU. */
+  hashLimiter(user: string): RateLimiter;
+  shuttingDown: boolean;
+  /** FEAT lines (without the leading space), generated from the command table. */
+  featureLines(session: Session): string[];
+  /** Verb → row of the command table. */
+  commandTable(): ReadonlyMap<string, CommandSpec>;
+  /** FTPS: wrap a new data socket (TLS under PROT P); default is a plain DataConnection. */
+  adoptDataSocket?: (session: Session, socket: Socket<DataSocketState>, peerIp: string) => DataConnection;
+  startedAt: number;
+  /** FTPS policy: an FtpError when this session may not open a data connection now (PROT C under require-tls). */
+  /** FTPS policy: an FtpError when USER must wait for AUTH TLS (--require-tls, per user too). */
+  loginTlsRefusal?: (session: Session, user: string) => Error | null;
+  dataTlsRefusal?: (session: Session) => Error | null;
+  /** FTPS, when configured (issue #4). */
+  tls?: unknown;
+}

@@ -1,0 +1,145 @@
+import type { Socket, SocketHandler } from "bun";
+import { canonicalIp } from "../protocol/address.ts";
+import { LineSplitter, parseCommandLine } from "../protocol/command.ts";
+import { replyForError } from "./commands/errors.ts";
+import type { ServerContext } from "./context.ts";
+import { Session, type ControlSocketState } from "./session.ts";
+import { releaseMounts } from "./vfs/mounts.ts";
+
+/** Pipelined commands a client may have waiting; beyond this it is flooding us. */
+const MAX_QUEUED_COMMANDS = 64;
+
+/**
+ * The control connection: CRLF framing with a hard cap (over-long lines are refused without being
+ * buffered), one command at a time in order, except ABOR/STAT/QUIT which run at once while a
+ * transfer is in progress.
+ */
+export class CommandLoop {
+  private splitter = new LineSplitter();
+  private queue: string[] = [];
+  private running = false;
+
+  constructor(private readonly session: Session) {}
+
+  feed(chunk: Uint8Array): void {
+    const session = this.session;
+    session.lastActivity = Date.now();
+    const { lines, overlong } = this.splitter.push(chunk);
+    for (let i = 0; i < overlong; i++) session.reply(500, "Command line too long");
+    for (const line of lines) {
+      if (session.closed) return;
+      const verb = line.split(" ", 1)[0]!.toUpperCase();
+      const spec = session.server.commandTable().get(verb);
+      if (spec?.duringTransfer && (session.transfer || this.running)) {
+        void this.execute(line);
+        continue;
+      }
+      if (this.queue.length >= MAX_QUEUED_COMMANDS) {
+        session.replyAndClose(421, "Too many pipelined commands");
+        return;
+      }
+      this.queue.push(line);
+    }
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length && !this.session.closed) {
+        // Commands other than ABOR/STAT/QUIT wait for the running transfer (RFC 959 §5.4).
+        if (this.session.transfer) await this.session.transfer.done;
+        await this.execute(this.queue.shift()!);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async execute(line: string): Promise<void> {
+    const session = this.session;
+    const parsed = parseCommandLine(line);
+    if (!parsed.ok) {
+      session.reply(500, parsed.reason);
+      return;
+    }
+    const { verb, arg } = parsed.command;
+    const spec = session.server.commandTable().get(verb);
+    if (!spec) {
+      session.reply(500, `Unknown command ${verb.slice(0, 8)}`);
+      return;
+    }
+    if (spec.auth && !session.user) {
+      session.reply(530, "Please login with USER and PASS");
+      return;
+    }
+    if (spec.arg === "required" && arg.trim() === "") {
+      session.reply(501, `${verb} needs an argument`);
+      return;
+    }
+    try {
+      await spec.handle({ session, verb, arg });
+    } catch (err) {
+      const r = replyForError(err);
+      if (r.unexpected) session.server.log.error("command failed", { session: session.id, verb, error: String(err) });
+      session.reply(r.code, r.text);
+    }
+  }
+}
+
+export interface ControlState extends ControlSocketState {
+  loop: CommandLoop;
+  /** After AUTH TLS the original handler still sees the ciphertext: ignore it (BUN-NOTES). */
+  ignorePlain?: boolean;
+}
+
+export function controlHandlers(server: ServerContext, perIp: Map<string, number>): SocketHandler<ControlState> {
+  return {
+    open(socket) {
+      const remoteIp = canonicalIp(socket.remoteAddress);
+      const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
+      const { options, log } = server;
+      const refuse = (text: string) => {
+        socket.write(`421 ${text}\r\n`);
+        socket.end();
+        log.warn("connection refused", { ip: remoteIp, reason: text });
+      };
+      if (server.shuttingDown) return refuse("Server shutting down");
+      if (server.sessions.size >= options.maxConnections) return refuse("Too many connections, try again later");
+      if ((perIp.get(remoteIp) ?? 0) >= options.maxPerIp) return refuse("Too many connections from your address");
+      perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
+      const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
+      socket.data = { session, loop: new CommandLoop(session) };
+      server.sessions.add(session);
+      log.info("session start", { session: session.id, ip: remoteIp });
+      session.reply(220, options.welcome);
+    },
+    data(socket, chunk) {
+      const state = socket.data;
+      if (!state || state.ignorePlain) return;
+      state.loop.feed(chunk);
+    },
+    drain(socket) {
+      socket.data?.session.flush();
+    },
+    close(socket) {
+      endSession(server, perIp, socket.data);
+    },
+    error(socket) {
+      endSession(server, perIp, socket.data);
+    },
+  };
+}
+
+export function endSession(server: ServerContext, perIp: Map<string, number>, state: ControlState | undefined): void {
+  const session = state?.session;
+  if (!session || !server.sessions.has(session)) return;
+  session.cleanup();
+  if (session.user) releaseMounts(session.mounts, server.quotas);
+  server.sessions.delete(session);
+  const n = (perIp.get(session.remoteIp) ?? 1) - 1;
+  if (n <= 0) perIp.delete(session.remoteIp);
+  else perIp.set(session.remoteIp, n);
+  server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
+}

@@ -1,0 +1,50 @@
+import { FtpError } from "../../protocol/errors.ts";
+import type { HashAlgorithm } from "../../protocol/hash.ts";
+import type { Resolved } from "../vfs/resolve.ts";
+import type { RateLimiter } from "./rate.ts";
+import { HashCache } from "./hash-cache.ts";
+import { createHasher } from "./hashing.ts";
+
+const HASH_CHUNK = 1024 * 1024;
+
+/**
+ * Digest of bytes [start, end) of a file for HASH/XMD5…: from the cache when a transfer already
+ * computed it, else read in 1 MiB chunks that yield to the event loop (other sessions keep
+ * running) and are paced by the user's hash budget (a client cannot burn the CPU).
+ */
+export async function hashFile(
+  r: Resolved,
+  algorithm: HashAlgorithm,
+  range: { start: number; end: number | null },
+  cache: HashCache,
+  budget: RateLimiter,
+): Promise<{ hex: string; start: number; end: number }> {
+  const st = await r.mount.storage.stat(r.key);
+  if (st.type !== "file") throw new FtpError(550, "Not a regular file");
+  const start = Math.min(range.start, st.size);
+  const end = Math.min(range.end ?? st.size, st.size);
+  const key = HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm, start, end);
+  const cached = cache.get(key);
+  if (cached) return { hex: cached, start, end };
+  const file = await r.mount.storage.openRead(r.key);
+  const hasher = createHasher(algorithm);
+  try {
+    const buf = new Uint8Array(Math.max(1, Math.min(HASH_CHUNK, end - start)));
+    let pos = start;
+    while (pos < end) {
+      const want = Math.min(buf.length, end - pos);
+      const got = file.read(want === buf.length ? buf : buf.subarray(0, want), pos);
+      const n = typeof got === "number" ? got : await got;
+      if (n <= 0) break;
+      hasher.update(buf.subarray(0, n));
+      pos += n;
+      const ms = budget.delayFor(n);
+      await (ms > 0 ? Bun.sleep(ms) : new Promise((resolve) => setImmediate(resolve)));
+    }
+  } finally {
+    file.close();
+  }
+  const hex = hasher.hex();
+  cache.set(key, hex);
+  return { hex, start, end };
+}

@@ -1,0 +1,33 @@
+import type { HashAlgorithm } from "../../protocol/hash.ts";
+
+/** An incremental digest over streamed bytes (RETR/STOR/HASH). */
+export interface StreamHasher {
+  update(chunk: Uint8Array): void;
+  hex(): string;
+}
+
+const BUN_NAMES: Partial<Record<HashAlgorithm, "md5" | "sha1" | "sha256" | "sha512">> = {
+  MD5: "md5",
+  "SHA-1": "sha1",
+  "SHA-256": "sha256",
+  "SHA-512": "sha512",
+};
+
+export function createHasher(algorithm: HashAlgorithm): StreamHasher {
+  if (algorithm === "CRC32") {
+    let crc = 0;
+    return {
+      update(chunk) {
+        crc = Bun.hash.crc32(chunk, crc);
+      },
+      hex: () => (crc >>> 0).toString(16).padStart(8, "0"),
+    };
+  }
+  const hasher = new Bun.CryptoHasher(BUN_NAMES[algorithm]!);
+  return {
+    update(chunk) {
+      hasher.update(chunk);
+    },
+    hex: () => hasher.digest("hex"),
+  };
+}

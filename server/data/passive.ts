@@ -1,0 +1,92 @@
+import type { Socket, TCPSocketListener } from "bun";
+import { canonicalIp } from "../../protocol/address.ts";
+import { FtpError } from "../../protocol/errors.ts";
+import { DataConnection, dataSocketHandlers, type DataSocketState } from "./connection.ts";
+
+/** Where the next transfer's bytes will flow: a passive listener or an active target. */
+export interface DataEndpoint {
+  /** Wait for (passive) or make (active) the data connection. */
+  connect(): Promise<DataConnection>;
+  close(): void;
+}
+
+export interface PassiveOptions {
+  bindHost: string;
+  /** Inclusive port range from --pasv-ports; undefined = any free port. */
+  portRange?: readonly [number, number];
+  /** Only this address may connect (the control connection's peer). */
+  peerIp: string;
+  acceptTimeoutMs: number;
+  /** Turn an accepted socket into a DataConnection (FTPS wraps it in TLS here). */
+  adopt?: (socket: Socket<DataSocketState>, peerIp: string) => DataConnection;
+  onRejected?: (ip: string) => void;
+}
+
+/** A listener for one passive transfer (PASV/EPSV). It accepts exactly one connection from the client's IP. */
+export class PassiveEndpoint implements DataEndpoint {
+  readonly port: number;
+  private listener: TCPSocketListener<DataSocketState>;
+  private accepted: DataConnection | null = null;
+  private waiter: ((c: DataConnection) => void) | null = null;
+  private closed = false;
+
+  constructor(private readonly opts: PassiveOptions) {
+    const handlers = dataSocketHandlers((socket) => {
+      const ip = canonicalIp(socket.remoteAddress);
+      // RFC 2577 / ftpserverlib: a data connection from another host is a theft attempt.
+      if (ip !== canonicalIp(opts.peerIp) || this.accepted || this.closed) {
+        opts.onRejected?.(ip);
+        return null;
+      }
+      const conn = opts.adopt ? opts.adopt(socket, ip) : new DataConnection(socket, ip);
+      this.accepted = conn;
+      this.listener.stop(); // accepted sockets stay open
+      this.waiter?.(conn);
+      return conn;
+    });
+    this.listener = listenInRange(opts.bindHost, opts.portRange, handlers);
+    this.port = this.listener.port;
+  }
+
+  connect(): Promise<DataConnection> {
+    if (this.accepted) return Promise.resolve(this.accepted);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.close();
+        reject(new FtpError(425, "Can't open data connection: no connection from client"));
+      }, this.opts.acceptTimeoutMs);
+      this.waiter = (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      };
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.listener.stop(true);
+    } catch {}
+  }
+}
+
+function listenInRange(
+  hostname: string,
+  range: readonly [number, number] | undefined,
+  socket: ReturnType<typeof dataSocketHandlers>,
+): TCPSocketListener<DataSocketState> {
+  if (!range) return Bun.listen<DataSocketState>({ hostname, port: 0, socket });
+  const [lo, hi] = range;
+  const count = hi - lo + 1;
+  const first = Math.floor(Math.random() * count);
+  for (let i = 0; i < count; i++) {
+    const port = lo + ((first + i) % count);
+    try {
+      return Bun.listen<DataSocketState>({ hostname, port, socket });
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EADDRINUSE") throw err;
+    }
+  }
+  throw new FtpError(425, "Can't open passive connection: no free port in the passive range");
+}

@@ -1,0 +1,105 @@
+import type { ReadHandle, WriteHandle } from "../storage/backend.ts";
+import { type DataConnection, TransferAborted } from "./connection.ts";
+import type { StreamHasher } from "./hashing.ts";
+import { delayFor, type RateLimiter } from "./rate.ts";
+
+/** 256 KiB: measured sweet spot between syscall count and cache pressure (BUN-NOTES). */
+const CHUNK = 256 * 1024;
+
+export interface PumpOptions {
+  limiters: readonly RateLimiter[];
+  hasher?: StreamHasher;
+  /** Called with each chunk's size: progress for STAT and the idle timer. */
+  onBytes(n: number): void;
+  /** Set by ABOR / shutdown to stop the pump at the next chunk. */
+  signal: { aborted: boolean };
+}
+
+/** RETR: read at explicit positions into one reused buffer, write all of each chunk before the next read. */
+export async function sendFile(conn: DataConnection, file: ReadHandle, start: number, end: number, opts: PumpOptions): Promise<number> {
+  const buf = new Uint8Array(Math.min(CHUNK, Math.max(1, end - start)));
+  let pos = start;
+  while (pos < end) {
+    if (opts.signal.aborted) throw new TransferAborted("aborted");
+    const want = Math.min(buf.length, end - pos);
+    const r = file.read(want === buf.length ? buf : buf.subarray(0, want), pos);
+    const n = typeof r === "number" ? r : await r;
+    if (n <= 0) break;
+    const chunk = n === buf.length ? buf : buf.subarray(0, n);
+    opts.hasher?.update(chunk);
+    await conn.writeAll(chunk);
+    pos += n;
+    opts.onBytes(n);
+    if (opts.limiters.length) {
+      const ms = delayFor(opts.limiters, n);
+      if (ms > 0) await Bun.sleep(ms);
+    }
+  }
+  return pos - start;
+}
+
+/** LIST/NLST/MLSD: send a text body. */
+export async function sendText(conn: DataConnection, text: string): Promise<number> {
+  const bytes = Buffer.from(text, "utf8");
+  await conn.writeAll(bytes);
+  return bytes.length;
+}
+
+export type ReceiveResult = { bytes: number; outcome: "complete" | "quota" | "aborted" | "error"; error?: unknown };
+
+/**
+ * STOR/APPE: write each arriving chunk in order. `admit` books the chunk against the quota before
+ * it touches the disk; a refused chunk stops the upload, so stored bytes never exceed the quota.
+ */
+export function receiveFile(
+  conn: DataConnection,
+  file: WriteHandle,
+  opts: PumpOptions & { admit(n: number): boolean },
+): Promise<ReceiveResult> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let done = false;
+    let writing: Promise<void> = Promise.resolve();
+    const finish = (outcome: ReceiveResult["outcome"], error?: unknown) => {
+      if (done) return;
+      done = true;
+      resolve({ bytes, outcome, error });
+    };
+    conn.onData((chunk) => {
+      if (done) return;
+      if (opts.signal.aborted) {
+        conn.abort();
+        return finish("aborted");
+      }
+      if (!opts.admit(chunk.length)) {
+        conn.abort();
+        return finish("quota");
+      }
+      try {
+        const w = file.write(chunk);
+        if (w) {
+          // An asynchronous backend: keep order by chaining, and hold the socket meanwhile.
+          conn.pause();
+          writing = writing.then(() => w).then(() => conn.resume());
+        }
+      } catch (err) {
+        conn.abort();
+        return finish("error", err);
+      }
+      opts.hasher?.update(chunk);
+      bytes += chunk.length;
+      opts.onBytes(chunk.length);
+      if (opts.limiters.length) {
+        const ms = delayFor(opts.limiters, chunk.length);
+        if (ms > 0) {
+          conn.pause();
+          setTimeout(() => conn.resume(), ms);
+        }
+      }
+    });
+    conn.untilEof().then(async () => {
+      await writing.catch((err) => finish("error", err));
+      finish(opts.signal.aborted ? "aborted" : "complete");
+    });
+  });
+}

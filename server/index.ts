@@ -1,0 +1,138 @@
+import type { TCPSocketListener } from "bun";
+import { Authenticator } from "./auth/authenticator.ts";
+import { buildCommandTable, featureLines } from "./commands/index.ts";
+import type { CommandSpec } from "./commands/types.ts";
+import type { LoginService, ServerContext } from "./context.ts";
+import { controlHandlers, type ControlState } from "./control.ts";
+import { HashCache } from "./data/hash-cache.ts";
+import { RateLimiter } from "./data/rate.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
+import { QuotaRegistry } from "./vfs/quota.ts";
+
+export type { ServerOptions } from "./options.ts";
+
+export interface CreateServerOptions extends Partial<ServerOptions> {
+  /** Replace the users-file authenticator (tests, embedding). */
+  auth?: LoginService;
+  logger?: Logger;
+  /** Extra command rows (FTPS adds AUTH/PBSZ/PROT/CCC). */
+  extraCommands?: readonly CommandSpec[];
+}
+
+/** An ftpkit server: `listen()`, then `address`, then `close()`. */
+export class FtpServer {
+  readonly options: ServerOptions;
+  readonly context: ServerContext;
+  private listener: TCPSocketListener<ControlState> | null = null;
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+  private perIp = new Map<string, number>();
+  private table: Map<string, CommandSpec>;
+
+  constructor(opts: CreateServerOptions = {}) {
+    const { auth, logger, extraCommands, ...rest } = opts;
+    this.options = { ...DEFAULT_OPTIONS, ...rest };
+    const log = logger ?? createLogger(this.options.logFormat, this.options.quiet);
+    this.table = buildCommandTable(extraCommands);
+    const userBuckets = new Map<string, RateLimiter>();
+    const hashBuckets = new Map<string, RateLimiter>();
+    const table = this.table;
+    const options = this.options;
+    this.context = {
+      options,
+      auth:
+        auth ??
+        new Authenticator({
+          usersFile: options.usersFile,
+          failDelayMs: options.failedLoginDelayMs,
+          log: (msg) => log.warn(msg),
+        }),
+      quotas: new QuotaRegistry(),
+      log,
+      hashCache: new HashCache(),
+      sessions: new Set(),
+      shuttingDown: false,
+      startedAt: Date.now(),
+      limitersFor(user) {
+        const limiters: RateLimiter[] = [];
+        if (options.maxRate > 0) limiters.push(new RateLimiter(options.maxRate));
+        if (options.maxUserRate > 0) {
+          let bucket = userBuckets.get(user);
+          if (!bucket) userBuckets.set(user, (bucket = new RateLimiter(options.maxUserRate)));
+          limiters.push(bucket);
+        }
+        return limiters;
+      },
+      hashLimiter(user) {
+        let bucket = hashBuckets.get(user);
+        if (!bucket) hashBuckets.set(user, (bucket = new RateLimiter(options.hashBytesPerSec)));
+        return bucket;
+      },
+      featureLines: (session) => featureLines(table, session),
+      commandTable: () => table,
+    };
+  }
+
+  /** Load users and start accepting connections. Throws (e.g. corrupt users file, port in use) with a clear message. */
+  async listen(): Promise<{ host: string; port: number }> {
+    await this.context.auth.start();
+    this.listener = Bun.listen<ControlState>({
+      hostname: this.options.host,
+      port: this.options.port,
+      socket: controlHandlers(this.context, this.perIp),
+    });
+    const tick = Math.min(1000, Math.max(100, (this.options.idleTimeoutSec * 1000) / 4));
+    this.sweeper = setInterval(() => this.sweepIdle(), tick);
+    return this.address;
+  }
+
+  get address(): { host: string; port: number } {
+    if (!this.listener) throw new Error("server is not listening");
+    return { host: this.options.host, port: this.listener.port };
+  }
+
+  /** Idle timeout: 421 and close, but never while a transfer is making progress (it bumps lastActivity). */
+  private sweepIdle(): void {
+    const limit = this.options.idleTimeoutSec * 1000;
+    const now = Date.now();
+    for (const s of this.context.sessions) {
+      if (now - s.lastActivity > limit) {
+        this.context.log.info("idle timeout", { session: s.id, user: s.userName });
+        s.replyAndClose(421, `Idle timeout (${this.options.idleTimeoutSec} s): closing control connection`);
+        setTimeout(() => s.socket.terminate(), 2000).unref?.();
+        s.lastActivity = Infinity; // once
+      }
+    }
+  }
+
+  /**
+   * Graceful shutdown: stop accepting; idle sessions get 421 now; running transfers may finish
+   * within `graceMs`; whatever is left is then closed.
+   */
+  async close(graceMs = this.options.shutdownGraceSec * 1000): Promise<void> {
+    const ctx = this.context;
+    ctx.shuttingDown = true;
+    this.listener?.stop();
+    if (this.sweeper) clearInterval(this.sweeper);
+    const deadline = Date.now() + graceMs;
+    for (;;) {
+      for (const s of ctx.sessions) {
+        if (!s.transfer && !s.closed) s.replyAndClose(421, "Server shutting down");
+      }
+      const busy = [...ctx.sessions].filter((s) => s.transfer);
+      if (!busy.length || Date.now() >= deadline) break;
+      await Promise.race([Promise.all(busy.map((s) => s.transfer?.done)), Bun.sleep(Math.max(0, deadline - Date.now()))]);
+    }
+    await Bun.sleep(50);
+    for (const s of ctx.sessions) {
+      s.cleanup();
+      s.socket.terminate();
+    }
+    this.listener?.stop(true);
+    ctx.auth.close();
+  }
+}
+
+export function createServer(opts: CreateServerOptions = {}): FtpServer {
+  return new FtpServer(opts);
+}

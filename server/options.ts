@@ -1,0 +1,48 @@
+/** Typed server settings with safe defaults (issue #2: port 2121, 500 connections, 120 s idle). */
+export interface ServerOptions {
+  usersFile: string;
+  host: string;
+  port: number;
+  /** Inclusive passive port range; undefined = any free port. */
+  pasvPorts?: readonly [number, number];
+  /** Address announced in PASV replies (NAT); default: the control connection's local address. */
+  pasvAddress?: string;
+  maxConnections: number;
+  maxPerIp: number;
+  idleTimeoutSec: number;
+  welcome: string;
+  goodbye: string;
+  logFormat: "text" | "json";
+  /** Silence logs (tests). */
+  quiet: boolean;
+  /** Bytes per second per session (0 = unlimited). */
+  maxRate: number;
+  /** Bytes per second shared by all sessions of one user (0 = unlimited). */
+  maxUserRate: number;
+  /** How long running transfers may finish after SIGINT/SIGTERM. */
+  shutdownGraceSec: number;
+  /** Delay added to every failed login (ms). */
+  failedLoginDelayMs: number;
+  /** Bytes of file data one user may hash per second for HASH/XMD5… (bounded CPU). */
+  hashBytesPerSec: number;
+  dataTimeoutMs: number;
+}
+
+export const DEFAULT_OPTIONS: ServerOptions = {
+  usersFile: "users.ini",
+  host: "0.0.0.0",
+  port: 2121,
+  maxConnections: 500,
+  maxPerIp: 50,
+  idleTimeoutSec: 120,
+  welcome: "ftpkit FTP server ready",
+  goodbye: "Goodbye",
+  logFormat: "text",
+  quiet: false,
+  maxRate: 0,
+  maxUserRate: 0,
+  shutdownGraceSec: 10,
+  failedLoginDelayMs: 400,
+  hashBytesPerSec: 512 * 1024 * 1024,
+  dataTimeoutMs: 30_000,
+};

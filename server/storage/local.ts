@@ -1,0 +1,289 @@
+// The local-filesystem storage backend: the embedded default and the only module of the server that imports node:fs.
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as nodePath from "node:path";
+import {
+  StorageError,
+  type DirEntry,
+  type EntryStat,
+  type ReadHandle,
+  type Storage,
+  type StorageErrorKind,
+  type WriteHandle,
+  type WriteMode,
+} from "./backend.ts";
+
+const ERRNO_KINDS: Record<string, StorageErrorKind> = {
+  ENOENT: "not-found",
+  EEXIST: "exists",
+  ENOTEMPTY: "not-empty",
+  ENOTDIR: "not-a-directory",
+  EISDIR: "is-a-directory",
+  EACCES: "denied",
+  EPERM: "denied",
+  EROFS: "denied",
+  ELOOP: "denied",
+  ENOSPC: "no-space",
+  EDQUOT: "no-space",
+  EBUSY: "transient",
+  EAGAIN: "transient",
+  EMFILE: "transient",
+  ENFILE: "transient",
+  EXDEV: "unsupported",
+  ENAMETOOLONG: "denied",
+};
+
+/** Translate a Node errno error into a StorageError without leaking the real path. */
+function storageError(err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code ?? "";
+  return new StorageError(ERRNO_KINDS[code] ?? "transient", code || "I/O error");
+}
+
+async function wrap<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw storageError(err);
+  }
+}
+
+/**
+ * Files under one real directory. Every operation maps its key to a real path and checks, on the
+ * real path of the deepest existing ancestor (symlinks resolved), that it stays under the root:
+ * a symlink inside the home that points outside is refused, not followed.
+ */
+export class LocalStorage implements Storage {
+  private realRoot: string | null = null;
+
+  constructor(private readonly root: string) {}
+
+  private async rootReal(): Promise<string> {
+    if (this.realRoot === null) this.realRoot = await wrap(() => fsp.realpath(this.root));
+    return this.realRoot;
+  }
+
+  private inside(root: string, real: string): boolean {
+    return real === root || real.startsWith(root.endsWith("/") ? root : root + "/");
+  }
+
+  /** Real path for a key, verified to stay inside the root. `final` = also resolve the last segment. */
+  private async place(key: string, opts: { followLast: boolean } = { followLast: true }): Promise<string> {
+    if (key.includes("\0") || key.split("/").some((s) => s === ".." || s === ".")) {
+      throw new StorageError("denied", "invalid path");
+    }
+    const root = await this.rootReal();
+    const full = key === "" ? root : nodePath.join(root, key);
+    // Resolve the deepest existing ancestor; what lies below it does not exist yet.
+    let probe = opts.followLast ? full : nodePath.dirname(full);
+    let suffix = opts.followLast ? "" : nodePath.basename(full);
+    for (;;) {
+      try {
+        const real = await fsp.realpath(probe);
+        if (!this.inside(root, real)) throw new StorageError("denied", "path outside the home");
+        return suffix ? nodePath.join(real, suffix) : real;
+      } catch (err) {
+        if (err instanceof StorageError) throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "ENOTDIR") throw storageError(err);
+        if (probe === root || probe.length <= root.length) throw storageError(err);
+        suffix = suffix ? nodePath.join(nodePath.basename(probe), suffix) : nodePath.basename(probe);
+        probe = nodePath.dirname(probe);
+      }
+    }
+  }
+
+  async stat(key: string): Promise<EntryStat> {
+    const real = await this.place(key);
+    return wrap(async () => toStat(await fsp.stat(real)));
+  }
+
+  async list(key: string): Promise<DirEntry[]> {
+    const real = await this.place(key);
+    const root = await this.rootReal();
+    return wrap(async () => {
+      const names = await fsp.readdir(real);
+      const out: DirEntry[] = [];
+      for (const name of names) {
+        const child = nodePath.join(real, name);
+        let st: fs.Stats;
+        try {
+          st = fs.lstatSync(child);
+          if (st.isSymbolicLink()) {
+            // Only show links whose target stays inside the root; the others are invisible.
+            const target = fs.realpathSync(child);
+            if (!this.inside(root, target)) continue;
+            st = fs.statSync(target);
+          }
+        } catch {
+          continue; // vanished or dangling: not listable
+        }
+        if (!st.isFile() && !st.isDirectory()) continue;
+        out.push({ name, ...toStat(st) });
+      }
+      return out;
+    });
+  }
+
+  async openRead(key: string): Promise<ReadHandle> {
+    const real = await this.place(key);
+    return wrap(async () => {
+      const fd = fs.openSync(real, "r");
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) {
+        fs.closeSync(fd);
+        throw new StorageError("is-a-directory");
+      }
+      return {
+        size: st.size,
+        read(buf: Uint8Array, position: number): number {
+          try {
+            return fs.readSync(fd, buf, 0, buf.length, position);
+          } catch (err) {
+            throw storageError(err);
+          }
+        },
+        close() {
+          try {
+            fs.closeSync(fd);
+          } catch {}
+        },
+      };
+    });
+  }
+
+  async openWrite(key: string, mode: WriteMode): Promise<WriteHandle> {
+    const real = await this.place(key);
+    return wrap(async () => {
+      // "wx": exclusive create (a concurrent creator loses); "w" truncates (Bun's writer would not).
+      const flags = mode.kind === "create" ? "wx" : mode.kind === "truncate" ? "w" : mode.kind === "append" ? "a" : "r+";
+      let fd: number;
+      try {
+        fd = fs.openSync(real, flags, 0o644);
+      } catch (err) {
+        if (mode.kind === "offset" && (err as NodeJS.ErrnoException).code === "ENOENT" && mode.offset === 0) {
+          fd = fs.openSync(real, "w", 0o644);
+        } else throw err;
+      }
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) {
+        fs.closeSync(fd);
+        throw new StorageError("is-a-directory");
+      }
+      let position = mode.kind === "append" ? st.size : mode.kind === "offset" ? mode.offset : 0;
+      if (mode.kind === "offset") {
+        if (mode.offset > st.size) {
+          fs.closeSync(fd);
+          throw new StorageError("unsupported", "restart offset beyond end of file");
+        }
+        fs.ftruncateSync(fd, mode.offset);
+      }
+      return {
+        get position() {
+          return position;
+        },
+        write(chunk: Uint8Array) {
+          try {
+            let off = 0;
+            while (off < chunk.length) {
+              off += fs.writeSync(fd, chunk, off, chunk.length - off, position + off);
+            }
+            position += chunk.length;
+          } catch (err) {
+            throw storageError(err);
+          }
+        },
+        close() {
+          try {
+            fs.closeSync(fd);
+          } catch {}
+        },
+      };
+    });
+  }
+
+  async mkdir(key: string): Promise<void> {
+    const real = await this.place(key, { followLast: false });
+    await wrap(() => fsp.mkdir(real));
+  }
+
+  async rmdir(key: string): Promise<void> {
+    if (key === "") throw new StorageError("denied", "cannot remove the root");
+    const real = await this.place(key, { followLast: false });
+    await wrap(async () => {
+      const st = await fsp.lstat(real);
+      if (!st.isDirectory()) throw new StorageError("not-a-directory");
+      await fsp.rmdir(real);
+    });
+  }
+
+  async remove(key: string): Promise<void> {
+    const real = await this.place(key, { followLast: false });
+    await wrap(async () => {
+      const st = await fsp.lstat(real);
+      if (st.isDirectory()) throw new StorageError("is-a-directory");
+      await fsp.unlink(real); // a symlink is removed itself, its target untouched
+    });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
+    const src = await this.place(from, { followLast: false });
+    const dst = await this.place(to, { followLast: false });
+    await wrap(async () => {
+      await fsp.lstat(src);
+      if (dst === src || dst.startsWith(src + "/")) throw new StorageError("denied", "cannot move a directory into itself");
+      await fsp.rename(src, dst);
+    });
+  }
+
+  async freeBytes(): Promise<number> {
+    const st = await wrap(async () => fsp.statfs(await this.rootReal()));
+    return st.bavail * st.bsize;
+  }
+
+  async usage(key = ""): Promise<number> {
+    const start = await this.place(key);
+    let total = 0;
+    const walk = async (dir: string, depth: number): Promise<void> => {
+      if (depth > 64) return;
+      let entries: fs.Dirent[];
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const p = nodePath.join(dir, e.name);
+        if (e.isDirectory()) await walk(p, depth + 1);
+        else if (e.isFile()) {
+          try {
+            total += fs.statSync(p).size;
+          } catch {}
+        }
+      }
+    };
+    const st = await wrap(() => fsp.stat(start));
+    if (st.isFile()) return st.size;
+    await walk(start, 0);
+    return total;
+  }
+}
+
+function toStat(st: fs.Stats): EntryStat {
+  return { type: st.isDirectory() ? "dir" : "file", size: st.isDirectory() ? 0 : st.size, mtime: st.mtime };
+}
+
+/** Create a directory (and parents) for a home or mount at start-up; used by the server only. */
+export function ensureDirectory(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+}
+
+/** Does a real directory exist? (for start-up checks of homes and mounts) */
+export function isDirectory(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,53 @@
+import { FtpError } from "../../protocol/errors.ts";
+import { isWithin, normalizeVirtualPath } from "../../protocol/path.ts";
+import type { Perm } from "../auth/types.ts";
+import type { Mount } from "./mounts.ts";
+
+/** Where a virtual path lives: its mount and the key inside that mount's storage. */
+export interface Resolved {
+  vpath: string;
+  mount: Mount;
+  key: string;
+}
+
+/** The longest mount prefix wins: "/pub/x" goes to a mount at "/pub" rather than "/". */
+export function longestPrefix(mounts: readonly Mount[], vpath: string): Mount {
+  let best: Mount | undefined;
+  for (const m of mounts) {
+    if (isWithin(m.vpath, vpath) && (!best || m.vpath.length > best.vpath.length)) best = m;
+  }
+  if (!best) throw new FtpError(550, "No such file or directory");
+  return best;
+}
+
+/**
+ * The one door to storage: client path in, a place out — or an FtpError that never names a real
+ * path. `need` is checked against the permissions of the longest matching mount.
+ */
+export function resolvePath(mounts: readonly Mount[], cwd: string, input: string, need?: Perm): Resolved {
+  const vpath = normalizeVirtualPath(cwd, input);
+  const mount = longestPrefix(mounts, vpath);
+  if (need && !mount.perms.has(need)) throw new FtpError(550, "Permission denied");
+  const key = mount.vpath === "/" ? vpath.slice(1) : vpath.slice(mount.vpath.length + 1);
+  return { vpath, mount, key };
+}
+
+export function requirePerm(r: Resolved, need: Perm): void {
+  if (!r.mount.perms.has(need)) throw new FtpError(550, "Permission denied");
+}
+
+/** Names of mount points that sit directly inside `dir` (they appear in its listing). */
+export function childMountNames(mounts: readonly Mount[], dir: string): string[] {
+  const names: string[] = [];
+  for (const m of mounts) {
+    if (m.vpath === "/" || m.vpath === dir) continue;
+    const parent = m.vpath.slice(0, m.vpath.lastIndexOf("/")) || "/";
+    if (parent === dir) names.push(m.vpath.slice(m.vpath.lastIndexOf("/") + 1));
+  }
+  return names;
+}
+
+/** Is `vpath` a mount point or an ancestor of one (a directory that exists virtually)? */
+export function isVirtualDirectory(mounts: readonly Mount[], vpath: string): boolean {
+  return mounts.some((m) => m.vpath !== "/" && isWithin(vpath, m.vpath));
+}

@@ -1,0 +1,57 @@
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
+import { makeUsersFile, type UserSpec } from "./users.ts";
+
+export const FIXTURE_HOMES = join(import.meta.dir, "../../fixtures/homes");
+
+export interface TestServer {
+  server: FtpServer;
+  port: number;
+  /** Temp directory holding users.ini and the homes (a copy of fixtures/homes). */
+  root: string;
+  usersFile: string;
+  /** Real path of a user's home in the temp copy. */
+  home(user: string): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a real server on 127.0.0.1 port 0 against a temp copy of fixtures/homes. Users default to
+ * alice (password "alice-pw", full rights) with her fixture home. Always `await stop()` (afterEach).
+ */
+export async function startTestServer(
+  opts: { users?: UserSpec[]; options?: CreateServerOptions; setup?: (root: string) => void } = {},
+): Promise<TestServer> {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-test-"));
+  cpSync(FIXTURE_HOMES, join(root, "home"), { recursive: true });
+  // A symlink inside alice's home that points outside it: the jail must refuse it.
+  try {
+    symlinkSync("/etc", join(root, "home/alice/escape-link"));
+    symlinkSync("/etc/passwd", join(root, "home/alice/passwd-link"));
+  } catch {}
+  opts.setup?.(root);
+  const users = opts.users ?? [{ name: "alice", password: "alice-pw", home: join(root, "home/alice") }];
+  const usersFile = await makeUsersFile(root, users);
+  const server = createServer({
+    usersFile,
+    host: "127.0.0.1",
+    port: 0,
+    quiet: true,
+    failedLoginDelayMs: 50,
+    ...opts.options,
+  });
+  const { port } = await server.listen();
+  return {
+    server,
+    port,
+    root,
+    usersFile,
+    home: (user) => join(root, "home", user),
+    async stop() {
+      await server.close(0);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
