@@ -387,7 +387,7 @@ export class FtpClient {
     try {
       if (!this.control.isClosed && !this.failure) {
         await this.send("QUIT");
-        await Promise.race([this.read(2000), Bun.sleep(2000)]);
+        await this.read(2000);
       }
     } catch {
       /* closing anyway */

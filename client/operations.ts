@@ -43,7 +43,7 @@ export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
 
 /** Messages go to stderr, always: stdout carries data only. */
-const consola = createConsola({ stdout: process.stderr, stderr: process.stderr });
+const consola = createConsola({ level: 3, stdout: process.stderr, stderr: process.stderr });
 
 /** Informational messages (suppressed by --quiet), printed without breaking a progress bar. */
 class Notifier {

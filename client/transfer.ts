@@ -148,7 +148,7 @@ export async function upload(
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   } finally {
     // The server closes its side after reading everything; don't wait forever for it.
-    await Promise.race([t.conn.closed, Bun.sleep(2000)]);
+    await settleWithin(t.conn.closed, 2000);
     t.conn.close();
   }
   if (reply.code >= 300) {
@@ -180,4 +180,11 @@ export function hashFile(path: string, algo: "md5" | "sha256"): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Wait for `p` at most `ms` (without a timer left behind to hold the process open). */
+export async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }

@@ -1,0 +1,251 @@
+// A tiny scriptable FTP server for client tests: it can lie (flip a byte but report the true hash),
+// drop the connection mid-transfer, offer HASH / legacy X-verbs / nothing, and logs every command.
+import type { Socket, TCPSocketListener } from "bun";
+import { formatReply } from "../../protocol/reply.ts";
+import { formatEpsvReply } from "../../protocol/address.ts";
+
+export interface FakeOptions {
+  /** What the server stores (path → bytes); uploads land here too. */
+  files?: Map<string, Buffer>;
+  /** FEAT lines, e.g. ["HASH SHA-256*;MD5", "SIZE", "MDTM", "REST STREAM"]. */
+  feat?: string[];
+  /** Answer XMD5/XSHA256. */
+  legacyHash?: boolean;
+  /** Flip one byte of what RETR sends (the reported size and hash stay true). */
+  flipByteAt?: number;
+  /** Report a wrong digest for this path (upload verification). */
+  lieAboutHashOf?: string;
+  /** On the first RETR, send this many bytes and then drop both connections. */
+  dropRetrAfter?: number;
+  /** Refuse REST (502) so uploads must fall back to APPE. */
+  noRest?: boolean;
+  password?: string;
+}
+
+export interface FakeServer {
+  port: number;
+  commands: string[];
+  files: Map<string, Buffer>;
+  /** Bytes sent by each RETR, in order. */
+  retrBytes: number[];
+  stop(): void;
+}
+
+interface Conn {
+  buf: string;
+  rest: number;
+  range: { start: number; end: number } | null;
+  alg: "SHA-256" | "MD5";
+  data: Promise<Socket<DataState>> | null;
+  dataServer: TCPSocketListener<DataState> | null;
+}
+
+interface DataState {
+  chunks: Buffer[];
+  closed: () => void;
+  pending: Buffer | null;
+  flushed: () => void;
+}
+
+function hex(alg: "SHA-256" | "MD5", data: Buffer): string {
+  return new Bun.CryptoHasher(alg === "MD5" ? "md5" : "sha256").update(data).digest("hex");
+}
+
+function sendAll(sock: Socket<DataState>, data: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    sock.data.pending = data;
+    sock.data.flushed = resolve;
+    pump(sock);
+  });
+}
+
+function pump(sock: Socket<DataState>): void {
+  const p = sock.data.pending;
+  if (!p) return;
+  const n = sock.write(p, 0, p.length);
+  if (n < 0) {
+    sock.data.pending = null;
+    sock.data.flushed();
+    return;
+  }
+  if (n < p.length) sock.data.pending = p.subarray(n);
+  else {
+    sock.data.pending = null;
+    sock.data.flushed();
+  }
+}
+
+export function startFakeServer(opts: FakeOptions = {}): FakeServer {
+  const files = opts.files ?? new Map<string, Buffer>();
+  const commands: string[] = [];
+  const retrBytes: number[] = [];
+  let retrCount = 0;
+  const sockets = new Set<Socket<Conn>>();
+
+  const server = Bun.listen<Conn>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        sockets.add(s);
+        s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null };
+        s.write(formatReply(220, "fake ready"));
+      },
+      close(s) {
+        sockets.delete(s);
+        s.data.dataServer?.stop(true);
+      },
+      data(s, chunk) {
+        s.data.buf += chunk.toString("utf8");
+        let nl: number;
+        while ((nl = s.data.buf.indexOf("\n")) >= 0) {
+          const line = s.data.buf.slice(0, nl).replace(/\r$/, "");
+          s.data.buf = s.data.buf.slice(nl + 1);
+          void handle(s, line);
+        }
+      },
+    },
+  });
+
+  const reply = (s: Socket<Conn>, code: number, text: string | string[]) => s.write(formatReply(code, text));
+
+  function openPassive(s: Socket<Conn>): number {
+    s.data.dataServer?.stop(true);
+    let resolveSock!: (x: Socket<DataState>) => void;
+    s.data.data = new Promise((r) => (resolveSock = r));
+    s.data.dataServer = Bun.listen<DataState>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(d) {
+          let closed!: () => void;
+          const p = new Promise<void>((r) => (closed = r));
+          d.data = { chunks: [], closed, pending: null, flushed: () => {} };
+          (d.data as DataState & { done: Promise<void> }).done = p;
+          resolveSock(d);
+        },
+        data(d, chunk) {
+          d.data.chunks.push(Buffer.from(chunk));
+        },
+        drain(d) {
+          pump(d);
+        },
+        close(d) {
+          d.data.closed();
+        },
+      },
+    });
+    return s.data.dataServer.port;
+  }
+
+  async function handle(s: Socket<Conn>, line: string): Promise<void> {
+    commands.push(line.startsWith("PASS ") ? "PASS ****" : line);
+    const sp = line.indexOf(" ");
+    const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+    const arg = sp < 0 ? "" : line.slice(sp + 1);
+    const file = files.get(arg);
+    switch (verb) {
+      case "USER":
+        return void reply(s, 331, "password please");
+      case "PASS":
+        return void (opts.password !== undefined && arg !== opts.password ? reply(s, 530, "Login incorrect.") : reply(s, 230, "ok"));
+      case "FEAT":
+        return void reply(s, 211, ["Features:", ...(opts.feat ?? []).map((f) => ` ${f}`), "End"]);
+      case "TYPE":
+        return void reply(s, 200, "Type set");
+      case "SIZE":
+        return void (file ? reply(s, 213, String(file.length)) : reply(s, 550, "No such file."));
+      case "MDTM":
+        return void (file ? reply(s, 213, "20260101120000") : reply(s, 550, "No such file."));
+      case "EPSV":
+        return void reply(s, 229, formatEpsvReply(openPassive(s)));
+      case "REST":
+        if (opts.noRest) return void reply(s, 502, "REST not implemented");
+        s.data.rest = Number(arg);
+        return void reply(s, 350, "Restarting");
+      case "OPTS": {
+        const m = /^HASH (SHA-256|MD5)$/i.exec(arg);
+        if (!m) return void reply(s, 501, "bad option");
+        s.data.alg = m[1]!.toUpperCase() as "SHA-256" | "MD5";
+        return void reply(s, 200, s.data.alg);
+      }
+      case "RANG": {
+        const [a, b] = arg.split(/[ -]/).map(Number);
+        s.data.range = { start: a!, end: b! };
+        return void reply(s, 350, "Range set");
+      }
+      case "HASH": {
+        if (!opts.feat?.some((f) => f.startsWith("HASH"))) return void reply(s, 502, "no");
+        if (!file) return void reply(s, 550, "No such file.");
+        const r = s.data.range ?? { start: 0, end: file.length };
+        s.data.range = null;
+        let h = hex(s.data.alg, file.subarray(r.start, r.end));
+        if (opts.lieAboutHashOf === arg) h = h.replace(/^./, (c) => (c === "0" ? "1" : "0"));
+        return void reply(s, 213, `${s.data.alg} ${r.start}-${r.end} ${h} ${arg}`);
+      }
+      case "XSHA256":
+      case "XMD5": {
+        if (!opts.legacyHash) return void reply(s, 500, "unknown command");
+        if (!file) return void reply(s, 550, "No such file.");
+        let h = hex(verb === "XMD5" ? "MD5" : "SHA-256", file);
+        if (opts.lieAboutHashOf === arg) h = h.replace(/^./, (c) => (c === "0" ? "1" : "0"));
+        return void reply(s, 250, h);
+      }
+      case "RETR": {
+        if (!file) {
+          s.data.dataServer?.stop(true);
+          return void reply(s, 550, "No such file.");
+        }
+        const d = await s.data.data!;
+        reply(s, 150, "Opening data connection");
+        let out = Buffer.from(file.subarray(s.data.rest));
+        if (opts.flipByteAt !== undefined && opts.flipByteAt >= s.data.rest && opts.flipByteAt < file.length) {
+          out[opts.flipByteAt - s.data.rest]! ^= 0xff;
+        }
+        s.data.rest = 0;
+        retrCount++;
+        if (opts.dropRetrAfter !== undefined && retrCount === 1) {
+          out = out.subarray(0, opts.dropRetrAfter);
+          await sendAll(d, out);
+          retrBytes.push(out.length);
+          d.terminate();
+          s.terminate();
+          return;
+        }
+        await sendAll(d, out);
+        retrBytes.push(out.length);
+        d.shutdown();
+        d.end();
+        return void reply(s, 226, "Transfer complete");
+      }
+      case "STOR":
+      case "APPE": {
+        const d = await s.data.data!;
+        reply(s, 150, "Ok to send data");
+        await (d.data as DataState & { done: Promise<void> }).done;
+        const got = Buffer.concat(d.data.chunks);
+        const prev = files.get(arg) ?? Buffer.alloc(0);
+        const base = verb === "APPE" ? prev : prev.subarray(0, s.data.rest);
+        files.set(arg, Buffer.concat([base, got]));
+        s.data.rest = 0;
+        return void reply(s, 226, "Transfer complete");
+      }
+      case "QUIT":
+        reply(s, 221, "Bye");
+        return void s.end();
+      default:
+        return void reply(s, 502, "Command not implemented");
+    }
+  }
+
+  return {
+    port: server.port,
+    commands,
+    files,
+    retrBytes,
+    stop() {
+      for (const s of sockets) s.terminate();
+      server.stop(true);
+    },
+  };
+}

@@ -1,0 +1,174 @@
+// End-to-end verification: HASH, legacy X-verbs, size-only fallback, corruption, retries after a drop.
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
+import { digest, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { startFakeServer, type FakeServer } from "./fake-server.ts";
+
+let work: string;
+let fake: FakeServer | null = null;
+
+const opts = (over: Partial<TransferOptions> = {}): TransferOptions => ({
+  verify: true,
+  hash: "sha256",
+  rate: 0,
+  retries: 0,
+  quiet: true,
+  active: false,
+  backoffMs: 10,
+  journal: join(work, ".journal"),
+  ...over,
+});
+
+const payload = () => Buffer.from(crypto.getRandomValues(new Uint8Array(200_000)));
+const HASH_FEAT = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"];
+
+beforeEach(() => {
+  work = tempDir();
+});
+afterEach(() => {
+  fake?.stop();
+  fake = null;
+  removeDir(work);
+});
+
+describe("download verification", () => {
+  test("verifies with HASH (SHA-256 and MD5)", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
+    const r = await getFile(url, join(work, "f.bin"), opts());
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(r.digest).toBe(digest(data));
+    const r2 = await getFile(url, join(work, "g.bin"), opts({ hash: "md5" }));
+    expect(r2.digest).toBe(digest(data, "md5"));
+    expect(fake.commands).toContain("OPTS HASH MD5");
+    expect(fake.commands).toContain("HASH /f.bin");
+  });
+
+  test("falls back to XSHA256 / XMD5 without HASH", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], legacyHash: true });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
+    expect((await getFile(url, join(work, "a"), opts())).verifiedBy).toBe("verified by XSHA256");
+    expect((await getFile(url, join(work, "b"), opts({ hash: "md5" }))).verifiedBy).toBe("verified by XMD5");
+  });
+
+  test("--no-verify asks for no digest", async () => {
+    fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT });
+    const r = await getFile(`ftp://u:p@127.0.0.1:${fake.port}/f.bin`, join(work, "f"), opts({ verify: false }));
+    expect(r.verifiedBy).toBe("size verified, digest not requested");
+    expect(fake.commands.some((c) => c.startsWith("HASH"))).toBe(false);
+  });
+
+  test("a flipped byte is detected; the bad data is set aside and a good file is never replaced", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, flipByteAt: 12345 });
+    writeFileSync(join(work, "f.bin"), "the good old file");
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "f.bin"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sha256 mismatch/);
+    expect(r.stderr).toContain("f.bin.ftpkit-corrupt");
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(readFileSync(join(work, "f.bin"), "utf8")).toBe("the good old file");
+    const bad = readFileSync(join(work, "f.bin.ftpkit-corrupt"));
+    expect(bad.length).toBe(data.length);
+    expect(digest(bad)).not.toBe(digest(data));
+    expect(existsSync(join(work, "f.bin.ftpkit-part"))).toBe(false);
+    expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
+  });
+
+  test("a flipped byte is detected with legacy XMD5 too", async () => {
+    fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: [], legacyHash: true, flipByteAt: 0 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--hash", "md5"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/md5 mismatch/);
+    expect(existsSync(join(work, "f.bin"))).toBe(false);
+  });
+
+  test("a dropped connection is retried and continues from the last byte (REST)", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, dropRetrAfter: 70_000 });
+    const r = await getFile(`ftp://u:p@127.0.0.1:${fake.port}/f.bin`, join(work, "f.bin"), opts({ retries: 2 }));
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+    expect(fake.retrBytes[0]).toBe(70_000);
+    expect(fake.retrBytes[1]).toBe(data.length - 70_000);
+    expect(fake.commands).toContain("REST 70000");
+  });
+
+  test("without retries a dropped connection fails and leaves the partial file for resume", async () => {
+    fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT, dropRetrAfter: 50_000 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ftpkit resume");
+    expect(readFileSync(join(work, "f.bin.ftpkit-part")).length).toBe(50_000);
+    expect(readdirSync(join(work, ".ftpkit", "transfers"))).toHaveLength(1);
+    // resume verifies the prefix with a ranged HASH and moves only the rest
+    const again = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "p" } });
+    expect(again.stderr).toContain("partial data verified");
+    expect(again.code).toBe(0);
+    expect(fake.commands).toContain("RANG 0 50000");
+    expect(fake.retrBytes.at(-1)).toBe(200_000 - 50_000);
+    expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
+  });
+});
+
+describe("upload verification", () => {
+  test("verifies with HASH", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT });
+    const data = payload();
+    writeFileSync(join(work, "u.bin"), data);
+    const r = await putFile(join(work, "u.bin"), `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, opts());
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+  });
+
+  test("a digest mismatch after an upload is reported with a non-zero exit", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, lieAboutHashOf: "/u.bin" });
+    writeFileSync(join(work, "u.bin"), payload());
+    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/upload verification failed/);
+  });
+
+  test("resuming an upload on a server that refuses REST appends with APPE", async () => {
+    const data = payload();
+    fake = startFakeServer({ feat: ["SIZE", "HASH SHA-256*;MD5"], noRest: true });
+    fake.files.set("/u.bin", data.subarray(0, 80_000));
+    writeFileSync(join(work, "u.bin"), data);
+    // Fabricate the journal record an interrupted `put` leaves behind.
+    const first = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "0"], { cwd: work });
+    expect(first.code).toBe(0); // a fresh put starts from zero with STOR
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    // Now cut the remote file and resume through the API.
+    fake.files.set("/u.bin", data.subarray(0, 80_000));
+    const { runUpload } = await import("../../client/operations.ts");
+    const { parseFtpUrl } = await import("../../protocol/url.ts");
+    const st = Bun.file(join(work, "u.bin"));
+    const stat = await st.stat();
+    const r = await runUpload(
+      parseFtpUrl(`ftp://u:p@127.0.0.1:${fake.port}/u.bin`),
+      {
+        id: "x",
+        direction: "put",
+        url: `ftp://u@127.0.0.1:${fake.port}/u.bin`,
+        local: join(work, "u.bin"),
+        remoteSize: null,
+        remoteMtime: null,
+        localSize: stat.size,
+        localMtimeMs: stat.mtimeMs,
+        hash: "sha256",
+        verify: true,
+        startedAt: new Date().toISOString(),
+      },
+      opts(),
+      true,
+    );
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(fake.commands.filter((c) => c.startsWith("APPE"))).toHaveLength(1);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(r.moved).toBe(data.length - 80_000);
+  });
+});

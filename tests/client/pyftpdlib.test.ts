@@ -1,0 +1,154 @@
+// The client against a foreign server: Debian's pyftpdlib (no HASH, so verification falls back to size).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { getFile, putFile, listUrl, type TransferOptions } from "../../client/operations.ts";
+import { FtpClient } from "../../client/client.ts";
+import { digest, randomFile, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+
+let peer: Peer;
+let work: string;
+
+const base = (over: Partial<TransferOptions> = {}): TransferOptions => ({
+  verify: true,
+  hash: "sha256",
+  rate: 0,
+  retries: 0,
+  quiet: true,
+  active: false,
+  journal: join(work, ".journal"),
+  ...over,
+});
+
+beforeAll(async () => {
+  peer = await startPyftpd();
+  work = tempDir();
+  mkdirSync(join(peer.root, "up"));
+});
+
+afterAll(async () => {
+  await peer.stop();
+  removeDir(peer.root);
+  removeDir(work);
+});
+
+describe("round trips against pyftpdlib", () => {
+  const sizes = [0, 1, 4095, 65537, 10 * 1024 * 1024 + 3];
+  for (const size of sizes) {
+    for (const hash of ["sha256", "md5"] as const) {
+      test(`get and put ${size} bytes with ${hash}`, async () => {
+        const name = `f-${size}-${hash}.bin`;
+        const data = randomFile(join(peer.root, name), size);
+        const local = join(work, name);
+        const got = await getFile(peer.url(name), local, base({ hash }));
+        expect(got.size).toBe(size);
+        expect(got.digest).toBe(digest(data, hash));
+        expect(got.verifiedBy).toBe("size verified only");
+        expect(digest(readFileSync(local), hash)).toBe(digest(data, hash));
+        expect(existsSync(local + ".ftpkit-part")).toBe(false);
+
+        const put = await putFile(local, peer.url(`/up/${name}`), base({ hash }));
+        expect(put.digest).toBe(digest(data, hash));
+        expect(digest(readFileSync(join(peer.root, "up", name)), hash)).toBe(digest(data, hash));
+        expect(readdirSync(join(work, ".journal"))).toEqual([]);
+      });
+    }
+  }
+
+  test("active mode (EPRT) download and upload", async () => {
+    const data = randomFile(join(peer.root, "active.bin"), 300_001);
+    const local = join(work, "active.bin");
+    await getFile(peer.url("active.bin"), local, base({ active: true }));
+    expect(digest(readFileSync(local))).toBe(digest(data));
+    await putFile(local, peer.url("/up/"), base({ active: true }));
+    expect(digest(readFileSync(join(peer.root, "up", "active.bin")))).toBe(digest(data));
+  });
+
+  test("a rate limit slows the transfer down to about the limit", async () => {
+    randomFile(join(peer.root, "slow.bin"), 200_000);
+    const t0 = performance.now();
+    await getFile(peer.url("slow.bin"), join(work, "slow.bin"), base({ rate: 400_000 }));
+    const secs = (performance.now() - t0) / 1000;
+    expect(secs).toBeGreaterThan(0.3);
+    expect(secs).toBeLessThan(3);
+  });
+
+  test("anonymous login reads; FEAT, SIZE and MDTM are parsed", async () => {
+    writeFileSync(join(peer.root, "hello.txt"), "hello\n");
+    const c = await FtpClient.connect({ host: "127.0.0.1", port: peer.port });
+    await c.login("anonymous", () => "anonymous@");
+    const feat = await c.feat();
+    expect(feat.has("EPSV")).toBe(true);
+    expect(feat.has("MLST")).toBe(true);
+    await c.binary();
+    expect(await c.size("/hello.txt")).toBe(6);
+    expect(await c.mdtm("/hello.txt")).toMatch(/^\d{14}$/);
+    expect(await c.remoteDigest("/hello.txt", "sha256")).toBeNull();
+    await c.quit();
+  });
+
+  test("ls lists a directory (MLSD) and one file, as text and JSON", async () => {
+    writeFileSync(join(peer.root, "listed.txt"), "12345");
+    const entries = await listUrl(peer.url("/"), { active: false });
+    const e = entries.find((x) => x.name === "listed.txt")!;
+    expect(e).toMatchObject({ type: "file", size: 5 });
+    expect(entries.find((x) => x.name === "up")?.type).toBe("dir");
+
+    const one = await runFtpkit(["ls", peer.url("/listed.txt"), "--json"], { cwd: work });
+    expect(one.code).toBe(0);
+    const parsed = JSON.parse(one.stdout);
+    expect(parsed).toEqual([{ name: "listed.txt", type: "file", size: 5, mtime: expect.any(String) }]);
+
+    const text = await runFtpkit(["ls", peer.url("/", { anonymous: true })], { cwd: work });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^-r-- +5 \w{3} [ \d]\d [ \d:]{5} listed\.txt$/m);
+    expect(text.stdout).toMatch(/^d\S+ +\d+ .* up$/m);
+  });
+
+  test("ls falls back to LIST when the server has no MLSD", async () => {
+    const plain = await startPyftpd({ root: peer.root, noMlsd: true });
+    try {
+      const entries = await listUrl(plain.url("/"), { active: false });
+      expect(entries.find((x) => x.name === "listed.txt")).toMatchObject({ type: "file", size: 5 });
+      expect(entries.find((x) => x.name === "up")?.type).toBe("dir");
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  test("the password comes from ~/.netrc (honouring $HOME) when the URL has none", async () => {
+    const home = tempDir("ftpkit-home-");
+    try {
+      writeFileSync(join(home, ".netrc"), `machine other login x password y\nmachine 127.0.0.1 login user password ${peer.password}\n`);
+      writeFileSync(join(peer.root, "netrc.txt"), "via netrc\n");
+      const r = await runFtpkit(["get", peer.url("/netrc.txt", { password: false }), join(work, "netrc.txt")], {
+        cwd: work,
+        env: { HOME: home },
+      });
+      expect(r.stderr).toContain("netrc.txt");
+      expect(r.code).toBe(0);
+      expect(readFileSync(join(work, "netrc.txt"), "utf8")).toBe("via netrc\n");
+
+      // "default" applies to any host, and the login comes from it when the URL names no user.
+      writeFileSync(join(home, ".netrc"), `default login user password ${peer.password}\n`);
+      const r2 = await runFtpkit(["get", peer.url("/netrc.txt", { anonymous: true }), join(work, "netrc2.txt")], {
+        cwd: work,
+        env: { HOME: home },
+      });
+      expect(r2.code).toBe(0);
+    } finally {
+      removeDir(home);
+    }
+  });
+
+  test("the password comes from $FTPKIT_PASSWORD", async () => {
+    writeFileSync(join(peer.root, "env.txt"), "via env\n");
+    const r = await runFtpkit(["get", peer.url("/env.txt", { password: false }), join(work, "env.txt"), "-q"], {
+      cwd: work,
+      env: { FTPKIT_PASSWORD: peer.password, HOME: work },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(readFileSync(join(work, "env.txt"), "utf8")).toBe("via env\n");
+  });
+});

@@ -1,0 +1,152 @@
+// Real peer servers for the client tests (pyftpdlib from Debian), and a runner for the ftpkit CLI.
+// Everything listens on 127.0.0.1 and is killed by PID.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const REPO = resolve(import.meta.dir, "../..");
+export const FTPKIT = join(REPO, "cli/ftpkit.ts");
+/** Debian's python has pyftpdlib; the pyenv python3 on PATH does not. */
+export const SYSTEM_PYTHON = "/usr/bin/python3";
+
+export interface Peer {
+  port: number;
+  pid: number;
+  root: string;
+  user: string;
+  password: string;
+  /** ftp://user:password@127.0.0.1:port/path (anonymous when `anonymous`). */
+  url(path: string, opts?: { anonymous?: boolean; password?: boolean }): string;
+  /** Transfers the server logged so far: one entry per finished or aborted transfer. */
+  transfers(): { verb: string; path: string; bytes: number; completed: boolean }[];
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = "ftpkit-client-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Start pyftpdlib on port 0 serving `root` (user "user"/"secret" with full rights, anonymous read-only). */
+export async function startPyftpd(opts: { root?: string; rate?: number; noMlsd?: boolean; user?: string; password?: string } = {}): Promise<Peer> {
+  const root = opts.root ?? tempDir("ftpkit-pyftpd-");
+  const user = opts.user ?? "user";
+  const password = opts.password ?? "secret";
+  const cmd = [SYSTEM_PYTHON, join(import.meta.dir, "pyftpd.py"), root, "--user", user, "--password", password];
+  if (opts.rate) cmd.push("--rate", String(opts.rate));
+  if (opts.noMlsd) cmd.push("--no-mlsd");
+  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
+  let log = "";
+  void (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) log += dec.decode(chunk, { stream: true });
+  })();
+  const reader = proc.stdout.getReader();
+  let out = "";
+  const deadline = Date.now() + 10_000;
+  while (!out.includes("\n")) {
+    if (Date.now() > deadline) {
+      proc.kill(9);
+      throw new Error(`pyftpdlib did not start: ${log}`);
+    }
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`pyftpdlib exited: ${log}`);
+    out += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const port = Number(out.trim());
+  return {
+    port,
+    pid: proc.pid,
+    root,
+    user,
+    password,
+    url(path, o = {}) {
+      const cred = o.anonymous ? "" : o.password === false ? `${user}@` : `${user}:${encodeURIComponent(password)}@`;
+      return `ftp://${cred}127.0.0.1:${port}${path.startsWith("/") ? path : `/${path}`}`;
+    },
+    transfers() {
+      return log
+        .split("\n")
+        .filter((l) => l.startsWith("XFER "))
+        .map((l) => {
+          const parts = l.split(" ");
+          return { verb: parts[1]!, path: parts.slice(2, -2).join(" "), bytes: Number(parts.at(-2)), completed: parts.at(-1) === "1" };
+        });
+    },
+    async stop() {
+      try {
+        process.kill(proc.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+      await proc.exited;
+    },
+  };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `bun cli/ftpkit.ts ARGS` to completion (killed after `timeoutMs`). */
+export async function runFtpkit(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number } = { cwd: REPO },
+): Promise<RunResult> {
+  const proc = Bun.spawn(["bun", FTPKIT, ...args], {
+    cwd: opts.cwd,
+    env: { ...cleanEnv(), ...opts.env, NO_COLOR: "1" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill(9), opts.timeoutMs ?? 30_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Spawn the CLI without waiting (for kill -9 tests). */
+export function spawnFtpkit(args: string[], opts: { cwd: string; env?: Record<string, string> }) {
+  return Bun.spawn(["bun", FTPKIT, ...args], {
+    cwd: opts.cwd,
+    env: { ...cleanEnv(), ...opts.env, NO_COLOR: "1" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
+
+/** The environment without FTPKIT_PASSWORD (so a test's credentials come only from where it says). */
+export function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "FTPKIT_PASSWORD") env[k] = v;
+  return env;
+}
+
+/** A file of `size` random bytes. */
+export function randomFile(path: string, size: number): Uint8Array {
+  const data = new Uint8Array(size);
+  for (let off = 0; off < size; off += 65536) crypto.getRandomValues(data.subarray(off, Math.min(size, off + 65536)));
+  writeFileSync(path, data);
+  return data;
+}
+
+export function digest(data: Uint8Array | string, algo: "md5" | "sha256" = "sha256"): string {
+  return new Bun.CryptoHasher(algo).update(data).digest("hex");
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Wait until `check()` is true (polling), or throw after `timeoutMs`. */
+export async function waitFor(check: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
