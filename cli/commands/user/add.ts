@@ -23,7 +23,7 @@ const args = {
   perm: { type: "string", description: "Permissions: read,write,modify", default: DEFAULT_PERMS.join(","), valueHint: "LIST" },
   "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
   // citty turns --no-password into password=false.
-  password: { type: "boolean", default: true, negativeDescription: "No password (for `anonymous`: any password is accepted)" },
+  password: { type: "boolean", default: true, description: "Ask for a password (default; see --password-stdin)", negativeDescription: "No password (for `anonymous`: any password is accepted)" },
   "require-tls": { type: "boolean", description: "Refuse logins that have not secured the connection with TLS" },
   ...usersArgs,
 } as const;
