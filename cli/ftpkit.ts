@@ -1,7 +1,10 @@
 #!/usr/bin/env bun
 // ftpkit: the FTP server (`serve`), its user administration (`user …`) and its client (`get`, `put`, `resume`, `ls`).
-import { defineCommand, runMain } from "citty";
+import { defineCommand, runCommand, runMain } from "citty";
+import { consola } from "consola";
 import pkg from "../package.json" with { type: "json" };
+import { CliError } from "./args.ts";
+import { FtpError, ParseError } from "../protocol/errors.ts";
 
 const main = defineCommand({
   meta: { name: "ftpkit", version: pkg.version, description: "FTP server, user administration and client" },
@@ -17,4 +20,24 @@ const main = defineCommand({
   },
 });
 
-runMain(main);
+// Expected failures (bad input, refused login, missing file…) print one line, never a stack trace.
+function isExpected(err: unknown): err is Error {
+  const name = (err as Error)?.name;
+  return err instanceof CliError || err instanceof ParseError || err instanceof FtpError || name === "ClientError" || name === "UsersFileError";
+}
+
+const rawArgs = process.argv.slice(2);
+const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
+  (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
+if (wantsBuiltin) {
+  await runMain(main);
+} else {
+  try {
+    await runCommand(main, { rawArgs });
+  } catch (err) {
+    if ((err as Error)?.name === "CLIError") consola.error(`${(err as Error).message} (see ftpkit --help)`);
+    else if (isExpected(err)) consola.error(err.message);
+    else consola.error(err);
+    process.exit(1);
+  }
+}
