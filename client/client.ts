@@ -363,7 +363,7 @@ export class FtpClient {
         const factLine = st.lines.slice(1, -1).find((l) => l.trim() !== "") ?? st.lines[0]!;
         const info = parseMlsxLine(factLine.replace(/^ /, ""));
         if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
-      } else if (st.code === 550) throw new ClientError(`${path}: ${st.lines.join(" ")}`, { code: 550 });
+      } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
       const text = await this.readAll(await this.transfer("MLSD", path));
       return text
         .split(/\r?\n/)

@@ -1,0 +1,70 @@
+// Every bad input ends with one clear line on stderr, exit 1, and nothing left behind.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+
+let peer: Peer;
+let work: string;
+let closedPort: number;
+
+beforeAll(async () => {
+  peer = await startPyftpd();
+  writeFileSync(join(peer.root, "exists.txt"), "x");
+  work = tempDir();
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  closedPort = l.port;
+  l.stop(true);
+});
+
+afterAll(async () => {
+  await peer.stop();
+  removeDir(peer.root);
+  removeDir(work);
+});
+
+/** A directory this process cannot write to (root ignores mode bits; /proc/1 refuses even root). */
+function unwritableDir(): string {
+  if (process.getuid?.() === 0) return "/proc/1";
+  const d = join(work, "ro");
+  mkdirSync(d, { recursive: true });
+  chmodSync(d, 0o555);
+  return d;
+}
+
+describe("clear errors and non-zero exits", () => {
+  const cases: { name: string; args: () => string[]; message: RegExp }[] = [
+    { name: "a malformed URL", args: () => ["get", "http://example.com/x"], message: /invalid FTP URL/ },
+    { name: "a URL without a file", args: () => ["get", peer.url("/")], message: /names a directory/ },
+    { name: "an unknown host", args: () => ["get", "ftp://no-such-host.invalid/x"], message: /unknown host "no-such-host\.invalid"/ },
+    { name: "a closed port", args: () => ["get", `ftp://127.0.0.1:${closedPort}/x`], message: /connection refused/ },
+    { name: "a wrong password", args: () => ["get", `ftp://user:wrong@127.0.0.1:${peer.port}/exists.txt`], message: /login failed for user "user"/ },
+    { name: "a missing remote file", args: () => ["get", peer.url("/missing.txt")], message: /remote file not found.*\/missing\.txt/ },
+    { name: "an unwritable local directory", args: () => ["get", peer.url("/exists.txt"), unwritableDir() + "/"], message: /cannot write to .*(permission denied|not permitted)/ },
+    { name: "a local directory that does not exist", args: () => ["get", peer.url("/exists.txt"), join(work, "nope", "f")], message: /no such directory/ },
+    { name: "a missing local file to upload", args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
+    { name: "an upload into a missing remote directory", args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
+    { name: "a bad --hash", args: () => ["get", peer.url("/exists.txt"), "--hash", "crc"], message: /--hash must be md5 or sha256/ },
+    { name: "a bad --limit-rate", args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "fast"], message: /invalid size "fast"/ },
+    { name: "ls of a missing path", args: () => ["ls", peer.url("/missing/")], message: /550/ },
+    { name: "resume of a file with no record", args: () => ["resume", "nothing.bin"], message: /no interrupted transfer/ },
+  ];
+  for (const c of cases) {
+    test(`reports ${c.name}`, async () => {
+      writeFileSync(join(work, "local.txt"), "local");
+      const listing = () => readdirSync(work).filter((n) => n !== ".ftpkit").sort();
+      const before = listing();
+      const r = await runFtpkit(c.args(), { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(c.message);
+      expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/); // no stack trace
+      expect(r.stdout).toBe("");
+      expect(listing()).toEqual(before);
+      if (existsSync(join(work, ".ftpkit", "transfers"))) expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
+      expect(existsSync(join(work, "exists.txt"))).toBe(false);
+      expect(existsSync(join(work, "exists.txt.ftpkit-part"))).toBe(false);
+    });
+  }
+});
