@@ -1,0 +1,108 @@
+import { describe, expect, test } from "bun:test";
+import { ParseError } from "../../protocol/errors.ts";
+import {
+  formatListLine,
+  formatMlsxLine,
+  formatTimeVal,
+  parseListLine,
+  parseMlsxLine,
+  parseTimeVal,
+  type FileInfo,
+} from "../../protocol/listing.ts";
+
+const NOW = new Date(Date.UTC(2026, 5, 15, 12, 0, 0));
+
+describe("LIST lines", () => {
+  const cases: Array<[string, FileInfo]> = [
+    ["a recent file (HH:MM)", { name: "hello.txt", type: "file", size: 18, mtime: new Date(Date.UTC(2026, 4, 3, 9, 41)) }],
+    ["an old file (year)", { name: "old.tar", type: "file", size: 123456789, mtime: new Date(Date.UTC(2019, 11, 31)) }],
+    ["a directory", { name: "docs", type: "dir", size: 0, mtime: new Date(Date.UTC(2026, 5, 1, 23, 59)) }],
+    ["a name with spaces", { name: "my  file .txt", type: "file", size: 1, mtime: new Date(Date.UTC(2026, 5, 14)) }],
+    ["a name with quotes and UTF-8", { name: '"hi" café-ü.txt', type: "file", size: 7, mtime: new Date(Date.UTC(2026, 0, 1)) }],
+    ["a file from late last year (recent)", { name: "dec", type: "file", size: 2, mtime: new Date(Date.UTC(2025, 11, 31, 22, 5)) }],
+  ];
+  for (const [name, info] of cases) {
+    test(`parse(format(x)) equals x: ${name}`, () => {
+      const line = formatListLine(info, NOW);
+      expect(parseListLine(line, NOW)).toEqual(info);
+    });
+  }
+
+  test("a recent date shows the time, an old one the year", () => {
+    expect(formatListLine(cases[0]![1], NOW)).toContain("May  3 09:41 hello.txt");
+    expect(formatListLine(cases[1]![1], NOW)).toContain("Dec 31  2019 old.tar");
+  });
+
+  test("a date with HH:MM that would be in the future belongs to last year", () => {
+    const info = parseListLine("-rw-r--r--   1 ftp ftp 5 Dec 24 10:00 x", NOW)!;
+    expect(info.mtime.getUTCFullYear()).toBe(2025);
+  });
+
+  test("reads symlink lines without the target and skips 'total'", () => {
+    expect(parseListLine("total 12", NOW)).toBeNull();
+    expect(parseListLine("lrwxrwxrwx 1 root root 4 Jan  1  2020 link -> /etc", NOW)!.name).toBe("link");
+  });
+
+  const bad = ["", "garbage", "-rw-r--r-- 1 ftp ftp abc Jan  1  2020 x", "-rw-r--r-- 1 ftp ftp 5 Foo  1  2020 x"];
+  for (const line of bad) {
+    test(`rejects LIST line ${JSON.stringify(line)}`, () => {
+      expect(() => parseListLine(line, NOW)).toThrow(ParseError);
+    });
+  }
+});
+
+describe("MLSD facts", () => {
+  const cases: Array<[string, FileInfo]> = [
+    ["a file", { name: "a.txt", type: "file", size: 12, mtime: new Date(Date.UTC(2026, 1, 3, 4, 5, 6)), perm: "radfw" }],
+    ["a directory", { name: "d", type: "dir", size: 0, mtime: new Date(Date.UTC(2000, 0, 1)), perm: "elcfmp" }],
+    ["a name with spaces and ;=", { name: " lead; x=y .txt", type: "file", size: 0, mtime: new Date(Date.UTC(2026, 1, 3)) }],
+    ["UTF-8", { name: "café-ü.txt", type: "file", size: 8, mtime: new Date(Date.UTC(2026, 1, 3)), perm: "r" }],
+  ];
+  for (const [name, info] of cases) {
+    test(`parse(format(x)) equals x: ${name}`, () => {
+      const { typeFact, ...parsed } = parseMlsxLine(formatMlsxLine(info));
+      expect(parsed).toEqual(info);
+      expect(typeFact).toBe(info.type);
+    });
+  }
+
+  test("cdir/pdir type facts survive", () => {
+    const line = formatMlsxLine({ name: ".", type: "dir", size: 0, mtime: new Date(0) }, { typeFact: "cdir" });
+    expect(line.startsWith("type=cdir;")).toBe(true);
+    expect(parseMlsxLine(line).typeFact).toBe("cdir");
+  });
+
+  test("fact names are case-insensitive", () => {
+    const info = parseMlsxLine("Type=file;Size=5;Modify=20200101000000; x");
+    expect(info).toMatchObject({ name: "x", type: "file", size: 5 });
+  });
+
+  test("rejects a line without a space", () => {
+    expect(() => parseMlsxLine("type=file;size=1;")).toThrow(ParseError);
+  });
+});
+
+describe("time-val", () => {
+  const dates = [new Date(Date.UTC(2026, 10, 21, 9, 53, 0)), new Date(Date.UTC(1970, 0, 1)), new Date(Date.UTC(2099, 11, 31, 23, 59, 59))];
+  for (const d of dates) {
+    test(`parse(format(${d.toISOString()})) round-trips`, () => {
+      expect(parseTimeVal(formatTimeVal(d))).toEqual(d);
+    });
+  }
+
+  test("formats in UTC as YYYYMMDDHHMMSS", () => {
+    expect(formatTimeVal(new Date(Date.UTC(2026, 10, 21, 9, 53, 0)))).toBe("20261121095300");
+  });
+
+  test("accepts fractional seconds", () => {
+    expect(parseTimeVal("20260102030405.5").getUTCMilliseconds()).toBe(500);
+    expect(parseTimeVal("20260102030405.123").getUTCMilliseconds()).toBe(123);
+  });
+
+  const bad = ["", "2026", "2026112109530", "202611210953000", "20261121095300.1234", "abcdefghijklmn"];
+  for (const text of bad) {
+    test(`rejects time-val ${JSON.stringify(text)}`, () => {
+      expect(() => parseTimeVal(text)).toThrow(ParseError);
+    });
+  }
+});

@@ -1,0 +1,135 @@
+import { describe, expect, test } from "bun:test";
+import { FtpError } from "../../protocol/errors.ts";
+import { isWithin, joinVirtual, normalizeVirtualPath, virtualBasename, virtualDirname } from "../../protocol/path.ts";
+import { formatCommand, LineSplitter, MAX_COMMAND_LINE, parseCommandLine } from "../../protocol/command.ts";
+
+describe("normalizeVirtualPath", () => {
+  const cases: Array<[cwd: string, input: string, out: string]> = [
+    ["/", "", "/"],
+    ["/", ".", "/"],
+    ["/", "..", "/"],
+    ["/", "/../..", "/"],
+    ["/", "../../etc/passwd", "/etc/passwd"],
+    ["/a/b", "..", "/a"],
+    ["/a/b", "../..", "/"],
+    ["/a/b", "../../../../x", "/x"],
+    ["/a", "//x", "/x"],
+    ["/a", "x//y///z", "/a/x/y/z"],
+    ["/a", "./x/./y/.", "/a/x/y"],
+    ["/a", "x/../../y", "/y"],
+    ["/", "/docs/", "/docs"],
+    ["/", "a\\..\\..\\b", "/a\\..\\..\\b"],
+    ["/", "%2e%2e", "/%2e%2e"],
+    ["/", "...", "/..."],
+    ["/", " leading space", "/ leading space"],
+    ["/", 'quo"te', '/quo"te'],
+  ];
+  for (const [cwd, input, out] of cases) {
+    test(`${JSON.stringify(input)} in ${cwd} → ${out}`, () => {
+      expect(normalizeVirtualPath(cwd, input)).toBe(out);
+    });
+  }
+
+  const nul = ["\0", "a\0b", "/etc/passwd\0.txt", "..\0"];
+  for (const input of nul) {
+    test(`refuses NUL in ${JSON.stringify(input)}`, () => {
+      expect(() => normalizeVirtualPath("/", input)).toThrow(FtpError);
+    });
+  }
+
+  test("helpers agree on clean paths", () => {
+    expect(virtualDirname("/a/b")).toBe("/a");
+    expect(virtualDirname("/a")).toBe("/");
+    expect(virtualDirname("/")).toBe("/");
+    expect(virtualBasename("/a/b")).toBe("b");
+    expect(virtualBasename("/")).toBe("");
+    expect(joinVirtual("/", "x")).toBe("/x");
+    expect(joinVirtual("/a", "x")).toBe("/a/x");
+    expect(isWithin("/pub", "/pub")).toBe(true);
+    expect(isWithin("/pub", "/pub/x")).toBe(true);
+    expect(isWithin("/pub", "/public")).toBe(false);
+    expect(isWithin("/", "/anything")).toBe(true);
+  });
+});
+
+describe("command lines", () => {
+  test("the verb is upper-cased and the argument kept verbatim", () => {
+    expect(parseCommandLine('stor  a "b" c ')).toEqual({ ok: true, command: { verb: "STOR", arg: ' a "b" c ' } });
+    expect(parseCommandLine("NOOP")).toEqual({ ok: true, command: { verb: "NOOP", arg: "" } });
+  });
+
+  const bad = ["", " NOOP", "NO", "NOOPS", "N00P", "RETR\0x", "RE TR"];
+  for (const line of bad) {
+    test(`refuses command line ${JSON.stringify(line)}`, () => {
+      // "RE TR" parses as verb "RE", which is too short
+      expect(parseCommandLine(line).ok).toBe(false);
+    });
+  }
+
+  test("formatCommand refuses CR/LF in an argument", () => {
+    expect(formatCommand("RETR", "x")).toBe("RETR x\r\n");
+    expect(formatCommand("PWD")).toBe("PWD\r\n");
+    expect(() => formatCommand("RETR", "x\r\nDELE y")).toThrow();
+  });
+});
+
+describe("LineSplitter", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+
+  test("splits CRLF and bare LF lines", () => {
+    const s = new LineSplitter();
+    expect(s.push(enc("USER a\r\nPASS b\nNOOP\r\n"))).toEqual({ lines: ["USER a", "PASS b", "NOOP"], overlong: 0 });
+  });
+
+  test("joins a line split across chunks, even inside CRLF and UTF-8", () => {
+    const bytes = enc("RETR café.txt\r\nNOOP\r\n");
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const s = new LineSplitter();
+      const a = s.push(bytes.subarray(0, cut));
+      const b = s.push(bytes.subarray(cut));
+      expect([...a.lines, ...b.lines]).toEqual(["RETR café.txt", "NOOP"]);
+    }
+  });
+
+  test("keeps an incomplete line until its newline arrives", () => {
+    const s = new LineSplitter();
+    expect(s.push(enc("NO")).lines).toEqual([]);
+    expect(s.push(enc("OP")).lines).toEqual([]);
+    expect(s.push(enc("\r\n")).lines).toEqual(["NOOP"]);
+  });
+
+  test("a line of exactly the cap is accepted, one byte more is refused", () => {
+    const s = new LineSplitter();
+    const ok = "A".repeat(MAX_COMMAND_LINE);
+    expect(s.push(enc(ok + "\n"))).toEqual({ lines: [ok], overlong: 0 });
+    expect(s.push(enc("B".repeat(MAX_COMMAND_LINE + 1) + "\nNOOP\n"))).toEqual({ lines: ["NOOP"], overlong: 1 });
+  });
+
+  test("an over-long line is reported once and never buffered, however long it grows", () => {
+    const s = new LineSplitter();
+    const chunk = new Uint8Array(64 * 1024).fill(65);
+    let overlong = 0;
+    for (let i = 0; i < 64; i++) {
+      const r = s.push(chunk);
+      expect(r.lines).toEqual([]);
+      overlong += r.overlong;
+    }
+    // Nothing accumulated: the internal length never grows past the cap.
+    expect((s as unknown as { length: number }).length).toBeLessThanOrEqual(MAX_COMMAND_LINE);
+    const end = s.push(enc("tail\r\nNOOP\r\n"));
+    expect(end.lines).toEqual(["NOOP"]);
+    expect(overlong + end.overlong).toBe(1);
+  });
+
+  const telnet: Array<[string, number[], string]> = [
+    ["IAC IP IAC DM before ABOR", [0xff, 0xf4, 0xff, 0xf2, ...enc("ABOR\r\n")], "ABOR"],
+    ["IAC WILL option", [0xff, 0xfb, 0x01, ...enc("NOOP\r\n")], "NOOP"],
+    ["IAC DO option mid-line", [...enc("NO"), 0xff, 0xfd, 0x03, ...enc("OP\r\n")], "NOOP"],
+    ["IAC IAC is a literal 0xFF (decoded as UTF-8 replacement)", [...enc("X"), 0xff, 0xff, ...enc("\r\n")], "X\uFFFD"],
+  ];
+  for (const [name, bytes, line] of telnet) {
+    test(`strips TELNET commands: ${name}`, () => {
+      expect(new LineSplitter().push(new Uint8Array(bytes)).lines).toEqual([line]);
+    });
+  }
+});

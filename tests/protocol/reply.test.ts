@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import { formatReply, parseReply, ReplyParser } from "../../protocol/reply.ts";
+import { ParseError } from "../../protocol/errors.ts";
+import { quotePath, unquotePath } from "../../protocol/path.ts";
+
+describe("replies", () => {
+  const cases: Array<[string, number, string[]]> = [
+    ["single line", 200, ["Command okay"]],
+    ["empty text", 226, [""]],
+    ["two lines", 211, ["Features:", "End"]],
+    ["feature list", 211, ["Features:", " UTF8", " EPSV", " MLST type*;size*;", "End"]],
+    ["status with unicode", 213, ["Status follows:", "-rw-r--r-- café-ü.txt", "End of status"]],
+  ];
+  for (const [name, code, lines] of cases) {
+    test(`parse(format(x)) equals x: ${name}`, () => {
+      expect(parseReply(formatReply(code, lines))).toEqual({ code, lines });
+    });
+  }
+
+  test("a middle line that looks like a terminator is indented so the reply does not end early", () => {
+    const text = formatReply(211, ["Status:", "211 not the end", "End"]);
+    const r = parseReply(text);
+    expect(r.code).toBe(211);
+    expect(r.lines).toHaveLength(3);
+    expect(r.lines[1]!.trim()).toBe("211 not the end");
+    expect(r.lines[2]).toBe("End");
+  });
+
+  test("CR and LF inside reply text cannot inject a second reply", () => {
+    const text = formatReply(550, ["bad\r\n230 Login successful"]);
+    const replies = new ReplyParser().push(text);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.code).toBe(550);
+  });
+
+  test("a string with newlines becomes a multi-line reply", () => {
+    expect(parseReply(formatReply(214, "a\nb\nc"))).toEqual({ code: 214, lines: ["a", "b", "c"] });
+  });
+
+  test("the parser completes replies split across chunks at any byte", () => {
+    const text = formatReply(211, ["Features:", " UTF8", "End"]) + formatReply(200, "ok");
+    for (let cut = 1; cut < text.length; cut++) {
+      const p = new ReplyParser();
+      const got = [...p.push(text.slice(0, cut)), ...p.push(text.slice(cut))];
+      expect(got).toEqual([
+        { code: 211, lines: ["Features:", " UTF8", "End"] },
+        { code: 200, lines: ["ok"] },
+      ]);
+    }
+  });
+
+  test("a multi-line reply ends only at the same code followed by a space", () => {
+    const p = new ReplyParser();
+    expect(p.push("211-start\r\n212 other code\r\n211-still going\r\n")).toEqual([]);
+    expect(p.push("211 End\r\n")).toEqual([{ code: 211, lines: ["start", "212 other code", "211-still going", "End"] }]);
+  });
+
+  const malformed = ["hello", "20 short", "2000 long", "abc def"];
+  for (const bad of malformed) {
+    test(`rejects a malformed reply line ${JSON.stringify(bad)}`, () => {
+      expect(() => parseReply(bad)).toThrow(ParseError);
+    });
+  }
+
+  test("refuses a reply buffer over 1 MiB", () => {
+    expect(() => new ReplyParser().push("2".repeat(ReplyParser.MAX_BUFFER + 1))).toThrow(ParseError);
+  });
+});
+
+describe("257 quoting", () => {
+  const paths = ["/", "/a", '/a "b" c', '/"', '/""', "/x/\"quoted\"/y", "/café ü", "/with space/"];
+  for (const p of paths) {
+    test(`unquotePath(quotePath(${JSON.stringify(p)})) round-trips`, () => {
+      const q = quotePath(p);
+      expect(unquotePath(q)).toBe(p);
+      expect(unquotePath(`${q} created`)).toBe(p);
+      // also inside a full reply
+      const r = parseReply(formatReply(257, `${q} is the current directory`));
+      expect(unquotePath(r.lines[0]!)).toBe(p);
+    });
+  }
+
+  test("embedded quotes are doubled", () => {
+    expect(quotePath('/a"b')).toBe('"/a""b"');
+  });
+
+  const bad: Array<[string, string]> = [
+    ["no opening quote", "/a created"],
+    ["unterminated", '"/abc'],
+    ["unterminated after doubled quote", '"/a""'],
+    ["empty", ""],
+  ];
+  for (const [name, text] of bad) {
+    test(`unquotePath returns null when ${name}`, () => {
+      expect(unquotePath(text)).toBeNull();
+    });
+  }
+});

@@ -1,0 +1,101 @@
+import { describe, expect, test } from "bun:test";
+import { ParseError } from "../../protocol/errors.ts";
+import { formatSize, parseRate, parseSize } from "../../protocol/size.ts";
+import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../../protocol/url.ts";
+
+describe("sizes", () => {
+  const good: Array<[string, number]> = [
+    ["500KB", 500_000],
+    ["1.5GiB", 1.5 * 1024 ** 3],
+    ["10M", 10 * 1024 ** 2],
+    ["1234", 1234],
+    ["0", 0],
+    ["12 B", 12],
+    ["2mib", 2 * 1024 ** 2],
+    ["1K", 1024],
+    ["1TB", 1e12],
+  ];
+  for (const [text, n] of good) {
+    test(`parses ${JSON.stringify(text)} as ${n}`, () => expect(parseSize(text)).toBe(n));
+  }
+
+  const bad = ["12XB", "-1", "", " ", "1..5M", "M", "1e3", "NaN", "0x10", "99999999999999999999TB"];
+  for (const text of bad) {
+    test(`rejects size ${JSON.stringify(text)}`, () => {
+      expect(() => parseSize(text)).toThrow(ParseError);
+    });
+  }
+
+  test("'none' and 'unlimited' mean 0 only when allowed", () => {
+    expect(parseSize("unlimited", { allowUnlimited: true })).toBe(0);
+    expect(parseSize("NONE", { allowUnlimited: true })).toBe(0);
+    expect(() => parseSize("unlimited")).toThrow(ParseError);
+  });
+
+  test("rates accept a /s suffix", () => {
+    expect(parseRate("500K/s")).toBe(500 * 1024);
+    expect(parseRate("2MB")).toBe(2_000_000);
+    expect(parseRate("0")).toBe(0);
+  });
+
+  const human: Array<[number, string]> = [
+    [0, "0 B"],
+    [1023, "1023 B"],
+    [1536, "1.5 KiB"],
+    [1024 ** 3, "1.0 GiB"],
+    [500 * 1024 ** 2, "500 MiB"],
+  ];
+  for (const [n, text] of human) {
+    test(`formats ${n} as ${text}`, () => expect(formatSize(n)).toBe(text));
+  }
+});
+
+describe("URLs", () => {
+  const good: Array<[string, FtpUrl]> = [
+    ["ftp://example.com/pub/file.txt", { secure: "none", host: "example.com", port: 21, path: "/pub/file.txt" }],
+    ["ftps://example.com", { secure: "implicit", host: "example.com", port: 990, path: "/" }],
+    ["ftp://alice@h:2121/", { secure: "none", host: "h", port: 2121, user: "alice", path: "/" }],
+    [
+      "ftp://us%40er:p%3Ass%2Fw%20d@h/a%20b",
+      { secure: "none", host: "h", port: 21, user: "us@er", password: "p:ss/w d", path: "/a b" },
+    ],
+    ["ftp://u:@h/", { secure: "none", host: "h", port: 21, user: "u", password: "", path: "/" }],
+    ["ftp://[::1]:2121/x", { secure: "none", host: "::1", port: 2121, path: "/x" }],
+    ["ftps://[2001:db8::1]/", { secure: "implicit", host: "2001:db8::1", port: 990, path: "/" }],
+    ["ftp://h/caf%C3%A9", { secure: "none", host: "h", port: 21, path: "/café" }],
+  ];
+  for (const [text, url] of good) {
+    test(`parses ${text}`, () => expect(parseFtpUrl(text)).toEqual(url));
+  }
+
+  test("format(parse(x)) keeps everything but the password", () => {
+    for (const [text, url] of good) {
+      const again = parseFtpUrl(formatFtpUrl(url));
+      const { password: _p, ...expected } = url;
+      expect(again).toEqual(expected);
+      expect(formatFtpUrl(url)).not.toContain("p:ss");
+      void text;
+    }
+  });
+
+  const bad = [
+    "",
+    "http://h/",
+    "ftp://",
+    "ftp:///path",
+    "ftp://h:0/",
+    "ftp://h:65536/",
+    "ftp://h:abc/",
+    "ftp://[::1/",
+    "ftp://u%zz@h/",
+    "ftp://h/%00",
+    "ftp://h/a%0d%0aDELE%20x",
+    "ftp://h/%E0%A4%A",
+    "ftp://h?x",
+  ];
+  for (const text of bad) {
+    test(`rejects URL ${JSON.stringify(text)}`, () => {
+      expect(() => parseFtpUrl(text)).toThrow(ParseError);
+    });
+  }
+});
