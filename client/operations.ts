@@ -447,7 +447,10 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
         }
         offset += n;
         const digest = hasher.digest("hex");
-        const verifiedBy = await verifyUpload(client, path, algo, digest, size, opts.verify && rec.verify !== false, note);
+        const verifiedBy = await verifyUpload(client, path, algo, digest, size, opts.verify && rec.verify !== false, note).catch((err) => {
+          removeRecord(rec.id, dir); // a finished upload that fails verification is not resumable
+          throw err;
+        });
         removeRecord(rec.id, dir);
         progress.finish(`${algo} ${digest} (${verifiedBy})`);
         await client.quit();

@@ -150,3 +150,65 @@ export async function waitFor(check: () => boolean, timeoutMs = 10_000, what = "
     await Bun.sleep(20);
   }
 }
+
+export interface FtpkitPeer {
+  port: number;
+  pid: number;
+  /** Home of user "user" (password "secret"). */
+  home: string;
+  dir: string;
+  url(path: string, opts?: { password?: boolean }): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start `ftpkit serve` as a separate process (so a client can be killed independently) on
+ * 127.0.0.1, port 0, with user "user"/"secret" and an optional --max-rate.
+ */
+export async function startFtpkitServer(opts: { maxRate?: string } = {}): Promise<FtpkitPeer> {
+  const { makeUsersFile } = await import("./users.ts");
+  const dir = tempDir("ftpkit-serve-");
+  const home = join(dir, "home", "user");
+  const usersFile = await makeUsersFile(dir, [{ name: "user", password: "secret", home }]);
+  const args = ["bun", FTPKIT, "serve", "--users", usersFile, "--host", "127.0.0.1", "--port", "0"];
+  if (opts.maxRate) args.push("--max-rate", opts.maxRate);
+  const env = { ...cleanEnv(), NO_COLOR: "1", NODE_ENV: "production" };
+  delete (env as Record<string, string | undefined>).TEST;
+  const proc = Bun.spawn(args, { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
+  let out = "";
+  const dec = new TextDecoder();
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) out += dec.decode(chunk, { stream: true });
+  };
+  void collect(proc.stdout);
+  void collect(proc.stderr);
+  const deadline = Date.now() + 15_000;
+  let m: RegExpExecArray | null = null;
+  while (!(m = /listening on ftp:\/\/127\.0\.0\.1:(\d+)/.exec(out))) {
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      proc.kill(9);
+      throw new Error(`ftpkit serve did not start: ${out}`);
+    }
+    await Bun.sleep(20);
+  }
+  const port = Number(m[1]);
+  return {
+    port,
+    pid: proc.pid,
+    home,
+    dir,
+    url(path, o = {}) {
+      const cred = o.password === false ? "user@" : "user:secret@";
+      return `ftp://${cred}127.0.0.1:${port}${path.startsWith("/") ? path : `/${path}`}`;
+    },
+    async stop() {
+      try {
+        process.kill(proc.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+      await proc.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

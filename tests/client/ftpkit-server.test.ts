@@ -1,0 +1,129 @@
+// The client against ftpkit's own server (a separate `ftpkit serve` process): HASH verification,
+// ranged HASH when resuming after kill -9.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+
+let fast: FtpkitPeer;
+let slow: FtpkitPeer;
+let work: string;
+
+beforeAll(async () => {
+  [fast, slow] = await Promise.all([startFtpkitServer(), startFtpkitServer({ maxRate: "256K" })]);
+  work = tempDir();
+});
+
+afterAll(async () => {
+  await Promise.all([fast.stop(), slow.stop()]);
+  removeDir(work);
+});
+
+const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+const records = (cwd: string) => {
+  const d = join(cwd, ".ftpkit", "transfers");
+  return existsSync(d) ? readdirSync(d) : [];
+};
+
+describe("against ftpkit serve", () => {
+  for (const [size, hash] of [[0, "sha256"], [1, "md5"], [777_777, "sha256"], [3 * 1024 * 1024 + 5, "md5"]] as const) {
+    test(`get and put ${size} bytes, verified by HASH (${hash})`, async () => {
+      const name = `rt-${size}.bin`;
+      const data = randomFile(join(fast.home, name), size);
+      const g = await runFtpkit(["get", fast.url(`/${name}`), "--hash", hash], { cwd: work });
+      expect(g.code).toBe(0);
+      expect(g.stderr).toContain(`${hash} ${digest(data, hash)} (verified by HASH)`);
+      expect(digest(readFileSync(join(work, name)), hash)).toBe(digest(data, hash));
+      const p = await runFtpkit(["put", name, fast.url(`/up-${name}`), "--hash", hash, "--active"], { cwd: work });
+      expect(p.code).toBe(0);
+      expect(p.stderr).toContain("(verified by HASH)");
+      expect(digest(readFileSync(join(fast.home, `up-${name}`)), hash)).toBe(digest(data, hash));
+    });
+  }
+
+  test("ls shows MLSD facts, and --json", async () => {
+    randomFile(join(fast.home, "listed.bin"), 1234);
+    const r = await runFtpkit(["ls", fast.url("/"), "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    const entries = JSON.parse(r.stdout) as { name: string; size: number; type: string }[];
+    expect(entries.find((e) => e.name === "listed.bin")).toMatchObject({ type: "file", size: 1234 });
+    const text = await runFtpkit(["ls", fast.url("/listed.bin")], { cwd: work });
+    expect(text.stdout).toMatch(/^-r\S* +1234 \w{3} [ \d]\d .* listed\.bin\n$/);
+  });
+
+  test("a killed get resumes after a ranged HASH of the partial file", async () => {
+    const cwd = tempDir("ftpkit-serve-resume-");
+    try {
+      const SIZE = 2_000_000;
+      const data = randomFile(join(slow.home, "big.bin"), SIZE);
+      const part = join(cwd, "big.bin.ftpkit-part");
+      const proc = spawnFtpkit(["get", slow.url("/big.bin")], { cwd });
+      try {
+        await waitFor(() => sizeOf(part) >= 300_000, 15_000, "bytes to land");
+      } finally {
+        proc.kill(9);
+        await proc.exited;
+      }
+      const kept = sizeOf(part);
+      expect(kept).toBeLessThan(SIZE);
+      const r = await runFtpkit(["resume", "big.bin"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`partial data verified (${kept} bytes, sha256 via ranged HASH)`);
+      expect(r.stderr).toMatch(new RegExp(`big\\.bin: ${SIZE} bytes \\(${SIZE - kept} transferred now\\)`));
+      expect(r.stderr).toContain("(verified by HASH)");
+      expect(digest(readFileSync(join(cwd, "big.bin")))).toBe(digest(data));
+      expect(records(cwd)).toEqual([]);
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
+  test("a killed put resumes after a ranged HASH of the remote prefix", async () => {
+    const cwd = tempDir("ftpkit-serve-resume-put-");
+    try {
+      const SIZE = 2_000_000;
+      const data = randomFile(join(cwd, "up.bin"), SIZE);
+      const remote = join(slow.home, "up.bin");
+      const proc = spawnFtpkit(["put", "up.bin", slow.url("/up.bin", { password: false })], { cwd, env: { FTPKIT_PASSWORD: "secret" } });
+      try {
+        await waitFor(() => sizeOf(remote) >= 300_000, 15_000, "bytes to land");
+      } finally {
+        proc.kill(9);
+        await proc.exited;
+      }
+      await Bun.sleep(300);
+      const r = await runFtpkit(["resume"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/remote partial data verified \(\d+ bytes, sha256 via ranged HASH\)/);
+      expect(r.stderr).toMatch(/transferred now/);
+      expect(digest(readFileSync(remote))).toBe(digest(data));
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
+  test("a partial file that differs from the server's prefix is downloaded again from zero", async () => {
+    const cwd = tempDir("ftpkit-serve-badprefix-");
+    try {
+      const data = randomFile(join(slow.home, "prefix.bin"), 400_000);
+      const part = join(cwd, "prefix.bin.ftpkit-part");
+      const proc = spawnFtpkit(["get", slow.url("/prefix.bin")], { cwd });
+      try {
+        await waitFor(() => sizeOf(part) >= 50_000, 15_000, "bytes to land");
+      } finally {
+        proc.kill(9);
+        await proc.exited;
+      }
+      // Damage the partial file (same length, different bytes).
+      const bytes = readFileSync(part);
+      bytes[10]! ^= 0xff;
+      await Bun.write(part, bytes);
+      const r = await runFtpkit(["resume"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("differs from the server's first");
+      expect(digest(readFileSync(join(cwd, "prefix.bin")))).toBe(digest(data));
+    } finally {
+      removeDir(cwd);
+    }
+  });
+});
