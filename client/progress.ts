@@ -102,7 +102,7 @@ export class Progress {
     }
     const elapsed = (performance.now() - this.started) / 1000;
     const rate = elapsed > 0 ? this.moved / elapsed : 0;
-    const moved = this.moved === this.done ? "" : ` (${this.moved} transferred now)`;
+    const moved = this.moved === this.done ? "" : ` (${this.moved} moved in this run)`;
     this.stream.write(
       `${this.label}: ${this.done} bytes${moved} in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `, ${extra}` : ""}\n`,
     );

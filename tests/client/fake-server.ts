@@ -17,6 +17,8 @@ export interface FakeOptions {
   lieAboutHashOf?: string;
   /** On the first RETR, send this many bytes and then drop both connections. */
   dropRetrAfter?: number;
+  /** On the first STOR, keep this many bytes and then drop both connections. */
+  dropStorAfter?: number;
   /** Refuse REST (502) so uploads must fall back to APPE. */
   noRest?: boolean;
   password?: string;
@@ -80,6 +82,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const commands: string[] = [];
   const retrBytes: number[] = [];
   let retrCount = 0;
+  let storCount = 0;
   const sockets = new Set<Socket<Conn>>();
 
   const server = Bun.listen<Conn>({
@@ -222,6 +225,24 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "APPE": {
         const d = await s.data.data!;
         reply(s, 150, "Ok to send data");
+        storCount++;
+        if (opts.dropStorAfter !== undefined && storCount === 1) {
+          const limit = opts.dropStorAfter;
+          await new Promise<void>((resolve) => {
+            const timer = setInterval(() => {
+              if (d.data.chunks.reduce((n, c) => n + c.length, 0) >= limit) {
+                clearInterval(timer);
+                resolve();
+              }
+            }, 1);
+          });
+          const got = Buffer.concat(d.data.chunks).subarray(0, limit);
+          const prev = files.get(arg) ?? Buffer.alloc(0);
+          files.set(arg, Buffer.concat([verb === "APPE" ? prev : prev.subarray(0, s.data.rest), got]));
+          d.terminate();
+          s.terminate();
+          return;
+        }
         await (d.data as DataState & { done: Promise<void> }).done;
         const got = Buffer.concat(d.data.chunks);
         const prev = files.get(arg) ?? Buffer.alloc(0);

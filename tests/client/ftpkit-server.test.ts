@@ -69,7 +69,7 @@ describe("against ftpkit serve", () => {
       const r = await runFtpkit(["resume", "big.bin"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
       expect(r.code).toBe(0);
       expect(r.stderr).toContain(`partial data verified (${kept} bytes, sha256 via ranged HASH)`);
-      expect(r.stderr).toMatch(new RegExp(`big\\.bin: ${SIZE} bytes \\(${SIZE - kept} transferred now\\)`));
+      expect(r.stderr).toMatch(new RegExp(`big\\.bin: ${SIZE} bytes \\(${SIZE - kept} moved in this run\\)`));
       expect(r.stderr).toContain("(verified by HASH)");
       expect(digest(readFileSync(join(cwd, "big.bin")))).toBe(digest(data));
       expect(records(cwd)).toEqual([]);
@@ -95,7 +95,7 @@ describe("against ftpkit serve", () => {
       const r = await runFtpkit(["resume"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/remote partial data verified \(\d+ bytes, sha256 via ranged HASH\)/);
-      expect(r.stderr).toMatch(/transferred now/);
+      expect(r.stderr).toMatch(/moved in this run/);
       expect(digest(readFileSync(remote))).toBe(digest(data));
     } finally {
       removeDir(cwd);

@@ -125,6 +125,18 @@ describe("upload verification", () => {
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
   });
 
+  test("a dropped upload is retried: SIZE, ranged HASH of the remote prefix, REST + STOR", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 60_000 });
+    const data = payload();
+    writeFileSync(join(work, "u.bin"), data);
+    const r = await putFile(join(work, "u.bin"), `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, opts({ retries: 2 }));
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(fake.commands).toContain("RANG 0 60000");
+    expect(fake.commands).toContain("REST 60000");
+    expect(r.moved).toBeLessThan(2 * data.length);
+  });
+
   test("a digest mismatch after an upload is reported with a non-zero exit", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, lieAboutHashOf: "/u.bin" });
     writeFileSync(join(work, "u.bin"), payload());

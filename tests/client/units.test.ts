@@ -1,0 +1,105 @@
+// Pure pieces of the client: netrc parsing, the token bucket, the journal, download/upload targets.
+import { describe, expect, test } from "bun:test";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { lookupNetrc, parseNetrc } from "../../client/netrc.ts";
+import { TokenBucket } from "../../client/transfer.ts";
+import { listRecords, loadRecord, removeRecord, saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
+import { downloadTarget, uploadTarget } from "../../client/operations.ts";
+import { parseFtpUrl } from "../../protocol/url.ts";
+import { removeDir, tempDir } from "../helpers/peers.ts";
+
+describe("netrc", () => {
+  const text = [
+    "# comment",
+    "machine ftp.example.com login alice password 's3cret'",
+    "machine ftp.example.com",
+    "  login bob",
+    '  password "two words"',
+    "macdef init",
+    "cd /pub",
+    "binary",
+    "",
+    "default login anonymous password me@example.com",
+  ].join("\n");
+
+  test("parses machines, multi-line entries, quoted values, macdef bodies and default", () => {
+    const entries = parseNetrc(text);
+    expect(entries).toEqual([
+      { machine: "ftp.example.com", login: "alice", password: "'s3cret'" },
+      { machine: "ftp.example.com", login: "bob", password: "two words" },
+      { machine: null, login: "anonymous", password: "me@example.com" },
+    ]);
+  });
+
+  test("looks up by host (case-insensitive) and user, falling back to default", () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, ".netrc");
+      writeFileSync(file, text);
+      expect(lookupNetrc("FTP.example.com", undefined, file)?.login).toBe("alice");
+      expect(lookupNetrc("ftp.example.com", "bob", file)?.password).toBe("two words");
+      expect(lookupNetrc("elsewhere", undefined, file)?.login).toBe("anonymous");
+      expect(lookupNetrc("x", undefined, join(dir, "missing"))).toBeNull();
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
+describe("token bucket", () => {
+  test("unlimited never waits; a limit asks to wait about n/rate once the burst is spent", () => {
+    expect(new TokenBucket(0).take(1e9)).toBe(0);
+    const b = new TokenBucket(100_000);
+    let last = 0;
+    for (let i = 0; i < 10; i++) last = b.take(10_000);
+    // 100 KB taken at once against 100 KB/s with a 16 KiB burst: the debt is ≈ 84 KB ≈ 0.84 s.
+    expect(last).toBeGreaterThan(780);
+    expect(last).toBeLessThan(870);
+  });
+});
+
+describe("journal", () => {
+  test("records are written atomically, listed, and removed", () => {
+    const dir = tempDir();
+    try {
+      const rec: TransferRecord = {
+        id: transferId("get", "ftp://u@h/x", "/tmp/x"),
+        direction: "get",
+        url: "ftp://u@h/x",
+        local: "/tmp/x",
+        remoteSize: 10,
+        remoteMtime: "20260101000000",
+        hash: "sha256",
+        verify: true,
+        startedAt: new Date().toISOString(),
+      };
+      expect(rec.id).toBe(transferId("get", "ftp://u@h/x", "/tmp/x"));
+      expect(rec.id).not.toBe(transferId("put", "ftp://u@h/x", "/tmp/x"));
+      saveRecord(rec, dir);
+      expect(readdirSync(dir)).toEqual([`${rec.id}.json`]); // no temp file left
+      expect(loadRecord(rec.id, dir)).toEqual(rec);
+      writeFileSync(join(dir, "broken.json"), "{ half a rec");
+      expect(listRecords(dir).map((r) => r.id)).toEqual([rec.id]);
+      removeRecord(rec.id, dir);
+      expect(loadRecord(rec.id, dir)).toBeNull();
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
+describe("targets", () => {
+  test("get defaults to the remote name; a directory argument gets the remote name inside", () => {
+    const url = parseFtpUrl("ftp://h/pub/a%20b.txt");
+    expect(downloadTarget(url)).toBe(join(process.cwd(), "a b.txt"));
+    expect(downloadTarget(url, "/tmp/")).toBe("/tmp/a b.txt");
+    expect(downloadTarget(url, "/tmp/other.txt")).toBe("/tmp/other.txt");
+    expect(() => downloadTarget(parseFtpUrl("ftp://h/pub/"))).toThrow(/names a directory/);
+  });
+
+  test("put to a URL ending in / keeps the local name", () => {
+    expect(uploadTarget(parseFtpUrl("ftp://h/in/"), "/x/y.bin")).toBe("/in/y.bin");
+    expect(uploadTarget(parseFtpUrl("ftp://h/in/z.bin"), "/x/y.bin")).toBe("/in/z.bin");
+  });
+});
