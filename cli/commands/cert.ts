@@ -1,0 +1,65 @@
+// `ftpkit cert --out DIR`: a self-signed certificate and key for FTPS (quick start and tests), made with openssl.
+import { mkdir, rename, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { defineCommand } from "citty";
+import { consola } from "consola";
+import { CliError } from "../args.ts";
+
+const args = {
+  out: { type: "string", description: "Directory for cert.pem and key.pem (created if missing)", required: true, valueHint: "DIR" },
+  host: { type: "string", description: "Host name in the certificate (CN and subjectAltName; default localhost)", valueHint: "NAME" },
+  days: { type: "string", description: "Validity in days (default 825)", valueHint: "N" },
+  force: { type: "boolean", description: "Overwrite existing cert.pem/key.pem" },
+} as const;
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export default defineCommand({
+  meta: { name: "cert", description: "Create a self-signed TLS certificate and key for `ftpkit serve --tls-cert/--tls-key`" },
+  args,
+  async run({ args: a }) {
+    const host = a.host ?? "localhost";
+    const isIp = IPV4.test(host) || host.includes(":");
+    if (!isIp && !HOST_NAME.test(host)) throw new CliError(`--host must be a host name or an IP address, got "${host}"`);
+    const days = a.days === undefined ? 825 : Number(a.days);
+    if (!/^\d+$/.test(a.days ?? "825") || days < 1 || days > 36500) throw new CliError(`--days must be an integer between 1 and 36500, got "${a.days}"`);
+    if (!Bun.which("openssl")) throw new CliError("ftpkit cert needs the openssl command; install it (e.g. apt-get install openssl) or bring your own certificate");
+
+    const dir = resolve(a.out);
+    const certFile = join(dir, "cert.pem");
+    const keyFile = join(dir, "key.pem");
+    await mkdir(dir, { recursive: true });
+    if (!a.force && ((await Bun.file(certFile).exists()) || (await Bun.file(keyFile).exists()))) {
+      throw new CliError(`${certFile} or ${keyFile} already exists (use --force to replace them)`);
+    }
+    const san = [isIp ? `IP:${host}` : `DNS:${host}`];
+    if (host !== "127.0.0.1") san.push("IP:127.0.0.1");
+    if (host !== "localhost" && !isIp) san.push("DNS:localhost");
+    // Written beside the targets, then renamed: a running server never sees half a pair.
+    const tmpCert = `${certFile}.tmp-${process.pid}`;
+    const tmpKey = `${keyFile}.tmp-${process.pid}`;
+    const proc = Bun.spawnSync(
+      [
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
+        "-keyout", tmpKey, "-out", tmpCert, "-days", String(days),
+        "-subj", `/CN=${host}`, "-addext", `subjectAltName=${san.join(",")}`,
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    if (proc.exitCode !== 0) {
+      await rm(tmpCert, { force: true });
+      await rm(tmpKey, { force: true });
+      const why = proc.stderr.toString().trim().split("\n").pop() ?? "";
+      throw new CliError(`openssl failed: ${why}`);
+    }
+    await rename(tmpKey, keyFile);
+    await rename(tmpCert, certFile);
+    const fp = Bun.spawnSync(["openssl", "x509", "-in", certFile, "-noout", "-fingerprint", "-sha256"], { stdout: "pipe" });
+    consola.success(`self-signed certificate for ${host}, valid ${days} days`);
+    process.stdout.write(`${certFile}\n${keyFile}\n`);
+    const line = fp.stdout.toString().trim();
+    if (line) consola.info(line.replace(/^.*=/, "SHA-256 fingerprint "));
+    consola.info(`use: ftpkit serve --tls-cert ${certFile} --tls-key ${keyFile}`);
+  },
+});

@@ -1,0 +1,129 @@
+// FTPS certificate loading and hot swap (RFC 4217). Start-up/config code: the one TLS file that reads files.
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+
+/** A clear, one-line start-up problem with the certificate or key (missing, unreadable, mismatched). */
+export class TlsConfigError extends Error {
+  override name = "TlsConfigError";
+}
+
+/** One loaded certificate/key pair, exactly as handed to Bun's TLS options. */
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+  /** SHA-256 fingerprint of the leaf certificate ("AB:CD:…"), for logs and tests. */
+  fingerprint: string;
+  notAfter: string;
+}
+
+/** Read and check a certificate/key pair: both readable PEM, the key matches the certificate. */
+export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial {
+  const cert = readPem(certFile, "--tls-cert", "certificate");
+  const key = readPem(keyFile, "--tls-key", "private key");
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new TlsConfigError(`--tls-cert ${certFile}: not a PEM certificate`);
+  }
+  let pkey;
+  try {
+    pkey = createPrivateKey(key);
+  } catch {
+    throw new TlsConfigError(`--tls-key ${keyFile}: not an unencrypted PEM private key`);
+  }
+  if (!x509.checkPrivateKey(pkey)) throw new TlsConfigError(`--tls-key ${keyFile} does not match the certificate in ${certFile}`);
+  return { cert, key, fingerprint: x509.fingerprint256, notAfter: x509.validTo };
+}
+
+function readPem(file: string, flag: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : "cannot be read";
+    throw new TlsConfigError(`${flag} ${file}: ${why}`);
+  }
+  if (!text.includes("-----BEGIN")) throw new TlsConfigError(`${flag} ${file}: no PEM ${what} in it`);
+  return text;
+}
+
+export interface TlsStoreOptions {
+  certFile: string;
+  keyFile: string;
+  /** How often the files' stat signature is checked (ms, default 2000). */
+  pollMs?: number;
+  onSwap?: (m: TlsMaterial) => void;
+  onError?: (message: string) => void;
+}
+
+/**
+ * The server's current certificate. Loaded (and validated) once at start-up, then re-read when
+ * the files change, without a restart: new connections get the new pair, running ones keep theirs.
+ * A half-replaced pair (new cert, old key) is not adopted until both files match again.
+ */
+export class TlsCertStore {
+  readonly certFile: string;
+  readonly keyFile: string;
+  private material: TlsMaterial;
+  private signature: string;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private lastError = "";
+
+  constructor(private readonly opts: TlsStoreOptions) {
+    this.certFile = resolve(opts.certFile);
+    this.keyFile = resolve(opts.keyFile);
+    this.signature = this.stat();
+    this.material = loadTlsMaterial(this.certFile, this.keyFile);
+  }
+
+  get current(): TlsMaterial {
+    return this.material;
+  }
+
+  /** Start polling the files (mtime/size/inode: survives editors and atomic renames, unlike fs.watch). */
+  watch(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.check(), this.opts.pollMs ?? 2000);
+    this.timer.unref?.();
+  }
+
+  /** Re-read now if the files changed; true when a new pair was adopted. */
+  check(): boolean {
+    const sig = this.stat();
+    if (sig === this.signature) return false;
+    try {
+      const m = loadTlsMaterial(this.certFile, this.keyFile);
+      this.signature = sig;
+      this.lastError = "";
+      if (m.fingerprint === this.material.fingerprint && m.key === this.material.key) return false;
+      this.material = m;
+      this.opts.onSwap?.(m);
+      return true;
+    } catch (err) {
+      const msg = `${(err as Error).message}; keeping the previous certificate`;
+      if (msg !== this.lastError) this.opts.onError?.(msg);
+      this.lastError = msg;
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private stat(): string {
+    const one = (f: string) => {
+      try {
+        const s = statSync(f);
+        return `${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch {
+        return "-";
+      }
+    };
+    return `${one(this.certFile)}|${one(this.keyFile)}`;
+  }
+}
