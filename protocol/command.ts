@@ -17,7 +17,8 @@ export function parseCommandLine(line: string): ParsedLine {
   if (line.includes("\0")) return { ok: false, reason: "NUL byte in command" };
   const sp = line.indexOf(" ");
   const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
-  if (!/^[A-Z]{3,4}$/.test(verb)) return { ok: false, reason: "Syntax error, command unrecognized" };
+  // Letters first, then letters or digits: the legacy digest verbs are XMD5, XSHA1, XSHA256, XSHA512.
+  if (!/^[A-Z][A-Z0-9]{2,7}$/.test(verb)) return { ok: false, reason: "Syntax error, command unrecognized" };
   return { ok: true, command: { verb, arg: sp < 0 ? "" : line.slice(sp + 1) } };
 }
 

@@ -53,12 +53,16 @@ describe("normalizeVirtualPath", () => {
 });
 
 describe("command lines", () => {
+  test("digest verbs with digits are verbs", () => {
+    for (const v of ["XMD5", "XSHA1", "XSHA256", "XSHA512", "XCRC"]) expect(parseCommandLine(`${v} f`).ok).toBe(true);
+  });
+
   test("the verb is upper-cased and the argument kept verbatim", () => {
     expect(parseCommandLine('stor  a "b" c ')).toEqual({ ok: true, command: { verb: "STOR", arg: ' a "b" c ' } });
     expect(parseCommandLine("NOOP")).toEqual({ ok: true, command: { verb: "NOOP", arg: "" } });
   });
 
-  const bad = ["", " NOOP", "NO", "NOOPS", "N00P", "RETR\0x", "RE TR"];
+  const bad = ["", " NOOP", "NO", "XSHA25600", "0OOP", "NO-P", "RETR\0x", "RE TR"];
   for (const line of bad) {
     test(`refuses command line ${JSON.stringify(line)}`, () => {
       // "RE TR" parses as verb "RE", which is too short
