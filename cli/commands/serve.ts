@@ -57,6 +57,7 @@ export const serveArgs = {
   "log-format": { type: "string", description: "text or json", valueHint: "text|json" },
   "max-rate": { type: "string", description: "Bandwidth limit per session, e.g. 2MB", valueHint: "RATE" },
   "max-user-rate": { type: "string", description: "Bandwidth limit shared by all sessions of a user", valueHint: "RATE" },
+  demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
   "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
 } as const;
 
@@ -90,6 +91,23 @@ export default defineCommand({
   args: serveArgs,
   async run({ args }) {
     const options = serverOptionsFrom(args);
+    if (args.demo) {
+      const { prepareDemo, DEMO_USER, DEMO_PASSWORD } = await import("../demo.ts");
+      if (args.users === undefined) options.usersFile = await prepareDemo("ftpkit-demo");
+      options.host ??= "127.0.0.1";
+      const port = options.port ?? 2121;
+      consola.box(
+        [
+          `ftpkit demo — log in as ${DEMO_USER} / ${DEMO_PASSWORD} (or anonymous, any password)`,
+          "",
+          `  curl ftp://${DEMO_USER}:${DEMO_PASSWORD}@127.0.0.1:${port}/`,
+          `  bun cli/ftpkit.ts ls ftp://${DEMO_USER}:${DEMO_PASSWORD}@127.0.0.1:${port}/`,
+          `  bun cli/ftpkit.ts get ftp://${DEMO_USER}:${DEMO_PASSWORD}@127.0.0.1:${port}/hello.txt`,
+          "",
+          `Files live in ./ftpkit-demo (users.ini and home/). Ctrl-C stops the server.`,
+        ].join("\n"),
+      );
+    }
     const { createServer } = await import("../../server/index.ts");
     const server = createServer(options);
     let address;

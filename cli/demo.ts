@@ -1,0 +1,46 @@
+// `ftpkit serve --demo`: a ready-to-try server on 127.0.0.1 with known logins, built from fixtures/homes.
+import { cpSync, existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { hashPassword, saveUsers } from "../server/auth/ini-store.ts";
+import type { UserRecord } from "../server/auth/types.ts";
+
+export const DEMO_USER = "demo";
+export const DEMO_PASSWORD = "demo";
+
+/**
+ * Create (once) `DIR/users.ini` and `DIR/home/…` from the fixture homes: user demo/demo with full
+ * rights and a read-only /pub mount, plus anonymous (read-only, with an upload-only /incoming drop box).
+ * An existing demo directory is reused as it is, so uploads survive restarts.
+ */
+export async function prepareDemo(dir: string): Promise<string> {
+  const root = resolve(dir);
+  const usersFile = join(root, "users.ini");
+  if (existsSync(usersFile)) return usersFile;
+  const fixtures = join(import.meta.dir, "../fixtures/homes");
+  mkdirSync(join(root, "home"), { recursive: true });
+  cpSync(join(fixtures, "alice"), join(root, "home/demo"), { recursive: true });
+  cpSync(join(fixtures, "pub"), join(root, "home/pub"), { recursive: true });
+  cpSync(join(fixtures, "anon"), join(root, "home/anonymous"), { recursive: true });
+  mkdirSync(join(root, "home/incoming"), { recursive: true });
+  const users: UserRecord[] = [
+    {
+      name: DEMO_USER,
+      hash: await hashPassword(DEMO_PASSWORD),
+      home: join(root, "home/demo"),
+      quota: 100 * 1024 * 1024,
+      perms: ["read", "write", "modify"],
+      mounts: [{ vpath: "/pub", dir: join(root, "home/pub"), perms: ["read"], quota: 0 }],
+      requireTls: false,
+    },
+    {
+      name: "anonymous",
+      home: join(root, "home/anonymous"),
+      quota: 0,
+      perms: ["read"],
+      mounts: [{ vpath: "/incoming", dir: join(root, "home/incoming"), perms: ["write"], quota: 10 * 1024 * 1024 }],
+      requireTls: false,
+    },
+  ];
+  await saveUsers(usersFile, users);
+  return usersFile;
+}
