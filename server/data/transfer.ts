@@ -32,10 +32,25 @@ export async function sendFile(conn: DataConnection, file: ReadHandle, start: nu
     opts.onBytes(n);
     if (opts.limiters.length) {
       const ms = delayFor(opts.limiters, n);
-      if (ms > 0) await Bun.sleep(ms);
+      if (ms > 0) await throttle(ms, opts);
     }
   }
   return pos - start;
+}
+
+/** Longest single sleep of a throttled transfer: well under the shortest idle timeout (1 s). */
+const THROTTLE_STEP_MS = 250;
+
+/**
+ * Wait out a rate-limit delay in short steps, each reported as activity (onBytes(0)): a throttled
+ * transfer is progressing, so the idle sweep must not close its session (a 256 KiB chunk at
+ * 100 KB/s is a 2.6 s pause). Returns early on ABOR.
+ */
+async function throttle(ms: number, opts: PumpOptions): Promise<void> {
+  for (let left = ms; left > 0 && !opts.signal.aborted; left -= THROTTLE_STEP_MS) {
+    await Bun.sleep(Math.min(left, THROTTLE_STEP_MS));
+    opts.onBytes(0);
+  }
 }
 
 /** LIST/NLST/MLSD: send a text body. */
@@ -93,7 +108,7 @@ export function receiveFile(
         const ms = delayFor(opts.limiters, chunk.length);
         if (ms > 0) {
           conn.pause();
-          setTimeout(() => conn.resume(), ms);
+          void throttle(ms, opts).then(() => conn.resume());
         }
       }
     });

@@ -1,0 +1,70 @@
+// Spawn `bun cli/ftpkit.ts serve …` as a real process, read its address, kill it by PID.
+import type { Subprocess } from "bun";
+import { cleanEnv, FTPKIT } from "./peers.ts";
+
+export interface ServeProcess {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  port: number;
+  /** Everything written to stdout / stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Kill by PID (SIGKILL unless told) and wait for the exit code. */
+  kill(signal?: NodeJS.Signals | number): Promise<number>;
+}
+
+/**
+ * The environment for a spawned server: without NODE_ENV=test / TEST (inherited from bun test),
+ * which make consola drop info lines such as "listening on".
+ */
+export function serveEnv(): Record<string, string> {
+  const env = cleanEnv();
+  delete env.NODE_ENV;
+  delete env.TEST;
+  return { ...env, NO_COLOR: "1" };
+}
+
+/** Collect a stream into a growing string without blocking. */
+function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
+  return (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) sink.text += dec.decode(chunk, { stream: true });
+  })();
+}
+
+/**
+ * Start `ftpkit serve ARGS --port 0` on 127.0.0.1 and wait for its "listening" line (text, or the
+ * JSON `listening` event under --log-format json). Throws with stderr if it exits first.
+ */
+export async function spawnServe(args: string[], opts: { cwd: string; timeoutMs?: number }): Promise<ServeProcess> {
+  const proc = Bun.spawn(["bun", FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args], {
+    cwd: opts.cwd,
+    env: serveEnv(),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const out = { text: "" };
+  const err = { text: "" };
+  void collect(proc.stdout, out);
+  void collect(proc.stderr, err);
+  const kill = async (signal: NodeJS.Signals | number = "SIGKILL") => {
+    try {
+      process.kill(proc.pid, signal);
+    } catch {
+      /* already gone */
+    }
+    return proc.exited;
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  let port = 0;
+  while (!port) {
+    const m = /listening on ftp:\/\/[^\s:]+:(\d+)/.exec(out.text + err.text) ?? /"event":"listening"[^\n]*"port":(\d+)/.exec(out.text);
+    if (m) port = Number(m[1]);
+    else if (proc.exitCode !== null) throw new Error(`ftpkit serve exited ${proc.exitCode}: ${err.text}${out.text}`);
+    else if (Date.now() > deadline) {
+      await kill();
+      throw new Error(`ftpkit serve did not start: ${err.text}${out.text}`);
+    } else await Bun.sleep(20);
+  }
+  return { proc, port, stdout: () => out.text, stderr: () => err.text, kill };
+}
