@@ -10,6 +10,7 @@ export const avbl: CommandSpec = {
   feat: "AVBL",
   async handle({ session, arg }) {
     const r = resolveFor(session, arg || ".");
+    await r.mount.ledger.measured();
     const left = r.mount.ledger.available();
     const free = (await r.mount.storage.freeBytes?.().catch(() => undefined)) ?? Infinity;
     const value = Math.min(left, free);

@@ -8,7 +8,7 @@ export const site: CommandSpec = {
   auth: true,
   arg: "required",
   help: "SITE QUOTA | SITE HELP",
-  handle({ session, arg }) {
+  async handle({ session, arg }) {
     const sub = arg.trim().split(/\s+/)[0]!.toUpperCase();
     if (sub === "HELP") {
       session.reply(214, ["SITE commands:", "QUOTA: show your quota and usage", "End"]);
@@ -18,6 +18,7 @@ export const site: CommandSpec = {
     const lines = ["Quota status:"];
     for (const m of session.mounts) {
       if (m.vpath !== "/" && m.ledgerKey === session.mounts[0]!.ledgerKey) continue;
+      await m.ledger.measured();
       const { limit, used } = m.ledger;
       const where = m.vpath === "/" ? "home" : m.vpath;
       lines.push(

@@ -4,10 +4,25 @@
  * uploads in different sessions can never overshoot the limit together.
  */
 export class QuotaLedger {
+  /** Usage is measured from storage lazily: at login only when a limit is set (logins stay cheap). */
+  private measuring: Promise<void> | null = null;
+
   constructor(
     public limit: number, // bytes, 0 = unlimited
     public used: number,
+    private readonly measure: () => Promise<number>,
   ) {}
+
+  /** Measure the space in use once (bookings made meanwhile are kept on top). */
+  measured(): Promise<void> {
+    this.measuring ??= this.measure().then(
+      (bytes) => {
+        this.used += bytes;
+      },
+      () => {},
+    );
+    return this.measuring;
+  }
 
   /** Book `bytes` if they fit; false (nothing booked) if they would cross the limit. */
   admit(bytes: number): boolean {
@@ -26,37 +41,38 @@ export class QuotaLedger {
   }
 }
 
+/** How long a ledger outlives its last session, so quick reconnects do not re-measure the disk. */
+const LINGER_MS = 30_000;
+
 /**
- * Ledgers by key ("user:alice", "dir:/srv/drop"), shared across sessions. Usage is measured from
- * storage when the first session opens a ledger and kept up to date by bookings afterwards; when
- * the last session closes, the ledger is dropped so the next login re-measures the disk.
+ * Ledgers by key ("user:alice", "dir:/srv/drop"), shared across sessions. Usage is measured when a
+ * limited ledger is first opened and kept up to date by bookings afterwards; a while after the last
+ * session closes, the ledger is dropped so the next login re-measures the disk.
  */
 export class QuotaRegistry {
-  private ledgers = new Map<string, { ledger: QuotaLedger; refs: number; ready: Promise<void> }>();
+  private ledgers = new Map<string, { ledger: QuotaLedger; refs: number; timer?: ReturnType<typeof setTimeout> }>();
 
   async acquire(key: string, limit: number, measure: () => Promise<number>): Promise<QuotaLedger> {
     let entry = this.ledgers.get(key);
     if (!entry) {
-      const ledger = new QuotaLedger(limit, 0);
-      const ready = measure().then(
-        (used) => {
-          ledger.used += used;
-        },
-        () => {},
-      );
-      entry = { ledger, refs: 0, ready };
+      entry = { ledger: new QuotaLedger(limit, 0, measure), refs: 0 };
       this.ledgers.set(key, entry);
     }
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = undefined;
     entry.refs++;
     // A `ftpkit user quota` change applies from the next login on.
     entry.ledger.limit = limit;
-    await entry.ready;
+    if (limit > 0) await entry.ledger.measured();
     return entry.ledger;
   }
 
   release(key: string): void {
     const entry = this.ledgers.get(key);
-    if (!entry) return;
-    if (--entry.refs <= 0) this.ledgers.delete(key);
+    if (!entry || --entry.refs > 0) return;
+    entry.timer = setTimeout(() => {
+      if (entry.refs <= 0) this.ledgers.delete(key);
+    }, LINGER_MS);
+    (entry.timer as { unref?: () => void }).unref?.();
   }
 }
