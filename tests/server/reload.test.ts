@@ -97,7 +97,7 @@ test("a corrupt users.ini keeps serving the old users; fixing it loads the new o
   expect(await loginCode("alice", "alice-pw")).toBe(230);
 }, 60_000);
 
-test("a hand edit that renames a user is picked up"), async () => {
+test("a hand edit that renames a user is picked up", async () => {
   ts = await startTestServer();
   expect(await loginCode("alice", "alice-pw")).toBe(230);
   const text = readFileSync(ts.usersFile, "utf8");
