@@ -14,6 +14,10 @@ export interface LoginService {
   start(): Promise<void>;
   login(user: string, password: string, remoteIp: string): Promise<UserRecord | null>;
   close(): void;
+  /** The user as currently loaded, if any (FTPS: per-user require_tls at USER time). */
+  lookup?(name: string): UserRecord | undefined;
+  /** Does any account require TLS? (FTPS: refuse every named USER alike, so existence does not leak.) */
+  anyRequiresTls?(): boolean;
 }
 
 export interface ServerContext {

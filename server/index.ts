@@ -9,6 +9,8 @@ import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
+import { TLS_COMMANDS } from "./tls/commands.ts";
+import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
 
 export type { ServerOptions } from "./options.ts";
 
@@ -18,6 +20,8 @@ export interface CreateServerOptions extends Partial<ServerOptions> {
   logger?: Logger;
   /** Extra command rows (FTPS adds AUTH/PBSZ/PROT/CCC). */
   extraCommands?: readonly CommandSpec[];
+  /** Explicit FTPS (AUTH TLS), and implicit TLS on another port (issue #4). */
+  tls?: FtpsOptions;
 }
 
 /** An ftpkit server: `listen()`, then `address`, then `close()`. */
@@ -30,10 +34,10 @@ export class FtpServer {
   private table: Map<string, CommandSpec>;
 
   constructor(opts: CreateServerOptions = {}) {
-    const { auth, logger, extraCommands, ...rest } = opts;
+    const { auth, logger, extraCommands, tls, ...rest } = opts;
     this.options = { ...DEFAULT_OPTIONS, ...rest };
     const log = logger ?? createLogger(this.options.logFormat, this.options.quiet);
-    this.table = buildCommandTable(extraCommands);
+    this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
     const userBuckets = new Map<string, RateLimiter>();
     const hashBuckets = new Map<string, RateLimiter>();
     const table = this.table;
@@ -70,17 +74,45 @@ export class FtpServer {
       },
       featureLines: (session) => featureLines(table, session),
       commandTable: () => table,
+      // require_tls in the users file is honoured even without a certificate (such users cannot log in).
+      loginTlsRefusal,
+      dataTlsRefusal,
     };
+    if (tls) {
+      const handlers = controlHandlers(this.context, this.perIp);
+      const { open, ...upgraded } = handlers;
+      const ftps = new FtpsRuntime(tls, this.context, upgraded, open!);
+      this.context.tls = ftps;
+      this.context.adoptDataSocket = (session, socket, ip) => ftps.adoptDataSocket(session, socket, ip);
+    }
   }
+
+  /** The FTPS runtime when TLS is configured (certificate, counters, implicit port). */
+  get ftps(): FtpsRuntime | undefined {
+    return this.context.tls instanceof FtpsRuntime ? this.context.tls : undefined;
+  }
+
+  /** The implicit-TLS (ftps://) port, when --implicit-tls-port was given. */
+  implicitTlsPort: number | undefined;
 
   /** Load users and start accepting connections. Throws (e.g. corrupt users file, port in use) with a clear message. */
   async listen(): Promise<{ host: string; port: number }> {
+    this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
       socket: controlHandlers(this.context, this.perIp),
     });
+    const implicitPort = this.ftps?.options.implicitPort;
+    if (implicitPort !== undefined) {
+      try {
+        this.implicitTlsPort = this.ftps!.listenImplicit(this.options.host, implicitPort);
+      } catch (err) {
+        this.listener.stop(true);
+        throw err;
+      }
+    }
     const tick = Math.min(1000, Math.max(100, (this.options.idleTimeoutSec * 1000) / 4));
     this.sweeper = setInterval(() => this.sweepIdle(), tick);
     return this.address;
@@ -113,6 +145,7 @@ export class FtpServer {
     const ctx = this.context;
     ctx.shuttingDown = true;
     this.listener?.stop();
+    this.ftps?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
     const deadline = Date.now() + graceMs;
     for (;;) {
@@ -129,6 +162,7 @@ export class FtpServer {
       s.socket.terminate();
     }
     this.listener?.stop(true);
+    this.ftps?.stop(true);
     ctx.auth.close();
   }
 }

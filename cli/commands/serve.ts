@@ -59,6 +59,11 @@ export const serveArgs = {
   "max-user-rate": { type: "string", description: "Bandwidth limit shared by all sessions of a user", valueHint: "RATE" },
   demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
   "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
+  "tls-cert": { type: "string", description: "PEM certificate: enables FTPS (AUTH TLS); reloaded when the file changes", valueHint: "FILE" },
+  "tls-key": { type: "string", description: "PEM private key for --tls-cert", valueHint: "FILE" },
+  "implicit-tls-port": { type: "string", description: "Also accept implicit TLS (ftps://) on this port", valueHint: "N" },
+  "require-tls": { type: "boolean", description: "Refuse logins and data transfers that are not encrypted" },
+  "tls-session-reuse": { type: "string", description: "PROT P data connections: required or preferred (default) TLS session reuse", valueHint: "required|preferred" },
 } as const;
 
 /** Turn parsed flags into server options (shared with FTPS flags added by serve-tls). */
@@ -83,7 +88,31 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
+  const tls = tlsOptionsFrom(args);
+  if (tls) opts.tls = tls;
   return opts;
+}
+
+/** FTPS flags: --tls-cert and --tls-key go together; the others need them. */
+function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls"] {
+  const s = (k: string) => args[k] as string | undefined;
+  const certFile = s("tls-cert");
+  const keyFile = s("tls-key");
+  const reuse = s("tls-session-reuse");
+  if (reuse !== undefined && reuse !== "required" && reuse !== "preferred") throw new CliError(`--tls-session-reuse must be required or preferred, got "${reuse}"`);
+  if (!certFile !== !keyFile) throw new CliError("--tls-cert and --tls-key go together");
+  if (!certFile || !keyFile) {
+    const needs = ["implicit-tls-port", "require-tls", "tls-session-reuse"].find((k) => args[k] !== undefined && args[k] !== false);
+    if (needs) throw new CliError(`--${needs} needs --tls-cert and --tls-key`);
+    return undefined;
+  }
+  return {
+    certFile,
+    keyFile,
+    implicitPort: positiveInt(s("implicit-tls-port"), "implicit-tls-port", 0, 65535),
+    requireTls: !!args["require-tls"],
+    sessionReuse: reuse as "required" | "preferred" | undefined,
+  };
 }
 
 export default defineCommand({
@@ -117,11 +146,16 @@ export default defineCommand({
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
-      if (e.name === "UsersFileError") throw new CliError(e.message);
+      if (e.name === "UsersFileError" || e.name === "TlsConfigError") throw new CliError(e.message);
       throw err;
     }
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
     consola.success(`ftpkit listening on ftp://${shown}:${address.port} (users: ${server.options.usersFile})`);
+    if (server.ftps) {
+      const reuse = server.ftps.sessionReuse;
+      consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);
+      if (server.implicitTlsPort !== undefined) consola.success(`ftpkit listening on ftps://${shown}:${server.implicitTlsPort} (implicit TLS)`);
+    }
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) process.exit(1); // a second Ctrl-C: stop now

@@ -70,6 +70,12 @@ export class Authenticator {
     this.failures.clear();
   }
 
+  /** Does any loaded account have require_tls? (FTPS login policy.) */
+  anyRequiresTls(): boolean {
+    for (const u of this.users.values()) if (u.requireTls && u.name !== ANONYMOUS) return true;
+    return false;
+  }
+
   /** The user as currently loaded (no reload check). */
   lookup(name: string): UserRecord | undefined {
     return this.users.get(name);

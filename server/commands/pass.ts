@@ -20,6 +20,11 @@ export const pass: CommandSpec = {
       server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name });
       throw new FtpError(530, "Login incorrect");
     }
+    // require_tls (the users file may have been reloaded since USER, which checked it first).
+    if (server.loginTlsRefusal?.(session, name)) {
+      server.log.warn("login refused: TLS required", { session: session.id, ip: session.remoteIp, user: name });
+      throw new FtpError(530, "Login incorrect");
+    }
     try {
       session.mounts = await buildMounts(user, server.quotas);
       await session.mounts[0]!.storage.stat("");

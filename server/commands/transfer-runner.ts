@@ -52,6 +52,7 @@ export function runTransfer(
     try {
       const conn = await endpoint.connect();
       t.conn = conn;
+      await conn.ready;
       if (t.signal.aborted) conn.abort();
       outcome = await body(conn, t);
     } catch (err) {
@@ -73,6 +74,7 @@ export function runTransfer(
         bytes: t.bytes,
         ms: Date.now() - t.startedAt,
         result: outcome.result,
+        tls: session.tls.protP && t.conn ? (t.conn.sessionReused ? "reused" : "new") : undefined,
       });
     }
   })();

@@ -21,6 +21,8 @@ export class DataConnection {
   private closeWaiters: Array<() => void> = [];
   /** Set when the remote end is a TLS session that reused the control session (FTPS). */
   sessionReused = false;
+  /** FTPS: settles once the connection may carry data (TLS handshake and session-reuse policy); plain: undefined. */
+  ready?: Promise<void>;
 
   constructor(
     readonly socket: Socket<DataSocketState>,

@@ -1,0 +1,134 @@
+// PROT P data channels (RFC 4217 §9): the accepted plain socket is upgraded in place, so clients can reuse the control session.
+import type { Socket, SocketHandler } from "bun";
+import { FtpError } from "../../protocol/errors.ts";
+import { DataConnection, type DataSocketState } from "../data/connection.ts";
+import type { TlsMaterial } from "./config.ts";
+
+export type SessionReusePolicy = "required" | "preferred";
+
+interface TlsDataState {
+  conn: TlsDataConnection | null;
+}
+
+/**
+ * A data connection whose bytes flow through a TLS socket made by `upgradeTLS`. The plain socket's
+ * handlers (dataSocketHandlers) keep firing with ciphertext after the upgrade (BUN-NOTES): those
+ * calls land in the overridden `handleData`/`handleEof` and are ignored; the TLS handlers below use
+ * the `tls*` entry points. `ready` settles after the handshake and the session-reuse check.
+ */
+export class TlsDataConnection extends DataConnection {
+  declare ready: Promise<void>;
+  private settle!: { resolve: () => void; reject: (e: Error) => void };
+  private settled = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    socket: Socket<DataSocketState>,
+    remoteIp: string,
+    private readonly policy: SessionReusePolicy,
+    handshakeTimeoutMs: number,
+  ) {
+    super(socket, remoteIp);
+    this.ready = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.ready.catch(() => {}); // observed by the transfer runner; never an unhandled rejection
+    this.timer = setTimeout(() => this.fail(new FtpError(425, "Can't open data connection: TLS handshake timed out")), handshakeTimeoutMs);
+  }
+
+  // Ciphertext and FIN seen by the plain socket's handlers: not ours to interpret.
+  override handleData(_chunk: Buffer): void {}
+  override handleEof(): void {}
+
+  tlsData(chunk: Buffer): void {
+    super.handleData(chunk);
+  }
+
+  tlsEof(): void {
+    super.handleEof();
+  }
+
+  tlsHandshake(success: boolean, reused: boolean, error: Error | null): void {
+    if (this.settled) return;
+    // Self-signed client certs are not requested, so `success` false means a failed handshake only with an error.
+    if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) {
+      return this.fail(new FtpError(522, "SSL connection failed: TLS handshake on the data connection failed"));
+    }
+    this.sessionReused = reused;
+    if (this.policy === "required" && !reused) {
+      return this.fail(new FtpError(522, "SSL connection failed: session reuse required"));
+    }
+    this.done();
+    this.settle.resolve();
+  }
+
+  tlsError(error: Error): void {
+    if (!this.settled) this.fail(new FtpError(522, `SSL connection failed on the data connection (${error.message.slice(0, 80)})`));
+    this.handleClose();
+  }
+
+  override handleClose(): void {
+    if (!this.settled) this.fail(new FtpError(425, "Can't open data connection: closed during TLS setup"));
+    super.handleClose();
+  }
+
+  private fail(err: FtpError): void {
+    if (this.settled) return;
+    this.done();
+    this.abort();
+    this.settle.reject(err);
+  }
+
+  private done(): void {
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+const tlsDataHandlers: SocketHandler<TlsDataState> = {
+  handshake(socket, success, error) {
+    let reused = false;
+    try {
+      reused = socket.isSessionReused();
+    } catch {}
+    socket.data?.conn?.tlsHandshake(success, reused, error);
+  },
+  data(socket, chunk) {
+    socket.data?.conn?.tlsData(chunk);
+  },
+  drain(socket) {
+    socket.data?.conn?.handleDrain();
+  },
+  end(socket) {
+    socket.data?.conn?.tlsEof();
+  },
+  close(socket) {
+    socket.data?.conn?.handleClose();
+  },
+  error(socket, error) {
+    socket.data?.conn?.tlsError(error);
+  },
+};
+
+/**
+ * Upgrade a freshly accepted (passive) or connected (active) data socket to TLS with the same
+ * certificate/key the control connection was upgraded with, so the client's session ticket or ID
+ * is accepted (a separate Bun.listen({ tls }) never resumes: BUN-NOTES).
+ */
+export function upgradeDataSocket(
+  socket: Socket<DataSocketState>,
+  peerIp: string,
+  material: TlsMaterial,
+  policy: SessionReusePolicy,
+  handshakeTimeoutMs: number,
+): TlsDataConnection {
+  const state: TlsDataState = { conn: null };
+  const [, tls] = (socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<TlsDataState>] }).upgradeTLS({
+    isServer: true,
+    tls: { cert: material.cert, key: material.key },
+    socket: tlsDataHandlers,
+    data: state,
+  });
+  const conn = new TlsDataConnection(tls as unknown as Socket<DataSocketState>, peerIp, policy, handshakeTimeoutMs);
+  state.conn = conn;
+  return conn;
+}

@@ -1,0 +1,189 @@
+// FTPS runtime (RFC 4217): the certificate store, the control-connection upgrade, the PROT P data adopter and the TLS policy hooks.
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { FtpError } from "../../protocol/errors.ts";
+import { ANONYMOUS, ANONYMOUS_ALIAS } from "../auth/ini-store.ts";
+import type { ServerContext } from "../context.ts";
+import type { ControlState } from "../control.ts";
+import { DataConnection, type DataSocketState } from "../data/connection.ts";
+import type { Session } from "../session.ts";
+import { TlsCertStore, type TlsMaterial } from "./config.ts";
+import { upgradeDataSocket, type SessionReusePolicy } from "./data.ts";
+
+/** FTPS settings (`ftpkit serve --tls-cert … --tls-key …`). */
+export interface FtpsOptions {
+  certFile: string;
+  keyFile: string;
+  /** Also listen for implicit TLS (ftps://) on this port (0 = any free port). */
+  implicitPort?: number;
+  /** Refuse logins and data transfers that are not encrypted (for every user). */
+  requireTls?: boolean;
+  /** PROT P data connections: `required` refuses those that do not resume the control session (vsftpd's require_ssl_reuse). */
+  sessionReuse?: SessionReusePolicy;
+  /** Certificate files are polled for changes this often (ms). */
+  certPollMs?: number;
+}
+
+const REFUSE_LOGIN = "TLS required: secure the connection with AUTH TLS before logging in";
+const REFUSE_DATA = "Data connections must be encrypted: use PBSZ 0 and PROT P";
+
+/** Bun's upgradeTLS, whose `isServer` option is missing from the type definitions (BUN-NOTES). */
+type Upgradable<T> = { upgradeTLS(o: { isServer: true; tls: { cert: string; key: string }; socket: SocketHandler<T>; data: T }): [Socket<T>, Socket<T>] };
+
+/** Everything FTPS adds to one server; lives in `ServerContext.tls`. */
+export class FtpsRuntime {
+  store: TlsCertStore | null = null;
+  /** The pair each session's control connection was upgraded with: its data connections use the same one, so resumption works. */
+  private readonly sessionMaterial = new WeakMap<Session, TlsMaterial>();
+  private implicitListener: TCPSocketListener<ImplicitState> | null = null;
+  /** PROT P data connections that resumed the control session / that did not (STAT, tests). */
+  readonly counters = { dataReused: 0, dataNew: 0, controlUpgrades: 0 };
+
+  constructor(
+    readonly options: FtpsOptions,
+    private readonly server: ServerContext,
+    /** Control handlers for an upgraded socket (no `open`: the session exists already). */
+    private readonly upgradedControlHandlers: SocketHandler<ControlState>,
+    /** The control listener's handlers, for implicit TLS sessions (same sessions and per-IP limits). */
+    private readonly controlOpen: NonNullable<SocketHandler<ControlState>["open"]>,
+  ) {}
+
+  get sessionReuse(): SessionReusePolicy {
+    return this.options.sessionReuse ?? "preferred";
+  }
+
+  /** Load and check the certificate (TlsConfigError on a problem), start watching it. */
+  start(): void {
+    const log = this.server.log;
+    this.store = new TlsCertStore({
+      certFile: this.options.certFile,
+      keyFile: this.options.keyFile,
+      pollMs: this.options.certPollMs,
+      onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter }),
+      onError: (msg) => log.warn("tls certificate not reloaded", { reason: msg }),
+    });
+    this.store.watch();
+  }
+
+  get material(): TlsMaterial {
+    if (!this.store) throw new FtpError(431, "TLS is not available");
+    this.store.check();
+    return this.store.current;
+  }
+
+  /** AUTH TLS after the 234 reply: switch the control connection to TLS in place. */
+  upgradeControl(session: Session): void {
+    const raw = session.socket as unknown as Socket<ControlState>;
+    const old = raw.data;
+    const material = this.material;
+    const [, tls] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
+      isServer: true,
+      tls: { cert: material.cert, key: material.key },
+      socket: this.upgradedControlHandlers,
+      data: { session, loop: old.loop },
+    });
+    old.ignorePlain = true; // the plain handler still sees the ciphertext (BUN-NOTES)
+    session.socket = tls as unknown as Session["socket"];
+    session.tls.control = true;
+    this.sessionMaterial.set(session, material);
+    this.counters.controlUpgrades++;
+  }
+
+  /** ServerContext.adoptDataSocket: TLS under PROT P, plain otherwise. */
+  adoptDataSocket(session: Session, socket: Socket<DataSocketState>, peerIp: string): DataConnection {
+    if (!session.tls.protP) return new DataConnection(socket, peerIp);
+    const material = this.sessionMaterial.get(session) ?? this.material;
+    const conn = upgradeDataSocket(socket, peerIp, material, this.sessionReuse, this.server.options.dataTimeoutMs);
+    conn.ready!.then(
+      () => {
+        if (conn.sessionReused) this.counters.dataReused++;
+        else this.counters.dataNew++;
+      },
+      (err: Error) => this.server.log.warn("tls data connection refused", { session: session.id, ip: peerIp, reason: err.message }),
+    );
+    return conn;
+  }
+
+  /** Implicit FTPS (ftps://, port 990 style): a plain listener that upgrades at once, so resumption and hot swap work as for AUTH TLS. */
+  listenImplicit(host: string, port: number): number {
+    const runtime = this;
+    this.implicitListener = Bun.listen<ImplicitState>({
+      hostname: host,
+      port,
+      socket: {
+        open(raw) {
+          const material = runtime.material;
+          const state: ImplicitState = { ignorePlain: true };
+          raw.data = state;
+          const handlers: SocketHandler<ControlState> = {
+            ...runtime.upgradedControlHandlers,
+            handshake(tls, success, error) {
+              if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) return void tls.end();
+              // The session starts once TLS is up, so the 220 greeting goes out encrypted.
+              runtime.controlOpen.call(runtime.upgradedControlHandlers, tls);
+              const session = tls.data?.session;
+              if (!session) return;
+              session.tls.control = true;
+              runtime.sessionMaterial.set(session, material);
+            },
+          };
+          (raw as unknown as Upgradable<ControlState>).upgradeTLS({
+            isServer: true,
+            tls: { cert: material.cert, key: material.key },
+            socket: handlers,
+            data: undefined as unknown as ControlState,
+          });
+        },
+        data() {},
+      },
+    });
+    return this.implicitListener.port;
+  }
+
+  stop(closeActive = false): void {
+    this.implicitListener?.stop(closeActive);
+    this.store?.close();
+  }
+}
+
+interface ImplicitState {
+  ignorePlain: true;
+}
+
+/** The FTPS runtime of a server, if TLS is configured. */
+export function ftpsOf(server: ServerContext): FtpsRuntime | undefined {
+  return server.tls instanceof FtpsRuntime ? server.tls : undefined;
+}
+
+/** Is this session bound to encrypt (the --require-tls flag, or its user's require_tls)? */
+export function mustEncrypt(session: Session): boolean {
+  const ftps = ftpsOf(session.server);
+  return !!ftps?.options.requireTls || !!session.user?.requireTls;
+}
+
+/**
+ * USER in the clear. With --require-tls everybody is refused. Per-user require_tls: refusing only
+ * the names that exist with require_tls would tell a scanner which accounts exist, so once any
+ * account requires TLS, every name but anonymous (when anonymous itself may log in in the clear)
+ * gets the same 530 before a password is sent. The check runs again at PASS (a reload in between).
+ */
+export function loginTlsRefusal(session: Session, name: string): Error | null {
+  if (session.tls.control) return null;
+  const server = session.server;
+  if (ftpsOf(server)?.options.requireTls) return new FtpError(530, REFUSE_LOGIN);
+  const auth = server.auth;
+  if (!auth.lookup) return null;
+  const lower = name.toLowerCase();
+  if (lower === ANONYMOUS || lower === ANONYMOUS_ALIAS) {
+    return auth.lookup(ANONYMOUS)?.requireTls ? new FtpError(530, REFUSE_LOGIN) : null;
+  }
+  if (auth.anyRequiresTls?.() || auth.lookup(name)?.requireTls) return new FtpError(530, REFUSE_LOGIN);
+  return null;
+}
+
+/** Before a data transfer: 521 when this session must encrypt but data would flow in the clear. */
+export function dataTlsRefusal(session: Session): Error | null {
+  if (session.tls.protP || !mustEncrypt(session)) return null;
+  return new FtpError(521, REFUSE_DATA);
+}
+
+export const TLS_REFUSALS = { login: REFUSE_LOGIN, data: REFUSE_DATA };
