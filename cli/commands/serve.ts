@@ -150,7 +150,10 @@ export default defineCommand({
       throw err;
     }
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
-    consola.success(`ftpkit listening on ftp://${shown}:${address.port} (users: ${server.options.usersFile})`);
+    // Under --log-format json stdout is for machines: every line there must be a JSON record.
+    const json = server.options.logFormat === "json";
+    if (json) server.context.log.info("listening", { host: address.host, port: address.port, users: server.options.usersFile });
+    else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (users: ${server.options.usersFile})`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
       consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);
@@ -160,7 +163,8 @@ export default defineCommand({
     const stop = async (signal: string) => {
       if (stopping) process.exit(1); // a second Ctrl-C: stop now
       stopping = true;
-      consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
+      if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
+      else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
       await server.close();
       process.exit(0);
     };

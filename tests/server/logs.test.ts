@@ -1,0 +1,112 @@
+// --log-format json: stdout is one JSON object per line, one per session start, login, transfer
+// and failure; secrets never appear.
+import { afterEach, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { waitFor } from "../helpers/peers.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { Wire } from "../helpers/wire.ts";
+
+let ts: TestServer | null = null;
+let serve: ServeProcess | null = null;
+const wires: Wire[] = [];
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await serve?.kill();
+  serve = null;
+  await ts?.stop();
+  ts = null;
+});
+
+type Rec = Record<string, unknown> & { event: string; level: string; time: string };
+
+function records(stdout: string): Rec[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as Rec);
+}
+
+async function start(): Promise<ServeProcess> {
+  // Only the users file and homes of the test server are used; its in-process listener is closed.
+  ts = await startTestServer({ setup: (root) => writeFileSync(join(root, "home/alice/data.bin"), new Uint8Array(5000).fill(7)) });
+  await ts.server.close(0);
+  serve = await spawnServe(["--users", ts.usersFile, "--log-format", "json"], { cwd: ts.root });
+  return serve;
+}
+
+async function session(port: number): Promise<Wire> {
+  const w = await Wire.connect(port);
+  wires.push(w);
+  return w;
+}
+
+test("every stdout line is a JSON object with time, level and event", async () => {
+  const s = await start();
+  const w = await session(s.port);
+  await w.login("alice", "alice-pw");
+  await w.cmd("QUIT");
+  await waitFor(() => s.stdout().includes('"session end"'), 5000, "session end");
+  const lines = s.stdout().split("\n").filter((l) => l.trim() !== "");
+  expect(lines.length).toBeGreaterThan(2);
+  for (const l of lines) {
+    const r = JSON.parse(l) as Rec;
+    expect(typeof r.time).toBe("string");
+    expect(Number.isNaN(Date.parse(r.time))).toBe(false);
+    expect(["info", "warn", "error"]).toContain(r.level);
+    expect(typeof r.event).toBe("string");
+  }
+  expect(records(s.stdout()).find((r) => r.event === "listening")?.port).toBe(s.port);
+}, 30_000);
+
+test("one line each for session start, login, transfer and session end", async () => {
+  const s = await start();
+  const w = await session(s.port);
+  await w.login("alice", "alice-pw");
+  await w.cmd("TYPE I");
+  const { final } = await w.transfer("RETR data.bin");
+  expect(final?.code).toBe(226);
+  const up = await w.transfer("STOR up.txt", new TextEncoder().encode("hello"));
+  expect(up.final?.code).toBe(226);
+  await w.cmd("QUIT");
+  await waitFor(() => s.stdout().includes('"session end"'), 5000, "session end");
+  const recs = records(s.stdout());
+  const starts = recs.filter((r) => r.event === "session start");
+  expect(starts.length).toBe(1);
+  expect(starts[0]!.ip).toBe("127.0.0.1");
+  const id = starts[0]!.session;
+  const logins = recs.filter((r) => r.event === "login");
+  expect(logins.length).toBe(1);
+  expect(logins[0]).toMatchObject({ session: id, user: "alice", ip: "127.0.0.1" });
+  const transfers = recs.filter((r) => r.event === "transfer");
+  expect(transfers.length).toBe(2);
+  expect(transfers[0]).toMatchObject({ session: id, user: "alice", verb: "RETR", path: "/data.bin", bytes: 5000, result: "ok" });
+  expect(transfers[1]).toMatchObject({ verb: "STOR", path: "/up.txt", bytes: 5, result: "ok" });
+  for (const t of transfers) expect(typeof t.ms).toBe("number");
+  expect(recs.filter((r) => r.event === "session end").length).toBe(1);
+  // No password, plain or hashed, ever reaches the log.
+  expect(s.stdout()).not.toContain("alice-pw");
+  expect(s.stdout()).not.toContain("argon2");
+}, 30_000);
+
+test("failures are logged: failed login, refused bounce, failed transfer", async () => {
+  const s = await start();
+  const bad = await session(s.port);
+  expect((await bad.login("alice", "not-her-password")).code).toBe(530);
+  const w = await session(s.port);
+  await w.login("alice", "alice-pw");
+  expect((await w.cmd("EPRT |1|10.0.0.1|2000|")).code).toBe(501);
+  // A download of a missing file is refused before any data connection is used.
+  await w.cmd("TYPE I");
+  const r = await w.transfer("RETR no-such-file");
+  expect(r.first.code).toBe(550);
+  await waitFor(() => s.stdout().includes("bounce"), 5000, "bounce log line");
+  const recs = records(s.stdout());
+  const failed = recs.find((r) => r.event === "login failed");
+  expect(failed).toMatchObject({ level: "warn", user: "alice", ip: "127.0.0.1" });
+  expect(s.stdout()).not.toContain("not-her-password");
+  const bounce = recs.find((r) => String(r.event).includes("bounce"));
+  expect(bounce).toMatchObject({ level: "warn", target: "10.0.0.1:2000" });
+}, 30_000);
