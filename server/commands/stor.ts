@@ -24,6 +24,8 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   let mode: WriteMode;
   if (append) {
     requirePerm(r, "modify");
+    // APPE to a missing name creates a file: that needs write as well.
+    if (!existing) requirePerm(r, "write");
     mode = { kind: "append" };
   } else if (offset > 0) {
     requirePerm(r, "modify");

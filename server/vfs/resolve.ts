@@ -36,15 +36,18 @@ export function requirePerm(r: Resolved, need: Perm): void {
   if (!r.mount.perms.has(need)) throw new FtpError(550, "Permission denied");
 }
 
-/** Names of mount points that sit directly inside `dir` (they appear in its listing). */
+/**
+ * Names inside `dir` that lead to a mount point (they appear in its listing): the mount itself, or
+ * the first segment of the virtual directories above a deeper one ("/a" for a mount at "/a/b/c").
+ */
 export function childMountNames(mounts: readonly Mount[], dir: string): string[] {
-  const names: string[] = [];
+  const names = new Set<string>();
   for (const m of mounts) {
-    if (m.vpath === "/" || m.vpath === dir) continue;
-    const parent = m.vpath.slice(0, m.vpath.lastIndexOf("/")) || "/";
-    if (parent === dir) names.push(m.vpath.slice(m.vpath.lastIndexOf("/") + 1));
+    if (m.vpath === "/" || m.vpath === dir || !isWithin(dir, m.vpath)) continue;
+    const below = dir === "/" ? m.vpath.slice(1) : m.vpath.slice(dir.length + 1);
+    names.add(below.split("/", 1)[0]!);
   }
-  return names;
+  return [...names];
 }
 
 /** Is `vpath` a mount point or an ancestor of one (a directory that exists virtually)? */
