@@ -1,8 +1,10 @@
 // Every bad input ends with one clear line on stderr, exit 1, and nothing left behind.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 let peer: Peer;
 let work: string;

@@ -1,10 +1,12 @@
 // End-to-end verification: HASH, legacy X-verbs, size-only fallback, corruption, retries after a drop.
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
 import { digest, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 let work: string;
 let fake: FakeServer | null = null;

@@ -1,8 +1,10 @@
 // Progress output: a bar redrawn in place on a terminal, one summary line on a pipe, nothing with --quiet.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { Progress } from "../../client/progress.ts";
 import { FTPKIT, cleanEnv, digest, randomFile, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 let peer: Peer;
 let work: string;

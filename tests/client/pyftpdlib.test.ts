@@ -1,10 +1,12 @@
 // The client against a foreign server: Debian's pyftpdlib (no HASH, so verification falls back to size).
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, listUrl, type TransferOptions } from "../../client/operations.ts";
 import { FtpClient } from "../../client/client.ts";
 import { digest, randomFile, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 let peer: Peer;
 let work: string;

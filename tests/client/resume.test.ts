@@ -1,8 +1,10 @@
 // kill -9 in the middle of a transfer, then `ftpkit resume`: identical content, fewer bytes moved.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, waitFor, type Peer } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 let slow: Peer; // throttled: 256 KiB/s each way
 let work: string;

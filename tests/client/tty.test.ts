@@ -1,9 +1,11 @@
 // Questions on a terminal: the password prompt does not echo; a pending transfer asks "Resume? [Y/n]".
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, cleanEnv, digest, removeDir, runFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 let work: string;
 let fake: FakeServer | null = null;

@@ -1,5 +1,5 @@
 // Pure pieces of the client: netrc parsing, the token bucket, the journal, download/upload targets.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lookupNetrc, parseNetrc } from "../../client/netrc.ts";
@@ -8,6 +8,8 @@ import { listRecords, loadRecord, removeRecord, saveRecord, transferId, type Tra
 import { downloadTarget, uploadTarget } from "../../client/operations.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
 import { removeDir, tempDir } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 describe("netrc", () => {
   const text = [
