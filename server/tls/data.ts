@@ -54,7 +54,8 @@ export class TlsDataConnection extends DataConnection {
     }
     this.sessionReused = reused;
     if (this.policy === "required" && !reused) {
-      return this.fail(new FtpError(522, "SSL connection failed: session reuse required"));
+      // Like vsftpd: finish the handshake, then close cleanly, so the client reads the 522 that explains why.
+      return this.fail(new FtpError(522, "SSL connection failed: session reuse required"), true);
     }
     this.done();
     this.settle.resolve();
@@ -70,10 +71,11 @@ export class TlsDataConnection extends DataConnection {
     super.handleClose();
   }
 
-  private fail(err: FtpError): void {
+  private fail(err: FtpError, graceful = false): void {
     if (this.settled) return;
     this.done();
-    this.abort();
+    if (graceful) this.close();
+    else this.abort();
     this.settle.reject(err);
   }
 

@@ -1,0 +1,114 @@
+// FTPS test helpers: fixture certificates, a capturing logger, bounded client processes (curl, ftplib, lftp, openssl).
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Logger, LogFields } from "../../server/log.ts";
+import type { FtpsOptions } from "../../server/tls/ftps.ts";
+
+export const TLS_FIXTURES = join(import.meta.dir, "../../fixtures/tls");
+export const CERT = join(TLS_FIXTURES, "cert.pem");
+export const KEY = join(TLS_FIXTURES, "key.pem");
+export const OTHER_CERT = join(TLS_FIXTURES, "other-cert.pem");
+export const OTHER_KEY = join(TLS_FIXTURES, "other-key.pem");
+
+export function tlsOptions(extra: Partial<FtpsOptions> = {}): FtpsOptions {
+  return { certFile: CERT, keyFile: KEY, ...extra };
+}
+
+/** A logger that keeps every event (the transfer line carries tls=reused|new). */
+export function captureLogger(): Logger & { events: Array<{ event: string; fields: LogFields }> } {
+  const events: Array<{ event: string; fields: LogFields }> = [];
+  const push = (event: string, fields: LogFields = {}) => void events.push({ event, fields });
+  return { events, info: push, warn: push, error: push };
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command with a hard deadline; the child is killed by its PID when it overruns. */
+export async function run(cmd: string[], opts: { timeoutMs?: number; cwd?: string; stdin?: string } = {}): Promise<RunResult> {
+  const proc = Bun.spawn(cmd, {
+    cwd: opts.cwd,
+    stdin: opts.stdin === undefined ? "ignore" : new Blob([opts.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill(9), opts.timeoutMs ?? 20_000);
+  try {
+    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    await proc.exited;
+    return { code: proc.exitCode, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "ftpkit-tls-"));
+}
+
+/**
+ * A Python ftplib.FTP_TLS session: logs in (AUTH TLS first), optionally prot_p(), then runs
+ * `steps` — ["STOR name localfile"], ["RETR name localfile"], ["CMD raw line"] — printing one JSON
+ * line per step: {"step": ..., "ok": bool, "reply": "..."}.
+ */
+export const FTPLIB_SCRIPT = `
+import ftplib, io, json, ssl, sys
+port, user, password, prot = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+f = ftplib.FTP_TLS(context=ctx, timeout=10)
+f.connect("127.0.0.1", port)
+def out(step, ok, reply): print(json.dumps({"step": step, "ok": ok, "reply": reply}), flush=True)
+try:
+    out("login", True, f.login(user, password))
+except ftplib.all_errors as e:
+    out("login", False, str(e)); sys.exit(0)
+if prot == "P": out("prot", True, f.prot_p())
+for step in sys.argv[5:]:
+    verb, _, rest = step.partition(" ")
+    try:
+        if verb == "STOR":
+            name, local = rest.split(" ")
+            with open(local, "rb") as fh: out(step, True, f.storbinary("STOR " + name, fh))
+        elif verb == "RETR":
+            name, local = rest.split(" ")
+            with open(local, "wb") as fh: out(step, True, f.retrbinary("RETR " + name, fh.write))
+        else:
+            out(step, True, f.sendcmd(rest))
+    except ftplib.all_errors as e:
+        out(step, False, str(e))
+try: f.quit()
+except Exception: pass
+`;
+
+export async function ftplib(
+  dir: string,
+  port: number,
+  user: string,
+  password: string,
+  prot: "P" | "C",
+  steps: string[],
+): Promise<Array<{ step: string; ok: boolean; reply: string }>> {
+  const script = join(dir, "ftplib_tls.py");
+  writeFileSync(script, FTPLIB_SCRIPT);
+  const r = await run(["python3", script, String(port), user, password, prot, ...steps], { cwd: dir, timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`python3 failed (${r.code}): ${r.stderr.slice(-500)}`);
+  return r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+/** SHA-256 fingerprint of the certificate a server presents after AUTH TLS (openssl s_client -starttls ftp). */
+export async function serverFingerprint(port: number): Promise<string> {
+  const sc = await run(["openssl", "s_client", "-starttls", "ftp", "-connect", `127.0.0.1:${port}`, "-servername", "localhost"], {
+    stdin: "",
+    timeoutMs: 10_000,
+  });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(sc.stdout)?.[0];
+  if (!pem) throw new Error(`no certificate from s_client: ${sc.stderr.slice(-300)}`);
+  const dir = tempDir();
+  writeFileSync(join(dir, "peer.pem"), pem);
+  const fp = await run(["openssl", "x509", "-in", join(dir, "peer.pem"), "-noout", "-fingerprint", "-sha256"]);
+  return fp.stdout.trim().replace(/^.*=/, "");
+}
