@@ -1,0 +1,255 @@
+// Quotas: per user, per mount, shared by parallel sessions, changed in users.ini (issue #2).
+import { afterEach, describe, expect, test } from "bun:test";
+import { lstatSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+
+let srv: TestServer | null = null;
+const wires: Wire[] = [];
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await srv?.stop();
+  srv = null;
+});
+
+async function serve(users: UserSpec[], setup?: (root: string) => void): Promise<TestServer> {
+  srv = await startTestServer({ users, setup });
+  return srv;
+}
+
+async function login(user = "alice", password = "alice-pw"): Promise<Wire> {
+  const w = await Wire.connect(srv!.port);
+  wires.push(w);
+  expect((await w.login(user, password)).code).toBe(230);
+  return w;
+}
+
+/** Bytes of regular files under `dir` (symlinks not followed), as the quota counts them. */
+function du(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const st = lstatSync(join(dir, name));
+    if (st.isDirectory()) total += du(join(dir, name));
+    else if (st.isFile()) total += st.size;
+  }
+  return total;
+}
+
+const KB = 1000;
+const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+function finalCode(r: { first: { code: number }; final: { code: number } | null }): number {
+  return r.final?.code ?? r.first.code;
+}
+async function avbl(w: Wire, dir?: string): Promise<number> {
+  const r = await w.cmd(dir ? `AVBL ${dir}` : "AVBL");
+  expect(r.code).toBe(213);
+  return Number(r.lines[0]);
+}
+
+const alice = (quota: number, extra: Partial<UserSpec> = {}): UserSpec => ({ name: "alice", password: "alice-pw", home: "home/alice", quota, ...extra });
+
+describe("a per-user quota", () => {
+  test("an upload that crosses the limit gets 552 and the stored bytes never exceed the quota", async () => {
+    const s = await serve([alice(200 * KB)]);
+    const w = await login();
+    const r = await w.transfer("STOR big.bin", random(300 * KB));
+    expect(r.first.code).toBe(150);
+    expect(r.final!.code).toBe(552);
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(200 * KB);
+    // The session goes on.
+    expect((await w.cmd("NOOP")).code).toBe(200);
+  });
+
+  test("uploads that fit are accepted up to the limit, then the next one is refused", async () => {
+    const s = await serve([alice(200 * KB)]);
+    const w = await login();
+    const used = du(s.home("alice"));
+    expect(finalCode(await w.transfer("STOR a.bin", random(100 * KB)))).toBe(226);
+    expect(finalCode(await w.transfer("STOR b.bin", random(100 * KB - used)))).toBe(226);
+    expect(await avbl(w)).toBe(0);
+    expect(finalCode(await w.transfer("STOR c.bin", random(10)))).toBe(552);
+    expect(du(s.home("alice"))).toBe(200 * KB);
+  });
+
+  test("AVBL and SITE QUOTA report what is left; DELE frees space", async () => {
+    const s = await serve([alice(200 * KB)]);
+    const w = await login();
+    const base = du(s.home("alice"));
+    expect(await avbl(w)).toBe(200 * KB - base);
+    expect(finalCode(await w.transfer("STOR a.bin", random(120 * KB)))).toBe(226);
+    expect(await avbl(w)).toBe(80 * KB - base);
+    const q = await w.cmd("SITE QUOTA");
+    expect(q.code).toBe(211);
+    expect(q.lines.join("\n")).toContain(`used ${120 * KB + base} of ${200 * KB} bytes`);
+    expect(q.lines.join("\n")).toContain(`${80 * KB - base} bytes available`);
+    expect(finalCode(await w.transfer("STOR b.bin", random(120 * KB)))).toBe(552);
+    expect((await w.cmd("DELE a.bin")).code).toBe(250);
+    expect(await avbl(w)).toBeGreaterThanOrEqual(200 * KB - base - 80 * KB); // only b's partial bytes remain
+    expect((await w.cmd("DELE b.bin")).code).toBe(250);
+    expect(await avbl(w)).toBe(200 * KB - base);
+    expect(finalCode(await w.transfer("STOR c.bin", random(150 * KB)))).toBe(226);
+  });
+
+  test("AVBL in a subdirectory reports the same budget", async () => {
+    await serve([alice(100 * KB)]);
+    const w = await login();
+    expect(await avbl(w, "docs")).toBe(await avbl(w));
+  });
+
+  test("overwriting a file gives its old bytes back first", async () => {
+    const s = await serve([alice(200 * KB)]);
+    const w = await login();
+    expect(finalCode(await w.transfer("STOR a.bin", random(150 * KB)))).toBe(226);
+    expect(finalCode(await w.transfer("STOR a.bin", random(150 * KB)))).toBe(226);
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(200 * KB);
+    expect(await avbl(w)).toBe(200 * KB - du(s.home("alice")));
+  });
+
+  test("APPE and REST+STOR are charged for the bytes they add", async () => {
+    const s = await serve([alice(100 * KB)]);
+    const w = await login();
+    expect(finalCode(await w.transfer("STOR a.bin", random(60 * KB)))).toBe(226);
+    expect(finalCode(await w.transfer("APPE a.bin", random(60 * KB)))).toBe(552);
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(100 * KB);
+    // Resume from 10 KB: the dropped tail is given back, so 80 KB more fit.
+    expect((await w.cmd(`REST ${10 * KB}`)).code).toBe(350);
+    const size = Number((await w.cmd("SIZE a.bin")).lines[0]);
+    expect(size).toBeGreaterThan(10 * KB);
+    expect(finalCode(await w.transfer("STOR a.bin", random(80 * KB)))).toBe(226);
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(100 * KB);
+    expect(await avbl(w)).toBe(100 * KB - du(s.home("alice")));
+  });
+
+  test("renaming over a file gives the replaced bytes back", async () => {
+    const s = await serve([alice(100 * KB)]);
+    const w = await login();
+    expect(finalCode(await w.transfer("STOR a.bin", random(40 * KB)))).toBe(226);
+    expect(finalCode(await w.transfer("STOR b.bin", random(40 * KB)))).toBe(226);
+    expect((await w.cmd("RNFR a.bin")).code).toBe(350);
+    expect((await w.cmd("RNTO b.bin")).code).toBe(250);
+    expect(await avbl(w)).toBe(100 * KB - du(s.home("alice")));
+  });
+
+  test("ALLO beyond what is left is 552", async () => {
+    await serve([alice(100 * KB)]);
+    const w = await login();
+    expect((await w.cmd(`ALLO ${50 * KB}`)).code).toBe(202);
+    expect((await w.cmd(`ALLO ${200 * KB}`)).code).toBe(552);
+  });
+
+  test("an unlimited user reports unlimited in SITE QUOTA", async () => {
+    await serve([alice(0)]);
+    const w = await login();
+    expect((await w.cmd("SITE QUOTA")).lines.join("\n")).toContain("unlimited");
+    expect(await avbl(w)).toBeGreaterThan(0);
+  });
+});
+
+describe("a mount with its own limit", () => {
+  const users: UserSpec[] = [
+    alice(500 * KB, { mounts: [{ vpath: "/drop", dir: "home/drop", perms: ["read", "write", "modify"], quota: 50 * KB }] }),
+  ];
+
+  test("uploads into the mount are bounded by the mount's limit, not the user's", async () => {
+    const s = await serve(users);
+    const w = await login();
+    expect(await avbl(w, "/drop")).toBe(50 * KB);
+    const r = await w.transfer("STOR /drop/big.bin", random(60 * KB));
+    expect(r.final!.code).toBe(552);
+    expect(du(join(s.root, "home/drop"))).toBeLessThanOrEqual(50 * KB);
+    // The home still has its own budget.
+    expect(finalCode(await w.transfer("STOR home.bin", random(100 * KB)))).toBe(226);
+  });
+
+  test("SITE QUOTA lists the home and the mount", async () => {
+    await serve(users);
+    const w = await login();
+    const text = (await w.cmd("SITE QUOTA")).lines.join("\n");
+    expect(text).toContain("home: used");
+    expect(text).toContain(`/drop: used 0 of ${50 * KB} bytes`);
+  });
+
+  test("the mount's limit is shared by every user who mounts it", async () => {
+    const shared = { vpath: "/drop", dir: "home/drop", perms: ["read", "write", "modify"] as const, quota: 50 * KB };
+    const s = await serve([
+      { name: "alice", password: "alice-pw", home: "home/alice", mounts: [{ ...shared, perms: [...shared.perms] }] },
+      { name: "bob", password: "bob-pw", home: "home/bob", mounts: [{ ...shared, perms: [...shared.perms] }] },
+    ]);
+    const a = await login("alice", "alice-pw");
+    const b = await login("bob", "bob-pw");
+    expect(finalCode(await a.transfer("STOR /drop/a.bin", random(30 * KB)))).toBe(226);
+    expect(await avbl(b, "/drop")).toBe(20 * KB);
+    expect(finalCode(await b.transfer("STOR /drop/b.bin", random(30 * KB)))).toBe(552);
+    expect(du(join(s.root, "home/drop"))).toBeLessThanOrEqual(50 * KB);
+  });
+});
+
+describe("parallel sessions of one user", () => {
+  test("4 sessions × 400 KB against a 1 MB quota: the disk never holds more and someone gets 552", async () => {
+    const s = await serve([alice(1000 * KB)]);
+    const sessions = await Promise.all([0, 1, 2, 3].map(() => login()));
+    const results = await Promise.all(sessions.map((w, i) => w.transfer(`STOR part${i}.bin`, random(400 * KB))));
+    const codes = results.map(finalCode);
+    expect(codes.filter((c) => c === 552).length).toBeGreaterThanOrEqual(1);
+    expect(codes.every((c) => c === 226 || c === 552)).toBe(true);
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(1000 * KB);
+    const w = sessions[0]!;
+    expect(await avbl(w)).toBe(1000 * KB - du(s.home("alice")));
+  }, 20_000);
+
+  test("a later session (even after the first closed) sees the bytes booked by an earlier one", async () => {
+    const s = await serve([alice(100 * KB)]);
+    const a = await login();
+    expect(finalCode(await a.transfer("STOR a.bin", random(60 * KB)))).toBe(226);
+    const b = await login();
+    expect(await avbl(b)).toBe(100 * KB - du(s.home("alice")));
+    a.close();
+    await Bun.sleep(100);
+    const c = await login();
+    expect(await avbl(c)).toBe(100 * KB - du(s.home("alice")));
+    expect(finalCode(await b.transfer("STOR b.bin", random(60 * KB)))).toBe(552);
+  });
+});
+
+describe("a quota change in users.ini", () => {
+  test("applies to new sessions without a restart", async () => {
+    const s = await serve([alice(1000 * KB)]);
+    const first = await login();
+    expect(await avbl(first)).toBe(1000 * KB - du(s.home("alice")));
+    first.close();
+    await Bun.sleep(100);
+    // Make sure the file's mtime moves, then rewrite it with a smaller quota.
+    await Bun.sleep(20);
+    await makeUsersFile(s.root, [alice(100 * KB)]);
+    const w = await login();
+    expect(await avbl(w)).toBe(100 * KB - du(s.home("alice")));
+    expect(finalCode(await w.transfer("STOR big.bin", random(200 * KB)))).toBe(552);
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(100 * KB);
+  });
+
+  test("applies to a new session even while an old one is still open", async () => {
+    const s = await serve([alice(1000 * KB)]);
+    const old = await login();
+    expect(await avbl(old)).toBeGreaterThan(500 * KB);
+    await makeUsersFile(s.root, [alice(100 * KB)]);
+    const w = await login();
+    expect(await avbl(w)).toBe(100 * KB - du(s.home("alice")));
+    expect(finalCode(await w.transfer("STOR big.bin", random(200 * KB)))).toBe(552);
+  });
+
+  test("a mount's new limit applies too", async () => {
+    const mount = (quota: number) => alice(0, { mounts: [{ vpath: "/drop", dir: "home/drop", perms: ["read", "write"], quota }] });
+    const s = await serve([mount(500 * KB)]);
+    mkdirSync(join(s.root, "home/drop"), { recursive: true });
+    const a = await login();
+    expect(await avbl(a, "/drop")).toBe(500 * KB);
+    a.close();
+    await Bun.sleep(100);
+    await makeUsersFile(s.root, [mount(10 * KB)]);
+    const b = await login();
+    expect(await avbl(b, "/drop")).toBe(10 * KB);
+  });
+});
