@@ -251,10 +251,13 @@ export class FtpClient {
       }
       if (opts.rest) await this.restart(opts.rest);
       const { done } = await this.startTransfer(verb, arg);
+      const accepted = listener.accept();
       const conn = await Promise.race([
-        listener.accept(),
+        accepted,
+        // A refusal ends the wait; a quick 226 (small file, already sent) must not: keep waiting.
         done.then((r) => {
-          throw replyError(`${verb} ${arg ?? ""}`.trim(), r);
+          if (r.code >= 300) throw replyError(`${verb} ${arg ?? ""}`.trim(), r);
+          return accepted;
         }),
       ]);
       return { conn, done };

@@ -251,25 +251,30 @@ export function listenForData(host: string): DataListener {
   } catch (err) {
     throw new ClientError(`cannot listen for an active data connection on ${host}: ${(err as Error).message}`);
   }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let rejectWait: ((e: Error) => void) | null = null;
+  const close = () => {
+    clearTimeout(timer);
+    server.stop(false);
+    rejectWait?.(new ClientError("active data connection abandoned"));
+  };
   return {
     host,
     port: server.port,
-    async accept(timeoutMs = 15_000) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        return await Promise.race([
-          accepted,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new ClientError("the server did not open the active data connection")), timeoutMs);
-          }),
-        ]);
-      } finally {
+    accept(timeoutMs = 15_000) {
+      const waiting = Promise.race([
+        accepted,
+        new Promise<never>((_, reject) => {
+          rejectWait = reject;
+          timer = setTimeout(() => reject(new ClientError("the server did not open the active data connection")), timeoutMs);
+        }),
+      ]).finally(() => {
         clearTimeout(timer);
         server.stop(false);
-      }
+      });
+      waiting.catch(() => {}); // the caller may race this against the reply and stop listening
+      return waiting;
     },
-    close() {
-      server.stop(false);
-    },
+    close,
   };
 }
