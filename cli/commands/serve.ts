@@ -1,15 +1,17 @@
 // ftpkit serve: run the FTP server (embedded default: ./users.ini and the homes beside it).
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef } from "citty";
 import { consola } from "consola";
 import { readFileSync } from "node:fs";
 import { CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
+import { checkArgs } from "./user/shared.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new CliError(`--${flag} must be an integer between ${min} and ${max}, got "${value}"`);
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `between ${min} and ${max}`;
+    throw new CliError(`--${flag} must be a whole number ${range}, got "${value}"`);
   }
   return Number(value);
 }
@@ -118,7 +120,9 @@ function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls
 export default defineCommand({
   meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
   args: serveArgs,
-  async run({ args }) {
+  async run({ args, rawArgs, cmd }) {
+    // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
+    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const options = serverOptionsFrom(args);
     if (args.demo) {
       const { prepareDemo, DEMO_USER, DEMO_PASSWORD } = await import("../demo.ts");

@@ -31,12 +31,22 @@ export function checkArgs(rawArgs: string[], def: ArgsDef, positionals: string[]
       known.set(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), arg.type ?? "string");
     }
   }
+  let valueNext = false;
   for (const tok of rawArgs) {
     if (tok === "--") break;
+    // The value of a string flag may itself start with "-" (`--idle-timeout -1`): it is no flag.
+    if (valueNext) {
+      valueNext = false;
+      continue;
+    }
     if (!tok.startsWith("-") || tok === "-") continue;
     const flag = tok.replace(/^--?/, "").split("=")[0]!;
     const negated = flag.startsWith("no-") ? flag.slice(3) : undefined;
-    if (known.has(flag) || (negated !== undefined && known.get(negated) === "boolean")) continue;
+    if (known.has(flag)) {
+      valueNext = known.get(flag) === "string" && !tok.includes("=");
+      continue;
+    }
+    if (negated !== undefined && known.get(negated) === "boolean") continue;
     throw new CliError(`unknown option ${tok.split("=")[0]}`);
   }
   if (positionals.length > maxPositionals) {
