@@ -1,5 +1,6 @@
 // `ftpkit serve` as a process: bad flags fail with one clear stderr line and a non-zero exit;
 // banners from flags reach clients.
+import type { TCPSocketListener } from "bun";
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +12,7 @@ import { Wire } from "../helpers/wire.ts";
 let ts: TestServer | null = null;
 let serve: ServeProcess | null = null;
 const wires: Wire[] = [];
-let blocker: ReturnType<typeof Bun.listen> | null = null;
+let blocker: TCPSocketListener<undefined> | null = null;
 
 afterEach(async () => {
   for (const w of wires.splice(0)) w.close();
@@ -89,8 +90,9 @@ describe("bad flags", () => {
 
   test("a port already in use", async () => {
     const t = await fixture();
-    blocker = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    expectOneClearLine(await serveFails(["--port", String(blocker.port), "--users", t.usersFile], t.root), "already in use");
+    const busy = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    blocker = busy;
+    expectOneClearLine(await serveFails(["--port", String(busy.port), "--users", t.usersFile], t.root), "already in use");
   });
 });
 
