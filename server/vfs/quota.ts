@@ -13,14 +13,20 @@ export class QuotaLedger {
     private readonly measure: () => Promise<number>,
   ) {}
 
-  /** Measure the space in use once (bookings made meanwhile are kept on top). */
+  /**
+   * Measure the space in use once. Bookings made before the walk starts (while the ledger was
+   * unlimited) are already on disk, so the walk replaces them; those made during it are kept on top.
+   */
   measured(): Promise<void> {
-    this.measuring ??= this.measure().then(
-      (bytes) => {
-        this.used += bytes;
-      },
-      () => {},
-    );
+    if (!this.measuring) {
+      const before = this.used;
+      this.measuring = this.measure().then(
+        (bytes) => {
+          this.used = Math.max(0, bytes + this.used - before);
+        },
+        () => {},
+      );
+    }
     return this.measuring;
   }
 

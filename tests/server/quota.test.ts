@@ -240,6 +240,16 @@ describe("a quota change in users.ini", () => {
     expect(finalCode(await w.transfer("STOR big.bin", random(200 * KB)))).toBe(552);
   });
 
+  test("a limit set on a user who was unlimited counts the bytes already uploaded once", async () => {
+    const s = await serve([alice(0)]);
+    const old = await login();
+    expect(finalCode(await old.transfer("STOR a.bin", random(60 * KB)))).toBe(226);
+    await makeUsersFile(s.root, [alice(100 * KB)]);
+    const w = await login();
+    expect(await avbl(w)).toBe(100 * KB - du(s.home("alice")));
+    expect(finalCode(await w.transfer("STOR b.bin", random(30 * KB)))).toBe(226);
+  });
+
   test("a mount's new limit applies too", async () => {
     const mount = (quota: number) => alice(0, { mounts: [{ vpath: "/drop", dir: "home/drop", perms: ["read", "write"], quota }] });
     const s = await serve([mount(500 * KB)]);
