@@ -52,7 +52,7 @@ export function runTransfer(
     try {
       const conn = await endpoint.connect();
       t.conn = conn;
-      await conn.ready;
+      if (conn.ready) await conn.ready;
       if (t.signal.aborted) conn.abort();
       outcome = await body(conn, t);
     } catch (err) {
