@@ -6,7 +6,7 @@ import type { ServerContext } from "../context.ts";
 import type { ControlState } from "../control.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
-import { TlsCertStore, type TlsMaterial } from "./config.ts";
+import { TlsCertStore, TlsConfigError, type TlsMaterial } from "./config.ts";
 import { upgradeDataSocket, type SessionReusePolicy } from "./data.ts";
 
 /** FTPS settings (`ftpkit serve --tls-cert … --tls-key …`). */
@@ -106,7 +106,19 @@ export class FtpsRuntime {
   /** Implicit FTPS (ftps://, port 990 style): a plain listener that upgrades at once, so resumption and hot swap work as for AUTH TLS. */
   listenImplicit(host: string, port: number): number {
     const runtime = this;
-    this.implicitListener = Bun.listen<ImplicitState>({
+    try {
+      this.implicitListener = this.bindImplicit(host, port, runtime);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") throw new TlsConfigError(`--implicit-tls-port ${port} is already in use`);
+      if (code === "EACCES") throw new TlsConfigError(`--implicit-tls-port ${port}: no permission to listen`);
+      throw err;
+    }
+    return this.implicitListener.port;
+  }
+
+  private bindImplicit(host: string, port: number, runtime: FtpsRuntime): TCPSocketListener<ImplicitState> {
+    return Bun.listen<ImplicitState>({
       hostname: host,
       port,
       socket: {
@@ -136,7 +148,6 @@ export class FtpsRuntime {
         data() {},
       },
     });
-    return this.implicitListener.port;
   }
 
   stop(closeActive = false): void {
