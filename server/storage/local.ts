@@ -128,12 +128,7 @@ export class LocalStorage implements Storage {
   async openRead(key: string): Promise<ReadHandle> {
     const real = await this.place(key);
     return wrap(async () => {
-      const fd = fs.openSync(real, "r");
-      const st = fs.fstatSync(fd);
-      if (st.isDirectory()) {
-        fs.closeSync(fd);
-        throw new StorageError("is-a-directory");
-      }
+      const { fd, st } = openFile(real, fs.constants.O_RDONLY);
       return {
         size: st.size,
         read(buf: Uint8Array, position: number): number {
@@ -143,11 +138,7 @@ export class LocalStorage implements Storage {
             throw storageError(err);
           }
         },
-        close() {
-          try {
-            fs.closeSync(fd);
-          } catch {}
-        },
+        close: () => closeQuietly(fd),
       };
     });
   }
@@ -155,21 +146,14 @@ export class LocalStorage implements Storage {
   async openWrite(key: string, mode: WriteMode): Promise<WriteHandle> {
     const real = await this.place(key);
     return wrap(async () => {
-      // "wx": exclusive create (a concurrent creator loses); "w" truncates (Bun's writer would not).
-      const flags = mode.kind === "create" ? "wx" : mode.kind === "truncate" ? "w" : mode.kind === "append" ? "a" : "r+";
-      let fd: number;
-      try {
-        fd = fs.openSync(real, flags, 0o644);
-      } catch (err) {
-        if (mode.kind === "offset" && (err as NodeJS.ErrnoException).code === "ENOENT" && mode.offset === 0) {
-          fd = fs.openSync(real, "w", 0o644);
-        } else throw err;
-      }
-      const st = fs.fstatSync(fd);
-      if (st.isDirectory()) {
-        fs.closeSync(fd);
-        throw new StorageError("is-a-directory");
-      }
+      const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fs.constants;
+      // Exclusive create: a concurrent creator loses. O_TRUNC: Bun's own writer would not truncate.
+      const flags =
+        mode.kind === "create" ? O_WRONLY | O_CREAT | O_EXCL
+        : mode.kind === "truncate" ? O_WRONLY | O_CREAT | O_TRUNC
+        : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND
+        : O_RDWR;
+      const { fd, st } = openFile(real, flags);
       let position = mode.kind === "append" ? st.size : mode.kind === "offset" ? mode.offset : 0;
       if (mode.kind === "offset") {
         if (mode.offset > st.size) {
@@ -193,11 +177,7 @@ export class LocalStorage implements Storage {
             throw storageError(err);
           }
         },
-        close() {
-          try {
-            fs.closeSync(fd);
-          } catch {}
-        },
+        close: () => closeQuietly(fd),
       };
     });
   }
@@ -268,6 +248,26 @@ export class LocalStorage implements Storage {
     await walk(start, 0);
     return total;
   }
+}
+
+/**
+ * Open a path that `place` already resolved. O_NOFOLLOW: if a symlink was swapped in after the
+ * check, the open fails (ELOOP → denied) instead of following it out of the jail.
+ */
+function openFile(real: string, flags: number): { fd: number; st: fs.Stats } {
+  const fd = fs.openSync(real, flags | fs.constants.O_NOFOLLOW, 0o644);
+  const st = fs.fstatSync(fd);
+  if (st.isDirectory()) {
+    fs.closeSync(fd);
+    throw new StorageError("is-a-directory");
+  }
+  return { fd, st };
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {}
 }
 
 function toStat(st: fs.Stats): EntryStat {
