@@ -1,4 +1,5 @@
 import type { ArgsDef } from "citty";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseRate } from "../protocol/size.ts";
 
@@ -21,6 +22,39 @@ export class CliError extends Error {
   override name = "CliError";
 }
 
+/** FTPS flags shared by every client command (`get`, `put`, `resume`, `ls`). */
+export const tlsArgs = {
+  tls: {
+    type: "boolean",
+    description: "Explicit FTPS: AUTH TLS before logging in, encrypted data (PROT P); fails rather than fall back to clear text. ftps:// URLs use implicit TLS (port 990) without it",
+  },
+  ca: {
+    type: "string",
+    description: "Also trust this PEM certificate or CA (besides the system CAs), e.g. a server's self-signed certificate",
+    valueHint: "FILE",
+  },
+  insecure: { type: "boolean", description: "Accept any TLS certificate, unverified (self-signed, wrong name): encryption without authentication" },
+} as const satisfies ArgsDef;
+
+/** TLS flags (as citty parsed them) → options; --ca is read here so a bad file is a one-line error. */
+export function tlsOptions(args: { tls?: boolean; ca?: string; insecure?: boolean }): { tls: boolean; ca?: string[]; insecure: boolean } {
+  const out: { tls: boolean; ca?: string[]; insecure: boolean } = { tls: args.tls === true, insecure: args.insecure === true };
+  if (args.ca !== undefined) {
+    if (args.ca === "") throw new CliError("--ca needs a file name");
+    let text: string;
+    try {
+      text = readFileSync(resolve(args.ca), "utf8");
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      throw new CliError(`--ca ${args.ca}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message}`);
+    }
+    const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+    if (!pems) throw new CliError(`--ca ${args.ca}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file`);
+    out.ca = pems.map((p) => p + "\n");
+  }
+  return out;
+}
+
 /** Flags shared by the client commands `get`, `put` and `resume`. */
 export const clientArgs = {
   verify: {
@@ -33,7 +67,8 @@ export const clientArgs = {
   "limit-rate": { type: "string", description: "Limit the transfer rate (e.g. 500K, 2MB)", valueHint: "RATE" },
   retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
-  active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT)" },
+  active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
+  ...tlsArgs,
 } as const satisfies ArgsDef;
 
 /** Client flags (as citty parsed them) → validated transfer options. */
@@ -45,6 +80,9 @@ export function clientOptions(args: {
   quiet?: boolean;
   active?: boolean;
   restart?: boolean;
+  tls?: boolean;
+  ca?: string;
+  insecure?: boolean;
 }): {
   verify: boolean;
   hash: "md5" | "sha256";
@@ -53,6 +91,9 @@ export function clientOptions(args: {
   quiet: boolean;
   active: boolean;
   restart: boolean;
+  tls: boolean;
+  ca?: string[];
+  insecure: boolean;
 } {
   const hash = (args.hash ?? "sha256").toLowerCase().replace("-", "");
   if (hash !== "md5" && hash !== "sha256") throw new CliError(`--hash must be md5 or sha256, not "${args.hash}"`);
@@ -67,5 +108,6 @@ export function clientOptions(args: {
     quiet: args.quiet === true,
     active: args.active === true,
     restart: args.restart === true,
+    ...tlsOptions(args),
   };
 }

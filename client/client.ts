@@ -5,7 +5,7 @@ import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
 import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
 import { parseListLine, parseMlsxLine, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
-import { connect, listenForData, type Connection, type DataListener } from "./connection.ts";
+import { connect, listenForData, type Connection, type DataListener, type TlsSettings } from "./connection.ts";
 import { ClientError } from "./errors.ts";
 
 export { ClientError } from "./errors.ts";
@@ -18,6 +18,12 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Called with every line sent and received (passwords masked), for --verbose style logs. */
   trace?: (line: string) => void;
+  /**
+   * FTPS (RFC 4217): `explicit` sends AUTH TLS after the greeting, `implicit` speaks TLS from the
+   * first byte. Either way PBSZ 0 + PROT P follow, so data connections are encrypted too, before
+   * any USER/PASS. Never falls back to clear text.
+   */
+  tls?: { mode: "explicit" | "implicit"; settings: TlsSettings };
 }
 
 /** What the server offered in FEAT: upper-case keyword → its parameters (may be ""). */
@@ -56,15 +62,60 @@ export class FtpClient {
 
   /** Connect and read the greeting (220). */
   static async connect(opts: ClientOptions): Promise<FtpClient> {
-    const control = await connect({ host: opts.host, port: opts.port, timeoutMs: opts.timeoutMs, purpose: "control connection" });
+    const implicit = opts.tls?.mode === "implicit" ? opts.tls.settings : undefined;
+    const control = await connect({ host: opts.host, port: opts.port, timeoutMs: opts.timeoutMs, purpose: "control connection", tls: implicit });
     const client = new FtpClient(control, opts);
-    let greeting = await client.read();
-    while (greeting.code >= 100 && greeting.code < 200) greeting = await client.read(); // 120: ready in nnn minutes
-    if (greeting.code !== 220) {
-      control.close();
-      throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: greeting.code === 421 });
+    try {
+      if (implicit) await client.handshake();
+      let greeting = await client.read();
+      while (greeting.code >= 100 && greeting.code < 200) greeting = await client.read(); // 120: ready in nnn minutes
+      if (greeting.code !== 220) {
+        control.close();
+        throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: greeting.code === 421 });
+      }
+      if (opts.tls) await client.secure(opts.tls.mode);
+    } catch (err) {
+      control.destroy();
+      throw err;
     }
     return client;
+  }
+
+  /** Wait for the control connection's TLS handshake (bounded by the client's timeout). */
+  private async handshake(): Promise<void> {
+    const ms = this.opts.timeoutMs ?? 60_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.control.ready,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new ClientError(`TLS handshake with ${this.opts.host} timed out`, { retryable: true })), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** AUTH TLS (explicit only) → handshake → PBSZ 0 → PROT P (RFC 4217 §§4, 8, 9). */
+  private async secure(mode: "explicit" | "implicit"): Promise<void> {
+    if (mode === "explicit") {
+      const r = await this.command("AUTH", "TLS");
+      if (r.code !== 234) {
+        throw new ClientError(`server does not support AUTH TLS: ${describe(r)}; refusing to continue in clear text`, { code: r.code });
+      }
+      this.control.startTls(this.opts.tls!.settings);
+      await this.handshake();
+    }
+    const pbsz = await this.command("PBSZ", "0");
+    if (pbsz.code !== 200) throw new ClientError(`server refused PBSZ 0 after TLS: ${describe(pbsz)}`, { code: pbsz.code });
+    const prot = await this.command("PROT", "P");
+    if (prot.code !== 200) throw new ClientError(`server refused PROT P (encrypted data connections): ${describe(prot)}`, { code: prot.code });
+  }
+
+  /** Is the control connection (and with it every data connection) encrypted? */
+  get secured(): boolean {
+    return this.control.tlsActive;
   }
 
   private onControlData(chunk: Buffer): void {
@@ -204,6 +255,7 @@ export class FtpClient {
     try {
       if (opts.rest) await this.restart(opts.rest);
       const { done } = await this.startTransfer(verb, arg);
+      await this.dataReady(conn, done, verb, arg);
       return { conn, done };
     } catch (err) {
       conn.destroy();
@@ -229,7 +281,28 @@ export class FtpClient {
       if (r.code !== 227) throw replyError("PASV", r);
       port = parseHostPort(r.lines.join(" ")).port;
     }
-    return connect({ host, port, timeoutMs: this.opts.timeoutMs, purpose: "data connection" });
+    return connect({ host, port, timeoutMs: this.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
+  }
+
+  /** PROT P: data connections are TLS too, offering the control connection's session (servers may require it). */
+  private dataTls(): { tls?: TlsSettings; session?: Buffer | null } {
+    if (!this.opts.tls) return {};
+    return { tls: this.opts.tls.settings, session: this.control.tlsSession() };
+  }
+
+  /**
+   * A TLS data connection is usable after its handshake, which servers run once they accepted it or
+   * (vsftpd) once the transfer command arrived: so the command goes first, then we wait here.
+   */
+  private async dataReady(conn: Connection, done: Promise<FtpReply>, verb: string, arg?: string): Promise<void> {
+    if (!this.opts.tls) return;
+    await Promise.race([
+      conn.ready,
+      done.then((r) => {
+        if (r.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, r);
+        return conn.ready;
+      }),
+    ]);
   }
 
   private noEpsv = false;
@@ -237,7 +310,8 @@ export class FtpClient {
 
   private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number }): Promise<DataTransfer> {
     const host = this.control.localAddress;
-    const listener: DataListener = listenForData(host);
+    const tls = this.opts.tls ? { settings: this.opts.tls.settings, session: () => this.control.tlsSession() } : undefined;
+    const listener: DataListener = listenForData(host, tls);
     try {
       let ok = false;
       if (!this.noEprt) {
@@ -260,6 +334,12 @@ export class FtpClient {
           return accepted;
         }),
       ]);
+      try {
+        await this.dataReady(conn, done, verb, arg);
+      } catch (err) {
+        conn.destroy();
+        throw err;
+      }
       return { conn, done };
     } finally {
       listener.close();

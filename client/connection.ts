@@ -1,8 +1,20 @@
-// The one place where the client opens sockets (control and data, passive and active), so TLS can
-// be added later as an option of `connect()` and `listenForData()` without touching the protocol code.
-import type { Socket, TCPSocketListener } from "bun";
+// The one place where the client opens sockets (control and data, passive and active). TLS (RFC 4217)
+// is an upgrade of a plain socket in place, so explicit (AUTH TLS), implicit (ftps://) and data
+// connections (passive or active: the FTP client is always the TLS client) share one code path.
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { getCACertificates } from "node:tls";
 import { canonicalIp } from "../protocol/address.ts";
 import { ClientError } from "./errors.ts";
+
+/** How to verify and resume TLS for one server. */
+export interface TlsSettings {
+  /** The name the server's certificate must carry (the URL host). */
+  host: string;
+  /** Extra PEM certificates to trust besides the system CAs (--ca). */
+  ca?: string[];
+  /** Accept any certificate, unverified (--insecure). */
+  insecure?: boolean;
+}
 
 export interface ConnectOptions {
   host: string;
@@ -11,6 +23,10 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** What the socket is for, used in error messages ("control connection", "data connection"). */
   purpose?: string;
+  /** Start TLS at once (implicit FTPS, PROT P data connections); see `Connection.ready`. */
+  tls?: TlsSettings;
+  /** A TLS session to resume (the control connection's), so servers that require reuse accept us. */
+  session?: Buffer | null;
 }
 
 interface Pending {
@@ -33,6 +49,10 @@ export class Connection {
   private reader: ((chunk: Buffer) => void) | null = null;
   private closedResolve!: () => void;
   private paused = false;
+  /** Set once upgradeTLS ran: the plain socket's handlers still see ciphertext (BUN-NOTES) and must ignore it. */
+  tlsActive = false;
+  /** Resolves when the connection is usable: at once for plain TCP, after the handshake for TLS. */
+  ready: Promise<void> = Promise.resolve();
   isClosed = false;
   error: Error | null = null;
   /** Settles when the peer closed the connection or it failed (never rejects; see `error`). */
@@ -45,6 +65,73 @@ export class Connection {
   /** Used by connect/listen: bind a Bun socket to this object. */
   attach(socket: Socket<unknown>): void {
     this.socket = socket;
+  }
+
+  /**
+   * Switch this connection to TLS in place (after 234 to AUTH TLS, at once for implicit FTPS and for
+   * PROT P data). `session` resumes the control connection's session. Sets and returns `ready`,
+   * which rejects with one clear ClientError when the handshake or the certificate check fails.
+   */
+  startTls(settings: TlsSettings, session?: Buffer | null): Promise<void> {
+    const socket = this.socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<unknown>] };
+    let settle!: { resolve: () => void; reject: (e: Error) => void };
+    this.ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.ready.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+    const conn = this;
+    let done = false;
+    const handlers: SocketHandler<Connection> = {
+      open(tls) {
+        // Offer the control session before the ClientHello goes out.
+        if (session) (tls as unknown as { setSession(b: Buffer): void }).setSession(session);
+      },
+      handshake(_tls, success, error) {
+        if (done) return;
+        done = true;
+        if (success) return settle.resolve();
+        const err = describeTlsError(error, settings);
+        conn.markClosed(err);
+        conn.destroy();
+        settle.reject(err);
+      },
+      data(_tls, chunk) {
+        conn.received(chunk);
+      },
+      drain() {
+        conn.flush();
+      },
+      end() {
+        conn.markClosed(null);
+      },
+      close(_tls, err) {
+        conn.markClosed(err ?? null);
+        if (!done) {
+          done = true;
+          settle.reject(conn.error ?? new ClientError(`TLS: ${settings.host} closed the connection during the handshake`));
+        }
+      },
+      error(_tls, err) {
+        conn.markClosed(err);
+        if (!done) {
+          done = true;
+          settle.reject(describeTlsError(err, settings));
+        }
+      },
+    };
+    this.tlsActive = true;
+    const [, tls] = socket.upgradeTLS({ isServer: false, tls: tlsOptions(settings), socket: handlers, data: this });
+    this.socket = tls;
+    return this.ready;
+  }
+
+  /** The TLS session to offer on data connections (a Buffer at run time, typed void: BUN-NOTES). */
+  tlsSession(): Buffer | null {
+    if (!this.tlsActive || !this.socket) return null;
+    try {
+      const s = (this.socket as unknown as { getSession(): unknown }).getSession();
+      return s instanceof Uint8Array && s.length > 0 ? Buffer.from(s) : null;
+    } catch {
+      return null;
+    }
   }
 
   get localAddress(): string {
@@ -163,23 +250,64 @@ export class Connection {
   }
 }
 
+// Plain-socket handlers. After an upgrade they keep firing with ciphertext: ignored behind `tlsActive`,
+// the TLS handlers (in startTls) take over.
 const handlers = {
   data(socket: Socket<Connection>, chunk: Buffer) {
-    socket.data.received(chunk);
+    if (!socket.data.tlsActive) socket.data.received(chunk);
   },
   drain(socket: Socket<Connection>) {
-    socket.data.flush();
+    if (!socket.data.tlsActive) socket.data.flush();
   },
   close(socket: Socket<Connection>, err?: Error) {
-    socket.data.markClosed(err ?? null);
+    if (!socket.data.tlsActive) socket.data.markClosed(err ?? null);
   },
   error(socket: Socket<Connection>, err: Error) {
-    socket.data.markClosed(err);
+    if (!socket.data.tlsActive) socket.data.markClosed(err);
   },
   end(socket: Socket<Connection>) {
-    socket.data.markClosed(null);
+    if (!socket.data.tlsActive) socket.data.markClosed(null);
   },
 };
+
+let systemCas: string[] | null = null;
+
+/** Bun's `tls` options for verifying `settings.host`: the system CAs plus --ca, or nothing checked with --insecure. */
+function tlsOptions(settings: TlsSettings): Record<string, unknown> {
+  const host = settings.host;
+  const opts: Record<string, unknown> = { serverName: host };
+  if (settings.insecure) return { ...opts, rejectUnauthorized: false };
+  if (systemCas === null) {
+    try {
+      systemCas = getCACertificates("system");
+    } catch {
+      systemCas = [];
+    }
+    // No system store readable: Bun's bundled Mozilla list is the next best thing.
+    if (systemCas.length === 0) systemCas = [...getCACertificates("bundled")];
+  }
+  // `ca` replaces the trusted list, so the system CAs are passed along with the extra ones.
+  return { ...opts, rejectUnauthorized: true, ca: [...systemCas, ...(settings.ca ?? [])] };
+}
+
+/** One line for a failed handshake or certificate check (never a stack trace). */
+export function describeTlsError(err: Error | null | undefined, settings: TlsSettings): ClientError {
+  const host = settings.host;
+  const code = (err as { code?: string } | null)?.code ?? "";
+  const msg = err?.message ?? "handshake failed";
+  const hint = "use --ca FILE or --insecure";
+  if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`);
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
+    const names = /altnames: (.*)$/.exec(msg)?.[1];
+    return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`);
+  }
+  if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`);
+  if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`);
+  if (/ISSUER|UNABLE_TO_VERIFY|unable to (get|verify)/i.test(code + msg)) {
+    return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`);
+  }
+  return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`);
+}
 
 function describeConnectError(err: unknown, host: string, port: number, purpose: string): ClientError {
   const code = (err as { code?: string })?.code ?? "";
@@ -192,7 +320,10 @@ function describeConnectError(err: unknown, host: string, port: number, purpose:
   return new ClientError(`cannot open ${purpose} to ${where}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`);
 }
 
-/** Open a TCP connection. (TLS hook: a future `tls` option upgrades here, for control and data alike.) */
+/**
+ * Open a TCP connection; with `tls`, start the handshake at once (the caller awaits `ready` when it
+ * needs the connection usable: data connections send their command first, as vsftpd expects).
+ */
 export async function connect(opts: ConnectOptions): Promise<Connection> {
   const conn = new Connection();
   const purpose = opts.purpose ?? "connection";
@@ -206,6 +337,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
       }),
     ]);
     conn.attach(socket as unknown as Socket<unknown>);
+    if (opts.tls) void conn.startTls(opts.tls, opts.session);
     return conn;
   } catch (err) {
     throw describeConnectError(err, opts.host, opts.port, purpose);
@@ -223,8 +355,12 @@ export interface DataListener {
   close(): void;
 }
 
-/** Listen on `host` (the control connection's local address), port 0, for active mode. */
-export function listenForData(host: string): DataListener {
+/**
+ * Listen on `host` (the control connection's local address), port 0, for active mode. With `tls`
+ * the accepted socket is upgraded as the TLS *client*: in FTPS the FTP server is always the TLS
+ * server, also on the connections it opens (RFC 4217 §7; ftpkit's server/tls/data.ts does the same).
+ */
+export function listenForData(host: string, tls?: { settings: TlsSettings; session: () => Buffer | null }): DataListener {
   let resolveConn!: (c: Connection) => void;
   const accepted = new Promise<Connection>((r) => (resolveConn = r));
   let got = false;
@@ -244,6 +380,7 @@ export function listenForData(host: string): DataListener {
             return;
           }
           got = true;
+          if (tls) void conn.startTls(tls.settings, tls.session());
           resolveConn(conn);
         },
       },

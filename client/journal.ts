@@ -20,6 +20,8 @@ export interface TransferRecord {
   localMtimeMs?: number;
   hash: "md5" | "sha256";
   verify: boolean;
+  /** The transfer ran over explicit FTPS (AUTH TLS), so resuming uses TLS again (ftps:// URLs say so themselves). */
+  tls?: "explicit";
   startedAt: string;
 }
 

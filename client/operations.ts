@@ -27,6 +27,17 @@ export interface TransferOptions {
   backoffMs?: number;
   /** Where the journal lives (default ./.ftpkit/transfers). */
   journal?: string;
+  /** TLS flags (--tls, --ca, --insecure); see SecurityOptions. */
+  tls?: boolean;
+  ca?: string[];
+  insecure?: boolean;
+}
+
+/** --tls (explicit FTPS on an ftp:// URL), --ca (extra trusted PEM certificates), --insecure. */
+export interface SecurityOptions {
+  tls?: boolean;
+  ca?: string[];
+  insecure?: boolean;
 }
 
 export interface TransferResult {
@@ -61,11 +72,22 @@ class Notifier {
   }
 }
 
-/** Parse a URL argument, refusing what cannot name a file to transfer. */
+/** Parse a URL argument (ftp:// or ftps://, implicit TLS). */
 export function parseUrlArg(text: string): FtpUrl {
-  const url = parseFtpUrl(text);
-  if (url.secure !== "none") throw new ClientError("ftps:// is not supported yet (use ftp://)");
-  return url;
+  return parseFtpUrl(text);
+}
+
+/** How a session to `url` is secured: ftps:// is implicit TLS; --tls asks for AUTH TLS; else clear text. */
+export function tlsMode(url: FtpUrl, opts: SecurityOptions): "explicit" | "implicit" | undefined {
+  if (url.secure === "implicit") return "implicit";
+  return opts.tls ? "explicit" : undefined;
+}
+
+/** --ca/--insecure only make sense with TLS: say so rather than ignore them. */
+function checkTlsFlags(url: FtpUrl, opts: SecurityOptions): void {
+  if (tlsMode(url, opts)) return;
+  const flag = opts.insecure ? "--insecure" : opts.ca?.length ? "--ca" : null;
+  if (flag) throw new ClientError(`${flag} needs TLS: add --tls (explicit FTPS) or use an ftps:// URL`);
 }
 
 function displayUrl(url: FtpUrl): string {
@@ -89,9 +111,11 @@ export function credentials(url: FtpUrl): { user: string; password: () => Promis
   return { user, password };
 }
 
-/** Connect, log in, read FEAT, switch to binary. */
-export async function openSession(url: FtpUrl, opts: { active?: boolean; timeoutMs?: number }): Promise<FtpClient> {
-  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs });
+/** Connect (securing the connection first under TLS), log in, read FEAT, switch to binary. */
+export async function openSession(url: FtpUrl, opts: { active?: boolean; timeoutMs?: number } & SecurityOptions): Promise<FtpClient> {
+  const mode = tlsMode(url, opts);
+  const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, tls });
   try {
     const { user, password } = credentials(url);
     await client.login(user, password);
@@ -155,6 +179,7 @@ async function decideResume(rec: TransferRecord, opts: TransferOptions, note: No
 /** `ftpkit get URL [LOCAL]`. */
 export async function getFile(urlText: string, localArg: string | undefined, opts: TransferOptions): Promise<TransferResult> {
   const url = parseUrlArg(urlText);
+  checkTlsFlags(url, opts);
   const local = downloadTarget(url, localArg);
   checkWritableDir(dirname(local));
   const dir = opts.journal ?? journalDir();
@@ -162,7 +187,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
   if (pending) {
-    if (await decideResume(pending, opts, note)) return runDownload(url, pending, opts, true);
+    if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordTls(opts, pending), true);
     rmSync(pending.part ?? local + PART_SUFFIX, { force: true });
     removeRecord(id, dir);
   }
@@ -176,6 +201,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     remoteMtime: null,
     hash: opts.hash,
     verify: opts.verify,
+    ...(tlsMode(url, opts) === "explicit" ? { tls: "explicit" as const } : {}),
     startedAt: new Date().toISOString(),
   };
   return runDownload(url, rec, opts, false);
@@ -339,6 +365,7 @@ export function uploadTarget(url: FtpUrl, local: string): string {
 /** `ftpkit put LOCAL URL`. */
 export async function putFile(localArg: string, urlText: string, opts: TransferOptions): Promise<TransferResult> {
   const url0 = parseUrlArg(urlText);
+  checkTlsFlags(url0, opts);
   const local = resolve(localArg);
   const st = localFile(local);
   const url: FtpUrl = { ...url0, path: uploadTarget(url0, local) };
@@ -347,7 +374,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
   if (pending) {
-    if (await decideResume(pending, opts, note)) return runUpload(url, pending, opts, true);
+    if (await decideResume(pending, opts, note)) return runUpload(url, pending, withRecordTls(opts, pending), true);
     removeRecord(id, dir);
   }
   const rec: TransferRecord = {
@@ -361,6 +388,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
     localMtimeMs: st.mtimeMs,
     hash: opts.hash,
     verify: opts.verify,
+    ...(tlsMode(url, opts) === "explicit" ? { tls: "explicit" as const } : {}),
     startedAt: new Date().toISOString(),
   };
   return runUpload(url, rec, opts, false);
@@ -531,7 +559,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   const failures: string[] = [];
   for (const rec of recs) {
     const url = parseUrlArg(rec.url);
-    const o = { ...opts, hash: rec.hash };
+    const o = { ...withRecordTls(opts, rec), hash: rec.hash };
     try {
       results.push(rec.direction === "get" ? await runDownload(url, rec, o, true) : await runUpload(url, rec, o, true));
     } catch (err) {
@@ -544,9 +572,15 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   return results;
 }
 
+/** A transfer that began over explicit TLS continues over TLS (never silently in clear text). */
+function withRecordTls(opts: TransferOptions, rec: TransferRecord): TransferOptions {
+  return rec.tls === "explicit" ? { ...opts, tls: true } : opts;
+}
+
 /** `ftpkit ls URL`. */
-export async function listUrl(urlText: string, opts: { active: boolean }): Promise<FileInfo[]> {
+export async function listUrl(urlText: string, opts: { active: boolean } & SecurityOptions): Promise<FileInfo[]> {
   const url = parseUrlArg(urlText);
+  checkTlsFlags(url, opts);
   const client = await openSession(url, opts);
   try {
     const entries = await client.list(url.path);

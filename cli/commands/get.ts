@@ -6,7 +6,7 @@ import { getFile } from "../../client/operations.ts";
 export default defineCommand({
   meta: { name: "get", description: "Download a file (ftp://user[:password]@host[:port]/path)" },
   args: {
-    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path", valueHint: "URL" },
+    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     local: { type: "positional", required: false, description: "Local file or directory (default: the remote name)", valueHint: "LOCAL" },
     ...clientArgs,
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },

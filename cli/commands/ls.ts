@@ -1,6 +1,7 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/operations.ts";
+import { tlsArgs, tlsOptions } from "../args.ts";
 import type { FileInfo } from "../../protocol/listing.ts";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -29,12 +30,13 @@ function permColumn(e: FileInfo): string {
 export default defineCommand({
   meta: { name: "ls", description: "List a remote directory (or one file) like ls -l" },
   args: {
-    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path", valueHint: "URL" },
+    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}" },
-    active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT)" },
+    active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
+    ...tlsArgs,
   },
   async run({ args }) {
-    const entries = await listUrl(args.url, { active: args.active === true });
+    const entries = await listUrl(args.url, { active: args.active === true, ...tlsOptions(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {
       const out = entries.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime.toISOString() }));
