@@ -67,7 +67,13 @@ export class FtpClient {
     const client = new FtpClient(control, opts);
     try {
       if (implicit) await client.handshake();
-      let greeting = await client.read();
+      let greeting = await client.read().catch((err: Error) => {
+        // A silent server under --tls is most often an implicit-TLS port waiting for our ClientHello.
+        if (opts.tls?.mode === "explicit" && /timed out/.test(err.message)) {
+          throw new ClientError(`no greeting from ${opts.host}:${opts.port} in clear text: if it is an implicit TLS port, use an ftps:// URL instead of --tls`, { retryable: true });
+        }
+        throw err;
+      });
       while (greeting.code >= 100 && greeting.code < 200) greeting = await client.read(); // 120: ready in nnn minutes
       if (greeting.code !== 220) {
         control.close();
@@ -296,13 +302,22 @@ export class FtpClient {
    */
   private async dataReady(conn: Connection, done: Promise<FtpReply>, verb: string, arg?: string): Promise<void> {
     if (!this.opts.tls) return;
-    await Promise.race([
-      conn.ready,
-      done.then((r) => {
-        if (r.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, r);
-        return conn.ready;
-      }),
-    ]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        conn.ready,
+        done.then((r) => {
+          if (r.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, r);
+          return conn.ready;
+        }),
+        new Promise<never>((_, reject) => {
+          const ms = Math.min(this.opts.timeoutMs ?? 30_000, 30_000);
+          timer = setTimeout(() => reject(new ClientError("the server did not start TLS on the data connection", { retryable: true })), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private noEpsv = false;

@@ -298,13 +298,18 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   const hint = "use --ca FILE or --insecure";
   if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`);
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
-    const names = /altnames: (.*)$/.exec(msg)?.[1];
+    // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.
+    const at = msg.lastIndexOf("altnames: ");
+    const names = at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
     return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`);
   }
   if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`);
   if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`);
   if (/ISSUER|UNABLE_TO_VERIFY|unable to (get|verify)/i.test(code + msg)) {
     return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`);
+  }
+  if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(code + msg)) {
+    return new ClientError(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`);
   }
   return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`);
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
+import { describeTlsError } from "../../client/connection.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -243,6 +244,15 @@ describe("implicit FTPS (ftps://)", () => {
   });
 });
 
+describe("the wrong kind of port", () => {
+  test("ftps:// to a clear-text FTP port: one line that suggests --tls", async () => {
+    const r = await runFtpkit(["ls", "--insecure", `ftps://user@127.0.0.1:${plain.port}/`], { cwd: work, timeoutMs: 20_000 });
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toContain("the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)");
+  });
+});
+
 describe("certificate verification", () => {
   const SELF_SIGNED = "TLS: certificate for 127.0.0.1 is not trusted (self-signed); use --ca FILE or --insecure";
 
@@ -282,6 +292,30 @@ describe("certificate verification", () => {
       expect(r.stderr).toMatch(re);
     }
   });
+});
+
+describe("TLS error lines", () => {
+  const err = (message: string, code?: string) => Object.assign(new Error(message), code ? { code } : {});
+  const settings = { host: "ftp.example.com" };
+  for (const [e, expected] of [
+    [err("self signed certificate", "DEPTH_ZERO_SELF_SIGNED_CERT"), "TLS: certificate for ftp.example.com is not trusted (self-signed); use --ca FILE or --insecure"],
+    [err("self-signed certificate in certificate chain", "SELF_SIGNED_CERT_IN_CHAIN"), "TLS: certificate for ftp.example.com is not trusted (self-signed); use --ca FILE or --insecure"],
+    [
+      err("Hostname/IP does not match certificate's altnames: Host: ftp.example.com. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1", "ERR_TLS_CERT_ALTNAME_INVALID"),
+      "TLS: certificate does not match ftp.example.com (it is for DNS:localhost, IP Address:127.0.0.1); connect by a name it carries or use --insecure",
+    ],
+    [err("certificate has expired", "CERT_HAS_EXPIRED"), "TLS: certificate for ftp.example.com has expired; use --insecure to accept it anyway"],
+    [err("unable to get local issuer certificate", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"), "TLS: certificate for ftp.example.com is not trusted (unknown issuer); use --ca FILE or --insecure"],
+    [err("error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER", "EPROTO"), "TLS handshake with ftp.example.com failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)"],
+    [err("handshake failure", "ECONNRESET"), "TLS handshake with ftp.example.com failed: handshake failure (ECONNRESET)"],
+  ] as const) {
+    test(`${(e as { code?: string }).code}: ${expected.slice(0, 60)}…`, () => {
+      const out = describeTlsError(e, settings);
+      expect(out.message).toBe(expected);
+      expect(out.message).not.toContain("\n");
+      expect(out.retryable).toBe(false);
+    });
+  }
 });
 
 describe("resume over TLS", () => {
