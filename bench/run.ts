@@ -1,0 +1,739 @@
+// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq] [--reps N] [--out FILE]`
+// Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
+// each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
+// prints one markdown table (ratios to vsftpd) and writes it to bench/RESULTS.md.
+import { cpus, release, totalmem } from "node:os";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { LoadResult, LoadSpec } from "./load.ts";
+import {
+  BENCH_DIR,
+  type Account,
+  type RunningServer,
+  alive,
+  chownTree,
+  ensurePeers,
+  ensureSystemUser,
+  makeCert,
+  pyOpenSslImportable,
+  spawnPiped,
+  startFtpkit,
+  startPyftpdlib,
+  startRaw,
+  startVsftpd,
+  stopServer,
+  treePssKiB,
+} from "./servers.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+interface Profile {
+  bigSize: number; // retr-1 / stor-1 / raw
+  manyClients: number; // retr-100 / stor-100
+  manySize: number;
+  loginSeqN: number;
+  loginConcN: number;
+  loginConc: number;
+  loginMaxMs: number; // each login measurement stops after this, whatever its count
+  listFiles: number;
+  sessions: number; // memory row
+  reps: number;
+  warmup: number;
+}
+
+const MiB = 1 << 20;
+const FULL: Profile = {
+  bigSize: 1024 * MiB,
+  manyClients: 100,
+  manySize: 10 * MiB,
+  loginSeqN: 2000,
+  loginConcN: 5000,
+  loginConc: 50,
+  loginMaxMs: 6_000,
+  listFiles: 10_000,
+  sessions: 1000,
+  reps: 5,
+  warmup: 1,
+};
+const QUICK: Profile = {
+  bigSize: 256 * MiB,
+  manyClients: 100,
+  manySize: 1 * MiB,
+  loginSeqN: 300,
+  loginConcN: 500,
+  loginConc: 50,
+  loginMaxMs: 1_000,
+  listFiles: 10_000,
+  sessions: 300,
+  reps: 2,
+  warmup: 1,
+};
+
+const ACCOUNT_USER = "ftpbench";
+const ACCOUNT_PASS = "bench-Pw-2718";
+const PORTS = { ftpkit: 22121, vsftpd: 22122, pyftpdlib: 22123, pyftpdlibTls: 22124, raw: 22129 };
+const PASV = {
+  ftpkit: [40000, 40999],
+  vsftpd: [41000, 41999],
+  pyftpdlib: [42000, 42999],
+  pyftpdlibTls: [43000, 43999],
+} satisfies Record<string, [number, number]>;
+const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib"] as const;
+type ServerName = (typeof SERVERS)[number];
+const CPU_BOUND = 0.8; // load generator CPU / wall above this: its result is a lower bound
+
+interface Args {
+  quick: boolean;
+  only: ServerName[];
+  workloads: string[] | undefined;
+  reps: number | undefined;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md") };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const value = () => inline ?? argv[++i] ?? "";
+    switch (flag) {
+      case "--quick":
+        a.quick = true;
+        break;
+      case "--only":
+        a.only = value().split(",").filter((s): s is ServerName => (SERVERS as readonly string[]).includes(s));
+        break;
+      case "--workloads":
+        a.workloads = value().split(",");
+        break;
+      case "--reps":
+        a.reps = Number(value());
+        break;
+      case "--out":
+        a.out = value();
+        break;
+      case "--help":
+      case "-h":
+        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE]");
+        process.exit(0);
+      // falls through (never reached)
+      default:
+        throw new Error(`unknown option ${arg}`);
+    }
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: every process we start is tracked and stopped by PID, also on Ctrl-C and errors.
+
+const running = new Set<RunningServer>();
+const extraStops = new Set<() => Promise<void>>();
+let currentLoad: Subprocess | undefined;
+let stopping = false;
+
+async function stopEverything(): Promise<void> {
+  if (currentLoad && currentLoad.exitCode === null) {
+    try {
+      process.kill(-currentLoad.pid, "SIGKILL");
+    } catch {
+      currentLoad.kill("SIGKILL");
+    }
+  }
+  for (const stop of extraStops) await stop().catch(() => {});
+  extraStops.clear();
+  for (const s of running) await stopServer(s).catch(() => {});
+  running.clear();
+}
+
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`\n${sig}: stopping servers…`);
+    void stopEverything().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+function fillPattern(seed: number): Buffer {
+  const b = Buffer.allocUnsafe(MiB);
+  let x = seed | 1;
+  for (let i = 0; i < b.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeUInt32LE(x >>> 0, i);
+  }
+  return b;
+}
+
+/** A file of real (non-sparse, non-zero) bytes, reused when it already has the right size. */
+function ensureFile(path: string, size: number, seed: number): void {
+  if (existsSync(path) && statSync(path).size === size) return;
+  const pattern = fillPattern(seed);
+  const fd = openSync(path, "w");
+  try {
+    for (let pos = 0, chunk = 0; pos < size; pos += MiB, chunk++) {
+      pattern.writeUInt32LE(chunk, 0); // no two MiB of the file are equal
+      writeSync(fd, pattern, 0, Math.min(MiB, size - pos), pos);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+interface DataSet {
+  big: string; // virtual paths, as the client sends them
+  many: string[];
+  dir: string;
+  upDir: string; // real path of the upload folder
+}
+
+function prepareData(home: string, p: Profile): DataSet {
+  mkdirSync(home, { recursive: true });
+  const bigName = `big-${p.bigSize}.bin`;
+  ensureFile(join(home, bigName), p.bigSize, 1);
+  const manyDir = `many-${p.manySize}`;
+  mkdirSync(join(home, manyDir), { recursive: true });
+  const many: string[] = [];
+  for (let i = 0; i < p.manyClients; i++) {
+    const name = `f${String(i).padStart(3, "0")}.bin`;
+    ensureFile(join(home, manyDir, name), p.manySize, 1000 + i);
+    many.push(`/${manyDir}/${name}`);
+  }
+  const dirName = `dir-${p.listFiles}`;
+  const dir = join(home, dirName);
+  mkdirSync(dir, { recursive: true });
+  if (readdirSync(dir).length !== p.listFiles) {
+    for (let i = 0; i < p.listFiles; i++) writeFileSync(join(dir, `file-${String(i).padStart(5, "0")}.txt`), "x".repeat(i % 100));
+  }
+  const upDir = join(home, "up");
+  rmSync(upDir, { recursive: true, force: true });
+  mkdirSync(upDir, { recursive: true });
+  return { big: `/${bigName}`, many, dir: `/${dirName}`, upDir };
+}
+
+function clearUploads(upDir: string): void {
+  for (const f of readdirSync(upDir)) rmSync(join(upDir, f), { force: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the load generator
+
+const LOAD = join(BENCH_DIR, "load.ts");
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
+  return new Response(stream).text();
+}
+
+function lastJson(out: string): LoadResult {
+  const line = out.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+  if (!line) return { ok: false, error: `no result from the load generator: ${out.trim().slice(-300)}`, wallMs: 0, cpuMs: 0 };
+  return JSON.parse(line) as LoadResult;
+}
+
+async function runLoad(spec: LoadSpec, timeoutMs: number): Promise<LoadResult> {
+  const proc = spawnPiped([process.execPath, LOAD, JSON.stringify(spec)]);
+  currentLoad = proc;
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      proc.kill("SIGKILL");
+    }
+  }, timeoutMs);
+  const [out, err] = await Promise.all([readAll(proc.stdout), readAll(proc.stderr)]);
+  await proc.exited;
+  clearTimeout(timer);
+  currentLoad = undefined;
+  const r = lastJson(out);
+  if (!r.ok && err.trim()) r.error = `${r.error} (${err.trim().split("\n").slice(-1)[0]})`;
+  return r;
+}
+
+/** The memory row: the generator opens N logged-in sessions, we read PSS, then it lets go. */
+async function runSessions(spec: Extract<LoadSpec, { kind: "sessions" }>, server: RunningServer): Promise<LoadResult> {
+  await Bun.sleep(500);
+  const baseline = treePssKiB(server.pid);
+  const proc = spawnPiped([process.execPath, LOAD, JSON.stringify(spec)]);
+  currentLoad = proc;
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      proc.kill("SIGKILL");
+    }
+  }, spec.holdMs + 120_000);
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let out = "";
+  let loaded: number | undefined;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += decoder.decode(value, { stream: true });
+    const m = /^READY (\d+)$/m.exec(out);
+    if (m && loaded === undefined) {
+      await Bun.sleep(1_000); // let the server finish its per-session setup
+      loaded = treePssKiB(server.pid);
+      proc.stdin.write("done\n");
+      proc.stdin.end();
+    }
+  }
+  await proc.exited;
+  clearTimeout(timer);
+  currentLoad = undefined;
+  const r = lastJson(out);
+  if (!r.ok || loaded === undefined) return r.ok ? { ...r, ok: false, error: "sessions never became ready" } : r;
+  const n = r.value ?? 0;
+  return { ...r, value: (loaded - baseline) / n, unit: "KiB/session", detail: `${n} sessions, PSS ${baseline} → ${loaded} KiB` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workloads
+
+interface Cell {
+  value?: number;
+  wallMs?: number;
+  cpuFrac?: number;
+  na?: string;
+  error?: string;
+  detail?: string;
+}
+
+interface Target {
+  text: string;
+  check(cells: Record<string, Cell>, plainRetr: Record<string, Cell>, raw: Cell | undefined): boolean | undefined;
+}
+
+interface Workload {
+  id: string;
+  label: string;
+  unit: string;
+  better: "higher" | "lower";
+  showWall?: boolean;
+  target?: Target;
+  timeoutMs: number;
+  spec(server: ServerName, port: number, rep: number, warm: boolean): LoadSpec;
+  after?(): void;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const v = (c: Cell | undefined) => (c && !c.na && !c.error ? c.value : undefined);
+
+function peers(cells: Record<string, Cell>): number[] {
+  return ["vsftpd", "pyftpdlib"].map((s) => v(cells[s])).filter((x): x is number => x !== undefined);
+}
+
+function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
+  const base = { user: acct.user, pass: acct.pass };
+  const bigMiB = p.bigSize / MiB;
+  const manyMiB = p.manySize / MiB;
+  const ftpTransfer: Target = {
+    text: "≥ vsftpd and ≥ 0.95 × raw",
+    check: (c, _p, raw) => {
+      const f = v(c.ftpkit);
+      const vs = v(c.vsftpd);
+      const r = v(raw);
+      if (f === undefined || vs === undefined || r === undefined) return undefined;
+      return f >= vs && f >= 0.95 * r;
+    },
+  };
+  const bestPeer = (better: "higher" | "lower"): Target => ({
+    text: better === "higher" ? "≥ best peer" : "≤ best peer",
+    check: (c) => {
+      const f = v(c.ftpkit);
+      const ps = peers(c);
+      if (f === undefined || ps.length === 0) return undefined;
+      return better === "higher" ? f >= Math.max(...ps) : f <= Math.min(...ps);
+    },
+  });
+  const vsPy = (better: "higher" | "lower"): Target => ({
+    text: better === "higher" ? "≥ pyftpdlib" : "≤ pyftpdlib",
+    check: (c) => {
+      const f = v(c.ftpkit);
+      const py = v(c.pyftpdlib);
+      if (f === undefined || py === undefined) return undefined;
+      return better === "higher" ? f >= py : f <= py;
+    },
+  });
+  const upPaths = (server: string, rep: number, n: number) =>
+    Array.from({ length: n }, (_, i) => `/up/${server}-${rep}-${String(i).padStart(3, "0")}.bin`);
+  const clear = () => clearUploads(data.upDir);
+  return [
+    {
+      id: "retr-1",
+      label: `retr-1: 1 client downloads ${bigMiB} MiB`,
+      unit: "MB/s",
+      better: "higher",
+      target: ftpTransfer,
+      timeoutMs: 300_000,
+      spec: (_s, port) => ({ kind: "retr", port, ...base, paths: [data.big], size: p.bigSize }),
+    },
+    {
+      id: "stor-1",
+      label: `stor-1: 1 client uploads ${bigMiB} MiB`,
+      unit: "MB/s",
+      better: "higher",
+      target: ftpTransfer,
+      timeoutMs: 300_000,
+      spec: (s, port, rep) => ({ kind: "stor", port, ...base, paths: upPaths(s, rep, 1), size: p.bigSize }),
+      after: clear,
+    },
+    {
+      id: "retr-100",
+      label: `retr-${p.manyClients}: ${p.manyClients} clients × ${manyMiB} MiB down`,
+      unit: "MB/s",
+      better: "higher",
+      showWall: true,
+      target: bestPeer("higher"),
+      timeoutMs: 300_000,
+      spec: (_s, port) => ({ kind: "retr", port, ...base, paths: data.many, size: p.manySize }),
+    },
+    {
+      id: "stor-100",
+      label: `stor-${p.manyClients}: ${p.manyClients} clients × ${manyMiB} MiB up`,
+      unit: "MB/s",
+      better: "higher",
+      showWall: true,
+      target: bestPeer("higher"),
+      timeoutMs: 300_000,
+      spec: (s, port, rep) => ({ kind: "stor", port, ...base, paths: upPaths(s, rep, p.manyClients), size: p.manySize }),
+      after: clear,
+    },
+    {
+      id: "login-seq",
+      label: `login, sequential (≤ ${p.loginSeqN} or ${p.loginMaxMs / 1000} s)`,
+      unit: "sessions/s",
+      better: "higher",
+      target: vsPy("higher"),
+      timeoutMs: p.loginMaxMs + 120_000,
+      spec: (_s, port, _r, warm) => ({ kind: "login", port, ...base, n: warm ? 20 : p.loginSeqN, concurrency: 1, maxMs: p.loginMaxMs }),
+    },
+    {
+      id: "login-conc",
+      label: `login, ${p.loginConc} concurrent (≤ ${p.loginConcN} or ${p.loginMaxMs / 1000} s)`,
+      unit: "sessions/s",
+      better: "higher",
+      target: vsPy("higher"),
+      timeoutMs: p.loginMaxMs + 120_000,
+      spec: (_s, port, _r, warm) => ({ kind: "login", port, ...base, n: warm ? 100 : p.loginConcN, concurrency: p.loginConc, maxMs: p.loginMaxMs }),
+    },
+    {
+      id: "list",
+      label: `LIST of ${p.listFiles.toLocaleString("en-US")} files`,
+      unit: "ms",
+      better: "lower",
+      target: bestPeer("lower"),
+      timeoutMs: 120_000,
+      spec: (_s, port) => ({ kind: "listing", port, ...base, verb: "LIST", path: data.dir, minLines: p.listFiles }),
+    },
+    {
+      id: "mlsd",
+      label: `MLSD of ${p.listFiles.toLocaleString("en-US")} files`,
+      unit: "ms",
+      better: "lower",
+      target: bestPeer("lower"),
+      timeoutMs: 120_000,
+      spec: (_s, port) => ({ kind: "listing", port, ...base, verb: "MLSD", path: data.dir, minLines: p.listFiles }),
+    },
+    {
+      id: "ftps-retr-1",
+      label: `FTPS retr-1 (AUTH TLS, PROT P), ${bigMiB} MiB`,
+      unit: "MB/s",
+      better: "higher",
+      target: {
+        text: "≥ 0.7 × its plain retr-1",
+        check: (c, plain) => {
+          const f = v(c.ftpkit);
+          const pl = v(plain.ftpkit);
+          return f === undefined || pl === undefined ? undefined : f >= 0.7 * pl;
+        },
+      },
+      timeoutMs: 300_000,
+      spec: (_s, port) => ({ kind: "retr", port, ...base, paths: [data.big], size: p.bigSize, tls: true }),
+    },
+    {
+      id: "memory",
+      label: `memory per idle logged-in session (${p.sessions.toLocaleString("en-US")} open, PSS)`,
+      unit: "KiB",
+      better: "lower",
+      target: vsPy("lower"),
+      timeoutMs: 300_000,
+      spec: (_s, port) => ({ kind: "sessions", port, ...base, n: p.sessions, concurrency: 50, holdMs: 60_000 }),
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+
+function fmt(x: number, unit: string): string {
+  const digits = unit === "ms" ? (x < 100 ? 1 : 0) : unit === "MB/s" || unit === "sessions/s" || unit === "KiB" ? (x < 10 ? 1 : 0) : 1;
+  return x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function cellText(c: Cell | undefined, w: Workload, vsftpd: Cell | undefined, extra = ""): string {
+  if (!c) return "not run";
+  if (c.error) return c.error === "not available" ? "not available" : "error†";
+  if (c.na) return "n/a";
+  if (c.value === undefined) return "—";
+  let s = fmt(c.value, w.unit);
+  if (w.showWall && c.wallMs !== undefined) s += ` · ${(c.wallMs / 1000).toFixed(2)} s`;
+  if (c.cpuFrac !== undefined && c.cpuFrac >= CPU_BOUND) s += " ⚠";
+  const ref = v(vsftpd);
+  if (ref !== undefined && ref > 0 && c !== vsftpd) s += ` (${(c.value / ref).toFixed(2)}×)`;
+  return s + extra;
+}
+
+interface Results {
+  raw: Cell | undefined;
+  cells: Map<string, Record<string, Cell>>;
+}
+
+function renderTable(ws: Workload[], r: Results, servers: readonly ServerName[]): { table: string; notes: string[] } {
+  const notes: string[] = [];
+  const head = `| Workload | Unit | ${servers.join(" | ")} | Target (ftpkit) | Met |`;
+  const sep = `|---|---|${servers.map(() => "---:").join("|")}|---|:-:|`;
+  const rows = [head, sep];
+  if (r.raw) {
+    const rawText = r.raw.error ? "error†" : `${fmt(r.raw.value ?? 0, "MB/s")}${(r.raw.cpuFrac ?? 0) >= CPU_BOUND ? " ⚠" : ""}`;
+    if (r.raw.error) notes.push(`raw: ${r.raw.error}`);
+    rows.push(`| raw loopback limit (Bun read+send, no FTP) | MB/s | ${servers.map(() => rawText).join(" | ")} | ceiling | |`);
+  }
+  const plain = r.cells.get("retr-1") ?? {};
+  for (const w of ws) {
+    const cells = r.cells.get(w.id);
+    if (!cells) continue;
+    const texts = servers.map((s) => {
+      let extra = "";
+      const c = cells[s];
+      if (w.id === "ftps-retr-1" && v(c) !== undefined && v(plain[s]) !== undefined) {
+        extra = `, ${Math.round((100 * v(c)!) / v(plain[s])!)}% of plain`;
+      }
+      return cellText(c, w, cells.vsftpd, extra);
+    });
+    for (const s of servers) {
+      const c = cells[s];
+      if (c?.error && c.error !== "not available") notes.push(`${w.id} / ${s}: ${c.error}`);
+      if (c?.na) notes.push(`${w.id} / ${s}: n/a (${c.na})`);
+    }
+    const met = w.target?.check(cells, plain, r.raw);
+    const unit = w.unit === "KiB" ? "KiB/session" : w.unit;
+    rows.push(`| ${w.label} | ${unit} | ${texts.join(" | ")} | ${w.target?.text ?? ""} | ${met === undefined ? "—" : met ? "✅" : "❌"} |`);
+  }
+  return { table: rows.join("\n"), notes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine description
+
+function machine(): string[] {
+  const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? "unknown";
+  const vsftpd = Bun.spawnSync(["sh", "-c", "dpkg-query -W -f '${Version}' vsftpd 2>/dev/null"]).stdout.toString() || "?";
+  const pyftpd = Bun.spawnSync(["sh", "-c", "dpkg-query -W -f '${Version}' python3-pyftpdlib 2>/dev/null"]).stdout.toString() || "?";
+  const rev = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: BENCH_DIR }).stdout.toString().trim();
+  return [
+    `- CPU: ${model}, ${cpus().length} cores; RAM ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    `- Kernel: Linux ${release()}`,
+    `- Bun ${Bun.version}; vsftpd ${vsftpd}; pyftpdlib ${pyftpd} (Debian packages)`,
+    `- ftpkit commit ${rev || "?"}; date ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}`,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const profile: Profile = { ...(args.quick ? QUICK : FULL) };
+  if (args.reps !== undefined && args.reps > 0) profile.reps = args.reps;
+  const t0 = performance.now();
+  const log = (msg: string) => console.error(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
+
+  if (process.getuid?.() !== 0) throw new Error("the bench runs as root (it creates a system user for vsftpd and starts it)");
+  for (const n of ensurePeers()) log(n);
+
+  const work = join(BENCH_DIR, "work");
+  const acct: Account = { user: ACCOUNT_USER, pass: ACCOUNT_PASS, home: join(work, "home") };
+  mkdirSync(work, { recursive: true });
+  log("preparing data…");
+  const data = prepareData(acct.home, profile);
+  ensureSystemUser(acct);
+  chownTree(acct.home, acct.user);
+  const cert = makeCert(join(work, "tls"));
+
+  // Servers
+  const servers = new Map<ServerName, RunningServer>();
+  const unavailable = new Map<ServerName, string>();
+  let pyTls: RunningServer | undefined;
+  const starters: Record<ServerName, () => Promise<RunningServer>> = {
+    ftpkit: () => startFtpkit({ acct, port: PORTS.ftpkit, pasv: PASV.ftpkit, work, tls: cert }),
+    vsftpd: () => startVsftpd({ acct, port: PORTS.vsftpd, pasv: PASV.vsftpd, work, tls: cert }),
+    pyftpdlib: () => startPyftpdlib({ acct, port: PORTS.pyftpdlib, pasv: PASV.pyftpdlib, work }),
+  };
+  for (const name of args.only) {
+    try {
+      const s = await starters[name]();
+      running.add(s);
+      servers.set(name, s);
+      log(`${name} up on 127.0.0.1:${s.port} (pid ${s.pid})`);
+    } catch (e) {
+      unavailable.set(name, (e as Error).message);
+      log(`${name}: not available — ${(e as Error).message}`);
+    }
+  }
+  if (args.only.includes("pyftpdlib") && cert && pyOpenSslImportable()) {
+    try {
+      pyTls = await startPyftpdlib({ acct, port: PORTS.pyftpdlibTls, pasv: PASV.pyftpdlibTls, work, tls: cert });
+      running.add(pyTls);
+    } catch (e) {
+      log(`pyftpdlib TLS: not available — ${(e as Error).message}`);
+    }
+  }
+
+  const results: Results = { raw: undefined, cells: new Map() };
+  const wanted = (id: string) => !args.workloads || args.workloads.includes(id);
+
+  const measureReps = async (make: (rep: number, warm: boolean) => LoadSpec, timeoutMs: number, server?: RunningServer): Promise<Cell> => {
+    const samples: LoadResult[] = [];
+    for (let i = 0; i < profile.warmup + profile.reps; i++) {
+      if (server && !alive(server)) return { error: `${server.name} died (see ${server.log})` };
+      const warm = i < profile.warmup;
+      const r = await runLoad(make(i, warm), timeoutMs);
+      if (!r.ok) return { error: r.error ?? "failed" };
+      if (r.na) return { na: r.na };
+      if (!warm) samples.push(r);
+    }
+    const value = median(samples.map((s) => s.value ?? 0));
+    const mid = samples.find((s) => s.value === value) ?? samples[0]!;
+    return {
+      value,
+      wallMs: median(samples.map((s) => s.wallMs)),
+      cpuFrac: median(samples.map((s) => (s.wallMs > 0 ? s.cpuMs / s.wallMs : 0))),
+      detail: mid.detail,
+    };
+  };
+
+  // The ceiling
+  if (wanted("raw")) {
+    log("raw loopback…");
+    try {
+      const raw = await startRaw(join(acct.home, data.big), PORTS.raw, work);
+      extraStops.add(raw.stop);
+      results.raw = await measureReps(() => ({ kind: "raw", port: PORTS.raw, size: profile.bigSize }), 300_000);
+      await raw.stop();
+      extraStops.delete(raw.stop);
+    } catch (e) {
+      results.raw = { error: (e as Error).message };
+    }
+  }
+
+  const ws = workloads(profile, data, acct).filter((w) => wanted(w.id));
+  for (const w of ws) {
+    const row: Record<string, Cell> = {};
+    results.cells.set(w.id, row);
+    for (const name of SERVERS) {
+      if (!args.only.includes(name)) continue;
+      let s = servers.get(name);
+      if (!s) {
+        row[name] = { error: "not available" };
+        continue;
+      }
+      if (w.id === "ftps-retr-1" && name === "pyftpdlib") {
+        if (!pyTls) {
+          row[name] = { na: "pyftpdlib TLS needs pyOpenSSL and a certificate" };
+          continue;
+        }
+        s = pyTls;
+      }
+      if (w.id === "memory") {
+        // A fresh process: otherwise earlier workloads leave freed heap that new sessions reuse
+        // (pyftpdlib then "costs" 0 KiB per session). One small login run warms the code paths.
+        log(`${name}: restarting for the memory row…`);
+        await stopServer(s);
+        running.delete(s);
+        try {
+          s = await starters[name]();
+        } catch (e) {
+          row[name] = { error: `restart failed: ${(e as Error).message}` };
+          continue;
+        }
+        running.add(s);
+        servers.set(name, s);
+        await runLoad({ kind: "login", port: s.port, user: acct.user, pass: acct.pass, n: 20, concurrency: 5, maxMs: 10_000 }, 60_000);
+      }
+      log(`${w.id} · ${name}…`);
+      const server = s;
+      try {
+        row[name] =
+          w.id === "memory"
+            ? await runSessions(w.spec(name, server.port, 0, false) as Extract<LoadSpec, { kind: "sessions" }>, server).then(
+                // No ⚠ here: the generator's CPU is spent logging in, not during the measurement.
+                (r): Cell => (r.ok ? { value: r.value, wallMs: r.wallMs, detail: r.detail } : { error: r.error ?? "failed" }),
+              )
+            : await measureReps((rep, warm) => w.spec(name, server.port, rep, warm), w.timeoutMs, server);
+      } finally {
+        w.after?.();
+      }
+      const c = row[name]!;
+      log(`  ${c.error ? `error: ${c.error}` : c.na ? `n/a: ${c.na}` : `${fmt(c.value ?? 0, w.unit)} ${w.unit}${c.detail ? ` (${c.detail})` : ""}`}`);
+    }
+  }
+
+  await stopEverything();
+
+  const shown = SERVERS.filter((s) => args.only.includes(s));
+  const { table, notes } = renderTable(ws, results, shown);
+  for (const [name, why] of unavailable) notes.unshift(`${name} not available: ${why}`);
+  const command = `bun run bench${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
+  const p = profile;
+  const legend = [
+    `Each cell is the median of ${p.reps} runs after ${p.warmup} warm-up run(s); (N×) is the ratio to vsftpd of the same number (for ms and KiB lower is better).`,
+    `MB = 10^6 bytes. Transfers are timed from PASV to the final 226, after login; retr/stor-${p.manyClients} also show the wall time of the whole batch.`,
+    `⚠ = the load generator used ≥ ${CPU_BOUND * 100}% of a core during the measurement: that result is a lower bound for the server.`,
+    "n/a = the server lacks the feature (vsftpd has no MLSD; FTPS needs AUTH TLS in FEAT). † = see the notes below.",
+  ];
+  const out = [
+    `Command: \`${command}\`${args.quick ? " (quick mode: smaller sizes and counts, fewer repetitions)" : ""}`,
+    "",
+    ...machine(),
+    "",
+    table,
+    "",
+    ...legend.map((l) => `- ${l}`),
+    ...(notes.length > 0 ? ["", "Notes:", ...notes.map((n) => `- ${n}`)] : []),
+  ].join("\n");
+  console.log(`\n${out}\n`);
+
+  // Keep hand-written findings (a "## Findings" section) across runs.
+  let findings = "";
+  if (existsSync(args.out)) {
+    const old = readFileSync(args.out, "utf8");
+    const at = old.indexOf("\n## Findings");
+    if (at >= 0) findings = old.slice(at);
+  }
+  writeFileSync(args.out, `# ftpkit benchmark results\n\n${out}\n${findings}`);
+  log(`wrote ${args.out} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+try {
+  await main();
+} catch (e) {
+  console.error(`bench failed: ${(e as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await stopEverything();
+}
+process.exit(process.exitCode ?? 0);
