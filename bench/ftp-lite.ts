@@ -1,6 +1,6 @@
 // A minimal FTP client for the benchmark: control replies, passive data channels, explicit TLS.
 // It is deliberately independent of client/ so the bench measures servers, not our own client.
-import type { Socket, TLSOptions } from "bun";
+import type { Socket, SocketHandler, TLSOptions } from "bun";
 
 export interface Reply {
   code: number;
@@ -32,7 +32,6 @@ export class FtpLite {
   private readonly waiters: Waiter[] = [];
   private failure: Error | undefined;
   private tls = false;
-  private session: unknown;
 
   private constructor(readonly host: string) {}
 
@@ -191,7 +190,6 @@ export class FtpLite {
       this.socket = tls;
     });
     await opened;
-    this.session = (this.socket as unknown as { getSession(): unknown }).getSession();
     await this.expect("PBSZ 0", 200);
     await this.expect("PROT P", 200);
   }
@@ -203,7 +201,7 @@ export class FtpLite {
     if (!m) throw new BenchFtpError(`PASV: cannot parse ${r.text}`);
     const port = Number(m[5]) * 256 + Number(m[6]);
     // The bench runs on loopback: connect to our own host, whatever the server advertises.
-    return DataChannel.connect(this.host, port, sink, this.tls ? this.session : undefined, this.tls);
+    return DataChannel.connect(this.host, port, sink);
   }
 
   /** QUIT and close, ignoring errors (the session is over either way). */
@@ -230,6 +228,7 @@ export class FtpLite {
       dc.close();
       throw new BenchFtpError(`RETR: ${pre.code} ${pre.text}`);
     }
+    if (this.tls) dc.startTls();
     // The data first: a reset data channel fails now instead of waiting for a 226 that never comes.
     const { bytes } = await dc.finished(timeoutMs);
     const done = await this.read(timeoutMs);
@@ -262,6 +261,7 @@ export class FtpLite {
       dc.close();
       throw new BenchFtpError(`${verb}: ${pre.code} ${pre.text}`);
     }
+    if (this.tls) dc.startTls();
     const done = await this.read(timeoutMs);
     if (done.code !== 226 && done.code !== 250) throw new BenchFtpError(`${verb}: ${done.code} ${done.text}`);
     const { bytes, newlines } = await dc.finished(timeoutMs);
@@ -273,7 +273,7 @@ export type DataSink = "count" | "text";
 
 /** One data connection: counts what arrives, or sends a repeated pattern with a guarded write loop. */
 export class DataChannel {
-  private socket!: Socket<undefined>;
+  private socket: Socket<undefined> | undefined;
   private bytes = 0;
   private newlines = 0;
   private ended = false;
@@ -283,43 +283,66 @@ export class DataChannel {
 
   private constructor(private readonly sink: DataSink) {}
 
-  static async connect(host: string, port: number, sink: DataSink, session: unknown, tls: boolean): Promise<DataChannel> {
+  /**
+   * Connects in clear text. Under PROT P the caller calls `startTls` after the 1xx reply, as
+   * Python's ftplib does: pyftpdlib drops a data connection whose ClientHello arrives before the
+   * transfer command (it reads it as unexpected data), which a handshake-on-connect client hits.
+   */
+  static async connect(host: string, port: number, sink: DataSink): Promise<DataChannel> {
     const dc = new DataChannel(sink);
-    // No waiting for the TLS handshake here: vsftpd accepts the data connection only after RETR.
-    dc.socket = await Bun.connect({
-      hostname: host,
-      port,
-      tls: tls ? INSECURE_TLS : undefined,
-      socket: {
-        open: (s) => {
-          if (tls && session) (s as unknown as { setSession(b: unknown): void }).setSession(session);
-        },
-        data: (_s, chunk) => {
-          dc.bytes += chunk.length;
-          if (dc.sink === "text") {
-            for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) dc.newlines++;
-          }
-        },
-        drain: () => dc.pump?.(),
-        end: (s) => {
-          dc.finish();
-          s.close();
-        },
-        close: (_s, err) => {
-          if (err) dc.error ??= err;
-          dc.finish();
-        },
-        error: (_s, err) => {
-          dc.error = err;
-          dc.finish();
-        },
-        connectError: (_s, err) => {
-          dc.error = err;
-          dc.finish();
-        },
-      },
-    });
+    const s = await Bun.connect({ hostname: host, port, socket: dc.handlers() });
+    dc.socket ??= s;
     return dc;
+  }
+
+  /** Handlers shared by the clear socket and its TLS upgrade; events of a superseded socket are ignored. */
+  private handlers(): SocketHandler<undefined> {
+    const current = (s: Socket<undefined>) => s === this.socket;
+    return {
+      open: (s) => {
+        this.socket ??= s;
+      },
+      data: (s, chunk) => {
+        if (!current(s)) return; // after the upgrade the clear socket still sees ciphertext
+        this.bytes += chunk.length;
+        if (this.sink === "text") {
+          for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) this.newlines++;
+        }
+      },
+      drain: (s) => {
+        if (current(s)) this.pump?.();
+      },
+      end: (s) => {
+        if (!current(s)) return;
+        this.finish();
+        s.close();
+      },
+      close: (s, err) => {
+        if (!current(s)) return;
+        if (err) this.error ??= err;
+        this.finish();
+      },
+      error: (s, err) => {
+        if (!current(s)) return;
+        this.error = err;
+        this.finish();
+      },
+      connectError: (_s, err) => {
+        this.error = err;
+        this.finish();
+      },
+    };
+  }
+
+  private get sock(): Socket<undefined> {
+    if (!this.socket) throw new BenchFtpError("data channel not connected");
+    return this.socket;
+  }
+
+  /** Upgrades the data connection to TLS (client side, self-signed certificates accepted). */
+  startTls(): void {
+    const [, tls] = this.sock.upgradeTLS<undefined>({ tls: INSECURE_TLS, socket: this.handlers() });
+    this.socket = tls;
   }
 
   private finish(): void {
@@ -338,7 +361,7 @@ export class DataChannel {
     if (this.ended) return Promise.resolve().then(result);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
-        this.socket.close();
+        this.socket?.close();
         reject(new BenchFtpError(`data channel still open after ${timeoutMs} ms`));
       }, timeoutMs);
       this.endWaiters.push(() => {
@@ -369,7 +392,7 @@ export class DataChannel {
             }
             const off = sent % pattern.length;
             const len = Math.min(pattern.length - off, total - sent);
-            const n = this.socket.write(pattern, off, len);
+            const n = this.sock.write(pattern, off, len);
             if (n < 0) {
               this.pump = undefined;
               reject(new BenchFtpError("data channel closed while sending"));
@@ -389,10 +412,10 @@ export class DataChannel {
   }
 
   shutdown(): void {
-    this.socket.shutdown();
+    this.sock.shutdown();
   }
 
   close(): void {
-    this.socket.close();
+    this.socket?.close();
   }
 }

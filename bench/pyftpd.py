@@ -24,10 +24,6 @@ def main():
         handler = TLS_FTPHandler
         handler.certfile = tls[0]
         handler.keyfile = tls[1]
-        # pyftpdlib 1.5.7 with OpenSSL 3 resets TLS 1.3 data-channel handshakes (curl shows
-        # "SSL_connect: Connection reset by peer" after PASV): serve TLS 1.2, which works.
-        from OpenSSL import SSL
-        handler.ssl_options |= getattr(SSL, "OP_NO_TLSv1_3", 0)
     else:
         handler = FTPHandler
     handler.authorizer = authorizer
