@@ -1,7 +1,7 @@
 // `bun bench/profile.ts <workload> [reps]`: runs ftpkit under `bun --cpu-prof --cpu-prof-md`, drives
 // one bench workload against it `reps` times, stops it with SIGINT (so the profile is written) and
-// prints where the profile went. Needs the data set of a previous `bun run bench` (bench/work/home).
-// Workloads: retr-1 stor-1 retr-100 stor-100 login-seq login-conc list mlsd sessions.
+// prints where the profile went. HEAP=1 takes a heap profile (--heap-prof-md) instead. Needs the data set of a previous `bun run bench` (bench/work/home).
+// Workloads: retr-1 ftps-retr-1 stor-1 retr-100 stor-100 login-seq login-conc list mlsd sessions.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { LoadSpec } from "./load.ts";
@@ -18,7 +18,11 @@ const profDir = join(work, "prof", `${workload}-${Date.now()}`);
 if (!existsSync(users) || !existsSync(home)) throw new Error("run `bun run bench --quick` once first (it makes the data and the users file)");
 mkdirSync(profDir, { recursive: true });
 
-const pick = (re: RegExp) => readdirSync(home).find((f) => re.test(f));
+// The largest data set present (a full run's, when there was one).
+const pick = (re: RegExp) =>
+  readdirSync(home)
+    .filter((f) => re.test(f))
+    .sort((a, b) => Number(b.replace(/\D/g, "")) - Number(a.replace(/\D/g, "")))[0];
 const big = pick(/^big-\d+\.bin$/);
 const many = pick(/^many-\d+$/);
 const dir = pick(/^dir-\d+$/);
@@ -31,6 +35,7 @@ const up = (n: number, rep: number) => Array.from({ length: n }, (_, i) => `/up/
 
 const specs: Record<string, (rep: number) => LoadSpec> = {
   "retr-1": () => ({ kind: "retr", ...base, paths: [`/${big}`], size: bigSize }),
+  "ftps-retr-1": () => ({ kind: "retr", ...base, paths: [`/${big}`], size: bigSize, tls: true }),
   "stor-1": (rep) => ({ kind: "stor", ...base, paths: up(1, rep), size: bigSize }),
   "retr-100": () => ({ kind: "retr", ...base, paths: manyFiles, size: manySize }),
   "stor-100": (rep) => ({ kind: "stor", ...base, paths: up(manyFiles.length, rep), size: manySize }),
@@ -44,8 +49,10 @@ const make = specs[workload];
 if (!make) throw new Error(`unknown workload ${workload}; one of ${Object.keys(specs).join(" ")}`);
 
 const log = join(profDir, "server.log");
+const cert = join(work, "tls", "cert.pem");
+const tlsFlags = existsSync(cert) ? ["--tls-cert", cert, "--tls-key", join(work, "tls", "key.pem")] : [];
 const server = spawnServer(
-  [process.execPath, "--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profDir}`, join(REPO_DIR, "cli", "ftpkit.ts"), "serve", "--users", users, "--port", String(port), "--host", "127.0.0.1", "--pasv-ports", "44000-44999", "--max-connections", "5000", "--max-per-ip", "5000", "--idle-timeout", "600"],
+  [process.execPath, ...(process.env.HEAP ? ["--heap-prof-md", `--heap-prof-dir=${profDir}`] : ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profDir}`]), join(REPO_DIR, "cli", "ftpkit.ts"), "serve", "--users", users, "--port", String(port), "--host", "127.0.0.1", "--pasv-ports", "44000-44999", "--max-connections", "5000", "--max-per-ip", "5000", "--idle-timeout", "600", ...tlsFlags],
   log,
 );
 try {

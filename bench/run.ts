@@ -606,12 +606,15 @@ async function main(): Promise<void> {
   const results: Results = { raw: undefined, cells: new Map() };
   const wanted = (id: string) => !args.workloads || args.workloads.includes(id);
 
-  const measureReps = async (make: (rep: number, warm: boolean) => LoadSpec, timeoutMs: number, server?: RunningServer): Promise<Cell> => {
+  // afterEach runs after every run: uploads are deleted at once, so no run pays for the writeback of
+  // the previous runs' dirty pages (6 × 1 GiB kept around exceeded dirty_ratio and throttled to disk speed).
+  const measureReps = async (make: (rep: number, warm: boolean) => LoadSpec, timeoutMs: number, server?: RunningServer, afterEach?: () => void): Promise<Cell> => {
     const samples: LoadResult[] = [];
     for (let i = 0; i < profile.warmup + profile.reps; i++) {
       if (server && !alive(server)) return { error: `${server.name} died (see ${server.log})` };
       const warm = i < profile.warmup;
       const r = await runLoad(make(i, warm), timeoutMs);
+      afterEach?.();
       if (!r.ok) return { error: r.error ?? "failed" };
       if (r.na) return { na: r.na };
       if (!warm) samples.push(r);
@@ -683,7 +686,7 @@ async function main(): Promise<void> {
                 // No ⚠ here: the generator's CPU is spent logging in, not during the measurement.
                 (r): Cell => (r.ok ? { value: r.value, wallMs: r.wallMs, detail: r.detail } : { error: r.error ?? "failed" }),
               )
-            : await measureReps((rep, warm) => w.spec(name, server.port, rep, warm), w.timeoutMs, server);
+            : await measureReps((rep, warm) => w.spec(name, server.port, rep, warm), w.timeoutMs, server, w.after);
       } finally {
         w.after?.();
       }
