@@ -164,6 +164,7 @@ export class FtpServer {
     this.listener?.stop(true);
     this.ftps?.stop(true);
     ctx.auth.close();
+    ctx.log.flush?.();
   }
 }
 

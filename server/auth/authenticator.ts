@@ -1,8 +1,9 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
 // timing, per-IP back-off, and a verified-credential cache so repeat logins skip argon2id.
 import { createHmac, randomBytes } from "node:crypto";
+import { watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 
@@ -44,6 +45,10 @@ export class Authenticator {
   private readonly verified = new Map<string, string>();
   private readonly failures = new Map<string, { count: number; last: number }>();
   private dummyHash: Promise<string> | null = null;
+  /** inotify on the users file's folder tells us about edits, so most logins skip the stat. */
+  private watcher: FSWatcher | null = null;
+  private dirty = true;
+  private lastCheck = 0;
 
   constructor(opts: AuthenticatorOptions) {
     this.usersFile = resolve(opts.usersFile);
@@ -62,10 +67,31 @@ export class Authenticator {
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.signature = sig;
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
+    this.watch();
     await this.dummyHash;
   }
 
+  private watch(): void {
+    if (this.watcher) return;
+    const name = basename(this.usersFile);
+    try {
+      // Watch the folder, not the file: an atomic save replaces the file's inode.
+      this.watcher = watch(dirname(this.usersFile), (_event, changed) => {
+        if (!changed || changed === name || changed.startsWith(`.${name}`)) this.dirty = true;
+      });
+      this.watcher.on("error", () => {
+        this.watcher?.close();
+        this.watcher = null;
+      });
+      (this.watcher as { unref?: () => void }).unref?.();
+    } catch {
+      this.watcher = null; // no inotify: fall back to a stat per login
+    }
+  }
+
   close(): void {
+    this.watcher?.close();
+    this.watcher = null;
     this.verified.clear();
     this.failures.clear();
   }
@@ -109,6 +135,11 @@ export class Authenticator {
   /** Reload if the file's stat signature changed; a broken file keeps the previous users. */
   private async refresh(): Promise<void> {
     if (this.reloading) return this.reloading;
+    // With a watcher, stat only after a change event (or once a second, in case an event was missed).
+    const now = performance.now();
+    if (this.watcher && !this.dirty && now - this.lastCheck < 1000) return;
+    this.dirty = false;
+    this.lastCheck = now;
     const sig = await this.stat();
     if (this.reloading) return this.reloading; // another login started the reload meanwhile
     if (sig === this.signature || sig === this.badSignature) return;

@@ -1,7 +1,7 @@
 // PASS — RFC 959 §4.1.1: the password for the account named by USER.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { buildMounts } from "../vfs/mounts.ts";
+import { acquireMounts, forgetMounts, releaseMounts, type Mount } from "../vfs/mounts.ts";
 
 export const pass: CommandSpec = {
   verbs: ["PASS"],
@@ -25,14 +25,23 @@ export const pass: CommandSpec = {
       server.log.warn("login refused: TLS required", { session: session.id, ip: session.remoteIp, user: name });
       throw new FtpError(530, "Login incorrect");
     }
+    let mounts: Mount[] | null = null;
     try {
-      session.mounts = await buildMounts(user, server.quotas);
-      await session.mounts[0]!.storage.stat("");
+      const acquired = await acquireMounts(user, server.quotas);
+      mounts = acquired.mounts;
+      // The home must exist; checked when the user's table is built, not on every login.
+      if (acquired.fresh) await mounts[0]!.storage.stat("");
     } catch {
+      if (mounts) releaseMounts(mounts, server.quotas);
+      forgetMounts(user);
       server.log.error("login refused: home directory unavailable", { session: session.id, user: user.name });
       throw new FtpError(530, "Login failed: home directory unavailable");
     }
-    if (session.closed) return;
+    if (session.closed) {
+      releaseMounts(mounts, server.quotas);
+      return;
+    }
+    session.mounts = mounts;
     session.user = user;
     session.cwd = "/";
     session.limiters = server.limitersFor(user.name);

@@ -16,36 +16,72 @@ export interface Mount {
   ledgerKey: string;
 }
 
+interface LedgerSpec {
+  key: string;
+  limit: number;
+  measure: () => Promise<number>;
+}
+
+/** What a user's mount table is made of, built once per user record (a users-file reload makes new records). */
+interface MountPlan {
+  roots: Array<Omit<Mount, "ledger">>;
+  ledgers: LedgerSpec[];
+  /** The table handed to the last login: sessions of one user share it while its ledgers are current. */
+  table: Mount[] | null;
+}
+
+const plans = new WeakMap<UserRecord, MountPlan>();
+
 /**
- * Build a user's mount table: the home at "/" plus each virtual directory. A mount with its own
- * size limit gets a ledger keyed by its real directory (shared by every user who mounts it);
- * the others are charged to the user's ledger.
+ * The user's mount table: the home at "/" plus each virtual directory. A mount with its own size
+ * limit is charged to a ledger keyed by its real directory (shared by every user who mounts it);
+ * the others to the user's ledger. Each call takes one reference on every ledger (see releaseMounts).
+ * `fresh` says the table was built now (its storage has not been touched yet).
  */
-export async function buildMounts(user: UserRecord, quotas: QuotaRegistry): Promise<Mount[]> {
+export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry): Promise<{ mounts: Mount[]; fresh: boolean }> {
+  let plan = plans.get(user);
+  if (!plan) {
+    plan = planMounts(user);
+    plans.set(user, plan);
+  }
+  const ledgers = new Map<string, QuotaLedger>();
+  for (const spec of plan.ledgers) ledgers.set(spec.key, await quotas.acquire(spec.key, spec.limit, spec.measure));
+  const table = plan.table;
+  if (table && table.every((m) => ledgers.get(m.ledgerKey) === m.ledger)) return { mounts: table, fresh: false };
+  plan.table = plan.roots.map((root) => ({ ...root, ledger: ledgers.get(root.ledgerKey)! }));
+  return { mounts: plan.table, fresh: !table };
+}
+
+function planMounts(user: UserRecord): MountPlan {
   const home = new LocalStorage(user.home);
-  const ownMounts = user.mounts.filter((m) => m.quota === 0).map((m) => new LocalStorage(m.dir));
   const userKey = `user:${user.name}`;
-  const userLedger = await quotas.acquire(userKey, user.quota, async () => {
-    let total = await home.usage();
-    for (const s of ownMounts) total += await s.usage().catch(() => 0);
-    return total;
-  });
-  const mounts: Mount[] = [
-    { vpath: "/", id: `dir:${user.home}`, storage: home, perms: new Set(user.perms), ledger: userLedger, ledgerKey: userKey },
-  ];
+  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, perms: new Set(user.perms), ledgerKey: userKey }];
+  const chargedToUser: Storage[] = [home];
+  const ledgers: LedgerSpec[] = [];
   for (const m of user.mounts) {
     const storage = new LocalStorage(m.dir);
-    let ledger = userLedger;
-    let ledgerKey = userKey;
-    if (m.quota > 0) {
-      ledgerKey = `dir:${m.dir}`;
-      ledger = await quotas.acquire(ledgerKey, m.quota, () => storage.usage());
-    }
-    mounts.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, perms: new Set(m.perms), ledger, ledgerKey });
+    const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
+    if (m.quota > 0) ledgers.push({ key: ledgerKey, limit: m.quota, measure: () => storage.usage() });
+    else chargedToUser.push(storage);
+    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, perms: new Set(m.perms), ledgerKey });
   }
-  return mounts;
+  ledgers.unshift({
+    key: userKey,
+    limit: user.quota,
+    measure: async () => {
+      let total = 0;
+      for (const s of chargedToUser) total += await s.usage().catch(() => 0);
+      return total;
+    },
+  });
+  return { roots, ledgers, table: null };
 }
 
 export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): void {
   for (const key of new Set(mounts.map((m) => m.ledgerKey))) quotas.release(key);
+}
+
+/** Drop a user's cached table (its home turned out to be unusable: check again next time). */
+export function forgetMounts(user: UserRecord): void {
+  plans.delete(user);
 }
