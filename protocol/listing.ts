@@ -14,12 +14,28 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 const SIX_MONTHS_MS = 182 * 24 * 3600 * 1000;
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
+/**
+ * Small memo tables for the date columns: the files of one directory share few mtimes, and a
+ * 10,000-entry listing otherwise formats the same date 10,000 times. Cleared when full, so a
+ * listing of a huge directory with all-distinct mtimes costs one Map lookup per line more.
+ */
+const MEMO_MAX = 4096;
+const timeValMemo = new Map<number, string>();
+const listDateMemo = new Map<number, string>();
+
 /** RFC 3659 time-val (UTC): 20261121095300, used by MDTM and the modify fact. */
 export function formatTimeVal(d: Date): string {
-  return (
-    `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}` +
-    `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`
-  );
+  const ms = d.getTime();
+  const key = Math.floor(ms / 1000);
+  let text = timeValMemo.get(key);
+  if (text === undefined) {
+    text =
+      `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}` +
+      `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+    if (timeValMemo.size >= MEMO_MAX) timeValMemo.clear();
+    timeValMemo.set(key, text);
+  }
+  return text;
 }
 
 export function parseTimeVal(text: string): Date {
@@ -30,15 +46,28 @@ export function parseTimeVal(text: string): Date {
   return new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
 }
 
+const LIST_DIR_HEAD = "drwxr-xr-x   2 ftp      ftp      ";
+const LIST_FILE_HEAD = "-rw-r--r--   1 ftp      ftp      ";
+const SIZE_PAD = " ".repeat(12);
+
 /** One `ls -l` style line as vsftpd and most clients expect (dates in UTC). */
 export function formatListLine(info: FileInfo, now: Date = new Date()): string {
-  const mode = info.type === "dir" ? "drwxr-xr-x" : "-rw-r--r--";
-  const links = info.type === "dir" ? 2 : 1;
   const t = info.mtime;
-  const recent = Math.abs(now.getTime() - t.getTime()) < SIX_MONTHS_MS;
-  const when = recent ? `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
-  const date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2, " ")} ${when}`;
-  return `${mode} ${String(links).padStart(3)} ftp      ftp      ${String(info.size).padStart(12)} ${date} ${info.name}`;
+  const ms = t.getTime();
+  const recent = Math.abs(now.getTime() - ms) < SIX_MONTHS_MS;
+  // Minute resolution is all the column shows; the sign bit of the key carries "recent".
+  const minute = Math.floor(ms / 60_000);
+  const key = recent ? minute : -minute - 1e12;
+  let date = listDateMemo.get(key);
+  if (date === undefined) {
+    const when = recent ? `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
+    date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2, " ")} ${when}`;
+    if (listDateMemo.size >= MEMO_MAX) listDateMemo.clear();
+    listDateMemo.set(key, date);
+  }
+  const size = String(info.size);
+  const sizeCol = size.length < 12 ? SIZE_PAD.slice(size.length) + size : size;
+  return `${info.type === "dir" ? LIST_DIR_HEAD : LIST_FILE_HEAD}${sizeCol} ${date} ${info.name}`;
 }
 
 /** Parse a Unix `ls -l` line (ours, vsftpd's, pyftpdlib's, ProFTPD's). Returns null for "total N". */

@@ -52,7 +52,9 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
   let entries: FileInfo[] = [];
   try {
     const list = await r.mount.storage.list(r.key);
-    entries = list.map((e) => ({ ...e, perm: permFacts(r.mount.perms, e.type) }));
+    const filePerm = permFacts(r.mount.perms, "file");
+    const dirPerm = permFacts(r.mount.perms, "dir");
+    entries = list.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm }));
   } catch (err) {
     const virtual = err instanceof StorageError && err.kind === "not-found" && isVirtualDirectory(session.mounts, r.vpath);
     if (!virtual) throw err;
@@ -65,7 +67,13 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
     if (seen.has(name)) entries = entries.map((e) => (e.name === name ? info : e));
     else entries.push(info);
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Storage usually hands the names over sorted already (local.ts does): check before sorting.
+  for (let i = 1; i < entries.length; i++) {
+    if (entries[i - 1]!.name > entries[i]!.name) {
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      break;
+    }
+  }
   return entries;
 }
 
