@@ -27,7 +27,7 @@ export class CommandLoop {
     const { lines, overlong } = this.splitter.push(chunk);
     for (let i = 0; i < overlong; i++) session.reply(500, "Command line too long");
     for (const line of lines) {
-      if (session.closed) return;
+      if (session.closed || session.quitting) return;
       const verb = line.split(" ", 1)[0]!.toUpperCase();
       const spec = session.server.commandTable().get(verb);
       if (spec?.duringTransfer && (session.transfer || this.running)) {
@@ -47,7 +47,7 @@ export class CommandLoop {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length && !this.session.closed) {
+      while (this.queue.length && !this.session.closed && !this.session.quitting) {
         // Commands other than ABOR/STAT/QUIT wait for the running transfer (RFC 959 §5.4).
         if (this.session.transfer) await this.session.transfer.done;
         await this.execute(this.queue.shift()!);

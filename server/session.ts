@@ -57,6 +57,9 @@ export class Session {
   /** Set by the TLS layer (FTPS). */
   tls: { control: boolean; protP: boolean; pbsz: boolean } = { control: false, protP: false, pbsz: false };
 
+  /** After QUIT: nothing more is read. */
+  quitting = false;
+  private quitTimer: ReturnType<typeof setTimeout> | null = null;
   private pending: Buffer[] = [];
   private closeAfterFlush = false;
 
@@ -110,8 +113,24 @@ export class Session {
   /** Send a last reply, then close once it has been written. */
   replyAndClose(code: number, text: string): void {
     this.reply(code, text);
+    this.endWhenFlushed();
+  }
+
+  private endWhenFlushed(): void {
     this.closeAfterFlush = true;
     if (!this.pending.length) this.socket.end();
+  }
+
+  /**
+   * QUIT: reply, then let the client close first (it does, on 221) so the TIME_WAIT state lands on
+   * its side and we skip a close call per session; close ourselves only if it lingers.
+   */
+  replyAndAwaitClose(code: number, text: string, graceMs = 200): void {
+    this.reply(code, text);
+    this.quitting = true;
+    const timer = setTimeout(() => this.endWhenFlushed(), graceMs);
+    (timer as { unref?: () => void }).unref?.();
+    this.quitTimer = timer;
   }
 
   /** Hand the next transfer its data endpoint (one PASV/PORT serves one transfer). */
@@ -130,6 +149,7 @@ export class Session {
   cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.quitTimer) clearTimeout(this.quitTimer);
     this.dataEndpoint?.close();
     this.dataEndpoint = null;
     if (this.transfer) {

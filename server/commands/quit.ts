@@ -9,6 +9,6 @@ export const quit: CommandSpec = {
   help: "QUIT: end the session (after a running transfer completes)",
   async handle({ session }) {
     if (session.transfer) await session.transfer.done;
-    session.replyAndClose(221, session.server.options.goodbye);
+    session.replyAndAwaitClose(221, session.server.options.goodbye);
   },
 };
