@@ -378,6 +378,17 @@ export class FtpClient {
     return { done };
   }
 
+  /**
+   * Say which digest we will ask for, before any byte moves: a server that sees OPTS HASH can hash
+   * while the data streams (ftpkit does) and answer the HASH afterwards without reading the file again.
+   */
+  async announceHash(algo: DigestAlgorithm): Promise<void> {
+    if (!this.features.has("HASH")) return;
+    const name = HASH_NAMES[algo].hash;
+    const r = await this.command("OPTS", `HASH ${name}`);
+    if (r.code === 200) this.hashAlgo = name;
+  }
+
   /** Choose the HASH algorithm (OPTS HASH); false when the server refuses it. */
   private async selectHash(algo: HashAlgorithm): Promise<boolean> {
     if (this.hashAlgo === algo) return true;

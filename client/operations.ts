@@ -112,7 +112,10 @@ export function credentials(url: FtpUrl): { user: string; password: () => Promis
 }
 
 /** Connect (securing the connection first under TLS), log in, read FEAT, switch to binary. */
-export async function openSession(url: FtpUrl, opts: { active?: boolean; timeoutMs?: number } & SecurityOptions): Promise<FtpClient> {
+export async function openSession(
+  url: FtpUrl,
+  opts: { active?: boolean; timeoutMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions,
+): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
   const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
   const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, tls });
@@ -121,6 +124,7 @@ export async function openSession(url: FtpUrl, opts: { active?: boolean; timeout
     await client.login(user, password);
     await client.feat();
     await client.binary();
+    if (opts.verify && opts.hash) await client.announceHash(opts.hash);
     return client;
   } catch (err) {
     client.destroy();

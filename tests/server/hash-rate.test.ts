@@ -1,0 +1,126 @@
+// Hashing while streaming, the HASH cache, bounded hash work, and bandwidth limits (issue #3, server side).
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseHashReply } from "../../protocol/hash.ts";
+import type { CreateServerOptions } from "../../server/index.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { Wire } from "../helpers/wire.ts";
+
+let srv: TestServer | null = null;
+const wires: Wire[] = [];
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await srv?.stop();
+  srv = null;
+});
+
+async function serve(options: CreateServerOptions = {}): Promise<TestServer> {
+  srv = await startTestServer({ options });
+  return srv;
+}
+
+async function login(): Promise<Wire> {
+  const w = await Wire.connect(srv!.port);
+  wires.push(w);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  expect((await w.cmd("TYPE I")).code).toBe(200);
+  return w;
+}
+
+const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
+
+/** Same size, same mtime, other bytes: only a cached digest can still match the uploaded data. */
+function tamperKeepingStat(file: string): void {
+  const st = statSync(file);
+  const bytes = readFileSync(file);
+  bytes[0] = bytes[0]! ^ 0xff;
+  writeFileSync(file, bytes);
+  utimesSync(file, st.atime, st.mtime);
+}
+
+describe("hashing while streaming", () => {
+  test("after OPTS HASH, a HASH right after STOR is answered from the digest computed while the bytes arrived", async () => {
+    await serve();
+    const w = await login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    const data = crypto.getRandomValues(new Uint8Array(300_000));
+    expect((await w.transfer("STOR streamed.bin", data)).final?.code).toBe(226);
+    tamperKeepingStat(join(srv!.home("alice"), "streamed.bin"));
+    const r = parseHashReply((await w.cmd("HASH streamed.bin")).lines[0]!);
+    expect(r).toMatchObject({ algorithm: "SHA-256", start: 0, end: data.length });
+    expect(r.hex).toBe(sha256(data)); // the upload's digest, not a re-read of the tampered file
+  });
+
+  test("after OPTS HASH MD5, RETR computes the digest on the way out", async () => {
+    await serve();
+    const file = join(srv!.home("alice"), "hello.txt");
+    const original = readFileSync(file);
+    const w = await login();
+    expect((await w.cmd("OPTS HASH MD5")).code).toBe(200);
+    expect((await w.transfer("RETR hello.txt")).data.equals(original)).toBe(true);
+    tamperKeepingStat(file);
+    const r = parseHashReply((await w.cmd("HASH hello.txt")).lines[0]!);
+    expect(r.hex).toBe(new Bun.CryptoHasher("md5").update(original).digest("hex"));
+  });
+
+  test("a file changed after the transfer (new mtime) is hashed again, never answered from a stale entry", async () => {
+    await serve();
+    const w = await login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    const data = crypto.getRandomValues(new Uint8Array(50_000));
+    expect((await w.transfer("STOR changing.bin", data)).final?.code).toBe(226);
+    const file = join(srv!.home("alice"), "changing.bin");
+    const changed = Buffer.from(data);
+    changed[10] = changed[10]! ^ 1;
+    writeFileSync(file, changed);
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    const r = parseHashReply((await w.cmd("HASH changing.bin")).lines[0]!);
+    expect(r.hex).toBe(sha256(changed));
+  });
+});
+
+describe("bounded hash work", () => {
+  test("a slow HASH of a large file does not block other sessions", async () => {
+    await serve({ hashBytesPerSec: 1024 * 1024 });
+    writeFileSync(join(srv!.home("alice"), "large.bin"), new Uint8Array(4 * 1024 * 1024));
+    const hasher = await login();
+    const other = await login();
+    const started = performance.now();
+    hasher.raw("HASH large.bin\r\n");
+    await Bun.sleep(300);
+    const noopStarted = performance.now();
+    expect((await other.cmd("NOOP")).code).toBe(200);
+    const noopMs = performance.now() - noopStarted;
+    const reply = await hasher.read(15_000);
+    const hashMs = performance.now() - started;
+    expect(reply?.code).toBe(213);
+    // 4 MiB at 1 MiB/s per user takes seconds; the other session was answered meanwhile.
+    expect(hashMs).toBeGreaterThan(2500);
+    expect(noopMs).toBeLessThan(hashMs / 2);
+  });
+});
+
+describe("bandwidth limits", () => {
+  test("--max-rate slows one session's download to about the rate", async () => {
+    await serve({ maxRate: 200_000 });
+    writeFileSync(join(srv!.home("alice"), "rated.bin"), new Uint8Array(400_000));
+    const w = await login();
+    const started = performance.now();
+    const r = await w.transfer("RETR rated.bin");
+    expect(r.data.length).toBe(400_000);
+    expect(performance.now() - started).toBeGreaterThan(1400); // 400 kB at 200 kB/s, minus a small burst
+  });
+
+  test("--max-user-rate is shared by all sessions of one user", async () => {
+    await serve({ maxUserRate: 200_000 });
+    writeFileSync(join(srv!.home("alice"), "shared.bin"), new Uint8Array(200_000));
+    const [a, b] = [await login(), await login()];
+    const started = performance.now();
+    const [ra, rb] = await Promise.all([a.transfer("RETR shared.bin"), b.transfer("RETR shared.bin")]);
+    expect(ra.data.length + rb.data.length).toBe(400_000);
+    // Each alone would be ~1 s; together they share one 200 kB/s bucket.
+    expect(performance.now() - started).toBeGreaterThan(1400);
+  });
+});
