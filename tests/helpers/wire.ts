@@ -9,9 +9,12 @@ export class Wire {
   private waiters: Array<(r: FtpReply | null) => void> = [];
   closed = false;
   private socket!: Socket<undefined>;
+  /** The address the control connection went to; data connections go there too. */
+  host = "127.0.0.1";
 
   static async connect(port: number, host = "127.0.0.1"): Promise<Wire> {
     const w = new Wire();
+    w.host = host;
     w.socket = await Bun.connect({
       hostname: host,
       port,
@@ -88,7 +91,7 @@ export class Wire {
     let closed!: () => void;
     const closedP = new Promise<void>((r) => (closed = r));
     const data = await Bun.connect({
-      hostname: "127.0.0.1",
+      hostname: this.host,
       port,
       socket: { data: (_s, c) => void chunks.push(Buffer.from(c)), close: () => closed(), error: () => closed() },
     });

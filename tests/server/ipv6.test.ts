@@ -1,0 +1,82 @@
+// IPv6 (RFC 2428): EPSV and EPRT over ::1, PASV refused on an IPv6 control connection, curl with [::1].
+import { afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { Wire } from "../helpers/wire.ts";
+
+let srv: TestServer | null = null;
+const wires: Wire[] = [];
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await srv?.stop();
+  srv = null;
+});
+
+async function loginV6(): Promise<Wire> {
+  srv = await startTestServer({ options: { host: "::1" } });
+  const w = await Wire.connect(srv.port, "::1");
+  wires.push(w);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  return w;
+}
+
+test("EPSV over ::1 lists and downloads", async () => {
+  const w = await loginV6();
+  const list = await w.transfer("LIST");
+  expect(list.final?.code).toBe(226);
+  expect(list.data.toString()).toContain("hello.txt");
+  const get = await w.transfer("RETR hello.txt");
+  expect(get.data.equals(readFileSync(join(srv!.home("alice"), "hello.txt")))).toBe(true);
+});
+
+test("PASV on an IPv6 control connection is refused with a pointer to EPSV", async () => {
+  const w = await loginV6();
+  const r = await w.cmd("PASV");
+  expect(r.code).toBe(425);
+  expect(r.lines[0]).toContain("EPSV");
+});
+
+test("EPRT |2|::1|port| makes an active IPv6 data connection", async () => {
+  const w = await loginV6();
+  const chunks: Buffer[] = [];
+  let closed!: () => void;
+  const done = new Promise<void>((r) => (closed = r));
+  const listener = Bun.listen({
+    hostname: "::1",
+    port: 0,
+    socket: { data: (_s, d) => void chunks.push(Buffer.from(d)), close: () => closed() },
+  });
+  try {
+    expect((await w.cmd(`EPRT |2|::1|${listener.port}|`)).code).toBe(200);
+    expect((await w.cmd("RETR hello.txt")).code).toBe(150);
+    await Promise.race([done, Bun.sleep(5000)]);
+    expect((await w.read())?.code).toBe(226);
+    expect(Buffer.concat(chunks).equals(readFileSync(join(srv!.home("alice"), "hello.txt")))).toBe(true);
+  } finally {
+    listener.stop(true);
+  }
+});
+
+test("EPRT to an IPv4 address from an IPv6 client is refused (bounce protection)", async () => {
+  const w = await loginV6();
+  expect((await w.cmd("EPRT |1|127.0.0.1|40000|")).code).toBe(501);
+});
+
+test("curl downloads over [::1]", async () => {
+  const w = await loginV6();
+  w.close();
+  const proc = Bun.spawn(["curl", "-s", "-g", "--max-time", "10", `ftp://alice:alice-pw@[::1]:${srv!.port}/hello.txt`], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  try {
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(0);
+    expect(out).toBe(readFileSync(join(srv!.home("alice"), "hello.txt"), "utf8"));
+  } finally {
+    proc.kill();
+  }
+});
