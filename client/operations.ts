@@ -132,6 +132,26 @@ export async function openSession(
   }
 }
 
+/** Open a new session after a dropped connection, with backoff, counting each try against --retries. */
+async function reconnect(
+  url: FtpUrl,
+  opts: Parameters<typeof openSession>[1] & { retries: number; backoffMs?: number },
+  attempt: number,
+  note: { warn(msg: string): void },
+): Promise<{ client: FtpClient; attempt: number }> {
+  for (;;) {
+    await backoff(attempt, opts.backoffMs ?? 500);
+    try {
+      return { client: await openSession(url, opts), attempt };
+    } catch (e) {
+      attempt++;
+      if (!isRetryable(e) && !/connection refused|timed out/.test((e as Error).message)) throw e;
+      if (attempt > opts.retries) throw e;
+      note.warn(`${(e as Error).message}; retrying (attempt ${attempt} of ${opts.retries})`);
+    }
+  }
+}
+
 function backoff(attempt: number, base: number): Promise<void> {
   return Bun.sleep(Math.min(base * 2 ** (attempt - 1), 10_000));
 }
@@ -287,18 +307,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${opts.retries})`);
         client.destroy();
         ftruncateSync(fd, offset); // the file and the running hash stay in lockstep
-        for (;;) {
-          await backoff(attempt, opts.backoffMs ?? 500);
-          try {
-            client = await openSession(url, opts);
-            break;
-          } catch (e) {
-            attempt++;
-            if (!isRetryable(e) && !/connection refused|timed out/.test((e as Error).message)) throw e;
-            if (attempt > opts.retries) throw e;
-            note.warn(`${(e as Error).message}; retrying (attempt ${attempt} of ${opts.retries})`);
-          }
-        }
+        ({ client, attempt } = await reconnect(url, opts, attempt, note));
       }
     }
     fsyncSync(fd);
@@ -493,17 +502,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
         if (!isRetryable(err) || attempt > opts.retries) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${opts.retries})`);
         client.destroy();
-        for (;;) {
-          await backoff(attempt, opts.backoffMs ?? 500);
-          try {
-            client = await openSession(url, opts);
-            break;
-          } catch (e) {
-            attempt++;
-            if (!isRetryable(e) && !/connection refused|timed out/.test((e as Error).message)) throw e;
-            if (attempt > opts.retries) throw e;
-          }
-        }
+        ({ client, attempt } = await reconnect(url, opts, attempt, note));
         continuing = true;
       }
     }
