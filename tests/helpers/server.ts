@@ -1,8 +1,10 @@
+import { afterEach, expect } from "bun:test";
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
 import { makeUsersFile, type UserSpec } from "./users.ts";
+import { Wire } from "./wire.ts";
 
 export const FIXTURE_HOMES = join(import.meta.dir, "../../fixtures/homes");
 
@@ -52,6 +54,43 @@ export async function startTestServer(
     async stop() {
       await server.close(0);
       rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Per-file fixture: the server a test starts and the control connections it opens are closed and
+ * stopped after that test (afterEach), so every test file gets the same clean-up for free.
+ */
+export function useServers() {
+  let current: TestServer | null = null;
+  const wires: Wire[] = [];
+  afterEach(async () => {
+    for (const w of wires.splice(0)) w.close();
+    await current?.stop();
+    current = null;
+  });
+  return {
+    async start(opts: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+      current = await startTestServer(opts);
+      return current;
+    },
+    /** The server the running test started. */
+    get server(): TestServer {
+      if (!current) throw new Error("no test server started");
+      return current;
+    },
+    /** A control connection, closed after the test (the greeting is still unread). */
+    async connect(host = "127.0.0.1"): Promise<Wire> {
+      const w = await Wire.connect(this.server.port, host);
+      wires.push(w);
+      return w;
+    },
+    /** A control connection, logged in (the reply code is checked). */
+    async login(user = "alice", password = "alice-pw", expected = 230, host = "127.0.0.1"): Promise<Wire> {
+      const w = await this.connect(host);
+      expect((await w.login(user, password)).code).toBe(expected);
+      return w;
     },
   };
 }

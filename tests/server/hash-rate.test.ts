@@ -1,30 +1,17 @@
 // Hashing while streaming, the HASH cache, bounded hash work, and bandwidth limits (issue #3, server side).
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseHashReply } from "../../protocol/hash.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { Wire } from "../helpers/wire.ts";
+import { useServers } from "../helpers/server.ts";
+import type { Wire } from "../helpers/wire.ts";
 
-let srv: TestServer | null = null;
-const wires: Wire[] = [];
-
-afterEach(async () => {
-  for (const w of wires.splice(0)) w.close();
-  await srv?.stop();
-  srv = null;
-});
-
-async function serve(options: CreateServerOptions = {}): Promise<TestServer> {
-  srv = await startTestServer({ options });
-  return srv;
-}
+const servers = useServers();
+const serve = (options: CreateServerOptions = {}) => servers.start({ options });
 
 async function login(): Promise<Wire> {
-  const w = await Wire.connect(srv!.port);
-  wires.push(w);
-  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  const w = await servers.login();
   expect((await w.cmd("TYPE I")).code).toBe(200);
   return w;
 }
@@ -47,7 +34,7 @@ describe("hashing while streaming", () => {
     expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
     const data = crypto.getRandomValues(new Uint8Array(300_000));
     expect((await w.transfer("STOR streamed.bin", data)).final?.code).toBe(226);
-    tamperKeepingStat(join(srv!.home("alice"), "streamed.bin"));
+    tamperKeepingStat(join(servers.server.home("alice"), "streamed.bin"));
     const r = parseHashReply((await w.cmd("HASH streamed.bin")).lines[0]!);
     expect(r).toMatchObject({ algorithm: "SHA-256", start: 0, end: data.length });
     expect(r.hex).toBe(sha256(data)); // the upload's digest, not a re-read of the tampered file
@@ -55,7 +42,7 @@ describe("hashing while streaming", () => {
 
   test("after OPTS HASH MD5, RETR computes the digest on the way out", async () => {
     await serve();
-    const file = join(srv!.home("alice"), "hello.txt");
+    const file = join(servers.server.home("alice"), "hello.txt");
     const original = readFileSync(file);
     const w = await login();
     expect((await w.cmd("OPTS HASH MD5")).code).toBe(200);
@@ -71,7 +58,7 @@ describe("hashing while streaming", () => {
     expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
     const data = crypto.getRandomValues(new Uint8Array(50_000));
     expect((await w.transfer("STOR changing.bin", data)).final?.code).toBe(226);
-    const file = join(srv!.home("alice"), "changing.bin");
+    const file = join(servers.server.home("alice"), "changing.bin");
     const changed = Buffer.from(data);
     changed[10] = changed[10]! ^ 1;
     writeFileSync(file, changed);
@@ -84,7 +71,7 @@ describe("hashing while streaming", () => {
 describe("bounded hash work", () => {
   test("a slow HASH of a large file does not block other sessions", async () => {
     await serve({ hashBytesPerSec: 1024 * 1024 });
-    writeFileSync(join(srv!.home("alice"), "large.bin"), new Uint8Array(4 * 1024 * 1024));
+    writeFileSync(join(servers.server.home("alice"), "large.bin"), new Uint8Array(4 * 1024 * 1024));
     const hasher = await login();
     const other = await login();
     const started = performance.now();
@@ -105,7 +92,7 @@ describe("bounded hash work", () => {
 describe("bandwidth limits", () => {
   test("--max-rate slows one session's download to about the rate", async () => {
     await serve({ maxRate: 200_000 });
-    writeFileSync(join(srv!.home("alice"), "rated.bin"), new Uint8Array(400_000));
+    writeFileSync(join(servers.server.home("alice"), "rated.bin"), new Uint8Array(400_000));
     const w = await login();
     const started = performance.now();
     const r = await w.transfer("RETR rated.bin");
@@ -115,7 +102,7 @@ describe("bandwidth limits", () => {
 
   test("--max-user-rate is shared by all sessions of one user", async () => {
     await serve({ maxUserRate: 200_000 });
-    writeFileSync(join(srv!.home("alice"), "shared.bin"), new Uint8Array(200_000));
+    writeFileSync(join(servers.server.home("alice"), "shared.bin"), new Uint8Array(200_000));
     const [a, b] = [await login(), await login()];
     const started = performance.now();
     const [ra, rb] = await Promise.all([a.transfer("RETR shared.bin"), b.transfer("RETR shared.bin")]);

@@ -1,26 +1,15 @@
 // IPv6 (RFC 2428): EPSV and EPRT over ::1, PASV refused on an IPv6 control connection, curl with [::1].
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseEpsvReply } from "../../protocol/address.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { Wire } from "../helpers/wire.ts";
+import { useServers } from "../helpers/server.ts";
+import type { Wire } from "../helpers/wire.ts";
 
-let srv: TestServer | null = null;
-const wires: Wire[] = [];
-
-afterEach(async () => {
-  for (const w of wires.splice(0)) w.close();
-  await srv?.stop();
-  srv = null;
-});
+const servers = useServers();
 
 async function loginV6(): Promise<Wire> {
-  srv = await startTestServer({ options: { host: "::1" } });
-  const w = await Wire.connect(srv.port, "::1");
-  wires.push(w);
-  expect((await w.login("alice", "alice-pw")).code).toBe(230);
-  return w;
+  await servers.start({ options: { host: "::1" } });
+  return servers.login("alice", "alice-pw", 230, "::1");
 }
 
 test("EPSV over ::1 lists and downloads", async () => {
@@ -29,7 +18,7 @@ test("EPSV over ::1 lists and downloads", async () => {
   expect(list.final?.code).toBe(226);
   expect(list.data.toString()).toContain("hello.txt");
   const get = await w.transfer("RETR hello.txt");
-  expect(get.data.equals(readFileSync(join(srv!.home("alice"), "hello.txt")))).toBe(true);
+  expect(get.data.equals(readFileSync(join(servers.server.home("alice"), "hello.txt")))).toBe(true);
 });
 
 test("PASV on an IPv6 control connection is refused with a pointer to EPSV", async () => {
@@ -54,7 +43,7 @@ test("EPRT |2|::1|port| makes an active IPv6 data connection", async () => {
     expect((await w.cmd("RETR hello.txt")).code).toBe(150);
     await Promise.race([done, Bun.sleep(5000)]);
     expect((await w.read())?.code).toBe(226);
-    expect(Buffer.concat(chunks).equals(readFileSync(join(srv!.home("alice"), "hello.txt")))).toBe(true);
+    expect(Buffer.concat(chunks).equals(readFileSync(join(servers.server.home("alice"), "hello.txt")))).toBe(true);
   } finally {
     listener.stop(true);
   }
@@ -68,14 +57,14 @@ test("EPRT to an IPv4 address from an IPv6 client is refused (bounce protection)
 test("curl downloads over [::1]", async () => {
   const w = await loginV6();
   w.close();
-  const proc = Bun.spawn(["curl", "-s", "-g", "--max-time", "10", `ftp://alice:alice-pw@[::1]:${srv!.port}/hello.txt`], {
+  const proc = Bun.spawn(["curl", "-s", "-g", "--max-time", "10", `ftp://alice:alice-pw@[::1]:${servers.server.port}/hello.txt`], {
     stdout: "pipe",
     stderr: "pipe",
   });
   try {
     const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     expect(code).toBe(0);
-    expect(out).toBe(readFileSync(join(srv!.home("alice"), "hello.txt"), "utf8"));
+    expect(out).toBe(readFileSync(join(servers.server.home("alice"), "hello.txt"), "utf8"));
   } finally {
     proc.kill();
   }

@@ -1,32 +1,14 @@
 // Permissions per user and per mount (longest prefix wins), and the anonymous drop box (issue #2).
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseListLine, parseMlsxLine } from "../../protocol/listing.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { useServers } from "../helpers/server.ts";
 import type { UserSpec } from "../helpers/users.ts";
-import { Wire } from "../helpers/wire.ts";
 
-let srv: TestServer | null = null;
-const wires: Wire[] = [];
-
-afterEach(async () => {
-  for (const w of wires.splice(0)) w.close();
-  await srv?.stop();
-  srv = null;
-});
-
-async function serve(users: UserSpec[], setup?: (root: string) => void): Promise<TestServer> {
-  srv = await startTestServer({ users, setup });
-  return srv;
-}
-
-async function login(user: string, password: string, expected = 230): Promise<Wire> {
-  const w = await Wire.connect(srv!.port);
-  wires.push(w);
-  expect((await w.login(user, password)).code).toBe(expected);
-  return w;
-}
+const servers = useServers();
+const serve = (users: UserSpec[], setup?: (root: string) => void) => servers.start({ users, setup });
+const login = (user: string, password: string, expected = 230) => servers.login(user, password, expected);
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -285,8 +267,7 @@ describe("the anonymous drop box", () => {
   for (const [user, password] of logins) {
     test(`USER ${user} with password ${JSON.stringify(password)} logs in`, async () => {
       await serve(users);
-      const w = await Wire.connect(srv!.port);
-      wires.push(w);
+      const w = await servers.connect();
       await w.read();
       expect((await w.cmd(`USER ${user}`)).code).toBe(331);
       expect((await w.cmd(password ? `PASS ${password}` : "PASS")).code).toBe(230);

@@ -1,31 +1,14 @@
 // Quotas: per user, per mount, shared by parallel sessions, changed in users.ini (issue #2).
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { lstatSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { useServers } from "../helpers/server.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
-import { Wire } from "../helpers/wire.ts";
+import type { Wire } from "../helpers/wire.ts";
 
-let srv: TestServer | null = null;
-const wires: Wire[] = [];
-
-afterEach(async () => {
-  for (const w of wires.splice(0)) w.close();
-  await srv?.stop();
-  srv = null;
-});
-
-async function serve(users: UserSpec[], setup?: (root: string) => void): Promise<TestServer> {
-  srv = await startTestServer({ users, setup });
-  return srv;
-}
-
-async function login(user = "alice", password = "alice-pw"): Promise<Wire> {
-  const w = await Wire.connect(srv!.port);
-  wires.push(w);
-  expect((await w.login(user, password)).code).toBe(230);
-  return w;
-}
+const servers = useServers();
+const serve = (users: UserSpec[], setup?: (root: string) => void) => servers.start({ users, setup });
+const login = (user = "alice", password = "alice-pw") => servers.login(user, password);
 
 /** Bytes of regular files under `dir` (symlinks not followed), as the quota counts them. */
 function du(dir: string): number {
