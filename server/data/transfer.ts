@@ -93,11 +93,25 @@ export function receiveFile(
   return new Promise((resolve) => {
     let bytes = 0;
     let done = false;
-    let writing: Promise<void> = Promise.resolve();
+    // An asynchronous backend: writes in flight (positioned, so their order of completion does
+    // not matter); the socket pauses while more than WRITE_WINDOW bytes wait for the disk.
+    let pendingBytes = 0;
+    let pendingWrites = 0;
+    let drained: (() => void) | null = null;
+    let paused = false;
     const finish = (outcome: ReceiveResult["outcome"], error?: unknown) => {
       if (done) return;
       done = true;
       resolve({ bytes, outcome, error });
+    };
+    const written = (n: number) => {
+      pendingBytes -= n;
+      pendingWrites--;
+      if (paused && pendingBytes <= WRITE_WINDOW / 2) {
+        paused = false;
+        conn.resume();
+      }
+      if (pendingWrites === 0) drained?.();
     };
     conn.onData((chunk) => {
       if (done) return;
@@ -112,9 +126,21 @@ export function receiveFile(
       try {
         const w = file.write(chunk);
         if (w) {
-          // An asynchronous backend: keep order by chaining, and hold the socket meanwhile.
-          conn.pause();
-          writing = writing.then(() => w).then(() => conn.resume());
+          const n = chunk.length;
+          pendingBytes += n;
+          pendingWrites++;
+          w.then(
+            () => written(n),
+            (err) => {
+              written(n);
+              conn.abort();
+              finish("error", err);
+            },
+          );
+          if (pendingBytes > WRITE_WINDOW && !paused) {
+            paused = true;
+            conn.pause();
+          }
         }
       } catch (err) {
         conn.abort();
@@ -127,13 +153,18 @@ export function receiveFile(
         const ms = delayFor(opts.limiters, chunk.length);
         if (ms > 0) {
           conn.pause();
-          void throttle(ms, opts).then(() => conn.resume());
+          void throttle(ms, opts).then(() => {
+            if (!paused) conn.resume();
+          });
         }
       }
     });
     conn.untilEof().then(async () => {
-      await writing.catch((err) => finish("error", err));
+      if (pendingWrites > 0) await new Promise<void>((r) => (drained = r));
       finish(opts.signal.aborted ? "aborted" : "complete");
     });
   });
 }
+
+/** Bytes of one upload that may wait for the disk before its socket pauses. */
+const WRITE_WINDOW = 4 * 1024 * 1024;

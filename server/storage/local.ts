@@ -197,23 +197,25 @@ export class LocalStorage implements Storage {
         }
         fs.ftruncateSync(fd, mode.offset);
       }
-      return {
-        get position() {
-          return position;
-        },
-        write(chunk: Uint8Array) {
-          try {
-            let off = 0;
-            while (off < chunk.length) {
-              off += fs.writeSync(fd, chunk, off, chunk.length - off, position + off);
+      if (mode.kind === "append") {
+        // O_APPEND ignores positions, so writes in flight could land out of order: stay synchronous.
+        return {
+          get position() {
+            return position;
+          },
+          write(chunk: Uint8Array) {
+            try {
+              let off = 0;
+              while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off, position + off);
+              position += chunk.length;
+            } catch (err) {
+              throw storageError(err);
             }
-            position += chunk.length;
-          } catch (err) {
-            throw storageError(err);
-          }
-        },
-        close: () => closeQuietly(fd),
-      };
+          },
+          close: () => closeQuietly(fd),
+        };
+      }
+      return positionedWriter(fd, position);
     });
   }
 
@@ -302,6 +304,54 @@ function lstatMany(prefix: string, names: string[], from: number, to: number, in
       });
     }
   });
+}
+
+/**
+ * Writes at explicit positions on the thread pool: the page-cache copy (half of an upload's server
+ * CPU) runs beside the event loop, which keeps receiving. Each chunk is a fresh Buffer from the
+ * socket, so it can stay in flight; positions make the completion order irrelevant. `close` waits
+ * for every write in flight, so the fd is never closed (and reused by another open) under one.
+ */
+function positionedWriter(fd: number, start: number): WriteHandle {
+  let position = start;
+  let inflight = 0;
+  let idle: (() => void) | null = null;
+  let closed = false;
+  const settle = () => {
+    if (--inflight === 0 && idle) idle();
+  };
+  return {
+    get position() {
+      return position;
+    },
+    write(chunk: Uint8Array): Promise<void> {
+      const at = position;
+      position += chunk.length;
+      inflight++;
+      return new Promise<void>((resolve, reject) => {
+        const step = (off: number) => {
+          fs.write(fd, chunk, off, chunk.length - off, at + off, (err, n) => {
+            if (err) {
+              settle();
+              reject(storageError(err));
+            } else if (off + n < chunk.length && n > 0) step(off + n);
+            else {
+              settle();
+              if (off + n < chunk.length) reject(new StorageError("no-space", "short write"));
+              else resolve();
+            }
+          });
+        };
+        step(0);
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve));
+      closeQuietly(fd);
+    },
+  };
 }
 
 /**
