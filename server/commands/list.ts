@@ -3,7 +3,8 @@ import type { CommandSpec, CommandContext } from "./types.ts";
 import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
 import { sendText } from "../data/transfer.ts";
-import { listDirectory, listTarget, permFacts, resolveFor, statResolved } from "./shared.ts";
+import { TransferAborted } from "../data/connection.ts";
+import { listDirectory, listDirectoryBatches, listTarget, permFacts, resolveFor, statResolved } from "./shared.ts";
 import { requireDataEndpoint, runTransfer } from "./transfer-runner.ts";
 import type { Session } from "../session.ts";
 
@@ -15,6 +16,49 @@ export async function entriesFor(session: Session, arg: string): Promise<{ vpath
     return { vpath: r.vpath, entries: [{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }] };
   }
   return { vpath: r.vpath, entries: await listDirectory(session, r) };
+}
+
+/**
+ * LIST/NLST/MLSD of a path: a directory is streamed (its entries stat'ed in batches, each batch
+ * sent while the next is stat'ed), a file is one line. Errors reading the directory still come
+ * before the 150.
+ */
+export async function sendEntries(ctx: CommandContext, arg: string, format: (e: FileInfo) => string): Promise<void> {
+  const r = resolveFor(ctx.session, listTarget(arg) || ".", "read");
+  const st = await statResolved(ctx.session, r);
+  if (st.type === "file") {
+    const e: FileInfo = { name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") };
+    return sendListing(ctx, [format(e)], r.vpath);
+  }
+  sendListingBatches(ctx, [], await listDirectoryBatches(ctx.session, r), format, r.vpath);
+}
+
+/** Send `head` lines, then each batch formatted as it arrives. */
+export function sendListingBatches(
+  ctx: CommandContext,
+  head: string[],
+  batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>,
+  format: (e: FileInfo) => string,
+  vpath: string,
+): void {
+  runTransfer(
+    ctx.session,
+    ctx.verb,
+    vpath,
+    "Here comes the directory listing",
+    async (conn, t) => {
+      if (head.length) t.bytes += await sendText(conn, head.join("\r\n") + "\r\n");
+      for await (const batch of batches) {
+        if (t.signal.aborted) throw new TransferAborted("aborted");
+        let text = "";
+        for (const e of batch) text += format(e) + "\r\n";
+        if (text) t.bytes += await sendText(conn, text);
+      }
+      await conn.finish();
+      return { code: 226, text: "Directory send OK", result: "ok" };
+    },
+    { logTransfer: false },
+  );
 }
 
 export function sendListing(ctx: CommandContext, lines: string[], vpath: string): void {
@@ -41,8 +85,7 @@ export const list: CommandSpec = {
   help: "LIST [path]: long directory listing",
   async handle(ctx) {
     requireDataEndpoint(ctx.session);
-    const { vpath, entries } = await entriesFor(ctx.session, ctx.arg);
     const now = new Date();
-    sendListing(ctx, entries.map((e) => formatListLine(e, now)), vpath);
+    await sendEntries(ctx, ctx.arg, (e) => formatListLine(e, now));
   },
 };

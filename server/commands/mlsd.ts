@@ -3,8 +3,8 @@ import { requireDataEndpoint } from "./transfer-runner.ts";
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatMlsxLine } from "../../protocol/listing.ts";
-import { listDirectory, permFacts, resolveFor, statResolved } from "./shared.ts";
-import { sendListing } from "./list.ts";
+import { listDirectoryBatches, permFacts, resolveFor, statResolved } from "./shared.ts";
+import { sendListingBatches } from "./list.ts";
 
 export const mlsd: CommandSpec = {
   verbs: ["MLSD"],
@@ -18,9 +18,8 @@ export const mlsd: CommandSpec = {
     const r = resolveFor(ctx.session, ctx.arg || ".", "read");
     const st = await statResolved(ctx.session, r);
     if (st.type !== "dir") throw new FtpError(501, "Not a directory");
-    const entries = await listDirectory(ctx.session, r);
-    const lines = [formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir" })];
-    for (const e of entries) lines.push(formatMlsxLine(e));
-    sendListing(ctx, lines, r.vpath);
+    const batches = await listDirectoryBatches(ctx.session, r);
+    const cdir = formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir" });
+    sendListingBatches(ctx, [cdir], batches, (e) => formatMlsxLine(e), r.vpath);
   },
 };

@@ -2,7 +2,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import type { FileInfo } from "../../protocol/listing.ts";
 import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
-import type { EntryStat } from "../storage/backend.ts";
+import type { DirEntry, EntryStat } from "../storage/backend.ts";
 import { StorageError } from "../storage/backend.ts";
 import { childMountNames, isVirtualDirectory, resolvePath, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
@@ -75,6 +75,31 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
     }
   }
   return entries;
+}
+
+/**
+ * A directory's entries in name-ordered batches, for listings sent while the rest is still being
+ * stat'ed. Storage without `listBatches`, and directories with mount points inside (they are
+ * merged into the names), come as one batch from listDirectory. Errors reading the directory are
+ * thrown here, before any batch, so they can still be answered before the 150.
+ */
+export async function listDirectoryBatches(session: Session, r: Resolved): Promise<AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>> {
+  const storage = r.mount.storage;
+  if (!storage.listBatches || childMountNames(session.mounts, r.vpath).length > 0) return [await listDirectory(session, r)];
+  let batches: AsyncIterable<DirEntry[]>;
+  try {
+    batches = await storage.listBatches(r.key);
+  } catch (err) {
+    if (err instanceof StorageError && err.kind === "not-found" && isVirtualDirectory(session.mounts, r.vpath)) return [[]];
+    throw err;
+  }
+  const filePerm = permFacts(r.mount.perms, "file");
+  const dirPerm = permFacts(r.mount.perms, "dir");
+  return (async function* () {
+    for await (const batch of batches) {
+      yield batch.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm }));
+    }
+  })();
 }
 
 /** Parse LIST/NLST arguments: drop ls-style options like "-la" that clients send. */

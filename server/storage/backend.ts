@@ -62,6 +62,11 @@ export type WriteMode =
 export interface Storage {
   stat(key: string): Promise<EntryStat>;
   list(key: string): Promise<DirEntry[]>;
+  /**
+   * Optional streaming form of `list` for big directories: the directory is read (and its errors
+   * thrown) when the promise settles; the batches then come in name order (UTF-16 code units).
+   */
+  listBatches?(key: string): Promise<AsyncIterable<DirEntry[]>>;
   openRead(key: string): Promise<ReadHandle>;
   openWrite(key: string, mode: WriteMode): Promise<WriteHandle>;
   mkdir(key: string): Promise<void>;

@@ -99,35 +99,44 @@ export class LocalStorage implements Storage {
   }
 
   async list(key: string): Promise<DirEntry[]> {
+    const out: DirEntry[] = [];
+    for await (const batch of await this.listBatches(key)) for (const e of batch) out.push(e);
+    return out;
+  }
+
+  async listBatches(key: string): Promise<AsyncIterable<DirEntry[]>> {
     const real = await this.place(key);
     const root = await this.rootReal();
-    return wrap(async () => {
-      // Sorted here, natively (UTF-16 order, as listDirectory's comparator): its sort then finds the
-      // order already right, and the stats walk the inodes in creation order more often.
-      const names = (await fsp.readdir(real)).sort();
-      // Plain concatenation: nodePath.join normalises every child path (≈15 % of a 10,000-entry LIST).
-      const prefix = real.endsWith("/") ? real : real + "/";
+    // Sorted here, natively (UTF-16 order, as listDirectory's comparator): its sort then finds the
+    // order already right, and the stats walk the inodes in creation order more often.
+    const names = await wrap(async () => (await fsp.readdir(real)).sort());
+    // Plain concatenation: nodePath.join normalises every child path (≈15 % of a 10,000-entry LIST).
+    const prefix = real.endsWith("/") ? real : real + "/";
+    return this.statRounds(root, prefix, names);
+  }
+
+  private async *statRounds(root: string, prefix: string, names: string[]): AsyncGenerator<DirEntry[]> {
+    const tail: Array<fs.Stats | undefined> = [];
+    for (let from = 0; from < names.length; from += LIST_BLOCK) {
+      const to = Math.min(names.length, from + LIST_BLOCK);
       const out: DirEntry[] = [];
-      const tail: Array<fs.Stats | undefined> = [];
-      for (let from = 0; from < names.length; from += LIST_BLOCK) {
-        const to = Math.min(names.length, from + LIST_BLOCK);
-        // One lstat per entry is most of a big listing and mostly kernel time: the second half of
-        // each block goes to the thread pool while this thread stats the first half (10,000
-        // entries: ≈21–30 ms → 15–21 ms on 2 cores). Small directories stay synchronous.
-        const mid = to - from >= PARALLEL_MIN ? from + ((to - from) >> 1) : to;
-        const pending = mid < to ? lstatMany(prefix, names, mid, to, tail) : null;
-        for (let i = from; i < mid; i++) {
-          const name = names[i]!;
-          let st: fs.Stats | undefined;
-          try {
-            st = fs.lstatSync(prefix + name, { throwIfNoEntry: false });
-          } catch {
-            continue; // unreadable: not listable
-          }
-          const entry = this.listEntry(root, prefix + name, name, st);
-          if (entry) out.push(entry);
+      // One lstat per entry is most of a big listing and mostly kernel time: the second half of
+      // each block goes to the thread pool while this thread stats the first half (10,000
+      // entries: ≈21–30 ms → 15–21 ms on 2 cores). Small directories stay synchronous.
+      const mid = to - from >= PARALLEL_MIN ? from + ((to - from) >> 1) : to;
+      const pending = mid < to ? lstatMany(prefix, names, mid, to, tail) : null;
+      for (let i = from; i < mid; i++) {
+        const name = names[i]!;
+        let st: fs.Stats | undefined;
+        try {
+          st = fs.lstatSync(prefix + name, { throwIfNoEntry: false });
+        } catch {
+          continue; // unreadable: not listable
         }
-        if (!pending) continue;
+        const entry = this.listEntry(root, prefix + name, name, st);
+        if (entry) out.push(entry);
+      }
+      if (pending) {
         await pending;
         for (let i = mid; i < to; i++) {
           const name = names[i]!;
@@ -135,8 +144,8 @@ export class LocalStorage implements Storage {
           if (entry) out.push(entry);
         }
       }
-      return out;
-    });
+      yield out;
+    }
   }
 
   /**
@@ -287,7 +296,10 @@ export class LocalStorage implements Storage {
   }
 }
 
-/** Entries stat'ed per round of a listing; between rounds the event loop serves other sessions. */
+/**
+ * Entries stat'ed per round of a listing: each round is one batch of listBatches (LIST sends it
+ * while the next is stat'ed), and between rounds the event loop serves other sessions.
+ */
 const LIST_BLOCK = 2048;
 /** Below this many entries a round is stat'ed synchronously: the thread pool's round trip costs more. */
 const PARALLEL_MIN = 256;
