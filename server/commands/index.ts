@@ -21,6 +21,7 @@ import { mlst } from "./mlst.ts";
 import { mode } from "./mode.ts";
 import { nlst } from "./nlst.ts";
 import { noop } from "./noop.ts";
+import { notImplemented } from "./not-implemented.ts";
 import { opts } from "./opts.ts";
 import { pass } from "./pass.ts";
 import { pasv } from "./pasv.ts";
@@ -50,6 +51,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   retr, stor, appe, rest, rang, abor,
   pasv, epsv, port, eprt,
   avbl, site, hash, xhash,
+  notImplemented,
 ];
 
 /** Build the verb → row map; extra rows (e.g. FTPS's AUTH, PBSZ, PROT) are appended by the server. */
