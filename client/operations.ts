@@ -341,6 +341,22 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   }
 }
 
+
+/** The server's digest to compare with ours — or, when there is none to get, the verdict to report. */
+async function askDigest(
+  client: FtpClient,
+  path: string,
+  algo: DigestAlgorithm,
+  verify: boolean,
+  remoteSize: number | null,
+  note: { info(msg: string): void },
+): Promise<{ hex: string; via: string } | string> {
+  if (!verify) return remoteSize !== null ? "size verified, digest not requested" : "not verified";
+  const remote = await client.remoteDigest(path, algo);
+  if (remote) return remote;
+  note.info("server offers no hash; verified size only");
+  return remoteSize !== null ? "size verified only" : "not verified";
+}
 /** Compare sizes and the server's digest; on a mismatch `setAside()` moves the bad data away and we throw. */
 async function verifyDownload(
   client: FtpClient,
@@ -357,12 +373,8 @@ async function verifyDownload(
     const aside = setAside();
     throw new ClientError(`size mismatch: received ${size} bytes, the server reports ${remoteSize}; the data is kept in ${aside}`);
   }
-  if (!verify) return remoteSize !== null ? "size verified, digest not requested" : "not verified";
-  const remote = await client.remoteDigest(path, algo);
-  if (!remote) {
-    note.info("server offers no hash; verified size only");
-    return remoteSize !== null ? "size verified only" : "not verified";
-  }
+  const remote = await askDigest(client, path, algo, verify, remoteSize, note);
+  if (typeof remote === "string") return remote;
   if (remote.hex !== digest) {
     const aside = setAside();
     throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${remote.hex}; the bad download is kept in ${aside}`);
@@ -532,12 +544,8 @@ async function verifyUpload(
   if (remoteSize !== null && remoteSize !== size) {
     throw new ClientError(`upload verification failed: the server has ${remoteSize} bytes, the local file has ${size}`);
   }
-  if (!verify) return remoteSize !== null ? "size verified, digest not requested" : "not verified";
-  const remote = await client.remoteDigest(path, algo);
-  if (!remote) {
-    note.info("server offers no hash; verified size only");
-    return remoteSize !== null ? "size verified only" : "not verified";
-  }
+  const remote = await askDigest(client, path, algo, verify, remoteSize, note);
+  if (typeof remote === "string") return remote;
   if (remote.hex !== digest) {
     throw new ClientError(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
   }

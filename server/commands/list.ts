@@ -62,19 +62,7 @@ export function sendListingBatches(
 }
 
 export function sendListing(ctx: CommandContext, lines: string[], vpath: string): void {
-  const body = lines.length ? lines.join("\r\n") + "\r\n" : "";
-  runTransfer(
-    ctx.session,
-    ctx.verb,
-    vpath,
-    "Here comes the directory listing",
-    async (conn, t) => {
-      t.bytes = await sendText(conn, body);
-      await conn.finish();
-      return { code: 226, text: "Directory send OK", result: "ok" };
-    },
-    { logTransfer: false },
-  );
+  sendListingBatches(ctx, lines, [], (e) => e.name, vpath);
 }
 
 export const list: CommandSpec = {
