@@ -2,13 +2,13 @@
 // implicit (ftps://) round trips verified by HASH, session reuse required by the server, kill -9 and
 // resume over TLS, certificate checks (one clear line), no clear-text fallback, no password in clear.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import type { Socket, TCPSocketListener } from "bun";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { describeTlsError } from "../../client/connection.ts";
+import { recordingProxy } from "../helpers/proxy.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -69,38 +69,6 @@ function transferTls(peer: TlsPeer, path: string): string[] {
     .split("\n")
     .filter((l) => /\btransfer\b/.test(l) && l.includes(`path=${path} `))
     .map((l) => /tls=(\w+)/.exec(l)?.[1] ?? "none");
-}
-
-/** A TCP proxy on 127.0.0.1 that forwards to `port` and records every byte the client sends. */
-function recordingProxy(port: number): { port: number; sent: () => Buffer; stop: () => void } {
-  const sent: Buffer[] = [];
-  const proxy: TCPSocketListener<{ upstream: Promise<Socket<undefined>> }> = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(client) {
-        client.data = {
-          upstream: Bun.connect({
-            hostname: "127.0.0.1",
-            port,
-            socket: {
-              data: (_s, chunk) => void client.write(chunk),
-              close: () => void client.end(),
-              error: () => void client.end(),
-            },
-          }),
-        };
-      },
-      async data(client, chunk) {
-        sent.push(Buffer.from(chunk));
-        (await client.data.upstream).write(chunk);
-      },
-      async close(client) {
-        (await client.data?.upstream)?.end();
-      },
-    },
-  });
-  return { port: proxy.port, sent: () => Buffer.concat(sent), stop: () => proxy.stop(true) };
 }
 
 /** stderr as the lines a user sees (consola pads with blank lines). */

@@ -3,10 +3,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Socket } from "bun";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { captureLogger, ftplib, run, tempDir, tlsOptions } from "./helpers.ts";
 import type { FtpsOptions } from "../../server/tls/ftps.ts";
+import { recordingProxy } from "../helpers/proxy.ts";
 
 let srv: TestServer | null = null;
 let work: string | null = null;
@@ -72,45 +72,19 @@ describe("curl", () => {
   test("no password crosses the control connection in clear once AUTH TLS is done", async () => {
     const { srv, work } = await start();
     // A TCP proxy between curl and the server that records what the client sends.
-    const sent: Buffer[] = [];
-    const proxy = Bun.listen<{ upstream: Promise<Socket<undefined>> }>({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open(client) {
-          client.data = {
-            upstream: Bun.connect({
-              hostname: "127.0.0.1",
-              port: srv.port,
-              socket: {
-                data: (_s, chunk) => void client.write(chunk),
-                close: () => void client.end(),
-                error: () => void client.end(),
-              },
-            }),
-          };
-        },
-        async data(client, chunk) {
-          sent.push(Buffer.from(chunk));
-          (await client.data.upstream).write(chunk);
-        },
-        async close(client) {
-          (await client.data?.upstream)?.end();
-        },
-      },
-    });
+    const proxy = recordingProxy(srv.port);
     try {
       const secret = "alice-pw";
       const r = await run(["curl", "-sS", "--ssl-reqd", "-k", "-T", join(work, "up.bin"), `ftp://alice:${secret}@127.0.0.1:${proxy.port}/p.bin`]);
       expect(r.code).toBe(0);
-      const wire = Buffer.concat(sent);
+      const wire = proxy.sent();
       // curl tries AUTH SSL first (accepted: 234), then PBSZ/PROT P inside TLS.
       expect(/AUTH (SSL|TLS)\r\n/.test(wire.toString("latin1"))).toBe(true);
       expect(wire.includes(secret)).toBe(false);
       expect(wire.includes("USER alice")).toBe(false);
       expect(wire.length).toBeGreaterThan(200); // the encrypted session did go through the proxy
     } finally {
-      proxy.stop(true);
+      proxy.stop();
     }
   });
 });
