@@ -5,13 +5,16 @@ export interface Ran {
   stderr: string;
 }
 
-export async function run(cmd: string[], opts: { cwd?: string; timeoutMs?: number; stdin?: string } = {}): Promise<Ran> {
+export async function run(
+  cmd: string[],
+  opts: { cwd?: string; timeoutMs?: number; stdin?: string; env?: Record<string, string | undefined> } = {},
+): Promise<Ran> {
   const proc = Bun.spawn(cmd, {
     cwd: opts.cwd,
     stdin: opts.stdin === undefined ? "ignore" : new Blob([opts.stdin]),
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, LC_ALL: "C.UTF-8", PYTHONIOENCODING: "utf-8" },
+    env: opts.env ?? { ...process.env, LC_ALL: "C.UTF-8", PYTHONIOENCODING: "utf-8" },
   });
   const timer = setTimeout(() => {
     try {

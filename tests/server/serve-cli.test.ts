@@ -8,6 +8,7 @@ import { FTPKIT } from "../helpers/peers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { serveEnv, spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
+import { run, type Ran } from "../interop/run.ts";
 
 let ts: TestServer | null = null;
 let serve: ServeProcess | null = null;
@@ -32,24 +33,8 @@ async function fixture(): Promise<TestServer> {
 }
 
 /** Run `ftpkit serve ARGS` expecting it to fail fast (killed after 15 s). */
-async function serveFails(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(["bun", FTPKIT, "serve", "--host", "127.0.0.1", ...args], {
-    cwd,
-    env: serveEnv(),
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill(9), 15_000);
-  try {
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-    try {
-      process.kill(proc.pid, "SIGKILL");
-    } catch {}
-  }
+async function serveFails(args: string[], cwd: string): Promise<Ran> {
+  return run(["bun", FTPKIT, "serve", "--host", "127.0.0.1", ...args], { cwd, env: serveEnv(), timeoutMs: 15_000 });
 }
 
 function expectOneClearLine(r: { code: number; stdout: string; stderr: string }, mention: string): void {
