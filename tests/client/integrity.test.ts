@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
-import { digest, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { digest, removeDir, runFtpkit, tempDir, transferOptions } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -11,17 +11,7 @@ setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on t
 let work: string;
 let fake: FakeServer | null = null;
 
-const opts = (over: Partial<TransferOptions> = {}): TransferOptions => ({
-  verify: true,
-  hash: "sha256",
-  rate: 0,
-  retries: 0,
-  quiet: true,
-  active: false,
-  backoffMs: 10,
-  journal: join(work, ".journal"),
-  ...over,
-});
+const opts = (over: Partial<TransferOptions> = {}) => transferOptions(work, over);
 
 const payload = () => Buffer.from(crypto.getRandomValues(new Uint8Array(200_000)));
 const HASH_FEAT = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"];

@@ -4,23 +4,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { getFile, putFile, listUrl, type TransferOptions } from "../../client/operations.ts";
 import { FtpClient } from "../../client/client.ts";
-import { digest, randomFile, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+import { digest, randomFile, removeDir, runFtpkit, startPyftpd, tempDir, type Peer, transferOptions } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
 let peer: Peer;
 let work: string;
 
-const base = (over: Partial<TransferOptions> = {}): TransferOptions => ({
-  verify: true,
-  hash: "sha256",
-  rate: 0,
-  retries: 0,
-  quiet: true,
-  active: false,
-  journal: join(work, ".journal"),
-  ...over,
-});
+const base = (over: Partial<TransferOptions> = {}) => transferOptions(work, over);
 
 beforeAll(async () => {
   peer = await startPyftpd();

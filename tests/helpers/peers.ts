@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { TransferOptions } from "../../client/operations.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const FTPKIT = join(REPO, "cli/ftpkit.ts");
@@ -210,5 +211,20 @@ export async function startFtpkitServer(opts: { maxRate?: string } = {}): Promis
       await proc.exited;
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Options for the client's transfer functions in tests: verified, quiet, no retries, journal in `work`. */
+export function transferOptions(work: string, over: Partial<TransferOptions> = {}): TransferOptions {
+  return {
+    verify: true,
+    hash: "sha256",
+    rate: 0,
+    retries: 0,
+    quiet: true,
+    active: false,
+    backoffMs: 10,
+    journal: join(work, ".journal"),
+    ...over,
   };
 }
