@@ -47,14 +47,26 @@ export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir"): strin
   return p;
 }
 
+/** Hidden name prefix of an overwrite in progress (see STOR): never listed. */
+export const UPLOAD_TEMP_PREFIX = ".ftpkit-upload.";
+
+/** Storage entries as listing entries with their perm facts; uploads in progress are left out. */
+function toFileInfos(list: readonly DirEntry[], perms: ReadonlySet<Perm>): FileInfo[] {
+  const filePerm = permFacts(perms, "file");
+  const dirPerm = permFacts(perms, "dir");
+  const out: FileInfo[] = [];
+  for (const e of list) {
+    if (e.name.startsWith(UPLOAD_TEMP_PREFIX)) continue;
+    out.push({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm });
+  }
+  return out;
+}
+
 /** Entries of a directory, with mount points that live inside it (they appear in the listing). */
 export async function listDirectory(session: Session, r: Resolved): Promise<FileInfo[]> {
   let entries: FileInfo[] = [];
   try {
-    const list = await r.mount.storage.list(r.key);
-    const filePerm = permFacts(r.mount.perms, "file");
-    const dirPerm = permFacts(r.mount.perms, "dir");
-    entries = list.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm }));
+    entries = toFileInfos(await r.mount.storage.list(r.key), r.mount.perms);
   } catch (err) {
     const virtual = err instanceof StorageError && err.kind === "not-found" && isVirtualDirectory(session.mounts, r.vpath);
     if (!virtual) throw err;
@@ -93,12 +105,9 @@ export async function listDirectoryBatches(session: Session, r: Resolved): Promi
     if (err instanceof StorageError && err.kind === "not-found" && isVirtualDirectory(session.mounts, r.vpath)) return [[]];
     throw err;
   }
-  const filePerm = permFacts(r.mount.perms, "file");
-  const dirPerm = permFacts(r.mount.perms, "dir");
+  const perms = r.mount.perms;
   return (async function* () {
-    for await (const batch of batches) {
-      yield batch.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm }));
-    }
+    for await (const batch of batches) yield toFileInfos(batch, perms);
   })();
 }
 

@@ -6,7 +6,7 @@ import { createHasher } from "../data/hashing.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { receiveFile } from "../data/transfer.ts";
 import { isVirtualDirectory, requirePerm } from "../vfs/resolve.ts";
-import { resolveFor, statOrNull } from "./shared.ts";
+import { resolveFor, statOrNull, UPLOAD_TEMP_PREFIX } from "./shared.ts";
 import { replyForError } from "./errors.ts";
 import { requireDataEndpoint, runTransfer } from "./transfer-runner.ts";
 
@@ -39,9 +39,14 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     mode = { kind: "create" };
   }
   const ledger = r.mount.ledger;
+  const storage = r.mount.storage;
+  // Overwriting: the bytes go to a hidden file beside the target that replaces it only when the
+  // upload completes, so a broken upload never destroys the file it was meant to replace.
+  const overwrite = existing !== null && mode.kind === "truncate";
+  const writeKey = overwrite ? `${r.key.slice(0, r.key.lastIndexOf("/") + 1)}${UPLOAD_TEMP_PREFIX}${crypto.randomUUID()}` : r.key;
   let file;
   try {
-    file = await r.mount.storage.openWrite(r.key, mode);
+    file = await storage.openWrite(writeKey, overwrite ? { kind: "create" } : mode);
   } catch (err) {
     // Someone created the name between our stat and the exclusive open: that is an overwrite.
     if (err instanceof StorageError && err.kind === "exists") throw new FtpError(550, "File exists");
@@ -65,6 +70,28 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
           session.lastActivity = Date.now();
         },
       }).finally(() => file.close());
+      if (overwrite) {
+        // A client killed mid-upload closes the data connection like a finished one; its control
+        // connection drops at the same moment. Give that close a moment to arrive before replacing.
+        if (result.outcome === "complete") {
+          await Bun.sleep(25);
+          if (session.closed) result.outcome = "aborted";
+        }
+        if (result.outcome === "complete") {
+          try {
+            await storage.rename(writeKey, r.key);
+          } catch (err) {
+            result.outcome = "error";
+            result.error = err;
+          }
+        }
+        if (result.outcome !== "complete") {
+          // The old file stays as it was: drop the partial copy, book the old size again.
+          await storage.remove(writeKey).catch(() => {});
+          ledger.release(result.bytes);
+          ledger.used += existing.size;
+        }
+      }
       if (result.outcome === "quota") return { code: 552, text: "Quota exceeded: upload aborted", result: "quota" };
       if (result.outcome === "aborted") return { code: 426, text: "Connection closed; transfer aborted", result: "aborted" };
       if (result.outcome === "error") {
@@ -82,6 +109,10 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     });
   } catch (err) {
     await file.close();
+    if (overwrite) {
+      await storage.remove(writeKey).catch(() => {});
+      ledger.used += existing.size;
+    }
     throw err;
   }
 }

@@ -1,0 +1,79 @@
+// A broken upload never destroys the file it was meant to replace (overwrites go through a hidden
+// file that replaces the target only on success); a new file keeps its partial bytes for REST+STOR.
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { useServers } from "../helpers/server.ts";
+
+const servers = useServers();
+
+/** Start curl uploading `bytes` to `name`, and kill -9 it once the server has received some. */
+async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promise<void> {
+  const src = join(dir, "..", `upload-source-${Date.now()}.bin`);
+  writeFileSync(src, bytes);
+  // Throttled by curl itself, so the server reads at full speed and sees the data connection end
+  // the way a finished upload ends.
+  const proc = Bun.spawn(["curl", "-s", "--limit-rate", "300k", "-T", src, `ftp://alice:alice-pw@127.0.0.1:${servers.server.port}/${name}`], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  try {
+    // The upload takes seconds: wait until bytes are arriving, then kill.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !readdirSync(dir).some((f) => f.startsWith(".ftpkit-upload.") || f === name)) await Bun.sleep(50);
+    await Bun.sleep(500);
+    proc.kill(9);
+    await proc.exited;
+    await Bun.sleep(500);
+  } finally {
+    proc.kill(9);
+  }
+}
+
+describe("broken uploads", () => {
+  test("kill -9 during an overwrite leaves the old file intact and no hidden file behind", async () => {
+    await servers.start();
+    const home = servers.server.home("alice");
+    const before = readFileSync(join(home, "hello.txt"));
+    await killedUpload("hello.txt", crypto.getRandomValues(new Uint8Array(2_000_000)), home);
+    expect(readFileSync(join(home, "hello.txt")).equals(before)).toBe(true);
+    expect(readdirSync(home).filter((f) => f.startsWith(".ftpkit-upload."))).toEqual([]);
+  });
+
+  test("kill -9 during a new upload keeps the partial bytes, so the client can resume", async () => {
+    await servers.start();
+    const home = servers.server.home("alice");
+    await killedUpload("fresh.bin", crypto.getRandomValues(new Uint8Array(2_000_000)), home);
+    expect(existsSync(join(home, "fresh.bin"))).toBe(true);
+    const size = readFileSync(join(home, "fresh.bin")).length;
+    expect(size).toBeGreaterThan(0);
+    expect(size).toBeLessThan(2_000_000);
+  });
+
+  test("a completed overwrite replaces the file, and the hidden file never shows in listings", async () => {
+    await servers.start({ options: { maxRate: 300_000 } });
+    const w = await servers.login();
+    const data = crypto.getRandomValues(new Uint8Array(400_000));
+    const upload = w.transfer("STOR hello.txt", data);
+    await Bun.sleep(400); // mid-upload
+    const other = await servers.login();
+    const names = (await other.transfer("NLST")).data.toString().split("\r\n");
+    expect(names.some((n) => n.startsWith(".ftpkit-upload."))).toBe(false);
+    expect(names).toContain("hello.txt");
+    expect((await upload).final?.code).toBe(226);
+    expect(readFileSync(join(servers.server.home("alice"), "hello.txt")).equals(Buffer.from(data))).toBe(true);
+  });
+
+  test("ABOR during an overwrite keeps the old file", async () => {
+    await servers.start({ options: { maxRate: 200_000 } });
+    const home = servers.server.home("alice");
+    const before = readFileSync(join(home, "hello.txt"));
+    const w = await servers.login();
+    const upload = w.transfer("STOR hello.txt", crypto.getRandomValues(new Uint8Array(2_000_000)));
+    await Bun.sleep(600);
+    w.raw("ABOR\r\n");
+    await upload.catch(() => {});
+    await Bun.sleep(300);
+    expect(readFileSync(join(home, "hello.txt")).equals(before)).toBe(true);
+  });
+});
