@@ -107,8 +107,6 @@ export async function serverFingerprint(port: number): Promise<string> {
   });
   const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(sc.stdout)?.[0];
   if (!pem) throw new Error(`no certificate from s_client: ${sc.stderr.slice(-300)}`);
-  const dir = tempDir();
-  writeFileSync(join(dir, "peer.pem"), pem);
-  const fp = await run(["openssl", "x509", "-in", join(dir, "peer.pem"), "-noout", "-fingerprint", "-sha256"]);
+  const fp = await run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], { stdin: pem });
   return fp.stdout.trim().replace(/^.*=/, "");
 }

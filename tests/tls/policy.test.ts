@@ -31,7 +31,7 @@ async function start(tls: Partial<FtpsOptions> | null, users?: (root: string) =>
     await makeUsersFile(srv.root, users(srv.root));
     await srv.server.context.auth.start();
   }
-  work = tempDir();
+  work ??= tempDir();
   return srv;
 }
 
