@@ -1,6 +1,7 @@
 // The load generator: `bun bench/load.ts '<json spec>'` runs one measurement and prints one JSON line.
 // It runs as its own process so its CPU time (process.cpuUsage) is isolated from the driver's.
 import { BenchFtpError, FtpLite } from "./ftp-lite.ts";
+import { fillPattern } from "./pattern.ts";
 
 export type LoadSpec =
   | { kind: "raw"; port: number; size: number }
@@ -23,18 +24,7 @@ export interface LoadResult {
 }
 
 const HOST = "127.0.0.1";
-const PATTERN = (() => {
-  // 1 MiB of non-repeating-looking bytes: uploads send real data, not a compressible run of zeros.
-  const b = Buffer.allocUnsafe(1 << 20);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < b.length; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b;
-})();
+const PATTERN = fillPattern(0x9e3779b9);
 
 // vsftpd listens with a backlog of 32: a burst of 100 connects overflows it and the kernel drops the
 // handshake's last ACK, leaving clients "connected" with no greeting for 30+ s. Real clients do not

@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { LoadResult, LoadSpec } from "./load.ts";
+import { fillPattern } from "./pattern.ts";
 import {
   BENCH_DIR,
   type Account,
@@ -160,18 +161,6 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-function fillPattern(seed: number): Buffer {
-  const b = Buffer.allocUnsafe(MiB);
-  let x = seed | 1;
-  for (let i = 0; i < b.length; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b;
-}
-
 /** A file of real (non-sparse, non-zero) bytes, reused when it already has the right size. */
 function ensureFile(path: string, size: number, seed: number): void {
   if (existsSync(path) && statSync(path).size === size) return;
@@ -237,16 +226,21 @@ function lastJson(out: string): LoadResult {
   return JSON.parse(line) as LoadResult;
 }
 
-async function runLoad(spec: LoadSpec, timeoutMs: number): Promise<LoadResult> {
-  const proc = spawnPiped([process.execPath, LOAD, JSON.stringify(spec)]);
-  currentLoad = proc;
-  const timer = setTimeout(() => {
+/** Kill a load generator (its whole process group) if it overruns its time. */
+function killAfter(proc: Subprocess, ms: number): ReturnType<typeof setTimeout> {
+  return setTimeout(() => {
     try {
       process.kill(-proc.pid, "SIGKILL");
     } catch {
       proc.kill("SIGKILL");
     }
-  }, timeoutMs);
+  }, ms);
+}
+
+async function runLoad(spec: LoadSpec, timeoutMs: number): Promise<LoadResult> {
+  const proc = spawnPiped([process.execPath, LOAD, JSON.stringify(spec)]);
+  currentLoad = proc;
+  const timer = killAfter(proc, timeoutMs);
   const [out, err] = await Promise.all([readAll(proc.stdout), readAll(proc.stderr)]);
   await proc.exited;
   clearTimeout(timer);
@@ -262,13 +256,7 @@ async function runSessions(spec: Extract<LoadSpec, { kind: "sessions" }>, server
   const baseline = treePssKiB(server.pid);
   const proc = spawnPiped([process.execPath, LOAD, JSON.stringify(spec)]);
   currentLoad = proc;
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-proc.pid, "SIGKILL");
-    } catch {
-      proc.kill("SIGKILL");
-    }
-  }, spec.holdMs + 120_000);
+  const timer = killAfter(proc, spec.holdMs + 120_000);
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
   let out = "";

@@ -1,6 +1,6 @@
 import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
-import { LineSplitter, parseCommandLine } from "../protocol/command.ts";
+import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/command.ts";
 import { replyForError } from "./commands/errors.ts";
 import type { ServerContext } from "./context.ts";
 import { Session, type ControlSocketState } from "./session.ts";
@@ -16,7 +16,7 @@ const MAX_QUEUED_COMMANDS = 64;
  */
 export class CommandLoop {
   private splitter = new LineSplitter();
-  private queue: string[] = [];
+  private queue: ParsedLine[] = [];
   private running = false;
 
   constructor(private readonly session: Session) {}
@@ -28,17 +28,18 @@ export class CommandLoop {
     for (let i = 0; i < overlong; i++) session.reply(500, "Command line too long");
     for (const line of lines) {
       if (session.closed || session.quitting) return;
-      const verb = line.split(" ", 1)[0]!.toUpperCase();
-      const spec = session.server.commandTable().get(verb);
+      // Parsed once, here: the verb decides whether it may jump the queue (ABOR, STAT, QUIT).
+      const parsed = parseCommandLine(line);
+      const spec = parsed.ok ? session.server.commandTable().get(parsed.command.verb) : undefined;
       if (spec?.duringTransfer && (session.transfer || this.running)) {
-        void this.execute(line);
+        void this.execute(parsed);
         continue;
       }
       if (this.queue.length >= MAX_QUEUED_COMMANDS) {
         session.replyAndClose(421, "Too many pipelined commands");
         return;
       }
-      this.queue.push(line);
+      this.queue.push(parsed);
     }
     void this.pump();
   }
@@ -57,9 +58,8 @@ export class CommandLoop {
     }
   }
 
-  private async execute(line: string): Promise<void> {
+  private async execute(parsed: ParsedLine): Promise<void> {
     const session = this.session;
-    const parsed = parseCommandLine(line);
     if (!parsed.ok) {
       session.reply(500, parsed.reason);
       return;

@@ -75,7 +75,7 @@ export class Session {
   }
 
   get userName(): string | undefined {
-    return this.user?.name ?? undefined;
+    return this.user?.name;
   }
 
   /** Send a reply. Bun's write may take only part of it; the rest waits for `drain`. */

@@ -2,7 +2,6 @@
 import type { CommandSpec } from "./types.ts";
 import { quotePath } from "../../protocol/path.ts";
 import { StorageError } from "../storage/backend.ts";
-import { isVirtualDirectory } from "../vfs/resolve.ts";
 import { resolveFor } from "./shared.ts";
 
 export const mkd: CommandSpec = {
@@ -13,7 +12,7 @@ export const mkd: CommandSpec = {
   help: "MKD <dir>: make a directory",
   async handle({ session, arg }) {
     const r = resolveFor(session, arg, "modify");
-    if (r.key === "" || isVirtualDirectory(session.mounts, r.vpath)) throw new StorageError("exists");
+    if (r.virtual) throw new StorageError("exists");
     await r.mount.storage.mkdir(r.key);
     session.server.log.info("mkdir", { session: session.id, user: session.userName, path: r.vpath });
     session.reply(257, `${quotePath(r.vpath)} created`);

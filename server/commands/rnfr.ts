@@ -1,7 +1,6 @@
 // RNFR — RFC 959 §4.1.3: name what to rename; needs modify.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { isVirtualDirectory } from "../vfs/resolve.ts";
 import { resolveFor } from "./shared.ts";
 
 export const rnfr: CommandSpec = {
@@ -13,7 +12,7 @@ export const rnfr: CommandSpec = {
   async handle({ session, arg }) {
     session.renameFrom = null;
     const r = resolveFor(session, arg, "modify");
-    if (r.key === "" || isVirtualDirectory(session.mounts, r.vpath)) throw new FtpError(550, "Cannot rename a mount point");
+    if (r.virtual) throw new FtpError(550, "Cannot rename a mount point");
     await r.mount.storage.stat(r.key);
     session.renameFrom = r.vpath;
     session.reply(350, "Ready for RNTO");

@@ -1,7 +1,6 @@
 // RNTO — RFC 959 §4.1.3: complete a rename within one mount; needs modify on both ends.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { isVirtualDirectory } from "../vfs/resolve.ts";
 import { resolveFor, statOrNull } from "./shared.ts";
 
 export const rnto: CommandSpec = {
@@ -17,7 +16,7 @@ export const rnto: CommandSpec = {
     const from = resolveFor(session, fromPath, "modify");
     const to = resolveFor(session, arg, "modify");
     if (from.mount !== to.mount) throw new FtpError(550, "Cannot move across virtual directories");
-    if (to.key === "" || isVirtualDirectory(session.mounts, to.vpath)) throw new FtpError(550, "Cannot overwrite a mount point");
+    if (to.virtual) throw new FtpError(550, "Cannot overwrite a mount point");
     const replaced = await statOrNull(session, to);
     if (replaced?.type === "dir" && from.vpath !== to.vpath) throw new FtpError(550, "Target is an existing directory");
     await from.mount.storage.rename(from.key, to.key);

@@ -4,7 +4,7 @@ import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import type { DirEntry, EntryStat } from "../storage/backend.ts";
 import { StorageError } from "../storage/backend.ts";
-import { childMountNames, isVirtualDirectory, resolvePath, type Resolved } from "../vfs/resolve.ts";
+import { childMountNames, resolvePath, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
 
 /** Resolve a client path for this session (the only way commands reach storage). */
@@ -17,7 +17,7 @@ export async function statResolved(session: Session, r: Resolved): Promise<Entry
   try {
     return await r.mount.storage.stat(r.key);
   } catch (err) {
-    if (err instanceof StorageError && err.kind === "not-found" && (r.key === "" || isVirtualDirectory(session.mounts, r.vpath))) {
+    if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
       return { type: "dir", size: 0, mtime: new Date(session.server.startedAt) };
     }
     throw err;
@@ -68,8 +68,7 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
   try {
     entries = toFileInfos(await r.mount.storage.list(r.key), r.mount.perms);
   } catch (err) {
-    const virtual = err instanceof StorageError && err.kind === "not-found" && isVirtualDirectory(session.mounts, r.vpath);
-    if (!virtual) throw err;
+    if (!(err instanceof StorageError && err.kind === "not-found" && r.virtual)) throw err;
   }
   const seen = new Set(entries.map((e) => e.name));
   for (const name of childMountNames(session.mounts, r.vpath)) {
@@ -102,7 +101,7 @@ export async function listDirectoryBatches(session: Session, r: Resolved): Promi
   try {
     batches = await storage.listBatches(r.key);
   } catch (err) {
-    if (err instanceof StorageError && err.kind === "not-found" && isVirtualDirectory(session.mounts, r.vpath)) return [[]];
+    if (err instanceof StorageError && err.kind === "not-found" && r.virtual) return [[]];
     throw err;
   }
   const perms = r.mount.perms;
@@ -116,8 +115,4 @@ export function listTarget(arg: string): string {
   let rest = arg.trim();
   while (/^-[a-zA-Z]+(\s|$)/.test(rest)) rest = rest.replace(/^-[a-zA-Z]+\s*/, "");
   return rest;
-}
-
-export function requireNotRoot(r: Resolved, what: string): void {
-  if (r.key === "" ) throw new FtpError(550, `Cannot ${what} a mount point or the root`);
 }

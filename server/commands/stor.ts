@@ -5,7 +5,7 @@ import { StorageError, type WriteMode } from "../storage/backend.ts";
 import { createHasher } from "../data/hashing.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { receiveFile } from "../data/transfer.ts";
-import { isVirtualDirectory, requirePerm } from "../vfs/resolve.ts";
+import { requirePerm } from "../vfs/resolve.ts";
 import { resolveFor, statOrNull, UPLOAD_TEMP_PREFIX } from "./shared.ts";
 import { replyForError } from "./errors.ts";
 import { requireDataEndpoint, runTransfer } from "./transfer-runner.ts";
@@ -18,7 +18,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   session.rangeEnd = null;
     requireDataEndpoint(session);
   const r = resolveFor(session, ctx.arg);
-  if (r.key === "" || isVirtualDirectory(session.mounts, r.vpath)) throw new FtpError(550, "Is a directory");
+  if (r.virtual) throw new FtpError(550, "Is a directory");
   const existing = await statOrNull(session, r);
   if (existing?.type === "dir") throw new FtpError(550, "Is a directory");
   let mode: WriteMode;

@@ -28,13 +28,9 @@ export function runTransfer(
   body: (conn: DataConnection, t: ActiveTransfer) => Promise<TransferOutcome>,
   opts: { size?: number; logTransfer?: boolean } = {},
 ): void {
+  // Callers ran requireDataEndpoint before opening any file; this only hands the endpoint over.
   const endpoint = session.takeDataEndpoint();
   if (!endpoint) throw new FtpError(425, "Use PORT, PASV or EPSV first");
-  const tlsRefusal = session.server.dataTlsRefusal?.(session);
-  if (tlsRefusal) {
-    endpoint.close();
-    throw tlsRefusal;
-  }
   session.reply(150, opening);
   const t: ActiveTransfer = {
     verb,

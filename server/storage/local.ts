@@ -389,17 +389,3 @@ function closeQuietly(fd: number): void {
 function toStat(st: fs.Stats): EntryStat {
   return { type: st.isDirectory() ? "dir" : "file", size: st.isDirectory() ? 0 : st.size, mtime: st.mtime };
 }
-
-/** Create a directory (and parents) for a home or mount at start-up; used by the server only. */
-export function ensureDirectory(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-}
-
-/** Does a real directory exist? (for start-up checks of homes and mounts) */
-export function isDirectory(dir: string): boolean {
-  try {
-    return fs.statSync(dir).isDirectory();
-  } catch {
-    return false;
-  }
-}

@@ -8,6 +8,9 @@ export interface Resolved {
   vpath: string;
   mount: Mount;
   key: string;
+  /** A mount's root or an ancestor of a mount point: a directory of the virtual tree itself, which
+   * cannot be created, removed, renamed or overwritten, and exists even if absent on disk. */
+  virtual: boolean;
 }
 
 /** The longest mount prefix wins: "/pub/x" goes to a mount at "/pub" rather than "/". */
@@ -29,7 +32,7 @@ export function resolvePath(mounts: readonly Mount[], cwd: string, input: string
   const mount = longestPrefix(mounts, vpath);
   if (need && !mount.perms.has(need)) throw new FtpError(550, "Permission denied");
   const key = mount.vpath === "/" ? vpath.slice(1) : vpath.slice(mount.vpath.length + 1);
-  return { vpath, mount, key };
+  return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath) };
 }
 
 export function requirePerm(r: Resolved, need: Perm): void {
@@ -51,6 +54,6 @@ export function childMountNames(mounts: readonly Mount[], dir: string): string[]
 }
 
 /** Is `vpath` a mount point or an ancestor of one (a directory that exists virtually)? */
-export function isVirtualDirectory(mounts: readonly Mount[], vpath: string): boolean {
+function isVirtualDirectory(mounts: readonly Mount[], vpath: string): boolean {
   return mounts.some((m) => m.vpath !== "/" && isWithin(vpath, m.vpath));
 }
