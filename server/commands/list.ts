@@ -4,18 +4,16 @@ import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
 import { sendText } from "../data/transfer.ts";
 import { TransferAborted } from "../data/connection.ts";
-import { listDirectory, listDirectoryBatches, listTarget, permFacts, resolveFor, statResolved } from "./shared.ts";
+import { listDirectoryBatches, listTarget, permFacts, resolveFor, statResolved } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
 
-/** Entries for LIST/NLST/STAT: a directory's contents, or the single file named. */
-export async function entriesFor(session: Session, arg: string): Promise<{ vpath: string; entries: FileInfo[] }> {
+/** Entries for STAT, in batches: a directory is read as the reply is sent, a file is one batch. */
+export async function entryBatchesFor(session: Session, arg: string): Promise<AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>> {
   const r = resolveFor(session, listTarget(arg) || ".", "read");
   const st = await statResolved(session, r);
-  if (st.type === "file") {
-    return { vpath: r.vpath, entries: [{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }] };
-  }
-  return { vpath: r.vpath, entries: await listDirectory(session, r) };
+  if (st.type === "file") return [[{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }]];
+  return listDirectoryBatches(session, r);
 }
 
 /**
