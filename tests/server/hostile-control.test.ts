@@ -1,7 +1,8 @@
 // Issue 8: the control channel is bounded — nothing a client sends grows memory without bound, and
 // nothing sent in clear before AUTH TLS runs inside the protected session.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
+import { parseEpsvReply } from "../../protocol/address.ts";
 import { join } from "node:path";
 import { COMMANDS } from "../../server/commands/index.ts";
 import { useServers } from "../helpers/server.ts";
@@ -88,6 +89,33 @@ describe("replies a client never reads", () => {
     const w = await servers.login();
     expect((await w.cmd("NOOP")).code).toBe(200);
   });
+});
+
+describe("listings a client never reads", () => {
+  test("20 sessions listing one 20,000-entry directory and reading nothing: memory stays bounded", async () => {
+    const s = await servers.start();
+    const dir = join(s.home("alice"), "huge");
+    mkdirSync(dir);
+    const pad = "n".repeat(200);
+    for (let i = 0; i < 20_000; i++) closeSync(openSync(join(dir, `${pad}-${i}`), "w"));
+    const before = rss();
+    const stalled: Array<{ terminate(): void }> = [];
+    for (let i = 0; i < 20; i++) {
+      const w = await servers.login();
+      const epsv = await w.cmd("EPSV");
+      let opened!: () => void;
+      const isOpen = new Promise<void>((r) => (opened = r));
+      const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply(epsv.lines[0]!), socket: { open: () => opened(), data() {} } });
+      await isOpen;
+      data.pause(); // never read: the server's writes back up
+      stalled.push(data);
+      expect((await w.cmd("LIST huge")).code).toBe(150);
+    }
+    const grown = rss() - before;
+    for (const d of stalled) d.terminate();
+    // Measured: ~60 MB with the name list shared, ~155 MB when each listing holds its own (~5 MB).
+    expect(grown).toBeLessThan(100 * MB);
+  }, 120_000);
 });
 
 describe("AUTH TLS", () => {
