@@ -91,6 +91,27 @@ describe("replies a client never reads", () => {
   });
 });
 
+describe("replies stay in order", () => {
+  test("STAT and ABOR sent behind a failing PASS are answered after it, not before", async () => {
+    await servers.start({ options: { failedLoginDelayMs: 500 } });
+    const w = await servers.connect();
+    await w.read();
+    w.raw("USER alice\r\nPASS wrong\r\nSTAT\r\nABOR\r\n");
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push((await w.read())?.code);
+    expect(codes).toEqual([331, 530, 211, 530]);
+  });
+
+  test("STAT sent behind a running HASH is answered after the HASH", async () => {
+    const s = await servers.start({ options: { hashBytesPerSec: 4 * MB } });
+    writeFileSync(join(s.home("alice"), "h.bin"), new Uint8Array(6 * MB));
+    const w = await servers.login();
+    w.raw("HASH h.bin\r\nSTAT\r\n");
+    expect((await w.read(20_000))?.code).toBe(213);
+    expect((await w.read(20_000))?.code).toBe(211);
+  });
+});
+
 describe("listings a client never reads", () => {
   test("20 sessions listing one 20,000-entry directory and reading nothing: memory stays bounded", async () => {
     const s = await servers.start();

@@ -1,7 +1,7 @@
 // Issue 8: a transfer owns its resources and ends exactly once — measured as an attacker would,
 // by descriptors, quota and bytes on disk before and after.
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { useServers } from "../helpers/server.ts";
@@ -165,5 +165,46 @@ describe("the ledger follows what is stored", () => {
     }
     const onDisk = readdirSync(home).includes("race.bin") ? statSync(join(home, "race.bin")).size : 0;
     expect(quota - (await avbl(a))).toBe(base + onDisk);
+  });
+});
+
+describe("reserved names and a full disk", () => {
+  test("names under .ftpkit- are refused with 553 and never listed", async () => {
+    await servers.start();
+    const w = await servers.login();
+    expect((await w.transfer("STOR x.bin", new Uint8Array(10))).final?.code).toBe(226);
+    for (const name of [".ftpkit-tmp/x", ".ftpkit-upload.1234", "sub/.ftpkit-tmp"]) {
+      expect((await w.transfer(`STOR ${name}`, new Uint8Array(10))).first.code).toBe(553);
+    }
+    expect((await w.cmd("CWD .ftpkit-tmp")).code).toBe(553);
+    expect((await w.cmd("DELE .ftpkit-tmp")).code).toBe(553);
+    const names = (await w.transfer("LIST -a")).data.toString();
+    expect(names).not.toContain(".ftpkit");
+  });
+
+  test("an upload that fills the disk gets 452, and the quota counts exactly what stayed on disk", async () => {
+    const quota = 50_000_000;
+    const s = await servers.start({
+      users: [{ name: "alice", password: "alice-pw", quota, home: "small" }],
+      setup: (root) => {
+        mkdirSync(join(root, "small"));
+        Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", join(root, "small")]);
+      },
+    });
+    const small = join(s.root, "small");
+    try {
+      expect(Bun.spawnSync(["mountpoint", "-q", small]).exitCode).toBe(0);
+      const w = await servers.login();
+      const r = await w.transfer("STOR big.bin", new Uint8Array(3_000_000).fill(9));
+      expect(r.final?.code).toBe(452);
+      const kept = readdirSync(small).includes("big.bin") ? statSync(join(small, "big.bin")).size : 0;
+      // AVBL also caps by free disk space (none here): SITE QUOTA shows the ledger itself.
+      const used = async () => Number(/used (\d+) of/.exec((await w.cmd("SITE QUOTA")).lines.join("\n"))?.[1]);
+      expect(await used()).toBe(kept);
+      if (kept) expect((await w.cmd("DELE big.bin")).code).toBe(250);
+      expect(await used()).toBe(0);
+    } finally {
+      Bun.spawnSync(["umount", "-l", small]);
+    }
   });
 });
