@@ -61,7 +61,7 @@ describe("replies a client never reads", () => {
     expect(grown).toBeLessThan(150 * MB);
     const w = await servers.login();
     expect((await w.cmd("NOOP")).code).toBe(200);
-  });
+  }, 90_000);
 
   test("STAT flooded while a failed PASS waits: memory stays bounded, no account needed", async () => {
     const s = await servers.start({ options: { failedLoginDelayMs: 2000 } });
@@ -73,7 +73,7 @@ describe("replies a client never reads", () => {
     expect(grown).toBeLessThan(100 * MB);
     const w = await servers.login();
     expect((await w.cmd("PWD")).code).toBe(257);
-  });
+  }, 60_000);
 
   test("ABOR flooded while a RETR waits for its data connection: one abort, bounded memory", async () => {
     const s = await servers.start();
@@ -88,7 +88,7 @@ describe("replies a client never reads", () => {
     expect(grown).toBeLessThan(100 * MB);
     const w = await servers.login();
     expect((await w.cmd("NOOP")).code).toBe(200);
-  });
+  }, 60_000);
 });
 
 describe("replies stay in order", () => {

@@ -55,7 +55,7 @@ describe("transfers that never get a data connection", () => {
     }
     expect(openFds() - before).toBeLessThan(10);
     expect(statSync(join(s.home("alice"), "big.bin")).size).toBe(900_000);
-  });
+  }, 60_000);
 
   test("50 failed overwrites cannot cheat the quota: AVBL and the file stay as they were", async () => {
     const s = await servers.start({ users: [{ name: "alice", password: "alice-pw", quota: 1_000_000 }] });
@@ -68,7 +68,7 @@ describe("transfers that never get a data connection", () => {
     expect(readFileSync(join(s.home("alice"), "big.bin")).equals(Buffer.alloc(900_000, 7))).toBe(true);
     // …and the quota still refuses what does not fit.
     expect((await w.transfer("STOR more.bin", new Uint8Array(left + 1))).final?.code).toBe(552);
-  });
+  }, 60_000);
 
   test("STOR does not create or truncate the target before its data connection exists", async () => {
     const s = await servers.start();
@@ -83,7 +83,7 @@ describe("transfers that never get a data connection", () => {
     expect((await w.cmd("EPSV")).code).toBe(229);
     expect((await w.cmd("STOR new-file.txt")).code).toBe(150);
     expect(readdirSync(s.home("alice"))).not.toContain("new-file.txt");
-  });
+  }, 60_000);
 
   test("ABOR while a transfer waits for its data connection is answered at once (426, then 226)", async () => {
     await servers.start({ options: { dataTimeoutMs: 60_000 } });
@@ -95,7 +95,7 @@ describe("transfers that never get a data connection", () => {
     expect((await w.read(5000))?.code).toBe(426);
     expect((await w.read(5000))?.code).toBe(226);
     expect((await w.cmd("NOOP")).code).toBe(200);
-  });
+  }, 60_000);
 });
 
 /** Connect a data socket for `line` over EPSV, send `bytes`, then reset the connection (SO_LINGER 0, via Python). */
@@ -136,7 +136,7 @@ describe("a reset data connection is a broken upload, never a complete one", () 
       expect(readFileSync(target).equals(Buffer.from(old))).toBe(true);
     }
     expect(readdirSync(join(s.home("alice"), ".ftpkit-tmp"))).toEqual([]);
-  });
+  }, 60_000);
 
   test("RST during APPE and a new upload: 426, and the quota counts exactly the bytes kept", async () => {
     const s = await servers.start({ users: [{ name: "alice", password: "alice-pw", quota: 10_000_000 }] });
@@ -148,7 +148,7 @@ describe("a reset data connection is a broken upload, never a complete one", () 
     expect(kept).toBeLessThanOrEqual(500_000);
     const w2 = await servers.login();
     expect(10_000_000 - (await avbl(w2))).toBe(base + kept);
-  });
+  }, 60_000);
 });
 
 describe("the ledger follows what is stored", () => {
@@ -165,7 +165,7 @@ describe("the ledger follows what is stored", () => {
     }
     const onDisk = readdirSync(home).includes("race.bin") ? statSync(join(home, "race.bin")).size : 0;
     expect(quota - (await avbl(a))).toBe(base + onDisk);
-  });
+  }, 60_000);
 });
 
 describe("reserved names and a full disk", () => {
@@ -180,7 +180,7 @@ describe("reserved names and a full disk", () => {
     expect((await w.cmd("DELE .ftpkit-tmp")).code).toBe(553);
     const names = (await w.transfer("LIST -a")).data.toString();
     expect(names).not.toContain(".ftpkit");
-  });
+  }, 60_000);
 
   test("an upload that fills the disk gets 452, and the quota counts exactly what stayed on disk", async () => {
     const quota = 50_000_000;
@@ -206,5 +206,5 @@ describe("reserved names and a full disk", () => {
     } finally {
       Bun.spawnSync(["umount", "-l", small]);
     }
-  });
+  }, 60_000);
 });
