@@ -14,7 +14,7 @@ export { FtpClient, ClientError, type ClientOptions, type Features, type DataTra
 export type { FileInfo } from "../protocol/listing.ts";
 export type { TransferResult } from "../client/operations.ts";
 export type { UserOption } from "./inline-users.ts";
-// PROBE-EXPORT
+export { probeServer, formatProbeReport, type ProbeOptions, type ProbeReport, type ProbeItem, type ProbeStatus } from "../client/probe/index.ts";
 
 /** Options of {@link startServer}; they mirror `ftpkit serve --root DIR --user NAME:PASS`. */
 export interface StartServerOptions {

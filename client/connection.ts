@@ -134,6 +134,26 @@ export class Connection {
     }
   }
 
+  /** TLS only: did this connection resume the session it offered (null when unknown or not TLS)? */
+  tlsSessionReused(): boolean | null {
+    if (!this.tlsActive || !this.socket) return null;
+    try {
+      return (this.socket as unknown as { isSessionReused(): boolean }).isSessionReused();
+    } catch {
+      return null;
+    }
+  }
+
+  /** TLS only: the negotiated protocol version ("TLSv1.3"), or null. */
+  tlsVersion(): string | null {
+    if (!this.tlsActive || !this.socket) return null;
+    try {
+      return (this.socket as unknown as { getTLSVersion(): string }).getTLSVersion() || null;
+    } catch {
+      return null;
+    }
+  }
+
   get localAddress(): string {
     return canonicalIp((this.socket as unknown as { localAddress?: string })?.localAddress ?? "127.0.0.1");
   }
