@@ -84,10 +84,19 @@ export class Connection {
         // Offer the control session before the ClientHello goes out.
         if (session) (tls as unknown as { setSession(b: Buffer): void }).setSession(session);
       },
-      handshake(_tls, success, error) {
+      handshake(tls, success, error) {
         if (done) return;
         done = true;
-        if (success) return settle.resolve();
+        if (success) {
+          // Read it now: once the socket is closed the answer is gone.
+          try {
+            conn.sessionReused = (tls as unknown as { isSessionReused(): boolean }).isSessionReused();
+            conn.negotiated = (tls as unknown as { getTLSVersion(): string }).getTLSVersion() || null;
+          } catch {
+            /* not available */
+          }
+          return settle.resolve();
+        }
         const err = describeTlsError(error, settings);
         conn.markClosed(err);
         conn.destroy();
@@ -134,25 +143,10 @@ export class Connection {
     }
   }
 
-  /** TLS only: did this connection resume the session it offered (null when unknown or not TLS)? */
-  tlsSessionReused(): boolean | null {
-    if (!this.tlsActive || !this.socket) return null;
-    try {
-      return (this.socket as unknown as { isSessionReused(): boolean }).isSessionReused();
-    } catch {
-      return null;
-    }
-  }
-
-  /** TLS only: the negotiated protocol version ("TLSv1.3"), or null. */
-  tlsVersion(): string | null {
-    if (!this.tlsActive || !this.socket) return null;
-    try {
-      return (this.socket as unknown as { getTLSVersion(): string }).getTLSVersion() || null;
-    } catch {
-      return null;
-    }
-  }
+  /** TLS only, after the handshake: did this connection resume the session it offered? */
+  sessionReused: boolean | null = null;
+  /** TLS only, after the handshake: the negotiated protocol version ("TLSv1.3"). */
+  negotiated: string | null = null;
 
   get localAddress(): string {
     return canonicalIp((this.socket as unknown as { localAddress?: string })?.localAddress ?? "127.0.0.1");

@@ -237,7 +237,7 @@ export async function tls(p: Probe): Promise<void> {
       return;
     }
     const client = c;
-    const version = client.control.tlsVersion() ?? "TLS";
+    const version = client.control.negotiated ?? "TLS";
     let data: Awaited<ReturnType<FtpClient["transfer"]>> | null = null;
     await p.check("tls", async () => {
       await p.login(client);
@@ -251,8 +251,7 @@ export async function tls(p: Probe): Promise<void> {
       const how = mode === "implicit" ? "implicit TLS" : "AUTH TLS 234";
       return ["pass", `${how}, ${version}; PBSZ 0, PROT P 200; LIST over TLS ${line(r)}${p.opts.tls ? "" : " (certificate not verified)"}`];
     });
-    const conn = (data as { conn: { tlsSessionReused(): boolean | null } } | null)?.conn;
-    const reused = conn?.tlsSessionReused() ?? null;
+    const reused = (data as { conn: { sessionReused: boolean | null } } | null)?.conn.sessionReused ?? null;
     if (reused === null) p.record("tls-reuse", "n/a", "no TLS data connection to look at");
     else p.record("tls-reuse", reused ? "pass" : "fail", reused ? "the data connection resumed the control connection's TLS session" : "the server did not resume the control connection's TLS session on the data connection");
   } finally {
