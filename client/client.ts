@@ -53,6 +53,11 @@ export class FtpClient {
   private waiters: { resolve: (r: FtpReply) => void; reject: (e: Error) => void }[] = [];
   private failure: Error | null = null;
   features: Features = new Map();
+  /**
+   * Offer the control connection's TLS session on data connections (default). Some servers
+   * (pyftpdlib with pyOpenSSL) reset a data connection that offers one.
+   */
+  offerTlsSession = true;
   /** The server's 220 greeting. */
   greeting: FtpReply | null = null;
   private hashAlgo: HashAlgorithm | null = null;
@@ -300,7 +305,7 @@ export class FtpClient {
   /** PROT P: data connections are TLS too, offering the control connection's session (servers may require it). */
   private dataTls(): { tls?: TlsSettings; session?: Buffer | null } {
     if (!this.opts.tls) return {};
-    return { tls: this.opts.tls.settings, session: this.control.tlsSession() };
+    return { tls: this.opts.tls.settings, session: this.offerTlsSession ? this.control.tlsSession() : null };
   }
 
   /**
@@ -332,7 +337,7 @@ export class FtpClient {
 
   private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number; mode?: DataMode }): Promise<DataTransfer> {
     const host = this.control.localAddress;
-    const tls = this.opts.tls ? { settings: this.opts.tls.settings, session: () => this.control.tlsSession() } : undefined;
+    const tls = this.opts.tls ? { settings: this.opts.tls.settings, session: () => (this.offerTlsSession ? this.control.tlsSession() : null) } : undefined;
     const listener: DataListener = listenForData(host, tls);
     try {
       let ok = false;

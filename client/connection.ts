@@ -87,7 +87,9 @@ export class Connection {
       handshake(tls, success, error) {
         if (done) return;
         done = true;
-        if (success) {
+        // Under --insecure a certificate that fails verification (e.g. a CN-only self-signed one, which
+        // Bun reports as an unsuccessful handshake even with rejectUnauthorized off) is accepted.
+        if (success || (settings.insecure && error && !conn.isClosed)) {
           // Read it now: once the socket is closed the answer is gone.
           try {
             conn.sessionReused = (tls as unknown as { isSessionReused(): boolean }).isSessionReused();

@@ -219,44 +219,76 @@ export async function pasvTheft(p: Probe): Promise<void> {
 
 /** AUTH TLS + PBSZ + PROT P on a fresh session, a listing over TLS, and whether it resumed the session. */
 export async function tls(p: Probe): Promise<void> {
-  let c: FtpClient | null = null;
   const mode = p.opts.tls ?? "explicit";
-  try {
-    try {
-      c = await FtpClient.connect({
-        host: p.opts.host,
-        port: p.opts.port,
-        timeoutMs: p.timeoutMs,
-        tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true } },
-      });
-    } catch (err) {
-      const msg = (err as Error).message;
-      const refused = /does not support AUTH TLS/.test(msg);
-      p.record("tls", refused ? "n/a" : "fail", refused ? `not offered: ${msg.replace(/;.*$/, "")}` : msg);
-      p.record("tls-reuse", "n/a", "no TLS");
-      return;
-    }
-    const client = c;
-    const version = client.control.negotiated ?? "TLS";
-    let data: Awaited<ReturnType<FtpClient["transfer"]>> | null = null;
-    await p.check("tls", async () => {
-      await p.login(client);
-      await client.command("TYPE", "I");
-      data = await client.transfer("LIST", p.home, { mode: p.mode });
-      const chunks: Buffer[] = [];
-      data.conn.onData((d) => chunks.push(d));
-      await within(data.conn.closed, p.timeoutMs, "end of the listing");
-      const r = await within(data.done, p.timeoutMs, "reply to LIST");
-      if (r.code !== 226 && r.code !== 250) return ["fail", `LIST under PROT P: ${line(r)}`];
-      const how = mode === "implicit" ? "implicit TLS" : "AUTH TLS 234";
-      return ["pass", `${how}, ${version}; PBSZ 0, PROT P 200; LIST over TLS ${line(r)}${p.opts.tls ? "" : " (certificate not verified)"}`];
+  const secured = async (offerSession: boolean): Promise<FtpClient> => {
+    const c = await FtpClient.connect({
+      host: p.opts.host,
+      port: p.opts.port,
+      timeoutMs: p.timeoutMs,
+      tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true } },
     });
-    const reused = (data as { conn: { sessionReused: boolean | null } } | null)?.conn.sessionReused ?? null;
-    if (reused === null) p.record("tls-reuse", "n/a", "no TLS data connection to look at");
-    else p.record("tls-reuse", reused ? "pass" : "fail", reused ? "the data connection resumed the control connection's TLS session" : "the server did not resume the control connection's TLS session on the data connection");
-  } finally {
-    c?.destroy();
+    c.offerTlsSession = offerSession;
+    return c;
+  };
+  /** LIST over a TLS data connection: the reply, and whether the data connection resumed the session. */
+  const listOverTls = async (c: FtpClient): Promise<{ reply: string; ok: boolean; reused: boolean | null }> => {
+    await p.login(c);
+    await c.command("TYPE", "I");
+    const t = await c.transfer("LIST", p.home, { mode: p.mode });
+    try {
+      t.conn.onData(() => {});
+      await within(t.conn.closed, p.timeoutMs, "end of the listing");
+      const r = await within(t.done, p.timeoutMs, "reply to LIST");
+      return { reply: line(r), ok: r.code === 226 || r.code === 250, reused: t.conn.sessionReused };
+    } finally {
+      t.conn.destroy();
+    }
+  };
+  type Attempt = Awaited<ReturnType<typeof listOverTls>> | Error;
+  const attempt = async (offerSession: boolean): Promise<Attempt> => {
+    let c: FtpClient;
+    try {
+      c = await secured(offerSession);
+    } catch (err) {
+      return err as Error;
+    }
+    try {
+      return await within(listOverTls(c), p.timeoutMs * 2, "listing over TLS");
+    } catch (err) {
+      return err as Error;
+    } finally {
+      c.destroy();
+    }
+  };
+  const first = await attempt(true);
+  if (first instanceof Error && /AUTH TLS|TLS handshake|certificate/.test(first.message)) {
+    const refused = /does not support AUTH TLS/.test(first.message);
+    p.record("tls", refused ? "n/a" : "fail", refused ? `not offered: ${first.message.replace(/;.*$/, "")}` : first.message);
+    p.record("tls-reuse", "n/a", "no TLS");
+    return;
   }
+  // Resumption can fail now and then (pyftpdlib aborts some resumed handshakes): look five times.
+  const tries: Attempt[] = [first];
+  while (tries.length < 5) tries.push(await attempt(true));
+  const worked = tries.filter((t): t is Exclude<Attempt, Error> => !(t instanceof Error) && t.ok);
+  const failed = tries.filter((t): t is Error => t instanceof Error);
+  const how = `${mode === "implicit" ? "implicit TLS" : "AUTH TLS 234"}; PBSZ 0, PROT P 200`;
+  const unverified = p.opts.tls ? "" : " (certificate not verified)";
+  if (failed.length === 0 && worked.length === tries.length) {
+    const reused = worked.filter((w) => w.reused).length;
+    p.record("tls", "pass", `${how}; LIST over TLS ${worked[0]!.reply}${unverified}`);
+    if (reused === tries.length) p.record("tls-reuse", "pass", "every data connection resumed the control connection's TLS session");
+    else p.record("tls-reuse", "fail", reused ? `${reused} of ${tries.length} data connections resumed the control session` : "the server never resumed the control connection's TLS session");
+    return;
+  }
+  const plain = worked.length ? worked[0]! : await attempt(false);
+  if (plain instanceof Error || !plain.ok) {
+    p.record("tls", "fail", `${how}; LIST over TLS failed: ${failed[0]?.message ?? (plain instanceof Error ? plain.message : plain.reply)}`);
+    p.record("tls-reuse", "n/a", "no TLS data connection worked");
+    return;
+  }
+  p.record("tls", "pass", `${how}; LIST over TLS ${plain.reply}${worked.length ? "" : ", but only without offering the control session"}${unverified}`);
+  p.record("tls-reuse", "fail", `${failed.length} of ${tries.length} data connections that offered the control session were aborted (${failed[0]!.message})`);
 }
 
 /** The idle timeout, as the greeting, STAT or HELP state it (there is no standard place). */
