@@ -1,6 +1,6 @@
 // The package's entry point (`import { startServer, FtpClient } from "ftpkit"`): a server for other
 // projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "../server/index.ts";
@@ -74,7 +74,9 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       root = mkdtempSync(join(tmpdir(), "ftpkit-root-"));
       temps.push(root);
     } else root = checkRoot(opts.root, "root");
-    const auth = new MemoryLogins(inlineUsers(root, users, { anonymous: opts.anonymous, write: opts.write }));
+    const accounts = inlineUsers(root, users, { anonymous: opts.anonymous, write: opts.write });
+    for (const a of accounts) mkdirSync(a.home, { recursive: true }); // `home: "pub"` need not exist yet
+    const auth = new MemoryLogins(accounts);
     const server = createServer({
       auth,
       host: opts.host ?? "127.0.0.1",
