@@ -1,7 +1,7 @@
 // `bun bench/probe-peers.ts`: run `ftpkit test` against ftpkit, vsftpd and pyftpdlib on loopback and
 // print the three checklists side by side as a markdown table (the README's comparison). Root only
 // (vsftpd logs in a system user). `--json` prints the three reports instead.
-import { mkdirSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chownTree, ensurePeers, ensureSystemUser, makeCert, startPyftpdlib, startVsftpd, stopServer, type RunningServer } from "./servers.ts";
 import { startServer } from "../cli/api.ts";
@@ -28,6 +28,7 @@ export interface PeerTarget {
 export async function vsftpdTarget(work: string): Promise<PeerTarget> {
   const home = join(work, "vsftpd-home");
   mkdirSync(home, { recursive: true });
+  chmodSync(work, 0o755); // the system user must reach its home (mkdtemp makes 0700 directories)
   const acct = { user: USER, pass: PASS, home };
   ensureSystemUser(acct);
   chownTree(home, USER);
