@@ -75,7 +75,7 @@ async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
   await p.check("feat", async () => {
     const r = await c.command("FEAT");
     if (r.code !== 211) return ["fail", `FEAT: ${line(r)}`];
-    const names = r.lines.slice(1, -1).map((l) => l.trim().split(" ")[0]!).filter(Boolean);
+    const names = [...new Set(r.lines.slice(1, -1).map((l) => l.trim().split(" ")[0]!.toUpperCase()).filter(Boolean))];
     return ["pass", `${names.length} features: ${names.join(" ")}`];
   });
   try {
