@@ -89,7 +89,7 @@ export class Connection {
         done = true;
         // Under --insecure a certificate that fails verification (e.g. a CN-only self-signed one, which
         // Bun reports as an unsuccessful handshake even with rejectUnauthorized off) is accepted.
-        if (success || (settings.insecure && error && !conn.isClosed)) {
+        if (success || (settings.insecure && isVerifyError(error) && !conn.isClosed)) {
           // Read it now: once the socket is closed the answer is gone.
           try {
             conn.sessionReused = (tls as unknown as { isSessionReused(): boolean }).isSessionReused();
@@ -304,6 +304,13 @@ function tlsOptions(settings: TlsSettings): Record<string, unknown> {
   }
   // `ca` replaces the trusted list, so the system CAs are passed along with the extra ones.
   return { ...opts, rejectUnauthorized: true, ca: [...systemCas, ...(settings.ca ?? [])] };
+}
+
+/** A certificate that did not verify (as opposed to a handshake that failed): --insecure accepts it. */
+function isVerifyError(err: Error | null | undefined): boolean {
+  if (!err) return false;
+  const text = `${(err as { code?: string }).code ?? ""} ${err.message}`;
+  return /SELF_SIGNED|self.signed|CERT_|ALTNAME|altnames|ISSUER|UNABLE_TO_(GET|VERIFY)|unable to (get|verify)|EXPIRED|NOT_YET_VALID/i.test(text);
 }
 
 /** One line for a failed handshake or certificate check (never a stack trace). */

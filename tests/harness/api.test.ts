@@ -118,6 +118,18 @@ describe("startServer", () => {
     expect(tlsTemps()).toEqual(before);
   });
 
+  test("--insecure (insecure: true) accepts a self-signed certificate without subjectAltName", async () => {
+    const dir = work();
+    const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1"], { stdout: "ignore", stderr: "ignore" });
+    expect(made.exitCode).toBe(0);
+    const server = await start({ users: [{ name: "me", password: "pw" }], tls: { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") } });
+    const strict = await connect(server.urlFor("me", "/"), { tls: true }).catch((e) => e);
+    expect((strict as Error).message).toContain("not trusted");
+    const client = await connect(server.urlFor("me", "/"), { tls: true, insecure: true });
+    expect(await client.list("/")).toEqual([]);
+    await client.quit();
+  });
+
   test("close() twice is harmless, and a server with no accounts is refused up front", async () => {
     const server = await startServer({ anonymous: true });
     await server.close();
