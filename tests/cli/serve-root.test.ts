@@ -40,7 +40,7 @@ describe("serve --root", () => {
     expect(first).toBe(`ftp://127.0.0.1:${serve.port}/`);
     const r = await curl([`ftp://me:pw@127.0.0.1:${serve.port}/hello.txt`]);
     expect(r).toEqual({ code: 0, out: "hello from the root\n" });
-  });
+  }, 30_000);
 
   test("without --write the user is read-only; with --write uploads land in the root", async () => {
     const { root, cwd } = site();
@@ -56,7 +56,7 @@ describe("serve --root", () => {
     const ok = await curl(["-T", upload, `ftp://me:pw@127.0.0.1:${serve.port}/up.txt`]);
     expect(ok.code).toBe(0);
     expect(readFileSync(join(root, "up.txt"), "utf8")).toBe("uploaded\n");
-  });
+  }, 30_000);
 
   test("several --user flags, a wrong password is refused, and a password may contain ':'", async () => {
     const { root, cwd } = site();
@@ -65,7 +65,7 @@ describe("serve --root", () => {
     expect((await curl([`ftp://bob:b%3Apw@127.0.0.1:${serve.port}/hello.txt`])).code).toBe(0);
     const bad = await curl([`ftp://alice:wrong@127.0.0.1:${serve.port}/hello.txt`]);
     expect(bad.code).toBe(67); // curl: login denied
-  });
+  }, 30_000);
 
   test("--anonymous can download but never upload, even with --write", async () => {
     const { root, cwd } = site();
@@ -75,7 +75,7 @@ describe("serve --root", () => {
     expect((await curl([`ftp://127.0.0.1:${serve.port}/hello.txt`])).out).toBe("hello from the root\n");
     expect((await curl(["-T", upload, `ftp://127.0.0.1:${serve.port}/anon.txt`])).code).not.toBe(0);
     expect(existsSync(join(root, "anon.txt"))).toBe(false);
-  });
+  }, 30_000);
 
   test("nothing is written: no users file, and the password appears in no file or output", async () => {
     const { root, cwd } = site();
@@ -84,7 +84,7 @@ describe("serve --root", () => {
     expect(readdirSync(cwd)).toEqual([]);
     expect(readdirSync(root)).toEqual(["hello.txt"]);
     expect(serve.stdout() + serve.stderr()).not.toContain("Secret-Pw-123");
-  });
+  }, 30_000);
 
   test("SIGTERM and SIGINT stop it cleanly (exit 0)", async () => {
     const { root, cwd } = site();
@@ -94,7 +94,7 @@ describe("serve --root", () => {
       expect(serve.stderr()).not.toContain("Error");
       serve = null;
     }
-  });
+  }, 30_000);
 
   test.each([
     [["--root", ".", "--user", "me:pw", "--users", "users.ini"], "--root and --users cannot be combined"],
@@ -113,5 +113,5 @@ describe("serve --root", () => {
     expect(r.stderr).toContain(message);
     expect(r.stderr.trim().split("\n").filter((l) => l.trim()).length).toBe(1);
     expect(readdirSync(cwd)).toEqual([]);
-  });
+  }, 30_000);
 });

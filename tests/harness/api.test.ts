@@ -45,7 +45,7 @@ describe("startServer", () => {
       expect(readFileSync(join(root, "a.txt"), "utf8")).toBe("round trip\n");
     }
     expect(existsSync(root)).toBe(false);
-  });
+  }, 30_000);
 
   test("put, list and get round-trip through the client API, leaving nothing in the cwd", async () => {
     const root = work();
@@ -60,7 +60,7 @@ describe("startServer", () => {
     expect(back.size).toBe(200_000);
     expect(readFileSync(join(dir, "down.bin"))).toEqual(readFileSync(join(dir, "up.bin")));
     expect(readdirSync(process.cwd())).toEqual(before);
-  });
+  }, 30_000);
 
   test("without write the users are read-only: an upload is refused with 550 and nothing lands", async () => {
     const root = work();
@@ -73,7 +73,7 @@ describe("startServer", () => {
     expect((err as ClientError).code).toBe(550);
     expect(readdirSync(root)).toEqual(["seed.txt"]);
     await get(server.urlFor("me", "/seed.txt"), join(work(), "seed.txt"));
-  });
+  }, 30_000);
 
   test("per-user home, perm and quota, and anonymous read-only", async () => {
     const root = work();
@@ -102,7 +102,7 @@ describe("startServer", () => {
     await get(server.urlFor("anonymous", "/public.txt"), join(dir, "public.txt"));
     const anon = await put(join(dir, "small.txt"), server.urlFor("anonymous", "/anon.txt")).catch((e) => e);
     expect((anon as ClientError).code).toBe(550);
-  });
+  }, 30_000);
 
   test("tls with PEM text: FTPS works with the certificate trusted, and the temp key file is removed on close", async () => {
     const tlsTemps = () => readdirSync(tmpdir()).filter((n) => n.startsWith("ftpkit-tls-"));
@@ -116,7 +116,7 @@ describe("startServer", () => {
     expect(tlsTemps().length).toBe(before.length + 1);
     await server.close();
     expect(tlsTemps()).toEqual(before);
-  });
+  }, 30_000);
 
   test("--insecure (insecure: true) accepts a self-signed certificate without subjectAltName", async () => {
     const dir = work();
@@ -128,7 +128,7 @@ describe("startServer", () => {
     const client = await connect(server.urlFor("me", "/"), { tls: true, insecure: true });
     expect(await client.list("/")).toEqual([]);
     await client.quit();
-  });
+  }, 30_000);
 
   test("close() twice is harmless, and a server with no accounts is refused up front", async () => {
     const server = await startServer({ anonymous: true });
@@ -136,5 +136,5 @@ describe("startServer", () => {
     await server.close();
     expect(startServer({})).rejects.toThrow("give at least one user");
     expect(startServer({ users: [{ name: "../x", password: "p" }] })).rejects.toThrow("invalid user name");
-  });
+  }, 30_000);
 });

@@ -73,7 +73,7 @@ describe("ftpkit test against ftpkit", () => {
     expect(report.scratch.removed).toBe(true);
     expect(report.scratch.path).toMatch(/^\/ftpkit-probe-[0-9a-f]{8}$/);
     expect(readdirSync(root)).toEqual([]);
-  });
+  }, 60_000);
 
   test("the text report lists every item as PASS/FAIL/N/A with a reason, required ones marked", async () => {
     const server = await ftpkit({ users: [{ name: "me", password: "pw" }], write: true });
@@ -87,7 +87,7 @@ describe("ftpkit test against ftpkit", () => {
     for (const l of items) expect(l.slice(48).trim().length).toBeGreaterThan(0);
     expect(lines.at(-2)).toMatch(/^required: 7 of 7 passed · optional: \d+ passed, \d+ failed, \d+ n\/a · [\d.]+ s$/);
     expect(lines.at(-1)).toMatch(/^scratch directory \/ftpkit-probe-[0-9a-f]{8} removed$/);
-  });
+  }, 60_000);
 
   test("a read-only account: writing items are N/A, RETR uses an existing file, nothing is written", async () => {
     const root = work();
@@ -104,7 +104,7 @@ describe("ftpkit test against ftpkit", () => {
     expect(s.hash).toBe("pass");
     expect(report.scratch.path).toBeNull();
     expect(readdirSync(root)).toEqual(["existing.txt"]);
-  });
+  }, 60_000);
 
   test("a required item that fails makes the exit status 1 (LIST without read permission)", async () => {
     const root = work();
@@ -113,7 +113,7 @@ describe("ftpkit test against ftpkit", () => {
     expect(code).toBe(1);
     expect(status(report).list).toBe("fail");
     expect(report.requiredFailed).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   test("a wrong password fails login (exit 1) and the rest is N/A", async () => {
     const server = await ftpkit({ users: [{ name: "me", password: "pw" }] });
@@ -124,7 +124,7 @@ describe("ftpkit test against ftpkit", () => {
     expect(s.login).toBe("fail");
     expect(reason(report, "login")).toContain("530");
     expect(s.retr).toBe("n/a");
-  });
+  }, 60_000);
 
   test("nothing listening: the greeting fails with the reason, exit 1", async () => {
     const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -134,7 +134,7 @@ describe("ftpkit test against ftpkit", () => {
     expect(code).toBe(1);
     expect(status(report).greeting).toBe("fail");
     expect(reason(report, "greeting")).toContain("connection refused");
-  });
+  }, 60_000);
 
   test("with TLS configured: AUTH TLS and session reuse pass; --tls runs everything encrypted", async () => {
     const server = await ftpkit({ users: [{ name: "me", password: "pw" }], write: true, tls: { cert: CERT, key: KEY } });
@@ -158,7 +158,7 @@ describe("ftpkit test against ftpkit", () => {
     const t = await runFtpkit(["test", "127.0.0.1:1", "--timeout", "0"], { cwd: work() });
     expect(t.code).toBe(1);
     expect(t.stderr).toContain("--timeout must be");
-  });
+  }, 60_000);
 });
 
 describe("ftpkit test against other servers", () => {
@@ -178,7 +178,7 @@ describe("ftpkit test against other servers", () => {
     expect(s["pasv-theft"]).toBe("pass");
     expect(report.scratch.removed).toBe(true);
     expect(readdirSync(root)).toEqual([]);
-  });
+  }, 60_000);
 
   test("pyftpdlib anonymous (read-only): exit 0, STOR N/A", async () => {
     const peer: Peer = await startPyftpd({ root: work() });
@@ -187,7 +187,7 @@ describe("ftpkit test against other servers", () => {
     expect(code).toBe(0);
     expect(report.user).toBe("anonymous");
     expect(status(report).stor).toBe("n/a");
-  });
+  }, 60_000);
 
   const vsftpdRunnable = process.getuid?.() === 0 && existsSync("/usr/sbin/vsftpd");
   test.skipIf(!vsftpdRunnable)("vsftpd: required items pass; no MLST; ABOR unanswered during an upload; idle timeout in STAT", async () => {

@@ -36,4 +36,4 @@ test.each(["bun-test", "node-test"])("the README's %s example passes as written"
   expect(r.out).toContain(" 1 pass");
   expect(r.out).toContain(" 0 fail");
   expect(r.code).toBe(0);
-});
+}, 90_000);
