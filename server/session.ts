@@ -104,11 +104,15 @@ export class Session {
   closesWithin(ms: number): Promise<boolean> {
     if (this.closed) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.closed), ms);
-      this.closeWaiters.push(() => {
+      const waiter = () => {
         clearTimeout(timer);
         resolve(true);
-      });
+      };
+      const timer = setTimeout(() => {
+        this.closeWaiters = this.closeWaiters.filter((w) => w !== waiter);
+        resolve(this.closed);
+      }, ms);
+      this.closeWaiters.push(waiter);
     });
   }
 
