@@ -18,6 +18,8 @@ export interface ActiveTransfer {
   signal: { aborted: boolean };
   conn: DataConnection | null;
   done: Promise<void>;
+  /** SHA-256 of the whole file when it was computed while streaming (for event hooks). */
+  sha256?: string;
 }
 
 export interface ControlSocketState {

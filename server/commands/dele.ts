@@ -16,6 +16,7 @@ export const dele: CommandSpec = {
     await r.mount.storage.remove(r.key);
     r.mount.ledger.release(st.size);
     session.server.log.info("delete", { session: session.id, user: session.userName, path: r.vpath, bytes: st.size });
+    session.server.events.emit({ type: "delete", session, vpath: r.vpath, bytes: st.size });
     session.reply(250, "File deleted");
   },
 };

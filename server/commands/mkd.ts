@@ -15,6 +15,7 @@ export const mkd: CommandSpec = {
     if (r.virtual) throw new StorageError("exists");
     await r.mount.storage.mkdir(r.key);
     session.server.log.info("mkdir", { session: session.id, user: session.userName, path: r.vpath });
+    session.server.events.emit({ type: "mkdir", session, vpath: r.vpath });
     session.reply(257, `${quotePath(r.vpath)} created`);
   },
 };

@@ -15,6 +15,7 @@ export const rmd: CommandSpec = {
     if (session.cwd === r.vpath || session.cwd.startsWith(r.vpath + "/")) throw new FtpError(550, "Cannot remove the current directory");
     await r.mount.storage.rmdir(r.key);
     session.server.log.info("rmdir", { session: session.id, user: session.userName, path: r.vpath });
+    session.server.events.emit({ type: "rmdir", session, vpath: r.vpath });
     session.reply(250, "Directory removed");
   },
 };

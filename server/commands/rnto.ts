@@ -22,6 +22,7 @@ export const rnto: CommandSpec = {
     await from.mount.storage.rename(from.key, to.key);
     if (replaced?.type === "file" && from.vpath !== to.vpath) to.mount.ledger.release(replaced.size);
     session.server.log.info("rename", { session: session.id, user: session.userName, from: from.vpath, to: to.vpath });
+    session.server.events.emit({ type: "rename", session, from: from.vpath, vpath: to.vpath });
     session.reply(250, "Rename successful");
   },
 };

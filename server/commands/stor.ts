@@ -38,6 +38,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     requirePerm(r, "write");
     mode = { kind: "create" };
   }
+  if (!(await session.server.events.allowUpload(session, r))) throw new FtpError(550, "Upload refused by the server's policy");
   const ledger = r.mount.ledger;
   const storage = r.mount.storage;
   // Overwriting: the bytes go to a hidden file beside the target that replaces it only when the
@@ -103,6 +104,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
         const st = await r.mount.storage.stat(r.key).catch(() => null);
         if (st && st.size === result.bytes) {
           session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
+          if (algorithm === "SHA-256") t.sha256 = hasher.hex();
         }
       }
       return { code: 226, text: "Transfer complete", result: "ok" };

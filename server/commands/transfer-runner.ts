@@ -73,5 +73,6 @@ export function runTransfer(
         tls: session.tls.protP && t.conn ? (t.conn.sessionReused ? "reused" : "new") : undefined,
       });
     }
+    session.server.events.emit({ type: "transfer", session, verb, vpath, bytes: t.bytes, ms: Date.now() - t.startedAt, result: outcome.result, sha256: t.sha256 });
   })();
 }
