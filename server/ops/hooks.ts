@@ -127,7 +127,7 @@ export class HookRunner {
     specs: readonly HookSpec[],
     private readonly opts: Pick<OpsOptions, "hookTimeoutMs" | "hookQueueSize" | "hookConcurrency">,
     private readonly log: Logger,
-    private readonly count: (event: HookEvent, result: HookResult | "dropped" | "refused") => void,
+    private readonly count: (event: HookEvent, result: HookResult | "dropped" | "refused") => unknown,
   ) {
     this.hooks = compileHooks(specs);
   }

@@ -46,7 +46,8 @@ export class Operations implements ServerEvents {
     this.metrics = o.metrics ? new Metrics(() => this.context, { activeBans: () => this.defender.active(), hookQueue: () => this.hooks?.queued ?? 0 }) : null;
     this.log = this.metrics ? countingLogger(baseLog, this.metrics) : baseLog;
     try {
-      this.hooks = o.hooks.length ? new HookRunner(o.hooks, o, this.log, (event, result) => this.metrics?.hooks.inc([event, result])) : null;
+      this.hooks = o.hooks.length ? new HookRunner(o.hooks, o, this.log, (event, result) =>
+            result === "dropped" ? this.metrics?.hookDrops.inc() : this.metrics?.hooks.inc([event, result])) : null;
       this.xferlog = o.xferlog ? new XferLog(o.xferlog, (msg) => this.log.error("xferlog write failed", { reason: msg })) : null;
     } catch (err) {
       throw new OpsConfigError((err as Error).message);

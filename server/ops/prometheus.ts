@@ -53,6 +53,7 @@ export class Counter implements Metric {
       if (cur) cur.value += e.value;
       else merged.set(k, { labels: e.labels, value: e.value });
     }
+    if (merged.size === 0 && this.labelNames.length === 0) merged.set("", { labels: [], value: 0 });
     for (const { labels, value } of merged.values()) out.push(`${this.name}${labelText(this.labelNames, labels)} ${num(value)}`);
   }
 }
