@@ -98,7 +98,7 @@ describe("program hooks", () => {
       hostname: "127.0.0.1",
       port: 0,
       async fetch(req) {
-        posts.push({ method: req.method, type: req.headers.get("content-type"), ...(await req.json()) });
+        posts.push({ method: req.method, type: req.headers.get("content-type"), ...((await req.json()) as Record<string, unknown>) });
         return new Response("ok");
       },
     });
