@@ -74,9 +74,10 @@ const QUICK: Profile = {
 
 const ACCOUNT_USER = "ftpbench";
 const ACCOUNT_PASS = "bench-Pw-2718";
-const PORTS = { ftpkit: 22121, vsftpd: 22122, pyftpdlib: 22123, pyftpdlibTls: 22124, raw: 22129 };
+const PORTS = { ftpkit: 22121, vsftpd: 22122, pyftpdlib: 22123, pyftpdlibTls: 22124, ftpkitOps: 22125, ftpkitOpsMetrics: 22126, raw: 22129 };
 const PASV = {
   ftpkit: [40000, 40999],
+  ftpkitOps: [44000, 44999],
   vsftpd: [41000, 41999],
   pyftpdlib: [42000, 42999],
   pyftpdlibTls: [43000, 43999],
@@ -309,6 +310,10 @@ interface Workload {
   timeoutMs: number;
   spec(server: ServerName, port: number, rep: number, warm: boolean): LoadSpec;
   after?(): void;
+  /** Operations rows: run against a second ftpkit with --metrics and a post-upload hook (ftpkit only). */
+  ops?: boolean;
+  /** The row the target compares with (default retr-1). */
+  baseline?: string;
 }
 
 function median(xs: number[]): number {
@@ -355,10 +360,24 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       return better === "higher" ? f >= py : f <= py;
     },
   });
+  // The same login and upload rows against ftpkit with --metrics (scraped every second) and an upload hook.
+  const sameAsPlain = (id: string): Target => ({
+    text: `≥ 0.95 × plain ${id}`,
+    check: (c, plain) => {
+      const f = v(c.ftpkit);
+      const pl = v(plain.ftpkit);
+      return f === undefined || pl === undefined ? undefined : f >= 0.95 * pl;
+    },
+  });
+  const opsRows = (): Workload[] =>
+    ["login-conc", "stor-1", "stor-100"].map((id) => {
+      const plain = rows.find((w) => w.id === id)!;
+      return { ...plain, id: `${id}+ops`, label: `${plain.label}, with --metrics + upload hook`, target: sameAsPlain(id), ops: true, baseline: id, showWall: plain.showWall };
+    });
   const upPaths = (server: string, rep: number, n: number) =>
     Array.from({ length: n }, (_, i) => `/up/${server}-${rep}-${String(i).padStart(3, "0")}.bin`);
   const clear = () => clearUploads(data.upDir);
-  return [
+  const rows: Workload[] = [
     {
       id: "retr-1",
       label: `retr-1: 1 client downloads ${bigMiB} MiB`,
@@ -461,6 +480,8 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       spec: (_s, port) => ({ kind: "sessions", port, ...base, n: p.sessions, concurrency: 50, holdMs: 60_000 }),
     },
   ];
+  rows.splice(rows.findIndex((w) => w.id === "ftps-retr-1"), 0, ...opsRows());
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,14 +520,14 @@ function renderTable(ws: Workload[], r: Results, servers: readonly ServerName[])
     if (r.raw.error) notes.push(`raw: ${r.raw.error}`);
     rows.push(`| raw loopback limit (Bun read+send, no FTP) | MB/s | ${servers.map(() => rawText).join(" | ")} | ceiling | |`);
   }
-  const plain = r.cells.get("retr-1") ?? {};
   for (const w of ws) {
     const cells = r.cells.get(w.id);
     if (!cells) continue;
+    const plain = r.cells.get(w.baseline ?? "retr-1") ?? {};
     const texts = servers.map((s) => {
       let extra = "";
       const c = cells[s];
-      if (w.id === "ftps-retr-1" && v(c) !== undefined && v(plain[s]) !== undefined) {
+      if ((w.id === "ftps-retr-1" || w.ops) && v(c) !== undefined && v(plain[s]) !== undefined) {
         extra = `, ${Math.round((100 * v(c)!) / v(plain[s])!)}% of plain`;
       }
       return cellText(c, w, cells.vsftpd, extra);
@@ -632,12 +653,36 @@ async function main(): Promise<void> {
   }
 
   const ws = workloads(profile, data, acct).filter((w) => wanted(w.id));
+  // The operations rows: a second ftpkit with --metrics (scraped every second, like a busy Prometheus)
+  // and a post-upload hook (/bin/true: the cost of spawning it, not of what it does).
+  let opsServer: RunningServer | undefined;
+  let opsError: string | undefined;
+  let scraper: ReturnType<typeof setInterval> | undefined;
+  if (args.only.includes("ftpkit") && ws.some((w) => w.ops)) {
+    try {
+      const metricsAddr = `127.0.0.1:${PORTS.ftpkitOpsMetrics}`;
+      opsServer = await startFtpkit({ acct, port: PORTS.ftpkitOps, pasv: PASV.ftpkitOps, work, extraArgs: ["--metrics", metricsAddr, "--hook", "upload=/bin/true"] });
+      running.add(opsServer);
+      log(`ftpkit (metrics + hook) up on 127.0.0.1:${opsServer.port} (pid ${opsServer.pid})`);
+      scraper = setInterval(() => void fetch(`http://${metricsAddr}/metrics`).then((r) => r.text()).catch(() => {}), 1000);
+    } catch (e) {
+      opsError = (e as Error).message;
+    }
+  }
   for (const w of ws) {
     const row: Record<string, Cell> = {};
     results.cells.set(w.id, row);
     for (const name of SERVERS) {
       if (!args.only.includes(name)) continue;
-      let s = servers.get(name);
+      if (w.ops && name !== "ftpkit") {
+        row[name] = { na: "ftpkit's own operations flags" };
+        continue;
+      }
+      let s = w.ops ? opsServer : servers.get(name);
+      if (w.ops && !s) {
+        row[name] = { error: opsError ?? "not available" };
+        continue;
+      }
       if (!s) {
         row[name] = { error: "not available" };
         continue;
@@ -683,6 +728,7 @@ async function main(): Promise<void> {
     }
   }
 
+  if (scraper) clearInterval(scraper);
   await stopEverything();
 
   const shown = SERVERS.filter((s) => args.only.includes(s));
