@@ -18,6 +18,7 @@ import {
   ensureSystemUser,
   makeCert,
   pyOpenSslImportable,
+  selfCpuMs,
   spawnPiped,
   startFtpkit,
   startPyftpdlib,
@@ -74,13 +75,17 @@ const QUICK: Profile = {
 
 const ACCOUNT_USER = "ftpbench";
 const ACCOUNT_PASS = "bench-Pw-2718";
-const PORTS = { ftpkit: 22121, vsftpd: 22122, pyftpdlib: 22123, pyftpdlibTls: 22124, ftpkitOps: 22125, ftpkitOpsMetrics: 22126, raw: 22129 };
+// FTPKIT_BENCH_PORT_OFFSET moves every port (control and passive), so two checkouts can bench on
+// one machine without one measuring the other's server.
+const OFF = Number(process.env.FTPKIT_BENCH_PORT_OFFSET ?? 0) || 0;
+const PORTS = { ftpkit: 22121 + OFF, vsftpd: 22122 + OFF, pyftpdlib: 22123 + OFF, pyftpdlibTls: 22124 + OFF, ftpkitOps: 22125 + OFF, ftpkitOpsMetrics: 22126 + OFF, raw: 22129 + OFF };
+const range = (lo: number): [number, number] => [lo + OFF, lo + 999 + OFF];
 const PASV = {
-  ftpkit: [40000, 40999],
-  ftpkitOps: [44000, 44999],
-  vsftpd: [41000, 41999],
-  pyftpdlib: [42000, 42999],
-  pyftpdlibTls: [43000, 43999],
+  ftpkit: range(40000),
+  ftpkitOps: range(44000),
+  vsftpd: range(41000),
+  pyftpdlib: range(42000),
+  pyftpdlibTls: range(43000),
 } satisfies Record<string, [number, number]>;
 const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib"] as const;
 type ServerName = (typeof SERVERS)[number];
@@ -295,6 +300,8 @@ interface Cell {
   detail?: string;
   /** Operations rows: the plain server's median, measured in the same runs (alternating). */
   paired?: number;
+  /** Operations rows: median server CPU per run (ms), ops server / plain server. */
+  cpu?: { ops: number; plain: number };
 }
 
 interface Target {
@@ -531,6 +538,7 @@ function renderTable(ws: Workload[], r: Results, servers: readonly ServerName[])
       const c = cells[s];
       if (w.ops && v(c) !== undefined && c?.paired) {
         extra = `, ${Math.round((100 * v(c)!) / c.paired)}% of plain ${fmt(c.paired, w.unit)} in the same runs`;
+        if (c.cpu && c.cpu.plain > 0) extra += `; server CPU ${(c.cpu.ops / c.cpu.plain).toFixed(2)}× plain`;
       } else if (w.id === "ftps-retr-1" && v(c) !== undefined && v(plain[s]) !== undefined) {
         extra = `, ${Math.round((100 * v(c)!) / v(plain[s])!)}% of plain`;
       }
@@ -694,6 +702,7 @@ async function main(): Promise<void> {
         log(`${w.id} · ${name} (paired with plain ftpkit)…`);
         const ops = s;
         const samples: { plain: LoadResult[]; ops: LoadResult[] } = { plain: [], ops: [] };
+        const cpu: { plain: number[]; ops: number[] } = { plain: [], ops: [] };
         let failed: Cell | undefined;
         for (let i = 0; i < profile.warmup + profile.reps && !failed; i++) {
           const warm = i < profile.warmup;
@@ -701,21 +710,28 @@ async function main(): Promise<void> {
           for (const [kind, srv] of order) {
             if (!alive(srv)) failed = { error: `${srv.name} died (see ${srv.log})` };
             if (failed) break;
+            const cpu0 = selfCpuMs(srv.pid);
             const r = await runLoad(w.spec(name, srv.port, i, warm), w.timeoutMs);
+            await Bun.sleep(200); // post-event hooks of this run are dispatched (their CPU belongs to it)
+            const used = selfCpuMs(srv.pid) - cpu0;
             w.after?.();
             if (!r.ok) failed = { error: `${kind}: ${r.error ?? "failed"}` };
-            else if (!warm) samples[kind].push(r);
+            else if (!warm) {
+              samples[kind].push(r);
+              cpu[kind].push(used);
+            }
           }
         }
         const med = (xs: LoadResult[]) => median(xs.map((x) => x.value ?? 0));
         row[name] = failed ?? {
           value: med(samples.ops),
           paired: med(samples.plain),
+          cpu: { ops: median(cpu.ops), plain: median(cpu.plain) },
           wallMs: median(samples.ops.map((x) => x.wallMs)),
           cpuFrac: median(samples.ops.map((x) => (x.wallMs > 0 ? x.cpuMs / x.wallMs : 0))),
         };
         const c = row[name]!;
-        log(`  ${c.error ? `error: ${c.error}` : `${fmt(c.value ?? 0, w.unit)} ${w.unit} vs plain ${fmt(c.paired ?? 0, w.unit)}`}`);
+        log(`  ${c.error ? `error: ${c.error}` : `${fmt(c.value ?? 0, w.unit)} ${w.unit} vs plain ${fmt(c.paired ?? 0, w.unit)}; server CPU ${c.cpu?.ops} vs ${c.cpu?.plain} ms per run`}`);
         continue;
       }
       if (!s) {

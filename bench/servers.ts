@@ -264,6 +264,20 @@ export function treePssKiB(pid: number): number {
   return total;
 }
 
+/**
+ * CPU time (ms) the process itself used so far (utime + stime, without reaped children): unlike
+ * throughput it hardly moves with the machine's load, so small overheads show through the noise.
+ */
+export function selfCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ = 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
 export function alive(s: RunningServer): boolean {
   return s.proc.exitCode === null && s.proc.signalCode === null;
 }
