@@ -673,7 +673,7 @@ async function main(): Promise<void> {
   if (args.only.includes("ftpkit") && ws.some((w) => w.ops)) {
     try {
       const metricsAddr = `127.0.0.1:${PORTS.ftpkitOpsMetrics}`;
-      opsServer = await startFtpkit({ acct, port: PORTS.ftpkitOps, pasv: PASV.ftpkitOps, work, extraArgs: ["--metrics", metricsAddr, "--hook", "upload=/bin/true"] });
+      opsServer = await startFtpkit({ acct, port: PORTS.ftpkitOps, pasv: PASV.ftpkitOps, work, tls: cert, extraArgs: ["--metrics", metricsAddr, "--hook", "upload=/bin/true"] });
       running.add(opsServer);
       log(`ftpkit (metrics + hook) up on 127.0.0.1:${opsServer.port} (pid ${opsServer.pid})`);
       scraper = setInterval(() => void fetch(`http://${metricsAddr}/metrics`).then((r) => r.text()).catch(() => {}), 1000);
