@@ -150,7 +150,7 @@ describe("slow and failing post-event hooks", () => {
         logger,
         ops: {
           metrics: { host: "127.0.0.1", port: 0 },
-          hookTimeoutMs: 400,
+          hookTimeoutMs: 1500, // long enough for five commands to be answered first on a busy machine
           hookConcurrency: 1,
           hookQueueSize: 1,
           hooks: [
@@ -166,7 +166,7 @@ describe("slow and failing post-event hooks", () => {
     expect(logger.events.some((e) => e.event === "hook timeout")).toBe(false);
     expect((await w.cmd("RMD d4")).code).toBe(250); // dropped too: the queue is still full
     const port = ts.server.ops.metricsPort!;
-    await until(async () => (await scrape(port)).get('ftpkit_hooks_total{event="mkdir",result="timeout"}') === 2, 10_000, "both mkdir hooks to time out");
+    await until(async () => (await scrape(port)).get('ftpkit_hooks_total{event="mkdir",result="timeout"}') === 2, 15_000, "both mkdir hooks to time out");
     const m = await scrape(port);
     expect(m.get("ftpkit_hook_queue_dropped_total")).toBe(3);
     expect(logger.events.find((e) => e.event === "hook queue full: event dropped")?.fields).toMatchObject({ event: "mkdir" });

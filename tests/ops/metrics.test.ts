@@ -128,7 +128,7 @@ describe("/healthz and /readyz", () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 
-  test("readyz is 503 when the users file is missing or a home is gone", async () => {
+  test("readyz is 503 when the users file is missing or a home is gone; the login error is counted by kind", async () => {
     const dir = tempDir();
     const server = createServer({ usersFile: join(dir, "missing.ini"), host: "127.0.0.1", port: 0, quiet: true, ops: METRICS });
     try {
@@ -145,5 +145,9 @@ describe("/healthz and /readyz", () => {
     const r = await fetch(`http://127.0.0.1:${metricsPort(ts.server)}/readyz`);
     expect(r.status).toBe(503);
     expect(await r.text()).toContain("storage FAIL: 0/1 homes reachable");
+    const w = await servers.connect();
+    expect((await w.login("alice", "alice-pw")).code).toBe(530);
+    const m = await scrape(metricsPort(ts.server));
+    expect(m.get('ftpkit_errors_total{kind="login refused: home directory unavailable"}')).toBe(1);
   });
 });
