@@ -121,6 +121,7 @@ export class HookRunner {
   private readonly procs = new Set<{ kill(signal?: NodeJS.Signals | number): void }>();
   private idle: (() => void) | null = null;
   private lastDropLog = 0;
+  private closed = false;
   private droppedSinceLog = 0;
 
   constructor(
@@ -142,6 +143,7 @@ export class HookRunner {
 
   /** Queue the post-event hooks for `fields.event`. Never blocks. */
   post(fields: HookFields): void {
+    if (this.closed) return;
     for (const hook of this.hooks) {
       if (hook.event !== fields.event) continue;
       if (this.queue.length >= this.opts.hookQueueSize) {
@@ -245,13 +247,14 @@ export class HookRunner {
     }
   }
 
-  /** Shutdown: drop what is queued (logged), let running hooks finish within `graceMs`, kill the rest. */
+  /** Shutdown: the queue may drain within `graceMs` (the last uploads' hooks still run); then what is left is dropped (logged) and killed. */
   async close(graceMs: number): Promise<void> {
-    if (this.queue.length) this.log.warn("hooks not run at shutdown", { count: this.queue.length });
-    this.queue.length = 0;
-    if (this.running > 0) {
+    this.closed = true;
+    if (this.running > 0 || this.queue.length) {
       await Promise.race([new Promise<void>((r) => (this.idle = r)), Bun.sleep(graceMs)]);
     }
+    if (this.queue.length) this.log.warn("hooks not run at shutdown", { count: this.queue.length });
+    this.queue.length = 0;
     for (const p of this.procs) p.kill("SIGKILL");
   }
 }
