@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { formatDuration, parseCidrList, parseDuration } from "../protocol/cidr.ts";
 import { DEFAULT_OPS, HOOK_EVENTS, type HookEvent, type HookSpec, type OpsOptions } from "../server/ops/options.ts";
 import { CliError } from "./args.ts";
+import { repeatedFlag } from "./inline-users.ts";
 
 const d = DEFAULT_OPS;
 
@@ -23,19 +24,6 @@ export const opsArgs = {
   deny: { type: "string", description: "Addresses always refused at connect (421)", valueHint: "CIDR,…" },
   xferlog: { type: "string", description: "Also write one wu-ftpd xferlog line per file transfer to FILE (reopened on SIGHUP)", valueHint: "FILE" },
 } as const satisfies ArgsDef;
-
-/** Every value of a repeatable string flag (citty keeps only the last one). */
-export function repeatedFlag(rawArgs: readonly string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const tok = rawArgs[i]!;
-    if (tok === "--") break;
-    if (tok === `--${name}`) {
-      if (i + 1 < rawArgs.length) out.push(rawArgs[++i]!);
-    } else if (tok.startsWith(`--${name}=`)) out.push(tok.slice(name.length + 3));
-  }
-  return out;
-}
 
 /** "127.0.0.1:9100", "[::1]:9100" → host and port. */
 export function parseListenAddress(value: string, flag: string): { host: string; port: number } {
