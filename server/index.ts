@@ -173,8 +173,8 @@ export class FtpServer {
    * (options.welcome/goodbye). Bans are not part of the users file and stay in force.
    */
   async reload(): Promise<ReloadReport> {
-    const users = (await this.context.auth.reload?.()) ?? { ok: true, users: -1 };
-    const report: ReloadReport = { users: users.users, usersOk: users.ok };
+    const users = await this.context.auth.reload?.();
+    const report: ReloadReport = users ? { users: users.users, usersOk: users.ok } : {};
     const store = this.ftps?.store;
     if (store) {
       report.certificateOk = store.check(true) || store.lastError === "";
@@ -223,8 +223,9 @@ export class FtpServer {
 
 /** What a reload (SIGHUP) did. */
 export interface ReloadReport {
-  users: number;
-  usersOk: boolean;
+  /** Users loaded (absent for accounts that do not come from a users file, e.g. serve --root). */
+  users?: number;
+  usersOk?: boolean;
   certificate?: string;
   certificateOk?: boolean;
 }
