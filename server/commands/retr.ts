@@ -33,6 +33,7 @@ export const retr: CommandSpec = {
       await sendFile(conn, file, start, last, { limiters: session.limiters, hasher, signal: t.signal, onBytes: (n) => t.progress(n) });
       await conn.finish();
       if (hasher) session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
+      if (hasher && algorithm === "SHA-256") t.sha256 = hasher.hex();
       return { code: 226, text: "Transfer complete", result: "ok" };
     });
   },

@@ -5,6 +5,7 @@ import { HashCache } from "../data/hash-cache.ts";
 import { receiveFile } from "../data/transfer.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import { TransferAborted } from "../data/connection.ts";
+import { FtpError } from "../../protocol/errors.ts";
 
 /** How long a finished upload waits to see whether its client died with it (see below). */
 const CLIENT_GONE_GRACE_MS = 25;
@@ -17,6 +18,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   session.rangeEnd = null;
   requireDataEndpoint(session);
   const plan = await session.fs.planUpload(ctx.arg, { append, offset });
+  if (!(await session.server.events.allowUpload(session, plan.r))) throw new FtpError(550, "Upload refused by the server's policy");
   const wholeFile = plan.mode.kind === "create" || plan.mode.kind === "truncate";
   const algorithm = session.hashAlgorithm;
   const hashing = session.hashWhileStreaming && wholeFile;
@@ -40,6 +42,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
       const st = await r.mount.storage.stat(r.key).catch(() => null);
       if (st && st.size === upload.written) {
         session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
+        if (algorithm === "SHA-256") t.sha256 = hasher.hex();
       }
     }
     return { code: 226, text: "Transfer complete", result: "ok" };

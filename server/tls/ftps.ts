@@ -86,6 +86,7 @@ export class FtpsRuntime {
     session.tls.control = true;
     this.sessionMaterial.set(session, material);
     this.counters.controlUpgrades++;
+    this.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
   }
 
   /** ServerContext.adoptDataSocket: TLS under PROT P, plain otherwise. */
@@ -97,6 +98,7 @@ export class FtpsRuntime {
       () => {
         if (conn.sessionReused) this.counters.dataReused++;
         else this.counters.dataNew++;
+        this.server.events.emit({ type: "tls-handshake", channel: "data", reused: conn.sessionReused });
       },
       (err: Error) => this.server.log.warn("tls data connection refused", { session: session.id, ip: peerIp, reason: err.message }),
     );
@@ -136,6 +138,7 @@ export class FtpsRuntime {
               if (!session) return;
               session.tls.control = true;
               runtime.sessionMaterial.set(session, material);
+              runtime.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
             },
           };
           (raw as unknown as Upgradable<ControlState>).upgradeTLS({
