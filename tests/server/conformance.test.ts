@@ -1,0 +1,84 @@
+// Protocol conformance found by outside clients and compared with vsftpd/ProFTPD (issue 10), on the wire.
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { MAX_GLOB_MATCHES } from "../../protocol/glob.ts";
+import { parseListLine } from "../../protocol/listing.ts";
+import { useServers } from "../helpers/server.ts";
+
+const servers = useServers();
+const home = (p: string) => join(servers.server.home("alice"), p);
+const lines = (data: Buffer) => data.toString("utf8").split("\r\n").filter(Boolean);
+
+describe("NLST answers paths as given, and wildcards expand inside the jail", () => {
+  const tree = () => {
+    mkdirSync(servers.server.home("alice") + "/bins", { recursive: true });
+    for (const n of ["f1.bin", "f2.bin", "g1.bin", ".f3.bin", "a[1].txt"]) writeFileSync(home(`bins/${n}`), n);
+  };
+
+  test("a file argument comes back exactly as given; a directory argument prefixes each name", async () => {
+    await servers.start();
+    tree();
+    const w = await servers.login();
+    const cases: [string, string[]][] = [
+      ["NLST /bins/f1.bin", ["/bins/f1.bin"]],
+      ["NLST bins/f1.bin", ["bins/f1.bin"]],
+      ["NLST docs", ["docs/nested", "docs/report.txt"]],
+      ["NLST /docs/", ["/docs/nested", "/docs/report.txt"]],
+      ["NLST /bins/f*.bin", ["/bins/f1.bin", "/bins/f2.bin"]],
+      ["NLST bins/?1.bin", ["bins/f1.bin", "bins/g1.bin"]],
+      ["NLST bins/.f*", ["bins/.f3.bin"]],
+      ["NLST bins/a[1].txt", ["bins/a[1].txt"]], // an existing name is literal
+      ["NLST bins/[fg]2.bin", ["bins/f2.bin"]],
+    ];
+    for (const [line, expected] of cases) {
+      const r = await w.transfer(line);
+      expect({ line, code: r.final?.code, names: lines(r.data).sort() }).toEqual({ line, code: 226, names: expected });
+    }
+    expect(lines((await w.transfer("NLST")).data)).toContain("hello.txt"); // no argument: bare names
+  });
+
+  test("LIST and STAT expand a wildcard to the matching entries only", async () => {
+    await servers.start();
+    tree();
+    const w = await servers.login();
+    const r = await w.transfer("LIST -l /bins/f*.bin");
+    expect(r.final?.code).toBe(226);
+    expect(lines(r.data).map((l) => parseListLine(l)!.name)).toEqual(["f1.bin", "f2.bin"]);
+    const st = await w.cmd("STAT /bins/g*");
+    expect(st.code).toBe(213);
+    expect(st.lines.filter((l) => /\d\d:\d\d /.test(l)).map((l) => parseListLine(l.trim())!.name)).toEqual(["g1.bin"]);
+  });
+
+  test("a wildcard that matches nothing, or a wildcard in a directory segment, is 550 before any data", async () => {
+    await servers.start();
+    tree();
+    const w = await servers.login();
+    expect((await w.transfer("NLST /bins/zz*")).first.code).toBe(550);
+    expect((await w.transfer("NLST /b*/f1.bin")).first.code).toBe(550);
+    expect((await w.transfer("LIST /nope/*")).first.code).toBe(550);
+  });
+
+  test("wildcards never reach outside the home: .. is folded and links outside are not listed", async () => {
+    await servers.start();
+    const w = await servers.login();
+    for (const line of ["NLST /../../etc/pass*", "NLST ../*", "NLST escape-link/*", "NLST *"]) {
+      const r = await w.transfer(line);
+      const body = r.data.toString("utf8");
+      expect(body).not.toContain("passwd\r\n");
+      expect(body).not.toContain("hostname");
+      expect(body).not.toContain("escape-link");
+    }
+  });
+
+  test(`more than ${MAX_GLOB_MATCHES} matches are refused with 550 instead of listed`, async () => {
+    await servers.start();
+    mkdirSync(home("many"));
+    for (let i = 0; i <= MAX_GLOB_MATCHES; i++) writeFileSync(home(`many/f${i}`), "");
+    const w = await servers.login();
+    const r = await w.transfer("NLST many/f*");
+    expect(r.first.code).toBe(550);
+    expect(r.first.lines[0]).toContain("Too many matches");
+    expect((await w.transfer("NLST many/f1*")).final?.code).toBe(226);
+  }, 30_000);
+});
