@@ -1,6 +1,7 @@
 import type { Socket } from "bun";
 import { formatReply } from "../protocol/reply.ts";
 import type { HashAlgorithm } from "../protocol/hash.ts";
+import { MLSX_FACTS } from "../protocol/listing.ts";
 import type { UserRecord } from "./auth/types.ts";
 import type { DataEndpoint } from "./data/passive.ts";
 import type { DataConnection } from "./data/connection.ts";
@@ -52,6 +53,8 @@ export class Session {
   hashAlgorithm: HashAlgorithm = "SHA-256";
   /** The client chose an algorithm with OPTS HASH: hash its transfers while they stream. */
   hashWhileStreaming = false;
+  /** OPTS MLST (RFC 3659 §7.9): the facts MLSD/MLST send. */
+  mlstFacts: ReadonlySet<string> = new Set(MLSX_FACTS);
   limiters: RateLimiter[] = [];
   transfer: ActiveTransfer | null = null;
   /** Set by the TLS layer (FTPS). */

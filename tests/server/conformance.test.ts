@@ -1,6 +1,6 @@
 // Protocol conformance found by outside clients and compared with vsftpd/ProFTPD (issue 10), on the wire.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_GLOB_MATCHES } from "../../protocol/glob.ts";
 import { parseListLine } from "../../protocol/listing.ts";
@@ -81,4 +81,45 @@ describe("NLST answers paths as given, and wildcards expand inside the jail", ()
     expect(r.first.lines[0]).toContain("Too many matches");
     expect((await w.transfer("NLST many/f1*")).final?.code).toBe(226);
   }, 30_000);
+});
+
+describe("names that are not valid UTF-8", () => {
+  test("STOR caf\\xe9.txt and caf\\xe8.txt are refused with 553; nothing is created, nothing merged", async () => {
+    await servers.start();
+    const w = await servers.login();
+    const before = readdirSync(servers.server.home("alice")).sort();
+    for (const byte of [0xe9, 0xe8]) {
+      w.raw(Buffer.concat([Buffer.from("STOR caf"), Buffer.from([byte]), Buffer.from(".txt\r\n")]));
+      const r = await w.read();
+      expect(r?.code).toBe(553);
+      expect(r?.lines[0]).toContain("UTF-8");
+    }
+    for (const line of ["DELE", "MKD", "RNFR", "CWD", "NLST", "SIZE"]) {
+      w.raw(Buffer.concat([Buffer.from(`${line} x`), Buffer.from([0xc3, 0x28, 0x80]), Buffer.from("\r\n")]));
+      expect((await w.read())?.code).toBe(553);
+    }
+    expect(readdirSync(servers.server.home("alice")).sort()).toEqual(before);
+    // Valid UTF-8 (including U+FFFD itself) is still a name like any other.
+    expect((await w.transfer("STOR caf\u00e9-\ufffd.txt", Buffer.from("ok"))).final?.code).toBe(226);
+    expect(readFileSync(home("caf\u00e9-\ufffd.txt"), "utf8")).toBe("ok");
+  });
+});
+
+describe("OPTS MLST selects the facts MLSD and MLST send (RFC 3659 §7.9)", () => {
+  test("type;size; → only those facts; FEAT marks the selection; an empty selection sends names only", async () => {
+    await servers.start();
+    const w = await servers.login();
+    expect(await w.cmd("OPTS MLST type;size;bogus;")).toEqual({ code: 200, lines: ["MLST OPTS type;size;"] });
+    const feat = await w.cmd("FEAT");
+    expect(feat.lines).toContain(" MLST type*;size*;sizd;modify;perm;");
+    const m = await w.cmd("MLST hello.txt");
+    expect(m.lines[1]).toBe(" type=file;size=18; /hello.txt");
+    const d = lines((await w.transfer("MLSD docs")).data);
+    expect(d).toContain("type=file;size=7; report.txt");
+    expect(d).toContain("type=dir; nested");
+    expect(await w.cmd("OPTS MLST")).toEqual({ code: 200, lines: ["MLST OPTS"] });
+    expect((await w.cmd("MLST hello.txt")).lines[1]).toBe("  /hello.txt");
+    expect((await w.cmd("OPTS MLST Type;Modify;")).lines[0]).toBe("MLST OPTS type;modify;");
+    expect((await w.cmd("MLST hello.txt")).lines[1]).toMatch(/^ type=file;modify=\d{14}; \/hello.txt$/);
+  });
 });
