@@ -123,3 +123,20 @@ describe("OPTS MLST selects the facts MLSD and MLST send (RFC 3659 §7.9)", () =
     expect((await w.cmd("MLST hello.txt")).lines[1]).toMatch(/^ type=file;modify=\d{14}; \/hello.txt$/);
   });
 });
+
+describe("RANG end point is inclusive (draft-bryan-ftp-range, as ProFTPD)", () => {
+  test("RANG 10 19 then RETR sends the 10 bytes 10..19; RANG 0 0 one byte; HELP says so", async () => {
+    await servers.start();
+    const data = Buffer.from("0123456789abcdefghijKLMNOP");
+    writeFileSync(home("r.bin"), data);
+    const w = await servers.login();
+    expect(await w.cmd("RANG 10 19")).toEqual({ code: 350, lines: ["Restarting at 10. End byte range at 19"] });
+    expect((await w.transfer("RETR r.bin")).data).toEqual(data.subarray(10, 20));
+    await w.cmd("RANG 0 0");
+    expect((await w.transfer("RETR r.bin")).data).toEqual(data.subarray(0, 1));
+    // A range past the end stops at the end of the file.
+    await w.cmd("RANG 20 1000");
+    expect((await w.transfer("RETR r.bin")).data).toEqual(data.subarray(20));
+    expect((await w.cmd("HELP RANG")).lines[0]).toContain("inclusive");
+  });
+});
