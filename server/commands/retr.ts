@@ -2,7 +2,6 @@
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { createHasher } from "../data/hashing.ts";
-import { HashCache } from "../data/hash-cache.ts";
 import { sendFile } from "../data/transfer.ts";
 import { resolveFor } from "./shared.ts";
 import { requireDataEndpoint, runTransfer } from "./transfer-runner.ts";
@@ -50,7 +49,7 @@ export const retr: CommandSpec = {
             file.close();
           }
           await conn.finish();
-          if (hasher) session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
+          if (hasher) session.server.hashCache.remember(`${r.mount.id}/${r.key}`, st, await r.mount.storage.stat(r.key).catch(() => null), algorithm, hasher.hex());
           return { code: 226, text: "Transfer complete", result: "ok" };
         },
         { size: end - start },

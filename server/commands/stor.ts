@@ -101,9 +101,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
       conn.close();
       if (hasher) {
         const st = await r.mount.storage.stat(r.key).catch(() => null);
-        if (st && st.size === result.bytes) {
-          session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
-        }
+        if (st && st.size === result.bytes) session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm), hasher.hex());
       }
       return { code: 226, text: "Transfer complete", result: "ok" };
     });

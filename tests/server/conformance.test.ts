@@ -1,6 +1,7 @@
 // Protocol conformance found by outside clients and compared with vsftpd/ProFTPD (issue 10), on the wire.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_GLOB_MATCHES } from "../../protocol/glob.ts";
 import { parseListLine } from "../../protocol/listing.ts";
@@ -138,5 +139,77 @@ describe("RANG end point is inclusive (draft-bryan-ftp-range, as ProFTPD)", () =
     await w.cmd("RANG 20 1000");
     expect((await w.transfer("RETR r.bin")).data).toEqual(data.subarray(20));
     expect((await w.cmd("HELP RANG")).lines[0]).toContain("inclusive");
+  });
+});
+
+describe("MFMT and MDTM <time> <path> set modification times", () => {
+  test("MFMT sets the time (213 Modify=…), MDTM then reads it; FEAT lists MFMT", async () => {
+    await servers.start();
+    const w = await servers.login();
+    expect((await w.cmd("FEAT")).lines).toContain(" MFMT");
+    expect(await w.cmd("MFMT 20200102030405 hello.txt")).toEqual({ code: 213, lines: ["Modify=20200102030405; hello.txt"] });
+    expect(statSync(home("hello.txt")).mtime.toISOString()).toBe("2020-01-02T03:04:05.000Z");
+    expect(await w.cmd("MDTM hello.txt")).toEqual({ code: 213, lines: ["20200102030405"] });
+    expect(await w.cmd("MFMT 20210102030405 with space.txt")).toEqual({ code: 213, lines: ["Modify=20210102030405; with space.txt"] });
+  });
+
+  test("the two-argument MDTM form sets the time; a file named like a time is still read", async () => {
+    await servers.start();
+    writeFileSync(home("20000101000000 odd.txt"), "x");
+    utimesSync(home("20000101000000 odd.txt"), new Date("2019-05-05T05:05:05Z"), new Date("2019-05-05T05:05:05Z"));
+    const w = await servers.login();
+    expect((await w.cmd("MDTM 20220304050607 hello.txt")).code).toBe(213);
+    expect(statSync(home("hello.txt")).mtime.toISOString()).toBe("2022-03-04T05:06:07.000Z");
+    expect(await w.cmd("MDTM 20000101000000 odd.txt")).toEqual({ code: 213, lines: ["20190505050505"] });
+  });
+
+  test("bad times are 501, directories and missing files 550; nothing changes", async () => {
+    await servers.start();
+    const w = await servers.login();
+    const before = statSync(home("hello.txt")).mtimeMs;
+    for (const line of ["MFMT 2020 hello.txt", "MFMT 20201340000000 hello.txt", "MFMT hello.txt", "MFMT 20200230000000 hello.txt"]) {
+      expect({ line, code: (await w.cmd(line)).code }).toEqual({ line, code: 501 });
+    }
+    expect((await w.cmd("MFMT 20200101000000 docs")).code).toBe(550);
+    expect((await w.cmd("MFMT 20200101000000 nope.txt")).code).toBe(550);
+    expect((await w.cmd("MDTM 20200101000000 nope.txt")).code).toBe(550);
+    expect(statSync(home("hello.txt")).mtimeMs).toBe(before);
+  });
+
+  test("setting a time needs the modify permission", async () => {
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", perms: ["read", "write"] }], setup: () => {} });
+    writeFileSync(home("f.txt"), "x");
+    const before = statSync(home("f.txt")).mtimeMs;
+    const w = await servers.login();
+    expect((await w.cmd("MFMT 20200101000000 f.txt")).code).toBe(550);
+    expect((await w.cmd("MDTM 20200101000000 f.txt")).code).toBe(550);
+    expect((await w.cmd("MDTM f.txt")).code).toBe(213);
+    expect(statSync(home("f.txt")).mtimeMs).toBe(before);
+  });
+});
+
+describe("HASH never answers from a stale cache", () => {
+  test("a file rewritten in place keeping size and mtime (cp -p, rsync) gets a new digest", async () => {
+    await servers.start();
+    const w = await servers.login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    const first = Buffer.from("first content!\n");
+    expect((await w.transfer("STOR same.txt", first)).final?.code).toBe(226); // hashed while streaming
+    const h1 = (await w.cmd("HASH same.txt")).lines[0]!;
+    expect(h1).toContain(createHash("sha256").update(first).digest("hex"));
+    const { mtime, atime } = statSync(home("same.txt"));
+    const second = Buffer.from("other content!\n");
+    writeFileSync(home("same.txt"), second);
+    utimesSync(home("same.txt"), atime, mtime);
+    expect(statSync(home("same.txt")).size).toBe(first.length);
+    expect((await w.cmd("HASH same.txt")).lines[0]).toContain(createHash("sha256").update(second).digest("hex"));
+    // The same through a download (also hashed while streaming) and a replace by rename (rsync).
+    await w.transfer("RETR same.txt");
+    const third = Buffer.from("third content!\n");
+    writeFileSync(home("same.tmp"), third);
+    utimesSync(home("same.tmp"), atime, mtime);
+    renameSync(home("same.tmp"), home("same.txt"));
+    expect((await w.cmd("HASH same.txt")).lines[0]).toContain(createHash("sha256").update(third).digest("hex"));
+    expect((await w.cmd("XSHA256 same.txt")).lines[0]).toBe(createHash("sha256").update(third).digest("hex"));
   });
 });
