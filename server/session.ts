@@ -44,7 +44,8 @@ export class Session {
   cwd = "/";
 
   // transfer parameters
-  type: "A" | "I" = "A";
+  /** Binary until the client says TYPE A: clients that never send TYPE get their bytes unchanged. */
+  type: "A" | "I" = "I";
   restOffset = 0;
   rangeEnd: number | null = null;
   renameFrom: string | null = null;

@@ -1,7 +1,9 @@
 // STOR — RFC 959 §4.1.3: receive a file. New names need write; overwriting or REST+STOR need modify.
 import type { CommandSpec, CommandContext } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { StorageError, type WriteMode } from "../storage/backend.ts";
+import { StorageError, type WriteHandle, type WriteMode } from "../storage/backend.ts";
+import { asciiWriteHandle } from "../data/ascii.ts";
+import { ASCII_NO_RESUME } from "./type.ts";
 import { createHasher } from "../data/hashing.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { receiveFile } from "../data/transfer.ts";
@@ -19,6 +21,8 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     requireDataEndpoint(session);
   const r = resolveFor(session, ctx.arg);
   if (r.virtual) throw new FtpError(550, "Is a directory");
+  const ascii = session.type === "A";
+  if (ascii && offset > 0) throw new FtpError(550, ASCII_NO_RESUME);
   const existing = await statOrNull(session, r);
   if (existing?.type === "dir") throw new FtpError(550, "Is a directory");
   let mode: WriteMode;
@@ -44,7 +48,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   // upload completes, so a broken upload never destroys the file it was meant to replace.
   const overwrite = existing !== null && mode.kind === "truncate";
   const writeKey = overwrite ? `${r.key.slice(0, r.key.lastIndexOf("/") + 1)}${UPLOAD_TEMP_PREFIX}${crypto.randomUUID()}` : r.key;
-  let file;
+  let file: WriteHandle;
   try {
     file = await storage.openWrite(writeKey, overwrite ? { kind: "create" } : mode);
   } catch (err) {
@@ -52,11 +56,14 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     if (err instanceof StorageError && err.kind === "exists") throw new FtpError(550, "File exists");
     throw err;
   }
+  // TYPE A: CRLF arrives, LF is stored.
+  const asciiFile = ascii ? asciiWriteHandle(file) : null;
+  if (asciiFile) file = asciiFile;
   // Bytes the write mode dropped from an existing file go back to the quota.
   if (existing && mode.kind === "truncate") ledger.release(existing.size);
   if (existing && mode.kind === "offset") ledger.release(existing.size - mode.offset);
   const wholeFile = mode.kind === "create" || mode.kind === "truncate";
-  const hasher = session.hashWhileStreaming && wholeFile ? createHasher(session.hashAlgorithm) : undefined;
+  const hasher = session.hashWhileStreaming && wholeFile && !ascii ? createHasher(session.hashAlgorithm) : undefined;
   const algorithm = session.hashAlgorithm;
   try {
     runTransfer(session, ctx.verb, r.vpath, `Ok to send data`, async (conn, t) => {
@@ -70,6 +77,11 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
           session.lastActivity = Date.now();
         },
       }).finally(() => file.close());
+      if (asciiFile) {
+        // The quota booked the bytes that arrived; keep only what was stored.
+        ledger.release(result.bytes - asciiFile.stored);
+        result.bytes = asciiFile.stored;
+      }
       if (overwrite) {
         // A client killed mid-upload closes the data connection like a finished one; its control
         // connection drops at the same moment. Give that close a moment to arrive before replacing.

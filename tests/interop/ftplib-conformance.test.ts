@@ -1,7 +1,7 @@
 // Python ftplib edge cases from issue 10: names in another encoding, FTP_TLS.prot_c(), a TLS data
 // connection dropped after a 550.
 import { afterEach, expect, test } from "bun:test";
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, tempDir, waitFor } from "../helpers/peers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -91,4 +91,39 @@ f.quit()
   // The dropped socket closed long before QUIT; wait for the session's end to be logged.
   await waitFor(() => logger.events.some((e) => e.event === "session end"), 5000, "session end");
   expect(logger.events.filter((e) => e.event.startsWith("tls"))).toEqual([]);
+});
+
+test("storlines stores LF line ends; a RETR in TYPE A arrives with CRLF; retrbinary gets the stored bytes", async () => {
+  ts = await startTestServer();
+  const out = await py(
+    `
+ftp = ftplib.FTP(encoding="utf-8", timeout=10)
+ftp.connect("127.0.0.1", port)
+ftp.login("alice", "alice-pw")
+out["stor"] = ftp.storlines("STOR lines.txt", io.BytesIO(b"one\\ntwo\\n"))
+lines = []
+ftp.retrlines("RETR lines.txt", lines.append)
+out["lines"] = lines
+ftp.voidcmd("TYPE A")
+conn = ftp.transfercmd("RETR lines.txt")
+wire = b""
+while True:
+    chunk = conn.recv(65536)
+    if not chunk: break
+    wire += chunk
+conn.close()
+ftp.voidresp()
+out["wire"] = wire.decode()
+buf = io.BytesIO()
+ftp.retrbinary("RETR lines.txt", buf.write)
+out["binary"] = buf.getvalue().decode()
+ftp.quit()
+`,
+    ts.port,
+  );
+  expect(String(out.stor)).toStartWith("226");
+  expect(readFileSync(join(ts.home("alice"), "lines.txt"), "utf8")).toBe("one\ntwo\n");
+  expect(out.lines).toEqual(["one", "two"]);
+  expect(out.wire).toBe("one\r\ntwo\r\n");
+  expect(out.binary).toBe("one\ntwo\n");
 });

@@ -77,3 +77,13 @@ test("mdelete with a wildcard and a directory part deletes only the matches ther
   expect(existsSync(home("bins/keep.bin"))).toBe(true);
   expect(existsSync(home("f1.bin"))).toBe(true);
 });
+
+test("ascii mode: put stores LF line ends, get brings back the same text file; binary mode is untouched", async () => {
+  const text = "first line\nsecond line\n\nlast\n";
+  writeFileSync(join(local, "notes.txt"), text);
+  const r = await tnftp(["ascii", "put notes.txt", "get notes.txt back.txt", "binary", "get notes.txt raw.txt"]);
+  expect(r.sent).toContain("TYPE A");
+  expect(readFileSync(home("notes.txt"), "utf8")).toBe(text); // tnftp sent CRLF; LF is stored
+  expect(readFileSync(join(local, "back.txt"), "utf8")).toBe(text); // sent as CRLF, tnftp makes it LF
+  expect(readFileSync(join(local, "raw.txt"), "utf8")).toBe(text);
+});

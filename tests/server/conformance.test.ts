@@ -213,3 +213,67 @@ describe("HASH never answers from a stale cache", () => {
     expect((await w.cmd("XSHA256 same.txt")).lines[0]).toBe(createHash("sha256").update(third).digest("hex"));
   });
 });
+
+describe("TYPE A converts line ends; TYPE I (the default) sends bytes unchanged", () => {
+  const stored = Buffer.from("line1\nline2\r\nline3\n");
+
+  test("RETR in TYPE A sends CRLF; without TYPE, or in TYPE I, the stored bytes", async () => {
+    await servers.start();
+    writeFileSync(home("t.txt"), stored);
+    const w = await servers.login();
+    expect((await w.transfer("RETR t.txt")).data).toEqual(stored); // the initial TYPE is I
+    expect((await w.cmd("STAT")).lines.join("\n")).toContain("TYPE: BINARY");
+    expect((await w.cmd("TYPE A")).code).toBe(200);
+    const a = await w.transfer("RETR t.txt");
+    expect(a.first.lines[0]).toContain("ASCII mode");
+    expect(a.data.toString()).toBe("line1\r\nline2\r\nline3\r\n");
+    expect((await w.cmd("TYPE I")).code).toBe(200);
+    expect((await w.transfer("RETR t.txt")).data).toEqual(stored);
+  });
+
+  test("STOR and APPE in TYPE A store LF; in TYPE I, CRLF is kept", async () => {
+    await servers.start();
+    const w = await servers.login();
+    await w.cmd("TYPE A");
+    expect((await w.transfer("STOR up.txt", Buffer.from("a\r\nb\r\nc\rd\r\n"))).final?.code).toBe(226);
+    expect(readFileSync(home("up.txt"), "utf8")).toBe("a\nb\nc\rd\n");
+    expect((await w.transfer("APPE up.txt", Buffer.from("e\r\n"))).final?.code).toBe(226);
+    expect(readFileSync(home("up.txt"), "utf8")).toBe("a\nb\nc\rd\ne\n");
+    await w.cmd("TYPE I");
+    expect((await w.transfer("STOR bin.txt", Buffer.from("a\r\nb\r\n"))).final?.code).toBe(226);
+    expect(readFileSync(home("bin.txt"), "utf8")).toBe("a\r\nb\r\n");
+  });
+
+  test("in TYPE A: SIZE is refused (550), REST/RANG + RETR/STOR are refused (550), HASH digests the stored bytes", async () => {
+    await servers.start();
+    writeFileSync(home("t.txt"), stored);
+    const w = await servers.login();
+    await w.cmd("TYPE A");
+    const size = await w.cmd("SIZE t.txt");
+    expect(size.code).toBe(550);
+    expect(size.lines[0]).toContain("ASCII");
+    expect((await w.cmd("REST 3")).code).toBe(350);
+    expect((await w.transfer("RETR t.txt")).first.code).toBe(550);
+    expect((await w.cmd("RANG 0 4")).code).toBe(350);
+    expect((await w.transfer("RETR t.txt")).first.code).toBe(550);
+    expect((await w.cmd("REST 3")).code).toBe(350);
+    expect((await w.transfer("STOR t.txt", Buffer.from("x"))).first.code).toBe(550);
+    expect(readFileSync(home("t.txt"))).toEqual(stored);
+    const h = await w.cmd("HASH t.txt");
+    expect(h.lines[0]).toContain(createHash("sha256").update(stored).digest("hex"));
+    await w.cmd("TYPE I");
+    expect(await w.cmd("SIZE t.txt")).toEqual({ code: 213, lines: [String(stored.length)] });
+  });
+
+  test("the quota is charged for the bytes stored, not the CRs that arrived", async () => {
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", quota: 1_000_000 }], setup: () => {} });
+    const w = await servers.login();
+    const used = async () => Number(/used (\d+)/.exec((await w.cmd("SITE QUOTA")).lines.join(" "))![1]);
+    const before = await used();
+    await w.cmd("TYPE A");
+    const lines = Buffer.from("x\r\n".repeat(1000));
+    expect((await w.transfer("STOR q.txt", lines)).final?.code).toBe(226);
+    expect(statSync(home("q.txt")).size).toBe(2000);
+    expect((await used()) - before).toBe(2000);
+  });
+});
