@@ -14,14 +14,15 @@ export const mdtm: CommandSpec = {
   help: "MDTM <file>: modification time; MDTM <YYYYMMDDHHMMSS> <file> sets it",
   feat: "MDTM",
   async handle({ session, arg }) {
-    const r = resolveFor(session, arg, "read");
     const set = splitTimeAndPath(arg);
-    // A file literally named "20260101120000 x" is still read, not taken as a time to set.
-    if (set && !(await statOrNull(session, r))) {
+    // A file literally named "20260101120000 x" is still read, not taken as a time to set. Setting
+    // needs modify only (setModifyTime checks it), as MFMT.
+    if (set && !(await statOrNull(session, resolveFor(session, arg)).catch(() => null))) {
       const mtime = await setModifyTime(session, set.time, set.path);
       session.reply(213, `Modify=${formatTimeVal(mtime)}; ${set.path}`);
       return;
     }
+    const r = resolveFor(session, arg, "read");
     const st = await r.mount.storage.stat(r.key);
     if (st.type !== "file") throw new FtpError(550, "Not a regular file");
     session.reply(213, formatTimeVal(st.mtime));

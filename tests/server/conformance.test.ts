@@ -186,6 +186,16 @@ describe("MFMT and MDTM <time> <path> set modification times", () => {
     expect((await w.cmd("MDTM f.txt")).code).toBe(213);
     expect(statSync(home("f.txt")).mtimeMs).toBe(before);
   });
+
+  test("modify without read is enough to set a time", async () => {
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", perms: ["write", "modify"] }], setup: () => {} });
+    writeFileSync(home("f.txt"), "x");
+    const w = await servers.login();
+    expect((await w.cmd("MFMT 20200101000000 f.txt")).code).toBe(213);
+    expect((await w.cmd("MDTM 20210101000000 f.txt")).code).toBe(213);
+    expect(statSync(home("f.txt")).mtime.toISOString()).toBe("2021-01-01T00:00:00.000Z");
+    expect((await w.cmd("MDTM f.txt")).code).toBe(550); // reading it needs read
+  });
 });
 
 describe("HASH never answers from a stale cache", () => {
