@@ -100,7 +100,7 @@ export class CommandLoop {
   private async execute(parsed: ParsedLine): Promise<void> {
     const session = this.session;
     if (!parsed.ok) {
-      session.reply(500, parsed.reason);
+      session.reply(parsed.code ?? 500, parsed.reason);
       return;
     }
     const { verb, arg } = parsed.command;

@@ -100,7 +100,12 @@ export class FtpsRuntime {
         else this.counters.dataNew++;
         this.server.events.emit({ type: "tls-handshake", channel: "data", reused: conn.sessionReused });
       },
-      (err: Error) => this.server.log.warn("tls data connection refused", { session: session.id, ip: peerIp, reason: err.message }),
+      (err: Error) => {
+        // A client that got a 550 (RETR of a missing file…) drops the data connection it had
+        // opened before TLS started (ftplib does): nothing was refused, so nothing to warn about.
+        if (conn.closedDuringSetup && !session.transfer) return;
+        this.server.log.warn("tls data connection refused", { session: session.id, ip: peerIp, reason: err.message });
+      },
     );
     return conn;
   }
