@@ -3,8 +3,9 @@
 import { formatCommand } from "../protocol/command.ts";
 import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
 import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
-import { parseListLine, parseMlsxLine, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
+import { formatTimeVal, parseListLine, parseMlsxLine, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
+import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, listenForData, type Connection, type DataListener, type TlsSettings } from "./connection.ts";
 import { ClientError } from "./errors.ts";
 
@@ -203,6 +204,42 @@ export class FtpClient {
     if (r.code !== 230 && r.code !== 202) {
       throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: r.code === 421 });
     }
+  }
+
+  /** The login directory, from PWD right after login (null when the server names none). */
+  home: string | null = null;
+
+  /** PWD (RFC 959 §4.1.3): the current directory from a 257 reply, or null. */
+  async pwd(): Promise<string | null> {
+    const r = await this.command("PWD");
+    if (r.code !== 257) return null;
+    const dir = unquotePath(r.lines[0]!.trim());
+    return dir && dir.startsWith("/") ? dir : null;
+  }
+
+  /** Where a URL path points on this server: relative URL paths start at the login directory (RFC 1738 §3.2.2). */
+  resolve(urlPath: string): string {
+    return remotePath(this.home, urlPath);
+  }
+
+  /** MKD (callers create only directories a listing showed missing). */
+  async mkdir(path: string): Promise<void> {
+    await this.expect("MKD", path, [257, 250], `MKD ${path}`);
+  }
+
+  async deleteFile(path: string): Promise<void> {
+    await this.expect("DELE", path, [250, 200], `DELE ${path}`);
+  }
+
+  async removeDir(path: string): Promise<void> {
+    await this.expect("RMD", path, [250, 200], `RMD ${path}`);
+  }
+
+  /** MFMT (draft-somers-ftp-mfxx): set a remote file's modification time; false when unsupported. */
+  async setMtime(path: string, when: Date): Promise<boolean> {
+    if (!this.features.has("MFMT")) return false;
+    const r = await this.command("MFMT", `${formatTimeVal(when)} ${path}`);
+    return r.code === 213;
   }
 
   /** FEAT: returns and remembers the server's extensions (empty when FEAT is not supported). */
@@ -425,7 +462,8 @@ export class FtpClient {
       }
       const r = await this.command("HASH", path);
       if (r.code === 213) {
-        const res: HashResult = parseHashReply(r.lines.join(" "));
+        // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
+        const res: HashResult = parseHashReply(r.lines[r.lines.length - 1]!);
         if (res.algorithm !== names.hash) return null;
         if (range && (res.start !== range.start || res.end !== range.end)) return null;
         return { hex: res.hex, via: "HASH" };
@@ -437,7 +475,7 @@ export class FtpClient {
     if (this.legacyRefused.has(names.legacy)) return null;
     const listed = this.features.has(names.legacy);
     const r = await this.command(names.legacy, path);
-    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines.join(" ")), via: names.legacy };
+    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines[r.lines.length - 1]!), via: names.legacy };
     if (listed && (r.code === 550 || r.code === 450)) throw replyError(`${names.legacy} ${path}`, r);
     this.legacyRefused.add(names.legacy);
     return null;
@@ -489,6 +527,28 @@ export class FtpClient {
       if (info && info.name !== "." && info.name !== "..") out.push(info);
     }
     return out;
+  }
+
+  /** The entries of a directory (MLSD when offered, else LIST), and which verb listed them. */
+  async listDir(path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST" }> {
+    if (this.features.has("MLST") || this.features.has("MLSD")) {
+      const text = await this.readAll(await this.transfer("MLSD", path));
+      const entries = text
+        .split(/\r?\n/)
+        .filter((l) => l.trim() !== "")
+        .map(parseMlsxLine)
+        .filter((i) => i.typeFact === "file" || i.typeFact === "dir")
+        .map(stripTypeFact);
+      return { entries, via: "MLSD" };
+    }
+    const text = await this.readAll(await this.transfer("LIST", path));
+    const entries: FileInfo[] = [];
+    for (const line of text.split(/\r?\n/)) {
+      if (!line.trim()) continue;
+      const info = parseListLine(line);
+      if (info && info.name !== "." && info.name !== "..") entries.push(info);
+    }
+    return { entries, via: "LIST" };
   }
 
   /** QUIT politely, then close (never throws). */

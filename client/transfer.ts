@@ -2,6 +2,8 @@
 // hashing while streaming, rate-limited by a token bucket, reporting progress.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
+import type { Connection } from "./connection.ts";
+import type { FtpReply } from "../protocol/reply.ts";
 import { ClientError, replyError } from "./client.ts";
 
 export type Hasher = InstanceType<typeof Bun.CryptoHasher>;
@@ -35,6 +37,45 @@ export interface PumpOptions {
   limiter?: TokenBucket;
   /** Called with the total count of bytes moved in this call. */
   onProgress?: (moved: number) => void;
+  /** Give up (retryably) when the data connection moves no byte for this long; 0 = never. */
+  stallMs?: number;
+}
+
+/** Default stall timeout of data connections (a stalled server must not hang a transfer forever). */
+export const DEFAULT_STALL_MS = 60_000;
+
+/** Call `onStall` once when `conn` has moved no byte for `ms`; returns the stop function. */
+function watchStall(conn: Connection, ms: number, onStall: () => void): () => void {
+  if (!ms) return () => {};
+  const timer = setInterval(() => {
+    if (performance.now() - conn.lastActivity > ms) {
+      clearInterval(timer);
+      onStall();
+    }
+  }, Math.min(1000, Math.max(25, ms / 4)));
+  return () => clearInterval(timer);
+}
+
+/** The final reply of a transfer, but no longer than `ms` after the data stopped (0 = no bound). */
+async function finalReply(done: Promise<FtpReply>, ms: number, moved: number): Promise<FtpReply> {
+  if (!ms) return done;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      done,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no reply ${ms / 1000} s after the data connection closed`)), ms);
+      }),
+    ]);
+  } catch (err) {
+    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function stalledMessage(ms: number, moved: number): string {
+  return `the data connection stalled (no byte for ${ms / 1000} s) after ${moved} bytes`;
 }
 
 /** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
@@ -58,6 +99,12 @@ export async function download(client: FtpClient, path: string, fd: number, offs
   let moved = 0;
   let writeError: Error | null = null;
   let waiting = false;
+  let stalled = false;
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+  const unwatch = watchStall(t.conn, stallMs, () => {
+    stalled = true;
+    t.conn.destroy();
+  });
   t.conn.onData((chunk) => {
     if (writeError) return;
     try {
@@ -83,16 +130,13 @@ export async function download(client: FtpClient, path: string, fd: number, offs
     }
   });
   await t.conn.closed;
+  unwatch();
   if (writeError) {
     await client.quit();
     throw new ClientError(`cannot write the local file: ${(writeError as Error).message}`);
   }
-  let reply;
-  try {
-    reply = await t.done;
-  } catch (err) {
-    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
-  }
+  if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+  const reply = await finalReply(t.done, stallMs, moved);
   if (reply.code >= 300) {
     const e = replyError(`RETR ${path}`, reply);
     throw new TransferInterrupted(e.message, moved, reply.code);
@@ -121,6 +165,12 @@ export async function upload(
   const buf = Buffer.allocUnsafe(CHUNK);
   let pos = offset;
   let moved = 0;
+  let stalled = false;
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+  const unwatch = watchStall(t.conn, stallMs, () => {
+    stalled = true;
+    t.conn.destroy();
+  });
   try {
     while (pos < size) {
       const want = Math.min(CHUNK, size - pos);
@@ -136,16 +186,17 @@ export async function upload(
       opts.onProgress?.(moved);
     }
   } catch (err) {
+    unwatch();
     t.conn.destroy();
+    if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   }
+  unwatch();
   t.conn.shutdown();
   let reply;
   try {
-    reply = await t.done;
-  } catch (err) {
-    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
+    reply = await finalReply(t.done, stallMs, moved);
   } finally {
     // The server closes its side after reading everything; don't wait forever for it.
     await settleWithin(t.conn.closed, 2000);

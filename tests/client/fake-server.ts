@@ -156,6 +156,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 211, ["Features:", ...(opts.feat ?? []).map((f) => ` ${f}`), "End"]);
       case "TYPE":
         return void reply(s, 200, "Type set");
+      case "PWD":
+        return void reply(s, 257, '"/" is the current directory');
       case "SIZE":
         return void (file ? reply(s, 213, String(file.length)) : reply(s, 550, "No such file."));
       case "MDTM":
