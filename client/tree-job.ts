@@ -126,15 +126,10 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     const match = r.glob ? globToRegExp(r.glob) : undefined;
     const recursive = spec.recursive !== false;
     const walk = { recursive, excluded, match };
-    let remoteExists = true;
-    const remote = await walkRemote(first.client, remoteRoot, walk).catch((err) => {
-      if (err instanceof ClientError && err.code === 550 && rec.direction === "put") {
-        remoteExists = false;
-        return [] as TreeEntry[];
-      }
-      if (err instanceof ClientError && err.code === 550) throw new ClientError(`remote directory not found: ${remoteRoot} (${err.message})`);
-      throw err;
-    });
+    const listed = await walkRemote(first.client, remoteRoot, walk);
+    const remoteExists = listed !== null;
+    if (!remoteExists && rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`);
+    const remote = listed ?? [];
     let localEntries: TreeEntry[] = [];
     const localExists = existsSync(r.local);
     if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);

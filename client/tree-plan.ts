@@ -71,12 +71,22 @@ function isOwnLeftover(name: string): boolean {
 }
 
 /** List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not entered. */
-export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp }): Promise<TreeEntry[]> {
+export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp }): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
   const queue: string[] = [""];
   while (queue.length > 0) {
     const rel = queue.shift()!;
-    const { entries, via } = await client.listDir(joinRemote(root, rel));
+    let listed;
+    try {
+      listed = await client.listDir(joinRemote(root, rel));
+    } catch (err) {
+      // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
+      if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root)) ? Promise.reject(err) : null;
+      throw err;
+    }
+    const { entries, via } = listed;
+    // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
+    if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
     for (const e of entries) {
       if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
       if (rel === "" && opts.match && !opts.match.test(e.name)) continue;
@@ -88,6 +98,21 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
     }
   }
   return out;
+}
+
+/** Is `path` a directory? Asked of its parent's listing, which every server gets right. */
+export async function remoteDirExists(client: FtpClient, path: string): Promise<boolean> {
+  const clean = path.replace(/\/+$/, "");
+  if (clean === "" || clean === "." || clean === "/" || clean === client.home) return true;
+  const slash = clean.lastIndexOf("/");
+  const parent = slash < 0 ? "." : slash === 0 ? "/" : clean.slice(0, slash);
+  const name = clean.slice(slash + 1);
+  try {
+    const { entries } = await client.listDir(parent === "." && client.home ? client.home : parent);
+    return entries.some((e) => e.name === name && e.type === "dir");
+  } catch {
+    return false;
+  }
 }
 
 /** List a local tree below `root` (symbolic links to files count as files; others are skipped). */

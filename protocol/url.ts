@@ -23,9 +23,9 @@ function decode(part: string, what: string): string {
   }
 }
 
-/** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. */
+/** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */
 export function parseFtpUrl(text: string): FtpUrl {
-  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^?#]*)?$/.exec(text);
+  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/.exec(text);
   if (!m) throw new ParseError(`invalid FTP URL "${text}" (expected ftp://[user[:password]@]host[:port]/path)`);
   const [, scheme, userinfo, rawHost, rawPort, rawPath] = m;
   const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
