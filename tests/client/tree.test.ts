@@ -1,10 +1,11 @@
 // Tree jobs against real servers (ftpkit, pyftpdlib, vsftpd): get -r / put -r, globs, sync both
 // ways with --delete and --dry-run. Every file ends verified (or, without HASH, size-checked).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, startFtpkitServer, startPyftpd, tempDir } from "../helpers/peers.ts";
 import { chownTo, startVsftpd } from "../helpers/system-ftpd.ts";
+import { makeTree, snapshot } from "../helpers/trees.ts";
 
 setDefaultTimeout(120_000);
 
@@ -41,37 +42,6 @@ const servers: { name: string; start(): Promise<Server> }[] = [
     },
   },
 ];
-
-/** rel path → "dir" or the sha256 of the file. */
-export function snapshot(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const visit = (rel: string) => {
-    for (const name of readdirSync(join(root, rel))) {
-      if (name === ".ftpkit") continue;
-      const r = rel ? `${rel}/${name}` : name;
-      const st = statSync(join(root, r));
-      if (st.isDirectory()) {
-        out[r] = "dir";
-        visit(r);
-      } else out[r] = digest(readFileSync(join(root, r)));
-    }
-  };
-  visit("");
-  return out;
-}
-
-/** A tree with nested and empty directories, UTF-8 and space names, and one bigger file. */
-export function makeTree(root: string): void {
-  mkdirSync(join(root, "a/b/c"), { recursive: true });
-  mkdirSync(join(root, "empty"), { recursive: true });
-  mkdirSync(join(root, "sp ace/κόσμε"), { recursive: true });
-  writeFileSync(join(root, "a/one.txt"), "one\n");
-  writeFileSync(join(root, "a/b/c/deep.csv"), "x,y\n1,2\n");
-  writeFileSync(join(root, "sp ace/ü ñ.txt"), "ünïcødé\n");
-  writeFileSync(join(root, "sp ace/κόσμε/日本.csv"), "日本\n");
-  writeFileSync(join(root, "top.bin"), Buffer.from(crypto.getRandomValues(new Uint8Array(60_000))));
-  writeFileSync(join(root, "zero.txt"), "");
-}
 
 for (const kind of servers) {
   describe(`tree jobs against ${kind.name}`, () => {
