@@ -5,7 +5,8 @@ import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, ftr
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, type Notifier, type Session, type TransferOptions } from "./session.ts";
-import { download, hashFilePrefix, TokenBucket, TransferInterrupted, upload, type Hasher } from "./transfer.ts";
+import { download, TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
+import { streamHasher, type StreamHasher } from "./hasher.ts";
 
 export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
@@ -112,6 +113,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   const { note, algo, progress } = ctx;
   const { remote: path, part } = job;
   using _lock = acquireLock(`get\n${part}`, job.local);
+  let hasher: StreamHasher | null = null;
   let fd = -1;
   let created = false;
   let offset = 0;
@@ -130,7 +132,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     const resuming = job.resuming && existsSync(part);
     created = !resuming;
     fd = openSync(part, constants.O_RDWR | constants.O_CREAT, 0o644);
-    let hasher: Hasher = new Bun.CryptoHasher(algo);
+    hasher = streamHasher(algo, size);
     if (resuming) {
       offset = fstatSync(fd).size;
       if (size !== null && offset > size) {
@@ -138,13 +140,14 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         offset = 0;
       }
       if (offset > 0) {
-        hashFilePrefix(fd, offset, hasher);
+        const prefixHex = await hasher.prefix(fd, offset);
         const remote = ctx.verify ? await session.client.remoteDigest(path, algo, { start: 0, end: offset }) : null;
         if (remote) {
-          if (remote.hex !== hasher.copy().digest("hex")) {
+          if (remote.hex !== prefixHex) {
             note.warn(`the partial file differs from the server's first ${offset} bytes; starting over`);
             offset = 0;
-            hasher = new Bun.CryptoHasher(algo);
+            hasher.dispose();
+            hasher = streamHasher(algo, size);
           } else note.info(`partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
         } else note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
       }
@@ -176,7 +179,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
-    const digest = hasher.digest("hex");
+    const digest = await hasher.digest();
     const setAside = () => {
       const aside = job.local + CORRUPT_SUFFIX;
       renameSync(part, aside);
@@ -205,6 +208,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy };
   } catch (err) {
     progress.clear();
+    hasher?.dispose();
     if (fd >= 0) closeSync(fd);
     // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
     if (created && offset === 0) {
@@ -262,6 +266,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
   const size = st.size;
   const fd = openSync(job.local, "r");
   let offset = 0;
+  let hasher: StreamHasher | null = null;
   let before = job.before;
   try {
     if (!job.resuming || before === undefined) {
@@ -275,7 +280,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     let continuing = job.resuming;
     for (;;) {
       const client = session.client;
-      let hasher: Hasher = new Bun.CryptoHasher(algo);
+      hasher?.dispose();
+      hasher = streamHasher(algo, size);
       offset = 0;
       if (continuing) {
         const now = await remoteState(client, path);
@@ -285,12 +291,13 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         else if (now.size > size) note.warn(`the remote file is larger (${now.size}) than the local one (${size}); uploading from the start`);
         else offset = now.size;
         if (offset > 0) {
-          hashFilePrefix(fd, offset, hasher);
+          const prefixHex = await hasher.prefix(fd, offset);
           const remote = ctx.verify ? await client.remoteDigest(path, algo, { start: 0, end: offset }).catch(() => null) : null;
-          if (remote && remote.hex !== hasher.copy().digest("hex")) {
+          if (remote && remote.hex !== prefixHex) {
             note.warn(`the remote partial file differs from the first ${offset} local bytes; uploading from the start`);
             offset = 0;
-            hasher = new Bun.CryptoHasher(algo);
+            hasher.dispose();
+            hasher = streamHasher(algo, size);
           } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
           else if (attempt === 0) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
         }
@@ -313,7 +320,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           throw err;
         }
         offset += n;
-        const digest = hasher.digest("hex");
+        const digest = await hasher.digest();
         const verifiedBy = await verifyUpload(client, path, algo, digest, size, ctx.verify, note).catch((err) => {
           ctx.discard(); // a finished upload that fails verification is not resumable
           throw err;
@@ -331,6 +338,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     }
   } catch (err) {
     progress.clear();
+    hasher?.dispose();
     if (offset === 0 && !job.resuming && !(err instanceof TransferInterrupted)) ctx.discard();
     if (err instanceof TransferInterrupted || isRetryable(err)) {
       throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true });

@@ -4,6 +4,7 @@ import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
+import type { StreamHasher } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
 
 export type Hasher = InstanceType<typeof Bun.CryptoHasher>;
@@ -33,7 +34,7 @@ export class TokenBucket {
 
 export interface PumpOptions {
   /** Hash every byte that moves (continuing a hasher that already covers the prefix). */
-  hasher?: Hasher;
+  hasher?: StreamHasher;
   limiter?: TokenBucket;
   /** Called with the total count of bytes moved in this call. */
   onProgress?: (moved: number) => void;
@@ -115,11 +116,12 @@ export async function download(client: FtpClient, path: string, fd: number, offs
       t.conn.destroy();
       return;
     }
-    opts.hasher?.update(chunk);
-    pos += chunk.length;
-    moved += chunk.length;
+    const n = chunk.length;
+    opts.hasher?.update(chunk, true); // written already: the hasher may take the chunk's memory
+    pos += n;
+    moved += n;
     opts.onProgress?.(moved);
-    const wait = opts.limiter?.take(chunk.length) ?? 0;
+    const wait = opts.limiter?.take(n) ?? 0;
     if (wait > 0 && !waiting) {
       waiting = true;
       t.conn.pause();
@@ -145,12 +147,12 @@ export async function download(client: FtpClient, path: string, fd: number, offs
   return moved;
 }
 
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
 /**
  * Upload bytes [offset, size) of `fd` with `verb` ("STOR" after REST offset, or "APPE"); returns the
- * bytes sent. Reads with readSync at explicit positions into one reused buffer; every write is
- * awaited until the kernel took all of it, then the connection is shut down (never end()).
+ * bytes sent. Reads with readSync at explicit positions; every write is awaited until the kernel
+ * took all of it, then the connection is shut down (never end()).
  */
 export async function upload(
   client: FtpClient,
@@ -162,7 +164,6 @@ export async function upload(
   opts: PumpOptions = {},
 ): Promise<number> {
   const t = await client.transfer(verb, path, { rest: verb === "STOR" ? offset : 0 });
-  const buf = Buffer.allocUnsafe(CHUNK);
   let pos = offset;
   let moved = 0;
   let stalled = false;
@@ -174,13 +175,15 @@ export async function upload(
   try {
     while (pos < size) {
       const want = Math.min(CHUNK, size - pos);
+      // A fresh buffer per chunk: once the kernel took it, the hasher may take it over (no copy).
+      const buf = Buffer.allocUnsafe(want);
       const n = readSync(fd, buf, 0, want, pos);
       if (n <= 0) throw new ClientError("the local file shrank during the upload");
-      const view = buf.subarray(0, n);
-      opts.hasher?.update(view);
+      const view = n === want ? buf : buf.subarray(0, n);
       const wait = opts.limiter?.take(n) ?? 0;
       if (wait > 0) await Bun.sleep(wait);
       await t.conn.write(view);
+      opts.hasher?.update(view, true);
       pos += n;
       moved += n;
       opts.onProgress?.(moved);
