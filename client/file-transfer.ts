@@ -6,7 +6,7 @@ import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, type Notifier, type Session, type TransferOptions } from "./session.ts";
 import { download, TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
-import { streamHasher, type StreamHasher } from "./hasher.ts";
+import { chunkSink, type ChunkSink } from "./hasher.ts";
 
 export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
@@ -113,7 +113,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   const { note, algo, progress } = ctx;
   const { remote: path, part } = job;
   using _lock = acquireLock(`get\n${part}`, job.local);
-  let hasher: StreamHasher | null = null;
+  let sink: ChunkSink | null = null;
   let fd = -1;
   let created = false;
   let offset = 0;
@@ -132,7 +132,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     const resuming = job.resuming && existsSync(part);
     created = !resuming;
     fd = openSync(part, constants.O_RDWR | constants.O_CREAT, 0o644);
-    hasher = streamHasher(algo, size);
+    // Without verification no digest is needed: the bytes only go to the file.
+    const digestAlgo = ctx.verify ? algo : null;
+    sink = chunkSink(digestAlgo, size, fd);
     if (resuming) {
       offset = fstatSync(fd).size;
       if (size !== null && offset > size) {
@@ -140,14 +142,14 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         offset = 0;
       }
       if (offset > 0) {
-        const prefixHex = await hasher.prefix(fd, offset);
+        const prefixHex = await sink.prefix(fd, offset);
         const remote = ctx.verify ? await session.client.remoteDigest(path, algo, { start: 0, end: offset }) : null;
         if (remote) {
           if (remote.hex !== prefixHex) {
             note.warn(`the partial file differs from the server's first ${offset} bytes; starting over`);
             offset = 0;
-            hasher.dispose();
-            hasher = streamHasher(algo, size);
+            sink.dispose();
+            sink = chunkSink(digestAlgo, size, fd);
           } else note.info(`partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
         } else note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
       }
@@ -158,8 +160,8 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     for (;;) {
       progress.start(offset, size);
       try {
-        const n = await download(session.client, path, fd, offset, {
-          hasher,
+        const n = await download(session.client, path, offset, {
+          sink,
           limiter,
           stallMs: ctx.opts.stallMs,
           onProgress: (m) => progress.update(m),
@@ -172,14 +174,16 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         attempt++;
         if (!isRetryable(err) || attempt > ctx.opts.retries) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
+        await sink.flushed();
         ftruncateSync(fd, offset); // the file and the running hash stay in lockstep
         attempt = await session.reconnect(attempt, note);
       }
     }
+    const digest = await sink.digest(); // after every write
+    sink = null;
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
-    const digest = await hasher.digest();
     const setAside = () => {
       const aside = job.local + CORRUPT_SUFFIX;
       renameSync(part, aside);
@@ -208,7 +212,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy };
   } catch (err) {
     progress.clear();
-    hasher?.dispose();
+    sink?.dispose();
     if (fd >= 0) closeSync(fd);
     // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
     if (created && offset === 0) {
@@ -266,7 +270,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
   const size = st.size;
   const fd = openSync(job.local, "r");
   let offset = 0;
-  let hasher: StreamHasher | null = null;
+  let sink: ChunkSink | null = null;
   let before = job.before;
   try {
     if (!job.resuming || before === undefined) {
@@ -280,8 +284,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     let continuing = job.resuming;
     for (;;) {
       const client = session.client;
-      hasher?.dispose();
-      hasher = streamHasher(algo, size);
+      sink?.dispose();
+      sink = chunkSink(ctx.verify ? algo : null, size);
       offset = 0;
       if (continuing) {
         const now = await remoteState(client, path);
@@ -291,13 +295,13 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         else if (now.size > size) note.warn(`the remote file is larger (${now.size}) than the local one (${size}); uploading from the start`);
         else offset = now.size;
         if (offset > 0) {
-          const prefixHex = await hasher.prefix(fd, offset);
+          const prefixHex = await sink.prefix(fd, offset);
           const remote = ctx.verify ? await client.remoteDigest(path, algo, { start: 0, end: offset }).catch(() => null) : null;
           if (remote && remote.hex !== prefixHex) {
             note.warn(`the remote partial file differs from the first ${offset} local bytes; uploading from the start`);
             offset = 0;
-            hasher.dispose();
-            hasher = streamHasher(algo, size);
+            sink.dispose();
+            sink = chunkSink(ctx.verify ? algo : null, size);
           } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
           else if (attempt === 0) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
         }
@@ -307,7 +311,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         const verb: "STOR" | "APPE" = offset > 0 && appendOnly ? "APPE" : "STOR";
         let n: number;
         try {
-          n = await upload(client, path, fd, offset, size, verb, { hasher, limiter, stallMs: ctx.opts.stallMs, onProgress: (m) => progress.update(m) });
+          n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress: (m) => progress.update(m) });
         } catch (err) {
           // REST+STOR refused (e.g. "REST: 502"): append instead, on the same connection.
           const refused = err instanceof ClientError && !(err instanceof TransferInterrupted) && (err.code ?? 0) >= 500;
@@ -320,7 +324,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           throw err;
         }
         offset += n;
-        const digest = await hasher.digest();
+        const digest = await sink.digest();
+        sink = null;
         const verifiedBy = await verifyUpload(client, path, algo, digest, size, ctx.verify, note).catch((err) => {
           ctx.discard(); // a finished upload that fails verification is not resumable
           throw err;
@@ -338,7 +343,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     }
   } catch (err) {
     progress.clear();
-    hasher?.dispose();
+    sink?.dispose();
     if (offset === 0 && !job.resuming && !(err instanceof TransferInterrupted)) ctx.discard();
     if (err instanceof TransferInterrupted || isRetryable(err)) {
       throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true });

@@ -178,7 +178,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
       ctx,
     );
     forgetJob(rec.id, dir);
-    progress.finish(`${rec.hash} ${out.digest} (${out.verifiedBy})`);
+    progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
     await session.close();
     return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, verifiedBy: out.verifiedBy };
   } catch (err) {
@@ -248,7 +248,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   try {
     const out = await uploadFile(session, { local: rec.local, remote: session.resolve(url.path), resuming, before }, ctx);
     forgetJob(rec.id, dir);
-    progress.finish(`${rec.hash} ${out.digest} (${out.verifiedBy})`);
+    progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
     await session.close();
     return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, verifiedBy: out.verifiedBy };
   } catch (err) {

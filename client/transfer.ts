@@ -4,7 +4,7 @@ import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
-import type { StreamHasher } from "./hasher.ts";
+import type { ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
 
 export type Hasher = InstanceType<typeof Bun.CryptoHasher>;
@@ -33,8 +33,8 @@ export class TokenBucket {
 }
 
 export interface PumpOptions {
-  /** Hash every byte that moves (continuing a hasher that already covers the prefix). */
-  hasher?: StreamHasher;
+  /** Where the bytes go besides the network: the file (downloads) and the running digest. */
+  sink: ChunkSink;
   limiter?: TokenBucket;
   /** Called with the total count of bytes moved in this call. */
   onProgress?: (moved: number) => void;
@@ -46,10 +46,12 @@ export interface PumpOptions {
 export const DEFAULT_STALL_MS = 60_000;
 
 /** Call `onStall` once when `conn` has moved no byte for `ms`; returns the stop function. */
-function watchStall(conn: Connection, ms: number, onStall: () => void): () => void {
+function watchStall(conn: Connection, ms: number, onStall: () => void, waitingOnUs: () => boolean = () => false): () => void {
   if (!ms) return () => {};
   const timer = setInterval(() => {
-    if (performance.now() - conn.lastActivity > ms) {
+    // While we hold the connection paused (our disk is behind) the server is not the one stalling.
+    if (waitingOnUs()) conn.lastActivity = performance.now();
+    else if (performance.now() - conn.lastActivity > ms) {
       clearInterval(timer);
       onStall();
     }
@@ -91,51 +93,70 @@ export class TransferInterrupted extends ClientError {
 }
 
 /**
- * RETR `path` from `offset` into `fd` at positions offset…; returns the bytes received. Complete only
- * when BOTH the data connection closed and the final 2yz reply arrived.
+ * RETR `path` from `offset` into the sink's file at positions offset…; returns the bytes received.
+ * Complete only when the data connection closed, the final 2yz reply arrived and the sink wrote
+ * every byte.
  */
-export async function download(client: FtpClient, path: string, fd: number, offset: number, opts: PumpOptions = {}): Promise<number> {
+export async function download(client: FtpClient, path: string, offset: number, opts: PumpOptions): Promise<number> {
   const t = await client.transfer("RETR", path, { rest: offset });
+  const sink = opts.sink;
   let pos = offset;
   let moved = 0;
   let writeError: Error | null = null;
-  let waiting = false;
+  let limited = false;
+  let behind = false;
   let stalled = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  const unwatch = watchStall(t.conn, stallMs, () => {
-    stalled = true;
-    t.conn.destroy();
-  });
+  const unwatch = watchStall(
+    t.conn,
+    stallMs,
+    () => {
+      stalled = true;
+      t.conn.destroy();
+    },
+    () => behind,
+  );
+  const resume = () => {
+    if (!limited && !behind) t.conn.resume();
+  };
   t.conn.onData((chunk) => {
     if (writeError) return;
+    const n = chunk.length;
     try {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
+      sink.put(chunk, pos); // may take the chunk's memory: not touched after this
     } catch (err) {
       writeError = err as Error;
       t.conn.destroy();
       return;
     }
-    const n = chunk.length;
-    opts.hasher?.update(chunk, true); // written already: the hasher may take the chunk's memory
     pos += n;
     moved += n;
     opts.onProgress?.(moved);
+    if (sink.full && !behind) {
+      behind = true;
+      t.conn.pause();
+      sink.onDrain(() => {
+        behind = false;
+        resume();
+      });
+    }
     const wait = opts.limiter?.take(n) ?? 0;
-    if (wait > 0 && !waiting) {
-      waiting = true;
+    if (wait > 0 && !limited) {
+      limited = true;
       t.conn.pause();
       setTimeout(() => {
-        waiting = false;
-        t.conn.resume();
+        limited = false;
+        resume();
       }, wait);
     }
   });
   await t.conn.closed;
   unwatch();
+  if (!writeError) await sink.flushed().catch((err: Error) => (writeError = err));
   if (writeError) {
     await client.quit();
-    throw new ClientError(`cannot write the local file: ${(writeError as Error).message}`);
+    const msg = (writeError as Error).message;
+    throw new ClientError(msg.startsWith("cannot write") ? msg : `cannot write the local file: ${msg}`);
   }
   if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   const reply = await finalReply(t.done, stallMs, moved);
@@ -161,7 +182,7 @@ export async function upload(
   offset: number,
   size: number,
   verb: "STOR" | "APPE",
-  opts: PumpOptions = {},
+  opts: PumpOptions,
 ): Promise<number> {
   const t = await client.transfer(verb, path, { rest: verb === "STOR" ? offset : 0 });
   let pos = offset;
@@ -183,7 +204,7 @@ export async function upload(
       const wait = opts.limiter?.take(n) ?? 0;
       if (wait > 0) await Bun.sleep(wait);
       await t.conn.write(view);
-      opts.hasher?.update(view, true);
+      opts.sink.hash(view, true);
       pos += n;
       moved += n;
       opts.onProgress?.(moved);
