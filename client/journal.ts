@@ -29,6 +29,9 @@ export interface TransferRecord {
   /** TLS trust as the transfer began: --insecure, or the --ca certificates (PEM). */
   insecure?: boolean;
   ca?: string[];
+  /** `get --segments N`: how many connections, and how far each byte range got. */
+  segmentCount?: number;
+  segments?: { start: number; end: number; pos: number }[];
   /** Tree jobs: how the job was asked for, so `resume` plans it the same way. */
   tree?: TreeSpec;
   startedAt: string;
@@ -116,6 +119,14 @@ export function recordProblem(x: unknown, id?: string): string | null {
   if (r.tls !== undefined && r.tls !== "explicit") return "bad tls";
   if (r.insecure !== undefined && typeof r.insecure !== "boolean") return "bad insecure flag";
   if (r.ca !== undefined && (!Array.isArray(r.ca) || !r.ca.every(isStr))) return "bad ca";
+  if (r.segmentCount !== undefined && (!isNum(r.segmentCount) || r.segmentCount < 1)) return "bad segment count";
+  if (r.segments !== undefined) {
+    const ok = Array.isArray(r.segments) && r.segments.every((x) => {
+      const g = x as Record<string, unknown>;
+      return typeof g === "object" && g !== null && isNum(g.start) && isNum(g.end) && isNum(g.pos) && g.start <= g.pos && g.pos <= g.end;
+    });
+    if (!ok) return "bad segments";
+  }
   if (r.kind === "tree" && (typeof r.tree !== "object" || r.tree === null)) return "tree record without its spec";
   if (!isStr(r.startedAt)) return "bad start time";
   if (r.direction === "put" && r.kind !== "tree" && (!isNum(r.localSize) || !isNum(r.localMtimeMs))) return "upload without local size/time";

@@ -22,6 +22,7 @@ import {
   type SecurityOptions,
   type TransferOptions,
 } from "./session.ts";
+import { segmentedDownload } from "./segmented.ts";
 import { checkWritableDir, downloadFile, localFile, PART_SUFFIX, uploadFile, type FileContext } from "./file-transfer.ts";
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
@@ -122,6 +123,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     hash: opts.hash,
     verify: opts.verify,
     ...recordTls(url, opts),
+    ...(opts.segments && opts.segments > 1 ? { segmentCount: opts.segments } : {}),
     startedAt: new Date().toISOString(),
   };
   return runDownload(url, rec, opts, false);
@@ -162,7 +164,24 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     rec.part = part;
   });
   try {
-    const out = await downloadFile(
+    const out = rec.segmentCount
+      ? await segmentedDownload(
+          session,
+          () => Session.open(url, opts, creds),
+          {
+            remote: session.resolve(url.path),
+            local: rec.local,
+            part,
+            count: rec.segmentCount,
+            segments: resuming ? rec.segments : undefined,
+            save(segments) {
+              rec.segments = segments;
+              saveRecord(rec, dir);
+            },
+          },
+          ctx,
+        )
+      : await downloadFile(
       session,
       {
         remote: session.resolve(url.path),

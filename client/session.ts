@@ -24,6 +24,8 @@ export interface TransferOptions {
   journal?: string;
   /** A data connection that moves no byte this long is given up (and retried); default 60 s. */
   stallMs?: number;
+  /** `get --segments N`: download one file over N ranged connections. */
+  segments?: number;
   /** TLS flags (--tls, --ca, --insecure); see SecurityOptions. */
   tls?: boolean;
   ca?: string[];

@@ -263,3 +263,52 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<voi
   await Promise.race([p.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
   clearTimeout(timer);
 }
+
+/**
+ * RETR bytes [start, end) of `path` into `fd` at the same positions (one segment of a segmented
+ * download). Returns the bytes written. When `end` is before the end of the file the data connection
+ * is dropped once the range is in, so the control connection is left mid-transfer: the caller
+ * discards that session.
+ */
+export async function downloadRange(
+  client: FtpClient,
+  path: string,
+  fd: number,
+  start: number,
+  end: number,
+  opts: { stallMs?: number; onBytes?: (n: number) => void },
+): Promise<number> {
+  const t = await client.transfer("RETR", path, { rest: start });
+  let pos = start;
+  let writeError: Error | null = null;
+  let stalled = false;
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+  const unwatch = watchStall(t.conn, stallMs, () => {
+    stalled = true;
+    t.conn.destroy();
+  });
+  t.conn.onData((chunk) => {
+    if (writeError || pos >= end) return;
+    const take = Math.min(chunk.length, end - pos);
+    try {
+      let off = 0;
+      while (off < take) off += writeSync(fd, chunk, off, take - off, pos + off);
+    } catch (err) {
+      writeError = err as Error;
+      t.conn.destroy();
+      return;
+    }
+    pos += take;
+    opts.onBytes?.(take);
+    if (pos >= end) t.conn.destroy(); // our range is in: the rest belongs to other segments
+  });
+  await t.conn.closed;
+  unwatch();
+  const moved = pos - start;
+  if (writeError) throw new ClientError(`cannot write the local file: ${(writeError as Error).message}`);
+  if (pos >= end) return moved;
+  if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+  const reply = await finalReply(t.done, stallMs, moved);
+  if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
+  throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
+}

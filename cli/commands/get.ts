@@ -1,6 +1,6 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
-import { clientArgs, clientOptions, treeArgs, treeSpec } from "../args.ts";
+import { clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
 import { getFile } from "../../client/operations.ts";
 import { hasGlob } from "../../client/tree-plan.ts";
 
@@ -10,12 +10,15 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path (//path for an absolute one), or ftps:// (implicit TLS); *, ? and [...] in the last segment", valueHint: "URL" },
     local: { type: "positional", required: false, description: "Local file or directory (default: the remote name)", valueHint: "LOCAL" },
     recursive: { type: "boolean", alias: "r", description: "Download a directory tree (its contents go into LOCAL, default ./NAME)" },
+    segments: { type: "string", description: "Download one big file over N connections, each its own byte range (REST+RETR), then verify it whole", valueHint: "N" },
     ...clientArgs,
     ...treeArgs,
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },
   },
   async run({ args }) {
-    const opts = clientOptions(args);
+    const segments = args.segments === undefined ? 1 : Number(args.segments);
+    if (!Number.isInteger(segments) || segments < 1 || segments > 32) throw new CliError("--segments must be a whole number from 1 to 32");
+    const opts = { ...clientOptions(args), segments };
     const last = args.url.replace(/\/+$/, "").split("/").pop() ?? "";
     if (args.recursive || hasGlob(last)) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
