@@ -106,6 +106,8 @@ export interface DownloadJob {
   mtime?: Date;
   /** The remote size as a fresh listing showed it (saves SIZE and MDTM per file of a tree). */
   known?: RemoteState;
+  /** Skip the fsync before the rename (tree jobs of many small files: kill -9 cannot lose page-cache data). */
+  noFsync?: boolean;
 }
 
 /** Download one file, verified; the partial data lives in `job.part` until it is verified. */
@@ -181,7 +183,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     }
     const digest = await sink.digest(); // after every write
     sink = null;
-    fsyncSync(fd);
+    if (!job.noFsync) fsyncSync(fd);
     closeSync(fd);
     fd = -1;
     const setAside = () => {

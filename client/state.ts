@@ -12,9 +12,14 @@ export function stateDir(): string {
   return join(base, "ftpkit");
 }
 
+const made = new Set<string>();
+
 function privateDir(name: string): string {
   const dir = join(stateDir(), name);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!made.has(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    made.add(dir); // a tree job takes a lock per file: create the directory once
+  }
   return dir;
 }
 
