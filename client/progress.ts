@@ -178,7 +178,7 @@ export class TreeProgress {
     const left = Math.max(0, this.bytesTotal - this.bytesDone);
     const eta = rate > 0 ? left / rate : NaN;
     const line = `${this.label}: ${this.filesDone}/${this.filesTotal} files, ${formatSize(this.bytesDone)}/${formatSize(this.bytesTotal)} ${formatRate(rate)} ETA ${formatDuration(eta)}`;
-    this.stream.write(`\r${line.slice(0, Math.max(20, (this.stream.columns ?? 100) - 1))}\x1b[K`);
+    this.stream.write(`\r${line.slice(0, Math.max(20, (this.stream.columns || 100) - 1))}\x1b[K`);
     this.drawn = true;
   }
 

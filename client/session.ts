@@ -45,9 +45,12 @@ export const consola = createConsola({ level: 3, stdout: process.stderr, stderr:
 /** Informational messages (suppressed by --quiet), printed without breaking a progress display. */
 export class Notifier {
   progress: { clear(): void } | Progress | null = null;
+  private said = new Set<string>();
   constructor(private readonly quiet: boolean) {}
+  /** Each distinct message once per job ("server offers no hash" is news once, not per file of a tree). */
   info(msg: string): void {
-    if (this.quiet) return;
+    if (this.quiet || this.said.has(msg)) return;
+    this.said.add(msg);
     this.progress?.clear();
     consola.info(msg);
   }
