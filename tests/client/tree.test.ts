@@ -87,6 +87,15 @@ for (const kind of servers) {
       expect(readdirSync(join(work, "g2")).sort()).toEqual(["b1.csv", "notes [x].csv"]);
     });
 
+    test("put with a quoted local glob uploads only the matching files", async () => {
+      const src = join(work, "pg");
+      mkdirSync(src, { recursive: true });
+      for (const n of ["x1.csv", "x2.csv", "y.txt"]) writeFileSync(join(src, n), n);
+      const r = await runFtpkit(["put", "pg/*.csv", s.url("/put-glob/")], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(readdirSync(join(s.home, "put-glob")).sort()).toEqual(["x1.csv", "x2.csv"]);
+    });
+
     test("sync up and down: --dry-run changes nothing, --delete removes what the source lost", async () => {
       const local = join(work, "sync-src");
       makeTree(local);
