@@ -68,6 +68,7 @@ export const clientArgs = {
   retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
   active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
+  fsync: { type: "boolean", description: "Flush each downloaded file to disk before it gets its final name, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },
   "stall-timeout": { type: "string", default: "60", description: "Give up on a data connection that moves no byte for this many seconds (then reconnect and continue)", valueHint: "SECONDS" },
   ...tlsArgs,
 } as const satisfies ArgsDef;
@@ -97,6 +98,7 @@ export function clientOptions(args: {
   active?: boolean;
   restart?: boolean;
   "stall-timeout"?: string;
+  fsync?: boolean;
   tls?: boolean;
   ca?: string;
   insecure?: boolean;
@@ -109,6 +111,7 @@ export function clientOptions(args: {
   active: boolean;
   restart: boolean;
   stallMs: number;
+  fsync: boolean;
   tls: boolean;
   ca?: string[];
   insecure: boolean;
@@ -129,6 +132,7 @@ export function clientOptions(args: {
     active: args.active === true,
     restart: args.restart === true,
     stallMs: Math.round(stall * 1000),
+    fsync: args.fsync === true,
     ...tlsOptions(args),
   };
 }

@@ -106,8 +106,6 @@ export interface DownloadJob {
   mtime?: Date;
   /** The remote size as a fresh listing showed it (saves SIZE and MDTM per file of a tree). */
   known?: RemoteState;
-  /** Skip the fsync before the rename (tree jobs of many small files: kill -9 cannot lose page-cache data). */
-  noFsync?: boolean;
 }
 
 /** Download one file, verified; the partial data lives in `job.part` until it is verified. */
@@ -183,7 +181,8 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     }
     const digest = await sink.digest(); // after every write
     sink = null;
-    if (!job.noFsync) fsyncSync(fd);
+    // kill -9 cannot lose what is in the page cache; only --fsync pays for surviving a power loss.
+    if (ctx.opts.fsync) fsyncSync(fd);
     closeSync(fd);
     fd = -1;
     const setAside = () => {

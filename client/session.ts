@@ -24,6 +24,8 @@ export interface TransferOptions {
   journal?: string;
   /** A data connection that moves no byte this long is given up (and retried); default 60 s. */
   stallMs?: number;
+  /** Flush each downloaded file to disk before its rename (survives a power loss, not only kill -9). */
+  fsync?: boolean;
   /** `get --segments N`: download one file over N ranged connections. */
   segments?: number;
   /** TLS flags (--tls, --ca, --insecure); see SecurityOptions. */

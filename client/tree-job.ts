@@ -183,7 +183,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       try {
         const out =
           rec.direction === "get"
-            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, known: { size: item.size, mtime: null }, noFsync: true }, ctx)
+            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, known: { size: item.size, mtime: null } }, ctx)
             : await uploadFile(s, { local: localPath, remote: remotePath, resuming: resuming && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true }, ctx);
         appendDone(rec.id, { rel: item.rel, size: out.size, digest: out.digest }, dir);
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
