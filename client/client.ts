@@ -3,7 +3,7 @@
 import { formatCommand } from "../protocol/command.ts";
 import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
 import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
-import { formatTimeVal, parseListLine, parseMlsxLine, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
+import { formatTimeVal, parseTimeVal } from "../protocol/listing.ts";
 import { parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, listenForData, type Connection, type DataListener, type TlsSettings } from "./connection.ts";
@@ -488,69 +488,6 @@ export class FtpClient {
     return this.features.has("HASH");
   }
 
-  /** Read a whole data connection into memory (listings). */
-  private async readAll(t: DataTransfer): Promise<string> {
-    const chunks: Buffer[] = [];
-    t.conn.onData((c) => chunks.push(c));
-    await t.conn.closed;
-    const r = await t.done;
-    if (r.code >= 300) throw replyError("listing", r);
-    return Buffer.concat(chunks).toString("utf8");
-  }
-
-  /**
-   * List a directory (MLSD, falling back to LIST) — or, when `path` names a file, that file
-   * (MLST, falling back to LIST path).
-   */
-  async list(path: string): Promise<FileInfo[]> {
-    const mlst = this.features.has("MLST");
-    if (mlst) {
-      const st = await this.command("MLST", path);
-      if (st.code === 250) {
-        const factLine = st.lines.slice(1, -1).find((l) => l.trim() !== "") ?? st.lines[0]!;
-        const info = parseMlsxLine(factLine.replace(/^ /, ""));
-        if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
-      } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-      const text = await this.readAll(await this.transfer("MLSD", path));
-      return text
-        .split(/\r?\n/)
-        .filter((l) => l.trim() !== "")
-        .map(parseMlsxLine)
-        .filter((i) => i.typeFact !== "cdir" && i.typeFact !== "pdir")
-        .map(stripTypeFact);
-    }
-    const text = await this.readAll(await this.transfer("LIST", path));
-    const out: FileInfo[] = [];
-    for (const line of text.split(/\r?\n/)) {
-      if (!line.trim()) continue;
-      const info = parseListLine(line);
-      if (info && info.name !== "." && info.name !== "..") out.push(info);
-    }
-    return out;
-  }
-
-  /** The entries of a directory (MLSD when offered, else LIST), and which verb listed them. */
-  async listDir(path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST" }> {
-    if (this.features.has("MLST") || this.features.has("MLSD")) {
-      const text = await this.readAll(await this.transfer("MLSD", path));
-      const entries = text
-        .split(/\r?\n/)
-        .filter((l) => l.trim() !== "")
-        .map(parseMlsxLine)
-        .filter((i) => i.typeFact === "file" || i.typeFact === "dir")
-        .map(stripTypeFact);
-      return { entries, via: "MLSD" };
-    }
-    const text = await this.readAll(await this.transfer("LIST", path));
-    const entries: FileInfo[] = [];
-    for (const line of text.split(/\r?\n/)) {
-      if (!line.trim()) continue;
-      const info = parseListLine(line);
-      if (info && info.name !== "." && info.name !== "..") entries.push(info);
-    }
-    return { entries, via: "LIST" };
-  }
-
   /** QUIT politely, then close (never throws). */
   async quit(): Promise<void> {
     try {
@@ -568,16 +505,6 @@ export class FtpClient {
   destroy(): void {
     this.control.destroy();
   }
-}
-
-function stripTypeFact(info: FileInfo & { typeFact?: string }): FileInfo {
-  const { typeFact: _ignored, ...rest } = info;
-  return rest;
-}
-
-function basename(path: string): string {
-  const p = path.replace(/\/+$/, "");
-  return p.slice(p.lastIndexOf("/") + 1) || p;
 }
 
 /** "550 No such file" → "No such file (550)". */

@@ -23,6 +23,7 @@ import {
   type TransferOptions,
 } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
+import { listPath } from "./listing.ts";
 import { checkWritableDir, downloadFile, localFile, PART_SUFFIX, uploadFile, type FileContext } from "./file-transfer.ts";
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
@@ -321,7 +322,7 @@ export async function listUrl(urlText: string, opts: { active: boolean } & Secur
   checkTlsFlags(url, opts);
   const client = await openSession(url, opts);
   try {
-    const entries = await client.list(client.resolve(url.path));
+    const entries = await listPath(client, client.resolve(url.path));
     await client.quit();
     return entries;
   } catch (err) {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { CORRUPT_SUFFIX, PART_SUFFIX } from "./file-transfer.ts";
+import { listDir } from "./listing.ts";
 
 /** One file or directory of a tree, by its path relative to the tree's root ("a/b.txt"). */
 export interface TreeEntry {
@@ -78,7 +79,7 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
     const rel = queue.shift()!;
     let listed;
     try {
-      listed = await client.listDir(joinRemote(root, rel));
+      listed = await listDir(client, joinRemote(root, rel));
     } catch (err) {
       // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
       if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root)) ? Promise.reject(err) : null;
@@ -108,7 +109,7 @@ export async function remoteDirExists(client: FtpClient, path: string): Promise<
   const parent = slash < 0 ? "." : slash === 0 ? "/" : clean.slice(0, slash);
   const name = clean.slice(slash + 1);
   try {
-    const { entries } = await client.listDir(parent === "." && client.home ? client.home : parent);
+    const { entries } = await listDir(client, parent === "." && client.home ? client.home : parent);
     return entries.some((e) => e.name === name && e.type === "dir");
   } catch {
     return false;
