@@ -7,7 +7,7 @@ declare const self: Worker;
 
 type Msg =
   | { t: "open"; id: number; algo: "md5" | "sha256" | null; fd: number | null }
-  | { t: "data"; id: number; bufs: ArrayBuffer[]; lens: number[]; pos: number | null }
+  | { t: "data"; id: number; bufs: ArrayBuffer[]; lens: number[]; pos: number | null; giveBack?: boolean }
   | { t: "prefix"; id: number; fd: number; length: number }
   | { t: "sync"; id: number }
   | { t: "digest"; id: number }
@@ -52,7 +52,9 @@ self.onmessage = (e: MessageEvent<Msg>) => {
           fail(m.id, job, err);
         }
       }
-      self.postMessage({ t: "ack", id: m.id, bytes });
+      // Uploads read into pooled buffers: hand them back for the next chunks (no allocation per chunk).
+      if (m.giveBack) self.postMessage({ t: "ack", id: m.id, bytes, bufs: m.bufs }, m.bufs);
+      else self.postMessage({ t: "ack", id: m.id, bytes });
       return;
     }
     case "prefix": {

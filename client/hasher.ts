@@ -13,6 +13,8 @@ export interface ChunkSink {
   put(chunk: Uint8Array, pos: number): void;
   /** Uploads: hash `chunk` (sent already); with `owned` the sink may take its memory. */
   hash(chunk: Uint8Array, owned: boolean): void;
+  /** Uploads: a buffer of `size` bytes to read the next chunk into (reused once `hash` is done with it). */
+  buffer(size: number): Buffer;
   /** Hash bytes [0, length) of `fd` first (a resumed prefix); resolves with the digest of that prefix. */
   prefix(fd: number, length: number): Promise<string>;
   /** True while so much is queued that the pump should stop reading; `onDrain` says when to go on. */
@@ -50,6 +52,12 @@ class InlineSink implements ChunkSink {
   hash(chunk: Uint8Array): void {
     this.h?.update(chunk);
   }
+  private buf: Buffer | null = null;
+  buffer(size: number): Buffer {
+    // Hashing is synchronous here: one buffer serves every chunk.
+    if (!this.buf || this.buf.length < size) this.buf = Buffer.allocUnsafe(size);
+    return this.buf.subarray(0, size);
+  }
   async prefix(fd: number, length: number): Promise<string> {
     if (!this.h) return "";
     const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, length)));
@@ -79,7 +87,7 @@ const sinks = new Map<number, ThreadSink>();
 function transferThread(): Worker {
   if (thread) return thread;
   const w = new Worker(new URL("./hash-thread.ts", import.meta.url).href);
-  w.onmessage = (e: MessageEvent<{ t: string; id: number; hex?: string; message?: string; bytes?: number }>) => sinks.get(e.data.id)?.onMessage(e.data);
+  w.onmessage = (e: MessageEvent<{ t: string; id: number; hex?: string; message?: string; bytes?: number; bufs?: ArrayBuffer[] }>) => sinks.get(e.data.id)?.onMessage(e.data);
   w.onerror = (e) => {
     for (const s of sinks.values()) s.onMessage({ t: "error", message: `the transfer thread failed: ${e.message}` });
   };
@@ -149,10 +157,21 @@ class ThreadSink implements ChunkSink {
     this.add(chunk, owned, null);
   }
 
+  /** Buffers the thread gave back after hashing them. */
+  private pool: ArrayBuffer[] = [];
+  private pooled = false;
+
+  buffer(size: number): Buffer {
+    this.pooled = true;
+    const i = this.pool.findIndex((b) => b.byteLength === size);
+    if (i >= 0) return Buffer.from(this.pool.splice(i, 1)[0]!, 0, size);
+    return Buffer.from(new ArrayBuffer(size));
+  }
+
   private flush(): void {
     if (this.bufs.length === 0) return;
     const bufs = this.bufs;
-    this.w.postMessage({ t: "data", id: this.id, bufs, lens: this.lens, pos: this.batchPos }, bufs);
+    this.w.postMessage({ t: "data", id: this.id, bufs, lens: this.lens, pos: this.batchPos, giveBack: this.pooled }, bufs);
     this.inflight += this.batchBytes;
     this.bufs = [];
     this.lens = [];
@@ -160,9 +179,10 @@ class ThreadSink implements ChunkSink {
     refThread();
   }
 
-  onMessage(m: { t: string; hex?: string; message?: string; bytes?: number }): void {
+  onMessage(m: { t: string; hex?: string; message?: string; bytes?: number; bufs?: ArrayBuffer[] }): void {
     if (m.t === "ack") {
       this.inflight -= m.bytes ?? 0;
+      if (m.bufs && this.open && this.pool.length < 64) this.pool.push(...m.bufs);
       if (this.inflight < LOW) for (const cb of this.drains.splice(0)) cb();
     } else if (m.t === "done") this.asks.shift()?.resolve(m.hex ?? "");
     else if (m.t === "error") {

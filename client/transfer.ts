@@ -196,8 +196,8 @@ export async function upload(
   try {
     while (pos < size) {
       const want = Math.min(CHUNK, size - pos);
-      // A fresh buffer per chunk: once the kernel took it, the hasher may take it over (no copy).
-      const buf = Buffer.allocUnsafe(want);
+      // From the sink: once the kernel took it, the hasher may take it over (no copy) and give it back.
+      const buf = opts.sink.buffer(want);
       const n = readSync(fd, buf, 0, want, pos);
       if (n <= 0) throw new ClientError("the local file shrank during the upload");
       const view = n === want ? buf : buf.subarray(0, n);
