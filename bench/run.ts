@@ -732,7 +732,7 @@ async function main(): Promise<void> {
           "",
         ]
       : []),
-    ...legend.map((l) => `- ${l}`),
+    ...(ws.length > 0 ? legend.map((l) => `- ${l}`) : []),
     ...(notes.length > 0 ? ["", "Notes:", ...notes.map((n) => `- ${n}`)] : []),
   ].join("\n");
   console.log(`\n${out}\n`);

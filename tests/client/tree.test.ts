@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, startFtpkitServer, startPyftpd, tempDir } from "../helpers/peers.ts";
-import { chownTo, startVsftpd } from "../helpers/system-ftpd.ts";
+import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { makeTree, snapshot } from "../helpers/trees.ts";
 
 setDefaultTimeout(120_000);
@@ -19,7 +19,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-const servers: { name: string; start(): Promise<Server> }[] = [
+const servers: { name: string; available?: () => boolean; start(): Promise<Server> }[] = [
   {
     name: "ftpkit",
     async start() {
@@ -36,6 +36,7 @@ const servers: { name: string; start(): Promise<Server> }[] = [
   },
   {
     name: "vsftpd",
+    available: vsftpdAvailable,
     async start() {
       const p = await startVsftpd();
       return { name: "vsftpd", home: p.home, url: (x) => p.url(x), own: (path) => chownTo(path, p.user), stop: () => p.stop() };
@@ -44,7 +45,7 @@ const servers: { name: string; start(): Promise<Server> }[] = [
 ];
 
 for (const kind of servers) {
-  describe(`tree jobs against ${kind.name}`, () => {
+  describe.skipIf(kind.available?.() === false)(`tree jobs against ${kind.name}`, () => {
     let s: Server;
     let work: string;
     beforeAll(async () => {

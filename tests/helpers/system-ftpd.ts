@@ -167,6 +167,11 @@ export async function startVsftpd(): Promise<SystemFtpd> {
   return peer(dir, port, proc, home, VSFTPD_USER, VSFTPD_PASS);
 }
 
+/** vsftpd needs its binary and root (it logs in a system user through PAM). */
+export function vsftpdAvailable(): boolean {
+  return existsSync("/usr/sbin/vsftpd") && process.getuid?.() === 0;
+}
+
 /** Make files created by the test owned by the server's user (vsftpd and ProFTPD drop root). */
 export function chownTo(path: string, user: string): void {
   Bun.spawnSync(["chown", "-R", `${user}:`, path]);
