@@ -205,6 +205,8 @@ export async function upload(
       if (wait > 0) await Bun.sleep(wait);
       await t.conn.write(view);
       opts.sink.hash(view, true);
+      // The hashing thread is behind: wait for it rather than queue the file in memory.
+      if (opts.sink.full) await new Promise<void>((resolve) => opts.sink.onDrain(resolve));
       pos += n;
       moved += n;
       opts.onProgress?.(moved);
