@@ -1,4 +1,4 @@
-// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq] [--reps N] [--out FILE]`
+// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq,client-get] [--reps N] [--out FILE]`
 // Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
 // each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
 // prints one markdown table (ratios to vsftpd) and writes it to bench/RESULTS.md.
@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { fillPattern } from "./pattern.ts";
+import { CLIENT_WORKLOADS, clientNotes, ensureTree, renderClientTable, runClientRows, type ClientWorkload } from "./client.ts";
 import {
   BENCH_DIR,
   type Account,
@@ -780,10 +781,31 @@ async function main(): Promise<void> {
   }
 
   if (scraper) clearInterval(scraper);
+  // Client rows: ftpkit's client vs curl and lftp against the same server (pyftpdlib is left out: it
+  // would measure Python, not the clients).
+  const clientWs = CLIENT_WORKLOADS.filter((w) => args.workloads?.includes(w) ?? true);
+  const clientResults = new Map<string, Map<ClientWorkload, Record<string, { value?: number; error?: string; na?: string }>>>();
+  if (clientWs.length > 0) {
+    if (clientWs.includes("client-tree")) {
+      ensureTree(acct.home);
+      chownTree(acct.home, acct.user);
+    }
+    for (const name of ["ftpkit", "vsftpd"] as const) {
+      const s = servers.get(name);
+      if (!s) continue;
+      log(`client rows against ${name}…`);
+      clientResults.set(
+        name,
+        await runClientRows(clientWs, { server: name, port: s.port, user: acct.user, pass: acct.pass, home: acct.home, big: data.big, bigSize: profile.bigSize, reps: profile.reps, warmup: profile.warmup, work, log }),
+      );
+    }
+  }
+
   await stopEverything();
 
   const shown = SERVERS.filter((s) => args.only.includes(s));
   const { table, notes } = renderTable(ws, results, shown);
+  if (clientResults.size > 0) notes.push(...clientNotes(clientResults as Parameters<typeof clientNotes>[0]));
   for (const [name, why] of unavailable) notes.unshift(`${name} not available: ${why}`);
   const command = `bun run bench${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
   const p = profile;
@@ -798,9 +820,16 @@ async function main(): Promise<void> {
     "",
     ...machine(),
     "",
-    table,
-    "",
-    ...legend.map((l) => `- ${l}`),
+    ...(ws.length > 0 ? [table, ""] : []),
+    ...(clientResults.size > 0
+      ? [
+          "Client (MB/s, wall time of the whole command; (N×) is the ratio to curl, to lftp for trees):",
+          "",
+          renderClientTable(clientResults as Parameters<typeof renderClientTable>[0], profile.bigSize / MiB),
+          "",
+        ]
+      : []),
+    ...(ws.length > 0 ? legend.map((l) => `- ${l}`) : []),
     ...(notes.length > 0 ? ["", "Notes:", ...notes.map((n) => `- ${n}`)] : []),
   ].join("\n");
   console.log(`\n${out}\n`);

@@ -68,8 +68,25 @@ export const clientArgs = {
   retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
   active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
+  fsync: { type: "boolean", description: "Flush each downloaded file to disk before it gets its final name, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },
+  "stall-timeout": { type: "string", default: "60", description: "Give up on a data connection that moves no byte for this many seconds (then reconnect and continue)", valueHint: "SECONDS" },
   ...tlsArgs,
 } as const satisfies ArgsDef;
+
+/** Flags of tree jobs (`get -r`, `put -r`, globs, `sync`). */
+export const treeArgs = {
+  parallel: { type: "string", default: "4", description: "Connections for a tree job (fewer when the server answers 421)", valueHint: "N" },
+  exclude: { type: "string", description: "Skip paths matching GLOB (a name, or a path when it has a /); repeatable", valueHint: "GLOB" },
+  json: { type: "boolean", description: "Print a JSON report (each file: action, bytes, digest, result) on stdout" },
+} as const satisfies ArgsDef;
+
+/** --parallel and the (repeatable) --exclude, validated. */
+export function treeSpec(args: { parallel?: string; exclude?: string | string[] }): { parallel: number; exclude: string[] } {
+  const parallel = Number(args.parallel ?? "4");
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new CliError("--parallel must be a whole number from 1 to 64");
+  const exclude = ([] as string[]).concat(args.exclude ?? []).filter((e) => e !== "");
+  return { parallel, exclude };
+}
 
 /** Client flags (as citty parsed them) → validated transfer options. */
 export function clientOptions(args: {
@@ -80,6 +97,8 @@ export function clientOptions(args: {
   quiet?: boolean;
   active?: boolean;
   restart?: boolean;
+  "stall-timeout"?: string;
+  fsync?: boolean;
   tls?: boolean;
   ca?: string;
   insecure?: boolean;
@@ -91,6 +110,8 @@ export function clientOptions(args: {
   quiet: boolean;
   active: boolean;
   restart: boolean;
+  stallMs: number;
+  fsync: boolean;
   tls: boolean;
   ca?: string[];
   insecure: boolean;
@@ -100,6 +121,8 @@ export function clientOptions(args: {
   const retries = Number(args.retries ?? "3");
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new CliError(`--retries must be a whole number from 0 to 100`);
   const rate = args["limit-rate"] ? parseRate(args["limit-rate"]) : 0;
+  const stall = Number(args["stall-timeout"] ?? "60");
+  if (!Number.isFinite(stall) || stall < 0) throw new CliError("--stall-timeout must be a number of seconds (0: never)");
   return {
     verify: args.verify !== false,
     hash,
@@ -108,6 +131,8 @@ export function clientOptions(args: {
     quiet: args.quiet === true,
     active: args.active === true,
     restart: args.restart === true,
+    stallMs: Math.round(stall * 1000),
+    fsync: args.fsync === true,
     ...tlsOptions(args),
   };
 }

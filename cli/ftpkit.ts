@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-// ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `resume`, `ls`) and a conformance probe (`test`).
+// ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `sync`, `resume`, `ls`) and a conformance probe (`test`).
 import { defineCommand, runCommand, runMain } from "citty";
 import { consola } from "consola";
 import pkg from "../package.json" with { type: "json" };
@@ -14,6 +14,7 @@ const main = defineCommand({
     user: () => import("./commands/user/index.ts").then((m) => m.default),
     get: () => import("./commands/get.ts").then((m) => m.default),
     put: () => import("./commands/put.ts").then((m) => m.default),
+    sync: () => import("./commands/sync.ts").then((m) => m.default),
     resume: () => import("./commands/resume.ts").then((m) => m.default),
     ls: () => import("./commands/ls.ts").then((m) => m.default),
     cert: () => import("./commands/cert.ts").then((m) => m.default),

@@ -3,10 +3,13 @@
 import { formatCommand } from "../protocol/command.ts";
 import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
 import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
-import { parseListLine, parseMlsxLine, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
+import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
+import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, listenForData, type Connection, type DataListener, type TlsSettings } from "./connection.ts";
 import { ClientError } from "./errors.ts";
+// listing.ts uses this module's exports only inside functions, so the import cycle is harmless.
+import { listPath } from "./listing.ts";
 
 export { ClientError } from "./errors.ts";
 
@@ -214,6 +217,47 @@ export class FtpClient {
     if (r.code !== 230 && r.code !== 202) {
       throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: r.code === 421 });
     }
+  }
+
+  /** The login directory, from PWD right after login (null when the server names none). */
+  home: string | null = null;
+
+  /** PWD (RFC 959 §4.1.3): the current directory from a 257 reply, or null. */
+  async pwd(): Promise<string | null> {
+    const r = await this.command("PWD");
+    if (r.code !== 257) return null;
+    const dir = unquotePath(r.lines[0]!.trim());
+    return dir && dir.startsWith("/") ? dir : null;
+  }
+
+  /** Where a URL path points on this server: relative URL paths start at the login directory (RFC 1738 §3.2.2). */
+  resolve(urlPath: string): string {
+    return remotePath(this.home, urlPath);
+  }
+
+  /** MKD (callers create only directories a listing showed missing). */
+  /** Entries of a directory (or the one file named): MLSD/MLST when offered, else LIST. */
+  async list(path: string): Promise<FileInfo[]> {
+    return listPath(this, path);
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await this.expect("MKD", path, [257, 250], `MKD ${path}`);
+  }
+
+  async deleteFile(path: string): Promise<void> {
+    await this.expect("DELE", path, [250, 200], `DELE ${path}`);
+  }
+
+  async removeDir(path: string): Promise<void> {
+    await this.expect("RMD", path, [250, 200], `RMD ${path}`);
+  }
+
+  /** MFMT (draft-somers-ftp-mfxx): set a remote file's modification time; false when unsupported. */
+  async setMtime(path: string, when: Date): Promise<boolean> {
+    if (!this.features.has("MFMT")) return false;
+    const r = await this.command("MFMT", `${formatTimeVal(when)} ${path}`);
+    return r.code === 213;
   }
 
   /** FEAT: returns and remembers the server's extensions (empty when FEAT is not supported). */
@@ -439,7 +483,8 @@ export class FtpClient {
       }
       const r = await this.command("HASH", path);
       if (r.code === 213) {
-        const res: HashResult = parseHashReply(r.lines.join(" "));
+        // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
+        const res: HashResult = parseHashReply(r.lines[r.lines.length - 1]!);
         if (res.algorithm !== names.hash) return null;
         if (range && (res.start !== range.start || res.end !== range.end)) return null;
         return { hex: res.hex, via: "HASH" };
@@ -451,7 +496,7 @@ export class FtpClient {
     if (this.legacyRefused.has(names.legacy)) return null;
     const listed = this.features.has(names.legacy);
     const r = await this.command(names.legacy, path);
-    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines.join(" ")), via: names.legacy };
+    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines[r.lines.length - 1]!), via: names.legacy };
     if (listed && (r.code === 550 || r.code === 450)) throw replyError(`${names.legacy} ${path}`, r);
     this.legacyRefused.add(names.legacy);
     return null;
@@ -462,47 +507,6 @@ export class FtpClient {
   /** Can the server hash a byte range (for checking a partial file before resuming)? */
   canHashRange(): boolean {
     return this.features.has("HASH");
-  }
-
-  /** Read a whole data connection into memory (listings). */
-  private async readAll(t: DataTransfer): Promise<string> {
-    const chunks: Buffer[] = [];
-    t.conn.onData((c) => chunks.push(c));
-    await t.conn.closed;
-    const r = await t.done;
-    if (r.code >= 300) throw replyError("listing", r);
-    return Buffer.concat(chunks).toString("utf8");
-  }
-
-  /**
-   * List a directory (MLSD, falling back to LIST) — or, when `path` names a file, that file
-   * (MLST, falling back to LIST path).
-   */
-  async list(path: string): Promise<FileInfo[]> {
-    const mlst = this.features.has("MLST");
-    if (mlst) {
-      const st = await this.command("MLST", path);
-      if (st.code === 250) {
-        const factLine = st.lines.slice(1, -1).find((l) => l.trim() !== "") ?? st.lines[0]!;
-        const info = parseMlsxLine(factLine.replace(/^ /, ""));
-        if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
-      } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-      const text = await this.readAll(await this.transfer("MLSD", path));
-      return text
-        .split(/\r?\n/)
-        .filter((l) => l.trim() !== "")
-        .map(parseMlsxLine)
-        .filter((i) => i.typeFact !== "cdir" && i.typeFact !== "pdir")
-        .map(stripTypeFact);
-    }
-    const text = await this.readAll(await this.transfer("LIST", path));
-    const out: FileInfo[] = [];
-    for (const line of text.split(/\r?\n/)) {
-      if (!line.trim()) continue;
-      const info = parseListLine(line);
-      if (info && info.name !== "." && info.name !== "..") out.push(info);
-    }
-    return out;
   }
 
   /** QUIT politely, then close (never throws). */
@@ -522,16 +526,6 @@ export class FtpClient {
   destroy(): void {
     this.control.destroy();
   }
-}
-
-function stripTypeFact(info: FileInfo & { typeFact?: string }): FileInfo {
-  const { typeFact: _ignored, ...rest } = info;
-  return rest;
-}
-
-function basename(path: string): string {
-  const p = path.replace(/\/+$/, "");
-  return p.slice(p.lastIndexOf("/") + 1) || p;
 }
 
 /** "550 No such file" → "No such file (550)". */

@@ -55,6 +55,8 @@ export class Connection {
   ready: Promise<void> = Promise.resolve();
   isClosed = false;
   error: Error | null = null;
+  /** performance.now() of the last byte received or accepted by the kernel (stall detection). */
+  lastActivity = performance.now();
   /** Settles when the peer closed the connection or it failed (never rejects; see `error`). */
   readonly closed: Promise<void>;
 
@@ -209,6 +211,7 @@ export class Connection {
           this.failPending(this.error ?? new ClientError("connection closed while sending"));
           break;
         }
+        if (n > 0) this.lastActivity = performance.now();
         p.off += n;
         if (p.off < p.data.length) break; // the kernel is full: wait for drain
       }
@@ -247,6 +250,7 @@ export class Connection {
   }
 
   received(chunk: Buffer): void {
+    this.lastActivity = performance.now();
     if (this.reader) this.reader(chunk);
     else this.early.push(chunk);
   }

@@ -1,19 +1,23 @@
-// Resume state: one small JSON file per unfinished transfer under ./.ftpkit/transfers/, written
-// atomically (temp file + fsync + rename) before any byte moves, so it survives kill -9.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+// Resume state: one small JSON file per unfinished job under ./.ftpkit/transfers/, written
+// atomically (temp file + fsync + rename) before any byte moves, so it survives kill -9. Records are
+// validated when read: a damaged one is reported and skipped, never fatal to the others.
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
 export interface TransferRecord {
   id: string;
   direction: "get" | "put";
+  /** A single file, or a whole tree (`get -r`, `put -r`, a glob, `sync`). */
+  kind?: "file" | "tree";
   /** The URL without its password. */
   url: string;
-  /** Absolute path of the local file (the final name for a download). */
+  /** Absolute path of the local file or directory (the final name for a download). */
   local: string;
   /** The partial file a download writes to. */
   part?: string;
+  /** Get: the remote file when the download started. Put: the remote file before the first byte (null: none). */
   remoteSize: number | null;
-  /** MDTM time-val of the remote file when the download started. */
+  /** MDTM time-val of the remote file (see remoteSize). */
   remoteMtime: string | null;
   /** Uploads: the local file's size and mtime when the upload started. */
   localSize?: number;
@@ -22,7 +26,28 @@ export interface TransferRecord {
   verify: boolean;
   /** The transfer ran over explicit FTPS (AUTH TLS), so resuming uses TLS again (ftps:// URLs say so themselves). */
   tls?: "explicit";
+  /** TLS trust as the transfer began: --insecure, or the --ca certificates (PEM). */
+  insecure?: boolean;
+  ca?: string[];
+  /** `get --segments N`: how many connections, and how far each byte range got. */
+  segmentCount?: number;
+  segments?: { start: number; end: number; pos: number }[];
+  /** Tree jobs: how the job was asked for, so `resume` plans it the same way. */
+  tree?: TreeSpec;
   startedAt: string;
+}
+
+/** What a tree job was asked to do (kept in its record for `ftpkit resume`). */
+export interface TreeSpec {
+  mode: "copy" | "sync";
+  /** Into subdirectories (`-r`, and always for sync). */
+  recursive?: boolean;
+  /** Last-segment glob of a `get`/`put` ('*.csv'), if any. */
+  glob?: string;
+  delete?: boolean;
+  checksum?: boolean;
+  exclude?: string[];
+  parallel?: number;
 }
 
 /** The journal directory for a working directory. */
@@ -35,14 +60,14 @@ export function transferId(direction: string, url: string, local: string): strin
   return new Bun.CryptoHasher("sha256").update(`${direction}\n${url}\n${local}`).digest("hex").slice(0, 16);
 }
 
-/** Write the record atomically. */
-export function saveRecord(rec: TransferRecord, dir: string = journalDir()): void {
+/** Write `text` to `path` atomically (temp + fsync + rename + directory fsync), mode 0600. */
+export function writeAtomic(dir: string, name: string, text: string): void {
   mkdirSync(dir, { recursive: true });
-  const final = join(dir, `${rec.id}.json`);
-  const tmp = join(dir, `.${rec.id}.${process.pid}.tmp`);
+  const final = join(dir, name);
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
   const fd = openSync(tmp, "w", 0o600);
   try {
-    const data = Buffer.from(JSON.stringify(rec, null, 2) + "\n");
+    const data = Buffer.from(text);
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off, off);
     fsyncSync(fd);
@@ -62,31 +87,139 @@ export function saveRecord(rec: TransferRecord, dir: string = journalDir()): voi
   }
 }
 
+/** Write the record atomically. */
+export function saveRecord(rec: TransferRecord, dir: string = journalDir()): void {
+  writeAtomic(dir, `${rec.id}.json`, JSON.stringify(rec, null, 2) + "\n");
+}
+
+/** Remove a record and everything kept beside it (tree progress, tree plan). */
 export function removeRecord(id: string, dir: string = journalDir()): void {
-  rmSync(join(dir, `${id}.json`), { force: true });
+  for (const suffix of [".json", ".done", ".plan.json"]) rmSync(join(dir, `${id}${suffix}`), { force: true });
+}
+
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isStr = (v: unknown): v is string => typeof v === "string";
+const isNullable = <T>(v: unknown, check: (x: unknown) => x is T): boolean => v === null || check(v);
+
+/** Why `x` is not a usable record, or null when it is one. */
+export function recordProblem(x: unknown, id?: string): string | null {
+  if (typeof x !== "object" || x === null || Array.isArray(x)) return "not a JSON object";
+  const r = x as Record<string, unknown>;
+  if (!isStr(r.id) || !/^[0-9a-f]{16}$/.test(r.id) || (id !== undefined && r.id !== id)) return "bad id";
+  if (r.direction !== "get" && r.direction !== "put") return "bad direction";
+  if (r.kind !== undefined && r.kind !== "file" && r.kind !== "tree") return "bad kind";
+  if (!isStr(r.url) || !/^ftps?:\/\//.test(r.url)) return "bad url";
+  if (!isStr(r.local) || !r.local.startsWith("/")) return "bad local path";
+  if (r.part !== undefined && (!isStr(r.part) || !r.part.startsWith("/"))) return "bad part path";
+  if (!isNullable(r.remoteSize, isNum) || !isNullable(r.remoteMtime, isStr)) return "bad remote size or time";
+  if (r.localSize !== undefined && !isNum(r.localSize)) return "bad local size";
+  if (r.localMtimeMs !== undefined && !isNum(r.localMtimeMs)) return "bad local time";
+  if (r.hash !== "md5" && r.hash !== "sha256") return "bad hash";
+  if (typeof r.verify !== "boolean") return "bad verify flag";
+  if (r.tls !== undefined && r.tls !== "explicit") return "bad tls";
+  if (r.insecure !== undefined && typeof r.insecure !== "boolean") return "bad insecure flag";
+  if (r.ca !== undefined && (!Array.isArray(r.ca) || !r.ca.every(isStr))) return "bad ca";
+  if (r.segmentCount !== undefined && (!isNum(r.segmentCount) || r.segmentCount < 1)) return "bad segment count";
+  if (r.segments !== undefined) {
+    const ok = Array.isArray(r.segments) && r.segments.every((x) => {
+      const g = x as Record<string, unknown>;
+      return typeof g === "object" && g !== null && isNum(g.start) && isNum(g.end) && isNum(g.pos) && g.start <= g.pos && g.pos <= g.end;
+    });
+    if (!ok) return "bad segments";
+  }
+  if (r.kind === "tree" && (typeof r.tree !== "object" || r.tree === null)) return "tree record without its spec";
+  if (!isStr(r.startedAt)) return "bad start time";
+  if (r.direction === "put" && r.kind !== "tree" && (!isNum(r.localSize) || !isNum(r.localMtimeMs))) return "upload without local size/time";
+  return null;
 }
 
 export function loadRecord(id: string, dir: string = journalDir()): TransferRecord | null {
   try {
-    return JSON.parse(readFileSync(join(dir, `${id}.json`), "utf8")) as TransferRecord;
+    const rec = JSON.parse(readFileSync(join(dir, `${id}.json`), "utf8")) as unknown;
+    return recordProblem(rec, id) === null ? (rec as TransferRecord) : null;
   } catch {
     return null;
   }
 }
 
-/** Every pending record in `dir` (unreadable or half-written files are skipped). */
-export function listRecords(dir: string = journalDir()): TransferRecord[] {
+/** Every valid pending record in `dir`, oldest first, and the names of damaged ones (with why). */
+export function scanRecords(dir: string = journalDir()): { records: TransferRecord[]; damaged: { file: string; problem: string }[] } {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return [];
+    return { records: [], damaged: [] };
   }
-  const out: TransferRecord[] = [];
+  const records: TransferRecord[] = [];
+  const damaged: { file: string; problem: string }[] = [];
   for (const n of names.sort()) {
-    if (!n.endsWith(".json") || n.startsWith(".")) continue;
-    const rec = loadRecord(n.slice(0, -5), dir);
-    if (rec && rec.id && rec.direction && rec.local) out.push(rec);
+    if (!n.endsWith(".json") || n.startsWith(".") || n.endsWith(".plan.json")) continue;
+    let problem: string | null;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(readFileSync(join(dir, n), "utf8"));
+      problem = recordProblem(rec, n.slice(0, -5));
+    } catch (err) {
+      problem = err instanceof SyntaxError ? "not valid JSON" : (err as Error).message;
+    }
+    if (problem === null) records.push(rec as TransferRecord);
+    else damaged.push({ file: join(dir, n), problem });
   }
-  return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  records.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  return { records, damaged };
+}
+
+/** Every valid pending record in `dir` (damaged files are skipped). */
+export function listRecords(dir: string = journalDir()): TransferRecord[] {
+  return scanRecords(dir).records;
+}
+
+/** One finished file of a tree job. */
+export interface DoneEntry {
+  /** Path relative to the tree's root, "/"-separated. */
+  rel: string;
+  size: number;
+  digest: string;
+}
+
+/** Record a finished, verified file of tree job `id` (one appended line: kill -9 loses nothing written). */
+export function appendDone(id: string, entry: DoneEntry, dir: string = journalDir()): void {
+  appendFileSync(join(dir, `${id}.done`), JSON.stringify(entry) + "\n", { mode: 0o600 });
+}
+
+/** The finished files of tree job `id`; a torn or damaged line is ignored (that file is moved again). */
+export function loadDone(id: string, dir: string = journalDir()): Map<string, DoneEntry> {
+  const out = new Map<string, DoneEntry>();
+  let text: string;
+  try {
+    text = readFileSync(join(dir, `${id}.done`), "utf8");
+  } catch {
+    return out;
+  }
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    try {
+      const e = JSON.parse(line) as DoneEntry;
+      if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, e);
+    } catch {
+      /* a line cut by kill -9 */
+    }
+  }
+  return out;
+}
+
+/** Tree uploads: the remote state of each file before the first byte (rel → size/mtime, null = absent). */
+export type RemoteBefore = Record<string, { size: number; mtime: string } | null>;
+
+export function savePlanState(id: string, state: RemoteBefore, dir: string = journalDir()): void {
+  writeAtomic(dir, `${id}.plan.json`, JSON.stringify(state) + "\n");
+}
+
+export function loadPlanState(id: string, dir: string = journalDir()): RemoteBefore | null {
+  try {
+    const x = JSON.parse(readFileSync(join(dir, `${id}.plan.json`), "utf8")) as unknown;
+    return typeof x === "object" && x !== null && !Array.isArray(x) ? (x as RemoteBefore) : null;
+  } catch {
+    return null;
+  }
 }

@@ -2,6 +2,9 @@
 // hashing while streaming, rate-limited by a token bucket, reporting progress.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
+import type { Connection } from "./connection.ts";
+import type { FtpReply } from "../protocol/reply.ts";
+import type { ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
 
 export type Hasher = InstanceType<typeof Bun.CryptoHasher>;
@@ -30,11 +33,52 @@ export class TokenBucket {
 }
 
 export interface PumpOptions {
-  /** Hash every byte that moves (continuing a hasher that already covers the prefix). */
-  hasher?: Hasher;
+  /** Where the bytes go besides the network: the file (downloads) and the running digest. */
+  sink: ChunkSink;
   limiter?: TokenBucket;
   /** Called with the total count of bytes moved in this call. */
   onProgress?: (moved: number) => void;
+  /** Give up (retryably) when the data connection moves no byte for this long; 0 = never. */
+  stallMs?: number;
+}
+
+/** Default stall timeout of data connections (a stalled server must not hang a transfer forever). */
+export const DEFAULT_STALL_MS = 60_000;
+
+/** Call `onStall` once when `conn` has moved no byte for `ms`; returns the stop function. */
+function watchStall(conn: Connection, ms: number, onStall: () => void, waitingOnUs: () => boolean = () => false): () => void {
+  if (!ms) return () => {};
+  const timer = setInterval(() => {
+    // While we hold the connection paused (our disk is behind) the server is not the one stalling.
+    if (waitingOnUs()) conn.lastActivity = performance.now();
+    else if (performance.now() - conn.lastActivity > ms) {
+      clearInterval(timer);
+      onStall();
+    }
+  }, Math.min(1000, Math.max(25, ms / 4)));
+  return () => clearInterval(timer);
+}
+
+/** The final reply of a transfer, but no longer than `ms` after the data stopped (0 = no bound). */
+async function finalReply(done: Promise<FtpReply>, ms: number, moved: number): Promise<FtpReply> {
+  if (!ms) return done;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      done,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no reply ${ms / 1000} s after the data connection closed`)), ms);
+      }),
+    ]);
+  } catch (err) {
+    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function stalledMessage(ms: number, moved: number): string {
+  return `the data connection stalled (no byte for ${ms / 1000} s) after ${moved} bytes`;
 }
 
 /** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
@@ -49,50 +93,73 @@ export class TransferInterrupted extends ClientError {
 }
 
 /**
- * RETR `path` from `offset` into `fd` at positions offset…; returns the bytes received. Complete only
- * when BOTH the data connection closed and the final 2yz reply arrived.
+ * RETR `path` from `offset` into the sink's file at positions offset…; returns the bytes received.
+ * Complete only when the data connection closed, the final 2yz reply arrived and the sink wrote
+ * every byte.
  */
-export async function download(client: FtpClient, path: string, fd: number, offset: number, opts: PumpOptions = {}): Promise<number> {
+export async function download(client: FtpClient, path: string, offset: number, opts: PumpOptions): Promise<number> {
   const t = await client.transfer("RETR", path, { rest: offset });
+  const sink = opts.sink;
   let pos = offset;
   let moved = 0;
   let writeError: Error | null = null;
-  let waiting = false;
+  let limited = false;
+  let behind = false;
+  let stalled = false;
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+  const unwatch = watchStall(
+    t.conn,
+    stallMs,
+    () => {
+      stalled = true;
+      t.conn.destroy();
+    },
+    () => behind,
+  );
+  const resume = () => {
+    if (!limited && !behind) t.conn.resume();
+  };
   t.conn.onData((chunk) => {
     if (writeError) return;
+    const n = chunk.length;
     try {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
+      sink.put(chunk, pos); // may take the chunk's memory: not touched after this
     } catch (err) {
       writeError = err as Error;
       t.conn.destroy();
       return;
     }
-    opts.hasher?.update(chunk);
-    pos += chunk.length;
-    moved += chunk.length;
+    pos += n;
+    moved += n;
     opts.onProgress?.(moved);
-    const wait = opts.limiter?.take(chunk.length) ?? 0;
-    if (wait > 0 && !waiting) {
-      waiting = true;
+    if (sink.full && !behind) {
+      behind = true;
+      t.conn.pause();
+      sink.onDrain(() => {
+        behind = false;
+        resume();
+      });
+    }
+    const wait = opts.limiter?.take(n) ?? 0;
+    if (wait > 0 && !limited) {
+      limited = true;
       t.conn.pause();
       setTimeout(() => {
-        waiting = false;
-        t.conn.resume();
+        limited = false;
+        resume();
       }, wait);
     }
   });
   await t.conn.closed;
+  unwatch();
+  if (!writeError) await sink.flushed().catch((err: Error) => (writeError = err));
   if (writeError) {
     await client.quit();
-    throw new ClientError(`cannot write the local file: ${(writeError as Error).message}`);
+    const msg = (writeError as Error).message;
+    throw new ClientError(msg.startsWith("cannot write") ? msg : `cannot write the local file: ${msg}`);
   }
-  let reply;
-  try {
-    reply = await t.done;
-  } catch (err) {
-    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
-  }
+  if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+  const reply = await finalReply(t.done, stallMs, moved);
   if (reply.code >= 300) {
     const e = replyError(`RETR ${path}`, reply);
     throw new TransferInterrupted(e.message, moved, reply.code);
@@ -101,12 +168,12 @@ export async function download(client: FtpClient, path: string, fd: number, offs
   return moved;
 }
 
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
 /**
  * Upload bytes [offset, size) of `fd` with `verb` ("STOR" after REST offset, or "APPE"); returns the
- * bytes sent. Reads with readSync at explicit positions into one reused buffer; every write is
- * awaited until the kernel took all of it, then the connection is shut down (never end()).
+ * bytes sent. Reads with readSync at explicit positions; every write is awaited until the kernel
+ * took all of it, then the connection is shut down (never end()).
  */
 export async function upload(
   client: FtpClient,
@@ -115,37 +182,47 @@ export async function upload(
   offset: number,
   size: number,
   verb: "STOR" | "APPE",
-  opts: PumpOptions = {},
+  opts: PumpOptions,
 ): Promise<number> {
   const t = await client.transfer(verb, path, { rest: verb === "STOR" ? offset : 0 });
-  const buf = Buffer.allocUnsafe(CHUNK);
   let pos = offset;
   let moved = 0;
+  let stalled = false;
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+  const unwatch = watchStall(t.conn, stallMs, () => {
+    stalled = true;
+    t.conn.destroy();
+  });
   try {
     while (pos < size) {
       const want = Math.min(CHUNK, size - pos);
+      // From the sink: once the kernel took it, the hasher may take it over (no copy) and give it back.
+      const buf = opts.sink.buffer(want);
       const n = readSync(fd, buf, 0, want, pos);
       if (n <= 0) throw new ClientError("the local file shrank during the upload");
-      const view = buf.subarray(0, n);
-      opts.hasher?.update(view);
+      const view = n === want ? buf : buf.subarray(0, n);
       const wait = opts.limiter?.take(n) ?? 0;
       if (wait > 0) await Bun.sleep(wait);
       await t.conn.write(view);
+      opts.sink.hash(view, true);
+      // The hashing thread is behind: wait for it rather than queue the file in memory.
+      if (opts.sink.full) await new Promise<void>((resolve) => opts.sink.onDrain(resolve));
       pos += n;
       moved += n;
       opts.onProgress?.(moved);
     }
   } catch (err) {
+    unwatch();
     t.conn.destroy();
+    if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   }
+  unwatch();
   t.conn.shutdown();
   let reply;
   try {
-    reply = await t.done;
-  } catch (err) {
-    throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
+    reply = await finalReply(t.done, stallMs, moved);
   } finally {
     // The server closes its side after reading everything; don't wait forever for it.
     await settleWithin(t.conn.closed, 2000);
@@ -187,4 +264,53 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<voi
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([p.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
   clearTimeout(timer);
+}
+
+/**
+ * RETR bytes [start, end) of `path` into `fd` at the same positions (one segment of a segmented
+ * download). Returns the bytes written. When `end` is before the end of the file the data connection
+ * is dropped once the range is in, so the control connection is left mid-transfer: the caller
+ * discards that session.
+ */
+export async function downloadRange(
+  client: FtpClient,
+  path: string,
+  fd: number,
+  start: number,
+  end: number,
+  opts: { stallMs?: number; onBytes?: (n: number) => void },
+): Promise<number> {
+  const t = await client.transfer("RETR", path, { rest: start });
+  let pos = start;
+  let writeError: Error | null = null;
+  let stalled = false;
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+  const unwatch = watchStall(t.conn, stallMs, () => {
+    stalled = true;
+    t.conn.destroy();
+  });
+  t.conn.onData((chunk) => {
+    if (writeError || pos >= end) return;
+    const take = Math.min(chunk.length, end - pos);
+    try {
+      let off = 0;
+      while (off < take) off += writeSync(fd, chunk, off, take - off, pos + off);
+    } catch (err) {
+      writeError = err as Error;
+      t.conn.destroy();
+      return;
+    }
+    pos += take;
+    opts.onBytes?.(take);
+    if (pos >= end) t.conn.destroy(); // our range is in: the rest belongs to other segments
+  });
+  await t.conn.closed;
+  unwatch();
+  const moved = pos - start;
+  if (writeError) throw new ClientError(`cannot write the local file: ${(writeError as Error).message}`);
+  if (pos >= end) return moved;
+  if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+  const reply = await finalReply(t.done, stallMs, moved);
+  if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
+  throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
 }

@@ -58,3 +58,21 @@ export function unquotePath(text: string): string | null {
   }
   return null;
 }
+
+/**
+ * The remote path a URL path names once logged in: absolute URL paths stand as they are, relative
+ * ones (RFC 1738 §3.2.2) join the login directory `home` (from PWD). Without a known home a relative
+ * path is returned as-is: servers resolve it against the current directory, which is the login one.
+ */
+export function remotePath(home: string | null, urlPath: string): string {
+  if (urlPath.startsWith("/")) return normalizeVirtualPath("/", urlPath);
+  if (home === null) return urlPath.replace(/\/+$/, "") || ".";
+  return normalizeVirtualPath(home, urlPath);
+}
+
+/** Join a remote directory (absolute, or relative to the login directory) and a relative name. */
+export function joinRemote(dir: string, rel: string): string {
+  if (rel === "") return dir;
+  if (dir === "." || dir === "") return rel;
+  return dir.endsWith("/") ? dir + rel : `${dir}/${rel}`;
+}

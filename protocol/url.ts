@@ -7,6 +7,11 @@ export interface FtpUrl {
   port: number;
   user?: string;
   password?: string;
+  /**
+   * The URL path as RFC 1738 §3.2.2 reads it: relative to the login directory ("pub/a.txt", "" for
+   * the login directory itself), or absolute when it starts with "/" (`ftp://host//etc/x` or
+   * `ftp://host/%2Fetc/x`, as curl spells it). A trailing "/" marks a directory.
+   */
   path: string;
 }
 
@@ -18,15 +23,16 @@ function decode(part: string, what: string): string {
   }
 }
 
-/** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. */
+/** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */
 export function parseFtpUrl(text: string): FtpUrl {
-  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^?#]*)?$/.exec(text);
+  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/.exec(text);
   if (!m) throw new ParseError(`invalid FTP URL "${text}" (expected ftp://[user[:password]@]host[:port]/path)`);
   const [, scheme, userinfo, rawHost, rawPort, rawPath] = m;
   const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
   const port = rawPort ? Number(rawPort) : scheme === "ftps" ? 990 : 21;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port in URL "${text}"`);
-  const url: FtpUrl = { secure: scheme === "ftps" ? "implicit" : "none", host, port, path: decode(rawPath ?? "/", "path") };
+  // The "/" after host:port only separates; what follows is relative to the login directory.
+  const url: FtpUrl = { secure: scheme === "ftps" ? "implicit" : "none", host, port, path: decode((rawPath ?? "/").slice(1), "path") };
   if (url.path.includes("\0") || /[\r\n]/.test(url.path)) throw new ParseError("URL path contains control characters");
   if (userinfo !== undefined) {
     const colon = userinfo.indexOf(":");
@@ -43,6 +49,7 @@ export function formatFtpUrl(url: FtpUrl): string {
   const user = url.user !== undefined ? `${encodeURIComponent(url.user)}@` : "";
   const defaultPort = url.secure === "implicit" ? 990 : 21;
   const port = url.port === defaultPort ? "" : `:${url.port}`;
+  // An absolute path keeps its own leading "/" after the separator: ftp://host//abs.
   const path = url.path.split("/").map(encodeURIComponent).join("/");
-  return `${scheme}://${user}${host}${port}${path}`;
+  return `${scheme}://${user}${host}${port}/${path}`;
 }

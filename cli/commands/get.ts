@@ -1,17 +1,30 @@
-// ftpkit get URL [LOCAL]: download one file, verified, resumable.
+// ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
-import { clientArgs, clientOptions } from "../args.ts";
+import { clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
 import { getFile } from "../../client/operations.ts";
+import { hasGlob } from "../../client/tree-plan.ts";
 
 export default defineCommand({
-  meta: { name: "get", description: "Download a file (ftp://user[:password]@host[:port]/path)" },
+  meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory)" },
   args: {
-    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
+    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path (//path for an absolute one), or ftps:// (implicit TLS); *, ? and [...] in the last segment", valueHint: "URL" },
     local: { type: "positional", required: false, description: "Local file or directory (default: the remote name)", valueHint: "LOCAL" },
+    recursive: { type: "boolean", alias: "r", description: "Download a directory tree (its contents go into LOCAL, default ./NAME)" },
+    segments: { type: "string", description: "Download one big file over N connections, each its own byte range (REST+RETR), then verify it whole", valueHint: "N" },
     ...clientArgs,
+    ...treeArgs,
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },
   },
   async run({ args }) {
-    await getFile(args.url, args.local, clientOptions(args));
+    const segments = args.segments === undefined ? 1 : Number(args.segments);
+    if (!Number.isInteger(segments) || segments < 1 || segments > 32) throw new CliError("--segments must be a whole number from 1 to 32");
+    const opts = { ...clientOptions(args), segments };
+    const last = args.url.replace(/\/+$/, "").split("/").pop() ?? "";
+    if (args.recursive || hasGlob(last)) {
+      const { runTreeJob } = await import("../../client/tree-job.ts");
+      await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, json: args.json === true }, opts);
+      return;
+    }
+    await getFile(args.url, args.local, opts);
   },
 });

@@ -1,17 +1,28 @@
-// ftpkit put LOCAL URL: upload one file, verified, resumable.
+// ftpkit put LOCAL URL: upload one file, a glob ('*.csv' in the last segment) or, with -r, a tree; verified, resumable.
+import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
-import { clientArgs, clientOptions } from "../args.ts";
+import { clientArgs, clientOptions, treeArgs, treeSpec } from "../args.ts";
 import { putFile } from "../../client/operations.ts";
+import { hasGlob } from "../../client/tree-plan.ts";
 
 export default defineCommand({
-  meta: { name: "put", description: "Upload a file (a URL ending in / keeps the local name)" },
+  meta: { name: "put", description: "Upload a file, a glob or (-r) a directory (a URL ending in / keeps the local name)" },
   args: {
-    local: { type: "positional", required: true, description: "Local file", valueHint: "LOCAL" },
-    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
+    local: { type: "positional", required: true, description: "Local file, directory (-r), or a quoted glob ('out/*.csv')", valueHint: "LOCAL" },
+    url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path (relative to the login directory), or ftps:// (implicit TLS)", valueHint: "URL" },
+    recursive: { type: "boolean", alias: "r", description: "Upload a directory tree (its contents go into the URL's directory, created if missing)" },
     ...clientArgs,
+    ...treeArgs,
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },
   },
   async run({ args }) {
-    await putFile(args.local, args.url, clientOptions(args));
+    const opts = clientOptions(args);
+    const last = args.local.replace(/\/+$/, "").split("/").pop() ?? "";
+    if (args.recursive || (hasGlob(last) && !existsSync(args.local))) {
+      const { runTreeJob } = await import("../../client/tree-job.ts");
+      await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, json: args.json === true }, opts);
+      return;
+    }
+    await putFile(args.local, args.url, opts);
   },
 });

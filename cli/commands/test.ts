@@ -1,6 +1,6 @@
 // ftpkit test HOST[:PORT] | URL: a conformance checklist for any FTP server (PASS / FAIL / N/A).
 import { defineCommand, type ArgsDef } from "citty";
-import { credentials } from "../../client/operations.ts";
+import { Credentials } from "../../client/session.ts";
 import { probeServer } from "../../client/probe/index.ts";
 import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../client/probe/report.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
@@ -37,8 +37,9 @@ export default defineCommand({
     const timeout = a.timeout === undefined ? 10 : Number(a.timeout);
     if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 600) throw new CliError(`--timeout must be a number of seconds from 1 to 600, got "${a.timeout}"`);
     const tls = tlsOptions(a);
-    const { user, password } = credentials(url);
-    const pw = await password();
+    const creds = new Credentials(url);
+    const user = creds.user;
+    const pw = await creds.password();
     const mode = url.secure === "implicit" ? "implicit" : tls.tls ? "explicit" : undefined;
     const live = !a.json;
     if (live) process.stdout.write(formatProbeHeader(`${url.host.includes(":") ? `[${url.host}]` : url.host}:${url.port}`, user, mode ?? "none") + "\n");

@@ -21,6 +21,8 @@ export interface FakeOptions {
   dropStorAfter?: number;
   /** Refuse REST (502) so uploads must fall back to APPE. */
   noRest?: boolean;
+  /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
+  stallRetrAfter?: number;
   password?: string;
 }
 
@@ -156,6 +158,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 211, ["Features:", ...(opts.feat ?? []).map((f) => ` ${f}`), "End"]);
       case "TYPE":
         return void reply(s, 200, "Type set");
+      case "PWD":
+        return void reply(s, 257, '"/" is the current directory');
       case "SIZE":
         return void (file ? reply(s, 213, String(file.length)) : reply(s, 550, "No such file."));
       case "MDTM":
@@ -208,6 +212,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         }
         s.data.rest = 0;
         retrCount++;
+        if (opts.stallRetrAfter !== undefined && retrCount === 1) {
+          out = out.subarray(0, opts.stallRetrAfter);
+          await sendAll(d, out);
+          retrBytes.push(out.length);
+          return; // neither more data nor a reply: only the client's stall timeout ends this
+        }
         if (opts.dropRetrAfter !== undefined && retrCount === 1) {
           out = out.subarray(0, opts.dropRetrAfter);
           await sendAll(d, out);

@@ -1,7 +1,8 @@
 // Progress output: a bar redrawn in place on a terminal, one summary line on a pipe, nothing with --quiet.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Progress } from "../../client/progress.ts";
+import { Progress, TreeProgress } from "../../client/progress.ts";
 import { FTPKIT, cleanEnv, digest, randomFile, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -67,5 +68,36 @@ describe("progress output", () => {
     p.start(0);
     for (let i = 1; i <= 1000; i++) p.update(i);
     expect(writes).toBeLessThanOrEqual(2);
+  });
+
+  test("a tree job on a terminal: one display for the whole job (files done/total, bytes, rate, ETA)", async () => {
+    mkdirSync(join(peer.root, "tree/sub"), { recursive: true });
+    for (let i = 0; i < 6; i++) writeFileSync(join(peer.root, `tree/${i % 2 ? "sub/" : ""}f${i}.bin`), Buffer.alloc(200_000, i));
+    const { code, out } = await underPty(`bun ${FTPKIT} get -r '${peer.url("/tree")}' tty-tree --limit-rate 500K --parallel 2`, work);
+    expect(code).toBe(0);
+    const redraws = out.split("\r").filter((s) => /\d+\/6 files/.test(s));
+    expect(redraws.length).toBeGreaterThan(2);
+    expect(out).toMatch(/get -r tty-tree: \d\/6 files, [\d.]+ \w+\/[\d.]+ \w+ [\d.]+ \w+\/s ETA \d\d:\d\d/);
+    expect(out).toMatch(/get -r tty-tree: 6 files, 1\.1 MiB moved in [\d.]+ s \([\d.]+ \w+\/s\); 6 copied \(0 verified by digest\), 0 skipped, 0 deleted, 0 failed/);
+    // The server has no HASH: said once for the job, not once per file.
+    expect(out.split("server offers no hash").length - 1).toBe(1);
+  });
+
+  test("a tree job on a pipe: no redraws, one summary line", async () => {
+    const r = await runFtpkit(["get", "-r", peer.url("/tree"), "pipe-tree"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain("\r");
+    expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^get -r pipe-tree: 6 files, 1\.1 MiB moved in [\d.]+ s \([\d.]+ \w+\/s\); 6 copied/);
+  });
+
+  test("tree redraws are throttled too", () => {
+    let writes = 0;
+    const t = new TreeProgress("x", "tty", 100, 100_000, { write: () => writes++, isTTY: true }, 100);
+    const f = t.file();
+    f.start(0, 1000);
+    for (let i = 1; i <= 1000; i++) f.update(i);
+    t.fileFinished();
+    expect(writes).toBeLessThanOrEqual(2);
+    expect(t.bytesDone).toBe(1000);
   });
 });

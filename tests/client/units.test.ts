@@ -7,6 +7,7 @@ import { TokenBucket } from "../../client/transfer.ts";
 import { listRecords, loadRecord, removeRecord, saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
 import { downloadTarget, uploadTarget } from "../../client/operations.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
+import { remotePath } from "../../protocol/path.ts";
 import { removeDir, tempDir } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -101,7 +102,21 @@ describe("targets", () => {
   });
 
   test("put to a URL ending in / keeps the local name", () => {
-    expect(uploadTarget(parseFtpUrl("ftp://h/in/"), "/x/y.bin")).toBe("/in/y.bin");
-    expect(uploadTarget(parseFtpUrl("ftp://h/in/z.bin"), "/x/y.bin")).toBe("/in/z.bin");
+    expect(uploadTarget(parseFtpUrl("ftp://h/in/"), "/x/y.bin")).toBe("in/y.bin");
+    expect(uploadTarget(parseFtpUrl("ftp://h/in/z.bin"), "/x/y.bin")).toBe("in/z.bin");
+    expect(uploadTarget(parseFtpUrl("ftp://h"), "/x/y.bin")).toBe("y.bin");
+    expect(uploadTarget(parseFtpUrl("ftp://h//srv/in/"), "/x/y.bin")).toBe("/srv/in/y.bin");
+  });
+
+  test("URL paths start at the login directory; // and %2F reach absolute paths (RFC 1738 §3.2.2)", () => {
+    const at = (url: string, home: string | null) => remotePath(home, parseFtpUrl(url).path);
+    expect(at("ftp://h/big.bin", "/home/bench")).toBe("/home/bench/big.bin");
+    expect(at("ftp://h/", "/home/bench")).toBe("/home/bench");
+    expect(at("ftp://h/sub/../x", "/home/bench")).toBe("/home/bench/x");
+    expect(at("ftp://h//etc/motd", "/home/bench")).toBe("/etc/motd");
+    expect(at("ftp://h/%2Fetc/motd", "/home/bench")).toBe("/etc/motd");
+    expect(at("ftp://h/a.bin", "/")).toBe("/a.bin");
+    // No PWD answer: the relative path goes as it is (servers resolve it from the login directory).
+    expect(at("ftp://h/d/a.bin", null)).toBe("d/a.bin");
   });
 });

@@ -166,13 +166,14 @@ export interface FtpkitPeer {
  * Start `ftpkit serve` as a separate process (so a client can be killed independently) on
  * 127.0.0.1, port 0, with user "user"/"secret" and an optional --max-rate.
  */
-export async function startFtpkitServer(opts: { maxRate?: string } = {}): Promise<FtpkitPeer> {
+export async function startFtpkitServer(opts: { maxRate?: string; args?: string[] } = {}): Promise<FtpkitPeer> {
   const { makeUsersFile } = await import("./users.ts");
   const dir = tempDir("ftpkit-serve-");
   const home = join(dir, "home", "user");
   const usersFile = await makeUsersFile(dir, [{ name: "user", password: "secret", home }]);
   const args = ["bun", FTPKIT, "serve", "--users", usersFile, "--host", "127.0.0.1", "--port", "0"];
   if (opts.maxRate) args.push("--max-rate", opts.maxRate);
+  if (opts.args) args.push(...opts.args);
   const env = { ...cleanEnv(), NO_COLOR: "1", NODE_ENV: "production" };
   delete (env as Record<string, string | undefined>).TEST;
   const proc = Bun.spawn(args, { cwd: dir, env, stdout: "pipe", stderr: "pipe" });

@@ -52,17 +52,20 @@ describe("sizes", () => {
 
 describe("URLs", () => {
   const good: Array<[string, FtpUrl]> = [
-    ["ftp://example.com/pub/file.txt", { secure: "none", host: "example.com", port: 21, path: "/pub/file.txt" }],
-    ["ftps://example.com", { secure: "implicit", host: "example.com", port: 990, path: "/" }],
-    ["ftp://alice@h:2121/", { secure: "none", host: "h", port: 2121, user: "alice", path: "/" }],
+    ["ftp://example.com/pub/file.txt", { secure: "none", host: "example.com", port: 21, path: "pub/file.txt" }],
+    ["ftps://example.com", { secure: "implicit", host: "example.com", port: 990, path: "" }],
+    ["ftp://alice@h:2121/", { secure: "none", host: "h", port: 2121, user: "alice", path: "" }],
+    ["ftp://h//etc/x", { secure: "none", host: "h", port: 21, path: "/etc/x" }],
+    ["ftp://h/%2Fetc/x", { secure: "none", host: "h", port: 21, path: "/etc/x" }],
+    ["ftp://h/dir/", { secure: "none", host: "h", port: 21, path: "dir/" }],
     [
       "ftp://us%40er:p%3Ass%2Fw%20d@h/a%20b",
-      { secure: "none", host: "h", port: 21, user: "us@er", password: "p:ss/w d", path: "/a b" },
+      { secure: "none", host: "h", port: 21, user: "us@er", password: "p:ss/w d", path: "a b" },
     ],
-    ["ftp://u:@h/", { secure: "none", host: "h", port: 21, user: "u", password: "", path: "/" }],
-    ["ftp://[::1]:2121/x", { secure: "none", host: "::1", port: 2121, path: "/x" }],
-    ["ftps://[2001:db8::1]/", { secure: "implicit", host: "2001:db8::1", port: 990, path: "/" }],
-    ["ftp://h/caf%C3%A9", { secure: "none", host: "h", port: 21, path: "/café" }],
+    ["ftp://u:@h/", { secure: "none", host: "h", port: 21, user: "u", password: "", path: "" }],
+    ["ftp://[::1]:2121/x", { secure: "none", host: "::1", port: 2121, path: "x" }],
+    ["ftps://[2001:db8::1]/", { secure: "implicit", host: "2001:db8::1", port: 990, path: "" }],
+    ["ftp://h/caf%C3%A9", { secure: "none", host: "h", port: 21, path: "café" }],
   ];
   for (const [text, url] of good) {
     test(`parses ${text}`, () => expect(parseFtpUrl(text)).toEqual(url));

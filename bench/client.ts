@@ -1,0 +1,168 @@
+// Client rows of the benchmark: ftpkit's client (verified, and --no-verify) against curl and lftp,
+// each fetching from / sending to the same server in the same run. Wall time of the whole command
+// (process start to exit), median of the profile's repetitions, destination files deleted after
+// every run so no run pays for another's disk writeback.
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_DIR } from "./servers.ts";
+
+export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree"] as const;
+export type ClientWorkload = (typeof CLIENT_WORKLOADS)[number];
+const CLIENTS = ["ftpkit", "ftpkit --no-verify", "curl", "lftp"] as const;
+type ClientName = (typeof CLIENTS)[number];
+
+export interface ClientBenchSetup {
+  server: string;
+  port: number;
+  user: string;
+  pass: string;
+  home: string;
+  /** Virtual path of the big file ("/big-….bin") and its size. */
+  big: string;
+  bigSize: number;
+  reps: number;
+  warmup: number;
+  work: string;
+  log(msg: string): void;
+}
+
+const TREE_FILES = 1000;
+const TREE_SIZE = 100 * 1024;
+
+/** 1,000 × 100 KiB in ten directories (kept between runs). */
+export function ensureTree(home: string): string {
+  const root = join(home, "tree-1000");
+  let n = 0;
+  if (existsSync(root)) for (const d of readdirSync(root)) n += readdirSync(join(root, d)).length;
+  if (n !== TREE_FILES) {
+    rmSync(root, { recursive: true, force: true });
+    for (let i = 0; i < TREE_FILES; i++) {
+      const dir = join(root, `d${i % 10}`);
+      mkdirSync(dir, { recursive: true });
+      const data = Buffer.allocUnsafe(TREE_SIZE);
+      for (let off = 0; off < TREE_SIZE; off += 65536) crypto.getRandomValues(data.subarray(off, Math.min(TREE_SIZE, off + 65536)));
+      writeFileSync(join(dir, `f${i}.bin`), data);
+    }
+  }
+  return "/tree-1000";
+}
+
+function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: string, rep: number): string[] | null {
+  const url = (p: string) => `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@127.0.0.1:${s.port}${p}`;
+  const ftpkit = [process.execPath, join(REPO_DIR, "cli/ftpkit.ts")];
+  const noVerify = c === "ftpkit --no-verify" ? ["--no-verify"] : [];
+  const upName = `/up/client-${c.replace(/\W+/g, "-")}-${rep}.bin`;
+  const lftp = (script: string) => ["lftp", "-u", `${s.user},${s.pass}`, "-p", String(s.port), "-e", `set ftp:ssl-allow no; set xfer:clobber on; set net:max-retries 1; ${script}; quit`, "127.0.0.1"];
+  switch (w) {
+    case "client-get":
+      if (c === "curl") return ["curl", "-sS", "-o", join(dest, "big.bin"), url(s.big)];
+      if (c === "lftp") return lftp(`get ${s.big} -o ${join(dest, "big.bin")}`);
+      return [...ftpkit, "get", url(s.big), join(dest, "big.bin"), "-q", ...noVerify];
+    case "client-put":
+      if (c === "curl") return ["curl", "-sS", "-T", join(s.home, s.big), url(upName)];
+      if (c === "lftp") return lftp(`put ${join(s.home, s.big)} -o ${upName}`);
+      return [...ftpkit, "put", join(s.home, s.big), url(upName), "-q", ...noVerify];
+    case "client-tree":
+      if (c === "curl") return null; // curl has no recursive download
+      if (c === "lftp") return lftp(`mirror --parallel=8 /tree-1000 ${join(dest, "tree")}`);
+      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", "-q", ...noVerify];
+  }
+}
+
+export interface ClientCell {
+  value?: number;
+  error?: string;
+  na?: string;
+}
+
+/** Run every client row against one server; value = MB/s (bytes moved / wall time). */
+export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenchSetup): Promise<Map<ClientWorkload, Record<ClientName, ClientCell>>> {
+  const out = new Map<ClientWorkload, Record<ClientName, ClientCell>>();
+  const upDir = join(s.home, "up");
+  for (const w of ws) {
+    const row = {} as Record<ClientName, ClientCell>;
+    out.set(w, row);
+    const bytes = w === "client-tree" ? TREE_FILES * TREE_SIZE : s.bigSize;
+    for (const c of CLIENTS) {
+      if (!command(w, c, s, "/", 0)) {
+        row[c] = { na: "no recursive download" };
+        continue;
+      }
+      if ((c === "curl" || c === "lftp") && Bun.spawnSync(["sh", "-c", `command -v ${c}`]).exitCode !== 0) {
+        row[c] = { error: "not available" };
+        continue;
+      }
+      const samples: number[] = [];
+      let error: string | undefined;
+      for (let i = 0; i < s.warmup + s.reps && !error; i++) {
+        const dest = join(s.work, "client-dest");
+        rmSync(dest, { recursive: true, force: true });
+        mkdirSync(dest, { recursive: true });
+        const cmd = command(w, c, s, dest, i)!;
+        const t = performance.now();
+        const p = Bun.spawn(cmd, { cwd: dest, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+        const timer = setTimeout(() => p.kill(9), 600_000);
+        const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+        clearTimeout(timer);
+        const ms = performance.now() - t;
+        if (code !== 0) error = `exit ${code}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`;
+        else if (i >= s.warmup) samples.push(bytes / 1e6 / (ms / 1000));
+        rmSync(dest, { recursive: true, force: true });
+        for (const f of existsSync(upDir) ? readdirSync(upDir) : []) if (f.startsWith("client-")) rmSync(join(upDir, f), { force: true });
+      }
+      const sorted = samples.sort((a, b) => a - b);
+      row[c] = error ? { error } : { value: sorted[sorted.length >> 1] };
+      s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s`}`);
+    }
+  }
+  return out;
+}
+
+const TARGETS: Record<ClientWorkload, { text: string; check(r: Record<ClientName, ClientCell>): boolean | undefined }> = {
+  "client-get": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: (r) => both(r, "curl") },
+  "client-put": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: (r) => both(r, "curl") },
+  "client-tree": { text: "verified ≥ 1.0× lftp mirror", check: (r) => ratio(r.ftpkit, r.lftp, 1.0) },
+};
+
+function ratio(a: ClientCell | undefined, b: ClientCell | undefined, min: number): boolean | undefined {
+  if (a?.value === undefined || b?.value === undefined) return undefined;
+  return a.value >= min * b.value;
+}
+
+function both(r: Record<ClientName, ClientCell>, ref: ClientName): boolean | undefined {
+  const v = ratio(r.ftpkit, r[ref], 0.9);
+  const nv = ratio(r["ftpkit --no-verify"], r[ref], 1.0);
+  return v === undefined || nv === undefined ? undefined : v && nv;
+}
+
+/** The client table: one row per (workload, server), MB/s with the ratio to curl (lftp for trees). */
+export function renderClientTable(results: Map<string, Map<ClientWorkload, Record<ClientName, ClientCell>>>, bigMiB: number): string {
+  const rows = [`| Client workload | Server | ${CLIENTS.join(" | ")} | Target | Met |`, `|---|---|${CLIENTS.map(() => "---:").join("|")}|---|:-:|`];
+  const label: Record<ClientWorkload, string> = {
+    "client-get": `get ${bigMiB} MiB`,
+    "client-put": `put ${bigMiB} MiB`,
+    "client-tree": `get -r ${TREE_FILES.toLocaleString("en-US")} × 100 KiB, 8 connections`,
+  };
+  for (const [server, ws] of results) {
+    for (const [w, r] of ws) {
+      const ref = w === "client-tree" ? r.lftp : r.curl;
+      const cells = CLIENTS.map((c) => {
+        const cell = r[c];
+        if (!cell) return "not run";
+        if (cell.na) return "n/a";
+        if (cell.error) return "error†";
+        const x = ref?.value ? ` (${(cell.value! / ref.value).toFixed(2)}×)` : "";
+        return `${cell.value!.toFixed(0)}${cell === ref ? "" : x}`;
+      });
+      const met = TARGETS[w].check(r);
+      rows.push(`| ${label[w]} | ${server} | ${cells.join(" | ")} | ${TARGETS[w].text} | ${met === undefined ? "—" : met ? "✅" : "❌"} |`);
+    }
+  }
+  return rows.join("\n");
+}
+
+export function clientNotes(results: Map<string, Map<ClientWorkload, Record<ClientName, ClientCell>>>): string[] {
+  const notes: string[] = [];
+  for (const [server, ws] of results) for (const [w, r] of ws) for (const c of CLIENTS) if (r[c]?.error && r[c]!.error !== "not available") notes.push(`${w} / ${server} / ${c}: ${r[c]!.error}`);
+  return notes;
+}

@@ -1,0 +1,36 @@
+// ftpkit sync SRC DST: make DST like SRC (one a URL, the other a local directory), verified.
+import { defineCommand } from "citty";
+import { clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
+import { runTreeJob } from "../../client/tree-job.ts";
+
+const isUrl = (s: string) => /^ftps?:\/\//i.test(s);
+
+export default defineCommand({
+  meta: { name: "sync", description: "Copy new and changed files from SRC to DST (a URL and a local directory, either way); --delete removes what SRC no longer has" },
+  args: {
+    src: { type: "positional", required: true, description: "Source: a local directory or an ftp:// URL", valueHint: "SRC" },
+    dst: { type: "positional", required: true, description: "Destination: an ftp:// URL or a local directory", valueHint: "DST" },
+    ...clientArgs,
+    ...treeArgs,
+    delete: { type: "boolean", description: "Delete files and directories DST has and SRC does not (excluded paths are kept)" },
+    checksum: { type: "boolean", description: "Changed = the digests differ (HASH), not size or modification time; falls back (and says so) when the server has no HASH" },
+    "dry-run": { type: "boolean", alias: "n", description: "Print what would be copied and deleted; change nothing" },
+    restart: { type: "boolean", description: "Discard a pending interrupted sync and start over" },
+  },
+  async run({ args }) {
+    const [src, dst] = [args.src, args.dst];
+    if (isUrl(src) === isUrl(dst)) throw new CliError("sync needs one ftp:// URL and one local directory");
+    const direction = isUrl(src) ? "get" : "put";
+    await runTreeJob(
+      {
+        direction,
+        url: direction === "get" ? src : dst,
+        local: direction === "get" ? dst : src,
+        spec: { mode: "sync", recursive: true, delete: args.delete === true, checksum: args.checksum === true, ...treeSpec(args) },
+        dryRun: args["dry-run"] === true,
+        json: args.json === true,
+      },
+      clientOptions(args),
+    );
+  },
+});

@@ -1,0 +1,66 @@
+// Directory listings over a data connection: MLSD (RFC 3659) when the server offers it, else LIST
+// in the `ls -l` shape every Unix server uses; MLST (or LIST path) for a single file.
+import { parseListLine, parseMlsxLine, type FileInfo } from "../protocol/listing.ts";
+import { ClientError, describe, replyError, type DataTransfer, type FtpClient } from "./client.ts";
+
+/** Read a whole data connection into memory. */
+async function readAll(t: DataTransfer): Promise<string> {
+  const chunks: Buffer[] = [];
+  t.conn.onData((c) => chunks.push(c));
+  await t.conn.closed;
+  const r = await t.done;
+  if (r.code >= 300) throw replyError("listing", r);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function stripTypeFact(info: FileInfo & { typeFact?: string }): FileInfo {
+  const { typeFact: _ignored, ...rest } = info;
+  return rest;
+}
+
+function basename(path: string): string {
+  const p = path.replace(/\/+$/, "");
+  return p.slice(p.lastIndexOf("/") + 1) || p;
+}
+
+function parseMlsd(text: string): FileInfo[] {
+  return text
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== "")
+    .map(parseMlsxLine)
+    .filter((i) => i.typeFact === "file" || i.typeFact === "dir")
+    .map(stripTypeFact);
+}
+
+function parseList(text: string): FileInfo[] {
+  const out: FileInfo[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (!line.trim()) continue;
+    const info = parseListLine(line);
+    if (info && info.name !== "." && info.name !== "..") out.push(info);
+  }
+  return out;
+}
+
+/**
+ * List a directory (MLSD, falling back to LIST) — or, when `path` names a file, that file
+ * (MLST, falling back to LIST path).
+ */
+export async function listPath(client: FtpClient, path: string): Promise<FileInfo[]> {
+  if (client.features.has("MLST")) {
+    const st = await client.command("MLST", path);
+    if (st.code === 250) {
+      const factLine = st.lines.slice(1, -1).find((l) => l.trim() !== "") ?? st.lines[0]!;
+      const info = parseMlsxLine(factLine.replace(/^ /, ""));
+      if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
+    } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
+    return parseMlsd(await readAll(await client.transfer("MLSD", path)));
+  }
+  return parseList(await readAll(await client.transfer("LIST", path)));
+}
+
+/** The entries of a directory (MLSD when offered, else LIST), and which verb listed them. */
+export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST" }> {
+  if (client.features.has("MLST") || client.features.has("MLSD")) return { entries: parseMlsd(await readAll(await client.transfer("MLSD", path))), via: "MLSD" };
+  return { entries: parseList(await readAll(await client.transfer("LIST", path))), via: "LIST" };
+}

@@ -1,0 +1,153 @@
+// `ftpkit get --segments N`: one big download over N connections, each fetching its own byte range
+// (REST + RETR, like lftp's pget -n) into one partial file; then the whole file is hashed and
+// verified as one. Segment progress is kept in the journal record, so `ftpkit resume` continues
+// every segment where it stopped.
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync } from "node:fs";
+import { ClientError } from "./client.ts";
+import { askDigest, CORRUPT_SUFFIX, remoteState, type FileContext, type FileOutcome } from "./file-transfer.ts";
+import { chunkSink } from "./hasher.ts";
+import { acquireLock } from "./state.ts";
+import { isRetryable, type Session } from "./session.ts";
+import { downloadRange, TransferInterrupted } from "./transfer.ts";
+
+/** One byte range [start, end) of the file; `pos` is how far it got. */
+export interface Segment {
+  start: number;
+  end: number;
+  pos: number;
+}
+
+/** Split `size` bytes into `n` ranges (at least 1 MiB each). */
+export function planSegments(size: number, n: number): Segment[] {
+  const count = Math.max(1, Math.min(n, Math.floor(size / (1 << 20)) || 1));
+  const step = Math.ceil(size / count);
+  const out: Segment[] = [];
+  for (let start = 0; start < size; start += step) out.push({ start, end: Math.min(size, start + step), pos: start });
+  return out.length ? out : [{ start: 0, end: 0, pos: 0 }];
+}
+
+export interface SegmentedJob {
+  remote: string;
+  local: string;
+  part: string;
+  /** Segments from an interrupted run (their `pos` is kept in the record), or none for a fresh start. */
+  segments?: Segment[];
+  count: number;
+  /** Persist the segments' progress (called every half second and when the job stops). */
+  save(segments: Segment[]): void;
+}
+
+export async function segmentedDownload(first: Session, open: () => Promise<Session>, job: SegmentedJob, ctx: FileContext): Promise<FileOutcome> {
+  const { note, algo, progress } = ctx;
+  using _lock = acquireLock(`get\n${job.part}`, job.local);
+  const st = await remoteState(first.client, job.remote);
+  if (st.missing) throw new ClientError(`remote file not found or not a file: ${job.remote}`, { code: 550 });
+  if (st.size === null) throw new ClientError("--segments needs the file's size, and the server does not report it (SIZE)");
+  const size = st.size;
+  ctx.beforeFirstByte({ size, mtime: st.mtime });
+  const segments = job.segments?.length && job.segments.at(-1)!.end === size ? job.segments : planSegments(size, job.count);
+  const fd = openSync(job.part, constants.O_RDWR | constants.O_CREAT, 0o644);
+  let saver: ReturnType<typeof setInterval> | undefined;
+  const sessions: Session[] = [first];
+  try {
+    if (fstatSync(fd).size !== size) ftruncateSync(fd, size);
+    const done = segments.reduce((n, s) => n + (s.pos - s.start), 0);
+    progress.start(done, size);
+    let moved = 0;
+    saver = setInterval(() => job.save(segments), 500);
+    const queue = segments.filter((s) => s.pos < s.end);
+    const attempts = new Map<Segment, number>();
+    let failure: Error | null = null;
+    let refused = 0;
+    const worker = async (s: Session | null): Promise<void> => {
+      for (;;) {
+        const seg = queue.shift();
+        if (!seg || failure) return;
+        try {
+          if (!s) {
+            s = await open();
+            sessions.push(s);
+          }
+          const n = await downloadRange(s.client, job.remote, fd, seg.pos, seg.end, {
+            stallMs: ctx.opts.stallMs,
+            onBytes: (b) => {
+              seg.pos += b;
+              moved += b;
+              progress.update(moved);
+            },
+          });
+          void n;
+          // A segment that stopped before the end of the file leaves its session mid-transfer.
+          if (seg.end < size) {
+            s.destroy();
+            s = null;
+          }
+        } catch (err) {
+          s?.destroy();
+          s = null;
+          if (err instanceof ClientError && err.code === 421 && queue.length + 1 < segments.length) {
+            refused++;
+            queue.push(seg); // another connection takes it
+            if (refused === 1) note.warn("the server refused more connections (421); continuing with fewer segments at a time");
+            return;
+          }
+          const tries = (attempts.get(seg) ?? 0) + 1;
+          attempts.set(seg, tries);
+          if (!isRetryable(err) && !(err instanceof TransferInterrupted)) {
+            failure ??= err as Error;
+            return;
+          }
+          if (tries > ctx.opts.retries) {
+            failure ??= err as Error;
+            return;
+          }
+          note.warn(`segment ${seg.start}-${seg.end}: ${(err as Error).message}; retrying (attempt ${tries} of ${ctx.opts.retries})`);
+          queue.push(seg);
+        }
+      }
+    };
+    const extra = Math.min(job.count, queue.length) - 1;
+    await Promise.all([worker(first), ...Array.from({ length: Math.max(0, extra) }, () => worker(null))]);
+    clearInterval(saver);
+    job.save(segments);
+    if (failure) throw failure;
+    const missing = segments.find((s) => s.pos < s.end);
+    if (missing) throw new TransferInterrupted(`segment ${missing.start}-${missing.end} is incomplete`, 0);
+    if (ctx.opts.fsync) fsyncSync(fd);
+    // Verified as one file: every byte read back and hashed (from the page cache), compared with HASH.
+    const sink = chunkSink(ctx.verify ? algo : null, size);
+    const digest = ctx.verify ? await sink.prefix(fd, size) : "";
+    sink.dispose();
+    closeSync(fd);
+    let verdictClient = sessions.find((x) => !x.client.control.isClosed);
+    if (!verdictClient) {
+      verdictClient = await open();
+      sessions.push(verdictClient);
+    }
+    const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, size, note);
+    let verifiedBy: string;
+    if (typeof verdict === "string") verifiedBy = verdict;
+    else if (verdict.hex !== digest) {
+      const aside = job.local + CORRUPT_SUFFIX;
+      renameSync(job.part, aside);
+      ctx.discard();
+      throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`);
+    } else verifiedBy = `verified by ${verdict.via}`;
+    renameSync(job.part, job.local);
+    for (const x of sessions) if (x !== first) await x.close();
+    return { local: job.local, remote: job.remote, size, moved, digest, verifiedBy };
+  } catch (err) {
+    clearInterval(saver);
+    progress.clear();
+    for (const x of sessions) if (x !== first) x.destroy();
+    try {
+      closeSync(fd);
+    } catch {
+      /* closed already */
+    }
+    if (err instanceof TransferInterrupted || isRetryable(err)) {
+      throw new ClientError(`${(err as Error).message}; the segments are kept, run \`ftpkit resume\` to continue`, { retryable: true });
+    }
+    throw err;
+  }
+}

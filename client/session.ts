@@ -1,0 +1,209 @@
+// Sessions for every client job: options, credentials (URL, saved, $FTPKIT_PASSWORD, ~/.netrc, a
+// prompt), connect + TLS + login + PWD + FEAT + TYPE I, and reconnecting with backoff.
+import { createConsola } from "consola";
+import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../protocol/url.ts";
+import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
+import { lookupNetrc } from "./netrc.ts";
+import type { Progress } from "./progress.ts";
+import { promptHidden } from "./prompt.ts";
+
+export interface TransferOptions {
+  verify: boolean;
+  hash: DigestAlgorithm;
+  /** Bytes per second, 0 = unlimited. */
+  rate: number;
+  /** Reconnect attempts after a dropped connection. */
+  retries: number;
+  quiet: boolean;
+  active: boolean;
+  /** Ignore (and discard) a pending record for the same target. */
+  restart?: boolean;
+  /** Base delay of the exponential backoff in ms (tests shorten it). */
+  backoffMs?: number;
+  /** Where the journal lives (default ./.ftpkit/transfers). */
+  journal?: string;
+  /** A data connection that moves no byte this long is given up (and retried); default 60 s. */
+  stallMs?: number;
+  /** Flush each downloaded file to disk before its rename (survives a power loss, not only kill -9). */
+  fsync?: boolean;
+  /** `get --segments N`: download one file over N ranged connections. */
+  segments?: number;
+  /** TLS flags (--tls, --ca, --insecure); see SecurityOptions. */
+  tls?: boolean;
+  ca?: string[];
+  insecure?: boolean;
+}
+
+/** --tls (explicit FTPS on an ftp:// URL), --ca (extra trusted PEM certificates), --insecure. */
+export interface SecurityOptions {
+  tls?: boolean;
+  ca?: string[];
+  insecure?: boolean;
+}
+
+/** Messages go to stderr, always: stdout carries data only. */
+export const consola = createConsola({ level: 3, stdout: process.stderr, stderr: process.stderr });
+
+/** Informational messages (suppressed by --quiet), printed without breaking a progress display. */
+export class Notifier {
+  progress: { clear(): void } | Progress | null = null;
+  private said = new Set<string>();
+  constructor(private readonly quiet: boolean) {}
+  /** Each distinct message once per job ("server offers no hash" is news once, not per file of a tree). */
+  info(msg: string): void {
+    if (this.quiet || this.said.has(msg)) return;
+    this.said.add(msg);
+    this.progress?.clear();
+    consola.info(msg);
+  }
+  warn(msg: string): void {
+    if (this.quiet) return;
+    this.progress?.clear();
+    consola.warn(msg);
+  }
+}
+
+/** Parse a URL argument (ftp:// or ftps://, implicit TLS). */
+export function parseUrlArg(text: string): FtpUrl {
+  return parseFtpUrl(text);
+}
+
+/** How a session to `url` is secured: ftps:// is implicit TLS; --tls asks for AUTH TLS; else clear text. */
+export function tlsMode(url: FtpUrl, opts: SecurityOptions): "explicit" | "implicit" | undefined {
+  if (url.secure === "implicit") return "implicit";
+  return opts.tls ? "explicit" : undefined;
+}
+
+/** --ca/--insecure only make sense with TLS: say so rather than ignore them. */
+export function checkTlsFlags(url: FtpUrl, opts: SecurityOptions): void {
+  if (tlsMode(url, opts)) return;
+  const flag = opts.insecure ? "--insecure" : opts.ca?.length ? "--ca" : null;
+  if (flag) throw new ClientError(`${flag} needs TLS: add --tls (explicit FTPS) or use an ftps:// URL`);
+}
+
+export function displayUrl(url: FtpUrl): string {
+  const { password: _pw, ...rest } = url;
+  return formatFtpUrl(rest);
+}
+
+/**
+ * A user and a password asked for at most once per job (every parallel session shares it): the URL,
+ * then the password saved when an interrupted transfer began, $FTPKIT_PASSWORD, ~/.netrc, a hidden
+ * prompt on a TTY; anonymous without a user.
+ */
+export class Credentials {
+  readonly user: string;
+  private value: Promise<string> | null = null;
+  private readonly netrc;
+
+  constructor(
+    private readonly url: FtpUrl,
+    private readonly saved?: string,
+  ) {
+    this.netrc = lookupNetrc(url.host, url.user);
+    this.user = url.user ?? this.netrc?.login ?? "anonymous";
+  }
+
+  get anonymous(): boolean {
+    return this.user === "anonymous" || this.user === "ftp";
+  }
+
+  private resolved: string | undefined;
+
+  password(): Promise<string> {
+    this.value ??= this.find().then((pw) => (this.resolved = pw));
+    return this.value;
+  }
+
+  /** The password a login used (to keep for `ftpkit resume`); undefined for anonymous or none asked yet. */
+  known(): string | undefined {
+    return this.anonymous ? undefined : this.resolved;
+  }
+
+  private async find(): Promise<string> {
+    const { url, netrc, user } = this;
+    if (url.password !== undefined) return url.password;
+    if (this.saved !== undefined) return this.saved;
+    if (process.env.FTPKIT_PASSWORD !== undefined) return process.env.FTPKIT_PASSWORD;
+    if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) return netrc.password;
+    if (this.anonymous) return "anonymous@";
+    const typed = await promptHidden(`Password for ${user}@${url.host}: `);
+    if (typed !== null) return typed;
+    throw new ClientError(`no password for ${user}@${url.host} (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)`);
+  }
+}
+
+export type SessionOptions = { active?: boolean; timeoutMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
+
+/** Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary. */
+export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url)): Promise<FtpClient> {
+  const mode = tlsMode(url, opts);
+  const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, tls });
+  try {
+    await client.login(creds.user, () => creds.password());
+    // URL paths are relative to where the login put us (RFC 1738 §3.2.2): remember it once.
+    client.home = await client.pwd();
+    await client.feat();
+    await client.binary();
+    if (opts.verify && opts.hash) await client.announceHash(opts.hash);
+    return client;
+  } catch (err) {
+    client.destroy();
+    throw err;
+  }
+}
+
+export function isRetryable(err: unknown): boolean {
+  return err instanceof ClientError && err.retryable;
+}
+
+export function backoff(attempt: number, base: number): Promise<void> {
+  return Bun.sleep(Math.min(base * 2 ** Math.max(0, attempt - 1), 10_000));
+}
+
+/**
+ * One logged-in control connection a job works through; `reconnect` replaces a dropped one (with
+ * backoff, counting every try against --retries).
+ */
+export class Session {
+  private constructor(
+    public client: FtpClient,
+    readonly url: FtpUrl,
+    readonly opts: SessionOptions & { retries: number; backoffMs?: number },
+    readonly creds: Credentials,
+  ) {}
+
+  static async open(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials): Promise<Session> {
+    return new Session(await openSession(url, opts, creds), url, opts, creds);
+  }
+
+  /** The server path for a URL path (relative ones start at the login directory). */
+  resolve(urlPath: string): string {
+    return this.client.resolve(urlPath);
+  }
+
+  async reconnect(attempt: number, note: { warn(msg: string): void }): Promise<number> {
+    this.client.destroy();
+    for (;;) {
+      await backoff(attempt, this.opts.backoffMs ?? 500);
+      try {
+        this.client = await openSession(this.url, this.opts, this.creds);
+        return attempt;
+      } catch (e) {
+        attempt++;
+        if (!isRetryable(e) && !/connection refused|timed out/.test((e as Error).message)) throw e;
+        if (attempt > this.opts.retries) throw e;
+        note.warn(`${(e as Error).message}; retrying (attempt ${attempt} of ${this.opts.retries})`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit();
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

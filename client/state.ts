@@ -1,0 +1,99 @@
+// The user's own state directory ($XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit): saved
+// passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again) and the locks that
+// keep two runs from writing one file.
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { ClientError } from "./errors.ts";
+import { writeAtomic } from "./journal.ts";
+
+export function stateDir(): string {
+  const base = process.env.XDG_STATE_HOME || join(process.env.HOME || homedir(), ".local", "state");
+  return join(base, "ftpkit");
+}
+
+const made = new Set<string>();
+
+function privateDir(name: string): string {
+  const dir = join(stateDir(), name);
+  if (!made.has(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    made.add(dir); // a tree job takes a lock per file: create the directory once
+  }
+  return dir;
+}
+
+/**
+ * Keep the password a transfer logged in with until it completes: a 0600 file in a 0700 directory
+ * the user owns (as careful as ~/.netrc), named by the transfer's id, deleted on completion.
+ */
+export function savePassword(id: string, password: string): void {
+  writeAtomic(privateDir("credentials"), `${id}.json`, JSON.stringify({ password }) + "\n");
+}
+
+export function loadPassword(id: string): string | undefined {
+  try {
+    const x = JSON.parse(readFileSync(join(stateDir(), "credentials", `${id}.json`), "utf8")) as { password?: unknown };
+    return typeof x.password === "string" ? x.password : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function forgetPassword(id: string): void {
+  rmSync(join(stateDir(), "credentials", `${id}.json`), { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === "EPERM";
+  }
+}
+
+/** An exclusive lock held by this process; release() is idempotent. */
+export interface Lock {
+  release(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * Take the lock on `what` (a local file being written, or a remote URL being uploaded): fails with
+ * one clear line while another live ftpkit holds it; a lock left by a killed run is taken over.
+ */
+export function acquireLock(what: string, label: string = what): Lock {
+  const dir = privateDir("locks");
+  const path = join(dir, `${new Bun.CryptoHasher("sha256").update(what).digest("hex").slice(0, 24)}.lock`);
+  for (let tries = 0; tries < 3; tries++) {
+    let fd: number;
+    try {
+      fd = openSync(path, "wx", 0o600);
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EEXIST") throw err;
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(path, "utf8").trim());
+      } catch {
+        /* vanished or half-written: try again */
+      }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new ClientError(`another ftpkit (pid ${pid}) is already transferring ${label}`);
+      }
+      if (pid === process.pid) throw new ClientError(`${label} is already being transferred by this job`);
+      rmSync(path, { force: true }); // left by a run that was killed
+      continue;
+    }
+    writeSync(fd, `${process.pid}\n`);
+    closeSync(fd);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      rmSync(path, { force: true });
+    };
+    return { release, [Symbol.dispose]: release };
+  }
+  throw new ClientError(`cannot lock ${label}`);
+}

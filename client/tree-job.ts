@@ -1,0 +1,334 @@
+// Tree jobs: `get -r`, `put -r`, a glob in the last segment, and `sync` (either direction). Each is
+// a plan (tree-plan.ts) executed by up to --parallel sessions, every file through the one verified
+// file transfer; finished files are appended to the job's journal so `ftpkit resume` skips them.
+import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { joinRemote, virtualBasename } from "../protocol/path.ts";
+import type { FtpUrl } from "../protocol/url.ts";
+import { ClientError } from "./client.ts";
+import { downloadFile, PART_SUFFIX, remoteState, uploadFile, type FileContext, type RemoteState } from "./file-transfer.ts";
+import { appendDone, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
+import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
+import { progressMode, TreeProgress } from "./progress.ts";
+import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
+import { loadPassword } from "./state.ts";
+import { hashFile } from "./transfer.ts";
+import { excluder, globToRegExp, hasGlob, planTree, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+
+export interface TreeRequest {
+  direction: "get" | "put";
+  /** The remote URL text (its last segment may be a glob). */
+  url: string;
+  /** The local directory (or, for `put`, a directory or a glob in its last segment). */
+  local: string | undefined;
+  spec: TreeSpec;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+export interface TreeFileReport {
+  path: string;
+  action: PlanItem["action"];
+  reason: string;
+  bytes: number;
+  digest?: string;
+  result: string;
+}
+
+export interface TreeReport {
+  files: TreeFileReport[];
+  copied: number;
+  skipped: number;
+  deleted: number;
+  failed: number;
+  bytesMoved: number;
+}
+
+/** Where a tree job reads and writes: the remote root (+ glob), the local root (+ glob). */
+interface Roots {
+  url: FtpUrl;
+  remoteDir: string;
+  local: string;
+  glob?: string;
+}
+
+function splitGlob(path: string): { dir: string; glob?: string } {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const last = trimmed.slice(slash + 1);
+  if (!hasGlob(last)) return { dir: path };
+  return { dir: slash < 0 ? "" : trimmed.slice(0, slash + 1), glob: last };
+}
+
+function roots(req: TreeRequest): Roots {
+  const url0 = parseUrlArg(req.url);
+  if (req.direction === "get") {
+    const { dir, glob } = splitGlob(url0.path);
+    const url = { ...url0, path: dir };
+    // `get -r ftp://h/dir` lands in ./dir; a glob lands in the current directory.
+    const fallback = glob ? "." : virtualBasename(dir.replace(/\/+$/, "")) || ".";
+    return { url, remoteDir: dir, local: resolve(req.local ?? fallback), glob };
+  }
+  const { dir, glob } = splitGlob(req.local ?? ".");
+  return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
+}
+
+/** Start a tree job (or continue the pending one for the same source and destination). */
+export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promise<TreeReport> {
+  const r = roots(req);
+  checkTlsFlags(r.url, opts);
+  const spec: TreeSpec = { ...req.spec, ...(r.glob ? { glob: r.glob } : {}) };
+  const dir = opts.journal ?? journalDir();
+  const id = transferId(`tree-${req.direction}-${spec.mode}`, displayUrl(r.url) + (r.glob ? `\n${r.glob}` : ""), r.local);
+  const note = new Notifier(opts.quiet);
+  const pending = loadRecord(id, dir);
+  if (pending && pending.kind === "tree" && !req.dryRun) {
+    if (await decideResume(pending, opts, note)) return runTree(r, pending, withRecordTls(opts, pending), true, req);
+    forgetJob(id, dir);
+  }
+  const rec: TransferRecord = {
+    id,
+    direction: req.direction,
+    kind: "tree",
+    url: displayUrl(r.url),
+    local: r.local,
+    remoteSize: null,
+    remoteMtime: null,
+    hash: opts.hash,
+    verify: opts.verify,
+    ...recordTls(r.url, opts),
+    tree: spec,
+    startedAt: new Date().toISOString(),
+  };
+  return runTree(r, rec, opts, false, req);
+}
+
+/** `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. */
+export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Promise<TreeReport> {
+  const url = parseUrlArg(rec.url);
+  const r: Roots = { url, remoteDir: url.path, local: rec.local, ...(rec.tree?.glob ? { glob: rec.tree.glob } : {}) };
+  return runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree! });
+}
+
+const is421 = (err: unknown) => err instanceof ClientError && err.code === 421;
+
+async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<TreeReport> {
+  const spec = rec.tree!;
+  const dir = opts.journal ?? journalDir();
+  const note = new Notifier(opts.quiet || req.json === true);
+  const creds = new Credentials(r.url, loadPassword(rec.id));
+  const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
+  const first = await Session.open(r.url, sessionOpts, creds);
+  const sessions: Session[] = [first];
+  try {
+    const remoteRoot = first.resolve(r.remoteDir);
+    const excluded = excluder(spec.exclude ?? []);
+    const match = r.glob ? globToRegExp(r.glob) : undefined;
+    const recursive = spec.recursive !== false;
+    const walk = { recursive, excluded, match };
+    const listed = await walkRemote(first.client, remoteRoot, walk);
+    const remoteExists = listed !== null;
+    if (!remoteExists && rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`);
+    const remote = listed ?? [];
+    let localEntries: TreeEntry[] = [];
+    const localExists = existsSync(r.local);
+    if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);
+    if (localExists) localEntries = walkLocal(r.local, walk);
+    else if (rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
+    const [source, dest] = rec.direction === "get" ? [remote, localEntries] : [localEntries, remote];
+    const done = resuming ? loadDone(rec.id, dir) : new Map();
+    let items = planTree(source, dest, {
+      direction: rec.direction,
+      mode: spec.mode,
+      delete: spec.delete === true,
+      checksum: spec.checksum === true,
+      remoteTimesSettable: first.client.features.has("MFMT"),
+      done: new Set(done.keys()),
+    });
+    if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
+    if (req.dryRun) {
+      printPlan(items, req.json === true);
+      await first.close();
+      return summarize(items.map((i) => planned(i, "planned (dry run)")));
+    }
+    const copies = items.filter((i) => i.action === "copy");
+    // Persist before the first byte: the record, the password, and for uploads what each remote file was.
+    persistJob(rec, creds, dir);
+    let before: RemoteBefore | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
+    if (rec.direction === "put" && !before) {
+      before = {};
+      const there = new Map(dest.map((e) => [e.rel, e]));
+      for (const c of copies) before[c.rel] = there.has(c.rel) ? await beforeState(first, joinRemote(remoteRoot, c.rel)) : null;
+      savePlanState(rec.id, before, dir);
+    }
+    const label = `${rec.direction}${recursive ? " -r" : ""} ${rec.direction === "get" ? basename(r.local) : remoteRoot}`;
+    const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true), copies.length, copies.reduce((n, c) => n + c.size, 0));
+    note.progress = progress;
+    const reports: TreeFileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
+
+    // Directories first (parents before children: the walk lists them in that order).
+    if (rec.direction === "get") mkdirSync(r.local, { recursive: true });
+    else if (!remoteExists) await first.client.mkdir(remoteRoot);
+    for (const d of items.filter((i) => i.action === "mkdir")) {
+      if (rec.direction === "get") mkdirSync(join(r.local, d.rel), { recursive: true });
+      else await first.client.mkdir(joinRemote(remoteRoot, d.rel));
+      reports.push(planned(d, "created"));
+    }
+
+    const work = async (s: Session, item: PlanItem): Promise<void> => {
+      const fileProgress = progress.file();
+      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, note, progress: fileProgress, beforeFirstByte() {}, discard() {} };
+      const localPath = join(r.local, item.rel);
+      const remotePath = joinRemote(remoteRoot, item.rel);
+      try {
+        const out =
+          rec.direction === "get"
+            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, known: { size: item.size, mtime: null } }, ctx)
+            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: resuming && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true }, ctx);
+        appendDone(rec.id, { rel: item.rel, size: out.size, digest: out.digest }, dir);
+        reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
+      } catch (err) {
+        reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
+        note.warn(`${item.rel}: ${(err as Error).message}`);
+        if (s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
+      } finally {
+        progress.fileFinished();
+      }
+    };
+    const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), first, sessions, () => Session.open(r.url, sessionOpts, creds), work, note);
+    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: "failed: no connection left to transfer it" });
+
+    for (const d of items.filter((i) => i.action === "delete")) {
+      try {
+        if (rec.direction === "get") {
+          const p = join(r.local, d.rel);
+          if (d.type === "dir") rmdirSync(p);
+          else rmSync(p);
+        } else if (d.type === "dir") await first.client.removeDir(joinRemote(remoteRoot, d.rel));
+        else await first.client.deleteFile(joinRemote(remoteRoot, d.rel));
+        reports.push(planned(d, "deleted"));
+      } catch (err) {
+        reports.push(planned(d, `failed: ${(err as Error).message}`));
+        note.warn(`${d.rel}: cannot delete: ${(err as Error).message}`);
+      }
+    }
+    const report = summarize(reports);
+    if (report.failed === 0) forgetJob(rec.id, dir);
+    const verified = reports.filter((f) => f.result.startsWith("verified")).length;
+    progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
+    if (req.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+    await Promise.all(sessions.map((s) => s.close()));
+    if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`);
+    return report;
+  } catch (err) {
+    for (const s of sessions) s.destroy();
+    throw err;
+  }
+}
+
+function toState(b: { size: number; mtime: string } | null | undefined): RemoteState | null | undefined {
+  return b === undefined ? undefined : b;
+}
+
+async function beforeState(s: Session, path: string): Promise<{ size: number; mtime: string } | null> {
+  const st = await remoteState(s.client, path);
+  if (st.missing || st.size === null) return null;
+  return { size: st.size, mtime: st.mtime ?? "" };
+}
+
+/** Same size under --checksum: compare digests (HASH), or say there is none and compare times. */
+async function settleChecksums(s: Session, items: PlanItem[], source: TreeEntry[], dest: TreeEntry[], remoteRoot: string, localRoot: string, rec: TransferRecord, note: Notifier): Promise<PlanItem[]> {
+  const src = new Map(source.map((e) => [e.rel, e]));
+  const dst = new Map(dest.map((e) => [e.rel, e]));
+  let noHash = false;
+  for (const item of items) {
+    if (item.reason !== "checksum?") continue;
+    const remote = noHash ? null : await s.client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
+    if (remote === null) {
+      if (!noHash) note.warn("--checksum: the server offers no HASH; comparing sizes and modification times instead");
+      noHash = true;
+      const same = sameTime(src.get(item.rel)!, dst.get(item.rel)!);
+      Object.assign(item, same ? { action: "skip", reason: "same size and time (no HASH)" } : { reason: "time differs (no HASH)" });
+      continue;
+    }
+    const local = hashFile(join(localRoot, item.rel), rec.hash);
+    Object.assign(item, local === remote.hex ? { action: "skip", reason: `same ${rec.hash}` } : { reason: `${rec.hash} differs` });
+  }
+  return items;
+}
+
+function planned(i: PlanItem, result: string): TreeFileReport {
+  return { path: i.rel, action: i.action, reason: i.reason, bytes: 0, result };
+}
+
+function summarize(files: TreeFileReport[]): TreeReport {
+  files.sort((a, b) => a.path.localeCompare(b.path));
+  const ok = (f: TreeFileReport) => !f.result.startsWith("failed");
+  return {
+    files,
+    copied: files.filter((f) => f.action === "copy" && ok(f)).length,
+    skipped: files.filter((f) => f.action === "skip").length,
+    deleted: files.filter((f) => f.action === "delete" && ok(f)).length,
+    failed: files.filter((f) => !ok(f)).length,
+    bytesMoved: files.reduce((n, f) => n + f.bytes, 0),
+  };
+}
+
+/** --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan. */
+function printPlan(items: PlanItem[], json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(summarize(items.map((i) => planned(i, "planned (dry run)"))), null, 2) + "\n");
+    return;
+  }
+  for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${i.rel}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
+  const n = (a: string) => items.filter((i) => i.action === a).length;
+  process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
+}
+
+/**
+ * Run `work` over `items` on up to `want` sessions (the first already open). A session the server
+ * refuses with 421 (too many connections) is not an error while another one works: the job goes on
+ * with fewer. Returns how many items were started.
+ */
+async function runPool(
+  items: PlanItem[],
+  want: number,
+  first: Session,
+  sessions: Session[],
+  open: () => Promise<Session>,
+  work: (s: Session, item: PlanItem) => Promise<void>,
+  note: Notifier,
+): Promise<number> {
+  let next = 0;
+  let alive = 0;
+  let refused = 0;
+  const take = () => (next < items.length ? items[next++]! : null);
+  const worker = async (s: Session | null): Promise<void> => {
+    if (!s) {
+      if (next >= items.length) return;
+      try {
+        s = await open();
+      } catch (err) {
+        if (next >= items.length) return;
+        if (alive === 0 && !is421(err)) throw err;
+        refused++;
+        if (is421(err) && refused === 1) note.warn(`the server refused more connections (421); continuing with fewer`);
+        else if (!is421(err)) note.warn(`could not open another connection: ${(err as Error).message}; continuing with fewer`);
+        return;
+      }
+      sessions.push(s);
+    }
+    alive++;
+    try {
+      for (let item = take(); item; item = take()) await work(s, item);
+    } catch (err) {
+      note.warn(`a connection was lost: ${(err as Error).message}`);
+    } finally {
+      alive--;
+    }
+  };
+  const extra = Math.min(want, Math.max(1, items.length)) - 1;
+  await Promise.all([worker(first), ...Array.from({ length: extra }, () => worker(null))]);
+  if (refused > 0 && !note.progress) consola.info(`ran with ${want - refused} connection(s)`);
+  return next;
+}

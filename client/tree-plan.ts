@@ -1,0 +1,208 @@
+// Tree jobs as plans: list both sides (remote by MLSD, else LIST; local by readdir), then decide for
+// each path whether to copy, skip, create or delete it. Planning moves no byte and changes nothing,
+// so `--dry-run` is the plan printed.
+import { lstatSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { joinRemote } from "../protocol/path.ts";
+import { ClientError, type FtpClient } from "./client.ts";
+import { CORRUPT_SUFFIX, PART_SUFFIX } from "./file-transfer.ts";
+import { listDir } from "./listing.ts";
+
+/** One file or directory of a tree, by its path relative to the tree's root ("a/b.txt"). */
+export interface TreeEntry {
+  rel: string;
+  type: "file" | "dir";
+  size: number;
+  mtime: Date;
+  /** How finely `mtime` is known: 1 s from MLSD and the local disk, a minute (or a day) from LIST. */
+  precisionMs: number;
+}
+
+export type Action = "copy" | "skip" | "mkdir" | "delete";
+
+export interface PlanItem {
+  rel: string;
+  action: Action;
+  /** Why: "new", "size differs", "already done", "not in source"… */
+  reason: string;
+  type: "file" | "dir";
+  size: number;
+  mtime?: Date;
+}
+
+/** Does `name` contain glob characters (in the last path segment)? */
+export function hasGlob(name: string): boolean {
+  return /[*?[]/.test(name);
+}
+
+/** `*`, `?` and `[...]` (with `!` or `^` to negate) against one name; `*` never crosses "/". */
+export function globToRegExp(glob: string): RegExp {
+  let re = "";
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === "*") re += "[^/]*";
+    else if (ch === "?") re += "[^/]";
+    else if (ch === "[") {
+      const end = glob.indexOf("]", i + 2);
+      if (end < 0) {
+        re += "\\[";
+        continue;
+      }
+      let body = glob.slice(i + 1, end);
+      if (body.startsWith("!") || body.startsWith("^")) body = "^" + body.slice(1);
+      re += `[${body.replace(/\\/g, "\\\\")}]`;
+      i = end;
+    } else re += ch.replace(/[.+^${}()|\\\]]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`, "u");
+}
+
+/** --exclude GLOB: a pattern with "/" matches the relative path, one without matches any path segment's name. */
+export function excluder(patterns: readonly string[]): (rel: string) => boolean {
+  const res = patterns.map((p) => ({ re: globToRegExp(p.replace(/^\/+|\/+$/g, "")), whole: p.includes("/") }));
+  return (rel) => {
+    const name = rel.slice(rel.lastIndexOf("/") + 1);
+    return res.some(({ re, whole }) => (whole ? re.test(rel) : re.test(name)));
+  };
+}
+
+/** Names ftpkit itself leaves beside files: never part of a tree. */
+function isOwnLeftover(name: string): boolean {
+  return name.endsWith(PART_SUFFIX) || name.endsWith(CORRUPT_SUFFIX) || name === ".ftpkit";
+}
+
+/** List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not entered. */
+export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp }): Promise<TreeEntry[] | null> {
+  const out: TreeEntry[] = [];
+  const queue: string[] = [""];
+  while (queue.length > 0) {
+    const rel = queue.shift()!;
+    let listed;
+    try {
+      listed = await listDir(client, joinRemote(root, rel));
+    } catch (err) {
+      // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
+      if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root)) ? Promise.reject(err) : null;
+      throw err;
+    }
+    const { entries, via } = listed;
+    // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
+    if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
+    for (const e of entries) {
+      if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
+      if (rel === "" && opts.match && !opts.match.test(e.name)) continue;
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      if (opts.excluded(child)) continue;
+      const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
+      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs });
+      if (e.type === "dir" && opts.recursive) queue.push(child);
+    }
+  }
+  return out;
+}
+
+/** Is `path` a directory? Asked of its parent's listing, which every server gets right. */
+export async function remoteDirExists(client: FtpClient, path: string): Promise<boolean> {
+  const clean = path.replace(/\/+$/, "");
+  if (clean === "" || clean === "." || clean === "/" || clean === client.home) return true;
+  const slash = clean.lastIndexOf("/");
+  const parent = slash < 0 ? "." : slash === 0 ? "/" : clean.slice(0, slash);
+  const name = clean.slice(slash + 1);
+  try {
+    const { entries } = await listDir(client, parent === "." && client.home ? client.home : parent);
+    return entries.some((e) => e.name === name && e.type === "dir");
+  } catch {
+    return false;
+  }
+}
+
+/** List a local tree below `root` (symbolic links to files count as files; others are skipped). */
+export function walkLocal(root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp }): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  const visit = (rel: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(join(root, rel));
+    } catch (err) {
+      throw new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+    }
+    for (const name of names.sort()) {
+      if (isOwnLeftover(name)) continue;
+      if (rel === "" && opts.match && !opts.match.test(name)) continue;
+      const child = rel ? `${rel}/${name}` : name;
+      if (opts.excluded(child)) continue;
+      const full = join(root, child);
+      let st;
+      try {
+        st = lstatSync(full);
+        if (st.isSymbolicLink()) st = statSync(full);
+      } catch {
+        continue; // a dangling link
+      }
+      if (st.isDirectory()) {
+        out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
+        if (opts.recursive) visit(child);
+      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000 });
+    }
+  };
+  visit("");
+  return out;
+}
+
+export interface CompareOptions {
+  direction: "get" | "put";
+  mode: "copy" | "sync";
+  delete: boolean;
+  /** Compare by digest (when `digestsEqual` can tell) instead of modification time. */
+  checksum: boolean;
+  /** Uploads only: can the client give remote files their local time (MFMT)? If not, remote times are upload times. */
+  remoteTimesSettable: boolean;
+  /** Files finished by an interrupted run of this job (by rel). */
+  done?: ReadonlySet<string>;
+}
+
+/** Same modification time, as finely as both sides know it. */
+export function sameTime(a: TreeEntry, b: TreeEntry): boolean {
+  const p = Math.max(a.precisionMs, b.precisionMs);
+  return Math.floor(a.mtime.getTime() / p) === Math.floor(b.mtime.getTime() / p);
+}
+
+/**
+ * Decide each path. `source` and `dest` are the two listings; files that need a digest comparison
+ * (--checksum, same size) come back as "copy" with reason "checksum?" for the caller to settle.
+ */
+export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptions): PlanItem[] {
+  const there = new Map(dest.map((e) => [e.rel, e]));
+  const here = new Set(source.map((e) => e.rel));
+  const items: PlanItem[] = [];
+  for (const s of source) {
+    const d = there.get(s.rel);
+    if (s.type === "dir") {
+      if (!d) items.push({ rel: s.rel, action: "mkdir", reason: "new directory", type: "dir", size: 0 });
+      else if (d.type !== "dir") throw new ClientError(`${s.rel} is a directory in the source but a file in the destination`);
+      continue;
+    }
+    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime };
+    if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
+    else if (d?.type === "dir") throw new ClientError(`${s.rel} is a file in the source but a directory in the destination`);
+    else if (d && o.mode === "sync") {
+      if (d.size !== s.size) item.reason = "size differs";
+      else if (o.checksum) item.reason = "checksum?";
+      else if (o.direction === "put" && !o.remoteTimesSettable) {
+        // The remote time is when it was uploaded: changed only if the local file is newer than that.
+        if (s.mtime.getTime() > d.mtime.getTime() + d.precisionMs) item.reason = "newer locally";
+        else Object.assign(item, { action: "skip", reason: "same size, not newer" });
+      } else if (!sameTime(s, d)) item.reason = "time differs";
+      else Object.assign(item, { action: "skip", reason: "same size and time" });
+    } else if (d) item.reason = "replace";
+    items.push(item);
+  }
+  if (o.delete) {
+    const gone = dest.filter((d) => !here.has(d.rel));
+    // Files first, then directories deepest first, so each directory is empty when it is removed.
+    for (const d of gone.filter((g) => g.type === "file")) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "file", size: d.size });
+    const dirs = gone.filter((g) => g.type === "dir").sort((a, b) => b.rel.split("/").length - a.rel.split("/").length || b.rel.localeCompare(a.rel));
+    for (const d of dirs) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "dir", size: 0 });
+  }
+  return items;
+}

@@ -1,0 +1,189 @@
+// The client's own state: damaged journal records, the lock per file, the stall timeout, and the
+// password and TLS trust kept for `ftpkit resume`.
+import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { getFile } from "../../client/operations.ts";
+import { scanRecords, saveRecord, type TransferRecord } from "../../client/journal.ts";
+import { acquireLock, stateDir } from "../../client/state.ts";
+import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, transferOptions, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+import { startFakeServer, type FakeServer } from "./fake-server.ts";
+
+setDefaultTimeout(60_000);
+
+let work: string;
+let fake: FakeServer | null = null;
+let slow: FtpkitPeer | null = null;
+
+beforeEach(() => {
+  work = tempDir();
+});
+afterEach(async () => {
+  fake?.stop();
+  fake = null;
+  await slow?.stop();
+  slow = null;
+  removeDir(work);
+});
+
+const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+
+function record(over: Partial<TransferRecord> = {}): TransferRecord {
+  return {
+    id: "0123456789abcdef",
+    direction: "get",
+    kind: "file",
+    url: "ftp://u@127.0.0.1:2121/a.bin",
+    local: "/tmp/a.bin",
+    part: "/tmp/a.bin.ftpkit-part",
+    remoteSize: 10,
+    remoteMtime: null,
+    hash: "sha256",
+    verify: true,
+    startedAt: new Date().toISOString(),
+    ...over,
+  };
+}
+
+describe("journal records are validated on load", () => {
+  test("a damaged record is reported and skipped; the valid ones still load", () => {
+    const dir = join(work, "j");
+    saveRecord(record(), dir);
+    writeFileSync(join(dir, "fedcba9876543210.json"), "{ not json");
+    writeFileSync(join(dir, "1111111111111111.json"), JSON.stringify({ ...record(), id: "1111111111111111", direction: "sideways" }));
+    writeFileSync(join(dir, "2222222222222222.json"), JSON.stringify({ ...record(), id: "2222222222222222", local: "relative/path" }));
+    const { records, damaged } = scanRecords(dir);
+    expect(records.map((r) => r.id)).toEqual(["0123456789abcdef"]);
+    expect(damaged.map((d) => d.problem).sort()).toEqual(["bad direction", "bad local path", "not valid JSON"]);
+  });
+
+  test("`ftpkit resume` warns about a damaged record and still finishes the good one", async () => {
+    slow = await startFtpkitServer({ maxRate: "256K" });
+    const data = randomBytes(600_000);
+    writeFileSync(join(slow.home, "r.bin"), data);
+    const proc = spawnFtpkit(["get", slow.url("/r.bin")], { cwd: work });
+    try {
+      await waitFor(() => sizeOf(join(work, "r.bin.ftpkit-part")) >= 100_000, 15_000, "bytes to land");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    writeFileSync(join(work, ".ftpkit", "transfers", "abcdefabcdefabcd.json"), '{"id": "abcdefabcdefabcd", "direction"');
+    // No password anywhere: the one the interrupted get used was kept for resume.
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toContain("skipping a damaged journal record");
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "r.bin")))).toBe(digest(data));
+    // The saved password is gone once the transfer completed.
+    expect(existsSync(join(stateDir(), "credentials", readdirSync(join(work, ".ftpkit", "transfers")).find((n) => n !== "abcdefabcdefabcd.json") ?? "none"))).toBe(false);
+  });
+});
+
+function randomBytes(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(b.subarray(off, Math.min(n, off + 65536)));
+  return b;
+}
+
+describe("locks", () => {
+  test("a second writer of the same file is refused while the first runs; a dead holder's lock is taken over", async () => {
+    const lock = acquireLock("get\n/tmp/x.ftpkit-part", "/tmp/x");
+    expect(() => acquireLock("get\n/tmp/x.ftpkit-part", "/tmp/x")).toThrow("already being transferred");
+    lock.release();
+    // A lock file left by a killed process (its pid no longer exists) does not block.
+    const dead = Bun.spawn(["true"]);
+    await dead.exited;
+    const again = acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y");
+    const dir = join(stateDir(), "locks");
+    const file = readdirSync(dir).find((f) => readFileSync(join(dir, f), "utf8").trim() === String(process.pid))!;
+    again.release();
+    writeFileSync(join(dir, file), `${dead.pid}\n`);
+    acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y").release();
+  });
+
+  test("two `ftpkit get` of one file at once: the second says another ftpkit is transferring it", async () => {
+    slow = await startFtpkitServer({ maxRate: "128K" });
+    writeFileSync(join(slow.home, "l.bin"), randomBytes(400_000));
+    const first = spawnFtpkit(["get", slow.url("/l.bin")], { cwd: work });
+    try {
+      await waitFor(() => sizeOf(join(work, "l.bin.ftpkit-part")) > 0, 15_000, "the first get to start");
+      const second = await runFtpkit(["get", slow.url("/l.bin"), "--restart"], { cwd: work, timeoutMs: 20_000 });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(/another ftpkit \(pid \d+\) is already transferring/);
+    } finally {
+      first.kill(9);
+      await first.exited;
+    }
+  });
+});
+
+describe("stall timeout", () => {
+  test("a server that stops sending mid-download is given up after --stall-timeout and the download continues", async () => {
+    const data = randomBytes(300_000);
+    fake = startFakeServer({ files: new Map([["/s.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"], stallRetrAfter: 50_000 });
+    const started = performance.now();
+    const r = await getFile(`ftp://u:p@127.0.0.1:${fake.port}/s.bin`, join(work, "s.bin"), transferOptions(work, { stallMs: 500, retries: 1 }));
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(digest(readFileSync(join(work, "s.bin")))).toBe(digest(data));
+    expect(fake.commands).toContain("REST 50000");
+  });
+
+  test("without retries the stalled download fails with one clear line, keeping the bytes for resume", async () => {
+    fake = startFakeServer({ files: new Map([["/s.bin", randomBytes(200_000)]]), feat: ["SIZE", "REST STREAM"], stallRetrAfter: 20_000 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/s.bin`, "--stall-timeout", "0.5", "--retries", "0"], { cwd: work, timeoutMs: 20_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the data connection stalled (no byte for 0.5 s) after 20000 bytes");
+    expect(r.stderr).toContain("run `ftpkit resume` to continue");
+    expect(sizeOf(join(work, "s.bin.ftpkit-part"))).toBe(20_000);
+  });
+});
+
+describe("resume keeps what the transfer started with", () => {
+  test("the saved password file is private (0600 in a 0700 directory) while the transfer is pending", async () => {
+    slow = await startFtpkitServer({ maxRate: "128K" });
+    writeFileSync(join(slow.home, "p.bin"), randomBytes(500_000));
+    const proc = spawnFtpkit(["get", slow.url("/p.bin")], { cwd: work });
+    try {
+      await waitFor(() => sizeOf(join(work, "p.bin.ftpkit-part")) > 0, 15_000, "bytes to land");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const dir = join(stateDir(), "credentials");
+    const rec = readdirSync(join(work, ".ftpkit", "transfers"))[0]!;
+    const saved = join(dir, rec); // named by the transfer's id, like its record
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(saved).mode & 0o777).toBe(0o600);
+    // The journal itself (in the working directory) never holds the password.
+    expect(readFileSync(join(work, ".ftpkit", "transfers", rec), "utf8")).not.toContain("secret");
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(existsSync(saved)).toBe(false);
+  });
+});
+
+describe("uploads record the remote file before the first byte", () => {
+  test("the record holds the old remote SIZE and MDTM, so a resume never appends to the old file's head", async () => {
+    slow = await startFtpkitServer({ maxRate: "128K" });
+    const old = randomBytes(100_000);
+    writeFileSync(join(slow.home, "u.bin"), old);
+    const data = randomBytes(600_000);
+    writeFileSync(join(work, "u.bin"), data);
+    const proc = spawnFtpkit(["put", "u.bin", slow.url("/u.bin"), "--no-verify"], { cwd: work });
+    try {
+      await waitFor(() => existsSync(join(work, ".ftpkit", "transfers")) && readdirSync(join(work, ".ftpkit", "transfers")).length > 0, 15_000, "the record");
+      await Bun.sleep(300);
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const name = readdirSync(join(work, ".ftpkit", "transfers"))[0]!;
+    const rec = JSON.parse(readFileSync(join(work, ".ftpkit", "transfers", name), "utf8")) as TransferRecord;
+    expect(rec.remoteSize).toBe(100_000);
+    expect(rec.remoteMtime).toMatch(/^\d{14}/);
+    const r = await runFtpkit(["resume", "--no-verify"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(slow.home, "u.bin")))).toBe(digest(data));
+  });
+});

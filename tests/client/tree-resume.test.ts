@@ -1,0 +1,187 @@
+// Tree jobs at scale and under stress: 1,000 small files, --checksum, 421 back-off, kill -9 then
+// `ftpkit resume`; and the URL rule and multi-line HASH against ProFTPD (mod_digest) and vsftpd.
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
+import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
+import { snapshot } from "../helpers/trees.ts";
+
+setDefaultTimeout(180_000);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+function workDir(): string {
+  const d = tempDir("ftpkit-tree2-");
+  cleanups.push(() => removeDir(d));
+  return d;
+}
+
+function smallFiles(dir: string, n: number, size: number): void {
+  for (let i = 0; i < n; i++) {
+    const sub = join(dir, `d${i % 10}`);
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}.dat`), Buffer.from(crypto.getRandomValues(new Uint8Array(size))));
+  }
+}
+
+describe("many files", () => {
+  test("1,000 small files: get -r --parallel 8 and put -r, every file verified", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    smallFiles(join(srv.home, "many"), 1000, 2048);
+    const down = await runFtpkit(["get", "-r", srv.url("/many"), "many", "--parallel", "8", "--json"], { cwd: work, timeoutMs: 150_000 });
+    expect(down.code).toBe(0);
+    const report = JSON.parse(down.stdout) as { copied: number; failed: number; files: { action: string; result: string }[] };
+    expect(report.copied).toBe(1000);
+    expect(report.files.filter((f) => f.action === "copy" && f.result === "verified by HASH")).toHaveLength(1000);
+    expect(snapshot(join(work, "many"))).toEqual(snapshot(join(srv.home, "many")));
+    const up = await runFtpkit(["put", "-r", "many", srv.url("/many-up"), "--parallel", "8"], { cwd: work, timeoutMs: 150_000 });
+    expect(up.code).toBe(0);
+    expect(up.stderr).toMatch(/1000 copied \(1000 verified by digest\), 0 skipped, 0 deleted, 0 failed/);
+    expect(snapshot(join(srv.home, "many-up"))).toEqual(snapshot(join(work, "many")));
+  });
+
+  test("a server allowing 2 connections per address: --parallel 8 backs off to fewer and finishes", async () => {
+    const srv = await startFtpkitServer({ args: ["--max-per-ip", "2"] });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    smallFiles(join(srv.home, "few"), 40, 1000);
+    const r = await runFtpkit(["get", "-r", srv.url("/few"), "few", "--parallel", "8"], { cwd: work, timeoutMs: 60_000 });
+    expect(r.stderr).toContain("the server refused more connections (421); continuing with fewer");
+    expect(r.code).toBe(0);
+    expect(snapshot(join(work, "few"))).toEqual(snapshot(join(srv.home, "few")));
+  });
+});
+
+describe("--checksum", () => {
+  test("detects a same-size, same-mtime change by HASH; without it the change is missed", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    mkdirSync(join(srv.home, "cs"));
+    writeFileSync(join(srv.home, "cs/data.csv"), "1,2,3\n");
+    writeFileSync(join(srv.home, "cs/same.csv"), "same\n");
+    expect((await runFtpkit(["sync", srv.url("/cs"), "cs"], { cwd: work })).code).toBe(0);
+    // Same size, same modification time, different bytes.
+    const local = join(work, "cs/data.csv");
+    const { mtime } = statSync(local);
+    writeFileSync(local, "9,9,9\n");
+    utimesSync(local, mtime, mtime);
+    const plain = await runFtpkit(["sync", srv.url("/cs"), "cs", "--dry-run"], { cwd: work });
+    expect(plain.stdout).toMatch(/^dry run: 0 to copy/m);
+    const checked = await runFtpkit(["sync", srv.url("/cs"), "cs", "--checksum"], { cwd: work });
+    expect(checked.code).toBe(0);
+    expect(readFileSync(local, "utf8")).toBe("1,2,3\n");
+    expect(checked.stderr).toMatch(/1 copied .* 1 skipped/);
+  });
+
+  test("a server without HASH: says so and compares size and time instead", async () => {
+    const py = await startPyftpd();
+    cleanups.push(async () => (await py.stop(), removeDir(py.root)));
+    const work = workDir();
+    mkdirSync(join(py.root, "cs"));
+    writeFileSync(join(py.root, "cs/a.txt"), "abc\n");
+    expect((await runFtpkit(["sync", py.url("/cs"), "cs"], { cwd: work })).code).toBe(0);
+    const r = await runFtpkit(["sync", py.url("/cs"), "cs", "--checksum", "--dry-run"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("--checksum: the server offers no HASH; comparing sizes and modification times instead");
+    expect(r.stdout).toMatch(/^dry run: 0 to copy/m);
+  });
+});
+
+describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
+  test("get -r: finished files are not moved again, the partial one continues, every file ends verified", async () => {
+    const srv = await startFtpkitServer({ maxRate: "512K" });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    smallFiles(join(srv.home, "k"), 12, 150_000);
+    const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
+    const journal = join(work, ".ftpkit", "transfers");
+    const doneLines = () => {
+      if (!existsSync(journal)) return 0;
+      const f = readdirSync(journal).find((n) => n.endsWith(".done"));
+      return f ? readFileSync(join(journal, f), "utf8").split("\n").filter(Boolean).length : 0;
+    };
+    try {
+      await waitFor(() => doneLines() >= 3, 60_000, "three finished files");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const finished = doneLines();
+    expect(finished).toBeLessThan(12);
+    // No password given: the one the job started with was kept for it.
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`${12 - finished} copied \\(${12 - finished} verified by digest\\), ${finished} skipped, 0 deleted, 0 failed`));
+    expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
+    expect(readdirSync(journal)).toEqual([]);
+  });
+
+  test("put -r: resumes the upload tree the same way", async () => {
+    const srv = await startFtpkitServer({ maxRate: "512K" });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    smallFiles(join(work, "up"), 10, 150_000);
+    const proc = spawnFtpkit(["put", "-r", "up", srv.url("/up"), "--parallel", "2"], { cwd: work });
+    try {
+      await waitFor(() => existsSync(join(srv.home, "up")) && readdirSync(join(srv.home, "up")).length >= 3, 60_000, "uploads to start");
+      await Bun.sleep(800);
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/0 failed/);
+    expect(snapshot(join(srv.home, "up"))).toEqual(snapshot(join(work, "up")));
+  });
+});
+
+describe("other servers: URL paths start at the login directory", () => {
+  test.skipIf(proftpdBinary() === null)("ProFTPD with mod_digest: multi-line HASH replies verify get and put; paths are relative to the home", async () => {
+    const pro = await startProftpd();
+    cleanups.push(() => pro.stop());
+    const work = workDir();
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(104_857)));
+    writeFileSync(join(pro.home, "big100.bin"), data);
+    chownTo(pro.home, "nobody");
+    const g = await runFtpkit(["get", pro.url("/big100.bin")], { cwd: work });
+    expect(g.stderr).toContain("(verified by HASH)");
+    expect(g.code).toBe(0);
+    expect(digest(readFileSync(join(work, "big100.bin")))).toBe(digest(data));
+    const p = await runFtpkit(["put", "big100.bin", pro.url("/copy.bin")], { cwd: work });
+    expect(p.stderr).toContain("(verified by HASH)");
+    expect(p.code).toBe(0);
+    expect(digest(readFileSync(join(pro.home, "copy.bin")))).toBe(digest(data));
+    // `ls ftp://host/` lists the login directory, not the machine's root.
+    const ls = await runFtpkit(["ls", pro.url("/"), "--json"], { cwd: work });
+    expect((JSON.parse(ls.stdout) as { name: string }[]).map((e) => e.name).sort()).toEqual(["big100.bin", "copy.bin"]);
+    // // reaches an absolute path.
+    const abs = await runFtpkit(["get", `ftp://user:secret@127.0.0.1:${pro.port}/${pro.home}/big100.bin`, "abs.bin"], { cwd: work });
+    expect(abs.code).toBe(0);
+    expect(digest(readFileSync(join(work, "abs.bin")))).toBe(digest(data));
+  });
+
+  test.skipIf(!vsftpdAvailable())("vsftpd (not chrooted): get, ls and put use the login directory, // and %2F reach absolute paths", async () => {
+    const vs = await startVsftpd();
+    cleanups.push(() => vs.stop());
+    const work = workDir();
+    writeFileSync(join(vs.home, "big100.bin"), "vsftpd data\n");
+    chownTo(vs.home, vs.user);
+    const g = await runFtpkit(["get", vs.url("/big100.bin")], { cwd: work });
+    expect(g.code).toBe(0);
+    expect(readFileSync(join(work, "big100.bin"), "utf8")).toBe("vsftpd data\n");
+    const ls = await runFtpkit(["ls", vs.url("/"), "--json"], { cwd: work });
+    expect((JSON.parse(ls.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["big100.bin"]);
+    const abs = await runFtpkit(["get", `ftp://${vs.user}:${vs.password}@127.0.0.1:${vs.port}/%2F${vs.home.slice(1)}/big100.bin`, "abs.bin"], { cwd: work });
+    expect(abs.code).toBe(0);
+    const p = await runFtpkit(["put", "abs.bin", vs.url("/")], { cwd: work });
+    expect(p.code).toBe(0);
+    expect(readFileSync(join(vs.home, "abs.bin"), "utf8")).toBe("vsftpd data\n");
+  });
+});

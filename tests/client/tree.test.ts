@@ -1,0 +1,145 @@
+// Tree jobs against real servers (ftpkit, pyftpdlib, vsftpd): get -r / put -r, globs, sync both
+// ways with --delete and --dry-run. Every file ends verified (or, without HASH, size-checked).
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { digest, removeDir, runFtpkit, startFtpkitServer, startPyftpd, tempDir } from "../helpers/peers.ts";
+import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
+import { makeTree, snapshot } from "../helpers/trees.ts";
+
+setDefaultTimeout(120_000);
+
+interface Server {
+  name: string;
+  /** Where URL paths relative to the login directory land on disk. */
+  home: string;
+  url(path: string): string;
+  /** Files the test writes straight into the server's tree must belong to the server's user. */
+  own(path: string): void;
+  stop(): Promise<void>;
+}
+
+const servers: { name: string; available?: () => boolean; start(): Promise<Server> }[] = [
+  {
+    name: "ftpkit",
+    async start() {
+      const p = await startFtpkitServer();
+      return { name: "ftpkit", home: p.home, url: (x) => p.url(x), own() {}, stop: () => p.stop() };
+    },
+  },
+  {
+    name: "pyftpdlib",
+    async start() {
+      const p = await startPyftpd();
+      return { name: "pyftpdlib", home: p.root, url: (x) => p.url(x), own() {}, stop: async () => (await p.stop(), removeDir(p.root)) };
+    },
+  },
+  {
+    name: "vsftpd",
+    available: vsftpdAvailable,
+    async start() {
+      const p = await startVsftpd();
+      return { name: "vsftpd", home: p.home, url: (x) => p.url(x), own: (path) => chownTo(path, p.user), stop: () => p.stop() };
+    },
+  },
+];
+
+for (const kind of servers) {
+  describe.skipIf(kind.available?.() === false)(`tree jobs against ${kind.name}`, () => {
+    let s: Server;
+    let work: string;
+    beforeAll(async () => {
+      s = await kind.start();
+      work = tempDir(`ftpkit-tree-${kind.name}-`);
+    });
+    afterAll(async () => {
+      await s.stop();
+      removeDir(work);
+    });
+
+    test("put -r then get -r round-trip nested and empty directories, UTF-8 and space names", async () => {
+      const src = join(work, "src");
+      makeTree(src);
+      const up = await runFtpkit(["put", "-r", src, s.url("/t1")], { cwd: work });
+      expect(up.stderr).toMatch(/put -r \S*t1: 6 files/);
+      expect(up.code).toBe(0);
+      expect(snapshot(join(s.home, "t1"))).toEqual(snapshot(src));
+      const down = await runFtpkit(["get", "-r", s.url("/t1"), "back", "--json"], { cwd: work });
+      expect(down.code).toBe(0);
+      expect(snapshot(join(work, "back"))).toEqual(snapshot(src));
+      const report = JSON.parse(down.stdout) as { copied: number; failed: number; files: { path: string; result: string; digest?: string }[] };
+      expect(report).toMatchObject({ copied: 6, failed: 0 });
+      const top = report.files.find((f) => f.path === "top.bin")!;
+      expect(top.digest).toBe(`sha256:${digest(readFileSync(join(src, "top.bin")))}`);
+      // ftpkit answers HASH; the others are checked by size.
+      expect(top.result).toBe(kind.name === "ftpkit" ? "verified by HASH" : "size verified only");
+    });
+
+    test("a glob in the last segment fetches only the matching files", async () => {
+      const dir = join(s.home, "globs");
+      mkdirSync(dir, { recursive: true });
+      for (const n of ["a1.csv", "a2.csv", "b1.csv", "a1.txt", "notes [x].csv"]) writeFileSync(join(dir, n), n);
+      s.own(dir);
+      const r = await runFtpkit(["get", s.url("/globs/a?.csv"), "g1/"], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(readdirSync(join(work, "g1")).sort()).toEqual(["a1.csv", "a2.csv"]);
+      const r2 = await runFtpkit(["get", s.url("/globs/[!a]*"), "g2/"], { cwd: work });
+      expect(r2.code).toBe(0);
+      expect(readdirSync(join(work, "g2")).sort()).toEqual(["b1.csv", "notes [x].csv"]);
+    });
+
+    test("put with a quoted local glob uploads only the matching files", async () => {
+      const src = join(work, "pg");
+      mkdirSync(src, { recursive: true });
+      for (const n of ["x1.csv", "x2.csv", "y.txt"]) writeFileSync(join(src, n), n);
+      const r = await runFtpkit(["put", "pg/*.csv", s.url("/put-glob/")], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(readdirSync(join(s.home, "put-glob")).sort()).toEqual(["x1.csv", "x2.csv"]);
+    });
+
+    test("sync up and down: --dry-run changes nothing, --delete removes what the source lost", async () => {
+      const local = join(work, "sync-src");
+      makeTree(local);
+      const first = await runFtpkit(["sync", local, s.url("/mirror")], { cwd: work });
+      expect(first.code).toBe(0);
+      expect(snapshot(join(s.home, "mirror"))).toEqual(snapshot(local));
+      // Change the source: one new file, one removed file and directory, one grown file.
+      writeFileSync(join(local, "new.txt"), "new\n");
+      rmSync(join(local, "a/b"), { recursive: true });
+      writeFileSync(join(local, "a/one.txt"), "one, now longer\n");
+      const before = snapshot(join(s.home, "mirror"));
+      const dry = await runFtpkit(["sync", local, s.url("/mirror"), "--delete", "--dry-run"], { cwd: work });
+      expect(dry.code).toBe(0);
+      expect(dry.stdout.split("\n").filter(Boolean).sort()).toEqual([
+        "copy a/one.txt (size differs)",
+        "copy new.txt (new)",
+        "delete a/b/ (not in source)",
+        "delete a/b/c/ (not in source)",
+        "delete a/b/c/deep.csv (not in source)",
+        expect.stringMatching(/^dry run: 2 to copy, 0 directories to create, 3 to delete, \d+ unchanged; nothing was changed$/),
+      ]);
+      expect(snapshot(join(s.home, "mirror"))).toEqual(before);
+      const real = await runFtpkit(["sync", local, s.url("/mirror"), "--delete"], { cwd: work });
+      expect(real.code).toBe(0);
+      expect(snapshot(join(s.home, "mirror"))).toEqual(snapshot(local));
+      // An unchanged tree moves nothing.
+      const again = await runFtpkit(["sync", local, s.url("/mirror"), "--delete", "--dry-run"], { cwd: work });
+      expect(again.stdout).toMatch(/^dry run: 0 to copy, 0 directories to create, 0 to delete/m);
+
+      // Down: the remote mirror into a fresh local copy, then the same kinds of change on the server.
+      const copy = join(work, "sync-down");
+      expect((await runFtpkit(["sync", s.url("/mirror"), copy], { cwd: work })).code).toBe(0);
+      expect(snapshot(copy)).toEqual(snapshot(local));
+      writeFileSync(join(s.home, "mirror/only-remote.txt"), "r\n");
+      s.own(join(s.home, "mirror"));
+      writeFileSync(join(copy, "only-local.txt"), "l\n");
+      const dryDown = await runFtpkit(["sync", s.url("/mirror"), copy, "--delete", "--dry-run"], { cwd: work });
+      expect(dryDown.stdout).toContain("copy only-remote.txt (new)\n");
+      expect(dryDown.stdout).toContain("delete only-local.txt (not in source)\n");
+      expect(existsSync(join(copy, "only-local.txt"))).toBe(true);
+      const down = await runFtpkit(["sync", s.url("/mirror"), copy, "--delete", "--exclude", "*.bin"], { cwd: work });
+      expect(down.code).toBe(0);
+      expect(snapshot(copy)).toEqual(snapshot(join(s.home, "mirror")));
+    });
+  });
+}

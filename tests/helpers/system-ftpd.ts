@@ -1,0 +1,178 @@
+// ProFTPD (with mod_digest) and vsftpd as test peers for the client. Neither listens on port 0, so a
+// free port is found first; both run in the foreground and are killed by PID. Users are NOT chrooted:
+// the login directory is a real path (not "/"), as on most servers the client meets.
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureSystemUser } from "../../bench/servers.ts";
+import { tempDir } from "./peers.ts";
+
+export interface SystemFtpd {
+  port: number;
+  pid: number;
+  /** The login directory of user/password (a real, non-root path). */
+  home: string;
+  user: string;
+  password: string;
+  url(path: string): string;
+  stop(): Promise<void>;
+}
+
+/** A port nobody listens on right now (the server binds it a moment later). */
+export function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}
+
+/** Debian's proftpd-core installed, or unpacked (it conflicts with vsftpd) under /opt/proftpd. */
+export function proftpdBinary(): { bin: string; modules: string; libs?: string } | null {
+  if (existsSync("/usr/sbin/proftpd")) return { bin: "/usr/sbin/proftpd", modules: "/usr/lib/proftpd" };
+  if (existsSync("/opt/proftpd/usr/sbin/proftpd")) {
+    return { bin: "/opt/proftpd/usr/sbin/proftpd", modules: "/opt/proftpd/usr/lib/proftpd", libs: "/opt/proftpd/usr/lib/x86_64-linux-gnu" };
+  }
+  return null;
+}
+
+async function waitGreeting(port: number, proc: { exitCode: number | null }, log: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`server exited: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      Bun.connect({
+        hostname: "127.0.0.1",
+        port,
+        socket: {
+          data(s, d) {
+            resolve(d.toString().startsWith("220"));
+            s.end();
+          },
+          connectError() {
+            resolve(false);
+          },
+          error() {
+            resolve(false);
+          },
+        },
+      }).catch(() => resolve(false));
+      setTimeout(() => resolve(false), 1000);
+    });
+    if (ok) return;
+    await Bun.sleep(50);
+  }
+  throw new Error(`server did not greet: ${log()}`);
+}
+
+function peer(dir: string, port: number, proc: ReturnType<typeof Bun.spawn>, home: string, user: string, password: string): SystemFtpd {
+  return {
+    port,
+    pid: proc.pid,
+    home,
+    user,
+    password,
+    url: (path) => `ftp://${user}:${password}@127.0.0.1:${port}${path.startsWith("/") ? path : `/${path}`}`,
+    async stop() {
+      try {
+        process.kill(proc.pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      await proc.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** ProFTPD with `LoadModule mod_digest.c` + `DigestEngine on` (multi-line HASH replies), a virtual user. */
+export async function startProftpd(opts: { maxPerIp?: number } = {}): Promise<SystemFtpd> {
+  const found = proftpdBinary();
+  if (!found) throw new Error("proftpd is not installed");
+  const dir = tempDir("ftpkit-proftpd-");
+  chmodSync(dir, 0o755);
+  const home = join(dir, "home");
+  mkdirSync(home);
+  chownSync(home, 65534, 65534);
+  const port = freePort();
+  const hash = Bun.spawnSync(["openssl", "passwd", "-6", "secret"]).stdout.toString().trim();
+  writeFileSync(join(dir, "passwd"), `user:${hash}:65534:65534::${home}:/bin/sh\n`, { mode: 0o600 });
+  writeFileSync(join(dir, "group"), "nogroup:x:65534:\n", { mode: 0o600 });
+  const conf = [
+    "ServerType standalone",
+    `Port ${port}`,
+    "DefaultAddress 127.0.0.1",
+    "SocketBindTight on",
+    "UseIPv6 off",
+    "User nobody",
+    "Group nogroup",
+    `PidFile ${dir}/proftpd.pid`,
+    `ScoreboardFile ${dir}/scoreboard`,
+    "DelayTable none",
+    "WtmpLog off",
+    "TransferLog none",
+    `ModulePath ${found.modules}`,
+    "LoadModule mod_digest.c",
+    "DigestEngine on",
+    "AuthOrder mod_auth_file.c",
+    `AuthUserFile ${dir}/passwd`,
+    `AuthGroupFile ${dir}/group`,
+    "RequireValidShell off",
+    ...(opts.maxPerIp ? [`MaxClientsPerHost ${opts.maxPerIp}`] : []),
+    "<Directory />",
+    "  AllowOverwrite on",
+    "</Directory>",
+  ].join("\n");
+  writeFileSync(join(dir, "proftpd.conf"), conf + "\n");
+  let log = "";
+  const proc = Bun.spawn([found.bin, "-n", "-q", "-c", join(dir, "proftpd.conf")], {
+    env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  void (async () => {
+    for await (const c of proc.stderr) log += new TextDecoder().decode(c);
+  })();
+  await waitGreeting(port, proc, () => log);
+  return peer(dir, port, proc, home, "user", "secret");
+}
+
+const VSFTPD_USER = "ftpkittest";
+const VSFTPD_PASS = "ftpkit-test-pw";
+
+/** vsftpd (bench's configuration, not chrooted) with a system user whose home is a temp directory. */
+export async function startVsftpd(): Promise<SystemFtpd> {
+  const dir = tempDir("ftpkit-vsftpd-");
+  chmodSync(dir, 0o755);
+  const home = join(dir, "home");
+  mkdirSync(home);
+  ensureSystemUser({ user: VSFTPD_USER, pass: VSFTPD_PASS, home });
+  Bun.spawnSync(["usermod", "--home", home, VSFTPD_USER]);
+  Bun.spawnSync(["chown", "-R", `${VSFTPD_USER}:`, home]);
+  const port = freePort();
+  const pasv = freePort();
+  mkdirSync(join(dir, "empty"));
+  const conf = readFileSync(join(import.meta.dir, "../../bench/vsftpd.conf.template"), "utf8")
+    .replace("chroot_local_user=YES", "chroot_local_user=NO")
+    .replaceAll("@PORT@", String(port))
+    .replaceAll("@HOME@", home)
+    .replaceAll("@EMPTY@", join(dir, "empty"))
+    .replaceAll("@PASV_LO@", String(pasv))
+    .replaceAll("@PASV_HI@", String(Math.min(65535, pasv + 50)))
+    .replaceAll("@LOG@", join(dir, "vsftpd.log"))
+    .replaceAll("@SSL@", "NO")
+    .replaceAll("@CERT@", "/dev/null")
+    .replaceAll("@KEY@", "/dev/null");
+  writeFileSync(join(dir, "vsftpd.conf"), conf, { mode: 0o600 });
+  const proc = Bun.spawn(["vsftpd", join(dir, "vsftpd.conf")], { stdout: "ignore", stderr: "pipe" });
+  await waitGreeting(port, proc, () => (existsSync(join(dir, "vsftpd.log")) ? readFileSync(join(dir, "vsftpd.log"), "utf8") : ""));
+  return peer(dir, port, proc, home, VSFTPD_USER, VSFTPD_PASS);
+}
+
+/** vsftpd needs its binary and root (it logs in a system user through PAM). */
+export function vsftpdAvailable(): boolean {
+  return existsSync("/usr/sbin/vsftpd") && process.getuid?.() === 0;
+}
+
+/** Make files created by the test owned by the server's user (vsftpd and ProFTPD drop root). */
+export function chownTo(path: string, user: string): void {
+  Bun.spawnSync(["chown", "-R", `${user}:`, path]);
+}
