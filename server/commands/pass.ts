@@ -28,7 +28,10 @@ export const pass: CommandSpec = {
     }
     let mounts: Mount[] | null = null;
     try {
-      const acquired = await acquireMounts(user, server.quotas, { s3Endpoint: server.options.s3Endpoint });
+      const acquired = await acquireMounts(user, server.quotas, {
+        s3Endpoint: server.options.s3Endpoint,
+        log: (event, fields) => server.log.error(event, fields),
+      });
       mounts = acquired.mounts;
       // The home must exist; checked when the user's table is built, not on every login.
       if (acquired.fresh) await mounts[0]!.storage.stat("");

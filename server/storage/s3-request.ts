@@ -34,7 +34,7 @@ export interface S3Request {
 }
 
 /** Per-request deadline: a black-holed endpoint fails the command instead of hanging it. */
-const REQUEST_TIMEOUT_MS = 60_000;
+export const REQUEST_TIMEOUT_MS = 60_000;
 /** Retries of a request that failed in transit or with 500/503 (S3's "try again"). */
 const RETRIES = 3;
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -50,6 +50,9 @@ function hmac(key: string | Uint8Array, s: string): Uint8Array {
   return new Uint8Array(new Bun.CryptoHasher("sha256", key).update(s).digest().buffer);
 }
 
+/** Failures that concern the whole store (not one object): worth one line in the server's log. */
+const OUTAGE_CODES = new Set(["NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"]);
+
 export class S3Api {
   private readonly base: URL;
   private signingKey: { day: string; key: Uint8Array } | null = null;
@@ -57,8 +60,17 @@ export class S3Api {
   constructor(
     readonly settings: S3Settings,
     readonly bucket: string,
+    /** Told when the store as a whole fails: missing bucket, refused credentials, unreachable. */
+    private readonly onOutage?: (reason: string) => void,
   ) {
     this.base = new URL(settings.endpoint);
+  }
+
+  /** Report `err` if it is an outage of the whole store; returns it (for `throw api.outage(e)`). */
+  outage(err: StorageError, code = ""): StorageError {
+    const whole = OUTAGE_CODES.has(code) || err.message === "the object store is unreachable" || err.message === "the object store did not answer in time";
+    if (whole) this.onOutage?.(err.message);
+    return err;
   }
 
   /** Bun's client for the same bucket (listings). */
@@ -83,7 +95,7 @@ export class S3Api {
           await Bun.sleep(100 * 4 ** attempt);
           continue;
         }
-        throw transportError(err);
+        throw this.outage(transportError(err));
       }
       if (res.ok || req.accept?.includes(res.status)) return res;
       if ((res.status === 500 || res.status === 503) && attempt < RETRIES) {
@@ -91,7 +103,8 @@ export class S3Api {
         await Bun.sleep(100 * 4 ** attempt);
         continue;
       }
-      throw await responseError(res);
+      const { error, code } = await responseError(res);
+      throw this.outage(error, code);
     }
   }
 
@@ -152,6 +165,8 @@ const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   EntityTooLarge: ["no-space", "object too large"],
   InvalidRange: ["unsupported", "range not satisfiable"],
   SlowDown: ["transient", "the object store asks to slow down"],
+  KeyTooLongError: ["denied", "name too long for the object store"],
+  EntityTooSmall: ["transient", "the object store refused a part"],
 };
 
 const STATUS_KINDS: Record<number, [StorageErrorKind, string]> = {
@@ -166,9 +181,10 @@ export function errorCode(xml: string): string {
   return /<Code>([^<]*)<\/Code>/.exec(xml)?.[1] ?? "";
 }
 
-export async function responseError(res: Response): Promise<StorageError> {
+export async function responseError(res: Response): Promise<{ error: StorageError; code: string }> {
   const body = res.status === 404 || res.headers.get("content-type")?.includes("xml") ? await res.text().catch(() => "") : (await res.arrayBuffer().catch(() => 0), "");
-  return errorFromCode(errorCode(body), res.status);
+  const code = errorCode(body);
+  return { error: errorFromCode(code, res.status), code };
 }
 
 export function errorFromCode(code: string, status = 0): StorageError {

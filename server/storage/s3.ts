@@ -5,7 +5,7 @@ import type { S3Place } from "../../protocol/s3-url.ts";
 import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteMode } from "./backend.ts";
 import { copyObject, deleteObject, headObject, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ObjectHead } from "./s3-object.ts";
 import { openS3Read } from "./s3-read.ts";
-import { S3Api, settingsProblem, transportError, type S3Settings } from "./s3-request.ts";
+import { REQUEST_TIMEOUT_MS, S3Api, settingsProblem, transportError, type S3Settings } from "./s3-request.ts";
 import { openS3Upload } from "./s3-upload.ts";
 
 /** A directory rename copies every object under it: above this many it is refused (550). */
@@ -26,8 +26,8 @@ export class S3Storage implements Storage {
   private readonly root: string;
   private readonly problem: string | null;
 
-  constructor(settings: S3Settings, place: S3Place) {
-    this.api = new S3Api(settings, place.bucket);
+  constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void } = {}) {
+    this.api = new S3Api(settings, place.bucket, opts.onOutage);
     this.client = this.api.client();
     this.root = place.prefix ? place.prefix + "/" : "";
     this.problem = settingsProblem(settings);
@@ -50,15 +50,17 @@ export class S3Storage implements Storage {
 
   private async page(prefix: string, opts: { delimiter?: boolean; token?: string; maxKeys?: number }): Promise<ListPage> {
     let res: Awaited<ReturnType<Bun.S3Client["list"]>>;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      res = await this.client.list({
-        prefix,
-        delimiter: opts.delimiter ? "/" : undefined,
-        continuationToken: opts.token,
-        maxKeys: opts.maxKeys,
+      // Bun's client takes no deadline: a black-holed endpoint must not hang a login or a LIST.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StorageError("transient", "the object store did not answer in time")), REQUEST_TIMEOUT_MS);
       });
+      res = await Promise.race([this.client.list({ prefix, delimiter: opts.delimiter ? "/" : undefined, continuationToken: opts.token, maxKeys: opts.maxKeys }), late]);
     } catch (err) {
-      throw transportError(err);
+      throw this.api.outage(transportError(err), (err as { code?: string })?.code);
+    } finally {
+      clearTimeout(timer);
     }
     const files = (res.contents ?? [])
       .filter((c) => c.key.startsWith(prefix))

@@ -61,12 +61,25 @@ export interface PlaceOptions {
   s3Endpoint?: string;
   /** Explicit settings (tests); default: read from the environment when first needed. */
   s3?: S3Settings;
+  /** One log line when an object store fails as a whole (missing bucket, credentials, unreachable). */
+  log?: (event: string, fields: Record<string, string>) => void;
 }
+
+const lastOutage = new Map<string, number>();
 
 /** The backend for a home or mount place: a local directory or `s3://bucket/prefix`. */
 export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
   if (!isS3Url(place)) return new LocalStorage(place);
-  return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place));
+  const log = opts.log;
+  return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
+    onOutage: log && ((reason) => {
+      // Once a minute per place, even across table rebuilds (a refused login forgets its table).
+      const now = Date.now();
+      if (now - (lastOutage.get(place) ?? -Infinity) < 60_000) return;
+      lastOutage.set(place, now);
+      log("object store unavailable", { place, reason });
+    }),
+  });
 }
 
 function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {

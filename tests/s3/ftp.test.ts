@@ -12,6 +12,8 @@ import { useServers } from "../helpers/server.ts";
 import type { UserSpec } from "../helpers/users.ts";
 
 const servers = useServers();
+/** Error lines the server logged. */
+const logged: Array<{ event: string; fields?: Record<string, any> }> = [];
 let bucket: TestBucket | null = null;
 afterEach(async () => {
   await bucket?.drop();
@@ -21,7 +23,12 @@ afterEach(async () => {
 /** A server whose alice has her home in a fresh bucket (prefix "alice"); returns that home as storage. */
 async function s3Server(extra: UserSpec[] = [], alice: Partial<UserSpec> = {}): Promise<{ home: Storage; port: number; work: string }> {
   bucket = await freshBucket();
-  const ts = await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice`, ...alice }, ...extra] });
+  logged.length = 0;
+  const logger = { info() {}, warn() {}, error: (event: string, fields?: Record<string, any>) => void logged.push({ event, fields }) };
+  const ts = await servers.start({
+    users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice`, ...alice }, ...extra],
+    options: { logger },
+  });
   const work = join(ts.root, "work");
   mkdirSync(work);
   return { home: new S3Storage(s3Settings(), { bucket: bucket.name, prefix: "alice" }), port: ts.port, work };
@@ -114,7 +121,7 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     }
   });
 
-  test("a missing bucket refuses only that user's login, without naming the bucket", async () => {
+  test("a missing bucket refuses only that user's login, without naming the bucket, and says why in the log", async () => {
     await s3Server([{ name: "bob", password: "bob-pw", home: "s3://ftpkit-no-such-bucket/bob" }]);
     const w = await servers.connect();
     await w.read();
@@ -124,6 +131,9 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     expect(refused.lines.join(" ")).not.toContain("ftpkit-no-such-bucket");
     const alice = await servers.login();
     expect((await alice.cmd("PWD")).code).toBe(257);
+    const lines = logged.filter((l) => l.fields?.user === "bob" || l.fields?.place?.includes("ftpkit-no-such-bucket"));
+    expect(lines).toContainEqual({ event: "login refused: home directory unavailable", fields: expect.objectContaining({ reason: "the bucket does not exist" }) });
+    expect(lines).toContainEqual({ event: "object store unavailable", fields: { place: "s3://ftpkit-no-such-bucket/bob", reason: "the bucket does not exist" } });
   });
 });
 
