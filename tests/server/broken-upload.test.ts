@@ -20,7 +20,7 @@ async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promi
   try {
     // The upload takes seconds: wait until bytes are arriving, then kill.
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && !readdirSync(dir).some((f) => f.startsWith(".ftpkit-upload.") || f === name)) await Bun.sleep(50);
+    while (Date.now() < deadline && !readdirSync(dir).some((f) => f === ".ftpkit-tmp" || f === name)) await Bun.sleep(50);
     await Bun.sleep(500);
     proc.kill(9);
     await proc.exited;
@@ -37,7 +37,7 @@ describe("broken uploads", () => {
     const before = readFileSync(join(home, "hello.txt"));
     await killedUpload("hello.txt", crypto.getRandomValues(new Uint8Array(2_000_000)), home);
     expect(readFileSync(join(home, "hello.txt")).equals(before)).toBe(true);
-    expect(readdirSync(home).filter((f) => f.startsWith(".ftpkit-upload."))).toEqual([]);
+    expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
   });
 
   test("kill -9 during a new upload keeps the partial bytes, so the client can resume", async () => {
