@@ -73,7 +73,7 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     const tail = await w.transfer("RETR data.bin");
     expect(tail.final?.code).toBe(226);
     expect(digest(tail.data)).toBe(digest(data.subarray(10_000_000)));
-  });
+  }, 60_000);
 
   test("MKD, CWD, RNFR/RNTO of a file and a directory, DELE, RMD", async () => {
     const { home } = await s3Server();
@@ -95,7 +95,7 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     expect((await w.cmd("DELE moved/b.txt")).code).toBe(550);
     expect((await w.cmd("RMD moved")).code).toBe(250);
     expect(await bucket!.keys()).toEqual([]);
-  });
+  }, 60_000);
 
   test("HASH and XMD5 of an object match its bytes", async () => {
     const { home } = await s3Server();
@@ -107,7 +107,7 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     expect(r.lines[0]).toContain(digest(data));
     const md5 = await w.cmd("XMD5 f.bin"); // no stored MD5: streamed from the object
     expect([md5.code, md5.lines[0]]).toEqual([250, digest(data, "md5")]);
-  });
+  }, 60_000);
 
   test("the jail: a sibling prefix is never reachable", async () => {
     const { home } = await s3Server();
@@ -119,7 +119,7 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     for (const p of ["../alice2/secret", "/../alice2/secret", "..%2falice2/secret"]) {
       expect((await w.cmd(`SIZE ${p}`)).code).toBe(550);
     }
-  });
+  }, 60_000);
 
   test("a missing bucket refuses only that user's login, without naming the bucket, and says why in the log", async () => {
     await s3Server([{ name: "bob", password: "bob-pw", home: "s3://ftpkit-no-such-bucket/bob" }]);
@@ -134,7 +134,7 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     const lines = logged.filter((l) => l.fields?.user === "bob" || l.fields?.place?.includes("ftpkit-no-such-bucket"));
     expect(lines).toContainEqual({ event: "login refused: home directory unavailable", fields: expect.objectContaining({ reason: "the bucket does not exist" }) });
     expect(lines).toContainEqual({ event: "object store unavailable", fields: { place: "s3://ftpkit-no-such-bucket/bob", reason: "the bucket does not exist" } });
-  });
+  }, 60_000);
 });
 
 describe.skipIf(!HAVE_S3)("uploads to an S3 home", () => {
@@ -158,7 +158,7 @@ ftp.quit()`;
     expect((await run(["python3", "up.py", String(port)], { cwd: work, timeoutMs: 60_000 })).code).toBe(0);
     expect(digest(await get(home, "py.bin"))).toBe(digest(data));
     expect(await bucket!.pending()).toEqual([]);
-  });
+  }, 60_000);
 
   test("resume both ways: REST+RETR with curl -C, APPE and REST+STOR", async () => {
     const { home, port, work } = await s3Server();
@@ -180,7 +180,7 @@ ftp.quit()`;
     expect(st.final?.code).toBe(226);
     expect(digest(await get(home, "r.bin"))).toBe(digest(data.subarray(0, 2000)));
     expect(await bucket!.pending()).toEqual([]);
-  });
+  }, 60_000);
 
   test("quota: an upload past the limit gets 552 and leaves no object", async () => {
     const { home } = await s3Server([], { quota: 100_000 });
@@ -190,7 +190,7 @@ ftp.quit()`;
     expect(r.final?.code ?? r.first.code).toBe(552);
     expect(await bucket!.keys()).toEqual(["alice/have.bin"]);
     expect(await bucket!.pending()).toEqual([]);
-  });
+  }, 60_000);
 
   test("a killed upload leaves no object and no pending multipart upload", async () => {
     const { port, work } = await s3Server();
