@@ -1,54 +1,139 @@
-// Downloads from S3: ranged GETs of fixed-size chunks with read-ahead. Memory per open file is at most
-// READ_AHEAD + 1 chunks; every GET carries If-Match, so a download never mixes two versions of an
-// object (an overwrite during RETR fails it instead).
+// Downloads from S3: one streamed GET from the read position to the end (REST + RETR is a ranged GET),
+// pulled ahead into a small queue while the data connection sends, so fetching and sending overlap.
+// Memory per open file is bounded: the queue stops at READ_AHEAD bytes and fetch's body stream
+// applies backpressure to the socket (measured: a stalled 512 MiB body held 4 MiB). Every GET
+// carries If-Match, so a download never mixes two versions of an object (an overwrite fails it).
+// A read at another position (HASH of a range, a client seeking) starts a new GET there.
 import { StorageError, type ReadHandle } from "./backend.ts";
 import type { ObjectHead } from "./s3-object.ts";
-import type { S3Api } from "./s3-request.ts";
+import { transportError, type S3Api } from "./s3-request.ts";
 
-export const READ_CHUNK = 8 * 1024 * 1024;
-/** Chunks requested beyond the one being read. */
-export const READ_AHEAD = 2;
+/** Bytes pulled ahead of the reader. */
+export const READ_AHEAD = 8 * 1024 * 1024;
+/** Re-opens of a stream that broke mid-way (from where it broke) before the read fails. */
+const REOPENS = 3;
 
-interface Chunk {
-  promise: Promise<Uint8Array>;
-  data?: Uint8Array;
-  error?: unknown;
+class RangeStream {
+  /** Position of the next byte `take` returns. */
+  pos: number;
+  private readonly queue: Uint8Array[] = [];
+  private queued = 0;
+  private ended = false;
+  private error: unknown = null;
+  private pumping = false;
+  private wake: (() => void) | null = null;
+  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private cancelled = false;
+
+  constructor(
+    private readonly api: S3Api,
+    private readonly key: string,
+    private readonly head: ObjectHead,
+    start: number,
+  ) {
+    this.pos = start;
+    void this.pump(start);
+  }
+
+  private async pump(start?: number): Promise<void> {
+    if (this.pumping || this.ended || this.error) return;
+    this.pumping = true;
+    try {
+      if (!this.reader) {
+        const res = await this.api.send({ method: "GET", key: this.key, headers: { range: `bytes=${start}-${this.head.size - 1}`, "if-match": this.head.etag } });
+        if (this.cancelled) {
+          await res.body?.cancel().catch(() => {});
+          return;
+        }
+        this.reader = res.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+      }
+      const reader = this.reader;
+      while (this.queued < READ_AHEAD && !this.cancelled) {
+        const { value, done } = await reader.read();
+        if (done) {
+          this.ended = true;
+          break;
+        }
+        this.queue.push(value);
+        this.queued += value.length;
+        this.notify();
+      }
+    } catch (err) {
+      this.error = err;
+    } finally {
+      this.pumping = false;
+      this.notify();
+    }
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Copy queued bytes into `buf` (synchronously); 0 when nothing is queued yet. */
+  take(buf: Uint8Array): number {
+    let n = 0;
+    while (n < buf.length && this.queue.length > 0) {
+      const head = this.queue[0]!;
+      const k = Math.min(buf.length - n, head.length);
+      buf.set(head.subarray(0, k), n);
+      n += k;
+      if (k === head.length) this.queue.shift();
+      else this.queue[0] = head.subarray(k);
+    }
+    this.queued -= n;
+    this.pos += n;
+    if (n > 0) void this.pump();
+    return n;
+  }
+
+  /** Wait until bytes are queued, the stream ended or failed. */
+  async ready(): Promise<void> {
+    while (this.queue.length === 0 && !this.ended && !this.error) {
+      await new Promise<void>((r) => {
+        this.wake = r;
+        void this.pump();
+      });
+    }
+  }
+
+  get failure(): unknown {
+    return this.queue.length === 0 ? this.error : null;
+  }
+
+  get finished(): boolean {
+    return this.queue.length === 0 && this.ended;
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.queue.length = 0;
+    this.queued = 0;
+    void this.reader?.cancel().catch(() => {});
+  }
 }
 
 export function openS3Read(api: S3Api, key: string, head: ObjectHead): ReadHandle {
-  const chunks = new Map<number, Chunk>();
+  let stream: RangeStream | null = null;
+  let reopens = 0;
   let closed = false;
 
-  const fetchChunk = (index: number): Chunk => {
-    const from = index * READ_CHUNK;
-    const to = Math.min(head.size, from + READ_CHUNK);
-    const chunk: Chunk = {
-      promise: (async () => {
-        const res = await api.send({ method: "GET", key, headers: { range: `bytes=${from}-${to - 1}`, "if-match": head.etag } });
-        const data = new Uint8Array(await res.arrayBuffer());
-        if (data.length !== to - from) throw new StorageError("transient", "the object changed meanwhile");
-        return data;
-      })(),
-    };
-    chunk.promise.then(
-      (d) => (chunk.data = d),
-      (e) => (chunk.error = e),
-    );
-    return chunk;
-  };
-
-  /** Keep chunks [index, index + READ_AHEAD] requested; drop the ones before. */
-  const window = (index: number): Chunk => {
-    for (const i of chunks.keys()) if (i < index || i > index + READ_AHEAD) chunks.delete(i);
-    const last = Math.ceil(head.size / READ_CHUNK) - 1;
-    for (let i = index; i <= Math.min(last, index + READ_AHEAD); i++) if (!chunks.has(i)) chunks.set(i, fetchChunk(i));
-    return chunks.get(index)!;
-  };
-
-  const copy = (data: Uint8Array, buf: Uint8Array, offset: number): number => {
-    const n = Math.min(buf.length, data.length - offset);
-    buf.set(data.subarray(offset, offset + n), 0);
-    return n;
+  const slow = async (buf: Uint8Array, position: number): Promise<number> => {
+    for (;;) {
+      const s = stream!;
+      await s.ready();
+      const n = s.take(buf);
+      if (n > 0) return n;
+      if (s.finished) throw new StorageError("transient", "the object changed meanwhile"); // shorter than HEAD said
+      const err = s.failure;
+      // A GET refused outright (412: changed; 404: gone) fails; a stream that broke is re-opened where it broke.
+      if (err instanceof StorageError || reopens >= REOPENS) throw err instanceof StorageError ? err : transportError(err);
+      reopens++;
+      s.cancel();
+      stream = new RangeStream(api, key, head, position);
+    }
   };
 
   return {
@@ -56,17 +141,17 @@ export function openS3Read(api: S3Api, key: string, head: ObjectHead): ReadHandl
     read(buf: Uint8Array, position: number): number | Promise<number> {
       if (closed) throw new StorageError("transient", "file closed");
       if (position >= head.size || buf.length === 0) return 0;
-      const index = Math.floor(position / READ_CHUNK);
-      const offset = position - index * READ_CHUNK;
-      const chunk = window(index);
-      if (chunk.data) return copy(chunk.data, buf, offset);
-      return chunk.promise.then((data) => copy(data, buf, offset));
+      if (!stream || stream.pos !== position) {
+        stream?.cancel();
+        stream = new RangeStream(api, key, head, position);
+      }
+      const n = stream.take(buf);
+      return n > 0 ? n : slow(buf, position);
     },
     close() {
       closed = true;
-      // Requests in flight finish on their own; their chunks are simply dropped.
-      for (const c of chunks.values()) c.promise.catch(() => {});
-      chunks.clear();
+      stream?.cancel();
+      stream = null;
     },
   };
 }
