@@ -137,6 +137,33 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
   }, 60_000);
 });
 
+describe.skipIf(!HAVE_S3)("an S3 mount in a local home", () => {
+  test("the mount is listed, takes uploads into the bucket and keeps its own quota", async () => {
+    bucket = await freshBucket();
+    await servers.start({
+      users: [
+        {
+          name: "alice",
+          password: "alice-pw",
+          mounts: [{ vpath: "/archive", dir: `s3://${bucket.name}/2026`, perms: ["read", "write", "modify"], quota: 10_000 }],
+        },
+      ],
+    });
+    const w = await servers.login();
+    expect((await w.transfer("NLST")).data.toString()).toContain("archive");
+    const ok = await w.transfer("STOR /archive/a.bin", new Uint8Array(6_000).fill(1));
+    expect(ok.final?.code).toBe(226);
+    expect(await bucket.keys()).toEqual(["2026/a.bin"]);
+    const over = await w.transfer("STOR /archive/b.bin", new Uint8Array(6_000).fill(2));
+    expect(over.final?.code ?? over.first.code).toBe(552);
+    expect(await bucket.keys()).toEqual(["2026/a.bin"]);
+    expect(await bucket.pending()).toEqual([]);
+    // The home is still the local directory.
+    expect((await w.transfer("STOR local.txt", new TextEncoder().encode("here"))).final?.code).toBe(226);
+    expect(await bucket.keys()).toEqual(["2026/a.bin"]);
+  }, 60_000);
+});
+
 describe.skipIf(!HAVE_S3)("uploads to an S3 home", () => {
   test("curl, lftp and ftplib uploads round-trip by sha256", async () => {
     const { home, port, work } = await s3Server();

@@ -324,6 +324,16 @@ for (const b of backends) {
       expect(got).toEqual(["a", "a-b", "b", "c.txt"]);
     });
 
+    t("a directory of more than one listing page comes whole, in name order", async ({ storage }) => {
+      await storage.mkdir("many");
+      const want = Array.from({ length: 1100 }, (_, i) => `f${String(i).padStart(4, "0")}`);
+      for (let i = 0; i < want.length; i += 100) await Promise.all(want.slice(i, i + 100).map((n) => put(storage, `many/${n}`, text("x"))));
+      const got: string[] = [];
+      for await (const batch of await storage.listBatches!("many")) for (const e of batch) got.push(e.name);
+      expect(got).toEqual(want);
+      expect(await storage.usage("many")).toBe(1100);
+    }, 120_000);
+
     t("the jail: no key reaches a sibling whose name starts with the root's", async ({ storage, sibling }) => {
       await put(sibling, "secret", text("s"));
       await put(storage, "mine", text("m"));
