@@ -89,14 +89,22 @@ class RangeStream {
     return n;
   }
 
-  /** Wait until bytes are queued, the stream ended or failed. */
-  async ready(): Promise<void> {
-    while (this.queue.length === 0 && !this.ended && !this.error) {
+  /**
+   * Wait until `want` bytes are queued (or the stream ended or failed). Handing the reader a full
+   * buffer, not each ~64 KiB piece fetch delivers, keeps the data connection's writes large.
+   */
+  async ready(want = 1): Promise<void> {
+    while (this.queued < Math.min(want, READ_AHEAD) && !this.ended && !this.error) {
       await new Promise<void>((r) => {
         this.wake = r;
         void this.pump();
       });
     }
+  }
+
+  /** Bytes ready to take now. */
+  get available(): number {
+    return this.queued;
   }
 
   get failure(): unknown {
@@ -123,7 +131,7 @@ export function openS3Read(api: S3Api, key: string, head: ObjectHead): ReadHandl
   const slow = async (buf: Uint8Array, position: number): Promise<number> => {
     for (;;) {
       const s = stream!;
-      await s.ready();
+      await s.ready(Math.min(buf.length, head.size - position));
       const n = s.take(buf);
       if (n > 0) return n;
       if (s.finished) throw new StorageError("transient", "the object changed meanwhile"); // shorter than HEAD said
@@ -145,8 +153,8 @@ export function openS3Read(api: S3Api, key: string, head: ObjectHead): ReadHandl
         stream?.cancel();
         stream = new RangeStream(api, key, head, position);
       }
-      const n = stream.take(buf);
-      return n > 0 ? n : slow(buf, position);
+      const want = Math.min(buf.length, head.size - position);
+      return stream.available >= want ? stream.take(buf) : slow(buf, position);
     },
     close() {
       closed = true;
