@@ -1,7 +1,7 @@
 // Issue 8: a transfer owns its resources and ends exactly once — measured as an attacker would,
 // by descriptors, quota and bytes on disk before and after.
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { useServers } from "../helpers/server.ts";
@@ -55,7 +55,7 @@ describe("transfers that never get a data connection", () => {
     }
     expect(openFds() - before).toBeLessThan(10);
     expect(statSync(join(s.home("alice"), "big.bin")).size).toBe(900_000);
-  });
+  }, 60_000);
 
   test("50 failed overwrites cannot cheat the quota: AVBL and the file stay as they were", async () => {
     const s = await servers.start({ users: [{ name: "alice", password: "alice-pw", quota: 1_000_000 }] });
@@ -68,7 +68,7 @@ describe("transfers that never get a data connection", () => {
     expect(readFileSync(join(s.home("alice"), "big.bin")).equals(Buffer.alloc(900_000, 7))).toBe(true);
     // …and the quota still refuses what does not fit.
     expect((await w.transfer("STOR more.bin", new Uint8Array(left + 1))).final?.code).toBe(552);
-  });
+  }, 60_000);
 
   test("STOR does not create or truncate the target before its data connection exists", async () => {
     const s = await servers.start();
@@ -83,7 +83,7 @@ describe("transfers that never get a data connection", () => {
     expect((await w.cmd("EPSV")).code).toBe(229);
     expect((await w.cmd("STOR new-file.txt")).code).toBe(150);
     expect(readdirSync(s.home("alice"))).not.toContain("new-file.txt");
-  });
+  }, 60_000);
 
   test("ABOR while a transfer waits for its data connection is answered at once (426, then 226)", async () => {
     await servers.start({ options: { dataTimeoutMs: 60_000 } });
@@ -95,7 +95,7 @@ describe("transfers that never get a data connection", () => {
     expect((await w.read(5000))?.code).toBe(426);
     expect((await w.read(5000))?.code).toBe(226);
     expect((await w.cmd("NOOP")).code).toBe(200);
-  });
+  }, 60_000);
 });
 
 /** Connect a data socket for `line` over EPSV, send `bytes`, then reset the connection (SO_LINGER 0, via Python). */
@@ -136,7 +136,7 @@ describe("a reset data connection is a broken upload, never a complete one", () 
       expect(readFileSync(target).equals(Buffer.from(old))).toBe(true);
     }
     expect(readdirSync(join(s.home("alice"), ".ftpkit-tmp"))).toEqual([]);
-  });
+  }, 60_000);
 
   test("RST during APPE and a new upload: 426, and the quota counts exactly the bytes kept", async () => {
     const s = await servers.start({ users: [{ name: "alice", password: "alice-pw", quota: 10_000_000 }] });
@@ -148,7 +148,7 @@ describe("a reset data connection is a broken upload, never a complete one", () 
     expect(kept).toBeLessThanOrEqual(500_000);
     const w2 = await servers.login();
     expect(10_000_000 - (await avbl(w2))).toBe(base + kept);
-  });
+  }, 60_000);
 });
 
 describe("the ledger follows what is stored", () => {
@@ -165,5 +165,46 @@ describe("the ledger follows what is stored", () => {
     }
     const onDisk = readdirSync(home).includes("race.bin") ? statSync(join(home, "race.bin")).size : 0;
     expect(quota - (await avbl(a))).toBe(base + onDisk);
-  });
+  }, 60_000);
+});
+
+describe("reserved names and a full disk", () => {
+  test("names under .ftpkit- are refused with 553 and never listed", async () => {
+    await servers.start();
+    const w = await servers.login();
+    expect((await w.transfer("STOR x.bin", new Uint8Array(10))).final?.code).toBe(226);
+    for (const name of [".ftpkit-tmp/x", ".ftpkit-upload.1234", "sub/.ftpkit-tmp"]) {
+      expect((await w.transfer(`STOR ${name}`, new Uint8Array(10))).first.code).toBe(553);
+    }
+    expect((await w.cmd("CWD .ftpkit-tmp")).code).toBe(553);
+    expect((await w.cmd("DELE .ftpkit-tmp")).code).toBe(553);
+    const names = (await w.transfer("LIST -a")).data.toString();
+    expect(names).not.toContain(".ftpkit");
+  }, 60_000);
+
+  test("an upload that fills the disk gets 452, and the quota counts exactly what stayed on disk", async () => {
+    const quota = 50_000_000;
+    const s = await servers.start({
+      users: [{ name: "alice", password: "alice-pw", quota, home: "small" }],
+      setup: (root) => {
+        mkdirSync(join(root, "small"));
+        Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", join(root, "small")]);
+      },
+    });
+    const small = join(s.root, "small");
+    try {
+      expect(Bun.spawnSync(["mountpoint", "-q", small]).exitCode).toBe(0);
+      const w = await servers.login();
+      const r = await w.transfer("STOR big.bin", new Uint8Array(3_000_000).fill(9));
+      expect(r.final?.code).toBe(452);
+      const kept = readdirSync(small).includes("big.bin") ? statSync(join(small, "big.bin")).size : 0;
+      // AVBL also caps by free disk space (none here): SITE QUOTA shows the ledger itself.
+      const used = async () => Number(/used (\d+) of/.exec((await w.cmd("SITE QUOTA")).lines.join("\n"))?.[1]);
+      expect(await used()).toBe(kept);
+      if (kept) expect((await w.cmd("DELE big.bin")).code).toBe(250);
+      expect(await used()).toBe(0);
+    } finally {
+      Bun.spawnSync(["umount", "-l", small]);
+    }
+  }, 60_000);
 });
