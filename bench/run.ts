@@ -552,7 +552,11 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.s3) {
     const { runS3Bench } = await import("./s3.ts");
-    console.log(await runS3Bench({ quick: args.quick, reps: args.reps }));
+    const table = await runS3Bench({ quick: args.quick, reps: args.reps });
+    const command = `bun run bench ${process.argv.slice(2).join(" ")}`;
+    const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+    writeFileSync(join(BENCH_DIR, "RESULTS-S3.md"), `# S3 rows\n\n\`${command}\` on ${new Date().toISOString()}, load average after the run ${load}.\n\n${table}\n`);
+    console.log(table);
     return;
   }
   const profile: Profile = { ...(args.quick ? QUICK : FULL) };

@@ -1,7 +1,8 @@
 // FTP over an S3 home (radosgw): real clients (curl, lftp, ftplib) and raw commands against a user
 // whose home is s3://BUCKET/alice. Skipped only when S3_ENDPOINT is unset (.ci/run sets it).
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Storage, WriteMode } from "../../server/storage/backend.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
@@ -9,7 +10,9 @@ import { run } from "../interop/run.ts";
 import { digest, randomFile } from "../helpers/peers.ts";
 import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
 import { useServers } from "../helpers/server.ts";
-import type { UserSpec } from "../helpers/users.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
 
 const servers = useServers();
 /** Error lines the server logged. */
@@ -134,6 +137,35 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     const lines = logged.filter((l) => l.fields?.user === "bob" || l.fields?.place?.includes("ftpkit-no-such-bucket"));
     expect(lines).toContainEqual({ event: "login refused: home directory unavailable", fields: expect.objectContaining({ reason: "the bucket does not exist" }) });
     expect(lines).toContainEqual({ event: "object store unavailable", fields: { place: "s3://ftpkit-no-such-bucket/bob", reason: "the bucket does not exist" } });
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("ftpkit serve", () => {
+  test("--s3-endpoint wins over S3_ENDPOINT", async () => {
+    bucket = await freshBucket();
+    const dir = mkdtempSync(join(tmpdir(), "ftpkit-s3serve-"));
+    const real = process.env.S3_ENDPOINT!;
+    let serve: ServeProcess | null = null;
+    try {
+      const file = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }]);
+      process.env.S3_ENDPOINT = "http://127.0.0.1:9"; // nothing listens there: only the flag can work
+      try {
+        serve = await spawnServe(["--users", file, "--s3-endpoint", real], { cwd: dir });
+      } finally {
+        process.env.S3_ENDPOINT = real;
+      }
+      const w = await Wire.connect(serve.port);
+      try {
+        expect((await w.login("alice", "alice-pw")).code).toBe(230);
+        expect((await w.cmd("MKD made")).code).toBe(257);
+      } finally {
+        w.close();
+      }
+      expect(await bucket.keys()).toEqual(["alice/made/"]);
+    } finally {
+      await serve?.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
 
