@@ -10,7 +10,7 @@ import { transportError, type S3Api } from "./s3-request.ts";
 
 /** Bytes pulled ahead of the reader. */
 export const READ_AHEAD = 8 * 1024 * 1024;
-/** Re-opens of a stream that broke mid-way (from where it broke) before the read fails. */
+/** Re-opens in a row, without progress, of a stream that broke mid-way (from where it broke) before the read fails. */
 const REOPENS = 3;
 
 class RangeStream {
@@ -133,7 +133,10 @@ export function openS3Read(api: S3Api, key: string, head: ObjectHead): ReadHandl
       const s = stream!;
       await s.ready(Math.min(buf.length, head.size - position));
       const n = s.take(buf);
-      if (n > 0) return n;
+      if (n > 0) {
+        reopens = 0; // progress: a long download may outlive several broken connections
+        return n;
+      }
       if (s.finished) throw new StorageError("transient", "the object changed meanwhile"); // shorter than HEAD said
       const err = s.failure;
       // A GET refused outright (412: changed; 404: gone) fails; a stream that broke is re-opened where it broke.

@@ -132,14 +132,18 @@ export class S3Api {
     const { host: _host, ...send } = headers;
     send.authorization = `AWS4-HMAC-SHA256 Credential=${this.settings.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
     const body = typeof req.body === "string" ? encoder.encode(req.body) : req.body;
+    // The deadline covers sending the request and receiving the answer's head, not a download's
+    // body: a RETR to a slow client may stream for hours (a stalled one is the transfer's to end).
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), REQUEST_TIMEOUT_MS);
     return fetch(`${this.base.origin}${path}${query ? "?" + query : ""}`, {
       method: req.method,
       headers: send,
       body,
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: ctl.signal,
       // Keep the bytes as they are (no transparent decompression of a gzip-typed object).
       decompress: false,
-    } as RequestInit);
+    } as RequestInit).finally(() => clearTimeout(timer));
   }
 
   private keyFor(day: string): Uint8Array {
