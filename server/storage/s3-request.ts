@@ -135,7 +135,9 @@ export class S3Api {
     // The deadline covers sending the request and receiving the answer's head, not a download's
     // body: a RETR to a slow client may stream for hours (a stalled one is the transfer's to end).
     const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), REQUEST_TIMEOUT_MS);
+    // A part upload gets extra time for its body (at least 64 KB/s), so a slow uplink is not cut.
+    const deadline = REQUEST_TIMEOUT_MS + (body ? body.length / 64 : 0);
+    const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);
     return fetch(`${this.base.origin}${path}${query ? "?" + query : ""}`, {
       method: req.method,
       headers: send,
