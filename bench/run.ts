@@ -19,6 +19,7 @@ import {
   ensureSystemUser,
   makeCert,
   pyOpenSslImportable,
+  selfCpuMs,
   spawnPiped,
   startFtpkit,
   startPyftpdlib,
@@ -75,12 +76,17 @@ const QUICK: Profile = {
 
 const ACCOUNT_USER = "ftpbench";
 const ACCOUNT_PASS = "bench-Pw-2718";
-const PORTS = { ftpkit: 22121, vsftpd: 22122, pyftpdlib: 22123, pyftpdlibTls: 22124, raw: 22129 };
+// FTPKIT_BENCH_PORT_OFFSET moves every port (control and passive), so two checkouts can bench on
+// one machine without one measuring the other's server.
+const OFF = Number(process.env.FTPKIT_BENCH_PORT_OFFSET ?? 0) || 0;
+const PORTS = { ftpkit: 22121 + OFF, vsftpd: 22122 + OFF, pyftpdlib: 22123 + OFF, pyftpdlibTls: 22124 + OFF, ftpkitOps: 22125 + OFF, ftpkitOpsMetrics: 22126 + OFF, raw: 22129 + OFF };
+const range = (lo: number): [number, number] => [lo + OFF, lo + 999 + OFF];
 const PASV = {
-  ftpkit: [40000, 40999],
-  vsftpd: [41000, 41999],
-  pyftpdlib: [42000, 42999],
-  pyftpdlibTls: [43000, 43999],
+  ftpkit: range(40000),
+  ftpkitOps: range(44000),
+  vsftpd: range(41000),
+  pyftpdlib: range(42000),
+  pyftpdlibTls: range(43000),
 } satisfies Record<string, [number, number]>;
 const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib"] as const;
 type ServerName = (typeof SERVERS)[number];
@@ -297,6 +303,10 @@ interface Cell {
   na?: string;
   error?: string;
   detail?: string;
+  /** Operations rows: the plain server's median, measured in the same runs (alternating). */
+  paired?: number;
+  /** Operations rows: median server CPU per run (ms), ops server / plain server. */
+  cpu?: { ops: number; plain: number };
 }
 
 interface Target {
@@ -314,6 +324,10 @@ interface Workload {
   timeoutMs: number;
   spec(server: ServerName, port: number, rep: number, warm: boolean): LoadSpec;
   after?(): void;
+  /** Operations rows: run against a second ftpkit with --metrics and a post-upload hook (ftpkit only). */
+  ops?: boolean;
+  /** The row the target compares with (default retr-1). */
+  baseline?: string;
 }
 
 function median(xs: number[]): number {
@@ -360,10 +374,24 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       return better === "higher" ? f >= py : f <= py;
     },
   });
+  // The same login and upload rows against ftpkit with --metrics (scraped every second) and an upload hook.
+  const sameAsPlain = (id: string): Target => ({
+    text: `≥ 0.95 × plain ${id} (paired runs)`,
+    check: (c) => {
+      const f = v(c.ftpkit);
+      const pl = c.ftpkit?.paired;
+      return f === undefined || pl === undefined ? undefined : f >= 0.95 * pl;
+    },
+  });
+  const opsRows = (): Workload[] =>
+    ["login-conc", "stor-1", "stor-100"].map((id) => {
+      const plain = rows.find((w) => w.id === id)!;
+      return { ...plain, id: `${id}+ops`, label: `${plain.label}, with --metrics + upload hook`, target: sameAsPlain(id), ops: true, baseline: id, showWall: plain.showWall };
+    });
   const upPaths = (server: string, rep: number, n: number) =>
     Array.from({ length: n }, (_, i) => `/up/${server}-${rep}-${String(i).padStart(3, "0")}.bin`);
   const clear = () => clearUploads(data.upDir);
-  return [
+  const rows: Workload[] = [
     {
       id: "retr-1",
       label: `retr-1: 1 client downloads ${bigMiB} MiB`,
@@ -466,6 +494,8 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       spec: (_s, port) => ({ kind: "sessions", port, ...base, n: p.sessions, concurrency: 50, holdMs: 60_000 }),
     },
   ];
+  rows.splice(rows.findIndex((w) => w.id === "ftps-retr-1"), 0, ...opsRows());
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,14 +534,17 @@ function renderTable(ws: Workload[], r: Results, servers: readonly ServerName[])
     if (r.raw.error) notes.push(`raw: ${r.raw.error}`);
     rows.push(`| raw loopback limit (Bun read+send, no FTP) | MB/s | ${servers.map(() => rawText).join(" | ")} | ceiling | |`);
   }
-  const plain = r.cells.get("retr-1") ?? {};
   for (const w of ws) {
     const cells = r.cells.get(w.id);
     if (!cells) continue;
+    const plain = r.cells.get(w.baseline ?? "retr-1") ?? {};
     const texts = servers.map((s) => {
       let extra = "";
       const c = cells[s];
-      if (w.id === "ftps-retr-1" && v(c) !== undefined && v(plain[s]) !== undefined) {
+      if (w.ops && v(c) !== undefined && c?.paired) {
+        extra = `, ${Math.round((100 * v(c)!) / c.paired)}% of plain ${fmt(c.paired, w.unit)} in the same runs`;
+        if (c.cpu && c.cpu.plain > 0) extra += `; server CPU ${(c.cpu.ops / c.cpu.plain).toFixed(2)}× plain`;
+      } else if (w.id === "ftps-retr-1" && v(c) !== undefined && v(plain[s]) !== undefined) {
         extra = `, ${Math.round((100 * v(c)!) / v(plain[s])!)}% of plain`;
       }
       return cellText(c, w, cells.vsftpd, extra);
@@ -646,12 +679,75 @@ async function main(): Promise<void> {
   }
 
   const ws = workloads(profile, data, acct).filter((w) => wanted(w.id));
+  // The operations rows: a second ftpkit with --metrics (scraped every second, like a busy Prometheus)
+  // and a post-upload hook (/bin/true: the cost of spawning it, not of what it does).
+  let opsServer: RunningServer | undefined;
+  let opsError: string | undefined;
+  let scraper: ReturnType<typeof setInterval> | undefined;
+  if (args.only.includes("ftpkit") && ws.some((w) => w.ops)) {
+    try {
+      const metricsAddr = `127.0.0.1:${PORTS.ftpkitOpsMetrics}`;
+      opsServer = await startFtpkit({ acct, port: PORTS.ftpkitOps, pasv: PASV.ftpkitOps, work, tls: cert, extraArgs: ["--metrics", metricsAddr, "--hook", "upload=/bin/true"] });
+      running.add(opsServer);
+      log(`ftpkit (metrics + hook) up on 127.0.0.1:${opsServer.port} (pid ${opsServer.pid})`);
+      scraper = setInterval(() => void fetch(`http://${metricsAddr}/metrics`).then((r) => r.text()).catch(() => {}), 1000);
+    } catch (e) {
+      opsError = (e as Error).message;
+    }
+  }
   for (const w of ws) {
     const row: Record<string, Cell> = {};
     results.cells.set(w.id, row);
     for (const name of SERVERS) {
       if (!args.only.includes(name)) continue;
-      let s = servers.get(name);
+      if (w.ops && name !== "ftpkit") {
+        row[name] = { na: "ftpkit's own operations flags" };
+        continue;
+      }
+      let s = w.ops ? opsServer : servers.get(name);
+      if (w.ops) {
+        const plain = servers.get(name);
+        if (!s || !plain) {
+          row[name] = { error: opsError ?? "not available" };
+          continue;
+        }
+        // On a shared machine the load drifts between rows: plain and ops runs alternate, in
+        // alternating order, and the ratio is taken between the two medians of the same runs.
+        log(`${w.id} · ${name} (paired with plain ftpkit)…`);
+        const ops = s;
+        const samples: { plain: LoadResult[]; ops: LoadResult[] } = { plain: [], ops: [] };
+        const cpu: { plain: number[]; ops: number[] } = { plain: [], ops: [] };
+        let failed: Cell | undefined;
+        for (let i = 0; i < profile.warmup + profile.reps && !failed; i++) {
+          const warm = i < profile.warmup;
+          const order: Array<["plain" | "ops", RunningServer]> = i % 2 ? [["ops", ops], ["plain", plain]] : [["plain", plain], ["ops", ops]];
+          for (const [kind, srv] of order) {
+            if (!alive(srv)) failed = { error: `${srv.name} died (see ${srv.log})` };
+            if (failed) break;
+            const cpu0 = selfCpuMs(srv.pid);
+            const r = await runLoad(w.spec(name, srv.port, i, warm), w.timeoutMs);
+            await Bun.sleep(200); // post-event hooks of this run are dispatched (their CPU belongs to it)
+            const used = selfCpuMs(srv.pid) - cpu0;
+            w.after?.();
+            if (!r.ok) failed = { error: `${kind}: ${r.error ?? "failed"}` };
+            else if (!warm) {
+              samples[kind].push(r);
+              cpu[kind].push(used);
+            }
+          }
+        }
+        const med = (xs: LoadResult[]) => median(xs.map((x) => x.value ?? 0));
+        row[name] = failed ?? {
+          value: med(samples.ops),
+          paired: med(samples.plain),
+          cpu: { ops: median(cpu.ops), plain: median(cpu.plain) },
+          wallMs: median(samples.ops.map((x) => x.wallMs)),
+          cpuFrac: median(samples.ops.map((x) => (x.wallMs > 0 ? x.cpuMs / x.wallMs : 0))),
+        };
+        const c = row[name]!;
+        log(`  ${c.error ? `error: ${c.error}` : `${fmt(c.value ?? 0, w.unit)} ${w.unit} vs plain ${fmt(c.paired ?? 0, w.unit)}; server CPU ${c.cpu?.ops} vs ${c.cpu?.plain} ms per run`}`);
+        continue;
+      }
       if (!s) {
         row[name] = { error: "not available" };
         continue;
@@ -697,6 +793,7 @@ async function main(): Promise<void> {
     }
   }
 
+  if (scraper) clearInterval(scraper);
   await stopEverything();
 
   const shown = SERVERS.filter((s) => args.only.includes(s));

@@ -154,6 +154,8 @@ export interface StartOptions {
   pasv: [number, number];
   work: string;
   tls?: { cert: string; key: string };
+  /** More `ftpkit serve` flags (the operations rows: --metrics, --hook). */
+  extraArgs?: string[];
 }
 
 export async function startVsftpd(o: StartOptions): Promise<RunningServer> {
@@ -188,7 +190,7 @@ export async function startFtpkit(o: StartOptions): Promise<RunningServer> {
   const cli = join(REPO_DIR, "cli", "ftpkit.ts");
   const help = sh([process.execPath, cli, "serve", "--help"]);
   if (help.code !== 0 || !/--port/.test(help.out)) throw new Error(`\`ftpkit serve --help\` failed: ${help.out.trim().split("\n").slice(-1)[0] ?? ""}`);
-  const users = join(o.work, "ftpkit-users.ini");
+  const users = join(o.work, `ftpkit-users-${o.port}.ini`);
   sh(["rm", "-f", users]);
   const add = sh([process.execPath, cli, "user", "add", o.acct.user, "--users", users, "--home", o.acct.home, "--password-stdin"], `${o.acct.pass}\n`);
   if (add.code !== 0) throw new Error(`\`ftpkit user add\` failed: ${add.out.trim().split("\n").slice(-1)[0] ?? ""}`);
@@ -200,6 +202,7 @@ export async function startFtpkit(o: StartOptions): Promise<RunningServer> {
     const keyFlag = ["--tls-key", "--key"].find((f) => help.out.includes(f));
     if (certFlag && keyFlag) cmd.push(certFlag, o.tls.cert, keyFlag, o.tls.key);
   }
+  cmd.push(...(o.extraArgs ?? []));
   return start("ftpkit", cmd, o.port, log);
 }
 
@@ -259,6 +262,20 @@ export function treePssKiB(pid: number): number {
     }
   }
   return total;
+}
+
+/**
+ * CPU time (ms) the process itself used so far (utime + stime, without reaped children): unlike
+ * throughput it hardly moves with the machine's load, so small overheads show through the noise.
+ */
+export function selfCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ = 100 on Linux
+  } catch {
+    return NaN;
+  }
 }
 
 export function alive(s: RunningServer): boolean {

@@ -4,7 +4,7 @@ import { formatCommand } from "../protocol/command.ts";
 import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
 import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
 import { parseListLine, parseMlsxLine, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
-import { parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
+import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
 import { connect, listenForData, type Connection, type DataListener, type TlsSettings } from "./connection.ts";
 import { ClientError } from "./errors.ts";
 
@@ -425,7 +425,7 @@ export class FtpClient {
   }
 
   /**
-   * The server's digest of `path` (or of bytes [start, end) with a range) using `algo`: HASH when
+   * The server's digest of `path` (or of bytes [start, end) with a range, sent as RANG START END-1) using `algo`: HASH when
    * FEAT lists it, else the legacy XSHA256/XMD5 (tried once, unless FEAT lists it). `null` when
    * the server offers neither.
    */
@@ -433,7 +433,8 @@ export class FtpClient {
     const names = HASH_NAMES[algo];
     if (this.features.has("HASH") && (await this.selectHash(names.hash))) {
       if (range) {
-        const rr = await this.command("RANG", `${range.start} ${range.end}`);
+        if (range.end <= range.start) return null;
+        const rr = await this.command("RANG", formatRangeArg(range)); // END inclusive on the wire
         if (rr.code !== 350) return null;
       }
       const r = await this.command("HASH", path);

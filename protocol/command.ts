@@ -7,7 +7,8 @@ export interface FtpCommand {
   arg: string;
 }
 
-export type ParsedLine = { ok: true; command: FtpCommand } | { ok: false; reason: string };
+/** A line refused before dispatch: `code` is the reply (500 when absent). */
+export type ParsedLine = { ok: true; command: FtpCommand } | { ok: false; reason: string; code?: number };
 
 /**
  * Parse one command line (CRLF already stripped). The argument is kept verbatim after the
@@ -19,6 +20,12 @@ export function parseCommandLine(line: string): ParsedLine {
   const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
   // Letters first, then letters or digits: the legacy digest verbs are XMD5, XSHA1, XSHA256, XSHA512.
   if (!/^[A-Z][A-Z0-9]{2,7}$/.test(verb)) return { ok: false, reason: "Syntax error, command unrecognized" };
+  // Bytes that are not UTF-8 arrive as lone surrogates (see decodeLine): refused, never mapped
+  // lossily, so two different names can never become one file.
+  if (!line.isWellFormed()) {
+    if (verb === "USER" || verb === "PASS" || verb === "ACCT") return { ok: false, code: 501, reason: "Argument is not valid UTF-8" };
+    return { ok: false, code: 553, reason: "File name not allowed: not valid UTF-8" };
+  }
   return { ok: true, command: { verb, arg: sp < 0 ? "" : line.slice(sp + 1) } };
 }
 
@@ -71,12 +78,54 @@ export class LineSplitter {
   }
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A line as text. Valid UTF-8 decodes as usual; otherwise each byte that is not part of a valid
+ * sequence becomes the lone surrogate U+DC80–U+DCFF (Python's "surrogateescape"): nothing is lost
+ * or merged, and parseCommandLine can tell (a lone surrogate never comes out of valid UTF-8).
+ */
 function decodeLine(buf: Buffer): string {
   let bytes = buf;
   if (bytes.includes(0xff)) bytes = stripTelnet(bytes);
-  let s = bytes.toString("utf8");
+  let s: string;
+  try {
+    s = strictUtf8.decode(bytes);
+  } catch {
+    s = decodeEscaped(bytes);
+  }
   if (s.endsWith("\r")) s = s.slice(0, -1);
   return s;
+}
+
+function decodeEscaped(b: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      out += String.fromCharCode(c);
+      i++;
+      continue;
+    }
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    let cp = n === 1 ? c & 0x1f : n === 2 ? c & 0x0f : c & 0x07;
+    let ok = n > 0 && i + n < b.length;
+    for (let k = 1; ok && k <= n; k++) {
+      const cc = b[i + k]!;
+      if ((cc & 0xc0) !== 0x80) ok = false;
+      else cp = (cp << 6) | (cc & 0x3f);
+    }
+    const min = n === 1 ? 0x80 : n === 2 ? 0x800 : 0x10000;
+    if (ok && cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff)) {
+      out += String.fromCodePoint(cp);
+      i += n + 1;
+    } else {
+      out += String.fromCharCode(0xdc00 + c);
+      i++;
+    }
+  }
+  return out;
 }
 
 /** Drop TELNET IAC commands (IAC IP, IAC DM, IAC SYNCH…) keeping IAC IAC as a literal 0xFF. */

@@ -52,14 +52,22 @@ export function parseLegacyHashReply(text: string): string {
 }
 
 /**
- * A byte range as ftpkit exchanges it: `start` inclusive, `end` exclusive, so a whole file of
- * N bytes is "0-N" in a HASH reply (FileZilla's convention). RANG takes "START END" or "START-END".
+ * RANG's argument, "START END" or "START-END". draft-bryan-ftp-range: "the end-point is
+ * inclusive" (ProFTPD: `RANG 10 19` sends 10 bytes). Returned as ftpkit keeps ranges inside,
+ * `start` inclusive and `end` exclusive (end = END + 1), which is also how a HASH reply states the
+ * range it hashed: a whole file of N bytes is "0-N" (FileZilla's convention).
  */
 export function parseRange(text: string): { start: number; end: number } {
   const m = /^\s*(\d+)[ -](\d+)\s*$/.exec(text);
   if (!m) throw new ParseError("invalid range, expected START END");
   const start = Number(m[1]);
-  const end = Number(m[2]);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) throw new ParseError("invalid range");
-  return { start, end };
+  const last = Number(m[2]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(last + 1) || last < start) throw new ParseError("invalid range");
+  return { start, end: last + 1 };
+}
+
+/** RANG's argument for bytes [start, end): "START END" with END inclusive. The range must not be empty. */
+export function formatRangeArg(range: { start: number; end: number }): string {
+  if (!(range.end > range.start) || range.start < 0) throw new ParseError("empty byte range");
+  return `${range.start} ${range.end - 1}`;
 }

@@ -95,15 +95,42 @@ export function parseListLine(line: string, now: Date = new Date()): FileInfo | 
   return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime };
 }
 
-/** MLSD/MLST facts (RFC 3659 §7): "type=file;size=12;modify=…;perm=r; name". */
-export function formatMlsxLine(info: FileInfo, opts: { typeFact?: string } = {}): string {
-  const type = opts.typeFact ?? info.type;
-  let facts = `type=${type};`;
-  if (info.type === "file") facts += `size=${info.size};`;
-  else facts += `sizd=${info.size};`;
-  facts += `modify=${formatTimeVal(info.mtime)};`;
-  if (info.perm !== undefined) facts += `perm=${info.perm};`;
+/** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */
+export const MLSX_FACTS = ["type", "size", "sizd", "modify", "perm"] as const;
+export type MlsxFact = (typeof MLSX_FACTS)[number];
+
+/**
+ * MLSD/MLST facts (RFC 3659 §7): "type=file;size=12;modify=…;perm=r; name". `facts` is the
+ * client's OPTS MLST selection (§7.9): only those are sent; all when absent.
+ */
+export function formatMlsxLine(info: FileInfo, opts: { typeFact?: string; facts?: ReadonlySet<string> } = {}): string {
+  const want = opts.facts;
+  let facts = "";
+  if (!want || want.has("type")) facts += `type=${opts.typeFact ?? info.type};`;
+  if (info.type === "file") {
+    if (!want || want.has("size")) facts += `size=${info.size};`;
+  } else if (!want || want.has("sizd")) facts += `sizd=${info.size};`;
+  if (!want || want.has("modify")) facts += `modify=${formatTimeVal(info.mtime)};`;
+  if (info.perm !== undefined && (!want || want.has("perm"))) facts += `perm=${info.perm};`;
   return `${facts} ${info.name}`;
+}
+
+/**
+ * OPTS MLST's argument (RFC 3659 §7.9): the known facts among "type;size;…", lower-cased; unknown
+ * ones are ignored, an empty argument selects none.
+ */
+export function parseMlstOpts(arg: string): Set<MlsxFact> {
+  const out = new Set<MlsxFact>();
+  for (const f of arg.split(";")) {
+    const name = f.trim().toLowerCase();
+    if ((MLSX_FACTS as readonly string[]).includes(name)) out.add(name as MlsxFact);
+  }
+  return out;
+}
+
+/** The FEAT line: every fact, the selected ones marked with "*" (§7.8). */
+export function formatMlstFeature(selected: ReadonlySet<string>): string {
+  return `MLST ${MLSX_FACTS.map((f) => (selected.has(f) ? `${f}*;` : `${f};`)).join("")}`;
 }
 
 /** Parse one MLSD line (or the fact line of MLST). Entries of type cdir/pdir are returned as-is. */

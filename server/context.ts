@@ -8,6 +8,7 @@ import type { Session } from "./session.ts";
 import type { Socket } from "bun";
 import type { DataConnection, DataSocketState } from "./data/connection.ts";
 import type { CommandSpec } from "./commands/types.ts";
+import type { ServerEvents } from "./ops/events.ts";
 
 /** What the server hands each session: settings, users, shared ledgers and caches. */
 export interface LoginService {
@@ -18,6 +19,10 @@ export interface LoginService {
   lookup?(name: string): UserRecord | undefined;
   /** Does any account require TLS? (FTPS: refuse every named USER alike, so existence does not leak.) */
   anyRequiresTls?(): boolean;
+  /** For /readyz: is a users file loaded, how many users, and a few homes to check. */
+  health?(): { loaded: boolean; users: number; homes: string[] };
+  /** SIGHUP: read the users file again now; `ok` false = it is broken and the previous users stay. */
+  reload?(): Promise<{ ok: boolean; users: number }>;
 }
 
 export interface ServerContext {
@@ -25,6 +30,8 @@ export interface ServerContext {
   auth: LoginService;
   quotas: QuotaRegistry;
   log: Logger;
+  /** What happened, for metrics, hooks, the defender and the xferlog (server/ops). */
+  events: ServerEvents;
   hashCache: HashCache;
   sessions: Set<Session>;
   /** Rate limiters for a new session of `user`: its own bucket (--max-rate) and the user's shared one (--max-user-rate). */

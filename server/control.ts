@@ -100,7 +100,7 @@ export class CommandLoop {
   private async execute(parsed: ParsedLine): Promise<void> {
     const session = this.session;
     if (!parsed.ok) {
-      session.reply(500, parsed.reason);
+      session.reply(parsed.code ?? 500, parsed.reason);
       return;
     }
     const { verb, arg } = parsed.command;
@@ -147,11 +147,14 @@ export function controlHandlers(server: ServerContext, perIp: Map<string, number
       if (server.shuttingDown) return refuse("Server shutting down");
       if (server.sessions.size >= options.maxConnections) return refuse("Too many connections, try again later");
       if ((perIp.get(remoteIp) ?? 0) >= options.maxPerIp) return refuse("Too many connections from your address");
+      const banned = server.events.refusal(remoteIp); // --deny, defender bans: before any password is read
+      if (banned) return refuse(banned);
       perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
       const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
       socket.data = { session, loop: new CommandLoop(session) };
       server.sessions.add(session);
       log.info("session start", { session: session.id, ip: remoteIp });
+      server.events.emit({ type: "session-open", session });
       session.reply(220, options.welcome);
     },
     data(socket, chunk) {
@@ -180,5 +183,6 @@ export function endSession(server: ServerContext, perIp: Map<string, number>, st
   const n = (perIp.get(session.remoteIp) ?? 1) - 1;
   if (n <= 0) perIp.delete(session.remoteIp);
   else perIp.set(session.remoteIp, n);
+  server.events.emit({ type: "session-close", session });
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
 }

@@ -11,6 +11,7 @@ import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
+import { Operations, type OpsOptions } from "./ops/index.ts";
 
 export type { ServerOptions } from "./options.ts";
 
@@ -22,21 +23,26 @@ export interface CreateServerOptions extends Partial<ServerOptions> {
   extraCommands?: readonly CommandSpec[];
   /** Explicit FTPS (AUTH TLS), and implicit TLS on another port (issue #4). */
   tls?: FtpsOptions;
+  /** Metrics endpoint, event hooks, defender settings, xferlog (issue #14); the defender is on by default. */
+  ops?: Partial<OpsOptions>;
 }
 
 /** An ftpkit server: `listen()`, then `address`, then `close()`. */
 export class FtpServer {
   readonly options: ServerOptions;
   readonly context: ServerContext;
+  /** Metrics, hooks, defender, xferlog. */
+  readonly ops: Operations;
   private listener: TCPSocketListener<ControlState> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
   private perIp = new Map<string, number>();
   private table: Map<string, CommandSpec>;
 
   constructor(opts: CreateServerOptions = {}) {
-    const { auth, logger, extraCommands, tls, ...rest } = opts;
+    const { auth, logger, extraCommands, tls, ops, ...rest } = opts;
     this.options = { ...DEFAULT_OPTIONS, ...rest };
-    const log = logger ?? createLogger(this.options.logFormat, this.options.quiet);
+    this.ops = new Operations(ops ?? {}, logger ?? createLogger(this.options.logFormat, this.options.quiet));
+    const log = this.ops.log;
     this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
     const userBuckets = new Map<string, RateLimiter>();
     const hashBuckets = new Map<string, RateLimiter>();
@@ -53,6 +59,7 @@ export class FtpServer {
         }),
       quotas: new QuotaRegistry(),
       log,
+      events: this.ops,
       hashCache: new HashCache(),
       sessions: new Set(),
       shuttingDown: false,
@@ -78,6 +85,7 @@ export class FtpServer {
       loginTlsRefusal,
       dataTlsRefusal,
     };
+    this.ops.attach(this.context, () => this.listener !== null);
     if (tls) {
       const handlers = controlHandlers(this.context, this.perIp);
       const { open, ...upgraded } = handlers;
@@ -112,6 +120,14 @@ export class FtpServer {
         this.listener.stop(true);
         throw err;
       }
+    }
+    try {
+      this.ops.start();
+    } catch (err) {
+      this.listener.stop(true);
+      this.ftps?.stop(true);
+      this.listener = null;
+      throw err;
     }
     const tick = Math.min(1000, Math.max(100, (this.options.idleTimeoutSec * 1000) / 4));
     this.sweeper = setInterval(() => this.sweepIdle(), tick);
@@ -152,6 +168,24 @@ export class FtpServer {
   }
 
   /**
+   * SIGHUP: read the users file and the certificate again and reopen the xferlog, without touching
+   * running sessions (they keep their login and TLS state); banners are set by the caller beforehand
+   * (options.welcome/goodbye). Bans are not part of the users file and stay in force.
+   */
+  async reload(): Promise<ReloadReport> {
+    const users = await this.context.auth.reload?.();
+    const report: ReloadReport = users ? { users: users.users, usersOk: users.ok } : {};
+    const store = this.ftps?.store;
+    if (store) {
+      report.certificateOk = store.check(true) || store.lastError === "";
+      report.certificate = store.current.fingerprint;
+    }
+    this.ops.reload();
+    this.context.log.info("reloaded", { users: report.users, usersOk: report.usersOk, certificate: report.certificate, certificateOk: report.certificateOk });
+    return report;
+  }
+
+  /**
    * Graceful shutdown: stop accepting; idle sessions get 421 now; running transfers may finish
    * within `graceMs`; whatever is left is then closed.
    */
@@ -181,9 +215,19 @@ export class FtpServer {
     }
     this.listener?.stop(true);
     this.ftps?.stop(true);
+    await this.ops.close(Math.max(graceMs, 5000));
     ctx.auth.close();
     ctx.log.flush?.();
   }
+}
+
+/** What a reload (SIGHUP) did. */
+export interface ReloadReport {
+  /** Users loaded (absent for accounts that do not come from a users file, e.g. serve --root). */
+  users?: number;
+  usersOk?: boolean;
+  certificate?: string;
+  certificateOk?: boolean;
 }
 
 export function createServer(opts: CreateServerOptions = {}): FtpServer {

@@ -1,6 +1,7 @@
 import type { Socket } from "bun";
 import { formatReply } from "../protocol/reply.ts";
 import type { HashAlgorithm } from "../protocol/hash.ts";
+import { MLSX_FACTS } from "../protocol/listing.ts";
 import type { UserRecord } from "./auth/types.ts";
 import type { DataEndpoint } from "./data/passive.ts";
 import type { Transfer } from "./data/transfer-job.ts";
@@ -46,7 +47,8 @@ export class Session {
   cwd = "/";
 
   // transfer parameters
-  type: "A" | "I" = "A";
+  /** Binary until the client says TYPE A: clients that never send TYPE get their bytes unchanged. */
+  type: "A" | "I" = "I";
   restOffset = 0;
   rangeEnd: number | null = null;
   renameFrom: string | null = null;
@@ -55,6 +57,8 @@ export class Session {
   hashAlgorithm: HashAlgorithm = "SHA-256";
   /** The client chose an algorithm with OPTS HASH: hash its transfers while they stream. */
   hashWhileStreaming = false;
+  /** OPTS MLST (RFC 3659 §7.9): the facts MLSD/MLST send. */
+  mlstFacts: ReadonlySet<string> = new Set(MLSX_FACTS);
   limiters: RateLimiter[] = [];
   transfer: Transfer | null = null;
   /** The one door to storage for this session's commands. */
@@ -104,11 +108,15 @@ export class Session {
   closesWithin(ms: number): Promise<boolean> {
     if (this.closed) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.closed), ms);
-      this.closeWaiters.push(() => {
+      const waiter = () => {
         clearTimeout(timer);
         resolve(true);
-      });
+      };
+      const timer = setTimeout(() => {
+        this.closeWaiters = this.closeWaiters.filter((w) => w !== waiter);
+        resolve(this.closed);
+      }, ms);
+      this.closeWaiters.push(waiter);
     });
   }
 

@@ -6,6 +6,7 @@ import { CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
+import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag, repeatedFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
 
@@ -83,6 +84,7 @@ export const serveArgs = {
   "require-tls": { type: "boolean", description: "Refuse logins and data transfers that are not encrypted" },
   "s3-endpoint": { type: "string", description: "S3 endpoint for s3:// homes and mounts (default: S3_ENDPOINT or AWS_ENDPOINT_URL)", valueHint: "URL" },
   "tls-session-reuse": { type: "string", description: "PROT P data connections: required or preferred (default) TLS session reuse", valueHint: "required|preferred" },
+  ...opsArgs,
 } as const;
 
 /** Turn parsed flags into server options (shared with FTPS flags added by serve-tls). */
@@ -168,6 +170,7 @@ export default defineCommand({
     // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
     checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const options = serverOptionsFrom(args);
+    options.ops = opsOptionsFrom(args, rawArgs);
     const inline = inlineAccounts(args, rawArgs);
     if (inline) {
       const { MemoryLogins } = await import("../../server/auth/memory-store.ts");
@@ -195,15 +198,16 @@ export default defineCommand({
       );
     }
     const { createServer } = await import("../../server/index.ts");
-    const server = createServer(options);
+    let server;
     let address;
     try {
+      server = createServer(options);
       address = await server.listen();
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
-      if (e.name === "UsersFileError" || e.name === "TlsConfigError") throw new CliError(e.message);
+      if (e.name === "UsersFileError" || e.name === "TlsConfigError" || e.name === "OpsConfigError") throw new CliError(e.message);
       throw err;
     }
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
@@ -219,6 +223,25 @@ export default defineCommand({
       consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);
       if (server.implicitTlsPort !== undefined) consola.success(`ftpkit listening on ftps://${shown}:${server.implicitTlsPort} (implicit TLS)`);
     }
+    const metricsPort = server.ops.metricsPort;
+    if (metricsPort !== undefined) {
+      const host = server.ops.options.metrics!.host;
+      const url = `http://${host.includes(":") ? `[${host}]` : host}:${metricsPort}/metrics`;
+      if (json) server.context.log.info("metrics listening", { url });
+      else consola.success(`metrics on ${url} (and /healthz, /readyz)`);
+    }
+    // SIGHUP: banners, users file, certificate and xferlog again; sessions and bans stay.
+    process.on("SIGHUP", () => {
+      try {
+        const welcome = banner(args.welcome, "welcome");
+        const goodbye = banner(args.goodbye, "goodbye");
+        if (welcome !== undefined) server.options.welcome = welcome;
+        if (goodbye !== undefined) server.options.goodbye = goodbye;
+      } catch (err) {
+        server.context.log.warn("banner not reloaded", { reason: (err as Error).message });
+      }
+      void server.reload();
+    });
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) process.exit(1); // a second Ctrl-C: stop now

@@ -49,6 +49,8 @@ export class Authenticator {
   private watcher: FSWatcher | null = null;
   private dirty = true;
   private lastCheck = 0;
+  /** A users file was read successfully (a broken reload keeps the previous users and this). */
+  private loaded = false;
 
   constructor(opts: AuthenticatorOptions) {
     this.usersFile = resolve(opts.usersFile);
@@ -66,6 +68,7 @@ export class Authenticator {
     const sig = await this.stat();
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.signature = sig;
+    this.loaded = sig !== "";
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
     this.watch();
     await this.dummyHash;
@@ -100,6 +103,28 @@ export class Authenticator {
   anyRequiresTls(): boolean {
     for (const u of this.users.values()) if (u.requireTls && u.name !== ANONYMOUS) return true;
     return false;
+  }
+
+  /** For /readyz: users file loaded, user count, and up to `max` homes and mounts to check. */
+  health(max = 8): { loaded: boolean; users: number; homes: string[] } {
+    const homes = new Set<string>();
+    for (const u of this.users.values()) {
+      if (homes.size >= max) break;
+      homes.add(u.home);
+      for (const m of u.mounts) if (homes.size < max) homes.add(m.dir);
+    }
+    return { loaded: this.loaded, users: this.users.size, homes: [...homes] };
+  }
+
+  /** SIGHUP: read the file again now, changed or not. A broken file keeps the previous users (ok false). */
+  async reload(): Promise<{ ok: boolean; users: number }> {
+    if (this.reloading) await this.reloading;
+    this.signature = null;
+    this.badSignature = null;
+    this.dirty = true;
+    this.lastCheck = 0;
+    await this.refresh();
+    return { ok: this.badSignature === null, users: this.users.size };
   }
 
   /** The user as currently loaded (no reload check). */
@@ -149,6 +174,7 @@ export class Authenticator {
         this.users = users;
         this.signature = sig;
         this.badSignature = null;
+        this.loaded = sig !== "";
         this.verified.clear();
         if (sig === "") this.log(`users file ${this.usersFile} was removed: no one can log in`);
       } catch (err) {

@@ -10,6 +10,7 @@ export const dele: CommandSpec = {
   async handle({ session, arg }) {
     const { vpath, bytes } = await session.fs.remove(arg);
     session.server.log.info("delete", { session: session.id, user: session.userName, path: vpath, bytes });
+    session.server.events.emit({ type: "delete", session, vpath, bytes });
     session.reply(250, "File deleted");
   },
 };

@@ -15,9 +15,11 @@ export const help: CommandSpec = {
       session.reply(214, spec.help);
       return;
     }
-    const verbs = [...table.keys()].sort();
+    const verbs = [...table.keys()].filter((v) => !table.get(v)!.notImplemented).sort();
+    const absent = [...table.keys()].filter((v) => table.get(v)!.notImplemented).sort();
     const rows: string[] = [];
     for (let i = 0; i < verbs.length; i += 8) rows.push(verbs.slice(i, i + 8).map((v) => v.padEnd(5)).join(" "));
+    if (absent.length) rows.push(`Not implemented (502): ${absent.join(" ")}`);
     session.reply(214, ["The following commands are recognized:", ...rows, "Help OK"]);
   },
 };

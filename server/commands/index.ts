@@ -15,6 +15,7 @@ import { hash } from "./hash.ts";
 import { help } from "./help.ts";
 import { list } from "./list.ts";
 import { mdtm } from "./mdtm.ts";
+import { mfmt } from "./mfmt.ts";
 import { mkd } from "./mkd.ts";
 import { mlsd } from "./mlsd.ts";
 import { mlst } from "./mlst.ts";
@@ -47,7 +48,7 @@ import { xhash } from "./xhash.ts";
 export const COMMANDS: readonly CommandSpec[] = [
   user, pass, quit, noop, syst, type, mode, stru, feat, opts, help, stat, allo,
   pwd, cwd, cdup, mkd, rmd, dele, rnfr, rnto,
-  list, nlst, mlsd, mlst, size, mdtm,
+  list, nlst, mlsd, mlst, size, mdtm, mfmt,
   retr, stor, appe, rest, rang, abor,
   pasv, epsv, port, eprt,
   avbl, site, hash, xhash,

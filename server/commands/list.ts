@@ -1,34 +1,66 @@
 // LIST — RFC 959 §4.1.3: `ls -l` style lines over the data connection; needs read.
 import type { CommandSpec, CommandContext } from "./types.ts";
+import { FtpError } from "../../protocol/errors.ts";
+import { compileGlob, hasGlob, MAX_GLOB_MATCHES } from "../../protocol/glob.ts";
 import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
+import { StorageError } from "../storage/backend.ts";
 import { sendText } from "../data/transfer.ts";
 import { TransferAborted } from "../data/connection.ts";
-import { listDirectoryBatches, listTarget, permFacts, resolveFor, statResolved } from "./shared.ts";
+import { listDirectory, listDirectoryBatches, listTarget, permFacts, resolveFor, statOrNull, statResolved } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
 
-/** Entries for STAT, in batches: a directory is read as the reply is sent, a file is one batch. */
-export async function entryBatchesFor(session: Session, arg: string): Promise<AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>> {
-  const r = resolveFor(session, listTarget(arg) || ".", "read");
-  const st = await statResolved(session, r);
-  if (st.type === "file") return [[{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }]];
-  return listDirectoryBatches(session, r);
+/**
+ * What a LIST/NLST/STAT argument names: a directory's entries (streamed in batches), one file, or
+ * the entries of one directory that match a wildcard in the last segment. `prefix` is what NLST
+ * puts before each name so that it answers the path as the client gave it (vsftpd, ProFTPD):
+ * `NLST /a/x.txt` → `/a/x.txt`, `NLST dir` → `dir/name`; tnftp's mget/mdelete act on those names.
+ */
+export interface ListingTarget {
+  vpath: string;
+  batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>;
+  prefix: string;
+}
+
+export async function listingTarget(session: Session, arg: string): Promise<ListingTarget> {
+  const given = listTarget(arg);
+  const r = resolveFor(session, given || ".", "read");
+  const slash = given.lastIndexOf("/");
+  const parentPrefix = given.slice(0, slash + 1);
+  const last = given.slice(slash + 1);
+  // A name that exists is taken literally, even if it contains wildcard characters ("a[1].txt").
+  const st = hasGlob(last) ? await statOrNull(session, r) : await statResolved(session, r);
+  if (st?.type === "file") {
+    return { vpath: r.vpath, batches: [[{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }]], prefix: parentPrefix };
+  }
+  if (st) {
+    const prefix = given === "" || given === "." ? "" : given.endsWith("/") ? given : `${given}/`;
+    return { vpath: r.vpath, batches: await listDirectoryBatches(session, r), prefix };
+  }
+  // A wildcard: expanded over the listing of its directory, through the resolver like any path.
+  const dir = resolveFor(session, parentPrefix || ".", "read");
+  const dirSt = await statResolved(session, dir);
+  if (dirSt.type !== "dir") throw new StorageError("not-a-directory");
+  const match = compileGlob(last);
+  const matches: FileInfo[] = [];
+  for (const e of await listDirectory(session, dir)) {
+    if (!match(e.name)) continue;
+    if (matches.length >= MAX_GLOB_MATCHES) throw new FtpError(550, `Too many matches (more than ${MAX_GLOB_MATCHES}); narrow the pattern`);
+    matches.push(e);
+  }
+  if (matches.length === 0) throw new FtpError(550, "No files found");
+  return { vpath: dir.vpath, batches: [matches], prefix: parentPrefix };
 }
 
 /**
- * LIST/NLST/MLSD of a path: a directory is streamed (its entries stat'ed in batches, each batch
- * sent while the next is stat'ed), a file is one line. Errors reading the directory still come
- * before the 150.
+ * LIST/NLST of a path: a directory is streamed (its entries stat'ed in batches, each batch sent
+ * while the next is stat'ed), a file is one line. Errors reading the directory still come before
+ * the 150. `format` gets the entry and the NLST prefix.
  */
-export async function sendEntries(ctx: CommandContext, arg: string, format: (e: FileInfo) => string): Promise<void> {
-  const r = resolveFor(ctx.session, listTarget(arg) || ".", "read");
-  const st = await statResolved(ctx.session, r);
-  if (st.type === "file") {
-    const e: FileInfo = { name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") };
-    return sendListing(ctx, [format(e)], r.vpath);
-  }
-  sendListingBatches(ctx, [], await listDirectoryBatches(ctx.session, r), format, r.vpath);
+export async function sendEntries(ctx: CommandContext, arg: string, format: (e: FileInfo, prefix: string) => string): Promise<void> {
+  const t = await listingTarget(ctx.session, arg);
+  sendListingBatches(ctx, [], t.batches, (e) => format(e, t.prefix), t.vpath);
 }
 
 /** Send `head` lines, then each batch formatted as it arrives. */
@@ -63,7 +95,7 @@ export const list: CommandSpec = {
   auth: true,
   arg: "optional",
   perm: "read",
-  help: "LIST [path]: long directory listing",
+  help: "LIST [path]: long directory listing (wildcards * ? [...] in the last segment)",
   async handle(ctx) {
     requireDataEndpoint(ctx.session);
     const now = new Date();

@@ -1,17 +1,27 @@
-// MDTM — RFC 3659 §3: modification time (UTC); needs read.
+// MDTM — RFC 3659 §3: modification time (UTC); needs read. The older two-argument form
+// `MDTM <time> <path>` (vsftpd's mdtm_write, rclone --ftp-writing-mdtm) sets it; needs modify.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatTimeVal } from "../../protocol/listing.ts";
-import { resolveFor } from "./shared.ts";
+import { resolveFor, statOrNull } from "./shared.ts";
+import { setModifyTime, splitTimeAndPath } from "./mfmt.ts";
 
 export const mdtm: CommandSpec = {
   verbs: ["MDTM"],
   auth: true,
   arg: "required",
   perm: "read",
-  help: "MDTM <file>: modification time",
+  help: "MDTM <file>: modification time; MDTM <YYYYMMDDHHMMSS> <file> sets it",
   feat: "MDTM",
   async handle({ session, arg }) {
+    const set = splitTimeAndPath(arg);
+    // A file literally named "20260101120000 x" is still read, not taken as a time to set. Setting
+    // needs modify only (setModifyTime checks it), as MFMT.
+    if (set && !(await statOrNull(session, resolveFor(session, arg)).catch(() => null))) {
+      const mtime = await setModifyTime(session, set.time, set.path);
+      session.reply(213, `Modify=${formatTimeVal(mtime)}; ${set.path}`);
+      return;
+    }
     const r = resolveFor(session, arg, "read");
     const st = await r.mount.storage.stat(r.key);
     if (st.type !== "file") throw new FtpError(550, "Not a regular file");

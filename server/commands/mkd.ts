@@ -11,6 +11,7 @@ export const mkd: CommandSpec = {
   async handle({ session, arg }) {
     const vpath = await session.fs.mkdir(arg);
     session.server.log.info("mkdir", { session: session.id, user: session.userName, path: vpath });
+    session.server.events.emit({ type: "mkdir", session, vpath });
     session.reply(257, `${quotePath(vpath)} created`);
   },
 };

@@ -2,7 +2,7 @@
 import { requireDataEndpoint } from "../data/transfer-job.ts";
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { formatMlsxLine } from "../../protocol/listing.ts";
+import { formatMlstFeature, formatMlsxLine } from "../../protocol/listing.ts";
 import { listDirectoryBatches, permFacts, resolveFor, statResolved } from "./shared.ts";
 import { sendListingBatches } from "./list.ts";
 
@@ -12,14 +12,14 @@ export const mlsd: CommandSpec = {
   arg: "optional",
   perm: "read",
   help: "MLSD [dir]: machine-readable listing",
-  feat: "MLST type*;size*;sizd*;modify*;perm*;",
+  feat: (session) => formatMlstFeature(session.mlstFacts),
   async handle(ctx) {
     requireDataEndpoint(ctx.session);
     const r = resolveFor(ctx.session, ctx.arg || ".", "read");
     const st = await statResolved(ctx.session, r);
     if (st.type !== "dir") throw new FtpError(501, "Not a directory");
     const batches = await listDirectoryBatches(ctx.session, r);
-    const cdir = formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir" });
-    sendListingBatches(ctx, [cdir], batches, (e) => formatMlsxLine(e), r.vpath);
+    const cdir = formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir", facts: ctx.session.mlstFacts });
+    sendListingBatches(ctx, [cdir], batches, (e) => formatMlsxLine(e, { facts: ctx.session.mlstFacts }), r.vpath);
   },
 };

@@ -12,7 +12,7 @@ export const mlst: CommandSpec = {
   async handle({ session, arg }) {
     const r = resolveFor(session, arg || ".", "read");
     const st = await statResolved(session, r);
-    const line = formatMlsxLine({ name: r.vpath, ...st, perm: permFacts(r.mount.perms, st.type) });
+    const line = formatMlsxLine({ name: r.vpath, ...st, perm: permFacts(r.mount.perms, st.type) }, { facts: session.mlstFacts });
     session.reply(250, [`Listing ${r.vpath}`, ` ${line}`, "End"]);
   },
 };

@@ -8,9 +8,9 @@ export const nlst: CommandSpec = {
   auth: true,
   arg: "optional",
   perm: "read",
-  help: "NLST [path]: list names",
+  help: "NLST [path]: list names, as paths like the argument (wildcards * ? [...] in the last segment)",
   async handle(ctx) {
     requireDataEndpoint(ctx.session);
-    await sendEntries(ctx, ctx.arg, (e) => e.name);
+    await sendEntries(ctx, ctx.arg, (e, prefix) => prefix + e.name);
   },
 };

@@ -6,6 +6,7 @@ export const notImplemented: CommandSpec = {
   verbs: ["ACCT", "SMNT", "REIN", "STOU"],
   auth: false,
   arg: "optional",
+  notImplemented: true,
   help: "ACCT, SMNT, REIN, STOU: not implemented",
   handle({ verb }) {
     throw new FtpError(502, `${verb} not implemented`);

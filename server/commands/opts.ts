@@ -2,6 +2,7 @@
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { parseHashAlgorithm } from "../../protocol/hash.ts";
+import { MLSX_FACTS, parseMlstOpts } from "../../protocol/listing.ts";
 
 export const opts: CommandSpec = {
   verbs: ["OPTS"],
@@ -30,9 +31,14 @@ export const opts: CommandSpec = {
         session.hashWhileStreaming = true;
         session.reply(200, session.hashAlgorithm);
         return;
-      case "MLST":
-        session.reply(200, "MLST OPTS type;size;sizd;modify;perm;");
+      case "MLST": {
+        // RFC 3659 §7.9: the reply names the facts now selected; MLSD/MLST then send only those.
+        const facts = parseMlstOpts(value);
+        session.mlstFacts = facts;
+        const list = MLSX_FACTS.filter((f) => facts.has(f));
+        session.reply(200, list.length ? `MLST OPTS ${list.join(";")};` : "MLST OPTS");
         return;
+      }
       default:
         throw new FtpError(501, "Option not understood");
     }

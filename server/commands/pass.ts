@@ -19,6 +19,7 @@ export const pass: CommandSpec = {
     if (session.closed) return;
     if (!user) {
       server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name });
+      server.events.emit({ type: "login-failed", session, user: name });
       throw new FtpError(530, "Login incorrect");
     }
     // require_tls (the users file may have been reloaded since USER, which checked it first).
@@ -52,6 +53,7 @@ export const pass: CommandSpec = {
     session.cwd = "/";
     session.limiters = server.limitersFor(user.name);
     server.log.info("login", { session: session.id, ip: session.remoteIp, user: user.name });
+    server.events.emit({ type: "login", session });
     session.reply(230, "Login successful");
   },
 };

@@ -6,7 +6,7 @@ export const rang: CommandSpec = {
   verbs: ["RANG"],
   auth: true,
   arg: "required",
-  help: "RANG <start> <end>: byte range (end exclusive) for the next HASH or RETR",
+  help: "RANG <start> <end>: byte range (both ends inclusive) for the next HASH or RETR; RANG 1 0 resets",
   feat: "RANG STREAM",
   handle({ session, arg }) {
     if (/^\s*1[ -]0\s*$/.test(arg)) {
@@ -15,9 +15,9 @@ export const rang: CommandSpec = {
       session.reply(350, "Range reset");
       return;
     }
-    const { start, end } = parseRange(arg); // a ParseError is answered 501
+    const { start, end } = parseRange(arg); // end exclusive; a ParseError is answered 501
     session.restOffset = start;
     session.rangeEnd = end;
-    session.reply(350, `Restarting at ${start}. End byte range at ${end}`);
+    session.reply(350, `Restarting at ${start}. End byte range at ${end - 1}`);
   },
 };

@@ -2,8 +2,9 @@
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { createHasher } from "../data/hashing.ts";
-import { HashCache } from "../data/hash-cache.ts";
 import { sendFile } from "../data/transfer.ts";
+import { asciiSendConnection } from "../data/ascii.ts";
+import { ASCII_NO_RESUME } from "./type.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 
 export const retr: CommandSpec = {
@@ -21,18 +22,28 @@ export const retr: CommandSpec = {
     requireDataEndpoint(session);
     const { r, st } = await session.fs.planRead(ctx.arg);
     if (start > st.size) throw new FtpError(554, "Restart offset beyond end of file");
+    const ascii = session.type === "A";
+    if (ascii && (start > 0 || rangeEnd !== null)) throw new FtpError(550, ASCII_NO_RESUME);
     const end = Math.min(rangeEnd ?? st.size, st.size);
     const algorithm = session.hashAlgorithm;
     const name = r.vpath.slice(r.vpath.lastIndexOf("/") + 1);
-    const opening = `Opening BINARY mode data connection for ${name} (${end - start} bytes)`;
+    const opening = `Opening ${ascii ? "ASCII" : "BINARY"} mode data connection for ${name} (${end - start} bytes)`;
     startTransfer(session, { verb: "RETR", vpath: r.vpath, opening, size: end - start }, async (t, conn, resources) => {
       const file = resources.adopt(await session.fs.openPlanned(r), (f) => f.close());
       const last = Math.min(end, file.size);
       // Hash while streaming only for whole files and clients that asked for a digest (OPTS HASH).
-      const hasher = session.hashWhileStreaming && start === 0 && last === file.size ? createHasher(algorithm) : undefined;
-      await sendFile(conn, file, start, last, { limiters: session.limiters, hasher, signal: t.signal, onBytes: (n) => t.progress(n) });
+      const hasher = session.hashWhileStreaming && !ascii && start === 0 && last === file.size ? createHasher(algorithm) : undefined;
+      await sendFile(ascii ? asciiSendConnection(conn) : conn, file, start, last, {
+        limiters: session.limiters,
+        hasher,
+        signal: t.signal,
+        onBytes: (n) => t.progress(n),
+      });
       await conn.finish();
-      if (hasher) session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
+      if (hasher) {
+        session.server.hashCache.remember(`${r.mount.id}/${r.key}`, st, await r.mount.storage.stat(r.key).catch(() => null), algorithm, hasher.hex());
+        if (algorithm === "SHA-256") t.sha256 = hasher.hex();
+      }
       return { code: 226, text: "Transfer complete", result: "ok" };
     });
   },

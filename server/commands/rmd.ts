@@ -10,6 +10,7 @@ export const rmd: CommandSpec = {
   async handle({ session, arg }) {
     const vpath = await session.fs.rmdir(arg);
     session.server.log.info("rmdir", { session: session.id, user: session.userName, path: vpath });
+    session.server.events.emit({ type: "rmdir", session, vpath });
     session.reply(250, "Directory removed");
   },
 };

@@ -14,6 +14,7 @@ export const rnto: CommandSpec = {
     if (fromPath === null) throw new FtpError(503, "RNFR required first");
     const { from, to } = await session.fs.rename(fromPath, arg);
     session.server.log.info("rename", { session: session.id, user: session.userName, from, to });
+    session.server.events.emit({ type: "rename", session, from, vpath: to });
     session.reply(250, "Rename successful");
   },
 };

@@ -11,6 +11,10 @@ export const size: CommandSpec = {
   help: "SIZE <file>: file size",
   feat: "SIZE",
   async handle({ session, arg }) {
+    // RFC 3659 §4: SIZE is the number of bytes a transfer in the current TYPE would send. In TYPE A
+    // that is not the stored size, and counting it means reading the file: refused, as pyftpdlib
+    // and ProFTPD do (vsftpd's stored size would be a wrong answer).
+    if (session.type === "A") throw new FtpError(550, "SIZE not allowed in ASCII mode; use TYPE I");
     const r = resolveFor(session, arg, "read");
     const st = await r.mount.storage.stat(r.key);
     if (st.type !== "file") throw new FtpError(550, "Not a regular file");

@@ -3,7 +3,7 @@ import type { CommandSpec } from "./types.ts";
 import { formatListLine } from "../../protocol/listing.ts";
 import { formatSize } from "../../protocol/size.ts";
 import { formatReplyMiddle } from "../../protocol/reply.ts";
-import { entryBatchesFor } from "./list.ts";
+import { listingTarget } from "./list.ts";
 
 export const stat: CommandSpec = {
   verbs: ["STAT"],
@@ -22,7 +22,7 @@ export const stat: CommandSpec = {
       // A big directory goes out batch by batch, each only once the client has read enough of the
       // last: the reply is never held whole in memory.
       const now = new Date();
-      const batches = await entryBatchesFor(session, arg);
+      const { batches } = await listingTarget(session, arg);
       session.send(`213-Status follows:\r\n`);
       for await (const batch of batches) {
         if (session.closed) return;

@@ -1,10 +1,13 @@
 // STOR — RFC 959 §4.1.3: receive a file. New names need write; overwriting or REST+STOR need modify.
 import type { CommandSpec, CommandContext } from "./types.ts";
+import { AsciiUpload } from "../data/ascii.ts";
+import { ASCII_NO_RESUME } from "./type.ts";
 import { createHasher } from "../data/hashing.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { receiveFile } from "../data/transfer.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import { TransferAborted } from "../data/connection.ts";
+import { FtpError } from "../../protocol/errors.ts";
 
 /** How long a finished upload waits to see whether its client died with it (see below). */
 const CLIENT_GONE_GRACE_MS = 25;
@@ -16,15 +19,20 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   session.restOffset = 0;
   session.rangeEnd = null;
   requireDataEndpoint(session);
+  const ascii = session.type === "A";
+  if (ascii && offset > 0) throw new FtpError(550, ASCII_NO_RESUME);
   const plan = await session.fs.planUpload(ctx.arg, { append, offset });
+  if (!(await session.server.events.allowUpload(session, plan.r))) throw new FtpError(550, "Upload refused by the server's policy");
   const wholeFile = plan.mode.kind === "create" || plan.mode.kind === "truncate";
   const algorithm = session.hashAlgorithm;
-  const hashing = session.hashWhileStreaming && wholeFile;
+  const hashing = session.hashWhileStreaming && wholeFile && !ascii;
   const { r } = plan;
   startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: "Ok to send data" }, async (t, conn) => {
     await using upload = await session.fs.openUpload(plan);
     const hasher = hashing ? createHasher(algorithm) : undefined;
-    await receiveFile(conn, upload, {
+    // TYPE A: CRLF arrives, LF is stored (and charged to the quota).
+    const sink = ascii ? new AsciiUpload(upload) : upload;
+    await receiveFile(conn, sink, {
       limiters: session.limiters,
       hasher,
       signal: t.signal,
@@ -34,12 +42,14 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     // control connection at the same moment: give that close a moment to arrive before committing
     // (a reset, the other way a client dies, has already been refused by receiveFile).
     if (await session.closesWithin(CLIENT_GONE_GRACE_MS)) throw new TransferAborted("client gone");
+    if (sink instanceof AsciiUpload) await sink.flush();
     await upload.commit();
     conn.close();
     if (hasher) {
       const st = await r.mount.storage.stat(r.key).catch(() => null);
       if (st && st.size === upload.written) {
-        session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
+        session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm), hasher.hex());
+        if (algorithm === "SHA-256") t.sha256 = hasher.hex();
       }
     }
     return { code: 226, text: "Transfer complete", result: "ok" };

@@ -16,6 +16,8 @@ export interface CommandSpec {
   feat?: string | readonly string[] | ((session: Session) => string | readonly string[]); // FEAT too
   /** May run while a transfer is active (ABOR, STAT, QUIT) — bypasses the command queue. */
   duringTransfer?: boolean;
+  /** A verb ftpkit knows but does not offer (answered 502): HELP names it apart. */
+  notImplemented?: boolean;
   /** Documentation: the permission the verb needs (enforced by the resolver). */
   perm?: Perm;
   handle(ctx: CommandContext): Promise<void> | void;

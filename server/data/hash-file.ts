@@ -25,7 +25,7 @@ export async function hashFile(
   if (st.type !== "file") throw new FtpError(550, "Not a regular file");
   const start = Math.min(range.start, st.size);
   const end = Math.min(range.end ?? st.size, st.size);
-  const key = HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm, start, end);
+  const key = HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm, start, end);
   const cached = cache.get(key);
   if (cached) return { hex: cached, start, end };
   // An object store may keep the digest the upload computed: no download for the whole file.
@@ -56,6 +56,8 @@ export async function hashFile(
     file.close();
   }
   const hex = hasher.hex();
-  cache.set(key, hex);
+  // Cached only if the file did not change while it was read.
+  const after = await r.mount.storage.stat(r.key).catch(() => null);
+  if (after?.version !== undefined && after.version === st.version) cache.set(key, hex);
   return { hex, start, end };
 }

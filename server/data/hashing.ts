@@ -24,10 +24,12 @@ export function createHasher(algorithm: HashAlgorithm): StreamHasher {
     };
   }
   const hasher = new Bun.CryptoHasher(BUN_NAMES[algorithm]!);
+  // digest() finalizes the hasher (a second call would hash nothing): keep the first answer.
+  let digest: string | undefined;
   return {
     update(chunk) {
       hasher.update(chunk);
     },
-    hex: () => hasher.digest("hex"),
+    hex: () => (digest ??= hasher.digest("hex")),
   };
 }

@@ -31,6 +31,8 @@ export class Transfer {
   /** Settles after the final reply has been sent. */
   done: Promise<void> = Promise.resolve();
   reason: AbortReason | null = null;
+  /** SHA-256 of the whole file when it was computed while streaming (for event hooks). */
+  sha256?: string;
   private readonly controller = new AbortController();
   private lastBytesAt = Date.now();
 
@@ -153,6 +155,7 @@ export function startTransfer(
         tls: session.tls.protP && t.conn ? (t.conn.sessionReused ? "reused" : "new") : undefined,
       });
     }
+    session.server.events.emit({ type: "transfer", session, verb: spec.verb, vpath: spec.vpath, bytes: t.bytes, ms: Date.now() - t.startedAt, result: outcome.result, sha256: t.sha256 });
   })();
   return t;
 }

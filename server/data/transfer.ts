@@ -1,5 +1,4 @@
 import type { ReadHandle } from "../storage/backend.ts";
-import type { QuotaUpload } from "../vfs/upload.ts";
 import { type DataConnection, TransferAborted } from "./connection.ts";
 import type { StreamHasher } from "./hashing.ts";
 import { delayFor, type RateLimiter } from "./rate.ts";
@@ -80,13 +79,18 @@ export async function sendText(conn: DataConnection, text: string): Promise<numb
   return bytes.length;
 }
 
+/** Where an upload's chunks go (a QuotaUpload, or a TYPE A converter in front of one). */
+export interface ChunkSink {
+  write(chunk: Uint8Array): void | Promise<void>;
+}
+
 /**
  * STOR/APPE: write each arriving chunk in order; the upload reserves quota for a chunk before it
  * touches storage. Resolves with the byte count only when the client ended the data connection in
  * order (FIN) and every write has landed; rejects on RST, ABOR, quota (QuotaExceeded), or a storage
  * error — the caller then lets the upload abort instead of committing a fragment.
  */
-export function receiveFile(conn: DataConnection, upload: QuotaUpload, opts: PumpOptions): Promise<number> {
+export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpOptions): Promise<number> {
   return new Promise((resolve, reject) => {
     let bytes = 0;
     let failed = false;

@@ -30,6 +30,12 @@ export interface EntryStat {
   type: "file" | "dir";
   size: number;
   mtime: Date;
+  /**
+   * Opaque, backend-neutral: changes whenever the content may have changed, even if size and
+   * mtime were kept (local: device, inode, size, mtime and ctime; an object store: its ETag).
+   * Absent when the backend cannot tell: then nothing derived from the content is cached.
+   */
+  version?: string;
 }
 
 export interface DirEntry extends EntryStat {
@@ -89,6 +95,8 @@ export interface Storage {
   rename(from: string, to: string): Promise<number>;
   /** Total bytes of regular files under `key` (for quotas). */
   usage(key?: string): Promise<number>;
+  /** Set a file's modification time (MFMT, MDTM with a time); absent: the backend cannot. */
+  setMtime?(key: string, mtime: Date): Promise<void>;
   /** Free space where new files land, when the backend can tell. */
   freeBytes?(): Promise<number>;
   /**

@@ -98,7 +98,33 @@ export class LocalStorage implements Storage {
 
   async stat(key: string): Promise<EntryStat> {
     const real = await this.place(key);
-    return wrap(async () => toStat(await fsp.stat(real)));
+    return wrap(async () => {
+      // Nanosecond times and the inode: a rewrite that keeps size and mtime still moves ctime, a
+      // replace by rename (rsync) moves the inode. Listings keep the cheaper plain stat.
+      const st = await fsp.stat(real, { bigint: true });
+      const dir = st.isDirectory();
+      // FIFOs, sockets and devices are not served (listings leave them out too).
+      if (!dir && !st.isFile()) throw new StorageError("not-found", "not a regular file");
+      return {
+        type: dir ? "dir" : "file",
+        size: dir ? 0 : Number(st.size),
+        mtime: new Date(Number(st.mtimeMs)),
+        version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`,
+      };
+    });
+  }
+
+  async setMtime(key: string, mtime: Date): Promise<void> {
+    const real = await this.place(key);
+    await wrap(async () => {
+      // Through an O_NOFOLLOW descriptor, like every open: a symlink swapped in is not followed.
+      const { fd, st } = openFile(real, fs.constants.O_RDONLY);
+      try {
+        fs.futimesSync(fd, st.atime, mtime);
+      } finally {
+        closeQuietly(fd);
+      }
+    });
   }
 
   async list(key: string): Promise<DirEntry[]> {
@@ -346,10 +372,4 @@ function closeQuietly(fd: number): void {
   try {
     fs.closeSync(fd);
   } catch {}
-}
-
-function toStat(st: fs.Stats): EntryStat {
-  // FIFOs, sockets and devices are not served (listings leave them out too).
-  if (!st.isFile() && !st.isDirectory()) throw new StorageError("not-found", "not a regular file");
-  return { type: st.isDirectory() ? "dir" : "file", size: st.isDirectory() ? 0 : st.size, mtime: st.mtime };
 }

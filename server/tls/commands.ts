@@ -38,7 +38,7 @@ export const pbsz: CommandSpec = {
   verbs: ["PBSZ"],
   auth: false,
   arg: "required",
-  help: "PBSZ 0: protection buffer size (always 0 for TLS), required before PROT",
+  help: "PBSZ 0: protection buffer size (always 0 for TLS), required before PROT P",
   feat: "PBSZ",
   handle({ session, arg }) {
     runtimeOf(session);
@@ -49,7 +49,7 @@ export const pbsz: CommandSpec = {
   },
 };
 
-/** PROT (RFC 4217 §9): P encrypts the data connections, C leaves them clear (unless TLS is required). */
+/** PROT (RFC 4217 §9): P (after PBSZ) encrypts the data connections, C leaves them clear (unless TLS is required). */
 export const prot: CommandSpec = {
   verbs: ["PROT"],
   auth: false,
@@ -59,12 +59,14 @@ export const prot: CommandSpec = {
   handle({ session, arg }) {
     runtimeOf(session);
     if (!session.tls.control) throw new FtpError(503, "PROT needs AUTH TLS first");
-    if (!session.tls.pbsz) throw new FtpError(503, "PROT needs PBSZ first");
     const level = arg.trim().toUpperCase();
     if (level === "P") {
+      if (!session.tls.pbsz) throw new FtpError(503, "PROT needs PBSZ first");
       session.tls.protP = true;
       session.reply(200, "Protection level set to Private");
     } else if (level === "C") {
+      // Clear is the state without PBSZ anyway: vsftpd, ProFTPD and Pure-FTPd accept it, and
+      // Python's FTP_TLS.prot_c() sends it without a PBSZ.
       if (mustEncrypt(session)) throw new FtpError(521, TLS_REFUSALS.data);
       session.tls.protP = false;
       session.reply(200, "Protection level set to Clear");

@@ -70,7 +70,7 @@ export class TlsCertStore {
   private material: TlsMaterial;
   private signature: string;
   private timer: ReturnType<typeof setInterval> | null = null;
-  private lastError = "";
+  private lastErrorText = "";
 
   constructor(private readonly opts: TlsStoreOptions) {
     this.certFile = resolve(opts.certFile);
@@ -90,22 +90,27 @@ export class TlsCertStore {
     this.timer.unref?.();
   }
 
-  /** Re-read now if the files changed; true when a new pair was adopted. */
-  check(): boolean {
+  /** Why the last re-read was refused ("" = the current files are in use). */
+  get lastError(): string {
+    return this.lastErrorText;
+  }
+
+  /** Re-read now if the files changed (or always, with `force`: SIGHUP); true when a new pair was adopted. */
+  check(force = false): boolean {
     const sig = this.stat();
-    if (sig === this.signature) return false;
+    if (sig === this.signature && !force) return false;
     try {
       const m = loadTlsMaterial(this.certFile, this.keyFile);
       this.signature = sig;
-      this.lastError = "";
+      this.lastErrorText = "";
       if (m.fingerprint === this.material.fingerprint && m.key === this.material.key) return false;
       this.material = m;
       this.opts.onSwap?.(m);
       return true;
     } catch (err) {
       const msg = `${(err as Error).message}; keeping the previous certificate`;
-      if (msg !== this.lastError) this.opts.onError?.(msg);
-      this.lastError = msg;
+      if (msg !== this.lastErrorText || force) this.opts.onError?.(msg);
+      this.lastErrorText = msg;
       return false;
     }
   }

@@ -21,6 +21,8 @@ export class TlsDataConnection extends DataConnection {
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private settled = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The peer closed before the handshake finished (not a TLS failure). */
+  closedDuringSetup = false;
 
   constructor(
     socket: Socket<DataSocketState>,
@@ -49,6 +51,11 @@ export class TlsDataConnection extends DataConnection {
   tlsHandshake(success: boolean, reused: boolean, error: Error | null): void {
     if (this.settled) return;
     // Self-signed client certs are not requested, so `success` false means a failed handshake only with an error.
+    // The peer hung up before its ClientHello (ftplib after a 550): a close, not a TLS failure.
+    if (!success && error && ((error as NodeJS.ErrnoException).code === "ECONNRESET" || /disconnected before/i.test(error.message))) {
+      this.closedDuringSetup = true;
+      return this.fail(new FtpError(425, "Can't open data connection: closed during TLS setup"));
+    }
     if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) {
       return this.fail(new FtpError(522, "SSL connection failed: TLS handshake on the data connection failed"));
     }
@@ -67,7 +74,10 @@ export class TlsDataConnection extends DataConnection {
   }
 
   override handleClose(): void {
-    if (!this.settled) this.fail(new FtpError(425, "Can't open data connection: closed during TLS setup"));
+    if (!this.settled) {
+      this.closedDuringSetup = true;
+      this.fail(new FtpError(425, "Can't open data connection: closed during TLS setup"));
+    }
     super.handleClose();
   }
 

@@ -86,6 +86,7 @@ export class FtpsRuntime {
     session.tls.control = true;
     this.sessionMaterial.set(session, material);
     this.counters.controlUpgrades++;
+    this.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
   }
 
   /** ServerContext.adoptDataSocket: TLS under PROT P, plain otherwise. */
@@ -97,8 +98,14 @@ export class FtpsRuntime {
       () => {
         if (conn.sessionReused) this.counters.dataReused++;
         else this.counters.dataNew++;
+        this.server.events.emit({ type: "tls-handshake", channel: "data", reused: conn.sessionReused });
       },
-      (err: Error) => this.server.log.warn("tls data connection refused", { session: session.id, ip: peerIp, reason: err.message }),
+      (err: Error) => {
+        // A client that got a 550 (RETR of a missing file…) drops the data connection it had
+        // opened before TLS started (ftplib does): nothing was refused, so nothing to warn about.
+        if (conn.closedDuringSetup && !session.transfer) return;
+        this.server.log.warn("tls data connection refused", { session: session.id, ip: peerIp, reason: err.message });
+      },
     );
     return conn;
   }
@@ -136,6 +143,7 @@ export class FtpsRuntime {
               if (!session) return;
               session.tls.control = true;
               runtime.sessionMaterial.set(session, material);
+              runtime.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
             },
           };
           (raw as unknown as Upgradable<ControlState>).upgradeTLS({

@@ -13,6 +13,8 @@ export interface Mount {
   /** Stable identity of the real place (for caches); never shown to clients. */
   id: string;
   storage: Storage;
+  /** Where the files are (a directory; an object-store prefix for S3): for operators' hooks only, never shown to clients. */
+  location: string;
   perms: ReadonlySet<Perm>;
   /** The ledger this mount's writes are charged to (the user's, or the mount's own). */
   ledger: QuotaLedger;
@@ -85,7 +87,7 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
 function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const home = storageAt(user.home, places);
   const userKey = `user:${user.name}`;
-  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, perms: new Set(user.perms), ledgerKey: userKey }];
+  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey }];
   const chargedToUser: Storage[] = [home];
   const ledgers: LedgerSpec[] = [];
   for (const m of user.mounts) {
@@ -93,7 +95,7 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
     if (m.quota > 0) ledgers.push({ key: ledgerKey, limit: m.quota, measure: () => storage.usage() });
     else chargedToUser.push(storage);
-    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, perms: new Set(m.perms), ledgerKey });
+    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey });
   }
   ledgers.unshift({
     key: userKey,

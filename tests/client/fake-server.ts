@@ -173,8 +173,9 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 200, s.data.alg);
       }
       case "RANG": {
+        // draft-bryan-ftp-range: END is inclusive (kept exclusive inside, like the server).
         const [a, b] = arg.split(/[ -]/).map(Number);
-        s.data.range = { start: a!, end: b! };
+        s.data.range = { start: a!, end: b! + 1 };
         return void reply(s, 350, "Range set");
       }
       case "HASH": {

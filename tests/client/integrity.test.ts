@@ -101,7 +101,7 @@ describe("download verification", () => {
     const again = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "p" } });
     expect(again.stderr).toContain("partial data verified");
     expect(again.code).toBe(0);
-    expect(fake.commands).toContain("RANG 0 50000");
+    expect(fake.commands).toContain("RANG 0 49999"); // the first 50,000 bytes, END inclusive
     expect(fake.retrBytes.at(-1)).toBe(200_000 - 50_000);
     expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
   });
@@ -124,7 +124,7 @@ describe("upload verification", () => {
     const r = await putFile(join(work, "u.bin"), `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, opts({ retries: 2 }));
     expect(r.verifiedBy).toBe("verified by HASH");
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
-    expect(fake.commands).toContain("RANG 0 60000");
+    expect(fake.commands).toContain("RANG 0 59999");
     expect(fake.commands).toContain("REST 60000");
     expect(r.moved).toBeLessThan(2 * data.length);
   });

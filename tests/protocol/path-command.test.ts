@@ -129,11 +129,45 @@ describe("LineSplitter", () => {
     ["IAC IP IAC DM before ABOR", [0xff, 0xf4, 0xff, 0xf2, ...enc("ABOR\r\n")], "ABOR"],
     ["IAC WILL option", [0xff, 0xfb, 0x01, ...enc("NOOP\r\n")], "NOOP"],
     ["IAC DO option mid-line", [...enc("NO"), 0xff, 0xfd, 0x03, ...enc("OP\r\n")], "NOOP"],
-    ["IAC IAC is a literal 0xFF (decoded as UTF-8 replacement)", [...enc("X"), 0xff, 0xff, ...enc("\r\n")], "X\uFFFD"],
+    ["IAC IAC is a literal 0xFF (not UTF-8: kept as the escape U+DCFF, never as U+FFFD)", [...enc("X"), 0xff, 0xff, ...enc("\r\n")], "X\uDCFF"],
   ];
   for (const [name, bytes, line] of telnet) {
     test(`strips TELNET commands: ${name}`, () => {
       expect(new LineSplitter().push(new Uint8Array(bytes)).lines).toEqual([line]);
     });
   }
+});
+
+describe("control lines that are not valid UTF-8", () => {
+  const parse = (bytes: number[]) => parseCommandLine(new LineSplitter().push(new Uint8Array([...bytes, 13, 10])).lines[0]!);
+  const stor = [0x53, 0x54, 0x4f, 0x52, 0x20, 0x63, 0x61, 0x66]; // "STOR caf"
+
+  test("two different invalid names stay different and are both refused with 553", () => {
+    const a = new LineSplitter().push(new Uint8Array([...stor, 0xe9, 13, 10])).lines[0]!;
+    const b = new LineSplitter().push(new Uint8Array([...stor, 0xe8, 13, 10])).lines[0]!;
+    expect(a).not.toBe(b);
+    expect(parse([...stor, 0xe9])).toEqual({ ok: false, code: 553, reason: "File name not allowed: not valid UTF-8" });
+  });
+
+  const INVALID: [string, number[]][] = [
+    ["a lone continuation byte", [0x80]],
+    ["a truncated sequence", [0xe2, 0x82]],
+    ["an overlong encoding", [0xc0, 0xaf]],
+    ["an encoded surrogate", [0xed, 0xa0, 0x80]],
+    ["a code point above U+10FFFF", [0xf4, 0x90, 0x80, 0x80]],
+  ];
+  for (const [what, bytes] of INVALID) {
+    test(`${what} is refused`, () => {
+      expect(parse([...stor, ...bytes])).toMatchObject({ ok: false, code: 553 });
+    });
+  }
+
+  test("valid multi-byte UTF-8 (and U+FFFD itself) is accepted", () => {
+    const ok = parse([...stor, ...Buffer.from("é-\ufffd-😀")]);
+    expect(ok).toEqual({ ok: true, command: { verb: "STOR", arg: "café-\ufffd-😀" } });
+  });
+
+  test("a password that is not UTF-8 is a 501, not a file-name error", () => {
+    expect(parse([0x50, 0x41, 0x53, 0x53, 0x20, 0xe9])).toMatchObject({ ok: false, code: 501 });
+  });
 });

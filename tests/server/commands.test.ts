@@ -535,7 +535,7 @@ describe("transfers", () => {
   test("HASH of a range set by RANG covers only those bytes, then the range resets", async () => {
     const w = await alice();
     const bytes = readFileSync(join(srv.home("alice"), "hello.txt"));
-    expect((await w.cmd("RANG 2 9")).code).toBe(350);
+    expect((await w.cmd("RANG 2 8")).code).toBe(350); // bytes 2..8, END inclusive
     const h = parseHashReply((await w.cmd("HASH hello.txt")).lines[0]!);
     expect(h).toMatchObject({ start: 2, end: 9, hex: createHash("sha256").update(bytes.subarray(2, 9)).digest("hex") });
     const whole = parseHashReply((await w.cmd("HASH hello.txt")).lines[0]!);
@@ -545,12 +545,12 @@ describe("transfers", () => {
     expect((await w.cmd("RANG 1 0")).code).toBe(350);
   });
 
-  test("RANG then RETR sends the range only", async () => {
+  test("RANG then RETR sends the range only, both end points included", async () => {
     const w = await alice();
     const bytes = readFileSync(join(srv.home("alice"), "hello.txt"));
     await w.cmd("RANG 3 8");
     const r = await w.transfer("RETR hello.txt");
-    expect(r.data).toEqual(bytes.subarray(3, 8));
+    expect(r.data).toEqual(bytes.subarray(3, 9)); // END inclusive: 6 bytes
   });
 
   test("HASH of a directory or missing file is 550", async () => {

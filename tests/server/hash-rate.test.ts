@@ -18,38 +18,51 @@ async function login(): Promise<Wire> {
 
 const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 
-/** Same size, same mtime, other bytes: only a cached digest can still match the uploaded data. */
-function tamperKeepingStat(file: string): void {
-  const st = statSync(file);
-  const bytes = readFileSync(file);
-  bytes[0] = bytes[0]! ^ 0xff;
-  writeFileSync(file, bytes);
-  utimesSync(file, st.atime, st.mtime);
-}
+/**
+ * A hash budget so small that reading the file again would take far longer than the reply timeout
+ * (300 KB at 4 KB/s ≈ 75 s): a HASH answered at once can only come from the digest computed while
+ * the bytes streamed.
+ */
+const SLOW_REHASH: CreateServerOptions = { hashBytesPerSec: 4 * 1024 };
 
 describe("hashing while streaming", () => {
   test("after OPTS HASH, a HASH right after STOR is answered from the digest computed while the bytes arrived", async () => {
+    await serve(SLOW_REHASH);
+    const w = await login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    const data = crypto.getRandomValues(new Uint8Array(300_000));
+    expect((await w.transfer("STOR streamed.bin", data)).final?.code).toBe(226);
+    const r = parseHashReply((await w.cmd("HASH streamed.bin", 3000)).lines[0]!);
+    expect(r).toMatchObject({ algorithm: "SHA-256", start: 0, end: data.length });
+    expect(r.hex).toBe(sha256(data));
+  });
+
+  test("after OPTS HASH MD5, RETR computes the digest on the way out", async () => {
+    await serve(SLOW_REHASH);
+    const file = join(servers.server.home("alice"), "big.bin");
+    const original = crypto.getRandomValues(new Uint8Array(300_000));
+    writeFileSync(file, original);
+    const w = await login();
+    expect((await w.cmd("OPTS HASH MD5")).code).toBe(200);
+    expect((await w.transfer("RETR big.bin")).data.equals(original)).toBe(true);
+    const r = parseHashReply((await w.cmd("HASH big.bin", 3000)).lines[0]!);
+    expect(r.hex).toBe(new Bun.CryptoHasher("md5").update(original).digest("hex"));
+  });
+
+  test("a file rewritten after the transfer keeping its size and mtime (cp -p, rsync) is hashed again", async () => {
     await serve();
     const w = await login();
     expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
     const data = crypto.getRandomValues(new Uint8Array(300_000));
     expect((await w.transfer("STOR streamed.bin", data)).final?.code).toBe(226);
-    tamperKeepingStat(join(servers.server.home("alice"), "streamed.bin"));
+    const file = join(servers.server.home("alice"), "streamed.bin");
+    const st = statSync(file);
+    const tampered = Buffer.from(data);
+    tampered[0] = tampered[0]! ^ 0xff;
+    writeFileSync(file, tampered);
+    utimesSync(file, st.atime, st.mtime);
     const r = parseHashReply((await w.cmd("HASH streamed.bin")).lines[0]!);
-    expect(r).toMatchObject({ algorithm: "SHA-256", start: 0, end: data.length });
-    expect(r.hex).toBe(sha256(data)); // the upload's digest, not a re-read of the tampered file
-  });
-
-  test("after OPTS HASH MD5, RETR computes the digest on the way out", async () => {
-    await serve();
-    const file = join(servers.server.home("alice"), "hello.txt");
-    const original = readFileSync(file);
-    const w = await login();
-    expect((await w.cmd("OPTS HASH MD5")).code).toBe(200);
-    expect((await w.transfer("RETR hello.txt")).data.equals(original)).toBe(true);
-    tamperKeepingStat(file);
-    const r = parseHashReply((await w.cmd("HASH hello.txt")).lines[0]!);
-    expect(r.hex).toBe(new Bun.CryptoHasher("md5").update(original).digest("hex"));
+    expect(r.hex).toBe(sha256(tampered)); // never the upload's digest for bytes no longer there
   });
 
   test("a file changed after the transfer (new mtime) is hashed again, never answered from a stale entry", async () => {

@@ -1,0 +1,46 @@
+// MFMT — draft-somers-ftp-mfxx §3: set a file's modification time (UTC); needs modify.
+import type { CommandSpec } from "./types.ts";
+import type { Session } from "../session.ts";
+import { FtpError, ParseError } from "../../protocol/errors.ts";
+import { formatTimeVal, parseTimeVal } from "../../protocol/listing.ts";
+import { resolveFor } from "./shared.ts";
+
+/** "YYYYMMDDHHMMSS[.sss] path": the time and the path, or null when the argument has no time in front. */
+export function splitTimeAndPath(arg: string): { time: string; path: string } | null {
+  const m = /^(\d{14}(?:\.\d{1,3})?) +(.+)$/.exec(arg);
+  return m ? { time: m[1]!, path: m[2]! } : null;
+}
+
+/** Set the modification time of `path` (a regular file) and return the time now stored. */
+export async function setModifyTime(session: Session, time: string, path: string): Promise<Date> {
+  let when: Date;
+  try {
+    when = parseTimeVal(time);
+  } catch (err) {
+    if (err instanceof ParseError) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
+    throw err;
+  }
+  if (Number.isNaN(when.getTime()) || formatTimeVal(when) !== time.slice(0, 14)) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
+  const r = resolveFor(session, path, "modify");
+  const storage = r.mount.storage;
+  const st = await storage.stat(r.key);
+  if (st.type !== "file") throw new FtpError(550, "Not a regular file");
+  if (!storage.setMtime) throw new FtpError(550, "Setting modification times is not supported here");
+  await storage.setMtime(r.key, when);
+  return (await storage.stat(r.key)).mtime;
+}
+
+export const mfmt: CommandSpec = {
+  verbs: ["MFMT"],
+  auth: true,
+  arg: "required",
+  perm: "modify",
+  help: "MFMT <YYYYMMDDHHMMSS> <file>: set the modification time (UTC)",
+  feat: "MFMT",
+  async handle({ session, arg }) {
+    const parts = splitTimeAndPath(arg);
+    if (!parts) throw new FtpError(501, "Usage: MFMT YYYYMMDDHHMMSS path");
+    const mtime = await setModifyTime(session, parts.time, parts.path);
+    session.reply(213, `Modify=${formatTimeVal(mtime)}; ${parts.path}`);
+  },
+};

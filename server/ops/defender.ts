@@ -1,0 +1,108 @@
+// Defender: ban addresses that keep failing to log in (an IPv6 address counts by its /64).
+import { anyContains, banKey, parseIp } from "../../protocol/cidr.ts";
+import type { OpsOptions } from "./options.ts";
+
+interface Entry {
+  /** Times of recent failures (at most banAfter kept). */
+  fails: number[];
+  /** Banned until this time (0 = not banned). */
+  until: number;
+  /** Bans so far: the next one lasts banTime × 2^bans. */
+  bans: number;
+  /** When the last ban ended: a clean record for banMaxMs after it starts the doubling over. */
+  ended: number;
+}
+
+export interface Ban {
+  key: string;
+  ms: number;
+  failures: number;
+  repeat: number;
+}
+
+/** Addresses (ban keys) tracked at most; beyond, the stalest are forgotten (a spray from many addresses). */
+const MAX_TRACKED = 100_000;
+
+export class Defender {
+  private readonly entries = new Map<string, Entry>();
+  private activeBans = 0;
+
+  constructor(private readonly opts: Pick<OpsOptions, "banAfter" | "banWindowMs" | "banTimeMs" | "banMaxMs" | "allow" | "deny">) {}
+
+  get enabled(): boolean {
+    return this.opts.banAfter > 0;
+  }
+
+  /** "denied" (--deny), "banned", or null. Cheap when nothing is banned and no deny list exists (every connect asks). */
+  refusal(ip: string, now = Date.now()): "denied" | "banned" | null {
+    if (this.opts.deny.length === 0 && this.activeBans === 0) return null;
+    const bytes = parseIp(ip);
+    if (bytes && anyContains(this.opts.deny, bytes)) return "denied";
+    if (this.activeBans === 0 || (bytes && anyContains(this.opts.allow, bytes))) return null;
+    const e = this.entries.get(banKey(ip));
+    if (!e || e.until === 0) return null;
+    if (e.until > now) return "banned";
+    this.expire(e);
+    return null;
+  }
+
+  /** Count a failed login; returns the ban it triggered, if any. */
+  failed(ip: string, now = Date.now()): Ban | null {
+    if (!this.enabled || anyContains(this.opts.allow, ip)) return null;
+    const key = banKey(ip);
+    let e = this.entries.get(key);
+    if (!e) {
+      if (this.entries.size >= MAX_TRACKED) this.prune(now);
+      e = { fails: [], until: 0, bans: 0, ended: 0 };
+      this.entries.set(key, e);
+    } else {
+      // Map order = staleness order: move it to the end.
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    }
+    if (e.until > now) return null; // already banned (a session opened before the ban)
+    if (e.until !== 0) this.expire(e);
+    if (e.bans > 0 && now - e.ended > this.opts.banMaxMs) e.bans = 0;
+    const since = now - this.opts.banWindowMs;
+    e.fails = e.fails.filter((t) => t > since);
+    e.fails.push(now);
+    if (e.fails.length < this.opts.banAfter) return null;
+    const ms = Math.min(this.opts.banTimeMs * 2 ** Math.min(e.bans, 40), this.opts.banMaxMs);
+    const ban: Ban = { key, ms, failures: e.fails.length, repeat: e.bans + 1 };
+    e.bans++;
+    e.until = now + ms;
+    e.fails = [];
+    this.activeBans++;
+    return ban;
+  }
+
+  /** Bans in force now. */
+  active(now = Date.now()): number {
+    if (this.activeBans === 0) return 0;
+    for (const e of this.entries.values()) if (e.until !== 0 && e.until <= now) this.expire(e);
+    return this.activeBans;
+  }
+
+  private expire(e: Entry): void {
+    e.ended = e.until;
+    e.until = 0;
+    this.activeBans--;
+  }
+
+  /**
+   * Forget what no longer matters: no ban in force, no recent failure, and a repeat count whose
+   * doubling would be capped anyway by now. Still full: the stalest entries go.
+   */
+  private prune(now: number): void {
+    for (const [key, e] of this.entries) {
+      if (e.until > now) continue;
+      if (e.until !== 0) this.expire(e);
+      if (e.fails.every((t) => t <= now - this.opts.banWindowMs)) this.entries.delete(key);
+    }
+    for (const [key, e] of this.entries) {
+      if (this.entries.size < MAX_TRACKED) break;
+      if (e.until > now) this.activeBans--;
+      this.entries.delete(key);
+    }
+  }
+}

@@ -1,0 +1,35 @@
+// The one interface between the FTP core and operations (metrics, hooks, defender, xferlog).
+import type { Session } from "../session.ts";
+import type { Resolved } from "../vfs/resolve.ts";
+
+/** What happened, as the core reports it; user, address and real path are derived from `session`. */
+export type OpsEvent =
+  | { type: "session-open"; session: Session }
+  | { type: "session-close"; session: Session }
+  | { type: "login"; session: Session }
+  | { type: "login-failed"; session: Session; user: string }
+  | {
+      type: "transfer";
+      session: Session;
+      verb: string;
+      vpath: string;
+      bytes: number;
+      ms: number;
+      result: "ok" | "aborted" | "quota" | "error";
+      /** SHA-256 of the whole file, when it was computed while streaming. */
+      sha256?: string;
+    }
+  | { type: "delete"; session: Session; vpath: string; bytes: number }
+  | { type: "rename"; session: Session; from: string; vpath: string }
+  | { type: "mkdir" | "rmdir"; session: Session; vpath: string }
+  | { type: "tls-handshake"; channel: "control" | "data"; reused: boolean };
+
+/** `server.events` on the ServerContext. */
+export interface ServerEvents {
+  /** Report an event; never blocks and never throws. */
+  emit(event: OpsEvent): void;
+  /** Ask before a STOR/APPE opens its target (the pre-upload hook); false = refuse with 550. */
+  allowUpload(session: Session, target: Resolved): Promise<boolean>;
+  /** Why this address must be refused at connect (--deny, a ban), or null to let it in. */
+  refusal(ip: string): string | null;
+}

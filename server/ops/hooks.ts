@@ -1,0 +1,260 @@
+// Event hooks (`--hook EVENT=COMMAND`): a program run with an argv and FTPKIT_* variables (never a
+// shell, so a file name cannot inject anything), or a JSON POST to an http(s):// URL.
+import type { Logger } from "../log.ts";
+import type { HookEvent, HookSpec, OpsOptions } from "./options.ts";
+
+/** What a hook is told: FTPKIT_<NAME> variables, or the JSON fields of a POST. */
+export interface HookFields {
+  event: HookEvent;
+  user?: string;
+  path?: string;
+  realPath?: string;
+  fromPath?: string;
+  fromRealPath?: string;
+  bytes?: number;
+  sha256?: string;
+  clientIp?: string;
+  result?: string;
+}
+
+const ENV_NAMES: Record<keyof HookFields, string> = {
+  event: "FTPKIT_EVENT",
+  user: "FTPKIT_USER",
+  path: "FTPKIT_PATH",
+  realPath: "FTPKIT_REAL_PATH",
+  fromPath: "FTPKIT_FROM_PATH",
+  fromRealPath: "FTPKIT_FROM_REAL_PATH",
+  bytes: "FTPKIT_BYTES",
+  sha256: "FTPKIT_SHA256",
+  clientIp: "FTPKIT_CLIENT_IP",
+  result: "FTPKIT_RESULT",
+};
+
+/**
+ * Split a command line into words the way a POSIX shell splits them — 'single' and "double" quotes,
+ * backslash escapes — with no expansion of any kind ($VAR, $(…), globs stay literal). Throws on an
+ * unterminated quote.
+ */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error("unterminated ' quote");
+      cur += line.slice(i + 1, end);
+      i = end;
+      inWord = true;
+    } else if (c === '"') {
+      i++;
+      for (; i < line.length && line[i] !== '"'; i++) {
+        if (line[i] === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) i++;
+        cur += line[i];
+      }
+      if (i >= line.length) throw new Error('unterminated " quote');
+      inWord = true;
+    } else if (c === "\\" && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+interface Hook {
+  event: HookEvent;
+  url?: string;
+  argv?: string[];
+  /** For logs: the command as written. */
+  text: string;
+}
+
+/** Parse `--hook` values; throws an Error with a clear message for a bad one. */
+export function compileHooks(specs: readonly HookSpec[]): Hook[] {
+  return specs.map((s) => {
+    if (/^https?:\/\//i.test(s.command)) {
+      try {
+        new URL(s.command);
+      } catch {
+        throw new Error(`--hook ${s.event}: "${s.command}" is not a valid URL`);
+      }
+      return { event: s.event, url: s.command, text: s.command };
+    }
+    let argv: string[];
+    try {
+      argv = splitWords(s.command);
+    } catch (err) {
+      throw new Error(`--hook ${s.event}: ${(err as Error).message}`);
+    }
+    if (argv.length === 0) throw new Error(`--hook ${s.event}: the command is empty`);
+    if (!Bun.which(argv[0]!)) throw new Error(`--hook ${s.event}: command not found or not executable: ${argv[0]}`);
+    return { event: s.event, argv, text: s.command };
+  });
+}
+
+export type HookResult = "ok" | "failed" | "timeout";
+
+interface Job {
+  hook: Hook;
+  fields: HookFields;
+}
+
+/**
+ * Runs hooks. Post-event hooks go through a bounded queue with a few running at once and are never
+ * waited on by the FTP side; a full queue drops the event (logged, counted). `pre-upload` runs at
+ * once and is awaited: anything but success (exit 0, HTTP 2xx) refuses the upload.
+ */
+export class HookRunner {
+  private readonly hooks: Hook[];
+  private readonly queue: Job[] = [];
+  private running = 0;
+  private readonly procs = new Set<{ kill(signal?: NodeJS.Signals | number): void }>();
+  private idle: (() => void) | null = null;
+  private lastDropLog = 0;
+  private closed = false;
+  private droppedSinceLog = 0;
+
+  constructor(
+    specs: readonly HookSpec[],
+    private readonly opts: Pick<OpsOptions, "hookTimeoutMs" | "hookQueueSize" | "hookConcurrency">,
+    private readonly log: Logger,
+    private readonly count: (event: HookEvent, result: HookResult | "dropped" | "refused") => unknown,
+  ) {
+    this.hooks = compileHooks(specs);
+  }
+
+  has(event: HookEvent): boolean {
+    return this.hooks.some((h) => h.event === event);
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Queue the post-event hooks for `fields.event`. Never blocks. */
+  post(fields: HookFields): void {
+    if (this.closed) return;
+    for (const hook of this.hooks) {
+      if (hook.event !== fields.event) continue;
+      if (this.queue.length >= this.opts.hookQueueSize) {
+        this.count(fields.event, "dropped");
+        this.droppedSinceLog++;
+        const now = Date.now();
+        if (now - this.lastDropLog >= 1000) {
+          this.log.warn("hook queue full: event dropped", { event: fields.event, dropped: this.droppedSinceLog, queue: this.opts.hookQueueSize });
+          this.lastDropLog = now;
+          this.droppedSinceLog = 0;
+        }
+        continue;
+      }
+      this.queue.push({ hook, fields });
+    }
+    this.pump();
+  }
+
+  /** Run the pre-upload hooks in order; false as soon as one refuses (or fails, or times out). */
+  async allow(fields: HookFields): Promise<boolean> {
+    for (const hook of this.hooks) {
+      if (hook.event !== "pre-upload") continue;
+      const { result, detail } = await this.run(hook, fields);
+      if (result !== "ok") {
+        this.count("pre-upload", "refused");
+        this.log.info("upload refused by pre-upload hook", { user: fields.user, path: fields.path, hook: hook.text, result, detail: detail || undefined });
+        return false;
+      }
+    }
+    this.count("pre-upload", "ok");
+    return true;
+  }
+
+  private pump(): void {
+    while (this.running < this.opts.hookConcurrency && this.queue.length) {
+      const job = this.queue.shift()!;
+      this.running++;
+      void this.run(job.hook, job.fields).finally(() => {
+        this.running--;
+        if (this.running === 0 && !this.queue.length) this.idle?.();
+        this.pump();
+      });
+    }
+  }
+
+  private async run(hook: Hook, fields: HookFields): Promise<{ result: HookResult; detail: string }> {
+    const started = Date.now();
+    let out: { result: HookResult; detail: string };
+    try {
+      out = hook.url ? await this.post1(hook.url, fields) : await this.spawn(hook.argv!, fields);
+    } catch (err) {
+      out = { result: "failed", detail: (err as Error).message };
+    }
+    // pre-upload outcomes are counted and logged by allow(): a refusal is its normal job.
+    if (fields.event !== "pre-upload") {
+      this.count(fields.event, out.result);
+      if (out.result !== "ok") {
+        this.log.warn(`hook ${out.result}`, { event: fields.event, hook: hook.text, path: fields.path, ms: Date.now() - started, detail: out.detail || undefined });
+      }
+    }
+    return out;
+  }
+
+  private async spawn(argv: string[], fields: HookFields): Promise<{ result: HookResult; detail: string }> {
+    const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+    for (const k of Object.keys(ENV_NAMES) as (keyof HookFields)[]) {
+      delete env[ENV_NAMES[k]]; // never let the server's own environment pose as an event field
+      const v = fields[k];
+      if (v !== undefined) env[ENV_NAMES[k]] = String(v);
+    }
+    // The hook's stdout is dropped and its stderr goes to the server's stderr (beside, not inside,
+    // the log lines): a pipe read by us would double what each spawn costs the event loop (measured).
+    const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+    this.procs.add(proc);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill("SIGKILL");
+    }, this.opts.hookTimeoutMs);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    this.procs.delete(proc);
+    if (timedOut) return { result: "timeout", detail: `killed after ${this.opts.hookTimeoutMs} ms` };
+    return code === 0 ? { result: "ok", detail: "" } : { result: "failed", detail: proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${code}` };
+  }
+
+  private async post1(url: string, fields: HookFields): Promise<{ result: HookResult; detail: string }> {
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...fields, time: new Date().toISOString() }),
+        signal: AbortSignal.timeout(this.opts.hookTimeoutMs),
+      });
+      await res.arrayBuffer().catch(() => {});
+      return res.ok ? { result: "ok", detail: "" } : { result: "failed", detail: `HTTP ${res.status}` };
+    } catch (err) {
+      const e = err as Error;
+      if (e.name === "TimeoutError" || e.name === "AbortError") return { result: "timeout", detail: `no answer within ${this.opts.hookTimeoutMs} ms` };
+      return { result: "failed", detail: e.message };
+    }
+  }
+
+  /** Shutdown: the queue may drain within `graceMs` (the last uploads' hooks still run); then what is left is dropped (logged) and killed. */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    if (this.running > 0 || this.queue.length) {
+      await Promise.race([new Promise<void>((r) => (this.idle = r)), Bun.sleep(graceMs)]);
+    }
+    if (this.queue.length) this.log.warn("hooks not run at shutdown", { count: this.queue.length });
+    this.queue.length = 0;
+    for (const p of this.procs) p.kill("SIGKILL");
+  }
+}

@@ -1,0 +1,236 @@
+// Operations: turns the core's events into metrics, hook runs, bans and xferlog lines.
+import type { Server } from "bun";
+import { banKey } from "../../protocol/cidr.ts";
+import type { ServerContext } from "../context.ts";
+import type { Logger, LogFields } from "../log.ts";
+import type { Session } from "../session.ts";
+import { storageAt } from "../vfs/mounts.ts";
+import { resolvePath, type Resolved } from "../vfs/resolve.ts";
+import { Defender } from "./defender.ts";
+import type { OpsEvent, ServerEvents } from "./events.ts";
+import { HookRunner, type HookFields } from "./hooks.ts";
+import { Metrics, serveMetrics, type ReadyCheck } from "./metrics.ts";
+import { DEFAULT_OPS, type HookEvent, type OpsOptions } from "./options.ts";
+import { XferLog } from "./xferlog.ts";
+
+export { DEFAULT_OPS, HOOK_EVENTS, type OpsOptions } from "./options.ts";
+
+/** A bad operations setting (hook command not found, xferlog not writable, metrics port in use): one clear line. */
+export class OpsConfigError extends Error {
+  override name = "OpsConfigError";
+}
+
+const FILE_VERBS: Record<string, { direction: "i" | "o"; hook: HookEvent }> = {
+  RETR: { direction: "o", hook: "download" },
+  STOR: { direction: "i", hook: "upload" },
+  APPE: { direction: "i", hook: "upload" },
+};
+/** Homes and mounts /readyz checks at most (a stat each). */
+const READY_STORAGE_CHECKS = 8;
+
+export class Operations implements ServerEvents {
+  readonly options: OpsOptions;
+  readonly log: Logger;
+  readonly defender: Defender;
+  readonly metrics: Metrics | null;
+  readonly hooks: HookRunner | null;
+  readonly xferlog: XferLog | null;
+  private http: Server<undefined> | null = null;
+  private ctx: ServerContext | null = null;
+  private accepting: () => boolean = () => false;
+
+  constructor(options: Partial<OpsOptions>, baseLog: Logger) {
+    this.options = { ...DEFAULT_OPS, ...options };
+    const o = this.options;
+    this.defender = new Defender(o);
+    this.metrics = o.metrics ? new Metrics(() => this.context, { activeBans: () => this.defender.active(), hookQueue: () => this.hooks?.queued ?? 0 }) : null;
+    this.log = this.metrics ? countingLogger(baseLog, this.metrics) : baseLog;
+    try {
+      this.hooks = o.hooks.length ? new HookRunner(o.hooks, o, this.log, (event, result) =>
+            result === "dropped" ? this.metrics?.hookDrops.inc() : this.metrics?.hooks.inc([event, result])) : null;
+      this.xferlog = o.xferlog ? new XferLog(o.xferlog, (msg) => this.log.error("xferlog write failed", { reason: msg })) : null;
+    } catch (err) {
+      throw new OpsConfigError((err as Error).message);
+    }
+  }
+
+  private get context(): ServerContext {
+    if (!this.ctx) throw new Error("operations not attached to a server");
+    return this.ctx;
+  }
+
+  /** Called once the server context exists; `accepting` tells /readyz whether the listener is up. */
+  attach(ctx: ServerContext, accepting: () => boolean): void {
+    this.ctx = ctx;
+    this.accepting = accepting;
+  }
+
+  /** Start the metrics listener (when --metrics was given). */
+  start(): void {
+    const m = this.options.metrics;
+    if (!m || !this.metrics || this.http) return;
+    try {
+      this.http = serveMetrics(m.host, m.port, this.metrics, () => this.readiness());
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new OpsConfigError(`--metrics ${m.host}:${m.port}: ${code === "EADDRINUSE" ? "address already in use" : (err as Error).message}`);
+    }
+  }
+
+  /** The metrics listener's port (tests, logs). */
+  get metricsPort(): number | undefined {
+    return this.http?.port;
+  }
+
+  emit(e: OpsEvent): void {
+    try {
+      this.metrics?.observe(e);
+      switch (e.type) {
+        case "login":
+          this.hook({ event: "login", ...this.who(e.session) });
+          break;
+        case "login-failed":
+          this.loginFailed(e.session, e.user);
+          break;
+        case "transfer": {
+          const file = FILE_VERBS[e.verb];
+          if (!file) break;
+          const s = e.session;
+          this.xferlog?.write({
+            end: new Date(),
+            ms: e.ms,
+            remoteHost: s.remoteIp,
+            bytes: e.bytes,
+            path: e.vpath,
+            type: s.type,
+            direction: file.direction,
+            anonymous: s.userName === "anonymous",
+            user: s.userName ?? "*",
+            complete: e.result === "ok",
+          });
+          if (this.hooks?.has(file.hook)) {
+            this.hooks.post({ event: file.hook, ...this.who(s), ...this.where(s, e.vpath), bytes: e.bytes, sha256: e.sha256, result: e.result });
+          }
+          break;
+        }
+        case "delete":
+          this.hook({ event: "delete", ...this.who(e.session), ...this.where(e.session, e.vpath), bytes: e.bytes, result: "ok" });
+          break;
+        case "rename":
+          if (this.hooks?.has("rename")) {
+            const from = this.where(e.session, e.from);
+            this.hooks.post({ event: "rename", ...this.who(e.session), ...this.where(e.session, e.vpath), fromPath: from.path, fromRealPath: from.realPath, result: "ok" });
+          }
+          break;
+        case "mkdir":
+        case "rmdir":
+          this.hook({ event: e.type, ...this.who(e.session), ...this.where(e.session, e.vpath), result: "ok" });
+          break;
+      }
+    } catch (err) {
+      this.log.error("operations event failed", { event: e.type, error: String(err) });
+    }
+  }
+
+  async allowUpload(session: Session, target: Resolved): Promise<boolean> {
+    if (!this.hooks?.has("pre-upload")) return true;
+    return this.hooks.allow({ event: "pre-upload", ...this.who(session), path: target.vpath, realPath: joinReal(target.mount.location, target.key) });
+  }
+
+  refusal(ip: string): string | null {
+    const why = this.defender.refusal(ip);
+    if (!why) return null;
+    this.metrics?.refused.inc([why]);
+    return why === "denied" ? "Connections from your address are not accepted" : "Too many failed logins from your address: try again later";
+  }
+
+  private loginFailed(session: Session, user: string): void {
+    this.hook({ event: "login-failed", user, clientIp: session.remoteIp, result: "failed" });
+    const ban = this.defender.failed(session.remoteIp);
+    if (!ban) return;
+    this.metrics?.bans.inc();
+    this.log.warn("ban", { ip: ban.key, seconds: Math.round(ban.ms / 1000), failures: ban.failures, repeat: ban.repeat });
+    // Sessions from that address still at the password prompt go too (after the 530 now being sent).
+    setTimeout(() => {
+      for (const s of this.context.sessions) {
+        if (!s.user && !s.closed && banKey(s.remoteIp) === ban.key) s.replyAndClose(421, "Too many failed logins from your address: try again later");
+      }
+    }, 0);
+  }
+
+  private hook(fields: HookFields): void {
+    if (this.hooks?.has(fields.event)) this.hooks.post(fields);
+  }
+
+  private who(s: Session): Pick<HookFields, "user" | "clientIp"> {
+    return { user: s.userName, clientIp: s.remoteIp };
+  }
+
+  private where(s: Session, vpath: string): Pick<HookFields, "path" | "realPath"> {
+    let realPath: string | undefined;
+    try {
+      const r = resolvePath(s.mounts, "/", vpath);
+      realPath = joinReal(r.mount.location, r.key);
+    } catch {
+      /* not inside any mount: no real path */
+    }
+    return { path: vpath, realPath };
+  }
+
+  /** /readyz: accepting connections, users file loaded, storage reachable (a few homes stat'ed). */
+  async readiness(): Promise<ReadyCheck[]> {
+    const ctx = this.context;
+    const checks: ReadyCheck[] = [{ name: "accepting", ok: this.accepting() && !ctx.shuttingDown }];
+    const health = ctx.auth.health?.();
+    checks.push(health ? { name: "users", ok: health.loaded, detail: health.loaded ? `${health.users} users` : "users file not loaded" } : { name: "users", ok: true });
+    const dirs = new Set<string>();
+    for (const s of ctx.sessions) for (const m of s.mounts) if (dirs.size < READY_STORAGE_CHECKS) dirs.add(m.location);
+    for (const d of health?.homes ?? []) if (dirs.size < READY_STORAGE_CHECKS) dirs.add(d);
+    let failed = 0;
+    await Promise.all(
+      [...dirs].map(async (d) => {
+        const ok = await Promise.race([
+          // s3:// homes are checked on their object store (a listing), others on disk.
+          storageAt(d, { s3Endpoint: ctx.options.s3Endpoint }).stat("").then((st) => st.type === "dir", () => false),
+          Bun.sleep(2000).then(() => false),
+        ]);
+        if (!ok) failed++;
+      }),
+    );
+    checks.push({ name: "storage", ok: failed === 0, detail: `${dirs.size - failed}/${dirs.size} homes reachable` });
+    return checks;
+  }
+
+  /** SIGHUP: reopen the xferlog (log rotation). */
+  reload(): void {
+    try {
+      this.xferlog?.reopen();
+    } catch (err) {
+      this.log.error("xferlog not reopened", { reason: (err as Error).message });
+    }
+  }
+
+  async close(graceMs: number): Promise<void> {
+    this.http?.stop(true);
+    this.http = null;
+    await this.hooks?.close(Math.min(graceMs, this.options.hookTimeoutMs));
+    this.xferlog?.close();
+  }
+}
+
+function joinReal(location: string, key: string): string {
+  return key === "" ? location : `${location.replace(/\/+$/, "")}/${key}`;
+}
+
+/** The server's logger, with every error-level event counted by kind for ftpkit_errors_total. */
+function countingLogger(log: Logger, metrics: Metrics): Logger {
+  return {
+    info: (e, f) => log.info(e, f),
+    warn: (e, f) => log.warn(e, f),
+    error: (e: string, f?: LogFields) => {
+      metrics.errors.inc([e]);
+      log.error(e, f);
+    },
+    flush: () => log.flush?.(),
+  };
+}

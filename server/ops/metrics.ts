@@ -1,0 +1,137 @@
+// `--metrics ADDR:PORT`: what the server does, for Prometheus; /healthz and /readyz for orchestrators.
+import type { Server } from "bun";
+import type { ServerContext } from "../context.ts";
+import type { OpsEvent } from "./events.ts";
+import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from "./prometheus.ts";
+
+/** Users shown by name in the quota gauges; the rest are summed as user="_other" (bounded label set). */
+export const QUOTA_USERS_SHOWN = 50;
+const UPLOAD_VERBS = new Set(["STOR", "APPE"]);
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly sessions: Counter;
+  readonly logins: Counter;
+  readonly bytes: Counter;
+  readonly transfers: Counter;
+  readonly duration: Histogram;
+  readonly tls: Counter;
+  readonly bans: Counter;
+  readonly refused: Counter;
+  readonly fileOps: Counter;
+  readonly errors: Counter;
+  readonly hooks: Counter;
+  readonly hookDrops: Counter;
+
+  constructor(
+    private readonly ctx: () => ServerContext,
+    reads: { activeBans: () => number; hookQueue: () => number },
+  ) {
+    const r = this.registry;
+    r.add(new Gauge("ftpkit_sessions_open", "Control connections open now.", [], () => this.ctx().sessions.size));
+    this.sessions = r.add(new Counter("ftpkit_sessions_total", "Control connections accepted.", []));
+    this.logins = r.add(new Counter("ftpkit_logins_total", "Login attempts by result (ok, failed).", ["result"]));
+    this.bytes = r.add(new Counter("ftpkit_transfer_bytes_total", "Data bytes moved, counting transfers still running (in = uploads).", ["direction"]));
+    this.bytes.extra = () => this.runningBytes();
+    r.add(new Gauge("ftpkit_transfers_active", "Data transfers running now.", [], () => [...this.ctx().sessions].filter((s) => s.transfer).length));
+    this.transfers = r.add(new Counter("ftpkit_transfers_total", "Finished data transfers by verb and result (ok, aborted, quota, error).", ["verb", "result"]));
+    this.duration = r.add(new Histogram("ftpkit_transfer_duration_seconds", "Duration of finished data transfers.", ["verb"], DURATION_BUCKETS));
+    this.tls = r.add(new Counter("ftpkit_tls_handshakes_total", "TLS handshakes by channel (control, data); reused=true when a data connection resumed the control session.", ["channel", "reused"]));
+    this.bans = r.add(new Counter("ftpkit_bans_total", "Addresses banned by the defender.", []));
+    r.add(new Gauge("ftpkit_bans_active", "Bans in force now.", [], reads.activeBans));
+    this.refused = r.add(new Counter("ftpkit_connections_refused_total", "Connections refused at connect by the defender (banned) or --deny (denied).", ["reason"]));
+    this.fileOps = r.add(new Counter("ftpkit_file_operations_total", "Deletes, renames, mkdir and rmdir that succeeded.", ["op"]));
+    r.add(new Gauge("ftpkit_quota_used_bytes", `Bytes charged to each logged-in user's quota (top ${QUOTA_USERS_SHOWN}; the rest as _other).`, ["user"], () => this.quota("used")));
+    r.add(new Gauge("ftpkit_quota_limit_bytes", "Quota of each logged-in user (0 = unlimited).", ["user"], () => this.quota("limit")));
+    this.errors = r.add(new Counter("ftpkit_errors_total", "Errors logged, by kind.", ["kind"]));
+    this.hooks = r.add(new Counter("ftpkit_hooks_total", "Hooks run, by event and result (ok, failed, timeout, refused).", ["event", "result"]));
+    this.hookDrops = r.add(new Counter("ftpkit_hook_queue_dropped_total", "Post-event hooks dropped because the queue was full.", []));
+    r.add(new Gauge("ftpkit_hook_queue_length", "Post-event hooks waiting to run.", [], reads.hookQueue));
+    const started = Date.now() / 1000;
+    r.add(new Gauge("ftpkit_start_time_seconds", "When the server started (Unix time).", [], () => started));
+  }
+
+  observe(e: OpsEvent): void {
+    switch (e.type) {
+      case "session-open":
+        this.sessions.inc();
+        break;
+      case "login":
+        this.logins.inc(["ok"]);
+        break;
+      case "login-failed":
+        this.logins.inc(["failed"]);
+        break;
+      case "transfer":
+        this.bytes.inc([UPLOAD_VERBS.has(e.verb) ? "in" : "out"], e.bytes);
+        this.transfers.inc([e.verb, e.result]);
+        this.duration.observe([e.verb], e.ms / 1000);
+        break;
+      case "delete":
+      case "rename":
+      case "mkdir":
+      case "rmdir":
+        this.fileOps.inc([e.type]);
+        break;
+      case "tls-handshake":
+        this.tls.inc([e.channel, String(e.reused)]);
+        break;
+    }
+  }
+
+  private runningBytes(): Array<{ labels: string[]; value: number }> {
+    let up = 0;
+    let down = 0;
+    for (const s of this.ctx().sessions) {
+      const t = s.transfer;
+      if (!t) continue;
+      if (UPLOAD_VERBS.has(t.verb)) up += t.bytes;
+      else down += t.bytes;
+    }
+    return [
+      { labels: ["in"], value: up },
+      { labels: ["out"], value: down },
+    ];
+  }
+
+  private quota(which: "used" | "limit"): Array<{ labels: string[]; value: number }> {
+    const byUser = new Map<string, { used: number; limit: number }>();
+    for (const s of this.ctx().sessions) {
+      const ledger = s.user && s.mounts[0]?.ledger;
+      if (ledger && !byUser.has(s.user!.name)) byUser.set(s.user!.name, { used: ledger.used, limit: ledger.limit });
+    }
+    const sorted = [...byUser].sort((a, b) => b[1].used - a[1].used);
+    const out = sorted.slice(0, QUOTA_USERS_SHOWN).map(([user, q]) => ({ labels: [user], value: q[which] }));
+    const rest = sorted.slice(QUOTA_USERS_SHOWN);
+    if (rest.length) out.push({ labels: ["_other"], value: rest.reduce((n, [, q]) => n + q[which], 0) });
+    return out;
+  }
+}
+
+export interface ReadyCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+/** The HTTP listener: GET /metrics, /healthz (alive), /readyz (accepting, users loaded, storage reachable). */
+export function serveMetrics(host: string, port: number, metrics: Metrics, ready: () => Promise<ReadyCheck[]>): Server<undefined> {
+  return Bun.serve({
+    hostname: host,
+    port,
+    async fetch(req) {
+      if (req.method !== "GET" && req.method !== "HEAD") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+      const path = new URL(req.url).pathname;
+      if (path === "/metrics") return new Response(metrics.registry.render(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
+      if (path === "/healthz") return new Response("ok\n");
+      if (path === "/readyz") {
+        const checks = await ready();
+        const ok = checks.every((c) => c.ok);
+        const body = checks.map((c) => `${c.name} ${c.ok ? "ok" : "FAIL"}${c.detail ? `: ${c.detail}` : ""}`).join("\n") + "\n";
+        return new Response(body, { status: ok ? 200 : 503 });
+      }
+      return new Response("not found: try /metrics, /healthz or /readyz\n", { status: 404 });
+    },
+  });
+}

@@ -1,0 +1,111 @@
+// `--xferlog FILE`: the classic wu-ftpd transfer log (xferlog(5)), one line per file transfer, for the
+// log analyzers that read it. An operator's log file, like the users file: not FTP-session storage.
+import { closeSync, openSync, writeSync } from "node:fs";
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+export interface XferRecord {
+  /** When the transfer ended. */
+  end: Date;
+  ms: number;
+  remoteHost: string;
+  bytes: number;
+  /** The virtual path, as the client named it (every user is jailed, as under vsftpd's chroot). */
+  path: string;
+  type: "A" | "I";
+  direction: "i" | "o";
+  anonymous: boolean;
+  user: string;
+  complete: boolean;
+}
+
+/** ctime(3) in local time, as wu-ftpd writes it: "Wed Dec  2 01:44:20 2026". */
+export function ctime(d: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
+}
+
+/**
+ * One xferlog line: current-time transfer-time remote-host file-size filename transfer-type
+ * special-action-flag direction access-mode username service-name authentication-method
+ * authenticated-user-id completion-status. Fields are separated by single spaces, so whitespace and
+ * control characters in a file name become "_" (as ProFTPD does): a name can never add a field.
+ */
+export function formatXferlog(r: XferRecord): string {
+  const seconds = Math.max(1, Math.round(r.ms / 1000));
+  const name = r.path.replace(/[\s\u0000-\u001f\u007f]/g, "_");
+  const user = r.user.replace(/[\s\u0000-\u001f\u007f]/g, "_") || "*";
+  return [
+    ctime(r.end),
+    seconds,
+    r.remoteHost,
+    r.bytes,
+    name,
+    r.type === "A" ? "a" : "b",
+    "_",
+    r.direction,
+    r.anonymous ? "a" : "r",
+    user,
+    "ftp",
+    "0",
+    "*",
+    r.complete ? "c" : "i",
+  ].join(" ");
+}
+
+/** Appends lines to the file, batched per event-loop turn; `reopen()` after logrotate (SIGHUP). */
+export class XferLog {
+  private fd: number;
+  private pending = "";
+  private scheduled = false;
+
+  constructor(
+    readonly file: string,
+    private readonly onError: (message: string) => void = () => {},
+  ) {
+    this.fd = XferLog.open(file);
+  }
+
+  private static open(file: string): number {
+    try {
+      return openSync(file, "a", 0o640);
+    } catch (err) {
+      throw new Error(`--xferlog ${file}: ${(err as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (err as Error).message}`);
+    }
+  }
+
+  write(r: XferRecord): void {
+    this.pending += formatXferlog(r) + "\n";
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (!this.pending || this.fd < 0) return;
+    const buf = Buffer.from(this.pending);
+    this.pending = "";
+    try {
+      for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off, buf.length - off);
+    } catch (err) {
+      this.onError(`--xferlog ${this.file}: ${(err as Error).message}`); // a full disk must not stop the server
+    }
+  }
+
+  /** Close and open the file again by name (a rotated log gets a fresh file). */
+  reopen(): void {
+    this.flush();
+    const fd = XferLog.open(this.file);
+    closeSync(this.fd);
+    this.fd = fd;
+  }
+
+  close(): void {
+    this.flush();
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}

@@ -1,0 +1,41 @@
+// `ftpkit serve` operations flags: bad values are one clear line and a non-zero exit, before anything listens.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { runFtpkit } from "../helpers/peers.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { tempDir } from "../tls/helpers.ts";
+
+let dir = "";
+let users = "";
+let busy: ReturnType<typeof Bun.serve> | null = null;
+beforeAll(async () => {
+  dir = tempDir();
+  users = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw" }]);
+  busy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("taken") });
+});
+afterAll(() => {
+  busy?.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("ftpkit serve operations flags", () => {
+  const cases: Array<[string, () => string[], RegExp]> = [
+    ["--metrics without a port", () => ["--metrics", "127.0.0.1"], /--metrics must look like 127\.0\.0\.1:9100/],
+    ["--metrics on a port in use", () => ["--metrics", `127.0.0.1:${busy!.port}`], /--metrics 127\.0\.0\.1:\d+: address already in use/],
+    ["--hook with an unknown event", () => ["--hook", "uploaded=/bin/true"], /--hook must look like EVENT=COMMAND with EVENT one of upload, download/],
+    ["--hook with a missing program", () => ["--hook", "upload=/no/such/program --flag"], /--hook upload: command not found or not executable: \/no\/such\/program/],
+    ["--hook with an unterminated quote", () => ["--hook", "upload=/bin/echo 'open"], /--hook upload: unterminated ' quote/],
+    ["--allow with a bad block", () => ["--allow", "10.0.0.0/8,300.1.1.1"], /--allow: "300\.1\.1\.1" is not an IP address or CIDR block/],
+    ["--ban-time longer than --ban-max", () => ["--ban-time", "2d"], /--ban-time must not be longer than --ban-max/],
+    ["--ban-window that is no duration", () => ["--ban-window", "soon"], /--ban-window: invalid duration "soon"/],
+    ["--xferlog in a missing folder", () => ["--xferlog", `${dir}/no/such/dir/xferlog`], /--xferlog .*xferlog: /],
+  ];
+  test.each(cases)("%s", async (_name, args, message) => {
+    const r = await runFtpkit(["serve", "--users", users, "--host", "127.0.0.1", "--port", "0", ...args()], { cwd: dir, timeoutMs: 20_000 });
+    expect(r.code).not.toBe(0);
+    const out = (r.stderr + r.stdout).trim();
+    expect(out).toMatch(message);
+    expect(out).not.toContain("listening on");
+    expect(out).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});

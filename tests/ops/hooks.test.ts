@@ -1,0 +1,179 @@
+// --hook: programs get events in FTPKIT_* variables (no shell, hostile names stay inert), URLs get a
+// JSON POST, pre-upload can refuse, slow hooks never hold up the session.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { HookSpec } from "../../server/ops/options.ts";
+import { useServers } from "../helpers/server.ts";
+import { captureLogger, tempDir } from "../tls/helpers.ts";
+import { scrape, until } from "./helpers.ts";
+
+const servers = useServers();
+let work = "";
+afterEach(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+  work = "";
+});
+
+/** Hook programs run with Bun (Python takes seconds to start on a loaded test box). */
+const BUN = process.execPath;
+
+/** A hook program that appends its FTPKIT_* environment and argv as one JSON line to argv[1]. */
+function dumpScript(dir: string): string {
+  const path = join(dir, "dump.js");
+  writeFileSync(
+    path,
+    `const fs = require("node:fs");
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("FTPKIT_")));
+fs.appendFileSync(process.argv[2], JSON.stringify({ env, argv: process.argv.slice(2) }) + "\\n");
+`,
+  );
+  return path;
+}
+
+function readEvents(file: string): Array<{ env: Record<string, string>; argv: string[] }> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+const HOSTILE = `a b 'c' "d" $(touch PWNED) ; touch PWNED2 \`id\` .txt`;
+
+describe("program hooks", () => {
+  test("every event reaches its hook in FTPKIT_* variables; a name with spaces, quotes and $(…) runs nothing", async () => {
+    work = tempDir();
+    const script = dumpScript(work);
+    const out = join(work, "events file.jsonl");
+    const events = ["upload", "download", "delete", "rename", "mkdir", "rmdir", "login", "login-failed"] as const;
+    // The command line is split like a shell would (quotes kept together) but never run by one.
+    const hooks: HookSpec[] = events.map((event) => ({ event, command: `${BUN} '${script}' "${out}" --tag=${event}` }));
+    const ts = await servers.start({ options: { ops: { hooks } } });
+    const bad = await servers.connect();
+    expect((await bad.login("alice", "nope")).code).toBe(530);
+    const w = await servers.login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    const payload = Buffer.from("hook payload\n");
+    expect((await w.transfer(`STOR ${HOSTILE}`, payload)).final?.code).toBe(226);
+    expect((await w.transfer(`RETR ${HOSTILE}`)).data.equals(payload)).toBe(true);
+    expect((await w.cmd("MKD dir $(x)")).code).toBe(257);
+    expect((await w.cmd(`RNFR ${HOSTILE}`)).code).toBe(350);
+    expect((await w.cmd("RNTO dir $(x)/moved.txt")).code).toBe(250);
+    expect((await w.cmd("DELE dir $(x)/moved.txt")).code).toBe(250);
+    expect((await w.cmd("RMD dir $(x)")).code).toBe(250);
+    await until(() => readEvents(out).length === events.length, 15_000, "one line per event");
+
+    const byEvent = new Map(readEvents(out).map((e) => [e.env.FTPKIT_EVENT!, e]));
+    const home = ts.home("alice");
+    const sha = new Bun.CryptoHasher("sha256").update(payload).digest("hex");
+    expect(byEvent.get("upload")!.env).toEqual({
+      FTPKIT_EVENT: "upload",
+      FTPKIT_USER: "alice",
+      FTPKIT_PATH: `/${HOSTILE}`,
+      FTPKIT_REAL_PATH: join(home, HOSTILE),
+      FTPKIT_BYTES: String(payload.length),
+      FTPKIT_SHA256: sha,
+      FTPKIT_CLIENT_IP: "127.0.0.1",
+      FTPKIT_RESULT: "ok",
+    });
+    expect(byEvent.get("upload")!.argv).toEqual([out, "--tag=upload"]);
+    expect(byEvent.get("download")!.env).toMatchObject({ FTPKIT_PATH: `/${HOSTILE}`, FTPKIT_BYTES: String(payload.length), FTPKIT_RESULT: "ok" });
+    expect(byEvent.get("rename")!.env).toMatchObject({ FTPKIT_FROM_PATH: `/${HOSTILE}`, FTPKIT_PATH: "/dir $(x)/moved.txt", FTPKIT_REAL_PATH: join(home, "dir $(x)/moved.txt") });
+    expect(byEvent.get("delete")!.env).toMatchObject({ FTPKIT_PATH: "/dir $(x)/moved.txt", FTPKIT_BYTES: String(payload.length) });
+    expect(byEvent.get("mkdir")!.env).toMatchObject({ FTPKIT_PATH: "/dir $(x)", FTPKIT_REAL_PATH: join(home, "dir $(x)") });
+    expect(byEvent.get("rmdir")!.env).toMatchObject({ FTPKIT_PATH: "/dir $(x)" });
+    expect(byEvent.get("login")!.env).toMatchObject({ FTPKIT_USER: "alice", FTPKIT_CLIENT_IP: "127.0.0.1" });
+    expect(byEvent.get("login-failed")!.env).toMatchObject({ FTPKIT_USER: "alice", FTPKIT_RESULT: "failed" });
+    // Nothing in the names was executed anywhere.
+    for (const dir of [work, home, ts.root, process.cwd()]) {
+      expect(readdirSync(dir).filter((n) => n.startsWith("PWNED"))).toEqual([]);
+    }
+  }, 30_000);
+
+  test("a URL hook gets the same fields as a JSON POST", async () => {
+    const posts: Array<Record<string, unknown>> = [];
+    const http = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        posts.push({ method: req.method, type: req.headers.get("content-type"), ...((await req.json()) as Record<string, unknown>) });
+        return new Response("ok");
+      },
+    });
+    try {
+      await servers.start({ options: { ops: { hooks: [{ event: "upload", command: `http://127.0.0.1:${http.port}/ftp-event` }] } } });
+      const w = await servers.login();
+      expect((await w.transfer(`STOR ${HOSTILE}`, Buffer.from("x"))).final?.code).toBe(226);
+      await until(() => posts.length === 1, 10_000, "the POST");
+      expect(posts[0]).toMatchObject({ method: "POST", type: "application/json", event: "upload", user: "alice", path: `/${HOSTILE}`, bytes: 1, clientIp: "127.0.0.1", result: "ok" });
+    } finally {
+      http.stop(true);
+    }
+  });
+});
+
+describe("pre-upload", () => {
+  test("a refusing hook answers 550 and stores nothing (neither a new file nor over an old one); others go through", async () => {
+    work = tempDir();
+    const script = join(work, "gate.js");
+    writeFileSync(script, `process.exit(process.env.FTPKIT_PATH.includes("secret") ? 1 : 0);\n`);
+    const ts = await servers.start({ options: { ops: { hooks: [{ event: "pre-upload", command: `${BUN} ${script}` }] } } });
+    writeFileSync(join(ts.home("alice"), "secret-old.txt"), "old content");
+    const w = await servers.login();
+    const refused = await w.transfer("STOR secret-new.txt", Buffer.from("new"));
+    expect(refused.first.code).toBe(550);
+    expect((await w.transfer("STOR secret-old.txt", Buffer.from("new"))).first.code).toBe(550);
+    expect((await w.transfer("APPE secret-old.txt", Buffer.from("more"))).first.code).toBe(550);
+    expect(readdirSync(ts.home("alice")).filter((n) => n.includes("secret") || n.startsWith(".ftpkit-upload"))).toEqual(["secret-old.txt"]);
+    expect(readFileSync(join(ts.home("alice"), "secret-old.txt"), "utf8")).toBe("old content");
+    expect((await w.transfer("STOR public.txt", Buffer.from("fine"))).final?.code).toBe(226);
+    expect(readFileSync(join(ts.home("alice"), "public.txt"), "utf8")).toBe("fine");
+  });
+
+  test("a pre-upload hook that times out refuses the upload", async () => {
+    const logger = captureLogger();
+    const ts = await servers.start({ options: { logger, ops: { hookTimeoutMs: 300, hooks: [{ event: "pre-upload", command: "sleep 10" }] } } });
+    const w = await servers.login();
+    expect((await w.transfer("STOR slow.txt", Buffer.from("x"))).first.code).toBe(550);
+    expect(existsSync(join(ts.home("alice"), "slow.txt"))).toBe(false);
+    expect(logger.events.find((e) => e.event === "upload refused by pre-upload hook")?.fields).toMatchObject({ result: "timeout", path: "/slow.txt" });
+  });
+});
+
+describe("slow and failing post-event hooks", () => {
+  test("never hold up the session: a full queue drops (logged, counted), timeouts and failures are logged", async () => {
+    const logger = captureLogger();
+    const ts = await servers.start({
+      options: {
+        logger,
+        ops: {
+          metrics: { host: "127.0.0.1", port: 0 },
+          hookTimeoutMs: 1500, // long enough for five commands to be answered first on a busy machine
+          hookConcurrency: 1,
+          hookQueueSize: 1,
+          hooks: [
+            { event: "mkdir", command: "sleep 10" },
+            { event: "rmdir", command: "false" },
+          ],
+        },
+      },
+    });
+    const w = await servers.login();
+    // Four MKDs answered while the first hook is still sleeping: one runs, one waits, two are dropped.
+    for (const d of ["d1", "d2", "d3", "d4"]) expect((await w.cmd(`MKD ${d}`)).code).toBe(257);
+    expect(logger.events.some((e) => e.event === "hook timeout")).toBe(false);
+    expect((await w.cmd("RMD d4")).code).toBe(250); // dropped too: the queue is still full
+    const port = ts.server.ops.metricsPort!;
+    await until(async () => (await scrape(port)).get('ftpkit_hooks_total{event="mkdir",result="timeout"}') === 2, 15_000, "both mkdir hooks to time out");
+    const m = await scrape(port);
+    expect(m.get("ftpkit_hook_queue_dropped_total")).toBe(3);
+    expect(logger.events.find((e) => e.event === "hook queue full: event dropped")?.fields).toMatchObject({ event: "mkdir" });
+    expect(logger.events.find((e) => e.event === "hook timeout")?.fields).toMatchObject({ event: "mkdir", hook: "sleep 10", path: "/d1" });
+    // A failing hook: logged with its exit status.
+    expect((await w.cmd("RMD d3")).code).toBe(250);
+    await until(() => logger.events.some((e) => e.event === "hook failed"), 10_000, "the failing rmdir hook");
+    expect(logger.events.find((e) => e.event === "hook failed")?.fields).toMatchObject({ event: "rmdir", detail: "exit 1" });
+  }, 30_000);
+});

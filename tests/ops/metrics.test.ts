@@ -1,0 +1,153 @@
+// --metrics: Prometheus numbers move while a transfer runs; /healthz and /readyz; TLS handshakes counted.
+import { describe, expect, test } from "bun:test";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { createServer, type FtpServer } from "../../server/index.ts";
+import { useServers } from "../helpers/server.ts";
+import { run, tempDir, tlsOptions } from "../tls/helpers.ts";
+import { scrape, until } from "./helpers.ts";
+
+const servers = useServers();
+const METRICS = { metrics: { host: "127.0.0.1", port: 0 } };
+const SIZE = 600_000;
+
+function metricsPort(s: FtpServer): number {
+  const p = s.ops.metricsPort;
+  if (p === undefined) throw new Error("no metrics listener");
+  return p;
+}
+
+describe("/metrics", () => {
+  test("bytes out grow during a download; counters, histogram and gauges agree after it", async () => {
+    // 200 KB/s: the 600 KB download takes about 3 s, long enough to scrape in the middle of it.
+    const ts = await servers.start({
+      options: { ops: METRICS, maxRate: 200_000 },
+      setup: (root) => writeFileSync(join(root, "home/alice/big.bin"), Buffer.alloc(SIZE, 7)),
+    });
+    const port = metricsPort(ts.server);
+    const before = await scrape(port);
+    expect(before.get('ftpkit_transfer_bytes_total{direction="out"}')).toBe(0);
+    expect(before.get("ftpkit_sessions_open")).toBe(0);
+
+    const bad = await servers.connect();
+    expect((await bad.login("alice", "wrong")).code).toBe(530);
+    const w = await servers.login();
+    await w.cmd("TYPE I");
+    const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    let received = 0;
+    let closed!: () => void;
+    const closedP = new Promise<void>((r) => (closed = r));
+    const data = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: dataPort,
+      socket: { data: (_s, c) => void (received += c.length), close: () => closed(), error: () => closed() },
+    });
+    expect((await w.cmd("RETR big.bin")).code).toBe(150);
+    await until(() => received > 50_000, 10_000, "the first bytes");
+    const mid1 = await scrape(port);
+    const out1 = mid1.get('ftpkit_transfer_bytes_total{direction="out"}')!;
+    expect(out1).toBeGreaterThan(0);
+    expect(out1).toBeLessThan(SIZE);
+    expect(mid1.get("ftpkit_transfers_active")).toBe(1);
+    expect(mid1.get("ftpkit_sessions_open")).toBe(2);
+    await until(() => received > out1 + 100_000, 10_000, "more bytes");
+    const out2 = (await scrape(port)).get('ftpkit_transfer_bytes_total{direction="out"}')!;
+    expect(out2).toBeGreaterThan(out1);
+
+    await closedP;
+    expect((await w.read())?.code).toBe(226);
+    data.end();
+    const after = await scrape(port);
+    expect(received).toBe(SIZE);
+    expect(after.get('ftpkit_transfer_bytes_total{direction="out"}')).toBe(SIZE);
+    expect(after.get('ftpkit_transfer_bytes_total{direction="in"}')).toBe(0);
+    expect(after.get('ftpkit_transfers_total{verb="RETR",result="ok"}')).toBe(1);
+    expect(after.get('ftpkit_transfer_duration_seconds_count{verb="RETR"}')).toBe(1);
+    expect(after.get('ftpkit_transfer_duration_seconds_bucket{verb="RETR",le="0.5"}')).toBe(0); // it took seconds
+    expect(after.get('ftpkit_transfer_duration_seconds_bucket{verb="RETR",le="+Inf"}')).toBe(1);
+    expect(after.get("ftpkit_transfers_active")).toBe(0);
+    expect(after.get('ftpkit_logins_total{result="ok"}')).toBe(1);
+    expect(after.get('ftpkit_logins_total{result="failed"}')).toBe(1);
+    expect(after.get("ftpkit_sessions_total")).toBe(2);
+    expect(after.get('ftpkit_quota_used_bytes{user="alice"}')).toBeGreaterThanOrEqual(0);
+    expect(after.has('ftpkit_quota_limit_bytes{user="alice"}')).toBe(true);
+  }, 30_000);
+
+  test("uploads count as bytes in; file operations are counted by kind", async () => {
+    const ts = await servers.start({ options: { ops: METRICS } });
+    const w = await servers.login();
+    const payload = Buffer.alloc(70_000, 1);
+    expect((await w.transfer("STOR up.bin", payload)).final?.code).toBe(226);
+    expect((await w.cmd("MKD d")).code).toBe(257);
+    expect((await w.cmd("RNFR up.bin")).code).toBe(350);
+    expect((await w.cmd("RNTO d/up2.bin")).code).toBe(250);
+    expect((await w.cmd("DELE d/up2.bin")).code).toBe(250);
+    expect((await w.cmd("RMD d")).code).toBe(250);
+    const m = await scrape(metricsPort(ts.server));
+    expect(m.get('ftpkit_transfer_bytes_total{direction="in"}')).toBe(payload.length);
+    expect(m.get('ftpkit_transfers_total{verb="STOR",result="ok"}')).toBe(1);
+    for (const op of ["mkdir", "rename", "delete", "rmdir"]) expect(m.get(`ftpkit_file_operations_total{op="${op}"}`)).toBe(1);
+  });
+
+  test("TLS handshakes are counted, data connections that resumed the control session as reused", async () => {
+    const ts = await servers.start({ options: { ops: METRICS, tls: tlsOptions() } });
+    const work = tempDir();
+    try {
+      writeFileSync(join(work, "up.txt"), "hello over TLS\n");
+      const r = await run(["curl", "-sS", "--ssl-reqd", "-k", "-T", join(work, "up.txt"), `ftp://alice:alice-pw@127.0.0.1:${ts.port}/t.txt`]);
+      expect(r.code).toBe(0);
+      await until(async () => ((await scrape(metricsPort(ts.server))).get('ftpkit_transfers_total{verb="STOR",result="ok"}') ?? 0) === 1);
+      const m = await scrape(metricsPort(ts.server));
+      expect(m.get('ftpkit_tls_handshakes_total{channel="control",reused="false"}')).toBe(1);
+      expect(m.get('ftpkit_tls_handshakes_total{channel="data",reused="true"}')).toBe(1); // curl resumes
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  test("the metrics listener is off unless asked for", async () => {
+    const ts = await servers.start();
+    expect(ts.server.ops.metricsPort).toBeUndefined();
+  });
+});
+
+describe("/healthz and /readyz", () => {
+  test("healthz answers ok; readyz says ready with users and storage, 404 elsewhere", async () => {
+    const ts = await servers.start({ options: { ops: METRICS } });
+    const base = `http://127.0.0.1:${metricsPort(ts.server)}`;
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.text()).toBe("ok\n");
+    const ready = await fetch(`${base}/readyz`);
+    const body = await ready.text();
+    expect(ready.status).toBe(200);
+    expect(body).toContain("accepting ok");
+    expect(body).toContain("users ok: 1 users");
+    expect(body).toContain("storage ok: 1/1 homes reachable");
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  test("readyz is 503 when the users file is missing or a home is gone; the login error is counted by kind", async () => {
+    const dir = tempDir();
+    const server = createServer({ usersFile: join(dir, "missing.ini"), host: "127.0.0.1", port: 0, quiet: true, ops: METRICS });
+    try {
+      await server.listen();
+      const r = await fetch(`http://127.0.0.1:${metricsPort(server)}/readyz`);
+      expect(r.status).toBe(503);
+      expect(await r.text()).toContain("users FAIL: users file not loaded");
+    } finally {
+      await server.close(0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const ts = await servers.start({ options: { ops: METRICS } });
+    rmSync(ts.home("alice"), { recursive: true, force: true });
+    const r = await fetch(`http://127.0.0.1:${metricsPort(ts.server)}/readyz`);
+    expect(r.status).toBe(503);
+    expect(await r.text()).toContain("storage FAIL: 0/1 homes reachable");
+    const w = await servers.connect();
+    expect((await w.login("alice", "alice-pw")).code).toBe(530);
+    const m = await scrape(metricsPort(ts.server));
+    expect(m.get('ftpkit_errors_total{kind="login refused: home directory unavailable"}')).toBe(1);
+  });
+});

@@ -1,0 +1,135 @@
+// Pure parts of operations: CIDR matching, ban keys, durations, hook word splitting, xferlog lines, defender timing.
+import { describe, expect, test } from "bun:test";
+import { banKey, cidrContains, formatDuration, parseCidr, parseCidrList, parseDuration, parseIp } from "../../protocol/cidr.ts";
+import { Defender } from "../../server/ops/defender.ts";
+import { splitWords } from "../../server/ops/hooks.ts";
+import { DEFAULT_OPS } from "../../server/ops/options.ts";
+import { ctime, formatXferlog } from "../../server/ops/xferlog.ts";
+
+describe("CIDR blocks", () => {
+  test.each([
+    ["10.0.0.0/8", "10.255.1.2", true],
+    ["10.0.0.0/8", "11.0.0.1", false],
+    ["127.0.0.2", "127.0.0.2", true],
+    ["127.0.0.2", "127.0.0.3", false],
+    ["192.168.1.128/25", "192.168.1.200", true],
+    ["192.168.1.128/25", "192.168.1.127", false],
+    ["0.0.0.0/0", "8.8.8.8", true],
+    ["2001:db8::/32", "2001:db8:ffff::1", true],
+    ["2001:db8::/32", "2001:db9::1", false],
+    ["::1", "::1", true],
+    ["::1", "127.0.0.1", false],
+    ["10.0.0.0/8", "::ffff:10.1.2.3", true], // an IPv4 peer of a "::" listener
+    ["2001:db8::/32", "10.0.0.1", false],
+  ])("%s contains %s: %p", (block, ip, expected) => {
+    expect(cidrContains(parseCidr(block), ip)).toBe(expected);
+  });
+
+  test.each(["10.0.0.0/33", "2001:db8::/129", "300.1.1.1", "foo", "10.0.0.0/", "1:2:3:4:5:6:7:8:9", "::1::2", ""])("refuses %p", (bad) => {
+    expect(() => parseCidr(bad)).toThrow();
+  });
+
+  test("a list skips empty items and keeps the order", () => {
+    expect(parseCidrList(" 10.0.0.0/8, ,::1 ").map((c) => c.text)).toEqual(["10.0.0.0/8", "::1"]);
+  });
+
+  test("IPv6 forms parse to the same bytes", () => {
+    expect(parseIp("2001:db8:0:0:0:0:0:1")).toEqual(parseIp("2001:DB8::1")!);
+    expect(parseIp("::ffff:192.0.2.1")).toEqual(Uint8Array.from([192, 0, 2, 1]));
+    expect(parseIp("64:ff9b::192.0.2.1")!.slice(12)).toEqual(Uint8Array.from([192, 0, 2, 1]));
+  });
+
+  test("the ban key is the IPv4 address itself, or the IPv6 /64", () => {
+    expect(banKey("::ffff:127.0.0.2")).toBe("127.0.0.2");
+    expect(banKey("2001:db8:1:2:aaaa::1")).toBe("2001:db8:1:2::/64");
+    expect(banKey("2001:db8:1:2:bbbb::9")).toBe(banKey("2001:db8:1:2::5"));
+    expect(banKey("2001:db8:1:3::1")).not.toBe(banKey("2001:db8:1:2::1"));
+  });
+});
+
+describe("durations", () => {
+  test.each([
+    ["90", 90_000],
+    ["90s", 90_000],
+    ["15m", 900_000],
+    ["2h", 7_200_000],
+    ["1d", 86_400_000],
+    ["250ms", 250],
+    ["1.5m", 90_000],
+  ])("%s = %d ms", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+  test("bad durations are refused", () => {
+    for (const bad of ["", "m", "5 minutes", "-1s"]) expect(() => parseDuration(bad)).toThrow();
+  });
+  test("formatting picks the largest exact unit", () => {
+    expect([900_000, 86_400_000, 30_000, 1500].map(formatDuration)).toEqual(["15m", "1d", "30s", "1500ms"]);
+  });
+});
+
+describe("hook command words (no shell)", () => {
+  test.each([
+    ["/usr/bin/notify a b", ["/usr/bin/notify", "a", "b"]],
+    ["  spaced   out  ", ["spaced", "out"]],
+    [`cmd 'single $(x) quoted' "double \\"q\\" $HOME"`, ["cmd", "single $(x) quoted", 'double "q" $HOME']],
+    [`cmd a\\ b ''`, ["cmd", "a b", ""]],
+    [`cmd $(rm -rf /) \`id\` ; ls | cat`, ["cmd", "$(rm", "-rf", "/)", "`id`", ";", "ls", "|", "cat"]],
+  ])("%s", (line, words) => {
+    expect(splitWords(line)).toEqual(words);
+  });
+  test("an unterminated quote is an error", () => {
+    expect(() => splitWords(`cmd 'open`)).toThrow(/unterminated/);
+    expect(() => splitWords(`cmd "open`)).toThrow(/unterminated/);
+  });
+});
+
+describe("xferlog line", () => {
+  const end = new Date(2026, 11, 2, 1, 4, 5); // local time, as wu-ftpd writes it
+  test("has the 14 wu-ftpd fields; a name with spaces stays one field", () => {
+    const line = formatXferlog({ end, ms: 2400, remoteHost: "127.0.0.1", bytes: 1234, path: "/up/a b\tc.txt", type: "I", direction: "i", anonymous: false, user: "alice", complete: true });
+    expect(line).toBe("Wed Dec  2 01:04:05 2026 2 127.0.0.1 1234 /up/a_b_c.txt b _ i r alice ftp 0 * c");
+    expect(ctime(new Date(2026, 0, 15, 23, 59, 9))).toBe("Thu Jan 15 23:59:09 2026");
+  });
+  test("anonymous downloads, ASCII type, incomplete transfers and sub-second times", () => {
+    const line = formatXferlog({ end, ms: 10, remoteHost: "::1", bytes: 0, path: "/pub/x", type: "A", direction: "o", anonymous: true, user: "anonymous", complete: false });
+    expect(line.split(" ").slice(6)).toEqual(["1", "::1", "0", "/pub/x", "a", "_", "o", "a", "anonymous", "ftp", "0", "*", "i"]);
+  });
+});
+
+describe("defender timing", () => {
+  const opts = { ...DEFAULT_OPS, banAfter: 3, banWindowMs: 60_000, banTimeMs: 10_000, banMaxMs: 25_000 };
+  test("failures within the window ban; older ones do not count", () => {
+    const d = new Defender(opts);
+    expect(d.failed("192.0.2.1", 0)).toBeNull();
+    expect(d.failed("192.0.2.1", 61_000)).toBeNull(); // the first one has left the window
+    expect(d.failed("192.0.2.1", 62_000)).toBeNull();
+    expect(d.failed("192.0.2.1", 63_000)).toMatchObject({ key: "192.0.2.1", ms: 10_000, failures: 3 });
+    expect(d.refusal("192.0.2.1", 63_001)).toBe("banned");
+    expect(d.refusal("192.0.2.2", 63_001)).toBeNull();
+    expect(d.refusal("192.0.2.1", 73_001)).toBeNull();
+  });
+  test("each repeat doubles the ban, up to the maximum", () => {
+    const d = new Defender(opts);
+    const banAt = (t: number) => {
+      d.failed("2001:db8::1", t);
+      d.failed("2001:db8::2", t); // same /64
+      return d.failed("2001:db8::3", t);
+    };
+    expect(banAt(0)?.ms).toBe(10_000);
+    expect(banAt(20_000)?.ms).toBe(20_000);
+    expect(banAt(50_000)?.ms).toBe(25_000);
+    expect(d.refusal("2001:db8::ffff", 60_000)).toBe("banned");
+    expect(d.active(60_000)).toBe(1);
+    expect(d.active(80_000)).toBe(0);
+  });
+  test("allowed addresses are never banned; denied ones are always refused", () => {
+    const d = new Defender({ ...opts, allow: parseCidrList("192.0.2.0/24"), deny: parseCidrList("198.51.100.7") });
+    for (let i = 0; i < 10; i++) expect(d.failed("192.0.2.9", i)).toBeNull();
+    expect(d.refusal("192.0.2.9", 20)).toBeNull();
+    expect(d.refusal("198.51.100.7", 0)).toBe("denied");
+  });
+  test("banAfter 0 turns the defender off", () => {
+    const d = new Defender({ ...opts, banAfter: 0 });
+    for (let i = 0; i < 50; i++) expect(d.failed("192.0.2.1", i)).toBeNull();
+  });
+});

@@ -1,0 +1,42 @@
+import { expect, test } from "bun:test";
+import { compileGlob, hasGlob } from "../../protocol/glob.ts";
+
+const CASES: [pattern: string, name: string, matches: boolean][] = [
+  ["f*.bin", "f1.bin", true],
+  ["f*.bin", "f.bin", true],
+  ["f*.bin", "g1.bin", false],
+  ["f*.bin", "f1.bin.part", false],
+  ["?.txt", "a.txt", true],
+  ["?.txt", "ab.txt", false],
+  ["[ab]1", "a1", true],
+  ["[ab]1", "c1", false],
+  ["[a-c]x", "bx", true],
+  ["[!a-c]x", "dx", true],
+  ["[^a-c]x", "ax", false],
+  ["[]]x", "]x", true],
+  ["a[", "a[", true], // an unclosed class is a literal "["
+  ["a\\*", "a*", true],
+  ["a\\*", "ab", false],
+  ["*", ".hidden", false], // as a shell: * does not match a leading dot
+  [".*", ".hidden", true],
+  ["*.txt", "café-ü.txt", true],
+  ["caf?-ü.txt", "café-ü.txt", true], // ? is one character, not one byte
+  ["a.b", "axb", false], // RegExp characters are literal
+  ["(x)+", "(x)+", true],
+  ["[z-a]", "b", false], // a reversed range matches nothing (and does not throw)
+];
+
+for (const [pattern, name, matches] of CASES) {
+  test(`${JSON.stringify(pattern)} ${matches ? "matches" : "does not match"} ${JSON.stringify(name)}`, () => {
+    expect(compileGlob(pattern)(name)).toBe(matches);
+  });
+}
+
+test("hasGlob finds unescaped wildcards only", () => {
+  expect(hasGlob("f*.bin")).toBe(true);
+  expect(hasGlob("f?.bin")).toBe(true);
+  expect(hasGlob("f[12].bin")).toBe(true);
+  expect(hasGlob("plain.txt")).toBe(false);
+  expect(hasGlob("a\\*b")).toBe(false);
+  expect(hasGlob("a[b")).toBe(false);
+});
