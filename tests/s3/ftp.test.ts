@@ -169,6 +169,22 @@ describe.skipIf(!HAVE_S3)("ftpkit serve", () => {
   }, 60_000);
 });
 
+describe.skipIf(!HAVE_S3)("/readyz", () => {
+  test("checks S3 homes on their object store: a home in an existing bucket is reachable, one in a missing bucket is not (503)", async () => {
+    bucket = await freshBucket();
+    const ts = await servers.start({
+      users: [
+        { name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` },
+        { name: "bob", password: "bob-pw", home: "s3://ftpkit-no-such-bucket/bob" },
+      ],
+      options: { ops: { metrics: { host: "127.0.0.1", port: 0 } } },
+    });
+    const r = await fetch(`http://127.0.0.1:${ts.server.ops.metricsPort}/readyz`);
+    expect(r.status).toBe(503);
+    expect(await r.text()).toContain("storage FAIL: 1/2 homes reachable");
+  }, 60_000);
+});
+
 describe.skipIf(!HAVE_S3)("an S3 mount in a local home", () => {
   test("the mount is listed, takes uploads into the bucket and keeps its own quota", async () => {
     bucket = await freshBucket();
