@@ -27,7 +27,8 @@ export const PART_SIZE = 8 * 1024 * 1024;
 const BIG_PART_SIZE = 64 * 1024 * 1024;
 const BIG_PART_FROM = 5000;
 const MAX_PARTS = 10_000;
-/** Parts uploading at once; with the one being filled, memory per upload is ≤ 4 parts (32 MiB). */
+/** Parts uploading at once. With the one being filled and the data pump's 4 MiB window (a write that
+ * waits for room still stores its chunk), at most 5 parts (40 MiB) are held per upload. */
 export const PARTS_IN_FLIGHT = 3;
 /** Above this, the old bytes kept by APPE/REST+STOR are copied server-side rather than re-sent. */
 const COPY_PART = 1024 * 1024 * 1024;
