@@ -1,4 +1,5 @@
 // `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq,client-get] [--reps N] [--out FILE]`
+// `bun run bench --s3 [--quick] [--reps N]`: only the S3-home rows (bench/s3.ts; needs S3_* set).
 // Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
 // each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
 // prints one markdown table (ratios to vsftpd) and writes it to bench/RESULTS.md.
@@ -98,10 +99,11 @@ interface Args {
   workloads: string[] | undefined;
   reps: number | undefined;
   out: string;
+  s3: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md") };
+  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md"), s3: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -109,6 +111,9 @@ function parseArgs(argv: string[]): Args {
     switch (flag) {
       case "--quick":
         a.quick = true;
+        break;
+      case "--s3":
+        a.s3 = true;
         break;
       case "--only":
         a.only = value().split(",").filter((s): s is ServerName => (SERVERS as readonly string[]).includes(s));
@@ -124,7 +129,7 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--help":
       case "-h":
-        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE]");
+        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] | --s3 [--quick]");
         process.exit(0);
       // falls through (never reached)
       default:
@@ -579,6 +584,15 @@ function machine(): string[] {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.s3) {
+    const { runS3Bench } = await import("./s3.ts");
+    const table = await runS3Bench({ quick: args.quick, reps: args.reps });
+    const command = `bun run bench ${process.argv.slice(2).join(" ")}`;
+    const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+    writeFileSync(join(BENCH_DIR, "RESULTS-S3.md"), `# S3 rows\n\n\`${command}\` on ${new Date().toISOString()}, load average after the run ${load}.\n\n${table}\n`);
+    console.log(table);
+    return;
+  }
   const profile: Profile = { ...(args.quick ? QUICK : FULL) };
   if (args.reps !== undefined && args.reps > 0) profile.reps = args.reps;
   const t0 = performance.now();

@@ -26,6 +26,8 @@ export interface ServerOptions {
   /** Bytes of file data one user may hash per second for HASH/XMD5… (bounded CPU). */
   hashBytesPerSec: number;
   dataTimeoutMs: number;
+  /** Endpoint of the object store for s3:// homes and mounts (default: S3_ENDPOINT / AWS_ENDPOINT_URL). */
+  s3Endpoint?: string;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {

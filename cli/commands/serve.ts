@@ -48,6 +48,16 @@ function rate(value: string | undefined, flag: string): number | undefined {
   }
 }
 
+function s3Endpoint(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {}
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new CliError(`--s3-endpoint must be an http(s):// URL, got "${value}"`);
+  return value;
+}
+
 export const serveArgs = {
   ...usersArgs,
   root: { type: "string", description: "Serve this directory with the --user/--anonymous accounts below (no users file)", valueHint: "DIR" },
@@ -72,6 +82,7 @@ export const serveArgs = {
   "tls-key": { type: "string", description: "PEM private key for --tls-cert", valueHint: "FILE" },
   "implicit-tls-port": { type: "string", description: "Also accept implicit TLS (ftps://) on this port", valueHint: "N" },
   "require-tls": { type: "boolean", description: "Refuse logins and data transfers that are not encrypted" },
+  "s3-endpoint": { type: "string", description: "S3 endpoint for s3:// homes and mounts (default: S3_ENDPOINT or AWS_ENDPOINT_URL)", valueHint: "URL" },
   "tls-session-reuse": { type: "string", description: "PROT P data connections: required or preferred (default) TLS session reuse", valueHint: "required|preferred" },
   ...opsArgs,
 } as const;
@@ -96,6 +107,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     maxRate: rate(s("max-rate"), "max-rate"),
     maxUserRate: rate(s("max-user-rate"), "max-user-rate"),
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
+    s3Endpoint: s3Endpoint(s("s3-endpoint")),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);

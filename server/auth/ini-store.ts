@@ -8,6 +8,7 @@
 //   perm = read,write,modify
 //   require_tls = false
 //   mount./pub = /srv/pub|read|0           ; mount.<vpath> = <dir>|<perms>|<quota>
+//   mount./archive = s3://archive/2026|read|0 ; homes and mounts may be s3://BUCKET[/PREFIX]
 //
 // Sections are split by our own line scan and each line is decoded with the `ini` package, so a
 // dotted user name like `[j.doe]` stays one user (ini.parse would nest it) and every error can
@@ -18,6 +19,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import ini from "ini";
 import { ParseError } from "../../protocol/errors.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
+import { isS3Url, normalizeS3Url } from "../../protocol/s3-url.ts";
 import { parseSize } from "../../protocol/size.ts";
 import { ALL_PERMS, type MountRecord, type Perm, type UserRecord } from "./types.ts";
 
@@ -177,7 +179,7 @@ export function parseUsers(text: string, file: string): Map<string, UserRecord> 
         } else if (l.key === "home") {
           const v = str(l);
           if (v === "") at(l, "home is empty");
-          user.home = resolve(base, v);
+          user.home = placeOf(base, v);
         } else if (l.key === "quota") {
           user.quota = parseSize(str(l), { allowUnlimited: true });
         } else if (l.key === "perm") {
@@ -220,7 +222,15 @@ function parseMount(rawVpath: string, value: string, base: string): MountRecord 
   if (parts.length >= 2) perms = parsePerms(parts.pop()!);
   const dir = parts.join("|").trim();
   if (dir === "") throw new ParseError(`mount ${vpath} has no directory`);
-  return { vpath, dir: resolve(base, dir), perms, quota };
+  return { vpath, dir: placeOf(base, dir), perms, quota };
+}
+
+/**
+ * A home or mount place as stored: `s3://bucket/prefix` (normalised; an object store, see
+ * server/storage/s3.ts) or a directory, relative to the users file's directory.
+ */
+export function placeOf(base: string, value: string): string {
+  return isS3Url(value) ? normalizeS3Url(value) : resolve(base, value);
 }
 
 /** A clean absolute mount point other than "/"; throws ParseError. */
@@ -242,7 +252,7 @@ export function formatUsers(users: Iterable<UserRecord>, file: string): string {
     fields.quota = formatSizeExact(u.quota);
     fields.perm = formatPerms(u.perms);
     fields.require_tls = String(u.requireTls);
-    for (const m of u.mounts) fields[`mount.${m.vpath}`] = `${resolve(base, m.dir)}|${formatPerms(m.perms)}|${formatSizeExact(m.quota)}`;
+    for (const m of u.mounts) fields[`mount.${m.vpath}`] = `${placeOf(base, m.dir)}|${formatPerms(m.perms)}|${formatSizeExact(m.quota)}`;
     out += "\n" + ini.stringify(fields, { section: u.name, whitespace: true });
   }
   return out;
@@ -250,6 +260,7 @@ export function formatUsers(users: Iterable<UserRecord>, file: string): string {
 
 /** Homes beside the users file are stored relative to it, so the file and its homes can move together. */
 function storedPath(path: string, base: string): string {
+  if (isS3Url(path)) return normalizeS3Url(path);
   const abs = resolve(base, path);
   const rel = relative(base, abs);
   if (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel)) return rel.split(sep).join("/");
@@ -313,11 +324,11 @@ function sameUser(a: UserRecord, b: UserRecord, base: string): boolean {
   const norm = (u: UserRecord) => ({
     name: u.name,
     hash: u.hash || undefined,
-    home: resolve(base, u.home),
+    home: placeOf(base, u.home),
     quota: u.quota,
     perms: [...u.perms],
     requireTls: u.requireTls,
-    mounts: u.mounts.map((m) => ({ vpath: m.vpath, dir: resolve(base, m.dir), perms: [...m.perms], quota: m.quota })),
+    mounts: u.mounts.map((m) => ({ vpath: m.vpath, dir: placeOf(base, m.dir), perms: [...m.perms], quota: m.quota })),
   });
   return Bun.deepEquals(norm(a), norm(b));
 }

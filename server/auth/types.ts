@@ -5,7 +5,7 @@ export const ALL_PERMS: readonly Perm[] = ["read", "write", "modify"];
 /** A virtual directory: `dir` (absolute real path) appears at `vpath` in the user's tree. */
 export interface MountRecord {
   vpath: string; // clean absolute virtual path, e.g. "/pub" or "/incoming/drop"
-  dir: string; // absolute real directory
+  dir: string; // absolute real directory, or s3://bucket/prefix
   perms: Perm[];
   quota: number; // bytes, 0 = no own limit (the user's quota applies)
 }
@@ -15,7 +15,7 @@ export interface UserRecord {
   name: string;
   /** Bun.password hash (argon2id); undefined for a --no-password account (anonymous). */
   hash?: string;
-  home: string; // absolute real directory
+  home: string; // absolute real directory, or s3://bucket/prefix
   quota: number; // bytes, 0 = unlimited
   perms: Perm[];
   mounts: MountRecord[];

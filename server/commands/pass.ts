@@ -1,6 +1,7 @@
 // PASS — RFC 959 §4.1.1: the password for the account named by USER.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import { StorageError } from "../storage/backend.ts";
 import { acquireMounts, forgetMounts, releaseMounts, type Mount } from "../vfs/mounts.ts";
 
 export const pass: CommandSpec = {
@@ -28,14 +29,19 @@ export const pass: CommandSpec = {
     }
     let mounts: Mount[] | null = null;
     try {
-      const acquired = await acquireMounts(user, server.quotas);
+      const acquired = await acquireMounts(user, server.quotas, {
+        s3Endpoint: server.options.s3Endpoint,
+        log: (event, fields) => server.log.error(event, fields),
+      });
       mounts = acquired.mounts;
       // The home must exist; checked when the user's table is built, not on every login.
       if (acquired.fresh) await mounts[0]!.storage.stat("");
-    } catch {
+    } catch (err) {
       if (mounts) releaseMounts(mounts, server.quotas);
       forgetMounts(user);
-      server.log.error("login refused: home directory unavailable", { session: session.id, user: user.name });
+      // The cause (e.g. "the bucket does not exist") is for the log only; the client learns no place.
+      const reason = err instanceof StorageError ? err.message : "unavailable";
+      server.log.error("login refused: home directory unavailable", { session: session.id, user: user.name, reason });
       throw new FtpError(530, "Login failed: home directory unavailable");
     }
     if (session.closed) {

@@ -28,6 +28,14 @@ export async function hashFile(
   const key = HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm, start, end);
   const cached = cache.get(key);
   if (cached) return { hex: cached, start, end };
+  // An object store may keep the digest the upload computed: no download for the whole file.
+  if (start === 0 && end === st.size && r.mount.storage.storedDigest) {
+    const stored = await r.mount.storage.storedDigest(r.key, algorithm).catch(() => null);
+    if (stored) {
+      cache.set(key, stored);
+      return { hex: stored, start, end };
+    }
+  }
   const file = await r.mount.storage.openRead(r.key);
   const hasher = createHasher(algorithm);
   try {

@@ -4,7 +4,7 @@ import { banKey } from "../../protocol/cidr.ts";
 import type { ServerContext } from "../context.ts";
 import type { Logger, LogFields } from "../log.ts";
 import type { Session } from "../session.ts";
-import { LocalStorage } from "../storage/local.ts";
+import { storageAt } from "../vfs/mounts.ts";
 import { resolvePath, type Resolved } from "../vfs/resolve.ts";
 import { Defender } from "./defender.ts";
 import type { OpsEvent, ServerEvents } from "./events.ts";
@@ -190,7 +190,8 @@ export class Operations implements ServerEvents {
     await Promise.all(
       [...dirs].map(async (d) => {
         const ok = await Promise.race([
-          new LocalStorage(d).stat("").then((st) => st.type === "dir", () => false),
+          // s3:// homes are checked on their object store (a listing), others on disk.
+          storageAt(d, { s3Endpoint: ctx.options.s3Endpoint }).stat("").then((st) => st.type === "dir", () => false),
           Bun.sleep(2000).then(() => false),
         ]);
         if (!ok) failed++;

@@ -99,4 +99,10 @@ export interface Storage {
   setMtime?(key: string, mtime: Date): Promise<void>;
   /** Free space where new files land, when the backend can tell. */
   freeBytes?(): Promise<number>;
+  /**
+   * Optional: the digest of the whole file that the backend stored with it when it was uploaded
+   * (an object store keeps it as metadata, so HASH needs no download), or null when it has none.
+   * `algorithm` is a HASH name ("SHA-256").
+   */
+  storedDigest?(key: string, algorithm: string): Promise<string | null>;
 }

@@ -1,6 +1,9 @@
 import type { Perm, UserRecord } from "../auth/types.ts";
 import type { Storage } from "../storage/backend.ts";
 import { LocalStorage } from "../storage/local.ts";
+import { S3Storage } from "../storage/s3.ts";
+import { s3SettingsFromEnv, type S3Settings } from "../storage/s3-request.ts";
+import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
 import type { QuotaLedger, QuotaRegistry } from "./quota.ts";
 
@@ -40,10 +43,10 @@ const plans = new WeakMap<UserRecord, MountPlan>();
  * the others to the user's ledger. Each call takes one reference on every ledger (see releaseMounts).
  * `fresh` says the table was built now (its storage has not been touched yet).
  */
-export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry): Promise<{ mounts: Mount[]; fresh: boolean }> {
+export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, places: PlaceOptions = {}): Promise<{ mounts: Mount[]; fresh: boolean }> {
   let plan = plans.get(user);
   if (!plan) {
-    plan = planMounts(user);
+    plan = planMounts(user, places);
     plans.set(user, plan);
   }
   const ledgers = new Map<string, QuotaLedger>();
@@ -54,14 +57,41 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry): Pr
   return { mounts: plan.table, fresh: !table };
 }
 
-function planMounts(user: UserRecord): MountPlan {
-  const home = new LocalStorage(user.home);
+/** How places of the users file become storage: `s3://…` needs the object store's settings. */
+export interface PlaceOptions {
+  /** `ftpkit serve --s3-endpoint`: wins over S3_ENDPOINT / AWS_ENDPOINT_URL. */
+  s3Endpoint?: string;
+  /** Explicit settings (tests); default: read from the environment when first needed. */
+  s3?: S3Settings;
+  /** One log line when an object store fails as a whole (missing bucket, credentials, unreachable). */
+  log?: (event: string, fields: Record<string, string>) => void;
+}
+
+const lastOutage = new Map<string, number>();
+
+/** The backend for a home or mount place: a local directory or `s3://bucket/prefix`. */
+export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
+  if (!isS3Url(place)) return new LocalStorage(place);
+  const log = opts.log;
+  return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
+    onOutage: log && ((reason) => {
+      // Once a minute per place, even across table rebuilds (a refused login forgets its table).
+      const now = Date.now();
+      if (now - (lastOutage.get(place) ?? -Infinity) < 60_000) return;
+      lastOutage.set(place, now);
+      log("object store unavailable", { place, reason });
+    }),
+  });
+}
+
+function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
+  const home = storageAt(user.home, places);
   const userKey = `user:${user.name}`;
   const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey }];
   const chargedToUser: Storage[] = [home];
   const ledgers: LedgerSpec[] = [];
   for (const m of user.mounts) {
-    const storage = new LocalStorage(m.dir);
+    const storage = storageAt(m.dir, places);
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
     if (m.quota > 0) ledgers.push({ key: ledgerKey, limit: m.quota, measure: () => storage.usage() });
     else chargedToUser.push(storage);

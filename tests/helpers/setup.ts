@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 // Network tests start real servers and real clients; 5 s is too tight on a busy 2-core box.
+// Measured with Bun 1.4.5: a preload's setDefaultTimeout reaches only the first test file of a run,
+// so `bun run test` and .ci/run also pass `--timeout 60000`, which covers every file.
 setDefaultTimeout(30_000);
 
 // The client keeps saved passwords and locks in the user's state directory: tests (and the CLI

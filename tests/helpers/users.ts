@@ -21,8 +21,9 @@ export async function makeUsersFile(dir: string, users: UserSpec[]): Promise<str
   const file = join(dir, "users.ini");
   const records: UserRecord[] = [];
   for (const u of users) {
-    const home = resolve(dir, u.home ?? join("home", u.name));
-    await mkdir(home, { recursive: true });
+    // An s3:// home is a prefix in a bucket: nothing to create on disk.
+    const home = u.home?.startsWith("s3://") ? u.home : resolve(dir, u.home ?? join("home", u.name));
+    if (!home.startsWith("s3://")) await mkdir(home, { recursive: true });
     records.push({
       name: u.name,
       hash: u.password === undefined ? undefined : await hashPassword(u.password),

@@ -3,6 +3,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { CliError, usersArgs, usersFilePath } from "../../args.ts";
+import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import {
   ANONYMOUS,
@@ -18,7 +19,7 @@ import { checkArgs, log, readNewPassword } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
-  home: { type: "string", description: "Home directory, created if missing (default: home/NAME beside the users file)", valueHint: "DIR" },
+  home: { type: "string", description: "Home directory, created if missing (default: home/NAME beside the users file), or s3://BUCKET[/PREFIX]", valueHint: "DIR|s3://…" },
   quota: { type: "string", description: "Quota, e.g. 10GB or 1.5GiB; 0 or none = unlimited (default)", valueHint: "SIZE" },
   perm: { type: "string", description: "Permissions: read,write,modify", default: DEFAULT_PERMS.join(","), valueHint: "LIST" },
   "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
@@ -43,12 +44,14 @@ export default defineCommand({
     const file = usersFilePath(a.users);
     const users = await loadUsers(file, { allowMissing: true });
     if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
-    const home = a.home === undefined ? join(dirname(file), "home", name) : resolve(a.home);
-    const existing = await stat(home).catch(() => undefined);
+    // An s3:// home is an object-store prefix: nothing to check or create on this disk.
+    const s3 = a.home !== undefined && isS3Url(a.home);
+    const home = a.home === undefined ? join(dirname(file), "home", name) : s3 ? normalizeS3Url(a.home) : resolve(a.home);
+    const existing = s3 ? undefined : await stat(home).catch(() => undefined);
     if (existing && !existing.isDirectory()) throw new CliError(`home ${home} exists and is not a directory`);
 
     const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));
-    await mkdir(home, { recursive: true });
+    if (!s3) await mkdir(home, { recursive: true });
     users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
     await saveUsers(file, users);
     log.success(`added user ${name} (home ${home}) to ${file}`);

@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { CliError, usersArgs } from "../../args.ts";
+import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms, saveUsers } from "../../../server/auth/ini-store.ts";
 import { checkArgs, log, openStore, requireUser } from "./shared.ts";
@@ -10,7 +11,7 @@ import { checkArgs, log, openStore, requireUser } from "./shared.ts";
 const args = {
   name: { type: "positional", description: "User name", required: true },
   vpath: { type: "positional", description: "Where it appears, e.g. /pub (not /)", required: true },
-  realdir: { type: "positional", description: "Existing directory to show there (omit with --remove)", required: false },
+  realdir: { type: "positional", description: "Existing directory, or s3://BUCKET[/PREFIX], to show there (omit with --remove)", required: false },
   perm: { type: "string", description: "Permissions: read,write,modify", default: DEFAULT_MOUNT_PERMS.join(","), valueHint: "LIST" },
   quota: { type: "string", description: "Own quota for the mount; 0 or none = the user's quota applies", valueHint: "SIZE" },
   remove: { type: "boolean", description: "Remove the mount at VPATH instead" },
@@ -37,10 +38,12 @@ export default defineCommand({
     if (a.realdir === undefined || a.realdir === "") throw new CliError("missing REALDIR (or use --remove)");
     const perms = parsePerms(a.perm);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
-    const dir = resolve(a.realdir);
-    const st = await stat(dir).catch(() => undefined);
-    if (!st) throw new CliError(`directory ${dir} does not exist`);
-    if (!st.isDirectory()) throw new CliError(`${dir} is not a directory`);
+    // An s3:// place is an object-store prefix: not checked on this disk (the server reports problems at login).
+    const s3 = isS3Url(a.realdir);
+    const dir = s3 ? normalizeS3Url(a.realdir) : resolve(a.realdir);
+    const st = s3 ? null : await stat(dir).catch(() => undefined);
+    if (st === undefined) throw new CliError(`directory ${dir} does not exist`);
+    if (st && !st.isDirectory()) throw new CliError(`${dir} is not a directory`);
     const { file, users } = await openStore(a.users);
     const user = requireUser(users, a.name, file);
     const replaced = user.mounts.some((m) => m.vpath === vpath);

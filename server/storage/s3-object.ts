@@ -1,0 +1,183 @@
+// Object-level S3 requests shared by the S3 backend: HEAD, PUT, DELETE, server-side copy and the
+// multipart calls (create, part, part-copy, complete, abort).
+import { StorageError } from "./backend.ts";
+import { errorCode, errorFromCode, escapeXml, S3Api, uriEncode, xmlText } from "./s3-request.ts";
+
+/** S3's limits: every part but the last is at least 5 MiB; a single copy at most 5 GiB. */
+export const MIN_PART = 5 * 1024 * 1024;
+export const MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024;
+/** Part size for server-side copies of big objects (well under the 5 GiB cap, few requests). */
+const COPY_PART = 1024 * 1024 * 1024;
+
+/** User metadata (single PUT) and tags (multipart: only known at the end) holding the SHA-256. */
+export const META_SHA256 = "x-amz-meta-ftpkit-sha256";
+export const TAG_SHA256 = "ftpkit-sha256";
+export const TAG_ETAG = "ftpkit-etag";
+
+export interface ObjectHead {
+  size: number;
+  mtime: Date;
+  etag: string;
+  /** The SHA-256 stored as metadata, if any. */
+  sha256?: string;
+  /** Whether the object carries tags (where multipart uploads keep their SHA-256). */
+  tagged: boolean;
+}
+
+export async function headObject(api: S3Api, key: string): Promise<ObjectHead | null> {
+  const res = await api.send({ method: "HEAD", key, accept: [404] });
+  if (res.status === 404) return null;
+  const h = res.headers;
+  const lm = h.get("last-modified");
+  return {
+    size: Number(h.get("content-length") ?? 0),
+    mtime: lm ? new Date(lm) : new Date(),
+    etag: h.get("etag") ?? "",
+    sha256: h.get(META_SHA256) ?? undefined,
+    tagged: Number(h.get("x-amz-tagging-count") ?? 0) > 0,
+  };
+}
+
+/** The tags of an object as a map (GetObjectTagging). */
+export async function objectTags(api: S3Api, key: string): Promise<Map<string, string>> {
+  const res = await api.send({ method: "GET", key, query: { tagging: "" }, accept: [404] });
+  const xml = await res.text();
+  const tags = new Map<string, string>();
+  if (res.status === 404) return tags;
+  for (const m of xml.matchAll(/<Tag>([\s\S]*?)<\/Tag>/g)) {
+    const k = xmlText(m[1]!, "Key");
+    const v = xmlText(m[1]!, "Value");
+    if (k !== undefined && v !== undefined) tags.set(k, v);
+  }
+  return tags;
+}
+
+export async function putTags(api: S3Api, key: string, tags: Record<string, string>): Promise<void> {
+  const body =
+    "<Tagging><TagSet>" +
+    Object.entries(tags)
+      .map(([k, v]) => `<Tag><Key>${escapeXml(k)}</Key><Value>${escapeXml(v)}</Value></Tag>`)
+      .join("") +
+    "</TagSet></Tagging>";
+  const res = await api.send({ method: "PUT", key, query: { tagging: "" }, body });
+  await res.arrayBuffer();
+}
+
+export async function putObject(api: S3Api, key: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
+  const res = await api.send({ method: "PUT", key, body, headers });
+  await res.arrayBuffer();
+  return res.headers.get("etag") ?? "";
+}
+
+/** DELETE; a missing object is not an error (S3 answers 204 either way). */
+export async function deleteObject(api: S3Api, key: string): Promise<void> {
+  const res = await api.send({ method: "DELETE", key, accept: [404] });
+  await res.arrayBuffer();
+}
+
+function copySource(api: S3Api, key: string): string {
+  return `/${api.bucket}/${key.split("/").map(uriEncode).join("/")}`;
+}
+
+/** Some S3 calls answer 200 and put the failure in the body (copy, complete). */
+async function bodyOrError(res: Response): Promise<string> {
+  const xml = await res.text();
+  if (/<Error>/.test(xml)) throw errorFromCode(errorCode(xml));
+  return xml;
+}
+
+/**
+ * Server-side copy of `src` (as HEAD saw it: `etag` guards against a concurrent change) to `dst`.
+ * `meta` replaces the user metadata when given (else it is copied).
+ */
+export async function copyObject(api: S3Api, src: string, dst: string, head: ObjectHead, meta?: Record<string, string>): Promise<void> {
+  if (head.size <= MAX_SINGLE_COPY) {
+    const headers: Record<string, string> = { "x-amz-copy-source": copySource(api, src), "x-amz-copy-source-if-match": head.etag };
+    if (meta) Object.assign(headers, meta, { "x-amz-metadata-directive": "REPLACE" });
+    await bodyOrError(await api.send({ method: "PUT", key: dst, headers }));
+    return;
+  }
+  const id = await createMultipart(api, dst, meta ?? (head.sha256 ? { [META_SHA256]: head.sha256 } : {}));
+  try {
+    const parts: CompletedPart[] = [];
+    for (let at = 0, n = 1; at < head.size; at += COPY_PART, n++) {
+      parts.push({ n, etag: await uploadPartCopy(api, dst, id, n, src, head.etag, at, Math.min(head.size, at + COPY_PART)) });
+    }
+    await completeMultipart(api, dst, id, parts);
+  } catch (err) {
+    await abortMultipart(api, dst, id).catch(() => {});
+    throw err;
+  }
+}
+
+export interface CompletedPart {
+  n: number;
+  etag: string;
+}
+
+export async function createMultipart(api: S3Api, key: string, headers: Record<string, string>): Promise<string> {
+  const res = await api.send({ method: "POST", key, query: { uploads: "" }, headers });
+  const id = xmlText(await res.text(), "UploadId");
+  if (!id) throw new StorageError("transient", "the object store did not start the upload");
+  return id;
+}
+
+export async function uploadPart(api: S3Api, key: string, id: string, n: number, body: Uint8Array): Promise<string> {
+  const res = await api.send({ method: "PUT", key, query: { partNumber: String(n), uploadId: id }, body });
+  await res.arrayBuffer();
+  const etag = res.headers.get("etag");
+  if (!etag) throw new StorageError("transient", "the object store did not confirm a part");
+  return etag;
+}
+
+/** Copy bytes [from, to) of `src` (only while its ETag is still `etag`) as part `n`. */
+export async function uploadPartCopy(api: S3Api, key: string, id: string, n: number, src: string, etag: string, from: number, to: number): Promise<string> {
+  const res = await api.send({
+    method: "PUT",
+    key,
+    query: { partNumber: String(n), uploadId: id },
+    headers: { "x-amz-copy-source": copySource(api, src), "x-amz-copy-source-if-match": etag, "x-amz-copy-source-range": `bytes=${from}-${to - 1}` },
+  });
+  const got = xmlText(await bodyOrError(res), "ETag");
+  if (!got) throw new StorageError("transient", "the object store did not confirm a part");
+  return got;
+}
+
+/** Complete; resolves with the new object's ETag. */
+export async function completeMultipart(api: S3Api, key: string, id: string, parts: CompletedPart[]): Promise<string> {
+  const sorted = [...parts].sort((a, b) => a.n - b.n);
+  const body =
+    "<CompleteMultipartUpload>" +
+    sorted.map((p) => `<Part><PartNumber>${p.n}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`).join("") +
+    "</CompleteMultipartUpload>";
+  const res = await api.send({ method: "POST", key, query: { uploadId: id }, body });
+  // radosgw answers an empty <ETag>: then it is S3's formula, md5 of the parts' md5s + "-N".
+  return xmlText(await bodyOrError(res), "ETag") || multipartEtag(sorted);
+}
+
+function multipartEtag(parts: CompletedPart[]): string {
+  const md5 = new Bun.CryptoHasher("md5");
+  for (const p of parts) {
+    const hex = p.etag.replace(/"/g, "");
+    if (!/^[0-9a-f]{32}$/i.test(hex)) return "";
+    md5.update(Buffer.from(hex, "hex"));
+  }
+  return `"${md5.digest("hex")}-${parts.length}"`;
+}
+
+/** Abort; an upload that is already gone (NoSuchUpload) counts as aborted. */
+export async function abortMultipart(api: S3Api, key: string, id: string): Promise<void> {
+  const res = await api.send({ method: "DELETE", key, query: { uploadId: id }, accept: [404] });
+  await res.arrayBuffer();
+}
+
+/** Pending multipart uploads under `prefix` (ListMultipartUploads): what an aborted upload must not leave. */
+export async function pendingUploads(api: S3Api, prefix: string): Promise<Array<{ key: string; id: string }>> {
+  const res = await api.send({ method: "GET", key: "", query: { uploads: "", prefix } });
+  const xml = await res.text();
+  const out: Array<{ key: string; id: string }> = [];
+  for (const m of xml.matchAll(/<Upload>([\s\S]*?)<\/Upload>/g)) {
+    out.push({ key: xmlText(m[1]!, "Key") ?? "", id: xmlText(m[1]!, "UploadId") ?? "" });
+  }
+  return out;
+}

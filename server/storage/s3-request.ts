@@ -1,0 +1,241 @@
+// SigV4-signed S3 requests over fetch, for what Bun.S3Client cannot express: multipart uploads we can
+// abort (Bun's writer hides the upload id), server-side copies, user metadata, conditional headers
+// (If-Match), and keys ending in "/" (Bun strips the slash, so directory markers need this).
+import { StorageError, type StorageErrorKind } from "./backend.ts";
+
+/** Where the object store is and how to sign for it (from S3_* / AWS_* variables or --s3-endpoint). */
+export interface S3Settings {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+/** The settings from the environment; `endpoint` (ftpkit serve --s3-endpoint) wins over the variables. */
+export function s3SettingsFromEnv(env: Record<string, string | undefined> = process.env, endpoint?: string): S3Settings {
+  const pick = (...names: string[]) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
+  return {
+    endpoint: endpoint || pick("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") || "https://s3.amazonaws.com",
+    accessKeyId: pick("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID") ?? "",
+    secretAccessKey: pick("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY") ?? "",
+    region: pick("S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION") ?? "us-east-1",
+  };
+}
+
+export interface S3Request {
+  method: "GET" | "PUT" | "POST" | "DELETE" | "HEAD";
+  /** The full object key ("" = the bucket itself). */
+  key: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  /** Statuses that are answers, not failures (e.g. 404 for a HEAD, 412 for If-Match). */
+  accept?: readonly number[];
+}
+
+/** Per-request deadline: a black-holed endpoint fails the command instead of hanging it. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** Retries of a request that failed in transit or with 500/503 (S3's "try again"). */
+const RETRIES = 3;
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+const encoder = new TextEncoder();
+
+/** RFC 3986 encoding as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
+export function uriEncode(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+}
+
+function hmac(key: string | Uint8Array, s: string): Uint8Array {
+  return new Uint8Array(new Bun.CryptoHasher("sha256", key).update(s).digest().buffer);
+}
+
+/** Failures that concern the whole store (not one object): worth one line in the server's log. */
+const OUTAGE_CODES = new Set(["NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"]);
+
+export class S3Api {
+  private readonly base: URL;
+  private signingKey: { day: string; key: Uint8Array } | null = null;
+
+  constructor(
+    readonly settings: S3Settings,
+    readonly bucket: string,
+    /** Told when the store as a whole fails: missing bucket, refused credentials, unreachable. */
+    private readonly onOutage?: (reason: string) => void,
+  ) {
+    this.base = new URL(settings.endpoint);
+  }
+
+  /** Report `err` if it is an outage of the whole store; returns it (for `throw api.outage(e)`). */
+  outage(err: StorageError, code = ""): StorageError {
+    const whole = OUTAGE_CODES.has(code) || err.message === "the object store is unreachable" || err.message === "the object store did not answer in time";
+    if (whole) this.onOutage?.(err.message);
+    return err;
+  }
+
+  /** Bun's client for the same bucket (listings). */
+  client(): Bun.S3Client {
+    return new Bun.S3Client({
+      endpoint: this.settings.endpoint,
+      region: this.settings.region,
+      bucket: this.bucket,
+      accessKeyId: this.settings.accessKeyId,
+      secretAccessKey: this.settings.secretAccessKey,
+    });
+  }
+
+  /** Send a signed request; retries transport failures and 500/503; maps other failures to StorageError. */
+  async send(req: S3Request): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.sendOnce(req);
+      } catch (err) {
+        if (attempt < RETRIES) {
+          await Bun.sleep(100 * 4 ** attempt);
+          continue;
+        }
+        throw this.outage(transportError(err));
+      }
+      if (res.ok || req.accept?.includes(res.status)) return res;
+      if ((res.status === 500 || res.status === 503) && attempt < RETRIES) {
+        await res.arrayBuffer().catch(() => {});
+        await Bun.sleep(100 * 4 ** attempt);
+        continue;
+      }
+      const { error, code } = await responseError(res);
+      throw this.outage(error, code);
+    }
+  }
+
+  private sendOnce(req: S3Request): Promise<Response> {
+    const basePath = this.base.pathname.replace(/\/+$/, "");
+    const keyPath = req.key === "" ? "" : "/" + req.key.split("/").map(uriEncode).join("/");
+    const path = `${basePath}/${uriEncode(this.bucket)}${keyPath}`;
+    const query = Object.entries(req.query ?? {})
+      .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${k}=${v}`)
+      .join("&");
+    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+    const day = amzDate.slice(0, 8);
+    // Bodies are parts of up to tens of MiB: not hashing them twice (the upload already computes
+    // SHA-256 of the whole file) is worth the unsigned payload; TLS protects them in transit.
+    const payloadHash = req.body === undefined ? EMPTY_SHA256 : "UNSIGNED-PAYLOAD";
+    const headers: Record<string, string> = { host: this.base.host, "x-amz-content-sha256": payloadHash, "x-amz-date": amzDate };
+    for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = String(v).trim();
+    const names = Object.keys(headers).sort();
+    const canonical = [req.method, path, query, ...names.map((k) => `${k}:${headers[k]}`), "", names.join(";"), payloadHash].join("\n");
+    const scope = `${day}/${this.settings.region}/s3/aws4_request`;
+    const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, new Bun.CryptoHasher("sha256").update(canonical).digest("hex")].join("\n");
+    const signature = new Bun.CryptoHasher("sha256", this.keyFor(day)).update(toSign).digest("hex");
+    const { host: _host, ...send } = headers;
+    send.authorization = `AWS4-HMAC-SHA256 Credential=${this.settings.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
+    const body = typeof req.body === "string" ? encoder.encode(req.body) : req.body;
+    // The deadline covers sending the request and receiving the answer's head, not a download's
+    // body: a RETR to a slow client may stream for hours (a stalled one is the transfer's to end).
+    const ctl = new AbortController();
+    // A part upload gets extra time for its body (at least 64 KB/s), so a slow uplink is not cut.
+    const deadline = REQUEST_TIMEOUT_MS + (body ? body.length / 64 : 0);
+    const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);
+    return fetch(`${this.base.origin}${path}${query ? "?" + query : ""}`, {
+      method: req.method,
+      headers: send,
+      body,
+      signal: ctl.signal,
+      // Keep the bytes as they are (no transparent decompression of a gzip-typed object).
+      decompress: false,
+    } as RequestInit).finally(() => clearTimeout(timer));
+  }
+
+  private keyFor(day: string): Uint8Array {
+    if (this.signingKey?.day !== day) {
+      let k = hmac("AWS4" + this.settings.secretAccessKey, day);
+      for (const part of [this.settings.region, "s3", "aws4_request"]) k = hmac(k, part);
+      this.signingKey = { day, key: k };
+    }
+    return this.signingKey.key;
+  }
+}
+
+/** S3 error codes → storage kinds. Messages are fixed texts: never the endpoint, bucket or key. */
+const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
+  NoSuchKey: ["not-found", "no such object"],
+  NoSuchBucket: ["not-found", "the bucket does not exist"],
+  NoSuchUpload: ["transient", "the upload was cancelled"],
+  AccessDenied: ["denied", "the object store denied access"],
+  InvalidAccessKeyId: ["denied", "the object store refused the credentials"],
+  SignatureDoesNotMatch: ["denied", "the object store refused the credentials"],
+  PreconditionFailed: ["transient", "the object changed meanwhile"],
+  QuotaExceeded: ["no-space", "the object store is full"],
+  EntityTooLarge: ["no-space", "object too large"],
+  InvalidRange: ["unsupported", "range not satisfiable"],
+  SlowDown: ["transient", "the object store asks to slow down"],
+  KeyTooLongError: ["denied", "name too long for the object store"],
+  EntityTooSmall: ["transient", "the object store refused a part"],
+};
+
+const STATUS_KINDS: Record<number, [StorageErrorKind, string]> = {
+  403: ["denied", "the object store denied access"],
+  404: ["not-found", "no such object"],
+  412: ["transient", "the object changed meanwhile"],
+  416: ["unsupported", "range not satisfiable"],
+};
+
+/** The S3 error code of an XML error body ("" when there is none). */
+export function errorCode(xml: string): string {
+  return /<Code>([^<]*)<\/Code>/.exec(xml)?.[1] ?? "";
+}
+
+export async function responseError(res: Response): Promise<{ error: StorageError; code: string }> {
+  const body = res.status === 404 || res.headers.get("content-type")?.includes("xml") ? await res.text().catch(() => "") : (await res.arrayBuffer().catch(() => 0), "");
+  const code = errorCode(body);
+  return { error: errorFromCode(code, res.status), code };
+}
+
+export function errorFromCode(code: string, status = 0): StorageError {
+  const [kind, message] = CODE_KINDS[code] ?? STATUS_KINDS[status] ?? ["transient", `object store error${status ? ` (HTTP ${status})` : ""}`];
+  return new StorageError(kind, message);
+}
+
+/** A failure of Bun's client (S3Error with a code) or of fetch (no answer) → StorageError. */
+export function transportError(err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as { code?: string })?.code ?? "";
+  if (CODE_KINDS[code]) return errorFromCode(code);
+  if ((err as Error)?.name === "TimeoutError") return new StorageError("transient", "the object store did not answer in time");
+  return new StorageError("transient", "the object store is unreachable");
+}
+
+/** The text of the first `<tag>` in an XML answer (entities decoded), or undefined. */
+export function xmlText(xml: string, tag: string): string | undefined {
+  const m = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml);
+  return m ? decodeXml(m[1]!) : undefined;
+}
+
+export function decodeXml(s: string): string {
+  return s.replace(/&(lt|gt|amp|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_, e: string) => {
+    if (e === "lt") return "<";
+    if (e === "gt") return ">";
+    if (e === "amp") return "&";
+    if (e === "quot") return '"';
+    if (e === "apos") return "'";
+    return String.fromCodePoint(e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+  });
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Are these settings usable at all? (Bun's writer with empty credentials uploads nothing silently.) */
+export function settingsProblem(s: S3Settings): string | null {
+  try {
+    const u = new URL(s.endpoint);
+    if (u.protocol !== "http:" && u.protocol !== "https:") return "the S3 endpoint must be an http(s):// URL";
+  } catch {
+    return "the S3 endpoint is not a URL";
+  }
+  if (!s.accessKeyId || !s.secretAccessKey) return "no S3 credentials (set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY)";
+  return null;
+}

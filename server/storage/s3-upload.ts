@@ -1,0 +1,209 @@
+// Uploads into S3: streamed as a multipart upload with a few parts in flight (no local spooling); a
+// file smaller than one part is a single PUT. Nothing is visible before commit (S3 completes an
+// upload atomically), and abort leaves neither an object nor a pending multipart upload.
+// APPE and REST+STOR keep the old object's first bytes by copying them server-side (UploadPartCopy,
+// guarded by the old ETag), so resuming never downloads and re-uploads what is already stored.
+import { StorageError, type Upload } from "./backend.ts";
+import {
+  abortMultipart,
+  completeMultipart,
+  createMultipart,
+  headObject,
+  META_SHA256,
+  MIN_PART,
+  putObject,
+  putTags,
+  TAG_ETAG,
+  TAG_SHA256,
+  uploadPart,
+  uploadPartCopy,
+  type CompletedPart,
+  type ObjectHead,
+} from "./s3-object.ts";
+import type { S3Api } from "./s3-request.ts";
+
+/** Part size: 8 MiB (S3's minimum is 5) up to part 5,000, then 64 MiB: ≈350 GiB per file at most. */
+export const PART_SIZE = 8 * 1024 * 1024;
+const BIG_PART_SIZE = 64 * 1024 * 1024;
+const BIG_PART_FROM = 5000;
+const MAX_PARTS = 10_000;
+/** Parts uploading at once. With the one being filled and the data pump's 4 MiB window (a write that
+ * waits for room still stores its chunk), at most 5 parts (40 MiB) are held per upload. */
+export const PARTS_IN_FLIGHT = 3;
+/** Above this, the old bytes kept by APPE/REST+STOR are copied server-side rather than re-sent. */
+const COPY_PART = 1024 * 1024 * 1024;
+
+export interface UploadTarget {
+  key: string;
+  kind: "create" | "truncate" | "append" | "offset";
+  /** The object as it was when the upload opened (null: none). */
+  old: ObjectHead | null;
+  /** Bytes of the old object kept in front of the new ones. */
+  keep: number;
+}
+
+export async function openS3Upload(api: S3Api, t: UploadTarget): Promise<Upload> {
+  const up = new S3Upload(api, t);
+  try {
+    await up.start();
+  } catch (err) {
+    await up.abort().catch(() => 0);
+    throw err;
+  }
+  return up;
+}
+
+class S3Upload implements Upload {
+  written = 0;
+  private buf: Uint8Array;
+  private fill = 0;
+  private hasher: Bun.CryptoHasher | null = new Bun.CryptoHasher("sha256");
+  private uploadId: Promise<string> | null = null;
+  private nextPart = 1;
+  private readonly parts: CompletedPart[] = [];
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: StorageError | null = null;
+  private ended: Promise<number> | null = null;
+
+  constructor(
+    private readonly api: S3Api,
+    private readonly t: UploadTarget,
+  ) {
+    this.buf = new Uint8Array(PART_SIZE);
+  }
+
+  /** Take over the kept bytes: small ones are read into the first part, big ones copied server-side. */
+  async start(): Promise<void> {
+    const { old, keep } = this.t;
+    if (keep === 0 || !old) return;
+    if (keep < MIN_PART) {
+      const res = await this.api.send({ method: "GET", key: this.t.key, headers: { range: `bytes=0-${keep - 1}`, "if-match": old.etag } });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (bytes.length !== keep) throw new StorageError("transient", "the object changed meanwhile");
+      this.buf.set(bytes, 0);
+      this.fill = keep;
+      this.hasher!.update(bytes);
+      return;
+    }
+    // The whole digest would need the old bytes: an object composed server-side gets none (HASH reads it).
+    this.hasher = null;
+    const id = await this.multipart();
+    // Equal pieces: every part but the last must be at least 5 MiB, so no small tail piece.
+    const pieces = Math.ceil(keep / COPY_PART);
+    const step = Math.ceil(keep / pieces);
+    for (let at = 0; at < keep; at += step) {
+      const n = this.nextPart++;
+      this.parts.push({ n, etag: await uploadPartCopy(this.api, this.t.key, id, n, this.t.key, old.etag, at, Math.min(keep, at + step)) });
+    }
+  }
+
+  private multipart(): Promise<string> {
+    this.uploadId ??= createMultipart(this.api, this.t.key, {});
+    return this.uploadId;
+  }
+
+  write(chunk: Uint8Array): void | Promise<void> {
+    if (this.ended) throw new StorageError("transient", "upload already ended");
+    if (this.failure) throw this.failure;
+    this.hasher?.update(chunk);
+    this.written += chunk.length;
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(chunk.length - off, this.buf.length - this.fill);
+      this.buf.set(chunk.subarray(off, off + n), this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.buf.length) this.sendPart();
+    }
+    if (this.inflight.size >= PARTS_IN_FLIGHT) return this.room();
+  }
+
+  /** Backpressure: resolves when fewer than PARTS_IN_FLIGHT parts are uploading (throws their failure). */
+  private async room(): Promise<void> {
+    while (this.inflight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inflight);
+    if (this.failure) throw this.failure;
+  }
+
+  private sendPart(): void {
+    const body = this.buf.subarray(0, this.fill);
+    const n = this.nextPart++;
+    if (n > MAX_PARTS) throw (this.failure ??= new StorageError("no-space", "file too large for the object store"));
+    this.buf = new Uint8Array(n + 1 >= BIG_PART_FROM ? BIG_PART_SIZE : PART_SIZE);
+    this.fill = 0;
+    const p: Promise<void> = (async () => {
+      const id = await this.multipart();
+      this.parts.push({ n, etag: await uploadPart(this.api, this.t.key, id, n, body) });
+    })()
+      .catch((err) => {
+        this.failure ??= err instanceof StorageError ? err : new StorageError("transient", "part upload failed");
+      })
+      .finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all(this.inflight);
+  }
+
+  commit(): Promise<number> {
+    return this.once(async () => {
+      try {
+        return await this.finish();
+      } catch (err) {
+        await this.cancel();
+        throw err;
+      }
+    });
+  }
+
+  abort(): Promise<number> {
+    return this.once(async () => {
+      await this.cancel();
+      return 0;
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.ended) await this.abort().catch(() => 0);
+  }
+
+  private once(end: () => Promise<number>): Promise<number> {
+    if (this.ended) throw new StorageError("transient", "upload already ended");
+    this.ended = end();
+    return this.ended;
+  }
+
+  private async finish(): Promise<number> {
+    const { key, kind, old } = this.t;
+    const sha256 = this.hasher?.digest("hex");
+    const multipart = this.uploadId !== null;
+    if (multipart && (this.fill > 0 || this.parts.length + this.inflight.size === 0)) this.sendPart();
+    await this.settle();
+    if (this.failure) throw this.failure;
+    // Checked just before the object appears: a concurrent change is refused, not merged.
+    const now = await headObject(this.api, key);
+    if (kind === "create" && now) throw new StorageError("exists");
+    if ((kind === "append" || kind === "offset") && old && now?.etag !== old.etag) {
+      throw new StorageError("transient", "the object changed meanwhile");
+    }
+    const size = this.t.keep + this.written;
+    if (!multipart) {
+      await putObject(this.api, key, this.buf.subarray(0, this.fill), sha256 ? { [META_SHA256]: sha256 } : {});
+    } else {
+      const etag = await completeMultipart(this.api, key, await this.uploadId!, this.parts);
+      this.uploadId = null;
+      // Metadata must be known when a multipart upload starts; the digest is known only now: a tag
+      // (naming the ETag it belongs to, so a later overwrite never inherits it). Best effort.
+      if (sha256 && etag) await putTags(this.api, key, { [TAG_SHA256]: sha256, [TAG_ETAG]: etag.replace(/"/g, "") }).catch(() => {});
+    }
+    return size - (now?.size ?? 0);
+  }
+
+  /** Let parts in flight settle, then abort the multipart upload (S3 may keep parts that land after it). */
+  private async cancel(): Promise<void> {
+    await this.settle();
+    const id = this.uploadId ? await this.uploadId.catch(() => null) : null;
+    this.uploadId = null;
+    if (id) await abortMultipart(this.api, this.t.key, id);
+  }
+}

@@ -1,0 +1,295 @@
+// The S3 storage backend: a home or mount on any S3-compatible object store (`s3://bucket/prefix`).
+// Directories are key prefixes ("a/b/"); MKD makes a marker object "a/b/" so an empty directory
+// stays visible. Listings come from Bun.S3Client; the rest are signed requests (s3-request.ts).
+import type { S3Place } from "../../protocol/s3-url.ts";
+import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteMode } from "./backend.ts";
+import { copyObject, deleteObject, headObject, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ObjectHead } from "./s3-object.ts";
+import { openS3Read } from "./s3-read.ts";
+import { REQUEST_TIMEOUT_MS, S3Api, settingsProblem, transportError, type S3Settings } from "./s3-request.ts";
+import { openS3Upload } from "./s3-upload.ts";
+
+/** A directory rename copies every object under it: above this many it is refused (550). */
+export const MAX_DIR_RENAME_OBJECTS = 1000;
+/** Copies and deletes of a directory rename in flight at once. */
+const RENAME_PARALLEL = 8;
+
+interface ListPage {
+  files: Array<{ key: string; size: number; mtime: Date }>;
+  dirs: string[];
+  next?: string;
+}
+
+export class S3Storage implements Storage {
+  private readonly api: S3Api;
+  private readonly client: Bun.S3Client;
+  /** "" (whole bucket) or "prefix/": every key this storage touches starts with it. */
+  private readonly root: string;
+  private readonly problem: string | null;
+
+  constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void } = {}) {
+    this.api = new S3Api(settings, place.bucket, opts.onOutage);
+    this.client = this.api.client();
+    this.root = place.prefix ? place.prefix + "/" : "";
+    this.problem = settingsProblem(settings);
+  }
+
+  /** The full object key of a storage key; refuses anything that could leave the prefix. */
+  private full(key: string): string {
+    if (this.problem) throw new StorageError("denied", this.problem);
+    if (key.includes("\0") || (key !== "" && key.split("/").some((s) => s === "" || s === "." || s === ".."))) {
+      throw new StorageError("denied", "invalid path");
+    }
+    return this.root + key;
+  }
+
+  /** The prefix of the directory `key` ("" = the root). */
+  private dirPrefix(key: string): string {
+    const full = this.full(key);
+    return key === "" ? full : full + "/";
+  }
+
+  private async page(prefix: string, opts: { delimiter?: boolean; token?: string; maxKeys?: number }): Promise<ListPage> {
+    let res: Awaited<ReturnType<Bun.S3Client["list"]>>;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // Bun's client takes no deadline: a black-holed endpoint must not hang a login or a LIST.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StorageError("transient", "the object store did not answer in time")), REQUEST_TIMEOUT_MS);
+      });
+      res = await Promise.race([this.client.list({ prefix, delimiter: opts.delimiter ? "/" : undefined, continuationToken: opts.token, maxKeys: opts.maxKeys }), late]);
+    } catch (err) {
+      throw this.api.outage(transportError(err), (err as { code?: string })?.code);
+    } finally {
+      clearTimeout(timer);
+    }
+    const files = (res.contents ?? [])
+      .filter((c) => c.key.startsWith(prefix))
+      .map((c) => ({ key: c.key, size: c.size ?? 0, mtime: c.lastModified ? new Date(c.lastModified) : new Date() }));
+    const dirs = (res.commonPrefixes ?? []).map((p) => p.prefix).filter((p) => p.startsWith(prefix));
+    return { files, dirs, next: res.isTruncated ? res.nextContinuationToken : undefined };
+  }
+
+  private head(full: string): Promise<ObjectHead | null> {
+    return headObject(this.api, full);
+  }
+
+  /** Does the directory `key` exist (a marker or any object below it)? Returns its marker's mtime when it has one. */
+  private async dirProbe(key: string): Promise<{ mtime: Date } | null> {
+    const prefix = this.dirPrefix(key);
+    const p = await this.page(prefix, { maxKeys: 1 });
+    if (key === "") return { mtime: new Date() };
+    const marker = p.files.find((f) => f.key === prefix);
+    if (marker) return { mtime: marker.mtime };
+    return p.files.length > 0 || p.dirs.length > 0 ? { mtime: new Date() } : null;
+  }
+
+  async stat(key: string): Promise<EntryStat> {
+    const full = this.full(key);
+    if (key !== "") {
+      const h = await this.head(full);
+      if (h) return { type: "file", size: h.size, mtime: h.mtime };
+    }
+    // The root always exists; listing it checks the bucket and the credentials.
+    const d = await this.dirProbe(key);
+    if (!d) throw new StorageError("not-found");
+    return { type: "dir", size: 0, mtime: d.mtime };
+  }
+
+  /** A new entry at `key` needs its parent directory, as on disk. */
+  private async requireParent(key: string): Promise<void> {
+    const slash = key.lastIndexOf("/");
+    if (slash < 0) return;
+    const st = await this.stat(key.slice(0, slash));
+    if (st.type !== "dir") throw new StorageError("not-a-directory");
+  }
+
+  async list(key: string): Promise<DirEntry[]> {
+    const out: DirEntry[] = [];
+    for await (const batch of await this.listBatches(key)) out.push(...batch);
+    return out;
+  }
+
+  async listBatches(key: string): Promise<AsyncIterable<DirEntry[]>> {
+    const prefix = this.dirPrefix(key);
+    const first = await this.page(prefix, { delimiter: true });
+    if (key !== "" && first.files.length === 0 && first.dirs.length === 0) {
+      throw new StorageError((await this.head(this.full(key))) ? "not-a-directory" : "not-found");
+    }
+    const self = this;
+    return (async function* () {
+      let page: ListPage | null = first;
+      while (page) {
+        yield entriesOf(prefix, page);
+        page = page.next ? await self.page(prefix, { delimiter: true, token: page.next }) : null;
+      }
+    })();
+  }
+
+  async openRead(key: string): Promise<ReadHandle> {
+    const full = this.full(key);
+    const h = key === "" ? null : await this.head(full);
+    if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
+    return openS3Read(this.api, full, h);
+  }
+
+  async openWrite(key: string, mode: WriteMode): Promise<Upload> {
+    if (key === "") throw new StorageError("is-a-directory");
+    const full = this.full(key);
+    const [old, dir] = await Promise.all([this.head(full), this.dirProbe(key), this.requireParent(key)]);
+    if (dir) throw new StorageError("is-a-directory");
+    if (mode.kind === "create" && old) throw new StorageError("exists");
+    let keep = 0;
+    if (mode.kind === "append") keep = old?.size ?? 0;
+    if (mode.kind === "offset") {
+      if (mode.offset > (old?.size ?? 0)) throw new StorageError("unsupported", "restart offset beyond end of file");
+      keep = mode.offset;
+    }
+    return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep });
+  }
+
+  async mkdir(key: string): Promise<void> {
+    if (key === "") throw new StorageError("exists");
+    const full = this.full(key);
+    const [file, dir] = await Promise.all([this.head(full), this.dirProbe(key), this.requireParent(key)]);
+    if (file || dir) throw new StorageError("exists");
+    await putObject(this.api, full + "/", new Uint8Array(0));
+  }
+
+  async rmdir(key: string): Promise<void> {
+    if (key === "") throw new StorageError("denied", "cannot remove the root");
+    const prefix = this.dirPrefix(key);
+    const p = await this.page(prefix, { maxKeys: 2 });
+    if (p.files.length === 0 && p.dirs.length === 0) {
+      throw new StorageError((await this.head(this.full(key))) ? "not-a-directory" : "not-found");
+    }
+    if (p.files.some((f) => f.key !== prefix)) throw new StorageError("not-empty");
+    await deleteObject(this.api, prefix);
+  }
+
+  async remove(key: string): Promise<number> {
+    if (key === "") throw new StorageError("is-a-directory");
+    const full = this.full(key);
+    const h = await this.head(full);
+    if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
+    await deleteObject(this.api, full);
+    return h.size;
+  }
+
+  async rename(from: string, to: string): Promise<number> {
+    if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
+    const src = this.full(from);
+    const dst = this.full(to);
+    const h = await this.head(src);
+    if (h) {
+      if (from === to) return 0;
+      const [old, dir] = await Promise.all([this.head(dst), this.dirProbe(to), this.requireParent(to)]);
+      if (dir) throw new StorageError("is-a-directory");
+      // Keep (or move into metadata) a digest the upload stored, so HASH still needs no download.
+      const sha256 = h.sha256 ?? (await this.taggedDigest(src, h));
+      await copyObject(this.api, src, dst, h, sha256 ? { [META_SHA256]: sha256 } : undefined);
+      await deleteObject(this.api, src);
+      return old?.size ?? 0;
+    }
+    if (!(await this.dirProbe(from))) throw new StorageError("not-found");
+    if (from === to) return 0;
+    if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
+    await this.renameDir(from, to);
+    return 0;
+  }
+
+  /** Move a small tree: copy every object, then delete the originals (a failed copy deletes nothing). */
+  private async renameDir(from: string, to: string): Promise<void> {
+    const [file, dest] = await Promise.all([this.head(this.full(to)), this.dirProbe(to), this.requireParent(to)]);
+    if (file) throw new StorageError("not-a-directory");
+    const srcPrefix = this.dirPrefix(from);
+    const dstPrefix = this.dirPrefix(to);
+    if (dest) {
+      const p = await this.page(dstPrefix, { maxKeys: 2 });
+      if (p.files.some((f) => f.key !== dstPrefix)) throw new StorageError("not-empty");
+    }
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const p = await this.page(srcPrefix, { token });
+      keys.push(...p.files.map((f) => f.key));
+      if (keys.length > MAX_DIR_RENAME_OBJECTS) {
+        throw new StorageError("unsupported", `directory too large to rename (over ${MAX_DIR_RENAME_OBJECTS} objects)`);
+      }
+      token = p.next;
+    } while (token);
+    const copied: string[] = [];
+    try {
+      await inParallel(keys, async (k) => {
+        const h = await this.head(k);
+        if (!h) return;
+        const target = dstPrefix + k.slice(srcPrefix.length);
+        await copyObject(this.api, k, target, h);
+        copied.push(target);
+      });
+    } catch (err) {
+      await inParallel(copied, (k) => deleteObject(this.api, k)).catch(() => {});
+      throw err;
+    }
+    await inParallel(keys, (k) => deleteObject(this.api, k));
+  }
+
+  async usage(key = ""): Promise<number> {
+    if (key !== "") {
+      const h = await this.head(this.full(key));
+      if (h) return h.size;
+    }
+    const prefix = this.dirPrefix(key);
+    let total = 0;
+    let token: string | undefined;
+    do {
+      const p = await this.page(prefix, { token });
+      for (const f of p.files) total += f.size;
+      token = p.next;
+    } while (token);
+    return total;
+  }
+
+  /** SHA-256 of the whole file as stored with it at upload time (no download), or null. */
+  async storedDigest(key: string, algorithm: string): Promise<string | null> {
+    if (algorithm !== "SHA-256" || key === "") return null;
+    const full = this.full(key);
+    const h = await this.head(full);
+    if (!h) return null;
+    return h.sha256 ?? (await this.taggedDigest(full, h)) ?? null;
+  }
+
+  /** The digest a multipart upload put in its tags, if they still belong to this version of the object. */
+  private async taggedDigest(full: string, h: ObjectHead): Promise<string | undefined> {
+    if (!h.tagged) return undefined;
+    const tags = await objectTags(this.api, full).catch(() => new Map<string, string>());
+    return tags.get(TAG_ETAG) === h.etag.replace(/"/g, "") ? tags.get(TAG_SHA256) : undefined;
+  }
+}
+
+/** One page of a delimited listing as directory entries, in name order. */
+function entriesOf(prefix: string, page: ListPage): DirEntry[] {
+  const out: DirEntry[] = [];
+  const names = new Set<string>();
+  for (const f of page.files) {
+    const name = f.key.slice(prefix.length);
+    if (name === "" || name.includes("/")) continue; // the directory's own marker
+    names.add(name);
+    out.push({ name, type: "file", size: f.size, mtime: f.mtime });
+  }
+  const now = new Date();
+  for (const d of page.dirs) {
+    const name = d.slice(prefix.length, -1);
+    // A file and a prefix of the same name: the file wins, as in stat.
+    if (name === "" || name.includes("/") || names.has(name)) continue;
+    out.push({ name, type: "dir", size: 0, mtime: now });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(RENAME_PARALLEL, items.length) }, worker));
+}

@@ -1,0 +1,288 @@
+// FTP over an S3 home (radosgw): real clients (curl, lftp, ftplib) and raw commands against a user
+// whose home is s3://BUCKET/alice. Skipped only when S3_ENDPOINT is unset (.ci/run sets it).
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Storage, WriteMode } from "../../server/storage/backend.ts";
+import { S3Storage } from "../../server/storage/s3.ts";
+import { run } from "../interop/run.ts";
+import { digest, randomFile } from "../helpers/peers.ts";
+import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
+import { useServers } from "../helpers/server.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const servers = useServers();
+/** Error lines the server logged. */
+const logged: Array<{ event: string; fields?: Record<string, any> }> = [];
+let bucket: TestBucket | null = null;
+afterEach(async () => {
+  await bucket?.drop();
+  bucket = null;
+});
+
+/** A server whose alice has her home in a fresh bucket (prefix "alice"); returns that home as storage. */
+async function s3Server(extra: UserSpec[] = [], alice: Partial<UserSpec> = {}): Promise<{ home: Storage; port: number; work: string }> {
+  bucket = await freshBucket();
+  logged.length = 0;
+  const logger = { info() {}, warn() {}, error: (event: string, fields?: Record<string, any>) => void logged.push({ event, fields }) };
+  const ts = await servers.start({
+    users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice`, ...alice }, ...extra],
+    options: { logger },
+  });
+  const work = join(ts.root, "work");
+  mkdirSync(work);
+  return { home: new S3Storage(s3Settings(), { bucket: bucket.name, prefix: "alice" }), port: ts.port, work };
+}
+
+async function put(s: Storage, key: string, data: Uint8Array | string, mode: WriteMode = { kind: "truncate" }): Promise<void> {
+  await using up = await s.openWrite(key, mode);
+  await up.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
+  await up.commit();
+}
+
+async function get(s: Storage, key: string): Promise<Uint8Array> {
+  const h = await s.openRead(key);
+  try {
+    const out = new Uint8Array(h.size);
+    for (let pos = 0; pos < h.size; ) pos += await h.read(out.subarray(pos), pos);
+    return out;
+  } finally {
+    h.close();
+  }
+}
+
+const url = (port: number, path = "") => `ftp://alice:alice-pw@127.0.0.1:${port}/${path}`;
+
+describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
+  test("LIST, SIZE, MDTM and RETR (whole and after REST) of objects", async () => {
+    const { home, port, work } = await s3Server();
+    const data = randomFile(join(work, "src.bin"), 20 * 1024 * 1024 + 333); // three read chunks
+    await put(home, "data.bin", data);
+    await home.mkdir("docs");
+    const w = await servers.login();
+    const list = (await w.transfer("LIST")).data.toString();
+    expect(list).toContain("data.bin");
+    expect(list).toMatch(/^d.* docs\r?$/m);
+    const size = await w.cmd("SIZE data.bin");
+    expect([size.code, size.lines[0]]).toEqual([213, String(data.length)]);
+    expect((await w.cmd("MDTM data.bin")).code).toBe(213);
+    const r = await run(["curl", "-sS", "-o", join(work, "down.bin"), url(port, "data.bin")], { timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "down.bin")))).toBe(digest(data));
+    expect((await w.cmd("REST 10000000")).code).toBe(350);
+    const tail = await w.transfer("RETR data.bin");
+    expect(tail.final?.code).toBe(226);
+    expect(digest(tail.data)).toBe(digest(data.subarray(10_000_000)));
+  }, 60_000);
+
+  test("MKD, CWD, RNFR/RNTO of a file and a directory, DELE, RMD", async () => {
+    const { home } = await s3Server();
+    await put(home, "a.txt", "hello");
+    const w = await servers.login();
+    expect((await w.cmd("MKD dir")).code).toBe(257);
+    expect((await w.cmd("MKD dir")).code).toBe(550);
+    expect((await w.cmd("CWD dir")).code).toBe(250);
+    expect((await w.cmd("CWD /")).code).toBe(250);
+    expect((await w.cmd("RNFR a.txt")).code).toBe(350);
+    expect((await w.cmd("RNTO dir/b.txt")).code).toBe(250);
+    expect(new TextDecoder().decode(await get(home, "dir/b.txt"))).toBe("hello");
+    expect((await w.cmd("RMD dir")).code).toBe(550); // not empty
+    expect((await w.cmd("RNFR dir")).code).toBe(350);
+    expect((await w.cmd("RNTO moved")).code).toBe(250);
+    const size = await w.cmd("SIZE moved/b.txt");
+    expect([size.code, size.lines[0]]).toEqual([213, "5"]);
+    expect((await w.cmd("DELE moved/b.txt")).code).toBe(250);
+    expect((await w.cmd("DELE moved/b.txt")).code).toBe(550);
+    expect((await w.cmd("RMD moved")).code).toBe(250);
+    expect(await bucket!.keys()).toEqual([]);
+  }, 60_000);
+
+  test("HASH and XMD5 of an object match its bytes", async () => {
+    const { home } = await s3Server();
+    const data = crypto.getRandomValues(new Uint8Array(50_000));
+    await put(home, "f.bin", data);
+    const w = await servers.login();
+    const r = await w.cmd("HASH f.bin");
+    expect(r.code).toBe(213);
+    expect(r.lines[0]).toContain(digest(data));
+    const md5 = await w.cmd("XMD5 f.bin"); // no stored MD5: streamed from the object
+    expect([md5.code, md5.lines[0]]).toEqual([250, digest(data, "md5")]);
+  }, 60_000);
+
+  test("the jail: a sibling prefix is never reachable", async () => {
+    const { home } = await s3Server();
+    const sibling = new S3Storage(s3Settings(), { bucket: bucket!.name, prefix: "alice2" });
+    await put(sibling, "secret", "s");
+    await put(home, "mine", "m");
+    const w = await servers.login();
+    expect((await w.transfer("NLST")).data.toString().trim()).toBe("mine");
+    for (const p of ["../alice2/secret", "/../alice2/secret", "..%2falice2/secret"]) {
+      expect((await w.cmd(`SIZE ${p}`)).code).toBe(550);
+    }
+  }, 60_000);
+
+  test("a missing bucket refuses only that user's login, without naming the bucket, and says why in the log", async () => {
+    await s3Server([{ name: "bob", password: "bob-pw", home: "s3://ftpkit-no-such-bucket/bob" }]);
+    const w = await servers.connect();
+    await w.read();
+    await w.cmd("USER bob");
+    const refused = await w.cmd("PASS bob-pw");
+    expect(refused.code).toBe(530);
+    expect(refused.lines.join(" ")).not.toContain("ftpkit-no-such-bucket");
+    const alice = await servers.login();
+    expect((await alice.cmd("PWD")).code).toBe(257);
+    const lines = logged.filter((l) => l.fields?.user === "bob" || l.fields?.place?.includes("ftpkit-no-such-bucket"));
+    expect(lines).toContainEqual({ event: "login refused: home directory unavailable", fields: expect.objectContaining({ reason: "the bucket does not exist" }) });
+    expect(lines).toContainEqual({ event: "object store unavailable", fields: { place: "s3://ftpkit-no-such-bucket/bob", reason: "the bucket does not exist" } });
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("ftpkit serve", () => {
+  test("--s3-endpoint wins over S3_ENDPOINT", async () => {
+    bucket = await freshBucket();
+    const dir = mkdtempSync(join(tmpdir(), "ftpkit-s3serve-"));
+    const real = process.env.S3_ENDPOINT!;
+    let serve: ServeProcess | null = null;
+    try {
+      const file = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }]);
+      process.env.S3_ENDPOINT = "http://127.0.0.1:9"; // nothing listens there: only the flag can work
+      try {
+        serve = await spawnServe(["--users", file, "--s3-endpoint", real], { cwd: dir });
+      } finally {
+        process.env.S3_ENDPOINT = real;
+      }
+      const w = await Wire.connect(serve.port);
+      try {
+        expect((await w.login("alice", "alice-pw")).code).toBe(230);
+        expect((await w.cmd("MKD made")).code).toBe(257);
+      } finally {
+        w.close();
+      }
+      expect(await bucket.keys()).toEqual(["alice/made/"]);
+    } finally {
+      await serve?.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("/readyz", () => {
+  test("checks S3 homes on their object store: a home in an existing bucket is reachable, one in a missing bucket is not (503)", async () => {
+    bucket = await freshBucket();
+    const ts = await servers.start({
+      users: [
+        { name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` },
+        { name: "bob", password: "bob-pw", home: "s3://ftpkit-no-such-bucket/bob" },
+      ],
+      options: { ops: { metrics: { host: "127.0.0.1", port: 0 } } },
+    });
+    const r = await fetch(`http://127.0.0.1:${ts.server.ops.metricsPort}/readyz`);
+    expect(r.status).toBe(503);
+    expect(await r.text()).toContain("storage FAIL: 1/2 homes reachable");
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("an S3 mount in a local home", () => {
+  test("the mount is listed, takes uploads into the bucket and keeps its own quota", async () => {
+    bucket = await freshBucket();
+    await servers.start({
+      users: [
+        {
+          name: "alice",
+          password: "alice-pw",
+          mounts: [{ vpath: "/archive", dir: `s3://${bucket.name}/2026`, perms: ["read", "write", "modify"], quota: 10_000 }],
+        },
+      ],
+    });
+    const w = await servers.login();
+    expect((await w.transfer("NLST")).data.toString()).toContain("archive");
+    const ok = await w.transfer("STOR /archive/a.bin", new Uint8Array(6_000).fill(1));
+    expect(ok.final?.code).toBe(226);
+    expect(await bucket.keys()).toEqual(["2026/a.bin"]);
+    const over = await w.transfer("STOR /archive/b.bin", new Uint8Array(6_000).fill(2));
+    expect(over.final?.code ?? over.first.code).toBe(552);
+    expect(await bucket.keys()).toEqual(["2026/a.bin"]);
+    expect(await bucket.pending()).toEqual([]);
+    // The home is still the local directory.
+    expect((await w.transfer("STOR local.txt", new TextEncoder().encode("here"))).final?.code).toBe(226);
+    expect(await bucket.keys()).toEqual(["2026/a.bin"]);
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("uploads to an S3 home", () => {
+  test("curl, lftp and ftplib uploads round-trip by sha256", async () => {
+    const { home, port, work } = await s3Server();
+    const data = randomFile(join(work, "up.bin"), 12 * 1024 * 1024 + 5); // two parts
+    expect((await run(["curl", "-sS", "-T", join(work, "up.bin"), url(port, "curl.bin")], { timeoutMs: 60_000 })).code).toBe(0);
+    expect(digest(await get(home, "curl.bin"))).toBe(digest(data));
+    const lftp = await run(
+      ["lftp", "-u", "alice,alice-pw", "-p", String(port), "-e", "set ftp:ssl-allow no; set net:max-retries 1; set cmd:fail-exit yes; put up.bin -o lftp.bin; bye", "127.0.0.1"],
+      { cwd: work, timeoutMs: 60_000 },
+    );
+    expect(lftp.code).toBe(0);
+    expect(digest(await get(home, "lftp.bin"))).toBe(digest(data));
+    const py = `
+import ftplib, sys
+ftp = ftplib.FTP(timeout=30); ftp.connect("127.0.0.1", int(sys.argv[1])); ftp.login("alice", "alice-pw")
+with open("up.bin", "rb") as f: ftp.storbinary("STOR py.bin", f)
+ftp.quit()`;
+    writeFileSync(join(work, "up.py"), py);
+    expect((await run(["python3", "up.py", String(port)], { cwd: work, timeoutMs: 60_000 })).code).toBe(0);
+    expect(digest(await get(home, "py.bin"))).toBe(digest(data));
+    expect(await bucket!.pending()).toEqual([]);
+  }, 60_000);
+
+  test("resume both ways: REST+RETR with curl -C, APPE and REST+STOR", async () => {
+    const { home, port, work } = await s3Server();
+    const data = randomFile(join(work, "full.bin"), 9 * 1024 * 1024);
+    await put(home, "full.bin", data);
+    writeFileSync(join(work, "part.bin"), data.subarray(0, 3_000_000));
+    const down = await run(["curl", "-sS", "-C", "-", "-o", join(work, "part.bin"), url(port, "full.bin")], { timeoutMs: 60_000 });
+    expect(down.code).toBe(0);
+    expect(digest(readFileSync(join(work, "part.bin")))).toBe(digest(data));
+    // Upload resume: the server has the first 6 MiB (over S3's 5 MiB part minimum: copied server-side).
+    await put(home, "up.bin", data.subarray(0, 6 * 1024 * 1024));
+    const up = await run(["curl", "-sS", "-C", "-", "-T", join(work, "full.bin"), url(port, "up.bin")], { timeoutMs: 60_000 });
+    expect(up.code).toBe(0);
+    expect(digest(await get(home, "up.bin"))).toBe(digest(data));
+    const w = await servers.login();
+    await put(home, "r.bin", data.subarray(0, 1000));
+    expect((await w.cmd("REST 500")).code).toBe(350);
+    const st = await w.transfer("STOR r.bin", data.subarray(500, 2000));
+    expect(st.final?.code).toBe(226);
+    expect(digest(await get(home, "r.bin"))).toBe(digest(data.subarray(0, 2000)));
+    expect(await bucket!.pending()).toEqual([]);
+  }, 60_000);
+
+  test("quota: an upload past the limit gets 552 and leaves no object", async () => {
+    const { home } = await s3Server([], { quota: 100_000 });
+    await put(home, "have.bin", new Uint8Array(60_000));
+    const w = await servers.login();
+    const r = await w.transfer("STOR big.bin", new Uint8Array(80_000));
+    expect(r.final?.code ?? r.first.code).toBe(552);
+    expect(await bucket!.keys()).toEqual(["alice/have.bin"]);
+    expect(await bucket!.pending()).toEqual([]);
+  }, 60_000);
+
+  test("a killed upload leaves no object and no pending multipart upload", async () => {
+    const { port, work } = await s3Server();
+    randomFile(join(work, "big.bin"), 40 * 1024 * 1024);
+    const proc = Bun.spawn(["curl", "-s", "--limit-rate", "8M", "-T", join(work, "big.bin"), url(port, "killed.bin")], { stdout: "ignore", stderr: "ignore" });
+    try {
+      // Past the first parts: a multipart upload exists on the server.
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && (await bucket!.pending()).length === 0) await Bun.sleep(100);
+      expect((await bucket!.pending()).length).toBe(1);
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (await bucket!.pending()).length > 0) await Bun.sleep(100);
+    expect(await bucket!.pending()).toEqual([]);
+    expect(await bucket!.keys()).toEqual([]);
+  }, 60_000);
+});
