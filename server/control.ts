@@ -1,5 +1,6 @@
 import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
+import { cidrContains, parseProxyHeader, type CidrBlock } from "../protocol/proxy.ts";
 import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/command.ts";
 import { replyForError } from "./commands/errors.ts";
 import type { ServerContext } from "./context.ts";
@@ -131,41 +132,90 @@ export interface ControlState extends ControlSocketState {
   loop: CommandLoop;
   /** After AUTH TLS the original handler still sees the ciphertext: ignore it (BUN-NOTES). */
   ignorePlain?: boolean;
+  /** --proxy-protocol: the session starts once the balancer's header has arrived. */
+  proxyWait?: ProxyWait;
 }
 
-export function controlHandlers(server: ServerContext, perIp: Map<string, number>): SocketHandler<ControlState> {
+/** How long a balancer may take to send its PROXY header (it sends it at once, with the connect). */
+export const PROXY_HEADER_TIMEOUT_MS = 3000;
+
+/** Bytes of a PROXY header received so far (bounded by the parser's caps) and its deadline. */
+interface ProxyWait {
+  buf: Uint8Array;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export interface ControlOptions {
+  /** Expect a PROXY header (v1 or v2) first, and only from these addresses. */
+  proxyFrom?: readonly CidrBlock[];
+}
+
+export function controlHandlers(server: ServerContext, perIp: Map<string, number>, control: ControlOptions = {}): SocketHandler<ControlState> {
+  const { log } = server;
+  /** Caps, then the session and its greeting. `remoteIp` is the real client's (after a PROXY header). */
+  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string): Session | null => {
+    const { options } = server;
+    const refuse = (text: string) => {
+      socket.write(`421 ${text}\r\n`);
+      socket.end();
+      log.warn("connection refused", { ip: remoteIp, reason: text });
+      return null;
+    };
+    if (server.shuttingDown) return refuse("Server shutting down");
+    if (server.sessions.size >= options.maxConnections) return refuse("Too many connections, try again later");
+    if ((perIp.get(remoteIp) ?? 0) >= options.maxPerIp) return refuse("Too many connections from your address");
+    perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
+    const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
+    socket.data = { session, loop: new CommandLoop(session) };
+    server.sessions.add(session);
+    log.info("session start", { session: session.id, ip: remoteIp });
+    session.reply(220, options.welcome);
+    return session;
+  };
+  const proxyRefuse = (socket: Socket<ControlState>, ip: string, reason: string) => {
+    log.warn("connection refused", { ip, reason });
+    socket.terminate();
+  };
   return {
     open(socket) {
       const remoteIp = canonicalIp(socket.remoteAddress);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
-      const { options, log } = server;
-      const refuse = (text: string) => {
-        socket.write(`421 ${text}\r\n`);
-        socket.end();
-        log.warn("connection refused", { ip: remoteIp, reason: text });
-      };
-      if (server.shuttingDown) return refuse("Server shutting down");
-      if (server.sessions.size >= options.maxConnections) return refuse("Too many connections, try again later");
-      if ((perIp.get(remoteIp) ?? 0) >= options.maxPerIp) return refuse("Too many connections from your address");
-      perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
-      const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
-      socket.data = { session, loop: new CommandLoop(session) };
-      server.sessions.add(session);
-      log.info("session start", { session: session.id, ip: remoteIp });
-      session.reply(220, options.welcome);
+      if (!control.proxyFrom) return void startSession(socket, remoteIp, localIp);
+      if (!cidrContains(control.proxyFrom, remoteIp)) return proxyRefuse(socket, remoteIp, "PROXY header not accepted from this address (--proxy-from)");
+      const timer = setTimeout(() => proxyRefuse(socket, remoteIp, "no PROXY header"), PROXY_HEADER_TIMEOUT_MS);
+      socket.data = { proxyWait: { buf: new Uint8Array(0), timer } } as ControlState;
     },
     data(socket, chunk) {
       const state = socket.data;
       if (!state || state.ignorePlain) return;
-      state.loop.feed(chunk);
+      const wait = state.proxyWait;
+      if (!wait) return state.loop.feed(chunk);
+      const buf = new Uint8Array(wait.buf.length + chunk.length);
+      buf.set(wait.buf);
+      buf.set(chunk, wait.buf.length);
+      wait.buf = buf;
+      const parsed = parseProxyHeader(buf);
+      if (parsed.status === "incomplete") return;
+      clearTimeout(wait.timer);
+      state.proxyWait = undefined;
+      const peer = canonicalIp(socket.remoteAddress);
+      if (parsed.status === "invalid") return proxyRefuse(socket, peer, parsed.reason);
+      const { header } = parsed;
+      // LOCAL: the balancer's own connection (a health check): it is the client.
+      const remoteIp = header.local || !header.source ? peer : canonicalIp(header.source.ip);
+      const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
+      const session = startSession(socket, remoteIp, localIp);
+      if (session && parsed.length < buf.length) socket.data.loop.feed(buf.subarray(parsed.length));
     },
     drain(socket) {
-      socket.data?.session.flush();
+      socket.data?.session?.flush();
     },
     close(socket) {
+      if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
       endSession(server, perIp, socket.data);
     },
     error(socket) {
+      if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
       endSession(server, perIp, socket.data);
     },
   };

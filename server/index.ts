@@ -8,6 +8,7 @@ import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
+import { parseCidrList, type CidrBlock } from "../protocol/proxy.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
@@ -33,9 +34,13 @@ export class FtpServer {
   private perIp = new Map<string, number>();
   private table: Map<string, CommandSpec>;
 
+  /** Parsed --proxy-from (the listener then expects a PROXY header on every connection). */
+  private proxyFrom: CidrBlock[] | undefined;
+
   constructor(opts: CreateServerOptions = {}) {
     const { auth, logger, extraCommands, tls, ...rest } = opts;
     this.options = { ...DEFAULT_OPTIONS, ...rest };
+    if (this.options.proxyFrom !== undefined) this.proxyFrom = parseCidrList(this.options.proxyFrom);
     const log = logger ?? createLogger(this.options.logFormat, this.options.quiet);
     this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
     const userBuckets = new Map<string, RateLimiter>();
@@ -102,7 +107,7 @@ export class FtpServer {
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
-      socket: controlHandlers(this.context, this.perIp),
+      socket: controlHandlers(this.context, this.perIp, { proxyFrom: this.proxyFrom }),
     });
     const implicitPort = this.ftps?.options.implicitPort;
     if (implicitPort !== undefined) {

@@ -26,6 +26,8 @@ export interface ServerOptions {
   /** Bytes of file data one user may hash per second for HASH/XMD5… (bounded CPU). */
   hashBytesPerSec: number;
   dataTimeoutMs: number;
+  /** --proxy-protocol --proxy-from: balancer addresses (CIDR list) whose PROXY header is required; unset = no PROXY protocol. */
+  proxyFrom?: string;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {

@@ -4,6 +4,7 @@ import { consola } from "consola";
 import { readFileSync } from "node:fs";
 import { CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
+import { parseCidrList } from "../../protocol/proxy.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
 
@@ -59,6 +60,15 @@ export const serveArgs = {
   "log-format": { type: "string", description: "text or json", valueHint: "text|json" },
   "max-rate": { type: "string", description: "Bandwidth limit per session, e.g. 2MB", valueHint: "RATE" },
   "max-user-rate": { type: "string", description: "Bandwidth limit shared by all sessions of a user", valueHint: "RATE" },
+  "proxy-protocol": {
+    type: "boolean",
+    description: "Expect a PROXY protocol v1/v2 header (HAProxy send-proxy-v2) on the control port; needs --proxy-from",
+  },
+  "proxy-from": {
+    type: "string",
+    description: "Balancer addresses allowed to send the PROXY header; connections from elsewhere are refused",
+    valueHint: "CIDR[,CIDR…]",
+  },
   demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
   "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
   "tls-cert": { type: "string", description: "PEM certificate: enables FTPS (AUTH TLS); reloaded when the file changes", valueHint: "FILE" },
@@ -88,11 +98,28 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     maxRate: rate(s("max-rate"), "max-rate"),
     maxUserRate: rate(s("max-user-rate"), "max-user-rate"),
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
+    proxyFrom: proxyFrom(args),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);
   if (tls) opts.tls = tls;
   return opts;
+}
+
+/** --proxy-protocol and --proxy-from go together; the list is checked here for a clear error. */
+function proxyFrom(args: Record<string, unknown>): string | undefined {
+  const from = args["proxy-from"] as string | undefined;
+  if (!args["proxy-protocol"]) {
+    if (from !== undefined) throw new CliError("--proxy-from needs --proxy-protocol");
+    return undefined;
+  }
+  if (from === undefined) throw new CliError("--proxy-protocol needs --proxy-from CIDR[,CIDR…] (the load balancer's addresses)");
+  try {
+    parseCidrList(from);
+  } catch (err) {
+    throw new CliError(`--proxy-from: ${(err as Error).message}`);
+  }
+  return from;
 }
 
 /** FTPS flags: --tls-cert and --tls-key go together; the others need them. */
