@@ -83,6 +83,8 @@ export class CommandLoop {
     if (this.running) return;
     this.running = true;
     try {
+      // Shared state: nothing runs before the connection slot is granted (refused: the session closes).
+      if (this.session.admission && !(await this.session.admission)) return;
       while (this.queue.length && !this.session.closed && !this.session.quitting) {
         // Commands other than ABOR/STAT/QUIT wait for the running transfer (RFC 959 §5.4), and
         // none runs while the client leaves our replies unread.
@@ -150,9 +152,19 @@ export interface ControlOptions {
   proxyFrom?: readonly CidrBlock[];
 }
 
-export function controlHandlers(server: ServerContext, perIp: Map<string, number>, control: ControlOptions = {}): SocketHandler<ControlState> {
+const REFUSALS = {
+  "server-full": "Too many connections, try again later",
+  "ip-full": "Too many connections from your address",
+  unavailable: "Service not available (shared state unreachable), try again later",
+} as const;
+
+export function controlHandlers(server: ServerContext, control: ControlOptions = {}): SocketHandler<ControlState> {
   const { log } = server;
-  /** Caps, then the session and its greeting. `remoteIp` is the real client's (after a PROXY header). */
+  /**
+   * Caps, then the session and its greeting. `remoteIp` is the real client's (after a PROXY header).
+   * With shared state the caps are counted in the store: the session exists at once (so TLS and the
+   * socket have an owner) but says nothing and runs nothing until its slot is granted.
+   */
   const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string): Session | null => {
     const { options } = server;
     const refuse = (text: string) => {
@@ -162,14 +174,35 @@ export function controlHandlers(server: ServerContext, perIp: Map<string, number
       return null;
     };
     if (server.shuttingDown) return refuse("Server shutting down");
-    if (server.sessions.size >= options.maxConnections) return refuse("Too many connections, try again later");
-    if ((perIp.get(remoteIp) ?? 0) >= options.maxPerIp) return refuse("Too many connections from your address");
-    perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
+    const limits = { maxConnections: options.maxConnections, maxPerIp: options.maxPerIp };
+    const admission = server.state.openConnection(remoteIp, limits);
+    if (typeof admission === "string" && admission !== "ok") return refuse(REFUSALS[admission]);
     const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
     socket.data = { session, loop: new CommandLoop(session) };
     server.sessions.add(session);
-    log.info("session start", { session: session.id, ip: remoteIp });
-    session.reply(220, options.welcome);
+    const greet = () => {
+      log.info("session start", { session: session.id, ip: remoteIp });
+      session.reply(220, options.welcome);
+    };
+    if (admission === "ok") {
+      session.holdsSlot = true;
+      greet();
+      return session;
+    }
+    session.admission = admission.then((a) => {
+      if (a !== "ok") {
+        log.warn("connection refused", { ip: remoteIp, reason: REFUSALS[a] });
+        session.replyAndClose(421, REFUSALS[a]);
+        return false;
+      }
+      if (session.closed) {
+        server.state.closeConnection(remoteIp);
+        return false;
+      }
+      session.holdsSlot = true;
+      greet();
+      return true;
+    });
     return session;
   };
   const proxyRefuse = (socket: Socket<ControlState>, ip: string, reason: string) => {
@@ -212,23 +245,24 @@ export function controlHandlers(server: ServerContext, perIp: Map<string, number
     },
     close(socket) {
       if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
-      endSession(server, perIp, socket.data);
+      endSession(server, socket.data);
     },
     error(socket) {
       if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
-      endSession(server, perIp, socket.data);
+      endSession(server, socket.data);
     },
   };
 }
 
-export function endSession(server: ServerContext, perIp: Map<string, number>, state: ControlState | undefined): void {
+export function endSession(server: ServerContext, state: ControlState | undefined): void {
   const session = state?.session;
   if (!session || !server.sessions.has(session)) return;
   session.cleanup();
-  if (session.user) releaseMounts(session.mounts, server.quotas);
+  if (session.user) {
+    releaseMounts(session.mounts, server.quotas);
+    server.state.userRateShare(session.user.name, false);
+  }
   server.sessions.delete(session);
-  const n = (perIp.get(session.remoteIp) ?? 1) - 1;
-  if (n <= 0) perIp.delete(session.remoteIp);
-  else perIp.set(session.remoteIp, n);
+  if (session.holdsSlot) server.state.closeConnection(session.remoteIp);
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
 }

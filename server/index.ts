@@ -9,6 +9,9 @@ import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
 import { parseCidrList, type CidrBlock } from "../protocol/proxy.ts";
+import { LocalState } from "./state/local.ts";
+import { RedisState } from "./state/redis.ts";
+import type { SharedState } from "./state/types.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
@@ -31,7 +34,6 @@ export class FtpServer {
   readonly context: ServerContext;
   private listener: TCPSocketListener<ControlState> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
-  private perIp = new Map<string, number>();
   private table: Map<string, CommandSpec>;
 
   /** Parsed --proxy-from (the listener then expects a PROXY header on every connection). */
@@ -43,6 +45,9 @@ export class FtpServer {
     if (this.options.proxyFrom !== undefined) this.proxyFrom = parseCidrList(this.options.proxyFrom);
     const log = logger ?? createLogger(this.options.logFormat, this.options.quiet);
     this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
+    const state: SharedState = this.options.state
+      ? new RedisState({ url: this.options.state, nodeTtlMs: this.options.stateTtlMs, log: (event, fields) => log.warn(event, fields) })
+      : new LocalState();
     const userBuckets = new Map<string, RateLimiter>();
     const hashBuckets = new Map<string, RateLimiter>();
     const table = this.table;
@@ -54,9 +59,11 @@ export class FtpServer {
         new Authenticator({
           usersFile: options.usersFile,
           failDelayMs: options.failedLoginDelayMs,
+          countFailure: state.noteLoginFailure?.bind(state),
           log: (msg) => log.warn(msg),
         }),
-      quotas: new QuotaRegistry(),
+      quotas: new QuotaRegistry((key, limit, measure) => state.createLedger(key, limit, measure)),
+      state,
       log,
       hashCache: new HashCache(),
       sessions: new Set(),
@@ -67,7 +74,8 @@ export class FtpServer {
         if (options.maxRate > 0) limiters.push(new RateLimiter(options.maxRate));
         if (options.maxUserRate > 0) {
           let bucket = userBuckets.get(user);
-          if (!bucket) userBuckets.set(user, (bucket = new RateLimiter(options.maxUserRate)));
+          // Shared state: this node's share of the user's rate (1 / the nodes serving the user).
+          if (!bucket) userBuckets.set(user, (bucket = new RateLimiter(options.maxUserRate, () => state.rateShare(user))));
           limiters.push(bucket);
         }
         return limiters;
@@ -84,7 +92,7 @@ export class FtpServer {
       dataTlsRefusal,
     };
     if (tls) {
-      const handlers = controlHandlers(this.context, this.perIp);
+      const handlers = controlHandlers(this.context);
       const { open, ...upgraded } = handlers;
       const ftps = new FtpsRuntime(tls, this.context, upgraded, open!);
       this.context.tls = ftps;
@@ -104,10 +112,11 @@ export class FtpServer {
   async listen(): Promise<{ host: string; port: number }> {
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
+    await this.context.state.start();
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
-      socket: controlHandlers(this.context, this.perIp, { proxyFrom: this.proxyFrom }),
+      socket: controlHandlers(this.context, { proxyFrom: this.proxyFrom }),
     });
     const implicitPort = this.ftps?.options.implicitPort;
     if (implicitPort !== undefined) {
@@ -187,6 +196,7 @@ export class FtpServer {
     this.listener?.stop(true);
     this.ftps?.stop(true);
     ctx.auth.close();
+    await ctx.state.close();
     ctx.log.flush?.();
   }
 }

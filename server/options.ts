@@ -28,6 +28,10 @@ export interface ServerOptions {
   dataTimeoutMs: number;
   /** --proxy-protocol --proxy-from: balancer addresses (CIDR list) whose PROXY header is required; unset = no PROXY protocol. */
   proxyFrom?: string;
+  /** --state redis://HOST:PORT[/DB]: share limits and quotas with other nodes; unset = in memory. */
+  state?: string;
+  /** Shared state: a node silent this long is forgotten, its leases returned (default 15 s; tests shorten it). */
+  stateTtlMs?: number;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import { parseCidrList } from "../../protocol/proxy.ts";
+import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
 
@@ -69,6 +70,11 @@ export const serveArgs = {
     description: "Balancer addresses allowed to send the PROXY header; connections from elsewhere are refused",
     valueHint: "CIDR[,CIDR…]",
   },
+  state: {
+    type: "string",
+    description: "Share connection caps, quotas, login back-off and user rates with other ftpkit processes/hosts through Redis or Valkey",
+    valueHint: "redis://HOST:PORT[/DB]",
+  },
   demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
   "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
   "tls-cert": { type: "string", description: "PEM certificate: enables FTPS (AUTH TLS); reloaded when the file changes", valueHint: "FILE" },
@@ -99,11 +105,21 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     maxUserRate: rate(s("max-user-rate"), "max-user-rate"),
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
     proxyFrom: proxyFrom(args),
+    state: stateUrl(s("state")),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);
   if (tls) opts.tls = tls;
   return opts;
+}
+
+function stateUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return checkStateUrl(value);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
 }
 
 /** --proxy-protocol and --proxy-from go together; the list is checked here for a clear error. */
@@ -177,7 +193,7 @@ export default defineCommand({
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
-      if (e.name === "UsersFileError" || e.name === "TlsConfigError") throw new CliError(e.message);
+      if (e.name === "UsersFileError" || e.name === "TlsConfigError" || e.name === "StateStartError") throw new CliError(e.message);
       throw err;
     }
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;

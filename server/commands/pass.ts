@@ -31,8 +31,14 @@ export const pass: CommandSpec = {
       mounts = acquired.mounts;
       // The home must exist; checked when the user's table is built, not on every login.
       if (acquired.fresh) await mounts[0]!.storage.stat("");
-    } catch {
+    } catch (err) {
       if (mounts) releaseMounts(mounts, server.quotas);
+      // Shared state away: the quota cannot be known, so the login waits for the store (issue 12).
+      if (err instanceof FtpError && err.code === 451) {
+        server.log.error("login refused: shared state unreachable", { session: session.id, user: user.name });
+        session.replyAndClose(421, "Service not available (shared state unreachable), try again later");
+        return;
+      }
       forgetMounts(user);
       server.log.error("login refused: home directory unavailable", { session: session.id, user: user.name });
       throw new FtpError(530, "Login failed: home directory unavailable");
@@ -45,6 +51,7 @@ export const pass: CommandSpec = {
     session.user = user;
     session.cwd = "/";
     session.limiters = server.limitersFor(user.name);
+    server.state.userRateShare(user.name, true);
     server.log.info("login", { session: session.id, ip: session.remoteIp, user: user.name });
     session.reply(230, "Login successful");
   },

@@ -2,7 +2,7 @@ import type { Perm, UserRecord } from "../auth/types.ts";
 import type { Storage } from "../storage/backend.ts";
 import { LocalStorage } from "../storage/local.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
-import type { QuotaLedger, QuotaRegistry } from "./quota.ts";
+import type { Ledger, QuotaRegistry } from "./quota.ts";
 
 /** One root of a user's tree: the home at "/" or a virtual directory mounted at `vpath`. */
 export interface Mount {
@@ -12,7 +12,7 @@ export interface Mount {
   storage: Storage;
   perms: ReadonlySet<Perm>;
   /** The ledger this mount's writes are charged to (the user's, or the mount's own). */
-  ledger: QuotaLedger;
+  ledger: Ledger;
   ledgerKey: string;
 }
 
@@ -44,7 +44,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry): Pr
     plan = planMounts(user);
     plans.set(user, plan);
   }
-  const ledgers = new Map<string, QuotaLedger>();
+  const ledgers = new Map<string, Ledger>();
   for (const spec of plan.ledgers) ledgers.set(spec.key, await quotas.acquire(spec.key, spec.limit, spec.measure));
   const table = plan.table;
   if (table && table.every((m) => ledgers.get(m.ledgerKey) === m.ledger)) return { mounts: table, fresh: false };
