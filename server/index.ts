@@ -116,6 +116,8 @@ export class FtpServer {
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
+      // Accepted by Bun.listen (BUN-NOTES) but missing from its listen types.
+      ...({ reusePort: this.options.reusePort === true } as object),
       socket: controlHandlers(this.context, { proxyFrom: this.proxyFrom }),
     });
     const implicitPort = this.ftps?.options.implicitPort;

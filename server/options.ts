@@ -32,6 +32,8 @@ export interface ServerOptions {
   state?: string;
   /** Shared state: a node silent this long is forgotten, its leases returned (default 15 s; tests shorten it). */
   stateTtlMs?: number;
+  /** Listen with SO_REUSEPORT (--workers: several processes accept on one port). */
+  reusePort?: boolean;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {

@@ -8,6 +8,7 @@ import { parseCidrList } from "../../protocol/proxy.ts";
 import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
+import { runWorkers, WORKER_ENV, workerCount } from "./serve-workers.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -74,6 +75,11 @@ export const serveArgs = {
     type: "string",
     description: "Share connection caps, quotas, login back-off and user rates with other ftpkit processes/hosts through Redis or Valkey",
     valueHint: "redis://HOST:PORT[/DB]",
+  },
+  workers: {
+    type: "string",
+    description: "Processes sharing the control port (auto = one per core; default 1); needs --state",
+    valueHint: "N|auto",
   },
   demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
   "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
@@ -184,6 +190,10 @@ export default defineCommand({
         ].join("\n"),
       );
     }
+    const workers = workerCount(args.workers as string | undefined);
+    const worker = process.env[WORKER_ENV];
+    if (workers > 1 && worker === undefined) return runWorkers(workers, rawArgs, options);
+    if (worker !== undefined) options.reusePort = true;
     const { createServer } = await import("../../server/index.ts");
     const server = createServer(options);
     let address;
@@ -199,7 +209,8 @@ export default defineCommand({
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
     // Under --log-format json stdout is for machines: every line there must be a JSON record.
     const json = server.options.logFormat === "json";
-    if (json) server.context.log.info("listening", { host: address.host, port: address.port, users: server.options.usersFile });
+    if (worker !== undefined) server.context.log.info("worker listening", { worker: Number(worker), pid: process.pid, port: address.port });
+    else if (json) server.context.log.info("listening", { host: address.host, port: address.port, users: server.options.usersFile });
     else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (users: ${server.options.usersFile})`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
@@ -217,5 +228,10 @@ export default defineCommand({
     };
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
+    if (worker !== undefined) {
+      // The primary prints the listening line; it learns we are up over IPC, and we stop when it is gone.
+      process.send?.({ listening: address.port });
+      process.on("disconnect", () => void stop("primary gone"));
+    }
   },
 });
