@@ -46,7 +46,7 @@ export class FtpServer {
     const log = logger ?? createLogger(this.options.logFormat, this.options.quiet);
     this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
     const state: SharedState = this.options.state
-      ? new RedisState({ url: this.options.state, nodeTtlMs: this.options.stateTtlMs, log: (event, fields) => log.warn(event, fields) })
+      ? new RedisState({ url: this.options.state, nodeTtlMs: this.options.stateTtlMs, shareRates: this.options.maxUserRate > 0, log: (event, fields) => log.warn(event, fields) })
       : new LocalState();
     const userBuckets = new Map<string, RateLimiter>();
     const hashBuckets = new Map<string, RateLimiter>();

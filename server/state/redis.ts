@@ -15,6 +15,8 @@ export interface RedisStateOptions {
   keepMs?: number;
   /** A command not answered within this is a failure (the store is unreachable). */
   commandTimeoutMs?: number;
+  /** --max-user-rate is set: track which nodes serve each user (else no round trips for it). */
+  shareRates?: boolean;
   log?: (event: string, fields?: Record<string, string | number | boolean | undefined>) => void;
 }
 
@@ -119,8 +121,19 @@ export class RedisState implements SharedState, LedgerStore {
     }
   }
 
-  eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
-    return this.send("EVAL", [script, String(keys.length), ...keys, ...args.map(String)]);
+  private shas = new Map<string, string>();
+
+  /** EVALSHA (the store keeps compiled scripts); the full text only when the store does not know it yet. */
+  async eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    let sha = this.shas.get(script);
+    if (!sha) this.shas.set(script, (sha = new Bun.CryptoHasher("sha1").update(script).digest("hex")));
+    const rest = [String(keys.length), ...keys, ...args.map(String)];
+    try {
+      return await this.send("EVALSHA", [sha, ...rest]);
+    } catch (err) {
+      if (!/NOSCRIPT/.test((err as Error).message)) throw err;
+      return this.send("EVAL", [script, ...rest]);
+    }
   }
 
   /** Keep this node alive in the store; after an outage, reconnect with back-off and restate everything. */
@@ -199,6 +212,7 @@ export class RedisState implements SharedState, LedgerStore {
   }
 
   userRateShare(user: string, active: boolean): void {
+    if (!this.opts.shareRates) return;
     const n = Math.max(0, (this.userSessions.get(user) ?? 0) + (active ? 1 : -1));
     if (n === 0) this.userSessions.delete(user);
     else this.userSessions.set(user, n);
