@@ -1,4 +1,4 @@
-// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq] [--reps N] [--out FILE]`
+// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq] [--reps N] [--out FILE] [--port-base N]`
 // Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
 // each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
 // prints one markdown table (ratios to vsftpd) and writes it to bench/RESULTS.md.
@@ -22,6 +22,7 @@ import {
   startFtpkit,
   startPyftpdlib,
   startRaw,
+  startRedis,
   startVsftpd,
   stopServer,
   treePssKiB,
@@ -74,13 +75,26 @@ const QUICK: Profile = {
 
 const ACCOUNT_USER = "ftpbench";
 const ACCOUNT_PASS = "bench-Pw-2718";
-const PORTS = { ftpkit: 22121, vsftpd: 22122, pyftpdlib: 22123, pyftpdlibTls: 22124, raw: 22129 };
-const PASV = {
+let PORTS = { ftpkit: 22121, vsftpd: 22122, pyftpdlib: 22123, pyftpdlibTls: 22124, raw: 22129, ftpkitWorkers: 22125, redis: 22126 };
+let PASV: Record<"ftpkit" | "vsftpd" | "pyftpdlib" | "pyftpdlibTls" | "ftpkitWorkers", [number, number]> = {
   ftpkit: [40000, 40999],
   vsftpd: [41000, 41999],
   pyftpdlib: [42000, 42999],
   pyftpdlibTls: [43000, 43999],
-} satisfies Record<string, [number, number]>;
+  ftpkitWorkers: [44000, 44999],
+};
+
+/** --port-base N: every port within N…N+999 (so a run can live beside another one). */
+function relocatePorts(b: number): void {
+  PORTS = { ftpkit: b + 121, vsftpd: b + 122, pyftpdlib: b + 123, pyftpdlibTls: b + 124, raw: b + 129, ftpkitWorkers: b + 125, redis: b + 126 };
+  PASV = {
+    ftpkit: [b + 200, b + 359],
+    vsftpd: [b + 360, b + 519],
+    pyftpdlib: [b + 520, b + 679],
+    pyftpdlibTls: [b + 680, b + 759],
+    ftpkitWorkers: [b + 760, b + 999],
+  };
+}
 const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib"] as const;
 type ServerName = (typeof SERVERS)[number];
 const CPU_BOUND = 0.8; // load generator CPU / wall above this: its result is a lower bound
@@ -115,9 +129,15 @@ function parseArgs(argv: string[]): Args {
       case "--out":
         a.out = value();
         break;
+      case "--port-base": {
+        const b = Number(value());
+        if (!Number.isInteger(b) || b < 1024 || b > 64_000) throw new Error("--port-base must be a port between 1024 and 64000");
+        relocatePorts(b);
+        break;
+      }
       case "--help":
       case "-h":
-        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE]");
+        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] [--port-base N]");
         process.exit(0);
       // falls through (never reached)
       default:
@@ -309,6 +329,8 @@ interface Workload {
   timeoutMs: number;
   spec(server: ServerName, port: number, rep: number, warm: boolean): LoadSpec;
   after?(): void;
+  /** ftpkit's cell is measured against `ftpkit serve --workers 2 --state redis://…` (issue 12). */
+  workers?: boolean;
 }
 
 function median(xs: number[]): number {
@@ -344,6 +366,14 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       const ps = peers(c);
       if (f === undefined || ps.length === 0) return undefined;
       return better === "higher" ? f >= Math.max(...ps) : f <= Math.min(...ps);
+    },
+  });
+  const vsRatio = (k: number): Target => ({
+    text: `≥ ${k.toFixed(1)} × vsftpd`,
+    check: (c) => {
+      const f = v(c.ftpkit);
+      const vs = v(c.vsftpd);
+      return f === undefined || vs === undefined ? undefined : f >= k * vs;
     },
   });
   const vsPy = (better: "higher" | "lower"): Target => ({
@@ -415,6 +445,40 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       better: "higher",
       target: vsPy("higher"),
       timeoutMs: p.loginMaxMs + 120_000,
+      spec: (_s, port, _r, warm) => ({ kind: "login", port, ...base, n: warm ? 100 : p.loginConcN, concurrency: p.loginConc, maxMs: p.loginMaxMs }),
+    },
+    // Issue 12: the same workloads with ftpkit as 2 worker processes sharing state through Redis.
+    {
+      id: "retr-100-w2",
+      label: `retr-${p.manyClients}, ftpkit --workers 2`,
+      unit: "MB/s",
+      better: "higher",
+      showWall: true,
+      target: vsRatio(1.0),
+      timeoutMs: 300_000,
+      workers: true,
+      spec: (_s, port) => ({ kind: "retr", port, ...base, paths: data.many, size: p.manySize }),
+    },
+    {
+      id: "stor-100-w2",
+      label: `stor-${p.manyClients}, ftpkit --workers 2`,
+      unit: "MB/s",
+      better: "higher",
+      showWall: true,
+      target: vsRatio(1.2),
+      timeoutMs: 300_000,
+      workers: true,
+      spec: (s, port, rep) => ({ kind: "stor", port, ...base, paths: upPaths(s, rep, p.manyClients), size: p.manySize }),
+      after: clear,
+    },
+    {
+      id: "login-conc-w2",
+      label: `login, ${p.loginConc} concurrent, ftpkit --workers 2`,
+      unit: "sessions/s",
+      better: "higher",
+      target: vsRatio(1.0),
+      timeoutMs: p.loginMaxMs + 120_000,
+      workers: true,
       spec: (_s, port, _r, warm) => ({ kind: "login", port, ...base, n: warm ? 100 : p.loginConcN, concurrency: p.loginConc, maxMs: p.loginMaxMs }),
     },
     {
@@ -594,6 +658,26 @@ async function main(): Promise<void> {
   const results: Results = { raw: undefined, cells: new Map() };
   const wanted = (id: string) => !args.workloads || args.workloads.includes(id);
 
+  // ftpkit --workers 2 and the redis-server its workers share, only when a -w2 row is wanted.
+  let ftpkitWorkers: RunningServer | undefined;
+  if (args.only.includes("ftpkit") && workloads(profile, data, acct).some((w) => w.workers && wanted(w.id))) {
+    try {
+      const redis = await startRedis(PORTS.redis, work);
+      running.add(redis);
+      ftpkitWorkers = await startFtpkit({
+        acct,
+        port: PORTS.ftpkitWorkers,
+        pasv: PASV.ftpkitWorkers,
+        work,
+        extra: ["--workers", "2", "--state", `redis://127.0.0.1:${PORTS.redis}`],
+      });
+      running.add(ftpkitWorkers);
+      log(`ftpkit --workers 2 up on 127.0.0.1:${ftpkitWorkers.port} (pid ${ftpkitWorkers.pid}, redis ${PORTS.redis})`);
+    } catch (e) {
+      log(`ftpkit --workers 2: not available — ${(e as Error).message}`);
+    }
+  }
+
   // afterEach runs after every run: uploads are deleted at once, so no run pays for the writeback of
   // the previous runs' dirty pages (6 × 1 GiB kept around exceeded dirty_ratio and throttled to disk speed).
   const measureReps = async (make: (rep: number, warm: boolean) => LoadSpec, timeoutMs: number, server?: RunningServer, afterEach?: () => void): Promise<Cell> => {
@@ -637,7 +721,7 @@ async function main(): Promise<void> {
     results.cells.set(w.id, row);
     for (const name of SERVERS) {
       if (!args.only.includes(name)) continue;
-      let s = servers.get(name);
+      let s = w.workers && name === "ftpkit" ? ftpkitWorkers : servers.get(name);
       if (!s) {
         row[name] = { error: "not available" };
         continue;

@@ -154,6 +154,8 @@ export interface StartOptions {
   pasv: [number, number];
   work: string;
   tls?: { cert: string; key: string };
+  /** More `ftpkit serve` flags (e.g. --workers 2 --state …). */
+  extra?: string[];
 }
 
 export async function startVsftpd(o: StartOptions): Promise<RunningServer> {
@@ -188,7 +190,7 @@ export async function startFtpkit(o: StartOptions): Promise<RunningServer> {
   const cli = join(REPO_DIR, "cli", "ftpkit.ts");
   const help = sh([process.execPath, cli, "serve", "--help"]);
   if (help.code !== 0 || !/--port/.test(help.out)) throw new Error(`\`ftpkit serve --help\` failed: ${help.out.trim().split("\n").slice(-1)[0] ?? ""}`);
-  const users = join(o.work, "ftpkit-users.ini");
+  const users = join(o.work, `ftpkit-users-${o.port}.ini`);
   sh(["rm", "-f", users]);
   const add = sh([process.execPath, cli, "user", "add", o.acct.user, "--users", users, "--home", o.acct.home, "--password-stdin"], `${o.acct.pass}\n`);
   if (add.code !== 0) throw new Error(`\`ftpkit user add\` failed: ${add.out.trim().split("\n").slice(-1)[0] ?? ""}`);
@@ -200,7 +202,29 @@ export async function startFtpkit(o: StartOptions): Promise<RunningServer> {
     const keyFlag = ["--tls-key", "--key"].find((f) => help.out.includes(f));
     if (certFlag && keyFlag) cmd.push(certFlag, o.tls.cert, keyFlag, o.tls.key);
   }
-  return start("ftpkit", cmd, o.port, log);
+  cmd.push(...(o.extra ?? []));
+  return start(o.extra?.length ? "ftpkit-workers" : "ftpkit", cmd, o.port, log, 30_000);
+}
+
+/** A redis-server without persistence for ftpkit --workers (stopped by PID like the FTP servers). */
+export async function startRedis(port: number, work: string): Promise<RunningServer> {
+  const log = join(work, `redis-${port}.log`);
+  const proc = spawnServer(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], log);
+  const s: RunningServer = { name: "redis", port, pid: proc.pid, proc, log };
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    try {
+      const c = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      c.end();
+      return s;
+    } catch {
+      if (performance.now() > deadline || proc.exitCode !== null) {
+        await stopServer(s);
+        throw new Error(`redis-server did not start: ${tail(log)}`);
+      }
+      await Bun.sleep(100);
+    }
+  }
 }
 
 export async function startRaw(file: string, port: number, work: string): Promise<{ pid: number; proc: Subprocess; stop(): Promise<void> }> {
