@@ -76,6 +76,11 @@ export const serveArgs = {
     description: "Share connection caps, quotas, login back-off and user rates with other ftpkit processes/hosts through Redis or Valkey",
     valueHint: "redis://HOST:PORT[/DB]",
   },
+  "state-ttl": {
+    type: "string",
+    description: "With --state: seconds after which a silent (crashed) node's connection slots and quota leases are dropped (default 15)",
+    valueHint: "SECONDS",
+  },
   workers: {
     type: "string",
     description: "Processes sharing the control port (auto = one per core; default 1); needs --state",
@@ -112,6 +117,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
     proxyFrom: proxyFrom(args),
     state: stateUrl(s("state")),
+    stateTtlMs: positiveInt(s("state-ttl"), "state-ttl", 1, 3600) === undefined ? undefined : Number(s("state-ttl")) * 1000,
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);

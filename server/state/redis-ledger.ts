@@ -100,7 +100,8 @@ export class RedisLedger implements Ledger {
 
   /** Ask the store for `want` bytes (at least `min`); renews the lease's freshness. -1: refused. */
   private async lease(want: number, min: number): Promise<number> {
-    for (let attempt = 0; attempt < 2; attempt++) {
+    // -1 from the store: measure storage, then ask again (a crashed node's lease can cause one more).
+    for (let attempt = 0; attempt < 3; attempt++) {
       let res: number[];
       try {
         res = (await this.store.eval(LEASE, this.keys, [this.store.node, this.limit, want, min, this.hold, this.store.leaseTtlMs, this.store.keepMs])) as number[];

@@ -2,7 +2,7 @@ import { RedisClient } from "bun";
 import { hostname } from "node:os";
 import type { Ledger } from "../vfs/quota.ts";
 import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
-import { CONN_OPEN, FAIL, NODE_SYNC, RATE_NODES } from "./scripts.ts";
+import { CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
 import type { Admission, ConnectionLimits, SharedState } from "./types.ts";
 
 export interface RedisStateOptions {
@@ -154,7 +154,9 @@ export class RedisState implements SharedState, LedgerStore {
       }
     }
     try {
-      await this.sync();
+      // Restating the counts races connections being admitted meanwhile: only after an outage.
+      if (this.connDirty) await this.sync();
+      else await this.eval(NODE_ALIVE, [`${this.prefix}nodes`], [this.node, this.leaseTtlMs]);
       await Promise.all([...this.ledgers].filter((l) => l.active).map((l) => l.flush()));
       for (const [user, n] of this.userSessions) await this.refreshShare(user, n > 0);
     } catch {

@@ -5,24 +5,38 @@ const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + ma
 
 /**
  * Lease quota bytes. KEYS: used, leases. ARGV: node, limit, want, min, hold, leaseTtlMs, keepMs.
- * `hold` is what this node already holds (reserved + unspent lease + unflushed deltas); other
- * nodes' expired leases are dropped (a crashed node's bytes come back). Grants `want` bytes, or
- * what is left if that is at least `min`, else nothing. Returns {grant, used, others}; grant -1:
- * the store has no usage for this ledger (measure it and SET NX).
+ * `hold` is what this node already holds (reserved + unspent lease + unflushed deltas). Grants
+ * `want` bytes, or what is left if that is at least `min`, else nothing. Returns {grant, used,
+ * others}; grant -1: the store has no usage for this ledger (measure storage and SET NX).
+ *
+ * A lease whose node stopped renewing it (crashed) expires. Its node may have written any part of
+ * it (a new upload's partial file stays on disk), so: if no other node holds anything, the usage is
+ * dropped and measured again from storage (exact, and the unspent part comes back); otherwise the
+ * whole lease is counted as used until then (never over-committed).
  */
 export const LEASE = `${NOW}
 local used = redis.call('GET', KEYS[1])
-if not used then return {-1, 0, 0} end
-used = tonumber(used)
-local others = 0
+local others, dead = 0, 0
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
   if all[i] ~= ARGV[1] then
     local b, exp = string.match(all[i + 1], '^(%d+):(%d+)$')
-    if tonumber(exp) < now then redis.call('HDEL', KEYS[2], all[i]) else others = others + tonumber(b) end
+    if tonumber(exp) < now then
+      redis.call('HDEL', KEYS[2], all[i])
+      dead = dead + tonumber(b)
+    else
+      others = others + tonumber(b)
+    end
   end
 end
 local hold = tonumber(ARGV[5])
+if dead > 0 and others == 0 and hold == 0 then
+  redis.call('DEL', KEYS[1])
+  return {-1, 0, 0}
+end
+if not used then return {-1, 0, 0} end
+used = tonumber(used) + dead
+if dead > 0 then redis.call('SET', KEYS[1], used) end
 local free = tonumber(ARGV[2]) - used - others - hold
 local grant = 0
 if free >= tonumber(ARGV[4]) then grant = math.min(tonumber(ARGV[3]), free) end
@@ -81,6 +95,11 @@ export const NODE_SYNC = `${NOW}
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('DEL', KEYS[2])
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 0`;
+
+/** This node is alive. KEYS: nodes. ARGV: node, nodeTtlMs. */
+export const NODE_ALIVE = `${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 0`;
 
 /** One failed login. KEYS: counter. ARGV: windowMs. Returns the failures before this one. */

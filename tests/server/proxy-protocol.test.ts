@@ -143,12 +143,14 @@ describe("--proxy-protocol on the control port", () => {
   });
 });
 
-describe("ftpkit serve --proxy-protocol flags", () => {
+describe("ftpkit serve --proxy-protocol and --state flags", () => {
   const cases: Array<[string[], string]> = [
     [["--proxy-protocol"], "--proxy-protocol needs --proxy-from"],
     [["--proxy-from", "127.0.0.1"], "--proxy-from needs --proxy-protocol"],
     [["--proxy-protocol", "--proxy-from", "10.0.0.0/40"], "prefix length"],
     [["--proxy-protocol", "--proxy-from", "balancer.example"], "not an IP address"],
+    [["--state", "memcached://127.0.0.1:11211"], "--state must look like redis://HOST:PORT[/DB]"],
+    [["--state", "redis://127.0.0.1:1"], "cannot reach the state store at redis://127.0.0.1:1"],
   ];
   for (const [args, message] of cases) {
     test(`serve ${args.join(" ")} fails with one clear line`, async () => {

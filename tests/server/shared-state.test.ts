@@ -186,3 +186,48 @@ describe("losing the Redis state store", () => {
     expect(code).toBe(220);
   }, 40_000);
 });
+
+describe("a node that crashes in the middle of an upload (redis)", () => {
+  test("its lease expires: the unspent part comes back, the bytes it left on disk still count", async () => {
+    const { spawnServe } = await import("../helpers/serve-proc.ts");
+    const { ports, home } = await cluster("redis", 1, 1000 * KB);
+    const crashing = await spawnServe(["--users", join(root, "users.ini"), "--state", redis!.url, "--state-ttl", "2"], { cwd: root });
+    try {
+      const w = await connect(crashing.port);
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const epsv = await w.cmd("EPSV");
+      const { parseEpsvReply } = await import("../../protocol/address.ts");
+      const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply(epsv.lines[0]!), socket: { data() {} } });
+      expect((await w.cmd("STOR partial.bin")).code).toBe(150);
+      const chunk = random(300 * KB);
+      let off = 0;
+      const { waitFor } = await import("../helpers/peers.ts");
+      await waitFor(() => {
+        if (off < chunk.length) off += Math.max(0, data.write(chunk.subarray(off)));
+        try {
+          return lstatSync(join(home, "partial.bin")).size === 300 * KB;
+        } catch {
+          return false;
+        }
+      }, 10_000, "300 KB on disk");
+      await crashing.kill("SIGKILL");
+      data.end();
+      // 300 KB on disk + 650 KB fit in 1000 KB only once the crashed node's lease is gone.
+      const b = (await login(ports[0]!)).w;
+      let code = 0;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        code = finalCode(await b.transfer("STOR after.bin", random(650 * KB)));
+        if (code === 226) break;
+        await b.cmd("DELE after.bin");
+        await Bun.sleep(500);
+      }
+      expect(code).toBe(226);
+      expect(du(home)).toBeLessThanOrEqual(1000 * KB);
+      // The crashed upload's 300 KB are counted: 100 KB more would cross the limit.
+      expect(finalCode(await b.transfer("STOR more.bin", random(100 * KB)))).toBe(552);
+    } finally {
+      await crashing.kill("SIGKILL");
+    }
+  }, 40_000);
+});
