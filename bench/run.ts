@@ -88,11 +88,11 @@ let PASV: Record<"ftpkit" | "vsftpd" | "pyftpdlib" | "pyftpdlibTls" | "ftpkitWor
 function relocatePorts(b: number): void {
   PORTS = { ftpkit: b + 121, vsftpd: b + 122, pyftpdlib: b + 123, pyftpdlibTls: b + 124, raw: b + 129, ftpkitWorkers: b + 125, redis: b + 126 };
   PASV = {
-    ftpkit: [b + 130, b + 199],
-    vsftpd: [b + 200, b + 599],
-    pyftpdlib: [b + 600, b + 679],
-    pyftpdlibTls: [b + 680, b + 699],
-    ftpkitWorkers: [b + 700, b + 999],
+    pyftpdlib: [b, b + 59],
+    pyftpdlibTls: [b + 60, b + 119],
+    ftpkit: [b + 130, b + 399],
+    vsftpd: [b + 400, b + 749],
+    ftpkitWorkers: [b + 750, b + 999],
   };
 }
 const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib"] as const;

@@ -222,7 +222,8 @@ export function controlHandlers(server: ServerContext, control: ControlOptions =
       const state = socket.data;
       if (!state || state.ignorePlain) return;
       const wait = state.proxyWait;
-      if (!wait) return state.loop.feed(chunk);
+      // No loop: refused after its PROXY header (421 sent, closing); ignore what else arrives.
+      if (!wait) return state.loop?.feed(chunk);
       const buf = new Uint8Array(wait.buf.length + chunk.length);
       buf.set(wait.buf);
       buf.set(chunk, wait.buf.length);

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
 import { parseCidrList, type CidrBlock } from "../protocol/proxy.ts";
 import { LocalState } from "./state/local.ts";
-import { RedisState } from "./state/redis.ts";
+import { RedisState, type StoreClient } from "./state/redis.ts";
 import type { SharedState } from "./state/types.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
@@ -26,6 +26,8 @@ export interface CreateServerOptions extends Partial<ServerOptions> {
   extraCommands?: readonly CommandSpec[];
   /** Explicit FTPS (AUTH TLS), and implicit TLS on another port (issue #4). */
   tls?: FtpsOptions;
+  /** Reach the shared store another way than redis:// (--workers: the primary's memory store over IPC). */
+  stateClient?: () => StoreClient;
 }
 
 /** An ftpkit server: `listen()`, then `address`, then `close()`. */
@@ -40,13 +42,13 @@ export class FtpServer {
   private proxyFrom: CidrBlock[] | undefined;
 
   constructor(opts: CreateServerOptions = {}) {
-    const { auth, logger, extraCommands, tls, ...rest } = opts;
+    const { auth, logger, extraCommands, tls, stateClient, ...rest } = opts;
     this.options = { ...DEFAULT_OPTIONS, ...rest };
     if (this.options.proxyFrom !== undefined) this.proxyFrom = parseCidrList(this.options.proxyFrom);
     const log = logger ?? createLogger(this.options.logFormat, this.options.quiet);
     this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
     const state: SharedState = this.options.state
-      ? new RedisState({ url: this.options.state, nodeTtlMs: this.options.stateTtlMs, shareRates: this.options.maxUserRate > 0, log: (event, fields) => log.warn(event, fields) })
+      ? new RedisState({ url: this.options.state, client: stateClient, nodeTtlMs: this.options.stateTtlMs, shareRates: this.options.maxUserRate > 0, log: (event, fields) => log.warn(event, fields) })
       : new LocalState();
     const userBuckets = new Map<string, RateLimiter>();
     const hashBuckets = new Map<string, RateLimiter>();

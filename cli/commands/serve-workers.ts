@@ -6,10 +6,13 @@ import { consola } from "consola";
 import { availableParallelism } from "node:os";
 import type { Subprocess } from "bun";
 import { CliError } from "../args.ts";
+import { MemoryStore } from "../../server/state/memory-store.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
+/** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
+export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
 
 export function workerCount(value: string | undefined): number {
   if (value === undefined) return 1;
@@ -43,9 +46,8 @@ export function slicePorts(range: readonly [number, number], n: number): Array<[
 }
 
 export async function runWorkers(n: number, rawArgs: string[], options: CreateServerOptions): Promise<void> {
-  if (!options.state) {
-    throw new CliError("--workers needs --state redis://HOST:PORT[/DB]: the workers share connection caps, quotas and login back-off through it");
-  }
+  // Without --state the primary is the store: one process answering one command at a time, like Redis.
+  const memory = options.state ? null : new MemoryStore();
   const host = options.host ?? "0.0.0.0";
   // Bind first (reusePort), so --port 0 gives every worker the same port; released once they listen.
   let probe;
@@ -73,11 +75,20 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : [])];
     let reported = false;
     const child = Bun.spawn([process.execPath, process.argv[1]!, ...args], {
-      env: { ...process.env, [WORKER_ENV]: String(i) },
+      env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : {}) },
       stdin: "ignore",
       stdout: "inherit",
       stderr: "inherit",
-      ipc(message) {
+      ipc(message, self) {
+        const rpc = message as { rpc?: number; command?: string; args?: string[] };
+        if (memory && typeof rpc.rpc === "number") {
+          try {
+            self.send({ rpc: rpc.rpc, ok: memory.exec(rpc.command ?? "", rpc.args ?? []) });
+          } catch (err) {
+            self.send({ rpc: rpc.rpc, err: (err as Error).message });
+          }
+          return;
+        }
         if ((message as { listening?: number }).listening !== undefined && !reported) {
           reported = true;
           if (++ready === n) onAllReady();
@@ -119,5 +130,5 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const shown = host.includes(":") ? `[${host}]` : host;
   const detail = slices ? `; passive ports ${slices.map(([a, b]) => `${a}-${b}`).join(", ")}` : "";
   if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n }));
-  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, state ${options.state}${detail})`);
+  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, state ${options.state ?? "in the primary process"}${detail})`);
 }

@@ -8,7 +8,7 @@ import { parseCidrList } from "../../protocol/proxy.ts";
 import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
-import { runWorkers, WORKER_ENV, workerCount } from "./serve-workers.ts";
+import { runWorkers, WORKER_ENV, WORKER_STATE_ENV, workerCount } from "./serve-workers.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -83,7 +83,7 @@ export const serveArgs = {
   },
   workers: {
     type: "string",
-    description: "Processes sharing the control port (auto = one per core; default 1); needs --state",
+    description: "Processes sharing the control port (auto = one per core; default 1); they share limits and quotas through --state, or else through the primary process",
     valueHint: "N|auto",
   },
   demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
@@ -200,6 +200,11 @@ export default defineCommand({
     const worker = process.env[WORKER_ENV];
     if (workers > 1 && worker === undefined) return runWorkers(workers, rawArgs, options);
     if (worker !== undefined) options.reusePort = true;
+    if (worker !== undefined && process.env[WORKER_STATE_ENV] === "ipc") {
+      const { ipcClient } = await import("../../server/state/ipc-client.ts");
+      options.state = "ipc:primary";
+      options.stateClient = ipcClient;
+    }
     const { createServer } = await import("../../server/index.ts");
     const server = createServer(options);
     let address;

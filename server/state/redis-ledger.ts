@@ -1,6 +1,6 @@
 import { FtpError } from "../../protocol/errors.ts";
 import { Reservation, type Ledger } from "../vfs/quota.ts";
-import { LEASE, SETTLE } from "./scripts.ts";
+import { LEASE, SET_USED, SETTLE } from "./scripts.ts";
 
 /** What a shared ledger needs of the store (RedisState). */
 export interface LedgerStore {
@@ -64,7 +64,7 @@ export class RedisLedger implements Ledger {
   private async ensureMeasured(): Promise<void> {
     this.measuring ??= (async () => {
       const bytes = await this.measure().catch(() => 0);
-      await this.store.eval("return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])", [this.keys[0]!], [bytes, this.store.keepMs]);
+      await this.store.eval(SET_USED, [this.keys[0]!], [bytes, this.store.keepMs]);
     })().finally(() => (this.measuring = null));
     return this.measuring;
   }

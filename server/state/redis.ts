@@ -2,11 +2,22 @@ import { RedisClient } from "bun";
 import { hostname } from "node:os";
 import type { Ledger } from "../vfs/quota.ts";
 import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
-import { CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
+import { CONN_CLOSE, CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
 import type { Admission, ConnectionLimits, SharedState } from "./types.ts";
 
+/** What RedisState needs of a connection to the store: Bun's RedisClient, or a worker's line to its primary. */
+export interface StoreClient {
+  connect(): Promise<void>;
+  send(command: string, args: string[]): Promise<unknown>;
+  close(): void;
+  onclose: ((error: Error) => void) | null;
+}
+
 export interface RedisStateOptions {
+  /** redis://… (shown in errors); with `client`, only a name. */
   url: string;
+  /** Another way to reach the store (--workers without --state: the primary's memory store over IPC). */
+  client?: () => StoreClient;
   /** Key prefix, so several clusters can share one Redis (default "ftpkit:"). */
   prefix?: string;
   /** A node that stops heartbeating is forgotten (its slots, leases, rate shares) after this long. */
@@ -34,7 +45,7 @@ export class RedisState implements SharedState, LedgerStore {
   readonly leaseTtlMs: number;
   readonly keepMs: number;
   private readonly timeoutMs: number;
-  private client: RedisClient;
+  private client: StoreClient;
   private timer: ReturnType<typeof setInterval> | null = null;
   private reconnectAt = 0;
   private backoffMs = 250;
@@ -56,9 +67,11 @@ export class RedisState implements SharedState, LedgerStore {
     this.client = this.newClient();
   }
 
-  private newClient(): RedisClient {
+  private newClient(): StoreClient {
     // No offline queue: while the store is away, commands fail at once instead of piling up.
-    const client = new RedisClient(this.opts.url, { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: this.timeoutMs });
+    const client: StoreClient = this.opts.client
+      ? this.opts.client()
+      : new RedisClient(this.opts.url, { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: this.timeoutMs });
     client.onclose = () => this.markDown("connection closed");
     return client;
   }
@@ -194,8 +207,7 @@ export class RedisState implements SharedState, LedgerStore {
     if (n <= 0) this.connCounts.delete(ip);
     else this.connCounts.set(ip, n);
     const key = `${this.prefix}conns:${this.node}`;
-    const script = "redis.call('HINCRBY', KEYS[1], 'total', -1) if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
-    this.eval(script, [key], [`ip:${ip}`]).catch(() => (this.connDirty = true));
+    this.eval(CONN_CLOSE, [key], [`ip:${ip}`]).catch(() => (this.connDirty = true));
   }
 
   createLedger(key: string, limit: number, measure: () => Promise<number>): Ledger {

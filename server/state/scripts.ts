@@ -113,3 +113,11 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) else redis.call('ZREM', KEYS[1], ARGV[1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])`;
+
+/** A connection ended. KEYS: this node's counts. ARGV: "ip:ADDR". */
+export const CONN_CLOSE = `redis.call('HINCRBY', KEYS[1], 'total', -1)
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`;
+
+/** Usage measured from storage, stored unless another node was first. KEYS: used. ARGV: bytes, keepMs. */
+export const SET_USED = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;

@@ -11,14 +11,6 @@ export interface ConnectionLimits {
   maxPerIp: number;
 }
 
-/** The shared store cannot be reached: refuse what would need it (421), never guess. */
-export class StateUnavailable extends Error {
-  constructor(what: string) {
-    super(`shared state unavailable: ${what}`);
-    this.name = "StateUnavailable";
-  }
-}
-
 export interface SharedState {
   /** "local" or "redis" (logs, STAT). */
   readonly kind: string;

@@ -1,12 +1,14 @@
 // The same contract for every SharedState implementation (issue 12): limits and quotas hold across
 // nodes as if they were one server. "local": one server (every "node" is the same one); "redis":
-// separate servers in this process, each its own node, sharing one redis-server and one directory.
+// separate servers in this process, each its own node, sharing one redis-server and one directory;
+// "memory": the same, sharing the store that `--workers` keeps in its primary process.
 import { afterEach, describe, expect, test } from "bun:test";
 import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 
@@ -39,13 +41,15 @@ afterEach(async () => {
 });
 
 /** `n` nodes serving one directory: ports (for "local" every port is the same server's). */
-async function cluster(kind: "local" | "redis", n: number, quota: number, options: Partial<CreateServerOptions> = {}): Promise<{ ports: number[]; home: string }> {
+async function cluster(kind: "local" | "redis" | "memory", n: number, quota: number, options: Partial<CreateServerOptions> = {}): Promise<{ ports: number[]; home: string }> {
   root = mkdtempSync(join(tmpdir(), "ftpkit-state-"));
   const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
   if (kind === "redis") redis = await startRedis();
+  const memory = kind === "memory" ? new MemoryStore() : null;
+  const shared = memory ? { state: "memory", stateClient: memoryClient(memory) } : { state: redis?.url };
   const count = kind === "local" ? 1 : n;
   for (let i = 0; i < count; i++) {
-    const s = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: !process.env.DEBUG_STATE, failedLoginDelayMs: 50, state: redis?.url, stateTtlMs: 3000, ...options });
+    const s = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: !process.env.DEBUG_STATE, failedLoginDelayMs: 50, ...shared, stateTtlMs: 3000, ...options });
     await s.listen();
     servers.push(s);
   }
@@ -65,7 +69,7 @@ async function login(port: number, password = "alice-pw"): Promise<{ w: Wire; co
   return { w, code: r.code };
 }
 
-for (const kind of ["local", "redis"] as const) {
+for (const kind of ["local", "redis", "memory"] as const) {
   describe(`shared state: ${kind}`, () => {
     test("6 sessions of one user on 3 nodes upload at once: the quota holds and the crossing uploads get 552", async () => {
       const { ports, home } = await cluster(kind, 3, 1000 * KB);

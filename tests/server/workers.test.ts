@@ -1,5 +1,5 @@
 // ftpkit serve --workers 2 (issue 12): two processes on one control port share caps and quotas.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,11 +37,13 @@ afterEach(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
+let mode: "redis" | "memory" = "redis";
+
 async function start(quota: number, extra: string[] = []): Promise<{ port: number; home: string }> {
   root = mkdtempSync(join(tmpdir(), "ftpkit-workers-"));
   const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
-  redis = await startRedis();
-  serve = await spawnServe(["--users", users, "--workers", "2", "--state", redis.url, ...extra], { cwd: root, timeoutMs: 30_000 });
+  const state = mode === "redis" ? ["--state", (redis = await startRedis()).url] : [];
+  serve = await spawnServe(["--users", users, "--workers", "2", ...state, ...extra], { cwd: root, timeoutMs: 30_000 });
   return { port: serve.port, home: join(root, "home/alice") };
 }
 
@@ -56,7 +58,11 @@ function workerPids(): number[] {
   return [...(serve!.stdout() + serve!.stderr()).matchAll(/worker listening worker=\d+ pid=(\d+)/g)].map((m) => Number(m[1]));
 }
 
-describe("ftpkit serve --workers 2", () => {
+for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2, state ${m === "redis" ? "in redis-server" : "in the primary process"}`, () => {
+  beforeEach(() => {
+    mode = m;
+  });
+
   test("6 sessions upload at once against a 1 MB quota: never above it, the crossing uploads get 552", async () => {
     const { port, home } = await start(1000 * KB);
     expect(workerPids()).toHaveLength(2);
@@ -112,8 +118,8 @@ function alive(pid: number): boolean {
   }
 }
 
-test("--workers without --state is refused with one clear line", async () => {
-  const r = await runFtpkit(["serve", "--port", "0", "--workers", "2"]);
+test("--workers 0 is refused with one clear line", async () => {
+  const r = await runFtpkit(["serve", "--port", "0", "--workers", "0"]);
   expect(r.code).toBe(1);
-  expect(r.stderr).toContain("--workers needs --state redis://");
+  expect(r.stderr).toContain("--workers must be auto or a whole number");
 });
