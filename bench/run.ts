@@ -1,4 +1,4 @@
-// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq] [--reps N] [--out FILE] [--port-base N]`
+// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq] [--reps N] [--out FILE] [--port-base N] [--workers-redis]`
 // Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
 // each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
 // prints one markdown table (ratios to vsftpd) and writes it to bench/RESULTS.md.
@@ -105,10 +105,11 @@ interface Args {
   workloads: string[] | undefined;
   reps: number | undefined;
   out: string;
+  workersRedis: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md") };
+  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md"), workersRedis: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -129,6 +130,9 @@ function parseArgs(argv: string[]): Args {
       case "--out":
         a.out = value();
         break;
+      case "--workers-redis":
+        a.workersRedis = true;
+        break;
       case "--port-base": {
         const b = Number(value());
         if (!Number.isInteger(b) || b < 1024 || b > 64_000) throw new Error("--port-base must be a port between 1024 and 64000");
@@ -137,7 +141,7 @@ function parseArgs(argv: string[]): Args {
       }
       case "--help":
       case "-h":
-        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] [--port-base N]");
+        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] [--port-base N] [--workers-redis]");
         process.exit(0);
       // falls through (never reached)
       default:
@@ -662,17 +666,15 @@ async function main(): Promise<void> {
   let ftpkitWorkers: RunningServer | undefined;
   if (args.only.includes("ftpkit") && workloads(profile, data, acct).some((w) => w.workers && wanted(w.id))) {
     try {
-      const redis = await startRedis(PORTS.redis, work);
-      running.add(redis);
-      ftpkitWorkers = await startFtpkit({
-        acct,
-        port: PORTS.ftpkitWorkers,
-        pasv: PASV.ftpkitWorkers,
-        work,
-        extra: ["--workers", "2", "--state", `redis://127.0.0.1:${PORTS.redis}`],
-      });
+      // Default: the workers' state lives in the primary; --workers-redis puts it in a redis-server.
+      const extra = ["--workers", "2"];
+      if (args.workersRedis) {
+        running.add(await startRedis(PORTS.redis, work));
+        extra.push("--state", `redis://127.0.0.1:${PORTS.redis}`);
+      }
+      ftpkitWorkers = await startFtpkit({ acct, port: PORTS.ftpkitWorkers, pasv: PASV.ftpkitWorkers, work, extra });
       running.add(ftpkitWorkers);
-      log(`ftpkit --workers 2 up on 127.0.0.1:${ftpkitWorkers.port} (pid ${ftpkitWorkers.pid}, redis ${PORTS.redis})`);
+      log(`ftpkit --workers 2 up on 127.0.0.1:${ftpkitWorkers.port} (pid ${ftpkitWorkers.pid}, state ${args.workersRedis ? `redis ${PORTS.redis}` : "in the primary"})`);
     } catch (e) {
       log(`ftpkit --workers 2: not available — ${(e as Error).message}`);
     }
