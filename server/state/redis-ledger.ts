@@ -58,7 +58,17 @@ export class RedisLedger implements Ledger {
   /** Make sure the store knows the usage (one round trip per login while it does). */
   measured(): Promise<void> {
     if (this.limit <= 0) return Promise.resolve();
-    return this.lease(0, 0).then(() => {});
+    return this.serial(() => this.lease(0, 0)).then(() => {});
+  }
+
+  /**
+   * Every exchange with the store runs one after the other: each restates this node's holding, so a
+   * settlement computed while a lease is in flight would otherwise drop the bytes that lease grants.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn);
+    this.chain = next.catch(() => {});
+    return next;
   }
 
   private async ensureMeasured(): Promise<void> {
@@ -80,9 +90,7 @@ export class RedisLedger implements Ledger {
       return true;
     }
     // One lease request at a time per ledger: the next waits and may find the block already there.
-    const next = this.chain.then(() => this.admitLeased(bytes));
-    this.chain = next.catch(() => {});
-    return next;
+    return this.serial(() => this.admitLeased(bytes));
   }
 
   private async admitLeased(bytes: number): Promise<boolean> {
@@ -143,7 +151,11 @@ export class RedisLedger implements Ledger {
   }
 
   /** Send the backlog and restate the holding; the heartbeat calls it too (renewing the lease). */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.serial(() => this.flushNow());
+  }
+
+  private async flushNow(): Promise<void> {
     const delta = this.backlog;
     this.backlog = 0;
     try {

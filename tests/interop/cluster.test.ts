@@ -141,8 +141,14 @@ describe("3 nodes behind HAProxy (send-proxy-v2), one Redis, one directory", () 
     const size = 6_000 * KB;
     writeFileSync(join(root, "home/bob/big.bin"), random(size));
     const dst = join(root, "big.part");
-    const before = nodes.map((n) => (n!.stdout() + n!.stderr()).match(/login /g)?.length ?? 0);
-    const first = Bun.spawn(["curl", "-sS", "--max-time", "30", "-o", dst, url("bob", "bob-pw", "big.bin")], { stdout: "pipe", stderr: "pipe" });
+    // Successful logins of bob per node (not "login failed" lines), to find the node that serves.
+    const logins = (n: ServeProcess | null) => (n!.stdout() + n!.stderr()).match(/INFO +login session=\d+ ip=\S+ user=bob/g)?.length ?? 0;
+    const before = nodes.map(logins);
+    // The client reads slowly (500 KB/s, ~12 s), so the node is surely killed mid-download.
+    const first = Bun.spawn(["curl", "-sS", "--max-time", "40", "--limit-rate", "500K", "-o", dst, url("bob", "bob-pw", "big.bin")], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     try {
       await waitFor(() => {
         try {
@@ -151,8 +157,8 @@ describe("3 nodes behind HAProxy (send-proxy-v2), one Redis, one directory", () 
           return false;
         }
       }, 20_000, "download under way");
-      const serving = nodes.findIndex((n, i) => ((n!.stdout() + n!.stderr()).match(/login /g)?.length ?? 0) > before[i]!);
-      expect(serving).toBeGreaterThanOrEqual(0);
+      let serving = -1;
+      await waitFor(() => (serving = nodes.findIndex((n, i) => logins(n) > before[i]!)) >= 0, 10_000, "the serving node's login line");
       await nodes[serving]!.kill("SIGKILL");
       nodes[serving] = null;
       expect(await first.exited).not.toBe(0);
