@@ -117,13 +117,15 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
     proxyFrom: proxyFrom(args),
     state: stateUrl(s("state")),
-    stateTtlMs: positiveInt(s("state-ttl"), "state-ttl", 1, 3600) === undefined ? undefined : Number(s("state-ttl")) * 1000,
+    stateTtlMs: seconds(positiveInt(s("state-ttl"), "state-ttl", 1, 3600)),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);
   if (tls) opts.tls = tls;
   return opts;
 }
+
+const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
 
 function stateUrl(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
