@@ -1,11 +1,11 @@
 // A real topology on loopback (issue 12): HAProxy (TCP mode, send-proxy-v2) in front of 3
 // `ftpkit serve` nodes sharing one redis-server and one directory.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { digest, waitFor } from "../helpers/peers.ts";
+import { digest, runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
 import { freePort, startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -172,5 +172,34 @@ describe("3 nodes behind HAProxy (send-proxy-v2), one Redis, one directory", () 
     const resumed = await run(["curl", "-sS", "--max-time", "40", "-C", "-", "-o", dst, url("bob", "bob-pw", "big.bin")], { timeoutMs: 45_000 });
     expect(resumed.code).toBe(0);
     expect(digest(readFileSync(dst))).toBe(digest(readFileSync(join(root, "home/bob/big.bin"))));
+  }, 90_000);
+
+  test("kill -9 of the node serving `ftpkit get` (and of the client), then `ftpkit resume` completes through the others", async () => {
+    const size = 12_000 * KB; // ~6 s at the nodes' 2 MB/s
+    const src = join(root, "home/bob/big2.bin");
+    writeFileSync(src, random(size));
+    const cwd = mkdtempSync(join(root, "client-"));
+    const part = join(cwd, "big2.bin.ftpkit-part");
+    const logins = (n: ServeProcess | null) => (n ? (n.stdout() + n.stderr()).match(/INFO +login session=\d+ ip=\S+ user=bob/g)?.length ?? 0 : 0);
+    const before = nodes.map(logins);
+    const env = { FTPKIT_PASSWORD: "bob-pw" };
+    const get = spawnFtpkit(["get", `ftp://bob@127.0.0.1:${port}/big2.bin`], { cwd, env });
+    try {
+      await waitFor(() => (existsSync(part) ? statSync(part).size : 0) > 1_000 * KB, 20_000, "download under way");
+      let serving = -1;
+      await waitFor(() => (serving = nodes.findIndex((n, i) => n !== null && logins(n) > before[i]!)) >= 0, 10_000, "the serving node's login line");
+      // The node dies, and so does the client (left alone, `ftpkit get` would retry and resume by itself).
+      await nodes[serving]!.kill("SIGKILL");
+      nodes[serving] = null;
+      get.kill(9);
+      await get.exited;
+    } finally {
+      get.kill(9);
+    }
+    expect(statSync(part).size).toBeLessThan(size);
+    const r = await runFtpkit(["resume"], { cwd, env, timeoutMs: 40_000 });
+    expect(r.code).toBe(0);
+    expect(existsSync(part)).toBe(false);
+    expect(digest(readFileSync(join(cwd, "big2.bin")))).toBe(digest(readFileSync(src)));
   }, 90_000);
 });
