@@ -1,4 +1,4 @@
-// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq,client-get] [--reps N] [--out FILE]`
+// `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq,client-get] [--reps N] [--out FILE] [--port-base N] [--workers-redis]`
 // `bun run bench --s3 [--quick] [--reps N]`: only the S3-home rows (bench/s3.ts; needs S3_* set).
 // Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
 // each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
@@ -25,6 +25,7 @@ import {
   startFtpkit,
   startPyftpdlib,
   startRaw,
+  startRedis,
   startVsftpd,
   stopServer,
   treePssKiB,
@@ -78,17 +79,31 @@ const QUICK: Profile = {
 const ACCOUNT_USER = "ftpbench";
 const ACCOUNT_PASS = "bench-Pw-2718";
 // FTPKIT_BENCH_PORT_OFFSET moves every port (control and passive), so two checkouts can bench on
-// one machine without one measuring the other's server.
+// one machine without one measuring the other's server; --port-base N puts them all in N…N+999.
 const OFF = Number(process.env.FTPKIT_BENCH_PORT_OFFSET ?? 0) || 0;
-const PORTS = { ftpkit: 22121 + OFF, vsftpd: 22122 + OFF, pyftpdlib: 22123 + OFF, pyftpdlibTls: 22124 + OFF, ftpkitOps: 22125 + OFF, ftpkitOpsMetrics: 22126 + OFF, raw: 22129 + OFF };
+let PORTS = { ftpkit: 22121 + OFF, vsftpd: 22122 + OFF, pyftpdlib: 22123 + OFF, pyftpdlibTls: 22124 + OFF, ftpkitOps: 22125 + OFF, ftpkitOpsMetrics: 22126 + OFF, ftpkitWorkers: 22127 + OFF, redis: 22128 + OFF, raw: 22129 + OFF };
 const range = (lo: number): [number, number] => [lo + OFF, lo + 999 + OFF];
-const PASV = {
+let PASV: Record<"ftpkit" | "ftpkitOps" | "vsftpd" | "pyftpdlib" | "pyftpdlibTls" | "ftpkitWorkers", [number, number]> = {
   ftpkit: range(40000),
   ftpkitOps: range(44000),
   vsftpd: range(41000),
   pyftpdlib: range(42000),
   pyftpdlibTls: range(43000),
-} satisfies Record<string, [number, number]>;
+  ftpkitWorkers: range(45000),
+};
+
+/** --port-base N: every port within N…N+999 (so a run can live beside another one). */
+function relocatePorts(b: number): void {
+  PORTS = { ftpkit: b + 121, vsftpd: b + 122, pyftpdlib: b + 123, pyftpdlibTls: b + 124, ftpkitOps: b + 125, ftpkitOpsMetrics: b + 126, ftpkitWorkers: b + 127, redis: b + 128, raw: b + 129 };
+  PASV = {
+    pyftpdlib: [b, b + 59],
+    pyftpdlibTls: [b + 60, b + 119],
+    ftpkit: [b + 130, b + 349],
+    vsftpd: [b + 350, b + 649],
+    ftpkitOps: [b + 650, b + 799],
+    ftpkitWorkers: [b + 800, b + 999],
+  };
+}
 const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib"] as const;
 type ServerName = (typeof SERVERS)[number];
 const CPU_BOUND = 0.8; // load generator CPU / wall above this: its result is a lower bound
@@ -100,10 +115,11 @@ interface Args {
   reps: number | undefined;
   out: string;
   s3: boolean;
+  workersRedis: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md"), s3: false };
+  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md"), s3: false, workersRedis: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -127,9 +143,18 @@ function parseArgs(argv: string[]): Args {
       case "--out":
         a.out = value();
         break;
+      case "--workers-redis":
+        a.workersRedis = true;
+        break;
+      case "--port-base": {
+        const b = Number(value());
+        if (!Number.isInteger(b) || b < 1024 || b > 64_000) throw new Error("--port-base must be a port between 1024 and 64000");
+        relocatePorts(b);
+        break;
+      }
       case "--help":
       case "-h":
-        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] | --s3 [--quick]");
+        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] [--port-base N] [--workers-redis] | --s3 [--quick]");
         process.exit(0);
       // falls through (never reached)
       default:
@@ -329,6 +354,8 @@ interface Workload {
   ops?: boolean;
   /** The row the target compares with (default retr-1). */
   baseline?: string;
+  /** ftpkit's cell is measured against `ftpkit serve --workers 2 --state redis://…` (issue 12). */
+  workers?: boolean;
 }
 
 function median(xs: number[]): number {
@@ -364,6 +391,14 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       const ps = peers(c);
       if (f === undefined || ps.length === 0) return undefined;
       return better === "higher" ? f >= Math.max(...ps) : f <= Math.min(...ps);
+    },
+  });
+  const vsRatio = (k: number): Target => ({
+    text: `≥ ${k.toFixed(1)} × vsftpd`,
+    check: (c) => {
+      const f = v(c.ftpkit);
+      const vs = v(c.vsftpd);
+      return f === undefined || vs === undefined ? undefined : f >= k * vs;
     },
   });
   const vsPy = (better: "higher" | "lower"): Target => ({
@@ -449,6 +484,40 @@ function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
       better: "higher",
       target: vsPy("higher"),
       timeoutMs: p.loginMaxMs + 120_000,
+      spec: (_s, port, _r, warm) => ({ kind: "login", port, ...base, n: warm ? 100 : p.loginConcN, concurrency: p.loginConc, maxMs: p.loginMaxMs }),
+    },
+    // Issue 12: the same workloads with ftpkit as 2 worker processes sharing state through Redis.
+    {
+      id: "retr-100-w2",
+      label: `retr-${p.manyClients}, ftpkit --workers 2`,
+      unit: "MB/s",
+      better: "higher",
+      showWall: true,
+      target: vsRatio(1.0),
+      timeoutMs: 300_000,
+      workers: true,
+      spec: (_s, port) => ({ kind: "retr", port, ...base, paths: data.many, size: p.manySize }),
+    },
+    {
+      id: "stor-100-w2",
+      label: `stor-${p.manyClients}, ftpkit --workers 2`,
+      unit: "MB/s",
+      better: "higher",
+      showWall: true,
+      target: vsRatio(1.2),
+      timeoutMs: 300_000,
+      workers: true,
+      spec: (s, port, rep) => ({ kind: "stor", port, ...base, paths: upPaths(s, rep, p.manyClients), size: p.manySize }),
+      after: clear,
+    },
+    {
+      id: "login-conc-w2",
+      label: `login, ${p.loginConc} concurrent, ftpkit --workers 2`,
+      unit: "sessions/s",
+      better: "higher",
+      target: vsRatio(1.0),
+      timeoutMs: p.loginMaxMs + 120_000,
+      workers: true,
       spec: (_s, port, _r, warm) => ({ kind: "login", port, ...base, n: warm ? 100 : p.loginConcN, concurrency: p.loginConc, maxMs: p.loginMaxMs }),
     },
     {
@@ -642,6 +711,24 @@ async function main(): Promise<void> {
   const results: Results = { raw: undefined, cells: new Map() };
   const wanted = (id: string) => !args.workloads || args.workloads.includes(id);
 
+  // ftpkit --workers 2 and the redis-server its workers share, only when a -w2 row is wanted.
+  let ftpkitWorkers: RunningServer | undefined;
+  if (args.only.includes("ftpkit") && workloads(profile, data, acct).some((w) => w.workers && wanted(w.id))) {
+    try {
+      // Default: the workers' state lives in the primary; --workers-redis puts it in a redis-server.
+      const extra = ["--workers", "2"];
+      if (args.workersRedis) {
+        running.add(await startRedis(PORTS.redis, work));
+        extra.push("--state", `redis://127.0.0.1:${PORTS.redis}`);
+      }
+      ftpkitWorkers = await startFtpkit({ acct, port: PORTS.ftpkitWorkers, pasv: PASV.ftpkitWorkers, work, extraArgs: extra });
+      running.add(ftpkitWorkers);
+      log(`ftpkit --workers 2 up on 127.0.0.1:${ftpkitWorkers.port} (pid ${ftpkitWorkers.pid}, state ${args.workersRedis ? `redis ${PORTS.redis}` : "in the primary"})`);
+    } catch (e) {
+      log(`ftpkit --workers 2: not available — ${(e as Error).message}`);
+    }
+  }
+
   // afterEach runs after every run: uploads are deleted at once, so no run pays for the writeback of
   // the previous runs' dirty pages (6 × 1 GiB kept around exceeded dirty_ratio and throttled to disk speed).
   const measureReps = async (make: (rep: number, warm: boolean) => LoadSpec, timeoutMs: number, server?: RunningServer, afterEach?: () => void): Promise<Cell> => {
@@ -705,7 +792,7 @@ async function main(): Promise<void> {
         row[name] = { na: "ftpkit's own operations flags" };
         continue;
       }
-      let s = w.ops ? opsServer : servers.get(name);
+      let s = w.ops ? opsServer : w.workers && name === "ftpkit" ? ftpkitWorkers : servers.get(name);
       if (w.ops) {
         const plain = servers.get(name);
         if (!s || !plain) {

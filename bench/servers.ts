@@ -154,7 +154,7 @@ export interface StartOptions {
   pasv: [number, number];
   work: string;
   tls?: { cert: string; key: string };
-  /** More `ftpkit serve` flags (the operations rows: --metrics, --hook). */
+  /** More `ftpkit serve` flags (the operations rows: --metrics, --hook; the workers rows: --workers 2 --state …). */
   extraArgs?: string[];
 }
 
@@ -203,7 +203,29 @@ export async function startFtpkit(o: StartOptions): Promise<RunningServer> {
     if (certFlag && keyFlag) cmd.push(certFlag, o.tls.cert, keyFlag, o.tls.key);
   }
   cmd.push(...(o.extraArgs ?? []));
-  return start("ftpkit", cmd, o.port, log);
+  const workers = o.extraArgs?.includes("--workers") ?? false;
+  return start(workers ? "ftpkit-workers" : "ftpkit", cmd, o.port, log, workers ? 30_000 : undefined);
+}
+
+/** A redis-server without persistence for ftpkit --workers (stopped by PID like the FTP servers). */
+export async function startRedis(port: number, work: string): Promise<RunningServer> {
+  const log = join(work, `redis-${port}.log`);
+  const proc = spawnServer(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], log);
+  const s: RunningServer = { name: "redis", port, pid: proc.pid, proc, log };
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    try {
+      const c = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      c.end();
+      return s;
+    } catch {
+      if (performance.now() > deadline || proc.exitCode !== null) {
+        await stopServer(s);
+        throw new Error(`redis-server did not start: ${tail(log)}`);
+      }
+      await Bun.sleep(100);
+    }
+  }
 }
 
 export async function startRaw(file: string, port: number, work: string): Promise<{ pid: number; proc: Subprocess; stop(): Promise<void> }> {

@@ -2,6 +2,7 @@ import type { UserRecord } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import type { ServerOptions } from "./options.ts";
 import type { QuotaRegistry } from "./vfs/quota.ts";
+import type { SharedState } from "./state/types.ts";
 import type { HashCache } from "./data/hash-cache.ts";
 import type { RateLimiter } from "./data/rate.ts";
 import type { Session } from "./session.ts";
@@ -29,6 +30,8 @@ export interface ServerContext {
   options: ServerOptions;
   auth: LoginService;
   quotas: QuotaRegistry;
+  /** What several processes share (connection slots, ledgers, login failures, user rates); in memory by default. */
+  state: SharedState;
   log: Logger;
   /** What happened, for metrics, hooks, the defender and the xferlog (server/ops). */
   events: ServerEvents;

@@ -1,5 +1,6 @@
 import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
+import { cidrContains, parseProxyHeader, type CidrBlock } from "../protocol/proxy.ts";
 import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/command.ts";
 import { replyForError } from "./commands/errors.ts";
 import type { ServerContext } from "./context.ts";
@@ -82,6 +83,8 @@ export class CommandLoop {
     if (this.running) return;
     this.running = true;
     try {
+      // Shared state: nothing runs before the connection slot is granted (refused: the session closes).
+      if (this.session.admission && !(await this.session.admission)) return;
       while (this.queue.length && !this.session.closed && !this.session.quitting) {
         // Commands other than ABOR/STAT/QUIT wait for the running transfer (RFC 959 §5.4), and
         // none runs while the client leaves our replies unread.
@@ -131,58 +134,140 @@ export interface ControlState extends ControlSocketState {
   loop: CommandLoop;
   /** After AUTH TLS the original handler still sees the ciphertext: ignore it (BUN-NOTES). */
   ignorePlain?: boolean;
+  /** --proxy-protocol: the session starts once the balancer's header has arrived. */
+  proxyWait?: ProxyWait;
 }
 
-export function controlHandlers(server: ServerContext, perIp: Map<string, number>): SocketHandler<ControlState> {
+/** How long a balancer may take to send its PROXY header (it sends it at once, with the connect). */
+export const PROXY_HEADER_TIMEOUT_MS = 3000;
+
+/** Bytes of a PROXY header received so far (bounded by the parser's caps) and its deadline. */
+interface ProxyWait {
+  buf: Uint8Array;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export interface ControlOptions {
+  /** Expect a PROXY header (v1 or v2) first, and only from these addresses. */
+  proxyFrom?: readonly CidrBlock[];
+}
+
+const REFUSALS = {
+  "server-full": "Too many connections, try again later",
+  "ip-full": "Too many connections from your address",
+  unavailable: "Service not available (shared state unreachable), try again later",
+} as const;
+
+export function controlHandlers(server: ServerContext, control: ControlOptions = {}): SocketHandler<ControlState> {
+  const { log } = server;
+  /**
+   * Caps, then the session and its greeting. `remoteIp` is the real client's (after a PROXY header).
+   * With shared state the caps are counted in the store: the session exists at once (so TLS and the
+   * socket have an owner) but says nothing and runs nothing until its slot is granted.
+   */
+  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string): Session | null => {
+    const { options } = server;
+    const refuse = (text: string) => {
+      socket.write(`421 ${text}\r\n`);
+      socket.end();
+      log.warn("connection refused", { ip: remoteIp, reason: text });
+      return null;
+    };
+    if (server.shuttingDown) return refuse("Server shutting down");
+    const banned = server.events.refusal(remoteIp); // --deny, defender bans: before any password is read
+    if (banned) return refuse(banned);
+    const limits = { maxConnections: options.maxConnections, maxPerIp: options.maxPerIp };
+    const admission = server.state.openConnection(remoteIp, limits);
+    if (typeof admission === "string" && admission !== "ok") return refuse(REFUSALS[admission]);
+    const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
+    socket.data = { session, loop: new CommandLoop(session) };
+    server.sessions.add(session);
+    const greet = () => {
+      log.info("session start", { session: session.id, ip: remoteIp });
+      server.events.emit({ type: "session-open", session });
+      session.reply(220, options.welcome);
+    };
+    if (admission === "ok") {
+      session.holdsSlot = true;
+      greet();
+      return session;
+    }
+    session.admission = admission.then((a) => {
+      if (a !== "ok") {
+        log.warn("connection refused", { ip: remoteIp, reason: REFUSALS[a] });
+        session.replyAndClose(421, REFUSALS[a]);
+        return false;
+      }
+      if (session.closed) {
+        server.state.closeConnection(remoteIp);
+        return false;
+      }
+      session.holdsSlot = true;
+      greet();
+      return true;
+    });
+    return session;
+  };
+  const proxyRefuse = (socket: Socket<ControlState>, ip: string, reason: string) => {
+    log.warn("connection refused", { ip, reason });
+    socket.terminate();
+  };
   return {
     open(socket) {
       const remoteIp = canonicalIp(socket.remoteAddress);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
-      const { options, log } = server;
-      const refuse = (text: string) => {
-        socket.write(`421 ${text}\r\n`);
-        socket.end();
-        log.warn("connection refused", { ip: remoteIp, reason: text });
-      };
-      if (server.shuttingDown) return refuse("Server shutting down");
-      if (server.sessions.size >= options.maxConnections) return refuse("Too many connections, try again later");
-      if ((perIp.get(remoteIp) ?? 0) >= options.maxPerIp) return refuse("Too many connections from your address");
-      const banned = server.events.refusal(remoteIp); // --deny, defender bans: before any password is read
-      if (banned) return refuse(banned);
-      perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
-      const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
-      socket.data = { session, loop: new CommandLoop(session) };
-      server.sessions.add(session);
-      log.info("session start", { session: session.id, ip: remoteIp });
-      server.events.emit({ type: "session-open", session });
-      session.reply(220, options.welcome);
+      if (!control.proxyFrom) return void startSession(socket, remoteIp, localIp);
+      if (!cidrContains(control.proxyFrom, remoteIp)) return proxyRefuse(socket, remoteIp, "PROXY header not accepted from this address (--proxy-from)");
+      const timer = setTimeout(() => proxyRefuse(socket, remoteIp, "no PROXY header"), PROXY_HEADER_TIMEOUT_MS);
+      socket.data = { proxyWait: { buf: new Uint8Array(0), timer } } as ControlState;
     },
     data(socket, chunk) {
       const state = socket.data;
       if (!state || state.ignorePlain) return;
-      state.loop.feed(chunk);
+      const wait = state.proxyWait;
+      // No loop: refused after its PROXY header (421 sent, closing); ignore what else arrives.
+      if (!wait) return state.loop?.feed(chunk);
+      const buf = new Uint8Array(wait.buf.length + chunk.length);
+      buf.set(wait.buf);
+      buf.set(chunk, wait.buf.length);
+      wait.buf = buf;
+      const parsed = parseProxyHeader(buf);
+      if (parsed.status === "incomplete") return;
+      clearTimeout(wait.timer);
+      state.proxyWait = undefined;
+      const peer = canonicalIp(socket.remoteAddress);
+      if (parsed.status === "invalid") return proxyRefuse(socket, peer, parsed.reason);
+      const { header } = parsed;
+      // LOCAL: the balancer's own connection (a health check): it is the client.
+      const remoteIp = header.local || !header.source ? peer : canonicalIp(header.source.ip);
+      const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
+      const session = startSession(socket, remoteIp, localIp);
+      if (session && parsed.length < buf.length) socket.data.loop.feed(buf.subarray(parsed.length));
     },
     drain(socket) {
-      socket.data?.session.flush();
+      socket.data?.session?.flush();
     },
     close(socket) {
-      endSession(server, perIp, socket.data);
+      if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
+      endSession(server, socket.data);
     },
     error(socket) {
-      endSession(server, perIp, socket.data);
+      if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
+      endSession(server, socket.data);
     },
   };
 }
 
-export function endSession(server: ServerContext, perIp: Map<string, number>, state: ControlState | undefined): void {
+export function endSession(server: ServerContext, state: ControlState | undefined): void {
   const session = state?.session;
   if (!session || !server.sessions.has(session)) return;
   session.cleanup();
-  if (session.user) releaseMounts(session.mounts, server.quotas);
+  if (session.user) {
+    releaseMounts(session.mounts, server.quotas);
+    server.state.userRateShare(session.user.name, false);
+  }
   server.sessions.delete(session);
-  const n = (perIp.get(session.remoteIp) ?? 1) - 1;
-  if (n <= 0) perIp.delete(session.remoteIp);
-  else perIp.set(session.remoteIp, n);
+  if (session.holdsSlot) server.state.closeConnection(session.remoteIp);
   server.events.emit({ type: "session-close", session });
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
 }

@@ -8,6 +8,10 @@ import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
+import { parseCidrList, type CidrBlock } from "../protocol/proxy.ts";
+import { LocalState } from "./state/local.ts";
+import { RedisState, type StoreClient } from "./state/redis.ts";
+import type { SharedState } from "./state/types.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
@@ -25,6 +29,8 @@ export interface CreateServerOptions extends Partial<ServerOptions> {
   tls?: FtpsOptions;
   /** Metrics endpoint, event hooks, defender settings, xferlog (issue #14); the defender is on by default. */
   ops?: Partial<OpsOptions>;
+  /** Reach the shared store another way than redis:// (--workers: the primary's memory store over IPC). */
+  stateClient?: () => StoreClient;
 }
 
 /** An ftpkit server: `listen()`, then `address`, then `close()`. */
@@ -35,15 +41,21 @@ export class FtpServer {
   readonly ops: Operations;
   private listener: TCPSocketListener<ControlState> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
-  private perIp = new Map<string, number>();
   private table: Map<string, CommandSpec>;
 
+  /** Parsed --proxy-from (the listener then expects a PROXY header on every connection). */
+  private proxyFrom: CidrBlock[] | undefined;
+
   constructor(opts: CreateServerOptions = {}) {
-    const { auth, logger, extraCommands, tls, ops, ...rest } = opts;
+    const { auth, logger, extraCommands, tls, ops, stateClient, ...rest } = opts;
     this.options = { ...DEFAULT_OPTIONS, ...rest };
+    if (this.options.proxyFrom !== undefined) this.proxyFrom = parseCidrList(this.options.proxyFrom);
     this.ops = new Operations(ops ?? {}, logger ?? createLogger(this.options.logFormat, this.options.quiet));
     const log = this.ops.log;
     this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
+    const state: SharedState = this.options.state
+      ? new RedisState({ url: this.options.state, client: stateClient, nodeTtlMs: this.options.stateTtlMs, shareRates: this.options.maxUserRate > 0, log: (event, fields) => log.warn(event, fields) })
+      : new LocalState();
     const userBuckets = new Map<string, RateLimiter>();
     const hashBuckets = new Map<string, RateLimiter>();
     const table = this.table;
@@ -55,9 +67,11 @@ export class FtpServer {
         new Authenticator({
           usersFile: options.usersFile,
           failDelayMs: options.failedLoginDelayMs,
+          countFailure: state.noteLoginFailure?.bind(state),
           log: (msg) => log.warn(msg),
         }),
-      quotas: new QuotaRegistry(),
+      quotas: new QuotaRegistry((key, limit, measure) => state.createLedger(key, limit, measure)),
+      state,
       log,
       events: this.ops,
       hashCache: new HashCache(),
@@ -69,7 +83,8 @@ export class FtpServer {
         if (options.maxRate > 0) limiters.push(new RateLimiter(options.maxRate));
         if (options.maxUserRate > 0) {
           let bucket = userBuckets.get(user);
-          if (!bucket) userBuckets.set(user, (bucket = new RateLimiter(options.maxUserRate)));
+          // Shared state: this node's share of the user's rate (1 / the nodes serving the user).
+          if (!bucket) userBuckets.set(user, (bucket = new RateLimiter(options.maxUserRate, () => state.rateShare(user))));
           limiters.push(bucket);
         }
         return limiters;
@@ -87,7 +102,7 @@ export class FtpServer {
     };
     this.ops.attach(this.context, () => this.listener !== null);
     if (tls) {
-      const handlers = controlHandlers(this.context, this.perIp);
+      const handlers = controlHandlers(this.context);
       const { open, ...upgraded } = handlers;
       const ftps = new FtpsRuntime(tls, this.context, upgraded, open!);
       this.context.tls = ftps;
@@ -107,10 +122,13 @@ export class FtpServer {
   async listen(): Promise<{ host: string; port: number }> {
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
+    await this.context.state.start();
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
-      socket: controlHandlers(this.context, this.perIp),
+      // Accepted by Bun.listen (BUN-NOTES) but missing from its listen types.
+      ...({ reusePort: this.options.reusePort === true } as object),
+      socket: controlHandlers(this.context, { proxyFrom: this.proxyFrom }),
     });
     const implicitPort = this.ftps?.options.implicitPort;
     if (implicitPort !== undefined) {
@@ -217,6 +235,7 @@ export class FtpServer {
     this.ftps?.stop(true);
     await this.ops.close(Math.max(graceMs, 5000));
     ctx.auth.close();
+    await ctx.state.close();
     ctx.log.flush?.();
   }
 }

@@ -28,6 +28,14 @@ export interface ServerOptions {
   dataTimeoutMs: number;
   /** Endpoint of the object store for s3:// homes and mounts (default: S3_ENDPOINT / AWS_ENDPOINT_URL). */
   s3Endpoint?: string;
+  /** --proxy-protocol --proxy-from: balancer addresses (CIDR list) whose PROXY header is required; unset = no PROXY protocol. */
+  proxyFrom?: string;
+  /** --state redis://HOST:PORT[/DB]: share limits and quotas with other nodes; unset = in memory. */
+  state?: string;
+  /** Shared state: a node silent this long is forgotten, its leases returned (default 15 s; tests shorten it). */
+  stateTtlMs?: number;
+  /** Listen with SO_REUSEPORT (--workers: several processes accept on one port). */
+  reusePort?: boolean;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {

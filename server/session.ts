@@ -39,6 +39,10 @@ export class Session {
   readonly localIp: string;
   lastActivity = Date.now();
   closed = false;
+  /** Shared state (issue 12): resolves true once the connection slot is granted. */
+  admission: Promise<boolean> | null = null;
+  /** A connection slot is held in the shared state (given back when the session ends). */
+  holdsSlot = false;
 
   // login state
   pendingUser: string | null = null;

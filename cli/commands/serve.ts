@@ -4,11 +4,14 @@ import { consola } from "consola";
 import { readFileSync } from "node:fs";
 import { CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
+import { parseCidrList } from "../../protocol/proxy.ts";
+import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
 import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag, repeatedFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
+import { runWorkers, WORKER_ENV, WORKER_STATE_ENV, workerCount } from "./serve-workers.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -76,6 +79,30 @@ export const serveArgs = {
   "log-format": { type: "string", description: "text or json", valueHint: "text|json" },
   "max-rate": { type: "string", description: "Bandwidth limit per session, e.g. 2MB", valueHint: "RATE" },
   "max-user-rate": { type: "string", description: "Bandwidth limit shared by all sessions of a user", valueHint: "RATE" },
+  "proxy-protocol": {
+    type: "boolean",
+    description: "Expect a PROXY protocol v1/v2 header (HAProxy send-proxy-v2) on the control port; needs --proxy-from",
+  },
+  "proxy-from": {
+    type: "string",
+    description: "Balancer addresses allowed to send the PROXY header; connections from elsewhere are refused",
+    valueHint: "CIDR[,CIDR…]",
+  },
+  state: {
+    type: "string",
+    description: "Share connection caps, quotas, login back-off and user rates with other ftpkit processes/hosts through Redis or Valkey",
+    valueHint: "redis://HOST:PORT[/DB]",
+  },
+  "state-ttl": {
+    type: "string",
+    description: "With --state: seconds after which a silent (crashed) node's connection slots and quota leases are dropped (default 15)",
+    valueHint: "SECONDS",
+  },
+  workers: {
+    type: "string",
+    description: "Processes sharing the control port (auto = one per core; default 1); they share limits and quotas through --state, or else through the primary process",
+    valueHint: "N|auto",
+  },
   demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
   "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
   "tls-cert": { type: "string", description: "PEM certificate: enables FTPS (AUTH TLS); reloaded when the file changes", valueHint: "FILE" },
@@ -108,11 +135,41 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     maxUserRate: rate(s("max-user-rate"), "max-user-rate"),
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
     s3Endpoint: s3Endpoint(s("s3-endpoint")),
+    proxyFrom: proxyFrom(args),
+    state: stateUrl(s("state")),
+    stateTtlMs: seconds(positiveInt(s("state-ttl"), "state-ttl", 1, 3600)),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);
   if (tls) opts.tls = tls;
   return opts;
+}
+
+const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
+
+function stateUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return checkStateUrl(value);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+}
+
+/** --proxy-protocol and --proxy-from go together; the list is checked here for a clear error. */
+function proxyFrom(args: Record<string, unknown>): string | undefined {
+  const from = args["proxy-from"] as string | undefined;
+  if (!args["proxy-protocol"]) {
+    if (from !== undefined) throw new CliError("--proxy-from needs --proxy-protocol");
+    return undefined;
+  }
+  if (from === undefined) throw new CliError("--proxy-protocol needs --proxy-from CIDR[,CIDR…] (the load balancer's addresses)");
+  try {
+    parseCidrList(from);
+  } catch (err) {
+    throw new CliError(`--proxy-from: ${(err as Error).message}`);
+  }
+  return from;
 }
 
 /** FTPS flags: --tls-cert and --tls-key go together; the others need them. */
@@ -197,6 +254,15 @@ export default defineCommand({
         ].join("\n"),
       );
     }
+    const workers = workerCount(args.workers as string | undefined);
+    const worker = process.env[WORKER_ENV];
+    if (workers > 1 && worker === undefined) return runWorkers(workers, rawArgs, options);
+    if (worker !== undefined) options.reusePort = true;
+    if (worker !== undefined && process.env[WORKER_STATE_ENV] === "ipc") {
+      const { ipcClient } = await import("../../server/state/ipc-client.ts");
+      options.state = "ipc:primary";
+      options.stateClient = ipcClient;
+    }
     const { createServer } = await import("../../server/index.ts");
     let server;
     let address;
@@ -207,16 +273,17 @@ export default defineCommand({
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
-      if (e.name === "UsersFileError" || e.name === "TlsConfigError" || e.name === "OpsConfigError") throw new CliError(e.message);
+      if (e.name === "UsersFileError" || e.name === "TlsConfigError" || e.name === "OpsConfigError" || e.name === "StateStartError") throw new CliError(e.message);
       throw err;
     }
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
     // Under --log-format json stdout is for machines: every line there must be a JSON record.
     const json = server.options.logFormat === "json";
     // --port 0: the first stdout line is the URL alone, so a script can read it.
-    if (options.port === 0 && !json) process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
+    if (options.port === 0 && !json && worker === undefined) process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
     const serving = inline ? `root: ${inline.root}; ${inline.summary}` : `users: ${server.options.usersFile}`;
-    if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
+    if (worker !== undefined) server.context.log.info("worker listening", { worker: Number(worker), pid: process.pid, port: address.port });
+    else if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
     else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (${serving})`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
@@ -253,5 +320,10 @@ export default defineCommand({
     };
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
+    if (worker !== undefined) {
+      // The primary prints the listening line; it learns we are up over IPC, and we stop when it is gone.
+      process.send?.({ listening: address.port });
+      process.on("disconnect", () => void stop("primary gone"));
+    }
   },
 });

@@ -20,6 +20,8 @@ export interface AuthenticatorOptions {
   /** Verified credentials remembered (default 10,000). */
   cacheSize?: number;
   log?: (msg: string) => void;
+  /** Shared state (issue 12): count a failure across nodes; resolves to the earlier failures in the window. */
+  countFailure?: (ip: string, windowMs: number) => Promise<number>;
 }
 
 const MAX_TRACKED_IPS = 10_000;
@@ -60,7 +62,10 @@ export class Authenticator {
     this.windowMs = opts.failWindowMs ?? 5 * 60_000;
     this.cacheSize = opts.cacheSize ?? 10_000;
     this.log = opts.log ?? ((msg) => console.error(msg));
+    this.countFailure = opts.countFailure;
   }
+
+  private readonly countFailure: AuthenticatorOptions["countFailure"];
 
   /** Load the users file. Missing = no users (warned); invalid → throws UsersFileError. */
   async start(): Promise<void> {
@@ -217,9 +222,11 @@ export class Authenticator {
     const now = Date.now();
     let entry = this.failures.get(ip);
     if (entry && now - entry.last > this.windowMs) entry = undefined;
-    const count = entry?.count ?? 0;
+    let count = entry?.count ?? 0;
     if (!entry && this.failures.size >= MAX_TRACKED_IPS) this.pruneFailures(now);
     this.failures.set(ip, { count: count + 1, last: now });
+    // Every node's failures count; if the store is away, this node's own count still applies.
+    if (this.countFailure) count = Math.max(count, await this.countFailure(ip, this.windowMs).catch(() => count));
     const penalty = Math.min(count * this.penaltyMs, this.penaltyMaxMs);
     const wait = this.failDelayMs + penalty - (performance.now() - started);
     if (wait > 0) await Bun.sleep(wait);

@@ -38,6 +38,12 @@ export const pass: CommandSpec = {
       if (acquired.fresh) await mounts[0]!.storage.stat("");
     } catch (err) {
       if (mounts) releaseMounts(mounts, server.quotas);
+      // Shared state away: the quota cannot be known, so the login waits for the store (issue 12).
+      if (err instanceof FtpError && err.code === 451) {
+        server.log.error("login refused: shared state unreachable", { session: session.id, user: user.name });
+        session.replyAndClose(421, "Service not available (shared state unreachable), try again later");
+        return;
+      }
       forgetMounts(user);
       // The cause (e.g. "the bucket does not exist") is for the log only; the client learns no place.
       const reason = err instanceof StorageError ? err.message : "unavailable";
@@ -52,6 +58,7 @@ export const pass: CommandSpec = {
     session.user = user;
     session.cwd = "/";
     session.limiters = server.limitersFor(user.name);
+    server.state.userRateShare(user.name, true);
     server.log.info("login", { session: session.id, ip: session.remoteIp, user: user.name });
     server.events.emit({ type: "login", session });
     session.reply(230, "Login successful");

@@ -6,8 +6,16 @@ export class RateLimiter {
   private allowance: number;
   private last = performance.now();
 
-  constructor(readonly bytesPerSecond: number) {
-    this.allowance = bytesPerSecond / 4; // a small burst, so short transfers are not delayed
+  /** `share`: the part of the rate this process may use (shared --max-user-rate across nodes). */
+  constructor(
+    private readonly rate: number,
+    private readonly share?: () => number,
+  ) {
+    this.allowance = rate / 4; // a small burst, so short transfers are not delayed
+  }
+
+  get bytesPerSecond(): number {
+    return this.share ? this.rate * this.share() : this.rate;
   }
 
   delayFor(bytes: number): number {

@@ -5,7 +5,7 @@ import { S3Storage } from "../storage/s3.ts";
 import { s3SettingsFromEnv, type S3Settings } from "../storage/s3-request.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
-import type { QuotaLedger, QuotaRegistry } from "./quota.ts";
+import type { Ledger, QuotaRegistry } from "./quota.ts";
 
 /** One root of a user's tree: the home at "/" or a virtual directory mounted at `vpath`. */
 export interface Mount {
@@ -17,7 +17,7 @@ export interface Mount {
   location: string;
   perms: ReadonlySet<Perm>;
   /** The ledger this mount's writes are charged to (the user's, or the mount's own). */
-  ledger: QuotaLedger;
+  ledger: Ledger;
   ledgerKey: string;
 }
 
@@ -49,7 +49,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     plan = planMounts(user, places);
     plans.set(user, plan);
   }
-  const ledgers = new Map<string, QuotaLedger>();
+  const ledgers = new Map<string, Ledger>();
   for (const spec of plan.ledgers) ledgers.set(spec.key, await quotas.acquire(spec.key, spec.limit, spec.measure));
   const table = plan.table;
   if (table && table.every((m) => ledgers.get(m.ledgerKey) === m.ledger)) return { mounts: table, fresh: false };

@@ -1,9 +1,33 @@
 /**
+ * What a reservation and the VFS need of a quota ledger. The in-process QuotaLedger answers
+ * `admit` synchronously; a shared one (server/state/redis-ledger.ts) may have to lease more bytes
+ * from the store first, and then answers with a promise.
+ */
+export interface Ledger {
+  limit: number;
+  /** Bytes in use (a shared ledger: as last seen in the store, this node's open reservations included). */
+  readonly used: number;
+  /** Measure (or look up) the space in use once. */
+  measured(): Promise<void>;
+  /** Book `bytes` if they fit; false (nothing booked) if they would cross the limit. */
+  admit(bytes: number): boolean | Promise<boolean>;
+  /** Give back bytes that left storage (DELE, a replaced file). */
+  release(bytes: number): void;
+  reserve(credit?: number): Reservation;
+  /** Replace `reserved` (booked by admit) by `delta`, the change storage reports. */
+  settle(reserved: number, delta: number): void;
+  /** Bytes still available (Infinity when unlimited). */
+  available(): number;
+  /** The registry dropped this ledger (no session uses it): give back anything held. */
+  dispose?(): void;
+}
+
+/**
  * A byte budget shared by every session that writes into the same space (one user's home, or one
  * mount with its own size limit). `admit` checks and books in one synchronous step, so parallel
  * uploads in different sessions can never overshoot the limit together.
  */
-export class QuotaLedger {
+export class QuotaLedger implements Ledger {
   /** Usage is measured from storage lazily: at login only when a limit is set (logins stay cheap). */
   private measuring: Promise<void> | null = null;
 
@@ -72,15 +96,33 @@ export class Reservation {
   private settled = false;
 
   constructor(
-    private readonly ledger: QuotaLedger,
+    private readonly ledger: Ledger,
     private readonly credit: number,
   ) {}
 
-  /** Reserve room for `n` more bytes; false (nothing reserved) when they would cross the limit. */
-  admit(n: number): boolean {
+  /**
+   * Reserve room for `n` more bytes; false (nothing reserved) when they would cross the limit. A
+   * shared ledger may answer later (a promise); the caller must not admit again before it does.
+   */
+  admit(n: number): boolean | Promise<boolean> {
     const need = Math.max(0, this.written + n - this.credit) - this.reserved;
-    if (need > 0 && !this.ledger.admit(need)) return false;
-    if (need > 0) this.reserved += need;
+    if (need <= 0) {
+      this.written += n;
+      return true;
+    }
+    const ok = this.ledger.admit(need);
+    if (ok === true || ok === false) return this.booked(ok, need, n);
+    return ok.then((yes) => this.booked(yes, need, n));
+  }
+
+  private booked(ok: boolean, need: number, n: number): boolean {
+    if (!ok) return false;
+    // Settled (aborted) while the ledger was answering: hand the booking straight back.
+    if (this.settled) {
+      this.ledger.settle(need, 0);
+      return false;
+    }
+    this.reserved += need;
     this.written += n;
     return true;
   }
@@ -102,12 +144,15 @@ const LINGER_MS = 30_000;
  * session closes, the ledger is dropped so the next login re-measures the disk.
  */
 export class QuotaRegistry {
-  private ledgers = new Map<string, { ledger: QuotaLedger; refs: number; timer?: ReturnType<typeof setTimeout> }>();
+  private ledgers = new Map<string, { ledger: Ledger; refs: number; timer?: ReturnType<typeof setTimeout> }>();
 
-  async acquire(key: string, limit: number, measure: () => Promise<number>): Promise<QuotaLedger> {
+  /** `create` makes a new ledger (in-process by default; the shared state's otherwise). */
+  constructor(private readonly create: (key: string, limit: number, measure: () => Promise<number>) => Ledger = (_k, limit, measure) => new QuotaLedger(limit, 0, measure)) {}
+
+  async acquire(key: string, limit: number, measure: () => Promise<number>): Promise<Ledger> {
     let entry = this.ledgers.get(key);
     if (!entry) {
-      entry = { ledger: new QuotaLedger(limit, 0, measure), refs: 0 };
+      entry = { ledger: this.create(key, limit, measure), refs: 0 };
       this.ledgers.set(key, entry);
     }
     if (entry.timer) clearTimeout(entry.timer);
@@ -123,7 +168,9 @@ export class QuotaRegistry {
     const entry = this.ledgers.get(key);
     if (!entry || --entry.refs > 0) return;
     entry.timer = setTimeout(() => {
-      if (entry.refs <= 0) this.ledgers.delete(key);
+      if (entry.refs > 0) return;
+      this.ledgers.delete(key);
+      entry.ledger.dispose?.();
     }, LINGER_MS);
     (entry.timer as { unref?: () => void }).unref?.();
   }

@@ -27,10 +27,43 @@ export class QuotaUpload implements AsyncDisposable {
     return this.upload.written;
   }
 
+  /** A shared ledger is leasing more bytes: later chunks queue behind it, so order is kept. */
+  private gate: Promise<void> | null = null;
+  private refused = false;
+
   /** Reserve quota for the chunk, then store it; throws QuotaExceeded before a byte over the limit is written. */
   write(chunk: Uint8Array): void | Promise<void> {
-    if (!this.reservation.admit(chunk.length)) throw new QuotaExceeded();
-    return this.upload.write(chunk);
+    if (this.gate) return this.queue(this.gate.then(() => this.writeNow(chunk)));
+    return this.writeNow(chunk);
+  }
+
+  private writeNow(chunk: Uint8Array): void | Promise<void> {
+    // Once a chunk was refused nothing after it is stored (no gap in the file).
+    if (this.refused) throw new QuotaExceeded();
+    const ok = this.reservation.admit(chunk.length);
+    if (ok === true) return this.upload.write(chunk);
+    if (ok === false) {
+      this.refused = true;
+      throw new QuotaExceeded();
+    }
+    return this.queue(
+      ok.then((yes) => {
+        if (!yes) {
+          this.refused = true;
+          throw new QuotaExceeded();
+        }
+        return this.upload.write(chunk);
+      }),
+    );
+  }
+
+  private queue(p: Promise<void>): Promise<void> {
+    const gate = p.catch(() => {});
+    this.gate = gate;
+    void gate.then(() => {
+      if (this.gate === gate) this.gate = null;
+    });
+    return p;
   }
 
   async commit(): Promise<void> {

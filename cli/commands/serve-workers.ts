@@ -1,0 +1,134 @@
+// ftpkit serve --workers N|auto: N processes share the control port (SO_REUSEPORT), each owning a
+// slice of the passive port range, so a data connection always reaches the process whose session
+// asked for it. The processes share connection caps, quotas, login back-off and user rates through
+// --state (Redis/Valkey). This file is the primary: it spawns, watches and stops the workers.
+import { consola } from "consola";
+import { availableParallelism } from "node:os";
+import type { Subprocess } from "bun";
+import { CliError } from "../args.ts";
+import { MemoryStore } from "../../server/state/memory-store.ts";
+import type { CreateServerOptions } from "../../server/index.ts";
+
+/** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
+export const WORKER_ENV = "FTPKIT_WORKER";
+/** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
+export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
+
+export function workerCount(value: string | undefined): number {
+  if (value === undefined) return 1;
+  if (value === "auto") return Math.max(1, availableParallelism());
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new CliError(`--workers must be auto or a whole number between 1 and 64, got "${value}"`);
+  return Number(value);
+}
+
+/** The command line without `--NAME VALUE` / `--NAME=VALUE`. */
+function stripFlag(args: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === `--${name}`) {
+      i++;
+      continue;
+    }
+    if (a.startsWith(`--${name}=`)) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/** Split [lo, hi] into `n` slices, one per worker (each gets at least one port). */
+export function slicePorts(range: readonly [number, number], n: number): Array<[number, number]> {
+  const [lo, hi] = range;
+  const size = hi - lo + 1;
+  if (size < n) throw new CliError(`--pasv-ports ${lo}-${hi} has ${size} ports for ${n} workers: give each at least one`);
+  const per = Math.floor(size / n);
+  return Array.from({ length: n }, (_, i) => [lo + i * per, i === n - 1 ? hi : lo + (i + 1) * per - 1] as [number, number]);
+}
+
+export async function runWorkers(n: number, rawArgs: string[], options: CreateServerOptions): Promise<void> {
+  // Without --state the primary is the store: one process answering one command at a time, like Redis.
+  const memory = options.state ? null : new MemoryStore();
+  const host = options.host ?? "0.0.0.0";
+  // Bind first (reusePort), so --port 0 gives every worker the same port; released once they listen.
+  let probe;
+  try {
+    // reusePort is accepted by Bun.listen (BUN-NOTES) but missing from its listen types.
+    probe = Bun.listen({ hostname: host, port: options.port ?? 2121, socket: { data() {} }, ...({ reusePort: true } as object) });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
+    if (code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
+    throw err;
+  }
+  const port = probe.port;
+  const slices = options.pasvPorts ? slicePorts(options.pasvPorts, n) : null;
+  let base = stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports");
+  base = ["serve", ...base, "--port", String(port)];
+  const json = options.logFormat === "json";
+  const workers: Array<Subprocess | null> = Array(n).fill(null);
+  let stopping = false;
+  let ready = 0;
+  let onAllReady!: () => void;
+  const allReady = new Promise<void>((r) => (onAllReady = r));
+
+  const spawn = (i: number) => {
+    const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : [])];
+    let reported = false;
+    const child = Bun.spawn([process.execPath, process.argv[1]!, ...args], {
+      env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : {}) },
+      stdin: "ignore",
+      stdout: "inherit",
+      stderr: "inherit",
+      ipc(message, self) {
+        const rpc = message as { rpc?: number; command?: string; args?: string[] };
+        if (memory && typeof rpc.rpc === "number") {
+          try {
+            self.send({ rpc: rpc.rpc, ok: memory.exec(rpc.command ?? "", rpc.args ?? []) });
+          } catch (err) {
+            self.send({ rpc: rpc.rpc, err: (err as Error).message });
+          }
+          return;
+        }
+        if ((message as { listening?: number }).listening !== undefined && !reported) {
+          reported = true;
+          if (++ready === n) onAllReady();
+        }
+      },
+    });
+    workers[i] = child;
+    void child.exited.then((code) => {
+      workers[i] = null;
+      if (stopping) return;
+      // A worker that dies is replaced; its sessions are gone, the others' are untouched.
+      if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code }));
+      else consola.warn(`worker ${i} exited (${code}); restarting it`);
+      setTimeout(() => !stopping && spawn(i), 1000);
+    });
+  };
+  for (let i = 0; i < n; i++) spawn(i);
+
+  const timeout = setTimeout(() => {
+    if (ready < n) {
+      consola.error(`only ${ready} of ${n} workers started`);
+      stop("start-up failure", 1);
+    }
+  }, 30_000);
+  const stop = async (signal: string, code = 0) => {
+    if (stopping) return process.exit(1);
+    stopping = true;
+    probe.stop(true);
+    for (const w of workers) w?.kill("SIGTERM");
+    await Promise.all(workers.map((w) => w?.exited));
+    if (!json) consola.info(`${signal}: workers stopped`);
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  await allReady;
+  clearTimeout(timeout);
+  probe.stop(true);
+  const shown = host.includes(":") ? `[${host}]` : host;
+  const detail = slices ? `; passive ports ${slices.map(([a, b]) => `${a}-${b}`).join(", ")}` : "";
+  if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n }));
+  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, state ${options.state ?? "in the primary process"}${detail})`);
+}

@@ -1,0 +1,279 @@
+// PROXY protocol v1 (text) and v2 (binary) headers, as sent by HAProxy and other TCP load
+// balancers in front of the control port (haproxy.org/download/2.9/doc/proxy-protocol.txt). Pure.
+
+/** v2 headers start with these 12 bytes. */
+export const PROXY_V2_SIGNATURE = Uint8Array.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+/** A v1 line is at most 107 bytes including CRLF (spec §2.1). */
+export const MAX_PROXY_V1_LENGTH = 107;
+/**
+ * Our cap on a whole v2 header. The format allows 16 + 65535 bytes, but addresses take at most 216
+ * and balancers add a few short TLVs; a bigger header is refused rather than buffered.
+ */
+export const MAX_PROXY_V2_LENGTH = 16 + 2048;
+
+export interface ProxyEndpoint {
+  ip: string;
+  port: number;
+}
+
+export interface ProxyHeader {
+  version: 1 | 2;
+  /** LOCAL (v2) / UNKNOWN (v1): the balancer's own connection (health check); use the socket's address. */
+  local: boolean;
+  family: "tcp4" | "tcp6" | "unspec";
+  source?: ProxyEndpoint;
+  destination?: ProxyEndpoint;
+}
+
+export type ProxyParse =
+  | { status: "incomplete" }
+  | { status: "invalid"; reason: string }
+  /** `length` bytes were the header; anything after them belongs to the proxied connection. */
+  | { status: "ok"; header: ProxyHeader; length: number };
+
+const V1_PREFIX = "PROXY ";
+
+/**
+ * Parse a PROXY header at the start of `buf`. "incomplete" means more bytes are needed (the header
+ * cannot be longer than the caps above, so the caller's buffer stays bounded).
+ */
+export function parseProxyHeader(buf: Uint8Array): ProxyParse {
+  if (buf.length === 0) return { status: "incomplete" };
+  if (buf[0] === 0x0d) return parseV2(buf);
+  if (buf[0] === 0x50) return parseV1(buf);
+  return { status: "invalid", reason: "no PROXY header" };
+}
+
+function startsWith(buf: Uint8Array, prefix: Uint8Array): "yes" | "no" | "short" {
+  const n = Math.min(buf.length, prefix.length);
+  for (let i = 0; i < n; i++) if (buf[i] !== prefix[i]) return "no";
+  return buf.length < prefix.length ? "short" : "yes";
+}
+
+const V1_PREFIX_BYTES = new TextEncoder().encode(V1_PREFIX);
+
+function parseV1(buf: Uint8Array): ProxyParse {
+  const pre = startsWith(buf, V1_PREFIX_BYTES);
+  if (pre === "no") return { status: "invalid", reason: "no PROXY header" };
+  if (pre === "short") return { status: "incomplete" };
+  let end = -1;
+  for (let i = V1_PREFIX.length; i < Math.min(buf.length, MAX_PROXY_V1_LENGTH); i++) {
+    if (buf[i] === 0x0a) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) return buf.length >= MAX_PROXY_V1_LENGTH ? { status: "invalid", reason: "PROXY v1 line too long" } : { status: "incomplete" };
+  if (buf[end - 1] !== 0x0d) return { status: "invalid", reason: "PROXY v1 line must end in CRLF" };
+  const line = new TextDecoder("latin1").decode(buf.subarray(0, end - 1));
+  const parts = line.split(" ");
+  const length = end + 1;
+  if (parts[1] === "UNKNOWN") return { status: "ok", header: { version: 1, local: true, family: "unspec" }, length };
+  if (parts.length !== 6) return { status: "invalid", reason: "PROXY v1 needs protocol, two addresses and two ports" };
+  const [, proto, src, dst, sport, dport] = parts as [string, string, string, string, string, string];
+  if (proto !== "TCP4" && proto !== "TCP6") return { status: "invalid", reason: `PROXY v1 protocol ${proto.slice(0, 8)} unknown` };
+  const check = proto === "TCP4" ? validIPv4 : validIPv6;
+  if (!check(src) || !check(dst)) return { status: "invalid", reason: `PROXY v1 address is not ${proto}` };
+  const sp = v1Port(sport);
+  const dp = v1Port(dport);
+  if (sp === null || dp === null) return { status: "invalid", reason: "PROXY v1 port out of range" };
+  return {
+    status: "ok",
+    header: {
+      version: 1,
+      local: false,
+      family: proto === "TCP4" ? "tcp4" : "tcp6",
+      source: { ip: proto === "TCP6" ? src.toLowerCase() : src, port: sp },
+      destination: { ip: proto === "TCP6" ? dst.toLowerCase() : dst, port: dp },
+    },
+    length,
+  };
+}
+
+function v1Port(s: string): number | null {
+  // No leading zeros, 0–65535 (spec: "a decimal number … without leading zeroes").
+  if (!/^(0|[1-9]\d{0,4})$/.test(s)) return null;
+  const n = Number(s);
+  return n <= 65535 ? n : null;
+}
+
+function validIPv4(s: string): boolean {
+  const parts = s.split(".");
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+function validIPv6(s: string): boolean {
+  if (!/^[0-9a-fA-F:.]{2,45}$/.test(s) || s.includes(":::")) return false;
+  const doubles = s.split("::").length - 1;
+  if (doubles > 1) return false;
+  let groups = s.split(":").filter((g) => g !== "");
+  let count = groups.length;
+  const last = groups[groups.length - 1];
+  if (last?.includes(".")) {
+    if (!validIPv4(last)) return false;
+    groups = groups.slice(0, -1);
+    count++; // an embedded IPv4 address is two groups
+  }
+  if (!groups.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
+  return doubles ? count < 8 : count === 8;
+}
+
+function parseV2(buf: Uint8Array): ProxyParse {
+  const sig = startsWith(buf, PROXY_V2_SIGNATURE);
+  if (sig === "no") return { status: "invalid", reason: "no PROXY header" };
+  if (buf.length < 16) return { status: "incomplete" };
+  const verCmd = buf[12]!;
+  if (verCmd >> 4 !== 2) return { status: "invalid", reason: "PROXY v2 version must be 2" };
+  const command = verCmd & 0x0f;
+  if (command > 1) return { status: "invalid", reason: "PROXY v2 command unknown" };
+  const fam = buf[13]!;
+  const len = (buf[14]! << 8) | buf[15]!;
+  if (16 + len > MAX_PROXY_V2_LENGTH) return { status: "invalid", reason: "PROXY v2 header too long" };
+  if (buf.length < 16 + len) return { status: "incomplete" };
+  const length = 16 + len;
+  if (command === 0) return { status: "ok", header: { version: 2, local: true, family: "unspec" }, length };
+  const body = buf.subarray(16, 16 + len);
+  switch (fam) {
+    case 0x11: // TCP over IPv4
+      if (len < 12) return { status: "invalid", reason: "PROXY v2 IPv4 addresses truncated" };
+      return {
+        status: "ok",
+        header: {
+          version: 2,
+          local: false,
+          family: "tcp4",
+          source: { ip: body.subarray(0, 4).join("."), port: (body[8]! << 8) | body[9]! },
+          destination: { ip: body.subarray(4, 8).join("."), port: (body[10]! << 8) | body[11]! },
+        },
+        length,
+      };
+    case 0x21: // TCP over IPv6
+      if (len < 36) return { status: "invalid", reason: "PROXY v2 IPv6 addresses truncated" };
+      return {
+        status: "ok",
+        header: {
+          version: 2,
+          local: false,
+          family: "tcp6",
+          source: { ip: formatIPv6(body.subarray(0, 16)), port: (body[32]! << 8) | body[33]! },
+          destination: { ip: formatIPv6(body.subarray(16, 32)), port: (body[34]! << 8) | body[35]! },
+        },
+        length,
+      };
+    case 0x00: // PROXY with UNSPEC: the receiver must use the socket's own addresses
+      return { status: "ok", header: { version: 2, local: true, family: "unspec" }, length };
+    default:
+      return { status: "invalid", reason: "PROXY v2 family is not TCP over IPv4/IPv6" };
+  }
+}
+
+/** 16 bytes → RFC 5952 text ("2001:db8::1"); an IPv4-mapped address becomes plain IPv4. */
+export function formatIPv6(b: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  // Longest run of at least two zero groups becomes "::" (the first one on a tie).
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+}
+
+/** Build a v2 header (tests, and a client behind no balancer has no use for it). */
+export function formatProxyV2(source: ProxyEndpoint, destination: ProxyEndpoint, tlvs: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const v6 = source.ip.includes(":");
+  const addrLen = v6 ? 36 : 12;
+  const out = new Uint8Array(16 + addrLen + tlvs.length);
+  out.set(PROXY_V2_SIGNATURE, 0);
+  out[12] = 0x21;
+  out[13] = v6 ? 0x21 : 0x11;
+  const len = addrLen + tlvs.length;
+  out[14] = len >> 8;
+  out[15] = len & 255;
+  const ipBytes = (ip: string) => (v6 ? ipv6Bytes(ip) : Uint8Array.from(ip.split(".").map(Number)));
+  const a = ipBytes(source.ip);
+  const b = ipBytes(destination.ip);
+  out.set(a, 16);
+  out.set(b, 16 + a.length);
+  const p = 16 + 2 * a.length;
+  out[p] = source.port >> 8;
+  out[p + 1] = source.port & 255;
+  out[p + 2] = destination.port >> 8;
+  out[p + 3] = destination.port & 255;
+  out.set(tlvs, 16 + addrLen);
+  return out;
+}
+
+function ipv6Bytes(ip: string): Uint8Array {
+  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const n = parseInt(g, 16);
+    out[2 * i] = n >> 8;
+    out[2 * i + 1] = n & 255;
+  });
+  return out;
+}
+
+/** A CIDR list ("10.0.0.0/8,::1"): does it contain `ip`? Parsed once by `parseCidrList`. */
+export interface CidrBlock {
+  bytes: Uint8Array;
+  prefix: number;
+}
+
+export function parseCidrList(text: string): CidrBlock[] {
+  return text.split(",").map((part) => {
+    const s = part.trim();
+    const [addr, bits] = s.split("/") as [string, string | undefined];
+    const v4 = validIPv4(addr);
+    if (!v4 && !validIPv6(addr)) throw new Error(`"${s}" is not an IP address or CIDR block`);
+    const bytes = v4 ? Uint8Array.from(addr.split(".").map(Number)) : ipv6Bytes(expandEmbeddedV4(addr));
+    const max = bytes.length * 8;
+    const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+    if (!(prefix >= 0 && prefix <= max)) throw new Error(`"${s}": prefix length must be 0–${max}`);
+    return { bytes, prefix };
+  });
+}
+
+function expandEmbeddedV4(ip: string): string {
+  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  if (!m) return ip;
+  const [a, b, c, d] = m[2]!.split(".").map(Number) as [number, number, number, number];
+  return `${m[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
+export function cidrContains(blocks: readonly CidrBlock[], ip: string): boolean {
+  let bytes: Uint8Array;
+  if (validIPv4(ip)) bytes = Uint8Array.from(ip.split(".").map(Number));
+  else if (validIPv6(ip)) bytes = ipv6Bytes(expandEmbeddedV4(ip));
+  else return false;
+  // An IPv4 peer seen through a "::" listener (::ffff:a.b.c.d) matches IPv4 blocks.
+  const mapped = bytes.length === 16 && bytes.subarray(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff ? bytes.subarray(12) : null;
+  return blocks.some((b) => {
+    const candidate = b.bytes.length === bytes.length ? bytes : b.bytes.length === 4 ? mapped : null;
+    if (!candidate) return false;
+    let bits = b.prefix;
+    for (let i = 0; bits > 0; i++, bits -= 8) {
+      const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+      if ((candidate[i]! & mask) !== (b.bytes[i]! & mask)) return false;
+    }
+    return true;
+  });
+}

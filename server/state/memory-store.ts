@@ -1,0 +1,237 @@
+// The store for `--workers` without --state: the primary process keeps it in memory and runs, in
+// TypeScript, the same operations RedisState sends to Redis as Lua scripts (scripts.ts), one at a
+// time (so each is atomic, as in Redis). Workers reach it over their IPC channel (ipc-client.ts).
+import * as S from "./scripts.ts";
+
+type Args = string[];
+type Impl = (store: MemoryStore, keys: string[], argv: Args) => unknown;
+
+const num = (s: string | undefined) => Number(s ?? 0);
+
+const IMPLS: Array<[string, Impl]> = [
+  [
+    S.LEASE,
+    (db, [usedKey, leasesKey], [node, limit, want, min, holdArg, ttl, keep]) => {
+      const now = Date.now();
+      const leases = db.hash(leasesKey!);
+      let others = 0;
+      let dead = 0;
+      for (const [n, v] of [...leases]) {
+        if (n === node) continue;
+        const [b, exp] = v.split(":").map(Number) as [number, number];
+        if (exp < now) {
+          leases.delete(n);
+          dead += b;
+        } else others += b;
+      }
+      let hold = num(holdArg);
+      if (dead > 0 && others === 0 && hold === 0) {
+        db.del(usedKey!);
+        return [-1, 0, 0];
+      }
+      const usedText = db.get(usedKey!);
+      if (usedText === undefined) return [-1, 0, 0];
+      const used = Number(usedText) + dead;
+      if (dead > 0) db.set(usedKey!, String(used));
+      const free = num(limit) - used - others - hold;
+      const grant = free >= num(min) ? Math.min(num(want), free) : 0;
+      hold += grant;
+      if (hold > 0) leases.set(node!, `${hold}:${now + num(ttl)}`);
+      else leases.delete(node!);
+      db.expire(usedKey!, num(keep));
+      db.expire(leasesKey!, num(keep));
+      return [grant, used, others];
+    },
+  ],
+  [
+    S.SETTLE,
+    (db, [usedKey, leasesKey], [node, delta, holdArg, ttl, keep]) => {
+      const usedText = db.get(usedKey!);
+      let u = -1;
+      if (usedText !== undefined) {
+        u = Math.max(0, Number(usedText) + num(delta));
+        db.set(usedKey!, String(u), num(keep));
+      }
+      const hold = num(holdArg);
+      const leases = db.hash(leasesKey!);
+      if (hold > 0) leases.set(node!, `${hold}:${Date.now() + num(ttl)}`);
+      else leases.delete(node!);
+      db.expire(leasesKey!, num(keep));
+      return u;
+    },
+  ],
+  [
+    S.CONN_OPEN,
+    (db, [nodesKey], [node, ip, maxConn, maxPerIp, ttl, prefix]) => {
+      const now = Date.now();
+      const nodes = db.zset(nodesKey!);
+      nodes.set(node!, now + num(ttl));
+      for (const [n, exp] of [...nodes]) {
+        if (exp <= now) {
+          db.del(`${prefix}conns:${n}`);
+          nodes.delete(n);
+        }
+      }
+      let total = 0;
+      let fromIp = 0;
+      for (const n of nodes.keys()) {
+        const h = db.hash(`${prefix}conns:${n}`);
+        total += num(h.get("total"));
+        fromIp += num(h.get(`ip:${ip}`));
+      }
+      if (total >= num(maxConn)) return 1;
+      if (fromIp >= num(maxPerIp)) return 2;
+      const mine = db.hash(`${prefix}conns:${node}`);
+      mine.set("total", String(num(mine.get("total")) + 1));
+      mine.set(`ip:${ip}`, String(num(mine.get(`ip:${ip}`)) + 1));
+      return 0;
+    },
+  ],
+  [
+    S.CONN_CLOSE,
+    (db, [key], [field]) => {
+      const h = db.hash(key!);
+      h.set("total", String(num(h.get("total")) - 1));
+      const n = num(h.get(field!)) - 1;
+      if (n <= 0) h.delete(field!);
+      else h.set(field!, String(n));
+      return 0;
+    },
+  ],
+  [
+    S.NODE_SYNC,
+    (db, [nodesKey, mineKey], [node, ttl, ...fields]) => {
+      db.zset(nodesKey!).set(node!, Date.now() + num(ttl));
+      db.del(mineKey!);
+      const h = db.hash(mineKey!);
+      for (let i = 0; i + 1 < fields.length; i += 2) h.set(fields[i]!, fields[i + 1]!);
+      return 0;
+    },
+  ],
+  [
+    S.NODE_ALIVE,
+    (db, [nodesKey], [node, ttl]) => {
+      db.zset(nodesKey!).set(node!, Date.now() + num(ttl));
+      return 0;
+    },
+  ],
+  [
+    S.FAIL,
+    (db, [key], [windowMs]) => {
+      const n = num(db.get(key!)) + 1;
+      db.set(key!, String(n), num(windowMs));
+      return n - 1;
+    },
+  ],
+  [
+    S.RATE_NODES,
+    (db, [key], [node, ttl, active]) => {
+      const now = Date.now();
+      const z = db.zset(key!);
+      for (const [n, exp] of [...z]) if (exp <= now) z.delete(n);
+      if (active === "1") z.set(node!, now + num(ttl));
+      else z.delete(node!);
+      db.expire(key!, num(ttl));
+      return z.size;
+    },
+  ],
+  [
+    S.SET_USED,
+    (db, [key], [bytes, keep]) => {
+      if (db.get(key!) !== undefined) return null;
+      db.set(key!, bytes!, num(keep));
+      return "OK";
+    },
+  ],
+];
+
+const BY_TEXT = new Map(IMPLS);
+const BY_SHA = new Map(IMPLS.map(([text, impl]) => [new Bun.CryptoHasher("sha1").update(text).digest("hex"), impl]));
+
+/** Strings, hashes and sorted sets (as maps) with per-key expiry: just what the scripts use. */
+export class MemoryStore {
+  private values = new Map<string, string | Map<string, string> | Map<string, number>>();
+  private expiry = new Map<string, number>();
+  private sweeps = 0;
+
+  /** Run one command as Redis would answer it (EVALSHA/EVAL of our scripts, PING, DEL, ZREM). */
+  exec(command: string, args: Args): unknown {
+    // Expired keys are also dropped now and then, so keys nobody reads again do not pile up.
+    if (++this.sweeps % 10_000 === 0) this.sweep();
+    switch (command) {
+      case "PING":
+        return "PONG";
+      case "DEL":
+        for (const k of args) this.del(k);
+        return args.length;
+      case "ZREM":
+        this.zset(args[0]!).delete(args[1]!);
+        return 1;
+      case "EVAL":
+      case "EVALSHA": {
+        const [script, n, ...rest] = args;
+        const impl = command === "EVAL" ? BY_TEXT.get(script!) : BY_SHA.get(script!);
+        if (!impl) throw new Error("NOSCRIPT no such script in the memory store");
+        const k = Number(n);
+        return impl(this, rest.slice(0, k), rest.slice(k));
+      }
+      default:
+        throw new Error(`ERR unknown command ${command}`);
+    }
+  }
+
+  private live(key: string): boolean {
+    const exp = this.expiry.get(key);
+    if (exp !== undefined && exp <= Date.now()) {
+      this.del(key);
+      return false;
+    }
+    return this.values.has(key);
+  }
+
+  get(key: string): string | undefined {
+    return this.live(key) ? (this.values.get(key) as string) : undefined;
+  }
+
+  set(key: string, value: string, ttlMs?: number): void {
+    this.values.set(key, value);
+    if (ttlMs) this.expiry.set(key, Date.now() + ttlMs);
+    else this.expiry.delete(key);
+  }
+
+  hash(key: string): Map<string, string> {
+    if (!this.live(key)) this.values.set(key, new Map<string, string>());
+    return this.values.get(key) as Map<string, string>;
+  }
+
+  zset(key: string): Map<string, number> {
+    if (!this.live(key)) this.values.set(key, new Map<string, number>());
+    return this.values.get(key) as Map<string, number>;
+  }
+
+  expire(key: string, ttlMs: number): void {
+    if (this.values.has(key)) this.expiry.set(key, Date.now() + ttlMs);
+  }
+
+  del(key: string): void {
+    this.values.delete(key);
+    this.expiry.delete(key);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [k, exp] of this.expiry) if (exp <= now) this.del(k);
+  }
+}
+
+/** A StoreClient on a MemoryStore in this process (tests; the primary itself does not serve). */
+export function memoryClient(store: MemoryStore) {
+  return () => ({
+    onclose: null as ((error: Error) => void) | null,
+    async connect() {},
+    async send(command: string, args: string[]) {
+      return store.exec(command, args);
+    },
+    close() {},
+  });
+}

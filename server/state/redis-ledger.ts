@@ -1,0 +1,184 @@
+import { FtpError } from "../../protocol/errors.ts";
+import { Reservation, type Ledger } from "../vfs/quota.ts";
+import { LEASE, SET_USED, SETTLE } from "./scripts.ts";
+
+/** What a shared ledger needs of the store (RedisState). */
+export interface LedgerStore {
+  readonly prefix: string;
+  readonly node: string;
+  readonly leaseTtlMs: number;
+  readonly keepMs: number;
+  eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+}
+
+/** Bytes leased from the shared ledger at a time: one round trip per this many uploaded bytes at most. */
+export const LEASE_BLOCK = 4 * 1024 * 1024;
+
+/**
+ * A quota ledger shared by several nodes through the store. Uploads on this node spend a lease of
+ * bytes taken from the store in blocks (LEASE), so the per-chunk path stays local and synchronous;
+ * only when the lease runs out does a chunk wait for the store. A settled upload or a deletion
+ * updates the shared usage (SETTLE) and, once no upload holds bytes here, returns the unused lease.
+ * A lease is trusted locally only while it is fresh in the store (renewed by the heartbeat): if
+ * the store cannot be reached, uploads stop at the end of their lease (451) rather than overshoot.
+ */
+export class RedisLedger implements Ledger {
+  /** Leased and not yet spent. */
+  private leaseFree = 0;
+  /** Admitted to uploads and not yet settled. */
+  private reservedOut = 0;
+  /** Settled changes the store has not accepted yet (retried by the heartbeat). */
+  private backlog = 0;
+  private validUntil = 0;
+  private seenUsed = 0;
+  private seenOthers = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private measuring: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly key: string,
+    public limit: number,
+    private readonly measure: () => Promise<number>,
+  ) {}
+
+  private get keys(): string[] {
+    return [`${this.store.prefix}quota:${this.key}:used`, `${this.store.prefix}quota:${this.key}:leases`];
+  }
+
+  /** What this node holds against the limit (restated to the store on every call). */
+  private get hold(): number {
+    return this.reservedOut + this.leaseFree + Math.max(0, this.backlog);
+  }
+
+  get used(): number {
+    return this.seenUsed + this.reservedOut + this.backlog;
+  }
+
+  /** Make sure the store knows the usage (one round trip per login while it does). */
+  measured(): Promise<void> {
+    if (this.limit <= 0) return Promise.resolve();
+    return this.serial(() => this.lease(0, 0)).then(() => {});
+  }
+
+  /**
+   * Every exchange with the store runs one after the other: each restates this node's holding, so a
+   * settlement computed while a lease is in flight would otherwise drop the bytes that lease grants.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn);
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async ensureMeasured(): Promise<void> {
+    this.measuring ??= (async () => {
+      const bytes = await this.measure().catch(() => 0);
+      await this.store.eval(SET_USED, [this.keys[0]!], [bytes, this.store.keepMs]);
+    })().finally(() => (this.measuring = null));
+    return this.measuring;
+  }
+
+  admit(bytes: number): boolean | Promise<boolean> {
+    if (this.limit <= 0) {
+      this.reservedOut += bytes;
+      return true;
+    }
+    if (bytes <= this.leaseFree && Date.now() < this.validUntil) {
+      this.leaseFree -= bytes;
+      this.reservedOut += bytes;
+      return true;
+    }
+    // One lease request at a time per ledger: the next waits and may find the block already there.
+    return this.serial(() => this.admitLeased(bytes));
+  }
+
+  private async admitLeased(bytes: number): Promise<boolean> {
+    if (bytes > this.leaseFree || Date.now() >= this.validUntil) {
+      // Small quotas lease in smaller blocks, so one node's idle lease does not starve the others.
+      const block = Math.min(LEASE_BLOCK, Math.max(64 * 1024, Math.floor(this.limit / 16)));
+      const granted = await this.lease(Math.max(block, bytes - this.leaseFree), Math.max(0, bytes - this.leaseFree));
+      if (granted < 0) return false;
+    }
+    if (bytes > this.leaseFree) return false;
+    this.leaseFree -= bytes;
+    this.reservedOut += bytes;
+    return true;
+  }
+
+  /** Ask the store for `want` bytes (at least `min`); renews the lease's freshness. -1: refused. */
+  private async lease(want: number, min: number): Promise<number> {
+    // -1 from the store: measure storage, then ask again (a crashed node's lease can cause one more).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let res: number[];
+      try {
+        res = (await this.store.eval(LEASE, this.keys, [this.store.node, this.limit, want, min, this.hold, this.store.leaseTtlMs, this.store.keepMs])) as number[];
+      } catch {
+        throw new FtpError(451, "Quota store unavailable; upload aborted");
+      }
+      const [grant, used, others] = res.map(Number) as [number, number, number];
+      if (grant === -1) {
+        await this.ensureMeasured().catch(() => {
+          throw new FtpError(451, "Quota store unavailable; upload aborted");
+        });
+        continue;
+      }
+      this.seenUsed = used;
+      this.seenOthers = others;
+      this.validUntil = Date.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
+      if (grant === 0 && want > 0 && min > 0) return -1;
+      this.leaseFree += grant;
+      return grant;
+    }
+    return -1;
+  }
+
+  release(bytes: number): void {
+    this.settle(0, -bytes);
+  }
+
+  reserve(credit = 0): Reservation {
+    return new Reservation(this, credit);
+  }
+
+  settle(reserved: number, delta: number): void {
+    this.reservedOut = Math.max(0, this.reservedOut - reserved);
+    // No upload holds bytes here any more: the rest of the lease goes back.
+    if (this.reservedOut === 0) this.leaseFree = 0;
+    if (this.limit <= 0) return; // unlimited: nothing to share
+    this.backlog += delta;
+    void this.flush();
+  }
+
+  /** Send the backlog and restate the holding; the heartbeat calls it too (renewing the lease). */
+  flush(): Promise<void> {
+    return this.serial(() => this.flushNow());
+  }
+
+  private async flushNow(): Promise<void> {
+    const delta = this.backlog;
+    this.backlog = 0;
+    try {
+      const used = Number(await this.store.eval(SETTLE, this.keys, [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
+      if (used >= 0) this.seenUsed = used;
+      if (this.hold > 0) this.validUntil = Date.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
+    } catch {
+      this.backlog += delta; // kept on our side (and counted in `hold`) until the store is back
+    }
+  }
+
+  /** Something to tell the store at the next heartbeat? */
+  get active(): boolean {
+    return this.limit > 0 && (this.hold > 0 || this.backlog !== 0);
+  }
+
+  available(): number {
+    if (this.limit <= 0) return Infinity;
+    return Math.max(0, this.limit - this.seenUsed - this.seenOthers - this.reservedOut - Math.max(0, this.backlog));
+  }
+
+  dispose(): void {
+    this.leaseFree = 0;
+    void this.flush();
+  }
+}

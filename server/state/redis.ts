@@ -1,0 +1,248 @@
+import { RedisClient } from "bun";
+import { hostname } from "node:os";
+import type { Ledger } from "../vfs/quota.ts";
+import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
+import { CONN_CLOSE, CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
+import type { Admission, ConnectionLimits, SharedState } from "./types.ts";
+
+/** What RedisState needs of a connection to the store: Bun's RedisClient, or a worker's line to its primary. */
+export interface StoreClient {
+  connect(): Promise<void>;
+  send(command: string, args: string[]): Promise<unknown>;
+  close(): void;
+  onclose: ((error: Error) => void) | null;
+}
+
+export interface RedisStateOptions {
+  /** redis://… (shown in errors); with `client`, only a name. */
+  url: string;
+  /** Another way to reach the store (--workers without --state: the primary's memory store over IPC). */
+  client?: () => StoreClient;
+  /** Key prefix, so several clusters can share one Redis (default "ftpkit:"). */
+  prefix?: string;
+  /** A node that stops heartbeating is forgotten (its slots, leases, rate shares) after this long. */
+  nodeTtlMs?: number;
+  /** How long the store keeps a ledger's usage after the last node let it go. */
+  keepMs?: number;
+  /** A command not answered within this is a failure (the store is unreachable). */
+  commandTimeoutMs?: number;
+  /** --max-user-rate is set: track which nodes serve each user (else no round trips for it). */
+  shareRates?: boolean;
+  log?: (event: string, fields?: Record<string, string | number | boolean | undefined>) => void;
+}
+
+/**
+ * Several nodes (processes or hosts) acting as one server through Redis or Valkey. Every check-and-add
+ * is one Lua script (atomic in the store). Each node heartbeats every third of `nodeTtlMs`: restates
+ * its connection counts, renews its quota leases and flushes what the store missed while away. If the
+ * store cannot be reached: new connections and logins get 421, running transfers go on within their
+ * leases, and the client reconnects with back-off.
+ */
+export class RedisState implements SharedState, LedgerStore {
+  readonly kind = "redis";
+  readonly prefix: string;
+  readonly node = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  readonly leaseTtlMs: number;
+  readonly keepMs: number;
+  private readonly timeoutMs: number;
+  private client: StoreClient;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private reconnectAt = 0;
+  private backoffMs = 250;
+  private down = false;
+  private connCounts = new Map<string, number>();
+  private connTotal = 0;
+  private connDirty = false;
+  private ledgers = new Set<RedisLedger>();
+  private userSessions = new Map<string, number>();
+  private shares = new Map<string, number>();
+  private readonly log: NonNullable<RedisStateOptions["log"]>;
+
+  constructor(private readonly opts: RedisStateOptions) {
+    this.prefix = opts.prefix ?? "ftpkit:";
+    this.leaseTtlMs = opts.nodeTtlMs ?? 15_000;
+    this.keepMs = opts.keepMs ?? 60_000;
+    this.timeoutMs = opts.commandTimeoutMs ?? 2000;
+    this.log = opts.log ?? (() => {});
+    this.client = this.newClient();
+  }
+
+  private newClient(): StoreClient {
+    // No offline queue: while the store is away, commands fail at once instead of piling up.
+    const client: StoreClient = this.opts.client
+      ? this.opts.client()
+      : new RedisClient(this.opts.url, { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: this.timeoutMs });
+    client.onclose = () => this.markDown("connection closed");
+    return client;
+  }
+
+  private markDown(reason: string): void {
+    if (this.down) return;
+    this.down = true;
+    this.connDirty = true;
+    this.log("state store unreachable", { reason });
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.withTimeout(this.client.connect());
+      await this.send("PING", []);
+    } catch (err) {
+      this.client.close();
+      const e = new Error(`cannot reach the state store at ${this.opts.url}: ${(err as Error).message}`);
+      e.name = "StateStartError";
+      throw e;
+    }
+    this.down = false;
+    await this.sync();
+    this.timer = setInterval(() => void this.heartbeat(), Math.max(200, this.leaseTtlMs / 3));
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    try {
+      for (const l of this.ledgers) l.dispose();
+      await Promise.all([...this.ledgers].map((l) => l.flush()));
+      await this.send("ZREM", [`${this.prefix}nodes`, this.node]);
+      await this.send("DEL", [`${this.prefix}conns:${this.node}`]);
+      for (const user of this.userSessions.keys()) await this.eval(RATE_NODES, [`${this.prefix}rate:${user}`], [this.node, this.leaseTtlMs, 0]);
+    } catch {
+      /* the store is away: our entries expire on their own */
+    }
+    this.client.close();
+  }
+
+  private withTimeout<T>(p: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout>;
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  private async send(cmd: string, args: string[]): Promise<unknown> {
+    if (this.down) throw new Error("state store unreachable");
+    try {
+      return await this.withTimeout(this.client.send(cmd, args));
+    } catch (err) {
+      if (!/ERR|WRONGTYPE|NOSCRIPT/.test((err as Error).message)) this.markDown((err as Error).message);
+      throw err;
+    }
+  }
+
+  private shas = new Map<string, string>();
+
+  /** EVALSHA (the store keeps compiled scripts); the full text only when the store does not know it yet. */
+  async eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    let sha = this.shas.get(script);
+    if (!sha) this.shas.set(script, (sha = new Bun.CryptoHasher("sha1").update(script).digest("hex")));
+    const rest = [String(keys.length), ...keys, ...args.map(String)];
+    try {
+      return await this.send("EVALSHA", [sha, ...rest]);
+    } catch (err) {
+      if (!/NOSCRIPT/.test((err as Error).message)) throw err;
+      return this.send("EVAL", [script, ...rest]);
+    }
+  }
+
+  /** Keep this node alive in the store; after an outage, reconnect with back-off and restate everything. */
+  private async heartbeat(): Promise<void> {
+    if (this.down) {
+      if (Date.now() < this.reconnectAt) return;
+      this.reconnectAt = Date.now() + this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, 5000);
+      try {
+        this.client.close();
+        this.client = this.newClient();
+        await this.withTimeout(this.client.connect());
+        this.down = false;
+        this.backoffMs = 250;
+        this.log("state store reachable again", {});
+      } catch {
+        return;
+      }
+    }
+    try {
+      // Restating the counts races connections being admitted meanwhile: only after an outage.
+      if (this.connDirty) await this.sync();
+      else await this.eval(NODE_ALIVE, [`${this.prefix}nodes`], [this.node, this.leaseTtlMs]);
+      await Promise.all([...this.ledgers].filter((l) => l.active).map((l) => l.flush()));
+      for (const [user, n] of this.userSessions) await this.refreshShare(user, n > 0);
+    } catch {
+      /* marked down; retried at the next beat */
+    }
+  }
+
+  /** Restate this node's connection counts (after an outage the store may have dropped them). */
+  private async sync(): Promise<void> {
+    const fields: string[] = ["total", String(this.connTotal)];
+    for (const [ip, n] of this.connCounts) fields.push(`ip:${ip}`, String(n));
+    await this.eval(NODE_SYNC, [`${this.prefix}nodes`, `${this.prefix}conns:${this.node}`], [this.node, this.leaseTtlMs, ...fields]);
+    this.connDirty = false;
+  }
+
+  async openConnection(ip: string, limits: ConnectionLimits): Promise<Admission> {
+    try {
+      if (this.connDirty) await this.sync();
+      const r = Number(
+        await this.eval(CONN_OPEN, [`${this.prefix}nodes`], [this.node, ip, limits.maxConnections, limits.maxPerIp, this.leaseTtlMs, this.prefix]),
+      );
+      if (r === 1) return "server-full";
+      if (r === 2) return "ip-full";
+      this.connTotal++;
+      this.connCounts.set(ip, (this.connCounts.get(ip) ?? 0) + 1);
+      return "ok";
+    } catch {
+      return "unavailable";
+    }
+  }
+
+  closeConnection(ip: string): void {
+    this.connTotal = Math.max(0, this.connTotal - 1);
+    const n = (this.connCounts.get(ip) ?? 1) - 1;
+    if (n <= 0) this.connCounts.delete(ip);
+    else this.connCounts.set(ip, n);
+    const key = `${this.prefix}conns:${this.node}`;
+    this.eval(CONN_CLOSE, [key], [`ip:${ip}`]).catch(() => (this.connDirty = true));
+  }
+
+  createLedger(key: string, limit: number, measure: () => Promise<number>): Ledger {
+    const ledger = new RedisLedger(this, key, limit, measure);
+    this.ledgers.add(ledger);
+    const dispose = ledger.dispose.bind(ledger);
+    ledger.dispose = () => {
+      dispose();
+      this.ledgers.delete(ledger);
+    };
+    return ledger;
+  }
+
+  async noteLoginFailure(ip: string, windowMs: number): Promise<number> {
+    return Number(await this.eval(FAIL, [`${this.prefix}fail:${ip}`], [windowMs]));
+  }
+
+  userRateShare(user: string, active: boolean): void {
+    if (!this.opts.shareRates) return;
+    const n = Math.max(0, (this.userSessions.get(user) ?? 0) + (active ? 1 : -1));
+    if (n === 0) this.userSessions.delete(user);
+    else this.userSessions.set(user, n);
+    // The first session here and the last one change the user's node count at once; others wait for the beat.
+    if ((active && n === 1) || n === 0) void this.refreshShare(user, n > 0).catch(() => {});
+  }
+
+  private async refreshShare(user: string, active: boolean): Promise<void> {
+    const reply = await this.eval(RATE_NODES, [`${this.prefix}rate:${user}`], [this.node, this.leaseTtlMs, active ? 1 : 0]);
+    const nodes = Number(reply);
+    if (!Number.isFinite(nodes)) return;
+    if (active) this.shares.set(user, 1 / Math.max(1, nodes));
+    else this.shares.delete(user);
+  }
+
+  rateShare(user: string): number {
+    return this.shares.get(user) ?? 1;
+  }
+}

@@ -1,0 +1,123 @@
+// Lua scripts run by EVAL: each check-and-add happens atomically inside Redis. Times come from the
+// store's own clock (TIME), so nodes' clocks need not agree.
+
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/**
+ * Lease quota bytes. KEYS: used, leases. ARGV: node, limit, want, min, hold, leaseTtlMs, keepMs.
+ * `hold` is what this node already holds (reserved + unspent lease + unflushed deltas). Grants
+ * `want` bytes, or what is left if that is at least `min`, else nothing. Returns {grant, used,
+ * others}; grant -1: the store has no usage for this ledger (measure storage and SET NX).
+ *
+ * A lease whose node stopped renewing it (crashed) expires. Its node may have written any part of
+ * it (a new upload's partial file stays on disk), so: if no other node holds anything, the usage is
+ * dropped and measured again from storage (exact, and the unspent part comes back); otherwise the
+ * whole lease is counted as used until then (never over-committed).
+ */
+export const LEASE = `${NOW}
+local used = redis.call('GET', KEYS[1])
+local others, dead = 0, 0
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] then
+    local b, exp = string.match(all[i + 1], '^(%d+):(%d+)$')
+    if tonumber(exp) < now then
+      redis.call('HDEL', KEYS[2], all[i])
+      dead = dead + tonumber(b)
+    else
+      others = others + tonumber(b)
+    end
+  end
+end
+local hold = tonumber(ARGV[5])
+if dead > 0 and others == 0 and hold == 0 then
+  redis.call('DEL', KEYS[1])
+  return {-1, 0, 0}
+end
+if not used then return {-1, 0, 0} end
+used = tonumber(used) + dead
+if dead > 0 then redis.call('SET', KEYS[1], used) end
+local free = tonumber(ARGV[2]) - used - others - hold
+local grant = 0
+if free >= tonumber(ARGV[4]) then grant = math.min(tonumber(ARGV[3]), free) end
+hold = hold + grant
+if hold > 0 then redis.call('HSET', KEYS[2], ARGV[1], hold .. ':' .. (now + tonumber(ARGV[6]))) else redis.call('HDEL', KEYS[2], ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+return {grant, used, others}`;
+
+/**
+ * Apply a settled upload or a deletion, and restate this node's holding. KEYS: used, leases.
+ * ARGV: node, delta, hold, leaseTtlMs, keepMs. Returns the usage (-1 when the store has none: the
+ * next lease measures storage, which already includes the change).
+ */
+export const SETTLE = `${NOW}
+local used = redis.call('GET', KEYS[1])
+local u = -1
+if used then
+  u = tonumber(used) + tonumber(ARGV[2])
+  if u < 0 then u = 0 end
+  redis.call('SET', KEYS[1], u, 'PX', ARGV[5])
+end
+local hold = tonumber(ARGV[3])
+if hold > 0 then redis.call('HSET', KEYS[2], ARGV[1], hold .. ':' .. (now + tonumber(ARGV[4]))) else redis.call('HDEL', KEYS[2], ARGV[1]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return u`;
+
+/**
+ * Take a connection slot if all live nodes together are under both caps. KEYS: nodes (zset of
+ * node → expiry). ARGV: node, ip, maxConnections, maxPerIp, nodeTtlMs, prefix. Dead nodes (no
+ * heartbeat) and their counts are removed. Returns 0 ok, 1 server full, 2 address full.
+ */
+export const CONN_OPEN = `${NOW}
+local prefix = ARGV[6]
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, n in ipairs(dead) do
+  redis.call('DEL', prefix .. 'conns:' .. n)
+  redis.call('ZREM', KEYS[1], n)
+end
+local total, fromIp = 0, 0
+for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('HMGET', prefix .. 'conns:' .. n, 'total', 'ip:' .. ARGV[2])
+  total = total + (tonumber(v[1]) or 0)
+  fromIp = fromIp + (tonumber(v[2]) or 0)
+end
+if total >= tonumber(ARGV[3]) then return 1 end
+if fromIp >= tonumber(ARGV[4]) then return 2 end
+local mine = prefix .. 'conns:' .. ARGV[1]
+redis.call('HINCRBY', mine, 'total', 1)
+redis.call('HINCRBY', mine, 'ip:' .. ARGV[2], 1)
+return 0`;
+
+/** Restate this node's connection counts and keep it alive. KEYS: nodes, mine. ARGV: node, nodeTtlMs, field, count, … */
+export const NODE_SYNC = `${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('DEL', KEYS[2])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 0`;
+
+/** This node is alive. KEYS: nodes. ARGV: node, nodeTtlMs. */
+export const NODE_ALIVE = `${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 0`;
+
+/** One failed login. KEYS: counter. ARGV: windowMs. Returns the failures before this one. */
+export const FAIL = `local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n - 1`;
+
+/** Nodes serving a user (for the shared --max-user-rate). KEYS: zset. ARGV: node, ttlMs, active (1/0). Returns the count. */
+export const RATE_NODES = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) else redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('ZCARD', KEYS[1])`;
+
+/** A connection ended. KEYS: this node's counts. ARGV: "ip:ADDR". */
+export const CONN_CLOSE = `redis.call('HINCRBY', KEYS[1], 'total', -1)
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`;
+
+/** Usage measured from storage, stored unless another node was first. KEYS: used. ARGV: bytes, keepMs. */
+export const SET_USED = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;

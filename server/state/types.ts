@@ -1,0 +1,36 @@
+// The state several ftpkit processes must share to act as one server (issue 12): connection slots,
+// quota ledgers, failed-login counts and per-user bandwidth. One process keeps it in memory
+// (LocalState, the default); several share it through Redis (RedisState, --state redis://…).
+import type { Ledger } from "../vfs/quota.ts";
+
+/** The answer to a new connection. "unavailable": the shared store cannot be reached (421). */
+export type Admission = "ok" | "server-full" | "ip-full" | "unavailable";
+
+export interface ConnectionLimits {
+  maxConnections: number;
+  maxPerIp: number;
+}
+
+export interface SharedState {
+  /** "local" or "redis" (logs, STAT). */
+  readonly kind: string;
+  /** Connect and start background work; throws a clear error when the store is unreachable at start. */
+  start(): Promise<void>;
+  /** Stop background work, give back leases and connection slots; the store keeps nothing of ours. */
+  close(): Promise<void>;
+  /** Take a connection slot for `ip` if every node together is under both caps. Sync in-process. */
+  openConnection(ip: string, limits: ConnectionLimits): Admission | Promise<Admission>;
+  /** Give back a slot taken by openConnection ("ok"). */
+  closeConnection(ip: string): void;
+  /** The ledger for `key`: created on first use, measured with `measure` when the store has no usage yet. */
+  createLedger(key: string, limit: number, measure: () => Promise<number>): Ledger;
+  /**
+   * Record a failed login from `ip`; resolves to the number of earlier failures in the window.
+   * Absent: the authenticator counts in memory (one process).
+   */
+  noteLoginFailure?(ip: string, windowMs: number): Promise<number>;
+  /** Sessions of `user` on this node changed: the user's rate share is recomputed (shared --max-user-rate). */
+  userRateShare(user: string, active: boolean): void;
+  /** This node's share (0–1] of a user's --max-user-rate: 1 / number of nodes serving the user. */
+  rateShare(user: string): number;
+}

@@ -1,0 +1,163 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { formatProxyV2 } from "../../protocol/proxy.ts";
+import { createLogger } from "../../server/log.ts";
+import { runFtpkit, waitFor } from "../helpers/peers.ts";
+import { useServers } from "../helpers/server.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const servers = useServers();
+
+/** A logger that keeps its JSON lines, so a test can check what was logged. */
+function capture() {
+  const out = { text: "" };
+  const logger = createLogger("json", false, { write: (s: string) => (out.text += s) });
+  return { logger, lines: () => out.text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** Connect, send `header`, and return the wire (the greeting is still unread). */
+async function viaBalancer(port: number, header: Uint8Array | string): Promise<Wire> {
+  const w = await Wire.connect(port);
+  w.raw(header);
+  return w;
+}
+
+const v2From = (ip: string, port = 40_001) => formatProxyV2({ ip, port }, { ip: "127.0.0.1", port: 21 });
+
+describe("--proxy-protocol on the control port", () => {
+  test("a v2 header from the balancer makes the header's address the session's client address", async () => {
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1/32" } });
+    const w = await viaBalancer(port, v2From("127.0.0.9"));
+    try {
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const stat = await w.cmd("STAT");
+      expect(stat.lines.join("\n")).toContain("Connected to 127.0.0.9");
+    } finally {
+      w.close();
+    }
+  });
+
+  test("a v1 header works too, and commands sent right behind it are not lost", async () => {
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.0/8" } });
+    const w = await viaBalancer(port, "PROXY TCP4 127.0.0.8 127.0.0.1 5000 21\r\nNOOP\r\n");
+    try {
+      expect((await w.read())?.code).toBe(220);
+      expect((await w.read())?.code).toBe(200);
+      expect((await w.cmd("STAT")).lines.join("\n")).toContain("Connected to 127.0.0.8");
+    } finally {
+      w.close();
+    }
+  });
+
+  test("curl --haproxy-protocol downloads through a PROXY-protocol port", async () => {
+    const { port, home } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const proc = Bun.spawn(["curl", "-sS", "--max-time", "10", "--haproxy-protocol", `ftp://alice:alice-pw@127.0.0.1:${port}/hello.txt`], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(0);
+    expect(out).toBe(await Bun.file(join(home("alice"), "hello.txt")).text());
+  });
+
+  test("per-IP limits count the real client address, not the balancer's", async () => {
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1", maxPerIp: 1 } });
+    const a1 = await viaBalancer(port, v2From("127.0.0.20"));
+    const a2 = await viaBalancer(port, v2From("127.0.0.20"));
+    const b = await viaBalancer(port, v2From("127.0.0.21"));
+    try {
+      expect((await a1.read())?.code).toBe(220);
+      const second = await a2.read();
+      expect(second?.code).toBe(421);
+      expect(second?.lines.join(" ")).toContain("from your address");
+      expect((await b.read())?.code).toBe(220);
+    } finally {
+      for (const w of [a1, a2, b]) w.close();
+    }
+  });
+
+  test("the passive data connection must come from the header's client address", async () => {
+    const log = capture();
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1", logger: log.logger } });
+    // The "client" is 127.0.0.9; a data connection from 127.0.0.1 (the balancer's address) is someone else.
+    const w = await viaBalancer(port, v2From("127.0.0.9"));
+    try {
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const epsv = await w.cmd("EPSV");
+      const dataPort = parseEpsvReply(epsv.lines[0]!);
+      let closed!: () => void;
+      const gone = new Promise<void>((r) => (closed = r));
+      await Bun.connect({ hostname: "127.0.0.1", port: dataPort, socket: { data() {}, close: () => closed(), error: () => closed() } });
+      await gone;
+      await waitFor(() => log.lines().some((l) => l.event === "data connection refused: foreign address" && l.expected === "127.0.0.9"), 5000, "refusal logged");
+    } finally {
+      w.close();
+    }
+  });
+
+  const refusals: Array<[string, string | Uint8Array, string]> = [
+    ["a client that speaks FTP without a header", "USER alice\r\n", "no PROXY header"],
+    ["a malformed v1 header", "PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n", "not TCP4"],
+    ["a TLS ClientHello", Uint8Array.from([0x16, 0x03, 0x01, 0x00, 0x05]), "no PROXY header"],
+  ];
+  for (const [name, sent, reason] of refusals) {
+    test(`${name} is closed without a greeting, with one log line`, async () => {
+      const log = capture();
+      const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1", logger: log.logger } });
+      const w = await viaBalancer(port, sent);
+      expect(await w.read()).toBeNull();
+      await waitFor(() => log.lines().some((l) => l.event === "connection refused"), 5000, "log line");
+      const refused = log.lines().filter((l) => l.event === "connection refused");
+      expect(refused).toHaveLength(1);
+      expect(String(refused[0]!.reason)).toContain(reason);
+      w.close();
+    });
+  }
+
+  test("a balancer that sends no header within the deadline is cut off", async () => {
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const w = await Wire.connect(port);
+    expect(await w.read(6000)).toBeNull();
+    w.close();
+  }, 10_000);
+
+  test("a header from an address outside --proxy-from is refused, even a well-formed one", async () => {
+    const log = capture();
+    const { port } = await servers.start({ options: { proxyFrom: "10.0.0.0/8,::1", logger: log.logger } });
+    const w = await viaBalancer(port, v2From("127.0.0.9"));
+    expect(await w.read()).toBeNull();
+    await waitFor(() => log.lines().some((l) => l.event === "connection refused" && String(l.reason).includes("--proxy-from")), 5000, "log line");
+    w.close();
+  });
+
+  test("LOCAL (a balancer health check) gets a normal greeting as the balancer itself", async () => {
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const local = new Uint8Array(16);
+    local.set(formatProxyV2({ ip: "1.1.1.1", port: 1 }, { ip: "1.1.1.1", port: 1 }).subarray(0, 12));
+    local[12] = 0x20;
+    const w = await viaBalancer(port, local);
+    expect((await w.read())?.code).toBe(220);
+    expect((await w.cmd("QUIT")).code).toBe(221);
+    w.close();
+  });
+});
+
+describe("ftpkit serve --proxy-protocol and --state flags", () => {
+  const cases: Array<[string[], string]> = [
+    [["--proxy-protocol"], "--proxy-protocol needs --proxy-from"],
+    [["--proxy-from", "127.0.0.1"], "--proxy-from needs --proxy-protocol"],
+    [["--proxy-protocol", "--proxy-from", "10.0.0.0/40"], "prefix length"],
+    [["--proxy-protocol", "--proxy-from", "balancer.example"], "not an IP address"],
+    [["--state", "memcached://127.0.0.1:11211"], "--state must look like redis://HOST:PORT[/DB]"],
+    [["--state", "redis://127.0.0.1:1"], "cannot reach the state store at redis://127.0.0.1:1"],
+  ];
+  for (const [args, message] of cases) {
+    test(`serve ${args.join(" ")} fails with one clear line`, async () => {
+      const r = await runFtpkit(["serve", "--port", "0", ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr + r.stdout).toContain(message);
+      expect(r.stderr).not.toContain("    at ");
+    });
+  }
+});

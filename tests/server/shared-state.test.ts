@@ -1,0 +1,237 @@
+// The same contract for every SharedState implementation (issue 12): limits and quotas hold across
+// nodes as if they were one server. "local": one server (every "node" is the same one); "redis":
+// separate servers in this process, each its own node, sharing one redis-server and one directory;
+// "memory": the same, sharing the store that `--workers` keeps in its primary process.
+import { afterEach, describe, expect, test } from "bun:test";
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
+import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const KB = 1000;
+const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+const finalCode = (r: { first: { code: number }; final: { code: number } | null }) => r.final?.code ?? r.first.code;
+
+function du(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const st = lstatSync(join(dir, name));
+    if (st.isDirectory()) total += du(join(dir, name));
+    else if (st.isFile()) total += st.size;
+  }
+  return total;
+}
+
+let redis: RedisProcess | null = null;
+let servers: FtpServer[] = [];
+let wires: Wire[] = [];
+let root = "";
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await Promise.all(servers.splice(0).map((s) => s.close(0)));
+  await redis?.stop();
+  redis = null;
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = "";
+});
+
+/** `n` nodes serving one directory: ports (for "local" every port is the same server's). */
+async function cluster(kind: "local" | "redis" | "memory", n: number, quota: number, options: Partial<CreateServerOptions> = {}): Promise<{ ports: number[]; home: string }> {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-state-"));
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
+  if (kind === "redis") redis = await startRedis();
+  const memory = kind === "memory" ? new MemoryStore() : null;
+  const shared = memory ? { state: "memory", stateClient: memoryClient(memory) } : { state: redis?.url };
+  const count = kind === "local" ? 1 : n;
+  for (let i = 0; i < count; i++) {
+    const s = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: !process.env.DEBUG_STATE, failedLoginDelayMs: 50, ...shared, stateTtlMs: 3000, ...options });
+    await s.listen();
+    servers.push(s);
+  }
+  const ports = Array.from({ length: n }, (_, i) => servers[i % servers.length]!.address.port);
+  return { ports, home: join(root, "home/alice") };
+}
+
+async function connect(port: number): Promise<Wire> {
+  const w = await Wire.connect(port);
+  wires.push(w);
+  return w;
+}
+
+async function login(port: number, password = "alice-pw"): Promise<{ w: Wire; code: number }> {
+  const w = await connect(port);
+  const r = await w.login("alice", password);
+  return { w, code: r.code };
+}
+
+for (const kind of ["local", "redis", "memory"] as const) {
+  describe(`shared state: ${kind}`, () => {
+    test("6 sessions of one user on 3 nodes upload at once: the quota holds and the crossing uploads get 552", async () => {
+      const { ports, home } = await cluster(kind, 3, 1000 * KB);
+      const sessions = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => (await login(ports[i % 3]!)).w));
+      const results = await Promise.all(sessions.map((w, i) => w.transfer(`STOR part${i}.bin`, random(400 * KB))));
+      const codes = results.map(finalCode);
+      expect(codes.every((c) => c === 226 || c === 552)).toBe(true);
+      expect(codes.filter((c) => c === 552).length).toBeGreaterThanOrEqual(4);
+      expect(du(home)).toBeLessThanOrEqual(1000 * KB);
+      // Every node then agrees on what is left.
+      for (const port of ports) {
+        const { w } = await login(port);
+        const r = await w.cmd("AVBL");
+        expect(Number(r.lines[0])).toBe(1000 * KB - du(home));
+      }
+    }, 30_000);
+
+    test("bytes freed on one node (DELE) can be used on another", async () => {
+      const { ports } = await cluster(kind, 2, 500 * KB);
+      const a = (await login(ports[0]!)).w;
+      expect(finalCode(await a.transfer("STOR a.bin", random(400 * KB)))).toBe(226);
+      const b = (await login(ports[1]!)).w;
+      expect(finalCode(await b.transfer("STOR b.bin", random(400 * KB)))).toBe(552);
+      expect((await a.cmd("DELE a.bin")).code).toBe(250);
+      expect(finalCode(await b.transfer("STOR b.bin", random(400 * KB)))).toBe(226);
+    }, 20_000);
+
+    test("--max-connections counts the sessions of every node", async () => {
+      const { ports } = await cluster(kind, 2, 0, { maxConnections: 3 });
+      const greetings = [];
+      for (const port of [ports[0]!, ports[1]!, ports[0]!]) greetings.push((await (await connect(port)).read())?.code);
+      expect(greetings).toEqual([220, 220, 220]);
+      const fourth = await (await connect(ports[1]!)).read();
+      expect(fourth?.code).toBe(421);
+      expect(fourth?.lines.join(" ")).toContain("Too many connections");
+    });
+
+    test("--max-per-ip counts the sessions of every node", async () => {
+      const { ports } = await cluster(kind, 2, 0, { maxPerIp: 2 });
+      expect((await (await connect(ports[0]!)).read())?.code).toBe(220);
+      expect((await (await connect(ports[1]!)).read())?.code).toBe(220);
+      const third = await (await connect(ports[0]!)).read();
+      expect(third?.code).toBe(421);
+      expect(third?.lines.join(" ")).toContain("from your address");
+    });
+
+    test("a slot given back on one node can be taken on another", async () => {
+      const { ports } = await cluster(kind, 2, 0, { maxConnections: 1 });
+      const first = await connect(ports[0]!);
+      expect((await first.read())?.code).toBe(220);
+      expect((await first.cmd("QUIT")).code).toBe(221);
+      let code: number | undefined;
+      const deadline = Date.now() + 5000;
+      // The close reaches the store shortly after the socket closes.
+      while (Date.now() < deadline) {
+        code = (await (await connect(ports[1]!)).read())?.code;
+        if (code === 220) break;
+        await Bun.sleep(50);
+      }
+      expect(code).toBe(220);
+    });
+
+    test("failed logins on one node slow down failures on the others", async () => {
+      const { ports } = await cluster(kind, 2, 0);
+      for (let i = 0; i < 4; i++) expect((await login(ports[0]!, "wrong")).code).toBe(530);
+      const started = performance.now();
+      expect((await login(ports[1]!, "wrong")).code).toBe(530);
+      // 50 ms base delay + 4 earlier failures × 250 ms penalty.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
+    }, 20_000);
+
+    test("--max-user-rate is shared by the user's sessions on every node", async () => {
+      const { ports, home } = await cluster(kind, 2, 0, { maxUserRate: 100 * KB });
+      writeFileSync(join(home, "a.bin"), random(150 * KB));
+      writeFileSync(join(home, "b.bin"), random(150 * KB));
+      const a = (await login(ports[0]!)).w;
+      const b = (await login(ports[1]!)).w;
+      // Both nodes learn of each other within a heartbeat (a third of the 3 s TTL).
+      await Bun.sleep(1200);
+      const started = performance.now();
+      const results = await Promise.all([a.transfer("RETR a.bin"), b.transfer("RETR b.bin")]);
+      expect(results.map(finalCode)).toEqual([226, 226]);
+      // 300 KB at 100 KB/s shared (less two small bursts) takes well over 2 s; unshared it would take ~1.3 s.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(2000);
+    }, 20_000);
+  });
+}
+
+describe("losing the Redis state store", () => {
+  test("running transfers finish, new logins get 421, and service resumes when the store is back", async () => {
+    const { ports } = await cluster("redis", 1, 10_000 * KB, { maxRate: 200 * KB });
+    const port = redis!.port;
+    const w = (await login(ports[0]!)).w;
+    expect(finalCode(await w.transfer("STOR seed.bin", random(300 * KB)))).toBe(226);
+    const download = w.transfer("RETR seed.bin");
+    await Bun.sleep(200);
+    await redis!.stop();
+    redis = null;
+    expect(finalCode(await download)).toBe(226);
+    expect((await download).data.length).toBe(300 * KB);
+    const refused = await (await connect(ports[0]!)).read();
+    expect(refused?.code).toBe(421);
+    expect(refused?.lines.join(" ")).toContain("shared state unreachable");
+    // The store comes back on the same port: the node reconnects (back-off) and logins work again.
+    redis = await startRedis(port);
+    const deadline = Date.now() + 15_000;
+    let code: number | undefined;
+    while (Date.now() < deadline) {
+      const c = await connect(ports[0]!);
+      code = (await c.read())?.code;
+      if (code === 220) {
+        await c.cmd("USER alice");
+        expect((await c.cmd("PASS alice-pw")).code).toBe(230);
+        break;
+      }
+      await Bun.sleep(200);
+    }
+    expect(code).toBe(220);
+  }, 40_000);
+});
+
+describe("a node that crashes in the middle of an upload (redis)", () => {
+  test("its lease expires: the unspent part comes back, the bytes it left on disk still count", async () => {
+    const { spawnServe } = await import("../helpers/serve-proc.ts");
+    const { ports, home } = await cluster("redis", 1, 1000 * KB);
+    const crashing = await spawnServe(["--users", join(root, "users.ini"), "--state", redis!.url, "--state-ttl", "2"], { cwd: root });
+    try {
+      const w = await connect(crashing.port);
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const epsv = await w.cmd("EPSV");
+      const { parseEpsvReply } = await import("../../protocol/address.ts");
+      const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply(epsv.lines[0]!), socket: { data() {} } });
+      expect((await w.cmd("STOR partial.bin")).code).toBe(150);
+      const chunk = random(300 * KB);
+      let off = 0;
+      const { waitFor } = await import("../helpers/peers.ts");
+      await waitFor(() => {
+        if (off < chunk.length) off += Math.max(0, data.write(chunk.subarray(off)));
+        try {
+          return lstatSync(join(home, "partial.bin")).size === 300 * KB;
+        } catch {
+          return false;
+        }
+      }, 10_000, "300 KB on disk");
+      await crashing.kill("SIGKILL");
+      data.end();
+      // 300 KB on disk + 650 KB fit in 1000 KB only once the crashed node's lease is gone.
+      const b = (await login(ports[0]!)).w;
+      let code = 0;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        code = finalCode(await b.transfer("STOR after.bin", random(650 * KB)));
+        if (code === 226) break;
+        await b.cmd("DELE after.bin");
+        await Bun.sleep(500);
+      }
+      expect(code).toBe(226);
+      expect(du(home)).toBeLessThanOrEqual(1000 * KB);
+      // The crashed upload's 300 KB are counted: 100 KB more would cross the limit.
+      expect(finalCode(await b.transfer("STOR more.bin", random(100 * KB)))).toBe(552);
+    } finally {
+      await crashing.kill("SIGKILL");
+    }
+  }, 40_000);
+});

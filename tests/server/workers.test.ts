@@ -1,0 +1,125 @@
+// ftpkit serve --workers 2 (issue 12): two processes on one control port share caps and quotas.
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runFtpkit, waitFor } from "../helpers/peers.ts";
+import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const KB = 1000;
+const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+const finalCode = (r: { first: { code: number }; final: { code: number } | null }) => r.final?.code ?? r.first.code;
+
+function du(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const st = lstatSync(join(dir, name));
+    if (st.isDirectory()) total += du(join(dir, name));
+    else if (st.isFile()) total += st.size;
+  }
+  return total;
+}
+
+let redis: RedisProcess | null = null;
+let serve: ServeProcess | null = null;
+let root = "";
+const wires: Wire[] = [];
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await serve?.kill("SIGTERM");
+  serve = null;
+  await redis?.stop();
+  redis = null;
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+let mode: "redis" | "memory" = "redis";
+
+async function start(quota: number, extra: string[] = []): Promise<{ port: number; home: string }> {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-workers-"));
+  const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
+  const state = mode === "redis" ? ["--state", (redis = await startRedis()).url] : [];
+  serve = await spawnServe(["--users", users, "--workers", "2", ...state, ...extra], { cwd: root, timeoutMs: 30_000 });
+  return { port: serve.port, home: join(root, "home/alice") };
+}
+
+async function connect(port: number): Promise<Wire> {
+  const w = await Wire.connect(port);
+  wires.push(w);
+  return w;
+}
+
+/** Worker PIDs from their "worker listening" lines. */
+function workerPids(): number[] {
+  return [...(serve!.stdout() + serve!.stderr()).matchAll(/worker listening worker=\d+ pid=(\d+)/g)].map((m) => Number(m[1]));
+}
+
+for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2, state ${m === "redis" ? "in redis-server" : "in the primary process"}`, () => {
+  beforeEach(() => {
+    mode = m;
+  });
+
+  test("6 sessions upload at once against a 1 MB quota: never above it, the crossing uploads get 552", async () => {
+    const { port, home } = await start(1000 * KB);
+    expect(workerPids()).toHaveLength(2);
+    const sessions = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(async () => {
+        const w = await connect(port);
+        expect((await w.login("alice", "alice-pw")).code).toBe(230);
+        return w;
+      }),
+    );
+    const codes = (await Promise.all(sessions.map((w, i) => w.transfer(`STOR part${i}.bin`, random(400 * KB))))).map(finalCode);
+    expect(codes.every((c) => c === 226 || c === 552)).toBe(true);
+    expect(codes.filter((c) => c === 552).length).toBeGreaterThanOrEqual(4);
+    expect(du(home)).toBeLessThanOrEqual(1000 * KB);
+  }, 60_000);
+
+  test("--max-connections 3 holds over both workers", async () => {
+    const { port } = await start(0, ["--max-connections", "3"]);
+    const codes = [];
+    for (let i = 0; i < 6; i++) codes.push((await (await connect(port)).read())?.code);
+    expect(codes.filter((c) => c === 220)).toHaveLength(3);
+    expect(codes.filter((c) => c === 421)).toHaveLength(3);
+  }, 40_000);
+
+  test("passive data connections reach the worker that owns the session (sliced --pasv-ports)", async () => {
+    const base = 26_000 + Math.floor(Math.random() * 45) * 20;
+    const { port } = await start(0, ["--pasv-ports", `${base}-${base + 19}`]);
+    expect(serve!.stdout() + serve!.stderr()).toContain(`passive ports ${base}-${base + 9}, ${base + 10}-${base + 19}`);
+    for (let i = 0; i < 6; i++) {
+      const w = await connect(port);
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const r = await w.transfer("LIST");
+      expect(r.final?.code).toBe(226);
+    }
+  }, 40_000);
+
+  test("stopping the primary stops its workers", async () => {
+    await start(0);
+    const pids = workerPids();
+    expect(pids).toHaveLength(2);
+    expect(await serve!.kill("SIGTERM")).toBe(0);
+    serve = null;
+    await waitFor(() => pids.every((pid) => !alive(pid)), 15_000, "workers gone");
+  }, 40_000);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("--workers 0 is refused with one clear line", async () => {
+  const r = await runFtpkit(["serve", "--port", "0", "--workers", "0"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("--workers must be auto or a whole number");
+});
