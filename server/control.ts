@@ -1,6 +1,7 @@
 import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
-import { cidrContains, parseProxyHeader, type CidrBlock } from "../protocol/proxy.ts";
+import { anyContains, type Cidr } from "../protocol/cidr.ts";
+import { parseProxyHeader } from "../protocol/proxy.ts";
 import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/command.ts";
 import { replyForError } from "./commands/errors.ts";
 import type { ServerContext } from "./context.ts";
@@ -149,7 +150,7 @@ interface ProxyWait {
 
 export interface ControlOptions {
   /** Expect a PROXY header (v1 or v2) first, and only from these addresses. */
-  proxyFrom?: readonly CidrBlock[];
+  proxyFrom?: readonly Cidr[];
 }
 
 const REFUSALS = {
@@ -217,7 +218,7 @@ export function controlHandlers(server: ServerContext, control: ControlOptions =
       const remoteIp = canonicalIp(socket.remoteAddress);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
       if (!control.proxyFrom) return void startSession(socket, remoteIp, localIp);
-      if (!cidrContains(control.proxyFrom, remoteIp)) return proxyRefuse(socket, remoteIp, "PROXY header not accepted from this address (--proxy-from)");
+      if (!anyContains(control.proxyFrom, remoteIp)) return proxyRefuse(socket, remoteIp, "PROXY header not accepted from this address (--proxy-from)");
       const timer = setTimeout(() => proxyRefuse(socket, remoteIp, "no PROXY header"), PROXY_HEADER_TIMEOUT_MS);
       socket.data = { proxyWait: { buf: new Uint8Array(0), timer } } as ControlState;
     },

@@ -8,7 +8,7 @@ import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
-import { parseCidrList, type CidrBlock } from "../protocol/proxy.ts";
+import { parseCidrList, type Cidr } from "../protocol/cidr.ts";
 import { LocalState } from "./state/local.ts";
 import { RedisState, type StoreClient } from "./state/redis.ts";
 import type { SharedState } from "./state/types.ts";
@@ -44,7 +44,7 @@ export class FtpServer {
   private table: Map<string, CommandSpec>;
 
   /** Parsed --proxy-from (the listener then expects a PROXY header on every connection). */
-  private proxyFrom: CidrBlock[] | undefined;
+  private proxyFrom: Cidr[] | undefined;
 
   constructor(opts: CreateServerOptions = {}) {
     const { auth, logger, extraCommands, tls, ops, stateClient, ...rest } = opts;

@@ -4,7 +4,7 @@ import { consola } from "consola";
 import { readFileSync } from "node:fs";
 import { CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
-import { parseCidrList } from "../../protocol/proxy.ts";
+import { parseCidrList } from "../../protocol/cidr.ts";
 import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
@@ -164,11 +164,13 @@ function proxyFrom(args: Record<string, unknown>): string | undefined {
     return undefined;
   }
   if (from === undefined) throw new CliError("--proxy-protocol needs --proxy-from CIDR[,CIDR…] (the load balancer's addresses)");
+  let blocks;
   try {
-    parseCidrList(from);
+    blocks = parseCidrList(from);
   } catch (err) {
     throw new CliError(`--proxy-from: ${(err as Error).message}`);
   }
+  if (blocks.length === 0) throw new CliError("--proxy-from needs at least one address or CIDR block");
   return from;
 }
 
