@@ -4,7 +4,7 @@ import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import type { DirEntry, EntryStat } from "../storage/backend.ts";
 import { StorageError } from "../storage/backend.ts";
-import { childMountNames, resolvePath, type Resolved } from "../vfs/resolve.ts";
+import { childMountNames, isReservedName, resolvePath, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
 
 /** Resolve a client path for this session (the only way commands reach storage). */
@@ -47,16 +47,13 @@ export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir"): strin
   return p;
 }
 
-/** Hidden name prefix of an overwrite in progress (see STOR): never listed. */
-export const UPLOAD_TEMP_PREFIX = ".ftpkit-upload.";
-
-/** Storage entries as listing entries with their perm facts; uploads in progress are left out. */
+/** Storage entries as listing entries with their perm facts; the backend's reserved names are left out. */
 function toFileInfos(list: readonly DirEntry[], perms: ReadonlySet<Perm>): FileInfo[] {
   const filePerm = permFacts(perms, "file");
   const dirPerm = permFacts(perms, "dir");
   const out: FileInfo[] = [];
   for (const e of list) {
-    if (e.name.startsWith(UPLOAD_TEMP_PREFIX)) continue;
+    if (isReservedName(e.name)) continue;
     out.push({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm });
   }
   return out;

@@ -44,18 +44,29 @@ export interface ReadHandle {
   close(): void;
 }
 
-/** A file open for writing; chunks are written in order at the handle's own position. */
-export interface WriteHandle {
-  /** Current end position (the offset the next chunk lands at). */
-  readonly position: number;
+/**
+ * An upload in progress. It ends exactly once: `commit()` makes the written bytes the target's
+ * content; `abort()` gives up. Disposal (`await using`) aborts unless it was committed, so no exit
+ * path can leave a temp file, an open descriptor or an unfinished multipart upload behind.
+ *
+ * Both return the change in stored bytes the upload made to the target (the quota ledger settles its
+ * reservation with it): atomic modes (`truncate`; every mode on an object store) leave the target
+ * untouched on abort (0); in-place local modes (`create`, `append`, `offset`) keep the bytes written
+ * so far, so a client can resume with REST+STOR or APPE.
+ */
+export interface Upload extends AsyncDisposable {
+  /** Bytes accepted by `write` so far. */
+  readonly written: number;
+  /** Write the next chunk (in order). A returned promise settles when the chunk is stored. */
   write(chunk: Uint8Array): void | Promise<void>;
-  close(): void | Promise<void>;
+  commit(): Promise<number>;
+  abort(): Promise<number>;
 }
 
 /** How STOR/APPE/REST+STOR open the target. */
 export type WriteMode =
-  | { kind: "create" } // must not exist yet (exclusive create)
-  | { kind: "truncate" } // create or overwrite
+  | { kind: "create" } // must not exist yet (exclusive create), written in place
+  | { kind: "truncate" } // create or replace, atomically on commit (readers see old or new)
   | { kind: "append" }
   | { kind: "offset"; offset: number }; // REST+STOR: keep bytes before offset, drop the rest
 
@@ -68,11 +79,14 @@ export interface Storage {
    */
   listBatches?(key: string): Promise<AsyncIterable<DirEntry[]>>;
   openRead(key: string): Promise<ReadHandle>;
-  openWrite(key: string, mode: WriteMode): Promise<WriteHandle>;
+  /** Start an upload. Nothing is created or truncated before this call. */
+  openWrite(key: string, mode: WriteMode): Promise<Upload>;
   mkdir(key: string): Promise<void>;
   rmdir(key: string): Promise<void>;
-  remove(key: string): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
+  /** Remove a file; resolves with the bytes it freed (what the quota gives back). */
+  remove(key: string): Promise<number>;
+  /** Rename; resolves with the bytes of a file the rename replaced at `to` (0 if none). */
+  rename(from: string, to: string): Promise<number>;
   /** Total bytes of regular files under `key` (for quotas). */
   usage(key?: string): Promise<number>;
   /** Free space where new files land, when the backend can tell. */

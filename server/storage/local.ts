@@ -9,9 +9,10 @@ import {
   type ReadHandle,
   type Storage,
   type StorageErrorKind,
-  type WriteHandle,
+  type Upload,
   type WriteMode,
 } from "./backend.ts";
+import { openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
 
 const ERRNO_KINDS: Record<string, StorageErrorKind> = {
   ENOENT: "not-found",
@@ -55,6 +56,8 @@ async function wrap<T>(fn: () => Promise<T>): Promise<T> {
  */
 export class LocalStorage implements Storage {
   private realRoot: string | null = null;
+  /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
+  private swept = false;
 
   constructor(private readonly root: string) {}
 
@@ -187,45 +190,14 @@ export class LocalStorage implements Storage {
     });
   }
 
-  async openWrite(key: string, mode: WriteMode): Promise<WriteHandle> {
+  async openWrite(key: string, mode: WriteMode): Promise<Upload> {
     const real = await this.place(key);
-    return wrap(async () => {
-      const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fs.constants;
-      // Exclusive create: a concurrent creator loses. O_TRUNC: Bun's own writer would not truncate.
-      const flags =
-        mode.kind === "create" ? O_WRONLY | O_CREAT | O_EXCL
-        : mode.kind === "truncate" ? O_WRONLY | O_CREAT | O_TRUNC
-        : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND
-        : O_RDWR;
-      const { fd, st } = openFile(real, flags);
-      let position = mode.kind === "append" ? st.size : mode.kind === "offset" ? mode.offset : 0;
-      if (mode.kind === "offset") {
-        if (mode.offset > st.size) {
-          fs.closeSync(fd);
-          throw new StorageError("unsupported", "restart offset beyond end of file");
-        }
-        fs.ftruncateSync(fd, mode.offset);
-      }
-      if (mode.kind === "append") {
-        // O_APPEND ignores positions, so writes in flight could land out of order: stay synchronous.
-        return {
-          get position() {
-            return position;
-          },
-          write(chunk: Uint8Array) {
-            try {
-              let off = 0;
-              while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off, position + off);
-              position += chunk.length;
-            } catch (err) {
-              throw storageError(err);
-            }
-          },
-          close: () => closeQuietly(fd),
-        };
-      }
-      return positionedWriter(fd, position);
-    });
+    const tempDir = nodePath.join(await this.rootReal(), TEMP_DIR);
+    if (!this.swept) {
+      this.swept = true;
+      sweepTempDir(tempDir);
+    }
+    return openLocalUpload(real, mode, tempDir, storageError);
   }
 
   async mkdir(key: string): Promise<void> {
@@ -243,23 +215,30 @@ export class LocalStorage implements Storage {
     });
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string): Promise<number> {
     const real = await this.place(key, { followLast: false });
-    await wrap(async () => {
-      const st = await fsp.lstat(real);
+    // lstat and unlink in one synchronous step: a concurrent overwrite's commit cannot slip between
+    // them, so the freed bytes are given back to the quota exactly once.
+    return wrap(async () => {
+      const st = fs.lstatSync(real);
       if (st.isDirectory()) throw new StorageError("is-a-directory");
-      await fsp.unlink(real); // a symlink is removed itself, its target untouched
+      fs.unlinkSync(real); // a symlink is removed itself, its target untouched
+      return st.isFile() ? st.size : 0;
     });
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string): Promise<number> {
     if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
     const src = await this.place(from, { followLast: false });
     const dst = await this.place(to, { followLast: false });
-    await wrap(async () => {
-      await fsp.lstat(src);
-      if (dst === src || dst.startsWith(src + "/")) throw new StorageError("denied", "cannot move a directory into itself");
-      await fsp.rename(src, dst);
+    return wrap(async () => {
+      fs.lstatSync(src);
+      if (dst === src) return 0;
+      if (dst.startsWith(src + "/")) throw new StorageError("denied", "cannot move a directory into itself");
+      // Synchronous, as remove: the replaced file's bytes are counted once.
+      const old = fs.lstatSync(dst, { throwIfNoEntry: false });
+      fs.renameSync(src, dst);
+      return old?.isFile() ? old.size : 0;
     });
   }
 
@@ -270,6 +249,11 @@ export class LocalStorage implements Storage {
 
   async usage(key = ""): Promise<number> {
     const start = await this.place(key);
+    const tempDir = nodePath.join(await this.rootReal(), TEMP_DIR);
+    if (!this.swept) {
+      this.swept = true;
+      sweepTempDir(tempDir);
+    }
     let total = 0;
     const walk = async (dir: string, depth: number): Promise<void> => {
       if (depth > 64) return;
@@ -281,6 +265,7 @@ export class LocalStorage implements Storage {
       }
       for (const e of entries) {
         const p = nodePath.join(dir, e.name);
+        if (p === tempDir) continue; // uploads in progress are booked by their own reservations
         if (e.isDirectory()) await walk(p, depth + 1);
         else if (e.isFile()) {
           try {
@@ -319,63 +304,16 @@ function lstatMany(prefix: string, names: string[], from: number, to: number, in
 }
 
 /**
- * Writes at explicit positions on the thread pool: the page-cache copy (half of an upload's server
- * CPU) runs beside the event loop, which keeps receiving. Each chunk is a fresh Buffer from the
- * socket, so it can stay in flight; positions make the completion order irrelevant. `close` waits
- * for every write in flight, so the fd is never closed (and reused by another open) under one.
- */
-function positionedWriter(fd: number, start: number): WriteHandle {
-  let position = start;
-  let inflight = 0;
-  let idle: (() => void) | null = null;
-  let closed = false;
-  const settle = () => {
-    if (--inflight === 0 && idle) idle();
-  };
-  return {
-    get position() {
-      return position;
-    },
-    write(chunk: Uint8Array): Promise<void> {
-      const at = position;
-      position += chunk.length;
-      inflight++;
-      return new Promise<void>((resolve, reject) => {
-        const step = (off: number) => {
-          fs.write(fd, chunk, off, chunk.length - off, at + off, (err, n) => {
-            if (err) {
-              settle();
-              reject(storageError(err));
-            } else if (off + n < chunk.length && n > 0) step(off + n);
-            else {
-              settle();
-              if (off + n < chunk.length) reject(new StorageError("no-space", "short write"));
-              else resolve();
-            }
-          });
-        };
-        step(0);
-      });
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve));
-      closeQuietly(fd);
-    },
-  };
-}
-
-/**
  * Open a path that `place` already resolved. O_NOFOLLOW: if a symlink was swapped in after the
  * check, the open fails (ELOOP → denied) instead of following it out of the jail.
  */
 function openFile(real: string, flags: number): { fd: number; st: fs.Stats } {
-  const fd = fs.openSync(real, flags | fs.constants.O_NOFOLLOW, 0o644);
+  // O_NONBLOCK: opening a FIFO must never block the event loop (it is refused just below).
+  const fd = fs.openSync(real, flags | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, 0o644);
   const st = fs.fstatSync(fd);
-  if (st.isDirectory()) {
+  if (!st.isFile()) {
     fs.closeSync(fd);
-    throw new StorageError("is-a-directory");
+    throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
   }
   return { fd, st };
 }
@@ -387,5 +325,7 @@ function closeQuietly(fd: number): void {
 }
 
 function toStat(st: fs.Stats): EntryStat {
+  // FIFOs, sockets and devices are not served (listings leave them out too).
+  if (!st.isFile() && !st.isDirectory()) throw new StorageError("not-found", "not a regular file");
   return { type: st.isDirectory() ? "dir" : "file", size: st.isDirectory() ? 0 : st.size, mtime: st.mtime };
 }

@@ -29,10 +29,16 @@ export function longestPrefix(mounts: readonly Mount[], vpath: string): Mount {
  */
 export function resolvePath(mounts: readonly Mount[], cwd: string, input: string, need?: Perm): Resolved {
   const vpath = normalizeVirtualPath(cwd, input);
+  if (vpath.split("/").some(isReservedName)) throw new FtpError(553, "File name not allowed");
   const mount = longestPrefix(mounts, vpath);
   if (need && !mount.perms.has(need)) throw new FtpError(550, "Permission denied");
   const key = mount.vpath === "/" ? vpath.slice(1) : vpath.slice(mount.vpath.length + 1);
   return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath) };
+}
+
+/** Names the storage backends keep for themselves (temp files of uploads in progress): never listed, never reachable. */
+export function isReservedName(name: string): boolean {
+  return name.startsWith(".ftpkit-");
 }
 
 export function requirePerm(r: Resolved, need: Perm): void {

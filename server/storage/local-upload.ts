@@ -1,0 +1,265 @@
+// Uploads into the local filesystem (part of the local backend: with local.ts, the only node:fs user).
+// New names, APPE and REST+STOR write in place (partial bytes stay for a resume); overwrites go to a
+// temp file in the root's `.ftpkit-tmp/` that replaces the target only on commit.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as nodePath from "node:path";
+import { StorageError, type Upload, type WriteMode } from "./backend.ts";
+
+/** The backend's own directory in each storage root: temp files of overwrites in progress. */
+export const TEMP_DIR = ".ftpkit-tmp";
+
+type ToStorageError = (err: unknown) => StorageError;
+
+/**
+ * Open an upload at `real` (already checked to be inside the root). `tempDir` is the root's TEMP_DIR.
+ * O_NOFOLLOW: a symlink swapped in after the check makes the open fail instead of being followed.
+ */
+export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, toError: ToStorageError): Upload {
+  const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  try {
+    if (mode.kind === "truncate") return atomicUpload(real, tempDir, toError);
+    const flags = mode.kind === "create" ? O_WRONLY | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
+    // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
+    const fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      fs.closeSync(fd);
+      throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
+    }
+    const before = st.size;
+    if (mode.kind === "offset") {
+      if (mode.offset > before) {
+        fs.closeSync(fd);
+        throw new StorageError("unsupported", "restart offset beyond end of file");
+      }
+      fs.ftruncateSync(fd, mode.offset);
+    }
+    const writer = mode.kind === "append" ? appendWriter(fd, toError) : positionedWriter(fd, mode.kind === "offset" ? mode.offset : 0, toError);
+    // What the target gained: for APPE the bytes this upload wrote (other appenders count their own),
+    // otherwise what the file's size says now — after a failed write that is the truth, not `written`.
+    const delta = () => (mode.kind === "append" ? writer.stored() : sizeOf(fd) - before);
+    const created = mode.kind === "create";
+    return endsOnce(writer, {
+      async commit() {
+        await writer.idle();
+        const d = delta();
+        fs.closeSync(fd);
+        return d;
+      },
+      async abort() {
+        await writer.idle();
+        const d = delta();
+        fs.closeSync(fd);
+        // A new name that got no byte at all is removed: a failed STOR leaves no empty file behind.
+        if (created && sizeOf(null, real) === 0) {
+          unlinkQuietly(real);
+          return 0;
+        }
+        return d;
+      },
+    });
+  } catch (err) {
+    throw toError(err);
+  }
+}
+
+/** Overwrite: write a temp file, then rename it over the target (readers see the old or the new file). */
+function atomicUpload(real: string, tempDir: string, toError: ToStorageError): Upload {
+  try {
+    fs.mkdirSync(tempDir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  const temp = nodePath.join(tempDir, `${os.hostname()}.${process.pid}.${crypto.randomUUID()}`);
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  const writer = positionedWriter(fd, 0, toError);
+  return endsOnce(writer, {
+    async commit() {
+      await writer.idle();
+      try {
+        // Synchronous from here to the rename: no other session's DELE or rename can run in between,
+        // so the bytes this replaces are counted exactly once.
+        const old = fs.lstatSync(real, { throwIfNoEntry: false });
+        if (old?.isDirectory()) throw new StorageError("is-a-directory");
+        if (old) {
+          // Keep the replaced file's permissions (and owner, when we may).
+          fs.fchmodSync(fd, old.mode & 0o7777);
+          try {
+            fs.fchownSync(fd, old.uid, old.gid);
+          } catch {}
+        }
+        const size = fs.fstatSync(fd).size;
+        fs.closeSync(fd);
+        fs.renameSync(temp, real);
+        return size - (old?.isFile() ? old.size : 0);
+      } catch (err) {
+        closeQuietly(fd);
+        unlinkQuietly(temp);
+        throw toError(err);
+      }
+    },
+    async abort() {
+      await writer.idle();
+      closeQuietly(fd);
+      unlinkQuietly(temp);
+      return 0;
+    },
+  });
+}
+
+/**
+ * Remove temp files that no live process owns: a server killed mid-overwrite leaves its temp file,
+ * the next one (on this host) clears it. Files of live processes (other workers) are left alone.
+ */
+export function sweepTempDir(tempDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tempDir);
+  } catch {
+    return;
+  }
+  const host = os.hostname();
+  for (const name of names) {
+    const [h, pid] = name.split(".", 2);
+    if (h !== host || !pid || alive(Number(pid))) continue;
+    unlinkQuietly(nodePath.join(tempDir, name));
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+interface Writer {
+  readonly written: number;
+  write(chunk: Uint8Array): void | Promise<void>;
+  /** Resolves when no write is in flight (the fd may then be closed). */
+  idle(): Promise<void>;
+  /** Bytes that reached the file. */
+  stored(): number;
+}
+
+/** Wrap a writer and its two endings so exactly one of them ever runs (disposal = abort). */
+function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Promise<number> }): Upload {
+  let ended: Promise<number> | null = null;
+  const once = (end: () => Promise<number>) => {
+    if (ended) throw new StorageError("transient", "upload already ended");
+    ended = end();
+    return ended;
+  };
+  return {
+    get written() {
+      return writer.written;
+    },
+    write(chunk) {
+      if (ended) throw new StorageError("transient", "upload already ended");
+      return writer.write(chunk);
+    },
+    commit: () => once(ends.commit),
+    abort: () => once(ends.abort),
+    async [Symbol.asyncDispose]() {
+      if (!ended) await once(ends.abort).catch(() => 0);
+    },
+  };
+}
+
+/**
+ * Writes at explicit positions on the thread pool: the page-cache copy (half of an upload's server
+ * CPU) runs beside the event loop, which keeps receiving. Each chunk is a fresh Buffer from the
+ * socket, so it can stay in flight; positions make the completion order irrelevant.
+ */
+function positionedWriter(fd: number, start: number, toError: ToStorageError): Writer {
+  let position = start;
+  let written = 0;
+  let stored = 0;
+  let inflight = 0;
+  let idleWaiters: Array<() => void> = [];
+  const settle = () => {
+    if (--inflight === 0) for (const w of idleWaiters.splice(0)) w();
+  };
+  return {
+    get written() {
+      return written;
+    },
+    write(chunk: Uint8Array): Promise<void> {
+      const at = position;
+      position += chunk.length;
+      written += chunk.length;
+      inflight++;
+      return new Promise<void>((resolve, reject) => {
+        const step = (off: number) => {
+          fs.write(fd, chunk, off, chunk.length - off, at + off, (err, n) => {
+            if (!err) stored += n;
+            if (err) {
+              settle();
+              reject(toError(err));
+            } else if (off + n < chunk.length && n > 0) step(off + n);
+            else {
+              settle();
+              if (off + n < chunk.length) reject(new StorageError("no-space", "short write"));
+              else resolve();
+            }
+          });
+        };
+        step(0);
+      });
+    },
+    idle: () => (inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r))),
+    stored: () => stored,
+  };
+}
+
+/** O_APPEND ignores positions, so writes in flight could land out of order: stay synchronous. */
+function appendWriter(fd: number, toError: ToStorageError): Writer {
+  let written = 0;
+  let stored = 0;
+  return {
+    get written() {
+      return written;
+    },
+    write(chunk: Uint8Array) {
+      written += chunk.length;
+      try {
+        let off = 0;
+        while (off < chunk.length) {
+          const n = fs.writeSync(fd, chunk, off, chunk.length - off);
+          off += n;
+          stored += n;
+        }
+      } catch (err) {
+        throw toError(err);
+      }
+    },
+    idle: () => Promise.resolve(),
+    stored: () => stored,
+  };
+}
+
+function sizeOf(fd: number | null, path?: string): number {
+  try {
+    return fd !== null ? fs.fstatSync(fd).size : (fs.statSync(path!, { throwIfNoEntry: false })?.size ?? -1);
+  } catch {
+    return -1;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {}
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    fs.unlinkSync(path);
+  } catch {}
+}
