@@ -6,7 +6,10 @@ import { createHasher } from "../data/hashing.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { receiveFile } from "../data/transfer.ts";
 import { requirePerm } from "../vfs/resolve.ts";
-import { resolveFor, statOrNull, UPLOAD_TEMP_PREFIX } from "./shared.ts";
+import { resolveFor, statOrNull } from "./shared.ts";
+
+// Temporary on branch jail (the lead rewrites STOR onto Upload.commit/abort): the old hidden-sibling overwrite.
+const UPLOAD_TEMP_PREFIX = ".ftpkit-upload.";
 import { replyForError } from "./errors.ts";
 import { requireDataEndpoint, runTransfer } from "./transfer-runner.ts";
 
@@ -69,7 +72,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
           t.bytes += n;
           session.lastActivity = Date.now();
         },
-      }).finally(() => file.close());
+      }).finally(() => file.commit());
       if (overwrite) {
         // A client killed mid-upload closes the data connection like a finished one; its control
         // connection drops at the same moment. Give that close a moment to arrive before replacing.
@@ -108,7 +111,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
       return { code: 226, text: "Transfer complete", result: "ok" };
     });
   } catch (err) {
-    await file.close();
+    await file.abort().catch(() => 0);
     if (overwrite) {
       await storage.remove(writeKey).catch(() => {});
       ledger.used += existing.size;

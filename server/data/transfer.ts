@@ -1,4 +1,4 @@
-import type { ReadHandle, WriteHandle } from "../storage/backend.ts";
+import type { ReadHandle, Upload as WriteHandle } from "../storage/backend.ts";
 import { type DataConnection, TransferAborted } from "./connection.ts";
 import type { StreamHasher } from "./hashing.ts";
 import { delayFor, type RateLimiter } from "./rate.ts";
