@@ -9,6 +9,7 @@ import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
+import { checkJailSupport } from "./storage/local-jail.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
 
@@ -97,6 +98,7 @@ export class FtpServer {
 
   /** Load users and start accepting connections. Throws (e.g. corrupt users file, port in use) with a clear message. */
   async listen(): Promise<{ host: string; port: number }> {
+    checkJailSupport(); // without openat2 the homes cannot be jailed: refuse to start (JailUnavailableError)
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
     this.listener = Bun.listen<ControlState>({

@@ -150,7 +150,7 @@ export default defineCommand({
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
-      if (e.name === "UsersFileError" || e.name === "TlsConfigError") throw new CliError(e.message);
+      if (e.name === "UsersFileError" || e.name === "TlsConfigError" || e.name === "JailUnavailableError") throw new CliError(e.message);
       throw err;
     }
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
