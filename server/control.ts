@@ -2,6 +2,7 @@ import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
 import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/command.ts";
 import { replyForError } from "./commands/errors.ts";
+import { tickets, type ConnectionGate } from "./connection-gate.ts";
 import type { ServerContext } from "./context.ts";
 import { Session, type ControlSocketState } from "./session.ts";
 import { releaseMounts } from "./vfs/mounts.ts";
@@ -23,8 +24,9 @@ export class CommandLoop {
 
   feed(chunk: Uint8Array): void {
     const session = this.session;
-    session.lastActivity = Date.now();
     const { lines, overlong } = this.splitter.push(chunk);
+    // Only complete commands count as activity: a byte trickled now and then keeps nothing open.
+    if (lines.length || overlong) session.lastActivity = Date.now();
     for (let i = 0; i < overlong; i++) session.reply(500, "Command line too long");
     for (const line of lines) {
       if (session.closed || session.quitting) return;
@@ -90,26 +92,36 @@ export class CommandLoop {
 
 export interface ControlState extends ControlSocketState {
   loop: CommandLoop;
+  /** Implicit TLS: the connection was admitted at accept, before its handshake (connection-gate.ts). */
+  admitted?: import("./connection-gate.ts").Ticket;
   /** After AUTH TLS the original handler still sees the ciphertext: ignore it (BUN-NOTES). */
   ignorePlain?: boolean;
 }
 
-export function controlHandlers(server: ServerContext, perIp: Map<string, number>): SocketHandler<ControlState> {
+export function controlHandlers(server: ServerContext, gate: ConnectionGate): SocketHandler<ControlState> {
   return {
     open(socket) {
       const remoteIp = canonicalIp(socket.remoteAddress);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
       const { options, log } = server;
+      const admitted = (socket.data as ControlState | undefined)?.admitted;
       const refuse = (text: string) => {
+        admitted?.release();
         socket.write(`421 ${text}\r\n`);
         socket.end();
-        log.warn("connection refused", { ip: remoteIp, reason: text });
+        gate.refusals.refused(remoteIp, text);
       };
       if (server.shuttingDown) return refuse("Server shutting down");
-      if (server.sessions.size >= options.maxConnections) return refuse("Too many connections, try again later");
-      if ((perIp.get(remoteIp) ?? 0) >= options.maxPerIp) return refuse("Too many connections from your address");
-      perIp.set(remoteIp, (perIp.get(remoteIp) ?? 0) + 1);
+      // Counted from accept: --max-connections, --max-per-ip (IPv6 by /64), the share not logged in.
+      const ticket = admitted ?? gate.admit(remoteIp);
+      if ("refused" in ticket) return refuse(ticket.refused);
       const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
+      tickets.set(session, ticket);
+      ticket.evict = () => {
+        log.info("connection evicted: not logged in, slots full", { session: session.id, ip: remoteIp });
+        session.replyAndClose(421, "Too many connections not logged in; closing the oldest");
+        setTimeout(() => session.socket.terminate(), 1000).unref?.();
+      };
       socket.data = { session, loop: new CommandLoop(session) };
       server.sessions.add(session);
       log.info("session start", { session: session.id, ip: remoteIp });
@@ -124,22 +136,20 @@ export function controlHandlers(server: ServerContext, perIp: Map<string, number
       socket.data?.session.flush();
     },
     close(socket) {
-      endSession(server, perIp, socket.data);
+      endSession(server, socket.data);
     },
     error(socket) {
-      endSession(server, perIp, socket.data);
+      endSession(server, socket.data);
     },
   };
 }
 
-export function endSession(server: ServerContext, perIp: Map<string, number>, state: ControlState | undefined): void {
+export function endSession(server: ServerContext, state: ControlState | undefined): void {
   const session = state?.session;
   if (!session || !server.sessions.has(session)) return;
+  tickets.get(session)?.release();
   session.cleanup();
   if (session.user) releaseMounts(session.mounts, server.quotas);
   server.sessions.delete(session);
-  const n = (perIp.get(session.remoteIp) ?? 1) - 1;
-  if (n <= 0) perIp.delete(session.remoteIp);
-  else perIp.set(session.remoteIp, n);
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
 }

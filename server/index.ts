@@ -3,13 +3,14 @@ import { Authenticator } from "./auth/authenticator.ts";
 import { buildCommandTable, featureLines } from "./commands/index.ts";
 import type { CommandSpec } from "./commands/types.ts";
 import type { LoginService, ServerContext } from "./context.ts";
+import { ConnectionGate } from "./connection-gate.ts";
 import { controlHandlers, type ControlState } from "./control.ts";
 import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
-import { checkJailSupport } from "./storage/local-jail.ts";
+import { checkJailSupport, raiseDescriptorLimit } from "./storage/local-jail.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
 
@@ -31,7 +32,8 @@ export class FtpServer {
   readonly context: ServerContext;
   private listener: TCPSocketListener<ControlState> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
-  private perIp = new Map<string, number>();
+  /** Admission of control connections, counted from accept (plain and implicit TLS alike). */
+  readonly gate: ConnectionGate;
   private table: Map<string, CommandSpec>;
 
   constructor(opts: CreateServerOptions = {}) {
@@ -43,6 +45,7 @@ export class FtpServer {
     const hashBuckets = new Map<string, RateLimiter>();
     const table = this.table;
     const options = this.options;
+    this.gate = new ConnectionGate(options, log);
     this.context = {
       options,
       auth:
@@ -80,9 +83,9 @@ export class FtpServer {
       dataTlsRefusal,
     };
     if (tls) {
-      const handlers = controlHandlers(this.context, this.perIp);
+      const handlers = controlHandlers(this.context, this.gate);
       const { open, ...upgraded } = handlers;
-      const ftps = new FtpsRuntime(tls, this.context, upgraded, open!);
+      const ftps = new FtpsRuntime(tls, this.context, upgraded, open!, this.gate);
       this.context.tls = ftps;
       this.context.adoptDataSocket = (session, socket, ip) => ftps.adoptDataSocket(session, socket, ip);
     }
@@ -99,12 +102,15 @@ export class FtpServer {
   /** Load users and start accepting connections. Throws (e.g. corrupt users file, port in use) with a clear message. */
   async listen(): Promise<{ host: string; port: number }> {
     checkJailSupport(); // without openat2 the homes cannot be jailed: refuse to start (JailUnavailableError)
+    // Every connection holds a descriptor: the soft limit is raised to the hard one, and said.
+    const fds = raiseDescriptorLimit();
+    if (fds) this.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
-      socket: controlHandlers(this.context, this.perIp),
+      socket: controlHandlers(this.context, this.gate),
     });
     const implicitPort = this.ftps?.options.implicitPort;
     if (implicitPort !== undefined) {
@@ -115,7 +121,7 @@ export class FtpServer {
         throw err;
       }
     }
-    const tick = Math.min(1000, Math.max(100, (this.options.idleTimeoutSec * 1000) / 4));
+    const tick = Math.min(1000, Math.max(100, (Math.min(this.options.idleTimeoutSec, this.options.loginTimeoutSec) * 1000) / 4));
     this.sweeper = setInterval(() => this.sweepIdle(), tick);
     return this.address;
   }
@@ -125,12 +131,21 @@ export class FtpServer {
     return { host: this.options.host, port: this.listener.port };
   }
 
-  /** Idle timeout: 421 and close, but never while a transfer is making progress (it bumps lastActivity). */
+  /**
+   * Idle timeout: 421 and close, but never while a transfer is making progress (it bumps
+   * lastActivity). Login deadline: a connection not logged in within --login-timeout is closed too.
+   */
   private sweepIdle(): void {
     const limit = this.options.idleTimeoutSec * 1000;
+    const loginLimit = this.options.loginTimeoutSec * 1000;
     const now = Date.now();
     for (const s of this.context.sessions) {
-      if (now - s.lastActivity > limit) {
+      if (!s.user && !s.closed && s.lastActivity !== Infinity && now - s.startedAt > loginLimit) {
+        this.context.log.info("login timeout", { session: s.id, ip: s.remoteIp });
+        s.replyAndClose(421, `Login timeout (${this.options.loginTimeoutSec} s): closing control connection`);
+        setTimeout(() => s.socket.terminate(), 2000).unref?.();
+        s.lastActivity = Infinity; // once
+      } else if (now - s.lastActivity > limit) {
         this.context.log.info("idle timeout", { session: s.id, user: s.userName });
         s.replyAndClose(421, `Idle timeout (${this.options.idleTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();
@@ -166,6 +181,7 @@ export class FtpServer {
     this.listener?.stop(true);
     this.ftps?.stop(true);
     ctx.auth.close();
+    this.gate.refusals.close();
     ctx.log.flush?.();
   }
 }

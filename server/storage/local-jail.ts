@@ -28,6 +28,8 @@ function loadLibc() {
   return dlopen("libc.so.6", {
     syscall: { args: [FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
     __errno_location: { args: [], returns: FFIType.ptr },
+    getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+    setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   });
 }
 
@@ -174,6 +176,28 @@ export class Jail {
 
   close(): void {
     closeQuietly(this.rootFd);
+  }
+}
+
+const RLIMIT_NOFILE = 7;
+
+/**
+ * Raise the soft open-descriptor limit to the hard one (Bun already does at start-up; this makes
+ * sure, and reports the result). Null when the limits cannot be read.
+ */
+export function raiseDescriptorLimit(): { soft: number; hard: number } | null {
+  try {
+    libc ??= loadLibc();
+    const lim = new BigUint64Array(2);
+    if (libc.symbols.getrlimit(RLIMIT_NOFILE, ptr(lim)) !== 0) return null;
+    if (lim[0]! < lim[1]!) {
+      const want = new BigUint64Array([lim[1]!, lim[1]!]);
+      if (libc.symbols.setrlimit(RLIMIT_NOFILE, ptr(want)) === 0) lim[0] = lim[1]!;
+    }
+    const num = (v: bigint) => (v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v));
+    return { soft: num(lim[0]!), hard: num(lim[1]!) };
+  } catch {
+    return null;
   }
 }
 
