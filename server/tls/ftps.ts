@@ -138,15 +138,16 @@ export class FtpsRuntime {
             return;
           }
           let handshaken = false;
+          let closeBoth = () => raw.terminate();
           const deadline = setTimeout(() => {
             if (handshaken) return;
             ticket.release();
-            raw.terminate();
+            closeBoth();
           }, runtime.server.options.tlsHandshakeTimeoutMs);
           (deadline as { unref?: () => void }).unref?.();
           ticket.evict = () => {
             clearTimeout(deadline);
-            raw.terminate();
+            closeBoth();
           };
           const material = runtime.material;
           const state: ImplicitState = { ignorePlain: true };
@@ -179,12 +180,17 @@ export class FtpsRuntime {
               runtime.sessionMaterial.set(session, material);
             },
           };
-          (raw as unknown as Upgradable<ControlState>).upgradeTLS({
+          const [, tlsSocket] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
             isServer: true,
             tls: { cert: material.cert, key: material.key },
             socket: handlers,
             data: undefined as unknown as ControlState,
           });
+          // Closing the raw socket alone leaves the upgraded one open: close both.
+          closeBoth = () => {
+            tlsSocket.terminate();
+            raw.terminate();
+          };
         },
         data() {},
       },
