@@ -164,9 +164,11 @@ export class LocalStorage implements Storage {
 
   /**
    * One listed entry from its lstat, or null for what a listing must not show: vanished (no
-   * stat), dangling or escaping links, anything but files and directories.
+   * stat), dangling or escaping links, anything but files and directories, names with CR or LF.
    */
   private listEntry(jail: Jail, dir: string, name: string, st: fs.Stats | undefined): DirEntry | null {
+    // A name with CR or LF would forge a line of the listing (such names cannot be addressed either).
+    if (name.includes("\r") || name.includes("\n")) return null;
     if (st?.isSymbolicLink()) {
       // Only links whose target stays inside the root are shown (the kernel resolves them beneath it).
       try {
