@@ -68,6 +68,7 @@ export class Authenticator {
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.signature = sig;
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
+    else if (this.users.size === 0) this.log(`users file ${this.usersFile} has no users: no one can log in until one is added (ftpkit user add)`);
     this.watch();
     await this.dummyHash;
   }
@@ -146,7 +147,7 @@ export class Authenticator {
     if (sig === this.signature || sig === this.badSignature) return;
     this.reloading = (async () => {
       try {
-        const users = await loadUsers(this.usersFile, { allowMissing: sig === "" });
+        const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
         this.users = users;
         this.signature = sig;
         this.badSignature = null;

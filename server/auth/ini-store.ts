@@ -13,6 +13,7 @@
 // dotted user name like `[j.doe]` stays one user (ini.parse would nest it) and every error can
 // name its line. Config files are not served storage, so node:fs is used here directly.
 import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
 import { chmod, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
@@ -95,19 +96,34 @@ export function hashPassword(plain: string): Promise<string> {
   return Bun.password.hash(plain, { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 });
 }
 
-/** Read the users file. A missing file is an empty store only with `allowMissing`. */
-export async function loadUsers(file: string, opts: { allowMissing?: boolean } = {}): Promise<Map<string, UserRecord>> {
+/**
+ * Read the users file. A missing file is an empty store only with `allowMissing`; an empty (or
+ * blank) file is refused with `allowEmpty: false` (the server's reload: a truncated file is a
+ * mistake, not "no users"). Anything but a regular file (a FIFO would block the read) is refused.
+ */
+export async function loadUsers(file: string, opts: { allowMissing?: boolean; allowEmpty?: boolean } = {}): Promise<Map<string, UserRecord>> {
   const abs = resolve(file);
   let text: string;
   try {
-    text = await readFile(abs, "utf8");
+    // O_NONBLOCK: opening a FIFO returns at once (and is refused below) instead of waiting for a writer.
+    const fh = await open(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw Object.assign(new Error("EISDIR"), { code: "EISDIR" });
+      if (!st.isFile()) throw new UsersFileError(abs, "is not a regular file (a FIFO, socket or device?)");
+      text = await fh.readFile("utf8");
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
+    if (err instanceof UsersFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && opts.allowMissing) return new Map();
     if (code === "ENOENT") throw new UsersFileError(abs, "not found (create it with `ftpkit user add NAME`)");
     if (code === "EISDIR") throw new UsersFileError(abs, "is a directory");
     throw new UsersFileError(abs, `cannot read it (${code ?? (err as Error).message})`);
   }
+  if (opts.allowEmpty === false && text.trim() === "") throw new UsersFileError(abs, "is empty");
   return parseUsers(text, abs);
 }
 
