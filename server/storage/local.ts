@@ -66,6 +66,7 @@ export class LocalStorage implements Storage {
   private jail(): Promise<{ jail: Jail; tempDir: string }> {
     this.opened ??= wrap(async () => {
       const jail = new Jail(await fsp.realpath(this.root));
+      rootDescriptors.register(this, jail.rootFd);
       return { jail, tempDir: `${fdPath(jail.rootFd)}/${TEMP_DIR}` };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
@@ -349,6 +350,12 @@ export class LocalStorage implements Storage {
     }
   }
 }
+
+/**
+ * A storage's root descriptor lives as long as the storage: a users-file reload builds new mount
+ * tables, and the old storages' descriptors are closed when they are collected, not leaked.
+ */
+const rootDescriptors = new FinalizationRegistry<number>((fd) => closeQuietly(fd));
 
 /** Entries stat'ed between two yields of a usage walk (≈1–2 ms of lstat calls). */
 const USAGE_BATCH = 1000;
