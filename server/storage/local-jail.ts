@@ -28,6 +28,7 @@ function loadLibc() {
   return dlopen("libc.so.6", {
     syscall: { args: [FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
     __errno_location: { args: [], returns: FFIType.ptr },
+    statx: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
     getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
     setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   });
@@ -177,6 +178,47 @@ export class Jail {
   close(): void {
     closeQuietly(this.rootFd);
   }
+}
+
+/** What a listing needs of an entry: its type bits, size and modification time. */
+export interface EntryFacts {
+  /** st_mode (S_IFMT bits tell the type). */
+  mode: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const STATX_WANTED = 0x1 | 0x2 | 0x40 | 0x200; // TYPE, MODE, MTIME, SIZE
+// statx(2)'s struct has one layout on every architecture (unlike struct stat).
+const statxOut = new Uint8Array(256);
+const statxView = new DataView(statxOut.buffer);
+const statxName = new Uint8Array(4096 + 1);
+const utf8 = new TextEncoder();
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * lstat of `name` inside the directory `dirfd` (statx with AT_SYMLINK_NOFOLLOW): one name lookup in
+ * the directory actually opened, no path walk — about twice as fast as lstat by path. Undefined when
+ * it vanished or cannot be read.
+ */
+export function statAt(dirfd: number, name: string): EntryFacts | undefined {
+  libc ??= loadLibc();
+  const { written } = utf8.encodeInto(name, statxName.subarray(0, 4096));
+  if (written >= 4096) return undefined;
+  statxName[written] = 0;
+  if (libc.symbols.statx(dirfd, ptr(statxName), AT_SYMLINK_NOFOLLOW, STATX_WANTED, ptr(statxOut)) !== 0) return undefined;
+  const le = LITTLE_ENDIAN;
+  return {
+    mode: statxView.getUint16(28, le),
+    size: Number(statxView.getBigUint64(40, le)),
+    mtimeMs: Number(statxView.getBigInt64(112, le)) * 1000 + statxView.getUint32(120, le) / 1e6,
+  };
 }
 
 const RLIMIT_NOFILE = 7;

@@ -11,7 +11,7 @@ import {
   type Upload,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, Jail, O_PATH_FLAG } from "./local-jail.ts";
+import { closeQuietly, fdPath, Jail, O_PATH_FLAG, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, type EntryFacts } from "./local-jail.ts";
 import { openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
 
 const ERRNO_KINDS: Record<string, StorageErrorKind> = {
@@ -118,7 +118,6 @@ export class LocalStorage implements Storage {
   }
 
   private async *statRounds(jail: Jail, key: string, names: string[]): AsyncGenerator<DirEntry[]> {
-    const tail: Array<fs.Stats | undefined> = [];
     for (let from = 0; from < names.length; from += LIST_BLOCK) {
       const to = Math.min(names.length, from + LIST_BLOCK);
       const out: DirEntry[] = [];
@@ -129,32 +128,13 @@ export class LocalStorage implements Storage {
         return; // the directory went away mid-listing
       }
       try {
-        // Entries are stat'ed through the opened directory, so a rename of an ancestor cannot swap
-        // in another directory's (outside) files; plain concatenation is cheaper than path.join.
-        const prefix = fdPath(fd) + "/";
-        // One lstat per entry is most of a big listing and mostly kernel time: the second half of
-        // each block goes to the thread pool while this thread stats the first half (10,000
-        // entries: ≈21–30 ms → 15–21 ms on 2 cores). Small directories stay synchronous.
-        const mid = to - from >= PARALLEL_MIN ? from + ((to - from) >> 1) : to;
-        const pending = mid < to ? lstatMany(prefix, names, mid, to, tail) : null;
-        for (let i = from; i < mid; i++) {
+        // Entries are stat'ed inside the opened directory (statx relative to its descriptor), so a
+        // rename of an ancestor cannot swap in another directory's (outside) files — and one name
+        // lookup per entry, without a path walk, is about twice as fast as lstat by path.
+        for (let i = from; i < to; i++) {
           const name = names[i]!;
-          let st: fs.Stats | undefined;
-          try {
-            st = fs.lstatSync(prefix + name, { throwIfNoEntry: false });
-          } catch {
-            continue; // unreadable: not listable
-          }
-          const entry = this.listEntry(jail, key, name, st);
+          const entry = this.listEntry(jail, key, name, statAt(fd, name));
           if (entry) out.push(entry);
-        }
-        if (pending) {
-          await pending;
-          for (let i = mid; i < to; i++) {
-            const name = names[i]!;
-            const entry = this.listEntry(jail, key, name, tail[i - mid]);
-            if (entry) out.push(entry);
-          }
         }
       } finally {
         closeQuietly(fd);
@@ -167,15 +147,16 @@ export class LocalStorage implements Storage {
    * One listed entry from its lstat, or null for what a listing must not show: vanished (no
    * stat), dangling or escaping links, anything but files and directories, names with CR or LF.
    */
-  private listEntry(jail: Jail, dir: string, name: string, st: fs.Stats | undefined): DirEntry | null {
+  private listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undefined): DirEntry | null {
     // A name with CR or LF would forge a line of the listing (such names cannot be addressed either).
     if (name.includes("\r") || name.includes("\n")) return null;
-    if (st?.isSymbolicLink()) {
+    if (st && (st.mode & S_IFMT) === S_IFLNK) {
       // Only links whose target stays inside the root are shown (the kernel resolves them beneath it).
       try {
         const fd = jail.openPath(dir === "" ? name : `${dir}/${name}`);
         try {
-          st = fs.fstatSync(fd);
+          const t = fs.fstatSync(fd);
+          st = { mode: t.mode, size: t.size, mtimeMs: t.mtimeMs };
         } finally {
           closeQuietly(fd);
         }
@@ -184,8 +165,9 @@ export class LocalStorage implements Storage {
       }
     }
     if (!st) return null;
-    if (st.isDirectory()) return { name, type: "dir", size: 0, mtime: st.mtime };
-    if (st.isFile()) return { name, type: "file", size: st.size, mtime: st.mtime };
+    const type = st.mode & S_IFMT;
+    if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs) };
+    if (type === S_IFREG) return { name, type: "file", size: st.size, mtime: new Date(st.mtimeMs) };
     return null;
   }
 
@@ -312,16 +294,13 @@ export class LocalStorage implements Storage {
       } catch {
         return;
       }
-      const prefix = fdPath(fd) + "/";
       for (const e of entries) {
         if (++sinceYield >= USAGE_BATCH) {
           sinceYield = 0;
           await new Promise<void>((r) => setImmediate(r));
         }
         if (e.isFile()) {
-          try {
-            total += fs.lstatSync(prefix + e.name).size;
-          } catch {}
+          total += statAt(fd, e.name)?.size ?? 0;
         } else if (e.isDirectory()) {
           // Uploads in progress are booked by their own reservations.
           if (top && key === "" && e.name === TEMP_DIR) continue;
@@ -397,22 +376,6 @@ function releasing(upload: Upload, release: () => void): Upload {
  * while the next is stat'ed), and between rounds the event loop serves other sessions.
  */
 const LIST_BLOCK = 2048;
-/** Below this many entries a round is stat'ed synchronously: the thread pool's round trip costs more. */
-const PARALLEL_MIN = 256;
-
-/** lstat `names[from, to)` on the thread pool into `into[0, to - from)` (undefined: failed or vanished). */
-function lstatMany(prefix: string, names: string[], from: number, to: number, into: Array<fs.Stats | undefined>): Promise<void> {
-  into.length = 0;
-  return new Promise((resolve) => {
-    let left = to - from;
-    for (let i = from; i < to; i++) {
-      fs.lstat(prefix + names[i], (err, st) => {
-        into[i - from] = err ? undefined : st;
-        if (--left === 0) resolve();
-      });
-    }
-  });
-}
 
 function toStat(st: fs.Stats): EntryStat {
   // FIFOs, sockets and devices are not served (listings leave them out too).
