@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-// ftpkit: the FTP server (`serve`), its user administration (`user …`) and its client (`get`, `put`, `resume`, `ls`).
+// ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `resume`, `ls`) and a conformance probe (`test`).
 import { defineCommand, runCommand, runMain } from "citty";
 import { consola } from "consola";
 import pkg from "../package.json" with { type: "json" };
@@ -17,6 +17,7 @@ const main = defineCommand({
     resume: () => import("./commands/resume.ts").then((m) => m.default),
     ls: () => import("./commands/ls.ts").then((m) => m.default),
     cert: () => import("./commands/cert.ts").then((m) => m.default),
+    test: () => import("./commands/test.ts").then((m) => m.default),
   },
 });
 

@@ -26,6 +26,9 @@ export interface ClientOptions {
   tls?: { mode: "explicit" | "implicit"; settings: TlsSettings };
 }
 
+/** How a data connection is opened: passive (EPSV, PASV) or active (EPRT, PORT); undefined = the usual fallbacks. */
+export type DataMode = "epsv" | "pasv" | "eprt" | "port";
+
 /** What the server offered in FEAT: upper-case keyword → its parameters (may be ""). */
 export type Features = Map<string, string>;
 
@@ -50,6 +53,13 @@ export class FtpClient {
   private waiters: { resolve: (r: FtpReply) => void; reject: (e: Error) => void }[] = [];
   private failure: Error | null = null;
   features: Features = new Map();
+  /**
+   * Offer the control connection's TLS session on data connections (default). Some servers
+   * (pyftpdlib with pyOpenSSL) reset a data connection that offers one.
+   */
+  offerTlsSession = true;
+  /** The server's 220 greeting. */
+  greeting: FtpReply | null = null;
   private hashAlgo: HashAlgorithm | null = null;
 
   private constructor(
@@ -79,6 +89,7 @@ export class FtpClient {
         control.close();
         throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: greeting.code === 421 });
       }
+      client.greeting = greeting;
       if (opts.tls) await client.secure(opts.tls.mode);
     } catch (err) {
       control.destroy();
@@ -255,9 +266,9 @@ export class FtpClient {
    * (connecting to the control peer's address, never to the address a 227 names). Active: EPRT
    * on the control connection's local address, falling back to PORT.
    */
-  async transfer(verb: string, arg?: string, opts: { rest?: number } = {}): Promise<DataTransfer> {
-    if (this.opts.active) return this.activeTransfer(verb, arg, opts);
-    const conn = await this.passiveConnect();
+  async transfer(verb: string, arg?: string, opts: { rest?: number; mode?: DataMode } = {}): Promise<DataTransfer> {
+    if (opts.mode === "eprt" || opts.mode === "port" || (opts.mode === undefined && this.opts.active)) return this.activeTransfer(verb, arg, opts);
+    const conn = await this.passiveConnect(opts.mode);
     try {
       if (opts.rest) await this.restart(opts.rest);
       const { done } = await this.startTransfer(verb, arg);
@@ -274,12 +285,13 @@ export class FtpClient {
     if (r.code !== 350) throw replyError(`REST ${offset}`, r);
   }
 
-  private async passiveConnect(): Promise<Connection> {
+  private async passiveConnect(mode?: DataMode): Promise<Connection> {
     const host = this.control.remoteAddress || this.opts.host;
     let port: number | null = null;
-    if (!this.noEpsv) {
+    if (mode === "epsv" || (mode === undefined && !this.noEpsv)) {
       const r = await this.command("EPSV");
       if (r.code === 229) port = parseEpsvReply(r.lines.join(" "));
+      else if (mode === "epsv") throw replyError("EPSV", r);
       else this.noEpsv = true;
     }
     if (port === null) {
@@ -293,7 +305,7 @@ export class FtpClient {
   /** PROT P: data connections are TLS too, offering the control connection's session (servers may require it). */
   private dataTls(): { tls?: TlsSettings; session?: Buffer | null } {
     if (!this.opts.tls) return {};
-    return { tls: this.opts.tls.settings, session: this.control.tlsSession() };
+    return { tls: this.opts.tls.settings, session: this.offerTlsSession ? this.control.tlsSession() : null };
   }
 
   /**
@@ -323,15 +335,16 @@ export class FtpClient {
   private noEpsv = false;
   private noEprt = false;
 
-  private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number }): Promise<DataTransfer> {
+  private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number; mode?: DataMode }): Promise<DataTransfer> {
     const host = this.control.localAddress;
-    const tls = this.opts.tls ? { settings: this.opts.tls.settings, session: () => this.control.tlsSession() } : undefined;
+    const tls = this.opts.tls ? { settings: this.opts.tls.settings, session: () => (this.offerTlsSession ? this.control.tlsSession() : null) } : undefined;
     const listener: DataListener = listenForData(host, tls);
     try {
       let ok = false;
-      if (!this.noEprt) {
+      if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
         const r = await this.command("EPRT", formatEprt({ host, port: listener.port }));
         if (r.code === 200) ok = true;
+        else if (opts.mode === "eprt") throw replyError("EPRT", r);
         else this.noEprt = true;
       }
       if (!ok) {

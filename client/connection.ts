@@ -84,10 +84,21 @@ export class Connection {
         // Offer the control session before the ClientHello goes out.
         if (session) (tls as unknown as { setSession(b: Buffer): void }).setSession(session);
       },
-      handshake(_tls, success, error) {
+      handshake(tls, success, error) {
         if (done) return;
         done = true;
-        if (success) return settle.resolve();
+        // Under --insecure a certificate that fails verification (e.g. a CN-only self-signed one, which
+        // Bun reports as an unsuccessful handshake even with rejectUnauthorized off) is accepted.
+        if (success || (settings.insecure && isVerifyError(error) && !conn.isClosed)) {
+          // Read it now: once the socket is closed the answer is gone.
+          try {
+            conn.sessionReused = (tls as unknown as { isSessionReused(): boolean }).isSessionReused();
+            conn.negotiated = (tls as unknown as { getTLSVersion(): string }).getTLSVersion() || null;
+          } catch {
+            /* not available */
+          }
+          return settle.resolve();
+        }
         const err = describeTlsError(error, settings);
         conn.markClosed(err);
         conn.destroy();
@@ -133,6 +144,11 @@ export class Connection {
       return null;
     }
   }
+
+  /** TLS only, after the handshake: did this connection resume the session it offered? */
+  sessionReused: boolean | null = null;
+  /** TLS only, after the handshake: the negotiated protocol version ("TLSv1.3"). */
+  negotiated: string | null = null;
 
   get localAddress(): string {
     return canonicalIp((this.socket as unknown as { localAddress?: string })?.localAddress ?? "127.0.0.1");
@@ -288,6 +304,13 @@ function tlsOptions(settings: TlsSettings): Record<string, unknown> {
   }
   // `ca` replaces the trusted list, so the system CAs are passed along with the extra ones.
   return { ...opts, rejectUnauthorized: true, ca: [...systemCas, ...(settings.ca ?? [])] };
+}
+
+/** A certificate that did not verify (as opposed to a handshake that failed): --insecure accepts it. */
+function isVerifyError(err: Error | null | undefined): boolean {
+  if (!err) return false;
+  const text = `${(err as { code?: string }).code ?? ""} ${err.message}`;
+  return /SELF_SIGNED|self.signed|CERT_|ALTNAME|altnames|ISSUER|UNABLE_TO_(GET|VERIFY)|unable to (get|verify)|EXPIRED|NOT_YET_VALID/i.test(text);
 }
 
 /** One line for a failed handshake or certificate check (never a stack trace). */

@@ -19,13 +19,20 @@ export function formatReply(code: number, text: string | readonly string[]): str
   const lines = (typeof text === "string" ? text.split("\n") : [...text]).map(sanitizeLine);
   if (lines.length === 0) lines.push("");
   if (lines.length === 1) return `${code} ${lines[0]}\r\n`;
-  let out = `${code}-${lines[0]}\r\n`;
-  for (let i = 1; i < lines.length - 1; i++) {
-    const line = lines[i]!;
+  return `${code}-${lines[0]}\r\n` + formatReplyMiddle(lines.slice(1, -1)) + `${code} ${lines[lines.length - 1]}\r\n`;
+}
+
+/**
+ * The middle lines of a multi-line reply, for replies sent in pieces (STAT of a big directory):
+ * `${code}-first`, then any number of these, then `${code} last`.
+ */
+export function formatReplyMiddle(lines: readonly string[]): string {
+  let out = "";
+  for (const raw of lines) {
+    const line = sanitizeLine(raw);
     // A middle line must not look like a reply terminator ("213 ..."); RFC 959 suggests a leading space.
     out += (/^\d{3}[ -]/.test(line) ? " " : "") + line + "\r\n";
   }
-  out += `${code} ${lines[lines.length - 1]}\r\n`;
   return out;
 }
 

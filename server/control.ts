@@ -7,34 +7,53 @@ import type { ServerContext } from "./context.ts";
 import { Session, type ControlSocketState } from "./session.ts";
 import { releaseMounts } from "./vfs/mounts.ts";
 
-/** Pipelined commands a client may have waiting; beyond this it is flooding us. */
-const MAX_QUEUED_COMMANDS = 64;
+/** Pipelined commands waiting to run: at this many the session stops reading its socket. */
+const PAUSE_AT_QUEUED = 64;
+/** More than this many from one read (the pause came too late): the client is flooding us. */
+const MAX_QUEUED_COMMANDS = 4096;
 
 /**
  * The control connection: CRLF framing with a hard cap (over-long lines are refused without being
- * buffered), one command at a time in order, except ABOR/STAT/QUIT which run at once while a
- * transfer is in progress.
+ * buffered), one command at a time in order. Only ABOR, STAT and QUIT may run while a data transfer
+ * is in progress, and never more than one of each at a time. Input is bounded both ways: the
+ * socket stops being read while commands queue up or replies wait unsent (MAX_UNSENT_REPLY_BYTES),
+ * and resumes when both have drained.
  */
 export class CommandLoop {
   private splitter = new LineSplitter();
   private queue: ParsedLine[] = [];
   private running = false;
+  private paused = false;
+  /** Verbs running beside a transfer (at most one of each). */
+  private jumping = new Set<string>();
 
-  constructor(private readonly session: Session) {}
+  constructor(private readonly session: Session) {
+    session.input = {
+      // AUTH TLS: whatever arrived in clear after it must not run inside the protected session.
+      discard: () => {
+        this.queue = [];
+        this.splitter = new LineSplitter();
+      },
+      resume: () => this.maybeResume(),
+    };
+  }
 
   feed(chunk: Uint8Array): void {
     const session = this.session;
     const { lines, overlong } = this.splitter.push(chunk);
-    // Only complete commands count as activity: a byte trickled now and then keeps nothing open.
-    if (lines.length || overlong) session.lastActivity = Date.now();
-    for (let i = 0; i < overlong; i++) session.reply(500, "Command line too long");
+    // Only complete commands count as activity: a trickle of bytes does not keep a session alive.
+    if (lines.length || overlong) session.noteActivity();
+    for (let i = 0; i < overlong; i++) this.queue.push({ ok: false, reason: "Command line too long" });
     for (const line of lines) {
       if (session.closed || session.quitting) return;
-      // Parsed once, here: the verb decides whether it may jump the queue (ABOR, STAT, QUIT).
+      // Parsed once, here: the verb decides whether it may run beside a transfer.
       const parsed = parseCommandLine(line);
-      const spec = parsed.ok ? session.server.commandTable().get(parsed.command.verb) : undefined;
-      if (spec?.duringTransfer && (session.transfer || this.running)) {
-        void this.execute(parsed);
+      const verb = parsed.ok ? parsed.command.verb : "";
+      const spec = parsed.ok ? session.server.commandTable().get(verb) : undefined;
+      if (spec?.duringTransfer && session.transfer && !this.jumping.has(spec.verbs[0]!)) {
+        const key = spec.verbs[0]!;
+        this.jumping.add(key);
+        void this.execute(parsed).finally(() => this.jumping.delete(key));
         continue;
       }
       if (this.queue.length >= MAX_QUEUED_COMMANDS) {
@@ -43,7 +62,21 @@ export class CommandLoop {
       }
       this.queue.push(parsed);
     }
+    if (this.queue.length >= PAUSE_AT_QUEUED || session.congested) this.pause();
     void this.pump();
+  }
+
+  private pause(): void {
+    if (this.paused || this.session.closed) return;
+    this.paused = true;
+    this.session.socket.pause();
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.session.closed) return;
+    if (this.queue.length >= PAUSE_AT_QUEUED / 2 || this.session.congested) return;
+    this.paused = false;
+    this.session.socket.resume();
   }
 
   private async pump(): Promise<void> {
@@ -51,9 +84,14 @@ export class CommandLoop {
     this.running = true;
     try {
       while (this.queue.length && !this.session.closed && !this.session.quitting) {
-        // Commands other than ABOR/STAT/QUIT wait for the running transfer (RFC 959 §5.4).
+        // Commands other than ABOR/STAT/QUIT wait for the running transfer (RFC 959 §5.4), and
+        // none runs while the client leaves our replies unread.
         if (this.session.transfer) await this.session.transfer.done;
-        await this.execute(this.queue.shift()!);
+        await this.session.writable();
+        const next = this.queue.shift();
+        if (!next) break;
+        await this.execute(next);
+        this.maybeResume();
       }
     } finally {
       this.running = false;
@@ -112,7 +150,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate): So
         gate.refusals.refused(remoteIp, text);
       };
       if (server.shuttingDown) return refuse("Server shutting down");
-      // Counted from accept: --max-connections, --max-per-ip (IPv6 by /64), the share not logged in.
+      // Counted from accept: --max-connections, --max-per-ip (IPv6 by /64); when full, a connection
+      // not logged in may be evicted for this one (connection-gate.ts).
       const ticket = admitted ?? gate.admit(remoteIp);
       if ("refused" in ticket) return refuse(ticket.refused);
       const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);

@@ -132,8 +132,12 @@ export class FtpServer {
   }
 
   /**
-   * Idle timeout: 421 and close, but never while a transfer is making progress (it bumps
-   * lastActivity). Login deadline: a connection not logged in within --login-timeout is closed too.
+   * Idle timeout: 421 and close a session that sent no complete command for the limit — but never
+   * while it has a transfer. A transfer whose data connection moved nothing for the data timeout
+   * (not the idle one: the kernel's socket buffers hide progress for seconds on a slow link) has
+   * stalled: it is aborted (426); the session then idles like any other. A transfer still waiting
+   * for its data connection is bounded by the accept timeout instead. Login deadline: a connection
+   * not logged in within --login-timeout of connecting is closed too.
    */
   private sweepIdle(): void {
     const limit = this.options.idleTimeoutSec * 1000;
@@ -145,7 +149,17 @@ export class FtpServer {
         s.replyAndClose(421, `Login timeout (${this.options.loginTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();
         s.lastActivity = Infinity; // once
-      } else if (now - s.lastActivity > limit) {
+        continue;
+      }
+      const t = s.transfer;
+      if (t) {
+        if (t.conn && now - t.lastProgress > this.options.dataTimeoutMs) {
+          this.context.log.info("transfer stalled", { session: s.id, user: s.userName });
+          t.abort("stalled");
+        }
+        continue;
+      }
+      if (now - s.lastActivity > limit) {
         this.context.log.info("idle timeout", { session: s.id, user: s.userName });
         s.replyAndClose(421, `Idle timeout (${this.options.idleTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();
@@ -173,6 +187,10 @@ export class FtpServer {
       if (!busy.length || Date.now() >= deadline) break;
       await Promise.race([Promise.all(busy.map((s) => s.transfer?.done)), Bun.sleep(Math.max(0, deadline - Date.now()))]);
     }
+    // Transfers still running are aborted, and their uploads end (temp files removed) before we go.
+    const left = [...ctx.sessions].flatMap((s) => (s.transfer ? [s.transfer] : []));
+    for (const t of left) t.abort("shutdown");
+    await Promise.race([Promise.all(left.map((t) => t.done)), Bun.sleep(2000)]);
     await Bun.sleep(50);
     for (const s of ctx.sessions) {
       s.cleanup();

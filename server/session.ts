@@ -3,28 +3,31 @@ import { formatReply } from "../protocol/reply.ts";
 import type { HashAlgorithm } from "../protocol/hash.ts";
 import type { UserRecord } from "./auth/types.ts";
 import type { DataEndpoint } from "./data/passive.ts";
-import type { DataConnection } from "./data/connection.ts";
+import type { Transfer } from "./data/transfer-job.ts";
+import { VirtualFs } from "./vfs/vfs.ts";
 import type { RateLimiter } from "./data/rate.ts";
 import type { Mount } from "./vfs/mounts.ts";
 import type { ServerContext } from "./context.ts";
-
-/** A transfer running off the command loop (ftpserverlib's model): ABOR, STAT and QUIT stay live. */
-export interface ActiveTransfer {
-  verb: string;
-  vpath: string;
-  bytes: number;
-  size?: number;
-  startedAt: number;
-  signal: { aborted: boolean };
-  conn: DataConnection | null;
-  done: Promise<void>;
-}
 
 export interface ControlSocketState {
   session: Session;
 }
 
 let nextSessionId = 1;
+
+/**
+ * Unsent reply bytes beyond which the session stops reading commands (issue 8): a client that
+ * pipelines and never reads its replies fills its own TCP window, not our memory.
+ */
+export const MAX_UNSENT_REPLY_BYTES = 256 * 1024;
+
+/** How the command loop lets the session steer input (AUTH TLS discards, backpressure pauses). */
+export interface InputControl {
+  /** Drop every command received but not yet run, and any partial line (AUTH TLS). */
+  discard(): void;
+  /** Output drained below the limit: input may flow again. */
+  resume(): void;
+}
 
 /** Everything one control connection knows. Never touches process state (no chdir): cwd is virtual. */
 export class Session {
@@ -53,7 +56,10 @@ export class Session {
   /** The client chose an algorithm with OPTS HASH: hash its transfers while they stream. */
   hashWhileStreaming = false;
   limiters: RateLimiter[] = [];
-  transfer: ActiveTransfer | null = null;
+  transfer: Transfer | null = null;
+  /** The one door to storage for this session's commands. */
+  readonly fs: VirtualFs;
+  input: InputControl | null = null;
   /** Set by the TLS layer (FTPS). */
   tls: { control: boolean; protP: boolean; pbsz: boolean } = { control: false, protP: false, pbsz: false };
 
@@ -61,6 +67,9 @@ export class Session {
   quitting = false;
   private quitTimer: ReturnType<typeof setTimeout> | null = null;
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private drainWaiters: Array<() => void> = [];
+  private closeWaiters: Array<() => void> = [];
   private closeAfterFlush = false;
 
   constructor(
@@ -72,6 +81,35 @@ export class Session {
     this.socket = socket;
     this.remoteIp = remoteIp;
     this.localIp = localIp;
+    this.fs = new VirtualFs(this, server.startedAt);
+  }
+
+  /** A complete command arrived or a transfer ended: the session is not idle. */
+  noteActivity(): void {
+    if (this.lastActivity !== Infinity) this.lastActivity = Date.now();
+  }
+
+  /** Too many reply bytes wait for the client: stop running commands until it reads them. */
+  get congested(): boolean {
+    return this.pendingBytes > MAX_UNSENT_REPLY_BYTES;
+  }
+
+  /** Resolves once unsent replies are below the limit (or the session closed). */
+  writable(): Promise<void> {
+    if (!this.congested || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** True if the control connection closes within `ms` (a client that died with its upload). */
+  closesWithin(ms: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.closed), ms);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   }
 
   get userName(): string | undefined {
@@ -88,11 +126,15 @@ export class Session {
     const buf = Buffer.from(text, "utf8");
     if (this.pending.length) {
       this.pending.push(buf);
+      this.pendingBytes += buf.length;
       return;
     }
     const n = this.socket.write(buf);
     if (n < 0) return;
-    if (n < buf.length) this.pending.push(buf.subarray(n));
+    if (n < buf.length) {
+      this.pending.push(buf.subarray(n));
+      this.pendingBytes += buf.length - n;
+    }
   }
 
   /** Called from the control socket's drain handler. */
@@ -101,11 +143,16 @@ export class Session {
       const buf = this.pending[0]!;
       const n = this.socket.write(buf);
       if (n < 0) return;
+      this.pendingBytes -= Math.max(0, n);
       if (n < buf.length) {
         this.pending[0] = buf.subarray(n);
-        return;
+        break;
       }
       this.pending.shift();
+    }
+    if (!this.congested) {
+      for (const w of this.drainWaiters.splice(0)) w();
+      this.input?.resume();
     }
     if (!this.pending.length && this.closeAfterFlush) this.socket.end();
   }
@@ -152,9 +199,10 @@ export class Session {
     if (this.quitTimer) clearTimeout(this.quitTimer);
     this.dataEndpoint?.close();
     this.dataEndpoint = null;
-    if (this.transfer) {
-      this.transfer.signal.aborted = true;
-      this.transfer.conn?.abort();
-    }
+    this.transfer?.abort("closed");
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (const w of this.drainWaiters.splice(0)) w();
+    for (const w of this.closeWaiters.splice(0)) w();
   }
 }

@@ -6,6 +6,8 @@ import { CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { checkArgs } from "./user/shared.ts";
+import { checkRoot, inlineUsers, parseUserFlag, repeatedFlag } from "../inline-users.ts";
+import type { InlineUser } from "../../server/auth/memory-store.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -47,6 +49,10 @@ function rate(value: string | undefined, flag: string): number | undefined {
 
 export const serveArgs = {
   ...usersArgs,
+  root: { type: "string", description: "Serve this directory with the --user/--anonymous accounts below (no users file)", valueHint: "DIR" },
+  user: { type: "string", description: "With --root: an account NAME:PASSWORD (repeatable; kept in memory only)", valueHint: "NAME:PASS" },
+  anonymous: { type: "boolean", description: "With --root: also let anonymous log in (read-only)" },
+  write: { type: "boolean", description: "With --root: --user accounts may upload, rename and delete (default read-only)" },
   host: { type: "string", description: "Address to listen on (default 0.0.0.0; :: for IPv6 too)", valueHint: "ADDR" },
   port: { type: "string", description: "Control port (default 2121)", valueHint: "N" },
   "pasv-ports": { type: "string", description: "Passive port range, e.g. 50000-50100", valueHint: "LO-HI" },
@@ -121,6 +127,32 @@ function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls
   };
 }
 
+/** The address a local script can reach: a wildcard listener is reached on loopback. */
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** --root with --user/--anonymous/--write: accounts in memory instead of a users file. */
+function inlineAccounts(args: Record<string, unknown>, rawArgs: string[]): { root: string; users: InlineUser[]; summary: string } | undefined {
+  const userFlags = repeatedFlag(rawArgs, "user");
+  const root = args.root as string | undefined;
+  if (root === undefined) {
+    const stray = userFlags.length ? "user" : args.anonymous ? "anonymous" : args.write ? "write" : undefined;
+    if (stray) throw new CliError(`--${stray} needs --root DIR (the directory to serve)`);
+    return undefined;
+  }
+  if (args.users !== undefined) throw new CliError("--root and --users cannot be combined: --root serves one directory to the --user accounts, --users reads accounts from a users file");
+  if (args.demo) throw new CliError("--root and --demo cannot be combined");
+  if (root === "") throw new CliError("--root needs a directory");
+  if (!userFlags.length && !args.anonymous) throw new CliError("--root needs at least one --user NAME:PASSWORD, or --anonymous");
+  const dir = checkRoot(root);
+  const users = inlineUsers(dir, userFlags.map(parseUserFlag), { anonymous: args.anonymous === true, write: args.write === true });
+  const names = users.map((u) => (u.name === "anonymous" ? "anonymous (read-only)" : u.name));
+  return { root: dir, users, summary: `${names.join(", ")}${args.write ? "; uploads allowed" : "; read-only"}` };
+}
+
 export default defineCommand({
   meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
   args: serveArgs,
@@ -128,6 +160,15 @@ export default defineCommand({
     // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
     checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const options = serverOptionsFrom(args);
+    const inline = inlineAccounts(args, rawArgs);
+    if (inline) {
+      const { MemoryLogins } = await import("../../server/auth/memory-store.ts");
+      try {
+        options.auth = new MemoryLogins(inline.users, options.failedLoginDelayMs);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+    }
     if (args.demo) {
       const { prepareDemo, DEMO_USER, DEMO_PASSWORD } = await import("../demo.ts");
       if (args.users === undefined) options.usersFile = await prepareDemo("ftpkit-demo");
@@ -160,8 +201,11 @@ export default defineCommand({
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
     // Under --log-format json stdout is for machines: every line there must be a JSON record.
     const json = server.options.logFormat === "json";
-    if (json) server.context.log.info("listening", { host: address.host, port: address.port, users: server.options.usersFile });
-    else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (users: ${server.options.usersFile})`);
+    // --port 0: the first stdout line is the URL alone, so a script can read it.
+    if (options.port === 0 && !json) process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
+    const serving = inline ? `root: ${inline.root}; ${inline.summary}` : `users: ${server.options.usersFile}`;
+    if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
+    else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (${serving})`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
       consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);

@@ -14,8 +14,7 @@ export const abor: CommandSpec = {
       session.reply(225, "No transfer to abort");
       return;
     }
-    t.signal.aborted = true;
-    t.conn?.abort();
+    t.abort("abor");
     session.setDataEndpoint(null);
     await t.done;
     session.reply(226, "ABOR successful");

@@ -4,18 +4,16 @@ import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
 import { sendText } from "../data/transfer.ts";
 import { TransferAborted } from "../data/connection.ts";
-import { listDirectory, listDirectoryBatches, listTarget, permFacts, resolveFor, statResolved } from "./shared.ts";
-import { requireDataEndpoint, runTransfer } from "./transfer-runner.ts";
+import { listDirectoryBatches, listTarget, permFacts, resolveFor, statResolved } from "./shared.ts";
+import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
 
-/** Entries for LIST/NLST/STAT: a directory's contents, or the single file named. */
-export async function entriesFor(session: Session, arg: string): Promise<{ vpath: string; entries: FileInfo[] }> {
+/** Entries for STAT, in batches: a directory is read as the reply is sent, a file is one batch. */
+export async function entryBatchesFor(session: Session, arg: string): Promise<AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>> {
   const r = resolveFor(session, listTarget(arg) || ".", "read");
   const st = await statResolved(session, r);
-  if (st.type === "file") {
-    return { vpath: r.vpath, entries: [{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }] };
-  }
-  return { vpath: r.vpath, entries: await listDirectory(session, r) };
+  if (st.type === "file") return [[{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }]];
+  return listDirectoryBatches(session, r);
 }
 
 /**
@@ -41,24 +39,19 @@ export function sendListingBatches(
   format: (e: FileInfo) => string,
   vpath: string,
 ): void {
-  runTransfer(
-    ctx.session,
-    ctx.verb,
-    vpath,
-    "Here comes the directory listing",
-    async (conn, t) => {
-      if (head.length) t.bytes += await sendText(conn, head.join("\r\n") + "\r\n");
-      for await (const batch of batches) {
-        if (t.signal.aborted) throw new TransferAborted("aborted");
-        let text = "";
-        for (const e of batch) text += format(e) + "\r\n";
-        if (text) t.bytes += await sendText(conn, text);
-      }
-      await conn.finish();
-      return { code: 226, text: "Directory send OK", result: "ok" };
-    },
-    { logTransfer: false },
-  );
+  // Each batch is formatted only once the previous one has been taken by the client's socket:
+  // a client that never reads holds one batch, not the whole listing.
+  startTransfer(ctx.session, { verb: ctx.verb, vpath, opening: "Here comes the directory listing", log: false }, async (t, conn) => {
+    if (head.length) t.progress(await sendText(conn, head.join("\r\n") + "\r\n"));
+    for await (const batch of batches) {
+      if (t.aborted) throw new TransferAborted("aborted");
+      let text = "";
+      for (const e of batch) text += format(e) + "\r\n";
+      if (text) t.progress(await sendText(conn, text));
+    }
+    await conn.finish();
+    return { code: 226, text: "Directory send OK", result: "ok" };
+  });
 }
 
 export function sendListing(ctx: CommandContext, lines: string[], vpath: string): void {

@@ -1,5 +1,5 @@
 // MLSD — RFC 3659 §7: machine-readable directory listing over the data connection; needs read.
-import { requireDataEndpoint } from "./transfer-runner.ts";
+import { requireDataEndpoint } from "../data/transfer-job.ts";
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatMlsxLine } from "../../protocol/listing.ts";

@@ -1,5 +1,5 @@
 // NLST — RFC 959 §4.1.3: names only, one per line; needs read.
-import { requireDataEndpoint } from "./transfer-runner.ts";
+import { requireDataEndpoint } from "../data/transfer-job.ts";
 import type { CommandSpec } from "./types.ts";
 import { sendEntries } from "./list.ts";
 

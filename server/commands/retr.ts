@@ -4,8 +4,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { createHasher } from "../data/hashing.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { sendFile } from "../data/transfer.ts";
-import { resolveFor } from "./shared.ts";
-import { requireDataEndpoint, runTransfer } from "./transfer-runner.ts";
+import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 
 export const retr: CommandSpec = {
   verbs: ["RETR"],
@@ -20,44 +19,21 @@ export const retr: CommandSpec = {
     session.restOffset = 0;
     session.rangeEnd = null;
     requireDataEndpoint(session);
-    const r = resolveFor(session, ctx.arg, "read");
-    const st = await r.mount.storage.stat(r.key);
-    if (st.type !== "file") throw new FtpError(550, "Not a regular file");
+    const { r, st } = await session.fs.planRead(ctx.arg);
     if (start > st.size) throw new FtpError(554, "Restart offset beyond end of file");
-    const file = await r.mount.storage.openRead(r.key);
-    const end = Math.min(rangeEnd ?? file.size, file.size);
-    // Hash while streaming only for whole files and clients that asked for a digest (OPTS HASH).
-    const hasher = session.hashWhileStreaming && start === 0 && end === file.size ? createHasher(session.hashAlgorithm) : undefined;
+    const end = Math.min(rangeEnd ?? st.size, st.size);
     const algorithm = session.hashAlgorithm;
-    try {
-      runTransfer(
-        session,
-        "RETR",
-        r.vpath,
-        `Opening BINARY mode data connection for ${r.vpath.slice(r.vpath.lastIndexOf("/") + 1)} (${end - start} bytes)`,
-        async (conn, t) => {
-          try {
-            await sendFile(conn, file, start, end, {
-              limiters: session.limiters,
-              hasher,
-              signal: t.signal,
-              onBytes: (n) => {
-                t.bytes += n;
-                session.lastActivity = Date.now();
-              },
-            });
-          } finally {
-            file.close();
-          }
-          await conn.finish();
-          if (hasher) session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
-          return { code: 226, text: "Transfer complete", result: "ok" };
-        },
-        { size: end - start },
-      );
-    } catch (err) {
-      file.close();
-      throw err;
-    }
+    const name = r.vpath.slice(r.vpath.lastIndexOf("/") + 1);
+    const opening = `Opening BINARY mode data connection for ${name} (${end - start} bytes)`;
+    startTransfer(session, { verb: "RETR", vpath: r.vpath, opening, size: end - start }, async (t, conn, resources) => {
+      const file = resources.adopt(await session.fs.openPlanned(r), (f) => f.close());
+      const last = Math.min(end, file.size);
+      // Hash while streaming only for whole files and clients that asked for a digest (OPTS HASH).
+      const hasher = session.hashWhileStreaming && start === 0 && last === file.size ? createHasher(algorithm) : undefined;
+      await sendFile(conn, file, start, last, { limiters: session.limiters, hasher, signal: t.signal, onBytes: (n) => t.progress(n) });
+      await conn.finish();
+      if (hasher) session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st.size, st.mtime, algorithm), hasher.hex());
+      return { code: 226, text: "Transfer complete", result: "ok" };
+    });
   },
 };

@@ -4,33 +4,21 @@ import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import type { DirEntry, EntryStat } from "../storage/backend.ts";
 import { StorageError } from "../storage/backend.ts";
-import { childMountNames, isReservedName, resolvePath, type Resolved } from "../vfs/resolve.ts";
+import { childMountNames, isReservedName, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
 
 /** Resolve a client path for this session (the only way commands reach storage). */
 export function resolveFor(session: Session, input: string, need?: Perm): Resolved {
-  return resolvePath(session.mounts, session.cwd, input, need);
+  return session.fs.resolve(input, need);
 }
 
 /** Stat a resolved path; mount points and their ancestors are directories even if absent on disk. */
-export async function statResolved(session: Session, r: Resolved): Promise<EntryStat> {
-  try {
-    return await r.mount.storage.stat(r.key);
-  } catch (err) {
-    if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
-      return { type: "dir", size: 0, mtime: new Date(session.server.startedAt) };
-    }
-    throw err;
-  }
+export function statResolved(session: Session, r: Resolved): Promise<EntryStat> {
+  return session.fs.statResolved(r);
 }
 
-export async function statOrNull(session: Session, r: Resolved): Promise<EntryStat | null> {
-  try {
-    return await statResolved(session, r);
-  } catch (err) {
-    if (err instanceof StorageError && err.kind === "not-found") return null;
-    throw err;
-  }
+export function statOrNull(session: Session, r: Resolved): Promise<EntryStat | null> {
+  return session.fs.statOrNull(r);
 }
 
 /** RFC 3659 perm facts from the mount's permissions. */

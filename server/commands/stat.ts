@@ -2,7 +2,8 @@
 import type { CommandSpec } from "./types.ts";
 import { formatListLine } from "../../protocol/listing.ts";
 import { formatSize } from "../../protocol/size.ts";
-import { entriesFor } from "./list.ts";
+import { formatReplyMiddle } from "../../protocol/reply.ts";
+import { entryBatchesFor } from "./list.ts";
 
 export const stat: CommandSpec = {
   verbs: ["STAT"],
@@ -18,9 +19,17 @@ export const stat: CommandSpec = {
       return;
     }
     if (arg && session.user) {
-      const { entries } = await entriesFor(session, arg);
+      // A big directory goes out batch by batch, each only once the client has read enough of the
+      // last: the reply is never held whole in memory.
       const now = new Date();
-      session.reply(213, ["Status follows:", ...entries.map((e) => formatListLine(e, now)), "End of status"]);
+      const batches = await entryBatchesFor(session, arg);
+      session.send(`213-Status follows:\r\n`);
+      for await (const batch of batches) {
+        if (session.closed) return;
+        session.send(formatReplyMiddle(batch.map((e) => formatListLine(e, now))));
+        await session.writable();
+      }
+      session.reply(213, "End of status");
       return;
     }
     const lines = [
@@ -28,6 +37,8 @@ export const stat: CommandSpec = {
       `Connected to ${session.remoteIp}`,
       session.user ? `Logged in as ${session.user.name}` : "Not logged in",
       `TYPE: ${session.type === "I" ? "BINARY" : "ASCII"}, STRUcture: File, MODE: Stream`,
+      // vsftpd's wording: clients and the probe read the idle timeout from here.
+      `Session timeout in seconds is ${session.server.options.idleTimeoutSec}`,
       `Session bandwidth limit: ${session.server.options.maxRate ? formatSize(session.server.options.maxRate) + "/s" : "none"}`,
       `Control connection ${session.tls.control ? "encrypted (TLS)" : "plain text"}`,
       "End of status",

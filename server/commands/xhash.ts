@@ -21,7 +21,7 @@ export const xhash: CommandSpec = {
     const range = m[2] !== undefined ? { start: Number(m[2]), end: Number(m[3]) } : { start: 0, end: null };
     const r = resolveFor(session, name, "read");
     const { server } = session;
-    const result = await hashFile(r, LEGACY_HASH_VERBS[verb]!, range, server.hashCache, server.hashLimiter(session.user!.name));
+    const result = await hashFile(r, LEGACY_HASH_VERBS[verb]!, range, server.hashCache, server.hashLimiter(session.user!.name), () => session.closed);
     session.reply(250, result.hex);
   },
 };

@@ -17,7 +17,11 @@ export class DataConnection {
   private buffered: Buffer[] = [];
   private sink: ((chunk: Buffer) => void) | null = null;
   private eofSeen = false;
-  private eofWaiters: Array<() => void> = [];
+  private eofWaiters: Array<(how: "eof" | "reset") => void> = [];
+  /** Last time bytes moved either way: a transfer that moves bytes is never idle (issue 8). */
+  lastActivity = Date.now();
+  /** Everything is written and the kernel is delivering it (bounded by finish's grace, not the stall timer). */
+  finishing = false;
   private closeWaiters: Array<() => void> = [];
   /** Set when the remote end is a TLS session that reused the control session (FTPS). */
   sessionReused = false;
@@ -36,6 +40,7 @@ export class DataConnection {
       if (this.closed) throw new TransferAborted("data connection closed");
       const n = this.socket.write(off === 0 ? chunk : chunk.subarray(off));
       if (n < 0) throw new TransferAborted("data connection closed");
+      if (n > 0) this.lastActivity = Date.now();
       off += n;
       if (off < chunk.length) await this.waitDrain();
     }
@@ -55,9 +60,14 @@ export class DataConnection {
     for (const chunk of early) sink(chunk);
   }
 
-  /** Resolves when the peer has sent everything (FIN or close). */
-  untilEof(): Promise<void> {
-    if (this.eofSeen || this.closed) return Promise.resolve();
+  /**
+   * Resolves when the peer stops sending: "eof" only for an orderly end (FIN; Bun's `end` event),
+   * "reset" when the connection closed or was cut without one (RST, ABOR, a killed client). Only
+   * "eof" may complete an upload (BUN-NOTES: a reset gives `close` and no `end`).
+   */
+  untilEof(): Promise<"eof" | "reset"> {
+    if (this.eofSeen) return Promise.resolve("eof");
+    if (this.closed) return Promise.resolve("reset");
     return new Promise((resolve) => this.eofWaiters.push(resolve));
   }
 
@@ -72,6 +82,7 @@ export class DataConnection {
   /** Finish sending: half-close so every byte is delivered, then close after the peer does (or a grace). */
   async finish(graceMs = 2000): Promise<void> {
     if (this.closed) return;
+    this.finishing = true;
     this.socket.shutdown();
     await Promise.race([
       new Promise<void>((resolve) => this.closeWaiters.push(resolve)),
@@ -101,6 +112,7 @@ export class DataConnection {
 
   // --- called by the socket handlers ---
   handleData(chunk: Buffer): void {
+    this.lastActivity = Date.now();
     if (this.sink) this.sink(chunk);
     else this.buffered.push(chunk);
   }
@@ -112,8 +124,9 @@ export class DataConnection {
   }
 
   handleEof(): void {
+    if (this.closed) return; // after close or abort an `end` no longer means "all sent"
     this.eofSeen = true;
-    for (const w of this.eofWaiters.splice(0)) w();
+    for (const w of this.eofWaiters.splice(0)) w("eof");
   }
 
   handleClose(): void {
@@ -122,7 +135,7 @@ export class DataConnection {
   }
 
   private wakeAll(): void {
-    this.handleEof();
+    for (const w of this.eofWaiters.splice(0)) w(this.eofSeen ? "eof" : "reset");
     this.handleDrain();
     for (const w of this.closeWaiters.splice(0)) w();
   }

@@ -18,6 +18,8 @@ export async function hashFile(
   range: { start: number; end: number | null },
   cache: HashCache,
   budget: RateLimiter,
+  /** The session ended: stop reading (a HASH never outlives its client). */
+  cancelled: () => boolean = () => false,
 ): Promise<{ hex: string; start: number; end: number }> {
   const st = await r.mount.storage.stat(r.key);
   if (st.type !== "file") throw new FtpError(550, "Not a regular file");
@@ -32,6 +34,7 @@ export async function hashFile(
     const buf = new Uint8Array(Math.max(1, Math.min(HASH_CHUNK, end - start)));
     let pos = start;
     while (pos < end) {
+      if (cancelled()) throw new FtpError(426, "Session closed; hash abandoned");
       const want = Math.min(buf.length, end - pos);
       const got = file.read(want === buf.length ? buf : buf.subarray(0, want), pos);
       const n = typeof got === "number" ? got : await got;

@@ -28,6 +28,8 @@ export class PassiveEndpoint implements DataEndpoint {
   private listener: TCPSocketListener<DataSocketState>;
   private accepted: DataConnection | null = null;
   private waiter: ((c: DataConnection) => void) | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private failWaiter: ((err: Error) => void) | null = null;
   private closed = false;
 
   constructor(private readonly opts: PassiveOptions) {
@@ -50,21 +52,34 @@ export class PassiveEndpoint implements DataEndpoint {
 
   connect(): Promise<DataConnection> {
     if (this.accepted) return Promise.resolve(this.accepted);
+    if (this.closed) return Promise.reject(new FtpError(425, "Can't open data connection"));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      this.timer = setTimeout(() => {
         this.close();
         reject(new FtpError(425, "Can't open data connection: no connection from client"));
       }, this.opts.acceptTimeoutMs);
+      this.failWaiter = reject;
       this.waiter = (c) => {
-        clearTimeout(timer);
+        this.clearWait();
         resolve(c);
       };
     });
   }
 
+  private clearWait(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.waiter = null;
+    this.failWaiter = null;
+  }
+
+  /** Stop listening; a transfer still waiting for its connection fails now, not at the accept timeout. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    const fail = this.failWaiter;
+    this.clearWait();
+    fail?.(new FtpError(425, "Can't open data connection"));
     try {
       this.listener.stop(true);
     } catch {}

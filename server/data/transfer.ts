@@ -1,4 +1,5 @@
-import type { ReadHandle, Upload as WriteHandle } from "../storage/backend.ts";
+import type { ReadHandle } from "../storage/backend.ts";
+import type { QuotaUpload } from "../vfs/upload.ts";
 import { type DataConnection, TransferAborted } from "./connection.ts";
 import type { StreamHasher } from "./hashing.ts";
 import { delayFor, type RateLimiter } from "./rate.ts";
@@ -79,30 +80,27 @@ export async function sendText(conn: DataConnection, text: string): Promise<numb
   return bytes.length;
 }
 
-export type ReceiveResult = { bytes: number; outcome: "complete" | "quota" | "aborted" | "error"; error?: unknown };
-
 /**
- * STOR/APPE: write each arriving chunk in order. `admit` books the chunk against the quota before
- * it touches the disk; a refused chunk stops the upload, so stored bytes never exceed the quota.
+ * STOR/APPE: write each arriving chunk in order; the upload reserves quota for a chunk before it
+ * touches storage. Resolves with the byte count only when the client ended the data connection in
+ * order (FIN) and every write has landed; rejects on RST, ABOR, quota (QuotaExceeded), or a storage
+ * error — the caller then lets the upload abort instead of committing a fragment.
  */
-export function receiveFile(
-  conn: DataConnection,
-  file: WriteHandle,
-  opts: PumpOptions & { admit(n: number): boolean },
-): Promise<ReceiveResult> {
-  return new Promise((resolve) => {
+export function receiveFile(conn: DataConnection, upload: QuotaUpload, opts: PumpOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
     let bytes = 0;
-    let done = false;
+    let failed = false;
     // An asynchronous backend: writes in flight (positioned, so their order of completion does
     // not matter); the socket pauses while more than WRITE_WINDOW bytes wait for the disk.
     let pendingBytes = 0;
     let pendingWrites = 0;
     let drained: (() => void) | null = null;
     let paused = false;
-    const finish = (outcome: ReceiveResult["outcome"], error?: unknown) => {
-      if (done) return;
-      done = true;
-      resolve({ bytes, outcome, error });
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      conn.abort();
+      reject(err);
     };
     const written = (n: number) => {
       pendingBytes -= n;
@@ -114,17 +112,10 @@ export function receiveFile(
       if (pendingWrites === 0) drained?.();
     };
     conn.onData((chunk) => {
-      if (done) return;
-      if (opts.signal.aborted) {
-        conn.abort();
-        return finish("aborted");
-      }
-      if (!opts.admit(chunk.length)) {
-        conn.abort();
-        return finish("quota");
-      }
+      if (failed) return;
+      if (opts.signal.aborted) return fail(new TransferAborted("aborted"));
       try {
-        const w = file.write(chunk);
+        const w = upload.write(chunk);
         if (w) {
           const n = chunk.length;
           pendingBytes += n;
@@ -133,8 +124,7 @@ export function receiveFile(
             () => written(n),
             (err) => {
               written(n);
-              conn.abort();
-              finish("error", err);
+              fail(err);
             },
           );
           if (pendingBytes > WRITE_WINDOW && !paused) {
@@ -143,8 +133,7 @@ export function receiveFile(
           }
         }
       } catch (err) {
-        conn.abort();
-        return finish("error", err);
+        return fail(err);
       }
       opts.hasher?.update(chunk);
       bytes += chunk.length;
@@ -159,9 +148,12 @@ export function receiveFile(
         }
       }
     });
-    conn.untilEof().then(async () => {
+    void conn.untilEof().then(async (how) => {
+      // Only an orderly end (FIN) completes an upload: a reset is a broken one (BUN-NOTES).
+      if (how === "reset") return fail(new TransferAborted("data connection reset"));
       if (pendingWrites > 0) await new Promise<void>((r) => (drained = r));
-      finish(opts.signal.aborted ? "aborted" : "complete");
+      if (opts.signal.aborted) return fail(new TransferAborted("aborted"));
+      if (!failed) resolve(bytes);
     });
   });
 }

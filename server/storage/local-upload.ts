@@ -39,7 +39,6 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
     // What the target gained: for APPE the bytes this upload wrote (other appenders count their own),
     // otherwise what the file's size says now — after a failed write that is the truth, not `written`.
     const delta = () => (mode.kind === "append" ? writer.stored() : sizeOf(fd) - before);
-    const created = mode.kind === "create";
     return endsOnce(writer, {
       async commit() {
         await writer.idle();
@@ -51,11 +50,6 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
         await writer.idle();
         const d = delta();
         fs.closeSync(fd);
-        // A new name that got no byte at all is removed: a failed STOR leaves no empty file behind.
-        if (created && sizeOf(null, real) === 0) {
-          unlinkQuietly(real);
-          return 0;
-        }
         return d;
       },
     });
@@ -244,11 +238,11 @@ function appendWriter(fd: number, toError: ToStorageError): Writer {
   };
 }
 
-function sizeOf(fd: number | null, path?: string): number {
+function sizeOf(fd: number): number {
   try {
-    return fd !== null ? fs.fstatSync(fd).size : (fs.statSync(path!, { throwIfNoEntry: false })?.size ?? -1);
+    return fs.fstatSync(fd).size;
   } catch {
-    return -1;
+    return 0;
   }
 }
 

@@ -110,7 +110,7 @@ export class LocalStorage implements Storage {
     try {
       // Sorted here, natively (UTF-16 order, as listDirectory's comparator): its sort then finds the
       // order already right, and the stats walk the inodes in creation order more often.
-      names = await wrap(async () => (await fsp.readdir(fdPath(fd))).sort());
+      names = await wrap(() => sortedNames(fd));
     } finally {
       closeQuietly(fd);
     }
@@ -328,6 +328,29 @@ export class LocalStorage implements Storage {
       closeQuietly(start);
     }
   }
+}
+
+/** Directories at least this big share one sorted name list between concurrent listings. */
+const SHARED_NAMES_MIN = 1000;
+const sharedNames = new Map<string, string[]>();
+const SHARED_NAMES_MAX = 16;
+
+/**
+ * The names of the directory open as `fd`, sorted. Big ones are shared by every listing of the same
+ * unchanged directory (keyed by device, inode, mtime and ctime in ns): fifty sessions listing one
+ * 100,000-entry directory and reading nothing hold one name list, not fifty.
+ */
+async function sortedNames(fd: number): Promise<string[]> {
+  const st = fs.fstatSync(fd, { bigint: true });
+  const version = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+  const hit = sharedNames.get(version);
+  if (hit) return hit;
+  const names = (await fsp.readdir(fdPath(fd))).sort();
+  if (names.length >= SHARED_NAMES_MIN) {
+    if (sharedNames.size >= SHARED_NAMES_MAX) sharedNames.delete(sharedNames.keys().next().value!);
+    sharedNames.set(version, names);
+  }
+  return names;
 }
 
 /**

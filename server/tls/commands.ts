@@ -24,6 +24,8 @@ export const auth: CommandSpec = {
     if (session.tls.control) throw new FtpError(503, "Already using TLS");
     if (session.user) throw new FtpError(503, "AUTH must come before login");
     session.reply(234, `AUTH ${mech} successful`);
+    // CVE-2011-0411 class: commands that arrived in clear behind AUTH must not run after the handshake.
+    session.input?.discard();
     ftps.upgradeControl(session);
     // RFC 2228: a security exchange resets the login state; SSL and TLS-P (old drafts) imply PROT P.
     session.pendingUser = null;

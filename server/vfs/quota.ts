@@ -37,13 +37,59 @@ export class QuotaLedger {
     return true;
   }
 
+  /** Give back bytes that left storage (DELE, a replaced file): the amount storage reported. */
   release(bytes: number): void {
     this.used = Math.max(0, this.used - bytes);
+  }
+
+  /**
+   * Open a reservation for one upload. `credit` is what the upload may write without growing usage
+   * (the bytes of the file it replaces or truncates): only bytes beyond it are reserved.
+   */
+  reserve(credit = 0): Reservation {
+    return new Reservation(this, credit);
+  }
+
+  /** Apply a settled reservation: replace what it had reserved by what storage says really changed. */
+  settle(reserved: number, delta: number): void {
+    this.used = Math.max(0, this.used + delta - reserved);
   }
 
   /** Bytes still available (Infinity when unlimited). */
   available(): number {
     return this.limit > 0 ? Math.max(0, this.limit - this.used) : Infinity;
+  }
+}
+
+/**
+ * The quota side of one upload (owned by the upload, see server/vfs/upload.ts). Bytes are reserved
+ * as they arrive; `settle(delta)` — exactly once, on commit or abort — replaces the reservation with
+ * the change storage reports. No handler does quota arithmetic itself.
+ */
+export class Reservation {
+  private reserved = 0;
+  private written = 0;
+  private settled = false;
+
+  constructor(
+    private readonly ledger: QuotaLedger,
+    private readonly credit: number,
+  ) {}
+
+  /** Reserve room for `n` more bytes; false (nothing reserved) when they would cross the limit. */
+  admit(n: number): boolean {
+    const need = Math.max(0, this.written + n - this.credit) - this.reserved;
+    if (need > 0 && !this.ledger.admit(need)) return false;
+    if (need > 0) this.reserved += need;
+    this.written += n;
+    return true;
+  }
+
+  settle(delta: number): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.ledger.settle(this.reserved, delta);
+    this.reserved = 0;
   }
 }
 

@@ -9,6 +9,7 @@ const servers = useServers();
 
 /** Start curl uploading `bytes` to `name`, and kill -9 it once the server has received some. */
 async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promise<void> {
+  const overwrite = existsSync(join(dir, name));
   const src = join(dir, "..", `upload-source-${Date.now()}.bin`);
   writeFileSync(src, bytes);
   // Throttled by curl itself, so the server reads at full speed and sees the data connection end
@@ -20,7 +21,9 @@ async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promi
   try {
     // The upload takes seconds: wait until bytes are arriving, then kill.
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && !readdirSync(dir).some((f) => f.startsWith(".ftpkit-upload.") || f === name)) await Bun.sleep(50);
+    // An overwrite shows as a temp file in .ftpkit-tmp/, a new upload as the file itself.
+    const started = () => (existsSync(join(dir, name)) && !overwrite) || (existsSync(join(dir, ".ftpkit-tmp")) && readdirSync(join(dir, ".ftpkit-tmp")).length > 0);
+    while (Date.now() < deadline && !started()) await Bun.sleep(50);
     await Bun.sleep(500);
     proc.kill(9);
     await proc.exited;
@@ -37,7 +40,7 @@ describe("broken uploads", () => {
     const before = readFileSync(join(home, "hello.txt"));
     await killedUpload("hello.txt", crypto.getRandomValues(new Uint8Array(2_000_000)), home);
     expect(readFileSync(join(home, "hello.txt")).equals(before)).toBe(true);
-    expect(readdirSync(home).filter((f) => f.startsWith(".ftpkit-upload."))).toEqual([]);
+    expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
   });
 
   test("kill -9 during a new upload keeps the partial bytes, so the client can resume", async () => {

@@ -1,0 +1,169 @@
+// The package's entry point (`import { startServer, FtpClient } from "ftpkit"`): a server for other
+// projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer } from "../server/index.ts";
+import { MemoryLogins } from "../server/auth/memory-store.ts";
+import { getFile, listUrl, openSession, parseUrlArg, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
+import { FtpClient } from "../client/client.ts";
+import type { FileInfo } from "../protocol/listing.ts";
+import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
+
+export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
+export type { FileInfo } from "../protocol/listing.ts";
+export type { TransferResult } from "../client/operations.ts";
+export type { UserOption } from "./inline-users.ts";
+export { probeServer, formatProbeReport, type ProbeOptions, type ProbeReport, type ProbeItem, type ProbeStatus } from "../client/probe/index.ts";
+
+/** Options of {@link startServer}; they mirror `ftpkit serve --root DIR --user NAME:PASS`. */
+export interface StartServerOptions {
+  /** Directory to serve (default: a new temp directory, removed by close()). */
+  root?: string;
+  /** Accounts, kept in memory (passwords hashed, never written). Homes default to the root. */
+  users?: UserOption[];
+  /** Also accept anonymous logins (read-only). */
+  anonymous?: boolean;
+  /** Let the users upload, rename and delete (default read-only unless a user's `perm` says otherwise). */
+  write?: boolean;
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
+  /** Control port (default 0: any free port). */
+  port?: number;
+  /** Explicit FTPS (AUTH TLS): PEM text or file paths. `implicitPort` also serves ftps://. */
+  tls?: { cert: string; key: string; implicitPort?: number; require?: boolean };
+  /** Seconds before an idle session is closed (default 120). */
+  idleTimeoutSec?: number;
+  /** Bytes per second per session (default unlimited). */
+  maxRate?: number;
+  /** Log sessions and transfers to stdout (default silent). */
+  log?: "text" | "json";
+}
+
+/** A running server from {@link startServer}. */
+export interface RunningServer {
+  /** `ftp://HOST:PORT/` (no credentials). */
+  url: string;
+  host: string;
+  port: number;
+  /** The implicit-TLS port, when `tls.implicitPort` was given. */
+  implicitTlsPort?: number;
+  /** The directory being served (the temp directory when no root was given). */
+  root: string;
+  /** `ftp://user:password@HOST:PORT/path` for a configured user (or anonymous). */
+  urlFor(user?: string, path?: string): string;
+  /** Stop at once: sessions are closed, a temp root is removed. Safe to call twice. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Start an FTP server for a test: `await using server = await startServer({ users: [{ name: "me",
+ * password: "pw" }], write: true })`. Listens on 127.0.0.1, port 0, until `close()`.
+ */
+export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
+  const users = opts.users ?? [];
+  if (!users.length && !opts.anonymous) throw new Error("startServer: give at least one user ({ name, password }) or anonymous: true");
+  const temps: string[] = [];
+  const cleanup = () => {
+    for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    let root: string;
+    if (opts.root === undefined) {
+      root = mkdtempSync(join(tmpdir(), "ftpkit-root-"));
+      temps.push(root);
+    } else root = checkRoot(opts.root, "root");
+    const accounts = inlineUsers(root, users, { anonymous: opts.anonymous, write: opts.write });
+    for (const a of accounts) mkdirSync(a.home, { recursive: true }); // `home: "pub"` need not exist yet
+    const auth = new MemoryLogins(accounts);
+    const server = createServer({
+      auth,
+      host: opts.host ?? "127.0.0.1",
+      port: opts.port ?? 0,
+      quiet: opts.log === undefined,
+      ...(opts.log ? { logFormat: opts.log } : {}),
+      ...(opts.idleTimeoutSec !== undefined ? { idleTimeoutSec: opts.idleTimeoutSec } : {}),
+      ...(opts.maxRate !== undefined ? { maxRate: opts.maxRate } : {}),
+      ...(opts.tls ? { tls: tlsFiles(opts.tls, temps) } : {}),
+    });
+    const address = await server.listen();
+    const hostPart = address.host === "0.0.0.0" ? "127.0.0.1" : address.host === "::" ? "[::1]" : address.host.includes(":") ? `[${address.host}]` : address.host;
+    const base = `ftp://${hostPart}:${address.port}`;
+    const passwords = new Map(users.map((u) => [u.name, u.password]));
+    let closing: Promise<void> | null = null;
+    const close = () =>
+      (closing ??= server.close(0).finally(cleanup));
+    return {
+      url: `${base}/`,
+      host: address.host,
+      port: address.port,
+      implicitTlsPort: server.implicitTlsPort,
+      root,
+      urlFor(user, path = "/") {
+        const name = user ?? users[0]?.name;
+        const p = path.startsWith("/") ? path : `/${path}`;
+        if (name === undefined || name === "anonymous") return `${base}${p}`;
+        const pw = passwords.get(name);
+        if (pw === undefined) throw new Error(`startServer: no user "${name}"`);
+        return `ftp://${encodeURIComponent(name)}:${encodeURIComponent(pw)}@${base.slice("ftp://".length)}${p}`;
+      },
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/** PEM text is written to a private temp directory (removed on close); anything else is a file path. */
+function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) {
+  const pem = (v: string) => v.includes("-----BEGIN");
+  let certFile = tls.cert;
+  let keyFile = tls.key;
+  if (pem(certFile) || pem(keyFile)) {
+    const dir = mkdtempSync(join(tmpdir(), "ftpkit-tls-"));
+    temps.push(dir);
+    if (pem(certFile)) writeFileSync((certFile = join(dir, "cert.pem")), tls.cert, { mode: 0o600 });
+    if (pem(keyFile)) writeFileSync((keyFile = join(dir, "key.pem")), tls.key, { mode: 0o600 });
+  }
+  return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true };
+}
+
+/** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */
+export type ClientTransferOptions = Partial<TransferOptions>;
+
+function transferDefaults(over: ClientTransferOptions): TransferOptions {
+  return {
+    verify: true,
+    hash: "sha256",
+    rate: 0,
+    retries: 0,
+    quiet: true,
+    active: false,
+    // Resume records live in the temp directory, not in the caller's working directory.
+    journal: join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`),
+    ...over,
+  };
+}
+
+/** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */
+export function get(url: string, local?: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
+  return getFile(url, local, transferDefaults(opts));
+}
+
+/** Upload the file `local` to `url` (a URL ending in "/" gets the local name), verified when the server can hash. */
+export function put(local: string, url: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
+  return putFile(local, url, transferDefaults(opts));
+}
+
+/** List a remote directory (MLSD, else LIST), or one file. */
+export function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean } = {}): Promise<FileInfo[]> {
+  return listUrl(url, { active: false, ...opts });
+}
+
+/** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
+export function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number } = {}): Promise<FtpClient> {
+  return openSession(parseUrlArg(url), opts);
+}

@@ -1,0 +1,61 @@
+// ftpkit test HOST[:PORT] | URL: a conformance checklist for any FTP server (PASS / FAIL / N/A).
+import { defineCommand, type ArgsDef } from "citty";
+import { credentials } from "../../client/operations.ts";
+import { probeServer } from "../../client/probe/index.ts";
+import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../client/probe/report.ts";
+import { parseFtpUrl } from "../../protocol/url.ts";
+import { CliError, tlsArgs, tlsOptions } from "../args.ts";
+import { checkArgs } from "./user/shared.ts";
+
+const args = {
+  target: { type: "positional", required: true, description: "HOST[:PORT], or ftp://[user[:password]@]host[:port]/dir (ftps:// = implicit TLS)", valueHint: "HOST[:PORT]|URL" },
+  user: { type: "string", description: "Log in as this user (default: the URL's, else anonymous)", valueHint: "NAME" },
+  password: { type: "string", description: "Password (default: the URL's, $FTPKIT_PASSWORD, ~/.netrc, else a prompt)", valueHint: "PASS" },
+  json: { type: "boolean", description: "Print the report as JSON" },
+  timeout: { type: "string", description: "Seconds to wait for any one reply (default 10)", valueHint: "SECONDS" },
+  ...tlsArgs,
+} as const satisfies ArgsDef;
+
+export default defineCommand({
+  meta: {
+    name: "test",
+    description: "Probe an FTP server and print a conformance checklist; writes only in a scratch directory it removes; exit 1 when a required item fails",
+  },
+  args,
+  async run({ args: a, rawArgs, cmd }) {
+    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, a._);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(a.target) && !/^ftps?:\/\//i.test(a.target)) throw new CliError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
+    const text = /^ftps?:\/\//i.test(a.target) ? a.target : `ftp://${a.target}`;
+    let url;
+    try {
+      url = parseFtpUrl(text.replace(/^[a-z]+/i, (s) => s.toLowerCase()));
+    } catch {
+      throw new CliError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
+    }
+    if (a.user !== undefined) url = { ...url, user: a.user, password: a.password ?? url.password };
+    else if (a.password !== undefined) url = { ...url, password: a.password };
+    const timeout = a.timeout === undefined ? 10 : Number(a.timeout);
+    if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 600) throw new CliError(`--timeout must be a number of seconds from 1 to 600, got "${a.timeout}"`);
+    const tls = tlsOptions(a);
+    const { user, password } = credentials(url);
+    const pw = await password();
+    const mode = url.secure === "implicit" ? "implicit" : tls.tls ? "explicit" : undefined;
+    const live = !a.json;
+    if (live) process.stdout.write(formatProbeHeader(`${url.host.includes(":") ? `[${url.host}]` : url.host}:${url.port}`, user, mode ?? "none") + "\n");
+    const report = await probeServer({
+      host: url.host,
+      port: url.port,
+      user,
+      password: pw,
+      tls: mode,
+      ca: tls.ca,
+      insecure: tls.insecure,
+      dir: url.path && url.path !== "/" ? url.path : undefined,
+      timeoutMs: timeout * 1000,
+      onItem: live ? (item) => process.stdout.write(formatProbeItem(item) + "\n") : undefined,
+    });
+    if (a.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+    else process.stdout.write(formatProbeSummary(report) + "\n");
+    if (report.requiredFailed > 0) process.exitCode = 1;
+  },
+});

@@ -1,0 +1,74 @@
+// Accounts given on the command line or to startServer(): one root, no users file.
+import { isAbsolute, relative, resolve } from "node:path";
+import { statSync } from "node:fs";
+import { ALL_PERMS, type Perm } from "../server/auth/types.ts";
+import { parsePerms } from "../server/auth/ini-store.ts";
+import type { InlineUser } from "../server/auth/memory-store.ts";
+import { parseSize } from "../protocol/size.ts";
+import { CliError } from "./args.ts";
+
+/** One account for `startServer({ users })`. */
+export interface UserOption {
+  name: string;
+  password: string;
+  /** "read,write,modify" or a list; default: everything with `write`, else read-only. */
+  perm?: string | Perm[];
+  /** Bytes, or a size like "10MB"; default unlimited. */
+  quota?: number | string;
+  /** Home directory, relative to the root (default: the root itself). */
+  home?: string;
+}
+
+/**
+ * The accounts serving `root`: each user's home is the root (or `home` under it); without `write`
+ * everyone is read-only; `anonymous` is always read-only.
+ */
+export function inlineUsers(root: string, users: readonly UserOption[], opts: { anonymous?: boolean; write?: boolean }): InlineUser[] {
+  const base = resolve(root);
+  const out: InlineUser[] = users.map((u) => {
+    const perms = u.perm === undefined ? (opts.write ? [...ALL_PERMS] : (["read"] as Perm[])) : typeof u.perm === "string" ? parsePerms(u.perm) : [...u.perm];
+    const quota = typeof u.quota === "string" ? parseSize(u.quota, { allowUnlimited: true }) : (u.quota ?? 0);
+    const home = u.home === undefined ? base : resolve(base, u.home);
+    const rel = relative(base, home);
+    if (rel.startsWith("..") || isAbsolute(rel)) throw new CliError(`home of ${u.name} (${u.home}) is outside the root`);
+    return { name: u.name, password: u.password, home, perms, quota };
+  });
+  if (opts.anonymous) out.push({ name: "anonymous", home: base, perms: ["read"] });
+  return out;
+}
+
+/** A root directory that exists: one clear line otherwise. */
+export function checkRoot(root: string, flag = "--root"): string {
+  const abs = resolve(root);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch {
+    throw new CliError(`${flag} ${root}: no such directory`);
+  }
+  if (!st.isDirectory()) throw new CliError(`${flag} ${root}: not a directory`);
+  return abs;
+}
+
+/** `--user NAME:PASS` (the password may contain ":"). */
+export function parseUserFlag(text: string): { name: string; password: string } {
+  const colon = text.indexOf(":");
+  if (colon <= 0 || colon === text.length - 1) throw new CliError(`--user must look like NAME:PASSWORD, got "${text.replace(/:.*/, ":…")}"`);
+  return { name: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/** Every value of a repeatable string flag (citty keeps only the last). */
+export function repeatedFlag(rawArgs: readonly string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const tok = rawArgs[i]!;
+    if (tok === "--") break;
+    if (tok === `--${flag}`) {
+      const v = rawArgs[i + 1];
+      if (v === undefined) throw new CliError(`--${flag} needs a value`);
+      out.push(v);
+      i++;
+    } else if (tok.startsWith(`--${flag}=`)) out.push(tok.slice(flag.length + 3));
+  }
+  return out;
+}

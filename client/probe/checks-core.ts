@@ -1,0 +1,336 @@
+// The everyday items: login, directories, data connections, transfers and the RFC 3659 / HASH
+// extensions. They share one session, which works inside the scratch directory.
+import { parseListLine, parseTimeVal } from "../../protocol/listing.ts";
+import { parseHashReply, parseLegacyHashReply, LEGACY_HASH_VERBS, type HashAlgorithm } from "../../protocol/hash.ts";
+import type { FtpClient } from "../client.ts";
+import { line, parse257, sameBytes, sampleBytes, type Probe, type Verdict } from "./runner.ts";
+
+const SAMPLE = "probe.bin";
+
+/** PWD, then the scratch directory (MKD decides whether the account may write). */
+export async function directories(p: Probe, c: FtpClient): Promise<void> {
+  await p.check("pwd", async () => {
+    const r = await c.command("PWD");
+    const path = r.code === 257 ? parse257(r.lines[0]!) : null;
+    if (path === null) return ["fail", `expected 257 "path": ${line(r)}`];
+    p.home = path;
+    return ["pass", `257 "${path}"`];
+  });
+  if (p.opts.dir) {
+    const r = await c.command("CWD", p.opts.dir);
+    if (r.code !== 250) throw new Error(`CWD ${p.opts.dir}: ${line(r)}`);
+    const pwd = await c.command("PWD");
+    p.home = parse257(pwd.lines[0] ?? "") ?? p.opts.dir;
+  }
+  const name = `ftpkit-probe-${crypto.randomUUID().slice(0, 8)}`;
+  const mkd = await c.command("MKD", name);
+  if (mkd.code !== 257) {
+    p.writable = false;
+    p.readOnlyReason = `read-only account (MKD refused: ${line(mkd)})`;
+    return;
+  }
+  p.scratch = `${p.home.replace(/\/+$/, "")}/${name}`;
+  const cwd = await c.command("CWD", name);
+  if (cwd.code !== 250) throw new Error(`CWD into the scratch directory: ${line(cwd)}`);
+  p.writable = true;
+}
+
+/** EPSV, PASV (one of them is required) and EPRT, each with a LIST. */
+export async function dataConnections(p: Probe): Promise<void> {
+  const listVia = async (mode: "epsv" | "pasv" | "eprt"): Promise<Verdict> => {
+    const c = await p.session();
+    const { reply } = await p.fetch(c, "LIST", undefined, { mode });
+    if (reply.code !== 226 && reply.code !== 250) return ["fail", `LIST: ${line(reply)}`];
+    return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}`];
+  };
+  const epsv = await p.check("epsv", () => listVia("epsv"));
+  const pasv = await p.check("pasv", () => listVia("pasv"));
+  p.mode = epsv === "pass" ? "epsv" : pasv === "pass" ? "pasv" : undefined;
+  const ok = [epsv === "pass" && "EPSV", pasv === "pass" && "PASV"].filter(Boolean).join(" and ");
+  p.record("passive", ok ? "pass" : "fail", ok ? `${ok} data connections work` : "neither EPSV nor PASV gave a working data connection");
+  await p.check("eprt", () => listVia("eprt"));
+}
+
+/** STOR, LIST and RETR: the required transfers. */
+export async function transfers(p: Probe): Promise<void> {
+  const sample = sampleBytes();
+  if (p.writable) {
+    await p.check("stor", async () => {
+      const c = await p.session();
+      const r = await p.send(c, "STOR", SAMPLE, sample);
+      if (r.code !== 226 && r.code !== 250) return ["fail", line(r)];
+      return ["pass", `${sample.length} bytes: ${line(r)}`];
+    });
+  } else p.record("stor", "n/a", p.readOnlyReason);
+
+  let candidates: { name: string; size: number }[] = [];
+  await p.check("list", async () => {
+    const c = await p.session();
+    const { data, reply } = await p.fetch(c, "LIST");
+    if (reply.code !== 226 && reply.code !== 250) return ["fail", line(reply)];
+    const lines = data.toString("utf8").split(/\r?\n/).filter((l) => l.trim() !== "");
+    const entries = lines.map((l) => parseListLine(l)).filter((e) => e !== null);
+    candidates = entries.filter((e) => e.type === "file" && e.size > 0).map((e) => ({ name: e.name, size: e.size }));
+    if (p.writable && !entries.some((e) => e.name === SAMPLE)) return ["fail", `${lines.length} lines, but the uploaded ${SAMPLE} is not among them`];
+    return ["pass", `${lines.length} line${lines.length === 1 ? "" : "s"}${entries.length < lines.length ? ` (${lines.length - entries.length} not in a format we parse)` : ""}`];
+  });
+
+  await p.check("retr", async () => {
+    const c = await p.session();
+    if (p.writable) {
+      const got = await p.get(c, SAMPLE);
+      if (!sameBytes(got, sample)) return ["fail", `received ${got.length} bytes that differ from the ${sample.length} uploaded`];
+      p.file = { name: SAMPLE, data: sample };
+      return ["pass", `${got.length} bytes, identical to the upload`];
+    }
+    const pick = candidates.sort((a, b) => a.size - b.size).find((f) => f.size <= 16 * 1024 * 1024);
+    if (!pick) return ["n/a", "read-only account and no file of at most 16 MiB in the directory"];
+    const got = await p.get(c, pick.name);
+    if (got.length !== pick.size) return ["fail", `${pick.name}: received ${got.length} bytes, LIST said ${pick.size}`];
+    p.file = { name: pick.name, data: got };
+    return ["pass", `${pick.name}: ${got.length} bytes, as listed`];
+  });
+}
+
+/** OPTS UTF8 ON, and (when writable) a non-ASCII name that comes back intact in NLST. */
+export async function utf8(p: Probe): Promise<void> {
+  await p.check("utf8", async () => {
+    const c = await p.session();
+    const listed = p.features.has("UTF8");
+    const r = await c.command("OPTS", "UTF8 ON");
+    const opts = r.code === 200 || r.code === 202 ? `OPTS UTF8 ON: ${r.code}` : `OPTS UTF8 ON refused (${r.code})`;
+    if (!p.writable) return [listed ? "pass" : "fail", `${listed ? "FEAT lists UTF8" : "FEAT does not list UTF8"}; ${opts}`];
+    const name = "probe-ünïcødé-名前.txt";
+    await p.put(c, name, "utf8\n");
+    const { data } = await p.fetch(c, "NLST");
+    const names = data.toString("utf8").split(/\r?\n/).map((n) => n.replace(/^.*\//, ""));
+    const back = names.includes(name);
+    const verdict = listed && back ? "pass" : "fail";
+    return [verdict, `${listed ? "FEAT lists UTF8" : "FEAT does not list UTF8"}; ${opts}; a UTF-8 file name ${back ? "round-trips" : "does not come back intact in NLST"}`];
+  });
+}
+
+export async function sizeAndMdtm(p: Probe): Promise<void> {
+  const file = p.file;
+  if (!file) return p.record("size-mdtm", "n/a", "no file to ask about");
+  await p.check("size-mdtm", async () => {
+    const c = await p.session();
+    const s = await c.command("SIZE", file.name);
+    const m = await c.command("MDTM", file.name);
+    const problems: string[] = [];
+    const size = s.code === 213 ? Number(s.lines[0]!.trim().split(/\s+/)[0]) : null;
+    if (size === null) problems.push(`SIZE: ${line(s)}`);
+    else if (size !== file.data.length) problems.push(`SIZE says ${size}, the file has ${file.data.length} bytes`);
+    const stamp = m.code === 213 ? m.lines[0]!.trim() : null;
+    if (stamp === null) problems.push(`MDTM: ${line(m)}`);
+    else {
+      try {
+        parseTimeVal(stamp);
+      } catch {
+        problems.push(`MDTM "${stamp}" is not YYYYMMDDHHMMSS[.sss]`);
+      }
+    }
+    if (problems.length) return ["fail", problems.join("; ")];
+    return ["pass", `SIZE ${size}, MDTM ${stamp}`];
+  });
+}
+
+/** MLST's facts for the file, and MLSD's entry for it (RFC 3659 §7). */
+export async function mlsx(p: Probe): Promise<void> {
+  const file = p.file;
+  if (!file) return p.record("mlsx", "n/a", "no file to ask about");
+  await p.check("mlsx", async () => {
+    const c = await p.session();
+    const st = await c.command("MLST", file.name);
+    if (st.code !== 250) return ["fail", `MLST: ${line(st)}`];
+    const factLine = st.lines.slice(1, -1).find((l) => l.includes(";")) ?? st.lines.find((l) => l.includes("=")) ?? "";
+    const facts = parseFacts(factLine);
+    const missing = ["type", "size", "modify"].filter((f) => !(f in facts));
+    const { data, reply } = await p.fetch(c, "MLSD");
+    if (reply.code !== 226 && reply.code !== 250) return ["fail", `MLST facts ${Object.keys(facts).join(" ")}; MLSD: ${line(reply)}`];
+    const entry = data
+      .toString("utf8")
+      .split(/\r?\n/)
+      .map((l) => ({ facts: parseFacts(l), name: l.slice(l.indexOf(" ") + 1) }))
+      .find((e) => e.name === file.name);
+    const problems: string[] = [];
+    if (missing.length) problems.push(`MLST lacks ${missing.join(", ")}`);
+    if (facts.size !== undefined && Number(facts.size) !== file.data.length) problems.push(`MLST size=${facts.size}, expected ${file.data.length}`);
+    if (!entry) problems.push(`MLSD does not list ${file.name}`);
+    else if (Number(entry.facts.size) !== file.data.length) problems.push(`MLSD size=${entry.facts.size}`);
+    const summary = `facts: ${Object.keys(facts).join(" ")}`;
+    return problems.length ? ["fail", `${problems.join("; ")} (${summary})`] : ["pass", `${summary}; MLSD agrees`];
+  });
+}
+
+/** "type=file;size=3;modify=…; name" → { type: "file", size: "3", … } (names lower-cased). */
+function parseFacts(text: string): Record<string, string> {
+  const t = text.replace(/^ /, "");
+  const sp = t.indexOf(" ");
+  const out: Record<string, string> = {};
+  if (sp < 0) return out;
+  for (const part of t.slice(0, sp).split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0) out[part.slice(0, eq).toLowerCase()] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+/** REST before RETR (download) and before STOR (upload) continue at the offset. */
+export async function restStream(p: Probe): Promise<void> {
+  const file = p.file;
+  if (!file) return p.record("rest", "n/a", "no file to ask about");
+  await p.check("rest", async () => {
+    const c = await p.session();
+    const offset = Math.min(1000, Math.floor(file.data.length / 2));
+    const notes: string[] = [];
+    let ok = true;
+    const { data, reply } = await p.fetch(c, "RETR", file.name, { rest: offset }).catch((err: Error) => ({ data: Buffer.alloc(0), reply: { code: 0, lines: [err.message] } }));
+    if (reply.code === 226 || reply.code === 250) {
+      const good = sameBytes(data, file.data.subarray(offset));
+      ok &&= good;
+      notes.push(good ? `download from ${offset} ok` : `download from ${offset} returned ${data.length} wrong bytes`);
+    } else {
+      ok = false;
+      notes.push(`REST ${offset} + RETR: ${reply.code ? line(reply) : reply.lines[0]}`);
+    }
+    if (!p.writable) return [ok ? "pass" : "fail", `${notes.join("; ")}; upload not tried (${p.readOnlyReason})`];
+    await p.put(c, "rest.bin", file.data.subarray(0, offset));
+    const r = await p.send(c, "STOR", "rest.bin", file.data.subarray(offset), { rest: offset }).catch((err: Error) => ({ code: 0, lines: [err.message] }));
+    if (r.code === 226 || r.code === 250) {
+      const back = await p.get(c, "rest.bin");
+      const good = sameBytes(back, file.data);
+      ok &&= good;
+      notes.push(good ? "upload continued at the offset" : `upload: the file is ${back.length} bytes and differs`);
+    } else {
+      ok = false;
+      notes.push(`REST ${offset} + STOR: ${r.code ? line(r) : r.lines[0]}`);
+    }
+    return [ok ? "pass" : "fail", notes.join("; ")];
+  });
+}
+
+export async function appendAndRename(p: Probe): Promise<void> {
+  if (!p.writable) {
+    p.record("appe", "n/a", p.readOnlyReason);
+    p.record("rename", "n/a", p.readOnlyReason);
+    return;
+  }
+  await p.check("appe", async () => {
+    const c = await p.session();
+    await p.put(c, "appe.txt", "hello ");
+    const r = await p.send(c, "APPE", "appe.txt", Buffer.from("world\n"));
+    if (r.code !== 226 && r.code !== 250) return ["fail", line(r)];
+    const back = (await p.get(c, "appe.txt")).toString("utf8");
+    return back === "hello world\n" ? ["pass", "appended to the existing file"] : ["fail", `after APPE the file holds ${JSON.stringify(back.slice(0, 40))}`];
+  });
+  await p.check("rename", async () => {
+    const c = await p.session();
+    if (!p.created.has("appe.txt")) await p.put(c, "appe.txt", "hello world\n");
+    const fr = await c.command("RNFR", "appe.txt");
+    if (fr.code !== 350) return ["fail", `RNFR: ${line(fr)}`];
+    const to = await c.command("RNTO", "renamed.txt");
+    if (to.code !== 250) return ["fail", `RNTO: ${line(to)}`];
+    p.created.add("renamed.txt");
+    const gone = await c.command("SIZE", "appe.txt");
+    const there = await c.command("SIZE", "renamed.txt");
+    if (there.code !== 213) return ["fail", `after RNTO the new name is missing (SIZE: ${line(there)})`];
+    if (gone.code === 213) return ["fail", "after RNTO the old name still exists"];
+    return ["pass", "350, 250; the file moved"];
+  });
+}
+
+/** Digest of `data` as a server should report it (hex, lower case). */
+export function localDigest(algo: HashAlgorithm, data: Uint8Array): string {
+  if (algo === "CRC32") return (Bun.hash.crc32(data) >>> 0).toString(16).padStart(8, "0");
+  const name = { "SHA-256": "sha256", "SHA-1": "sha1", MD5: "md5", "SHA-512": "sha512" }[algo] as "sha256" | "sha1" | "md5" | "sha512";
+  return new Bun.CryptoHasher(name).update(data).digest("hex");
+}
+
+/** HASH (draft-bryan-ftp-hash) for every algorithm FEAT offers, checked against our own digest. */
+export async function hash(p: Probe): Promise<void> {
+  const file = p.file;
+  if (!file) return p.record("hash", "n/a", "no file to ask about");
+  await p.check("hash", async () => {
+    const c = await p.session();
+    const offered = p.features.get("HASH");
+    if (offered === undefined) return ["fail", "FEAT does not list HASH"];
+    const algos = offered.split(";").map((a) => a.trim().replace(/\*$/, "").toUpperCase()).filter(Boolean);
+    const good: string[] = [];
+    const bad: string[] = [];
+    for (const a of algos) {
+      const opt = await c.command("OPTS", `HASH ${a}`);
+      if (opt.code !== 200) {
+        bad.push(`OPTS HASH ${a}: ${opt.code}`);
+        continue;
+      }
+      const r = await c.command("HASH", file.name);
+      if (r.code !== 213) {
+        bad.push(`HASH with ${a}: ${line(r)}`);
+        continue;
+      }
+      try {
+        const res = parseHashReply(r.lines.join(" "));
+        if (res.hex === localDigest(res.algorithm, file.data)) good.push(res.algorithm);
+        else bad.push(`${res.algorithm} digest differs`);
+      } catch (err) {
+        bad.push((err as Error).message);
+      }
+    }
+    if (!good.length && !bad.length) return ["fail", `FEAT lists HASH without algorithms ("${offered}")`];
+    return bad.length ? ["fail", `${bad.join("; ")}${good.length ? `; ${good.join(" ")} match` : ""}`] : ["pass", `${good.join(" ")} match`];
+  });
+}
+
+/** The legacy XMD5/XSHA1/XSHA256/XSHA512/XCRC verbs. */
+export async function xdigests(p: Probe): Promise<void> {
+  const file = p.file;
+  if (!file) return p.record("xdigests", "n/a", "no file to ask about");
+  await p.check("xdigests", async () => {
+    const c = await p.session();
+    const good: string[] = [];
+    const bad: string[] = [];
+    const none: string[] = [];
+    for (const [verb, algo] of Object.entries(LEGACY_HASH_VERBS)) {
+      const r = await c.command(verb, file.name);
+      if (r.code === 213 || r.code === 250) {
+        try {
+          if (parseLegacyHashReply(r.lines.join(" ")) === localDigest(algo, file.data)) good.push(verb);
+          else bad.push(`${verb} differs`);
+        } catch {
+          bad.push(`${verb}: ${line(r)}`);
+        }
+      } else none.push(verb);
+    }
+    const tail = none.length ? `; not offered: ${none.join(" ")}` : "";
+    if (bad.length) return ["fail", `${bad.join("; ")}${good.length ? `; ${good.join(" ")} match` : ""}${tail}`];
+    if (!good.length) return ["fail", "none of the X-digest verbs is offered"];
+    return ["pass", `${good.join(" ")} match${tail}`];
+  });
+}
+
+/** TYPE A: LF stored on a UNIX server goes out as CRLF, CRLF sent in comes back as LF in TYPE I. */
+export async function typeA(p: Probe): Promise<void> {
+  if (!p.writable) return p.record("type-a", "n/a", p.readOnlyReason);
+  await p.check("type-a", async () => {
+    const c = await p.session();
+    const unix = /unix/i.test(p.syst);
+    try {
+      await p.put(c, "lf.txt", "one\ntwo\n");
+      const a = await c.command("TYPE", "A");
+      if (a.code !== 200) return ["fail", `TYPE A: ${line(a)}`];
+      const down = (await p.get(c, "lf.txt")).toString("latin1");
+      await p.put(c, "crlf.txt", "three\r\nfour\r\n");
+      await c.command("TYPE", "I");
+      const stored = (await p.get(c, "crlf.txt")).toString("latin1");
+      const notes: string[] = [];
+      const downOk = down === "one\r\ntwo\r\n";
+      notes.push(downOk ? "download converts LF to CRLF" : `download sent ${JSON.stringify(down)} (expected "one\\r\\ntwo\\r\\n")`);
+      const upOk = unix ? stored === "three\nfour\n" : stored === "three\nfour\n" || stored === "three\r\nfour\r\n";
+      notes.push(upOk ? "upload stores CRLF as the server's line ending" : `upload stored ${JSON.stringify(stored)} (expected "three\\nfour\\n")`);
+      return [downOk && upOk ? "pass" : "fail", notes.join("; ")];
+    } finally {
+      await c.command("TYPE", "I").catch(() => {});
+    }
+  });
+}

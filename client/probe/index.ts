@@ -1,0 +1,123 @@
+// `ftpkit test`: how well does a server speak FTP? Runs the checklist against one server, writing
+// only inside a scratch directory it creates there and removes; nothing is written locally.
+import type { FtpClient } from "../client.ts";
+import { appendAndRename, dataConnections, directories, hash, mlsx, restStream, sizeAndMdtm, transfers, typeA, utf8, xdigests } from "./checks-core.ts";
+import { abor, idle, longLine, pasvTheft, portBounce, statDuringTransfer, tls } from "./checks-edge.ts";
+import { line, Probe } from "./runner.ts";
+import { CATALOGUE, type ProbeOptions, type ProbeReport } from "./types.ts";
+
+export type { ProbeItem, ProbeOptions, ProbeReport, ProbeStatus } from "./types.ts";
+export { formatProbeReport, formatProbeItem } from "./report.ts";
+
+/** Probe one server. Never throws for server behaviour: every finding is an item of the report. */
+export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
+  const started = performance.now();
+  const p = new Probe(opts);
+  const scratch: ProbeReport["scratch"] = { path: null, removed: false };
+  try {
+    const c = await connectAndLogin(p);
+    if (c) {
+      await directories(p, c).catch((err: Error) => {
+        p.readOnlyReason = `scratch directory not usable: ${err.message}`;
+        p.writable = false;
+      });
+      scratch.path = p.scratch;
+      await dataConnections(p);
+      if (p.items.find((i) => i.id === "passive")?.status === "fail") {
+        for (const id of ["stor", "list", "retr"]) p.record(id, "fail", "no working passive data connection");
+      }
+      await transfers(p);
+      await utf8(p);
+      await sizeAndMdtm(p);
+      await mlsx(p);
+      await restStream(p);
+      await appendAndRename(p);
+      await hash(p);
+      await xdigests(p);
+      await typeA(p);
+      await abor(p);
+      await statDuringTransfer(p);
+      await longLine(p);
+      await portBounce(p);
+      await pasvTheft(p);
+      await tls(p);
+      await idle(p);
+    }
+  } finally {
+    if (p.scratch) Object.assign(scratch, await removeScratch(p));
+    p.closeAll();
+  }
+  const items = CATALOGUE.map((c) => p.items.find((i) => i.id === c.id)!).filter(Boolean);
+  return {
+    target: `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}`,
+    user: p.user,
+    tls: opts.tls ?? "none",
+    server: [p.greeting.split(/\r?\n/)[0], p.syst].filter(Boolean).join("; "),
+    items,
+    requiredFailed: items.filter((i) => i.required && i.status === "fail").length,
+    scratch,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
+/** Greeting, FEAT (before login, as RFC 2389 allows), login, FEAT again, SYST. */
+async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
+  let c: FtpClient;
+  try {
+    c = await p.open({ login: false });
+  } catch (err) {
+    p.record("greeting", "fail", (err as Error).message);
+    p.skipRest("no session");
+    return null;
+  }
+  p.greeting = c.greeting?.lines.join("\n") ?? "";
+  p.record("greeting", "pass", c.greeting ? line(c.greeting) : "220");
+  await p.check("feat", async () => {
+    const r = await c.command("FEAT");
+    if (r.code !== 211) return ["fail", `FEAT: ${line(r)}`];
+    const names = [...new Set(r.lines.slice(1, -1).map((l) => l.trim().split(" ")[0]!.toUpperCase()).filter(Boolean))];
+    return ["pass", `${names.length} features: ${names.join(" ")}`];
+  });
+  try {
+    await p.login(c);
+  } catch (err) {
+    p.record("login", "fail", (err as Error).message);
+    p.skipRest("not logged in");
+    return null;
+  }
+  p.record("login", "pass", `logged in as ${p.user}`);
+  p.features = await c.feat().catch(() => new Map());
+  const syst = await c.command("SYST").catch(() => null);
+  p.syst = syst?.code === 215 ? syst.lines[0]!.trim() : "";
+  const t = await c.command("TYPE", "I");
+  if (t.code !== 200) p.readOnlyReason = `TYPE I refused: ${line(t)}`;
+  p.adoptMain(c);
+  return c;
+}
+
+/** Delete what the probe wrote, then the scratch directory; say so when something is left. */
+async function removeScratch(p: Probe): Promise<{ removed: boolean; note?: string }> {
+  const path = p.scratch!;
+  try {
+    p.closeAll(); // side sessions may hold uploads open
+    await Bun.sleep(200);
+    const c = await p.session();
+    const cwd = await c.command("CWD", path);
+    if (cwd.code === 250) {
+      const names = new Set(p.created);
+      const listed = await p.fetch(c, "NLST").catch(() => null);
+      for (const n of listed?.data.toString("utf8").split(/\r?\n/) ?? []) if (n.trim()) names.add(n.trim().replace(/^.*\//, ""));
+      for (const n of names) await c.command("DELE", n).catch(() => null);
+    }
+    await c.command("CWD", p.home);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const r = await c.command("RMD", path);
+      if (r.code === 250) return { removed: true };
+      if (attempt === 4) return { removed: false, note: `RMD ${path}: ${line(r)}` };
+      await Bun.sleep(300);
+    }
+  } catch (err) {
+    return { removed: false, note: `clean-up failed: ${(err as Error).message}` };
+  }
+  return { removed: false };
+}

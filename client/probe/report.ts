@@ -1,0 +1,34 @@
+// The probe's checklist as text: one line per item, then a summary.
+import type { ProbeItem, ProbeReport } from "./types.ts";
+
+const WIDTH = 40;
+
+export function formatProbeItem(item: ProbeItem): string {
+  const status = item.status === "n/a" ? "N/A " : item.status.toUpperCase();
+  const title = `${item.title}${item.required ? " *" : ""}`;
+  return `  ${status}  ${title.padEnd(WIDTH)} ${item.reason}`;
+}
+
+export function formatProbeHeader(target: string, user: string, tls: string): string {
+  return `ftpkit test ${target} as ${user}${tls === "none" ? "" : ` over ${tls} TLS`}   (* = required)`;
+}
+
+/** The whole report as printed by `ftpkit test` (header, items, summary). */
+export function formatProbeReport(r: ProbeReport): string {
+  return [formatProbeHeader(r.target, r.user, r.tls), ...(r.server ? [`server: ${r.server}`] : []), ...r.items.map(formatProbeItem), formatProbeSummary(r)].join("\n");
+}
+
+export function formatProbeSummary(r: ProbeReport): string {
+  const req = r.items.filter((i) => i.required && i.status !== "n/a");
+  const opt = r.items.filter((i) => !i.required);
+  const count = (list: ProbeItem[], s: string) => list.filter((i) => i.status === s).length;
+  const scratch = r.scratch.path
+    ? r.scratch.removed
+      ? `scratch directory ${r.scratch.path} removed`
+      : `scratch directory ${r.scratch.path} NOT removed${r.scratch.note ? ` (${r.scratch.note})` : ""}`
+    : "nothing written (no scratch directory)";
+  return [
+    `required: ${count(req, "pass")} of ${req.length} passed · optional: ${count(opt, "pass")} passed, ${count(opt, "fail")} failed, ${count(opt, "n/a")} n/a · ${(r.durationMs / 1000).toFixed(1)} s`,
+    scratch,
+  ].join("\n");
+}

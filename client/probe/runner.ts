@@ -1,0 +1,218 @@
+// The probe's state and plumbing: sessions (through FtpClient, the one client), bounded waits,
+// transfers held in memory (nothing is written locally), and recording one item at a time.
+import type { FtpReply } from "../../protocol/reply.ts";
+import { FtpClient, describe, type DataMode, type Features } from "../client.ts";
+import { ClientError } from "../errors.ts";
+import { CATALOGUE, type ProbeItem, type ProbeOptions, type ProbeStatus } from "./types.ts";
+
+export type Verdict = [ProbeStatus, string];
+
+/** A reply or a timeout error, whichever comes first. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ClientError(`no ${what} within ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** "550 No such file" as one short line. */
+export function line(r: FtpReply): string {
+  const text = describe(r);
+  return text.length > 90 ? `${text.slice(0, 87)}…` : text;
+}
+
+export class Probe {
+  readonly items: ProbeItem[] = [];
+  readonly timeoutMs: number;
+  /** The session most items share; reopened (and moved into the scratch directory) if it dies. */
+  private main: FtpClient | null = null;
+  private extra = new Set<FtpClient>();
+  features: Features = new Map();
+  greeting = "";
+  syst = "";
+  /** Login directory (from PWD) and the scratch directory inside it. */
+  home = "/";
+  scratch: string | null = null;
+  writable = false;
+  /** Why the account cannot write (the MKD reply). */
+  readOnlyReason = "";
+  /** The data mode that works: EPSV, else PASV. */
+  mode: DataMode | undefined;
+  /** The file RETR/SIZE/HASH work on: our upload, or an existing file for a read-only account. */
+  file: { name: string; data: Uint8Array } | null = null;
+  /** Names written in the scratch directory, for clean-up. */
+  readonly created = new Set<string>();
+
+  constructor(readonly opts: ProbeOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  /** Record an item (title and required flag come from the catalogue). */
+  record(id: string, status: ProbeStatus, reason: string, required?: boolean): void {
+    const def = CATALOGUE.find((c) => c.id === id);
+    if (!def) throw new Error(`unknown probe item ${id}`);
+    if (this.items.some((i) => i.id === id)) return;
+    const item: ProbeItem = { id, title: def.title, required: required ?? def.required, status, reason: reason.replace(/\s+/g, " ").trim() };
+    this.items.push(item);
+    this.opts.onItem?.(item);
+  }
+
+  /** Run one check, bounded in time; an exception is a FAIL with its message. */
+  async check(id: string, fn: () => Promise<Verdict>, limitMs = this.timeoutMs * 3): Promise<ProbeStatus> {
+    let verdict: Verdict;
+    try {
+      verdict = await within(fn(), limitMs, "answer");
+    } catch (err) {
+      verdict = ["fail", (err as Error).message];
+      // A session that timed out may be mid-reply: never reuse it.
+      if (/within|timed out|closed/.test((err as Error).message)) this.dropMain();
+    }
+    this.record(id, verdict[0], verdict[1]);
+    return verdict[0];
+  }
+
+  /** Mark every item not decided yet as N/A with `reason`. */
+  skipRest(reason: string): void {
+    for (const c of CATALOGUE) this.record(c.id, "n/a", reason);
+  }
+
+  /** A new session: greeting read, TLS set up as asked, logged in unless `login` is false. */
+  async open(opts: { login?: boolean; tls?: ProbeOptions["tls"] | "none" } = {}): Promise<FtpClient> {
+    const mode = opts.tls === "none" ? undefined : (opts.tls ?? this.opts.tls);
+    const c = await FtpClient.connect({
+      host: this.opts.host,
+      port: this.opts.port,
+      timeoutMs: this.timeoutMs,
+      tls: mode ? { mode, settings: { host: this.opts.host, ca: this.opts.ca, insecure: this.opts.insecure } } : undefined,
+    });
+    this.extra.add(c);
+    if (opts.login !== false) {
+      try {
+        await this.login(c);
+        const t = await c.command("TYPE", "I");
+        if (t.code !== 200) throw new ClientError(`TYPE I: ${line(t)}`);
+      } catch (err) {
+        c.destroy();
+        throw err;
+      }
+    }
+    return c;
+  }
+
+  async login(c: FtpClient): Promise<void> {
+    await c.login(this.user, () => this.opts.password ?? "ftpkit-probe@");
+  }
+
+  get user(): string {
+    return this.opts.user ?? "anonymous";
+  }
+
+  /** Close a side session (never throws). */
+  async discard(c: FtpClient, polite = false): Promise<void> {
+    this.extra.delete(c);
+    if (polite) await c.quit();
+    else c.destroy();
+  }
+
+  /** The shared session, reopened and back in the scratch directory if it was lost. */
+  async session(): Promise<FtpClient> {
+    if (this.main && !this.main.control.isClosed) return this.main;
+    const c = await this.open();
+    this.extra.delete(c);
+    if (this.scratch) {
+      const r = await c.command("CWD", this.scratch);
+      if (r.code !== 250) throw new ClientError(`CWD ${this.scratch}: ${line(r)}`);
+    }
+    this.main = c;
+    return c;
+  }
+
+  adoptMain(c: FtpClient): void {
+    this.extra.delete(c);
+    this.main = c;
+  }
+
+  dropMain(): void {
+    this.main?.destroy();
+    this.main = null;
+  }
+
+  /** Run a data command and collect everything the server sends. */
+  async fetch(c: FtpClient, verb: string, arg?: string, opts: { mode?: DataMode; rest?: number } = {}): Promise<{ data: Buffer; reply: FtpReply }> {
+    const t = await c.transfer(verb, arg, { mode: opts.mode ?? this.mode, rest: opts.rest });
+    const chunks: Buffer[] = [];
+    t.conn.onData((chunk) => chunks.push(chunk));
+    try {
+      await within(t.conn.closed, this.timeoutMs, `end of the ${verb} data`);
+      const reply = await within(t.done, this.timeoutMs, `reply to ${verb}`);
+      return { data: Buffer.concat(chunks), reply };
+    } finally {
+      t.conn.destroy();
+    }
+  }
+
+  /** Run STOR/APPE with `data` (after REST `rest`); returns the final reply. */
+  async send(c: FtpClient, verb: "STOR" | "APPE", name: string, data: Uint8Array, opts: { rest?: number } = {}): Promise<FtpReply> {
+    this.created.add(name);
+    const t = await c.transfer(verb, name, { mode: this.mode, rest: opts.rest });
+    try {
+      await within(t.conn.write(data), this.timeoutMs, "room to send the data");
+      t.conn.shutdown();
+      const reply = await within(t.done, this.timeoutMs, `reply to ${verb}`);
+      await within(t.conn.closed, 2000, "close").catch(() => {});
+      return reply;
+    } finally {
+      t.conn.destroy();
+    }
+  }
+
+  /** Upload and insist on success. */
+  async put(c: FtpClient, name: string, data: Uint8Array | string): Promise<void> {
+    const r = await this.send(c, "STOR", name, typeof data === "string" ? Buffer.from(data) : data);
+    if (r.code !== 226 && r.code !== 250) throw new ClientError(`STOR ${name}: ${line(r)}`);
+  }
+
+  /** Download and insist on success. */
+  async get(c: FtpClient, name: string): Promise<Buffer> {
+    const { data, reply } = await this.fetch(c, "RETR", name);
+    if (reply.code !== 226 && reply.code !== 250) throw new ClientError(`RETR ${name}: ${line(reply)}`);
+    return data;
+  }
+
+  /** Close every session the probe opened. */
+  closeAll(): void {
+    for (const c of this.extra) c.destroy();
+    this.extra.clear();
+    this.dropMain();
+  }
+}
+
+/** 64 KiB that are neither text nor zeros, so a wrong offset or a conversion shows. */
+export function sampleBytes(size = 65_536): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+}
+
+/** Parse `257 "path" …` (quotes inside the path are doubled, RFC 959 Appendix II). */
+export function parse257(text: string): string | null {
+  const m = /"((?:[^"]|"")*)"/.exec(text);
+  return m ? m[1]!.replace(/""/g, '"') : null;
+}

@@ -1,0 +1,87 @@
+// Logins given inline (`serve --root DIR --user NAME:PASS`, `startServer({ users })`): no users file.
+// Passwords are hashed with argon2id at start() and the plain text is dropped; nothing is written.
+import { randomBytes } from "node:crypto";
+import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, validateUserName } from "./ini-store.ts";
+import type { LoginService } from "../context.ts";
+import type { Perm, UserRecord } from "./types.ts";
+
+/** One inline account. `password` undefined is only allowed for `anonymous` (any password). */
+export interface InlineUser {
+  name: string;
+  password?: string;
+  /** Absolute real directory. */
+  home: string;
+  perms: Perm[];
+  /** Bytes, 0 = unlimited. */
+  quota?: number;
+}
+
+/** Checks logins against accounts held in memory; same uniform failure delay as the users file. */
+export class MemoryLogins implements LoginService {
+  private users = new Map<string, UserRecord>();
+  private pending: InlineUser[] | null;
+  private dummyHash: string | null = null;
+
+  constructor(
+    users: InlineUser[],
+    private readonly failDelayMs = 400,
+  ) {
+    const seen = new Set<string>();
+    for (const u of users) {
+      const lower = u.name.toLowerCase();
+      const isAnonymous = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS;
+      if (!isAnonymous) validateUserName(u.name);
+      const name = isAnonymous ? ANONYMOUS : u.name;
+      if (seen.has(name)) throw new Error(`user "${name}" is given twice`);
+      seen.add(name);
+      if (!isAnonymous && (u.password === undefined || u.password === "")) throw new Error(`user "${u.name}" needs a password`);
+    }
+    this.pending = users;
+  }
+
+  async start(): Promise<void> {
+    const list = this.pending ?? [];
+    this.pending = null;
+    this.dummyHash ??= await hashPassword(randomBytes(16).toString("hex"));
+    for (const u of list) {
+      const lower = u.name.toLowerCase();
+      const anonymous = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS;
+      this.users.set(anonymous ? ANONYMOUS : u.name, {
+        name: anonymous ? ANONYMOUS : u.name,
+        hash: anonymous ? undefined : await hashPassword(u.password!),
+        home: u.home,
+        quota: u.quota ?? 0,
+        perms: [...u.perms],
+        mounts: [],
+        requireTls: false,
+      });
+    }
+  }
+
+  lookup(name: string): UserRecord | undefined {
+    return this.users.get(name);
+  }
+
+  async login(user: string, password: string): Promise<UserRecord | null> {
+    const started = performance.now();
+    const lower = user.toLowerCase();
+    const record = this.users.get(lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user);
+    if (record && !record.hash) return record;
+    // Unknown users pay the same argon2id cost as known ones, so timing does not reveal names.
+    const ok = await verify(password, record?.hash ?? this.dummyHash ?? "");
+    if (record && ok) return record;
+    const wait = this.failDelayMs - (performance.now() - started);
+    if (wait > 0) await Bun.sleep(wait);
+    return null;
+  }
+
+  close(): void {}
+}
+
+async function verify(password: string, hash: string): Promise<boolean> {
+  try {
+    return await Bun.password.verify(password, hash);
+  } catch {
+    return false;
+  }
+}

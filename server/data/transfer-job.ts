@@ -1,0 +1,170 @@
+import { FtpError } from "../../protocol/errors.ts";
+import { replyForError } from "../commands/errors.ts";
+import type { Session } from "../session.ts";
+import { QuotaExceeded } from "../vfs/upload.ts";
+import type { DataConnection } from "./connection.ts";
+
+export interface TransferOutcome {
+  code: number;
+  text: string;
+  result: "ok" | "aborted" | "quota" | "error";
+}
+
+export type AbortReason = "abor" | "closed" | "stalled" | "shutdown";
+
+/**
+ * One data transfer (RETR, STOR, APPE, LIST, NLST, MLSD), owned by this object from the command that
+ * starts it to its final reply.
+ *
+ * The ownership rule (issue 8): whatever a transfer acquires — the data endpoint, the data
+ * connection, the open file or upload (with its quota reservation), the hasher's work — is put on
+ * the transfer's `resources` stack the moment it is acquired. The stack is disposed exactly once
+ * when the transfer ends, on every path (no data connection, refused or reset connection, ABOR,
+ * session close, stall, quota, disk full, shutdown), and before the final reply goes out. A verb
+ * never closes, removes or refunds anything by hand: it commits what succeeded, and disposal ends
+ * the rest.
+ */
+export class Transfer {
+  bytes = 0;
+  readonly startedAt = Date.now();
+  conn: DataConnection | null = null;
+  /** Settles after the final reply has been sent. */
+  done: Promise<void> = Promise.resolve();
+  reason: AbortReason | null = null;
+  private readonly controller = new AbortController();
+  private lastBytesAt = Date.now();
+
+  constructor(
+    readonly verb: string,
+    readonly vpath: string,
+    readonly size?: number,
+  ) {}
+
+  /** Pumps check `signal.aborted` at every chunk. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** ABOR, session close, stall or shutdown: cut the data connection and stop every wait at once. */
+  abort(reason: AbortReason): void {
+    if (this.aborted) return;
+    this.reason = reason;
+    this.controller.abort(reason);
+    this.conn?.abort();
+  }
+
+  /** Bytes moved (or a throttle pause waited out, n = 0): the transfer is alive. */
+  progress(n: number): void {
+    this.bytes += n;
+    this.lastBytesAt = Date.now();
+  }
+
+  /** When bytes last moved on the data connection: the stall timer's measure. */
+  get lastProgress(): number {
+    // A finishing connection is still delivering what the kernel holds; finish() bounds that wait.
+    if (this.conn?.finishing) return Date.now();
+    return Math.max(this.lastBytesAt, this.conn?.lastActivity ?? 0);
+  }
+
+  /** Wait for `p`, unless the transfer is aborted first (then reject at once). */
+  until<T>(p: Promise<T>): Promise<T> {
+    if (this.aborted) return Promise.reject(new FtpError(426, "Transfer aborted"));
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(new FtpError(426, "Transfer aborted"));
+      this.signal.addEventListener("abort", onAbort, { once: true });
+      p.then(
+        (v) => {
+          this.signal.removeEventListener("abort", onAbort);
+          resolve(v);
+        },
+        (e) => {
+          this.signal.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      );
+    });
+  }
+}
+
+export interface TransferSpec {
+  verb: string;
+  vpath: string;
+  /** Text of the 150 reply. */
+  opening: string;
+  size?: number;
+  /** One log line per transfer (file transfers; listings are not logged). */
+  log?: boolean;
+}
+
+/** Check, before anything is opened, that a transfer could start at all. */
+export function requireDataEndpoint(session: Session): void {
+  if (!session.dataEndpoint) throw new FtpError(425, "Use PORT, PASV or EPSV first");
+  const tlsRefusal = session.server.dataTlsRefusal?.(session);
+  if (tlsRefusal) throw tlsRefusal;
+}
+
+/**
+ * Start a transfer off the command loop (ftpserverlib's model: ABOR, STAT and QUIT stay live): reply
+ * 150, wait for the data connection, run `body`, dispose everything the transfer acquired, then
+ * reply with the outcome and log one line. `body` runs only once the data connection is up, so
+ * nothing is opened, created or truncated for a transfer that never gets one.
+ */
+export function startTransfer(
+  session: Session,
+  spec: TransferSpec,
+  body: (t: Transfer, conn: DataConnection, resources: AsyncDisposableStack) => Promise<TransferOutcome>,
+): Transfer {
+  const endpoint = session.takeDataEndpoint();
+  if (!endpoint) throw new FtpError(425, "Use PORT, PASV or EPSV first");
+  const t = new Transfer(spec.verb, spec.vpath, spec.size);
+  session.transfer = t;
+  session.reply(150, spec.opening);
+  t.done = (async () => {
+    let outcome: TransferOutcome;
+    try {
+      await using resources = new AsyncDisposableStack();
+      resources.defer(() => endpoint.close());
+      const conn = await t.until(endpoint.connect());
+      t.conn = conn;
+      // After a clean finish this is a no-op; on every other exit it cuts the connection.
+      resources.defer(() => conn.abort());
+      if (t.aborted) conn.abort();
+      if (conn.ready) await t.until(conn.ready);
+      outcome = await body(t, conn, resources);
+    } catch (err) {
+      outcome = outcomeOf(err, t, session);
+    }
+    if (session.transfer === t) session.transfer = null;
+    session.noteActivity();
+    session.reply(outcome.code, outcome.text);
+    if (spec.log !== false) {
+      session.server.log.info("transfer", {
+        session: session.id,
+        user: session.userName,
+        verb: spec.verb,
+        path: spec.vpath,
+        bytes: t.bytes,
+        ms: Date.now() - t.startedAt,
+        result: outcome.result,
+        tls: session.tls.protP && t.conn ? (t.conn.sessionReused ? "reused" : "new") : undefined,
+      });
+    }
+  })();
+  return t;
+}
+
+/** The reply for a transfer that ended by an error or an abort. */
+function outcomeOf(err: unknown, t: Transfer, session: Session): TransferOutcome {
+  if (err instanceof QuotaExceeded) return { code: 552, text: err.message, result: "quota" };
+  if (t.aborted) {
+    const text = t.reason === "stalled" ? "Data connection stalled; transfer aborted" : "Connection closed; transfer aborted";
+    return { code: 426, text, result: "aborted" };
+  }
+  const r = replyForError(err);
+  if (r.unexpected) session.server.log.error("transfer error", { session: session.id, error: String(err) });
+  return { code: r.code, text: r.text, result: r.code === 426 ? "aborted" : "error" };
+}

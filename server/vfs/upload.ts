@@ -1,0 +1,57 @@
+import { FtpError } from "../../protocol/errors.ts";
+import type { Upload } from "../storage/backend.ts";
+import type { Reservation } from "./quota.ts";
+
+/** A chunk that would cross the quota: the upload stops, and nothing beyond the limit is stored. */
+export class QuotaExceeded extends FtpError {
+  constructor() {
+    super(552, "Quota exceeded: upload aborted");
+  }
+}
+
+/**
+ * One upload through the virtual filesystem: the storage upload and its quota reservation, owned
+ * together so they end together — exactly once, by `commit()` or by `abort()` (which disposal runs
+ * unless the upload was committed). The reservation is then settled with the byte change storage
+ * reports, so the ledger follows what is really stored on every path.
+ */
+export class QuotaUpload implements AsyncDisposable {
+  private ended = false;
+
+  constructor(
+    private readonly upload: Upload,
+    private readonly reservation: Reservation,
+  ) {}
+
+  get written(): number {
+    return this.upload.written;
+  }
+
+  /** Reserve quota for the chunk, then store it; throws QuotaExceeded before a byte over the limit is written. */
+  write(chunk: Uint8Array): void | Promise<void> {
+    if (!this.reservation.admit(chunk.length)) throw new QuotaExceeded();
+    return this.upload.write(chunk);
+  }
+
+  async commit(): Promise<void> {
+    this.ended = true;
+    let delta = 0;
+    try {
+      delta = await this.upload.commit();
+    } finally {
+      // A failed commit has already cleaned up after itself (temp file / multipart upload gone).
+      this.reservation.settle(delta);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    const delta = await this.upload.abort().catch(() => 0);
+    this.reservation.settle(delta);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.abort();
+  }
+}

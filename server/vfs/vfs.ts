@@ -1,0 +1,167 @@
+import { FtpError } from "../../protocol/errors.ts";
+import { virtualDirname } from "../../protocol/path.ts";
+import type { Perm } from "../auth/types.ts";
+import { StorageError, type EntryStat, type ReadHandle, type WriteMode } from "../storage/backend.ts";
+import { requirePerm, resolvePath, type Resolved } from "./resolve.ts";
+import type { Mount } from "./mounts.ts";
+import { QuotaUpload } from "./upload.ts";
+
+/** What the virtual filesystem needs of a session: its mount table and working directory. */
+export interface FsSession {
+  mounts: readonly Mount[];
+  cwd: string;
+}
+
+/** An upload decided before the data connection opens (permissions and mode checked, nothing touched yet). */
+export interface UploadPlan {
+  r: Resolved;
+  mode: WriteMode;
+  /** Bytes of the existing file this upload replaces or cuts off: they may be rewritten without quota. */
+  credit: number;
+}
+
+/**
+ * The one door from command handlers to storage. Each operation takes a client path and the
+ * permission it needs, resolves it, checks it, calls the mount's storage and keeps the quota ledger
+ * in step with what storage reports — so no handler can forget a check or a booking.
+ */
+export class VirtualFs {
+  constructor(
+    private readonly session: FsSession,
+    private readonly startedAt: number,
+  ) {}
+
+  resolve(path: string, need?: Perm): Resolved {
+    return resolvePath(this.session.mounts, this.session.cwd, path, need);
+  }
+
+  /** Stat a resolved path; mount points and their ancestors are directories even if absent on disk. */
+  async statResolved(r: Resolved): Promise<EntryStat> {
+    try {
+      return await r.mount.storage.stat(r.key);
+    } catch (err) {
+      if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
+        return { type: "dir", size: 0, mtime: new Date(this.startedAt) };
+      }
+      throw err;
+    }
+  }
+
+  async statOrNull(r: Resolved): Promise<EntryStat | null> {
+    try {
+      return await this.statResolved(r);
+    } catch (err) {
+      if (err instanceof StorageError && err.kind === "not-found") return null;
+      throw err;
+    }
+  }
+
+  /** RETR, before the 150: the file must exist, be a regular file and be readable. */
+  async planRead(path: string): Promise<{ r: Resolved; st: EntryStat }> {
+    const r = this.resolve(path, "read");
+    const st = await this.statResolved(r);
+    if (st.type !== "file") throw new FtpError(550, "Not a regular file");
+    return { r, st };
+  }
+
+  /** Open a planned read once the data connection is up; the caller's transfer owns the handle. */
+  openPlanned(r: Resolved): Promise<ReadHandle> {
+    return r.mount.storage.openRead(r.key);
+  }
+
+  /**
+   * STOR / APPE / REST+STOR: decide the write mode and check its permission. New names need write;
+   * replacing, appending to or cutting an existing file needs modify.
+   */
+  async planUpload(path: string, how: { append: boolean; offset: number }): Promise<UploadPlan> {
+    const r = this.resolve(path);
+    if (r.virtual) throw new FtpError(550, "Is a directory");
+    const existing = await this.statOrNull(r);
+    if (existing?.type === "dir") throw new FtpError(550, "Is a directory");
+    if (how.append) {
+      requirePerm(r, "modify");
+      if (!existing) {
+        requirePerm(r, "write"); // APPE to a missing name creates a file
+        const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
+        if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
+      }
+      return { r, mode: { kind: "append" }, credit: 0 };
+    }
+    if (how.offset > 0) {
+      requirePerm(r, "modify");
+      if (!existing || how.offset > existing.size) throw new FtpError(554, "Restart offset beyond end of file");
+      return { r, mode: { kind: "offset", offset: how.offset }, credit: existing.size - how.offset };
+    }
+    if (existing) {
+      requirePerm(r, "modify");
+      return { r, mode: { kind: "truncate" }, credit: existing.size };
+    }
+    requirePerm(r, "write");
+    // The file itself is created only once the data connection is up; its directory must exist now,
+    // so a bad path is answered before the 150 (as vsftpd does).
+    const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
+    if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
+    return { r, mode: { kind: "create" }, credit: 0 };
+  }
+
+  /** Open the planned upload (only once the data connection is up: nothing is created before). */
+  async openUpload(plan: UploadPlan): Promise<QuotaUpload> {
+    const { r } = plan;
+    try {
+      const upload = await r.mount.storage.openWrite(r.key, plan.mode);
+      return new QuotaUpload(upload, r.mount.ledger.reserve(plan.credit));
+    } catch (err) {
+      // Someone created the name between the plan and the exclusive create.
+      if (err instanceof StorageError && err.kind === "exists") throw new FtpError(550, "File exists");
+      throw err;
+    }
+  }
+
+  /** DELE: the bytes storage says it freed go back to the quota. */
+  async remove(path: string): Promise<{ vpath: string; bytes: number }> {
+    const r = this.resolve(path, "modify");
+    if (r.virtual) throw new FtpError(550, "Is a directory (use RMD)");
+    const st = await r.mount.storage.stat(r.key);
+    if (st.type === "dir") throw new FtpError(550, "Is a directory (use RMD)");
+    const bytes = await r.mount.storage.remove(r.key);
+    r.mount.ledger.release(bytes);
+    return { vpath: r.vpath, bytes };
+  }
+
+  async mkdir(path: string): Promise<string> {
+    const r = this.resolve(path, "modify");
+    if (r.virtual) throw new StorageError("exists");
+    await r.mount.storage.mkdir(r.key);
+    return r.vpath;
+  }
+
+  async rmdir(path: string): Promise<string> {
+    const r = this.resolve(path, "modify");
+    if (r.virtual) throw new FtpError(550, "Cannot remove a mount point");
+    const cwd = this.session.cwd;
+    if (cwd === r.vpath || cwd.startsWith(r.vpath + "/")) throw new FtpError(550, "Cannot remove the current directory");
+    await r.mount.storage.rmdir(r.key);
+    return r.vpath;
+  }
+
+  /** RNFR: the source must exist and be renamable; returns its virtual path for RNTO. */
+  async renameSource(path: string): Promise<string> {
+    const r = this.resolve(path, "modify");
+    if (r.virtual) throw new FtpError(550, "Cannot rename a mount point");
+    await r.mount.storage.stat(r.key);
+    return r.vpath;
+  }
+
+  /** RNTO: within one mount; a file it replaces gives its bytes back to the quota. */
+  async rename(fromPath: string, toPath: string): Promise<{ from: string; to: string }> {
+    const from = this.resolve(fromPath, "modify");
+    const to = this.resolve(toPath, "modify");
+    if (from.mount !== to.mount) throw new FtpError(550, "Cannot move across virtual directories");
+    if (to.virtual) throw new FtpError(550, "Cannot overwrite a mount point");
+    const target = await this.statOrNull(to);
+    if (target?.type === "dir" && from.vpath !== to.vpath) throw new FtpError(550, "Target is an existing directory");
+    const replaced = await from.mount.storage.rename(from.key, to.key);
+    to.mount.ledger.release(replaced);
+    return { from: from.vpath, to: to.vpath };
+  }
+}

@@ -1,0 +1,117 @@
+// `ftpkit serve --root DIR --user NAME:PASS`: a server in one line, no users file.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+
+let serve: ServeProcess | null = null;
+let dirs: string[] = [];
+
+afterEach(async () => {
+  await serve?.kill();
+  serve = null;
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+/** A site to serve (with one file) and an empty working directory for the server process. */
+function site(): { root: string; cwd: string } {
+  const base = tempDir("ftpkit-serve-root-");
+  dirs.push(base);
+  const root = join(base, "site");
+  const cwd = join(base, "cwd");
+  mkdirSync(root);
+  mkdirSync(cwd);
+  writeFileSync(join(root, "hello.txt"), "hello from the root\n");
+  return { root, cwd };
+}
+
+async function curl(args: string[]): Promise<{ code: number; out: string }> {
+  const p = Bun.spawn(["curl", "-sS", "--max-time", "10", ...args], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out: out + err };
+}
+
+describe("serve --root", () => {
+  test("--port 0 prints the URL as the first stdout line, and the user can download", async () => {
+    const { root, cwd } = site();
+    serve = await spawnServe(["--root", root, "--user", "me:pw"], { cwd });
+    const first = serve.stdout().split("\n")[0];
+    expect(first).toBe(`ftp://127.0.0.1:${serve.port}/`);
+    const r = await curl([`ftp://me:pw@127.0.0.1:${serve.port}/hello.txt`]);
+    expect(r).toEqual({ code: 0, out: "hello from the root\n" });
+  }, 30_000);
+
+  test("without --write the user is read-only; with --write uploads land in the root", async () => {
+    const { root, cwd } = site();
+    const upload = join(cwd, "up.txt");
+    writeFileSync(upload, "uploaded\n");
+    serve = await spawnServe(["--root", root, "--user", "me:pw"], { cwd });
+    const refused = await curl(["-T", upload, `ftp://me:pw@127.0.0.1:${serve.port}/up.txt`]);
+    expect(refused.code).not.toBe(0);
+    expect(existsSync(join(root, "up.txt"))).toBe(false);
+    await serve.kill();
+
+    serve = await spawnServe(["--root", root, "--user", "me:pw", "--write"], { cwd });
+    const ok = await curl(["-T", upload, `ftp://me:pw@127.0.0.1:${serve.port}/up.txt`]);
+    expect(ok.code).toBe(0);
+    expect(readFileSync(join(root, "up.txt"), "utf8")).toBe("uploaded\n");
+  }, 30_000);
+
+  test("several --user flags, a wrong password is refused, and a password may contain ':'", async () => {
+    const { root, cwd } = site();
+    serve = await spawnServe(["--root", root, "--user", "alice:a-pw", "--user=bob:b:pw"], { cwd });
+    expect((await curl([`ftp://alice:a-pw@127.0.0.1:${serve.port}/hello.txt`])).code).toBe(0);
+    expect((await curl([`ftp://bob:b%3Apw@127.0.0.1:${serve.port}/hello.txt`])).code).toBe(0);
+    const bad = await curl([`ftp://alice:wrong@127.0.0.1:${serve.port}/hello.txt`]);
+    expect(bad.code).toBe(67); // curl: login denied
+  }, 30_000);
+
+  test("--anonymous can download but never upload, even with --write", async () => {
+    const { root, cwd } = site();
+    const upload = join(cwd, "anon.txt");
+    writeFileSync(upload, "x\n");
+    serve = await spawnServe(["--root", root, "--anonymous", "--write"], { cwd });
+    expect((await curl([`ftp://127.0.0.1:${serve.port}/hello.txt`])).out).toBe("hello from the root\n");
+    expect((await curl(["-T", upload, `ftp://127.0.0.1:${serve.port}/anon.txt`])).code).not.toBe(0);
+    expect(existsSync(join(root, "anon.txt"))).toBe(false);
+  }, 30_000);
+
+  test("nothing is written: no users file, and the password appears in no file or output", async () => {
+    const { root, cwd } = site();
+    serve = await spawnServe(["--root", root, "--user", "me:Secret-Pw-123", "--write"], { cwd });
+    expect((await curl([`ftp://me:Secret-Pw-123@127.0.0.1:${serve.port}/hello.txt`])).code).toBe(0);
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(readdirSync(root)).toEqual(["hello.txt"]);
+    expect(serve.stdout() + serve.stderr()).not.toContain("Secret-Pw-123");
+  }, 30_000);
+
+  test("SIGTERM and SIGINT stop it cleanly (exit 0)", async () => {
+    const { root, cwd } = site();
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      serve = await spawnServe(["--root", root, "--user", "me:pw"], { cwd });
+      expect(await serve.kill(signal)).toBe(0);
+      expect(serve.stderr()).not.toContain("Error");
+      serve = null;
+    }
+  }, 30_000);
+
+  test.each([
+    [["--root", ".", "--user", "me:pw", "--users", "users.ini"], "--root and --users cannot be combined"],
+    [["--user", "me:pw"], "--user needs --root DIR"],
+    [["--anonymous"], "--anonymous needs --root DIR"],
+    [["--root", "."], "--root needs at least one --user NAME:PASSWORD, or --anonymous"],
+    [["--root", ".", "--user", "nopassword"], '--user must look like NAME:PASSWORD, got "nopassword"'],
+    [["--root", "./missing", "--user", "me:pw"], "--root ./missing: no such directory"],
+    [["--root", ".", "--user", "../x:pw"], "invalid user name"],
+    [["--root", ".", "--user", "me:pw", "--user", "me:other"], 'user "me" is given twice'],
+  ])("%p is one clear error line", async (args, message) => {
+    const cwd = tempDir("ftpkit-serve-root-err-");
+    dirs.push(cwd);
+    const r = await runFtpkit(["serve", "--port", "0", ...args], { cwd, timeoutMs: 15_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.trim().split("\n").filter((l) => l.trim()).length).toBe(1);
+    expect(readdirSync(cwd)).toEqual([]);
+  }, 30_000);
+});

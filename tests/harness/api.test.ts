@@ -1,0 +1,140 @@
+// The package's programmatic API (cli/api.ts): startServer for other projects' tests, and the client.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ClientError, connect, get, list, put, startServer, type RunningServer } from "../../cli/api.ts";
+import { removeDir, tempDir } from "../helpers/peers.ts";
+
+const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
+const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
+
+let servers: RunningServer[] = [];
+let dirs: string[] = [];
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+function work(): string {
+  const d = tempDir("ftpkit-api-");
+  dirs.push(d);
+  return d;
+}
+
+async function start(opts: Parameters<typeof startServer>[0]): Promise<RunningServer> {
+  const s = await startServer(opts);
+  servers.push(s);
+  return s;
+}
+
+describe("startServer", () => {
+  test("with no root it serves a new temp directory on 127.0.0.1 and removes it on close (await using)", async () => {
+    let root = "";
+    {
+      await using server = await startServer({ users: [{ name: "me", password: "pw" }], write: true });
+      root = server.root;
+      expect(server.url).toBe(`ftp://127.0.0.1:${server.port}/`);
+      expect(server.host).toBe("127.0.0.1");
+      expect(existsSync(root)).toBe(true);
+      const local = join(work(), "a.txt");
+      writeFileSync(local, "round trip\n");
+      const r = await put(local, server.urlFor("me", "/a.txt"));
+      expect(r.verifiedBy).toContain("HASH");
+      expect(readFileSync(join(root, "a.txt"), "utf8")).toBe("round trip\n");
+    }
+    expect(existsSync(root)).toBe(false);
+  }, 30_000);
+
+  test("put, list and get round-trip through the client API, leaving nothing in the cwd", async () => {
+    const root = work();
+    const server = await start({ root, users: [{ name: "me", password: "p:w @x" }], write: true });
+    const dir = work();
+    const before = readdirSync(process.cwd());
+    writeFileSync(join(dir, "up.bin"), new Uint8Array(200_000).fill(7));
+    await put(join(dir, "up.bin"), server.urlFor("me", "/up.bin"));
+    const entries = await list(server.urlFor("me", "/"));
+    expect(entries.map((e) => [e.name, e.size])).toEqual([["up.bin", 200_000]]);
+    const back = await get(server.urlFor("me", "/up.bin"), join(dir, "down.bin"));
+    expect(back.size).toBe(200_000);
+    expect(readFileSync(join(dir, "down.bin"))).toEqual(readFileSync(join(dir, "up.bin")));
+    expect(readdirSync(process.cwd())).toEqual(before);
+  }, 30_000);
+
+  test("without write the users are read-only: an upload is refused with 550 and nothing lands", async () => {
+    const root = work();
+    writeFileSync(join(root, "seed.txt"), "seed\n");
+    const server = await start({ root, users: [{ name: "me", password: "pw" }] });
+    const local = join(work(), "x.txt");
+    writeFileSync(local, "x\n");
+    const err = await put(local, server.urlFor("me", "/x.txt")).catch((e) => e);
+    expect(err).toBeInstanceOf(ClientError);
+    expect((err as ClientError).code).toBe(550);
+    expect(readdirSync(root)).toEqual(["seed.txt"]);
+    await get(server.urlFor("me", "/seed.txt"), join(work(), "seed.txt"));
+  }, 30_000);
+
+  test("per-user home, perm and quota, and anonymous read-only", async () => {
+    const root = work();
+    mkdirSync(join(root, "bob"));
+    writeFileSync(join(root, "public.txt"), "public\n");
+    const server = await start({
+      root,
+      anonymous: true,
+      users: [
+        { name: "alice", password: "a", perm: "read,write,modify", quota: "1KB" },
+        { name: "bob", password: "b", home: "bob", perm: ["read", "write"] },
+      ],
+    });
+    const dir = work();
+    writeFileSync(join(dir, "big.bin"), new Uint8Array(5000));
+    writeFileSync(join(dir, "small.txt"), "small\n");
+    // alice: over quota → 552, nothing kept beyond the limit.
+    const over = await put(join(dir, "big.bin"), server.urlFor("alice", "/big.bin")).catch((e) => e);
+    expect(over).toBeInstanceOf(ClientError);
+    expect((over as ClientError).message).toContain("Quota exceeded");
+    // bob: jailed in root/bob.
+    await put(join(dir, "small.txt"), server.urlFor("bob", "/small.txt"));
+    expect(readFileSync(join(root, "bob/small.txt"), "utf8")).toBe("small\n");
+    expect((await list(server.urlFor("bob", "/"))).map((e) => e.name)).toEqual(["small.txt"]);
+    // anonymous: reads the root, cannot write.
+    await get(server.urlFor("anonymous", "/public.txt"), join(dir, "public.txt"));
+    const anon = await put(join(dir, "small.txt"), server.urlFor("anonymous", "/anon.txt")).catch((e) => e);
+    expect((anon as ClientError).code).toBe(550);
+  }, 30_000);
+
+  test("tls with PEM text: FTPS works with the certificate trusted, and the temp key file is removed on close", async () => {
+    const tlsTemps = () => readdirSync(tmpdir()).filter((n) => n.startsWith("ftpkit-tls-"));
+    const before = tlsTemps();
+    const server = await start({ users: [{ name: "me", password: "pw" }], write: true, tls: { cert: CERT, key: KEY } });
+    const client = await connect(server.urlFor("me", "/"), { tls: true, ca: [CERT] });
+    expect(client.secured).toBe(true);
+    await client.quit();
+    const plain = await connect(server.urlFor("me", "/"));
+    await plain.quit();
+    expect(tlsTemps().length).toBe(before.length + 1);
+    await server.close();
+    expect(tlsTemps()).toEqual(before);
+  }, 30_000);
+
+  test("--insecure (insecure: true) accepts a self-signed certificate without subjectAltName", async () => {
+    const dir = work();
+    const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1"], { stdout: "ignore", stderr: "ignore" });
+    expect(made.exitCode).toBe(0);
+    const server = await start({ users: [{ name: "me", password: "pw" }], tls: { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") } });
+    const strict = await connect(server.urlFor("me", "/"), { tls: true }).catch((e) => e);
+    expect((strict as Error).message).toContain("not trusted");
+    const client = await connect(server.urlFor("me", "/"), { tls: true, insecure: true });
+    expect(await client.list("/")).toEqual([]);
+    await client.quit();
+  }, 30_000);
+
+  test("close() twice is harmless, and a server with no accounts is refused up front", async () => {
+    const server = await startServer({ anonymous: true });
+    await server.close();
+    await server.close();
+    expect(startServer({})).rejects.toThrow("give at least one user");
+    expect(startServer({ users: [{ name: "../x", password: "p" }] })).rejects.toThrow("invalid user name");
+  }, 30_000);
+});

@@ -1,0 +1,133 @@
+// ftpkit as others get it: a packed tarball installed into another project, and the single
+// executable from `bun run build` on a PATH without Bun.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO, cleanEnv, removeDir, tempDir } from "../helpers/peers.ts";
+
+let dirs: string[] = [];
+let pids: number[] = [];
+
+afterEach(() => {
+  for (const pid of pids.splice(0)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+function work(prefix: string): string {
+  const d = tempDir(prefix);
+  dirs.push(d);
+  return d;
+}
+
+async function run(cmd: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number; out: string }> {
+  const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env ?? { ...cleanEnv(), NO_COLOR: "1" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill(9), opts.timeoutMs ?? 60_000);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, out: out + err };
+}
+
+/** Start `cmd` (an `ftpkit serve … --port 0`) and read the URL from its first stdout line. */
+async function serveUrl(cmd: string[], opts: { cwd: string; env: Record<string, string> }): Promise<{ url: string; proc: ReturnType<typeof Bun.spawn> }> {
+  const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  pids.push(proc.pid);
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  let text = "";
+  const deadline = Date.now() + 20_000;
+  while (!text.includes("\n")) {
+    const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
+    if (!next || next.done) throw new Error(`no URL line from ${cmd.join(" ")}: ${await new Response(proc.stderr as ReadableStream).text()}`);
+    text += new TextDecoder().decode(next.value);
+  }
+  reader.releaseLock();
+  const url = text.split("\n")[0]!;
+  expect(url).toMatch(/^ftp:\/\/127\.0\.0\.1:\d+\/$/);
+  return { url, proc };
+}
+
+function site(base: string): string {
+  const root = join(base, "site");
+  mkdirSync(root);
+  writeFileSync(join(root, "hello.txt"), "hello from ftpkit\n");
+  return root;
+}
+
+describe("packaging", () => {
+  test("bun pm pack, then bun add in a temp project: the bin serves and the import works", async () => {
+    const base = work("ftpkit-pack-");
+    const packed = await run(["bun", "pm", "pack", "--destination", base], { cwd: REPO });
+    expect(packed.code).toBe(0);
+    const tgz = join(base, `ftpkit-${JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version}.tgz`);
+    const listing = await run(["tar", "tzf", tgz], { cwd: base });
+    expect(listing.out).toContain("package/cli/api.ts");
+    expect(listing.out).toContain("package/server/index.ts");
+    expect(listing.out).not.toContain("package/tests/");
+    expect(listing.out).not.toContain("package/bench/");
+
+    const project = join(base, "project");
+    mkdirSync(project);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "uses-ftpkit", type: "module", private: true }));
+    const added = await run(["bun", "add", tgz], { cwd: project, timeoutMs: 90_000 });
+    expect(added.code).toBe(0);
+
+    const help = await run(["bunx", "ftpkit", "--help"], { cwd: project });
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("serve");
+    expect(help.out).toContain("test");
+
+    const env = { ...cleanEnv(), NO_COLOR: "1" };
+    const root = site(base);
+    const { url, proc } = await serveUrl(["bunx", "ftpkit", "serve", "--root", root, "--user", "me:pw", "--port", "0", "--host", "127.0.0.1"], { cwd: project, env });
+
+    writeFileSync(
+      join(project, "check.ts"),
+      [
+        `import { get, startServer, FtpClient, probeServer } from "ftpkit";`,
+        `import { readFileSync } from "node:fs";`,
+        `const r = await get(${JSON.stringify(url.replace("ftp://", "ftp://me:pw@") + "hello.txt")}, "./copy.txt");`,
+        `await using s = await startServer({ users: [{ name: "x", password: "y" }] });`,
+        `console.log(JSON.stringify({ text: readFileSync("./copy.txt", "utf8"), size: r.size, own: s.url.startsWith("ftp://127.0.0.1:"), client: typeof FtpClient.connect, probe: typeof probeServer }));`,
+      ].join("\n"),
+    );
+    const checked = await run(["bun", "check.ts"], { cwd: project });
+    expect(checked.code).toBe(0);
+    expect(JSON.parse(checked.out.trim().split("\n").at(-1)!)).toEqual({ text: "hello from ftpkit\n", size: 18, own: true, client: "function", probe: "function" });
+
+    process.kill(proc.pid, "SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 180_000);
+
+  test("bun run build's executable serves --root and gets a file with no bun on PATH", async () => {
+    const base = work("ftpkit-exe-");
+    const exe = join(base, "ftpkit");
+    const script: string = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.build;
+    expect(script).toContain("--compile");
+    const built = await run([...script.replace("dist/ftpkit", exe).split(" ")], { cwd: REPO, timeoutMs: 120_000 });
+    expect(built.code).toBe(0);
+
+    const emptyPath = join(base, "empty-bin");
+    mkdirSync(emptyPath);
+    expect(Bun.which("bun", { PATH: emptyPath })).toBeNull();
+    const env = { PATH: emptyPath, HOME: base, NO_COLOR: "1" };
+    const root = site(base);
+    const serveCwd = join(base, "serve-cwd");
+    mkdirSync(serveCwd);
+    const { url, proc } = await serveUrl([exe, "serve", "--root", root, "--user", "me:pw", "--port", "0", "--host", "127.0.0.1"], { cwd: serveCwd, env });
+
+    const dl = join(base, "dl");
+    mkdirSync(dl);
+    const got = await run([exe, "get", "--quiet", `${url.replace("ftp://", "ftp://me:pw@")}hello.txt`, join(dl, "hello.txt")], { cwd: dl, env });
+    expect(got.out).toBe("");
+    expect(got.code).toBe(0);
+    expect(readFileSync(join(dl, "hello.txt"), "utf8")).toBe("hello from ftpkit\n");
+
+    process.kill(proc.pid, "SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 180_000);
+});

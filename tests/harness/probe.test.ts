@@ -1,0 +1,209 @@
+// `ftpkit test`: the conformance probe, run as a user would (the CLI, --json and text) against ftpkit,
+// pyftpdlib and vsftpd on loopback.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startServer, type ProbeReport, type RunningServer } from "../../cli/api.ts";
+import { removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+import { PROBE_PASS, PROBE_USER, vsftpdTarget, type PeerTarget } from "../../bench/probe-peers.ts";
+
+const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
+const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
+
+let stops: Array<() => Promise<void>> = [];
+let dirs: string[] = [];
+
+afterEach(async () => {
+  for (const stop of stops.splice(0)) await stop();
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+function work(prefix = "ftpkit-probe-test-"): string {
+  const d = tempDir(prefix);
+  dirs.push(d);
+  return d;
+}
+
+async function ftpkit(opts: Parameters<typeof startServer>[0]): Promise<RunningServer> {
+  const s = await startServer(opts);
+  stops.push(() => s.close());
+  return s;
+}
+
+/** Run `ftpkit test ARGS --json` from an empty directory; that directory must stay empty. */
+async function probe(args: string[]): Promise<{ code: number; report: ProbeReport; stderr: string }> {
+  const cwd = work("ftpkit-probe-cwd-");
+  const r = await runFtpkit(["test", ...args, "--json"], { cwd, timeoutMs: 120_000 });
+  expect(readdirSync(cwd)).toEqual([]);
+  let report: ProbeReport;
+  try {
+    report = JSON.parse(r.stdout) as ProbeReport;
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+  }
+  return { code: r.code, report, stderr: r.stderr };
+}
+
+function status(report: ProbeReport): Record<string, string> {
+  return Object.fromEntries(report.items.map((i) => [i.id, i.status]));
+}
+
+function reason(report: ProbeReport, id: string): string {
+  return report.items.find((i) => i.id === id)?.reason ?? "";
+}
+
+const REQUIRED = ["greeting", "login", "pwd", "passive", "stor", "list", "retr"];
+
+describe("ftpkit test against ftpkit", () => {
+  test("a writable account: every required item passes, hostile inputs are refused, and nothing is left behind", async () => {
+    const root = work();
+    const server = await ftpkit({ root, users: [{ name: "me", password: "pw" }], write: true });
+    const { code, report } = await probe([`127.0.0.1:${server.port}`, "--user", "me", "--password", "pw"]);
+    const s = status(report);
+    expect(code).toBe(0);
+    expect(report.requiredFailed).toBe(0);
+    for (const id of REQUIRED) expect(s[id]).toBe("pass");
+    expect(report.items.filter((i) => i.required).map((i) => i.id).sort()).toEqual([...REQUIRED].sort());
+    for (const id of ["epsv", "pasv", "eprt", "size-mdtm", "mlsx", "rest", "appe", "rename", "hash", "xdigests", "utf8", "stat", "long-line", "port-bounce", "pasv-theft"]) {
+      expect(`${id}: ${s[id]}`).toBe(`${id}: pass`);
+    }
+    expect(reason(report, "port-bounce")).toContain("127.0.0.2");
+    expect(reason(report, "pasv-theft")).toContain("from 127.0.0.2 got nothing");
+    expect(s.tls).toBe("n/a"); // no certificate configured
+    expect(report.scratch.removed).toBe(true);
+    expect(report.scratch.path).toMatch(/^\/ftpkit-probe-[0-9a-f]{8}$/);
+    expect(readdirSync(root)).toEqual([]);
+  }, 60_000);
+
+  test("the text report lists every item as PASS/FAIL/N/A with a reason, required ones marked", async () => {
+    const server = await ftpkit({ users: [{ name: "me", password: "pw" }], write: true });
+    const r = await runFtpkit(["test", `ftp://me:pw@127.0.0.1:${server.port}/`], { cwd: work(), timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toBe(`ftpkit test 127.0.0.1:${server.port} as me   (* = required)`);
+    const items = lines.filter((l) => /^ {2}(PASS|FAIL|N\/A ) {2}/.test(l));
+    expect(items.length).toBe(28);
+    expect(items.filter((l) => / \* {2,}/.test(l.slice(0, 60))).length).toBe(7);
+    for (const l of items) expect(l.slice(48).trim().length).toBeGreaterThan(0);
+    expect(lines.at(-2)).toMatch(/^required: 7 of 7 passed · optional: \d+ passed, \d+ failed, \d+ n\/a · [\d.]+ s$/);
+    expect(lines.at(-1)).toMatch(/^scratch directory \/ftpkit-probe-[0-9a-f]{8} removed$/);
+  }, 60_000);
+
+  test("a read-only account: writing items are N/A, RETR uses an existing file, nothing is written", async () => {
+    const root = work();
+    writeFileSync(join(root, "existing.txt"), "already here\n");
+    const server = await ftpkit({ root, users: [{ name: "ro", password: "pw" }] });
+    const { code, report } = await probe([`ftp://ro:pw@127.0.0.1:${server.port}`]);
+    const s = status(report);
+    expect(code).toBe(0);
+    expect(s.stor).toBe("n/a");
+    expect(reason(report, "stor")).toContain("read-only account");
+    expect(s.retr).toBe("pass");
+    expect(reason(report, "retr")).toContain("existing.txt");
+    expect(s["size-mdtm"]).toBe("pass");
+    expect(s.hash).toBe("pass");
+    expect(report.scratch.path).toBeNull();
+    expect(readdirSync(root)).toEqual(["existing.txt"]);
+  }, 60_000);
+
+  test("a required item that fails makes the exit status 1 (LIST without read permission)", async () => {
+    const root = work();
+    const server = await ftpkit({ root, users: [{ name: "wo", password: "pw", perm: "write,modify" }] });
+    const { code, report } = await probe([`127.0.0.1:${server.port}`, "--user", "wo", "--password", "pw"]);
+    expect(code).toBe(1);
+    expect(status(report).list).toBe("fail");
+    expect(report.requiredFailed).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("a wrong password fails login (exit 1) and the rest is N/A", async () => {
+    const server = await ftpkit({ users: [{ name: "me", password: "pw" }] });
+    const { code, report } = await probe([`127.0.0.1:${server.port}`, "--user", "me", "--password", "nope"]);
+    const s = status(report);
+    expect(code).toBe(1);
+    expect(s.greeting).toBe("pass");
+    expect(s.login).toBe("fail");
+    expect(reason(report, "login")).toContain("530");
+    expect(s.retr).toBe("n/a");
+  }, 60_000);
+
+  test("nothing listening: the greeting fails with the reason, exit 1", async () => {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = l.port;
+    l.stop(true);
+    const { code, report } = await probe([`127.0.0.1:${port}`]);
+    expect(code).toBe(1);
+    expect(status(report).greeting).toBe("fail");
+    expect(reason(report, "greeting")).toContain("connection refused");
+  }, 60_000);
+
+  test("with TLS configured: AUTH TLS and session reuse pass; --tls runs everything encrypted", async () => {
+    const server = await ftpkit({ users: [{ name: "me", password: "pw" }], write: true, tls: { cert: CERT, key: KEY } });
+    const plain = await probe([`127.0.0.1:${server.port}`, "--user", "me", "--password", "pw"]);
+    expect(status(plain.report).tls).toBe("pass");
+    expect(status(plain.report)["tls-reuse"]).toBe("pass");
+    const ca = join(work(), "ca.pem");
+    writeFileSync(ca, CERT);
+    const secure = await probe([`127.0.0.1:${server.port}`, "--user", "me", "--password", "pw", "--tls", "--ca", ca]);
+    expect(secure.code).toBe(0);
+    expect(secure.report.tls).toBe("explicit");
+    for (const id of REQUIRED) expect(status(secure.report)[id]).toBe("pass");
+    expect(status(secure.report)["pasv-theft"]).toBe("n/a");
+    expect(secure.report.scratch.removed).toBe(true);
+  }, 90_000);
+
+  test("bad arguments are one clear line", async () => {
+    const r = await runFtpkit(["test", "http://x"], { cwd: work() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("not a HOST[:PORT] or ftp:// URL");
+    const t = await runFtpkit(["test", "127.0.0.1:1", "--timeout", "0"], { cwd: work() });
+    expect(t.code).toBe(1);
+    expect(t.stderr).toContain("--timeout must be");
+  }, 60_000);
+});
+
+describe("ftpkit test against other servers", () => {
+  test("pyftpdlib: required items pass; no HASH; TYPE A, ABOR and STAT pass; its root is left as it was", async () => {
+    const root = work();
+    const peer: Peer = await startPyftpd({ root });
+    stops.push(() => peer.stop());
+    const { code, report } = await probe([`127.0.0.1:${peer.port}`, "--user", peer.user, "--password", peer.password]);
+    const s = status(report);
+    expect(code).toBe(0);
+    for (const id of REQUIRED) expect(s[id]).toBe("pass");
+    expect(s.hash).toBe("fail");
+    expect(reason(report, "hash")).toBe("FEAT does not list HASH");
+    expect(s["type-a"]).toBe("pass");
+    expect(s.abor).toBe("pass");
+    expect(s.stat).toBe("pass");
+    expect(s["pasv-theft"]).toBe("pass");
+    expect(report.scratch.removed).toBe(true);
+    expect(readdirSync(root)).toEqual([]);
+  }, 60_000);
+
+  test("pyftpdlib anonymous (read-only): exit 0, STOR N/A", async () => {
+    const peer: Peer = await startPyftpd({ root: work() });
+    stops.push(() => peer.stop());
+    const { code, report } = await probe([`127.0.0.1:${peer.port}`]);
+    expect(code).toBe(0);
+    expect(report.user).toBe("anonymous");
+    expect(status(report).stor).toBe("n/a");
+  }, 60_000);
+
+  const vsftpdRunnable = process.getuid?.() === 0 && existsSync("/usr/sbin/vsftpd");
+  test.skipIf(!vsftpdRunnable)("vsftpd: required items pass; no MLST; ABOR unanswered during an upload; idle timeout in STAT", async () => {
+    const target: PeerTarget = await vsftpdTarget(work());
+    stops.push(() => target.stop());
+    const { code, report } = await probe([`127.0.0.1:${target.port}`, "--user", PROBE_USER, "--password", PROBE_PASS]);
+    const s = status(report);
+    expect(code).toBe(0);
+    for (const id of REQUIRED) expect(s[id]).toBe("pass");
+    expect(s.mlsx).toBe("fail");
+    expect(reason(report, "mlsx")).toContain("(500)");
+    expect(s.abor).toBe("fail");
+    expect(s.idle).toBe("pass");
+    expect(reason(report, "idle")).toContain("Session timeout in seconds is");
+    expect(s["port-bounce"]).toBe("pass");
+    expect(s.tls).toBe("pass");
+    expect(report.scratch.removed).toBe(true);
+  }, 90_000);
+});

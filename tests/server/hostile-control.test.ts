@@ -1,0 +1,312 @@
+// Issue 8: the control channel is bounded — nothing a client sends grows memory without bound, and
+// nothing sent in clear before AUTH TLS runs inside the protected session.
+import { describe, expect, test } from "bun:test";
+import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { join } from "node:path";
+import { COMMANDS } from "../../server/commands/index.ts";
+import { useServers } from "../helpers/server.ts";
+import { tlsOptions } from "../tls/helpers.ts";
+
+const servers = useServers();
+const MB = 1024 * 1024;
+
+function rss(): number {
+  Bun.gc(true);
+  return process.memoryUsage().rss;
+}
+
+/**
+ * A raw client that writes as fast as the server takes its bytes and never reads a reply. Resolves
+ * when everything was written, or when the server stopped taking input for `stallMs` (backpressure).
+ */
+async function floodWithoutReading(port: number, payload: Uint8Array, stallMs = 1500): Promise<{ written: number; close(): void }> {
+  let drained: (() => void) | null = null;
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: { data() {}, drain: () => drained?.(), close: () => drained?.(), error: () => drained?.() },
+  });
+  let off = 0;
+  while (off < payload.length) {
+    const n = socket.write(payload.subarray(off, Math.min(payload.length, off + 65536)));
+    if (n < 0) break;
+    off += n;
+    if (n === 0) {
+      const more = await Promise.race([new Promise<boolean>((r) => (drained = () => r(true))), Bun.sleep(stallMs).then(() => false)]);
+      if (!more) break;
+    }
+  }
+  return { written: off, close: () => socket.terminate() };
+}
+
+function repeat(line: string, times: number): Uint8Array {
+  return new TextEncoder().encode(line.repeat(times));
+}
+
+describe("replies a client never reads", () => {
+  test("pipelined STAT of a 3,000-entry directory without reading: memory stays bounded", async () => {
+    const s = await servers.start();
+    const dir = join(s.home("alice"), "many");
+    mkdirSync(dir);
+    for (let i = 0; i < 3000; i++) writeFileSync(join(dir, `file-with-a-longish-name-${i}.txt`), "x");
+    const before = rss();
+    const login = new TextEncoder().encode("USER alice\r\nPASS alice-pw\r\n");
+    const flood = await floodWithoutReading(s.port, new Uint8Array([...login, ...repeat("STAT many\r\n", 1_000_000)]), 1500);
+    const grown = rss() - before;
+    flood.close();
+    // Each reply is ~200 KB; a million of them would be 200 GB. The server stops reading instead
+    // (what was written sits in the kernel's socket buffers, a few MB on loopback).
+    expect(flood.written).toBeLessThan(1_000_000 * 11);
+    expect(grown).toBeLessThan(150 * MB);
+    const w = await servers.login();
+    expect((await w.cmd("NOOP")).code).toBe(200);
+  }, 90_000);
+
+  test("STAT flooded while a failed PASS waits: memory stays bounded, no account needed", async () => {
+    const s = await servers.start({ options: { failedLoginDelayMs: 2000 } });
+    const before = rss();
+    const payload = new Uint8Array([...new TextEncoder().encode("USER x\r\nPASS wrong\r\n"), ...repeat("STAT\r\n", 300_000)]);
+    const flood = await floodWithoutReading(s.port, payload, 1500);
+    const grown = rss() - before;
+    flood.close();
+    expect(grown).toBeLessThan(100 * MB);
+    const w = await servers.login();
+    expect((await w.cmd("PWD")).code).toBe(257);
+  }, 60_000);
+
+  test("ABOR flooded while a RETR waits for its data connection: one abort, bounded memory", async () => {
+    const s = await servers.start();
+    const before = rss();
+    const payload = new Uint8Array([
+      ...new TextEncoder().encode("USER alice\r\nPASS alice-pw\r\nEPSV\r\nRETR hello.txt\r\n"),
+      ...repeat("ABOR\r\n", 200_000),
+    ]);
+    const flood = await floodWithoutReading(s.port, payload, 1500);
+    const grown = rss() - before;
+    flood.close();
+    expect(grown).toBeLessThan(100 * MB);
+    const w = await servers.login();
+    expect((await w.cmd("NOOP")).code).toBe(200);
+  }, 60_000);
+});
+
+describe("replies stay in order", () => {
+  test("STAT and ABOR sent behind a failing PASS are answered after it, not before", async () => {
+    await servers.start({ options: { failedLoginDelayMs: 500 } });
+    const w = await servers.connect();
+    await w.read();
+    w.raw("USER alice\r\nPASS wrong\r\nSTAT\r\nABOR\r\n");
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push((await w.read())?.code);
+    expect(codes).toEqual([331, 530, 211, 530]);
+  });
+
+  test("STAT sent behind a running HASH is answered after the HASH", async () => {
+    const s = await servers.start({ options: { hashBytesPerSec: 4 * MB } });
+    writeFileSync(join(s.home("alice"), "h.bin"), new Uint8Array(6 * MB));
+    const w = await servers.login();
+    w.raw("HASH h.bin\r\nSTAT\r\n");
+    expect((await w.read(20_000))?.code).toBe(213);
+    expect((await w.read(20_000))?.code).toBe(211);
+  });
+});
+
+describe("listings a client never reads", () => {
+  test("20 sessions listing one 20,000-entry directory and reading nothing: memory stays bounded", async () => {
+    const s = await servers.start();
+    const dir = join(s.home("alice"), "huge");
+    mkdirSync(dir);
+    const pad = "n".repeat(200);
+    for (let i = 0; i < 20_000; i++) closeSync(openSync(join(dir, `${pad}-${i}`), "w"));
+    const before = rss();
+    const stalled: Array<{ terminate(): void }> = [];
+    for (let i = 0; i < 20; i++) {
+      const w = await servers.login();
+      const epsv = await w.cmd("EPSV");
+      let opened!: () => void;
+      const isOpen = new Promise<void>((r) => (opened = r));
+      const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply(epsv.lines[0]!), socket: { open: () => opened(), data() {} } });
+      await isOpen;
+      data.pause(); // never read: the server's writes back up
+      stalled.push(data);
+      expect((await w.cmd("LIST huge")).code).toBe(150);
+    }
+    const grown = rss() - before;
+    for (const d of stalled) d.terminate();
+    // Measured: ~60 MB with the name list shared, ~155 MB when each listing holds its own (~5 MB).
+    expect(grown).toBeLessThan(100 * MB);
+  }, 120_000);
+});
+
+describe("AUTH TLS", () => {
+  test("a USER pipelined behind AUTH TLS in the same packet is discarded, not run after the handshake", async () => {
+    const s = await servers.start({ options: { tls: tlsOptions() } });
+    const py = `
+import socket, ssl
+s = socket.create_connection(("127.0.0.1", ${s.port}), timeout=10)
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"AUTH TLS\\r\\nUSER alice\\r\\n")
+print(f.readline().decode().strip())
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(s)
+tf = t.makefile("rb")
+t.sendall(b"NOOP\\r\\n")
+print(tf.readline().decode().strip())
+t.sendall(b"PASS alice-pw\\r\\n")
+print(tf.readline().decode().strip())
+`;
+    const proc = Bun.spawn(["python3", "-c", py], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const lines = (await new Response(proc.stdout).text()).trim().split("\n");
+    await proc.exited;
+    clearTimeout(timer);
+    expect(lines[0]!.slice(0, 3)).toBe("234");
+    // The first reply inside TLS is NOOP's own: no 331 for the injected USER…
+    expect(lines[1]!.slice(0, 3)).toBe("200");
+    // …so a PASS cannot complete a login the attacker started.
+    expect(lines[2]!.slice(0, 3)).toBe("503");
+  });
+});
+
+describe("a slow download that keeps moving is never idle", () => {
+  test("a client reading 5 MB at ~600 KB/s through a small window is served to the end with a 1 s idle timeout", async () => {
+    const s = await servers.start({ options: { idleTimeoutSec: 1 } });
+    const body = crypto.getRandomValues(new Uint8Array(5 * MB));
+    writeFileSync(join(s.home("alice"), "slow.bin"), body);
+    // A small receive buffer keeps the kernel from swallowing the file: the server's last chunks
+    // then take seconds each to leave, longer than the idle timeout.
+    const py = `
+import ftplib, hashlib, socket, sys, time
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", ${s.port}, timeout=30)
+ftp.login("alice", "alice-pw")
+ftp.voidcmd("TYPE I")
+h = hashlib.sha256()
+host, port = ftp.sock.getpeername()[0], ftp.makepasv()[1]
+d = socket.socket()
+d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+d.connect((host, port))
+ftp.sendcmd("RETR slow.bin")
+while True:
+    b = d.recv(16384)
+    if not b:
+        break
+    h.update(b)
+    time.sleep(0.025)
+d.close()
+print(ftp.voidresp()[:3], h.hexdigest())
+`;
+    const proc = Bun.spawn(["python3", "-c", py], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 60_000);
+    const out = (await new Response(proc.stdout).text()).trim();
+    await proc.exited;
+    clearTimeout(timer);
+    expect(out).toBe(`226 ${new Bun.CryptoHasher("sha256").update(body).digest("hex")}`);
+  }, 70_000);
+});
+
+/** Deterministic pseudo-random numbers (mulberry32), so a failing run can be repeated. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const VERBS = [...new Set(COMMANDS.flatMap((c) => c.verbs))].filter((v) => !["PORT", "EPRT"].includes(v));
+const NASTY: Uint8Array[] = [
+  new Uint8Array([0xff, 0xf4, 0xff, 0xf2]), // telnet IP + DM
+  new Uint8Array([0xc3, 0x28, 0xa0, 0xa1]), // invalid UTF-8
+  new Uint8Array([0]),
+  new TextEncoder().encode("\r"),
+  new TextEncoder().encode("../../../../etc/passwd"),
+  new TextEncoder().encode("%2e%2e/%00"),
+  new TextEncoder().encode("\u2028\u202e"),
+  new TextEncoder().encode("*?[]{}"),
+];
+
+function fuzzLine(rand: () => number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const pick = rand();
+  if (pick < 0.6) parts.push(new TextEncoder().encode(VERBS[Math.floor(rand() * VERBS.length)]! + " "));
+  else if (pick < 0.7) parts.push(crypto.getRandomValues(new Uint8Array(Math.floor(rand() * 12))));
+  const pieces = Math.floor(rand() * 4);
+  for (let i = 0; i < pieces; i++) {
+    const r = rand();
+    if (r < 0.4) parts.push(NASTY[Math.floor(rand() * NASTY.length)]!);
+    else if (r < 0.5) parts.push(new Uint8Array(Math.floor(rand() * 9000)).fill(65)); // over the 4096 cap
+    else parts.push(new TextEncoder().encode(Math.floor(rand() * 1e9).toString(36)));
+  }
+  parts.push(new TextEncoder().encode(rand() < 0.9 ? "\r\n" : "\n"));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+describe("fuzzing the control channel", () => {
+  test("6,000 random and mutated lines over 30 connections: the server still serves, descriptors and memory return", async () => {
+    const s = await servers.start({ options: { dataTimeoutMs: 500, failedLoginDelayMs: 10 } });
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const warm = await servers.login();
+    warm.close();
+    const fdsBefore = fds();
+    const before = rss();
+    const rand = prng(20261202);
+    const sessions: Promise<void>[] = [];
+    for (let c = 0; c < 30; c++) {
+      const lines: Uint8Array[] = [];
+      if (c % 2 === 0) lines.push(new TextEncoder().encode("USER alice\r\nPASS alice-pw\r\n"));
+      for (let i = 0; i < 200; i++) lines.push(fuzzLine(rand));
+      lines.push(new TextEncoder().encode("QUIT\r\n"));
+      const payload = new Uint8Array(lines.reduce((n, l) => n + l.length, 0));
+      let off = 0;
+      for (const l of lines) {
+        payload.set(l, off);
+        off += l.length;
+      }
+      sessions.push(
+        (async () => {
+          let closed!: () => void;
+          const done = new Promise<void>((r) => (closed = r));
+          let drained: (() => void) | null = null;
+          const socket = await Bun.connect({
+            hostname: "127.0.0.1",
+            port: s.port,
+            socket: { data() {}, drain: () => drained?.(), close: () => closed(), error: () => closed() },
+          });
+          let at = 0;
+          while (at < payload.length) {
+            const n = socket.write(payload.subarray(at));
+            if (n < 0) break;
+            at += n;
+            if (at < payload.length) await Promise.race([new Promise<void>((r) => (drained = r)), done]);
+          }
+          // The session ends by QUIT, by a 421, or at our deadline.
+          await Promise.race([done, Bun.sleep(15_000)]);
+          socket.terminate();
+        })(),
+      );
+    }
+    await Promise.all(sessions);
+    // Every session the fuzzers opened has ended on the server too.
+    const deadline = Date.now() + 10_000;
+    while (s.server.context.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(50);
+    expect(s.server.context.sessions.size).toBe(0);
+    expect(fds() - fdsBefore).toBeLessThan(10);
+    expect(rss() - before).toBeLessThan(150 * MB);
+    const w = await servers.login();
+    const r = await w.transfer("RETR hello.txt");
+    expect(r.final?.code).toBe(226);
+    expect(r.data.length).toBeGreaterThan(0);
+  }, 90_000);
+});
