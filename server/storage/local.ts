@@ -65,8 +65,7 @@ export class LocalStorage implements Storage {
 
   private jail(): Promise<{ jail: Jail; tempDir: string }> {
     this.opened ??= wrap(async () => {
-      const jail = new Jail(await fsp.realpath(this.root));
-      rootDescriptors.register(this, jail.rootFd);
+      const jail = jailFor(await fsp.realpath(this.root));
       return { jail, tempDir: `${fdPath(jail.rootFd)}/${TEMP_DIR}` };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
@@ -84,14 +83,14 @@ export class LocalStorage implements Storage {
   async stat(key: string): Promise<EntryStat> {
     checkKey(key);
     const { jail } = await this.jail();
-    return sync(() => {
-      const fd = jail.openPath(key);
-      try {
-        return toStat(fs.fstatSync(fd));
-      } finally {
-        closeQuietly(fd);
-      }
-    });
+    const fd = sync(() => jail.openPath(key));
+    try {
+      // fstat on the thread pool, as a stat by path was: STOR's planning, SIZE and MDTM keep the
+      // event-loop turn they always had (the transfer core relies on it: see the jail branch's report).
+      return toStat(await wrap(() => new Promise<fs.Stats>((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))));
+    } finally {
+      closeQuietly(fd);
+    }
   }
 
   async list(key: string): Promise<DirEntry[]> {
@@ -182,6 +181,7 @@ export class LocalStorage implements Storage {
         closeQuietly(fd);
         throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
       }
+      let closed = false;
       return {
         size: st.size,
         read(buf: Uint8Array, position: number): number {
@@ -191,7 +191,12 @@ export class LocalStorage implements Storage {
             throw storageError(err);
           }
         },
-        close: () => closeQuietly(fd),
+        close() {
+          // Idempotent: a second close could hit a descriptor number reused by another open.
+          if (closed) return;
+          closed = true;
+          closeQuietly(fd);
+        },
       };
     });
   }
@@ -354,10 +359,24 @@ async function sortedNames(fd: number): Promise<string[]> {
 }
 
 /**
- * A storage's root descriptor lives as long as the storage: a users-file reload builds new mount
- * tables, and the old storages' descriptors are closed when they are collected, not leaked.
+ * One jail (one root descriptor) per real root directory, shared by every storage on it: a
+ * users-file reload builds new mount tables without opening (and leaking) new descriptors. Root
+ * descriptors are never closed — closing one that a storage still in use holds would let the number
+ * be reused by another file or socket. A root directory replaced under its path gets a new jail.
  */
-const rootDescriptors = new FinalizationRegistry<number>((fd) => closeQuietly(fd));
+const jails = new Map<string, Jail>();
+
+function jailFor(realRoot: string): Jail {
+  const cached = jails.get(realRoot);
+  if (cached) {
+    const now = fs.statSync(realRoot);
+    const held = fs.fstatSync(cached.rootFd);
+    if (now.dev === held.dev && now.ino === held.ino) return cached;
+  }
+  const jail = new Jail(realRoot);
+  jails.set(realRoot, jail);
+  return jail;
+}
 
 /** Entries stat'ed between two yields of a usage walk (≈1–2 ms of lstat calls). */
 const USAGE_BATCH = 1000;
@@ -377,21 +396,30 @@ function sync<T>(fn: () => T): T {
   }
 }
 
-/** An upload that also closes its parent directory once it has ended (commit, abort or disposal). */
-function releasing(upload: Upload, release: () => void): Upload {
-  const after = <T>(p: Promise<T>) => p.finally(release);
-  return {
-    get written() {
-      return upload.written;
-    },
-    write: (chunk) => upload.write(chunk),
-    commit: () => after(upload.commit()),
-    abort: () => after(upload.abort()),
-    async [Symbol.asyncDispose]() {
-      await upload[Symbol.asyncDispose]();
-      release();
-    },
+/**
+ * The upload itself, changed in place so it also closes its parent directory once it has ended
+ * (commit, abort or disposal) — once only: a descriptor closed twice could close whatever file or
+ * socket was given its number in between.
+ */
+function releasing(upload: Upload, releaseOnce: () => void): Upload {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    releaseOnce();
   };
+  const { commit, abort } = upload;
+  const dispose = upload[Symbol.asyncDispose];
+  upload.commit = () => commit.call(upload).finally(release);
+  upload.abort = () => abort.call(upload).finally(release);
+  upload[Symbol.asyncDispose] = async () => {
+    try {
+      await dispose.call(upload);
+    } finally {
+      release();
+    }
+  };
+  return upload;
 }
 
 /**
