@@ -96,15 +96,17 @@ export class FtpServer {
     return this.context.tls instanceof FtpsRuntime ? this.context.tls : undefined;
   }
 
+  /** The open-descriptor limits after start-up raised the soft one to the hard one (null: unknown). */
+  descriptorLimit: { soft: number; hard: number } | null = null;
+
   /** The implicit-TLS (ftps://) port, when --implicit-tls-port was given. */
   implicitTlsPort: number | undefined;
 
   /** Load users and start accepting connections. Throws (e.g. corrupt users file, port in use) with a clear message. */
   async listen(): Promise<{ host: string; port: number }> {
     checkJailSupport(); // without openat2 the homes cannot be jailed: refuse to start (JailUnavailableError)
-    // Every connection holds a descriptor: the soft limit is raised to the hard one, and said.
-    const fds = raiseDescriptorLimit();
-    if (fds) this.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
+    // Every connection holds a descriptor: the soft limit is raised to the hard one (`ftpkit serve` logs it).
+    this.descriptorLimit = raiseDescriptorLimit();
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
     this.listener = Bun.listen<ControlState>({

@@ -206,6 +206,9 @@ export default defineCommand({
     const serving = inline ? `root: ${inline.root}; ${inline.summary}` : `users: ${server.options.usersFile}`;
     if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
     else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (${serving})`);
+    const fds = server.descriptorLimit;
+    if (fds && json) server.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
+    else if (fds) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); each connection uses one or two`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
       consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);
