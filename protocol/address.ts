@@ -76,3 +76,39 @@ export function parseEpsvReply(text: string): number {
   if (!m) throw new ParseError("invalid EPSV reply");
   return checkPort(Number(m[2]));
 }
+
+/**
+ * The key connection caps and login back-off count an address under: an IPv4 address itself, an
+ * IPv6 address by its /64 (one subscriber usually holds a whole /64, so counting single addresses
+ * would give each of its 2^64 addresses a fresh budget). "2001:db8:0:1::5" → "2001:db8:0:1::/64".
+ */
+export function addressKey(ip: string): string {
+  const c = canonicalIp(ip);
+  if (!c.includes(":")) return c;
+  const groups = expandIPv6(c.split("%", 1)[0]!);
+  if (!groups) return c;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (with "::" and a trailing dotted IPv4), or null if malformed. */
+function expandIPv6(ip: string): number[] | null {
+  let text = ip;
+  const tail: number[] = [];
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    if (!isIPv4(dotted[1]!)) return null;
+    const b = dotted[1]!.split(".").map(Number);
+    tail.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+    text = text.slice(0, -dotted[1]!.length);
+    if (text.endsWith(":") && !text.endsWith("::")) text = text.slice(0, -1);
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const parse = (s: string) => (s === "" ? [] : s.split(":").map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN)));
+  const head = parse(halves[0]!);
+  const rest = halves.length === 2 ? parse(halves[1]!) : [];
+  const known = head.length + rest.length + tail.length;
+  if (head.some(Number.isNaN) || rest.some(Number.isNaN)) return null;
+  if (halves.length === 1 ? known !== 8 : known > 7) return null;
+  return [...head, ...new Array<number>(8 - known).fill(0), ...rest, ...tail];
+}

@@ -1,9 +1,10 @@
 import type { Socket, SocketHandler } from "bun";
-import { canonicalIp } from "../protocol/address.ts";
+import { addressKey, canonicalIp } from "../protocol/address.ts";
 import { anyContains, type Cidr } from "../protocol/cidr.ts";
 import { parseProxyHeader } from "../protocol/proxy.ts";
 import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/command.ts";
 import { replyForError } from "./commands/errors.ts";
+import { tickets, type ConnectionGate } from "./connection-gate.ts";
 import type { ServerContext } from "./context.ts";
 import { Session, type ControlSocketState } from "./session.ts";
 import { releaseMounts } from "./vfs/mounts.ts";
@@ -133,6 +134,8 @@ export class CommandLoop {
 
 export interface ControlState extends ControlSocketState {
   loop: CommandLoop;
+  /** Implicit TLS: the connection was admitted at accept, before its handshake (connection-gate.ts). */
+  admitted?: import("./connection-gate.ts").Ticket;
   /** After AUTH TLS the original handler still sees the ciphertext: ignore it (BUN-NOTES). */
   ignorePlain?: boolean;
   /** --proxy-protocol: the session starts once the balancer's header has arrived. */
@@ -159,28 +162,45 @@ const REFUSALS = {
   unavailable: "Service not available (shared state unreachable), try again later",
 } as const;
 
-export function controlHandlers(server: ServerContext, control: ControlOptions = {}): SocketHandler<ControlState> {
+export function controlHandlers(server: ServerContext, gate: ConnectionGate, control: ControlOptions = {}): SocketHandler<ControlState> {
   const { log } = server;
   /**
    * Caps, then the session and its greeting. `remoteIp` is the real client's (after a PROXY header).
-   * With shared state the caps are counted in the store: the session exists at once (so TLS and the
-   * socket have an owner) but says nothing and runs nothing until its slot is granted.
+   * This process counts its connections in the gate from accept (IPv6 by /64; when full, a
+   * connection not logged in may be evicted for this one: connection-gate.ts). With a shared store
+   * (Redis, workers) every node's connections are counted there too: the session exists at once (so
+   * TLS and the socket have an owner) but says nothing and runs nothing until its slot is granted.
    */
   const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string): Session | null => {
     const { options } = server;
+    const admitted = (socket.data as ControlState | undefined)?.admitted;
     const refuse = (text: string) => {
+      admitted?.release();
       socket.write(`421 ${text}\r\n`);
       socket.end();
-      log.warn("connection refused", { ip: remoteIp, reason: text });
+      gate.refusals.refused(remoteIp, text);
       return null;
     };
     if (server.shuttingDown) return refuse("Server shutting down");
     const banned = server.events.refusal(remoteIp); // --deny, defender bans: before any password is read
     if (banned) return refuse(banned);
+    const ticket = admitted ?? gate.admit(remoteIp);
+    if ("refused" in ticket) return refuse(ticket.refused);
+    const shared = server.state.kind !== "local";
+    const slotKey = addressKey(remoteIp);
     const limits = { maxConnections: options.maxConnections, maxPerIp: options.maxPerIp };
-    const admission = server.state.openConnection(remoteIp, limits);
-    if (typeof admission === "string" && admission !== "ok") return refuse(REFUSALS[admission]);
+    const admission = shared ? server.state.openConnection(slotKey, limits) : "ok";
+    if (typeof admission === "string" && admission !== "ok") {
+      ticket.release();
+      return refuse(REFUSALS[admission]);
+    }
     const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
+    tickets.set(session, ticket);
+    ticket.evict = () => {
+      log.info("connection evicted: not logged in, slots full", { session: session.id, ip: remoteIp });
+      session.replyAndClose(421, "Too many connections not logged in; closing the oldest");
+      setTimeout(() => session.socket.terminate(), 1000).unref?.();
+    };
     socket.data = { session, loop: new CommandLoop(session) };
     server.sessions.add(session);
     const greet = () => {
@@ -189,7 +209,7 @@ export function controlHandlers(server: ServerContext, control: ControlOptions =
       session.reply(220, options.welcome);
     };
     if (admission === "ok") {
-      session.holdsSlot = true;
+      session.holdsSlot = shared;
       greet();
       return session;
     }
@@ -200,7 +220,7 @@ export function controlHandlers(server: ServerContext, control: ControlOptions =
         return false;
       }
       if (session.closed) {
-        server.state.closeConnection(remoteIp);
+        server.state.closeConnection(slotKey);
         return false;
       }
       session.holdsSlot = true;
@@ -210,7 +230,7 @@ export function controlHandlers(server: ServerContext, control: ControlOptions =
     return session;
   };
   const proxyRefuse = (socket: Socket<ControlState>, ip: string, reason: string) => {
-    log.warn("connection refused", { ip, reason });
+    gate.refusals.refused(ip, reason);
     socket.terminate();
   };
   return {
@@ -262,13 +282,14 @@ export function controlHandlers(server: ServerContext, control: ControlOptions =
 export function endSession(server: ServerContext, state: ControlState | undefined): void {
   const session = state?.session;
   if (!session || !server.sessions.has(session)) return;
+  tickets.get(session)?.release();
   session.cleanup();
   if (session.user) {
     releaseMounts(session.mounts, server.quotas);
     server.state.userRateShare(session.user.name, false);
   }
   server.sessions.delete(session);
-  if (session.holdsSlot) server.state.closeConnection(session.remoteIp);
+  if (session.holdsSlot) server.state.closeConnection(addressKey(session.remoteIp));
   server.events.emit({ type: "session-close", session });
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
 }

@@ -3,6 +3,7 @@ import { Authenticator } from "./auth/authenticator.ts";
 import { buildCommandTable, featureLines } from "./commands/index.ts";
 import type { CommandSpec } from "./commands/types.ts";
 import type { LoginService, ServerContext } from "./context.ts";
+import { ConnectionGate } from "./connection-gate.ts";
 import { controlHandlers, type ControlState } from "./control.ts";
 import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
@@ -13,6 +14,7 @@ import { LocalState } from "./state/local.ts";
 import { RedisState, type StoreClient } from "./state/redis.ts";
 import type { SharedState } from "./state/types.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
+import { checkJailSupport, raiseDescriptorLimit } from "./storage/local-jail.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
 import { Operations, type OpsOptions } from "./ops/index.ts";
@@ -41,6 +43,8 @@ export class FtpServer {
   readonly ops: Operations;
   private listener: TCPSocketListener<ControlState> | null = null;
   private sweeper: ReturnType<typeof setInterval> | null = null;
+  /** Admission of control connections, counted from accept (plain and implicit TLS alike). */
+  readonly gate: ConnectionGate;
   private table: Map<string, CommandSpec>;
 
   /** Parsed --proxy-from (the listener then expects a PROXY header on every connection). */
@@ -60,6 +64,7 @@ export class FtpServer {
     const hashBuckets = new Map<string, RateLimiter>();
     const table = this.table;
     const options = this.options;
+    this.gate = new ConnectionGate(options, log);
     this.context = {
       options,
       auth:
@@ -102,9 +107,9 @@ export class FtpServer {
     };
     this.ops.attach(this.context, () => this.listener !== null);
     if (tls) {
-      const handlers = controlHandlers(this.context);
+      const handlers = controlHandlers(this.context, this.gate);
       const { open, ...upgraded } = handlers;
-      const ftps = new FtpsRuntime(tls, this.context, upgraded, open!);
+      const ftps = new FtpsRuntime(tls, this.context, upgraded, open!, this.gate);
       this.context.tls = ftps;
       this.context.adoptDataSocket = (session, socket, ip) => ftps.adoptDataSocket(session, socket, ip);
     }
@@ -115,11 +120,17 @@ export class FtpServer {
     return this.context.tls instanceof FtpsRuntime ? this.context.tls : undefined;
   }
 
+  /** The open-descriptor limits after start-up raised the soft one to the hard one (null: unknown). */
+  descriptorLimit: { soft: number; hard: number } | null = null;
+
   /** The implicit-TLS (ftps://) port, when --implicit-tls-port was given. */
   implicitTlsPort: number | undefined;
 
   /** Load users and start accepting connections. Throws (e.g. corrupt users file, port in use) with a clear message. */
   async listen(): Promise<{ host: string; port: number }> {
+    checkJailSupport(); // without openat2 the homes cannot be jailed: refuse to start (JailUnavailableError)
+    // Every connection holds a descriptor: the soft limit is raised to the hard one (`ftpkit serve` logs it).
+    this.descriptorLimit = raiseDescriptorLimit();
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
     await this.context.state.start();
@@ -128,7 +139,7 @@ export class FtpServer {
       port: this.options.port,
       // Accepted by Bun.listen (BUN-NOTES) but missing from its listen types.
       ...({ reusePort: this.options.reusePort === true } as object),
-      socket: controlHandlers(this.context, { proxyFrom: this.proxyFrom }),
+      socket: controlHandlers(this.context, this.gate, { proxyFrom: this.proxyFrom }),
     });
     const implicitPort = this.ftps?.options.implicitPort;
     if (implicitPort !== undefined) {
@@ -147,7 +158,7 @@ export class FtpServer {
       this.listener = null;
       throw err;
     }
-    const tick = Math.min(1000, Math.max(100, (this.options.idleTimeoutSec * 1000) / 4));
+    const tick = Math.min(1000, Math.max(100, (Math.min(this.options.idleTimeoutSec, this.options.loginTimeoutSec) * 1000) / 4));
     this.sweeper = setInterval(() => this.sweepIdle(), tick);
     return this.address;
   }
@@ -162,12 +173,21 @@ export class FtpServer {
    * while it has a transfer. A transfer whose data connection moved nothing for the data timeout
    * (not the idle one: the kernel's socket buffers hide progress for seconds on a slow link) has
    * stalled: it is aborted (426); the session then idles like any other. A transfer still waiting
-   * for its data connection is bounded by the accept timeout instead.
+   * for its data connection is bounded by the accept timeout instead. Login deadline: a connection
+   * not logged in within --login-timeout of connecting is closed too.
    */
   private sweepIdle(): void {
     const limit = this.options.idleTimeoutSec * 1000;
+    const loginLimit = this.options.loginTimeoutSec * 1000;
     const now = Date.now();
     for (const s of this.context.sessions) {
+      if (!s.user && !s.closed && s.lastActivity !== Infinity && now - s.startedAt > loginLimit) {
+        this.context.log.info("login timeout", { session: s.id, ip: s.remoteIp });
+        s.replyAndClose(421, `Login timeout (${this.options.loginTimeoutSec} s): closing control connection`);
+        setTimeout(() => s.socket.terminate(), 2000).unref?.();
+        s.lastActivity = Infinity; // once
+        continue;
+      }
       const t = s.transfer;
       if (t) {
         if (t.conn && now - t.lastProgress > this.options.dataTimeoutMs) {
@@ -236,6 +256,7 @@ export class FtpServer {
     await this.ops.close(Math.max(graceMs, 5000));
     ctx.auth.close();
     await ctx.state.close();
+    this.gate.refusals.close();
     ctx.log.flush?.();
   }
 }

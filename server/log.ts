@@ -11,6 +11,17 @@ export interface Logger {
 
 const LEVEL_TEXT = { info: "INFO ", warn: "WARN ", error: "ERROR" } as const;
 
+/** Values that must be quoted: spaces, quotes, "=", "\\", and every control or line-breaking character. */
+const NEEDS_QUOTES = /[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+
+/**
+ * A JSON string literal with C1 controls and U+2028/2029 escaped as well: text from clients (a user
+ * name, a path) can never move the cursor, clear a terminal or forge a log line.
+ */
+function quote(v: string): string {
+  return JSON.stringify(v).replace(/[\x7f-\x9f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /**
  * Lines are built by hand and written in batches (one write per event-loop turn): consola's
  * formatting and a synchronous write per line cost a third of the CPU of a login burst.
@@ -52,7 +63,7 @@ export function createLogger(format: "text" | "json", quiet = false, out: { writ
       if (fields) for (const k in fields) {
         const v = fields[k];
         if (v === undefined) continue;
-        line += ` ${k}=${typeof v === "string" && (v === "" || /[\s"=\\]/.test(v)) ? JSON.stringify(v) : v}`;
+        line += ` ${k}=${typeof v === "string" && (v === "" || NEEDS_QUOTES.test(v)) ? quote(v) : v}`;
       }
       line += "\n";
     }

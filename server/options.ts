@@ -10,6 +10,12 @@ export interface ServerOptions {
   maxConnections: number;
   maxPerIp: number;
   idleTimeoutSec: number;
+  /** A connection must have logged in this long after connecting, or it is closed (slowloris). */
+  loginTimeoutSec: number;
+  /** USER/PASS attempts one connection may make; the next failure gets 421 and the connection closes. */
+  maxLoginAttempts: number;
+  /** Implicit TLS: the handshake must finish this soon after accept, or the socket is closed. */
+  tlsHandshakeTimeoutMs: number;
   welcome: string;
   goodbye: string;
   logFormat: "text" | "json";
@@ -45,6 +51,9 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   maxConnections: 500,
   maxPerIp: 50,
   idleTimeoutSec: 120,
+  loginTimeoutSec: 30,
+  maxLoginAttempts: 3,
+  tlsHandshakeTimeoutMs: 10_000,
   welcome: "ftpkit FTP server ready",
   goodbye: "Goodbye",
   logFormat: "text",

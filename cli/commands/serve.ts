@@ -74,6 +74,8 @@ export const serveArgs = {
   "max-connections": { type: "string", description: "Maximum simultaneous sessions (default 500)", valueHint: "N" },
   "max-per-ip": { type: "string", description: "Maximum sessions per client address (default 50)", valueHint: "N" },
   "idle-timeout": { type: "string", description: "Seconds before an idle session is closed (default 120)", valueHint: "SECONDS" },
+  "login-timeout": { type: "string", description: "Seconds a connection has to log in (default 30)", valueHint: "SECONDS" },
+  "max-login-attempts": { type: "string", description: "Failed logins per connection before it is closed (default 3)", valueHint: "N" },
   welcome: { type: "string", description: "Welcome banner (TEXT or @FILE)", valueHint: "TEXT|@FILE" },
   goodbye: { type: "string", description: "Goodbye message (TEXT or @FILE)", valueHint: "TEXT|@FILE" },
   "log-format": { type: "string", description: "text or json", valueHint: "text|json" },
@@ -128,6 +130,8 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     maxConnections: positiveInt(s("max-connections"), "max-connections", 1),
     maxPerIp: positiveInt(s("max-per-ip"), "max-per-ip", 1),
     idleTimeoutSec: positiveInt(s("idle-timeout"), "idle-timeout", 1),
+    loginTimeoutSec: positiveInt(s("login-timeout"), "login-timeout", 1),
+    maxLoginAttempts: positiveInt(s("max-login-attempts"), "max-login-attempts", 1),
     welcome: banner(s("welcome"), "welcome"),
     goodbye: banner(s("goodbye"), "goodbye"),
     logFormat: logFormat as "text" | "json" | undefined,
@@ -275,7 +279,7 @@ export default defineCommand({
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
-      if (e.name === "UsersFileError" || e.name === "TlsConfigError" || e.name === "OpsConfigError" || e.name === "StateStartError") throw new CliError(e.message);
+      if (["UsersFileError", "TlsConfigError", "OpsConfigError", "StateStartError", "JailUnavailableError"].includes(e.name)) throw new CliError(e.message);
       throw err;
     }
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
@@ -287,6 +291,9 @@ export default defineCommand({
     if (worker !== undefined) server.context.log.info("worker listening", { worker: Number(worker), pid: process.pid, port: address.port });
     else if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
     else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (${serving})`);
+    const fds = server.descriptorLimit;
+    if (fds && json) server.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
+    else if (fds) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); each connection uses one or two`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
       consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);

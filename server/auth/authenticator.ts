@@ -4,6 +4,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
+import { addressKey } from "../../protocol/address.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 
@@ -75,6 +76,7 @@ export class Authenticator {
     this.signature = sig;
     this.loaded = sig !== "";
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
+    else if (this.users.size === 0) this.log(`users file ${this.usersFile} has no users: no one can log in until one is added (ftpkit user add)`);
     this.watch();
     await this.dummyHash;
   }
@@ -175,7 +177,7 @@ export class Authenticator {
     if (sig === this.signature || sig === this.badSignature) return;
     this.reloading = (async () => {
       try {
-        const users = await loadUsers(this.usersFile, { allowMissing: sig === "" });
+        const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
         this.users = users;
         this.signature = sig;
         this.badSignature = null;
@@ -218,7 +220,8 @@ export class Authenticator {
 
   /** Wait so every failure takes failDelayMs in total, plus a growing per-IP penalty. */
   private async fail(remoteIp: string, started: number): Promise<void> {
-    const ip = remoteIp.startsWith("::ffff:") ? remoteIp.slice(7) : remoteIp;
+    // IPv6 by /64: each address of one subscriber's /64 is not a fresh budget.
+    const ip = addressKey(remoteIp);
     const now = Date.now();
     let entry = this.failures.get(ip);
     if (entry && now - entry.last > this.windowMs) entry = undefined;
@@ -239,11 +242,26 @@ export class Authenticator {
   }
 }
 
+/**
+ * Password checks running at once: each costs 25–100 ms of a core (argon2id), so a crowd of
+ * guessers queues here instead of taking every core from the sessions already logged in.
+ */
+const MAX_CONCURRENT_VERIFIES = Math.max(1, Math.min(4, Math.ceil((navigator.hardwareConcurrency || 2) / 2)));
+let verifying = 0;
+const verifyQueue: Array<() => void> = [];
+
 /** Bun.password.verify throws on hash formats it does not know: that is a failed login, not a crash. */
 async function verify(password: string, hash: string): Promise<boolean> {
+  if (verifying >= MAX_CONCURRENT_VERIFIES) await new Promise<void>((r) => verifyQueue.push(r));
+  else verifying++;
   try {
     return await Bun.password.verify(password, hash);
   } catch {
     return false;
+  } finally {
+    // Hand the slot straight to the next waiter (the count stays), or give it back.
+    const next = verifyQueue.shift();
+    if (next) next();
+    else verifying--;
   }
 }

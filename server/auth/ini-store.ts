@@ -14,7 +14,9 @@
 // dotted user name like `[j.doe]` stays one user (ini.parse would nest it) and every error can
 // name its line. Config files are not served storage, so node:fs is used here directly.
 import { randomBytes } from "node:crypto";
-import { chmod, open, readFile, rename, unlink } from "node:fs/promises";
+import { constants } from "node:fs";
+import { chmod, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import ini from "ini";
 import { ParseError } from "../../protocol/errors.ts";
@@ -96,19 +98,34 @@ export function hashPassword(plain: string): Promise<string> {
   return Bun.password.hash(plain, { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 });
 }
 
-/** Read the users file. A missing file is an empty store only with `allowMissing`. */
-export async function loadUsers(file: string, opts: { allowMissing?: boolean } = {}): Promise<Map<string, UserRecord>> {
+/**
+ * Read the users file. A missing file is an empty store only with `allowMissing`; an empty (or
+ * blank) file is refused with `allowEmpty: false` (the server's reload: a truncated file is a
+ * mistake, not "no users"). Anything but a regular file (a FIFO would block the read) is refused.
+ */
+export async function loadUsers(file: string, opts: { allowMissing?: boolean; allowEmpty?: boolean } = {}): Promise<Map<string, UserRecord>> {
   const abs = resolve(file);
   let text: string;
   try {
-    text = await readFile(abs, "utf8");
+    // O_NONBLOCK: opening a FIFO returns at once (and is refused below) instead of waiting for a writer.
+    const fh = await open(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw Object.assign(new Error("EISDIR"), { code: "EISDIR" });
+      if (!st.isFile()) throw new UsersFileError(abs, "is not a regular file (a FIFO, socket or device?)");
+      text = await fh.readFile("utf8");
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
+    if (err instanceof UsersFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && opts.allowMissing) return new Map();
     if (code === "ENOENT") throw new UsersFileError(abs, "not found (create it with `ftpkit user add NAME`)");
     if (code === "EISDIR") throw new UsersFileError(abs, "is a directory");
     throw new UsersFileError(abs, `cannot read it (${code ?? (err as Error).message})`);
   }
+  if (opts.allowEmpty === false && text.trim() === "") throw new UsersFileError(abs, "is empty");
   return parseUsers(text, abs);
 }
 
@@ -318,6 +335,71 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
       await d.close();
     }
   } catch {}
+}
+
+/** How long a `ftpkit user` command waits for another one to finish with the users file. */
+export const LOCK_WAIT_MS = 10_000;
+
+/**
+ * Run a read-modify-write of the users file while holding `<file>.lock` (created with O_EXCL and
+ * holding "pid host"), so concurrent `ftpkit user` commands apply one after another instead of
+ * overwriting each other. A lock left by a process that no longer runs (same host) is taken over;
+ * after `waitMs` of a live holder, UsersFileError says who holds it. The server never takes the
+ * lock: it only reads, and every save is an atomic rename.
+ */
+export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+  const abs = resolve(file);
+  const lock = `${abs}.lock`;
+  const mine = `${process.pid} ${hostname()}\n`;
+  const deadline = Date.now() + waitMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      const fh = await open(lock, "wx", 0o600);
+      try {
+        await fh.writeFile(mine);
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") throw new UsersFileError(abs, "its directory does not exist");
+      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})`);
+    }
+    const holder = await readFile(lock, "utf8").catch(() => "");
+    if (await staleLock(lock, holder)) {
+      // Only a dead holder's lock is removed, and only if it is still the same lock we read.
+      if ((await readFile(lock, "utf8").catch(() => "")) === holder) await unlink(lock).catch(() => {});
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const who = holder.trim() ? `process ${holder.trim().split(" ")[0]}` : "another process";
+      throw new UsersFileError(abs, `locked by ${who} for over ${Math.round(waitMs / 1000)} s (another \`ftpkit user\` command?); if none is running, remove ${lock}`);
+    }
+    await Bun.sleep(delay + Math.random() * delay);
+  }
+  try {
+    return await fn();
+  } finally {
+    if ((await readFile(lock, "utf8").catch(() => "")) === mine) await unlink(lock).catch(() => {});
+  }
+}
+
+/** A lock whose holder is dead (same host), or empty and older than a few seconds (its writer died mid-write). */
+async function staleLock(lock: string, holder: string): Promise<boolean> {
+  const [pidText, host] = holder.trim().split(" ");
+  const pid = Number(pidText);
+  if (!holder.trim()) {
+    const st = await stat(lock).catch(() => null);
+    return st !== null && Date.now() - st.mtimeMs > 5000;
+  }
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
+  }
 }
 
 function sameUser(a: UserRecord, b: UserRecord, base: string): boolean {

@@ -2,7 +2,12 @@
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { StorageError } from "../storage/backend.ts";
+import { tickets } from "../connection-gate.ts";
+import type { Session } from "../session.ts";
 import { acquireMounts, forgetMounts, releaseMounts, type Mount } from "../vfs/mounts.ts";
+
+/** Failed PASS attempts per connection (--max-login-attempts ends it with 421). */
+const failedAttempts = new WeakMap<Session, number>();
 
 export const pass: CommandSpec = {
   verbs: ["PASS"],
@@ -18,8 +23,16 @@ export const pass: CommandSpec = {
     const user = await server.auth.login(name, arg, session.remoteIp);
     if (session.closed) return;
     if (!user) {
-      server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name });
+      const failed = (failedAttempts.get(session) ?? 0) + 1;
+      failedAttempts.set(session, failed);
+      server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name, attempt: failed });
       server.events.emit({ type: "login-failed", session, user: name });
+      if (failed >= server.options.maxLoginAttempts) {
+        server.log.warn("too many failed logins: connection closed", { session: session.id, ip: session.remoteIp });
+        session.reply(530, "Login incorrect");
+        session.replyAndClose(421, "Too many failed login attempts; closing control connection");
+        return;
+      }
       throw new FtpError(530, "Login incorrect");
     }
     // require_tls (the users file may have been reloaded since USER, which checked it first).
@@ -59,6 +72,7 @@ export const pass: CommandSpec = {
     session.cwd = "/";
     session.limiters = server.limitersFor(user.name);
     server.state.userRateShare(user.name, true);
+    tickets.get(session)?.login(); // no longer counted among the connections that have not logged in
     server.log.info("login", { session: session.id, ip: session.remoteIp, user: user.name });
     server.events.emit({ type: "login", session });
     session.reply(230, "Login successful");

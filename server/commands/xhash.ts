@@ -14,7 +14,8 @@ export const xhash: CommandSpec = {
   feat: Object.keys(LEGACY_HASH_VERBS),
   async handle({ session, verb, arg }) {
     // Optional trailing "start end" (ProFTPD); a file name may itself contain spaces.
-    const m = /^(.*?)(?:\s+(\d+)\s+(\d+))?$/.exec(arg)!;
+    // The s flag: "." must match CR and U+2028 too, or a name holding one matches nothing.
+    const m = /^(.*?)(?:\s+(\d+)\s+(\d+))?$/s.exec(arg)!;
     const name = m[1]!;
     if (!name) throw new FtpError(501, `${verb} needs a file name`);
     const range = m[2] !== undefined ? { start: Number(m[2]), end: Number(m[3]) } : { start: 0, end: null };

@@ -1,6 +1,8 @@
 // FTPS runtime (RFC 4217): the certificate store, the control-connection upgrade, the PROT P data adopter and the TLS policy hooks.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { canonicalIp } from "../../protocol/address.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import type { ConnectionGate } from "../connection-gate.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS } from "../auth/ini-store.ts";
 import type { ServerContext } from "../context.ts";
 import type { ControlState } from "../control.ts";
@@ -45,6 +47,8 @@ export class FtpsRuntime {
     private readonly upgradedControlHandlers: SocketHandler<ControlState>,
     /** The control listener's handlers, for implicit TLS sessions (same sessions and per-IP limits). */
     private readonly controlOpen: NonNullable<SocketHandler<ControlState>["open"]>,
+    /** Admission: implicit TLS connections count from accept, not from the end of their handshake. */
+    private readonly gate: ConnectionGate,
   ) {}
 
   get sessionReuse(): SessionReusePolicy {
@@ -130,14 +134,52 @@ export class FtpsRuntime {
       port,
       socket: {
         open(raw) {
+          const ip = canonicalIp(raw.remoteAddress);
+          const gate = runtime.gate;
+          // Counted from accept: a socket that never sends a ClientHello holds a slot only until
+          // the handshake deadline, and no more than --max-per-ip of them per address.
+          const ticket = runtime.server.shuttingDown ? { refused: "Server shutting down" } : gate.admit(ip);
+          if ("refused" in ticket) {
+            gate.refusals.refused(ip, ticket.refused);
+            raw.terminate(); // no plaintext 421 on a TLS port
+            return;
+          }
+          let handshaken = false;
+          let closeBoth = () => raw.terminate();
+          const deadline = setTimeout(() => {
+            if (handshaken) return;
+            ticket.release();
+            closeBoth();
+          }, runtime.server.options.tlsHandshakeTimeoutMs);
+          (deadline as { unref?: () => void }).unref?.();
+          ticket.evict = () => {
+            clearTimeout(deadline);
+            closeBoth();
+          };
           const material = runtime.material;
           const state: ImplicitState = { ignorePlain: true };
           raw.data = state;
+          const upgraded = runtime.upgradedControlHandlers;
           const handlers: SocketHandler<ControlState> = {
-            ...runtime.upgradedControlHandlers,
+            ...upgraded,
+            close(tls, err) {
+              if (!tls.data?.session) ticket.release();
+              return upgraded.close?.call(upgraded, tls, err as never);
+            },
+            error(tls, err) {
+              if (!tls.data?.session) ticket.release();
+              return upgraded.error?.call(upgraded, tls, err);
+            },
             handshake(tls, success, error) {
-              if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) return void tls.end();
-              // The session starts once TLS is up, so the 220 greeting goes out encrypted.
+              handshaken = true;
+              clearTimeout(deadline);
+              if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) {
+                ticket.release();
+                return void tls.end();
+              }
+              // The session starts once TLS is up, so the 220 greeting goes out encrypted; it
+              // takes over the ticket admitted above.
+              tls.data = { admitted: ticket } as unknown as ControlState;
               runtime.controlOpen.call(runtime.upgradedControlHandlers, tls);
               const session = tls.data?.session;
               if (!session) return;
@@ -146,12 +188,17 @@ export class FtpsRuntime {
               runtime.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
             },
           };
-          (raw as unknown as Upgradable<ControlState>).upgradeTLS({
+          const [, tlsSocket] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
             isServer: true,
             tls: { cert: material.cert, key: material.key },
             socket: handlers,
             data: undefined as unknown as ControlState,
           });
+          // Closing the raw socket alone leaves the upgraded one open: close both.
+          closeBoth = () => {
+            tlsSocket.terminate();
+            raw.terminate();
+          };
         },
         data() {},
       },

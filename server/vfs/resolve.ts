@@ -28,6 +28,8 @@ export function longestPrefix(mounts: readonly Mount[], vpath: string): Mount {
  * path. `need` is checked against the permissions of the longest matching mount.
  */
 export function resolvePath(mounts: readonly Mount[], cwd: string, input: string, need?: Perm): Resolved {
+  // CR or LF in a name would forge lines in listings and replies (a bare CR survives line framing).
+  if (/[\r\n]/.test(input)) throw new FtpError(553, "File name not allowed");
   const vpath = normalizeVirtualPath(cwd, input);
   if (vpath.split("/").some(isReservedName)) throw new FtpError(553, "File name not allowed");
   const mount = longestPrefix(mounts, vpath);

@@ -12,10 +12,9 @@ import {
   hashPassword,
   loadUsers,
   parsePerms,
-  saveUsers,
   validateUserName,
 } from "../../../server/auth/ini-store.ts";
-import { checkArgs, log, readNewPassword } from "./shared.ts";
+import { checkArgs, editStore, log, readNewPassword } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
@@ -42,8 +41,8 @@ export default defineCommand({
     if (noPassword && a["password-stdin"]) throw new CliError("--password-stdin and --no-password exclude each other");
 
     const file = usersFilePath(a.users);
-    const users = await loadUsers(file, { allowMissing: true });
-    if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
+    // Fail early (before asking for a password) when the name is taken; checked again under the lock.
+    if ((await loadUsers(file, { allowMissing: true })).has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
     // An s3:// home is an object-store prefix: nothing to check or create on this disk.
     const s3 = a.home !== undefined && isS3Url(a.home);
     const home = a.home === undefined ? join(dirname(file), "home", name) : s3 ? normalizeS3Url(a.home) : resolve(a.home);
@@ -51,9 +50,15 @@ export default defineCommand({
     if (existing && !existing.isDirectory()) throw new CliError(`home ${home} exists and is not a directory`);
 
     const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));
-    if (!s3) await mkdir(home, { recursive: true });
-    users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
-    await saveUsers(file, users);
+    await editStore(
+      a.users,
+      async ({ users }) => {
+        if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
+        if (!s3) await mkdir(home, { recursive: true });
+        users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
+      },
+      { allowMissing: true },
+    );
     log.success(`added user ${name} (home ${home}) to ${file}`);
     if (noPassword && name !== ANONYMOUS) {
       log.warn(`${name} has no password and cannot log in until \`ftpkit user passwd ${name}\` (only ${ANONYMOUS} logs in without one)`);

@@ -1,8 +1,7 @@
 // `ftpkit user del NAME`: remove a user from the users file; the home directory is kept.
 import { defineCommand } from "citty";
 import { usersArgs } from "../../args.ts";
-import { saveUsers } from "../../../server/auth/ini-store.ts";
-import { checkArgs, log, openStore, requireUser } from "./shared.ts";
+import { checkArgs, editStore, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -14,10 +13,11 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
-    const { file, users } = await openStore(a.users);
-    const user = requireUser(users, a.name, file);
-    users.delete(user.name);
-    await saveUsers(file, users);
+    const user = await editStore(a.users, ({ file, users }) => {
+      const user = requireUser(users, a.name, file);
+      users.delete(user.name);
+      return user;
+    });
     log.success(`removed user ${user.name} (home ${user.home} kept)`);
   },
 });

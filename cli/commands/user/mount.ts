@@ -5,8 +5,8 @@ import { defineCommand } from "citty";
 import { CliError, usersArgs } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
-import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms, saveUsers } from "../../../server/auth/ini-store.ts";
-import { checkArgs, log, openStore, requireUser } from "./shared.ts";
+import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms } from "../../../server/auth/ini-store.ts";
+import { checkArgs, editStore, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -26,12 +26,13 @@ export default defineCommand({
     const vpath = cleanMountPath(a.vpath);
     if (a.remove) {
       if (a.realdir !== undefined) throw new CliError("--remove takes no REALDIR");
-      const { file, users } = await openStore(a.users);
-      const user = requireUser(users, a.name, file);
-      const before = user.mounts.length;
-      user.mounts = user.mounts.filter((m) => m.vpath !== vpath);
-      if (user.mounts.length === before) throw new CliError(`${user.name} has no mount at ${vpath}`);
-      await saveUsers(file, users);
+      const user = await editStore(a.users, ({ file, users }) => {
+        const user = requireUser(users, a.name, file);
+        const before = user.mounts.length;
+        user.mounts = user.mounts.filter((m) => m.vpath !== vpath);
+        if (user.mounts.length === before) throw new CliError(`${user.name} has no mount at ${vpath}`);
+        return user;
+      });
       log.success(`removed mount ${vpath} of ${user.name}`);
       return;
     }
@@ -44,11 +45,12 @@ export default defineCommand({
     const st = s3 ? null : await stat(dir).catch(() => undefined);
     if (st === undefined) throw new CliError(`directory ${dir} does not exist`);
     if (st && !st.isDirectory()) throw new CliError(`${dir} is not a directory`);
-    const { file, users } = await openStore(a.users);
-    const user = requireUser(users, a.name, file);
-    const replaced = user.mounts.some((m) => m.vpath === vpath);
-    user.mounts = [...user.mounts.filter((m) => m.vpath !== vpath), { vpath, dir, perms, quota }];
-    await saveUsers(file, users);
+    const { user, replaced } = await editStore(a.users, ({ file, users }) => {
+      const user = requireUser(users, a.name, file);
+      const replaced = user.mounts.some((m) => m.vpath === vpath);
+      user.mounts = [...user.mounts.filter((m) => m.vpath !== vpath), { vpath, dir, perms, quota }];
+      return { user, replaced };
+    });
     log.success(`${replaced ? "replaced" : "added"} mount ${vpath} → ${dir} for ${user.name}`);
   },
 });

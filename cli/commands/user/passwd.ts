@@ -1,8 +1,8 @@
 // `ftpkit user passwd NAME`: set a new password (argon2id).
 import { defineCommand } from "citty";
 import { usersArgs } from "../../args.ts";
-import { hashPassword, saveUsers } from "../../../server/auth/ini-store.ts";
-import { checkArgs, log, openStore, readNewPassword, requireUser } from "./shared.ts";
+import { hashPassword } from "../../../server/auth/ini-store.ts";
+import { checkArgs, editStore, log, readNewPassword, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -15,10 +15,13 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
-    const { file, users } = await openStore(a.users);
-    const user = requireUser(users, a.name, file);
-    user.hash = await hashPassword(await readNewPassword(!!a["password-stdin"]));
-    await saveUsers(file, users);
-    log.success(`password of ${user.name} changed`);
+    // Asked and hashed before the users file is locked: a typing user holds no one up.
+    const hash = await hashPassword(await readNewPassword(!!a["password-stdin"]));
+    const name = await editStore(a.users, ({ file, users }) => {
+      const user = requireUser(users, a.name, file);
+      user.hash = hash;
+      return user.name;
+    });
+    log.success(`password of ${name} changed`);
   },
 });

@@ -2,8 +2,7 @@
 import { defineCommand } from "citty";
 import { usersArgs } from "../../args.ts";
 import { formatSize, parseSize } from "../../../protocol/size.ts";
-import { saveUsers } from "../../../server/auth/ini-store.ts";
-import { checkArgs, log, openStore, requireUser } from "./shared.ts";
+import { checkArgs, editStore, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -17,10 +16,11 @@ export default defineCommand({
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
     const quota = parseSize(a.size, { allowUnlimited: true });
-    const { file, users } = await openStore(a.users);
-    const user = requireUser(users, a.name, file);
-    user.quota = quota;
-    await saveUsers(file, users);
+    const user = await editStore(a.users, ({ file, users }) => {
+      const user = requireUser(users, a.name, file);
+      user.quota = quota;
+      return user;
+    });
     log.success(`quota of ${user.name}: ${quota === 0 ? "unlimited" : formatSize(quota)}`);
   },
 });

@@ -2,7 +2,7 @@
 import type { ArgsDef } from "citty";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
-import { loadUsers } from "../../../server/auth/ini-store.ts";
+import { loadUsers, saveUsers, withUsersFileLock } from "../../../server/auth/ini-store.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**
@@ -58,6 +58,24 @@ export function checkArgs(rawArgs: string[], def: ArgsDef, positionals: string[]
 export async function openStore(flag: string | undefined): Promise<{ file: string; users: Map<string, UserRecord> }> {
   const file = usersFilePath(flag);
   return { file, users: await loadUsers(file) };
+}
+
+/**
+ * Read-modify-write of the users file under its lock: `change` edits the loaded users (or throws,
+ * and nothing is written); they are saved before the lock is released.
+ */
+export async function editStore<T>(
+  flag: string | undefined,
+  change: (store: { file: string; users: Map<string, UserRecord> }) => T | Promise<T>,
+  opts: { allowMissing?: boolean } = {},
+): Promise<T> {
+  const file = usersFilePath(flag);
+  return withUsersFileLock(file, async () => {
+    const users = await loadUsers(file, opts);
+    const result = await change({ file, users });
+    await saveUsers(file, users);
+    return result;
+  });
 }
 
 export function requireUser(users: Map<string, UserRecord>, name: string, file: string): UserRecord {

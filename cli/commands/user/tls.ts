@@ -1,8 +1,7 @@
 // `ftpkit user tls NAME on|off`: require (or stop requiring) TLS for a user's logins and transfers.
 import { defineCommand } from "citty";
 import { CliError, usersArgs } from "../../args.ts";
-import { saveUsers } from "../../../server/auth/ini-store.ts";
-import { checkArgs, log, openStore, requireUser } from "./shared.ts";
+import { checkArgs, editStore, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -17,10 +16,11 @@ export default defineCommand({
     checkArgs(rawArgs, args, a._);
     const state = a.state.toLowerCase();
     if (state !== "on" && state !== "off") throw new CliError(`state must be on or off, got "${a.state}"`);
-    const { file, users } = await openStore(a.users);
-    const user = requireUser(users, a.name, file);
-    user.requireTls = state === "on";
-    await saveUsers(file, users);
+    const user = await editStore(a.users, ({ file, users }) => {
+      const user = requireUser(users, a.name, file);
+      user.requireTls = state === "on";
+      return user;
+    });
     log.success(`${user.name}: TLS ${user.requireTls ? "required" : "optional"}`);
   },
 });

@@ -1,0 +1,167 @@
+// Admission of control connections (plain and implicit TLS), counted from accept: --max-connections
+// and --max-per-ip (IPv6 by /64). When every slot is taken, a newcomer may evict a connection that
+// has not logged in from an address holding more of them than its own: a crowd that never logs in
+// (slowloris, silent TLS sockets) churns itself instead of locking out other addresses, and
+// logged-in sessions are never evicted.
+import { addressKey } from "../protocol/address.ts";
+import type { Logger } from "./log.ts";
+
+/** One admitted connection. `release` is idempotent; `evict` is how the gate closes it for a newcomer. */
+export interface Ticket {
+  readonly key: string;
+  readonly since: number;
+  authenticated: boolean;
+  /** Set by the owner: close this connection (it is then released by its close handler). */
+  evict: () => void;
+  /** Mark as logged in: it no longer counts against the share of unauthenticated connections. */
+  login(): void;
+  release(): void;
+}
+
+/** The ticket of each session (released when the session ends; PASS marks it logged in). */
+export const tickets = new WeakMap<object, Ticket>();
+
+export interface GateLimits {
+  maxConnections: number;
+  maxPerIp: number;
+}
+
+export class ConnectionGate {
+  /** Every admitted connection not yet released. */
+  private readonly live = new Set<Ticket>();
+  private readonly perKey = new Map<string, number>();
+  /** Connections not logged in, oldest first (Set keeps insertion order). */
+  private readonly pending = new Set<Ticket>();
+
+  /** Refused connections, logged without flooding (RefusalLog). */
+  readonly refusals: RefusalLog;
+
+  constructor(
+    private readonly limits: GateLimits,
+    log: Logger,
+  ) {
+    this.refusals = new RefusalLog(log);
+  }
+
+  get count(): number {
+    return this.live.size;
+  }
+
+  get unauthenticated(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Admit a new connection from `ip`, or say why not. When every slot is taken, the oldest
+   * connection not logged in of the address holding the most such connections is evicted — if
+   * that address holds more of them than the newcomer's would with the newcomer.
+   */
+  admit(ip: string): Ticket | { refused: string } {
+    const key = addressKey(ip);
+    if ((this.perKey.get(key) ?? 0) >= this.limits.maxPerIp) return { refused: "Too many connections from your address" };
+    if (this.live.size >= this.limits.maxConnections) {
+      const victim = this.pending.size > 0 ? this.evictionCandidate(key) : null;
+      if (!victim) return { refused: "Too many connections, try again later" };
+      this.forget(victim);
+      victim.evict();
+    }
+    const gate = this;
+    const ticket: Ticket = {
+      key,
+      since: Date.now(),
+      authenticated: false,
+      evict: () => {},
+      login() {
+        if (!gate.live.has(ticket)) return;
+        ticket.authenticated = true;
+        gate.pending.delete(ticket);
+      },
+      release: () => gate.forget(ticket),
+    };
+    this.live.add(ticket);
+    this.perKey.set(key, (this.perKey.get(key) ?? 0) + 1);
+    this.pending.add(ticket);
+    return ticket;
+  }
+
+  /** The oldest connection not logged in of the address holding the most, if it holds more than `newcomer` would. */
+  private evictionCandidate(newcomer: string): Ticket | null {
+    const counts = new Map<string, number>();
+    let heaviest = "";
+    let most = 0;
+    for (const t of this.pending) {
+      const n = (counts.get(t.key) ?? 0) + 1;
+      counts.set(t.key, n);
+      if (n > most) {
+        most = n;
+        heaviest = t.key;
+      }
+    }
+    if (most <= (counts.get(newcomer) ?? 0) + 1) return null;
+    for (const t of this.pending) if (t.key === heaviest) return t;
+    return null;
+  }
+
+  /** Take a ticket out of every count (once: eviction and the later close both end here). */
+  private forget(ticket: Ticket): void {
+    if (!this.live.delete(ticket)) return;
+    this.pending.delete(ticket);
+    const n = (this.perKey.get(ticket.key) ?? 1) - 1;
+    if (n <= 0) this.perKey.delete(ticket.key);
+    else this.perKey.set(ticket.key, n);
+  }
+}
+
+/**
+ * Refused connections are logged, but not one WARN line each on an attacker's demand: the first few
+ * of every window are written, the rest summed up in one line when the window ends.
+ */
+export class RefusalLog {
+  private windowStart = 0;
+  private written = 0;
+  private suppressed = 0;
+  private readonly addresses = new Set<string>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly perWindow = 5,
+    private readonly windowMs = 10_000,
+  ) {}
+
+  refused(ip: string, reason: string): void {
+    const now = Date.now();
+    if (now - this.windowStart >= this.windowMs) this.summarise(now);
+    if (this.written < this.perWindow) {
+      this.written++;
+      this.log.warn("connection refused", { ip, reason });
+      return;
+    }
+    this.suppressed++;
+    if (this.addresses.size < 1000) this.addresses.add(addressKey(ip));
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.summarise(Date.now()), Math.max(0, this.windowStart + this.windowMs - now));
+      (this.timer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  private summarise(now: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.suppressed > 0) {
+      this.log.warn("connections refused (summary)", {
+        count: this.suppressed,
+        addresses: this.addresses.size,
+        seconds: Math.round((now - this.windowStart) / 1000),
+      });
+    }
+    this.windowStart = now;
+    this.written = 0;
+    this.suppressed = 0;
+    this.addresses.clear();
+  }
+
+  close(): void {
+    this.summarise(Date.now());
+  }
+}

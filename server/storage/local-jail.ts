@@ -1,0 +1,252 @@
+// The jail of the local backend (with local.ts and local-upload.ts, the only node:fs / bun:ffi users):
+// every path is resolved by the kernel with openat2(2) RESOLVE_BENEATH relative to a descriptor of
+// the storage root, so the check and the use are one system call and no rename can slip in between.
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import * as fs from "node:fs";
+import * as nodePath from "node:path";
+import { StorageError } from "./backend.ts";
+
+const SYS_OPENAT2 = 437; // x86_64, aarch64 and riscv64 share the generic number
+const RESOLVE_NO_MAGICLINKS = 0x02n;
+const RESOLVE_BENEATH = 0x08n;
+const RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+const AT_FDCWD = -100;
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
+  16: "EBUSY", 17: "EEXIST", 18: "EXDEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE",
+  24: "EMFILE", 26: "ETXTBSY", 28: "ENOSPC", 30: "EROFS", 36: "ENAMETOOLONG", 38: "ENOSYS",
+  39: "ENOTEMPTY", 40: "ELOOP", 95: "EOPNOTSUPP", 122: "EDQUOT",
+};
+
+type Libc = ReturnType<typeof loadLibc>;
+let libc: Libc | null = null;
+
+function loadLibc() {
+  return dlopen("libc.so.6", {
+    syscall: { args: [FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+    __errno_location: { args: [], returns: FFIType.ptr },
+    statx: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
+    getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+    setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  });
+}
+
+/** openat2(2) is missing (not Linux ≥ 5.6, no glibc, seccomp): the server cannot keep its jail. */
+export class JailUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`the local storage jail needs Linux openat2(2) (kernel 5.6 or later): ${reason}`);
+    this.name = "JailUnavailableError";
+  }
+}
+
+/** Throws JailUnavailableError when openat2 cannot be used (called once at start-up). */
+export function checkJailSupport(): void {
+  try {
+    libc ??= loadLibc();
+  } catch (err) {
+    throw new JailUnavailableError(`libc not loadable (${(err as Error).message})`);
+  }
+  const fd = rawOpenat2(AT_FDCWD, "/", O_PATH | fs.constants.O_DIRECTORY, 0, 0n);
+  if (fd < 0) throw new JailUnavailableError(ERRNO_NAMES[-fd] ?? `errno ${-fd}`);
+  fs.closeSync(fd);
+}
+
+/** The fd, or -errno. */
+function rawOpenat2(dirfd: number, path: string, flags: number, mode: number, resolve: bigint): number {
+  // The kernel refuses a mode without O_CREAT (EINVAL).
+  const how = new BigUint64Array([BigInt(flags | O_CLOEXEC), BigInt(flags & fs.constants.O_CREAT ? mode : 0), resolve]);
+  const name = Buffer.from(path + "\0", "utf8");
+  const r = Number(libc!.symbols.syscall(SYS_OPENAT2, dirfd, ptr(name), ptr(how), 24));
+  // errno is read at once: no other libc call runs on this thread in between.
+  return r < 0 ? -read.i32(libc!.symbols.__errno_location()!, 0) : r;
+}
+
+function errnoError(errno: number): NodeJS.ErrnoException {
+  const code = ERRNO_NAMES[errno] ?? "EIO";
+  const err = new Error(code) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = -errno;
+  return err;
+}
+
+/** The path of an open descriptor: the directory (or file) actually opened, whatever is renamed later. */
+export function fdPath(fd: number): string {
+  return `/proc/self/fd/${fd}`;
+}
+
+/** A parent directory held open and the last segment of a key: `path` names the entry inside it. */
+export interface Parent extends Disposable {
+  fd: number;
+  name: string;
+  /** `/proc/self/fd/<fd>/<name>`: renames of the parent's ancestors cannot redirect it. */
+  path: string;
+}
+
+/**
+ * One storage root, opened once. `open` resolves a key beneath it (symlinks that stay inside are
+ * followed, any resolution that would leave it — "..", absolute or escaping symlinks, magic links
+ * — fails with StorageError "denied"). Operations Node offers only by path go through `parent`.
+ */
+export class Jail {
+  readonly rootFd: number;
+
+  constructor(private readonly realRoot: string) {
+    libc ??= loadLibc();
+    this.rootFd = fs.openSync(realRoot, O_PATH | fs.constants.O_DIRECTORY | O_CLOEXEC);
+  }
+
+  /** Open `key` ("" = the root) beneath the root. Throws errno errors (mapped by the caller) or StorageError. */
+  open(key: string, flags: number, mode = 0o644): number {
+    for (let hops = 0; ; hops++) {
+      try {
+        return this.openAt(this.rootFd, key === "" ? "." : key, flags, mode);
+      } catch (err) {
+        // RESOLVE_BENEATH refuses every absolute symlink, even one naming a place inside the root:
+        // spell such links relative to the root and try again (the open itself stays beneath).
+        const again = err instanceof StorageError && hops < 40 ? this.rebase(key) : null;
+        if (again === null) throw err;
+        key = again;
+      }
+    }
+  }
+
+  /**
+   * `key` with its first symlink replaced by the link's target as a key, when that target (absolute
+   * or relative) lies inside the root; null when there is none or it leads out. Only ever a hint:
+   * whatever it returns is opened beneath the root again.
+   */
+  private rebase(key: string): string | null {
+    const parts = key.split("/");
+    for (let i = 0; i < parts.length; i++) {
+      let fd: number;
+      try {
+        fd = this.openAt(this.rootFd, i === 0 ? "." : parts.slice(0, i).join("/"), O_PATH | fs.constants.O_DIRECTORY);
+      } catch {
+        return null;
+      }
+      let target: string;
+      try {
+        target = fs.readlinkSync(`${fdPath(fd)}/${parts[i]}`);
+      } catch {
+        continue; // not a link: go deeper
+      } finally {
+        closeQuietly(fd);
+      }
+      const base = target.startsWith("/") ? target : `${this.realRoot}/${parts.slice(0, i).join("/")}/${target}`;
+      const real = nodePath.posix.normalize(base);
+      if (real !== this.realRoot && !real.startsWith(this.realRoot.endsWith("/") ? this.realRoot : this.realRoot + "/")) return null;
+      const inside = real.slice(this.realRoot.length).replace(/^\/+/, "");
+      return [inside, ...parts.slice(i + 1)].filter((p) => p !== "").join("/");
+    }
+    return null;
+  }
+
+  /** Open `name` (a relative path) beneath the directory `dirfd`, which is the jail for that call. */
+  openAt(dirfd: number, name: string, flags: number, mode = 0o644): number {
+    for (let attempt = 0; ; attempt++) {
+      const r = rawOpenat2(dirfd, name, flags, mode, RESOLVE);
+      if (r >= 0) return r;
+      // EAGAIN: a rename raced the lookup and the kernel could not prove it stayed beneath: retry.
+      if (-r === 11 && attempt < 8) continue;
+      if (-r === 18) throw new StorageError("denied", "path outside the home");
+      throw errnoError(-r);
+    }
+  }
+
+  /** Open the directory holding `key` (which must not be the root) and name the entry in it. */
+  parent(key: string): Parent {
+    const slash = key.lastIndexOf("/");
+    const name = key.slice(slash + 1);
+    if (name === "") throw new StorageError("denied", "invalid path");
+    const fd = this.open(slash < 0 ? "" : key.slice(0, slash), O_PATH | fs.constants.O_DIRECTORY);
+    return {
+      fd,
+      name,
+      path: `${fdPath(fd)}/${name}`,
+      [Symbol.dispose]: () => closeQuietly(fd),
+    };
+  }
+
+  /** Open `key` as an O_PATH descriptor (no read or write access: stat, or a directory to work in). */
+  openPath(key: string, directory = false): number {
+    return this.open(key, O_PATH | (directory ? fs.constants.O_DIRECTORY : 0));
+  }
+
+  close(): void {
+    closeQuietly(this.rootFd);
+  }
+}
+
+/** What a listing needs of an entry: its type bits, size and modification time. */
+export interface EntryFacts {
+  /** st_mode (S_IFMT bits tell the type). */
+  mode: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const STATX_WANTED = 0x1 | 0x2 | 0x40 | 0x200; // TYPE, MODE, MTIME, SIZE
+// statx(2)'s struct has one layout on every architecture (unlike struct stat).
+const statxOut = new Uint8Array(256);
+const statxView = new DataView(statxOut.buffer);
+const statxName = new Uint8Array(4096 + 1);
+const utf8 = new TextEncoder();
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * lstat of `name` inside the directory `dirfd` (statx with AT_SYMLINK_NOFOLLOW): one name lookup in
+ * the directory actually opened, no path walk — about twice as fast as lstat by path. Undefined when
+ * it vanished or cannot be read.
+ */
+export function statAt(dirfd: number, name: string): EntryFacts | undefined {
+  libc ??= loadLibc();
+  const { written } = utf8.encodeInto(name, statxName.subarray(0, 4096));
+  if (written >= 4096) return undefined;
+  statxName[written] = 0;
+  if (libc.symbols.statx(dirfd, ptr(statxName), AT_SYMLINK_NOFOLLOW, STATX_WANTED, ptr(statxOut)) !== 0) return undefined;
+  const le = LITTLE_ENDIAN;
+  return {
+    mode: statxView.getUint16(28, le),
+    size: Number(statxView.getBigUint64(40, le)),
+    mtimeMs: Number(statxView.getBigInt64(112, le)) * 1000 + statxView.getUint32(120, le) / 1e6,
+  };
+}
+
+const RLIMIT_NOFILE = 7;
+
+/**
+ * Raise the soft open-descriptor limit to the hard one (Bun already does at start-up; this makes
+ * sure, and reports the result). Null when the limits cannot be read.
+ */
+export function raiseDescriptorLimit(): { soft: number; hard: number } | null {
+  try {
+    libc ??= loadLibc();
+    const lim = new BigUint64Array(2);
+    if (libc.symbols.getrlimit(RLIMIT_NOFILE, ptr(lim)) !== 0) return null;
+    if (lim[0]! < lim[1]!) {
+      const want = new BigUint64Array([lim[1]!, lim[1]!]);
+      if (libc.symbols.setrlimit(RLIMIT_NOFILE, ptr(want)) === 0) lim[0] = lim[1]!;
+    }
+    const num = (v: bigint) => (v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v));
+    return { soft: num(lim[0]!), hard: num(lim[1]!) };
+  } catch {
+    return null;
+  }
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {}
+}
+
+export const O_PATH_FLAG = O_PATH;

@@ -1,0 +1,78 @@
+// Concurrent `ftpkit user` commands (issue 9, item 6): read-modify-write of the users file is
+// serialised by a lock file, so no change is lost; a dead holder's lock is taken over, a live
+// holder's makes the command fail after a bounded wait with a clear message.
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadUsers, UsersFileError, withUsersFileLock } from "../../server/auth/ini-store.ts";
+import { FTPKIT } from "../helpers/peers.ts";
+
+let dir = "";
+const procs: Array<ReturnType<typeof Bun.spawn>> = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "ftpkit-lock-"));
+});
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.exitCode === null) p.kill(9);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** `ftpkit user ARGS` with the password on stdin; resolves with the exit code and stderr. */
+async function user(args: string[], stdin = "pw\n"): Promise<{ code: number; stderr: string }> {
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: "1" };
+  delete env.FTPKIT_USERS;
+  const proc = Bun.spawn(["bun", FTPKIT, "user", ...args, "--users", join(dir, "users.ini")], {
+    cwd: dir,
+    stdin: new TextEncoder().encode(stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+    env,
+  });
+  procs.push(proc);
+  const timer = setTimeout(() => proc.kill(9), 60_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
+describe("concurrent ftpkit user commands", () => {
+  test("20 parallel `user add` leave all 20 users in the file", async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `u${i}`);
+    const runs = await Promise.all(names.map((n) => user(["add", n, "--password-stdin"], `pw-${n}\n`)));
+    expect(runs.map((r) => r.code)).toEqual(names.map(() => 0));
+    const users = await loadUsers(join(dir, "users.ini"));
+    expect([...users.keys()].sort()).toEqual([...names].sort());
+  }, 90_000);
+
+  test("10 parallel `passwd` and 10 parallel `quota` on different users are all applied", async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `p${i}`);
+    for (const n of names) expect((await user(["add", n, "--password-stdin"], "old\n")).code).toBe(0);
+    const runs = await Promise.all([
+      ...names.map((n) => user(["passwd", n, "--password-stdin"], `new-${n}\n`)),
+      ...names.map((n, i) => user(["quota", n, `${i + 1}MB`])),
+    ]);
+    expect(runs.map((r) => r.code)).toEqual(runs.map(() => 0));
+    const users = await loadUsers(join(dir, "users.ini"));
+    for (const [i, n] of names.entries()) {
+      const u = users.get(n)!;
+      expect(await Bun.password.verify(`new-${n}`, u.hash!)).toBe(true);
+      expect(u.quota).toBe((i + 1) * 1_000_000);
+    }
+  }, 120_000);
+
+  test("a lock left by a process that no longer runs is taken over", async () => {
+    // PID 2^22 + 1 is above the kernel's pid_max: no process can hold it.
+    writeFileSync(join(dir, "users.ini.lock"), `${4_194_305} ${hostname()}\n`);
+    expect((await user(["add", "late", "--password-stdin"])).code).toBe(0);
+    expect((await loadUsers(join(dir, "users.ini"))).has("late")).toBe(true);
+  }, 30_000);
+
+  test("a lock held by a live process: a clear error after the bounded wait, nothing written", async () => {
+    writeFileSync(join(dir, "users.ini.lock"), `${process.pid} ${hostname()}\n`);
+    const err = await withUsersFileLock(join(dir, "users.ini"), async () => "ran", 300).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsersFileError);
+    expect((err as Error).message).toContain(`locked by process ${process.pid}`);
+    expect((err as Error).message).toContain("users.ini.lock");
+  });
+});
