@@ -196,8 +196,13 @@ export class FtpsRuntime {
           });
           // Closing the raw socket alone leaves the upgraded one open: close both.
           closeBoth = () => {
-            tlsSocket.terminate();
-            raw.terminate();
+            // Each on its own: one that throws (already closed) must not keep the other open.
+            try {
+              tlsSocket.terminate();
+            } catch {}
+            try {
+              raw.terminate();
+            } catch {}
           };
         },
         data() {},
