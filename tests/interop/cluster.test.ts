@@ -11,11 +11,10 @@ import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { run } from "./run.ts";
+import { finalCode, random } from "../helpers/quota.ts";
 
 const KB = 1000;
 const QUOTA = 3000 * KB;
-const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-const finalCode = (r: { first: { code: number }; final: { code: number } | null }) => r.final?.code ?? r.first.code;
 
 let root = "";
 let redis: RedisProcess;

@@ -1,31 +1,19 @@
 // Quotas: per user, per mount, shared by parallel sessions, changed in users.ini (issue #2).
 import { describe, expect, test } from "bun:test";
-import { lstatSync, mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import type { Wire } from "../helpers/wire.ts";
+import { du, random, finalCode } from "../helpers/quota.ts";
 
 const servers = useServers();
 const serve = (users: UserSpec[], setup?: (root: string) => void) => servers.start({ users, setup });
 const login = (user = "alice", password = "alice-pw") => servers.login(user, password);
 
 /** Bytes of regular files under `dir` (symlinks not followed), as the quota counts them. */
-function du(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    const st = lstatSync(join(dir, name));
-    if (st.isDirectory()) total += du(join(dir, name));
-    else if (st.isFile()) total += st.size;
-  }
-  return total;
-}
 
 const KB = 1000;
-const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-function finalCode(r: { first: { code: number }; final: { code: number } | null }): number {
-  return r.final?.code ?? r.first.code;
-}
 async function avbl(w: Wire, dir?: string): Promise<number> {
   const r = await w.cmd(dir ? `AVBL ${dir}` : "AVBL");
   expect(r.code).toBe(213);

@@ -3,7 +3,7 @@
 // separate servers in this process, each its own node, sharing one redis-server and one directory;
 // "memory": the same, sharing the store that `--workers` keeps in its primary process.
 import { afterEach, describe, expect, test } from "bun:test";
-import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
@@ -11,20 +11,10 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { du, random, finalCode } from "../helpers/quota.ts";
 
 const KB = 1000;
-const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-const finalCode = (r: { first: { code: number }; final: { code: number } | null }) => r.final?.code ?? r.first.code;
 
-function du(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    const st = lstatSync(join(dir, name));
-    if (st.isDirectory()) total += du(join(dir, name));
-    else if (st.isFile()) total += st.size;
-  }
-  return total;
-}
 
 let redis: RedisProcess | null = null;
 let servers: FtpServer[] = [];

@@ -1,6 +1,6 @@
 // ftpkit serve --workers 2 (issue 12): two processes on one control port share caps and quotas.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
@@ -8,20 +8,10 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { du, finalCode, random } from "../helpers/quota.ts";
 
 const KB = 1000;
-const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-const finalCode = (r: { first: { code: number }; final: { code: number } | null }) => r.final?.code ?? r.first.code;
 
-function du(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    const st = lstatSync(join(dir, name));
-    if (st.isDirectory()) total += du(join(dir, name));
-    else if (st.isFile()) total += st.size;
-  }
-  return total;
-}
 
 let redis: RedisProcess | null = null;
 let serve: ServeProcess | null = null;
