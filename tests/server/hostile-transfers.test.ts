@@ -41,7 +41,7 @@ async function avbl(w: Wire): Promise<number> {
 }
 
 describe("transfers that never get a data connection", () => {
-  test("300 RETR and STOR against a closed active port leave no descriptor open", async () => {
+  test("150 RETR and 150 STOR against a closed active port leave no descriptor open and the file unchanged", async () => {
     const s = await servers.start();
     writeFileSync(join(s.home("alice"), "big.bin"), new Uint8Array(900_000));
     const w = await servers.login();
@@ -152,7 +152,7 @@ describe("a reset data connection is a broken upload, never a complete one", () 
 });
 
 describe("the ledger follows what is stored", () => {
-  test("overwrites racing DELE of the same file never leave the ledger below what is on disk", async () => {
+  test("overwrites racing DELE of the same file leave the ledger equal to what is on disk", async () => {
     const quota = 5_000_000;
     const s = await servers.start({ users: [{ name: "alice", password: "alice-pw", quota }] });
     const home = s.home("alice");
