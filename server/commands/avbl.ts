@@ -1,6 +1,6 @@
 // AVBL — draft-peterson-streamlined-ftp-command-extensions: bytes available for upload here.
 import type { CommandSpec } from "./types.ts";
-import { resolveFor } from "./shared.ts";
+
 
 export const avbl: CommandSpec = {
   verbs: ["AVBL"],
@@ -9,7 +9,7 @@ export const avbl: CommandSpec = {
   help: "AVBL [dir]: bytes available for upload (quota or free disk space)",
   feat: "AVBL",
   async handle({ session, arg }) {
-    const r = resolveFor(session, arg || ".");
+    const r = session.fs.resolve(arg || ".");
     await r.mount.ledger.measured();
     const left = r.mount.ledger.available();
     const free = (await r.mount.storage.freeBytes?.().catch(() => undefined)) ?? Infinity;

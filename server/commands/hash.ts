@@ -2,7 +2,7 @@
 import type { CommandSpec } from "./types.ts";
 import { formatHashReply, HASH_ALGORITHMS } from "../../protocol/hash.ts";
 import { hashFile } from "../data/hash-file.ts";
-import { resolveFor } from "./shared.ts";
+
 
 export const hash: CommandSpec = {
   verbs: ["HASH"],
@@ -15,7 +15,7 @@ export const hash: CommandSpec = {
     const range = { start: session.restOffset, end: session.rangeEnd };
     session.restOffset = 0;
     session.rangeEnd = null;
-    const r = resolveFor(session, arg, "read");
+    const r = session.fs.resolve(arg, "read");
     const { server } = session;
     const result = await hashFile(r, session.hashAlgorithm, range, server.hashCache, server.hashLimiter(session.user!.name), () => session.closed);
     session.reply(213, formatHashReply({ algorithm: session.hashAlgorithm, ...result, path: arg }));

@@ -7,7 +7,7 @@ import { virtualBasename } from "../../protocol/path.ts";
 import { StorageError } from "../storage/backend.ts";
 import { sendText } from "../data/transfer.ts";
 import { TransferAborted } from "../data/connection.ts";
-import { listDirectory, listDirectoryBatches, listTarget, permFacts, resolveFor, statOrNull, statResolved } from "./shared.ts";
+import { listDirectory, listDirectoryBatches, listTarget, permFacts } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
 
@@ -25,12 +25,12 @@ export interface ListingTarget {
 
 export async function listingTarget(session: Session, arg: string): Promise<ListingTarget> {
   const given = listTarget(arg);
-  const r = resolveFor(session, given || ".", "read");
+  const r = session.fs.resolve(given || ".", "read");
   const slash = given.lastIndexOf("/");
   const parentPrefix = given.slice(0, slash + 1);
   const last = given.slice(slash + 1);
   // A name that exists is taken literally, even if it contains wildcard characters ("a[1].txt").
-  const st = hasGlob(last) ? await statOrNull(session, r) : await statResolved(session, r);
+  const st = hasGlob(last) ? await session.fs.statOrNull(r) : await session.fs.statResolved(r);
   if (st?.type === "file") {
     return { vpath: r.vpath, batches: [[{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }]], prefix: parentPrefix };
   }
@@ -39,8 +39,8 @@ export async function listingTarget(session: Session, arg: string): Promise<List
     return { vpath: r.vpath, batches: await listDirectoryBatches(session, r), prefix };
   }
   // A wildcard: expanded over the listing of its directory, through the resolver like any path.
-  const dir = resolveFor(session, parentPrefix || ".", "read");
-  const dirSt = await statResolved(session, dir);
+  const dir = session.fs.resolve(parentPrefix || ".", "read");
+  const dirSt = await session.fs.statResolved(dir);
   if (dirSt.type !== "dir") throw new StorageError("not-a-directory");
   const match = compileGlob(last);
   const matches: FileInfo[] = [];

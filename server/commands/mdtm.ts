@@ -3,7 +3,7 @@
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatTimeVal } from "../../protocol/listing.ts";
-import { resolveFor, statOrNull } from "./shared.ts";
+
 import { setModifyTime, splitTimeAndPath } from "./mfmt.ts";
 
 export const mdtm: CommandSpec = {
@@ -17,12 +17,12 @@ export const mdtm: CommandSpec = {
     const set = splitTimeAndPath(arg);
     // A file literally named "20260101120000 x" is still read, not taken as a time to set. Setting
     // needs modify only (setModifyTime checks it), as MFMT.
-    if (set && !(await statOrNull(session, resolveFor(session, arg)).catch(() => null))) {
+    if (set && !(await session.fs.statOrNull(session.fs.resolve(arg)).catch(() => null))) {
       const mtime = await setModifyTime(session, set.time, set.path);
       session.reply(213, `Modify=${formatTimeVal(mtime)}; ${set.path}`);
       return;
     }
-    const r = resolveFor(session, arg, "read");
+    const r = session.fs.resolve(arg, "read");
     const st = await r.mount.storage.stat(r.key);
     if (st.type !== "file") throw new FtpError(550, "Not a regular file");
     session.reply(213, formatTimeVal(st.mtime));

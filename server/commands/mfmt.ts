@@ -3,7 +3,7 @@ import type { CommandSpec } from "./types.ts";
 import type { Session } from "../session.ts";
 import { FtpError, ParseError } from "../../protocol/errors.ts";
 import { formatTimeVal, parseTimeVal } from "../../protocol/listing.ts";
-import { resolveFor } from "./shared.ts";
+
 
 /** "YYYYMMDDHHMMSS[.sss] path": the time and the path, or null when the argument has no time in front. */
 export function splitTimeAndPath(arg: string): { time: string; path: string } | null {
@@ -21,7 +21,7 @@ export async function setModifyTime(session: Session, time: string, path: string
     throw err;
   }
   if (Number.isNaN(when.getTime()) || formatTimeVal(when) !== time.slice(0, 14)) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
-  const r = resolveFor(session, path, "modify");
+  const r = session.fs.resolve(path, "modify");
   const storage = r.mount.storage;
   const st = await storage.stat(r.key);
   if (st.type !== "file") throw new FtpError(550, "Not a regular file");

@@ -3,7 +3,7 @@ import { requireDataEndpoint } from "../data/transfer-job.ts";
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatMlstFeature, formatMlsxLine } from "../../protocol/listing.ts";
-import { listDirectoryBatches, permFacts, resolveFor, statResolved } from "./shared.ts";
+import { listDirectoryBatches, permFacts } from "./shared.ts";
 import { sendListingBatches } from "./list.ts";
 
 export const mlsd: CommandSpec = {
@@ -15,8 +15,8 @@ export const mlsd: CommandSpec = {
   feat: (session) => formatMlstFeature(session.mlstFacts),
   async handle(ctx) {
     requireDataEndpoint(ctx.session);
-    const r = resolveFor(ctx.session, ctx.arg || ".", "read");
-    const st = await statResolved(ctx.session, r);
+    const r = ctx.session.fs.resolve(ctx.arg || ".", "read");
+    const st = await ctx.session.fs.statResolved(r);
     if (st.type !== "dir") throw new FtpError(501, "Not a directory");
     const batches = await listDirectoryBatches(ctx.session, r);
     const cdir = formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir", facts: ctx.session.mlstFacts });

@@ -1,7 +1,7 @@
 // MLST — RFC 3659 §7: facts about one path, on the control connection; needs read.
 import type { CommandSpec } from "./types.ts";
 import { formatMlsxLine } from "../../protocol/listing.ts";
-import { permFacts, resolveFor, statResolved } from "./shared.ts";
+import { permFacts } from "./shared.ts";
 
 export const mlst: CommandSpec = {
   verbs: ["MLST"],
@@ -10,8 +10,8 @@ export const mlst: CommandSpec = {
   perm: "read",
   help: "MLST [path]: facts about one file or directory",
   async handle({ session, arg }) {
-    const r = resolveFor(session, arg || ".", "read");
-    const st = await statResolved(session, r);
+    const r = session.fs.resolve(arg || ".", "read");
+    const st = await session.fs.statResolved(r);
     const line = formatMlsxLine({ name: r.vpath, ...st, perm: permFacts(r.mount.perms, st.type) }, { facts: session.mlstFacts });
     session.reply(250, [`Listing ${r.vpath}`, ` ${line}`, "End"]);
   },

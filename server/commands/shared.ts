@@ -1,25 +1,10 @@
-import { FtpError } from "../../protocol/errors.ts";
 import type { FileInfo } from "../../protocol/listing.ts";
 import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
-import type { DirEntry, EntryStat } from "../storage/backend.ts";
+import type { DirEntry } from "../storage/backend.ts";
 import { StorageError } from "../storage/backend.ts";
 import { childMountNames, isReservedName, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
-
-/** Resolve a client path for this session (the only way commands reach storage). */
-export function resolveFor(session: Session, input: string, need?: Perm): Resolved {
-  return session.fs.resolve(input, need);
-}
-
-/** Stat a resolved path; mount points and their ancestors are directories even if absent on disk. */
-export function statResolved(session: Session, r: Resolved): Promise<EntryStat> {
-  return session.fs.statResolved(r);
-}
-
-export function statOrNull(session: Session, r: Resolved): Promise<EntryStat | null> {
-  return session.fs.statOrNull(r);
-}
 
 /** RFC 3659 perm facts from the mount's permissions. */
 export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir"): string {
@@ -57,8 +42,8 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
   }
   const seen = new Set(entries.map((e) => e.name));
   for (const name of childMountNames(session.mounts, r.vpath)) {
-    const mr = resolveFor(session, joinVirtual(r.vpath, name));
-    const st = await statResolved(session, mr).catch(() => null);
+    const mr = session.fs.resolve(joinVirtual(r.vpath, name));
+    const st = await session.fs.statResolved(mr).catch(() => null);
     const info: FileInfo = { name, type: "dir", size: 0, mtime: st?.mtime ?? new Date(), perm: permFacts(mr.mount.perms, "dir") };
     if (seen.has(name)) entries = entries.map((e) => (e.name === name ? info : e));
     else entries.push(info);

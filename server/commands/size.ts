@@ -1,7 +1,7 @@
 // SIZE — RFC 3659 §4: size of a file in bytes; needs read.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { resolveFor } from "./shared.ts";
+
 
 export const size: CommandSpec = {
   verbs: ["SIZE"],
@@ -15,7 +15,7 @@ export const size: CommandSpec = {
     // that is not the stored size, and counting it means reading the file: refused, as pyftpdlib
     // and ProFTPD do (vsftpd's stored size would be a wrong answer).
     if (session.type === "A") throw new FtpError(550, "SIZE not allowed in ASCII mode; use TYPE I");
-    const r = resolveFor(session, arg, "read");
+    const r = session.fs.resolve(arg, "read");
     const st = await r.mount.storage.stat(r.key);
     if (st.type !== "file") throw new FtpError(550, "Not a regular file");
     session.reply(213, String(st.size));

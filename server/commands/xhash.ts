@@ -3,7 +3,7 @@ import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { LEGACY_HASH_VERBS } from "../../protocol/hash.ts";
 import { hashFile } from "../data/hash-file.ts";
-import { resolveFor } from "./shared.ts";
+
 
 export const xhash: CommandSpec = {
   verbs: Object.keys(LEGACY_HASH_VERBS),
@@ -19,7 +19,7 @@ export const xhash: CommandSpec = {
     const name = m[1]!;
     if (!name) throw new FtpError(501, `${verb} needs a file name`);
     const range = m[2] !== undefined ? { start: Number(m[2]), end: Number(m[3]) } : { start: 0, end: null };
-    const r = resolveFor(session, name, "read");
+    const r = session.fs.resolve(name, "read");
     const { server } = session;
     const result = await hashFile(r, LEGACY_HASH_VERBS[verb]!, range, server.hashCache, server.hashLimiter(session.user!.name), () => session.closed);
     session.reply(250, result.hex);
