@@ -129,6 +129,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   probe.stop(true);
   const shown = host.includes(":") ? `[${host}]` : host;
   const detail = slices ? `; passive ports ${slices.map(([a, b]) => `${a}-${b}`).join(", ")}` : "";
-  if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n }));
-  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, state ${options.state ?? "in the primary process"}${detail})`);
+  // The PIDs are named here, on the line a script waits for: the workers' own lines share stdout and may come later.
+  const pids = workers.map((w) => w?.pid ?? 0);
+  if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n, pids }));
+  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ?? "in the primary process"}${detail})`);
 }

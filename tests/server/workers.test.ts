@@ -43,9 +43,10 @@ async function connect(port: number): Promise<Wire> {
   return w;
 }
 
-/** Worker PIDs from their "worker listening" lines. */
+/** Worker PIDs as the primary's listening line names them. */
 function workerPids(): number[] {
-  return [...(serve!.stdout() + serve!.stderr()).matchAll(/worker listening worker=\d+ pid=(\d+)/g)].map((m) => Number(m[1]));
+  const line = /listening on ftp:\S+ \(\d+ workers, pids ([\d ]+),/.exec(serve!.stdout() + serve!.stderr());
+  return line ? line[1]!.split(" ").map(Number) : [];
 }
 
 for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2, state ${m === "redis" ? "in redis-server" : "in the primary process"}`, () => {
