@@ -3,12 +3,14 @@ import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
+import { spawnServe } from "./serve-proc.ts";
 import { makeUsersFile, type UserSpec } from "./users.ts";
 import { Wire } from "./wire.ts";
 
 export const FIXTURE_HOMES = join(import.meta.dir, "../../fixtures/homes");
 
 export interface TestServer {
+  /** The in-process server (throws for a `workers` server: it lives in other processes). */
   server: FtpServer;
   port: number;
   /** Temp directory holding users.ini and the homes (a copy of fixtures/homes). */
@@ -19,12 +21,19 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** The two ways a peer test runs: one in-process server, and `ftpkit serve --workers 2` (issue 12). */
+export const SERVER_KINDS = [
+  { label: (name: string) => name, workers: undefined },
+  { label: (name: string) => `${name}, against ftpkit serve --workers 2`, workers: 2 },
+] as const;
+
 /**
  * Start a real server on 127.0.0.1 port 0 against a temp copy of fixtures/homes. Users default to
  * alice (password "alice-pw", full rights) with her fixture home. Always `await stop()` (afterEach).
+ * With `workers`, it is `ftpkit serve --workers N` in its own processes (then `options` must be empty).
  */
 export async function startTestServer(
-  opts: { users?: UserSpec[]; options?: CreateServerOptions; setup?: (root: string) => void } = {},
+  opts: { users?: UserSpec[]; options?: CreateServerOptions; setup?: (root: string) => void; workers?: number } = {},
 ): Promise<TestServer> {
   const root = mkdtempSync(join(tmpdir(), "ftpkit-test-"));
   cpSync(FIXTURE_HOMES, join(root, "home"), { recursive: true });
@@ -36,6 +45,7 @@ export async function startTestServer(
   opts.setup?.(root);
   const users = opts.users ?? [{ name: "alice", password: "alice-pw", home: join(root, "home/alice") }];
   const usersFile = await makeUsersFile(root, users);
+  if (opts.workers !== undefined) return startWorkers(root, usersFile, opts.workers, opts.options);
   const server = createServer({
     usersFile,
     host: "127.0.0.1",
@@ -56,6 +66,29 @@ export async function startTestServer(
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+async function startWorkers(root: string, usersFile: string, workers: number, options?: CreateServerOptions): Promise<TestServer> {
+  if (options && Object.keys(options).length) throw new Error("a --workers test server takes no in-process options");
+  try {
+    const proc = await spawnServe(["--users", usersFile, "--workers", String(workers)], { cwd: root, timeoutMs: 30_000 });
+    return {
+      get server(): FtpServer {
+        throw new Error("a --workers test server runs in other processes");
+      },
+      port: proc.port,
+      root,
+      usersFile,
+      home: (user) => join(root, "home", user),
+      async stop() {
+        await proc.kill("SIGTERM");
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /**

@@ -4,27 +4,27 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, tempDir } from "../helpers/peers.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { SERVER_KINDS, startTestServer, type TestServer } from "../helpers/server.ts";
 import { run } from "./run.ts";
 
 let ts: TestServer;
 let local: string;
 
-beforeEach(async () => {
-  ts = await startTestServer();
-  local = tempDir("ftpkit-curl-");
-});
+for (const kind of SERVER_KINDS) describe(kind.label("curl"), () => {
+  beforeEach(async () => {
+    ts = await startTestServer({ workers: kind.workers });
+    local = tempDir("ftpkit-curl-");
+  });
 
-afterEach(async () => {
-  await ts.stop();
-  removeDir(local);
-});
+  afterEach(async () => {
+    await ts.stop();
+    removeDir(local);
+  });
 
-const url = (path: string) => `ftp://alice:alice-pw@127.0.0.1:${ts.port}${path}`;
-const curl = (...args: string[]) => run(["curl", "-sS", "--max-time", "15", ...args]);
-const home = (p: string) => join(ts.home("alice"), p);
+  const url = (path: string) => `ftp://alice:alice-pw@127.0.0.1:${ts.port}${path}`;
+  const curl = (...args: string[]) => run(["curl", "-sS", "--max-time", "15", ...args]);
+  const home = (p: string) => join(ts.home("alice"), p);
 
-describe("curl", () => {
   test("lists the home directory (LIST) and names only (NLST)", async () => {
     const r = await curl(url("/"));
     expect(r.code).toBe(0);

@@ -1,84 +1,86 @@
 // lftp as a real FTP peer: mirror a nested tree down and back up, compared byte for byte.
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomFile, removeDir, tempDir } from "../helpers/peers.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { SERVER_KINDS, startTestServer, type TestServer } from "../helpers/server.ts";
 import { run } from "./run.ts";
 
 let ts: TestServer;
 let local: string;
 
-beforeEach(async () => {
-  ts = await startTestServer();
-  local = tempDir("ftpkit-lftp-");
+for (const kind of SERVER_KINDS) describe(kind.label("lftp"), () => {
+  beforeEach(async () => {
+    ts = await startTestServer({ workers: kind.workers });
+    local = tempDir("ftpkit-lftp-");
+  });
+
+  afterEach(async () => {
+    await ts.stop();
+    removeDir(local);
+  });
+
+  function lftp(script: string, extra = "") {
+    const settings = "set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 5; set net:reconnect-interval-base 1; set cmd:fail-exit yes; " + extra;
+    return run(["lftp", "-u", "alice,alice-pw", "-p", String(ts.port), "-e", `${settings}${script}; bye`, "127.0.0.1"], { cwd: local, timeoutMs: 40_000 });
+  }
+
+  /** relative path → contents (directories as "<dir>"), for a byte-for-byte tree comparison. */
+  function tree(root: string): Map<string, string> {
+    const out = new Map<string, string>();
+    const walk = (dir: string) => {
+      for (const name of readdirSync(dir).sort()) {
+        const p = join(dir, name);
+        const st = statSync(p);
+        if (st.isDirectory()) {
+          out.set(relative(root, p), "<dir>");
+          walk(p);
+        } else out.set(relative(root, p), readFileSync(p).toString("base64"));
+      }
+    };
+    walk(root);
+    return out;
+  }
+
+  /** A nested tree with binary files, empty files and directories, spaces and UTF-8 names. */
+  function buildTree(root: string): void {
+    mkdirSync(join(root, "a/b/c"), { recursive: true });
+    mkdirSync(join(root, "empty dir"), { recursive: true });
+    mkdirSync(join(root, "ünïcödé"), { recursive: true });
+    randomFile(join(root, "top.bin"), 700_000);
+    randomFile(join(root, "a/one.bin"), 12_345);
+    randomFile(join(root, "a/b/two.bin"), 1);
+    writeFileSync(join(root, "a/b/c/empty.txt"), "");
+    writeFileSync(join(root, "a/b/c/name with spaces.txt"), "spaces\n");
+    writeFileSync(join(root, "ünïcödé/fïlé.txt"), "utf-8 name\n");
+  }
+
+  test("mirror downloads a nested tree", async () => {
+    const docs = join(ts.home("alice"), "docs");
+    buildTree(join(docs, "more"));
+    const r = await lftp(`mirror /docs ${join(local, "docs")}`);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(tree(join(local, "docs"))).toEqual(tree(docs));
+  }, 60_000);
+
+  test("mirror -R uploads a nested tree", async () => {
+    const src = join(local, "src");
+    buildTree(src);
+    const r = await lftp(`mirror -R ${src} /uploaded`);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(tree(join(ts.home("alice"), "uploaded"))).toEqual(tree(src));
+  }, 60_000);
+
+  test("mirror -R in active mode, then mirror back down: the round trip is identical", async () => {
+    const src = join(local, "src");
+    buildTree(src);
+    const up = await lftp(`mirror -R ${src} /round`, "set ftp:passive-mode off; ");
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    const down = await lftp(`mirror /round ${join(local, "back")}`);
+    expect(down.code).toBe(0);
+    expect(tree(join(local, "back"))).toEqual(tree(src));
+  }, 60_000);
 });
-
-afterEach(async () => {
-  await ts.stop();
-  removeDir(local);
-});
-
-function lftp(script: string, extra = "") {
-  const settings = "set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 5; set net:reconnect-interval-base 1; set cmd:fail-exit yes; " + extra;
-  return run(["lftp", "-u", "alice,alice-pw", "-p", String(ts.port), "-e", `${settings}${script}; bye`, "127.0.0.1"], { cwd: local, timeoutMs: 40_000 });
-}
-
-/** relative path → contents (directories as "<dir>"), for a byte-for-byte tree comparison. */
-function tree(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      const st = statSync(p);
-      if (st.isDirectory()) {
-        out.set(relative(root, p), "<dir>");
-        walk(p);
-      } else out.set(relative(root, p), readFileSync(p).toString("base64"));
-    }
-  };
-  walk(root);
-  return out;
-}
-
-/** A nested tree with binary files, empty files and directories, spaces and UTF-8 names. */
-function buildTree(root: string): void {
-  mkdirSync(join(root, "a/b/c"), { recursive: true });
-  mkdirSync(join(root, "empty dir"), { recursive: true });
-  mkdirSync(join(root, "ünïcödé"), { recursive: true });
-  randomFile(join(root, "top.bin"), 700_000);
-  randomFile(join(root, "a/one.bin"), 12_345);
-  randomFile(join(root, "a/b/two.bin"), 1);
-  writeFileSync(join(root, "a/b/c/empty.txt"), "");
-  writeFileSync(join(root, "a/b/c/name with spaces.txt"), "spaces\n");
-  writeFileSync(join(root, "ünïcödé/fïlé.txt"), "utf-8 name\n");
-}
-
-test("mirror downloads a nested tree", async () => {
-  const docs = join(ts.home("alice"), "docs");
-  buildTree(join(docs, "more"));
-  const r = await lftp(`mirror /docs ${join(local, "docs")}`);
-  expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
-  expect(tree(join(local, "docs"))).toEqual(tree(docs));
-}, 60_000);
-
-test("mirror -R uploads a nested tree", async () => {
-  const src = join(local, "src");
-  buildTree(src);
-  const r = await lftp(`mirror -R ${src} /uploaded`);
-  expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
-  expect(tree(join(ts.home("alice"), "uploaded"))).toEqual(tree(src));
-}, 60_000);
-
-test("mirror -R in active mode, then mirror back down: the round trip is identical", async () => {
-  const src = join(local, "src");
-  buildTree(src);
-  const up = await lftp(`mirror -R ${src} /round`, "set ftp:passive-mode off; ");
-  expect(up.stderr).toBe("");
-  expect(up.code).toBe(0);
-  const down = await lftp(`mirror /round ${join(local, "back")}`);
-  expect(down.code).toBe(0);
-  expect(tree(join(local, "back"))).toEqual(tree(src));
-}, 60_000);
