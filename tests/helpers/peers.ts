@@ -229,3 +229,11 @@ export function transferOptions(work: string, over: Partial<TransferOptions> = {
     ...over,
   };
 }
+
+/** A port nobody listens on right now (the server binds it a moment later). */
+export function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}

@@ -1,5 +1,8 @@
 // A throwaway redis-server on a free loopback port (no persistence), stopped by PID.
 import type { Subprocess } from "bun";
+import { freePort } from "./peers.ts";
+
+export { freePort };
 
 export interface RedisProcess {
   port: number;
@@ -8,13 +11,6 @@ export interface RedisProcess {
   stop(): Promise<void>;
 }
 
-/** A port the kernel just handed out (free a moment ago). */
-export function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = l.port;
-  l.stop(true);
-  return port;
-}
 
 /** Start redis-server on `port` (default: a free one) and wait until it answers. */
 export async function startRedis(port = freePort()): Promise<RedisProcess> {

@@ -4,7 +4,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureSystemUser } from "../../bench/servers.ts";
-import { tempDir } from "./peers.ts";
+import { freePort, tempDir } from "./peers.ts";
 
 export interface SystemFtpd {
   port: number;
@@ -15,14 +15,6 @@ export interface SystemFtpd {
   password: string;
   url(path: string): string;
   stop(): Promise<void>;
-}
-
-/** A port nobody listens on right now (the server binds it a moment later). */
-export function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = l.port;
-  l.stop(true);
-  return port;
 }
 
 /** Debian's proftpd-core installed, or unpacked (it conflicts with vsftpd) under /opt/proftpd. */
