@@ -142,7 +142,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         offset = 0;
       }
       if (offset > 0) {
-        const prefixHex = await sink.prefix(fd, offset);
+        const prefixHex = await sink.prefix(offset);
         const remote = ctx.verify ? await session.client.remoteDigest(path, algo, { start: 0, end: offset }) : null;
         if (remote) {
           if (remote.hex !== prefixHex) {
@@ -174,7 +174,6 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         attempt++;
         if (!isRetryable(err) || attempt > ctx.opts.retries) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
-        await sink.flushed();
         ftruncateSync(fd, offset); // the file and the running hash stay in lockstep
         attempt = await session.reconnect(attempt, note);
       }
@@ -286,7 +285,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     for (;;) {
       const client = session.client;
       sink?.dispose();
-      sink = chunkSink(ctx.verify ? algo : null, size);
+      sink = chunkSink(ctx.verify ? algo : null, size, fd);
       offset = 0;
       if (continuing) {
         const now = await remoteState(client, path);
@@ -296,13 +295,13 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         else if (now.size > size) note.warn(`the remote file is larger (${now.size}) than the local one (${size}); uploading from the start`);
         else offset = now.size;
         if (offset > 0) {
-          const prefixHex = await sink.prefix(fd, offset);
+          const prefixHex = await sink.prefix(offset);
           const remote = ctx.verify ? await client.remoteDigest(path, algo, { start: 0, end: offset }).catch(() => null) : null;
           if (remote && remote.hex !== prefixHex) {
             note.warn(`the remote partial file differs from the first ${offset} local bytes; uploading from the start`);
             offset = 0;
             sink.dispose();
-            sink = chunkSink(ctx.verify ? algo : null, size);
+            sink = chunkSink(ctx.verify ? algo : null, size, fd);
           } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
           else if (attempt === 0) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
         }
