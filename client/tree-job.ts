@@ -118,7 +118,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
   const note = new Notifier(opts.quiet || req.json === true);
   const creds = new Credentials(r.url, loadPassword(rec.id));
   const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
-  const first = await Session.open(r.url, sessionOpts, creds);
+  const first = await Session.openPatiently(r.url, sessionOpts, creds, note);
   const sessions: Session[] = [first];
   try {
     const remoteRoot = first.resolve(r.remoteDir);
