@@ -188,7 +188,24 @@ export class FtpClient {
   async send(verb: string, arg?: string): Promise<void> {
     if (this.failure) throw this.failure;
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
-    await this.control.write(formatCommand(verb, arg));
+    await this.writeLine(formatCommand(verb, arg));
+  }
+
+  private outbox = "";
+  private outboxSent: Promise<void> | null = null;
+
+  /** Lines queued in one turn of the event loop leave in one write: one syscall, one packet (EPSV+RETR). */
+  private writeLine(line: string): Promise<void> {
+    this.outbox += line;
+    this.outboxSent ??= new Promise<void>((resolve, reject) =>
+      queueMicrotask(() => {
+        const text = this.outbox;
+        this.outbox = "";
+        this.outboxSent = null;
+        this.control.write(text).then(resolve, reject);
+      }),
+    );
+    return this.outboxSent;
   }
 
   /**
@@ -199,7 +216,7 @@ export class FtpClient {
   request(verb: string, arg?: string): Promise<FtpReply> {
     if (this.failure) return Promise.reject(this.failure);
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
-    this.control.write(formatCommand(verb, arg)).catch(() => {});
+    this.writeLine(formatCommand(verb, arg)).catch(() => {});
     return this.read();
   }
 
