@@ -1,17 +1,19 @@
-// FtpClient: one control connection (RFC 959), with FEAT (RFC 2389), EPSV/EPRT (RFC 2428),
-// SIZE/MDTM/REST/MLSD (RFC 3659) and HASH (draft-bryan-ftp-hash) plus the legacy X-verbs.
+// FtpClient: one control connection (RFC 959): greeting, FTPS (RFC 4217), replies in command order
+// (so commands can be pipelined), login, FEAT (RFC 2389), SIZE/MDTM/REST (RFC 3659). Data
+// connections are data-channel.ts, HASH and the legacy X-verbs remote-hash.ts.
 import { formatCommand } from "../protocol/command.ts";
 import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
-import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
-import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
-import { connect, listenForData, type Connection, type DataListener, type TlsSettings } from "./connection.ts";
-import { ClientError } from "./errors.ts";
+import { connect, type Connection, type TlsSettings } from "./connection.ts";
+import { DataChannel } from "./data-channel.ts";
+import { ClientError, describe, replyError } from "./errors.ts";
+import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 // listing.ts uses this module's exports only inside functions, so the import cycle is harmless.
 import { listPath } from "./listing.ts";
 
-export { ClientError } from "./errors.ts";
+export { ClientError, describe, replyError } from "./errors.ts";
+export type { DigestAlgorithm } from "./remote-hash.ts";
 
 export interface ClientOptions {
   host: string;
@@ -42,13 +44,6 @@ export interface DataTransfer {
   done: Promise<FtpReply>;
 }
 
-const HASH_NAMES: Record<"md5" | "sha256", { hash: HashAlgorithm; legacy: string }> = {
-  md5: { hash: "MD5", legacy: "XMD5" },
-  sha256: { hash: "SHA-256", legacy: "XSHA256" },
-};
-
-export type DigestAlgorithm = keyof typeof HASH_NAMES;
-
 export class FtpClient {
   private parser = new ReplyParser();
   private decoder = new TextDecoder("utf-8");
@@ -63,7 +58,9 @@ export class FtpClient {
   offerTlsSession = true;
   /** The server's 220 greeting. */
   greeting: FtpReply | null = null;
-  private hashAlgo: HashAlgorithm | null = null;
+  /** Data connections (data-channel.ts) and HASH (remote-hash.ts) of this control connection. */
+  private readonly data = new DataChannel(this);
+  private readonly hashes = new RemoteHash(this);
 
   private constructor(
     readonly control: Connection,
@@ -191,13 +188,41 @@ export class FtpClient {
   async send(verb: string, arg?: string): Promise<void> {
     if (this.failure) throw this.failure;
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
-    await this.control.write(formatCommand(verb, arg));
+    await this.writeLine(formatCommand(verb, arg));
+  }
+
+  private outbox = "";
+  private outboxSent: Promise<void> | null = null;
+
+  /** Lines queued in one turn of the event loop leave in one write: one syscall, one packet (EPSV+RETR). */
+  private writeLine(line: string): Promise<void> {
+    this.outbox += line;
+    this.outboxSent ??= new Promise<void>((resolve, reject) =>
+      queueMicrotask(() => {
+        const text = this.outbox;
+        this.outbox = "";
+        this.outboxSent = null;
+        this.control.write(text).then(resolve, reject);
+      }),
+    );
+    return this.outboxSent;
+  }
+
+  /**
+   * Send a command and reserve the next reply for it, both at once (before returning): requests made
+   * one after another get their replies in that order, so commands can be pipelined (RFC 959 §4.2
+   * replies come in command order). A failed write closes the connection, which fails the reply.
+   */
+  request(verb: string, arg?: string): Promise<FtpReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
+    this.writeLine(formatCommand(verb, arg)).catch(() => {});
+    return this.read();
   }
 
   /** Send a command and return its final reply (1yz replies are skipped). */
   async command(verb: string, arg?: string): Promise<FtpReply> {
-    await this.send(verb, arg);
-    let r = await this.read();
+    let r = await this.request(verb, arg);
     while (r.code < 200) r = await this.read();
     return r;
   }
@@ -235,12 +260,12 @@ export class FtpClient {
     return remotePath(this.home, urlPath);
   }
 
-  /** MKD (callers create only directories a listing showed missing). */
   /** Entries of a directory (or the one file named): MLSD/MLST when offered, else LIST. */
   async list(path: string): Promise<FileInfo[]> {
     return listPath(this, path);
   }
 
+  /** MKD (callers create only directories a listing showed missing). */
   async mkdir(path: string): Promise<void> {
     await this.expect("MKD", path, [257, 250], `MKD ${path}`);
   }
@@ -306,203 +331,33 @@ export class FtpClient {
   }
 
   /**
-   * Open a data connection and send the transfer command. Passive: EPSV, falling back to PASV
-   * (connecting to the control peer's address, never to the address a 227 names). Active: EPRT
-   * on the control connection's local address, falling back to PORT.
+   * Open a data connection and send the transfer command (data-channel.ts: EPSV/PASV or EPRT/PORT,
+   * TLS under PROT P). Resolves once the server accepted the command.
    */
-  async transfer(verb: string, arg?: string, opts: { rest?: number; mode?: DataMode } = {}): Promise<DataTransfer> {
-    if (opts.mode === "eprt" || opts.mode === "port" || (opts.mode === undefined && this.opts.active)) return this.activeTransfer(verb, arg, opts);
-    const conn = await this.passiveConnect(opts.mode);
-    try {
-      if (opts.rest) await this.restart(opts.rest);
-      const { done } = await this.startTransfer(verb, arg);
-      await this.dataReady(conn, done, verb, arg);
-      return { conn, done };
-    } catch (err) {
-      conn.destroy();
-      throw err;
-    }
+  transfer(verb: string, arg?: string, opts: { rest?: number; mode?: DataMode } = {}): Promise<DataTransfer> {
+    return this.data.transfer(verb, arg, opts);
   }
 
+  /** REST: the next transfer starts at `offset`. */
   async restart(offset: number): Promise<void> {
     const r = await this.command("REST", String(offset));
     if (r.code !== 350) throw replyError(`REST ${offset}`, r);
   }
 
-  private async passiveConnect(mode?: DataMode): Promise<Connection> {
-    const host = this.control.remoteAddress || this.opts.host;
-    let port: number | null = null;
-    if (mode === "epsv" || (mode === undefined && !this.noEpsv)) {
-      const r = await this.command("EPSV");
-      if (r.code === 229) port = parseEpsvReply(r.lines.join(" "));
-      else if (mode === "epsv") throw replyError("EPSV", r);
-      else this.noEpsv = true;
-    }
-    if (port === null) {
-      const r = await this.command("PASV");
-      if (r.code !== 227) throw replyError("PASV", r);
-      port = parseHostPort(r.lines.join(" ")).port;
-    }
-    return connect({ host, port, timeoutMs: this.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
+  /** OPTS HASH before any byte moves, so the server can hash while streaming (remote-hash.ts). */
+  announceHash(algo: DigestAlgorithm): Promise<void> {
+    return this.hashes.announce(algo);
   }
 
-  /** PROT P: data connections are TLS too, offering the control connection's session (servers may require it). */
-  private dataTls(): { tls?: TlsSettings; session?: Buffer | null } {
-    if (!this.opts.tls) return {};
-    return { tls: this.opts.tls.settings, session: this.offerTlsSession ? this.control.tlsSession() : null };
-  }
-
-  /**
-   * A TLS data connection is usable after its handshake, which servers run once they accepted it or
-   * (vsftpd) once the transfer command arrived: so the command goes first, then we wait here.
-   */
-  private async dataReady(conn: Connection, done: Promise<FtpReply>, verb: string, arg?: string): Promise<void> {
-    if (!this.opts.tls) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        conn.ready,
-        done.then((r) => {
-          if (r.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, r);
-          return conn.ready;
-        }),
-        new Promise<never>((_, reject) => {
-          const ms = Math.min(this.opts.timeoutMs ?? 30_000, 30_000);
-          timer = setTimeout(() => reject(new ClientError("the server did not start TLS on the data connection", { retryable: true })), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private noEpsv = false;
-  private noEprt = false;
-
-  private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number; mode?: DataMode }): Promise<DataTransfer> {
-    const host = this.control.localAddress;
-    const tls = this.opts.tls ? { settings: this.opts.tls.settings, session: () => (this.offerTlsSession ? this.control.tlsSession() : null) } : undefined;
-    const listener: DataListener = listenForData(host, tls);
-    try {
-      let ok = false;
-      if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
-        const r = await this.command("EPRT", formatEprt({ host, port: listener.port }));
-        if (r.code === 200) ok = true;
-        else if (opts.mode === "eprt") throw replyError("EPRT", r);
-        else this.noEprt = true;
-      }
-      if (!ok) {
-        if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused");
-        await this.expect("PORT", formatHostPort({ host, port: listener.port }), [200], "PORT");
-      }
-      if (opts.rest) await this.restart(opts.rest);
-      const { done } = await this.startTransfer(verb, arg);
-      const accepted = listener.accept();
-      const conn = await Promise.race([
-        accepted,
-        // A refusal ends the wait; a quick 226 (small file, already sent) must not: keep waiting.
-        done.then((r) => {
-          if (r.code >= 300) throw replyError(`${verb} ${arg ?? ""}`.trim(), r);
-          return accepted;
-        }),
-      ]);
-      try {
-        await this.dataReady(conn, done, verb, arg);
-      } catch (err) {
-        conn.destroy();
-        throw err;
-      }
-      return { conn, done };
-    } finally {
-      listener.close();
-    }
-  }
-
-  /** Send the transfer command, wait for its 1yz, and return the promise of the final reply. */
-  private async startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
-    await this.send(verb, arg);
-    const first = await this.read();
-    if (first.code >= 200) {
-      if (first.code < 300) return { done: Promise.resolve(first) }; // some servers answer 226 at once for empty files
-      throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first);
-    }
-    const done = (async () => {
-      let r = await this.read(24 * 3600 * 1000);
-      while (r.code < 200) r = await this.read(24 * 3600 * 1000);
-      return r;
-    })();
-    done.catch(() => {}); // observed by the caller; avoid an unhandled rejection while it streams
-    return { done };
-  }
-
-  /**
-   * Say which digest we will ask for, before any byte moves: a server that sees OPTS HASH can hash
-   * while the data streams (ftpkit does) and answer the HASH afterwards without reading the file again.
-   */
-  async announceHash(algo: DigestAlgorithm): Promise<void> {
-    if (!this.features.has("HASH")) return;
-    const name = HASH_NAMES[algo].hash;
-    const r = await this.command("OPTS", `HASH ${name}`);
-    if (r.code === 200) this.hashAlgo = name;
-  }
-
-  /** Choose the HASH algorithm (OPTS HASH); false when the server refuses it. */
-  private async selectHash(algo: HashAlgorithm): Promise<boolean> {
-    if (this.hashAlgo === algo) return true;
-    const current = this.features.get("HASH") ?? "";
-    // FEAT marks the current algorithm with "*": "HASH SHA-256*;MD5".
-    const offered = current.split(";").map((s) => s.trim().replace(/\*$/, "").toUpperCase());
-    if (offered.length && offered[0] !== "" && !offered.includes(algo)) return false;
-    if (current.split(";").some((s) => s.trim().toUpperCase() === `${algo}*`)) {
-      this.hashAlgo = algo;
-      return true;
-    }
-    const r = await this.command("OPTS", `HASH ${algo}`);
-    if (r.code !== 200) return false;
-    this.hashAlgo = algo;
-    return true;
-  }
-
-  /** Does the server offer HASH (FEAT) with this algorithm? */
+  /** Does the server offer HASH (FEAT)? */
   hasHash(): boolean {
     return this.features.has("HASH");
   }
 
-  /**
-   * The server's digest of `path` (or of bytes [start, end) with a range, sent as RANG START END-1) using `algo`: HASH when
-   * FEAT lists it, else the legacy XSHA256/XMD5 (tried once, unless FEAT lists it). `null` when
-   * the server offers neither.
-   */
-  async remoteDigest(path: string, algo: DigestAlgorithm, range?: { start: number; end: number }): Promise<{ hex: string; via: string } | null> {
-    const names = HASH_NAMES[algo];
-    if (this.features.has("HASH") && (await this.selectHash(names.hash))) {
-      if (range) {
-        if (range.end <= range.start) return null;
-        const rr = await this.command("RANG", formatRangeArg(range)); // END inclusive on the wire
-        if (rr.code !== 350) return null;
-      }
-      const r = await this.command("HASH", path);
-      if (r.code === 213) {
-        // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
-        const res: HashResult = parseHashReply(r.lines[r.lines.length - 1]!);
-        if (res.algorithm !== names.hash) return null;
-        if (range && (res.start !== range.start || res.end !== range.end)) return null;
-        return { hex: res.hex, via: "HASH" };
-      }
-      if (r.code === 550 || r.code === 450) throw replyError(`HASH ${path}`, r);
-      return null;
-    }
-    if (range) return null; // legacy verbs have no portable range form
-    if (this.legacyRefused.has(names.legacy)) return null;
-    const listed = this.features.has(names.legacy);
-    const r = await this.command(names.legacy, path);
-    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines[r.lines.length - 1]!), via: names.legacy };
-    if (listed && (r.code === 550 || r.code === 450)) throw replyError(`${names.legacy} ${path}`, r);
-    this.legacyRefused.add(names.legacy);
-    return null;
+  /** The server's digest of `path` (or of a byte range), by HASH or the legacy verbs; null when it has none. */
+  remoteDigest(path: string, algo: DigestAlgorithm, range?: { start: number; end: number }): Promise<{ hex: string; via: string } | null> {
+    return this.hashes.digest(path, algo, range);
   }
-
-  private legacyRefused = new Set<string>();
 
   /** Can the server hash a byte range (for checking a partial file before resuming)? */
   canHashRange(): boolean {
@@ -526,14 +381,4 @@ export class FtpClient {
   destroy(): void {
     this.control.destroy();
   }
-}
-
-/** "550 No such file" → "No such file (550)". */
-export function describe(r: FtpReply): string {
-  return `${r.lines.map((l) => l.trim()).filter(Boolean).join(" ")} (${r.code})`;
-}
-
-/** A ClientError for an unexpected reply; 4yz replies are transient (worth a retry). */
-export function replyError(what: string, r: FtpReply): ClientError {
-  return new ClientError(`${what}: ${describe(r)}`, { code: r.code, retryable: r.code >= 400 && r.code < 500 });
 }

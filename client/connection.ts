@@ -1,20 +1,13 @@
-// The one place where the client opens sockets (control and data, passive and active). TLS (RFC 4217)
+// The client's sockets (control and data; active-listener.ts accepts the active ones). TLS (RFC 4217)
 // is an upgrade of a plain socket in place, so explicit (AUTH TLS), implicit (ftps://) and data
-// connections (passive or active: the FTP client is always the TLS client) share one code path.
-import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { getCACertificates } from "node:tls";
+// connections (passive or active: the FTP client is always the TLS client) share one code path;
+// whom to trust is tls-trust.ts.
+import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
 import { ClientError } from "./errors.ts";
+import { describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from "./tls-trust.ts";
 
-/** How to verify and resume TLS for one server. */
-export interface TlsSettings {
-  /** The name the server's certificate must carry (the URL host). */
-  host: string;
-  /** Extra PEM certificates to trust besides the system CAs (--ca). */
-  ca?: string[];
-  /** Accept any certificate, unverified (--insecure). */
-  insecure?: boolean;
-}
+export type { TlsSettings } from "./tls-trust.ts";
 
 export interface ConnectOptions {
   host: string;
@@ -272,7 +265,7 @@ export class Connection {
 
 // Plain-socket handlers. After an upgrade they keep firing with ciphertext: ignored behind `tlsActive`,
 // the TLS handlers (in startTls) take over.
-const handlers = {
+export const plainHandlers = {
   data(socket: Socket<Connection>, chunk: Buffer) {
     if (!socket.data.tlsActive) socket.data.received(chunk);
   },
@@ -289,57 +282,6 @@ const handlers = {
     if (!socket.data.tlsActive) socket.data.markClosed(null);
   },
 };
-
-let systemCas: string[] | null = null;
-
-/** Bun's `tls` options for verifying `settings.host`: the system CAs plus --ca, or nothing checked with --insecure. */
-function tlsOptions(settings: TlsSettings): Record<string, unknown> {
-  const host = settings.host;
-  const opts: Record<string, unknown> = { serverName: host };
-  if (settings.insecure) return { ...opts, rejectUnauthorized: false };
-  if (systemCas === null) {
-    try {
-      systemCas = getCACertificates("system");
-    } catch {
-      systemCas = [];
-    }
-    // No system store readable: Bun's bundled Mozilla list is the next best thing.
-    if (systemCas.length === 0) systemCas = [...getCACertificates("bundled")];
-  }
-  // `ca` replaces the trusted list, so the system CAs are passed along with the extra ones.
-  return { ...opts, rejectUnauthorized: true, ca: [...systemCas, ...(settings.ca ?? [])] };
-}
-
-/** A certificate that did not verify (as opposed to a handshake that failed): --insecure accepts it. */
-function isVerifyError(err: Error | null | undefined): boolean {
-  if (!err) return false;
-  const text = `${(err as { code?: string }).code ?? ""} ${err.message}`;
-  return /SELF_SIGNED|self.signed|CERT_|ALTNAME|altnames|ISSUER|UNABLE_TO_(GET|VERIFY)|unable to (get|verify)|EXPIRED|NOT_YET_VALID/i.test(text);
-}
-
-/** One line for a failed handshake or certificate check (never a stack trace). */
-export function describeTlsError(err: Error | null | undefined, settings: TlsSettings): ClientError {
-  const host = settings.host;
-  const code = (err as { code?: string } | null)?.code ?? "";
-  const msg = err?.message ?? "handshake failed";
-  const hint = "use --ca FILE or --insecure";
-  if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`);
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
-    // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.
-    const at = msg.lastIndexOf("altnames: ");
-    const names = at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
-    return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`);
-  }
-  if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`);
-  if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`);
-  if (/ISSUER|UNABLE_TO_VERIFY|unable to (get|verify)/i.test(code + msg)) {
-    return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`);
-  }
-  if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(code + msg)) {
-    return new ClientError(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`);
-  }
-  return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`);
-}
 
 function describeConnectError(err: unknown, host: string, port: number, purpose: string): ClientError {
   const code = (err as { code?: string })?.code ?? "";
@@ -363,7 +305,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const socket = await Promise.race([
-      Bun.connect<Connection>({ hostname: opts.host, port: opts.port, data: conn, socket: handlers }),
+      Bun.connect<Connection>({ hostname: opts.host, port: opts.port, data: conn, socket: plainHandlers }),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })), timeoutMs);
       }),
@@ -376,74 +318,4 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A listening socket for one active-mode (PORT/EPRT) data connection. */
-export interface DataListener {
-  host: string;
-  port: number;
-  /** Resolves with the first connection the server makes. */
-  accept(timeoutMs?: number): Promise<Connection>;
-  close(): void;
-}
-
-/**
- * Listen on `host` (the control connection's local address), port 0, for active mode. With `tls`
- * the accepted socket is upgraded as the TLS *client*: in FTPS the FTP server is always the TLS
- * server, also on the connections it opens (RFC 4217 §7; ftpkit's server/tls/data.ts does the same).
- */
-export function listenForData(host: string, tls?: { settings: TlsSettings; session: () => Buffer | null }): DataListener {
-  let resolveConn!: (c: Connection) => void;
-  const accepted = new Promise<Connection>((r) => (resolveConn = r));
-  let got = false;
-  let server: TCPSocketListener<Connection>;
-  try {
-    server = Bun.listen<Connection>({
-      hostname: host,
-      port: 0,
-      socket: {
-        ...handlers,
-        open(socket) {
-          const conn = new Connection();
-          socket.data = conn;
-          conn.attach(socket as unknown as Socket<unknown>);
-          if (got) {
-            socket.terminate();
-            return;
-          }
-          got = true;
-          if (tls) void conn.startTls(tls.settings, tls.session());
-          resolveConn(conn);
-        },
-      },
-    });
-  } catch (err) {
-    throw new ClientError(`cannot listen for an active data connection on ${host}: ${(err as Error).message}`);
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let rejectWait: ((e: Error) => void) | null = null;
-  const close = () => {
-    clearTimeout(timer);
-    server.stop(false);
-    rejectWait?.(new ClientError("active data connection abandoned"));
-  };
-  return {
-    host,
-    port: server.port,
-    accept(timeoutMs = 15_000) {
-      const waiting = Promise.race([
-        accepted,
-        new Promise<never>((_, reject) => {
-          rejectWait = reject;
-          timer = setTimeout(() => reject(new ClientError("the server did not open the active data connection")), timeoutMs);
-        }),
-      ]).finally(() => {
-        clearTimeout(timer);
-        server.stop(false);
-      });
-      waiting.catch(() => {}); // the caller may race this against the reply and stop listening
-      return waiting;
-    },
-    close,
-  };
 }

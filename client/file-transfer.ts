@@ -1,7 +1,8 @@
 // The one verified file transfer every job runs (a single get/put, each file of a tree, a sync):
 // lock, record the remote state before the first byte, stream while hashing, reconnect and continue
 // after a drop, compare sizes and the server's digest, then publish (rename) or set the bad data aside.
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { rename, utimes } from "node:fs/promises";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, type Notifier, type Session, type TransferOptions } from "./session.ts";
@@ -31,6 +32,11 @@ export interface FileContext {
   beforeFirstByte(remote: RemoteState): void;
   /** Called when nothing resumable is left (a fresh transfer that moved nothing, or data set aside). */
   discard(): void;
+  /**
+   * Called once the file's last command is on the wire (its reply pending): a tree job's next file
+   * may start on the same control connection now, its commands pipelined behind (replies keep order).
+   */
+  controlFree?(): void;
 }
 
 /** SIZE and MDTM of a remote file (null when the server cannot say; `missing` when it does not exist). */
@@ -142,7 +148,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         offset = 0;
       }
       if (offset > 0) {
-        const prefixHex = await sink.prefix(fd, offset);
+        const prefixHex = await sink.prefix(offset);
         const remote = ctx.verify ? await session.client.remoteDigest(path, algo, { start: 0, end: offset }) : null;
         if (remote) {
           if (remote.hex !== prefixHex) {
@@ -174,11 +180,15 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         attempt++;
         if (!isRetryable(err) || attempt > ctx.opts.retries) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
-        await sink.flushed();
         ftruncateSync(fd, offset); // the file and the running hash stay in lockstep
         attempt = await session.reconnect(attempt, note);
       }
     }
+    // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
+    // job, with the next file's start (controlFree).
+    const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, size, note);
+    verdictP?.catch(() => {}); // awaited below unless an earlier step fails
+    ctx.controlFree?.();
     const digest = await sink.digest(); // after every write
     sink = null;
     // kill -9 cannot lose what is in the page cache; only --fsync pays for surviving a power loss.
@@ -195,21 +205,17 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       const aside = setAside();
       throw new ClientError(`size mismatch: received ${offset} bytes, the server reports ${size}; the data is kept in ${aside}`);
     }
-    const verdict = await askDigest(session.client, path, algo, ctx.verify, size, note);
+    const verdict = await verdictP!;
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {
       const aside = setAside();
       throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`);
     } else verifiedBy = `verified by ${verdict.via}`;
-    renameSync(part, job.local);
-    if (job.mtime) {
-      try {
-        utimesSync(job.local, job.mtime, job.mtime);
-      } catch {
-        /* a time we cannot set only costs a later sync a comparison */
-      }
-    }
+    // Off the event loop: on a busy disk a rename can block for milliseconds, and a tree job's other
+    // connections keep moving meanwhile.
+    await rename(part, job.local);
+    if (job.mtime) await utimes(job.local, job.mtime, job.mtime).catch(() => {}); // a time we cannot set only costs a later sync a comparison
     return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy };
   } catch (err) {
     progress.clear();
@@ -286,7 +292,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     for (;;) {
       const client = session.client;
       sink?.dispose();
-      sink = chunkSink(ctx.verify ? algo : null, size);
+      sink = chunkSink(ctx.verify ? algo : null, size, fd);
       offset = 0;
       if (continuing) {
         const now = await remoteState(client, path);
@@ -296,13 +302,13 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         else if (now.size > size) note.warn(`the remote file is larger (${now.size}) than the local one (${size}); uploading from the start`);
         else offset = now.size;
         if (offset > 0) {
-          const prefixHex = await sink.prefix(fd, offset);
+          const prefixHex = await sink.prefix(offset);
           const remote = ctx.verify ? await client.remoteDigest(path, algo, { start: 0, end: offset }).catch(() => null) : null;
           if (remote && remote.hex !== prefixHex) {
             note.warn(`the remote partial file differs from the first ${offset} local bytes; uploading from the start`);
             offset = 0;
             sink.dispose();
-            sink = chunkSink(ctx.verify ? algo : null, size);
+            sink = chunkSink(ctx.verify ? algo : null, size, fd);
           } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
           else if (attempt === 0) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
         }

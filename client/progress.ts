@@ -28,23 +28,72 @@ export function formatRate(bytesPerSec: number): string {
   return `${formatSize(Math.max(0, Math.round(bytesPerSec)))}/s`;
 }
 
-/** One transfer's progress. `done` counts the whole file (including a resumed prefix). */
-export class Progress {
-  private done = 0;
-  private startDone = 0;
-  private started = performance.now();
+/**
+ * What both displays share: a line redrawn in place on a TTY at most every `intervalMs`, cleared
+ * before a message, and one summary line at the end (on a TTY after the last redraw); nothing quiet.
+ */
+abstract class Display {
+  protected started = performance.now();
   private lastDraw = 0;
   private drawn = false;
-  /** Bytes actually moved over the network in this run (not the resumed prefix). */
-  moved = 0;
 
   constructor(
     readonly label: string,
     readonly mode: ProgressMode,
-    private total: number | null,
-    private readonly stream: ProgressStream = process.stderr,
-    private readonly intervalMs = 100,
+    protected readonly stream: ProgressStream,
+    private readonly intervalMs: number,
   ) {}
+
+  /** The live line, given the seconds since the start. */
+  protected abstract line(elapsed: number): string;
+  /** The summary line (without its newline). */
+  protected abstract summary(elapsed: number, extra: string): string;
+
+  protected draw(force: boolean): void {
+    if (this.mode !== "tty") return;
+    const now = performance.now();
+    if (!force && now - this.lastDraw < this.intervalMs) return;
+    this.lastDraw = now;
+    this.stream.write(`\r${this.line((now - this.started) / 1000)}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /** Clear the line (before printing a message on a TTY). */
+  clear(): void {
+    if (this.mode === "tty" && this.drawn) {
+      this.stream.write("\r\x1b[K");
+      this.drawn = false;
+    }
+  }
+
+  /** The summary line; on a TTY the live line is drawn once more and kept above it. */
+  finish(extra: string): void {
+    if (this.mode === "quiet") return;
+    if (this.mode === "tty") {
+      this.draw(true);
+      this.stream.write("\n");
+      this.drawn = false;
+    }
+    this.stream.write(`${this.summary((performance.now() - this.started) / 1000, extra)}\n`);
+  }
+}
+
+/** One transfer's progress. `done` counts the whole file (including a resumed prefix). */
+export class Progress extends Display {
+  private done = 0;
+  private startDone = 0;
+  /** Bytes actually moved over the network in this run (not the resumed prefix). */
+  moved = 0;
+
+  constructor(
+    label: string,
+    mode: ProgressMode,
+    private total: number | null,
+    stream: ProgressStream = process.stderr,
+    intervalMs = 100,
+  ) {
+    super(label, mode, stream, intervalMs);
+  }
 
   /** Start (or restart after a reconnect) at `done` bytes of the file. */
   start(done: number, total?: number | null): void {
@@ -63,12 +112,7 @@ export class Progress {
     this.draw(false);
   }
 
-  private draw(force: boolean): void {
-    if (this.mode !== "tty") return;
-    const now = performance.now();
-    if (!force && now - this.lastDraw < this.intervalMs) return;
-    this.lastDraw = now;
-    const elapsed = (now - this.started) / 1000;
+  protected line(elapsed: number): string {
     const rate = elapsed > 0 ? this.moved / elapsed : 0;
     const total = this.total;
     const pct = total ? Math.min(100, (this.done / total) * 100) : total === 0 ? 100 : null;
@@ -79,33 +123,14 @@ export class Progress {
     const pctText = pct === null ? "  ?%" : `${pct.toFixed(0).padStart(3)}%`;
     const sizeText = total !== null ? `${formatSize(this.done)}/${formatSize(total)}` : formatSize(this.done);
     const name = this.label.length > 24 ? `…${this.label.slice(-23)}` : this.label;
-    const line = `${name} ${bar} ${pctText} ${sizeText} ${formatRate(rate)} ETA ${formatDuration(eta)}`;
-    this.stream.write(`\r${line}\x1b[K`);
-    this.drawn = true;
+    return `${name} ${bar} ${pctText} ${sizeText} ${formatRate(rate)} ETA ${formatDuration(eta)}`;
   }
 
-  /** Clear the bar (before printing a message on a TTY). */
-  clear(): void {
-    if (this.mode === "tty" && this.drawn) {
-      this.stream.write("\r\x1b[K");
-      this.drawn = false;
-    }
-  }
-
-  /** Final line: "name: 10.0 MiB in 1.2 s (8.3 MiB/s), sha256 e3b0…". */
-  finish(extra: string): void {
-    if (this.mode === "quiet") return;
-    if (this.mode === "tty") {
-      this.draw(true);
-      this.stream.write("\n");
-      this.drawn = false;
-    }
-    const elapsed = (performance.now() - this.started) / 1000;
+  /** "name: 10485760 bytes in 1.2 s (8.3 MiB/s), sha256 e3b0…". */
+  protected summary(elapsed: number, extra: string): string {
     const rate = elapsed > 0 ? this.moved / elapsed : 0;
     const moved = this.moved === this.done ? "" : ` (${this.moved} moved in this run)`;
-    this.stream.write(
-      `${this.label}: ${this.done} bytes${moved} in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `, ${extra}` : ""}\n`,
-    );
+    return `${this.label}: ${this.done} bytes${moved} in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `, ${extra}` : ""}`;
   }
 }
 
@@ -113,23 +138,22 @@ export class Progress {
  * One display for a whole tree job: files done/total, bytes, rate, ETA, redrawn in place on a TTY;
  * one summary line otherwise; nothing with --quiet.
  */
-export class TreeProgress {
+export class TreeProgress extends Display {
   filesDone = 0;
   bytesDone = 0;
   /** Bytes moved over the network by this run. */
   moved = 0;
-  private started = performance.now();
-  private lastDraw = 0;
-  private drawn = false;
 
   constructor(
-    readonly label: string,
-    readonly mode: ProgressMode,
+    label: string,
+    mode: ProgressMode,
     public filesTotal: number,
     public bytesTotal: number,
-    private readonly stream: ProgressStream = process.stderr,
-    private readonly intervalMs = 100,
-  ) {}
+    stream: ProgressStream = process.stderr,
+    intervalMs = 100,
+  ) {
+    super(label, mode, stream, intervalMs);
+  }
 
   /** A per-file view feeding this display (what the shared file transfer reports into). */
   file(): { start(done: number, total?: number | null): void; update(movedNow: number): void; clear(): void; readonly moved: number } {
@@ -168,37 +192,17 @@ export class TreeProgress {
     this.draw(false);
   }
 
-  private draw(force: boolean): void {
-    if (this.mode !== "tty") return;
-    const now = performance.now();
-    if (!force && now - this.lastDraw < this.intervalMs) return;
-    this.lastDraw = now;
-    const elapsed = (now - this.started) / 1000;
+  protected line(elapsed: number): string {
     const rate = elapsed > 0 ? this.moved / elapsed : 0;
     const left = Math.max(0, this.bytesTotal - this.bytesDone);
     const eta = rate > 0 ? left / rate : NaN;
     const line = `${this.label}: ${this.filesDone}/${this.filesTotal} files, ${formatSize(this.bytesDone)}/${formatSize(this.bytesTotal)} ${formatRate(rate)} ETA ${formatDuration(eta)}`;
-    this.stream.write(`\r${line.slice(0, Math.max(20, (this.stream.columns || 100) - 1))}\x1b[K`);
-    this.drawn = true;
+    return line.slice(0, Math.max(20, (this.stream.columns || 100) - 1));
   }
 
-  clear(): void {
-    if (this.mode === "tty" && this.drawn) {
-      this.stream.write("\r\x1b[K");
-      this.drawn = false;
-    }
-  }
-
-  /** The summary line: "get -r dir: 1000 files, 97.7 MiB in 3.2 s (30.5 MiB/s); 1000 verified, 0 failed". */
-  finish(extra: string): void {
-    if (this.mode === "quiet") return;
-    if (this.mode === "tty") {
-      this.draw(true);
-      this.stream.write("\n");
-      this.drawn = false;
-    }
-    const elapsed = (performance.now() - this.started) / 1000;
+  /** "get -r dir: 1000 files, 97.7 MiB moved in 3.2 s (30.5 MiB/s); 1000 copied (…)". */
+  protected summary(elapsed: number, extra: string): string {
     const rate = elapsed > 0 ? this.moved / elapsed : 0;
-    this.stream.write(`${this.label}: ${this.filesDone} files, ${formatSize(this.moved)} moved in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `; ${extra}` : ""}\n`);
+    return `${this.label}: ${this.filesDone} files, ${formatSize(this.moved)} moved in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `; ${extra}` : ""}`;
   }
 }

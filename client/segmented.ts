@@ -115,8 +115,8 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     if (missing) throw new TransferInterrupted(`segment ${missing.start}-${missing.end} is incomplete`, 0);
     if (ctx.opts.fsync) fsyncSync(fd);
     // Verified as one file: every byte read back and hashed (from the page cache), compared with HASH.
-    const sink = chunkSink(ctx.verify ? algo : null, size);
-    const digest = ctx.verify ? await sink.prefix(fd, size) : "";
+    const sink = chunkSink(ctx.verify ? algo : null, size, fd);
+    const digest = ctx.verify ? await sink.prefix(size) : "";
     sink.dispose();
     closeSync(fd);
     let verdictClient = sessions.find((x) => !x.client.control.isClosed);

@@ -178,6 +178,26 @@ export class Session {
     return new Session(await openSession(url, opts, creds), url, opts, creds);
   }
 
+  /**
+   * The first connection of a job. A server that answers 421 (too many connections, e.g. its
+   * per-address limit used up by other clients) may have room a moment later: back off and try again,
+   * --retries times, then fail with one line that says so.
+   */
+  static async openPatiently(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, note: { warn(msg: string): void }): Promise<Session> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Session.open(url, opts, creds);
+      } catch (err) {
+        if (!(err instanceof ClientError) || err.code !== 421) throw err;
+        if (attempt > opts.retries) {
+          throw new ClientError(`${err.message}; gave up after ${attempt} attempts (--retries ${opts.retries})`, { code: 421 });
+        }
+        note.warn(`${err.message}; retrying (attempt ${attempt} of ${opts.retries})`);
+        await backoff(attempt, opts.backoffMs ?? 500);
+      }
+    }
+  }
+
   /** The server path for a URL path (relative ones start at the login directory). */
   resolve(urlPath: string): string {
     return this.client.resolve(urlPath);

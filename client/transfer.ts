@@ -46,12 +46,10 @@ export interface PumpOptions {
 export const DEFAULT_STALL_MS = 60_000;
 
 /** Call `onStall` once when `conn` has moved no byte for `ms`; returns the stop function. */
-function watchStall(conn: Connection, ms: number, onStall: () => void, waitingOnUs: () => boolean = () => false): () => void {
+function watchStall(conn: Connection, ms: number, onStall: () => void): () => void {
   if (!ms) return () => {};
   const timer = setInterval(() => {
-    // While we hold the connection paused (our disk is behind) the server is not the one stalling.
-    if (waitingOnUs()) conn.lastActivity = performance.now();
-    else if (performance.now() - conn.lastActivity > ms) {
+    if (performance.now() - conn.lastActivity > ms) {
       clearInterval(timer);
       onStall();
     }
@@ -104,26 +102,17 @@ export async function download(client: FtpClient, path: string, offset: number, 
   let moved = 0;
   let writeError: Error | null = null;
   let limited = false;
-  let behind = false;
   let stalled = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  const unwatch = watchStall(
-    t.conn,
-    stallMs,
-    () => {
-      stalled = true;
-      t.conn.destroy();
-    },
-    () => behind,
-  );
-  const resume = () => {
-    if (!limited && !behind) t.conn.resume();
-  };
+  const unwatch = watchStall(t.conn, stallMs, () => {
+    stalled = true;
+    t.conn.destroy();
+  });
   t.conn.onData((chunk) => {
     if (writeError) return;
     const n = chunk.length;
     try {
-      sink.put(chunk, pos); // may take the chunk's memory: not touched after this
+      sink.put(chunk, pos);
     } catch (err) {
       writeError = err as Error;
       t.conn.destroy();
@@ -132,27 +121,18 @@ export async function download(client: FtpClient, path: string, offset: number, 
     pos += n;
     moved += n;
     opts.onProgress?.(moved);
-    if (sink.full && !behind) {
-      behind = true;
-      t.conn.pause();
-      sink.onDrain(() => {
-        behind = false;
-        resume();
-      });
-    }
     const wait = opts.limiter?.take(n) ?? 0;
     if (wait > 0 && !limited) {
       limited = true;
       t.conn.pause();
       setTimeout(() => {
         limited = false;
-        resume();
+        t.conn.resume();
       }, wait);
     }
   });
   await t.conn.closed;
   unwatch();
-  if (!writeError) await sink.flushed().catch((err: Error) => (writeError = err));
   if (writeError) {
     await client.quit();
     const msg = (writeError as Error).message;
@@ -193,20 +173,18 @@ export async function upload(
     stalled = true;
     t.conn.destroy();
   });
+  const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size - offset)));
   try {
     while (pos < size) {
       const want = Math.min(CHUNK, size - pos);
-      // From the sink: once the kernel took it, the hasher may take it over (no copy) and give it back.
-      const buf = opts.sink.buffer(want);
+      // One buffer for every chunk: write() resolves only once the kernel took (copied) all of it.
       const n = readSync(fd, buf, 0, want, pos);
       if (n <= 0) throw new ClientError("the local file shrank during the upload");
-      const view = n === want ? buf : buf.subarray(0, n);
+      const view = n === buf.length ? buf : buf.subarray(0, n);
       const wait = opts.limiter?.take(n) ?? 0;
       if (wait > 0) await Bun.sleep(wait);
       await t.conn.write(view);
-      opts.sink.hash(view, true);
-      // The hashing thread is behind: wait for it rather than queue the file in memory.
-      if (opts.sink.full) await new Promise<void>((resolve) => opts.sink.onDrain(resolve));
+      opts.sink.sent(view, pos);
       pos += n;
       moved += n;
       opts.onProgress?.(moved);

@@ -118,7 +118,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
   const note = new Notifier(opts.quiet || req.json === true);
   const creds = new Credentials(r.url, loadPassword(rec.id));
   const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
-  const first = await Session.open(r.url, sessionOpts, creds);
+  const first = await Session.openPatiently(r.url, sessionOpts, creds, note);
   const sessions: Session[] = [first];
   try {
     const remoteRoot = first.resolve(r.remoteDir);
@@ -175,9 +175,9 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       reports.push(planned(d, "created"));
     }
 
-    const work = async (s: Session, item: PlanItem): Promise<void> => {
+    const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<void> => {
       const fileProgress = progress.file();
-      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, note, progress: fileProgress, beforeFirstByte() {}, discard() {} };
+      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree };
       const localPath = join(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
       try {
@@ -296,7 +296,7 @@ async function runPool(
   first: Session,
   sessions: Session[],
   open: () => Promise<Session>,
-  work: (s: Session, item: PlanItem) => Promise<void>,
+  work: (s: Session, item: PlanItem, controlFree: () => void) => Promise<void>,
   note: Notifier,
 ): Promise<number> {
   let next = 0;
@@ -319,11 +319,23 @@ async function runPool(
       sessions.push(s);
     }
     alive++;
+    // A file whose last command (HASH) is sent lets the next one start behind it on the same
+    // connection; it finishes (reply, compare, rename) meanwhile.
+    const finishing: Promise<void>[] = [];
     try {
-      for (let item = take(); item; item = take()) await work(s, item);
+      for (let item = take(); item; item = take()) {
+        let free!: () => void;
+        const freed = new Promise<void>((r) => (free = r));
+        const whole = work(s, item, free);
+        whole.catch(() => {}); // observed below, with the others
+        finishing.push(whole);
+        await Promise.race([freed, whole]);
+      }
+      await Promise.all(finishing);
     } catch (err) {
       note.warn(`a connection was lost: ${(err as Error).message}`);
     } finally {
+      await Promise.allSettled(finishing); // every started file has its report before the job sums up
       alive--;
     }
   };

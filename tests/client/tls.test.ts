@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
-import { describeTlsError } from "../../client/connection.ts";
+import { describeTlsError } from "../../client/tls-trust.ts";
 import { recordingProxy } from "../helpers/proxy.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload

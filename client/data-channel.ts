@@ -1,0 +1,184 @@
+// Data connections (RFC 959 §3.2, RFC 2428): passive (EPSV, falling back to PASV) or active (EPRT,
+// falling back to PORT), TLS under PROT P (RFC 4217), and the transfer command's 1yz/final replies.
+// Once EPSV worked on a connection it is pipelined with the transfer command (one round trip less).
+import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
+import type { FtpReply } from "../protocol/reply.ts";
+import { listenForData, type DataListener } from "./active-listener.ts";
+import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
+import { connect, type Connection, type TlsSettings } from "./connection.ts";
+import { ClientError, replyError } from "./errors.ts";
+
+/** The data connections of one FtpClient, and what it learned about the server's modes. */
+export class DataChannel {
+  constructor(private readonly client: FtpClient) {}
+
+  /**
+   * Open a data connection and send the transfer command. Passive: EPSV, falling back to PASV
+   * (connecting to the control peer's address, never to the address a 227 names). Active: EPRT
+   * on the control connection's local address, falling back to PORT.
+   */
+  async transfer(verb: string, arg?: string, opts: { rest?: number; mode?: DataMode } = {}): Promise<DataTransfer> {
+    if (opts.mode === "eprt" || opts.mode === "port" || (opts.mode === undefined && this.client.opts.active)) return this.activeTransfer(verb, arg, opts);
+    if (!opts.rest && this.epsvWorks && (opts.mode === undefined || opts.mode === "epsv")) return this.pipelinedTransfer(verb, arg);
+    const conn = await this.passiveConnect(opts.mode);
+    try {
+      if (opts.rest) await this.client.restart(opts.rest);
+      const { done } = await this.startTransfer(verb, arg);
+      await this.dataReady(conn, done, verb, arg);
+      return { conn, done };
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+  }
+
+  /**
+   * EPSV and the transfer command in one write (once EPSV worked on this connection): the server
+   * answers 229, waits for our data connection and then starts, so a small file costs one round trip
+   * less (a tree job moves many). A 229 that does not come means the command failed too.
+   */
+  private async pipelinedTransfer(verb: string, arg?: string): Promise<DataTransfer> {
+    const epsv = this.client.request("EPSV");
+    const first = this.client.request(verb, arg);
+    first.catch(() => {}); // read below, or abandoned with the connection
+    const r = await epsv;
+    if (r.code !== 229) {
+      const refused = await first;
+      this.epsvWorks = false;
+      throw replyError(refused.code >= 300 ? `${verb}${arg ? ` ${arg}` : ""}` : "EPSV", refused.code >= 300 ? refused : r);
+    }
+    const host = this.client.control.remoteAddress || this.client.opts.host;
+    let conn: Connection;
+    try {
+      conn = await connect({ host, port: parseEpsvReply(r.lines.join(" ")), timeoutMs: this.client.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
+    } catch (err) {
+      // A refused command (550: no such file) closes the server's listener: its reply is the real error.
+      const refused = await first.catch(() => null);
+      if (refused && refused.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused);
+      throw err;
+    }
+    try {
+      const { done } = await this.transferStarted(first, verb, arg);
+      await this.dataReady(conn, done, verb, arg);
+      return { conn, done };
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+  }
+
+  /** EPSV answered 229 on this connection: later transfers may pipeline it with their command. */
+  private epsvWorks = false;
+
+  private async passiveConnect(mode?: DataMode): Promise<Connection> {
+    const host = this.client.control.remoteAddress || this.client.opts.host;
+    let port: number | null = null;
+    if (mode === "epsv" || (mode === undefined && !this.noEpsv)) {
+      const r = await this.client.command("EPSV");
+      if (r.code === 229) {
+        port = parseEpsvReply(r.lines.join(" "));
+        this.epsvWorks = true;
+      } else if (mode === "epsv") throw replyError("EPSV", r);
+      else this.noEpsv = true;
+    }
+    if (port === null) {
+      const r = await this.client.command("PASV");
+      if (r.code !== 227) throw replyError("PASV", r);
+      port = parseHostPort(r.lines.join(" ")).port;
+    }
+    return connect({ host, port, timeoutMs: this.client.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
+  }
+
+  /** PROT P: data connections are TLS too, offering the control connection's session (servers may require it). */
+  private dataTls(): { tls?: TlsSettings; session?: Buffer | null } {
+    if (!this.client.opts.tls) return {};
+    return { tls: this.client.opts.tls.settings, session: this.client.offerTlsSession ? this.client.control.tlsSession() : null };
+  }
+
+  /**
+   * A TLS data connection is usable after its handshake, which servers run once they accepted it or
+   * (vsftpd) once the transfer command arrived: so the command goes first, then we wait here.
+   */
+  private async dataReady(conn: Connection, done: Promise<FtpReply>, verb: string, arg?: string): Promise<void> {
+    if (!this.client.opts.tls) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        conn.ready,
+        done.then((r) => {
+          if (r.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, r);
+          return conn.ready;
+        }),
+        new Promise<never>((_, reject) => {
+          const ms = Math.min(this.client.opts.timeoutMs ?? 30_000, 30_000);
+          timer = setTimeout(() => reject(new ClientError("the server did not start TLS on the data connection", { retryable: true })), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private noEpsv = false;
+  private noEprt = false;
+
+  private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number; mode?: DataMode }): Promise<DataTransfer> {
+    const host = this.client.control.localAddress;
+    const tls = this.client.opts.tls ? { settings: this.client.opts.tls.settings, session: () => (this.client.offerTlsSession ? this.client.control.tlsSession() : null) } : undefined;
+    const listener: DataListener = listenForData(host, tls);
+    try {
+      let ok = false;
+      if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
+        const r = await this.client.command("EPRT", formatEprt({ host, port: listener.port }));
+        if (r.code === 200) ok = true;
+        else if (opts.mode === "eprt") throw replyError("EPRT", r);
+        else this.noEprt = true;
+      }
+      if (!ok) {
+        if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused");
+        await this.client.expect("PORT", formatHostPort({ host, port: listener.port }), [200], "PORT");
+      }
+      if (opts.rest) await this.client.restart(opts.rest);
+      const { done } = await this.startTransfer(verb, arg);
+      const accepted = listener.accept();
+      const conn = await Promise.race([
+        accepted,
+        // A refusal ends the wait; a quick 226 (small file, already sent) must not: keep waiting.
+        done.then((r) => {
+          if (r.code >= 300) throw replyError(`${verb} ${arg ?? ""}`.trim(), r);
+          return accepted;
+        }),
+      ]);
+      try {
+        await this.dataReady(conn, done, verb, arg);
+      } catch (err) {
+        conn.destroy();
+        throw err;
+      }
+      return { conn, done };
+    } finally {
+      listener.close();
+    }
+  }
+
+  /** Send the transfer command, wait for its 1yz, and return the promise of the final reply. */
+  private startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
+    return this.transferStarted(this.client.request(verb, arg), verb, arg);
+  }
+
+  /** The transfer command's first reply is 1yz (its final reply follows) or final (at once, or refused). */
+  private async transferStarted(reply: Promise<FtpReply>, verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
+    const first = await reply;
+    if (first.code >= 200) {
+      if (first.code < 300) return { done: Promise.resolve(first) }; // some servers answer 226 at once for empty files
+      throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first);
+    }
+    const done = (async () => {
+      let r = await this.client.read(24 * 3600 * 1000);
+      while (r.code < 200) r = await this.client.read(24 * 3600 * 1000);
+      return r;
+    })();
+    done.catch(() => {}); // observed by the caller; avoid an unhandled rejection while it streams
+    return { done };
+  }
+}

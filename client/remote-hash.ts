@@ -1,0 +1,84 @@
+// Asking the server for a file's digest: HASH (draft-bryan-ftp-hash) with OPTS HASH to pick the
+// algorithm and RANG (draft-bryan-ftp-range) for a byte range, else the legacy XSHA256/XMD5.
+import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
+import type { FtpClient } from "./client.ts";
+import { replyError } from "./errors.ts";
+
+export const HASH_NAMES: Record<"md5" | "sha256", { hash: HashAlgorithm; legacy: string }> = {
+  md5: { hash: "MD5", legacy: "XMD5" },
+  sha256: { hash: "SHA-256", legacy: "XSHA256" },
+};
+
+export type DigestAlgorithm = keyof typeof HASH_NAMES;
+
+/** The HASH state of one control connection: the algorithm selected, the legacy verbs refused. */
+export class RemoteHash {
+  private selected: HashAlgorithm | null = null;
+
+  constructor(private readonly client: FtpClient) {}
+
+  /**
+   * Say which digest we will ask for, before any byte moves: a server that sees OPTS HASH can hash
+   * while the data streams (ftpkit does) and answer the HASH afterwards without reading the file again.
+   */
+  async announce(algo: DigestAlgorithm): Promise<void> {
+    if (!this.client.features.has("HASH")) return;
+    const name = HASH_NAMES[algo].hash;
+    const r = await this.client.command("OPTS", `HASH ${name}`);
+    if (r.code === 200) this.selected = name;
+  }
+
+  /** Choose the HASH algorithm (OPTS HASH); false when the server refuses it. */
+  private async selectHash(algo: HashAlgorithm): Promise<boolean> {
+    if (this.selected === algo) return true;
+    const current = this.client.features.get("HASH") ?? "";
+    // FEAT marks the current algorithm with "*": "HASH SHA-256*;MD5".
+    const offered = current.split(";").map((s) => s.trim().replace(/\*$/, "").toUpperCase());
+    if (offered.length && offered[0] !== "" && !offered.includes(algo)) return false;
+    if (current.split(";").some((s) => s.trim().toUpperCase() === `${algo}*`)) {
+      this.selected = algo;
+      return true;
+    }
+    const r = await this.client.command("OPTS", `HASH ${algo}`);
+    if (r.code !== 200) return false;
+    this.selected = algo;
+    return true;
+  }
+
+  /**
+   * The server's digest of `path` (or of bytes [start, end) with a range, sent as RANG START END-1) using `algo`: HASH when
+   * FEAT lists it, else the legacy XSHA256/XMD5 (tried once, unless FEAT lists it). `null` when
+   * the server offers neither.
+   */
+  async digest(path: string, algo: DigestAlgorithm, range?: { start: number; end: number }): Promise<{ hex: string; via: string } | null> {
+    const names = HASH_NAMES[algo];
+    // Already selected: HASH goes out before the first await, so a caller can pipeline after it.
+    if (this.client.features.has("HASH") && (this.selected === names.hash || (await this.selectHash(names.hash)))) {
+      if (range) {
+        if (range.end <= range.start) return null;
+        const rr = await this.client.command("RANG", formatRangeArg(range)); // END inclusive on the wire
+        if (rr.code !== 350) return null;
+      }
+      const r = await this.client.command("HASH", path);
+      if (r.code === 213) {
+        // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
+        const res: HashResult = parseHashReply(r.lines[r.lines.length - 1]!);
+        if (res.algorithm !== names.hash) return null;
+        if (range && (res.start !== range.start || res.end !== range.end)) return null;
+        return { hex: res.hex, via: "HASH" };
+      }
+      if (r.code === 550 || r.code === 450) throw replyError(`HASH ${path}`, r);
+      return null;
+    }
+    if (range) return null; // legacy verbs have no portable range form
+    if (this.legacyRefused.has(names.legacy)) return null;
+    const listed = this.client.features.has(names.legacy);
+    const r = await this.client.command(names.legacy, path);
+    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines[r.lines.length - 1]!), via: names.legacy };
+    if (listed && (r.code === 550 || r.code === 450)) throw replyError(`${names.legacy} ${path}`, r);
+    this.legacyRefused.add(names.legacy);
+    return null;
+  }
+
+  private legacyRefused = new Set<string>();
+}

@@ -1,0 +1,65 @@
+// Who the client trusts over TLS (RFC 4217): the system CAs plus --ca, or nothing checked with
+// --insecure; and one clear line for every way a handshake or a certificate check can fail.
+import { getCACertificates } from "node:tls";
+import { ClientError } from "./errors.ts";
+
+/** How to verify and resume TLS for one server. */
+export interface TlsSettings {
+  /** The name the server's certificate must carry (the URL host). */
+  host: string;
+  /** Extra PEM certificates to trust besides the system CAs (--ca). */
+  ca?: string[];
+  /** Accept any certificate, unverified (--insecure). */
+  insecure?: boolean;
+}
+
+let systemCas: string[] | null = null;
+
+/** Bun's `tls` options for verifying `settings.host`: the system CAs plus --ca, or nothing checked with --insecure. */
+export function tlsOptions(settings: TlsSettings): Record<string, unknown> {
+  const host = settings.host;
+  const opts: Record<string, unknown> = { serverName: host };
+  if (settings.insecure) return { ...opts, rejectUnauthorized: false };
+  if (systemCas === null) {
+    try {
+      systemCas = getCACertificates("system");
+    } catch {
+      systemCas = [];
+    }
+    // No system store readable: Bun's bundled Mozilla list is the next best thing.
+    if (systemCas.length === 0) systemCas = [...getCACertificates("bundled")];
+  }
+  // `ca` replaces the trusted list, so the system CAs are passed along with the extra ones.
+  return { ...opts, rejectUnauthorized: true, ca: [...systemCas, ...(settings.ca ?? [])] };
+}
+
+/** A certificate that did not verify (as opposed to a handshake that failed): --insecure accepts it. */
+export function isVerifyError(err: Error | null | undefined): boolean {
+  if (!err) return false;
+  const text = `${(err as { code?: string }).code ?? ""} ${err.message}`;
+  return /SELF_SIGNED|self.signed|CERT_|ALTNAME|altnames|ISSUER|UNABLE_TO_(GET|VERIFY)|unable to (get|verify)|EXPIRED|NOT_YET_VALID/i.test(text);
+}
+
+/** One line for a failed handshake or certificate check (never a stack trace). */
+export function describeTlsError(err: Error | null | undefined, settings: TlsSettings): ClientError {
+  const host = settings.host;
+  const code = (err as { code?: string } | null)?.code ?? "";
+  const msg = err?.message ?? "handshake failed";
+  const hint = "use --ca FILE or --insecure";
+  if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`);
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
+    // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.
+    const at = msg.lastIndexOf("altnames: ");
+    const names = at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
+    return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`);
+  }
+  if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`);
+  if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`);
+  if (/ISSUER|UNABLE_TO_VERIFY|unable to (get|verify)/i.test(code + msg)) {
+    return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`);
+  }
+  if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(code + msg)) {
+    return new ClientError(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`);
+  }
+  return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`);
+}

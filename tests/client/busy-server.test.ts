@@ -1,0 +1,61 @@
+// A tree job whose very first connection is refused with 421 (the server's per-address limit used
+// up by other clients): the client backs off and tries again, bounded by --retries, against a real
+// `ftpkit serve --max-per-ip 1` whose one slot a raw control connection holds.
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir } from "../helpers/peers.ts";
+import { snapshot } from "../helpers/trees.ts";
+import { Wire } from "../helpers/wire.ts";
+
+setDefaultTimeout(60_000);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function busyServer() {
+  const srv = await startFtpkitServer({ args: ["--max-per-ip", "1"] });
+  cleanups.push(() => srv.stop());
+  for (let i = 0; i < 5; i++) writeFileSync(join(srv.home, `f${i}.txt`), `file ${i}\n`.repeat(100));
+  mkdirSync(join(srv.home, "sub"));
+  writeFileSync(join(srv.home, "sub/g.txt"), "g\n");
+  const holder = await Wire.connect(srv.port);
+  cleanups.push(() => holder.close());
+  expect((await holder.read())?.code).toBe(220); // the one allowed connection is taken
+  const work = tempDir("ftpkit-busy-");
+  cleanups.push(() => removeDir(work));
+  return { srv, holder, work };
+}
+
+describe("421 on the first connection of a tree job", () => {
+  test("backs off and retries; once the slot is free the whole tree arrives", async () => {
+    const { srv, holder, work } = await busyServer();
+    const proc = spawnFtpkit(["get", "-r", srv.url("/"), "out", "--retries", "6"], { cwd: work });
+    cleanups.push(() => void proc.kill(9));
+    let stderr = "";
+    const reader = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of proc.stderr) {
+        stderr += dec.decode(chunk, { stream: true });
+        // Free the slot only after the client was refused and said it will retry.
+        if (/retrying \(attempt 1 of 6\)/.test(stderr)) holder.close();
+      }
+    })();
+    const code = await proc.exited;
+    await reader;
+    expect(stderr).toMatch(/421/);
+    expect(code).toBe(0);
+    expect(snapshot(join(work, "out"))).toEqual(snapshot(srv.home));
+  });
+
+  test("gives up after --retries with one clear line when the server stays full", async () => {
+    const { srv, work } = await busyServer();
+    const r = await runFtpkit(["get", "-r", srv.url("/"), "out", "--retries", "2"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/retrying \(attempt 2 of 2\)/);
+    expect(r.stderr).toMatch(/\(421\); gave up after 3 attempts \(--retries 2\)/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
