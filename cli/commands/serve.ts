@@ -263,7 +263,10 @@ export default defineCommand({
     const workers = workerCount(args.workers as string | undefined);
     const worker = process.env[WORKER_ENV];
     if (workers > 1 && worker === undefined) return runWorkers(workers, rawArgs, options);
-    if (worker !== undefined) options.reusePort = true;
+    if (worker !== undefined) {
+      options.reusePort = true;
+      options.worker = Number(worker);
+    }
     if (worker !== undefined && process.env[WORKER_STATE_ENV] === "ipc") {
       const { ipcClient } = await import("../../server/state/ipc-client.ts");
       options.state = "ipc:primary";
