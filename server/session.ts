@@ -34,8 +34,8 @@ export interface InputControl {
 export class Session {
   /**
    * Unique within the server: a plain count in one process; under `serve --workers` the worker's
-   * index comes first ("1-17"), so log lines, xferlog entries and metrics of several workers that
-   * share one stdout can be told apart.
+   * index comes first ("1-17"), so the log lines of several workers that share one stdout can be
+   * told apart (each worker counts from 1).
    */
   readonly id: number | string;
   readonly startedAt = Date.now();
