@@ -86,6 +86,11 @@ export function ensureSystemUser(acct: Account): void {
   if (sh(["id", "-u", acct.user]).code !== 0) {
     const r = sh(["useradd", "--no-create-home", "--home-dir", acct.home, "--shell", "/bin/sh", "--comment", "ftpkit bench", acct.user]);
     if (r.code !== 0) throw new Error(`useradd ${acct.user}: ${r.out.trim()}`);
+  } else {
+    // vsftpd changes into the passwd home before local_root: one left by a worktree that is gone
+    // makes every login fail ("500 OOPS: cannot change directory"). Any existing home will do.
+    const home = sh(["getent", "passwd", acct.user]).out.split(":")[5] ?? "";
+    if (!existsSync(home)) sh(["usermod", "--home", acct.home, acct.user]);
   }
   const r = sh(["chpasswd"], `${acct.user}:${acct.pass}\n`);
   if (r.code !== 0) throw new Error(`chpasswd: ${r.out.trim()}`);

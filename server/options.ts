@@ -42,6 +42,8 @@ export interface ServerOptions {
   stateTtlMs?: number;
   /** Listen with SO_REUSEPORT (--workers: several processes accept on one port). */
   reusePort?: boolean;
+  /** This process is worker N of `serve --workers` (0-based): its session ids read "N-count". */
+  worker?: number;
 }
 
 export const DEFAULT_OPTIONS: ServerOptions = {

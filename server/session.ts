@@ -32,7 +32,12 @@ export interface InputControl {
 
 /** Everything one control connection knows. Never touches process state (no chdir): cwd is virtual. */
 export class Session {
-  readonly id = nextSessionId++;
+  /**
+   * Unique within the server: a plain count in one process; under `serve --workers` the worker's
+   * index comes first ("1-17"), so the log lines of several workers that share one stdout can be
+   * told apart (each worker counts from 1).
+   */
+  readonly id: number | string;
   readonly startedAt = Date.now();
   socket: Socket<ControlSocketState>;
   readonly remoteIp: string;
@@ -86,6 +91,8 @@ export class Session {
     remoteIp: string,
     localIp: string,
   ) {
+    const n = nextSessionId++;
+    this.id = server.options.worker === undefined ? n : `${server.options.worker}-${n}`;
     this.socket = socket;
     this.remoteIp = remoteIp;
     this.localIp = localIp;

@@ -12,6 +12,7 @@ import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag, repeatedFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
 import { runWorkers, WORKER_ENV, WORKER_STATE_ENV, workerCount } from "./serve-workers.ts";
+import { reexecWithAllocatorTuning } from "./serve-allocator.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -234,6 +235,8 @@ export default defineCommand({
     checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const options = serverOptionsFrom(args);
     options.ops = opsOptionsFrom(args, rawArgs);
+    // Flags are valid: from here on the process runs as the server (see serve-allocator.ts).
+    reexecWithAllocatorTuning();
     const inline = inlineAccounts(args, rawArgs);
     if (inline) {
       const { MemoryLogins } = await import("../../server/auth/memory-store.ts");
@@ -263,7 +266,10 @@ export default defineCommand({
     const workers = workerCount(args.workers as string | undefined);
     const worker = process.env[WORKER_ENV];
     if (workers > 1 && worker === undefined) return runWorkers(workers, rawArgs, options);
-    if (worker !== undefined) options.reusePort = true;
+    if (worker !== undefined) {
+      options.reusePort = true;
+      options.worker = Number(worker);
+    }
     if (worker !== undefined && process.env[WORKER_STATE_ENV] === "ipc") {
       const { ipcClient } = await import("../../server/state/ipc-client.ts");
       options.state = "ipc:primary";

@@ -13,6 +13,14 @@ export interface LedgerStore {
 
 /** Bytes leased from the shared ledger at a time: one round trip per this many uploaded bytes at most. */
 export const LEASE_BLOCK = 4 * 1024 * 1024;
+/**
+ * The block doubles, up to this, while each lease is spent within LEASE_FAST_MS of the one before:
+ * 50 uploads of one user on one node (stor-100, --workers 2, quota set) spent a 4 MiB block every
+ * ~9 chunks, so nearly every chunk waited behind a round trip, queued (held) in memory meanwhile:
+ * 8–10 s of CPU and 210 k page faults per GiB against 1.5 s and 15 k without a quota.
+ */
+export const LEASE_BLOCK_MAX = 64 * 1024 * 1024;
+const LEASE_FAST_MS = 1000;
 
 /**
  * A quota ledger shared by several nodes through the store. Uploads on this node spend a lease of
@@ -33,6 +41,9 @@ export class RedisLedger implements Ledger {
   private seenUsed = 0;
   private seenOthers = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Size of the last lease block asked for, and when (see LEASE_BLOCK_MAX). */
+  private block = 0;
+  private blockAt = 0;
   private measuring: Promise<void> | null = null;
 
   constructor(
@@ -87,6 +98,7 @@ export class RedisLedger implements Ledger {
     if (bytes <= this.leaseFree && Date.now() < this.validUntil) {
       this.leaseFree -= bytes;
       this.reservedOut += bytes;
+      this.leaseAhead();
       return true;
     }
     // One lease request at a time per ledger: the next waits and may find the block already there.
@@ -95,15 +107,47 @@ export class RedisLedger implements Ledger {
 
   private async admitLeased(bytes: number): Promise<boolean> {
     if (bytes > this.leaseFree || Date.now() >= this.validUntil) {
-      // Small quotas lease in smaller blocks, so one node's idle lease does not starve the others.
-      const block = Math.min(LEASE_BLOCK, Math.max(64 * 1024, Math.floor(this.limit / 16)));
-      const granted = await this.lease(Math.max(block, bytes - this.leaseFree), Math.max(0, bytes - this.leaseFree));
+      const granted = await this.lease(Math.max(this.nextBlock(), bytes - this.leaseFree), Math.max(0, bytes - this.leaseFree));
       if (granted < 0) return false;
     }
     if (bytes > this.leaseFree) return false;
     this.leaseFree -= bytes;
     this.reservedOut += bytes;
     return true;
+  }
+
+  /** The size of the next lease: doubled while leases are spent fast (LEASE_BLOCK_MAX). */
+  private nextBlock(): number {
+    // Small quotas lease in smaller blocks, so one node's idle lease does not starve the others.
+    const small = Math.max(64 * 1024, Math.floor(this.limit / 16));
+    const now = Date.now();
+    const fast = this.block > 0 && now - this.blockAt < LEASE_FAST_MS;
+    this.block = fast ? Math.min(this.block * 2, LEASE_BLOCK_MAX, small) : Math.min(LEASE_BLOCK, small);
+    this.blockAt = now;
+    return this.block;
+  }
+
+  private leasingAhead = false;
+
+  /**
+   * Ask for the next block while half of this one is left, so a busy upload's chunks are admitted
+   * from the lease instead of each waiting (and being held in memory) behind a round trip. A refusal
+   * or an unreachable store is left for the next admit that really needs bytes to find out.
+   */
+  private leaseAhead(): void {
+    if (this.leasingAhead || this.block === 0 || this.leaseFree >= this.block / 2) return;
+    this.leasingAhead = true;
+    void this.serial(async () => {
+      if (this.leaseFree >= this.block / 2 || this.reservedOut === 0) return;
+      await this.lease(this.nextBlock(), 0);
+      // Every upload ended while we asked: give the block straight back rather than sit on it.
+      if (this.reservedOut === 0 && this.leaseFree > 0) {
+        this.leaseFree = 0;
+        await this.flushNow();
+      }
+    })
+      .catch(() => {})
+      .finally(() => (this.leasingAhead = false));
   }
 
   /** Ask the store for `want` bytes (at least `min`); renews the lease's freshness. -1: refused. */

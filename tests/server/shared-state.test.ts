@@ -87,6 +87,19 @@ for (const kind of ["local", "redis", "memory"] as const) {
       expect(finalCode(await b.transfer("STOR b.bin", random(400 * KB)))).toBe(226);
     }, 20_000);
 
+    test("after 8 parallel uploads on one node end, no lease stays held: another node sees all the rest", async () => {
+      const { ports, home } = await cluster(kind, 2, 200_000 * KB);
+      const sessions = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(async () => (await login(ports[0]!)).w));
+      const codes = (await Promise.all(sessions.map((w, i) => w.transfer(`STOR big${i}.bin`, random(4000 * KB))))).map(finalCode);
+      expect(codes).toEqual([226, 226, 226, 226, 226, 226, 226, 226]);
+      expect(du(home)).toBe(32_000 * KB);
+      // Leases are taken ahead of need while uploads run; what is left of them goes back when they end.
+      for (const port of [ports[1]!, ports[0]!]) {
+        const { w } = await login(port);
+        expect(Number((await w.cmd("AVBL")).lines[0])).toBe(200_000 * KB - du(home));
+      }
+    }, 30_000);
+
     test("--max-connections counts the sessions of every node", async () => {
       const { ports } = await cluster(kind, 2, 0, { maxConnections: 3 });
       const greetings = [];

@@ -114,3 +114,25 @@ test("--workers 0 is refused with one clear line", async () => {
   expect(r.code).toBe(1);
   expect(r.stderr).toContain("--workers must be auto or a whole number");
 });
+
+test("session ids in the log are unique across workers and name the worker", async () => {
+  mode = "memory";
+  const { port } = await start(0, ["--log-format", "json"]);
+  const ids = () =>
+    serve!
+      .stdout()
+      .split("\n")
+      .filter((l) => l.includes('"event":"session start"'))
+      .map((l) => JSON.parse(l).session as unknown);
+  // SO_REUSEPORT spreads connections by address hash: connect until both workers have logged one.
+  for (let i = 0; i < 60 && new Set(ids().map((id) => String(id).split("-")[0])).size < 2; i++) {
+    const w = await connect(port);
+    expect((await w.read())?.code).toBe(220);
+    await waitFor(() => ids().length > i, 5000, "session start line");
+  }
+  const seen = ids();
+  expect(new Set(seen.map((id) => String(id).split("-")[0]))).toEqual(new Set(["0", "1"]));
+  for (const id of seen) expect(String(id)).toMatch(/^[01]-\d+$/);
+  // Each worker counts from 1, so without the prefix both would log session 1.
+  expect(new Set(seen).size).toBe(seen.length);
+}, 60_000);
