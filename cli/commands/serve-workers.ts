@@ -4,7 +4,7 @@
 // --state (Redis/Valkey). This file is the primary: it spawns, watches and stops the workers.
 import { consola } from "consola";
 import { availableParallelism } from "node:os";
-import type { Subprocess } from "bun";
+import type { Socket, Subprocess } from "bun";
 import { CliError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
@@ -53,7 +53,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   let probe;
   try {
     // reusePort is accepted by Bun.listen (BUN-NOTES) but missing from its listen types.
-    probe = Bun.listen({ hostname: host, port: options.port ?? 2121, socket: { data() {} }, ...({ reusePort: true } as object) });
+    // A client that arrives before any worker listens is told so, not dropped without a word.
+    const socket = { open: (s: Socket) => void s.end("421 Service starting, try again in a moment\r\n"), data() {} };
+    probe = Bun.listen({ hostname: host, port: options.port ?? 2121, socket, ...({ reusePort: true } as object) });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
@@ -61,6 +63,11 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     throw err;
   }
   const port = probe.port;
+  let probeOpen = true;
+  const releaseProbe = () => {
+    if (probeOpen) probe.stop(true);
+    probeOpen = false;
+  };
   const slices = options.pasvPorts ? slicePorts(options.pasvPorts, n) : null;
   let base = stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports");
   base = ["serve", ...base, "--port", String(port)];
@@ -91,6 +98,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
         }
         if ((message as { listening?: number }).listening !== undefined && !reported) {
           reported = true;
+          // One worker holds the port now: the probe stops taking the connections it would only refuse.
+          releaseProbe();
           if (++ready === n) onAllReady();
         }
       },
@@ -116,7 +125,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const stop = async (signal: string, code = 0) => {
     if (stopping) return process.exit(1);
     stopping = true;
-    probe.stop(true);
+    releaseProbe();
     for (const w of workers) w?.kill("SIGTERM");
     await Promise.all(workers.map((w) => w?.exited));
     if (!json) consola.info(`${signal}: workers stopped`);
@@ -126,7 +135,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   process.on("SIGTERM", () => void stop("SIGTERM"));
   await allReady;
   clearTimeout(timeout);
-  probe.stop(true);
+  releaseProbe();
   const shown = host.includes(":") ? `[${host}]` : host;
   const detail = slices ? `; passive ports ${slices.map(([a, b]) => `${a}-${b}`).join(", ")}` : "";
   // The PIDs are named here, on the line a script waits for: the workers' own lines share stdout and may come later.
