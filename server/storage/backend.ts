@@ -47,6 +47,11 @@ export interface ReadHandle {
   readonly size: number;
   /** Read into `buf` from file position `position`; returns bytes read (0 at end of file). */
   read(buf: Uint8Array, position: number): number | Promise<number>;
+  /**
+   * Optional: the bytes from `start` to `end` as the backend receives them, in pieces it will not
+   * touch again (a RETR sends them as they are: no copy into a buffer of its own).
+   */
+  chunks?(start: number, end: number): AsyncIterable<Uint8Array>;
   close(): void;
 }
 

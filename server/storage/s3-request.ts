@@ -108,7 +108,11 @@ export class S3Api {
     }
   }
 
-  private sendOnce(req: S3Request): Promise<Response> {
+  /**
+   * The URL and SigV4 headers of a request (`host` included: fetch sets it itself, a raw HTTP/1.1
+   * GET (s3-get.ts) writes it).
+   */
+  signed(req: S3Request): { url: URL; headers: Record<string, string> } {
     const basePath = this.base.pathname.replace(/\/+$/, "");
     const keyPath = req.key === "" ? "" : "/" + req.key.split("/").map(uriEncode).join("/");
     const path = `${basePath}/${uriEncode(this.bucket)}${keyPath}`;
@@ -129,8 +133,13 @@ export class S3Api {
     const scope = `${day}/${this.settings.region}/s3/aws4_request`;
     const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, new Bun.CryptoHasher("sha256").update(canonical).digest("hex")].join("\n");
     const signature = new Bun.CryptoHasher("sha256", this.keyFor(day)).update(toSign).digest("hex");
+    headers.authorization = `AWS4-HMAC-SHA256 Credential=${this.settings.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
+    return { url: new URL(`${this.base.origin}${path}${query ? "?" + query : ""}`), headers };
+  }
+
+  private sendOnce(req: S3Request): Promise<Response> {
+    const { url, headers } = this.signed(req);
     const { host: _host, ...send } = headers;
-    send.authorization = `AWS4-HMAC-SHA256 Credential=${this.settings.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
     const body = typeof req.body === "string" ? encoder.encode(req.body) : req.body;
     // The deadline covers sending the request and receiving the answer's head, not a download's
     // body: a RETR to a slow client may stream for hours (a stalled one is the transfer's to end).
@@ -138,7 +147,7 @@ export class S3Api {
     // A part upload gets extra time for its body (at least 64 KB/s), so a slow uplink is not cut.
     const deadline = REQUEST_TIMEOUT_MS + (body ? body.length / 64 : 0);
     const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);
-    return fetch(`${this.base.origin}${path}${query ? "?" + query : ""}`, {
+    return fetch(url, {
       method: req.method,
       headers: send,
       body,
