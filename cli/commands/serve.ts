@@ -291,6 +291,14 @@ export default defineCommand({
     if (worker !== undefined) server.context.log.info("worker listening", { worker: Number(worker), pid: process.pid, port: address.port });
     else if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
     else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (${serving})`);
+    // S3 homes and mounts: which store, and one line per cause if it cannot be reached (in the background).
+    if (worker === undefined || worker === "0") {
+      const places = server.context.auth.places?.() ?? [];
+      if (places.some((p) => p.startsWith("s3://"))) {
+        const { reportObjectStores } = await import("../../server/vfs/s3-report.ts");
+        void reportObjectStores(places, { s3Endpoint: server.options.s3Endpoint, log: server.context.log });
+      }
+    }
     const fds = server.descriptorLimit;
     if (fds && json) server.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
     else if (fds) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); each connection uses one or two`);

@@ -19,10 +19,13 @@ export type StorageErrorKind =
 /** A storage failure. Its message never contains a real filesystem path. */
 export class StorageError extends Error {
   readonly kind: StorageErrorKind;
-  constructor(kind: StorageErrorKind, message?: string) {
+  /** Optional words for the FTP client after the kind's reply text (a fixed text: never a path, bucket or key). */
+  readonly detail?: string;
+  constructor(kind: StorageErrorKind, message?: string, detail?: string) {
     super(message ?? kind);
     this.name = "StorageError";
     this.kind = kind;
+    if (detail !== undefined) this.detail = detail;
   }
 }
 
