@@ -670,7 +670,11 @@ async function main(): Promise<void> {
     }).finally(stopEverything);
     const command = `bun run bench ${process.argv.slice(2).join(" ")}`;
     const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-    writeFileSync(join(BENCH_DIR, "RESULTS-S3.md"), `# S3 rows\n\n\`${command}\` on ${new Date().toISOString()}, load average after the run ${load}.\n\n${table}\n`);
+    const file = join(BENCH_DIR, "RESULTS-S3.md");
+    // Keep hand-written findings (a "## Findings" section) across runs, as for RESULTS.md.
+    const old = existsSync(file) ? readFileSync(file, "utf8") : "";
+    const findings = old.includes("\n## Findings") ? old.slice(old.indexOf("\n## Findings")) : "";
+    writeFileSync(file, `# S3 rows\n\n\`${command}\` on ${new Date().toISOString()}, load average after the run ${load}.\n\n${table}\n${findings}`);
     console.log(table);
     return;
   }
