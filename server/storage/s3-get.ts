@@ -5,6 +5,7 @@
 // fetch or Bun.S3Client; a RETR through the server used 2.8–3.9 s with fetch). https:// endpoints
 // and endpoints behind an HTTP proxy keep fetch, which verifies certificates and honours proxies.
 import type { Socket } from "bun";
+import { dechunk } from "./s3-raw-send.ts";
 import { errorCode, errorFromCode, REQUEST_TIMEOUT_MS, type S3Api, type S3Request } from "./s3-request.ts";
 
 export interface BodySink {
@@ -29,9 +30,7 @@ const MAX_ERROR_BODY = 64 * 1024;
 
 /** Start a GET and push its body to `sink`. */
 export function openBody(api: S3Api, req: S3Request, sink: BodySink): BodySource {
-  const endpoint = new URL(api.settings.endpoint);
-  const proxied = !!(process.env.http_proxy || process.env.HTTP_PROXY);
-  return endpoint.protocol === "http:" && !proxied ? rawGet(api, req, sink) : fetchGet(api, req, sink);
+  return api.rawHttp ? rawGet(api, req, sink) : fetchGet(api, req, sink);
 }
 
 function fetchGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
@@ -213,19 +212,4 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
       socket?.terminate();
     },
   };
-}
-
-/** The payload of a chunked body (error answers only; S3 sends object bodies with a length). */
-function dechunk(body: Buffer): Buffer {
-  const out: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = body.indexOf("\r\n", at);
-    if (eol < 0) break;
-    const size = parseInt(body.subarray(at, eol).toString("latin1"), 16);
-    if (!(size > 0)) break;
-    out.push(body.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
-  }
-  return Buffer.concat(out);
 }
