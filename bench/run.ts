@@ -1,5 +1,5 @@
 // `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq,client-get] [--reps N] [--out FILE] [--port-base N] [--workers-redis]`
-// `bun run bench --s3 [--quick] [--reps N]`: only the S3-home rows (bench/s3.ts; needs S3_* set).
+// `bun run bench --s3 [--s3-env] [--quick] [--reps N]`: only the S3-home rows (bench/s3.ts; starts its own bluestore radosgw, or uses S3_* with --s3-env).
 // Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
 // each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
 // prints one markdown table (ratios to vsftpd) and writes it to bench/RESULTS.md.
@@ -115,11 +115,13 @@ interface Args {
   reps: number | undefined;
   out: string;
   s3: boolean;
+  /** --s3-env: the S3 rows use the radosgw of S3_* instead of starting their own. */
+  s3Env: boolean;
   workersRedis: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md"), s3: false, workersRedis: false };
+  const a: Args = { quick: false, only: [...SERVERS], workloads: undefined, reps: undefined, out: join(BENCH_DIR, "RESULTS.md"), s3: false, s3Env: false, workersRedis: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -130,6 +132,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--s3":
         a.s3 = true;
+        break;
+      case "--s3-env":
+        a.s3 = a.s3Env = true;
         break;
       case "--only":
         a.only = value().split(",").filter((s): s is ServerName => (SERVERS as readonly string[]).includes(s));
@@ -154,7 +159,7 @@ function parseArgs(argv: string[]): Args {
       }
       case "--help":
       case "-h":
-        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] [--port-base N] [--workers-redis] | --s3 [--quick]");
+        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] [--port-base N] [--workers-redis] | --s3 [--s3-env] [--quick] [--reps N] [--port-base N]");
         process.exit(0);
       // falls through (never reached)
       default:
@@ -655,10 +660,21 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.s3) {
     const { runS3Bench } = await import("./s3.ts");
-    const table = await runS3Bench({ quick: args.quick, reps: args.reps });
+    const table = await runS3Bench({
+      quick: args.quick,
+      reps: args.reps,
+      useEnv: args.s3Env,
+      // The S3 run has no other servers: ftpkit takes its usual ports, its radosgw the raw sender's.
+      ports: { ftpkit: PORTS.ftpkit, pasv: PASV.ftpkit, rgw: PORTS.raw },
+      onStop: (stop) => extraStops.add(stop),
+    }).finally(stopEverything);
     const command = `bun run bench ${process.argv.slice(2).join(" ")}`;
     const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-    writeFileSync(join(BENCH_DIR, "RESULTS-S3.md"), `# S3 rows\n\n\`${command}\` on ${new Date().toISOString()}, load average after the run ${load}.\n\n${table}\n`);
+    const file = join(BENCH_DIR, "RESULTS-S3.md");
+    // Keep hand-written findings (a "## Findings" section) across runs, as for RESULTS.md.
+    const old = existsSync(file) ? readFileSync(file, "utf8") : "";
+    const findings = old.includes("\n## Findings") ? old.slice(old.indexOf("\n## Findings")) : "";
+    writeFileSync(file, `# S3 rows\n\n\`${command}\` on ${new Date().toISOString()}, load average after the run ${load}.\n\n${table}\n${findings}`);
     console.log(table);
     return;
   }

@@ -35,7 +35,9 @@ const LIMIT = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/n
 /** Runs a server in its own session with the fd limit raised (1,000 sessions need fds), output to `log`. */
 export function spawnServer(cmd: string[], log: string): Subprocess {
   const script = `${LIMIT}; log=$1; shift; exec "$@" >"$log" 2>&1 </dev/null`;
-  return Bun.spawn(["setsid", "sh", "-c", script, "sh", log, ...cmd], { cwd: REPO_DIR, stdio: ["ignore", "ignore", "ignore"] });
+  // env given explicitly: Bun.spawn's default is the environment the bench started with, without
+  // what it set since (the S3 rows export the S3_* of the radosgw they started).
+  return Bun.spawn(["setsid", "sh", "-c", script, "sh", log, ...cmd], { cwd: REPO_DIR, env: { ...process.env }, stdio: ["ignore", "ignore", "ignore"] });
 }
 
 /** Runs a load generator (fd limit raised) with piped stdin/stdout/stderr. */

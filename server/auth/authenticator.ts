@@ -123,6 +123,15 @@ export class Authenticator {
     return { loaded: this.loaded, users: this.users.size, homes: [...homes] };
   }
 
+  places(): string[] {
+    const out = new Set<string>();
+    for (const u of this.users.values()) {
+      out.add(u.home);
+      for (const m of u.mounts) out.add(m.dir);
+    }
+    return [...out];
+  }
+
   /** SIGHUP: read the file again now, changed or not. A broken file keeps the previous users (ok false). */
   async reload(): Promise<{ ok: boolean; users: number }> {
     if (this.reloading) await this.reloading;

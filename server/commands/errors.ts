@@ -19,7 +19,7 @@ export function replyForError(err: unknown): { code: number; text: string; unexp
   if (err instanceof FtpError) return { code: err.code, text: err.message, unexpected: false };
   if (err instanceof StorageError) {
     const [code, text] = STORAGE_REPLIES[err.kind];
-    return { code, text, unexpected: false };
+    return { code, text: err.detail ? `${text}: ${err.detail}` : text, unexpected: false };
   }
   if (err instanceof ParseError) return { code: 501, text: err.message, unexpected: false };
   if (err instanceof TransferAborted) return { code: 426, text: "Connection closed; transfer aborted", unexpected: false };

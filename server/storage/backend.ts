@@ -19,10 +19,13 @@ export type StorageErrorKind =
 /** A storage failure. Its message never contains a real filesystem path. */
 export class StorageError extends Error {
   readonly kind: StorageErrorKind;
-  constructor(kind: StorageErrorKind, message?: string) {
+  /** Optional words for the FTP client after the kind's reply text (a fixed text: never a path, bucket or key). */
+  readonly detail?: string;
+  constructor(kind: StorageErrorKind, message?: string, detail?: string) {
     super(message ?? kind);
     this.name = "StorageError";
     this.kind = kind;
+    if (detail !== undefined) this.detail = detail;
   }
 }
 
@@ -47,6 +50,11 @@ export interface ReadHandle {
   readonly size: number;
   /** Read into `buf` from file position `position`; returns bytes read (0 at end of file). */
   read(buf: Uint8Array, position: number): number | Promise<number>;
+  /**
+   * Optional: the bytes from `start` to `end` as the backend receives them, in pieces it will not
+   * touch again (a RETR sends them as they are: no copy into a buffer of its own).
+   */
+  chunks?(start: number, end: number): AsyncIterable<Uint8Array>;
   close(): void;
 }
 

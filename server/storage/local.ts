@@ -1,4 +1,5 @@
-// The local-filesystem storage backend: the embedded default; with local-jail.ts and local-upload.ts the only node:fs importer of the server.
+// The local-filesystem storage backend: the embedded default; with local-jail.ts, local-upload.ts,
+// local-errors.ts and local-walk.ts the only node:fs importer of the server.
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import {
@@ -7,48 +8,13 @@ import {
   type EntryStat,
   type ReadHandle,
   type Storage,
-  type StorageErrorKind,
   type Upload,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, Jail, O_PATH_FLAG, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, type EntryFacts } from "./local-jail.ts";
+import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, type EntryFacts } from "./local-jail.ts";
+import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
-
-const ERRNO_KINDS: Record<string, StorageErrorKind> = {
-  ENOENT: "not-found",
-  EEXIST: "exists",
-  ENOTEMPTY: "not-empty",
-  ENOTDIR: "not-a-directory",
-  EISDIR: "is-a-directory",
-  EACCES: "denied",
-  EPERM: "denied",
-  EROFS: "denied",
-  ELOOP: "denied",
-  ENOSPC: "no-space",
-  EDQUOT: "no-space",
-  EBUSY: "transient",
-  EAGAIN: "transient",
-  EMFILE: "transient",
-  ENFILE: "transient",
-  EXDEV: "unsupported",
-  ENAMETOOLONG: "denied",
-  ENXIO: "denied",
-};
-
-/** Translate a Node errno error into a StorageError without leaking the real path. */
-function storageError(err: unknown): StorageError {
-  if (err instanceof StorageError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code ?? "";
-  return new StorageError(ERRNO_KINDS[code] ?? "transient", code || "I/O error");
-}
-
-async function wrap<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw storageError(err);
-  }
-}
+import { diskUsage, sortedNames } from "./local-walk.ts";
 
 /**
  * Files under one real directory, jailed by the kernel (local-jail.ts): every open, create, listing,
@@ -308,80 +274,20 @@ export class LocalStorage implements Storage {
 
   /**
    * Bytes of regular files under `key`, walked through opened directories (never following links)
-   * in batches that yield to the event loop: 100,000 files never stall other sessions.
+   * in batches that yield to the event loop (local-walk.ts).
    */
   async usage(key = ""): Promise<number> {
     checkKey(key);
     const { jail, tempDir } = await this.jail();
     this.sweepOnce(tempDir);
     const start = sync(() => jail.openPath(key));
-    let total = 0;
-    let sinceYield = 0;
-    const walk = async (fd: number, depth: number, top: boolean): Promise<void> => {
-      if (depth > 64) return;
-      let entries: fs.Dirent[];
-      try {
-        entries = await fsp.readdir(fdPath(fd), { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        if (++sinceYield >= USAGE_BATCH) {
-          sinceYield = 0;
-          await new Promise<void>((r) => setImmediate(r));
-        }
-        if (e.isFile()) {
-          total += statAt(fd, e.name)?.size ?? 0;
-        } else if (e.isDirectory()) {
-          // Uploads in progress are booked by their own reservations.
-          if (top && key === "" && e.name === TEMP_DIR) continue;
-          let child: number;
-          try {
-            child = jail.openAt(fd, e.name, O_PATH_FLAG | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
-          } catch {
-            continue;
-          }
-          try {
-            await walk(child, depth + 1, false);
-          } finally {
-            closeQuietly(child);
-          }
-        }
-      }
-    };
     try {
-      const st = fs.fstatSync(start);
-      if (st.isFile()) return st.size;
-      if (!st.isDirectory()) return 0;
-      await walk(start, 0, true);
-      return total;
+      // Uploads in progress are booked by their own reservations: the temp directory is skipped.
+      return await diskUsage(jail, start, key === "" ? TEMP_DIR : null);
     } finally {
       closeQuietly(start);
     }
   }
-}
-
-/** Directories at least this big share one sorted name list between concurrent listings. */
-const SHARED_NAMES_MIN = 1000;
-const sharedNames = new Map<string, string[]>();
-const SHARED_NAMES_MAX = 16;
-
-/**
- * The names of the directory open as `fd`, sorted. Big ones are shared by every listing of the same
- * unchanged directory (keyed by device, inode, mtime and ctime in ns): fifty sessions listing one
- * 100,000-entry directory and reading nothing hold one name list, not fifty.
- */
-async function sortedNames(fd: number): Promise<string[]> {
-  const st = fs.fstatSync(fd, { bigint: true });
-  const version = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
-  const hit = sharedNames.get(version);
-  if (hit) return hit;
-  const names = (await fsp.readdir(fdPath(fd))).sort();
-  if (names.length >= SHARED_NAMES_MIN) {
-    if (sharedNames.size >= SHARED_NAMES_MAX) sharedNames.delete(sharedNames.keys().next().value!);
-    sharedNames.set(version, names);
-  }
-  return names;
 }
 
 /**
@@ -402,24 +308,6 @@ function jailFor(realRoot: string): Jail {
   const jail = new Jail(realRoot);
   jails.set(realRoot, jail);
   return jail;
-}
-
-/** Entries stat'ed between two yields of a usage walk (≈1–2 ms of lstat calls). */
-const USAGE_BATCH = 1000;
-
-function checkKey(key: string): void {
-  if (key.includes("\0") || key.split("/").some((s) => s === ".." || s === ".")) {
-    throw new StorageError("denied", "invalid path");
-  }
-}
-
-/** Run synchronous filesystem work, translating its errors. */
-function sync<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw storageError(err);
-  }
 }
 
 /**

@@ -2,6 +2,7 @@
 // abort (Bun's writer hides the upload id), server-side copies, user metadata, conditional headers
 // (If-Match), and keys ending in "/" (Bun strips the slash, so directory markers need this).
 import { StorageError, type StorageErrorKind } from "./backend.ts";
+import { rawSend } from "./s3-raw-send.ts";
 
 /** Where the object store is and how to sign for it (from S3_* / AWS_* variables or --s3-endpoint). */
 export interface S3Settings {
@@ -35,6 +36,8 @@ export interface S3Request {
 
 /** Per-request deadline: a black-holed endpoint fails the command instead of hanging it. */
 export const REQUEST_TIMEOUT_MS = 60_000;
+/** Bodies from this size on go through rawSend on a plain http:// endpoint. */
+const RAW_SEND_MIN = 64 * 1024;
 /** Retries of a request that failed in transit or with 500/503 (S3's "try again"). */
 const RETRIES = 3;
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -57,6 +60,9 @@ export class S3Api {
   private readonly base: URL;
   private signingKey: { day: string; key: Uint8Array } | null = null;
 
+  /** http:// without a proxy: big bodies and downloads go over our own HTTP/1.1 connections. */
+  readonly rawHttp: boolean;
+
   constructor(
     readonly settings: S3Settings,
     readonly bucket: string,
@@ -64,6 +70,7 @@ export class S3Api {
     private readonly onOutage?: (reason: string) => void,
   ) {
     this.base = new URL(settings.endpoint);
+    this.rawHttp = this.base.protocol === "http:" && !(process.env.http_proxy || process.env.HTTP_PROXY);
   }
 
   /** Report `err` if it is an outage of the whole store; returns it (for `throw api.outage(e)`). */
@@ -108,7 +115,11 @@ export class S3Api {
     }
   }
 
-  private sendOnce(req: S3Request): Promise<Response> {
+  /**
+   * The URL and SigV4 headers of a request (`host` included: fetch sets it itself, a raw HTTP/1.1
+   * GET (s3-get.ts) writes it).
+   */
+  signed(req: S3Request): { url: URL; headers: Record<string, string> } {
     const basePath = this.base.pathname.replace(/\/+$/, "");
     const keyPath = req.key === "" ? "" : "/" + req.key.split("/").map(uriEncode).join("/");
     const path = `${basePath}/${uriEncode(this.bucket)}${keyPath}`;
@@ -129,16 +140,23 @@ export class S3Api {
     const scope = `${day}/${this.settings.region}/s3/aws4_request`;
     const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, new Bun.CryptoHasher("sha256").update(canonical).digest("hex")].join("\n");
     const signature = new Bun.CryptoHasher("sha256", this.keyFor(day)).update(toSign).digest("hex");
+    headers.authorization = `AWS4-HMAC-SHA256 Credential=${this.settings.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
+    return { url: new URL(`${this.base.origin}${path}${query ? "?" + query : ""}`), headers };
+  }
+
+  private sendOnce(req: S3Request): Promise<Response> {
+    const { url, headers } = this.signed(req);
     const { host: _host, ...send } = headers;
-    send.authorization = `AWS4-HMAC-SHA256 Credential=${this.settings.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
     const body = typeof req.body === "string" ? encoder.encode(req.body) : req.body;
     // The deadline covers sending the request and receiving the answer's head, not a download's
     // body: a RETR to a slow client may stream for hours (a stalled one is the transfer's to end).
     const ctl = new AbortController();
     // A part upload gets extra time for its body (at least 64 KB/s), so a slow uplink is not cut.
     const deadline = REQUEST_TIMEOUT_MS + (body ? body.length / 64 : 0);
+    // Big bodies on plain http: our own writes (s3-raw-send.ts: fetch re-copies a body's rest per partial write).
+    if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, req.method, headers, body, deadline);
     const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);
-    return fetch(`${this.base.origin}${path}${query ? "?" + query : ""}`, {
+    return fetch(url, {
       method: req.method,
       headers: send,
       body,

@@ -57,6 +57,12 @@ class S3Upload implements Upload {
   written = 0;
   private buf: Uint8Array;
   private fill = 0;
+  /**
+   * Part buffers whose upload has ended, reused for the next parts: a fresh 8 MiB buffer per part
+   * cost a page fault per 4 KiB written into it (with the copy, ~40 % of a STOR's server CPU).
+   * One spare at most: with the part being filled and PARTS_IN_FLIGHT sent, 5 parts per upload.
+   */
+  private spare: Uint8Array[] = [];
   private hasher: Bun.CryptoHasher | null = new Bun.CryptoHasher("sha256");
   private uploadId: Promise<string> | null = null;
   private nextPart = 1;
@@ -128,7 +134,9 @@ class S3Upload implements Upload {
     const body = this.buf.subarray(0, this.fill);
     const n = this.nextPart++;
     if (n > MAX_PARTS) throw (this.failure ??= new StorageError("no-space", "file too large for the object store"));
-    this.buf = new Uint8Array(n + 1 >= BIG_PART_FROM ? BIG_PART_SIZE : PART_SIZE);
+    const size = n + 1 >= BIG_PART_FROM ? BIG_PART_SIZE : PART_SIZE;
+    this.buf = this.spare.find((b) => b.length === size) ?? new Uint8Array(size);
+    this.spare = this.spare.filter((b) => b !== this.buf);
     this.fill = 0;
     const p: Promise<void> = (async () => {
       const id = await this.multipart();
@@ -137,7 +145,11 @@ class S3Upload implements Upload {
       .catch((err) => {
         this.failure ??= err instanceof StorageError ? err : new StorageError("transient", "part upload failed");
       })
-      .finally(() => this.inflight.delete(p));
+      .finally(() => {
+        this.inflight.delete(p);
+        // The part is sent (or failed for good): its buffer takes the next part.
+        if (this.spare.length < 1) this.spare.push(new Uint8Array(body.buffer, body.byteOffset, body.buffer.byteLength - body.byteOffset));
+      });
     this.inflight.add(p);
   }
 

@@ -213,7 +213,8 @@ export class S3Storage implements Storage {
       const p = await this.page(srcPrefix, { token });
       keys.push(...p.files.map((f) => f.key));
       if (keys.length > MAX_DIR_RENAME_OBJECTS) {
-        throw new StorageError("unsupported", `directory too large to rename (over ${MAX_DIR_RENAME_OBJECTS} objects)`);
+        const why = `directory too large to rename (over ${MAX_DIR_RENAME_OBJECTS} objects)`;
+        throw new StorageError("unsupported", why, why);
       }
       token = p.next;
     } while (token);

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Storage, WriteMode } from "../../server/storage/backend.ts";
-import { S3Storage } from "../../server/storage/s3.ts";
+import { MAX_DIR_RENAME_OBJECTS, S3Storage } from "../../server/storage/s3.ts";
 import { run } from "../interop/run.ts";
 import { digest, randomFile } from "../helpers/peers.ts";
 import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
@@ -100,6 +100,27 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     expect(await bucket!.keys()).toEqual([]);
   }, 60_000);
 
+  test(`RNFR/RNTO of a directory of more than ${MAX_DIR_RENAME_OBJECTS} objects is refused with a clear 550 and moves nothing; ${MAX_DIR_RENAME_OBJECTS} move`, async () => {
+    await s3Server();
+    const client = bucket!.api.client();
+    const keys = Array.from({ length: MAX_DIR_RENAME_OBJECTS + 1 }, (_, i) => `alice/big/f${String(i).padStart(4, "0")}`);
+    for (let i = 0; i < keys.length; i += 64) await Promise.all(keys.slice(i, i + 64).map((k) => client.write(k, "x")));
+    const w = await servers.login();
+    expect((await w.cmd("RNFR big")).code).toBe(350);
+    const refused = await w.cmd("RNTO moved");
+    expect(refused.code).toBe(550);
+    expect(refused.lines.join(" ")).toContain(`directory too large to rename (over ${MAX_DIR_RENAME_OBJECTS} objects)`);
+    expect((await bucket!.keys()).sort()).toEqual(keys);
+    // At the limit the tree moves.
+    await client.delete(keys[0]!);
+    expect((await w.cmd("RNFR big")).code).toBe(350);
+    expect((await w.cmd("RNTO moved", 110_000)).code).toBe(250);
+    const moved = (await bucket!.keys()).sort();
+    expect(moved).toEqual(keys.slice(1).map((k) => k.replace("alice/big/", "alice/moved/")));
+    // Emptied here, in parallel: the afterEach hook deletes one key at a time within its own deadline.
+    for (let i = 0; i < moved.length; i += 64) await Promise.all(moved.slice(i, i + 64).map((k) => client.delete(k)));
+  }, 120_000);
+
   test("HASH and XMD5 of an object match its bytes", async () => {
     const { home } = await s3Server();
     const data = crypto.getRandomValues(new Uint8Array(50_000));
@@ -165,6 +186,77 @@ describe.skipIf(!HAVE_S3)("ftpkit serve", () => {
     } finally {
       await serve?.kill();
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+/** Wait (bounded) until `check` holds, polling the output of a spawned server. */
+async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(25);
+  }
+}
+
+describe.skipIf(!HAVE_S3)("ftpkit serve start-up report", () => {
+  let dir = "";
+  let serve: ServeProcess | null = null;
+  afterEach(async () => {
+    await serve?.kill();
+    serve = null;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = "";
+  });
+
+  const users = (name: string): UserSpec[] => [
+    { name: "alice", password: "alice-pw", home: `s3://${name}/alice` },
+    { name: "bob", password: "bob-pw", home: "s3://ftpkit-no-such-bucket/bob" },
+    { name: "carl", password: "carl-pw", mounts: [{ vpath: "/arch", dir: "s3://ftpkit-no-such-bucket-2/x", perms: ["read"], quota: 0 }] },
+  ];
+
+  test("one line names the endpoint and buckets of S3 homes and mounts, never the secret; missing buckets are one error line", async () => {
+    bucket = await freshBucket();
+    dir = mkdtempSync(join(tmpdir(), "ftpkit-s3report-"));
+    serve = await spawnServe(["--users", await makeUsersFile(dir, users(bucket.name))], { cwd: dir });
+    const out = () => serve!.stdout() + serve!.stderr();
+    await until(() => out().includes("object store unavailable"), "the probe's error line");
+    const lines = out().split("\n");
+    const info = lines.filter((l) => l.includes("object storage"));
+    expect(info).toHaveLength(1);
+    expect(info[0]).toContain(`endpoint=${process.env.S3_ENDPOINT}`);
+    expect(info[0]).toContain(`buckets="ftpkit-no-such-bucket, ftpkit-no-such-bucket-2, ${bucket.name}"`);
+    expect(info[0]).toContain("S3_ACCESS_KEY_ID");
+    expect(out()).not.toContain(process.env.S3_SECRET_ACCESS_KEY!);
+    const errors = lines.filter((l) => l.includes("object store unavailable"));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('buckets="ftpkit-no-such-bucket, ftpkit-no-such-bucket-2"');
+    expect(errors[0]).toContain('reason="the bucket does not exist"');
+    const w = await Wire.connect(serve.port);
+    try {
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+    } finally {
+      w.close();
+    }
+  }, 60_000);
+
+  test("an unreachable endpoint is one error line for all its buckets, and a user with a local home keeps working", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ftpkit-s3report-"));
+    serve = await spawnServe(["--users", await makeUsersFile(dir, users("ftpkit-some-bucket")), "--s3-endpoint", "http://127.0.0.1:9"], { cwd: dir });
+    const out = () => serve!.stdout() + serve!.stderr();
+    await until(() => out().includes("object store unavailable"), "the probe's error line");
+    const errors = out()
+      .split("\n")
+      .filter((l) => l.includes("object store unavailable"));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain("endpoint=http://127.0.0.1:9");
+    expect(errors[0]).toContain('reason="the object store is unreachable"');
+    const w = await Wire.connect(serve.port);
+    try {
+      expect((await w.login("carl", "carl-pw")).code).toBe(230);
+      expect((await w.cmd("PWD")).code).toBe(257);
+    } finally {
+      w.close();
     }
   }, 60_000);
 });

@@ -1,0 +1,54 @@
+// Errors of the local backend: errno codes become StorageError kinds, and no message carries a real
+// path. Split out of local.ts (with local-walk.ts) to keep each file to one concern.
+import { StorageError, type StorageErrorKind } from "./backend.ts";
+
+const ERRNO_KINDS: Record<string, StorageErrorKind> = {
+  ENOENT: "not-found",
+  EEXIST: "exists",
+  ENOTEMPTY: "not-empty",
+  ENOTDIR: "not-a-directory",
+  EISDIR: "is-a-directory",
+  EACCES: "denied",
+  EPERM: "denied",
+  EROFS: "denied",
+  ELOOP: "denied",
+  ENOSPC: "no-space",
+  EDQUOT: "no-space",
+  EBUSY: "transient",
+  EAGAIN: "transient",
+  EMFILE: "transient",
+  ENFILE: "transient",
+  EXDEV: "unsupported",
+  ENAMETOOLONG: "denied",
+  ENXIO: "denied",
+};
+
+/** Translate a Node errno error into a StorageError without leaking the real path. */
+export function storageError(err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code ?? "";
+  return new StorageError(ERRNO_KINDS[code] ?? "transient", code || "I/O error");
+}
+
+export async function wrap<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw storageError(err);
+  }
+}
+
+export function checkKey(key: string): void {
+  if (key.includes("\0") || key.split("/").some((s) => s === ".." || s === ".")) {
+    throw new StorageError("denied", "invalid path");
+  }
+}
+
+/** Run synchronous filesystem work, translating its errors. */
+export function sync<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw storageError(err);
+  }
+}
