@@ -227,28 +227,10 @@ function inlineAccounts(args: Record<string, unknown>, rawArgs: string[]): { roo
   return { root: dir, users, summary: `${names.join(", ")}${args.write ? "; uploads allowed" : "; read-only"}` };
 }
 
-/**
- * Bun's allocator (mimalloc) gives freed memory back to the kernel after 10 ms, so every data chunk
- * a socket delivers (a fresh Buffer each time) lands in pages that fault in again: on a 1 GiB RETR
- * from S3, 32,000–44,000 page faults and 1.85–2.5 s of server CPU; with a 1 s delay 6,000–18,000
- * and 1.1–1.45 s (A/B, same run; 250 ms was as good on a fresh server, but in one bench --s3 run,
- * where RETR follows a 1 GiB STOR in the same process, it left RETR at 2.2 s per GiB against 1.2 s
- * with 1 s). The memory kept is about throughput × delay. mimalloc reads MIMALLOC_PURGE_DELAY only at start-up, so serve
- * re-executes itself once with it set (execve: the same PID, descriptors and arguments). An
- * explicit MIMALLOC_PURGE_DELAY is kept; a compiled binary (no script to re-run) is left alone.
- */
-function keepFreedMemoryWarm(): void {
-  if (process.env.MIMALLOC_PURGE_DELAY !== undefined || Bun.main.startsWith("/$bunfs/")) return;
-  const execve = (process as { execve?: (file: string, args: string[], env: Record<string, string | undefined>) => never }).execve;
-  if (typeof execve !== "function") return;
-  execve.call(process, process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, MIMALLOC_PURGE_DELAY: "1000" });
-}
-
 export default defineCommand({
   meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
   args: serveArgs,
   async run({ args, rawArgs, cmd }) {
-    keepFreedMemoryWarm();
     // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
     checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const options = serverOptionsFrom(args);
