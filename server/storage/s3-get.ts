@@ -5,7 +5,7 @@
 // fetch or Bun.S3Client; a RETR through the server used 2.8–3.9 s with fetch). https:// endpoints
 // and endpoints behind an HTTP proxy keep fetch, which verifies certificates and honours proxies.
 import type { Socket } from "bun";
-import { dechunk } from "./s3-raw-send.ts";
+import { connectTarget, dechunk, parseHead, requestHead } from "./s3-http1.ts";
 import { errorCode, errorFromCode, REQUEST_TIMEOUT_MS, type S3Api, type S3Request } from "./s3-request.ts";
 
 export interface BodySink {
@@ -75,9 +75,7 @@ function fetchGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
 
 function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
   const { url, headers } = api.signed(req);
-  const request = Buffer.from(
-    [`${req.method} ${url.pathname}${url.search} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "connection: close", "", ""].join("\r\n"),
-  );
+  const request = requestHead(req.method, url, headers);
   let socket: Socket<undefined> | null = null;
   let unsent: Buffer = request;
   let paused = false;
@@ -137,20 +135,16 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
       return;
     }
     head = null;
-    const lines = all.subarray(0, end).toString("latin1").split("\r\n");
-    status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1] ?? 0);
+    const parsed = parseHead(all.subarray(0, end));
+    status = parsed.status;
     if (status === 100) {
       head = Buffer.alloc(0); // an interim answer: the real one follows
       if (all.length > end + 4) onHead(all.subarray(end + 4));
       return;
     }
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(":");
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      if (name === "content-length") remaining = Number(value);
-      else if (name === "transfer-encoding") chunked = /chunked/i.test(value);
-    }
+    const length = parsed.headers.get("content-length");
+    if (length !== null) remaining = Number(length);
+    chunked = /chunked/i.test(parsed.headers.get("transfer-encoding") ?? "");
     clearTimeout(timer);
     if ((status === 200 || status === 206) && (chunked || !(remaining >= 0))) return finish(new Error("response without a length"));
     if (chunked) remaining = -1;
@@ -164,8 +158,7 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
   };
 
   Bun.connect({
-    hostname: url.hostname.replace(/^\[|\]$/g, ""),
-    port: Number(url.port || 80),
+    ...connectTarget(url),
     socket: {
       open(s) {
         socket = s;

@@ -6,15 +6,14 @@
 // `body.subarray(sent)`: what it does not take is offered again on `drain`, never copied.
 // Plain http:// only (s3-get.ts decides the same way); https and proxies keep fetch.
 import type { Socket } from "bun";
+import { connectTarget, dechunk, parseHead, requestHead } from "./s3-http1.ts";
 
 /** Longest response head and body kept (S3 answers to a PUT are a few hundred bytes). */
 const MAX_ANSWER = 1024 * 1024;
 
 export function rawSend(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, deadlineMs: number): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const head = Buffer.from(
-      [`${method} ${url.pathname}${url.search} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${body.length}`, "connection: close", "", ""].join("\r\n"),
-    );
+    const head = requestHead(method, url, headers, [`content-length: ${body.length}`]);
     let socket: Socket<undefined> | null = null;
     let headSent = 0;
     let bodySent = 0;
@@ -50,17 +49,11 @@ export function rawSend(url: URL, method: string, headers: Record<string, string
       const all = Buffer.concat(answer);
       const end = all.indexOf("\r\n\r\n");
       if (end < 0) return closed ? finish(new Error("the connection closed mid-answer")) : undefined;
-      const lines = all.subarray(0, end).toString("latin1").split("\r\n");
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1] ?? 0);
+      const { status, headers: h } = parseHead(all.subarray(0, end));
       if (status === 100) {
         answer.splice(0, answer.length, all.subarray(end + 4));
         answerBytes = all.length - end - 4;
         return tryAnswer(closed);
-      }
-      const h = new Headers();
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(":");
-        if (colon > 0) h.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
       }
       let rest: Buffer = all.subarray(end + 4);
       const length = h.get("content-length");
@@ -76,8 +69,7 @@ export function rawSend(url: URL, method: string, headers: Record<string, string
     };
 
     Bun.connect({
-      hostname: url.hostname.replace(/^\[|\]$/g, ""),
-      port: Number(url.port || 80),
+      ...connectTarget(url),
       socket: {
         open(s) {
           socket = s;
@@ -107,19 +99,4 @@ export function rawSend(url: URL, method: string, headers: Record<string, string
       },
     }).catch((err) => finish(err));
   });
-}
-
-/** The payload of a chunked body (error answers only; S3 sends object bodies with a length). */
-export function dechunk(body: Buffer): Buffer {
-  const out: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = body.indexOf("\r\n", at);
-    if (eol < 0) break;
-    const size = parseInt(body.subarray(at, eol).toString("latin1"), 16);
-    if (!(size > 0)) break;
-    out.push(body.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
-  }
-  return Buffer.concat(out);
 }
