@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { createServer } from "../server/index.ts";
 import { MemoryLogins } from "../server/auth/memory-store.ts";
 import { getFile, listUrl, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
-import { openSession, parseUrlArg } from "../client/session.ts";
+import { openSession, parseUrlArg, quietTransferOptions } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
@@ -136,17 +136,8 @@ function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) 
 export type ClientTransferOptions = Partial<TransferOptions>;
 
 function transferDefaults(over: ClientTransferOptions): TransferOptions {
-  return {
-    verify: true,
-    hash: "sha256",
-    rate: 0,
-    retries: 0,
-    quiet: true,
-    active: false,
-    // Resume records live in the temp directory, not in the caller's working directory.
-    journal: join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`),
-    ...over,
-  };
+  // Resume records live in the temp directory, not in the caller's working directory.
+  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), over);
 }
 
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */

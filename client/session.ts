@@ -34,6 +34,11 @@ export interface TransferOptions {
   insecure?: boolean;
 }
 
+/** Options for programs (the package API, tests): verified, quiet, no retries, passive. */
+export function quietTransferOptions(journal: string, over: Partial<TransferOptions> = {}): TransferOptions {
+  return { verify: true, hash: "sha256", rate: 0, retries: 0, quiet: true, active: false, journal, ...over };
+}
+
 /** --tls (explicit FTPS on an ftp:// URL), --ca (extra trusted PEM certificates), --insecure. */
 export interface SecurityOptions {
   tls?: boolean;

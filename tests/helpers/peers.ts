@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TransferOptions } from "../../client/operations.ts";
+import { quietTransferOptions } from "../../client/session.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const FTPKIT = join(REPO, "cli/ftpkit.ts");
@@ -217,17 +218,7 @@ export async function startFtpkitServer(opts: { maxRate?: string; args?: string[
 
 /** Options for the client's transfer functions in tests: verified, quiet, no retries, journal in `work`. */
 export function transferOptions(work: string, over: Partial<TransferOptions> = {}): TransferOptions {
-  return {
-    verify: true,
-    hash: "sha256",
-    rate: 0,
-    retries: 0,
-    quiet: true,
-    active: false,
-    backoffMs: 10,
-    journal: join(work, ".journal"),
-    ...over,
-  };
+  return quietTransferOptions(join(work, ".journal"), { backoffMs: 10, ...over });
 }
 
 /** A port nobody listens on right now (the server binds it a moment later). */
