@@ -76,12 +76,7 @@ export async function startPyftpd(opts: { root?: string; rate?: number; noMlsd?:
         });
     },
     async stop() {
-      try {
-        process.kill(proc.pid, "SIGKILL");
-      } catch {
-        /* already gone */
-      }
-      await proc.exited;
+      await killByPid(proc);
     },
   };
 }
@@ -205,12 +200,7 @@ export async function startFtpkitServer(opts: { maxRate?: string; args?: string[
       return `ftp://${cred}127.0.0.1:${port}${path.startsWith("/") ? path : `/${path}`}`;
     },
     async stop() {
-      try {
-        process.kill(proc.pid, "SIGKILL");
-      } catch {
-        /* already gone */
-      }
-      await proc.exited;
+      await killByPid(proc);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -227,4 +217,14 @@ export function freePort(): number {
   const port = l.port;
   l.stop(true);
   return port;
+}
+
+/** Kill a process we started by PID (SIGKILL; already gone is fine) and wait until it has exited. */
+export async function killByPid(proc: { pid: number; exited: Promise<number> }): Promise<void> {
+  try {
+    process.kill(proc.pid, "SIGKILL");
+  } catch {
+    /* already gone */
+  }
+  await proc.exited;
 }

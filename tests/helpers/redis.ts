@@ -1,6 +1,6 @@
 // A throwaway redis-server on a free loopback port (no persistence), stopped by PID.
 import type { Subprocess } from "bun";
-import { freePort } from "./peers.ts";
+import { freePort, killByPid } from "./peers.ts";
 
 export { freePort };
 
@@ -37,10 +37,7 @@ export async function startRedis(port = freePort()): Promise<RedisProcess> {
     url: `redis://127.0.0.1:${port}`,
     proc,
     async stop() {
-      try {
-        process.kill(proc.pid, "SIGKILL");
-      } catch {}
-      await proc.exited;
+      await killByPid(proc);
     },
   };
 }

@@ -4,7 +4,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureSystemUser } from "../../bench/servers.ts";
-import { freePort, tempDir } from "./peers.ts";
+import { freePort, killByPid, tempDir } from "./peers.ts";
 
 export interface SystemFtpd {
   port: number;
@@ -64,12 +64,7 @@ function peer(dir: string, port: number, proc: ReturnType<typeof Bun.spawn>, hom
     password,
     url: (path) => `ftp://${user}:${password}@127.0.0.1:${port}${path.startsWith("/") ? path : `/${path}`}`,
     async stop() {
-      try {
-        process.kill(proc.pid, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-      await proc.exited;
+      await killByPid(proc);
       rmSync(dir, { recursive: true, force: true });
     },
   };
