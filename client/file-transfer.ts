@@ -160,7 +160,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         } else note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
       }
     }
-    ftruncateSync(fd, offset);
+    // Only when bytes must go: ext4 flushes a file truncated to 0 when it is closed (auto_da_alloc),
+    // which cost 0.2–0.25 s at the end of every 1 GiB download.
+    if (fstatSync(fd).size !== offset) ftruncateSync(fd, offset);
     const limiter = ctx.opts.rate > 0 ? new TokenBucket(ctx.opts.rate) : undefined;
     let attempt = 0;
     for (;;) {

@@ -6,6 +6,7 @@
 // (zero-copy transfer) was measured slower: every chunk became a fresh allocation freed by another
 // heap (2× the page faults, +40% CPU). Small files hash inline (a thread round trip costs more).
 import { readSync, writeSync } from "node:fs";
+import { workerUrl } from "../protocol/worker-url.ts";
 import { ClientError } from "./errors.ts";
 
 export type DigestName = "md5" | "sha256";
@@ -77,9 +78,11 @@ const sinks = new Map<number, ThreadSink>();
 
 function hashThread(): Worker {
   if (thread) return thread;
-  const w = new Worker(new URL("./hash-thread.ts", import.meta.url).href);
+  const w = new Worker(workerUrl(import.meta.url, "./hash-thread.ts", "client/hash-thread.ts"));
   w.onmessage = (e: MessageEvent<{ t: string; id: number; hex?: string; message?: string }>) => sinks.get(e.data.id)?.onMessage(e.data);
   w.onerror = (e) => {
+    // A thread that failed (or never loaded) answers nothing more: the next job starts a new one.
+    thread = null;
     for (const s of sinks.values()) s.onMessage({ t: "error", message: `the hashing thread failed: ${e.message}` });
   };
   w.unref();
@@ -104,6 +107,7 @@ class ThreadSink implements ChunkSink {
   private told = 0;
   private asks: { resolve: (hex: string) => void; reject: (e: Error) => void }[] = [];
   private open = true;
+  private failure: ClientError | null = null;
 
   constructor(
     algo: DigestName,
@@ -140,13 +144,15 @@ class ThreadSink implements ChunkSink {
   onMessage(m: { t: string; hex?: string; message?: string }): void {
     if (m.t === "done") this.asks.shift()?.resolve(m.hex ?? "");
     else if (m.t === "error") {
-      const err = new ClientError(`cannot hash the local file: ${m.message}`);
-      for (const a of this.asks.splice(0)) a.reject(err);
+      // Kept for an ask still to come: the thread will not answer it.
+      this.failure = new ClientError(`cannot hash the local file: ${m.message}`);
+      for (const a of this.asks.splice(0)) a.reject(this.failure);
     }
     refThread();
   }
 
   private ask(t: "prefix" | "digest"): Promise<string> {
+    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.asks.push({ resolve, reject });
       refThread();

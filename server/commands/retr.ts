@@ -2,6 +2,7 @@
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { createHasher } from "../data/hashing.ts";
+import { HashCache } from "../data/hash-cache.ts";
 import { sendFile } from "../data/transfer.ts";
 import { asciiSendConnection } from "../data/ascii.ts";
 import { ASCII_NO_RESUME } from "./type.ts";
@@ -31,8 +32,16 @@ export const retr: CommandSpec = {
     startTransfer(session, { verb: "RETR", vpath: r.vpath, opening, size: end - start }, async (t, conn, resources) => {
       const file = resources.adopt(await session.fs.openPlanned(r), (f) => f.close());
       const last = Math.min(end, file.size);
-      // Hash while streaming only for whole files and clients that asked for a digest (OPTS HASH).
-      const hasher = session.hashWhileStreaming && !ascii && start === 0 && last === file.size ? createHasher(algorithm) : undefined;
+      const place = `${r.mount.id}/${r.key}`;
+      const { hashCache } = session.server;
+      // Hash while streaming only for whole files and clients that asked for a digest (OPTS HASH),
+      // and only when the digest of this version of the file is not known yet.
+      const known = hashCache.get(HashCache.key(place, st, algorithm));
+      const wanted = session.hashWhileStreaming && !ascii && start === 0 && last === file.size && !known;
+      // On the storage's hashing thread when it has one (in parallel with the send), else inline.
+      const digest = wanted && file.digest ? file.digest(algorithm, 0, last) : undefined;
+      digest?.catch(() => undefined); // a failed digest only means nothing is cached
+      const hasher = wanted && !digest ? createHasher(algorithm) : undefined;
       await sendFile(ascii ? asciiSendConnection(conn) : conn, file, start, last, {
         limiters: session.limiters,
         hasher,
@@ -40,10 +49,10 @@ export const retr: CommandSpec = {
         onBytes: (n) => t.progress(n),
       });
       await conn.finish();
-      if (hasher) {
-        session.server.hashCache.remember(`${r.mount.id}/${r.key}`, st, await r.mount.storage.stat(r.key).catch(() => null), algorithm, hasher.hex());
-        if (algorithm === "SHA-256") t.sha256 = hasher.hex();
-      }
+      // Before the 226: a client's HASH right after it then finds the digest in the cache.
+      const hex = known ?? (digest ? await digest.catch(() => undefined) : hasher?.hex());
+      if (hex && !known) hashCache.remember(place, st, await r.mount.storage.stat(r.key).catch(() => null), algorithm, hex);
+      if (hex && algorithm === "SHA-256") t.sha256 = hex;
       return { code: 226, text: "Transfer complete", result: "ok" };
     });
   },

@@ -29,7 +29,9 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   const { r } = plan;
   startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: "Ok to send data" }, async (t, conn) => {
     await using upload = await session.fs.openUpload(plan);
-    const hasher = hashing ? createHasher(algorithm) : undefined;
+    // Hashed on the storage's hashing thread when it has one, else inline on this session's thread.
+    const along = hashing ? upload.hashAlong(algorithm) : undefined;
+    const hasher = hashing && !along ? createHasher(algorithm) : undefined;
     // TYPE A: CRLF arrives, LF is stored (and charged to the quota).
     const sink = ascii ? new AsciiUpload(upload) : upload;
     await receiveFile(conn, sink, {
@@ -43,13 +45,15 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     // (a reset, the other way a client dies, has already been refused by receiveFile).
     if (await session.closesWithin(CLIENT_GONE_GRACE_MS)) throw new TransferAborted("client gone");
     if (sink instanceof AsciiUpload) await sink.flush();
+    // The digest first: the upload's descriptor stays open until the hashing thread is done with it.
+    const hex = along ? await along().catch(() => undefined) : hasher?.hex();
     await upload.commit();
     conn.close();
-    if (hasher) {
+    if (hex) {
       const st = await r.mount.storage.stat(r.key).catch(() => null);
       if (st && st.size === upload.written) {
-        session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm), hasher.hex());
-        if (algorithm === "SHA-256") t.sha256 = hasher.hex();
+        session.server.hashCache.set(HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm), hex);
+        if (algorithm === "SHA-256") t.sha256 = hex;
       }
     }
     return { code: 226, text: "Transfer complete", result: "ok" };

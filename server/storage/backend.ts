@@ -3,6 +3,7 @@
  * can implement the same contract. Keys are relative, already-normalised paths inside one storage
  * root ("" is the root, "a/b.txt" a file) — they never contain "..", "." or empty segments.
  */
+import type { HashAlgorithm } from "../../protocol/hash.ts";
 
 /** Semantic failure kinds; server/commands map them to reply codes in one table. */
 export type StorageErrorKind =
@@ -55,6 +56,11 @@ export interface ReadHandle {
    * touch again (a RETR sends them as they are: no copy into a buffer of its own).
    */
   chunks?(start: number, end: number): AsyncIterable<Uint8Array>;
+  /**
+   * Optional: the digest of bytes [start, end), computed off the session's thread while the caller
+   * streams the same bytes (a RETR whose client asked for a digest). Closing the handle stops it.
+   */
+  digest?(algorithm: HashAlgorithm, start: number, end: number): Promise<string>;
   close(): void;
 }
 
@@ -75,6 +81,11 @@ export interface Upload extends AsyncDisposable {
   write(chunk: Uint8Array): void | Promise<void>;
   commit(): Promise<number>;
   abort(): Promise<number>;
+  /**
+   * Optional, before the first write of a whole-file upload: hash the written bytes off the session's
+   * thread as they land. Returns the digest's getter; call it after the last write, before commit.
+   */
+  hashAlong?(algorithm: HashAlgorithm): () => Promise<string>;
 }
 
 /** How STOR/APPE/REST+STOR open the target. */

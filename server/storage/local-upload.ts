@@ -4,7 +4,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
+import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { StorageError, type Upload, type WriteMode } from "./backend.ts";
+import { BackgroundDigest } from "./local-hash.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -19,7 +21,8 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
   const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   try {
     if (mode.kind === "truncate") return atomicUpload(real, tempDir, toError);
-    const flags = mode.kind === "create" ? O_WRONLY | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
+    // New files open read-write: the hashing thread reads them back (hashAlong).
+    const flags = mode.kind === "create" ? O_RDWR | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
     // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
     const fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
     const st = fs.fstatSync(fd);
@@ -39,18 +42,23 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
     // What the target gained: for APPE the bytes this upload wrote (other appenders count their own),
     // otherwise what the file's size says now — after a failed write that is the truth, not `written`.
     const delta = () => (mode.kind === "append" ? writer.stored() : sizeOf(fd) - before);
-    return endsOnce(writer, {
-      async commit() {
-        const d = delta();
-        fs.closeSync(fd);
-        return d;
+    return endsOnce(
+      writer,
+      {
+        async commit() {
+          const d = delta();
+          fs.closeSync(fd);
+          return d;
+        },
+        async abort() {
+          const d = delta();
+          fs.closeSync(fd);
+          return d;
+        },
       },
-      async abort() {
-        const d = delta();
-        fs.closeSync(fd);
-        return d;
-      },
-    });
+      // Only a new file is hashed whole from byte 0 (APPE and REST+STOR keep earlier bytes).
+      mode.kind === "create" ? fd : null,
+    );
   } catch (err) {
     throw toError(err);
   }
@@ -64,8 +72,8 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
   }
   const temp = nodePath.join(tempDir, `${os.hostname()}.${process.pid}.${crypto.randomUUID()}`);
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
   const writer = positionedWriter(fd, 0, toError);
   return endsOnce(writer, {
     async commit() {
@@ -96,7 +104,7 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
       unlinkQuietly(temp);
       return 0;
     },
-  });
+  }, fd);
 }
 
 /**
@@ -136,21 +144,28 @@ interface Writer {
   stored(): number;
 }
 
-/** Wrap a writer and its two endings so exactly one of them ever runs (disposal = abort). */
-function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Promise<number> }): Upload {
+/**
+ * Wrap a writer and its two endings so exactly one of them ever runs (disposal = abort). With
+ * `hashFd` (the upload's descriptor, written from byte 0) the upload can be hashed along on the
+ * hashing thread; either ending first waits until the thread has let go of the descriptor.
+ */
+function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Promise<number> }, hashFd: number | null): Upload {
   let ended: Promise<number> | null = null;
+  let digest: BackgroundDigest | null = null;
   const once = (end: () => Promise<number>) => {
     if (ended) throw new StorageError("transient", "upload already ended");
-    ended = end();
+    ended = digest ? digest.release().then(end) : end();
     return ended;
   };
-  return {
+  const upload: Upload = {
     get written() {
       return writer.written;
     },
     write(chunk) {
       if (ended) throw new StorageError("transient", "upload already ended");
-      return writer.write(chunk);
+      const r = writer.write(chunk);
+      digest?.upto(writer.stored());
+      return r;
     },
     commit: () => once(ends.commit),
     abort: () => once(ends.abort),
@@ -158,6 +173,14 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
       if (!ended) await once(ends.abort).catch(() => 0);
     },
   };
+  if (hashFd !== null) {
+    upload.hashAlong = (algorithm: HashAlgorithm) => {
+      if (digest || writer.written > 0) throw new StorageError("transient", "hash along from the first write only");
+      const d = (digest = new BackgroundDigest(hashFd, algorithm));
+      return () => d.finish(writer.stored());
+    };
+  }
+  return upload;
 }
 
 /**

@@ -13,6 +13,8 @@ import {
 } from "./backend.ts";
 import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, type EntryFacts } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
+import { BackgroundDigest } from "./local-hash.ts";
+import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 
@@ -174,6 +176,7 @@ export class LocalStorage implements Storage {
         throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
       }
       let closed = false;
+      let digest: BackgroundDigest | null = null;
       return {
         size: st.size,
         read(buf: Uint8Array, position: number): number {
@@ -183,11 +186,18 @@ export class LocalStorage implements Storage {
             throw storageError(err);
           }
         },
+        digest(algorithm: HashAlgorithm, start: number, end: number): Promise<string> {
+          if (closed || digest) return Promise.reject(new StorageError("transient", "one digest per open file"));
+          digest = new BackgroundDigest(fd, algorithm, start);
+          return digest.finish(end);
+        },
         close() {
           // Idempotent: a second close could hit a descriptor number reused by another open.
           if (closed) return;
           closed = true;
-          closeQuietly(fd);
+          // The hashing thread may still read this descriptor: close it once the thread lets go.
+          if (digest) void digest.release().then(() => closeQuietly(fd));
+          else closeQuietly(fd);
         },
       };
     });

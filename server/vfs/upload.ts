@@ -1,5 +1,6 @@
 import { FtpError } from "../../protocol/errors.ts";
 import type { Upload } from "../storage/backend.ts";
+import type { HashAlgorithm } from "../../protocol/hash.ts";
 import type { Reservation } from "./quota.ts";
 
 /** A chunk that would cross the quota: the upload stops, and nothing beyond the limit is stored. */
@@ -64,6 +65,11 @@ export class QuotaUpload implements AsyncDisposable {
       if (this.gate === gate) this.gate = null;
     });
     return p;
+  }
+
+  /** The storage's off-thread digest of the upload, when it has one (Upload.hashAlong). */
+  hashAlong(algorithm: HashAlgorithm): (() => Promise<string>) | undefined {
+    return this.upload.hashAlong?.(algorithm);
   }
 
   async commit(): Promise<void> {

@@ -103,7 +103,7 @@ describe("packaging", () => {
     expect(await proc.exited).toBe(0);
   }, 180_000);
 
-  test("bun run build's executable serves --root and gets a file with no bun on PATH", async () => {
+  test("bun run build's executable serves --root and gets a file with no bun on PATH; 20 MiB get and put verify on both hashing threads", async () => {
     const base = work("ftpkit-exe-");
     const exe = join(base, "ftpkit");
     const script: string = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.build;
@@ -127,7 +127,24 @@ describe("packaging", () => {
     expect(got.code).toBe(0);
     expect(readFileSync(join(dl, "hello.txt"), "utf8")).toBe("hello from ftpkit\n");
 
-    process.kill(proc.pid, "SIGTERM");
-    expect(await proc.exited).toBe(0);
+    // Big enough for the client's hashing thread (≥ 16 MiB) and, after OPTS HASH, the server's: both
+    // are extra entrypoints of the executable, which a missing one would fail (or hang) on.
+    const big = crypto.getRandomValues(new Uint8Array(1 << 20));
+    writeFileSync(join(root, "big.bin"), Buffer.concat(Array.from({ length: 20 }, () => big)));
+    const login = url.replace("ftp://", "ftp://me:pw@");
+    const bigGet = await run([exe, "get", `${login}big.bin`, join(dl, "big.bin")], { cwd: dl, env, timeoutMs: 30_000 });
+    expect(bigGet.code).toBe(0);
+    expect(bigGet.out).toContain("verified by HASH");
+    expect(readFileSync(join(dl, "big.bin")).equals(readFileSync(join(root, "big.bin")))).toBe(true);
+    proc.kill("SIGTERM");
+    await proc.exited;
+    const rw = await serveUrl([exe, "serve", "--root", root, "--user", "me:pw", "--write", "--port", "0", "--host", "127.0.0.1"], { cwd: serveCwd, env });
+    const bigPut = await run([exe, "put", join(dl, "big.bin"), `${rw.url.replace("ftp://", "ftp://me:pw@")}up.bin`], { cwd: dl, env, timeoutMs: 30_000 });
+    expect(bigPut.code).toBe(0);
+    expect(bigPut.out).toContain("verified by HASH");
+    expect(readFileSync(join(root, "up.bin")).equals(readFileSync(join(root, "big.bin")))).toBe(true);
+
+    process.kill(rw.proc.pid, "SIGTERM");
+    expect(await rw.proc.exited).toBe(0);
   }, 180_000);
 });

@@ -1,7 +1,8 @@
 // Hashing while streaming, the HASH cache, bounded hash work, and bandwidth limits (issue #3, server side).
 import { describe, expect, test } from "bun:test";
-import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseEpsvReply } from "../../protocol/address.ts";
 import { parseHashReply } from "../../protocol/hash.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { useServers } from "../helpers/server.ts";
@@ -15,6 +16,8 @@ async function login(): Promise<Wire> {
   expect((await w.cmd("TYPE I")).code).toBe(200);
   return w;
 }
+
+const openFds = () => readdirSync("/proc/self/fd").length;
 
 const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 
@@ -49,6 +52,40 @@ describe("hashing while streaming", () => {
     expect(r.hex).toBe(new Bun.CryptoHasher("md5").update(original).digest("hex"));
   });
 
+  test("a 24 MiB upload after OPTS HASH, to a new name and over an existing file, gets the right HASH at once", async () => {
+    await serve(SLOW_REHASH);
+    const w = await login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    for (const fill of [1, 2]) {
+      // Big enough for the hashing thread to follow the writes in several steps.
+      const data = new Uint8Array(24 << 20).fill(fill);
+      data.set(crypto.getRandomValues(new Uint8Array(65536)), 1000);
+      expect((await w.transfer("STOR big-upload.bin", data)).final?.code).toBe(226);
+      const r = parseHashReply((await w.cmd("HASH big-upload.bin", 3000)).lines[0]!);
+      expect(r).toMatchObject({ algorithm: "SHA-256", start: 0, end: data.length });
+      expect(r.hex).toBe(sha256(data));
+      expect(sha256(readFileSync(join(servers.server.home("alice"), "big-upload.bin")))).toBe(r.hex);
+    }
+  }, 30_000);
+
+  test("a second RETR after the file was rewritten with the same size and mtime computes the new digest", async () => {
+    await serve(SLOW_REHASH);
+    const file = join(servers.server.home("alice"), "again.bin");
+    const first = crypto.getRandomValues(new Uint8Array(300_000));
+    writeFileSync(file, first);
+    const st = statSync(file);
+    const w = await login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    expect((await w.transfer("RETR again.bin")).data.equals(first)).toBe(true);
+    expect(parseHashReply((await w.cmd("HASH again.bin", 3000)).lines[0]!).hex).toBe(sha256(first));
+    const second = Buffer.from(first);
+    second[5] = second[5]! ^ 0xff;
+    writeFileSync(file, second);
+    utimesSync(file, st.atime, st.mtime);
+    expect((await w.transfer("RETR again.bin")).data.equals(second)).toBe(true);
+    expect(parseHashReply((await w.cmd("HASH again.bin", 3000)).lines[0]!).hex).toBe(sha256(second));
+  });
+
   test("a file rewritten after the transfer keeping its size and mtime (cp -p, rsync) is hashed again", async () => {
     await serve();
     const w = await login();
@@ -81,7 +118,41 @@ describe("hashing while streaming", () => {
   });
 });
 
+/** Start `line` (RETR or STOR) over EPSV, move some bytes, then drop the data connection; returns the final reply. */
+async function abandon(w: Wire, line: string): Promise<number> {
+  const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+  let got!: () => void;
+  const someBytes = new Promise<void>((r) => (got = r));
+  const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: () => got(), close() {}, error() {} } });
+  expect((await w.cmd(line)).code).toBe(150);
+  if (line.startsWith("STOR")) {
+    data.write(new Uint8Array(8 << 20));
+    data.flush();
+  } else await someBytes;
+  data.terminate(); // a reset, mid-transfer
+  return (await w.read(10_000))!.code;
+}
+
 describe("bounded hash work", () => {
+  test("downloads and uploads dropped mid-stream after OPTS HASH leave no descriptor open", async () => {
+    await serve();
+    writeFileSync(join(servers.server.home("alice"), "large.bin"), new Uint8Array(64 << 20));
+    const w = await login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    await abandon(w, "RETR large.bin"); // warm-up: the hashing thread and lazy allocations
+    const before = openFds();
+    for (let i = 0; i < 10; i++) {
+      expect(await abandon(w, "RETR large.bin")).toBeGreaterThanOrEqual(400);
+      expect(await abandon(w, `STOR dropped-${i}.bin`)).toBeGreaterThanOrEqual(400);
+    }
+    // The session still works, and its HASH reads the whole file again.
+    const r = parseHashReply((await w.cmd("HASH large.bin", 10_000)).lines[0]!);
+    expect(r.hex).toBe(sha256(new Uint8Array(64 << 20)));
+    // Descriptors the hashing thread used are closed once it lets go: wait for that, bounded.
+    for (let i = 0; i < 50 && openFds() - before >= 5; i++) await Bun.sleep(20);
+    expect(openFds() - before).toBeLessThan(5);
+  }, 60_000);
+
   test("a slow HASH of a large file does not block other sessions", async () => {
     await serve({ hashBytesPerSec: 1024 * 1024 });
     writeFileSync(join(servers.server.home("alice"), "large.bin"), new Uint8Array(4 * 1024 * 1024));
