@@ -1,7 +1,7 @@
 // Client rows of the benchmark: ftpkit's client (verified, and --no-verify) against curl and lftp,
-// each fetching from / sending to the same server in the same run. Wall time of the whole command
-// (process start to exit), median of the profile's repetitions, destination files deleted after
-// every run so no run pays for another's disk writeback.
+// each fetching from / sending to the same server in the same run, taking turns round by round.
+// Wall time of the whole command (process start to exit), median of the profile's repetitions,
+// destination files deleted after every run so no run pays for another's disk writeback.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_DIR } from "./servers.ts";
@@ -75,7 +75,11 @@ export interface ClientCell {
   na?: string;
 }
 
-/** Run every client row against one server; value = MB/s (bytes moved / wall time). */
+/**
+ * Run every client row against one server; value = MB/s (bytes moved / wall time). The clients take
+ * turns, one run each per round: a slow phase of the machine (the loopback, the page cache, other
+ * tenants of a VM) then costs every client the same, and the ratios stay side by side.
+ */
 export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenchSetup): Promise<Map<ClientWorkload, Record<ClientName, ClientCell>>> {
   const out = new Map<ClientWorkload, Record<ClientName, ClientCell>>();
   const upDir = join(s.home, "up");
@@ -83,18 +87,16 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
     const row = {} as Record<ClientName, ClientCell>;
     out.set(w, row);
     const bytes = w === "client-tree" ? TREE_FILES * TREE_SIZE : s.bigSize;
+    const samples = new Map<ClientName, number[]>();
+    const errors = new Map<ClientName, string>();
     for (const c of CLIENTS) {
-      if (!command(w, c, s, "/", 0)) {
-        row[c] = { na: "no recursive download" };
-        continue;
-      }
-      if ((c === "curl" || c === "lftp") && Bun.spawnSync(["sh", "-c", `command -v ${c}`]).exitCode !== 0) {
-        row[c] = { error: "not available" };
-        continue;
-      }
-      const samples: number[] = [];
-      let error: string | undefined;
-      for (let i = 0; i < s.warmup + s.reps && !error; i++) {
+      if (!command(w, c, s, "/", 0)) row[c] = { na: "no recursive download" };
+      else if ((c === "curl" || c === "lftp") && Bun.spawnSync(["sh", "-c", `command -v ${c}`]).exitCode !== 0) row[c] = { error: "not available" };
+      else samples.set(c, []);
+    }
+    for (let i = 0; i < s.warmup + s.reps; i++) {
+      for (const [c, runs] of samples) {
+        if (errors.has(c)) continue;
         const dest = join(s.work, "client-dest");
         rmSync(dest, { recursive: true, force: true });
         mkdirSync(dest, { recursive: true });
@@ -105,14 +107,17 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
         const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
         clearTimeout(timer);
         const ms = performance.now() - t;
-        if (code !== 0) error = `exit ${code}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`;
-        else if (i >= s.warmup) samples.push(bytes / 1e6 / (ms / 1000));
+        if (code !== 0) errors.set(c, `exit ${code}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`);
+        else if (i >= s.warmup) runs.push(bytes / 1e6 / (ms / 1000));
         rmSync(dest, { recursive: true, force: true });
         for (const f of existsSync(upDir) ? readdirSync(upDir) : []) if (f.startsWith("client-")) rmSync(join(upDir, f), { force: true });
       }
-      const sorted = samples.sort((a, b) => a - b);
+    }
+    for (const [c, runs] of samples) {
+      const sorted = runs.sort((a, b) => a - b);
+      const error = errors.get(c);
       row[c] = error ? { error } : { value: sorted[sorted.length >> 1] };
-      s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s`}`);
+      s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s (runs ${sorted.map((v) => v.toFixed(0)).join(", ")})`}`);
     }
   }
   return out;
