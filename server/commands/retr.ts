@@ -1,7 +1,7 @@
 // RETR — RFC 959 §4.1.3: send a file (from REST's offset, to RANG's end); needs read.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { createHasher } from "../data/hashing.ts";
+import { createHasher, OFF_THREAD_MIN_BYTES } from "../data/hashing.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { sendFile } from "../data/transfer.ts";
 import { asciiSendConnection } from "../data/ascii.ts";
@@ -38,8 +38,8 @@ export const retr: CommandSpec = {
       // and only when the digest of this version of the file is not known yet.
       const known = hashCache.get(HashCache.key(place, st, algorithm));
       const wanted = session.hashWhileStreaming && !ascii && start === 0 && last === file.size && !known;
-      // On the storage's hashing thread when it has one (in parallel with the send), else inline.
-      const digest = wanted && file.digest ? file.digest(algorithm, 0, last) : undefined;
+      // Big files on the storage's hashing thread when it has one (in parallel with the send), else inline.
+      const digest = wanted && file.digest && last >= OFF_THREAD_MIN_BYTES ? file.digest(algorithm, 0, last) : undefined;
       digest?.catch(() => undefined); // a failed digest only means nothing is cached
       const hasher = wanted && !digest ? createHasher(algorithm) : undefined;
       await sendFile(ascii ? asciiSendConnection(conn) : conn, file, start, last, {

@@ -1,5 +1,11 @@
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 
+/**
+ * Transfers at least this big hash on the storage's hashing thread when it has one; smaller ones
+ * hash inline, where a round trip to the thread (before the 226) would cost more than the hash.
+ */
+export const OFF_THREAD_MIN_BYTES = 4 << 20;
+
 /** An incremental digest over streamed bytes (RETR/STOR/HASH). */
 export interface StreamHasher {
   update(chunk: Uint8Array): void;

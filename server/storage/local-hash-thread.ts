@@ -74,7 +74,7 @@ function work(): void {
 function schedule(): void {
   if (scheduled) return;
   scheduled = true;
-  setTimeout(work, 0);
+  setImmediate(work);
 }
 
 self.onmessage = (e: MessageEvent<HashThreadRequest>) => {

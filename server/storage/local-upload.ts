@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as nodePath from "node:path";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { StorageError, type Upload, type WriteMode } from "./backend.ts";
+import { createHasher, OFF_THREAD_MIN_BYTES, type StreamHasher } from "../data/hashing.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
@@ -152,6 +153,7 @@ interface Writer {
 function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Promise<number> }, hashFd: number | null): Upload {
   let ended: Promise<number> | null = null;
   let digest: BackgroundDigest | null = null;
+  let inline: (StreamHasher & { algorithm: HashAlgorithm }) | null = null;
   const once = (end: () => Promise<number>) => {
     if (ended) throw new StorageError("transient", "upload already ended");
     ended = digest ? digest.release().then(end) : end();
@@ -164,7 +166,16 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
     write(chunk) {
       if (ended) throw new StorageError("transient", "upload already ended");
       const r = writer.write(chunk);
-      digest?.upto(writer.stored());
+      if (digest) digest.upto(writer.stored());
+      else if (inline) {
+        // Small uploads hash inline; past the threshold the thread takes over, from byte 0 again
+        // (the first bytes are still in the page cache), and the inline digest is dropped.
+        if (writer.stored() < OFF_THREAD_MIN_BYTES) inline.update(chunk);
+        else {
+          digest = new BackgroundDigest(hashFd!, inline.algorithm);
+          digest.upto(writer.stored());
+        }
+      }
       return r;
     },
     commit: () => once(ends.commit),
@@ -175,9 +186,12 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
   };
   if (hashFd !== null) {
     upload.hashAlong = (algorithm: HashAlgorithm) => {
-      if (digest || writer.written > 0) throw new StorageError("transient", "hash along from the first write only");
-      const d = (digest = new BackgroundDigest(hashFd, algorithm));
-      return () => d.finish(writer.stored());
+      if (inline || writer.written > 0) throw new StorageError("transient", "hash along from the first write only");
+      inline = Object.assign(createHasher(algorithm), { algorithm });
+      return async () => {
+        if (digest) return digest.finish(writer.stored());
+        return inline!.hex();
+      };
     };
   }
   return upload;

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { getFile } from "../../client/operations.ts";
 import { scanRecords, saveRecord, type TransferRecord } from "../../client/journal.ts";
-import { acquireLock, stateDir } from "../../client/state.ts";
+import { acquireLock, lockDir, stateDir } from "../../client/state.ts";
 import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, transferOptions, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
 
@@ -94,7 +94,7 @@ describe("locks", () => {
     const dead = Bun.spawn(["true"]);
     await dead.exited;
     const again = acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y");
-    const dir = join(stateDir(), "locks");
+    const dir = lockDir();
     const file = readdirSync(dir).find((f) => readFileSync(join(dir, f), "utf8").trim() === String(process.pid))!;
     again.release();
     writeFileSync(join(dir, file), `${dead.pid}\n`);
