@@ -83,6 +83,7 @@ function hashThread(): Worker {
   w.onerror = (e) => {
     // A thread that failed (or never loaded) answers nothing more: the next job starts a new one.
     thread = null;
+    w.terminate();
     for (const s of sinks.values()) s.onMessage({ t: "error", message: `the hashing thread failed: ${e.message}` });
   };
   w.unref();

@@ -38,8 +38,10 @@ export const retr: CommandSpec = {
       // and only when the digest of this version of the file is not known yet.
       const known = hashCache.get(HashCache.key(place, st, algorithm));
       const wanted = session.hashWhileStreaming && !ascii && start === 0 && last === file.size && !known;
-      // Big files on the storage's hashing thread when it has one (in parallel with the send), else inline.
-      const digest = wanted && file.digest && last >= OFF_THREAD_MIN_BYTES ? file.digest(algorithm, 0, last) : undefined;
+      // Big files on the storage's hashing thread when it has one (in parallel with the send), else
+      // inline. A rate-limited download hashes inline too: paced with the send, never ahead of it.
+      const offThread = file.digest && last >= OFF_THREAD_MIN_BYTES && session.limiters.length === 0;
+      const digest = wanted && offThread ? file.digest!(algorithm, 0, last) : undefined;
       digest?.catch(() => undefined); // a failed digest only means nothing is cached
       const hasher = wanted && !digest ? createHasher(algorithm) : undefined;
       await sendFile(ascii ? asciiSendConnection(conn) : conn, file, start, last, {

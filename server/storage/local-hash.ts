@@ -30,8 +30,10 @@ function hashThread(): Worker {
     else w8.resolve(m.t === "done" ? m.hex : "");
   };
   w.onerror = (e) => {
-    // A dead thread holds no descriptor: every waiter settles, the next job starts a new thread.
+    // Ended for good (terminate), so it holds no descriptor: every waiter settles, the next job
+    // starts a new thread.
     thread = null;
+    w.terminate();
     for (const [id, w8] of waiting) {
       waiting.delete(id);
       w8.reject(new Error(`the hashing thread failed: ${e.message}`));
