@@ -1,6 +1,5 @@
 // ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `sync`, `resume`, `ls`) and a conformance probe (`test`).
 import { defineCommand, runCommand, runMain } from "citty";
-import { consola } from "consola";
 import pkg from "../package.json" with { type: "json" };
 import { CliError } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
@@ -36,6 +35,8 @@ if (wantsBuiltin) {
   try {
     await runCommand(main, { rawArgs });
   } catch (err) {
+    // Loaded only to report a failure: a command that succeeds quietly never pays for it (~30 ms).
+    const { consola } = require("consola") as typeof import("consola");
     if ((err as Error)?.name === "CLIError") consola.error(`${(err as Error).message} (see ftpkit --help)`);
     else if (isExpected(err)) consola.error(err.message);
     else consola.error(err);

@@ -282,7 +282,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
   const { records, damaged } = scanRecords(dir);
-  for (const d of damaged) consola.warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
+  for (const d of damaged) consola().warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
   let recs = records;
   if (localArg !== undefined) {
     const abs = resolve(localArg);
@@ -308,7 +308,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
       results.push(rec.direction === "get" ? await runDownload(url, rec, o, true) : await runUpload(url, rec, o, true));
     } catch (err) {
       if (recs.length === 1) throw err;
-      consola.error(`${rec.local}: ${(err as Error).message}`);
+      consola().error(`${rec.local}: ${(err as Error).message}`);
       failures.push(rec.local);
     }
   }

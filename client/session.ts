@@ -1,6 +1,6 @@
 // Sessions for every client job: options, credentials (URL, saved, $FTPKIT_PASSWORD, ~/.netrc, a
 // prompt), connect + TLS + login + PWD + FEAT + TYPE I, and reconnecting with backoff.
-import { createConsola } from "consola";
+import type { ConsolaInstance } from "consola";
 import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../protocol/url.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { lookupNetrc } from "./netrc.ts";
@@ -46,8 +46,16 @@ export interface SecurityOptions {
   insecure?: boolean;
 }
 
-/** Messages go to stderr, always: stdout carries data only. */
-export const consola = createConsola({ level: 3, stdout: process.stderr, stderr: process.stderr });
+let messages: ConsolaInstance | null = null;
+
+/**
+ * The client's messages, on stderr always (stdout carries data only). Loaded at the first message:
+ * consola (with node:tty) takes ~30 ms to load, and a quiet transfer prints nothing.
+ */
+export function consola(): ConsolaInstance {
+  messages ??= (require("consola") as typeof import("consola")).createConsola({ level: 3, stdout: process.stderr, stderr: process.stderr });
+  return messages;
+}
 
 /** Informational messages (suppressed by --quiet), printed without breaking a progress display. */
 export class Notifier {
@@ -59,12 +67,12 @@ export class Notifier {
     if (this.quiet || this.said.has(msg)) return;
     this.said.add(msg);
     this.progress?.clear();
-    consola.info(msg);
+    consola().info(msg);
   }
   warn(msg: string): void {
     if (this.quiet) return;
     this.progress?.clear();
-    consola.warn(msg);
+    consola().warn(msg);
   }
 }
 

@@ -1,6 +1,5 @@
 // Who the client trusts over TLS (RFC 4217): the system CAs plus --ca, or nothing checked with
 // --insecure; and one clear line for every way a handshake or a certificate check can fail.
-import { getCACertificates } from "node:tls";
 import { ClientError } from "./errors.ts";
 
 /** How to verify and resume TLS for one server. */
@@ -21,6 +20,8 @@ export function tlsOptions(settings: TlsSettings): Record<string, unknown> {
   const opts: Record<string, unknown> = { serverName: host };
   if (settings.insecure) return { ...opts, rejectUnauthorized: false };
   if (systemCas === null) {
+    // Loaded here, not at start-up: node:tls costs ~25 ms to load, and plain FTP never needs it.
+    const { getCACertificates } = require("node:tls") as typeof import("node:tls");
     try {
       systemCas = getCACertificates("system");
     } catch {

@@ -341,6 +341,6 @@ async function runPool(
   };
   const extra = Math.min(want, Math.max(1, items.length)) - 1;
   await Promise.all([worker(first), ...Array.from({ length: extra }, () => worker(null))]);
-  if (refused > 0 && !note.progress) consola.info(`ran with ${want - refused} connection(s)`);
+  if (refused > 0 && !note.progress) consola().info(`ran with ${want - refused} connection(s)`);
   return next;
 }
