@@ -53,8 +53,15 @@ export const retr: CommandSpec = {
       await conn.finish();
       // Before the 226: a client's HASH right after it then finds the digest in the cache.
       const hex = known ?? (digest ? await digest.catch(() => undefined) : hasher?.hex());
-      if (hex && !known) hashCache.remember(place, st, await r.mount.storage.stat(r.key).catch(() => null), algorithm, hex);
-      if (hex && algorithm === "SHA-256") t.sha256 = hex;
+      if (hex) {
+        // Only for the version that was sent: a file changed meanwhile (even after the open, for a
+        // known digest) is neither cached nor reported with bytes it no longer has.
+        const after = await r.mount.storage.stat(r.key).catch(() => null);
+        if (after?.version !== undefined && after.version === st.version) {
+          hashCache.remember(place, st, after, algorithm, hex);
+          if (algorithm === "SHA-256") t.sha256 = hex;
+        }
+      }
       return { code: 226, text: "Transfer complete", result: "ok" };
     });
   },

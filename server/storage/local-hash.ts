@@ -79,6 +79,11 @@ export class BackgroundDigest {
     });
   }
 
+  /** The thread may still read the descriptor (it has not answered this job yet). */
+  get holdsDescriptor(): boolean {
+    return !this.done;
+  }
+
   /**
    * Stop hashing (a digest still being computed fails); resolves once the thread has let go of the
    * descriptor — at once if it already has.

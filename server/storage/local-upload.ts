@@ -156,7 +156,7 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
   let inline: (StreamHasher & { algorithm: HashAlgorithm }) | null = null;
   const once = (end: () => Promise<number>) => {
     if (ended) throw new StorageError("transient", "upload already ended");
-    ended = digest ? digest.release().then(end) : end();
+    ended = digest?.holdsDescriptor ? digest.release().then(end) : end();
     return ended;
   };
   const upload: Upload = {

@@ -196,7 +196,7 @@ export class LocalStorage implements Storage {
           if (closed) return;
           closed = true;
           // The hashing thread may still read this descriptor: close it once the thread lets go.
-          if (digest) void digest.release().then(() => closeQuietly(fd));
+          if (digest?.holdsDescriptor) void digest.release().then(() => closeQuietly(fd));
           else closeQuietly(fd);
         },
       };
