@@ -12,6 +12,11 @@ export function canonicalIp(ip: string): string {
   return m ? m[1]! : ip.toLowerCase();
 }
 
+/** 127.0.0.0/8 or ::1 (after canonicalIp). */
+export function isLoopback(ip: string): boolean {
+  return ip === "::1" || (ip.startsWith("127.") && isIPv4(ip));
+}
+
 export function isIPv4(ip: string): boolean {
   const parts = ip.split(".");
   return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);

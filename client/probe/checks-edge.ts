@@ -2,7 +2,7 @@
 // lines, PORT bounce, data-connection theft), TLS, and what the server says about idle sessions.
 import type { TCPSocketListener } from "bun";
 import { connect as netConnect, type Socket as NetSocket } from "node:net";
-import { formatHostPort, isIPv4 } from "../../protocol/address.ts";
+import { formatHostPort, isIPv4, isLoopback } from "../../protocol/address.ts";
 import type { FtpReply } from "../../protocol/reply.ts";
 import { FtpClient } from "../client.ts";
 import { line, within, type Probe, type Verdict } from "./runner.ts";
@@ -115,10 +115,6 @@ export async function longLine(p: Probe): Promise<void> {
 /** Loopback addresses other than ours (127.0.0.0/8 is all local on Linux). */
 function otherLoopback(ip: string): string {
   return ip === "127.0.0.2" ? "127.0.0.3" : "127.0.0.2";
-}
-
-function isLoopback(ip: string): boolean {
-  return ip.startsWith("127.") || ip === "::1";
 }
 
 /** PORT naming another host is refused (RFC 2577 §3), or at least never connected to. */
