@@ -1,12 +1,14 @@
 // Client rows of the benchmark: ftpkit's client (verified, and --no-verify) against curl and lftp,
 // each fetching from / sending to the same server in the same run, taking turns round by round.
 // Wall time of the whole command (process start to exit), median of the profile's repetitions,
-// destination files deleted after every run so no run pays for another's disk writeback.
+// destination files deleted and the disk synced after every run so no run pays for another's
+// writeback. Ratios are paired: each round's ftpkit run against the reference run of the same round
+// (the median of those), because this VM's speed drifts by 2–5× between rounds.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_DIR } from "./servers.ts";
 
-export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree"] as const;
+export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree", "client-tree-put"] as const;
 export type ClientWorkload = (typeof CLIENT_WORKLOADS)[number];
 const CLIENTS = ["ftpkit", "ftpkit --no-verify", "curl", "lftp"] as const;
 type ClientName = (typeof CLIENTS)[number];
@@ -66,11 +68,20 @@ function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: st
       if (c === "curl") return null; // curl has no recursive download
       if (c === "lftp") return lftp(`mirror --parallel=8 /tree-1000 ${join(dest, "tree")}`);
       return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", "-q", ...noVerify];
+    case "client-tree-put": {
+      // Into up/ (emptied after every run), from the tree the download row fetches.
+      const upTree = `/up/client-${c.replace(/\W+/g, "-")}-${rep}-tree`;
+      if (c === "curl") return null;
+      if (c === "lftp") return lftp(`mirror -R --parallel=8 ${join(s.home, "tree-1000")} ${upTree}`);
+      return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", "-q", ...noVerify];
+    }
   }
 }
 
 export interface ClientCell {
   value?: number;
+  /** Median over rounds of this run's MB/s divided by the reference client's in the same round. */
+  ratio?: number;
   error?: string;
   na?: string;
 }
@@ -86,11 +97,13 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
   for (const w of ws) {
     const row = {} as Record<ClientName, ClientCell>;
     out.set(w, row);
-    const bytes = w === "client-tree" ? TREE_FILES * TREE_SIZE : s.bigSize;
-    const samples = new Map<ClientName, number[]>();
+    const tree = w === "client-tree" || w === "client-tree-put";
+    const bytes = tree ? TREE_FILES * TREE_SIZE : s.bigSize;
+    // Per client, the MB/s of each round (undefined: warm-up or failed).
+    const samples = new Map<ClientName, (number | undefined)[]>();
     const errors = new Map<ClientName, string>();
     for (const c of CLIENTS) {
-      if (!command(w, c, s, "/", 0)) row[c] = { na: "no recursive download" };
+      if (!command(w, c, s, "/", 0)) row[c] = { na: "no recursive transfer" };
       else if ((c === "curl" || c === "lftp") && Bun.spawnSync(["sh", "-c", `command -v ${c}`]).exitCode !== 0) row[c] = { error: "not available" };
       else samples.set(c, []);
     }
@@ -108,35 +121,47 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
         clearTimeout(timer);
         const ms = performance.now() - t;
         if (code !== 0) errors.set(c, `exit ${code}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`);
-        else if (i >= s.warmup) runs.push(bytes / 1e6 / (ms / 1000));
+        runs.push(code === 0 && i >= s.warmup ? bytes / 1e6 / (ms / 1000) : undefined);
         rmSync(dest, { recursive: true, force: true });
-        for (const f of existsSync(upDir) ? readdirSync(upDir) : []) if (f.startsWith("client-")) rmSync(join(upDir, f), { force: true });
+        for (const f of existsSync(upDir) ? readdirSync(upDir) : []) if (f.startsWith("client-")) rmSync(join(upDir, f), { recursive: true, force: true });
+        // The next run starts with no writeback of this one pending (measured: curl's 1 GiB put to
+        // vsftpd took 0.84–1.57 s without this, 0.82–0.87 s with it).
+        Bun.spawnSync(["sync"]);
       }
     }
+    const refName: ClientName = tree ? "lftp" : "curl";
+    const ref = samples.get(refName);
     for (const [c, runs] of samples) {
-      const sorted = runs.sort((a, b) => a - b);
+      const sorted = runs.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
       const error = errors.get(c);
-      row[c] = error ? { error } : { value: sorted[sorted.length >> 1] };
-      s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s (runs ${sorted.map((v) => v.toFixed(0)).join(", ")})`}`);
+      const paired = ref && c !== refName ? runs.flatMap((v, i) => (v !== undefined && ref[i] !== undefined ? [v / ref[i]!] : [])) : [];
+      row[c] = error ? { error } : { value: median(sorted)!, ...(paired.length ? { ratio: median(paired) } : {}) };
+      const pairedText = paired.length ? `; ratio to ${refName} per round ${paired.map((r) => r.toFixed(2)).join(", ")}` : "";
+      s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s (runs ${sorted.map((v) => v.toFixed(0)).join(", ")}${pairedText})`}`);
     }
   }
   return out;
 }
 
-const TARGETS: Record<ClientWorkload, { text: string; check(r: Record<ClientName, ClientCell>): boolean | undefined }> = {
-  "client-get": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: (r) => both(r, "curl") },
-  "client-put": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: (r) => both(r, "curl") },
-  "client-tree": { text: "verified ≥ 1.0× lftp mirror", check: (r) => ratio(r.ftpkit, r.lftp, 1.0) },
-};
-
-function ratio(a: ClientCell | undefined, b: ClientCell | undefined, min: number): boolean | undefined {
-  if (a?.value === undefined || b?.value === undefined) return undefined;
-  return a.value >= min * b.value;
+function median(xs: number[]): number | undefined {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length ? sorted[sorted.length >> 1] : undefined;
 }
 
-function both(r: Record<ClientName, ClientCell>, ref: ClientName): boolean | undefined {
-  const v = ratio(r.ftpkit, r[ref], 0.9);
-  const nv = ratio(r["ftpkit --no-verify"], r[ref], 1.0);
+const TARGETS: Record<ClientWorkload, { text: string; check(r: Record<ClientName, ClientCell>): boolean | undefined }> = {
+  "client-get": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: both },
+  "client-put": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: both },
+  "client-tree": { text: "verified ≥ 1.0× lftp mirror", check: (r) => ratio(r.ftpkit, 1.0) },
+  "client-tree-put": { text: "verified ≥ 1.0× lftp mirror -R", check: (r) => ratio(r.ftpkit, 1.0) },
+};
+
+function ratio(a: ClientCell | undefined, min: number): boolean | undefined {
+  return a?.ratio === undefined ? undefined : a.ratio >= min;
+}
+
+function both(r: Record<ClientName, ClientCell>): boolean | undefined {
+  const v = ratio(r.ftpkit, 0.9);
+  const nv = ratio(r["ftpkit --no-verify"], 1.0);
   return v === undefined || nv === undefined ? undefined : v && nv;
 }
 
@@ -147,16 +172,17 @@ export function renderClientTable(results: Map<string, Map<ClientWorkload, Recor
     "client-get": `get ${bigMiB} MiB`,
     "client-put": `put ${bigMiB} MiB`,
     "client-tree": `get -r ${TREE_FILES.toLocaleString("en-US")} × 100 KiB, 8 connections`,
+    "client-tree-put": `put -r ${TREE_FILES.toLocaleString("en-US")} × 100 KiB, 8 connections`,
   };
   for (const [server, ws] of results) {
     for (const [w, r] of ws) {
-      const ref = w === "client-tree" ? r.lftp : r.curl;
+      const ref = w === "client-tree" || w === "client-tree-put" ? r.lftp : r.curl;
       const cells = CLIENTS.map((c) => {
         const cell = r[c];
         if (!cell) return "not run";
         if (cell.na) return "n/a";
         if (cell.error) return "error†";
-        const x = ref?.value ? ` (${(cell.value! / ref.value).toFixed(2)}×)` : "";
+        const x = cell.ratio !== undefined ? ` (${cell.ratio.toFixed(2)}×)` : "";
         return `${cell.value!.toFixed(0)}${cell === ref ? "" : x}`;
       });
       const met = TARGETS[w].check(r);

@@ -251,6 +251,7 @@ function prepareData(home: string, p: Profile): DataSet {
 
 function clearUploads(upDir: string): void {
   for (const f of readdirSync(upDir)) rmSync(join(upDir, f), { force: true });
+  Bun.spawnSync(["sync"]); // and whatever writeback is still running ends before the next run starts
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -903,7 +904,7 @@ async function main(): Promise<void> {
   const clientWs = CLIENT_WORKLOADS.filter((w) => args.workloads?.includes(w) ?? true);
   const clientResults = new Map<string, Map<ClientWorkload, Record<string, { value?: number; error?: string; na?: string }>>>();
   if (clientWs.length > 0) {
-    if (clientWs.includes("client-tree")) {
+    if (clientWs.includes("client-tree") || clientWs.includes("client-tree-put")) {
       ensureTree(acct.home);
       chownTree(acct.home, acct.user);
     }
@@ -940,7 +941,7 @@ async function main(): Promise<void> {
     ...(ws.length > 0 ? [table, ""] : []),
     ...(clientResults.size > 0
       ? [
-          "Client (MB/s, wall time of the whole command; (N×) is the ratio to curl, to lftp for trees):",
+          "Client (MB/s, wall time of the whole command; (N×) is the median over rounds of the ratio to curl's run of the same round, to lftp's for trees):",
           "",
           renderClientTable(clientResults as Parameters<typeof renderClientTable>[0], profile.bigSize / MiB),
           "",
