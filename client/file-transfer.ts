@@ -235,20 +235,26 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   }
 }
 
-/** The server's digest to compare with ours — or, when there is none to get, the verdict to report. */
+/**
+ * The server's digest to compare with ours — or, when there is none to get, the verdict to report.
+ * The digest command goes out at once; `remoteSize` (what SIZE said, or will say) only words the verdict.
+ */
 export async function askDigest(
   client: FtpClient,
   path: string,
   algo: DigestAlgorithm,
   verify: boolean,
-  remoteSize: number | null,
+  remoteSize: number | null | Promise<number | null>,
   note: { info(msg: string): void },
 ): Promise<{ hex: string; via: string } | string> {
-  if (!verify) return remoteSize !== null ? "size verified, digest not requested" : "not verified";
-  const remote = await client.remoteDigest(path, algo);
+  const asked = verify ? client.remoteDigest(path, algo) : null;
+  asked?.catch(() => {}); // awaited below, after the size
+  const size = await remoteSize;
+  if (!asked) return size !== null ? "size verified, digest not requested" : "not verified";
+  const remote = await asked;
   if (remote) return remote;
   note.info("server offers no hash; verified size only");
-  return remoteSize !== null ? "size verified only" : "not verified";
+  return size !== null ? "size verified only" : "not verified";
 }
 
 export interface UploadJob {
@@ -282,9 +288,10 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
   let sink: ChunkSink | null = null;
   let before = job.before;
   try {
-    if (!job.resuming || before === undefined) {
+    // A tree job knows each remote file's state from its plan; a resumed one looks below.
+    if (!job.resuming && before === undefined) {
       const now = await remoteState(session.client, path);
-      if (!job.resuming) before = now.missing ? null : now;
+      before = now.missing ? null : now;
     }
     ctx.beforeFirstByte(before ?? { size: null, mtime: null, missing: true });
     const limiter = ctx.opts.rate > 0 ? new TokenBucket(ctx.opts.rate) : undefined;
@@ -333,14 +340,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           throw err;
         }
         offset += n;
-        const digest = await sink.digest();
-        sink = null;
-        const verifiedBy = await verifyUpload(client, path, algo, digest, size, ctx.verify, note).catch((err) => {
-          ctx.discard(); // a finished upload that fails verification is not resumable
-          throw err;
-        });
-        if (job.keepMtime) await client.setMtime(path, st.mtime).catch(() => false);
-        return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy };
+        break;
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
         attempt++;
@@ -350,6 +350,22 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         continuing = true;
       }
     }
+    // The checks go out together (SIZE, the digest, MFMT); once they are on the wire a tree job's
+    // next file starts behind them on this connection (replies keep order), so nothing below retries.
+    const client = session.client;
+    const remoteSize = client.size(path).catch(() => null);
+    const verdict = askDigest(client, path, algo, ctx.verify, remoteSize, note);
+    verdict.catch(() => {}); // awaited below unless an earlier step fails
+    const mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
+    ctx.controlFree?.();
+    const digest = await sink.digest();
+    sink = null;
+    const verifiedBy = await verifyUpload(remoteSize, verdict, algo, digest, size).catch((err) => {
+      ctx.discard(); // a finished upload that fails verification is not resumable
+      throw err;
+    });
+    await mtimeSet;
+    return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy };
   } catch (err) {
     progress.clear();
     sink?.dispose();
@@ -363,12 +379,16 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
   }
 }
 
-async function verifyUpload(client: FtpClient, path: string, algo: DigestAlgorithm, digest: string, size: number, verify: boolean, note: Notifier): Promise<string> {
-  const remoteSize = await client.size(path).catch(() => null);
-  if (remoteSize !== null && remoteSize !== size) {
-    throw new ClientError(`upload verification failed: the server has ${remoteSize} bytes, the local file has ${size}`);
-  }
-  const remote = await askDigest(client, path, algo, verify, remoteSize, note);
+async function verifyUpload(
+  remoteSize: Promise<number | null>,
+  verdict: Promise<{ hex: string; via: string } | string>,
+  algo: DigestAlgorithm,
+  digest: string,
+  size: number,
+): Promise<string> {
+  const there = await remoteSize;
+  if (there !== null && there !== size) throw new ClientError(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
+  const remote = await verdict;
   if (typeof remote === "string") return remote;
   if (remote.hex !== digest) throw new ClientError(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
   return `verified by ${remote.via}`;
