@@ -21,10 +21,11 @@ import { canonicalIp, isLoopback } from "../../protocol/address.ts";
  */
 const CLIENT_GONE_GRACE_MS = { loopback: 0, remote: 5 };
 
-/** The grace for this session: loopback only when the client and the socket's peer both are (no balancer between). */
+/** The grace for this session: loopback only for a client connected straight to us (no balancer between). */
 function clientGoneGrace(session: CommandContext["session"]): number {
+  const proxied = session.server.options.proxyFrom !== undefined;
   const direct = canonicalIp(session.socket.remoteAddress ?? "");
-  return isLoopback(direct) && isLoopback(session.remoteIp) ? CLIENT_GONE_GRACE_MS.loopback : CLIENT_GONE_GRACE_MS.remote;
+  return !proxied && isLoopback(direct) ? CLIENT_GONE_GRACE_MS.loopback : CLIENT_GONE_GRACE_MS.remote;
 }
 
 /** STOR and APPE share this: plan the write before the 150, open it once the data connection is up. */
