@@ -1,8 +1,7 @@
 // The one verified file transfer every job runs (a single get/put, each file of a tree, a sync):
 // lock, record the remote state before the first byte, stream while hashing, reconnect and continue
 // after a drop, compare sizes and the server's digest, then publish (rename) or set the bad data aside.
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, statSync } from "node:fs";
-import { rename, utimes } from "node:fs/promises";
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, type Notifier, type Session, type TransferOptions } from "./session.ts";
@@ -195,6 +194,14 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     sink = null;
     // kill -9 cannot lose what is in the page cache; only --fsync pays for surviving a power loss.
     if (ctx.opts.fsync) fsyncSync(fd);
+    // Through the descriptor, after the last write: no second path lookup, no thread-pool round trip.
+    if (job.mtime) {
+      try {
+        futimesSync(fd, job.mtime, job.mtime);
+      } catch {
+        // a time we cannot set only costs a later sync a comparison
+      }
+    }
     closeSync(fd);
     fd = -1;
     const setAside = () => {
@@ -214,10 +221,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       const aside = setAside();
       throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`);
     } else verifiedBy = `verified by ${verdict.via}`;
-    // Off the event loop: on a busy disk a rename can block for milliseconds, and a tree job's other
-    // connections keep moving meanwhile.
-    await rename(part, job.local);
-    if (job.mtime) await utimes(job.local, job.mtime, job.mtime).catch(() => {}); // a time we cannot set only costs a later sync a comparison
+    // Synchronous: on the thread pool a rename cost two thread switches per file (expensive on a VM),
+    // more than the rename itself blocks the event loop.
+    renameSync(part, job.local);
     return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy };
   } catch (err) {
     progress.clear();
