@@ -86,6 +86,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let retrCount = 0;
   let storCount = 0;
   const sockets = new Set<Socket<Conn>>();
+  const dirs = new Set<string>();
 
   const server = Bun.listen<Conn>({
     hostname: "127.0.0.1",
@@ -160,6 +161,32 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 200, "Type set");
       case "PWD":
         return void reply(s, 257, '"/" is the current directory');
+      case "MKD":
+        dirs.add(arg);
+        return void reply(s, 257, `"${arg}" created`);
+      case "LIST": {
+        // `ls -l` lines of what `files` and MKD put under the directory; 550 for one that has neither.
+        const dir = arg.replace(/\/+$/, "") || "/";
+        const prefix = dir === "/" ? "/" : `${dir}/`;
+        const names = new Map<string, number | null>();
+        for (const [path, bytes] of files) if (path.startsWith(prefix)) {
+          const rest = path.slice(prefix.length);
+          const slash = rest.indexOf("/");
+          names.set(slash < 0 ? rest : rest.slice(0, slash), slash < 0 ? bytes.length : null);
+        }
+        for (const d of dirs) if (d.startsWith(prefix) && !d.slice(prefix.length).includes("/")) names.set(d.slice(prefix.length), null);
+        if (names.size === 0 && dir !== "/" && !dirs.has(dir)) {
+          s.data.dataServer?.stop(true);
+          return void reply(s, 550, "No such directory.");
+        }
+        const d = await s.data.data!;
+        reply(s, 150, "Here comes the listing");
+        const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : "-rw-r--r--"} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
+        await sendAll(d, Buffer.from(lines.join("")));
+        d.shutdown();
+        d.end();
+        return void reply(s, 226, "Directory send OK");
+      }
       case "SIZE":
         return void (file ? reply(s, 213, String(file.length)) : reply(s, 550, "No such file."));
       case "MDTM":

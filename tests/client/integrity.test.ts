@@ -1,6 +1,6 @@
 // End-to-end verification: HASH, legacy X-verbs, size-only fallback, corruption, retries after a drop.
 import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
 import { digest, removeDir, runFtpkit, tempDir, transferOptions } from "../helpers/peers.ts";
@@ -135,6 +135,22 @@ describe("upload verification", () => {
     const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`], { cwd: work });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/upload verification failed/);
+  });
+
+  test("a tree upload reports the one file whose digest mismatches, verifies the files after it on the same connection, and exits non-zero", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, lieAboutHashOf: "/dst/b.bin" });
+    const local = join(work, "tree");
+    mkdirSync(local);
+    const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
+    for (const [n, data] of bytes) writeFileSync(join(local, n), data);
+    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1", "--json"], { cwd: work });
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { files: { path: string; result: string }[] };
+    const result = new Map(report.files.map((f) => [f.path, f.result]));
+    expect(result.get("a.bin")).toBe("verified by HASH");
+    expect(result.get("b.bin")).toMatch(/^failed: upload verification failed/);
+    expect(result.get("c.bin")).toBe("verified by HASH");
+    for (const [n, data] of bytes) expect(digest(fake.files.get(`/dst/${n}`)!)).toBe(digest(data));
   });
 
   test("resuming an upload on a server that refuses REST appends with APPE", async () => {
