@@ -304,6 +304,11 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     let appendOnly = false;
     let attempt = 0;
     let continuing = job.resuming;
+    let digest = "";
+    let verifiedBy = "";
+    let mtimeSet: Promise<boolean> | null = null;
+    /** The control connection went to the next file of a tree (controlFree): no reconnecting it. */
+    let lent = false;
     for (;;) {
       const client = session.client;
       sink?.dispose();
@@ -346,30 +351,32 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           throw err;
         }
         offset += n;
+        // The checks go out together (SIZE, the digest, MFMT); once they are on the wire a tree job's
+        // next file starts behind them on this connection (replies keep order).
+        const remoteSize = client.size(path).catch(() => null);
+        const verdict = askDigest(client, path, algo, ctx.verify, remoteSize, note);
+        verdict.catch(() => {}); // awaited below unless an earlier step fails
+        mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
+        if (ctx.controlFree) {
+          lent = true;
+          ctx.controlFree();
+        }
+        digest = await sink.digest();
+        sink = null;
+        verifiedBy = await verifyUpload(remoteSize, verdict, algo, digest, size);
         break;
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
         attempt++;
-        if (!isRetryable(err) || attempt > ctx.opts.retries) throw err;
+        // A mismatch is final; a connection lost while the checks were answered is retried like a
+        // drop (the retry finds every byte there and only verifies), unless the connection is lent.
+        if (err instanceof VerificationFailed) ctx.discard();
+        if (lent || !isRetryable(err) || attempt > ctx.opts.retries) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
         attempt = await session.reconnect(attempt, note);
         continuing = true;
       }
     }
-    // The checks go out together (SIZE, the digest, MFMT); once they are on the wire a tree job's
-    // next file starts behind them on this connection (replies keep order), so nothing below retries.
-    const client = session.client;
-    const remoteSize = client.size(path).catch(() => null);
-    const verdict = askDigest(client, path, algo, ctx.verify, remoteSize, note);
-    verdict.catch(() => {}); // awaited below unless an earlier step fails
-    const mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
-    ctx.controlFree?.();
-    const digest = await sink.digest();
-    sink = null;
-    const verifiedBy = await verifyUpload(remoteSize, verdict, algo, digest, size).catch((err) => {
-      ctx.discard(); // a finished upload that fails verification is not resumable
-      throw err;
-    });
     await mtimeSet;
     return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy };
   } catch (err) {
@@ -385,6 +392,9 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
   }
 }
 
+/** The server's copy differs from the local file: not resumable, not worth a retry. */
+class VerificationFailed extends ClientError {}
+
 async function verifyUpload(
   remoteSize: Promise<number | null>,
   verdict: Promise<{ hex: string; via: string } | string>,
@@ -393,9 +403,9 @@ async function verifyUpload(
   size: number,
 ): Promise<string> {
   const there = await remoteSize;
-  if (there !== null && there !== size) throw new ClientError(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
+  if (there !== null && there !== size) throw new VerificationFailed(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
   const remote = await verdict;
   if (typeof remote === "string") return remote;
-  if (remote.hex !== digest) throw new ClientError(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
+  if (remote.hex !== digest) throw new VerificationFailed(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
   return `verified by ${remote.via}`;
 }

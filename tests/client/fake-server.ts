@@ -19,6 +19,8 @@ export interface FakeOptions {
   dropRetrAfter?: number;
   /** On the first STOR, keep this many bytes and then drop both connections. */
   dropStorAfter?: number;
+  /** Drop the control connection instead of answering the first whole-file HASH. */
+  dropOnFirstHash?: boolean;
   /** Refuse REST (502) so uploads must fall back to APPE. */
   noRest?: boolean;
   /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
@@ -87,6 +89,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let storCount = 0;
   const sockets = new Set<Socket<Conn>>();
   const dirs = new Set<string>();
+  let hashDropped = false;
 
   const server = Bun.listen<Conn>({
     hostname: "127.0.0.1",
@@ -212,6 +215,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "HASH": {
         if (!opts.feat?.some((f) => f.startsWith("HASH"))) return void reply(s, 502, "no");
         if (!file) return void reply(s, 550, "No such file.");
+        if (opts.dropOnFirstHash && !s.data.range && !hashDropped) {
+          hashDropped = true;
+          return void s.terminate();
+        }
         const r = s.data.range ?? { start: 0, end: file.length };
         s.data.range = null;
         let h = hex(s.data.alg, file.subarray(r.start, r.end));

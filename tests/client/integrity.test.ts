@@ -137,6 +137,17 @@ describe("upload verification", () => {
     expect(r.stderr).toMatch(/upload verification failed/);
   });
 
+  test("an upload whose connection drops while the server computes its digest reconnects, sends nothing again and ends verified", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, dropOnFirstHash: true });
+    const data = payload();
+    writeFileSync(join(work, "u.bin"), data);
+    const r = await putFile(join(work, "u.bin"), `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, opts({ retries: 2 }));
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(r.moved).toBe(data.length);
+    expect(fake.commands.filter((c) => c.startsWith("STOR")).length).toBe(2); // the second one with REST at the end: 0 bytes
+  });
+
   test("a tree upload reports the one file whose digest mismatches, verifies the files after it on the same connection, and exits non-zero", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, lieAboutHashOf: "/dst/b.bin" });
     const local = join(work, "tree");
