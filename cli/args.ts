@@ -78,7 +78,10 @@ export const treeArgs = {
   parallel: { type: "string", default: "4", description: "Connections for a tree job (fewer when the server answers 421)", valueHint: "N" },
   exclude: { type: "string", description: "Skip paths matching GLOB (a name, or a path when it has a /); repeatable", valueHint: "GLOB" },
   json: { type: "boolean", description: "Print a JSON report (each file: action, bytes, digest, result) on stdout" },
+  "dry-run": { type: "boolean", alias: "n", description: "Tree jobs: print what would be copied (and deleted); change nothing" },
 } as const satisfies ArgsDef;
+
+export const DRY_RUN_TREES_ONLY = "--dry-run plans tree jobs (-r, a glob, sync); a single file has nothing to plan";
 
 /** --parallel and the (repeatable) --exclude, validated. */
 export function treeSpec(args: { parallel?: string; exclude?: string | string[] }): { parallel: number; exclude: string[] } {
@@ -135,4 +138,53 @@ export function clientOptions(args: {
     fsync: args.fsync === true,
     ...tlsOptions(args),
   };
+}
+
+/**
+ * citty ignores unknown flags and extra positionals; a typo like `--qouta 5GB` must not silently
+ * succeed, nor `get -r --dry-run` silently transfer: refuse both. Short aliases count, alone (`-r`)
+ * or grouped (`-rq`).
+ */
+export function checkArgs(rawArgs: string[], def: ArgsDef, positionals: string[]): void {
+  const known = new Map<string, string>();
+  const short = new Map<string, string>();
+  let maxPositionals = 0;
+  for (const [name, arg] of Object.entries(def)) {
+    if (arg.type === "positional") {
+      maxPositionals++;
+      continue;
+    }
+    const type = arg.type ?? "string";
+    known.set(name, type);
+    known.set(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), type);
+    for (const alias of ([] as string[]).concat((arg as { alias?: string | string[] }).alias ?? [])) (alias.length === 1 ? short : known).set(alias, type);
+  }
+  let valueNext = false;
+  for (const tok of rawArgs) {
+    if (tok === "--") break;
+    // The value of a string flag may itself start with "-" (`--idle-timeout -1`): it is no flag.
+    if (valueNext) {
+      valueNext = false;
+      continue;
+    }
+    if (!tok.startsWith("-") || tok === "-") continue;
+    if (!tok.startsWith("--")) {
+      // -r, -rq, -n: every letter a known short alias; a string one takes the next word.
+      const letters = tok.slice(1).split("=")[0]!;
+      for (const c of letters) if (!short.has(c)) throw new CliError(`unknown option -${c}`);
+      valueNext = short.get(letters.at(-1)!) === "string" && !tok.includes("=");
+      continue;
+    }
+    const flag = tok.slice(2).split("=")[0]!;
+    const negated = flag.startsWith("no-") ? flag.slice(3) : undefined;
+    if (known.has(flag)) {
+      valueNext = known.get(flag) === "string" && !tok.includes("=");
+      continue;
+    }
+    if (negated !== undefined && known.get(negated) === "boolean") continue;
+    throw new CliError(`unknown option ${tok.split("=")[0]}`);
+  }
+  if (positionals.length > maxPositionals) {
+    throw new CliError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
+  }
 }

@@ -3,7 +3,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { consola } from "consola";
-import { CliError } from "../args.ts";
+import { checkArgs, CliError } from "../args.ts";
 
 const args = {
   out: { type: "string", description: "Directory for cert.pem and key.pem (created if missing)", required: true, valueHint: "DIR" },
@@ -18,7 +18,8 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 export default defineCommand({
   meta: { name: "cert", description: "Create a self-signed TLS certificate and key for `ftpkit serve --tls-cert/--tls-key`" },
   args,
-  async run({ args: a }) {
+  async run({ args: a, rawArgs }) {
+    checkArgs(rawArgs, args, a._);
     const host = a.host ?? "localhost";
     const isIp = IPV4.test(host) || host.includes(":");
     if (!isIp && !HOST_NAME.test(host)) throw new CliError(`--host must be a host name or an IP address, got "${host}"`);

@@ -1,6 +1,6 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
-import { defineCommand } from "citty";
-import { clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
+import { defineCommand, type ArgsDef } from "citty";
+import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
 import { getFile } from "../../client/operations.ts";
 import { hasGlob } from "../../client/tree-plan.ts";
 
@@ -15,16 +15,18 @@ export default defineCommand({
     ...treeArgs,
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },
   },
-  async run({ args }) {
+  async run({ args, rawArgs, cmd }) {
+    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const segments = args.segments === undefined ? 1 : Number(args.segments);
     if (!Number.isInteger(segments) || segments < 1 || segments > 32) throw new CliError("--segments must be a whole number from 1 to 32");
     const opts = { ...clientOptions(args), segments };
     const last = args.url.replace(/\/+$/, "").split("/").pop() ?? "";
     if (args.recursive || hasGlob(last)) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
-      await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, json: args.json === true }, opts);
+      await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
+    if (args["dry-run"]) throw new CliError(DRY_RUN_TREES_ONLY);
     await getFile(args.url, args.local, opts);
   },
 });

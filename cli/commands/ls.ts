@@ -1,7 +1,7 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef } from "citty";
 import { listUrl } from "../../client/operations.ts";
-import { tlsArgs, tlsOptions } from "../args.ts";
+import { checkArgs, tlsArgs, tlsOptions } from "../args.ts";
 import type { FileInfo } from "../../protocol/listing.ts";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -35,7 +35,8 @@ export default defineCommand({
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...tlsArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs, cmd }) {
+    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const entries = await listUrl(args.url, { active: args.active === true, ...tlsOptions(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {

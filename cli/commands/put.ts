@@ -1,7 +1,7 @@
 // ftpkit put LOCAL URL: upload one file, a glob ('*.csv' in the last segment) or, with -r, a tree; verified, resumable.
 import { existsSync } from "node:fs";
-import { defineCommand } from "citty";
-import { clientArgs, clientOptions, treeArgs, treeSpec } from "../args.ts";
+import { defineCommand, type ArgsDef } from "citty";
+import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
 import { putFile } from "../../client/operations.ts";
 import { hasGlob } from "../../client/tree-plan.ts";
 
@@ -15,14 +15,16 @@ export default defineCommand({
     ...treeArgs,
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },
   },
-  async run({ args }) {
+  async run({ args, rawArgs, cmd }) {
+    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const opts = clientOptions(args);
     const last = args.local.replace(/\/+$/, "").split("/").pop() ?? "";
     if (args.recursive || (hasGlob(last) && !existsSync(args.local))) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
-      await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, json: args.json === true }, opts);
+      await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
+    if (args["dry-run"]) throw new CliError(DRY_RUN_TREES_ONLY);
     await putFile(args.local, args.url, opts);
   },
 });

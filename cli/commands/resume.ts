@@ -1,6 +1,6 @@
 // ftpkit resume [LOCAL]: continue interrupted transfers recorded in ./.ftpkit/transfers.
-import { defineCommand } from "citty";
-import { clientArgs, clientOptions } from "../args.ts";
+import { defineCommand, type ArgsDef } from "citty";
+import { checkArgs, clientArgs, clientOptions } from "../args.ts";
 import { resumeTransfers } from "../../client/operations.ts";
 
 export default defineCommand({
@@ -12,7 +12,8 @@ export default defineCommand({
     local: { type: "positional", required: false, description: "The local file of the transfer to continue", valueHint: "LOCAL" },
     ...clientArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs, cmd }) {
+    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     await resumeTransfers(args.local, clientOptions(args));
   },
 });

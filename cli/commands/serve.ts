@@ -2,12 +2,11 @@
 import { defineCommand, type ArgsDef } from "citty";
 import { consola } from "consola";
 import { readFileSync } from "node:fs";
-import { CliError, usersArgs, usersFilePath } from "../args.ts";
+import { checkArgs, CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import { parseCidrList } from "../../protocol/cidr.ts";
 import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
-import { checkArgs } from "./user/shared.ts";
 import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag, repeatedFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";

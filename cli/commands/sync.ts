@@ -1,6 +1,6 @@
 // ftpkit sync SRC DST: make DST like SRC (one a URL, the other a local directory), verified.
-import { defineCommand } from "citty";
-import { clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
+import { defineCommand, type ArgsDef } from "citty";
+import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
 import { runTreeJob } from "../../client/tree-job.ts";
 
 const isUrl = (s: string) => /^ftps?:\/\//i.test(s);
@@ -14,10 +14,10 @@ export default defineCommand({
     ...treeArgs,
     delete: { type: "boolean", description: "Delete files and directories DST has and SRC does not (excluded paths are kept)" },
     checksum: { type: "boolean", description: "Changed = the digests differ (HASH), not size or modification time; falls back (and says so) when the server has no HASH" },
-    "dry-run": { type: "boolean", alias: "n", description: "Print what would be copied and deleted; change nothing" },
     restart: { type: "boolean", description: "Discard a pending interrupted sync and start over" },
   },
-  async run({ args }) {
+  async run({ args, rawArgs, cmd }) {
+    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
     const [src, dst] = [args.src, args.dst];
     if (isUrl(src) === isUrl(dst)) throw new CliError("sync needs one ftp:// URL and one local directory");
     const direction = isUrl(src) ? "get" : "put";

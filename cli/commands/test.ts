@@ -4,8 +4,7 @@ import { Credentials } from "../../client/session.ts";
 import { probeServer } from "../../client/probe/index.ts";
 import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../client/probe/report.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
-import { CliError, tlsArgs, tlsOptions } from "../args.ts";
-import { checkArgs } from "./user/shared.ts";
+import { checkArgs, CliError, tlsArgs, tlsOptions } from "../args.ts";
 
 const args = {
   target: { type: "positional", required: true, description: "HOST[:PORT], or ftp://[user[:password]@]host[:port]/dir (ftps:// = implicit TLS)", valueHint: "HOST[:PORT]|URL" },

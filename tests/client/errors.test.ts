@@ -50,6 +50,10 @@ describe("clear errors and non-zero exits", () => {
     { name: "a bad --limit-rate", args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "fast"], message: /invalid size "fast"/ },
     { name: "ls of a missing path", args: () => ["ls", peer.url("/missing/")], message: /550/ },
     { name: "resume of a file with no record", args: () => ["resume", "nothing.bin"], message: /no interrupted transfer/ },
+    { name: "an unknown flag (a typo)", args: () => ["get", peer.url("/exists.txt"), "--limit-rat", "1M"], message: /unknown option --limit-rat/ },
+    { name: "an unknown short flag", args: () => ["put", "-x", "local.txt", peer.url("/up.bin")], message: /unknown option -x/ },
+    { name: "an extra argument", args: () => ["ls", peer.url("/"), "extra"], message: /unexpected argument "extra"/ },
+    { name: "--dry-run for a single file", args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
   ];
   for (const c of cases) {
     test(`reports ${c.name}`, async () => {

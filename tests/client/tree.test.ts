@@ -97,6 +97,25 @@ for (const kind of servers) {
       expect(readdirSync(join(s.home, "put-glob")).sort()).toEqual(["x1.csv", "x2.csv"]);
     });
 
+    test("get -r and put -r with --dry-run print the plan and move nothing", async () => {
+      const local = join(work, "dry-src");
+      makeTree(local);
+      const up = await runFtpkit(["put", "-r", local, s.url("/dry-up"), "-n"], { cwd: work });
+      expect(up.code).toBe(0);
+      expect(up.stdout).toMatch(/^copy a\/one\.txt \(new\)$/m);
+      expect(up.stdout).toMatch(/^dry run: \d+ to copy, .*nothing was changed$/m);
+      expect(existsSync(join(s.home, "dry-up"))).toBe(false);
+      const down = await runFtpkit(["get", "-r", s.url("/dry-up-none"), join(work, "dry-down"), "--dry-run"], { cwd: work });
+      expect(down.code).toBe(1); // nothing there to plan from: the same error as the real job
+      expect(down.stderr).toMatch(/remote directory not found/);
+      const real = await runFtpkit(["put", "-r", local, s.url("/dry-up")], { cwd: work });
+      expect(real.code).toBe(0);
+      const plan = await runFtpkit(["get", "-r", s.url("/dry-up"), join(work, "dry-down"), "--dry-run"], { cwd: work });
+      expect(plan.code).toBe(0);
+      expect(plan.stdout).toMatch(/^copy a\/one\.txt \(new\)$/m);
+      expect(existsSync(join(work, "dry-down"))).toBe(false);
+    });
+
     test("sync up and down: --dry-run changes nothing, --delete removes what the source lost", async () => {
       const local = join(work, "sync-src");
       makeTree(local);

@@ -2,7 +2,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { CliError, usersArgs, usersFilePath } from "../../args.ts";
+import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import {
@@ -14,7 +14,7 @@ import {
   parsePerms,
   validateUserName,
 } from "../../../server/auth/ini-store.ts";
-import { checkArgs, editStore, log, readNewPassword } from "./shared.ts";
+import { editStore, log, readNewPassword } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },

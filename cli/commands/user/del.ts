@@ -1,7 +1,7 @@
 // `ftpkit user del NAME`: remove a user from the users file; the home directory is kept.
 import { defineCommand } from "citty";
-import { usersArgs } from "../../args.ts";
-import { checkArgs, editStore, log, requireUser } from "./shared.ts";
+import { checkArgs, usersArgs } from "../../args.ts";
+import { editStore, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },

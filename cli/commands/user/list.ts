@@ -1,9 +1,9 @@
 // `ftpkit user list`: one line per user on stdout (or JSON with --json); hashes are never shown.
 import { defineCommand } from "citty";
-import { usersArgs } from "../../args.ts";
+import { checkArgs, usersArgs } from "../../args.ts";
 import { formatSize } from "../../../protocol/size.ts";
 import { formatPerms } from "../../../server/auth/ini-store.ts";
-import { checkArgs, log, openStore } from "./shared.ts";
+import { log, openStore } from "./shared.ts";
 
 const args = {
   json: { type: "boolean", description: "Print a JSON array (for scripts)" },

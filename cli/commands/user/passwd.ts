@@ -1,8 +1,8 @@
 // `ftpkit user passwd NAME`: set a new password (argon2id).
 import { defineCommand } from "citty";
-import { usersArgs } from "../../args.ts";
+import { checkArgs, usersArgs } from "../../args.ts";
 import { hashPassword } from "../../../server/auth/ini-store.ts";
-import { checkArgs, editStore, log, readNewPassword, requireUser } from "./shared.ts";
+import { editStore, log, readNewPassword, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },

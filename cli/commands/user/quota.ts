@@ -1,8 +1,8 @@
 // `ftpkit user quota NAME SIZE`: set the user's quota (0 or none = unlimited).
 import { defineCommand } from "citty";
-import { usersArgs } from "../../args.ts";
+import { checkArgs, usersArgs } from "../../args.ts";
 import { formatSize, parseSize } from "../../../protocol/size.ts";
-import { checkArgs, editStore, log, requireUser } from "./shared.ts";
+import { editStore, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },

@@ -1,5 +1,4 @@
 // Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
-import type { ArgsDef } from "citty";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { loadUsers, saveUsers, withUsersFileLock } from "../../../server/auth/ini-store.ts";
@@ -16,43 +15,6 @@ export const log = createConsola({
 });
 
 export const MAX_PASSWORD = 1024;
-
-/**
- * citty ignores unknown flags and extra positionals; a typo like `--qouta 5GB` must not
- * silently succeed, so refuse both.
- */
-export function checkArgs(rawArgs: string[], def: ArgsDef, positionals: string[]): void {
-  const known = new Map<string, string>();
-  let maxPositionals = 0;
-  for (const [name, arg] of Object.entries(def)) {
-    if (arg.type === "positional") maxPositionals++;
-    else {
-      known.set(name, arg.type ?? "string");
-      known.set(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), arg.type ?? "string");
-    }
-  }
-  let valueNext = false;
-  for (const tok of rawArgs) {
-    if (tok === "--") break;
-    // The value of a string flag may itself start with "-" (`--idle-timeout -1`): it is no flag.
-    if (valueNext) {
-      valueNext = false;
-      continue;
-    }
-    if (!tok.startsWith("-") || tok === "-") continue;
-    const flag = tok.replace(/^--?/, "").split("=")[0]!;
-    const negated = flag.startsWith("no-") ? flag.slice(3) : undefined;
-    if (known.has(flag)) {
-      valueNext = known.get(flag) === "string" && !tok.includes("=");
-      continue;
-    }
-    if (negated !== undefined && known.get(negated) === "boolean") continue;
-    throw new CliError(`unknown option ${tok.split("=")[0]}`);
-  }
-  if (positionals.length > maxPositionals) {
-    throw new CliError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
-  }
-}
 
 /** Load an existing users file (every subcommand but `add` needs one). */
 export async function openStore(flag: string | undefined): Promise<{ file: string; users: Map<string, UserRecord> }> {

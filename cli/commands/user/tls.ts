@@ -1,7 +1,7 @@
 // `ftpkit user tls NAME on|off`: require (or stop requiring) TLS for a user's logins and transfers.
 import { defineCommand } from "citty";
-import { CliError, usersArgs } from "../../args.ts";
-import { checkArgs, editStore, log, requireUser } from "./shared.ts";
+import { checkArgs, CliError, usersArgs } from "../../args.ts";
+import { editStore, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
