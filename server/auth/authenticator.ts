@@ -1,12 +1,13 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
 // timing, per-IP back-off, and a verified-credential cache so repeat logins skip argon2id.
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { addressKey } from "../../protocol/address.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
+import { VerifiedCredentials } from "./verified-cache.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -34,7 +35,6 @@ export class Authenticator {
   private readonly penaltyMs: number;
   private readonly penaltyMaxMs: number;
   private readonly windowMs: number;
-  private readonly cacheSize: number;
   private readonly log: (msg: string) => void;
   private users = new Map<string, UserRecord>();
   /** stat signature of the file the current users came from ("" = missing). */
@@ -42,10 +42,7 @@ export class Authenticator {
   /** Signature of a file that failed to load, so the error is logged once, not per login. */
   private badSignature: string | null = null;
   private reloading: Promise<void> | null = null;
-  /** Per-process secret: cache keys are HMACs, so no plaintext password is ever kept. */
-  private readonly secret = randomBytes(32);
-  /** HMAC(user, password) → the hash string it was verified against. */
-  private readonly verified = new Map<string, string>();
+  private readonly verified: VerifiedCredentials;
   private readonly failures = new Map<string, { count: number; last: number }>();
   private dummyHash: Promise<string> | null = null;
   /** inotify on the users file's folder tells us about edits, so most logins skip the stat. */
@@ -61,7 +58,7 @@ export class Authenticator {
     this.penaltyMs = opts.failPenaltyMs ?? 250;
     this.penaltyMaxMs = opts.failPenaltyMaxMs ?? 3000;
     this.windowMs = opts.failWindowMs ?? 5 * 60_000;
-    this.cacheSize = opts.cacheSize ?? 10_000;
+    this.verified = new VerifiedCredentials(opts.cacheSize ?? 10_000);
     this.log = opts.log ?? ((msg) => console.error(msg));
     this.countFailure = opts.countFailure;
   }
@@ -157,11 +154,9 @@ export class Authenticator {
     const record = this.users.get(name);
     if (record && name === ANONYMOUS && !record.hash) return record;
     if (record?.hash) {
-      const key = this.cacheKey(name, password);
-      // Valid only for the hash it was checked against: a new password invalidates it.
-      if (this.verified.get(key) === record.hash) return record;
+      if (this.verified.has(name, password, record.hash)) return record;
       if (await verify(password, record.hash)) {
-        this.remember(key, record.hash);
+        this.verified.remember(name, password, record.hash);
         return record;
       }
     } else {
@@ -212,19 +207,6 @@ export class Authenticator {
     } catch {
       return "";
     }
-  }
-
-  private cacheKey(user: string, password: string): string {
-    return createHmac("sha256", this.secret).update(`${user}\0${password}`).digest("base64");
-  }
-
-  private remember(key: string, hash: string): void {
-    this.verified.delete(key);
-    if (this.verified.size >= this.cacheSize) {
-      // Map keeps insertion order: drop the oldest entry.
-      this.verified.delete(this.verified.keys().next().value!);
-    }
-    this.verified.set(key, hash);
   }
 
   /** Wait so every failure takes failDelayMs in total, plus a growing per-IP penalty. */

@@ -1,9 +1,11 @@
 // Logins given inline (`serve --root DIR --user NAME:PASS`, `startServer({ users })`): no users file.
 // Passwords are hashed with argon2id at start() and the plain text is dropped; nothing is written.
+// Repeat logins are checked against the verified-credential cache, as with a users file.
 import { randomBytes } from "node:crypto";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, validateUserName } from "./ini-store.ts";
 import type { LoginService } from "../context.ts";
 import type { Perm, UserRecord } from "./types.ts";
+import { VerifiedCredentials } from "./verified-cache.ts";
 
 /** One inline account. `password` undefined is only allowed for `anonymous` (any password). */
 export interface InlineUser {
@@ -21,6 +23,7 @@ export class MemoryLogins implements LoginService {
   private users = new Map<string, UserRecord>();
   private pending: InlineUser[] | null;
   private dummyHash: string | null = null;
+  private readonly verified = new VerifiedCredentials();
 
   constructor(
     users: InlineUser[],
@@ -67,9 +70,13 @@ export class MemoryLogins implements LoginService {
     const lower = user.toLowerCase();
     const record = this.users.get(lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user);
     if (record && !record.hash) return record;
+    if (record?.hash && this.verified.has(record.name, password, record.hash)) return record;
     // Unknown users pay the same argon2id cost as known ones, so timing does not reveal names.
     const ok = await verify(password, record?.hash ?? this.dummyHash ?? "");
-    if (record && ok) return record;
+    if (record?.hash && ok) {
+      this.verified.remember(record.name, password, record.hash);
+      return record;
+    }
     const wait = this.failDelayMs - (performance.now() - started);
     if (wait > 0) await Bun.sleep(wait);
     return null;

@@ -1,8 +1,9 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Authenticator } from "../../server/auth/authenticator.ts";
+import { MemoryLogins } from "../../server/auth/memory-store.ts";
 import {
   formatSizeExact,
   hashPassword,
@@ -210,6 +211,23 @@ describe("Authenticator", () => {
     expect(mapped).toBeGreaterThanOrEqual(450);
     const [, other] = await timed(() => auth.login("alice", "x", "10.1.1.1"));
     expect(other).toBeLessThan(200);
+  });
+});
+
+describe("MemoryLogins (serve --user, startServer({ users }))", () => {
+  test("a repeat login skips argon2id, and a wrong password after it is still refused", async () => {
+    const logins = new MemoryLogins([{ name: "alice", password: "s3cret", home: "/tmp", perms: ["read"] }], 1);
+    await logins.start();
+    const verify = spyOn(Bun.password, "verify");
+    try {
+      for (let i = 0; i < 3; i++) expect((await logins.login("alice", "s3cret"))?.name).toBe("alice");
+      expect(verify).toHaveBeenCalledTimes(1);
+      expect(await logins.login("alice", "s3cret ")).toBeNull();
+      expect(await logins.login("alice", "S3cret")).toBeNull();
+      expect(await logins.login("bob", "s3cret")).toBeNull();
+    } finally {
+      verify.mockRestore();
+    }
   });
 });
 
