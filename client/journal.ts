@@ -1,5 +1,6 @@
 // Resume state: one small JSON file per unfinished job under ./.ftpkit/transfers/, written
-// atomically (temp file + fsync + rename) before any byte moves, so it survives kill -9. Records are
+// atomically (temp file + rename) before any byte moves, so it survives kill -9 (the page cache
+// outlives the process); with --fsync it is also flushed, like the data, to survive a power loss. Records are
 // validated when read: a damaged one is reported and skipped, never fatal to the others.
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -60,8 +61,11 @@ export function transferId(direction: string, url: string, local: string): strin
   return new Bun.CryptoHasher("sha256").update(`${direction}\n${url}\n${local}`).digest("hex").slice(0, 16);
 }
 
-/** Write `text` to `path` atomically (temp + fsync + rename + directory fsync), mode 0600. */
-export function writeAtomic(dir: string, name: string, text: string): void {
+/**
+ * Write `text` to `path` atomically (temp + rename), mode 0600; `durable` also fsyncs the file and
+ * its directory (two flushes cost ~14 ms here, on every command).
+ */
+export function writeAtomic(dir: string, name: string, text: string, durable = false): void {
   mkdirSync(dir, { recursive: true });
   const final = join(dir, name);
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
@@ -70,11 +74,12 @@ export function writeAtomic(dir: string, name: string, text: string): void {
     const data = Buffer.from(text);
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off, off);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, final);
+  if (!durable) return;
   try {
     const dfd = openSync(dir, "r");
     try {
@@ -88,8 +93,8 @@ export function writeAtomic(dir: string, name: string, text: string): void {
 }
 
 /** Write the record atomically. */
-export function saveRecord(rec: TransferRecord, dir: string = journalDir()): void {
-  writeAtomic(dir, `${rec.id}.json`, JSON.stringify(rec, null, 2) + "\n");
+export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
+  writeAtomic(dir, `${rec.id}.json`, JSON.stringify(rec, null, 2) + "\n", durable);
 }
 
 /** Remove a record and everything kept beside it (tree progress, tree plan). */
@@ -211,8 +216,8 @@ export function loadDone(id: string, dir: string = journalDir()): Map<string, Do
 /** Tree uploads: the remote state of each file before the first byte (rel → size/mtime, null = absent). */
 export type RemoteBefore = Record<string, { size: number; mtime: string } | null>;
 
-export function savePlanState(id: string, state: RemoteBefore, dir: string = journalDir()): void {
-  writeAtomic(dir, `${id}.plan.json`, JSON.stringify(state) + "\n");
+export function savePlanState(id: string, state: RemoteBefore, dir: string = journalDir(), durable = false): void {
+  writeAtomic(dir, `${id}.plan.json`, JSON.stringify(state) + "\n", durable);
 }
 
 export function loadPlanState(id: string, dir: string = journalDir()): RemoteBefore | null {

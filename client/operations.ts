@@ -74,9 +74,9 @@ export function withRecordTls(opts: TransferOptions, rec: TransferRecord): Trans
   return out;
 }
 
-/** Persist a job before its first byte: the record in the journal, the password in the user's state dir. */
-export function persistJob(rec: TransferRecord, creds: Credentials, dir: string): void {
-  saveRecord(rec, dir);
+/** Persist a job before its first byte: the record in the journal (flushed with --fsync), the password in the user's state dir. */
+export function persistJob(rec: TransferRecord, creds: Credentials, dir: string, durable: boolean): void {
+  saveRecord(rec, dir, durable);
   const pw = creds.known();
   if (pw !== undefined) savePassword(rec.id, pw);
 }
@@ -139,7 +139,7 @@ function fileContext(rec: TransferRecord, opts: TransferOptions, progress: Progr
     progress,
     beforeFirstByte(remote) {
       onRemote(remote);
-      persistJob(rec, creds, dir);
+      persistJob(rec, creds, dir, opts.fsync === true);
     },
     discard() {
       forgetJob(rec.id, dir);
@@ -177,7 +177,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
             segments: resuming ? rec.segments : undefined,
             save(segments) {
               rec.segments = segments;
-              saveRecord(rec, dir);
+              saveRecord(rec, dir, opts.fsync === true);
             },
           },
           ctx,

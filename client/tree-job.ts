@@ -153,13 +153,13 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     }
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
-    persistJob(rec, creds, dir);
+    persistJob(rec, creds, dir, opts.fsync === true);
     let before: RemoteBefore | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
     if (rec.direction === "put" && !before) {
       before = {};
       const there = new Map(dest.map((e) => [e.rel, e]));
       for (const c of copies) before[c.rel] = there.has(c.rel) ? await beforeState(first, joinRemote(remoteRoot, c.rel)) : null;
-      savePlanState(rec.id, before, dir);
+      savePlanState(rec.id, before, dir, opts.fsync === true);
     }
     const label = `${rec.direction}${recursive ? " -r" : ""} ${rec.direction === "get" ? basename(r.local) : remoteRoot}`;
     const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true), copies.length, copies.reduce((n, c) => n + c.size, 0));
