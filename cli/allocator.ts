@@ -20,10 +20,13 @@ export const PURGE_ENV = "MIMALLOC_PURGE_DELAY";
 export function reexecWithAllocatorTuning(): void {
   if (process.env[PURGE_ENV] !== undefined) return;
   const script = process.argv[1];
-  // A `bun build --compile` executable names its embedded entry point in argv[1], which is not an OS argument.
-  if (!script || script.startsWith("/$bunfs/") || typeof process.execve !== "function") return;
+  if (!script || typeof process.execve !== "function") return;
+  // A `bun build --compile` executable names its embedded entry point in argv[1] ("/$bunfs/…"),
+  // which is not an OS argument: the executable itself is run again with the user's arguments.
+  const compiled = script.startsWith("/$bunfs/");
+  const args = compiled ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
   try {
-    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [PURGE_ENV]: "-1" });
+    process.execve(process.execPath, [process.execPath, ...args], { ...process.env, [PURGE_ENV]: "-1" });
   } catch {
     // Not fatal: the command runs with the allocator's defaults.
   }
