@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { formatProxyV2 } from "../../protocol/proxy.ts";
@@ -91,6 +92,30 @@ describe("--proxy-protocol on the control port", () => {
       await Bun.connect({ hostname: "127.0.0.1", port: dataPort, socket: { data() {}, close: () => closed(), error: () => closed() } });
       await gone;
       await waitFor(() => log.lines().some((l) => l.event === "data connection refused: foreign address" && l.expected === "127.0.0.9"), 5000, "refusal logged");
+    } finally {
+      w.close();
+    }
+  });
+
+  test("behind a balancer, a client that ends its upload's data connection and drops its control connection at once leaves the old file", async () => {
+    const { port, home } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const target = join(home("alice"), "hello.txt");
+    const before = readFileSync(target);
+    const tmp = join(home("alice"), ".ftpkit-tmp");
+    const w = await viaBalancer(port, v2From("127.0.0.1"));
+    try {
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      const data = await Bun.connect({ hostname: "127.0.0.1", port: dataPort, socket: { data() {} } });
+      expect((await w.cmd("STOR hello.txt")).code).toBe(150);
+      data.write(new Uint8Array(64 * 1024).fill(7));
+      await waitFor(() => existsSync(tmp) && readdirSync(tmp).some((f) => statSync(join(tmp, f)).size > 0), 5000, "the upload's temp file");
+      // How a killed client ends: a FIN on the data connection, its control connection closed with it.
+      data.shutdown();
+      data.end();
+      w.close();
+      await waitFor(() => readdirSync(tmp).length === 0, 5000, "the upload to end");
+      expect(readFileSync(target).equals(before)).toBe(true);
     } finally {
       w.close();
     }
