@@ -145,7 +145,9 @@ export function clientOptions(args: {
  * succeed, nor `get -r --dry-run` silently transfer: refuse both. Short aliases count, alone (`-r`)
  * or grouped (`-rq`).
  */
-export function checkArgs(rawArgs: string[], def: ArgsDef, positionals: string[]): void {
+export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: string[]): void {
+  // A command's `cmd.args`: citty types it as possibly lazy, ours are always plain objects.
+  const def = (cmdArgs ?? {}) as ArgsDef;
   const known = new Map<string, string>();
   const short = new Map<string, string>();
   let maxPositionals = 0;

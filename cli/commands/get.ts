@@ -1,5 +1,5 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
-import { defineCommand, type ArgsDef } from "citty";
+import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
 import { getFile } from "../../client/operations.ts";
 import { hasGlob } from "../../client/tree-plan.ts";
@@ -16,7 +16,7 @@ export default defineCommand({
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },
   },
   async run({ args, rawArgs, cmd }) {
-    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
+    checkArgs(rawArgs, cmd.args, args._);
     const segments = args.segments === undefined ? 1 : Number(args.segments);
     if (!Number.isInteger(segments) || segments < 1 || segments > 32) throw new CliError("--segments must be a whole number from 1 to 32");
     const opts = { ...clientOptions(args), segments };

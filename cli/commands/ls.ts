@@ -1,5 +1,5 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
-import { defineCommand, type ArgsDef } from "citty";
+import { defineCommand } from "citty";
 import { listUrl } from "../../client/operations.ts";
 import { checkArgs, tlsArgs, tlsOptions } from "../args.ts";
 import type { FileInfo } from "../../protocol/listing.ts";
@@ -36,7 +36,7 @@ export default defineCommand({
     ...tlsArgs,
   },
   async run({ args, rawArgs, cmd }) {
-    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
+    checkArgs(rawArgs, cmd.args, args._);
     const entries = await listUrl(args.url, { active: args.active === true, ...tlsOptions(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {

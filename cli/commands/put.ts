@@ -1,6 +1,6 @@
 // ftpkit put LOCAL URL: upload one file, a glob ('*.csv' in the last segment) or, with -r, a tree; verified, resumable.
 import { existsSync } from "node:fs";
-import { defineCommand, type ArgsDef } from "citty";
+import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
 import { putFile } from "../../client/operations.ts";
 import { hasGlob } from "../../client/tree-plan.ts";
@@ -16,7 +16,7 @@ export default defineCommand({
     restart: { type: "boolean", description: "Discard a pending interrupted transfer and start over" },
   },
   async run({ args, rawArgs, cmd }) {
-    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
+    checkArgs(rawArgs, cmd.args, args._);
     const opts = clientOptions(args);
     const last = args.local.replace(/\/+$/, "").split("/").pop() ?? "";
     if (args.recursive || (hasGlob(last) && !existsSync(args.local))) {

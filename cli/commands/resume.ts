@@ -1,5 +1,5 @@
 // ftpkit resume [LOCAL]: continue interrupted transfers recorded in ./.ftpkit/transfers.
-import { defineCommand, type ArgsDef } from "citty";
+import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions } from "../args.ts";
 import { resumeTransfers } from "../../client/operations.ts";
 
@@ -13,7 +13,7 @@ export default defineCommand({
     ...clientArgs,
   },
   async run({ args, rawArgs, cmd }) {
-    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
+    checkArgs(rawArgs, cmd.args, args._);
     await resumeTransfers(args.local, clientOptions(args));
   },
 });

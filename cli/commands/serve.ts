@@ -1,5 +1,5 @@
 // ftpkit serve: run the FTP server (embedded default: ./users.ini and the homes beside it).
-import { defineCommand, type ArgsDef } from "citty";
+import { defineCommand } from "citty";
 import { consola } from "consola";
 import { readFileSync } from "node:fs";
 import { checkArgs, CliError, usersArgs, usersFilePath } from "../args.ts";
@@ -231,7 +231,7 @@ export default defineCommand({
   args: serveArgs,
   async run({ args, rawArgs, cmd }) {
     // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
-    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
+    checkArgs(rawArgs, cmd.args, args._);
     const options = serverOptionsFrom(args);
     options.ops = opsOptionsFrom(args, rawArgs);
     // Flags are valid: from here on the process runs as the server (see cli/allocator.ts).

@@ -1,5 +1,5 @@
 // ftpkit sync SRC DST: make DST like SRC (one a URL, the other a local directory), verified.
-import { defineCommand, type ArgsDef } from "citty";
+import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
 import { runTreeJob } from "../../client/tree-job.ts";
 
@@ -17,7 +17,7 @@ export default defineCommand({
     restart: { type: "boolean", description: "Discard a pending interrupted sync and start over" },
   },
   async run({ args, rawArgs, cmd }) {
-    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, args._);
+    checkArgs(rawArgs, cmd.args, args._);
     const [src, dst] = [args.src, args.dst];
     if (isUrl(src) === isUrl(dst)) throw new CliError("sync needs one ftp:// URL and one local directory");
     const direction = isUrl(src) ? "get" : "put";

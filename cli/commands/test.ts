@@ -22,7 +22,7 @@ export default defineCommand({
   },
   args,
   async run({ args: a, rawArgs, cmd }) {
-    checkArgs(rawArgs, (cmd.args ?? {}) as ArgsDef, a._);
+    checkArgs(rawArgs, cmd.args, a._);
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(a.target) && !/^ftps?:\/\//i.test(a.target)) throw new CliError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
     const text = /^ftps?:\/\//i.test(a.target) ? a.target : `ftp://${a.target}`;
     let url;
