@@ -6,10 +6,12 @@
 // (the median of those), because this VM's speed drifts by 2–5× between rounds.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { median } from "./stats.ts";
 import { REPO_DIR } from "./servers.ts";
 
 export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree", "client-tree-put"] as const;
 export type ClientWorkload = (typeof CLIENT_WORKLOADS)[number];
+export const isTreeWorkload = (w: ClientWorkload) => w === "client-tree" || w === "client-tree-put";
 const CLIENTS = ["ftpkit", "ftpkit --no-verify", "curl", "lftp"] as const;
 type ClientName = (typeof CLIENTS)[number];
 
@@ -97,7 +99,7 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
   for (const w of ws) {
     const row = {} as Record<ClientName, ClientCell>;
     out.set(w, row);
-    const tree = w === "client-tree" || w === "client-tree-put";
+    const tree = isTreeWorkload(w);
     const bytes = tree ? TREE_FILES * TREE_SIZE : s.bigSize;
     // Per client, the MB/s of each round (undefined: warm-up or failed).
     const samples = new Map<ClientName, (number | undefined)[]>();
@@ -135,17 +137,12 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
       const sorted = runs.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
       const error = errors.get(c);
       const paired = ref && c !== refName ? runs.flatMap((v, i) => (v !== undefined && ref[i] !== undefined ? [v / ref[i]!] : [])) : [];
-      row[c] = error ? { error } : { value: median(sorted)!, ...(paired.length ? { ratio: median(paired) } : {}) };
+      row[c] = error ? { error } : { value: median(sorted), ...(paired.length ? { ratio: median(paired) } : {}) };
       const pairedText = paired.length ? `; ratio to ${refName} per round ${paired.map((r) => r.toFixed(2)).join(", ")}` : "";
       s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s (runs ${sorted.map((v) => v.toFixed(0)).join(", ")}${pairedText})`}`);
     }
   }
   return out;
-}
-
-function median(xs: number[]): number | undefined {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted.length ? sorted[sorted.length >> 1] : undefined;
 }
 
 const TARGETS: Record<ClientWorkload, { text: string; check(r: Record<ClientName, ClientCell>): boolean | undefined }> = {
@@ -176,14 +173,13 @@ export function renderClientTable(results: Map<string, Map<ClientWorkload, Recor
   };
   for (const [server, ws] of results) {
     for (const [w, r] of ws) {
-      const ref = w === "client-tree" || w === "client-tree-put" ? r.lftp : r.curl;
       const cells = CLIENTS.map((c) => {
         const cell = r[c];
         if (!cell) return "not run";
         if (cell.na) return "n/a";
         if (cell.error) return "error†";
         const x = cell.ratio !== undefined ? ` (${cell.ratio.toFixed(2)}×)` : "";
-        return `${cell.value!.toFixed(0)}${cell === ref ? "" : x}`;
+        return `${cell.value!.toFixed(0)}${x}`; // the reference itself has no ratio
       });
       const met = TARGETS[w].check(r);
       rows.push(`| ${label[w]} | ${server} | ${cells.join(" | ")} | ${TARGETS[w].text} | ${met === undefined ? "—" : met ? "✅" : "❌"} |`);

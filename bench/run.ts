@@ -9,7 +9,8 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { fillPattern } from "./pattern.ts";
-import { CLIENT_WORKLOADS, clientNotes, ensureTree, renderClientTable, runClientRows, type ClientWorkload } from "./client.ts";
+import { median } from "./stats.ts";
+import { CLIENT_WORKLOADS, clientNotes, ensureTree, isTreeWorkload, renderClientTable, runClientRows, type ClientWorkload } from "./client.ts";
 import {
   BENCH_DIR,
   type Account,
@@ -362,12 +363,6 @@ interface Workload {
   baseline?: string;
   /** ftpkit's cell is measured against `ftpkit serve --workers 2 --state redis://…` (issue 12). */
   workers?: boolean;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const v = (c: Cell | undefined) => (c && !c.na && !c.error ? c.value : undefined);
@@ -904,7 +899,7 @@ async function main(): Promise<void> {
   const clientWs = CLIENT_WORKLOADS.filter((w) => args.workloads?.includes(w) ?? true);
   const clientResults = new Map<string, Map<ClientWorkload, Record<string, { value?: number; error?: string; na?: string }>>>();
   if (clientWs.length > 0) {
-    if (clientWs.includes("client-tree") || clientWs.includes("client-tree-put")) {
+    if (clientWs.some(isTreeWorkload)) {
       ensureTree(acct.home);
       chownTree(acct.home, acct.user);
     }
