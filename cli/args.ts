@@ -2,6 +2,7 @@ import type { ArgsDef } from "citty";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseRate } from "../protocol/size.ts";
+import { isDigestAlgorithm, type DigestAlgorithm } from "../client/remote-hash.ts";
 
 /** `--users FILE`, shared by `serve` and every `user` subcommand. */
 export const usersArgs = {
@@ -63,7 +64,12 @@ export const clientArgs = {
     description: "Verify the transfer with the server's digest (--no-verify: compare sizes only)",
     negativeDescription: "Skip the digest request",
   },
-  hash: { type: "string", default: "sha256", description: "Digest algorithm: sha256 or md5", valueHint: "md5|sha256" },
+  hash: {
+    type: "string",
+    default: "sha256",
+    description: "Digest algorithm: sha256, md5, or crc32 (catches corruption at ~10x the speed, not tampering)",
+    valueHint: "sha256|md5|crc32",
+  },
   "limit-rate": { type: "string", description: "Limit the transfer rate (e.g. 500K, 2MB)", valueHint: "RATE" },
   retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
@@ -107,7 +113,7 @@ export function clientOptions(args: {
   insecure?: boolean;
 }): {
   verify: boolean;
-  hash: "md5" | "sha256";
+  hash: DigestAlgorithm;
   rate: number;
   retries: number;
   quiet: boolean;
@@ -120,7 +126,7 @@ export function clientOptions(args: {
   insecure: boolean;
 } {
   const hash = (args.hash ?? "sha256").toLowerCase().replace("-", "");
-  if (hash !== "md5" && hash !== "sha256") throw new CliError(`--hash must be md5 or sha256, not "${args.hash}"`);
+  if (!isDigestAlgorithm(hash)) throw new CliError(`--hash must be sha256, md5 or crc32, not "${args.hash}"`);
   const retries = Number(args.retries ?? "3");
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new CliError(`--retries must be a whole number from 0 to 100`);
   const rate = args["limit-rate"] ? parseRate(args["limit-rate"]) : 0;

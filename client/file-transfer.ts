@@ -259,7 +259,8 @@ export async function askDigest(
   if (!asked) return size !== null ? "size verified, digest not requested" : "not verified";
   const remote = await asked;
   if (remote) return remote;
-  note.info("server offers no hash; verified size only");
+  // A server that has digests, just not this one, gets a hint ("--hash sha256") rather than silence.
+  note.info(client.features.has("HASH") ? `server offers no ${algo} hash (HASH ${client.features.get("HASH")}); verified size only` : "server offers no hash; verified size only");
   return size !== null ? "size verified only" : "not verified";
 }
 

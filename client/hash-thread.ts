@@ -3,18 +3,20 @@
 // valid ("upto"): no chunk memory crosses threads, so the pump keeps curl's shape (receive, pwrite)
 // and SHA-256 overlaps with the network. Messages arrive in order; each job is one file.
 import { readSync } from "node:fs";
+import { createHasher, type StreamHasher } from "../protocol/digest.ts";
+import type { HashAlgorithm } from "../protocol/hash.ts";
 
 declare const self: Worker;
 
 type Msg =
-  | { t: "open"; id: number; algo: "md5" | "sha256"; fd: number }
+  | { t: "open"; id: number; algorithm: HashAlgorithm; fd: number }
   | { t: "upto"; id: number; end: number }
   | { t: "prefix"; id: number; end: number }
   | { t: "digest"; id: number; end: number }
   | { t: "drop"; id: number };
 
 interface Job {
-  hasher: InstanceType<typeof Bun.CryptoHasher>;
+  hasher: StreamHasher;
   fd: number;
   /** Bytes [0, pos) are in the digest. */
   pos: number;
@@ -42,7 +44,7 @@ function advance(job: Job, end: number): void {
 self.onmessage = (e: MessageEvent<Msg>) => {
   const m = e.data;
   if (m.t === "open") {
-    jobs.set(m.id, { hasher: new Bun.CryptoHasher(m.algo), fd: m.fd, pos: 0, error: null });
+    jobs.set(m.id, { hasher: createHasher(m.algorithm), fd: m.fd, pos: 0, error: null });
     return;
   }
   const job = jobs.get(m.id);
@@ -55,5 +57,5 @@ self.onmessage = (e: MessageEvent<Msg>) => {
   if (m.t === "upto") return;
   if (m.t === "digest") jobs.delete(m.id);
   if (job.error) self.postMessage({ t: "error", id: m.id, message: job.error });
-  else self.postMessage({ t: "done", id: m.id, hex: m.t === "prefix" ? job.hasher.copy().digest("hex") : job.hasher.digest("hex") });
+  else self.postMessage({ t: "done", id: m.id, hex: m.t === "prefix" ? job.hasher.snapshot() : job.hasher.hex() });
 };

@@ -6,10 +6,10 @@
 // (zero-copy transfer) was measured slower: every chunk became a fresh allocation freed by another
 // heap (2× the page faults, +40% CPU). Small files hash inline (a thread round trip costs more).
 import { readSync, writeSync } from "node:fs";
+import { createHasher, worthAThread, type StreamHasher } from "../protocol/digest.ts";
 import { workerUrl } from "../protocol/worker-url.ts";
 import { ClientError } from "./errors.ts";
-
-export type DigestName = "md5" | "sha256";
+import { HASH_NAMES, type DigestAlgorithm } from "./remote-hash.ts";
 
 export interface ChunkSink {
   /** Downloads: write `chunk` at `pos` of the file (and hash it). */
@@ -30,7 +30,7 @@ export const THREAD_MIN_BYTES = 16 << 20;
 const NOTIFY_BYTES = 4 << 20;
 
 /** Hash bytes [0, length) of `fd` into `h`. */
-function hashRange(fd: number, length: number, h: InstanceType<typeof Bun.CryptoHasher>): void {
+export function hashRange(fd: number, length: number, h: StreamHasher): void {
   const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, length)));
   let pos = 0;
   while (pos < length) {
@@ -49,10 +49,10 @@ function writeAll(fd: number, chunk: Uint8Array, pos: number): void {
 class InlineSink implements ChunkSink {
   private readonly h;
   constructor(
-    algo: DigestName | null,
+    algo: DigestAlgorithm | null,
     private readonly fd: number,
   ) {
-    this.h = algo ? new Bun.CryptoHasher(algo) : null;
+    this.h = algo ? createHasher(HASH_NAMES[algo].hash) : null;
   }
   put(chunk: Uint8Array, pos: number): void {
     writeAll(this.fd, chunk, pos);
@@ -64,10 +64,10 @@ class InlineSink implements ChunkSink {
   async prefix(length: number): Promise<string> {
     if (!this.h) return "";
     hashRange(this.fd, length, this.h);
-    return this.h.copy().digest("hex");
+    return this.h.snapshot();
   }
   async digest(): Promise<string> {
-    return this.h?.digest("hex") ?? "";
+    return this.h?.hex() ?? "";
   }
   dispose(): void {}
 }
@@ -111,11 +111,11 @@ class ThreadSink implements ChunkSink {
   private failure: ClientError | null = null;
 
   constructor(
-    algo: DigestName,
+    algo: DigestAlgorithm,
     private readonly fd: number,
   ) {
     sinks.set(this.id, this);
-    this.w.postMessage({ t: "open", id: this.id, algo, fd });
+    this.w.postMessage({ t: "open", id: this.id, algorithm: HASH_NAMES[algo].hash, fd });
   }
 
   get waiting(): boolean {
@@ -192,8 +192,9 @@ class ThreadSink implements ChunkSink {
  * The sink for a transfer of `size` bytes (null: unknown) of the local file `fd` (the partial file a
  * download writes, or the file an upload reads); `algo` null means no digest (--no-verify).
  */
-export function chunkSink(algo: DigestName | null, size: number | null, fd: number): ChunkSink {
+export function chunkSink(algo: DigestAlgorithm | null, size: number | null, fd: number): ChunkSink {
   // Only the digest goes to the thread: without one there is nothing to overlap.
-  if (algo && size !== null && size >= THREAD_MIN_BYTES && process.env.FTPKIT_HASH_THREAD !== "0") return new ThreadSink(algo, fd);
+  const thread = algo && size !== null && size >= THREAD_MIN_BYTES && worthAThread(HASH_NAMES[algo].hash);
+  if (thread && process.env.FTPKIT_HASH_THREAD !== "0") return new ThreadSink(algo, fd);
   return new InlineSink(algo, fd);
 }

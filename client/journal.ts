@@ -4,6 +4,7 @@
 // validated when read: a damaged one is reported and skipped, never fatal to the others.
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
 
 export interface TransferRecord {
   id: string;
@@ -23,7 +24,7 @@ export interface TransferRecord {
   /** Uploads: the local file's size and mtime when the upload started. */
   localSize?: number;
   localMtimeMs?: number;
-  hash: "md5" | "sha256";
+  hash: DigestAlgorithm;
   verify: boolean;
   /** The transfer ran over explicit FTPS (AUTH TLS), so resuming uses TLS again (ftps:// URLs say so themselves). */
   tls?: "explicit";
@@ -119,7 +120,7 @@ export function recordProblem(x: unknown, id?: string): string | null {
   if (!isNullable(r.remoteSize, isNum) || !isNullable(r.remoteMtime, isStr)) return "bad remote size or time";
   if (r.localSize !== undefined && !isNum(r.localSize)) return "bad local size";
   if (r.localMtimeMs !== undefined && !isNum(r.localMtimeMs)) return "bad local time";
-  if (r.hash !== "md5" && r.hash !== "sha256") return "bad hash";
+  if (!isDigestAlgorithm(r.hash)) return "bad hash";
   if (typeof r.verify !== "boolean") return "bad verify flag";
   if (r.tls !== undefined && r.tls !== "explicit") return "bad tls";
   if (r.insecure !== undefined && typeof r.insecure !== "boolean") return "bad insecure flag";

@@ -4,12 +4,18 @@ import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorith
 import type { FtpClient } from "./client.ts";
 import { replyError } from "./errors.ts";
 
-export const HASH_NAMES: Record<"md5" | "sha256", { hash: HashAlgorithm; legacy: string }> = {
+/** The client's --hash choices: the HASH name and the legacy verb (none for CRC-32: XCRC replies differ between servers). */
+export const HASH_NAMES: Record<"md5" | "sha256" | "crc32", { hash: HashAlgorithm; legacy: string | null }> = {
   md5: { hash: "MD5", legacy: "XMD5" },
   sha256: { hash: "SHA-256", legacy: "XSHA256" },
+  crc32: { hash: "CRC32", legacy: null },
 };
 
 export type DigestAlgorithm = keyof typeof HASH_NAMES;
+
+export function isDigestAlgorithm(name: unknown): name is DigestAlgorithm {
+  return typeof name === "string" && Object.hasOwn(HASH_NAMES, name);
+}
 
 /** The HASH state of one control connection: the algorithm selected, the legacy verbs refused. */
 export class RemoteHash {
@@ -70,7 +76,7 @@ export class RemoteHash {
       if (r.code === 550 || r.code === 450) throw replyError(`HASH ${path}`, r);
       return null;
     }
-    if (range) return null; // legacy verbs have no portable range form
+    if (range || names.legacy === null) return null; // legacy verbs have no portable range form
     if (this.legacyRefused.has(names.legacy)) return null;
     const listed = this.client.features.has(names.legacy);
     const r = await this.client.command(names.legacy, path);

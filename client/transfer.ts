@@ -4,10 +4,11 @@ import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
-import type { ChunkSink } from "./hasher.ts";
+import { hashRange, type ChunkSink } from "./hasher.ts";
+import { createHasher } from "../protocol/digest.ts";
+import { HASH_NAMES, type DigestAlgorithm } from "./remote-hash.ts";
 import { ClientError, replyError } from "./client.ts";
 
-export type Hasher = InstanceType<typeof Bun.CryptoHasher>;
 
 /** A token bucket: `take(n)` returns how long to wait (ms) before sending/receiving n more bytes. */
 export class TokenBucket {
@@ -213,25 +214,13 @@ export async function upload(
   return moved;
 }
 
-/** Hash bytes [0, length) of a file into `hasher` (for continuing a digest over a resumed prefix). */
-export function hashFilePrefix(fd: number, length: number, hasher: Hasher): void {
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  let pos = 0;
-  while (pos < length) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, length - pos), pos);
-    if (n <= 0) throw new ClientError("the local file is shorter than expected");
-    hasher.update(buf.subarray(0, n));
-    pos += n;
-  }
-}
-
 /** Digest of a whole local file (for tests and for checks). */
-export function hashFile(path: string, algo: "md5" | "sha256"): string {
+export function hashFile(path: string, algo: DigestAlgorithm): string {
   const fd = openSync(path, "r");
   try {
-    const h = new Bun.CryptoHasher(algo);
-    hashFilePrefix(fd, fstatSync(fd).size, h);
-    return h.digest("hex");
+    const h = createHasher(HASH_NAMES[algo].hash);
+    hashRange(fd, fstatSync(fd).size, h);
+    return h.hex();
   } finally {
     closeSync(fd);
   }

@@ -2,7 +2,7 @@
 import type { CommandSpec, CommandContext } from "./types.ts";
 import { AsciiUpload } from "../data/ascii.ts";
 import { ASCII_NO_RESUME } from "./type.ts";
-import { createHasher } from "../data/hashing.ts";
+import { createHasher } from "../../protocol/digest.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { receiveFile } from "../data/transfer.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";

@@ -3,7 +3,7 @@ import type { HashAlgorithm } from "../../protocol/hash.ts";
 import type { Resolved } from "../vfs/resolve.ts";
 import type { RateLimiter } from "./rate.ts";
 import { HashCache } from "./hash-cache.ts";
-import { createHasher } from "./hashing.ts";
+import { createHasher } from "../../protocol/digest.ts";
 
 const HASH_CHUNK = 1024 * 1024;
 

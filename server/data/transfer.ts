@@ -1,6 +1,6 @@
 import type { ReadHandle } from "../storage/backend.ts";
 import { type DataConnection, TransferAborted } from "./connection.ts";
-import type { StreamHasher } from "./hashing.ts";
+import type { StreamHasher } from "../../protocol/digest.ts";
 import { delayFor, type RateLimiter } from "./rate.ts";
 
 /**

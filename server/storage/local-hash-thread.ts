@@ -5,7 +5,7 @@
 // slice. A job answers "released" or its digest once it will not touch its descriptor again.
 import { readSync } from "node:fs";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { createHasher, type StreamHasher } from "../data/hashing.ts";
+import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 
 declare const self: Worker;
 

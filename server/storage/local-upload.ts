@@ -6,7 +6,8 @@ import * as os from "node:os";
 import * as nodePath from "node:path";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { StorageError, type Upload, type WriteMode } from "./backend.ts";
-import { createHasher, OFF_THREAD_MIN_BYTES, type StreamHasher } from "../data/hashing.ts";
+import { OFF_THREAD_MIN_BYTES } from "../data/hashing.ts";
+import { createHasher, worthAThread, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
@@ -170,7 +171,7 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
       else if (inline) {
         // Small uploads hash inline; past the threshold the thread takes over, from byte 0 again
         // (the first bytes are still in the page cache), and the inline digest is dropped.
-        if (writer.stored() < OFF_THREAD_MIN_BYTES) inline.update(chunk);
+        if (writer.stored() < OFF_THREAD_MIN_BYTES || !worthAThread(inline.algorithm)) inline.update(chunk);
         else {
           digest = new BackgroundDigest(hashFd!, inline.algorithm);
           digest.upto(writer.stored());

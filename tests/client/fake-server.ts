@@ -3,6 +3,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { formatReply } from "../../protocol/reply.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
+import { digest } from "../helpers/peers.ts";
 
 export interface FakeOptions {
   /** What the server stores (path → bytes); uploads land here too. */
@@ -41,7 +42,7 @@ interface Conn {
   buf: string;
   rest: number;
   range: { start: number; end: number } | null;
-  alg: "SHA-256" | "MD5";
+  alg: Alg;
   data: Promise<Socket<DataState>> | null;
   dataServer: TCPSocketListener<DataState> | null;
 }
@@ -53,8 +54,10 @@ interface DataState {
   flushed: () => void;
 }
 
-function hex(alg: "SHA-256" | "MD5", data: Buffer): string {
-  return new Bun.CryptoHasher(alg === "MD5" ? "md5" : "sha256").update(data).digest("hex");
+type Alg = "SHA-256" | "MD5" | "CRC32";
+
+function hex(alg: Alg, data: Buffer): string {
+  return digest(data, alg === "MD5" ? "md5" : alg === "CRC32" ? "crc32" : "sha256");
 }
 
 function sendAll(sock: Socket<DataState>, data: Buffer): Promise<void> {
@@ -201,9 +204,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         s.data.rest = Number(arg);
         return void reply(s, 350, "Restarting");
       case "OPTS": {
-        const m = /^HASH (SHA-256|MD5)$/i.exec(arg);
+        const m = /^HASH (SHA-256|MD5|CRC32)$/i.exec(arg);
         if (!m) return void reply(s, 501, "bad option");
-        s.data.alg = m[1]!.toUpperCase() as "SHA-256" | "MD5";
+        // Like a real server, only what its FEAT HASH line offers.
+        const offered = opts.feat?.find((f) => f.startsWith("HASH "))?.slice(5).toUpperCase().split(";") ?? [];
+        if (!offered.some((a) => a.replace(/\*$/, "") === m[1]!.toUpperCase())) return void reply(s, 504, "unsupported algorithm");
+        s.data.alg = m[1]!.toUpperCase() as Alg;
         return void reply(s, 200, s.data.alg);
       }
       case "RANG": {

@@ -28,7 +28,9 @@ const records = (cwd: string) => {
 };
 
 describe("against ftpkit serve", () => {
-  for (const [size, hash] of [[0, "sha256"], [1, "md5"], [777_777, "sha256"], [3 * 1024 * 1024 + 5, "md5"]] as const) {
+  // 5 MiB: past the server's 4 MiB hashing-thread threshold, which CRC-32 never takes.
+  const cases = [[0, "sha256"], [1, "md5"], [777_777, "sha256"], [3 * 1024 * 1024 + 5, "md5"], [0, "crc32"], [5 * 1024 * 1024 + 3, "crc32"]] as const;
+  for (const [size, hash] of cases) {
     test(`get and put ${size} bytes, verified by HASH (${hash})`, async () => {
       const name = `rt-${size}.bin`;
       const data = randomFile(join(fast.home, name), size);
@@ -53,32 +55,34 @@ describe("against ftpkit serve", () => {
     expect(text.stdout).toMatch(/^-r\S* +1234 \w{3} [ \d]\d .* listed\.bin\n$/);
   });
 
-  test("a killed get resumes after a ranged HASH of the partial file", async () => {
-    const cwd = tempDir("ftpkit-serve-resume-");
-    try {
-      const SIZE = 2_000_000;
-      const data = randomFile(join(slow.home, "big.bin"), SIZE);
-      const part = join(cwd, "big.bin.ftpkit-part");
-      const proc = spawnFtpkit(["get", slow.url("/big.bin")], { cwd });
+  for (const hash of ["sha256", "crc32"] as const) {
+    test(`a killed get resumes after a ranged HASH (${hash}) of the partial file`, async () => {
+      const cwd = tempDir("ftpkit-serve-resume-");
       try {
-        await waitFor(() => sizeOf(part) >= 300_000, 15_000, "bytes to land");
+        const SIZE = 2_000_000;
+        const data = randomFile(join(slow.home, "big.bin"), SIZE);
+        const part = join(cwd, "big.bin.ftpkit-part");
+        const proc = spawnFtpkit(["get", slow.url("/big.bin"), "--hash", hash], { cwd });
+        try {
+          await waitFor(() => sizeOf(part) >= 300_000, 15_000, "bytes to land");
+        } finally {
+          proc.kill(9);
+          await proc.exited;
+        }
+        const kept = sizeOf(part);
+        expect(kept).toBeLessThan(SIZE);
+        const r = await runFtpkit(["resume", "big.bin"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
+        expect(r.code).toBe(0);
+        expect(r.stderr).toContain(`partial data verified (${kept} bytes, ${hash} via ranged HASH)`);
+        expect(r.stderr).toMatch(new RegExp(`big\\.bin: ${SIZE} bytes \\(${SIZE - kept} moved in this run\\)`));
+        expect(r.stderr).toContain(`${hash} ${digest(data, hash)} (verified by HASH)`);
+        expect(digest(readFileSync(join(cwd, "big.bin")))).toBe(digest(data));
+        expect(records(cwd)).toEqual([]);
       } finally {
-        proc.kill(9);
-        await proc.exited;
+        removeDir(cwd);
       }
-      const kept = sizeOf(part);
-      expect(kept).toBeLessThan(SIZE);
-      const r = await runFtpkit(["resume", "big.bin"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
-      expect(r.code).toBe(0);
-      expect(r.stderr).toContain(`partial data verified (${kept} bytes, sha256 via ranged HASH)`);
-      expect(r.stderr).toMatch(new RegExp(`big\\.bin: ${SIZE} bytes \\(${SIZE - kept} moved in this run\\)`));
-      expect(r.stderr).toContain("(verified by HASH)");
-      expect(digest(readFileSync(join(cwd, "big.bin")))).toBe(digest(data));
-      expect(records(cwd)).toEqual([]);
-    } finally {
-      removeDir(cwd);
-    }
-  });
+    });
+  }
 
   test("a killed put resumes after a ranged HASH of the remote prefix", async () => {
     const cwd = tempDir("ftpkit-serve-resume-put-");

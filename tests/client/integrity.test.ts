@@ -71,6 +71,31 @@ describe("download verification", () => {
     expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
   });
 
+  test("--hash crc32: verified by HASH CRC32, and a flipped byte is detected", async () => {
+    const data = payload();
+    const feat = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5;CRC32"];
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat });
+    const good = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "good.bin", "--hash", "crc32"], { cwd: work });
+    expect(good.code).toBe(0);
+    expect(good.stderr).toContain(`crc32 ${digest(data, "crc32")} (verified by HASH)`);
+    expect(fake.commands).toContain("OPTS HASH CRC32");
+    fake.stop();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat, flipByteAt: 4321 });
+    const bad = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "bad.bin", "--hash", "crc32"], { cwd: work });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/crc32 mismatch/);
+    expect(existsSync(join(work, "bad.bin"))).toBe(false);
+    expect(existsSync(join(work, "bad.bin.ftpkit-corrupt"))).toBe(true);
+  });
+
+  test("--hash crc32 against a server without CRC32 checks the size and names the digests it has", async () => {
+    fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--hash", "crc32"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("server offers no crc32 hash (HASH SHA-256*;MD5); verified size only");
+    expect(fake.commands.some((c) => c.startsWith("HASH "))).toBe(false);
+  });
+
   test("a flipped byte is detected with legacy XMD5 too", async () => {
     fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: [], legacyHash: true, flipByteAt: 0 });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--hash", "md5"], { cwd: work });

@@ -158,9 +158,15 @@ describe("other servers: URL paths start at the login directory", () => {
     expect(p.stderr).toContain("(verified by HASH)");
     expect(p.code).toBe(0);
     expect(digest(readFileSync(join(pro.home, "copy.bin")))).toBe(digest(data));
+    // --hash crc32: mod_digest's CRC32 digests are the same hex as ours, both ways.
+    const gc = await runFtpkit(["get", pro.url("/big100.bin"), "crc.bin", "--hash", "crc32"], { cwd: work });
+    expect(gc.stderr).toContain(`crc32 ${digest(data, "crc32")} (verified by HASH)`);
+    const pc = await runFtpkit(["put", "crc.bin", pro.url("/crc-up.bin"), "--hash", "crc32"], { cwd: work });
+    expect(pc.stderr).toContain(`crc32 ${digest(data, "crc32")} (verified by HASH)`);
+    expect(pc.code).toBe(0);
     // `ls ftp://host/` lists the login directory, not the machine's root.
     const ls = await runFtpkit(["ls", pro.url("/"), "--json"], { cwd: work });
-    expect((JSON.parse(ls.stdout) as { name: string }[]).map((e) => e.name).sort()).toEqual(["big100.bin", "copy.bin"]);
+    expect((JSON.parse(ls.stdout) as { name: string }[]).map((e) => e.name).sort()).toEqual(["big100.bin", "copy.bin", "crc-up.bin"]);
     // // reaches an absolute path.
     const abs = await runFtpkit(["get", `ftp://user:secret@127.0.0.1:${pro.port}/${pro.home}/big100.bin`, "abs.bin"], { cwd: work });
     expect(abs.code).toBe(0);

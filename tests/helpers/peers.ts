@@ -131,7 +131,21 @@ export function randomFile(path: string, size: number): Uint8Array {
   return data;
 }
 
-export function digest(data: Uint8Array | string, algo: "md5" | "sha256" = "sha256"): string {
+/** CRC-32 (zlib's polynomial) by the textbook table, independent of the Bun.hash.crc32 under test. */
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(data: Uint8Array): string {
+  let c = 0xffffffff;
+  for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff]! ^ (c >>> 8);
+  return ((c ^ 0xffffffff) >>> 0).toString(16).padStart(8, "0");
+}
+
+export function digest(data: Uint8Array | string, algo: "md5" | "sha256" | "crc32" = "sha256"): string {
+  if (algo === "crc32") return crc32(typeof data === "string" ? new TextEncoder().encode(data) : data);
   return new Bun.CryptoHasher(algo).update(data).digest("hex");
 }
 
