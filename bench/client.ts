@@ -1,4 +1,5 @@
-// Client rows of the benchmark: ftpkit's client (verified, and --no-verify) against curl and lftp,
+// Client rows of the benchmark: ftpkit's client (verified with SHA-256, the default, and with CRC-32;
+// --no-verify) against curl and lftp,
 // each fetching from / sending to the same server in the same run, taking turns round by round.
 // Wall time of the whole command (process start to exit), median of the profile's repetitions,
 // destination files deleted and the disk synced after every run so no run pays for another's
@@ -12,7 +13,7 @@ import { REPO_DIR } from "./servers.ts";
 export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree", "client-tree-put"] as const;
 export type ClientWorkload = (typeof CLIENT_WORKLOADS)[number];
 export const isTreeWorkload = (w: ClientWorkload) => w === "client-tree" || w === "client-tree-put";
-const CLIENTS = ["ftpkit", "ftpkit --no-verify", "curl", "lftp"] as const;
+const CLIENTS = ["ftpkit", "ftpkit --hash crc32", "ftpkit --no-verify", "curl", "lftp"] as const;
 type ClientName = (typeof CLIENTS)[number];
 
 export interface ClientBenchSetup {
@@ -54,28 +55,29 @@ export function ensureTree(home: string): string {
 function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: string, rep: number): string[] | null {
   const url = (p: string) => `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@127.0.0.1:${s.port}${p}`;
   const ftpkit = [process.execPath, join(REPO_DIR, "cli/ftpkit.ts")];
-  const noVerify = c === "ftpkit --no-verify" ? ["--no-verify"] : [];
+  // ftpkit's variants: its flags after the command's own arguments.
+  const flags = c.startsWith("ftpkit ") ? c.split(" ").slice(1) : [];
   const upName = `/up/client-${c.replace(/\W+/g, "-")}-${rep}.bin`;
   const lftp = (script: string) => ["lftp", "-u", `${s.user},${s.pass}`, "-p", String(s.port), "-e", `set ftp:ssl-allow no; set xfer:clobber on; set net:max-retries 1; ${script}; quit`, "127.0.0.1"];
   switch (w) {
     case "client-get":
       if (c === "curl") return ["curl", "-sS", "-o", join(dest, "big.bin"), url(s.big)];
       if (c === "lftp") return lftp(`get ${s.big} -o ${join(dest, "big.bin")}`);
-      return [...ftpkit, "get", url(s.big), join(dest, "big.bin"), "-q", ...noVerify];
+      return [...ftpkit, "get", url(s.big), join(dest, "big.bin"), "-q", ...flags];
     case "client-put":
       if (c === "curl") return ["curl", "-sS", "-T", join(s.home, s.big), url(upName)];
       if (c === "lftp") return lftp(`put ${join(s.home, s.big)} -o ${upName}`);
-      return [...ftpkit, "put", join(s.home, s.big), url(upName), "-q", ...noVerify];
+      return [...ftpkit, "put", join(s.home, s.big), url(upName), "-q", ...flags];
     case "client-tree":
       if (c === "curl") return null; // curl has no recursive download
       if (c === "lftp") return lftp(`mirror --parallel=8 /tree-1000 ${join(dest, "tree")}`);
-      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", "-q", ...noVerify];
+      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", "-q", ...flags];
     case "client-tree-put": {
       // Into up/ (emptied after every run), from the tree the download row fetches.
       const upTree = `/up/client-${c.replace(/\W+/g, "-")}-${rep}-tree`;
       if (c === "curl") return null;
       if (c === "lftp") return lftp(`mirror -R --parallel=8 ${join(s.home, "tree-1000")} ${upTree}`);
-      return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", "-q", ...noVerify];
+      return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", "-q", ...flags];
     }
   }
 }
@@ -146,8 +148,8 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
 }
 
 const TARGETS: Record<ClientWorkload, { text: string; check(r: Record<ClientName, ClientCell>): boolean | undefined }> = {
-  "client-get": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: both },
-  "client-put": { text: "verified ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: both },
+  "client-get": { text: "verified (sha256) ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: both },
+  "client-put": { text: "verified (sha256) ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: both },
   "client-tree": { text: "verified ≥ 1.0× lftp mirror", check: (r) => ratio(r.ftpkit, 1.0) },
   "client-tree-put": { text: "verified ≥ 1.0× lftp mirror -R", check: (r) => ratio(r.ftpkit, 1.0) },
 };
