@@ -22,6 +22,17 @@ afterAll(async () => {
 });
 
 const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+/** Run `ftpkit args` and kill -9 it once `file` holds `bytes` bytes (a transfer cut off mid-way). */
+async function killOnceWritten(args: string[], opts: { cwd: string; env?: Record<string, string> }, file: string, bytes: number): Promise<void> {
+  const proc = spawnFtpkit(args, opts);
+  try {
+    await waitFor(() => sizeOf(file) >= bytes, 15_000, "bytes to land");
+  } finally {
+    proc.kill(9);
+    await proc.exited;
+  }
+}
+
 const records = (cwd: string) => {
   const d = join(cwd, ".ftpkit", "transfers");
   return existsSync(d) ? readdirSync(d) : [];
@@ -62,13 +73,7 @@ describe("against ftpkit serve", () => {
         const SIZE = 2_000_000;
         const data = randomFile(join(slow.home, "big.bin"), SIZE);
         const part = join(cwd, "big.bin.ftpkit-part");
-        const proc = spawnFtpkit(["get", slow.url("/big.bin"), "--hash", hash], { cwd });
-        try {
-          await waitFor(() => sizeOf(part) >= 300_000, 15_000, "bytes to land");
-        } finally {
-          proc.kill(9);
-          await proc.exited;
-        }
+        await killOnceWritten(["get", slow.url("/big.bin"), "--hash", hash], { cwd }, part, 300_000);
         const kept = sizeOf(part);
         expect(kept).toBeLessThan(SIZE);
         const r = await runFtpkit(["resume", "big.bin"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
@@ -90,13 +95,7 @@ describe("against ftpkit serve", () => {
       const SIZE = 2_000_000;
       const data = randomFile(join(cwd, "up.bin"), SIZE);
       const remote = join(slow.home, "up.bin");
-      const proc = spawnFtpkit(["put", "up.bin", slow.url("/up.bin", { password: false })], { cwd, env: { FTPKIT_PASSWORD: "secret" } });
-      try {
-        await waitFor(() => sizeOf(remote) >= 300_000, 15_000, "bytes to land");
-      } finally {
-        proc.kill(9);
-        await proc.exited;
-      }
+      await killOnceWritten(["put", "up.bin", slow.url("/up.bin", { password: false })], { cwd, env: { FTPKIT_PASSWORD: "secret" } }, remote, 300_000);
       await Bun.sleep(300);
       const r = await runFtpkit(["resume"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
       expect(r.code).toBe(0);
@@ -113,13 +112,7 @@ describe("against ftpkit serve", () => {
     try {
       const data = randomFile(join(slow.home, "prefix.bin"), 400_000);
       const part = join(cwd, "prefix.bin.ftpkit-part");
-      const proc = spawnFtpkit(["get", slow.url("/prefix.bin")], { cwd });
-      try {
-        await waitFor(() => sizeOf(part) >= 50_000, 15_000, "bytes to land");
-      } finally {
-        proc.kill(9);
-        await proc.exited;
-      }
+      await killOnceWritten(["get", slow.url("/prefix.bin")], { cwd }, part, 50_000);
       // Damage the partial file (same length, different bytes).
       const bytes = readFileSync(part);
       bytes[10]! ^= 0xff;
@@ -149,13 +142,7 @@ describe("against ftpkit serve", () => {
       randomFile(join(slow.home, "thread.bin"), SIZE);
       const part = join(cwd, "slow", "thread.bin.ftpkit-part");
       mkdirSync(join(cwd, "slow"));
-      const proc = spawnFtpkit(["get", slow.url("/thread.bin")], { cwd: join(cwd, "slow") });
-      try {
-        await waitFor(() => sizeOf(part) >= 300_000, 15_000, "bytes to land");
-      } finally {
-        proc.kill(9);
-        await proc.exited;
-      }
+      await killOnceWritten(["get", slow.url("/thread.bin")], { cwd: join(cwd, "slow") }, part, 300_000);
       const kept = sizeOf(part);
       // Finishing 20 MiB from the throttled server would take minutes: the resumed run is stopped once it
       // moves again, after its prefix check (the finished resume is covered by the 2 MB test above).
