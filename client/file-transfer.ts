@@ -87,16 +87,19 @@ export function localFile(local: string) {
   return st;
 }
 
-/** SIZE + MDTM; `missing` when SIZE says 550. */
+/** SIZE + MDTM, sent together (one round trip); `missing` when SIZE says 550. */
 export async function remoteState(client: FtpClient, path: string): Promise<RemoteState> {
+  const sizeP = client.size(path);
+  const mtimeP = client.mdtm(path);
+  mtimeP.catch(() => {}); // awaited below unless SIZE fails
   let size: number | null;
   try {
-    size = await client.size(path);
+    size = await sizeP;
   } catch (err) {
     if (err instanceof ClientError && err.code === 550) return { size: null, mtime: null, missing: true };
     throw err;
   }
-  return { size, mtime: await client.mdtm(path) };
+  return { size, mtime: await mtimeP };
 }
 
 export interface DownloadJob {

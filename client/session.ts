@@ -155,10 +155,11 @@ export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Cred
   const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, tls });
   try {
     await client.login(creds.user, () => creds.password());
-    // URL paths are relative to where the login put us (RFC 1738 §3.2.2): remember it once.
-    client.home = await client.pwd();
-    await client.feat();
-    await client.binary();
+    // URL paths are relative to where the login put us (RFC 1738 §3.2.2): remember it once. The
+    // three go out in one packet (replies come in command order): two round trips fewer per
+    // connection, which a tree job opens up to --parallel times.
+    const [home] = await Promise.all([client.pwd(), client.feat(), client.binary()]);
+    client.home = home;
     if (opts.verify && opts.hash) await client.announceHash(opts.hash);
     return client;
   } catch (err) {
