@@ -2,6 +2,7 @@
 // extensions. They share one session, which works inside the scratch directory.
 import { parseListLine, parseTimeVal } from "../../protocol/listing.ts";
 import { parseHashReply, parseLegacyHashReply, LEGACY_HASH_VERBS, type HashAlgorithm } from "../../protocol/hash.ts";
+import { createHasher } from "../../protocol/digest.ts";
 import type { FtpClient } from "../client.ts";
 import { line, parse257, sameBytes, sampleBytes, type Probe, type Verdict } from "./runner.ts";
 
@@ -242,9 +243,9 @@ export async function appendAndRename(p: Probe): Promise<void> {
 
 /** Digest of `data` as a server should report it (hex, lower case). */
 export function localDigest(algo: HashAlgorithm, data: Uint8Array): string {
-  if (algo === "CRC32") return (Bun.hash.crc32(data) >>> 0).toString(16).padStart(8, "0");
-  const name = { "SHA-256": "sha256", "SHA-1": "sha1", MD5: "md5", "SHA-512": "sha512" }[algo] as "sha256" | "sha1" | "md5" | "sha512";
-  return new Bun.CryptoHasher(name).update(data).digest("hex");
+  const h = createHasher(algo);
+  h.update(data);
+  return h.hex();
 }
 
 /** HASH (draft-bryan-ftp-hash) for every algorithm FEAT offers, checked against our own digest. */
