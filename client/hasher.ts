@@ -1,11 +1,12 @@
 // Where a transfer's bytes go besides the network: the partial file (downloads) and the running
-// digest. Big verified transfers hash on a second thread (hash-thread.ts) that reads the bytes back
-// from the file (page cache) while the pump goes on: the pump only writes (downloads) or reads
-// (uploads) and tells the thread how far the file is done, so no chunk memory crosses threads and
-// nothing waits on the hash until the end. Handing the received chunks themselves to the thread
-// (zero-copy transfer) was measured slower: every chunk became a fresh allocation freed by another
-// heap (2× the page faults, +40% CPU). Small files hash inline (a thread round trip costs more).
-import { readSync, writeSync } from "node:fs";
+// digest. Big verified transfers (SHA-256, MD5; CRC-32 is cheaper inline) hash on a second thread
+// (hash-thread.ts) that reads the bytes back from the file (page cache) while the pump goes on: the
+// pump only writes (downloads) or reads (uploads) and tells the thread how far the file is done, so
+// no chunk memory crosses threads and nothing waits on the hash until the end. Handing the received
+// chunks themselves to the thread (zero-copy transfer) was measured slower: every chunk became a
+// fresh allocation freed by another heap (2× the page faults, +40% CPU). Small files hash inline (a
+// thread round trip costs more).
+import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { createHasher, worthAThread, type StreamHasher } from "../protocol/digest.ts";
 import { workerUrl } from "../protocol/worker-url.ts";
 import { ClientError } from "./errors.ts";
@@ -38,6 +39,18 @@ export function hashRange(fd: number, length: number, h: StreamHasher): void {
     if (n <= 0) throw new ClientError("the local file is shorter than expected");
     h.update(buf.subarray(0, n));
     pos += n;
+  }
+}
+
+/** Digest of a whole local file (for tests and for checks). */
+export function hashFile(path: string, algo: DigestAlgorithm): string {
+  const fd = openSync(path, "r");
+  try {
+    const h = createHasher(HASH_NAMES[algo].hash);
+    hashRange(fd, fstatSync(fd).size, h);
+    return h.hex();
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,14 +1,11 @@
 // Download and upload pumps: stream between a data connection and a file at explicit positions,
 // hashing while streaming, rate-limited by a token bucket, reporting progress.
-import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { readSync, writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
-import { hashRange, type ChunkSink } from "./hasher.ts";
-import { createHasher } from "../protocol/digest.ts";
-import { HASH_NAMES, type DigestAlgorithm } from "./remote-hash.ts";
+import type { ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
-
 
 /** A token bucket: `take(n)` returns how long to wait (ms) before sending/receiving n more bytes. */
 export class TokenBucket {
@@ -212,18 +209,6 @@ export async function upload(
     throw new TransferInterrupted(e.message, moved, reply.code);
   }
   return moved;
-}
-
-/** Digest of a whole local file (for tests and for checks). */
-export function hashFile(path: string, algo: DigestAlgorithm): string {
-  const fd = openSync(path, "r");
-  try {
-    const h = createHasher(HASH_NAMES[algo].hash);
-    hashRange(fd, fstatSync(fd).size, h);
-    return h.hex();
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Wait for `p` at most `ms` (without a timer left behind to hold the process open). */

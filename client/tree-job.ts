@@ -12,7 +12,7 @@ import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from ".
 import { progressMode, TreeProgress } from "./progress.ts";
 import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
-import { hashFile } from "./transfer.ts";
+import { hashFile } from "./hasher.ts";
 import { excluder, globToRegExp, hasGlob, planTree, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 
 export interface TreeRequest {
