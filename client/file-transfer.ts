@@ -7,6 +7,7 @@ import { acquireLock } from "./state.ts";
 import { isRetryable, type Notifier, type Session, type TransferOptions } from "./session.ts";
 import { download, TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
+import { noDigestReason } from "./remote-hash.ts";
 
 export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
@@ -262,8 +263,7 @@ export async function askDigest(
   if (!asked) return size !== null ? "size verified, digest not requested" : "not verified";
   const remote = await asked;
   if (remote) return remote;
-  // A server that has digests, just not this one, gets a hint ("--hash sha256") rather than silence.
-  note.info(client.features.has("HASH") ? `server offers no ${algo} hash (HASH ${client.features.get("HASH")}); verified size only` : "server offers no hash; verified size only");
+  note.info(`${noDigestReason(client, algo)}; verified size only`);
   return size !== null ? "size verified only" : "not verified";
 }
 

@@ -13,6 +13,12 @@ export const HASH_NAMES: Record<"md5" | "sha256" | "crc32", { hash: HashAlgorith
 
 export type DigestAlgorithm = keyof typeof HASH_NAMES;
 
+/** Why the server gave no digest: its HASH lacks `algo` (a hint: --hash with what it has), or it has none. */
+export function noDigestReason(client: FtpClient, algo: DigestAlgorithm): string {
+  const offered = client.features.get("HASH");
+  return offered !== undefined ? `the server offers no ${algo} hash (HASH ${offered})` : "the server offers no hash";
+}
+
 export function isDigestAlgorithm(name: unknown): name is DigestAlgorithm {
   return typeof name === "string" && Object.hasOwn(HASH_NAMES, name);
 }

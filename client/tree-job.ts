@@ -13,6 +13,7 @@ import { progressMode, TreeProgress } from "./progress.ts";
 import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
+import { noDigestReason } from "./remote-hash.ts";
 import { excluder, globToRegExp, hasGlob, planTree, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 
 export interface TreeRequest {
@@ -245,7 +246,7 @@ async function settleChecksums(s: Session, items: PlanItem[], source: TreeEntry[
     if (item.reason !== "checksum?") continue;
     const remote = noHash ? null : await s.client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
     if (remote === null) {
-      if (!noHash) note.warn("--checksum: the server offers no HASH; comparing sizes and modification times instead");
+      if (!noHash) note.warn(`--checksum: ${noDigestReason(s.client, rec.hash)}; comparing sizes and modification times instead`);
       noHash = true;
       const same = sameTime(src.get(item.rel)!, dst.get(item.rel)!);
       Object.assign(item, same ? { action: "skip", reason: "same size and time (no HASH)" } : { reason: "time differs (no HASH)" });

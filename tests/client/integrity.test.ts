@@ -92,7 +92,7 @@ describe("download verification", () => {
     fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--hash", "crc32"], { cwd: work });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain("server offers no crc32 hash (HASH SHA-256*;MD5); verified size only");
+    expect(r.stderr).toContain("the server offers no crc32 hash (HASH SHA-256*;MD5); verified size only");
     expect(fake.commands.some((c) => c.startsWith("HASH "))).toBe(false);
   });
 

@@ -88,7 +88,7 @@ describe("--checksum", () => {
     expect((await runFtpkit(["sync", py.url("/cs"), "cs"], { cwd: work })).code).toBe(0);
     const r = await runFtpkit(["sync", py.url("/cs"), "cs", "--checksum", "--dry-run"], { cwd: work });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain("--checksum: the server offers no HASH; comparing sizes and modification times instead");
+    expect(r.stderr).toContain("--checksum: the server offers no hash; comparing sizes and modification times instead");
     expect(r.stdout).toMatch(/^dry run: 0 to copy/m);
   });
 });
