@@ -1,8 +1,8 @@
 // RETR — RFC 959 §4.1.3: send a file (from REST's offset, to RANG's end); needs read.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { OFF_THREAD_MIN_BYTES } from "../data/hashing.ts";
-import { createHasher, worthAThread } from "../../protocol/digest.ts";
+import { hashesOffThread } from "../data/hashing.ts";
+import { createHasher } from "../../protocol/digest.ts";
 import { HashCache } from "../data/hash-cache.ts";
 import { sendFile } from "../data/transfer.ts";
 import { asciiSendConnection } from "../data/ascii.ts";
@@ -41,7 +41,7 @@ export const retr: CommandSpec = {
       const wanted = session.hashWhileStreaming && !ascii && start === 0 && last === file.size && !known;
       // Big files on the storage's hashing thread when it has one (in parallel with the send), else
       // inline. A rate-limited download hashes inline too: paced with the send, never ahead of it.
-      const offThread = file.digest && last >= OFF_THREAD_MIN_BYTES && worthAThread(algorithm) && session.limiters.length === 0;
+      const offThread = file.digest && hashesOffThread(algorithm, last) && session.limiters.length === 0;
       const digest = wanted && offThread ? file.digest!(algorithm, 0, last) : undefined;
       digest?.catch(() => undefined); // a failed digest only means nothing is cached
       const hasher = wanted && !digest ? createHasher(algorithm) : undefined;

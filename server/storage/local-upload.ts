@@ -6,8 +6,8 @@ import * as os from "node:os";
 import * as nodePath from "node:path";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { StorageError, type Upload, type WriteMode } from "./backend.ts";
-import { OFF_THREAD_MIN_BYTES } from "../data/hashing.ts";
-import { createHasher, worthAThread, type StreamHasher } from "../../protocol/digest.ts";
+import { hashesOffThread } from "../data/hashing.ts";
+import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
@@ -169,9 +169,9 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
       const r = writer.write(chunk);
       if (digest) digest.upto(writer.stored());
       else if (inline) {
-        // Small uploads hash inline; past the threshold the thread takes over, from byte 0 again
-        // (the first bytes are still in the page cache), and the inline digest is dropped.
-        if (writer.stored() < OFF_THREAD_MIN_BYTES || !worthAThread(inline.algorithm)) inline.update(chunk);
+        // Small uploads (and CRC-32) hash inline; past the threshold the thread takes over, from byte
+        // 0 again (the first bytes are still in the page cache), and the inline digest is dropped.
+        if (!hashesOffThread(inline.algorithm, writer.stored())) inline.update(chunk);
         else {
           digest = new BackgroundDigest(hashFd!, inline.algorithm);
           digest.upto(writer.stored());
