@@ -2,7 +2,7 @@
 // atomically (temp file + rename) before any byte moves, so it survives kill -9 (the page cache
 // outlives the process); with --fsync it is also flushed, like the data, to survive a power loss. Records are
 // validated when read: a damaged one is reported and skipped, never fatal to the others.
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
 
@@ -188,9 +188,32 @@ export interface DoneEntry {
   digest: string;
 }
 
-/** Record a finished, verified file of tree job `id` (one appended line: kill -9 loses nothing written). */
-export function appendDone(id: string, entry: DoneEntry, dir: string = journalDir()): void {
-  appendFileSync(join(dir, `${id}.done`), JSON.stringify(entry) + "\n", { mode: 0o600 });
+/**
+ * The finished, verified files of tree job `id`, one appended line each (kill -9 loses nothing
+ * written). Opened once per job: a tree of 1,000 files appends 1,000 times, and reopening the file
+ * each time cost two more system calls per file.
+ */
+export class DoneLog implements Disposable {
+  private fd: number;
+
+  constructor(id: string, dir: string = journalDir()) {
+    this.fd = openSync(join(dir, `${id}.done`), "a", 0o600);
+  }
+
+  append(entry: DoneEntry): void {
+    if (this.fd < 0) throw new Error("the journal of finished files is closed");
+    writeSync(this.fd, JSON.stringify(entry) + "\n");
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 /** The finished files of tree job `id`; a torn or damaged line is ignored (that file is moved again). */

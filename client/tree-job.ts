@@ -7,7 +7,7 @@ import { joinRemote, virtualBasename } from "../protocol/path.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { downloadFile, PART_SUFFIX, remoteState, uploadFile, type FileContext, type RemoteState } from "./file-transfer.ts";
-import { appendDone, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
+import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
@@ -155,6 +155,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
     persistJob(rec, creds, dir, opts.fsync === true);
+    using doneLog = new DoneLog(rec.id, dir);
     let before: RemoteBefore | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
     if (rec.direction === "put" && !before) {
       before = {};
@@ -186,7 +187,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
           rec.direction === "get"
             ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, known: { size: item.size, mtime: null } }, ctx)
             : await uploadFile(s, { local: localPath, remote: remotePath, resuming: resuming && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true }, ctx);
-        appendDone(rec.id, { rel: item.rel, size: out.size, digest: out.digest }, dir);
+        doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
       } catch (err) {
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
