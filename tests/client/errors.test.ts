@@ -14,6 +14,7 @@ beforeAll(async () => {
   peer = await startPyftpd();
   writeFileSync(join(peer.root, "exists.txt"), "x");
   work = tempDir();
+  Bun.spawnSync(["mkfifo", join(work, "pipe")]);
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   closedPort = l.port;
   l.stop(true);
@@ -45,6 +46,7 @@ describe("clear errors and non-zero exits", () => {
     { name: "an unwritable local directory", args: () => ["get", peer.url("/exists.txt"), unwritableDir() + "/"], message: /cannot write to .*(permission denied|not permitted)/ },
     { name: "a local directory that does not exist", args: () => ["get", peer.url("/exists.txt"), join(work, "nope", "f")], message: /no such directory/ },
     { name: "a missing local file to upload", args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
+    { name: "a named pipe to upload (without waiting for a writer)", args: () => ["put", "pipe", peer.url("/up.bin")], message: /cannot upload .*pipe: not a regular file/ },
     { name: "an upload into a missing remote directory", args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
     { name: "a bad --hash", args: () => ["get", peer.url("/exists.txt"), "--hash", "crc"], message: /--hash must be sha256, md5 or crc32, not "crc"/ },
     { name: "a bad --limit-rate", args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "fast"], message: /invalid size "fast"/ },
