@@ -6,6 +6,7 @@ import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import type { ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
+import { BufferPool } from "../protocol/buffer-pool.ts";
 
 /** A token bucket: `take(n)` returns how long to wait (ms) before sending/receiving n more bytes. */
 export class TokenBucket {
@@ -148,21 +149,8 @@ export async function download(client: FtpClient, path: string, offset: number, 
 
 const CHUNK = 1024 * 1024;
 
-/**
- * Read buffers of uploads, reused from one file to the next: a tree job gave every file a fresh
- * buffer, whose pages the kernel faulted in again on the first read (put -r of 1,000 × 100 KiB:
- * ~12 k page faults). One per concurrent upload is kept.
- */
-const idleChunks: Buffer[] = [];
-const MAX_IDLE_CHUNKS = 16;
-
-function takeChunk(): Buffer {
-  return idleChunks.pop() ?? Buffer.allocUnsafe(CHUNK);
-}
-
-function returnChunk(buf: Buffer): void {
-  if (idleChunks.length < MAX_IDLE_CHUNKS) idleChunks.push(buf);
-}
+/** Read buffers of uploads (one per concurrent upload is kept). */
+const uploadBuffers = new BufferPool(CHUNK, 16);
 
 /**
  * Upload bytes [offset, size) of `fd` with `verb` ("STOR" after REST offset, or "APPE"); returns the
@@ -187,7 +175,7 @@ export async function upload(
     stalled = true;
     t.conn.destroy();
   });
-  const buf = takeChunk();
+  const buf = uploadBuffers.take();
   try {
     while (pos < size) {
       const want = Math.min(CHUNK, size - pos);
@@ -210,7 +198,7 @@ export async function upload(
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   } finally {
-    returnChunk(buf); // every write was awaited: the kernel holds its own copy of each byte
+    uploadBuffers.give(buf); // every write was awaited: the kernel holds its own copy of each byte
   }
   unwatch();
   t.conn.shutdown();

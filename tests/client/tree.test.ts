@@ -75,6 +75,23 @@ for (const kind of servers) {
       expect(top.result).toBe(kind.name === "ftpkit" ? "verified by HASH" : "size verified only");
     });
 
+    test("files of falling sizes on one connection arrive byte for byte, both ways (buffers reused from file to file)", async () => {
+      const src = join(work, "falling");
+      mkdirSync(src, { recursive: true });
+      const random = (n: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(n)));
+      const big = Buffer.concat([random(65_536), random(65_536)]);
+      // Bigger than one 1 MiB read, then smaller ones: a reused buffer must never lend its old tail.
+      const sizes = [3 * 1024 * 1024 + 7, 300_000, 10, 0, 1024 * 1024 + 1, 1];
+      sizes.forEach((n, i) => writeFileSync(join(src, `${i}.bin`), n <= big.length ? big.subarray(0, n) : Buffer.concat(Array.from({ length: Math.ceil(n / big.length) }, () => random(big.length))).subarray(0, n)));
+      const up = await runFtpkit(["put", "-r", src, s.url("/falling"), "--parallel", "1"], { cwd: work });
+      expect(up.stderr).toMatch(/6 copied .* 0 failed/);
+      expect(up.code).toBe(0);
+      expect(snapshot(join(s.home, "falling"))).toEqual(snapshot(src));
+      const down = await runFtpkit(["get", "-r", s.url("/falling"), "falling-back", "--parallel", "1"], { cwd: work });
+      expect(down.code).toBe(0);
+      expect(snapshot(join(work, "falling-back"))).toEqual(snapshot(src));
+    });
+
     test("a glob in the last segment fetches only the matching files", async () => {
       const dir = join(s.home, "globs");
       mkdirSync(dir, { recursive: true });
