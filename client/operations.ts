@@ -24,7 +24,8 @@ import {
 } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { listPath } from "./listing.ts";
-import { checkWritableDir, downloadFile, localFile, PART_SUFFIX, uploadFile, type FileContext } from "./file-transfer.ts";
+import { checkWritableDir, downloadFile, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
+import { localFile, uploadFile } from "./file-upload.ts";
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";

@@ -1,0 +1,196 @@
+// Upload one file, verified (the upload half of file-transfer.ts): the remote state before the first
+// byte, REST+STOR (or APPE) to continue after a drop, then SIZE and the server's digest compared.
+import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
+import { ClientError } from "./client.ts";
+import { acquireLock } from "./state.ts";
+import { isRetryable, type Session } from "./session.ts";
+import { TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
+import { chunkSink, type ChunkSink } from "./hasher.ts";
+import type { DigestAlgorithm } from "./remote-hash.ts";
+import { askDigest, remoteState, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
+
+function cannotRead(local: string, err: unknown): ClientError {
+  const code = (err as { code?: string }).code;
+  return new ClientError(`cannot read ${local}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message}`);
+}
+
+/** Check a file to upload before any network traffic: a readable regular file. */
+export function localFile(local: string) {
+  let st;
+  try {
+    st = statSync(local);
+  } catch (err) {
+    throw cannotRead(local, err);
+  }
+  if (!st.isFile()) throw new ClientError(`cannot upload ${local}: not a regular file`);
+  try {
+    accessSync(local, constants.R_OK);
+  } catch {
+    throw new ClientError(`cannot read ${local}: permission denied`);
+  }
+  return st;
+}
+
+/**
+ * Open a file to upload and check it is a regular file: two system calls (a tree job opens one per
+ * file; stat, access, then open cost three). O_NONBLOCK: opening a FIFO must not wait for a writer.
+ */
+function openLocalFile(local: string): { fd: number; st: Stats } {
+  let fd: number;
+  try {
+    fd = openSync(local, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw cannotRead(local, err);
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new ClientError(`cannot upload ${local}: not a regular file`);
+  }
+  return { fd, st };
+}
+
+export interface UploadJob {
+  local: string;
+  remote: string;
+  /** Continue an interrupted upload of this job. */
+  resuming: boolean;
+  /** When resuming: the remote file before our first byte (null: it did not exist; undefined: unknown). */
+  before?: RemoteState | null;
+  /** When resuming: the local file as the upload began, and the hint if it changed. */
+  expectLocal?: { size: number; mtimeMs: number; changedHint: string };
+  /** Give the remote file the local modification time when the server can (MFMT). */
+  keepMtime?: boolean;
+}
+
+/** Upload one file, verified; an interrupted one continues where the server's copy ends. */
+export async function uploadFile(session: Session, job: UploadJob, ctx: FileContext): Promise<FileOutcome> {
+  const { note, algo, progress } = ctx;
+  const path = job.remote;
+  const { fd, st } = openLocalFile(job.local);
+  using _file = { [Symbol.dispose]: () => closeSync(fd) };
+  if (job.resuming && job.expectLocal) {
+    const was = job.expectLocal;
+    if (st.size !== was.size || Math.round(st.mtimeMs) !== Math.round(was.mtimeMs)) {
+      throw new ClientError(`the local file ${job.local} changed since the interrupted upload; ${was.changedHint}`);
+    }
+  }
+  using _lock = acquireLock(`put\n${session.url.host}:${session.url.port}\n${path}`, `${path} on ${session.url.host}`);
+  const size = st.size;
+  let offset = 0;
+  let sink: ChunkSink | null = null;
+  let before = job.before;
+  try {
+    // A tree job knows each remote file's state from its plan; a resumed one looks below.
+    if (!job.resuming && before === undefined) {
+      const now = await remoteState(session.client, path);
+      before = now.missing ? null : now;
+    }
+    ctx.beforeFirstByte(before ?? { size: null, mtime: null, missing: true });
+    const limiter = ctx.opts.rate > 0 ? new TokenBucket(ctx.opts.rate) : undefined;
+    let appendOnly = false;
+    let attempt = 0;
+    let continuing = job.resuming;
+    let digest = "";
+    let verifiedBy = "";
+    let mtimeSet: Promise<boolean> | null = null;
+    /** The control connection went to the next file of a tree (controlFree): no reconnecting it. */
+    let lent = false;
+    for (;;) {
+      const client = session.client;
+      sink?.dispose();
+      sink = chunkSink(ctx.verify ? algo : null, size, fd);
+      offset = 0;
+      if (continuing) {
+        const now = await remoteState(client, path);
+        const untouched = before !== undefined && (before === null ? now.missing : !now.missing && now.size === before.size && now.mtime === before.mtime);
+        if (now.missing || untouched) offset = 0; // no byte of ours arrived: never append to the old file's head
+        else if (now.size === null) note.warn("the server does not report sizes (SIZE); uploading from the start");
+        else if (now.size > size) note.warn(`the remote file is larger (${now.size}) than the local one (${size}); uploading from the start`);
+        else offset = now.size;
+        if (offset > 0) {
+          const prefixHex = await sink.prefix(offset);
+          const remote = ctx.verify ? await client.remoteDigest(path, algo, { start: 0, end: offset }).catch(() => null) : null;
+          if (remote && remote.hex !== prefixHex) {
+            note.warn(`the remote partial file differs from the first ${offset} local bytes; uploading from the start`);
+            offset = 0;
+            sink.dispose();
+            sink = chunkSink(ctx.verify ? algo : null, size, fd);
+          } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
+          else if (attempt === 0) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
+        }
+      }
+      progress.start(offset, size);
+      try {
+        const verb: "STOR" | "APPE" = offset > 0 && appendOnly ? "APPE" : "STOR";
+        let n: number;
+        try {
+          n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress: (m) => progress.update(m) });
+        } catch (err) {
+          // REST+STOR refused (e.g. "REST: 502"): append instead, on the same connection.
+          const refused = err instanceof ClientError && !(err instanceof TransferInterrupted) && (err.code ?? 0) >= 500;
+          if (refused && verb === "STOR" && offset > 0) {
+            appendOnly = true;
+            note.info("the server refused REST before STOR; appending with APPE");
+            continuing = true;
+            continue;
+          }
+          throw err;
+        }
+        offset += n;
+        // The checks go out together (SIZE, the digest, MFMT); once they are on the wire a tree job's
+        // next file starts behind them on this connection (replies keep order).
+        const remoteSize = client.size(path).catch(() => null);
+        const verdict = askDigest(client, path, algo, ctx.verify, remoteSize, note);
+        verdict.catch(() => {}); // awaited below unless an earlier step fails
+        mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
+        if (ctx.controlFree) {
+          lent = true;
+          ctx.controlFree();
+        }
+        digest = await sink.digest();
+        sink = null;
+        verifiedBy = await verifyUpload(remoteSize, verdict, algo, digest, size);
+        break;
+      } catch (err) {
+        if (err instanceof TransferInterrupted) offset += err.moved;
+        attempt++;
+        // A mismatch is final; a connection lost while the checks were answered is retried like a
+        // drop (the retry finds every byte there and only verifies), unless the connection is lent.
+        if (err instanceof VerificationFailed) ctx.discard();
+        if (lent || !isRetryable(err) || attempt > ctx.opts.retries) throw err;
+        note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
+        attempt = await session.reconnect(attempt, note);
+        continuing = true;
+      }
+    }
+    await mtimeSet;
+    return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy };
+  } catch (err) {
+    progress.clear();
+    sink?.dispose();
+    if (offset === 0 && !job.resuming && !(err instanceof TransferInterrupted)) ctx.discard();
+    if (err instanceof TransferInterrupted || isRetryable(err)) {
+      throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true });
+    }
+    throw err;
+  }
+}
+
+/** The server's copy differs from the local file: not resumable, not worth a retry. */
+class VerificationFailed extends ClientError {}
+
+async function verifyUpload(
+  remoteSize: Promise<number | null>,
+  verdict: Promise<{ hex: string; via: string } | string>,
+  algo: DigestAlgorithm,
+  digest: string,
+  size: number,
+): Promise<string> {
+  const there = await remoteSize;
+  if (there !== null && there !== size) throw new VerificationFailed(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
+  const remote = await verdict;
+  if (typeof remote === "string") return remote;
+  if (remote.hex !== digest) throw new VerificationFailed(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
+  return `verified by ${remote.via}`;
+}
