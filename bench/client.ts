@@ -92,8 +92,9 @@ export interface ClientCell {
 
 /**
  * Run every client row against one server; value = MB/s (bytes moved / wall time). The clients take
- * turns, one run each per round: a slow phase of the machine (the loopback, the page cache, other
- * tenants of a VM) then costs every client the same, and the ratios stay side by side.
+ * turns, one run each per round, in an order rotated every round: a slow phase of the machine (the
+ * loopback, the page cache, other tenants of a VM) then costs every client the same, and the ratios
+ * stay side by side.
  */
 export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenchSetup): Promise<Map<ClientWorkload, Record<ClientName, ClientCell>>> {
   const out = new Map<ClientWorkload, Record<ClientName, ClientCell>>();
@@ -111,8 +112,11 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
       else if ((c === "curl" || c === "lftp") && Bun.spawnSync(["sh", "-c", `command -v ${c}`]).exitCode !== 0) row[c] = { error: "not available" };
       else samples.set(c, []);
     }
+    const turns = [...samples.entries()];
     for (let i = 0; i < s.warmup + s.reps; i++) {
-      for (const [c, runs] of samples) {
+      // Each round starts with the next client: none always runs first, right after the previous
+      // round's last run freed its gigabyte, and none always follows the same other client.
+      for (const [c, runs] of turns.map((_, k) => turns[(k + i) % turns.length]!)) {
         if (errors.has(c)) continue;
         const dest = join(s.work, "client-dest");
         rmSync(dest, { recursive: true, force: true });
