@@ -135,7 +135,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     let localEntries: TreeEntry[] = [];
     const localExists = existsSync(r.local);
     if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);
-    if (localExists) localEntries = walkLocal(r.local, walk);
+    if (localExists) localEntries = walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${rel}: skipped (${why})`) });
     else if (rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
     const [source, dest] = rec.direction === "get" ? [remote, localEntries] : [localEntries, remote];
     const done = resuming ? loadDone(rec.id, dir) : new Map();

@@ -116,8 +116,13 @@ export async function remoteDirExists(client: FtpClient, path: string): Promise<
   }
 }
 
-/** List a local tree below `root` (symbolic links to files count as files; others are skipped). */
-export function walkLocal(root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp }): TreeEntry[] {
+/**
+ * List a local tree below `root`. A symbolic link to a file counts as that file; one to a directory
+ * is not followed (`onSkip` hears of it): following them, a link to an ancestor made `put -r` upload
+ * the same files again at every level until the kernel's limit on nested links, and a link out of
+ * the tree would have let `sync --delete` remove files outside it.
+ */
+export function walkLocal(root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp; onSkip?: (rel: string, why: string) => void }): TreeEntry[] {
   const out: TreeEntry[] = [];
   const visit = (rel: string) => {
     let names: string[];
@@ -135,7 +140,13 @@ export function walkLocal(root: string, opts: { recursive: boolean; excluded: (r
       let st;
       try {
         st = lstatSync(full);
-        if (st.isSymbolicLink()) st = statSync(full);
+        if (st.isSymbolicLink()) {
+          st = statSync(full);
+          if (st.isDirectory()) {
+            opts.onSkip?.(child, "a symbolic link to a directory is not followed");
+            continue;
+          }
+        }
       } catch {
         continue; // a dangling link
       }

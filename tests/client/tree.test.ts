@@ -1,7 +1,7 @@
 // Tree jobs against real servers (ftpkit, pyftpdlib, vsftpd): get -r / put -r, globs, sync both
 // ways with --delete and --dry-run. Every file ends verified (or, without HASH, size-checked).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, startFtpkitServer, startPyftpd, tempDir } from "../helpers/peers.ts";
 import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
@@ -179,3 +179,48 @@ for (const kind of servers) {
     });
   });
 }
+
+describe("symbolic links to directories in a local tree", () => {
+  let server: Awaited<ReturnType<typeof startFtpkitServer>>;
+  let work: string;
+  beforeAll(async () => {
+    server = await startFtpkitServer();
+    work = tempDir("ftpkit-tree-links-");
+  });
+  afterAll(async () => {
+    await server.stop();
+    removeDir(work);
+  });
+
+  test("put -r uploads the tree once and names the link it did not follow (a link to an ancestor)", async () => {
+    const src = join(work, "looped");
+    mkdirSync(join(src, "d"), { recursive: true });
+    writeFileSync(join(src, "f.txt"), "once\n");
+    symlinkSync("..", join(src, "d", "up"));
+    const up = await runFtpkit(["put", "-r", src, server.url("/looped")], { cwd: work });
+    expect(up.code).toBe(0);
+    expect(up.stderr).toContain("d/up: skipped (a symbolic link to a directory is not followed)");
+    expect(up.stderr).toMatch(/1 copied .* 0 failed/);
+    const expected = join(work, "expected-looped");
+    mkdirSync(join(expected, "d"), { recursive: true });
+    writeFileSync(join(expected, "f.txt"), "once\n");
+    expect(snapshot(join(server.home, "looped"))).toEqual(snapshot(expected));
+  });
+
+  test("sync --delete into a local tree removes nothing behind a link to a directory outside it", async () => {
+    mkdirSync(join(server.home, "linked-src"), { recursive: true });
+    writeFileSync(join(server.home, "linked-src", "a.txt"), "a\n");
+    const outside = join(work, "outside");
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(join(outside, "keep.txt"), "not part of the tree\n");
+    const dest = join(work, "linked-dest");
+    mkdirSync(dest, { recursive: true });
+    symlinkSync(outside, join(dest, "link"));
+    const r = await runFtpkit(["sync", server.url("/linked-src"), dest, "--delete"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("link: skipped (a symbolic link to a directory is not followed)");
+    expect(readFileSync(join(outside, "keep.txt"), "utf8")).toBe("not part of the tree\n");
+    expect(lstatSync(join(dest, "link")).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dest, "a.txt"), "utf8")).toBe("a\n");
+  });
+});
