@@ -138,6 +138,12 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (localExists) localEntries = walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${rel}: skipped (${why})`) });
     else if (rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
     const [source, dest] = rec.direction === "get" ? [remote, localEntries] : [localEntries, remote];
+    // Like cp, scp and lftp's mget: a pattern that names nothing is an error, not an empty success
+    // (a sync may find its source empty: that is what it then mirrors).
+    if (r.glob && spec.mode === "copy" && source.length === 0) {
+      const where = rec.direction === "get" ? `remote file matches "${r.glob}" in ${remoteRoot}` : `local file matches "${r.glob}" in ${r.local}`;
+      throw new ClientError(`no ${where}`);
+    }
     const done = resuming ? loadDone(rec.id, dir) : new Map();
     let items = planTree(source, dest, {
       direction: rec.direction,
