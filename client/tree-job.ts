@@ -135,7 +135,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     let localEntries: TreeEntry[] = [];
     const localExists = existsSync(r.local);
     if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);
-    if (localExists) localEntries = walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${rel}: skipped (${why})`) });
+    if (localExists) localEntries = walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${shown(rel)}: skipped (${why})`) });
     else if (rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
     const [source, dest] = rec.direction === "get" ? [remote, localEntries] : [localEntries, remote];
     // Like cp, scp and lftp's mget: a pattern that names nothing is an error, not an empty success
@@ -198,7 +198,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
       } catch (err) {
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
-        note.warn(`${item.rel}: ${(err as Error).message}`);
+        note.warn(`${shown(item.rel)}: ${(err as Error).message}`);
         if (s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
       } finally {
         progress.fileFinished();
@@ -218,7 +218,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         reports.push(planned(d, "deleted"));
       } catch (err) {
         reports.push(planned(d, `failed: ${(err as Error).message}`));
-        note.warn(`${d.rel}: cannot delete: ${(err as Error).message}`);
+        note.warn(`${shown(d.rel)}: cannot delete: ${(err as Error).message}`);
       }
     }
     const report = summarize(reports);
@@ -233,6 +233,11 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     for (const s of sessions) s.destroy();
     throw err;
   }
+}
+
+/** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
+function shown(rel: string): string {
+  return /[\x00-\x1f\x7f]/.test(rel) ? JSON.stringify(rel) : rel;
 }
 
 function toState(b: { size: number; mtime: string } | null | undefined): RemoteState | null | undefined {

@@ -118,7 +118,7 @@ export async function remoteDirExists(client: FtpClient, path: string): Promise<
 
 /**
  * List a local tree below `root`. A symbolic link to a file counts as that file; one to a directory
- * is not followed (`onSkip` hears of it): following them, a link to an ancestor made `put -r` upload
+ * is not followed, and a name FTP cannot carry is left out (`onSkip` hears of both): following them, a link to an ancestor made `put -r` upload
  * the same files again at every level until the kernel's limit on nested links, and a link out of
  * the tree would have let `sync --delete` remove files outside it.
  */
@@ -136,6 +136,11 @@ export function walkLocal(root: string, opts: { recursive: boolean; excluded: (r
       if (rel === "" && opts.match && !opts.match.test(name)) continue;
       const child = rel ? `${rel}/${name}` : name;
       if (opts.excluded(child)) continue;
+      if (/[\r\n]/.test(name)) {
+        // FTP commands end at CR LF: such a name cannot be sent (the command would be cut in two).
+        opts.onSkip?.(child, "a name with a line break cannot be sent over FTP");
+        continue;
+      }
       const full = join(root, child);
       let st;
       try {

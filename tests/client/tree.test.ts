@@ -180,7 +180,7 @@ for (const kind of servers) {
   });
 }
 
-describe("symbolic links to directories in a local tree", () => {
+describe("local entries a tree job leaves out: links to directories, names FTP cannot carry", () => {
   let server: Awaited<ReturnType<typeof startFtpkitServer>>;
   let work: string;
   beforeAll(async () => {
@@ -205,6 +205,20 @@ describe("symbolic links to directories in a local tree", () => {
     mkdirSync(join(expected, "d"), { recursive: true });
     writeFileSync(join(expected, "f.txt"), "once\n");
     expect(snapshot(join(server.home, "looped"))).toEqual(snapshot(expected));
+  });
+
+  test("put -r leaves out a file whose name holds CR LF, naming it escaped, and sends no command from it", async () => {
+    const src = join(work, "crlf");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, "ok.txt"), "ok\n");
+    writeFileSync(join(src, "evil\r\nDELE victim.txt"), "e");
+    mkdirSync(join(server.home, "crlf-up"), { recursive: true });
+    writeFileSync(join(server.home, "crlf-up", "victim.txt"), "still here\n");
+    const up = await runFtpkit(["put", "-r", src, server.url("/crlf-up")], { cwd: work });
+    expect(up.code).toBe(0);
+    expect(up.stderr).toContain('"evil\\r\\nDELE victim.txt": skipped (a name with a line break cannot be sent over FTP)');
+    expect(readdirSync(join(server.home, "crlf-up")).sort()).toEqual(["ok.txt", "victim.txt"]);
+    expect(readFileSync(join(server.home, "crlf-up", "victim.txt"), "utf8")).toBe("still here\n");
   });
 
   test("sync --delete into a local tree removes nothing behind a link to a directory outside it", async () => {
