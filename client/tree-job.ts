@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { joinRemote, virtualBasename } from "../protocol/path.ts";
+import { compileGlob, globLiteral, hasGlob } from "../protocol/glob.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { downloadFile, PART_SUFFIX, remoteState, type FileContext, type RemoteState } from "./file-transfer.ts";
@@ -15,7 +16,7 @@ import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg,
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
 import { noDigestReason } from "./remote-hash.ts";
-import { excluder, globToRegExp, hasGlob, planTree, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+import { excluder, planTree, type NameMatch, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -125,19 +126,21 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
   try {
     const remoteRoot = first.resolve(r.remoteDir);
     const excluded = excluder(spec.exclude ?? []);
-    const match = r.glob ? globToRegExp(r.glob) : undefined;
     const recursive = spec.recursive !== false;
-    const walk = { recursive, excluded, match };
-    const listed = await walkRemote(first.client, remoteRoot, walk);
-    const remoteExists = listed !== null;
-    if (!remoteExists && rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`);
-    const remote = listed ?? [];
-    let localEntries: TreeEntry[] = [];
     const localExists = existsSync(r.local);
     if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);
-    if (localExists) localEntries = walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${shown(rel)}: skipped (${why})`) });
-    else if (rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
-    const [source, dest] = rec.direction === "get" ? [remote, localEntries] : [localEntries, remote];
+    if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
+    const listBoth = async (match?: NameMatch) => {
+      const walk = { recursive, excluded, match };
+      const listed = await walkRemote(first.client, remoteRoot, walk);
+      if (listed === null && rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`);
+      const local = localExists ? walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${shown(rel)}: skipped (${why})`) }) : [];
+      const remote = listed ?? [];
+      return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote };
+    };
+    let { remoteExists, source, dest } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
+    // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
+    if (r.glob && source.length === 0) ({ remoteExists, source, dest } = await listBoth((name) => name === globLiteral(r.glob!)));
     // Like cp, scp and lftp's mget: a pattern that names nothing is an error, not an empty success
     // (a sync may find its source empty: that is what it then mirrors).
     if (r.glob && spec.mode === "copy" && source.length === 0) {

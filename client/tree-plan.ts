@@ -4,6 +4,7 @@
 import { lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
+import { compileGlob } from "../protocol/glob.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { CORRUPT_SUFFIX, PART_SUFFIX } from "./file-transfer.ts";
 import { listDir } from "./listing.ts";
@@ -30,39 +31,20 @@ export interface PlanItem {
   mtime?: Date;
 }
 
-/** Does `name` contain glob characters (in the last path segment)? */
-export function hasGlob(name: string): boolean {
-  return /[*?[]/.test(name);
-}
-
-/** `*`, `?` and `[...]` (with `!` or `^` to negate) against one name; `*` never crosses "/". */
-export function globToRegExp(glob: string): RegExp {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i]!;
-    if (ch === "*") re += "[^/]*";
-    else if (ch === "?") re += "[^/]";
-    else if (ch === "[") {
-      const end = glob.indexOf("]", i + 2);
-      if (end < 0) {
-        re += "\\[";
-        continue;
-      }
-      let body = glob.slice(i + 1, end);
-      if (body.startsWith("!") || body.startsWith("^")) body = "^" + body.slice(1);
-      re += `[${body.replace(/\\/g, "\\\\")}]`;
-      i = end;
-    } else re += ch.replace(/[.+^${}()|\\\]]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`, "u");
-}
+/** A name filter: the pattern of a glob job, or an --exclude pattern. */
+export type NameMatch = (name: string) => boolean;
 
 /** --exclude GLOB: a pattern with "/" matches the relative path, one without matches any path segment's name. */
 export function excluder(patterns: readonly string[]): (rel: string) => boolean {
-  const res = patterns.map((p) => ({ re: globToRegExp(p.replace(/^\/+|\/+$/g, "")), whole: p.includes("/") }));
+  // Segment by segment for a pattern with "/" (a "*" never crosses one); `*` also matches hidden names, as in rsync.
+  const res = patterns.map((p) => {
+    const parts = p.replace(/^\/+|\/+$/g, "").split("/").map((seg) => compileGlob(seg, { dotfiles: true }));
+    return { parts, whole: p.includes("/") };
+  });
   return (rel) => {
-    const name = rel.slice(rel.lastIndexOf("/") + 1);
-    return res.some(({ re, whole }) => (whole ? re.test(rel) : re.test(name)));
+    const segs = rel.split("/");
+    const name = segs[segs.length - 1]!;
+    return res.some(({ parts, whole }) => (whole ? parts.length === segs.length && parts.every((m, i) => m(segs[i]!)) : parts[0]!(name)));
   };
 }
 
@@ -72,7 +54,7 @@ function isOwnLeftover(name: string): boolean {
 }
 
 /** List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not entered. */
-export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp }): Promise<TreeEntry[] | null> {
+export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch }): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
   const queue: string[] = [""];
   while (queue.length > 0) {
@@ -90,7 +72,7 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
     if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
     for (const e of entries) {
       if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
-      if (rel === "" && opts.match && !opts.match.test(e.name)) continue;
+      if (rel === "" && opts.match && !opts.match(e.name)) continue;
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (opts.excluded(child)) continue;
       const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
@@ -122,7 +104,7 @@ export async function remoteDirExists(client: FtpClient, path: string): Promise<
  * the same files again at every level until the kernel's limit on nested links, and a link out of
  * the tree would have let `sync --delete` remove files outside it.
  */
-export function walkLocal(root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: RegExp; onSkip?: (rel: string, why: string) => void }): TreeEntry[] {
+export function walkLocal(root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): TreeEntry[] {
   const out: TreeEntry[] = [];
   const visit = (rel: string) => {
     let names: string[];
@@ -133,7 +115,7 @@ export function walkLocal(root: string, opts: { recursive: boolean; excluded: (r
     }
     for (const name of names.sort()) {
       if (isOwnLeftover(name)) continue;
-      if (rel === "" && opts.match && !opts.match.test(name)) continue;
+      if (rel === "" && opts.match && !opts.match(name)) continue;
       const child = rel ? `${rel}/${name}` : name;
       if (opts.excluded(child)) continue;
       if (/[\r\n]/.test(name)) {

@@ -20,9 +20,9 @@ export function hasGlob(segment: string): boolean {
  * Compile a one-segment pattern into a matcher. `*` is any run of characters, `?` one character,
  * `[abc]`, `[a-z]` and `[!x]` / `[^x]` a class, `\` escapes the next character. As in a shell, a
  * leading `.` of a name is only matched by a pattern that starts with `.` (hidden files stay out of
- * `*`). A `/` never matches: patterns apply within one directory.
+ * `*`) unless `dotfiles` says otherwise. A `/` never matches: patterns apply within one directory.
  */
-export function compileGlob(pattern: string): (name: string) => boolean {
+export function compileGlob(pattern: string, opts: { dotfiles?: boolean } = {}): (name: string) => boolean {
   let re = "^";
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
@@ -53,8 +53,13 @@ export function compileGlob(pattern: string): (name: string) => boolean {
   } catch {
     return () => false; // e.g. a reversed range "[z-a]": matches nothing, as in a shell
   }
-  const dotOk = pattern.startsWith(".");
+  const dotOk = opts.dotfiles === true || pattern.startsWith(".");
   return (name) => (dotOk || !name.startsWith(".")) && rx.test(name);
+}
+
+/** The name a pattern stands for when read literally (its escapes removed). */
+export function globLiteral(pattern: string): string {
+  return pattern.replace(/\\(.)/g, "$1");
 }
 
 /** Index of the `]` closing a class opened at `open`, or -1 (then `[` is literal). `[]x]` and `[!]x]` include `]`. */

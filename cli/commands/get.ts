@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
 import { getFile } from "../../client/operations.ts";
-import { hasGlob } from "../../client/tree-plan.ts";
+import { hasGlob } from "../../protocol/glob.ts";
 
 export default defineCommand({
   meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory)" },

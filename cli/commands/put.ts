@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
 import { putFile } from "../../client/operations.ts";
-import { hasGlob } from "../../client/tree-plan.ts";
+import { hasGlob } from "../../protocol/glob.ts";
 
 export default defineCommand({
   meta: { name: "put", description: "Upload a file, a glob or (-r) a directory (a URL ending in / keeps the local name)" },

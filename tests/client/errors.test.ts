@@ -48,6 +48,7 @@ describe("clear errors and non-zero exits", () => {
     { name: "a missing local file to upload", args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
     { name: "a named pipe to upload (without waiting for a writer)", args: () => ["put", "pipe", peer.url("/up.bin")], message: /cannot upload .*pipe: not a regular file/ },
     { name: "a remote glob that matches nothing (no directory created)", args: () => ["get", peer.url("/*.nope"), "out"], message: /no remote file matches "\*\.nope" in \// },
+    { name: "a glob with a reversed range (matches nothing, no stack trace)", args: () => ["get", peer.url("/[z-a]*"), "out"], message: /no remote file matches "\[z-a\]\*" in \// },
     { name: "a local glob that matches nothing", args: () => ["put", "*.nope", peer.url("/")], message: /no local file matches "\*\.nope" in / },
     { name: "an upload into a missing remote directory", args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
     { name: "a bad --hash", args: () => ["get", peer.url("/exists.txt"), "--hash", "crc"], message: /--hash must be sha256, md5 or crc32, not "crc"/ },

@@ -221,6 +221,20 @@ describe("local entries a tree job leaves out: links to directories, names FTP c
     expect(readFileSync(join(server.home, "crlf-up", "victim.txt"), "utf8")).toBe("still here\n");
   });
 
+  test("a pattern that matches nothing stands for itself (a[1].txt); an --exclude with a reversed range excludes nothing", async () => {
+    mkdirSync(join(server.home, "brackets"), { recursive: true });
+    writeFileSync(join(server.home, "brackets", "a[1].txt"), "bracketed\n");
+    writeFileSync(join(server.home, "brackets", ".hidden.tmp"), "h\n");
+    const one = await runFtpkit(["get", server.url("/brackets/a[1].txt"), "brackets-out"], { cwd: work });
+    expect(one.code).toBe(0);
+    expect(readdirSync(join(work, "brackets-out"))).toEqual(["a[1].txt"]);
+    const all = await runFtpkit(["get", "-r", server.url("/brackets"), "brackets-all", "--exclude", "[z-a]"], { cwd: work });
+    expect(all.code).toBe(0);
+    expect(readdirSync(join(work, "brackets-all")).sort()).toEqual([".hidden.tmp", "a[1].txt"]);
+    const noTmp = await runFtpkit(["get", "-r", server.url("/brackets"), "brackets-notmp", "--exclude", "*.tmp"], { cwd: work });
+    expect(readdirSync(join(work, "brackets-notmp"))).toEqual(["a[1].txt"]);
+  });
+
   test("sync --delete into a local tree removes nothing behind a link to a directory outside it", async () => {
     mkdirSync(join(server.home, "linked-src"), { recursive: true });
     writeFileSync(join(server.home, "linked-src", "a.txt"), "a\n");

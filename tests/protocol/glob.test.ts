@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { compileGlob, hasGlob } from "../../protocol/glob.ts";
+import { compileGlob, globLiteral, hasGlob } from "../../protocol/glob.ts";
 
 const CASES: [pattern: string, name: string, matches: boolean][] = [
   ["f*.bin", "f1.bin", true],
@@ -39,4 +39,16 @@ test("hasGlob finds unescaped wildcards only", () => {
   expect(hasGlob("plain.txt")).toBe(false);
   expect(hasGlob("a\\*b")).toBe(false);
   expect(hasGlob("a[b")).toBe(false);
+});
+
+test("with dotfiles (the client's --exclude and glob jobs), * also matches a leading dot, as in rsync", () => {
+  expect(compileGlob("*", { dotfiles: true })(".hidden")).toBe(true);
+  expect(compileGlob("*.tmp", { dotfiles: true })(".x.tmp")).toBe(true);
+  expect(compileGlob("*.tmp", { dotfiles: true })("x.txt")).toBe(false);
+});
+
+test("globLiteral reads a pattern as the name it stands for", () => {
+  expect(globLiteral("a[1].txt")).toBe("a[1].txt");
+  expect(globLiteral("a\\*b")).toBe("a*b");
+  expect(globLiteral("a\\\\b")).toBe("a\\b");
 });
