@@ -22,6 +22,7 @@ export function localFile(local: string) {
   } catch (err) {
     throw cannotRead(local, err);
   }
+  if (st.isDirectory()) throw new ClientError(`${local} is a directory: upload a tree with put -r`);
   if (!st.isFile()) throw new ClientError(`cannot upload ${local}: not a regular file`);
   try {
     accessSync(local, constants.R_OK);

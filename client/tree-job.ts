@@ -133,7 +133,10 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     const listBoth = async (match?: NameMatch) => {
       const walk = { recursive, excluded, match };
       const listed = await walkRemote(first.client, remoteRoot, walk);
-      if (listed === null && rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`);
+      if (listed === null && rec.direction === "get") {
+        const isFile = (await first.client.size(remoteRoot).catch(() => null)) !== null;
+        throw new ClientError(isFile ? `${remoteRoot} is a file, not a directory: fetch it without -r` : `remote directory not found: ${remoteRoot}`);
+      }
       const local = localExists ? walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${shown(rel)}: skipped (${why})`) }) : [];
       const remote = listed ?? [];
       return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote };

@@ -100,9 +100,9 @@ export async function remoteDirExists(client: FtpClient, path: string): Promise<
 
 /**
  * List a local tree below `root`. A symbolic link to a file counts as that file; one to a directory
- * is not followed, and a name FTP cannot carry is left out (`onSkip` hears of both): following them, a link to an ancestor made `put -r` upload
- * the same files again at every level until the kernel's limit on nested links, and a link out of
- * the tree would have let `sync --delete` remove files outside it.
+ * is not followed, and a name FTP cannot carry is left out (`onSkip` hears of both). Following
+ * links, one to an ancestor made `put -r` upload the same files again at every level until the
+ * kernel's limit on nested links, and one out of the tree let `sync --delete` remove files outside it.
  */
 export function walkLocal(root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): TreeEntry[] {
   const out: TreeEntry[] = [];
