@@ -24,12 +24,18 @@ function basename(path: string): string {
 }
 
 function parseMlsd(text: string): FileInfo[] {
-  return text
+  return parseMlsdListing(text).entries;
+}
+
+/** MLSD's files and directories, and the listed directory's own `unique` fact (its cdir line) when sent. */
+function parseMlsdListing(text: string): { entries: FileInfo[]; unique?: string } {
+  const lines = text
     .split(/\r?\n/)
     .filter((l) => l.trim() !== "")
-    .map(parseMlsxLine)
-    .filter((i) => i.typeFact === "file" || i.typeFact === "dir")
-    .map(stripTypeFact);
+    .map(parseMlsxLine);
+  const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
+  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir").map(stripTypeFact);
+  return unique ? { entries, unique } : { entries };
 }
 
 function parseList(text: string): FileInfo[] {
@@ -59,8 +65,11 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
   return parseList(await readAll(await client.transfer("LIST", path)));
 }
 
-/** The entries of a directory (MLSD when offered, else LIST), and which verb listed them. */
-export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST" }> {
-  if (client.features.has("MLST") || client.features.has("MLSD")) return { entries: parseMlsd(await readAll(await client.transfer("MLSD", path))), via: "MLSD" };
+/**
+ * The entries of a directory (MLSD when offered, else LIST), which verb listed them, and the
+ * directory's `unique` fact when the server sends one.
+ */
+export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unique?: string }> {
+  if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(await client.transfer("MLSD", path))), via: "MLSD" };
   return { entries: parseList(await readAll(await client.transfer("LIST", path))), via: "LIST" };
 }

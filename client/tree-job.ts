@@ -131,13 +131,13 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
     const listBoth = async (match?: NameMatch) => {
-      const walk = { recursive, excluded, match };
+      const walk = { recursive, excluded, match, onSkip: (rel: string, why: string) => note.warn(`${shown(rel)}: skipped (${why})`) };
       const listed = await walkRemote(first.client, remoteRoot, walk);
       if (listed === null && rec.direction === "get") {
         const isFile = (await first.client.size(remoteRoot).catch(() => null)) !== null;
         throw new ClientError(isFile ? `${remoteRoot} is a file, not a directory: fetch it without -r` : `remote directory not found: ${remoteRoot}`);
       }
-      const local = localExists ? walkLocal(r.local, { ...walk, onSkip: (rel, why) => note.warn(`${shown(rel)}: skipped (${why})`) }) : [];
+      const local = localExists ? walkLocal(r.local, walk) : [];
       const remote = listed ?? [];
       return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote };
     };

@@ -53,10 +53,15 @@ function isOwnLeftover(name: string): boolean {
   return name.endsWith(PART_SUFFIX) || name.endsWith(CORRUPT_SUFFIX) || name === ".ftpkit";
 }
 
-/** List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not entered. */
-export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch }): Promise<TreeEntry[] | null> {
+/**
+ * List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not
+ * entered, nor a directory whose MLSD `unique` fact was seen before: a link back to an ancestor made
+ * `get -r` fetch the same files again at every level, until the server's limit on nested links.
+ */
+export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
   const queue: string[] = [""];
+  const seen = new Set<string>();
   while (queue.length > 0) {
     const rel = queue.shift()!;
     let listed;
@@ -70,11 +75,19 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
     const { entries, via } = listed;
     // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
     if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
+    if (listed.unique) seen.add(listed.unique);
     for (const e of entries) {
       if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
       if (rel === "" && opts.match && !opts.match(e.name)) continue;
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (opts.excluded(child)) continue;
+      if (e.type === "dir" && e.unique !== undefined) {
+        if (seen.has(e.unique)) {
+          opts.onSkip?.(child, "a link back to a directory already listed");
+          continue;
+        }
+        seen.add(e.unique);
+      }
       const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
       out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs });
       if (e.type === "dir" && opts.recursive) queue.push(child);

@@ -8,6 +8,8 @@ export interface FileInfo {
   mtime: Date;
   /** RFC 3659 §7.5.5 perm fact letters (e.g. "rwadf" for a writable file, "elcmp" for a dir). */
   perm?: string;
+  /** RFC 3659 §7.5.2: the same for every name of one object (a client sees a link back to a directory). */
+  unique?: string;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -96,7 +98,7 @@ export function parseListLine(line: string, now: Date = new Date()): FileInfo | 
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */
-export const MLSX_FACTS = ["type", "size", "sizd", "modify", "perm"] as const;
+export const MLSX_FACTS = ["type", "size", "sizd", "modify", "perm", "unique"] as const;
 export type MlsxFact = (typeof MLSX_FACTS)[number];
 
 /**
@@ -112,6 +114,7 @@ export function formatMlsxLine(info: FileInfo, opts: { typeFact?: string; facts?
   } else if (!want || want.has("sizd")) facts += `sizd=${info.size};`;
   if (!want || want.has("modify")) facts += `modify=${formatTimeVal(info.mtime)};`;
   if (info.perm !== undefined && (!want || want.has("perm"))) facts += `perm=${info.perm};`;
+  if (info.unique !== undefined && (!want || want.has("unique"))) facts += `unique=${info.unique};`;
   return `${facts} ${info.name}`;
 }
 
@@ -153,5 +156,7 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   };
   const perm = facts.get("perm");
   if (perm !== undefined) info.perm = perm;
+  const unique = facts.get("unique");
+  if (unique) info.unique = unique;
   return info;
 }

@@ -40,6 +40,8 @@ export interface EntryStat {
    * Absent when the backend cannot tell: then nothing derived from the content is cached.
    */
   version?: string;
+  /** A directory's identity (local: device and inode), for MLSD's `unique` fact; absent when unknown. */
+  unique?: string;
 }
 
 export interface DirEntry extends EntryStat {

@@ -186,6 +186,20 @@ export interface EntryFacts {
   mode: number;
   size: number;
   mtimeMs: number;
+  /** Device and inode as MLSD's `unique` fact (RFC 3659 §7.5.2): one directory reached twice has one. */
+  unique: string;
+}
+
+/** The `unique` fact of a file: its device (major, minor) and inode, in hex. */
+export function uniqueFact(major: number, minor: number, ino: bigint | number): string {
+  return `${major.toString(16)}.${minor.toString(16)}g${ino.toString(16)}`;
+}
+
+/** The same from a stat's dev_t (glibc's encoding of major and minor). */
+export function uniqueFromDev(dev: bigint, ino: bigint): string {
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+  return uniqueFact(major, minor, ino);
 }
 
 export const S_IFMT = 0o170000;
@@ -194,7 +208,7 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 
 const AT_SYMLINK_NOFOLLOW = 0x100;
-const STATX_WANTED = 0x1 | 0x2 | 0x40 | 0x200; // TYPE, MODE, MTIME, SIZE
+const STATX_WANTED = 0x1 | 0x2 | 0x40 | 0x100 | 0x200; // TYPE, MODE, MTIME, INO, SIZE
 // statx(2)'s struct has one layout on every architecture (unlike struct stat).
 const statxOut = new Uint8Array(256);
 const statxView = new DataView(statxOut.buffer);
@@ -218,6 +232,7 @@ export function statAt(dirfd: number, name: string): EntryFacts | undefined {
     mode: statxView.getUint16(28, le),
     size: Number(statxView.getBigUint64(40, le)),
     mtimeMs: Number(statxView.getBigInt64(112, le)) * 1000 + statxView.getUint32(120, le) / 1e6,
+    unique: uniqueFact(statxView.getUint32(136, le), statxView.getUint32(140, le), statxView.getBigUint64(32, le)),
   };
 }
 

@@ -11,7 +11,7 @@ import {
   type Upload,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, type EntryFacts } from "./local-jail.ts";
+import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, uniqueFromDev, type EntryFacts } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
@@ -65,6 +65,7 @@ export class LocalStorage implements Storage {
         size: dir ? 0 : Number(st.size),
         mtime: new Date(Number(st.mtimeMs)),
         version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`,
+        ...(dir ? { unique: uniqueFromDev(st.dev, st.ino) } : {}),
       };
     } finally {
       closeQuietly(fd);
@@ -148,8 +149,8 @@ export class LocalStorage implements Storage {
       try {
         const fd = jail.openPath(dir === "" ? name : `${dir}/${name}`);
         try {
-          const t = fs.fstatSync(fd);
-          st = { mode: t.mode, size: t.size, mtimeMs: t.mtimeMs };
+          const t = fs.fstatSync(fd, { bigint: true });
+          st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs), unique: uniqueFromDev(t.dev, t.ino) };
         } finally {
           closeQuietly(fd);
         }
@@ -159,7 +160,7 @@ export class LocalStorage implements Storage {
     }
     if (!st) return null;
     const type = st.mode & S_IFMT;
-    if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs) };
+    if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs), unique: st.unique };
     if (type === S_IFREG) return { name, type: "file", size: st.size, mtime: new Date(st.mtimeMs) };
     return null;
   }

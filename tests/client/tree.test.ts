@@ -180,7 +180,7 @@ for (const kind of servers) {
   });
 }
 
-describe("local entries a tree job leaves out: links to directories, names FTP cannot carry", () => {
+describe("entries a tree job leaves out: links to directories, links back, names FTP cannot carry", () => {
   let server: Awaited<ReturnType<typeof startFtpkitServer>>;
   let work: string;
   beforeAll(async () => {
@@ -233,6 +233,18 @@ describe("local entries a tree job leaves out: links to directories, names FTP c
     expect(readdirSync(join(work, "brackets-all")).sort()).toEqual([".hidden.tmp", "a[1].txt"]);
     const noTmp = await runFtpkit(["get", "-r", server.url("/brackets"), "brackets-notmp", "--exclude", "*.tmp"], { cwd: work });
     expect(readdirSync(join(work, "brackets-notmp"))).toEqual(["a[1].txt"]);
+  });
+
+  test("get -r enters a remote directory reached twice once (a link back to an ancestor, by MLSD's unique fact)", async () => {
+    mkdirSync(join(server.home, "remote-loop", "sub"), { recursive: true });
+    writeFileSync(join(server.home, "remote-loop", "top.txt"), "top\n");
+    writeFileSync(join(server.home, "remote-loop", "sub", "inner.txt"), "inner\n");
+    symlinkSync("..", join(server.home, "remote-loop", "sub", "back"));
+    const r = await runFtpkit(["get", "-r", server.url("/remote-loop"), "remote-loop-out"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("sub/back: skipped (a link back to a directory already listed)");
+    expect(r.stderr).toMatch(/2 copied .* 0 failed/);
+    expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["sub", "sub/inner.txt", "top.txt"]);
   });
 
   test("sync --delete into a local tree removes nothing behind a link to a directory outside it", async () => {

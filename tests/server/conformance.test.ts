@@ -1,7 +1,7 @@
 // Protocol conformance found by outside clients and compared with vsftpd/ProFTPD (issue 10), on the wire.
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_GLOB_MATCHES } from "../../protocol/glob.ts";
 import { parseListLine } from "../../protocol/listing.ts";
@@ -112,7 +112,7 @@ describe("OPTS MLST selects the facts MLSD and MLST send (RFC 3659 §7.9)", () =
     const w = await servers.login();
     expect(await w.cmd("OPTS MLST type;size;bogus;")).toEqual({ code: 200, lines: ["MLST OPTS type;size;"] });
     const feat = await w.cmd("FEAT");
-    expect(feat.lines).toContain(" MLST type*;size*;sizd;modify;perm;");
+    expect(feat.lines).toContain(" MLST type*;size*;sizd;modify;perm;unique;");
     const m = await w.cmd("MLST hello.txt");
     expect(m.lines[1]).toBe(" type=file;size=18; /hello.txt");
     const d = lines((await w.transfer("MLSD docs")).data);
@@ -122,6 +122,23 @@ describe("OPTS MLST selects the facts MLSD and MLST send (RFC 3659 §7.9)", () =
     expect((await w.cmd("MLST hello.txt")).lines[1]).toBe("  /hello.txt");
     expect((await w.cmd("OPTS MLST Type;Modify;")).lines[0]).toBe("MLST OPTS type;modify;");
     expect((await w.cmd("MLST hello.txt")).lines[1]).toMatch(/^ type=file;modify=\d{14}; \/hello.txt$/);
+  });
+});
+
+describe("MLSD's unique fact (RFC 3659 §7.5.2) names a directory, however it is reached", () => {
+  test("a directory, a link to it and its own cdir line carry one unique; another directory another", async () => {
+    await servers.start();
+    const home = servers.server.home("alice");
+    mkdirSync(join(home, "tree", "sub"), { recursive: true });
+    symlinkSync("..", join(home, "tree", "sub", "back"));
+    const w = await servers.login();
+    const unique = (listing: string[], name: string) => listing.find((l) => l.endsWith(` ${name}`))?.match(/unique=([^;]+);/)?.[1];
+    const top = lines((await w.transfer("MLSD tree")).data);
+    const sub = lines((await w.transfer("MLSD tree/sub")).data);
+    expect(unique(top, ".")).toMatch(/^[0-9a-f]+\.[0-9a-f]+g[0-9a-f]+$/);
+    expect(unique(sub, "back")).toBe(unique(top, "."));
+    expect(unique(sub, ".")).toBe(unique(top, "sub"));
+    expect(unique(top, "sub")).not.toBe(unique(top, "."));
   });
 });
 
