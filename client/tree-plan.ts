@@ -5,6 +5,7 @@ import { lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { compileGlob } from "../protocol/glob.ts";
+import { parseMlsxLine } from "../protocol/listing.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { CORRUPT_SUFFIX, PART_SUFFIX } from "./file-transfer.ts";
 import { listDir } from "./listing.ts";
@@ -62,6 +63,7 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
   const out: TreeEntry[] = [];
   const queue: string[] = [""];
   const seen = new Set<string>();
+  await askForUniqueFact(client);
   while (queue.length > 0) {
     const rel = queue.shift()!;
     let listed;
@@ -75,7 +77,8 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
     const { entries, via } = listed;
     // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
     if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
-    if (listed.unique) seen.add(listed.unique);
+    const self = listed.unique ?? (rel === "" && via === "MLSD" ? await uniqueOf(client, root) : undefined);
+    if (self) seen.add(self);
     for (const e of entries) {
       if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
       if (rel === "" && opts.match && !opts.match(e.name)) continue;
@@ -94,6 +97,31 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
     }
   }
   return out;
+}
+
+/**
+ * A server that offers MLSD's `unique` fact without sending it by default (pyftpdlib) is asked to
+ * add it to the facts it sends (OPTS MLST), once per connection.
+ */
+async function askForUniqueFact(client: FtpClient): Promise<void> {
+  const facts = (client.features.get("MLST") ?? "").split(";").map((f) => f.trim()).filter(Boolean);
+  const unique = facts.find((f) => f.replace(/\*$/, "").toLowerCase() === "unique");
+  if (!unique || unique.endsWith("*")) return;
+  const selected = facts.filter((f) => f.endsWith("*")).map((f) => f.slice(0, -1));
+  const r = await client.command("OPTS", `MLST ${[...selected, unique].map((f) => `${f};`).join("")}`);
+  if (r.code === 200) client.features.set("MLST", [...selected, unique].map((f) => `${f}*;`).join(""));
+}
+
+/** A directory's `unique` fact by MLST, for servers whose MLSD has no cdir line (pyftpdlib). */
+async function uniqueOf(client: FtpClient, path: string): Promise<string | undefined> {
+  if (!client.features.has("MLST")) return undefined;
+  const r = await client.command("MLST", path);
+  const factLine = r.code === 250 ? r.lines.slice(1, -1).find((l) => l.trim() !== "") : undefined;
+  try {
+    return factLine ? parseMlsxLine(factLine.replace(/^ /, "")).unique : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Is `path` a directory? Asked of its parent's listing, which every server gets right. */

@@ -92,6 +92,19 @@ for (const kind of servers) {
       expect(snapshot(join(work, "falling-back"))).toEqual(snapshot(src));
     });
 
+    // vsftpd has no MLSD, so no unique fact to tell a link back by.
+    test.skipIf(kind.name === "vsftpd")("get -r enters a directory reached twice once (a link back to an ancestor, by MLSD's unique fact)", async () => {
+      mkdirSync(join(s.home, "remote-loop", "sub"), { recursive: true });
+      writeFileSync(join(s.home, "remote-loop", "top.txt"), "top\n");
+      writeFileSync(join(s.home, "remote-loop", "sub", "inner.txt"), "inner\n");
+      symlinkSync("..", join(s.home, "remote-loop", "sub", "back"));
+      const r = await runFtpkit(["get", "-r", s.url("/remote-loop"), "remote-loop-out"], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("sub/back: skipped (a link back to a directory already listed)");
+      expect(r.stderr).toMatch(/2 copied .* 0 failed/);
+      expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["sub", "sub/inner.txt", "top.txt"]);
+    });
+
     test("a glob in the last segment fetches only the matching files", async () => {
       const dir = join(s.home, "globs");
       mkdirSync(dir, { recursive: true });
@@ -233,18 +246,6 @@ describe("entries a tree job leaves out: links to directories, links back, names
     expect(readdirSync(join(work, "brackets-all")).sort()).toEqual([".hidden.tmp", "a[1].txt"]);
     const noTmp = await runFtpkit(["get", "-r", server.url("/brackets"), "brackets-notmp", "--exclude", "*.tmp"], { cwd: work });
     expect(readdirSync(join(work, "brackets-notmp"))).toEqual(["a[1].txt"]);
-  });
-
-  test("get -r enters a remote directory reached twice once (a link back to an ancestor, by MLSD's unique fact)", async () => {
-    mkdirSync(join(server.home, "remote-loop", "sub"), { recursive: true });
-    writeFileSync(join(server.home, "remote-loop", "top.txt"), "top\n");
-    writeFileSync(join(server.home, "remote-loop", "sub", "inner.txt"), "inner\n");
-    symlinkSync("..", join(server.home, "remote-loop", "sub", "back"));
-    const r = await runFtpkit(["get", "-r", server.url("/remote-loop"), "remote-loop-out"], { cwd: work });
-    expect(r.code).toBe(0);
-    expect(r.stderr).toContain("sub/back: skipped (a link back to a directory already listed)");
-    expect(r.stderr).toMatch(/2 copied .* 0 failed/);
-    expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["sub", "sub/inner.txt", "top.txt"]);
   });
 
   test("sync --delete into a local tree removes nothing behind a link to a directory outside it", async () => {
