@@ -23,7 +23,8 @@ import {
   type TransferOptions,
 } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
-import { listPath } from "./listing.ts";
+import { listDir, listPath } from "./listing.ts";
+import { compileGlob, hasGlob } from "../protocol/glob.ts";
 import { checkWritableDir, downloadFile, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 
@@ -323,7 +324,22 @@ export async function listUrl(urlText: string, opts: { active: boolean } & Secur
   checkTlsFlags(url, opts);
   const client = await openSession(url, opts);
   try {
-    const entries = await listPath(client, client.resolve(url.path));
+    const path = client.resolve(url.path);
+    const slash = path.lastIndexOf("/");
+    const last = path.slice(slash + 1);
+    let entries: FileInfo[] | null = null;
+    if (hasGlob(last)) {
+      // A glob in the last segment: the parent's entries that match it, as a shell's `ls` would
+      // show; one that matches nothing stands for itself (a name with brackets), as in `get`.
+      const matches = compileGlob(last);
+      const parent = (await listDir(client, path.slice(0, slash) || "/")).entries.filter((e) => matches(e.name));
+      if (parent.length > 0) entries = parent;
+      else entries = await listPath(client, path).catch((err) => {
+        if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${path.slice(0, slash) || "/"}`);
+        throw err;
+      });
+    }
+    entries ??= await listPath(client, path);
     await client.quit();
     return entries;
   } catch (err) {

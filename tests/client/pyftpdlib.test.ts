@@ -80,6 +80,19 @@ describe("round trips against pyftpdlib", () => {
     await c.quit();
   });
 
+  test("ls with a glob lists the matching entries; a name with brackets that matches nothing stands for itself", async () => {
+    mkdirSync(join(peer.root, "globbed"), { recursive: true });
+    for (const name of ["a.csv", "b.csv", "c.txt", ".hidden.csv", "d[1].csv"]) writeFileSync(join(peer.root, "globbed", name), "x");
+    const csv = await runFtpkit(["ls", peer.url("/globbed/*.csv"), "--json"], { cwd: work });
+    expect(csv.code).toBe(0);
+    expect((JSON.parse(csv.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["a.csv", "b.csv", "d[1].csv"]);
+    const literal = await runFtpkit(["ls", peer.url("/globbed/d[1].csv"), "--json"], { cwd: work });
+    expect((JSON.parse(literal.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["d[1].csv"]);
+    const none = await runFtpkit(["ls", peer.url("/globbed/*.nope")], { cwd: work });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no remote file matches "*.nope" in /globbed');
+  });
+
   test("ls lists a directory (MLSD) and one file, as text and JSON", async () => {
     writeFileSync(join(peer.root, "listed.txt"), "12345");
     const entries = await listUrl(peer.url("/"), { active: false });
