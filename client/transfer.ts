@@ -78,6 +78,21 @@ function stalledMessage(ms: number, moved: number): string {
   return `the data connection stalled (no byte for ${ms / 1000} s) after ${moved} bytes`;
 }
 
+/** The local file could not be written; `errno` says why (ENOSPC: the disk is full). */
+export class LocalWriteError extends ClientError {
+  constructor(
+    message: string,
+    readonly errno: string | undefined,
+  ) {
+    super(message);
+  }
+
+  /** The disk itself refuses (full, over quota, read-only): no later file of a job would fare better. */
+  get diskRefuses(): boolean {
+    return this.errno === "ENOSPC" || this.errno === "EDQUOT" || this.errno === "EROFS";
+  }
+}
+
 /** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
 export class TransferInterrupted extends ClientError {
   constructor(
@@ -135,7 +150,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
   if (writeError) {
     await client.quit();
     const msg = (writeError as Error).message;
-    throw new ClientError(msg.startsWith("cannot write") ? msg : `cannot write the local file: ${msg}`);
+    throw new LocalWriteError(msg.startsWith("cannot write") ? msg : `cannot write the local file: ${msg}`, (writeError as { code?: string }).code);
   }
   if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   const reply = await finalReply(t.done, stallMs, moved);
@@ -265,7 +280,7 @@ export async function downloadRange(
   await t.conn.closed;
   unwatch();
   const moved = pos - start;
-  if (writeError) throw new ClientError(`cannot write the local file: ${(writeError as Error).message}`);
+  if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
   if (pos >= end) return moved;
   if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   const reply = await finalReply(t.done, stallMs, moved);

@@ -12,6 +12,7 @@ import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
+import { LocalWriteError } from "./transfer.ts";
 import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
@@ -190,6 +191,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       reports.push(planned(d, "created"));
     }
 
+    const halt: Halt = { reason: null };
     const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<void> => {
       const fileProgress = progress.file();
       const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree };
@@ -205,13 +207,16 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       } catch (err) {
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
         note.warn(`${shown(item.rel)}: ${(err as Error).message}`);
+        // A full (or read-only) disk fails every later file too: the job stops starting them.
+        if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= (err as Error).message;
         if (s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
       } finally {
         progress.fileFinished();
       }
     };
-    const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), first, sessions, () => Session.open(r.url, sessionOpts, creds), work, note);
-    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: "failed: no connection left to transfer it" });
+    const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), first, sessions, () => Session.open(r.url, sessionOpts, creds), work, note, halt);
+    const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
+    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: notStarted });
 
     for (const d of items.filter((i) => i.action === "delete")) {
       try {
@@ -233,6 +238,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
     if (req.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
     await Promise.all(sessions.map((s) => s.close()));
+    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: the local disk refused (${halt.reason}); make room, then run \`ftpkit resume\``);
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`);
     return report;
   } catch (err) {
@@ -305,6 +311,11 @@ function printPlan(items: PlanItem[], json: boolean): void {
   process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
 }
 
+/** Set once no further file should start (the local disk refuses writes). */
+interface Halt {
+  reason: string | null;
+}
+
 /**
  * Run `work` over `items` on up to `want` sessions (the first already open). A session the server
  * refuses with 421 (too many connections) is not an error while another one works: the job goes on
@@ -318,11 +329,12 @@ async function runPool(
   open: () => Promise<Session>,
   work: (s: Session, item: PlanItem, controlFree: () => void) => Promise<void>,
   note: Notifier,
+  halt: Halt,
 ): Promise<number> {
   let next = 0;
   let alive = 0;
   let refused = 0;
-  const take = () => (next < items.length ? items[next++]! : null);
+  const take = () => (halt.reason === null && next < items.length ? items[next++]! : null);
   const worker = async (s: Session | null): Promise<void> => {
     if (!s) {
       if (next >= items.length) return;

@@ -1,0 +1,50 @@
+// A tree download onto a local disk that fills up (ENOSPC from a real 512 KiB tmpfs): the job stops
+// starting files once the disk refuses, says why, and leaves no partial file behind for a file that
+// never started. Mounting needs root, as in CI.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000);
+
+const isRoot = process.getuid?.() === 0;
+let server: FtpkitPeer;
+let work: string;
+let small = "";
+
+beforeAll(async () => {
+  server = await startFtpkitServer();
+  work = tempDir("ftpkit-disk-full-");
+  mkdirSync(join(server.home, "many"), { recursive: true });
+  for (let i = 0; i < 40; i++) writeFileSync(join(server.home, "many", `f${String(i).padStart(2, "0")}.bin`), Buffer.from(crypto.getRandomValues(new Uint8Array(64 * 1024))));
+});
+
+afterAll(async () => {
+  await server.stop();
+  for (let i = 0; small && i < 20 && Bun.spawnSync(["umount", small]).exitCode !== 0; i++) await Bun.sleep(100);
+  if (small && Bun.spawnSync(["mountpoint", "-q", small]).exitCode === 0) Bun.spawnSync(["umount", "-l", small]);
+  removeDir(work);
+});
+
+describe("a local disk that fills up during get -r", () => {
+  test.skipIf(!isRoot)("the job stops starting files once the disk is full, says so, and reports the rest as not started", async () => {
+    small = join(work, "small");
+    mkdirSync(small);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", small]).exitCode).toBe(0);
+    const r = await runFtpkit(["get", "-r", server.url("/many"), join(small, "many"), "--parallel", "2", "--json"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/items failed: the local disk refused \(cannot write the local file: ENOSPC.*\); make room, then run `ftpkit resume`/);
+    const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { path: string; result: string }[] };
+    const full = report.files.filter((f) => /ENOSPC|no space left/.test(f.result));
+    const notStarted = report.files.filter((f) => f.result.startsWith("failed: not started (cannot write the local file"));
+    expect(report.copied).toBeGreaterThan(0);
+    expect(full.length).toBeGreaterThan(0);
+    // 40 × 64 KiB cannot fit in 512 KiB: most files were never started once the disk said so.
+    expect(notStarted.length).toBeGreaterThan(20);
+    expect(report.copied + report.failed).toBe(40);
+    // Nothing half-written stays behind for a file that never started.
+    const left = readdirSync(join(small, "many"));
+    for (const f of notStarted) expect(left).not.toContain(`${f.path}.ftpkit-part`);
+  });
+});
