@@ -93,6 +93,11 @@ export class LocalWriteError extends ClientError {
   }
 }
 
+/** A reply by which the server refuses to store more: out of space (452) or over the quota (552). */
+export function refusesStorage(code: number | undefined): boolean {
+  return code === 452 || code === 552;
+}
+
 /** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
 export class TransferInterrupted extends ClientError {
   constructor(
@@ -227,6 +232,9 @@ export async function upload(
   }
   if (reply.code >= 300) {
     const e = replyError(`${verb} ${path}`, reply);
+    // The server will not store more (552: over quota, 452: out of space): not a broken connection,
+    // and sending the file again would end the same way.
+    if (refusesStorage(reply.code)) throw new ClientError(e.message, { code: reply.code });
     throw new TransferInterrupted(e.message, moved, reply.code);
   }
   return moved;

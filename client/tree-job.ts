@@ -12,7 +12,7 @@ import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
-import { LocalWriteError } from "./transfer.ts";
+import { LocalWriteError, refusesStorage } from "./transfer.ts";
 import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
@@ -207,8 +207,10 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       } catch (err) {
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
         note.warn(`${shown(item.rel)}: ${(err as Error).message}`);
-        // A full (or read-only) disk fails every later file too: the job stops starting them.
-        if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= (err as Error).message;
+        // A full (or read-only) disk, or a server out of space or over quota, fails every later file
+        // too: the job stops starting them.
+        if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= `the local disk refused: ${err.message}`;
+        else if (err instanceof ClientError && refusesStorage(err.code)) halt.reason ??= `the server refused to store more: ${err.message}`;
         if (s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
       } finally {
         progress.fileFinished();
@@ -238,7 +240,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
     if (req.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
     await Promise.all(sessions.map((s) => s.close()));
-    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: the local disk refused (${halt.reason}); make room, then run \`ftpkit resume\``);
+    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``);
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`);
     return report;
   } catch (err) {
@@ -311,7 +313,7 @@ function printPlan(items: PlanItem[], json: boolean): void {
   process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
 }
 
-/** Set once no further file should start (the local disk refuses writes). */
+/** Set once no further file should start (a disk, local or the server's, refuses to store more). */
 interface Halt {
   reason: string | null;
 }

@@ -1,6 +1,6 @@
-// A tree download onto a local disk that fills up (ENOSPC from a real 512 KiB tmpfs): the job stops
-// starting files once the disk refuses, says why, and leaves no partial file behind for a file that
-// never started. Mounting needs root, as in CI.
+// Tree jobs against a disk that refuses to store more: a local one that fills up (ENOSPC from a real
+// 512 KiB tmpfs; mounting needs root, as in CI), and a server account over its quota (552). The job
+// stops starting files, says why, and does not send a refused file again.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -34,10 +34,10 @@ describe("a local disk that fills up during get -r", () => {
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", small]).exitCode).toBe(0);
     const r = await runFtpkit(["get", "-r", server.url("/many"), join(small, "many"), "--parallel", "2", "--json"], { cwd: work });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/items failed: the local disk refused \(cannot write the local file: ENOSPC.*\); make room, then run `ftpkit resume`/);
+    expect(r.stderr).toMatch(/items failed: the local disk refused: cannot write the local file: ENOSPC.*; make room, then run `ftpkit resume`/);
     const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { path: string; result: string }[] };
     const full = report.files.filter((f) => /ENOSPC|no space left/.test(f.result));
-    const notStarted = report.files.filter((f) => f.result.startsWith("failed: not started (cannot write the local file"));
+    const notStarted = report.files.filter((f) => f.result.startsWith("failed: not started (the local disk refused: cannot write the local file"));
     expect(report.copied).toBeGreaterThan(0);
     expect(full.length).toBeGreaterThan(0);
     // 40 × 64 KiB cannot fit in 512 KiB: most files were never started once the disk said so.
@@ -46,5 +46,26 @@ describe("a local disk that fills up during get -r", () => {
     // Nothing half-written stays behind for a file that never started.
     const left = readdirSync(join(small, "many"));
     for (const f of notStarted) expect(left).not.toContain(`${f.path}.ftpkit-part`);
+  });
+});
+
+describe("a server account over its quota during put -r", () => {
+  let quoted: FtpkitPeer;
+  beforeAll(async () => {
+    quoted = await startFtpkitServer({ quota: 200 * 1024 });
+  });
+  afterAll(async () => {
+    await quoted.stop();
+  });
+
+  test("after the server's 552 no file is sent again or started; the summary says the server refused", async () => {
+    const r = await runFtpkit(["put", "-r", join(server.home, "many"), quoted.url("/many"), "--parallel", "2", "--json"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/items failed: the server refused to store more: STOR \S+: .*\(552\); make room, then run `ftpkit resume`/);
+    expect(r.stderr).not.toContain("reconnecting");
+    const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { result: string }[] };
+    expect(report.copied).toBeGreaterThan(0);
+    expect(report.copied).toBeLessThan(4); // 200 KiB hold three files of 64 KiB
+    expect(report.files.filter((f) => f.result.startsWith("failed: not started (the server refused to store more")).length).toBeGreaterThan(30);
   });
 });

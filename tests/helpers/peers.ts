@@ -176,11 +176,11 @@ export interface FtpkitPeer {
  * Start `ftpkit serve` as a separate process (so a client can be killed independently) on
  * 127.0.0.1, port 0, with user "user"/"secret" and an optional --max-rate.
  */
-export async function startFtpkitServer(opts: { maxRate?: string; args?: string[] } = {}): Promise<FtpkitPeer> {
+export async function startFtpkitServer(opts: { maxRate?: string; args?: string[]; quota?: number } = {}): Promise<FtpkitPeer> {
   const { makeUsersFile } = await import("./users.ts");
   const dir = tempDir("ftpkit-serve-");
   const home = join(dir, "home", "user");
-  const usersFile = await makeUsersFile(dir, [{ name: "user", password: "secret", home }]);
+  const usersFile = await makeUsersFile(dir, [{ name: "user", password: "secret", home, ...(opts.quota ? { quota: opts.quota } : {}) }]);
   const args = ["bun", FTPKIT, "serve", "--users", usersFile, "--host", "127.0.0.1", "--port", "0"];
   if (opts.maxRate) args.push("--max-rate", opts.maxRate);
   if (opts.args) args.push(...opts.args);
