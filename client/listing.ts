@@ -3,11 +3,26 @@
 import { parseListLine, parseMlsxLine, type FileInfo } from "../protocol/listing.ts";
 import { ClientError, describe, replyError, type DataTransfer, type FtpClient } from "./client.ts";
 
-/** Read a whole data connection into memory. */
-async function readAll(t: DataTransfer): Promise<string> {
+/**
+ * Most bytes one listing may take: a directory of a million entries lists in ~100 MB of MLSD. A
+ * server that sends more (or sends forever) gets an error instead of all of the client's memory.
+ */
+export const MAX_LISTING_BYTES = 256 * 1024 * 1024;
+
+/** Read a whole data connection into memory (at most MAX_LISTING_BYTES). */
+async function readAll(t: DataTransfer, what: string): Promise<string> {
   const chunks: Buffer[] = [];
-  t.conn.onData((c) => chunks.push(c));
+  let total = 0;
+  t.conn.onData((c) => {
+    total += c.length;
+    if (total > MAX_LISTING_BYTES) t.conn.destroy();
+    else chunks.push(c);
+  });
   await t.conn.closed;
+  if (total > MAX_LISTING_BYTES) {
+    chunks.length = 0;
+    throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
+  }
   const r = await t.done;
   if (r.code >= 300) throw replyError("listing", r);
   return Buffer.concat(chunks).toString("utf8");
@@ -60,9 +75,9 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
       const info = parseMlsxLine(factLine.replace(/^ /, ""));
       if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-    return parseMlsd(await readAll(await client.transfer("MLSD", path)));
+    return parseMlsd(await readAll(await client.transfer("MLSD", path), path));
   }
-  return parseList(await readAll(await client.transfer("LIST", path)));
+  return parseList(await readAll(await client.transfer("LIST", path), path));
 }
 
 /**
@@ -70,6 +85,6 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
  * directory's `unique` fact when the server sends one.
  */
 export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unique?: string }> {
-  if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(await client.transfer("MLSD", path))), via: "MLSD" };
-  return { entries: parseList(await readAll(await client.transfer("LIST", path))), via: "LIST" };
+  if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(await client.transfer("MLSD", path), path)), via: "MLSD" };
+  return { entries: parseList(await readAll(await client.transfer("LIST", path), path)), via: "LIST" };
 }

@@ -26,6 +26,8 @@ export interface FakeOptions {
   noRest?: boolean;
   /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
   stallRetrAfter?: number;
+  /** LIST sends listing lines without end, until the client closes the data connection. */
+  endlessListing?: boolean;
   password?: string;
 }
 
@@ -144,6 +146,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         },
         close(d) {
           d.data.closed();
+          d.data.flushed(); // a write waiting for drain ends with the connection
         },
       },
     });
@@ -187,6 +190,13 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         }
         const d = await s.data.data!;
         reply(s, 150, "Here comes the listing");
+        if (opts.endlessListing) {
+          const block = Buffer.from("-rw-r--r-- 1 ftp ftp 1 Jan 01 12:00 again-and-again.txt\r\n".repeat(16_384));
+          let open = true;
+          void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
+          while (open) await sendAll(d, block);
+          return void reply(s, 426, "Connection closed; transfer aborted");
+        }
         const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : "-rw-r--r--"} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
         await sendAll(d, Buffer.from(lines.join("")));
         d.shutdown();

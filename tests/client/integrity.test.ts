@@ -228,3 +228,14 @@ describe("upload verification", () => {
     expect(r.moved).toBe(data.length - 80_000);
   });
 });
+
+describe("a server that lists without end", () => {
+  test("ls gives up past 256 MiB of listing with one clear line, instead of taking all memory", async () => {
+    fake = startFakeServer({ feat: ["SIZE"], endlessListing: true });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("the listing of / is larger than 256 MiB; gave up on it");
+    expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+  });
+});
