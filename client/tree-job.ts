@@ -200,11 +200,18 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       try {
         const out =
           rec.direction === "get"
-            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, known: { size: item.size, mtime: null } }, ctx)
+            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, ...(item.link ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
             : await uploadFile(s, { local: localPath, remote: remotePath, resuming: resuming && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true }, ctx);
         doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
       } catch (err) {
+        // A link LIST showed (its size is the link's, so SIZE asked for the target's) that the server
+        // will not send as a file points to a directory: not followed, as locally.
+        if (item.link && err instanceof ClientError && err.code === 550) {
+          reports.push({ path: item.rel, action: "skip", reason: "symbolic link", bytes: 0, result: "skipped: a symbolic link to a directory is not followed" });
+          note.warn(`${shown(item.rel)}: skipped (a symbolic link the server does not send as a file, so a link to a directory: not followed)`);
+          return;
+        }
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
         note.warn(`${shown(item.rel)}: ${(err as Error).message}`);
         // A full (or read-only) disk, or a server out of space or over quota, fails every later file

@@ -18,6 +18,8 @@ export interface TreeEntry {
   mtime: Date;
   /** How finely `mtime` is known: 1 s from MLSD and the local disk, a minute (or a day) from LIST. */
   precisionMs: number;
+  /** A remote symbolic link from LIST, taken for a file (the listing does not say what it points to). */
+  link?: true;
 }
 
 export type Action = "copy" | "skip" | "mkdir" | "delete";
@@ -30,6 +32,8 @@ export interface PlanItem {
   type: "file" | "dir";
   size: number;
   mtime?: Date;
+  /** The source is a remote symbolic link from LIST (see TreeEntry). */
+  link?: true;
 }
 
 /** A name filter: the pattern of a glob job, or an --exclude pattern. */
@@ -56,16 +60,17 @@ function isOwnLeftover(name: string): boolean {
 
 /**
  * List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not
- * entered, nor a directory whose MLSD `unique` fact was seen before: a link back to an ancestor made
- * `get -r` fetch the same files again at every level, until the server's limit on nested links.
+ * entered, nor a directory whose MLSD `unique` fact is that of one of its own ancestors: a link back
+ * made `get -r` fetch the same files again at every level, until the server's limit on nested links.
+ * (A link to a sibling is no cycle: it is copied like a directory, as `cp -rL` would.)
  */
 export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
-  const queue: string[] = [""];
-  const seen = new Set<string>();
+  /** Directories to list, each with the unique facts of the directories from the root down to it. */
+  const queue: { rel: string; line: readonly string[] }[] = [{ rel: "", line: [] }];
   await askForUniqueFact(client);
   while (queue.length > 0) {
-    const rel = queue.shift()!;
+    const { rel, line: above } = queue.shift()!;
     let listed;
     try {
       listed = await listDir(client, joinRemote(root, rel));
@@ -78,22 +83,19 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
     // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
     if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
     const self = listed.unique ?? (rel === "" && via === "MLSD" ? await uniqueOf(client, root) : undefined);
-    if (self) seen.add(self);
+    const line = self && !above.includes(self) ? [...above, self] : above;
     for (const e of entries) {
       if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
       if (rel === "" && opts.match && !opts.match(e.name)) continue;
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (opts.excluded(child)) continue;
-      if (e.type === "dir" && e.unique !== undefined) {
-        if (seen.has(e.unique)) {
-          opts.onSkip?.(child, "a link back to a directory already listed");
-          continue;
-        }
-        seen.add(e.unique);
+      if (e.type === "dir" && e.unique !== undefined && line.includes(e.unique)) {
+        opts.onSkip?.(child, "a link back to a directory it is in");
+        continue;
       }
       const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
-      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs });
-      if (e.type === "dir" && opts.recursive) queue.push(child);
+      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}) });
+      if (e.type === "dir" && opts.recursive) queue.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
     }
   }
   return out;
@@ -221,7 +223,7 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       else if (d.type !== "dir") throw new ClientError(`${s.rel} is a directory in the source but a file in the destination`);
       continue;
     }
-    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime };
+    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
     else if (d?.type === "dir") throw new ClientError(`${s.rel} is a file in the source but a directory in the destination`);
     else if (d && o.mode === "sync") {

@@ -10,6 +10,8 @@ export interface FileInfo {
   perm?: string;
   /** RFC 3659 §7.5.2: the same for every name of one object (a client sees a link back to a directory). */
   unique?: string;
+  /** A symbolic link as LIST shows it ("l…", "name -> target"): file or directory, the line does not say. */
+  link?: true;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -94,7 +96,7 @@ export function parseListLine(line: string, now: Date = new Date()): FileInfo | 
     if (mtime.getTime() - now.getTime() > 24 * 3600 * 1000) mtime = new Date(Date.UTC(--year, month, Number(day), h, mi));
   } else mtime = new Date(Date.UTC(Number(yt), month, Number(day)));
   const name = kind === "l" ? rawName.replace(/ -> .*$/, "") : rawName;
-  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime };
+  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, ...(kind === "l" ? { link: true as const } : {}) };
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */

@@ -93,16 +93,34 @@ for (const kind of servers) {
     });
 
     // vsftpd has no MLSD, so no unique fact to tell a link back by.
-    test.skipIf(kind.name === "vsftpd")("get -r enters a directory reached twice once (a link back to an ancestor, by MLSD's unique fact)", async () => {
+    test.skipIf(kind.name === "vsftpd")("get -r does not enter a link back to an ancestor (MLSD's unique fact); a link to a sibling is copied", async () => {
       mkdirSync(join(s.home, "remote-loop", "sub"), { recursive: true });
       writeFileSync(join(s.home, "remote-loop", "top.txt"), "top\n");
       writeFileSync(join(s.home, "remote-loop", "sub", "inner.txt"), "inner\n");
       symlinkSync("..", join(s.home, "remote-loop", "sub", "back"));
+      symlinkSync("sub", join(s.home, "remote-loop", "alias")); // listed before sub: still no cycle
       const r = await runFtpkit(["get", "-r", s.url("/remote-loop"), "remote-loop-out"], { cwd: work });
       expect(r.code).toBe(0);
-      expect(r.stderr).toContain("sub/back: skipped (a link back to a directory already listed)");
-      expect(r.stderr).toMatch(/2 copied .* 0 failed/);
-      expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["sub", "sub/inner.txt", "top.txt"]);
+      expect(r.stderr).toContain("sub/back: skipped (a link back to a directory it is in)");
+      expect(r.stderr).toContain("alias/back: skipped (a link back to a directory it is in)");
+      expect(r.stderr).toMatch(/3 copied .* 0 failed/);
+      expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["alias", "alias/inner.txt", "sub", "sub/inner.txt", "top.txt"]);
+    });
+
+    // LIST shows a link as a link ("l…"): one to a file is fetched as that file (its own size, not
+    // the link's), one to a directory is left out with a warning instead of failing the job.
+    test.skipIf(kind.name !== "vsftpd")("get -r over LIST fetches a link to a file and leaves out a link to a directory", async () => {
+      mkdirSync(join(s.home, "linked", "sub"), { recursive: true });
+      writeFileSync(join(s.home, "linked", "top.txt"), "the top file\n");
+      writeFileSync(join(s.home, "linked", "sub", "inner.txt"), "inner\n");
+      symlinkSync("top.txt", join(s.home, "linked", "current.txt"));
+      symlinkSync("sub", join(s.home, "linked", "latest"));
+      s.own(join(s.home, "linked"));
+      const r = await runFtpkit(["get", "-r", s.url("/linked"), "linked-out"], { cwd: work });
+      expect(r.stderr).toContain("latest: skipped (a symbolic link the server does not send as a file, so a link to a directory: not followed)");
+      expect(r.code).toBe(0);
+      expect(readFileSync(join(work, "linked-out", "current.txt"), "utf8")).toBe("the top file\n");
+      expect(readdirSync(join(work, "linked-out"), { recursive: true }).map(String).sort()).toEqual(["current.txt", "sub", "sub/inner.txt", "top.txt"]);
     });
 
     test("a glob in the last segment fetches only the matching files", async () => {
