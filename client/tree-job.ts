@@ -13,7 +13,8 @@ import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage } from "./transfer.ts";
-import { checkTlsFlags, consola, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
+import { runPool, type Halt } from "./tree-pool.ts";
+import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
 import { noDigestReason } from "./remote-hash.ts";
@@ -113,8 +114,6 @@ export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Pr
   const r: Roots = { url, remoteDir: url.path, local: rec.local, ...(rec.tree?.glob ? { glob: rec.tree.glob } : {}) };
   return runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree! });
 }
-
-const is421 = (err: unknown) => err instanceof ClientError && err.code === 421;
 
 async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<TreeReport> {
   const spec = rec.tree!;
@@ -318,70 +317,4 @@ function printPlan(items: PlanItem[], json: boolean): void {
   for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${i.rel}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
   const n = (a: string) => items.filter((i) => i.action === a).length;
   process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
-}
-
-/** Set once no further file should start (a disk, local or the server's, refuses to store more). */
-interface Halt {
-  reason: string | null;
-}
-
-/**
- * Run `work` over `items` on up to `want` sessions (the first already open). A session the server
- * refuses with 421 (too many connections) is not an error while another one works: the job goes on
- * with fewer. Returns how many items were started.
- */
-async function runPool(
-  items: PlanItem[],
-  want: number,
-  first: Session,
-  sessions: Session[],
-  open: () => Promise<Session>,
-  work: (s: Session, item: PlanItem, controlFree: () => void) => Promise<void>,
-  note: Notifier,
-  halt: Halt,
-): Promise<number> {
-  let next = 0;
-  let alive = 0;
-  let refused = 0;
-  const take = () => (halt.reason === null && next < items.length ? items[next++]! : null);
-  const worker = async (s: Session | null): Promise<void> => {
-    if (!s) {
-      if (next >= items.length) return;
-      try {
-        s = await open();
-      } catch (err) {
-        if (next >= items.length) return;
-        if (alive === 0 && !is421(err)) throw err;
-        refused++;
-        if (is421(err) && refused === 1) note.warn(`the server refused more connections (421); continuing with fewer`);
-        else if (!is421(err)) note.warn(`could not open another connection: ${(err as Error).message}; continuing with fewer`);
-        return;
-      }
-      sessions.push(s);
-    }
-    alive++;
-    // A file whose last command (HASH) is sent lets the next one start behind it on the same
-    // connection; it finishes (reply, compare, rename) meanwhile.
-    const finishing: Promise<void>[] = [];
-    try {
-      for (let item = take(); item; item = take()) {
-        let free!: () => void;
-        const freed = new Promise<void>((r) => (free = r));
-        const whole = work(s, item, free);
-        whole.catch(() => {}); // observed below, with the others
-        finishing.push(whole);
-        await Promise.race([freed, whole]);
-      }
-      await Promise.all(finishing);
-    } catch (err) {
-      note.warn(`a connection was lost: ${(err as Error).message}`);
-    } finally {
-      await Promise.allSettled(finishing); // every started file has its report before the job sums up
-      alive--;
-    }
-  };
-  const extra = Math.min(want, Math.max(1, items.length)) - 1;
-  await Promise.all([worker(first), ...Array.from({ length: extra }, () => worker(null))]);
-  if (refused > 0 && !note.progress) consola().info(`ran with ${want - refused} connection(s)`);
-  return next;
 }
