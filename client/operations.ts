@@ -7,7 +7,7 @@ import type { FileInfo } from "../protocol/listing.ts";
 import { ClientError } from "./client.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { confirm } from "./prompt.ts";
-import { loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
+import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
 import { forgetPassword, loadPassword, savePassword } from "./state.ts";
 import {
   checkTlsFlags,
@@ -280,6 +280,30 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
 }
 
 /** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */
+/** One pending transfer as `ftpkit resume --list` shows it. */
+export interface PendingTransfer {
+  kind: "file" | "tree";
+  direction: "get" | "put";
+  url: string;
+  local: string;
+  startedAt: string;
+  /** get: bytes in the partial file; tree: files finished; put: unknown here (the server has them). */
+  done: { bytes: number } | { files: number } | null;
+}
+
+/** The interrupted transfers recorded in the journal (`ftpkit resume --list`); damaged records are warned about. */
+export function pendingTransfers(opts: { journal?: string } = {}): PendingTransfer[] {
+  const dir = opts.journal ?? journalDir();
+  const { records, damaged } = scanRecords(dir);
+  for (const d of damaged) consola().warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
+  return records.map((rec) => {
+    let done: PendingTransfer["done"] = null;
+    if (rec.kind === "tree") done = { files: loadDone(rec.id, dir).size };
+    else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
+    return { kind: rec.kind === "tree" ? "tree" : "file", direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done };
+  });
+}
+
 export async function resumeTransfers(localArg: string | undefined, opts: TransferOptions): Promise<TransferResult[]> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);

@@ -1,7 +1,16 @@
 // ftpkit resume [LOCAL]: continue interrupted transfers recorded in ./.ftpkit/transfers.
 import { defineCommand } from "citty";
-import { checkArgs, clientArgs, clientOptions } from "../args.ts";
-import { resumeTransfers } from "../../client/operations.ts";
+import { checkArgs, CliError, clientArgs, clientOptions } from "../args.ts";
+import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/operations.ts";
+import { formatSize } from "../../protocol/size.ts";
+
+/** One line of --list: what, where from and to, since when, how far. */
+function describePending(p: PendingTransfer): string {
+  const verb = `${p.direction}${p.kind === "tree" ? " -r" : ""}`;
+  const route = p.direction === "get" ? `${p.url} → ${p.local}` : `${p.local} → ${p.url}`;
+  const far = p.done === null ? "" : "files" in p.done ? `; ${p.done.files} file(s) done` : `; ${formatSize(p.done.bytes)} received`;
+  return `${verb} ${route} (started ${p.startedAt}${far})`;
+}
 
 export default defineCommand({
   meta: {
@@ -10,10 +19,20 @@ export default defineCommand({
   },
   args: {
     local: { type: "positional", required: false, description: "The local file of the transfer to continue", valueHint: "LOCAL" },
+    list: { type: "boolean", description: "List the interrupted transfers recorded here (--json: as JSON) and continue none" },
+    json: { type: "boolean", description: "With --list: print the list as JSON" },
     ...clientArgs,
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
+    if (args.list) {
+      const pending = pendingTransfers();
+      if (args.json) process.stdout.write(JSON.stringify(pending, null, 2) + "\n");
+      else if (pending.length === 0) process.stdout.write("nothing to resume\n");
+      else for (const p of pending) process.stdout.write(describePending(p) + "\n");
+      return;
+    }
+    if (args.json) throw new CliError("--json goes with --list");
     await resumeTransfers(args.local, clientOptions(args));
   },
 });

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { formatSize } from "../../protocol/size.ts";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, waitFor, type Peer } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -55,6 +56,16 @@ describe("interrupted transfers", () => {
       expect(saved).toMatchObject({ direction: "get", local: join(cwd, "big-get.bin"), remoteSize: SIZE, hash: "sha256" });
       expect(saved.url).not.toContain(slow.password);
 
+      // --list shows it (and continues nothing): where from, where to, how far.
+      const listed = await runFtpkit(["resume", "--list", "--json"], { cwd });
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual([
+        { kind: "file", direction: "get", url: saved.url, local: join(cwd, "big-get.bin"), startedAt: saved.startedAt, done: { bytes: kept } },
+      ]);
+      const text = await runFtpkit(["resume", "--list"], { cwd });
+      expect(text.stdout).toBe(`get ${saved.url} → ${join(cwd, "big-get.bin")} (started ${saved.startedAt}; ${formatSize(kept)} received)\n`);
+      expect(sizeOf(part)).toBe(kept);
+
       const r = await runFtpkit(["resume"], { cwd, env: { FTPKIT_PASSWORD: slow.password } });
       expect(r.code).toBe(0);
       expect(r.stderr).toContain("cannot verify the partial data");
@@ -67,6 +78,7 @@ describe("interrupted transfers", () => {
       expect(last.bytes).toBe(SIZE - kept);
       expect(records(cwd)).toEqual([]);
       expect(existsSync(part)).toBe(false);
+      expect((await runFtpkit(["resume", "--list"], { cwd })).stdout).toBe("nothing to resume\n");
     } finally {
       removeDir(cwd);
     }
