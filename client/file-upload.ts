@@ -8,6 +8,7 @@ import { TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import { askDigest, remoteState, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
+import { remoteDirExists } from "./tree-plan.ts";
 
 function cannotRead(local: string, err: unknown): ClientError {
   const code = (err as { code?: string }).code;
@@ -173,6 +174,10 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     if (offset === 0 && !job.resuming && !(err instanceof TransferInterrupted)) ctx.discard();
     if (err instanceof TransferInterrupted || isRetryable(err)) {
       throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true });
+    }
+    // STOR onto a directory's name: say so, and how to upload into it (asked only after a refusal).
+    if (err instanceof ClientError && err.code === 550 && offset === 0 && !session.client.control.isClosed && (await remoteDirExists(session.client, path))) {
+      throw new ClientError(`${path} is a directory on the server: end the URL with "/" to upload into it`, { code: 550 });
     }
     throw err;
   }

@@ -13,6 +13,7 @@ let closedPort: number;
 beforeAll(async () => {
   peer = await startPyftpd();
   writeFileSync(join(peer.root, "exists.txt"), "x");
+  mkdirSync(join(peer.root, "a-dir"));
   work = tempDir();
   Bun.spawnSync(["mkfifo", join(work, "pipe")]);
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -52,6 +53,7 @@ describe("clear errors and non-zero exits", () => {
     { name: "get -r of a file", args: () => ["get", "-r", peer.url("/exists.txt"), "out"], message: /\/exists\.txt is a file, not a directory: fetch it without -r/ },
     { name: "put of a directory without -r", args: () => ["put", ".", peer.url("/")], message: /is a directory: upload a tree with put -r/ },
     { name: "a local glob that matches nothing", args: () => ["put", "*.nope", peer.url("/")], message: /no local file matches "\*\.nope" in / },
+    { name: "an upload onto a remote directory's name", args: () => ["put", "local.txt", peer.url("/a-dir")], message: /\/a-dir is a directory on the server: end the URL with "\/" to upload into it/ },
     { name: "an upload into a missing remote directory", args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
     { name: "a bad --hash", args: () => ["get", peer.url("/exists.txt"), "--hash", "crc"], message: /--hash must be sha256, md5 or crc32, not "crc"/ },
     { name: "a bad --limit-rate", args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "fast"], message: /invalid size "fast"/ },
