@@ -217,7 +217,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         // too: the job stops starting them.
         if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= `the local disk refused: ${err.message}`;
         else if (err instanceof ClientError && refusesStorage(err.code)) halt.reason ??= `the server refused to store more: ${err.message}`;
-        if (s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
+        if (!halt.reason && s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
       } finally {
         progress.fileFinished();
       }
