@@ -15,6 +15,12 @@ function cannotRead(local: string, err: unknown): ClientError {
   return new ClientError(`cannot read ${local}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message}`);
 }
 
+/** A directory or anything else that is not a regular file cannot be uploaded; say which. */
+function checkRegular(local: string, st: Stats): void {
+  if (st.isDirectory()) throw new ClientError(`${local} is a directory: upload a tree with put -r`);
+  if (!st.isFile()) throw new ClientError(`cannot upload ${local}: not a regular file`);
+}
+
 /** Check a file to upload before any network traffic: a readable regular file. */
 export function localFile(local: string) {
   let st;
@@ -23,8 +29,7 @@ export function localFile(local: string) {
   } catch (err) {
     throw cannotRead(local, err);
   }
-  if (st.isDirectory()) throw new ClientError(`${local} is a directory: upload a tree with put -r`);
-  if (!st.isFile()) throw new ClientError(`cannot upload ${local}: not a regular file`);
+  checkRegular(local, st);
   try {
     accessSync(local, constants.R_OK);
   } catch {
@@ -45,9 +50,11 @@ function openLocalFile(local: string): { fd: number; st: Stats } {
     throw cannotRead(local, err);
   }
   const st = fstatSync(fd);
-  if (!st.isFile()) {
+  try {
+    checkRegular(local, st);
+  } catch (err) {
     closeSync(fd);
-    throw new ClientError(`cannot upload ${local}: not a regular file`);
+    throw err;
   }
   return { fd, st };
 }

@@ -1,6 +1,7 @@
 // Directory listings over a data connection: MLSD (RFC 3659) when the server offers it, else LIST
 // in the `ls -l` shape every Unix server uses; MLST (or LIST path) for a single file.
 import { parseListLine, parseMlsxLine, type FileInfo } from "../protocol/listing.ts";
+import type { FtpReply } from "../protocol/reply.ts";
 import { ClientError, describe, replyError, type DataTransfer, type FtpClient } from "./client.ts";
 
 /**
@@ -20,12 +21,18 @@ async function readAll(t: DataTransfer, what: string): Promise<string> {
   });
   await t.conn.closed;
   if (total > MAX_LISTING_BYTES) {
-    chunks.length = 0;
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
   }
   const r = await t.done;
   if (r.code >= 300) throw replyError("listing", r);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The facts of MLST's reply (the line between its first and last), or null when it refused. */
+export function mlstFacts(r: FtpReply): (FileInfo & { typeFact: string }) | null {
+  if (r.code !== 250) return null;
+  const factLine = r.lines.slice(1, -1).find((l) => l.trim() !== "") ?? r.lines[0]!;
+  return parseMlsxLine(factLine.replace(/^ /, ""));
 }
 
 function stripTypeFact(info: FileInfo & { typeFact?: string }): FileInfo {
@@ -70,9 +77,8 @@ function parseList(text: string): FileInfo[] {
 export async function listPath(client: FtpClient, path: string): Promise<FileInfo[]> {
   if (client.features.has("MLST")) {
     const st = await client.command("MLST", path);
-    if (st.code === 250) {
-      const factLine = st.lines.slice(1, -1).find((l) => l.trim() !== "") ?? st.lines[0]!;
-      const info = parseMlsxLine(factLine.replace(/^ /, ""));
+    const info = mlstFacts(st);
+    if (info) {
       if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
     return parseMlsd(await readAll(await client.transfer("MLSD", path), path));

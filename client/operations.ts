@@ -279,7 +279,6 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   }
 }
 
-/** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */
 /** One pending transfer as `ftpkit resume --list` shows it. */
 export interface PendingTransfer {
   kind: "file" | "tree";
@@ -304,6 +303,7 @@ export function pendingTransfers(opts: { journal?: string } = {}): PendingTransf
   });
 }
 
+/** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */
 export async function resumeTransfers(localArg: string | undefined, opts: TransferOptions): Promise<TransferResult[]> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
@@ -355,11 +355,12 @@ export async function listUrl(urlText: string, opts: { active: boolean } & Secur
     if (hasGlob(last)) {
       // A glob in the last segment: the parent's entries that match it, as a shell's `ls` would
       // show; one that matches nothing stands for itself (a name with brackets), as in `get`.
+      const parent = path.slice(0, slash) || "/";
       const matches = compileGlob(last);
-      const parent = (await listDir(client, path.slice(0, slash) || "/")).entries.filter((e) => matches(e.name));
-      if (parent.length > 0) entries = parent;
+      const matched = (await listDir(client, parent)).entries.filter((e) => matches(e.name));
+      if (matched.length > 0) entries = matched;
       else entries = await listPath(client, path).catch((err) => {
-        if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${path.slice(0, slash) || "/"}`);
+        if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${parent}`);
         throw err;
       });
     }

@@ -5,10 +5,9 @@ import { lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { compileGlob } from "../protocol/glob.ts";
-import { parseMlsxLine } from "../protocol/listing.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { CORRUPT_SUFFIX, PART_SUFFIX } from "./file-transfer.ts";
-import { listDir } from "./listing.ts";
+import { listDir, mlstFacts } from "./listing.ts";
 
 /** One file or directory of a tree, by its path relative to the tree's root ("a/b.txt"). */
 export interface TreeEntry {
@@ -117,12 +116,10 @@ async function askForUniqueFact(client: FtpClient): Promise<void> {
 /** A directory's `unique` fact by MLST, for servers whose MLSD has no cdir line (pyftpdlib). */
 async function uniqueOf(client: FtpClient, path: string): Promise<string | undefined> {
   if (!client.features.has("MLST")) return undefined;
-  const r = await client.command("MLST", path);
-  const factLine = r.code === 250 ? r.lines.slice(1, -1).find((l) => l.trim() !== "") : undefined;
   try {
-    return factLine ? parseMlsxLine(factLine.replace(/^ /, "")).unique : undefined;
+    return mlstFacts(await client.command("MLST", path))?.unique;
   } catch {
-    return undefined;
+    return undefined; // a malformed fact line: no cycle check for the root, nothing worse
   }
 }
 

@@ -19,9 +19,4 @@ export class BufferPool {
   give(buf: Uint8Array): void {
     if (buf.length === this.size && this.idle.length < this.keep) this.idle.push(buf);
   }
-
-  /** Idle buffers held (for tests). */
-  get idleCount(): number {
-    return this.idle.length;
-  }
 }

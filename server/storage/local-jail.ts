@@ -186,8 +186,8 @@ export interface EntryFacts {
   mode: number;
   size: number;
   mtimeMs: number;
-  /** Device and inode as MLSD's `unique` fact (RFC 3659 §7.5.2): one directory reached twice has one. */
-  unique: string;
+  /** Directories: device and inode as MLSD's `unique` fact (RFC 3659 §7.5.2); one reached twice has one. */
+  unique?: string;
 }
 
 /** The `unique` fact of a file: its device (major, minor) and inode, in hex. */
@@ -228,11 +228,13 @@ export function statAt(dirfd: number, name: string): EntryFacts | undefined {
   statxName[written] = 0;
   if (libc.symbols.statx(dirfd, ptr(statxName), AT_SYMLINK_NOFOLLOW, STATX_WANTED, ptr(statxOut)) !== 0) return undefined;
   const le = LITTLE_ENDIAN;
+  const mode = statxView.getUint16(28, le);
   return {
-    mode: statxView.getUint16(28, le),
+    mode,
     size: Number(statxView.getBigUint64(40, le)),
     mtimeMs: Number(statxView.getBigInt64(112, le)) * 1000 + statxView.getUint32(120, le) / 1e6,
-    unique: uniqueFact(statxView.getUint32(136, le), statxView.getUint32(140, le), statxView.getBigUint64(32, le)),
+    // Only directories need it: a listing of 10,000 files builds no string per file.
+    ...((mode & S_IFMT) === S_IFDIR ? { unique: uniqueFact(statxView.getUint32(136, le), statxView.getUint32(140, le), statxView.getBigUint64(32, le)) } : {}),
   };
 }
 

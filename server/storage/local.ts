@@ -150,7 +150,7 @@ export class LocalStorage implements Storage {
         const fd = jail.openPath(dir === "" ? name : `${dir}/${name}`);
         try {
           const t = fs.fstatSync(fd, { bigint: true });
-          st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs), unique: uniqueFromDev(t.dev, t.ino) };
+          st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs), ...(t.isDirectory() ? { unique: uniqueFromDev(t.dev, t.ino) } : {}) };
         } finally {
           closeQuietly(fd);
         }
