@@ -96,7 +96,8 @@ describe("against ftpkit serve", () => {
       const data = randomFile(join(cwd, "up.bin"), SIZE);
       const remote = join(slow.home, "up.bin");
       await killOnceWritten(["put", "up.bin", slow.url("/up.bin", { password: false })], { cwd, env: { FTPKIT_PASSWORD: "secret" } }, remote, 300_000);
-      await Bun.sleep(300);
+      // The server logs the upload once it has ended it (the killed client's bytes are on disk).
+      await waitFor(() => /transfer .*verb=STOR path=\/up\.bin /.test(slow.log()), 10_000, "the server ends the killed upload");
       const r = await runFtpkit(["resume"], { cwd, env: { FTPKIT_PASSWORD: "secret" }, timeoutMs: 30_000 });
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/remote partial data verified \(\d+ bytes, sha256 via ranged HASH\)/);

@@ -169,6 +169,8 @@ export interface FtpkitPeer {
   home: string;
   dir: string;
   url(path: string, opts?: { password?: boolean }): string;
+  /** What the server printed so far (its log). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -213,6 +215,7 @@ export async function startFtpkitServer(opts: { maxRate?: string; args?: string[
       const cred = o.password === false ? "user@" : "user:secret@";
       return `ftp://${cred}127.0.0.1:${port}${path.startsWith("/") ? path : `/${path}`}`;
     },
+    log: () => out,
     async stop() {
       await killByPid(proc);
       rmSync(dir, { recursive: true, force: true });
