@@ -30,6 +30,8 @@ export interface ServerEvents {
   emit(event: OpsEvent): void;
   /** Ask before a STOR/APPE opens its target (the pre-upload hook); false = refuse with 550. */
   allowUpload(session: Session, target: Resolved): Promise<boolean>;
+  /** Something acts on a finished upload (an upload hook): its outcome must not be a killed client's. */
+  actsOnUploads(): boolean;
   /** Why this address must be refused at connect (--deny, a ban), or null to let it in. */
   refusal(ip: string): string | null;
 }

@@ -137,6 +137,10 @@ export class Operations implements ServerEvents {
     return this.hooks.allow({ event: "pre-upload", ...this.who(session), path: target.vpath, realPath: joinReal(target.mount.location, target.key) });
   }
 
+  actsOnUploads(): boolean {
+    return this.hooks?.has("upload") ?? false;
+  }
+
   refusal(ip: string): string | null {
     const why = this.defender.refusal(ip);
     if (!why) return null;

@@ -81,6 +81,17 @@ export interface Upload extends AsyncDisposable {
   readonly written: number;
   /** Write the next chunk (in order). A returned promise settles when the chunk is stored. */
   write(chunk: Uint8Array): void | Promise<void>;
+  /**
+   * True when the bytes land in the target as they are written (a new local file, APPE, REST+STOR):
+   * abort keeps them, so commit changes nothing stored. False when nothing is visible before commit
+   * (an overwrite's temp file, an object store's multipart upload).
+   */
+  readonly inPlace: boolean;
+  /**
+   * Optional: finish all that can still be undone (send the last bytes, settle writes in flight), so
+   * that commit only makes the upload visible. Commit seals first if this was not called.
+   */
+  seal?(): Promise<void>;
   commit(): Promise<number>;
   abort(): Promise<number>;
   /**

@@ -60,6 +60,7 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
       },
       // Only a new file is hashed whole from byte 0 (APPE and REST+STOR keep earlier bytes).
       mode.kind === "create" ? fd : null,
+      true,
     );
   } catch (err) {
     throw toError(err);
@@ -106,7 +107,7 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
       unlinkQuietly(temp);
       return 0;
     },
-  }, fd);
+  }, fd, false);
 }
 
 /**
@@ -151,7 +152,7 @@ interface Writer {
  * `hashFd` (the upload's descriptor, written from byte 0) the upload can be hashed along on the
  * hashing thread; either ending first waits until the thread has let go of the descriptor.
  */
-function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Promise<number> }, hashFd: number | null): Upload {
+function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Promise<number> }, hashFd: number | null, inPlace: boolean): Upload {
   let ended: Promise<number> | null = null;
   let digest: BackgroundDigest | null = null;
   let inline: (StreamHasher & { algorithm: HashAlgorithm }) | null = null;
@@ -161,6 +162,7 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
     return ended;
   };
   const upload: Upload = {
+    inPlace,
     get written() {
       return writer.written;
     },

@@ -55,6 +55,8 @@ export async function openS3Upload(api: S3Api, t: UploadTarget): Promise<Upload>
 
 class S3Upload implements Upload {
   written = 0;
+  /** Nothing is visible before CompleteMultipartUpload or the single PUT. */
+  readonly inPlace = false;
   private buf: Uint8Array;
   private fill = 0;
   /**
@@ -153,6 +155,18 @@ class S3Upload implements Upload {
     this.inflight.add(p);
   }
 
+  /** Send the last part of a multipart upload and let every part land (a small file waits for commit's PUT). */
+  seal(): Promise<void> {
+    if (this.ended) throw new StorageError("transient", "upload already ended");
+    return this.lastParts();
+  }
+
+  private async lastParts(): Promise<void> {
+    if (this.uploadId !== null && (this.fill > 0 || this.parts.length + this.inflight.size === 0)) this.sendPart();
+    await this.settle();
+    if (this.failure) throw this.failure;
+  }
+
   private async settle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.all(this.inflight);
   }
@@ -189,9 +203,7 @@ class S3Upload implements Upload {
     const { key, kind, old } = this.t;
     const sha256 = this.hasher?.digest("hex");
     const multipart = this.uploadId !== null;
-    if (multipart && (this.fill > 0 || this.parts.length + this.inflight.size === 0)) this.sendPart();
-    await this.settle();
-    if (this.failure) throw this.failure;
+    await this.lastParts();
     // Checked just before the object appears: a concurrent change is refused, not merged.
     const now = await headObject(this.api, key);
     if (kind === "create" && now) throw new StorageError("exists");

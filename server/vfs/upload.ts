@@ -67,6 +67,16 @@ export class QuotaUpload implements AsyncDisposable {
     return p;
   }
 
+  /** Bytes already in the target as they land: an abort keeps them (Upload.inPlace). */
+  get inPlace(): boolean {
+    return this.upload.inPlace;
+  }
+
+  /** Everything but making the upload visible (Upload.seal); a failure leaves the upload to abort. */
+  async seal(): Promise<void> {
+    await this.upload.seal?.();
+  }
+
   /** The storage's off-thread digest of the upload, when it has one (Upload.hashAlong). */
   hashAlong(algorithm: HashAlgorithm): (() => Promise<string>) | undefined {
     return this.upload.hashAlong?.(algorithm);

@@ -1,8 +1,9 @@
 // --hook: programs get events in FTPKIT_* variables (no shell, hostile names stay inert), URLs get a
 // JSON POST, pre-upload can refuse, slow hooks never hold up the session.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseEpsvReply } from "../../protocol/address.ts";
 import type { HookSpec } from "../../server/ops/options.ts";
 import { useServers } from "../helpers/server.ts";
 import { captureLogger, tempDir } from "../tls/helpers.ts";
@@ -111,6 +112,30 @@ describe("program hooks", () => {
     } finally {
       http.stop(true);
     }
+  });
+});
+
+describe("upload hooks and killed clients", () => {
+  test("a client that dies mid-upload of a new file: the hook says aborted, and the bytes stay for a resume", async () => {
+    work = tempDir();
+    const script = dumpScript(work);
+    const out = join(work, "events.jsonl");
+    const ts = await servers.start({ options: { ops: { hooks: [{ event: "upload", command: `${BUN} '${script}' "${out}"` }] } } });
+    const w = await servers.login();
+    const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply((await w.cmd("EPSV")).lines[0]!), socket: { data() {} } });
+    expect((await w.cmd("STOR partial.bin")).code).toBe(150);
+    const sent = new Uint8Array(64 * 1024).fill(7);
+    data.write(sent);
+    const target = join(ts.home("alice"), "partial.bin");
+    await until(() => existsSync(target) && statSync(target).size === sent.length, 5000, "the bytes on disk");
+    // How a killed process ends: its kernel closes the data connection (a FIN, like a finished
+    // upload), then, after being scheduled out for a moment, the control connection.
+    data.end();
+    await Bun.sleep(2);
+    w.close();
+    await until(() => readEvents(out).length === 1, 15_000, "the upload hook");
+    expect(readEvents(out)[0]!.env).toMatchObject({ FTPKIT_EVENT: "upload", FTPKIT_PATH: "/partial.bin", FTPKIT_RESULT: "aborted" });
+    expect(readFileSync(target).equals(Buffer.from(sent))).toBe(true);
   });
 });
 
