@@ -44,6 +44,12 @@ export interface DataTransfer {
   done: Promise<FtpReply>;
 }
 
+/**
+ * Replies nobody has asked for yet. The client pipelines a few commands at most; a server that sends
+ * more unasked replies than this is flooding, not answering.
+ */
+const MAX_UNREAD_REPLIES = 1000;
+
 export class FtpClient {
   private parser = new ReplyParser();
   private decoder = new TextDecoder("utf-8");
@@ -149,6 +155,11 @@ export class FtpClient {
       const w = this.waiters.shift();
       if (w) w.resolve(r);
       else this.replies.push(r);
+    }
+    if (this.replies.length > MAX_UNREAD_REPLIES) {
+      this.replies = [];
+      this.fail(new ClientError(`protocol error from server: more than ${MAX_UNREAD_REPLIES} replies to commands never sent`));
+      this.control.destroy();
     }
   }
 

@@ -36,16 +36,21 @@ export function formatReplyMiddle(lines: readonly string[]): string {
   return out;
 }
 
-/** Incremental parser of a server's reply stream; feed it text as it arrives. */
+/**
+ * Incremental parser of a server's reply stream; feed it text as it arrives. A peer cannot make it
+ * hold more than MAX_BUFFER of an unfinished line, nor MAX_REPLY of one multi-line reply (a
+ * "211-" followed by continuation lines without end).
+ */
 export class ReplyParser {
   private buffer = "";
-  private pending: { code: number; lines: string[] } | null = null;
+  private pending: { code: number; lines: string[]; chars: number } | null = null;
   static readonly MAX_BUFFER = 1 << 20;
+  /** FEAT and HELP take a few KiB, STAT of a 10,000-entry directory under 1 MiB. */
+  static readonly MAX_REPLY = 8 << 20;
 
   /** Returns every reply completed by this chunk. */
   push(chunk: string): FtpReply[] {
     this.buffer += chunk;
-    if (this.buffer.length > ReplyParser.MAX_BUFFER) throw new ParseError("reply line too long");
     const done: FtpReply[] = [];
     let nl: number;
     while ((nl = this.buffer.indexOf("\n")) >= 0) {
@@ -54,6 +59,8 @@ export class ReplyParser {
       const reply = this.line(raw);
       if (reply) done.push(reply);
     }
+    // What is left is one unfinished line (a chunk of many short lines is fine, however big).
+    if (this.buffer.length > ReplyParser.MAX_BUFFER) throw new ParseError("reply line too long");
     return done;
   }
 
@@ -62,11 +69,13 @@ export class ReplyParser {
     if (this.pending) {
       if (m && Number(m[1]) === this.pending.code && m[2] === " ") {
         this.pending.lines.push(m[3]!);
-        const r = this.pending;
+        const { code, lines } = this.pending;
         this.pending = null;
-        return r;
+        return { code, lines };
       }
       this.pending.lines.push(raw);
+      this.pending.chars += raw.length;
+      if (this.pending.chars > ReplyParser.MAX_REPLY) throw new ParseError(`a multi-line ${this.pending.code} reply longer than ${ReplyParser.MAX_REPLY >> 20} MiB`);
       return null;
     }
     if (!m) {
@@ -75,7 +84,7 @@ export class ReplyParser {
     }
     const code = Number(m[1]);
     if (m[2] === "-") {
-      this.pending = { code, lines: [m[3]!] };
+      this.pending = { code, lines: [m[3]!], chars: raw.length };
       return null;
     }
     return { code, lines: [m[3]!] };

@@ -28,6 +28,11 @@ export interface FakeOptions {
   stallRetrAfter?: number;
   /** LIST sends listing lines without end, until the client closes the data connection. */
   endlessListing?: boolean;
+  /**
+   * Flood the control connection from the greeting on, as fast as the client reads: "greeting" is a
+   * 220- multi-line reply that never ends, "replies" a 220 followed by 200 replies nobody asked for.
+   */
+  flood?: "greeting" | "replies";
   password?: string;
 }
 
@@ -37,6 +42,8 @@ export interface FakeServer {
   files: Map<string, Buffer>;
   /** Bytes sent by each RETR, in order. */
   retrBytes: number[];
+  /** Control connections still open. */
+  openConnections(): number;
   stop(): void;
 }
 
@@ -103,7 +110,14 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       open(s) {
         sockets.add(s);
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null };
-        s.write(formatReply(220, "fake ready"));
+        if (!opts.flood) s.write(formatReply(220, "fake ready"));
+        else {
+          s.write(opts.flood === "greeting" ? "220-fake ready, and more:\r\n" : formatReply(220, "fake ready"));
+          floodMore(s);
+        }
+      },
+      drain(s) {
+        if (opts.flood) floodMore(s);
       },
       close(s) {
         sockets.delete(s);
@@ -122,6 +136,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   });
 
   const reply = (s: Socket<Conn>, code: number, text: string | string[]) => s.write(formatReply(code, text));
+  const floodBlock = Buffer.from((opts.flood === "greeting" ? " and more\r\n" : "200 nobody asked\r\n").repeat(4096));
+  /** Write flood blocks until the socket's buffer is full (drain calls this again); a block cut short still parses as lines. */
+  function floodMore(s: Socket<Conn>): void {
+    while (s.write(floodBlock) === floodBlock.length);
+  }
 
   function openPassive(s: Socket<Conn>): number {
     s.data.dataServer?.stop(true);
@@ -325,6 +344,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     commands,
     files,
     retrBytes,
+    openConnections: () => sockets.size,
     stop() {
       for (const s of sockets) s.terminate();
       server.stop(true);

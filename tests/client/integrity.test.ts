@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
-import { digest, removeDir, runFtpkit, tempDir, transferOptions } from "../helpers/peers.ts";
+import { FtpClient } from "../../client/client.ts";
+import { digest, removeDir, runFtpkit, tempDir, transferOptions, waitFor } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -226,6 +227,24 @@ describe("upload verification", () => {
     expect(fake.commands.filter((c) => c.startsWith("APPE"))).toHaveLength(1);
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
     expect(r.moved).toBe(data.length - 80_000);
+  });
+});
+
+describe("a server that floods the control connection", () => {
+  test("a 220- greeting that never ends: ls fails with one clear line instead of taking all memory", async () => {
+    fake = startFakeServer({ flood: "greeting" });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("protocol error from server: a multi-line 220 reply longer than 8 MiB");
+  });
+
+  test("replies to commands never sent: the client drops the connection instead of queueing them", async () => {
+    fake = startFakeServer({ flood: "replies" });
+    const c = await FtpClient.connect({ host: "127.0.0.1", port: fake.port, timeoutMs: 10_000 });
+    // No command is sent: every reply after the greeting is one nobody asked for.
+    await waitFor(() => fake!.openConnections() === 0, 10_000, "the client to close the connection");
+    await expect(c.send("NOOP")).rejects.toThrow("protocol error from server: more than 1000 replies to commands never sent");
   });
 });
 

@@ -65,6 +65,17 @@ describe("replies", () => {
   test("refuses a reply buffer over 1 MiB", () => {
     expect(() => new ReplyParser().push("2".repeat(ReplyParser.MAX_BUFFER + 1))).toThrow(ParseError);
   });
+
+  test("refuses a multi-line reply over MAX_REPLY in short lines, and takes one just under it", () => {
+    const line = " a continuation line\r\n";
+    const lines = Math.floor(ReplyParser.MAX_REPLY / (line.length - 2));
+    const under = new ReplyParser();
+    expect(under.push("211-start\r\n" + line.repeat(lines - 10))).toEqual([]);
+    expect(under.push("211 End\r\n")[0]!.lines).toHaveLength(lines - 10 + 2);
+    const over = new ReplyParser();
+    over.push("211-start\r\n");
+    expect(() => over.push(line.repeat(lines + 10))).toThrow("a multi-line 211 reply longer than 8 MiB");
+  });
 });
 
 describe("257 quoting", () => {
