@@ -162,6 +162,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
           sink,
           limiter,
           stallMs: ctx.opts.stallMs,
+          limit: size === null ? undefined : size - offset,
           onProgress: (m) => progress.update(m),
         });
         offset += n;

@@ -39,6 +39,8 @@ export interface PumpOptions {
   onProgress?: (moved: number) => void;
   /** Give up (retryably) when the data connection moves no byte for this long; 0 = never. */
   stallMs?: number;
+  /** Downloads: the bytes the server said are left; it may not send more (a disk is not endless). */
+  limit?: number;
 }
 
 /** Default stall timeout of data connections (a stalled server must not hang a transfer forever). */
@@ -122,13 +124,19 @@ export async function download(client: FtpClient, path: string, offset: number, 
   let writeError: Error | null = null;
   let limited = false;
   let stalled = false;
+  let overrun = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
   const unwatch = watchStall(t.conn, stallMs, () => {
     stalled = true;
     t.conn.destroy();
   });
   t.conn.onData((chunk) => {
-    if (writeError) return;
+    if (writeError || overrun) return;
+    if (opts.limit !== undefined && moved + chunk.length > opts.limit) {
+      overrun = true;
+      t.conn.destroy();
+      return;
+    }
     const n = chunk.length;
     try {
       sink.put(chunk, pos);
@@ -158,6 +166,10 @@ export async function download(client: FtpClient, path: string, offset: number, 
     throw new LocalWriteError(msg.startsWith("cannot write") ? msg : `cannot write the local file: ${msg}`, (writeError as { code?: string }).code);
   }
   if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+  if (overrun) {
+    await client.quit();
+    throw new ClientError(`the server sent more than the ${opts.limit} bytes it reported for ${path} (is the file still growing?); stopped reading`);
+  }
   const reply = await finalReply(t.done, stallMs, moved);
   if (reply.code >= 300) {
     const e = replyError(`RETR ${path}`, reply);

@@ -28,6 +28,8 @@ export interface FakeOptions {
   stallRetrAfter?: number;
   /** LIST sends listing lines without end, until the client closes the data connection. */
   endlessListing?: boolean;
+  /** RETR sends the file, then more bytes without end (SIZE stays true), until the client closes. */
+  endlessRetr?: boolean;
   /**
    * Flood the control connection from the greeting on, as fast as the client reads: "greeting" is a
    * 220- multi-line reply that never ends, "replies" a 220 followed by 200 replies nobody asked for.
@@ -286,6 +288,19 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           await sendAll(d, out);
           retrBytes.push(out.length);
           return; // neither more data nor a reply: only the client's stall timeout ends this
+        }
+        if (opts.endlessRetr) {
+          await sendAll(d, out);
+          const block = Buffer.alloc(1 << 20, 0x61);
+          let open = true;
+          void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
+          let sent = out.length;
+          while (open) {
+            await sendAll(d, block);
+            sent += block.length;
+          }
+          retrBytes.push(sent);
+          return void reply(s, 426, "Connection closed; transfer aborted");
         }
         if (opts.dropRetrAfter !== undefined && retrCount === 1) {
           out = out.subarray(0, opts.dropRetrAfter);

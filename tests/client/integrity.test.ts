@@ -248,6 +248,18 @@ describe("a server that floods the control connection", () => {
   });
 });
 
+describe("a server that sends more than it reported", () => {
+  test("get stops reading at the reported size with one clear line, and leaves no file behind", async () => {
+    const data = payload();
+    fake = startFakeServer({ feat: HASH_FEAT, files: new Map([["/grow.bin", data]]), endlessRetr: true });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/grow.bin`, join(work, "grow.bin")], { cwd: work, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain(`the server sent more than the ${data.length} bytes it reported for /grow.bin`);
+    expect(readdirSync(work).filter((n) => n.startsWith("grow.bin"))).toEqual([]);
+  });
+});
+
 describe("a server that lists without end", () => {
   test("ls gives up past 256 MiB of listing with one clear line, instead of taking all memory", async () => {
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true });
