@@ -3,6 +3,7 @@ import { defineCommand, runCommand, runMain } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { CliError } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
+import { printableMessage } from "../protocol/printable.ts";
 
 const main = defineCommand({
   meta: { name: "ftpkit", version: pkg.version, description: "FTP server, user administration and client" },
@@ -38,7 +39,8 @@ if (wantsBuiltin) {
     // Loaded only to report a failure: a command that succeeds quietly never pays for it (~30 ms).
     const { consola } = require("consola") as typeof import("consola");
     if ((err as Error)?.name === "CLIError") consola.error(`${(err as Error).message} (see ftpkit --help)`);
-    else if (isExpected(err)) consola.error(err.message);
+    // Client errors quote names and reply text a server chose: no control character reaches the terminal.
+    else if (isExpected(err)) consola.error(printableMessage(err.message));
     else consola.error(err);
     process.exit(1);
   }

@@ -1,6 +1,7 @@
 // Transfer progress on stderr: on a TTY one bar redrawn in place (≈10/s); otherwise one summary
 // line at the end; with --quiet nothing.
 import { formatSize } from "../protocol/size.ts";
+import { printableName } from "../protocol/printable.ts";
 
 export type ProgressMode = "tty" | "plain" | "quiet";
 
@@ -38,12 +39,17 @@ abstract class Display {
   private lastDraw = 0;
   private drawn = false;
 
+  /** The name shown, made printable (a remote name may hold control characters). */
+  readonly label: string;
+
   constructor(
-    readonly label: string,
+    label: string,
     readonly mode: ProgressMode,
     private readonly given: ProgressStream | undefined,
     private readonly intervalMs: number,
-  ) {}
+  ) {
+    this.label = printableName(label);
+  }
 
   /** stderr unless a stream was given; looked up only when something is written (never when quiet). */
   protected get stream(): ProgressStream {

@@ -2,6 +2,7 @@
 // prompt), connect + TLS + login + PWD + FEAT + TYPE I, and reconnecting with backoff.
 import type { ConsolaInstance } from "consola";
 import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../protocol/url.ts";
+import { printableMessage } from "../protocol/printable.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { lookupNetrc } from "./netrc.ts";
 import type { Progress } from "./progress.ts";
@@ -53,8 +54,15 @@ let messages: ConsolaInstance | null = null;
  * consola (with node:tty) takes ~30 ms to load, and a quiet transfer prints nothing.
  */
 export function consola(): ConsolaInstance {
-  messages ??= (require("consola") as typeof import("consola")).createConsola({ level: 3, stdout: process.stderr, stderr: process.stderr });
-  return messages;
+  if (messages) return messages;
+  const c = (require("consola") as typeof import("consola")).createConsola({ level: 3, stdout: process.stderr, stderr: process.stderr });
+  // Messages carry names and reply text a server chose: no control character reaches the terminal.
+  for (const type of ["info", "warn", "error", "success", "log"] as const) {
+    const print = c[type].bind(c);
+    c[type] = ((first: unknown, ...rest: unknown[]) => print(typeof first === "string" ? printableMessage(first) : first, ...rest)) as typeof print;
+  }
+  messages = c;
+  return c;
 }
 
 /** Informational messages (suppressed by --quiet), printed without breaking a progress display. */

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { joinRemote, virtualBasename } from "../protocol/path.ts";
 import { compileGlob, globLiteral, hasGlob } from "../protocol/glob.ts";
+import { printableName } from "../protocol/printable.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { downloadFile, PART_SUFFIX, remoteState, type FileContext, type RemoteState } from "./file-transfer.ts";
@@ -314,7 +315,7 @@ function printPlan(items: PlanItem[], json: boolean): void {
     process.stdout.write(JSON.stringify(summarize(items.map((i) => planned(i, "planned (dry run)"))), null, 2) + "\n");
     return;
   }
-  for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${i.rel}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
+  for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
   const n = (a: string) => items.filter((i) => i.action === a).length;
   process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
 }

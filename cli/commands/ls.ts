@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { listUrl } from "../../client/operations.ts";
 import { checkArgs, tlsArgs, tlsOptions } from "../args.ts";
 import type { FileInfo } from "../../protocol/listing.ts";
+import { printableName } from "../../protocol/printable.ts";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -14,7 +15,7 @@ export function formatEntry(e: FileInfo, now: Date = new Date()): string {
   const p2 = (n: number) => String(n).padStart(2, "0");
   const when = recent ? `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
   const date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2)} ${when}`;
-  return `${mode} ${String(e.size).padStart(12)} ${date} ${e.name}`;
+  return `${mode} ${String(e.size).padStart(12)} ${date} ${printableName(e.name)}`;
 }
 
 /** RFC 3659 perm facts shown as rwx: r/l → read, w/a/c/m/d/f → write, e → enter. */

@@ -36,6 +36,8 @@ export interface FakeOptions {
    */
   flood?: "greeting" | "replies";
   password?: string;
+  /** The text of the 530 that refuses a wrong password. */
+  refusal?: string;
 }
 
 export interface FakeServer {
@@ -184,7 +186,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "USER":
         return void reply(s, 331, "password please");
       case "PASS":
-        return void (opts.password !== undefined && arg !== opts.password ? reply(s, 530, "Login incorrect.") : reply(s, 230, "ok"));
+        return void (opts.password !== undefined && arg !== opts.password ? reply(s, 530, opts.refusal ?? "Login incorrect.") : reply(s, 230, "ok"));
       case "FEAT":
         return void reply(s, 211, ["Features:", ...(opts.feat ?? []).map((f) => ` ${f}`), "End"]);
       case "TYPE":

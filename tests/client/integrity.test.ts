@@ -260,6 +260,27 @@ describe("a server that sends more than it reported", () => {
   });
 });
 
+describe("control characters a server chose", () => {
+  const ESC = "\x1b";
+  test("ls shows a name holding terminal escapes as visible \\xNN, and prints no control character", async () => {
+    const evil = `evil${ESC}]0;owned\x07${ESC}[2J\x9b.txt`;
+    fake = startFakeServer({ files: new Map([[`/${evil}`, Buffer.from("x")], ["/plain.txt", Buffer.from("y")]]) });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("evil\\x1b]0;owned\\x07\\x1b[2J\\x9b.txt");
+    expect(r.stdout).toContain(" plain.txt");
+    expect(r.stdout.replace(/\n/g, "")).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+  });
+
+  test("a refusal whose text holds terminal escapes is printed escaped", async () => {
+    fake = startFakeServer({ password: "right", refusal: `no${ESC}]0;owned\x07${ESC}[31m entry` });
+    const r = await runFtpkit(["ls", `ftp://u:wrong@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no\\x1b]0;owned\\x07\\x1b[31m entry");
+    expect(r.stderr).not.toContain(ESC + "]0;owned");
+  });
+});
+
 describe("a server that lists without end", () => {
   test("ls gives up past 256 MiB of listing with one clear line, instead of taking all memory", async () => {
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true });
