@@ -30,12 +30,13 @@ export function ctime(d: Date): string {
  * One xferlog line: current-time transfer-time remote-host file-size filename transfer-type
  * special-action-flag direction access-mode username service-name authentication-method
  * authenticated-user-id completion-status. Fields are separated by single spaces, so whitespace and
- * control characters in a file name become "_" (as ProFTPD does): a name can never add a field.
+ * control characters in a file name become "_" (as ProFTPD does): a name can never add a field,
+ * nor drive the terminal of an admin reading the log (C1 controls such as U+009B, CSI, too).
  */
 export function formatXferlog(r: XferRecord): string {
   const seconds = Math.max(1, Math.round(r.ms / 1000));
-  const name = r.path.replace(/[\s\u0000-\u001f\u007f]/g, "_");
-  const user = r.user.replace(/[\s\u0000-\u001f\u007f]/g, "_") || "*";
+  const name = r.path.replace(/[\s\u0000-\u001f\u007f-\u009f]/g, "_");
+  const user = r.user.replace(/[\s\u0000-\u001f\u007f-\u009f]/g, "_") || "*";
   return [
     ctime(r.end),
     seconds,

@@ -90,6 +90,10 @@ describe("xferlog line", () => {
     expect(line).toBe("Wed Dec  2 01:04:05 2026 2 127.0.0.1 1234 /up/a_b_c.txt b _ i r alice ftp 0 * c");
     expect(ctime(new Date(2026, 0, 15, 23, 59, 9))).toBe("Thu Jan 15 23:59:09 2026");
   });
+  test("control characters of a name, C1 included, become _", () => {
+    const line = formatXferlog({ end, ms: 10, remoteHost: "::1", bytes: 0, path: "/x\x1b[2J\x9b31m\x7f.txt", type: "I", direction: "i", anonymous: false, user: "alice", complete: true });
+    expect(line.split(" ").slice(6)[3]).toBe("/x_[2J_31m_.txt");
+  });
   test("anonymous downloads, ASCII type, incomplete transfers and sub-second times", () => {
     const line = formatXferlog({ end, ms: 10, remoteHost: "::1", bytes: 0, path: "/pub/x", type: "A", direction: "o", anonymous: true, user: "anonymous", complete: false });
     expect(line.split(" ").slice(6)).toEqual(["1", "::1", "0", "/pub/x", "a", "_", "o", "a", "anonymous", "ftp", "0", "*", "i"]);
