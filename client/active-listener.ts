@@ -1,6 +1,10 @@
 // Active mode (PORT/EPRT): the client listens and the server connects to it. The accepted socket
 // becomes a Connection like any other; under PROT P it is upgraded with the client as TLS client.
+// Only the server may connect: anyone else who reached the port first could feed a download its
+// bytes or be sent an upload's (the data-connection theft vsftpd's pasv_promiscuous=NO prevents on
+// the server side).
 import type { Socket, TCPSocketListener } from "bun";
+import { canonicalIp, isIPv4, isIPv6 } from "../protocol/address.ts";
 import { Connection, plainHandlers } from "./connection.ts";
 import { ClientError } from "./errors.ts";
 import type { TlsSettings } from "./tls-trust.ts";
@@ -9,23 +13,27 @@ import type { TlsSettings } from "./tls-trust.ts";
 export interface DataListener {
   host: string;
   port: number;
-  /** Resolves with the first connection the server makes. */
+  /** Resolves with the first connection the server makes (connections from other addresses are refused). */
   accept(timeoutMs?: number): Promise<Connection>;
   close(): void;
 }
 
 /**
- * Listen on `host` (the control connection's local address), port 0, for active mode. With `tls`
+ * Listen on `host` (the control connection's local address), port 0, for active mode; accept only a
+ * connection from `server` (the control connection's remote address). With `tls`
  * the accepted socket is upgraded as the TLS *client*: in FTPS the FTP server is always the TLS
  * server, also on the connections it opens (RFC 4217 §7; ftpkit's server/tls/data.ts does the same).
  */
-export function listenForData(host: string, tls?: { settings: TlsSettings; session: () => Buffer | null }): DataListener {
+export function listenForData(host: string, server: string, tls?: { settings: TlsSettings; session: () => Buffer | null }): DataListener {
   let resolveConn!: (c: Connection) => void;
   const accepted = new Promise<Connection>((r) => (resolveConn = r));
   let got = false;
-  let server: TCPSocketListener<Connection>;
+  let strangers = 0;
+  // The control connection's peer is always an address; a name (never seen) would refuse everyone.
+  const serverIp = isIPv4(canonicalIp(server)) || isIPv6(canonicalIp(server)) ? canonicalIp(server) : null;
+  let listener: TCPSocketListener<Connection>;
   try {
-    server = Bun.listen<Connection>({
+    listener = Bun.listen<Connection>({
       hostname: host,
       port: 0,
       socket: {
@@ -34,6 +42,11 @@ export function listenForData(host: string, tls?: { settings: TlsSettings; sessi
           const conn = new Connection();
           socket.data = conn;
           conn.attach(socket as unknown as Socket<unknown>);
+          if (serverIp !== null && canonicalIp(socket.remoteAddress) !== serverIp) {
+            strangers++;
+            socket.terminate();
+            return;
+          }
           if (got) {
             socket.terminate();
             return;
@@ -51,22 +64,25 @@ export function listenForData(host: string, tls?: { settings: TlsSettings; sessi
   let rejectWait: ((e: Error) => void) | null = null;
   const close = () => {
     clearTimeout(timer);
-    server.stop(false);
+    listener.stop(false);
     rejectWait?.(new ClientError("active data connection abandoned"));
   };
   return {
     host,
-    port: server.port,
+    port: listener.port,
     accept(timeoutMs = 15_000) {
       const waiting = Promise.race([
         accepted,
         new Promise<never>((_, reject) => {
           rejectWait = reject;
-          timer = setTimeout(() => reject(new ClientError("the server did not open the active data connection")), timeoutMs);
+          timer = setTimeout(() => {
+            const others = strangers ? ` (${strangers} connection(s) from other addresses were refused: is there NAT between us?)` : "";
+            reject(new ClientError(`the server did not open the active data connection${others}`));
+          }, timeoutMs);
         }),
       ]).finally(() => {
         clearTimeout(timer);
-        server.stop(false);
+        listener.stop(false);
       });
       waiting.catch(() => {}); // the caller may race this against the reply and stop listening
       return waiting;

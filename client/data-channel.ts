@@ -125,7 +125,7 @@ export class DataChannel {
   private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number; mode?: DataMode }): Promise<DataTransfer> {
     const host = this.client.control.localAddress;
     const tls = this.client.opts.tls ? { settings: this.client.opts.tls.settings, session: () => (this.client.offerTlsSession ? this.client.control.tlsSession() : null) } : undefined;
-    const listener: DataListener = listenForData(host, tls);
+    const listener: DataListener = listenForData(host, this.client.control.remoteAddress || this.client.opts.host, tls);
     try {
       let ok = false;
       if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {

@@ -2,7 +2,8 @@
 // drop the connection mid-transfer, offer HASH / legacy X-verbs / nothing, and logs every command.
 import type { Socket, TCPSocketListener } from "bun";
 import { formatReply } from "../../protocol/reply.ts";
-import { formatEpsvReply } from "../../protocol/address.ts";
+import { formatEpsvReply, parseEprt } from "../../protocol/address.ts";
+import net from "node:net";
 import { digest } from "../helpers/peers.ts";
 
 export interface FakeOptions {
@@ -38,6 +39,11 @@ export interface FakeOptions {
   password?: string;
   /** The text of the 530 that refuses a wrong password. */
   refusal?: string;
+  /**
+   * Active mode: before connecting to the client's EPRT address from 127.0.0.1, connect from
+   * 127.0.0.2 (someone else who found the port) and send these bytes.
+   */
+  strangerFirst?: Buffer;
 }
 
 export interface FakeServer {
@@ -146,34 +152,54 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     while (s.write(floodBlock) === floodBlock.length);
   }
 
+  /** The handlers of a data socket, passive or active; `opened` gets the socket once it is up. */
+  function dataHandlers(opened: (d: Socket<DataState>) => void) {
+    return {
+      open(d: Socket<DataState>) {
+        let closed!: () => void;
+        const p = new Promise<void>((r) => (closed = r));
+        d.data = { chunks: [], closed, pending: null, flushed: () => {} };
+        (d.data as DataState & { done: Promise<void> }).done = p;
+        opened(d);
+      },
+      data(d: Socket<DataState>, chunk: Buffer) {
+        d.data.chunks.push(Buffer.from(chunk));
+      },
+      drain(d: Socket<DataState>) {
+        pump(d);
+      },
+      close(d: Socket<DataState>) {
+        d.data.closed();
+        d.data.flushed(); // a write waiting for drain ends with the connection
+      },
+    };
+  }
+
   function openPassive(s: Socket<Conn>): number {
     s.data.dataServer?.stop(true);
     let resolveSock!: (x: Socket<DataState>) => void;
     s.data.data = new Promise((r) => (resolveSock = r));
-    s.data.dataServer = Bun.listen<DataState>({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open(d) {
-          let closed!: () => void;
-          const p = new Promise<void>((r) => (closed = r));
-          d.data = { chunks: [], closed, pending: null, flushed: () => {} };
-          (d.data as DataState & { done: Promise<void> }).done = p;
-          resolveSock(d);
-        },
-        data(d, chunk) {
-          d.data.chunks.push(Buffer.from(chunk));
-        },
-        drain(d) {
-          pump(d);
-        },
-        close(d) {
-          d.data.closed();
-          d.data.flushed(); // a write waiting for drain ends with the connection
-        },
-      },
-    });
+    s.data.dataServer = Bun.listen<DataState>({ hostname: "127.0.0.1", port: 0, socket: dataHandlers(resolveSock) });
     return s.data.dataServer.port;
+  }
+
+  /** EPRT: connect to the client (after a stranger, with strangerFirst) once a transfer needs it. */
+  function openActive(s: Socket<Conn>, host: string, port: number): void {
+    s.data.dataServer?.stop(true);
+    s.data.dataServer = null;
+    s.data.data = (async () => {
+      if (opts.strangerFirst) {
+        const stranger = net.connect({ host, port, localAddress: "127.0.0.2" });
+        await new Promise<void>((resolve) => {
+          stranger.on("connect", () => stranger.end(opts.strangerFirst!));
+          stranger.on("close", () => resolve());
+          stranger.on("error", () => resolve());
+        });
+      }
+      return new Promise<Socket<DataState>>((resolve, reject) => {
+        Bun.connect<DataState>({ hostname: host, port, socket: dataHandlers(resolve) }).catch(reject);
+      });
+    })();
   }
 
   async function handle(s: Socket<Conn>, line: string): Promise<void> {
@@ -232,6 +258,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void (file ? reply(s, 213, "20260101120000") : reply(s, 550, "No such file."));
       case "EPSV":
         return void reply(s, 229, formatEpsvReply(openPassive(s)));
+      case "EPRT": {
+        const { host, port } = parseEprt(arg);
+        openActive(s, host, port);
+        return void reply(s, 200, "EPRT command successful");
+      }
       case "REST":
         if (opts.noRest) return void reply(s, 502, "REST not implemented");
         s.data.rest = Number(arg);

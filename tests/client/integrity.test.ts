@@ -281,6 +281,19 @@ describe("control characters a server chose", () => {
   });
 });
 
+describe("active mode", () => {
+  test("a data connection from another address than the server's is refused; the server's own is used", async () => {
+    const data = payload();
+    // Someone else reaches the client's EPRT port first, with bytes of the right length.
+    fake = startFakeServer({ feat: HASH_FEAT, files: new Map([["/a.bin", data]]), strangerFirst: Buffer.alloc(data.length, 0x41) });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/a.bin`, join(work, "a.bin"), "--active"], { cwd: work, timeoutMs: 60_000 });
+    expect(r.stderr).toContain("(verified by HASH)");
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "a.bin")))).toBe(digest(data));
+    expect(fake.commands.some((c) => c.startsWith("EPRT |1|127.0.0.1|"))).toBe(true);
+  });
+});
+
 describe("a server that lists without end", () => {
   test("ls gives up past 256 MiB of listing with one clear line, instead of taking all memory", async () => {
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true });
