@@ -50,6 +50,9 @@ export interface DataTransfer {
  */
 const MAX_UNREAD_REPLIES = 1000;
 
+/** 1yz replies one command may get before its final one (150, 125, "120 ready in n minutes"…). */
+const MAX_PRELIMINARY_REPLIES = 32;
+
 export class FtpClient {
   private parser = new ReplyParser();
   private decoder = new TextDecoder("utf-8");
@@ -90,7 +93,7 @@ export class FtpClient {
         }
         throw err;
       });
-      while (greeting.code >= 100 && greeting.code < 200) greeting = await client.read(); // 120: ready in nnn minutes
+      greeting = await client.untilFinal(greeting); // 120: ready in nnn minutes
       if (greeting.code !== 220) {
         control.close();
         throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: greeting.code === 421 });
@@ -233,8 +236,22 @@ export class FtpClient {
 
   /** Send a command and return its final reply (1yz replies are skipped). */
   async command(verb: string, arg?: string): Promise<FtpReply> {
-    let r = await this.request(verb, arg);
-    while (r.code < 200) r = await this.read();
+    return this.untilFinal(await this.request(verb, arg));
+  }
+
+  /**
+   * Read past 1yz replies, starting with `r` (already read), to the final one. A server that sends
+   * them without end would keep the client spinning: past MAX_PRELIMINARY_REPLIES the connection is dropped.
+   */
+  async untilFinal(r: FtpReply, timeoutMs?: number): Promise<FtpReply> {
+    for (let n = 0; r.code < 200; n++) {
+      if (n === MAX_PRELIMINARY_REPLIES) {
+        this.fail(new ClientError(`protocol error from server: more than ${MAX_PRELIMINARY_REPLIES} preliminary (1yz) replies without a final one`));
+        this.control.destroy();
+        throw this.failure;
+      }
+      r = await this.read(timeoutMs);
+    }
     return r;
   }
 

@@ -174,9 +174,8 @@ export class DataChannel {
       throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first);
     }
     const done = (async () => {
-      let r = await this.client.read(24 * 3600 * 1000);
-      while (r.code < 200) r = await this.client.read(24 * 3600 * 1000);
-      return r;
+      const day = 24 * 3600 * 1000;
+      return this.client.untilFinal(await this.client.read(day), day);
     })();
     done.catch(() => {}); // observed by the caller; avoid an unhandled rejection while it streams
     return { done };

@@ -33,9 +33,11 @@ export interface FakeOptions {
   endlessRetr?: boolean;
   /**
    * Flood the control connection from the greeting on, as fast as the client reads: "greeting" is a
-   * 220- multi-line reply that never ends, "replies" a 220 followed by 200 replies nobody asked for.
+   * 220- multi-line reply that never ends, "replies" a 220 followed by 200 replies nobody asked for,
+   * "preliminary" "120 ready soon" replies that never end in a 220 (a few every 5 ms: the client
+   * reads them as they come, none waits unread).
    */
-  flood?: "greeting" | "replies";
+  flood?: "greeting" | "replies" | "preliminary";
   password?: string;
   /** The text of the 530 that refuses a wrong password. */
   refusal?: string;
@@ -122,12 +124,16 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null };
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
         else {
+          if (opts.flood === "preliminary") {
+            const timer = setInterval(() => (sockets.has(s) ? s.write("120 ready soon\r\n".repeat(4)) : clearInterval(timer)), 5);
+            return;
+          }
           s.write(opts.flood === "greeting" ? "220-fake ready, and more:\r\n" : formatReply(220, "fake ready"));
           floodMore(s);
         }
       },
       drain(s) {
-        if (opts.flood) floodMore(s);
+        if (opts.flood === "greeting" || opts.flood === "replies") floodMore(s);
       },
       close(s) {
         sockets.delete(s);

@@ -239,6 +239,14 @@ describe("a server that floods the control connection", () => {
     expect(r.stderr).toContain("protocol error from server: a multi-line 220 reply longer than 8 MiB");
   });
 
+  test("120 replies without end: ls fails with one clear line instead of waiting forever", async () => {
+    fake = startFakeServer({ flood: "preliminary" });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("protocol error from server: more than 32 preliminary (1yz) replies without a final one");
+  });
+
   test("replies to commands never sent: the client drops the connection instead of queueing them", async () => {
     fake = startFakeServer({ flood: "replies" });
     const c = await FtpClient.connect({ host: "127.0.0.1", port: fake.port, timeoutMs: 10_000 });
