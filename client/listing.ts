@@ -9,19 +9,29 @@ import { ClientError, describe, replyError, type DataTransfer, type FtpClient } 
  * server that sends more (or sends forever) gets an error instead of all of the client's memory.
  */
 export const MAX_LISTING_BYTES = 256 * 1024 * 1024;
+/**
+ * Most lines one listing may have. Each parsed entry takes ~340 bytes of memory: 256 MiB of the
+ * shortest lines a server can send would have been 11 million entries and ~4 GB.
+ */
+export const MAX_LISTING_ENTRIES = 2_000_000;
 
-/** Read a whole data connection into memory (at most MAX_LISTING_BYTES). */
+/** Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines). */
 async function readAll(t: DataTransfer, what: string): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
+  let lines = 0;
   t.conn.onData((c) => {
     total += c.length;
-    if (total > MAX_LISTING_BYTES) t.conn.destroy();
+    for (let at = c.indexOf(10); at >= 0; at = c.indexOf(10, at + 1)) lines++;
+    if (total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES) t.conn.destroy();
     else chunks.push(c);
   });
   await t.conn.closed;
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
+  }
+  if (lines > MAX_LISTING_ENTRIES) {
+    throw new ClientError(`the listing of ${what} has more than ${MAX_LISTING_ENTRIES.toLocaleString("en-US")} entries; gave up on it`);
   }
   const r = await t.done;
   if (r.code >= 300) throw replyError("listing", r);

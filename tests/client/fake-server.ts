@@ -29,6 +29,8 @@ export interface FakeOptions {
   stallRetrAfter?: number;
   /** LIST sends listing lines without end, until the client closes the data connection. */
   endlessListing?: boolean;
+  /** The name on each of those lines (default again-and-again.txt). */
+  endlessName?: string;
   /** RETR sends the file, then more bytes without end (SIZE stays true), until the client closes. */
   endlessRetr?: boolean;
   /**
@@ -246,7 +248,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         const d = await s.data.data!;
         reply(s, 150, "Here comes the listing");
         if (opts.endlessListing) {
-          const block = Buffer.from("-rw-r--r-- 1 ftp ftp 1 Jan 01 12:00 again-and-again.txt\r\n".repeat(16_384));
+          const line = `-rw-r--r-- 1 ftp ftp 1 Jan 01 12:00 ${opts.endlessName ?? "again-and-again.txt"}\r\n`;
+          const block = Buffer.from(line.repeat(Math.max(1, Math.floor((1 << 20) / line.length))));
           let open = true;
           void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
           while (open) await sendAll(d, block);

@@ -304,11 +304,20 @@ describe("active mode", () => {
 
 describe("a server that lists without end", () => {
   test("ls gives up past 256 MiB of listing with one clear line, instead of taking all memory", async () => {
-    fake = startFakeServer({ feat: ["SIZE"], endlessListing: true });
+    // Lines of ~300 bytes: the byte limit comes before the line limit.
+    fake = startFakeServer({ feat: ["SIZE"], endlessListing: true, endlessName: "n".repeat(260) });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toContain("the listing of / is larger than 256 MiB; gave up on it");
     expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+  });
+
+  test("ls gives up past 2,000,000 listed entries with one clear line (short lines would have taken ~4 GB parsed)", async () => {
+    fake = startFakeServer({ feat: ["SIZE"], endlessListing: true, endlessName: "a" });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("the listing of / has more than 2,000,000 entries; gave up on it");
   });
 });
