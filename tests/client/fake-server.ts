@@ -72,6 +72,8 @@ interface Conn {
 
 interface DataState {
   chunks: Buffer[];
+  /** A write returned -1: the peer is gone. Bun delivers `close` only on a later event-loop turn. */
+  gone: boolean;
   closed: () => void;
   pending: Buffer | null;
   flushed: () => void;
@@ -96,6 +98,7 @@ function pump(sock: Socket<DataState>): void {
   if (!p) return;
   const n = sock.write(p, 0, p.length);
   if (n < 0) {
+    sock.data.gone = true;
     sock.data.pending = null;
     sock.data.flushed();
     return;
@@ -166,7 +169,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       open(d: Socket<DataState>) {
         let closed!: () => void;
         const p = new Promise<void>((r) => (closed = r));
-        d.data = { chunks: [], closed, pending: null, flushed: () => {} };
+        d.data = { chunks: [], gone: false, closed, pending: null, flushed: () => {} };
         (d.data as DataState & { done: Promise<void> }).done = p;
         opened(d);
       },
@@ -252,7 +255,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           const block = Buffer.from(line.repeat(Math.max(1, Math.floor((1 << 20) / line.length))));
           let open = true;
           void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
-          while (open) await sendAll(d, block);
+          while (open && !d.data.gone) await sendAll(d, block);
           return void reply(s, 426, "Connection closed; transfer aborted");
         }
         const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : "-rw-r--r--"} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
@@ -337,7 +340,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           let open = true;
           void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
           let sent = out.length;
-          while (open) {
+          while (open && !d.data.gone) {
             await sendAll(d, block);
             sent += block.length;
           }
