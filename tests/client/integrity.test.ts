@@ -14,6 +14,13 @@ let fake: FakeServer | null = null;
 
 const opts = (over: Partial<TransferOptions> = {}) => transferOptions(work, over);
 
+/** The command failed (exit 1) with exactly one stderr line, holding `text`. */
+function expectOneErrorLine(r: { code: number; stderr: string }, text: string): void {
+  expect(r.code).toBe(1);
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  expect(r.stderr).toContain(text);
+}
+
 const payload = () => Buffer.from(crypto.getRandomValues(new Uint8Array(200_000)));
 const HASH_FEAT = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"];
 
@@ -234,17 +241,13 @@ describe("a server that floods the control connection", () => {
   test("a 220- greeting that never ends: ls fails with one clear line instead of taking all memory", async () => {
     fake = startFakeServer({ flood: "greeting" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("protocol error from server: a multi-line 220 reply longer than 8 MiB");
+    expectOneErrorLine(r, "protocol error from server: a multi-line 220 reply longer than 8 MiB");
   });
 
   test("120 replies without end: ls fails with one clear line instead of waiting forever", async () => {
     fake = startFakeServer({ flood: "preliminary" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("protocol error from server: more than 32 preliminary (1yz) replies without a final one");
+    expectOneErrorLine(r, "protocol error from server: more than 32 preliminary (1yz) replies without a final one");
   });
 
   test("replies to commands never sent: the client drops the connection instead of queueing them", async () => {
@@ -261,9 +264,7 @@ describe("a server that sends more than it reported", () => {
     const data = payload();
     fake = startFakeServer({ feat: HASH_FEAT, files: new Map([["/grow.bin", data]]), endlessRetr: true });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/grow.bin`, join(work, "grow.bin")], { cwd: work, timeoutMs: 60_000 });
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain(`the server sent more than the ${data.length} bytes it reported for /grow.bin`);
+    expectOneErrorLine(r, `the server sent more than the ${data.length} bytes it reported for /grow.bin`);
     expect(readdirSync(work).filter((n) => n.startsWith("grow.bin"))).toEqual([]);
   });
 });
@@ -307,17 +308,13 @@ describe("a server that lists without end", () => {
     // Lines of ~300 bytes: the byte limit comes before the line limit.
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true, endlessName: "n".repeat(260) });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("the listing of / is larger than 256 MiB; gave up on it");
+    expectOneErrorLine(r, "the listing of / is larger than 256 MiB; gave up on it");
     expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
   });
 
   test("ls gives up past 2,000,000 listed entries with one clear line (short lines would have taken ~4 GB parsed)", async () => {
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true, endlessName: "a" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("the listing of / has more than 2,000,000 entries; gave up on it");
+    expectOneErrorLine(r, "the listing of / has more than 2,000,000 entries; gave up on it");
   });
 });
