@@ -47,10 +47,11 @@ export class CommandLoop {
     if (lines.length || overlong) session.noteActivity();
     for (let i = 0; i < overlong; i++) this.queue.push({ ok: false, reason: "Command line too long" });
     for (const line of lines) {
-      if (session.closed || session.quitting) return;
+      if (session.closed || session.quitting || session.quitReceived) return; // nothing runs after QUIT
       // Parsed once, here: the verb decides whether it may run beside a transfer.
       const parsed = parseCommandLine(line);
       const verb = parsed.ok ? parsed.command.verb : "";
+      if (verb === "QUIT") session.quitReceived = true;
       const spec = parsed.ok ? session.server.commandTable().get(verb) : undefined;
       if (spec?.duringTransfer && session.transfer && !this.jumping.has(spec.verbs[0]!)) {
         const key = spec.verbs[0]!;
@@ -282,6 +283,17 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
 export function endSession(server: ServerContext, state: ControlState | undefined): void {
   const session = state?.session;
   if (!session || !server.sessions.has(session)) return;
+  // QUIT, then a hang-up before the transfer's reply (RFC 959: QUIT waits for the transfer): the
+  // client finished sending, so the transfer completes, and the session ends with it. Until then the
+  // session keeps its slot, its mounts and the stall watchdog; a client that died said no QUIT.
+  const running = session.transfer;
+  if (running && session.quitReceived && !session.closed) {
+    if (session.endDeferredTo !== running) {
+      session.endDeferredTo = running;
+      void running.done.finally(() => endSession(server, state));
+    }
+    return;
+  }
   tickets.get(session)?.release();
   session.cleanup();
   if (session.user) {

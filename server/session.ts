@@ -76,8 +76,15 @@ export class Session {
   /** Set by the TLS layer (FTPS). */
   tls: { control: boolean; protP: boolean; pbsz: boolean } = { control: false, protP: false, pbsz: false };
 
-  /** After QUIT: nothing more is read. */
+  /** After QUIT's reply: nothing more is read. */
   quitting = false;
+  /**
+   * The client sent QUIT (it may still be waiting for a transfer). A control connection that closes
+   * after it is an orderly hang-up, not a death: a killed client says no QUIT.
+   */
+  quitReceived = false;
+  /** The control connection closed after QUIT while this transfer ran: the session ends after it. */
+  endDeferredTo: Transfer | null = null;
   private quitTimer: ReturnType<typeof setTimeout> | null = null;
   private pending: Buffer[] = [];
   private pendingBytes = 0;

@@ -4,6 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
+import { Wire } from "../helpers/wire.ts";
+import { waitFor } from "../helpers/peers.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
 
 const servers = useServers();
 
@@ -78,5 +81,32 @@ describe("broken uploads", () => {
     await upload.catch(() => {});
     await Bun.sleep(300);
     expect(readFileSync(join(home, "hello.txt")).equals(before)).toBe(true);
+  });
+
+  test("QUIT and close right after the data, without waiting for the 226: the overwrite is committed and the session still ends", async () => {
+    // RFC 959: a QUIT during a transfer waits for it. Scripts that send QUIT and hang up at once
+    // finished their upload; only a client that dies says no QUIT.
+    await servers.start({ options: { maxPerIp: 1 } });
+    const home = servers.server.home("alice");
+    const w = await servers.login();
+    const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply((await w.cmd("EPSV")).lines[0]!), socket: { data() {} } });
+    expect((await w.cmd("STOR hello.txt")).code).toBe(150);
+    const bytes = Buffer.from(crypto.getRandomValues(new Uint8Array(64 * 1024)));
+    expect(data.write(bytes)).toBe(bytes.length);
+    data.end();
+    w.raw("QUIT\r\n");
+    w.close();
+    await waitFor(() => readFileSync(join(home, "hello.txt")).equals(bytes), 5000, "the new content");
+    expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
+    // The connection slot (one per address here) comes back once the session has ended.
+    let admitted = false;
+    const deadline = Date.now() + 5000;
+    while (!admitted && Date.now() < deadline) {
+      const again = await Wire.connect(servers.server.port);
+      admitted = (await again.login("alice", "alice-pw")).code === 230;
+      again.close();
+      if (!admitted) await Bun.sleep(20);
+    }
+    expect(admitted).toBe(true);
   });
 });
