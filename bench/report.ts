@@ -4,7 +4,7 @@ import { cpus, release, totalmem } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
 import { BENCH_DIR } from "./servers.ts";
 import { CPU_BOUND, type ServerName } from "./settings.ts";
-import { v, type Cell, type Workload } from "./workloads.ts";
+import { measured, type Cell, type Workload } from "./workloads.ts";
 
 export function fmt(x: number, unit: string): string {
   const digits = unit === "ms" ? (x < 100 ? 1 : 0) : unit === "MB/s" || unit === "sessions/s" || unit === "KiB" ? (x < 10 ? 1 : 0) : 1;
@@ -19,7 +19,7 @@ function cellText(c: Cell | undefined, w: Workload, vsftpd: Cell | undefined, ex
   let s = fmt(c.value, w.unit);
   if (w.showWall && c.wallMs !== undefined) s += ` · ${(c.wallMs / 1000).toFixed(2)} s`;
   if (c.cpuFrac !== undefined && c.cpuFrac >= CPU_BOUND) s += " ⚠";
-  const ref = v(vsftpd);
+  const ref = measured(vsftpd);
   if (ref !== undefined && ref > 0 && c !== vsftpd) s += ` (${(c.value / ref).toFixed(2)}×)`;
   return s + extra;
 }
@@ -46,11 +46,11 @@ export function renderTable(ws: Workload[], r: Results, servers: readonly Server
     const texts = servers.map((s) => {
       let extra = "";
       const c = cells[s];
-      if (w.ops && v(c) !== undefined && c?.paired) {
-        extra = `, ${Math.round((100 * v(c)!) / c.paired)}% of plain ${fmt(c.paired, w.unit)} in the same runs`;
+      if (w.ops && measured(c) !== undefined && c?.paired) {
+        extra = `, ${Math.round((100 * measured(c)!) / c.paired)}% of plain ${fmt(c.paired, w.unit)} in the same runs`;
         if (c.cpu && c.cpu.plain > 0) extra += `; server CPU ${(c.cpu.ops / c.cpu.plain).toFixed(2)}× plain`;
-      } else if (w.id === "ftps-retr-1" && v(c) !== undefined && v(plain[s]) !== undefined) {
-        extra = `, ${Math.round((100 * v(c)!) / v(plain[s])!)}% of plain`;
+      } else if (w.id === "ftps-retr-1" && measured(c) !== undefined && measured(plain[s]) !== undefined) {
+        extra = `, ${Math.round((100 * measured(c)!) / measured(plain[s])!)}% of plain`;
       }
       return cellText(c, w, cells.vsftpd, extra);
     });

@@ -42,10 +42,10 @@ export interface Workload {
 }
 
 /** A cell's value when it was measured (not n/a, not an error); the targets and the report compare these. */
-export const v = (c: Cell | undefined) => (c && !c.na && !c.error ? c.value : undefined);
+export const measured = (c: Cell | undefined) => (c && !c.na && !c.error ? c.value : undefined);
 
 function peers(cells: Record<string, Cell>): number[] {
-  return ["vsftpd", "pyftpdlib"].map((s) => v(cells[s])).filter((x): x is number => x !== undefined);
+  return ["vsftpd", "pyftpdlib"].map((s) => measured(cells[s])).filter((x): x is number => x !== undefined);
 }
 
 export function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {
@@ -55,9 +55,9 @@ export function workloads(p: Profile, data: DataSet, acct: Account): Workload[] 
   const ftpTransfer: Target = {
     text: "≥ vsftpd and ≥ 0.95 × raw",
     check: (c, _p, raw) => {
-      const f = v(c.ftpkit);
-      const vs = v(c.vsftpd);
-      const r = v(raw);
+      const f = measured(c.ftpkit);
+      const vs = measured(c.vsftpd);
+      const r = measured(raw);
       if (f === undefined || vs === undefined || r === undefined) return undefined;
       return f >= vs && f >= 0.95 * r;
     },
@@ -65,7 +65,7 @@ export function workloads(p: Profile, data: DataSet, acct: Account): Workload[] 
   const bestPeer = (better: "higher" | "lower"): Target => ({
     text: better === "higher" ? "≥ best peer" : "≤ best peer",
     check: (c) => {
-      const f = v(c.ftpkit);
+      const f = measured(c.ftpkit);
       const ps = peers(c);
       if (f === undefined || ps.length === 0) return undefined;
       return better === "higher" ? f >= Math.max(...ps) : f <= Math.min(...ps);
@@ -74,16 +74,16 @@ export function workloads(p: Profile, data: DataSet, acct: Account): Workload[] 
   const vsRatio = (k: number): Target => ({
     text: `≥ ${k.toFixed(1)} × vsftpd`,
     check: (c) => {
-      const f = v(c.ftpkit);
-      const vs = v(c.vsftpd);
+      const f = measured(c.ftpkit);
+      const vs = measured(c.vsftpd);
       return f === undefined || vs === undefined ? undefined : f >= k * vs;
     },
   });
   const vsPy = (better: "higher" | "lower"): Target => ({
     text: better === "higher" ? "≥ pyftpdlib" : "≤ pyftpdlib",
     check: (c) => {
-      const f = v(c.ftpkit);
-      const py = v(c.pyftpdlib);
+      const f = measured(c.ftpkit);
+      const py = measured(c.pyftpdlib);
       if (f === undefined || py === undefined) return undefined;
       return better === "higher" ? f >= py : f <= py;
     },
@@ -92,7 +92,7 @@ export function workloads(p: Profile, data: DataSet, acct: Account): Workload[] 
   const sameAsPlain = (id: string): Target => ({
     text: `≥ 0.95 × plain ${id} (paired runs)`,
     check: (c) => {
-      const f = v(c.ftpkit);
+      const f = measured(c.ftpkit);
       const pl = c.ftpkit?.paired;
       return f === undefined || pl === undefined ? undefined : f >= 0.95 * pl;
     },
@@ -224,8 +224,8 @@ export function workloads(p: Profile, data: DataSet, acct: Account): Workload[] 
       target: {
         text: "≥ 0.7 × its plain retr-1",
         check: (c, plain) => {
-          const f = v(c.ftpkit);
-          const pl = v(plain.ftpkit);
+          const f = measured(c.ftpkit);
+          const pl = measured(plain.ftpkit);
           return f === undefined || pl === undefined ? undefined : f >= 0.7 * pl;
         },
       },
