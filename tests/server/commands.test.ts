@@ -680,7 +680,7 @@ describe("while a transfer runs", () => {
     expect(codes).toEqual([426, 226]);
   }, 15_000);
 
-  test("QUIT during a transfer lets it finish, then 221", async () => {
+  test("QUIT during a transfer lets it finish, then 221; a command sent after QUIT never runs", async () => {
     const w = await alice();
     const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
     let closed!: () => void;
@@ -689,10 +689,12 @@ describe("while a transfer runs", () => {
     await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, c) => void (n += c.length), close: () => closed() } });
     expect((await w.cmd("REST " + (SIZE - 512 * 1024))).code).toBe(350);
     expect((await w.cmd("RETR big.bin")).code).toBe(150);
-    w.raw("QUIT\r\n");
+    w.raw("QUIT\r\nDELE big.bin\r\n");
     expect((await w.read(10_000))!.code).toBe(226);
     expect((await w.read())!.code).toBe(221);
+    expect(await w.read()).toBeNull(); // closed, with no reply to the DELE
     await closedP;
     expect(n).toBe(512 * 1024);
+    expect(existsSync(join(srv.home("alice"), "big.bin"))).toBe(true);
   }, 15_000);
 });
