@@ -17,6 +17,7 @@ import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
+import { LoopShare } from "../../protocol/loop-share.ts";
 
 /**
  * Files under one real directory, jailed by the kernel (local-jail.ts): every open, create, listing,
@@ -112,7 +113,9 @@ export class LocalStorage implements Storage {
   }
 
   private async *statRounds(jail: Jail, key: string, names: string[]): AsyncGenerator<DirEntry[]> {
+    const share = new LoopShare();
     for (let from = 0; from < names.length; from += LIST_BLOCK) {
+      await share.turn(); // a consumer that never waits (a fast client, STAT, a glob) would not give one
       const to = Math.min(names.length, from + LIST_BLOCK);
       const out: DirEntry[] = [];
       let fd: number;
