@@ -52,3 +52,28 @@ test("globLiteral reads a pattern as the name it stands for", () => {
   expect(globLiteral("a\\*b")).toBe("a*b");
   expect(globLiteral("a\\\\b")).toBe("a\\b");
 });
+
+test("patterns with many stars are decided correctly, backtracking included", () => {
+  // Small enough for any matcher to finish: the next test is the one about time.
+  const stars = "*a".repeat(4) + "b";
+  expect(compileGlob(stars)("a".repeat(20))).toBe(false);
+  expect(compileGlob(stars)("a".repeat(20) + "b")).toBe(true);
+  expect(compileGlob(stars)("a".repeat(3) + "b")).toBe(false); // one "a" short
+  expect(compileGlob("*ab*ab*c")("xabyabzabc")).toBe(true);
+  expect(compileGlob("*ab*ab*c")("xabyc")).toBe(false);
+  expect(compileGlob("a*b?c*[de]")("aXbYcZZe")).toBe(true);
+  expect(compileGlob("a*b?c*[de]")("aXbcZZe")).toBe(false);
+});
+
+test("a pattern built to make a backtracking matcher explode is decided at once (a child process, killed after 10 s)", async () => {
+  // With the RegExp this replaced, 8 "*a" against 60 a's took 2 s and each more "*a" multiplied it:
+  // one NLST froze the server for everyone. Run in a child: a stuck match cannot be interrupted.
+  const code = `const { compileGlob } = await import(${JSON.stringify(new URL("../../protocol/glob.ts", import.meta.url).pathname)});
+    console.log(compileGlob("*a".repeat(14) + "b")("a".repeat(60)));`;
+  const child = Bun.spawn([process.execPath, "-e", code], { stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => child.kill(9), 10_000);
+  const out = await new Response(child.stdout).text();
+  clearTimeout(timer);
+  expect(await child.exited).toBe(0);
+  expect(out.trim()).toBe("false");
+}, 20_000);
