@@ -6,6 +6,7 @@ import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
 import { StorageError } from "../storage/backend.ts";
 import { sendText } from "../data/transfer.ts";
+import { LoopShare } from "../../protocol/loop-share.ts";
 import { TransferAborted } from "../data/connection.ts";
 import { listDirectory, listDirectoryBatches, listTarget, permFacts } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
@@ -44,7 +45,10 @@ export async function listingTarget(session: Session, arg: string): Promise<List
   if (dirSt.type !== "dir") throw new StorageError("not-a-directory");
   const match = compileGlob(last);
   const matches: FileInfo[] = [];
+  // A hostile pattern costs up to (name length)² steps per name: share the loop in a big directory.
+  const share = new LoopShare();
   for (const e of await listDirectory(session, dir)) {
+    await share.turn();
     if (!match(e.name)) continue;
     if (matches.length >= MAX_GLOB_MATCHES) throw new FtpError(550, `Too many matches (more than ${MAX_GLOB_MATCHES}); narrow the pattern`);
     matches.push(e);
