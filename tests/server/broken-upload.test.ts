@@ -36,6 +36,20 @@ async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promi
   }
 }
 
+/** With --max-per-ip 1: true once a new login is admitted (the previous session gave its slot back). */
+async function slotComesBack(withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    const again = await Wire.connect(servers.server.port);
+    // A refused connection gets 421 as its greeting (login() throws on it).
+    const admitted = await again.login("alice", "alice-pw").then((r) => r.code === 230, () => false);
+    again.close();
+    if (admitted) return true;
+    await Bun.sleep(20);
+  }
+  return false;
+}
+
 describe("broken uploads", () => {
   test("kill -9 during an overwrite leaves the old file intact and no hidden file behind", async () => {
     await servers.start();
@@ -99,14 +113,18 @@ describe("broken uploads", () => {
     await waitFor(() => readFileSync(join(home, "hello.txt")).equals(bytes), 5000, "the new content");
     expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
     // The connection slot (one per address here) comes back once the session has ended.
-    let admitted = false;
-    const deadline = Date.now() + 5000;
-    while (!admitted && Date.now() < deadline) {
-      const again = await Wire.connect(servers.server.port);
-      admitted = (await again.login("alice", "alice-pw")).code === 230;
-      again.close();
-      if (!admitted) await Bun.sleep(20);
-    }
-    expect(admitted).toBe(true);
+    expect(await slotComesBack(5000)).toBe(true);
+  });
+
+  test("QUIT and a hang-up while a STOR still waits for its data connection: the session still ends (at the accept timeout) and nothing is created", async () => {
+    await servers.start({ options: { maxPerIp: 1, dataTimeoutMs: 500 } });
+    const home = servers.server.home("alice");
+    const w = await servers.login();
+    expect((await w.cmd("EPSV")).code).toBe(229);
+    expect((await w.cmd("STOR never.bin")).code).toBe(150);
+    w.raw("QUIT\r\n");
+    w.close();
+    expect(await slotComesBack(10_000)).toBe(true);
+    expect(existsSync(join(home, "never.bin"))).toBe(false);
   });
 });
