@@ -697,4 +697,19 @@ describe("while a transfer runs", () => {
     expect(n).toBe(512 * 1024);
     expect(existsSync(join(srv.home("alice"), "big.bin"))).toBe(true);
   }, 15_000);
+
+  test("QUIT and a hang-up during a download (rate-limited, ~2 s left): the rest of the file still arrives", async () => {
+    const w = await alice();
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    let closed!: () => void;
+    const closedP = new Promise<void>((r) => (closed = r));
+    let n = 0;
+    await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, c) => void (n += c.length), close: () => closed() } });
+    // The whole file: more than the rate limiter's first burst, so most of it is still to send.
+    expect((await w.cmd("RETR big.bin")).code).toBe(150);
+    w.raw("QUIT\r\n");
+    w.close();
+    await closedP;
+    expect(n).toBe(SIZE);
+  }, 15_000);
 });
