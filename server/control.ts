@@ -290,7 +290,7 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   if (running && session.quitReceived && !session.closed) {
     if (session.endDeferredTo !== running) {
       session.endDeferredTo = running;
-      void running.done.finally(() => endSession(server, state));
+      void running.done.catch(() => {}).then(() => endSession(server, state)); // its outcome is the transfer's to report
     }
     return;
   }
