@@ -605,7 +605,8 @@ describe("while a transfer runs", () => {
   });
   afterAll(() => srv.stop());
 
-  async function startDownload(w: Wire): Promise<{ received: () => number; closed: Promise<void>; end: () => void }> {
+  /** EPSV, the data connection (counting what arrives), [REST rest,] RETR big.bin answered 150. */
+  async function startDownload(w: Wire, rest = 0): Promise<{ received: () => number; closed: Promise<void>; end: () => void }> {
     const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
     let n = 0;
     let closed!: () => void;
@@ -615,6 +616,7 @@ describe("while a transfer runs", () => {
       port,
       socket: { data: (_s, c) => void (n += c.length), close: () => closed(), error: () => closed() },
     });
+    if (rest > 0) expect((await w.cmd(`REST ${rest}`)).code).toBe(350);
     expect((await w.cmd("RETR big.bin")).code).toBe(150);
     return { received: () => n, closed: closedP, end: () => sock.end() };
   }
@@ -682,34 +684,23 @@ describe("while a transfer runs", () => {
 
   test("QUIT during a transfer lets it finish, then 221; a command sent after QUIT never runs", async () => {
     const w = await alice();
-    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
-    let closed!: () => void;
-    const closedP = new Promise<void>((r) => (closed = r));
-    let n = 0;
-    await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, c) => void (n += c.length), close: () => closed() } });
-    expect((await w.cmd("REST " + (SIZE - 512 * 1024))).code).toBe(350);
-    expect((await w.cmd("RETR big.bin")).code).toBe(150);
+    const dl = await startDownload(w, SIZE - 512 * 1024);
     w.raw("QUIT\r\nDELE big.bin\r\n");
     expect((await w.read(10_000))!.code).toBe(226);
     expect((await w.read())!.code).toBe(221);
     expect(await w.read()).toBeNull(); // closed, with no reply to the DELE
-    await closedP;
-    expect(n).toBe(512 * 1024);
+    await dl.closed;
+    expect(dl.received()).toBe(512 * 1024);
     expect(existsSync(join(srv.home("alice"), "big.bin"))).toBe(true);
   }, 15_000);
 
   test("QUIT and a hang-up during a download (rate-limited, ~2 s left): the rest of the file still arrives", async () => {
     const w = await alice();
-    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
-    let closed!: () => void;
-    const closedP = new Promise<void>((r) => (closed = r));
-    let n = 0;
-    await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, c) => void (n += c.length), close: () => closed() } });
     // The whole file: more than the rate limiter's first burst, so most of it is still to send.
-    expect((await w.cmd("RETR big.bin")).code).toBe(150);
+    const dl = await startDownload(w);
     w.raw("QUIT\r\n");
     w.close();
-    await closedP;
-    expect(n).toBe(SIZE);
+    await dl.closed;
+    expect(dl.received()).toBe(SIZE);
   }, 15_000);
 });
