@@ -42,14 +42,14 @@ function tokenize(pattern: string): Token[] | null {
   const at = (i: number) => String.fromCodePoint(pattern.codePointAt(i)!); // the whole code point at i
   for (let i = 0; i < pattern.length; i += at(i).length) {
     const c = at(i);
+    const close = c === "[" ? classEnd(pattern, i) : -1;
     if (c === "\\" && i + 1 < pattern.length) {
       i += 1;
       out.push({ kind: "char", ch: at(i) });
     } else if (c === "*") {
       if (out.at(-1)?.kind !== "star") out.push({ kind: "star" }); // "**" is "*"
     } else if (c === "?") out.push({ kind: "one" });
-    else if (c === "[" && classEnd(pattern, i) > 0) {
-      const close = classEnd(pattern, i);
+    else if (close > 0) {
       let body = Array.from(pattern.slice(i + 1, close));
       let negate = false;
       if (body[0] === "!" || body[0] === "^") {

@@ -47,7 +47,7 @@ export class CommandLoop {
     if (lines.length || overlong) session.noteActivity();
     for (let i = 0; i < overlong; i++) this.queue.push({ ok: false, reason: "Command line too long" });
     for (const line of lines) {
-      if (session.closed || session.quitting || session.quitReceived) return; // nothing runs after QUIT
+      if (session.closed || session.quitReceived) return; // nothing runs after QUIT (quitting implies it)
       // Parsed once, here: the verb decides whether it may run beside a transfer.
       const parsed = parseCommandLine(line);
       const verb = parsed.ok ? parsed.command.verb : "";
