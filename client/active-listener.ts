@@ -3,8 +3,9 @@
 // Only the server may connect: anyone else who reached the port first could feed a download its
 // bytes or be sent an upload's (the data-connection theft vsftpd's pasv_promiscuous=NO prevents on
 // the server side).
-import type { Socket, TCPSocketListener } from "bun";
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { canonicalIp, isIPv4, isIPv6 } from "../protocol/address.ts";
+import { listenOnFreePort } from "../protocol/ports.ts";
 import { Connection, plainHandlers } from "./connection.ts";
 import { ClientError } from "./errors.ts";
 import type { TlsSettings } from "./tls-trust.ts";
@@ -19,7 +20,7 @@ export interface DataListener {
 }
 
 /**
- * Listen on `host` (the control connection's local address), port 0, for active mode; accept only a
+ * Listen on `host` (the control connection's local address), a random free port (protocol/ports.ts), for active mode; accept only a
  * connection from `server` (the control connection's remote address). With `tls`
  * the accepted socket is upgraded as the TLS *client*: in FTPS the FTP server is always the TLS
  * server, also on the connections it opens (RFC 4217 §7; ftpkit's server/tls/data.ts does the same).
@@ -31,32 +32,30 @@ export function listenForData(host: string, server: string, tls?: { settings: Tl
   let strangers = 0;
   // The control connection's peer is always an address; a name (never seen) would refuse everyone.
   const serverIp = isIPv4(canonicalIp(server)) || isIPv6(canonicalIp(server)) ? canonicalIp(server) : null;
+  const socket: SocketHandler<Connection> = {
+    ...plainHandlers,
+    open(socket) {
+      const conn = new Connection();
+      socket.data = conn;
+      conn.attach(socket as unknown as Socket<unknown>);
+      if (serverIp !== null && canonicalIp(socket.remoteAddress) !== serverIp) {
+        strangers++;
+        socket.terminate();
+        return;
+      }
+      if (got) {
+        socket.terminate();
+        return;
+      }
+      got = true;
+      if (tls) void conn.startTls(tls.settings, tls.session());
+      resolveConn(conn);
+    },
+  };
   let listener: TCPSocketListener<Connection>;
   try {
-    listener = Bun.listen<Connection>({
-      hostname: host,
-      port: 0,
-      socket: {
-        ...plainHandlers,
-        open(socket) {
-          const conn = new Connection();
-          socket.data = conn;
-          conn.attach(socket as unknown as Socket<unknown>);
-          if (serverIp !== null && canonicalIp(socket.remoteAddress) !== serverIp) {
-            strangers++;
-            socket.terminate();
-            return;
-          }
-          if (got) {
-            socket.terminate();
-            return;
-          }
-          got = true;
-          if (tls) void conn.startTls(tls.settings, tls.session());
-          resolveConn(conn);
-        },
-      },
-    });
+    // Never null: without a range the last try is port 0.
+    listener = listenOnFreePort((port) => Bun.listen<Connection>({ hostname: host, port, socket }))!;
   } catch (err) {
     throw new ClientError(`cannot listen for an active data connection on ${host}: ${(err as Error).message}`);
   }

@@ -1,7 +1,7 @@
 import type { Socket, TCPSocketListener } from "bun";
-import { readFileSync } from "node:fs";
 import { canonicalIp } from "../../protocol/address.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import { listenOnFreePort, type PortRange } from "../../protocol/ports.ts";
 import { DataConnection, dataSocketHandlers, type DataSocketState } from "./connection.ts";
 
 /** Where the next transfer's bytes will flow: a passive listener or an active target. */
@@ -14,7 +14,7 @@ export interface DataEndpoint {
 export interface PassiveOptions {
   bindHost: string;
   /** Inclusive port range from --pasv-ports; undefined = a free port of the kernel's ephemeral range. */
-  portRange?: readonly [number, number];
+  portRange?: PortRange;
   /** Only this address may connect (the control connection's peer). */
   peerIp: string;
   acceptTimeoutMs: number;
@@ -87,53 +87,12 @@ export class PassiveEndpoint implements DataEndpoint {
   }
 }
 
-/**
- * Where passive listeners go without --pasv-ports: the kernel's ephemeral range (where port 0 would
- * land), or IANA's dynamic range where that cannot be read.
- */
-export function defaultPassivePorts(readRange = () => readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")): readonly [number, number] {
-  try {
-    const [lo, hi] = readRange().trim().split(/\s+/).map(Number);
-    if (Number.isInteger(lo) && Number.isInteger(hi) && lo! >= 1024 && lo! <= hi! && hi! <= 65535) return [lo!, hi!];
-  } catch {}
-  return [49152, 65535];
-}
-
-let defaultRange: readonly [number, number] | undefined;
-/** Random picks tried before leaving the choice to the kernel. */
-const RANDOM_TRIES = 16;
-
 function listenInRange(
   hostname: string,
-  range: readonly [number, number] | undefined,
+  range: PortRange | undefined,
   socket: ReturnType<typeof dataSocketHandlers>,
 ): TCPSocketListener<DataSocketState> {
-  if (!range) {
-    // Not port 0: for it the kernel looks for a port no socket uses, TIME_WAIT ones included, and each
-    // finished transfer leaves one for a minute. After a few thousand transfers that search cost 0.4 ms
-    // of CPU per EPSV (82% of the server's CPU in a 1,000-file mirror) and grew with every transfer. A
-    // named port binds at once, also over TIME_WAIT (Bun's listeners set SO_REUSEADDR), as vsftpd does.
-    const [lo, hi] = (defaultRange ??= defaultPassivePorts());
-    for (let i = 0; i < RANDOM_TRIES; i++) {
-      const port = lo + Math.floor(Math.random() * (hi - lo + 1));
-      try {
-        return Bun.listen<DataSocketState>({ hostname, port, socket });
-      } catch (err) {
-        if ((err as { code?: string }).code !== "EADDRINUSE") throw err;
-      }
-    }
-    return Bun.listen<DataSocketState>({ hostname, port: 0, socket });
-  }
-  const [lo, hi] = range;
-  const count = hi - lo + 1;
-  const first = Math.floor(Math.random() * count);
-  for (let i = 0; i < count; i++) {
-    const port = lo + ((first + i) % count);
-    try {
-      return Bun.listen<DataSocketState>({ hostname, port, socket });
-    } catch (err) {
-      if ((err as { code?: string }).code !== "EADDRINUSE") throw err;
-    }
-  }
-  throw new FtpError(425, "Can't open passive connection: no free port in the passive range");
+  const listener = listenOnFreePort((port) => Bun.listen<DataSocketState>({ hostname, port, socket }), range);
+  if (!listener) throw new FtpError(425, "Can't open passive connection: no free port in the passive range");
+  return listener;
 }

@@ -457,6 +457,25 @@ describe("transfers", () => {
     expect((await w.cmd("EPSV")).code).toBe(229);
   });
 
+  test("40 EPSVs in a row each get a port of this machine's ephemeral range (no --pasv-ports), and a download works on the last", async () => {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    const w = await alice();
+    const ports = new Set<number>();
+    for (let i = 0; i < 40; i++) {
+      const r = await w.cmd("EPSV");
+      expect(r.code).toBe(229);
+      const port = parseEpsvReply(r.lines[0]!);
+      expect(port).toBeGreaterThanOrEqual(lo!);
+      expect(port).toBeLessThanOrEqual(hi!);
+      ports.add(port);
+    }
+    // Each EPSV closes the listener before it: the port is picked anew, not one port kept.
+    expect(ports.size).toBeGreaterThan(1);
+    const got = await w.transfer("RETR hello.txt");
+    expect(got.final?.code).toBe(226);
+    expect(got.data.toString()).toBe(readFileSync(join(srv.home("alice"), "hello.txt"), "utf8"));
+  });
+
   test("PORT and EPRT to our own address (200) carry a download to a client listener", async () => {
     for (const verb of ["PORT", "EPRT"]) {
       const w = await alice();
