@@ -43,8 +43,20 @@ export class ConnectionGate {
     this.refusals = new RefusalLog(log);
   }
 
+  /** Sessions the open-file limit leaves room for (server/fd-budget.ts), when below --max-connections. */
+  private descriptorCap = Infinity;
+
   get count(): number {
     return this.live.size;
+  }
+
+  /** The most connections admitted at once: --max-connections, or fewer when descriptors are short. */
+  get maxConnections(): number {
+    return Math.min(this.limits.maxConnections, this.descriptorCap);
+  }
+
+  capByDescriptors(sessions: number): void {
+    this.descriptorCap = sessions;
   }
 
   get unauthenticated(): number {
@@ -59,7 +71,7 @@ export class ConnectionGate {
   admit(ip: string): Ticket | { refused: string } {
     const key = addressKey(ip);
     if ((this.perKey.get(key) ?? 0) >= this.limits.maxPerIp) return { refused: "Too many connections from your address" };
-    if (this.live.size >= this.limits.maxConnections) {
+    if (this.live.size >= this.maxConnections) {
       const victim = this.pending.size > 0 ? this.evictionCandidate(key) : null;
       if (!victim) return { refused: "Too many connections, try again later" };
       this.forget(victim);

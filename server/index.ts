@@ -4,6 +4,7 @@ import { buildCommandTable, featureLines } from "./commands/index.ts";
 import type { CommandSpec } from "./commands/types.ts";
 import type { LoginService, ServerContext } from "./context.ts";
 import { ConnectionGate } from "./connection-gate.ts";
+import { FDS_PER_SESSION, openDescriptors, sessionsWithin } from "./fd-budget.ts";
 import { controlHandlers, type ControlState } from "./control.ts";
 import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
@@ -158,9 +159,27 @@ export class FtpServer {
       this.listener = null;
       throw err;
     }
+    this.fitSessionsToDescriptors();
     const tick = Math.min(1000, Math.max(100, (Math.min(this.options.idleTimeoutSec, this.options.loginTimeoutSec) * 1000) / 4));
     this.sweeper = setInterval(() => this.sweepIdle(), tick);
     return this.address;
+  }
+
+  /** Once everything is open: lower the session cap if the open-file limit cannot hold every session's peak. */
+  private fitSessionsToDescriptors(): void {
+    const soft = this.descriptorLimit?.soft;
+    const open = openDescriptors();
+    if (soft === undefined || !Number.isFinite(soft) || open === null) return;
+    const fit = sessionsWithin(soft, open);
+    if (fit >= this.options.maxConnections) return;
+    this.gate.capByDescriptors(fit);
+    this.context.log.warn("max-connections lowered to fit the open-file limit", {
+      max_connections: this.options.maxConnections,
+      allowed: fit,
+      open_file_limit: soft,
+      per_session: FDS_PER_SESSION,
+      hint: "raise it (ulimit -n, systemd LimitNOFILE=) to allow more",
+    });
   }
 
   get address(): { host: string; port: number } {

@@ -7,6 +7,7 @@ import { parseRate } from "../../protocol/size.ts";
 import { parseCidrList } from "../../protocol/cidr.ts";
 import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
+import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag, repeatedFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
@@ -306,7 +307,7 @@ export default defineCommand({
     }
     const fds = server.descriptorLimit;
     if (fds && json) server.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
-    else if (fds) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); each connection uses one or two`);
+    else if (fds) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); a session holds up to ${FDS_PER_SESSION} descriptors at once`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
       consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);

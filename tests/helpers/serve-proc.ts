@@ -34,9 +34,13 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Pr
 /**
  * Start `ftpkit serve ARGS --port 0` on 127.0.0.1 and wait for its "listening" line (text, or the
  * JSON `listening` event under --log-format json). Throws with stderr if it exits first.
+ * `fdLimit` starts it under that open-file limit (soft and hard).
  */
-export async function spawnServe(args: string[], opts: { cwd: string; timeoutMs?: number }): Promise<ServeProcess> {
-  const proc = Bun.spawn(["bun", FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args], {
+export async function spawnServe(args: string[], opts: { cwd: string; timeoutMs?: number; fdLimit?: number }): Promise<ServeProcess> {
+  const cmd = ["bun", FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
+  // `exec` keeps the PID: kill() still reaches the server itself.
+  const limited = opts.fdLimit === undefined ? cmd : ["sh", "-c", `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, ...cmd];
+  const proc = Bun.spawn(limited, {
     cwd: opts.cwd,
     env: serveEnv(),
     stdin: "ignore",

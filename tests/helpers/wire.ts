@@ -122,3 +122,20 @@ export class Wire {
     } catch {}
   }
 }
+
+/**
+ * Whether a freed connection slot of the server at `port` admits a login again within `withinMs`
+ * (nothing outside the server signals the slot's release: this polls with a deadline).
+ */
+export async function slotComesBack(port: number, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    const again = await Wire.connect(port);
+    // A refused connection gets 421 as its greeting (login() throws on it).
+    const admitted = await again.login("alice", "alice-pw").then((r) => r.code === 230, () => false);
+    again.close();
+    if (admitted) return true;
+    await Bun.sleep(20);
+  }
+  return false;
+}

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
-import { Wire } from "../helpers/wire.ts";
+import { slotComesBack } from "../helpers/wire.ts";
 import { waitFor } from "../helpers/peers.ts";
 import { parseEpsvReply } from "../../protocol/address.ts";
 
@@ -34,20 +34,6 @@ async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promi
   } finally {
     proc.kill(9);
   }
-}
-
-/** With --max-per-ip 1: true once a new login is admitted (the previous session gave its slot back). */
-async function slotComesBack(withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  while (Date.now() < deadline) {
-    const again = await Wire.connect(servers.server.port);
-    // A refused connection gets 421 as its greeting (login() throws on it).
-    const admitted = await again.login("alice", "alice-pw").then((r) => r.code === 230, () => false);
-    again.close();
-    if (admitted) return true;
-    await Bun.sleep(20);
-  }
-  return false;
 }
 
 describe("broken uploads", () => {
@@ -113,7 +99,7 @@ describe("broken uploads", () => {
     await waitFor(() => readFileSync(join(home, "hello.txt")).equals(bytes), 5000, "the new content");
     expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
     // The connection slot (one per address here) comes back once the session has ended.
-    expect(await slotComesBack(5000)).toBe(true);
+    expect(await slotComesBack(servers.server.port, 5000)).toBe(true);
   });
 
   test("QUIT and a hang-up while a STOR still waits for its data connection: the session still ends (at the accept timeout) and nothing is created", async () => {
@@ -124,7 +110,7 @@ describe("broken uploads", () => {
     expect((await w.cmd("STOR never.bin")).code).toBe(150);
     w.raw("QUIT\r\n");
     w.close();
-    expect(await slotComesBack(10_000)).toBe(true);
+    expect(await slotComesBack(servers.server.port, 10_000)).toBe(true);
     expect(existsSync(join(home, "never.bin"))).toBe(false);
   });
 });

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
-import { Wire } from "../helpers/wire.ts";
+import { slotComesBack, Wire } from "../helpers/wire.ts";
 
 let ts: TestServer | null = null;
 let wires: Wire[] = [];
@@ -46,6 +46,31 @@ async function untilClosed(w: Wire, timeoutMs = 5000): Promise<number[]> {
 }
 
 describe("connection limits", () => {
+  test("under an open-file limit of 96, serve lowers max-connections to what fits and logs it; every admitted session downloads at once; one more gets 421", async () => {
+    ts = await startTestServer();
+    await ts.server.close(0);
+    const size = 4 << 20;
+    writeFileSync(join(ts.home("alice"), "four.bin"), Buffer.alloc(size, 7));
+    serve = await spawnServe(["--users", ts.usersFile], { cwd: ts.root, fdLimit: 96 });
+    const lowered = /max-connections lowered to fit the open-file limit max_connections=500 allowed=(\d+) open_file_limit=96/;
+    const deadline = Date.now() + 5000;
+    while (!lowered.test(serve.stdout() + serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
+    const allowed = Number(lowered.exec(serve.stdout() + serve.stderr())?.[1]);
+    expect(allowed).toBeGreaterThan(0);
+    expect(allowed * 4 + 32).toBeLessThanOrEqual(96);
+    const sessions: Wire[] = [];
+    for (let i = 0; i < allowed; i++) sessions.push(await loggedIn(serve.port));
+    const extra = await wire(serve.port);
+    expect((await extra.read())?.code).toBe(421);
+    const results = await Promise.all(sessions.map((w) => w.transfer("RETR four.bin")));
+    for (const r of results) {
+      expect(r.final?.code).toBe(226);
+      expect(r.data.length).toBe(size);
+    }
+    sessions[0]!.close();
+    expect(await slotComesBack(serve.port, 5000)).toBe(true);
+  }, 30_000);
+
   test("a connection over --max-connections gets 421 and is closed", async () => {
     ts = await startTestServer({ options: { maxConnections: 2 } });
     const a = await wire();

@@ -1,0 +1,25 @@
+// Descriptors have a hard ceiling (RLIMIT_NOFILE). At it, accept() fails with EMFILE while the
+// connection waits in the backlog, and Bun's accept loop retries at once: measured, a server at its
+// limit spun a core at 100% and new clients hung without a greeting until sessions ended. So the
+// session cap is lowered until every admitted session can hold its peak at once; beyond it a client
+// gets 421, as at --max-connections.
+import { readdirSync } from "node:fs";
+
+/** Most descriptors one session holds at once: the control socket, a passive listener or the data socket, the file (or temp file), one spare. */
+export const FDS_PER_SESSION = 4;
+/** Kept free for what the process opens later: hashing threads, hook pipes, S3, Redis and metrics sockets, a log reopened. */
+export const FD_HEADROOM = 32;
+
+/** Descriptors open now (null where the platform cannot say). */
+export function openDescriptors(): number | null {
+  try {
+    return readdirSync("/proc/self/fd").length - 1; // not the one reading the directory
+  } catch {
+    return null;
+  }
+}
+
+/** Sessions that fit under the open-file `limit` with `open` descriptors already in use (at least 1). */
+export function sessionsWithin(limit: number, open: number): number {
+  return Math.max(1, Math.floor((limit - open - FD_HEADROOM) / FDS_PER_SESSION));
+}
