@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
+import { FD_HEADROOM, FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { slotComesBack, Wire } from "../helpers/wire.ts";
@@ -57,7 +58,7 @@ describe("connection limits", () => {
     while (!lowered.test(serve.stdout() + serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
     const allowed = Number(lowered.exec(serve.stdout() + serve.stderr())?.[1]);
     expect(allowed).toBeGreaterThan(0);
-    expect(allowed * 4 + 32).toBeLessThanOrEqual(96);
+    expect(allowed * FDS_PER_SESSION + FD_HEADROOM).toBeLessThanOrEqual(96);
     const sessions: Wire[] = [];
     for (let i = 0; i < allowed; i++) sessions.push(await loggedIn(serve.port));
     const extra = await wire(serve.port);
