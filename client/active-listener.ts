@@ -20,10 +20,11 @@ export interface DataListener {
 }
 
 /**
- * Listen on `host` (the control connection's local address), a random free port (protocol/ports.ts), for active mode; accept only a
- * connection from `server` (the control connection's remote address). With `tls`
- * the accepted socket is upgraded as the TLS *client*: in FTPS the FTP server is always the TLS
- * server, also on the connections it opens (RFC 4217 §7; ftpkit's server/tls/data.ts does the same).
+ * Listen on `host` (the control connection's local address), on a random free port
+ * (protocol/ports.ts), for active mode; accept only a connection from `server` (the control
+ * connection's remote address). With `tls` the accepted socket is upgraded as the TLS *client*:
+ * in FTPS the FTP server is always the TLS server, also on the connections it opens (RFC 4217 §7;
+ * ftpkit's server/tls/data.ts does the same).
  */
 export function listenForData(host: string, server: string, tls?: { settings: TlsSettings; session: () => Buffer | null }): DataListener {
   let resolveConn!: (c: Connection) => void;
