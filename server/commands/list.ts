@@ -48,7 +48,7 @@ export async function listingTarget(session: Session, arg: string): Promise<List
   // A hostile pattern costs up to (name length)² steps per name: share the loop in a big directory.
   const share = new LoopShare();
   for (const e of await listDirectory(session, dir)) {
-    await share.turn();
+    if (share.due()) await share.turn();
     if (!match(e.name)) continue;
     if (matches.length >= MAX_GLOB_MATCHES) throw new FtpError(550, `Too many matches (more than ${MAX_GLOB_MATCHES}); narrow the pattern`);
     matches.push(e);
