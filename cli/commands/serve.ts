@@ -12,7 +12,7 @@ import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag, repeatedFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
 import { runWorkers, WORKER_ENV, WORKER_STATE_ENV, workerCount } from "./serve-workers.ts";
-import { reexecWithAllocatorTuning } from "../allocator.ts";
+import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -235,8 +235,8 @@ export default defineCommand({
     checkArgs(rawArgs, cmd.args, args._);
     const options = serverOptionsFrom(args);
     options.ops = opsOptionsFrom(args, rawArgs);
-    // Flags are valid: from here on the process runs as the server (see cli/allocator.ts).
-    reexecWithAllocatorTuning();
+    // Flags are valid: from here on the process runs as the server (see cli/tuning.ts).
+    reexecTuned(SERVER_TUNING);
     const inline = inlineAccounts(args, rawArgs);
     if (inline) {
       const { MemoryLogins } = await import("../../server/auth/memory-store.ts");

@@ -103,7 +103,7 @@ describe("packaging", () => {
     expect(await proc.exited).toBe(0);
   }, 180_000);
 
-  test("bun run build's executable serves --root (with the allocator tuning) and gets a file with no bun on PATH; 20 MiB get and put verify on both hashing threads", async () => {
+  test("bun run build's executable serves --root (with the runtime tuning) and gets a file with no bun on PATH; 20 MiB get and put verify on both hashing threads", async () => {
     const base = work("ftpkit-exe-");
     const exe = join(base, "ftpkit");
     const script: string = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.build;
@@ -139,7 +139,7 @@ describe("packaging", () => {
     proc.kill("SIGTERM");
     await proc.exited;
     const rw = await serveUrl([exe, "serve", "--root", root, "--user", "me:pw", "--write", "--port", "0", "--host", "127.0.0.1"], { cwd: serveCwd, env });
-    // The executable re-executes itself with the allocator tuning (cli/allocator.ts), as a checkout does.
+    // The executable re-executes itself with the runtime tuning (cli/tuning.ts), as a checkout does.
     expect(readFileSync(`/proc/${rw.proc.pid}/environ`, "utf8").split("\0")).toContain("MIMALLOC_PURGE_DELAY=-1");
     const bigPut = await run([exe, "put", join(dl, "big.bin"), `${rw.url.replace("ftp://", "ftp://me:pw@")}up.bin`], { cwd: dl, env, timeoutMs: 30_000 });
     expect(bigPut.code).toBe(0);
