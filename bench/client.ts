@@ -55,6 +55,8 @@ export function ensureTree(home: string): string {
 function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: string, rep: number): string[] | null {
   const url = (p: string) => `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@127.0.0.1:${s.port}${p}`;
   const ftpkit = [process.execPath, join(REPO_DIR, "cli/ftpkit.ts")];
+  // Tree jobs run without -q: off a terminal that adds one summary line, and a failed run's log
+  // then names the file and the reason (its warnings), not only the count.
   // ftpkit's variants: its flags after the command's own arguments.
   const flags = c.startsWith("ftpkit ") ? c.split(" ").slice(1) : [];
   const upName = `/up/client-${c.replace(/\W+/g, "-")}-${rep}.bin`;
@@ -71,13 +73,13 @@ function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: st
     case "client-tree":
       if (c === "curl") return null; // curl has no recursive download
       if (c === "lftp") return lftp(`mirror --parallel=8 /tree-1000 ${join(dest, "tree")}`);
-      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", "-q", ...flags];
+      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", ...flags];
     case "client-tree-put": {
       // Into up/ (emptied after every run), from the tree the download row fetches.
       const upTree = `/up/client-${c.replace(/\W+/g, "-")}-${rep}-tree`;
       if (c === "curl") return null;
       if (c === "lftp") return lftp(`mirror -R --parallel=8 ${join(s.home, "tree-1000")} ${upTree}`);
-      return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", "-q", ...flags];
+      return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", ...flags];
     }
   }
 }
@@ -128,7 +130,11 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
         const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
         clearTimeout(timer);
         const ms = performance.now() - t;
-        if (code !== 0) errors.set(c, `exit ${code}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`);
+        if (code !== 0) {
+          errors.set(c, `exit ${code}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`);
+          // The table keeps the last line; the log gets what came before it (which file, why).
+          s.log(`  ${w} · ${s.server} · ${c}: exit ${code}, stderr:\n${err.trim().split("\n").slice(-20).map((l) => `      ${l}`).join("\n")}`);
+        }
         runs.push(code === 0 && i >= s.warmup ? bytes / 1e6 / (ms / 1000) : undefined);
         rmSync(dest, { recursive: true, force: true });
         for (const f of existsSync(upDir) ? readdirSync(upDir) : []) if (f.startsWith("client-")) rmSync(join(upDir, f), { recursive: true, force: true });

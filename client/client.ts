@@ -405,6 +405,20 @@ export class FtpClient {
     this.control.close();
   }
 
+  /**
+   * Whether the server still answers on the control connection (a NOOP). After a refusal it tells a
+   * server that said no from one whose session ended: the close may arrive just after the reply.
+   */
+  async alive(): Promise<boolean> {
+    if (this.control.isClosed || this.failure) return false;
+    try {
+      const r = await this.request("NOOP");
+      return r.code !== 421 && !this.control.isClosed;
+    } catch {
+      return false;
+    }
+  }
+
   /** Drop the control connection without QUIT. */
   destroy(): void {
     this.control.destroy();

@@ -5,7 +5,7 @@
 import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock } from "./state.ts";
-import { isRetryable, type Notifier, type Session, type TransferOptions } from "./session.ts";
+import { isRetryable, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
 import { download, TokenBucket, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { noDigestReason } from "./remote-hash.ts";
@@ -171,7 +171,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
         attempt++;
-        if (!isRetryable(err) || attempt > ctx.opts.retries) throw err;
+        if (attempt > ctx.opts.retries || !(await worthRetrying(session, err))) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
         ftruncateSync(fd, offset); // the file and the running hash stay in lockstep
         attempt = await session.reconnect(attempt, note);

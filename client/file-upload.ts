@@ -3,7 +3,7 @@
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
 import { ClientError } from "./client.ts";
 import { acquireLock } from "./state.ts";
-import { isRetryable, type Session } from "./session.ts";
+import { isRetryable, worthRetrying, type Session } from "./session.ts";
 import { TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
@@ -167,7 +167,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         // A mismatch is final; a connection lost while the checks were answered is retried like a
         // drop (the retry finds every byte there and only verifies), unless the connection is lent.
         if (err instanceof VerificationFailed) ctx.discard();
-        if (lent || !isRetryable(err) || attempt > ctx.opts.retries) throw err;
+        if (lent || attempt > ctx.opts.retries || !(await worthRetrying(session, err))) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
         attempt = await session.reconnect(attempt, note);
         continuing = true;

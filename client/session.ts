@@ -180,6 +180,19 @@ export function isRetryable(err: unknown): boolean {
   return err instanceof ClientError && err.retryable;
 }
 
+/**
+ * Whether a failed step of a transfer is worth a reconnection: a dropped connection or a 4yz reply,
+ * and also a refusal after which the server ended the session. vsftpd answers "500 OOPS: …" and
+ * hangs up when its privileged helper fails (measured: one file in ~1,000 of a tree job once the
+ * machine held ~25,000 TIME_WAIT connections, which left few of its passive ports bindable); the same
+ * command on a new session succeeds. Costs a NOOP round trip, on failures only.
+ */
+export async function worthRetrying(session: Session, err: unknown): Promise<boolean> {
+  if (isRetryable(err)) return true;
+  if (!(err instanceof ClientError) || err.code === undefined) return false;
+  return !(await session.client.alive());
+}
+
 export function backoff(attempt: number, base: number): Promise<void> {
   return Bun.sleep(Math.min(base * 2 ** Math.max(0, attempt - 1), 10_000));
 }

@@ -21,8 +21,8 @@ async function tuningOf(args: (url: string, dir: string) => string[], preset: Re
   cleanup.push(() => removeDir(dir));
   let connected!: () => void;
   const arrived = new Promise<void>((r) => (connected = r));
-  const held: Socket[] = [];
-  const listener: TCPSocketListener = Bun.listen({
+  const held: Socket<undefined>[] = [];
+  const listener: TCPSocketListener<undefined> = Bun.listen<undefined>({
     hostname: "127.0.0.1",
     port: 0,
     socket: {

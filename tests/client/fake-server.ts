@@ -23,6 +23,13 @@ export interface FakeOptions {
   dropStorAfter?: number;
   /** Drop the control connection instead of answering the first whole-file HASH. */
   dropOnFirstHash?: boolean;
+  /**
+   * Like vsftpd when its privileged helper fails: answer the Nth RETR or STOR (counted together,
+   * from 1) with "500 OOPS: …" and end the session.
+   */
+  oopsOnTransfer?: number;
+  /** RETR of this path answers "550 Permission denied." (the session goes on). */
+  refuseRetrOf?: string;
   /** Refuse REST (502) so uploads must fall back to APPE. */
   noRest?: boolean;
   /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
@@ -119,6 +126,15 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const sockets = new Set<Socket<Conn>>();
   const dirs = new Set<string>();
   let hashDropped = false;
+  let transfers = 0;
+  /** The OOPS of oopsOnTransfer, when this is that transfer: true when it answered. */
+  const oops = (s: Socket<Conn>): boolean => {
+    if (++transfers !== opts.oopsOnTransfer) return false;
+    s.data.dataServer?.stop(true);
+    reply(s, 500, "OOPS: priv_sock_get_int");
+    s.end();
+    return true;
+  };
 
   const server = Bun.listen<Conn>({
     hostname: "127.0.0.1",
@@ -320,6 +336,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "No such file.");
         }
+        if (oops(s)) return;
+        if (opts.refuseRetrOf === arg) {
+          s.data.dataServer?.stop(true);
+          return void reply(s, 550, "Permission denied.");
+        }
         const d = await s.data.data!;
         reply(s, 150, "Opening data connection");
         let out = Buffer.from(file.subarray(s.data.rest));
@@ -363,6 +384,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       }
       case "STOR":
       case "APPE": {
+        if (oops(s)) return;
         const d = await s.data.data!;
         reply(s, 150, "Ok to send data");
         storCount++;

@@ -237,6 +237,56 @@ describe("upload verification", () => {
   });
 });
 
+describe("a server that ends its session with its refusal (vsftpd's 500 OOPS)", () => {
+  const tree = () => new Map(["a.bin", "b.bin", "c.bin"].map((n) => [`/src/${n}`, payload()] as const));
+  const results = (stdout: string) => new Map((JSON.parse(stdout) as { files: { path: string; result: string }[] }).files.map((f) => [f.path, f.result]));
+
+  test("get -r: the refused file is fetched again on a new session, and every file ends verified", async () => {
+    const files = tree();
+    fake = startFakeServer({ files: new Map(files), feat: HASH_FEAT, oopsOnTransfer: 2 });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
+    for (const [path, data] of files) expect(digest(readFileSync(join(work, "dst", path.slice(5))))).toBe(digest(data));
+    expect(fake.commands.filter((c) => c === "RETR /src/b.bin")).toHaveLength(2);
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2); // one reconnection
+  });
+
+  test("put -r: the refused upload is sent again on a new session, and every file ends verified", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, oopsOnTransfer: 2 });
+    const local = join(work, "tree");
+    mkdirSync(local);
+    const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
+    for (const [n, data] of bytes) writeFileSync(join(local, n), data);
+    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
+    for (const [n, data] of bytes) expect(digest(fake.files.get(`/dst/${n}`)!)).toBe(digest(data));
+    expect(fake.commands.filter((c) => c === "STOR /dst/b.bin")).toHaveLength(2);
+  });
+
+  test("a single get is retried the same way, and says why", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, oopsOnTransfer: 1 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("RETR /f.bin: OOPS: priv_sock_get_int (500); reconnecting (attempt 1 of 3)");
+    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+  });
+
+  test("a refusal on a session that goes on is not retried: that file fails, the others are verified", async () => {
+    fake = startFakeServer({ files: tree(), feat: HASH_FEAT, refuseRetrOf: "/src/b.bin" });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--json"], { cwd: work });
+    expect(r.code).toBe(1);
+    const result = results(r.stdout);
+    expect(result.get("b.bin")).toBe("failed: RETR /src/b.bin: Permission denied. (550)");
+    expect(result.get("a.bin")).toBe("verified by HASH");
+    expect(result.get("c.bin")).toBe("verified by HASH");
+    expect(fake.commands.filter((c) => c === "RETR /src/b.bin")).toHaveLength(1);
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(1); // no reconnection
+  });
+});
+
 describe("a server that floods the control connection", () => {
   test("a 220- greeting that never ends: ls fails with one clear line instead of taking all memory", async () => {
     fake = startFakeServer({ flood: "greeting" });
