@@ -183,9 +183,9 @@ export function isRetryable(err: unknown): boolean {
 /**
  * Whether a failed step of a transfer is worth a reconnection: a dropped connection or a 4yz reply,
  * and also a refusal after which the server ended the session. vsftpd answers "500 OOPS: …" and
- * hangs up when its privileged helper fails (measured: one file in ~1,000 of a tree job once the
- * machine held ~25,000 TIME_WAIT connections, which left few of its passive ports bindable); the same
- * command on a new session succeeds. Costs a NOOP round trip, on failures only.
+ * hangs up when its privileged helper dies (seen in the benchmark: one file in ~1,000 of a tree job,
+ * after earlier rows had left ~25,000 TIME_WAIT connections; most likely its passive port bind); the
+ * same command on a new session succeeds. Costs a NOOP round trip, on failures only.
  */
 export async function worthRetrying(session: Session, err: unknown): Promise<boolean> {
   if (isRetryable(err)) return true;
