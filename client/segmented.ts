@@ -7,7 +7,7 @@ import { ClientError } from "./client.ts";
 import { askDigest, CORRUPT_SUFFIX, remoteState, type FileContext, type FileOutcome } from "./file-transfer.ts";
 import { chunkSink } from "./hasher.ts";
 import { acquireLock } from "./state.ts";
-import { isRetryable, type Session } from "./session.ts";
+import { isRetryable, worthRetrying, type Session } from "./session.ts";
 import { downloadRange, TransferInterrupted } from "./transfer.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
@@ -83,6 +83,8 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
             s = null;
           }
         } catch (err) {
+          // Also a refusal after which the server hung up (session.worthRetrying).
+          const worth = err instanceof TransferInterrupted || isRetryable(err) || (!!s && (await worthRetrying(s, err)));
           s?.destroy();
           s = null;
           if (err instanceof ClientError && err.code === 421 && queue.length + 1 < segments.length) {
@@ -93,7 +95,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
           }
           const tries = (attempts.get(seg) ?? 0) + 1;
           attempts.set(seg, tries);
-          if (!isRetryable(err) && !(err instanceof TransferInterrupted)) {
+          if (!worth) {
             failure ??= err as Error;
             return;
           }

@@ -274,6 +274,17 @@ describe("a server that ends its session with its refusal (vsftpd's 500 OOPS)", 
     expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
   });
 
+  test("--segments: the refused segment is fetched again on a new session; the file ends verified", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(65_536)));
+    const big = Buffer.concat(Array.from({ length: 48 }, () => data)); // 3 MiB: 3 segments of 1 MiB
+    fake = startFakeServer({ files: new Map([["/big.bin", big]]), feat: HASH_FEAT, oopsOnTransfer: 2 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/big.bin`, "--segments", "3"], { cwd: work });
+    expect(r.stderr).toContain("OOPS: priv_sock_get_int (500); retrying (attempt 1 of 3)");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`sha256 ${digest(big)} (verified by HASH)`);
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
+  });
+
   test("a refusal on a session that goes on is not retried: that file fails, the others are verified", async () => {
     fake = startFakeServer({ files: tree(), feat: HASH_FEAT, refuseRetrOf: "/src/b.bin" });
     const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--json"], { cwd: work });
