@@ -27,6 +27,16 @@ const HASH_FEAT = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"];
 beforeEach(() => {
   work = tempDir();
 });
+
+/** `put -r` of a.bin, b.bin and c.bin (random) to /dst on `server`, one connection, --json. */
+async function putTree(server: FakeServer) {
+  const local = join(work, "tree");
+  mkdirSync(local);
+  const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
+  for (const [n, data] of bytes) writeFileSync(join(local, n), data);
+  const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${server.port}/dst`, "--parallel", "1", "--json"], { cwd: work });
+  return { r, bytes };
+}
 afterEach(() => {
   fake?.stop();
   fake = null;
@@ -183,11 +193,7 @@ describe("upload verification", () => {
 
   test("a tree upload reports the one file whose digest mismatches, verifies the files after it on the same connection, and exits non-zero", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, lieAboutHashOf: "/dst/b.bin" });
-    const local = join(work, "tree");
-    mkdirSync(local);
-    const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
-    for (const [n, data] of bytes) writeFileSync(join(local, n), data);
-    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1", "--json"], { cwd: work });
+    const { r, bytes } = await putTree(fake);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as { files: { path: string; result: string }[] };
     const result = new Map(report.files.map((f) => [f.path, f.result]));
@@ -254,11 +260,7 @@ describe("a server that ends its session with its refusal (vsftpd's 500 OOPS)", 
 
   test("put -r: the refused upload is sent again on a new session, and every file ends verified", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, oopsOnTransfer: 2 });
-    const local = join(work, "tree");
-    mkdirSync(local);
-    const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
-    for (const [n, data] of bytes) writeFileSync(join(local, n), data);
-    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1", "--json"], { cwd: work });
+    const { r, bytes } = await putTree(fake);
     expect(r.code).toBe(0);
     expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
     for (const [n, data] of bytes) expect(digest(fake.files.get(`/dst/${n}`)!)).toBe(digest(data));
