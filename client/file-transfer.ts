@@ -179,7 +179,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     }
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
     // job, with the next file's start (controlFree).
-    const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, size, note);
+    const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, () => size, note);
     verdictP?.catch(() => {}); // awaited below unless an earlier step fails
     ctx.controlFree?.();
     const digest = await sink.digest(); // after every write
@@ -248,22 +248,21 @@ function openPart(part: string): { fd: number; existed: boolean } {
 
 /**
  * The server's digest to compare with ours — or, when there is none to get, the verdict to report.
- * The digest command goes out at once; `remoteSize` (what SIZE said, or will say) only words the verdict.
+ * The digest command goes out at once; `remoteSize` (what SIZE said or will say) only words the
+ * verdict, and is called only when there is no digest.
  */
 export async function askDigest(
   client: FtpClient,
   path: string,
   algo: DigestAlgorithm,
   verify: boolean,
-  remoteSize: number | null | Promise<number | null>,
+  remoteSize: () => number | null | Promise<number | null>,
   note: { info(msg: string): void },
 ): Promise<{ hex: string; via: string } | string> {
   const asked = verify ? client.remoteDigest(path, algo) : null;
-  asked?.catch(() => {}); // awaited below, after the size
-  const size = await remoteSize;
-  if (!asked) return size !== null ? "size verified, digest not requested" : "not verified";
+  if (!asked) return (await remoteSize()) !== null ? "size verified, digest not requested" : "not verified";
   const remote = await asked;
   if (remote) return remote;
   note.info(`${noDigestReason(client, algo)}; verified size only`);
-  return size !== null ? "size verified only" : "not verified";
+  return (await remoteSize()) !== null ? "size verified only" : "not verified";
 }

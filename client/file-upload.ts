@@ -147,9 +147,12 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           throw err;
         }
         offset += n;
-        // The checks go out together (SIZE, the digest, MFMT); once they are on the wire a tree job's
-        // next file starts behind them on this connection (replies keep order).
-        const remoteSize = client.size(path).catch(() => null);
+        // The checks go out together (the digest, MFMT); once they are on the wire a tree job's next
+        // file starts behind them on this connection (replies keep order). SIZE only where no digest
+        // is expected: a file of another size has another digest, and a tree of 1,000 files spared
+        // the server 1,000 commands. A server that lists HASH but gives no digest is asked SIZE then.
+        let sizeAsked: Promise<number | null> | null = ctx.verify && client.hasHash() ? null : client.size(path).catch(() => null);
+        const remoteSize = () => (sizeAsked ??= client.size(path).catch(() => null));
         const verdict = askDigest(client, path, algo, ctx.verify, remoteSize, note);
         verdict.catch(() => {}); // awaited below unless an earlier step fails
         mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
@@ -159,7 +162,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         }
         digest = await sink.digest();
         sink = null;
-        verifiedBy = await verifyUpload(remoteSize, verdict, algo, digest, size);
+        verifiedBy = await verifyUpload(verdict, (noDigest) => (noDigest ? remoteSize() : sizeAsked), algo, digest, size);
         break;
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
@@ -193,16 +196,20 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
 /** The server's copy differs from the local file: not resumable, not worth a retry. */
 class VerificationFailed extends ClientError {}
 
+/**
+ * Compare the server's size, when it was asked (always when no digest came), then its digest with ours.
+ * `sizeReply(noDigest)` gives SIZE's answer, or null when SIZE was not sent.
+ */
 async function verifyUpload(
-  remoteSize: Promise<number | null>,
   verdict: Promise<{ hex: string; via: string } | string>,
+  sizeReply: (noDigest: boolean) => Promise<number | null> | null,
   algo: DigestAlgorithm,
   digest: string,
   size: number,
 ): Promise<string> {
-  const there = await remoteSize;
-  if (there !== null && there !== size) throw new VerificationFailed(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
   const remote = await verdict;
+  const there = await sizeReply(typeof remote === "string");
+  if (there !== null && there !== size) throw new VerificationFailed(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
   if (typeof remote === "string") return remote;
   if (remote.hex !== digest) throw new VerificationFailed(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
   return `verified by ${remote.via}`;

@@ -126,7 +126,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
       verdictClient = await open();
       sessions.push(verdictClient);
     }
-    const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, size, note);
+    const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, note);
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {

@@ -160,6 +160,19 @@ describe("upload verification", () => {
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
   });
 
+  test("after the upload, HASH alone checks it (no SIZE); without a digest, SIZE does", async () => {
+    writeFileSync(join(work, "u.bin"), payload());
+    const after = () => fake!.commands.slice(fake!.commands.indexOf("STOR /u.bin") + 1);
+    fake = startFakeServer({ feat: HASH_FEAT });
+    expect((await putFile(join(work, "u.bin"), `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, opts())).verifiedBy).toBe("verified by HASH");
+    expect(after()).toContain("HASH /u.bin");
+    expect(after()).not.toContain("SIZE /u.bin");
+    fake.stop();
+    fake = startFakeServer({ feat: ["SIZE", "MDTM", "REST STREAM"] });
+    expect((await putFile(join(work, "u.bin"), `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, opts())).verifiedBy).toBe("size verified only");
+    expect(after()).toContain("SIZE /u.bin");
+  });
+
   test("a dropped upload is retried: SIZE, ranged HASH of the remote prefix, REST + STOR", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 60_000 });
     const data = payload();
