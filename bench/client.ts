@@ -55,8 +55,6 @@ export function ensureTree(home: string): string {
 function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: string, rep: number): string[] | null {
   const url = (p: string) => `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@127.0.0.1:${s.port}${p}`;
   const ftpkit = [process.execPath, join(REPO_DIR, "cli/ftpkit.ts")];
-  // Tree jobs run without -q: off a terminal that adds one summary line, and a failed run's log
-  // then names the file and the reason (its warnings), not only the count.
   // ftpkit's variants: its flags after the command's own arguments.
   const flags = c.startsWith("ftpkit ") ? c.split(" ").slice(1) : [];
   const upName = `/up/client-${c.replace(/\W+/g, "-")}-${rep}.bin`;
@@ -73,13 +71,13 @@ function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: st
     case "client-tree":
       if (c === "curl") return null; // curl has no recursive download
       if (c === "lftp") return lftp(`mirror --parallel=8 /tree-1000 ${join(dest, "tree")}`);
-      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", ...flags];
+      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", "-q", ...flags];
     case "client-tree-put": {
       // Into up/ (emptied after every run), from the tree the download row fetches.
       const upTree = `/up/client-${c.replace(/\W+/g, "-")}-${rep}-tree`;
       if (c === "curl") return null;
       if (c === "lftp") return lftp(`mirror -R --parallel=8 ${join(s.home, "tree-1000")} ${upTree}`);
-      return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", ...flags];
+      return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", "-q", ...flags];
     }
   }
 }

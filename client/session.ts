@@ -82,6 +82,14 @@ export class Notifier {
     this.progress?.clear();
     consola().warn(msg);
   }
+  /**
+   * A failure the job goes on after (one file of a tree): shown with --quiet too, which keeps errors,
+   * so the job's last line ("2 of 1010 items failed") is not all a script's log learns.
+   */
+  error(msg: string): void {
+    this.progress?.clear();
+    consola().error(msg);
+  }
 }
 
 /** Parse a URL argument (ftp:// or ftps://, implicit TLS). */

@@ -213,7 +213,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
           return;
         }
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
-        note.warn(`${shown(item.rel)}: ${(err as Error).message}`);
+        note.error(`${shown(item.rel)}: ${(err as Error).message}`);
         // A full (or read-only) disk, or a server out of space or over quota, fails every later file
         // too: the job stops starting them.
         if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= `the local disk refused: ${err.message}`;
@@ -238,7 +238,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         reports.push(planned(d, "deleted"));
       } catch (err) {
         reports.push(planned(d, `failed: ${(err as Error).message}`));
-        note.warn(`${shown(d.rel)}: cannot delete: ${(err as Error).message}`);
+        note.error(`${shown(d.rel)}: cannot delete: ${(err as Error).message}`);
       }
     }
     const report = summarize(reports);

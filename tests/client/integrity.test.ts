@@ -256,7 +256,7 @@ describe("upload verification", () => {
   });
 });
 
-describe("a server that ends its session with its refusal (vsftpd's 500 OOPS)", () => {
+describe("a refusal in the middle of a job: retried when the server hung up (vsftpd's 500 OOPS), final otherwise", () => {
   const tree = () => new Map(["a.bin", "b.bin", "c.bin"].map((n) => [`/src/${n}`, payload()] as const));
   const results = (stdout: string) => new Map((JSON.parse(stdout) as { files: { path: string; result: string }[] }).files.map((f) => [f.path, f.result]));
 
@@ -310,6 +310,16 @@ describe("a server that ends its session with its refusal (vsftpd's 500 OOPS)", 
     expect(result.get("c.bin")).toBe("verified by HASH");
     expect(fake.commands.filter((c) => c === "RETR /src/b.bin")).toHaveLength(1);
     expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(1); // no reconnection
+  });
+
+  test("with --quiet a tree job still names the file that failed and why (quiet keeps errors)", async () => {
+    fake = startFakeServer({ files: tree(), feat: HASH_FEAT, refuseRetrOf: "/src/b.bin" });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--quiet"], { cwd: work });
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain("b.bin: RETR /src/b.bin: Permission denied. (550)");
+    expect(lines[1]).toContain("1 of 3 items failed");
   });
 });
 
