@@ -157,8 +157,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     let attempt = 0;
     for (;;) {
       progress.start(offset, size);
+      const client = session.client;
       try {
-        const n = await download(session.client, path, offset, {
+        const n = await download(client, path, offset, {
           sink,
           limiter,
           stallMs: ctx.opts.stallMs,
@@ -171,10 +172,10 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
         attempt++;
-        if (attempt > ctx.opts.retries || !(await worthRetrying(session, err))) throw err;
+        if (attempt > ctx.opts.retries || !(await worthRetrying(client, err))) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
         ftruncateSync(fd, offset); // the file and the running hash stay in lockstep
-        attempt = await session.reconnect(attempt, note);
+        attempt = await session.reconnect(attempt, note, client);
       }
     }
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree

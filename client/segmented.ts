@@ -84,7 +84,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
           }
         } catch (err) {
           // Also a refusal after which the server hung up (session.worthRetrying).
-          const worth = err instanceof TransferInterrupted || isRetryable(err) || (!!s && (await worthRetrying(s, err)));
+          const worth = err instanceof TransferInterrupted || isRetryable(err) || (!!s && (await worthRetrying(s.client, err)));
           s?.destroy();
           s = null;
           if (err instanceof ClientError && err.code === 421 && queue.length + 1 < segments.length) {

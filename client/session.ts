@@ -195,10 +195,10 @@ export function isRetryable(err: unknown): boolean {
  * after earlier rows had left ~25,000 TIME_WAIT connections; most likely its passive port bind); the
  * same command on a new session succeeds. Costs a NOOP round trip, on failures only.
  */
-export async function worthRetrying(session: Session, err: unknown): Promise<boolean> {
+export async function worthRetrying(client: FtpClient, err: unknown): Promise<boolean> {
   if (isRetryable(err)) return true;
   if (!(err instanceof ClientError) || err.code === undefined) return false;
-  return !(await session.client.alive());
+  return !(await client.alive());
 }
 
 export function backoff(attempt: number, base: number): Promise<void> {
@@ -246,7 +246,21 @@ export class Session {
     return this.client.resolve(urlPath);
   }
 
-  async reconnect(attempt: number, note: { warn(msg: string): void }): Promise<number> {
+  private reconnecting: Promise<number> | null = null;
+
+  /**
+   * Replace a dropped connection. Two transfers pipelined on one connection see it drop together:
+   * the second one joins the reconnection in flight, and one that comes after it (`failed` is no
+   * longer the session's client) keeps the new connection instead of dropping it again.
+   */
+  reconnect(attempt: number, note: { warn(msg: string): void }, failed?: FtpClient): Promise<number> {
+    if (this.reconnecting) return this.reconnecting;
+    if (failed && failed !== this.client) return Promise.resolve(attempt);
+    this.reconnecting = this.replaceClient(attempt, note).finally(() => (this.reconnecting = null));
+    return this.reconnecting;
+  }
+
+  private async replaceClient(attempt: number, note: { warn(msg: string): void }): Promise<number> {
     this.client.destroy();
     for (;;) {
       await backoff(attempt, this.opts.backoffMs ?? 500);

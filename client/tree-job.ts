@@ -8,14 +8,14 @@ import { compileGlob, globLiteral, hasGlob } from "../protocol/glob.ts";
 import { printableName } from "../protocol/printable.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
-import { downloadFile, PART_SUFFIX, remoteState, type FileContext, type RemoteState } from "./file-transfer.ts";
+import { downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage } from "./transfer.ts";
 import { runPool, type Halt } from "./tree-pool.ts";
-import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
+import { checkTlsFlags, Credentials, displayUrl, isRetryable, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
 import { noDigestReason } from "./remote-hash.ts";
@@ -192,16 +192,28 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     }
 
     const halt: Halt = { reason: null };
-    const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<void> => {
-      const fileProgress = progress.file();
-      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree };
+    // A file tried again keeps its share of the display, and its last error if it never gets a turn.
+    const shares = new Map<PlanItem, FileProgress>();
+    const tries = new Map<PlanItem, number>();
+    const lastError = new Map<PlanItem, string>();
+    const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<"again" | void> => {
+      const fileProgress = shares.get(item) ?? progress.file();
+      shares.set(item, fileProgress);
+      const tried = tries.get(item) ?? 0;
+      let lent = false;
+      const lend = () => {
+        lent = true;
+        controlFree();
+      };
+      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend };
       const localPath = join(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
+      let again = false;
       try {
         const out =
           rec.direction === "get"
             ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, ...(item.link ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
-            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: resuming && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true }, ctx);
+            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true }, ctx);
         doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
       } catch (err) {
@@ -212,20 +224,32 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
           note.warn(`${shown(item.rel)}: skipped (a symbolic link the server does not send as a file, so a link to a directory: not followed)`);
           return;
         }
-        reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${(err as Error).message}` });
-        note.error(`${shown(item.rel)}: ${(err as Error).message}`);
+        const message = (err as Error).message;
+        // The connection dropped while the file was being checked, with the next file's commands
+        // already behind it on that connection: its own retries could not reconnect it, so the file
+        // goes back to the list (--retries times) and continues from what it left.
+        if (lent && isRetryable(err) && tried < opts.retries && !halt.reason) {
+          again = true;
+          tries.set(item, tried + 1);
+          lastError.set(item, message);
+          note.warn(`${shown(item.rel)}: ${message.replace(/; [^;]*`ftpkit resume`[^;]*$/, "")}; trying it again (attempt ${tried + 1} of ${opts.retries})`);
+        } else {
+          reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${message}` });
+          note.error(`${shown(item.rel)}: ${message}`);
+        }
         // A full (or read-only) disk, or a server out of space or over quota, fails every later file
         // too: the job stops starting them.
         if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= `the local disk refused: ${err.message}`;
         else if (err instanceof ClientError && refusesStorage(err.code)) halt.reason ??= `the server refused to store more: ${err.message}`;
         if (!halt.reason && s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
+        if (again) return "again";
       } finally {
-        progress.fileFinished();
+        if (!again) progress.fileFinished();
       }
     };
     const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), first, sessions, () => Session.open(r.url, sessionOpts, creds), work, note, halt);
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
-    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: notStarted });
+    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: lastError.has(c) ? `failed: ${lastError.get(c)}` : notStarted });
 
     for (const d of items.filter((i) => i.action === "delete")) {
       try {

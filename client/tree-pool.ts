@@ -15,7 +15,8 @@ export interface Halt {
 /**
  * Run `work` over `items` on up to `want` sessions (the first already open). A session the server
  * refuses with 421 (too many connections) is not an error while another one works: the job goes on
- * with fewer. Returns how many items were started.
+ * with fewer. A file whose work answers "again" goes back at the end of `items` (a retry on whatever
+ * session takes it). Returns how many items were started.
  */
 export async function runPool(
   items: PlanItem[],
@@ -23,7 +24,7 @@ export async function runPool(
   first: Session,
   sessions: Session[],
   open: () => Promise<Session>,
-  work: (s: Session, item: PlanItem, controlFree: () => void) => Promise<void>,
+  work: (s: Session, item: PlanItem, controlFree: () => void) => Promise<"again" | void>,
   note: Notifier,
   halt: Halt,
 ): Promise<number> {
@@ -51,15 +52,19 @@ export async function runPool(
     // connection; it finishes (reply, compare, rename) meanwhile.
     const finishing: Promise<void>[] = [];
     try {
-      for (let item = take(); item; item = take()) {
-        let free!: () => void;
-        const freed = new Promise<void>((r) => (free = r));
-        const whole = work(s, item, free);
-        whole.catch(() => {}); // observed below, with the others
-        finishing.push(whole);
-        await Promise.race([freed, whole]);
+      for (;;) {
+        for (let item = take(); item; item = take()) {
+          let free!: () => void;
+          const freed = new Promise<void>((r) => (free = r));
+          const whole = work(s, item, free).then((again) => void (again && items.push(item)));
+          whole.catch(() => {}); // observed below, with the others
+          finishing.push(whole);
+          await Promise.race([freed, whole]);
+        }
+        await Promise.all(finishing);
+        // A file that finished last may have gone back to the list: this worker takes it.
+        if (halt.reason !== null || next >= items.length) break;
       }
-      await Promise.all(finishing);
     } catch (err) {
       note.warn(`a connection was lost: ${(err as Error).message}`);
     } finally {

@@ -256,8 +256,15 @@ describe("upload verification", () => {
   });
 });
 
-describe("a refusal in the middle of a job: retried when the server hung up (vsftpd's 500 OOPS), final otherwise", () => {
+describe("in the middle of a job: a session that ends is replaced and the file tried again; a refusal on a live one is final", () => {
   const tree = () => new Map(["a.bin", "b.bin", "c.bin"].map((n) => [`/src/${n}`, payload()] as const));
+  /** putTree to `server` exits 0 with every file verified by HASH, and the server holds each byte. */
+  async function expectTreeUploaded(server: FakeServer): Promise<void> {
+    const { r, bytes } = await putTree(server);
+    expect(r.code).toBe(0);
+    expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
+    for (const [n, data] of bytes) expect(digest(server.files.get(`/dst/${n}`)!)).toBe(digest(data));
+  }
   const results = (stdout: string) => new Map((JSON.parse(stdout) as { files: { path: string; result: string }[] }).files.map((f) => [f.path, f.result]));
 
   test("get -r: the refused file is fetched again on a new session, and every file ends verified", async () => {
@@ -273,10 +280,7 @@ describe("a refusal in the middle of a job: retried when the server hung up (vsf
 
   test("put -r: the refused upload is sent again on a new session, and every file ends verified", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, oopsOnTransfer: 2 });
-    const { r, bytes } = await putTree(fake);
-    expect(r.code).toBe(0);
-    expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
-    for (const [n, data] of bytes) expect(digest(fake.files.get(`/dst/${n}`)!)).toBe(digest(data));
+    await expectTreeUploaded(fake);
     expect(fake.commands.filter((c) => c === "STOR /dst/b.bin")).toHaveLength(2);
   });
 
@@ -310,6 +314,23 @@ describe("a refusal in the middle of a job: retried when the server hung up (vsf
     expect(result.get("c.bin")).toBe("verified by HASH");
     expect(fake.commands.filter((c) => c === "RETR /src/b.bin")).toHaveLength(1);
     expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(1); // no reconnection
+  });
+
+  test("get -r: a connection lost while a file is checked (the next file's commands behind it) reconnects once, and both end verified", async () => {
+    const files = tree();
+    fake = startFakeServer({ files: new Map(files), feat: HASH_FEAT, dropOnFirstHash: true });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
+    for (const [path, data] of files) expect(digest(readFileSync(join(work, "dst", path.slice(5))))).toBe(digest(data));
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2); // one reconnection for both files
+    expect(fake.commands).toContain("REST 200000"); // a.bin was all there: only checked again
+  });
+
+  test("put -r: the same during an upload's checks", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, dropOnFirstHash: true });
+    await expectTreeUploaded(fake);
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2);
   });
 
   test("with --quiet a tree job still names the file that failed and why (quiet keeps errors)", async () => {
