@@ -162,7 +162,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         }
         digest = await sink.digest();
         sink = null;
-        verifiedBy = await verifyUpload(verdict, (noDigest) => (noDigest ? remoteSize() : sizeAsked), algo, digest, size);
+        verifiedBy = await verifyUpload(verdict, () => sizeAsked, algo, digest, size);
         break;
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
@@ -197,18 +197,18 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
 class VerificationFailed extends ClientError {}
 
 /**
- * Compare the server's size, when it was asked (always when no digest came), then its digest with ours.
- * `sizeReply(noDigest)` gives SIZE's answer, or null when SIZE was not sent.
+ * Compare the server's size, when SIZE was sent, then its digest with ours. `sizeAsked()` is read
+ * once the verdict is in: without a digest, askDigest has asked SIZE by then.
  */
 async function verifyUpload(
   verdict: Promise<{ hex: string; via: string } | string>,
-  sizeReply: (noDigest: boolean) => Promise<number | null> | null,
+  sizeAsked: () => Promise<number | null> | null,
   algo: DigestAlgorithm,
   digest: string,
   size: number,
 ): Promise<string> {
   const remote = await verdict;
-  const there = await sizeReply(typeof remote === "string");
+  const there = await sizeAsked();
   if (there !== null && there !== size) throw new VerificationFailed(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
   if (typeof remote === "string") return remote;
   if (remote.hex !== digest) throw new VerificationFailed(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);

@@ -193,13 +193,10 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
 
     const halt: Halt = { reason: null };
     // A file tried again keeps its share of the display, and its last error if it never gets a turn.
-    const shares = new Map<PlanItem, FileProgress>();
-    const tries = new Map<PlanItem, number>();
-    const lastError = new Map<PlanItem, string>();
+    const retried = new Map<PlanItem, { share: FileProgress; tried: number; lastError: string }>();
     const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<"again" | void> => {
-      const fileProgress = shares.get(item) ?? progress.file();
-      shares.set(item, fileProgress);
-      const tried = tries.get(item) ?? 0;
+      const fileProgress = retried.get(item)?.share ?? progress.file();
+      const tried = retried.get(item)?.tried ?? 0;
       let lent = false;
       const lend = () => {
         lent = true;
@@ -230,8 +227,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         // goes back to the list (--retries times) and continues from what it left.
         if (lent && isRetryable(err) && tried < opts.retries && !halt.reason) {
           again = true;
-          tries.set(item, tried + 1);
-          lastError.set(item, message);
+          retried.set(item, { share: fileProgress, tried: tried + 1, lastError: message });
           note.warn(`${shown(item.rel)}: ${message.replace(/; [^;]*`ftpkit resume`[^;]*$/, "")}; trying it again (attempt ${tried + 1} of ${opts.retries})`);
         } else {
           reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${message}` });
@@ -249,7 +245,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     };
     const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), first, sessions, () => Session.open(r.url, sessionOpts, creds), work, note, halt);
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
-    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: lastError.has(c) ? `failed: ${lastError.get(c)}` : notStarted });
+    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: retried.has(c) ? `failed: ${retried.get(c)!.lastError}` : notStarted });
 
     for (const d of items.filter((i) => i.action === "delete")) {
       try {
