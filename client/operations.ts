@@ -4,7 +4,7 @@ import { existsSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { FileInfo } from "../protocol/listing.ts";
-import { ClientError } from "./client.ts";
+import { ClientError, type DigestAlgorithm } from "./client.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
@@ -37,7 +37,9 @@ export interface TransferResult {
   size: number;
   /** Bytes moved over the network by this run. */
   moved: number;
+  /** The local digest ("" when the file was not hashed), computed with `hash`. */
   digest: string;
+  hash: DigestAlgorithm;
   verifiedBy: string;
 }
 
@@ -202,10 +204,21 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
     await session.close();
-    return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, verifiedBy: out.verifiedBy };
+    return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy };
   } catch (err) {
+    const remote = session.resolve(url.path);
+    const isDir = err instanceof ClientError && err.code === 550 && !resuming && (await isRemoteDir(session, remote));
     session.destroy();
-    throw err;
+    throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550 }) : err;
+  }
+}
+
+/** Whether `path` is a directory (CWD succeeds): asked only to word a failed download. */
+async function isRemoteDir(session: Session, path: string): Promise<boolean> {
+  try {
+    return (await session.client.command("CWD", path)).code === 250;
+  } catch {
+    return false;
   }
 }
 
@@ -272,7 +285,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
     await session.close();
-    return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, verifiedBy: out.verifiedBy };
+    return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy };
   } catch (err) {
     session.destroy();
     throw err;

@@ -18,6 +18,7 @@ import { runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
+import { printReport, summarize, type FileReport, type JobReport } from "./report.ts";
 import { noDigestReason } from "./remote-hash.ts";
 import { excluder, planTree, type NameMatch, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 
@@ -30,24 +31,6 @@ export interface TreeRequest {
   spec: TreeSpec;
   dryRun?: boolean;
   json?: boolean;
-}
-
-export interface TreeFileReport {
-  path: string;
-  action: PlanItem["action"];
-  reason: string;
-  bytes: number;
-  digest?: string;
-  result: string;
-}
-
-export interface TreeReport {
-  files: TreeFileReport[];
-  copied: number;
-  skipped: number;
-  deleted: number;
-  failed: number;
-  bytesMoved: number;
 }
 
 /** Where a tree job reads and writes: the remote root (+ glob), the local root (+ glob). */
@@ -80,7 +63,7 @@ function roots(req: TreeRequest): Roots {
 }
 
 /** Start a tree job (or continue the pending one for the same source and destination). */
-export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promise<TreeReport> {
+export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promise<JobReport> {
   const r = roots(req);
   checkTlsFlags(r.url, opts);
   const spec: TreeSpec = { ...req.spec, ...(r.glob ? { glob: r.glob } : {}) };
@@ -110,13 +93,13 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
 }
 
 /** `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. */
-export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Promise<TreeReport> {
+export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Promise<JobReport> {
   const url = parseUrlArg(rec.url);
   const r: Roots = { url, remoteDir: url.path, local: rec.local, ...(rec.tree?.glob ? { glob: rec.tree.glob } : {}) };
   return runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree! });
 }
 
-async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<TreeReport> {
+async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<JobReport> {
   const spec = rec.tree!;
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet || req.json === true);
@@ -180,7 +163,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     const label = `${rec.direction}${recursive ? " -r" : ""} ${rec.direction === "get" ? basename(r.local) : remoteRoot}`;
     const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true), copies.length, copies.reduce((n, c) => n + c.size, 0));
     note.progress = progress;
-    const reports: TreeFileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
+    const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
 
     // Directories first (parents before children: the walk lists them in that order).
     if (rec.direction === "get") mkdirSync(r.local, { recursive: true });
@@ -265,7 +248,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (report.failed === 0) forgetJob(rec.id, dir);
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
-    if (req.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+    if (req.json) printReport(report);
     await Promise.all(sessions.map((s) => s.close()));
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``);
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`);
@@ -312,27 +295,14 @@ async function settleChecksums(s: Session, items: PlanItem[], source: TreeEntry[
   return items;
 }
 
-function planned(i: PlanItem, result: string): TreeFileReport {
+function planned(i: PlanItem, result: string): FileReport {
   return { path: i.rel, action: i.action, reason: i.reason, bytes: 0, result };
-}
-
-function summarize(files: TreeFileReport[]): TreeReport {
-  files.sort((a, b) => a.path.localeCompare(b.path));
-  const ok = (f: TreeFileReport) => !f.result.startsWith("failed");
-  return {
-    files,
-    copied: files.filter((f) => f.action === "copy" && ok(f)).length,
-    skipped: files.filter((f) => f.action === "skip").length,
-    deleted: files.filter((f) => f.action === "delete" && ok(f)).length,
-    failed: files.filter((f) => !ok(f)).length,
-    bytesMoved: files.reduce((n, f) => n + f.bytes, 0),
-  };
 }
 
 /** --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan. */
 function printPlan(items: PlanItem[], json: boolean): void {
   if (json) {
-    process.stdout.write(JSON.stringify(summarize(items.map((i) => planned(i, "planned (dry run)"))), null, 2) + "\n");
+    printReport(summarize(items.map((i) => planned(i, "planned (dry run)"))));
     return;
   }
   for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);

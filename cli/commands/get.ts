@@ -1,6 +1,7 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
-import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
+import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
+import { checkSingleFileArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { getFile } from "../../client/operations.ts";
 import { hasGlob } from "../../protocol/glob.ts";
 
@@ -26,7 +27,7 @@ export default defineCommand({
       await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
-    if (args["dry-run"]) throw new CliError(DRY_RUN_TREES_ONLY);
-    await getFile(args.url, args.local, opts);
+    checkSingleFileArgs(args);
+    await runSingleFile(args.json, "get", args.url, args.local, () => getFile(args.url, args.local, quietForJson(opts, args.json)));
   },
 });

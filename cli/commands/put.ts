@@ -1,7 +1,8 @@
 // ftpkit put LOCAL URL: upload one file, a glob ('*.csv' in the last segment) or, with -r, a tree; verified, resumable.
 import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
-import { checkArgs, clientArgs, clientOptions, CliError, DRY_RUN_TREES_ONLY, treeArgs, treeSpec } from "../args.ts";
+import { checkArgs, clientArgs, clientOptions, treeArgs, treeSpec } from "../args.ts";
+import { checkSingleFileArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { putFile } from "../../client/operations.ts";
 import { hasGlob } from "../../protocol/glob.ts";
 
@@ -24,7 +25,7 @@ export default defineCommand({
       await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
-    if (args["dry-run"]) throw new CliError(DRY_RUN_TREES_ONLY);
-    await putFile(args.local, args.url, opts);
+    checkSingleFileArgs(args);
+    await runSingleFile(args.json, "put", args.url, args.local, () => putFile(args.local, args.url, quietForJson(opts, args.json)));
   },
 });

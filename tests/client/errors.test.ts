@@ -62,6 +62,9 @@ describe("clear errors and non-zero exits", () => {
     { name: "an unknown flag (a typo)", args: () => ["get", peer.url("/exists.txt"), "--limit-rat", "1M"], message: /unknown option --limit-rat/ },
     { name: "an unknown short flag", args: () => ["put", "-x", "local.txt", peer.url("/up.bin")], message: /unknown option -x/ },
     { name: "an extra argument", args: () => ["ls", peer.url("/"), "extra"], message: /unexpected argument "extra"/ },
+    { name: "get of a remote directory without -r", args: () => ["get", peer.url("/a-dir"), "out"], message: /\/a-dir is a directory: fetch it with get -r$/ },
+    { name: "--exclude for a single file", args: () => ["get", peer.url("/exists.txt"), "--exclude", "*.txt"], message: /--exclude filters tree jobs/ },
+    { name: "a bad --parallel for a single file", args: () => ["get", peer.url("/exists.txt"), "--parallel", "0"], message: /--parallel must be a whole number from 1 to 64/ },
     { name: "--dry-run for a single file", args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
   ];
   for (const c of cases) {

@@ -66,6 +66,35 @@ describe("against ftpkit serve", () => {
     expect(text.stdout).toMatch(/^-r\S* +1234 \w{3} [ \d]\d .* listed\.bin\n$/);
   });
 
+  test("a single get and put with --json print a one-file report: on success with nothing on stderr, on failure beside the error", async () => {
+    const data = randomFile(join(fast.home, "j.bin"), 4321);
+    const g = await runFtpkit(["get", fast.url("/j.bin"), "j-copy.bin", "--json"], { cwd: work });
+    expect(g.code).toBe(0);
+    expect(g.stderr).toBe("");
+    expect(JSON.parse(g.stdout)).toEqual({
+      files: [{ path: join(work, "j-copy.bin"), url: fast.url("/j.bin", { password: false }), action: "copy", reason: "requested", bytes: 4321, digest: `sha256:${digest(data)}`, result: "verified by HASH" }],
+      copied: 1,
+      skipped: 0,
+      deleted: 0,
+      failed: 0,
+      bytesMoved: 4321,
+    });
+    const p = await runFtpkit(["put", "j-copy.bin", fast.url("/j-up/"), "--json", "--hash", "md5"], { cwd: work });
+    expect(p.code).toBe(1); // j-up/ does not exist: the report says why, and so does stderr
+    const failed = JSON.parse(p.stdout);
+    expect(failed).toMatchObject({ copied: 0, failed: 1, bytesMoved: 0 });
+    expect(failed.files).toHaveLength(1);
+    expect(failed.files[0]).toMatchObject({ path: join(work, "j-copy.bin"), action: "copy", bytes: 0 });
+    expect(failed.files[0].url).toEndWith("/j-up/j-copy.bin");
+    expect(failed.files[0].result).toMatch(/^failed: STOR \/j-up\/j-copy\.bin: .*550/);
+    expect(p.stderr.trim().split("\n")).toHaveLength(1);
+    mkdirSync(join(fast.home, "j-up"));
+    const ok = await runFtpkit(["put", "j-copy.bin", fast.url("/j-up/"), "--json", "--hash", "md5"], { cwd: work });
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).files[0]).toMatchObject({ bytes: 4321, digest: `md5:${digest(data, "md5")}`, result: "verified by HASH" });
+    expect(readFileSync(join(fast.home, "j-up", "j-copy.bin"))).toEqual(data);
+  });
+
   for (const hash of ["sha256", "crc32"] as const) {
     test(`a killed get resumes after a ranged HASH (${hash}) of the partial file`, async () => {
       const cwd = tempDir("ftpkit-serve-resume-");

@@ -1,0 +1,60 @@
+// What `get` and `put` do for one file besides the transfer: refuse the flags that only plan or filter
+// tree jobs, and with --json print the same report a tree job prints (one entry), on success and on
+// failure alike, so a script reads every job's outcome the same way.
+import { resolve } from "node:path";
+import { CliError, DRY_RUN_TREES_ONLY, treeSpec } from "./args.ts";
+import { printReport, summarize } from "../client/report.ts";
+import { displayUrl, parseUrlArg } from "../client/session.ts";
+import { downloadTarget, uploadTarget, type TransferResult } from "../client/operations.ts";
+
+interface SingleFileArgs {
+  parallel?: string;
+  exclude?: string | string[];
+  "dry-run"?: boolean;
+  json?: boolean;
+}
+
+/** Check a single file's flags; --parallel is still validated (a typo is an error wherever it is). */
+export function checkSingleFileArgs(args: SingleFileArgs): void {
+  const { exclude } = treeSpec(args);
+  if (args["dry-run"]) throw new CliError(DRY_RUN_TREES_ONLY);
+  if (exclude.length > 0) throw new CliError("--exclude filters tree jobs (-r, a glob, sync); a single file has nothing to filter");
+}
+
+/** With --json stdout carries the report and stderr only errors, as in a tree job. */
+export function quietForJson<T extends { quiet: boolean }>(opts: T, json: boolean | undefined): T {
+  return json ? { ...opts, quiet: true } : opts;
+}
+
+/**
+ * Run one file's transfer; with `json`, print its report (the error, if it failed, is still thrown:
+ * the exit status and the message on stderr stay what they are without --json).
+ */
+export async function runSingleFile(json: boolean | undefined, direction: "get" | "put", urlText: string, localArg: string | undefined, job: () => Promise<TransferResult>): Promise<void> {
+  if (!json) {
+    await job();
+    return;
+  }
+  let result: TransferResult;
+  try {
+    result = await job();
+  } catch (err) {
+    const where = describe(direction, urlText, localArg);
+    if (where) printReport(summarize([{ ...where, action: "copy", reason: "requested", bytes: 0, result: `failed: ${(err as Error).message}` }]));
+    throw err;
+  }
+  const { local, url, moved, digest, hash, verifiedBy } = result;
+  printReport(summarize([{ path: local, url, action: "copy", reason: "requested", bytes: moved, ...(digest ? { digest: `${hash}:${digest}` } : {}), result: verifiedBy }]));
+}
+
+/** The local path and the URL (without its password) of a job that failed; null when the URL itself is bad. */
+function describe(direction: "get" | "put", urlText: string, localArg: string | undefined): { path: string; url: string } | null {
+  try {
+    const url = parseUrlArg(urlText);
+    if (direction === "get") return { path: downloadTarget(url, localArg), url: displayUrl(url) };
+    const local = resolve(localArg ?? "");
+    return { path: local, url: displayUrl({ ...url, path: uploadTarget(url, local) }) };
+  } catch {
+    return null;
+  }
+}
