@@ -23,14 +23,26 @@ function decode(part: string, what: string): string {
   }
 }
 
+/**
+ * A URL as an error message may quote it: the password (user:PASSWORD@, up to the last "@", since a
+ * malformed URL may hold an unescaped one) becomes "***", so it never lands in a terminal or CI log.
+ */
+export function withoutPassword(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, "$1***@");
+}
+
 /** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */
 export function parseFtpUrl(text: string): FtpUrl {
   const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/.exec(text);
-  if (!m) throw new ParseError(`invalid FTP URL "${text}" (expected ftp://[user[:password]@]host[:port]/path)`);
+  if (!m) {
+    const authority = text.replace(/^[^:]*:\/\//, "").split("/")[0]!;
+    const hint = (authority.split("@").length > 2 ? '; write an "@" in a user or password as %40' : "") + (text.includes("#") ? '; write a "#" in a name as %23' : "");
+    throw new ParseError(`invalid FTP URL "${withoutPassword(text)}" (expected ftp://[user[:password]@]host[:port]/path${hint})`);
+  }
   const [, scheme, userinfo, rawHost, rawPort, rawPath] = m;
   const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
   const port = rawPort ? Number(rawPort) : scheme === "ftps" ? 990 : 21;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port in URL "${text}"`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port in URL "${withoutPassword(text)}"`);
   // The "/" after host:port only separates; what follows is relative to the login directory.
   const url: FtpUrl = { secure: scheme === "ftps" ? "implicit" : "none", host, port, path: decode((rawPath ?? "/").slice(1), "path") };
   if (url.path.includes("\0") || /[\r\n]/.test(url.path)) throw new ParseError("URL path contains control characters");

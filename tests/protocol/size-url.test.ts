@@ -101,4 +101,32 @@ describe("URLs", () => {
       expect(() => parseFtpUrl(text)).toThrow(ParseError);
     });
   }
+
+  const leaky = [
+    ["ftp://alice:s3cret@h/a#b", "ftp://alice:***@h/a#b"], // an unescaped "#"
+    ["ftp://alice:p@ssw0rd@h:99999/", "ftp://alice:***@h:99999/"], // an unescaped "@" in the password
+    ["ftp://alice:s3cret@h:x/", "ftp://alice:***@h:x/"],
+  ] as const;
+  for (const [text, shown] of leaky) {
+    test(`the error for a bad URL with a password quotes it as ${shown}`, () => {
+      let message = "";
+      try {
+        parseFtpUrl(text);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toContain(`"${shown}"`);
+      expect(message).not.toMatch(/s3cret|w0rd/);
+    });
+  }
+
+  test('an unescaped "@" in a password gets a hint to write it as %40', () => {
+    expect(() => parseFtpUrl("ftp://alice:p@ss@h/")).toThrow(/write an "@" in a user or password as %40/);
+    expect(parseFtpUrl("ftp://alice:p%40ss@h/").password).toBe("p@ss");
+  });
+
+  test('a "#" in a path gets a hint to write it as %23', () => {
+    expect(() => parseFtpUrl("ftp://h/a#b.txt")).toThrow(/write a "#" in a name as %23/);
+    expect(parseFtpUrl("ftp://h/a%23b.txt").path).toBe("a#b.txt");
+  });
 });
