@@ -215,6 +215,6 @@ export class TreeProgress extends Display {
   /** "get -r dir: 1000 files, 97.7 MiB moved in 3.2 s (30.5 MiB/s); 1000 copied (…)". */
   protected summary(elapsed: number, extra: string): string {
     const rate = elapsed > 0 ? this.moved / elapsed : 0;
-    return `${this.label}: ${this.filesDone} files, ${formatSize(this.moved)} moved in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `; ${extra}` : ""}`;
+    return `${this.label}: ${this.filesDone} file${this.filesDone === 1 ? "" : "s"}, ${formatSize(this.moved)} moved in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `; ${extra}` : ""}`;
   }
 }
