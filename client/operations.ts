@@ -24,6 +24,7 @@ import {
 } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { listDir, listPath } from "./listing.ts";
+import { remoteDirExists } from "./tree-plan.ts";
 import { compileGlob, hasGlob } from "../protocol/glob.ts";
 import { checkWritableDir, downloadFile, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
@@ -207,18 +208,9 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy };
   } catch (err) {
     const remote = session.resolve(url.path);
-    const isDir = err instanceof ClientError && err.code === 550 && !resuming && (await isRemoteDir(session, remote));
+    const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
     session.destroy();
     throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550 }) : err;
-  }
-}
-
-/** Whether `path` is a directory (CWD succeeds): asked only to word a failed download. */
-async function isRemoteDir(session: Session, path: string): Promise<boolean> {
-  try {
-    return (await session.client.command("CWD", path)).code === 250;
-  } catch {
-    return false;
   }
 }
 
