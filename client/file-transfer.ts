@@ -153,31 +153,11 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // Only when bytes must go: ext4 flushes a file truncated to 0 when it is closed (auto_da_alloc),
     // which cost 0.2–0.25 s at the end of every 1 GiB download.
     if (partSize !== offset) ftruncateSync(fd, offset);
-    const limiter = ctx.opts.rate > 0 ? new TokenBucket(ctx.opts.rate) : undefined;
-    let attempt = 0;
-    for (;;) {
-      progress.start(offset, size);
-      const client = session.client;
-      try {
-        const n = await download(client, path, offset, {
-          sink,
-          limiter,
-          stallMs: ctx.opts.stallMs,
-          limit: size === null ? undefined : size - offset,
-          onProgress: (m) => progress.update(m),
-        });
-        offset += n;
-        if (size !== null && offset < size) throw new TransferInterrupted(`the transfer ended early at ${offset} of ${size} bytes`, 0);
-        break;
-      } catch (err) {
-        if (err instanceof TransferInterrupted) offset += err.moved;
-        attempt++;
-        if (attempt > ctx.opts.retries || !(await worthRetrying(client, err))) throw err;
-        note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
-        ftruncateSync(fd, offset); // the file and the running hash stay in lockstep
-        attempt = await session.reconnect(attempt, note, client);
-      }
-    }
+    const fileFd = fd;
+    offset = await retrieve(session, path, offset, size, sink, ctx, (reached, retrying) => {
+      offset = reached; // what the error reports as kept, also when no retry follows
+      if (retrying) ftruncateSync(fileFd, reached); // the file and the running hash stay in lockstep
+    });
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
     // job, with the next file's start (controlFree).
     const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, () => size, note);
@@ -231,6 +211,48 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, run \`ftpkit resume\` to continue`, { retryable: true });
     }
     throw err;
+  }
+}
+
+/**
+ * RETR `path` into `sink` from `offset` to its end (`size`, when known), reconnecting and continuing
+ * with REST after a drop, --retries times; returns the offset reached. `atDrop(offset, retrying)`
+ * runs after each failure, with every byte before `offset` in the sink; then a retry follows or not.
+ */
+export async function retrieve(
+  session: Session,
+  path: string,
+  offset: number,
+  size: number | null,
+  sink: ChunkSink,
+  ctx: Pick<FileContext, "opts" | "note" | "progress">,
+  atDrop: (offset: number, retrying: boolean) => void = () => {},
+): Promise<number> {
+  const limiter = ctx.opts.rate > 0 ? new TokenBucket(ctx.opts.rate) : undefined;
+  let attempt = 0;
+  for (;;) {
+    ctx.progress.start(offset, size);
+    const client = session.client;
+    try {
+      const n = await download(client, path, offset, {
+        sink,
+        limiter,
+        stallMs: ctx.opts.stallMs,
+        limit: size === null ? undefined : size - offset,
+        onProgress: (m) => ctx.progress.update(m),
+      });
+      offset += n;
+      if (size !== null && offset < size) throw new TransferInterrupted(`the transfer ended early at ${offset} of ${size} bytes`, 0);
+      return offset;
+    } catch (err) {
+      if (err instanceof TransferInterrupted) offset += err.moved;
+      attempt++;
+      const retrying = attempt <= ctx.opts.retries && (await worthRetrying(client, err));
+      atDrop(offset, retrying);
+      if (!retrying) throw err;
+      ctx.note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
+      attempt = await session.reconnect(attempt, ctx.note, client);
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // Upload one file, verified (the upload half of file-transfer.ts): the remote state before the first
 // byte, REST+STOR (or APPE) to continue after a drop, then SIZE and the server's digest compared.
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
-import { ClientError } from "./client.ts";
+import { ClientError, type FtpClient } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Session } from "./session.ts";
 import { TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
@@ -148,13 +148,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         }
         offset += n;
         // The checks go out together (the digest, MFMT); once they are on the wire a tree job's next
-        // file starts behind them on this connection (replies keep order). SIZE only where no digest
-        // is expected: a file of another size has another digest, and a tree of 1,000 files spared
-        // the server 1,000 commands. A server that lists HASH but gives no digest is asked SIZE then.
-        let sizeAsked: Promise<number | null> | null = ctx.verify && client.hasHash() ? null : client.size(path).catch(() => null);
-        const remoteSize = () => (sizeAsked ??= client.size(path).catch(() => null));
-        const verdict = askDigest(client, path, algo, ctx.verify, remoteSize, note);
-        verdict.catch(() => {}); // awaited below unless an earlier step fails
+        // file starts behind them on this connection (replies keep order).
+        const checked = askUploadChecks(client, path, algo, ctx.verify, note);
         mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
         if (ctx.controlFree) {
           lent = true;
@@ -162,7 +157,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         }
         digest = await sink.digest();
         sink = null;
-        verifiedBy = await verifyUpload(verdict, () => sizeAsked, algo, digest, size);
+        verifiedBy = await checked(digest, size);
         break;
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
@@ -191,6 +186,19 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     }
     throw err;
   }
+}
+
+/**
+ * Send an upload's checks at once and return the function that compares their answers with our
+ * digest and size. SIZE goes out only where no digest is expected: a file of another size has another
+ * digest, and a tree of 1,000 files spared the server 1,000 commands. A server that lists HASH but
+ * gives no digest is asked SIZE then.
+ */
+export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { info(msg: string): void }): (digest: string, size: number) => Promise<string> {
+  let sizeAsked: Promise<number | null> | null = verify && client.hasHash() ? null : client.size(path).catch(() => null);
+  const verdict = askDigest(client, path, algo, verify, () => (sizeAsked ??= client.size(path).catch(() => null)), note);
+  verdict.catch(() => {}); // awaited by the returned function unless an earlier step fails
+  return (digest, size) => verifyUpload(verdict, () => sizeAsked, algo, digest, size);
 }
 
 /** The server's copy differs from the local file: not resumable, not worth a retry. */

@@ -60,10 +60,10 @@ function writeAll(fd: number, chunk: Uint8Array, pos: number): void {
 }
 
 class InlineSink implements ChunkSink {
-  private readonly h;
+  protected readonly h;
   constructor(
     algo: DigestAlgorithm | null,
-    private readonly fd: number,
+    protected readonly fd: number,
   ) {
     this.h = algo ? createHasher(HASH_NAMES[algo].hash) : null;
   }
@@ -83,6 +83,31 @@ class InlineSink implements ChunkSink {
     return this.h?.hex() ?? "";
   }
   dispose(): void {}
+}
+
+/**
+ * A download to a stream (standard output) or an upload from one (standard input, fd -1): written in
+ * order wherever the stream stands (a pipe has no positions, and a file the shell opened may not
+ * start at 0), hashed inline (there is no file to read back), never resumed (no prefix).
+ */
+export class StreamSink extends InlineSink {
+  override put(chunk: Uint8Array): void {
+    let off = 0;
+    while (off < chunk.length) {
+      try {
+        off += writeSync(this.fd, chunk, off, chunk.length - off);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        // A descriptor the parent made non-blocking: wait for the reader rather than fail.
+        if (code === "EAGAIN") Bun.sleepSync(1);
+        else throw new ClientError(`cannot write to standard output: ${code === "EPIPE" ? "the reader closed it (broken pipe)" : (err as Error).message}`);
+      }
+    }
+    this.h?.update(chunk);
+  }
+  override prefix(): Promise<string> {
+    return Promise.reject(new ClientError("a stream cannot be resumed"));
+  }
 }
 
 let thread: Worker | null = null;

@@ -186,8 +186,7 @@ const uploadBuffers = new BufferPool(CHUNK, 16);
 
 /**
  * Upload bytes [offset, size) of `fd` with `verb` ("STOR" after REST offset, or "APPE"); returns the
- * bytes sent. Reads with readSync at explicit positions; every write is awaited until the kernel
- * took all of it, then the connection is shut down (never end()).
+ * bytes sent. Reads with readSync at explicit positions into one reused buffer.
  */
 export async function upload(
   client: FtpClient,
@@ -198,6 +197,51 @@ export async function upload(
   verb: "STOR" | "APPE",
   opts: PumpOptions,
 ): Promise<number> {
+  const buf = uploadBuffers.take();
+  let pos = offset;
+  try {
+    return await send(client, path, verb, offset, opts, () => {
+      if (pos >= size) return null;
+      const n = readSync(fd, buf, 0, Math.min(CHUNK, size - pos), pos);
+      if (n <= 0) throw new ClientError("the local file shrank during the upload");
+      pos += n;
+      return n === buf.length ? buf : buf.subarray(0, n);
+    });
+  } finally {
+    uploadBuffers.give(buf); // every write was awaited: the kernel holds its own copy of each byte
+  }
+}
+
+/** STOR what `stream` yields (standard input) from its first byte; returns the bytes sent. */
+export async function uploadStream(client: FtpClient, path: string, stream: ReadableStream<Uint8Array>, opts: PumpOptions): Promise<number> {
+  const reader = stream.getReader();
+  try {
+    return await send(client, path, "STOR", 0, opts, async () => {
+      try {
+        const r = await reader.read();
+        return r.done ? null : r.value;
+      } catch (err) {
+        throw new ClientError(`cannot read standard input: ${(err as Error).message}`);
+      }
+    });
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Send the chunks `next` gives (null: the end) with `verb`, the file's bytes from `offset` on. Each
+ * write is awaited until the kernel took all of it (so `next` may reuse its buffer), then the
+ * connection is shut down (never end()) and the final reply read.
+ */
+async function send(
+  client: FtpClient,
+  path: string,
+  verb: "STOR" | "APPE",
+  offset: number,
+  opts: PumpOptions,
+  next: () => Uint8Array | null | Promise<Uint8Array | null>,
+): Promise<number> {
   const t = await client.transfer(verb, path, { rest: verb === "STOR" ? offset : 0 });
   let pos = offset;
   let moved = 0;
@@ -207,14 +251,9 @@ export async function upload(
     stalled = true;
     t.conn.destroy();
   });
-  const buf = uploadBuffers.take();
   try {
-    while (pos < size) {
-      const want = Math.min(CHUNK, size - pos);
-      // One buffer for every chunk: write() resolves only once the kernel took (copied) all of it.
-      const n = readSync(fd, buf, 0, want, pos);
-      if (n <= 0) throw new ClientError("the local file shrank during the upload");
-      const view = n === buf.length ? buf : buf.subarray(0, n);
+    for (let view = await next(); view !== null; view = await next()) {
+      const n = view.length;
       const wait = opts.limiter?.take(n) ?? 0;
       if (wait > 0) await Bun.sleep(wait);
       await t.conn.write(view);
@@ -229,8 +268,6 @@ export async function upload(
     if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
-  } finally {
-    uploadBuffers.give(buf); // every write was awaited: the kernel holds its own copy of each byte
   }
   unwatch();
   t.conn.shutdown();

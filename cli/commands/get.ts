@@ -1,7 +1,8 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
-import { checkSingleFileArgs, quietForJson, runSingleFile } from "../single-file.ts";
+import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
+import { getToStdout, STDIO } from "../../client/stdio-transfer.ts";
 import { getFile } from "../../client/operations.ts";
 import { hasGlob } from "../../protocol/glob.ts";
 
@@ -9,7 +10,7 @@ export default defineCommand({
   meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory)" },
   args: {
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path (//path for an absolute one), or ftps:// (implicit TLS); *, ? and [...] in the last segment", valueHint: "URL" },
-    local: { type: "positional", required: false, description: "Local file or directory (default: the remote name)", valueHint: "LOCAL" },
+    local: { type: "positional", required: false, description: "Local file or directory (default: the remote name); - for standard output", valueHint: "LOCAL" },
     recursive: { type: "boolean", alias: "r", description: "Download a directory tree (its contents go into LOCAL, default ./NAME)" },
     segments: { type: "string", description: "Download one big file over N connections, each its own byte range (REST+RETR), then verify it whole", valueHint: "N" },
     ...clientArgs,
@@ -22,7 +23,14 @@ export default defineCommand({
     if (!Number.isInteger(segments) || segments < 1 || segments > 32) throw new CliError("--segments must be a whole number from 1 to 32");
     const opts = { ...clientOptions(args), segments };
     const last = args.url.replace(/\/+$/, "").split("/").pop() ?? "";
-    if (args.recursive || hasGlob(last)) {
+    const tree = args.recursive === true || hasGlob(last);
+    if (args.local === STDIO) {
+      checkStdioArgs(args, "standard output", tree);
+      checkSingleFileArgs(args);
+      await getToStdout(args.url, opts);
+      return;
+    }
+    if (tree) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
       await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;

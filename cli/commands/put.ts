@@ -2,14 +2,15 @@
 import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, treeArgs, treeSpec } from "../args.ts";
-import { checkSingleFileArgs, quietForJson, runSingleFile } from "../single-file.ts";
+import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
+import { putFromStdin, STDIO } from "../../client/stdio-transfer.ts";
 import { putFile } from "../../client/operations.ts";
 import { hasGlob } from "../../protocol/glob.ts";
 
 export default defineCommand({
   meta: { name: "put", description: "Upload a file, a glob or (-r) a directory (a URL ending in / keeps the local name)" },
   args: {
-    local: { type: "positional", required: true, description: "Local file, directory (-r), or a quoted glob ('out/*.csv')", valueHint: "LOCAL" },
+    local: { type: "positional", required: true, description: "Local file, directory (-r), or a quoted glob ('out/*.csv'); - for standard input", valueHint: "LOCAL" },
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path (relative to the login directory), or ftps:// (implicit TLS)", valueHint: "URL" },
     recursive: { type: "boolean", alias: "r", description: "Upload a directory tree (its contents go into the URL's directory, created if missing)" },
     ...clientArgs,
@@ -20,7 +21,14 @@ export default defineCommand({
     checkArgs(rawArgs, cmd.args, args._);
     const opts = clientOptions(args);
     const last = args.local.replace(/\/+$/, "").split("/").pop() ?? "";
-    if (args.recursive || (hasGlob(last) && !existsSync(args.local))) {
+    const tree = args.recursive === true || (hasGlob(last) && !existsSync(args.local));
+    if (args.local === STDIO) {
+      checkStdioArgs(args, "standard input", tree);
+      checkSingleFileArgs(args);
+      await putFromStdin(args.url, opts);
+      return;
+    }
+    if (tree) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
       await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;

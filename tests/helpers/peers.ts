@@ -84,25 +84,27 @@ export async function startPyftpd(opts: { root?: string; rate?: number; noMlsd?:
 export interface RunResult {
   code: number;
   stdout: string;
+  /** stdout as bytes (a file streamed with "-"). */
+  out: Uint8Array;
   stderr: string;
 }
 
 /** Run `bun cli/ftpkit.ts ARGS` to completion (killed after `timeoutMs`). */
 export async function runFtpkit(
   args: string[],
-  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number } = { cwd: REPO },
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number; stdin?: Uint8Array } = { cwd: REPO },
 ): Promise<RunResult> {
   const proc = Bun.spawn(["bun", FTPKIT, ...args], {
     cwd: opts.cwd,
     env: { ...cleanEnv(), ...opts.env, NO_COLOR: "1" },
-    stdin: "ignore",
+    stdin: opts.stdin ?? "ignore",
     stdout: "pipe",
     stderr: "pipe",
   });
   const timer = setTimeout(() => proc.kill(9), opts.timeoutMs ?? 30_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, stderr, code] = await Promise.all([new Response(proc.stdout).bytes(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
-  return { code, stdout, stderr };
+  return { code, stdout: new TextDecoder().decode(out), out, stderr };
 }
 
 /** Spawn the CLI without waiting (for kill -9 tests). */

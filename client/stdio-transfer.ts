@@ -1,0 +1,93 @@
+// `get URL -` and `put - URL`: one file streamed to standard output or from standard input, as curl
+// -o -, wget -O - and lftp's cat do. It is hashed as it streams and compared with the server's digest
+// once the last byte went through, so a mismatch still ends with exit 1 (the bytes are out already:
+// as with `curl … | sha256sum -c`). No part file, no journal, no resume: a pipe cannot be read twice.
+// A download that drops continues at the byte it reached (REST), since every byte before it is
+// already written out; an upload cannot go back for bytes it read.
+import { basename } from "node:path";
+import { ClientError } from "./client.ts";
+import { Progress, progressMode } from "./progress.ts";
+import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
+import { askDigest, remoteState, retrieve } from "./file-transfer.ts";
+import { askUploadChecks } from "./file-upload.ts";
+import { StreamSink } from "./hasher.ts";
+import { TokenBucket, TransferInterrupted, uploadStream } from "./transfer.ts";
+import { remoteDirExists } from "./tree-plan.ts";
+import type { TransferResult } from "./operations.ts";
+
+/** The argument that names standard output (get) or standard input (put). */
+export const STDIO = "-";
+
+/** `ftpkit get URL -`: the remote file to standard output. */
+export async function getToStdout(urlText: string, opts: TransferOptions): Promise<TransferResult> {
+  const url = parseUrlArg(urlText);
+  checkTlsFlags(url, opts);
+  if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`);
+  const note = new Notifier(opts.quiet);
+  const session = await Session.open(url, opts, new Credentials(url));
+  const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
+  note.progress = progress;
+  const path = session.resolve(url.path);
+  try {
+    const { size, missing } = await remoteState(session.client, path);
+    if (missing) {
+      if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550 });
+      throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
+    }
+    const sink = new StreamSink(opts.verify ? opts.hash : null, 1);
+    const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
+    const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
+    const digest = await sink.digest();
+    if (size !== null && reached !== size) throw new ClientError(`size mismatch: wrote ${reached} bytes to standard output, the server reports ${size}`);
+    if (typeof verdict !== "string" && verdict.hex !== digest) {
+      throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to standard output, the server reports ${verdict.hex}`);
+    }
+    const verifiedBy = typeof verdict === "string" ? verdict : `verified by ${verdict.via}`;
+    progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
+    await session.close();
+    return { local: STDIO, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy };
+  } catch (err) {
+    progress.clear();
+    session.destroy();
+    throw err;
+  }
+}
+
+/** `ftpkit put - URL`: standard input to the remote file the URL names. */
+export async function putFromStdin(urlText: string, opts: TransferOptions): Promise<TransferResult> {
+  const url = parseUrlArg(urlText);
+  checkTlsFlags(url, opts);
+  if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError("put - needs a file name at the end of the URL (standard input has none)");
+  const note = new Notifier(opts.quiet);
+  const session = await Session.open(url, opts, new Credentials(url));
+  const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
+  note.progress = progress;
+  const path = session.resolve(url.path);
+  const client = session.client;
+  try {
+    const sink = new StreamSink(opts.verify ? opts.hash : null, -1);
+    progress.start(0, null);
+    let sent: number;
+    try {
+      sent = await uploadStream(client, path, Bun.stdin.stream(), {
+        sink,
+        limiter: opts.rate > 0 ? new TokenBucket(opts.rate) : undefined,
+        stallMs: opts.stallMs,
+        onProgress: (m) => progress.update(m),
+      });
+    } catch (err) {
+      if (err instanceof TransferInterrupted) throw new ClientError(`${err.message}; standard input cannot be read again, so run the command again`);
+      throw err;
+    }
+    const checked = askUploadChecks(client, path, opts.hash, opts.verify, note);
+    const digest = await sink.digest();
+    const verifiedBy = await checked(digest, sent);
+    progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
+    await session.close();
+    return { local: STDIO, url: displayUrl(url), size: sent, moved: sent, digest, hash: opts.hash, verifiedBy };
+  } catch (err) {
+    progress.clear();
+    session.destroy();
+    throw err;
+  }
+}

@@ -1,0 +1,129 @@
+// `get URL -` and `put - URL`: a file streamed to standard output or from standard input, verified.
+import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { digest, randomFile, removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
+import { startFakeServer, type FakeServer } from "./fake-server.ts";
+
+setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
+
+const HASH_FEAT = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"];
+const payload = () => Buffer.from(crypto.getRandomValues(new Uint8Array(200_000)));
+
+let server: FtpkitPeer;
+let work: string;
+let fake: FakeServer | null = null;
+
+beforeAll(async () => {
+  server = await startFtpkitServer();
+  work = tempDir();
+  mkdirSync(join(server.home, "sub"));
+});
+
+afterAll(async () => {
+  await server.stop();
+  removeDir(work);
+});
+
+afterEach(() => {
+  fake?.stop();
+  fake = null;
+});
+
+/** Nothing of a file job is left in the working directory: no file named "-", no part file, no journal. */
+function nothingLeft(): void {
+  expect(readdirSync(work).filter((n) => n === "-" || n.endsWith(".ftpkit-part") || n === ".ftpkit")).toEqual([]);
+}
+
+describe("against ftpkit serve", () => {
+  test("get URL - writes the file to stdout, verified by HASH, and leaves no file behind", async () => {
+    const data = randomFile(join(server.home, "out.bin"), 3_000_000);
+    const r = await runFtpkit(["get", server.url("/out.bin"), "-"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(digest(r.out)).toBe(digest(data));
+    expect(r.out.length).toBe(data.length);
+    expect(r.stderr).toContain(`sha256 ${digest(data)} (verified by HASH)`);
+    nothingLeft();
+  });
+
+  test("put - URL uploads standard input, verified by HASH (md5)", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(1_500_000)));
+    const r = await runFtpkit(["put", "-", server.url("/from-stdin.bin"), "--hash", "md5"], { cwd: work, stdin: data });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`md5 ${digest(data, "md5")} (verified by HASH)`);
+    expect(digest(readFileSync(join(server.home, "from-stdin.bin")))).toBe(digest(data));
+    nothingLeft();
+  });
+
+  test("put - of empty standard input creates an empty file", async () => {
+    const r = await runFtpkit(["put", "-", server.url("/empty.bin")], { cwd: work, stdin: new Uint8Array(0) });
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(server.home, "empty.bin")).length).toBe(0);
+  });
+
+  test("get URL - into a reader that stops early ends with exit 1 and says the pipe broke", async () => {
+    randomFile(join(server.home, "long.bin"), 8_000_000);
+    const proc = Bun.spawn(["bash", "-c", `bun "$0" get "$1" - | head -c 1000 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, join(import.meta.dir, "../../cli/ftpkit.ts"), server.url("/long.bin")], {
+      cwd: work,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill(9), 30_000);
+    const stderr = await new Response(proc.stderr).text();
+    await proc.exited;
+    clearTimeout(timer);
+    expect(stderr).toContain("cannot write to standard output: the reader closed it (broken pipe)");
+    expect(stderr).toContain("exit=1");
+  });
+});
+
+describe("against a server that drops or corrupts", () => {
+  test("get URL - continues after a dropped connection from the byte it reached (REST)", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, dropRetrAfter: 70_000 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "-"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(digest(r.out)).toBe(digest(data));
+    expect(fake.commands).toContain("REST 70000");
+    expect(r.stderr).toContain("reconnecting (attempt 1 of 3)");
+    expect(r.stderr).toContain("(verified by HASH)");
+  });
+
+  test("get URL - of corrupted bytes ends with exit 1 and a digest mismatch", async () => {
+    fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT, flipByteAt: 12_345 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "-"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sha256 mismatch: wrote [0-9a-f]{64} to standard output, the server reports [0-9a-f]{64}/);
+  });
+
+  test("put - whose connection drops fails at once: standard input cannot be read again", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 60_000 });
+    const r = await runFtpkit(["put", "-", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`], { cwd: work, stdin: payload() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("standard input cannot be read again, so run the command again");
+    expect(fake.commands.filter((c) => c.startsWith("STOR"))).toHaveLength(1);
+    nothingLeft();
+  });
+});
+
+describe("flags that cannot go with a stream", () => {
+  const cases: { name: string; args: () => string[]; message: RegExp }[] = [
+    { name: "get -r to stdout", args: () => ["get", "-r", server.url("/"), "-"], message: /"-" \(standard output\) carries one file/ },
+    { name: "a glob to stdout", args: () => ["get", server.url("/*.bin"), "-"], message: /"-" \(standard output\) carries one file/ },
+    { name: "--json with stdout", args: () => ["get", server.url("/out.bin"), "-", "--json"], message: /--json prints on standard output/ },
+    { name: "--segments with stdout", args: () => ["get", server.url("/out.bin"), "-", "--segments", "4"], message: /--segments writes a file at several places/ },
+    { name: "put - to a directory URL", args: () => ["put", "-", server.url("/")], message: /put - needs a file name at the end of the URL/ },
+    { name: "get - of a directory", args: () => ["get", server.url("/sub"), "-"], message: /\/sub is a directory/ },
+  ];
+  for (const c of cases) {
+    test(`refuses ${c.name}`, async () => {
+      const r = await runFtpkit(c.args(), { cwd: work, stdin: new Uint8Array(0) });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(c.message);
+      nothingLeft();
+    });
+  }
+});
