@@ -20,7 +20,7 @@ import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
 import { printReport, summarize, type FileReport, type JobReport } from "./report.ts";
 import { noDigestReason } from "./remote-hash.ts";
-import { excluder, planTree, type NameMatch, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+import { excluder, makeRemoteDirs, planTree, type NameMatch, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -167,7 +167,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
 
     // Directories first (parents before children: the walk lists them in that order).
     if (rec.direction === "get") mkdirSync(r.local, { recursive: true });
-    else if (!remoteExists) await first.client.mkdir(remoteRoot);
+    else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
     for (const d of items.filter((i) => i.action === "mkdir")) {
       if (rec.direction === "get") mkdirSync(join(r.local, d.rel), { recursive: true });
       else await first.client.mkdir(joinRemote(remoteRoot, d.rel));

@@ -139,6 +139,25 @@ export async function remoteDirExists(client: FtpClient, path: string): Promise<
 }
 
 /**
+ * MKD `path` and, like `mkdir -p`, any missing directory above it (the local side of a tree job is
+ * created the same way). A refusal where the parent exists (no permission) is reported as it is.
+ */
+export async function makeRemoteDirs(client: FtpClient, path: string): Promise<void> {
+  try {
+    await client.mkdir(path);
+  } catch (err) {
+    if (!(err instanceof ClientError) || (err.code ?? 0) < 500) throw err;
+    if (await remoteDirExists(client, path)) return;
+    const clean = path.replace(/\/+$/, "");
+    const slash = clean.lastIndexOf("/");
+    const parent = slash > 0 ? clean.slice(0, slash) : null;
+    if (parent === null || (await remoteDirExists(client, parent))) throw err;
+    await makeRemoteDirs(client, parent);
+    await client.mkdir(path);
+  }
+}
+
+/**
  * List a local tree below `root`. A symbolic link to a file counts as that file; one to a directory
  * is not followed, and a name FTP cannot carry is left out (`onSkip` hears of both). Following
  * links, one to an ancestor made `put -r` upload the same files again at every level until the

@@ -208,6 +208,19 @@ for (const kind of servers) {
       expect(down.code).toBe(0);
       expect(snapshot(copy)).toEqual(snapshot(join(s.home, "mirror")));
     });
+
+    test("put -r and sync up create the remote directories above the target too (mkdir -p)", async () => {
+      const src = join(work, "deep-src");
+      mkdirSync(join(src, "d"), { recursive: true });
+      writeFileSync(join(src, "top.txt"), "top\n");
+      writeFileSync(join(src, "d", "inner.txt"), "inner\n");
+      const put = await runFtpkit(["put", "-r", src, s.url("/p1/p2/p3")], { cwd: work });
+      expect(put.code).toBe(0);
+      expect(snapshot(join(s.home, "p1/p2/p3"))).toEqual(snapshot(src));
+      const sync = await runFtpkit(["sync", src, s.url("/p1/q2/q3")], { cwd: work });
+      expect(sync.code).toBe(0);
+      expect(snapshot(join(s.home, "p1/q2/q3"))).toEqual(snapshot(src));
+    });
   });
 }
 
