@@ -33,6 +33,8 @@ const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" 
 if (wantsBuiltin) {
   await runMain(main);
 } else {
+  // The commands that keep resumable state say how to continue it when interrupted.
+  if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt();
   try {
     await runCommand(main, { rawArgs });
   } catch (err) {

@@ -3,7 +3,7 @@
 // outlives the process); with --fsync it is also flushed, like the data, to survive a power loss. Records are
 // validated when read: a damaged one is reported and skipped, never fatal to the others.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
 
 export interface TransferRecord {
@@ -96,11 +96,21 @@ export function writeAtomic(dir: string, name: string, text: string, durable = f
 /** Write the record atomically. */
 export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
   writeAtomic(dir, `${rec.id}.json`, JSON.stringify(rec, null, 2) + "\n", durable);
+  pendingHere.add(join(dir, rec.id));
 }
 
 /** Remove a record and everything kept beside it (tree progress, tree plan). */
 export function removeRecord(id: string, dir: string = journalDir()): void {
   for (const suffix of [".json", ".done", ".plan.json"]) rmSync(join(dir, `${id}${suffix}`), { force: true });
+  pendingHere.delete(join(dir, id));
+}
+
+/** Records this process wrote and has not removed: what an interrupted run leaves to `ftpkit resume`. */
+const pendingHere = new Set<string>();
+
+/** The journal directories holding a record this process left pending. */
+export function pendingDirs(): string[] {
+  return [...new Set([...pendingHere].map((p) => dirname(p)))];
 }
 
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);

@@ -118,6 +118,29 @@ describe("against ftpkit serve", () => {
     });
   }
 
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    test(`${signal} during a get says how to continue and exits ${code}; resume then finishes it`, async () => {
+      const cwd = tempDir("ftpkit-serve-signal-");
+      try {
+        const data = randomFile(join(slow.home, "sig.bin"), 1_000_000);
+        const part = join(cwd, "sig.bin.ftpkit-part");
+        const proc = spawnFtpkit(["get", slow.url("/sig.bin")], { cwd });
+        await waitFor(() => sizeOf(part) >= 100_000, 15_000, "bytes to land");
+        proc.kill(signal);
+        const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+        expect(exit).toBe(code);
+        expect(stderr).toContain("interrupted: run `ftpkit resume` here to continue");
+        expect(records(cwd)).toHaveLength(1);
+        const r = await runFtpkit(["resume"], { cwd, timeoutMs: 30_000 });
+        expect(r.code).toBe(0);
+        expect(digest(readFileSync(join(cwd, "sig.bin")))).toBe(digest(data));
+        expect(records(cwd)).toEqual([]);
+      } finally {
+        removeDir(cwd);
+      }
+    });
+  }
+
   test("a killed put resumes after a ranged HASH of the remote prefix", async () => {
     const cwd = tempDir("ftpkit-serve-resume-put-");
     try {

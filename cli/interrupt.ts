@@ -1,0 +1,18 @@
+// Ctrl-C (SIGINT) or SIGTERM during a client job: what is pending stays on disk (the part file, the
+// journal), so say how to continue it, then exit as the signal would have (128 + its number).
+import { dirname } from "node:path";
+import { pendingDirs } from "../client/journal.ts";
+
+export function hintOnInterrupt(): void {
+  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+    process.once(signal, () => {
+      const where = pendingDirs().map((journal) => dirname(dirname(journal))); // <dir>/.ftpkit/transfers
+      if (where.length > 0) {
+        const place = where.length === 1 && where[0] === process.cwd() ? "here" : `in ${where.join(", ")}`;
+        // A progress bar may be mid-line on a terminal.
+        process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}interrupted: run \`ftpkit resume\` ${place} to continue\n`);
+      }
+      process.exit(128 + number);
+    });
+  }
+}
