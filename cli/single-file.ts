@@ -1,5 +1,5 @@
 // What `get` and `put` do for one file besides the transfer: refuse the flags that only plan or filter
-// tree jobs, and with --json print the same report a tree job prints (one entry), on success and on
+// tree jobs (and, with "-" for stdout or stdin, those that need a file), and with --json print the same report a tree job prints (one entry), on success and on
 // failure alike, so a script reads every job's outcome the same way.
 import { resolve } from "node:path";
 import { CliError, DRY_RUN_TREES_ONLY, treeSpec } from "./args.ts";
@@ -24,12 +24,13 @@ export function checkSingleFileArgs(args: SingleFileArgs): void {
 
 /**
  * Check the flags of `get URL -` / `put - URL` (standard output or input): what needs a seekable
- * file, or stdout for itself, cannot go with a stream.
+ * file, or stdout for itself, cannot go with a stream; the rest as for any single file.
  */
-export function checkStdioArgs(args: SingleFileArgs & { recursive?: boolean }, where: "standard output" | "standard input", tree: boolean): void {
+export function checkStdioArgs(args: SingleFileArgs, where: "standard output" | "standard input", tree: boolean): void {
   if (tree) throw new CliError(`"-" (${where}) carries one file; a tree or a glob needs a local directory`);
   if (args.json) throw new CliError(`--json prints on standard output, which carries the file with "-"`);
   if (args.segments !== undefined && args.segments !== "1") throw new CliError("--segments writes a file at several places at once; standard output takes bytes in order");
+  checkSingleFileArgs(args);
 }
 
 /** With --json stdout carries the report and stderr only errors, as in a tree job. */

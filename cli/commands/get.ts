@@ -26,7 +26,6 @@ export default defineCommand({
     const tree = args.recursive === true || hasGlob(last);
     if (args.local === STDIO) {
       checkStdioArgs(args, "standard output", tree);
-      checkSingleFileArgs(args);
       await getToStdout(args.url, opts);
       return;
     }

@@ -24,7 +24,6 @@ export default defineCommand({
     const tree = args.recursive === true || (hasGlob(last) && !existsSync(args.local));
     if (args.local === STDIO) {
       checkStdioArgs(args, "standard input", tree);
-      checkSingleFileArgs(args);
       await putFromStdin(args.url, opts);
       return;
     }
