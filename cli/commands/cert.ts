@@ -6,7 +6,8 @@ import { consola } from "consola";
 import { checkArgs, CliError } from "../args.ts";
 
 const args = {
-  out: { type: "string", description: "Directory for cert.pem and key.pem (created if missing)", required: true, valueHint: "DIR" },
+  // Checked in run(), after unknown flags: a mistyped --out-dir is named as such, not as a missing --out.
+  out: { type: "string", description: "Directory for cert.pem and key.pem (created if missing) (required)", valueHint: "DIR" },
   host: { type: "string", description: "Host name in the certificate (CN and subjectAltName; default localhost)", valueHint: "NAME" },
   days: { type: "string", description: "Validity in days (default 825)", valueHint: "N" },
   force: { type: "boolean", description: "Overwrite existing cert.pem/key.pem" },
@@ -20,6 +21,7 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
+    if (a.out === undefined || a.out === "") throw new CliError("--out DIR is required: the directory for cert.pem and key.pem");
     const host = a.host ?? "localhost";
     const isIp = IPV4.test(host) || host.includes(":");
     if (!isIp && !HOST_NAME.test(host)) throw new CliError(`--host must be a host name or an IP address, got "${host}"`);

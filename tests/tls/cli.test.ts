@@ -127,6 +127,15 @@ describe("ftpkit cert", () => {
     expect((await run(["bun", FTPKIT, "cert", "--out", d, "--days", "0"])).stderr).toContain("--days must be");
     expect((await run(["bun", FTPKIT, "cert", "--out", d, "--host", "bad host!"])).stderr).toContain("--host must be");
   });
+
+  test("a mistyped flag is named as unknown, not as a missing --out; no --out at all says it is required", async () => {
+    const typo = await run(["bun", FTPKIT, "cert", "--out-dir", dir()]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain("unknown option --out-dir");
+    const none = await run(["bun", FTPKIT, "cert"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("--out DIR is required");
+  });
 });
 
 describe("certificate hot swap", () => {
