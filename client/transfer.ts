@@ -46,11 +46,16 @@ export interface PumpOptions {
 /** Default stall timeout of data connections (a stalled server must not hang a transfer forever). */
 export const DEFAULT_STALL_MS = 60_000;
 
-/** Call `onStall` once when `conn` has moved no byte for `ms`; returns the stop function. */
-function watchStall(conn: Connection, ms: number, onStall: () => void): () => void {
+/**
+ * Call `onStall` once when the pump has moved no byte for `ms`; returns the stop function.
+ * `lastMoved` says when it last did: by default when `conn` last did, but a pump whose other end
+ * is a pipe also counts the pipe (a slow reader of stdout, a writer to stdin that pauses is not a
+ * stalled server).
+ */
+function watchStall(conn: Connection, ms: number, onStall: () => void, lastMoved: () => number = () => conn.lastActivity): () => void {
   if (!ms) return () => {};
   const timer = setInterval(() => {
-    if (performance.now() - conn.lastActivity > ms) {
+    if (performance.now() - lastMoved() > ms) {
       clearInterval(timer);
       onStall();
     }
@@ -126,10 +131,17 @@ export async function download(client: FtpClient, path: string, offset: number, 
   let stalled = false;
   let overrun = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  const unwatch = watchStall(t.conn, stallMs, () => {
-    stalled = true;
-    t.conn.destroy();
-  });
+  /** When the sink last finished a write: one to a pipe can block for as long as its reader waits. */
+  let wroteAt = 0;
+  const unwatch = watchStall(
+    t.conn,
+    stallMs,
+    () => {
+      stalled = true;
+      t.conn.destroy();
+    },
+    () => Math.max(t.conn.lastActivity, wroteAt),
+  );
   t.conn.onData((chunk) => {
     if (writeError || overrun) return;
     if (opts.limit !== undefined && moved + chunk.length > opts.limit) {
@@ -145,6 +157,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
       t.conn.destroy();
       return;
     }
+    wroteAt = performance.now();
     pos += n;
     moved += n;
     opts.onProgress?.(moved);
@@ -247,12 +260,29 @@ async function send(
   let moved = 0;
   let stalled = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  const unwatch = watchStall(t.conn, stallMs, () => {
-    stalled = true;
-    t.conn.destroy();
-  });
+  /** Waiting for `next` (stdin can pause for minutes) is not a stall; the clock restarts after it. */
+  let reading = false;
+  let readAt = 0;
+  const unwatch = watchStall(
+    t.conn,
+    stallMs,
+    () => {
+      stalled = true;
+      t.conn.destroy();
+    },
+    () => (reading ? performance.now() : Math.max(t.conn.lastActivity, readAt)),
+  );
+  const read = async () => {
+    reading = true;
+    try {
+      return await next();
+    } finally {
+      reading = false;
+      readAt = performance.now();
+    }
+  };
   try {
-    for (let view = await next(); view !== null; view = await next()) {
+    for (let view = await read(); view !== null; view = await read()) {
       const n = view.length;
       const wait = opts.limiter?.take(n) ?? 0;
       if (wait > 0) await Bun.sleep(wait);

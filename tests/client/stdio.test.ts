@@ -1,8 +1,8 @@
 // `get URL -` and `put - URL`: a file streamed to standard output or from standard input, verified.
 import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { digest, randomFile, removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
+import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -75,6 +75,55 @@ describe("against ftpkit serve", () => {
     clearTimeout(timer);
     expect(stderr).toContain("cannot write to standard output: the reader closed it (broken pipe)");
     expect(stderr).toContain("exit=1");
+  });
+});
+
+describe("a pipe that pauses is not a stalled server (--stall-timeout 1)", () => {
+  test("put - whose writer pauses for 2.5 s ends verified, without a reconnection", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(600_000)));
+    const proc = Bun.spawn(["bun", FTPKIT, "put", "-", server.url("/paused.bin"), "--stall-timeout", "1"], {
+      cwd: work,
+      env: { ...cleanEnv(), NO_COLOR: "1" },
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill(9), 30_000);
+    proc.stdin.write(data.subarray(0, 300_000));
+    proc.stdin.flush();
+    await waitFor(() => existsSync(join(server.home, "paused.bin")), 10_000, "the upload to start");
+    await Bun.sleep(2500); // the pause itself is what is tested: longer than --stall-timeout
+    proc.stdin.write(data.subarray(300_000));
+    proc.stdin.end();
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(stderr).not.toContain("stalled");
+    expect(code).toBe(0);
+    expect(stderr).toContain("(verified by HASH)");
+    expect(digest(readFileSync(join(server.home, "paused.bin")))).toBe(digest(data));
+  });
+
+  test("get URL - into a reader that pauses for 2.5 s ends verified, without a reconnection", async () => {
+    const data = randomFile(join(server.home, "slow-reader.bin"), 8_000_000);
+    const proc = Bun.spawn(["bun", FTPKIT, "get", server.url("/slow-reader.bin"), "-", "--stall-timeout", "1"], {
+      cwd: work,
+      env: { ...cleanEnv(), NO_COLOR: "1" },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill(9), 30_000);
+    const reader = proc.stdout.getReader();
+    const parts: Uint8Array[] = [];
+    const first = await reader.read();
+    if (!first.done) parts.push(first.value);
+    await Bun.sleep(2500); // the pause itself is what is tested: the client's write to the pipe blocks
+    for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(stderr).not.toContain("stalled");
+    expect(code).toBe(0);
+    expect(digest(Buffer.concat(parts))).toBe(digest(data));
   });
 });
 
