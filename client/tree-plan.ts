@@ -236,12 +236,12 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
     const d = there.get(s.rel);
     if (s.type === "dir") {
       if (!d) items.push({ rel: s.rel, action: "mkdir", reason: "new directory", type: "dir", size: 0 });
-      else if (d.type !== "dir") throw new ClientError(`${s.rel} is a directory in the source but a file in the destination`);
+      else if (d.type !== "dir") throw new ClientError(`${s.rel} is a directory in the source but a file in the destination; nothing was changed: remove one of them, then run the job again`);
       continue;
     }
     const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
-    else if (d?.type === "dir") throw new ClientError(`${s.rel} is a file in the source but a directory in the destination`);
+    else if (d?.type === "dir") throw new ClientError(`${s.rel} is a file in the source but a directory in the destination; nothing was changed: remove one of them, then run the job again`);
     else if (d && o.mode === "sync") {
       if (d.size !== s.size) item.reason = "size differs";
       else if (o.checksum) item.reason = "checksum?";

@@ -224,7 +224,7 @@ for (const kind of servers) {
   });
 }
 
-describe("entries a tree job leaves out: links to directories, links back, names FTP cannot carry", () => {
+describe("against ftpkit only: links to directories, links back, names FTP cannot carry, a file against a directory", () => {
   let server: Awaited<ReturnType<typeof startFtpkitServer>>;
   let work: string;
   beforeAll(async () => {
@@ -234,6 +234,27 @@ describe("entries a tree job leaves out: links to directories, links back, names
   afterAll(async () => {
     await server.stop();
     removeDir(work);
+  });
+
+  test("a name that is a file on one side and a directory on the other stops sync before it changes anything", async () => {
+    const local = join(work, "conflict");
+    mkdirSync(join(local, "x"), { recursive: true });
+    writeFileSync(join(local, "x", "in.txt"), "in\n");
+    writeFileSync(join(local, "y"), "y\n");
+    expect((await runFtpkit(["sync", local, server.url("/conflict")], { cwd: work })).code).toBe(0);
+    const remoteBefore = snapshot(join(server.home, "conflict"));
+    rmSync(join(local, "x"), { recursive: true });
+    writeFileSync(join(local, "x"), "now a file\n");
+    writeFileSync(join(local, "new.txt"), "new\n");
+    const localBefore = snapshot(local);
+    for (const args of [["sync", local, server.url("/conflict"), "--delete"], ["sync", server.url("/conflict"), local, "--delete"]]) {
+      const r = await runFtpkit(args, { cwd: work });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/x is a (file|directory) in the source but a (directory|file) in the destination; nothing was changed: remove one of them/);
+      expect(snapshot(join(server.home, "conflict"))).toEqual(remoteBefore);
+      expect(snapshot(local)).toEqual(localBefore);
+      expect(existsSync(join(work, ".ftpkit", "transfers")) ? readdirSync(join(work, ".ftpkit", "transfers")) : []).toEqual([]);
+    }
   });
 
   test("put -r uploads the tree once and names the link it did not follow (a link to an ancestor)", async () => {
