@@ -6,6 +6,7 @@ import { CliError, DRY_RUN_TREES_ONLY, treeSpec } from "./args.ts";
 import { printReport, summarize } from "../client/report.ts";
 import { displayUrl, parseUrlArg } from "../client/session.ts";
 import { downloadTarget, uploadTarget, type TransferResult } from "../client/operations.ts";
+import { STDIO } from "../client/stdio-transfer.ts";
 
 interface SingleFileArgs {
   parallel?: string;
@@ -28,7 +29,7 @@ export function checkSingleFileArgs(args: SingleFileArgs): void {
  */
 export function checkStdioArgs(args: SingleFileArgs, where: "standard output" | "standard input", tree: boolean): void {
   if (tree) throw new CliError(`"-" (${where}) carries one file; a tree or a glob needs a local directory`);
-  if (args.json) throw new CliError(`--json prints on standard output, which carries the file with "-"`);
+  if (args.json && where === "standard output") throw new CliError(`--json prints on standard output, which carries the file with "-"`);
   if (args.segments !== undefined && args.segments !== "1") throw new CliError("--segments writes a file at several places at once; standard output takes bytes in order");
   checkSingleFileArgs(args);
 }
@@ -64,7 +65,7 @@ function describe(direction: "get" | "put", urlText: string, localArg: string | 
   try {
     const url = parseUrlArg(urlText);
     if (direction === "get") return { path: downloadTarget(url, localArg), url: displayUrl(url) };
-    const local = resolve(localArg ?? "");
+    const local = localArg === STDIO ? STDIO : resolve(localArg ?? "");
     return { path: local, url: displayUrl({ ...url, path: uploadTarget(url, local) }) };
   } catch {
     return null;

@@ -24,7 +24,7 @@ export default defineCommand({
     const tree = args.recursive === true || (hasGlob(last) && !existsSync(args.local));
     if (args.local === STDIO) {
       checkStdioArgs(args, "standard input", tree);
-      await putFromStdin(args.url, opts);
+      await runSingleFile(args.json, "put", args.url, STDIO, () => putFromStdin(args.url, quietForJson(opts, args.json)));
       return;
     }
     if (tree) {

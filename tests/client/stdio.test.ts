@@ -55,6 +55,14 @@ describe("against ftpkit serve", () => {
     nothingLeft();
   });
 
+  test("put - URL --json prints the one-file report on stdout (stdin carries the file)", async () => {
+    const data = Buffer.from("report me\n");
+    const r = await runFtpkit(["put", "-", server.url("/json-stdin.txt"), "--json"], { cwd: work, stdin: data });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toMatchObject({ copied: 1, failed: 0, bytesMoved: data.length, files: [{ path: "-", url: server.url("/json-stdin.txt", { password: false }), bytes: data.length, digest: `sha256:${digest(data)}`, result: "verified by HASH" }] });
+  });
+
   test("put - of empty standard input creates an empty file", async () => {
     const r = await runFtpkit(["put", "-", server.url("/empty.bin")], { cwd: work, stdin: new Uint8Array(0) });
     expect(r.code).toBe(0);
