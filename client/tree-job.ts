@@ -165,6 +165,23 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     note.progress = progress;
     const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
 
+    const remove = async (d: PlanItem): Promise<void> => {
+      if (rec.direction === "get") {
+        const p = join(r.local, d.rel);
+        if (d.type === "dir") rmdirSync(p);
+        else rmSync(p);
+      } else if (d.type === "dir") await first.client.removeDir(joinRemote(remoteRoot, d.rel));
+      else await first.client.deleteFile(joinRemote(remoteRoot, d.rel));
+      reports.push(planned(d, "deleted"));
+    };
+    // What stands where the source has the other type goes first; if it cannot, nothing is created.
+    for (const d of items.filter((i) => i.action === "delete" && i.first)) {
+      try {
+        await remove(d);
+      } catch (err) {
+        throw new ClientError(`${shown(d.rel)}: cannot delete it to make room (${d.reason}): ${(err as Error).message}`);
+      }
+    }
     // Directories first (parents before children: the walk lists them in that order).
     if (rec.direction === "get") mkdirSync(r.local, { recursive: true });
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
@@ -230,15 +247,9 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
     for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: retried.has(c) ? `failed: ${retried.get(c)!.lastError}` : notStarted });
 
-    for (const d of items.filter((i) => i.action === "delete")) {
+    for (const d of items.filter((i) => i.action === "delete" && !i.first)) {
       try {
-        if (rec.direction === "get") {
-          const p = join(r.local, d.rel);
-          if (d.type === "dir") rmdirSync(p);
-          else rmSync(p);
-        } else if (d.type === "dir") await first.client.removeDir(joinRemote(remoteRoot, d.rel));
-        else await first.client.deleteFile(joinRemote(remoteRoot, d.rel));
-        reports.push(planned(d, "deleted"));
+        await remove(d);
       } catch (err) {
         reports.push(planned(d, `failed: ${(err as Error).message}`));
         note.error(`${shown(d.rel)}: cannot delete: ${(err as Error).message}`);

@@ -33,6 +33,8 @@ export interface PlanItem {
   mtime?: Date;
   /** The source is a remote symbolic link from LIST (see TreeEntry). */
   link?: true;
+  /** A delete that makes room (sync --delete: a directory where a file goes, or the reverse): done first. */
+  first?: true;
 }
 
 /** A name filter: the pattern of a glob job, or an --exclude pattern. */
@@ -232,17 +234,33 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
   const there = new Map(dest.map((e) => [e.rel, e]));
   const here = new Set(source.map((e) => e.rel));
   const items: PlanItem[] = [];
+  /** Destination paths removed first to make room for the source's type (sync --delete). */
+  const cleared = new Set<string>();
+  const makeRoom = (s: TreeEntry, d: TreeEntry) => {
+    const what = `${s.rel} is a ${s.type === "dir" ? "directory" : "file"} in the source but a ${d.type === "dir" ? "directory" : "file"} in the destination`;
+    if (!o.delete) throw new ClientError(`${what}; nothing was changed: remove one of them, or sync with --delete to replace it`);
+    const inTheWay = dest.filter((e) => e.rel === d.rel || e.rel.startsWith(`${d.rel}/`)).sort(deepestFirst);
+    for (const e of inTheWay) {
+      cleared.add(e.rel);
+      items.push({ rel: e.rel, action: "delete", reason: `in the way of the source's ${s.type === "dir" ? "directory" : "file"} ${s.rel}`, type: e.type, size: e.type === "file" ? e.size : 0, first: true });
+    }
+  };
   for (const s of source) {
     const d = there.get(s.rel);
     if (s.type === "dir") {
       if (!d) items.push({ rel: s.rel, action: "mkdir", reason: "new directory", type: "dir", size: 0 });
-      else if (d.type !== "dir") throw new ClientError(`${s.rel} is a directory in the source but a file in the destination; nothing was changed: remove one of them, then run the job again`);
+      else if (d.type !== "dir") {
+        makeRoom(s, d);
+        items.push({ rel: s.rel, action: "mkdir", reason: "replaces a file", type: "dir", size: 0 });
+      }
       continue;
     }
     const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
-    else if (d?.type === "dir") throw new ClientError(`${s.rel} is a file in the source but a directory in the destination; nothing was changed: remove one of them, then run the job again`);
-    else if (d && o.mode === "sync") {
+    else if (d?.type === "dir") {
+      makeRoom(s, d);
+      item.reason = "replaces a directory";
+    } else if (d && o.mode === "sync") {
       if (d.size !== s.size) item.reason = "size differs";
       else if (o.checksum) item.reason = "checksum?";
       else if (o.direction === "put" && !o.remoteTimesSettable) {
@@ -255,11 +273,15 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
     items.push(item);
   }
   if (o.delete) {
-    const gone = dest.filter((d) => !here.has(d.rel));
+    const gone = dest.filter((d) => !here.has(d.rel) && !cleared.has(d.rel));
     // Files first, then directories deepest first, so each directory is empty when it is removed.
     for (const d of gone.filter((g) => g.type === "file")) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "file", size: d.size });
-    const dirs = gone.filter((g) => g.type === "dir").sort((a, b) => b.rel.split("/").length - a.rel.split("/").length || b.rel.localeCompare(a.rel));
-    for (const d of dirs) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "dir", size: 0 });
+    for (const d of gone.filter((g) => g.type === "dir").sort(deepestFirst)) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "dir", size: 0 });
   }
   return items;
+}
+
+/** Deeper paths first (a directory's entries before the directory itself). */
+function deepestFirst(a: TreeEntry, b: TreeEntry): number {
+  return b.rel.split("/").length - a.rel.split("/").length || b.rel.localeCompare(a.rel);
 }

@@ -236,25 +236,47 @@ describe("against ftpkit only: links to directories, links back, names FTP canno
     removeDir(work);
   });
 
-  test("a name that is a file on one side and a directory on the other stops sync before it changes anything", async () => {
+  test("a file against a directory of the same name: sync stops before it changes anything; with --delete it replaces it, both ways", async () => {
     const local = join(work, "conflict");
-    mkdirSync(join(local, "x"), { recursive: true });
+    mkdirSync(join(local, "x", "deep"), { recursive: true });
     writeFileSync(join(local, "x", "in.txt"), "in\n");
+    writeFileSync(join(local, "x", "deep", "more.txt"), "more\n");
     writeFileSync(join(local, "y"), "y\n");
     expect((await runFtpkit(["sync", local, server.url("/conflict")], { cwd: work })).code).toBe(0);
     const remoteBefore = snapshot(join(server.home, "conflict"));
+    // Locally x becomes a file and y a directory.
     rmSync(join(local, "x"), { recursive: true });
+    rmSync(join(local, "y"));
     writeFileSync(join(local, "x"), "now a file\n");
-    writeFileSync(join(local, "new.txt"), "new\n");
+    mkdirSync(join(local, "y"));
+    writeFileSync(join(local, "y", "z.txt"), "z\n");
     const localBefore = snapshot(local);
-    for (const args of [["sync", local, server.url("/conflict"), "--delete"], ["sync", server.url("/conflict"), local, "--delete"]]) {
+    const journal = () => (existsSync(join(work, ".ftpkit", "transfers")) ? readdirSync(join(work, ".ftpkit", "transfers")) : []);
+    for (const args of [["sync", local, server.url("/conflict")], ["sync", server.url("/conflict"), local]]) {
       const r = await runFtpkit(args, { cwd: work });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/x is a (file|directory) in the source but a (directory|file) in the destination; nothing was changed: remove one of them/);
+      expect(r.stderr).toMatch(/(x|y) is a (file|directory) in the source but a (directory|file) in the destination; nothing was changed: remove one of them, or sync with --delete to replace it/);
       expect(snapshot(join(server.home, "conflict"))).toEqual(remoteBefore);
       expect(snapshot(local)).toEqual(localBefore);
-      expect(existsSync(join(work, ".ftpkit", "transfers")) ? readdirSync(join(work, ".ftpkit", "transfers")) : []).toEqual([]);
+      expect(journal()).toEqual([]);
     }
+    const dry = await runFtpkit(["sync", local, server.url("/conflict"), "--delete", "--dry-run"], { cwd: work });
+    expect(dry.stdout).toContain("delete x/deep/more.txt (in the way of the source's file x)\n");
+    expect(dry.stdout).toContain("copy x (replaces a directory)\n");
+    expect(dry.stdout).toContain("delete y (in the way of the source's directory y)\n");
+    expect(snapshot(join(server.home, "conflict"))).toEqual(remoteBefore);
+    const up = await runFtpkit(["sync", local, server.url("/conflict"), "--delete"], { cwd: work });
+    expect(up.code).toBe(0);
+    expect(snapshot(join(server.home, "conflict"))).toEqual(localBefore);
+    // And back: the remote side now has the old shape again, the local side the new one.
+    rmSync(join(server.home, "conflict"), { recursive: true });
+    mkdirSync(join(server.home, "conflict", "x"), { recursive: true });
+    writeFileSync(join(server.home, "conflict", "x", "in.txt"), "in\n");
+    writeFileSync(join(server.home, "conflict", "y"), "y\n");
+    const down = await runFtpkit(["sync", server.url("/conflict"), local, "--delete"], { cwd: work });
+    expect(down.code).toBe(0);
+    expect(snapshot(local)).toEqual(snapshot(join(server.home, "conflict")));
+    expect(journal()).toEqual([]);
   });
 
   test("put -r uploads the tree once and names the link it did not follow (a link to an ancestor)", async () => {
