@@ -142,7 +142,7 @@ export class Progress extends Display {
   protected summary(elapsed: number, extra: string): string {
     const rate = elapsed > 0 ? this.moved / elapsed : 0;
     const moved = this.moved === this.done ? "" : ` (${this.moved} moved in this run)`;
-    return `${this.label}: ${this.done} bytes${moved} in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `, ${extra}` : ""}`;
+    return `${this.label}: ${this.done} byte${this.done === 1 ? "" : "s"}${moved} in ${elapsed.toFixed(1)} s (${formatRate(rate)})${extra ? `, ${extra}` : ""}`;
   }
 }
 

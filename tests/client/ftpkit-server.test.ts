@@ -48,6 +48,7 @@ describe("against ftpkit serve", () => {
       const g = await runFtpkit(["get", fast.url(`/${name}`), "--hash", hash], { cwd: work });
       expect(g.code).toBe(0);
       expect(g.stderr).toContain(`${hash} ${digest(data, hash)} (verified by HASH)`);
+      expect(g.stderr).toContain(size === 1 ? `${name}: 1 byte in` : `${name}: ${size} bytes in`); // "1 byte", not "1 bytes"
       expect(digest(readFileSync(join(work, name)), hash)).toBe(digest(data, hash));
       const p = await runFtpkit(["put", name, fast.url(`/up-${name}`), "--hash", hash, "--active"], { cwd: work });
       expect(p.code).toBe(0);
