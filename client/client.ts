@@ -228,10 +228,31 @@ export class FtpClient {
    * replies come in command order). A failed write closes the connection, which fails the reply.
    */
   request(verb: string, arg?: string): Promise<FtpReply> {
+    if (this.held) return this.held.then(() => this.request(verb, arg));
     if (this.failure) return Promise.reject(this.failure);
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
     this.writeLine(formatCommand(verb, arg)).catch(() => {});
     return this.read();
+  }
+
+  /** Requests made while a transfer command waits for its first reply are sent after it (holdRequests). */
+  private held: Promise<void> | null = null;
+
+  /**
+   * Hold later requests until `until` settles. A transfer command is answered by a 1yz and then a
+   * final reply, and its read of the final one is reserved only once the 1yz is in: a request
+   * reserved in between (a file's late SIZE, while the next file's STOR goes out behind it) would
+   * take the transfer's final reply, and the transfer that request's.
+   */
+  holdRequests(until: Promise<unknown>): void {
+    const held = until.then(
+      () => {},
+      () => {},
+    );
+    this.held = held;
+    void held.then(() => {
+      if (this.held === held) this.held = null;
+    });
   }
 
   /** Send a command and return its final reply (1yz replies are skipped). */

@@ -39,7 +39,7 @@ export class DataChannel {
    */
   private async pipelinedTransfer(verb: string, arg?: string): Promise<DataTransfer> {
     const epsv = this.client.request("EPSV");
-    const first = this.client.request(verb, arg);
+    const { first, started } = this.requestTransfer(verb, arg);
     first.catch(() => {}); // read below, or abandoned with the connection
     const r = await epsv;
     if (r.code !== 229) {
@@ -58,7 +58,7 @@ export class DataChannel {
       throw err;
     }
     try {
-      const { done } = await this.transferStarted(first, verb, arg);
+      const { done } = await started;
       await this.dataReady(conn, done, verb, arg);
       return { conn, done };
     } catch (err) {
@@ -163,7 +163,16 @@ export class DataChannel {
 
   /** Send the transfer command, wait for its 1yz, and return the promise of the final reply. */
   private startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
-    return this.transferStarted(this.client.request(verb, arg), verb, arg);
+    return this.requestTransfer(verb, arg).started;
+  }
+
+  /** Send the transfer command; other requests wait until its first reply is in (FtpClient.holdRequests). */
+  private requestTransfer(verb: string, arg?: string): { first: Promise<FtpReply>; started: Promise<{ done: Promise<FtpReply> }> } {
+    const first = this.client.request(verb, arg);
+    const started = this.transferStarted(first, verb, arg);
+    started.catch(() => {}); // awaited by the caller, or abandoned with the connection
+    this.client.holdRequests(started);
+    return { first, started };
   }
 
   /** The transfer command's first reply is 1yz (its final reply follows) or final (at once, or refused). */

@@ -196,7 +196,15 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
  */
 export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { info(msg: string): void }): (digest: string, size: number) => Promise<string> {
   let sizeAsked: Promise<number | null> | null = verify && client.hasHash() ? null : client.size(path).catch(() => null);
-  const verdict = askDigest(client, path, algo, verify, () => (sizeAsked ??= client.size(path).catch(() => null)), note);
+  const remoteSize = () => (sizeAsked ??= client.size(path).catch(() => null));
+  const verdict = askDigest(client, path, algo, verify, remoteSize, note).catch(async (err: unknown) => {
+    // An upload-only directory (a drop box) takes the file but will not let this account read it,
+    // digest included: the upload stands, unverified, rather than failing after its 226.
+    if (!(err instanceof ClientError) || err.code !== 550) throw err;
+    const sized = (await remoteSize()) !== null;
+    note.info(`the server refused the digest (${err.message}), as an upload-only directory does; ${sized ? "verified size only" : "not verified"}`);
+    return sized ? "size verified only" : "not verified";
+  });
   verdict.catch(() => {}); // awaited by the returned function unless an earlier step fails
   return (digest, size) => verifyUpload(verdict, () => sizeAsked, algo, digest, size);
 }

@@ -116,7 +116,13 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
     const listBoth = async (match?: NameMatch) => {
       const walk = { recursive, excluded, match, onSkip: (rel: string, why: string) => note.warn(`${shown(rel)}: skipped (${why})`) };
-      const listed = await walkRemote(first.client, remoteRoot, walk);
+      const listed = await walkRemote(first.client, remoteRoot, walk).catch((err: unknown) => {
+        // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
+        // plans against nothing there (a sync must see the other side, so it fails as it is).
+        if (rec.direction !== "put" || spec.mode !== "copy" || !(err instanceof ClientError) || err.code !== 550) throw err;
+        note.info(`${remoteRoot} cannot be listed (${err.message}), as an upload-only directory: uploading every file`);
+        return [];
+      });
       if (listed === null && rec.direction === "get") {
         const isFile = (await first.client.size(remoteRoot).catch(() => null)) !== null;
         throw new ClientError(isFile ? `${remoteRoot} is a file, not a directory: fetch it without -r` : `remote directory not found: ${remoteRoot}`);

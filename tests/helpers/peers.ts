@@ -1,10 +1,11 @@
 // Real peer servers for the client tests (pyftpdlib from Debian), and a runner for the ftpkit CLI.
 // Everything listens on 127.0.0.1 and is killed by PID.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TransferOptions } from "../../client/operations.ts";
 import { quietTransferOptions } from "../../client/session.ts";
+import type { UserSpec } from "./users.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const FTPKIT = join(REPO, "cli/ftpkit.ts");
@@ -180,11 +181,17 @@ export interface FtpkitPeer {
  * Start `ftpkit serve` as a separate process (so a client can be killed independently) on
  * 127.0.0.1, port 0, with user "user"/"secret" and an optional --max-rate.
  */
-export async function startFtpkitServer(opts: { maxRate?: string; args?: string[]; quota?: number } = {}): Promise<FtpkitPeer> {
+export async function startFtpkitServer(opts: { maxRate?: string; args?: string[]; quota?: number; dropBox?: boolean } = {}): Promise<FtpkitPeer> {
   const { makeUsersFile } = await import("./users.ts");
   const dir = tempDir("ftpkit-serve-");
   const home = join(dir, "home", "user");
-  const usersFile = await makeUsersFile(dir, [{ name: "user", password: "secret", home, ...(opts.quota ? { quota: opts.quota } : {}) }]);
+  const users: UserSpec[] = [{ name: "user", password: "secret", home, ...(opts.quota ? { quota: opts.quota } : {}) }];
+  // As in the demo: anonymous reads its home and may only upload into /incoming (user's incoming/).
+  if (opts.dropBox) {
+    mkdirSync(join(home, "incoming"), { recursive: true });
+    users.push({ name: "anonymous", home: join(dir, "home", "anon"), perms: ["read"], mounts: [{ vpath: "/incoming", dir: join(home, "incoming"), perms: ["write"], quota: 0 }] });
+  }
+  const usersFile = await makeUsersFile(dir, users);
   const args = ["bun", FTPKIT, "serve", "--users", usersFile, "--host", "127.0.0.1", "--port", "0"];
   if (opts.maxRate) args.push("--max-rate", opts.maxRate);
   if (opts.args) args.push(...opts.args);
