@@ -188,20 +188,29 @@ export function walkLocal(root: string, opts: { recursive: boolean; excluded: (r
       let st;
       try {
         st = lstatSync(full);
-        if (st.isSymbolicLink()) {
-          st = statSync(full);
-          if (st.isDirectory()) {
-            opts.onSkip?.(child, "a symbolic link to a directory is not followed");
-            continue;
-          }
-        }
       } catch {
-        continue; // a dangling link
+        // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
+        // nothing here, and a server speaking UTF8 could not take it either.
+        if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
+        continue; // else it went away since the listing
+      }
+      if (st.isSymbolicLink()) {
+        try {
+          st = statSync(full);
+        } catch {
+          opts.onSkip?.(child, "a symbolic link to nothing");
+          continue;
+        }
+        if (st.isDirectory()) {
+          opts.onSkip?.(child, "a symbolic link to a directory is not followed");
+          continue;
+        }
       }
       if (st.isDirectory()) {
         out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
         if (opts.recursive) visit(child);
       } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000 });
+      else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
     }
   };
   visit("");

@@ -308,6 +308,21 @@ describe("against ftpkit only: links to directories, links back, names FTP canno
     expect(readFileSync(join(server.home, "crlf-up", "victim.txt"), "utf8")).toBe("still here\n");
   });
 
+  test("put -r names each entry it cannot send (a name that is not UTF-8, a link to nothing, a FIFO) and sends the rest", async () => {
+    const src = join(work, "odd");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, "ok.txt"), "ok\n");
+    writeFileSync(Buffer.concat([Buffer.from(`${src}/lat`), Buffer.from([0xe9]), Buffer.from("n.txt")]), "latin-1 name\n");
+    symlinkSync(join(work, "no-such-target"), join(src, "dangling"));
+    expect(Bun.spawnSync(["mkfifo", join(src, "fifo")]).exitCode).toBe(0);
+    const up = await runFtpkit(["put", "-r", src, server.url("/odd-up")], { cwd: work });
+    expect(up.code).toBe(0);
+    expect(up.stderr).toContain("lat\uFFFDn.txt: skipped (its name is not valid UTF-8, which FTP cannot carry; rename it)");
+    expect(up.stderr).toContain("dangling: skipped (a symbolic link to nothing)");
+    expect(up.stderr).toContain("fifo: skipped (not a regular file: a FIFO, socket or device)");
+    expect(readdirSync(join(server.home, "odd-up"))).toEqual(["ok.txt"]);
+  });
+
   test("a pattern that matches nothing stands for itself (a[1].txt); an --exclude with a reversed range excludes nothing", async () => {
     mkdirSync(join(server.home, "brackets"), { recursive: true });
     writeFileSync(join(server.home, "brackets", "a[1].txt"), "bracketed\n");
