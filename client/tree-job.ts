@@ -107,6 +107,8 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
   const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
   const first = await Session.openPatiently(r.url, sessionOpts, creds, note);
   const sessions: Session[] = [first];
+  let persisted = false;
+  let moving = false;
   try {
     const remoteRoot = first.resolve(r.remoteDir);
     const excluded = excluder(spec.exclude ?? []);
@@ -158,6 +160,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
     persistJob(rec, creds, dir, opts.fsync === true);
+    persisted = true;
     using doneLog = new DoneLog(rec.id, dir);
     let before: RemoteBefore | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
     if (rec.direction === "put" && !before) {
@@ -201,6 +204,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     // A file tried again keeps its share of the display, and its last error if it never gets a turn.
     const retried = new Map<PlanItem, { share: FileProgress; tried: number; lastError: string }>();
     const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<"again" | void> => {
+      moving = true;
       const fileProgress = retried.get(item)?.share ?? progress.file();
       const tried = retried.get(item)?.tried ?? 0;
       let lent = false;
@@ -272,6 +276,9 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     return report;
   } catch (err) {
     for (const s of sessions) s.destroy();
+    // A new job that a lasting refusal stopped before its first file (a directory it may not
+    // create, a file in the way) leaves no record: `ftpkit resume` would only fail the same way.
+    if (persisted && !moving && !resuming && !isRetryable(err)) forgetJob(rec.id, dir);
     throw err;
   }
 }

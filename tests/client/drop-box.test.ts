@@ -57,6 +57,17 @@ describe("uploads into a drop box", () => {
     for (const f of files) expect(digest(dropped(f.name))).toBe(digest(f.data));
   });
 
+  test("put -r of a tree with a subdirectory fails at the MKD the drop box refuses, and leaves nothing to resume", async () => {
+    const src = join(work, "with-sub");
+    mkdirSync(join(src, "sub"), { recursive: true });
+    writeFileSync(join(src, "sub", "f.txt"), "f\n");
+    const r = await runFtpkit(["put", "-r", src, dropUrl()], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("MKD /incoming/sub: Permission denied (550)");
+    const pending = await runFtpkit(["resume", "--list"], { cwd: work });
+    expect(pending.stdout).toBe("nothing to resume\n");
+  });
+
   test("sync into a drop box, which must list the other side, fails with the server's refusal and sends nothing", async () => {
     const src = join(work, "to-sync");
     mkdirSync(src);
