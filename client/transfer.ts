@@ -47,20 +47,23 @@ export interface PumpOptions {
 export const DEFAULT_STALL_MS = 60_000;
 
 /**
- * Call `onStall` once when the pump has moved no byte for `ms`; returns the stop function.
- * `lastMoved` says when it last did: by default when `conn` last did, but a pump whose other end
- * is a pipe also counts the pipe (a slow reader of stdout, a writer to stdin that pauses is not a
- * stalled server).
+ * Watch a pump's data connection: once it has moved no byte for `ms` (0: never), mark it stalled and
+ * destroy the connection. `lastMoved` says when it last did: by default when `conn` last did, but a
+ * pump whose other end is a pipe also counts the pipe (a slow reader of stdout, a writer to stdin
+ * that pauses is not a stalled server).
  */
-function watchStall(conn: Connection, ms: number, onStall: () => void, lastMoved: () => number = () => conn.lastActivity): () => void {
-  if (!ms) return () => {};
+function watchStall(conn: Connection, ms: number, lastMoved: () => number = () => conn.lastActivity): { readonly stalled: boolean; stop(): void } {
+  const state = { stalled: false, stop: () => {} };
+  if (!ms) return state;
   const timer = setInterval(() => {
     if (performance.now() - lastMoved() > ms) {
       clearInterval(timer);
-      onStall();
+      state.stalled = true;
+      conn.destroy();
     }
   }, Math.min(1000, Math.max(25, ms / 4)));
-  return () => clearInterval(timer);
+  state.stop = () => clearInterval(timer);
+  return state;
 }
 
 /** The final reply of a transfer, but no longer than `ms` after the data stopped (0 = no bound). */
@@ -128,20 +131,11 @@ export async function download(client: FtpClient, path: string, offset: number, 
   let moved = 0;
   let writeError: Error | null = null;
   let limited = false;
-  let stalled = false;
   let overrun = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
   /** When the sink last finished a write: one to a pipe can block for as long as its reader waits. */
   let wroteAt = 0;
-  const unwatch = watchStall(
-    t.conn,
-    stallMs,
-    () => {
-      stalled = true;
-      t.conn.destroy();
-    },
-    () => Math.max(t.conn.lastActivity, wroteAt),
-  );
+  const stall = watchStall(t.conn, stallMs, () => Math.max(t.conn.lastActivity, wroteAt));
   t.conn.onData((chunk) => {
     if (writeError || overrun) return;
     if (opts.limit !== undefined && moved + chunk.length > opts.limit) {
@@ -172,13 +166,13 @@ export async function download(client: FtpClient, path: string, offset: number, 
     }
   });
   await t.conn.closed;
-  unwatch();
+  stall.stop();
   if (writeError) {
     await client.quit();
     const msg = (writeError as Error).message;
     throw new LocalWriteError(msg.startsWith("cannot write") ? msg : `cannot write the local file: ${msg}`, (writeError as { code?: string }).code);
   }
-  if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+  if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   if (overrun) {
     await client.quit();
     throw new ClientError(`the server sent more than the ${opts.limit} bytes it reported for ${path} (is the file still growing?); stopped reading`);
@@ -258,20 +252,11 @@ async function send(
   const t = await client.transfer(verb, path, { rest: verb === "STOR" ? offset : 0 });
   let pos = offset;
   let moved = 0;
-  let stalled = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
   /** Waiting for `next` (stdin can pause for minutes) is not a stall; the clock restarts after it. */
   let reading = false;
   let readAt = 0;
-  const unwatch = watchStall(
-    t.conn,
-    stallMs,
-    () => {
-      stalled = true;
-      t.conn.destroy();
-    },
-    () => (reading ? performance.now() : Math.max(t.conn.lastActivity, readAt)),
-  );
+  const stall = watchStall(t.conn, stallMs, () => (reading ? performance.now() : Math.max(t.conn.lastActivity, readAt)));
   const read = async () => {
     reading = true;
     try {
@@ -293,13 +278,13 @@ async function send(
       opts.onProgress?.(moved);
     }
   } catch (err) {
-    unwatch();
+    stall.stop();
     t.conn.destroy();
-    if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+    if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   }
-  unwatch();
+  stall.stop();
   t.conn.shutdown();
   let reply;
   try {
@@ -343,12 +328,8 @@ export async function downloadRange(
   const t = await client.transfer("RETR", path, { rest: start });
   let pos = start;
   let writeError: Error | null = null;
-  let stalled = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  const unwatch = watchStall(t.conn, stallMs, () => {
-    stalled = true;
-    t.conn.destroy();
-  });
+  const stall = watchStall(t.conn, stallMs);
   t.conn.onData((chunk) => {
     if (writeError || pos >= end) return;
     const take = Math.min(chunk.length, end - pos);
@@ -365,11 +346,11 @@ export async function downloadRange(
     if (pos >= end) t.conn.destroy(); // our range is in: the rest belongs to other segments
   });
   await t.conn.closed;
-  unwatch();
+  stall.stop();
   const moved = pos - start;
   if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
   if (pos >= end) return moved;
-  if (stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
+  if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   const reply = await finalReply(t.done, stallMs, moved);
   if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
   throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
