@@ -1,14 +1,16 @@
-// FtpClient: one control connection (RFC 959): greeting, FTPS (RFC 4217), replies in command order
-// (so commands can be pipelined), login, FEAT (RFC 2389), SIZE/MDTM/REST (RFC 3659). Data
-// connections are data-channel.ts, HASH and the legacy X-verbs remote-hash.ts.
+// FtpClient: one control connection (RFC 959): greeting, FTPS (RFC 4217), requests whose replies
+// come in command order (so commands can be pipelined; the matching is reply-queue.ts), login, FEAT
+// (RFC 2389), SIZE/MDTM/REST (RFC 3659). Data connections are data-channel.ts, HASH and the legacy
+// X-verbs remote-hash.ts.
 import { formatCommand } from "../protocol/command.ts";
-import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
+import type { FtpReply } from "../protocol/reply.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, type Connection, type TlsSettings } from "./connection.ts";
 import { DataChannel } from "./data-channel.ts";
 import { ClientError, describe, replyError } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
+import { ReplyQueue } from "./reply-queue.ts";
 // listing.ts uses this module's exports only inside functions, so the import cycle is harmless.
 import { listPath } from "./listing.ts";
 
@@ -44,21 +46,12 @@ export interface DataTransfer {
   done: Promise<FtpReply>;
 }
 
-/**
- * Replies nobody has asked for yet. The client pipelines a few commands at most; a server that sends
- * more unasked replies than this is flooding, not answering.
- */
-const MAX_UNREAD_REPLIES = 1000;
-
 /** 1yz replies one command may get before its final one (150, 125, "120 ready in n minutes"…). */
 const MAX_PRELIMINARY_REPLIES = 32;
 
 export class FtpClient {
-  private parser = new ReplyParser();
-  private decoder = new TextDecoder("utf-8");
-  private replies: FtpReply[] = [];
-  private waiters: { resolve: (r: FtpReply) => void; reject: (e: Error) => void }[] = [];
-  private failure: Error | null = null;
+  /** Replies matched to requests in order (reply-queue.ts). */
+  private readonly replies: ReplyQueue;
   features: Features = new Map();
   /**
    * Offer the control connection's TLS session on data connections (default). Some servers
@@ -75,8 +68,11 @@ export class FtpClient {
     readonly control: Connection,
     readonly opts: ClientOptions,
   ) {
-    control.onData((chunk) => this.onControlData(chunk));
-    void control.closed.then(() => this.fail(new ClientError("the server closed the control connection", { retryable: true })));
+    this.replies = new ReplyQueue(() => control.destroy(), opts.trace);
+    control.onData((chunk) => {
+      if (!this.replies.push(chunk)) control.destroy();
+    });
+    void control.closed.then(() => this.replies.fail(new ClientError("the server closed the control connection", { retryable: true })));
   }
 
   /** Connect and read the greeting (220). */
@@ -144,63 +140,14 @@ export class FtpClient {
     return this.control.tlsActive;
   }
 
-  private onControlData(chunk: Buffer): void {
-    let replies: FtpReply[];
-    try {
-      replies = this.parser.push(this.decoder.decode(chunk, { stream: true }));
-    } catch (err) {
-      this.fail(new ClientError(`protocol error from server: ${(err as Error).message}`));
-      this.control.destroy();
-      return;
-    }
-    for (const r of replies) {
-      this.opts.trace?.(`< ${r.code} ${r.lines.join("\n    ")}`);
-      const w = this.waiters.shift();
-      if (w) w.resolve(r);
-      else this.replies.push(r);
-    }
-    if (this.replies.length > MAX_UNREAD_REPLIES) {
-      this.replies = [];
-      this.fail(new ClientError(`protocol error from server: more than ${MAX_UNREAD_REPLIES} replies to commands never sent`));
-      this.control.destroy();
-    }
-  }
-
-  private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    for (const w of this.waiters.splice(0)) w.reject(err);
-  }
-
   /** The next reply from the server (preliminary or final). */
   read(timeoutMs = this.opts.timeoutMs ?? 60_000): Promise<FtpReply> {
-    const queued = this.replies.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(entry);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new ClientError("timed out waiting for the server's reply", { retryable: true }));
-        this.control.destroy();
-      }, timeoutMs);
-      const entry = {
-        resolve: (r: FtpReply) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        reject: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.waiters.push(entry);
-    });
+    return this.replies.read(timeoutMs);
   }
 
   /** Send one command line (no waiting). */
   async send(verb: string, arg?: string): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.replies.failure) throw this.replies.failure;
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
     await this.writeLine(formatCommand(verb, arg));
   }
@@ -228,31 +175,17 @@ export class FtpClient {
    * replies come in command order). A failed write closes the connection, which fails the reply.
    */
   request(verb: string, arg?: string): Promise<FtpReply> {
-    if (this.held) return this.held.then(() => this.request(verb, arg));
-    if (this.failure) return Promise.reject(this.failure);
+    const held = this.replies.held;
+    if (held) return held.then(() => this.request(verb, arg));
+    if (this.replies.failure) return Promise.reject(this.replies.failure);
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
     this.writeLine(formatCommand(verb, arg)).catch(() => {});
     return this.read();
   }
 
-  /** Requests made while a transfer command waits for its first reply are sent after it (holdRequests). */
-  private held: Promise<void> | null = null;
-
-  /**
-   * Hold later requests until `until` settles. A transfer command is answered by a 1yz and then a
-   * final reply, and its read of the final one is reserved only once the 1yz is in: a request
-   * reserved in between (a file's late SIZE, while the next file's STOR goes out behind it) would
-   * take the transfer's final reply, and the transfer that request's.
-   */
+  /** Make new requests wait until `until` settles (ReplyQueue.hold: a transfer command's replies). */
   holdRequests(until: Promise<unknown>): void {
-    const held = until.then(
-      () => {},
-      () => {},
-    );
-    this.held = held;
-    void held.then(() => {
-      if (this.held === held) this.held = null;
-    });
+    this.replies.hold(until);
   }
 
   /** Send a command and return its final reply (1yz replies are skipped). */
@@ -267,9 +200,10 @@ export class FtpClient {
   async untilFinal(r: FtpReply, timeoutMs?: number): Promise<FtpReply> {
     for (let n = 0; r.code < 200; n++) {
       if (n === MAX_PRELIMINARY_REPLIES) {
-        this.fail(new ClientError(`protocol error from server: more than ${MAX_PRELIMINARY_REPLIES} preliminary (1yz) replies without a final one`));
+        const err = new ClientError(`protocol error from server: more than ${MAX_PRELIMINARY_REPLIES} preliminary (1yz) replies without a final one`);
+        this.replies.fail(err);
         this.control.destroy();
-        throw this.failure;
+        throw err;
       }
       r = await this.read(timeoutMs);
     }
@@ -416,7 +350,7 @@ export class FtpClient {
   /** QUIT politely, then close (never throws). */
   async quit(): Promise<void> {
     try {
-      if (!this.control.isClosed && !this.failure) {
+      if (!this.control.isClosed && !this.replies.failure) {
         await this.send("QUIT");
         await this.read(2000);
       }
@@ -431,7 +365,7 @@ export class FtpClient {
    * server that said no from one whose session ended: the close may arrive just after the reply.
    */
   async alive(): Promise<boolean> {
-    if (this.control.isClosed || this.failure) return false;
+    if (this.control.isClosed || this.replies.failure) return false;
     try {
       const r = await this.request("NOOP");
       return r.code !== 421 && !this.control.isClosed;

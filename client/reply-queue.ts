@@ -1,0 +1,110 @@
+// The replies of one control connection, matched to requests in the order they were made: RFC 959
+// §4.2 has replies come in command order, so commands can be pipelined. A reader is reserved per
+// reply; replies nobody has asked for yet wait in order. A failure (the connection closed, a
+// protocol error) rejects every reader, now and later.
+import { ReplyParser, type FtpReply } from "../protocol/reply.ts";
+import { ClientError } from "./errors.ts";
+
+/**
+ * Replies nobody has asked for yet. The client pipelines a few commands at most; a server that sends
+ * more unasked replies than this is flooding, not answering.
+ */
+const MAX_UNREAD_REPLIES = 1000;
+
+export class ReplyQueue {
+  private readonly parser = new ReplyParser();
+  private readonly decoder = new TextDecoder("utf-8");
+  private unread: FtpReply[] = [];
+  private readers: { resolve: (r: FtpReply) => void; reject: (e: Error) => void }[] = [];
+  private failed: Error | null = null;
+  private heldBy: Promise<void> | null = null;
+
+  /** `onTimeout`: a reply did not come in time (the caller drops the connection). */
+  constructor(
+    private readonly onTimeout: () => void,
+    private readonly trace?: (line: string) => void,
+  ) {}
+
+  /** Why the queue failed, or null while it works. */
+  get failure(): Error | null {
+    return this.failed;
+  }
+
+  /** Bytes from the control connection. Returns false when they broke the protocol (the caller drops the connection). */
+  push(chunk: Uint8Array): boolean {
+    let replies: FtpReply[];
+    try {
+      replies = this.parser.push(this.decoder.decode(chunk, { stream: true }));
+    } catch (err) {
+      this.fail(new ClientError(`protocol error from server: ${(err as Error).message}`));
+      return false;
+    }
+    for (const r of replies) {
+      this.trace?.(`< ${r.code} ${r.lines.join("\n    ")}`);
+      const reader = this.readers.shift();
+      if (reader) reader.resolve(r);
+      else this.unread.push(r);
+    }
+    if (this.unread.length > MAX_UNREAD_REPLIES) {
+      this.unread = [];
+      this.fail(new ClientError(`protocol error from server: more than ${MAX_UNREAD_REPLIES} replies to commands never sent`));
+      return false;
+    }
+    return true;
+  }
+
+  /** Fail every reader, now and later, with `err` (the first failure wins). */
+  fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    for (const r of this.readers.splice(0)) r.reject(err);
+  }
+
+  /** The next reply (preliminary or final), reserved now. */
+  read(timeoutMs: number): Promise<FtpReply> {
+    const queued = this.unread.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.readers.indexOf(entry);
+        if (i >= 0) this.readers.splice(i, 1);
+        reject(new ClientError("timed out waiting for the server's reply", { retryable: true }));
+        this.onTimeout();
+      }, timeoutMs);
+      const entry = {
+        resolve: (r: FtpReply) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.readers.push(entry);
+    });
+  }
+
+  /** What new requests must wait for (see hold), or null. */
+  get held(): Promise<void> | null {
+    return this.heldBy;
+  }
+
+  /**
+   * Make new requests wait until `until` settles. A transfer command is answered by a 1yz and then a
+   * final reply, and its read of the final one is reserved only once the 1yz is in: a request
+   * reserved in between (a file's late SIZE, while the next file's STOR goes out behind it) would
+   * take the transfer's final reply, and the transfer that request's.
+   */
+  hold(until: Promise<unknown>): void {
+    const held = until.then(
+      () => {},
+      () => {},
+    );
+    this.heldBy = held;
+    void held.then(() => {
+      if (this.heldBy === held) this.heldBy = null;
+    });
+  }
+}
