@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -71,7 +71,7 @@ describe("against ftpkit serve", () => {
 
   test("get URL - into a reader that stops early ends with exit 1 and says the pipe broke", async () => {
     randomFile(join(server.home, "long.bin"), 8_000_000);
-    const proc = Bun.spawn(["bash", "-c", `bun "$0" get "$1" - | head -c 1000 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, join(import.meta.dir, "../../cli/ftpkit.ts"), server.url("/long.bin")], {
+    const proc = Bun.spawn(["bash", "-c", `bun "$0" get "$1" - | head -c 1000 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, FTPKIT, server.url("/long.bin")], {
       cwd: work,
       env: { ...process.env, NO_COLOR: "1" },
       stdout: "ignore",
@@ -113,13 +113,7 @@ describe("a pipe that pauses is not a stalled server (--stall-timeout 1)", () =>
 
   test("get URL - into a reader that pauses for 2.5 s ends verified, without a reconnection", async () => {
     const data = randomFile(join(server.home, "slow-reader.bin"), 8_000_000);
-    const proc = Bun.spawn(["bun", FTPKIT, "get", server.url("/slow-reader.bin"), "-", "--stall-timeout", "1"], {
-      cwd: work,
-      env: { ...cleanEnv(), NO_COLOR: "1" },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const proc = spawnFtpkit(["get", server.url("/slow-reader.bin"), "-", "--stall-timeout", "1"], { cwd: work });
     const timer = setTimeout(() => proc.kill(9), 30_000);
     const reader = proc.stdout.getReader();
     const parts: Uint8Array[] = [];
