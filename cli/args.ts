@@ -66,8 +66,9 @@ export const clientArgs = {
   },
   hash: {
     type: "string",
-    default: "sha256",
-    description: "Digest algorithm: sha256, md5, or crc32 (catches corruption at ~10x the speed, not tampering)",
+    // No citty default: a --hash given means "compute the digest", even where the server has none.
+    description:
+      "Digest algorithm: sha256 (default), md5, or crc32 (catches corruption at ~10x the speed, not tampering). Against a server with no digest command the file is checked by size and no digest is computed, unless --hash is given",
     valueHint: "sha256|md5|crc32",
   },
   "limit-rate": { type: "string", description: "Limit the transfer rate (e.g. 500K, 2MB)", valueHint: "RATE" },
@@ -114,6 +115,7 @@ export function clientOptions(args: {
 }): {
   verify: boolean;
   hash: DigestAlgorithm;
+  alwaysDigest: boolean;
   rate: number;
   retries: number;
   quiet: boolean;
@@ -135,6 +137,7 @@ export function clientOptions(args: {
   return {
     verify: args.verify !== false,
     hash,
+    alwaysDigest: args.hash !== undefined,
     rate,
     retries,
     quiet: args.quiet === true,

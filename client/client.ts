@@ -337,6 +337,11 @@ export class FtpClient {
     return this.features.has("HASH");
   }
 
+  /** False once this server is known to give no `algo` digest (see RemoteHash.announce). */
+  mayGiveDigest(algo: DigestAlgorithm): boolean {
+    return this.hashes.mayGive(algo);
+  }
+
   /** The server's digest of `path` (or of a byte range), by HASH or the legacy verbs; null when it has none. */
   remoteDigest(path: string, algo: DigestAlgorithm, range?: { start: number; end: number }): Promise<{ hex: string; via: string } | null> {
     return this.hashes.digest(path, algo, range);

@@ -27,6 +27,8 @@ export interface FileContext {
   algo: DigestAlgorithm;
   /** Ask the server for its digest (the job's --verify and the record's). */
   verify: boolean;
+  /** Compute our digest even when the server is known to give none to compare it with (--hash given). */
+  alwaysDigest?: boolean;
   note: Notifier;
   progress: FileProgress;
   /** Called once the remote state is known and before the first byte moves: persist resume state here. */
@@ -38,6 +40,16 @@ export interface FileContext {
    * may start on the same control connection now, its commands pipelined behind (replies keep order).
    */
   controlFree?(): void;
+}
+
+/**
+ * The digest to compute while the bytes move (null: none). Only one the server may be asked to
+ * match: against a server with no digest command, hashing cost a core for a number nobody checks
+ * (the file is then verified by its size), unless the user asked for the digest itself.
+ */
+export function localDigest(client: FtpClient, ctx: Pick<FileContext, "verify" | "algo" | "alwaysDigest">): DigestAlgorithm | null {
+  if (!ctx.verify) return null;
+  return ctx.alwaysDigest || client.mayGiveDigest(ctx.algo) ? ctx.algo : null;
 }
 
 /** SIZE and MDTM of a remote file (null when the server cannot say; `missing` when it does not exist). */
@@ -128,8 +140,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     const resuming = job.resuming && opened.existed;
     created = !resuming;
     const partSize = opened.existed ? fstatSync(fd).size : 0;
-    // Without verification no digest is needed: the bytes only go to the file.
-    const digestAlgo = ctx.verify ? algo : null;
+    const digestAlgo = localDigest(session.client, ctx);
     sink = chunkSink(digestAlgo, size, fd);
     if (resuming) {
       offset = partSize;
@@ -139,7 +150,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       }
       if (offset > 0) {
         const prefixHex = await sink.prefix(offset);
-        const remote = ctx.verify ? await session.client.remoteDigest(path, algo, { start: 0, end: offset }) : null;
+        const remote = digestAlgo ? await session.client.remoteDigest(path, algo, { start: 0, end: offset }) : null;
         if (remote) {
           if (remote.hex !== prefixHex) {
             note.warn(`the partial file differs from the server's first ${offset} bytes; starting over`);

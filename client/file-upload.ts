@@ -7,7 +7,7 @@ import { isRetryable, worthRetrying, type Session } from "./session.ts";
 import { TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
-import { askDigest, remoteState, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
+import { askDigest, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
 import { remoteDirExists } from "./tree-plan.ts";
 
 function cannotRead(local: string, err: unknown): ClientError {
@@ -108,7 +108,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     for (;;) {
       const client = session.client;
       sink?.dispose();
-      sink = chunkSink(ctx.verify ? algo : null, size, fd);
+      const digestAlgo = localDigest(client, ctx);
+      sink = chunkSink(digestAlgo, size, fd);
       offset = 0;
       if (continuing) {
         const now = await remoteState(client, path);
@@ -119,12 +120,12 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         else offset = now.size;
         if (offset > 0) {
           const prefixHex = await sink.prefix(offset);
-          const remote = ctx.verify ? await client.remoteDigest(path, algo, { start: 0, end: offset }).catch(() => null) : null;
+          const remote = digestAlgo ? await client.remoteDigest(path, algo, { start: 0, end: offset }).catch(() => null) : null;
           if (remote && remote.hex !== prefixHex) {
             note.warn(`the remote partial file differs from the first ${offset} local bytes; uploading from the start`);
             offset = 0;
             sink.dispose();
-            sink = chunkSink(ctx.verify ? algo : null, size, fd);
+            sink = chunkSink(digestAlgo, size, fd);
           } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
           else if (attempt === 0) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
         }

@@ -26,6 +26,8 @@ export interface TransferRecord {
   localMtimeMs?: number;
   hash: DigestAlgorithm;
   verify: boolean;
+  /** --hash was given: the digest is computed even where the server has none (resume does the same). */
+  alwaysDigest?: boolean;
   /** The transfer ran over explicit FTPS (AUTH TLS), so resuming uses TLS again (ftps:// URLs say so themselves). */
   tls?: "explicit";
   /** TLS trust as the transfer began: --insecure, or the --ca certificates (PEM). */
@@ -132,6 +134,7 @@ export function recordProblem(x: unknown, id?: string): string | null {
   if (r.localMtimeMs !== undefined && !isNum(r.localMtimeMs)) return "bad local time";
   if (!isDigestAlgorithm(r.hash)) return "bad hash";
   if (typeof r.verify !== "boolean") return "bad verify flag";
+  if (r.alwaysDigest !== undefined && typeof r.alwaysDigest !== "boolean") return "bad alwaysDigest flag";
   if (r.tls !== undefined && r.tls !== "explicit") return "bad tls";
   if (r.insecure !== undefined && typeof r.insecure !== "boolean") return "bad insecure flag";
   if (r.ca !== undefined && (!Array.isArray(r.ca) || !r.ca.every(isStr))) return "bad ca";

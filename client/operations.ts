@@ -128,6 +128,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     remoteMtime: null,
     hash: opts.hash,
     verify: opts.verify,
+    ...(opts.alwaysDigest ? { alwaysDigest: true } : {}),
     ...recordTls(url, opts),
     ...(opts.segments && opts.segments > 1 ? { segmentCount: opts.segments } : {}),
     startedAt: new Date().toISOString(),
@@ -140,6 +141,7 @@ function fileContext(rec: TransferRecord, opts: TransferOptions, progress: Progr
     opts,
     algo: rec.hash,
     verify: opts.verify && rec.verify !== false,
+    alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true,
     note,
     progress,
     beforeFirstByte(remote) {
@@ -241,6 +243,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
     localMtimeMs: st.mtimeMs,
     hash: opts.hash,
     verify: opts.verify,
+    ...(opts.alwaysDigest ? { alwaysDigest: true } : {}),
     ...recordTls(url, opts),
     startedAt: new Date().toISOString(),
   };

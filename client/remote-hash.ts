@@ -32,21 +32,49 @@ export class RemoteHash {
   /**
    * Say which digest we will ask for, before any byte moves: a server that sees OPTS HASH can hash
    * while the data streams (ftpkit does) and answer the HASH afterwards without reading the file again.
+   * Without HASH for it, learn now whether the legacy verb exists (sent bare: a server that has it
+   * wants an argument, 501; one that has not does not know it, 500/502), so that against a server
+   * with no digest at all (vsftpd, pure-ftpd, pyftpdlib) no local digest is computed for nothing.
+   * The round trip moves rather than adds: the first verification would have asked it anyway.
    */
   async announce(algo: DigestAlgorithm): Promise<void> {
-    if (!this.client.features.has("HASH")) return;
-    const name = HASH_NAMES[algo].hash;
-    const r = await this.client.command("OPTS", `HASH ${name}`);
-    if (r.code === 200) this.selected = name;
+    const names = HASH_NAMES[algo];
+    if (this.client.features.has("HASH")) {
+      const r = await this.client.command("OPTS", `HASH ${names.hash}`);
+      if (r.code === 200) {
+        this.selected = names.hash;
+        return;
+      }
+    }
+    if (names.legacy === null || this.client.features.has(names.legacy) || this.legacyRefused.has(names.legacy)) return;
+    const r = await this.client.command(names.legacy);
+    if (r.code === 500 || r.code === 502) this.legacyRefused.add(names.legacy);
+  }
+
+  /**
+   * Whether the server may give a digest with `algo`: false once it is known that it cannot (no
+   * HASH offering it, and the legacy verb missing or refused), so the caller need not compute one.
+   * It only ever turns from true to false: a digest not computed is never asked for afterwards.
+   */
+  mayGive(algo: DigestAlgorithm): boolean {
+    const names = HASH_NAMES[algo];
+    if (this.selected === names.hash) return true;
+    if (this.client.features.has("HASH") && this.hashOffers(names.hash)) return true;
+    return names.legacy !== null && !this.legacyRefused.has(names.legacy);
+  }
+
+  /** Whether FEAT's HASH line offers `algo` (a bare "HASH" may: only OPTS HASH can tell). */
+  private hashOffers(algo: HashAlgorithm): boolean {
+    // Without the "*" that marks the current algorithm: "HASH SHA-256*;MD5".
+    const offered = (this.client.features.get("HASH") ?? "").split(";").map((s) => s.trim().replace(/\*$/, "").toUpperCase()).filter((s) => s !== "");
+    return offered.length === 0 || offered.includes(algo);
   }
 
   /** Choose the HASH algorithm (OPTS HASH); false when the server refuses it. */
   private async selectHash(algo: HashAlgorithm): Promise<boolean> {
     if (this.selected === algo) return true;
+    if (!this.hashOffers(algo)) return false;
     const current = this.client.features.get("HASH") ?? "";
-    // FEAT marks the current algorithm with "*": "HASH SHA-256*;MD5".
-    const offered = current.split(";").map((s) => s.trim().replace(/\*$/, "").toUpperCase());
-    if (offered.length && offered[0] !== "" && !offered.includes(algo)) return false;
     if (current.split(";").some((s) => s.trim().toUpperCase() === `${algo}*`)) {
       this.selected = algo;
       return true;

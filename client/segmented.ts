@@ -4,7 +4,7 @@
 // every segment where it stopped.
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync } from "node:fs";
 import { ClientError } from "./client.ts";
-import { askDigest, CORRUPT_SUFFIX, remoteState, type FileContext, type FileOutcome } from "./file-transfer.ts";
+import { askDigest, CORRUPT_SUFFIX, localDigest, remoteState, type FileContext, type FileOutcome } from "./file-transfer.ts";
 import { chunkSink } from "./hasher.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Session } from "./session.ts";
@@ -116,16 +116,17 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     const missing = segments.find((s) => s.pos < s.end);
     if (missing) throw new TransferInterrupted(`segment ${missing.start}-${missing.end} is incomplete`, 0);
     if (ctx.opts.fsync) fsyncSync(fd);
-    // Verified as one file: every byte read back and hashed (from the page cache), compared with HASH.
-    const sink = chunkSink(ctx.verify ? algo : null, size, fd);
-    const digest = ctx.verify ? await sink.prefix(size) : "";
-    sink.dispose();
-    closeSync(fd);
     let verdictClient = sessions.find((x) => !x.client.control.isClosed);
     if (!verdictClient) {
       verdictClient = await open();
       sessions.push(verdictClient);
     }
+    // Verified as one file: every byte read back and hashed (from the page cache), compared with HASH.
+    const digestAlgo = localDigest(verdictClient.client, ctx);
+    const sink = chunkSink(digestAlgo, size, fd);
+    const digest = digestAlgo ? await sink.prefix(size) : "";
+    sink.dispose();
+    closeSync(fd);
     const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, note);
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;

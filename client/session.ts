@@ -25,6 +25,8 @@ export interface TransferOptions {
   journal?: string;
   /** A data connection that moves no byte this long is given up (and retried); default 60 s. */
   stallMs?: number;
+  /** --hash was given: compute the digest even against a server that has none to compare it with (localDigest). */
+  alwaysDigest?: boolean;
   /** Flush each downloaded file to disk before its rename (survives a power loss, not only kill -9). */
   fsync?: boolean;
   /** `get --segments N`: download one file over N ranged connections. */

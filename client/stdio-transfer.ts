@@ -8,7 +8,7 @@ import { basename } from "node:path";
 import { ClientError } from "./client.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
-import { askDigest, remoteState, retrieve } from "./file-transfer.ts";
+import { askDigest, localDigest, remoteState, retrieve } from "./file-transfer.ts";
 import { askUploadChecks } from "./file-upload.ts";
 import { StreamSink } from "./hasher.ts";
 import { TokenBucket, TransferInterrupted, uploadStream } from "./transfer.ts";
@@ -34,7 +34,7 @@ export async function getToStdout(urlText: string, opts: TransferOptions): Promi
       if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550 });
       throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
     }
-    const sink = new StreamSink(opts.verify ? opts.hash : null, 1);
+    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), 1);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
     const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
     const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
@@ -65,7 +65,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   const path = session.resolve(url.path);
   const client = session.client;
   try {
-    const sink = new StreamSink(opts.verify ? opts.hash : null, -1);
+    const sink = new StreamSink(localDigest(client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), -1);
     progress.start(0, null);
     let sent: number;
     try {

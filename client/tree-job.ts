@@ -85,6 +85,7 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
     remoteMtime: null,
     hash: opts.hash,
     verify: opts.verify,
+    ...(opts.alwaysDigest ? { alwaysDigest: true } : {}),
     ...recordTls(r.url, opts),
     tree: spec,
     startedAt: new Date().toISOString(),
@@ -212,7 +213,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         lent = true;
         controlFree();
       };
-      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend };
+      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend };
       const localPath = join(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
       let again = false;

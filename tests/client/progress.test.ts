@@ -35,7 +35,7 @@ async function underPty(cmd: string, cwd: string): Promise<{ code: number; out: 
 
 describe("progress output", () => {
   test("on a terminal: a bar redrawn in place with a percent, a rate and an ETA", async () => {
-    const cmd = `bun ${FTPKIT} get '${peer.url("/p.bin")}' tty.bin --limit-rate 3MB`;
+    const cmd = `bun ${FTPKIT} get '${peer.url("/p.bin")}' tty.bin --limit-rate 3MB --hash sha256`;
     const { code, out } = await underPty(cmd, work);
     expect(code).toBe(0);
     const redraws = out.split("\r").filter((s) => /\d+%/.test(s));
@@ -45,8 +45,8 @@ describe("progress output", () => {
     expect(out).toContain(sha);
   });
 
-  test("on a pipe: no redraws, one summary line with bytes, time, rate and digest", async () => {
-    const r = await runFtpkit(["get", peer.url("/p.bin"), "pipe.bin", "--limit-rate", "6MB"], { cwd: work });
+  test("on a pipe: no redraws, one summary line with bytes, time, rate and digest (asked for with --hash)", async () => {
+    const r = await runFtpkit(["get", peer.url("/p.bin"), "pipe.bin", "--limit-rate", "6MB", "--hash", "sha256"], { cwd: work });
     expect(r.code).toBe(0);
     expect(r.stderr).not.toContain("\r");
     expect(r.stdout).toBe("");

@@ -29,24 +29,46 @@ describe("round trips against pyftpdlib", () => {
   const sizes = [0, 1, 4095, 65537, 10 * 1024 * 1024 + 3];
   for (const size of sizes) {
     for (const hash of ["sha256", "md5"] as const) {
-      test(`get and put ${size} bytes with ${hash}`, async () => {
+      // alwaysDigest (the CLI's --hash given): the digest is computed although the server has none.
+      test(`get and put ${size} bytes with ${hash} asked for`, async () => {
         const name = `f-${size}-${hash}.bin`;
         const data = randomFile(join(peer.root, name), size);
         const local = join(work, name);
-        const got = await getFile(peer.url(name), local, base({ hash }));
+        const got = await getFile(peer.url(name), local, base({ hash, alwaysDigest: true }));
         expect(got.size).toBe(size);
         expect(got.digest).toBe(digest(data, hash));
         expect(got.verifiedBy).toBe("size verified only");
         expect(digest(readFileSync(local), hash)).toBe(digest(data, hash));
         expect(existsSync(local + ".ftpkit-part")).toBe(false);
 
-        const put = await putFile(local, peer.url(`/up/${name}`), base({ hash }));
+        const put = await putFile(local, peer.url(`/up/${name}`), base({ hash, alwaysDigest: true }));
         expect(put.digest).toBe(digest(data, hash));
         expect(digest(readFileSync(join(peer.root, "up", name)), hash)).toBe(digest(data, hash));
         expect(readdirSync(join(work, ".journal"))).toEqual([]);
       });
     }
   }
+
+  test("without --hash nothing is hashed for a server with no digest: get and put say \"size verified only\" and report no digest", async () => {
+    const data = randomFile(join(peer.root, "plain.bin"), 20 * 1024 * 1024 + 5); // big enough for the hashing thread
+    const local = join(work, "plain.bin");
+    const got = await runFtpkit(["get", peer.url("plain.bin"), local], { cwd: work });
+    expect(got.code).toBe(0);
+    expect(got.stderr).toContain("the server offers no hash; verified size only");
+    expect(got.stderr).toMatch(/plain\.bin: .*, size verified only/);
+    expect(got.stderr).not.toContain("sha256");
+    expect(digest(readFileSync(local))).toBe(digest(data));
+    const put = await runFtpkit(["put", local, peer.url("/up/plain-json.bin"), "--json"], { cwd: work });
+    expect(put.code).toBe(0);
+    const report = JSON.parse(put.stdout) as { files: { result: string; digest?: string }[] };
+    expect(report.files[0]!.result).toBe("size verified only");
+    expect(report.files[0]!.digest).toBeUndefined();
+    expect(digest(readFileSync(join(peer.root, "up", "plain-json.bin")))).toBe(digest(data));
+    // --hash given: the digest of what moved is computed and shown, still checked by size only.
+    const asked = await runFtpkit(["get", peer.url("plain.bin"), join(work, "plain2.bin"), "--hash", "sha256"], { cwd: work });
+    expect(asked.code).toBe(0);
+    expect(asked.stderr).toContain(`sha256 ${digest(data)} (size verified only)`);
+  });
 
   test("active mode (EPRT) download and upload", async () => {
     const data = randomFile(join(peer.root, "active.bin"), 300_001);
