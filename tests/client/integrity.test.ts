@@ -150,6 +150,39 @@ describe("download verification", () => {
   });
 });
 
+describe("no digest to compare with", () => {
+  test("a server without HASH or XSHA256 is probed once at login (bare XSHA256), and no local digest is computed", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE"] });
+    const r = await getFile(`ftp://u:p@127.0.0.1:${fake.port}/f.bin`, join(work, "f.bin"), opts());
+    expect(r.verifiedBy).toBe("size verified only");
+    expect(r.digest).toBe("");
+    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+    // Asked once, bare, before the transfer; not again with the file's name after it.
+    expect(fake.commands.filter((c) => c.startsWith("XSHA256"))).toEqual(["XSHA256"]);
+    expect(fake.commands.indexOf("XSHA256")).toBeLessThan(fake.commands.findIndex((c) => c.startsWith("RETR")));
+  });
+
+  test("a server with XSHA256 that FEAT does not list still verifies by it", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], legacyHash: true });
+    const r = await getFile(`ftp://u:p@127.0.0.1:${fake.port}/f.bin`, join(work, "f.bin"), opts());
+    expect(r.verifiedBy).toBe("verified by XSHA256");
+    expect(r.digest).toBe(digest(data));
+  });
+
+  test("--hash given: an interrupted download resumed with `ftpkit resume` still reports the digest", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "REST STREAM"], dropRetrAfter: 50_000 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0", "--hash", "sha256"], { cwd: work });
+    expect(r.code).toBe(1);
+    const again = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "p" } });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`sha256 ${digest(data)} (size verified only)`);
+    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+  });
+});
+
 describe("upload verification", () => {
   test("verifies with HASH", async () => {
     fake = startFakeServer({ feat: HASH_FEAT });
