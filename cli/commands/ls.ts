@@ -1,7 +1,7 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/operations.ts";
-import { checkArgs, tlsArgs, tlsOptions } from "../args.ts";
+import { checkArgs, CliError, tlsArgs, tlsOptions } from "../args.ts";
 import type { FileInfo } from "../../protocol/listing.ts";
 import { printableName } from "../../protocol/printable.ts";
 
@@ -32,12 +32,15 @@ export default defineCommand({
   meta: { name: "ls", description: "List a remote directory (or one file) like ls -l" },
   args: {
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
+    long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
+    names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
     json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...tlsArgs,
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
+    if ([args.long, args.names, args.json].filter(Boolean).length > 1) throw new CliError("choose one of -l, --names and --json");
     const entries = await listUrl(args.url, { active: args.active === true, ...tlsOptions(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {
@@ -45,6 +48,8 @@ export default defineCommand({
       process.stdout.write(JSON.stringify(out, null, 2) + "\n");
       return;
     }
-    for (const e of entries) process.stdout.write(formatEntry(e) + "\n");
+    // Names as printableName shows them: a name holding control characters cannot drive the terminal.
+    const line = args.names ? (e: FileInfo) => printableName(e.name) + (e.type === "dir" ? "/" : "") : (e: FileInfo) => formatEntry(e);
+    process.stdout.write(entries.map((e) => line(e) + "\n").join(""));
   },
 });

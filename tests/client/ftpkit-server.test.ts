@@ -1,7 +1,7 @@
 // The client against ftpkit's own server (a separate `ftpkit serve` process): HASH verification,
 // ranged HASH when resuming after kill -9.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 
@@ -65,6 +65,23 @@ describe("against ftpkit serve", () => {
     expect(entries.find((e) => e.name === "listed.bin")).toMatchObject({ type: "file", size: 1234 });
     const text = await runFtpkit(["ls", fast.url("/listed.bin")], { cwd: work });
     expect(text.stdout).toMatch(/^-r\S* +1234 \w{3} [ \d]\d .* listed\.bin\n$/);
+  });
+
+  test("ls -l prints the default long lines; --names only the names (directories with /); the three formats exclude each other", async () => {
+    mkdirSync(join(fast.home, "lsdir", "sub"), { recursive: true });
+    writeFileSync(join(fast.home, "lsdir", "b.txt"), "b");
+    writeFileSync(join(fast.home, "lsdir", "a b.txt"), "ab");
+    const plain = await runFtpkit(["ls", fast.url("/lsdir")], { cwd: work });
+    const long = await runFtpkit(["ls", "-l", fast.url("/lsdir")], { cwd: work });
+    expect(long.code).toBe(0);
+    expect(long.stdout).toBe(plain.stdout);
+    expect(long.stdout).toMatch(/^-\S+ +2 .* a b\.txt\n/);
+    const names = await runFtpkit(["ls", "--names", fast.url("/lsdir")], { cwd: work });
+    expect(names.code).toBe(0);
+    expect(names.stdout).toBe("a b.txt\nb.txt\nsub/\n");
+    const both = await runFtpkit(["ls", "--names", "--json", fast.url("/lsdir")], { cwd: work });
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain("choose one of -l, --names and --json");
   });
 
   test("a single get and put with --json print a one-file report: on success with nothing on stderr, on failure beside the error", async () => {
