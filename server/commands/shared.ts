@@ -27,7 +27,7 @@ function toFileInfos(list: readonly DirEntry[], perms: ReadonlySet<Perm>): FileI
   const out: FileInfo[] = [];
   for (const e of list) {
     if (isReservedName(e.name)) continue;
-    out.push({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm, ...(e.unique ? { unique: e.unique } : {}) });
+    out.push({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm, ...(e.unique ? { unique: e.unique } : {}), ...(e.mode !== undefined ? { mode: e.mode } : {}) });
   }
   return out;
 }

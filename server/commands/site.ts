@@ -1,5 +1,6 @@
-// SITE — RFC 959 §4.1.3: ftpkit's site commands (QUOTA, HELP).
+// SITE — RFC 959 §4.1.3: ftpkit's site commands (CHMOD, QUOTA, HELP).
 import type { CommandSpec } from "./types.ts";
+import type { Session } from "../session.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatSize } from "../../protocol/size.ts";
 
@@ -7,13 +8,14 @@ export const site: CommandSpec = {
   verbs: ["SITE"],
   auth: true,
   arg: "required",
-  help: "SITE QUOTA | SITE HELP",
+  help: "SITE CHMOD | SITE QUOTA | SITE HELP",
   async handle({ session, arg }) {
     const sub = arg.trim().split(/\s+/)[0]!.toUpperCase();
     if (sub === "HELP") {
-      session.reply(214, ["SITE commands:", "QUOTA: show your quota and usage", "End"]);
+      session.reply(214, ["SITE commands:", "CHMOD <mode> <file>: set a file's permission bits (e.g. 755)", "QUOTA: show your quota and usage", "End"]);
       return;
     }
+    if (sub === "CHMOD") return chmod(session, arg.trim().slice(sub.length).trim());
     if (sub !== "QUOTA") throw new FtpError(504, "Unknown SITE command (try SITE HELP)");
     const lines = ["Quota status:"];
     for (const m of session.mounts) {
@@ -31,3 +33,19 @@ export const site: CommandSpec = {
     session.reply(211, lines);
   },
 };
+
+/**
+ * SITE CHMOD <mode> <file> (vsftpd, ProFTPD; `lftp mirror -R` and `ftpkit put -r` send it for
+ * executables): the permission bits of a regular file, where the storage has them; needs modify.
+ */
+async function chmod(session: Session, rest: string): Promise<void> {
+  const m = /^([0-7]{3,4}) +(.+)$/.exec(rest);
+  if (!m) throw new FtpError(501, "Usage: SITE CHMOD <mode> <file>, e.g. SITE CHMOD 755 run.sh");
+  const mode = parseInt(m[1]!, 8);
+  if (mode > 0o777) throw new FtpError(550, "Only permission bits (000 to 777) can be set");
+  const r = session.fs.resolve(m[2]!, "modify");
+  const storage = r.mount.storage;
+  if (!storage.setMode) throw new FtpError(550, "Permissions cannot be set here");
+  await storage.setMode(r.key, mode);
+  session.reply(200, "SITE CHMOD command ok.");
+}

@@ -42,6 +42,8 @@ export interface EntryStat {
   version?: string;
   /** A directory's identity (local: device and inode), for MLSD's `unique` fact; absent when unknown. */
   unique?: string;
+  /** Permission bits (0o777), for MLSD's UNIX.mode fact and LIST's columns; absent when the backend has none (S3). */
+  mode?: number;
 }
 
 export interface DirEntry extends EntryStat {
@@ -129,6 +131,8 @@ export interface Storage {
   usage(key?: string): Promise<number>;
   /** Set a file's modification time (MFMT, MDTM with a time); absent: the backend cannot. */
   setMtime?(key: string, mtime: Date): Promise<void>;
+  /** Set a regular file's permission bits (SITE CHMOD; `mode` ≤ 0o777); absent: the backend has none. */
+  setMode?(key: string, mode: number): Promise<void>;
   /** Free space where new files land, when the backend can tell. */
   freeBytes?(): Promise<number>;
   /**

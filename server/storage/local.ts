@@ -66,6 +66,7 @@ export class LocalStorage implements Storage {
         size: dir ? 0 : Number(st.size),
         mtime: new Date(Number(st.mtimeMs)),
         version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`,
+        mode: Number(st.mode) & 0o777,
         ...(dir ? { unique: uniqueFromDev(st.dev, st.ino) } : {}),
       };
     } finally {
@@ -83,6 +84,23 @@ export class LocalStorage implements Storage {
         const st = fs.fstatSync(fd);
         if (!st.isFile()) throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
         fs.futimesSync(fd, st.atime, mtime);
+      } finally {
+        closeQuietly(fd);
+      }
+    });
+  }
+
+  async setMode(key: string, mode: number): Promise<void> {
+    checkKey(key);
+    const { jail } = await this.jail();
+    sync(() => {
+      // Resolved beneath the root like every open, but O_PATH: a file whose mode denies reading
+      // (SITE CHMOD 000) can still be given its bits back. Never setuid, setgid or sticky.
+      const fd = jail.openPath(key);
+      try {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile()) throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
+        fs.chmodSync(fdPath(fd), mode & 0o777);
       } finally {
         closeQuietly(fd);
       }
@@ -163,8 +181,8 @@ export class LocalStorage implements Storage {
     }
     if (!st) return null;
     const type = st.mode & S_IFMT;
-    if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs), unique: st.unique };
-    if (type === S_IFREG) return { name, type: "file", size: st.size, mtime: new Date(st.mtimeMs) };
+    if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs), unique: st.unique, mode: st.mode & 0o777 };
+    if (type === S_IFREG) return { name, type: "file", size: st.size, mtime: new Date(st.mtimeMs), mode: st.mode & 0o777 };
     return null;
   }
 

@@ -34,8 +34,8 @@ for (const kind of SERVER_KINDS) describe(kind.label("ncftp"), () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Cmd: NLST /dir/f*.bin");
     // ncftp picks its MLST facts; the reply names exactly those (RFC 3659 §7.9), not every fact.
-    expect(r.stdout).toContain("Cmd: OPTS MLST type;size;modify;perm;");
-    expect(r.stdout).toContain("200: MLST OPTS type;size;modify;perm;");
+    expect(r.stdout).toContain("Cmd: OPTS MLST type;size;modify;UNIX.mode;perm;");
+    expect(r.stdout).toContain("200: MLST OPTS type;size;modify;perm;UNIX.mode;");
     for (const n of ["f1.bin", "f2.bin", "f10.bin"]) expect(readFileSync(join(local, n), "utf8")).toBe(`data of ${n}`);
     expect(existsSync(join(local, "g.bin"))).toBe(false);
     expect(existsSync(join(local, "f1.txt"))).toBe(false);

@@ -57,7 +57,7 @@ async function get(s: Storage, key: string): Promise<Uint8Array> {
 const url = (port: number, path = "") => `ftp://alice:alice-pw@127.0.0.1:${port}/${path}`;
 
 describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
-  test("LIST, SIZE, MDTM and RETR (whole and after REST) of objects", async () => {
+  test("LIST, SIZE, MDTM and RETR (whole and after REST) of objects; no permission bits", async () => {
     const { home, port, work } = await s3Server();
     const data = randomFile(join(work, "src.bin"), 20 * 1024 * 1024 + 333); // three read chunks
     await put(home, "data.bin", data);
@@ -69,6 +69,9 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     const size = await w.cmd("SIZE data.bin");
     expect([size.code, size.lines[0]]).toEqual([213, String(data.length)]);
     expect((await w.cmd("MDTM data.bin")).code).toBe(213);
+    // An object has no permission bits: none is listed, and SITE CHMOD says it cannot set them.
+    expect((await w.cmd("MLST data.bin")).lines[1]).not.toContain("UNIX.mode");
+    expect(await w.cmd("SITE CHMOD 755 data.bin")).toEqual({ code: 550, lines: ["Permissions cannot be set here"] });
     const r = await run(["curl", "-sS", "-o", join(work, "down.bin"), url(port, "data.bin")], { timeoutMs: 60_000 });
     expect(r.code).toBe(0);
     expect(digest(readFileSync(join(work, "down.bin")))).toBe(digest(data));

@@ -530,7 +530,7 @@ describe("transfers", () => {
     expect(q.code).toBe(211);
     expect(text(q)).toContain("unlimited");
     expect((await w.cmd("SITE HELP")).code).toBe(214);
-    expect((await w.cmd("SITE CHMOD 777 x")).code).toBe(504);
+    expect((await w.cmd("SITE UMASK 022")).code).toBe(504);
   });
 
   const digests: Array<[string, string]> = [

@@ -112,7 +112,7 @@ describe("OPTS MLST selects the facts MLSD and MLST send (RFC 3659 §7.9)", () =
     const w = await servers.login();
     expect(await w.cmd("OPTS MLST type;size;bogus;")).toEqual({ code: 200, lines: ["MLST OPTS type;size;"] });
     const feat = await w.cmd("FEAT");
-    expect(feat.lines).toContain(" MLST type*;size*;sizd;modify;perm;unique;");
+    expect(feat.lines).toContain(" MLST type*;size*;sizd;modify;perm;unique;UNIX.mode;");
     const m = await w.cmd("MLST hello.txt");
     expect(m.lines[1]).toBe(" type=file;size=18; /hello.txt");
     const d = lines((await w.transfer("MLSD docs")).data);
