@@ -268,6 +268,17 @@ export class FtpClient {
     return r.code === 213;
   }
 
+  /** A SITE CHMOD the server did not know (500/502/504): not sent again on this connection. */
+  private chmodUnknown = false;
+
+  /** SITE CHMOD (vsftpd, ProFTPD, pyftpdlib; not in FEAT): set a remote file's permission bits; false when not done. */
+  async setMode(path: string, mode: number): Promise<boolean> {
+    if (this.chmodUnknown) return false;
+    const r = await this.command("SITE", `CHMOD ${(mode & 0o777).toString(8).padStart(3, "0")} ${path}`);
+    if (r.code === 500 || r.code === 502 || r.code === 504) this.chmodUnknown = true;
+    return r.code === 200;
+  }
+
   /** FEAT: returns and remembers the server's extensions (empty when FEAT is not supported). */
   async feat(): Promise<Features> {
     const r = await this.command("FEAT");

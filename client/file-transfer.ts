@@ -2,7 +2,7 @@
 // lock, record the remote state before the first byte, stream while hashing, reconnect and continue
 // after a drop, compare sizes and the server's digest, then publish (rename) or set the bad data aside.
 // This file holds what both directions share and the download; file-upload.ts the upload.
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
@@ -109,6 +109,8 @@ export interface DownloadJob {
   expect?: { size: number | null; mtime: string | null; changedHint: string };
   /** Give the local file this modification time (tree jobs, so a later sync sees it unchanged). */
   mtime?: Date;
+  /** The remote file's permission bits (tree jobs, where the listing shows them): its execute bits are carried. */
+  mode?: number;
   /** The remote size as a fresh listing showed it (saves SIZE and MDTM per file of a tree). */
   known?: RemoteState;
 }
@@ -186,6 +188,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         // a time we cannot set only costs a later sync a comparison
       }
     }
+    // An executable remote file (a script of a build tree) stays executable, as with lftp's mirror and
+    // git: the execute bits come from the listing, read and write follow the umask as for any new file.
+    if (job.mode !== undefined && (job.mode & 0o111) !== 0) fchmodSync(fd, (0o666 | (job.mode & 0o111)) & ~process.umask());
     closeSync(fd);
     fd = -1;
     const setAside = () => {

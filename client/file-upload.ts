@@ -70,6 +70,8 @@ export interface UploadJob {
   expectLocal?: { size: number; mtimeMs: number; changedHint: string };
   /** Give the remote file the local modification time when the server can (MFMT). */
   keepMtime?: boolean;
+  /** An executable local file is made executable there too when the server can (SITE CHMOD). */
+  keepMode?: boolean;
 }
 
 /** Upload one file, verified; an interrupted one continues where the server's copy ends. */
@@ -103,6 +105,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     let digest = "";
     let verifiedBy = "";
     let mtimeSet: Promise<boolean> | null = null;
+    let modeSet: Promise<boolean> | null = null;
     /** The control connection went to the next file of a tree (controlFree): no reconnecting it. */
     let lent = false;
     for (;;) {
@@ -152,6 +155,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         // file starts behind them on this connection (replies keep order).
         const checked = askUploadChecks(client, path, algo, ctx.verify, note);
         mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
+        modeSet = job.keepMode && (st.mode & 0o111) !== 0 ? client.setMode(path, st.mode).catch(() => false) : null;
         if (ctx.controlFree) {
           lent = true;
           ctx.controlFree();
@@ -173,6 +177,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       }
     }
     await mtimeSet;
+    if (modeSet && !(await modeSet)) note.info("the server did not make uploaded executables executable (SITE CHMOD refused or unknown)");
     return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy };
   } catch (err) {
     progress.clear();

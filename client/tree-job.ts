@@ -220,8 +220,8 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       try {
         const out =
           rec.direction === "get"
-            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, ...(item.link ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
-            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true }, ctx);
+            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
+            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true, keepMode: true }, ctx);
         doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
       } catch (err) {

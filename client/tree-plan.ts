@@ -19,6 +19,8 @@ export interface TreeEntry {
   precisionMs: number;
   /** A remote symbolic link from LIST, taken for a file (the listing does not say what it points to). */
   link?: true;
+  /** Permission bits, where known (the local disk; LIST's columns, MLSD's UNIX.mode): execute bits are carried. */
+  mode?: number;
 }
 
 export type Action = "copy" | "skip" | "mkdir" | "delete";
@@ -35,6 +37,8 @@ export interface PlanItem {
   link?: true;
   /** A delete that makes room (sync --delete: a directory where a file goes, or the reverse): done first. */
   first?: true;
+  /** The source file's permission bits, where known (TreeEntry.mode). */
+  mode?: number;
 }
 
 /** A name filter: the pattern of a glob job, or an --exclude pattern. */
@@ -69,7 +73,7 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
   const out: TreeEntry[] = [];
   /** Directories to list, each with the unique facts of the directories from the root down to it. */
   const queue: { rel: string; line: readonly string[] }[] = [{ rel: "", line: [] }];
-  await askForUniqueFact(client);
+  await askForWantedFacts(client);
   while (queue.length > 0) {
     const { rel, line: above } = queue.shift()!;
     let listed;
@@ -95,7 +99,7 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
         continue;
       }
       const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
-      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}) });
+      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined ? { mode: e.mode } : {}) });
       if (e.type === "dir" && opts.recursive) queue.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
     }
   }
@@ -103,16 +107,17 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
 }
 
 /**
- * A server that offers MLSD's `unique` fact without sending it by default (pyftpdlib) is asked to
- * add it to the facts it sends (OPTS MLST), once per connection.
+ * A server that offers MLSD's `unique` fact (cycle checks) or `UNIX.mode` (execute bits) without
+ * sending it by default (pyftpdlib) is asked to add them to the facts it sends (OPTS MLST), once
+ * per connection.
  */
-async function askForUniqueFact(client: FtpClient): Promise<void> {
+async function askForWantedFacts(client: FtpClient): Promise<void> {
   const facts = (client.features.get("MLST") ?? "").split(";").map((f) => f.trim()).filter(Boolean);
-  const unique = facts.find((f) => f.replace(/\*$/, "").toLowerCase() === "unique");
-  if (!unique || unique.endsWith("*")) return;
+  const wanted = facts.filter((f) => !f.endsWith("*") && ["unique", "unix.mode"].includes(f.toLowerCase()));
+  if (wanted.length === 0) return;
   const selected = facts.filter((f) => f.endsWith("*")).map((f) => f.slice(0, -1));
-  const r = await client.command("OPTS", `MLST ${[...selected, unique].map((f) => `${f};`).join("")}`);
-  if (r.code === 200) client.features.set("MLST", [...selected, unique].map((f) => `${f}*;`).join(""));
+  const r = await client.command("OPTS", `MLST ${[...selected, ...wanted].map((f) => `${f};`).join("")}`);
+  if (r.code === 200) client.features.set("MLST", [...selected, ...wanted].map((f) => `${f}*;`).join(""));
 }
 
 /** A directory's `unique` fact by MLST, for servers whose MLSD has no cdir line (pyftpdlib). */
@@ -209,7 +214,7 @@ export function walkLocal(root: string, opts: { recursive: boolean; excluded: (r
       if (st.isDirectory()) {
         out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
         if (opts.recursive) visit(child);
-      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000 });
+      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
       else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
     }
   };
@@ -264,7 +269,7 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       }
       continue;
     }
-    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}) };
+    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
     else if (d?.type === "dir") {
       makeRoom(s, d);

@@ -12,6 +12,26 @@ export interface FileInfo {
   unique?: string;
   /** A symbolic link as LIST shows it ("l…", "name -> target"): file or directory, the line does not say. */
   link?: true;
+  /** Permission bits (0o777) where the listing shows them: LIST's rwx columns, MLSD's UNIX.mode fact. */
+  mode?: number;
+}
+
+/** Permission bits as LIST's nine columns (0o750 → "rwxr-x---"). */
+export function modeColumns(mode: number): string {
+  let cols = "";
+  for (let i = 0; i < 9; i++) cols += mode & (1 << (8 - i)) ? "rwx"[i % 3] : "-";
+  return cols;
+}
+
+/** LIST's nine permission columns ("rwxr-sr-T") as bits; s and t stand for an x that is set, S and T for one that is not. */
+export function modeFromColumns(cols: string): number {
+  let mode = 0;
+  for (let i = 0; i < 9; i++) {
+    const c = cols[i]!;
+    const set = i % 3 === 2 ? c === "x" || c === "s" || c === "t" : c !== "-";
+    if (set) mode |= 1 << (8 - i);
+  }
+  return mode;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -52,6 +72,20 @@ export function parseTimeVal(text: string): Date {
 
 const LIST_DIR_HEAD = "drwxr-xr-x   2 ftp      ftp      ";
 const LIST_FILE_HEAD = "-rw-r--r--   1 ftp      ftp      ";
+/** Heads for entries whose mode is known (at most 2 × 512 of them). */
+const headMemo = new Map<number, string>();
+
+/** The columns before the size: type and permissions (the real ones when known), links, owner, group. */
+function listHead(info: FileInfo): string {
+  if (info.mode === undefined) return info.type === "dir" ? LIST_DIR_HEAD : LIST_FILE_HEAD;
+  const key = (info.type === "dir" ? 0o1000 : 0) | (info.mode & 0o777);
+  let head = headMemo.get(key);
+  if (head === undefined) {
+    head = `${info.type === "dir" ? "d" : "-"}${modeColumns(info.mode)}   ${info.type === "dir" ? 2 : 1} ftp      ftp      `;
+    headMemo.set(key, head);
+  }
+  return head;
+}
 const SIZE_PAD = " ".repeat(12);
 
 /** One `ls -l` style line as vsftpd and most clients expect (dates in UTC). */
@@ -71,20 +105,20 @@ export function formatListLine(info: FileInfo, now: Date = new Date()): string {
   }
   const size = String(info.size);
   const sizeCol = size.length < 12 ? SIZE_PAD.slice(size.length) + size : size;
-  return `${info.type === "dir" ? LIST_DIR_HEAD : LIST_FILE_HEAD}${sizeCol} ${date} ${info.name}`;
+  return `${listHead(info)}${sizeCol} ${date} ${info.name}`;
 }
 
 /** Parse a Unix `ls -l` line (ours, vsftpd's, pyftpdlib's, ProFTPD's). Returns null for "total N". */
 export function parseListLine(line: string, now: Date = new Date()): FileInfo | null {
   const m =
-    /^([dlcbps-])[rwxsStT-]{9}[+@.]?\s+\d+\s+\S+\s+\S+\s+(\d+)\s+(\w{3})\s+(\d{1,2})\s+(\d{1,2}:\d{2}|\d{4})\s(.*)$/.exec(
+    /^([dlcbps-])([rwxsStT-]{9})[+@.]?\s+\d+\s+\S+\s+\S+\s+(\d+)\s+(\w{3})\s+(\d{1,2})\s+(\d{1,2}:\d{2}|\d{4})\s(.*)$/.exec(
       line,
     );
   if (!m) {
     if (/^total\s+\d+/.test(line)) return null;
     throw new ParseError(`unrecognized LIST line: ${line.slice(0, 80)}`);
   }
-  const [, kind, size, mon, day, yt, rawName] = m as unknown as [string, string, string, string, string, string, string];
+  const [, kind, cols, size, mon, day, yt, rawName] = m as unknown as [string, string, string, string, string, string, string, string];
   const month = MONTHS.indexOf(mon);
   if (month < 0) throw new ParseError(`unrecognized month in LIST line: ${mon}`);
   let mtime: Date;
@@ -96,11 +130,11 @@ export function parseListLine(line: string, now: Date = new Date()): FileInfo | 
     if (mtime.getTime() - now.getTime() > 24 * 3600 * 1000) mtime = new Date(Date.UTC(--year, month, Number(day), h, mi));
   } else mtime = new Date(Date.UTC(Number(yt), month, Number(day)));
   const name = kind === "l" ? rawName.replace(/ -> .*$/, "") : rawName;
-  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, ...(kind === "l" ? { link: true as const } : {}) };
+  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, mode: modeFromColumns(cols), ...(kind === "l" ? { link: true as const } : {}) };
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */
-export const MLSX_FACTS = ["type", "size", "sizd", "modify", "perm", "unique"] as const;
+export const MLSX_FACTS = ["type", "size", "sizd", "modify", "perm", "unique", "UNIX.mode"] as const;
 export type MlsxFact = (typeof MLSX_FACTS)[number];
 
 /**
@@ -117,18 +151,22 @@ export function formatMlsxLine(info: FileInfo, opts: { typeFact?: string; facts?
   if (!want || want.has("modify")) facts += `modify=${formatTimeVal(info.mtime)};`;
   if (info.perm !== undefined && (!want || want.has("perm"))) facts += `perm=${info.perm};`;
   if (info.unique !== undefined && (!want || want.has("unique"))) facts += `unique=${info.unique};`;
+  // As ProFTPD writes it: four octal digits.
+  if (info.mode !== undefined && (!want || want.has("UNIX.mode"))) facts += `UNIX.mode=0${(info.mode & 0o777).toString(8).padStart(3, "0")};`;
   return `${facts} ${info.name}`;
 }
 
 /**
- * OPTS MLST's argument (RFC 3659 §7.9): the known facts among "type;size;…", lower-cased; unknown
+ * OPTS MLST's argument (RFC 3659 §7.9): the known facts among "type;size;…" (any case); unknown
  * ones are ignored, an empty argument selects none.
  */
 export function parseMlstOpts(arg: string): Set<MlsxFact> {
   const out = new Set<MlsxFact>();
   for (const f of arg.split(";")) {
+    // Fact names are case-insensitive (§7.1); the set holds them as MLSX_FACTS spells them.
     const name = f.trim().toLowerCase();
-    if ((MLSX_FACTS as readonly string[]).includes(name)) out.add(name as MlsxFact);
+    const fact = MLSX_FACTS.find((known) => known.toLowerCase() === name);
+    if (fact) out.add(fact);
   }
   return out;
 }
@@ -160,5 +198,9 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   if (perm !== undefined) info.perm = perm;
   const unique = facts.get("unique");
   if (unique) info.unique = unique;
+  // "UNIX.mode=0755" (ProFTPD), "unix.mode=0o755" (pyftpdlib, when asked): the permission bits only,
+  // never setuid and the like.
+  const mode = /^(?:0o)?([0-7]{3,4})$/.exec(facts.get("unix.mode") ?? "");
+  if (mode) info.mode = parseInt(mode[1]!, 8) & 0o777;
   return info;
 }

@@ -2,14 +2,14 @@
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/operations.ts";
 import { checkArgs, CliError, tlsArgs, tlsOptions } from "../args.ts";
-import type { FileInfo } from "../../protocol/listing.ts";
+import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableName } from "../../protocol/printable.ts";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** One `ls -l`-like line: type+perm, size, date (UTC), name. */
+/** One `ls -l`-like line: type and permissions (the file's own mode when the listing shows it, else what the perm fact allows us), size, date (UTC), name. */
 export function formatEntry(e: FileInfo, now: Date = new Date()): string {
-  const mode = `${e.type === "dir" ? "d" : "-"}${permColumn(e)}`;
+  const mode = `${e.type === "dir" ? "d" : "-"}${e.mode !== undefined ? modeColumns(e.mode) : permColumn(e)}`;
   const t = e.mtime;
   const recent = Math.abs(now.getTime() - t.getTime()) < 182 * 24 * 3600 * 1000;
   const p2 = (n: number) => String(n).padStart(2, "0");

@@ -1,7 +1,7 @@
 // Tree jobs against real servers (ftpkit, pyftpdlib, vsftpd): get -r / put -r, globs, sync both
 // ways with --delete and --dry-run. Every file ends verified (or, without HASH, size-checked).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, startFtpkitServer, startPyftpd, tempDir } from "../helpers/peers.ts";
 import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
@@ -73,6 +73,27 @@ for (const kind of servers) {
       // ftpkit answers HASH; the others are checked by size, and no digest is computed for them.
       expect(top.digest).toBe(kind.name === "ftpkit" ? `sha256:${digest(readFileSync(join(src, "top.bin")))}` : undefined);
       expect(top.result).toBe(kind.name === "ftpkit" ? "verified by HASH" : "size verified only");
+    });
+
+    test("put -r and get -r keep executables executable (SITE CHMOD up, the listing's mode down); other files get the default mode", async () => {
+      const src = join(work, "modes");
+      mkdirSync(join(src, "bin"), { recursive: true });
+      writeFileSync(join(src, "bin", "run.sh"), "#!/bin/sh\necho hi\n");
+      chmodSync(join(src, "bin", "run.sh"), 0o750);
+      writeFileSync(join(src, "notes.txt"), "notes");
+      chmodSync(join(src, "notes.txt"), 0o640);
+      const up = await runFtpkit(["put", "-r", src, s.url("/modes")], { cwd: work });
+      expect(up.code).toBe(0);
+      expect(up.stderr).not.toContain("SITE CHMOD");
+      expect(statSync(join(s.home, "modes", "bin", "run.sh")).mode & 0o777).toBe(0o750);
+      // Not executable: left as the server creates files (nothing is sent for it).
+      expect(statSync(join(s.home, "modes", "notes.txt")).mode & 0o111).toBe(0);
+      const down = await runFtpkit(["get", "-r", s.url("/modes"), "modes-back"], { cwd: work });
+      expect(down.code).toBe(0);
+      const umask = process.umask();
+      // The execute bits come from the source; read and write follow the umask, as for any new file.
+      expect(statSync(join(work, "modes-back", "bin", "run.sh")).mode & 0o777).toBe((0o666 | 0o110) & ~umask);
+      expect(statSync(join(work, "modes-back", "notes.txt")).mode & 0o777).toBe(0o666 & ~umask);
     });
 
     test("files of falling sizes on one connection arrive byte for byte, both ways (buffers reused from file to file)", async () => {

@@ -7,6 +7,7 @@ import {
   parseListLine,
   parseMlsxLine,
   parseTimeVal,
+  modeFromColumns,
   type FileInfo,
 } from "../../protocol/listing.ts";
 
@@ -20,13 +21,23 @@ describe("LIST lines", () => {
     ["a name with spaces", { name: "my  file .txt", type: "file", size: 1, mtime: new Date(Date.UTC(2026, 5, 14)) }],
     ["a name with quotes and UTF-8", { name: '"hi" café-ü.txt', type: "file", size: 7, mtime: new Date(Date.UTC(2026, 0, 1)) }],
     ["a file from late last year (recent)", { name: "dec", type: "file", size: 2, mtime: new Date(Date.UTC(2025, 11, 31, 22, 5)) }],
+    ["an executable whose mode is known", { name: "run.sh", type: "file", size: 3, mtime: new Date(Date.UTC(2026, 5, 2)), mode: 0o750 }],
+    ["a private directory whose mode is known", { name: "keys", type: "dir", size: 0, mtime: new Date(Date.UTC(2026, 5, 2)), mode: 0o700 }],
   ];
   for (const [name, info] of cases) {
     test(`parse(format(x)) equals x: ${name}`, () => {
       const line = formatListLine(info, NOW);
-      expect(parseListLine(line, NOW)).toEqual(info);
+      // Without a known mode ftpkit's LIST shows fixed columns (rw-r--r--, rwxr-xr-x for directories).
+      expect(parseListLine(line, NOW)).toEqual({ ...info, mode: info.mode ?? (info.type === "dir" ? 0o755 : 0o644) });
     });
   }
+
+  test("the permission columns become mode bits; s and t mean an execute bit set, S and T one not set", () => {
+    expect(parseListLine("-rwxr-x---   1 u g 5 Jan  1  2020 run.sh", NOW)!.mode).toBe(0o750);
+    expect(parseListLine("-rwsr-S--T   1 u g 5 Jan  1  2020 odd", NOW)!.mode).toBe(0o740);
+    expect(parseListLine("-rwSr-sr-t   1 u g 5 Jan  1  2020 odd2", NOW)!.mode).toBe(0o655);
+    expect(modeFromColumns("---------")).toBe(0);
+  });
 
   test("a recent date shows the time, an old one the year", () => {
     expect(formatListLine(cases[0]![1], NOW)).toContain("May  3 09:41 hello.txt");
@@ -57,6 +68,7 @@ describe("MLSD facts", () => {
     ["a directory", { name: "d", type: "dir", size: 0, mtime: new Date(Date.UTC(2000, 0, 1)), perm: "elcfmp" }],
     ["a name with spaces and ;=", { name: " lead; x=y .txt", type: "file", size: 0, mtime: new Date(Date.UTC(2026, 1, 3)) }],
     ["UTF-8", { name: "café-ü.txt", type: "file", size: 8, mtime: new Date(Date.UTC(2026, 1, 3)), perm: "r" }],
+    ["an executable with UNIX.mode", { name: "run.sh", type: "file", size: 3, mtime: new Date(Date.UTC(2026, 1, 3)), perm: "r", mode: 0o755 }],
   ];
   for (const [name, info] of cases) {
     test(`parse(format(x)) equals x: ${name}`, () => {
@@ -65,6 +77,14 @@ describe("MLSD facts", () => {
       expect(typeFact).toBe(info.type);
     });
   }
+
+  test("the UNIX.mode fact (any case) gives the permission bits, without setuid and the like; a malformed one is ignored", () => {
+    expect(parseMlsxLine("type=file;size=1;UNIX.mode=0755; run.sh").mode).toBe(0o755);
+    expect(parseMlsxLine("type=file;size=1;unix.mode=4711; suid").mode).toBe(0o711);
+    expect(parseMlsxLine("type=file;size=1;unix.mode=0o750; pyftpdlib").mode).toBe(0o750);
+    expect(parseMlsxLine("type=file;size=1;UNIX.mode=rwx; weird").mode).toBeUndefined();
+    expect(parseMlsxLine("type=file;size=1; plain").mode).toBeUndefined();
+  });
 
   test("cdir/pdir type facts survive", () => {
     const line = formatMlsxLine({ name: ".", type: "dir", size: 0, mtime: new Date(0) }, { typeFact: "cdir" });
