@@ -1,7 +1,7 @@
 // Tree jobs at scale and under stress: 1,000 small files, --checksum, 421 back-off, kill -9 then
 // `ftpkit resume`; and the URL rule and multi-line HASH against ProFTPD (mod_digest) and vsftpd.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
@@ -143,7 +143,7 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
 });
 
 describe("other servers: URL paths start at the login directory", () => {
-  test.skipIf(proftpdBinary() === null)("ProFTPD with mod_digest: multi-line HASH replies verify get and put; paths are relative to the home", async () => {
+  test.skipIf(proftpdBinary() === null)("ProFTPD with mod_digest: multi-line HASH replies verify get and put; paths are relative to the home; executables stay executable both ways", async () => {
     const pro = await startProftpd();
     cleanups.push(() => pro.stop());
     const work = workDir();
@@ -171,6 +171,16 @@ describe("other servers: URL paths start at the login directory", () => {
     const abs = await runFtpkit(["get", `ftp://user:secret@127.0.0.1:${pro.port}/${pro.home}/big100.bin`, "abs.bin"], { cwd: work });
     expect(abs.code).toBe(0);
     expect(digest(readFileSync(join(work, "abs.bin")))).toBe(digest(data));
+    // Executables both ways: SITE CHMOD up, MLSD's UNIX.mode (ProFTPD's 0755 form) down.
+    mkdirSync(join(work, "tools"));
+    writeFileSync(join(work, "tools", "run.sh"), "#!/bin/sh\n");
+    chmodSync(join(work, "tools", "run.sh"), 0o750);
+    const up = await runFtpkit(["put", "-r", "tools", pro.url("/tools")], { cwd: work });
+    expect(up.code).toBe(0);
+    expect(statSync(join(pro.home, "tools", "run.sh")).mode & 0o777).toBe(0o750);
+    const down = await runFtpkit(["get", "-r", pro.url("/tools"), "tools-back"], { cwd: work });
+    expect(down.code).toBe(0);
+    expect(statSync(join(work, "tools-back", "run.sh")).mode & 0o111).toBe(0o110 & ~process.umask());
   });
 
   test.skipIf(!vsftpdAvailable())("vsftpd (not chrooted): get, ls and put use the login directory, // and %2F reach absolute paths", async () => {
