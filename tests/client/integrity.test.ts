@@ -1,6 +1,6 @@
 // End-to-end verification: HASH, legacy X-verbs, size-only fallback, corruption, retries after a drop.
 import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
 import { FtpClient } from "../../client/client.ts";
@@ -184,6 +184,22 @@ describe("no digest to compare with", () => {
 });
 
 describe("upload verification", () => {
+  test("put -r to a server without SITE CHMOD: executables are uploaded, SITE CHMOD is tried once per connection and the job says so once", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT });
+    const local = join(work, "tree");
+    mkdirSync(local);
+    for (const n of ["a.sh", "b.sh"]) {
+      writeFileSync(join(local, n), payload());
+      chmodSync(join(local, n), 0o755);
+    }
+    writeFileSync(join(local, "c.txt"), payload());
+    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(fake.commands.filter((c) => c.startsWith("SITE"))).toEqual(["SITE CHMOD 755 /dst/a.sh"]);
+    expect(r.stderr.split("did not make uploaded executables executable").length - 1).toBe(1);
+    for (const n of ["a.sh", "b.sh", "c.txt"]) expect(digest(fake.files.get(`/dst/${n}`)!)).toBe(digest(readFileSync(join(local, n))));
+  });
+
   test("verifies with HASH", async () => {
     fake = startFakeServer({ feat: HASH_FEAT });
     const data = payload();
