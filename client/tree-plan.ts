@@ -85,6 +85,9 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
       throw err;
     }
     const { entries, via } = listed;
+    // Some servers (IIS in its Unix style) list every file as rwxrwxrwx, whatever it is: such modes
+    // say nothing and are not carried (a real directory of nothing but 777 files is rare).
+    const modesSayNothing = via !== "MLSD" && entries.some((e) => e.type === "file") && entries.every((e) => e.type !== "file" || e.mode === 0o777);
     // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
     if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
     const self = listed.unique ?? (rel === "" && via === "MLSD" ? await uniqueOf(client, root) : undefined);
@@ -99,7 +102,7 @@ export async function walkRemote(client: FtpClient, root: string, opts: { recurs
         continue;
       }
       const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
-      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined ? { mode: e.mode } : {}) });
+      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && !modesSayNothing ? { mode: e.mode } : {}) });
       if (e.type === "dir" && opts.recursive) queue.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
     }
   }

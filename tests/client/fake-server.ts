@@ -34,6 +34,8 @@ export interface FakeOptions {
   noRest?: boolean;
   /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
   stallRetrAfter?: number;
+  /** LIST's permission columns for files (default rw-r--r--; rwxrwxrwx for every file is how IIS lists them). */
+  fileColumns?: string;
   /** LIST sends listing lines without end, until the client closes the data connection. */
   endlessListing?: boolean;
   /** The name on each of those lines (default again-and-again.txt). */
@@ -274,7 +276,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           while (open && !d.data.gone) await sendAll(d, block);
           return void reply(s, 426, "Connection closed; transfer aborted");
         }
-        const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : "-rw-r--r--"} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
+        const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
         await sendAll(d, Buffer.from(lines.join("")));
         d.shutdown();
         d.end();

@@ -1,6 +1,6 @@
 // End-to-end verification: HASH, legacy X-verbs, size-only fallback, corruption, retries after a drop.
 import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
 import { FtpClient } from "../../client/client.ts";
@@ -180,6 +180,25 @@ describe("no digest to compare with", () => {
     expect(again.code).toBe(0);
     expect(again.stderr).toContain(`sha256 ${digest(data)} (size verified only)`);
     expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+  });
+});
+
+describe("modes in LIST", () => {
+  const twoFiles = () => new Map([["/t/a.sh", payload()], ["/t/b.txt", payload()]]);
+  const modeOf = (p: string) => statSync(p).mode & 0o777;
+
+  test("get -r over LIST gives a file the execute bits its columns show", async () => {
+    fake = startFakeServer({ files: twoFiles(), feat: ["SIZE"], fileColumns: "rwxr-xr-x" });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(modeOf(join(work, "t", "a.sh"))).toBe(0o777 & ~process.umask());
+  });
+
+  test("a listing that shows every file as rwxrwxrwx (as IIS does) makes nothing executable", async () => {
+    fake = startFakeServer({ files: twoFiles(), feat: ["SIZE"], fileColumns: "rwxrwxrwx" });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t"], { cwd: work });
+    expect(r.code).toBe(0);
+    for (const n of ["a.sh", "b.txt"]) expect(modeOf(join(work, "t", n))).toBe(0o666 & ~process.umask());
   });
 });
 
