@@ -34,7 +34,7 @@ export class RemoteHash {
    * while the data streams (ftpkit does) and answer the HASH afterwards without reading the file again.
    * Without HASH for it, learn now whether the legacy verb exists (sent bare: a server that has it
    * wants an argument, 501; one that has not does not know it, 500/502), so that against a server
-   * with no digest at all (vsftpd, pure-ftpd, pyftpdlib) no local digest is computed for nothing.
+   * with no digest at all (vsftpd, pyftpdlib) no local digest is computed for nothing.
    * The round trip moves rather than adds: the first verification would have asked it anyway.
    */
   async announce(algo: DigestAlgorithm): Promise<void> {
