@@ -12,7 +12,7 @@ export const site: CommandSpec = {
   async handle({ session, arg }) {
     const sub = arg.trim().split(/\s+/)[0]!.toUpperCase();
     if (sub === "HELP") {
-      session.reply(214, ["SITE commands:", "CHMOD <mode> <file>: set a file's permission bits (e.g. 755)", "QUOTA: show your quota and usage", "End"]);
+      session.reply(214, ["SITE commands:", "CHMOD <mode> <path>: set a file's or directory's permission bits (e.g. 755)", "QUOTA: show your quota and usage", "End"]);
       return;
     }
     if (sub === "CHMOD") return chmod(session, arg.trim().slice(sub.length).trim());
@@ -35,12 +35,13 @@ export const site: CommandSpec = {
 };
 
 /**
- * SITE CHMOD <mode> <file> (vsftpd, ProFTPD; `lftp mirror -R` and `ftpkit put -r` send it for
- * executables): the permission bits of a regular file, where the storage has them; needs modify.
+ * SITE CHMOD <mode> <path> (vsftpd, ProFTPD; `lftp mirror -R` and `ftpkit put -r` send it for
+ * executables, FileZilla's permissions dialog for anything): the permission bits of a file or a
+ * directory, where the storage has them; needs modify.
  */
 async function chmod(session: Session, rest: string): Promise<void> {
   const m = /^([0-7]{3,4}) +(.+)$/.exec(rest);
-  if (!m) throw new FtpError(501, "Usage: SITE CHMOD <mode> <file>, e.g. SITE CHMOD 755 run.sh");
+  if (!m) throw new FtpError(501, "Usage: SITE CHMOD <mode> <path>, e.g. SITE CHMOD 755 run.sh");
   const mode = parseInt(m[1]!, 8);
   if (mode > 0o777) throw new FtpError(550, "Only permission bits (000 to 777) can be set");
   const r = session.fs.resolve(m[2]!, "modify");

@@ -131,7 +131,7 @@ export interface Storage {
   usage(key?: string): Promise<number>;
   /** Set a file's modification time (MFMT, MDTM with a time); absent: the backend cannot. */
   setMtime?(key: string, mtime: Date): Promise<void>;
-  /** Set a regular file's permission bits (SITE CHMOD; `mode` ≤ 0o777); absent: the backend has none. */
+  /** Set a regular file's or a directory's permission bits (SITE CHMOD; `mode` ≤ 0o777); absent: the backend has none. */
   setMode?(key: string, mode: number): Promise<void>;
   /** Free space where new files land, when the backend can tell. */
   freeBytes?(): Promise<number>;

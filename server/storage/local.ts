@@ -94,12 +94,12 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail } = await this.jail();
     sync(() => {
-      // Resolved beneath the root like every open, but O_PATH: a file whose mode denies reading
-      // (SITE CHMOD 000) can still be given its bits back. Never setuid, setgid or sticky.
+      // Resolved beneath the root like every open, but O_PATH: a file or directory whose mode denies
+      // reading (SITE CHMOD 000) can still be given its bits back. Never setuid, setgid or sticky.
       const fd = jail.openPath(key);
       try {
         const st = fs.fstatSync(fd);
-        if (!st.isFile()) throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
+        if (!st.isFile() && !st.isDirectory()) throw new StorageError("denied", "not a regular file or directory");
         fs.chmodSync(fdPath(fd), mode & 0o777);
       } finally {
         closeQuietly(fd);
