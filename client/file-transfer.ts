@@ -190,7 +190,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     }
     // An executable remote file (a script of a build tree) stays executable, as with lftp's mirror and
     // git: the execute bits come from the listing, read and write follow the umask as for any new file.
-    if (job.mode !== undefined && (job.mode & 0o111) !== 0) fchmodSync(fd, (0o666 | (job.mode & 0o111)) & ~process.umask());
+    if (job.mode !== undefined && (job.mode & 0o111) !== 0) fchmodSync(fd, (0o666 | (job.mode & 0o111)) & ~umask());
     closeSync(fd);
     fd = -1;
     const setAside = () => {
@@ -270,6 +270,13 @@ export async function retrieve(
       attempt = await session.reconnect(attempt, ctx.note, client);
     }
   }
+}
+
+let umaskRead: number | undefined;
+
+/** The process's umask, read once: reading it sets it to 0 for a moment, which another thread creating a file could see. */
+function umask(): number {
+  return (umaskRead ??= process.umask());
 }
 
 /**

@@ -130,7 +130,8 @@ export function parseListLine(line: string, now: Date = new Date()): FileInfo | 
     if (mtime.getTime() - now.getTime() > 24 * 3600 * 1000) mtime = new Date(Date.UTC(--year, month, Number(day), h, mi));
   } else mtime = new Date(Date.UTC(Number(yt), month, Number(day)));
   const name = kind === "l" ? rawName.replace(/ -> .*$/, "") : rawName;
-  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, mode: modeFromColumns(cols), ...(kind === "l" ? { link: true as const } : {}) };
+  // A link's own columns (always rwxrwxrwx on Linux) say nothing of what it points to: no mode.
+  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, ...(kind === "l" ? { link: true as const } : { mode: modeFromColumns(cols) }) };
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */

@@ -130,7 +130,7 @@ for (const kind of servers) {
 
     // LIST shows a link as a link ("l…"): one to a file is fetched as that file (its own size, not
     // the link's), one to a directory is left out with a warning instead of failing the job.
-    test.skipIf(kind.name !== "vsftpd")("get -r over LIST fetches a link to a file and leaves out a link to a directory", async () => {
+    test.skipIf(kind.name !== "vsftpd")("get -r over LIST fetches a link to a file (not made executable by the link's own rwxrwxrwx) and leaves out a link to a directory", async () => {
       mkdirSync(join(s.home, "linked", "sub"), { recursive: true });
       writeFileSync(join(s.home, "linked", "top.txt"), "the top file\n");
       writeFileSync(join(s.home, "linked", "sub", "inner.txt"), "inner\n");
@@ -141,6 +141,7 @@ for (const kind of servers) {
       expect(r.stderr).toContain("latest: skipped (a symbolic link the server does not send as a file, so a link to a directory: not followed)");
       expect(r.code).toBe(0);
       expect(readFileSync(join(work, "linked-out", "current.txt"), "utf8")).toBe("the top file\n");
+      expect(statSync(join(work, "linked-out", "current.txt")).mode & 0o111).toBe(0);
       expect(readdirSync(join(work, "linked-out"), { recursive: true }).map(String).sort()).toEqual(["current.txt", "sub", "sub/inner.txt", "top.txt"]);
     });
 

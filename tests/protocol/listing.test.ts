@@ -37,6 +37,8 @@ describe("LIST lines", () => {
     expect(parseListLine("-rwsr-S--T   1 u g 5 Jan  1  2020 odd", NOW)!.mode).toBe(0o740);
     expect(parseListLine("-rwSr-sr-t   1 u g 5 Jan  1  2020 odd2", NOW)!.mode).toBe(0o655);
     expect(modeFromColumns("---------")).toBe(0);
+    // A link's columns are always rwxrwxrwx and say nothing of what it points to.
+    expect(parseListLine("lrwxrwxrwx   1 u g 7 Jan  1  2020 current -> top.txt", NOW)!.mode).toBeUndefined();
   });
 
   test("a recent date shows the time, an old one the year", () => {
