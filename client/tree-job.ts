@@ -14,7 +14,7 @@ import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage } from "./transfer.ts";
-import { runPool, type Halt } from "./tree-pool.ts";
+import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
@@ -107,7 +107,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
   const creds = new Credentials(r.url, loadPassword(rec.id));
   const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
   const first = await Session.openPatiently(r.url, sessionOpts, creds, note);
-  const sessions: Session[] = [first];
+  const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), () => Session.open(r.url, sessionOpts, creds));
   let persisted = false;
   let moving = false;
   try {
@@ -119,7 +119,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
     const listBoth = async (match?: NameMatch) => {
       const walk = { recursive, excluded, match, onSkip: (rel: string, why: string) => note.warn(`${shown(rel)}: skipped (${why})`) };
-      const listed = await walkRemote(first.client, remoteRoot, walk).catch((err: unknown) => {
+      const listed = await walkRemote(conns, remoteRoot, walk).catch((err: unknown) => {
         // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
         // plans against nothing there (a sync must see the other side, so it fails as it is).
         if (rec.direction !== "put" || spec.mode !== "copy" || !(err instanceof ClientError) || err.code !== 550) throw err;
@@ -155,7 +155,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {
       printPlan(items, req.json === true);
-      await first.close();
+      await conns.close();
       return summarize(items.map((i) => planned(i, "planned (dry run)")));
     }
     const copies = items.filter((i) => i.action === "copy");
@@ -254,7 +254,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         if (!again) progress.fileFinished();
       }
     };
-    const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), first, sessions, () => Session.open(r.url, sessionOpts, creds), work, note, halt);
+    const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
     for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: retried.has(c) ? `failed: ${retried.get(c)!.lastError}` : notStarted });
 
@@ -271,12 +271,12 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
     if (req.json) printReport(report);
-    await Promise.all(sessions.map((s) => s.close()));
+    await conns.close();
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``);
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`);
     return report;
   } catch (err) {
-    for (const s of sessions) s.destroy();
+    conns.destroy();
     // A new job that a lasting refusal stopped before its first file (a directory it may not
     // create, a file in the way) leaves no record: `ftpkit resume` would only fail the same way.
     if (persisted && !moving && !resuming && !isRetryable(err)) forgetJob(rec.id, dir);

@@ -8,6 +8,7 @@ import { compileGlob } from "../protocol/glob.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { CORRUPT_SUFFIX, PART_SUFFIX } from "./file-transfer.ts";
 import { listDir, mlstFacts } from "./listing.ts";
+import type { FileInfo } from "../protocol/listing.ts";
 
 /** One file or directory of a tree, by its path relative to the tree's root ("a/b.txt"). */
 export interface TreeEntry {
@@ -63,50 +64,116 @@ function isOwnLeftover(name: string): boolean {
   return name.endsWith(PART_SUFFIX) || name.endsWith(CORRUPT_SUFFIX) || name === ".ftpkit";
 }
 
+/** Where the walk gets connections to list with: each serves one listing at a time. */
+export interface Listers {
+  borrow(): Promise<FtpClient>;
+  giveBack(client: FtpClient): void;
+  /** More than one listing is ahead: open the job's other connections now. */
+  widen(): void;
+}
+
+/** One connection for the whole walk. */
+export function oneLister(client: FtpClient): Listers {
+  return { borrow: async () => client, giveBack() {}, widen() {} };
+}
+
+interface Pending {
+  rel: string;
+  /** The unique facts of the directories from the root down to this one. */
+  line: readonly string[];
+}
+
 /**
  * List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not
  * entered, nor a directory whose MLSD `unique` fact is that of one of its own ancestors: a link back
  * made `get -r` fetch the same files again at every level, until the server's limit on nested links.
  * (A link to a sibling is no cycle: it is copied like a directory, as `cp -rL` would.)
+ * The directories of one level are listed over every connection `listers` has ready; the entries
+ * come out in the order of a breadth-first walk on one connection, parents before children.
  */
-export async function walkRemote(client: FtpClient, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): Promise<TreeEntry[] | null> {
+export async function walkRemote(listers: Listers, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
-  /** Directories to list, each with the unique facts of the directories from the root down to it. */
-  const queue: { rel: string; line: readonly string[] }[] = [{ rel: "", line: [] }];
-  await askForWantedFacts(client);
-  while (queue.length > 0) {
-    const { rel, line: above } = queue.shift()!;
-    let listed;
-    try {
-      listed = await listDir(client, joinRemote(root, rel));
-    } catch (err) {
-      // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
-      if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root)) ? Promise.reject(err) : null;
-      throw err;
-    }
-    const { entries, via } = listed;
-    // Some servers (IIS in its Unix style) list every file as rwxrwxrwx, whatever it is: such modes
-    // say nothing and are not carried (a real directory of nothing but 777 files is rare).
-    const modesSayNothing = via !== "MLSD" && entries.some((e) => e.type === "file") && entries.every((e) => e.type !== "file" || e.mode === 0o777);
-    // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
-    if (rel === "" && entries.length === 0 && !(await remoteDirExists(client, root))) return null;
-    const self = listed.unique ?? (rel === "" && via === "MLSD" ? await uniqueOf(client, root) : undefined);
-    const line = self && !above.includes(self) ? [...above, self] : above;
-    for (const e of entries) {
-      if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
-      if (rel === "" && opts.match && !opts.match(e.name)) continue;
-      const child = rel ? `${rel}/${e.name}` : e.name;
-      if (opts.excluded(child)) continue;
-      if (e.type === "dir" && e.unique !== undefined && line.includes(e.unique)) {
-        opts.onSkip?.(child, "a link back to a directory it is in");
-        continue;
+  let level: Pending[] = [{ rel: "", line: [] }];
+  while (level.length > 0) {
+    if (level.length > 1) listers.widen();
+    const listings = await listLevel(listers, root, level);
+    if (listings === null) return null;
+    const next: Pending[] = [];
+    level.forEach(({ rel, line: above }, i) => {
+      const { entries, via, self } = listings[i]!;
+      const line = self && !above.includes(self) ? [...above, self] : above;
+      const modesKnown = !modesSayNothing(entries, via);
+      for (const e of entries) {
+        if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
+        if (rel === "" && opts.match && !opts.match(e.name)) continue;
+        const child = rel ? `${rel}/${e.name}` : e.name;
+        if (opts.excluded(child)) continue;
+        if (e.type === "dir" && e.unique !== undefined && line.includes(e.unique)) {
+          opts.onSkip?.(child, "a link back to a directory it is in");
+          continue;
+        }
+        const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
+        out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}) });
+        if (e.type === "dir" && opts.recursive) next.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
       }
-      const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
-      out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && !modesSayNothing ? { mode: e.mode } : {}) });
-      if (e.type === "dir" && opts.recursive) queue.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
-    }
+    });
+    level = next;
   }
   return out;
+}
+
+type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string };
+
+/**
+ * List one level's directories, each over the next free connection; null when the root turns out
+ * not to exist. After a failure no further listing starts, and the first failure (in the level's
+ * order) is thrown once the listings under way have ended.
+ */
+async function listLevel(listers: Listers, root: string, level: Pending[]): Promise<Listing[] | null> {
+  let failed = false;
+  const results = await Promise.allSettled(
+    level.map(async ({ rel }): Promise<Listing | null | undefined> => {
+      const client = await listers.borrow();
+      try {
+        if (failed) return undefined; // not listed: the walk fails anyway
+        return await listOne(client, root, rel);
+      } catch (err) {
+        failed = true;
+        throw err;
+      } finally {
+        listers.giveBack(client);
+      }
+    }),
+  );
+  const failure = results.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
+  const listings = results.map((r) => (r as PromiseFulfilledResult<Listing | null>).value);
+  return listings.some((l) => l === null) ? null : (listings as Listing[]);
+}
+
+/** One directory of the walk; null when it is the root and it does not exist. */
+async function listOne(client: FtpClient, root: string, rel: string): Promise<Listing | null> {
+  await askForWantedFacts(client);
+  let listed;
+  try {
+    listed = await listDir(client, joinRemote(root, rel));
+  } catch (err) {
+    // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
+    if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root)) ? Promise.reject(err) : null;
+    throw err;
+  }
+  // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
+  if (rel === "" && listed.entries.length === 0 && !(await remoteDirExists(client, root))) return null;
+  const self = listed.unique ?? (rel === "" && listed.via === "MLSD" ? await uniqueOf(client, root) : undefined);
+  return { ...listed, ...(self !== undefined ? { self } : {}) };
+}
+
+/**
+ * Some servers (IIS in its Unix style) list every file as rwxrwxrwx, whatever it is: such modes say
+ * nothing and are not carried (a real directory of nothing but 777 files is rare).
+ */
+function modesSayNothing(entries: readonly FileInfo[], via: "MLSD" | "LIST"): boolean {
+  return via !== "MLSD" && entries.some((e) => e.type === "file") && entries.every((e) => e.type !== "file" || e.mode === 0o777);
 }
 
 /**

@@ -1,8 +1,8 @@
 // The connections of a tree job: up to --parallel sessions take files from one list, each file's
 // commands pipelined behind the previous one's checks; a session the server refuses (421) only
 // means fewer, and a disk that refuses to store more stops new files from starting.
-import { ClientError } from "./client.ts";
-import type { PlanItem } from "./tree-plan.ts";
+import { ClientError, type FtpClient } from "./client.ts";
+import type { Listers, PlanItem } from "./tree-plan.ts";
 import { consola, type Notifier, type Session } from "./session.ts";
 
 const is421 = (err: unknown) => err instanceof ClientError && err.code === 421;
@@ -13,7 +13,94 @@ export interface Halt {
 }
 
 /**
- * Run `work` over `items` on up to `want` sessions (the first already open). A session the server
+ * Every connection of a tree job, and their one owner: the first (open before anything else), and
+ * up to `want` - 1 more. Those are opened in the background as soon as the walk has more than one
+ * directory ahead of it (`widen`), so their logins overlap the listing instead of following it (as
+ * lftp's mirror does; vsftpd takes ~35 ms per login here), and the walk lists over each of them as
+ * it becomes ready. A connection opened that way but not needed is closed with the others.
+ */
+export class Connections implements Listers {
+  /** Every session that opened, in the order they did. */
+  readonly sessions: Session[];
+  /** Connections being opened in the background, in order; the transfers take them with next(). */
+  private readonly opening: Promise<Session>[] = [];
+  private widened = false;
+  private handedOut = 0;
+  private ended = false;
+  /** Sessions free for a listing, and the listings waiting for one. */
+  private readonly idle: Session[];
+  private readonly waiting: ((s: Session) => void)[] = [];
+
+  constructor(
+    readonly first: Session,
+    private readonly want: number,
+    private readonly openOne: () => Promise<Session>,
+  ) {
+    this.sessions = [first];
+    this.idle = [first];
+  }
+
+  widen(): void {
+    if (this.widened || this.ended) return;
+    this.widened = true;
+    for (let i = 1; i < this.want; i++) {
+      const opened = this.adopt(this.openOne());
+      opened.then((s) => this.giveBackSession(s), () => {}); // a refusal is reported by next(), if the transfers need that one
+      this.opening.push(opened);
+    }
+  }
+
+  async borrow(): Promise<FtpClient> {
+    const s = this.idle.pop() ?? (await new Promise<Session>((resolve) => this.waiting.push(resolve)));
+    return s.client;
+  }
+
+  giveBack(client: FtpClient): void {
+    const s = this.sessions.find((x) => x.client === client);
+    if (s) this.giveBackSession(s);
+  }
+
+  private giveBackSession(s: Session): void {
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(s);
+    else this.idle.push(s);
+  }
+
+  /** For the transfers: the next connection besides the first, opened in the background or now. */
+  next(): Promise<Session> {
+    const opened = this.opening[this.handedOut] ?? this.adopt(this.openOne());
+    this.handedOut++;
+    return opened;
+  }
+
+  /** Own a connection being opened: listed once open; one that opens after the job ended is closed at once. */
+  private adopt(opening: Promise<Session>): Promise<Session> {
+    return opening.then((s) => {
+      if (this.ended) {
+        s.destroy();
+        throw new ClientError("the job has ended");
+      }
+      this.sessions.push(s);
+      return s;
+    });
+  }
+
+  /** Log out of every connection (waiting for those still opening). */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.opening);
+    this.ended = true;
+    await Promise.all(this.sessions.map((s) => s.close()));
+  }
+
+  /** Drop every connection at once (a failed job); one still opening is dropped when it opens. */
+  destroy(): void {
+    this.ended = true;
+    for (const s of this.sessions) s.destroy();
+  }
+}
+
+/**
+ * Run `work` over `items` on up to `want` sessions (the first already open, the others from `conns`). A session the server
  * refuses with 421 (too many connections) is not an error while another one works: the job goes on
  * with fewer. A file whose work answers "again" goes back at the end of `items` (a retry on whatever
  * session takes it). Returns how many items were started.
@@ -21,9 +108,7 @@ export interface Halt {
 export async function runPool(
   items: PlanItem[],
   want: number,
-  first: Session,
-  sessions: Session[],
-  open: () => Promise<Session>,
+  conns: Connections,
   work: (s: Session, item: PlanItem, controlFree: () => void) => Promise<"again" | void>,
   note: Notifier,
   halt: Halt,
@@ -36,7 +121,7 @@ export async function runPool(
     if (!s) {
       if (next >= items.length) return;
       try {
-        s = await open();
+        s = await conns.next();
       } catch (err) {
         if (next >= items.length) return;
         if (alive === 0 && !is421(err)) throw err;
@@ -45,7 +130,6 @@ export async function runPool(
         else if (!is421(err)) note.warn(`could not open another connection: ${(err as Error).message}; continuing with fewer`);
         return;
       }
-      sessions.push(s);
     }
     alive++;
     // A file whose last command (HASH) is sent lets the next one start behind it on the same
@@ -73,7 +157,7 @@ export async function runPool(
     }
   };
   const extra = Math.min(want, Math.max(1, items.length)) - 1;
-  await Promise.all([worker(first), ...Array.from({ length: extra }, () => worker(null))]);
+  await Promise.all([worker(conns.first), ...Array.from({ length: extra }, () => worker(null))]);
   if (refused > 0 && !note.progress) consola().info(`ran with ${want - refused} connection(s)`);
   return next;
 }

@@ -38,6 +38,12 @@ export interface FakeOptions {
   fileColumns?: string;
   /** LIST sends listing lines without end, until the client closes the data connection. */
   endlessListing?: boolean;
+  /**
+   * Each LIST after the first waits (at most 1 s) until this many listings are under way at once,
+   * on any connections; once they have been, none waits again. A client that lists directories one
+   * at a time gets each after the wait.
+   */
+  listingsTogether?: number;
   /** The name on each of those lines (default again-and-again.txt). */
   endlessName?: string;
   /** RETR sends the file, then more bytes without end (SIZE stays true), until the client closes. */
@@ -67,6 +73,8 @@ export interface FakeServer {
   retrBytes: number[];
   /** Control connections still open. */
   openConnections(): number;
+  /** The most LISTs that were under way at once. */
+  mostListingsAtOnce(): number;
   stop(): void;
 }
 
@@ -129,6 +137,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const dirs = new Set<string>();
   let hashDropped = false;
   let transfers = 0;
+  let listingsNow = 0;
+  let mostListings = 0;
+  let listings = 0;
+  const listingWaiters: (() => void)[] = [];
   /** The OOPS of oopsOnTransfer, when this is that transfer: true when it answered. */
   const oops = (s: Socket<Conn>): boolean => {
     if (++transfers !== opts.oopsOnTransfer) return false;
@@ -231,6 +243,25 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     })();
   }
 
+  /** The LIST lines of `names` (name → size, null for a directory) on the data connection, then 226. */
+  async function sendListing(s: Socket<Conn>, names: Map<string, number | null>): Promise<void> {
+    const d = await s.data.data!;
+    reply(s, 150, "Here comes the listing");
+    if (opts.endlessListing) {
+      const line = `-rw-r--r-- 1 ftp ftp 1 Jan 01 12:00 ${opts.endlessName ?? "again-and-again.txt"}\r\n`;
+      const block = Buffer.from(line.repeat(Math.max(1, Math.floor((1 << 20) / line.length))));
+      let open = true;
+      void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
+      while (open && !d.data.gone) await sendAll(d, block);
+      return void reply(s, 426, "Connection closed; transfer aborted");
+    }
+    const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
+    await sendAll(d, Buffer.from(lines.join("")));
+    d.shutdown();
+    d.end();
+    reply(s, 226, "Directory send OK");
+  }
+
   async function handle(s: Socket<Conn>, line: string): Promise<void> {
     commands.push(line.startsWith("PASS ") ? "PASS ****" : line);
     const sp = line.indexOf(" ");
@@ -266,21 +297,16 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "No such directory.");
         }
-        const d = await s.data.data!;
-        reply(s, 150, "Here comes the listing");
-        if (opts.endlessListing) {
-          const line = `-rw-r--r-- 1 ftp ftp 1 Jan 01 12:00 ${opts.endlessName ?? "again-and-again.txt"}\r\n`;
-          const block = Buffer.from(line.repeat(Math.max(1, Math.floor((1 << 20) / line.length))));
-          let open = true;
-          void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
-          while (open && !d.data.gone) await sendAll(d, block);
-          return void reply(s, 426, "Connection closed; transfer aborted");
+        mostListings = Math.max(mostListings, ++listingsNow);
+        try {
+          if (opts.listingsTogether && ++listings > 1 && mostListings < opts.listingsTogether) {
+            await new Promise<void>((go) => (listingWaiters.push(go), setTimeout(go, 1000)));
+          } else for (const go of listingWaiters.splice(0)) go();
+          await sendListing(s, names);
+        } finally {
+          listingsNow--;
         }
-        const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
-        await sendAll(d, Buffer.from(lines.join("")));
-        d.shutdown();
-        d.end();
-        return void reply(s, 226, "Directory send OK");
+        return;
       }
       case "SIZE":
         return void (file ? reply(s, 213, String(file.length)) : reply(s, 550, "No such file."));
@@ -429,6 +455,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     files,
     retrBytes,
     openConnections: () => sockets.size,
+    mostListingsAtOnce: () => mostListings,
     stop() {
       for (const s of sockets) s.terminate();
       server.stop(true);

@@ -202,6 +202,26 @@ describe("modes in LIST", () => {
   });
 });
 
+describe("tree walk", () => {
+  test("get -r lists the directories of one level over several connections at once, and every file arrives", async () => {
+    const files = new Map(Array.from({ length: 6 }, (_, i) => [`/t/d${i}/f${i}.txt`, payload()] as [string, Buffer]));
+    fake = startFakeServer({ files, feat: ["SIZE"], listingsTogether: 2 });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--parallel", "3"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(fake.mostListingsAtOnce()).toBeGreaterThanOrEqual(2);
+    for (const [path, bytes] of files) expect(digest(readFileSync(join(work, path)))).toBe(digest(bytes));
+  });
+
+  test("with --parallel 1 the walk keeps to one connection", async () => {
+    const files = new Map(Array.from({ length: 3 }, (_, i) => [`/t/d${i}/f${i}.txt`, payload()] as [string, Buffer]));
+    fake = startFakeServer({ files, feat: ["SIZE"] });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--parallel", "1"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(1);
+    expect(fake.mostListingsAtOnce()).toBe(1);
+  });
+});
+
 describe("upload verification", () => {
   test("put -r to a server without SITE CHMOD: executables are uploaded, SITE CHMOD is tried once per connection and the job says so once", async () => {
     fake = startFakeServer({ feat: HASH_FEAT });
