@@ -39,7 +39,8 @@ export function listenForData(host: string, server: string, tls?: { settings: Tl
       const conn = new Connection();
       socket.data = conn;
       conn.attach(socket as unknown as Socket<unknown>);
-      if (serverIp !== null && canonicalIp(socket.remoteAddress) !== serverIp) {
+      // No address: reset before we saw it (nothing can come on it, and its sender is unknown).
+      if (!socket.remoteAddress || (serverIp !== null && canonicalIp(socket.remoteAddress) !== serverIp)) {
         strangers++;
         socket.terminate();
         return;

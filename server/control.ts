@@ -236,6 +236,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
   };
   return {
     open(socket) {
+      // Reset in the accept queue before we saw it (no peer address left): nobody to greet.
+      if (!socket.remoteAddress) return void socket.terminate();
       const remoteIp = canonicalIp(socket.remoteAddress);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
       if (!control.proxyFrom) return void startSession(socket, remoteIp, localIp);

@@ -32,9 +32,20 @@ export class PassiveEndpoint implements DataEndpoint {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private failWaiter: ((err: Error) => void) | null = null;
   private closed = false;
+  /** Why the connection can no longer come (it was reset before it could be seen). */
+  private failure: FtpError | null = null;
 
   constructor(private readonly opts: PassiveOptions) {
     const handlers = dataSocketHandlers((socket) => {
+      // A connection reset in the kernel's accept queue reaches us without a peer address (it is
+      // gone by the time Bun hands it over; canonicalIp threw on it, and the transfer then waited
+      // 30 s for a connection that had come and gone). Nothing can flow on it and its sender cannot
+      // be checked: the client sent and reset at once (a broken upload), or a stranger raced it.
+      // Either way the transfer ends now, as when the client resets an accepted one.
+      if (!socket.remoteAddress) {
+        if (!this.accepted && !this.closed) this.fail(new FtpError(426, "Connection closed; transfer aborted"));
+        return null;
+      }
       const ip = canonicalIp(socket.remoteAddress);
       // RFC 2577 / ftpserverlib: a data connection from another host is a theft attempt.
       if (ip !== canonicalIp(opts.peerIp) || this.accepted || this.closed) {
@@ -53,6 +64,7 @@ export class PassiveEndpoint implements DataEndpoint {
 
   connect(): Promise<DataConnection> {
     if (this.accepted) return Promise.resolve(this.accepted);
+    if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new FtpError(425, "Can't open data connection"));
     return new Promise((resolve, reject) => {
       this.timer = setTimeout(() => {
@@ -76,11 +88,17 @@ export class PassiveEndpoint implements DataEndpoint {
 
   /** Stop listening; a transfer still waiting for its connection fails now, not at the accept timeout. */
   close(): void {
+    this.fail(new FtpError(425, "Can't open data connection"));
+  }
+
+  /** Stop listening, and fail the wait for the connection (now, or when it begins) with `err`. */
+  private fail(err: FtpError): void {
     if (this.closed) return;
     this.closed = true;
+    this.failure ??= err;
     const fail = this.failWaiter;
     this.clearWait();
-    fail?.(new FtpError(425, "Can't open data connection"));
+    fail?.(err);
     try {
       this.listener.stop(true);
     } catch {}

@@ -134,6 +134,8 @@ export class FtpsRuntime {
       port,
       socket: {
         open(raw) {
+          // Reset in the accept queue before we saw it (no peer address left): nothing to admit.
+          if (!raw.remoteAddress) return void raw.terminate();
           const ip = canonicalIp(raw.remoteAddress);
           const gate = runtime.gate;
           // Counted from accept: a socket that never sends a ClientHello holds a slot only until

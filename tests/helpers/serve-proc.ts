@@ -33,10 +33,11 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Pr
 
 /**
  * Start `ftpkit serve ARGS --port 0` on 127.0.0.1 and wait for its "listening" line (text, or the
- * JSON `listening` event under --log-format json). Throws with stderr if it exits first.
+ * JSON `listening` event under --log-format json), and for `alsoWaitFor` (a later line, such as
+ * the implicit-FTPS listener's). Throws with stderr if it exits first.
  * `fdLimit` starts it under that open-file limit (soft and hard).
  */
-export async function spawnServe(args: string[], opts: { cwd: string; timeoutMs?: number; fdLimit?: number }): Promise<ServeProcess> {
+export async function spawnServe(args: string[], opts: { cwd: string; timeoutMs?: number; fdLimit?: number; alsoWaitFor?: RegExp }): Promise<ServeProcess> {
   const cmd = ["bun", FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
   // `exec` keeps the PID: kill() still reaches the server itself.
   const limited = opts.fdLimit === undefined ? cmd : ["sh", "-c", `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, ...cmd];
@@ -63,7 +64,7 @@ export async function spawnServe(args: string[], opts: { cwd: string; timeoutMs?
   let port = 0;
   while (!port) {
     const m = /listening on ftp:\/\/[^\s:]+:(\d+)/.exec(out.text + err.text) ?? /"event":"listening"[^\n]*"port":(\d+)/.exec(out.text);
-    if (m) port = Number(m[1]);
+    if (m && (!opts.alsoWaitFor || opts.alsoWaitFor.test(out.text + err.text))) port = Number(m[1]);
     else if (proc.exitCode !== null) throw new Error(`ftpkit serve exited ${proc.exitCode}: ${err.text}${out.text}`);
     else if (Date.now() > deadline) {
       await kill();
