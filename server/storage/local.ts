@@ -54,10 +54,11 @@ export class LocalStorage implements Storage {
     const { jail } = await this.jail();
     const fd = sync(() => jail.openPath(key));
     try {
-      // fstat on the thread pool, as a stat by path was: STOR's planning, SIZE and MDTM keep the
-      // event-loop turn they always had. Nanosecond times and the inode make the version: a rewrite
-      // that keeps size and mtime still moves ctime, a replace by rename (rsync) moves the inode.
-      const st = await wrap(() => new Promise<fs.BigIntStats>((resolve, reject) => fs.fstat(fd, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st)))));
+      // On the descriptor just opened, synchronously: the inode is in memory, and a round trip to
+      // the thread pool cost two thread switches per RETR, STOR, SIZE, MDTM and HASH (~13% of the
+      // server's CPU for a tree of small files). Nanosecond times and the inode make the version: a
+      // rewrite that keeps size and mtime still moves ctime, a replace by rename (rsync) moves the inode.
+      const st = sync(() => fs.fstatSync(fd, { bigint: true }));
       const dir = st.isDirectory();
       // FIFOs, sockets and devices are not served (listings leave them out too).
       if (!dir && !st.isFile()) throw new StorageError("not-found", "not a regular file");
