@@ -190,12 +190,20 @@ export class FtpsRuntime {
               runtime.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
             },
           };
-          const [, tlsSocket] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
-            isServer: true,
-            tls: { cert: material.cert, key: material.key },
-            socket: handlers,
-            data: undefined as unknown as ControlState,
-          });
+          let tlsSocket: { terminate(): void };
+          try {
+            [, tlsSocket] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
+              isServer: true,
+              tls: { cert: material.cert, key: material.key },
+              socket: handlers,
+              data: undefined as unknown as ControlState,
+            });
+          } catch (err) {
+            // The socket went away under us: its admission ends here, not at the handshake deadline.
+            clearTimeout(deadline);
+            ticket.release();
+            throw err;
+          }
           // Closing the raw socket alone leaves the upgraded one open: close both.
           closeBoth = () => {
             // Each on its own: one that throws (already closed) must not keep the other open.
@@ -208,6 +216,14 @@ export class FtpsRuntime {
           };
         },
         data() {},
+        // A handler that threw: that connection is dropped, never the server (without this handler
+        // Bun treats the exception as uncaught and the process exits).
+        error(raw, err) {
+          runtime.server.log.error("implicit TLS connection failed", { error: String(err) });
+          try {
+            raw.terminate();
+          } catch {}
+        },
       },
     });
   }
