@@ -93,6 +93,9 @@ export class CommandLoop {
         // none runs while the client leaves our replies unread.
         if (this.session.transfer) await this.session.transfer.done;
         await this.session.writable();
+        // Either wait can end with the session: a command queued behind a transfer must not run
+        // after the teardown (a PASV then opened a listener nothing would ever close).
+        if (this.session.closed || this.session.quitting) break;
         const next = this.queue.shift();
         if (!next) break;
         await this.execute(next);

@@ -215,6 +215,12 @@ export class Session {
 
   setDataEndpoint(e: DataEndpoint | null): void {
     this.dataEndpoint?.close();
+    // After cleanup nothing would close it: a late one is closed at once.
+    if (this.closed) {
+      e?.close();
+      this.dataEndpoint = null;
+      return;
+    }
     this.dataEndpoint = e;
   }
 

@@ -34,7 +34,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   const algorithm = session.hashAlgorithm;
   const hashing = session.hashWhileStreaming && wholeFile && !ascii;
   const { r } = plan;
-  startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: "Ok to send data" }, async (t, conn) => {
+  startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: "Ok to send data", upload: true }, async (t, conn) => {
     await using upload = await session.fs.openUpload(plan);
     // Hashed on the storage's hashing thread when it has one, else inline on this session's thread.
     const along = hashing ? upload.hashAlong(algorithm) : undefined;

@@ -15,6 +15,11 @@ export class DataConnection {
   closed = false;
   private drainWaiter: (() => void) | null = null;
   private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  /** Paused because EARLY_BYTES arrived before a sink: resumed when one attaches. */
+  private pausedEarly = false;
+  /** A download or listing: what the client sends is read and dropped (discardInbound). */
+  private inboundDiscarded = false;
   private sink: ((chunk: Buffer) => void) | null = null;
   private eofSeen = false;
   private eofWaiters: Array<(how: "eof" | "reset") => void> = [];
@@ -52,12 +57,34 @@ export class DataConnection {
     });
   }
 
-  /** Receive bytes: chunks that arrived before a sink was attached are replayed first. */
+  /**
+   * Receive bytes: chunks that arrived before a sink was attached are replayed first. The socket is
+   * resumed before the replay, so a sink that pauses it during the replay (backpressure) stays paused.
+   */
   onData(sink: (chunk: Buffer) => void): void {
     this.sink = sink;
     const early = this.buffered;
     this.buffered = [];
+    this.bufferedBytes = 0;
+    this.resumeEarly();
     for (const chunk of early) sink(chunk);
+  }
+
+  /**
+   * The client is not the one sending (RETR, LIST): whatever it sends anyway is read and dropped,
+   * and does not count as activity, so the stall timer still sees a download nobody reads.
+   */
+  discardInbound(): void {
+    this.inboundDiscarded = true;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    this.resumeEarly();
+  }
+
+  private resumeEarly(): void {
+    if (!this.pausedEarly) return;
+    this.pausedEarly = false;
+    this.resume();
   }
 
   /**
@@ -112,9 +139,18 @@ export class DataConnection {
 
   // --- called by the socket handlers ---
   handleData(chunk: Buffer): void {
+    if (this.inboundDiscarded) return;
     this.lastActivity = Date.now();
-    if (this.sink) this.sink(chunk);
-    else this.buffered.push(chunk);
+    if (this.sink) return this.sink(chunk);
+    // Before the transfer has a sink (the connection came after PASV, the upload is still being
+    // opened): kept, but no more than EARLY_BYTES, then the socket waits. Unbounded, a client that
+    // connected and sent without a command grew the server by its line rate (1 GiB in 2 s).
+    this.buffered.push(chunk);
+    this.bufferedBytes += chunk.length;
+    if (this.bufferedBytes >= EARLY_BYTES && !this.pausedEarly) {
+      this.pausedEarly = true;
+      this.pause();
+    }
   }
 
   handleDrain(): void {
@@ -140,6 +176,9 @@ export class DataConnection {
     for (const w of this.closeWaiters.splice(0)) w();
   }
 }
+
+/** Bytes a data connection keeps before its transfer reads them; then it stops reading. */
+export const EARLY_BYTES = 256 * 1024;
 
 export interface DataSocketState {
   conn: DataConnection | null;

@@ -100,6 +100,8 @@ export interface TransferSpec {
   size?: number;
   /** One log line per transfer (file transfers; listings are not logged). */
   log?: boolean;
+  /** The client sends the data (STOR, APPE); on any other transfer what it sends is dropped. */
+  upload?: boolean;
 }
 
 /** Check, before anything is opened, that a transfer could start at all. */
@@ -132,6 +134,7 @@ export function startTransfer(
       resources.defer(() => endpoint.close());
       const conn = await t.until(endpoint.connect());
       t.conn = conn;
+      if (!spec.upload) conn.discardInbound();
       // After a clean finish this is a no-op; on every other exit it cuts the connection.
       resources.defer(() => conn.abort());
       if (t.aborted) conn.abort();
