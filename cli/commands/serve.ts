@@ -202,6 +202,22 @@ function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls
 }
 
 /** The address a local script can reach: a wildcard listener is reached on loopback. */
+/**
+ * Last resort, once the server listens: an exception or a rejection nothing caught is a bug, but it
+ * must not end every session with it (Bun's default exits the process). Logged at error level with
+ * its stack, and the server goes on, as pyftpdlib does with a handler's exception; vsftpd and
+ * ProFTPD lose only the one session's process. Two such crashes were remote (a reset connection on
+ * the implicit-FTPS port, memory filled through a data connection), both fixed at their cause.
+ */
+function keepServingAfterBugs(log: { error(event: string, fields?: Record<string, unknown>): void }): void {
+  const report = (kind: string) => (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    log.error("internal error; the server goes on", { kind, error: e.message, stack: (e.stack ?? "").split("\n").slice(1, 6).map((l) => l.trim()).join(" | ") });
+  };
+  process.on("uncaughtException", report("exception"));
+  process.on("unhandledRejection", report("rejection"));
+}
+
 function urlHost(host: string): string {
   if (host === "0.0.0.0" || host === "") return "127.0.0.1";
   if (host === "::") return "[::1]";
@@ -288,6 +304,7 @@ export default defineCommand({
       if (["UsersFileError", "TlsConfigError", "OpsConfigError", "StateStartError", "JailUnavailableError"].includes(e.name)) throw new CliError(e.message);
       throw err;
     }
+    keepServingAfterBugs(server.context.log);
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
     // Under --log-format json stdout is for machines: every line there must be a JSON record.
     const json = server.options.logFormat === "json";

@@ -34,11 +34,15 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Pr
 /**
  * Start `ftpkit serve ARGS --port 0` on 127.0.0.1 and wait for its "listening" line (text, or the
  * JSON `listening` event under --log-format json), and for `alsoWaitFor` (a later line, such as
- * the implicit-FTPS listener's). Throws with stderr if it exits first.
+ * the implicit-FTPS listener's). Throws with stderr if it exits first. `bunArgs` go to bun itself
+ * (`--preload FILE` injects a fault).
  * `fdLimit` starts it under that open-file limit (soft and hard).
  */
-export async function spawnServe(args: string[], opts: { cwd: string; timeoutMs?: number; fdLimit?: number; alsoWaitFor?: RegExp }): Promise<ServeProcess> {
-  const cmd = ["bun", FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
+export async function spawnServe(
+  args: string[],
+  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; alsoWaitFor?: RegExp; bunArgs?: string[] },
+): Promise<ServeProcess> {
+  const cmd = ["bun", ...(opts.bunArgs ?? []), FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
   // `exec` keeps the PID: kill() still reaches the server itself.
   const limited = opts.fdLimit === undefined ? cmd : ["sh", "-c", `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, ...cmd];
   const proc = Bun.spawn(limited, {
