@@ -37,7 +37,7 @@ export const site: CommandSpec = {
 /**
  * SITE CHMOD <mode> <path> (vsftpd, ProFTPD; `lftp mirror -R` and `ftpkit put -r` send it for
  * executables, FileZilla's permissions dialog for anything): the permission bits of a file or a
- * directory, where the storage has them; needs modify.
+ * directory, where the storage has them; needs modify. Not on a home or mount root.
  */
 async function chmod(session: Session, rest: string): Promise<void> {
   const m = /^([0-7]{3,4}) +(.+)$/.exec(rest);
@@ -45,6 +45,9 @@ async function chmod(session: Session, rest: string): Promise<void> {
   const mode = parseInt(m[1]!, 8);
   if (mode > 0o777) throw new FtpError(550, "Only permission bits (000 to 777) can be set");
   const r = session.fs.resolve(m[2]!, "modify");
+  // A home or mount root is the server's to keep usable (a shared mount is other users' too), as
+  // it cannot be removed or renamed either.
+  if (r.virtual) throw new FtpError(550, "Cannot change the permissions of a mount point");
   const storage = r.mount.storage;
   if (!storage.setMode) throw new FtpError(550, "Permissions cannot be set here");
   await storage.setMode(r.key, mode);

@@ -101,7 +101,9 @@ export class LocalStorage implements Storage {
       try {
         const st = fs.fstatSync(fd);
         if (!st.isFile() && !st.isDirectory()) throw new StorageError("denied", "not a regular file or directory");
-        fs.chmodSync(fdPath(fd), mode & 0o777);
+        // A directory keeps its owner's read and search bits: the server (its owner) must be able to
+        // list it and measure what it holds; a directory it could not read counted 0 bytes of quota.
+        fs.chmodSync(fdPath(fd), st.isDirectory() ? (mode & 0o777) | 0o500 : mode & 0o777);
       } finally {
         closeQuietly(fd);
       }

@@ -71,7 +71,7 @@ describe("SITE CHMOD", () => {
     w.close();
   });
 
-  test("a directory takes it too (as in vsftpd and ProFTPD), and can be opened again after 000", async () => {
+  test("a directory takes it too (as in vsftpd and ProFTPD), keeping its owner's read and search bits, so the server can still list and measure it", async () => {
     const w = await alice();
     const dir = join(srv.home("alice"), "web-uploads");
     mkdirSync(dir);
@@ -79,8 +79,18 @@ describe("SITE CHMOD", () => {
     expect(statSync(dir).mode & 0o7777).toBe(0o733);
     expect((await w.cmd("MLST web-uploads")).lines[1]).toContain(";UNIX.mode=0733;");
     expect((await w.cmd("SITE CHMOD 000 web-uploads")).code).toBe(200);
+    expect(statSync(dir).mode & 0o777).toBe(0o500);
     expect((await w.cmd("SITE CHMOD 755 web-uploads")).code).toBe(200);
     expect(statSync(dir).mode & 0o777).toBe(0o755);
+    w.close();
+  });
+
+  test("the home itself is refused (a mount point, like RMD and RNFR of one), and its mode stays", async () => {
+    const w = await alice();
+    const home = srv.home("alice");
+    const mode = statSync(home).mode & 0o777;
+    for (const path of ["/", "."]) expect(await w.cmd(`SITE CHMOD 777 ${path}`)).toEqual({ code: 550, lines: ["Cannot change the permissions of a mount point"] });
+    expect(statSync(home).mode & 0o777).toBe(mode);
     w.close();
   });
 
