@@ -59,6 +59,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
     const hex = along ? await along().catch(() => undefined) : hasher?.hex();
     await upload.seal();
     if (await gone) throw new TransferAborted("client gone");
+    await session.fs.confirmCredit(plan, upload);
     await upload.commit();
     conn.close();
     if (hex) {

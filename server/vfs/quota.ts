@@ -97,7 +97,7 @@ export class Reservation {
 
   constructor(
     private readonly ledger: Ledger,
-    private readonly credit: number,
+    private credit: number,
   ) {}
 
   /**
@@ -125,6 +125,22 @@ export class Reservation {
     this.reserved += need;
     this.written += n;
     return true;
+  }
+
+  /**
+   * Before the commit: the file this upload replaces now holds only `credit` rewritable bytes
+   * (another session removed, renamed or cut it since the upload was planned), so what the upload
+   * wrote beyond that must fit now. False (nothing booked) when it does not. More credit than planned
+   * books nothing: the settlement charges the real change.
+   */
+  recredit(credit: number): boolean | Promise<boolean> {
+    if (this.settled || credit >= this.credit) return !this.settled;
+    this.credit = credit;
+    const need = Math.max(0, this.written - credit) - this.reserved;
+    if (need <= 0) return true;
+    const ok = this.ledger.admit(need);
+    if (ok === true || ok === false) return this.booked(ok, need, 0);
+    return ok.then((yes) => this.booked(yes, need, 0));
   }
 
   settle(delta: number): void {

@@ -82,6 +82,11 @@ export class QuotaUpload implements AsyncDisposable {
     return this.upload.hashAlong?.(algorithm);
   }
 
+  /** The replaced file's rewritable bytes now (Reservation.recredit); QuotaExceeded when the upload no longer fits. */
+  async recredit(credit: number): Promise<void> {
+    if (!(await this.reservation.recredit(credit))) throw new QuotaExceeded();
+  }
+
   async commit(): Promise<void> {
     this.ended = true;
     let delta = 0;

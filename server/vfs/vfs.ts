@@ -117,6 +117,19 @@ export class VirtualFs {
     }
   }
 
+  /**
+   * Just before an overwrite or REST+STOR commits: the credit it was planned with (the bytes of the
+   * file it replaces) must still be there. Sessions that planned overwrites of one file, which then
+   * was renamed or deleted, each stored a whole file without a quota check (4 sessions: 450,000
+   * bytes stored under a 100,000-byte quota). What is missing now is booked, or the upload gets 552.
+   */
+  async confirmCredit(plan: UploadPlan, upload: QuotaUpload): Promise<void> {
+    if (plan.credit === 0) return;
+    const st = await this.statOrNull(plan.r);
+    const size = st?.type === "file" ? st.size : 0;
+    await upload.recredit(plan.mode.kind === "offset" ? Math.max(0, size - plan.mode.offset) : size);
+  }
+
   /** DELE: the bytes storage says it freed go back to the quota. */
   async remove(path: string): Promise<{ vpath: string; bytes: number }> {
     const r = this.resolve(path, "modify");

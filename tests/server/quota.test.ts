@@ -171,6 +171,37 @@ describe("parallel sessions of one user", () => {
     expect(await avbl(w)).toBe(1000 * KB - du(s.home("alice")));
   }, 20_000);
 
+  test("overwrites planned on a file that another session then renames away are charged in full: 552, and the disk stays within the quota", async () => {
+    const s = await serve([alice(100 * KB)]);
+    const quota = 100 * KB;
+    const py = `
+import ftplib
+def session():
+    f = ftplib.FTP(); f.connect("127.0.0.1", ${s.port}, timeout=10); f.login("alice", "alice-pw"); f.voidcmd("TYPE I"); return f
+b = session()
+b.storbinary("STOR f.bin", __import__("io").BytesIO(b"A" * 60000))
+planned = []
+for i in range(3):
+    w = session()
+    planned.append((w, w.transfercmd("STOR f.bin")))  # 150: each may rewrite f.bin's 60,000 bytes for free
+b.sendcmd("RNFR f.bin"); b.voidcmd("RNTO kept.bin")  # ... but f.bin is gone, its bytes kept elsewhere
+codes = []
+for w, conn in planned:
+    conn.sendall(b"B" * 60000); conn.close()
+    try: codes.append(w.voidresp()[:3])
+    except ftplib.error_perm as e: codes.append(str(e)[:3])
+print(" ".join(codes))
+`;
+    const proc = Bun.spawn(["python3", "-c", py], { stdout: "pipe", stderr: "pipe" });
+    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    expect(await proc.exited, err).toBe(0);
+    // Before, all three committed for free: 240,000 bytes under a 100,000-byte quota.
+    expect(out.trim().split(" ")).toContain("552");
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(quota);
+    const w = await login();
+    expect(await avbl(w)).toBe(quota - du(s.home("alice")));
+  }, 30_000);
+
   test("a later session (even after the first closed) sees the bytes booked by an earlier one", async () => {
     const s = await serve([alice(100 * KB)]);
     const a = await login();
