@@ -23,6 +23,8 @@ export interface ClientOptions {
   /** Active mode: the server connects to us (EPRT, falling back to PORT). */
   active?: boolean;
   timeoutMs?: number;
+  /** A listing's data connection that moves no byte this long is given up (default 60 s; transfers take theirs from PumpOptions). */
+  stallMs?: number;
   /** Called with every line sent and received (passwords masked), for --verbose style logs. */
   trace?: (line: string) => void;
   /**

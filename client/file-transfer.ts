@@ -160,6 +160,14 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
             sink.dispose();
             sink = chunkSink(digestAlgo, size, fd);
           } else note.info(`partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
+        } else if (!job.expect) {
+          // A tree job's part file, and nothing recorded what the remote file was when it began: the
+          // file may have changed since (same size, other bytes), and without a ranged digest the
+          // old prefix and the new tail would be spliced into one file that only its size vouches for.
+          note.info(`${path}: cannot verify the partial data (the server offers no ranged hash, and the remote file may have changed); starting it over`);
+          offset = 0;
+          sink.dispose();
+          sink = chunkSink(digestAlgo, size, fd);
         } else note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
       }
     }

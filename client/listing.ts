@@ -3,6 +3,7 @@
 import { parseListLine, parseMlsxLine, type FileInfo } from "../protocol/listing.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { ClientError, describe, replyError, type DataTransfer, type FtpClient } from "./client.ts";
+import { DEFAULT_STALL_MS, finalReply, watchStall } from "./transfer.ts";
 
 /**
  * Most bytes one listing may take: a directory of a million entries lists in ~100 MB of MLSD. A
@@ -15,8 +16,13 @@ export const MAX_LISTING_BYTES = 256 * 1024 * 1024;
  */
 export const MAX_LISTING_ENTRIES = 2_000_000;
 
-/** Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines). */
-async function readAll(t: DataTransfer, what: string): Promise<string> {
+/**
+ * Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines),
+ * given up when it moves no byte for the client's stall time, as is its final reply after it (a
+ * server silent at either step held a tree job forever).
+ */
+async function readAll(client: FtpClient, t: DataTransfer, what: string): Promise<string> {
+  const stallMs = client.opts.stallMs ?? DEFAULT_STALL_MS;
   const chunks: Buffer[] = [];
   let total = 0;
   let lines = 0;
@@ -26,14 +32,17 @@ async function readAll(t: DataTransfer, what: string): Promise<string> {
     if (total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES) t.conn.destroy();
     else chunks.push(c);
   });
+  const stall = watchStall(t.conn, stallMs);
   await t.conn.closed;
+  stall.stop();
+  if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true });
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
   }
   if (lines > MAX_LISTING_ENTRIES) {
     throw new ClientError(`the listing of ${what} has more than ${MAX_LISTING_ENTRIES.toLocaleString("en-US")} entries; gave up on it`);
   }
-  const r = await t.done;
+  const r = await finalReply(t.done, stallMs, total);
   if (r.code >= 300) throw replyError("listing", r);
   return Buffer.concat(chunks).toString("utf8");
 }
@@ -91,9 +100,9 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
     if (info) {
       if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-    return parseMlsd(await readAll(await client.transfer("MLSD", path), path));
+    return parseMlsd(await readAll(client, await client.transfer("MLSD", path), path));
   }
-  return parseList(await readAll(await client.transfer("LIST", path), path));
+  return parseList(await readAll(client, await client.transfer("LIST", path), path));
 }
 
 /**
@@ -101,6 +110,6 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
  * directory's `unique` fact when the server sends one.
  */
 export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unique?: string }> {
-  if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(await client.transfer("MLSD", path), path)), via: "MLSD" };
-  return { entries: parseList(await readAll(await client.transfer("LIST", path), path)), via: "LIST" };
+  if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(client, await client.transfer("MLSD", path), path)), via: "MLSD" };
+  return { entries: parseList(await readAll(client, await client.transfer("LIST", path), path)), via: "LIST" };
 }

@@ -164,13 +164,13 @@ export class Credentials {
   }
 }
 
-export type SessionOptions = { active?: boolean; timeoutMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
+export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
 
 /** Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary. */
 export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url)): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
   const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
-  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, tls });
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls });
   try {
     await client.login(creds.user, () => creds.password());
     // URL paths are relative to where the login put us (RFC 1738 §3.2.2): remember it once. The

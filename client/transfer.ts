@@ -52,7 +52,7 @@ export const DEFAULT_STALL_MS = 60_000;
  * pump whose other end is a pipe also counts the pipe (a slow reader of stdout, a writer to stdin
  * that pauses is not a stalled server).
  */
-function watchStall(conn: Connection, ms: number, lastMoved: () => number = () => conn.lastActivity): { readonly stalled: boolean; stop(): void } {
+export function watchStall(conn: Connection, ms: number, lastMoved: () => number = () => conn.lastActivity): { readonly stalled: boolean; stop(): void } {
   const state = { stalled: false, stop: () => {} };
   if (!ms) return state;
   const timer = setInterval(() => {
@@ -67,7 +67,7 @@ function watchStall(conn: Connection, ms: number, lastMoved: () => number = () =
 }
 
 /** The final reply of a transfer, but no longer than `ms` after the data stopped (0 = no bound). */
-async function finalReply(done: Promise<FtpReply>, ms: number, moved: number): Promise<FtpReply> {
+export async function finalReply(done: Promise<FtpReply>, ms: number, moved: number): Promise<FtpReply> {
   if (!ms) return done;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {

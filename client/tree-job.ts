@@ -2,7 +2,7 @@
 // a plan (tree-plan.ts) executed by up to --parallel sessions, every file through the one verified
 // file transfer; finished files are appended to the job's journal so `ftpkit resume` skips them.
 import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, join, resolve, sep } from "node:path";
 import { joinRemote, virtualBasename } from "../protocol/path.ts";
 import { compileGlob, globLiteral, hasGlob } from "../protocol/glob.ts";
 import { printableName } from "../protocol/printable.ts";
@@ -177,7 +177,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
-        const p = join(r.local, d.rel);
+        const p = insideRoot(r.local, d.rel);
         if (d.type === "dir") rmdirSync(p);
         else rmSync(p);
       } else if (d.type === "dir") await first.client.removeDir(joinRemote(remoteRoot, d.rel));
@@ -196,7 +196,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (rec.direction === "get") mkdirSync(r.local, { recursive: true });
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
     for (const d of items.filter((i) => i.action === "mkdir")) {
-      if (rec.direction === "get") mkdirSync(join(r.local, d.rel), { recursive: true });
+      if (rec.direction === "get") mkdirSync(insideRoot(r.local, d.rel), { recursive: true });
       else await first.client.mkdir(joinRemote(remoteRoot, d.rel));
       reports.push(planned(d, "created"));
     }
@@ -214,13 +214,13 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         controlFree();
       };
       const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend };
-      const localPath = join(r.local, item.rel);
+      const localPath = insideRoot(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
       let again = false;
       try {
         const out =
           rec.direction === "get"
-            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
+            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
             : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true, keepMode: true }, ctx);
         doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
@@ -282,6 +282,17 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (persisted && !moving && !resuming && !isRetryable(err)) forgetJob(rec.id, dir);
     throw err;
   }
+}
+
+/**
+ * The local path of `rel` under `root`, which must be strictly inside it: names come from a server's
+ * listing, and one that resolved to the root itself or beyond (an empty name did) would make the
+ * part file, its rename and a set-aside land outside the destination.
+ */
+function insideRoot(root: string, rel: string): string {
+  const p = resolve(root, rel);
+  if (!p.startsWith(root.endsWith(sep) ? root : root + sep)) throw new ClientError(`${shown(rel)}: not a name inside ${root}; skipped`);
+  return p;
 }
 
 /** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */

@@ -22,6 +22,8 @@ export interface TreeEntry {
   link?: true;
   /** Permission bits, where known (the local disk; LIST's columns, MLSD's UNIX.mode): execute bits are carried. */
   mode?: number;
+  /** A remote file whose listing gave no size (MLSD without the size fact): SIZE is asked before it moves. */
+  sizeUnknown?: true;
 }
 
 export type Action = "copy" | "skip" | "mkdir" | "delete";
@@ -40,6 +42,8 @@ export interface PlanItem {
   first?: true;
   /** The source file's permission bits, where known (TreeEntry.mode). */
   mode?: number;
+  /** TreeEntry.sizeUnknown of the source. */
+  sizeUnknown?: true;
 }
 
 /** A name filter: the pattern of a glob job, or an --exclude pattern. */
@@ -72,6 +76,13 @@ export interface Listers {
   widen(): void;
 }
 
+/**
+ * Bounds of a remote walk: a server can list a tree without end (a directory in every directory),
+ * which grew the client by gigabytes; real trees stay far inside both.
+ */
+const MAX_WALK_DEPTH = 256;
+const MAX_WALK_ENTRIES = 5_000_000;
+
 /** One connection for the whole walk. */
 export function oneLister(client: FtpClient): Listers {
   return { borrow: async () => client, giveBack() {}, widen() {} };
@@ -94,7 +105,7 @@ interface Pending {
 export async function walkRemote(listers: Listers, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
   let level: Pending[] = [{ rel: "", line: [] }];
-  while (level.length > 0) {
+  for (let depth = 1; level.length > 0; depth++) {
     if (level.length > 1) listers.widen();
     const listings = await listLevel(listers, root, level);
     if (listings === null) return null;
@@ -105,6 +116,12 @@ export async function walkRemote(listers: Listers, root: string, opts: { recursi
       const modesKnown = !modesSayNothing(entries, via);
       for (const e of entries) {
         if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
+        // An empty name (a broken or hostile server's MLSD line) is the directory itself: as a file it
+        // made the part file land beside the destination; as a directory, the same listing forever.
+        if (e.name === "") {
+          opts.onSkip?.(rel || ".", "an entry without a name in its listing");
+          continue;
+        }
         if (rel === "" && opts.match && !opts.match(e.name)) continue;
         const child = rel ? `${rel}/${e.name}` : e.name;
         if (opts.excluded(child)) continue;
@@ -113,8 +130,11 @@ export async function walkRemote(listers: Listers, root: string, opts: { recursi
           continue;
         }
         const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
-        out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}) });
-        if (e.type === "dir" && opts.recursive) next.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
+        out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}), ...(e.sizeUnknown ? { sizeUnknown: true } : {}) });
+        if (out.length > MAX_WALK_ENTRIES) throw new ClientError(`the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`);
+        if (e.type !== "dir" || !opts.recursive) continue;
+        if (depth >= MAX_WALK_DEPTH) opts.onSkip?.(child, `deeper than ${MAX_WALK_DEPTH} levels: not entered`);
+        else next.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
       }
     });
     level = next;
@@ -339,13 +359,14 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       }
       continue;
     }
-    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}) };
+    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}), ...(s.sizeUnknown ? { sizeUnknown: true } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
     else if (d?.type === "dir") {
       makeRoom(s, d);
       item.reason = "replaces a directory";
     } else if (d && o.mode === "sync") {
-      if (d.size !== s.size) item.reason = "size differs";
+      // A remote size the listing did not give cannot differ: the times decide.
+      if (d.size !== s.size && !s.sizeUnknown && !d.sizeUnknown) item.reason = "size differs";
       else if (o.checksum) item.reason = "checksum?";
       else if (o.direction === "put" && !o.remoteTimesSettable) {
         // The remote time is when it was uploaded: changed only if the local file is newer than that.

@@ -14,6 +14,8 @@ export interface FileInfo {
   link?: true;
   /** Permission bits (0o777) where the listing shows them: LIST's rwx columns, MLSD's UNIX.mode fact. */
   mode?: number;
+  /** A file whose MLSD line has no size fact (optional in RFC 3659): `size` is then 0, not the size. */
+  sizeUnknown?: true;
 }
 
 /** Permission bits as LIST's nine columns (0o750 → "rwxr-x---"). */
@@ -188,13 +190,15 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   }
   const typeFact = (facts.get("type") ?? "file").toLowerCase();
   const modify = facts.get("modify");
+  const sizeFact = facts.get("size") ?? facts.get("sizd");
   const info: FileInfo & { typeFact: string } = {
     name: line.slice(sp + 1),
     type: typeFact === "file" ? "file" : "dir",
-    size: Number(facts.get("size") ?? facts.get("sizd") ?? 0),
+    size: Number(sizeFact || 0),
     mtime: modify ? parseTimeVal(modify) : new Date(0),
     typeFact,
   };
+  if (info.type === "file" && !sizeFact) info.sizeUnknown = true;
   const perm = facts.get("perm");
   if (perm !== undefined) info.perm = perm;
   const unique = facts.get("unique");

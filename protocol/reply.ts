@@ -74,7 +74,8 @@ export class ReplyParser {
         return { code, lines };
       }
       this.pending.lines.push(raw);
-      this.pending.chars += raw.length;
+      // Its line break too: an endless run of empty lines counted nothing and grew a client by GiBs.
+      this.pending.chars += raw.length + 2;
       if (this.pending.chars > ReplyParser.MAX_REPLY) throw new ParseError(`a multi-line ${this.pending.code} reply longer than ${ReplyParser.MAX_REPLY >> 20} MiB`);
       return null;
     }

@@ -44,6 +44,14 @@ export interface FakeOptions {
    * at a time gets each after the wait.
    */
   listingsTogether?: number;
+  /** Raw lines added to every LIST and MLSD body (a hostile server's names). */
+  listExtra?: string[];
+  /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
+  silentListing?: boolean;
+  /** Every directory lists one subdirectory "x" (and nothing else), without end. */
+  endlessTree?: boolean;
+  /** MLSD lines leave out the size fact (optional in RFC 3659). Offer MLSD with feat: ["MLSD"]. */
+  mlsdWithoutSize?: boolean;
   /** The name on each of those lines (default again-and-again.txt). */
   endlessName?: string;
   /** RETR sends the file, then more bytes without end (SIZE stays true), until the client closes. */
@@ -244,9 +252,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   }
 
   /** The LIST lines of `names` (name → size, null for a directory) on the data connection, then 226. */
-  async function sendListing(s: Socket<Conn>, names: Map<string, number | null>): Promise<void> {
+  async function sendListing(s: Socket<Conn>, names: Map<string, number | null>, mlsd = false): Promise<void> {
     const d = await s.data.data!;
     reply(s, 150, "Here comes the listing");
+    if (opts.silentListing) return; // nothing more, ever: the client must give up
     if (opts.endlessListing) {
       const line = `-rw-r--r-- 1 ftp ftp 1 Jan 01 12:00 ${opts.endlessName ?? "again-and-again.txt"}\r\n`;
       const block = Buffer.from(line.repeat(Math.max(1, Math.floor((1 << 20) / line.length))));
@@ -255,7 +264,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       while (open && !d.data.gone) await sendAll(d, block);
       return void reply(s, 426, "Connection closed; transfer aborted");
     }
-    const lines = [...names].map(([name, size]) => `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`);
+    const lines = [...names].map(([name, size]) =>
+      mlsd
+        ? `type=${size === null ? "dir" : "file"};${size === null || opts.mlsdWithoutSize ? "" : `size=${size};`}modify=20260101120000; ${name}\r\n`
+        : `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`,
+    );
+    for (const extra of opts.listExtra ?? []) lines.push(`${extra}\r\n`);
     await sendAll(d, Buffer.from(lines.join("")));
     d.shutdown();
     d.end();
@@ -282,6 +296,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "MKD":
         dirs.add(arg);
         return void reply(s, 257, `"${arg}" created`);
+      case "MLSD":
       case "LIST": {
         // `ls -l` lines of what `files` and MKD put under the directory; 550 for one that has neither.
         const dir = arg.replace(/\/+$/, "") || "/";
@@ -293,6 +308,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           names.set(slash < 0 ? rest : rest.slice(0, slash), slash < 0 ? bytes.length : null);
         }
         for (const d of dirs) if (d.startsWith(prefix) && !d.slice(prefix.length).includes("/")) names.set(d.slice(prefix.length), null);
+        if (opts.endlessTree) names.set("x", null);
         if (names.size === 0 && dir !== "/" && !dirs.has(dir)) {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "No such directory.");
@@ -302,7 +318,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           if (opts.listingsTogether && ++listings > 1 && mostListings < opts.listingsTogether) {
             await new Promise<void>((go) => (listingWaiters.push(go), setTimeout(go, 1000)));
           } else for (const go of listingWaiters.splice(0)) go();
-          await sendListing(s, names);
+          await sendListing(s, names, verb === "MLSD");
         } finally {
           listingsNow--;
         }

@@ -68,13 +68,23 @@ describe("replies", () => {
 
   test("refuses a multi-line reply over MAX_REPLY in short lines, and takes one just under it", () => {
     const line = " a continuation line\r\n";
-    const lines = Math.floor(ReplyParser.MAX_REPLY / (line.length - 2));
+    const lines = Math.floor(ReplyParser.MAX_REPLY / line.length); // each line counts with its line break
     const under = new ReplyParser();
     expect(under.push("211-start\r\n" + line.repeat(lines - 10))).toEqual([]);
     expect(under.push("211 End\r\n")[0]!.lines).toHaveLength(lines - 10 + 2);
     const over = new ReplyParser();
     over.push("211-start\r\n");
     expect(() => over.push(line.repeat(lines + 10))).toThrow("a multi-line 211 reply longer than 8 MiB");
+  });
+
+  test("refuses an endless multi-line reply of empty lines (CRLF or bare LF) like any other", () => {
+    for (const eol of ["\r\n", "\n"]) {
+      const p = new ReplyParser();
+      p.push("220-start\r\n");
+      expect(() => {
+        for (let i = 0; i < 16; i++) p.push(eol.repeat(ReplyParser.MAX_REPLY / 16));
+      }).toThrow("a multi-line 220 reply longer than 8 MiB");
+    }
   });
 });
 
