@@ -30,38 +30,84 @@ export async function sortedNames(fd: number): Promise<string[]> {
 /** Entries stat'ed between two yields of a usage walk (≈1–2 ms of lstat calls). */
 const USAGE_BATCH = 1000;
 
+/** Directory levels a usage walk holds open; deeper ones are reached again from the last of them. */
+const HELD_LEVELS = 32;
+
 /**
  * Bytes of regular files under the directory (or file) open as `start`, walked through opened
  * directories (never following links) in batches that yield to the event loop: 100,000 files never
  * stall other sessions. `skipTop` is a name left out at the top level (the temp directory of
  * uploads in progress, which their own reservations book). `start` stays open: the caller's.
+ * Every depth counts: the walk used to stop at 64 levels, and a tree deeper than that held bytes
+ * the quota never saw (70 nested MKDs, then uploads). Down to HELD_LEVELS each level's descriptor is
+ * held; below, each directory is reopened one name at a time from the last held one, so a hostile
+ * depth costs time, never descriptors.
  */
 export async function diskUsage(jail: Jail, start: number, skipTop: string | null): Promise<number> {
   let total = 0;
   let sinceYield = 0;
-  const walk = async (fd: number, depth: number, top: boolean): Promise<void> => {
-    if (depth > 64) return;
-    let entries: fs.Dirent[];
-    try {
-      entries = await fsp.readdir(fdPath(fd), { withFileTypes: true });
-    } catch {
-      return;
+  const pace = async () => {
+    if (++sinceYield >= USAGE_BATCH) {
+      sinceYield = 0;
+      await new Promise<void>((r) => setImmediate(r));
     }
-    for (const e of entries) {
-      if (++sinceYield >= USAGE_BATCH) {
-        sinceYield = 0;
-        await new Promise<void>((r) => setImmediate(r));
+  };
+  const entriesOf = async (fd: number): Promise<fs.Dirent[]> => {
+    try {
+      return await fsp.readdir(fdPath(fd), { withFileTypes: true });
+    } catch {
+      return [];
+    }
+  };
+  const openDir = (fd: number, name: string): number | null => {
+    try {
+      return jail.openAt(fd, name, O_PATH_FLAG | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    } catch {
+      return null;
+    }
+  };
+  /** The directory `names` below `base`, opened name by name (never following a link); null if gone. */
+  const reopen = (base: number, names: readonly string[]): number | null => {
+    let fd = base;
+    for (const name of names) {
+      const next = openDir(fd, name);
+      if (fd !== base) closeQuietly(fd);
+      if (next === null) return null;
+      fd = next;
+    }
+    return fd;
+  };
+  /** Everything below `base`'s subdirectory `first`, without holding more than two descriptors. */
+  const walkBelow = async (base: number, first: string): Promise<void> => {
+    const pending: string[][] = [[first]];
+    while (pending.length > 0) {
+      const names = pending.pop()!;
+      const fd = reopen(base, names);
+      if (fd === null) continue;
+      try {
+        for (const e of await entriesOf(fd)) {
+          await pace();
+          if (e.isFile()) total += statAt(fd, e.name)?.size ?? 0;
+          else if (e.isDirectory()) pending.push([...names, e.name]);
+        }
+      } finally {
+        closeQuietly(fd);
       }
+    }
+  };
+  const walk = async (fd: number, depth: number, top: boolean): Promise<void> => {
+    for (const e of await entriesOf(fd)) {
+      await pace();
       if (e.isFile()) {
         total += statAt(fd, e.name)?.size ?? 0;
       } else if (e.isDirectory()) {
         if (top && e.name === skipTop) continue;
-        let child: number;
-        try {
-          child = jail.openAt(fd, e.name, O_PATH_FLAG | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
-        } catch {
+        if (depth + 1 >= HELD_LEVELS) {
+          await walkBelow(fd, e.name);
           continue;
         }
+        const child = openDir(fd, e.name);
+        if (child === null) continue;
         try {
           await walk(child, depth + 1, false);
         } finally {

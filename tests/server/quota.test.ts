@@ -1,6 +1,6 @@
 // Quotas: per user, per mount, shared by parallel sessions, changed in users.ini (issue #2).
 import { describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
@@ -62,6 +62,21 @@ describe("a per-user quota", () => {
     expect((await w.cmd("DELE b.bin")).code).toBe(250);
     expect(await avbl(w)).toBe(200 * KB - base);
     expect(finalCode(await w.transfer("STOR c.bin", random(150 * KB)))).toBe(226);
+  });
+
+  test("bytes at any depth count: files 40 and 300 directories down are in the measured usage", async () => {
+    const s = await serve([alice(1000 * KB)], (root) => {
+      for (const depth of [40, 300]) {
+        const dir = join(root, "home/alice", ...Array.from({ length: depth }, () => "d"), "");
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `at-${depth}.bin`), random(50 * KB));
+      }
+    });
+    const w = await login();
+    const used = du(s.home("alice"));
+    expect(used).toBeGreaterThanOrEqual(100 * KB);
+    // Before, the walk stopped at 64 levels: the file 300 down was not counted, and AVBL showed 50 KB more.
+    expect(await avbl(w)).toBe(1000 * KB - used);
   });
 
   test("AVBL in a subdirectory reports the same budget", async () => {
