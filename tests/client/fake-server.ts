@@ -4,7 +4,8 @@ import type { Socket, TCPSocketListener } from "bun";
 import { formatReply } from "../../protocol/reply.ts";
 import { formatEpsvReply, parseEprt } from "../../protocol/address.ts";
 import net from "node:net";
-import { digest } from "../helpers/peers.ts";
+import { afterEach, beforeEach } from "bun:test";
+import { digest, removeDir, tempDir } from "../helpers/peers.ts";
 
 export interface FakeOptions {
   /** What the server stores (path → bytes); uploads land here too. */
@@ -475,6 +476,36 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     stop() {
       for (const s of sockets) s.terminate();
       server.stop(true);
+    },
+  };
+}
+
+/**
+ * The fixture of a client test file against fake servers: a fresh work directory for each test
+ * (`work`), and the server the test starts with `start` stopped after it, the directory removed.
+ */
+export function useFakeServerWork(): { readonly work: string; readonly fake: FakeServer; start(opts?: FakeOptions): FakeServer } {
+  let work = "";
+  let fake: FakeServer | null = null;
+  beforeEach(() => {
+    work = tempDir();
+  });
+  afterEach(() => {
+    fake?.stop();
+    fake = null;
+    removeDir(work);
+  });
+  return {
+    get work() {
+      return work;
+    },
+    get fake() {
+      if (!fake) throw new Error("no fake server started in this test");
+      return fake;
+    },
+    start(opts?: FakeOptions) {
+      fake = startFakeServer(opts);
+      return fake;
     },
   };
 }

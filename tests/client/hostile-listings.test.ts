@@ -1,45 +1,34 @@
 // What a broken or hostile server's listings and replies can make a tree job do: nothing outside
 // the destination, no endless walk or wait, no file replaced by a shorter one, no spliced file.
-import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { digest, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
-import { startFakeServer, type FakeServer } from "./fake-server.ts";
+import { digest, runFtpkit } from "../helpers/peers.ts";
+import { useFakeServerWork } from "./fake-server.ts";
 
 setDefaultTimeout(60_000);
 
-let work: string;
-let fake: FakeServer | null = null;
-
-beforeEach(() => {
-  work = tempDir();
-});
-afterEach(() => {
-  fake?.stop();
-  fake = null;
-  removeDir(work);
-});
-
-const url = (path: string) => `ftp://u:p@127.0.0.1:${fake!.port}${path}`;
+const t = useFakeServerWork();
+const url = (path: string) => `ftp://u:p@127.0.0.1:${t.fake.port}${path}`;
 const bytes = (n: number, fill: number) => Buffer.alloc(n, fill);
 
 describe("names in a listing", () => {
   test("an entry without a name is skipped: nothing is written, renamed or taken over beside the destination", async () => {
-    fake = startFakeServer({ files: new Map([["/t/a.txt", bytes(1000, 0x61)]]), feat: ["SIZE", "MLSD"], listExtra: ["type=file;size=12;modify=20260101120000; "] });
+    t.start({ files: new Map([["/t/a.txt", bytes(1000, 0x61)]]), feat: ["SIZE", "MLSD"], listExtra: ["type=file;size=12;modify=20260101120000; "] });
     // A file of the user's own that the part file of an empty name would have been: <dest>.ftpkit-part.
-    const canary = join(work, "out.ftpkit-part");
+    const canary = join(t.work, "out.ftpkit-part");
     writeFileSync(canary, "mine");
-    const r = await runFtpkit(["get", "-r", url("/t"), "out"], { cwd: work });
+    const r = await runFtpkit(["get", "-r", url("/t"), "out"], { cwd: t.work });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("an entry without a name in its listing");
     expect(readFileSync(canary, "utf8")).toBe("mine");
-    expect(existsSync(join(work, "out.ftpkit-corrupt"))).toBe(false);
-    expect(readFileSync(join(work, "out", "a.txt"))).toEqual(bytes(1000, 0x61));
+    expect(existsSync(join(t.work, "out.ftpkit-corrupt"))).toBe(false);
+    expect(readFileSync(join(t.work, "out", "a.txt"))).toEqual(bytes(1000, 0x61));
   });
 
   test("a tree without end (a directory in every directory) stops at 256 levels, with a warning, and the job ends", async () => {
-    fake = startFakeServer({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], endlessTree: true });
-    const r = await runFtpkit(["get", "-r", url("/t"), "out", "--parallel", "2"], { cwd: work });
+    const fake = t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], endlessTree: true });
+    const r = await runFtpkit(["get", "-r", url("/t"), "out", "--parallel", "2"], { cwd: t.work });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("deeper than 256 levels: not entered");
     expect(fake.commands.filter((c) => c.startsWith("LIST")).length).toBe(256);
@@ -48,8 +37,8 @@ describe("names in a listing", () => {
 
 describe("a listing that never ends", () => {
   test("a LIST whose data connection stays silent is given up after --stall-timeout, with one clear line", async () => {
-    fake = startFakeServer({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], silentListing: true });
-    const r = await runFtpkit(["get", "-r", url("/t"), "out", "--stall-timeout", "1", "--retries", "0"], { cwd: work });
+    const fake = t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], silentListing: true });
+    const r = await runFtpkit(["get", "-r", url("/t"), "out", "--stall-timeout", "1", "--retries", "0"], { cwd: t.work });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("the listing of /t stalled (no byte for 1 s)");
   });
@@ -58,28 +47,28 @@ describe("a listing that never ends", () => {
 describe("an MLSD listing without sizes", () => {
   test("the size is asked with SIZE before the file moves: a local copy is not replaced by a shorter one", async () => {
     const remote = bytes(5000, 0x62);
-    fake = startFakeServer({ files: new Map([["/t/a.txt", remote]]), feat: ["SIZE", "MLSD"], mlsdWithoutSize: true });
-    mkdirSync(join(work, "out"));
-    writeFileSync(join(work, "out", "a.txt"), "precious local data");
-    const r = await runFtpkit(["get", "-r", url("/t"), "out"], { cwd: work });
+    const fake = t.start({ files: new Map([["/t/a.txt", remote]]), feat: ["SIZE", "MLSD"], mlsdWithoutSize: true });
+    mkdirSync(join(t.work, "out"));
+    writeFileSync(join(t.work, "out", "a.txt"), "precious local data");
+    const r = await runFtpkit(["get", "-r", url("/t"), "out"], { cwd: t.work });
     expect(r.code).toBe(0);
     expect(fake.commands).toContain("SIZE /t/a.txt");
-    expect(digest(readFileSync(join(work, "out", "a.txt")))).toBe(digest(remote));
+    expect(digest(readFileSync(join(t.work, "out", "a.txt")))).toBe(digest(remote));
   });
 });
 
 describe("a tree job's leftover part file", () => {
   test("without a ranged HASH it is not continued: a remote file changed since (same size) arrives whole, not spliced", async () => {
     const files = new Map([["/t/a.bin", bytes(200_000, 0x41)]]);
-    fake = startFakeServer({ files, feat: ["SIZE", "REST STREAM"], dropRetrAfter: 60_000 });
-    const first = await runFtpkit(["get", "-r", url("/t"), "out", "--retries", "0"], { cwd: work });
+    const fake = t.start({ files, feat: ["SIZE", "REST STREAM"], dropRetrAfter: 60_000 });
+    const first = await runFtpkit(["get", "-r", url("/t"), "out", "--retries", "0"], { cwd: t.work });
     expect(first.code).toBe(1);
-    expect(readFileSync(join(work, "out", "a.bin.ftpkit-part")).length).toBeGreaterThan(0);
+    expect(readFileSync(join(t.work, "out", "a.bin.ftpkit-part")).length).toBeGreaterThan(0);
     // Same size, other bytes: a prefix of the old file and the tail of the new one would pass the size check.
     files.set("/t/a.bin", bytes(200_000, 0x42));
-    const again = await runFtpkit(["resume"], { cwd: work });
+    const again = await runFtpkit(["resume"], { cwd: t.work });
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("starting it over");
-    expect(readFileSync(join(work, "out", "a.bin"))).toEqual(bytes(200_000, 0x42));
+    expect(readFileSync(join(t.work, "out", "a.bin"))).toEqual(bytes(200_000, 0x42));
   });
 });

@@ -1,27 +1,17 @@
 // Questions on a terminal: the password prompt does not echo; a pending transfer asks "Resume? [Y/n]".
-import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { FTPKIT, cleanEnv, digest, removeDir, runFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
-import { startFakeServer, type FakeServer } from "./fake-server.ts";
+import { FTPKIT, cleanEnv, digest, runFtpkit, waitFor } from "../helpers/peers.ts";
+import { useFakeServerWork } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
-let work: string;
-let fake: FakeServer | null = null;
-
-beforeEach(() => {
-  work = tempDir();
-});
-afterEach(() => {
-  fake?.stop();
-  fake = null;
-  removeDir(work);
-});
+const t = useFakeServerWork();
 
 /** Run `cmd` under a pty; when the output matches a key of `answers`, type its value (once). */
 async function converse(cmd: string, answers: [RegExp, string][]): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { cwd: work, env: { ...cleanEnv(), NO_COLOR: "1" }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { cwd: t.work, env: { ...cleanEnv(), NO_COLOR: "1" }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   let out = "";
   const reading = (async () => {
     const dec = new TextDecoder();
@@ -48,36 +38,36 @@ const data = Buffer.from(crypto.getRandomValues(new Uint8Array(100_000)));
 
 describe("terminal questions", () => {
   test("asks for the password without echoing it", async () => {
-    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
     const r = await converse(`bun ${FTPKIT} get ftp://user@127.0.0.1:${fake.port}/f.bin`, [[/Password for user@127\.0\.0\.1: /, "hunter2\r"]]);
     expect(r.code).toBe(0);
     expect(r.out).not.toContain("hunter2");
-    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
   });
 
   test("a pending transfer asks Resume? [Y/n]: yes continues, no starts over", async () => {
-    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
     const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
-    const first = await runFtpkit(["get", url, "--retries", "0"], { cwd: work });
+    const first = await runFtpkit(["get", url, "--retries", "0"], { cwd: t.work });
     expect(first.code).toBe(1);
-    expect(readFileSync(join(work, "f.bin.ftpkit-part")).length).toBe(30_000);
+    expect(readFileSync(join(t.work, "f.bin.ftpkit-part")).length).toBe(30_000);
 
     const yes = await converse(`bun ${FTPKIT} get '${url}'`, [[/Resume\? \[Y\/n\]/, "\r"]]);
     expect(yes.code).toBe(0);
     expect(fake.commands).toContain("REST 30000");
-    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
-    expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+    expect(readdirSync(join(t.work, ".ftpkit", "transfers"))).toEqual([]);
   });
 
   test("answering no discards the partial file and downloads from zero", async () => {
-    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
     const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
-    expect((await runFtpkit(["get", url, "--retries", "0"], { cwd: work })).code).toBe(1);
+    expect((await runFtpkit(["get", url, "--retries", "0"], { cwd: t.work })).code).toBe(1);
     const no = await converse(`bun ${FTPKIT} get '${url}'`, [[/Resume\? \[Y\/n\]/, "n\r"]]);
     expect(no.code).toBe(0);
     expect(fake.commands.filter((c) => c.startsWith("REST"))).toEqual([]);
     expect(fake.retrBytes.at(-1)).toBe(data.length);
-    expect(existsSync(join(work, "f.bin.ftpkit-part"))).toBe(false);
-    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+    expect(existsSync(join(t.work, "f.bin.ftpkit-part"))).toBe(false);
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
   });
 });
