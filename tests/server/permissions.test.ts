@@ -244,6 +244,10 @@ describe("mounts with their own permissions", () => {
     expect((await w.transfer("LIST /in")).first.code).toBe(550);
     expect((await w.transfer("RETR /in/a.txt")).first.code).toBe(550);
     expect((await w.cmd("SIZE /in/a.txt")).code).toBe(550);
+    // CWD cannot tell an upload from a name nobody used.
+    const failed = { code: 550, lines: ["Failed to change directory"] };
+    expect(await w.cmd("CWD /in/a.txt")).toEqual(failed);
+    expect(await w.cmd("CWD /in/nothing-here")).toEqual(failed);
   });
 });
 
