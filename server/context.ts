@@ -26,6 +26,8 @@ export interface LoginService {
   places?(): string[];
   /** SIGHUP: read the users file again now; `ok` false = it is broken and the previous users stay. */
   reload?(): Promise<{ ok: boolean; users: number }>;
+  /** Failed logins from this address as last counted on every process sharing state (the defender bans on it). */
+  failuresFrom?(remoteIp: string): number;
 }
 
 export interface ServerContext {

@@ -43,7 +43,8 @@ export class Authenticator {
   private badSignature: string | null = null;
   private reloading: Promise<void> | null = null;
   private readonly verified: VerifiedCredentials;
-  private readonly failures = new Map<string, { count: number; last: number }>();
+  /** Per address: this process's failures, and everyone's as the shared store last said. */
+  private readonly failures = new Map<string, { count: number; last: number; everywhere: number }>();
   private dummyHash: Promise<string> | null = null;
   /** inotify on the users file's folder tells us about edits, so most logins skip the stat. */
   private watcher: FSWatcher | null = null;
@@ -209,6 +210,16 @@ export class Authenticator {
     }
   }
 
+  /**
+   * Failed logins from `remoteIp` (its /64 for IPv6) within the window as last counted, on every
+   * process and node sharing state: the defender bans on it, so `--workers N` does not give an
+   * address N times --ban-after guesses.
+   */
+  failuresFrom(remoteIp: string): number {
+    const e = this.failures.get(addressKey(remoteIp));
+    return e && Date.now() - e.last <= this.windowMs ? e.everywhere : 0;
+  }
+
   /** Wait so every failure takes failDelayMs in total, plus a growing per-IP penalty. */
   private async fail(remoteIp: string, started: number): Promise<void> {
     // IPv6 by /64: each address of one subscriber's /64 is not a fresh budget.
@@ -218,9 +229,11 @@ export class Authenticator {
     if (entry && now - entry.last > this.windowMs) entry = undefined;
     let count = entry?.count ?? 0;
     if (!entry && this.failures.size >= MAX_TRACKED_IPS) this.pruneFailures(now);
-    this.failures.set(ip, { count: count + 1, last: now });
+    const mine = { count: count + 1, last: now, everywhere: count + 1 };
+    this.failures.set(ip, mine);
     // Every node's failures count; if the store is away, this node's own count still applies.
     if (this.countFailure) count = Math.max(count, await this.countFailure(ip, this.windowMs).catch(() => count));
+    mine.everywhere = Math.max(mine.everywhere, count + 1);
     const penalty = Math.min(count * this.penaltyMs, this.penaltyMaxMs);
     const wait = this.failDelayMs + penalty - (performance.now() - started);
     if (wait > 0) await Bun.sleep(wait);

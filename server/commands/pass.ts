@@ -26,7 +26,7 @@ export const pass: CommandSpec = {
       const failed = (failedAttempts.get(session) ?? 0) + 1;
       failedAttempts.set(session, failed);
       server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name, attempt: failed });
-      server.events.emit({ type: "login-failed", session, user: name });
+      server.events.emit({ type: "login-failed", session, user: name, failures: server.auth.failuresFrom?.(session.remoteIp) ?? 0 });
       if (failed >= server.options.maxLoginAttempts) {
         server.log.warn("too many failed logins: connection closed", { session: session.id, ip: session.remoteIp });
         session.reply(530, "Login incorrect");

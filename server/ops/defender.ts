@@ -11,6 +11,8 @@ interface Entry {
   bans: number;
   /** When the last ban ended: a clean record for banMaxMs after it starts the doubling over. */
   ended: number;
+  /** The shared failure count when the last ban began: only failures after it count toward the next. */
+  sharedAtBan: number;
 }
 
 export interface Ban {
@@ -46,14 +48,19 @@ export class Defender {
     return null;
   }
 
-  /** Count a failed login; returns the ban it triggered, if any. */
-  failed(ip: string, now = Date.now()): Ban | null {
+  /**
+   * Count a failed login; returns the ban it triggered, if any. `everywhere` is the address's
+   * failures as every process sharing state counted them (the failed-login back-off's count): a
+   * ban follows when either count reaches --ban-after, so with N workers or nodes an address gets
+   * --ban-after + N - 1 guesses at most, not N × --ban-after.
+   */
+  failed(ip: string, now = Date.now(), everywhere = 0): Ban | null {
     if (!this.enabled || anyContains(this.opts.allow, ip)) return null;
     const key = banKey(ip);
     let e = this.entries.get(key);
     if (!e) {
       if (this.entries.size >= MAX_TRACKED) this.prune(now);
-      e = { fails: [], until: 0, bans: 0, ended: 0 };
+      e = { fails: [], until: 0, bans: 0, ended: 0, sharedAtBan: 0 };
       this.entries.set(key, e);
     } else {
       // Map order = staleness order: move it to the end.
@@ -66,9 +73,12 @@ export class Defender {
     const since = now - this.opts.banWindowMs;
     e.fails = e.fails.filter((t) => t > since);
     e.fails.push(now);
-    if (e.fails.length < this.opts.banAfter) return null;
+    if (everywhere < e.sharedAtBan) e.sharedAtBan = 0; // the shared window ran out and began again
+    const shared = everywhere - e.sharedAtBan;
+    if (Math.max(e.fails.length, shared) < this.opts.banAfter) return null;
     const ms = Math.min(this.opts.banTimeMs * 2 ** Math.min(e.bans, 40), this.opts.banMaxMs);
-    const ban: Ban = { key, ms, failures: e.fails.length, repeat: e.bans + 1 };
+    const ban: Ban = { key, ms, failures: Math.max(e.fails.length, shared), repeat: e.bans + 1 };
+    e.sharedAtBan = everywhere;
     e.bans++;
     e.until = now + ms;
     e.fails = [];

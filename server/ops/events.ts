@@ -7,7 +7,8 @@ export type OpsEvent =
   | { type: "session-open"; session: Session }
   | { type: "session-close"; session: Session }
   | { type: "login"; session: Session }
-  | { type: "login-failed"; session: Session; user: string }
+  /** `failures`: from this address within the back-off window, on every process sharing state (this one's own at least). */
+  | { type: "login-failed"; session: Session; user: string; failures?: number }
   | {
       type: "transfer";
       session: Session;

@@ -90,7 +90,7 @@ export class Operations implements ServerEvents {
           this.hook({ event: "login", ...this.who(e.session) });
           break;
         case "login-failed":
-          this.loginFailed(e.session, e.user);
+          this.loginFailed(e.session, e.user, e.failures ?? 0);
           break;
         case "transfer": {
           const file = FILE_VERBS[e.verb];
@@ -148,9 +148,9 @@ export class Operations implements ServerEvents {
     return why === "denied" ? "Connections from your address are not accepted" : "Too many failed logins from your address: try again later";
   }
 
-  private loginFailed(session: Session, user: string): void {
+  private loginFailed(session: Session, user: string, everywhere: number): void {
     this.hook({ event: "login-failed", user, clientIp: session.remoteIp, result: "failed" });
-    const ban = this.defender.failed(session.remoteIp);
+    const ban = this.defender.failed(session.remoteIp, Date.now(), everywhere);
     if (!ban) return;
     this.metrics?.bans.inc();
     this.log.warn("ban", { ip: ban.key, seconds: Math.round(ban.ms / 1000), failures: ban.failures, repeat: ban.repeat });

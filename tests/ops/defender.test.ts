@@ -5,6 +5,9 @@ import { parseCidrList } from "../../protocol/cidr.ts";
 import { useServers } from "../helpers/server.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { captureLogger } from "../tls/helpers.ts";
+import { removeDir, tempDir } from "../helpers/peers.ts";
+import { spawnServe } from "../helpers/serve-proc.ts";
+import { Wire } from "../helpers/wire.ts";
 import { scrape, SourcedWire, until } from "./helpers.ts";
 
 const servers = useServers();
@@ -95,4 +98,35 @@ describe("defender", () => {
     expect(await guess(await from(ts.port, "127.0.0.2"), 1)).toEqual([530]);
     expect((await (await from(ts.port, "127.0.0.2")).login("alice", "alice-pw")).pass?.code).toBe(230);
   }, 30_000);
+});
+
+describe("bans under --workers", () => {
+  test("an address is banned by every worker after --ban-after + 1 failed logins at most (each used to count only its own: 2 × --ban-after)", async () => {
+    const root = tempDir("ftpkit-ban-workers-");
+    const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+    const serve = await spawnServe(["--users", users, "--workers", "2", "--ban-after", "3"], { cwd: root, timeoutMs: 30_000 });
+    try {
+      let failed = 0;
+      let refusedInARow = 0;
+      // The kernel spreads connections over the two workers; go on until both refuse several times over.
+      for (let i = 0; i < 40 && refusedInARow < 8; i++) {
+        const w = await Wire.connect(serve.port);
+        const greeting = await w.read(10_000);
+        if (greeting?.code === 421) {
+          refusedInARow++;
+        } else {
+          refusedInARow = 0;
+          await w.cmd("USER alice");
+          if ((await w.cmd(`PASS wrong-${i}`, 15_000)).code === 530) failed++;
+        }
+        w.close();
+      }
+      expect(refusedInARow).toBe(8);
+      expect(failed).toBeGreaterThanOrEqual(3);
+      expect(failed).toBeLessThanOrEqual(4);
+    } finally {
+      await serve.kill("SIGTERM");
+      removeDir(root);
+    }
+  }, 90_000);
 });
