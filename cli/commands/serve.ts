@@ -308,6 +308,31 @@ export default defineCommand({
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
     // Under --log-format json stdout is for machines: every line there must be a JSON record.
     const json = server.options.logFormat === "json";
+    // Before the first line that says we listen: a supervisor may signal as soon as it reads it,
+    // and a signal with no handler yet ends the process (exit 130 instead of a clean stop).
+    // SIGHUP: banners, users file, certificate and xferlog again; sessions and bans stay.
+    process.on("SIGHUP", () => {
+      try {
+        const welcome = banner(args.welcome, "welcome");
+        const goodbye = banner(args.goodbye, "goodbye");
+        if (welcome !== undefined) server.options.welcome = welcome;
+        if (goodbye !== undefined) server.options.goodbye = goodbye;
+      } catch (err) {
+        server.context.log.warn("banner not reloaded", { reason: (err as Error).message });
+      }
+      void server.reload();
+    });
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) process.exit(1); // a second Ctrl-C: stop now
+      stopping = true;
+      if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
+      else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
+      await server.close();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
     // --port 0: the first stdout line is the URL alone, so a script can read it.
     if (options.port === 0 && !json && worker === undefined) process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
     const serving = inline ? `root: ${inline.root}; ${inline.summary}` : `users: ${server.options.usersFile}`;
@@ -337,29 +362,6 @@ export default defineCommand({
       if (json) server.context.log.info("metrics listening", { url });
       else consola.success(`metrics on ${url} (and /healthz, /readyz)`);
     }
-    // SIGHUP: banners, users file, certificate and xferlog again; sessions and bans stay.
-    process.on("SIGHUP", () => {
-      try {
-        const welcome = banner(args.welcome, "welcome");
-        const goodbye = banner(args.goodbye, "goodbye");
-        if (welcome !== undefined) server.options.welcome = welcome;
-        if (goodbye !== undefined) server.options.goodbye = goodbye;
-      } catch (err) {
-        server.context.log.warn("banner not reloaded", { reason: (err as Error).message });
-      }
-      void server.reload();
-    });
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) process.exit(1); // a second Ctrl-C: stop now
-      stopping = true;
-      if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
-      else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
-      await server.close();
-      process.exit(0);
-    };
-    process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGTERM", () => void stop("SIGTERM"));
     if (worker !== undefined) {
       // The primary prints the listening line; it learns we are up over IPC, and we stop when it is gone.
       process.send?.({ listening: address.port });
