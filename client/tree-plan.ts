@@ -83,11 +83,6 @@ export interface Listers {
 const MAX_WALK_DEPTH = 256;
 const MAX_WALK_ENTRIES = 5_000_000;
 
-/** One connection for the whole walk. */
-export function oneLister(client: FtpClient): Listers {
-  return { borrow: async () => client, giveBack() {}, widen() {} };
-}
-
 interface Pending {
   rel: string;
   /** The unique facts of the directories from the root down to this one. */

@@ -178,7 +178,7 @@ export class DataConnection {
 }
 
 /** Bytes a data connection keeps before its transfer reads them; then it stops reading. */
-export const EARLY_BYTES = 256 * 1024;
+const EARLY_BYTES = 256 * 1024;
 
 export interface DataSocketState {
   conn: DataConnection | null;
