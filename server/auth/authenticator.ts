@@ -233,7 +233,7 @@ export class Authenticator {
     this.failures.set(ip, mine);
     // Every node's failures count; if the store is away, this node's own count still applies.
     if (this.countFailure) count = Math.max(count, await this.countFailure(ip, this.windowMs).catch(() => count));
-    mine.everywhere = Math.max(mine.everywhere, count + 1);
+    mine.everywhere = count + 1; // count is now the larger of ours and the store's
     const penalty = Math.min(count * this.penaltyMs, this.penaltyMaxMs);
     const wait = this.failDelayMs + penalty - (performance.now() - started);
     if (wait > 0) await Bun.sleep(wait);
