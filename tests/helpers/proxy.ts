@@ -1,10 +1,11 @@
 // A recording TCP proxy for wire checks (e.g. "no password in clear after AUTH TLS").
-import type { Socket, TCPSocketListener } from "bun";
+import type { Socket as BunSocket, TCPSocketListener } from "bun";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 
 /** A TCP proxy on 127.0.0.1 that forwards to `port` and records every byte the client sends. */
 export function recordingProxy(port: number): { port: number; sent: () => Buffer; stop: () => void } {
   const sent: Buffer[] = [];
-  const proxy: TCPSocketListener<{ upstream: Promise<Socket<undefined>> }> = Bun.listen({
+  const proxy: TCPSocketListener<{ upstream: Promise<BunSocket<undefined>> }> = Bun.listen({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
@@ -31,4 +32,49 @@ export function recordingProxy(port: number): { port: number; sent: () => Buffer
     },
   });
   return { port: proxy.port, sent: () => Buffer.concat(sent), stop: () => proxy.stop(true) };
+}
+
+/**
+ * A TCP proxy to an HTTP server on 127.0.0.1:`port` that loses the answer to the first request whose
+ * request line matches `lost`: the request reaches the server (which acts on it), then the client's
+ * connection is closed instead of getting the answer. Later requests pass unharmed. (node:net, whose
+ * writes buffer: Bun's socket.write drops what the kernel does not take, which big bodies hit.)
+ */
+export async function answerLosingProxy(port: number, lost: RegExp): Promise<{ port: number; losses: () => number; stop: () => void }> {
+  let losses = 0;
+  let armed = true;
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    let dropAnswer = false;
+    open.add(client).add(upstream);
+    client.on("data", (chunk: Buffer) => {
+      if (armed && lost.test(chunk.toString("latin1").split("\r\n", 1)[0]!)) {
+        armed = false;
+        dropAnswer = true;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (!dropAnswer) return void client.write(chunk);
+      losses++;
+      dropAnswer = false;
+      client.destroy();
+      upstream.destroy();
+    });
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on("close", close).on("error", close);
+    upstream.on("close", close).on("error", close);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const stop = () => {
+    server.close();
+    for (const s of open) s.destroy();
+  };
+  return { port: (server.address() as AddressInfo).port, losses: () => losses, stop };
 }

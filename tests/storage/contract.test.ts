@@ -10,6 +10,7 @@ import { isReservedName } from "../../server/vfs/resolve.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
 import { READ_AHEAD } from "../../server/storage/s3-read.ts";
 import { PART_SIZE } from "../../server/storage/s3-upload.ts";
+import { answerLosingProxy } from "../helpers/proxy.ts";
 import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
 
 interface Place {
@@ -366,6 +367,23 @@ describe.skipIf(!HAVE_S3)("S3 only", () => {
     // An overwrite never inherits the old digest.
     await put(s, "moved", text("x"));
     expect(await s.storedDigest("moved", "SHA-256")).toBe(sha256(text("x")));
+  });
+
+  test("a multipart upload whose completion answer was lost counts as stored, not failed", async () => {
+    const bucket = await freshBucket();
+    cleanups.push(() => bucket.drop());
+    const settings = s3Settings();
+    const proxy = await answerLosingProxy(Number(new URL(settings.endpoint).port), /^POST \S*\?uploadId=/);
+    cleanups.push(() => proxy.stop());
+    const s = new S3Storage({ ...settings, endpoint: `http://127.0.0.1:${proxy.port}` }, { bucket: bucket.name, prefix: "" });
+    const data = bytes(PART_SIZE + 100, 3);
+    const up = await s.openWrite("big", { kind: "create" });
+    await up.write(data);
+    await up.seal?.();
+    expect(await up.commit()).toBe(data.length);
+    expect(proxy.losses()).toBe(1);
+    expect(sha256(await read(s, "big"))).toBe(sha256(data));
+    expect(await bucket.pending()).toEqual([]);
   });
 
   test("a resume is refused when the object changed since the upload opened", async () => {
