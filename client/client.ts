@@ -232,6 +232,9 @@ export class FtpClient {
   /** The login directory, from PWD right after login (null when the server names none). */
   home: string | null = null;
 
+  /** Does `LIST -a` list hidden files here (undefined: not known yet; listing.ts probes it)? */
+  listsHidden: boolean | undefined;
+
   /** PWD (RFC 959 §4.1.3): the current directory from a 257 reply, or null. */
   async pwd(): Promise<string | null> {
     const r = await this.command("PWD");

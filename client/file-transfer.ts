@@ -13,6 +13,32 @@ import { noDigestReason } from "./remote-hash.ts";
 export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
 
+/** Refuse to continue a download whose remote file is no longer the one the interrupted run saw. */
+export function refuseIfChanged(was: { size: number | null; mtime: string | null; changedHint: string }, now: { size: number | null; mtime: string | null }): void {
+  const changes: string[] = [];
+  if (was.size !== null && now.size !== null && now.size !== was.size) changes.push(`size ${was.size} → ${now.size}`);
+  if (was.mtime !== null && now.mtime !== null && now.mtime !== was.mtime) changes.push(`modified ${was.mtime} → ${now.mtime}`);
+  if (changes.length) throw new ClientError(`the remote file changed since the interrupted download (${changes.join(", ")}); nothing was written. ${was.changedHint}`);
+}
+
+/** Longest file name most filesystems take, in bytes. */
+const NAME_MAX = 255;
+
+/**
+ * The name of a file kept beside `local` (its part file, a set-aside copy): `local` + `suffix`, or,
+ * when that name would be longer than a filesystem allows (a name of 244+ bytes could not be
+ * downloaded), the name cut short with a digest of the whole, so it stays one per file.
+ */
+export function besideFile(local: string, suffix: string): string {
+  const slash = local.lastIndexOf("/");
+  const name = local.slice(slash + 1);
+  if (Buffer.byteLength(name + suffix) <= NAME_MAX) return local + suffix;
+  const tag = `~${new Bun.CryptoHasher("sha256").update(name).digest("hex").slice(0, 12)}`;
+  let cut = name;
+  while (Buffer.byteLength(cut + tag + suffix) > NAME_MAX) cut = Array.from(cut).slice(0, -1).join("");
+  return local.slice(0, slash + 1) + cut + tag + suffix;
+}
+
 /** What a file transfer reports as it goes (a Progress bar, or one file's share of a tree's display). */
 export interface FileProgress {
   start(done: number, total?: number | null): void;
@@ -128,13 +154,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     const st = job.known ?? (await remoteState(session.client, path));
     if (st.missing) throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
     const { size, mtime } = st;
-    if (job.resuming && job.expect) {
-      const was = job.expect;
-      const changes: string[] = [];
-      if (was.size !== null && size !== null && size !== was.size) changes.push(`size ${was.size} → ${size}`);
-      if (was.mtime !== null && mtime !== null && mtime !== was.mtime) changes.push(`modified ${was.mtime} → ${mtime}`);
-      if (changes.length) throw new ClientError(`the remote file changed since the interrupted download (${changes.join(", ")}); nothing was written. ${was.changedHint}`);
-    }
+    if (job.resuming && job.expect) refuseIfChanged(job.expect, st);
     ctx.beforeFirstByte({ size, mtime });
     created = !job.resuming; // until the part file shows there is something to continue
     const opened = openPart(part);
@@ -202,7 +222,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     closeSync(fd);
     fd = -1;
     const setAside = () => {
-      const aside = job.local + CORRUPT_SUFFIX;
+      const aside = besideFile(job.local, CORRUPT_SUFFIX);
       renameSync(part, aside);
       ctx.discard();
       return aside;

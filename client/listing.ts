@@ -44,6 +44,9 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string): Promis
   }
   const r = await finalReply(t.done, stallMs, total);
   if (r.code >= 300) throw replyError("listing", r);
+  // vsftpd ends the listing of a directory it cannot read with a success and nothing in it: taken
+  // as empty, a sync --delete removed everything the destination had there.
+  if (/failed to open directory/i.test(r.lines.join(" "))) throw new ClientError(`the listing of ${what}: ${describe(r)}`, { code: 550 });
   return Buffer.concat(chunks).toString("utf8");
 }
 
@@ -111,5 +114,39 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
  */
 export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unique?: string }> {
   if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(client, await client.transfer("MLSD", path), path)), via: "MLSD" };
-  return { entries: parseList(await readAll(client, await client.transfer("LIST", path), path)), via: "LIST" };
+  return { entries: await listDirByList(client, path), via: "LIST" };
+}
+
+/**
+ * A directory's entries by LIST, as lftp lists: CWD into it, then LIST. `LIST path` cannot tell a
+ * directory from a file: vsftpd lists a file (and a directory it cannot open) as that one entry,
+ * which a tree job took for a directory holding it. CWD fails on both. (With no login directory
+ * known, paths are relative to the current one, which must then stay put.)
+ * Hidden files: vsftpd lists dot-files only for `LIST -a`, and a sync --delete removed local
+ * dot-files the server had. Whether a server takes `-a` as an option is probed on its listings
+ * (a server that takes it for a name lists nothing, or refuses): `-a` must show everything plain
+ * LIST does, and more than nothing, before it is trusted.
+ */
+async function listDirByList(client: FtpClient, path: string): Promise<FileInfo[]> {
+  const cwd = client.home !== null;
+  if (cwd) await client.expect("CWD", path, [250, 200], `cannot enter ${path}`);
+  const list = async (all: boolean) => {
+    const arg = [all ? "-a" : "", cwd ? "" : path].filter(Boolean).join(" ");
+    return parseList(await readAll(client, await client.transfer("LIST", arg || undefined), path));
+  };
+  if (client.listsHidden === false) return list(false);
+  let all: FileInfo[];
+  try {
+    all = await list(true);
+  } catch (err) {
+    if (!(err instanceof ClientError) || (err.code ?? 0) < 500) throw err;
+    client.listsHidden = false;
+    return list(false);
+  }
+  if (client.listsHidden) return all;
+  const plain = await list(false);
+  const names = new Set(all.map((e) => e.name));
+  if (all.length > 0 && plain.every((e) => names.has(e.name))) client.listsHidden = true;
+  else if (plain.length > 0) client.listsHidden = false;
+  return client.listsHidden ? all : plain;
 }

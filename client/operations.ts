@@ -25,8 +25,8 @@ import {
 import { segmentedDownload } from "./segmented.ts";
 import { listDir, listPath } from "./listing.ts";
 import { remoteDirExists } from "./tree-plan.ts";
-import { compileGlob, hasGlob } from "../protocol/glob.ts";
-import { checkWritableDir, downloadFile, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
+import { compileGlob, hasGlob, unescapeGlob } from "../protocol/glob.ts";
+import { besideFile, checkWritableDir, downloadFile, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
@@ -114,7 +114,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const pending = loadRecord(id, dir);
   if (pending) {
     if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordTls(opts, pending), true);
-    rmSync(pending.part ?? local + PART_SUFFIX, { force: true });
+    rmSync(pending.part ?? besideFile(local, PART_SUFFIX), { force: true });
     forgetJob(id, dir);
   }
   const rec: TransferRecord = {
@@ -123,7 +123,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     kind: "file",
     url: displayUrl(url),
     local,
-    part: local + PART_SUFFIX,
+    part: besideFile(local, PART_SUFFIX),
     remoteSize: null,
     remoteMtime: null,
     hash: opts.hash,
@@ -158,7 +158,7 @@ function fileContext(rec: TransferRecord, opts: TransferOptions, progress: Progr
 export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean): Promise<TransferResult> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
-  const part = rec.part ?? rec.local + PART_SUFFIX;
+  const part = rec.part ?? besideFile(rec.local, PART_SUFFIX);
   if (resuming) checkWritableDir(dirname(rec.local));
   const creds = new Credentials(url, loadPassword(rec.id));
   const session = await Session.open(url, opts, creds);
@@ -171,6 +171,11 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     }
     rec.part = part;
   });
+  const expect = {
+    size: rec.remoteSize,
+    mtime: rec.remoteMtime,
+    changedHint: `Run \`ftpkit get --restart ${rec.url}${opts.restart ? "" : ` ${rec.local}`}\` to download it again`,
+  };
   try {
     const out = rec.segmentCount
       ? await segmentedDownload(
@@ -186,6 +191,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
               rec.segments = segments;
               saveRecord(rec, dir, opts.fsync === true);
             },
+            ...(resuming ? { expect } : {}),
           },
           ctx,
         )
@@ -196,11 +202,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
         local: rec.local,
         part,
         resuming,
-        expect: {
-          size: rec.remoteSize,
-          mtime: rec.remoteMtime,
-          changedHint: `Run \`ftpkit get --restart ${rec.url}${opts.restart ? "" : ` ${rec.local}`}\` to download it again`,
-        },
+        expect,
       },
       ctx,
     );
@@ -372,7 +374,7 @@ export async function listUrl(urlText: string, opts: { active: boolean } & Secur
         throw err;
       });
     }
-    entries ??= await listPath(client, path);
+    entries ??= await listPath(client, path.slice(0, slash + 1) + unescapeGlob(last));
     await client.quit();
     return entries;
   } catch (err) {

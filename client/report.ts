@@ -24,6 +24,11 @@ export interface JobReport {
   deleted: number;
   failed: number;
   bytesMoved: number;
+  /** --dry-run: nothing was done (copied and deleted are 0); what the run would do. */
+  dryRun?: true;
+  planned?: { copy: number; mkdir: number; delete: number };
+  /** The job failed as a whole before or besides its files (a refused login, a missing directory). */
+  error?: string;
 }
 
 export function summarize(files: FileReport[]): JobReport {
@@ -37,6 +42,18 @@ export function summarize(files: FileReport[]): JobReport {
     failed: files.filter((f) => !ok(f)).length,
     bytesMoved: files.reduce((n, f) => n + f.bytes, 0),
   };
+}
+
+/** The report of a dry run: each item's plan, and nothing counted as done. */
+export function summarizePlan(files: FileReport[]): JobReport {
+  const n = (a: FileReport["action"]) => files.filter((f) => f.action === a).length;
+  return { ...summarize(files), copied: 0, deleted: 0, dryRun: true, planned: { copy: n("copy"), mkdir: n("mkdir"), delete: n("delete") } };
+}
+
+/** The report of a job that failed as a whole: its error, and the files it had dealt with. */
+export function failedJob(err: unknown, files: FileReport[] = []): JobReport {
+  const report = summarize(files);
+  return { ...report, failed: Math.max(1, report.failed), error: (err as Error).message };
 }
 
 export function printReport(report: JobReport): void {

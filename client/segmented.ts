@@ -4,7 +4,7 @@
 // every segment where it stopped.
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync } from "node:fs";
 import { ClientError } from "./client.ts";
-import { askDigest, CORRUPT_SUFFIX, localDigest, remoteState, type FileContext, type FileOutcome } from "./file-transfer.ts";
+import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome } from "./file-transfer.ts";
 import { chunkSink } from "./hasher.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Session } from "./session.ts";
@@ -35,6 +35,8 @@ export interface SegmentedJob {
   count: number;
   /** Persist the segments' progress (called every half second and when the job stops). */
   save(segments: Segment[]): void;
+  /** Resuming: the remote file as the interrupted run saw it (a changed one is refused, not spliced). */
+  expect?: { size: number | null; mtime: string | null; changedHint: string };
 }
 
 export async function segmentedDownload(first: Session, open: () => Promise<Session>, job: SegmentedJob, ctx: FileContext): Promise<FileOutcome> {
@@ -44,6 +46,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
   if (st.missing) throw new ClientError(`remote file not found or not a file: ${job.remote}`, { code: 550 });
   if (st.size === null) throw new ClientError("--segments needs the file's size, and the server does not report it (SIZE)");
   const size = st.size;
+  if (job.segments?.length && job.expect) refuseIfChanged(job.expect, st);
   ctx.beforeFirstByte({ size, mtime: st.mtime });
   const segments = job.segments?.length && job.segments.at(-1)!.end === size ? job.segments : planSegments(size, job.count);
   const fd = openSync(job.part, constants.O_RDWR | constants.O_CREAT, 0o644);
@@ -131,7 +134,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {
-      const aside = job.local + CORRUPT_SUFFIX;
+      const aside = besideFile(job.local, CORRUPT_SUFFIX);
       renameSync(job.part, aside);
       ctx.discard();
       throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`);

@@ -1,7 +1,8 @@
 // The user's own state directory ($XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit): saved
 // passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again); and, in a runtime
 // directory, the locks that keep two runs from writing one file.
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
@@ -104,34 +105,69 @@ export interface Lock {
 export function acquireLock(what: string, label: string = what): Lock {
   const dir = lockDir();
   const path = join(dir, `${new Bun.CryptoHasher("sha256").update(what).digest("hex").slice(0, 24)}.lock`);
-  for (let tries = 0; tries < 3; tries++) {
-    let fd: number;
-    try {
-      fd = openSync(path, "wx", 0o600);
-    } catch (err) {
-      if ((err as { code?: string }).code !== "EEXIST") throw err;
-      let pid = NaN;
-      try {
-        pid = Number(readFileSync(path, "utf8").trim());
-      } catch {
-        /* vanished or half-written: try again */
-      }
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new ClientError(`another ftpkit (pid ${pid}) is already transferring ${label}`);
-      }
-      if (pid === process.pid) throw new ClientError(`${label} is already being transferred by this job`);
-      rmSync(path, { force: true }); // left by a run that was killed
-      continue;
-    }
+  // The lock appears with its holder's pid already in it (written to a private name, then linked
+  // into place, which fails if the lock exists): a lock created empty and filled afterwards was
+  // taken by a rival that read it in between as a killed run's, and two runs wrote one file.
+  const mine = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
+  const fd = openSync(mine, "wx", 0o600);
+  try {
     writeSync(fd, `${process.pid}\n`);
+  } finally {
     closeSync(fd);
-    let held = true;
-    const release = () => {
-      if (!held) return;
-      held = false;
-      removeIfThere(path);
-    };
-    return { release, [Symbol.dispose]: release };
+  }
+  try {
+    for (let tries = 0; tries < 3; tries++) {
+      try {
+        linkSync(mine, path);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "EEXIST") throw err;
+        const pid = holder(path);
+        if (pid === process.pid) throw new ClientError(`${label} is already being transferred by this job`);
+        if (pid !== null && alive(pid)) throw new ClientError(`another ftpkit (pid ${pid}) is already transferring ${label}`);
+        takeOver(path, pid);
+        continue;
+      }
+      let held = true;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        removeIfThere(path);
+      };
+      return { release, [Symbol.dispose]: release };
+    }
+  } finally {
+    removeIfThere(mine);
   }
   throw new ClientError(`cannot lock ${label}`);
+}
+
+/** The pid in a lock file; null when it is gone (or holds no pid: a lock of an older ftpkit). */
+function holder(path: string): number | null {
+  try {
+    const pid = Number(readFileSync(path, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Remove the lock a killed run (`dead`) left. Moved aside first, then checked: if a rival took it
+ * over in the meantime and it is now theirs, it is put back, never deleted.
+ */
+function takeOver(path: string, dead: number | null): void {
+  const aside = `${path}.stale.${randomBytes(6).toString("hex")}`;
+  try {
+    renameSync(path, aside);
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return; // a rival removed it first
+    throw err;
+  }
+  const now = holder(aside);
+  if (now !== dead && now !== null && alive(now)) {
+    try {
+      linkSync(aside, path);
+    } catch {}
+  }
+  removeIfThere(aside);
 }

@@ -4,13 +4,13 @@
 import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { basename, join, resolve, sep } from "node:path";
 import { joinRemote, virtualBasename } from "../protocol/path.ts";
-import { compileGlob, globLiteral, hasGlob } from "../protocol/glob.ts";
+import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glob.ts";
 import { printableName } from "../protocol/printable.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
-import { downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
+import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
-import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
+import { DoneLog, journalDir, loadDone, type DoneEntry, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage } from "./transfer.ts";
@@ -18,9 +18,9 @@ import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { hashFile } from "./hasher.ts";
-import { printReport, summarize, type FileReport, type JobReport } from "./report.ts";
+import { failedJob, printReport, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { noDigestReason } from "./remote-hash.ts";
-import { excluder, makeRemoteDirs, planTree, type NameMatch, sameTime, walkLocal, walkRemote, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+import { byTime, excluder, makeRemoteDirs, planTree, type NameMatch, walkLocal, walkRemote, type PlanItem, type TreeEntry, type WalkOptions } from "./tree-plan.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -31,6 +31,8 @@ export interface TreeRequest {
   spec: TreeSpec;
   dryRun?: boolean;
   json?: boolean;
+  /** Set once the --json report is printed (a job that fails before it prints one of its own). */
+  reported?: boolean;
 }
 
 /** Where a tree job reads and writes: the remote root (+ glob), the local root (+ glob). */
@@ -41,11 +43,12 @@ interface Roots {
   glob?: string;
 }
 
+/** A path's last segment as a glob, if it is one (an escaped `\[x\]` names "[x]" itself). */
 function splitGlob(path: string): { dir: string; glob?: string } {
   const trimmed = path.replace(/\/+$/, "");
   const slash = trimmed.lastIndexOf("/");
   const last = trimmed.slice(slash + 1);
-  if (!hasGlob(last)) return { dir: path };
+  if (!hasGlob(last)) return { dir: trimmed.slice(0, slash + 1) + unescapeGlob(last) + path.slice(trimmed.length) };
   return { dir: slash < 0 ? "" : trimmed.slice(0, slash + 1), glob: last };
 }
 
@@ -58,12 +61,27 @@ function roots(req: TreeRequest): Roots {
     const fallback = glob ? "." : virtualBasename(dir.replace(/\/+$/, "")) || ".";
     return { url, remoteDir: dir, local: resolve(req.local ?? fallback), glob };
   }
-  const { dir, glob } = splitGlob(req.local ?? ".");
+  // A local directory that exists is itself, whatever its name: `sync 'L[1]' URL` copies L[1].
+  const { dir, glob } = req.local !== undefined && existsSync(req.local) ? { dir: req.local } : splitGlob(req.local ?? ".");
   return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
 }
 
 /** Start a tree job (or continue the pending one for the same source and destination). */
 export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promise<JobReport> {
+  return reportFailure(req, () => startTreeJob(req, opts));
+}
+
+/** --json: a job that fails before its own report still prints one, with the error. */
+async function reportFailure(req: TreeRequest, job: () => Promise<JobReport>): Promise<JobReport> {
+  try {
+    return await job();
+  } catch (err) {
+    if (req.json && !req.reported) printReport(failedJob(err));
+    throw err;
+  }
+}
+
+async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<JobReport> {
   const r = roots(req);
   checkTlsFlags(r.url, opts);
   const spec: TreeSpec = { ...req.spec, ...(r.glob ? { glob: r.glob } : {}) };
@@ -71,10 +89,21 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
   const id = transferId(`tree-${req.direction}-${spec.mode}`, displayUrl(r.url) + (r.glob ? `\n${r.glob}` : ""), r.local);
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
-  if (pending && pending.kind === "tree" && !req.dryRun) {
+  if (pending && pending.kind === "tree" && !opts.restart) {
+    // Resuming runs the pending job's plan: one made with other options (no --delete, more
+    // --exclude) would delete or copy what this command was asked to leave alone.
+    const differs = specDifference(pending.tree ?? { mode: spec.mode }, spec);
+    if (differs) {
+      throw new ClientError(`an interrupted ${spec.mode === "sync" ? "sync" : "transfer"} of the same source and destination is pending with other options (${differs}): finish it with \`ftpkit resume\`, or add --restart to discard it and run this command instead`);
+    }
+    // The dry run shows what the real run would do: continue the pending job.
+    if (req.dryRun) {
+      note.info(`an interrupted run of this job is pending: the plan below is what resuming it would do (--restart: start over)`);
+      return runTree(r, pending, withRecordTls(opts, pending), true, req);
+    }
     if (await decideResume(pending, opts, note)) return runTree(r, pending, withRecordTls(opts, pending), true, req);
-    forgetJob(id, dir);
   }
+  if (pending && !req.dryRun) forgetJob(id, dir);
   const rec: TransferRecord = {
     id,
     direction: req.direction,
@@ -91,6 +120,17 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
     startedAt: new Date().toISOString(),
   };
   return runTree(r, rec, opts, false, req);
+}
+
+/** How two specs of the same job differ in what they copy or delete ("" when they do not). */
+function specDifference(was: TreeSpec, now: TreeSpec): string {
+  const out: string[] = [];
+  if ((was.delete === true) !== (now.delete === true)) out.push(was.delete ? "it deletes (--delete)" : "it does not delete");
+  if ((was.checksum === true) !== (now.checksum === true)) out.push(was.checksum ? "it compares digests (--checksum)" : "it compares sizes and times");
+  if ((was.recursive !== false) !== (now.recursive !== false)) out.push(was.recursive !== false ? "recursive" : "not recursive");
+  const ex = (s: TreeSpec) => [...(s.exclude ?? [])].sort().join("\0");
+  if (ex(was) !== ex(now)) out.push(`its excludes: ${(was.exclude ?? []).map((e) => `--exclude '${e}'`).join(" ") || "none"}`);
+  return out.join("; ");
 }
 
 /** `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. */
@@ -118,32 +158,52 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
     const listBoth = async (match?: NameMatch) => {
-      const walk = { recursive, excluded, match, onSkip: (rel: string, why: string) => note.warn(`${shown(rel)}: skipped (${why})`) };
-      const listed = await walkRemote(conns, remoteRoot, walk).catch((err: unknown) => {
+      // What the walks leave out: the source's skipped entries and the destination's excluded ones
+      // stay where they are (--delete keeps them), and the destination's odd ones (a link to a
+      // directory) are never written into.
+      const keep = new Set<string>();
+      const odd = new Map<string, string>();
+      const sourceWalk: WalkOptions = { recursive, excluded, match, onSkip: (rel, why) => (keep.add(rel), note.warn(`${shown(rel)}: skipped (${why})`)) };
+      const destWalk: WalkOptions = { recursive, excluded, match, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel) };
+      const [remoteWalk, localWalk] = rec.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
+      const listed = await walkRemote(conns, remoteRoot, remoteWalk).catch((err: unknown) => {
         // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
         // plans against nothing there (a sync must see the other side, so it fails as it is).
         if (rec.direction !== "put" || spec.mode !== "copy" || !(err instanceof ClientError) || err.code !== 550) throw err;
         note.info(`${remoteRoot} cannot be listed (${err.message}), as an upload-only directory: uploading every file`);
         return [];
       });
-      if (listed === null && rec.direction === "get") {
-        const isFile = (await first.client.size(remoteRoot).catch(() => null)) !== null;
-        throw new ClientError(isFile ? `${remoteRoot} is a file, not a directory: fetch it without -r` : `remote directory not found: ${remoteRoot}`);
+      if (listed === null) {
+        if ((await first.client.size(remoteRoot).catch(() => null)) !== null) throw new ClientError(`${remoteRoot} is a file, not a directory${rec.direction === "get" ? ": fetch it without -r" : ""}`);
+        if (rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`);
       }
-      const local = localExists ? walkLocal(r.local, walk) : [];
+      const local = localExists ? walkLocal(r.local, localWalk) : [];
       const remote = listed ?? [];
-      return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote };
+      return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote, keep, odd };
     };
-    let { remoteExists, source, dest } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
+    let { remoteExists, source, dest, keep, odd } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
     // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
-    if (r.glob && source.length === 0) ({ remoteExists, source, dest } = await listBoth((name) => name === globLiteral(r.glob!)));
+    if (r.glob && source.length === 0) {
+      const literal = await listBoth((name) => name === globLiteral(r.glob!));
+      // A sync whose pattern matches nothing mirrors nothing: its destination's matches go (--delete).
+      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd } = literal);
+    }
+    // Like cp without -r: a directory the pattern matched is left out, and said so.
+    if (!recursive) {
+      for (const e of source) if (e.type === "dir") note.warn(`${shown(e.rel)}: a directory, not copied without -r`);
+      source = source.filter((e) => e.type !== "dir");
+      dest = dest.filter((e) => e.type !== "dir");
+    }
     // Like cp, scp and lftp's mget: a pattern that names nothing is an error, not an empty success
     // (a sync may find its source empty: that is what it then mirrors).
     if (r.glob && spec.mode === "copy" && source.length === 0) {
       const where = rec.direction === "get" ? `remote file matches "${r.glob}" in ${remoteRoot}` : `local file matches "${r.glob}" in ${r.local}`;
       throw new ClientError(`no ${where}`);
     }
-    const done = resuming ? loadDone(rec.id, dir) : new Map();
+    // A file the interrupted run finished counts as done only while the destination still has it
+    // at that size: one deleted or rewritten since is copied again, so every file ends verified.
+    const destFiles = new Map(dest.filter((e) => e.type === "file").map((e) => [e.rel, e.size]));
+    const done = new Map([...(resuming ? loadDone(rec.id, dir) : new Map<string, DoneEntry>())].filter(([rel, d]) => destFiles.get(rel) === d.size));
     let items = planTree(source, dest, {
       direction: rec.direction,
       mode: spec.mode,
@@ -151,12 +211,18 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       checksum: spec.checksum === true,
       remoteTimesSettable: first.client.features.has("MFMT"),
       done: new Set(done.keys()),
+      keep,
+      odd,
     });
+    if (spec.delete) {
+      const planned = new Set(items.map((i) => i.rel));
+      for (const [rel, why] of odd) if (!planned.has(rel)) note.warn(`${shown(rel)}: not deleted (${why})`);
+    }
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {
       printPlan(items, req.json === true);
       await conns.close();
-      return summarize(items.map((i) => planned(i, "planned (dry run)")));
+      return summarizePlan(items.map((i) => planned(i, "planned (dry run)")));
     }
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
@@ -220,7 +286,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
       try {
         const out =
           rec.direction === "get"
-            ? await downloadFile(s, { remote: remotePath, local: localPath, part: localPath + PART_SUFFIX, resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
+            ? await downloadFile(s, { remote: remotePath, local: localPath, part: besideFile(localPath, PART_SUFFIX), resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
             : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true, keepMode: true }, ctx);
         doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
@@ -270,7 +336,10 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     if (report.failed === 0) forgetJob(rec.id, dir);
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
-    if (req.json) printReport(report);
+    if (req.json) {
+      printReport(report);
+      req.reported = true;
+    }
     await conns.close();
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``);
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`);
@@ -321,8 +390,8 @@ async function settleChecksums(s: Session, items: PlanItem[], source: TreeEntry[
     if (remote === null) {
       if (!noHash) note.warn(`--checksum: ${noDigestReason(s.client, rec.hash)}; comparing sizes and modification times instead`);
       noHash = true;
-      const same = sameTime(src.get(item.rel)!, dst.get(item.rel)!);
-      Object.assign(item, same ? { action: "skip", reason: "same size and time (no HASH)" } : { reason: "time differs (no HASH)" });
+      const t = byTime(src.get(item.rel)!, dst.get(item.rel)!, { direction: rec.direction, remoteTimesSettable: s.client.features.has("MFMT") });
+      Object.assign(item, t.changed ? { reason: `${t.reason} (no HASH)` } : { action: "skip", reason: `${t.reason} (no HASH)` });
       continue;
     }
     const local = hashFile(join(localRoot, item.rel), rec.hash);
@@ -338,7 +407,7 @@ function planned(i: PlanItem, result: string): FileReport {
 /** --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan. */
 function printPlan(items: PlanItem[], json: boolean): void {
   if (json) {
-    printReport(summarize(items.map((i) => planned(i, "planned (dry run)"))));
+    printReport(summarizePlan(items.map((i) => planned(i, "planned (dry run)"))));
     return;
   }
   for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);

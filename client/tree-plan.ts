@@ -49,18 +49,38 @@ export interface PlanItem {
 /** A name filter: the pattern of a glob job, or an --exclude pattern. */
 export type NameMatch = (name: string) => boolean;
 
-/** --exclude GLOB: a pattern with "/" matches the relative path, one without matches any path segment's name. */
+/**
+ * --exclude GLOB: a pattern with "/" matches the path from the tree's root, one without matches any
+ * entry's name. A `**` segment stands for any number of directories, none included: `**\/*.log`
+ * is every .log file at any depth, `build/**` everything under build.
+ */
 export function excluder(patterns: readonly string[]): (rel: string) => boolean {
   // Segment by segment for a pattern with "/" (a "*" never crosses one); `*` also matches hidden names, as in rsync.
   const res = patterns.map((p) => {
-    const parts = p.replace(/^\/+|\/+$/g, "").split("/").map((seg) => compileGlob(seg, { dotfiles: true }));
-    return { parts, whole: p.includes("/") };
+    const parts = p
+      .replace(/^\/+|\/+$/g, "")
+      .split("/")
+      .map((seg) => (seg === "**" ? ANY_DEPTH : compileGlob(seg, { dotfiles: true })));
+    return { parts, whole: p.replace(/\/+$/, "").includes("/") };
   });
   return (rel) => {
     const segs = rel.split("/");
     const name = segs[segs.length - 1]!;
-    return res.some(({ parts, whole }) => (whole ? parts.length === segs.length && parts.every((m, i) => m(segs[i]!)) : parts[0]!(name)));
+    return res.some(({ parts, whole }) => (whole ? matchSegments(parts, segs) : parts[0] === ANY_DEPTH || (parts[0] as NameMatch)(name)));
   };
+}
+
+/** A `**` segment of an --exclude pattern. */
+const ANY_DEPTH = Symbol("**");
+
+function matchSegments(parts: readonly (NameMatch | typeof ANY_DEPTH)[], segs: readonly string[]): boolean {
+  const [head, ...rest] = parts;
+  if (head === undefined) return segs.length === 0;
+  if (head === ANY_DEPTH) {
+    for (let skip = 0; skip <= segs.length; skip++) if (matchSegments(rest, segs.slice(skip))) return true;
+    return false;
+  }
+  return segs.length > 0 && head(segs[0]!) && matchSegments(rest, segs.slice(1));
 }
 
 /** Names ftpkit itself leaves beside files: never part of a tree. */
@@ -97,7 +117,18 @@ interface Pending {
  * The directories of one level are listed over every connection `listers` has ready; the entries
  * come out in the order of a breadth-first walk on one connection, parents before children.
  */
-export async function walkRemote(listers: Listers, root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): Promise<TreeEntry[] | null> {
+/** How a walk is bounded and filtered, and who hears of what it leaves out. */
+export interface WalkOptions {
+  recursive: boolean;
+  excluded: (rel: string) => boolean;
+  match?: NameMatch;
+  /** An entry left out for what it is (a link to a directory, a FIFO, a name FTP cannot carry). */
+  onSkip?: (rel: string, why: string) => void;
+  /** An entry left out by --exclude. */
+  onExcluded?: (rel: string) => void;
+}
+
+export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
   let level: Pending[] = [{ rel: "", line: [] }];
   for (let depth = 1; level.length > 0; depth++) {
@@ -119,12 +150,15 @@ export async function walkRemote(listers: Listers, root: string, opts: { recursi
         }
         if (rel === "" && opts.match && !opts.match(e.name)) continue;
         const child = rel ? `${rel}/${e.name}` : e.name;
-        if (opts.excluded(child)) continue;
+        if (opts.excluded(child)) {
+          opts.onExcluded?.(child);
+          continue;
+        }
         if (e.type === "dir" && e.unique !== undefined && line.includes(e.unique)) {
           opts.onSkip?.(child, "a link back to a directory it is in");
           continue;
         }
-        const precisionMs = via === "MLSD" ? 1000 : e.mtime.getUTCHours() === 0 && e.mtime.getUTCMinutes() === 0 ? 86_400_000 : 60_000;
+        const precisionMs = via === "MLSD" ? 1000 : (e.mtimePrecisionMs ?? 60_000);
         out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}), ...(e.sizeUnknown ? { sizeUnknown: true } : {}) });
         if (out.length > MAX_WALK_ENTRIES) throw new ClientError(`the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`);
         if (e.type !== "dir" || !opts.recursive) continue;
@@ -255,7 +289,7 @@ export async function makeRemoteDirs(client: FtpClient, path: string): Promise<v
  * links, one to an ancestor made `put -r` upload the same files again at every level until the
  * kernel's limit on nested links, and one out of the tree let `sync --delete` remove files outside it.
  */
-export function walkLocal(root: string, opts: { recursive: boolean; excluded: (rel: string) => boolean; match?: NameMatch; onSkip?: (rel: string, why: string) => void }): TreeEntry[] {
+export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
   const out: TreeEntry[] = [];
   const visit = (rel: string) => {
     let names: string[];
@@ -268,7 +302,10 @@ export function walkLocal(root: string, opts: { recursive: boolean; excluded: (r
       if (isOwnLeftover(name)) continue;
       if (rel === "" && opts.match && !opts.match(name)) continue;
       const child = rel ? `${rel}/${name}` : name;
-      if (opts.excluded(child)) continue;
+      if (opts.excluded(child)) {
+        opts.onExcluded?.(child);
+        continue;
+      }
       if (/[\r\n]/.test(name)) {
         // FTP commands end at CR LF: such a name cannot be sent (the command would be cut in two).
         opts.onSkip?.(child, "a name with a line break cannot be sent over FTP");
@@ -278,10 +315,12 @@ export function walkLocal(root: string, opts: { recursive: boolean; excluded: (r
       let st;
       try {
         st = lstatSync(full);
-      } catch {
+      } catch (err) {
+        const code = (err as { code?: string }).code;
         // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
         // nothing here, and a server speaking UTF8 could not take it either.
         if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
+        else if (code !== "ENOENT") throw new ClientError(`cannot read ${full}: ${code ?? (err as Error).message}`); // not "absent": sync --delete would remove its copy
         continue; // else it went away since the listing
       }
       if (st.isSymbolicLink()) {
@@ -317,12 +356,28 @@ export interface CompareOptions {
   remoteTimesSettable: boolean;
   /** Files finished by an interrupted run of this job (by rel). */
   done?: ReadonlySet<string>;
+  /**
+   * Destination paths --delete must leave, with everything below and above them: excluded ones,
+   * and those the source has but does not copy (a link to a directory, a FIFO).
+   */
+  keep?: ReadonlySet<string>;
+  /** Destination paths holding something a copy must not write into or through (a link to a directory, a FIFO), and what. */
+  odd?: ReadonlyMap<string, string>;
 }
 
 /** Same modification time, as finely as both sides know it. */
 export function sameTime(a: TreeEntry, b: TreeEntry): boolean {
   const p = Math.max(a.precisionMs, b.precisionMs);
   return Math.floor(a.mtime.getTime() / p) === Math.floor(b.mtime.getTime() / p);
+}
+
+/** Whether two files of the same size differ by their times, and why. */
+export function byTime(s: TreeEntry, d: TreeEntry, o: Pick<CompareOptions, "direction" | "remoteTimesSettable">): { changed: boolean; reason: string } {
+  // Without MFMT the remote time is when it was uploaded: changed only if the local file is newer than that.
+  if (o.direction === "put" && !o.remoteTimesSettable) {
+    return s.mtime.getTime() > d.mtime.getTime() + d.precisionMs ? { changed: true, reason: "newer locally" } : { changed: false, reason: "same size, not newer" };
+  }
+  return sameTime(s, d) ? { changed: false, reason: "same size and time" } : { changed: true, reason: "time differs" };
 }
 
 /**
@@ -335,9 +390,17 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
   const items: PlanItem[] = [];
   /** Destination paths removed first to make room for the source's type (sync --delete). */
   const cleared = new Set<string>();
-  const makeRoom = (s: TreeEntry, d: TreeEntry) => {
-    const what = `${s.rel} is a ${s.type === "dir" ? "directory" : "file"} in the source but a ${d.type === "dir" ? "directory" : "file"} in the destination`;
+  const kept = keeper(o.keep ?? new Set());
+  const makeRoom = (s: TreeEntry, d: TreeEntry | { rel: string; what: string }) => {
+    const theirs = "what" in d ? d.what : `a ${d.type === "dir" ? "directory" : "file"}`;
+    const what = `${s.rel} is a ${s.type === "dir" ? "directory" : "file"} in the source but ${theirs} in the destination`;
     if (!o.delete) throw new ClientError(`${what}; nothing was changed: remove one of them, or sync with --delete to replace it`);
+    if ("what" in d) {
+      cleared.add(d.rel);
+      items.push({ rel: d.rel, action: "delete", reason: `in the way of the source's ${s.type === "dir" ? "directory" : "file"} ${s.rel}`, type: "file", size: 0, first: true });
+      return;
+    }
+    if (kept(d.rel)) throw new ClientError(`${what}, and it holds excluded or skipped entries; nothing was changed: remove it yourself`);
     const inTheWay = dest.filter((e) => e.rel === d.rel || e.rel.startsWith(`${d.rel}/`)).sort(deepestFirst);
     for (const e of inTheWay) {
       cleared.add(e.rel);
@@ -346,6 +409,9 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
   };
   for (const s of source) {
     const d = there.get(s.rel);
+    // Never into or through what the walk did not list: a copy into a link to a directory wrote outside the destination.
+    const odd = o.odd?.get(s.rel);
+    if (odd !== undefined) makeRoom(s, { rel: s.rel, what: odd });
     if (s.type === "dir") {
       if (!d) items.push({ rel: s.rel, action: "mkdir", reason: "new directory", type: "dir", size: 0 });
       else if (d.type !== "dir") {
@@ -363,22 +429,34 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       // A remote size the listing did not give cannot differ: the times decide.
       if (d.size !== s.size && !s.sizeUnknown && !d.sizeUnknown) item.reason = "size differs";
       else if (o.checksum) item.reason = "checksum?";
-      else if (o.direction === "put" && !o.remoteTimesSettable) {
-        // The remote time is when it was uploaded: changed only if the local file is newer than that.
-        if (s.mtime.getTime() > d.mtime.getTime() + d.precisionMs) item.reason = "newer locally";
-        else Object.assign(item, { action: "skip", reason: "same size, not newer" });
-      } else if (!sameTime(s, d)) item.reason = "time differs";
-      else Object.assign(item, { action: "skip", reason: "same size and time" });
+      else {
+        const t = byTime(s, d, o);
+        Object.assign(item, t.changed ? { reason: t.reason } : { action: "skip", reason: t.reason });
+      }
     } else if (d) item.reason = "replace";
     items.push(item);
   }
   if (o.delete) {
-    const gone = dest.filter((d) => !here.has(d.rel) && !cleared.has(d.rel));
+    const gone = dest.filter((d) => !here.has(d.rel) && !cleared.has(d.rel) && !kept(d.rel));
     // Files first, then directories deepest first, so each directory is empty when it is removed.
     for (const d of gone.filter((g) => g.type === "file")) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "file", size: d.size });
     for (const d of gone.filter((g) => g.type === "dir").sort(deepestFirst)) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "dir", size: 0 });
   }
   return items;
+}
+
+/**
+ * Is `rel` a kept path, inside one, or a directory holding one? (Deleting a directory that holds an
+ * excluded file failed on it, after deleting the rest.)
+ */
+function keeper(keep: ReadonlySet<string>): (rel: string) => boolean {
+  const holders = new Set<string>();
+  for (const k of keep) for (let at = k.indexOf("/"); at >= 0; at = k.indexOf("/", at + 1)) holders.add(k.slice(0, at));
+  return (rel) => {
+    if (keep.has(rel) || holders.has(rel)) return true;
+    for (let at = rel.indexOf("/"); at >= 0; at = rel.indexOf("/", at + 1)) if (keep.has(rel.slice(0, at))) return true;
+    return false;
+  };
 }
 
 /** Deeper paths first (a directory's entries before the directory itself). */

@@ -123,6 +123,15 @@ export function globLiteral(pattern: string): string {
   return pattern.replace(/\\(.)/g, "$1");
 }
 
+/**
+ * A segment without wildcards as the name it means: `\[ab\].txt` is the file "[ab].txt" (escaping
+ * is how a name with brackets is asked for literally). Only escaped wildcard characters and
+ * backslashes lose their `\`; any other backslash is part of the name.
+ */
+export function unescapeGlob(segment: string): string {
+  return segment.replace(/\\([*?[\]\\])/g, "$1");
+}
+
 /** Index of the `]` closing a class opened at `open`, or -1 (then `[` is literal). `[]x]` and `[!]x]` include `]`. */
 function classEnd(s: string, open: number): number {
   let i = open + 1;

@@ -16,6 +16,8 @@ export interface FileInfo {
   mode?: number;
   /** A file whose MLSD line has no size fact (optional in RFC 3659): `size` is then 0, not the size. */
   sizeUnknown?: true;
+  /** LIST only: how finely the line gave the time ("Mon DD HH:MM" a minute, "Mon DD YYYY" a day). */
+  mtimePrecisionMs?: number;
 }
 
 /** Permission bits as LIST's nine columns (0o750 → "rwxr-x---"). */
@@ -133,7 +135,8 @@ export function parseListLine(line: string, now: Date = new Date()): FileInfo | 
   } else mtime = new Date(Date.UTC(Number(yt), month, Number(day)));
   const name = kind === "l" ? rawName.replace(/ -> .*$/, "") : rawName;
   // A link's own columns (always rwxrwxrwx on Linux) say nothing of what it points to: no mode.
-  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, ...(kind === "l" ? { link: true as const } : { mode: modeFromColumns(cols) }) };
+  const mtimePrecisionMs = yt.includes(":") ? 60_000 : 86_400_000;
+  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, mtimePrecisionMs, ...(kind === "l" ? { link: true as const } : { mode: modeFromColumns(cols) }) };
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */

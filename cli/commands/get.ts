@@ -4,7 +4,7 @@ import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } fr
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { getToStdout, STDIO } from "../../client/stdio-transfer.ts";
 import { getFile } from "../../client/operations.ts";
-import { hasGlob } from "../../protocol/glob.ts";
+import { hasGlob, unescapeGlob } from "../../protocol/glob.ts";
 
 export default defineCommand({
   meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory)" },
@@ -24,9 +24,11 @@ export default defineCommand({
     const opts = { ...clientOptions(args), segments };
     const last = args.url.replace(/\/+$/, "").split("/").pop() ?? "";
     const tree = args.recursive === true || hasGlob(last);
+    // One file: an escaped wildcard (`\[ab\].txt`) is part of its name.
+    const url = tree ? args.url : args.url.replace(/[^/]*$/, unescapeGlob);
     if (args.local === STDIO) {
       checkStdioArgs(args, "standard output", tree);
-      await getToStdout(args.url, opts);
+      await getToStdout(url, opts);
       return;
     }
     if (tree) {
@@ -35,6 +37,6 @@ export default defineCommand({
       return;
     }
     checkSingleFileArgs(args);
-    await runSingleFile(args.json, "get", args.url, args.local, () => getFile(args.url, args.local, quietForJson(opts, args.json)));
+    await runSingleFile(args.json, "get", url, args.local, () => getFile(url, args.local, quietForJson(opts, args.json)));
   },
 });

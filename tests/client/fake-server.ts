@@ -94,6 +94,8 @@ interface Conn {
   alg: Alg;
   data: Promise<Socket<DataState>> | null;
   dataServer: TCPSocketListener<DataState> | null;
+  /** The directory CWD entered ("/" at login). */
+  cwd: string;
 }
 
 interface DataState {
@@ -165,7 +167,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     socket: {
       open(s) {
         sockets.add(s);
-        s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null };
+        s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/" };
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
         else {
           if (opts.flood === "preliminary") {
@@ -297,10 +299,19 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "MKD":
         dirs.add(arg);
         return void reply(s, 257, `"${arg}" created`);
+      case "CWD": {
+        const to = arg.startsWith("/") ? arg.replace(/\/+$/, "") || "/" : `${s.data.cwd.replace(/\/$/, "")}/${arg}`;
+        const exists = to === "/" || dirs.has(to) || opts.endlessTree || [...files.keys()].some((p) => p.startsWith(`${to}/`));
+        if (!exists) return void reply(s, 550, "Failed to change directory.");
+        s.data.cwd = to;
+        return void reply(s, 250, "Directory successfully changed.");
+      }
       case "MLSD":
       case "LIST": {
         // `ls -l` lines of what `files` and MKD put under the directory; 550 for one that has neither.
-        const dir = arg.replace(/\/+$/, "") || "/";
+        // LIST takes vsftpd's "-a" (hidden files too: all of them here) and lists the CWD without a path.
+        const path = verb === "LIST" ? arg.replace(/^-a(\s+|$)/, "") : arg;
+        const dir = (path || s.data.cwd).replace(/\/+$/, "") || "/";
         const prefix = dir === "/" ? "/" : `${dir}/`;
         const names = new Map<string, number | null>();
         for (const [path, bytes] of files) if (path.startsWith(prefix)) {

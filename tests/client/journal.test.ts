@@ -101,6 +101,26 @@ describe("locks", () => {
     acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y").release();
   });
 
+  test("processes racing for one lock (over a killed run's lock, at the same instant): exactly one gets it", async () => {
+    const state = join(import.meta.dir, "../../client/state.ts");
+    const what = `race\n${crypto.randomUUID()}`;
+    const dead = Bun.spawn(["true"]);
+    await dead.exited;
+    const take = acquireLock(what);
+    const dir = lockDir();
+    const file = readdirSync(dir).find((f) => f.endsWith(".lock") && readFileSync(join(dir, f), "utf8").trim() === String(process.pid))!;
+    take.release();
+    for (let round = 0; round < 3; round++) {
+      writeFileSync(join(dir, file), `${dead.pid}\n`);
+      const at = Date.now() + 700;
+      const script = `const { acquireLock } = await import(${JSON.stringify(state)}); while (Date.now() < ${at}); try { const l = acquireLock(${JSON.stringify(what)}); console.log("GOT"); await Bun.sleep(1200); l.release(); } catch (e) { console.log("REFUSED " + e.message); }`;
+      const procs = Array.from({ length: 4 }, () => Bun.spawn(["bun", "-e", script], { stdout: "pipe", stderr: "inherit" }));
+      const outs = await Promise.all(procs.map(async (p) => ((await new Response(p.stdout).text()) + (await p.exited)).trim()));
+      expect(outs.filter((o) => o.startsWith("GOT"))).toHaveLength(1);
+      expect(outs.filter((o) => o.startsWith("REFUSED another ftpkit"))).toHaveLength(3);
+    }
+  });
+
   test("two `ftpkit get` of one file at once: the second says another ftpkit is transferring it", async () => {
     slow = await startFtpkitServer({ maxRate: "128K" });
     writeFileSync(join(slow.home, "l.bin"), randomBytes(400_000));

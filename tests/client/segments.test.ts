@@ -1,6 +1,6 @@
 // `ftpkit get --segments N`: one file over N ranged connections, verified whole; resumable per segment.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { planSegments } from "../../client/segmented.ts";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
@@ -47,7 +47,7 @@ describe("--segments", () => {
     expect(digest(readFileSync(join(work, "seg.bin")))).toBe(digest(data));
   });
 
-  test("kill -9 mid-download, then resume: every segment continues where it stopped", async () => {
+  async function interruptedSegments() {
     const srv = await startFtpkitServer({ maxRate: "1M" });
     cleanups.push(() => srv.stop());
     const work = tempDir();
@@ -72,12 +72,26 @@ describe("--segments", () => {
       proc.kill(9);
       await proc.exited;
     }
-    const kept = progressed();
+    return { srv, work, data, kept: progressed() };
+  }
+
+  test("kill -9 mid-download, then resume: every segment continues where it stopped", async () => {
+    const { work, data, kept } = await interruptedSegments();
     const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 90_000 });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("(verified by HASH)");
     const moved = Number(/\((\d+) moved in this run\)/.exec(r.stderr)?.[1]);
     expect(moved).toBeLessThanOrEqual(data.length - kept);
     expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(data));
+  });
+
+  test("a remote file changed since the interruption is refused on resume, not spliced from two versions", async () => {
+    const { srv, work } = await interruptedSegments();
+    randomFile(join(srv.home, "segk.bin"), 6 * 1024 * 1024);
+    utimesSync(join(srv.home, "segk.bin"), new Date(), new Date(Date.now() + 120_000));
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 90_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the remote file changed since the interrupted download");
+    expect(existsSync(join(work, "segk.bin"))).toBe(false);
   });
 });

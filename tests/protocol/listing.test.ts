@@ -28,9 +28,15 @@ describe("LIST lines", () => {
     test(`parse(format(x)) equals x: ${name}`, () => {
       const line = formatListLine(info, NOW);
       // Without a known mode ftpkit's LIST shows fixed columns (rw-r--r--, rwxr-xr-x for directories).
-      expect(parseListLine(line, NOW)).toEqual({ ...info, mode: info.mode ?? (info.type === "dir" ? 0o755 : 0o644) });
+      const recent = / \d\d:\d\d /.test(line);
+      expect(parseListLine(line, NOW)).toEqual({ ...info, mode: info.mode ?? (info.type === "dir" ? 0o755 : 0o644), mtimePrecisionMs: recent ? 60_000 : 86_400_000 });
     });
   }
+
+  test("a time of day shown as 00:00 is still known to the minute; a year column only to the day", () => {
+    expect(parseListLine("-rw-r--r--   1 u g 5 Jun  3 00:00 midnight", NOW)!.mtimePrecisionMs).toBe(60_000);
+    expect(parseListLine("-rw-r--r--   1 u g 5 Jun  3  2020 old", NOW)!.mtimePrecisionMs).toBe(86_400_000);
+  });
 
   test("the permission columns become mode bits; s and t mean an execute bit set, S and T one not set", () => {
     expect(parseListLine("-rwxr-x---   1 u g 5 Jan  1  2020 run.sh", NOW)!.mode).toBe(0o750);

@@ -1,0 +1,238 @@
+// Tree jobs that must not lose or misplace data: a pending job with other options, a destination
+// link to a directory, excluded and skipped entries under --delete, vsftpd's LIST of a file or of an
+// unreadable directory, hidden files, escaped wildcards, long names, and the --json reports.
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
+import { snapshot } from "../helpers/trees.ts";
+
+setDefaultTimeout(60_000);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function workDir(): string {
+  const d = tempDir("ftpkit-sync-safety-");
+  cleanups.push(() => removeDir(d));
+  return d;
+}
+
+async function ftpkitServer(opts: Parameters<typeof startFtpkitServer>[0] = {}): Promise<FtpkitPeer> {
+  const srv = await startFtpkitServer(opts);
+  cleanups.push(() => srv.stop());
+  return srv;
+}
+
+function files(root: string, entries: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(entries)) {
+    mkdirSync(join(root, rel, ".."), { recursive: true });
+    writeFileSync(join(root, rel), text);
+  }
+}
+
+describe("a pending interrupted job", () => {
+  test("a new sync with other options is refused, changes nothing, and says how to go on", async () => {
+    const srv = await ftpkitServer({ maxRate: "256K" });
+    const work = workDir();
+    files(join(work, "src"), { "big.bin": "x".repeat(3_000_000), "a.txt": "a\n" });
+    files(join(srv.home, "dst"), { "keep.log": "log\n", "gone.txt": "old\n" });
+    const journal = join(work, ".ftpkit", "transfers");
+    const proc = spawnFtpkit(["sync", "src", srv.url("/dst"), "--delete"], { cwd: work });
+    try {
+      await waitFor(() => existsSync(journal) && readdirSync(journal).some((n) => n.endsWith(".json")), 30_000, "the job's record");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const other = await runFtpkit(["sync", "src", srv.url("/dst"), "--exclude", "*.log"], { cwd: work });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("is pending with other options (it deletes (--delete); its excludes: none)");
+    expect(other.stderr).toContain("ftpkit resume");
+    const dry = await runFtpkit(["sync", "src", srv.url("/dst"), "--exclude", "*.log", "--dry-run"], { cwd: work });
+    expect(dry.code).toBe(1);
+    expect(readFileSync(join(srv.home, "dst/keep.log"), "utf8")).toBe("log\n");
+    expect(readFileSync(join(srv.home, "dst/gone.txt"), "utf8")).toBe("old\n");
+    // The same options: the dry run shows the pending job's plan and says so.
+    const same = await runFtpkit(["sync", "src", srv.url("/dst"), "--delete", "--dry-run"], { cwd: work });
+    expect(same.code).toBe(0);
+    expect(same.stderr).toContain("an interrupted run of this job is pending");
+    expect(same.stdout).toContain("delete gone.txt (not in source)");
+    // --restart runs the new command instead.
+    const fresh = await runFtpkit(["sync", "src", srv.url("/dst"), "--exclude", "*.log", "--restart"], { cwd: work, timeoutMs: 60_000 });
+    expect(fresh.code).toBe(0);
+    expect(readFileSync(join(srv.home, "dst/keep.log"), "utf8")).toBe("log\n");
+    expect(readFileSync(join(srv.home, "dst/gone.txt"), "utf8")).toBe("old\n");
+    expect(readFileSync(join(srv.home, "dst/a.txt"), "utf8")).toBe("a\n");
+  });
+});
+
+describe("what the walks leave out stays where it is", () => {
+  test("get -r never writes through a link to a directory in the destination; sync --delete replaces the link itself", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(srv.home, "t"), { "sub/x.txt": "new\n", "top.txt": "top\n" });
+    files(join(work, "outside"), { "x.txt": "precious\n" });
+    mkdirSync(join(work, "dest"));
+    symlinkSync(join(work, "outside"), join(work, "dest", "sub"));
+    const get = await runFtpkit(["get", "-r", srv.url("/t"), "dest"], { cwd: work });
+    expect(get.code).toBe(1);
+    expect(get.stderr).toContain("sub is a directory in the source but a symbolic link to a directory in the destination; nothing was changed");
+    expect(readFileSync(join(work, "outside/x.txt"), "utf8")).toBe("precious\n");
+    expect(existsSync(join(work, "dest/top.txt"))).toBe(false);
+    const sync = await runFtpkit(["sync", srv.url("/t"), "dest", "--delete"], { cwd: work });
+    expect(sync.code).toBe(0);
+    expect(lstatSync(join(work, "dest/sub")).isDirectory()).toBe(true);
+    expect(readFileSync(join(work, "dest/sub/x.txt"), "utf8")).toBe("new\n");
+    expect(readdirSync(join(work, "outside"))).toEqual(["x.txt"]);
+    expect(readFileSync(join(work, "outside/x.txt"), "utf8")).toBe("precious\n");
+  });
+
+  test("sync --delete keeps what the source skips (a link to a directory) and directories holding excluded files", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(work, "src"), { "a.txt": "a\n" });
+    files(join(work, "elsewhere"), { "r.txt": "r\n" });
+    symlinkSync(join(work, "elsewhere"), join(work, "src", "real"));
+    files(join(srv.home, "dst"), { "real/r.txt": "remote copy\n", "build/x/o.o": "obj\n", "old.txt": "old\n" });
+    const r = await runFtpkit(["sync", "src", srv.url("/dst"), "--delete", "--exclude", "x"], { cwd: work });
+    expect(r.stderr).toContain("real: skipped (a symbolic link to a directory is not followed)");
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(srv.home, "dst/real/r.txt"), "utf8")).toBe("remote copy\n");
+    expect(readFileSync(join(srv.home, "dst/build/x/o.o"), "utf8")).toBe("obj\n");
+    expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(false);
+    // The other way: a local directory holding only excluded files is not a failed delete.
+    files(join(work, "local"), { "cache/tmp.log": "t\n", "stale.txt": "s\n" });
+    const back = await runFtpkit(["sync", srv.url("/dst"), "local", "--delete", "--exclude", "*.log"], { cwd: work });
+    expect(back.code).toBe(0);
+    expect(readFileSync(join(work, "local/cache/tmp.log"), "utf8")).toBe("t\n");
+    expect(existsSync(join(work, "local/stale.txt"))).toBe(false);
+  });
+
+  test("--exclude '**/*.log' matches at every depth, the root's files included", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(srv.home, "t"), { "a.txt": "a\n" });
+    files(join(work, "local"), { "root.log": "1\n", "deep/er/x.log": "2\n", "deep/er/x.txt": "3\n" });
+    const r = await runFtpkit(["sync", srv.url("/t"), "local", "--delete", "--exclude", "**/*.log"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(existsSync(join(work, "local/root.log"))).toBe(true);
+    expect(existsSync(join(work, "local/deep/er/x.log"))).toBe(true);
+    expect(existsSync(join(work, "local/deep/er/x.txt"))).toBe(false);
+  });
+});
+
+describe("globs and names", () => {
+  test("an escaped wildcard names the file itself; an existing local directory with brackets is that directory", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(srv.home, "br"), { "[ab].txt": "brackets\n", "a.txt": "plain a\n" });
+    mkdirSync(join(work, "out"));
+    const g = await runFtpkit(["get", srv.url("/br/\\[ab\\].txt"), "out/"], { cwd: work });
+    expect(g.code).toBe(0);
+    expect(readFileSync(join(work, "out/[ab].txt"), "utf8")).toBe("brackets\n");
+    files(join(work, "L[1]"), { "f.txt": "in L[1]\n" });
+    files(join(work, "L1"), { "g.txt": "in L1\n" });
+    const s = await runFtpkit(["sync", "L[1]", srv.url("/lb")], { cwd: work });
+    expect(s.code).toBe(0);
+    expect(readdirSync(join(srv.home, "lb"))).toEqual(["f.txt"]);
+  });
+
+  test("a glob without -r leaves matching directories out, as cp does, and a sync glob matching nothing still deletes stale matches", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(srv.home, "g"), { "a.csv": "a\n", "sub/b.csv": "b\n" });
+    const r = await runFtpkit(["get", srv.url("/g/*"), "go/"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("sub: a directory, not copied without -r");
+    expect(readdirSync(join(work, "go"))).toEqual(["a.csv"]);
+    files(join(work, "sg"), { "old.log": "stale\n", "keep.txt": "k\n" });
+    const s = await runFtpkit(["sync", srv.url("/g/*.log"), "sg", "--delete"], { cwd: work });
+    expect(s.code).toBe(0);
+    expect(readdirSync(join(work, "sg")).sort()).toEqual(["keep.txt"]);
+  });
+
+  test("a name of 250 bytes downloads (its part file gets a shorter name)", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    const name = `${"L".repeat(246)}.txt`;
+    files(join(srv.home, "long"), { [name]: "long name\n" });
+    mkdirSync(join(work, "one"));
+    const one = await runFtpkit(["get", srv.url(`/long/${name}`), "one/"], { cwd: work });
+    expect(one.code).toBe(0);
+    expect(readFileSync(join(work, "one", name), "utf8")).toBe("long name\n");
+    const tree = await runFtpkit(["get", "-r", srv.url("/long"), "tree"], { cwd: work });
+    expect(tree.code).toBe(0);
+    expect(readdirSync(join(work, "tree"))).toEqual([name]);
+  });
+});
+
+describe("--json and --dry-run reports", () => {
+  test("a tree job that fails before its files still prints a JSON report with the error; a dry run counts nothing as done", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    const missing = await runFtpkit(["get", "-r", srv.url("/nope"), "x", "--json"], { cwd: work });
+    expect(missing.code).toBe(1);
+    const report = JSON.parse(missing.stdout) as { failed: number; error: string; files: unknown[] };
+    expect(report.failed).toBe(1);
+    expect(report.error).toContain("remote directory not found");
+    expect(report.files).toEqual([]);
+    files(join(srv.home, "d"), { "a.txt": "a\n" });
+    const dry = await runFtpkit(["sync", srv.url("/d"), "local", "--dry-run", "--json"], { cwd: work });
+    expect(dry.code).toBe(0);
+    const plan = JSON.parse(dry.stdout) as { dryRun: boolean; copied: number; planned: { copy: number } };
+    expect(plan).toMatchObject({ dryRun: true, copied: 0, planned: { copy: 1 } });
+    expect(existsSync(join(work, "local"))).toBe(false);
+    // A put into a remote file is refused by the dry run too, not only by the real run.
+    files(join(work, "local-src"), { "n.txt": "n\n" });
+    const intoFile = await runFtpkit(["sync", "local-src", srv.url("/d/a.txt"), "--dry-run"], { cwd: work });
+    expect(intoFile.code).toBe(1);
+    expect(intoFile.stderr).toContain("is a file, not a directory");
+  });
+});
+
+describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable directory, and hidden files", () => {
+  test("sync --delete from a file or an unreadable directory fails and deletes nothing; dot-files are copied, not deleted", async () => {
+    const vs = await startVsftpd();
+    cleanups.push(() => vs.stop());
+    const work = workDir();
+    files(vs.home, { "t1/a.txt": "a\n", "t1/.hidden": "hidden on the server\n", "t2/locked/k.txt": "k\n" });
+    chownTo(vs.home, "ftpbench");
+    chmodSync(join(vs.home, "t2/locked"), 0o000);
+    const mine = { "precious.txt": "mine\n", "docs/d.txt": "d\n" };
+    files(join(work, "g"), mine);
+    const fromFile = await runFtpkit(["sync", vs.url("/t1/a.txt"), "g", "--delete"], { cwd: work });
+    expect(fromFile.code).toBe(1);
+    expect(fromFile.stderr).toContain("is a file, not a directory");
+    const fromLocked = await runFtpkit(["sync", vs.url("/t2/locked"), "g", "--delete"], { cwd: work });
+    expect(fromLocked.code).toBe(1);
+    expect(fromLocked.stderr).toContain("cannot enter");
+    expect(snapshot(join(work, "g"))).toEqual({ "precious.txt": expect.any(String), docs: "dir", "docs/d.txt": expect.any(String) });
+    expect(readFileSync(join(work, "g/precious.txt"), "utf8")).toBe("mine\n");
+    // An unreadable directory inside the tree fails the job instead of being listed as empty.
+    const inside = await runFtpkit(["sync", vs.url("/t2"), "t2", "--delete"], { cwd: work });
+    expect(inside.code).toBe(1);
+    files(join(work, "h"), { ".hidden": "local\n", "only-here.txt": "x\n" });
+    const hidden = await runFtpkit(["sync", vs.url("/t1"), "h", "--delete"], { cwd: work });
+    expect(hidden.code).toBe(0);
+    expect(readFileSync(join(work, "h/.hidden"), "utf8")).toBe("hidden on the server\n");
+    expect(readdirSync(join(work, "h")).sort()).toEqual([".hidden", "a.txt"]);
+  });
+
+  test("--checksum without HASH or MFMT: the second sync up copies nothing, as without --checksum", async () => {
+    const vs = await startVsftpd();
+    cleanups.push(() => vs.stop());
+    const work = workDir();
+    files(join(work, "src"), { "a.txt": "a\n", "b.txt": "bb\n" });
+    const old = new Date(Date.now() - 3600_000);
+    for (const f of ["a.txt", "b.txt"]) utimesSync(join(work, "src", f), old, old);
+    expect((await runFtpkit(["sync", "src", vs.url("/up")], { cwd: work })).code).toBe(0);
+    const again = await runFtpkit(["sync", "src", vs.url("/up"), "--checksum"], { cwd: work });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("comparing sizes and modification times instead");
+    expect(again.stderr).toMatch(/0 copied .* 2 skipped/);
+  });
+});
