@@ -103,7 +103,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       root,
       urlFor(user, path = "/") {
         const name = user ?? users[0]?.name;
-        const p = path.startsWith("/") ? path : `/${path}`;
+        // Each segment percent-encoded: a "#" or "%" in a name is part of the name, not of the URL's syntax.
+        const p = (path.startsWith("/") ? path : `/${path}`).split("/").map(encodeURIComponent).join("/");
         if (name === undefined || name === "anonymous") return `${base}${p}`;
         const pw = passwords.get(name);
         if (pw === undefined) throw new Error(`startServer: no user "${name}"`);

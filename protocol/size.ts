@@ -21,6 +21,8 @@ export function parseSize(text: string, opts: { allowUnlimited?: boolean } = {})
   if (unit === undefined) throw new ParseError(`invalid size unit in "${text}" (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`);
   const value = Math.floor(Number(m[1]) * unit);
   if (!Number.isSafeInteger(value)) throw new ParseError(`size "${text}" is too large`);
+  // 0 means unlimited: a size that rounds down to it (0.5, 0.3B) must not silently become that.
+  if (value === 0 && Number(m[1]) > 0) throw new ParseError(`size "${text}" is less than one byte`);
   return value;
 }
 

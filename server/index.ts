@@ -145,7 +145,7 @@ export class FtpServer {
     const implicitPort = this.ftps?.options.implicitPort;
     if (implicitPort !== undefined) {
       try {
-        this.implicitTlsPort = this.ftps!.listenImplicit(this.options.host, implicitPort);
+        this.implicitTlsPort = this.ftps!.listenImplicit(this.options.host, implicitPort, this.options.reusePort === true);
       } catch (err) {
         this.listener.stop(true);
         throw err;

@@ -69,8 +69,13 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     probeOpen = false;
   };
   const slices = options.pasvPorts ? slicePorts(options.pasvPorts, n) : null;
-  let base = stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports");
+  let base = stripFlag(stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports"), "metrics");
   base = ["serve", ...base, "--port", String(port)];
+  // Each worker counts its own sessions: worker i serves its metrics on the given port + i (one
+  // scrape target per worker, as with gunicorn or uWSGI), not all on one port (only one could bind).
+  const metrics = options.ops?.metrics;
+  if (metrics && metrics.port !== 0 && metrics.port + n - 1 > 65535) throw new CliError(`--metrics ${metrics.host}:${metrics.port}: worker ${n - 1} would need port ${metrics.port + n - 1}`);
+  const metricsFor = (i: number) => (metrics ? ["--metrics", `${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${metrics.port === 0 ? 0 : metrics.port + i}`] : []);
   const json = options.logFormat === "json";
   const workers: Array<Subprocess | null> = Array(n).fill(null);
   let stopping = false;
@@ -79,7 +84,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const allReady = new Promise<void>((r) => (onAllReady = r));
 
   const spawn = (i: number) => {
-    const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : [])];
+    const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : []), ...metricsFor(i)];
     let reported = false;
     const child = Bun.spawn([process.execPath, process.argv[1]!, ...args], {
       env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : {}) },

@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import { consola } from "consola";
 import { readFileSync } from "node:fs";
+import { isIPv4 } from "node:net";
 import { checkArgs, CliError, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import { parseCidrList } from "../../protocol/cidr.ts";
@@ -127,7 +128,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     host: s("host"),
     port: positiveInt(s("port"), "port", 0, 65535),
     pasvPorts: portRange(s("pasv-ports")),
-    pasvAddress: s("pasv-address"),
+    pasvAddress: pasvAddress(s("pasv-address")),
     maxConnections: positiveInt(s("max-connections"), "max-connections", 1),
     maxPerIp: positiveInt(s("max-per-ip"), "max-per-ip", 1),
     idleTimeoutSec: positiveInt(s("idle-timeout"), "idle-timeout", 1),
@@ -243,6 +244,13 @@ function inlineAccounts(args: Record<string, unknown>, rawArgs: string[]): { roo
   return { root: dir, users, summary: `${names.join(", ")}${args.write ? "; uploads allowed" : "; read-only"}` };
 }
 
+/** --pasv-address: PASV replies carry an IPv4 address, so only one will do (checked now, not at the first PASV). */
+function pasvAddress(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!isIPv4(text)) throw new CliError(`--pasv-address must be an IPv4 address (PASV replies carry one), got "${text}"`);
+  return text;
+}
+
 export default defineCommand({
   meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
   args: serveArgs,
@@ -301,6 +309,7 @@ export default defineCommand({
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
+      if (e.code === "EADDRNOTAVAIL" || /^Failed to listen/.test(e.message)) throw new CliError(`cannot listen on ${options.host ?? "0.0.0.0"}: ${e.code === "EADDRNOTAVAIL" ? "not an address of this machine" : "not a valid address"}`);
       if (["UsersFileError", "TlsConfigError", "OpsConfigError", "StateStartError", "JailUnavailableError"].includes(e.name)) throw new CliError(e.message);
       throw err;
     }

@@ -36,7 +36,8 @@ export const DEFAULT_PERMS: readonly Perm[] = ALL_PERMS;
 export const DEFAULT_MOUNT_PERMS: readonly Perm[] = ["read"];
 
 const HEADER =
-  "; Managed by `ftpkit user` (add, passwd, quota, mount, del). Hand edits are fine while no `ftpkit user` command runs.\n";
+  "; Managed by `ftpkit user` (add, passwd, quota, mount, del). Hand edits are fine while no `ftpkit user` command runs;\n" +
+  "; each `ftpkit user` command writes the file anew, so comments other than these lines are not kept.\n";
 
 /** The users file is missing, unreadable or invalid; the message names the file and the problem. */
 export class UsersFileError extends Error {
@@ -253,6 +254,8 @@ export function placeOf(base: string, value: string): string {
 /** A clean absolute mount point other than "/"; throws ParseError. */
 export function cleanMountPath(input: string): string {
   if (input.includes("\0")) throw new ParseError("mount path contains a NUL byte");
+  // A line break or other control character in a listed name is refused by every listing (553).
+  if (/[\x01-\x1f\x7f]/.test(input)) throw new ParseError("mount path contains a line break or another control character");
   const vpath = normalizeVirtualPath("/", input);
   if (vpath === "/") throw new ParseError(`cannot mount on "/" (that is the home directory)`);
   return vpath;
@@ -312,15 +315,19 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
   const dup = list.find((u, i) => list.findIndex((v) => v.name === u.name) !== i);
   if (dup) throw new UsersFileError(abs, `user "${dup.name}" appears twice`);
   const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  // The new file keeps the old one's owner, group and mode: `sudo ftpkit user add` made it root's
+  // and 0600, and a server running as a service account could no longer read it.
+  const was = await stat(abs).catch(() => null);
   try {
     const fh = await open(tmp, "wx", 0o600);
     try {
       await fh.writeFile(text);
       await fh.sync();
+      if (was && (was.uid !== process.getuid?.() || was.gid !== process.getgid?.())) await fh.chown(was.uid, was.gid).catch(() => {});
     } finally {
       await fh.close();
     }
-    await chmod(tmp, 0o600); // open's mode is filtered by umask; be explicit
+    await chmod(tmp, was ? was.mode & 0o777 : 0o600); // open's mode is filtered by umask; be explicit
     await rename(tmp, abs);
   } catch (err) {
     await unlink(tmp).catch(() => {});

@@ -34,6 +34,8 @@ export class MemoryLogins implements LoginService {
       const lower = u.name.toLowerCase();
       const isAnonymous = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS;
       if (!isAnonymous) validateUserName(u.name);
+      // "ftp" and "anonymous" log in with any password: one given here would protect nothing.
+      else if (u.password !== undefined) throw new Error(`"${u.name}" is the anonymous login, which takes any password: use --anonymous for read-only anonymous access, or choose another user name`);
       const name = isAnonymous ? ANONYMOUS : u.name;
       if (seen.has(name)) throw new Error(`user "${name}" is given twice`);
       seen.add(name);

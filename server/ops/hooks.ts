@@ -75,20 +75,32 @@ interface Hook {
   event: HookEvent;
   url?: string;
   argv?: string[];
-  /** For logs: the command as written. */
+  /** For logs: the command as written; a URL without its secrets (see urlForLogs). */
   text: string;
+}
+
+/**
+ * A webhook URL as logs show it: webhooks carry their secret in the password, the query or the
+ * path (Slack's /services/T…/B…/secret), so only the scheme, host and first path segment remain.
+ */
+export function urlForLogs(url: URL | string): string {
+  if (typeof url === "string") return url.replace(/^(https?:\/\/)[^/?#]*@/i, "$1…@").replace(/([?#]).*$/, "$1…");
+  const first = url.pathname.split("/")[1] ?? "";
+  const more = url.pathname.split("/").length > 2 || url.search !== "" || url.hash !== "";
+  return `${url.protocol}//${url.username || url.password ? "…@" : ""}${url.host}/${first}${more ? "/…" : ""}`;
 }
 
 /** Parse `--hook` values; throws an Error with a clear message for a bad one. */
 export function compileHooks(specs: readonly HookSpec[]): Hook[] {
   return specs.map((s) => {
     if (/^https?:\/\//i.test(s.command)) {
+      let url: URL;
       try {
-        new URL(s.command);
+        url = new URL(s.command);
       } catch {
-        throw new Error(`--hook ${s.event}: "${s.command}" is not a valid URL`);
+        throw new Error(`--hook ${s.event}: "${urlForLogs(s.command)}" is not a valid URL`);
       }
-      return { event: s.event, url: s.command, text: s.command };
+      return { event: s.event, url: s.command, text: urlForLogs(url) };
     }
     let argv: string[];
     try {
@@ -118,7 +130,8 @@ export class HookRunner {
   private readonly hooks: Hook[];
   private readonly queue: Job[] = [];
   private running = 0;
-  private readonly procs = new Set<{ kill(signal?: NodeJS.Signals | number): void }>();
+  /** Running hook commands, each the leader of its own process group (see spawn). */
+  private readonly procs = new Set<{ pid: number; kill(signal?: NodeJS.Signals | number): void }>();
   private idle: (() => void) | null = null;
   private lastDropLog = 0;
   private closed = false;
@@ -216,12 +229,14 @@ export class HookRunner {
     }
     // The hook's stdout is dropped and its stderr goes to the server's stderr (beside, not inside,
     // the log lines): a pipe read by us would double what each spawn costs the event loop (measured).
-    const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+    // Its own process group (setsid), so a timeout ends what it started too: killing only the
+    // command left a shell script's children running forever, one per event.
+    const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "inherit", detached: true });
     this.procs.add(proc);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      proc.kill("SIGKILL");
+      killGroup(proc);
     }, this.opts.hookTimeoutMs);
     const code = await proc.exited;
     clearTimeout(timer);
@@ -255,6 +270,15 @@ export class HookRunner {
     }
     if (this.queue.length) this.log.warn("hooks not run at shutdown", { count: this.queue.length });
     this.queue.length = 0;
-    for (const p of this.procs) p.kill("SIGKILL");
+    for (const p of this.procs) killGroup(p);
+  }
+}
+
+/** SIGKILL a hook command and everything in its process group (the command alone if that fails). */
+function killGroup(proc: { pid: number; kill(signal?: NodeJS.Signals | number): void }): void {
+  try {
+    process.kill(-proc.pid, "SIGKILL");
+  } catch {
+    proc.kill("SIGKILL");
   }
 }

@@ -115,10 +115,10 @@ export class FtpsRuntime {
   }
 
   /** Implicit FTPS (ftps://, port 990 style): a plain listener that upgrades at once, so resumption and hot swap work as for AUTH TLS. */
-  listenImplicit(host: string, port: number): number {
+  listenImplicit(host: string, port: number, reusePort = false): number {
     const runtime = this;
     try {
-      this.implicitListener = this.bindImplicit(host, port, runtime);
+      this.implicitListener = this.bindImplicit(host, port, runtime, reusePort);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EADDRINUSE") throw new TlsConfigError(`--implicit-tls-port ${port} is already in use`);
@@ -128,10 +128,12 @@ export class FtpsRuntime {
     return this.implicitListener.port;
   }
 
-  private bindImplicit(host: string, port: number, runtime: FtpsRuntime): TCPSocketListener<ImplicitState> {
+  private bindImplicit(host: string, port: number, runtime: FtpsRuntime, reusePort: boolean): TCPSocketListener<ImplicitState> {
     return Bun.listen<ImplicitState>({
       hostname: host,
       port,
+      // --workers: every worker listens on the same port (accepted by Bun.listen, missing from its types).
+      ...({ reusePort } as object),
       socket: {
         open(raw) {
           // Reset in the accept queue before we saw it (no peer address left): nothing to admit.

@@ -167,6 +167,35 @@ describe("pre-upload", () => {
   });
 });
 
+describe("hook processes and secrets", () => {
+  test("a timed-out hook is killed with everything it started (a shell script's children too)", async () => {
+    work = tempDir();
+    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
+    const script = join(work, "slow.sh");
+    writeFileSync(script, `#!/bin/sh\nsleep ${marker}\n`, { mode: 0o755 });
+    const logger = captureLogger();
+    await servers.start({ options: { logger, ops: { hookTimeoutMs: 500, hooks: [{ event: "mkdir", command: script }] } } });
+    const w = await servers.login();
+    expect((await w.cmd("MKD d1")).code).toBe(257);
+    const sleeping = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().trim();
+    await until(() => sleeping() !== "", 10_000, "the hook's child to start");
+    await until(() => logger.events.some((e) => e.event === "hook timeout"), 10_000, "the hook to time out");
+    await until(() => sleeping() === "", 5_000, "the hook's child to be gone");
+  });
+
+  test("a URL hook's password, path and query stay out of the log", async () => {
+    const logger = captureLogger();
+    const port = 9; // discard: nothing listens, so the hook fails and is logged
+    await servers.start({ options: { logger, ops: { hookTimeoutMs: 2000, hooks: [{ event: "mkdir", command: `http://hookuser:S3cretT0ken@127.0.0.1:${port}/services/T0/B1/PathS3cret?token=QueryS3cret` }] } } });
+    const w = await servers.login();
+    expect((await w.cmd("MKD d1")).code).toBe(257);
+    await until(() => logger.events.some((e) => e.event === "hook failed"), 10_000, "the hook to fail");
+    const logged = JSON.stringify(logger.events);
+    for (const secret of ["S3cretT0ken", "PathS3cret", "QueryS3cret", "hookuser"]) expect(logged).not.toContain(secret);
+    expect(logger.events.find((e) => e.event === "hook failed")?.fields).toMatchObject({ hook: `http://…@127.0.0.1:${port}/services/…` });
+  });
+});
+
 describe("slow and failing post-event hooks", () => {
   test("never hold up the session: a full queue drops (logged, counted), timeouts and failures are logged", async () => {
     const logger = captureLogger();

@@ -20,7 +20,7 @@ const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
   home: { type: "string", description: "Home directory, created if missing (default: home/NAME beside the users file), or s3://BUCKET[/PREFIX]", valueHint: "DIR|s3://…" },
   quota: { type: "string", description: "Quota, e.g. 10GB or 1.5GiB; 0 or none = unlimited (default)", valueHint: "SIZE" },
-  perm: { type: "string", description: "Permissions: read,write,modify", default: DEFAULT_PERMS.join(","), valueHint: "LIST" },
+  perm: { type: "string", description: `Permissions: read,write,modify (default: ${DEFAULT_PERMS.join(",")}; read for ${ANONYMOUS})`, valueHint: "LIST" },
   "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
   // citty turns --no-password into password=false.
   password: { type: "boolean", default: true, description: "Ask for a password (default; see --password-stdin)", negativeDescription: "No password (for `anonymous`: any password is accepted)" },
@@ -35,8 +35,11 @@ export default defineCommand({
     checkArgs(rawArgs, args, a._);
     const name = validateUserName(a.name);
     if (name.toLowerCase() === ANONYMOUS_ALIAS) throw new CliError(`"${ANONYMOUS_ALIAS}" is reserved: it is an alias of ${ANONYMOUS}`);
+    // Logins map every spelling of the name to "anonymous": another spelling could never log in.
+    if (name.toLowerCase() === ANONYMOUS && name !== ANONYMOUS) throw new CliError(`"${name}" is reserved: the anonymous login is "${ANONYMOUS}"`);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
-    const perms = parsePerms(a.perm);
+    // Anyone can log in as anonymous: read-only unless asked otherwise, as vsftpd and ProFTPD do.
+    const perms = a.perm === undefined ? (name === ANONYMOUS ? ["read" as const] : [...DEFAULT_PERMS]) : parsePerms(a.perm);
     const noPassword = a.password === false;
     if (noPassword && a["password-stdin"]) throw new CliError("--password-stdin and --no-password exclude each other");
 
@@ -60,6 +63,9 @@ export default defineCommand({
       { allowMissing: true },
     );
     log.success(`added user ${name} (home ${home}) to ${file}`);
+    if (name === ANONYMOUS && perms.some((p) => p !== "read")) {
+      log.warn(`${ANONYMOUS} may ${perms.filter((p) => p !== "read").join(" and ")}: anyone who can reach the server can; a drop box is safer (a write-only mount, see the README)`);
+    }
     if (noPassword && name !== ANONYMOUS) {
       log.warn(`${name} has no password and cannot log in until \`ftpkit user passwd ${name}\` (only ${ANONYMOUS} logs in without one)`);
     }

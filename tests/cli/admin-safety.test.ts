@@ -1,0 +1,126 @@
+// What an admin must not be surprised by: "ftp"/"anonymous" given a password, anonymous's default
+// rights, the users file's owner and mode across `ftpkit user`, sizes that round to "unlimited",
+// control characters in mount points, bad --host / --pasv-address, and --workers with --metrics or
+// implicit FTPS.
+import { afterEach, describe, expect, test } from "bun:test";
+import { chownSync, chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { connect as tlsConnect } from "node:tls";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadUsers } from "../../server/auth/ini-store.ts";
+import { freePort, runFtpkit } from "../helpers/peers.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+
+let dir = "";
+let serve: ServeProcess | null = null;
+afterEach(async () => {
+  await serve?.kill("SIGTERM");
+  serve = null;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = "";
+});
+
+function fresh(): string {
+  dir = mkdtempSync(join(tmpdir(), "ftpkit-admin-"));
+  return dir;
+}
+
+async function user(args: string[], stdin?: string) {
+  return runFtpkit(["user", ...args, "--users", join(dir, "users.ini")], { cwd: dir, ...(stdin !== undefined ? { stdin: new TextEncoder().encode(stdin) } : {}) });
+}
+
+describe("anonymous", () => {
+  test("serve refuses `--user ftp:PASS` and `--user Anonymous:PASS`: such a name takes any password", async () => {
+    fresh();
+    for (const name of ["ftp", "Anonymous"]) {
+      const r = await runFtpkit(["serve", "--root", dir, "--user", `${name}:S3cret`, "--write", "--host", "127.0.0.1", "--port", "0"], { cwd: dir, timeoutMs: 15_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`"${name}" is the anonymous login, which takes any password`);
+    }
+  });
+
+  test("user add anonymous is read-only unless --perm says otherwise (with a warning); other spellings are refused", async () => {
+    fresh();
+    expect((await user(["add", "anonymous", "--no-password"])).code).toBe(0);
+    expect((await loadUsers(join(dir, "users.ini"))).get("anonymous")!.perms).toEqual(["read"]);
+    const upper = await user(["add", "ANONYMOUS", "--password-stdin"], "pw\n");
+    expect(upper.code).toBe(1);
+    expect(upper.stderr).toContain('"ANONYMOUS" is reserved');
+    expect((await user(["del", "anonymous"])).code).toBe(0);
+    const writable = await user(["add", "anonymous", "--no-password", "--perm", "read,write"]);
+    expect(writable.code).toBe(0);
+    expect(writable.stderr).toContain("anonymous may write: anyone who can reach the server can");
+  });
+});
+
+describe("the users file", () => {
+  test("`ftpkit user` keeps the file's owner, group and mode (a server running as another account still reads it)", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    const file = join(dir, "users.ini");
+    chownSync(file, 65534, 65534);
+    chmodSync(file, 0o640);
+    expect((await user(["add", "carol", "--password-stdin"], "pw2\n")).code).toBe(0);
+    const st = statSync(file);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o640]);
+    expect([...(await loadUsers(file)).keys()].sort()).toEqual(["alice", "carol"]);
+  });
+
+  test("a quota that rounds below one byte is refused, not taken as unlimited; a mount point with a line break is refused", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    for (const size of ["0.5", "0.3B"]) {
+      const r = await user(["quota", "alice", size]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("less than one byte");
+    }
+    const nl = await user(["mount", "alice", "/nl\nx", dir]);
+    expect(nl.code).toBe(1);
+    expect(nl.stderr).toContain("line break");
+    expect((await loadUsers(join(dir, "users.ini"))).get("alice")!.mounts).toEqual([]);
+  });
+});
+
+describe("serve's addresses", () => {
+  test("a --host this machine does not have, or an invalid one, is one clear line; so is a --pasv-address that is no IPv4 address", async () => {
+    fresh();
+    await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const cases: Array<[string[], string]> = [
+      [["--host", "192.0.2.1"], "cannot listen on 192.0.2.1: not an address of this machine"],
+      [["--host", "999.1.1.1"], "cannot listen on 999.1.1.1"],
+      [["--host", "127.0.0.1", "--pasv-address", "notanip"], '--pasv-address must be an IPv4 address (PASV replies carry one), got "notanip"'],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await runFtpkit(["serve", "--users", join(dir, "users.ini"), "--port", "0", ...flags], { cwd: dir, timeoutMs: 15_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+  });
+});
+
+describe("--workers 2", () => {
+  test("with --metrics each worker serves its own metrics (port, port + 1); with --implicit-tls-port both share it", async () => {
+    fresh();
+    await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const cert = await runFtpkit(["cert", "--out", dir], { cwd: dir });
+    expect(cert.code).toBe(0);
+    const metrics = freePort();
+    const implicit = freePort();
+    serve = await spawnServe(
+      ["--users", join(dir, "users.ini"), "--workers", "2", "--metrics", `127.0.0.1:${metrics}`, "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem"), "--implicit-tls-port", String(implicit)],
+      { cwd: dir, timeoutMs: 30_000 },
+    );
+    for (const port of [metrics, metrics + 1]) {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain("# TYPE");
+    }
+    const greeting = await new Promise<string>((ok, fail) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: implicit, rejectUnauthorized: false }, () => s.once("data", (d) => (ok(d.toString()), s.destroy())));
+      s.on("error", fail);
+    });
+    expect(greeting).toStartWith("220");
+  });
+});
