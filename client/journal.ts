@@ -2,8 +2,10 @@
 // atomically (temp file + rename) before any byte moves, so it survives kill -9 (the page cache
 // outlives the process); with --fsync it is also flushed, like the data, to survive a power loss. Records are
 // validated when read: a damaged one is reported and skipped, never fatal to the others.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { stateDir } from "./state.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
 
 export interface TransferRecord {
@@ -54,9 +56,76 @@ export interface TreeSpec {
   parallel?: number;
 }
 
-/** The journal directory for a working directory. */
+/**
+ * The journal directory for a working directory: ./.ftpkit/transfers, or, where the working
+ * directory cannot be written (cron from /, a read-only checkout), one in the user's state directory
+ * for it (every get and put failed there with a stack trace).
+ */
 export function journalDir(cwd: string = process.cwd()): string {
-  return join(cwd, ".ftpkit", "transfers");
+  const here = join(cwd, ".ftpkit", "transfers");
+  if (existsSync(join(cwd, ".ftpkit"))) return here;
+  try {
+    accessSync(cwd, constants.W_OK | constants.X_OK);
+    return here;
+  } catch {
+    return join(stateDir(), "journals", new Bun.CryptoHasher("sha256").update(cwd).digest("hex").slice(0, 16), "transfers");
+  }
+}
+
+/**
+ * Records are sealed with a key only this user has (in the state directory): `ftpkit resume` acts on
+ * what a record says (which directory to upload, to which server), and the journal lives in the
+ * working directory, where a cloned repository or an unpacked archive can bring one along.
+ */
+let key: { dir: string; bytes: Buffer } | null = null;
+
+function sealKey(): Buffer {
+  const dir = stateDir();
+  if (key?.dir === dir) return key.bytes;
+  const path = join(dir, "journal.key");
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    bytes = randomBytes(32);
+    // Whole before it is visible (written aside, then linked into place): a second ftpkit starting
+    // at the same moment reads the first one's key, never a half-written one.
+    const aside = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
+    const fd = openSync(aside, "wx", 0o600);
+    try {
+      writeSync(fd, bytes);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(aside, path);
+    } catch {
+      bytes = readFileSync(path); // made by another ftpkit meanwhile
+    } finally {
+      rmSync(aside, { force: true });
+    }
+  }
+  key = { dir, bytes };
+  return bytes;
+}
+
+function sealOf(body: Record<string, unknown>): string {
+  return createHmac("sha256", sealKey()).update(JSON.stringify(body)).digest("hex");
+}
+
+/** A checked record without its seal. */
+function unsealed(x: unknown): TransferRecord {
+  const { seal: _seal, ...rec } = x as TransferRecord & { seal: string };
+  return rec;
+}
+
+/** Why a parsed record's seal is not this user's (null when it is). */
+function sealProblem(x: unknown): string | null {
+  const { seal, ...body } = x as Record<string, unknown>;
+  if (typeof seal !== "string" || seal.length !== 64) return "not sealed by ftpkit for this user (a record from elsewhere is never resumed)";
+  const want = Buffer.from(sealOf(body), "hex");
+  return timingSafeEqual(want, Buffer.from(seal, "hex")) ? null : "its seal does not match (written elsewhere, or edited)";
 }
 
 /** A stable id for (direction, URL, local file): `get` on the same target finds its pending record. */
@@ -97,7 +166,7 @@ export function writeAtomic(dir: string, name: string, text: string, durable = f
 
 /** Write the record atomically. */
 export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
-  writeAtomic(dir, `${rec.id}.json`, JSON.stringify(rec, null, 2) + "\n", durable);
+  writeAtomic(dir, `${rec.id}.json`, JSON.stringify({ ...rec, seal: sealOf({ ...rec }) }, null, 2) + "\n", durable);
   pendingHere.add(join(dir, rec.id));
 }
 
@@ -155,7 +224,7 @@ export function recordProblem(x: unknown, id?: string): string | null {
 export function loadRecord(id: string, dir: string = journalDir()): TransferRecord | null {
   try {
     const rec = JSON.parse(readFileSync(join(dir, `${id}.json`), "utf8")) as unknown;
-    return recordProblem(rec, id) === null ? (rec as TransferRecord) : null;
+    return (recordProblem(rec, id) ?? sealProblem(rec)) === null ? unsealed(rec) : null;
   } catch {
     return null;
   }
@@ -177,11 +246,11 @@ export function scanRecords(dir: string = journalDir()): { records: TransferReco
     let rec: unknown;
     try {
       rec = JSON.parse(readFileSync(join(dir, n), "utf8"));
-      problem = recordProblem(rec, n.slice(0, -5));
+      problem = recordProblem(rec, n.slice(0, -5)) ?? sealProblem(rec);
     } catch (err) {
       problem = err instanceof SyntaxError ? "not valid JSON" : (err as Error).message;
     }
-    if (problem === null) records.push(rec as TransferRecord);
+    if (problem === null) records.push(unsealed(rec));
     else damaged.push({ file: join(dir, n), problem });
   }
   records.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
@@ -253,14 +322,24 @@ export function loadDone(id: string, dir: string = journalDir()): Map<string, Do
 /** Tree uploads: the remote state of each file before the first byte (rel → size/mtime, null = absent). */
 export type RemoteBefore = Record<string, { size: number; mtime: string } | null>;
 
-export function savePlanState(id: string, state: RemoteBefore, dir: string = journalDir(), durable = false): void {
+/**
+ * A tree upload's state before its first byte: each remote file as it was, and each local file as
+ * it was (one changed since is sent again from its start, never appended to what went before).
+ */
+export interface PlanState {
+  remote: RemoteBefore;
+  local: Record<string, { size: number; mtimeMs: number }>;
+}
+
+export function savePlanState(id: string, state: PlanState, dir: string = journalDir(), durable = false): void {
   writeAtomic(dir, `${id}.plan.json`, JSON.stringify(state) + "\n", durable);
 }
 
-export function loadPlanState(id: string, dir: string = journalDir()): RemoteBefore | null {
+export function loadPlanState(id: string, dir: string = journalDir()): PlanState | null {
   try {
-    const x = JSON.parse(readFileSync(join(dir, `${id}.plan.json`), "utf8")) as unknown;
-    return typeof x === "object" && x !== null && !Array.isArray(x) ? (x as RemoteBefore) : null;
+    const x = JSON.parse(readFileSync(join(dir, `${id}.plan.json`), "utf8")) as Partial<PlanState> | null;
+    const isMap = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+    return x && isMap(x.remote) && isMap(x.local) ? (x as PlanState) : null;
   } catch {
     return null;
   }

@@ -78,7 +78,7 @@ function parseMlsdListing(text: string): { entries: FileInfo[]; unique?: string 
     .filter((l) => l.trim() !== "")
     .map(parseMlsxLine);
   const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
-  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir").map(stripTypeFact);
+  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link).map(stripTypeFact);
   return unique ? { entries, unique } : { entries };
 }
 
@@ -105,7 +105,12 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
     return parseMlsd(await readAll(client, await client.transfer("MLSD", path), path));
   }
-  return parseList(await readAll(client, await client.transfer("LIST", path), path));
+  const entries = parseList(await readAll(client, await client.transfer("LIST", path), path));
+  // vsftpd lists a missing path as nothing (226): an empty listing is a directory only if CWD enters it.
+  if (entries.length === 0 && client.home !== null && (await client.command("CWD", path)).code >= 400) {
+    throw new ClientError(`${path}: no such file or directory`, { code: 550 });
+  }
+  return entries;
 }
 
 /**

@@ -83,7 +83,7 @@ export function withRecordTls(opts: TransferOptions, rec: TransferRecord): Trans
 export function persistJob(rec: TransferRecord, creds: Credentials, dir: string, durable: boolean): void {
   saveRecord(rec, dir, durable);
   const pw = creds.known();
-  if (pw !== undefined) savePassword(rec.id, pw);
+  if (pw !== undefined) savePassword(rec.id, pw, parseUrlArg(rec.url));
 }
 
 /** Forget a finished (or abandoned) job: its record, progress files and saved password. */
@@ -160,7 +160,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   const note = new Notifier(opts.quiet);
   const part = rec.part ?? besideFile(rec.local, PART_SUFFIX);
   if (resuming) checkWritableDir(dirname(rec.local));
-  const creds = new Credentials(url, loadPassword(rec.id));
+  const creds = new Credentials(url, loadPassword(rec.id, url));
   const session = await Session.open(url, opts, creds);
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), null);
   note.progress = progress;
@@ -257,7 +257,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
   const st = localFile(rec.local);
-  const creds = new Credentials(url, loadPassword(rec.id));
+  const creds = new Credentials(url, loadPassword(rec.id, url));
   const changedHint = `run \`ftpkit put --restart ${rec.local} ${rec.url}\` to upload it again`;
   if (resuming && (st.size !== rec.localSize || Math.round(st.mtimeMs) !== Math.round(rec.localMtimeMs ?? -1))) {
     throw new ClientError(`the local file ${rec.local} changed since the interrupted upload; ${changedHint}`);

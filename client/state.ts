@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
 import { writeAtomic } from "./journal.ts";
+import type { FtpUrl } from "../protocol/url.ts";
 
 export function stateDir(): string {
   const base = process.env.XDG_STATE_HOME || join(process.env.HOME || homedir(), ".local", "state");
@@ -28,17 +29,23 @@ function privateDir(name: string): string {
  * Keep the password a transfer logged in with until it completes: a 0600 file in a 0700 directory
  * the user owns (as careful as ~/.netrc), named by the transfer's id, deleted on completion.
  */
-export function savePassword(id: string, password: string): void {
-  writeAtomic(privateDir("credentials"), `${id}.json`, JSON.stringify({ password }) + "\n");
+export function savePassword(id: string, password: string, url: FtpUrl): void {
+  writeAtomic(privateDir("credentials"), `${id}.json`, JSON.stringify({ password, site: site(url) }) + "\n");
 }
 
-export function loadPassword(id: string): string | undefined {
+/** The password kept for transfer `id`, only for the user and server it was given for. */
+export function loadPassword(id: string, url: FtpUrl): string | undefined {
   try {
-    const x = JSON.parse(readFileSync(join(stateDir(), "credentials", `${id}.json`), "utf8")) as { password?: unknown };
-    return typeof x.password === "string" ? x.password : undefined;
+    const x = JSON.parse(readFileSync(join(stateDir(), "credentials", `${id}.json`), "utf8")) as { password?: unknown; site?: unknown };
+    return typeof x.password === "string" && x.site === site(url) ? x.password : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Who a password belongs to: user@host:port (a record naming another server never gets it). */
+function site(url: FtpUrl): string {
+  return `${url.user ?? "anonymous"}@${url.host.toLowerCase()}:${url.port}`;
 }
 
 export function forgetPassword(id: string): void {

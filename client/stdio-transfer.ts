@@ -18,8 +18,11 @@ import type { TransferResult } from "./operations.ts";
 /** The argument that names standard output (get) or standard input (put). */
 export const STDIO = "-";
 
-/** `ftpkit get URL -`: the remote file to standard output. */
-export async function getToStdout(urlText: string, opts: TransferOptions): Promise<TransferResult> {
+/**
+ * `ftpkit get URL -`: the remote file to standard output; or into another stream the user named (a
+ * device, a FIFO: `get URL /dev/null`), which a part file renamed over it would have replaced.
+ */
+export async function getToStdout(urlText: string, opts: TransferOptions, out: { fd: number; name: string } = { fd: 1, name: STDIO }): Promise<TransferResult> {
   const url = parseUrlArg(urlText);
   checkTlsFlags(url, opts);
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`);
@@ -34,18 +37,18 @@ export async function getToStdout(urlText: string, opts: TransferOptions): Promi
       if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550 });
       throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
     }
-    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), 1);
+    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
     const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
     const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
     const digest = await sink.digest();
     if (typeof verdict !== "string" && verdict.hex !== digest) {
-      throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to standard output, the server reports ${verdict.hex}`);
+      throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to ${out.name === STDIO ? "standard output" : out.name}, the server reports ${verdict.hex}`);
     }
     const verifiedBy = typeof verdict === "string" ? verdict : `verified by ${verdict.via}`;
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
     await session.close();
-    return { local: STDIO, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy };
+    return { local: out.name, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy };
   } catch (err) {
     progress.clear();
     session.destroy();

@@ -10,7 +10,7 @@ import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
-import { DoneLog, journalDir, loadDone, type DoneEntry, loadPlanState, savePlanState, transferId, loadRecord, type RemoteBefore, type TransferRecord, type TreeSpec } from "./journal.ts";
+import { DoneLog, journalDir, loadDone, type DoneEntry, loadPlanState, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage } from "./transfer.ts";
@@ -144,7 +144,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
   const spec = rec.tree!;
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet || req.json === true);
-  const creds = new Credentials(r.url, loadPassword(rec.id));
+  const creds = new Credentials(r.url, loadPassword(rec.id, r.url));
   const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
   const first = await Session.openPatiently(r.url, sessionOpts, creds, note);
   const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), () => Session.open(r.url, sessionOpts, creds));
@@ -229,13 +229,21 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
     persistJob(rec, creds, dir, opts.fsync === true);
     persisted = true;
     using doneLog = new DoneLog(rec.id, dir);
-    let before: RemoteBefore | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
-    if (rec.direction === "put" && !before) {
-      before = {};
+    let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
+    if (rec.direction === "put" && !plan) {
+      plan = { remote: {}, local: {} };
       const there = new Map(dest.map((e) => [e.rel, e]));
-      for (const c of copies) before[c.rel] = there.has(c.rel) ? await beforeState(first, joinRemote(remoteRoot, c.rel)) : null;
-      savePlanState(rec.id, before, dir, opts.fsync === true);
+      for (const c of copies) {
+        plan.remote[c.rel] = there.has(c.rel) ? await beforeState(first, joinRemote(remoteRoot, c.rel)) : null;
+        plan.local[c.rel] = { size: c.size, mtimeMs: c.mtime?.getTime() ?? 0 };
+      }
+      savePlanState(rec.id, plan, dir, opts.fsync === true);
     }
+    /** An upload may continue what an earlier attempt sent only while the local file is as it was then. */
+    const continuable = (item: PlanItem): boolean => {
+      const was = plan!.local[item.rel];
+      return plan!.remote[item.rel] !== undefined && was !== undefined && was.size === item.size && was.mtimeMs === (item.mtime?.getTime() ?? 0);
+    };
     const label = `${rec.direction}${recursive ? " -r" : ""} ${rec.direction === "get" ? basename(r.local) : remoteRoot}`;
     const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true), copies.length, copies.reduce((n, c) => n + c.size, 0));
     note.progress = progress;
@@ -287,7 +295,7 @@ async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, res
         const out =
           rec.direction === "get"
             ? await downloadFile(s, { remote: remotePath, local: localPath, part: besideFile(localPath, PART_SUFFIX), resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
-            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && before![item.rel] !== undefined, before: toState(before![item.rel]), keepMtime: true, keepMode: true }, ctx);
+            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && continuable(item), before: continuable(item) ? toState(plan!.remote[item.rel]) : undefined, keepMtime: true, keepMode: true }, ctx);
         doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
       } catch (err) {

@@ -201,6 +201,12 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
     mtime: modify ? parseTimeVal(modify) : new Date(0),
     typeFact,
   };
+  // ProFTPD's "OS.unix=symlink" / "OS.unix=slink:TARGET": a link, as LIST's "l" lines are (RETR
+  // follows it; what it points to, the line does not say). Dropped, it vanished from ls and get -r.
+  if (/^os\.unix=(symlink|slink)/.test(typeFact)) {
+    info.type = "file";
+    info.link = true;
+  }
   if (info.type === "file" && !sizeFact) info.sizeUnknown = true;
   const perm = facts.get("perm");
   if (perm !== undefined) info.perm = perm;

@@ -1,5 +1,6 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
+import { closeSync, openSync, statSync } from "node:fs";
 import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { getToStdout, STDIO } from "../../client/stdio-transfer.ts";
@@ -37,6 +38,28 @@ export default defineCommand({
       return;
     }
     checkSingleFileArgs(args);
+    // A device, FIFO or socket (or a link to one) is written into, as curl and cp do: renaming a
+    // part file over it replaced it (as root, `get URL /dev/null` broke /dev/null for everyone).
+    if (args.local !== undefined && isStream(args.local)) {
+      if (segments > 1) throw new CliError(`--segments writes a file at several places at once; ${args.local} takes bytes in order`);
+      const fd = openSync(args.local, "w");
+      try {
+        await runSingleFile(args.json, "get", url, args.local, () => getToStdout(url, quietForJson(opts, args.json), { fd, name: args.local! }));
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
     await runSingleFile(args.json, "get", url, args.local, () => getFile(url, args.local, quietForJson(opts, args.json)));
   },
 });
+
+/** An existing local path that is neither a regular file nor a directory (following links). */
+function isStream(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -271,7 +271,8 @@ export async function hash(p: Probe): Promise<void> {
         continue;
       }
       try {
-        const res = parseHashReply(r.lines.join(" "));
+        // The last line carries the digest: ProFTPD sends "213-Computing …" first.
+        const res = parseHashReply(r.lines[r.lines.length - 1]!);
         if (res.hex === localDigest(res.algorithm, file.data)) good.push(res.algorithm);
         else bad.push(`${res.algorithm} digest differs`);
       } catch (err) {

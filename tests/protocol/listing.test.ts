@@ -71,6 +71,13 @@ describe("LIST lines", () => {
 });
 
 describe("MLSD facts", () => {
+  test("ProFTPD's symlink types (OS.unix=symlink, OS.unix=slink:TARGET) are links, as LIST's l lines are", () => {
+    for (const line of ["modify=20260101120000;perm=adfr;size=8;type=OS.unix=symlink;UNIX.mode=0777; link.txt", "modify=20260101120000;size=8;type=OS.unix=slink:/srv/dir; linkdir"]) {
+      expect(parseMlsxLine(line)).toMatchObject({ type: "file", link: true });
+    }
+    expect(parseMlsxLine("type=dir;modify=20260101120000; d").link).toBeUndefined();
+  });
+
   const cases: Array<[string, FileInfo]> = [
     ["a file", { name: "a.txt", type: "file", size: 12, mtime: new Date(Date.UTC(2026, 1, 3, 4, 5, 6)), perm: "radfw" }],
     ["a directory", { name: "d", type: "dir", size: 0, mtime: new Date(Date.UTC(2000, 0, 1)), perm: "elcfmp" }],

@@ -1,0 +1,131 @@
+// What `ftpkit get` writes into and what `ftpkit resume` trusts: a device or FIFO is written into
+// (not replaced), a working directory that cannot be written keeps its journal in the state
+// directory, a record ftpkit did not seal is never acted on, a saved password goes only to the server
+// it was given for, and a tree upload resumed after a local file changed sends that file whole.
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
+import { savePassword } from "../../client/state.ts";
+import { parseFtpUrl } from "../../protocol/url.ts";
+import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor } from "../helpers/peers.ts";
+import { startFakeServer } from "./fake-server.ts";
+
+setDefaultTimeout(60_000);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function workDir(): string {
+  const d = tempDir("ftpkit-resume-safety-");
+  cleanups.push(() => removeDir(d));
+  return d;
+}
+
+describe("what get writes into", () => {
+  test("a character device and a FIFO are written into, not replaced by a regular file", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    writeFileSync(join(srv.home, "f.txt"), "to the stream\n");
+    expect(Bun.spawnSync(["mknod", "-m", "666", join(work, "null"), "c", "1", "3"]).exitCode).toBe(0);
+    const toNull = await runFtpkit(["get", srv.url("/f.txt"), "null"], { cwd: work });
+    expect(toNull.code).toBe(0);
+    expect(statSync(join(work, "null")).isCharacterDevice()).toBe(true);
+    expect(Bun.spawnSync(["mkfifo", join(work, "fifo")]).exitCode).toBe(0);
+    const reader = Bun.spawn(["cat", join(work, "fifo")], { stdout: "pipe" });
+    const toFifo = await runFtpkit(["get", srv.url("/f.txt"), "fifo"], { cwd: work });
+    expect(toFifo.code).toBe(0);
+    expect(await new Response(reader.stdout).text()).toBe("to the stream\n");
+    expect(statSync(join(work, "fifo")).isFIFO()).toBe(true);
+    expect(readdirSync(work).filter((n) => n.includes("ftpkit-part"))).toEqual([]);
+  });
+});
+
+describe("the journal", () => {
+  test("a working directory this user cannot write: get and put work, the journal goes to the state directory", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    writeFileSync(join(srv.home, "f.txt"), "data\n");
+    const ro = join(work, "ro");
+    const out = join(work, "out");
+    mkdirSync(ro);
+    mkdirSync(out);
+    chmodSync(work, 0o755);
+    chmodSync(ro, 0o555);
+    chownSync(out, 65534, 65534);
+    writeFileSync(join(out, "up.txt"), "up\n");
+    const asNobody = (args: string[]) =>
+      Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", `HOME=${out}`, `XDG_STATE_HOME=${join(out, "state")}`, "bun", join(import.meta.dir, "../../cli/ftpkit.ts"), ...args], { cwd: ro, stderr: "pipe" });
+    const get = asNobody(["get", srv.url("/f.txt"), join(out, "f.txt")]);
+    expect(get.stderr.toString()).not.toContain("EACCES");
+    expect(get.exitCode).toBe(0);
+    expect(readFileSync(join(out, "f.txt"), "utf8")).toBe("data\n");
+    const put = asNobody(["put", join(out, "up.txt"), srv.url("/up.txt")]);
+    expect(put.exitCode).toBe(0);
+    expect(readFileSync(join(srv.home, "up.txt"), "utf8")).toBe("up\n");
+    expect(existsSync(join(ro, ".ftpkit"))).toBe(false);
+  });
+
+  test("a record ftpkit did not write (no seal) is skipped, and its server is never contacted", async () => {
+    const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("x")]]), feat: ["SIZE"] });
+    cleanups.push(() => fake.stop());
+    const work = workDir();
+    const local = join(work, "secret-home");
+    mkdirSync(local);
+    writeFileSync(join(local, "id_rsa"), "private\n");
+    const journal = join(work, ".ftpkit", "transfers");
+    mkdirSync(journal, { recursive: true });
+    const url = `ftp://anonymous@127.0.0.1:${fake.port}/exfil`;
+    const id = "00000000000000aa";
+    const forged = { id, direction: "put", kind: "tree", url, local, remoteSize: null, remoteMtime: null, hash: "sha256", verify: true, tree: { mode: "copy" }, startedAt: new Date().toISOString() };
+    writeFileSync(join(journal, `${id}.json`), JSON.stringify(forged));
+    const r = await runFtpkit(["resume"], { cwd: work });
+    expect(r.stderr).toContain("not sealed by ftpkit for this user");
+    expect(fake.commands).toEqual([]);
+  });
+
+  test("a saved password is sent only to the user and server it was given for", async () => {
+    const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("x")]]), feat: ["SIZE"] });
+    cleanups.push(() => fake.stop());
+    const work = workDir();
+    const local = join(work, "x.bin");
+    // The password of a transfer to another server, under the id a record for this fake server has.
+    const url = `ftp://u@127.0.0.1:${fake.port}/x.bin`;
+    const id = transferId("get", url, local);
+    savePassword(id, "the-real-secret", parseFtpUrl(`ftp://u@127.0.0.1:${fake.port + 1}/x.bin`));
+    const rec: TransferRecord = { id, direction: "get", kind: "file", url, local, part: `${local}.ftpkit-part`, remoteSize: null, remoteMtime: null, hash: "sha256", verify: true, startedAt: new Date().toISOString() };
+    saveRecord(rec, join(work, ".ftpkit", "transfers"));
+    const r = await runFtpkit(["resume"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no password");
+    expect(fake.commands.some((c) => c.startsWith("PASS"))).toBe(false);
+  });
+});
+
+describe("a tree upload resumed after a local file changed", () => {
+  test("the changed file is sent whole, not appended to what the interrupted run sent", async () => {
+    const srv = await startFtpkitServer({ maxRate: "256K" });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    const src = join(work, "src");
+    mkdirSync(src);
+    const big = Buffer.alloc(1_500_000, 0x41);
+    writeFileSync(join(src, "big.bin"), big);
+    const proc = spawnFtpkit(["put", "-r", "src", srv.url("/up"), "--no-verify"], { cwd: work });
+    try {
+      await waitFor(() => existsSync(join(srv.home, "up")) && readdirSync(join(srv.home, "up")).length > 0 && statSync(join(srv.home, "up", readdirSync(join(srv.home, "up"))[0]!)).size > 200_000, 30_000, "part of the upload");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const changed = Buffer.alloc(1_500_000, 0x42);
+    writeFileSync(join(src, "big.bin"), changed);
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(srv.home, "up/big.bin")))).toBe(digest(changed));
+  });
+});
