@@ -6,7 +6,7 @@ import { accessSync, closeSync, constants, existsSync, fchmodSync, fstatSync, fs
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
-import { download, TokenBucket, TransferInterrupted } from "./transfer.ts";
+import { download, jobLimiter, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { noDigestReason } from "./remote-hash.ts";
 
@@ -272,7 +272,7 @@ export async function retrieve(
   ctx: Pick<FileContext, "opts" | "note" | "progress">,
   atDrop: (offset: number, retrying: boolean) => void = () => {},
 ): Promise<number> {
-  const limiter = ctx.opts.rate > 0 ? new TokenBucket(ctx.opts.rate) : undefined;
+  const limiter = jobLimiter(ctx.opts);
   let attempt = 0;
   for (;;) {
     ctx.progress.start(offset, size);

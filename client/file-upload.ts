@@ -4,7 +4,7 @@ import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type S
 import { ClientError, type FtpClient } from "./client.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Session } from "./session.ts";
-import { TokenBucket, TransferInterrupted, upload } from "./transfer.ts";
+import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import { askDigest, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
@@ -98,7 +98,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       before = now.missing ? null : now;
     }
     ctx.beforeFirstByte(before ?? { size: null, mtime: null, missing: true });
-    const limiter = ctx.opts.rate > 0 ? new TokenBucket(ctx.opts.rate) : undefined;
+    const limiter = jobLimiter(ctx.opts);
     let appendOnly = false;
     let attempt = 0;
     let continuing = job.resuming;

@@ -35,6 +35,10 @@ export interface TransferRecord {
   /** TLS trust as the transfer began: --insecure, or the --ca certificates (PEM). */
   insecure?: boolean;
   ca?: string[];
+  /** How the transfer ran, so `resume` runs it the same way: --limit-rate (bytes/s), --active, --fsync. */
+  rate?: number;
+  active?: true;
+  fsync?: true;
   /** `get --segments N`: how many connections, and how far each byte range got. */
   segmentCount?: number;
   segments?: { start: number; end: number; pos: number }[];
@@ -207,6 +211,8 @@ export function recordProblem(x: unknown, id?: string): string | null {
   if (r.tls !== undefined && r.tls !== "explicit") return "bad tls";
   if (r.insecure !== undefined && typeof r.insecure !== "boolean") return "bad insecure flag";
   if (r.ca !== undefined && (!Array.isArray(r.ca) || !r.ca.every(isStr))) return "bad ca";
+  if (r.rate !== undefined && (!isNum(r.rate) || r.rate < 0)) return "bad rate";
+  if ((r.active !== undefined && r.active !== true) || (r.fsync !== undefined && r.fsync !== true)) return "bad active or fsync flag";
   if (r.segmentCount !== undefined && (!isNum(r.segmentCount) || r.segmentCount < 1)) return "bad segment count";
   if (r.segments !== undefined) {
     const ok = Array.isArray(r.segments) && r.segments.every((x) => {

@@ -59,23 +59,35 @@ export function uploadTarget(url: FtpUrl, local: string): string {
   return url.path === "" || url.path.endsWith("/") ? url.path + basename(local) : url.path;
 }
 
-/** The trust a TLS job began with, kept in its record so `resume` needs no flags again. */
-export function recordTls(url: FtpUrl, opts: SecurityOptions): Pick<TransferRecord, "tls" | "insecure" | "ca"> {
+/**
+ * What a job began with, kept in its record so `resume` needs no flags again: the TLS trust, the
+ * rate limit, active mode and --fsync.
+ */
+export function recordSettings(url: FtpUrl, opts: TransferOptions): Pick<TransferRecord, "tls" | "insecure" | "ca" | "rate" | "active" | "fsync"> {
   const mode = tlsMode(url, opts);
-  if (!mode) return {};
   return {
     ...(mode === "explicit" ? { tls: "explicit" as const } : {}),
-    ...(opts.insecure ? { insecure: true } : {}),
-    ...(opts.ca?.length ? { ca: opts.ca } : {}),
+    ...(mode && opts.insecure ? { insecure: true } : {}),
+    ...(mode && opts.ca?.length ? { ca: opts.ca } : {}),
+    ...(opts.rate > 0 ? { rate: opts.rate } : {}),
+    ...(opts.active ? { active: true as const } : {}),
+    ...(opts.fsync ? { fsync: true as const } : {}),
   };
 }
 
-/** A transfer that began over TLS continues over TLS with the same trust (never silently in clear text). */
-export function withRecordTls(opts: TransferOptions, rec: TransferRecord): TransferOptions {
+/**
+ * The options a resumed job runs with: a transfer that began over TLS continues over TLS with the
+ * same trust (never silently in clear text); its rate limit, active mode and --fsync stay unless
+ * the resuming command gives its own.
+ */
+export function withRecordSettings(opts: TransferOptions, rec: TransferRecord): TransferOptions {
   const out = { ...opts };
   if (rec.tls === "explicit") out.tls = true;
   if (rec.insecure) out.insecure = true;
   if (rec.ca?.length) out.ca = [...(opts.ca ?? []), ...rec.ca.filter((c) => !opts.ca?.includes(c))];
+  if (out.rate === 0 && rec.rate) out.rate = rec.rate;
+  if (rec.active) out.active = true;
+  if (rec.fsync) out.fsync = true;
   return out;
 }
 
@@ -113,7 +125,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
   if (pending) {
-    if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordTls(opts, pending), true);
+    if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordSettings(opts, pending), true);
     rmSync(pending.part ?? besideFile(local, PART_SUFFIX), { force: true });
     forgetJob(id, dir);
   }
@@ -129,7 +141,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     hash: opts.hash,
     verify: opts.verify,
     ...(opts.alwaysDigest ? { alwaysDigest: true } : {}),
-    ...recordTls(url, opts),
+    ...recordSettings(url, opts),
     ...(opts.segments && opts.segments > 1 ? { segmentCount: opts.segments } : {}),
     startedAt: new Date().toISOString(),
   };
@@ -160,6 +172,12 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   const note = new Notifier(opts.quiet);
   const part = rec.part ?? besideFile(rec.local, PART_SUFFIX);
   if (resuming) checkWritableDir(dirname(rec.local));
+  // The partial download is gone but the file is there: finished before the record was removed, or
+  // made anew since. Either way it is not overwritten by a download started from scratch.
+  if (resuming && !existsSync(part) && existsSync(rec.local)) {
+    forgetJob(rec.id, dir);
+    throw new ClientError(`${rec.local} exists and its partial download is gone (finished, or replaced since): nothing to resume, nothing was changed. Run \`ftpkit get --restart ${rec.url} ${rec.local}\` to download it again`);
+  }
   const creds = new Credentials(url, loadPassword(rec.id, url));
   const session = await Session.open(url, opts, creds);
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), null);
@@ -230,7 +248,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
   if (pending) {
-    if (await decideResume(pending, opts, note)) return runUpload(url, pending, withRecordTls(opts, pending), true);
+    if (await decideResume(pending, opts, note)) return runUpload(url, pending, withRecordSettings(opts, pending), true);
     forgetJob(id, dir);
   }
   const rec: TransferRecord = {
@@ -246,7 +264,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
     hash: opts.hash,
     verify: opts.verify,
     ...(opts.alwaysDigest ? { alwaysDigest: true } : {}),
-    ...recordTls(url, opts),
+    ...recordSettings(url, opts),
     startedAt: new Date().toISOString(),
   };
   return runUpload(url, rec, opts, false);
@@ -326,6 +344,8 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
     if (recs.length === 0) throw new ClientError(`no interrupted transfer of ${abs} is recorded in ${dir}`);
   }
   if (recs.length === 0) {
+    // A script reads "nothing to resume" with exit 0 as done: not when the only records were unusable.
+    if (damaged.length > 0) throw new ClientError(`nothing could be resumed: ${damaged.length} journal record(s) are damaged or not this user's (see above)`);
     note.info("nothing to resume");
     return [];
   }
@@ -333,7 +353,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   const failures: string[] = [];
   for (const rec of recs) {
     const url = parseUrlArg(rec.url);
-    const o = { ...withRecordTls(opts, rec), hash: rec.hash };
+    const o = { ...withRecordSettings(opts, rec), hash: rec.hash };
     try {
       if (rec.kind === "tree") {
         const { resumeTree } = await import("./tree-job.ts");

@@ -8,7 +8,7 @@ import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, re
 import { chunkSink } from "./hasher.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Session } from "./session.ts";
-import { downloadRange, TransferInterrupted } from "./transfer.ts";
+import { downloadRange, jobLimiter, TransferInterrupted } from "./transfer.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
 export interface Segment {
@@ -41,6 +41,8 @@ export interface SegmentedJob {
 
 export async function segmentedDownload(first: Session, open: () => Promise<Session>, job: SegmentedJob, ctx: FileContext): Promise<FileOutcome> {
   const { note, algo, progress } = ctx;
+  // One limiter for every segment: --limit-rate is the download's rate, not each connection's.
+  const limiter = jobLimiter(ctx.opts);
   using _lock = acquireLock(`get\n${job.part}`, job.local);
   const st = await remoteState(first.client, job.remote);
   if (st.missing) throw new ClientError(`remote file not found or not a file: ${job.remote}`, { code: 550 });
@@ -73,6 +75,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
           }
           const n = await downloadRange(s.client, job.remote, fd, seg.pos, seg.end, {
             stallMs: ctx.opts.stallMs,
+            limiter,
             onBytes: (b) => {
               seg.pos += b;
               moved += b;

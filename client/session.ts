@@ -6,6 +6,7 @@ import { printableMessage } from "../protocol/printable.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { lookupNetrc } from "./netrc.ts";
 import type { Progress } from "./progress.ts";
+import type { TokenBucket } from "./transfer.ts";
 import { promptHidden } from "./prompt.ts";
 
 export interface TransferOptions {
@@ -13,6 +14,11 @@ export interface TransferOptions {
   hash: DigestAlgorithm;
   /** Bytes per second, 0 = unlimited. */
   rate: number;
+  /**
+   * The job's one rate limiter (see jobLimiter): every file, connection and segment of a tree job or
+   * a segmented download draws from it, so --limit-rate limits the job, not each connection.
+   */
+  limiter?: TokenBucket;
   /** Reconnect attempts after a dropped connection. */
   retries: number;
   quiet: boolean;

@@ -31,6 +31,16 @@ export class TokenBucket {
   }
 }
 
+/** The limiter a transfer draws from: the job's own (TransferOptions.limiter), else one for this transfer. */
+export function jobLimiter(opts: { rate: number; limiter?: TokenBucket }): TokenBucket | undefined {
+  return opts.limiter ?? (opts.rate > 0 ? new TokenBucket(opts.rate) : undefined);
+}
+
+/** The options with one limiter for the whole job, when --limit-rate was given. */
+export function withJobLimiter<T extends { rate: number; limiter?: TokenBucket }>(opts: T): T {
+  return opts.rate > 0 && !opts.limiter ? { ...opts, limiter: new TokenBucket(opts.rate) } : opts;
+}
+
 export interface PumpOptions {
   /** Where the bytes go besides the network: the file (downloads) and the running digest. */
   sink: ChunkSink;
@@ -183,7 +193,17 @@ export async function download(client: FtpClient, path: string, offset: number, 
     throw new TransferInterrupted(e.message, moved, reply.code);
   }
   if (t.conn.error) throw new TransferInterrupted(`data connection failed after ${moved} bytes: ${t.conn.error.message}`, moved);
+  await payDebt(opts.limiter);
   return moved;
+}
+
+/**
+ * Wait out what the last bytes overdrew: pausing a socket stops reading, not the kernel buffers
+ * filling behind it (megabytes on a fast link), so without this a download ended early by that much.
+ */
+async function payDebt(limiter: TokenBucket | undefined): Promise<void> {
+  const wait = limiter?.take(0) ?? 0;
+  if (wait > 0) await Bun.sleep(wait);
 }
 
 const CHUNK = 1024 * 1024;
@@ -323,9 +343,10 @@ export async function downloadRange(
   fd: number,
   start: number,
   end: number,
-  opts: { stallMs?: number; onBytes?: (n: number) => void },
+  opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket },
 ): Promise<number> {
   const t = await client.transfer("RETR", path, { rest: start });
+  let limited = false;
   let pos = start;
   let writeError: Error | null = null;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
@@ -343,13 +364,25 @@ export async function downloadRange(
     }
     pos += take;
     opts.onBytes?.(take);
-    if (pos >= end) t.conn.destroy(); // our range is in: the rest belongs to other segments
+    const wait = opts.limiter?.take(take) ?? 0;
+    if (pos >= end) return void t.conn.destroy(); // our range is in: the rest belongs to other segments
+    if (wait > 0 && !limited) {
+      limited = true;
+      t.conn.pause();
+      setTimeout(() => {
+        limited = false;
+        t.conn.resume();
+      }, wait);
+    }
   });
   await t.conn.closed;
   stall.stop();
   const moved = pos - start;
   if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
-  if (pos >= end) return moved;
+  if (pos >= end) {
+    await payDebt(opts.limiter);
+    return moved;
+  }
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   const reply = await finalReply(t.done, stallMs, moved);
   if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);

@@ -11,9 +11,9 @@ import { ClientError } from "./client.ts";
 import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, type DoneEntry, loadPlanState, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
-import { decideResume, forgetJob, persistJob, recordTls, withRecordTls } from "./operations.ts";
+import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
-import { LocalWriteError, refusesStorage } from "./transfer.ts";
+import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
@@ -99,9 +99,9 @@ async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<Jo
     // The dry run shows what the real run would do: continue the pending job.
     if (req.dryRun) {
       note.info(`an interrupted run of this job is pending: the plan below is what resuming it would do (--restart: start over)`);
-      return runTree(r, pending, withRecordTls(opts, pending), true, req);
+      return runTree(r, pending, withRecordSettings(opts, pending), true, req);
     }
-    if (await decideResume(pending, opts, note)) return runTree(r, pending, withRecordTls(opts, pending), true, req);
+    if (await decideResume(pending, opts, note)) return runTree(r, pending, withRecordSettings(opts, pending), true, req);
   }
   if (pending && !req.dryRun) forgetJob(id, dir);
   const rec: TransferRecord = {
@@ -115,7 +115,7 @@ async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<Jo
     hash: opts.hash,
     verify: opts.verify,
     ...(opts.alwaysDigest ? { alwaysDigest: true } : {}),
-    ...recordTls(r.url, opts),
+    ...recordSettings(r.url, opts),
     tree: spec,
     startedAt: new Date().toISOString(),
   };
@@ -140,7 +140,9 @@ export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Pr
   return runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree! });
 }
 
-async function runTree(r: Roots, rec: TransferRecord, opts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<JobReport> {
+async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<JobReport> {
+  // One limiter for the job: each file (and connection) with its own let small files through at full speed.
+  const opts = withJobLimiter(jobOpts);
   const spec = rec.tree!;
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet || req.json === true);

@@ -274,6 +274,7 @@ export class FtpServer {
     this.ftps?.stop(true);
     await this.ops.close(Math.max(graceMs, 5000));
     ctx.auth.close();
+    ctx.quotas.close();
     await ctx.state.close();
     this.gate.refusals.close();
     ctx.log.flush?.();

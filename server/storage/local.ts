@@ -236,7 +236,12 @@ export class LocalStorage implements Storage {
     // itself), and holds that directory until it ends.
     const parent = sync(() => jail.parent(key));
     try {
-      return releasing(openLocalUpload(parent.path, mode, tempDir, storageError), () => closeQuietly(parent.fd));
+      // The release closure keeps the jail reachable while the upload lives: its temp directory is
+      // a path through the jail's root descriptor, which is closed once the jail is unreachable.
+      return releasing(openLocalUpload(parent.path, mode, tempDir, storageError), () => {
+        closeQuietly(parent.fd);
+        void jail;
+      });
     } catch (err) {
       closeQuietly(parent.fd);
       throw err;
@@ -327,21 +332,28 @@ export class LocalStorage implements Storage {
 
 /**
  * One jail (one root descriptor) per real root directory, shared by every storage on it: a
- * users-file reload builds new mount tables without opening (and leaking) new descriptors. Root
- * descriptors are never closed — closing one that a storage still in use holds would let the number
- * be reused by another file or socket. A root directory replaced under its path gets a new jail.
+ * users-file reload builds new mount tables without opening (and leaking) new descriptors. A root
+ * descriptor is closed only once no storage can reach its jail any more (the garbage collector
+ * says so): closing one still held would let the number be reused by another file or socket, and
+ * never closing them kept one per deleted user's home, or per server a test suite started, forever.
+ * A root directory replaced under its path gets a new jail.
  */
-const jails = new Map<string, Jail>();
+const jails = new Map<string, WeakRef<Jail>>();
+const unreachable = new FinalizationRegistry<{ fd: number; root: string }>(({ fd, root }) => {
+  closeQuietly(fd);
+  if (jails.get(root)?.deref() === undefined) jails.delete(root);
+});
 
 function jailFor(realRoot: string): Jail {
-  const cached = jails.get(realRoot);
+  const cached = jails.get(realRoot)?.deref();
   if (cached) {
     const now = fs.statSync(realRoot);
     const held = fs.fstatSync(cached.rootFd);
     if (now.dev === held.dev && now.ino === held.ino) return cached;
   }
   const jail = new Jail(realRoot);
-  jails.set(realRoot, jail);
+  jails.set(realRoot, new WeakRef(jail));
+  unreachable.register(jail, { fd: jail.rootFd, root: realRoot });
   return jail;
 }
 

@@ -180,6 +180,15 @@ export class QuotaRegistry {
     return entry.ledger;
   }
 
+  /** The server closed: drop every lingering ledger now (its timer held the storage, and so its descriptors, for 30 s). */
+  close(): void {
+    for (const [key, entry] of this.ledgers) {
+      if (entry.timer) clearTimeout(entry.timer);
+      this.ledgers.delete(key);
+      entry.ledger.dispose?.();
+    }
+  }
+
   release(key: string): void {
     const entry = this.ledgers.get(key);
     if (!entry || --entry.refs > 0) return;

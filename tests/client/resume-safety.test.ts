@@ -3,7 +3,7 @@
 // directory, a record ftpkit did not seal is never acted on, a saved password goes only to the server
 // it was given for, and a tree upload resumed after a local file changed sends that file whole.
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
 import { savePassword } from "../../client/state.ts";
@@ -70,7 +70,7 @@ describe("the journal", () => {
     expect(existsSync(join(ro, ".ftpkit"))).toBe(false);
   });
 
-  test("a record ftpkit did not write (no seal) is skipped, and its server is never contacted", async () => {
+  test("a record ftpkit did not write (no seal) is skipped, its server never contacted, and resume exits 1", async () => {
     const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("x")]]), feat: ["SIZE"] });
     cleanups.push(() => fake.stop());
     const work = workDir();
@@ -86,6 +86,9 @@ describe("the journal", () => {
     const r = await runFtpkit(["resume"], { cwd: work });
     expect(r.stderr).toContain("not sealed by ftpkit for this user");
     expect(fake.commands).toEqual([]);
+    // Not "nothing to resume" with exit 0: a script must not take an unusable journal for done.
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("nothing could be resumed");
   });
 
   test("a saved password is sent only to the user and server it was given for", async () => {
@@ -103,6 +106,30 @@ describe("the journal", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no password");
     expect(fake.commands.some((c) => c.startsWith("PASS"))).toBe(false);
+  });
+});
+
+describe("a pending download whose part file is gone", () => {
+  test("the local file that stands there now is kept, not replaced by a download from scratch", async () => {
+    const srv = await startFtpkitServer({ maxRate: "256K" });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    writeFileSync(join(srv.home, "r.bin"), Buffer.alloc(2_000_000, 0x61));
+    const proc = spawnFtpkit(["get", srv.url("/r.bin")], { cwd: work });
+    const part = join(work, "r.bin.ftpkit-part");
+    try {
+      await waitFor(() => existsSync(part) && statSync(part).size > 0, 20_000, "part of the download");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    rmSync(part);
+    writeFileSync(join(work, "r.bin"), "my newer file\n");
+    const r = await runFtpkit(["resume"], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("exists and its partial download is gone");
+    expect(readFileSync(join(work, "r.bin"), "utf8")).toBe("my newer file\n");
+    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toBe("nothing to resume\n");
   });
 });
 

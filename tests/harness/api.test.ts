@@ -1,6 +1,6 @@
 // The package's programmatic API (cli/api.ts): startServer for other projects' tests, and the client.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError, connect, get, list, put, startServer, type RunningServer } from "../../cli/api.ts";
@@ -46,6 +46,28 @@ describe("startServer", () => {
     }
     expect(existsSync(root)).toBe(false);
   }, 30_000);
+
+  test("servers started and closed one after another release their root directories' descriptors", async () => {
+    const heldRoots = () => readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return /ftpkit-root-.*\(deleted\)$/.test(readlinkSync(`/proc/self/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    }).length;
+    const local = join(work(), "a.txt");
+    writeFileSync(local, "x\n");
+    for (let i = 0; i < 12; i++) {
+      await using server = await startServer({ users: [{ name: "me", password: "pw" }], write: true });
+      await put(local, server.urlFor("me", "/a.txt"));
+    }
+    // The descriptors go with their jails, once nothing can reach those (the collector decides when).
+    for (let i = 0; i < 50 && heldRoots() > 2; i++) {
+      Bun.gc(true);
+      await Bun.sleep(20);
+    }
+    expect(heldRoots()).toBeLessThanOrEqual(2);
+  }, 60_000);
 
   test("put, list and get round-trip through the client API, leaving nothing in the cwd", async () => {
     const root = work();

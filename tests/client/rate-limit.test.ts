@@ -1,0 +1,62 @@
+// --limit-rate limits the whole job: a tree job's files and connections, and a segmented download's
+// segments, draw from one limiter. (A lower bound on the time taken: a slower machine only adds to it.)
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe("--limit-rate", () => {
+  test("a tree job over 4 connections, and a download in 4 segments, each take at least bytes / rate", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    mkdirSync(join(srv.home, "t"));
+    for (let i = 0; i < 8; i++) randomFile(join(srv.home, "t", `f${i}.bin`), 64 * 1024);
+    let t = performance.now();
+    const tree = await runFtpkit(["get", "-r", srv.url("/t"), "t", "--parallel", "4", "--limit-rate", "256K"], { cwd: work });
+    const treeSeconds = (performance.now() - t) / 1000;
+    expect(tree.code).toBe(0);
+    // 512 KiB at 256 KiB/s: 2 s, less the limiter's first burst (1/8 s of the rate).
+    expect(treeSeconds).toBeGreaterThan(1.6);
+    const big = randomFile(join(srv.home, "big.bin"), 2 * 1024 * 1024);
+    t = performance.now();
+    const seg = await runFtpkit(["get", srv.url("/big.bin"), "--segments", "4", "--limit-rate", "1M"], { cwd: work });
+    const segSeconds = (performance.now() - t) / 1000;
+    expect(seg.code).toBe(0);
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
+    expect(segSeconds).toBeGreaterThan(1.6);
+  });
+
+  test("an interrupted download limited to 500K/s resumes at that rate, without the flag again", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const data = randomFile(join(srv.home, "r.bin"), 1_500_000);
+    const proc = spawnFtpkit(["get", srv.url("/r.bin"), "--limit-rate", "500K"], { cwd: work });
+    const part = join(work, "r.bin.ftpkit-part");
+    try {
+      await waitFor(() => existsSync(part) && statSync(part).size >= 200_000, 20_000, "part of the download");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const kept = statSync(part).size;
+    const t = performance.now();
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 30_000 });
+    const seconds = (performance.now() - t) / 1000;
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "r.bin")))).toBe(digest(data));
+    // What was left, at 500 KiB/s, less the limiter's first burst.
+    expect(seconds).toBeGreaterThan(((data.length - kept) / (500 * 1024)) * 0.85);
+  });
+});
