@@ -3,7 +3,7 @@
 // outlives the process); with --fsync it is also flushed, like the data, to survive a power loss. Records are
 // validated when read: a damaged one is reported and skipped, never fatal to the others.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { stateDir } from "./state.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
@@ -142,10 +142,16 @@ export function transferId(direction: string, url: string, local: string): strin
  * its directory (two flushes cost ~14 ms here, on every command).
  */
 export function writeAtomic(dir: string, name: string, text: string, durable = false): void {
-  mkdirSync(dir, { recursive: true });
   const final = join(dir, name);
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w", 0o600);
+  let fd: number;
+  try {
+    fd = openSync(tmp, "w", 0o600);
+  } catch {
+    // First write here, or another job just removed the empty journal directory (removeRecord).
+    mkdirSync(dir, { recursive: true });
+    fd = openSync(tmp, "w", 0o600);
+  }
   try {
     const data = Buffer.from(text);
     let off = 0;
@@ -178,6 +184,16 @@ export function saveRecord(rec: TransferRecord, dir: string = journalDir(), dura
 export function removeRecord(id: string, dir: string = journalDir()): void {
   for (const suffix of [".json", ".done", ".plan.json"]) rmSync(join(dir, `${id}${suffix}`), { force: true });
   pendingHere.delete(join(dir, id));
+  // No empty .ftpkit/transfers left behind in every directory a transfer ran in (a journal
+  // directory given by the caller is theirs, and stays).
+  if (!dir.endsWith("/.ftpkit/transfers")) return;
+  for (const d of [dir, dirname(dir)]) {
+    try {
+      rmdirSync(d);
+    } catch {
+      break; // not empty (another job's records, or the user's own files): kept
+    }
+  }
 }
 
 /** Records this process wrote and has not removed: what an interrupted run leaves to `ftpkit resume`. */

@@ -146,10 +146,23 @@ export class Credentials {
   }
 
   private resolved: string | undefined;
+  /** The saved password was refused (changed since the transfer began): the other sources are asked. */
+  private savedRefused = false;
 
   password(): Promise<string> {
     this.value ??= this.find().then((pw) => (this.resolved = pw));
     return this.value;
+  }
+
+  /**
+   * The server refused the password: true (ask again) if it was the one kept for `resume`, which
+   * the URL, $FTPKIT_PASSWORD, ~/.netrc or the prompt may now replace (it is saved again on success).
+   */
+  refusedSaved(): boolean {
+    if (this.saved === undefined || this.savedRefused || this.url.password !== undefined || this.resolved !== this.saved) return false;
+    this.savedRefused = true;
+    this.value = null;
+    return true;
   }
 
   /** The password a login used (to keep for `ftpkit resume`); undefined for anonymous or none asked yet. */
@@ -160,7 +173,7 @@ export class Credentials {
   private async find(): Promise<string> {
     const { url, netrc, user } = this;
     if (url.password !== undefined) return url.password;
-    if (this.saved !== undefined) return this.saved;
+    if (this.saved !== undefined && !this.savedRefused) return this.saved;
     if (process.env.FTPKIT_PASSWORD !== undefined) return process.env.FTPKIT_PASSWORD;
     if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) return netrc.password;
     if (this.anonymous) return "anonymous@";
@@ -178,7 +191,12 @@ export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Cred
   const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
   const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls });
   try {
-    await client.login(creds.user, () => creds.password());
+    try {
+      await client.login(creds.user, () => creds.password());
+    } catch (err) {
+      if (!(err instanceof ClientError && err.code === 530 && creds.refusedSaved())) throw err;
+      await client.login(creds.user, () => creds.password());
+    }
     // URL paths are relative to where the login put us (RFC 1738 §3.2.2): remember it once. The
     // three go out in one packet (replies come in command order): two round trips fewer per
     // connection, which a tree job opens up to --parallel times.

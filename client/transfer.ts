@@ -118,6 +118,21 @@ export function refusesStorage(code: number | undefined): boolean {
   return code === 452 || code === 552;
 }
 
+/** Pause `conn` for as long as `limiter` asks after each `n` bytes received (one pause at a time). */
+function throttler(limiter: TokenBucket | undefined, conn: { pause(): void; resume(): void }): (n: number) => void {
+  let paused = false;
+  return (n) => {
+    const wait = limiter?.take(n) ?? 0;
+    if (wait <= 0 || paused) return;
+    paused = true;
+    conn.pause();
+    setTimeout(() => {
+      paused = false;
+      conn.resume();
+    }, wait);
+  };
+}
+
 /** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
 export class TransferInterrupted extends ClientError {
   constructor(
@@ -140,7 +155,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
   let pos = offset;
   let moved = 0;
   let writeError: Error | null = null;
-  let limited = false;
+  const throttle = throttler(opts.limiter, t.conn);
   let overrun = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
   /** When the sink last finished a write: one to a pipe can block for as long as its reader waits. */
@@ -165,15 +180,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
     pos += n;
     moved += n;
     opts.onProgress?.(moved);
-    const wait = opts.limiter?.take(n) ?? 0;
-    if (wait > 0 && !limited) {
-      limited = true;
-      t.conn.pause();
-      setTimeout(() => {
-        limited = false;
-        t.conn.resume();
-      }, wait);
-    }
+    throttle(n);
   });
   await t.conn.closed;
   stall.stop();
@@ -346,7 +353,7 @@ export async function downloadRange(
   opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket },
 ): Promise<number> {
   const t = await client.transfer("RETR", path, { rest: start });
-  let limited = false;
+  const throttle = throttler(opts.limiter, t.conn);
   let pos = start;
   let writeError: Error | null = null;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
@@ -364,16 +371,11 @@ export async function downloadRange(
     }
     pos += take;
     opts.onBytes?.(take);
-    const wait = opts.limiter?.take(take) ?? 0;
-    if (pos >= end) return void t.conn.destroy(); // our range is in: the rest belongs to other segments
-    if (wait > 0 && !limited) {
-      limited = true;
-      t.conn.pause();
-      setTimeout(() => {
-        limited = false;
-        t.conn.resume();
-      }, wait);
+    if (pos >= end) {
+      opts.limiter?.take(take); // counted: the debt is waited out before returning
+      return void t.conn.destroy(); // our range is in: the rest belongs to other segments
     }
+    throttle(take);
   });
   await t.conn.closed;
   stall.stop();

@@ -33,13 +33,20 @@ export function withoutPassword(text: string): string {
 
 /** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */
 export function parseFtpUrl(text: string): FtpUrl {
-  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/.exec(text);
+  // The scheme is case-insensitive (RFC 3986 §3.1): FTP://host works as ftp://host does in curl.
+  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/i.exec(text);
   if (!m) {
     const authority = text.replace(/^[^:]*:\/\//, "").split("/")[0]!;
     const hint = (authority.split("@").length > 2 ? '; write an "@" in a user or password as %40' : "") + (text.includes("#") ? '; write a "#" in a name as %23' : "");
     throw new ParseError(`invalid FTP URL "${withoutPassword(text)}" (expected ftp://[user[:password]@]host[:port]/path${hint})`);
   }
-  const [, scheme, userinfo, rawHost, rawPort, rawPath] = m;
+  const [, rawScheme, userinfo, rawHost, rawPort, rawPath0] = m;
+  const scheme = rawScheme!.toLowerCase();
+  // RFC 1738 §3.2.2 ";type=i" (binary, what ftpkit always moves) is dropped; ";type=a" or "d" asks
+  // for what ftpkit does not do, and is refused rather than sent as part of the name.
+  const typecode = /;type=([aid])$/i.exec(rawPath0 ?? "");
+  if (typecode && typecode[1]!.toLowerCase() !== "i") throw new ParseError(`";type=${typecode[1]}" in the URL: ftpkit moves files in binary (;type=i) only`);
+  const rawPath = typecode ? rawPath0!.slice(0, typecode.index) : rawPath0;
   const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
   const port = rawPort ? Number(rawPort) : scheme === "ftps" ? 990 : 21;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port in URL "${withoutPassword(text)}"`);

@@ -9,9 +9,12 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 /** One `ls -l`-like line: type and permissions (the file's own mode when the listing shows it, else what the perm fact allows us), size, date (UTC), name. */
 export function formatEntry(e: FileInfo, now: Date = new Date()): string {
-  const mode = `${e.type === "dir" ? "d" : "-"}${e.mode !== undefined ? modeColumns(e.mode) : permColumn(e)}`;
+  // A link's own columns say nothing of its target: shown as ls shows links, never as a short column.
+  const mode = e.link ? "lrwxrwxrwx" : `${e.type === "dir" ? "d" : "-"}${e.mode !== undefined ? modeColumns(e.mode) : permColumn(e)}`;
   const t = e.mtime;
-  const recent = Math.abs(now.getTime() - t.getTime()) < 182 * 24 * 3600 * 1000;
+  // As GNU ls: the time of day for the last six months; the year for older dates and future ones.
+  const age = now.getTime() - t.getTime();
+  const recent = age >= -3600 * 1000 && age < 182 * 24 * 3600 * 1000;
   const p2 = (n: number) => String(n).padStart(2, "0");
   const when = recent ? `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
   const date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2)} ${when}`;

@@ -14,6 +14,18 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   const started = performance.now();
   const p = new Probe(opts);
   const scratch: ProbeReport["scratch"] = { path: null, removed: false };
+  // Ctrl-C or SIGTERM: the scratch directory still goes (or its path is said), then exit as the signal would.
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+    const code = signal === "SIGINT" ? 130 : 143;
+    if (!p.scratch) process.exit(code);
+    const left = p.scratch;
+    void Promise.race([removeScratch(p), Bun.sleep(5000).then(() => ({ removed: false }))]).then(({ removed }) => {
+      process.stderr.write(removed ? `interrupted: removed the scratch directory ${left}\n` : `interrupted: the scratch directory ${left} is left on the server; remove it by hand\n`);
+      process.exit(code);
+    });
+  };
+  const signals = (["SIGINT", "SIGTERM"] as const).map((s) => [s, () => onSignal(s)] as const);
+  for (const [s, handler] of signals) process.once(s, handler);
   try {
     const c = await connectAndLogin(p);
     if (c) {
@@ -46,6 +58,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   } finally {
     if (p.scratch) Object.assign(scratch, await removeScratch(p));
     p.closeAll();
+    for (const [s, handler] of signals) process.off(s, handler);
   }
   const items = CATALOGUE.map((c) => p.items.find((i) => i.id === c.id)!).filter(Boolean);
   return {

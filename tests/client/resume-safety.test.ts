@@ -109,6 +109,24 @@ describe("the journal", () => {
   });
 });
 
+describe("a password changed since the transfer began", () => {
+  test("resume tries the kept password, then the one given in $FTPKIT_PASSWORD", async () => {
+    const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("payload\n")]]), feat: ["SIZE"], password: "new-pw" });
+    cleanups.push(() => fake.stop());
+    const work = workDir();
+    const local = join(work, "x.bin");
+    const url = `ftp://u@127.0.0.1:${fake.port}/x.bin`;
+    const id = transferId("get", url, local);
+    savePassword(id, "old-pw", parseFtpUrl(url));
+    const rec: TransferRecord = { id, direction: "get", kind: "file", url, local, part: `${local}.ftpkit-part`, remoteSize: null, remoteMtime: null, hash: "sha256", verify: false, startedAt: new Date().toISOString() };
+    saveRecord(rec, join(work, ".ftpkit", "transfers"));
+    const r = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "new-pw" } });
+    expect(r.code).toBe(0);
+    expect(readFileSync(local, "utf8")).toBe("payload\n");
+    expect(fake.commands.filter((c) => c.startsWith("PASS"))).toHaveLength(2);
+  });
+});
+
 describe("a pending download whose part file is gone", () => {
   test("the local file that stands there now is kept, not replaced by a download from scratch", async () => {
     const srv = await startFtpkitServer({ maxRate: "256K" });

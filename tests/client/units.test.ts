@@ -8,6 +8,7 @@ import { listRecords, loadRecord, removeRecord, saveRecord, transferId, type Tra
 import { downloadTarget, uploadTarget } from "../../client/operations.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
 import { remotePath } from "../../protocol/path.ts";
+import { formatEntry } from "../../cli/commands/ls.ts";
 import { removeDir, tempDir } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -118,5 +119,19 @@ describe("targets", () => {
     expect(at("ftp://h/a.bin", "/")).toBe("/a.bin");
     // No PWD answer: the relative path goes as it is (servers resolve it from the login directory).
     expect(at("ftp://h/d/a.bin", null)).toBe("d/a.bin");
+  });
+});
+
+describe("ftpkit ls lines", () => {
+  const now = new Date(Date.UTC(2026, 11, 3, 12, 0));
+  test("a link is shown as ls shows one (lrwxrwxrwx), whatever columns its listing had", () => {
+    const line = formatEntry({ name: "link.txt", type: "file", size: 9, mtime: new Date(Date.UTC(2026, 11, 3, 9, 53)), link: true }, now);
+    expect(line).toStartWith("lrwxrwxrwx ");
+    expect(line).toEndWith("Dec  3 09:53 link.txt");
+  });
+
+  test("a date in the future shows its year, as GNU ls does; one of the last six months its time", () => {
+    expect(formatEntry({ name: "f", type: "file", size: 1, mtime: new Date(Date.UTC(2027, 1, 3)) }, now)).toContain("Feb  3  2027 f");
+    expect(formatEntry({ name: "f", type: "file", size: 1, mtime: new Date(Date.UTC(2026, 9, 1, 8, 5)) }, now)).toContain("Oct  1 08:05 f");
   });
 });

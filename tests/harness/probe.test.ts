@@ -4,7 +4,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startServer, type ProbeReport, type RunningServer } from "../../cli/api.ts";
-import { removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+import { removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, waitFor, type Peer } from "../helpers/peers.ts";
 import { PROBE_PASS, PROBE_USER, vsftpdTarget, type PeerTarget } from "../../bench/probe-peers.ts";
 
 const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
@@ -72,6 +72,22 @@ describe("ftpkit test against ftpkit", () => {
     expect(s.tls).toBe("n/a"); // no certificate configured
     expect(report.scratch.removed).toBe(true);
     expect(report.scratch.path).toMatch(/^\/ftpkit-probe-[0-9a-f]{8}$/);
+    expect(readdirSync(root)).toEqual([]);
+  }, 60_000);
+
+  test("Ctrl-C in the middle still removes the scratch directory, and exits 130", async () => {
+    const root = work();
+    const server = await ftpkit({ root, users: [{ name: "me", password: "pw" }], write: true });
+    const proc = spawnFtpkit(["test", `127.0.0.1:${server.port}`, "--user", "me", "--password", "pw"], { cwd: work("ftpkit-probe-cwd-") });
+    const stderr = new Response(proc.stderr).text();
+    try {
+      await waitFor(() => readdirSync(root).some((n) => n.startsWith("ftpkit-probe-")), 30_000, "the scratch directory");
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(130);
+    } finally {
+      proc.kill(9);
+    }
+    expect(await stderr).toContain("interrupted: removed the scratch directory");
     expect(readdirSync(root)).toEqual([]);
   }, 60_000);
 

@@ -19,7 +19,7 @@ describe("sizes", () => {
     test(`parses ${JSON.stringify(text)} as ${n}`, () => expect(parseSize(text)).toBe(n));
   }
 
-  const bad = ["12XB", "-1", "", " ", "1..5M", "M", "1e3", "NaN", "0x10", "99999999999999999999TB"];
+  const bad = ["12XB", "-1", "", " ", "1..5M", "M", "1e3", "NaN", "0x10", "99999999999999999999TB", "0.5", "0.3B"];
   for (const text of bad) {
     test(`rejects size ${JSON.stringify(text)}`, () => {
       expect(() => parseSize(text)).toThrow(ParseError);
@@ -66,6 +66,9 @@ describe("URLs", () => {
     ["ftp://[::1]:2121/x", { secure: "none", host: "::1", port: 2121, path: "x" }],
     ["ftps://[2001:db8::1]/", { secure: "implicit", host: "2001:db8::1", port: 990, path: "" }],
     ["ftp://h/caf%C3%A9", { secure: "none", host: "h", port: 21, path: "café" }],
+    ["FTP://h/x", { secure: "none", host: "h", port: 21, path: "x" }],
+    ["Ftps://h/x", { secure: "implicit", host: "h", port: 990, path: "x" }],
+    ["ftp://h/x.bin;type=i", { secure: "none", host: "h", port: 21, path: "x.bin" }],
   ];
   for (const [text, url] of good) {
     test(`parses ${text}`, () => expect(parseFtpUrl(text)).toEqual(url));
@@ -95,6 +98,8 @@ describe("URLs", () => {
     "ftp://h/a%0d%0aDELE%20x",
     "ftp://h/%E0%A4%A",
     "ftp://h?x",
+    "ftp://h/x.txt;type=a",
+    "ftp://h/dir;type=d",
   ];
   for (const text of bad) {
     test(`rejects URL ${JSON.stringify(text)}`, () => {
