@@ -68,28 +68,49 @@ function basename(path: string): string {
 }
 
 function parseMlsd(text: string): FileInfo[] {
-  return parseMlsdListing(text).entries;
+  return strict(parseMlsdListing(text));
+}
+
+/**
+ * The lines of a listing parsed by `parse`; lines it cannot read are counted (a name with a line
+ * break splits its line in two: one such file made a whole tree job fail). A listing of which no
+ * line could be read is a format not understood, and an error.
+ */
+function parseLines<T>(text: string, parse: (line: string) => T): { parsed: T[]; unreadable: number } {
+  const parsed: T[] = [];
+  let unreadable = 0;
+  let first: unknown = null;
+  for (const line of text.split(/\r?\n/)) {
+    if (!line.trim()) continue;
+    try {
+      parsed.push(parse(line));
+    } catch (err) {
+      unreadable++;
+      first ??= err;
+    }
+  }
+  if (unreadable > 0 && parsed.length === 0) throw first;
+  return { parsed, unreadable };
+}
+
+/** Where a caller cannot use a partial listing: any unreadable line is an error. */
+function strict(listing: { entries: FileInfo[]; unreadable: number }): FileInfo[] {
+  if (listing.unreadable > 0) throw new ClientError(`the listing has ${listing.unreadable} line(s) ftpkit cannot read (a name with a line break?)`);
+  return listing.entries;
 }
 
 /** MLSD's files and directories, and the listed directory's own `unique` fact (its cdir line) when sent. */
-function parseMlsdListing(text: string): { entries: FileInfo[]; unique?: string } {
-  const lines = text
-    .split(/\r?\n/)
-    .filter((l) => l.trim() !== "")
-    .map(parseMlsxLine);
+function parseMlsdListing(text: string): { entries: FileInfo[]; unreadable: number; unique?: string } {
+  const { parsed: lines, unreadable } = parseLines(text, parseMlsxLine);
   const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
   const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link).map(stripTypeFact);
-  return unique ? { entries, unique } : { entries };
+  return unique ? { entries, unreadable, unique } : { entries, unreadable };
 }
 
-function parseList(text: string): FileInfo[] {
-  const out: FileInfo[] = [];
-  for (const line of text.split(/\r?\n/)) {
-    if (!line.trim()) continue;
-    const info = parseListLine(line);
-    if (info && info.name !== "." && info.name !== "..") out.push(info);
-  }
-  return out;
+function parseList(text: string): { entries: FileInfo[]; unreadable: number } {
+  const { parsed, unreadable } = parseLines(text, (line) => parseListLine(line));
+  const entries = parsed.filter((i): i is FileInfo => i !== null && i.name !== "." && i.name !== "..");
+  return { entries, unreadable };
 }
 
 /**
@@ -105,7 +126,7 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
     return parseMlsd(await readAll(client, await client.transfer("MLSD", path), path));
   }
-  const entries = parseList(await readAll(client, await client.transfer("LIST", path), path));
+  const entries = strict(parseList(await readAll(client, await client.transfer("LIST", path), path)));
   // vsftpd lists a missing path as nothing (226): an empty listing is a directory only if CWD enters it.
   if (entries.length === 0 && client.home !== null && (await client.command("CWD", path)).code >= 400) {
     throw new ClientError(`${path}: no such file or directory`, { code: 550 });
@@ -117,9 +138,9 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
  * The entries of a directory (MLSD when offered, else LIST), which verb listed them, and the
  * directory's `unique` fact when the server sends one.
  */
-export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unique?: string }> {
+export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; unique?: string }> {
   if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(client, await client.transfer("MLSD", path), path)), via: "MLSD" };
-  return { entries: await listDirByList(client, path), via: "LIST" };
+  return { ...(await listDirByList(client, path)), via: "LIST" };
 }
 
 /**
@@ -132,7 +153,7 @@ export async function listDir(client: FtpClient, path: string): Promise<{ entrie
  * (a server that takes it for a name lists nothing, or refuses): `-a` must show everything plain
  * LIST does, and more than nothing, before it is trusted.
  */
-async function listDirByList(client: FtpClient, path: string): Promise<FileInfo[]> {
+async function listDirByList(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; unreadable: number }> {
   const cwd = client.home !== null;
   if (cwd) await client.expect("CWD", path, [250, 200], `cannot enter ${path}`);
   const list = async (all: boolean) => {
@@ -140,7 +161,7 @@ async function listDirByList(client: FtpClient, path: string): Promise<FileInfo[
     return parseList(await readAll(client, await client.transfer("LIST", arg || undefined), path));
   };
   if (client.listsHidden === false) return list(false);
-  let all: FileInfo[];
+  let all: { entries: FileInfo[]; unreadable: number };
   try {
     all = await list(true);
   } catch (err) {
@@ -150,8 +171,8 @@ async function listDirByList(client: FtpClient, path: string): Promise<FileInfo[
   }
   if (client.listsHidden) return all;
   const plain = await list(false);
-  const names = new Set(all.map((e) => e.name));
-  if (all.length > 0 && plain.every((e) => names.has(e.name))) client.listsHidden = true;
-  else if (plain.length > 0) client.listsHidden = false;
+  const names = new Set(all.entries.map((e) => e.name));
+  if (all.entries.length > 0 && plain.entries.every((e) => names.has(e.name))) client.listsHidden = true;
+  else if (plain.entries.length > 0) client.listsHidden = false;
   return client.listsHidden ? all : plain;
 }

@@ -165,8 +165,10 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       // directory) are never written into.
       const keep = new Set<string>();
       const odd = new Map<string, string>();
-      const sourceWalk: WalkOptions = { recursive, excluded, match, onSkip: (rel, why) => (keep.add(rel), note.warn(`${shown(rel)}: skipped (${why})`)) };
-      const destWalk: WalkOptions = { recursive, excluded, match, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel) };
+      // A directory whose listing was partly unreadable: nothing in or under it is deleted.
+      const onPartial = (rel: string, why: string) => (keep.add(rel), note.warn(`${shown(rel || ".")}: ${why}; nothing in it is deleted`));
+      const sourceWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => (keep.add(rel), note.warn(`${shown(rel)}: skipped (${why})`)) };
+      const destWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel) };
       const [remoteWalk, localWalk] = rec.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
       const listed = await walkRemote(conns, remoteRoot, remoteWalk).catch((err: unknown) => {
         // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it

@@ -126,6 +126,8 @@ export interface WalkOptions {
   onSkip?: (rel: string, why: string) => void;
   /** An entry left out by --exclude. */
   onExcluded?: (rel: string) => void;
+  /** A remote directory some lines of whose listing could not be read: what it holds is not all known. */
+  onPartial?: (rel: string, why: string) => void;
 }
 
 export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
@@ -137,7 +139,8 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
     if (listings === null) return null;
     const next: Pending[] = [];
     level.forEach(({ rel, line: above }, i) => {
-      const { entries, via, self } = listings[i]!;
+      const { entries, via, self, unreadable } = listings[i]!;
+      if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (a name with a line break?)`);
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);
       for (const e of entries) {
@@ -450,6 +453,7 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
  * excluded file failed on it, after deleting the rest.)
  */
 function keeper(keep: ReadonlySet<string>): (rel: string) => boolean {
+  if (keep.has("")) return () => true; // the root itself: nothing is known to be gone
   const holders = new Set<string>();
   for (const k of keep) for (let at = k.indexOf("/"); at >= 0; at = k.indexOf("/", at + 1)) holders.add(k.slice(0, at));
   return (rel) => {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { snapshot } from "../helpers/trees.ts";
+import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -191,6 +192,20 @@ describe("--json and --dry-run reports", () => {
     const intoFile = await runFtpkit(["sync", "local-src", srv.url("/d/a.txt"), "--dry-run"], { cwd: work });
     expect(intoFile.code).toBe(1);
     expect(intoFile.stderr).toContain("is a file, not a directory");
+  });
+});
+
+describe("a listing with a line ftpkit cannot read (a name with a line break)", () => {
+  test("the rest is copied, the job says so, and sync --delete deletes nothing in that directory", async () => {
+    const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")]]), feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 car\rret.txt"] });
+    cleanups.push(() => fake.stop());
+    const work = workDir();
+    files(join(work, "dest"), { "old.txt": "mine\n" });
+    const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${fake.port}/t`, "dest", "--delete", "--no-verify"], { cwd: work });
+    expect(r.stderr).toContain("1 line(s) of its listing could not be read");
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(work, "dest/a.txt"), "utf8")).toBe("a\n");
+    expect(readFileSync(join(work, "dest/old.txt"), "utf8")).toBe("mine\n");
   });
 });
 
