@@ -186,10 +186,14 @@ export class Credentials {
 export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
 
 /** Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary. */
-export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url)): Promise<FtpClient> {
+export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url), signal?: AbortSignal): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
   const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
   const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls });
+  // A job that no longer needs this connection drops it at once, not after the server's answers.
+  const drop = () => client.destroy();
+  if (signal?.aborted) drop();
+  signal?.addEventListener("abort", drop, { once: true });
   try {
     try {
       await client.login(creds.user, () => creds.password());
@@ -203,10 +207,13 @@ export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Cred
     const [home] = await Promise.all([client.pwd(), client.feat(), client.binary()]);
     client.home = home;
     if (opts.verify && opts.hash) await client.announceHash(opts.hash);
+    if (signal?.aborted) throw new ClientError("no longer needed");
     return client;
   } catch (err) {
     client.destroy();
     throw err;
+  } finally {
+    signal?.removeEventListener("abort", drop);
   }
 }
 
@@ -243,8 +250,8 @@ export class Session {
     readonly creds: Credentials,
   ) {}
 
-  static async open(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials): Promise<Session> {
-    return new Session(await openSession(url, opts, creds), url, opts, creds);
+  static async open(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, signal?: AbortSignal): Promise<Session> {
+    return new Session(await openSession(url, opts, creds, signal), url, opts, creds);
   }
 
   /**

@@ -31,10 +31,13 @@ export class Connections implements Listers {
   private readonly idle: Session[];
   private readonly waiting: ((s: Session) => void)[] = [];
 
+  /** Aborts the connections still being opened once the job no longer needs them. */
+  private readonly unneeded = new AbortController();
+
   constructor(
     readonly first: Session,
     private readonly want: number,
-    private readonly openOne: () => Promise<Session>,
+    private readonly openOne: (signal: AbortSignal) => Promise<Session>,
   ) {
     this.sessions = [first];
     this.idle = [first];
@@ -44,7 +47,7 @@ export class Connections implements Listers {
     if (this.widened || this.ended) return;
     this.widened = true;
     for (let i = 1; i < this.want; i++) {
-      const opened = this.adopt(this.openOne());
+      const opened = this.adopt(this.openOne(this.unneeded.signal));
       opened.then((s) => this.giveBackSession(s), () => {}); // a refusal is reported by next(), if the transfers need that one
       this.opening.push(opened);
     }
@@ -68,7 +71,7 @@ export class Connections implements Listers {
 
   /** For the transfers: the next connection besides the first, opened in the background or now. */
   next(): Promise<Session> {
-    const opened = this.opening[this.handedOut] ?? this.adopt(this.openOne());
+    const opened = this.opening[this.handedOut] ?? this.adopt(this.openOne(this.unneeded.signal));
     this.handedOut++;
     return opened;
   }
@@ -85,16 +88,21 @@ export class Connections implements Listers {
     });
   }
 
-  /** Log out of every connection (waiting for those still opening). */
+  /**
+   * Log out of every open connection; those still opening are dropped (a server that never answered
+   * a spare connection's USER held the finished job for its 60 s timeout).
+   */
   async close(): Promise<void> {
-    await Promise.allSettled(this.opening);
     this.ended = true;
+    this.unneeded.abort();
+    await Promise.allSettled(this.opening);
     await Promise.all(this.sessions.map((s) => s.close()));
   }
 
-  /** Drop every connection at once (a failed job); one still opening is dropped when it opens. */
+  /** Drop every connection at once (a failed job), those still opening too. */
   destroy(): void {
     this.ended = true;
+    this.unneeded.abort();
     for (const s of this.sessions) s.destroy();
   }
 }
@@ -117,11 +125,16 @@ export async function runPool(
   let alive = 0;
   let refused = 0;
   const take = () => (halt.reason === null && next < items.length ? items[next++]! : null);
+  // Resolved once the connected workers have ended with nothing left to take: a worker still
+  // waiting for its connection then gives up on it instead of holding the job until it opens.
+  let noneLeft!: () => void;
+  const finished = new Promise<null>((resolve) => (noneLeft = () => resolve(null)));
   const worker = async (s: Session | null): Promise<void> => {
     if (!s) {
       if (next >= items.length) return;
       try {
-        s = await conns.next();
+        s = await Promise.race([conns.next(), finished]);
+        if (s === null) return;
       } catch (err) {
         if (next >= items.length) return;
         if (alive === 0 && !is421(err)) throw err;
@@ -154,6 +167,7 @@ export async function runPool(
     } finally {
       await Promise.allSettled(finishing); // every started file has its report before the job sums up
       alive--;
+      if (alive === 0 && (next >= items.length || halt.reason !== null)) noneLeft();
     }
   };
   const extra = Math.min(want, Math.max(1, items.length)) - 1;

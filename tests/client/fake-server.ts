@@ -47,6 +47,8 @@ export interface FakeOptions {
   listingsTogether?: number;
   /** Raw lines added to every LIST and MLSD body (a hostile server's names). */
   listExtra?: string[];
+  /** Control connections after this many get the greeting, and then no answer to anything. */
+  mutedAfter?: number;
   /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
   silentListing?: boolean;
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
@@ -96,6 +98,8 @@ interface Conn {
   dataServer: TCPSocketListener<DataState> | null;
   /** The directory CWD entered ("/" at login). */
   cwd: string;
+  /** FakeServerOptions.mutedAfter: this connection answers nothing. */
+  muted: boolean;
 }
 
 interface DataState {
@@ -161,13 +165,14 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     return true;
   };
 
+  let connections = 0;
   const server = Bun.listen<Conn>({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
       open(s) {
         sockets.add(s);
-        s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/" };
+        s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: opts.mutedAfter !== undefined && ++connections > opts.mutedAfter };
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
         else {
           if (opts.flood === "preliminary") {
@@ -186,6 +191,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         s.data.dataServer?.stop(true);
       },
       data(s, chunk) {
+        if (s.data.muted) return;
         s.data.buf += chunk.toString("utf8");
         let nl: number;
         while ((nl = s.data.buf.indexOf("\n")) >= 0) {

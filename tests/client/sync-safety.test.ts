@@ -195,6 +195,18 @@ describe("--json and --dry-run reports", () => {
   });
 });
 
+describe("a spare connection the server never answers", () => {
+  test("a tree job whose files are done does not wait for it: it is dropped, and the job ends", async () => {
+    const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")], ["/t/b.txt", Buffer.from("b\n")]]), feat: ["SIZE"], mutedAfter: 1 });
+    cleanups.push(() => fake.stop());
+    const work = workDir();
+    // Without the drop the job waited for the muted login (60 s); the run is given 20 s.
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--parallel", "2", "--no-verify"], { cwd: work, timeoutMs: 20_000 });
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(work, "t")).sort()).toEqual(["a.txt", "b.txt"]);
+  });
+});
+
 describe("a listing with a line ftpkit cannot read (a name with a line break)", () => {
   test("the rest is copied, the job says so, and sync --delete deletes nothing in that directory", async () => {
     const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")]]), feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 car\rret.txt"] });
