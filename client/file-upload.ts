@@ -187,7 +187,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true });
     }
     // STOR onto a directory's name: say so, and how to upload into it (asked only after a refusal).
-    if (err instanceof ClientError && err.code === 550 && offset === 0 && !session.client.control.isClosed && (await remoteDirExists(session.client, path))) {
+    if (err instanceof ClientError && (err.code === 550 || err.code === 553) && offset === 0 && !session.client.control.isClosed && (await remoteDirExists(session.client, path))) {
       throw new ClientError(`${path} is a directory on the server: end the URL with "/" to upload into it`, { code: 550 });
     }
     throw err;

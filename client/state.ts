@@ -64,9 +64,15 @@ function removeIfThere(path: string): void {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as { code?: string }).code === "EPERM";
+  }
+  // A killed run its parent has not reaped yet (a zombie) still answers signal 0, but holds nothing.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return true; // no /proc: a live pid is taken at its word
   }
 }
 

@@ -121,6 +121,35 @@ describe("locks", () => {
     }
   });
 
+  test("a lock whose holder was killed but not yet reaped (a zombie) is taken over", async () => {
+    // The shell's background sleep ends at once and the exec'd sleep never waits for it: a zombie.
+    const parent = Bun.spawn(["sh", "-c", "sleep 0.05 & echo $!; exec sleep 30"], { stdout: "pipe" });
+    try {
+      const reader = parent.stdout.getReader();
+      const zombie = Number(new TextDecoder().decode((await reader.read()).value).trim());
+      reader.releaseLock();
+      const state = () => {
+        try {
+          const stat = readFileSync(`/proc/${zombie}/stat`, "utf8");
+          return stat[stat.lastIndexOf(")") + 2];
+        } catch {
+          return "";
+        }
+      };
+      await waitFor(() => state() === "Z", 5_000, "the zombie");
+      const what = `zombie\n${crypto.randomUUID()}`;
+      const mine = acquireLock(what);
+      const dir = lockDir();
+      const file = readdirSync(dir).find((f) => f.endsWith(".lock") && readFileSync(join(dir, f), "utf8").trim() === String(process.pid))!;
+      mine.release();
+      writeFileSync(join(dir, file), `${zombie}\n`);
+      acquireLock(what).release();
+    } finally {
+      parent.kill(9);
+      await parent.exited;
+    }
+  });
+
   test("two `ftpkit get` of one file at once: the second says another ftpkit is transferring it", async () => {
     slow = await startFtpkitServer({ maxRate: "128K" });
     writeFileSync(join(slow.home, "l.bin"), randomBytes(400_000));

@@ -249,6 +249,18 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable di
     expect(readdirSync(join(work, "h")).sort()).toEqual([".hidden", "a.txt"]);
   });
 
+  test("put onto a directory's name (vsftpd answers 553) says to end the URL with /", async () => {
+    const vs = await startVsftpd();
+    cleanups.push(() => vs.stop());
+    const work = workDir();
+    files(vs.home, { "d/x.txt": "x\n" });
+    chownTo(vs.home, "ftpbench");
+    files(work, { "up.txt": "up\n" });
+    const r = await runFtpkit(["put", "up.txt", vs.url("/d")], { cwd: work });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('is a directory on the server: end the URL with "/" to upload into it');
+  });
+
   test("--checksum without HASH or MFMT: the second sync up copies nothing, as without --checksum", async () => {
     const vs = await startVsftpd();
     cleanups.push(() => vs.stop());
