@@ -2,32 +2,25 @@
 // (not replaced), a working directory that cannot be written keeps its journal in the state
 // directory, a record ftpkit did not seal is never acted on, a saved password goes only to the server
 // it was given for, and a tree upload resumed after a local file changed sends that file whole.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
 import { savePassword } from "../../client/state.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
-import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor } from "../helpers/peers.ts";
+import { digest, runFtpkit, spawnFtpkit, startFtpkitServer, waitFor } from "../helpers/peers.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
 import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function workDir(): string {
-  const d = tempDir("ftpkit-resume-safety-");
-  cleanups.push(() => removeDir(d));
-  return d;
-}
+const owned = useCleanups("ftpkit-resume-safety-");
+const workDir = owned.workDir;
 
 describe("what get writes into", () => {
   test("a character device and a FIFO are written into, not replaced by a regular file", async () => {
     const srv = await startFtpkitServer();
-    cleanups.push(() => srv.stop());
+    owned.later(() => srv.stop());
     const work = workDir();
     writeFileSync(join(srv.home, "f.txt"), "to the stream\n");
     expect(Bun.spawnSync(["mknod", "-m", "666", join(work, "null"), "c", "1", "3"]).exitCode).toBe(0);
@@ -47,7 +40,7 @@ describe("what get writes into", () => {
 describe("the journal", () => {
   test("a working directory this user cannot write: get and put work, the journal goes to the state directory", async () => {
     const srv = await startFtpkitServer();
-    cleanups.push(() => srv.stop());
+    owned.later(() => srv.stop());
     const work = workDir();
     writeFileSync(join(srv.home, "f.txt"), "data\n");
     const ro = join(work, "ro");
@@ -72,7 +65,7 @@ describe("the journal", () => {
 
   test("a record ftpkit did not write (no seal) is skipped, its server never contacted, and resume exits 1", async () => {
     const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("x")]]), feat: ["SIZE"] });
-    cleanups.push(() => fake.stop());
+    owned.later(() => fake.stop());
     const work = workDir();
     const local = join(work, "secret-home");
     mkdirSync(local);
@@ -93,7 +86,7 @@ describe("the journal", () => {
 
   test("a saved password is sent only to the user and server it was given for", async () => {
     const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("x")]]), feat: ["SIZE"] });
-    cleanups.push(() => fake.stop());
+    owned.later(() => fake.stop());
     const work = workDir();
     const local = join(work, "x.bin");
     // The password of a transfer to another server, under the id a record for this fake server has.
@@ -112,7 +105,7 @@ describe("the journal", () => {
 describe("a password changed since the transfer began", () => {
   test("resume tries the kept password, then the one given in $FTPKIT_PASSWORD", async () => {
     const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("payload\n")]]), feat: ["SIZE"], password: "new-pw" });
-    cleanups.push(() => fake.stop());
+    owned.later(() => fake.stop());
     const work = workDir();
     const local = join(work, "x.bin");
     const url = `ftp://u@127.0.0.1:${fake.port}/x.bin`;
@@ -130,7 +123,7 @@ describe("a password changed since the transfer began", () => {
 describe("a pending download whose part file is gone", () => {
   test("the local file that stands there now is kept, not replaced by a download from scratch", async () => {
     const srv = await startFtpkitServer({ maxRate: "256K" });
-    cleanups.push(() => srv.stop());
+    owned.later(() => srv.stop());
     const work = workDir();
     writeFileSync(join(srv.home, "r.bin"), Buffer.alloc(2_000_000, 0x61));
     const proc = spawnFtpkit(["get", srv.url("/r.bin")], { cwd: work });
@@ -154,7 +147,7 @@ describe("a pending download whose part file is gone", () => {
 describe("a tree upload resumed after a local file changed", () => {
   test("the changed file is sent whole, not appended to what the interrupted run sent", async () => {
     const srv = await startFtpkitServer({ maxRate: "256K" });
-    cleanups.push(() => srv.stop());
+    owned.later(() => srv.stop());
     const work = workDir();
     const src = join(work, "src");
     mkdirSync(src);

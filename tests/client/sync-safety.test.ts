@@ -1,30 +1,23 @@
 // Tree jobs that must not lose or misplace data: a pending job with other options, a destination
 // link to a directory, excluded and skipped entries under --delete, vsftpd's LIST of a file or of an
 // unreadable directory, hidden files, escaped wildcards, long names, and the --json reports.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+import { runFtpkit, spawnFtpkit, startFtpkitServer, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
 import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { snapshot } from "../helpers/trees.ts";
 import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function workDir(): string {
-  const d = tempDir("ftpkit-sync-safety-");
-  cleanups.push(() => removeDir(d));
-  return d;
-}
+const owned = useCleanups("ftpkit-sync-safety-");
+const workDir = owned.workDir;
 
 async function ftpkitServer(opts: Parameters<typeof startFtpkitServer>[0] = {}): Promise<FtpkitPeer> {
   const srv = await startFtpkitServer(opts);
-  cleanups.push(() => srv.stop());
+  owned.later(() => srv.stop());
   return srv;
 }
 
@@ -198,7 +191,7 @@ describe("--json and --dry-run reports", () => {
 describe("a spare connection the server never answers", () => {
   test("a tree job whose files are done does not wait for it: it is dropped, and the job ends", async () => {
     const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")], ["/t/b.txt", Buffer.from("b\n")]]), feat: ["SIZE"], mutedAfter: 1 });
-    cleanups.push(() => fake.stop());
+    owned.later(() => fake.stop());
     const work = workDir();
     // Without the drop the job waited for the muted login (60 s); the run is given 20 s.
     const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--parallel", "2", "--no-verify"], { cwd: work, timeoutMs: 20_000 });
@@ -210,7 +203,7 @@ describe("a spare connection the server never answers", () => {
 describe("a listing with a line ftpkit cannot read (a name with a line break)", () => {
   test("the rest is copied, the job says so, and sync --delete deletes nothing in that directory", async () => {
     const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")]]), feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 car\rret.txt"] });
-    cleanups.push(() => fake.stop());
+    owned.later(() => fake.stop());
     const work = workDir();
     files(join(work, "dest"), { "old.txt": "mine\n" });
     const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${fake.port}/t`, "dest", "--delete", "--no-verify"], { cwd: work });
@@ -224,7 +217,7 @@ describe("a listing with a line ftpkit cannot read (a name with a line break)", 
 describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable directory, and hidden files", () => {
   test("sync --delete from a file or an unreadable directory fails and deletes nothing; dot-files are copied, not deleted", async () => {
     const vs = await startVsftpd();
-    cleanups.push(() => vs.stop());
+    owned.later(() => vs.stop());
     const work = workDir();
     files(vs.home, { "t1/a.txt": "a\n", "t1/.hidden": "hidden on the server\n", "t2/locked/k.txt": "k\n" });
     chownTo(vs.home, "ftpbench");
@@ -251,7 +244,7 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable di
 
   test("put onto a directory's name (vsftpd answers 553) says to end the URL with /", async () => {
     const vs = await startVsftpd();
-    cleanups.push(() => vs.stop());
+    owned.later(() => vs.stop());
     const work = workDir();
     files(vs.home, { "d/x.txt": "x\n" });
     chownTo(vs.home, "ftpbench");
@@ -263,7 +256,7 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable di
 
   test("--checksum without HASH or MFMT: the second sync up copies nothing, as without --checksum", async () => {
     const vs = await startVsftpd();
-    cleanups.push(() => vs.stop());
+    owned.later(() => vs.stop());
     const work = workDir();
     files(join(work, "src"), { "a.txt": "a\n", "b.txt": "bb\n" });
     const old = new Date(Date.now() - 3600_000);
