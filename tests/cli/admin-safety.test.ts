@@ -106,7 +106,7 @@ describe("--workers 2", () => {
     await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
     const cert = await runFtpkit(["cert", "--out", dir], { cwd: dir });
     expect(cert.code).toBe(0);
-    const metrics = freePort();
+    const metrics = twoFreePorts();
     const implicit = freePort();
     serve = await spawnServe(
       ["--users", join(dir, "users.ini"), "--workers", "2", "--metrics", `127.0.0.1:${metrics}`, "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem"), "--implicit-tls-port", String(implicit)],
@@ -124,3 +124,17 @@ describe("--workers 2", () => {
     expect(greeting).toStartWith("220");
   });
 });
+
+/** A port p with p + 1 free too (each worker's metrics listen on the next port). */
+function twoFreePorts(): number {
+  for (let tries = 0; tries < 50; tries++) {
+    const p = freePort();
+    try {
+      Bun.listen({ hostname: "127.0.0.1", port: p + 1, socket: { data() {} } }).stop(true);
+      return p;
+    } catch {
+      // p + 1 is taken: another try
+    }
+  }
+  throw new Error("no two adjacent free ports");
+}
