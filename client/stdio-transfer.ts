@@ -5,6 +5,7 @@
 // A download that drops continues at the byte it reached (REST), since every byte before it is
 // already written out; an upload cannot go back for bytes it read.
 import { basename } from "node:path";
+import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
@@ -72,7 +73,10 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
     progress.start(0, null);
     let sent: number;
     try {
-      sent = await uploadStream(client, path, Bun.stdin.stream(), {
+      // A terminal that a password prompt has already read from (process.stdin, raw mode, then paused)
+      // never ended Bun.stdin's own stream at Ctrl-D: the upload waited forever. Read it the same way.
+      const input = process.stdin.isTTY ? (Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>) : Bun.stdin.stream();
+      sent = await uploadStream(client, path, input, {
         sink,
         limiter: opts.rate > 0 ? new TokenBucket(opts.rate) : undefined,
         stallMs: opts.stallMs,

@@ -50,8 +50,10 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`);
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
     // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.
+    // Without altnames: "…altnames: Host: x. is not cert's CN: y": the certificate's is the CN.
     const at = msg.lastIndexOf("altnames: ");
-    const names = at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
+    const cn = /is not cert's CN: (.*)$/.exec(msg);
+    const names = cn ? `CN ${cn[1]!.trim()}` : at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
     return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`);
   }
   if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`);

@@ -36,6 +36,25 @@ async function converse(cmd: string, answers: [RegExp, string][]): Promise<{ cod
 
 const data = Buffer.from(crypto.getRandomValues(new Uint8Array(100_000)));
 
+describe("put - typed at the terminal", () => {
+  test("after the password prompt, what is typed until Ctrl-D is uploaded, and the job ends", async () => {
+    const fake = t.start({ files: new Map(), feat: ["SIZE"], password: "hunter2" });
+    const r = await converse(`bun ${FTPKIT} put - ftp://user@127.0.0.1:${fake.port}/typed.txt --no-verify`, [
+      [/Password for user@127\.0\.0\.1: /, "hunter2\r"],
+      [/Password for/, "typed line\n\u0004"],
+    ]);
+    expect(r.code).toBe(0);
+    expect(fake.files.get("/typed.txt")?.toString()).toBe("typed line\n");
+  });
+
+  test("with the password in the URL (no prompt), Ctrl-D ends the upload too", async () => {
+    const fake = t.start({ files: new Map(), feat: ["SIZE"], password: "hunter2" });
+    const r = await converse(`bun ${FTPKIT} put - ftp://user:hunter2@127.0.0.1:${fake.port}/typed.txt --no-verify`, [[/$/, "no prompt\n\u0004"]]);
+    expect(r.code).toBe(0);
+    expect(fake.files.get("/typed.txt")?.toString()).toBe("no prompt\n");
+  });
+});
+
 describe("terminal questions", () => {
   test("asks for the password without echoing it", async () => {
     const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
