@@ -13,8 +13,15 @@ import { noDigestReason } from "./remote-hash.ts";
 export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
 
+/** Resuming a download: the remote file as the interrupted run saw it, and what to do if it changed. */
+export interface RemoteExpectation {
+  size: number | null;
+  mtime: string | null;
+  changedHint: string;
+}
+
 /** Refuse to continue a download whose remote file is no longer the one the interrupted run saw. */
-export function refuseIfChanged(was: { size: number | null; mtime: string | null; changedHint: string }, now: { size: number | null; mtime: string | null }): void {
+export function refuseIfChanged(was: RemoteExpectation, now: { size: number | null; mtime: string | null }): void {
   const changes: string[] = [];
   if (was.size !== null && now.size !== null && now.size !== was.size) changes.push(`size ${was.size} → ${now.size}`);
   if (was.mtime !== null && now.mtime !== null && now.mtime !== was.mtime) changes.push(`modified ${was.mtime} → ${now.mtime}`);
@@ -132,7 +139,7 @@ export interface DownloadJob {
   /** Continue the partial file (a resumed job); a tree job also continues a part it finds. */
   resuming: boolean;
   /** When resuming: the remote file as it was when the download began, and the hint if it changed. */
-  expect?: { size: number | null; mtime: string | null; changedHint: string };
+  expect?: RemoteExpectation;
   /** Give the local file this modification time (tree jobs, so a later sync sees it unchanged). */
   mtime?: Date;
   /** The remote file's permission bits (tree jobs, where the listing shows them): its execute bits are carried. */

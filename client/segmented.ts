@@ -4,7 +4,7 @@
 // every segment where it stopped.
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync } from "node:fs";
 import { ClientError } from "./client.ts";
-import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome } from "./file-transfer.ts";
+import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink } from "./hasher.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Session } from "./session.ts";
@@ -36,7 +36,7 @@ export interface SegmentedJob {
   /** Persist the segments' progress (called every half second and when the job stops). */
   save(segments: Segment[]): void;
   /** Resuming: the remote file as the interrupted run saw it (a changed one is refused, not spliced). */
-  expect?: { size: number | null; mtime: string | null; changedHint: string };
+  expect?: RemoteExpectation;
 }
 
 export async function segmentedDownload(first: Session, open: () => Promise<Session>, job: SegmentedJob, ctx: FileContext): Promise<FileOutcome> {

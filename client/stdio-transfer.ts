@@ -12,7 +12,7 @@ import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session,
 import { askDigest, localDigest, remoteState, retrieve } from "./file-transfer.ts";
 import { askUploadChecks } from "./file-upload.ts";
 import { StreamSink } from "./hasher.ts";
-import { TokenBucket, TransferInterrupted, uploadStream } from "./transfer.ts";
+import { jobLimiter, TransferInterrupted, uploadStream } from "./transfer.ts";
 import { remoteDirExists } from "./tree-plan.ts";
 import type { TransferResult } from "./operations.ts";
 
@@ -23,7 +23,7 @@ export const STDIO = "-";
  * `ftpkit get URL -`: the remote file to standard output; or into another stream the user named (a
  * device, a FIFO: `get URL /dev/null`), which a part file renamed over it would have replaced.
  */
-export async function getToStdout(urlText: string, opts: TransferOptions, out: { fd: number; name: string } = { fd: 1, name: STDIO }): Promise<TransferResult> {
+export async function getToStream(urlText: string, opts: TransferOptions, out: { fd: number; name: string } = { fd: 1, name: STDIO }): Promise<TransferResult> {
   const url = parseUrlArg(urlText);
   checkTlsFlags(url, opts);
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`);
@@ -78,7 +78,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
       const input = process.stdin.isTTY ? (Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>) : Bun.stdin.stream();
       sent = await uploadStream(client, path, input, {
         sink,
-        limiter: opts.rate > 0 ? new TokenBucket(opts.rate) : undefined,
+        limiter: jobLimiter(opts),
         stallMs: opts.stallMs,
         onProgress: (m) => progress.update(m),
       });

@@ -10,7 +10,7 @@ import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
-import { DoneLog, journalDir, loadDone, type DoneEntry, loadPlanState, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
+import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
@@ -207,20 +207,20 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // A file the interrupted run finished counts as done only while the destination still has it
     // at that size: one deleted or rewritten since is copied again, so every file ends verified.
     const destFiles = new Map(dest.filter((e) => e.type === "file").map((e) => [e.rel, e.size]));
-    const done = new Map([...(resuming ? loadDone(rec.id, dir) : new Map<string, DoneEntry>())].filter(([rel, d]) => destFiles.get(rel) === d.size));
+    const done = new Set(resuming ? [...loadDone(rec.id, dir)].filter(([rel, d]) => destFiles.get(rel) === d.size).map(([rel]) => rel) : []);
     let items = planTree(source, dest, {
       direction: rec.direction,
       mode: spec.mode,
       delete: spec.delete === true,
       checksum: spec.checksum === true,
       remoteTimesSettable: first.client.features.has("MFMT"),
-      done: new Set(done.keys()),
+      done,
       keep,
       odd,
     });
     if (spec.delete) {
-      const planned = new Set(items.map((i) => i.rel));
-      for (const [rel, why] of odd) if (!planned.has(rel)) note.warn(`${shown(rel)}: not deleted (${why})`);
+      const inPlan = new Set(items.map((i) => i.rel));
+      for (const [rel, why] of odd) if (!inPlan.has(rel)) note.warn(`${shown(rel)}: not deleted (${why})`);
     }
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {

@@ -103,6 +103,19 @@ export interface Listers {
 const MAX_WALK_DEPTH = 256;
 const MAX_WALK_ENTRIES = 5_000_000;
 
+/** How a walk is bounded and filtered, and who hears of what it leaves out. */
+export interface WalkOptions {
+  recursive: boolean;
+  excluded: (rel: string) => boolean;
+  match?: NameMatch;
+  /** An entry left out for what it is (a link to a directory, a FIFO, a name FTP cannot carry). */
+  onSkip?: (rel: string, why: string) => void;
+  /** An entry left out by --exclude. */
+  onExcluded?: (rel: string) => void;
+  /** A remote directory some lines of whose listing could not be read: what it holds is not all known. */
+  onPartial?: (rel: string, why: string) => void;
+}
+
 interface Pending {
   rel: string;
   /** The unique facts of the directories from the root down to this one. */
@@ -117,19 +130,6 @@ interface Pending {
  * The directories of one level are listed over every connection `listers` has ready; the entries
  * come out in the order of a breadth-first walk on one connection, parents before children.
  */
-/** How a walk is bounded and filtered, and who hears of what it leaves out. */
-export interface WalkOptions {
-  recursive: boolean;
-  excluded: (rel: string) => boolean;
-  match?: NameMatch;
-  /** An entry left out for what it is (a link to a directory, a FIFO, a name FTP cannot carry). */
-  onSkip?: (rel: string, why: string) => void;
-  /** An entry left out by --exclude. */
-  onExcluded?: (rel: string) => void;
-  /** A remote directory some lines of whose listing could not be read: what it holds is not all known. */
-  onPartial?: (rel: string, why: string) => void;
-}
-
 export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
   let level: Pending[] = [{ rel: "", line: [] }];

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { closeSync, openSync, statSync } from "node:fs";
 import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
-import { getToStdout, STDIO } from "../../client/stdio-transfer.ts";
+import { getToStream, STDIO } from "../../client/stdio-transfer.ts";
 import { getFile } from "../../client/operations.ts";
 import { hasGlob, unescapeGlob } from "../../protocol/glob.ts";
 
@@ -29,7 +29,7 @@ export default defineCommand({
     const url = tree ? args.url : args.url.replace(/[^/]*$/, unescapeGlob);
     if (args.local === STDIO) {
       checkStdioArgs(args, "standard output", tree);
-      await getToStdout(url, opts);
+      await getToStream(url, opts);
       return;
     }
     if (tree) {
@@ -44,7 +44,7 @@ export default defineCommand({
       if (segments > 1) throw new CliError(`--segments writes a file at several places at once; ${args.local} takes bytes in order`);
       const fd = openSync(args.local, "w");
       try {
-        await runSingleFile(args.json, "get", url, args.local, () => getToStdout(url, quietForJson(opts, args.json), { fd, name: args.local! }));
+        await runSingleFile(args.json, "get", url, args.local, () => getToStream(url, quietForJson(opts, args.json), { fd, name: args.local! }));
       } finally {
         closeSync(fd);
       }
