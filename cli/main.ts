@@ -27,6 +27,20 @@ function isExpected(err: unknown): err is Error {
   return err instanceof CliError || err instanceof ParseError || err instanceof FtpError || name === "ClientError" || name === "UsersFileError";
 }
 
+/**
+ * The exit status of a failed client command (README, "Exit status"): 2 for bad usage, else the
+ * failure's kind, else 1. The server side (serve, user, cert, test) exits 1 on any error.
+ */
+async function exitStatus(err: unknown): Promise<number> {
+  if (!CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) return 1;
+  const name = (err as Error)?.name;
+  if (name === "CLIError" || err instanceof CliError || err instanceof ParseError) return 2;
+  const { EXIT_STATUS, failureKind } = await import("../client/errors.ts");
+  const kind = failureKind(err);
+  return kind ? EXIT_STATUS[kind] : 1;
+}
+
+const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
 const rawArgs = process.argv.slice(2);
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
@@ -44,6 +58,6 @@ if (wantsBuiltin) {
     // Client errors quote names and reply text a server chose: no control character reaches the terminal.
     else if (isExpected(err)) consola.error(printableMessage(err.message));
     else consola.error(err);
-    process.exit(1);
+    process.exit(await exitStatus(err));
   }
 }

@@ -59,14 +59,14 @@ export function listenForData(host: string, server: string, tls?: { settings: Tl
     // Never null: without a range the last try is port 0.
     listener = listenOnFreePort((port) => Bun.listen<Connection>({ hostname: host, port, socket }))!;
   } catch (err) {
-    throw new ClientError(`cannot listen for an active data connection on ${host}: ${(err as Error).message}`);
+    throw new ClientError(`cannot listen for an active data connection on ${host}: ${(err as Error).message}`, { kind: "network" });
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
   let rejectWait: ((e: Error) => void) | null = null;
   const close = () => {
     clearTimeout(timer);
     listener.stop(false);
-    rejectWait?.(new ClientError("active data connection abandoned"));
+    rejectWait?.(new ClientError("active data connection abandoned", { kind: "network" }));
   };
   return {
     host,
@@ -78,7 +78,7 @@ export function listenForData(host: string, server: string, tls?: { settings: Tl
           rejectWait = reject;
           timer = setTimeout(() => {
             const others = strangers ? ` (${strangers} connection(s) from other addresses were refused: is there NAT between us?)` : "";
-            reject(new ClientError(`the server did not open the active data connection${others}`));
+            reject(new ClientError(`the server did not open the active data connection${others}`, { kind: "network" }));
           }, timeoutMs);
         }),
       ]).finally(() => {

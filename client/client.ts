@@ -87,7 +87,7 @@ export class FtpClient {
       let greeting = await client.read().catch((err: Error) => {
         // A silent server under --tls is most often an implicit-TLS port waiting for our ClientHello.
         if (opts.tls?.mode === "explicit" && /timed out/.test(err.message)) {
-          throw new ClientError(`no greeting from ${opts.host}:${opts.port} in clear text: if it is an implicit TLS port, use an ftps:// URL instead of --tls`, { retryable: true });
+          throw new ClientError(`no greeting from ${opts.host}:${opts.port} in clear text: if it is an implicit TLS port, use an ftps:// URL instead of --tls`, { retryable: true, kind: "tls" });
         }
         throw err;
       });
@@ -113,7 +113,7 @@ export class FtpClient {
       await Promise.race([
         this.control.ready,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new ClientError(`TLS handshake with ${this.opts.host} timed out`, { retryable: true })), ms);
+          timer = setTimeout(() => reject(new ClientError(`TLS handshake with ${this.opts.host} timed out`, { retryable: true, kind: "tls" })), ms);
         }),
       ]);
     } finally {
@@ -126,15 +126,15 @@ export class FtpClient {
     if (mode === "explicit") {
       const r = await this.command("AUTH", "TLS");
       if (r.code !== 234) {
-        throw new ClientError(`server does not support AUTH TLS: ${describe(r)}; refusing to continue in clear text`, { code: r.code });
+        throw new ClientError(`server does not support AUTH TLS: ${describe(r)}; refusing to continue in clear text`, { code: r.code, kind: "tls" });
       }
       this.control.startTls(this.opts.tls!.settings);
       await this.handshake();
     }
     const pbsz = await this.command("PBSZ", "0");
-    if (pbsz.code !== 200) throw new ClientError(`server refused PBSZ 0 after TLS: ${describe(pbsz)}`, { code: pbsz.code });
+    if (pbsz.code !== 200) throw new ClientError(`server refused PBSZ 0 after TLS: ${describe(pbsz)}`, { code: pbsz.code, kind: "tls" });
     const prot = await this.command("PROT", "P");
-    if (prot.code !== 200) throw new ClientError(`server refused PROT P (encrypted data connections): ${describe(prot)}`, { code: prot.code });
+    if (prot.code !== 200) throw new ClientError(`server refused PROT P (encrypted data connections): ${describe(prot)}`, { code: prot.code, kind: "tls" });
   }
 
   /** Is the control connection (and with it every data connection) encrypted? */
@@ -202,7 +202,7 @@ export class FtpClient {
   async untilFinal(r: FtpReply, timeoutMs?: number): Promise<FtpReply> {
     for (let n = 0; r.code < 200; n++) {
       if (n === MAX_PRELIMINARY_REPLIES) {
-        const err = new ClientError(`protocol error from server: more than ${MAX_PRELIMINARY_REPLIES} preliminary (1yz) replies without a final one`);
+        const err = new ClientError(`protocol error from server: more than ${MAX_PRELIMINARY_REPLIES} preliminary (1yz) replies without a final one`, { kind: "protocol" });
         this.replies.fail(err);
         this.control.destroy();
         throw err;
@@ -223,9 +223,9 @@ export class FtpClient {
   async login(user: string, password: () => Promise<string> | string): Promise<void> {
     let r = await this.command("USER", user);
     if (r.code === 331) r = await this.command("PASS", await password());
-    if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code });
+    if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });
     if (r.code !== 230 && r.code !== 202) {
-      throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: r.code === 421 });
+      throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: r.code === 421, kind: r.code === 421 ? "server" : "auth" });
     }
   }
 

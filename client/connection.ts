@@ -112,7 +112,7 @@ export class Connection {
         conn.markClosed(err ?? null);
         if (!done) {
           done = true;
-          settle.reject(conn.error ?? new ClientError(`TLS: ${settings.host} closed the connection during the handshake`));
+          settle.reject(conn.error ?? new ClientError(`TLS: ${settings.host} closed the connection during the handshake`, { kind: "tls" }));
         }
       },
       error(_tls, err) {
@@ -179,7 +179,7 @@ export class Connection {
   /** Write all of `data`; resolves once the kernel accepted the last byte. */
   write(data: Uint8Array | string): Promise<void> {
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    if (this.isClosed) return Promise.reject(this.error ?? new ClientError("connection closed"));
+    if (this.isClosed) return Promise.reject(this.error ?? new ClientError("connection closed", { kind: "network" }));
     return new Promise((resolve, reject) => {
       this.pending.push({ data: bytes, off: 0, resolve, reject });
       this.flush();
@@ -201,7 +201,7 @@ export class Connection {
         }
         const n = this.socket.write(p.data, p.off, left);
         if (n < 0) {
-          this.failPending(this.error ?? new ClientError("connection closed while sending"));
+          this.failPending(this.error ?? new ClientError("connection closed while sending", { kind: "network" }));
           break;
         }
         if (n > 0) this.lastActivity = performance.now();
@@ -252,7 +252,7 @@ export class Connection {
     if (err && !this.error) this.error = err;
     if (this.isClosed) return;
     this.isClosed = true;
-    this.failPending(this.error ?? new ClientError("connection closed"));
+    this.failPending(this.error ?? new ClientError("connection closed", { kind: "network" }));
     this.closedResolve();
   }
 
@@ -286,12 +286,12 @@ export const plainHandlers = {
 function describeConnectError(err: unknown, host: string, port: number, purpose: string): ClientError {
   const code = (err as { code?: string })?.code ?? "";
   const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  if (code === "ECONNREFUSED") return new ClientError(`cannot open ${purpose} to ${where}: connection refused`);
+  if (code === "ECONNREFUSED") return new ClientError(`cannot open ${purpose} to ${where}: connection refused`, { kind: "network" });
   if (code === "ENOTFOUND" || code === "EAI_NONAME" || code === "EAI_AGAIN" || /getaddrinfo|DNS|resolve/i.test(String(err)))
-    return new ClientError(`cannot open ${purpose}: unknown host "${host}"`);
-  if (code === "ETIMEDOUT") return new ClientError(`cannot open ${purpose} to ${where}: timed out`);
+    return new ClientError(`cannot open ${purpose}: unknown host "${host}"`, { kind: "network" });
+  if (code === "ETIMEDOUT") return new ClientError(`cannot open ${purpose} to ${where}: timed out`, { kind: "network" });
   const msg = (err as Error)?.message ?? String(err);
-  return new ClientError(`cannot open ${purpose} to ${where}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`);
+  return new ClientError(`cannot open ${purpose} to ${where}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, { kind: "network" });
 }
 
 /**

@@ -6,7 +6,7 @@ import type { FtpReply } from "../protocol/reply.ts";
 import { listenForData, type DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection, type TlsSettings } from "./connection.ts";
-import { ClientError, replyError } from "./errors.ts";
+import { ClientError, fromServer, replyError } from "./errors.ts";
 
 /** The data connections of one FtpClient, and what it learned about the server's modes. */
 export class DataChannel {
@@ -50,7 +50,7 @@ export class DataChannel {
     const host = this.client.control.remoteAddress || this.client.opts.host;
     let conn: Connection;
     try {
-      conn = await connect({ host, port: parseEpsvReply(r.lines.join(" ")), timeoutMs: this.client.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
+      conn = await connect({ host, port: fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" "))), timeoutMs: this.client.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
     } catch (err) {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
       const refused = await first.catch(() => null);
@@ -76,7 +76,7 @@ export class DataChannel {
     if (mode === "epsv" || (mode === undefined && !this.noEpsv)) {
       const r = await this.client.command("EPSV");
       if (r.code === 229) {
-        port = parseEpsvReply(r.lines.join(" "));
+        port = fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" ")));
         this.epsvWorks = true;
       } else if (mode === "epsv") throw replyError("EPSV", r);
       else this.noEpsv = true;
@@ -84,7 +84,7 @@ export class DataChannel {
     if (port === null) {
       const r = await this.client.command("PASV");
       if (r.code !== 227) throw replyError("PASV", r);
-      port = parseHostPort(r.lines.join(" ")).port;
+      port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
     }
     return connect({ host, port, timeoutMs: this.client.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
   }
@@ -111,7 +111,7 @@ export class DataChannel {
         }),
         new Promise<never>((_, reject) => {
           const ms = Math.min(this.client.opts.timeoutMs ?? 30_000, 30_000);
-          timer = setTimeout(() => reject(new ClientError("the server did not start TLS on the data connection", { retryable: true })), ms);
+          timer = setTimeout(() => reject(new ClientError("the server did not start TLS on the data connection", { retryable: true, kind: "tls" })), ms);
         }),
       ]);
     } finally {
@@ -135,7 +135,7 @@ export class DataChannel {
         else this.noEprt = true;
       }
       if (!ok) {
-        if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused");
+        if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused", { kind: "server" });
         await this.client.expect("PORT", formatHostPort({ host, port: listener.port }), [200], "PORT");
       }
       if (opts.rest) await this.client.restart(opts.rest);

@@ -1,19 +1,87 @@
 import type { FtpReply } from "../protocol/reply.ts";
 
 /**
+ * What kind of failure ended a command: the CLI's exit status says it (see `EXIT_STATUS`), so a
+ * script can tell a refused password from a dropped network or a corrupt download.
+ */
+export type FailureKind = "usage" | "local" | "network" | "tls" | "auth" | "protocol" | "server" | "verify";
+
+/**
+ * Exit statuses, after wget's (2–8 mean what they mean there; 9 is ours): 0 success, 1 any other
+ * failure (a conflict with a pending job, a changed file, a lock held by another run), 130 and up a
+ * signal. When a tree job's files fail in different ways, the lowest status of 2–9 wins, as in wget.
+ */
+export const EXIT_STATUS: Record<FailureKind, number> = {
+  usage: 2, // a bad flag, URL or argument
+  local: 3, // a local file or directory cannot be read or written
+  network: 4, // connection refused, unknown host, timeout, connection lost
+  tls: 5, // certificate not trusted, handshake failed, server without TLS
+  auth: 6, // login refused, no password
+  protocol: 7, // the server broke the protocol (malformed or unending replies)
+  server: 8, // the server answered with an error (no such file, permission denied, over quota…)
+  verify: 9, // the bytes arrived but their digest or size does not match the server's
+};
+
+export interface ClientErrorOptions {
+  /** The FTP reply code behind the failure, if any. */
+  code?: number;
+  retryable?: boolean;
+  kind?: FailureKind;
+}
+
+/**
  * An expected client failure (refused login, missing file, changed remote file, digest mismatch…).
- * The CLI prints its message as one line and exits 1; `code` is the FTP reply code when there is one.
+ * The CLI prints its message as one line and exits with the status of its `kind`.
  */
 export class ClientError extends Error {
   override name = "ClientError";
   readonly code?: number;
   /** True when reconnecting and continuing may help (a dropped connection, a 4xx reply). */
   readonly retryable: boolean;
+  private readonly givenKind?: FailureKind;
 
-  constructor(message: string, opts: { code?: number; retryable?: boolean } = {}) {
+  constructor(message: string, opts: ClientErrorOptions = {}) {
     super(message);
     if (opts.code !== undefined) this.code = opts.code;
     this.retryable = opts.retryable ?? false;
+    if (opts.kind !== undefined) this.givenKind = opts.kind;
+  }
+
+  /**
+   * The kind given where the error was raised, else what its reply says (a refused login is
+   * "auth", any other reply "server"), else a retryable failure without a reply is the network's.
+   */
+  get kind(): FailureKind | null {
+    if (this.givenKind) return this.givenKind;
+    if (this.code !== undefined) return this.code === 530 || this.code === 332 ? "auth" : "server";
+    return this.retryable ? "network" : null;
+  }
+}
+
+/** The kind of any error: a ClientError's own, a local system error's ("local"), else null (status 1). */
+export function failureKind(err: unknown): FailureKind | null {
+  if (err instanceof ClientError) return err.kind;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code) && (err as { syscall?: unknown }).syscall !== undefined) {
+    return /^(ECONN|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)/.test(code) ? "network" : "local";
+  }
+  return null;
+}
+
+/** The kind a job with these failures reports: the one with the lowest exit status, as wget does. */
+export function worstKind(kinds: Iterable<FailureKind | null>): FailureKind | null {
+  let best: FailureKind | null = null;
+  for (const k of kinds) if (k && (best === null || EXIT_STATUS[k] < EXIT_STATUS[best])) best = k;
+  return best;
+}
+
+/** Parse what a server sent: a reply it got wrong is its protocol error, not a bad argument of ours. */
+export function fromServer<T>(what: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if ((err as Error)?.name !== "ParseError") throw err;
+    throw new ClientError(`protocol error from server: ${what}: ${(err as Error).message}`, { kind: "protocol" });
   }
 }
 

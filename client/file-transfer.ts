@@ -4,6 +4,7 @@
 // This file holds what both directions share and the download; file-upload.ts the upload.
 import { accessSync, closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
+import { failureKind } from "./errors.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
 import { download, jobLimiter, TransferInterrupted } from "./transfer.ts";
@@ -107,13 +108,13 @@ export function checkWritableDir(dir: string): void {
   try {
     st = statSync(dir);
   } catch {
-    throw new ClientError(`cannot write to ${dir}: no such directory`);
+    throw new ClientError(`cannot write to ${dir}: no such directory`, { kind: "local" });
   }
-  if (!st.isDirectory()) throw new ClientError(`cannot write to ${dir}: not a directory`);
+  if (!st.isDirectory()) throw new ClientError(`cannot write to ${dir}: not a directory`, { kind: "local" });
   try {
     accessSync(dir, constants.W_OK);
   } catch {
-    throw new ClientError(`cannot write to ${dir}: permission denied`);
+    throw new ClientError(`cannot write to ${dir}: permission denied`, { kind: "local" });
   }
 }
 
@@ -236,14 +237,14 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     };
     if (size !== null && offset !== size) {
       const aside = setAside();
-      throw new ClientError(`size mismatch: received ${offset} bytes, the server reports ${size}; the data is kept in ${aside}`);
+      throw new ClientError(`size mismatch: received ${offset} bytes, the server reports ${size}; the data is kept in ${aside}`, { kind: "verify" });
     }
     const verdict = await verdictP!;
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {
       const aside = setAside();
-      throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`);
+      throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`, { kind: "verify" });
     } else verifiedBy = `verified by ${verdict.via}`;
     // Synchronous: on the thread pool a rename cost two thread switches per file (expensive on a VM),
     // more than the rename itself blocks the event loop.
@@ -259,7 +260,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       ctx.discard();
     }
     if (err instanceof TransferInterrupted || (isRetryable(err) && existsSync(part))) {
-      throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, run \`ftpkit resume\` to continue`, { retryable: true });
+      throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     throw err;
   }

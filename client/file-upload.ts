@@ -2,6 +2,7 @@
 // byte, REST+STOR (or APPE) to continue after a drop, then SIZE and the server's digest compared.
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
+import { failureKind } from "./errors.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthRetrying, type Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
@@ -12,13 +13,13 @@ import { remoteDirExists } from "./tree-plan.ts";
 
 function cannotRead(local: string, err: unknown): ClientError {
   const code = (err as { code?: string }).code;
-  return new ClientError(`cannot read ${local}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message}`);
+  return new ClientError(`cannot read ${local}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message}`, { kind: "local" });
 }
 
 /** A directory or anything else that is not a regular file cannot be uploaded; say which. */
 function checkRegular(local: string, st: Stats): void {
-  if (st.isDirectory()) throw new ClientError(`${local} is a directory: upload a tree with put -r`);
-  if (!st.isFile()) throw new ClientError(`cannot upload ${local}: not a regular file`);
+  if (st.isDirectory()) throw new ClientError(`${local} is a directory: upload a tree with put -r`, { kind: "usage" });
+  if (!st.isFile()) throw new ClientError(`cannot upload ${local}: not a regular file`, { kind: "local" });
 }
 
 /** Check a file to upload before any network traffic: a readable regular file. */
@@ -33,7 +34,7 @@ export function localFile(local: string) {
   try {
     accessSync(local, constants.R_OK);
   } catch {
-    throw new ClientError(`cannot read ${local}: permission denied`);
+    throw new ClientError(`cannot read ${local}: permission denied`, { kind: "local" });
   }
   return st;
 }
@@ -184,11 +185,11 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     sink?.dispose();
     if (offset === 0 && !job.resuming && !(err instanceof TransferInterrupted)) ctx.discard();
     if (err instanceof TransferInterrupted || isRetryable(err)) {
-      throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true });
+      throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     // STOR onto a directory's name: say so, and how to upload into it (asked only after a refusal).
     if (err instanceof ClientError && (err.code === 550 || err.code === 553) && offset === 0 && !session.client.control.isClosed && (await remoteDirExists(session.client, path))) {
-      throw new ClientError(`${path} is a directory on the server: end the URL with "/" to upload into it`, { code: 550 });
+      throw new ClientError(`${path} is a directory on the server: end the URL with "/" to upload into it`, { code: 550, kind: "usage" });
     }
     throw err;
   }

@@ -36,7 +36,7 @@ export function hashRange(fd: number, length: number, h: StreamHasher): void {
   let pos = 0;
   while (pos < length) {
     const n = readSync(fd, buf, 0, Math.min(buf.length, length - pos), pos);
-    if (n <= 0) throw new ClientError("the local file is shorter than expected");
+    if (n <= 0) throw new ClientError("the local file is shorter than expected", { kind: "local" });
     h.update(buf.subarray(0, n));
     pos += n;
   }
@@ -100,7 +100,7 @@ export class StreamSink extends InlineSink {
         const code = (err as { code?: string }).code;
         // A descriptor the parent made non-blocking: wait for the reader rather than fail.
         if (code === "EAGAIN") Bun.sleepSync(1);
-        else throw new ClientError(`cannot write to standard output: ${code === "EPIPE" ? "the reader closed it (broken pipe)" : (err as Error).message}`);
+        else throw new ClientError(`cannot write to standard output: ${code === "EPIPE" ? "the reader closed it (broken pipe)" : (err as Error).message}`, { kind: "local" });
       }
     }
     this.h?.update(chunk);
@@ -184,7 +184,7 @@ class ThreadSink implements ChunkSink {
     if (m.t === "done") this.asks.shift()?.resolve(m.hex ?? "");
     else if (m.t === "error") {
       // Kept for an ask still to come: the thread will not answer it.
-      this.failure = new ClientError(`cannot hash the local file: ${m.message}`);
+      this.failure = new ClientError(`cannot hash the local file: ${m.message}`, { kind: "local" });
       for (const a of this.asks.splice(0)) a.reject(this.failure);
     }
     refThread();

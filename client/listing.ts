@@ -35,7 +35,7 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string): Promis
   const stall = watchStall(t.conn, stallMs);
   await t.conn.closed;
   stall.stop();
-  if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true });
+  if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
   }

@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { ClientError, type DigestAlgorithm } from "./client.ts";
+import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
@@ -47,7 +48,7 @@ export interface TransferResult {
 /** LOCAL for `get URL [LOCAL]`: default the remote name in the cwd; a directory gets the remote name inside it. */
 export function downloadTarget(url: FtpUrl, localArg?: string): string {
   const remoteName = basename(url.path);
-  if (!remoteName || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls or get -r`);
+  if (!remoteName || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls or get -r`, { kind: "usage" });
   if (localArg === undefined || localArg === "") return resolve(remoteName);
   const abs = resolve(localArg);
   if (localArg.endsWith("/") || (existsSync(abs) && statSync(abs).isDirectory())) return join(abs, remoteName);
@@ -232,7 +233,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     const remote = session.resolve(url.path);
     const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
     session.destroy();
-    throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550 }) : err;
+    throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550, kind: "usage" }) : err;
   }
 }
 
@@ -350,7 +351,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
     return [];
   }
   const results: TransferResult[] = [];
-  const failures: string[] = [];
+  const failures: (FailureKind | null)[] = [];
   for (const rec of recs) {
     const url = parseUrlArg(rec.url);
     const o = { ...withRecordSettings(opts, rec), hash: rec.hash };
@@ -365,10 +366,10 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
     } catch (err) {
       if (recs.length === 1) throw err;
       consola().error(`${rec.local}: ${(err as Error).message}`);
-      failures.push(rec.local);
+      failures.push(failureKind(err));
     }
   }
-  if (failures.length) throw new ClientError(`${failures.length} of ${recs.length} transfers could not be resumed`);
+  if (failures.length) throw new ClientError(`${failures.length} of ${recs.length} transfers could not be resumed`, { kind: worstKind(failures) ?? undefined });
   return results;
 }
 
@@ -390,7 +391,7 @@ export async function listUrl(urlText: string, opts: { active: boolean } & Secur
       const matched = (await listDir(client, parent)).entries.filter((e) => matches(e.name));
       if (matched.length > 0) entries = matched;
       else entries = await listPath(client, path).catch((err) => {
-        if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${parent}`);
+        if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${parent}`, { kind: "server" });
         throw err;
       });
     }

@@ -2,7 +2,7 @@
 // algorithm and RANG (draft-bryan-ftp-range) for a byte range, else the legacy XSHA256/XMD5.
 import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
 import type { FtpClient } from "./client.ts";
-import { replyError } from "./errors.ts";
+import { fromServer, replyError } from "./errors.ts";
 
 /** The client's --hash choices: the HASH name and the legacy verb (none for CRC-32: XCRC replies differ between servers). */
 export const HASH_NAMES: Record<"md5" | "sha256" | "crc32", { hash: HashAlgorithm; legacy: string | null }> = {
@@ -102,7 +102,7 @@ export class RemoteHash {
       const r = await this.client.command("HASH", path);
       if (r.code === 213) {
         // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
-        const res: HashResult = parseHashReply(r.lines[r.lines.length - 1]!);
+        const res: HashResult = fromServer("HASH reply", () => parseHashReply(r.lines[r.lines.length - 1]!));
         if (res.algorithm !== names.hash) return null;
         if (range && (res.start !== range.start || res.end !== range.end)) return null;
         return { hex: res.hex, via: "HASH" };
@@ -114,7 +114,7 @@ export class RemoteHash {
     if (this.legacyRefused.has(names.legacy)) return null;
     const listed = this.client.features.has(names.legacy);
     const r = await this.client.command(names.legacy, path);
-    if (r.code === 213 || r.code === 250) return { hex: parseLegacyHashReply(r.lines[r.lines.length - 1]!), via: names.legacy };
+    if (r.code === 213 || r.code === 250) return { hex: fromServer(`${names.legacy} reply`, () => parseLegacyHashReply(r.lines[r.lines.length - 1]!)), via: names.legacy };
     if (listed && (r.code === 550 || r.code === 450)) throw replyError(`${names.legacy} ${path}`, r);
     this.legacyRefused.add(names.legacy);
     return null;

@@ -36,7 +36,7 @@ export class ReplyQueue {
     try {
       replies = this.parser.push(this.decoder.decode(chunk, { stream: true }));
     } catch (err) {
-      this.fail(new ClientError(`protocol error from server: ${(err as Error).message}`));
+      this.fail(new ClientError(`protocol error from server: ${(err as Error).message}`, { kind: "protocol" }));
       return false;
     }
     for (const r of replies) {
@@ -47,7 +47,7 @@ export class ReplyQueue {
     }
     if (this.unread.length > MAX_UNREAD_REPLIES) {
       this.unread = [];
-      this.fail(new ClientError(`protocol error from server: more than ${MAX_UNREAD_REPLIES} replies to commands never sent`));
+      this.fail(new ClientError(`protocol error from server: more than ${MAX_UNREAD_REPLIES} replies to commands never sent`, { kind: "protocol" }));
       return false;
     }
     return true;

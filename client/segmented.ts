@@ -4,6 +4,7 @@
 // every segment where it stopped.
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync } from "node:fs";
 import { ClientError } from "./client.ts";
+import { failureKind } from "./errors.ts";
 import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink } from "./hasher.ts";
 import { acquireLock } from "./state.ts";
@@ -46,7 +47,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
   using _lock = acquireLock(`get\n${job.part}`, job.local);
   const st = await remoteState(first.client, job.remote);
   if (st.missing) throw new ClientError(`remote file not found or not a file: ${job.remote}`, { code: 550 });
-  if (st.size === null) throw new ClientError("--segments needs the file's size, and the server does not report it (SIZE)");
+  if (st.size === null) throw new ClientError("--segments needs the file's size, and the server does not report it (SIZE)", { kind: "server" });
   const size = st.size;
   if (job.segments?.length && job.expect) refuseIfChanged(job.expect, st);
   ctx.beforeFirstByte({ size, mtime: st.mtime });
@@ -140,7 +141,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
       const aside = besideFile(job.local, CORRUPT_SUFFIX);
       renameSync(job.part, aside);
       ctx.discard();
-      throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`);
+      throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`, { kind: "verify" });
     } else verifiedBy = `verified by ${verdict.via}`;
     renameSync(job.part, job.local);
     for (const x of sessions) if (x !== first) await x.close();
@@ -155,7 +156,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
       /* closed already */
     }
     if (err instanceof TransferInterrupted || isRetryable(err)) {
-      throw new ClientError(`${(err as Error).message}; the segments are kept, run \`ftpkit resume\` to continue`, { retryable: true });
+      throw new ClientError(`${(err as Error).message}; the segments are kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     throw err;
   }

@@ -102,7 +102,13 @@ export class Notifier {
 
 /** Parse a URL argument (ftp:// or ftps://, implicit TLS). */
 export function parseUrlArg(text: string): FtpUrl {
-  return parseFtpUrl(text);
+  try {
+    return parseFtpUrl(text);
+  } catch (err) {
+    // A URL the user typed (or a journal record kept): bad usage, exit status 2.
+    if ((err as Error)?.name === "ParseError") throw new ClientError((err as Error).message, { kind: "usage" });
+    throw err;
+  }
 }
 
 /** How a session to `url` is secured: ftps:// is implicit TLS; --tls asks for AUTH TLS; else clear text. */
@@ -115,7 +121,7 @@ export function tlsMode(url: FtpUrl, opts: SecurityOptions): "explicit" | "impli
 export function checkTlsFlags(url: FtpUrl, opts: SecurityOptions): void {
   if (tlsMode(url, opts)) return;
   const flag = opts.insecure ? "--insecure" : opts.ca?.length ? "--ca" : null;
-  if (flag) throw new ClientError(`${flag} needs TLS: add --tls (explicit FTPS) or use an ftps:// URL`);
+  if (flag) throw new ClientError(`${flag} needs TLS: add --tls (explicit FTPS) or use an ftps:// URL`, { kind: "usage" });
 }
 
 export function displayUrl(url: FtpUrl): string {
@@ -179,7 +185,7 @@ export class Credentials {
     if (this.anonymous) return "anonymous@";
     const typed = await promptHidden(`Password for ${user}@${url.host}: `);
     if (typed !== null) return typed;
-    throw new ClientError(`no password for ${user}@${url.host} (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)`);
+    throw new ClientError(`no password for ${user}@${url.host} (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)`, { kind: "auth" });
   }
 }
 

@@ -7,6 +7,7 @@
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
+import { failureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { askDigest, localDigest, remoteState, retrieve } from "./file-transfer.ts";
@@ -26,7 +27,7 @@ export const STDIO = "-";
 export async function getToStream(urlText: string, opts: TransferOptions, out: { fd: number; name: string } = { fd: 1, name: STDIO }): Promise<TransferResult> {
   const url = parseUrlArg(urlText);
   checkTlsFlags(url, opts);
-  if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`);
+  if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`, { kind: "usage" });
   const note = new Notifier(opts.quiet);
   const session = await Session.open(url, opts, new Credentials(url));
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
@@ -35,7 +36,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   try {
     const { size, missing } = await remoteState(session.client, path);
     if (missing) {
-      if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550 });
+      if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550, kind: "usage" });
       throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
     }
     const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd);
@@ -44,7 +45,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
     const digest = await sink.digest();
     if (typeof verdict !== "string" && verdict.hex !== digest) {
-      throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to ${out.name === STDIO ? "standard output" : out.name}, the server reports ${verdict.hex}`);
+      throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to ${out.name === STDIO ? "standard output" : out.name}, the server reports ${verdict.hex}`, { kind: "verify" });
     }
     const verifiedBy = typeof verdict === "string" ? verdict : `verified by ${verdict.via}`;
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
@@ -61,7 +62,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
 export async function putFromStdin(urlText: string, opts: TransferOptions): Promise<TransferResult> {
   const url = parseUrlArg(urlText);
   checkTlsFlags(url, opts);
-  if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError("put - needs a file name at the end of the URL (standard input has none)");
+  if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError("put - needs a file name at the end of the URL (standard input has none)", { kind: "usage" });
   const note = new Notifier(opts.quiet);
   const session = await Session.open(url, opts, new Credentials(url));
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
@@ -83,7 +84,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
         onProgress: (m) => progress.update(m),
       });
     } catch (err) {
-      if (err instanceof TransferInterrupted) throw new ClientError(`${err.message}; standard input cannot be read again, so run the command again`);
+      if (err instanceof TransferInterrupted) throw new ClientError(`${err.message}; standard input cannot be read again, so run the command again`, { kind: failureKind(err) ?? "network" });
       throw err;
     }
     const checked = askUploadChecks(client, path, opts.hash, opts.verify, note);

@@ -47,22 +47,22 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   const code = (err as { code?: string } | null)?.code ?? "";
   const msg = err?.message ?? "handshake failed";
   const hint = "use --ca FILE or --insecure";
-  if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`);
+  if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`, { kind: "tls" });
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
     // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.
     // Without altnames: "…altnames: Host: x. is not cert's CN: y": the certificate's is the CN.
     const at = msg.lastIndexOf("altnames: ");
     const cn = /is not cert's CN: (.*)$/.exec(msg);
     const names = cn ? `CN ${cn[1]!.trim()}` : at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
-    return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`);
+    return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`, { kind: "tls" });
   }
-  if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`);
-  if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`);
+  if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`, { kind: "tls" });
+  if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`, { kind: "tls" });
   if (/ISSUER|UNABLE_TO_VERIFY|unable to (get|verify)/i.test(code + msg)) {
-    return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`);
+    return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`, { kind: "tls" });
   }
   if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(code + msg)) {
-    return new ClientError(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`);
+    return new ClientError(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`, { kind: "tls" });
   }
-  return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`);
+  return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, { kind: "tls" });
 }

@@ -104,7 +104,7 @@ export class LocalWriteError extends ClientError {
     message: string,
     readonly errno: string | undefined,
   ) {
-    super(message);
+    super(message, { kind: "local" });
   }
 
   /** The disk itself refuses (full, over quota, read-only): no later file of a job would fare better. */
@@ -140,7 +140,7 @@ export class TransferInterrupted extends ClientError {
     readonly moved: number,
     code?: number,
   ) {
-    super(message, { code, retryable: true });
+    super(message, { code, retryable: true, kind: "network" });
   }
 }
 
@@ -192,7 +192,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   if (overrun) {
     await client.quit();
-    throw new ClientError(`the server sent more than the ${opts.limit} bytes it reported for ${path} (is the file still growing?); stopped reading`);
+    throw new ClientError(`the server sent more than the ${opts.limit} bytes it reported for ${path} (is the file still growing?); stopped reading`, { kind: "protocol" });
   }
   const reply = await finalReply(t.done, stallMs, moved);
   if (reply.code >= 300) {
@@ -237,7 +237,7 @@ export async function upload(
     return await send(client, path, verb, offset, opts, () => {
       if (pos >= size) return null;
       const n = readSync(fd, buf, 0, Math.min(CHUNK, size - pos), pos);
-      if (n <= 0) throw new ClientError("the local file shrank during the upload");
+      if (n <= 0) throw new ClientError("the local file shrank during the upload", { kind: "local" });
       pos += n;
       return n === buf.length ? buf : buf.subarray(0, n);
     });
@@ -255,7 +255,7 @@ export async function uploadStream(client: FtpClient, path: string, stream: Read
         const r = await reader.read();
         return r.done ? null : r.value;
       } catch (err) {
-        throw new ClientError(`cannot read standard input: ${(err as Error).message}`);
+        throw new ClientError(`cannot read standard input: ${(err as Error).message}`, { kind: "local" });
       }
     });
   } finally {

@@ -8,6 +8,7 @@ import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glo
 import { printableName } from "../protocol/printable.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
+import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
@@ -157,8 +158,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const excluded = excluder(spec.exclude ?? []);
     const recursive = spec.recursive !== false;
     const localExists = existsSync(r.local);
-    if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`);
-    if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`);
+    if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
+    if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
     const listBoth = async (match?: NameMatch) => {
       // What the walks leave out: the source's skipped entries and the destination's excluded ones
       // stay where they are (--delete keeps them), and the destination's odd ones (a link to a
@@ -178,8 +179,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         return [];
       });
       if (listed === null) {
-        if ((await first.client.size(remoteRoot).catch(() => null)) !== null) throw new ClientError(`${remoteRoot} is a file, not a directory${rec.direction === "get" ? ": fetch it without -r" : ""}`);
-        if (rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`);
+        if ((await first.client.size(remoteRoot).catch(() => null)) !== null) throw new ClientError(`${remoteRoot} is a file, not a directory${rec.direction === "get" ? ": fetch it without -r" : ""}`, { kind: "usage" });
+        if (rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`, { kind: "server" });
       }
       const local = localExists ? walkLocal(r.local, localWalk) : [];
       const remote = listed ?? [];
@@ -202,7 +203,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // (a sync may find its source empty: that is what it then mirrors).
     if (r.glob && spec.mode === "copy" && source.length === 0) {
       const where = rec.direction === "get" ? `remote file matches "${r.glob}" in ${remoteRoot}` : `local file matches "${r.glob}" in ${r.local}`;
-      throw new ClientError(`no ${where}`);
+      throw new ClientError(`no ${where}`, { kind: rec.direction === "get" ? "server" : "local" });
     }
     // A file the interrupted run finished counts as done only while the destination still has it
     // at that size: one deleted or rewritten since is copied again, so every file ends verified.
@@ -252,6 +253,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true), copies.length, copies.reduce((n, c) => n + c.size, 0));
     note.progress = progress;
     const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
+    // How each failed item failed: the job's exit status is the most telling of them.
+    const failures: (FailureKind | null)[] = [];
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
@@ -281,7 +284,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
 
     const halt: Halt = { reason: null };
     // A file tried again keeps its share of the display, and its last error if it never gets a turn.
-    const retried = new Map<PlanItem, { share: FileProgress; tried: number; lastError: string }>();
+    const retried = new Map<PlanItem, { share: FileProgress; tried: number; lastError: string; lastKind: FailureKind | null }>();
     const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<"again" | void> => {
       moving = true;
       const fileProgress = retried.get(item)?.share ?? progress.file();
@@ -316,10 +319,11 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         // goes back to the list (--retries times) and continues from what it left.
         if (lent && isRetryable(err) && tried < opts.retries && !halt.reason) {
           again = true;
-          retried.set(item, { share: fileProgress, tried: tried + 1, lastError: message });
+          retried.set(item, { share: fileProgress, tried: tried + 1, lastError: message, lastKind: failureKind(err) });
           note.warn(`${shown(item.rel)}: ${message.replace(/; [^;]*`ftpkit resume`[^;]*$/, "")}; trying it again (attempt ${tried + 1} of ${opts.retries})`);
         } else {
           reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${message}` });
+          failures.push(failureKind(err));
           note.error(`${shown(item.rel)}: ${message}`);
         }
         // A full (or read-only) disk, or a server out of space or over quota, fails every later file
@@ -334,13 +338,19 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     };
     const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
-    for (const c of copies.slice(started)) reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: retried.has(c) ? `failed: ${retried.get(c)!.lastError}` : notStarted });
+    for (const c of copies.slice(started)) {
+      const again = retried.get(c);
+      reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
+      // Not started after a halt: the failure that halted the job is counted already.
+      failures.push(again ? again.lastKind : halt.reason ? null : "network");
+    }
 
     for (const d of items.filter((i) => i.action === "delete" && !i.first)) {
       try {
         await remove(d);
       } catch (err) {
         reports.push(planned(d, `failed: ${(err as Error).message}`));
+        failures.push(failureKind(err));
         note.error(`${shown(d.rel)}: cannot delete: ${(err as Error).message}`);
       }
     }
@@ -353,8 +363,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       req.reported = true;
     }
     await conns.close();
-    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``);
-    if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`);
+    const kind = worstKind(failures) ?? undefined;
+    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
+    if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`, { kind });
     return report;
   } catch (err) {
     conns.destroy();

@@ -299,7 +299,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
     try {
       names = readdirSync(join(root, rel));
     } catch (err) {
-      throw new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+      throw new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
     }
     for (const name of names.sort()) {
       if (isOwnLeftover(name)) continue;
@@ -323,7 +323,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
         // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
         // nothing here, and a server speaking UTF8 could not take it either.
         if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
-        else if (code !== "ENOENT") throw new ClientError(`cannot read ${full}: ${code ?? (err as Error).message}`); // not "absent": sync --delete would remove its copy
+        else if (code !== "ENOENT") throw new ClientError(`cannot read ${full}: ${code ?? (err as Error).message}`, { kind: "local" }); // not "absent": sync --delete would remove its copy
         continue; // else it went away since the listing
       }
       if (st.isSymbolicLink()) {

@@ -53,7 +53,7 @@ describe("421 on the first connection of a tree job", () => {
   test("gives up after --retries with one clear line when the server stays full", async () => {
     const { srv, work } = await busyServer();
     const r = await runFtpkit(["get", "-r", srv.url("/"), "out", "--retries", "2"], { cwd: work, timeoutMs: 30_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(8);
     expect(r.stderr).toMatch(/retrying \(attempt 2 of 2\)/);
     expect(r.stderr).toMatch(/\(421\); gave up after 3 attempts \(--retries 2\)/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace

@@ -33,7 +33,7 @@ describe("a local disk that fills up during get -r", () => {
     mkdirSync(small);
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", small]).exitCode).toBe(0);
     const r = await runFtpkit(["get", "-r", server.url("/many"), join(small, "many"), "--parallel", "2", "--json"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/items failed: the local disk refused: cannot write the local file: ENOSPC.*; make room, then run `ftpkit resume`/);
     const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { path: string; result: string }[] };
     const full = report.files.filter((f) => /ENOSPC|no space left/.test(f.result));
@@ -60,7 +60,7 @@ describe("a server account over its quota during put -r", () => {
 
   test("after the server's 552 no file is sent again or started; the summary says the server refused", async () => {
     const r = await runFtpkit(["put", "-r", join(server.home, "many"), quoted.url("/many"), "--parallel", "2", "--json"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(8);
     expect(r.stderr).toMatch(/items failed: the server refused to store more: STOR \S+: .*\(552\); make room, then run `ftpkit resume`/);
     expect(r.stderr).not.toContain("reconnecting");
     const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { result: string }[] };

@@ -62,7 +62,7 @@ describe("uploads into a drop box", () => {
     mkdirSync(join(src, "sub"), { recursive: true });
     writeFileSync(join(src, "sub", "f.txt"), "f\n");
     const r = await runFtpkit(["put", "-r", src, dropUrl()], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(8);
     expect(r.stderr).toContain("MKD /incoming/sub: Permission denied (550)");
     const pending = await runFtpkit(["resume", "--list"], { cwd: work });
     expect(pending.stdout).toBe("nothing to resume\n");
@@ -73,7 +73,7 @@ describe("uploads into a drop box", () => {
     mkdirSync(src);
     writeFileSync(join(src, "s.txt"), "s\n");
     const r = await runFtpkit(["sync", src, dropUrl()], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(8);
     expect(r.stderr).toContain("MLSD /incoming: Permission denied (550)");
     expect(() => dropped("s.txt")).toThrow();
   });

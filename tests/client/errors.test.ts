@@ -1,4 +1,4 @@
-// Every bad input ends with one clear line on stderr, exit 1, and nothing left behind.
+// Every bad input ends with one clear line on stderr, the exit status of its kind (README), and nothing left behind.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -37,43 +37,43 @@ function unwritableDir(): string {
 }
 
 describe("clear errors and non-zero exits", () => {
-  const cases: { name: string; args: () => string[]; message: RegExp }[] = [
-    { name: "a malformed URL", args: () => ["get", "http://example.com/x"], message: /invalid FTP URL/ },
-    { name: "a URL without a file", args: () => ["get", peer.url("/")], message: /names a directory/ },
-    { name: "an unknown host", args: () => ["get", "ftp://no-such-host.invalid/x"], message: /unknown host "no-such-host\.invalid"/ },
-    { name: "a closed port", args: () => ["get", `ftp://127.0.0.1:${closedPort}/x`], message: /connection refused/ },
-    { name: "a wrong password", args: () => ["get", `ftp://user:wrong@127.0.0.1:${peer.port}/exists.txt`], message: /login failed for user "user"/ },
-    { name: "a missing remote file", args: () => ["get", peer.url("/missing.txt")], message: /remote file not found.*\/missing\.txt/ },
-    { name: "an unwritable local directory", args: () => ["get", peer.url("/exists.txt"), unwritableDir() + "/"], message: /cannot write to .*(permission denied|not permitted)/ },
-    { name: "a local directory that does not exist", args: () => ["get", peer.url("/exists.txt"), join(work, "nope", "f")], message: /no such directory/ },
-    { name: "a missing local file to upload", args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
-    { name: "a named pipe to upload (without waiting for a writer)", args: () => ["put", "pipe", peer.url("/up.bin")], message: /cannot upload .*pipe: not a regular file/ },
-    { name: "a remote glob that matches nothing (no directory created)", args: () => ["get", peer.url("/*.nope"), "out"], message: /no remote file matches "\*\.nope" in \// },
-    { name: "a glob with a reversed range (matches nothing, no stack trace)", args: () => ["get", peer.url("/[z-a]*"), "out"], message: /no remote file matches "\[z-a\]\*" in \// },
-    { name: "get -r of a file", args: () => ["get", "-r", peer.url("/exists.txt"), "out"], message: /\/exists\.txt is a file, not a directory: fetch it without -r/ },
-    { name: "put of a directory without -r", args: () => ["put", ".", peer.url("/")], message: /is a directory: upload a tree with put -r/ },
-    { name: "a local glob that matches nothing", args: () => ["put", "*.nope", peer.url("/")], message: /no local file matches "\*\.nope" in / },
-    { name: "an upload onto a remote directory's name", args: () => ["put", "local.txt", peer.url("/a-dir")], message: /\/a-dir is a directory on the server: end the URL with "\/" to upload into it/ },
-    { name: "an upload into a missing remote directory", args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
-    { name: "a bad --hash", args: () => ["get", peer.url("/exists.txt"), "--hash", "crc"], message: /--hash must be sha256, md5 or crc32, not "crc"/ },
-    { name: "a bad --limit-rate", args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "fast"], message: /invalid size "fast"/ },
-    { name: "ls of a missing path", args: () => ["ls", peer.url("/missing/")], message: /550/ },
-    { name: "resume of a file with no record", args: () => ["resume", "nothing.bin"], message: /no interrupted transfer/ },
-    { name: "an unknown flag (a typo)", args: () => ["get", peer.url("/exists.txt"), "--limit-rat", "1M"], message: /unknown option --limit-rat/ },
-    { name: "an unknown short flag", args: () => ["put", "-x", "local.txt", peer.url("/up.bin")], message: /unknown option -x/ },
-    { name: "an extra argument", args: () => ["ls", peer.url("/"), "extra"], message: /unexpected argument "extra"/ },
-    { name: "get of a remote directory without -r", args: () => ["get", peer.url("/a-dir"), "out"], message: /\/a-dir is a directory: fetch it with get -r$/ },
-    { name: "--exclude for a single file", args: () => ["get", peer.url("/exists.txt"), "--exclude", "*.txt"], message: /--exclude filters tree jobs/ },
-    { name: "a bad --parallel for a single file", args: () => ["get", peer.url("/exists.txt"), "--parallel", "0"], message: /--parallel must be a whole number from 1 to 64/ },
-    { name: "--dry-run for a single file", args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
+  const cases: { name: string; status: number; args: () => string[]; message: RegExp }[] = [
+    { name: "a malformed URL", status: 2, args: () => ["get", "http://example.com/x"], message: /invalid FTP URL/ },
+    { name: "a URL without a file", status: 2, args: () => ["get", peer.url("/")], message: /names a directory/ },
+    { name: "an unknown host", status: 4, args: () => ["get", "ftp://no-such-host.invalid/x"], message: /unknown host "no-such-host\.invalid"/ },
+    { name: "a closed port", status: 4, args: () => ["get", `ftp://127.0.0.1:${closedPort}/x`], message: /connection refused/ },
+    { name: "a wrong password", status: 6, args: () => ["get", `ftp://user:wrong@127.0.0.1:${peer.port}/exists.txt`], message: /login failed for user "user"/ },
+    { name: "a missing remote file", status: 8, args: () => ["get", peer.url("/missing.txt")], message: /remote file not found.*\/missing\.txt/ },
+    { name: "an unwritable local directory", status: 3, args: () => ["get", peer.url("/exists.txt"), unwritableDir() + "/"], message: /cannot write to .*(permission denied|not permitted)/ },
+    { name: "a local directory that does not exist", status: 3, args: () => ["get", peer.url("/exists.txt"), join(work, "nope", "f")], message: /no such directory/ },
+    { name: "a missing local file to upload", status: 3, args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
+    { name: "a named pipe to upload (without waiting for a writer)", status: 3, args: () => ["put", "pipe", peer.url("/up.bin")], message: /cannot upload .*pipe: not a regular file/ },
+    { name: "a remote glob that matches nothing (no directory created)", status: 8, args: () => ["get", peer.url("/*.nope"), "out"], message: /no remote file matches "\*\.nope" in \// },
+    { name: "a glob with a reversed range (matches nothing, no stack trace)", status: 8, args: () => ["get", peer.url("/[z-a]*"), "out"], message: /no remote file matches "\[z-a\]\*" in \// },
+    { name: "get -r of a file", status: 2, args: () => ["get", "-r", peer.url("/exists.txt"), "out"], message: /\/exists\.txt is a file, not a directory: fetch it without -r/ },
+    { name: "put of a directory without -r", status: 2, args: () => ["put", ".", peer.url("/")], message: /is a directory: upload a tree with put -r/ },
+    { name: "a local glob that matches nothing", status: 3, args: () => ["put", "*.nope", peer.url("/")], message: /no local file matches "\*\.nope" in / },
+    { name: "an upload onto a remote directory's name", status: 2, args: () => ["put", "local.txt", peer.url("/a-dir")], message: /\/a-dir is a directory on the server: end the URL with "\/" to upload into it/ },
+    { name: "an upload into a missing remote directory", status: 8, args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
+    { name: "a bad --hash", status: 2, args: () => ["get", peer.url("/exists.txt"), "--hash", "crc"], message: /--hash must be sha256, md5 or crc32, not "crc"/ },
+    { name: "a bad --limit-rate", status: 2, args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "fast"], message: /invalid size "fast"/ },
+    { name: "ls of a missing path", status: 8, args: () => ["ls", peer.url("/missing/")], message: /550/ },
+    { name: "resume of a file with no record", status: 1, args: () => ["resume", "nothing.bin"], message: /no interrupted transfer/ },
+    { name: "an unknown flag (a typo)", status: 2, args: () => ["get", peer.url("/exists.txt"), "--limit-rat", "1M"], message: /unknown option --limit-rat/ },
+    { name: "an unknown short flag", status: 2, args: () => ["put", "-x", "local.txt", peer.url("/up.bin")], message: /unknown option -x/ },
+    { name: "an extra argument", status: 2, args: () => ["ls", peer.url("/"), "extra"], message: /unexpected argument "extra"/ },
+    { name: "get of a remote directory without -r", status: 2, args: () => ["get", peer.url("/a-dir"), "out"], message: /\/a-dir is a directory: fetch it with get -r$/ },
+    { name: "--exclude for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--exclude", "*.txt"], message: /--exclude filters tree jobs/ },
+    { name: "a bad --parallel for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--parallel", "0"], message: /--parallel must be a whole number from 1 to 64/ },
+    { name: "--dry-run for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
   ];
   for (const c of cases) {
-    test(`reports ${c.name}`, async () => {
+    test(`reports ${c.name} with exit status ${c.status}`, async () => {
       writeFileSync(join(work, "local.txt"), "local");
       const listing = () => readdirSync(work).filter((n) => n !== ".ftpkit").sort();
       const before = listing();
       const r = await runFtpkit(c.args(), { cwd: work, timeoutMs: 20_000 });
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(c.status);
       const lines = r.stderr.trim().split("\n");
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(c.message);

@@ -80,7 +80,7 @@ describe("against ftpkit serve", () => {
     expect(names.code).toBe(0);
     expect(names.stdout).toBe("a b.txt\nb.txt\nsub/\n");
     const both = await runFtpkit(["ls", "--names", "--json", fast.url("/lsdir")], { cwd: work });
-    expect(both.code).toBe(1);
+    expect(both.code).toBe(2);
     expect(both.stderr).toContain("choose one of -l, --names and --json");
   });
 
@@ -98,7 +98,7 @@ describe("against ftpkit serve", () => {
       bytesMoved: 4321,
     });
     const p = await runFtpkit(["put", "j-copy.bin", fast.url("/j-up/"), "--json", "--hash", "md5"], { cwd: work });
-    expect(p.code).toBe(1); // j-up/ does not exist: the report says why, and so does stderr
+    expect(p.code).toBe(8); // j-up/ does not exist: the report says why, and so does stderr
     const failed = JSON.parse(p.stdout);
     expect(failed).toMatchObject({ copied: 0, failed: 1, bytesMoved: 0 });
     expect(failed.files).toHaveLength(1);

@@ -40,7 +40,7 @@ describe("a listing that never ends", () => {
   test("a LIST whose data connection stays silent is given up after --stall-timeout, with one clear line", async () => {
     const fake = t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], silentListing: true });
     const r = await runFtpkit(["get", "-r", url("/t"), "out", "--stall-timeout", "1", "--retries", "0"], { cwd: t.work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain("the listing of /t stalled (no byte for 1 s)");
   });
 });

@@ -14,9 +14,9 @@ let fake: FakeServer | null = null;
 
 const opts = (over: Partial<TransferOptions> = {}) => transferOptions(work, over);
 
-/** The command failed (exit 1) with exactly one stderr line, holding `text`. */
-function expectOneErrorLine(r: { code: number; stderr: string }, text: string): void {
-  expect(r.code).toBe(1);
+/** The command failed (with exit status `status`) with exactly one stderr line, holding `text`. */
+function expectOneErrorLine(r: { code: number; stderr: string }, text: string, status: number): void {
+  expect(r.code).toBe(status);
   expect(r.stderr.trim().split("\n")).toHaveLength(1);
   expect(r.stderr).toContain(text);
 }
@@ -77,7 +77,7 @@ describe("download verification", () => {
     fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, flipByteAt: 12345 });
     writeFileSync(join(work, "f.bin"), "the good old file");
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "f.bin"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(9);
     expect(r.stderr).toMatch(/sha256 mismatch/);
     expect(r.stderr).toContain("f.bin.ftpkit-corrupt");
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
@@ -100,7 +100,7 @@ describe("download verification", () => {
     fake.stop();
     fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat, flipByteAt: 4321 });
     const bad = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "bad.bin", "--hash", "crc32"], { cwd: work });
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(9);
     expect(bad.stderr).toMatch(/crc32 mismatch/);
     expect(existsSync(join(work, "bad.bin"))).toBe(false);
     expect(existsSync(join(work, "bad.bin.ftpkit-corrupt"))).toBe(true);
@@ -117,7 +117,7 @@ describe("download verification", () => {
   test("a flipped byte is detected with legacy XMD5 too", async () => {
     fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: [], legacyHash: true, flipByteAt: 0 });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--hash", "md5"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(9);
     expect(r.stderr).toMatch(/md5 mismatch/);
     expect(existsSync(join(work, "f.bin"))).toBe(false);
   });
@@ -136,7 +136,7 @@ describe("download verification", () => {
   test("without retries a dropped connection fails and leaves the partial file for resume", async () => {
     fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT, dropRetrAfter: 50_000 });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain("ftpkit resume");
     expect(readFileSync(join(work, "f.bin.ftpkit-part")).length).toBe(50_000);
     expect(readdirSync(join(work, ".ftpkit", "transfers"))).toHaveLength(1);
@@ -175,7 +175,7 @@ describe("no digest to compare with", () => {
     const data = payload();
     fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "REST STREAM"], dropRetrAfter: 50_000 });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0", "--hash", "sha256"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     const again = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "p" } });
     expect(again.code).toBe(0);
     expect(again.stderr).toContain(`sha256 ${digest(data)} (size verified only)`);
@@ -395,7 +395,7 @@ describe("in the middle of a job: a session that ends is replaced and the file t
   test("a refusal on a session that goes on is not retried: that file fails, the others are verified", async () => {
     fake = startFakeServer({ files: tree(), feat: HASH_FEAT, refuseRetrOf: "/src/b.bin" });
     const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--json"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(8);
     const result = results(r.stdout);
     expect(result.get("b.bin")).toBe("failed: RETR /src/b.bin: Permission denied. (550)");
     expect(result.get("a.bin")).toBe("verified by HASH");
@@ -424,7 +424,7 @@ describe("in the middle of a job: a session that ends is replaced and the file t
   test("with --quiet a tree job still names the file that failed and why (quiet keeps errors)", async () => {
     fake = startFakeServer({ files: tree(), feat: HASH_FEAT, refuseRetrOf: "/src/b.bin" });
     const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--quiet"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(8);
     const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
     expect(lines).toHaveLength(2);
     expect(lines[0]).toContain("b.bin: RETR /src/b.bin: Permission denied. (550)");
@@ -436,13 +436,13 @@ describe("a server that floods the control connection", () => {
   test("a 220- greeting that never ends: ls fails with one clear line instead of taking all memory", async () => {
     fake = startFakeServer({ flood: "greeting" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expectOneErrorLine(r, "protocol error from server: a multi-line 220 reply longer than 8 MiB");
+    expectOneErrorLine(r, "protocol error from server: a multi-line 220 reply longer than 8 MiB", 7);
   });
 
   test("120 replies without end: ls fails with one clear line instead of waiting forever", async () => {
     fake = startFakeServer({ flood: "preliminary" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expectOneErrorLine(r, "protocol error from server: more than 32 preliminary (1yz) replies without a final one");
+    expectOneErrorLine(r, "protocol error from server: more than 32 preliminary (1yz) replies without a final one", 7);
   });
 
   test("replies to commands never sent: the client drops the connection instead of queueing them", async () => {
@@ -459,7 +459,7 @@ describe("a server that sends more than it reported", () => {
     const data = payload();
     fake = startFakeServer({ feat: HASH_FEAT, files: new Map([["/grow.bin", data]]), endlessRetr: true });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/grow.bin`, join(work, "grow.bin")], { cwd: work, timeoutMs: 60_000 });
-    expectOneErrorLine(r, `the server sent more than the ${data.length} bytes it reported for /grow.bin`);
+    expectOneErrorLine(r, `the server sent more than the ${data.length} bytes it reported for /grow.bin`, 7);
     expect(readdirSync(work).filter((n) => n.startsWith("grow.bin"))).toEqual([]);
   });
 });
@@ -479,7 +479,7 @@ describe("control characters a server chose", () => {
   test("a refusal whose text holds terminal escapes is printed escaped", async () => {
     fake = startFakeServer({ password: "right", refusal: `no${ESC}]0;owned\x07${ESC}[31m entry` });
     const r = await runFtpkit(["ls", `ftp://u:wrong@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 30_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(6);
     expect(r.stderr).toContain("no\\x1b]0;owned\\x07\\x1b[31m entry");
     expect(r.stderr).not.toContain(ESC + "]0;owned");
   });
@@ -503,13 +503,13 @@ describe("a server that lists without end", () => {
     // Lines of ~300 bytes: the byte limit comes before the line limit.
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true, endlessName: "n".repeat(260) });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expectOneErrorLine(r, "the listing of / is larger than 256 MiB; gave up on it");
+    expectOneErrorLine(r, "the listing of / is larger than 256 MiB; gave up on it", 1);
     expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
   });
 
   test("ls gives up past 2,000,000 listed entries with one clear line (short lines would have taken ~4 GB parsed)", async () => {
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true, endlessName: "a" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
-    expectOneErrorLine(r, "the listing of / has more than 2,000,000 entries; gave up on it");
+    expectOneErrorLine(r, "the listing of / has more than 2,000,000 entries; gave up on it", 1);
   });
 });

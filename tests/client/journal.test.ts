@@ -181,7 +181,7 @@ describe("stall timeout", () => {
   test("without retries the stalled download fails with one clear line, keeping the bytes for resume", async () => {
     fake = startFakeServer({ files: new Map([["/s.bin", randomBytes(200_000)]]), feat: ["SIZE", "REST STREAM"], stallRetrAfter: 20_000 });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/s.bin`, "--stall-timeout", "0.5", "--retries", "0"], { cwd: work, timeoutMs: 20_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain("the data connection stalled (no byte for 0.5 s) after 20000 bytes");
     expect(r.stderr).toContain("run `ftpkit resume` to continue");
     expect(sizeOf(join(work, "s.bin.ftpkit-part"))).toBe(20_000);

@@ -111,7 +111,7 @@ describe("round trips against pyftpdlib", () => {
     const literal = await runFtpkit(["ls", peer.url("/globbed/d[1].csv"), "--json"], { cwd: work });
     expect((JSON.parse(literal.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["d[1].csv"]);
     const none = await runFtpkit(["ls", peer.url("/globbed/*.nope")], { cwd: work });
-    expect(none.code).toBe(1);
+    expect(none.code).toBe(8);
     expect(none.stderr).toContain('no remote file matches "*.nope" in /globbed');
   });
 

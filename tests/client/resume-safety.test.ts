@@ -96,7 +96,7 @@ describe("the journal", () => {
     const rec: TransferRecord = { id, direction: "get", kind: "file", url, local, part: `${local}.ftpkit-part`, remoteSize: null, remoteMtime: null, hash: "sha256", verify: true, startedAt: new Date().toISOString() };
     saveRecord(rec, join(work, ".ftpkit", "transfers"));
     const r = await runFtpkit(["resume"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(6);
     expect(r.stderr).toContain("no password");
     expect(fake.commands.some((c) => c.startsWith("PASS"))).toBe(false);
   });

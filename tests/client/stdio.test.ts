@@ -69,7 +69,7 @@ describe("against ftpkit serve", () => {
     expect(readFileSync(join(server.home, "empty.bin")).length).toBe(0);
   });
 
-  test("get URL - into a reader that stops early ends with exit 1 and says the pipe broke", async () => {
+  test("get URL - into a reader that stops early ends with exit status 3 (local) and says the pipe broke", async () => {
     randomFile(join(server.home, "long.bin"), 8_000_000);
     const proc = Bun.spawn(["bash", "-c", `bun "$0" get "$1" - | head -c 1000 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, FTPKIT, server.url("/long.bin")], {
       cwd: work,
@@ -82,7 +82,7 @@ describe("against ftpkit serve", () => {
     await proc.exited;
     clearTimeout(timer);
     expect(stderr).toContain("cannot write to standard output: the reader closed it (broken pipe)");
-    expect(stderr).toContain("exit=1");
+    expect(stderr).toContain("exit=3");
   });
 });
 
@@ -141,17 +141,17 @@ describe("against a server that drops or corrupts", () => {
     expect(r.stderr).toContain("(verified by HASH)");
   });
 
-  test("get URL - of corrupted bytes ends with exit 1 and a digest mismatch", async () => {
+  test("get URL - of corrupted bytes ends with exit status 9 (verification) and a digest mismatch", async () => {
     fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT, flipByteAt: 12_345 });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "-"], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(9);
     expect(r.stderr).toMatch(/sha256 mismatch: wrote [0-9a-f]{64} to standard output, the server reports [0-9a-f]{64}/);
   });
 
   test("put - whose connection drops fails at once: standard input cannot be read again", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 60_000 });
     const r = await runFtpkit(["put", "-", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`], { cwd: work, stdin: payload() });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain("standard input cannot be read again, so run the command again");
     expect(fake.commands.filter((c) => c.startsWith("STOR"))).toHaveLength(1);
     nothingLeft();
@@ -170,7 +170,7 @@ describe("flags that cannot go with a stream", () => {
   for (const c of cases) {
     test(`refuses ${c.name}`, async () => {
       const r = await runFtpkit(c.args(), { cwd: work, stdin: new Uint8Array(0) });
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2);
       expect(r.stdout).toBe("");
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(c.message);

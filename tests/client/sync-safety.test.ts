@@ -169,7 +169,7 @@ describe("--json and --dry-run reports", () => {
     const srv = await ftpkitServer();
     const work = workDir();
     const missing = await runFtpkit(["get", "-r", srv.url("/nope"), "x", "--json"], { cwd: work });
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(8);
     const report = JSON.parse(missing.stdout) as { failed: number; error: string; files: unknown[] };
     expect(report.failed).toBe(1);
     expect(report.error).toContain("remote directory not found");
@@ -183,7 +183,7 @@ describe("--json and --dry-run reports", () => {
     // A put into a remote file is refused by the dry run too, not only by the real run.
     files(join(work, "local-src"), { "n.txt": "n\n" });
     const intoFile = await runFtpkit(["sync", "local-src", srv.url("/d/a.txt"), "--dry-run"], { cwd: work });
-    expect(intoFile.code).toBe(1);
+    expect(intoFile.code).toBe(2);
     expect(intoFile.stderr).toContain("is a file, not a directory");
   });
 });
@@ -225,16 +225,16 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable di
     const mine = { "precious.txt": "mine\n", "docs/d.txt": "d\n" };
     files(join(work, "g"), mine);
     const fromFile = await runFtpkit(["sync", vs.url("/t1/a.txt"), "g", "--delete"], { cwd: work });
-    expect(fromFile.code).toBe(1);
+    expect(fromFile.code).toBe(2);
     expect(fromFile.stderr).toContain("is a file, not a directory");
     const fromLocked = await runFtpkit(["sync", vs.url("/t2/locked"), "g", "--delete"], { cwd: work });
-    expect(fromLocked.code).toBe(1);
+    expect(fromLocked.code).toBe(8);
     expect(fromLocked.stderr).toContain("cannot enter");
     expect(snapshot(join(work, "g"))).toEqual({ "precious.txt": expect.any(String), docs: "dir", "docs/d.txt": expect.any(String) });
     expect(readFileSync(join(work, "g/precious.txt"), "utf8")).toBe("mine\n");
     // An unreadable directory inside the tree fails the job instead of being listed as empty.
     const inside = await runFtpkit(["sync", vs.url("/t2"), "t2", "--delete"], { cwd: work });
-    expect(inside.code).toBe(1);
+    expect(inside.code).toBe(8);
     files(join(work, "h"), { ".hidden": "local\n", "only-here.txt": "x\n" });
     const hidden = await runFtpkit(["sync", vs.url("/t1"), "h", "--delete"], { cwd: work });
     expect(hidden.code).toBe(0);
@@ -250,7 +250,7 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable di
     chownTo(vs.home, "ftpbench");
     files(work, { "up.txt": "up\n" });
     const r = await runFtpkit(["put", "up.txt", vs.url("/d")], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('is a directory on the server: end the URL with "/" to upload into it');
   });
 

@@ -159,7 +159,7 @@ describe("explicit FTPS (--tls)", () => {
     try {
       writeFileSync(join(plain.home, "clear.txt"), "x");
       const r = await runFtpkit(["get", "--tls", `ftp://user:${PASSWORD}@127.0.0.1:${proxy.port}/clear.txt`, "clear.txt"], { cwd: work });
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(5);
       const out = lines(r.stderr);
       expect(out).toHaveLength(1);
       expect(out[0]).toMatch(/server does not support AUTH TLS: .*\(5\d\d\); refusing to continue in clear text$/);
@@ -215,7 +215,7 @@ describe("implicit FTPS (ftps://)", () => {
 describe("the wrong kind of port", () => {
   test("ftps:// to a clear-text FTP port: one line that suggests --tls", async () => {
     const r = await runFtpkit(["ls", "--insecure", `ftps://user@127.0.0.1:${plain.port}/`], { cwd: work, timeoutMs: 20_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(5);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toContain("the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)");
   });
@@ -231,7 +231,7 @@ describe("certificate verification", () => {
       [["put", "--tls", "--active", join(FIXTURES, "README.md"), fast.url("/x.md")], "explicit active put"],
     ] as const) {
       const r = await runFtpkit([...args], { cwd: work });
-      expect({ what, code: r.code }).toEqual({ what, code: 1 });
+      expect({ what, code: r.code }).toEqual({ what, code: 5 });
       expect(lines(r.stderr).map((l) => l.replace(/^(\[error\]|ERROR)\s+/, ""))).toEqual([SELF_SIGNED]);
       expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/); // no stack trace
     }
@@ -241,7 +241,7 @@ describe("certificate verification", () => {
 
   test("trusting another certificate with --ca does not make this one trusted", async () => {
     const r = await runFtpkit(["get", "--tls", "--ca", OTHER_CERT, fast.url("/nothing.txt")], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(5);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/TLS: certificate for 127\.0\.0\.1 is not trusted/);
   });
@@ -255,7 +255,7 @@ describe("certificate verification", () => {
     ];
     for (const [args, re] of cases) {
       const r = await runFtpkit(args, { cwd: work });
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2);
       expect(lines(r.stderr)).toHaveLength(1);
       expect(r.stderr).toMatch(re);
     }

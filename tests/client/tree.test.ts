@@ -176,7 +176,7 @@ for (const kind of servers) {
       expect(up.stdout).toMatch(/^dry run: \d+ to copy, .*nothing was changed$/m);
       expect(existsSync(join(s.home, "dry-up"))).toBe(false);
       const down = await runFtpkit(["get", "-r", s.url("/dry-up-none"), join(work, "dry-down"), "--dry-run"], { cwd: work });
-      expect(down.code).toBe(1); // nothing there to plan from: the same error as the real job
+      expect(down.code).toBe(8); // nothing there to plan from: the same error as the real job
       expect(down.stderr).toMatch(/remote directory not found/);
       const real = await runFtpkit(["put", "-r", local, s.url("/dry-up")], { cwd: work });
       expect(real.code).toBe(0);

@@ -68,7 +68,7 @@ describe("terminal questions", () => {
     const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
     const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
     const first = await runFtpkit(["get", url, "--retries", "0"], { cwd: t.work });
-    expect(first.code).toBe(1);
+    expect(first.code).toBe(4);
     expect(readFileSync(join(t.work, "f.bin.ftpkit-part")).length).toBe(30_000);
 
     const yes = await converse(`bun ${FTPKIT} get '${url}'`, [[/Resume\? \[Y\/n\]/, "\r"]]);
@@ -81,7 +81,7 @@ describe("terminal questions", () => {
   test("answering no discards the partial file and downloads from zero", async () => {
     const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
     const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
-    expect((await runFtpkit(["get", url, "--retries", "0"], { cwd: t.work })).code).toBe(1);
+    expect((await runFtpkit(["get", url, "--retries", "0"], { cwd: t.work })).code).toBe(4);
     const no = await converse(`bun ${FTPKIT} get '${url}'`, [[/Resume\? \[Y\/n\]/, "n\r"]]);
     expect(no.code).toBe(0);
     expect(fake.commands.filter((c) => c.startsWith("REST"))).toEqual([]);

@@ -4,6 +4,7 @@ import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lookupNetrc, parseNetrc } from "../../client/netrc.ts";
 import { TokenBucket } from "../../client/transfer.ts";
+import { ClientError, EXIT_STATUS, failureKind, worstKind } from "../../client/errors.ts";
 import { listRecords, loadRecord, removeRecord, saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
 import { downloadTarget, uploadTarget } from "../../client/operations.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
@@ -133,5 +134,24 @@ describe("ftpkit ls lines", () => {
   test("a date in the future shows its year, as GNU ls does; one of the last six months its time", () => {
     expect(formatEntry({ name: "f", type: "file", size: 1, mtime: new Date(Date.UTC(2027, 1, 3)) }, now)).toContain("Feb  3  2027 f");
     expect(formatEntry({ name: "f", type: "file", size: 1, mtime: new Date(Date.UTC(2026, 9, 1, 8, 5)) }, now)).toContain("Oct  1 08:05 f");
+  });
+});
+
+describe("exit status kinds", () => {
+  test("a reply says auth or server, a dropped connection network, a system error local or network", () => {
+    expect(failureKind(new ClientError("login failed", { code: 530 }))).toBe("auth");
+    expect(failureKind(new ClientError("too many", { code: 421, retryable: true }))).toBe("server");
+    expect(failureKind(new ClientError("dropped", { retryable: true }))).toBe("network");
+    expect(failureKind(new ClientError("said otherwise", { code: 550, kind: "usage" }))).toBe("usage");
+    expect(failureKind(new ClientError("a conflict"))).toBeNull();
+    expect(failureKind(Object.assign(new Error("no such file"), { code: "ENOENT", syscall: "open" }))).toBe("local");
+    expect(failureKind(Object.assign(new Error("reset"), { code: "ECONNRESET", syscall: "read" }))).toBe("network");
+    expect(failureKind(new Error("a bug"))).toBeNull();
+  });
+
+  test("a job whose files failed in several ways reports the lowest status, as wget does", () => {
+    expect(worstKind(["verify", "server", null, "network"])).toBe("network");
+    expect(EXIT_STATUS[worstKind(["verify", "server"])!]).toBe(8);
+    expect(worstKind([null, null])).toBeNull();
   });
 });
