@@ -363,6 +363,11 @@ export class FtpClient {
     return this.hashes.digest(path, algo, range);
   }
 
+  /** How this server refused a HASH it lists (null: it did not), to say why a file was not verified by digest. */
+  hashRefusal(): string | null {
+    return this.hashes.refusal;
+  }
+
   /** Can the server hash a byte range (for checking a partial file before resuming)? */
   canHashRange(): boolean {
     return this.features.has("HASH");

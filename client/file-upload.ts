@@ -217,7 +217,11 @@ export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlg
 }
 
 /** The server's copy differs from the local file: not resumable, not worth a retry. */
-class VerificationFailed extends ClientError {}
+class VerificationFailed extends ClientError {
+  constructor(message: string) {
+    super(message, { kind: "verify" });
+  }
+}
 
 /**
  * Compare the server's size, when SIZE was sent, then its digest with ours. `sizeAsked()` is read

@@ -2,7 +2,7 @@
 // algorithm and RANG (draft-bryan-ftp-range) for a byte range, else the legacy XSHA256/XMD5.
 import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
 import type { FtpClient } from "./client.ts";
-import { fromServer, replyError } from "./errors.ts";
+import { describe, fromServer, replyError } from "./errors.ts";
 
 /** The client's --hash choices: the HASH name and the legacy verb (none for CRC-32: XCRC replies differ between servers). */
 export const HASH_NAMES: Record<"md5" | "sha256" | "crc32", { hash: HashAlgorithm; legacy: string | null }> = {
@@ -15,6 +15,8 @@ export type DigestAlgorithm = keyof typeof HASH_NAMES;
 
 /** Why the server gave no digest: its HASH lacks `algo` (a hint: --hash with what it has), or it has none. */
 export function noDigestReason(client: FtpClient, algo: DigestAlgorithm): string {
+  const refusal = client.hashRefusal();
+  if (refusal) return `the server did not give the ${algo} digest (${refusal})`;
   const offered = client.features.get("HASH");
   return offered !== undefined ? `the server offers no ${algo} hash (HASH ${offered})` : "the server offers no hash";
 }
@@ -107,7 +109,10 @@ export class RemoteHash {
         if (range && (res.start !== range.start || res.end !== range.end)) return null;
         return { hex: res.hex, via: "HASH" };
       }
-      if (r.code === 550 || r.code === 450) throw replyError(`HASH ${path}`, r);
+      // No such file, or "not now" (421 while the server shuts down, 450 busy): the digest exists, so a
+      // later session can still give it; never a verdict of "no digest here".
+      if (r.code === 550 || (r.code >= 400 && r.code < 500)) throw replyError(`HASH ${path}`, r);
+      this.refusal = `HASH: ${describe(r)}`;
       return null;
     }
     if (range || names.legacy === null) return null; // legacy verbs have no portable range form
@@ -121,4 +126,6 @@ export class RemoteHash {
   }
 
   private legacyRefused = new Set<string>();
+  /** How the server last refused a HASH it lists in FEAT, for the "verified size only" note. */
+  refusal: string | null = null;
 }

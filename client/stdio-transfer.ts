@@ -1,6 +1,6 @@
 // `get URL -` and `put - URL`: one file streamed to standard output or from standard input, as curl
 // -o -, wget -O - and lftp's cat do. It is hashed as it streams and compared with the server's digest
-// once the last byte went through, so a mismatch still ends with exit 1 (the bytes are out already:
+// once the last byte went through, so a mismatch still ends with exit 9 (the bytes are out already:
 // as with `curl … | sha256sum -c`). No part file, no journal, no resume: a pipe cannot be read twice.
 // A download that drops continues at the byte it reached (REST), since every byte before it is
 // already written out; an upload cannot go back for bytes it read.

@@ -24,6 +24,8 @@ export interface FakeOptions {
   dropStorAfter?: number;
   /** Drop the control connection instead of answering the first whole-file HASH. */
   dropOnFirstHash?: boolean;
+  /** Answer the first `times` whole-file HASH commands with this reply (e.g. "421 Shutting down"), then answer. */
+  refuseHash?: { reply: string; times: number };
   /**
    * Like vsftpd when its privileged helper fails: answer the Nth RETR or STOR (counted together,
    * from 1) with "500 OOPS: …" and end the session.
@@ -151,6 +153,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const sockets = new Set<Socket<Conn>>();
   const dirs = new Set<string>();
   let hashDropped = false;
+  let hashRefusals = 0;
   let transfers = 0;
   let listingsNow = 0;
   let mostListings = 0;
@@ -378,6 +381,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (opts.dropOnFirstHash && !s.data.range && !hashDropped) {
           hashDropped = true;
           return void s.terminate();
+        }
+        if (opts.refuseHash && !s.data.range && hashRefusals < opts.refuseHash.times) {
+          hashRefusals++;
+          const [, code, text] = /^(\d{3}) (.*)$/.exec(opts.refuseHash.reply)!;
+          return void reply(s, Number(code), text!);
         }
         const r = s.data.range ?? { start: 0, end: file.length };
         s.data.range = null;

@@ -150,6 +150,34 @@ describe("download verification", () => {
   });
 });
 
+describe("a HASH the server lists but does not answer", () => {
+  test("421 (shutting down) after the last byte: the download is not called verified; it is kept, and resume verifies it without moving it again", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, refuseHash: { reply: "421 Server shutting down", times: 1 } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: work });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain("HASH /f.bin: Server shutting down (421)");
+    expect(r.stderr).toContain("run `ftpkit resume` to continue");
+    expect(existsSync(join(work, "f.bin"))).toBe(false);
+    const again = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "p" } });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("(verified by HASH)");
+    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+    // The resume checked the part by a ranged HASH and asked for nothing before its end.
+    expect(fake.commands).toContain(`REST ${data.length}`);
+    expect(again.stderr).toContain("(0 moved in this run)");
+  });
+
+  test("a permanent refusal (504) is quoted in the note, not taken for a server without that digest", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, refuseHash: { reply: "504 Not for this file", times: 1 } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the server did not give the sha256 digest (HASH: Not for this file (504)); verified size only");
+    expect(r.stderr).not.toContain("offers no");
+  });
+});
+
 describe("no digest to compare with", () => {
   test("a server without HASH or XSHA256 is probed once at login (bare XSHA256), and no local digest is computed", async () => {
     const data = payload();
@@ -277,7 +305,7 @@ describe("upload verification", () => {
     fake = startFakeServer({ feat: HASH_FEAT, lieAboutHashOf: "/u.bin" });
     writeFileSync(join(work, "u.bin"), payload());
     const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`], { cwd: work });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(9);
     expect(r.stderr).toMatch(/upload verification failed/);
   });
 
@@ -295,7 +323,7 @@ describe("upload verification", () => {
   test("a tree upload reports the one file whose digest mismatches, verifies the files after it on the same connection, and exits non-zero", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, lieAboutHashOf: "/dst/b.bin" });
     const { r, bytes } = await putTree(fake);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(9);
     const report = JSON.parse(r.stdout) as { files: { path: string; result: string }[] };
     const result = new Map(report.files.map((f) => [f.path, f.result]));
     expect(result.get("a.bin")).toBe("verified by HASH");
