@@ -6,7 +6,7 @@ import { accessSync, closeSync, constants, existsSync, fchmodSync, fstatSync, fs
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { acquireLock } from "./state.ts";
-import { isRetryable, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
+import { isRetryable, worthResuming, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
 import { download, jobLimiter, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { noDigestReason } from "./remote-hash.ts";
@@ -259,7 +259,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       rmSync(part, { force: true });
       ctx.discard();
     }
-    if (err instanceof TransferInterrupted || (isRetryable(err) && existsSync(part))) {
+    if (err instanceof TransferInterrupted || (worthResuming(err) && existsSync(part))) {
       throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     throw err;

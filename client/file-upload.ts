@@ -4,7 +4,7 @@ import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type S
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { acquireLock } from "./state.ts";
-import { isRetryable, worthRetrying, type Session } from "./session.ts";
+import { worthResuming, worthRetrying, type Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
@@ -183,8 +183,10 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
   } catch (err) {
     progress.clear();
     sink?.dispose();
-    if (offset === 0 && !job.resuming && !(err instanceof TransferInterrupted)) ctx.discard();
-    if (err instanceof TransferInterrupted || isRetryable(err)) {
+    // Nothing sent in a new upload: no record is left, so there is nothing to resume either.
+    const discarded = offset === 0 && !job.resuming && !(err instanceof TransferInterrupted);
+    if (discarded) ctx.discard();
+    if (!discarded && worthResuming(err)) {
       throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     // STOR onto a directory's name: say so, and how to upload into it (asked only after a refusal).

@@ -8,7 +8,7 @@ import { failureKind } from "./errors.ts";
 import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink } from "./hasher.ts";
 import { acquireLock } from "./state.ts";
-import { isRetryable, worthRetrying, type Session } from "./session.ts";
+import { isRetryable, worthResuming, worthRetrying, type Session } from "./session.ts";
 import { downloadRange, jobLimiter, TransferInterrupted } from "./transfer.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
@@ -155,7 +155,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     } catch {
       /* closed already */
     }
-    if (err instanceof TransferInterrupted || isRetryable(err)) {
+    if (err instanceof TransferInterrupted || worthResuming(err)) {
       throw new ClientError(`${(err as Error).message}; the segments are kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     throw err;

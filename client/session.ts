@@ -4,6 +4,7 @@ import type { ConsolaInstance } from "consola";
 import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../protocol/url.ts";
 import { printableMessage } from "../protocol/printable.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
+import { failureKind } from "./errors.ts";
 import { lookupNetrc } from "./netrc.ts";
 import type { Progress } from "./progress.ts";
 import type { TokenBucket } from "./transfer.ts";
@@ -225,6 +226,14 @@ export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Cred
 
 export function isRetryable(err: unknown): boolean {
   return err instanceof ClientError && err.retryable;
+}
+
+/**
+ * Whether `ftpkit resume` can go on after this failure: a dropped connection or a 4yz reply, and
+ * also a server that could not be reached again once --retries ran out (connection refused).
+ */
+export function worthResuming(err: unknown): boolean {
+  return isRetryable(err) || failureKind(err) === "network";
 }
 
 /**

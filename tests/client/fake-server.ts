@@ -22,6 +22,8 @@ export interface FakeOptions {
   dropRetrAfter?: number;
   /** On the first STOR, keep this many bytes and then drop both connections. */
   dropStorAfter?: number;
+  /** After the drop of dropRetrAfter/dropStorAfter, stop listening: a server that crashed and stays down. */
+  goneAfterDrop?: boolean;
   /** Drop the control connection instead of answering the first whole-file HASH. */
   dropOnFirstHash?: boolean;
   /** Answer the first `times` whole-file HASH commands with this reply (e.g. "421 Shutting down"), then answer. */
@@ -444,6 +446,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           retrBytes.push(out.length);
           d.terminate();
           s.terminate();
+          if (opts.goneAfterDrop) server.stop(true);
           return;
         }
         await sendAll(d, out);
@@ -473,6 +476,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           files.set(arg, Buffer.concat([verb === "APPE" ? prev : prev.subarray(0, s.data.rest), got]));
           d.terminate();
           s.terminate();
+          if (opts.goneAfterDrop) server.stop(true);
           return;
         }
         await (d.data as DataState & { done: Promise<void> }).done;

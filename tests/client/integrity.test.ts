@@ -89,6 +89,21 @@ describe("download verification", () => {
     expect(existsSync(join(work, ".ftpkit"))).toBe(false); // no record, and no empty journal left
   });
 
+  test("a server that stays down after the drop: once --retries fail to reach it, the error still says what was kept and to resume", async () => {
+    fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT, dropRetrAfter: 50_000, goneAfterDrop: true });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "1"], { cwd: work });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/connection refused; 50000 bytes kept, run `ftpkit resume` to continue/);
+    expect(readFileSync(join(work, "f.bin.ftpkit-part")).length).toBe(50_000);
+    writeFileSync(join(work, "u.bin"), payload());
+    fake.stop();
+    fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 50_000, goneAfterDrop: true });
+    const up = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "1"], { cwd: work });
+    expect(up.code).toBe(4);
+    expect(up.stderr).toMatch(/connection refused; run `ftpkit resume` to continue the upload/);
+    expect(readdirSync(join(work, ".ftpkit", "transfers"))).toHaveLength(2); // both records kept
+  });
+
   test("--hash crc32: verified by HASH CRC32, and a flipped byte is detected", async () => {
     const data = payload();
     const feat = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5;CRC32"];
