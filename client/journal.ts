@@ -6,6 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { stateDir } from "./state.ts";
+import { indexJournal, unindexIfEmpty } from "./journal-index.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
 
 export interface TransferRecord {
@@ -178,12 +179,14 @@ export function writeAtomic(dir: string, name: string, text: string, durable = f
 export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
   writeAtomic(dir, `${rec.id}.json`, JSON.stringify({ ...rec, seal: sealOf({ ...rec }) }, null, 2) + "\n", durable);
   pendingHere.add(join(dir, rec.id));
+  indexJournal(dir);
 }
 
 /** Remove a record and everything kept beside it (tree progress, tree plan). */
 export function removeRecord(id: string, dir: string = journalDir()): void {
   for (const suffix of [".json", ".done", ".plan.json"]) rmSync(join(dir, `${id}${suffix}`), { force: true });
   pendingHere.delete(join(dir, id));
+  unindexIfEmpty(dir);
   // No empty .ftpkit/transfers left behind in every directory a transfer ran in (a journal
   // directory given by the caller is theirs, and stays).
   if (!dir.endsWith("/.ftpkit/transfers")) return;

@@ -9,6 +9,7 @@ import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
+import { journalsElsewhere, type JournalPlace } from "./journal-index.ts";
 import { forgetPassword, loadPassword, savePassword } from "./state.ts";
 import {
   checkTlsFlags,
@@ -332,6 +333,12 @@ export function pendingTransfers(opts: { journal?: string } = {}): PendingTransf
   });
 }
 
+/** "interrupted transfers are recorded in /a (2) and /b (1): run ftpkit resume there". */
+export function whereElse(places: JournalPlace[]): string {
+  const list = places.map((p) => `${p.cwd} (${p.records})`).join(", ");
+  return `interrupted transfers are recorded in ${list}: run \`ftpkit resume\` there`;
+}
+
 /** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */
 export async function resumeTransfers(localArg: string | undefined, opts: TransferOptions): Promise<TransferResult[]> {
   const dir = opts.journal ?? journalDir();
@@ -347,7 +354,9 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   if (recs.length === 0) {
     // A script reads "nothing to resume" with exit 0 as done: not when the only records were unusable.
     if (damaged.length > 0) throw new ClientError(`nothing could be resumed: ${damaged.length} journal record(s) are damaged or not this user's (see above)`);
-    note.info("nothing to resume");
+    const elsewhere = journalsElsewhere(dir);
+    if (elsewhere.length === 0) note.info("nothing to resume");
+    else note.info(`nothing to resume here; ${whereElse(elsewhere)}`);
     return [];
   }
   const results: TransferResult[] = [];

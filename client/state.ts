@@ -16,7 +16,7 @@ export function stateDir(): string {
 
 const made = new Set<string>();
 
-function privateDir(name: string): string {
+export function privateDir(name: string): string {
   const dir = join(stateDir(), name);
   if (!made.has(dir)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });

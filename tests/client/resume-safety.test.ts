@@ -38,6 +38,25 @@ describe("what get writes into", () => {
 });
 
 describe("the journal", () => {
+  test("resume run in another directory says where the interrupted job waits; once it is done there, no longer", async () => {
+    const fake = startFakeServer({ files: new Map([["/f.bin", Buffer.alloc(200_000, 7)]]), feat: ["SIZE", "REST STREAM"], dropRetrAfter: 50_000 });
+    owned.later(() => fake.stop());
+    const started = workDir();
+    const other = workDir();
+    expect((await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: started })).code).toBe(4);
+    const pointer = `${started} (1): run \`ftpkit resume\` there`;
+    const away = await runFtpkit(["resume"], { cwd: other });
+    expect(away.code).toBe(0);
+    expect(away.stderr).toContain("nothing to resume here; interrupted transfers are recorded in ");
+    expect(away.stderr).toContain(pointer);
+    const listed = await runFtpkit(["resume", "--list"], { cwd: other });
+    expect(listed.stdout).toMatch(/^nothing to resume here\n/);
+    expect(listed.stdout).toContain(pointer);
+    expect((await runFtpkit(["resume"], { cwd: started, env: { FTPKIT_PASSWORD: "p" } })).code).toBe(0);
+    expect(readFileSync(join(started, "f.bin")).length).toBe(200_000);
+    expect((await runFtpkit(["resume", "--list"], { cwd: other })).stdout).not.toContain(started);
+  });
+
   test("a working directory this user cannot write: get and put work, the journal goes to the state directory", async () => {
     const srv = await startFtpkitServer();
     owned.later(() => srv.stop());
@@ -140,7 +159,7 @@ describe("a pending download whose part file is gone", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("exists and its partial download is gone");
     expect(readFileSync(join(work, "r.bin"), "utf8")).toBe("my newer file\n");
-    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toBe("nothing to resume\n");
+    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toMatch(/^nothing to resume( here)?\n/);
   });
 });
 

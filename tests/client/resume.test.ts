@@ -78,7 +78,7 @@ describe("interrupted transfers", () => {
       expect(last.bytes).toBe(SIZE - kept);
       expect(records(cwd)).toEqual([]);
       expect(existsSync(part)).toBe(false);
-      expect((await runFtpkit(["resume", "--list"], { cwd })).stdout).toBe("nothing to resume\n");
+      expect((await runFtpkit(["resume", "--list"], { cwd })).stdout).toMatch(/^nothing to resume( here)?\n/); // other tests' jobs may wait elsewhere
     } finally {
       removeDir(cwd);
     }
