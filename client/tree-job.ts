@@ -5,7 +5,6 @@ import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { basename, join, resolve, sep } from "node:path";
 import { joinRemote, virtualBasename } from "../protocol/path.ts";
 import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glob.ts";
-import { printableName } from "../protocol/printable.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, worstKind, type FailureKind } from "./errors.ts";
@@ -18,10 +17,9 @@ import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
-import { hashFile } from "./hasher.ts";
 import { failedJob, printReport, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
-import { noDigestReason } from "./remote-hash.ts";
-import { byTime, excluder, makeRemoteDirs, planTree, type NameMatch, walkLocal, walkRemote, type PlanItem, type TreeEntry, type WalkOptions } from "./tree-plan.ts";
+import { dropStaleParts, planned, printPlan, settleChecksums, shown } from "./tree-prepare.ts";
+import { excluder, makeRemoteDirs, planTree, type NameMatch, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -169,7 +167,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       // A directory whose listing was partly unreadable: nothing in or under it is deleted.
       const onPartial = (rel: string, why: string) => (keep.add(rel), note.warn(`${shown(rel || ".")}: ${why}; nothing in it is deleted`));
       const sourceWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => (keep.add(rel), note.warn(`${shown(rel)}: skipped (${why})`)) };
-      const destWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel) };
+      // Part files in the destination: those of files the source no longer has are an interrupted run's.
+      const parts: string[] = [];
+      const destWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel), onPart: (rel) => parts.push(rel) };
       const [remoteWalk, localWalk] = rec.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
       const listed = await walkRemote(conns, remoteRoot, remoteWalk).catch((err: unknown) => {
         // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
@@ -184,14 +184,14 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       }
       const local = localExists ? walkLocal(r.local, localWalk) : [];
       const remote = listed ?? [];
-      return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote, keep, odd };
+      return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote, keep, odd, parts: rec.direction === "get" ? parts : [] };
     };
-    let { remoteExists, source, dest, keep, odd } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
+    let { remoteExists, source, dest, keep, odd, parts } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
     // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
     if (r.glob && source.length === 0) {
       const literal = await listBoth((name) => name === globLiteral(r.glob!));
       // A sync whose pattern matches nothing mirrors nothing: its destination's matches go (--delete).
-      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd } = literal);
+      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts } = literal);
     }
     // Like cp without -r: a directory the pattern matched is left out, and said so.
     if (!recursive) {
@@ -234,6 +234,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     persistJob(rec, creds, dir, opts.fsync === true);
     persisted = true;
     using doneLog = new DoneLog(rec.id, dir);
+    if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), { excluded, match: r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined }, dir, note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
     if (rec.direction === "put" && !plan) {
       plan = { remote: {}, local: {} };
@@ -387,11 +388,6 @@ function insideRoot(root: string, rel: string): string {
   return p;
 }
 
-/** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
-function shown(rel: string): string {
-  return /[\x00-\x1f\x7f]/.test(rel) ? JSON.stringify(rel) : rel;
-}
-
 function toState(b: { size: number; mtime: string } | null | undefined): RemoteState | null | undefined {
   return b === undefined ? undefined : b;
 }
@@ -402,38 +398,3 @@ async function beforeState(s: Session, path: string): Promise<{ size: number; mt
   return { size: st.size, mtime: st.mtime ?? "" };
 }
 
-/** Same size under --checksum: compare digests (HASH), or say there is none and compare times. */
-async function settleChecksums(s: Session, items: PlanItem[], source: TreeEntry[], dest: TreeEntry[], remoteRoot: string, localRoot: string, rec: TransferRecord, note: Notifier): Promise<PlanItem[]> {
-  const src = new Map(source.map((e) => [e.rel, e]));
-  const dst = new Map(dest.map((e) => [e.rel, e]));
-  let noHash = false;
-  for (const item of items) {
-    if (item.reason !== "checksum?") continue;
-    const remote = noHash ? null : await s.client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
-    if (remote === null) {
-      if (!noHash) note.warn(`--checksum: ${noDigestReason(s.client, rec.hash)}; comparing sizes and modification times instead`);
-      noHash = true;
-      const t = byTime(src.get(item.rel)!, dst.get(item.rel)!, { direction: rec.direction, remoteTimesSettable: s.client.features.has("MFMT") });
-      Object.assign(item, t.changed ? { reason: `${t.reason} (no HASH)` } : { action: "skip", reason: `${t.reason} (no HASH)` });
-      continue;
-    }
-    const local = hashFile(join(localRoot, item.rel), rec.hash);
-    Object.assign(item, local === remote.hex ? { action: "skip", reason: `same ${rec.hash}` } : { reason: `${rec.hash} differs` });
-  }
-  return items;
-}
-
-function planned(i: PlanItem, result: string): FileReport {
-  return { path: i.rel, action: i.action, reason: i.reason, bytes: 0, result };
-}
-
-/** --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan. */
-function printPlan(items: PlanItem[], json: boolean): void {
-  if (json) {
-    printReport(summarizePlan(items.map((i) => planned(i, "planned (dry run)"))));
-    return;
-  }
-  for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
-  const n = (a: string) => items.filter((i) => i.action === a).length;
-  process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
-}

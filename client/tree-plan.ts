@@ -114,6 +114,8 @@ export interface WalkOptions {
   onExcluded?: (rel: string) => void;
   /** A remote directory some lines of whose listing could not be read: what it holds is not all known. */
   onPartial?: (rel: string, why: string) => void;
+  /** Local walks: a download's part file (never an entry of the tree). */
+  onPart?: (rel: string) => void;
 }
 
 interface Pending {
@@ -302,7 +304,10 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
       throw new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
     }
     for (const name of names.sort()) {
-      if (isOwnLeftover(name)) continue;
+      if (isOwnLeftover(name)) {
+        if (name.endsWith(PART_SUFFIX)) opts.onPart?.(rel ? `${rel}/${name}` : name);
+        continue;
+      }
       if (rel === "" && opts.match && !opts.match(name)) continue;
       const child = rel ? `${rel}/${name}` : name;
       if (opts.excluded(child)) {

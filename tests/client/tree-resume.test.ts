@@ -1,7 +1,7 @@
 // Tree jobs at scale and under stress: 1,000 small files, --checksum, 421 back-off, kill -9 then
 // `ftpkit resume`; and the URL rule and multi-line HASH against ProFTPD (mod_digest) and vsftpd.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
@@ -120,6 +120,28 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     expect(r.stderr).toMatch(new RegExp(`${12 - finished} copied \\(${12 - finished} verified by digest\\), ${finished} skipped, 0 deleted, 0 failed`));
     expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
     expect(existsSync(journal)).toBe(false); // no record, and no empty journal left
+  });
+
+  test("get -r: the part files of files deleted on the server since are removed by the resume, not left forever", async () => {
+    const srv = await startFtpkitServer({ maxRate: "512K" });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    smallFiles(join(srv.home, "k"), 6, 400_000);
+    const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
+    const parts = () => (existsSync(join(work, "k")) ? (readdirSync(join(work, "k"), { recursive: true }) as string[]).filter((n) => n.endsWith(".ftpkit-part")) : []);
+    try {
+      await waitFor(() => parts().length >= 1, 60_000, "a partial download");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const left = parts();
+    for (const p of left) rmSync(join(srv.home, "k", p.slice(0, -".ftpkit-part".length)));
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    for (const p of left) expect(r.stderr).toContain(`${p.slice(0, -".ftpkit-part".length)}: removed its partial download (the source no longer has it)`);
+    expect(parts()).toEqual([]);
+    expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
   });
 
   test("put -r: resumes the upload tree the same way", async () => {

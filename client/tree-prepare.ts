@@ -1,0 +1,82 @@
+// The steps between a tree job's plan and its first byte: --checksum settles same-size files by
+// digest, a resumed download removes the part files of files the source no longer has, and
+// --dry-run prints the plan. Also how a job's messages show a path.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { joinRemote } from "../protocol/path.ts";
+import { printableName } from "../protocol/printable.ts";
+import { besideFile, PART_SUFFIX } from "./file-transfer.ts";
+import { hashFile } from "./hasher.ts";
+import { scanRecords, type TransferRecord } from "./journal.ts";
+import { noDigestReason } from "./remote-hash.ts";
+import { printReport, summarizePlan, type FileReport } from "./report.ts";
+import type { Notifier, Session } from "./session.ts";
+import { acquireLock } from "./state.ts";
+import { byTime, type NameMatch, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+
+/** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
+export function shown(rel: string): string {
+  return /[\x00-\x1f\x7f]/.test(rel) ? JSON.stringify(rel) : rel;
+}
+
+/**
+ * A resumed download job removes the part files its interrupted run left for files the source no
+ * longer has (deleted on the server since): nothing will finish them, and no record would point at
+ * them once the job is done. Kept: parts of files still to copy, of names outside the job (another
+ * glob, an excluded path, a shortened long name), of a pending single-file download, or locked by a
+ * live transfer.
+ */
+export function dropStaleParts(localRoot: string, parts: string[], copying: Set<string>, scope: { excluded: (rel: string) => boolean; match?: NameMatch }, dir: string, note: Notifier): void {
+  if (parts.length === 0) return;
+  const pendingParts = new Set(scanRecords(dir).records.map((r) => r.part).filter((p) => p !== undefined));
+  for (const partRel of parts) {
+    const rel = partRel.slice(0, -PART_SUFFIX.length);
+    if (copying.has(rel) || scope.excluded(rel)) continue;
+    if (scope.match && !scope.match(rel.split("/")[0]!)) continue;
+    const part = join(localRoot, partRel);
+    if (pendingParts.has(part) || besideFile(join(localRoot, rel), PART_SUFFIX) !== part) continue;
+    try {
+      using _lock = acquireLock(`get\n${part}`, join(localRoot, rel));
+      rmSync(part, { force: true });
+      note.info(`${shown(rel)}: removed its partial download (the source no longer has it)`);
+    } catch {
+      // held by a live transfer, or not ours to remove: left as it is
+    }
+  }
+}
+
+/** Same size under --checksum: compare digests (HASH), or say there is none and compare times. */
+export async function settleChecksums(s: Session, items: PlanItem[], source: TreeEntry[], dest: TreeEntry[], remoteRoot: string, localRoot: string, rec: TransferRecord, note: Notifier): Promise<PlanItem[]> {
+  const src = new Map(source.map((e) => [e.rel, e]));
+  const dst = new Map(dest.map((e) => [e.rel, e]));
+  let noHash = false;
+  for (const item of items) {
+    if (item.reason !== "checksum?") continue;
+    const remote = noHash ? null : await s.client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
+    if (remote === null) {
+      if (!noHash) note.warn(`--checksum: ${noDigestReason(s.client, rec.hash)}; comparing sizes and modification times instead`);
+      noHash = true;
+      const t = byTime(src.get(item.rel)!, dst.get(item.rel)!, { direction: rec.direction, remoteTimesSettable: s.client.features.has("MFMT") });
+      Object.assign(item, t.changed ? { reason: `${t.reason} (no HASH)` } : { action: "skip", reason: `${t.reason} (no HASH)` });
+      continue;
+    }
+    const local = hashFile(join(localRoot, item.rel), rec.hash);
+    Object.assign(item, local === remote.hex ? { action: "skip", reason: `same ${rec.hash}` } : { reason: `${rec.hash} differs` });
+  }
+  return items;
+}
+
+export function planned(i: PlanItem, result: string): FileReport {
+  return { path: i.rel, action: i.action, reason: i.reason, bytes: 0, result };
+}
+
+/** --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan. */
+export function printPlan(items: PlanItem[], json: boolean): void {
+  if (json) {
+    printReport(summarizePlan(items.map((i) => planned(i, "planned (dry run)"))));
+    return;
+  }
+  for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
+  const n = (a: string) => items.filter((i) => i.action === a).length;
+  process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
+}
