@@ -15,7 +15,7 @@ import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
-import { checkTlsFlags, Credentials, displayUrl, isRetryable, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
+import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { loadPassword } from "./state.ts";
 import { failedJob, printReport, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, shown } from "./tree-prepare.ts";
@@ -256,6 +256,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
     // How each failed item failed: the job's exit status is the most telling of them.
     const failures: (FailureKind | null)[] = [];
+    // Whether some failure is one a plain `ftpkit resume` may get past (a drop, a busy server, a
+    // full disk, a corrupt copy); lasting refusals need their cause fixed first, and the error says so.
+    let resumable = false;
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
@@ -325,6 +328,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         } else {
           reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${message}` });
           failures.push(failureKind(err));
+          if (worthResuming(err) || failureKind(err) === "verify") resumable = true;
           note.error(`${shown(item.rel)}: ${message}`);
         }
         // A full (or read-only) disk, or a server out of space or over quota, fails every later file
@@ -344,6 +348,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
       // Not started after a halt: the failure that halted the job is counted already.
       failures.push(again ? again.lastKind : halt.reason ? null : "network");
+      resumable = true; // tried again after a drop, or never started
     }
 
     for (const d of items.filter((i) => i.action === "delete" && !i.first)) {
@@ -352,10 +357,12 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       } catch (err) {
         reports.push(planned(d, `failed: ${(err as Error).message}`));
         failures.push(failureKind(err));
+        if (worthResuming(err)) resumable = true;
         note.error(`${shown(d.rel)}: cannot delete: ${(err as Error).message}`);
       }
     }
     const report = summarize(reports);
+    // Kept also after lasting refusals: once their cause is fixed, resume moves only what failed.
     if (report.failed === 0) forgetJob(rec.id, dir);
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
@@ -366,6 +373,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     await conns.close();
     const kind = worstKind(failures) ?? undefined;
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
+    if (report.failed > 0 && !resumable) throw new ClientError(`${report.failed} of ${items.length} items failed, each refused (see above): once that is fixed, \`ftpkit resume\` moves only them (\`--restart\` starts the job over)`, { kind });
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`, { kind });
     return report;
   } catch (err) {

@@ -8,6 +8,8 @@ import { afterEach, beforeEach } from "bun:test";
 import { digest, removeDir, tempDir } from "../helpers/peers.ts";
 
 export interface FakeOptions {
+  /** Listen on this port (a server restarted where its clients' URLs point); default: any free one. */
+  port?: number;
   /** What the server stores (path → bytes); uploads land here too. */
   files?: Map<string, Buffer>;
   /** FEAT lines, e.g. ["HASH SHA-256*;MD5", "SIZE", "MDTM", "REST STREAM"]. */
@@ -173,7 +175,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let connections = 0;
   const server = Bun.listen<Conn>({
     hostname: "127.0.0.1",
-    port: 0,
+    port: opts.port ?? 0,
     socket: {
       open(s) {
         sockets.add(s);

@@ -447,6 +447,22 @@ describe("in the middle of a job: a session that ends is replaced and the file t
     expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(1); // no reconnection
   });
 
+  test("failures that are all lasting refusals say to fix them before resuming, and the resume then moves only them", async () => {
+    fake = startFakeServer({ files: tree(), feat: HASH_FEAT, refuseRetrOf: "/src/b.bin" });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1"], { cwd: work });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain("1 of 3 items failed, each refused (see above): once that is fixed, `ftpkit resume` moves only them (`--restart` starts the job over)");
+    expect(r.stderr).not.toContain("to retry them");
+    const port = fake.port;
+    fake.stop();
+    // The same server, restarted without the refusal: the resume moves b.bin only.
+    fake = startFakeServer({ files: tree(), feat: HASH_FEAT, port });
+    const again = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "p" } });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("1 copied (1 verified by digest), 2 skipped");
+    expect(fake.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR /src/b.bin"]);
+  });
+
   test("get -r: a connection lost while a file is checked (the next file's commands behind it) reconnects once, and both end verified", async () => {
     const files = tree();
     fake = startFakeServer({ files: new Map(files), feat: HASH_FEAT, dropOnFirstHash: true });
