@@ -9,7 +9,7 @@ import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
-import { journalsElsewhere, type JournalPlace } from "./journal-index.ts";
+import { forgetOrphanedPasswords, journalsElsewhere, type JournalPlace } from "./journal-index.ts";
 import { forgetPassword, loadPassword, savePassword } from "./state.ts";
 import {
   checkTlsFlags,
@@ -97,7 +97,7 @@ export function withRecordSettings(opts: TransferOptions, rec: TransferRecord): 
 export function persistJob(rec: TransferRecord, creds: Credentials, dir: string, durable: boolean): void {
   saveRecord(rec, dir, durable);
   const pw = creds.known();
-  if (pw !== undefined) savePassword(rec.id, pw, parseUrlArg(rec.url));
+  if (pw !== undefined) savePassword(rec.id, pw, parseUrlArg(rec.url), dir);
 }
 
 /** Forget a finished (or abandoned) job: its record, progress files and saved password. */
@@ -323,6 +323,7 @@ export interface PendingTransfer {
 /** The interrupted transfers recorded in the journal (`ftpkit resume --list`); damaged records are warned about. */
 export function pendingTransfers(opts: { journal?: string } = {}): PendingTransfer[] {
   const dir = opts.journal ?? journalDir();
+  forgetOrphanedPasswords();
   const { records, damaged } = scanRecords(dir);
   for (const d of damaged) consola().warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
   return records.map((rec) => {
@@ -343,6 +344,7 @@ export function whereElse(places: JournalPlace[]): string {
 export async function resumeTransfers(localArg: string | undefined, opts: TransferOptions): Promise<TransferResult[]> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
+  forgetOrphanedPasswords();
   const { records, damaged } = scanRecords(dir);
   for (const d of damaged) consola().warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
   let recs = records;

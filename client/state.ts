@@ -29,8 +29,9 @@ export function privateDir(name: string): string {
  * Keep the password a transfer logged in with until it completes: a 0600 file in a 0700 directory
  * the user owns (as careful as ~/.netrc), named by the transfer's id, deleted on completion.
  */
-export function savePassword(id: string, password: string, url: FtpUrl): void {
-  writeAtomic(privateDir("credentials"), `${id}.json`, JSON.stringify({ password, site: site(url) }) + "\n");
+export function savePassword(id: string, password: string, url: FtpUrl, journal?: string): void {
+  // The journal it belongs to: a password whose record was deleted by hand is found and removed.
+  writeAtomic(privateDir("credentials"), `${id}.json`, JSON.stringify({ password, site: site(url), ...(journal ? { journal } : {}) }) + "\n");
 }
 
 /** The password kept for transfer `id`, only for the user and server it was given for. */

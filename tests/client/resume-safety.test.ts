@@ -38,6 +38,19 @@ describe("what get writes into", () => {
 });
 
 describe("the journal", () => {
+  test("a saved password whose journal was deleted by hand is removed by the next resume, wherever it runs", async () => {
+    const fake = startFakeServer({ files: new Map([["/f.bin", Buffer.alloc(200_000, 7)]]), feat: ["SIZE", "REST STREAM"], dropRetrAfter: 50_000 });
+    owned.later(() => fake.stop());
+    const started = workDir();
+    expect((await runFtpkit(["get", `ftp://u:secret-pw@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: started })).code).toBe(4);
+    const credentials = join(process.env.XDG_STATE_HOME!, "ftpkit", "credentials");
+    const [record] = readdirSync(join(started, ".ftpkit", "transfers")).filter((n) => n.endsWith(".json"));
+    expect(readFileSync(join(credentials, record!), "utf8")).toContain("secret-pw");
+    rmSync(join(started, ".ftpkit"), { recursive: true });
+    expect((await runFtpkit(["resume", "--list"], { cwd: workDir() })).code).toBe(0);
+    expect(existsSync(join(credentials, record!))).toBe(false);
+  });
+
   test("resume run in another directory says where the interrupted job waits; once it is done there, no longer", async () => {
     const fake = startFakeServer({ files: new Map([["/f.bin", Buffer.alloc(200_000, 7)]]), feat: ["SIZE", "REST STREAM"], dropRetrAfter: 50_000 });
     owned.later(() => fake.stop());
