@@ -1,12 +1,13 @@
 // Ctrl-C (SIGINT) or SIGTERM during a client job: what is pending stays on disk (the part file, the
 // journal), so say how to continue it, then exit as the signal would have (128 + its number).
 import { dirname } from "node:path";
-import { pendingDirs } from "../client/journal.ts";
+import { journalDir, pendingDirs } from "../client/journal.ts";
 
 export function hintOnInterrupt(): void {
   for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
     process.once(signal, () => {
-      const where = pendingDirs().map((journal) => dirname(dirname(journal))); // <dir>/.ftpkit/transfers
+      // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).
+      const where = pendingDirs().map((journal) => (journal === journalDir() ? process.cwd() : dirname(dirname(journal))));
       if (where.length > 0) {
         const place = where.length === 1 && where[0] === process.cwd() ? "here" : `in ${where.join(", ")}`;
         // A progress bar may be mid-line on a terminal.

@@ -90,6 +90,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
   using _lock = acquireLock(`put\n${session.url.host}:${session.url.port}\n${path}`, `${path} on ${session.url.host}`);
   const size = st.size;
   let offset = 0;
+  /** The server confirmed (226) every byte: a failure after that leaves only the check to do. */
+  let stored = false;
   let sink: ChunkSink | null = null;
   let before = job.before;
   try {
@@ -135,6 +137,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         }
       }
       progress.start(offset, size);
+      stored = false;
       try {
         const verb: "STOR" | "APPE" = offset > 0 && appendOnly ? "APPE" : "STOR";
         let n: number;
@@ -152,6 +155,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           throw err;
         }
         offset += n;
+        stored = offset === size; // the server's 226 for the whole file
         // The checks go out together (the digest, MFMT); once they are on the wire a tree job's next
         // file starts behind them on this connection (replies keep order).
         const checked = askUploadChecks(client, path, algo, ctx.verify, note);
@@ -187,7 +191,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     const discarded = offset === 0 && !job.resuming && !(err instanceof TransferInterrupted);
     if (discarded) ctx.discard();
     if (!discarded && worthResuming(err)) {
-      throw new ClientError(`${(err as Error).message}; run \`ftpkit resume\` to continue the upload`, { retryable: true, kind: failureKind(err) ?? "network" });
+      const hint = stored ? `all ${size} bytes were sent, only their check is missing: run \`ftpkit resume\` to verify the upload` : "run `ftpkit resume` to continue the upload";
+      throw new ClientError(`${(err as Error).message}; ${hint}`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     // STOR onto a directory's name: say so, and how to upload into it (asked only after a refusal).
     if (err instanceof ClientError && (err.code === 550 || err.code === 553) && offset === 0 && !session.client.control.isClosed && (await remoteDirExists(session.client, path))) {

@@ -312,6 +312,12 @@ export class DoneLog implements Disposable {
     writeSync(this.fd, JSON.stringify(entry) + "\n");
   }
 
+  /** A download is about to create its part file: a resume may remove it if the source drops the file. */
+  started(rel: string): void {
+    if (this.fd < 0) throw new Error("the journal of finished files is closed");
+    writeSync(this.fd, JSON.stringify({ rel, started: true }) + "\n");
+  }
+
   close(): void {
     if (this.fd < 0) return;
     closeSync(this.fd);
@@ -337,6 +343,27 @@ export function loadDone(id: string, dir: string = journalDir()): Map<string, Do
     try {
       const e = JSON.parse(line) as DoneEntry;
       if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, e);
+    } catch {
+      /* a line cut by kill -9 */
+    }
+  }
+  return out;
+}
+
+/** The files tree job `id` started to download (their part files are its own). */
+export function loadStarted(id: string, dir: string = journalDir()): Set<string> {
+  const out = new Set<string>();
+  let text: string;
+  try {
+    text = readFileSync(join(dir, `${id}.done`), "utf8");
+  } catch {
+    return out;
+  }
+  for (const line of text.split("\n")) {
+    if (!line.includes('"started":true')) continue;
+    try {
+      const e = JSON.parse(line) as { rel?: unknown; started?: unknown };
+      if (isStr(e.rel) && e.started === true) out.add(e.rel);
     } catch {
       /* a line cut by kill -9 */
     }

@@ -312,6 +312,8 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
 /** One pending transfer as `ftpkit resume --list` shows it. */
 export interface PendingTransfer {
   kind: "file" | "tree";
+  /** A tree job started by `ftpkit sync` (a copy otherwise). */
+  sync?: true;
   direction: "get" | "put";
   url: string;
   local: string;
@@ -330,11 +332,11 @@ export function pendingTransfers(opts: { journal?: string } = {}): PendingTransf
     let done: PendingTransfer["done"] = null;
     if (rec.kind === "tree") done = { files: loadDone(rec.id, dir).size };
     else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
-    return { kind: rec.kind === "tree" ? "tree" : "file", direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done };
+    return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done };
   });
 }
 
-/** "interrupted transfers are recorded in /a (2) and /b (1): run ftpkit resume there". */
+/** "interrupted transfers are recorded in /a (2), /b (1): run `ftpkit resume` there". */
 export function whereElse(places: JournalPlace[]): string {
   const list = places.map((p) => `${p.cwd} (${p.records})`).join(", ");
   return `interrupted transfers are recorded in ${list}: run \`ftpkit resume\` there`;

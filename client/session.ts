@@ -186,6 +186,8 @@ export class Credentials {
     if (this.anonymous) return "anonymous@";
     const typed = await promptHidden(`Password for ${user}@${url.host}: `);
     if (typed !== null) return typed;
+    // `ftpkit resume` takes no URL: after a refused saved password, say which sources are left.
+    if (this.savedRefused) throw new ClientError(`the server refused the password kept for this transfer of ${user}@${url.host} (changed since?): give the new one in $FTPKIT_PASSWORD or ~/.netrc, or run resume at a terminal to be asked`, { kind: "auth" });
     throw new ClientError(`no password for ${user}@${url.host} (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)`, { kind: "auth" });
   }
 }

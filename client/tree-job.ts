@@ -10,7 +10,7 @@ import { ClientError } from "./client.ts";
 import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
-import { DoneLog, journalDir, loadDone, loadPlanState, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
+import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
@@ -234,7 +234,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     persistJob(rec, creds, dir, opts.fsync === true);
     persisted = true;
     using doneLog = new DoneLog(rec.id, dir);
-    if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), { excluded, match: r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined }, dir, note);
+    if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
     if (rec.direction === "put" && !plan) {
       plan = { remote: {}, local: {} };
@@ -278,10 +278,10 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       }
     }
     // Directories first (parents before children: the walk lists them in that order).
-    if (rec.direction === "get") mkdirSync(r.local, { recursive: true });
+    if (rec.direction === "get") makeLocalDir(r.local);
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
     for (const d of items.filter((i) => i.action === "mkdir")) {
-      if (rec.direction === "get") mkdirSync(insideRoot(r.local, d.rel), { recursive: true });
+      if (rec.direction === "get") makeLocalDir(insideRoot(r.local, d.rel));
       else await first.client.mkdir(joinRemote(remoteRoot, d.rel));
       reports.push(planned(d, "created"));
     }
@@ -303,6 +303,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const remotePath = joinRemote(remoteRoot, item.rel);
       let again = false;
       try {
+        if (rec.direction === "get" && tried === 0) doneLog.started(item.rel);
         const out =
           rec.direction === "get"
             ? await downloadFile(s, { remote: remotePath, local: localPath, part: besideFile(localPath, PART_SUFFIX), resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
@@ -394,6 +395,17 @@ function insideRoot(root: string, rel: string): string {
   const p = resolve(root, rel);
   if (!p.startsWith(root.endsWith(sep) ? root : root + sep)) throw new ClientError(`${shown(rel)}: not a name inside ${root}; skipped`);
   return p;
+}
+
+/** mkdir -p, failing with one line that names the directory (as a single get says it cannot write). */
+function makeLocalDir(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" ? "a file stands in its path" : code === "ENOENT" ? "no such file or directory" : (code ?? (err as Error).message);
+    throw new ClientError(`cannot create ${path}: ${why}`, { kind: "local" });
+  }
 }
 
 function toState(b: { size: number; mtime: string } | null | undefined): RemoteState | null | undefined {

@@ -7,12 +7,12 @@ import { joinRemote } from "../protocol/path.ts";
 import { printableName } from "../protocol/printable.ts";
 import { besideFile, PART_SUFFIX } from "./file-transfer.ts";
 import { hashFile } from "./hasher.ts";
-import { scanRecords, type TransferRecord } from "./journal.ts";
+import type { TransferRecord } from "./journal.ts";
 import { noDigestReason } from "./remote-hash.ts";
 import { printReport, summarizePlan, type FileReport } from "./report.ts";
 import type { Notifier, Session } from "./session.ts";
 import { acquireLock } from "./state.ts";
-import { byTime, type NameMatch, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+import { byTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 
 /** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
 export function shown(rel: string): string {
@@ -22,19 +22,16 @@ export function shown(rel: string): string {
 /**
  * A resumed download job removes the part files its interrupted run left for files the source no
  * longer has (deleted on the server since): nothing will finish them, and no record would point at
- * them once the job is done. Kept: parts of files still to copy, of names outside the job (another
- * glob, an excluded path, a shortened long name), of a pending single-file download, or locked by a
- * live transfer.
+ * them once the job is done. Only parts the job's log says it started: those of another job (one
+ * into a subdirectory), of a single `get`, or made by hand are not its own. Kept also while a live
+ * transfer holds the file's lock.
  */
-export function dropStaleParts(localRoot: string, parts: string[], copying: Set<string>, scope: { excluded: (rel: string) => boolean; match?: NameMatch }, dir: string, note: Notifier): void {
-  if (parts.length === 0) return;
-  const pendingParts = new Set(scanRecords(dir).records.map((r) => r.part).filter((p) => p !== undefined));
+export function dropStaleParts(localRoot: string, parts: string[], copying: Set<string>, started: Set<string>, note: Notifier): void {
   for (const partRel of parts) {
     const rel = partRel.slice(0, -PART_SUFFIX.length);
-    if (copying.has(rel) || scope.excluded(rel)) continue;
-    if (scope.match && !scope.match(rel.split("/")[0]!)) continue;
+    if (copying.has(rel) || !started.has(rel)) continue;
     const part = join(localRoot, partRel);
-    if (pendingParts.has(part) || besideFile(join(localRoot, rel), PART_SUFFIX) !== part) continue;
+    if (besideFile(join(localRoot, rel), PART_SUFFIX) !== part) continue;
     try {
       using _lock = acquireLock(`get\n${part}`, join(localRoot, rel));
       rmSync(part, { force: true });

@@ -8,7 +8,7 @@ import { formatSize } from "../../protocol/size.ts";
 
 /** One line of --list: what, where from and to, since when, how far. */
 function describePending(p: PendingTransfer): string {
-  const verb = `${p.direction}${p.kind === "tree" ? " -r" : ""}`;
+  const verb = p.sync ? "sync" : `${p.direction}${p.kind === "tree" ? " -r" : ""}`;
   const route = p.direction === "get" ? `${p.url} → ${p.local}` : `${p.local} → ${p.url}`;
   const far = p.done === null ? "" : "files" in p.done ? `; ${p.done.files} file(s) done` : `; ${formatSize(p.done.bytes)} received`;
   return `${verb} ${route} (started ${p.startedAt}${far})`;
@@ -29,7 +29,12 @@ export default defineCommand({
     checkArgs(rawArgs, cmd.args, args._);
     if (args.list) {
       const pending = pendingTransfers();
-      if (args.json) process.stdout.write(JSON.stringify(pending, null, 2) + "\n");
+      if (args.json) {
+        process.stdout.write(JSON.stringify(pending, null, 2) + "\n");
+        // stdout keeps the list of this directory's jobs; where others wait goes to stderr.
+        const elsewhere = journalsElsewhere(journalDir());
+        if (elsewhere.length > 0) process.stderr.write(`${whereElse(elsewhere)}\n`);
+      }
       else {
         const elsewhere = journalsElsewhere(journalDir());
         if (pending.length === 0) process.stdout.write(elsewhere.length > 0 ? "nothing to resume here\n" : "nothing to resume\n");

@@ -24,7 +24,7 @@ export interface FakeOptions {
   dropRetrAfter?: number;
   /** On the first STOR, keep this many bytes and then drop both connections. */
   dropStorAfter?: number;
-  /** After the drop of dropRetrAfter/dropStorAfter, stop listening: a server that crashed and stays down. */
+  /** After the drop of dropRetrAfter/dropStorAfter (or a refuseHash 421), stop listening: a server that stays down. */
   goneAfterDrop?: boolean;
   /** Drop the control connection instead of answering the first whole-file HASH. */
   dropOnFirstHash?: boolean;
@@ -389,7 +389,13 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (opts.refuseHash && !s.data.range && hashRefusals < opts.refuseHash.times) {
           hashRefusals++;
           const [, code, text] = /^(\d{3}) (.*)$/.exec(opts.refuseHash.reply)!;
-          return void reply(s, Number(code), text!);
+          reply(s, Number(code), text!);
+          // 421 closes the session, as real servers do (and with goneAfterDrop, the server too).
+          if (code === "421") {
+            s.end();
+            if (opts.goneAfterDrop) server.stop(true);
+          }
+          return;
         }
         const r = s.data.range ?? { start: 0, end: file.length };
         s.data.range = null;

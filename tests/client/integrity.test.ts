@@ -183,6 +183,15 @@ describe("a HASH the server lists but does not answer", () => {
     expect(again.stderr).toContain("(0 moved in this run)");
   });
 
+  test("an upload whose check gets 421 from a server that then stays down says all bytes were sent and only the check is missing", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, refuseHash: { reply: "421 Server shutting down", times: 1 }, goneAfterDrop: true });
+    writeFileSync(join(work, "u.bin"), payload());
+    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "1"], { cwd: work });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("all 200000 bytes were sent, only their check is missing: run `ftpkit resume` to verify the upload");
+    expect(fake.files.get("/u.bin")?.length).toBe(200_000);
+  });
+
   test("a permanent refusal (504) is quoted in the note, not taken for a server without that digest", async () => {
     const data = payload();
     fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, refuseHash: { reply: "504 Not for this file", times: 1 } });

@@ -65,6 +65,9 @@ describe("the journal", () => {
     const listed = await runFtpkit(["resume", "--list"], { cwd: other });
     expect(listed.stdout).toMatch(/^nothing to resume here\n/);
     expect(listed.stdout).toContain(pointer);
+    const json = await runFtpkit(["resume", "--list", "--json"], { cwd: other });
+    expect(JSON.parse(json.stdout)).toEqual([]); // stdout: this directory's jobs only
+    expect(json.stderr).toContain(pointer);
     expect((await runFtpkit(["resume"], { cwd: started, env: { FTPKIT_PASSWORD: "p" } })).code).toBe(0);
     expect(readFileSync(join(started, "f.bin")).length).toBe(200_000);
     expect((await runFtpkit(["resume", "--list"], { cwd: other })).stdout).not.toContain(started);
@@ -145,10 +148,16 @@ describe("a password changed since the transfer began", () => {
     savePassword(id, "old-pw", parseFtpUrl(url));
     const rec: TransferRecord = { id, direction: "get", kind: "file", url, local, part: `${local}.ftpkit-part`, remoteSize: null, remoteMtime: null, hash: "sha256", verify: false, startedAt: new Date().toISOString() };
     saveRecord(rec, join(work, ".ftpkit", "transfers"));
+    // Nothing else to try (no terminal): the error says the kept password was refused, and where a new one goes.
+    const without = await runFtpkit(["resume"], { cwd: work, stdin: new Uint8Array(0) });
+    expect(without.code).toBe(6);
+    expect(without.stderr).toContain(`the server refused the password kept for this transfer of u@127.0.0.1 (changed since?): give the new one in $FTPKIT_PASSWORD or ~/.netrc`);
+    const passes = () => fake.commands.filter((c) => c.startsWith("PASS")).length;
+    const before = passes();
     const r = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "new-pw" } });
     expect(r.code).toBe(0);
     expect(readFileSync(local, "utf8")).toBe("payload\n");
-    expect(fake.commands.filter((c) => c.startsWith("PASS"))).toHaveLength(2);
+    expect(passes() - before).toBe(2); // the kept one, refused; then the new one
   });
 });
 

@@ -42,6 +42,8 @@ describe("a pending interrupted job", () => {
       proc.kill(9);
       await proc.exited;
     }
+    // Listed as the sync it is, not as the put -r it runs as.
+    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toMatch(/^sync .*\/src → ftp:\/\/.*\/dst \(started /);
     const other = await runFtpkit(["sync", "src", srv.url("/dst"), "--exclude", "*.log"], { cwd: work });
     expect(other.code).toBe(1);
     expect(other.stderr).toContain("is pending with other options (it deletes (--delete); its excludes: none)");
