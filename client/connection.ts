@@ -252,7 +252,9 @@ export class Connection {
     if (err && !this.error) this.error = err;
     if (this.isClosed) return;
     this.isClosed = true;
-    this.failPending(this.error ?? new ClientError("connection closed", { kind: "network" }));
+    // An Error costs a stack capture: made only when a write is waiting (a tree job closes a data
+    // connection per file, with none).
+    if (this.pending.length > 0) this.failPending(this.error ?? new ClientError("connection closed", { kind: "network" }));
     this.closedResolve();
   }
 
