@@ -7,7 +7,7 @@ import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { acquireLock } from "./state.ts";
 import { isRetryable, worthResuming, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
-import { download, jobLimiter, TransferInterrupted } from "./transfer.ts";
+import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { noDigestReason } from "./remote-hash.ts";
 
@@ -255,12 +255,17 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   } catch (err) {
     progress.clear();
     sink?.dispose();
+    // A full (or read-only) disk: what was written stays for `ftpkit resume` once there is room (the
+    // resume checks it against the server's ranged digest first).
+    const diskFull = err instanceof LocalWriteError && err.diskRefuses && fd >= 0 ? fstatSync(fd).size : 0;
     if (fd >= 0) closeSync(fd);
     // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
-    if (created && offset === 0) {
+    if (created && offset === 0 && diskFull === 0) {
       rmSync(part, { force: true });
       ctx.discard();
     }
+    // Still a LocalWriteError: a tree job stops starting files on it.
+    if (diskFull > 0) throw new LocalWriteError(`${(err as Error).message}; ${diskFull} bytes kept: make room, then run \`ftpkit resume\``, (err as LocalWriteError).errno);
     if (err instanceof TransferInterrupted || (worthResuming(err) && existsSync(part))) {
       throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }

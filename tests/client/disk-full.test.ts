@@ -1,8 +1,8 @@
-// Tree jobs against a disk that refuses to store more: a local one that fills up (ENOSPC from a real
+// Downloads and tree jobs against a disk that refuses to store more: a local one that fills up (ENOSPC from a real
 // 512 KiB tmpfs; mounting needs root, as in CI), and a server account over its quota (552). The job
 // stops starting files, says why, and does not send a refused file again.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
@@ -25,6 +25,28 @@ afterAll(async () => {
   for (let i = 0; small && i < 20 && Bun.spawnSync(["umount", small]).exitCode !== 0; i++) await Bun.sleep(100);
   if (small && Bun.spawnSync(["mountpoint", "-q", small]).exitCode === 0) Bun.spawnSync(["umount", "-l", small]);
   removeDir(work);
+});
+
+describe("a local disk that fills up during a single get", () => {
+  test.skipIf(!isRoot)("what was written is kept with the hint to make room and resume; after that, resume finishes it verified", async () => {
+    const disk = join(work, "small-one");
+    mkdirSync(disk);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", disk]).exitCode).toBe(0);
+    try {
+      writeFileSync(join(server.home, "one.bin"), Buffer.from(crypto.getRandomValues(new Uint8Array(65536))).toString("hex").repeat(6)); // 768 KiB
+      const r = await runFtpkit(["get", server.url("/one.bin"), join(disk, "one.bin")], { cwd: work });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/ENOSPC.*; \d+ bytes kept: make room, then run `ftpkit resume`/);
+      expect(readdirSync(disk)).toEqual(["one.bin.ftpkit-part"]);
+      expect(Bun.spawnSync(["mount", "-o", "remount,size=2m", disk]).exitCode).toBe(0);
+      const again = await runFtpkit(["resume"], { cwd: work });
+      expect(again.code).toBe(0);
+      expect(again.stderr).toContain("partial data verified");
+      expect(readFileSync(join(disk, "one.bin"))).toEqual(readFileSync(join(server.home, "one.bin")));
+    } finally {
+      for (let i = 0; i < 20 && Bun.spawnSync(["umount", disk]).exitCode !== 0; i++) await Bun.sleep(100);
+    }
+  });
 });
 
 describe("a local disk that fills up during get -r", () => {
