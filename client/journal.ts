@@ -329,20 +329,20 @@ export class DoneLog implements Disposable {
   }
 }
 
-/** The finished files of tree job `id`; a torn or damaged line is ignored (that file is moved again). */
-export function loadDone(id: string, dir: string = journalDir()): Map<string, DoneEntry> {
-  const out = new Map<string, DoneEntry>();
+/** The lines of tree job `id`'s log, parsed; a torn or damaged line (kill -9) is left out. */
+function logLines(id: string, dir: string): Record<string, unknown>[] {
   let text: string;
   try {
     text = readFileSync(join(dir, `${id}.done`), "utf8");
   } catch {
-    return out;
+    return [];
   }
+  const out: Record<string, unknown>[] = [];
   for (const line of text.split("\n")) {
     if (!line) continue;
     try {
-      const e = JSON.parse(line) as DoneEntry;
-      if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, e);
+      const e = JSON.parse(line) as unknown;
+      if (typeof e === "object" && e !== null) out.push(e as Record<string, unknown>);
     } catch {
       /* a line cut by kill -9 */
     }
@@ -350,25 +350,16 @@ export function loadDone(id: string, dir: string = journalDir()): Map<string, Do
   return out;
 }
 
+/** The finished files of tree job `id`; a damaged line is ignored (that file is moved again). */
+export function loadDone(id: string, dir: string = journalDir()): Map<string, DoneEntry> {
+  const out = new Map<string, DoneEntry>();
+  for (const e of logLines(id, dir)) if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, { rel: e.rel, size: e.size, digest: e.digest });
+  return out;
+}
+
 /** The files tree job `id` started to download (their part files are its own). */
 export function loadStarted(id: string, dir: string = journalDir()): Set<string> {
-  const out = new Set<string>();
-  let text: string;
-  try {
-    text = readFileSync(join(dir, `${id}.done`), "utf8");
-  } catch {
-    return out;
-  }
-  for (const line of text.split("\n")) {
-    if (!line.includes('"started":true')) continue;
-    try {
-      const e = JSON.parse(line) as { rel?: unknown; started?: unknown };
-      if (isStr(e.rel) && e.started === true) out.add(e.rel);
-    } catch {
-      /* a line cut by kill -9 */
-    }
-  }
-  return out;
+  return new Set(logLines(id, dir).flatMap((e) => (isStr(e.rel) && e.started === true ? [e.rel] : [])));
 }
 
 /** Tree uploads: the remote state of each file before the first byte (rel → size/mtime, null = absent). */
