@@ -2,7 +2,7 @@
 // directory (`pending/`), so that `ftpkit resume` run anywhere else (after a kill -9, from another
 // shell) can say where to run it instead of only "nothing to resume". An entry is written when a
 // journal gets its first record and removed when its last one goes; stale ones are dropped on read.
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { privateDir, stateDir } from "./state.ts";
 
@@ -47,28 +47,6 @@ export function unindexIfEmpty(journal: string): void {
   rmSync(join(stateDir(), "pending", entryName(journal)), { force: true });
 }
 
-/**
- * Remove the saved passwords whose record is gone (its journal deleted by hand, `rm -rf .ftpkit`):
- * nothing would ever use or delete them. Passwords saved without their journal's place are kept.
- */
-export function forgetOrphanedPasswords(): void {
-  const dir = join(stateDir(), "credentials");
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => n.endsWith(".json") && !n.startsWith("."));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    try {
-      const { journal } = JSON.parse(readFileSync(join(dir, name), "utf8")) as { journal?: unknown };
-      if (typeof journal === "string" && !existsSync(join(journal, name))) rmSync(join(dir, name), { force: true });
-    } catch {
-      // unreadable: left for the user
-    }
-  }
-}
-
 /** Journals other than `here` that hold records; entries whose journal has none are removed. */
 export function journalsElsewhere(here: string): JournalPlace[] {
   const dir = join(stateDir(), "pending");
@@ -92,4 +70,10 @@ export function journalsElsewhere(here: string): JournalPlace[] {
     else if (entry.journal !== here) places.push({ cwd: entry.cwd, journal: entry.journal, records });
   }
   return places.sort((a, b) => a.cwd.localeCompare(b.cwd));
+}
+
+/** "interrupted transfers are recorded in /a (2), /b (1): run `ftpkit resume` there". */
+export function whereElse(places: JournalPlace[]): string {
+  const list = places.map((p) => `${p.cwd} (${p.records})`).join(", ");
+  return `interrupted transfers are recorded in ${list}: run \`ftpkit resume\` there`;
 }

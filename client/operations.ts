@@ -9,8 +9,8 @@ import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
-import { forgetOrphanedPasswords, journalsElsewhere, type JournalPlace } from "./journal-index.ts";
-import { forgetPassword, loadPassword, savePassword } from "./state.ts";
+import { journalsElsewhere, whereElse } from "./journal-index.ts";
+import { forgetOrphanedPasswords, forgetPassword, loadPassword, savePassword } from "./state.ts";
 import {
   checkTlsFlags,
   consola,
@@ -334,12 +334,6 @@ export function pendingTransfers(opts: { journal?: string } = {}): PendingTransf
     else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
     return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done };
   });
-}
-
-/** "interrupted transfers are recorded in /a (2), /b (1): run `ftpkit resume` there". */
-export function whereElse(places: JournalPlace[]): string {
-  const list = places.map((p) => `${p.cwd} (${p.records})`).join(", ");
-  return `interrupted transfers are recorded in ${list}: run \`ftpkit resume\` there`;
 }
 
 /** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */

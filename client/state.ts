@@ -2,7 +2,7 @@
 // passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again); and, in a runtime
 // directory, the locks that keep two runs from writing one file.
 import { randomBytes } from "node:crypto";
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
@@ -47,6 +47,28 @@ export function loadPassword(id: string, url: FtpUrl): string | undefined {
 /** Who a password belongs to: user@host:port (a record naming another server never gets it). */
 function site(url: FtpUrl): string {
   return `${url.user ?? "anonymous"}@${url.host.toLowerCase()}:${url.port}`;
+}
+
+/**
+ * Remove the saved passwords whose record is gone (its journal deleted by hand, `rm -rf .ftpkit`):
+ * nothing would ever use or delete them. Passwords saved without their journal's place are kept.
+ */
+export function forgetOrphanedPasswords(): void {
+  const dir = join(stateDir(), "credentials");
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(".json") && !n.startsWith("."));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    try {
+      const { journal } = JSON.parse(readFileSync(join(dir, name), "utf8")) as { journal?: unknown };
+      if (typeof journal === "string" && !existsSync(join(journal, name))) rmSync(join(dir, name), { force: true });
+    } catch {
+      // unreadable: left for the user
+    }
+  }
 }
 
 export function forgetPassword(id: string): void {

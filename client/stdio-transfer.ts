@@ -7,7 +7,6 @@
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
-import { failureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { askDigest, localDigest, remoteState, retrieve } from "./file-transfer.ts";
@@ -84,7 +83,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
         onProgress: (m) => progress.update(m),
       });
     } catch (err) {
-      if (err instanceof TransferInterrupted) throw new ClientError(`${err.message}; standard input cannot be read again, so run the command again`, { kind: failureKind(err) ?? "network" });
+      if (err instanceof TransferInterrupted) throw new ClientError(`${err.message}; standard input cannot be read again, so run the command again`, { kind: "network" });
       throw err;
     }
     const checked = askUploadChecks(client, path, opts.hash, opts.verify, note);

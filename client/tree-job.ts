@@ -255,10 +255,13 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     note.progress = progress;
     const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
     // How each failed item failed: the job's exit status is the most telling of them.
-    const failures: (FailureKind | null)[] = [];
-    // Whether some failure is one a plain `ftpkit resume` may get past (a drop, a busy server, a
-    // full disk, a corrupt copy); lasting refusals need their cause fixed first, and the error says so.
-    let resumable = false;
+    // `lasting`: a refusal a plain `ftpkit resume` cannot get past (a drop, a busy server, a corrupt
+    // copy can be); when every failure is one, the error says to fix the cause first.
+    const failures: { kind: FailureKind | null; lasting: boolean }[] = [];
+    const failedWith = (err: unknown) => {
+      const kind = failureKind(err);
+      failures.push({ kind, lasting: !worthResuming(err) && kind !== "verify" });
+    };
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
@@ -328,8 +331,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
           note.warn(`${shown(item.rel)}: ${message.replace(/; [^;]*`ftpkit resume`[^;]*$/, "")}; trying it again (attempt ${tried + 1} of ${opts.retries})`);
         } else {
           reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${message}` });
-          failures.push(failureKind(err));
-          if (worthResuming(err) || failureKind(err) === "verify") resumable = true;
+          failedWith(err);
           note.error(`${shown(item.rel)}: ${message}`);
         }
         // A full (or read-only) disk, or a server out of space or over quota, fails every later file
@@ -347,9 +349,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     for (const c of copies.slice(started)) {
       const again = retried.get(c);
       reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
-      // Not started after a halt: the failure that halted the job is counted already.
-      failures.push(again ? again.lastKind : halt.reason ? null : "network");
-      resumable = true; // tried again after a drop, or never started
+      // Tried again after a drop, or never started (after a halt, the failure that halted the job is counted already).
+      failures.push({ kind: again ? again.lastKind : halt.reason ? null : "network", lasting: false });
     }
 
     for (const d of items.filter((i) => i.action === "delete" && !i.first)) {
@@ -357,8 +358,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         await remove(d);
       } catch (err) {
         reports.push(planned(d, `failed: ${(err as Error).message}`));
-        failures.push(failureKind(err));
-        if (worthResuming(err)) resumable = true;
+        failedWith(err);
         note.error(`${shown(d.rel)}: cannot delete: ${(err as Error).message}`);
       }
     }
@@ -372,9 +372,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       req.reported = true;
     }
     await conns.close();
-    const kind = worstKind(failures) ?? undefined;
+    const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
-    if (report.failed > 0 && !resumable) throw new ClientError(`${report.failed} of ${items.length} items failed, each refused (see above): once that is fixed, \`ftpkit resume\` moves only them (\`--restart\` starts the job over)`, { kind });
+    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${items.length} items failed, each refused (see above): once that is fixed, \`ftpkit resume\` moves only them (\`--restart\` starts the job over)`, { kind });
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`, { kind });
     return report;
   } catch (err) {

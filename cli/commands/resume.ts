@@ -1,9 +1,9 @@
 // ftpkit resume [LOCAL]: continue interrupted transfers recorded in ./.ftpkit/transfers.
 import { defineCommand } from "citty";
 import { checkArgs, CliError, clientArgs, clientOptions } from "../args.ts";
-import { pendingTransfers, resumeTransfers, whereElse, type PendingTransfer } from "../../client/operations.ts";
+import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/operations.ts";
 import { journalDir } from "../../client/journal.ts";
-import { journalsElsewhere } from "../../client/journal-index.ts";
+import { journalsElsewhere, whereElse } from "../../client/journal-index.ts";
 import { formatSize } from "../../protocol/size.ts";
 
 /** One line of --list: what, where from and to, since when, how far. */
@@ -29,14 +29,12 @@ export default defineCommand({
     checkArgs(rawArgs, cmd.args, args._);
     if (args.list) {
       const pending = pendingTransfers();
+      const elsewhere = journalsElsewhere(journalDir());
       if (args.json) {
         process.stdout.write(JSON.stringify(pending, null, 2) + "\n");
         // stdout keeps the list of this directory's jobs; where others wait goes to stderr.
-        const elsewhere = journalsElsewhere(journalDir());
         if (elsewhere.length > 0) process.stderr.write(`${whereElse(elsewhere)}\n`);
-      }
-      else {
-        const elsewhere = journalsElsewhere(journalDir());
+      } else {
         if (pending.length === 0) process.stdout.write(elsewhere.length > 0 ? "nothing to resume here\n" : "nothing to resume\n");
         for (const p of pending) process.stdout.write(describePending(p) + "\n");
         if (elsewhere.length > 0) process.stdout.write(`${whereElse(elsewhere)}\n`);
