@@ -2,7 +2,7 @@
 // passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again); and, in a runtime
 // directory, the locks that keep two runs from writing one file.
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
@@ -141,50 +141,50 @@ export interface Lock {
 export function acquireLock(what: string, label: string = what): Lock {
   const dir = lockDir();
   const path = join(dir, `${new Bun.CryptoHasher("sha256").update(what).digest("hex").slice(0, 24)}.lock`);
-  // The lock appears with its holder's pid already in it (written to a private name, then linked
-  // into place, which fails if the lock exists): a lock created empty and filled afterwards was
-  // taken by a rival that read it in between as a killed run's, and two runs wrote one file.
-  const mine = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
-  const fd = openSync(mine, "wx", 0o600);
-  try {
-    writeSync(fd, `${process.pid}\n`);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    for (let tries = 0; tries < 3; tries++) {
-      try {
-        linkSync(mine, path);
-      } catch (err) {
-        if ((err as { code?: string }).code !== "EEXIST") throw err;
-        const pid = holder(path);
-        if (pid === process.pid) throw new ClientError(`${label} is already being transferred by this job`);
-        if (pid !== null && alive(pid)) throw new ClientError(`another ftpkit (pid ${pid}) is already transferring ${label}`);
-        takeOver(path, pid);
-        continue;
-      }
-      let held = true;
-      const release = () => {
-        if (!held) return;
-        held = false;
-        removeIfThere(path);
-      };
-      return { release, [Symbol.dispose]: release };
+  // The lock is a symbolic link whose target is its holder's pid: it appears with the pid already in
+  // it, in one system call that fails if the lock exists (a lock created empty and filled afterwards
+  // was taken by a rival that read it in between as a killed run's, and two runs wrote one file).
+  // A tree job takes one per file: 2 calls (symlink, unlink) where a written file took 6.
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      symlinkSync(String(process.pid), path);
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EEXIST") throw err;
+      const pid = holder(path);
+      if (pid === process.pid) throw new ClientError(`${label} is already being transferred by this job`);
+      if (pid !== null && alive(pid)) throw new ClientError(`another ftpkit (pid ${pid}) is already transferring ${label}`);
+      takeOver(path, pid);
+      continue;
     }
-  } finally {
-    removeIfThere(mine);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      removeIfThere(path);
+    };
+    return { release, [Symbol.dispose]: release };
   }
   throw new ClientError(`cannot lock ${label}`);
 }
 
-/** The pid in a lock file; null when it is gone (or holds no pid: a lock of an older ftpkit). */
+/**
+ * The pid a lock names; null when it is gone or names none. Read as a link, or as a file: the lock
+ * of an earlier ftpkit was a file holding the pid.
+ */
 function holder(path: string): number | null {
+  let text: string;
   try {
-    const pid = Number(readFileSync(path, "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
+    text = readlinkSync(path);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "EINVAL") return null;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      return null;
+    }
   }
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
 /**

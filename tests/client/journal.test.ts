@@ -1,7 +1,7 @@
 // The client's own state: damaged journal records, the lock per file, the stall timeout, and the
 // password and TLS trust kept for `ftpkit resume`.
 import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile } from "../../client/operations.ts";
 import { scanRecords, saveRecord, type TransferRecord } from "../../client/journal.ts";
@@ -27,6 +27,18 @@ afterEach(async () => {
 });
 
 const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+
+/** The pid a lock names: a link to it, or (an earlier ftpkit's lock) a file holding it. */
+function lockHolder(path: string): string {
+  return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : readFileSync(path, "utf8").trim();
+}
+
+/** Leave a lock naming `pid` as a killed run would: a link, or in an earlier ftpkit's form, a file. */
+function plantLock(path: string, pid: number, form: "link" | "file" = "link"): void {
+  rmSync(path, { force: true });
+  if (form === "link") symlinkSync(String(pid), path);
+  else writeFileSync(path, `${pid}\n`);
+}
 
 function record(over: Partial<TransferRecord> = {}): TransferRecord {
   return {
@@ -95,10 +107,17 @@ describe("locks", () => {
     await dead.exited;
     const again = acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y");
     const dir = lockDir();
-    const file = readdirSync(dir).find((f) => readFileSync(join(dir, f), "utf8").trim() === String(process.pid))!;
+    const file = readdirSync(dir).find((f) => lockHolder(join(dir, f)) === String(process.pid))!;
     again.release();
-    writeFileSync(join(dir, file), `${dead.pid}\n`);
+    plantLock(join(dir, file), dead.pid);
     acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y").release();
+    // The same from an earlier ftpkit, whose lock was a file holding the pid.
+    plantLock(join(dir, file), dead.pid, "file");
+    acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y").release();
+    // And a live holder's lock in that form still refuses.
+    plantLock(join(dir, file), process.ppid, "file");
+    expect(() => acquireLock("get\n/tmp/y.ftpkit-part", "/tmp/y")).toThrow(`another ftpkit (pid ${process.ppid})`);
+    rmSync(join(dir, file));
   });
 
   test("processes racing for one lock (over a killed run's lock, at the same instant): exactly one gets it", async () => {
@@ -108,10 +127,10 @@ describe("locks", () => {
     await dead.exited;
     const take = acquireLock(what);
     const dir = lockDir();
-    const file = readdirSync(dir).find((f) => f.endsWith(".lock") && readFileSync(join(dir, f), "utf8").trim() === String(process.pid))!;
+    const file = readdirSync(dir).find((f) => f.endsWith(".lock") && lockHolder(join(dir, f)) === String(process.pid))!;
     take.release();
     for (let round = 0; round < 3; round++) {
-      writeFileSync(join(dir, file), `${dead.pid}\n`);
+      plantLock(join(dir, file), dead.pid);
       const at = Date.now() + 700;
       const script = `const { acquireLock } = await import(${JSON.stringify(state)}); while (Date.now() < ${at}); try { const l = acquireLock(${JSON.stringify(what)}); console.log("GOT"); await Bun.sleep(1200); l.release(); } catch (e) { console.log("REFUSED " + e.message); }`;
       const procs = Array.from({ length: 4 }, () => Bun.spawn(["bun", "-e", script], { stdout: "pipe", stderr: "inherit" }));
@@ -140,9 +159,9 @@ describe("locks", () => {
       const what = `zombie\n${crypto.randomUUID()}`;
       const mine = acquireLock(what);
       const dir = lockDir();
-      const file = readdirSync(dir).find((f) => f.endsWith(".lock") && readFileSync(join(dir, f), "utf8").trim() === String(process.pid))!;
+      const file = readdirSync(dir).find((f) => f.endsWith(".lock") && lockHolder(join(dir, f)) === String(process.pid))!;
       mine.release();
-      writeFileSync(join(dir, file), `${zombie}\n`);
+      plantLock(join(dir, file), zombie);
       acquireLock(what).release();
     } finally {
       parent.kill(9);
