@@ -4,6 +4,7 @@
 import { resolve } from "node:path";
 import { CliError, DRY_RUN_TREES_ONLY, treeSpec } from "./args.ts";
 import { printReport, summarize } from "../client/report.ts";
+import { movedBefore } from "../client/errors.ts";
 import { displayUrl, parseUrlArg } from "../client/session.ts";
 import { downloadTarget, uploadTarget, type TransferResult } from "../client/operations.ts";
 import { STDIO } from "../client/stdio-transfer.ts";
@@ -53,7 +54,7 @@ export async function runSingleFile(json: boolean | undefined, direction: "get" 
     result = await job();
   } catch (err) {
     const where = describe(direction, urlText, localArg);
-    if (where) printReport(summarize([{ ...where, action: "copy", reason: "requested", bytes: 0, result: `failed: ${(err as Error).message}` }]));
+    if (where) printReport(summarize([{ ...where, action: "copy", reason: "requested", bytes: movedBefore(err), result: `failed: ${(err as Error).message}` }]));
     throw err;
   }
   const { local, url, moved, digest, hash, verifiedBy } = result;

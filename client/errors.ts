@@ -68,6 +68,19 @@ export function failureKind(err: unknown): FailureKind | null {
   return null;
 }
 
+const movedBeforeFailure = new WeakMap<object, number>();
+
+/** Remember that a transfer moved `moved` bytes before it failed with `err` (its --json report says so). */
+export function failedAfter<E>(err: E, moved: number): E {
+  if (typeof err === "object" && err !== null && moved > 0) movedBeforeFailure.set(err, moved);
+  return err;
+}
+
+/** The bytes a failed transfer had moved (0 when none, or when nothing recorded them). */
+export function movedBefore(err: unknown): number {
+  return (typeof err === "object" && err !== null && movedBeforeFailure.get(err)) || 0;
+}
+
 /** The kind a job with these failures reports: the one with the lowest exit status, as wget does. */
 export function worstKind(kinds: Iterable<FailureKind | null>): FailureKind | null {
   let best: FailureKind | null = null;

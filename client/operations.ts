@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { ClientError, type DigestAlgorithm } from "./client.ts";
-import { failureKind, worstKind, type FailureKind } from "./errors.ts";
+import { failedAfter, failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
@@ -234,7 +234,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     const remote = session.resolve(url.path);
     const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
     session.destroy();
-    throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550, kind: "usage" }) : err;
+    throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550, kind: "usage" }) : failedAfter(err, progress.moved);
   }
 }
 
@@ -305,7 +305,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy };
   } catch (err) {
     session.destroy();
-    throw err;
+    throw failedAfter(err, progress.moved);
   }
 }
 

@@ -7,6 +7,7 @@
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
+import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { askDigest, localDigest, remoteState, retrieve } from "./file-transfer.ts";
@@ -53,7 +54,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   } catch (err) {
     progress.clear();
     session.destroy();
-    throw err;
+    throw failedAfter(err, progress.moved);
   }
 }
 
@@ -95,6 +96,6 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   } catch (err) {
     progress.clear();
     session.destroy();
-    throw err;
+    throw failedAfter(err, progress.moved);
   }
 }

@@ -104,6 +104,26 @@ describe("download verification", () => {
     expect(readdirSync(join(work, ".ftpkit", "transfers"))).toHaveLength(2); // both records kept
   });
 
+  test("--json of a single get or put that fails after moving data reports the bytes it moved", async () => {
+    fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT, dropRetrAfter: 50_000, goneAfterDrop: true });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0", "--json"], { cwd: work });
+    expect(r.code).toBe(4);
+    const got = JSON.parse(r.stdout);
+    expect(got).toMatchObject({ copied: 0, failed: 1, bytesMoved: 50_000 });
+    expect(got.files[0]).toMatchObject({ path: join(work, "f.bin"), bytes: 50_000 });
+    expect(got.files[0].result).toMatch(/^failed: .*50000 bytes kept/);
+    writeFileSync(join(work, "u.bin"), payload());
+    fake.stop();
+    fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 50_000, goneAfterDrop: true });
+    const up = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "0", "--json"], { cwd: work });
+    expect(up.code).toBe(4);
+    const put = JSON.parse(up.stdout);
+    // What the socket took before the drop: at least what the server kept, at most the file.
+    expect(put.files[0].bytes).toBeGreaterThanOrEqual(50_000);
+    expect(put.files[0].bytes).toBeLessThanOrEqual(200_000);
+    expect(put.bytesMoved).toBe(put.files[0].bytes);
+  });
+
   test("--hash crc32: verified by HASH CRC32, and a flipped byte is detected", async () => {
     const data = payload();
     const feat = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5;CRC32"];
