@@ -90,11 +90,32 @@ export const treeArgs = {
 
 export const DRY_RUN_TREES_ONLY = "--dry-run plans tree jobs (-r, a glob, sync); a single file has nothing to plan";
 
-/** --parallel and the (repeatable) --exclude, validated. */
-export function treeSpec(args: { parallel?: string; exclude?: string | string[] }): { parallel: number; exclude: string[] } {
+/** Every value of a repeatable string flag (citty keeps only the last). */
+export function repeatedFlag(rawArgs: readonly string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const tok = rawArgs[i]!;
+    if (tok === "--") break;
+    if (tok === `--${flag}`) {
+      const v = rawArgs[i + 1];
+      if (v === undefined) throw new CliError(`--${flag} needs a value`);
+      out.push(v);
+      i++;
+    } else if (tok.startsWith(`--${flag}=`)) out.push(tok.slice(flag.length + 3));
+  }
+  return out;
+}
+
+/**
+ * --parallel and every --exclude, validated. The excludes come from the raw arguments: citty kept
+ * only the last, and `sync --delete --exclude '*.log' --exclude cache` deleted the *.log files.
+ */
+export function treeSpec(args: { parallel?: string }, rawArgs: readonly string[]): { parallel: number; exclude: string[] } {
   const parallel = Number(args.parallel ?? "4");
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new CliError("--parallel must be a whole number from 1 to 64");
-  const exclude = ([] as string[]).concat(args.exclude ?? []).filter((e) => e !== "");
+  const exclude = repeatedFlag(rawArgs, "exclude");
+  // An empty pattern (an unset shell variable) excludes nothing: with --delete that is no small slip.
+  if (exclude.includes("")) throw new CliError("--exclude needs a GLOB; it was given an empty one");
   return { parallel, exclude };
 }
 

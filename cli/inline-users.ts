@@ -56,19 +56,3 @@ export function parseUserFlag(text: string): { name: string; password: string } 
   if (colon <= 0 || colon === text.length - 1) throw new CliError(`--user must look like NAME:PASSWORD, got "${text.replace(/:.*/, ":…")}"`);
   return { name: text.slice(0, colon), password: text.slice(colon + 1) };
 }
-
-/** Every value of a repeatable string flag (citty keeps only the last). */
-export function repeatedFlag(rawArgs: readonly string[], flag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const tok = rawArgs[i]!;
-    if (tok === "--") break;
-    if (tok === `--${flag}`) {
-      const v = rawArgs[i + 1];
-      if (v === undefined) throw new CliError(`--${flag} needs a value`);
-      out.push(v);
-      i++;
-    } else if (tok.startsWith(`--${flag}=`)) out.push(tok.slice(flag.length + 3));
-  }
-  return out;
-}

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { formatDuration, parseCidrList, parseDuration } from "../protocol/cidr.ts";
 import { DEFAULT_OPS, HOOK_EVENTS, type HookEvent, type HookSpec, type OpsOptions } from "../server/ops/options.ts";
 import { CliError } from "./args.ts";
-import { repeatedFlag } from "./inline-users.ts";
+import { repeatedFlag } from "./args.ts";
 
 const d = DEFAULT_OPS;
 

@@ -11,15 +11,14 @@ import { STDIO } from "../client/stdio-transfer.ts";
 
 interface SingleFileArgs {
   parallel?: string;
-  exclude?: string | string[];
   "dry-run"?: boolean;
   json?: boolean;
   segments?: string;
 }
 
 /** Check a single file's flags; --parallel is still validated (a typo is an error wherever it is). */
-export function checkSingleFileArgs(args: SingleFileArgs): void {
-  const { exclude } = treeSpec(args);
+export function checkSingleFileArgs(args: SingleFileArgs, rawArgs: readonly string[]): void {
+  const { exclude } = treeSpec(args, rawArgs);
   if (args["dry-run"]) throw new CliError(DRY_RUN_TREES_ONLY);
   if (exclude.length > 0) throw new CliError("--exclude filters tree jobs (-r, a glob, sync); a single file has nothing to filter");
 }
@@ -28,11 +27,11 @@ export function checkSingleFileArgs(args: SingleFileArgs): void {
  * Check the flags of `get URL -` / `put - URL` (standard output or input): what needs a seekable
  * file, or stdout for itself, cannot go with a stream; the rest as for any single file.
  */
-export function checkStdioArgs(args: SingleFileArgs, where: "standard output" | "standard input", tree: boolean): void {
+export function checkStdioArgs(args: SingleFileArgs, rawArgs: readonly string[], where: "standard output" | "standard input", tree: boolean): void {
   if (tree) throw new CliError(`"-" (${where}) carries one file; a tree or a glob needs a local directory`);
   if (args.json && where === "standard output") throw new CliError(`--json prints on standard output, which carries the file with "-"`);
   if (args.segments !== undefined && args.segments !== "1") throw new CliError("--segments writes a file at several places at once; standard output takes bytes in order");
-  checkSingleFileArgs(args);
+  checkSingleFileArgs(args, rawArgs);
 }
 
 /** With --json stdout carries the report and stderr only errors, as in a tree job. */

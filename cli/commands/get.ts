@@ -28,16 +28,16 @@ export default defineCommand({
     // One file: an escaped wildcard (`\[ab\].txt`) is part of its name.
     const url = tree ? args.url : args.url.replace(/[^/]*$/, unescapeGlob);
     if (args.local === STDIO) {
-      checkStdioArgs(args, "standard output", tree);
+      checkStdioArgs(args, rawArgs, "standard output", tree);
       await getToStream(url, opts);
       return;
     }
     if (tree) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
-      await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
+      await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
-    checkSingleFileArgs(args);
+    checkSingleFileArgs(args, rawArgs);
     // A device, FIFO or socket (or a link to one) is written into, as curl and cp do: renaming a
     // part file over it replaced it (as root, `get URL /dev/null` broke /dev/null for everyone).
     if (args.local !== undefined && isStream(args.local)) {

@@ -23,16 +23,16 @@ export default defineCommand({
     const last = args.local.replace(/\/+$/, "").split("/").pop() ?? "";
     const tree = args.recursive === true || (hasGlob(last) && !existsSync(args.local));
     if (args.local === STDIO) {
-      checkStdioArgs(args, "standard input", tree);
+      checkStdioArgs(args, rawArgs, "standard input", tree);
       await runSingleFile(args.json, "put", args.url, STDIO, () => putFromStdin(args.url, quietForJson(opts, args.json)));
       return;
     }
     if (tree) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
-      await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
+      await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
-    checkSingleFileArgs(args);
+    checkSingleFileArgs(args, rawArgs);
     await runSingleFile(args.json, "put", args.url, args.local, () => putFile(args.local, args.url, quietForJson(opts, args.json)));
   },
 });

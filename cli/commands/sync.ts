@@ -26,7 +26,7 @@ export default defineCommand({
         direction,
         url: direction === "get" ? src : dst,
         local: direction === "get" ? dst : src,
-        spec: { mode: "sync", recursive: true, delete: args.delete === true, checksum: args.checksum === true, ...treeSpec(args) },
+        spec: { mode: "sync", recursive: true, delete: args.delete === true, checksum: args.checksum === true, ...treeSpec(args, rawArgs) },
         dryRun: args["dry-run"] === true,
         json: args.json === true,
       },

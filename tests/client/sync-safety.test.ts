@@ -108,6 +108,28 @@ describe("what the walks leave out stays where it is", () => {
     expect(existsSync(join(work, "local/stale.txt"))).toBe(false);
   });
 
+  test("every --exclude counts (sync --delete keeps what each one names, = form too); an empty one is refused", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(work, "src"), { "a.txt": "a\n" });
+    files(join(srv.home, "dst"), { "keep.log": "log\n", "cache/c.bin": "c\n", "tmp/t.txt": "t\n", "old.txt": "old\n" });
+    const r = await runFtpkit(["sync", "src", srv.url("/dst"), "--delete", "--exclude", "*.log", "--exclude", "cache", "--exclude=tmp"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(srv.home, "dst/keep.log"), "utf8")).toBe("log\n");
+    expect(readFileSync(join(srv.home, "dst/cache/c.bin"), "utf8")).toBe("c\n");
+    expect(readFileSync(join(srv.home, "dst/tmp/t.txt"), "utf8")).toBe("t\n");
+    expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(false);
+    // An empty pattern (an unset shell variable) would exclude nothing: refused before anything moves.
+    files(join(srv.home, "dst"), { "old.txt": "old\n" });
+    for (const bad of [["--exclude", ""], ["--exclude="]]) {
+      const refused = await runFtpkit(["sync", "src", srv.url("/dst"), "--delete", ...bad], { cwd: work });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("--exclude needs a GLOB");
+    }
+    expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(true);
+    expect(readFileSync(join(srv.home, "dst/keep.log"), "utf8")).toBe("log\n");
+  });
+
   test("--exclude '**/*.log' matches at every depth, the root's files included", async () => {
     const srv = await ftpkitServer();
     const work = workDir();
