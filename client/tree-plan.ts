@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { compileGlob } from "../protocol/glob.ts";
 import { ClientError, type FtpClient } from "./client.ts";
-import { CORRUPT_SUFFIX, PART_SUFFIX } from "./file-transfer.ts";
+import { CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
 import { listDir, mlstFacts } from "./listing.ts";
-import type { FileInfo } from "../protocol/listing.ts";
+import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 
 /** One file or directory of a tree, by its path relative to the tree's root ("a/b.txt"). */
 export interface TreeEntry {
@@ -159,6 +159,10 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
           opts.onExcluded?.(child);
           continue;
         }
+        if (listings[i]!.notFiles?.has(e.name)) {
+          opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
+          continue;
+        }
         if (e.type === "dir" && e.unique !== undefined && line.includes(e.unique)) {
           opts.onSkip?.(child, "a link back to a directory it is in");
           continue;
@@ -176,7 +180,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
   return out;
 }
 
-type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string };
+type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string; notFiles?: Set<string> };
 
 /**
  * List one level's directories, each over the next free connection; null when the root turns out
@@ -219,7 +223,31 @@ async function listOne(client: FtpClient, root: string, rel: string): Promise<Li
   // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
   if (rel === "" && listed.entries.length === 0 && !(await remoteDirExists(client, root))) return null;
   const self = listed.unique ?? (rel === "" && listed.via === "MLSD" ? await uniqueOf(client, root) : undefined);
-  return { ...listed, ...(self !== undefined ? { self } : {}) };
+  const notFiles = await resolveLinks(client, joinRemote(root, rel), listed.entries);
+  return { ...listed, ...(self !== undefined ? { self } : {}), ...(notFiles.size > 0 ? { notFiles } : {}) };
+}
+
+/**
+ * LIST shows a symbolic link with its own size and time, not its target's, and not whether the
+ * target is a file: each link is asked SIZE and MDTM, which follow it. A size: a link to a file,
+ * planned with its target's size and time (planned with the link's, a sync copied it again on every
+ * run). A 550: a link to a directory or to nothing, returned to be left out (planned as a file, a
+ * sync --delete removed the local directory in its way before the server refused to send it). No
+ * SIZE at all: left a link, resolved when it moves. Resolved entries are updated in place.
+ */
+async function resolveLinks(client: FtpClient, dir: string, entries: FileInfo[]): Promise<Set<string>> {
+  const notFiles = new Set<string>();
+  for (const e of entries) {
+    if (!e.link || e.name === "" || e.name.includes("/")) continue;
+    const st = await remoteState(client, joinRemote(dir, e.name));
+    if (st.missing) notFiles.add(e.name);
+    else if (st.size !== null) {
+      // The mode LIST shows is the link's own (rwxrwxrwx): the target's is not known.
+      Object.assign(e, { type: "file", size: st.size, link: undefined, mode: undefined });
+      if (st.mtime !== null) Object.assign(e, { mtime: parseTimeVal(st.mtime), mtimePrecisionMs: 1000 });
+    }
+  }
+  return notFiles;
 }
 
 /**

@@ -128,21 +128,33 @@ for (const kind of servers) {
       expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["alias", "alias/inner.txt", "sub", "sub/inner.txt", "top.txt"]);
     });
 
-    // LIST shows a link as a link ("l…"): one to a file is fetched as that file (its own size, not
-    // the link's), one to a directory is left out with a warning instead of failing the job.
-    test.skipIf(kind.name !== "vsftpd")("get -r over LIST fetches a link to a file (not made executable by the link's own rwxrwxrwx) and leaves out a link to a directory", async () => {
+    // LIST shows a link as a link ("l…") with its own size and time: SIZE and MDTM, which follow it,
+    // tell a link to a file (fetched as that file) from one to a directory or to nothing (left out).
+    test.skipIf(kind.name !== "vsftpd")("over LIST a link to a file is fetched as that file and a second sync moves nothing; a link to a directory or to nothing is left out, and sync --delete keeps what stands in its place", async () => {
       mkdirSync(join(s.home, "linked", "sub"), { recursive: true });
       writeFileSync(join(s.home, "linked", "top.txt"), "the top file\n");
       writeFileSync(join(s.home, "linked", "sub", "inner.txt"), "inner\n");
       symlinkSync("top.txt", join(s.home, "linked", "current.txt"));
       symlinkSync("sub", join(s.home, "linked", "latest"));
+      symlinkSync("nothing-here", join(s.home, "linked", "dangling"));
       s.own(join(s.home, "linked"));
       const r = await runFtpkit(["get", "-r", s.url("/linked"), "linked-out"], { cwd: work });
-      expect(r.stderr).toContain("latest: skipped (a symbolic link the server does not send as a file, so a link to a directory: not followed)");
+      expect(r.stderr).toContain("latest: skipped (a symbolic link to a directory or to nothing (the server does not size it as a file): not followed)");
+      expect(r.stderr).toContain("dangling: skipped (a symbolic link to a directory or to nothing");
       expect(r.code).toBe(0);
       expect(readFileSync(join(work, "linked-out", "current.txt"), "utf8")).toBe("the top file\n");
       expect(statSync(join(work, "linked-out", "current.txt")).mode & 0o111).toBe(0);
       expect(readdirSync(join(work, "linked-out"), { recursive: true }).map(String).sort()).toEqual(["current.txt", "sub", "sub/inner.txt", "top.txt"]);
+      // The link to a file is compared by its target's size and time: nothing to copy again.
+      const again = await runFtpkit(["sync", s.url("/linked"), "linked-out", "--dry-run"], { cwd: work });
+      expect(again.stdout).toMatch(/^dry run: 0 to copy, 0 directories to create, 0 to delete, 3 unchanged/m);
+      // A local directory where the server has a link to a directory is not the sync's to remove.
+      mkdirSync(join(work, "linked-out", "latest"));
+      writeFileSync(join(work, "linked-out", "latest", "mine.txt"), "mine\n");
+      const sync = await runFtpkit(["sync", s.url("/linked"), "linked-out", "--delete"], { cwd: work });
+      expect(sync.code).toBe(0);
+      expect(sync.stderr).toMatch(/; 0 copied .*, 0 deleted, 0 failed/);
+      expect(readFileSync(join(work, "linked-out", "latest", "mine.txt"), "utf8")).toBe("mine\n");
     });
 
     test("a glob in the last segment fetches only the matching files", async () => {
