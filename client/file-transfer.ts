@@ -339,10 +339,18 @@ function renameOffThread(from: string, to: string): Promise<void> {
  */
 async function openPart(part: string): Promise<{ fd: number; existed: boolean }> {
   try {
-    return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL), existed: false };
+    try {
+      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL), existed: false };
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EEXIST") throw err;
+      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT), existed: true };
+    }
   } catch (err) {
-    if ((err as { code?: string }).code !== "EEXIST") throw err;
-    return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT), existed: true };
+    // A disk that refuses the file itself (read-only, full, over quota) refuses every later one: as a
+    // LocalWriteError, a tree job starts no further file (it tried each, failing each the same way).
+    const code = (err as { code?: string }).code;
+    if (code === "EROFS" || code === "ENOSPC" || code === "EDQUOT") throw new LocalWriteError(`cannot create the local file: ${(err as Error).message}`, code);
+    throw err;
   }
 }
 

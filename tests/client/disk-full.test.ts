@@ -69,6 +69,26 @@ describe("a local disk that fills up during get -r", () => {
     const left = readdirSync(join(small, "many"));
     for (const f of notStarted) expect(left).not.toContain(`${f.path}.ftpkit-part`);
   });
+
+  test.skipIf(!isRoot)("a read-only destination: the first file it refuses stops the job, and the rest are reported as not started", async () => {
+    const ro = join(work, "read-only");
+    mkdirSync(ro);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", ro]).exitCode).toBe(0);
+    try {
+      mkdirSync(join(ro, "many"));
+      expect(Bun.spawnSync(["mount", "-o", "remount,ro", ro]).exitCode).toBe(0);
+      const r = await runFtpkit(["get", "-r", server.url("/many"), join(ro, "many"), "--parallel", "1", "--json"], { cwd: work });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/the local disk refused: cannot create the local file: EROFS/);
+      const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { result: string }[] };
+      expect(report.failed).toBe(40);
+      // One file met the refusal; none after it was tried.
+      expect(report.files.filter((f) => /EROFS/.test(f.result) && !f.result.includes("not started"))).toHaveLength(1);
+      expect(report.files.filter((f) => f.result.startsWith("failed: not started (the local disk refused"))).toHaveLength(39);
+    } finally {
+      for (let i = 0; i < 20 && Bun.spawnSync(["umount", ro]).exitCode !== 0; i++) await Bun.sleep(100);
+    }
+  });
 });
 
 describe("a server account over its quota during put -r", () => {
