@@ -60,8 +60,10 @@ function roots(req: TreeRequest): Roots {
     const fallback = glob ? "." : virtualBasename(dir.replace(/\/+$/, "")) || ".";
     return { url, remoteDir: dir, local: resolve(req.local ?? fallback), glob };
   }
-  // A local directory that exists is itself, whatever its name: `sync 'L[1]' URL` copies L[1].
-  const { dir, glob } = req.local !== undefined && existsSync(req.local) ? { dir: req.local } : splitGlob(req.local ?? ".");
+  // A local directory that exists is itself, whatever its name: `sync 'L[1]' URL` copies L[1]. (A
+  // file named like its pattern is one of the pattern's matches: `put 'st*r.txt'` takes stXr.txt too.)
+  const isDir = req.local !== undefined && existsSync(req.local) && statSync(req.local).isDirectory();
+  const { dir, glob } = isDir ? { dir: req.local! } : splitGlob(req.local ?? ".");
   return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
 }
 

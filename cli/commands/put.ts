@@ -1,11 +1,12 @@
 // ftpkit put LOCAL URL: upload one file, a glob ('*.csv' in the last segment) or, with -r, a tree; verified, resumable.
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, treeArgs, treeSpec } from "../args.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { putFromStdin, STDIO } from "../../client/stdio-transfer.ts";
 import { putFile } from "../../client/operations.ts";
-import { hasGlob } from "../../protocol/glob.ts";
+import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../../protocol/glob.ts";
 
 export default defineCommand({
   meta: { name: "put", description: "Upload a file, a glob or (-r) a directory (a URL ending in / keeps the local name)" },
@@ -20,8 +21,7 @@ export default defineCommand({
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     const opts = clientOptions(args);
-    const last = args.local.replace(/\/+$/, "").split("/").pop() ?? "";
-    const tree = args.recursive === true || (hasGlob(last) && !existsSync(args.local));
+    const { tree, local } = args.recursive === true || args.local === STDIO ? { tree: args.recursive === true, local: args.local } : whatToUpload(args.local);
     if (args.local === STDIO) {
       checkStdioArgs(args, rawArgs, "standard input", tree);
       await runSingleFile(args.json, "put", args.url, STDIO, () => putFromStdin(args.url, quietForJson(opts, args.json)));
@@ -33,6 +33,32 @@ export default defineCommand({
       return;
     }
     checkSingleFileArgs(args, rawArgs);
-    await runSingleFile(args.json, "put", args.url, args.local, () => putFile(args.local, args.url, quietForJson(opts, args.json)));
+    await runSingleFile(args.json, "put", args.url, local, () => putFile(local, args.url, quietForJson(opts, args.json)));
   },
 });
+
+/**
+ * A local pattern in the last segment is expanded as a shell expands it: `st*r.txt` names every
+ * match, even when one file is literally called `st*r.txt` (that file matches too). It is one file
+ * when it matches only the file of its own literal name, or nothing while that file exists: then it
+ * stands for itself. Without a wildcard, `\` escapes are removed (`st\*r.txt` is the file st*r.txt).
+ */
+function whatToUpload(given: string): { tree: boolean; local: string } {
+  const trimmed = given.replace(/\/+$/, "");
+  const last = basename(trimmed);
+  const dir = dirname(trimmed);
+  if (!hasGlob(last)) {
+    const name = unescapeGlob(last);
+    return { tree: false, local: name === last ? given : join(dir, name) };
+  }
+  const literal = join(dir, globLiteral(last));
+  let matches: string[];
+  try {
+    const match = compileGlob(last, { dotfiles: true });
+    matches = readdirSync(dir).filter(match);
+  } catch {
+    matches = []; // no such directory: the tree job says so
+  }
+  const onlyItself = matches.length === 0 || (matches.length === 1 && matches[0] === globLiteral(last));
+  return onlyItself && existsSync(literal) ? { tree: false, local: literal } : { tree: true, local: given };
+}

@@ -179,6 +179,24 @@ for (const kind of servers) {
       expect(readdirSync(join(s.home, "put-glob")).sort()).toEqual(["x1.csv", "x2.csv"]);
     });
 
+    test("a local pattern is expanded as a shell does, also beside a file of its literal name; escaped, or matching nothing, it names that file", async () => {
+      const src = join(work, "pe");
+      mkdirSync(src, { recursive: true });
+      for (const n of ["n[1].txt", "n1.txt", "q[1].txt", "s*r.txt", "sXr.txt"]) writeFileSync(join(src, n), `${n}\n`);
+      // `n[1].txt` matches n1.txt (the file named n[1].txt does not match it), as `ls n[1].txt` shows.
+      expect((await runFtpkit(["put", "pe/n[1].txt", s.url("/pe1/")], { cwd: work })).code).toBe(0);
+      expect(readdirSync(join(s.home, "pe1"))).toEqual(["n1.txt"]);
+      // `s*r.txt` matches both s*r.txt and sXr.txt: both go, not only the literal one.
+      expect((await runFtpkit(["put", "pe/s*r.txt", s.url("/pe2/")], { cwd: work })).code).toBe(0);
+      expect(readdirSync(join(s.home, "pe2")).sort()).toEqual(["s*r.txt", "sXr.txt"]);
+      // Escaped: the one file of that name, here uploaded under another.
+      expect((await runFtpkit(["put", "pe/n\\[1\\].txt", s.url("/pe2/escaped.txt")], { cwd: work })).code).toBe(0);
+      expect(readFileSync(join(s.home, "pe2", "escaped.txt"), "utf8")).toBe("n[1].txt\n");
+      // `q[1].txt` matches nothing (there is no q1.txt): it stands for the file of that name.
+      expect((await runFtpkit(["put", "pe/q[1].txt", s.url("/pe2/q.txt")], { cwd: work })).code).toBe(0);
+      expect(readFileSync(join(s.home, "pe2", "q.txt"), "utf8")).toBe("q[1].txt\n");
+    });
+
     test("get -r and put -r with --dry-run print the plan and move nothing", async () => {
       const local = join(work, "dry-src");
       makeTree(local);
