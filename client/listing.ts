@@ -21,7 +21,7 @@ export const MAX_LISTING_ENTRIES = 2_000_000;
  * given up when it moves no byte for the client's stall time, as is its final reply after it (a
  * server silent at either step held a tree job forever).
  */
-async function readAll(client: FtpClient, t: DataTransfer, what: string): Promise<string> {
+async function readAll(client: FtpClient, t: DataTransfer, what: string): Promise<Listed> {
   const stallMs = client.opts.stallMs ?? DEFAULT_STALL_MS;
   const chunks: Buffer[] = [];
   let total = 0;
@@ -47,7 +47,31 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string): Promis
   // vsftpd ends the listing of a directory it cannot read with a success and nothing in it: taken
   // as empty, a sync --delete removed everything the destination had there.
   if (/failed to open directory/i.test(r.lines.join(" "))) throw new ClientError(`the listing of ${what}: ${describe(r)}`, { code: 550 });
-  return Buffer.concat(chunks).toString("utf8");
+  const bytes = Buffer.concat(chunks);
+  try {
+    return { text: strictUtf8.decode(bytes), lossy: false };
+  } catch {
+    // A name in another encoding (Latin-1 on an old vsftpd host): its bad bytes read as U+FFFD.
+    return { text: bytes.toString("utf8"), lossy: true };
+  }
+}
+
+/** A listing's text; `lossy` when some bytes were not UTF-8 (and read as U+FFFD). */
+interface Listed {
+  text: string;
+  lossy: boolean;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Names a lossy listing garbled: FTP commands carry UTF-8, so a name sent back with U+FFFD in
+ * place of its bytes names nothing (RETR answered 550 and failed the job).
+ */
+function garbled(listed: Listed, entries: readonly FileInfo[]): { undecodable?: Set<string> } {
+  if (!listed.lossy) return {};
+  const names = new Set(entries.filter((e) => e.name.includes("\uFFFD")).map((e) => e.name));
+  return names.size > 0 ? { undecodable: names } : {};
 }
 
 /** The facts of MLST's reply (the line between its first and last), or null when it refused. */
@@ -124,9 +148,9 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
     if (info) {
       if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-    return parseMlsd(await readAll(client, await client.transfer("MLSD", path), path));
+    return parseMlsd((await readAll(client, await client.transfer("MLSD", path), path)).text);
   }
-  const entries = strict(parseList(await readAll(client, await client.transfer("LIST", path), path)));
+  const entries = strict(parseList((await readAll(client, await client.transfer("LIST", path), path)).text));
   // vsftpd lists a missing path as nothing (226): an empty listing is a directory only if CWD enters it.
   if (entries.length === 0 && client.home !== null && (await client.command("CWD", path)).code >= 400) {
     throw new ClientError(`${path}: no such file or directory`, { code: 550 });
@@ -138,8 +162,12 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
  * The entries of a directory (MLSD when offered, else LIST), which verb listed them, and the
  * directory's `unique` fact when the server sends one.
  */
-export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; unique?: string }> {
-  if (client.features.has("MLST") || client.features.has("MLSD")) return { ...parseMlsdListing(await readAll(client, await client.transfer("MLSD", path), path)), via: "MLSD" };
+export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; unique?: string; undecodable?: Set<string> }> {
+  if (client.features.has("MLST") || client.features.has("MLSD")) {
+    const listed = await readAll(client, await client.transfer("MLSD", path), path);
+    const parsed = parseMlsdListing(listed.text);
+    return { ...parsed, ...garbled(listed, parsed.entries), via: "MLSD" };
+  }
   return { ...(await listDirByList(client, path)), via: "LIST" };
 }
 
@@ -153,15 +181,17 @@ export async function listDir(client: FtpClient, path: string): Promise<{ entrie
  * (a server that takes it for a name lists nothing, or refuses): `-a` must show everything plain
  * LIST does, and more than nothing, before it is trusted.
  */
-async function listDirByList(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; unreadable: number }> {
+async function listDirByList(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; unreadable: number; undecodable?: Set<string> }> {
   const cwd = client.home !== null;
   if (cwd) await client.expect("CWD", path, [250, 200], `cannot enter ${path}`);
   const list = async (all: boolean) => {
     const arg = [all ? "-a" : "", cwd ? "" : path].filter(Boolean).join(" ");
-    return parseList(await readAll(client, await client.transfer("LIST", arg || undefined), path));
+    const listed = await readAll(client, await client.transfer("LIST", arg || undefined), path);
+    const parsed = parseList(listed.text);
+    return { ...parsed, ...garbled(listed, parsed.entries) };
   };
   if (client.listsHidden === false) return list(false);
-  let all: { entries: FileInfo[]; unreadable: number };
+  let all: Awaited<ReturnType<typeof list>>;
   try {
     all = await list(true);
   } catch (err) {

@@ -159,6 +159,10 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
           opts.onExcluded?.(child);
           continue;
         }
+        if (listings[i]!.undecodable?.has(e.name)) {
+          opts.onSkip?.(child, "a name that is not valid UTF-8: FTP commands carry UTF-8, so it cannot be asked for");
+          continue;
+        }
         if (listings[i]!.notFiles?.has(e.name)) {
           opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
           continue;

@@ -157,6 +157,18 @@ for (const kind of servers) {
       expect(readFileSync(join(work, "linked-out", "latest", "mine.txt"), "utf8")).toBe("mine\n");
     });
 
+    // ftpkit serve and pyftpdlib do not list such a name at all.
+    test.skipIf(kind.name !== "vsftpd")("a remote name that is not valid UTF-8 is left out with a warning naming why; the rest of the tree is fetched", async () => {
+      mkdirSync(join(s.home, "latin1"), { recursive: true });
+      writeFileSync(Buffer.from(`${join(s.home, "latin1")}/caf\xe9.txt`, "latin1"), "latin-1 name\n");
+      writeFileSync(join(s.home, "latin1", "plain.txt"), "plain\n");
+      s.own(join(s.home, "latin1"));
+      const r = await runFtpkit(["get", "-r", s.url("/latin1"), "latin1-out"], { cwd: work });
+      expect(r.stderr).toContain("caf\uFFFD.txt: skipped (a name that is not valid UTF-8: FTP commands carry UTF-8, so it cannot be asked for)");
+      expect(r.code).toBe(0);
+      expect(readdirSync(join(work, "latin1-out"))).toEqual(["plain.txt"]);
+    });
+
     test("a glob in the last segment fetches only the matching files", async () => {
       const dir = join(s.home, "globs");
       mkdirSync(dir, { recursive: true });
