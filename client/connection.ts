@@ -179,7 +179,7 @@ export class Connection {
   /** Write all of `data`; resolves once the kernel accepted the last byte. */
   write(data: Uint8Array | string): Promise<void> {
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    if (this.isClosed) return Promise.reject(this.error ?? new ClientError("connection closed", { kind: "network" }));
+    if (this.isClosed) return Promise.reject(this.error ?? closedError("connection closed"));
     return new Promise((resolve, reject) => {
       this.pending.push({ data: bytes, off: 0, resolve, reject });
       this.flush();
@@ -201,7 +201,7 @@ export class Connection {
         }
         const n = this.socket.write(p.data, p.off, left);
         if (n < 0) {
-          this.failPending(this.error ?? new ClientError("connection closed while sending", { kind: "network" }));
+          this.failPending(this.error ?? closedError("connection closed while sending"));
           break;
         }
         if (n > 0) this.lastActivity = performance.now();
@@ -254,7 +254,7 @@ export class Connection {
     this.isClosed = true;
     // An Error costs a stack capture: made only when a write is waiting (a tree job closes a data
     // connection per file, with none).
-    if (this.pending.length > 0) this.failPending(this.error ?? new ClientError("connection closed", { kind: "network" }));
+    if (this.pending.length > 0) this.failPending(this.error ?? closedError("connection closed"));
     this.closedResolve();
   }
 
@@ -263,6 +263,14 @@ export class Connection {
     this.pending = [];
     for (const p of pending) p.reject(err);
   }
+}
+
+/**
+ * A write the peer's close cut off: the network's failure, worth reconnecting for. (Not retryable,
+ * an upload the server dropped between two writes was given up and its record deleted.)
+ */
+function closedError(message: string): ClientError {
+  return new ClientError(message, { kind: "network", retryable: true });
 }
 
 // Plain-socket handlers. After an upgrade they keep firing with ciphertext: ignored behind `tlsActive`,

@@ -24,6 +24,8 @@ export interface FakeOptions {
   dropRetrAfter?: number;
   /** On the first STOR, keep this many bytes and then drop both connections. */
   dropStorAfter?: number;
+  /** dropStorAfter closes both connections in order (FIN) once the client pauses, as a killed server process's do, instead of resetting them. */
+  dropStorGently?: boolean;
   /** After the drop of dropRetrAfter/dropStorAfter (or a refuseHash 421), stop listening: a server that stays down. */
   goneAfterDrop?: boolean;
   /** Drop the control connection instead of answering the first whole-file HASH. */
@@ -482,8 +484,19 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           const got = Buffer.concat(d.data.chunks).subarray(0, limit);
           const prev = files.get(arg) ?? Buffer.alloc(0);
           files.set(arg, Buffer.concat([verb === "APPE" ? prev : prev.subarray(0, s.data.rest), got]));
-          d.terminate();
-          s.terminate();
+          if (opts.dropStorGently) {
+            // What has arrived is read first (closing on unread bytes sends a reset, not a FIN): the
+            // close lands while the client waits to send its next chunk.
+            for (let n = -1; n !== d.data.chunks.length; ) {
+              n = d.data.chunks.length;
+              await Bun.sleep(50);
+            }
+            d.end();
+            s.end();
+          } else {
+            d.terminate();
+            s.terminate();
+          }
           if (opts.goneAfterDrop) server.stop(true);
           return;
         }
