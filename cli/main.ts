@@ -49,6 +49,14 @@ if (wantsBuiltin) {
 } else {
   // The commands that keep resumable state say how to continue it when interrupted.
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt();
+  // A reader that stops early (`ftpkit ls URL | head`): one line, as `get URL -` says it, not Bun's
+  // report of an uncaught EPIPE. (Any other output error is still reported whole.)
+  process.stdout.on("error", (err: Error & { code?: string }) => {
+    if (err.code !== "EPIPE") throw err;
+    const { consola } = require("consola") as typeof import("consola");
+    consola.error("cannot write to standard output: the reader closed it (broken pipe)");
+    process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
+  });
   try {
     await runCommand(main, { rawArgs });
   } catch (err) {

@@ -1,6 +1,6 @@
 // `get URL -` and `put - URL`: a file streamed to standard output or from standard input, verified.
 import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
@@ -83,6 +83,24 @@ describe("against ftpkit serve", () => {
     clearTimeout(timer);
     expect(stderr).toContain("cannot write to standard output: the reader closed it (broken pipe)");
     expect(stderr).toContain("exit=3");
+  });
+
+  test("ls (plain and --json) into a reader that stops early: one line and exit status 3, no stack trace", async () => {
+    mkdirSync(join(server.home, "many-names"), { recursive: true });
+    for (let i = 0; i < 3000; i++) writeFileSync(join(server.home, "many-names", `a-rather-long-file-name-${i}.txt`), "");
+    for (const args of [["ls", server.url("/many-names")], ["ls", server.url("/many-names"), "--json"]]) {
+      const proc = Bun.spawn(["bash", "-c", `bun "$0" "$@" | head -c 100 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, FTPKIT, ...args], {
+        cwd: work,
+        env: { ...process.env, NO_COLOR: "1" },
+        stdout: "ignore",
+        stderr: "pipe",
+      });
+      const timer = setTimeout(() => proc.kill(9), 30_000);
+      const stderr = await new Response(proc.stderr).text();
+      await proc.exited;
+      clearTimeout(timer);
+      expect(stderr.trim().split("\n")).toEqual(["[error] cannot write to standard output: the reader closed it (broken pipe)", "exit=3"]);
+    }
   });
 });
 
