@@ -83,7 +83,8 @@ export function recordSettings(url: FtpUrl, opts: TransferOptions): Pick<Transfe
  * the resuming command gives its own.
  */
 export function withRecordSettings(opts: TransferOptions, rec: TransferRecord): TransferOptions {
-  const out = { ...opts };
+  // The digest the job began with: its session announces that one (OPTS HASH), not --hash's.
+  const out = { ...opts, hash: rec.hash };
   if (rec.tls === "explicit") out.tls = true;
   if (rec.insecure) out.insecure = true;
   if (rec.ca?.length) out.ca = [...(opts.ca ?? []), ...rec.ca.filter((c) => !opts.ca?.includes(c))];
@@ -110,9 +111,9 @@ export function forgetJob(id: string, dir: string): void {
 export async function decideResume(rec: TransferRecord, opts: TransferOptions, note: Notifier): Promise<boolean> {
   if (opts.restart) return false;
   if (process.stdin.isTTY && process.stderr.isTTY) {
-    return confirm(`An interrupted transfer of ${rec.local} is pending (started ${rec.startedAt}). Resume?`, true);
-  }
-  note.info(`resuming the interrupted transfer of ${rec.local} (use --restart to start over)`);
+    if (!(await confirm(`An interrupted transfer of ${rec.local} is pending (started ${rec.startedAt}). Resume?`, true))) return false;
+  } else note.info(`resuming the interrupted transfer of ${rec.local} (use --restart to start over)`);
+  if (opts.alwaysDigest && opts.hash !== rec.hash) note.info(`it began with ${rec.hash} and is verified with it; --hash ${opts.hash} applies to a new transfer (--restart)`);
   return true;
 }
 

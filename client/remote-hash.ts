@@ -76,7 +76,9 @@ export class RemoteHash {
   private async selectHash(algo: HashAlgorithm): Promise<boolean> {
     if (this.selected === algo) return true;
     if (!this.hashOffers(algo)) return false;
-    const current = this.client.features.get("HASH") ?? "";
+    // FEAT's "*" marks the algorithm the session began with: once OPTS HASH chose another, it is stale
+    // (trusted then, HASH answered in the other algorithm and the file passed as "size verified only").
+    const current = this.selected === null ? (this.client.features.get("HASH") ?? "") : "";
     if (current.split(";").some((s) => s.trim().toUpperCase() === `${algo}*`)) {
       this.selected = algo;
       return true;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatSize } from "../../protocol/size.ts";
-import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, waitFor, type Peer } from "../helpers/peers.ts";
+import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor, type Peer } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -163,6 +163,33 @@ describe("interrupted transfers", () => {
       expect(records(cwd)).toEqual([]); // removed on success
       expect(existsSync(join(cwd, ".ftpkit"))).toBe(false); // no temp files either, nor an empty journal
     } finally {
+      removeDir(cwd);
+    }
+  });
+});
+
+describe("a pending get resumed by a get with another --hash", () => {
+  test("it is verified with the digest it began with (by HASH, not size only), and says that --hash waits for a new transfer", async () => {
+    const hashing = await startFtpkitServer({ maxRate: "256K" });
+    const cwd = tempDir("ftpkit-resume-hash-");
+    try {
+      const data = randomFile(join(hashing.home, "h.bin"), 1_200_000);
+      const part = join(cwd, "h.bin.ftpkit-part");
+      const proc = spawnFtpkit(["get", hashing.url("/h.bin")], { cwd });
+      try {
+        await waitFor(() => sizeOf(part) >= 200_000, 15_000, "bytes to land");
+      } finally {
+        proc.kill(9);
+        await proc.exited;
+      }
+      const r = await runFtpkit(["get", hashing.url("/h.bin"), "--hash", "crc32"], { cwd });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("it began with sha256 and is verified with it; --hash crc32 applies to a new transfer (--restart)");
+      expect(r.stderr).toContain("partial data verified");
+      expect(r.stderr).toContain(`sha256 ${digest(data)} (verified by HASH)`);
+      expect(digest(readFileSync(join(cwd, "h.bin")))).toBe(digest(data));
+    } finally {
+      await hashing.stop();
       removeDir(cwd);
     }
   });
