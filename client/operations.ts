@@ -127,10 +127,16 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const id = transferId("get", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
+  // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in, with
+  // the password saved for it when none is given (the hint a changed file prints has none); a
+  // mistyped one used to cost the kept part file and the saved password before anything began.
+  let replacing: (() => void) | undefined;
   if (pending) {
     if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordSettings(opts, pending), true);
-    rmSync(pending.part ?? besideFile(local, PART_SUFFIX), { force: true });
-    forgetJob(id, dir);
+    replacing = () => {
+      rmSync(pending.part ?? besideFile(local, PART_SUFFIX), { force: true });
+      forgetJob(id, dir);
+    };
   }
   const rec: TransferRecord = {
     id,
@@ -148,7 +154,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     ...(opts.segments && opts.segments > 1 ? { segmentCount: opts.segments } : {}),
     startedAt: new Date().toISOString(),
   };
-  return runDownload(url, rec, opts, false);
+  return runDownload(url, rec, opts, false, replacing);
 }
 
 function fileContext(rec: TransferRecord, opts: TransferOptions, progress: Progress, note: Notifier, dir: string, creds: Credentials, onRemote: (r: { size: number | null; mtime: string | null }) => void): FileContext {
@@ -170,7 +176,7 @@ function fileContext(rec: TransferRecord, opts: TransferOptions, progress: Progr
 }
 
 /** Continue a recorded download (`resume`), or start one. */
-export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean): Promise<TransferResult> {
+export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean, replacing?: () => void): Promise<TransferResult> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
   const part = rec.part ?? besideFile(rec.local, PART_SUFFIX);
@@ -183,6 +189,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   }
   const creds = new Credentials(url, loadPassword(rec.id, url));
   const session = await Session.open(url, opts, creds);
+  replacing?.();
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), null);
   note.progress = progress;
   const ctx = fileContext(rec, opts, progress, note, dir, creds, (remote) => {
@@ -250,9 +257,11 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   const id = transferId("put", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
+  // As for get: the pending record and its password go once the new upload has logged in.
+  let replacing: (() => void) | undefined;
   if (pending) {
     if (await decideResume(pending, opts, note)) return runUpload(url, pending, withRecordSettings(opts, pending), true);
-    forgetJob(id, dir);
+    replacing = () => forgetJob(id, dir);
   }
   const rec: TransferRecord = {
     id,
@@ -270,11 +279,11 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
     ...recordSettings(url, opts),
     startedAt: new Date().toISOString(),
   };
-  return runUpload(url, rec, opts, false);
+  return runUpload(url, rec, opts, false, replacing);
 }
 
 /** Continue a recorded upload (`resume`), or start one. */
-export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean): Promise<TransferResult> {
+export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean, replacing?: () => void): Promise<TransferResult> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
   const st = localFile(rec.local);
@@ -284,6 +293,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     throw new ClientError(`the local file ${rec.local} changed since the interrupted upload; ${changedHint}`);
   }
   const session = await Session.open(url, opts, creds);
+  replacing?.();
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), st.size);
   note.progress = progress;
   const ctx = fileContext(rec, opts, progress, note, dir, creds, (before) => {

@@ -168,7 +168,7 @@ describe("interrupted transfers", () => {
   });
 });
 
-describe("a pending get resumed by a get with another --hash", () => {
+describe("a pending get started over or resumed by another get", () => {
   test("it is verified with the digest it began with (by HASH, not size only), and says that --hash waits for a new transfer", async () => {
     const hashing = await startFtpkitServer({ maxRate: "256K" });
     const cwd = tempDir("ftpkit-resume-hash-");
@@ -190,6 +190,39 @@ describe("a pending get resumed by a get with another --hash", () => {
       expect(digest(readFileSync(join(cwd, "h.bin")))).toBe(digest(data));
     } finally {
       await hashing.stop();
+      removeDir(cwd);
+    }
+  });
+
+  test("--restart with a mistyped password keeps what was pending; --restart without one uses the password saved for the job, as the changed-file hint says", async () => {
+    const srv = await startFtpkitServer({ maxRate: "256K" });
+    const cwd = tempDir("ftpkit-restart-");
+    try {
+      randomFile(join(srv.home, "r.bin"), 1_200_000);
+      const part = join(cwd, "r.bin.ftpkit-part");
+      const proc = spawnFtpkit(["get", srv.url("/r.bin")], { cwd });
+      try {
+        await waitFor(() => sizeOf(part) >= 200_000, 15_000, "bytes to land");
+      } finally {
+        proc.kill(9);
+        await proc.exited;
+      }
+      const kept = sizeOf(part);
+      const typo = await runFtpkit(["get", "--restart", srv.url("/r.bin").replace(/:[^:@/]+@/, ":typo@")], { cwd });
+      expect(typo.code).toBe(6);
+      expect(sizeOf(part)).toBe(kept);
+      expect(records(cwd)).toHaveLength(1);
+      // The server's file changes: the resume refuses and names the command to start over, with no password in it.
+      const data = randomFile(join(srv.home, "r.bin"), 300_000);
+      const refused = await runFtpkit(["resume"], { cwd });
+      expect(refused.code).toBe(1);
+      const hint = /`ftpkit (get --restart \S+ \S+)`/.exec(refused.stderr)![1]!.split(" ");
+      expect(hint[2]).not.toMatch(/:[^:@/]*@/); // user@host: the hint never prints a password
+      const again = await runFtpkit(hint, { cwd });
+      expect(again.code).toBe(0);
+      expect(digest(readFileSync(join(cwd, "r.bin")))).toBe(digest(data));
+    } finally {
+      await srv.stop();
       removeDir(cwd);
     }
   });
