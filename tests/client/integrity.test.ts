@@ -347,10 +347,10 @@ describe("upload verification", () => {
 
   test("an upload the server closes between two writes (FIN, as a killed server's sockets end) is retried and ends verified", async () => {
     fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 100_000, dropStorGently: true });
-    // 3 MiB: several writes, paced by the rate limit, so one comes after the close.
-    const data = Buffer.from(Buffer.from(crypto.getRandomValues(new Uint8Array(65536))).toString("hex").repeat(24));
+    // Paced by the rate limit (64 KiB every 125 ms), so a write comes after the close.
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(600_000)));
     writeFileSync(join(work, "u.bin"), data);
-    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "2", "--limit-rate", "2M"], { cwd: work });
+    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "2", "--limit-rate", "512K"], { cwd: work });
     expect(r.stderr).toMatch(/connection lost after \d+ bytes: connection closed; reconnecting \(attempt 1 of 2\)/);
     expect(r.code).toBe(0);
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));

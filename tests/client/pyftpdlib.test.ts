@@ -1,10 +1,10 @@
 // The client against a foreign server: Debian's pyftpdlib (no HASH, so verification falls back to size).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, listUrl, type TransferOptions } from "../../client/operations.ts";
 import { FtpClient } from "../../client/client.ts";
-import { digest, randomFile, removeDir, runFtpkit, startPyftpd, tempDir, type Peer, transferOptions } from "../helpers/peers.ts";
+import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, type Peer, transferOptions, waitFor } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -178,5 +178,20 @@ describe("round trips against pyftpdlib", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     expect(readFileSync(join(work, "env.txt"), "utf8")).toBe("via env\n");
+  });
+});
+
+describe("--limit-rate on an upload", () => {
+  test("the bytes go out paced, not in a burst per MiB read: at 64K the server has data within 3 s", async () => {
+    writeFileSync(join(work, "paced.bin"), Buffer.from(crypto.getRandomValues(new Uint8Array(65536))).toString("hex").repeat(16)); // 2 MiB
+    const target = join(peer.root, "up", "paced.bin");
+    const proc = spawnFtpkit(["put", "paced.bin", peer.url("/up/paced.bin"), "--limit-rate", "64K"], { cwd: work });
+    try {
+      // One wait per 1 MiB read held the first byte back for 16 s at this rate.
+      await waitFor(() => existsSync(target) && statSync(target).size >= 64 * 1024, 3_000, "the first paced bytes on the server");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
   });
 });
