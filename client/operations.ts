@@ -342,6 +342,8 @@ export function pendingTransfers(opts: { journal?: string } = {}): PendingTransf
   return records.map((rec) => {
     let done: PendingTransfer["done"] = null;
     if (rec.kind === "tree") done = { files: loadDone(rec.id, dir).size };
+    // A segmented download's part file has its full size from the start: its segments say what came.
+    else if (rec.segments) done = { bytes: rec.segments.reduce((n, g) => n + (g.pos - g.start), 0) };
     else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
     return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done };
   });

@@ -77,6 +77,9 @@ describe("--segments", () => {
 
   test("kill -9 mid-download, then resume: every segment continues where it stopped", async () => {
     const { work, data, kept } = await interruptedSegments();
+    // --list counts what the segments received, not the part file's size (it has the whole length).
+    const listed = JSON.parse((await runFtpkit(["resume", "--list", "--json"], { cwd: work })).stdout) as { done: { bytes: number } }[];
+    expect(listed[0]!.done.bytes).toBe(kept);
     const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 90_000 });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("(verified by HASH)");
