@@ -138,6 +138,7 @@ export function clientOptions(args: {
   hash: DigestAlgorithm;
   alwaysDigest: boolean;
   rate: number;
+  rateGiven: boolean;
   retries: number;
   quiet: boolean;
   active: boolean;
@@ -160,6 +161,7 @@ export function clientOptions(args: {
     hash,
     alwaysDigest: args.hash !== undefined,
     rate,
+    rateGiven: args["limit-rate"] !== undefined,
     retries,
     quiet: args.quiet === true,
     active: args.active === true,

@@ -88,7 +88,7 @@ export function withRecordSettings(opts: TransferOptions, rec: TransferRecord): 
   if (rec.tls === "explicit") out.tls = true;
   if (rec.insecure) out.insecure = true;
   if (rec.ca?.length) out.ca = [...(opts.ca ?? []), ...rec.ca.filter((c) => !opts.ca?.includes(c))];
-  if (out.rate === 0 && rec.rate) out.rate = rec.rate;
+  if (!opts.rateGiven && rec.rate) out.rate = rec.rate; // `--limit-rate 0` lifts it
   if (rec.active) out.active = true;
   if (rec.fsync) out.fsync = true;
   return out;

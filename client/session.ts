@@ -15,6 +15,8 @@ export interface TransferOptions {
   hash: DigestAlgorithm;
   /** Bytes per second, 0 = unlimited. */
   rate: number;
+  /** --limit-rate was given: its value, 0 too, replaces the rate a pending job began with. */
+  rateGiven?: boolean;
   /**
    * The job's one rate limiter (see jobLimiter): every file, connection and segment of a tree job or
    * a segmented download draws from it, so --limit-rate limits the job, not each connection.

@@ -6,7 +6,7 @@ import { lookupNetrc, parseNetrc } from "../../client/netrc.ts";
 import { TokenBucket } from "../../client/transfer.ts";
 import { ClientError, EXIT_STATUS, failureKind, worstKind } from "../../client/errors.ts";
 import { listRecords, loadRecord, removeRecord, saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
-import { downloadTarget, uploadTarget } from "../../client/operations.ts";
+import { downloadTarget, uploadTarget, withRecordSettings } from "../../client/operations.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
 import { remotePath } from "../../protocol/path.ts";
 import { formatEntry } from "../../cli/commands/ls.ts";
@@ -91,6 +91,16 @@ describe("journal", () => {
     } finally {
       removeDir(dir);
     }
+  });
+});
+
+describe("a pending job's settings", () => {
+  test("its --limit-rate holds when resumed without one; a given --limit-rate replaces it, 0 lifting it", () => {
+    const rec = { rate: 300 * 1024, hash: "sha256" } as TransferRecord;
+    const opts = { verify: true, hash: "sha256" as const, rate: 0, retries: 3, quiet: true, active: false };
+    expect(withRecordSettings(opts, rec).rate).toBe(300 * 1024);
+    expect(withRecordSettings({ ...opts, rateGiven: true }, rec).rate).toBe(0);
+    expect(withRecordSettings({ ...opts, rate: 1024, rateGiven: true }, rec).rate).toBe(1024);
   });
 });
 
