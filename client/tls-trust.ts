@@ -51,10 +51,13 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
     // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.
     // Without altnames: "…altnames: Host: x. is not cert's CN: y": the certificate's is the CN.
+    // An IP address: "…altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1" (empty when it has none).
     const at = msg.lastIndexOf("altnames: ");
     const cn = /is not cert's CN: (.*)$/.exec(msg);
-    const names = cn ? `CN ${cn[1]!.trim()}` : at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
-    return new ClientError(`TLS: certificate does not match ${host}${names ? ` (it is for ${names})` : ""}; connect by a name it carries or use --insecure`, { kind: "tls" });
+    const ips = /is not in the cert's list:(.*)$/.exec(msg);
+    const names = cn ? `CN ${cn[1]!.trim()}` : ips ? (ips[1]!.trim() ? `IP ${ips[1]!.trim()}` : "") : at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
+    const why = names ? ` (it is for ${names})` : ips ? " (it names no IP address: a CN does not count for one)" : "";
+    return new ClientError(`TLS: certificate does not match ${host}${why}; connect by a name it carries or use --insecure`, { kind: "tls" });
   }
   if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`, { kind: "tls" });
   if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`, { kind: "tls" });

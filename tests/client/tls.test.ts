@@ -276,6 +276,14 @@ describe("TLS error lines", () => {
       err("Hostname/IP does not match certificate's altnames: Host: ftp.example.com. is not cert's CN: 127.0.0.1", "ERR_TLS_CERT_ALTNAME_INVALID"),
       "TLS: certificate does not match ftp.example.com (it is for CN 127.0.0.1); connect by a name it carries or use --insecure",
     ],
+    [
+      err("Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1", "ERR_TLS_CERT_ALTNAME_INVALID"),
+      "TLS: certificate does not match ftp.example.com (it is for IP 127.0.0.1); connect by a name it carries or use --insecure",
+    ],
+    [
+      err("Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list: ", "ERR_TLS_CERT_ALTNAME_INVALID"),
+      "TLS: certificate does not match ftp.example.com (it names no IP address: a CN does not count for one); connect by a name it carries or use --insecure",
+    ],
     [err("certificate has expired", "CERT_HAS_EXPIRED"), "TLS: certificate for ftp.example.com has expired; use --insecure to accept it anyway"],
     [err("unable to get local issuer certificate", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"), "TLS: certificate for ftp.example.com is not trusted (unknown issuer); use --ca FILE or --insecure"],
     [err("error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER", "EPROTO"), "TLS handshake with ftp.example.com failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)"],
