@@ -85,9 +85,11 @@ export class FtpClient {
     try {
       if (implicit) await client.handshake();
       let greeting = await client.read().catch((err: Error) => {
-        // A silent server under --tls is most often an implicit-TLS port waiting for our ClientHello.
-        if (opts.tls?.mode === "explicit" && /timed out/.test(err.message)) {
-          throw new ClientError(`no greeting from ${opts.host}:${opts.port} in clear text: if it is an implicit TLS port, use an ftps:// URL instead of --tls`, { retryable: true, kind: "tls" });
+        // A server silent under --tls (until our timeout, or until its own handshake timeout closes
+        // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
+        const silent = /timed out/.test(err.message) ? "it stayed silent" : /closed the control connection/.test(err.message) ? "it closed the connection without one" : null;
+        if (opts.tls?.mode === "explicit" && silent) {
+          throw new ClientError(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of --tls`, { retryable: true, kind: "tls" });
         }
         throw err;
       });

@@ -219,6 +219,19 @@ describe("the wrong kind of port", () => {
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toContain("the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)");
   });
+
+  test("--tls to a port that waits for TLS and then closes (an implicit port's handshake timeout): one line that suggests ftps://", async () => {
+    // What ftpkit's implicit port does 10 s after a client that never starts TLS: it closes, having said nothing.
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void setTimeout(() => s.end(), 200), data() {} } });
+    try {
+      const r = await runFtpkit(["ls", "--tls", `ftp://user:pw@127.0.0.1:${silent.port}/`], { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(5);
+      expect(lines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toContain(`no greeting from 127.0.0.1:${silent.port} in clear text (it closed the connection without one): if it is an implicit TLS port, use an ftps:// URL instead of --tls`);
+    } finally {
+      silent.stop(true);
+    }
+  });
 });
 
 describe("certificate verification", () => {
