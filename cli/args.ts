@@ -75,7 +75,7 @@ export const clientArgs = {
   retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
   active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
-  fsync: { type: "boolean", description: "Flush each downloaded file (and the resume record) to disk before it counts as done, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },
+  fsync: { type: "boolean", description: "Flush each downloaded file and each resume record (an upload's: the record) to disk before it counts as done, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },
   "stall-timeout": { type: "string", default: "60", description: "Give up on a data connection that moves no byte for this many seconds (then reconnect and continue)", valueHint: "SECONDS" },
   ...tlsArgs,
 } as const satisfies ArgsDef;

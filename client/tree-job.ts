@@ -158,7 +158,11 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const excluded = excluder(spec.exclude ?? []);
     const recursive = spec.recursive !== false;
     const localExists = existsSync(r.local);
-    if (localExists && !statSync(r.local).isDirectory()) throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
+    if (localExists && !statSync(r.local).isDirectory()) {
+      // The source itself is a file: the command was meant for one file (as get -r of a remote file says).
+      if (rec.direction === "put") throw new ClientError(`${r.local} is a file, not a directory: ${spec.mode === "sync" ? "sync mirrors directories; ftpkit put uploads one file" : "upload it without -r"}`, { kind: "usage" });
+      throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
+    }
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
     const listBoth = async (match?: NameMatch) => {
       // What the walks leave out: the source's skipped entries and the destination's excluded ones
