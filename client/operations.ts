@@ -360,7 +360,13 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   if (localArg !== undefined) {
     const abs = resolve(localArg);
     recs = recs.filter((r) => r.local === abs || r.part === abs);
-    if (recs.length === 0) throw new ClientError(`no interrupted transfer of ${abs} is recorded in ${dir}`);
+    if (recs.length === 0) {
+      // Named, it is unambiguous: a job recorded where it was started (another directory) is resumed from its own journal.
+      const place = opts.journal === undefined ? journalsElsewhere(dir).find((p) => scanRecords(p.journal).records.some((r) => r.local === abs || r.part === abs)) : undefined;
+      if (!place) throw new ClientError(`no interrupted transfer of ${abs} is recorded in ${dir}`);
+      note.info(`the interrupted transfer of ${abs} is recorded in ${place.cwd}: resuming it from there`);
+      return resumeTransfers(abs, { ...opts, journal: place.journal });
+    }
   }
   if (recs.length === 0) {
     // A script reads "nothing to resume" with exit 0 as done: not when the only records were unusable.

@@ -51,7 +51,7 @@ describe("the journal", () => {
     expect(existsSync(join(credentials, record!))).toBe(false);
   });
 
-  test("resume run in another directory says where the interrupted job waits; once it is done there, no longer", async () => {
+  test("resume run in another directory says where the interrupted job waits, resumes it there when named, and then no longer points to it", async () => {
     const fake = startFakeServer({ files: new Map([["/f.bin", Buffer.alloc(200_000, 7)]]), feat: ["SIZE", "REST STREAM"], dropRetrAfter: 50_000 });
     owned.later(() => fake.stop());
     const started = workDir();
@@ -68,9 +68,13 @@ describe("the journal", () => {
     const json = await runFtpkit(["resume", "--list", "--json"], { cwd: other });
     expect(JSON.parse(json.stdout)).toEqual([]); // stdout: this directory's jobs only
     expect(json.stderr).toContain(pointer);
-    expect((await runFtpkit(["resume"], { cwd: started, env: { FTPKIT_PASSWORD: "p" } })).code).toBe(0);
+    // Named, the job is resumed from where it waits.
+    const named = await runFtpkit(["resume", join(started, "f.bin")], { cwd: other, env: { FTPKIT_PASSWORD: "p" } });
+    expect(named.stderr).toContain(`the interrupted transfer of ${join(started, "f.bin")} is recorded in ${started}: resuming it from there`);
+    expect(named.code).toBe(0);
     expect(readFileSync(join(started, "f.bin")).length).toBe(200_000);
     expect((await runFtpkit(["resume", "--list"], { cwd: other })).stdout).not.toContain(started);
+    expect((await runFtpkit(["resume", "--list"], { cwd: started })).stdout).toBe("nothing to resume\n");
   });
 
   test("a working directory this user cannot write: get and put work, the journal goes to the state directory", async () => {
