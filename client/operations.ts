@@ -1,6 +1,6 @@
 // Single-file jobs (`get URL`, `put LOCAL URL`), `resume` and `ls`: each is a plan of one file run
 // by the shared verified transfer (file-transfer.ts), with its journal record and saved password.
-import { existsSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { FileInfo } from "../protocol/listing.ts";
@@ -54,6 +54,34 @@ export function downloadTarget(url: FtpUrl, localArg?: string): string {
   const abs = resolve(localArg);
   if (localArg.endsWith("/") || (existsSync(abs) && statSync(abs).isDirectory())) return join(abs, remoteName);
   return abs;
+}
+
+/**
+ * Where a download lands. A symbolic link named as the destination is written through, to its
+ * target, as curl -o, wget -O and cp do (the part file's rename replaced the link with a plain
+ * file). An existing file this user may not write is refused, as they refuse it (the rename, which
+ * needs only the directory, replaced it all the same).
+ */
+export function landingPath(local: string): string {
+  let path = local;
+  for (let hops = 0; hops < 40; hops++) {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return path; // nothing there yet (or a link to nothing: its target is created)
+    }
+    if (!st.isSymbolicLink()) {
+      try {
+        if (st.isFile()) accessSync(path, constants.W_OK);
+      } catch {
+        throw new ClientError(`${local} is read-only: not replaced (make it writable, or remove it)`, { kind: "local" });
+      }
+      return path;
+    }
+    path = resolve(dirname(path), readlinkSync(path));
+  }
+  throw new ClientError(`${local}: too many levels of symbolic links`, { kind: "local" });
 }
 
 /** Remote path for `put LOCAL URL`: a URL ending in "/" (or naming the login directory) gets the local file name. */
@@ -121,7 +149,7 @@ export async function decideResume(rec: TransferRecord, opts: TransferOptions, n
 export async function getFile(urlText: string, localArg: string | undefined, opts: TransferOptions): Promise<TransferResult> {
   const url = parseUrlArg(urlText);
   checkTlsFlags(url, opts);
-  const local = downloadTarget(url, localArg);
+  const local = landingPath(downloadTarget(url, localArg));
   checkWritableDir(dirname(local));
   const dir = opts.journal ?? journalDir();
   const id = transferId("get", displayUrl(url), local);

@@ -3,7 +3,7 @@
 // directory, a record ftpkit did not seal is never acted on, a saved password goes only to the server
 // it was given for, and a tree upload resumed after a local file changed sends that file whole.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
 import { savePassword } from "../../client/state.ts";
@@ -34,6 +34,48 @@ describe("what get writes into", () => {
     expect(await new Response(reader.stdout).text()).toBe("to the stream\n");
     expect(statSync(join(work, "fifo")).isFIFO()).toBe(true);
     expect(readdirSync(work).filter((n) => n.includes("ftpkit-part"))).toEqual([]);
+  });
+});
+
+describe("a destination that is a link or read-only", () => {
+  test("a symbolic link is written through to its target, as curl -o and cp do; the link stays", async () => {
+    const srv = await startFtpkitServer();
+    owned.later(() => srv.stop());
+    const work = workDir();
+    writeFileSync(join(srv.home, "f.txt"), "new content\n");
+    mkdirSync(join(work, "releases"));
+    writeFileSync(join(work, "releases", "target.txt"), "old\n");
+    symlinkSync("releases/target.txt", join(work, "current.txt"));
+    const r = await runFtpkit(["get", srv.url("/f.txt"), "current.txt"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(lstatSync(join(work, "current.txt")).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(work, "releases", "target.txt"), "utf8")).toBe("new content\n");
+    expect(readdirSync(join(work, "releases"))).toEqual(["target.txt"]); // no part file left beside it
+  });
+
+  test("an existing file the user may not write is refused, not replaced (run as nobody)", async () => {
+    const srv = await startFtpkitServer();
+    owned.later(() => srv.stop());
+    const work = workDir();
+    writeFileSync(join(srv.home, "f.txt"), "new content\n");
+    chmodSync(work, 0o777);
+    writeFileSync(join(work, "ro.txt"), "keep me\n", { mode: 0o444 });
+    chownSync(join(work, "ro.txt"), 65534, 65534);
+    const state = join(work, "nobody-state");
+    mkdirSync(state, { mode: 0o700 });
+    chownSync(state, 65534, 65534);
+    const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(import.meta.dir, "../../cli/ftpkit.ts"), "get", srv.url("/f.txt"), "ro.txt"], {
+      cwd: work,
+      env: { PATH: process.env.PATH ?? "", HOME: state, XDG_STATE_HOME: state, NO_COLOR: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => p.kill(9), 30_000);
+    const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    clearTimeout(timer);
+    expect(stderr).toContain("ro.txt is read-only: not replaced (make it writable, or remove it)");
+    expect(code).toBe(3);
+    expect(readFileSync(join(work, "ro.txt"), "utf8")).toBe("keep me\n");
   });
 });
 
