@@ -1,4 +1,5 @@
 // ftpkit resume [LOCAL]: continue interrupted transfers recorded in ./.ftpkit/transfers.
+import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, clientArgs, clientOptions } from "../args.ts";
 import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/operations.ts";
@@ -21,14 +22,15 @@ export default defineCommand({
   },
   args: {
     local: { type: "positional", required: false, description: "The local file of the transfer to continue", valueHint: "LOCAL" },
-    list: { type: "boolean", description: "List the interrupted transfers recorded here (--json: as JSON) and continue none" },
+    list: { type: "boolean", description: "List the interrupted transfers recorded here, or LOCAL's (--json: as JSON), and continue none" },
     json: { type: "boolean", description: "With --list: print the list as JSON" },
     ...clientArgs,
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     if (args.list) {
-      const pending = pendingTransfers();
+      // With LOCAL: that transfer only (a script asks whether one job is pending).
+      const pending = pendingTransfers().filter((p) => args.local === undefined || p.local === resolve(args.local));
       const elsewhere = journalsElsewhere(journalDir());
       if (args.json) {
         process.stdout.write(JSON.stringify(pending, null, 2) + "\n");

@@ -64,6 +64,9 @@ describe("interrupted transfers", () => {
       ]);
       const text = await runFtpkit(["resume", "--list"], { cwd });
       expect(text.stdout).toBe(`get ${saved.url} → ${join(cwd, "big-get.bin")} (started ${saved.startedAt}; ${formatSize(kept)} received)\n`);
+      // With LOCAL: that transfer, or none.
+      expect((await runFtpkit(["resume", "big-get.bin", "--list"], { cwd })).stdout).toBe(text.stdout);
+      expect((await runFtpkit(["resume", "other.bin", "--list"], { cwd })).stdout).toBe("nothing to resume\n");
       expect(sizeOf(part)).toBe(kept);
 
       const r = await runFtpkit(["resume"], { cwd, env: { FTPKIT_PASSWORD: slow.password } });
