@@ -27,7 +27,7 @@ const records = (cwd: string) => {
   return existsSync(d) ? readdirSync(d).filter((n) => n.endsWith(".json")) : [];
 };
 
-/** Start `ftpkit ARGS`, wait until `landed()` bytes ≥ min, kill -9 it. */
+/** Start `ftpkit ARGS`, wait until `landed()` bytes ≥ min, kill -9 it (a password in a URL wins over the environment's). */
 async function interrupt(args: string[], cwd: string, landed: () => number, min = 200_000): Promise<void> {
   const proc = spawnFtpkit(args, { cwd, env: { FTPKIT_PASSWORD: slow.password } });
   try {
@@ -178,13 +178,7 @@ describe("a pending get started over or resumed by another get", () => {
     try {
       const data = randomFile(join(hashing.home, "h.bin"), 1_200_000);
       const part = join(cwd, "h.bin.ftpkit-part");
-      const proc = spawnFtpkit(["get", hashing.url("/h.bin")], { cwd });
-      try {
-        await waitFor(() => sizeOf(part) >= 200_000, 15_000, "bytes to land");
-      } finally {
-        proc.kill(9);
-        await proc.exited;
-      }
+      await interrupt(["get", hashing.url("/h.bin")], cwd, () => sizeOf(part));
       const r = await runFtpkit(["get", hashing.url("/h.bin"), "--hash", "crc32"], { cwd });
       expect(r.code).toBe(0);
       expect(r.stderr).toContain("it began with sha256 and is verified with it; --hash crc32 applies to a new transfer (--restart)");
@@ -203,13 +197,7 @@ describe("a pending get started over or resumed by another get", () => {
     try {
       randomFile(join(srv.home, "r.bin"), 1_200_000);
       const part = join(cwd, "r.bin.ftpkit-part");
-      const proc = spawnFtpkit(["get", srv.url("/r.bin")], { cwd });
-      try {
-        await waitFor(() => sizeOf(part) >= 200_000, 15_000, "bytes to land");
-      } finally {
-        proc.kill(9);
-        await proc.exited;
-      }
+      await interrupt(["get", srv.url("/r.bin")], cwd, () => sizeOf(part));
       const kept = sizeOf(part);
       const typo = await runFtpkit(["get", "--restart", srv.url("/r.bin").replace(/:[^:@/]+@/, ":typo@")], { cwd });
       expect(typo.code).toBe(6);

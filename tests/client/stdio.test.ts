@@ -35,6 +35,21 @@ function nothingLeft(): void {
   expect(readdirSync(work).filter((n) => n === "-" || n.endsWith(".ftpkit-part") || n === ".ftpkit")).toEqual([]);
 }
 
+/** `ftpkit ARGS | head -c BYTES`: ftpkit's stderr, then "exit=N" (its status). */
+async function intoEarlyClosingReader(args: string[], bytes: number): Promise<string> {
+  const proc = Bun.spawn(["bash", "-c", `bun "$0" "$@" | head -c ${bytes} >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, FTPKIT, ...args], {
+    cwd: work,
+    env: { ...process.env, NO_COLOR: "1" },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill(9), 30_000);
+  const stderr = await new Response(proc.stderr).text();
+  await proc.exited;
+  clearTimeout(timer);
+  return stderr;
+}
+
 describe("against ftpkit serve", () => {
   test("get URL - writes the file to stdout, verified by HASH, and leaves no file behind", async () => {
     const data = randomFile(join(server.home, "out.bin"), 3_000_000);
@@ -71,16 +86,7 @@ describe("against ftpkit serve", () => {
 
   test("get URL - into a reader that stops early ends with exit status 3 (local) and says the pipe broke", async () => {
     randomFile(join(server.home, "long.bin"), 8_000_000);
-    const proc = Bun.spawn(["bash", "-c", `bun "$0" get "$1" - | head -c 1000 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, FTPKIT, server.url("/long.bin")], {
-      cwd: work,
-      env: { ...process.env, NO_COLOR: "1" },
-      stdout: "ignore",
-      stderr: "pipe",
-    });
-    const timer = setTimeout(() => proc.kill(9), 30_000);
-    const stderr = await new Response(proc.stderr).text();
-    await proc.exited;
-    clearTimeout(timer);
+    const stderr = await intoEarlyClosingReader(["get", server.url("/long.bin"), "-"], 1000);
     expect(stderr).toContain("cannot write to standard output: the reader closed it (broken pipe)");
     expect(stderr).toContain("exit=3");
   });
@@ -89,16 +95,7 @@ describe("against ftpkit serve", () => {
     mkdirSync(join(server.home, "many-names"), { recursive: true });
     for (let i = 0; i < 3000; i++) writeFileSync(join(server.home, "many-names", `a-rather-long-file-name-${i}.txt`), "");
     for (const args of [["ls", server.url("/many-names")], ["ls", server.url("/many-names"), "--json"]]) {
-      const proc = Bun.spawn(["bash", "-c", `bun "$0" "$@" | head -c 100 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`, FTPKIT, ...args], {
-        cwd: work,
-        env: { ...process.env, NO_COLOR: "1" },
-        stdout: "ignore",
-        stderr: "pipe",
-      });
-      const timer = setTimeout(() => proc.kill(9), 30_000);
-      const stderr = await new Response(proc.stderr).text();
-      await proc.exited;
-      clearTimeout(timer);
+      const stderr = await intoEarlyClosingReader(args, 100);
       expect(stderr.trim().split("\n")).toEqual(["[error] cannot write to standard output: the reader closed it (broken pipe)", "exit=3"]);
     }
   });
