@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { median } from "./stats.ts";
-import { CLIENT_WORKLOADS, clientNotes, ensureTree, isTreeWorkload, renderClientTable, runClientRows, type ClientWorkload } from "./client.ts";
+import { CLIENT_WORKLOADS, clientNotes, ensureTree, isTreeWorkload, renderClientTable, runClientRows, TREE_MIN_REPS, type ClientWorkload } from "./client.ts";
 import {
   BENCH_DIR,
   type Account,
@@ -319,7 +319,7 @@ async function main(): Promise<void> {
     ...(ws.length > 0 ? [table, ""] : []),
     ...(clientResults.size > 0
       ? [
-          "Client (MB/s, wall time of the whole command; (N×) is the median over rounds of the ratio to curl's run of the same round, to lftp's for trees):",
+          `Client (MB/s, wall time of the whole command; (N×) is the median over rounds of the ratio to curl's run of the same round, to lftp's for trees; tree rows run at least ${TREE_MIN_REPS} rounds):`,
           "",
           renderClientTable(clientResults as Parameters<typeof renderClientTable>[0], profile.bigSize / MiB),
           "",
