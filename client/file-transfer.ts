@@ -70,6 +70,11 @@ export interface FileContext {
   /** Called when nothing resumable is left (a fresh transfer that moved nothing, or data set aside). */
   discard(): void;
   /**
+   * Called once this file's lock is held: a --restart discards what was pending only now (earlier, a
+   * run still moving the file lost its part file and record to a restart the lock then refused).
+   */
+  locked?(): void;
+  /**
    * Called once the file's last command is on the wire (its reply pending): a tree job's next file
    * may start on the same control connection now, its commands pipelined behind (replies keep order).
    */
@@ -154,6 +159,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   const { note, algo, progress } = ctx;
   const { remote: path, part } = job;
   using _lock = acquireLock(`get\n${part}`, job.local);
+  ctx.locked?.();
   let sink: ChunkSink | null = null;
   let fd = -1;
   let created = false;

@@ -88,6 +88,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     }
   }
   using _lock = acquireLock(`put\n${session.url.host}:${session.url.port}\n${path}`, `${path} on ${session.url.host}`);
+  ctx.locked?.();
   const size = st.size;
   let offset = 0;
   /** The server confirmed (226) every byte: a failure after that leaves only the check to do. */

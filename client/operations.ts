@@ -155,7 +155,8 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const id = transferId("get", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
-  // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in, with
+  // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in and
+  // holds the file's lock (a run still moving it keeps it), with
   // the password saved for it when none is given (the hint a changed file prints has none); a
   // mistyped one used to cost the kept part file and the saved password before anything began.
   let replacing: (() => void) | undefined;
@@ -185,7 +186,17 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   return runDownload(url, rec, opts, false, replacing);
 }
 
-function fileContext(rec: TransferRecord, opts: TransferOptions, progress: Progress, note: Notifier, dir: string, creds: Credentials, onRemote: (r: { size: number | null; mtime: string | null }) => void): FileContext {
+function fileContext(
+  rec: TransferRecord,
+  opts: TransferOptions,
+  progress: Progress,
+  note: Notifier,
+  dir: string,
+  creds: Credentials,
+  /** --restart: discard what was pending, once the file's lock is held. */
+  replacing: (() => void) | undefined,
+  onRemote: (r: { size: number | null; mtime: string | null }) => void,
+): FileContext {
   return {
     opts,
     algo: rec.hash,
@@ -200,6 +211,7 @@ function fileContext(rec: TransferRecord, opts: TransferOptions, progress: Progr
     discard() {
       forgetJob(rec.id, dir);
     },
+    ...(replacing ? { locked: replacing } : {}),
   };
 }
 
@@ -217,10 +229,9 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   }
   const creds = new Credentials(url, loadPassword(rec.id, url));
   const session = await Session.open(url, opts, creds);
-  replacing?.();
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), null);
   note.progress = progress;
-  const ctx = fileContext(rec, opts, progress, note, dir, creds, (remote) => {
+  const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (remote) => {
     if (!resuming) {
       rec.remoteSize = remote.size;
       rec.remoteMtime = remote.mtime;
@@ -285,7 +296,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   const id = transferId("put", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
-  // As for get: the pending record and its password go once the new upload has logged in.
+  // As for get: the pending record and its password go once the new upload holds the file's lock.
   let replacing: (() => void) | undefined;
   if (pending) {
     if (await decideResume(pending, opts, note)) return runUpload(url, pending, withRecordSettings(opts, pending), true);
@@ -321,10 +332,9 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     throw new ClientError(`the local file ${rec.local} changed since the interrupted upload; ${changedHint}`);
   }
   const session = await Session.open(url, opts, creds);
-  replacing?.();
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), st.size);
   note.progress = progress;
-  const ctx = fileContext(rec, opts, progress, note, dir, creds, (before) => {
+  const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (before) => {
     if (!resuming) {
       rec.remoteSize = before.size;
       rec.remoteMtime = before.mtime;

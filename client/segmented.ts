@@ -45,6 +45,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
   // One limiter for every segment: --limit-rate is the download's rate, not each connection's.
   const limiter = jobLimiter(ctx.opts);
   using _lock = acquireLock(`get\n${job.part}`, job.local);
+  ctx.locked?.();
   const st = await remoteState(first.client, job.remote);
   if (st.missing) throw new ClientError(`remote file not found or not a file: ${job.remote}`, { code: 550 });
   if (st.size === null) throw new ClientError("--segments needs the file's size, and the server does not report it (SIZE)", { kind: "server" });

@@ -16,7 +16,7 @@ import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
-import { loadPassword } from "./state.ts";
+import { acquireLock, loadPassword } from "./state.ts";
 import { failedJob, printReport, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, shown } from "./tree-prepare.ts";
 import { excluder, makeRemoteDirs, planTree, type NameMatch, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
@@ -67,6 +67,11 @@ function roots(req: TreeRequest): Roots {
   return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
 }
 
+/** The lock of tree job `id` (on `local`), held for the whole run. */
+function jobLock(id: string, local: string) {
+  return acquireLock(`tree\n${id}`, local);
+}
+
 /** Start a tree job (or continue the pending one for the same source and destination). */
 export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promise<JobReport> {
   return reportFailure(req, () => startTreeJob(req, opts));
@@ -89,6 +94,9 @@ async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<Jo
   const dir = opts.journal ?? journalDir();
   const id = transferId(`tree-${req.direction}-${spec.mode}`, displayUrl(r.url) + (r.glob ? `\n${r.glob}` : ""), r.local);
   const note = new Notifier(opts.quiet);
+  // One run of a job at a time: a second one (or a --restart) while it runs would have announced a
+  // resume, then failed on each file's lock and left both runs failed.
+  using _job = req.dryRun ? null : jobLock(id, r.local);
   const pending = loadRecord(id, dir);
   if (pending && pending.kind === "tree" && !opts.restart) {
     // Resuming runs the pending job's plan: one made with other options (no --delete, more
@@ -100,9 +108,9 @@ async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<Jo
     // The dry run shows what the real run would do: continue the pending job.
     if (req.dryRun) {
       note.info(`an interrupted run of this job is pending: the plan below is what resuming it would do (--restart: start over)`);
-      return runTree(r, pending, withRecordSettings(opts, pending), true, req);
+      return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
     }
-    if (await decideResume(pending, opts, note)) return runTree(r, pending, withRecordSettings(opts, pending), true, req);
+    if (await decideResume(pending, opts, note)) return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
   }
   if (pending && !req.dryRun) forgetJob(id, dir);
   const rec: TransferRecord = {
@@ -120,7 +128,7 @@ async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<Jo
     tree: spec,
     startedAt: new Date().toISOString(),
   };
-  return runTree(r, rec, opts, false, req);
+  return await runTree(r, rec, opts, false, req);
 }
 
 /** How two specs of the same job differ in what they copy or delete ("" when they do not). */
@@ -136,9 +144,10 @@ function specDifference(was: TreeSpec, now: TreeSpec): string {
 
 /** `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. */
 export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Promise<JobReport> {
+  using _job = jobLock(rec.id, rec.local);
   const url = parseUrlArg(rec.url);
   const r: Roots = { url, remoteDir: url.path, local: rec.local, ...(rec.tree?.glob ? { glob: rec.tree.glob } : {}) };
-  return runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree! });
+  return await runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree! });
 }
 
 async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<JobReport> {

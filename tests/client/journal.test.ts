@@ -169,15 +169,37 @@ describe("locks", () => {
     }
   });
 
-  test("two `ftpkit get` of one file at once: the second says another ftpkit is transferring it", async () => {
-    slow = await startFtpkitServer({ maxRate: "128K" });
-    writeFileSync(join(slow.home, "l.bin"), randomBytes(400_000));
+  test("two `ftpkit get` of one file at once: the second (a --restart) says another ftpkit is transferring it, and the first finishes untouched", async () => {
+    slow = await startFtpkitServer({ maxRate: "256K" });
+    const data = randomBytes(400_000);
+    writeFileSync(join(slow.home, "l.bin"), data);
     const first = spawnFtpkit(["get", slow.url("/l.bin")], { cwd: work });
     try {
       await waitFor(() => sizeOf(join(work, "l.bin.ftpkit-part")) > 0, 15_000, "the first get to start");
       const second = await runFtpkit(["get", slow.url("/l.bin"), "--restart"], { cwd: work, timeoutMs: 20_000 });
       expect(second.code).toBe(1);
       expect(second.stderr).toMatch(/another ftpkit \(pid \d+\) is already transferring/);
+      // The refused restart discarded nothing: the first run keeps its part file and record.
+      expect(await first.exited).toBe(0);
+      expect(digest(readFileSync(join(work, "l.bin")))).toBe(digest(data));
+    } finally {
+      first.kill(9);
+      await first.exited;
+    }
+  });
+
+  test("two runs of one tree job at once: the second is refused at once, and the first finishes", async () => {
+    slow = await startFtpkitServer({ maxRate: "512K" });
+    mkdirSync(join(slow.home, "t"));
+    for (let i = 0; i < 6; i++) writeFileSync(join(slow.home, "t", `f${i}.bin`), randomBytes(200_000));
+    const first = spawnFtpkit(["get", "-r", slow.url("/t"), "t", "--parallel", "2"], { cwd: work });
+    try {
+      await waitFor(() => existsSync(join(work, "t")) && readdirSync(join(work, "t")).some((n) => n.endsWith(".ftpkit-part")), 15_000, "the first job to start");
+      const second = await runFtpkit(["get", "-r", slow.url("/t"), "t", "--parallel", "2"], { cwd: work, timeoutMs: 20_000 });
+      expect(second.code).toBe(1);
+      expect(second.stderr.trim()).toMatch(/^\[error\] another ftpkit \(pid \d+\) is already transferring .*\/t$/);
+      expect(await first.exited).toBe(0);
+      expect(readdirSync(join(work, "t")).sort()).toEqual(["f0.bin", "f1.bin", "f2.bin", "f3.bin", "f4.bin", "f5.bin"]);
     } finally {
       first.kill(9);
       await first.exited;
