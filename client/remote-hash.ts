@@ -98,24 +98,34 @@ export class RemoteHash {
     const names = HASH_NAMES[algo];
     // Already selected: HASH goes out before the first await, so a caller can pipeline after it.
     if (this.client.features.has("HASH") && (this.selected === names.hash || (await this.selectHash(names.hash)))) {
+      let ranged = false;
       if (range) {
         if (range.end <= range.start) return null;
         const rr = await this.client.command("RANG", formatRangeArg(range)); // END inclusive on the wire
         if (rr.code !== 350) return null;
+        ranged = true;
       }
-      const r = await this.client.command("HASH", path);
-      if (r.code === 213) {
-        // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
-        const res: HashResult = fromServer("HASH reply", () => parseHashReply(r.lines[r.lines.length - 1]!));
-        if (res.algorithm !== names.hash) return null;
-        if (range && (res.start !== range.start || res.end !== range.end)) return null;
-        return { hex: res.hex, via: "HASH" };
+      let honoured = false;
+      try {
+        const r = await this.client.command("HASH", path);
+        if (r.code === 213) {
+          // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
+          const res: HashResult = fromServer("HASH reply", () => parseHashReply(r.lines[r.lines.length - 1]!));
+          if (res.algorithm !== names.hash) return null;
+          if (range && (res.start !== range.start || res.end !== range.end)) return null;
+          honoured = true;
+          return { hex: res.hex, via: "HASH" };
+        }
+        // No such file, or "not now" (421 while the server shuts down, 450 busy): the digest exists, so a
+        // later session can still give it; never a verdict of "no digest here".
+        if (r.code === 550 || (r.code >= 400 && r.code < 500)) throw replyError(`HASH ${path}`, r);
+        this.refusal = `HASH: ${describe(r)}`;
+        return null;
+      } finally {
+        // A range the HASH did not use stays set (ProFTPD hashes the whole file and keeps the RANG):
+        // reset, or the next RETR stopped at the range's end and the file never completed.
+        if (ranged && !honoured) await this.client.command("RANG", "1 0").catch(() => {});
       }
-      // No such file, or "not now" (421 while the server shuts down, 450 busy): the digest exists, so a
-      // later session can still give it; never a verdict of "no digest here".
-      if (r.code === 550 || (r.code >= 400 && r.code < 500)) throw replyError(`HASH ${path}`, r);
-      this.refusal = `HASH: ${describe(r)}`;
-      return null;
     }
     if (range || names.legacy === null) return null; // legacy verbs have no portable range form
     if (this.legacyRefused.has(names.legacy)) return null;

@@ -209,6 +209,23 @@ describe("other servers: URL paths start at the login directory", () => {
     expect(statSync(join(work, "tools-back", "run.sh")).mode & 0o111).toBe(0o110 & ~process.umask());
   });
 
+  test.skipIf(proftpdBinary() === null)("ProFTPD, whose HASH ignores RANG and keeps it set: a part file that cannot be checked is started over and the file still arrives whole", async () => {
+    const pro = await startProftpd();
+    cleanups.push(() => pro.stop());
+    const work = workDir();
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(300_000)));
+    mkdirSync(join(pro.home, "t"));
+    writeFileSync(join(pro.home, "t", "f.bin"), data);
+    chownTo(pro.home, "nobody");
+    // A part file an earlier run left (nothing recorded what the remote file was then).
+    mkdirSync(join(work, "t"));
+    writeFileSync(join(work, "t", "f.bin.ftpkit-part"), data.subarray(0, 1000));
+    const r = await runFtpkit(["get", "-r", pro.url("/t"), "t", "--retries", "0"], { cwd: work });
+    expect(r.stderr).toContain("cannot verify the partial data");
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "t", "f.bin")))).toBe(digest(data));
+  });
+
   test.skipIf(!vsftpdAvailable())("vsftpd (not chrooted): get, ls and put use the login directory, // and %2F reach absolute paths", async () => {
     const vs = await startVsftpd();
     cleanups.push(() => vs.stop());
