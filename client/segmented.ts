@@ -2,7 +2,7 @@
 // (REST + RETR, like lftp's pget -n) into one partial file; then the whole file is hashed and
 // verified as one. Segment progress is kept in the journal record, so `ftpkit resume` continues
 // every segment where it stopped.
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
@@ -52,7 +52,14 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
   const size = st.size;
   if (job.segments?.length && job.expect) refuseIfChanged(job.expect, st);
   ctx.beforeFirstByte({ size, mtime: st.mtime });
-  const segments = job.segments?.length && job.segments.at(-1)!.end === size ? job.segments : planSegments(size, job.count);
+  let recorded = job.segments?.length && job.segments.at(-1)!.end === size ? job.segments : null;
+  // The recorded progress holds only with the part file it describes (created at the full size):
+  // without it, the "done" ranges were zeros in a file that then passed as complete.
+  if (recorded && !(existsSync(job.part) && statSync(job.part).size === size)) {
+    note.info("the partial file is gone or cut short: every segment starts over");
+    recorded = null;
+  }
+  const segments = recorded ?? planSegments(size, job.count);
   const fd = openSync(job.part, constants.O_RDWR | constants.O_CREAT, 0o644);
   let saver: ReturnType<typeof setInterval> | undefined;
   const sessions: Session[] = [first];
@@ -65,16 +72,25 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     const queue = segments.filter((s) => s.pos < s.end);
     const attempts = new Map<Segment, number>();
     let failure: Error | null = null;
-    let refused = 0;
+    const refusals: Error[] = [];
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
         if (!seg || failure) return;
-        try {
-          if (!s) {
+        if (!s) {
+          try {
             s = await open();
-            sessions.push(s);
+          } catch (err) {
+            // Another connection refused (421, or a 530 "too many clients from your host"): the
+            // first one goes on, with fewer segments at a time (as a tree job does).
+            queue.push(seg);
+            refusals.push(err as Error);
+            if (refusals.length === 1) note.warn(`could not open another connection (${(err as Error).message}); continuing with fewer segments at a time`);
+            return;
           }
+          sessions.push(s);
+        }
+        try {
           const n = await downloadRange(s.client, job.remote, fd, seg.pos, seg.end, {
             stallMs: ctx.opts.stallMs,
             limiter,
@@ -95,12 +111,6 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
           const worth = err instanceof TransferInterrupted || isRetryable(err) || (!!s && (await worthRetrying(s.client, err)));
           s?.destroy();
           s = null;
-          if (err instanceof ClientError && err.code === 421 && queue.length + 1 < segments.length) {
-            refused++;
-            queue.push(seg); // another connection takes it
-            if (refused === 1) note.warn("the server refused more connections (421); continuing with fewer segments at a time");
-            return;
-          }
           const tries = (attempts.get(seg) ?? 0) + 1;
           attempts.set(seg, tries);
           if (!worth) {
@@ -122,7 +132,8 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     job.save(segments);
     if (failure) throw failure;
     const missing = segments.find((s) => s.pos < s.end);
-    if (missing) throw new TransferInterrupted(`segment ${missing.start}-${missing.end} is incomplete`, 0);
+    // Every connection gone, the last ones refused on opening: that refusal is the reason.
+    if (missing) throw new TransferInterrupted(`segment ${missing.start}-${missing.end} is incomplete${refusals.length ? ` (${refusals.at(-1)!.message})` : ""}`, 0);
     if (ctx.opts.fsync) fsyncSync(fd);
     let verdictClient = sessions.find((x) => !x.client.control.isClosed);
     if (!verdictClient) {

@@ -1,9 +1,10 @@
 // `ftpkit get --segments N`: one file over N ranged connections, verified whole; resumable per segment.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, readFileSync, readdirSync, utimesSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { planSegments } from "../../client/segmented.ts";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
+import { chownTo, proftpdBinary, startProftpd } from "../helpers/system-ftpd.ts";
 
 setDefaultTimeout(120_000);
 
@@ -86,6 +87,28 @@ describe("--segments", () => {
     const moved = Number(/\((\d+) moved in this run\)/.exec(r.stderr)?.[1]);
     expect(moved).toBeLessThanOrEqual(data.length - kept);
     expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(data));
+  });
+
+  test("a part file deleted since the interruption: every segment starts over (its recorded progress described zeros)", async () => {
+    const { work, data } = await interruptedSegments();
+    rmSync(join(work, "segk.bin.ftpkit-part"));
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 90_000 });
+    expect(r.stderr).toContain("the partial file is gone or cut short: every segment starts over");
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(data));
+  });
+
+  test.skipIf(proftpdBinary() === null)("a server that refuses extra logins (ProFTPD MaxClientsPerHost 2, 530): the download goes on with fewer segments", async () => {
+    const pro = await startProftpd({ maxPerIp: 2 });
+    cleanups.push(() => pro.stop());
+    const work = tempDir("ftpkit-seg-530-");
+    cleanups.push(() => removeDir(work));
+    const data = randomFile(join(pro.home, "big.bin"), 4 * 1024 * 1024);
+    chownTo(pro.home, "nobody");
+    const r = await runFtpkit(["get", pro.url("/big.bin"), "--segments", "4"], { cwd: work, timeoutMs: 90_000 });
+    expect(r.stderr).toMatch(/could not open another connection \(.*530.*\); continuing with fewer segments at a time/);
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(data));
   });
 
   test("a remote file changed since the interruption is refused on resume, not spliced from two versions", async () => {
