@@ -29,9 +29,18 @@ export default defineCommand({
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     if (args.list) {
-      // With LOCAL: that transfer only (a script asks whether one job is pending).
-      const pending = pendingTransfers().filter((p) => args.local === undefined || p.local === resolve(args.local));
-      const elsewhere = journalsElsewhere(journalDir());
+      // With LOCAL: that transfer only, wherever it was started (a script asks whether one job is pending).
+      const local = args.local === undefined ? undefined : resolve(args.local);
+      const mine = (p: PendingTransfer) => local === undefined || p.local === local;
+      let pending = pendingTransfers().filter(mine);
+      let elsewhere = journalsElsewhere(journalDir());
+      if (local !== undefined) {
+        for (const place of pending.length === 0 ? elsewhere : []) {
+          pending = pendingTransfers({ journal: place.journal }).filter(mine);
+          if (pending.length > 0) break;
+        }
+        elsewhere = [];
+      }
       if (args.json) {
         process.stdout.write(JSON.stringify(pending, null, 2) + "\n");
         // stdout keeps the list of this directory's jobs; where others wait goes to stderr.

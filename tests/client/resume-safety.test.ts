@@ -110,7 +110,9 @@ describe("the journal", () => {
     const json = await runFtpkit(["resume", "--list", "--json"], { cwd: other });
     expect(JSON.parse(json.stdout)).toEqual([]); // stdout: this directory's jobs only
     expect(json.stderr).toContain(pointer);
-    // Named, the job is resumed from where it waits.
+    // Named, the job is listed and resumed from where it waits.
+    const namedList = JSON.parse((await runFtpkit(["resume", join(started, "f.bin"), "--list", "--json"], { cwd: other })).stdout) as { local: string }[];
+    expect(namedList.map((p) => p.local)).toEqual([join(started, "f.bin")]);
     const named = await runFtpkit(["resume", join(started, "f.bin")], { cwd: other, env: { FTPKIT_PASSWORD: "p" } });
     expect(named.stderr).toContain(`the interrupted transfer of ${join(started, "f.bin")} is recorded in ${started}: resuming it from there`);
     expect(named.code).toBe(0);
