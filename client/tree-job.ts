@@ -19,7 +19,7 @@ import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Not
 import { acquireLock, loadPassword } from "./state.ts";
 import { failedJob, printReport, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, shown } from "./tree-prepare.ts";
-import { excluder, makeRemoteDirs, planTree, type NameMatch, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
+import { excluder, makeRemoteDirs, planTree, type NameMatch, type TreeEntry, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -65,6 +65,21 @@ function roots(req: TreeRequest): Roots {
   const isDir = req.local !== undefined && existsSync(req.local) && statSync(req.local).isDirectory();
   const { dir, glob } = isDir ? { dir: req.local! } : splitGlob(req.local ?? ".");
   return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
+}
+
+/**
+ * A resumed upload whose plan had a file that was new on the server, not finished, and no longer in
+ * the local source: what the server has under its name is the interrupted upload's part. It is named
+ * (a sync --delete removes it; a copy leaves it, as it cannot tell it from a file written there since).
+ */
+function warnOrphanedUploads(plan: PlanState, source: readonly TreeEntry[], dest: readonly TreeEntry[], done: ReadonlySet<string>, note: Notifier): void {
+  const sourceHas = new Set(source.map((e) => e.rel));
+  const destFiles = new Set(dest.filter((e) => e.type === "file").map((e) => e.rel));
+  for (const [rel, before] of Object.entries(plan.remote)) {
+    if (before === null && !sourceHas.has(rel) && destFiles.has(rel) && !done.has(rel)) {
+      note.warn(`${shown(rel)}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
+    }
+  }
 }
 
 /** The lock of tree job `id` (on `local`), held for the whole run. */
@@ -251,6 +266,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     using doneLog = new DoneLog(rec.id, dir);
     if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
+    if (plan && !spec.delete) warnOrphanedUploads(plan, source, dest, done, note);
     if (rec.direction === "put" && !plan) {
       plan = { remote: {}, local: {} };
       const there = new Map(dest.map((e) => [e.rel, e]));

@@ -148,6 +148,27 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
   });
 
+  test("put -r resumed after a local file whose upload was cut short was deleted: the partial copy on the server is named", async () => {
+    const py = await startPyftpd();
+    cleanups.push(async () => (await py.stop(), removeDir(py.root)));
+    const work = workDir();
+    mkdirSync(join(work, "src"));
+    for (const n of ["a.bin", "b.bin", "c.bin"]) writeFileSync(join(work, "src", n), Buffer.from(crypto.getRandomValues(new Uint8Array(400_000))));
+    const proc = spawnFtpkit(["put", "-r", "src", py.url("/dst", { password: false }), "--parallel", "1", "--limit-rate", "200K"], { cwd: work, env: { FTPKIT_PASSWORD: py.password } });
+    const partial = () => ["a.bin", "b.bin", "c.bin"].find((n) => existsSync(join(py.root, "dst", n)) && statSync(join(py.root, "dst", n)).size > 50_000 && statSync(join(py.root, "dst", n)).size < 400_000);
+    try {
+      await waitFor(() => partial() !== undefined, 30_000, "an upload under way");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const cut = partial()!;
+    rmSync(join(work, "src", cut));
+    const r = await runFtpkit(["resume", "--limit-rate", "0"], { cwd: work, env: { FTPKIT_PASSWORD: py.password }, timeoutMs: 60_000 });
+    expect(r.stderr).toContain(`${cut}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
+    expect(r.code).toBe(0);
+  });
+
   test("put -r: resumes the upload tree the same way", async () => {
     const srv = await startFtpkitServer({ maxRate: "512K" });
     cleanups.push(() => srv.stop());
