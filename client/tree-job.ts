@@ -18,7 +18,7 @@ import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
 import { failedJob, printReport, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
-import { dropStaleParts, planned, printPlan, settleChecksums, shown } from "./tree-prepare.ts";
+import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, makeRemoteDirs, planTree, type NameMatch, type TreeEntry, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
 
 export interface TreeRequest {
@@ -234,6 +234,11 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (r.glob && spec.mode === "copy" && source.length === 0) {
       const where = rec.direction === "get" ? `remote file matches "${r.glob}" in ${remoteRoot}` : `local file matches "${r.glob}" in ${r.local}`;
       throw new ClientError(`no ${where}`, { kind: rec.direction === "get" ? "server" : "local" });
+    }
+    // A sync decides by times: where LIST's minute cannot, MDTM tells the second.
+    if (spec.mode === "sync") {
+      const [remote, local] = rec.direction === "get" ? [source, dest] : [dest, source];
+      await sharpenTimes(first.client, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"));
     }
     // A file the interrupted run finished counts as done only while the destination still has it
     // at that size: one deleted or rewritten since is copied again, so every file ends verified.

@@ -12,11 +12,48 @@ import { noDigestReason } from "./remote-hash.ts";
 import { printReport, summarizePlan, type FileReport } from "./report.ts";
 import type { Notifier, Session } from "./session.ts";
 import { acquireLock } from "./state.ts";
-import { byTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+import { byTime, sameTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
+import type { FtpClient } from "./client.ts";
+import { parseTimeVal } from "../protocol/listing.ts";
 
 /** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
 export function shown(rel: string): string {
   return /[\x00-\x1f\x7f]/.test(rel) ? JSON.stringify(rel) : rel;
+}
+
+/** MDTMs in flight at once: each batch is pipelined on one connection. */
+const MDTM_BATCH = 500;
+
+/**
+ * LIST gives times to the minute (older files: the day). A sync compared a same-size file edited in
+ * the minute of its upload as unchanged, and set a downloaded file's time to the minute. Where the
+ * listing cannot decide — and, in a sync down, for files the destination lacks, whose local time is
+ * set from it — the remote time is asked by MDTM, to the second. `remote` entries are updated in place.
+ */
+export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote: TreeEntry[], local: TreeEntry[], direction: "get" | "put", remoteTimesSettable: boolean): Promise<void> {
+  const here = new Map(local.filter((e) => e.type === "file").map((e) => [e.rel, e]));
+  const unsure = remote.filter((r) => {
+    if (r.type !== "file" || r.precisionMs <= 1000) return false;
+    const l = here.get(r.rel);
+    if (!l) return direction === "get";
+    if (l.size !== r.size) return false;
+    // A local time equal to the listing's to the millisecond was set from it (a get -r over LIST):
+    // asking would only find the seconds the listing dropped, and copy the file again.
+    if (direction === "get" && l.mtime.getTime() === r.mtime.getTime()) return false;
+    // Without MFMT, an upload counts as changed when the local file is newer than the remote one.
+    const t = l.mtime.getTime();
+    return direction === "put" && !remoteTimesSettable ? t > r.mtime.getTime() && t <= r.mtime.getTime() + r.precisionMs : sameTime(l, r);
+  });
+  for (let at = 0; at < unsure.length; at += MDTM_BATCH) {
+    await Promise.all(
+      unsure.slice(at, at + MDTM_BATCH).map(async (r) => {
+        const t = await client.mdtm(joinRemote(remoteRoot, r.rel)).catch(() => null);
+        if (t === null) return; // no MDTM: the listing's minute it is
+        r.mtime = parseTimeVal(t);
+        r.precisionMs = 1000;
+      }),
+    );
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 // Tree jobs against real servers (ftpkit, pyftpdlib, vsftpd): get -r / put -r, globs, sync both
 // ways with --delete and --dry-run. Every file ends verified (or, without HASH, size-checked).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, startFtpkitServer, startPyftpd, tempDir } from "../helpers/peers.ts";
 import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
@@ -155,6 +155,26 @@ for (const kind of servers) {
       expect(sync.code).toBe(0);
       expect(sync.stderr).toMatch(/; 0 copied .*, 0 deleted, 0 failed/);
       expect(readFileSync(join(work, "linked-out", "latest", "mine.txt"), "utf8")).toBe("mine\n");
+    });
+
+    // LIST shows a time to the minute (an older file: to the day); vsftpd's MDTM gives the second.
+    test.skipIf(kind.name !== "vsftpd")("sync over LIST: a same-size edit within the listing's minute (or day) is seen by MDTM, and a sync down sets the time to the second", async () => {
+      const when = new Date("2025-01-01T10:20:30Z");
+      mkdirSync(join(s.home, "times"), { recursive: true });
+      writeFileSync(join(s.home, "times", "r.txt"), "remote\n");
+      utimesSync(join(s.home, "times", "r.txt"), when, when);
+      s.own(join(s.home, "times"));
+      const down = await runFtpkit(["sync", s.url("/times"), "times-down"], { cwd: work });
+      expect(down.code).toBe(0);
+      expect(statSync(join(work, "times-down", "r.txt")).mtime.getTime()).toBe(when.getTime());
+      // Up: the server's copy dates from 10:20:30; the local file, same size, from 10:20:40.
+      mkdirSync(join(work, "times-up"));
+      writeFileSync(join(work, "times-up", "r.txt"), "edited\n");
+      utimesSync(join(work, "times-up", "r.txt"), new Date(when.getTime() + 10_000), new Date(when.getTime() + 10_000));
+      const plan = await runFtpkit(["sync", "times-up", s.url("/times"), "--dry-run"], { cwd: work });
+      expect(plan.stdout).toContain("copy r.txt (newer locally)");
+      expect((await runFtpkit(["sync", "times-up", s.url("/times")], { cwd: work })).code).toBe(0);
+      expect(readFileSync(join(s.home, "times", "r.txt"), "utf8")).toBe("edited\n");
     });
 
     // ftpkit serve and pyftpdlib do not list such a name at all.
