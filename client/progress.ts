@@ -129,13 +129,18 @@ export class Progress extends Display {
     const total = this.total;
     const pct = total ? Math.min(100, (this.done / total) * 100) : total === 0 ? 100 : null;
     const eta = total && rate > 0 ? (total - this.done) / rate : NaN;
-    const width = Math.max(10, Math.min(30, (this.stream.columns ?? 80) - 60));
-    const filled = pct === null ? 0 : Math.round((pct / 100) * width);
-    const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
     const pctText = pct === null ? "  ?%" : `${pct.toFixed(0).padStart(3)}%`;
     const sizeText = total !== null ? `${formatSize(this.done)}/${formatSize(total)}` : formatSize(this.done);
-    const name = this.label.length > 24 ? `…${this.label.slice(-23)}` : this.label;
-    return `${name} ${bar} ${pctText} ${sizeText} ${formatRate(rate)} ETA ${formatDuration(eta)}`;
+    const figures = `${pctText} ${sizeText} ${formatRate(rate)} ETA ${formatDuration(eta)}`;
+    // Within the terminal's width: a longer line wraps, and "\r" then redraws only its last row, so
+    // the display piled up lines. The name and the bar share what the figures leave.
+    const cols = Math.max(20, (this.stream.columns || 80) - 1);
+    const nameMax = Math.max(8, Math.min(24, cols - figures.length - 14));
+    const name = this.label.length > nameMax ? `…${this.label.slice(-(nameMax - 1))}` : this.label;
+    const width = Math.min(30, cols - figures.length - name.length - 4);
+    const filled = pct === null ? 0 : Math.round((pct / 100) * width);
+    const bar = width >= 5 ? ` [${"#".repeat(filled)}${"-".repeat(width - filled)}]` : "";
+    return `${name}${bar} ${figures}`.slice(0, cols);
   }
 
   /** "name: 10485760 bytes in 1.2 s (8.3 MiB/s), sha256 e3b0…". */

@@ -90,6 +90,20 @@ describe("progress output", () => {
     expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^get -r pipe-tree: 6 files, 1\.1 MiB moved in [\d.]+ s \([\d.]+ \w+\/s\); 6 copied/);
   });
 
+  test("a file's line fits the terminal (a longer one wraps, and redraws then pile up): long name, 80 and 40 columns", () => {
+    for (const columns of [80, 40]) {
+      const lines: string[] = [];
+      const p = new Progress("a-very-long-file-name-for-testing-the-progress-display-width.bin", "tty", 30_000_000, { write: (t: string) => lines.push(t), isTTY: true, columns }, 0);
+      p.start(0);
+      for (const n of [4_000_000, 15_000_000, 30_000_000]) p.update(n);
+      const drawn = lines.filter((l) => l.startsWith("\r") && l.length > 4).map((l) => l.slice(1).replace("\x1b[K", ""));
+      expect(drawn.length).toBeGreaterThan(2);
+      for (const l of drawn) expect(l.length).toBeLessThan(columns);
+      expect(drawn.at(-1)).toMatch(/100% 28\.6 MiB\/28\.6 MiB/);
+      if (columns === 80) expect(drawn.at(-1)).toMatch(/^….*width\.bin \[#+\] 100%/);
+    }
+  });
+
   test("tree redraws are throttled too", () => {
     let writes = 0;
     const t = new TreeProgress("x", "tty", 100, 100_000, { write: () => writes++, isTTY: true }, 100);
