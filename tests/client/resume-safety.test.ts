@@ -121,6 +121,29 @@ describe("the journal", () => {
     expect((await runFtpkit(["resume", "--list"], { cwd: started })).stdout).toBe("nothing to resume\n");
   });
 
+  test("a job whose login name came from ~/.netrc resumes as that user once the netrc is gone (not as anonymous)", async () => {
+    const srv = await startFtpkitServer({ maxRate: "256K" });
+    owned.later(() => srv.stop());
+    const work = workDir();
+    const home = workDir();
+    writeFileSync(join(home, ".netrc"), `machine 127.0.0.1 login user password secret\n`, { mode: 0o600 });
+    writeFileSync(join(srv.home, "n.bin"), Buffer.alloc(900_000, 5));
+    const url = `ftp://127.0.0.1:${srv.port}/n.bin`;
+    const proc = spawnFtpkit(["get", url], { cwd: work, env: { HOME: home } });
+    try {
+      await waitFor(() => existsSync(join(work, "n.bin.ftpkit-part")) && statSync(join(work, "n.bin.ftpkit-part")).size > 100_000, 15_000, "bytes to land");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    rmSync(join(home, ".netrc"));
+    const listed = await runFtpkit(["resume", "--list"], { cwd: work, env: { HOME: home } });
+    expect(listed.stdout).toContain(`ftp://user@127.0.0.1:${srv.port}/n.bin`);
+    const r = await runFtpkit(["resume"], { cwd: work, env: { HOME: home } });
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(work, "n.bin"))).toEqual(Buffer.alloc(900_000, 5));
+  });
+
   test("a working directory this user cannot write: get and put work, the journal goes to the state directory", async () => {
     const srv = await startFtpkitServer();
     owned.later(() => srv.stop());
