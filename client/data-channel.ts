@@ -131,7 +131,9 @@ export class DataChannel {
       if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
         const r = await this.client.command("EPRT", formatEprt({ host, port: listener.port }));
         if (r.code === 200) ok = true;
-        else if (opts.mode === "eprt") throw replyError("EPRT", r);
+        // A transient refusal (421 "data channel timed out", 425) says nothing of EPRT itself: PORT on
+        // a session the server is closing only failed again, and EPRT was not tried for the rest of the job.
+        else if (opts.mode === "eprt" || (r.code >= 400 && r.code < 500)) throw replyError("EPRT", r);
         else this.noEprt = true;
       }
       if (!ok) {

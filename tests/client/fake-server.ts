@@ -32,6 +32,8 @@ export interface FakeOptions {
   dropOnFirstHash?: boolean;
   /** Answer the first `times` whole-file HASH commands with this reply (e.g. "421 Shutting down"), then answer. */
   refuseHash?: { reply: string; times: number };
+  /** Answer the first EPRT with 421 and close the session, as pyftpdlib does when its active connection timed out. */
+  eprt421Once?: boolean;
   /**
    * Like vsftpd when its privileged helper fails: answer the Nth RETR or STOR (counted together,
    * from 1) with "500 OOPS: …" and end the session.
@@ -160,6 +162,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const dirs = new Set<string>();
   let hashDropped = false;
   let hashRefusals = 0;
+  let eprtRefused = false;
   let transfers = 0;
   let listingsNow = 0;
   let mostListings = 0;
@@ -358,6 +361,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "EPSV":
         return void reply(s, 229, formatEpsvReply(openPassive(s)));
       case "EPRT": {
+        if (opts.eprt421Once && !eprtRefused) {
+          eprtRefused = true;
+          reply(s, 421, "Active data channel timed out.");
+          return void s.end();
+        }
         const { host, port } = parseEprt(arg);
         openActive(s, host, port);
         return void reply(s, 200, "EPRT command successful");

@@ -595,6 +595,16 @@ describe("active mode", () => {
     expect(digest(readFileSync(join(work, "a.bin")))).toBe(digest(data));
     expect(fake.commands.some((c) => c.startsWith("EPRT |1|127.0.0.1|"))).toBe(true);
   });
+
+  test("a 421 to EPRT (the server's active connection timed out; it closes) is a dropped session: reconnected, EPRT again, never PORT on the closing one", async () => {
+    const data = payload();
+    fake = startFakeServer({ feat: HASH_FEAT, files: new Map([["/a.bin", data]]), eprt421Once: true });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/a.bin`, join(work, "a.bin"), "--active", "--retries", "1"], { cwd: work, timeoutMs: 60_000 });
+    expect(r.stderr).toMatch(/EPRT: Active data channel timed out\. \(421\); reconnecting/);
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "a.bin")))).toBe(digest(data));
+    expect(fake.commands.filter((c) => c.startsWith("PORT"))).toEqual([]);
+  });
 });
 
 describe("a server that lists without end", () => {
