@@ -73,6 +73,8 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     const attempts = new Map<Segment, number>();
     let failure: Error | null = null;
     const refusals: Error[] = [];
+    /** Workers in a ranged RETR right now. */
+    let downloading = 0;
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
@@ -81,15 +83,28 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
           try {
             s = await open();
           } catch (err) {
-            // Another connection refused (421, or a 530 "too many clients from your host"): the
-            // first one goes on, with fewer segments at a time (as a tree job does).
             queue.push(seg);
             refusals.push(err as Error);
-            if (refusals.length === 1) note.warn(`could not open another connection (${(err as Error).message}); continuing with fewer segments at a time`);
-            return;
+            // Another connection refused (421, or a 530 "too many clients from your host") while
+            // others download: they go on, with fewer segments at a time (as a tree job does).
+            if (downloading > 0) {
+              if (refusals.length === 1) note.warn(`could not open another connection (${(err as Error).message}); continuing with fewer segments at a time`);
+              return;
+            }
+            // None downloads (a server allowing one session may not have freed the last one yet):
+            // this one tries again, --retries times, after a pause.
+            const tries = (attempts.get(seg) ?? 0) + 1;
+            attempts.set(seg, tries);
+            if (tries > ctx.opts.retries) {
+              failure ??= err as Error;
+              return;
+            }
+            await Bun.sleep(Math.min(2000, 250 * 2 ** (tries - 1)));
+            continue;
           }
           sessions.push(s);
         }
+        downloading++;
         try {
           const n = await downloadRange(s.client, job.remote, fd, seg.pos, seg.end, {
             stallMs: ctx.opts.stallMs,
@@ -106,7 +121,9 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
             s.destroy();
             s = null;
           }
+          downloading--;
         } catch (err) {
+          downloading--;
           // Also a refusal after which the server hung up (session.worthRetrying).
           const worth = err instanceof TransferInterrupted || isRetryable(err) || (!!s && (await worthRetrying(s.client, err)));
           s?.destroy();
