@@ -373,6 +373,8 @@ export interface PendingTransfer {
   startedAt: string;
   /** get: bytes in the partial file; tree: files finished; put: unknown here (the server has them). */
   done: { bytes: number } | { files: number } | null;
+  /** Begun with --tls (an ftp:// URL, encrypted): it resumes over TLS. */
+  tls?: true;
 }
 
 /** The interrupted transfers recorded in the journal (`ftpkit resume --list`); damaged records are warned about. */
@@ -387,7 +389,7 @@ export function pendingTransfers(opts: { journal?: string } = {}): PendingTransf
     // A segmented download's part file has its full size from the start: its segments say what came.
     else if (rec.segments) done = { bytes: rec.segments.reduce((n, g) => n + (g.pos - g.start), 0) };
     else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
-    return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done };
+    return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done, ...(rec.tls === "explicit" ? { tls: true as const } : {}) };
   });
 }
 

@@ -12,7 +12,7 @@ function describePending(p: PendingTransfer): string {
   const verb = p.sync ? "sync" : `${p.direction}${p.kind === "tree" ? " -r" : ""}`;
   const route = p.direction === "get" ? `${p.url} → ${p.local}` : `${p.local} → ${p.url}`;
   const far = p.done === null ? "" : "files" in p.done ? `; ${p.done.files} file(s) done` : `; ${formatSize(p.done.bytes)} received`;
-  return `${verb} ${route} (started ${p.startedAt}${far})`;
+  return `${verb} ${route}${p.tls ? " over TLS" : ""} (started ${p.startedAt}${far})`;
 }
 
 export default defineCommand({

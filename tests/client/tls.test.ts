@@ -337,6 +337,8 @@ describe("resume over TLS", () => {
       const saved = JSON.parse(readFileSync(join(cwd, ".ftpkit", "transfers", rec!), "utf8"));
       expect(saved).toMatchObject({ direction: "get", tls: "explicit", remoteSize: SIZE });
       expect(saved.url).not.toContain(PASSWORD);
+      // An ftp:// URL begun with --tls: the list says it goes on over TLS.
+      expect((await runFtpkit(["resume", "--list"], { cwd })).stdout).toContain(`get ${saved.url} → ${join(cwd, "slow.bin")} over TLS (started`);
 
       // No --tls: the journal says the transfer was encrypted, so it stays encrypted.
       const r = await runFtpkit(["resume", "--ca", CERT], { cwd, env: { FTPKIT_PASSWORD: PASSWORD }, timeoutMs: 45_000 });
