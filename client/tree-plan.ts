@@ -241,18 +241,26 @@ async function listOne(client: FtpClient, root: string, rel: string): Promise<Li
  */
 async function resolveLinks(client: FtpClient, dir: string, entries: FileInfo[]): Promise<Set<string>> {
   const notFiles = new Set<string>();
-  for (const e of entries) {
-    if (!e.link || e.name === "" || e.name.includes("/")) continue;
-    const st = await remoteState(client, joinRemote(dir, e.name));
-    if (st.missing) notFiles.add(e.name);
-    else if (st.size !== null) {
-      // The mode LIST shows is the link's own (rwxrwxrwx): the target's is not known.
-      Object.assign(e, { type: "file", size: st.size, link: undefined, mode: undefined });
-      if (st.mtime !== null) Object.assign(e, { mtime: parseTimeVal(st.mtime), mtimePrecisionMs: 1000 });
-    }
+  const links = entries.filter((e) => e.link && e.name !== "" && !e.name.includes("/"));
+  // Pipelined, a batch at a time: a directory of many links costs a few round trips, not one each.
+  for (let at = 0; at < links.length; at += LINK_BATCH) {
+    await Promise.all(
+      links.slice(at, at + LINK_BATCH).map(async (e) => {
+        const st = await remoteState(client, joinRemote(dir, e.name));
+        if (st.missing) notFiles.add(e.name);
+        else if (st.size !== null) {
+          // The mode LIST shows is the link's own (rwxrwxrwx): the target's is not known.
+          Object.assign(e, { type: "file", size: st.size, link: undefined, mode: undefined });
+          if (st.mtime !== null) Object.assign(e, { mtime: parseTimeVal(st.mtime), mtimePrecisionMs: 1000 });
+        }
+      }),
+    );
   }
   return notFiles;
 }
+
+/** Links resolved at once (SIZE and MDTM each), pipelined on the listing's connection. */
+const LINK_BATCH = 250;
 
 /**
  * Some servers (IIS in its Unix style) list every file as rwxrwxrwx, whatever it is: such modes say
