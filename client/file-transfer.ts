@@ -5,7 +5,7 @@
 import { accessSync, closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { failureKind } from "./errors.ts";
-import { acquireLock } from "./state.ts";
+import { acquireLock, type Lock } from "./state.ts";
 import { isRetryable, worthResuming, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
@@ -154,11 +154,16 @@ export interface DownloadJob {
   known?: RemoteState;
 }
 
+/** The lock on a download's part file (`local` names it in a refusal): one writer per part file. */
+export function lockDownload(part: string, local: string): Lock {
+  return acquireLock(`get\n${part}`, local);
+}
+
 /** Download one file, verified; the partial data lives in `job.part` until it is verified. */
 export async function downloadFile(session: Session, job: DownloadJob, ctx: FileContext): Promise<FileOutcome> {
   const { note, algo, progress } = ctx;
   const { remote: path, part } = job;
-  using _lock = acquireLock(`get\n${part}`, job.local);
+  using _lock = lockDownload(part, job.local);
   ctx.locked?.();
   let sink: ChunkSink | null = null;
   let fd = -1;

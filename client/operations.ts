@@ -28,7 +28,7 @@ import { segmentedDownload } from "./segmented.ts";
 import { listDir, listPath } from "./listing.ts";
 import { remoteDirExists } from "./tree-plan.ts";
 import { compileGlob, hasGlob, unescapeGlob } from "../protocol/glob.ts";
-import { besideFile, checkWritableDir, downloadFile, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
+import { besideFile, checkWritableDir, downloadFile, lockDownload, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
@@ -165,6 +165,8 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   // mistyped one used to cost the kept part file and the saved password before anything began.
   let replacing: (() => void) | undefined;
   if (pending) {
+    // A run still moving it holds its lock: said now, before "resuming…" is announced.
+    lockDownload(pending.part ?? besideFile(local, PART_SUFFIX), local).release();
     if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordSettings(opts, pending), true);
     replacing = () => {
       rmSync(pending.part ?? besideFile(local, PART_SUFFIX), { force: true });

@@ -5,9 +5,8 @@
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind } from "./errors.ts";
-import { askDigest, besideFile, CORRUPT_SUFFIX, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { askDigest, besideFile, CORRUPT_SUFFIX, lockDownload, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink } from "./hasher.ts";
-import { acquireLock } from "./state.ts";
 import { isRetryable, worthResuming, worthRetrying, type Session } from "./session.ts";
 import { downloadRange, jobLimiter, TransferInterrupted } from "./transfer.ts";
 
@@ -44,7 +43,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
   const { note, algo, progress } = ctx;
   // One limiter for every segment: --limit-rate is the download's rate, not each connection's.
   const limiter = jobLimiter(ctx.opts);
-  using _lock = acquireLock(`get\n${job.part}`, job.local);
+  using _lock = lockDownload(job.part, job.local);
   ctx.locked?.();
   const st = await remoteState(first.client, job.remote);
   if (st.missing) throw new ClientError(`remote file not found or not a file: ${job.remote}`, { code: 550 });

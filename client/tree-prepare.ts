@@ -5,13 +5,12 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { printableName } from "../protocol/printable.ts";
-import { besideFile, PART_SUFFIX } from "./file-transfer.ts";
+import { besideFile, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
 import { hashFile } from "./hasher.ts";
 import type { TransferRecord } from "./journal.ts";
 import { noDigestReason } from "./remote-hash.ts";
 import { printReport, summarizePlan, type FileReport } from "./report.ts";
 import type { Notifier, Session } from "./session.ts";
-import { acquireLock } from "./state.ts";
 import { byTime, sameTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 import type { FtpClient } from "./client.ts";
 import { parseTimeVal } from "../protocol/listing.ts";
@@ -70,7 +69,7 @@ export function dropStaleParts(localRoot: string, parts: string[], copying: Set<
     const part = join(localRoot, partRel);
     if (besideFile(join(localRoot, rel), PART_SUFFIX) !== part) continue;
     try {
-      using _lock = acquireLock(`get\n${part}`, join(localRoot, rel));
+      using _lock = lockDownload(part, join(localRoot, rel));
       rmSync(part, { force: true });
       note.info(`${shown(rel)}: removed its partial download (the source no longer has it)`);
     } catch {

@@ -169,13 +169,17 @@ describe("locks", () => {
     }
   });
 
-  test("two `ftpkit get` of one file at once: the second (a --restart) says another ftpkit is transferring it, and the first finishes untouched", async () => {
+  test("two `ftpkit get` of one file at once: the second (plain, or a --restart) says at once that another ftpkit is transferring it, and the first finishes untouched", async () => {
     slow = await startFtpkitServer({ maxRate: "256K" });
     const data = randomBytes(400_000);
     writeFileSync(join(slow.home, "l.bin"), data);
     const first = spawnFtpkit(["get", slow.url("/l.bin")], { cwd: work });
     try {
       await waitFor(() => sizeOf(join(work, "l.bin.ftpkit-part")) > 0, 15_000, "the first get to start");
+      // Without --restart: refused at once, without first announcing that it resumes the transfer.
+      const plain = await runFtpkit(["get", slow.url("/l.bin")], { cwd: work, timeoutMs: 20_000 });
+      expect(plain.code).toBe(1);
+      expect(plain.stderr.trim()).toMatch(/^\[error\] another ftpkit \(pid \d+\) is already transferring .*l\.bin$/);
       const second = await runFtpkit(["get", slow.url("/l.bin"), "--restart"], { cwd: work, timeoutMs: 20_000 });
       expect(second.code).toBe(1);
       expect(second.stderr).toMatch(/another ftpkit \(pid \d+\) is already transferring/);
