@@ -159,17 +159,18 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const id = transferId("get", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
-  // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in and
-  // holds the file's lock (a run still moving it keeps it), with
-  // the password saved for it when none is given (the hint a changed file prints has none); a
-  // mistyped one used to cost the kept part file and the saved password before anything began.
+  // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in (with
+  // the password saved for the job when none is given: the hint a changed file prints has none) and
+  // holds the file's lock (a run still moving it keeps it). A mistyped password used to cost the
+  // kept part file and the saved password before anything began.
   let replacing: (() => void) | undefined;
   if (pending) {
+    const pendingPart = pending.part ?? besideFile(local, PART_SUFFIX);
     // A run still moving it holds its lock: said now, before "resuming…" is announced.
-    lockDownload(pending.part ?? besideFile(local, PART_SUFFIX), local).release();
+    lockDownload(pendingPart, local).release();
     if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordSettings(opts, pending), true);
     replacing = () => {
-      rmSync(pending.part ?? besideFile(local, PART_SUFFIX), { force: true });
+      rmSync(pendingPart, { force: true });
       forgetJob(id, dir);
     };
   }
@@ -426,7 +427,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   const failures: (FailureKind | null)[] = [];
   for (const rec of recs) {
     const url = parseUrlArg(rec.url);
-    const o = { ...withRecordSettings(opts, rec), hash: rec.hash };
+    const o = withRecordSettings(opts, rec);
     try {
       if (rec.kind === "tree") {
         const { resumeTree } = await import("./tree-job.ts");

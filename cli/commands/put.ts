@@ -51,7 +51,8 @@ function whatToUpload(given: string): { tree: boolean; local: string } {
     const name = unescapeGlob(last);
     return { tree: false, local: name === last ? given : join(dir, name) };
   }
-  const literal = join(dir, globLiteral(last));
+  const literalName = globLiteral(last);
+  const literal = join(dir, literalName);
   let matches: string[];
   try {
     const match = compileGlob(last, { dotfiles: true });
@@ -59,6 +60,6 @@ function whatToUpload(given: string): { tree: boolean; local: string } {
   } catch {
     matches = []; // no such directory: the tree job says so
   }
-  const onlyItself = matches.length === 0 || (matches.length === 1 && matches[0] === globLiteral(last));
+  const onlyItself = matches.length === 0 || (matches.length === 1 && matches[0] === literalName);
   return onlyItself && existsSync(literal) ? { tree: false, local: literal } : { tree: true, local: given };
 }
