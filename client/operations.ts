@@ -7,6 +7,7 @@ import type { FileInfo } from "../protocol/listing.ts";
 import { ClientError, type DigestAlgorithm } from "./client.ts";
 import { failedAfter, failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
+import { cutShort, reportSoFar } from "./report.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
 import { journalsElsewhere, whereElse } from "./journal-index.ts";
@@ -235,9 +236,10 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     throw new ClientError(`${rec.local} exists and its partial download is gone (finished, or replaced since): nothing to resume, nothing was changed. Run \`ftpkit get --restart ${rec.url} ${rec.local}\` to download it again`);
   }
   const creds = new Credentials(url, loadPassword(rec.id, url));
-  const session = await Session.open(url, opts, creds);
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), null);
   note.progress = progress;
+  using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
+  const session = await Session.open(url, opts, creds);
   const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (remote) => {
     if (!resuming) {
       rec.remoteSize = remote.size;
@@ -338,9 +340,10 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   if (resuming && (st.size !== rec.localSize || Math.round(st.mtimeMs) !== Math.round(rec.localMtimeMs ?? -1))) {
     throw new ClientError(`the local file ${rec.local} changed since the interrupted upload; ${changedHint}`);
   }
-  const session = await Session.open(url, opts, creds);
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), st.size);
   note.progress = progress;
+  using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
+  const session = await Session.open(url, opts, creds);
   const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (before) => {
     if (!resuming) {
       rec.remoteSize = before.size;

@@ -57,5 +57,34 @@ export function failedJob(err: unknown, files: FileReport[] = []): JobReport {
 }
 
 export function printReport(report: JobReport): void {
+  soFar = null; // the job's own report is out: a signal from now on adds none
   process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+}
+
+/**
+ * What the running job has done so far, for the report --json still prints when a signal ends the
+ * process (a script run under `timeout` reads the same shape as always). Set by the job while it
+ * runs; `signal` names the signal in the entries of what it cut short.
+ */
+let soFar: ((signal: string) => FileReport[]) | null = null;
+
+export function reportSoFar(files: (signal: string) => FileReport[]): Disposable {
+  soFar = files;
+  return {
+    [Symbol.dispose]() {
+      if (soFar === files) soFar = null;
+    },
+  };
+}
+
+/** One file's entry while it moves: what a signal leaves of it. */
+export function cutShort(path: string, url: string | undefined, moved: number, signal: string): FileReport {
+  return { path, ...(url !== undefined ? { url } : {}), action: "copy", reason: "requested", bytes: moved, result: `failed: interrupted by ${signal}` };
+}
+
+/** The report of a job a signal ended: what it had done, and the signal as its error. */
+export function interruptedReport(signal: string): JobReport {
+  const files = soFar?.(signal) ?? [];
+  soFar = null;
+  return failedJob(new Error(`interrupted by ${signal}`), files);
 }

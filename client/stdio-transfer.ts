@@ -8,6 +8,7 @@ import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
 import { failedAfter } from "./errors.ts";
+import { cutShort, reportSoFar } from "./report.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { askDigest, localDigest, remoteState, retrieve } from "./file-transfer.ts";
@@ -29,9 +30,10 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   checkTlsFlags(url, opts);
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`, { kind: "usage" });
   const note = new Notifier(opts.quiet);
-  const session = await Session.open(url, opts, new Credentials(url));
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
+  using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
+  const session = await Session.open(url, opts, new Credentials(url));
   const path = session.resolve(url.path);
   try {
     const { size, missing } = await remoteState(session.client, path);
@@ -64,9 +66,10 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   checkTlsFlags(url, opts);
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError("put - needs a file name at the end of the URL (standard input has none)", { kind: "usage" });
   const note = new Notifier(opts.quiet);
-  const session = await Session.open(url, opts, new Credentials(url));
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
+  using _soFar = reportSoFar((signal) => [cutShort(STDIO, displayUrl(url), progress.moved, signal)]);
+  const session = await Session.open(url, opts, new Credentials(url));
   const path = session.resolve(url.path);
   const client = session.client;
   try {

@@ -17,7 +17,7 @@ import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
-import { failedJob, printReport, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
+import { failedJob, printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, makeRemoteDirs, planTree, type NameMatch, type TreeEntry, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
 
@@ -80,6 +80,18 @@ function warnOrphanedUploads(plan: PlanState, source: readonly TreeEntry[], dest
       note.warn(`${shown(rel)}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
     }
   }
+}
+
+/** The planned items a signal ends before their report: those moving with their bytes so far, the rest not started. */
+function cutShortItems(items: readonly PlanItem[], reports: readonly FileReport[], inFlight: ReadonlyMap<PlanItem, FileProgress>, signal: string): FileReport[] {
+  // A link found to be a directory is reported as a skip of its copy.
+  const reported = new Set(reports.flatMap((f) => (f.action === "skip" ? [`${f.path}\0skip`, `${f.path}\0copy`] : [`${f.path}\0${f.action}`])));
+  return items
+    .filter((i) => !reported.has(`${i.rel}\0${i.action}`))
+    .map((i) => {
+      const moving = inFlight.get(i);
+      return moving ? { ...planned(i, `failed: interrupted by ${signal}`), bytes: moving.moved } : planned(i, `failed: not started (interrupted by ${signal})`);
+    });
 }
 
 /** The lock of tree job `id` (on `local`), held for the whole run. */
@@ -290,6 +302,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true), copies.length, copies.reduce((n, c) => n + c.size, 0));
     note.progress = progress;
     const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
+    const inFlight = new Map<PlanItem, FileProgress>();
+    using _soFar = reportSoFar((signal) => [...reports, ...cutShortItems(items, reports, inFlight, signal)]);
     // How each failed item failed: the job's exit status is the most telling of them.
     // `lasting`: a refusal a plain `ftpkit resume` cannot get past (a drop, a busy server, a corrupt
     // copy can be); when every failure is one, the error says to fix the cause first.
@@ -331,6 +345,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<"again" | void> => {
       moving = true;
       const fileProgress = retried.get(item)?.share ?? progress.file();
+      inFlight.set(item, fileProgress);
       const tried = retried.get(item)?.tried ?? 0;
       let lent = false;
       const lend = () => {
@@ -377,7 +392,11 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         if (!halt.reason && s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
         if (again) return "again";
       } finally {
-        if (!again) progress.fileFinished();
+        // One tried again keeps its bytes until its next turn.
+        if (!again) {
+          inFlight.delete(item);
+          progress.fileFinished();
+        }
       }
     };
     const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);

@@ -159,6 +159,55 @@ describe("against ftpkit serve", () => {
     });
   }
 
+  test("--json still prints the report when SIGTERM ends a get: the file cut short, its bytes so far", async () => {
+    const cwd = tempDir("ftpkit-serve-signal-json-");
+    try {
+      const data = randomFile(join(slow.home, "sigj.bin"), 1_000_000);
+      const part = join(cwd, "sigj.bin.ftpkit-part");
+      const proc = spawnFtpkit(["get", slow.url("/sigj.bin"), "--json"], { cwd });
+      await waitFor(() => sizeOf(part) >= 100_000, 15_000, "bytes to land");
+      proc.kill("SIGTERM");
+      const [stdout, exit] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      expect(exit).toBe(143);
+      const report = JSON.parse(stdout);
+      expect(report).toMatchObject({ copied: 0, failed: 1, error: "interrupted by SIGTERM" });
+      expect(report.files).toHaveLength(1);
+      expect(report.files[0]).toMatchObject({ path: join(cwd, "sigj.bin"), result: "failed: interrupted by SIGTERM" });
+      expect(report.files[0].bytes).toBeGreaterThanOrEqual(100_000);
+      expect(report.files[0].bytes).toBeLessThan(data.length);
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
+  test("--json still prints the report when SIGINT ends a get -r: every planned file, moving or not started", async () => {
+    const cwd = tempDir("ftpkit-serve-signal-tree-");
+    try {
+      const names = ["t1.bin", "t2.bin", "t3.bin", "t4.bin", "t5.bin"];
+      mkdirSync(join(slow.home, "sigtree"), { recursive: true });
+      const data = names.map((n) => randomFile(join(slow.home, "sigtree", n), 400_000));
+      const proc = spawnFtpkit(["get", "-r", slow.url("/sigtree"), "out", "--parallel", "2", "--json"], { cwd });
+      const parts = () => (existsSync(join(cwd, "out")) ? readdirSync(join(cwd, "out")).filter((n) => n.endsWith(".ftpkit-part")) : []);
+      await waitFor(() => parts().some((p) => sizeOf(join(cwd, "out", p)) >= 50_000), 15_000, "bytes to land");
+      proc.kill("SIGINT");
+      const [stdout, exit] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      expect(exit).toBe(130);
+      const report = JSON.parse(stdout);
+      expect(report.error).toBe("interrupted by SIGINT");
+      expect(report.files.map((f: { path: string }) => f.path).sort()).toEqual(names);
+      const cut = report.files.filter((f: { result: string }) => f.result === "failed: interrupted by SIGINT");
+      expect(cut.length).toBeGreaterThanOrEqual(1);
+      expect(cut.some((f: { bytes: number }) => f.bytes >= 50_000)).toBe(true);
+      expect(report.files.filter((f: { result: string }) => f.result === "failed: not started (interrupted by SIGINT)").length).toBeGreaterThanOrEqual(1);
+      expect(report.failed).toBe(names.length - report.copied);
+      const r = await runFtpkit(["resume"], { cwd, timeoutMs: 60_000 });
+      expect(r.code).toBe(0);
+      names.forEach((n, i) => expect(digest(readFileSync(join(cwd, "out", n)))).toBe(digest(data[i]!)));
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
   test("a killed put resumes after a ranged HASH of the remote prefix", async () => {
     const cwd = tempDir("ftpkit-serve-resume-put-");
     try {
