@@ -11,7 +11,7 @@ import { cutShort, reportSoFar } from "./report.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
 import { journalsElsewhere, whereElse } from "./journal-index.ts";
-import { forgetOrphanedPasswords, forgetPassword, loadPassword, savePassword } from "./state.ts";
+import { acquireLock, forgetOrphanedPasswords, forgetPassword, loadPassword, savePassword, type Lock } from "./state.ts";
 import {
   checkTlsFlags,
   consola,
@@ -304,11 +304,12 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   const dir = opts.journal ?? journalDir();
   const id = transferId("put", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
+  using _job = lockUploadJob(id, local);
   const pending = loadRecord(id, dir);
   // As for get: the pending record and its password go once the new upload holds the file's lock.
   let replacing: (() => void) | undefined;
   if (pending) {
-    if (await decideResume(pending, opts, note)) return runUpload(url, pending, withRecordSettings(opts, pending), true);
+    if (await decideResume(pending, opts, note)) return await runUpload(url, pending, withRecordSettings(opts, pending), true);
     replacing = () => forgetJob(id, dir);
   }
   const rec: TransferRecord = {
@@ -327,7 +328,15 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
     ...recordSettings(url, opts),
     startedAt: new Date().toISOString(),
   };
-  return runUpload(url, rec, opts, false, replacing);
+  return await runUpload(url, rec, opts, false, replacing);
+}
+
+/**
+ * A single upload holds its job's lock for the whole run, so a second run of it (a put, a resume) is
+ * refused before it announces resuming: the remote file's own lock needs the login to name it.
+ */
+function lockUploadJob(id: string, local: string): Lock {
+  return acquireLock(`put-job\n${id}`, local);
 }
 
 /** Continue a recorded upload (`resume`), or start one. */
@@ -438,7 +447,11 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
         if (report.failed > 0) throw new ClientError(`${report.failed} file(s) of ${rec.local} failed`);
         continue;
       }
-      results.push(rec.direction === "get" ? await runDownload(url, rec, o, true) : await runUpload(url, rec, o, true));
+      if (rec.direction === "get") results.push(await runDownload(url, rec, o, true));
+      else {
+        using _job = lockUploadJob(rec.id, rec.local);
+        results.push(await runUpload(url, rec, o, true));
+      }
     } catch (err) {
       if (recs.length === 1) throw err;
       consola().error(`${rec.local}: ${(err as Error).message}`);

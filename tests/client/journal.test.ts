@@ -192,6 +192,27 @@ describe("locks", () => {
     }
   });
 
+  test("two `ftpkit put` of one file at once: the second (plain, or a resume) says at once that another ftpkit is transferring it, and the first finishes untouched", async () => {
+    slow = await startFtpkitServer({ maxRate: "256K" });
+    const data = randomBytes(400_000);
+    writeFileSync(join(work, "u.bin"), data);
+    const remote = join(slow.home, "u.bin");
+    const first = spawnFtpkit(["put", "u.bin", slow.url("/u.bin")], { cwd: work });
+    try {
+      await waitFor(() => sizeOf(remote) > 0, 15_000, "the first put to start");
+      for (const args of [["put", "u.bin", slow.url("/u.bin")], ["resume"]]) {
+        const again = await runFtpkit(args, { cwd: work, timeoutMs: 20_000 });
+        expect(again.code).toBe(1);
+        expect(again.stderr.trim()).toMatch(/^\[error\] another ftpkit \(pid \d+\) is already transferring .*u\.bin$/);
+      }
+      expect(await first.exited).toBe(0);
+      expect(digest(readFileSync(remote))).toBe(digest(data));
+    } finally {
+      first.kill(9);
+      await first.exited;
+    }
+  });
+
   test("two runs of one tree job at once: the second is refused at once, and the first finishes", async () => {
     slow = await startFtpkitServer({ maxRate: "512K" });
     mkdirSync(join(slow.home, "t"));
