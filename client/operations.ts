@@ -393,12 +393,11 @@ export interface PendingTransfer {
 }
 
 /** The interrupted transfers recorded in the journal (`ftpkit resume --list`); damaged records are warned about. */
-export function pendingTransfers(opts: { journal?: string } = {}): PendingTransfer[] {
+export function pendingTransfers(opts: { journal?: string; only?: string } = {}): PendingTransfer[] {
   const dir = opts.journal ?? journalDir();
-  forgetOrphanedPasswords();
   const { records, damaged } = scanRecords(dir);
   for (const d of damaged) consola().warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
-  return records.map((rec) => {
+  return records.filter((rec) => opts.only === undefined || isJobOf(rec, opts.only)).map((rec) => {
     let done: PendingTransfer["done"] = null;
     if (rec.kind === "tree") done = { files: loadDone(rec.id, dir).size };
     // A segmented download's part file has its full size from the start: its segments say what came.
@@ -406,6 +405,11 @@ export function pendingTransfers(opts: { journal?: string } = {}): PendingTransf
     else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
     return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done, ...(rec.tls === "explicit" ? { tls: true as const } : {}) };
   });
+}
+
+/** The job of local path `abs`: its destination or source, or a download's part file. */
+function isJobOf(rec: TransferRecord, abs: string): boolean {
+  return rec.local === abs || rec.part === abs;
 }
 
 /** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */
@@ -418,10 +422,10 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
   let recs = records;
   if (localArg !== undefined) {
     const abs = resolve(localArg);
-    recs = recs.filter((r) => r.local === abs || r.part === abs);
+    recs = recs.filter((r) => isJobOf(r, abs));
     if (recs.length === 0) {
       // Named, it is unambiguous: a job recorded where it was started (another directory) is resumed from its own journal.
-      const place = opts.journal === undefined ? journalsElsewhere(dir).find((p) => scanRecords(p.journal).records.some((r) => r.local === abs || r.part === abs)) : undefined;
+      const place = opts.journal === undefined ? journalsElsewhere(dir).find((p) => scanRecords(p.journal).records.some((r) => isJobOf(r, abs))) : undefined;
       if (!place) throw new ClientError(`no interrupted transfer of ${abs} is recorded in ${dir}`);
       note.info(`the interrupted transfer of ${abs} is recorded in ${place.cwd}: resuming it from there`);
       return resumeTransfers(abs, { ...opts, journal: place.journal });

@@ -4,6 +4,7 @@ import { defineCommand } from "citty";
 import { checkArgs, CliError, clientArgs, clientOptions } from "../args.ts";
 import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/operations.ts";
 import { journalDir } from "../../client/journal.ts";
+import { forgetOrphanedPasswords } from "../../client/state.ts";
 import { journalsElsewhere, whereElse } from "../../client/journal-index.ts";
 import { formatSize } from "../../protocol/size.ts";
 
@@ -30,13 +31,13 @@ export default defineCommand({
     checkArgs(rawArgs, cmd.args, args._);
     if (args.list) {
       // With LOCAL: that transfer only, wherever it was started (a script asks whether one job is pending).
-      const local = args.local === undefined ? undefined : resolve(args.local);
-      const mine = (p: PendingTransfer) => local === undefined || p.local === local;
-      let pending = pendingTransfers().filter(mine);
+      const only = args.local === undefined ? undefined : resolve(args.local);
+      forgetOrphanedPasswords();
+      let pending = pendingTransfers({ only });
       let elsewhere = journalsElsewhere(journalDir());
-      if (local !== undefined) {
+      if (only !== undefined) {
         for (const place of pending.length === 0 ? elsewhere : []) {
-          pending = pendingTransfers({ journal: place.journal }).filter(mine);
+          pending = pendingTransfers({ journal: place.journal, only });
           if (pending.length > 0) break;
         }
         elsewhere = [];

@@ -113,6 +113,9 @@ describe("the journal", () => {
     // Named, the job is listed and resumed from where it waits.
     const namedList = JSON.parse((await runFtpkit(["resume", join(started, "f.bin"), "--list", "--json"], { cwd: other })).stdout) as { local: string }[];
     expect(namedList.map((p) => p.local)).toEqual([join(started, "f.bin")]);
+    // Named by its part file, as `resume` itself accepts it.
+    const byPart = JSON.parse((await runFtpkit(["resume", join(started, "f.bin.ftpkit-part"), "--list", "--json"], { cwd: other })).stdout) as { local: string }[];
+    expect(byPart.map((p) => p.local)).toEqual([join(started, "f.bin")]);
     const named = await runFtpkit(["resume", join(started, "f.bin")], { cwd: other, env: { FTPKIT_PASSWORD: "p" } });
     expect(named.stderr).toContain(`the interrupted transfer of ${join(started, "f.bin")} is recorded in ${started}: resuming it from there`);
     expect(named.code).toBe(0);
