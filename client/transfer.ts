@@ -118,19 +118,35 @@ export function refusesStorage(code: number | undefined): boolean {
   return code === 452 || code === 552;
 }
 
-/** Pause `conn` for as long as `limiter` asks after each `n` bytes received (one pause at a time). */
-function throttler(limiter: TokenBucket | undefined, conn: { pause(): void; resume(): void }): (n: number) => void {
-  let paused = false;
-  return (n) => {
-    const wait = limiter?.take(n) ?? 0;
-    if (wait <= 0 || paused) return;
-    paused = true;
-    conn.pause();
+/**
+ * Pauses `conn` for as long as `limiter` asks after each `n` bytes received (one pause at a time).
+ * A pause is ours, not a stalled server: `lastActive` counts it as activity (at 1K/s one 64 KiB
+ * chunk is a minute's worth of bytes, and the stall timeout ended every such download).
+ */
+class Throttle {
+  private paused = false;
+  private resumedAt = 0;
+  constructor(
+    private readonly limiter: TokenBucket | undefined,
+    private readonly conn: { pause(): void; resume(): void; readonly lastActivity: number },
+  ) {}
+
+  after(n: number): void {
+    const wait = this.limiter?.take(n) ?? 0;
+    if (wait <= 0 || this.paused) return;
+    this.paused = true;
+    this.conn.pause();
     setTimeout(() => {
-      paused = false;
-      conn.resume();
+      this.paused = false;
+      this.resumedAt = performance.now();
+      this.conn.resume();
     }, wait);
-  };
+  }
+
+  /** When the connection last moved a byte or we last let it wait (now, while paused). */
+  lastActive(): number {
+    return this.paused ? performance.now() : Math.max(this.conn.lastActivity, this.resumedAt);
+  }
 }
 
 /** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
@@ -155,12 +171,12 @@ export async function download(client: FtpClient, path: string, offset: number, 
   let pos = offset;
   let moved = 0;
   let writeError: Error | null = null;
-  const throttle = throttler(opts.limiter, t.conn);
+  const throttle = new Throttle(opts.limiter, t.conn);
   let overrun = false;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
   /** When the sink last finished a write: one to a pipe can block for as long as its reader waits. */
   let wroteAt = 0;
-  const stall = watchStall(t.conn, stallMs, () => Math.max(t.conn.lastActivity, wroteAt));
+  const stall = watchStall(t.conn, stallMs, () => Math.max(throttle.lastActive(), wroteAt));
   t.conn.onData((chunk) => {
     if (writeError || overrun) return;
     if (opts.limit !== undefined && moved + chunk.length > opts.limit) {
@@ -180,7 +196,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
     pos += n;
     moved += n;
     opts.onProgress?.(moved);
-    throttle(n);
+    throttle.after(n);
   });
   await t.conn.closed;
   stall.stop();
@@ -216,6 +232,15 @@ async function payDebt(limiter: TokenBucket | undefined): Promise<void> {
 const CHUNK = 1024 * 1024;
 /** What a rate-limited upload sends between two waits. */
 const PACED_SLICE = 64 * 1024;
+
+/**
+ * Under --limit-rate an upload goes out in slices of at most 64 KiB and about 1/8 s of the rate: one
+ * wait per 1 MiB read sent the file in bursts (at 100K, nothing for 10 s, then a MiB at once), and at
+ * 500 bytes/s a 64 KiB slice was two minutes of silence a server may take for a dead client.
+ */
+function pacedSlice(rate: number): number {
+  return Math.max(1024, Math.min(PACED_SLICE, Math.floor(rate / 8)));
+}
 
 /** Read buffers of uploads (one per concurrent upload is kept). */
 const uploadBuffers = new BufferPool(CHUNK, 16);
@@ -282,28 +307,27 @@ async function send(
   let pos = offset;
   let moved = 0;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  /** Waiting for `next` (stdin can pause for minutes) is not a stall; the clock restarts after it. */
-  let reading = false;
-  let readAt = 0;
-  const stall = watchStall(t.conn, stallMs, () => (reading ? performance.now() : Math.max(t.conn.lastActivity, readAt)));
-  const read = async () => {
-    reading = true;
+  /** Waiting for `next` (stdin can pause for minutes) or for the rate limit is not a stall; the clock restarts after it. */
+  let waiting = false;
+  let waitedAt = 0;
+  const stall = watchStall(t.conn, stallMs, () => (waiting ? performance.now() : Math.max(t.conn.lastActivity, waitedAt)));
+  const waitFor = async <T>(what: T | Promise<T>): Promise<T> => {
+    waiting = true;
     try {
-      return await next();
+      return await what;
     } finally {
-      reading = false;
-      readAt = performance.now();
+      waiting = false;
+      waitedAt = performance.now();
     }
   };
+  const read = () => waitFor(next());
+  const step = opts.limiter ? pacedSlice(opts.limiter.rate) : Infinity;
   try {
     for (let view = await read(); view !== null; view = await read()) {
-      // Under --limit-rate, paced in 64 KiB slices: one wait per 1 MiB read sent the file in bursts
-      // (at 100K, nothing for 10 s, then a MiB at once).
-      const step = opts.limiter ? PACED_SLICE : view.length;
       for (let off = 0; off < view.length; off += step) {
         const slice = step >= view.length ? view : view.subarray(off, Math.min(view.length, off + step));
         const wait = opts.limiter?.take(slice.length) ?? 0;
-        if (wait > 0) await Bun.sleep(wait);
+        if (wait > 0) await waitFor(Bun.sleep(wait));
         await t.conn.write(slice);
         opts.sink.sent(slice, pos);
         pos += slice.length;
@@ -360,11 +384,11 @@ export async function downloadRange(
   opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket },
 ): Promise<number> {
   const t = await client.transfer("RETR", path, { rest: start });
-  const throttle = throttler(opts.limiter, t.conn);
+  const throttle = new Throttle(opts.limiter, t.conn);
   let pos = start;
   let writeError: Error | null = null;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  const stall = watchStall(t.conn, stallMs);
+  const stall = watchStall(t.conn, stallMs, () => throttle.lastActive());
   t.conn.onData((chunk) => {
     if (writeError || pos >= end) return;
     const take = Math.min(chunk.length, end - pos);
@@ -382,7 +406,7 @@ export async function downloadRange(
       opts.limiter?.take(take); // counted: the debt is waited out before returning
       return void t.conn.destroy(); // our range is in: the rest belongs to other segments
     }
-    throttle(take);
+    throttle.after(take);
   });
   await t.conn.closed;
   stall.stop();

@@ -36,6 +36,25 @@ describe("--limit-rate", () => {
     expect(segSeconds).toBeGreaterThan(1.6);
   });
 
+  test("a rate far below a chunk per stall timeout still completes: the limiter's own pauses are not a stall (get and put)", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    // 24 KiB at 8 KiB/s: a received chunk, or a 64 KiB upload slice, used to mean a pause of over a
+    // second, longer than --stall-timeout 1, and the transfer failed as stalled.
+    const data = randomFile(join(srv.home, "slow.bin"), 24 * 1024);
+    const slow = ["--limit-rate", "8K", "--stall-timeout", "1", "--retries", "0"];
+    const got = await runFtpkit(["get", srv.url("/slow.bin"), "slow.bin", ...slow], { cwd: work, timeoutMs: 30_000 });
+    expect(got.stderr).not.toContain("stalled");
+    expect(got.code).toBe(0);
+    expect(digest(readFileSync(join(work, "slow.bin")))).toBe(digest(data));
+    const put = await runFtpkit(["put", "slow.bin", srv.url("/up.bin"), ...slow], { cwd: work, timeoutMs: 30_000 });
+    expect(put.stderr).not.toContain("stalled");
+    expect(put.code).toBe(0);
+    expect(digest(readFileSync(join(srv.home, "up.bin")))).toBe(digest(data));
+  });
+
   test("an interrupted download limited to 500K/s resumes at that rate, without the flag again", async () => {
     const srv = await startFtpkitServer();
     cleanups.push(() => srv.stop());
