@@ -30,12 +30,12 @@ export const THREAD_MIN_BYTES = 16 << 20;
 /** Tell the thread about new bytes every this many (a message per chunk costs more than it gains). */
 const NOTIFY_BYTES = 4 << 20;
 
-/** Hash bytes [0, length) of `fd` into `h`. */
-export function hashRange(fd: number, length: number, h: StreamHasher): void {
-  const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, length)));
-  let pos = 0;
-  while (pos < length) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, length - pos), pos);
+/** Hash bytes [start, end) of `fd` into `h`. */
+export function hashRange(fd: number, end: number, h: StreamHasher, start = 0): void {
+  const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, end - start)));
+  let pos = start;
+  while (pos < end) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
     if (n <= 0) throw new ClientError("the local file is shorter than expected", { kind: "local" });
     h.update(buf.subarray(0, n));
     pos += n;

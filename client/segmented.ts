@@ -6,7 +6,9 @@ import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, 
 import { ClientError } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { askDigest, besideFile, CORRUPT_SUFFIX, lockDownload, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
-import { chunkSink } from "./hasher.ts";
+import { chunkSink, hashRange } from "./hasher.ts";
+import { createHasher } from "../protocol/digest.ts";
+import { HASH_NAMES } from "./remote-hash.ts";
 import { isRetryable, worthResuming, worthRetrying, type Session } from "./session.ts";
 import { downloadRange, jobLimiter, TransferInterrupted } from "./transfer.ts";
 
@@ -39,6 +41,34 @@ export interface SegmentedJob {
   expect?: RemoteExpectation;
 }
 
+/**
+ * Resuming: each segment's bytes so far are checked against the server's digest of the same range
+ * (as a single get checks its prefix); a segment that differs is fetched again. The file's size and
+ * time may be unchanged while its bytes are not, and the digest of the whole only fails at the end.
+ */
+async function checkSegments(first: Session, remote: string, segments: Segment[], fd: number, ctx: FileContext): Promise<void> {
+  const started = segments.filter((s) => s.pos > s.start);
+  if (started.length === 0) return;
+  const algo = localDigest(first.client, ctx) ? ctx.algo : null;
+  let verified = 0;
+  for (const seg of started) {
+    const theirs = algo ? await first.client.remoteDigest(remote, algo, { start: seg.start, end: seg.pos }) : null;
+    if (!theirs) {
+      ctx.note.info(`cannot verify the partial data (the server offers no ranged hash); resuming ${started.length} segment(s) where they stopped`);
+      return;
+    }
+    const ours = createHasher(HASH_NAMES[algo!].hash);
+    hashRange(fd, seg.pos, ours, seg.start);
+    if (ours.hex() === theirs.hex) {
+      verified += seg.pos - seg.start;
+      continue;
+    }
+    ctx.note.warn(`segment ${seg.start}-${seg.end}: the partial data differs from the server's bytes ${seg.start}-${seg.pos}; fetching the segment again`);
+    seg.pos = seg.start;
+  }
+  if (verified > 0) ctx.note.info(`partial data verified (${verified} bytes, ${algo} via ranged HASH); resuming`);
+}
+
 export async function segmentedDownload(first: Session, open: () => Promise<Session>, job: SegmentedJob, ctx: FileContext): Promise<FileOutcome> {
   const { note, algo, progress } = ctx;
   // One limiter for every segment: --limit-rate is the download's rate, not each connection's.
@@ -64,6 +94,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
   const sessions: Session[] = [first];
   try {
     if (fstatSync(fd).size !== size) ftruncateSync(fd, size);
+    if (recorded) await checkSegments(first, job.remote, segments, fd, ctx);
     const done = segments.reduce((n, s) => n + (s.pos - s.start), 0);
     progress.start(done, size);
     let moved = 0;

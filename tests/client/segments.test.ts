@@ -1,6 +1,6 @@
 // `ftpkit get --segments N`: one file over N ranged connections, verified whole; resumable per segment.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, readFileSync, readdirSync, rmSync, utimesSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planSegments } from "../../client/segmented.ts";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
@@ -87,6 +87,21 @@ describe("--segments", () => {
     const moved = Number(/\((\d+) moved in this run\)/.exec(r.stderr)?.[1]);
     expect(moved).toBeLessThanOrEqual(data.length - kept);
     expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(data));
+  });
+
+  test("bytes changed on the server inside what a segment already fetched (same size and time): resume fetches that segment again, and the file ends verified", async () => {
+    const { srv, work, data } = await interruptedSegments();
+    const remote = join(srv.home, "segk.bin");
+    const { atime, mtime } = statSync(remote);
+    const changed = Buffer.from(data);
+    changed.fill(0x5a, 1000, 1100);
+    writeFileSync(remote, changed);
+    utimesSync(remote, atime, mtime);
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 90_000 });
+    expect(r.stderr).toMatch(/segment 0-\d+: the partial data differs from the server's bytes 0-\d+; fetching the segment again/);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("(verified by HASH)");
+    expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(changed));
   });
 
   test("a part file deleted since the interruption: every segment starts over (its recorded progress described zeros)", async () => {
