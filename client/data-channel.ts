@@ -6,7 +6,20 @@ import type { FtpReply } from "../protocol/reply.ts";
 import { listenForData, type DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection, type TlsSettings } from "./connection.ts";
-import { ClientError, fromServer, replyError } from "./errors.ts";
+import { ClientError, describe, fromServer, replyError } from "./errors.ts";
+
+/** How long a transfer command pipelined behind a refused EPSV may take to be refused too. */
+const PIPELINED_REFUSAL_MS = 3000;
+
+/** `p`'s value, or null when it has not settled within `ms` (or failed). */
+async function settled<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p.catch(() => null), new Promise<null>((go) => (timer = setTimeout(() => go(null), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The data connections of one FtpClient, and what it learned about the server's modes. */
 export class DataChannel {
@@ -43,8 +56,15 @@ export class DataChannel {
     first.catch(() => {}); // read below, or abandoned with the connection
     const r = await epsv;
     if (r.code !== 229) {
-      const refused = await first;
       this.epsvWorks = false;
+      // The transfer command went out behind EPSV. Servers refuse it at once (425/503: no data
+      // connection), but ProFTPD tries the default data port (RFC 959 §3.3) and answers late or
+      // never: a minute per refused EPSV. Then the session is given up (the caller reconnects).
+      const refused = await settled(first, PIPELINED_REFUSAL_MS);
+      if (refused === null || refused.code < 200) {
+        this.client.control.destroy();
+        throw new ClientError(`EPSV: ${describe(r)}; the server did not refuse the ${verb} sent behind it, so the session was dropped`, { retryable: true });
+      }
       throw replyError(refused.code >= 300 ? `${verb}${arg ? ` ${arg}` : ""}` : "EPSV", refused.code >= 300 ? refused : r);
     }
     const host = this.client.control.remoteAddress || this.client.opts.host;

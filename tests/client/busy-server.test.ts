@@ -2,11 +2,12 @@
 // up by other clients): the client backs off and tries again, bounded by --retries, against a real
 // `ftpkit serve --max-per-ip 1` whose one slot a raw control connection holds.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir } from "../helpers/peers.ts";
 import { snapshot } from "../helpers/trees.ts";
 import { Wire } from "../helpers/wire.ts";
+import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -57,5 +58,20 @@ describe("421 on the first connection of a tree job", () => {
     expect(r.stderr).toMatch(/retrying \(attempt 2 of 2\)/);
     expect(r.stderr).toMatch(/\(421\); gave up after 3 attempts \(--retries 2\)/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
+
+describe("a refused EPSV with the transfer command pipelined behind it", () => {
+  test("a server that never answers that RETR (it tries the default data port, as ProFTPD does): the session is dropped at once and the tree completes", async () => {
+    const files = new Map([0, 1, 2, 3].map((i) => [`/t/f${i}.txt`, Buffer.from(`file ${i}\n`.repeat(50))] as [string, Buffer]));
+    const fake = startFakeServer({ files, feat: ["SIZE"], epsv425After: 2 });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-epsv425-");
+    cleanups.push(() => removeDir(work));
+    // Within the 30 s bound, half the client's reply timeout: waiting for that RETR's reply failed it.
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--parallel", "1"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toContain("EPSV: Unable to build data connection: no port free (425); the server did not refuse the RETR sent behind it, so the session was dropped");
+    expect(r.code).toBe(0);
+    for (const [path, data] of files) expect(readFileSync(join(work, "out", path.slice(3)))).toEqual(data);
   });
 });

@@ -32,6 +32,11 @@ export interface FakeOptions {
   dropOnFirstHash?: boolean;
   /** Answer the first `times` whole-file HASH commands with this reply (e.g. "421 Shutting down"), then answer. */
   refuseHash?: { reply: string; times: number };
+  /**
+   * EPSV number N+1 (counted over all sessions) answers 425 (no passive port free), and the transfer
+   * command after it gets no reply at all: ProFTPD then tries the default data port (RFC 959 §3.3).
+   */
+  epsv425After?: number;
   /** Answer the first EPRT with 421 and close the session, as pyftpdlib does when its active connection timed out. */
   eprt421Once?: boolean;
   /**
@@ -110,6 +115,8 @@ interface Conn {
   cwd: string;
   /** FakeServerOptions.mutedAfter: this connection answers nothing. */
   muted: boolean;
+  /** FakeOptions.epsv425After: the next transfer command gets no reply. */
+  silentTransfer?: boolean;
 }
 
 interface DataState {
@@ -163,6 +170,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let hashDropped = false;
   let hashRefusals = 0;
   let eprtRefused = false;
+  let epsvs = 0;
   let transfers = 0;
   let listingsNow = 0;
   let mostListings = 0;
@@ -359,6 +367,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "MDTM":
         return void (file ? reply(s, 213, "20260101120000") : reply(s, 550, "No such file."));
       case "EPSV":
+        if (opts.epsv425After !== undefined && epsvs++ === opts.epsv425After) {
+          s.data.silentTransfer = true;
+          return void reply(s, 425, "Unable to build data connection: no port free");
+        }
         return void reply(s, 229, formatEpsvReply(openPassive(s)));
       case "EPRT": {
         if (opts.eprt421Once && !eprtRefused) {
@@ -422,6 +434,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 250, h);
       }
       case "RETR": {
+        if (s.data.silentTransfer) return; // trying the default data port: no reply for a long while
         if (!file) {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "No such file.");
