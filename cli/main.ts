@@ -24,7 +24,13 @@ const main = defineCommand({
 // Expected failures (bad input, refused login, missing file…) print one line, never a stack trace.
 function isExpected(err: unknown): err is Error {
   const name = (err as Error)?.name;
-  return err instanceof CliError || err instanceof ParseError || err instanceof FtpError || name === "ClientError" || name === "UsersFileError";
+  return err instanceof CliError || err instanceof ParseError || err instanceof FtpError || name === "ClientError" || name === "UsersFileError" || isSystemError(err);
+}
+
+/** A failed system call (ECONNRESET on a TLS read, EACCES…): its message is the line, as the exit status is its kind. */
+function isSystemError(err: unknown): err is Error {
+  const e = err as { code?: unknown; syscall?: unknown; message?: unknown };
+  return typeof e?.code === "string" && /^E[A-Z]+$/.test(e.code) && e.syscall !== undefined && typeof e.message === "string";
 }
 
 /**
