@@ -72,6 +72,6 @@ describe("a refused EPSV with the transfer command pipelined behind it", () => {
     const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--parallel", "1"], { cwd: work, timeoutMs: 30_000 });
     expect(r.stderr).toContain("EPSV: Unable to build data connection: no port free (425); the server did not refuse the RETR sent behind it, so the session was dropped");
     expect(r.code).toBe(0);
-    for (const [path, data] of files) expect(readFileSync(join(work, "out", path.slice(3)))).toEqual(data);
+    for (const [path, data] of files) expect(readFileSync(join(work, "out", path.slice(3))).toString()).toBe(data.toString());
   });
 });
