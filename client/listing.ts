@@ -100,14 +100,18 @@ function parseMlsd(text: string): FileInfo[] {
  * break splits its line in two: one such file made a whole tree job fail). A listing of which no
  * line could be read is a format not understood, and an error.
  */
-function parseLines<T>(text: string, parse: (line: string) => T): { parsed: T[]; unreadable: number } {
+function parseLines<T extends { name: string } | null>(text: string, parse: (line: string) => T): { parsed: T[]; unreadable: number } {
   const parsed: T[] = [];
   let unreadable = 0;
   let first: unknown = null;
-  for (const line of text.split(/\r?\n/)) {
+  // Lines end in CRLF (RFC 959): split there only, so a name with a bare LF stays on its line and is
+  // left out whole; split at each LF, its first half read as a file that does not exist.
+  for (const line of text.split(text.includes("\r\n") ? "\r\n" : "\n")) {
     if (!line.trim()) continue;
     try {
-      parsed.push(parse(line));
+      const item = parse(line);
+      if (item && /[\r\n\0]/.test(item.name)) throw new ClientError("a name with a line break cannot be named in a command");
+      parsed.push(item);
     } catch (err) {
       unreadable++;
       first ??= err;

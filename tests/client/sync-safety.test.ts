@@ -236,6 +236,17 @@ describe("a listing with a line ftpkit cannot read (a name with a line break)", 
     expect(readFileSync(join(work, "dest/a.txt"), "utf8")).toBe("a\n");
     expect(readFileSync(join(work, "dest/old.txt"), "utf8")).toBe("mine\n");
   });
+
+  test("a name with a bare LF is left out whole: its first half is not taken for a file of its own", async () => {
+    const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")]]), feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 bad\nname"] });
+    owned.later(() => fake.stop());
+    const work = workDir();
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "dest", "--no-verify"], { cwd: work });
+    expect(r.stderr).toContain("1 line(s) of its listing could not be read");
+    expect(fake.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR /t/a.txt"]);
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(work, "dest"))).toEqual(["a.txt"]);
+  });
 });
 
 describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable directory, and hidden files", () => {
