@@ -2,6 +2,7 @@ import type { ArgsDef } from "citty";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseRate } from "../protocol/size.ts";
+import { withoutPassword } from "../protocol/url.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "../client/remote-hash.ts";
 
 /** `--users FILE`, shared by `serve` and every `user` subcommand. */
@@ -21,6 +22,16 @@ export function usersFilePath(flag: string | undefined): string {
 /** An expected failure: one clear line on stderr, exit code 1, no stack trace. */
 export class CliError extends Error {
   override name = "CliError";
+}
+
+/**
+ * A URL where a local path belongs (`get URL URL`, `put URL URL`) is refused before it becomes a
+ * file name: an error quoting that name showed the URL's password. `role` names the argument
+ * (LOCAL, SRC, DST); `what` says what the command expects there.
+ */
+export function refuseUrlAsLocal(local: string | undefined, role: string, what: string): void {
+  if (local === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(local)) return;
+  throw new CliError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
 }
 
 /** FTPS flags shared by every client command (`get`, `put`, `resume`, `ls`). */

@@ -26,9 +26,15 @@ function decode(part: string, what: string): string {
 /**
  * A URL as an error message may quote it: the password (user:PASSWORD@, up to the last "@", since a
  * malformed URL may hold an unescaped one) becomes "***", so it never lands in a terminal or CI log.
+ * The authority is found however malformed the scheme is (`ftp:/u:pw@h`, `ftp//u:pw@h`, `u:pw@h`):
+ * masking too much of a broken URL costs nothing, too little leaks the password.
  */
 export function withoutPassword(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, "$1***@");
+  const at = text.lastIndexOf("@");
+  const authorityStart = /^[a-z][a-z0-9+.-]*:\/+/i.exec(text)?.[0].length ?? 0;
+  const colon = text.indexOf(":", authorityStart);
+  if (at < 0 || colon < 0 || colon > at) return text;
+  return `${text.slice(0, colon + 1)}***${text.slice(at)}`;
 }
 
 /** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */

@@ -90,3 +90,29 @@ describe("clear errors and non-zero exits", () => {
     });
   }
 });
+
+describe("a password in a mistaken argument is never printed", () => {
+  const at = () => `u:SeCrEt@127.0.0.1:${peer.port}`;
+  const masked = () => `u:\\*\\*\\*@127\\.0\\.0\\.1:${peer.port}`;
+  const cases: { name: string; args: () => string[]; message: () => RegExp }[] = [
+    { name: "get with a URL as LOCAL", args: () => ["get", `ftp://${at()}/exists.txt`, `ftp://${at()}/b.txt`], message: () => new RegExp(`LOCAL is a URL \\(ftp://${masked()}/b\\.txt\\): get downloads to a local path; ftpkit copies between a server and this machine$`) },
+    { name: "get -r with a URL as LOCAL", args: () => ["get", "-r", `ftp://${at()}/a-dir`, `ftp://${at()}/b`], message: () => /LOCAL is a URL \(ftp:\/\/u:\*\*\*@.*\): get downloads to a local path/ },
+    { name: "put with a URL as LOCAL", args: () => ["put", `ftp://${at()}/a.txt`, `ftp://${at()}/b.txt`], message: () => new RegExp(`LOCAL is a URL \\(ftp://${masked()}/a\\.txt\\): put uploads a local file or directory; ftpkit copies between a server and this machine$`) },
+    { name: "sync with another scheme's URL as DST", args: () => ["sync", `ftp://${at()}/a-dir`, "https://u:SeCrEt@example.com/x"], message: () => /DST is a URL \(https:\/\/u:\*\*\*@example\.com\/x\): sync mirrors into a local directory/ },
+    { name: "ls of ftp:/ (one slash)", args: () => ["ls", `ftp:/${at()}/`], message: () => new RegExp(`invalid FTP URL "ftp:/${masked()}/"`) },
+    { name: "ls of ftp// (no colon)", args: () => ["ls", `ftp//${at()}/`], message: () => new RegExp(`invalid FTP URL "ftp//${masked()}/"`) },
+    { name: "ls without a scheme", args: () => ["ls", `${at()}/`], message: () => new RegExp(`invalid FTP URL "${masked()}/"`) },
+    { name: "get of ftp:/ (one slash)", args: () => ["get", `ftp:/${at()}/exists.txt`], message: () => new RegExp(`invalid FTP URL "ftp:/${masked()}/exists\\.txt"`) },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: one usage line (exit 2) with the password shown as ***`, async () => {
+      const r = await runFtpkit(c.args(), { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(c.message());
+      expect(r.stderr + r.stdout).not.toContain("SeCrEt");
+      expect(readdirSync(work).filter((n) => n.startsWith("ftp") || n.startsWith("u:"))).toEqual([]);
+    });
+  }
+});

@@ -111,6 +111,10 @@ describe("URLs", () => {
     ["ftp://alice:s3cret@h/a#b", "ftp://alice:***@h/a#b"], // an unescaped "#"
     ["ftp://alice:p@ssw0rd@h:99999/", "ftp://alice:***@h:99999/"], // an unescaped "@" in the password
     ["ftp://alice:s3cret@h:x/", "ftp://alice:***@h:x/"],
+    ["ftp:/alice:s3cret@h/", "ftp:/alice:***@h/"], // one slash
+    ["ftp//alice:s3cret@h/", "ftp//alice:***@h/"], // no colon after the scheme
+    ["alice:s3cret@h/", "alice:***@h/"], // no scheme
+    ["ftp:alice:s3cret@h/", "ftp:***@h/"], // no slashes: more is masked, nothing leaks
   ] as const;
   for (const [text, shown] of leaky) {
     test(`the error for a bad URL with a password quotes it as ${shown}`, () => {
