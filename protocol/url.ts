@@ -1,3 +1,4 @@
+import { breaksCommandLine } from "./command.ts";
 import { ParseError } from "./errors.ts";
 
 /** A parsed ftp:// or ftps:// URL. `user`/`password` are percent-decoded; `path` is decoded too. */
@@ -58,12 +59,15 @@ export function parseFtpUrl(text: string): FtpUrl {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port in URL "${withoutPassword(text)}"`);
   // The "/" after host:port only separates; what follows is relative to the login directory.
   const url: FtpUrl = { secure: scheme === "ftps" ? "implicit" : "none", host, port, path: decode((rawPath ?? "/").slice(1), "path") };
-  if (url.path.includes("\0") || /[\r\n]/.test(url.path)) throw new ParseError("URL path contains control characters");
+  if (breaksCommandLine(url.path)) throw new ParseError("URL path contains control characters");
   if (userinfo !== undefined) {
     const colon = userinfo.indexOf(":");
     url.user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), "user");
     if (colon >= 0) url.password = decode(userinfo.slice(colon + 1), "password");
   }
+  // USER and PASS carry them: a %0D, %0A or %00 would end or cut the command (the value is not quoted).
+  if (url.user !== undefined && breaksCommandLine(url.user)) throw new ParseError("URL user name contains control characters (CR, LF or NUL)");
+  if (url.password !== undefined && breaksCommandLine(url.password)) throw new ParseError("URL password contains control characters (CR, LF or NUL)");
   return url;
 }
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -113,6 +114,41 @@ describe("a password in a mistaken argument is never printed", () => {
       expect(lines[0]).toMatch(c.message());
       expect(r.stderr + r.stdout).not.toContain("SeCrEt");
       expect(readdirSync(work).filter((n) => n.startsWith("ftp") || n.startsWith("u:"))).toEqual([]);
+    });
+  }
+});
+
+describe("a user name or password holding CR, LF or NUL", () => {
+  const fakeUrl = (port: number, userinfo: string, path = "/a.txt") => `ftp://${userinfo}@127.0.0.1:${port}${path}`;
+  const cases: { name: string; args: (port: number) => string[]; env?: Record<string, string>; netrc?: string; message: RegExp }[] = [
+    { name: "LF in the URL's password (get)", args: (p) => ["get", fakeUrl(p, "u:p%0Ax"), "x"], message: /^\S+ URL password contains control characters \(CR, LF or NUL\)$/ },
+    { name: "CR in the URL's password (get -r)", args: (p) => ["get", "-r", fakeUrl(p, "u:p%0D", "/d"), "x"], message: /URL password contains control characters/ },
+    { name: "NUL in the URL's password (ls)", args: (p) => ["ls", fakeUrl(p, "u:p%00x", "/")], message: /URL password contains control characters/ },
+    { name: "LF in the URL's user name (get)", args: (p) => ["get", fakeUrl(p, "u%0A:p"), "x"], message: /URL user name contains control characters \(CR, LF or NUL\)$/ },
+    { name: "LF in $FTPKIT_PASSWORD (get)", args: (p) => ["get", fakeUrl(p, "u"), "x"], env: { FTPKIT_PASSWORD: "p\nx" }, message: /^\S+ \$FTPKIT_PASSWORD contains control characters \(CR, LF or NUL\)$/ },
+    { name: "LF in $FTPKIT_PASSWORD (get -r)", args: (p) => ["get", "-r", fakeUrl(p, "u", "/d"), "x"], env: { FTPKIT_PASSWORD: "p\nx" }, message: /\$FTPKIT_PASSWORD contains control characters/ },
+    { name: "CR in ~/.netrc's password (ls)", args: (p) => ["ls", fakeUrl(p, "u", "/")], netrc: 'machine 127.0.0.1 login u password "p\rx"\n', message: /the password in ~\/\.netrc contains control characters \(CR, LF or NUL\)$/ },
+    { name: "NUL in ~/.netrc's password (get)", args: (p) => ["get", `ftp://127.0.0.1:${p}/a.txt`, "x"], netrc: "machine 127.0.0.1 login u password p\0x\n", message: /the password in ~\/\.netrc contains control characters/ },
+    { name: "NUL in ~/.netrc's login (get)", args: (p) => ["get", `ftp://127.0.0.1:${p}/a.txt`, "x"], netrc: "machine 127.0.0.1 login u\0x password p\n", message: /the login in ~\/\.netrc contains control characters/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: one usage line (exit 2), and no PASS reaches the server`, async () => {
+      const fake = startFakeServer({ files: new Map([["/a.txt", Buffer.from("abc")]]) });
+      const home = tempDir("ftpkit-home-");
+      try {
+        if (c.netrc) writeFileSync(join(home, ".netrc"), c.netrc);
+        const r = await runFtpkit(c.args(fake.port), { cwd: work, env: { HOME: home, ...c.env }, timeoutMs: 20_000 });
+        expect(r.code).toBe(2);
+        const lines = r.stderr.trim().split("\n");
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(c.message);
+        expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+        expect(fake.commands.filter((l) => l.startsWith("PASS"))).toEqual([]);
+        expect(fake.commands.some((l) => /[\r\0]/.test(l))).toBe(false);
+      } finally {
+        fake.stop();
+        removeDir(home);
+      }
     });
   }
 });

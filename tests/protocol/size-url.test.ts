@@ -96,6 +96,9 @@ describe("URLs", () => {
     "ftp://u%zz@h/",
     "ftp://h/%00",
     "ftp://h/a%0d%0aDELE%20x",
+    "ftp://u:p%0D%0ADELE%20x@h/", // USER and PASS carry these: no line break, no NUL
+    "ftp://u%0A:p@h/",
+    "ftp://u:p%00x@h/",
     "ftp://h/%E0%A4%A",
     "ftp://h?x",
     "ftp://h/x.txt;type=a",
