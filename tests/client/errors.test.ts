@@ -152,3 +152,28 @@ describe("a user name or password holding CR, LF or NUL", () => {
     });
   }
 });
+
+describe("--json prints exactly one report, whatever fails", () => {
+  const cases: { name: string; status: number; args: () => string[]; error: RegExp }[] = [
+    { name: "a bad --retries", status: 2, args: () => ["get", peer.url("/exists.txt"), "--json", "--retries=-1"], error: /--retries must be a whole number from 0 to 100/ },
+    { name: "port 0 in the URL", status: 2, args: () => ["get", "ftp://u:p@127.0.0.1:0/a.txt", "--json"], error: /invalid port in URL "ftp:\/\/u:\*\*\*@127\.0\.0\.1:0\/a\.txt"/ },
+    { name: "sync of two URLs", status: 2, args: () => ["sync", peer.url("/a-dir"), peer.url("/b"), "--json"], error: /sync needs one ftp:\/\/ URL and one local directory/ },
+    { name: "put with a bad --parallel", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--json", "--parallel", "0"], error: /--parallel must be a whole number/ },
+    { name: "get without a URL", status: 2, args: () => ["get", "--json"], error: /URL/ },
+    { name: "an unknown flag on put", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--json", "--nope"], error: /unknown option --nope/ },
+    { name: "a missing remote file", status: 8, args: () => ["get", peer.url("/missing.txt"), "--json"], error: /remote file not found/ },
+    { name: "get -r of a missing directory", status: 8, args: () => ["get", "-r", peer.url("/missing-dir"), "out", "--json"], error: /not found|550/ },
+    { name: "put - with a bad --retries (stdin carries the file, stdout the report)", status: 2, args: () => ["put", "-", peer.url("/up.txt"), "--json", "--retries="], error: /--retries needs a value/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: exit ${c.status}, one JSON report on stdout with the error, one line on stderr`, async () => {
+      writeFileSync(join(work, "local.txt"), "local");
+      const r = await runFtpkit(c.args(), { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(c.status);
+      const report = JSON.parse(r.stdout) as { failed: number; error?: string; files: { result: string }[] }; // two reports would not parse
+      expect(report.failed).toBeGreaterThanOrEqual(1);
+      expect(report.error ?? report.files[0]?.result).toMatch(c.error);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    });
+  }
+});
