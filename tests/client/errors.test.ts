@@ -71,6 +71,19 @@ describe("clear errors and non-zero exits", () => {
     { name: "--exclude for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--exclude", "*.txt"], message: /--exclude filters tree jobs/ },
     { name: "a bad --parallel for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--parallel", "0"], message: /--parallel must be a whole number from 1 to 64/ },
     { name: "--dry-run for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
+    { name: "--segments with -r", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--segments", "4"], message: /--segments splits one file over several connections; a tree or a glob moves many files/ },
+    { name: "--segments with a glob", status: 2, args: () => ["get", peer.url("/*.txt"), "out", "--segments=2"], message: /--segments splits one file over several connections/ },
+    { name: "--no-verify with --hash", status: 2, args: () => ["get", peer.url("/exists.txt"), "--no-verify", "--hash", "md5"], message: /--no-verify and --hash contradict/ },
+    { name: "put --no-verify with --hash", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--hash=crc32", "--no-verify"], message: /--no-verify and --hash contradict/ },
+    { name: "--retries last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--retries"], message: /--retries needs a value: a whole number from 0 to 100$/ },
+    { name: "--stall-timeout last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--stall-timeout"], message: /--stall-timeout needs a value: a number of seconds \(0: never\)$/ },
+    { name: "--limit-rate last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--limit-rate"], message: /--limit-rate needs a value/ },
+    { name: "an empty --retries=", status: 2, args: () => ["get", peer.url("/exists.txt"), "--retries="], message: /--retries needs a value/ },
+    { name: "an empty --stall-timeout=", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--stall-timeout="], message: /--stall-timeout needs a value/ },
+    { name: "a hexadecimal --parallel", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--parallel=0x10"], message: /--parallel must be a whole number from 1 to 64/ },
+    { name: "a --retries with a leading space", status: 2, args: () => ["get", peer.url("/exists.txt"), "--retries", " 2"], message: /--retries must be a whole number from 0 to 100/ },
+    { name: "a --segments in exponent notation", status: 2, args: () => ["get", peer.url("/exists.txt"), "--segments", "1e1"], message: /--segments must be a whole number from 1 to 32/ },
+    { name: "a --stall-timeout in hexadecimal", status: 2, args: () => ["get", peer.url("/exists.txt"), "--stall-timeout", "0x10"], message: /--stall-timeout must be a number of seconds \(0: never\)/ },
   ];
   for (const c of cases) {
     test(`reports ${c.name} with exit status ${c.status}`, async () => {
@@ -90,6 +103,11 @@ describe("clear errors and non-zero exits", () => {
       expect(existsSync(join(work, "exists.txt.ftpkit-part"))).toBe(false);
     });
   }
+});
+
+test("get --help says that --stall-timeout 0 means never", async () => {
+  const r = await runFtpkit(["get", "--help"], { cwd: work, timeoutMs: 15_000 });
+  expect(r.stdout + r.stderr).toMatch(/--stall-timeout[^\n]*0: never/);
 });
 
 describe("a password in a mistaken argument is never printed", () => {
