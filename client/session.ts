@@ -1,7 +1,7 @@
 // Sessions for every client job: options, credentials (URL, saved, $FTPKIT_PASSWORD, ~/.netrc, a
 // prompt), connect + TLS + login + PWD + FEAT + TYPE I, and reconnecting with backoff.
 import type { ConsolaInstance } from "consola";
-import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../protocol/url.ts";
+import { formatFtpUrl, parseFtpUrl, type FtpUrl, type FtpUrlOptions } from "../protocol/url.ts";
 import { printableMessage } from "../protocol/printable.ts";
 import { breaksCommandLine } from "../protocol/command.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
@@ -105,9 +105,9 @@ export class Notifier {
 }
 
 /** Parse a URL argument (ftp:// or ftps://, implicit TLS). */
-export function parseUrlArg(text: string): FtpUrl {
+export function parseUrlArg(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   try {
-    return parseFtpUrl(text);
+    return parseFtpUrl(text, opts);
   } catch (err) {
     // A URL the user typed (or a journal record kept): bad usage, exit status 2.
     if ((err as Error)?.name === "ParseError") throw new ClientError((err as Error).message, { kind: "usage" });

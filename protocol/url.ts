@@ -38,8 +38,13 @@ export function withoutPassword(text: string): string {
   return `${text.slice(0, colon + 1)}***${text.slice(at)}`;
 }
 
+export interface FtpUrlOptions {
+  /** `ls`: ";type=d" (RFC 1738 §3.2.4, a directory listing, as curl reads it) is accepted; the path then names a directory. */
+  listing?: boolean;
+}
+
 /** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */
-export function parseFtpUrl(text: string): FtpUrl {
+export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   // The scheme is case-insensitive (RFC 3986 §3.1): FTP://host works as ftp://host does in curl.
   const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/i.exec(text);
   if (!m) {
@@ -49,10 +54,13 @@ export function parseFtpUrl(text: string): FtpUrl {
   }
   const [, rawScheme, userinfo, rawHost, rawPort, rawPath0] = m;
   const scheme = rawScheme!.toLowerCase();
-  // RFC 1738 §3.2.2 ";type=i" (binary, what ftpkit always moves) is dropped; ";type=a" or "d" asks
-  // for what ftpkit does not do, and is refused rather than sent as part of the name.
+  // RFC 1738 §3.2.2 ";type=i" (binary, what ftpkit always moves) is dropped; ";type=a" asks for
+  // what ftpkit does not do, and ";type=d" for a listing where a file is moved: both are refused
+  // rather than sent as part of the name.
   const typecode = /;type=([aid])$/i.exec(rawPath0 ?? "");
-  if (typecode && typecode[1]!.toLowerCase() !== "i") throw new ParseError(`";type=${typecode[1]}" in the URL: ftpkit moves files in binary (;type=i) only`);
+  const type = typecode?.[1]!.toLowerCase();
+  if (type === "a") throw new ParseError(`";type=${typecode![1]}" in the URL: ftpkit moves files in binary (;type=i) only`);
+  if (type === "d" && !opts.listing) throw new ParseError(`";type=${typecode![1]}" in the URL asks for a directory listing, which ftpkit ls gives; get and put move files (in binary, ;type=i)`);
   const rawPath = typecode ? rawPath0!.slice(0, typecode.index) : rawPath0;
   const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
   const port = rawPort ? Number(rawPort) : scheme === "ftps" ? 990 : 21;
@@ -60,6 +68,7 @@ export function parseFtpUrl(text: string): FtpUrl {
   // The "/" after host:port only separates; what follows is relative to the login directory.
   const url: FtpUrl = { secure: scheme === "ftps" ? "implicit" : "none", host, port, path: decode((rawPath ?? "/").slice(1), "path") };
   if (breaksCommandLine(url.path)) throw new ParseError("URL path contains control characters");
+  if (type === "d" && url.path !== "" && !url.path.endsWith("/")) url.path += "/"; // a trailing "/" marks a directory
   if (userinfo !== undefined) {
     const colon = userinfo.indexOf(":");
     url.user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), "user");

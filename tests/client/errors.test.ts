@@ -195,3 +195,30 @@ describe("--json prints exactly one report, whatever fails", () => {
     });
   }
 });
+
+describe('";type=d" (RFC 1738 §3.2.4: a directory listing)', () => {
+  test("ls of dir;type=d and dir/;type=d lists that directory", async () => {
+    mkdirSync(join(peer.root, "listed"), { recursive: true });
+    writeFileSync(join(peer.root, "listed", "inside.txt"), "x");
+    for (const url of [peer.url("/listed;type=d"), peer.url("/listed/;type=d")]) {
+      const r = await runFtpkit(["ls", url, "--names"], { cwd: work, timeoutMs: 20_000 });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("inside.txt\n");
+    }
+  });
+
+  const refused: [string, () => string[]][] = [
+    ["get", () => ["get", peer.url("/a-dir;type=d"), "out"]],
+    ["put", () => ["put", "local.txt", peer.url("/a-dir/;type=d")]],
+  ];
+  for (const [command, args] of refused) {
+    test(`${command} of a ;type=d URL says it asks for a listing (exit 2)`, async () => {
+      writeFileSync(join(work, "local.txt"), "local");
+      const r = await runFtpkit(args(), { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain('";type=d" in the URL asks for a directory listing, which ftpkit ls gives; get and put move files (in binary, ;type=i)');
+    });
+  }
+});

@@ -102,13 +102,21 @@ describe("URLs", () => {
     "ftp://h/%E0%A4%A",
     "ftp://h?x",
     "ftp://h/x.txt;type=a",
-    "ftp://h/dir;type=d",
+    "ftp://h/dir;type=d", // a listing: only ls asks for one
   ];
   for (const text of bad) {
     test(`rejects URL ${JSON.stringify(text)}`, () => {
       expect(() => parseFtpUrl(text)).toThrow(ParseError);
     });
   }
+
+  test('";type=d" (RFC 1738 §3.2.4) is a listing of that directory when ls asks for one; get and put are told so', () => {
+    expect(parseFtpUrl("ftp://h/dir;type=d", { listing: true }).path).toBe("dir/");
+    expect(parseFtpUrl("ftp://h/dir/;TYPE=D", { listing: true }).path).toBe("dir/");
+    expect(parseFtpUrl("ftp://h/;type=d", { listing: true }).path).toBe("");
+    expect(() => parseFtpUrl("ftp://h/dir;type=d")).toThrow('";type=d" in the URL asks for a directory listing, which ftpkit ls gives; get and put move files (in binary, ;type=i)');
+    expect(() => parseFtpUrl("ftp://h/x.txt;type=a", { listing: true })).toThrow(/ftpkit moves files in binary/);
+  });
 
   const leaky = [
     ["ftp://alice:s3cret@h/a#b", "ftp://alice:***@h/a#b"], // an unescaped "#"
