@@ -2,6 +2,7 @@ import type { ArgsDef } from "citty";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseRate } from "../protocol/size.ts";
+import { withoutPassword } from "../protocol/url.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "../client/remote-hash.ts";
 
 /** `--users FILE`, shared by `serve` and every `user` subcommand. */
@@ -21,6 +22,16 @@ export function usersFilePath(flag: string | undefined): string {
 /** An expected failure: one clear line on stderr, exit code 1, no stack trace. */
 export class CliError extends Error {
   override name = "CliError";
+}
+
+/**
+ * A URL where a local path belongs (`get URL URL`, `put URL URL`) is refused before it becomes a
+ * file name: an error quoting that name showed the URL's password. `role` names the argument
+ * (LOCAL, SRC, DST); `what` says what the command expects there.
+ */
+export function refuseUrlAsLocal(local: string | undefined, role: string, what: string): void {
+  if (local === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(local)) return;
+  throw new CliError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
 }
 
 /** FTPS flags shared by every client command (`get`, `put`, `resume`, `ls`). */
@@ -76,7 +87,7 @@ export const clientArgs = {
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
   active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
   fsync: { type: "boolean", description: "Flush each downloaded file and each resume record (an upload's: the record) to disk before it counts as done, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },
-  "stall-timeout": { type: "string", default: "60", description: "Give up on a data connection that moves no byte for this many seconds (then reconnect and continue)", valueHint: "SECONDS" },
+  "stall-timeout": { type: "string", default: "60", description: "Give up on a data connection that moves no byte for this many seconds (then reconnect and continue); 0: never", valueHint: "SECONDS" },
   ...tlsArgs,
 } as const satisfies ArgsDef;
 
@@ -111,12 +122,35 @@ export function repeatedFlag(rawArgs: readonly string[], flag: string): string[]
  * only the last, and `sync --delete --exclude '*.log' --exclude cache` deleted the *.log files.
  */
 export function treeSpec(args: { parallel?: string }, rawArgs: readonly string[]): { parallel: number; exclude: string[] } {
-  const parallel = Number(args.parallel ?? "4");
-  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new CliError("--parallel must be a whole number from 1 to 64");
+  const parallel = wholeNumber(args.parallel ?? "4", "parallel", 1, 64);
   const exclude = repeatedFlag(rawArgs, "exclude");
   // An empty pattern (an unset shell variable) excludes nothing: with --delete that is no small slip.
   if (exclude.includes("")) throw new CliError("--exclude needs a GLOB; it was given an empty one");
   return { parallel, exclude };
+}
+
+/**
+ * citty gives a string flag without its value ("--retries" last, "--retries=") as "": that is a
+ * missing value, never 0 or the default.
+ */
+function given(value: string, flag: string, what: string): string {
+  if (value === "") throw new CliError(`--${flag} needs a value: ${what}`);
+  return value;
+}
+
+/** A whole-number flag: plain decimal digits only (Number() also took "0x10", " 2" and "1e1"). */
+export function wholeNumber(value: string, flag: string, min: number, max: number): number {
+  const range = `a whole number from ${min} to ${max}`;
+  const n = /^\d+$/.test(given(value, flag, range)) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new CliError(`--${flag} must be ${range}`);
+  return n;
+}
+
+/** --stall-timeout: seconds in plain decimal (a fraction allowed); 0 turns the watch off. */
+function stallSeconds(value: string): number {
+  const what = "a number of seconds (0: never)";
+  if (!/^\d+(\.\d+)?$/.test(given(value, "stall-timeout", what))) throw new CliError(`--stall-timeout must be ${what}`);
+  return Number(value);
 }
 
 /** Client flags (as citty parsed them) → validated transfer options. */
@@ -151,11 +185,12 @@ export function clientOptions(args: {
 } {
   const hash = (args.hash ?? "sha256").toLowerCase().replace("-", "");
   if (!isDigestAlgorithm(hash)) throw new CliError(`--hash must be sha256, md5 or crc32, not "${args.hash}"`);
-  const retries = Number(args.retries ?? "3");
-  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new CliError(`--retries must be a whole number from 0 to 100`);
-  const rate = args["limit-rate"] ? parseRate(args["limit-rate"]) : 0;
-  const stall = Number(args["stall-timeout"] ?? "60");
-  if (!Number.isFinite(stall) || stall < 0) throw new CliError("--stall-timeout must be a number of seconds (0: never)");
+  // --no-verify asks for no digest: a --hash with it would be dropped without a word.
+  if (args.verify === false && args.hash !== undefined) throw new CliError("--no-verify and --hash contradict: --hash chooses the digest that verifies the transfer, --no-verify skips it (compares sizes only)");
+  const retries = wholeNumber(args.retries ?? "3", "retries", 0, 100);
+  const limitRate = args["limit-rate"];
+  const rate = limitRate !== undefined ? parseRate(given(limitRate, "limit-rate", "a rate such as 500K or 2MB (0: no limit)")) : 0;
+  const stall = stallSeconds(args["stall-timeout"] ?? "60");
   return {
     verify: args.verify !== false,
     hash,

@@ -3,13 +3,13 @@
 import { dirname } from "node:path";
 import { writeSync } from "node:fs";
 import { journalDir, pendingDirs } from "../client/journal.ts";
-import { interruptedReport } from "../client/report.ts";
+import { interruptedReport, reportPrinted } from "../client/report.ts";
 
 /** With `json`, the job's report so far goes to stdout first, so a script always gets one. */
 export function hintOnInterrupt(json: boolean): void {
   for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
     process.once(signal, () => {
-      if (json) writeAll(JSON.stringify(interruptedReport(signal), null, 2) + "\n");
+      if (json && !reportPrinted()) writeAll(JSON.stringify(interruptedReport(signal), null, 2) + "\n");
       // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).
       const where = pendingDirs().map((journal) => (journal === journalDir() ? process.cwd() : dirname(dirname(journal))));
       if (where.length > 0) {

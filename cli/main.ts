@@ -46,8 +46,22 @@ async function exitStatus(err: unknown): Promise<number> {
   return kind ? EXIT_STATUS[kind] : 1;
 }
 
+/**
+ * get, put and sync with --json print exactly one report on stdout, whatever fails: the job's own,
+ * or (a usage error, a bad URL: before the job could print one) this one with the error.
+ */
+async function reportFailureAsJson(err: unknown): Promise<void> {
+  const { failedJob, printReport, reportPrinted } = await import("../client/report.ts");
+  if (!reportPrinted()) printReport(failedJob(err));
+}
+
 const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
 const rawArgs = process.argv.slice(2);
+// Flags end at "--": `get URL -- --json` saves to a file named --json.
+const flagArgs = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
+// `get URL -` writes the file to stdout: no report goes there (--json is refused with it).
+const stdoutCarriesFile = rawArgs[0] === "get" && rawArgs.includes("-");
+const jsonReport = ["get", "put", "sync"].includes(rawArgs[0] ?? "") && flagArgs.includes("--json") && !stdoutCarriesFile;
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
 if (wantsBuiltin) {
@@ -68,6 +82,7 @@ if (wantsBuiltin) {
   } catch (err) {
     // Loaded only to report a failure: a command that succeeds quietly never pays for it (~30 ms).
     const { consola } = require("consola") as typeof import("consola");
+    if (jsonReport) await reportFailureAsJson(err);
     if ((err as Error)?.name === "CLIError") consola.error(`${(err as Error).message} (see ftpkit --help)`);
     // Client errors quote names and reply text a server chose: no control character reaches the terminal.
     else if (isExpected(err)) consola.error(printableMessage(err.message));

@@ -468,7 +468,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
 
 /** `ftpkit ls URL`. */
 export async function listUrl(urlText: string, opts: { active: boolean } & SecurityOptions): Promise<FileInfo[]> {
-  const url = parseUrlArg(urlText);
+  const url = parseUrlArg(urlText, { listing: true });
   checkTlsFlags(url, opts);
   const client = await openSession(url, opts);
   try {

@@ -56,9 +56,17 @@ export function failedJob(err: unknown, files: FileReport[] = []): JobReport {
   return { ...report, failed: Math.max(1, report.failed), error: (err as Error).message };
 }
 
+/** Whether this process has printed its report: a command prints exactly one, whatever fails. */
+let printed = false;
+
 export function printReport(report: JobReport): void {
   soFar = null; // the job's own report is out: a signal from now on adds none
+  printed = true;
   process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+}
+
+export function reportPrinted(): boolean {
+  return printed;
 }
 
 /**

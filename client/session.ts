@@ -1,8 +1,9 @@
 // Sessions for every client job: options, credentials (URL, saved, $FTPKIT_PASSWORD, ~/.netrc, a
 // prompt), connect + TLS + login + PWD + FEAT + TYPE I, and reconnecting with backoff.
 import type { ConsolaInstance } from "consola";
-import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../protocol/url.ts";
+import { formatFtpUrl, parseFtpUrl, type FtpUrl, type FtpUrlOptions } from "../protocol/url.ts";
 import { printableMessage } from "../protocol/printable.ts";
+import { breaksCommandLine } from "../protocol/command.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { lookupNetrc } from "./netrc.ts";
@@ -104,9 +105,9 @@ export class Notifier {
 }
 
 /** Parse a URL argument (ftp:// or ftps://, implicit TLS). */
-export function parseUrlArg(text: string): FtpUrl {
+export function parseUrlArg(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   try {
-    return parseFtpUrl(text);
+    return parseFtpUrl(text, opts);
   } catch (err) {
     // A URL the user typed (or a journal record kept): bad usage, exit status 2.
     if ((err as Error)?.name === "ParseError") throw new ClientError((err as Error).message, { kind: "usage" });
@@ -147,7 +148,8 @@ export class Credentials {
     private readonly saved?: string,
   ) {
     this.netrc = lookupNetrc(url.host, url.user);
-    this.user = url.user ?? this.netrc?.login ?? "anonymous";
+    const netrcLogin = this.netrc?.login;
+    this.user = url.user ?? (netrcLogin !== undefined ? usable(netrcLogin, "the login in ~/.netrc") : "anonymous");
   }
 
   get anonymous(): boolean {
@@ -182,16 +184,25 @@ export class Credentials {
   private async find(): Promise<string> {
     const { url, netrc, user } = this;
     if (url.password !== undefined) return url.password;
-    if (this.saved !== undefined && !this.savedRefused) return this.saved;
-    if (process.env.FTPKIT_PASSWORD !== undefined) return process.env.FTPKIT_PASSWORD;
-    if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) return netrc.password;
+    if (this.saved !== undefined && !this.savedRefused) return usable(this.saved, "the password kept for this transfer");
+    if (process.env.FTPKIT_PASSWORD !== undefined) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
+    if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) return usable(netrc.password, "the password in ~/.netrc");
     if (this.anonymous) return "anonymous@";
     const typed = await promptHidden(`Password for ${user}@${url.host}: `);
-    if (typed !== null) return typed;
+    if (typed !== null) return usable(typed, "the password typed");
     // `ftpkit resume` takes no URL: after a refused saved password, say which sources are left.
     if (this.savedRefused) throw new ClientError(`the server refused the password kept for this transfer of ${user}@${url.host} (changed since?): give the new one in $FTPKIT_PASSWORD or ~/.netrc, or run resume at a terminal to be asked`, { kind: "auth" });
     throw new ClientError(`no password for ${user}@${url.host} (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)`, { kind: "auth" });
   }
+}
+
+/**
+ * A user name or password from outside the URL (which parseFtpUrl checks): CR, LF or NUL would end
+ * or cut the USER/PASS line, so it is bad usage (exit 2), said in one line that never shows it.
+ */
+function usable(value: string, source: string): string {
+  if (breaksCommandLine(value)) throw new ClientError(`${source} contains control characters (CR, LF or NUL)`, { kind: "usage" });
+  return value;
 }
 
 export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;

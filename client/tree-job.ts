@@ -17,7 +17,7 @@ import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
-import { failedJob, printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
+import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, makeRemoteDirs, planTree, type NameMatch, type TreeEntry, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
 
@@ -30,8 +30,6 @@ export interface TreeRequest {
   spec: TreeSpec;
   dryRun?: boolean;
   json?: boolean;
-  /** Set once the --json report is printed (a job that fails before it prints one of its own). */
-  reported?: boolean;
 }
 
 /** Where a tree job reads and writes: the remote root (+ glob), the local root (+ glob). */
@@ -99,22 +97,11 @@ function jobLock(id: string, local: string) {
   return acquireLock(`tree\n${id}`, local);
 }
 
-/** Start a tree job (or continue the pending one for the same source and destination). */
+/**
+ * Start a tree job (or continue the pending one for the same source and destination). With --json,
+ * a job that fails before its own report gets one from the CLI's error path (cli/main.ts).
+ */
 export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promise<JobReport> {
-  return reportFailure(req, () => startTreeJob(req, opts));
-}
-
-/** --json: a job that fails before its own report still prints one, with the error. */
-async function reportFailure(req: TreeRequest, job: () => Promise<JobReport>): Promise<JobReport> {
-  try {
-    return await job();
-  } catch (err) {
-    if (req.json && !req.reported) printReport(failedJob(err));
-    throw err;
-  }
-}
-
-async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<JobReport> {
   const r = roots(req);
   checkTlsFlags(r.url, opts);
   const spec: TreeSpec = { ...req.spec, ...(r.glob ? { glob: r.glob } : {}) };
@@ -422,10 +409,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (report.failed === 0) forgetJob(rec.id, dir);
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
-    if (req.json) {
-      printReport(report);
-      req.reported = true;
-    }
+    if (req.json) printReport(report);
     await conns.close();
     const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });

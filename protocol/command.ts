@@ -29,6 +29,15 @@ export function parseCommandLine(line: string): ParsedLine {
   return { ok: true, command: { verb, arg: sp < 0 ? "" : line.slice(sp + 1) } };
 }
 
+/**
+ * Whether text would break a command line it went into: CR or LF end the line (the rest becomes a
+ * command of its own), NUL cuts it for many servers. A user name, password or path holding one is
+ * refused where it comes from (the URL, $FTPKIT_PASSWORD, ~/.netrc), before any connection.
+ */
+export function breaksCommandLine(text: string): boolean {
+  return /[\r\n\0]/.test(text);
+}
+
 /** Format a command for the wire (client side). */
 export function formatCommand(verb: string, arg?: string): string {
   if (arg !== undefined && /[\r\n]/.test(arg)) throw new Error("CR/LF in command argument");

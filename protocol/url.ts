@@ -1,3 +1,4 @@
+import { breaksCommandLine } from "./command.ts";
 import { ParseError } from "./errors.ts";
 
 /** A parsed ftp:// or ftps:// URL. `user`/`password` are percent-decoded; `path` is decoded too. */
@@ -26,13 +27,24 @@ function decode(part: string, what: string): string {
 /**
  * A URL as an error message may quote it: the password (user:PASSWORD@, up to the last "@", since a
  * malformed URL may hold an unescaped one) becomes "***", so it never lands in a terminal or CI log.
+ * The authority is found however malformed the scheme is (`ftp:/u:pw@h`, `ftp//u:pw@h`, `u:pw@h`):
+ * masking too much of a broken URL costs nothing, too little leaks the password.
  */
 export function withoutPassword(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, "$1***@");
+  const at = text.lastIndexOf("@");
+  const authorityStart = /^[a-z][a-z0-9+.-]*:\/+/i.exec(text)?.[0].length ?? 0;
+  const colon = text.indexOf(":", authorityStart);
+  if (at < 0 || colon < 0 || colon > at) return text;
+  return `${text.slice(0, colon + 1)}***${text.slice(at)}`;
+}
+
+export interface FtpUrlOptions {
+  /** `ls`: ";type=d" (RFC 1738 §3.2.4, a directory listing, as curl reads it) is accepted; the path then names a directory. */
+  listing?: boolean;
 }
 
 /** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */
-export function parseFtpUrl(text: string): FtpUrl {
+export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   // The scheme is case-insensitive (RFC 3986 §3.1): FTP://host works as ftp://host does in curl.
   const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/i.exec(text);
   if (!m) {
@@ -42,22 +54,29 @@ export function parseFtpUrl(text: string): FtpUrl {
   }
   const [, rawScheme, userinfo, rawHost, rawPort, rawPath0] = m;
   const scheme = rawScheme!.toLowerCase();
-  // RFC 1738 §3.2.2 ";type=i" (binary, what ftpkit always moves) is dropped; ";type=a" or "d" asks
-  // for what ftpkit does not do, and is refused rather than sent as part of the name.
+  // RFC 1738 §3.2.2 ";type=i" (binary, what ftpkit always moves) is dropped; ";type=a" asks for
+  // what ftpkit does not do, and ";type=d" for a listing where a file is moved: both are refused
+  // rather than sent as part of the name.
   const typecode = /;type=([aid])$/i.exec(rawPath0 ?? "");
-  if (typecode && typecode[1]!.toLowerCase() !== "i") throw new ParseError(`";type=${typecode[1]}" in the URL: ftpkit moves files in binary (;type=i) only`);
+  const type = typecode?.[1]!.toLowerCase();
+  if (type === "a") throw new ParseError(`";type=${typecode![1]}" in the URL: ftpkit moves files in binary (;type=i) only`);
+  if (type === "d" && !opts.listing) throw new ParseError(`";type=${typecode![1]}" in the URL asks for a directory listing, which ftpkit ls gives; get and put move files (in binary, ;type=i)`);
   const rawPath = typecode ? rawPath0!.slice(0, typecode.index) : rawPath0;
   const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
   const port = rawPort ? Number(rawPort) : scheme === "ftps" ? 990 : 21;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port in URL "${withoutPassword(text)}"`);
   // The "/" after host:port only separates; what follows is relative to the login directory.
   const url: FtpUrl = { secure: scheme === "ftps" ? "implicit" : "none", host, port, path: decode((rawPath ?? "/").slice(1), "path") };
-  if (url.path.includes("\0") || /[\r\n]/.test(url.path)) throw new ParseError("URL path contains control characters");
+  if (breaksCommandLine(url.path)) throw new ParseError("URL path contains control characters");
+  if (type === "d" && url.path !== "" && !url.path.endsWith("/")) url.path += "/"; // a trailing "/" marks a directory
   if (userinfo !== undefined) {
     const colon = userinfo.indexOf(":");
     url.user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), "user");
     if (colon >= 0) url.password = decode(userinfo.slice(colon + 1), "password");
   }
+  // USER and PASS carry them: a %0D, %0A or %00 would end or cut the command (the value is not quoted).
+  if (url.user !== undefined && breaksCommandLine(url.user)) throw new ParseError("URL user name contains control characters (CR, LF or NUL)");
+  if (url.password !== undefined && breaksCommandLine(url.password)) throw new ParseError("URL password contains control characters (CR, LF or NUL)");
   return url;
 }
 

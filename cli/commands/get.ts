@@ -1,7 +1,7 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
 import { closeSync, openSync, statSync } from "node:fs";
-import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
+import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec, wholeNumber } from "../args.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { getToStream, STDIO } from "../../client/stdio-transfer.ts";
 import { getFile } from "../../client/operations.ts";
@@ -20,11 +20,13 @@ export default defineCommand({
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
-    const segments = args.segments === undefined ? 1 : Number(args.segments);
-    if (!Number.isInteger(segments) || segments < 1 || segments > 32) throw new CliError("--segments must be a whole number from 1 to 32");
+    refuseUrlAsLocal(args.local, "LOCAL", "get downloads to a local path");
+    const segments = args.segments === undefined ? 1 : wholeNumber(args.segments, "segments", 1, 32);
     const opts = { ...clientOptions(args), segments };
     const last = args.url.replace(/\/+$/, "").split("/").pop() ?? "";
     const tree = args.recursive === true || hasGlob(last);
+    // A tree job moves many files over --parallel connections: it has no one file to split.
+    if (tree && segments > 1) throw new CliError("--segments splits one file over several connections; a tree or a glob moves many files (--parallel sets its connections)");
     // One file: an escaped wildcard (`\[ab\].txt`) is part of its name.
     const url = tree ? args.url : args.url.replace(/[^/]*$/, unescapeGlob);
     if (args.local === STDIO) {

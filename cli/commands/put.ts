@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, clientArgs, clientOptions, treeArgs, treeSpec } from "../args.ts";
+import { checkArgs, clientArgs, clientOptions, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { putFromStdin, STDIO } from "../../client/stdio-transfer.ts";
 import { putFile } from "../../client/operations.ts";
@@ -20,6 +20,7 @@ export default defineCommand({
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
+    refuseUrlAsLocal(args.local, "LOCAL", "put uploads a local file or directory");
     const opts = clientOptions(args);
     const { tree, local } = args.recursive === true || args.local === STDIO ? { tree: args.recursive === true, local: args.local } : whatToUpload(args.local);
     if (args.local === STDIO) {

@@ -1,6 +1,6 @@
 // ftpkit sync SRC DST: make DST like SRC (one a URL, the other a local directory), verified.
 import { defineCommand } from "citty";
-import { checkArgs, clientArgs, clientOptions, CliError, treeArgs, treeSpec } from "../args.ts";
+import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
 import { runTreeJob } from "../../client/tree-job.ts";
 
 const isUrl = (s: string) => /^ftps?:\/\//i.test(s);
@@ -21,6 +21,8 @@ export default defineCommand({
     const [src, dst] = [args.src, args.dst];
     if (isUrl(src) === isUrl(dst)) throw new CliError("sync needs one ftp:// URL and one local directory");
     const direction = isUrl(src) ? "get" : "put";
+    if (direction === "get") refuseUrlAsLocal(dst, "DST", "sync mirrors into a local directory");
+    else refuseUrlAsLocal(src, "SRC", "sync mirrors a local directory");
     await runTreeJob(
       {
         direction,

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -70,6 +71,19 @@ describe("clear errors and non-zero exits", () => {
     { name: "--exclude for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--exclude", "*.txt"], message: /--exclude filters tree jobs/ },
     { name: "a bad --parallel for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--parallel", "0"], message: /--parallel must be a whole number from 1 to 64/ },
     { name: "--dry-run for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
+    { name: "--segments with -r", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--segments", "4"], message: /--segments splits one file over several connections; a tree or a glob moves many files/ },
+    { name: "--segments with a glob", status: 2, args: () => ["get", peer.url("/*.txt"), "out", "--segments=2"], message: /--segments splits one file over several connections/ },
+    { name: "--no-verify with --hash", status: 2, args: () => ["get", peer.url("/exists.txt"), "--no-verify", "--hash", "md5"], message: /--no-verify and --hash contradict/ },
+    { name: "put --no-verify with --hash", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--hash=crc32", "--no-verify"], message: /--no-verify and --hash contradict/ },
+    { name: "--retries last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--retries"], message: /--retries needs a value: a whole number from 0 to 100$/ },
+    { name: "--stall-timeout last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--stall-timeout"], message: /--stall-timeout needs a value: a number of seconds \(0: never\)$/ },
+    { name: "--limit-rate last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--limit-rate"], message: /--limit-rate needs a value/ },
+    { name: "an empty --retries=", status: 2, args: () => ["get", peer.url("/exists.txt"), "--retries="], message: /--retries needs a value/ },
+    { name: "an empty --stall-timeout=", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--stall-timeout="], message: /--stall-timeout needs a value/ },
+    { name: "a hexadecimal --parallel", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--parallel=0x10"], message: /--parallel must be a whole number from 1 to 64/ },
+    { name: "a --retries with a leading space", status: 2, args: () => ["get", peer.url("/exists.txt"), "--retries", " 2"], message: /--retries must be a whole number from 0 to 100/ },
+    { name: "a --segments in exponent notation", status: 2, args: () => ["get", peer.url("/exists.txt"), "--segments", "1e1"], message: /--segments must be a whole number from 1 to 32/ },
+    { name: "a --stall-timeout in hexadecimal", status: 2, args: () => ["get", peer.url("/exists.txt"), "--stall-timeout", "0x10"], message: /--stall-timeout must be a number of seconds \(0: never\)/ },
   ];
   for (const c of cases) {
     test(`reports ${c.name} with exit status ${c.status}`, async () => {
@@ -87,6 +101,124 @@ describe("clear errors and non-zero exits", () => {
       if (existsSync(join(work, ".ftpkit", "transfers"))) expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
       expect(existsSync(join(work, "exists.txt"))).toBe(false);
       expect(existsSync(join(work, "exists.txt.ftpkit-part"))).toBe(false);
+    });
+  }
+});
+
+test("get --help says that --stall-timeout 0 means never", async () => {
+  const r = await runFtpkit(["get", "--help"], { cwd: work, timeoutMs: 15_000 });
+  expect(r.stdout + r.stderr).toMatch(/--stall-timeout[^\n]*0: never/);
+});
+
+describe("a password in a mistaken argument is never printed", () => {
+  const at = () => `u:SeCrEt@127.0.0.1:${peer.port}`;
+  const masked = () => `u:\\*\\*\\*@127\\.0\\.0\\.1:${peer.port}`;
+  const cases: { name: string; args: () => string[]; message: () => RegExp }[] = [
+    { name: "get with a URL as LOCAL", args: () => ["get", `ftp://${at()}/exists.txt`, `ftp://${at()}/b.txt`], message: () => new RegExp(`LOCAL is a URL \\(ftp://${masked()}/b\\.txt\\): get downloads to a local path; ftpkit copies between a server and this machine$`) },
+    { name: "get -r with a URL as LOCAL", args: () => ["get", "-r", `ftp://${at()}/a-dir`, `ftp://${at()}/b`], message: () => /LOCAL is a URL \(ftp:\/\/u:\*\*\*@.*\): get downloads to a local path/ },
+    { name: "put with a URL as LOCAL", args: () => ["put", `ftp://${at()}/a.txt`, `ftp://${at()}/b.txt`], message: () => new RegExp(`LOCAL is a URL \\(ftp://${masked()}/a\\.txt\\): put uploads a local file or directory; ftpkit copies between a server and this machine$`) },
+    { name: "sync with another scheme's URL as DST", args: () => ["sync", `ftp://${at()}/a-dir`, "https://u:SeCrEt@example.com/x"], message: () => /DST is a URL \(https:\/\/u:\*\*\*@example\.com\/x\): sync mirrors into a local directory/ },
+    { name: "ls of ftp:/ (one slash)", args: () => ["ls", `ftp:/${at()}/`], message: () => new RegExp(`invalid FTP URL "ftp:/${masked()}/"`) },
+    { name: "ls of ftp// (no colon)", args: () => ["ls", `ftp//${at()}/`], message: () => new RegExp(`invalid FTP URL "ftp//${masked()}/"`) },
+    { name: "ls without a scheme", args: () => ["ls", `${at()}/`], message: () => new RegExp(`invalid FTP URL "${masked()}/"`) },
+    { name: "get of ftp:/ (one slash)", args: () => ["get", `ftp:/${at()}/exists.txt`], message: () => new RegExp(`invalid FTP URL "ftp:/${masked()}/exists\\.txt"`) },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: one usage line (exit 2) with the password shown as ***`, async () => {
+      const r = await runFtpkit(c.args(), { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(c.message());
+      expect(r.stderr + r.stdout).not.toContain("SeCrEt");
+      expect(readdirSync(work).filter((n) => n.startsWith("ftp") || n.startsWith("u:"))).toEqual([]);
+    });
+  }
+});
+
+describe("a user name or password holding CR, LF or NUL", () => {
+  const fakeUrl = (port: number, userinfo: string, path = "/a.txt") => `ftp://${userinfo}@127.0.0.1:${port}${path}`;
+  const cases: { name: string; args: (port: number) => string[]; env?: Record<string, string>; netrc?: string; message: RegExp }[] = [
+    { name: "LF in the URL's password (get)", args: (p) => ["get", fakeUrl(p, "u:p%0Ax"), "x"], message: /^\S+ URL password contains control characters \(CR, LF or NUL\)$/ },
+    { name: "CR in the URL's password (get -r)", args: (p) => ["get", "-r", fakeUrl(p, "u:p%0D", "/d"), "x"], message: /URL password contains control characters/ },
+    { name: "NUL in the URL's password (ls)", args: (p) => ["ls", fakeUrl(p, "u:p%00x", "/")], message: /URL password contains control characters/ },
+    { name: "LF in the URL's user name (get)", args: (p) => ["get", fakeUrl(p, "u%0A:p"), "x"], message: /URL user name contains control characters \(CR, LF or NUL\)$/ },
+    { name: "LF in $FTPKIT_PASSWORD (get)", args: (p) => ["get", fakeUrl(p, "u"), "x"], env: { FTPKIT_PASSWORD: "p\nx" }, message: /^\S+ \$FTPKIT_PASSWORD contains control characters \(CR, LF or NUL\)$/ },
+    { name: "LF in $FTPKIT_PASSWORD (get -r)", args: (p) => ["get", "-r", fakeUrl(p, "u", "/d"), "x"], env: { FTPKIT_PASSWORD: "p\nx" }, message: /\$FTPKIT_PASSWORD contains control characters/ },
+    { name: "CR in ~/.netrc's password (ls)", args: (p) => ["ls", fakeUrl(p, "u", "/")], netrc: 'machine 127.0.0.1 login u password "p\rx"\n', message: /the password in ~\/\.netrc contains control characters \(CR, LF or NUL\)$/ },
+    { name: "NUL in ~/.netrc's password (get)", args: (p) => ["get", `ftp://127.0.0.1:${p}/a.txt`, "x"], netrc: "machine 127.0.0.1 login u password p\0x\n", message: /the password in ~\/\.netrc contains control characters/ },
+    { name: "NUL in ~/.netrc's login (get)", args: (p) => ["get", `ftp://127.0.0.1:${p}/a.txt`, "x"], netrc: "machine 127.0.0.1 login u\0x password p\n", message: /the login in ~\/\.netrc contains control characters/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: one usage line (exit 2), and no PASS reaches the server`, async () => {
+      const fake = startFakeServer({ files: new Map([["/a.txt", Buffer.from("abc")]]) });
+      const home = tempDir("ftpkit-home-");
+      try {
+        if (c.netrc) writeFileSync(join(home, ".netrc"), c.netrc);
+        const r = await runFtpkit(c.args(fake.port), { cwd: work, env: { HOME: home, ...c.env }, timeoutMs: 20_000 });
+        expect(r.code).toBe(2);
+        const lines = r.stderr.trim().split("\n");
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(c.message);
+        expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+        expect(fake.commands.filter((l) => l.startsWith("PASS"))).toEqual([]);
+        expect(fake.commands.some((l) => /[\r\0]/.test(l))).toBe(false);
+      } finally {
+        fake.stop();
+        removeDir(home);
+      }
+    });
+  }
+});
+
+describe("--json prints exactly one report, whatever fails", () => {
+  const cases: { name: string; status: number; args: () => string[]; error: RegExp }[] = [
+    { name: "a bad --retries", status: 2, args: () => ["get", peer.url("/exists.txt"), "--json", "--retries=-1"], error: /--retries must be a whole number from 0 to 100/ },
+    { name: "port 0 in the URL", status: 2, args: () => ["get", "ftp://u:p@127.0.0.1:0/a.txt", "--json"], error: /invalid port in URL "ftp:\/\/u:\*\*\*@127\.0\.0\.1:0\/a\.txt"/ },
+    { name: "sync of two URLs", status: 2, args: () => ["sync", peer.url("/a-dir"), peer.url("/b"), "--json"], error: /sync needs one ftp:\/\/ URL and one local directory/ },
+    { name: "put with a bad --parallel", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--json", "--parallel", "0"], error: /--parallel must be a whole number/ },
+    { name: "get without a URL", status: 2, args: () => ["get", "--json"], error: /URL/ },
+    { name: "an unknown flag on put", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--json", "--nope"], error: /unknown option --nope/ },
+    { name: "a missing remote file", status: 8, args: () => ["get", peer.url("/missing.txt"), "--json"], error: /remote file not found/ },
+    { name: "get -r of a missing directory", status: 8, args: () => ["get", "-r", peer.url("/missing-dir"), "out", "--json"], error: /not found|550/ },
+    { name: "put - with a bad --retries (stdin carries the file, stdout the report)", status: 2, args: () => ["put", "-", peer.url("/up.txt"), "--json", "--retries="], error: /--retries needs a value/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: exit ${c.status}, one JSON report on stdout with the error, one line on stderr`, async () => {
+      writeFileSync(join(work, "local.txt"), "local");
+      const r = await runFtpkit(c.args(), { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(c.status);
+      const report = JSON.parse(r.stdout) as { failed: number; error?: string; files: { result: string }[] }; // two reports would not parse
+      expect(report.failed).toBeGreaterThanOrEqual(1);
+      expect(report.error ?? report.files[0]?.result).toMatch(c.error);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    });
+  }
+});
+
+describe('";type=d" (RFC 1738 §3.2.4: a directory listing)', () => {
+  test("ls of dir;type=d and dir/;type=d lists that directory", async () => {
+    mkdirSync(join(peer.root, "listed"), { recursive: true });
+    writeFileSync(join(peer.root, "listed", "inside.txt"), "x");
+    for (const url of [peer.url("/listed;type=d"), peer.url("/listed/;type=d")]) {
+      const r = await runFtpkit(["ls", url, "--names"], { cwd: work, timeoutMs: 20_000 });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("inside.txt\n");
+    }
+  });
+
+  const refused: [string, () => string[]][] = [
+    ["get", () => ["get", peer.url("/a-dir;type=d"), "out"]],
+    ["put", () => ["put", "local.txt", peer.url("/a-dir/;type=d")]],
+  ];
+  for (const [command, args] of refused) {
+    test(`${command} of a ;type=d URL says it asks for a listing (exit 2)`, async () => {
+      writeFileSync(join(work, "local.txt"), "local");
+      const r = await runFtpkit(args(), { cwd: work, timeoutMs: 20_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain('";type=d" in the URL asks for a directory listing, which ftpkit ls gives; get and put move files (in binary, ;type=i)');
     });
   }
 });

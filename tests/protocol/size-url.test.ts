@@ -96,10 +96,13 @@ describe("URLs", () => {
     "ftp://u%zz@h/",
     "ftp://h/%00",
     "ftp://h/a%0d%0aDELE%20x",
+    "ftp://u:p%0D%0ADELE%20x@h/", // USER and PASS carry these: no line break, no NUL
+    "ftp://u%0A:p@h/",
+    "ftp://u:p%00x@h/",
     "ftp://h/%E0%A4%A",
     "ftp://h?x",
     "ftp://h/x.txt;type=a",
-    "ftp://h/dir;type=d",
+    "ftp://h/dir;type=d", // a listing: only ls asks for one
   ];
   for (const text of bad) {
     test(`rejects URL ${JSON.stringify(text)}`, () => {
@@ -107,10 +110,22 @@ describe("URLs", () => {
     });
   }
 
+  test('";type=d" (RFC 1738 §3.2.4) is a listing of that directory when ls asks for one; get and put are told so', () => {
+    expect(parseFtpUrl("ftp://h/dir;type=d", { listing: true }).path).toBe("dir/");
+    expect(parseFtpUrl("ftp://h/dir/;TYPE=D", { listing: true }).path).toBe("dir/");
+    expect(parseFtpUrl("ftp://h/;type=d", { listing: true }).path).toBe("");
+    expect(() => parseFtpUrl("ftp://h/dir;type=d")).toThrow('";type=d" in the URL asks for a directory listing, which ftpkit ls gives; get and put move files (in binary, ;type=i)');
+    expect(() => parseFtpUrl("ftp://h/x.txt;type=a", { listing: true })).toThrow(/ftpkit moves files in binary/);
+  });
+
   const leaky = [
     ["ftp://alice:s3cret@h/a#b", "ftp://alice:***@h/a#b"], // an unescaped "#"
     ["ftp://alice:p@ssw0rd@h:99999/", "ftp://alice:***@h:99999/"], // an unescaped "@" in the password
     ["ftp://alice:s3cret@h:x/", "ftp://alice:***@h:x/"],
+    ["ftp:/alice:s3cret@h/", "ftp:/alice:***@h/"], // one slash
+    ["ftp//alice:s3cret@h/", "ftp//alice:***@h/"], // no colon after the scheme
+    ["alice:s3cret@h/", "alice:***@h/"], // no scheme
+    ["ftp:alice:s3cret@h/", "ftp:***@h/"], // no slashes: more is masked, nothing leaks
   ] as const;
   for (const [text, shown] of leaky) {
     test(`the error for a bad URL with a password quotes it as ${shown}`, () => {
