@@ -6,7 +6,7 @@ import { formatCommand } from "../protocol/command.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
-import { connect, type Connection, type TlsSettings } from "./connection.ts";
+import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type TlsSettings } from "./connection.ts";
 import { DataChannel } from "./data-channel.ts";
 import { ClientError, describe, replyError } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
@@ -23,6 +23,12 @@ export interface ClientOptions {
   /** Active mode: the server connects to us (EPRT, falling back to PORT). */
   active?: boolean;
   timeoutMs?: number;
+  /**
+   * Until `settled()` (connected and logged in), the connect, TLS handshake and each reply wait at
+   * most this when it is shorter than their own bound: a reconnection under a short --stall-timeout
+   * (see Session.reconnect). It never lengthens a wait.
+   */
+  setupTimeoutMs?: number;
   /** A listing's data connection that moves no byte this long is given up (default 60 s; transfers take theirs from PumpOptions). */
   stallMs?: number;
   /** Called with every line sent and received (passwords masked), for --verbose style logs. */
@@ -48,6 +54,14 @@ export interface DataTransfer {
   done: Promise<FtpReply>;
 }
 
+/** How long a reply is waited for when the options give no timeoutMs. */
+const DEFAULT_REPLY_TIMEOUT_MS = 60_000;
+
+/** `bound`, or the setup bound when there is one and it is shorter. */
+function shorter(setupMs: number | undefined, bound: number): number {
+  return setupMs && setupMs < bound ? setupMs : bound;
+}
+
 /** 1yz replies one command may get before its final one (150, 125, "120 ready in n minutes"…). */
 const MAX_PRELIMINARY_REPLIES = 32;
 
@@ -65,11 +79,14 @@ export class FtpClient {
   /** Data connections (data-channel.ts) and HASH (remote-hash.ts) of this control connection. */
   private readonly data = new DataChannel(this);
   private readonly hashes = new RemoteHash(this);
+  /** What a reply is waited for by default: the setup bound until settled(), then timeoutMs. */
+  private replyTimeoutMs: number;
 
   private constructor(
     readonly control: Connection,
     readonly opts: ClientOptions,
   ) {
+    this.replyTimeoutMs = shorter(opts.setupTimeoutMs, opts.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
     this.replies = new ReplyQueue(() => control.destroy(), opts.trace);
     control.onData((chunk) => {
       if (!this.replies.push(chunk)) control.destroy();
@@ -80,7 +97,8 @@ export class FtpClient {
   /** Connect and read the greeting (220). */
   static async connect(opts: ClientOptions): Promise<FtpClient> {
     const implicit = opts.tls?.mode === "implicit" ? opts.tls.settings : undefined;
-    const control = await connect({ host: opts.host, port: opts.port, timeoutMs: opts.timeoutMs, purpose: "control connection", tls: implicit });
+    const connectMs = shorter(opts.setupTimeoutMs, opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    const control = await connect({ host: opts.host, port: opts.port, timeoutMs: connectMs, purpose: "control connection", tls: implicit });
     const client = new FtpClient(control, opts);
     try {
       if (implicit) await client.handshake();
@@ -109,7 +127,7 @@ export class FtpClient {
 
   /** Wait for the control connection's TLS handshake (bounded by the client's timeout). */
   private async handshake(): Promise<void> {
-    const ms = this.opts.timeoutMs ?? 60_000;
+    const ms = this.replyTimeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
@@ -145,8 +163,13 @@ export class FtpClient {
   }
 
   /** The next reply from the server (preliminary or final). */
-  read(timeoutMs = this.opts.timeoutMs ?? 60_000): Promise<FtpReply> {
+  read(timeoutMs = this.replyTimeoutMs): Promise<FtpReply> {
     return this.replies.read(timeoutMs);
+  }
+
+  /** Connected and logged in: from now on replies (a big file's HASH, a slow STOR's 226) wait the full timeoutMs. */
+  settled(): void {
+    this.replyTimeoutMs = this.opts.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
   }
 
   /** Send one command line (no waiting). */

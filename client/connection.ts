@@ -9,6 +9,9 @@ import { describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from ".
 
 export type { TlsSettings } from "./tls-trust.ts";
 
+/** How long connect() waits for the connection when not told. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+
 export interface ConnectOptions {
   host: string;
   port: number;
@@ -311,7 +314,7 @@ function describeConnectError(err: unknown, host: string, port: number, purpose:
 export async function connect(opts: ConnectOptions): Promise<Connection> {
   const conn = new Connection();
   const purpose = opts.purpose ?? "connection";
-  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const socket = await Promise.race([

@@ -299,13 +299,14 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   const url0 = parseUrlArg(urlText);
   checkTlsFlags(url0, opts);
   const local = resolve(localArg);
-  const st = localFile(local);
   const url: FtpUrl = { ...url0, path: uploadTarget(url0, local) };
   const dir = opts.journal ?? journalDir();
   const id = transferId("put", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
   using _job = lockUploadJob(id, local);
   const pending = loadRecord(id, dir);
+  if (pending) abandonIfSourceGone(pending, dir);
+  const st = localFile(local);
   // As for get: the pending record and its password go once the new upload holds the file's lock.
   let replacing: (() => void) | undefined;
   if (pending) {
@@ -339,10 +340,31 @@ function lockUploadJob(id: string, local: string): Lock {
   return acquireLock(`put-job\n${id}`, local);
 }
 
+/**
+ * An interrupted upload whose local file was deleted can never continue (a put of it, with or without
+ * --restart, fails too): its job (record, progress, saved password) is forgotten, so it does not fail
+ * every later `resume` as well, and the one line says so. The partial remote file is left as it is.
+ */
+function abandonIfSourceGone(rec: TransferRecord, dir: string): void {
+  try {
+    statSync(rec.local);
+    return;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") return; // unreadable, not gone: localFile says why
+  }
+  forgetJob(rec.id, dir);
+  throw new ClientError(
+    `the upload of ${rec.local} can never continue: the local file is gone; the partial remote file ${rec.url} is left as it is, and the interrupted transfer is forgotten`,
+    { kind: "local" },
+  );
+}
+
 /** Continue a recorded upload (`resume`), or start one. */
 export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean, replacing?: () => void): Promise<TransferResult> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
+  if (resuming) abandonIfSourceGone(rec, dir);
   const st = localFile(rec.local);
   const creds = new Credentials(url, loadPassword(rec.id, url));
   const changedHint = `run \`ftpkit put --restart ${rec.local} ${rec.url}\` to upload it again`;

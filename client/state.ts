@@ -84,19 +84,47 @@ function removeIfThere(path: string): void {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as { code?: string }).code === "EPERM";
-  }
-  // A killed run its parent has not reaped yet (a zombie) still answers signal 0, but holds nothing.
+/** Who holds a lock: its pid, and the start time of that process when the lock recorded one. */
+interface Holder {
+  pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks after boot); null in an earlier ftpkit's lock, or without /proc. */
+  start: string | null;
+}
+
+/** Fields 3 onwards of /proc/PID/stat (the name in field 2 may hold spaces); null without /proc or that process. */
+function procStat(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return true; // no /proc: a live pid is taken at its word
+    return null;
   }
+}
+
+let me: string | null = null;
+
+/**
+ * What this process's locks say: "PID:START", so a lock names its holder even once the pid is reused
+ * (locks in the state directory outlive a reboot); the pid alone where there is no /proc (macOS).
+ * Read once: a tree job takes a lock per file.
+ */
+function lockTarget(): string {
+  if (me !== null) return me;
+  const start = procStat(process.pid)?.[19];
+  return (me = start ? `${process.pid}:${start}` : String(process.pid));
+}
+
+function alive(h: Holder): boolean {
+  try {
+    process.kill(h.pid, 0);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "EPERM") return false;
+  }
+  const fields = procStat(h.pid);
+  if (!fields) return true; // no /proc: a live pid is taken at its word
+  // A killed run its parent has not reaped yet (a zombie) still answers signal 0, but holds nothing;
+  // nor does a process that got the pid after the holder died (it started at another time).
+  return fields[0] !== "Z" && (h.start === null || fields[19] === h.start);
 }
 
 let locks: string | null = null;
@@ -141,19 +169,21 @@ export interface Lock {
 export function acquireLock(what: string, label: string = what): Lock {
   const dir = lockDir();
   const path = join(dir, `${new Bun.CryptoHasher("sha256").update(what).digest("hex").slice(0, 24)}.lock`);
-  // The lock is a symbolic link whose target is its holder's pid: it appears with the pid already in
-  // it, in one system call that fails if the lock exists (a lock created empty and filled afterwards
-  // was taken by a rival that read it in between as a killed run's, and two runs wrote one file).
+  // The lock is a symbolic link whose target names its holder (lockTarget): it appears with the name
+  // already in it, in one system call that fails if the lock exists (a lock created empty and filled
+  // afterwards was taken by a rival that read it in between as a killed run's, and two runs wrote one file).
   // A tree job takes one per file: 2 calls (symlink, unlink) where a written file took 6.
   for (let tries = 0; tries < 3; tries++) {
     try {
-      symlinkSync(String(process.pid), path);
+      symlinkSync(lockTarget(), path);
     } catch (err) {
       if ((err as { code?: string }).code !== "EEXIST") throw err;
-      const pid = holder(path);
-      if (pid === process.pid) throw new ClientError(`${label} is already being transferred by this job`);
-      if (pid !== null && alive(pid)) throw new ClientError(`another ftpkit (pid ${pid}) is already transferring ${label}`);
-      takeOver(path, pid);
+      const h = holder(path);
+      if (h !== null && alive(h)) {
+        if (h.pid === process.pid) throw new ClientError(`${label} is already being transferred by this job`);
+        throw new ClientError(`another ftpkit (pid ${h.pid}) is already transferring ${label}`);
+      }
+      takeOver(path, h);
       continue;
     }
     let held = true;
@@ -168,10 +198,11 @@ export function acquireLock(what: string, label: string = what): Lock {
 }
 
 /**
- * The pid a lock names; null when it is gone or names none. Read as a link, or as a file: the lock
- * of an earlier ftpkit was a file holding the pid.
+ * Who a lock names (null when it is gone or names none): "PID:START", or a bare pid as an earlier
+ * ftpkit wrote it (and as written without /proc). Read as a link, or as a file: the lock of an even
+ * earlier ftpkit was a file holding the pid.
  */
-function holder(path: string): number | null {
+function holder(path: string): Holder | null {
   let text: string;
   try {
     text = readlinkSync(path);
@@ -183,15 +214,18 @@ function holder(path: string): number | null {
       return null;
     }
   }
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : null;
+  const m = /^(\d+)(?::(\d+))?$/.exec(text.trim());
+  const pid = m ? Number(m[1]) : 0;
+  return pid > 0 && Number.isSafeInteger(pid) ? { pid, start: m![2] ?? null } : null;
 }
+
+const sameHolder = (a: Holder | null, b: Holder | null): boolean => a?.pid === b?.pid && a?.start === b?.start;
 
 /**
  * Remove the lock a killed run (`dead`) left. Moved aside first, then checked: if a rival took it
  * over in the meantime and it is now theirs, it is put back, never deleted.
  */
-function takeOver(path: string, dead: number | null): void {
+function takeOver(path: string, dead: Holder | null): void {
   const aside = `${path}.stale.${randomBytes(6).toString("hex")}`;
   try {
     renameSync(path, aside);
@@ -200,7 +234,7 @@ function takeOver(path: string, dead: number | null): void {
     throw err;
   }
   const now = holder(aside);
-  if (now !== dead && now !== null && alive(now)) {
+  if (!sameHolder(now, dead) && now !== null && alive(now)) {
     try {
       linkSync(aside, path);
     } catch {}

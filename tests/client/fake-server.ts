@@ -64,6 +64,13 @@ export interface FakeOptions {
   listExtra?: string[];
   /** Control connections after this many get the greeting, and then no answer to anything. */
   mutedAfter?: number;
+  /**
+   * Control connections after this many get nothing at all, not even the greeting: a server stopped
+   * with SIGSTOP (the kernel still accepts its connections).
+   */
+  frozenAfter?: number;
+  /** HASH replies come this many ms late (a server reading a big file to hash it). */
+  slowHashMs?: number;
   /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
   silentListing?: boolean;
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
@@ -192,7 +199,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     socket: {
       open(s) {
         sockets.add(s);
-        s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: opts.mutedAfter !== undefined && ++connections > opts.mutedAfter };
+        const n = ++connections;
+        const frozen = opts.frozenAfter !== undefined && n > opts.frozenAfter;
+        s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: frozen || (opts.mutedAfter !== undefined && n > opts.mutedAfter) };
+        if (frozen) return;
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
         else {
           if (opts.flood === "preliminary") {
@@ -421,6 +431,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         }
         const r = s.data.range ?? { start: 0, end: file.length };
         s.data.range = null;
+        if (opts.slowHashMs) await Bun.sleep(opts.slowHashMs);
         let h = hex(s.data.alg, file.subarray(r.start, r.end));
         if (opts.lieAboutHashOf === arg) h = h.replace(/^./, (c) => (c === "0" ? "1" : "0"));
         return void reply(s, 213, `${s.data.alg} ${r.start}-${r.end} ${h} ${arg}`);

@@ -28,16 +28,26 @@ afterEach(async () => {
 
 const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
 
-/** The pid a lock names: a link to it, or (an earlier ftpkit's lock) a file holding it. */
+/** The pid a lock names ("PID:START" or a bare pid): a link to it, or (an earlier ftpkit's lock) a file holding it. */
 function lockHolder(path: string): string {
-  return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : readFileSync(path, "utf8").trim();
+  return (lstatSync(path).isSymbolicLink() ? readlinkSync(path) : readFileSync(path, "utf8").trim()).split(":")[0]!;
 }
 
-/** Leave a lock naming `pid` as a killed run would: a link, or in an earlier ftpkit's form, a file. */
-function plantLock(path: string, pid: number, form: "link" | "file" = "link"): void {
+/**
+ * Leave a lock naming `pid` as a killed run would: a link, or in an earlier ftpkit's form, a file.
+ * `start` (the process's start time, /proc/PID/stat field 22) is added as "PID:START" when given.
+ */
+function plantLock(path: string, pid: number, form: "link" | "file" = "link", start?: string): void {
   rmSync(path, { force: true });
-  if (form === "link") symlinkSync(String(pid), path);
-  else writeFileSync(path, `${pid}\n`);
+  const target = start === undefined ? String(pid) : `${pid}:${start}`;
+  if (form === "link") symlinkSync(target, path);
+  else writeFileSync(path, `${target}\n`);
+}
+
+/** A process's start time in clock ticks after boot (/proc/PID/stat field 22), as a lock records it. */
+function startTimeOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
 }
 
 function record(over: Partial<TransferRecord> = {}): TransferRecord {
@@ -137,6 +147,41 @@ describe("locks", () => {
       const outs = await Promise.all(procs.map(async (p) => ((await new Response(p.stdout).text()) + (await p.exited)).trim()));
       expect(outs.filter((o) => o.startsWith("GOT"))).toHaveLength(1);
       expect(outs.filter((o) => o.startsWith("REFUSED another ftpkit"))).toHaveLength(3);
+    }
+  });
+
+  test("a killed run's lock whose pid another process now has is taken over; a live holder's (its pid and start time, or a bare pid) is still refused", async () => {
+    const state = join(import.meta.dir, "../../client/state.ts");
+    const what = `reused\n${crypto.randomUUID()}`;
+    const killed = Bun.spawn(["bun", "-e", `const { acquireLock } = await import(${JSON.stringify(state)}); acquireLock(${JSON.stringify(what)}); console.log("HELD"); await Bun.sleep(30_000);`], { stdout: "pipe", env: process.env });
+    const reader = killed.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("HELD");
+    reader.releaseLock();
+    killed.kill(9);
+    await killed.exited;
+    const dir = lockDir();
+    const file = readdirSync(dir).find((f) => f.endsWith(".lock") && lockHolder(join(dir, f)) === String(killed.pid))!;
+    const left = readlinkSync(join(dir, file));
+    // The killed run's pid, now an unrelated process's (after a reboot, or by wrapping around).
+    const other = Bun.spawn(["sleep", "30"]);
+    try {
+      rmSync(join(dir, file));
+      symlinkSync(left.replace(/^\d+/, String(other.pid)), join(dir, file));
+      const taken = acquireLock(what, "/tmp/reused.bin");
+      expect(readlinkSync(join(dir, file))).toBe(`${process.pid}:${startTimeOf(process.pid)}`);
+      taken.release();
+      // This very process got a dead run's pid: not "already being transferred by this job".
+      plantLock(join(dir, file), process.pid, "link", String(Number(startTimeOf(process.pid)) - 1));
+      acquireLock(what, "/tmp/reused.bin").release();
+      // The process that holds it keeps it; so does a bare pid, as an earlier ftpkit wrote it.
+      for (const start of [startTimeOf(other.pid), undefined]) {
+        plantLock(join(dir, file), other.pid, "link", start);
+        expect(() => acquireLock(what, "/tmp/reused.bin")).toThrow(`another ftpkit (pid ${other.pid}) is already transferring /tmp/reused.bin`);
+      }
+      rmSync(join(dir, file));
+    } finally {
+      other.kill(9);
+      await other.exited;
     }
   });
 
@@ -242,6 +287,28 @@ describe("stall timeout", () => {
     expect(r.verifiedBy).toBe("verified by HASH");
     expect(digest(readFileSync(join(work, "s.bin")))).toBe(digest(data));
     expect(fake.commands).toContain("REST 50000");
+  });
+
+  // A server stopped mid-download (kill -STOP): the reconnection's connect, greeting and login get no byte either.
+  for (const [how, frozen] of [["sends no greeting", { frozenAfter: 1 }], ["greets and then answers nothing", { mutedAfter: 1 }]] as const) {
+    test(`a reconnection to a frozen server that ${how} is given up after --stall-timeout, not the 60 s reply timeout: exit 4 in seconds`, async () => {
+      fake = startFakeServer({ files: new Map([["/s.bin", randomBytes(200_000)]]), feat: ["SIZE", "REST STREAM"], stallRetrAfter: 20_000, ...frozen });
+      const started = performance.now();
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/s.bin`, "--stall-timeout", "0.5", "--retries", "1"], { cwd: work, timeoutMs: 30_000 });
+      expect(r.stderr).toContain("the data connection stalled (no byte for 0.5 s) after 20000 bytes; reconnecting (attempt 1 of 1)");
+      expect(r.stderr).toContain("timed out waiting for the server's reply");
+      expect(r.code).toBe(4);
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect(sizeOf(join(work, "s.bin.ftpkit-part"))).toBe(20_000);
+    });
+  }
+
+  test("after a reconnection under --stall-timeout, a HASH reply slower than the stall timeout is still waited for", async () => {
+    const data = randomBytes(300_000);
+    fake = startFakeServer({ files: new Map([["/s.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"], stallRetrAfter: 50_000, slowHashMs: 1_500 });
+    const r = await getFile(`ftp://u:p@127.0.0.1:${fake.port}/s.bin`, join(work, "s.bin"), transferOptions(work, { stallMs: 500, retries: 1 }));
+    expect(r.verifiedBy).toBe("verified by HASH");
+    expect(digest(readFileSync(join(work, "s.bin")))).toBe(digest(data));
   });
 
   test("without retries the stalled download fails with one clear line, keeping the bytes for resume", async () => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { saveRecord, transferId, type TransferRecord } from "../../client/journal.ts";
 import { savePassword } from "../../client/state.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
-import { digest, runFtpkit, spawnFtpkit, startFtpkitServer, waitFor } from "../helpers/peers.ts";
+import { digest, runFtpkit, spawnFtpkit, startFtpkitServer, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
 import { startFakeServer } from "./fake-server.ts";
 
@@ -256,6 +256,70 @@ describe("a pending download whose part file is gone", () => {
     expect(r.stderr).toContain("exists and its partial download is gone");
     expect(readFileSync(join(work, "r.bin"), "utf8")).toBe("my newer file\n");
     expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toMatch(/^nothing to resume( here)?\n/);
+  });
+});
+
+describe("a pending upload whose local file is gone", () => {
+  /** A put killed once the server holds part of it, and its local file deleted since: the record and password stay behind. */
+  async function putKilledAndDeleted(srv: FtpkitPeer, work: string): Promise<{ id: string; remote: string }> {
+    writeFileSync(join(work, "m.bin"), Buffer.alloc(2_000_000, 0x6d));
+    const remote = join(srv.home, "m.bin");
+    const proc = spawnFtpkit(["put", "m.bin", srv.url("/m.bin")], { cwd: work });
+    try {
+      await waitFor(() => existsSync(remote) && statSync(remote).size > 0, 20_000, "part of the upload");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    // The server logs the upload once it has ended it (the killed client's bytes are on disk).
+    await waitFor(() => /transfer .*verb=STOR path=\/m\.bin /.test(srv.log()), 10_000, "the server ends the killed upload");
+    rmSync(join(work, "m.bin"));
+    const [record] = readdirSync(join(work, ".ftpkit", "transfers")).filter((n) => n.endsWith(".json"));
+    expect(existsSync(join(credentialsDir(), record!))).toBe(true);
+    return { id: record!.replace(/\.json$/, ""), remote };
+  }
+  const credentialsDir = () => join(process.env.XDG_STATE_HOME!, "ftpkit", "credentials");
+  const gone = (work: string, url: string) =>
+    `the upload of ${join(work, "m.bin")} can never continue: the local file is gone; the partial remote file ${url} is left as it is, and the interrupted transfer is forgotten`;
+
+  test("resume says the upload can never continue and exits 3 once, the other job still resumes; the record and saved password are gone, the partial remote file is left, and the next resume has nothing to do", async () => {
+    const srv = await startFtpkitServer({ maxRate: "256K" });
+    owned.later(() => srv.stop());
+    const work = workDir();
+    const { id, remote } = await putKilledAndDeleted(srv, work);
+    // Another job pending in the same directory: a killed get.
+    writeFileSync(join(srv.home, "g.bin"), Buffer.alloc(600_000, 0x67));
+    const get = spawnFtpkit(["get", srv.url("/g.bin")], { cwd: work });
+    try {
+      await waitFor(() => existsSync(join(work, "g.bin.ftpkit-part")) && statSync(join(work, "g.bin.ftpkit-part")).size > 0, 20_000, "part of the download");
+    } finally {
+      get.kill(9);
+      await get.exited;
+    }
+    const partial = statSync(remote).size;
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toContain(gone(work, srv.url("/m.bin", { password: false })));
+    expect(r.stderr).toContain("1 of 2 transfers could not be resumed");
+    expect(r.code).toBe(3);
+    expect(readFileSync(join(work, "g.bin"))).toEqual(Buffer.alloc(600_000, 0x67));
+    expect(statSync(remote).size).toBe(partial);
+    expect(existsSync(join(credentialsDir(), `${id}.json`))).toBe(false);
+    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toMatch(/^nothing to resume( here)?\n/);
+    const again = await runFtpkit(["resume"], { cwd: work });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("nothing to resume");
+  });
+
+  test("put --restart of the deleted file says the interrupted upload can never continue, exits 3, and forgets it", async () => {
+    const srv = await startFtpkitServer({ maxRate: "256K" });
+    owned.later(() => srv.stop());
+    const work = workDir();
+    const { id } = await putKilledAndDeleted(srv, work);
+    const r = await runFtpkit(["put", "--restart", "m.bin", srv.url("/m.bin")], { cwd: work });
+    expect(r.stderr.trim()).toBe(`[error] ${gone(work, srv.url("/m.bin", { password: false }))}`);
+    expect(r.code).toBe(3);
+    expect(existsSync(join(credentialsDir(), `${id}.json`))).toBe(false);
+    expect((await runFtpkit(["resume"], { cwd: work })).stderr).toContain("nothing to resume");
   });
 });
 
