@@ -312,7 +312,12 @@ export async function retrieve(
         onProgress: (m) => ctx.progress.update(m),
       });
       offset += n;
-      if (size !== null && offset < size) throw new TransferInterrupted(`the transfer ended early at ${offset} of ${size} bytes`, 0);
+      if (size !== null && offset < size) {
+        // The server called it complete: a file cut short (or replaced) since the download began
+        // is said so, not retried as a network failure that only ever ends early again.
+        await refuseIfResized(client, path, size, offset);
+        throw new TransferInterrupted(`the transfer ended early at ${offset} of ${size} bytes`, 0);
+      }
       return offset;
     } catch (err) {
       if (err instanceof TransferInterrupted) offset += err.moved;
@@ -322,8 +327,16 @@ export async function retrieve(
       if (!retrying) throw err;
       ctx.note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
       attempt = await session.reconnect(attempt, ctx.note, client);
+      if (size !== null) await refuseIfResized(session.client, path, size, offset);
     }
   }
+}
+
+/** A file whose size is no longer the one the download began with cannot be continued: said so, with what is kept. */
+async function refuseIfResized(client: FtpClient, path: string, size: number, kept: number): Promise<void> {
+  const now = await client.size(path).catch(() => null);
+  if (now === null || now === size) return;
+  throw new ClientError(`the remote file changed during the download (size ${size} → ${now}); the ${kept} bytes of the old one that came are kept`);
 }
 
 let umaskRead: number | undefined;

@@ -208,6 +208,24 @@ describe("against ftpkit serve", () => {
     }
   });
 
+  test("a file cut short on the server after the listing is reported as changed (exit 1), not retried as a dropped connection", async () => {
+    const cwd = tempDir("ftpkit-serve-changed-");
+    try {
+      mkdirSync(join(slow.home, "chg"), { recursive: true });
+      randomFile(join(slow.home, "chg", "a.bin"), 300_000);
+      writeFileSync(join(slow.home, "chg", "y.txt"), "123456");
+      const proc = spawnFtpkit(["get", "-r", slow.url("/chg"), "out", "--parallel", "1"], { cwd });
+      await waitFor(() => sizeOf(join(cwd, "out", "a.bin.ftpkit-part")) > 0, 15_000, "the first file to start");
+      writeFileSync(join(slow.home, "chg", "y.txt"), "123");
+      const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(stderr).toContain("y.txt: the remote file changed during the download (size 6 → 3)");
+      expect(stderr).not.toContain("reconnecting");
+      expect(exit).toBe(1);
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
   test("a killed put resumes after a ranged HASH of the remote prefix", async () => {
     const cwd = tempDir("ftpkit-serve-resume-put-");
     try {
