@@ -21,6 +21,18 @@ const main = defineCommand({
   },
 });
 
+/**
+ * Where a failure is said: the fancy layout (colour, a blank line before and after) only on a
+ * terminal; a log file or a script's pipe gets one "[error] …" line. Loaded only to report a
+ * failure: a command that succeeds quietly never pays for it (~30 ms).
+ */
+function errorConsole() {
+  const { createConsola } = require("consola") as typeof import("consola");
+  // `fancy` is read by consola's node entry (the types tsc picks lack it).
+  const options = { fancy: process.stderr.isTTY === true, stdout: process.stderr, stderr: process.stderr };
+  return createConsola(options);
+}
+
 // Expected failures (bad input, refused login, missing file…) print one line, never a stack trace.
 function isExpected(err: unknown): err is Error {
   const name = (err as Error)?.name;
@@ -73,15 +85,13 @@ if (wantsBuiltin) {
   // report of an uncaught EPIPE. (Any other output error is still reported whole.)
   process.stdout.on("error", (err: Error & { code?: string }) => {
     if (err.code !== "EPIPE") throw err;
-    const { consola } = require("consola") as typeof import("consola");
-    consola.error("cannot write to standard output: the reader closed it (broken pipe)");
+    errorConsole().error("cannot write to standard output: the reader closed it (broken pipe)");
     process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
   });
   try {
     await runCommand(main, { rawArgs });
   } catch (err) {
-    // Loaded only to report a failure: a command that succeeds quietly never pays for it (~30 ms).
-    const { consola } = require("consola") as typeof import("consola");
+    const consola = errorConsole();
     if (jsonReport) await reportFailureAsJson(err);
     if ((err as Error)?.name === "CLIError") consola.error(`${(err as Error).message} (see ftpkit --help)`);
     // Client errors quote names and reply text a server chose: no control character reaches the terminal.

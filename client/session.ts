@@ -67,7 +67,10 @@ let messages: ConsolaInstance | null = null;
  */
 export function consola(): ConsolaInstance {
   if (messages) return messages;
-  const c = (require("consola") as typeof import("consola")).createConsola({ level: 3, stdout: process.stderr, stderr: process.stderr });
+  // The fancy layout (colour, blank lines around errors) only on a terminal: a log or a pipe gets one
+  // line per message. (`fancy` is read by consola's node entry; the types tsc picks lack it.)
+  const options = { level: 3, fancy: process.stderr.isTTY === true, stdout: process.stderr, stderr: process.stderr };
+  const c = (require("consola") as typeof import("consola")).createConsola(options);
   // Messages carry names and reply text a server chose: no control character reaches the terminal.
   for (const type of ["info", "warn", "error", "success", "log"] as const) {
     const print = c[type].bind(c);

@@ -222,3 +222,27 @@ describe('";type=d" (RFC 1738 §3.2.4: a directory listing)', () => {
     });
   }
 });
+
+describe("errors on a stderr that is not a terminal", () => {
+  test("one '[error] …' line each, without the blank lines and colour of the terminal layout (client and usage errors)", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    // Only PATH and HOME: no NODE_ENV=test or CI, under which consola is plain anyway.
+    const env = { PATH: process.env.PATH ?? "", HOME: tempDir("ftpkit-plain-") };
+    const run = async (args: string[]) => {
+      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../cli/ftpkit.ts"), ...args], { cwd: env.HOME, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      return { stderr: await new Response(proc.stderr).text(), code: await proc.exited };
+    };
+    try {
+      const refused = await run(["get", `ftp://127.0.0.1:${port}/x`, "--retries", "0"]);
+      expect(refused.stderr).toMatch(/^\[error\] cannot open control connection to 127\.0\.0\.1:\d+: connection refused\n$/);
+      expect(refused.code).toBe(4);
+      const usage = await run(["get", `ftp://127.0.0.1:${port}/x`, "--retries", "x"]);
+      expect(usage.stderr).toMatch(/^\[error\] --retries [^\n]*\n$/);
+      expect(usage.code).toBe(2);
+    } finally {
+      removeDir(env.HOME);
+    }
+  });
+});
