@@ -98,7 +98,10 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
     return { local: STDIO, url: displayUrl(url), size: sent, moved: sent, digest, hash: opts.hash, verifiedBy };
   } catch (err) {
     progress.clear();
+    // STOR onto a directory's name: said as put of a file says it (asked only after a refusal).
+    const ontoDir = err instanceof ClientError && (err.code === 550 || err.code === 553) && progress.moved === 0 && !client.control.isClosed && (await remoteDirExists(client, path));
     session.destroy();
+    if (ontoDir) throw new ClientError(`${path} is a directory on the server: put - needs the file's name at the end of the URL (standard input has none)`, { code: 550, kind: "usage" });
     throw failedAfter(err, progress.moved);
   }
 }

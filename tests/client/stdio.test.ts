@@ -181,6 +181,7 @@ describe("flags that cannot go with a stream", () => {
     { name: "--segments with stdout", args: () => ["get", server.url("/out.bin"), "-", "--segments", "4"], message: /--segments writes a file at several places/ },
     { name: "put - to a directory URL", args: () => ["put", "-", server.url("/")], message: /put - needs a file name at the end of the URL/ },
     { name: "get - of a directory", args: () => ["get", server.url("/sub"), "-"], message: /\/sub is a directory/ },
+    { name: "put - onto a directory's name", args: () => ["put", "-", server.url("/sub")], message: /\/sub is a directory on the server: put - needs the file's name at the end of the URL/ },
   ];
   for (const c of cases) {
     test(`refuses ${c.name}`, async () => {
