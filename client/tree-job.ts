@@ -19,7 +19,8 @@ import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Not
 import { acquireLock, loadPassword } from "./state.ts";
 import { failedJob, printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
-import { excluder, makeRemoteDirs, planTree, type NameMatch, type TreeEntry, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
+import { excluder, planTree, type NameMatch, type TreeEntry, type PlanItem } from "./tree-plan.ts";
+import { makeRemoteDirs, walkLocal, walkRemote, type WalkOptions } from "./tree-walk.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
