@@ -1,8 +1,8 @@
 // Tree jobs: `get -r`, `put -r`, a glob in the last segment, and `sync` (either direction). Each is
 // a plan (tree-plan.ts) executed by up to --parallel sessions, every file through the one verified
 // file transfer; finished files are appended to the job's journal so `ftpkit resume` skips them.
-import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
-import { basename, join, resolve, sep } from "node:path";
+import { existsSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import { joinRemote, virtualBasename } from "../protocol/path.ts";
 import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glob.ts";
 import type { FtpUrl } from "../protocol/url.ts";
@@ -20,7 +20,9 @@ import { acquireLock, loadPassword } from "./state.ts";
 import { failedJob, printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, planTree, type NameMatch, type TreeEntry, type PlanItem } from "./tree-plan.ts";
-import { makeRemoteDirs, walkLocal, walkRemote, type WalkOptions } from "./tree-walk.ts";
+import { makeRemoteDirs } from "./tree-walk.ts";
+import { listSides, unreadableReports, type SidesSpec } from "./tree-sides.ts";
+import { FailedDirs, insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -201,40 +203,14 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
     }
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
-    const listBoth = async (match?: NameMatch) => {
-      // What the walks leave out: the source's skipped entries and the destination's excluded ones
-      // stay where they are (--delete keeps them), and the destination's odd ones (a link to a
-      // directory) are never written into.
-      const keep = new Set<string>();
-      const odd = new Map<string, string>();
-      // A directory whose listing was partly unreadable: nothing in or under it is deleted.
-      const onPartial = (rel: string, why: string) => (keep.add(rel), note.warn(`${shown(rel || ".")}: ${why}; nothing in it is deleted`));
-      const sourceWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => (keep.add(rel), note.warn(`${shown(rel)}: skipped (${why})`)) };
-      // Part files in the destination: those of files the source no longer has are an interrupted run's.
-      const parts: string[] = [];
-      const destWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel), onPart: (rel) => parts.push(rel) };
-      const [remoteWalk, localWalk] = rec.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
-      const listed = await walkRemote(conns, remoteRoot, remoteWalk).catch((err: unknown) => {
-        // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
-        // plans against nothing there (a sync must see the other side, so it fails as it is).
-        if (rec.direction !== "put" || spec.mode !== "copy" || !(err instanceof ClientError) || err.code !== 550) throw err;
-        note.info(`${remoteRoot} cannot be listed (${err.message}), as an upload-only directory: uploading every file`);
-        return [];
-      });
-      if (listed === null) {
-        if ((await first.client.size(remoteRoot).catch(() => null)) !== null) throw new ClientError(`${remoteRoot} is a file, not a directory${rec.direction === "get" ? ": fetch it without -r" : ""}`, { kind: "usage" });
-        if (rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`, { kind: "server" });
-      }
-      const local = localExists ? walkLocal(r.local, localWalk) : [];
-      const remote = listed ?? [];
-      return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote, keep, odd, parts: rec.direction === "get" ? parts : [] };
-    };
-    let { remoteExists, source, dest, keep, odd, parts } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
+    const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note };
+    const listBoth = (match?: NameMatch) => listSides(sides, match);
+    let { remoteExists, source, dest, keep, odd, parts, unreadable } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
     // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
     if (r.glob && source.length === 0) {
       const literal = await listBoth((name) => name === globLiteral(r.glob!));
       // A sync whose pattern matches nothing mirrors nothing: its destination's matches go (--delete).
-      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts } = literal);
+      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts, unreadable } = literal);
     }
     // Like cp without -r: a directory the pattern matched is left out, and said so.
     if (!recursive) {
@@ -273,9 +249,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     }
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {
-      printPlan(items, req.json === true);
+      printPlan(items, req.json === true, unreadableReports(unreadable));
       await conns.close();
-      return summarizePlan(items.map((i) => planned(i, "planned (dry run)")));
+      return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...unreadableReports(unreadable)]);
     }
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
@@ -313,6 +289,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const kind = failureKind(err);
       failures.push({ kind, lasting: !worthResuming(err) && kind !== "verify" });
     };
+    // What the source walk could not read fails alone (its kind is the job's); the rest moves.
+    reports.push(...unreadableReports(unreadable));
+    for (const { err } of unreadable) failedWith(err);
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
@@ -334,10 +313,17 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // Directories first (parents before children: the walk lists them in that order).
     if (rec.direction === "get") makeLocalDir(r.local);
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
-    for (const d of items.filter((i) => i.action === "mkdir")) {
-      if (rec.direction === "get") makeLocalDir(insideRoot(r.local, d.rel));
-      else await first.client.mkdir(joinRemote(remoteRoot, d.rel));
-      reports.push(planned(d, "created"));
+    const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => first.client.mkdir(joinRemote(remoteRoot, rel));
+    const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, { reports, failedWith, note });
+    // Files under a directory that could not be created are not tried one by one against it.
+    const reachable: PlanItem[] = [];
+    for (const c of copies) {
+      const dir = failedDirs.holding(c.rel);
+      if (dir === undefined) reachable.push(c);
+      else {
+        reports.push(FailedDirs.unreached(c, dir));
+        progress.fileFinished();
+      }
     }
 
     const halt: Halt = { reason: null };
@@ -400,9 +386,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         }
       }
     };
-    const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
+    const started = await runPool(reachable, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
-    for (const c of copies.slice(started)) {
+    for (const c of reachable.slice(started)) {
       const again = retried.get(c);
       reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
       // Tried again after a drop, or never started (after a halt, the failure that halted the job is counted already).
@@ -429,9 +415,10 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     }
     await conns.close();
     const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
-    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
-    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${items.length} items failed, each refused (see above): once that is fixed, \`ftpkit resume\` moves only them (\`--restart\` starts the job over)`, { kind });
-    if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`, { kind });
+    const entries = report.files.length; // the plan's, and what the walks reported besides it
+    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${entries} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
+    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${entries} items failed, each refused (see above): once that is fixed, \`ftpkit resume\` moves only them (\`--restart\` starts the job over)`, { kind });
+    if (report.failed > 0) throw new ClientError(`${report.failed} of ${entries} items failed; run \`ftpkit resume\` to retry them`, { kind });
     return report;
   } catch (err) {
     conns.destroy();
@@ -439,28 +426,6 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // create, a file in the way) leaves no record: `ftpkit resume` would only fail the same way.
     if (persisted && !moving && !resuming && !isRetryable(err)) forgetJob(rec.id, dir);
     throw err;
-  }
-}
-
-/**
- * The local path of `rel` under `root`, which must be strictly inside it: names come from a server's
- * listing, and one that resolved to the root itself or beyond (an empty name did) would make the
- * part file, its rename and a set-aside land outside the destination.
- */
-function insideRoot(root: string, rel: string): string {
-  const p = resolve(root, rel);
-  if (!p.startsWith(root.endsWith(sep) ? root : root + sep)) throw new ClientError(`${shown(rel)}: not a name inside ${root}; skipped`);
-  return p;
-}
-
-/** mkdir -p, failing with one line that names the directory (as a single get says it cannot write). */
-function makeLocalDir(path: string): void {
-  try {
-    mkdirSync(path, { recursive: true });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" ? "a file stands in its path" : code === "ENOENT" ? "no such file or directory" : (code ?? (err as Error).message);
-    throw new ClientError(`cannot create ${path}: ${why}`, { kind: "local" });
   }
 }
 

@@ -43,6 +43,12 @@ export interface WalkOptions {
   onPartial?: (rel: string, why: string) => void;
   /** Local walks: a download's part file (never an entry of the tree). */
   onPart?: (rel: string) => void;
+  /**
+   * A directory below the root that cannot be listed (the server refuses it, the disk denies it),
+   * or a local entry that cannot be looked at: left out, with all it holds, and the walk goes on.
+   * Without this, the walk fails on it (one locked directory stopped a whole job).
+   */
+  onUnreadable?: (rel: string, err: ClientError) => void;
 }
 
 interface Pending {
@@ -61,14 +67,22 @@ interface Pending {
  */
 export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
+  /** Directories the server refused to list: left out of the tree (what they hold is not known). */
+  const unlisted = new Set<string>();
   let level: Pending[] = [{ rel: "", line: [] }];
   for (let depth = 1; level.length > 0; depth++) {
     if (level.length > 1) listers.widen();
-    const listings = await listLevel(listers, root, level);
+    const listings = await listLevel(listers, root, level, (rel, err) => rel !== "" && opts.onUnreadable !== undefined && isRefusal(err));
     if (listings === null) return null;
     const next: Pending[] = [];
     level.forEach(({ rel, line: above }, i) => {
-      const { entries, via, self, unreadable } = listings[i]!;
+      const listing = listings[i]!;
+      if ("refused" in listing) {
+        opts.onUnreadable!(rel, listing.refused);
+        unlisted.add(rel);
+        return;
+      }
+      const { entries, via, self, unreadable } = listing;
       if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (a name with a line break?)`);
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);
@@ -86,11 +100,11 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
           opts.onExcluded?.(child);
           continue;
         }
-        if (listings[i]!.undecodable?.has(e.name)) {
+        if (listing.undecodable?.has(e.name)) {
           opts.onSkip?.(child, "a name that is not valid UTF-8: FTP commands carry UTF-8, so it cannot be asked for");
           continue;
         }
-        if (listings[i]!.notFiles?.has(e.name)) {
+        if (listing.notFiles?.has(e.name)) {
           opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
           continue;
         }
@@ -108,25 +122,34 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
     });
     level = next;
   }
-  return out;
+  return unlisted.size > 0 ? out.filter((e) => !unlisted.has(e.rel)) : out;
+}
+
+/**
+ * A server's lasting refusal of one listing (550, pyftpdlib's 501), not a dropped connection; nor a
+ * 500, which is vsftpd's "500 OOPS" as it ends the session (nothing to do with that directory).
+ */
+function isRefusal(err: unknown): err is ClientError {
+  return err instanceof ClientError && !err.retryable && (err.code ?? 0) > 500;
 }
 
 type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string; notFiles?: Set<string> };
 
 /**
  * List one level's directories, each over the next free connection; null when the root turns out
- * not to exist. After a failure no further listing starts, and the first failure (in the level's
- * order) is thrown once the listings under way have ended.
+ * not to exist. A failure `tolerated` is that directory's result; after any other, no further
+ * listing starts, and the first (in the level's order) is thrown once the listings under way have ended.
  */
-async function listLevel(listers: Listers, root: string, level: Pending[]): Promise<Listing[] | null> {
+async function listLevel(listers: Listers, root: string, level: Pending[], tolerated: (rel: string, err: unknown) => boolean): Promise<(Listing | Refused)[] | null> {
   let failed = false;
   const results = await Promise.allSettled(
-    level.map(async ({ rel }): Promise<Listing | null | undefined> => {
+    level.map(async ({ rel }): Promise<Listing | Refused | null | undefined> => {
       const client = await listers.borrow();
       try {
         if (failed) return undefined; // not listed: the walk fails anyway
         return await listOne(client, root, rel);
       } catch (err) {
+        if (tolerated(rel, err)) return { refused: err as ClientError };
         failed = true;
         throw err;
       } finally {
@@ -136,8 +159,13 @@ async function listLevel(listers: Listers, root: string, level: Pending[]): Prom
   );
   const failure = results.find((r) => r.status === "rejected");
   if (failure) throw failure.reason;
-  const listings = results.map((r) => (r as PromiseFulfilledResult<Listing | null>).value);
-  return listings.some((l) => l === null) ? null : (listings as Listing[]);
+  const listings = results.map((r) => (r as PromiseFulfilledResult<Listing | Refused | null>).value);
+  return listings.some((l) => l === null) ? null : (listings as (Listing | Refused)[]);
+}
+
+/** A directory of a level whose listing the server refused. */
+interface Refused {
+  refused: ClientError;
 }
 
 /** One directory of the walk; null when it is the root and it does not exist. */
@@ -263,14 +291,23 @@ export async function makeRemoteDirs(client: FtpClient, path: string): Promise<v
  */
 export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
   const out: TreeEntry[] = [];
-  const visit = (rel: string) => {
-    let names: string[];
+  /** An entry below the root that cannot be read goes to onUnreadable (the root itself fails the walk). */
+  const unreadable = (rel: string, err: unknown): void => {
+    const failure = new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
+    if (rel === "" || !opts.onUnreadable) throw failure;
+    opts.onUnreadable(rel, failure);
+  };
+  /** A directory's names, or null when it cannot be read (and was reported so). */
+  const readNames = (rel: string): string[] | null => {
     try {
-      names = readdirSync(join(root, rel));
+      return readdirSync(join(root, rel)).sort();
     } catch (err) {
-      throw new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
+      unreadable(rel, err);
+      return null;
     }
-    for (const name of names.sort()) {
+  };
+  const visit = (rel: string, names: string[]) => {
+    for (const name of names) {
       if (isOwnLeftover(name)) {
         if (name.endsWith(PART_SUFFIX)) opts.onPart?.(rel ? `${rel}/${name}` : name);
         continue;
@@ -295,7 +332,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
         // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
         // nothing here, and a server speaking UTF8 could not take it either.
         if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
-        else if (code !== "ENOENT") throw new ClientError(`cannot read ${full}: ${code ?? (err as Error).message}`, { kind: "local" }); // not "absent": sync --delete would remove its copy
+        else if (code !== "ENOENT") unreadable(child, err); // not "absent": sync --delete would remove its copy
         continue; // else it went away since the listing
       }
       if (st.isSymbolicLink()) {
@@ -311,12 +348,15 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
         }
       }
       if (st.isDirectory()) {
+        // Read before it is listed: one that cannot be is left out with all it holds (not created empty).
+        const inside = opts.recursive ? readNames(child) : [];
+        if (inside === null) continue;
         out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
-        if (opts.recursive) visit(child);
+        visit(child, inside);
       } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
       else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
     }
   };
-  visit("");
+  visit("", readNames("")!);
   return out;
 }

@@ -1,0 +1,146 @@
+// One directory a tree job cannot list, read or create fails alone, as in lftp's mirror and rsync:
+// it is named (stderr and --json), everything else moves, the exit status is the refusal's kind,
+// sync --delete keeps the destination's copy of it, and `ftpkit resume` later moves only what failed.
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FTPKIT, runFtpkit, startFtpkitServer, type RunResult } from "../helpers/peers.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
+import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
+import { snapshot } from "../helpers/trees.ts";
+
+setDefaultTimeout(60_000);
+
+const owned = useCleanups("ftpkit-tree-failures-");
+
+function files(root: string, entries: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(entries)) {
+    mkdirSync(join(root, rel, ".."), { recursive: true });
+    writeFileSync(join(root, rel), text);
+  }
+}
+
+interface Report {
+  files: { path: string; action: string; result: string }[];
+  copied: number;
+  skipped: number;
+  failed: number;
+}
+
+const entry = (report: Report, path: string) => report.files.find((f) => f.path === path);
+
+/** Run the client as nobody (it cannot read a chmod 000 directory, as root could), its state in `state`. */
+async function runAsNobody(args: string[], cwd: string, state: string): Promise<RunResult> {
+  const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, FTPKIT, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", HOME: state, XDG_STATE_HOME: state, NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => p.kill(9), 30_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  clearTimeout(timer);
+  return { code, stdout, out: new TextEncoder().encode(stdout), stderr };
+}
+
+describe.skipIf(!vsftpdAvailable())("vsftpd: a remote directory the server will not list (550 Failed to change directory)", () => {
+  test("get -r copies every other file, names the directory in stderr and --json, exits 8; resume once it is readable moves only its files", async () => {
+    const vs = await startVsftpd();
+    owned.later(() => vs.stop());
+    const work = owned.workDir();
+    files(vs.home, { "t/a.txt": "a\n", "t/sub/b.txt": "b\n", "t/lockd/k.txt": "k\n", "t/lockd/deeper/d.txt": "d\n" });
+    chownTo(vs.home, vs.user);
+    chmodSync(join(vs.home, "t/lockd"), 0o000);
+    const r = await runFtpkit(["get", "-r", vs.url("/t"), "out", "--json"], { cwd: work });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/lockd: cannot enter \S*lockd: .*\(550\); nothing in it is copied/);
+    expect(snapshot(join(work, "out"))).toEqual({ "a.txt": expect.any(String), sub: "dir", "sub/b.txt": expect.any(String) });
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report).toMatchObject({ copied: 2, failed: 1 });
+    expect(entry(report, "lockd")?.result).toMatch(/^failed: cannot enter .*\(550\)$/);
+
+    chmodSync(join(vs.home, "t/lockd"), 0o755);
+    const resumed = await runFtpkit(["resume"], { cwd: work });
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/2 copied .*, 2 skipped, 0 deleted, 0 failed/);
+    expect(readFileSync(join(work, "out/lockd/deeper/d.txt"), "utf8")).toBe("d\n");
+    expect(readFileSync(join(work, "out/lockd/k.txt"), "utf8")).toBe("k\n");
+  });
+
+  test("sync --delete keeps the local copy of the directory it could not list (its contents are unknown, not absent) and deletes the rest", async () => {
+    const vs = await startVsftpd();
+    owned.later(() => vs.stop());
+    const work = owned.workDir();
+    files(vs.home, { "t/a.txt": "a\n", "t/lockd/k.txt": "k\n" });
+    chownTo(vs.home, vs.user);
+    chmodSync(join(vs.home, "t/lockd"), 0o000);
+    files(join(work, "mirror"), { "gone.txt": "not on the server\n", "lockd/k.txt": "k\n", "lockd/mine.txt": "only here\n" });
+    const r = await runFtpkit(["sync", vs.url("/t"), "mirror", "--delete"], { cwd: work });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain("lockd: cannot enter");
+    expect(readFileSync(join(work, "mirror/a.txt"), "utf8")).toBe("a\n");
+    expect(existsSync(join(work, "mirror/gone.txt"))).toBe(false);
+    expect(readdirSync(join(work, "mirror/lockd")).sort()).toEqual(["k.txt", "mine.txt"]);
+  });
+});
+
+describe("a local directory the client cannot read (run as nobody)", () => {
+  test("put -r uploads the rest, names it in stderr and --json, exits 3; sync --delete keeps the server's copy of it", async () => {
+    const srv = await startFtpkitServer();
+    owned.later(() => srv.stop());
+    const work = owned.workDir();
+    chmodSync(work, 0o755);
+    files(join(work, "src"), { "a.txt": "a\n", "sub/b.txt": "b\n", "lockeddir/x.txt": "x\n" });
+    chmodSync(join(work, "src/lockeddir"), 0o000);
+    const state = join(work, "nobody");
+    mkdirSync(state, { mode: 0o700 });
+    chownSync(state, 65534, 65534);
+    const up = await runAsNobody(["put", "-r", join(work, "src"), srv.url("/up"), "--json"], state, state);
+    expect(up.code).toBe(3);
+    expect(up.stderr).toMatch(/lockeddir: cannot read \S*lockeddir: EACCES; nothing in it is copied/);
+    expect(snapshot(join(srv.home, "up"))).toEqual({ "a.txt": expect.any(String), sub: "dir", "sub/b.txt": expect.any(String) });
+    const report = JSON.parse(up.stdout) as Report;
+    expect(report).toMatchObject({ copied: 2, failed: 1 });
+    expect(entry(report, "lockeddir")?.result).toMatch(/^failed: cannot read .*lockeddir: EACCES$/);
+
+    files(join(srv.home, "mirror"), { "stale.txt": "gone locally\n", "lockeddir/keep.txt": "kept\n" });
+    const sync = await runAsNobody(["sync", join(work, "src"), srv.url("/mirror"), "--delete"], state, state);
+    expect(sync.code).toBe(3);
+    expect(existsSync(join(srv.home, "mirror/stale.txt"))).toBe(false);
+    expect(readFileSync(join(srv.home, "mirror/lockeddir/keep.txt"), "utf8")).toBe("kept\n");
+    expect(readFileSync(join(srv.home, "mirror/a.txt"), "utf8")).toBe("a\n");
+  });
+});
+
+describe.skipIf(proftpdBinary() === null || process.getuid?.() !== 0)("ProFTPD: a directory it will not list, a directory name it refuses", () => {
+  test("get -r of a tree with a directory MLSD refuses (Permission denied, 550) copies the rest and exits 8", async () => {
+    const pro = await startProftpd();
+    owned.later(() => pro.stop());
+    const work = owned.workDir();
+    files(pro.home, { "t/a.txt": "a\n", "t/lockd/k.txt": "k\n", "t/z/z.txt": "z\n" });
+    chownTo(pro.home, "nobody");
+    chmodSync(join(pro.home, "t/lockd"), 0o000);
+    const r = await runFtpkit(["get", "-r", pro.url("/t"), "out", "--json"], { cwd: work });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/lockd: .*Permission denied \(550\); nothing in it is copied/);
+    expect(snapshot(join(work, "out"))).toEqual({ "a.txt": expect.any(String), z: "dir", "z/z.txt": expect.any(String) });
+    expect(entry(JSON.parse(r.stdout) as Report, "lockd")?.result).toMatch(/^failed: .*Permission denied \(550\)$/);
+  });
+
+  test("put -r uploads every other file, reports the directory and the files under it as failed (not tried one by one), exits 8", async () => {
+    const pro = await startProftpd();
+    owned.later(() => pro.stop());
+    const work = owned.workDir();
+    files(join(work, "src"), { "a.txt": "a\n", "gd/ok.txt": "ok\n", "gd/*/f1.txt": "1\n", "gd/*/inner/f2.txt": "2\n", "z/last.txt": "z\n" });
+    const up = await runFtpkit(["put", "-r", join(work, "src"), pro.url("/up"), "--json"], { cwd: work });
+    expect(up.code).toBe(8);
+    expect(up.stderr).toMatch(/gd\/\*: .*\(550\); nothing in it is copied/);
+    expect(snapshot(join(pro.home, "up"))).toEqual({ "a.txt": expect.any(String), gd: "dir", "gd/ok.txt": expect.any(String), z: "dir", "z/last.txt": expect.any(String) });
+    const report = JSON.parse(up.stdout) as Report;
+    expect(report).toMatchObject({ copied: 3, failed: 4 });
+    expect(entry(report, "gd/*")).toMatchObject({ action: "mkdir", result: expect.stringMatching(/^failed: .*\(550\)$/) });
+    for (const under of ["gd/*/inner", "gd/*/f1.txt", "gd/*/inner/f2.txt"]) expect(entry(report, under)?.result).toBe("failed: not attempted: its directory gd/* could not be created");
+    // No STOR was sent for them: ProFTPD logs nothing to check, but the server has no such file anywhere.
+    expect(readdirSync(join(pro.home, "up/gd"))).toEqual(["ok.txt"]);
+  });
+});
