@@ -21,7 +21,7 @@ import { failedJob, printReport, reportSoFar, summarize, summarizePlan, type Fil
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, planTree, type NameMatch, type TreeEntry, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./tree-walk.ts";
-import { listSides, unreadableReports, type SidesSpec } from "./tree-sides.ts";
+import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
 import { FailedDirs, insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
 export interface TreeRequest {
@@ -205,12 +205,12 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
     const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note };
     const listBoth = (match?: NameMatch) => listSides(sides, match);
-    let { remoteExists, source, dest, keep, odd, parts, unreadable } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
+    let { remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
     // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
     if (r.glob && source.length === 0) {
       const literal = await listBoth((name) => name === globLiteral(r.glob!));
       // A sync whose pattern matches nothing mirrors nothing: its destination's matches go (--delete).
-      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts, unreadable } = literal);
+      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = literal);
     }
     // Like cp without -r: a directory the pattern matched is left out, and said so.
     if (!recursive) {
@@ -249,9 +249,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     }
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {
-      printPlan(items, req.json === true, unreadableReports(unreadable));
+      printPlan(items, req.json === true, walkReports({ skipped, unreadable }));
       await conns.close();
-      return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...unreadableReports(unreadable)]);
+      return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...walkReports({ skipped, unreadable })]);
     }
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
@@ -289,8 +289,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const kind = failureKind(err);
       failures.push({ kind, lasting: !worthResuming(err) && kind !== "verify" });
     };
-    // What the source walk could not read fails alone (its kind is the job's); the rest moves.
-    reports.push(...unreadableReports(unreadable));
+    // What the source walk skipped is reported; what it could not read fails alone (its kind is the job's).
+    reports.push(...walkReports({ skipped, unreadable }));
     for (const { err } of unreadable) failedWith(err);
 
     const remove = async (d: PlanItem): Promise<void> => {

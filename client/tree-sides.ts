@@ -35,6 +35,8 @@ export interface Sides {
   odd: Map<string, string>;
   /** A download's part files in the destination. */
   parts: string[];
+  /** The source's entries left out for what they are (a link to a directory, a FIFO): reported as skips. */
+  skipped: FileReport[];
   /** The source's directories (or entries) that could not be read: reported as failed, with the refusal. */
   unreadable: { rel: string; err: ClientError }[];
 }
@@ -48,6 +50,7 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
   const keep = new Set<string>();
   const odd = new Map<string, string>();
   const unreadable: Sides["unreadable"] = [];
+  const skipped: FileReport[] = [];
   // A directory whose listing was partly unreadable: nothing in or under it is deleted.
   const onPartial = (rel: string, why: string) => (keep.add(rel), note.warn(`${shown(rel || ".")}: ${why}; nothing in it is deleted`));
   const sourceWalk: WalkOptions = {
@@ -57,6 +60,8 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     onPartial,
     onSkip(rel, why) {
       keep.add(rel);
+      // --json silences the warning: the report must say it instead (skipped entries vanished from it).
+      skipped.push({ path: rel, action: "skip", reason: "left out", bytes: 0, result: `skipped: ${why}` });
       note.warn(`${shown(rel)}: skipped (${why})`);
     },
     // Its contents are unknown, not absent: --delete keeps the destination's copy of it.
@@ -84,10 +89,10 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
   const local = o.localExists ? walkLocal(o.local, localWalk) : [];
   const remote = listed ?? [];
   const [source, dest] = o.direction === "get" ? [remote, local] : [local, remote];
-  return { remoteExists: listed !== null, source, dest, keep, odd, parts: o.direction === "get" ? parts : [], unreadable };
+  return { remoteExists: listed !== null, source, dest, keep, odd, parts: o.direction === "get" ? parts : [], skipped, unreadable };
 }
 
-/** The report entries of what the source walk could not read. */
-export function unreadableReports(unreadable: Sides["unreadable"]): FileReport[] {
-  return unreadable.map(({ rel, err }) => ({ path: rel, action: "copy", reason: "unreadable in the source", bytes: 0, result: `failed: ${err.message}` }));
+/** The report entries of what the source walk skipped or could not read. */
+export function walkReports({ skipped, unreadable }: Pick<Sides, "skipped" | "unreadable">): FileReport[] {
+  return [...skipped, ...unreadable.map(({ rel, err }) => ({ path: rel, action: "copy", reason: "unreadable in the source", bytes: 0, result: `failed: ${err.message}` } satisfies FileReport))];
 }

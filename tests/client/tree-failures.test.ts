@@ -1,8 +1,9 @@
 // One directory a tree job cannot list, read or create fails alone, as in lftp's mirror and rsync:
 // it is named (stderr and --json), everything else moves, the exit status is the refusal's kind,
 // sync --delete keeps the destination's copy of it, and `ftpkit resume` later moves only what failed.
+// Also: with --json, the entries a walk skips (links to directories or to nothing, FIFOs) are in the report.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, runFtpkit, startFtpkitServer, type RunResult } from "../helpers/peers.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
@@ -82,6 +83,22 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: a remote directory the server will 
     expect(existsSync(join(work, "mirror/gone.txt"))).toBe(false);
     expect(readdirSync(join(work, "mirror/lockd")).sort()).toEqual(["k.txt", "mine.txt"]);
   });
+
+  test("get -r --json reports each link it skips (to a directory, to nothing) as a skip with its reason", async () => {
+    const vs = await startVsftpd();
+    owned.later(() => vs.stop());
+    const work = owned.workDir();
+    files(vs.home, { "t/realdir/in.txt": "in\n", "t/f.txt": "f\n" });
+    symlinkSync("realdir", join(vs.home, "t/l2dir"));
+    symlinkSync("nowhere", join(vs.home, "t/dangle"));
+    chownTo(vs.home, vs.user);
+    const r = await runFtpkit(["get", "-r", vs.url("/t"), "out", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report).toMatchObject({ copied: 2, skipped: 2, failed: 0 });
+    for (const link of ["l2dir", "dangle"]) expect(entry(report, link)).toMatchObject({ action: "skip", result: expect.stringMatching(/^skipped: a symbolic link to a directory or to nothing/) });
+  });
 });
 
 describe("a local directory the client cannot read (run as nobody)", () => {
@@ -109,6 +126,30 @@ describe("a local directory the client cannot read (run as nobody)", () => {
     expect(existsSync(join(srv.home, "mirror/stale.txt"))).toBe(false);
     expect(readFileSync(join(srv.home, "mirror/lockeddir/keep.txt"), "utf8")).toBe("kept\n");
     expect(readFileSync(join(srv.home, "mirror/a.txt"), "utf8")).toBe("a\n");
+  });
+});
+
+describe("local entries put -r skips", () => {
+  test("put -r --json (and its --dry-run) reports each (a link to nothing, a FIFO, a link to a directory, a link loop) as a skip with its reason", async () => {
+    const srv = await startFtpkitServer();
+    owned.later(() => srv.stop());
+    const work = owned.workDir();
+    files(join(work, "src"), { "ok.txt": "ok\n", "d/in.txt": "in\n" });
+    symlinkSync(join(work, "no-such-target"), join(work, "src/dangling"));
+    expect(Bun.spawnSync(["mkfifo", join(work, "src/fifo")]).exitCode).toBe(0);
+    symlinkSync("d", join(work, "src/dirlink"));
+    symlinkSync("loop", join(work, "src/loop"));
+    const up = await runFtpkit(["put", "-r", join(work, "src"), srv.url("/odd"), "--json"], { cwd: work });
+    expect(up.code).toBe(0);
+    const report = JSON.parse(up.stdout) as Report;
+    expect(report).toMatchObject({ copied: 2, skipped: 4, failed: 0 });
+    expect(entry(report, "dangling")).toMatchObject({ action: "skip", result: "skipped: a symbolic link to nothing" });
+    expect(entry(report, "loop")).toMatchObject({ action: "skip", result: "skipped: a symbolic link to nothing" });
+    expect(entry(report, "fifo")).toMatchObject({ action: "skip", result: "skipped: not a regular file: a FIFO, socket or device" });
+    expect(entry(report, "dirlink")).toMatchObject({ action: "skip", result: "skipped: a symbolic link to a directory is not followed" });
+    // The dry run's plan says the same.
+    const dry = await runFtpkit(["put", "-r", join(work, "src"), srv.url("/odd-dry"), "--json", "--dry-run"], { cwd: work });
+    expect((JSON.parse(dry.stdout) as Report).files.filter((f) => f.action === "skip").map((f) => f.path).sort()).toEqual(["dangling", "dirlink", "fifo", "loop"]);
   });
 });
 
