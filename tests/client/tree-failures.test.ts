@@ -45,13 +45,18 @@ async function runAsNobody(args: string[], cwd: string, state: string): Promise<
 }
 
 describe.skipIf(!vsftpdAvailable())("vsftpd: a remote directory the server will not list (550 Failed to change directory)", () => {
-  test("get -r copies every other file, names the directory in stderr and --json, exits 8; resume once it is readable moves only its files", async () => {
+  test("get -r (and its --dry-run) copies every other file, names the directory in stderr and --json, exits 8; resume once it is readable moves only its files", async () => {
     const vs = await startVsftpd();
     owned.later(() => vs.stop());
     const work = owned.workDir();
     files(vs.home, { "t/a.txt": "a\n", "t/sub/b.txt": "b\n", "t/lockd/k.txt": "k\n", "t/lockd/deeper/d.txt": "d\n" });
     chownTo(vs.home, vs.user);
     chmodSync(join(vs.home, "t/lockd"), 0o000);
+    // The dry run says what the run will: the plan without it, the directory failed, exit 8.
+    const dry = await runFtpkit(["get", "-r", vs.url("/t"), "out", "--json", "--dry-run"], { cwd: work });
+    expect(dry.code).toBe(8);
+    expect(entry(JSON.parse(dry.stdout) as Report, "lockd")?.result).toMatch(/^failed: cannot enter .*\(550\)$/);
+    expect(existsSync(join(work, "out"))).toBe(false);
     const r = await runFtpkit(["get", "-r", vs.url("/t"), "out", "--json"], { cwd: work });
     expect(r.code).toBe(8);
     expect(r.stderr).toMatch(/lockd: cannot enter \S*lockd: .*\(550\); nothing in it is copied/);
@@ -102,7 +107,7 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: a remote directory the server will 
 });
 
 describe("a local directory the client cannot read (run as nobody)", () => {
-  test("put -r uploads the rest, names it in stderr and --json, exits 3; sync --delete keeps the server's copy of it", async () => {
+  test("put -r uploads the rest, names it in stderr and --json, exits 3, and resume once it is readable uploads only it; sync --delete keeps the server's copy of it", async () => {
     const srv = await startFtpkitServer();
     owned.later(() => srv.stop());
     const work = owned.workDir();
@@ -119,6 +124,13 @@ describe("a local directory the client cannot read (run as nobody)", () => {
     const report = JSON.parse(up.stdout) as Report;
     expect(report).toMatchObject({ copied: 2, failed: 1 });
     expect(entry(report, "lockeddir")?.result).toMatch(/^failed: cannot read .*lockeddir: EACCES$/);
+
+    chmodSync(join(work, "src/lockeddir"), 0o755);
+    const resumed = await runAsNobody(["resume"], state, state);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/1 copied .*, 2 skipped, 0 deleted, 0 failed/);
+    expect(readFileSync(join(srv.home, "up/lockeddir/x.txt"), "utf8")).toBe("x\n");
+    chmodSync(join(work, "src/lockeddir"), 0o000);
 
     files(join(srv.home, "mirror"), { "stale.txt": "gone locally\n", "lockeddir/keep.txt": "kept\n" });
     const sync = await runAsNobody(["sync", join(work, "src"), srv.url("/mirror"), "--delete"], state, state);
