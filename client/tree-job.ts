@@ -420,9 +420,11 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     await conns.close();
     const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
     const entries = report.files.length; // the plan's, and what the walks reported besides it
+    // A new job that moved nothing leaves no record (see below): the command itself is what to run again.
+    const kept = moving || resuming;
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${entries} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
-    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${entries} items failed, each refused (see above): once that is fixed, \`ftpkit resume\` moves only them (\`--restart\` starts the job over)`, { kind });
-    if (report.failed > 0) throw new ClientError(`${report.failed} of ${entries} items failed; run \`ftpkit resume\` to retry them`, { kind });
+    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${entries} items failed, each refused (see above): once that is fixed, ${kept ? "`ftpkit resume` moves only them (`--restart` starts the job over)" : "run the command again"}`, { kind });
+    if (report.failed > 0) throw new ClientError(`${report.failed} of ${entries} items failed; ${kept ? "run `ftpkit resume` to retry them" : "run the command again"}`, { kind });
     return report;
   } catch (err) {
     conns.destroy();

@@ -195,5 +195,13 @@ describe.skipIf(proftpdBinary() === null || process.getuid?.() !== 0)("ProFTPD: 
     for (const under of ["gd/*/inner", "gd/*/f1.txt", "gd/*/inner/f2.txt"]) expect(entry(report, under)?.result).toBe("failed: not attempted: its directory gd/* could not be created");
     // No STOR was sent for them: ProFTPD logs nothing to check, but the server has no such file anywhere.
     expect(readdirSync(join(pro.home, "up/gd"))).toEqual(["ok.txt"]);
+    // A job that moved nothing leaves no record: it says to run the command again, not `ftpkit resume`.
+    files(join(work, "only-star"), { "*/f.txt": "f\n" });
+    const none = await runFtpkit(["put", "-r", join(work, "only-star"), pro.url("/none")], { cwd: work });
+    expect(none.code).toBe(8);
+    expect(none.stderr).toContain("2 of 2 items failed, each refused (see above): once that is fixed, run the command again");
+    const pending = (await runFtpkit(["resume", "--list"], { cwd: work })).stdout;
+    expect(pending).toContain("/up (started"); // the first job, which moved files, waits for its resume
+    expect(pending).not.toContain("only-star");
   });
 });
