@@ -9,12 +9,13 @@ import type { Notifier } from "./session.ts";
 import type { PlanItem } from "./tree-plan.ts";
 import { planned, shown } from "./tree-prepare.ts";
 
-/** The plan's directories that could not be created, and how to report what was under them. */
+/** The directories nothing can be copied into (not created, or not listed), and how to report what was under them. */
 export class FailedDirs {
-  private readonly failed = new Set<string>();
+  /** rel → what went wrong with it ("could not be created"). */
+  private readonly failed = new Map<string, string>();
 
-  add(rel: string): void {
-    this.failed.add(rel);
+  add(rel: string, what: string): void {
+    this.failed.set(rel, what);
   }
 
   /** The outermost failed directory `rel` is in, if any. */
@@ -26,30 +27,32 @@ export class FailedDirs {
     return undefined;
   }
 
-  /** The report of an item not attempted because `dir` (holding it) could not be created. */
-  static unreached(item: PlanItem, dir: string): FileReport {
-    return planned(item, `failed: not attempted: its directory ${dir} could not be created`);
+  /** The report of an item not attempted because of `dir`, which holds it. */
+  unreached(item: PlanItem, dir: string): FileReport {
+    return planned(item, `failed: not attempted: its directory ${dir} ${this.failed.get(dir)}`);
   }
 }
 
 /**
  * Create `mkdirs` (parents before children) with `make`. Each one created, or failed, is reported;
- * one inside a directory that failed is not attempted (it would fail the same way).
+ * one inside a directory that failed, or in one of `unlisted` (the destination's, not listed), is
+ * not attempted (it would fail the same way, or land where nothing could be compared).
  */
-export async function makePlannedDirs(mkdirs: readonly PlanItem[], make: (rel: string) => Promise<void>, job: { reports: FileReport[]; failedWith(err: unknown): void; note: Notifier }): Promise<FailedDirs> {
+export async function makePlannedDirs(mkdirs: readonly PlanItem[], make: (rel: string) => Promise<void>, unlisted: readonly string[], job: { reports: FileReport[]; failedWith(err: unknown): void; note: Notifier }): Promise<FailedDirs> {
   const failed = new FailedDirs();
+  for (const rel of unlisted) failed.add(rel, "could not be listed");
   for (const d of mkdirs) {
     const above = failed.holding(d.rel);
     if (above !== undefined) {
-      failed.add(d.rel);
-      job.reports.push(FailedDirs.unreached(d, above));
+      failed.add(d.rel, "could not be created");
+      job.reports.push(failed.unreached(d, above));
       continue;
     }
     try {
       await make(d.rel);
       job.reports.push(planned(d, "created"));
     } catch (err) {
-      failed.add(d.rel);
+      failed.add(d.rel, "could not be created");
       job.reports.push(planned(d, `failed: ${(err as Error).message}`));
       job.failedWith(err);
       job.note.error(`${shown(d.rel)}: ${(err as Error).message}; nothing in it is copied`);

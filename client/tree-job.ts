@@ -22,7 +22,7 @@ import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, show
 import { excluder, planTree, type NameMatch, type TreeEntry, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./tree-walk.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
-import { FailedDirs, insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
+import { insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -254,7 +254,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       await conns.close();
       // The run would fail on what could not be read: so does its dry run, with the same status.
       const kind = worstKind(unreadable.map(({ err }) => failureKind(err))) ?? undefined;
-      if (unreadable.length > 0) throw new ClientError(`${unreadable.length} of the source's entries could not be read (see above): the plan leaves them out`, { kind });
+      if (unreadable.length > 0) throw new ClientError(`${unreadable.length} ${unreadable.length === 1 ? "entry" : "entries"} could not be read (see above): the plan leaves ${unreadable.length === 1 ? "it" : "them"} out`, { kind });
       return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...walkReports({ skipped, unreadable })]);
     }
     const copies = items.filter((i) => i.action === "copy");
@@ -318,14 +318,15 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (rec.direction === "get") makeLocalDir(r.local);
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
     const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => first.client.mkdir(joinRemote(remoteRoot, rel));
-    const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, { reports, failedWith, note });
-    // Files under a directory that could not be created are not tried one by one against it.
+    const unlisted = unreadable.filter((u) => u.side === "destination").map((u) => u.rel);
+    const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, unlisted, { reports, failedWith, note });
+    // Files under a directory that could not be created (or listed) are not tried one by one against it.
     const reachable: PlanItem[] = [];
     for (const c of copies) {
       const dir = failedDirs.holding(c.rel);
       if (dir === undefined) reachable.push(c);
       else {
-        reports.push(FailedDirs.unreached(c, dir));
+        reports.push(failedDirs.unreached(c, dir));
         progress.fileFinished();
       }
     }

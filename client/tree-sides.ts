@@ -37,8 +37,11 @@ export interface Sides {
   parts: string[];
   /** The source's entries left out for what they are (a link to a directory, a FIFO): reported as skips. */
   skipped: FileReport[];
-  /** The source's directories (or entries) that could not be read: reported as failed, with the refusal. */
-  unreadable: { rel: string; err: ClientError }[];
+  /**
+   * Directories (or entries) of either side that could not be read: reported as failed, with the
+   * refusal. The source's are left out of it; nothing is copied into the destination's.
+   */
+  unreadable: { rel: string; err: ClientError; side: "source" | "destination" }[];
 }
 
 /** Walk both sides (the source's top level filtered by `match`, a glob). */
@@ -67,13 +70,27 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     // Its contents are unknown, not absent: --delete keeps the destination's copy of it.
     onUnreadable(rel, err) {
       keep.add(rel);
-      unreadable.push({ rel, err });
+      unreadable.push({ rel, err, side: "source" });
       note.error(`${shown(rel)}: ${err.message}; nothing in it is copied`);
     },
   };
   // Part files in the destination: those of files the source no longer has are an interrupted run's.
   const parts: string[] = [];
-  const destWalk: WalkOptions = { recursive: o.recursive, excluded: o.excluded, match, onPartial, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel), onPart: (rel) => parts.push(rel) };
+  const destWalk: WalkOptions = {
+    recursive: o.recursive,
+    excluded: o.excluded,
+    match,
+    onPartial,
+    onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")),
+    onExcluded: (rel) => keep.add(rel),
+    onPart: (rel) => parts.push(rel),
+    // What it holds cannot be compared, nor kept from being overwritten: nothing goes into it, nothing in it is deleted.
+    onUnreadable(rel, err) {
+      keep.add(rel);
+      unreadable.push({ rel, err, side: "destination" });
+      note.error(`${shown(rel)}: ${err.message}; nothing is copied into it`);
+    },
+  };
   const [remoteWalk, localWalk] = o.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
   const listed = await walkRemote(o.listers, o.remoteRoot, remoteWalk).catch((err: unknown) => {
     // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
@@ -88,11 +105,14 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
   }
   const local = o.localExists ? walkLocal(o.local, localWalk) : [];
   const remote = listed ?? [];
-  const [source, dest] = o.direction === "get" ? [remote, local] : [local, remote];
+  const [walked, dest] = o.direction === "get" ? [remote, local] : [local, remote];
+  // The source's unreadable directories exist, but what they hold does not reach the plan: nor do they.
+  const unknown = new Set(unreadable.filter((u) => u.side === "source").map((u) => u.rel));
+  const source = unknown.size > 0 ? walked.filter((e) => !unknown.has(e.rel)) : walked;
   return { remoteExists: listed !== null, source, dest, keep, odd, parts: o.direction === "get" ? parts : [], skipped, unreadable };
 }
 
-/** The report entries of what the source walk skipped or could not read. */
+/** The report entries of what the source walk skipped and of what either walk could not read. */
 export function walkReports({ skipped, unreadable }: Pick<Sides, "skipped" | "unreadable">): FileReport[] {
-  return [...skipped, ...unreadable.map(({ rel, err }) => ({ path: rel, action: "copy", reason: "unreadable in the source", bytes: 0, result: `failed: ${err.message}` } satisfies FileReport))];
+  return [...skipped, ...unreadable.map(({ rel, err, side }) => ({ path: rel, action: "copy", reason: `unreadable in the ${side}`, bytes: 0, result: `failed: ${err.message}` } satisfies FileReport))];
 }

@@ -45,8 +45,9 @@ export interface WalkOptions {
   onPart?: (rel: string) => void;
   /**
    * A directory below the root that cannot be listed (the server refuses it, the disk denies it),
-   * or a local entry that cannot be looked at: left out, with all it holds, and the walk goes on.
-   * Without this, the walk fails on it (one locked directory stopped a whole job).
+   * or a local entry that cannot be looked at: not entered (a directory stays in the walk's entries:
+   * it exists), and the walk goes on. Without this, the walk fails on it (one locked directory
+   * stopped a whole job).
    */
   onUnreadable?: (rel: string, err: ClientError) => void;
 }
@@ -67,8 +68,6 @@ interface Pending {
  */
 export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
-  /** Directories the server refused to list: left out of the tree (what they hold is not known). */
-  const unlisted = new Set<string>();
   let level: Pending[] = [{ rel: "", line: [] }];
   for (let depth = 1; level.length > 0; depth++) {
     if (level.length > 1) listers.widen();
@@ -79,7 +78,6 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
       const listing = listings[i]!;
       if ("refused" in listing) {
         opts.onUnreadable!(rel, listing.refused);
-        unlisted.add(rel);
         return;
       }
       const { entries, via, self, unreadable } = listing;
@@ -122,7 +120,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
     });
     level = next;
   }
-  return unlisted.size > 0 ? out.filter((e) => !unlisted.has(e.rel)) : out;
+  return out;
 }
 
 /**
@@ -348,11 +346,9 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
         }
       }
       if (st.isDirectory()) {
-        // Read before it is listed: one that cannot be is left out with all it holds (not created empty).
-        const inside = opts.recursive ? readNames(child) : [];
-        if (inside === null) continue;
         out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
-        visit(child, inside);
+        const inside = opts.recursive ? readNames(child) : [];
+        if (inside !== null) visit(child, inside);
       } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
       else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
     }

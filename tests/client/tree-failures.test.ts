@@ -89,6 +89,29 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: a remote directory the server will 
     expect(readdirSync(join(work, "mirror/lockd")).sort()).toEqual(["k.txt", "mine.txt"]);
   });
 
+  test("put -r and sync up into a tree with a directory the server will not list: nothing goes into it, the rest is copied, exit 8", async () => {
+    const vs = await startVsftpd();
+    owned.later(() => vs.stop());
+    const work = owned.workDir();
+    files(vs.home, { "dst/lockd/theirs.txt": "theirs\n", "dst/stale.txt": "stale\n" });
+    chownTo(vs.home, vs.user);
+    chmodSync(join(vs.home, "dst/lockd"), 0o000);
+    files(join(work, "src"), { "a.txt": "a\n", "lockd/k.txt": "k\n", "lockd/new/n.txt": "n\n" });
+    const up = await runFtpkit(["put", "-r", join(work, "src"), vs.url("/dst"), "--json"], { cwd: work });
+    expect(up.code).toBe(8);
+    expect(up.stderr).toMatch(/lockd: cannot enter \S*lockd: .*\(550\); nothing is copied into it/);
+    expect(readFileSync(join(vs.home, "dst/a.txt"), "utf8")).toBe("a\n");
+    const report = JSON.parse(up.stdout) as Report;
+    expect(report).toMatchObject({ copied: 1, failed: 4 });
+    expect(entry(report, "lockd")).toMatchObject({ action: "copy", result: expect.stringMatching(/^failed: cannot enter .*\(550\)$/) });
+    for (const under of ["lockd/k.txt", "lockd/new", "lockd/new/n.txt"]) expect(entry(report, under)?.result).toBe("failed: not attempted: its directory lockd could not be listed");
+    const sync = await runFtpkit(["sync", join(work, "src"), vs.url("/dst"), "--delete"], { cwd: work });
+    expect(sync.code).toBe(8);
+    expect(existsSync(join(vs.home, "dst/stale.txt"))).toBe(false);
+    chmodSync(join(vs.home, "dst/lockd"), 0o755);
+    expect(readdirSync(join(vs.home, "dst/lockd"))).toEqual(["theirs.txt"]);
+  });
+
   test("get -r --json reports each link it skips (to a directory, to nothing) as a skip with its reason", async () => {
     const vs = await startVsftpd();
     owned.later(() => vs.stop());
@@ -138,6 +161,28 @@ describe("a local directory the client cannot read (run as nobody)", () => {
     expect(existsSync(join(srv.home, "mirror/stale.txt"))).toBe(false);
     expect(readFileSync(join(srv.home, "mirror/lockeddir/keep.txt"), "utf8")).toBe("kept\n");
     expect(readFileSync(join(srv.home, "mirror/a.txt"), "utf8")).toBe("a\n");
+  });
+});
+
+describe("a local destination directory the client cannot read (run as nobody)", () => {
+  test("get -r copies the rest, copies nothing into it (its files not attempted), exits 3", async () => {
+    const srv = await startFtpkitServer();
+    owned.later(() => srv.stop());
+    const work = owned.workDir();
+    chmodSync(work, 0o755);
+    files(join(srv.home, "t"), { "a.txt": "a\n", "lockd/k.txt": "k\n" });
+    const state = join(work, "nobody");
+    mkdirSync(join(state, "dest/lockd"), { recursive: true, mode: 0o700 });
+    chownSync(state, 65534, 65534);
+    chownSync(join(state, "dest"), 65534, 65534);
+    chmodSync(join(state, "dest/lockd"), 0o000); // root's: nobody can neither list nor write it
+    const r = await runAsNobody(["get", "-r", srv.url("/t"), "dest", "--json"], state, state);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/lockd: cannot read \S*lockd: EACCES; nothing is copied into it/);
+    expect(readFileSync(join(state, "dest/a.txt"), "utf8")).toBe("a\n");
+    const report = JSON.parse(r.stdout) as Report;
+    expect(entry(report, "lockd")?.result).toMatch(/^failed: cannot read .*lockd: EACCES$/);
+    expect(entry(report, "lockd/k.txt")?.result).toBe("failed: not attempted: its directory lockd could not be listed");
   });
 });
 
