@@ -8,7 +8,7 @@ import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glo
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, worstKind, type FailureKind } from "./errors.ts";
-import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
+import { besideFile, downloadFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
@@ -19,8 +19,9 @@ import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Not
 import { acquireLock, loadPassword } from "./state.ts";
 import { failedJob, printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
-import { excluder, planTree, type NameMatch, type TreeEntry, type PlanItem } from "./tree-plan.ts";
+import { excluder, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./tree-walk.ts";
+import { beforeState, cutShortItems, specDifference, toState, warnOrphanedUploads } from "./tree-interrupted.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
 import { insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
@@ -68,33 +69,6 @@ function roots(req: TreeRequest): Roots {
   const isDir = req.local !== undefined && existsSync(req.local) && statSync(req.local).isDirectory();
   const { dir, glob } = isDir ? { dir: req.local! } : splitGlob(req.local ?? ".");
   return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
-}
-
-/**
- * A resumed upload whose plan had a file that was new on the server, not finished, and no longer in
- * the local source: what the server has under its name is the interrupted upload's part. It is named
- * (a sync --delete removes it; a copy leaves it, as it cannot tell it from a file written there since).
- */
-function warnOrphanedUploads(plan: PlanState, source: readonly TreeEntry[], dest: readonly TreeEntry[], done: ReadonlySet<string>, note: Notifier): void {
-  const sourceHas = new Set(source.map((e) => e.rel));
-  const destFiles = new Set(dest.filter((e) => e.type === "file").map((e) => e.rel));
-  for (const [rel, before] of Object.entries(plan.remote)) {
-    if (before === null && !sourceHas.has(rel) && destFiles.has(rel) && !done.has(rel)) {
-      note.warn(`${shown(rel)}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
-    }
-  }
-}
-
-/** The planned items a signal ends before their report: those moving with their bytes so far, the rest not started. */
-function cutShortItems(items: readonly PlanItem[], reports: readonly FileReport[], inFlight: ReadonlyMap<PlanItem, FileProgress>, signal: string): FileReport[] {
-  // A link found to be a directory is reported as a skip of its copy.
-  const reported = new Set(reports.flatMap((f) => (f.action === "skip" ? [`${f.path}\0skip`, `${f.path}\0copy`] : [`${f.path}\0${f.action}`])));
-  return items
-    .filter((i) => !reported.has(`${i.rel}\0${i.action}`))
-    .map((i) => {
-      const moving = inFlight.get(i);
-      return moving ? { ...planned(i, `failed: interrupted by ${signal}`), bytes: moving.moved } : planned(i, `failed: not started (interrupted by ${signal})`);
-    });
 }
 
 /** The lock of tree job `id` (on `local`), held for the whole run. */
@@ -159,17 +133,6 @@ async function startTreeJob(req: TreeRequest, opts: TransferOptions): Promise<Jo
     startedAt: new Date().toISOString(),
   };
   return await runTree(r, rec, opts, false, req);
-}
-
-/** How two specs of the same job differ in what they copy or delete ("" when they do not). */
-function specDifference(was: TreeSpec, now: TreeSpec): string {
-  const out: string[] = [];
-  if ((was.delete === true) !== (now.delete === true)) out.push(was.delete ? "it deletes (--delete)" : "it does not delete");
-  if ((was.checksum === true) !== (now.checksum === true)) out.push(was.checksum ? "it compares digests (--checksum)" : "it compares sizes and times");
-  if ((was.recursive !== false) !== (now.recursive !== false)) out.push(was.recursive !== false ? "recursive" : "not recursive");
-  const ex = (s: TreeSpec) => [...(s.exclude ?? [])].sort().join("\0");
-  if (ex(was) !== ex(now)) out.push(`its excludes: ${(was.exclude ?? []).map((e) => `--exclude '${e}'`).join(" ") || "none"}`);
-  return out.join("; ");
 }
 
 /** `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. */
@@ -435,14 +398,3 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     throw err;
   }
 }
-
-function toState(b: { size: number; mtime: string } | null | undefined): RemoteState | null | undefined {
-  return b === undefined ? undefined : b;
-}
-
-async function beforeState(s: Session, path: string): Promise<{ size: number; mtime: string } | null> {
-  const st = await remoteState(s.client, path);
-  if (st.missing || st.size === null) return null;
-  return { size: st.size, mtime: st.mtime ?? "" };
-}
-
