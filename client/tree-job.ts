@@ -1,14 +1,14 @@
 // Tree jobs: `get -r`, `put -r`, a glob in the last segment, and `sync` (either direction). Each is
 // a plan (tree-plan.ts) executed by up to --parallel sessions, every file through the one verified
 // file transfer; finished files are appended to the job's journal so `ftpkit resume` skips them.
-import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from "node:fs";
-import { basename, join, resolve, sep } from "node:path";
+import { existsSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import { joinRemote, virtualBasename } from "../protocol/path.ts";
 import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glob.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, worstKind, type FailureKind } from "./errors.ts";
-import { besideFile, downloadFile, PART_SUFFIX, remoteState, type FileContext, type FileProgress, type RemoteState } from "./file-transfer.ts";
+import { besideFile, downloadFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
 import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
@@ -19,7 +19,11 @@ import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Not
 import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
-import { excluder, makeRemoteDirs, planTree, type NameMatch, type TreeEntry, walkLocal, walkRemote, type PlanItem, type WalkOptions } from "./tree-plan.ts";
+import { excluder, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
+import { makeRemoteDirs } from "./tree-walk.ts";
+import { beforeState, cutShortItems, specDifference, toState, warnOrphanedUploads } from "./tree-interrupted.ts";
+import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
+import { insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -63,33 +67,6 @@ function roots(req: TreeRequest): Roots {
   const isDir = req.local !== undefined && existsSync(req.local) && statSync(req.local).isDirectory();
   const { dir, glob } = isDir ? { dir: req.local! } : splitGlob(req.local ?? ".");
   return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
-}
-
-/**
- * A resumed upload whose plan had a file that was new on the server, not finished, and no longer in
- * the local source: what the server has under its name is the interrupted upload's part. It is named
- * (a sync --delete removes it; a copy leaves it, as it cannot tell it from a file written there since).
- */
-function warnOrphanedUploads(plan: PlanState, source: readonly TreeEntry[], dest: readonly TreeEntry[], done: ReadonlySet<string>, note: Notifier): void {
-  const sourceHas = new Set(source.map((e) => e.rel));
-  const destFiles = new Set(dest.filter((e) => e.type === "file").map((e) => e.rel));
-  for (const [rel, before] of Object.entries(plan.remote)) {
-    if (before === null && !sourceHas.has(rel) && destFiles.has(rel) && !done.has(rel)) {
-      note.warn(`${shown(rel)}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
-    }
-  }
-}
-
-/** The planned items a signal ends before their report: those moving with their bytes so far, the rest not started. */
-function cutShortItems(items: readonly PlanItem[], reports: readonly FileReport[], inFlight: ReadonlyMap<PlanItem, FileProgress>, signal: string): FileReport[] {
-  // A link found to be a directory is reported as a skip of its copy.
-  const reported = new Set(reports.flatMap((f) => (f.action === "skip" ? [`${f.path}\0skip`, `${f.path}\0copy`] : [`${f.path}\0${f.action}`])));
-  return items
-    .filter((i) => !reported.has(`${i.rel}\0${i.action}`))
-    .map((i) => {
-      const moving = inFlight.get(i);
-      return moving ? { ...planned(i, `failed: interrupted by ${signal}`), bytes: moving.moved } : planned(i, `failed: not started (interrupted by ${signal})`);
-    });
 }
 
 /** The lock of tree job `id` (on `local`), held for the whole run. */
@@ -145,17 +122,6 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
   return await runTree(r, rec, opts, false, req);
 }
 
-/** How two specs of the same job differ in what they copy or delete ("" when they do not). */
-function specDifference(was: TreeSpec, now: TreeSpec): string {
-  const out: string[] = [];
-  if ((was.delete === true) !== (now.delete === true)) out.push(was.delete ? "it deletes (--delete)" : "it does not delete");
-  if ((was.checksum === true) !== (now.checksum === true)) out.push(was.checksum ? "it compares digests (--checksum)" : "it compares sizes and times");
-  if ((was.recursive !== false) !== (now.recursive !== false)) out.push(was.recursive !== false ? "recursive" : "not recursive");
-  const ex = (s: TreeSpec) => [...(s.exclude ?? [])].sort().join("\0");
-  if (ex(was) !== ex(now)) out.push(`its excludes: ${(was.exclude ?? []).map((e) => `--exclude '${e}'`).join(" ") || "none"}`);
-  return out.join("; ");
-}
-
 /** `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. */
 export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Promise<JobReport> {
   using _job = jobLock(rec.id, rec.local);
@@ -187,40 +153,14 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
     }
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
-    const listBoth = async (match?: NameMatch) => {
-      // What the walks leave out: the source's skipped entries and the destination's excluded ones
-      // stay where they are (--delete keeps them), and the destination's odd ones (a link to a
-      // directory) are never written into.
-      const keep = new Set<string>();
-      const odd = new Map<string, string>();
-      // A directory whose listing was partly unreadable: nothing in or under it is deleted.
-      const onPartial = (rel: string, why: string) => (keep.add(rel), note.warn(`${shown(rel || ".")}: ${why}; nothing in it is deleted`));
-      const sourceWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => (keep.add(rel), note.warn(`${shown(rel)}: skipped (${why})`)) };
-      // Part files in the destination: those of files the source no longer has are an interrupted run's.
-      const parts: string[] = [];
-      const destWalk: WalkOptions = { recursive, excluded, match, onPartial, onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")), onExcluded: (rel) => keep.add(rel), onPart: (rel) => parts.push(rel) };
-      const [remoteWalk, localWalk] = rec.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
-      const listed = await walkRemote(conns, remoteRoot, remoteWalk).catch((err: unknown) => {
-        // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
-        // plans against nothing there (a sync must see the other side, so it fails as it is).
-        if (rec.direction !== "put" || spec.mode !== "copy" || !(err instanceof ClientError) || err.code !== 550) throw err;
-        note.info(`${remoteRoot} cannot be listed (${err.message}), as an upload-only directory: uploading every file`);
-        return [];
-      });
-      if (listed === null) {
-        if ((await first.client.size(remoteRoot).catch(() => null)) !== null) throw new ClientError(`${remoteRoot} is a file, not a directory${rec.direction === "get" ? ": fetch it without -r" : ""}`, { kind: "usage" });
-        if (rec.direction === "get") throw new ClientError(`remote directory not found: ${remoteRoot}`, { kind: "server" });
-      }
-      const local = localExists ? walkLocal(r.local, localWalk) : [];
-      const remote = listed ?? [];
-      return { remoteExists: listed !== null, source: rec.direction === "get" ? remote : local, dest: rec.direction === "get" ? local : remote, keep, odd, parts: rec.direction === "get" ? parts : [] };
-    };
-    let { remoteExists, source, dest, keep, odd, parts } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
+    const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note };
+    const listBoth = (match?: NameMatch) => listSides(sides, match);
+    let { remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob, { dotfiles: true }) : undefined);
     // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
     if (r.glob && source.length === 0) {
       const literal = await listBoth((name) => name === globLiteral(r.glob!));
       // A sync whose pattern matches nothing mirrors nothing: its destination's matches go (--delete).
-      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts } = literal);
+      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = literal);
     }
     // Like cp without -r: a directory the pattern matched is left out, and said so.
     if (!recursive) {
@@ -259,9 +199,13 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     }
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {
-      printPlan(items, req.json === true);
+      printPlan(items, req.json === true, walkReports({ skipped, unreadable }));
+      req.reported = true;
       await conns.close();
-      return summarizePlan(items.map((i) => planned(i, "planned (dry run)")));
+      // The run would fail on what could not be read: so does its dry run, with the same status.
+      const kind = worstKind(unreadable.map(({ err }) => failureKind(err))) ?? undefined;
+      if (unreadable.length > 0) throw new ClientError(`${unreadable.length} ${unreadable.length === 1 ? "entry" : "entries"} could not be read (see above): the plan leaves ${unreadable.length === 1 ? "it" : "them"} out`, { kind });
+      return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...walkReports({ skipped, unreadable })]);
     }
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
@@ -299,6 +243,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const kind = failureKind(err);
       failures.push({ kind, lasting: !worthResuming(err) && kind !== "verify" });
     };
+    // What the source walk skipped is reported; what it could not read fails alone (its kind is the job's).
+    reports.push(...walkReports({ skipped, unreadable }));
+    for (const { err } of unreadable) failedWith(err);
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
@@ -320,10 +267,18 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // Directories first (parents before children: the walk lists them in that order).
     if (rec.direction === "get") makeLocalDir(r.local);
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
-    for (const d of items.filter((i) => i.action === "mkdir")) {
-      if (rec.direction === "get") makeLocalDir(insideRoot(r.local, d.rel));
-      else await first.client.mkdir(joinRemote(remoteRoot, d.rel));
-      reports.push(planned(d, "created"));
+    const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => first.client.mkdir(joinRemote(remoteRoot, rel));
+    const unlisted = unreadable.filter((u) => u.side === "destination").map((u) => u.rel);
+    const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, unlisted, { reports, failedWith, note });
+    // Files under a directory that could not be created (or listed) are not tried one by one against it.
+    const reachable: PlanItem[] = [];
+    for (const c of copies) {
+      const dir = failedDirs.holding(c.rel);
+      if (dir === undefined) reachable.push(c);
+      else {
+        reports.push(failedDirs.unreached(c, dir));
+        progress.fileFinished();
+      }
     }
 
     const halt: Halt = { reason: null };
@@ -386,9 +341,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         }
       }
     };
-    const started = await runPool(copies, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
+    const started = await runPool(reachable, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
-    for (const c of copies.slice(started)) {
+    for (const c of reachable.slice(started)) {
       const again = retried.get(c);
       reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
       // Tried again after a drop, or never started (after a halt, the failure that halted the job is counted already).
@@ -412,9 +367,12 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (req.json) printReport(report);
     await conns.close();
     const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
-    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${items.length} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
-    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${items.length} items failed, each refused (see above): once that is fixed, \`ftpkit resume\` moves only them (\`--restart\` starts the job over)`, { kind });
-    if (report.failed > 0) throw new ClientError(`${report.failed} of ${items.length} items failed; run \`ftpkit resume\` to retry them`, { kind });
+    const entries = report.files.length; // the plan's, and what the walks reported besides it
+    // A new job that moved nothing leaves no record (see below): the command itself is what to run again.
+    const kept = moving || resuming;
+    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${entries} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
+    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${entries} items failed, each refused (see above): once that is fixed, ${kept ? "`ftpkit resume` moves only them (`--restart` starts the job over)" : "run the command again"}`, { kind });
+    if (report.failed > 0) throw new ClientError(`${report.failed} of ${entries} items failed; ${kept ? "run `ftpkit resume` to retry them" : "run the command again"}`, { kind });
     return report;
   } catch (err) {
     conns.destroy();
@@ -424,36 +382,3 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     throw err;
   }
 }
-
-/**
- * The local path of `rel` under `root`, which must be strictly inside it: names come from a server's
- * listing, and one that resolved to the root itself or beyond (an empty name did) would make the
- * part file, its rename and a set-aside land outside the destination.
- */
-function insideRoot(root: string, rel: string): string {
-  const p = resolve(root, rel);
-  if (!p.startsWith(root.endsWith(sep) ? root : root + sep)) throw new ClientError(`${shown(rel)}: not a name inside ${root}; skipped`);
-  return p;
-}
-
-/** mkdir -p, failing with one line that names the directory (as a single get says it cannot write). */
-function makeLocalDir(path: string): void {
-  try {
-    mkdirSync(path, { recursive: true });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" ? "a file stands in its path" : code === "ENOENT" ? "no such file or directory" : (code ?? (err as Error).message);
-    throw new ClientError(`cannot create ${path}: ${why}`, { kind: "local" });
-  }
-}
-
-function toState(b: { size: number; mtime: string } | null | undefined): RemoteState | null | undefined {
-  return b === undefined ? undefined : b;
-}
-
-async function beforeState(s: Session, path: string): Promise<{ size: number; mtime: string } | null> {
-  const st = await remoteState(s.client, path);
-  if (st.missing || st.size === null) return null;
-  return { size: st.size, mtime: st.mtime ?? "" };
-}
-

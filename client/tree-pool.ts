@@ -2,7 +2,8 @@
 // commands pipelined behind the previous one's checks; a session the server refuses (421) only
 // means fewer, and a disk that refuses to store more stops new files from starting.
 import { ClientError, type FtpClient } from "./client.ts";
-import type { Listers, PlanItem } from "./tree-plan.ts";
+import type { PlanItem } from "./tree-plan.ts";
+import type { Listers } from "./tree-walk.ts";
 import { consola, type Notifier, type Session } from "./session.ts";
 
 const is421 = (err: unknown) => err instanceof ClientError && err.code === 421;

@@ -103,10 +103,13 @@ export function planned(i: PlanItem, result: string): FileReport {
   return { path: i.rel, action: i.action, reason: i.reason, bytes: 0, result };
 }
 
-/** --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan. */
-export function printPlan(items: PlanItem[], json: boolean): void {
+/**
+ * --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan, with
+ * `besides` (what the walks reported: entries skipped or unreadable).
+ */
+export function printPlan(items: PlanItem[], json: boolean, besides: FileReport[] = []): void {
   if (json) {
-    printReport(summarizePlan(items.map((i) => planned(i, "planned (dry run)"))));
+    printReport(summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...besides]));
     return;
   }
   for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);

@@ -1,0 +1,84 @@
+// The directories of a tree job, created before its files, parents first. One that cannot be created
+// (a refused MKD, a local permission) fails alone, as in lftp's mirror and rsync: it and everything
+// the plan has under it are reported as failed, and the rest of the job goes on.
+import { mkdirSync } from "node:fs";
+import { resolve, sep } from "node:path";
+import { ClientError } from "./client.ts";
+import type { FileReport } from "./report.ts";
+import type { Notifier } from "./session.ts";
+import type { PlanItem } from "./tree-plan.ts";
+import { planned, shown } from "./tree-prepare.ts";
+
+/** The directories nothing can be copied into (not created, or not listed), and how to report what was under them. */
+export class FailedDirs {
+  /** rel → what went wrong with it ("could not be created"). */
+  private readonly failed = new Map<string, string>();
+
+  add(rel: string, what: string): void {
+    this.failed.set(rel, what);
+  }
+
+  /** The outermost failed directory `rel` is in, if any. */
+  holding(rel: string): string | undefined {
+    for (let at = rel.indexOf("/"); at >= 0; at = rel.indexOf("/", at + 1)) {
+      const dir = rel.slice(0, at);
+      if (this.failed.has(dir)) return dir;
+    }
+    return undefined;
+  }
+
+  /** The report of an item not attempted because of `dir`, which holds it. */
+  unreached(item: PlanItem, dir: string): FileReport {
+    return planned(item, `failed: not attempted: its directory ${dir} ${this.failed.get(dir)}`);
+  }
+}
+
+/**
+ * Create `mkdirs` (parents before children) with `make`. Each one created, or failed, is reported;
+ * one inside a directory that failed, or in one of `unlisted` (the destination's, not listed), is
+ * not attempted (it would fail the same way, or land where nothing could be compared).
+ */
+export async function makePlannedDirs(mkdirs: readonly PlanItem[], make: (rel: string) => Promise<void>, unlisted: readonly string[], job: { reports: FileReport[]; failedWith(err: unknown): void; note: Notifier }): Promise<FailedDirs> {
+  const failed = new FailedDirs();
+  for (const rel of unlisted) failed.add(rel, "could not be listed");
+  for (const d of mkdirs) {
+    const above = failed.holding(d.rel);
+    if (above !== undefined) {
+      failed.add(d.rel, "could not be created");
+      job.reports.push(failed.unreached(d, above));
+      continue;
+    }
+    try {
+      await make(d.rel);
+      job.reports.push(planned(d, "created"));
+    } catch (err) {
+      failed.add(d.rel, "could not be created");
+      job.reports.push(planned(d, `failed: ${(err as Error).message}`));
+      job.failedWith(err);
+      job.note.error(`${shown(d.rel)}: ${(err as Error).message}; nothing in it is copied`);
+    }
+  }
+  return failed;
+}
+
+/**
+ * The local path of `rel` under `root`, which must be strictly inside it: names come from a server's
+ * listing, and one that resolved to the root itself or beyond (an empty name did) would make the
+ * part file, its rename and a set-aside land outside the destination.
+ */
+export function insideRoot(root: string, rel: string): string {
+  const p = resolve(root, rel);
+  if (!p.startsWith(root.endsWith(sep) ? root : root + sep)) throw new ClientError(`${shown(rel)}: not a name inside ${root}; skipped`);
+  return p;
+}
+
+/** mkdir -p, failing with one line that names the directory (as a single get says it cannot write). */
+export function makeLocalDir(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" ? "a file stands in its path" : code === "ENOENT" ? "no such file or directory" : (code ?? (err as Error).message);
+    throw new ClientError(`cannot create ${path}: ${why}`, { kind: "local" });
+  }
+}

@@ -1,0 +1,57 @@
+// A tree job and its interruptions: how a pending run's options differ from a new command's, the
+// uploads a resume finds orphaned, what a signal cut short (for its --json report), and each
+// upload's remote state before its first byte (so a resume never appends to another file).
+import type { TreeSpec, PlanState } from "./journal.ts";
+import { remoteState, type FileProgress, type RemoteState } from "./file-transfer.ts";
+import type { FileReport } from "./report.ts";
+import type { Notifier, Session } from "./session.ts";
+import type { PlanItem, TreeEntry } from "./tree-plan.ts";
+import { planned, shown } from "./tree-prepare.ts";
+
+/**
+ * A resumed upload whose plan had a file that was new on the server, not finished, and no longer in
+ * the local source: what the server has under its name is the interrupted upload's part. It is named
+ * (a sync --delete removes it; a copy leaves it, as it cannot tell it from a file written there since).
+ */
+export function warnOrphanedUploads(plan: PlanState, source: readonly TreeEntry[], dest: readonly TreeEntry[], done: ReadonlySet<string>, note: Notifier): void {
+  const sourceHas = new Set(source.map((e) => e.rel));
+  const destFiles = new Set(dest.filter((e) => e.type === "file").map((e) => e.rel));
+  for (const [rel, before] of Object.entries(plan.remote)) {
+    if (before === null && !sourceHas.has(rel) && destFiles.has(rel) && !done.has(rel)) {
+      note.warn(`${shown(rel)}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
+    }
+  }
+}
+
+/** The planned items a signal ends before their report: those moving with their bytes so far, the rest not started. */
+export function cutShortItems(items: readonly PlanItem[], reports: readonly FileReport[], inFlight: ReadonlyMap<PlanItem, FileProgress>, signal: string): FileReport[] {
+  // A link found to be a directory is reported as a skip of its copy.
+  const reported = new Set(reports.flatMap((f) => (f.action === "skip" ? [`${f.path}\0skip`, `${f.path}\0copy`] : [`${f.path}\0${f.action}`])));
+  return items
+    .filter((i) => !reported.has(`${i.rel}\0${i.action}`))
+    .map((i) => {
+      const moving = inFlight.get(i);
+      return moving ? { ...planned(i, `failed: interrupted by ${signal}`), bytes: moving.moved } : planned(i, `failed: not started (interrupted by ${signal})`);
+    });
+}
+
+/** How two specs of the same job differ in what they copy or delete ("" when they do not). */
+export function specDifference(was: TreeSpec, now: TreeSpec): string {
+  const out: string[] = [];
+  if ((was.delete === true) !== (now.delete === true)) out.push(was.delete ? "it deletes (--delete)" : "it does not delete");
+  if ((was.checksum === true) !== (now.checksum === true)) out.push(was.checksum ? "it compares digests (--checksum)" : "it compares sizes and times");
+  if ((was.recursive !== false) !== (now.recursive !== false)) out.push(was.recursive !== false ? "recursive" : "not recursive");
+  const ex = (s: TreeSpec) => [...(s.exclude ?? [])].sort().join("\0");
+  if (ex(was) !== ex(now)) out.push(`its excludes: ${(was.exclude ?? []).map((e) => `--exclude '${e}'`).join(" ") || "none"}`);
+  return out.join("; ");
+}
+
+export function toState(b: { size: number; mtime: string } | null | undefined): RemoteState | null | undefined {
+  return b === undefined ? undefined : b;
+}
+
+export async function beforeState(s: Session, path: string): Promise<{ size: number; mtime: string } | null> {
+  const st = await remoteState(s.client, path);
+  if (st.missing || st.size === null) return null;
+  return { size: st.size, mtime: st.mtime ?? "" };
+}

@@ -1,0 +1,118 @@
+// Both sides of a tree job, walked (tree-walk.ts), with what the walks leave out: the source's
+// skipped entries and unreadable directories are reported (a script reading --json sees them), the
+// destination's excluded and odd entries are kept and never written into.
+import { ClientError } from "./client.ts";
+import type { FileReport } from "./report.ts";
+import type { Notifier, Session } from "./session.ts";
+import type { NameMatch, TreeEntry } from "./tree-plan.ts";
+import { shown } from "./tree-prepare.ts";
+import { walkLocal, walkRemote, type Listers, type WalkOptions } from "./tree-walk.ts";
+
+/** What a tree job walks, and how. */
+export interface SidesSpec {
+  direction: "get" | "put";
+  mode: "copy" | "sync";
+  recursive: boolean;
+  excluded: (rel: string) => boolean;
+  remoteRoot: string;
+  local: string;
+  /** The local root exists (a download may create it; an upload's source must exist). */
+  localExists: boolean;
+  listers: Listers;
+  /** The first connection: asked whether a missing remote root is a file. */
+  first: Session;
+  note: Notifier;
+}
+
+export interface Sides {
+  /** The remote root exists (a put creates it if not). */
+  remoteExists: boolean;
+  source: TreeEntry[];
+  dest: TreeEntry[];
+  /** Destination paths --delete must leave: what the source skipped or could not read, what is excluded. */
+  keep: Set<string>;
+  /** Destination paths holding something a copy must not write into or through, and what. */
+  odd: Map<string, string>;
+  /** A download's part files in the destination. */
+  parts: string[];
+  /** The source's entries left out for what they are (a link to a directory, a FIFO): reported as skips. */
+  skipped: FileReport[];
+  /**
+   * Directories (or entries) of either side that could not be read: reported as failed, with the
+   * refusal. The source's are left out of it; nothing is copied into the destination's.
+   */
+  unreadable: { rel: string; err: ClientError; side: "source" | "destination" }[];
+}
+
+/** Walk both sides (the source's top level filtered by `match`, a glob). */
+export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides> {
+  const { note } = o;
+  // What the walks leave out: the source's skipped and unreadable entries and the destination's
+  // excluded ones stay where they are (--delete keeps them), and the destination's odd ones (a link
+  // to a directory) are never written into.
+  const keep = new Set<string>();
+  const odd = new Map<string, string>();
+  const unreadable: Sides["unreadable"] = [];
+  const skipped: FileReport[] = [];
+  // A directory whose listing was partly unreadable: nothing in or under it is deleted.
+  const onPartial = (rel: string, why: string) => (keep.add(rel), note.warn(`${shown(rel || ".")}: ${why}; nothing in it is deleted`));
+  const sourceWalk: WalkOptions = {
+    recursive: o.recursive,
+    excluded: o.excluded,
+    match,
+    onPartial,
+    onSkip(rel, why) {
+      keep.add(rel);
+      // --json silences the warning: the report must say it instead (skipped entries vanished from it).
+      skipped.push({ path: rel, action: "skip", reason: "left out", bytes: 0, result: `skipped: ${why}` });
+      note.warn(`${shown(rel)}: skipped (${why})`);
+    },
+    // Its contents are unknown, not absent: --delete keeps the destination's copy of it.
+    onUnreadable(rel, err) {
+      keep.add(rel);
+      unreadable.push({ rel, err, side: "source" });
+      note.error(`${shown(rel)}: ${err.message}; nothing in it is copied`);
+    },
+  };
+  // Part files in the destination: those of files the source no longer has are an interrupted run's.
+  const parts: string[] = [];
+  const destWalk: WalkOptions = {
+    recursive: o.recursive,
+    excluded: o.excluded,
+    match,
+    onPartial,
+    onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")),
+    onExcluded: (rel) => keep.add(rel),
+    onPart: (rel) => parts.push(rel),
+    // What it holds cannot be compared, nor kept from being overwritten: nothing goes into it, nothing in it is deleted.
+    onUnreadable(rel, err) {
+      keep.add(rel);
+      unreadable.push({ rel, err, side: "destination" });
+      note.error(`${shown(rel)}: ${err.message}; nothing is copied into it`);
+    },
+  };
+  const [remoteWalk, localWalk] = o.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
+  const listed = await walkRemote(o.listers, o.remoteRoot, remoteWalk).catch((err: unknown) => {
+    // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
+    // plans against nothing there (a sync must see the other side, so it fails as it is).
+    if (o.direction !== "put" || o.mode !== "copy" || !(err instanceof ClientError) || err.code !== 550) throw err;
+    note.info(`${o.remoteRoot} cannot be listed (${err.message}), as an upload-only directory: uploading every file`);
+    return [];
+  });
+  if (listed === null) {
+    if ((await o.first.client.size(o.remoteRoot).catch(() => null)) !== null) throw new ClientError(`${o.remoteRoot} is a file, not a directory${o.direction === "get" ? ": fetch it without -r" : ""}`, { kind: "usage" });
+    if (o.direction === "get") throw new ClientError(`remote directory not found: ${o.remoteRoot}`, { kind: "server" });
+  }
+  const local = o.localExists ? walkLocal(o.local, localWalk) : [];
+  const remote = listed ?? [];
+  const [walked, dest] = o.direction === "get" ? [remote, local] : [local, remote];
+  // The source's unreadable directories exist, but what they hold does not reach the plan: nor do they.
+  const unknown = new Set(unreadable.filter((u) => u.side === "source").map((u) => u.rel));
+  const source = unknown.size > 0 ? walked.filter((e) => !unknown.has(e.rel)) : walked;
+  return { remoteExists: listed !== null, source, dest, keep, odd, parts: o.direction === "get" ? parts : [], skipped, unreadable };
+}
+
+/** The report entries of what the source walk skipped and of what either walk could not read. */
+export function walkReports({ skipped, unreadable }: Pick<Sides, "skipped" | "unreadable">): FileReport[] {
+  return [...skipped, ...unreadable.map(({ rel, err, side }) => ({ path: rel, action: "copy", reason: `unreadable in the ${side}`, bytes: 0, result: `failed: ${err.message}` } satisfies FileReport))];
+}

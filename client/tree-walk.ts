@@ -1,0 +1,358 @@
+// The walks of a tree job: a remote tree listed by MLSD (else LIST) over the job's connections, a
+// local one by readdir. What a walk leaves out (a link it does not follow, a name FTP cannot carry)
+// is told to its caller, never silently dropped. Also the remote directory helpers (exists? mkdir -p).
+import { lstatSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { joinRemote } from "../protocol/path.ts";
+import { ClientError, type FtpClient } from "./client.ts";
+import { CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
+import { listDir, mlstFacts } from "./listing.ts";
+import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
+import type { NameMatch, TreeEntry } from "./tree-plan.ts";
+
+/** Names ftpkit itself leaves beside files: never part of a tree. */
+function isOwnLeftover(name: string): boolean {
+  return name.endsWith(PART_SUFFIX) || name.endsWith(CORRUPT_SUFFIX) || name === ".ftpkit";
+}
+
+/** Where the walk gets connections to list with: each serves one listing at a time. */
+export interface Listers {
+  borrow(): Promise<FtpClient>;
+  giveBack(client: FtpClient): void;
+  /** More than one listing is ahead: open the job's other connections now. */
+  widen(): void;
+}
+
+/**
+ * Bounds of a remote walk: a server can list a tree without end (a directory in every directory),
+ * which grew the client by gigabytes; real trees stay far inside both.
+ */
+const MAX_WALK_DEPTH = 256;
+const MAX_WALK_ENTRIES = 5_000_000;
+
+/** How a walk is bounded and filtered, and who hears of what it leaves out. */
+export interface WalkOptions {
+  recursive: boolean;
+  excluded: (rel: string) => boolean;
+  match?: NameMatch;
+  /** An entry left out for what it is (a link to a directory, a FIFO, a name FTP cannot carry). */
+  onSkip?: (rel: string, why: string) => void;
+  /** An entry left out by --exclude. */
+  onExcluded?: (rel: string) => void;
+  /** A remote directory some lines of whose listing could not be read: what it holds is not all known. */
+  onPartial?: (rel: string, why: string) => void;
+  /** Local walks: a download's part file (never an entry of the tree). */
+  onPart?: (rel: string) => void;
+  /**
+   * A directory below the root that cannot be listed (the server refuses it, the disk denies it),
+   * or a local entry that cannot be looked at: not entered (a directory stays in the walk's entries:
+   * it exists), and the walk goes on. Without this, the walk fails on it (one locked directory
+   * stopped a whole job).
+   */
+  onUnreadable?: (rel: string, err: ClientError) => void;
+}
+
+interface Pending {
+  rel: string;
+  /** The unique facts of the directories from the root down to this one. */
+  line: readonly string[];
+}
+
+/**
+ * List a remote tree below `root` (recursively unless `recursive` is false); excluded paths are not
+ * entered, nor a directory whose MLSD `unique` fact is that of one of its own ancestors: a link back
+ * made `get -r` fetch the same files again at every level, until the server's limit on nested links.
+ * (A link to a sibling is no cycle: it is copied like a directory, as `cp -rL` would.)
+ * The directories of one level are listed over every connection `listers` has ready; the entries
+ * come out in the order of a breadth-first walk on one connection, parents before children.
+ */
+export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
+  const out: TreeEntry[] = [];
+  let level: Pending[] = [{ rel: "", line: [] }];
+  for (let depth = 1; level.length > 0; depth++) {
+    if (level.length > 1) listers.widen();
+    const listings = await listLevel(listers, root, level, (rel, err) => rel !== "" && opts.onUnreadable !== undefined && isRefusal(err));
+    if (listings === null) return null;
+    const next: Pending[] = [];
+    level.forEach(({ rel, line: above }, i) => {
+      const listing = listings[i]!;
+      if ("refused" in listing) {
+        opts.onUnreadable!(rel, listing.refused);
+        return;
+      }
+      const { entries, via, self, unreadable } = listing;
+      if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (a name with a line break?)`);
+      const line = self && !above.includes(self) ? [...above, self] : above;
+      const modesKnown = !modesSayNothing(entries, via);
+      for (const e of entries) {
+        if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
+        // An empty name (a broken or hostile server's MLSD line) is the directory itself: as a file it
+        // made the part file land beside the destination; as a directory, the same listing forever.
+        if (e.name === "") {
+          opts.onSkip?.(rel || ".", "an entry without a name in its listing");
+          continue;
+        }
+        if (rel === "" && opts.match && !opts.match(e.name)) continue;
+        const child = rel ? `${rel}/${e.name}` : e.name;
+        if (opts.excluded(child)) {
+          opts.onExcluded?.(child);
+          continue;
+        }
+        if (listing.undecodable?.has(e.name)) {
+          opts.onSkip?.(child, "a name that is not valid UTF-8: FTP commands carry UTF-8, so it cannot be asked for");
+          continue;
+        }
+        if (listing.notFiles?.has(e.name)) {
+          opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
+          continue;
+        }
+        if (e.type === "dir" && e.unique !== undefined && line.includes(e.unique)) {
+          opts.onSkip?.(child, "a link back to a directory it is in");
+          continue;
+        }
+        const precisionMs = via === "MLSD" ? 1000 : (e.mtimePrecisionMs ?? 60_000);
+        out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}), ...(e.sizeUnknown ? { sizeUnknown: true } : {}) });
+        if (out.length > MAX_WALK_ENTRIES) throw new ClientError(`the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`);
+        if (e.type !== "dir" || !opts.recursive) continue;
+        if (depth >= MAX_WALK_DEPTH) opts.onSkip?.(child, `deeper than ${MAX_WALK_DEPTH} levels: not entered`);
+        else next.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
+      }
+    });
+    level = next;
+  }
+  return out;
+}
+
+/**
+ * A server's lasting refusal of one listing (550, pyftpdlib's 501), not a dropped connection; nor a
+ * 500, which is vsftpd's "500 OOPS" as it ends the session (nothing to do with that directory).
+ */
+function isRefusal(err: unknown): err is ClientError {
+  return err instanceof ClientError && !err.retryable && (err.code ?? 0) > 500;
+}
+
+type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string; notFiles?: Set<string> };
+
+/**
+ * List one level's directories, each over the next free connection; null when the root turns out
+ * not to exist. A failure `tolerated` is that directory's result; after any other, no further
+ * listing starts, and the first (in the level's order) is thrown once the listings under way have ended.
+ */
+async function listLevel(listers: Listers, root: string, level: Pending[], tolerated: (rel: string, err: unknown) => boolean): Promise<(Listing | Refused)[] | null> {
+  let failed = false;
+  const results = await Promise.allSettled(
+    level.map(async ({ rel }): Promise<Listing | Refused | null | undefined> => {
+      const client = await listers.borrow();
+      try {
+        if (failed) return undefined; // not listed: the walk fails anyway
+        return await listOne(client, root, rel);
+      } catch (err) {
+        if (tolerated(rel, err)) return { refused: err as ClientError };
+        failed = true;
+        throw err;
+      } finally {
+        listers.giveBack(client);
+      }
+    }),
+  );
+  const failure = results.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
+  const listings = results.map((r) => (r as PromiseFulfilledResult<Listing | Refused | null>).value);
+  return listings.some((l) => l === null) ? null : (listings as (Listing | Refused)[]);
+}
+
+/** A directory of a level whose listing the server refused. */
+interface Refused {
+  refused: ClientError;
+}
+
+/** One directory of the walk; null when it is the root and it does not exist. */
+async function listOne(client: FtpClient, root: string, rel: string): Promise<Listing | null> {
+  await askForWantedFacts(client);
+  let listed;
+  try {
+    listed = await listDir(client, joinRemote(root, rel));
+  } catch (err) {
+    // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
+    if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root)) ? Promise.reject(err) : null;
+    throw err;
+  }
+  // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
+  if (rel === "" && listed.entries.length === 0 && !(await remoteDirExists(client, root))) return null;
+  const self = listed.unique ?? (rel === "" && listed.via === "MLSD" ? await uniqueOf(client, root) : undefined);
+  const notFiles = await resolveLinks(client, joinRemote(root, rel), listed.entries);
+  return { ...listed, ...(self !== undefined ? { self } : {}), ...(notFiles.size > 0 ? { notFiles } : {}) };
+}
+
+/**
+ * LIST shows a symbolic link with its own size and time, not its target's, and not whether the
+ * target is a file: each link is asked SIZE and MDTM, which follow it. A size: a link to a file,
+ * planned with its target's size and time (planned with the link's, a sync copied it again on every
+ * run). A 550: a link to a directory or to nothing, returned to be left out (planned as a file, a
+ * sync --delete removed the local directory in its way before the server refused to send it). No
+ * SIZE at all: left a link, resolved when it moves. Resolved entries are updated in place.
+ */
+async function resolveLinks(client: FtpClient, dir: string, entries: FileInfo[]): Promise<Set<string>> {
+  const notFiles = new Set<string>();
+  const links = entries.filter((e) => e.link && e.name !== "" && !e.name.includes("/"));
+  // Pipelined, a batch at a time: a directory of many links costs a few round trips, not one each.
+  for (let at = 0; at < links.length; at += LINK_BATCH) {
+    await Promise.all(
+      links.slice(at, at + LINK_BATCH).map(async (e) => {
+        const st = await remoteState(client, joinRemote(dir, e.name));
+        if (st.missing) notFiles.add(e.name);
+        else if (st.size !== null) {
+          // The mode LIST shows is the link's own (rwxrwxrwx): the target's is not known.
+          Object.assign(e, { type: "file", size: st.size, link: undefined, mode: undefined });
+          if (st.mtime !== null) Object.assign(e, { mtime: parseTimeVal(st.mtime), mtimePrecisionMs: 1000 });
+        }
+      }),
+    );
+  }
+  return notFiles;
+}
+
+/** Links resolved at once (SIZE and MDTM each), pipelined on the listing's connection. */
+const LINK_BATCH = 250;
+
+/**
+ * Some servers (IIS in its Unix style) list every file as rwxrwxrwx, whatever it is: such modes say
+ * nothing and are not carried (a real directory of nothing but 777 files is rare).
+ */
+function modesSayNothing(entries: readonly FileInfo[], via: "MLSD" | "LIST"): boolean {
+  return via !== "MLSD" && entries.some((e) => e.type === "file") && entries.every((e) => e.type !== "file" || e.mode === 0o777);
+}
+
+/**
+ * A server that offers MLSD's `unique` fact (cycle checks) or `UNIX.mode` (execute bits) without
+ * sending it by default (pyftpdlib) is asked to add them to the facts it sends (OPTS MLST), once
+ * per connection.
+ */
+async function askForWantedFacts(client: FtpClient): Promise<void> {
+  const facts = (client.features.get("MLST") ?? "").split(";").map((f) => f.trim()).filter(Boolean);
+  const wanted = facts.filter((f) => !f.endsWith("*") && ["unique", "unix.mode"].includes(f.toLowerCase()));
+  if (wanted.length === 0) return;
+  const selected = facts.filter((f) => f.endsWith("*")).map((f) => f.slice(0, -1));
+  const r = await client.command("OPTS", `MLST ${[...selected, ...wanted].map((f) => `${f};`).join("")}`);
+  if (r.code === 200) client.features.set("MLST", [...selected, ...wanted].map((f) => `${f}*;`).join(""));
+}
+
+/** A directory's `unique` fact by MLST, for servers whose MLSD has no cdir line (pyftpdlib). */
+async function uniqueOf(client: FtpClient, path: string): Promise<string | undefined> {
+  if (!client.features.has("MLST")) return undefined;
+  try {
+    return mlstFacts(await client.command("MLST", path))?.unique;
+  } catch {
+    return undefined; // a malformed fact line: no cycle check for the root, nothing worse
+  }
+}
+
+/** Is `path` a directory? Asked of its parent's listing, which every server gets right. */
+export async function remoteDirExists(client: FtpClient, path: string): Promise<boolean> {
+  const clean = path.replace(/\/+$/, "");
+  if (clean === "" || clean === "." || clean === "/" || clean === client.home) return true;
+  const slash = clean.lastIndexOf("/");
+  const parent = slash < 0 ? "." : slash === 0 ? "/" : clean.slice(0, slash);
+  const name = clean.slice(slash + 1);
+  try {
+    const { entries } = await listDir(client, parent === "." && client.home ? client.home : parent);
+    return entries.some((e) => e.name === name && e.type === "dir");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * MKD `path` and, like `mkdir -p`, any missing directory above it (the local side of a tree job is
+ * created the same way). A refusal where the parent exists (no permission) is reported as it is.
+ */
+export async function makeRemoteDirs(client: FtpClient, path: string): Promise<void> {
+  try {
+    await client.mkdir(path);
+  } catch (err) {
+    if (!(err instanceof ClientError) || (err.code ?? 0) < 500) throw err;
+    if (await remoteDirExists(client, path)) return;
+    const clean = path.replace(/\/+$/, "");
+    const slash = clean.lastIndexOf("/");
+    const parent = slash > 0 ? clean.slice(0, slash) : null;
+    if (parent === null || (await remoteDirExists(client, parent))) throw err;
+    await makeRemoteDirs(client, parent);
+    await client.mkdir(path);
+  }
+}
+
+/**
+ * List a local tree below `root`. A symbolic link to a file counts as that file; one to a directory
+ * is not followed, and a name FTP cannot carry is left out (`onSkip` hears of both). Following
+ * links, one to an ancestor made `put -r` upload the same files again at every level until the
+ * kernel's limit on nested links, and one out of the tree let `sync --delete` remove files outside it.
+ */
+export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  /** An entry below the root that cannot be read goes to onUnreadable (the root itself fails the walk). */
+  const unreadable = (rel: string, err: unknown): void => {
+    const failure = new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
+    if (rel === "" || !opts.onUnreadable) throw failure;
+    opts.onUnreadable(rel, failure);
+  };
+  /** A directory's names, or null when it cannot be read (and was reported so). */
+  const readNames = (rel: string): string[] | null => {
+    try {
+      return readdirSync(join(root, rel)).sort();
+    } catch (err) {
+      unreadable(rel, err);
+      return null;
+    }
+  };
+  const visit = (rel: string, names: string[]) => {
+    for (const name of names) {
+      if (isOwnLeftover(name)) {
+        if (name.endsWith(PART_SUFFIX)) opts.onPart?.(rel ? `${rel}/${name}` : name);
+        continue;
+      }
+      if (rel === "" && opts.match && !opts.match(name)) continue;
+      const child = rel ? `${rel}/${name}` : name;
+      if (opts.excluded(child)) {
+        opts.onExcluded?.(child);
+        continue;
+      }
+      if (/[\r\n]/.test(name)) {
+        // FTP commands end at CR LF: such a name cannot be sent (the command would be cut in two).
+        opts.onSkip?.(child, "a name with a line break cannot be sent over FTP");
+        continue;
+      }
+      const full = join(root, child);
+      let st;
+      try {
+        st = lstatSync(full);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
+        // nothing here, and a server speaking UTF8 could not take it either.
+        if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
+        else if (code !== "ENOENT") unreadable(child, err); // not "absent": sync --delete would remove its copy
+        continue; // else it went away since the listing
+      }
+      if (st.isSymbolicLink()) {
+        try {
+          st = statSync(full);
+        } catch {
+          opts.onSkip?.(child, "a symbolic link to nothing");
+          continue;
+        }
+        if (st.isDirectory()) {
+          opts.onSkip?.(child, "a symbolic link to a directory is not followed");
+          continue;
+        }
+      }
+      if (st.isDirectory()) {
+        out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
+        const inside = opts.recursive ? readNames(child) : [];
+        if (inside !== null) visit(child, inside);
+      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
+      else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
+    }
+  };
+  visit("", readNames("")!);
+  return out;
+}
