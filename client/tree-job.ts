@@ -200,7 +200,6 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {
       printPlan(items, req.json === true, walkReports({ skipped, unreadable }));
-      req.reported = true;
       await conns.close();
       // The run would fail on what could not be read: so does its dry run, with the same status.
       const kind = worstKind(unreadable.map(({ err }) => failureKind(err))) ?? undefined;
