@@ -174,10 +174,12 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const where = rec.direction === "get" ? `remote file matches "${r.glob}" in ${remoteRoot}` : `local file matches "${r.glob}" in ${r.local}`;
       throw new ClientError(`no ${where}`, { kind: rec.direction === "get" ? "server" : "local" });
     }
-    // A sync decides by times: where LIST's minute cannot, MDTM tells the second.
-    if (spec.mode === "sync") {
+    // A sync decides by times: where LIST's minute cannot, MDTM tells the second. A download sets its
+    // files' times from it too (a get -r over LIST set them to the minute, or the day, and a later
+    // sync took a same-size file changed within it for unchanged), as lftp's mirror does.
+    if (spec.mode === "sync" || rec.direction === "get") {
       const [remote, local] = rec.direction === "get" ? [source, dest] : [dest, source];
-      await sharpenTimes(first.client, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"));
+      await sharpenTimes(first.client, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"), spec.mode);
     }
     // A file the interrupted run finished counts as done only while the destination still has it
     // at that size: one deleted or rewritten since is copied again, so every file ends verified.

@@ -26,19 +26,17 @@ const MDTM_BATCH = 500;
 /**
  * LIST gives times to the minute (older files: the day). A sync compared a same-size file edited in
  * the minute of its upload as unchanged, and set a downloaded file's time to the minute. Where the
- * listing cannot decide — and, in a sync down, for files the destination lacks, whose local time is
+ * listing cannot decide — and, in a download, for files the destination lacks, whose local time is
  * set from it — the remote time is asked by MDTM, to the second. `remote` entries are updated in place.
  */
-export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote: TreeEntry[], local: TreeEntry[], direction: "get" | "put", remoteTimesSettable: boolean): Promise<void> {
+export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote: TreeEntry[], local: TreeEntry[], direction: "get" | "put", remoteTimesSettable: boolean, mode: "copy" | "sync"): Promise<void> {
   const here = new Map(local.filter((e) => e.type === "file").map((e) => [e.rel, e]));
   const unsure = remote.filter((r) => {
     if (r.type !== "file" || r.precisionMs <= 1000) return false;
     const l = here.get(r.rel);
-    if (!l) return direction === "get";
+    // A copy down writes every file, and each one's time comes from here.
+    if (!l || mode === "copy") return direction === "get";
     if (l.size !== r.size) return false;
-    // A local time equal to the listing's to the millisecond was set from it (a get -r over LIST):
-    // asking would only find the seconds the listing dropped, and copy the file again.
-    if (direction === "get" && l.mtime.getTime() === r.mtime.getTime()) return false;
     // Without MFMT, an upload counts as changed when the local file is newer than the remote one.
     const t = l.mtime.getTime();
     return direction === "put" && !remoteTimesSettable ? t > r.mtime.getTime() && t <= r.mtime.getTime() + r.precisionMs : sameTime(l, r);

@@ -177,6 +177,22 @@ for (const kind of servers) {
       expect(readFileSync(join(s.home, "times", "r.txt"), "utf8")).toBe("edited\n");
     });
 
+    test.skipIf(kind.name !== "vsftpd")("get -r over LIST sets each file's time to the second (MDTM), so a later sync sees a same-size change made the same day", async () => {
+      const when = new Date("2001-02-03T04:05:06Z"); // LIST shows "Feb 03  2001": the day only
+      mkdirSync(join(s.home, "old-times"), { recursive: true });
+      writeFileSync(join(s.home, "old-times", "old.txt"), "old\n");
+      utimesSync(join(s.home, "old-times", "old.txt"), when, when);
+      s.own(join(s.home, "old-times"));
+      expect((await runFtpkit(["get", "-r", s.url("/old-times"), "old-down"], { cwd: work })).code).toBe(0);
+      expect(statSync(join(work, "old-down", "old.txt")).mtime.getTime()).toBe(when.getTime());
+      writeFileSync(join(s.home, "old-times", "old.txt"), "NEW\n");
+      const later = new Date(when.getTime() + 6 * 3600_000);
+      utimesSync(join(s.home, "old-times", "old.txt"), later, later);
+      const sync = await runFtpkit(["sync", s.url("/old-times"), "old-down"], { cwd: work });
+      expect(sync.code).toBe(0);
+      expect(readFileSync(join(work, "old-down", "old.txt"), "utf8")).toBe("NEW\n");
+    });
+
     // ftpkit serve and pyftpdlib do not list such a name at all.
     test.skipIf(kind.name !== "vsftpd")("a remote name that is not valid UTF-8 is left out with a warning naming why; the rest of the tree is fetched", async () => {
       mkdirSync(join(s.home, "latin1"), { recursive: true });
