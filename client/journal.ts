@@ -293,6 +293,8 @@ export interface DoneEntry {
   rel: string;
   size: number;
   digest: string;
+  /** The source's time (ms) when it was copied: one changed since is copied again. Absent in older logs. */
+  sourceMtimeMs?: number;
 }
 
 /**
@@ -353,7 +355,9 @@ function logLines(id: string, dir: string): Record<string, unknown>[] {
 /** The finished files of tree job `id`; a damaged line is ignored (that file is moved again). */
 export function loadDone(id: string, dir: string = journalDir()): Map<string, DoneEntry> {
   const out = new Map<string, DoneEntry>();
-  for (const e of logLines(id, dir)) if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, { rel: e.rel, size: e.size, digest: e.digest });
+  for (const e of logLines(id, dir)) {
+    if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, { rel: e.rel, size: e.size, digest: e.digest, ...(isNum(e.sourceMtimeMs) ? { sourceMtimeMs: e.sourceMtimeMs } : {}) });
+  }
   return out;
 }
 

@@ -1,12 +1,33 @@
 // A tree job and its interruptions: how a pending run's options differ from a new command's, the
 // uploads a resume finds orphaned, what a signal cut short (for its --json report), and each
 // upload's remote state before its first byte (so a resume never appends to another file).
-import type { TreeSpec, PlanState } from "./journal.ts";
+import type { DoneEntry, TreeSpec, PlanState } from "./journal.ts";
 import { remoteState, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import type { FileReport } from "./report.ts";
 import type { Notifier, Session } from "./session.ts";
 import type { PlanItem, TreeEntry } from "./tree-plan.ts";
 import { planned, shown } from "./tree-prepare.ts";
+
+/**
+ * The files an interrupted run finished that still count as done: the destination has each at the
+ * size it was copied with (a download's also at the time it was given, the source's), and the source
+ * is as it was then. One deleted, rewritten or changed on either side since is copied again, so every
+ * file ends as its source is now, verified.
+ */
+export function stillDone(finished: ReadonlyMap<string, DoneEntry>, source: readonly TreeEntry[], dest: readonly TreeEntry[], direction: "get" | "put"): Set<string> {
+  const files = (side: readonly TreeEntry[]) => new Map(side.filter((e) => e.type === "file").map((e) => [e.rel, e]));
+  const [from, to] = [files(source), files(dest)];
+  const out = new Set<string>();
+  for (const [rel, d] of finished) {
+    const there = to.get(rel);
+    const src = from.get(rel);
+    if (!there || there.size !== d.size) continue;
+    if (src && (src.size !== d.size || (d.sourceMtimeMs !== undefined && src.mtime.getTime() !== d.sourceMtimeMs))) continue;
+    if (direction === "get" && d.sourceMtimeMs !== undefined && there.mtime.getTime() !== d.sourceMtimeMs) continue;
+    out.add(rel);
+  }
+  return out;
+}
 
 /**
  * A resumed upload whose plan had a file that was new on the server, not finished, and no longer in

@@ -21,7 +21,7 @@ import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, ty
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./tree-walk.ts";
-import { beforeState, cutShortItems, specDifference, toState, warnOrphanedUploads } from "./tree-interrupted.ts";
+import { beforeState, cutShortItems, specDifference, stillDone, toState, warnOrphanedUploads } from "./tree-interrupted.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
 import { insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
@@ -181,10 +181,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const [remote, local] = rec.direction === "get" ? [source, dest] : [dest, source];
       await sharpenTimes(first.client, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"), spec.mode);
     }
-    // A file the interrupted run finished counts as done only while the destination still has it
-    // at that size: one deleted or rewritten since is copied again, so every file ends verified.
-    const destFiles = new Map(dest.filter((e) => e.type === "file").map((e) => [e.rel, e.size]));
-    const done = new Set(resuming ? [...loadDone(rec.id, dir)].filter(([rel, d]) => destFiles.get(rel) === d.size).map(([rel]) => rel) : []);
+    const done = resuming ? stillDone(loadDone(rec.id, dir), source, dest, rec.direction) : new Set<string>();
     let items = planTree(source, dest, {
       direction: rec.direction,
       mode: spec.mode,
@@ -305,7 +302,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
           rec.direction === "get"
             ? await downloadFile(s, { remote: remotePath, local: localPath, part: besideFile(localPath, PART_SUFFIX), resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
             : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && continuable(item), before: continuable(item) ? toState(plan!.remote[item.rel]) : undefined, keepMtime: true, keepMode: true }, ctx);
-        doneLog.append({ rel: item.rel, size: out.size, digest: out.digest });
+        doneLog.append({ rel: item.rel, size: out.size, digest: out.digest, ...(item.mtime ? { sourceMtimeMs: item.mtime.getTime() } : {}) });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
       } catch (err) {
         // A link LIST showed (its size is the link's, so SIZE asked for the target's) that the server

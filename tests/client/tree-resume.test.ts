@@ -122,6 +122,43 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     expect(existsSync(journal)).toBe(false); // no record, and no empty journal left
   });
 
+  test("get -r: a finished file changed since on the server (same size, new time), or overwritten locally, is copied again by the resume", async () => {
+    const srv = await startFtpkitServer({ maxRate: "512K" });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    smallFiles(join(srv.home, "k"), 12, 150_000);
+    const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
+    const journal = join(work, ".ftpkit", "transfers");
+    const finished = () => {
+      if (!existsSync(journal)) return [];
+      const f = readdirSync(journal).find((n) => n.endsWith(".done"));
+      if (!f) return [];
+      return readFileSync(join(journal, f), "utf8").split("\n").flatMap((l) => {
+        try {
+          const e = JSON.parse(l) as { rel?: string; started?: boolean };
+          return e.rel && !e.started ? [e.rel] : [];
+        } catch {
+          return [];
+        }
+      });
+    };
+    try {
+      await waitFor(() => finished().length >= 2, 60_000, "two finished files");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const [changedThere, overwrittenHere] = finished() as [string, string];
+    const there = join(srv.home, "k", changedThere);
+    writeFileSync(there, Buffer.alloc(statSync(there).size, 0x41));
+    const later = new Date(Date.now() + 3600_000);
+    utimesSync(there, later, later);
+    writeFileSync(join(work, "k", overwrittenHere), Buffer.alloc(statSync(join(work, "k", overwrittenHere)).size, 0x42));
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
+  });
+
   test("get -r: the part files of files deleted on the server since are removed by the resume, not left forever", async () => {
     const srv = await startFtpkitServer({ maxRate: "512K" });
     cleanups.push(() => srv.stop());
