@@ -21,6 +21,11 @@ export interface Listers {
   giveBack(client: FtpClient): void;
   /** More than one listing is ahead: open the job's other connections now. */
   widen(): void;
+  /**
+   * A listing failed on `client` with `err` (its `attempt`th try): a connection to try it again on
+   * (reconnected, after a backoff), or null when it is not worth it (a lasting refusal, --retries used up).
+   */
+  retry(client: FtpClient, err: unknown, attempt: number): Promise<FtpClient | null>;
 }
 
 /**
@@ -142,14 +147,23 @@ async function listLevel(listers: Listers, root: string, level: Pending[], toler
   let failed = false;
   const results = await Promise.allSettled(
     level.map(async ({ rel }): Promise<Listing | Refused | null | undefined> => {
-      const client = await listers.borrow();
+      let client = await listers.borrow();
       try {
-        if (failed) return undefined; // not listed: the walk fails anyway
-        return await listOne(client, root, rel);
-      } catch (err) {
-        if (tolerated(rel, err)) return { refused: err as ClientError };
-        failed = true;
-        throw err;
+        // A dropped connection or a 4yz (450 "try again") is tried again, as a file's transfer is.
+        for (let attempt = 1; ; attempt++) {
+          if (failed) return undefined; // not listed: the walk fails anyway
+          try {
+            return await listOne(client, root, rel);
+          } catch (err) {
+            if (tolerated(rel, err)) return { refused: err as ClientError };
+            const again = await listers.retry(client, err, attempt).catch(() => null);
+            if (!again) {
+              failed = true;
+              throw err;
+            }
+            client = again;
+          }
+        }
       } finally {
         listers.giveBack(client);
       }

@@ -75,3 +75,17 @@ describe("a refused EPSV with the transfer command pipelined behind it", () => {
     for (const [path, data] of files) expect(readFileSync(join(work, "out", path.slice(3))).toString()).toBe(data.toString());
   });
 });
+
+describe("a listing refused for now (450)", () => {
+  test("get -r tries the listing again, as it does a file's transfer, and the whole tree arrives", async () => {
+    const files = new Map(["/t/a.txt", "/t/sub/b.txt", "/t/sub/c.txt"].map((p) => [p, Buffer.from(`${p}\n`)] as [string, Buffer]));
+    const fake = startFakeServer({ files, feat: ["SIZE"], listing450Once: "/t/sub" });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-list450-");
+    cleanups.push(() => removeDir(work));
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--no-verify"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toMatch(/Transient failure, try again\. \(450\); reconnecting \(attempt 1 of 3\)/);
+    expect(r.code).toBe(0);
+    for (const [path, data] of files) expect(readFileSync(join(work, "out", path.slice(3))).toString()).toBe(data.toString());
+  });
+});

@@ -71,6 +71,8 @@ export interface FakeOptions {
   frozenAfter?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
   slowHashMs?: number;
+  /** The first LIST or MLSD of this directory answers "450 Transient failure, try again." (later ones list it). */
+  listing450Once?: string;
   /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
   silentListing?: boolean;
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
@@ -178,6 +180,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let hashRefusals = 0;
   let eprtRefused = false;
   let epsvs = 0;
+  let listingRefused = false;
   let transfers = 0;
   let listingsNow = 0;
   let mostListings = 0;
@@ -360,6 +363,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (names.size === 0 && dir !== "/" && !dirs.has(dir)) {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "No such directory.");
+        }
+        if (opts.listing450Once === dir && !listingRefused) {
+          listingRefused = true;
+          s.data.dataServer?.stop(true);
+          return void reply(s, 450, "Transient failure, try again.");
         }
         mostListings = Math.max(mostListings, ++listingsNow);
         try {
