@@ -142,11 +142,26 @@ function parseList(text: string): { entries: FileInfo[]; unreadable: number } {
 }
 
 /**
+ * A server that offers MLSD's `unique` fact (cycle checks) or `UNIX.mode` (execute bits) without
+ * sending it by default (pyftpdlib) is asked to add them to the facts it sends (OPTS MLST), once
+ * per connection: a tree job carries execute bits, ls shows the real modes.
+ */
+export async function askForWantedFacts(client: FtpClient): Promise<void> {
+  const facts = (client.features.get("MLST") ?? "").split(";").map((f) => f.trim()).filter(Boolean);
+  const wanted = facts.filter((f) => !f.endsWith("*") && ["unique", "unix.mode"].includes(f.toLowerCase()));
+  if (wanted.length === 0) return;
+  const selected = facts.filter((f) => f.endsWith("*")).map((f) => f.slice(0, -1));
+  const r = await client.command("OPTS", `MLST ${[...selected, ...wanted].map((f) => `${f};`).join("")}`);
+  if (r.code === 200) client.features.set("MLST", [...selected, ...wanted].map((f) => `${f}*;`).join(""));
+}
+
+/**
  * List a directory (MLSD, falling back to LIST) — or, when `path` names a file, that file
  * (MLST, falling back to LIST path).
  */
 export async function listPath(client: FtpClient, path: string): Promise<FileInfo[]> {
   if (client.features.has("MLST")) {
+    await askForWantedFacts(client);
     const st = await client.command("MLST", path);
     const info = mlstFacts(st);
     if (info) {

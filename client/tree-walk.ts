@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
-import { listDir, mlstFacts } from "./listing.ts";
+import { askForWantedFacts, listDir, mlstFacts } from "./listing.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
 
@@ -235,20 +235,6 @@ const LINK_BATCH = 250;
  */
 function modesSayNothing(entries: readonly FileInfo[], via: "MLSD" | "LIST"): boolean {
   return via !== "MLSD" && entries.some((e) => e.type === "file") && entries.every((e) => e.type !== "file" || e.mode === 0o777);
-}
-
-/**
- * A server that offers MLSD's `unique` fact (cycle checks) or `UNIX.mode` (execute bits) without
- * sending it by default (pyftpdlib) is asked to add them to the facts it sends (OPTS MLST), once
- * per connection.
- */
-async function askForWantedFacts(client: FtpClient): Promise<void> {
-  const facts = (client.features.get("MLST") ?? "").split(";").map((f) => f.trim()).filter(Boolean);
-  const wanted = facts.filter((f) => !f.endsWith("*") && ["unique", "unix.mode"].includes(f.toLowerCase()));
-  if (wanted.length === 0) return;
-  const selected = facts.filter((f) => f.endsWith("*")).map((f) => f.slice(0, -1));
-  const r = await client.command("OPTS", `MLST ${[...selected, ...wanted].map((f) => `${f};`).join("")}`);
-  if (r.code === 200) client.features.set("MLST", [...selected, ...wanted].map((f) => `${f}*;`).join(""));
 }
 
 /** A directory's `unique` fact by MLST, for servers whose MLSD has no cdir line (pyftpdlib). */

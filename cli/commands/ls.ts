@@ -18,7 +18,8 @@ export function formatEntry(e: FileInfo, now: Date = new Date()): string {
   const p2 = (n: number) => String(n).padStart(2, "0");
   const when = recent ? `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
   const date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2)} ${when}`;
-  return `${mode} ${String(e.size).padStart(12)} ${date} ${printableName(e.name)}`;
+  // Only the perm fact's three columns when the mode is unknown: padded, so the sizes still line up.
+  return `${mode.padEnd(10)} ${String(e.size).padStart(12)} ${date} ${printableName(e.name)}`;
 }
 
 /** RFC 3659 perm facts shown as rwx: r/l → read, w/a/c/m/d/f → write, e → enter. */

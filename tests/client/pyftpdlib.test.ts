@@ -1,6 +1,6 @@
 // The client against a foreign server: Debian's pyftpdlib (no HASH, so verification falls back to size).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, listUrl, type TransferOptions } from "../../client/operations.ts";
 import { FtpClient } from "../../client/client.ts";
@@ -127,9 +127,11 @@ describe("round trips against pyftpdlib", () => {
     const parsed = JSON.parse(one.stdout);
     expect(parsed).toEqual([{ name: "listed.txt", type: "file", size: 5, mtime: expect.any(String) }]);
 
+    // The file's own mode (pyftpdlib sends UNIX.mode once asked by OPTS MLST), aligned like ls -l.
+    chmodSync(join(peer.root, "listed.txt"), 0o640);
     const text = await runFtpkit(["ls", peer.url("/", { anonymous: true })], { cwd: work });
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^-r-- +5 \w{3} [ \d]\d [ \d:]{5} listed\.txt$/m);
+    expect(text.stdout).toMatch(/^-rw-r----- +5 \w{3} [ \d]\d [ \d:]{5} listed\.txt$/m);
     expect(text.stdout).toMatch(/^d\S+ +\d+ .* up$/m);
   });
 

@@ -141,6 +141,13 @@ describe("ftpkit ls lines", () => {
     expect(line).toEndWith("Dec  3 09:53 link.txt");
   });
 
+  test("an entry known only by its perm fact (no mode) keeps the columns aligned with one whose mode is known", () => {
+    const known = formatEntry({ name: "a", type: "file", size: 5, mtime: now, mode: 0o644 }, now);
+    const permOnly = formatEntry({ name: "b", type: "file", size: 5, mtime: now, perm: "r" }, now);
+    expect(permOnly).toStartWith("-r-- ");
+    expect(permOnly.indexOf(" 5 ")).toBe(known.indexOf(" 5 "));
+  });
+
   test("a date in the future shows its year, as GNU ls does; one of the last six months its time", () => {
     expect(formatEntry({ name: "f", type: "file", size: 1, mtime: new Date(Date.UTC(2027, 1, 3)) }, now)).toContain("Feb  3  2027 f");
     expect(formatEntry({ name: "f", type: "file", size: 1, mtime: new Date(Date.UTC(2026, 9, 1, 8, 5)) }, now)).toContain("Oct  1 08:05 f");
