@@ -26,10 +26,12 @@ export class CliError extends Error {
 
 /**
  * A URL where a local path belongs (`get URL URL`, `put URL URL`) is refused before it becomes a
- * file name: an error quoting that name showed the URL's password. `role` names the argument
+ * file name: an error quoting that name showed the URL's password. So is an empty path. `role` names the argument
  * (LOCAL, SRC, DST); `what` says what the command expects there.
  */
 export function refuseUrlAsLocal(local: string | undefined, role: string, what: string): void {
+  // An empty one (`put "$UNSET" URL`) resolved to the working directory, as if "." had been given.
+  if (local === "") throw new CliError(`${role} is empty: ${what}`);
   if (local === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(local)) return;
   throw new CliError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
 }
