@@ -19,7 +19,7 @@ import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Not
 import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
-import { excluder, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
+import { excluder, keeper, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./tree-walk.ts";
 import { beforeState, cutShortItems, specDifference, stillDone, toState, warnOrphanedUploads } from "./tree-interrupted.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
@@ -210,7 +210,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     persistJob(rec, creds, dir, opts.fsync === true);
     persisted = true;
     using doneLog = new DoneLog(rec.id, dir);
-    if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), note);
+    if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), keeper(keep), note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
     if (plan && !spec.delete) warnOrphanedUploads(plan, source, dest, done, note);
     if (rec.direction === "put" && !plan) {

@@ -183,7 +183,7 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
  * Is `rel` a kept path, inside one, or a directory holding one? (Deleting a directory that holds an
  * excluded file failed on it, after deleting the rest.)
  */
-function keeper(keep: ReadonlySet<string>): (rel: string) => boolean {
+export function keeper(keep: ReadonlySet<string>): (rel: string) => boolean {
   if (keep.has("")) return () => true; // the root itself: nothing is known to be gone
   const holders = new Set<string>();
   for (const k of keep) for (let at = k.indexOf("/"); at >= 0; at = k.indexOf("/", at + 1)) holders.add(k.slice(0, at));

@@ -71,6 +71,8 @@ export interface FakeOptions {
   frozenAfter?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
   slowHashMs?: number;
+  /** LIST and MLSD of this directory answer "550 Permission denied." (read when asked: a test may set it later). */
+  listing550?: string;
   /** The first LIST or MLSD of this directory answers "450 Transient failure, try again." (later ones list it). */
   listing450Once?: string;
   /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
@@ -363,6 +365,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (names.size === 0 && dir !== "/" && !dirs.has(dir)) {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "No such directory.");
+        }
+        if (opts.listing550 === dir) {
+          s.data.dataServer?.stop(true);
+          return void reply(s, 550, "Permission denied.");
         }
         if (opts.listing450Once === dir && !listingRefused) {
           listingRefused = true;

@@ -9,6 +9,7 @@ import { FTPKIT, runFtpkit, startFtpkitServer, type RunResult } from "../helpers
 import { useCleanups } from "../helpers/cleanups.ts";
 import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { snapshot } from "../helpers/trees.ts";
+import { startFakeServer, type FakeOptions } from "./fake-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -248,5 +249,25 @@ describe.skipIf(proftpdBinary() === null || process.getuid?.() !== 0)("ProFTPD: 
     const pending = (await runFtpkit(["resume", "--list"], { cwd: work })).stdout;
     expect(pending).toContain("/up (started"); // the first job, which moved files, waits for its resume
     expect(pending).not.toContain("only-star");
+  });
+});
+
+describe("a resume while a directory cannot be listed", () => {
+  test("keeps the part files of that directory: their files are not known to be gone", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(200_000)));
+    const opts: FakeOptions = { files: new Map([["/t/sub/big.bin", data]]), feat: ["SIZE"], dropRetrAfter: 50_000 };
+    const fake = startFakeServer(opts);
+    owned.later(() => fake.stop());
+    const work = owned.workDir();
+    const first = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--retries", "0"], { cwd: work });
+    expect(first.code).toBe(4);
+    const part = join(work, "out", "sub", "big.bin.ftpkit-part");
+    expect(existsSync(part)).toBe(true);
+    opts.listing550 = "/t/sub";
+    const r = await runFtpkit(["resume"], { cwd: work, env: { FTPKIT_PASSWORD: "p" } });
+    expect(r.stderr).not.toContain("removed its partial download");
+    expect(r.stderr).toContain("sub: ");
+    expect(r.code).toBe(8);
+    expect(readFileSync(part).length).toBe(50_000);
   });
 });
