@@ -1,15 +1,14 @@
 // Ctrl-C (SIGINT) or SIGTERM during a client job: what is pending stays on disk (the part file, the
 // journal), so say how to continue it, then exit as the signal would have (128 + its number).
 import { dirname } from "node:path";
-import { writeSync } from "node:fs";
 import { journalDir, pendingDirs } from "../client/journal.ts";
-import { interruptedReport, reportPrinted } from "../client/report.ts";
+import { interruptedReport, reportPrinted, writeStdout } from "../client/report.ts";
 
 /** With `json`, the job's report so far goes to stdout first, so a script always gets one. */
 export function hintOnInterrupt(json: boolean): void {
   for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
     process.once(signal, () => {
-      if (json && !reportPrinted()) writeAll(JSON.stringify(interruptedReport(signal), null, 2) + "\n");
+      if (json && !reportPrinted()) writeStdout(JSON.stringify(interruptedReport(signal), null, 2) + "\n");
       // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).
       const where = pendingDirs().map((journal) => (journal === journalDir() ? process.cwd() : dirname(dirname(journal))));
       if (where.length > 0) {
@@ -19,16 +18,5 @@ export function hintOnInterrupt(json: boolean): void {
       }
       process.exit(128 + number);
     });
-  }
-}
-
-/** Written before the exit that follows (process.stdout.write may still hold it when the process ends). */
-function writeAll(text: string): void {
-  const bytes = Buffer.from(text);
-  let off = 0;
-  try {
-    while (off < bytes.length) off += writeSync(1, bytes, off);
-  } catch {
-    // A closed or full stdout: the exit status still says what happened.
   }
 }

@@ -80,7 +80,7 @@ if (wantsBuiltin) {
   await runMain(main);
 } else {
   // The commands that keep resumable state say how to continue it when interrupted.
-  if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(rawArgs.includes("--json"));
+  if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
   // A reader that stops early (`ftpkit ls URL | head`): one line, as `get URL -` says it, not Bun's
   // report of an uncaught EPIPE. (Any other output error is still reported whole.)
   process.stdout.on("error", (err: Error & { code?: string }) => {

@@ -1,6 +1,7 @@
 // The `--json` report every transfer job prints on stdout: one entry per file (a tree's path, or a
 // single file's local path and URL), then the counts. Single files and trees share the shape, so a
 // script reads `get a.bin --json` and `get -r dir --json` alike.
+import { writeSync } from "node:fs";
 import type { PlanItem } from "./tree-plan.ts";
 
 export interface FileReport {
@@ -62,7 +63,26 @@ let printed = false;
 export function printReport(report: JobReport): void {
   soFar = null; // the job's own report is out: a signal from now on adds none
   printed = true;
-  process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  writeStdout(JSON.stringify(report, null, 2) + "\n");
+}
+
+/**
+ * Write `text` to stdout before returning. A failed job exits (process.exit) right after its report,
+ * and Bun then kept only what the pipe had taken: a reader slower than us got 64 KiB of a longer
+ * report, which is not JSON. A reader that closed the pipe is the stream's error (said once, exit 3).
+ */
+export function writeStdout(text: string): void {
+  const bytes = Buffer.from(text);
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += writeSync(1, bytes, off);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "EAGAIN") Bun.sleepSync(1); // a descriptor the parent made non-blocking
+      else if (code === "EPIPE") return void process.stdout.emit("error", err);
+      else throw err;
+    }
+  }
 }
 
 export function reportPrinted(): boolean {

@@ -9,7 +9,7 @@ import { besideFile, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
 import { hashFile } from "./hasher.ts";
 import type { TransferRecord } from "./journal.ts";
 import { noDigestReason } from "./remote-hash.ts";
-import { printReport, summarizePlan, type FileReport } from "./report.ts";
+import { printReport, summarizePlan, writeStdout, type FileReport } from "./report.ts";
 import type { Notifier, Session } from "./session.ts";
 import { byTime, sameTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 import type { FtpClient } from "./client.ts";
@@ -111,7 +111,8 @@ export function printPlan(items: PlanItem[], json: boolean, besides: FileReport[
     printReport(summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...besides]));
     return;
   }
-  for (const i of items) if (i.action !== "skip") process.stdout.write(`${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
+  const lines = items.filter((i) => i.action !== "skip").map((i) => `${i.action} ${printableName(i.rel)}${i.type === "dir" && i.action !== "mkdir" ? "/" : ""} (${i.reason})\n`);
+  writeStdout(lines.join(""));
   const n = (a: string) => items.filter((i) => i.action === a).length;
-  process.stdout.write(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
+  writeStdout(`dry run: ${n("copy")} to copy, ${n("mkdir")} directories to create, ${n("delete")} to delete, ${n("skip")} unchanged; nothing was changed\n`);
 }

@@ -271,3 +271,23 @@ describe("a resume while a directory cannot be listed", () => {
     expect(readFileSync(part).length).toBe(50_000);
   });
 });
+
+describe("a long --json report of a job that fails", () => {
+  test("reaches a reader slower than the job whole (the dry run of 1,500 files with one unlistable directory exits 8)", async () => {
+    const files = new Map<string, Buffer>([["/t/sub/x.txt", Buffer.from("x")]]);
+    for (let i = 0; i < 1500; i++) files.set(`/t/file-with-a-longish-name-${String(i).padStart(4, "0")}.txt`, Buffer.from("data\n"));
+    const fake = startFakeServer({ files, feat: ["SIZE"], listing550: "/t/sub" });
+    owned.later(() => fake.stop());
+    const work = owned.workDir();
+    // The reader starts a second late: the job has more than a pipe's 64 KiB to write by then.
+    const job = `"${process.execPath}" "${FTPKIT}" get -r ftp://u:p@127.0.0.1:${fake.port}/t out --dry-run --json`;
+    const proc = Bun.spawn(["bash", "-c", `${job} | (sleep 1; cat > report.json); exit \${PIPESTATUS[0]}`], { cwd: work, env: { ...process.env, NO_COLOR: "1" }, stdout: "ignore", stderr: "pipe" });
+    owned.later(() => void proc.kill(9));
+    const code = await proc.exited;
+    const stdout = readFileSync(join(work, "report.json"), "utf8");
+    expect(stdout.length).toBeGreaterThan(65_536);
+    const report = JSON.parse(stdout) as Report;
+    expect(report.files.filter((f) => f.result === "planned (dry run)").length).toBe(1500);
+    expect(code).toBe(8);
+  });
+});
