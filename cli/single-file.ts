@@ -3,7 +3,7 @@
 // failure alike, so a script reads every job's outcome the same way.
 import { resolve } from "node:path";
 import { CliError, DRY_RUN_TREES_ONLY, treeSpec } from "./args.ts";
-import { printReport, summarize } from "../client/report.ts";
+import { finishedEntry, printReport, summarize } from "../client/report.ts";
 import { movedBefore } from "../client/errors.ts";
 import { displayUrl, parseUrlArg } from "../client/session.ts";
 import { downloadTarget, uploadTarget, type TransferResult } from "../client/operations.ts";
@@ -56,8 +56,7 @@ export async function runSingleFile(json: boolean | undefined, direction: "get" 
     if (where) printReport(summarize([{ ...where, action: "copy", reason: "requested", bytes: movedBefore(err), result: `failed: ${(err as Error).message}` }]));
     throw err;
   }
-  const { local, url, moved, digest, hash, verifiedBy } = result;
-  printReport(summarize([{ path: local, url, action: "copy", reason: "requested", bytes: moved, ...(digest ? { digest: `${hash}:${digest}` } : {}), result: verifiedBy }]));
+  printReport(summarize([finishedEntry(result)]));
 }
 
 /** The local path and the URL (without its password) of a job that failed; null when the URL itself is bad. */

@@ -7,7 +7,7 @@ import type { FileInfo } from "../protocol/listing.ts";
 import { ClientError, type DigestAlgorithm } from "./client.ts";
 import { failedAfter, failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
-import { cutShort, reportSoFar } from "./report.ts";
+import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { confirm } from "./prompt.ts";
 import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
 import { journalsElsewhere, whereElse } from "./journal-index.ts";
@@ -284,8 +284,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     );
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
-    await session.close();
-    return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy };
+    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy });
   } catch (err) {
     const remote = session.resolve(url.path);
     const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
@@ -391,8 +390,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     const out = await uploadFile(session, { local: rec.local, remote: session.resolve(url.path), resuming, before }, ctx);
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
-    await session.close();
-    return { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy };
+    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy });
   } catch (err) {
     session.destroy();
     throw failedAfter(err, progress.moved);

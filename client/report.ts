@@ -110,9 +110,35 @@ export function cutShort(path: string, url: string | undefined, moved: number, s
   return { path, ...(url !== undefined ? { url } : {}), action: "copy", reason: "requested", bytes: moved, result: `failed: interrupted by ${signal}` };
 }
 
-/** The report of a job a signal ended: what it had done, and the signal as its error. */
+/** The report of a job a signal ended: what it had done, and the signal as its error (failed, when it had done nothing). */
 export function interruptedReport(signal: string): JobReport {
   const files = soFar?.(signal) ?? [];
   soFar = null;
-  return failedJob(new Error(`interrupted by ${signal}`), files);
+  const report = summarize(files);
+  return { ...report, failed: files.length === 0 ? 1 : report.failed, error: `interrupted by ${signal}` };
+}
+
+/** A single file's transfer, done and checked. */
+export interface FinishedFile {
+  local: string;
+  url: string;
+  moved: number;
+  digest: string;
+  hash: string;
+  verifiedBy: string;
+}
+
+/** Its report entry. */
+export function finishedEntry(f: FinishedFile): FileReport {
+  return { path: f.local, url: f.url, action: "copy", reason: "requested", bytes: f.moved, ...(f.digest ? { digest: `${f.hash}:${f.digest}` } : {}), result: f.verifiedBy };
+}
+
+/**
+ * End a single file's session (QUIT waits for the server's reply) once the file is done: a signal
+ * meanwhile reports the file as copied, not as cut short (its record is already gone).
+ */
+export async function closeFinished<R extends FinishedFile>(session: { close(): Promise<void> }, result: R): Promise<R> {
+  using _done = reportSoFar(() => [finishedEntry(result)]);
+  await session.close();
+  return result;
 }

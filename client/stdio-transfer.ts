@@ -8,7 +8,7 @@ import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
 import { failedAfter } from "./errors.ts";
-import { cutShort, reportSoFar } from "./report.ts";
+import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { askDigest, localDigest, remoteState, retrieve } from "./file-transfer.ts";
@@ -51,8 +51,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     }
     const verifiedBy = typeof verdict === "string" ? verdict : `verified by ${verdict.via}`;
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
-    await session.close();
-    return { local: out.name, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy };
+    return await closeFinished(session, { local: out.name, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy });
   } catch (err) {
     progress.clear();
     session.destroy();
@@ -94,8 +93,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
     const digest = await sink.digest();
     const verifiedBy = await checked(digest, sent);
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
-    await session.close();
-    return { local: STDIO, url: displayUrl(url), size: sent, moved: sent, digest, hash: opts.hash, verifiedBy };
+    return await closeFinished(session, { local: STDIO, url: displayUrl(url), size: sent, moved: sent, digest, hash: opts.hash, verifiedBy });
   } catch (err) {
     progress.clear();
     // STOR onto a directory's name: said as put of a file says it (asked only after a refusal).

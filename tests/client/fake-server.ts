@@ -71,6 +71,8 @@ export interface FakeOptions {
   frozenAfter?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
   slowHashMs?: number;
+  /** QUIT gets no reply (the client waits for it, then closes). */
+  silentQuit?: boolean;
   /** LIST and MLSD of this directory answer "550 Permission denied." (read when asked: a test may set it later). */
   listing550?: string;
   /** The first LIST or MLSD of this directory answers "450 Transient failure, try again." (later ones list it). */
@@ -555,6 +557,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 226, "Transfer complete");
       }
       case "QUIT":
+        if (opts.silentQuit) return;
         reply(s, 221, "Bye");
         return void s.end();
       default:

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -176,6 +177,25 @@ describe("against ftpkit serve", () => {
       expect(report.files[0].bytes).toBeGreaterThanOrEqual(100_000);
       expect(report.files[0].bytes).toBeLessThan(data.length);
     } finally {
+      removeDir(cwd);
+    }
+  });
+
+  test("--json: SIGINT once a single get is done (while the server keeps the reply to QUIT) reports the file as copied", async () => {
+    const cwd = tempDir("ftpkit-serve-signal-done-");
+    const data = Buffer.from("all of it\n".repeat(1000));
+    const fake = startFakeServer({ files: new Map([["/done.txt", data]]), feat: ["SIZE"], silentQuit: true });
+    try {
+      const proc = spawnFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/done.txt`, "--json"], { cwd });
+      await waitFor(() => existsSync(join(cwd, "done.txt")), 15_000, "the file to be in place");
+      proc.kill("SIGINT");
+      const [stdout, exit] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      expect(exit).toBe(130);
+      const report = JSON.parse(stdout);
+      expect(report).toMatchObject({ copied: 1, failed: 0, error: "interrupted by SIGINT" });
+      expect(report.files[0]).toMatchObject({ path: join(cwd, "done.txt"), bytes: data.length, result: "size verified only" });
+    } finally {
+      fake.stop();
       removeDir(cwd);
     }
   });
