@@ -15,7 +15,7 @@ import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
-import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
+import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, worthRetrying, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
@@ -67,6 +67,24 @@ function roots(req: TreeRequest): Roots {
   const isDir = req.local !== undefined && existsSync(req.local) && statSync(req.local).isDirectory();
   const { dir, glob } = isDir ? { dir: req.local! } : splitGlob(req.local ?? ".");
   return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
+}
+
+/**
+ * MKD on the job's first connection; one that dropped (or a 4yz) is reconnected and tried again,
+ * --retries times: only a lasting refusal fails that directory (and what is under it) alone, where a
+ * dropped connection failed every directory after it.
+ */
+async function mkdirRetrying(s: Session, path: string, note: Notifier): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const client = s.client;
+    try {
+      return await client.mkdir(path);
+    } catch (err) {
+      if (attempt > s.opts.retries || !(await worthRetrying(client, err))) throw err;
+      note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${s.opts.retries})`);
+      await s.reconnect(attempt, note, client);
+    }
+  }
 }
 
 /** The lock of tree job `id` (on `local`), held for the whole run. */
@@ -265,7 +283,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // Directories first (parents before children: the walk lists them in that order).
     if (rec.direction === "get") makeLocalDir(r.local);
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
-    const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => first.client.mkdir(joinRemote(remoteRoot, rel));
+    const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => mkdirRetrying(first, joinRemote(remoteRoot, rel), note);
     const unlisted = unreadable.filter((u) => u.side === "destination").map((u) => u.rel);
     const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, unlisted, { reports, failedWith, note });
     // Files under a directory that could not be created (or listed) are not tried one by one against it.

@@ -89,3 +89,20 @@ describe("a listing refused for now (450)", () => {
     for (const [path, data] of files) expect(readFileSync(join(work, "out", path.slice(3))).toString()).toBe(data.toString());
   });
 });
+
+describe("a connection dropped while put -r creates its directories", () => {
+  test("is reconnected and the MKD tried again: every directory and file arrives", async () => {
+    const fake = startFakeServer({ files: new Map(), feat: ["SIZE"], dropOnMkd: 2 });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-mkd-drop-");
+    cleanups.push(() => removeDir(work));
+    for (const d of ["a", "b", "c"]) {
+      mkdirSync(join(work, "src", d), { recursive: true });
+      writeFileSync(join(work, "src", d, "f.txt"), `${d}\n`);
+    }
+    const r = await runFtpkit(["put", "-r", "src", `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--no-verify"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toMatch(/reconnecting \(attempt 1 of 3\)/);
+    expect(r.code).toBe(0);
+    for (const d of ["a", "b", "c"]) expect(fake.files.get(`/dst/${d}/f.txt`)?.toString()).toBe(`${d}\n`);
+  });
+});

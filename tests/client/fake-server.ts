@@ -71,6 +71,8 @@ export interface FakeOptions {
   frozenAfter?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
   slowHashMs?: number;
+  /** The Nth MKD (counted from 1 over all sessions) drops its control connection instead of answering. */
+  dropOnMkd?: number;
   /** QUIT gets no reply (the client waits for it, then closes). */
   silentQuit?: boolean;
   /** LIST and MLSD of this directory answer "550 Permission denied." (read when asked: a test may set it later). */
@@ -185,6 +187,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let eprtRefused = false;
   let epsvs = 0;
   let listingRefused = false;
+  let mkds = 0;
   let transfers = 0;
   let listingsNow = 0;
   let mostListings = 0;
@@ -340,6 +343,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "PWD":
         return void reply(s, 257, '"/" is the current directory');
       case "MKD":
+        if (opts.dropOnMkd !== undefined && ++mkds === opts.dropOnMkd) return void s.terminate();
         dirs.add(arg);
         return void reply(s, 257, `"${arg}" created`);
       case "CWD": {
