@@ -11,11 +11,12 @@ import { ClientError, describe, fromServer, replyError } from "./errors.ts";
 /** How long a transfer command pipelined behind a refused EPSV may take to be refused too. */
 const PIPELINED_REFUSAL_MS = 3000;
 
-/** `p`'s value, or null when it has not settled within `ms` (or failed). */
-async function settled<T>(p: Promise<T>, ms: number): Promise<T | null> {
+/** `p`'s outcome, or null when it has not settled within `ms`. */
+async function settled<T>(p: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([p.catch(() => null), new Promise<null>((go) => (timer = setTimeout(() => go(null), ms)))]);
+    const outcome = p.then((value) => ({ value }), (error: unknown) => ({ error }));
+    return await Promise.race([outcome, new Promise<null>((go) => (timer = setTimeout(() => go(null), ms)))]);
   } finally {
     clearTimeout(timer);
   }
@@ -48,7 +49,8 @@ export class DataChannel {
   /**
    * EPSV and the transfer command in one write (once EPSV worked on this connection): the server
    * answers 229, waits for our data connection and then starts, so a small file costs one round trip
-   * less (a tree job moves many). A 229 that does not come means the command failed too.
+   * less (a tree job moves many). When EPSV is refused, so is the command (no data connection), and
+   * the transfer is set up again without pipelining.
    */
   private async pipelinedTransfer(verb: string, arg?: string): Promise<DataTransfer> {
     const epsv = this.client.request("EPSV");
@@ -60,11 +62,16 @@ export class DataChannel {
       // The transfer command went out behind EPSV. Servers refuse it at once (425/503: no data
       // connection), but ProFTPD tries the default data port (RFC 959 §3.3) and answers late or
       // never: a minute per refused EPSV. Then the session is given up (the caller reconnects).
-      const refused = await settled(first, PIPELINED_REFUSAL_MS);
-      if (refused === null || refused.code < 200) {
+      const outcome = await settled(first, PIPELINED_REFUSAL_MS);
+      if (outcome && "error" in outcome) throw outcome.error; // the connection itself failed
+      const refused = outcome?.value;
+      if (!refused || refused.code < 200) {
         this.client.control.destroy();
         throw new ClientError(`EPSV: ${describe(r)}; the server did not refuse the ${verb} sent behind it, so the session was dropped`, { retryable: true });
       }
+      // Refused for want of a data connection (425, 503 "use PORT or PASV first"): the session is
+      // in step, and the transfer goes again without pipelining (EPSV again, else PASV).
+      if (refused.code === 425 || refused.code === 503) return this.transfer(verb, arg);
       throw replyError(refused.code >= 300 ? `${verb}${arg ? ` ${arg}` : ""}` : "EPSV", refused.code >= 300 ? refused : r);
     }
     const host = this.client.control.remoteAddress || this.client.opts.host;

@@ -76,6 +76,21 @@ describe("a refused EPSV with the transfer command pipelined behind it", () => {
   });
 });
 
+describe("a refused EPSV whose pipelined command is refused at once (503 'use PORT or PASV first', as vsftpd)", () => {
+  test("the transfer is set up again on the same session, without a reconnection", async () => {
+    const files = new Map([0, 1, 2].map((i) => [`/t/f${i}.txt`, Buffer.from(`file ${i}\n`)] as [string, Buffer]));
+    const fake = startFakeServer({ files, feat: ["SIZE"], epsv425RefusedAfter: 2 });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-epsv503-");
+    cleanups.push(() => removeDir(work));
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--parallel", "1", "--no-verify"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).not.toContain("reconnecting");
+    expect(r.code).toBe(0);
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(1);
+    for (const [path, data] of files) expect(readFileSync(join(work, "out", path.slice(3))).toString()).toBe(data.toString());
+  });
+});
+
 describe("a listing refused for now (450)", () => {
   test("get -r tries the listing again, as it does a file's transfer, and the whole tree arrives", async () => {
     const files = new Map(["/t/a.txt", "/t/sub/b.txt", "/t/sub/c.txt"].map((p) => [p, Buffer.from(`${p}\n`)] as [string, Buffer]));

@@ -37,6 +37,8 @@ export interface FakeOptions {
    * command after it gets no reply at all: ProFTPD then tries the default data port (RFC 959 §3.3).
    */
   epsv425After?: number;
+  /** As epsv425After, but the transfer command after it is refused at once ("503 Use PORT or PASV first."), as vsftpd does. */
+  epsv425RefusedAfter?: number;
   /** Answer the first EPRT with 421 and close the session, as pyftpdlib does when its active connection timed out. */
   eprt421Once?: boolean;
   /**
@@ -132,6 +134,8 @@ interface Conn {
   muted: boolean;
   /** FakeOptions.epsv425After: the next transfer command gets no reply. */
   silentTransfer?: boolean;
+  /** FakeOptions.epsv425RefusedAfter: the next transfer command is refused with 503. */
+  refuseTransfer?: boolean;
 }
 
 interface DataState {
@@ -397,10 +401,17 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "MDTM":
         return void (file ? reply(s, 213, "20260101120000") : reply(s, 550, "No such file."));
       case "EPSV":
-        if (opts.epsv425After !== undefined && epsvs++ === opts.epsv425After) {
+        if (opts.epsv425After !== undefined && epsvs === opts.epsv425After) {
+          epsvs++;
           s.data.silentTransfer = true;
           return void reply(s, 425, "Unable to build data connection: no port free");
         }
+        if (opts.epsv425RefusedAfter !== undefined && epsvs === opts.epsv425RefusedAfter) {
+          epsvs++;
+          s.data.refuseTransfer = true;
+          return void reply(s, 425, "Unable to build data connection: no port free");
+        }
+        epsvs++;
         return void reply(s, 229, formatEpsvReply(openPassive(s)));
       case "EPRT": {
         if (opts.eprt421Once && !eprtRefused) {
@@ -466,6 +477,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       }
       case "RETR": {
         if (s.data.silentTransfer) return; // trying the default data port: no reply for a long while
+        if (s.data.refuseTransfer) {
+          s.data.refuseTransfer = false;
+          return void reply(s, 503, "Use PORT or PASV first.");
+        }
         if (!file) {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "No such file.");
