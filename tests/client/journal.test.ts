@@ -239,10 +239,11 @@ describe("locks", () => {
 
   test("two `ftpkit put` of one file at once: the second (plain, or a resume) says at once that another ftpkit is transferring it, and the first finishes untouched", async () => {
     slow = await startFtpkitServer({ maxRate: "256K" });
-    const data = randomBytes(400_000);
+    const data = randomBytes(600_000);
     writeFileSync(join(work, "u.bin"), data);
     const remote = join(slow.home, "u.bin");
-    const first = spawnFtpkit(["put", "u.bin", slow.url("/u.bin")], { cwd: work });
+    // Slow enough (about 4 s) that the two refused runs come while it still moves, even on a loaded machine.
+    const first = spawnFtpkit(["put", "u.bin", slow.url("/u.bin"), "--limit-rate", "150K"], { cwd: work });
     try {
       await waitFor(() => sizeOf(remote) > 0, 15_000, "the first put to start");
       for (const args of [["put", "u.bin", slow.url("/u.bin")], ["resume"]]) {
@@ -307,6 +308,7 @@ describe("stall timeout", () => {
     const data = randomBytes(300_000);
     fake = startFakeServer({ files: new Map([["/s.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"], stallRetrAfter: 50_000, slowHashMs: 1_500 });
     const r = await getFile(`ftp://u:p@127.0.0.1:${fake.port}/s.bin`, join(work, "s.bin"), transferOptions(work, { stallMs: 500, retries: 1 }));
+    expect(fake.commands).toContain("REST 50000"); // the download went on over a new connection
     expect(r.verifiedBy).toBe("verified by HASH");
     expect(digest(readFileSync(join(work, "s.bin")))).toBe(digest(data));
   });

@@ -93,6 +93,21 @@ describe("--checksum", () => {
   });
 });
 
+/** The files a tree job running in `work` has logged as finished (its .done log; a torn line is left out). */
+function finishedFiles(work: string): string[] {
+  const journal = join(work, ".ftpkit", "transfers");
+  const log = existsSync(journal) ? readdirSync(journal).find((n) => n.endsWith(".done")) : undefined;
+  if (!log) return [];
+  return readFileSync(join(journal, log), "utf8").split("\n").flatMap((line) => {
+    try {
+      const e = JSON.parse(line) as { rel?: string; started?: boolean };
+      return e.rel && !e.started ? [e.rel] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
   test("get -r: finished files are not moved again, the partial one continues, every file ends verified", async () => {
     const srv = await startFtpkitServer({ maxRate: "512K" });
@@ -101,11 +116,7 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     smallFiles(join(srv.home, "k"), 12, 150_000);
     const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
     const journal = join(work, ".ftpkit", "transfers");
-    const doneLines = () => {
-      if (!existsSync(journal)) return 0;
-      const f = readdirSync(journal).find((n) => n.endsWith(".done"));
-      return f ? readFileSync(join(journal, f), "utf8").split("\n").filter((l) => l && !l.includes("\"started\":true")).length : 0;
-    };
+    const doneLines = () => finishedFiles(work).length;
     try {
       await waitFor(() => doneLines() >= 3, 60_000, "three finished files");
     } finally {
@@ -128,20 +139,7 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     const work = workDir();
     smallFiles(join(srv.home, "k"), 12, 150_000);
     const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
-    const journal = join(work, ".ftpkit", "transfers");
-    const finished = () => {
-      if (!existsSync(journal)) return [];
-      const f = readdirSync(journal).find((n) => n.endsWith(".done"));
-      if (!f) return [];
-      return readFileSync(join(journal, f), "utf8").split("\n").flatMap((l) => {
-        try {
-          const e = JSON.parse(l) as { rel?: string; started?: boolean };
-          return e.rel && !e.started ? [e.rel] : [];
-        } catch {
-          return [];
-        }
-      });
-    };
+    const finished = () => finishedFiles(work);
     try {
       await waitFor(() => finished().length >= 2, 60_000, "two finished files");
     } finally {
