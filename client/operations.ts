@@ -1,20 +1,19 @@
-// Single-file jobs (`get URL`, `put LOCAL URL`), `resume` and `ls`: each is a plan of one file run
-// by the shared verified transfer (file-transfer.ts), with its journal record and saved password.
+// Single-file jobs (`get URL`, `put LOCAL URL`) and `ls`: each is a plan of one file run by the
+// shared verified transfer (file-transfer.ts), with its journal record and saved password. Resuming
+// them (and tree jobs) is resume.ts.
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { ClientError, type DigestAlgorithm } from "./client.ts";
-import { failedAfter, failureKind, worstKind, type FailureKind } from "./errors.ts";
+import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { confirm } from "./prompt.ts";
-import { loadDone, loadRecord, removeRecord, saveRecord, scanRecords, transferId, journalDir, type TransferRecord } from "./journal.ts";
-import { journalsElsewhere, whereElse } from "./journal-index.ts";
-import { acquireLock, forgetOrphanedPasswords, forgetPassword, loadPassword, savePassword, type Lock } from "./state.ts";
+import { loadRecord, removeRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
+import { acquireLock, forgetPassword, loadPassword, savePassword, type Lock } from "./state.ts";
 import {
   checkTlsFlags,
-  consola,
   Credentials,
   displayUrl,
   Notifier,
@@ -335,7 +334,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
  * A single upload holds its job's lock for the whole run, so a second run of it (a put, a resume) is
  * refused before it announces resuming: the remote file's own lock needs the login to name it.
  */
-function lockUploadJob(id: string, local: string): Lock {
+export function lockUploadJob(id: string, local: string): Lock {
   return acquireLock(`put-job\n${id}`, local);
 }
 
@@ -395,95 +394,6 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     session.destroy();
     throw failedAfter(err, progress.moved);
   }
-}
-
-/** One pending transfer as `ftpkit resume --list` shows it. */
-export interface PendingTransfer {
-  kind: "file" | "tree";
-  /** A tree job started by `ftpkit sync` (a copy otherwise). */
-  sync?: true;
-  direction: "get" | "put";
-  url: string;
-  local: string;
-  startedAt: string;
-  /** get: bytes in the partial file; tree: files finished; put: unknown here (the server has them). */
-  done: { bytes: number } | { files: number } | null;
-  /** Begun with --tls (an ftp:// URL, encrypted): it resumes over TLS. */
-  tls?: true;
-}
-
-/** The interrupted transfers recorded in the journal (`ftpkit resume --list`); damaged records are warned about. */
-export function pendingTransfers(opts: { journal?: string; only?: string } = {}): PendingTransfer[] {
-  const dir = opts.journal ?? journalDir();
-  const { records, damaged } = scanRecords(dir);
-  for (const d of damaged) consola().warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
-  return records.filter((rec) => opts.only === undefined || isJobOf(rec, opts.only)).map((rec) => {
-    let done: PendingTransfer["done"] = null;
-    if (rec.kind === "tree") done = { files: loadDone(rec.id, dir).size };
-    // A segmented download's part file has its full size from the start: its segments say what came.
-    else if (rec.segments) done = { bytes: rec.segments.reduce((n, g) => n + (g.pos - g.start), 0) };
-    else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
-    return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done, ...(rec.tls === "explicit" ? { tls: true as const } : {}) };
-  });
-}
-
-/** The job of local path `abs`: its destination or source, or a download's part file. */
-function isJobOf(rec: TransferRecord, abs: string): boolean {
-  return rec.local === abs || rec.part === abs;
-}
-
-/** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */
-export async function resumeTransfers(localArg: string | undefined, opts: TransferOptions): Promise<TransferResult[]> {
-  const dir = opts.journal ?? journalDir();
-  const note = new Notifier(opts.quiet);
-  forgetOrphanedPasswords();
-  const { records, damaged } = scanRecords(dir);
-  for (const d of damaged) consola().warn(`skipping a damaged journal record ${d.file} (${d.problem}); remove it once you no longer need it`);
-  let recs = records;
-  if (localArg !== undefined) {
-    const abs = resolve(localArg);
-    recs = recs.filter((r) => isJobOf(r, abs));
-    if (recs.length === 0) {
-      // Named, it is unambiguous: a job recorded where it was started (another directory) is resumed from its own journal.
-      const place = opts.journal === undefined ? journalsElsewhere(dir).find((p) => scanRecords(p.journal).records.some((r) => isJobOf(r, abs))) : undefined;
-      if (!place) throw new ClientError(`no interrupted transfer of ${abs} is recorded in ${dir}`);
-      note.info(`the interrupted transfer of ${abs} is recorded in ${place.cwd}: resuming it from there`);
-      return resumeTransfers(abs, { ...opts, journal: place.journal });
-    }
-  }
-  if (recs.length === 0) {
-    // A script reads "nothing to resume" with exit 0 as done: not when the only records were unusable.
-    if (damaged.length > 0) throw new ClientError(`nothing could be resumed: ${damaged.length} journal record(s) are damaged or not this user's (see above)`);
-    const elsewhere = journalsElsewhere(dir);
-    if (elsewhere.length === 0) note.info("nothing to resume");
-    else note.info(`nothing to resume here; ${whereElse(elsewhere)}`);
-    return [];
-  }
-  const results: TransferResult[] = [];
-  const failures: (FailureKind | null)[] = [];
-  for (const rec of recs) {
-    const url = parseUrlArg(rec.url);
-    const o = withRecordSettings(opts, rec);
-    try {
-      if (rec.kind === "tree") {
-        const { resumeTree } = await import("./tree-job.ts");
-        const report = await resumeTree(rec, o);
-        if (report.failed > 0) throw new ClientError(`${report.failed} file(s) of ${rec.local} failed`);
-        continue;
-      }
-      if (rec.direction === "get") results.push(await runDownload(url, rec, o, true));
-      else {
-        using _job = lockUploadJob(rec.id, rec.local);
-        results.push(await runUpload(url, rec, o, true));
-      }
-    } catch (err) {
-      if (recs.length === 1) throw err;
-      consola().error(`${rec.local}: ${(err as Error).message}`);
-      failures.push(failureKind(err));
-    }
-  }
-  if (failures.length) throw new ClientError(`${failures.length} of ${recs.length} transfers could not be resumed`, { kind: worstKind(failures) ?? undefined });
-  return results;
 }
 
 /** `ftpkit ls URL`. */

@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, clientArgs, clientOptions } from "../args.ts";
-import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/operations.ts";
+import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/resume.ts";
 import { journalDir } from "../../client/journal.ts";
 import { forgetOrphanedPasswords } from "../../client/state.ts";
 import { journalsElsewhere, whereElse } from "../../client/journal-index.ts";
