@@ -149,9 +149,12 @@ export function wholeNumber(value: string, flag: string, min: number, max: numbe
 }
 
 /** --stall-timeout: seconds in plain decimal (a fraction allowed); 0 turns the watch off. */
+/** The longest stall timeout: a day (timers past ~24.8 days overflow and fire at once; 0 is "never"). */
+const MAX_STALL_SECONDS = 86_400;
+
 function stallSeconds(value: string): number {
-  const what = "a number of seconds (0: never)";
-  if (!/^\d+(\.\d+)?$/.test(given(value, "stall-timeout", what))) throw new CliError(`--stall-timeout must be ${what}`);
+  const what = `a number of seconds up to ${MAX_STALL_SECONDS} (0: never)`;
+  if (!/^\d+(\.\d+)?$/.test(given(value, "stall-timeout", what)) || Number(value) > MAX_STALL_SECONDS) throw new CliError(`--stall-timeout must be ${what}`);
   return Number(value);
 }
 

@@ -78,14 +78,15 @@ describe("clear errors and non-zero exits", () => {
     { name: "--no-verify with --hash", status: 2, args: () => ["get", peer.url("/exists.txt"), "--no-verify", "--hash", "md5"], message: /--no-verify and --hash contradict/ },
     { name: "put --no-verify with --hash", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--hash=crc32", "--no-verify"], message: /--no-verify and --hash contradict/ },
     { name: "--retries last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--retries"], message: /--retries needs a value: a whole number from 0 to 100$/ },
-    { name: "--stall-timeout last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--stall-timeout"], message: /--stall-timeout needs a value: a number of seconds \(0: never\)$/ },
+    { name: "--stall-timeout last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--stall-timeout"], message: /--stall-timeout needs a value: a number of seconds up to 86400 \(0: never\)$/ },
     { name: "--limit-rate last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--limit-rate"], message: /--limit-rate needs a value/ },
     { name: "an empty --retries=", status: 2, args: () => ["get", peer.url("/exists.txt"), "--retries="], message: /--retries needs a value/ },
     { name: "an empty --stall-timeout=", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--stall-timeout="], message: /--stall-timeout needs a value/ },
     { name: "a hexadecimal --parallel", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--parallel=0x10"], message: /--parallel must be a whole number from 1 to 64/ },
     { name: "a --retries with a leading space", status: 2, args: () => ["get", peer.url("/exists.txt"), "--retries", " 2"], message: /--retries must be a whole number from 0 to 100/ },
     { name: "a --segments in exponent notation", status: 2, args: () => ["get", peer.url("/exists.txt"), "--segments", "1e1"], message: /--segments must be a whole number from 1 to 32/ },
-    { name: "a --stall-timeout in hexadecimal", status: 2, args: () => ["get", peer.url("/exists.txt"), "--stall-timeout", "0x10"], message: /--stall-timeout must be a number of seconds \(0: never\)/ },
+    { name: "a --stall-timeout in hexadecimal", status: 2, args: () => ["get", peer.url("/exists.txt"), "--stall-timeout", "0x10"], message: /--stall-timeout must be a number of seconds up to 86400 \(0: never\)/ },
+    { name: "a --stall-timeout past a day (its timer would overflow and fire at once)", status: 2, args: () => ["get", peer.url("/exists.txt"), "--stall-timeout", "3000000"], message: /--stall-timeout must be a number of seconds up to 86400 \(0: never\)/ },
   ];
   for (const c of cases) {
     test(`reports ${c.name} with exit status ${c.status}`, async () => {
