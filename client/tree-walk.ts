@@ -76,7 +76,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
   let level: Pending[] = [{ rel: "", line: [] }];
   for (let depth = 1; level.length > 0; depth++) {
     if (level.length > 1) listers.widen();
-    const listings = await listLevel(listers, root, level, (rel, err) => rel !== "" && opts.onUnreadable !== undefined && isRefusal(err));
+    const listings = await listLevel(listers, root, level, (rel, err, retried) => rel !== "" && opts.onUnreadable !== undefined && (isRefusal(err) || (retried === true && isTransientReply(err))));
     if (listings === null) return null;
     const next: Pending[] = [];
     level.forEach(({ rel, line: above }, i) => {
@@ -136,6 +136,11 @@ function isRefusal(err: unknown): err is ClientError {
   return err instanceof ClientError && !err.retryable && (err.code ?? 0) > 500;
 }
 
+/** A 4yz reply ("not now"), not a dropped connection: what --retries tries again. */
+function isTransientReply(err: unknown): err is ClientError {
+  return err instanceof ClientError && (err.code ?? 0) >= 400 && (err.code ?? 0) < 500;
+}
+
 type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string; notFiles?: Set<string> };
 
 /**
@@ -143,7 +148,7 @@ type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string; notFiles?:
  * not to exist. A failure `tolerated` is that directory's result; after any other, no further
  * listing starts, and the first (in the level's order) is thrown once the listings under way have ended.
  */
-async function listLevel(listers: Listers, root: string, level: Pending[], tolerated: (rel: string, err: unknown) => boolean): Promise<(Listing | Refused)[] | null> {
+async function listLevel(listers: Listers, root: string, level: Pending[], tolerated: (rel: string, err: unknown, retried?: boolean) => boolean): Promise<(Listing | Refused)[] | null> {
   let failed = false;
   const results = await Promise.allSettled(
     level.map(async ({ rel }): Promise<Listing | Refused | null | undefined> => {
@@ -158,6 +163,9 @@ async function listLevel(listers: Listers, root: string, level: Pending[], toler
             if (tolerated(rel, err)) return { refused: err as ClientError };
             const again = await listers.retry(client, err, attempt).catch(() => null);
             if (!again) {
+              // Still "not now" (450) after --retries, on a session that goes on: that directory
+              // fails alone, as a lasting refusal does, not the whole job.
+              if (isTransientReply(err) && !client.control.isClosed && tolerated(rel, err, true)) return { refused: err };
               failed = true;
               throw err;
             }

@@ -105,6 +105,24 @@ describe("a listing refused for now (450)", () => {
   });
 });
 
+describe("a listing refused for now (450) beyond --retries", () => {
+  test("fails that directory alone: the rest of the tree is copied, the job exits 8 and resume is left to move it", async () => {
+    const files = new Map(["/t/a.txt", "/t/sub/b.txt"].map((p) => [p, Buffer.from(`${p}\n`)] as [string, Buffer]));
+    const fake = startFakeServer({ files, feat: ["SIZE"], listing450Always: "/t/sub" });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-list450-always-");
+    cleanups.push(() => removeDir(work));
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--no-verify", "--retries", "1", "--json"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(8);
+    const report = JSON.parse(r.stdout) as { files: { path: string; result: string }[] };
+    expect(report.files.find((f) => f.path === "a.txt")?.result).toBe("size verified, digest not requested");
+    expect(report.files.find((f) => f.path === "sub")?.result).toMatch(/^failed: .*Transient failure, try again\. \(450\)/);
+    expect(readFileSync(join(work, "out", "a.txt"), "utf8")).toBe("/t/a.txt\n");
+    const pending = await runFtpkit(["resume", "--list", "--json"], { cwd: work });
+    expect(JSON.parse(pending.stdout)).toHaveLength(1);
+  });
+});
+
 describe("a connection dropped while put -r creates its directories", () => {
   test("is reconnected and the MKD tried again: every directory and file arrives", async () => {
     const fake = startFakeServer({ files: new Map(), feat: ["SIZE"], dropOnMkd: 2 });

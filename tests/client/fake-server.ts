@@ -81,6 +81,8 @@ export interface FakeOptions {
   listing550?: string;
   /** The first LIST or MLSD of this directory answers "450 Transient failure, try again." (later ones list it). */
   listing450Once?: string;
+  /** Every LIST or MLSD of this directory answers "450 Transient failure, try again." */
+  listing450Always?: string;
   /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
   silentListing?: boolean;
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
@@ -379,6 +381,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (opts.listing550 === dir) {
           s.data.dataServer?.stop(true);
           return void reply(s, 550, "Permission denied.");
+        }
+        if (opts.listing450Always === dir) {
+          s.data.dataServer?.stop(true);
+          return void reply(s, 450, "Transient failure, try again.");
         }
         if (opts.listing450Once === dir && !listingRefused) {
           listingRefused = true;
