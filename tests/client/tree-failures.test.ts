@@ -255,11 +255,12 @@ describe.skipIf(proftpdBinary() === null || process.getuid?.() !== 0)("ProFTPD: 
 describe("a resume while a directory cannot be listed", () => {
   test("keeps the part files of that directory: their files are not known to be gone", async () => {
     const data = Buffer.from(crypto.getRandomValues(new Uint8Array(200_000)));
-    const opts: FakeOptions = { files: new Map([["/t/sub/big.bin", data]]), feat: ["SIZE"], dropRetrAfter: 50_000 };
+    // Sent, then silence (a reset could discard what was in flight): the client keeps 50,000 bytes.
+    const opts: FakeOptions = { files: new Map([["/t/sub/big.bin", data]]), feat: ["SIZE"], stallRetrAfter: 50_000 };
     const fake = startFakeServer(opts);
     owned.later(() => fake.stop());
     const work = owned.workDir();
-    const first = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--retries", "0"], { cwd: work });
+    const first = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "out", "--retries", "0", "--stall-timeout", "0.5"], { cwd: work });
     expect(first.code).toBe(4);
     const part = join(work, "out", "sub", "big.bin.ftpkit-part");
     expect(existsSync(part)).toBe(true);
