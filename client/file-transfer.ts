@@ -23,10 +23,16 @@ export interface RemoteExpectation {
 
 /** Refuse to continue a download whose remote file is no longer the one the interrupted run saw. */
 export function refuseIfChanged(was: RemoteExpectation, now: { size: number | null; mtime: string | null }): void {
+  const change = describeChange(was, now);
+  if (change) throw new ClientError(`the remote file changed since the interrupted download (${change}); nothing was written. ${was.changedHint}`);
+}
+
+/** How a remote file differs from what it was ("size 6 → 3, modified … → …"); "" when nothing known differs. */
+function describeChange(was: { size: number | null; mtime: string | null }, now: { size: number | null; mtime: string | null }): string {
   const changes: string[] = [];
   if (was.size !== null && now.size !== null && now.size !== was.size) changes.push(`size ${was.size} → ${now.size}`);
   if (was.mtime !== null && now.mtime !== null && now.mtime !== was.mtime) changes.push(`modified ${was.mtime} → ${now.mtime}`);
-  if (changes.length) throw new ClientError(`the remote file changed since the interrupted download (${changes.join(", ")}); nothing was written. ${was.changedHint}`);
+  return changes.join(", ");
 }
 
 /** Longest file name most filesystems take, in bytes. */
@@ -254,7 +260,11 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {
+      // A file replaced on the server meanwhile (its digest is the new one's) is no corruption.
+      const now = await remoteState(session.client, path).catch(() => null);
       const aside = setAside();
+      const change = now && !now.missing ? describeChange({ size, mtime }, now) : "";
+      if (change) throw new ClientError(`the remote file changed during the download (${change}); what came is kept in ${aside}: get it again`);
       throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`, { kind: "verify" });
     } else verifiedBy = `verified by ${verdict.via}`;
     // On the thread pool, like the part file's creation: an ext4 rename blocked the event loop (and

@@ -1,7 +1,7 @@
 // The client against ftpkit's own server (a separate `ftpkit serve` process): HASH verification,
 // ranged HASH when resuming after kill -9.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
@@ -240,6 +240,23 @@ describe("against ftpkit serve", () => {
       const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
       expect(stderr).toContain("y.txt: the remote file changed during the download (size 6 → 3)");
       expect(stderr).not.toContain("reconnecting");
+      expect(exit).toBe(1);
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
+  test("a file replaced on the server (same size) while a get runs is reported as changed (exit 1), not as a corrupt download", async () => {
+    const cwd = tempDir("ftpkit-serve-replaced-");
+    try {
+      randomFile(join(slow.home, "rep.bin"), 600_000);
+      const proc = spawnFtpkit(["get", slow.url("/rep.bin")], { cwd });
+      await waitFor(() => sizeOf(join(cwd, "rep.bin.ftpkit-part")) >= 100_000, 15_000, "bytes to land");
+      randomFile(join(slow.home, "rep.new"), 600_000);
+      utimesSync(join(slow.home, "rep.new"), new Date(), new Date(Date.now() + 120_000));
+      renameSync(join(slow.home, "rep.new"), join(slow.home, "rep.bin"));
+      const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(stderr).toMatch(/the remote file changed during the download \(modified \d+ → \d+\); what came is kept in .*rep\.bin\.ftpkit-corrupt: get it again/);
       expect(exit).toBe(1);
     } finally {
       removeDir(cwd);
