@@ -29,6 +29,8 @@ export default defineCommand({
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
+    // An empty LOCAL (an unset variable) named the working directory: "nothing to resume" while jobs waited.
+    if (args.local === "") throw new CliError("LOCAL is empty: name a file or directory a pending transfer writes or reads, or give none for every job here");
     if (args.list) {
       // With LOCAL: that transfer only, wherever it was started (a script asks whether one job is pending).
       const only = args.local === undefined ? undefined : resolve(args.local);

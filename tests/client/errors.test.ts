@@ -51,6 +51,7 @@ describe("clear errors and non-zero exits", () => {
     { name: "a local directory that does not exist", status: 3, args: () => ["get", peer.url("/exists.txt"), join(work, "nope", "f")], message: /no such directory/ },
     { name: "a missing local file to upload", status: 3, args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
     { name: "an empty local path to upload (an unset variable)", status: 2, args: () => ["put", "", peer.url("/up.bin")], message: /LOCAL is empty: put uploads a local file or directory/ },
+    { name: "an empty LOCAL given to resume --list", status: 2, args: () => ["resume", "", "--list"], message: /LOCAL is empty/ },
     { name: "an empty local path to download to", status: 2, args: () => ["get", peer.url("/exists.txt"), ""], message: /LOCAL is empty: get downloads to a local path/ },
     { name: "a named pipe to upload (without waiting for a writer)", status: 3, args: () => ["put", "pipe", peer.url("/up.bin")], message: /cannot upload .*pipe: not a regular file/ },
     { name: "a remote glob that matches nothing (no directory created)", status: 8, args: () => ["get", peer.url("/*.nope"), "out"], message: /no remote file matches "\*\.nope" in \// },
