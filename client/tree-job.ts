@@ -212,7 +212,12 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     });
     if (spec.delete) {
       const inPlan = new Set(items.map((i) => i.rel));
-      for (const [rel, why] of odd) if (!inPlan.has(rel)) note.warn(`${shown(rel)}: not deleted (${why})`);
+      for (const [rel, why] of odd) {
+        if (inPlan.has(rel)) continue;
+        note.warn(`${shown(rel)}: not deleted (${why})`);
+        // --json silences the warning: the report says it (a script sees what the destination keeps).
+        skipped.push({ path: rel, action: "skip", reason: "kept in the destination", bytes: 0, result: `skipped: not deleted (${why})` });
+      }
     }
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
     if (req.dryRun) {

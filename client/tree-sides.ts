@@ -100,7 +100,7 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     return [];
   });
   if (listed === null) {
-    if ((await o.first.client.size(o.remoteRoot).catch(() => null)) !== null) throw new ClientError(`${o.remoteRoot} is a file, not a directory${o.direction === "get" ? ": fetch it without -r" : ""}`, { kind: "usage" });
+    if ((await o.first.client.size(o.remoteRoot).catch(() => null)) !== null) throw new ClientError(`${o.remoteRoot} is a file, not a directory${o.direction === "get" ? (o.mode === "sync" ? ": sync mirrors a directory; fetch a file with get" : ": fetch it without -r") : ""}`, { kind: "usage" });
     if (o.direction === "get") throw new ClientError(`remote directory not found: ${o.remoteRoot}`, { kind: "server" });
   }
   const local = o.localExists ? walkLocal(o.local, localWalk) : [];

@@ -57,6 +57,7 @@ describe("clear errors and non-zero exits", () => {
     { name: "a remote glob that matches nothing (no directory created)", status: 8, args: () => ["get", peer.url("/*.nope"), "out"], message: /no remote file matches "\*\.nope" in \// },
     { name: "a glob with a reversed range (matches nothing, no stack trace)", status: 8, args: () => ["get", peer.url("/[z-a]*"), "out"], message: /no remote file matches "\[z-a\]\*" in \// },
     { name: "get -r of a file", status: 2, args: () => ["get", "-r", peer.url("/exists.txt"), "out"], message: /\/exists\.txt is a file, not a directory: fetch it without -r/ },
+    { name: "sync from a remote file", status: 2, args: () => ["sync", peer.url("/exists.txt"), "out"], message: /\/exists\.txt is a file, not a directory: sync mirrors a directory; fetch a file with get$/ },
     { name: "put -r of a file", status: 2, args: () => ["put", "-r", "local.txt", peer.url("/")], message: /local\.txt is a file, not a directory: upload it without -r/ },
     { name: "sync of a local file", status: 2, args: () => ["sync", "local.txt", peer.url("/")], message: /local\.txt is a file, not a directory: sync mirrors directories; ftpkit put uploads one file/ },
     { name: "put of a directory without -r", status: 2, args: () => ["put", ".", peer.url("/")], message: /is a directory: upload a tree with put -r/ },

@@ -87,6 +87,21 @@ describe("what the walks leave out stays where it is", () => {
     expect(readFileSync(join(work, "outside/x.txt"), "utf8")).toBe("precious\n");
   });
 
+  test("sync --delete --json reports a link to a directory it keeps in the destination as a skip (the warning is silenced)", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(srv.home, "t"), { "real/r.txt": "r\n" });
+    files(join(work, "precious"), { "p.txt": "P\n" });
+    mkdirSync(join(work, "dest"));
+    symlinkSync(join(work, "precious"), join(work, "dest", "ln"));
+    const r = await runFtpkit(["sync", srv.url("/t"), "dest", "--delete", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    const report = JSON.parse(r.stdout) as { files: { path: string; action: string; result: string }[] };
+    expect(report.files.find((f) => f.path === "ln")).toMatchObject({ action: "skip", result: "skipped: not deleted (a symbolic link to a directory)" });
+    expect(readFileSync(join(work, "precious/p.txt"), "utf8")).toBe("P\n");
+  });
+
   test("sync --delete keeps what the source skips (a link to a directory) and directories holding excluded files", async () => {
     const srv = await ftpkitServer();
     const work = workDir();
