@@ -327,6 +327,17 @@ export class Session {
     return this.reconnecting;
   }
 
+  /**
+   * A step on `failed` (this session's client) failed with `err` on its `attempt`th try: reconnect
+   * and return true when it is worth trying again (a drop or a 4yz, within --retries), else false.
+   */
+  async retryAfter(failed: FtpClient, err: unknown, attempt: number, note: { warn(msg: string): void }): Promise<boolean> {
+    if (attempt > this.opts.retries || !(await worthRetrying(failed, err))) return false;
+    note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${this.opts.retries})`);
+    await this.reconnect(attempt, note, failed);
+    return true;
+  }
+
   private async replaceClient(attempt: number, note: { warn(msg: string): void }): Promise<number> {
     this.client.destroy();
     for (;;) {

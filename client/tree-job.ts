@@ -15,7 +15,7 @@ import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
-import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, worthRetrying, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
+import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
@@ -80,9 +80,7 @@ async function mkdirRetrying(s: Session, path: string, note: Notifier): Promise<
     try {
       return await client.mkdir(path);
     } catch (err) {
-      if (attempt > s.opts.retries || !(await worthRetrying(client, err))) throw err;
-      note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${s.opts.retries})`);
-      await s.reconnect(attempt, note, client);
+      if (!(await s.retryAfter(client, err, attempt, note))) throw err;
     }
   }
 }

@@ -4,7 +4,7 @@
 import { ClientError, type FtpClient } from "./client.ts";
 import type { PlanItem } from "./tree-plan.ts";
 import type { Listers } from "./tree-walk.ts";
-import { consola, worthRetrying, type Notifier, type Session } from "./session.ts";
+import { consola, type Notifier, type Session } from "./session.ts";
 
 const is421 = (err: unknown) => err instanceof ClientError && err.code === 421;
 
@@ -62,10 +62,7 @@ export class Connections implements Listers {
 
   async retry(client: FtpClient, err: unknown, attempt: number): Promise<FtpClient | null> {
     const s = this.sessions.find((x) => x.client === client);
-    if (!s || attempt > s.opts.retries || !(await worthRetrying(client, err))) return null;
-    this.note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${s.opts.retries})`);
-    await s.reconnect(attempt, this.note, client);
-    return s.client;
+    return s && (await s.retryAfter(client, err, attempt, this.note)) ? s.client : null;
   }
 
   giveBack(client: FtpClient): void {
