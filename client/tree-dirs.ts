@@ -1,6 +1,6 @@
 // The directories of a tree job, created before its files, parents first. One that cannot be created
-// (a refused MKD, a local permission) fails alone, as in lftp's mirror and rsync: it and everything
-// the plan has under it are reported as failed, and the rest of the job goes on.
+// (a refused MKD, a local permission), or in the destination listed, fails alone, as in lftp's mirror
+// and rsync: it and everything the plan has under it are reported as failed, and the rest of the job goes on.
 import { mkdirSync } from "node:fs";
 import { resolve, sep } from "node:path";
 import { ClientError } from "./client.ts";
@@ -34,13 +34,30 @@ export class FailedDirs {
 }
 
 /**
- * Create `mkdirs` (parents before children) with `make`. Each one created, or failed, is reported;
- * one inside a directory that failed, or in one of `unlisted` (the destination's, not listed), is
- * not attempted (it would fail the same way, or land where nothing could be compared).
+ * The plan without what lies under a destination directory that could not be listed: what it holds
+ * could not be compared (nor kept from being overwritten), so nothing is copied, created or deleted
+ * in it. Those items are reported as not attempted, by the run and by its dry run alike.
  */
-export async function makePlannedDirs(mkdirs: readonly PlanItem[], make: (rel: string) => Promise<void>, unlisted: readonly string[], job: { reports: FileReport[]; failedWith(err: unknown): void; note: Notifier }): Promise<FailedDirs> {
+export function leaveOutUnlisted(items: readonly PlanItem[], unlisted: readonly string[]): { items: PlanItem[]; unreached: FileReport[] } {
+  if (unlisted.length === 0) return { items: [...items], unreached: [] };
   const failed = new FailedDirs();
   for (const rel of unlisted) failed.add(rel, "could not be listed");
+  const kept: PlanItem[] = [];
+  const unreached: FileReport[] = [];
+  for (const i of items) {
+    const dir = failed.holding(i.rel);
+    if (dir === undefined) kept.push(i);
+    else unreached.push(failed.unreached(i, dir));
+  }
+  return { items: kept, unreached };
+}
+
+/**
+ * Create `mkdirs` (parents before children) with `make`. Each one created, or failed, is reported;
+ * one inside a directory that failed is not attempted (it would fail the same way).
+ */
+export async function makePlannedDirs(mkdirs: readonly PlanItem[], make: (rel: string) => Promise<void>, job: { reports: FileReport[]; failedWith(err: unknown): void; note: Notifier }): Promise<FailedDirs> {
+  const failed = new FailedDirs();
   for (const d of mkdirs) {
     const above = failed.holding(d.rel);
     if (above !== undefined) {

@@ -23,7 +23,7 @@ import { excluder, keeper, planTree, type NameMatch, type PlanItem } from "./tre
 import { makeRemoteDirs } from "./tree-walk.ts";
 import { beforeState, cutShortItems, specDifference, stillDone, toState, warnOrphanedUploads } from "./tree-interrupted.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
-import { insideRoot, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
+import { insideRoot, leaveOutUnlisted, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
@@ -218,13 +218,17 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       }
     }
     if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
+    // Decided before the dry run returns, so that it plans (and reports) what the run will do.
+    const { items: doable, unreached } = leaveOutUnlisted(items, unreadable.filter((u) => u.side === "destination").map((u) => u.rel));
+    items = doable;
+    const walked = [...walkReports({ skipped, unreadable }), ...unreached];
     if (req.dryRun) {
-      printPlan(items, req.json === true, walkReports({ skipped, unreadable }));
+      printPlan(items, req.json === true, walked);
       await conns.close();
       // The run would fail on what could not be read: so does its dry run, with the same status.
       const kind = worstKind(unreadable.map(({ err }) => failureKind(err))) ?? undefined;
-      if (unreadable.length > 0) throw new ClientError(`${unreadable.length} ${unreadable.length === 1 ? "entry" : "entries"} could not be read (see above): the plan leaves ${unreadable.length === 1 ? "it" : "them"} out`, { kind });
-      return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...walkReports({ skipped, unreadable })]);
+      if (unreadable.length > 0) throw new ClientError(`${unreadable.length} ${unreadable.length === 1 ? "entry" : "entries"} could not be read (see above): the plan leaves ${unreadable.length === 1 ? "it" : "them"}, and what is under ${unreadable.length === 1 ? "it" : "them"}, out`, { kind });
+      return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...walked]);
     }
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
@@ -262,8 +266,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const kind = failureKind(err);
       failures.push({ kind, lasting: !worthResuming(err) && kind !== "verify" });
     };
-    // What the source walk skipped is reported; what it could not read fails alone (its kind is the job's).
-    reports.push(...walkReports({ skipped, unreadable }));
+    // What the source walk skipped is reported; what it could not read fails alone (its kind is the
+    // job's), and what is under a destination directory not listed is not attempted.
+    reports.push(...walked);
     for (const { err } of unreadable) failedWith(err);
 
     const remove = async (d: PlanItem): Promise<void> => {
@@ -287,9 +292,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (rec.direction === "get") makeLocalDir(r.local);
     else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
     const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => mkdirRetrying(first, joinRemote(remoteRoot, rel), note);
-    const unlisted = unreadable.filter((u) => u.side === "destination").map((u) => u.rel);
-    const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, unlisted, { reports, failedWith, note });
-    // Files under a directory that could not be created (or listed) are not tried one by one against it.
+    const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, { reports, failedWith, note });
+    // Files under a directory that could not be created are not tried one by one against it.
     const reachable: PlanItem[] = [];
     for (const c of copies) {
       const dir = failedDirs.holding(c.rel);

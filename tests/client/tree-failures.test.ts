@@ -30,6 +30,8 @@ interface Report {
 }
 
 const entry = (report: Report, path: string) => report.files.find((f) => f.path === path);
+/** What a dry run and its run must agree on: each entry's path and action, and its result where it failed (a plan's others say "planned"). */
+const entries = (report: Report) => report.files.map((f) => `${f.path} ${f.action} ${f.result.startsWith("failed") ? f.result : "-"}`).sort();
 
 /** Run the client as nobody (it cannot read a chmod 000 directory, as root could), its state in `state`. */
 async function runAsNobody(args: string[], cwd: string, state: string): Promise<RunResult> {
@@ -166,7 +168,7 @@ describe("a local directory the client cannot read (run as nobody)", () => {
 });
 
 describe("a local destination directory the client cannot read (run as nobody)", () => {
-  test("get -r copies the rest, copies nothing into it (its files not attempted), exits 3", async () => {
+  test("get -r (and its --dry-run, with the same entries) copies the rest, copies nothing into it (its files not attempted), exits 3", async () => {
     const srv = await startFtpkitServer();
     owned.later(() => srv.stop());
     const work = owned.workDir();
@@ -177,6 +179,10 @@ describe("a local destination directory the client cannot read (run as nobody)",
     chownSync(state, 65534, 65534);
     chownSync(join(state, "dest"), 65534, 65534);
     chmodSync(join(state, "dest/lockd"), 0o000); // root's: nobody can neither list nor write it
+    const dry = await runAsNobody(["get", "-r", srv.url("/t"), "dest", "--json", "--dry-run"], state, state);
+    expect(dry.code).toBe(3);
+    expect(entry(JSON.parse(dry.stdout) as Report, "lockd/k.txt")?.result).toBe("failed: not attempted: its directory lockd could not be listed");
+    expect(existsSync(join(state, "dest/a.txt"))).toBe(false);
     const r = await runAsNobody(["get", "-r", srv.url("/t"), "dest", "--json"], state, state);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/lockd: cannot read \S*lockd: EACCES; nothing is copied into it/);
@@ -184,6 +190,7 @@ describe("a local destination directory the client cannot read (run as nobody)",
     const report = JSON.parse(r.stdout) as Report;
     expect(entry(report, "lockd")?.result).toMatch(/^failed: cannot read .*lockd: EACCES$/);
     expect(entry(report, "lockd/k.txt")?.result).toBe("failed: not attempted: its directory lockd could not be listed");
+    expect(entries(JSON.parse(dry.stdout) as Report)).toEqual(entries(report));
   });
 });
 
@@ -290,5 +297,41 @@ describe("a long --json report of a job that fails", () => {
     const report = JSON.parse(stdout) as Report;
     expect(report.files.filter((f) => f.result === "planned (dry run)").length).toBe(1500);
     expect(code).toBe(8);
+  });
+});
+
+describe("--dry-run into a destination directory that cannot be listed", () => {
+  test("put -r plans what its run does: the directory failed, nothing under it planned, the same --json entries and exit 8; sync --delete deletes nothing under it", async () => {
+    const text = (s: string) => Buffer.from(s);
+    const opts: FakeOptions = { files: new Map([["/dst/lockd/theirs.txt", text("theirs\n")], ["/dst/stale.txt", text("stale\n")]]), feat: ["SIZE"], listing550: "/dst/lockd" };
+    const fake = startFakeServer(opts);
+    owned.later(() => fake.stop());
+    const work = owned.workDir();
+    files(join(work, "src"), { "a.txt": "a\n", "lockd/k.txt": "k\n", "lockd/new/n.txt": "n\n" });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/dst`;
+    const dry = await runFtpkit(["put", "-r", "src", url, "--json", "--dry-run"], { cwd: work });
+    const plan = JSON.parse(dry.stdout) as Report;
+    expect(dry.stderr).toMatch(/lockd: .*\(550\); nothing is copied into it/);
+    for (const under of ["lockd/k.txt", "lockd/new", "lockd/new/n.txt"]) expect(entry(plan, under)?.result).toBe("failed: not attempted: its directory lockd could not be listed");
+    expect(entry(plan, "a.txt")?.result).toBe("planned (dry run)");
+    expect(fake.files.has("/dst/a.txt")).toBe(false);
+    // The text plan lists no copy or directory under it.
+    const shown = await runFtpkit(["put", "-r", "src", url, "--dry-run"], { cwd: work });
+    expect(shown.stdout).toContain("copy a.txt (new)");
+    expect(shown.stdout).not.toContain("lockd/");
+    expect(shown.code).toBe(8);
+
+    const run = await runFtpkit(["put", "-r", "src", url, "--json"], { cwd: work });
+    expect(run.code).toBe(8);
+    expect(dry.code).toBe(run.code);
+    expect(entries(plan)).toEqual(entries(JSON.parse(run.stdout) as Report));
+    expect(fake.files.get("/dst/a.txt")?.toString()).toBe("a\n");
+
+    const sync = await runFtpkit(["sync", "src", url, "--delete", "--dry-run"], { cwd: work });
+    expect(sync.code).toBe(8);
+    expect(sync.stdout).toMatch(/^delete stale\.txt \(not in source\)$/m);
+    expect(sync.stdout).not.toContain("lockd/");
+    // a.txt, uploaded above, may count as changed: the fake server keeps no times.
+    expect(sync.stdout).toMatch(/^dry run: \d+ to copy, 0 directories to create, 1 to delete/m);
   });
 });
