@@ -1,6 +1,6 @@
 // A tree job and its interruptions: how a pending run's options differ from a new command's, the
-// uploads a resume finds orphaned, what a signal cut short (for its --json report), and each
-// upload's remote state before its first byte (so a resume never appends to another file).
+// uploads a resume finds orphaned (reported as failed, once), what a signal cut short (for its --json
+// report), and each upload's remote state before its first byte (so a resume never appends to another file).
 import type { DoneEntry, TreeSpec, PlanState } from "./journal.ts";
 import { remoteState, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import type { FileReport } from "./report.ts";
@@ -31,17 +31,25 @@ export function stillDone(finished: ReadonlyMap<string, DoneEntry>, source: read
 
 /**
  * A resumed upload whose plan had a file that was new on the server, not finished, and no longer in
- * the local source: what the server has under its name is the interrupted upload's part. It is named
- * (a sync --delete removes it; a copy leaves it, as it cannot tell it from a file written there since).
+ * the local source: what the server has under its name is the interrupted upload's part, and it can
+ * never be completed. Each is named and reported as failed, as a single `put` of it is (exit 3), and
+ * the partial copy is left as it is (a copy cannot tell it from a file written there since; a sync
+ * --delete removes it, and does not come here). As for a single put, it is then forgotten: it is
+ * dropped from `plan` (the caller saves it), so no later resume reports it again.
  */
-export function warnOrphanedUploads(plan: PlanState, source: readonly TreeEntry[], dest: readonly TreeEntry[], done: ReadonlySet<string>, note: Notifier): void {
+export function dropOrphanedUploads(plan: PlanState, source: readonly TreeEntry[], dest: readonly TreeEntry[], done: ReadonlySet<string>, note: Notifier): FileReport[] {
   const sourceHas = new Set(source.map((e) => e.rel));
   const destFiles = new Set(dest.filter((e) => e.type === "file").map((e) => e.rel));
+  const out: FileReport[] = [];
   for (const [rel, before] of Object.entries(plan.remote)) {
-    if (before === null && !sourceHas.has(rel) && destFiles.has(rel) && !done.has(rel)) {
-      note.warn(`${shown(rel)}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
-    }
+    if (before !== null || sourceHas.has(rel) || !destFiles.has(rel) || done.has(rel)) continue;
+    const why = "its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is";
+    note.error(`${shown(rel)}: ${why}`);
+    out.push({ path: rel, action: "copy", reason: "local file gone", bytes: 0, result: `failed: ${why}` });
+    delete plan.remote[rel];
+    delete plan.local[rel];
   }
+  return out;
 }
 
 /** The planned items a signal ends before their report: those moving with their bytes so far, the rest not started. */

@@ -21,7 +21,7 @@ import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, ty
 import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, keeper, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./tree-walk.ts";
-import { beforeState, cutShortItems, specDifference, stillDone, toState, warnOrphanedUploads } from "./tree-interrupted.ts";
+import { beforeState, cutShortItems, dropOrphanedUploads, specDifference, stillDone, toState } from "./tree-interrupted.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
 import { insideRoot, leaveOutUnlisted, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
 
@@ -237,7 +237,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     using doneLog = new DoneLog(rec.id, dir);
     if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), keeper(keep), note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
-    if (plan && !spec.delete) warnOrphanedUploads(plan, source, dest, done, note);
+    // Reported once, as failed: dropped from the saved plan, so a later resume does not report them again.
+    const orphaned = plan && !spec.delete ? dropOrphanedUploads(plan, source, dest, done, note) : [];
+    if (orphaned.length > 0) savePlanState(rec.id, plan!, dir, opts.fsync === true);
     if (rec.direction === "put" && !plan) {
       plan = { remote: {}, local: {} };
       const there = new Map(dest.map((e) => [e.rel, e]));
@@ -270,6 +272,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // job's), and what is under a destination directory not listed is not attempted.
     reports.push(...walked);
     for (const { err } of unreadable) failedWith(err);
+    reports.push(...orphaned);
+    for (const _ of orphaned) failures.push({ kind: "local", lasting: true }); // a single put's kind, gone source
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
@@ -383,8 +387,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       }
     }
     const report = summarize(reports);
-    // Kept also after lasting refusals: once their cause is fixed, resume moves only what failed.
-    if (report.failed === 0) forgetJob(rec.id, dir);
+    // Kept also after lasting refusals: once their cause is fixed, resume moves only what failed. An
+    // orphaned upload has no cause to fix: failing on it alone, the job is done with.
+    if (report.failed === orphaned.length) forgetJob(rec.id, dir);
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
     if (req.json) printReport(report);
@@ -394,6 +399,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // A new job that moved nothing leaves no record (see below): the command itself is what to run again.
     const kept = moving || resuming;
     if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${entries} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
+    if (report.failed > 0 && report.failed === orphaned.length) throw new ClientError(`${report.failed} of ${entries} items failed: ${report.failed === 1 ? "its local file is" : "their local files are"} gone since the interrupted upload (see above); nothing is left to resume`, { kind });
     if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${entries} items failed, each refused (see above): once that is fixed, ${kept ? "`ftpkit resume` moves only them (`--restart` starts the job over)" : "run the command again"}`, { kind });
     if (report.failed > 0) throw new ClientError(`${report.failed} of ${entries} items failed; ${kept ? "run `ftpkit resume` to retry them" : "run the command again"}`, { kind });
     return report;

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { snapshot } from "../helpers/trees.ts";
+import { startFakeServer, type FakeOptions } from "./fake-server.ts";
 
 setDefaultTimeout(180_000);
 
@@ -183,14 +184,19 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
   });
 
-  test("put -r resumed after a local file whose upload was cut short was deleted: the partial copy on the server is named", async () => {
+  /**
+   * A put -r killed while a file was half uploaded (pyftpdlib writes an upload under its own name as
+   * it comes), whose local file is then deleted: the server, the work directory, and that file's name.
+   */
+  async function cutShortUploadThenDeleted() {
     const py = await startPyftpd();
     cleanups.push(async () => (await py.stop(), removeDir(py.root)));
     const work = workDir();
     mkdirSync(join(work, "src"));
-    for (const n of ["a.bin", "b.bin", "c.bin"]) writeFileSync(join(work, "src", n), Buffer.from(crypto.getRandomValues(new Uint8Array(400_000))));
+    const names = ["a.bin", "b.bin", "c.bin"];
+    for (const n of names) writeFileSync(join(work, "src", n), Buffer.from(crypto.getRandomValues(new Uint8Array(400_000))));
     const proc = spawnFtpkit(["put", "-r", "src", py.url("/dst", { password: false }), "--parallel", "1", "--limit-rate", "200K"], { cwd: work, env: { FTPKIT_PASSWORD: py.password } });
-    const partial = () => ["a.bin", "b.bin", "c.bin"].find((n) => existsSync(join(py.root, "dst", n)) && statSync(join(py.root, "dst", n)).size > 50_000 && statSync(join(py.root, "dst", n)).size < 400_000);
+    const partial = () => names.find((n) => existsSync(join(py.root, "dst", n)) && statSync(join(py.root, "dst", n)).size > 50_000 && statSync(join(py.root, "dst", n)).size < 400_000);
     try {
       await waitFor(() => partial() !== undefined, 30_000, "an upload under way");
     } finally {
@@ -199,9 +205,65 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     }
     const cut = partial()!;
     rmSync(join(work, "src", cut));
-    const r = await runFtpkit(["resume", "--limit-rate", "0"], { cwd: work, env: { FTPKIT_PASSWORD: py.password }, timeoutMs: 60_000 });
+    const rest = names.filter((n) => n !== cut);
+    const restArrived = () => rest.every((n) => digest(readFileSync(join(py.root, "dst", n))) === digest(readFileSync(join(work, "src", n))));
+    return { py, work, cut, restArrived };
+  }
+
+  test("put -r resumed after a local file whose upload was cut short was deleted: that file fails (named, exit 3 as for a single put), the rest arrives, and it is reported once", async () => {
+    const { py, work, cut, restArrived } = await cutShortUploadThenDeleted();
+    const env = { FTPKIT_PASSWORD: py.password };
+    const r = await runFtpkit(["resume", "--limit-rate", "0"], { cwd: work, env, timeoutMs: 60_000 });
     expect(r.stderr).toContain(`${cut}: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is`);
-    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/2 copied .*, 0 skipped, 0 deleted, 1 failed/);
+    expect(r.code).toBe(3);
+    expect(restArrived()).toBe(true);
+    expect(statSync(join(py.root, "dst", cut)).size).toBeLessThan(400_000); // left as it is
+    // Reported once, the job is done with: a later resume does not fail on it again.
+    const again = await runFtpkit(["resume"], { cwd: work, env, timeoutMs: 60_000 });
+    expect(again.stderr).toContain("nothing to resume");
+    expect(again.code).toBe(0);
+  });
+
+  test("put -r run again with --json after the same: the deleted file is a failed entry, exit 3, and no job is left pending", async () => {
+    const { py, work, cut, restArrived } = await cutShortUploadThenDeleted();
+    const env = { FTPKIT_PASSWORD: py.password };
+    const r = await runFtpkit(["put", "-r", "src", py.url("/dst", { password: false }), "--json", "--limit-rate", "0"], { cwd: work, env, timeoutMs: 60_000 });
+    expect(r.code).toBe(3);
+    const report = JSON.parse(r.stdout) as { failed: number; copied: number; files: { path: string; action: string; result: string }[] };
+    expect(report).toMatchObject({ failed: 1, copied: 2 });
+    expect(report.files.find((f) => f.path === cut)).toMatchObject({ action: "copy", result: "failed: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is" });
+    expect(restArrived()).toBe(true);
+    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toBe("nothing to resume\n");
+  });
+
+  test("put -r: a deleted file's partial upload is reported once, also while another failure keeps the job pending", async () => {
+    // The first STOR keeps 50,000 bytes under the file's name, then drops (as a kill would leave it).
+    const opts: FakeOptions = { feat: ["SIZE"], dropStorAfter: 50_000 };
+    const fake = startFakeServer(opts);
+    cleanups.push(() => fake.stop());
+    const work = workDir();
+    mkdirSync(join(work, "src", "sub"), { recursive: true });
+    for (const n of ["a.bin", "b.bin", "sub/c.bin"]) writeFileSync(join(work, "src", n), Buffer.alloc(200_000, n));
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/dst`;
+    const first = await runFtpkit(["put", "-r", "src", url, "--parallel", "1", "--retries", "0"], { cwd: work });
+    expect(first.code).toBe(4);
+    const cut = ["a.bin", "b.bin"].find((n) => fake.files.get(`/dst/${n}`)?.length === 50_000)!;
+    rmSync(join(work, "src", cut));
+    // A directory the server now refuses to list fails too (exit 8), and keeps the job pending.
+    opts.listing550 = "/dst/sub";
+    const env = { FTPKIT_PASSWORD: "p" };
+    const r = await runFtpkit(["resume"], { cwd: work, env });
+    expect(r.stderr).toContain(`${cut}: its upload was interrupted and the local file is gone since`);
+    expect(r.code).toBe(3);
+    const again = await runFtpkit(["resume"], { cwd: work, env });
+    expect(again.stderr).not.toContain(cut);
+    expect(again.code).toBe(8);
+    opts.listing550 = undefined;
+    const last = await runFtpkit(["resume"], { cwd: work, env });
+    expect(last.stderr).not.toContain(cut);
+    expect(last.code).toBe(0);
+    expect(fake.files.get(`/dst/${cut}`)?.length).toBe(50_000); // left as it is
   });
 
   test("put -r: resumes the upload tree the same way", async () => {
