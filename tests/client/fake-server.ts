@@ -85,6 +85,11 @@ export interface FakeOptions {
   listing450Always?: string;
   /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
   silentListing?: boolean;
+  /**
+   * The first LIST or MLSD sends half its lines, then resets the data connection: "data" answers 426
+   * on a session that goes on, "both" drops the control connection too (a server process that died).
+   */
+  dropListingOnce?: "data" | "both";
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
   endlessTree?: boolean;
   /** MLSD lines leave out the size fact (optional in RFC 3659). Offer MLSD with feat: ["MLSD"]. */
@@ -193,6 +198,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let eprtRefused = false;
   let epsvs = 0;
   let listingRefused = false;
+  let listingDropped = false;
   let mkds = 0;
   let transfers = 0;
   let listingsNow = 0;
@@ -325,6 +331,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         : `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`,
     );
     for (const extra of opts.listExtra ?? []) lines.push(`${extra}\r\n`);
+    if (opts.dropListingOnce && !listingDropped) {
+      listingDropped = true;
+      await sendAll(d, Buffer.from(lines.slice(0, lines.length >> 1).join("")));
+      d.terminate();
+      return void (opts.dropListingOnce === "both" ? s.terminate() : reply(s, 426, "Connection closed; transfer aborted."));
+    }
     await sendAll(d, Buffer.from(lines.join("")));
     d.shutdown();
     d.end();

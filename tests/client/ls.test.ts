@@ -1,0 +1,61 @@
+// ftpkit ls against servers that drop or stall: --retries and --stall-timeout mean what they mean for get.
+import { describe, expect, test } from "bun:test";
+import { runFtpkit } from "../helpers/peers.ts";
+import { useFakeServerWork } from "./fake-server.ts";
+
+const t = useFakeServerWork();
+
+const FILES = new Map(["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"].map((n) => [`/dir/${n}`, Buffer.from(n)]));
+const url = (port: number) => `ftp://u:p@127.0.0.1:${port}/dir/`;
+
+describe("ls --retries", () => {
+  for (const [how, drop, status] of [["the data connection drops (426)", "data", 8], ["both connections drop", "both", 4]] as const) {
+    test(`after ${how} mid-listing, ls lists again on a new connection and prints the whole listing`, async () => {
+      const fake = t.start({ files: FILES, dropListingOnce: drop });
+      const r = await runFtpkit(["ls", url(fake.port), "--names", "--retries", "1"], { cwd: t.work });
+      expect(r.stderr).toContain("reconnecting (attempt 1 of 1)");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("a.txt\nb.txt\nc.txt\nd.txt\ne.txt\nf.txt\n");
+      expect(fake.commands.filter((c) => c.startsWith("LIST"))).toHaveLength(2);
+      expect(fake.commands.filter((c) => c.startsWith("USER"))).toHaveLength(2);
+    });
+
+    test(`with --retries 0, ${how} fails the listing with its exit status (${status})`, async () => {
+      const fake = t.start({ files: FILES, dropListingOnce: drop });
+      const r = await runFtpkit(["ls", url(fake.port), "--retries", "0"], { cwd: t.work });
+      expect(r.code).toBe(status);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    });
+  }
+});
+
+describe("ls --stall-timeout", () => {
+  test("a listing whose data connection stalls is given up after --stall-timeout, tried again --retries times, then fails as a network failure (4)", async () => {
+    const fake = t.start({ files: FILES, silentListing: true });
+    const started = performance.now();
+    const r = await runFtpkit(["ls", url(fake.port), "--stall-timeout", "0.5", "--retries", "1"], { cwd: t.work, timeoutMs: 20_000 });
+    expect(r.stderr).toContain("the listing of /dir stalled (no byte for 0.5 s); reconnecting (attempt 1 of 1)");
+    expect(r.code).toBe(4);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(fake.commands.filter((c) => c.startsWith("LIST"))).toHaveLength(2);
+  });
+
+  // The same validation as get's, from the same code.
+  for (const [args, message] of [
+    [["--retries", "-1"], "--retries must be a whole number from 0 to 100"],
+    [["--retries="], "--retries needs a value"],
+    [["--stall-timeout", "soon"], "--stall-timeout must be a number of seconds up to 86400 (0: never)"],
+    [["--stall-timeout="], "--stall-timeout needs a value"],
+  ] as const) {
+    test(`ls ${args.join(" ")} is a usage error (2), as for get`, async () => {
+      const fake = t.start({ files: FILES });
+      for (const command of ["ls", "get"]) {
+        const r = await runFtpkit([command, `${url(fake.port)}${command === "get" ? "a.txt" : ""}`, ...args], { cwd: t.work });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(message);
+      }
+      expect(fake.commands).toEqual([]);
+    });
+  }
+});
