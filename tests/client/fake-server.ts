@@ -71,6 +71,8 @@ export interface FakeOptions {
    * with SIGSTOP (the kernel still accepts its connections).
    */
   frozenAfter?: number;
+  /** The greeting comes this many ms after the connection (a server slow to start a session). */
+  greetingDelayMs?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
   slowHashMs?: number;
   /** The Nth MKD (counted from 1 over all sessions) drops its control connection instead of answering. */
@@ -225,6 +227,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         const frozen = opts.frozenAfter !== undefined && n > opts.frozenAfter;
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: frozen || (opts.mutedAfter !== undefined && n > opts.mutedAfter) };
         if (frozen) return;
+        if (opts.greetingDelayMs) return void setTimeout(() => sockets.has(s) && s.write(formatReply(220, "fake ready")), opts.greetingDelayMs);
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
         else {
           if (opts.flood === "preliminary") {
