@@ -59,3 +59,41 @@ describe("ls --stall-timeout", () => {
     });
   }
 });
+
+describe("ls --json prints one JSON object with the error when it fails", () => {
+  const closedPort = () => {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    l.stop(true);
+    return l.port;
+  };
+  const cases: { name: string; status: number; args: (port: number) => string[]; error: RegExp }[] = [
+    { name: "a listing the server refuses (550)", status: 8, args: (port) => ["ls", `ftp://u:p@127.0.0.1:${port}/missing/`], error: /No such directory\. \(550\)/ },
+    { name: "a refused login (530)", status: 6, args: (port) => ["ls", `ftp://u:wrong@127.0.0.1:${port}/dir/`], error: /login failed for user "u": Login incorrect\. \(530\)/ },
+    { name: "a closed port", status: 4, args: () => ["ls", `ftp://u:p@127.0.0.1:${closedPort()}/`], error: /connection refused/ },
+    { name: "a bad --retries", status: 2, args: (port) => ["ls", url(port), "--retries", "x"], error: /--retries must be a whole number from 0 to 100/ },
+    { name: "--names with --json", status: 2, args: (port) => ["ls", url(port), "--names"], error: /choose one of -l, --names and --json/ },
+    { name: "no URL", status: 2, args: () => ["ls"], error: /URL/ },
+    { name: "a bad URL", status: 2, args: () => ["ls", "http://example.com/"], error: /invalid FTP URL/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: exit ${c.status}, {error} on stdout, the same error as one line on stderr`, async () => {
+      const fake = t.start({ files: FILES, password: "p" });
+      const r = await runFtpkit([...c.args(fake.port), "--json"], { cwd: t.work });
+      expect(r.code).toBe(c.status);
+      const out = JSON.parse(r.stdout) as { error: string }; // one object: two would not parse
+      expect(Object.keys(out)).toEqual(["error"]);
+      expect(out.error).toMatch(c.error);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(out.error);
+    });
+  }
+
+  test("on success stdout is still the array of entries, and stderr empty", async () => {
+    const fake = t.start({ files: FILES });
+    const r = await runFtpkit(["ls", url(fake.port), "--json"], { cwd: t.work });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"]);
+  });
+});
