@@ -69,6 +69,12 @@ export function tlsOptions(args: { tls?: boolean; ca?: string; insecure?: boolea
   return out;
 }
 
+/** --retries and --stall-timeout: how every client command that talks to a server (`ls` too) rides out a drop or a stall. */
+export const retryArgs = {
+  retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
+  "stall-timeout": { type: "string", default: "60", description: "Give up on a data connection that moves no byte for this many seconds (then reconnect and continue), and on a server that sends no greeting or login reply in that time; 0: never", valueHint: "SECONDS" },
+} as const satisfies ArgsDef;
+
 /** Flags shared by the client commands `get`, `put` and `resume`. */
 export const clientArgs = {
   verify: {
@@ -85,11 +91,10 @@ export const clientArgs = {
     valueHint: "sha256|md5|crc32",
   },
   "limit-rate": { type: "string", description: "Limit the transfer rate (e.g. 500K, 2MB)", valueHint: "RATE" },
-  retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
   active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
   fsync: { type: "boolean", description: "Flush each downloaded file and each resume record (an upload's: the record) to disk before it counts as done, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },
-  "stall-timeout": { type: "string", default: "60", description: "Give up on a data connection that moves no byte for this many seconds (then reconnect and continue); 0: never", valueHint: "SECONDS" },
+  ...retryArgs,
   ...tlsArgs,
 } as const satisfies ArgsDef;
 
@@ -158,6 +163,12 @@ function stallSeconds(value: string): number {
   return Number(value);
 }
 
+/** --retries and --stall-timeout (as citty parsed them), validated. */
+export function retryOptions(args: { retries?: string; "stall-timeout"?: string }): { retries: number; stallMs: number } {
+  const retries = wholeNumber(args.retries ?? "3", "retries", 0, 100);
+  return { retries, stallMs: Math.round(stallSeconds(args["stall-timeout"] ?? "60") * 1000) };
+}
+
 /** Client flags (as citty parsed them) → validated transfer options. */
 export function clientOptions(args: {
   verify?: boolean;
@@ -192,10 +203,9 @@ export function clientOptions(args: {
   if (!isDigestAlgorithm(hash)) throw new CliError(`--hash must be sha256, md5 or crc32, not "${args.hash}"`);
   // --no-verify asks for no digest: a --hash with it would be dropped without a word.
   if (args.verify === false && args.hash !== undefined) throw new CliError("--no-verify and --hash contradict: --hash chooses the digest that verifies the transfer, --no-verify skips it (compares sizes only)");
-  const retries = wholeNumber(args.retries ?? "3", "retries", 0, 100);
+  const { retries, stallMs } = retryOptions(args);
   const limitRate = args["limit-rate"];
   const rate = limitRate !== undefined ? parseRate(given(limitRate, "limit-rate", "a rate such as 500K or 2MB (0: no limit)")) : 0;
-  const stall = stallSeconds(args["stall-timeout"] ?? "60");
   return {
     verify: args.verify !== false,
     hash,
@@ -206,7 +216,7 @@ export function clientOptions(args: {
     quiet: args.quiet === true,
     active: args.active === true,
     restart: args.restart === true,
-    stallMs: Math.round(stall * 1000),
+    stallMs,
     fsync: args.fsync === true,
     ...tlsOptions(args),
   };

@@ -60,11 +60,13 @@ async function exitStatus(err: unknown): Promise<number> {
 
 /**
  * get, put and sync with --json print exactly one report on stdout, whatever fails: the job's own,
- * or (a usage error, a bad URL: before the job could print one) this one with the error.
+ * or (a usage error, a bad URL: before the job could print one) this one with the error. ls prints
+ * its listing only on success, so a failed one always gets its error here.
  */
 async function reportFailureAsJson(err: unknown): Promise<void> {
-  const { failedJob, printReport, reportPrinted } = await import("../client/report.ts");
-  if (!reportPrinted()) printReport(failedJob(err));
+  const { failedJob, failedListing, printReport, reportPrinted, writeStdout } = await import("../client/report.ts");
+  if (rawArgs[0] === "ls") writeStdout(JSON.stringify(failedListing(err), null, 2) + "\n");
+  else if (!reportPrinted()) printReport(failedJob(err));
 }
 
 const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
@@ -73,7 +75,7 @@ const rawArgs = process.argv.slice(2);
 const flagArgs = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
 // `get URL -` writes the file to stdout: no report goes there (--json is refused with it).
 const stdoutCarriesFile = rawArgs[0] === "get" && rawArgs.includes("-");
-const jsonReport = ["get", "put", "sync"].includes(rawArgs[0] ?? "") && flagArgs.includes("--json") && !stdoutCarriesFile;
+const jsonReport = ["get", "put", "sync", "ls"].includes(rawArgs[0] ?? "") && flagArgs.includes("--json") && !stdoutCarriesFile;
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
 if (wantsBuiltin) {

@@ -25,8 +25,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /**
    * Until `settled()` (connected and logged in), the connect, TLS handshake and each reply wait at
-   * most this when it is shorter than their own bound: a reconnection under a short --stall-timeout
-   * (see Session.reconnect). It never lengthens a wait.
+   * most this when it is shorter than their own bound: a short --stall-timeout (see openSession).
+   * It never lengthens a wait.
    */
   setupTimeoutMs?: number;
   /** A listing's data connection that moves no byte this long is given up (default 60 s; transfers take theirs from PumpOptions). */
@@ -102,7 +102,7 @@ export class FtpClient {
     const client = new FtpClient(control, opts);
     try {
       if (implicit) await client.handshake();
-      let greeting = await client.read().catch((err: Error) => {
+      let greeting = await client.read(undefined, "greeting").catch((err: Error) => {
         // A server silent under --tls (until our timeout, or until its own handshake timeout closes
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
         const silent = /timed out/.test(err.message) ? "it stayed silent" : /closed the control connection/.test(err.message) ? "it closed the connection without one" : null;
@@ -162,9 +162,14 @@ export class FtpClient {
     return this.control.tlsActive;
   }
 
-  /** The next reply from the server (preliminary or final). */
-  read(timeoutMs = this.replyTimeoutMs): Promise<FtpReply> {
-    return this.replies.read(timeoutMs);
+  /**
+   * The next reply from the server (preliminary or final). `awaited` names it ("greeting", "reply to
+   * USER") in the error of a timeout, with the server and the bound: a frozen server's one line says
+   * which server stopped answering, and at which step.
+   */
+  read(timeoutMs = this.replyTimeoutMs, awaited = "reply"): Promise<FtpReply> {
+    const { host, port } = this.opts;
+    return this.replies.read(timeoutMs, `the server's ${awaited} (${host.includes(":") ? `[${host}]` : host}:${port}, ${timeoutMs / 1000} s)`);
   }
 
   /** Connected and logged in: from now on replies (a big file's HASH, a slow STOR's 226) wait the full timeoutMs. */
@@ -207,7 +212,7 @@ export class FtpClient {
     if (this.replies.failure) return Promise.reject(this.replies.failure);
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
     this.writeLine(formatCommand(verb, arg)).catch(() => {});
-    return this.read();
+    return this.read(undefined, `reply to ${verb}`);
   }
 
   /** Make new requests wait until `until` settles (ReplyQueue.hold: a transfer command's replies). */

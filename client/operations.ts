@@ -5,7 +5,7 @@ import { accessSync, constants, existsSync, lstatSync, readlinkSync, rmSync, sta
 import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { FileInfo } from "../protocol/listing.ts";
-import { ClientError, type DigestAlgorithm } from "./client.ts";
+import { ClientError, type DigestAlgorithm, type FtpClient } from "./client.ts";
 import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
@@ -17,7 +17,6 @@ import {
   Credentials,
   displayUrl,
   Notifier,
-  openSession,
   parseUrlArg,
   Session,
   tlsMode,
@@ -396,35 +395,53 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   }
 }
 
-/** `ftpkit ls URL`. */
-export async function listUrl(urlText: string, opts: { active: boolean } & SecurityOptions): Promise<FileInfo[]> {
+/**
+ * `ftpkit ls URL`. A listing cut short by a dropped or stalled connection (or a 4yz) is listed again
+ * on a new one, --retries times (none by default: the package API's `list`).
+ */
+export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean } & SecurityOptions): Promise<FileInfo[]> {
   const url = parseUrlArg(urlText, { listing: true });
   checkTlsFlags(url, opts);
-  const client = await openSession(url, opts);
+  const note = new Notifier(opts.quiet ?? true);
+  const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url));
   try {
-    const path = client.resolve(url.path);
-    const slash = path.lastIndexOf("/");
-    const last = path.slice(slash + 1);
-    let entries: FileInfo[] | null = null;
-    if (hasGlob(last)) {
-      // A glob in the last segment: the parent's entries that match it, as a shell's `ls` would
-      // show; one that matches nothing stands for itself (a name with brackets), as in `get`.
-      const parent = path.slice(0, slash) || "/";
-      const matches = compileGlob(last);
-      const matched = (await listDir(client, parent)).entries.filter((e) => matches(e.name));
-      if (matched.length > 0) entries = matched;
-      else entries = await listPath(client, path).catch((err) => {
-        if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${parent}`, { kind: "server" });
-        throw err;
-      });
-    }
-    entries ??= await listPath(client, path.slice(0, slash + 1) + unescapeGlob(last));
-    await client.quit();
+    const entries = await listRetrying(session, url.path, note);
+    await session.close();
     return entries;
   } catch (err) {
-    client.destroy();
+    session.destroy();
     throw err;
   }
+}
+
+async function listRetrying(session: Session, urlPath: string, note: Notifier): Promise<FileInfo[]> {
+  for (let attempt = 1; ; attempt++) {
+    const client = session.client;
+    try {
+      return await listTarget(client, client.resolve(urlPath));
+    } catch (err) {
+      if (!(await session.retryAfter(client, err, attempt, note))) throw err;
+    }
+  }
+}
+
+/** What `ls` shows for `path`: a directory's entries, one file, or what a glob in the last segment matches. */
+async function listTarget(client: FtpClient, path: string): Promise<FileInfo[]> {
+  const slash = path.lastIndexOf("/");
+  const last = path.slice(slash + 1);
+  if (hasGlob(last)) {
+    // A glob in the last segment: the parent's entries that match it, as a shell's `ls` would
+    // show; one that matches nothing stands for itself (a name with brackets), as in `get`.
+    const parent = path.slice(0, slash) || "/";
+    const matches = compileGlob(last);
+    const matched = (await listDir(client, parent)).entries.filter((e) => matches(e.name));
+    if (matched.length > 0) return matched;
+    return await listPath(client, path).catch((err) => {
+      if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${parent}`, { kind: "server" });
+      throw err;
+    });
+  }
+  return await listPath(client, path.slice(0, slash + 1) + unescapeGlob(last));
 }
 
 export function sameRecordTarget(rec: TransferRecord, url: FtpUrl): boolean {

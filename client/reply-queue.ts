@@ -60,8 +60,8 @@ export class ReplyQueue {
     for (const r of this.readers.splice(0)) r.reject(err);
   }
 
-  /** The next reply (preliminary or final), reserved now. */
-  read(timeoutMs: number): Promise<FtpReply> {
+  /** The next reply (preliminary or final), reserved now; `awaited` says what a timeout waited for. */
+  read(timeoutMs: number, awaited = "the server's reply"): Promise<FtpReply> {
     const queued = this.unread.shift();
     if (queued) return Promise.resolve(queued);
     if (this.failed) return Promise.reject(this.failed);
@@ -69,7 +69,7 @@ export class ReplyQueue {
       const timer = setTimeout(() => {
         const i = this.readers.indexOf(entry);
         if (i >= 0) this.readers.splice(i, 1);
-        reject(new ClientError("timed out waiting for the server's reply", { retryable: true }));
+        reject(new ClientError(`timed out waiting for ${awaited}`, { retryable: true }));
         this.onTimeout();
       }, timeoutMs);
       const entry = {

@@ -57,6 +57,14 @@ export function failedJob(err: unknown, files: FileReport[] = []): JobReport {
   return { ...report, failed: Math.max(1, report.failed), error: (err as Error).message };
 }
 
+/**
+ * What `ls --json` prints when it fails: the `error` a failed job's report carries (its files and
+ * counts mean nothing for a listing), so one field tells a script why, from ls as from get.
+ */
+export function failedListing(err: unknown): { error: string } {
+  return { error: (err as Error).message };
+}
+
 /** Whether this process has printed its report: a command prints exactly one, whatever fails. */
 let printed = false;
 

@@ -208,13 +208,19 @@ function usable(value: string, source: string): string {
   return value;
 }
 
-export type SessionOptions = { active?: boolean; timeoutMs?: number; setupTimeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
+export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
 
-/** Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary. */
+/**
+ * Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary.
+ * Until then the connect, the TLS handshake and each reply wait no longer than --stall-timeout (stallMs)
+ * when it is the shorter bound: a server frozen before its greeting or during the login (stopped, hung)
+ * is given up in seconds, on a job's first connection as on a reconnection, not after the 60 s reply
+ * timeout. A password prompt is not bounded (it waits between replies); stallMs 0 keeps the usual bounds.
+ */
 export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url), signal?: AbortSignal): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
   const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
-  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, setupTimeoutMs: opts.setupTimeoutMs, stallMs: opts.stallMs, tls });
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, setupTimeoutMs: opts.stallMs, stallMs: opts.stallMs, tls });
   // A job that no longer needs this connection drops it at once, not after the server's answers.
   const drop = () => client.destroy();
   if (signal?.aborted) drop();
@@ -343,7 +349,7 @@ export class Session {
     for (;;) {
       await backoff(attempt, this.opts.backoffMs ?? 500);
       try {
-        this.client = await openSession(this.url, this.reconnectOptions(), this.creds);
+        this.client = await openSession(this.url, this.opts, this.creds);
         return attempt;
       } catch (e) {
         attempt++;
@@ -352,15 +358,6 @@ export class Session {
         note.warn(`${(e as Error).message}; retrying (attempt ${attempt} of ${this.opts.retries})`);
       }
     }
-  }
-
-  /**
-   * A server frozen mid-transfer (stopped, hung) sends no byte on a new control connection either:
-   * a reconnection's connect, greeting and login replies wait no longer than --stall-timeout when it
-   * is the shorter bound (a 60 s reply timeout per attempt made a 3 s stall timeout take minutes).
-   */
-  private reconnectOptions(): SessionOptions & { retries: number; backoffMs?: number } {
-    return this.opts.stallMs ? { ...this.opts, setupTimeoutMs: this.opts.stallMs } : this.opts;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/operations.ts";
-import { checkArgs, CliError, tlsArgs, tlsOptions } from "../args.ts";
+import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableName } from "../../protocol/printable.ts";
 
@@ -38,14 +38,16 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
     names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
-    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}; on failure an object {error}, as get's report names it" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
+    ...retryArgs,
     ...tlsArgs,
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     if ([args.long, args.names, args.json].filter(Boolean).length > 1) throw new CliError("choose one of -l, --names and --json");
-    const entries = await listUrl(args.url, { active: args.active === true, ...tlsOptions(args) });
+    // With --json, stderr carries only the error, as for get (no "reconnecting" lines).
+    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, ...retryOptions(args), ...tlsOptions(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {
       const out = entries.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime.toISOString() }));

@@ -71,6 +71,8 @@ export interface FakeOptions {
    * with SIGSTOP (the kernel still accepts its connections).
    */
   frozenAfter?: number;
+  /** The greeting comes this many ms after the connection (a server slow to start a session). */
+  greetingDelayMs?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
   slowHashMs?: number;
   /** The Nth MKD (counted from 1 over all sessions) drops its control connection instead of answering. */
@@ -85,6 +87,11 @@ export interface FakeOptions {
   listing450Always?: string;
   /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
   silentListing?: boolean;
+  /**
+   * The first LIST or MLSD sends half its lines, then resets the data connection: "data" answers 426
+   * on a session that goes on, "both" drops the control connection too (a server process that died).
+   */
+  dropListingOnce?: "data" | "both";
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
   endlessTree?: boolean;
   /** MLSD lines leave out the size fact (optional in RFC 3659). Offer MLSD with feat: ["MLSD"]. */
@@ -193,6 +200,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let eprtRefused = false;
   let epsvs = 0;
   let listingRefused = false;
+  let listingDropped = false;
   let mkds = 0;
   let transfers = 0;
   let listingsNow = 0;
@@ -219,6 +227,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         const frozen = opts.frozenAfter !== undefined && n > opts.frozenAfter;
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: frozen || (opts.mutedAfter !== undefined && n > opts.mutedAfter) };
         if (frozen) return;
+        if (opts.greetingDelayMs) return void setTimeout(() => sockets.has(s) && s.write(formatReply(220, "fake ready")), opts.greetingDelayMs);
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
         else {
           if (opts.flood === "preliminary") {
@@ -325,6 +334,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         : `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`,
     );
     for (const extra of opts.listExtra ?? []) lines.push(`${extra}\r\n`);
+    if (opts.dropListingOnce && !listingDropped) {
+      listingDropped = true;
+      await sendAll(d, Buffer.from(lines.slice(0, lines.length >> 1).join("")));
+      d.terminate();
+      return void (opts.dropListingOnce === "both" ? s.terminate() : reply(s, 426, "Connection closed; transfer aborted."));
+    }
     await sendAll(d, Buffer.from(lines.join("")));
     d.shutdown();
     d.end();

@@ -291,13 +291,13 @@ describe("stall timeout", () => {
   });
 
   // A server stopped mid-download (kill -STOP): the reconnection's connect, greeting and login get no byte either.
-  for (const [how, frozen] of [["sends no greeting", { frozenAfter: 1 }], ["greets and then answers nothing", { mutedAfter: 1 }]] as const) {
+  for (const [how, frozen, awaited] of [["sends no greeting", { frozenAfter: 1 }, "greeting"], ["greets and then answers nothing", { mutedAfter: 1 }, "reply to USER"]] as const) {
     test(`a reconnection to a frozen server that ${how} is given up after --stall-timeout, not the 60 s reply timeout: exit 4 in seconds`, async () => {
       fake = startFakeServer({ files: new Map([["/s.bin", randomBytes(200_000)]]), feat: ["SIZE", "REST STREAM"], stallRetrAfter: 20_000, ...frozen });
       const started = performance.now();
       const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/s.bin`, "--stall-timeout", "0.5", "--retries", "1"], { cwd: work, timeoutMs: 30_000 });
       expect(r.stderr).toContain("the data connection stalled (no byte for 0.5 s) after 20000 bytes; reconnecting (attempt 1 of 1)");
-      expect(r.stderr).toContain("timed out waiting for the server's reply");
+      expect(r.stderr).toContain(`timed out waiting for the server's ${awaited} (127.0.0.1:${fake.port}, 0.5 s)`);
       expect(r.code).toBe(4);
       expect(performance.now() - started).toBeLessThan(10_000);
       expect(sizeOf(join(work, "s.bin.ftpkit-part"))).toBe(20_000);

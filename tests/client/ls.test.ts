@@ -1,0 +1,99 @@
+// ftpkit ls against servers that drop or stall: --retries and --stall-timeout mean what they mean for get.
+import { describe, expect, test } from "bun:test";
+import { runFtpkit } from "../helpers/peers.ts";
+import { useFakeServerWork } from "./fake-server.ts";
+
+const t = useFakeServerWork();
+
+const FILES = new Map(["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"].map((n) => [`/dir/${n}`, Buffer.from(n)]));
+const url = (port: number) => `ftp://u:p@127.0.0.1:${port}/dir/`;
+
+describe("ls --retries", () => {
+  for (const [how, drop, status] of [["the data connection drops (426)", "data", 8], ["both connections drop", "both", 4]] as const) {
+    test(`after ${how} mid-listing, ls lists again on a new connection and prints the whole listing`, async () => {
+      const fake = t.start({ files: FILES, dropListingOnce: drop });
+      const r = await runFtpkit(["ls", url(fake.port), "--names", "--retries", "1"], { cwd: t.work });
+      expect(r.stderr).toContain("reconnecting (attempt 1 of 1)");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("a.txt\nb.txt\nc.txt\nd.txt\ne.txt\nf.txt\n");
+      expect(fake.commands.filter((c) => c.startsWith("LIST"))).toHaveLength(2);
+      expect(fake.commands.filter((c) => c.startsWith("USER"))).toHaveLength(2);
+    });
+
+    test(`with --retries 0, ${how} fails the listing with its exit status (${status})`, async () => {
+      const fake = t.start({ files: FILES, dropListingOnce: drop });
+      const r = await runFtpkit(["ls", url(fake.port), "--retries", "0"], { cwd: t.work });
+      expect(r.code).toBe(status);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    });
+  }
+});
+
+describe("ls --stall-timeout", () => {
+  test("a listing whose data connection stalls is given up after --stall-timeout, tried again --retries times, then fails as a network failure (4)", async () => {
+    const fake = t.start({ files: FILES, silentListing: true });
+    const started = performance.now();
+    const r = await runFtpkit(["ls", url(fake.port), "--stall-timeout", "0.5", "--retries", "1"], { cwd: t.work, timeoutMs: 20_000 });
+    expect(r.stderr).toContain("the listing of /dir stalled (no byte for 0.5 s); reconnecting (attempt 1 of 1)");
+    expect(r.code).toBe(4);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(fake.commands.filter((c) => c.startsWith("LIST"))).toHaveLength(2);
+  });
+
+  // The same validation as get's, from the same code.
+  for (const [args, message] of [
+    [["--retries", "-1"], "--retries must be a whole number from 0 to 100"],
+    [["--retries="], "--retries needs a value"],
+    [["--stall-timeout", "soon"], "--stall-timeout must be a number of seconds up to 86400 (0: never)"],
+    [["--stall-timeout="], "--stall-timeout needs a value"],
+  ] as const) {
+    test(`ls ${args.join(" ")} is a usage error (2), as for get`, async () => {
+      const fake = t.start({ files: FILES });
+      for (const command of ["ls", "get"]) {
+        const r = await runFtpkit([command, `${url(fake.port)}${command === "get" ? "a.txt" : ""}`, ...args], { cwd: t.work });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(message);
+      }
+      expect(fake.commands).toEqual([]);
+    });
+  }
+});
+
+describe("ls --json prints one JSON object with the error when it fails", () => {
+  const closedPort = () => {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    l.stop(true);
+    return l.port;
+  };
+  const cases: { name: string; status: number; args: (port: number) => string[]; error: RegExp }[] = [
+    { name: "a listing the server refuses (550)", status: 8, args: (port) => ["ls", `ftp://u:p@127.0.0.1:${port}/missing/`], error: /No such directory\. \(550\)/ },
+    { name: "a refused login (530)", status: 6, args: (port) => ["ls", `ftp://u:wrong@127.0.0.1:${port}/dir/`], error: /login failed for user "u": Login incorrect\. \(530\)/ },
+    { name: "a closed port", status: 4, args: () => ["ls", `ftp://u:p@127.0.0.1:${closedPort()}/`], error: /connection refused/ },
+    { name: "a bad --retries", status: 2, args: (port) => ["ls", url(port), "--retries", "x"], error: /--retries must be a whole number from 0 to 100/ },
+    { name: "--names with --json", status: 2, args: (port) => ["ls", url(port), "--names"], error: /choose one of -l, --names and --json/ },
+    { name: "no URL", status: 2, args: () => ["ls"], error: /URL/ },
+    { name: "a bad URL", status: 2, args: () => ["ls", "http://example.com/"], error: /invalid FTP URL/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: exit ${c.status}, {error} on stdout, the same error as one line on stderr`, async () => {
+      const fake = t.start({ files: FILES, password: "p" });
+      const r = await runFtpkit([...c.args(fake.port), "--json"], { cwd: t.work });
+      expect(r.code).toBe(c.status);
+      const out = JSON.parse(r.stdout) as { error: string }; // one object: two would not parse
+      expect(Object.keys(out)).toEqual(["error"]);
+      expect(out.error).toMatch(c.error);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(out.error);
+    });
+  }
+
+  test("on success stdout is still the array of entries, and stderr empty", async () => {
+    const fake = t.start({ files: FILES });
+    const r = await runFtpkit(["ls", url(fake.port), "--json"], { cwd: t.work });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"]);
+  });
+});
