@@ -4,8 +4,7 @@
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
-import type { FileInfo } from "../protocol/listing.ts";
-import { ClientError, type DigestAlgorithm, type FtpClient } from "./client.ts";
+import { ClientError, type DigestAlgorithm } from "./client.ts";
 import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
@@ -20,13 +19,10 @@ import {
   parseUrlArg,
   Session,
   tlsMode,
-  type SecurityOptions,
   type TransferOptions,
 } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
-import { listDir, listPath } from "./listing.ts";
 import { remoteDirExists } from "./tree-plan.ts";
-import { compileGlob, hasGlob, unescapeGlob } from "../protocol/glob.ts";
 import { besideFile, checkWritableDir, downloadFile, lockDownload, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 
@@ -393,55 +389,6 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     session.destroy();
     throw failedAfter(err, progress.moved);
   }
-}
-
-/**
- * `ftpkit ls URL`. A listing cut short by a dropped or stalled connection (or a 4yz) is listed again
- * on a new one, --retries times (none by default: the package API's `list`).
- */
-export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean } & SecurityOptions): Promise<FileInfo[]> {
-  const url = parseUrlArg(urlText, { listing: true });
-  checkTlsFlags(url, opts);
-  const note = new Notifier(opts.quiet ?? true);
-  const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url));
-  try {
-    const entries = await listRetrying(session, url.path, note);
-    await session.close();
-    return entries;
-  } catch (err) {
-    session.destroy();
-    throw err;
-  }
-}
-
-async function listRetrying(session: Session, urlPath: string, note: Notifier): Promise<FileInfo[]> {
-  for (let attempt = 1; ; attempt++) {
-    const client = session.client;
-    try {
-      return await listTarget(client, client.resolve(urlPath));
-    } catch (err) {
-      if (!(await session.retryAfter(client, err, attempt, note))) throw err;
-    }
-  }
-}
-
-/** What `ls` shows for `path`: a directory's entries, one file, or what a glob in the last segment matches. */
-async function listTarget(client: FtpClient, path: string): Promise<FileInfo[]> {
-  const slash = path.lastIndexOf("/");
-  const last = path.slice(slash + 1);
-  if (hasGlob(last)) {
-    // A glob in the last segment: the parent's entries that match it, as a shell's `ls` would
-    // show; one that matches nothing stands for itself (a name with brackets), as in `get`.
-    const parent = path.slice(0, slash) || "/";
-    const matches = compileGlob(last);
-    const matched = (await listDir(client, parent)).entries.filter((e) => matches(e.name));
-    if (matched.length > 0) return matched;
-    return await listPath(client, path).catch((err) => {
-      if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${parent}`, { kind: "server" });
-      throw err;
-    });
-  }
-  return await listPath(client, path.slice(0, slash + 1) + unescapeGlob(last));
 }
 
 export function sameRecordTarget(rec: TransferRecord, url: FtpUrl): boolean {

@@ -1,6 +1,6 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
 import { defineCommand } from "citty";
-import { listUrl } from "../../client/operations.ts";
+import { listUrl } from "../../client/list-url.ts";
 import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableName } from "../../protocol/printable.ts";

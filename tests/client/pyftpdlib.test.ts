@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { getFile, putFile, listUrl, type TransferOptions } from "../../client/operations.ts";
+import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
+import { listUrl } from "../../client/list-url.ts";
 import { FtpClient } from "../../client/client.ts";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, type Peer, transferOptions, waitFor } from "../helpers/peers.ts";
 
