@@ -1,7 +1,8 @@
 // `ftpkit serve --demo`: a ready-to-try server on 127.0.0.1 with known logins, built from fixtures/homes.
 import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { hashPassword, saveUsers } from "../server/auth/ini-store.ts";
+import { saveUsers } from "../server/auth/ini-save.ts";
+import { hashPassword } from "../server/auth/ini-store.ts";
 import type { UserRecord } from "../server/auth/types.ts";
 
 export const DEMO_USER = "demo";

@@ -1,4 +1,4 @@
-// The users file: one INI section per user, read and written only through this module.
+// The users file: one INI section per user, read through this module and written through ini-save.ts.
 //
 //   ; Managed by `ftpkit user` …
 //   [alice]
@@ -12,12 +12,12 @@
 //
 // Sections are split by our own line scan and each line is decoded with the `ini` package, so a
 // dotted user name like `[j.doe]` stays one user (ini.parse would nest it) and every error can
-// name its line. Config files are not served storage, so node:fs is used here directly.
-import { randomBytes } from "node:crypto";
+// name its line. Config files are not served storage, so node:fs is used here directly. A save
+// edits the admin's text in place (ini-edit.ts), so comments and blank lines like these are kept.
 import { constants } from "node:fs";
-import { chmod, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, readFile, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import ini from "ini";
 import { ParseError } from "../../protocol/errors.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
@@ -35,9 +35,10 @@ export const DEFAULT_PERMS: readonly Perm[] = ALL_PERMS;
 /** Perms of a mount written without them: a mount exposes another tree, so read-only is the safe default. */
 export const DEFAULT_MOUNT_PERMS: readonly Perm[] = ["read"];
 
-const HEADER =
-  "; Managed by `ftpkit user` (add, passwd, quota, mount, del). Hand edits are fine while no `ftpkit user` command runs;\n" +
-  "; each `ftpkit user` command writes the file anew, so comments other than these lines are not kept.\n";
+/** The first lines of a users file `ftpkit user` creates (a file that exists keeps its own top). */
+export const USERS_FILE_HEADER =
+  "; Managed by `ftpkit user` (add, passwd, quota, mount, tls, del). Hand edits are fine while no `ftpkit user` command runs;\n" +
+  "; `ftpkit user` changes only the lines of what it changes: comments, blank lines and the order of sections are kept.\n";
 
 /** The users file is missing, unreadable or invalid; the message names the file and the problem. */
 export class UsersFileError extends Error {
@@ -130,19 +131,30 @@ export async function loadUsers(file: string, opts: { allowMissing?: boolean; al
   return parseUsers(text, abs);
 }
 
-interface Line {
+/** One `key = value` line of a section, decoded but not yet interpreted; `no` counts from 1. */
+export interface ScannedLine {
   no: number;
   key: string;
   value: unknown;
 }
 
-/** Parse users-file text; `file` (absolute) names the file in errors and anchors relative paths. */
-export function parseUsers(text: string, file: string): Map<string, UserRecord> {
+/** A `[user]` section: its header's line number and its settings, in file order. */
+export interface ScannedSection {
+  name: string;
+  no: number;
+  lines: ScannedLine[];
+}
+
+/**
+ * The layout pass of parseUsers: sections and their settings, blank and comment lines skipped.
+ * Line numbers count `text.split(/\r\n|\r|\n/)` after a BOM, so ini-edit.ts finds the same lines.
+ */
+export function scanSections(text: string, file: string): ScannedSection[] {
   const fail = (problem: string): never => {
     throw new UsersFileError(file, problem);
   };
   if (text.includes("\0")) fail("contains NUL bytes (not a text file)");
-  const sections: Array<{ name: string; no: number; lines: Line[] }> = [];
+  const sections: ScannedSection[] = [];
   const seen = new Set<string>();
   // Same line breaks as ini.parse, so our line numbers and its decoding agree.
   text.replace(/^\uFEFF/, "").split(/\r\n|\r|\n/).forEach((raw, i) => {
@@ -172,12 +184,20 @@ export function parseUsers(text: string, file: string): Map<string, UserRecord> 
     if (section.lines.some((l) => l.key === key)) fail(`line ${no}: "${key}" is set twice for user "${section.name}"`);
     section.lines.push({ no, key, value });
   });
+  return sections;
+}
 
+/** Parse users-file text; `file` (absolute) names the file in errors and anchors relative paths. */
+export function parseUsers(text: string, file: string): Map<string, UserRecord> {
+  const fail = (problem: string): never => {
+    throw new UsersFileError(file, problem);
+  };
+  const sections = scanSections(text, file);
   const base = dirname(file);
   const users = new Map<string, UserRecord>();
   for (const s of sections) {
-    const at = (l: Line, problem: string): never => fail(`line ${l.no}: user "${s.name}": ${problem}`);
-    const str = (l: Line): string => (typeof l.value === "string" ? l.value : l.value === null ? "" : String(l.value));
+    const at = (l: ScannedLine, problem: string): never => fail(`line ${l.no}: user "${s.name}": ${problem}`);
+    const str = (l: ScannedLine): string => (typeof l.value === "string" ? l.value : l.value === null ? "" : String(l.value));
     const user: UserRecord = {
       name: s.name,
       home: resolve(base, "home", s.name),
@@ -261,21 +281,28 @@ export function cleanMountPath(input: string): string {
   return vpath;
 }
 
-/** Serialize users to INI text (what saveUsers writes). */
+/** Serialize users to the text of a new users file: the header, then one section per user. */
 export function formatUsers(users: Iterable<UserRecord>, file: string): string {
-  const base = dirname(resolve(file));
-  let out = HEADER;
-  for (const u of users) {
-    const fields: Record<string, string> = {};
-    if (u.hash) fields.password = u.hash;
-    fields.home = storedPath(u.home, base);
-    fields.quota = formatSizeExact(u.quota);
-    fields.perm = formatPerms(u.perms);
-    fields.require_tls = String(u.requireTls);
-    for (const m of u.mounts) fields[`mount.${m.vpath}`] = `${placeOf(base, m.dir)}|${formatPerms(m.perms)}|${formatSizeExact(m.quota)}`;
-    out += "\n" + ini.stringify(fields, { section: u.name, whitespace: true });
-  }
+  let out = USERS_FILE_HEADER;
+  for (const u of users) out += "\n" + formatSection(u, file);
   return out;
+}
+
+/** One user's section as a new file has it: `[name]`, then one `key = value` line per field. */
+export function formatSection(u: UserRecord, file: string): string {
+  return ini.stringify(userFields(u, dirname(resolve(file))), { section: u.name, whitespace: true });
+}
+
+/** A user's settings as stored (key → value text before INI quoting); no password key without a hash. */
+export function userFields(u: UserRecord, base: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  if (u.hash) fields.password = u.hash;
+  fields.home = storedPath(u.home, base);
+  fields.quota = formatSizeExact(u.quota);
+  fields.perm = formatPerms(u.perms);
+  fields.require_tls = String(u.requireTls);
+  for (const m of u.mounts) fields[`mount.${m.vpath}`] = `${placeOf(base, m.dir)}|${formatPerms(m.perms)}|${formatSizeExact(m.quota)}`;
+  return fields;
 }
 
 /** Homes beside the users file are stored relative to it, so the file and its homes can move together. */
@@ -285,63 +312,6 @@ function storedPath(path: string, base: string): string {
   const rel = relative(base, abs);
   if (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel)) return rel.split(sep).join("/");
   return abs;
-}
-
-/**
- * Write the users file atomically (temp file in the same directory, fsync, rename), mode 0600.
- * The text is parsed back first: a value the INI layout cannot hold is refused before any write.
- */
-export async function saveUsers(file: string, users: Map<string, UserRecord> | Iterable<UserRecord>): Promise<void> {
-  const abs = resolve(file);
-  const list = [...(users instanceof Map ? users.values() : users)];
-  for (const u of list) {
-    try {
-      validateUserName(u.name);
-    } catch (err) {
-      throw new UsersFileError(abs, (err as Error).message);
-    }
-  }
-  // Each user alone, so a refusal names the user rather than a line of text never written.
-  for (const u of list) {
-    let back: UserRecord | undefined;
-    try {
-      back = parseUsers(formatUsers([u], abs), abs).get(u.name);
-    } catch {}
-    if (!back || !sameUser(u, back, dirname(abs))) {
-      throw new UsersFileError(abs, `cannot store user "${u.name}": a value has characters the INI layout cannot hold (a path with "=", quotes, or leading/trailing spaces?)`);
-    }
-  }
-  const text = formatUsers(list, abs);
-  const dup = list.find((u, i) => list.findIndex((v) => v.name === u.name) !== i);
-  if (dup) throw new UsersFileError(abs, `user "${dup.name}" appears twice`);
-  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  // The new file keeps the old one's owner, group and mode: `sudo ftpkit user add` made it root's
-  // and 0600, and a server running as a service account could no longer read it.
-  const was = await stat(abs).catch(() => null);
-  try {
-    const fh = await open(tmp, "wx", 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-      if (was && (was.uid !== process.getuid?.() || was.gid !== process.getgid?.())) await fh.chown(was.uid, was.gid).catch(() => {});
-    } finally {
-      await fh.close();
-    }
-    await chmod(tmp, was ? was.mode & 0o777 : 0o600); // open's mode is filtered by umask; be explicit
-    await rename(tmp, abs);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw new UsersFileError(abs, `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  // Make the rename itself durable; not every filesystem lets a directory be fsynced.
-  try {
-    const d = await open(dirname(abs), "r");
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {}
 }
 
 /** How long a `ftpkit user` command waits for another one to finish with the users file. */
@@ -407,17 +377,4 @@ async function staleLock(lock: string, holder: string): Promise<boolean> {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "ESRCH";
   }
-}
-
-function sameUser(a: UserRecord, b: UserRecord, base: string): boolean {
-  const norm = (u: UserRecord) => ({
-    name: u.name,
-    hash: u.hash || undefined,
-    home: placeOf(base, u.home),
-    quota: u.quota,
-    perms: [...u.perms],
-    requireTls: u.requireTls,
-    mounts: u.mounts.map((m) => ({ vpath: m.vpath, dir: placeOf(base, m.dir), perms: [...m.perms], quota: m.quota })),
-  });
-  return Bun.deepEquals(norm(a), norm(b));
 }

@@ -168,6 +168,76 @@ describe("ftpkit user (success paths)", () => {
   });
 });
 
+describe("ftpkit user keeps a hand-annotated users file", () => {
+  const HASH_A = "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2VzYWx0$YWxpY2VoYXNo";
+  const HASH_B = "$argon2id$v=19$m=19456,t=2,p=1$Ym9ic2FsdA$Ym9iaGFzaA";
+  // As a vsftpd/ProFTPD admin keeps a file: notes at the top, between and inside sections.
+  const TEXT = [
+    "# FTP accounts of the build farm -- ops@example.com",
+    "",
+    "; alice runs the nightly uploads",
+    "[alice]",
+    `password = "${HASH_A}"`,
+    "home = home/alice   ; her share",
+    "; raised for the migration, ticket OPS-12",
+    "quota = 10GB",
+    "mount./drop = /srv/drop|write|1GB",
+    "",
+    "; bob: contractor until June",
+    "[bob]",
+    `password = "${HASH_B}"`,
+    "perm = read",
+    "; end of the contractors",
+    "",
+  ].join("\n");
+
+  async function annotated(): Promise<{ d: string; file: string }> {
+    const d = await freshDir();
+    const file = join(d, "users.ini");
+    await writeFile(file, TEXT);
+    return { d, file };
+  }
+  const hashOf = async (file: string, name: string) => (await loadUsers(file)).get(name)!.hash!;
+
+  test("add appends the new user's section and changes nothing else", async () => {
+    const { d, file } = await annotated();
+    const r = await ftpkit(d, ["add", "carol", "--password-stdin", "--users", file], "pw\n");
+    expect(r.code).toBe(0);
+    const carol = ["[carol]", `password = "${await hashOf(file, "carol")}"`, "home = home/carol", "quota = 0", "perm = read,write,modify", "require_tls = false", ""];
+    expect(await readFile(file, "utf8")).toBe(TEXT + ["", ...carol].join("\n"));
+  });
+
+  test("passwd rewrites only the password line, in place", async () => {
+    const { d, file } = await annotated();
+    expect((await ftpkit(d, ["passwd", "alice", "--password-stdin", "--users", file], "new pw\n")).code).toBe(0);
+    const hash = await hashOf(file, "alice");
+    expect(hash).not.toBe(HASH_A);
+    expect(await readFile(file, "utf8")).toBe(TEXT.replace(`password = "${HASH_A}"`, `password = "${hash}"`));
+  });
+
+  test("del removes the user's lines and the comment right above it; the other comments stay", async () => {
+    const { d, file } = await annotated();
+    expect((await ftpkit(d, ["del", "bob", "--users", file])).code).toBe(0);
+    expect(await readFile(file, "utf8")).toBe(TEXT.replace(`; bob: contractor until June\n[bob]\npassword = "${HASH_B}"\nperm = read\n`, ""));
+  });
+
+  test("quota, mount, mount --remove and tls each touch only their own line", async () => {
+    const { d, file } = await annotated();
+    await mkdir(join(d, "pub"));
+    let expected = TEXT;
+    const step = async (args: string[], from: string, to: string) => {
+      expect((await ftpkit(d, [...args, "--users", file])).code).toBe(0);
+      expected = expected.replace(from, to);
+      expect(await readFile(file, "utf8")).toBe(expected);
+    };
+    await step(["quota", "alice", "5GB"], "quota = 10GB\n", "quota = 5GB\n");
+    await step(["mount", "alice", "/pub", "pub"], "mount./drop = /srv/drop|write|1GB\n", `mount./drop = /srv/drop|write|1GB\nmount./pub = ${join(d, "pub")}|read|0\n`);
+    await step(["mount", "alice", "/drop", "--remove"], "mount./drop = /srv/drop|write|1GB\n", "");
+    await step(["tls", "bob", "on"], "perm = read\n", "perm = read\nrequire_tls = true\n");
+    expect((await loadUsers(file)).get("bob")!.requireTls).toBe(true);
+  });
+});
+
 describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () => {
   let d: string;
   let file: string;

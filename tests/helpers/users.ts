@@ -1,7 +1,8 @@
 // Test helper: write a users file (real argon2id hashes) and create the homes it names.
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { hashPassword, saveUsers } from "../../server/auth/ini-store.ts";
+import { saveUsers } from "../../server/auth/ini-save.ts";
+import { hashPassword } from "../../server/auth/ini-store.ts";
 import { ALL_PERMS, type MountRecord, type Perm, type UserRecord } from "../../server/auth/types.ts";
 
 export interface UserSpec {

@@ -9,10 +9,10 @@ import {
   hashPassword,
   loadUsers,
   parseUsers,
-  saveUsers,
   UsersFileError,
   validateUserName,
 } from "../../server/auth/ini-store.ts";
+import { saveUsers } from "../../server/auth/ini-save.ts";
 import { ParseError } from "../../protocol/errors.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 
@@ -333,6 +333,19 @@ describe("users file (ini-store)", () => {
 
   test("the corrupt fixture names its bad line", async () => {
     await expect(loadUsers(CORRUPT)).rejects.toThrow(/corrupt\.ini: line 6: expected "key = value"/);
+  });
+
+  test("saveUsers edits an existing file in place (comments kept) and writes one that does not parse anew", async () => {
+    const file = join(dir, "users.ini");
+    await writeFile(file, "# staff\n[alice]\nquota = 1GB ; for now\n");
+    const users = await loadUsers(file);
+    users.get("alice")!.quota = 2e9;
+    await saveUsers(file, users);
+    expect(await readFile(file, "utf8")).toBe("# staff\n[alice]\nquota = 2GB ; for now\n");
+    await writeFile(file, "[alice]\nthis is not a setting\n");
+    await saveUsers(file, users);
+    expect(await readFile(file, "utf8")).toStartWith("; Managed by `ftpkit user`");
+    expect((await loadUsers(file)).get("alice")!.quota).toBe(2e9);
   });
 
   test("saveUsers refuses a value the layout cannot hold and leaves the file untouched", async () => {

@@ -1,7 +1,8 @@
 // Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
-import { loadUsers, saveUsers, withUsersFileLock } from "../../../server/auth/ini-store.ts";
+import { saveUsers } from "../../../server/auth/ini-save.ts";
+import { loadUsers, withUsersFileLock } from "../../../server/auth/ini-store.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**

@@ -1,0 +1,79 @@
+// Saving the users file: its current text edited in place (ini-edit.ts), written atomically, with
+// its owner, group and mode kept. Config files are not served storage, so node:fs is used directly.
+import { randomBytes } from "node:crypto";
+import { chmod, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { checkUsersText, editUsersText, sameUser } from "./ini-edit.ts";
+import { formatUsers, parseUsers, UsersFileError, validateUserName } from "./ini-store.ts";
+import type { UserRecord } from "./types.ts";
+
+/**
+ * Write the users file atomically (temp file in the same directory, fsync, rename); a new file is
+ * mode 0600. An existing file's text is edited in place, so comments, blank lines and order stay; a
+ * file that does not parse (a hand edit gone wrong) is written anew, as every save once was. The
+ * text is parsed back first: a value the INI layout cannot hold, or a text that would say anything
+ * but `users`, is refused before any write.
+ */
+export async function saveUsers(file: string, users: Map<string, UserRecord> | Iterable<UserRecord>): Promise<void> {
+  const abs = resolve(file);
+  const list = [...(users instanceof Map ? users.values() : users)];
+  for (const u of list) {
+    try {
+      validateUserName(u.name);
+    } catch (err) {
+      throw new UsersFileError(abs, (err as Error).message);
+    }
+  }
+  // Each user alone, so a refusal names the user rather than a line of text never written.
+  for (const u of list) {
+    let back: UserRecord | undefined;
+    try {
+      back = parseUsers(formatUsers([u], abs), abs).get(u.name);
+    } catch {}
+    if (!back || !sameUser(u, back, dirname(abs))) {
+      throw new UsersFileError(abs, `cannot store user "${u.name}": a value has characters the INI layout cannot hold (a path with "=", quotes, or leading/trailing spaces?)`);
+    }
+  }
+  const dup = list.find((u, i) => list.findIndex((v) => v.name === u.name) !== i);
+  if (dup) throw new UsersFileError(abs, `user "${dup.name}" appears twice`);
+  // The new file keeps the old one's owner, group and mode: `sudo ftpkit user add` made it root's
+  // and 0600, and a server running as a service account could no longer read it.
+  const was = await stat(abs).catch(() => null);
+  // Only a regular file is read: a FIFO would block (loadUsers refuses one anyway).
+  const old = was?.isFile() ? await readFile(abs, "utf8").catch(() => "") : "";
+  const text = parses(old, abs) ? editUsersText(old, list, abs) : checkUsersText(formatUsers(list, abs), list, abs);
+  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+      if (was && (was.uid !== process.getuid?.() || was.gid !== process.getgid?.())) await fh.chown(was.uid, was.gid).catch(() => {});
+    } finally {
+      await fh.close();
+    }
+    await chmod(tmp, was ? was.mode & 0o777 : 0o600); // open's mode is filtered by umask; be explicit
+    await rename(tmp, abs);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw new UsersFileError(abs, `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  // Make the rename itself durable; not every filesystem lets a directory be fsynced.
+  try {
+    const d = await open(dirname(abs), "r");
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {}
+}
+
+function parses(text: string, file: string): boolean {
+  try {
+    parseUsers(text, file);
+    return true;
+  } catch {
+    return false;
+  }
+}
