@@ -18,6 +18,7 @@ import {
   formatSection,
   formatUsers,
   parseUsers,
+  type ParseOptions,
   placeOf,
   scanSections,
   userFields,
@@ -50,12 +51,12 @@ const GAP = Symbol("gap");
  * UsersFileError if `oldText` does not parse, or (never expected) if the edit would not parse back to
  * exactly `users`.
  */
-export function editUsersText(oldText: string, users: Iterable<UserRecord>, file: string): string {
+export function editUsersText(oldText: string, users: Iterable<UserRecord>, file: string, opts: ParseOptions = {}): string {
   const abs = resolve(file);
   const list = [...users];
   if (oldText.trim() === "") return checkUsersText(formatUsers(list, abs), list, abs);
   const base = dirname(abs);
-  const before = parseUsers(oldText, abs);
+  const before = parseUsers(oldText, abs, opts);
   const sections = scanSections(oldText, abs);
 
   const bom = oldText.startsWith("\uFEFF") ? "\uFEFF" : "";

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { checkUsersText, editUsersText, sameUser } from "./ini-edit.ts";
-import { formatUsers, parseUsers, UsersFileError, validateUserName } from "./ini-store.ts";
+import { formatUsers, parseUsers, UsersFileError, validateUserName, type ParseOptions } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 
 /**
@@ -14,7 +14,7 @@ import type { UserRecord } from "./types.ts";
  * text is parsed back first: a value the INI layout cannot hold, or a text that would say anything
  * but `users`, is refused before any write.
  */
-export async function saveUsers(file: string, users: Map<string, UserRecord> | Iterable<UserRecord>): Promise<void> {
+export async function saveUsers(file: string, users: Map<string, UserRecord> | Iterable<UserRecord>, opts: ParseOptions = {}): Promise<void> {
   const abs = resolve(file);
   const list = [...(users instanceof Map ? users.values() : users)];
   for (const u of list) {
@@ -41,7 +41,7 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
   const was = await stat(abs).catch(() => null);
   // Only a regular file is read: a FIFO would block (loadUsers refuses one anyway).
   const old = was?.isFile() ? await readFile(abs, "utf8").catch(() => "") : "";
-  const text = parses(old, abs) ? editUsersText(old, list, abs) : checkUsersText(formatUsers(list, abs), list, abs);
+  const text = parses(old, abs, opts) ? editUsersText(old, list, abs, opts) : checkUsersText(formatUsers(list, abs), list, abs);
   const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     const fh = await open(tmp, "wx", 0o600);
@@ -69,9 +69,9 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
   } catch {}
 }
 
-function parses(text: string, file: string): boolean {
+function parses(text: string, file: string, opts: ParseOptions): boolean {
   try {
-    parseUsers(text, file);
+    parseUsers(text, file, opts);
     return true;
   } catch {
     return false;

@@ -105,7 +105,7 @@ export function hashPassword(plain: string): Promise<string> {
  * blank) file is refused with `allowEmpty: false` (the server's reload: a truncated file is a
  * mistake, not "no users"). Anything but a regular file (a FIFO would block the read) is refused.
  */
-export async function loadUsers(file: string, opts: { allowMissing?: boolean; allowEmpty?: boolean } = {}): Promise<Map<string, UserRecord>> {
+export async function loadUsers(file: string, opts: { allowMissing?: boolean; allowEmpty?: boolean } & ParseOptions = {}): Promise<Map<string, UserRecord>> {
   const abs = resolve(file);
   let text: string;
   try {
@@ -128,7 +128,7 @@ export async function loadUsers(file: string, opts: { allowMissing?: boolean; al
     throw new UsersFileError(abs, `cannot read it (${code ?? (err as Error).message})`);
   }
   if (opts.allowEmpty === false && text.trim() === "") throw new UsersFileError(abs, "is empty");
-  return parseUsers(text, abs);
+  return parseUsers(text, abs, opts);
 }
 
 /** One `key = value` line of a section, decoded but not yet interpreted; `no` counts from 1. */
@@ -187,8 +187,16 @@ export function scanSections(text: string, file: string): ScannedSection[] {
   return sections;
 }
 
+export interface ParseOptions {
+  /**
+   * `ftpkit user passwd NAME`: NAME's password line is being replaced, so a plaintext one there (the
+   * mistake the parser otherwise refuses, naming that command as the fix) is read as no password.
+   */
+  replacingPasswordOf?: string;
+}
+
 /** Parse users-file text; `file` (absolute) names the file in errors and anchors relative paths. */
-export function parseUsers(text: string, file: string): Map<string, UserRecord> {
+export function parseUsers(text: string, file: string, opts: ParseOptions = {}): Map<string, UserRecord> {
   const fail = (problem: string): never => {
     throw new UsersFileError(file, problem);
   };
@@ -212,7 +220,8 @@ export function parseUsers(text: string, file: string): Map<string, UserRecord> 
           const v = str(l);
           if (v === "") continue;
           // A plaintext password here is a mistake; refuse it loudly rather than lock the user silently.
-          if (!v.startsWith("$")) at(l, "password is not a hash (set it with `ftpkit user passwd`)");
+          if (!v.startsWith("$") && s.name === opts.replacingPasswordOf) continue;
+          if (!v.startsWith("$")) at(l, `password is not a hash (set it with \`ftpkit user passwd ${s.name}\`)`);
           user.hash = v;
         } else if (l.key === "home") {
           const v = str(l);

@@ -21,7 +21,7 @@ export default defineCommand({
       const user = requireUser(users, a.name, file);
       user.hash = hash;
       return user.name;
-    });
+    }, { replacingPasswordOf: a.name });
     log.success(`password of ${name} changed`);
   },
 });

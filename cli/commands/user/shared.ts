@@ -2,7 +2,7 @@
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
-import { loadUsers, withUsersFileLock } from "../../../server/auth/ini-store.ts";
+import { loadUsers, withUsersFileLock, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**
@@ -30,13 +30,13 @@ export async function openStore(flag: string | undefined): Promise<{ file: strin
 export async function editStore<T>(
   flag: string | undefined,
   change: (store: { file: string; users: Map<string, UserRecord> }) => T | Promise<T>,
-  opts: { allowMissing?: boolean } = {},
+  opts: { allowMissing?: boolean } & ParseOptions = {},
 ): Promise<T> {
   const file = usersFilePath(flag);
   return withUsersFileLock(file, async () => {
     const users = await loadUsers(file, opts);
     const result = await change({ file, users });
-    await saveUsers(file, users);
+    await saveUsers(file, users, opts);
     return result;
   });
 }
