@@ -30,7 +30,9 @@ async function listRetrying(session: Session, urlPath: string, note: Notifier): 
     try {
       return await listTarget(client, client.resolve(urlPath));
     } catch (err) {
-      if (!(await session.retryAfter(client, err, attempt, note))) throw err;
+      const reached = await session.retryAfter(client, err, attempt, note);
+      if (reached === null) throw err;
+      attempt = reached;
     }
   }
 }

@@ -335,13 +335,13 @@ export class Session {
 
   /**
    * A step on `failed` (this session's client) failed with `err` on its `attempt`th try: reconnect
-   * and return true when it is worth trying again (a drop or a 4yz, within --retries), else false.
+   * when it is worth trying again (a drop or a 4yz, within --retries) and return the attempt the
+   * reconnection reached (its own failed tries count against --retries too), else null.
    */
-  async retryAfter(failed: FtpClient, err: unknown, attempt: number, note: { warn(msg: string): void }): Promise<boolean> {
-    if (attempt > this.opts.retries || !(await worthRetrying(failed, err))) return false;
+  async retryAfter(failed: FtpClient, err: unknown, attempt: number, note: { warn(msg: string): void }): Promise<number | null> {
+    if (attempt > this.opts.retries || !(await worthRetrying(failed, err))) return null;
     note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${this.opts.retries})`);
-    await this.reconnect(attempt, note, failed);
-    return true;
+    return await this.reconnect(attempt, note, failed);
   }
 
   private async replaceClient(attempt: number, note: { warn(msg: string): void }): Promise<number> {

@@ -80,7 +80,9 @@ async function mkdirRetrying(s: Session, path: string, note: Notifier): Promise<
     try {
       return await client.mkdir(path);
     } catch (err) {
-      if (!(await s.retryAfter(client, err, attempt, note))) throw err;
+      const reached = await s.retryAfter(client, err, attempt, note);
+      if (reached === null) throw err;
+      attempt = reached;
     }
   }
 }

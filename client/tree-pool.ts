@@ -60,9 +60,10 @@ export class Connections implements Listers {
     return s.client;
   }
 
-  async retry(client: FtpClient, err: unknown, attempt: number): Promise<FtpClient | null> {
+  async retry(client: FtpClient, err: unknown, attempt: number): Promise<{ client: FtpClient; attempt: number } | null> {
     const s = this.sessions.find((x) => x.client === client);
-    return s && (await s.retryAfter(client, err, attempt, this.note)) ? s.client : null;
+    const reached = s ? await s.retryAfter(client, err, attempt, this.note) : null;
+    return reached === null ? null : { client: s!.client, attempt: reached };
   }
 
   giveBack(client: FtpClient): void {

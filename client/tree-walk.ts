@@ -23,9 +23,10 @@ export interface Listers {
   widen(): void;
   /**
    * A listing failed on `client` with `err` (its `attempt`th try): a connection to try it again on
-   * (reconnected, after a backoff), or null when it is not worth it (a lasting refusal, --retries used up).
+   * (reconnected, after a backoff) and the attempt the reconnection reached, or null when it is not
+   * worth it (a lasting refusal, --retries used up).
    */
-  retry(client: FtpClient, err: unknown, attempt: number): Promise<FtpClient | null>;
+  retry(client: FtpClient, err: unknown, attempt: number): Promise<{ client: FtpClient; attempt: number } | null>;
 }
 
 /**
@@ -169,7 +170,8 @@ async function listLevel(listers: Listers, root: string, level: Pending[], toler
               failed = true;
               throw err;
             }
-            client = again;
+            client = again.client;
+            attempt = again.attempt;
           }
         }
       } finally {

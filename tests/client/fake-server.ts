@@ -71,6 +71,8 @@ export interface FakeOptions {
    * with SIGSTOP (the kernel still accepts its connections).
    */
   frozenAfter?: number;
+  /** These control connections (counted from 1) get nothing at all, as frozenAfter's do; the others are served. */
+  frozenConnections?: number[];
   /** The greeting comes this many ms after the connection (a server slow to start a session). */
   greetingDelayMs?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
@@ -125,6 +127,8 @@ export interface FakeServer {
   retrBytes: number[];
   /** Control connections still open. */
   openConnections(): number;
+  /** Control connections accepted so far. */
+  readonly connections: number;
   /** The most LISTs that were under way at once. */
   mostListingsAtOnce(): number;
   stop(): void;
@@ -224,7 +228,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       open(s) {
         sockets.add(s);
         const n = ++connections;
-        const frozen = opts.frozenAfter !== undefined && n > opts.frozenAfter;
+        const frozen = (opts.frozenAfter !== undefined && n > opts.frozenAfter) || opts.frozenConnections?.includes(n) === true;
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: frozen || (opts.mutedAfter !== undefined && n > opts.mutedAfter) };
         if (frozen) return;
         if (opts.greetingDelayMs) return void setTimeout(() => sockets.has(s) && s.write(formatReply(220, "fake ready")), opts.greetingDelayMs);
@@ -611,6 +615,9 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     files,
     retrBytes,
     openConnections: () => sockets.size,
+    get connections() {
+      return connections;
+    },
     mostListingsAtOnce: () => mostListings,
     stop() {
       for (const s of sockets) s.terminate();

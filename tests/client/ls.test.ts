@@ -30,6 +30,19 @@ describe("ls --retries", () => {
   }
 });
 
+describe("ls --retries counts every reconnection", () => {
+  test("a reconnection that failed counts against --retries: with --retries 3 ls opens 4 connections at most, its counts never going back", async () => {
+    // Every listing is refused for now (450); the second connection is frozen (its try times out),
+    // the others log in.
+    const fake = t.start({ files: FILES, listing450Always: "/dir", frozenConnections: [2] });
+    const r = await runFtpkit(["ls", url(fake.port), "--retries", "3", "--stall-timeout", "1"], { cwd: t.work, timeoutMs: 30_000 });
+    expect(r.code).not.toBe(0);
+    expect(fake.connections).toBe(4);
+    const counts = [...r.stderr.matchAll(/attempt (\d) of 3/g)].map((m) => Number(m[1]));
+    expect(counts).toEqual([...counts].sort());
+  });
+});
+
 describe("ls --stall-timeout", () => {
   test("a listing whose data connection stalls is given up after --stall-timeout, tried again --retries times, then fails as a network failure (4)", async () => {
     const fake = t.start({ files: FILES, silentListing: true });
