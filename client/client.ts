@@ -206,13 +206,13 @@ export class FtpClient {
    * one after another get their replies in that order, so commands can be pipelined (RFC 959 §4.2
    * replies come in command order). A failed write closes the connection, which fails the reply.
    */
-  request(verb: string, arg?: string): Promise<FtpReply> {
+  request(verb: string, arg?: string, timeoutMs?: number): Promise<FtpReply> {
     const held = this.replies.held;
-    if (held) return held.then(() => this.request(verb, arg));
+    if (held) return held.then(() => this.request(verb, arg, timeoutMs));
     if (this.replies.failure) return Promise.reject(this.replies.failure);
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
     this.writeLine(formatCommand(verb, arg)).catch(() => {});
-    return this.read(undefined, `reply to ${verb}`);
+    return this.read(timeoutMs, `reply to ${verb}`);
   }
 
   /** Make new requests wait until `until` settles (ReplyQueue.hold: a transfer command's replies). */
@@ -252,7 +252,14 @@ export class FtpClient {
   /** USER/PASS. `password` is only asked for when the server wants one (331). */
   async login(user: string, password: () => Promise<string> | string): Promise<void> {
     let r = await this.command("USER", user);
-    if (r.code === 331) r = await this.command("PASS", await password());
+    if (r.code === 331) {
+      // A wrong password is often answered late on purpose (vsftpd's delay_failed_login, ProFTPD's
+      // mod_delay, our server's back-off): that reply waits the full reply timeout, not a short
+      // --stall-timeout, so a refused password ends as a refusal (exit 6), never as a network
+      // failure a script would retry with the same password.
+      const ms = this.opts.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+      r = await this.untilFinal(await this.request("PASS", await password(), ms), ms);
+    }
     if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });
     if (r.code !== 230 && r.code !== 202) {
       throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: r.code === 421, kind: r.code === 421 ? "server" : "auth" });

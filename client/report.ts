@@ -57,10 +57,7 @@ export function failedJob(err: unknown, files: FileReport[] = []): JobReport {
   return { ...report, failed: Math.max(1, report.failed), error: (err as Error).message };
 }
 
-/**
- * What `ls --json` prints when it fails: the `error` a failed job's report carries (its files and
- * counts mean nothing for a listing), so one field tells a script why, from ls as from get.
- */
+/** What `ls --json` prints when it fails: the error's message (a listing has no files or counts to report). */
 export function failedListing(err: unknown): { error: string } {
   return { error: (err as Error).message };
 }

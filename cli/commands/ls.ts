@@ -38,7 +38,7 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
     names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
-    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}; on failure an object {error}, as get's report names it" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}; on failure an object {error}" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...retryArgs,
     ...tlsArgs,

@@ -73,6 +73,8 @@ export interface FakeOptions {
   frozenAfter?: number;
   /** These control connections (counted from 1) get nothing at all, as frozenAfter's do; the others are served. */
   frozenConnections?: number[];
+  /** A refused PASS is answered this many ms late (vsftpd's delay_failed_login, ProFTPD's mod_delay). */
+  refusalDelayMs?: number;
   /** The greeting comes this many ms after the connection (a server slow to start a session). */
   greetingDelayMs?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
@@ -360,7 +362,9 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "USER":
         return void reply(s, 331, "password please");
       case "PASS":
-        return void (opts.password !== undefined && arg !== opts.password ? reply(s, 530, opts.refusal ?? "Login incorrect.") : reply(s, 230, "ok"));
+        if (opts.password === undefined || arg === opts.password) return void reply(s, 230, "ok");
+        if (opts.refusalDelayMs) return void setTimeout(() => sockets.has(s) && reply(s, 530, opts.refusal ?? "Login incorrect."), opts.refusalDelayMs);
+        return void reply(s, 530, opts.refusal ?? "Login incorrect.");
       case "FEAT":
         return void reply(s, 211, ["Features:", ...(opts.feat ?? []).map((f) => ` ${f}`), "End"]);
       case "TYPE":

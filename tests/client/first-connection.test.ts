@@ -71,6 +71,17 @@ describe("a server frozen on the first connection", () => {
   }
 });
 
+describe("--stall-timeout and a refused password answered late on purpose", () => {
+  test("a 530 that comes 1.5 s after PASS is a refused login (6) under --stall-timeout 1, not a network failure (4)", async () => {
+    const fake = t.start({ files: new Map([["/a.txt", Buffer.from("a")]]), password: "right", refusalDelayMs: 1_500 });
+    for (const args of [["ls", `ftp://u:wrong@127.0.0.1:${fake.port}/`], ["get", `ftp://u:wrong@127.0.0.1:${fake.port}/a.txt`]]) {
+      const r = await runFtpkit([...args, "--stall-timeout", "1"], { cwd: t.work, timeoutMs: 15_000 });
+      expect(r.stderr).toContain("Login incorrect.");
+      expect(r.code).toBe(6);
+    }
+  });
+});
+
 describe("--stall-timeout and a slow greeting", () => {
   test("a greeting 1.5 s late fails under --stall-timeout 1 and is waited for under --stall-timeout 0 (never: the usual bounds)", async () => {
     const fake = t.start({ files: new Map([["/a.txt", Buffer.from("a")]]), greetingDelayMs: 1_500 });
