@@ -108,7 +108,11 @@ export function editUsersText(oldText: string, users: Iterable<UserRecord>, file
       const value = fields[key];
       if (value === undefined) replace.set(at!, []);
       else if (at === undefined) added.push(indent + settingLine(key, value));
-      else replace.set(at, rewriteValue(lines[at]!, value));
+      else if (key === "password" && typedPassword(s.lines.find((l) => l.key === "password")?.value)) {
+        // A password typed in clear (user passwd repairs it): nothing of the old line is kept, as
+        // a ";" or "#" in that secret reads as the start of a comment the line would otherwise carry on.
+        replace.set(at, [/^\s*/.exec(lines[at]!)![0] + settingLine(key, value)]);
+      } else replace.set(at, rewriteValue(lines[at]!, value));
     }
     if (added.length) after.set(last, added);
   }
@@ -182,6 +186,11 @@ function sameMount(a: MountRecord, b: MountRecord, base: string): boolean {
 /** A new setting's line, as formatUsers writes it. */
 function settingLine(key: string, value: string): string {
   return `${ini.safe(key)} = ${ini.safe(value)}`;
+}
+
+/** A password line's value that is not a hash: typed in clear by hand. */
+function typedPassword(value: unknown): boolean {
+  return typeof value === "string" && value !== "" && !value.startsWith("$");
 }
 
 /** What one line means to the parser ([key, value] pairs), for comparing two spellings. */

@@ -237,17 +237,19 @@ describe("ftpkit user keeps a hand-annotated users file", () => {
     expect((await loadUsers(file)).get("bob")!.requireTls).toBe(true);
   });
 
-  test("a plaintext password typed by hand is refused, and the passwd command the error names fixes that line alone", async () => {
-    const { d, file } = await annotated();
-    const typed = TEXT.replace(`password = "${HASH_B}"`, "password = hunter2");
-    await writeFile(file, typed);
-    const other = await ftpkit(d, ["quota", "alice", "5GB", "--users", file]);
-    expect(other.code).not.toBe(0);
-    expect(other.lines.join("\n")).toContain("`ftpkit user passwd bob`");
-    expect(await readFile(file, "utf8")).toBe(typed);
-    expect((await ftpkit(d, ["passwd", "bob", "--password-stdin", "--users", file], "new pw\n")).code).toBe(0);
-    expect(await readFile(file, "utf8")).toBe(typed.replace("password = hunter2", `password = "${await hashOf(file, "bob")}"`));
-  });
+  for (const secret of ["hunter2", "hunter2#42 ; set by hand", "abc;def"]) {
+    test(`a plaintext password typed by hand (${secret}) is refused, and the passwd command the error names replaces that whole line alone`, async () => {
+      const { d, file } = await annotated();
+      const typed = TEXT.replace(`password = "${HASH_B}"`, `password = ${secret}`);
+      await writeFile(file, typed);
+      const other = await ftpkit(d, ["quota", "alice", "5GB", "--users", file]);
+      expect(other.code).not.toBe(0);
+      expect(other.lines.join("\n")).toContain("`ftpkit user passwd bob`");
+      expect(await readFile(file, "utf8")).toBe(typed);
+      expect((await ftpkit(d, ["passwd", "bob", "--password-stdin", "--users", file], "new pw\n")).code).toBe(0);
+      expect(await readFile(file, "utf8")).toBe(typed.replace(`password = ${secret}`, `password = "${await hashOf(file, "bob")}"`));
+    });
+  }
 });
 
 describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () => {
