@@ -12,9 +12,10 @@ import type { UserRecord } from "./types.ts";
  * mode 0600. An existing file's text is edited in place, so comments, blank lines and order stay; a
  * file that does not parse (a hand edit gone wrong) is written anew, as every save once was. The
  * text is parsed back first: a value the INI layout cannot hold, or a text that would say anything
- * but `users`, is refused before any write.
+ * but `users`, is refused before any write. `loaded`, the text `users` were read from (readUsersFile),
+ * must still be the file's: else nothing is written (a hand edit saved meanwhile is not undone).
  */
-export async function saveUsers(file: string, users: Map<string, UserRecord> | Iterable<UserRecord>, opts: ParseOptions = {}): Promise<void> {
+export async function saveUsers(file: string, users: Map<string, UserRecord> | Iterable<UserRecord>, opts: ParseOptions & { loaded?: string } = {}): Promise<void> {
   const abs = resolve(file);
   const list = [...(users instanceof Map ? users.values() : users)];
   for (const u of list) {
@@ -41,6 +42,11 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
   const was = await stat(abs).catch(() => null);
   // Only a regular file is read: a FIFO would block (loadUsers refuses one anyway).
   const old = was?.isFile() ? await readFile(abs, "utf8").catch(() => "") : "";
+  // The users were read from `loaded`: applied to other text (a hand edit saved meanwhile) they
+  // would undo that edit without a word.
+  if (opts.loaded !== undefined && old !== opts.loaded) {
+    throw new UsersFileError(abs, "changed while this command ran (edited by hand?): nothing was written; run the command again");
+  }
   const text = parses(old, abs, opts) ? editUsersText(old, list, abs, opts) : checkUsersText(formatUsers(list, abs), list, abs);
   const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {

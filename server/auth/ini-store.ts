@@ -106,6 +106,11 @@ export function hashPassword(plain: string): Promise<string> {
  * mistake, not "no users"). Anything but a regular file (a FIFO would block the read) is refused.
  */
 export async function loadUsers(file: string, opts: { allowMissing?: boolean; allowEmpty?: boolean } & ParseOptions = {}): Promise<Map<string, UserRecord>> {
+  return (await readUsersFile(file, opts)).users;
+}
+
+/** loadUsers, with the text the users came from ("" for a missing file): an edit applies to that text. */
+export async function readUsersFile(file: string, opts: { allowMissing?: boolean; allowEmpty?: boolean } & ParseOptions = {}): Promise<{ text: string; users: Map<string, UserRecord> }> {
   const abs = resolve(file);
   let text: string;
   try {
@@ -122,13 +127,13 @@ export async function loadUsers(file: string, opts: { allowMissing?: boolean; al
   } catch (err) {
     if (err instanceof UsersFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" && opts.allowMissing) return new Map();
+    if (code === "ENOENT" && opts.allowMissing) return { text: "", users: new Map() };
     if (code === "ENOENT") throw new UsersFileError(abs, "not found (create it with `ftpkit user add NAME`)");
     if (code === "EISDIR") throw new UsersFileError(abs, "is a directory");
     throw new UsersFileError(abs, `cannot read it (${code ?? (err as Error).message})`);
   }
   if (opts.allowEmpty === false && text.trim() === "") throw new UsersFileError(abs, "is empty");
-  return parseUsers(text, abs, opts);
+  return { text, users: parseUsers(text, abs, opts) };
 }
 
 /** One `key = value` line of a section, decoded but not yet interpreted; `no` counts from 1. */

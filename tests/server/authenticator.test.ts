@@ -9,6 +9,7 @@ import {
   hashPassword,
   loadUsers,
   parseUsers,
+  readUsersFile,
   UsersFileError,
   validateUserName,
 } from "../../server/auth/ini-store.ts";
@@ -346,6 +347,19 @@ describe("users file (ini-store)", () => {
     await saveUsers(file, users);
     expect(await readFile(file, "utf8")).toStartWith("; Managed by `ftpkit user`");
     expect((await loadUsers(file)).get("alice")!.quota).toBe(2e9);
+  });
+
+  test("saveUsers writes nothing when the file changed since the users were read from it (a hand edit is not undone)", async () => {
+    const file = join(dir, "users.ini");
+    await writeFile(file, "; ops\n[alice]\nquota = 1GB\n");
+    const { text, users } = await readUsersFile(file);
+    const edited = "; ops\n[alice]\nquota = 1GB\n\n; added by hand\n[bob]\n";
+    await writeFile(file, edited);
+    users.get("alice")!.quota = 2e9;
+    await expect(saveUsers(file, users, { loaded: text })).rejects.toThrow(/changed while this command ran.*nothing was written/);
+    expect(await readFile(file, "utf8")).toBe(edited);
+    await saveUsers(file, (await readUsersFile(file)).users, { loaded: edited });
+    expect(await readFile(file, "utf8")).toBe(edited);
   });
 
   test("saveUsers refuses a value the layout cannot hold and leaves the file untouched", async () => {

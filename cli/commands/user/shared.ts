@@ -2,7 +2,7 @@
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
-import { loadUsers, withUsersFileLock, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { loadUsers, readUsersFile, withUsersFileLock, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**
@@ -34,9 +34,9 @@ export async function editStore<T>(
 ): Promise<T> {
   const file = usersFilePath(flag);
   return withUsersFileLock(file, async () => {
-    const users = await loadUsers(file, opts);
+    const { text, users } = await readUsersFile(file, opts);
     const result = await change({ file, users });
-    await saveUsers(file, users, opts);
+    await saveUsers(file, users, { ...opts, loaded: text });
     return result;
   });
 }
