@@ -6,7 +6,8 @@
 //   - a new setting goes after its section's last setting (comments that follow it stay below);
 //   - a removed setting (a mount) loses its line;
 //   - a new user is appended to the file; a deleted user takes its section (header to last setting)
-//     and the comment block directly above its header (no blank line between: it describes the user).
+//     and the comment block directly above its header (no blank line between: it describes the user),
+//     unless that block opens the file (the file's own note).
 //
 // Pure: old text and the users wanted in, new text out, and that text is checked to parse to exactly
 // those users before it is returned.
@@ -85,6 +86,8 @@ export function editUsersText(oldText: string, users: Iterable<UserRecord>, file
     if (!user) {
       let first = head;
       while (first - 1 >= header && isComment(lines[first - 1]!)) first--;
+      // A block that opens the file is taken for the file's own note, never deleted with a user.
+      if (first === header && first < head) first = head;
       for (let i = first; i <= last; i++) dropped.add(i);
       continue;
     }

@@ -110,6 +110,8 @@ describe("editUsersText keeps what the admin wrote", () => {
     expect(edit(TEXT, (u) => u.delete("carol"))).toBe(TEXT.replace("\n\n[carol]\n", "\n"));
     // Two neighbours at once.
     expect(edit(TEXT, (u) => (u.delete("alice"), u.delete("bob")))).toBe("# FTP accounts of the build farm\n# owner: ops@example.com\n\n; end of the contractors\n\n[carol]\n");
+    // A block that opens the file is the file's note: it stays when the first user goes.
+    expect(edit("# company FTP users\n[a]\n[b]\n", (u) => u.delete("a"))).toBe("# company FTP users\n[b]\n");
   });
 
   test("a new user is appended at the end, after one blank line, as a new file has it", () => {
