@@ -87,7 +87,7 @@ export function editUsersText(oldText: string, users: Iterable<UserRecord>, file
       let first = head;
       while (first - 1 >= header && isComment(lines[first - 1]!)) first--;
       // A block that opens the file is taken for the file's own note, never deleted with a user.
-      if (first === header && first < head) first = head;
+      if (first === 0 && first < head) first = head;
       for (let i = first; i <= last; i++) dropped.add(i);
       continue;
     }
