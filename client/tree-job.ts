@@ -239,9 +239,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     using doneLog = new DoneLog(rec.id, dir);
     if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), keeper(keep), note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
-    // Reported once, as failed: dropped from the saved plan, so a later resume does not report them again.
+    // Reported once, as failed: dropped from the plan saved once the report is out (below), so a
+    // later resume does not report them again, and a run that dies first reports them next time.
     const orphaned = plan && !spec.delete ? dropOrphanedUploads(plan, source, dest, done, note) : [];
-    if (orphaned.length > 0) savePlanState(rec.id, plan!, dir, opts.fsync === true);
     if (rec.direction === "put" && !plan) {
       plan = { remote: {}, local: {} };
       const there = new Map(dest.map((e) => [e.rel, e]));
@@ -275,7 +275,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     reports.push(...walked);
     for (const { err } of unreadable) failedWith(err);
     reports.push(...orphaned);
-    for (const _ of orphaned) failures.push({ kind: "local", lasting: true }); // a single put's kind, gone source
+    failures.push(...orphaned.map(() => ({ kind: "local" as const, lasting: true }))); // a single put's kind, gone source
 
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
@@ -391,10 +391,11 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const report = summarize(reports);
     // Kept also after lasting refusals: once their cause is fixed, resume moves only what failed. An
     // orphaned upload has no cause to fix: failing on it alone, the job is done with.
-    if (report.failed === orphaned.length) forgetJob(rec.id, dir);
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
     if (req.json) printReport(report);
+    if (report.failed === orphaned.length) forgetJob(rec.id, dir);
+    else if (orphaned.length > 0) savePlanState(rec.id, plan!, dir, opts.fsync === true);
     await conns.close();
     const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
     const entries = report.files.length; // the plan's, and what the walks reported besides it
