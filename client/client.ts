@@ -11,6 +11,7 @@ import { DataChannel } from "./data-channel.ts";
 import { ClientError, describe, replyError } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
+import { controlHandshake, secureControl } from "./control-tls.ts";
 // listing.ts uses this module's exports only inside functions, so the import cycle is harmless.
 import { listPath } from "./listing.ts";
 
@@ -82,6 +83,12 @@ export class FtpClient {
   /** What a reply is waited for by default: the setup bound until settled(), then timeoutMs. */
   private replyTimeoutMs: number;
 
+  /** "host:port" (IPv6 in brackets), as errors name the server. */
+  endpoint(): string {
+    const { host, port } = this.opts;
+    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  }
+
   private constructor(
     readonly control: Connection,
     readonly opts: ClientOptions,
@@ -101,7 +108,7 @@ export class FtpClient {
     const control = await connect({ host: opts.host, port: opts.port, timeoutMs: connectMs, purpose: "control connection", tls: implicit });
     const client = new FtpClient(control, opts);
     try {
-      if (implicit) await client.handshake();
+      if (implicit) await controlHandshake(client.control, client.endpoint(), client.replyTimeoutMs);
       let greeting = await client.read(undefined, "greeting").catch((err: Error) => {
         // A server silent under --tls (until our timeout, or until its own handshake timeout closes
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
@@ -117,44 +124,12 @@ export class FtpClient {
         throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: greeting.code === 421 });
       }
       client.greeting = greeting;
-      if (opts.tls) await client.secure(opts.tls.mode);
+      if (opts.tls) await secureControl(client, opts.tls.mode, client.replyTimeoutMs);
     } catch (err) {
       control.destroy();
       throw err;
     }
     return client;
-  }
-
-  /** Wait for the control connection's TLS handshake (bounded by the client's timeout). */
-  private async handshake(): Promise<void> {
-    const ms = this.replyTimeoutMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        this.control.ready,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new ClientError(`TLS handshake with ${this.opts.host} timed out`, { retryable: true, kind: "tls" })), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** AUTH TLS (explicit only) → handshake → PBSZ 0 → PROT P (RFC 4217 §§4, 8, 9). */
-  private async secure(mode: "explicit" | "implicit"): Promise<void> {
-    if (mode === "explicit") {
-      const r = await this.command("AUTH", "TLS");
-      if (r.code !== 234) {
-        throw new ClientError(`server does not support AUTH TLS: ${describe(r)}; refusing to continue in clear text`, { code: r.code, kind: "tls" });
-      }
-      this.control.startTls(this.opts.tls!.settings);
-      await this.handshake();
-    }
-    const pbsz = await this.command("PBSZ", "0");
-    if (pbsz.code !== 200) throw new ClientError(`server refused PBSZ 0 after TLS: ${describe(pbsz)}`, { code: pbsz.code, kind: "tls" });
-    const prot = await this.command("PROT", "P");
-    if (prot.code !== 200) throw new ClientError(`server refused PROT P (encrypted data connections): ${describe(prot)}`, { code: prot.code, kind: "tls" });
   }
 
   /** Is the control connection (and with it every data connection) encrypted? */
@@ -168,8 +143,7 @@ export class FtpClient {
    * which server stopped answering, and at which step.
    */
   read(timeoutMs = this.replyTimeoutMs, awaited = "reply"): Promise<FtpReply> {
-    const { host, port } = this.opts;
-    return this.replies.read(timeoutMs, `the server's ${awaited} (${host.includes(":") ? `[${host}]` : host}:${port}, ${timeoutMs / 1000} s)`);
+    return this.replies.read(timeoutMs, `the server's ${awaited} (${this.endpoint()}, ${timeoutMs / 1000} s)`);
   }
 
   /** Connected and logged in: from now on replies (a big file's HASH, a slow STOR's 226) wait the full timeoutMs. */
