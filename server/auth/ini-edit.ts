@@ -18,6 +18,8 @@ import {
   formatPerms,
   formatSection,
   formatUsers,
+  isBlankLine as isBlank,
+  isCommentLine as isComment,
   parseUsers,
   type ParseOptions,
   placeOf,
@@ -35,8 +37,6 @@ const OLD_HEADER = [
 ];
 const HEADER = USERS_FILE_HEADER.split("\n").slice(0, -1);
 
-const isBlank = (line: string) => /^\s*$/.test(line);
-const isComment = (line: string) => /^\s*[;#]/.test(line);
 
 /** A line of the result: its text and the line break it had (new lines get the file's). */
 interface OutLine {

@@ -154,6 +154,10 @@ export interface ScannedSection {
  * The layout pass of parseUsers: sections and their settings, blank and comment lines skipped.
  * Line numbers count `text.split(/\r\n|\r|\n/)` after a BOM, so ini-edit.ts finds the same lines.
  */
+/** A line the parser skips: blank, or a comment (`;` or `#` first). */
+export const isBlankLine = (line: string) => /^\s*$/.test(line);
+export const isCommentLine = (line: string) => /^\s*[;#]/.test(line);
+
 export function scanSections(text: string, file: string): ScannedSection[] {
   const fail = (problem: string): never => {
     throw new UsersFileError(file, problem);
@@ -164,7 +168,7 @@ export function scanSections(text: string, file: string): ScannedSection[] {
   // Same line breaks as ini.parse, so our line numbers and its decoding agree.
   text.replace(/^\uFEFF/, "").split(/\r\n|\r|\n/).forEach((raw, i) => {
     const no = i + 1;
-    if (/^\s*$/.test(raw) || /^\s*[;#]/.test(raw)) return;
+    if (isBlankLine(raw) || isCommentLine(raw)) return;
     const header = /^\s*\[([^\]]*)\]\s*$/.exec(raw);
     if (header) {
       const name = ini.unsafe(header[1]!);
