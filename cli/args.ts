@@ -90,7 +90,7 @@ export const clientArgs = {
       "Digest algorithm: sha256 (default), md5, or crc32 (catches corruption at ~10x the speed, not tampering). Against a server with no digest command the file is checked by size and no digest is computed, unless --hash is given",
     valueHint: "sha256|md5|crc32",
   },
-  "limit-rate": { type: "string", description: "Limit the transfer rate (e.g. 500K, 2MB)", valueHint: "RATE" },
+  "limit-rate": { type: "string", description: "Limit the job's transfer rate, all its connections together (500K = 500 KiB/s, 2MB = 2,000,000 B/s)", valueHint: "RATE" },
   quiet: { type: "boolean", alias: "q", description: "Print nothing but errors" },
   active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
   fsync: { type: "boolean", description: "Flush each downloaded file and each resume record (an upload's: the record) to disk before it counts as done, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },

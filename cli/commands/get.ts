@@ -23,12 +23,15 @@ export default defineCommand({
     refuseUrlAsLocal(args.local, "LOCAL", "get downloads to a local path");
     const segments = args.segments === undefined ? 1 : wholeNumber(args.segments, "segments", 1, 32);
     const opts = { ...clientOptions(args), segments };
-    const last = args.url.replace(/\/+$/, "").split("/").pop() ?? "";
+    // %5C is the escape `\` spelled in a URL: `st%5C*r.txt` names st*r.txt, as `st\*r.txt` does (and a
+    // wildcard spelled %2A is a literal one, as here it always was).
+    const urlArg = args.url.replace(/[^/]*\/*$/, (seg) => seg.replace(/%5c/gi, "\\"));
+    const last = urlArg.replace(/\/+$/, "").split("/").pop() ?? "";
     const tree = args.recursive === true || hasGlob(last);
     // A tree job moves many files over --parallel connections: it has no one file to split.
     if (tree && segments > 1) throw new CliError("--segments splits one file over several connections; a tree or a glob moves many files (--parallel sets its connections)");
     // One file: an escaped wildcard (`\[ab\].txt`) is part of its name.
-    const url = tree ? args.url : args.url.replace(/[^/]*$/, unescapeGlob);
+    const url = tree ? urlArg : urlArg.replace(/[^/]*$/, unescapeGlob);
     if (args.local === STDIO) {
       checkStdioArgs(args, rawArgs, "standard output", tree);
       await getToStream(url, opts);
@@ -36,7 +39,7 @@ export default defineCommand({
     }
     if (tree) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
-      await runTreeJob({ direction: "get", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
+      await runTreeJob({ direction: "get", url: urlArg, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
     checkSingleFileArgs(args, rawArgs);

@@ -56,7 +56,7 @@ function whatToUpload(given: string): { tree: boolean; local: string } {
   const literal = join(dir, literalName);
   let matches: string[];
   try {
-    const match = compileGlob(last, { dotfiles: true });
+    const match = compileGlob(last);
     matches = readdirSync(dir).filter(match);
   } catch {
     matches = []; // no such directory: the tree job says so

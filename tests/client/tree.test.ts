@@ -218,6 +218,28 @@ for (const kind of servers) {
       expect(readdirSync(join(work, "g2")).sort()).toEqual(["b1.csv", "notes [x].csv"]);
     });
 
+    test("as in a shell, * and ? do not match a leading dot (.* does), in get and put; in a URL %5C escapes a wildcard and %2A is a literal *", async () => {
+      const dir = join(s.home, "dots");
+      mkdirSync(dir, { recursive: true });
+      for (const n of [".hidden.txt", "a.txt", "s*r.txt", "sXr.txt"]) writeFileSync(join(dir, n), `${n}\n`);
+      s.own(dir);
+      expect((await runFtpkit(["get", s.url("/dots/*.txt"), "d1/"], { cwd: work })).code).toBe(0);
+      expect(readdirSync(join(work, "d1")).sort()).toEqual(["a.txt", "s*r.txt", "sXr.txt"]);
+      expect((await runFtpkit(["get", s.url("/dots/?hidden.txt"), "d2/"], { cwd: work })).code).not.toBe(0);
+      expect((await runFtpkit(["get", s.url("/dots/.*"), "d3/"], { cwd: work })).code).toBe(0);
+      expect(readdirSync(join(work, "d3"))).toEqual([".hidden.txt"]);
+      for (const spelled of ["s%5C*r.txt", "s%2Ar.txt"]) {
+        const r = await runFtpkit(["get", s.url(`/dots/${spelled}`), `${spelled}.out`], { cwd: work });
+        expect(r.code).toBe(0);
+        expect(readFileSync(join(work, `${spelled}.out`), "utf8")).toBe("s*r.txt\n");
+      }
+      const src = join(work, "dot-src");
+      mkdirSync(src, { recursive: true });
+      for (const n of [".env", "b.txt"]) writeFileSync(join(src, n), n);
+      expect((await runFtpkit(["put", "dot-src/*", s.url("/dots-up/")], { cwd: work })).code).toBe(0);
+      expect(readdirSync(join(s.home, "dots-up"))).toEqual(["b.txt"]);
+    });
+
     test("put with a quoted local glob uploads only the matching files", async () => {
       const src = join(work, "pg");
       mkdirSync(src, { recursive: true });
