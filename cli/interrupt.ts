@@ -4,9 +4,21 @@ import { dirname } from "node:path";
 import { journalDir, pendingDirs } from "../client/journal.ts";
 import { interruptedReport, reportPrinted, writeStdout } from "../client/report.ts";
 
+const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
+
+/** `ls --json` keeps no state to resume, but a script still gets its one JSON answer: the error. */
+export function listingErrorOnInterrupt(): void {
+  for (const [signal, number] of SIGNALS) {
+    process.once(signal, () => {
+      writeStdout(JSON.stringify({ error: `interrupted by ${signal}` }, null, 2) + "\n");
+      process.exit(128 + number);
+    });
+  }
+}
+
 /** With `json`, the job's report so far goes to stdout first, so a script always gets one. */
 export function hintOnInterrupt(json: boolean): void {
-  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+  for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
       if (json && !reportPrinted()) writeStdout(JSON.stringify(interruptedReport(signal), null, 2) + "\n");
       // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).

@@ -83,6 +83,7 @@ if (wantsBuiltin) {
 } else {
   // The commands that keep resumable state say how to continue it when interrupted.
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
+  else if (rawArgs[0] === "ls" && jsonReport) (await import("./interrupt.ts")).listingErrorOnInterrupt();
   // A reader that stops early (`ftpkit ls URL | head`): one line, as `get URL -` says it, not Bun's
   // report of an uncaught EPIPE. (Any other output error is still reported whole.)
   process.stdout.on("error", (err: Error & { code?: string }) => {

@@ -1,6 +1,6 @@
 // ftpkit ls against servers that drop or stall: --retries and --stall-timeout mean what they mean for get.
 import { describe, expect, test } from "bun:test";
-import { runFtpkit } from "../helpers/peers.ts";
+import { runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
 
 const t = useFakeServerWork();
@@ -109,4 +109,18 @@ describe("ls --json prints one JSON object with the error when it fails", () => 
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"]);
   });
+});
+
+describe("ls --json interrupted", () => {
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    test(`${signal} during a stalled listing still prints one JSON object {error} and exits ${code}`, async () => {
+      const fake = t.start({ files: FILES, silentListing: true });
+      const proc = spawnFtpkit(["ls", url(fake.port), "--json"], { cwd: t.work });
+      await waitFor(() => fake.commands.some((c) => c.startsWith("LIST") || c.startsWith("MLSD")), 15_000, "the listing to be asked for");
+      proc.kill(signal);
+      const [stdout, exit] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      expect(exit).toBe(code);
+      expect(JSON.parse(stdout)).toEqual({ error: `interrupted by ${signal}` });
+    });
+  }
 });
