@@ -1,12 +1,11 @@
 // ftpkit put LOCAL URL: upload one file, a glob ('*.csv' in the last segment) or, with -r, a tree; verified, resumable.
-import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { putFromStdin, STDIO } from "../../client/stdio-transfer.ts";
 import { putFile } from "../../client/operations.ts";
-import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../../protocol/glob.ts";
+import { hasGlob, unescapeGlob } from "../../protocol/glob.ts";
 
 export default defineCommand({
   meta: { name: "put", description: "Upload a file, a glob or (-r) a directory (a URL ending in / keeps the local name)" },
@@ -39,28 +38,15 @@ export default defineCommand({
 });
 
 /**
- * A local pattern in the last segment is expanded as a shell expands it: `st*r.txt` names every
- * match, even when one file is literally called `st*r.txt` (that file matches too). It is one file
- * when it matches only the file of its own literal name, or nothing while that file exists: then it
- * stands for itself. Without a wildcard, `\` escapes are removed (`st\*r.txt` is the file st*r.txt).
+ * A local pattern in the last segment is a glob job, as `get` treats a remote one: the URL is always a
+ * directory, so a script's result does not depend on what matched (the job expands the pattern as a
+ * shell does, and one that matches nothing stands for the file of its literal name). Without a
+ * wildcard, `\` escapes are removed (`st\*r.txt` is the one file st*r.txt).
  */
 function whatToUpload(given: string): { tree: boolean; local: string } {
   const trimmed = given.replace(/\/+$/, "");
   const last = basename(trimmed);
-  const dir = dirname(trimmed);
-  if (!hasGlob(last)) {
-    const name = unescapeGlob(last);
-    return { tree: false, local: name === last ? given : join(dir, name) };
-  }
-  const literalName = globLiteral(last);
-  const literal = join(dir, literalName);
-  let matches: string[];
-  try {
-    const match = compileGlob(last);
-    matches = readdirSync(dir).filter(match);
-  } catch {
-    matches = []; // no such directory: the tree job says so
-  }
-  const onlyItself = matches.length === 0 || (matches.length === 1 && matches[0] === literalName);
-  return onlyItself && existsSync(literal) ? { tree: false, local: literal } : { tree: true, local: given };
+  if (hasGlob(last)) return { tree: true, local: given };
+  const name = unescapeGlob(last);
+  return { tree: false, local: name === last ? given : join(dirname(trimmed), name) };
 }

@@ -249,7 +249,7 @@ for (const kind of servers) {
       expect(readdirSync(join(s.home, "put-glob")).sort()).toEqual(["x1.csv", "x2.csv"]);
     });
 
-    test("a local pattern is expanded as a shell does, also beside a file of its literal name; escaped, or matching nothing, it names that file", async () => {
+    test("a local pattern is expanded as a shell does, also beside a file of its literal name; matching nothing it stands for that file, and the URL is a directory either way; escaped it names one file", async () => {
       const src = join(work, "pe");
       mkdirSync(src, { recursive: true });
       for (const n of ["n[1].txt", "n1.txt", "q[1].txt", "s*r.txt", "sXr.txt"]) writeFileSync(join(src, n), `${n}\n`);
@@ -262,9 +262,12 @@ for (const kind of servers) {
       // Escaped: the one file of that name, here uploaded under another.
       expect((await runFtpkit(["put", "pe/n\\[1\\].txt", s.url("/pe2/escaped.txt")], { cwd: work })).code).toBe(0);
       expect(readFileSync(join(s.home, "pe2", "escaped.txt"), "utf8")).toBe("n[1].txt\n");
-      // `q[1].txt` matches nothing (there is no q1.txt): it stands for the file of that name.
+      // `q[1].txt` matches nothing (there is no q1.txt): it stands for the file of that name, and the
+      // URL is still a directory, as when the pattern matched (and as get's LOCAL is).
       expect((await runFtpkit(["put", "pe/q[1].txt", s.url("/pe2/q.txt")], { cwd: work })).code).toBe(0);
-      expect(readFileSync(join(s.home, "pe2", "q.txt"), "utf8")).toBe("q[1].txt\n");
+      expect(readFileSync(join(s.home, "pe2", "q.txt", "q[1].txt"), "utf8")).toBe("q[1].txt\n");
+      expect((await runFtpkit(["put", "pe/n[1].txt", s.url("/pe3")], { cwd: work })).code).toBe(0);
+      expect(readdirSync(join(s.home, "pe3"))).toEqual(["n1.txt"]);
     });
 
     test("get -r and put -r with --dry-run print the plan and move nothing", async () => {
