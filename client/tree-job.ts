@@ -225,11 +225,15 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     items = doable;
     const walked = [...walkReports({ skipped, unreadable }), ...unreached];
     if (req.dryRun) {
-      printPlan(items, req.json === true, walked);
+      // A pending upload whose local file is gone since fails in the run (said on stderr, as there).
+      const pendingPlan = resuming && rec.direction === "put" && !spec.delete ? loadPlanState(rec.id, dir) : null;
+      const orphaned = pendingPlan ? dropOrphanedUploads(pendingPlan, source, dest, done, note) : [];
+      printPlan(items, req.json === true, [...walked, ...orphaned]);
       await conns.close();
       // The run would fail on what could not be read: so does its dry run, with the same status.
       const kind = worstKind(unreadable.map(({ err }) => failureKind(err))) ?? undefined;
       if (unreadable.length > 0) throw new ClientError(`${unreadable.length} ${unreadable.length === 1 ? "entry" : "entries"} could not be read (see above): the plan leaves ${unreadable.length === 1 ? "it" : "them"}, and what is under ${unreadable.length === 1 ? "it" : "them"}, out`, { kind });
+      if (orphaned.length > 0) throw new ClientError(`${orphaned.length} pending ${orphaned.length === 1 ? "upload" : "uploads"} would fail: the local ${orphaned.length === 1 ? "file is" : "files are"} gone (see above)`, { kind: "local" });
       return summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...walked]);
     }
     const copies = items.filter((i) => i.action === "copy");

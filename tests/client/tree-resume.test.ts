@@ -225,6 +225,21 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     expect(again.code).toBe(0);
   });
 
+  test("put -r --dry-run after the same names the deleted file as failing, exits 3 as the run would, and changes nothing", async () => {
+    const { py, work, cut } = await cutShortUploadThenDeleted();
+    const env = { FTPKIT_PASSWORD: py.password };
+    const sizeBefore = statSync(join(py.root, "dst", cut)).size;
+    const dry = await runFtpkit(["put", "-r", "src", py.url("/dst", { password: false }), "--dry-run", "--json"], { cwd: work, env, timeoutMs: 60_000 });
+    expect(dry.code).toBe(3);
+    const report = JSON.parse(dry.stdout) as { files: { path: string; action: string; result: string }[] };
+    expect(report.files.find((f) => f.path === cut)).toMatchObject({ action: "copy", result: "failed: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is" });
+    expect(statSync(join(py.root, "dst", cut)).size).toBe(sizeBefore);
+    // The dry run forgot nothing: the real run still reports the file, once.
+    const r = await runFtpkit(["resume", "--limit-rate", "0"], { cwd: work, env, timeoutMs: 60_000 });
+    expect(r.stderr).toContain(`${cut}: its upload was interrupted and the local file is gone since`);
+    expect(r.code).toBe(3);
+  });
+
   test("put -r run again with --json after the same: the deleted file is a failed entry, exit 3, and no job is left pending", async () => {
     const { py, work, cut, restArrived } = await cutShortUploadThenDeleted();
     const env = { FTPKIT_PASSWORD: py.password };
