@@ -257,6 +257,10 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
               rec.segments = segments;
               saveRecord(rec, dir, opts.fsync === true);
             },
+            single() {
+              delete rec.segmentCount;
+              delete rec.segments;
+            },
             ...(resuming ? { expect } : {}),
           },
           ctx,

@@ -1,10 +1,10 @@
 // The download of one file, verified: lock its part file, check the remote file is the one a
-// resumed download began with, continue the part (or start over when that cannot be trusted),
-// stream while hashing, reconnect after a drop, compare sizes and digests, then
+// resumed download began with, continue the part (or start over when that cannot be trusted or the
+// server has no REST), stream while hashing, reconnect after a drop, compare sizes and digests, then
 // publish (rename) or set the bad data aside. What uploads share with it is in file-transfer.ts.
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
-import { failureKind } from "./errors.ts";
+import { failureKind, RestUnsupported } from "./errors.ts";
 import { worthResuming, worthRetrying, type Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
@@ -105,6 +105,13 @@ async function fetchFile(session: Session, job: DownloadJob, ctx: FileContext): 
         offset = reached; // what the error reports as kept, also when no retry follows
         if (retrying) ftruncateSync(fileFd, reached); // the file and the running hash stay in lockstep
       },
+      startOver() {
+        ftruncateSync(fileFd, 0);
+        sink?.dispose();
+        sink = chunkSink(digestAlgo, size, fileFd);
+        offset = 0;
+        return sink;
+      },
     });
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
     // job, with the next file's start (controlFree).
@@ -179,6 +186,12 @@ async function fetchFile(session: Session, job: DownloadJob, ctx: FileContext): 
 export interface RetrieveHooks {
   /** Runs after each failure, with every byte before `offset` in the sink; then a retry follows or not. */
   atDrop?(offset: number, retrying: boolean): void;
+  /**
+   * The server has no REST, so the file cannot be continued at a byte: empty what was received and
+   * return the sink to fetch it again from byte 0 into. Without it (a stream already written out)
+   * the refusal ends the download.
+   */
+  startOver?(): ChunkSink;
 }
 
 /**
@@ -216,6 +229,13 @@ export async function retrieve(
       }
       return offset;
     } catch (err) {
+      // Refused before any byte moved, on a session that goes on: fetch the whole file instead.
+      if (err instanceof RestUnsupported && offset > 0 && hooks.startOver) {
+        ctx.note.warn(`${err.message}: downloading ${path} again from byte 0 instead of continuing at byte ${offset}`);
+        sink = hooks.startOver();
+        offset = 0;
+        continue;
+      }
       if (err instanceof TransferInterrupted) offset += err.moved;
       attempt++;
       const retrying = attempt <= ctx.opts.retries && (await worthRetrying(client, err));
