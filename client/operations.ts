@@ -26,7 +26,7 @@ import { remoteDirExists } from "./tree-plan.ts";
 import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
-import { abandonIfSourceGone, forgetJob } from "./job-end.ts";
+import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";
@@ -282,7 +282,9 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   } catch (err) {
     const remote = session.resolve(url.path);
     const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
+    const gone = resuming ? await abandonIfRemoteGone(rec, dir, part, session.client, remote, err) : null;
     session.destroy();
+    if (gone) throw failedAfter(gone, progress.moved);
     throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550, kind: "usage" }) : failedAfter(err, progress.moved);
   }
 }

@@ -1,6 +1,7 @@
 // A server without REST (500, 502 or 504: unknown, not implemented, not for that parameter) must not
 // dead-end the client: --segments falls back to one stream, a resumed or retried download starts
-// over, an upload with neither REST nor APPE is sent whole.
+// over, an upload with neither REST nor APPE is sent whole. And a resumed download whose remote file
+// is gone is forgotten once, its part file kept.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -108,5 +109,30 @@ describe("an upload to a server with neither REST nor APPE is sent whole", () =>
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("the server has neither REST nor APPE");
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+  });
+});
+
+describe("a resumed download whose remote file is gone", () => {
+  test("is forgotten once with exit 8; the part file is kept and a second resume leaves it alone", async () => {
+    const data = randomBytes(300_000);
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, dropRetrAfter: 100_000 });
+    const first = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: t.work });
+    expect(first.code).toBe(4);
+    const part = join(t.work, "f.bin.ftpkit-part");
+    expect(sizeOf(part)).toBe(100_000);
+    fake.files.delete("/f.bin");
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.code).toBe(8);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines.at(-1)).toContain("the remote file is gone");
+    expect(lines.at(-1)).toContain(`the partial file ${part} is kept, and the interrupted transfer is forgotten`);
+    expect(sizeOf(part)).toBe(100_000);
+    expect(records(t.work)).toEqual([]);
+    const commandsBefore = fake.commands.length;
+    const again = await runFtpkit(["resume"], { cwd: t.work });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("nothing to resume");
+    expect(fake.commands.length).toBe(commandsBefore); // not asked again
+    expect(sizeOf(part)).toBe(100_000);
   });
 });
