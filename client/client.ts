@@ -8,7 +8,7 @@ import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.
 import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type TlsSettings } from "./connection.ts";
 import { DataChannel } from "./data-channel.ts";
-import { ClientError, describe, replyError } from "./errors.ts";
+import { ClientError, describe, replyError, REST_UNSUPPORTED_CODES, RestUnsupported } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
 import { controlHandshake, secureControl } from "./control-tls.ts";
@@ -351,6 +351,7 @@ export class FtpClient {
   /** REST: the next transfer starts at `offset`. */
   async restart(offset: number): Promise<void> {
     const r = await this.command("REST", String(offset));
+    if (REST_UNSUPPORTED_CODES.includes(r.code)) throw new RestUnsupported(r);
     if (r.code !== 350) throw replyError(`REST ${offset}`, r);
   }
 

@@ -58,6 +58,22 @@ export class ClientError extends Error {
   }
 }
 
+/**
+ * REST refused as a command the server lacks (500 not recognised, 502 not implemented, 504 not for
+ * that parameter): continuing at a byte cannot work on this server, so a download starts over, a
+ * segmented one runs as one stream, an upload appends or is sent whole. Other refusals (550, 4yz)
+ * are ordinary ClientErrors.
+ */
+export class RestUnsupported extends ClientError {
+  override name = "RestUnsupported";
+  constructor(r: FtpReply) {
+    super(`the server does not support REST (${describe(r)})`, { code: r.code });
+  }
+}
+
+/** Reply codes that mean the server has no REST at all (RFC 959 §4.2: 500, 502, 504). */
+export const REST_UNSUPPORTED_CODES: readonly number[] = [500, 502, 504];
+
 /** The kind of any error: a ClientError's own, a local system error's ("local"), else null (status 1). */
 export function failureKind(err: unknown): FailureKind | null {
   if (err instanceof ClientError) return err.kind;

@@ -1,14 +1,11 @@
 // The one verified file transfer every job runs (a single get/put, each file of a tree, a sync):
 // lock, record the remote state before the first byte, stream while hashing, reconnect and continue
 // after a drop, compare sizes and the server's digest, then publish (rename) or set the bad data aside.
-// This file holds what both directions share and the download; file-upload.ts the upload.
-import { accessSync, closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync, statSync } from "node:fs";
+// This file holds what both directions share; retrieve.ts the download, file-upload.ts the upload.
+import { accessSync, constants, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
-import { failureKind } from "./errors.ts";
 import { acquireLock, type Lock } from "./state.ts";
-import { isRetryable, worthResuming, worthRetrying, type Notifier, type Session, type TransferOptions } from "./session.ts";
-import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
-import { chunkSink, type ChunkSink } from "./hasher.ts";
+import type { Notifier, TransferOptions } from "./session.ts";
 import { noDigestReason } from "./remote-hash.ts";
 
 export const PART_SUFFIX = ".ftpkit-part";
@@ -28,7 +25,7 @@ export function refuseIfChanged(was: RemoteExpectation, now: { size: number | nu
 }
 
 /** How a remote file differs from what it was ("size 6 → 3, modified … → …"); "" when nothing known differs. */
-function describeChange(was: { size: number | null; mtime: string | null }, now: { size: number | null; mtime: string | null }): string {
+export function describeChange(was: { size: number | null; mtime: string | null }, now: { size: number | null; mtime: string | null }): string {
   const changes: string[] = [];
   if (was.size !== null && now.size !== null && now.size !== was.size) changes.push(`size ${was.size} → ${now.size}`);
   if (was.mtime !== null && now.mtime !== null && now.mtime !== was.mtime) changes.push(`modified ${was.mtime} → ${now.mtime}`);
@@ -144,248 +141,9 @@ export async function remoteState(client: FtpClient, path: string): Promise<Remo
   return { size, mtime: await mtimeP };
 }
 
-export interface DownloadJob {
-  remote: string;
-  local: string;
-  part: string;
-  /** Continue the partial file (a resumed job); a tree job also continues a part it finds. */
-  resuming: boolean;
-  /** When resuming: the remote file as it was when the download began, and the hint if it changed. */
-  expect?: RemoteExpectation;
-  /** Give the local file this modification time (tree jobs, so a later sync sees it unchanged). */
-  mtime?: Date;
-  /** The remote file's permission bits (tree jobs, where the listing shows them): its execute bits are carried. */
-  mode?: number;
-  /** The remote size as a fresh listing showed it (saves SIZE and MDTM per file of a tree). */
-  known?: RemoteState;
-}
-
 /** The lock on a download's part file (`local` names it in a refusal): one writer per part file. */
 export function lockDownload(part: string, local: string): Lock {
   return acquireLock(`get\n${part}`, local);
-}
-
-/** Download one file, verified; the partial data lives in `job.part` until it is verified. */
-export async function downloadFile(session: Session, job: DownloadJob, ctx: FileContext): Promise<FileOutcome> {
-  const { note, algo, progress } = ctx;
-  const { remote: path, part } = job;
-  using _lock = lockDownload(part, job.local);
-  ctx.locked?.();
-  let sink: ChunkSink | null = null;
-  let fd = -1;
-  let created = false;
-  let offset = 0;
-  try {
-    const st = job.known ?? (await remoteState(session.client, path));
-    if (st.missing) throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
-    const { size, mtime } = st;
-    if (job.resuming && job.expect) refuseIfChanged(job.expect, st);
-    ctx.beforeFirstByte({ size, mtime });
-    created = !job.resuming; // until the part file shows there is something to continue
-    const opened = await openPart(part);
-    fd = opened.fd;
-    const resuming = job.resuming && opened.existed;
-    created = !resuming;
-    const partSize = opened.existed ? fstatSync(fd).size : 0;
-    const digestAlgo = localDigest(session.client, ctx);
-    sink = chunkSink(digestAlgo, size, fd);
-    if (resuming) {
-      offset = partSize;
-      if (size !== null && offset > size) {
-        note.warn(`the partial file is larger than the remote file; starting over`);
-        offset = 0;
-      }
-      if (offset > 0) {
-        const prefixHex = await sink.prefix(offset);
-        const remote = digestAlgo ? await session.client.remoteDigest(path, algo, { start: 0, end: offset }) : null;
-        if (remote) {
-          if (remote.hex !== prefixHex) {
-            note.warn(`the partial file differs from the server's first ${offset} bytes; starting over`);
-            offset = 0;
-            sink.dispose();
-            sink = chunkSink(digestAlgo, size, fd);
-          } else note.info(`partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
-        } else if (!job.expect) {
-          // A tree job's part file, and nothing recorded what the remote file was when it began: the
-          // file may have changed since (same size, other bytes), and without a ranged digest the
-          // old prefix and the new tail would be spliced into one file that only its size vouches for.
-          note.info(`${path}: cannot verify the partial data (the server offers no ranged hash, and the remote file may have changed); starting it over`);
-          offset = 0;
-          sink.dispose();
-          sink = chunkSink(digestAlgo, size, fd);
-        } else note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
-      }
-    }
-    // Only when bytes must go: ext4 flushes a file truncated to 0 when it is closed (auto_da_alloc),
-    // which cost 0.2–0.25 s at the end of every 1 GiB download.
-    if (partSize !== offset) ftruncateSync(fd, offset);
-    const fileFd = fd;
-    offset = await retrieve(session, path, offset, size, sink, ctx, (reached, retrying) => {
-      offset = reached; // what the error reports as kept, also when no retry follows
-      if (retrying) ftruncateSync(fileFd, reached); // the file and the running hash stay in lockstep
-    });
-    // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
-    // job, with the next file's start (controlFree).
-    const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, () => size, note);
-    verdictP?.catch(() => {}); // awaited below unless an earlier step fails
-    ctx.controlFree?.();
-    const digest = await sink.digest(); // after every write
-    sink = null;
-    // kill -9 cannot lose what is in the page cache; only --fsync pays for surviving a power loss.
-    if (ctx.opts.fsync) fsyncSync(fd);
-    // Through the descriptor, after the last write: no second path lookup, no thread-pool round trip.
-    if (job.mtime) {
-      try {
-        futimesSync(fd, job.mtime, job.mtime);
-      } catch {
-        // a time we cannot set only costs a later sync a comparison
-      }
-    }
-    // An executable remote file (a script of a build tree) stays executable, as with lftp's mirror and
-    // git: the execute bits come from the listing, read and write follow the umask as for any new file.
-    if (job.mode !== undefined && (job.mode & 0o111) !== 0) fchmodSync(fd, (0o666 | (job.mode & 0o111)) & ~umask());
-    closeSync(fd);
-    fd = -1;
-    const setAside = () => {
-      const aside = besideFile(job.local, CORRUPT_SUFFIX);
-      renameSync(part, aside);
-      ctx.discard();
-      return aside;
-    };
-    if (size !== null && offset !== size) {
-      const aside = setAside();
-      throw new ClientError(`size mismatch: received ${offset} bytes, the server reports ${size}; the data is kept in ${aside}`, { kind: "verify" });
-    }
-    const verdict = await verdictP!;
-    let verifiedBy: string;
-    if (typeof verdict === "string") verifiedBy = verdict;
-    else if (verdict.hex !== digest) {
-      // A file replaced on the server meanwhile (its digest is the new one's) is no corruption.
-      const now = await remoteState(session.client, path).catch(() => null);
-      const aside = setAside();
-      const change = now && !now.missing ? describeChange({ size, mtime }, now) : "";
-      if (change) throw new ClientError(`the remote file changed during the download (${change}); what came is kept in ${aside}: get it again`);
-      throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`, { kind: "verify" });
-    } else verifiedBy = `verified by ${verdict.via}`;
-    // On the thread pool, like the part file's creation: an ext4 rename blocked the event loop (and
-    // every other connection of a tree job) for up to 0.1 ms; 1,000 × 100 KiB, 8 connections: median
-    // 0.655 s → 0.615 s of 6 interleaved runs (an earlier build, which blocked elsewhere, measured the
-    // thread switches as the larger cost).
-    await renameOffThread(part, job.local);
-    return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy };
-  } catch (err) {
-    progress.clear();
-    sink?.dispose();
-    // A full (or read-only) disk: what was written stays for `ftpkit resume` once there is room (the
-    // resume checks it against the server's ranged digest first).
-    const diskFull = err instanceof LocalWriteError && err.diskRefuses && fd >= 0 ? fstatSync(fd).size : 0;
-    if (fd >= 0) closeSync(fd);
-    // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
-    if (created && offset === 0 && diskFull === 0) {
-      rmSync(part, { force: true });
-      ctx.discard();
-    }
-    // Still a LocalWriteError: a tree job stops starting files on it.
-    if (diskFull > 0) throw new LocalWriteError(`${(err as Error).message}; ${diskFull} bytes kept: make room, then run \`ftpkit resume\``, (err as LocalWriteError).errno);
-    if (err instanceof TransferInterrupted || (worthResuming(err) && existsSync(part))) {
-      throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
-    }
-    throw err;
-  }
-}
-
-/**
- * RETR `path` into `sink` from `offset` to its end (`size`, when known), reconnecting and continuing
- * with REST after a drop, --retries times; returns the offset reached. `atDrop(offset, retrying)`
- * runs after each failure, with every byte before `offset` in the sink; then a retry follows or not.
- */
-export async function retrieve(
-  session: Session,
-  path: string,
-  offset: number,
-  size: number | null,
-  sink: ChunkSink,
-  ctx: Pick<FileContext, "opts" | "note" | "progress">,
-  atDrop: (offset: number, retrying: boolean) => void = () => {},
-): Promise<number> {
-  const limiter = jobLimiter(ctx.opts);
-  let attempt = 0;
-  for (;;) {
-    ctx.progress.start(offset, size);
-    const client = session.client;
-    try {
-      const n = await download(client, path, offset, {
-        sink,
-        limiter,
-        stallMs: ctx.opts.stallMs,
-        limit: size === null ? undefined : size - offset,
-        onProgress: (m) => ctx.progress.update(m),
-      });
-      offset += n;
-      if (size !== null && offset < size) {
-        // The server called it complete: a file cut short (or replaced) since the download began
-        // is said so, not retried as a network failure that only ever ends early again.
-        await refuseIfResized(client, path, size, offset);
-        throw new TransferInterrupted(`the transfer ended early at ${offset} of ${size} bytes`, 0);
-      }
-      return offset;
-    } catch (err) {
-      if (err instanceof TransferInterrupted) offset += err.moved;
-      attempt++;
-      const retrying = attempt <= ctx.opts.retries && (await worthRetrying(client, err));
-      atDrop(offset, retrying);
-      if (!retrying) throw err;
-      ctx.note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
-      attempt = await session.reconnect(attempt, ctx.note, client);
-      if (size !== null) await refuseIfResized(session.client, path, size, offset);
-    }
-  }
-}
-
-/** A file whose size is no longer the one the download began with cannot be continued: said so, with what is kept. */
-async function refuseIfResized(client: FtpClient, path: string, size: number, kept: number): Promise<void> {
-  const now = await client.size(path).catch(() => null);
-  if (now === null || now === size) return;
-  throw new ClientError(`the remote file changed during the download (size ${size} → ${now}); the ${kept} bytes of the old one that came are kept`);
-}
-
-let umaskRead: number | undefined;
-
-/** The process's umask, read once: reading it sets it to 0 for a moment, which another thread creating a file could see. */
-function umask(): number {
-  return (umaskRead ??= process.umask());
-}
-
-/** open(2) on the thread pool: the descriptor itself, not a FileHandle that would close it again. */
-function openOffThread(path: string, flags: number): Promise<number> {
-  return new Promise((resolve, reject) => open(path, flags, 0o644, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
-function renameOffThread(from: string, to: string): Promise<void> {
-  return new Promise((resolve, reject) => rename(from, to, (err) => (err ? reject(err) : resolve())));
-}
-
-/**
- * Open (or create) a download's part file. A new one costs one system call: a tree job creates
- * one per file, and asking first whether it exists, then its size, cost two more. On the thread
- * pool: creating a file on ext4 cost 0.1–0.3 ms of kernel time here, which blocked every other
- * connection of a tree job (1,000 × 100 KiB with 8 connections: 0.71 s → 0.66 s, median of 6).
- */
-async function openPart(part: string): Promise<{ fd: number; existed: boolean }> {
-  try {
-    try {
-      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL), existed: false };
-    } catch (err) {
-      if ((err as { code?: string }).code !== "EEXIST") throw err;
-      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT), existed: true };
-    }
-  } catch (err) {
-    // A disk that refuses the file itself (read-only, full, over quota) refuses every later one: as a
-    // LocalWriteError, a tree job starts no further file (it tried each, failing each the same way).
-    const code = (err as { code?: string }).code;
-    if (code === "EROFS" || code === "ENOSPC" || code === "EDQUOT") throw new LocalWriteError(`cannot create the local file: ${(err as Error).message}`, code);
-    throw err;
-  }
 }
 
 /**

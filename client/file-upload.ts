@@ -2,7 +2,7 @@
 // byte, REST+STOR (or APPE) to continue after a drop, then SIZE and the server's digest compared.
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
-import { failureKind } from "./errors.ts";
+import { failureKind, REST_UNSUPPORTED_CODES } from "./errors.ts";
 import { acquireLock } from "./state.ts";
 import { worthResuming, worthRetrying, type Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
@@ -104,6 +104,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     ctx.beforeFirstByte(before ?? { size: null, mtime: null, missing: true });
     const limiter = jobLimiter(ctx.opts);
     let appendOnly = false;
+    /** Neither REST before STOR nor APPE: every try sends the whole file. */
+    let wholeOnly = false;
     let attempt = 0;
     let continuing = job.resuming;
     let digest = "";
@@ -118,7 +120,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       const digestAlgo = localDigest(client, ctx);
       sink = chunkSink(digestAlgo, size, fd);
       offset = 0;
-      if (continuing) {
+      if (continuing && !wholeOnly) {
         const now = await remoteState(client, path);
         const untouched = before !== undefined && (before === null ? now.missing : !now.missing && now.size === before.size && now.mtime === before.mtime);
         if (now.missing || untouched) offset = 0; // no byte of ours arrived: never append to the old file's head
@@ -151,6 +153,13 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
             appendOnly = true;
             note.info("the server refused REST before STOR; appending with APPE");
             continuing = true;
+            continue;
+          }
+          // APPE unknown too (500, 502, 504): the file can only be sent whole, with STOR from byte 0.
+          if (refused && verb === "APPE" && REST_UNSUPPORTED_CODES.includes((err as ClientError).code!)) {
+            appendOnly = false;
+            wholeOnly = true;
+            note.warn(`the server has neither REST nor APPE (${(err as Error).message}); uploading ${path} again from byte 0`);
             continue;
           }
           throw err;

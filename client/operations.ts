@@ -9,8 +9,8 @@ import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { confirm } from "./prompt.ts";
-import { loadRecord, removeRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
-import { acquireLock, forgetPassword, loadPassword, savePassword, type Lock } from "./state.ts";
+import { loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
+import { acquireLock, loadPassword, savePassword, type Lock } from "./state.ts";
 import {
   checkTlsFlags,
   Credentials,
@@ -23,8 +23,10 @@ import {
 } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { remoteDirExists } from "./tree-plan.ts";
-import { besideFile, checkWritableDir, downloadFile, lockDownload, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
+import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
+import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
+import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";
@@ -126,12 +128,6 @@ export function persistJob(rec: TransferRecord, creds: Credentials, dir: string,
   saveRecord(rec, dir, durable);
   const pw = creds.known();
   if (pw !== undefined) savePassword(rec.id, pw, parseUrlArg(rec.url), dir);
-}
-
-/** Forget a finished (or abandoned) job: its record, progress files and saved password. */
-export function forgetJob(id: string, dir: string): void {
-  removeRecord(id, dir);
-  forgetPassword(id);
 }
 
 /** Ask (TTY) or announce (non-TTY) resuming a pending record; returns true to resume. */
@@ -261,6 +257,10 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
               rec.segments = segments;
               saveRecord(rec, dir, opts.fsync === true);
             },
+            single() {
+              delete rec.segmentCount;
+              delete rec.segments;
+            },
             ...(resuming ? { expect } : {}),
           },
           ctx,
@@ -282,7 +282,9 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   } catch (err) {
     const remote = session.resolve(url.path);
     const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
+    const gone = resuming ? await abandonIfRemoteGone(rec, dir, part, session.client, remote, err) : null;
     session.destroy();
+    if (gone) throw failedAfter(gone, progress.moved);
     throw isDir ? new ClientError(`${remote} is a directory: fetch it with get -r`, { code: 550, kind: "usage" }) : failedAfter(err, progress.moved);
   }
 }
@@ -331,26 +333,6 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
  */
 export function lockUploadJob(id: string, local: string): Lock {
   return acquireLock(`put-job\n${id}`, local);
-}
-
-/**
- * An interrupted upload whose local file was deleted can never continue (a put of it, with or without
- * --restart, fails too): its job (record, progress, saved password) is forgotten, so it does not fail
- * every later `resume` as well, and the one line says so. The partial remote file is left as it is.
- */
-function abandonIfSourceGone(rec: TransferRecord, dir: string): void {
-  try {
-    statSync(rec.local);
-    return;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code !== "ENOENT" && code !== "ENOTDIR") return; // unreadable, not gone: localFile says why
-  }
-  forgetJob(rec.id, dir);
-  throw new ClientError(
-    `the upload of ${rec.local} can never continue: the local file is gone; the partial remote file ${rec.url} is left as it is, and the interrupted transfer is forgotten`,
-    { kind: "local" },
-  );
 }
 
 /** Continue a recorded upload (`resume`), or start one. */

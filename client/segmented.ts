@@ -4,13 +4,14 @@
 // every segment where it stopped.
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
-import { failureKind } from "./errors.ts";
+import { failureKind, RestUnsupported } from "./errors.ts";
 import { askDigest, besideFile, CORRUPT_SUFFIX, lockDownload, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
 import { isRetryable, worthResuming, worthRetrying, type Session } from "./session.ts";
 import { downloadRange, jobLimiter, TransferInterrupted } from "./transfer.ts";
+import { downloadFile } from "./retrieve.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
 export interface Segment {
@@ -39,6 +40,8 @@ export interface SegmentedJob {
   save(segments: Segment[]): void;
   /** Resuming: the remote file as the interrupted run saw it (a changed one is refused, not spliced). */
   expect?: RemoteExpectation;
+  /** The server has no REST: the job goes on as a single download (its record forgets the segments). */
+  single(): void;
 }
 
 /**
@@ -69,7 +72,23 @@ async function checkSegments(first: Session, remote: string, segments: Segment[]
   if (verified > 0) ctx.note.info(`partial data verified (${verified} bytes, ${algo} via ranged HASH); resuming`);
 }
 
+/**
+ * Download in segments; on a server without REST (a range cannot start anywhere but at byte 0) the
+ * file comes over one stream instead, from byte 0, verified the same way.
+ */
 export async function segmentedDownload(first: Session, open: () => Promise<Session>, job: SegmentedJob, ctx: FileContext): Promise<FileOutcome> {
+  try {
+    return await inSegments(first, open, job, ctx);
+  } catch (err) {
+    if (!(err instanceof RestUnsupported)) throw err;
+    ctx.note.warn(`${err.message}: downloading in one stream instead of ${job.count} segments`);
+    job.single();
+    // Its lock was released with inSegments: downloadFile takes it again.
+    return await downloadFile(first, { remote: job.remote, local: job.local, part: job.part, resuming: false }, ctx);
+  }
+}
+
+async function inSegments(first: Session, open: () => Promise<Session>, job: SegmentedJob, ctx: FileContext): Promise<FileOutcome> {
   const { note, algo, progress } = ctx;
   // One limiter for every segment: --limit-rate is the download's rate, not each connection's.
   const limiter = jobLimiter(ctx.opts);
@@ -102,13 +121,15 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     const queue = segments.filter((s) => s.pos < s.end);
     const attempts = new Map<Segment, number>();
     let failure: Error | null = null;
+    /** A REST refused as unsupported, and the session that got the refusal (idle, logged in). */
+    let noRest = null as { err: RestUnsupported; session: Session } | null; // set by the workers: not narrowed to null
     const refusals: Error[] = [];
     /** Workers in a ranged RETR right now. */
     let downloading = 0;
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
-        if (!seg || failure) return;
+        if (!seg || failure || noRest) return;
         if (!s) {
           try {
             s = await open();
@@ -154,6 +175,14 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
           downloading--;
         } catch (err) {
           downloading--;
+          if (err instanceof RestUnsupported && s && !noRest) {
+            // No segment but the first can start: stop the others (their bytes would be fetched
+            // again by the single stream anyway); this session, idle, carries the job on.
+            noRest = { err, session: s };
+            for (const x of sessions) if (x !== s) x.destroy();
+            return;
+          }
+          if (noRest) return;
           // Also a refusal after which the server hung up (session.worthRetrying).
           const worth = err instanceof TransferInterrupted || isRetryable(err) || (!!s && (await worthRetrying(s.client, err)));
           s?.destroy();
@@ -177,6 +206,15 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     await Promise.all([worker(first), ...Array.from({ length: Math.max(0, extra) }, () => worker(null))]);
     clearInterval(saver);
     job.save(segments);
+    if (noRest) {
+      const { err, session } = noRest;
+      if (session !== first) {
+        first.client.destroy();
+        first.client = session.client; // the job's session goes on over the connection that is still up
+        sessions.splice(sessions.indexOf(session), 1);
+      }
+      throw err;
+    }
     if (failure) throw failure;
     const missing = segments.find((s) => s.pos < s.end);
     // Every connection gone, the last ones refused on opening: that refusal is the reason.

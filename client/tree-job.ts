@@ -8,10 +8,12 @@ import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glo
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, worstKind, type FailureKind } from "./errors.ts";
-import { besideFile, downloadFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
+import { besideFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
+import { downloadFile } from "./retrieve.ts";
 import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
-import { decideResume, forgetJob, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
+import { decideResume, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
+import { forgetJob } from "./job-end.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";

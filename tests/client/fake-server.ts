@@ -48,8 +48,10 @@ export interface FakeOptions {
   oopsOnTransfer?: number;
   /** RETR of this path answers "550 Permission denied." (the session goes on). */
   refuseRetrOf?: string;
-  /** Refuse REST (502) so uploads must fall back to APPE. */
-  noRest?: boolean;
+  /** Refuse REST (502, or the code given: 500, 502 or 504) so uploads must fall back to APPE. */
+  noRest?: boolean | 500 | 502 | 504;
+  /** Refuse APPE (502 Command not implemented). */
+  noAppe?: boolean;
   /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
   stallRetrAfter?: number;
   /** LIST's permission columns for files (default rw-r--r--; rwxrwxrwx for every file is how IIS lists them). */
@@ -453,7 +455,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 200, "EPRT command successful");
       }
       case "REST":
-        if (opts.noRest) return void reply(s, 502, "REST not implemented");
+        if (opts.noRest) return void reply(s, opts.noRest === true ? 502 : opts.noRest, "REST not implemented");
         s.data.rest = Number(arg);
         return void reply(s, 350, "Restarting");
       case "OPTS": {
@@ -563,6 +565,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       }
       case "STOR":
       case "APPE": {
+        if (verb === "APPE" && opts.noAppe) {
+          s.data.dataServer?.stop(true);
+          return void reply(s, 502, "Command not implemented");
+        }
         if (oops(s)) return;
         const d = await s.data.data!;
         reply(s, 150, "Ok to send data");

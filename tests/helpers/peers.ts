@@ -30,13 +30,14 @@ export function tempDir(prefix = "ftpkit-client-"): string {
 }
 
 /** Start pyftpdlib on port 0 serving `root` (user "user"/"secret" with full rights, anonymous read-only). */
-export async function startPyftpd(opts: { root?: string; rate?: number; noMlsd?: boolean; user?: string; password?: string } = {}): Promise<Peer> {
+export async function startPyftpd(opts: { root?: string; rate?: number; noMlsd?: boolean; noRest?: boolean; user?: string; password?: string } = {}): Promise<Peer> {
   const root = opts.root ?? tempDir("ftpkit-pyftpd-");
   const user = opts.user ?? "user";
   const password = opts.password ?? "secret";
   const cmd = [SYSTEM_PYTHON, join(import.meta.dir, "pyftpd.py"), root, "--user", user, "--password", password];
   if (opts.rate) cmd.push("--rate", String(opts.rate));
   if (opts.noMlsd) cmd.push("--no-mlsd");
+  if (opts.noRest) cmd.push("--no-rest");
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
   let log = "";
   void (async () => {

@@ -1,6 +1,6 @@
 """Start a pyftpdlib server for ftpkit's interop tests.
 
-Usage: /usr/bin/python3 pyftpd.py ROOT [--user U --password P] [--rate BYTES_PER_SEC] [--no-mlsd]
+Usage: /usr/bin/python3 pyftpd.py ROOT [--user U --password P] [--rate BYTES_PER_SEC] [--no-mlsd] [--no-rest]
 Prints the chosen port on stdout (port 0 → the kernel picks one), then serves until killed.
 Logs one line per finished transfer on stderr: "XFER <verb> <path> <bytes> <completed>".
 """
@@ -18,6 +18,7 @@ ap.add_argument("--user", default="user")
 ap.add_argument("--password", default="secret")
 ap.add_argument("--rate", type=int, default=0)
 ap.add_argument("--no-mlsd", action="store_true")
+ap.add_argument("--no-rest", action="store_true")
 args = ap.parse_args()
 
 logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
@@ -36,8 +37,10 @@ class Handler(FTPHandler):
 Handler.authorizer = auth
 Handler.permit_foreign_addresses = False
 Handler.passive_ports = None
-if args.no_mlsd:
-    Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k not in ("MLSD", "MLST")}
+dropped = (("MLSD", "MLST") if args.no_mlsd else ()) + (("REST",) if args.no_rest else ())
+if dropped:
+    # An unknown verb is answered "500 Command not understood", and FEAT stops offering it.
+    Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k not in dropped}
 if args.rate:
     dtp = ThrottledDTPHandler
     dtp.read_limit = args.rate

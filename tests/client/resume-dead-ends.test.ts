@@ -1,0 +1,138 @@
+// A server without REST (500, 502 or 504: unknown, not implemented, not for that parameter) must not
+// dead-end the client: --segments falls back to one stream, a resumed or retried download starts
+// over, an upload with neither REST nor APPE is sent whole. And a resumed download whose remote file
+// is gone is forgotten once, its part file kept.
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
+import { useFakeServerWork } from "./fake-server.ts";
+
+setDefaultTimeout(60_000);
+
+const t = useFakeServerWork();
+const HASH_FEAT = ["SIZE", "MDTM", "HASH SHA-256*;MD5"];
+
+const records = (cwd: string) => {
+  const d = join(cwd, ".ftpkit", "transfers");
+  return existsSync(d) ? readdirSync(d).filter((n) => n.endsWith(".json")) : [];
+};
+const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+
+describe("get --segments against a server without REST", () => {
+  for (const code of [500, 502, 504] as const) {
+    test(`REST answered ${code}: one stream instead, one line on stderr, verified`, async () => {
+      const data = randomBytes(5 * 1024 * 1024 + 3);
+      const fake = t.start({ files: new Map([["/big.bin", data]]), feat: HASH_FEAT, noRest: code });
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/big.bin`, "--segments", "3"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`the server does not support REST (REST not implemented (${code})): downloading in one stream instead of 3 segments`);
+      expect(r.stderr).toContain("(verified by HASH)");
+      expect(digest(readFileSync(join(t.work, "big.bin")))).toBe(digest(data));
+      expect(records(t.work)).toEqual([]);
+      expect(existsSync(join(t.work, "big.bin.ftpkit-part"))).toBe(false);
+    });
+  }
+
+  test("pyftpdlib without REST (500 Command not understood): one stream, size-checked, byte-identical", async () => {
+    const py = await startPyftpd({ noRest: true });
+    try {
+      const data = randomFile(join(py.root, "seg.bin"), 5 * 1024 * 1024 + 1);
+      const r = await runFtpkit(["get", py.url("/seg.bin"), "--segments", "3"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("downloading in one stream instead of 3 segments");
+      expect(r.stderr).toContain("size verified only");
+      expect(digest(readFileSync(join(t.work, "seg.bin")))).toBe(digest(data));
+    } finally {
+      await py.stop();
+      removeDir(py.root);
+    }
+  });
+});
+
+describe("a download that cannot continue at a byte starts over", () => {
+  test("ftpkit resume after a killed get: the part file is fetched again from byte 0, verified", async () => {
+    const data = randomBytes(400_000);
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, noRest: true, stallRetrAfter: 150_000 });
+    const part = join(t.work, "f.bin.ftpkit-part");
+    const proc = spawnFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: t.work });
+    try {
+      await waitFor(() => sizeOf(part) >= 150_000, 15_000, "the first bytes to land");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    expect(records(t.work)).toHaveLength(1);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the server does not support REST (REST not implemented (502)): downloading /f.bin again from byte 0 instead of continuing at byte 150000");
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+    expect(fake.retrBytes.at(-1)).toBe(data.length); // the whole file, not a tail spliced onto the old head
+    expect(records(t.work)).toEqual([]);
+  });
+
+  test("a connection dropped mid-download is retried from byte 0 in the same run", async () => {
+    const data = randomBytes(300_000);
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, noRest: 504, dropRetrAfter: 100_000 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "2"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("downloading /f.bin again from byte 0 instead of continuing at byte 100000");
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+    expect(fake.retrBytes).toEqual([100_000, data.length]);
+  });
+});
+
+describe("an upload to a server with neither REST nor APPE is sent whole", () => {
+  test("ftpkit resume of an interrupted put: STOR from byte 0, verified", async () => {
+    const data = randomBytes(300_000);
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noRest: true, noAppe: true, dropStorAfter: 100_000 });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/u.bin`;
+    const first = await runFtpkit(["put", "u.bin", url, "--retries", "0"], { cwd: t.work });
+    expect(first.code).toBe(4);
+    expect(fake.files.get("/u.bin")?.length).toBe(100_000);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the server has neither REST nor APPE");
+    expect(r.stderr).toContain("uploading /u.bin again from byte 0");
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(fake.commands.filter((c) => c.startsWith("STOR"))).toEqual(["STOR /u.bin", "STOR /u.bin"]);
+    expect(records(t.work)).toEqual([]);
+  });
+
+  test("a put whose connection drops is retried whole in the same run", async () => {
+    const data = randomBytes(300_000);
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noRest: 500, noAppe: true, dropStorAfter: 100_000 });
+    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "2"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the server has neither REST nor APPE");
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+  });
+});
+
+describe("a resumed download whose remote file is gone", () => {
+  test("is forgotten once with exit 8; the part file is kept and a second resume leaves it alone", async () => {
+    const data = randomBytes(300_000);
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, dropRetrAfter: 100_000 });
+    const first = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: t.work });
+    expect(first.code).toBe(4);
+    const part = join(t.work, "f.bin.ftpkit-part");
+    expect(sizeOf(part)).toBe(100_000);
+    fake.files.delete("/f.bin");
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.code).toBe(8);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines.at(-1)).toContain("the remote file is gone");
+    expect(lines.at(-1)).toContain(`the partial file ${part} is kept, and the interrupted transfer is forgotten`);
+    expect(sizeOf(part)).toBe(100_000);
+    expect(records(t.work)).toEqual([]);
+    const commandsBefore = fake.commands.length;
+    const again = await runFtpkit(["resume"], { cwd: t.work });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("nothing to resume");
+    expect(fake.commands.length).toBe(commandsBefore); // not asked again
+    expect(sizeOf(part)).toBe(100_000);
+  });
+});
