@@ -233,7 +233,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
-  const session = await Session.open(url, opts, creds);
+  const session = await Session.open(url, opts, creds, note);
   const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (remote) => {
     if (!resuming) {
       rec.remoteSize = remote.size;
@@ -250,7 +250,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     const out = rec.segmentCount
       ? await segmentedDownload(
           session,
-          () => Session.open(url, opts, creds),
+          () => Session.another(url, opts, creds),
           {
             remote: session.resolve(url.path),
             local: rec.local,
@@ -367,7 +367,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), st.size);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
-  const session = await Session.open(url, opts, creds);
+  const session = await Session.open(url, opts, creds, note);
   const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (before) => {
     if (!resuming) {
       rec.remoteSize = before.size;

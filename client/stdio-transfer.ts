@@ -33,7 +33,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url));
+  const session = await Session.open(url, opts, new Credentials(url), note);
   const path = session.resolve(url.path);
   try {
     const { size, missing } = await remoteState(session.client, path);
@@ -68,7 +68,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(STDIO, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url));
+  const session = await Session.open(url, opts, new Credentials(url), note);
   const path = session.resolve(url.path);
   const client = session.client;
   try {

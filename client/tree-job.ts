@@ -156,8 +156,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
   const note = new Notifier(opts.quiet || req.json === true);
   const creds = new Credentials(r.url, loadPassword(rec.id, r.url));
   const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
-  const first = await Session.openPatiently(r.url, sessionOpts, creds, note);
-  const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), (signal) => Session.open(r.url, sessionOpts, creds, signal), note);
+  const first = await Session.open(r.url, sessionOpts, creds, note);
+  const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), (signal) => Session.another(r.url, sessionOpts, creds, signal), note);
   let persisted = false;
   let moving = false;
   try {
