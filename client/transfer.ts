@@ -22,6 +22,13 @@ export interface PumpOptions {
   stallMs?: number;
   /** Downloads: the bytes the server said are left; it may not send more (a disk is not endless). */
   limit?: number;
+  /**
+   * Uploads: once aborted, the data connection is reset at once (synchronously, so a signal handler
+   * can exit right after): a reset tells the server the upload broke, where a close says it ended.
+   */
+  signal?: AbortSignal;
+  /** Uploads: the last byte is sent and the data connection shut down (the server may now store it whole). */
+  onAllSent?: () => void;
 }
 
 /** Default stall timeout of data connections (a stalled server must not hang a transfer forever). */
@@ -241,6 +248,9 @@ async function send(
   };
   const read = () => waitFor(next());
   const step = opts.limiter ? pacedSlice(opts.limiter.rate) : Infinity;
+  const reset = () => t.conn.destroy();
+  if (opts.signal?.aborted) reset();
+  opts.signal?.addEventListener("abort", reset, { once: true });
   try {
     for (let view = await read(); view !== null; view = await read()) {
       for (let off = 0; off < view.length; off += step) {
@@ -262,7 +272,9 @@ async function send(
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   }
   stall.stop();
+  opts.signal?.removeEventListener("abort", reset);
   t.conn.shutdown();
+  opts.onAllSent?.();
   let reply;
   try {
     reply = await finalReply(t.done, stallMs, moved);
