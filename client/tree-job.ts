@@ -119,7 +119,9 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
       note.info(`an interrupted run of this job is pending: the plan below is what resuming it would do (--restart: start over)`);
       return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
     }
-    if (await decideResume(pending, opts, note)) return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
+    const decision = await decideResume(pending, opts, note);
+    if (decision === "resume") return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
+    if (decision === "declined") note.info(`the interrupted ${spec.mode === "sync" ? "sync" : "transfer"} of ${r.local} is discarded: starting over`);
   }
   if (pending && !req.dryRun) forgetJob(id, dir);
   const rec: TransferRecord = {
