@@ -3,6 +3,7 @@
 import { dirname } from "node:path";
 import { journalDir, pendingDirs } from "../client/journal.ts";
 import { interruptedReport, reportPrinted, writeStdout } from "../client/report.ts";
+import { runInterruptHooks } from "../client/on-interrupt.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 
@@ -20,6 +21,8 @@ export function listingErrorOnInterrupt(): void {
 export function hintOnInterrupt(json: boolean): void {
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
+      // First what cannot wait for the exit: a stream's upload resets its data connection.
+      runInterruptHooks(signal);
       if (json && !reportPrinted()) writeStdout(JSON.stringify(interruptedReport(signal), null, 2) + "\n");
       // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).
       const where = pendingDirs().map((journal) => (journal === journalDir() ? process.cwd() : dirname(dirname(journal))));

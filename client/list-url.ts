@@ -13,7 +13,7 @@ export async function listUrl(urlText: string, opts: { active: boolean; retries?
   const url = parseUrlArg(urlText, { listing: true });
   checkTlsFlags(url, opts);
   const note = new Notifier(opts.quiet ?? true);
-  const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url));
+  const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url), note);
   try {
     const entries = await listRetrying(session, url.path, note);
     await session.close();

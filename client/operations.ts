@@ -8,7 +8,7 @@ import { ClientError, type DigestAlgorithm } from "./client.ts";
 import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
-import { confirm } from "./prompt.ts";
+import { decideResume } from "./resume-question.ts";
 import { loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
 import { acquireLock, loadPassword, savePassword, type Lock } from "./state.ts";
 import {
@@ -30,6 +30,7 @@ import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.t
 
 export type { TransferOptions, SecurityOptions } from "./session.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";
+export { decideResume } from "./resume-question.ts";
 
 export interface TransferResult {
   local: string;
@@ -130,15 +131,6 @@ export function persistJob(rec: TransferRecord, creds: Credentials, dir: string,
   if (pw !== undefined) savePassword(rec.id, pw, parseUrlArg(rec.url), dir);
 }
 
-/** Ask (TTY) or announce (non-TTY) resuming a pending record; returns true to resume. */
-export async function decideResume(rec: TransferRecord, opts: TransferOptions, note: Notifier): Promise<boolean> {
-  if (opts.restart) return false;
-  if (process.stdin.isTTY && process.stderr.isTTY) {
-    if (!(await confirm(`An interrupted transfer of ${rec.local} is pending (started ${rec.startedAt}). Resume?`, true))) return false;
-  } else note.info(`resuming the interrupted transfer of ${rec.local} (use --restart to start over)`);
-  if (opts.alwaysDigest && opts.hash !== rec.hash) note.info(`it began with ${rec.hash} and is verified with it; --hash ${opts.hash} applies to a new transfer (--restart)`);
-  return true;
-}
 
 /** `ftpkit get URL [LOCAL]`. */
 export async function getFile(urlText: string, localArg: string | undefined, opts: TransferOptions): Promise<TransferResult> {
@@ -159,10 +151,12 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     const pendingPart = pending.part ?? besideFile(local, PART_SUFFIX);
     // A run still moving it holds its lock: said now, before "resuming…" is announced.
     lockDownload(pendingPart, local).release();
-    if (await decideResume(pending, opts, note)) return runDownload(url, pending, withRecordSettings(opts, pending), true);
+    const decision = await decideResume(pending, opts, note);
+    if (decision === "resume") return runDownload(url, pending, withRecordSettings(opts, pending), true);
     replacing = () => {
       rmSync(pendingPart, { force: true });
       forgetJob(id, dir);
+      if (decision === "declined") note.info(`the partial download of ${local} was discarded: downloading it from the start`);
     };
   }
   const rec: TransferRecord = {
@@ -229,7 +223,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
-  const session = await Session.open(url, opts, creds);
+  const session = await Session.open(url, opts, creds, note);
   const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (remote) => {
     if (!resuming) {
       rec.remoteSize = remote.size;
@@ -246,7 +240,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     const out = rec.segmentCount
       ? await segmentedDownload(
           session,
-          () => Session.open(url, opts, creds),
+          () => Session.another(url, opts, creds),
           {
             remote: session.resolve(url.path),
             local: rec.local,
@@ -305,8 +299,12 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   // As for get: the pending record and its password go once the new upload holds the file's lock.
   let replacing: (() => void) | undefined;
   if (pending) {
-    if (await decideResume(pending, opts, note)) return await runUpload(url, pending, withRecordSettings(opts, pending), true);
-    replacing = () => forgetJob(id, dir);
+    const decision = await decideResume(pending, opts, note);
+    if (decision === "resume") return await runUpload(url, pending, withRecordSettings(opts, pending), true);
+    replacing = () => {
+      forgetJob(id, dir);
+      if (decision === "declined") note.info(`the interrupted upload of ${local} was discarded: uploading it from the start (over the partial remote file)`);
+    };
   }
   const rec: TransferRecord = {
     id,
@@ -349,7 +347,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   const progress = new Progress(basename(rec.local), progressMode(opts.quiet), st.size);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
-  const session = await Session.open(url, opts, creds);
+  const session = await Session.open(url, opts, creds, note);
   const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (before) => {
     if (!resuming) {
       rec.remoteSize = before.size;

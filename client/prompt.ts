@@ -1,5 +1,6 @@
 // Terminal questions on stderr: a password without echo, and a yes/no confirmation.
 
+/** What ends a read: a line, or null at Ctrl-C/Ctrl-D (raw mode sends them as bytes) or the end of input. */
 function readKeys(onKey: (text: string, finish: (v: string | null) => void) => void): Promise<string | null> {
   const stdin = process.stdin;
   return new Promise((resolve) => {
@@ -8,12 +9,15 @@ function readKeys(onKey: (text: string, finish: (v: string | null) => void) => v
     stdin.resume();
     const finish = (v: string | null) => {
       stdin.off("data", handler);
+      stdin.off("end", ended);
       stdin.setRawMode?.(wasRaw ?? false);
       stdin.pause();
       resolve(v);
     };
     const handler = (buf: Buffer) => onKey(buf.toString("utf8"), finish);
+    const ended = () => finish(null);
     stdin.on("data", handler);
+    stdin.once("end", ended);
   });
 }
 
@@ -34,22 +38,49 @@ export async function promptHidden(question: string): Promise<string | null> {
   return result;
 }
 
-/** Ask a yes/no question with a default; returns the default when stdin is not a TTY. */
+/** How a question ended without an answer: Ctrl-C, Ctrl-D (or the end of input), or answers it could not read. */
+export class NoAnswer extends Error {
+  override name = "NoAnswer";
+  constructor(
+    readonly why: "interrupted" | "ended" | "not understood",
+    readonly lastAnswer = "",
+  ) {
+    super(why === "interrupted" ? "interrupted" : why === "ended" ? "no answer (end of input)" : `no answer understood ("${lastAnswer}")`);
+  }
+}
+
+/** Answers that are neither yes nor no before the question gives up (a cat on the keyboard, a paste). */
+export const MAX_UNKNOWN_ANSWERS = 3;
+
+/**
+ * Ask a yes/no question with a default (Enter); returns the default when stdin is not a TTY. "y",
+ * "yes", "n", "no" in any case; anything else asks again, up to MAX_UNKNOWN_ANSWERS times, since a
+ * typo must not decide (the resume question discards a partial file on "no"). Throws NoAnswer on
+ * Ctrl-C, on Ctrl-D or the end of input, and after that many unknown answers.
+ */
 export async function confirm(question: string, defaultYes = true): Promise<boolean> {
   if (!process.stdin.isTTY) return defaultYes;
-  process.stderr.write(`${question} ${defaultYes ? "[Y/n]" : "[y/N]"} `);
-  let line = "";
-  const answer = await readKeys((text, finish) => {
-    for (const ch of text) {
-      if (ch === "\r" || ch === "\n") return finish(line);
-      if (ch === "\u0003" || ch === "\u0004") return finish(null);
-      if (ch === "\u007f" || ch === "\b") line = line.slice(0, -1);
-      else if (ch >= " ") line += ch;
-    }
-    process.stderr.write(text.replace(/[\r\n]/g, ""));
-  });
-  process.stderr.write("\n");
-  if (answer === null) throw Object.assign(new Error("cancelled"), { name: "ClientError" });
-  const a = answer.trim().toLowerCase();
-  return a === "" ? defaultYes : a === "y" || a === "yes";
+  for (let unknown = 0; ; ) {
+    process.stderr.write(`${question} ${defaultYes ? "[Y/n]" : "[y/N]"} `);
+    let line = "";
+    let why: "interrupted" | "ended" = "ended";
+    const answer = await readKeys((text, finish) => {
+      for (const ch of text) {
+        if (ch === "\r" || ch === "\n") return finish(line);
+        if (ch === "\u0003") return (why = "interrupted"), finish(null);
+        if (ch === "\u0004") return finish(null);
+        if (ch === "\u007f" || ch === "\b") line = line.slice(0, -1);
+        else if (ch >= " ") line += ch;
+      }
+      process.stderr.write(text.replace(/[\r\n]/g, ""));
+    });
+    process.stderr.write("\n");
+    if (answer === null) throw new NoAnswer(why);
+    const a = answer.trim().toLowerCase();
+    if (a === "") return defaultYes;
+    if (a === "y" || a === "yes") return true;
+    if (a === "n" || a === "no") return false;
+    if (++unknown >= MAX_UNKNOWN_ANSWERS) throw new NoAnswer("not understood", answer.trim());
+    process.stderr.write(`please answer y (yes) or n (no)${defaultYes ? "; Enter means yes" : "; Enter means no"}\n`);
+  }
 }

@@ -290,28 +290,33 @@ export class Session {
     readonly creds: Credentials,
   ) {}
 
-  static async open(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, signal?: AbortSignal): Promise<Session> {
-    return new Session(await openSession(url, opts, creds, signal), url, opts, creds);
-  }
-
   /**
-   * The first connection of a job. A server that answers 421 (too many connections, e.g. its
-   * per-address limit used up by other clients) may have room a moment later: back off and try again,
-   * --retries times, then fail with one line that says so.
+   * The first connection of a job (a single get, put or ls; a tree job's first). A server that
+   * answers 421 at the greeting or at login (too many connections: vsftpd's max_clients, ftpkit's
+   * --max-per-ip, pyftpdlib) may have room a moment later: back off and try again, --retries times,
+   * one line per retry, then fail with one line that quotes the server and says so.
    */
-  static async openPatiently(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, note: { warn(msg: string): void }): Promise<Session> {
+  static async open(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, note: { warn(msg: string): void }): Promise<Session> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await Session.open(url, opts, creds);
+        return await Session.another(url, opts, creds);
       } catch (err) {
-        if (!(err instanceof ClientError) || err.code !== 421) throw err;
+        if (!(err instanceof ClientError) || err.code !== 421 || opts.retries === 0) throw err;
         if (attempt > opts.retries) {
-          throw new ClientError(`${err.message}; gave up after ${attempt} attempts (--retries ${opts.retries})`, { code: 421 });
+          throw new ClientError(`${err.message}; gave up after ${attempt} attempts (--retries ${opts.retries})`, { code: 421, kind: err.kind ?? "server" });
         }
         note.warn(`${err.message}; retrying (attempt ${attempt} of ${opts.retries})`);
         await backoff(attempt, opts.backoffMs ?? 500);
       }
     }
+  }
+
+  /**
+   * One more connection of a job that has one already (a tree job's or --segments' extras): tried
+   * once, since a 421 there only means the job goes on with fewer (tree-pool.ts, segmented.ts).
+   */
+  static async another(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, signal?: AbortSignal): Promise<Session> {
+    return new Session(await openSession(url, opts, creds, signal), url, opts, creds);
   }
 
   /** The server path for a URL path (relative ones start at the login directory). */

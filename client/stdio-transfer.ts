@@ -17,6 +17,7 @@ import { askUploadChecks } from "./file-upload.ts";
 import { StreamSink } from "./hasher.ts";
 import { jobLimiter, TransferInterrupted, uploadStream } from "./transfer.ts";
 import { remoteDirExists } from "./tree-plan.ts";
+import { sayInterrupted, whenInterrupted } from "./on-interrupt.ts";
 import type { TransferResult } from "./operations.ts";
 
 /** The argument that names standard output (get) or standard input (put). */
@@ -34,10 +35,23 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url));
+  const session = await Session.open(url, opts, new Credentials(url), note);
   const path = session.resolve(url.path);
+  let size: number | null = null;
+  let allWritten = false;
+  // No part file and no journal: say what the reader of the stream got, as `resume` cannot continue it.
+  using interrupted = whenInterrupted((signal) => {
+    progress.clear();
+    const into = out.name === STDIO ? "standard output" : out.name;
+    const got = allWritten
+      ? `all ${progress.moved} bytes of ${displayUrl(url)} are in ${into}, but were not verified`
+      : `${into} has only part of ${displayUrl(url)}${size === null ? "" : ` (${size} bytes)`}`;
+    sayInterrupted(`get${out.name === STDIO ? " -" : ""} interrupted by ${signal} after ${progress.moved} bytes: ${got}`);
+  });
   try {
-    const { size, missing } = await remoteState(session.client, path);
+    const state = await remoteState(session.client, path);
+    const missing = state.missing;
+    size = state.size;
     if (missing) {
       if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550, kind: "usage" });
       throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
@@ -45,12 +59,14 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
     const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
+    allWritten = true;
     const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
     const digest = await sink.digest();
     if (typeof verdict !== "string" && verdict.hex !== digest) {
       throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to ${out.name === STDIO ? "standard output" : out.name}, the server reports ${verdict.hex}`, { kind: "verify" });
     }
     const verifiedBy = typeof verdict === "string" ? verdict : `verified by ${verdict.via}`;
+    interrupted[Symbol.dispose](); // done: a signal from now on cuts nothing short
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
     return await closeFinished(session, { local: out.name, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy });
   } catch (err) {
@@ -69,9 +85,22 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(STDIO, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url));
+  const session = await Session.open(url, opts, new Credentials(url), note);
   const path = session.resolve(url.path);
   const client = session.client;
+  // A signal resets the data connection (an exiting process's FIN would make a cut input a whole
+  // file: ftpkit, vsftpd and pyftpdlib then answer 226) and says so; once all was sent, it says that.
+  const interrupt = new AbortController();
+  let allSent = false;
+  using interrupted = whenInterrupted((signal) => {
+    interrupt.abort();
+    progress.clear();
+    sayInterrupted(
+      allSent
+        ? `put - interrupted by ${signal} after all ${progress.moved} bytes of standard input were sent, before the server confirmed ${path}: check it, or run the command again`
+        : `put - interrupted by ${signal} after ${progress.moved} bytes of standard input: the upload was reset, so the server stored no complete ${path} (it may keep the bytes it got); run the command again`,
+    );
+  });
   try {
     const sink = new StreamSink(localDigest(client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), -1);
     progress.start(0, null);
@@ -85,6 +114,8 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
         limiter: jobLimiter(opts),
         stallMs: opts.stallMs,
         onProgress: (m) => progress.update(m),
+        signal: interrupt.signal,
+        onAllSent: () => (allSent = true),
       });
     } catch (err) {
       if (err instanceof TransferInterrupted) throw new ClientError(`${err.message}; standard input cannot be read again, so run the command again`, { kind: "network" });
@@ -93,6 +124,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
     const checked = askUploadChecks(client, path, opts.hash, opts.verify, note);
     const digest = await sink.digest();
     const verifiedBy = await checked(digest, sent);
+    interrupted[Symbol.dispose](); // stored and checked: a signal from now on cuts nothing short
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
     return await closeFinished(session, { local: STDIO, url: displayUrl(url), size: sent, moved: sent, digest, hash: opts.hash, verifiedBy });
   } catch (err) {

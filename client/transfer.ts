@@ -7,39 +7,10 @@ import type { FtpReply } from "../protocol/reply.ts";
 import type { ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
 import { BufferPool } from "../protocol/buffer-pool.ts";
+import { pacedSlice, payDebt, Throttle, type TokenBucket } from "./rate-limit.ts";
 
-/** A token bucket: `take(n)` returns how long to wait (ms) before sending/receiving n more bytes. */
-export class TokenBucket {
-  private tokens: number;
-  private last = performance.now();
-  private readonly burst: number;
-
-  /** `rate` in bytes per second; 0 means unlimited. */
-  constructor(readonly rate: number) {
-    // A burst of 1/8 s keeps the long-run rate exact while letting 64 KiB chunks through.
-    this.burst = Math.max(rate / 8, 16 * 1024);
-    this.tokens = Math.min(this.burst, rate);
-  }
-
-  take(n: number): number {
-    if (this.rate <= 0) return 0;
-    const now = performance.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
-    this.last = now;
-    this.tokens -= n;
-    return this.tokens >= 0 ? 0 : (-this.tokens * 1000) / this.rate;
-  }
-}
-
-/** The limiter a transfer draws from: the job's own (TransferOptions.limiter), else one for this transfer. */
-export function jobLimiter(opts: { rate: number; limiter?: TokenBucket }): TokenBucket | undefined {
-  return opts.limiter ?? (opts.rate > 0 ? new TokenBucket(opts.rate) : undefined);
-}
-
-/** The options with one limiter for the whole job, when --limit-rate was given. */
-export function withJobLimiter<T extends { rate: number; limiter?: TokenBucket }>(opts: T): T {
-  return opts.rate > 0 && !opts.limiter ? { ...opts, limiter: new TokenBucket(opts.rate) } : opts;
-}
+// The rate limiter lives in rate-limit.ts; the pumps' callers take it from here as before.
+export { jobLimiter, TokenBucket, withJobLimiter } from "./rate-limit.ts";
 
 export interface PumpOptions {
   /** Where the bytes go besides the network: the file (downloads) and the running digest. */
@@ -51,6 +22,13 @@ export interface PumpOptions {
   stallMs?: number;
   /** Downloads: the bytes the server said are left; it may not send more (a disk is not endless). */
   limit?: number;
+  /**
+   * Uploads: once aborted, the data connection is reset at once (synchronously, so a signal handler
+   * can exit right after): a reset tells the server the upload broke, where a close says it ended.
+   */
+  signal?: AbortSignal;
+  /** Uploads: the last byte is sent and the data connection shut down (the server may now store it whole). */
+  onAllSent?: () => void;
 }
 
 /** Default stall timeout of data connections (a stalled server must not hang a transfer forever). */
@@ -116,37 +94,6 @@ export class LocalWriteError extends ClientError {
 /** A reply by which the server refuses to store more: out of space (452) or over the quota (552). */
 export function refusesStorage(code: number | undefined): boolean {
   return code === 452 || code === 552;
-}
-
-/**
- * Pauses `conn` for as long as `limiter` asks after each `n` bytes received (one pause at a time).
- * A pause is ours, not a stalled server: `lastActive` counts it as activity (at 1K/s one 64 KiB
- * chunk is a minute's worth of bytes, and the stall timeout ended every such download).
- */
-class Throttle {
-  private paused = false;
-  private resumedAt = 0;
-  constructor(
-    private readonly limiter: TokenBucket | undefined,
-    private readonly conn: { pause(): void; resume(): void; readonly lastActivity: number },
-  ) {}
-
-  after(n: number): void {
-    const wait = this.limiter?.take(n) ?? 0;
-    if (wait <= 0 || this.paused) return;
-    this.paused = true;
-    this.conn.pause();
-    setTimeout(() => {
-      this.paused = false;
-      this.resumedAt = performance.now();
-      this.conn.resume();
-    }, wait);
-  }
-
-  /** When the connection last moved a byte or we last let it wait (now, while paused). */
-  lastActive(): number {
-    return this.paused ? performance.now() : Math.max(this.conn.lastActivity, this.resumedAt);
-  }
 }
 
 /** Thrown by a pump when the connection broke after `moved` bytes (so the caller can continue). */
@@ -220,28 +167,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
   return moved;
 }
 
-/**
- * Wait out what the last bytes overdrew: pausing a socket stops reading, not the kernel buffers
- * filling behind it (megabytes on a fast link), so without this a download ended early by that much.
- */
-async function payDebt(limiter: TokenBucket | undefined): Promise<void> {
-  const wait = limiter?.take(0) ?? 0;
-  if (wait > 0) await Bun.sleep(wait);
-}
-
 const CHUNK = 1024 * 1024;
-/** What a rate-limited upload sends between two waits. */
-const PACED_SLICE = 64 * 1024;
-
-/**
- * Under --limit-rate an upload goes out in slices of at most 64 KiB and about 1/8 s of the rate: one
- * wait per 1 MiB read sent the file in bursts (at 100K, nothing for 10 s, then a MiB at once), and at
- * 500 bytes/s a 64 KiB slice was two minutes of silence a server may take for a dead client.
- */
-function pacedSlice(rate: number): number {
-  return Math.max(1024, Math.min(PACED_SLICE, Math.floor(rate / 8)));
-}
-
 /** Read buffers of uploads (one per concurrent upload is kept). */
 const uploadBuffers = new BufferPool(CHUNK, 16);
 
@@ -322,6 +248,9 @@ async function send(
   };
   const read = () => waitFor(next());
   const step = opts.limiter ? pacedSlice(opts.limiter.rate) : Infinity;
+  const reset = () => t.conn.destroy();
+  if (opts.signal?.aborted) reset();
+  opts.signal?.addEventListener("abort", reset, { once: true });
   try {
     for (let view = await read(); view !== null; view = await read()) {
       for (let off = 0; off < view.length; off += step) {
@@ -343,7 +272,9 @@ async function send(
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   }
   stall.stop();
+  opts.signal?.removeEventListener("abort", reset);
   t.conn.shutdown();
+  opts.onAllSent?.();
   let reply;
   try {
     reply = await finalReply(t.done, stallMs, moved);

@@ -121,7 +121,9 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
       note.info(`an interrupted run of this job is pending: the plan below is what resuming it would do (--restart: start over)`);
       return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
     }
-    if (await decideResume(pending, opts, note)) return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
+    const decision = await decideResume(pending, opts, note);
+    if (decision === "resume") return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
+    if (decision === "declined") note.info(`the interrupted ${spec.mode === "sync" ? "sync" : "transfer"} of ${r.local} is discarded: starting over`);
   }
   if (pending && !req.dryRun) forgetJob(id, dir);
   const rec: TransferRecord = {
@@ -158,8 +160,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
   const note = new Notifier(opts.quiet || req.json === true);
   const creds = new Credentials(r.url, loadPassword(rec.id, r.url));
   const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
-  const first = await Session.openPatiently(r.url, sessionOpts, creds, note);
-  const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), (signal) => Session.open(r.url, sessionOpts, creds, signal), note);
+  const first = await Session.open(r.url, sessionOpts, creds, note);
+  const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), (signal) => Session.another(r.url, sessionOpts, creds, signal), note);
   let persisted = false;
   let moving = false;
   try {

@@ -1,6 +1,6 @@
-// A tree job whose very first connection is refused with 421 (the server's per-address limit used
-// up by other clients): the client backs off and tries again, bounded by --retries, against a real
-// `ftpkit serve --max-per-ip 1` whose one slot a raw control connection holds.
+// A job (a tree job, a single get) whose very first connection is refused with 421 (the server's
+// per-address limit used up by other clients): the client backs off and tries again, bounded by
+// --retries, against a real `ftpkit serve --max-per-ip 1` whose one slot a raw control connection holds.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -30,7 +30,7 @@ async function busyServer() {
   return { srv, holder, work };
 }
 
-describe("421 on the first connection of a tree job", () => {
+describe("421 on the first connection of a job (a tree job's, a single get's)", () => {
   test("backs off and retries; once the slot is free the whole tree arrives", async () => {
     const { srv, holder, work } = await busyServer();
     const proc = spawnFtpkit(["get", "-r", srv.url("/"), "out", "--retries", "6"], { cwd: work });
@@ -58,6 +58,35 @@ describe("421 on the first connection of a tree job", () => {
     expect(r.stderr).toMatch(/retrying \(attempt 2 of 2\)/);
     expect(r.stderr).toMatch(/\(421\); gave up after 3 attempts \(--retries 2\)/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  test("a single get backs off the same way: once the slot is free the file arrives", async () => {
+    const { srv, holder, work } = await busyServer();
+    const proc = spawnFtpkit(["get", srv.url("/f3.txt"), "--retries", "6"], { cwd: work });
+    cleanups.push(() => void proc.kill(9));
+    let stderr = "";
+    const reader = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of proc.stderr) {
+        stderr += dec.decode(chunk, { stream: true });
+        if (/retrying \(attempt 1 of 6\)/.test(stderr)) holder.close();
+      }
+    })();
+    const code = await proc.exited;
+    await reader;
+    expect(stderr).toMatch(/\(421\); retrying \(attempt 1 of 6\)/);
+    expect(code).toBe(0);
+    expect(readFileSync(join(work, "f3.txt"), "utf8")).toBe(readFileSync(join(srv.home, "f3.txt"), "utf8"));
+  });
+
+  test("a tree job's extra connections are tried once: the job goes on with fewer, no retry lines", async () => {
+    const { srv, holder, work } = await busyServer();
+    holder.close(); // the one slot is the job's first connection; each extra one gets 421
+    const r = await runFtpkit(["get", "-r", srv.url("/"), "out", "--parallel", "4", "--retries", "3"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the server refused more connections (421); continuing with fewer");
+    expect(r.stderr).not.toMatch(/retrying \(attempt/);
+    expect(snapshot(join(work, "out"))).toEqual(snapshot(srv.home));
   });
 });
 

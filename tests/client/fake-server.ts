@@ -121,6 +121,11 @@ export interface FakeOptions {
    * 127.0.0.2 (someone else who found the port) and send these bytes.
    */
   strangerFirst?: Buffer;
+  /**
+   * A server at its connection limit: the first `times` control connections get a 421 and are
+   * closed, "greeting" instead of the 220 (vsftpd's max_clients, pyftpdlib), "login" in answer to USER.
+   */
+  busy?: { at: "greeting" | "login"; times: number };
 }
 
 export interface FakeServer {
@@ -153,6 +158,8 @@ interface Conn {
   silentTransfer?: boolean;
   /** FakeOptions.epsv425RefusedAfter: the next transfer command is refused with 503. */
   refuseTransfer?: boolean;
+  /** FakeOptions.busy at "login": USER gets 421 and the connection is closed. */
+  busyAtLogin?: boolean;
 }
 
 interface DataState {
@@ -235,6 +242,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         const frozen = (opts.frozenAfter !== undefined && n > opts.frozenAfter) || opts.frozenConnections?.includes(n) === true;
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: frozen || (opts.mutedAfter !== undefined && n > opts.mutedAfter) };
         if (frozen) return;
+        if (opts.busy && n <= opts.busy.times) {
+          if (opts.busy.at === "login") s.data.busyAtLogin = true;
+          else return void (reply(s, 421, "There are too many connected users, please try later."), s.end());
+        }
         if (opts.greetingDelayMs) return void setTimeout(() => sockets.has(s) && s.write(formatReply(220, "fake ready")), opts.greetingDelayMs);
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
         else {
@@ -362,6 +373,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     const file = files.get(arg);
     switch (verb) {
       case "USER":
+        if (s.data.busyAtLogin) return void (reply(s, 421, "Too many users logged in, please try later."), s.end());
         return void reply(s, 331, "password please");
       case "PASS":
         if (opts.password === undefined || arg === opts.password) return void reply(s, 230, "ok");

@@ -1,6 +1,6 @@
 // Questions on a terminal: the password prompt does not echo; a pending transfer asks "Resume? [Y/n]".
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, cleanEnv, digest, runFtpkit, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
@@ -88,5 +88,71 @@ describe("terminal questions", () => {
     expect(fake.retrBytes.at(-1)).toBe(data.length);
     expect(existsSync(join(t.work, "f.bin.ftpkit-part"))).toBe(false);
     expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+  });
+});
+
+describe("the resume question, answered badly", () => {
+  /** A download cut off after 30,000 bytes: its part file and record wait in the work directory. */
+  async function pendingDownload(): Promise<{ fake: ReturnType<typeof t.start>; url: string }> {
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
+    expect((await runFtpkit(["get", url, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    return { fake, url };
+  }
+  const asked = (times: number) => new RegExp(`(Resume\\? \\[Y/n\\][^]*){${times}}`);
+  const partKept = () => expect(readFileSync(join(t.work, "f.bin.ftpkit-part")).length).toBe(30_000);
+
+  test("an unknown answer asks again; yes then resumes", async () => {
+    const { fake, url } = await pendingDownload();
+    const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "yse\r"], [asked(2), "y\r"]]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("please answer y (yes) or n (no); Enter means yes");
+    expect(fake.commands).toContain("REST 30000");
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+  });
+
+  test("three unknown answers: exit 2 with one line, the partial download kept", async () => {
+    const { url } = await pendingDownload();
+    const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "x\r"], [asked(2), "nein\r"], [asked(3), "q\r"]]);
+    expect(r.code).toBe(2);
+    expect(r.out).toContain(`no answer understood after 3 tries (the last: "q"): the interrupted transfer of ${join(t.work, "f.bin")} stays pending`);
+    partKept();
+    expect(existsSync(join(t.work, ".ftpkit"))).toBe(true);
+  });
+
+  test("no says the partial download was discarded, and downloads from the start", async () => {
+    const { fake, url } = await pendingDownload();
+    const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "no\r"]]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`the partial download of ${join(t.work, "f.bin")} was discarded: downloading it from the start`);
+    expect(fake.commands.filter((c) => c.startsWith("REST"))).toEqual([]);
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+  });
+
+  test("no to a pending upload says it was discarded, and the server gets the whole file", async () => {
+    const fake = t.start({ feat: ["SIZE", "MDTM", "REST STREAM"], dropStorAfter: 30_000 });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/up.bin`;
+    writeFileSync(join(t.work, "up.bin"), data);
+    expect((await runFtpkit(["put", "up.bin", url, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    const r = await converse(`bun ${FTPKIT} put up.bin '${url}'`, [[asked(1), "n\r"]]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`the interrupted upload of ${join(t.work, "up.bin")} was discarded: uploading it from the start`);
+    expect(digest(fake.files.get("/up.bin")!)).toBe(digest(data));
+  });
+
+  test("Ctrl-C exits 130 with one line; the partial download is kept", async () => {
+    const { url } = await pendingDownload();
+    const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "\u0003"]]);
+    expect(r.code).toBe(130);
+    expect(r.out).toContain(`cancelled: the interrupted transfer of ${join(t.work, "f.bin")} stays pending; \`ftpkit resume\` continues it`);
+    partKept();
+  });
+
+  test("Ctrl-D (end of input) exits 1 with one line; the partial download is kept", async () => {
+    const { url } = await pendingDownload();
+    const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "\u0004"]]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`no answer (end of input): the interrupted transfer of ${join(t.work, "f.bin")} stays pending`);
+    partKept();
   });
 });

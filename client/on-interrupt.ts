@@ -1,0 +1,40 @@
+// What a running job must do the moment Ctrl-C or SIGTERM ends it, before the process exits (the
+// CLI's handler, cli/interrupt.ts, runs these first): a stream's upload resets its data connection,
+// since the FIN an exiting process sends would tell the server the input ended and the file is
+// complete; and a stream says in one line what it cut short (it has no journal to resume from).
+import { writeSync } from "node:fs";
+import { printableMessage } from "../protocol/printable.ts";
+
+export type InterruptSignal = "SIGINT" | "SIGTERM";
+
+const hooks = new Set<(signal: InterruptSignal) => void>();
+
+/** Run `hook` if a signal ends the process while the returned Disposable lives (`using`). */
+export function whenInterrupted(hook: (signal: InterruptSignal) => void): Disposable {
+  hooks.add(hook);
+  return {
+    [Symbol.dispose]() {
+      hooks.delete(hook);
+    },
+  };
+}
+
+/** Called by the signal handler: every hook, each once; one that fails does not stop the others. */
+export function runInterruptHooks(signal: InterruptSignal): void {
+  for (const hook of [...hooks]) {
+    hooks.delete(hook);
+    try {
+      hook(signal);
+    } catch {
+      /* exiting anyway */
+    }
+  }
+}
+
+/**
+ * One line on stderr, written before the handler's process.exit (synchronously: a pipe's buffered
+ * write could be lost), with control characters escaped as every message is.
+ */
+export function sayInterrupted(line: string): void {
+  writeSync(2, `${printableMessage(line)}\n`);
+}

@@ -1,0 +1,77 @@
+// A single get, put or ls meeting a server at its connection limit (421 at the greeting, as vsftpd's
+// max_clients and pyftpdlib answer, or at login): it backs off and tries again within --retries,
+// one line per retry, and a server that stays full ends it with one line quoting the server.
+import { describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { digest, runFtpkit } from "../helpers/peers.ts";
+import { useFakeServerWork } from "./fake-server.ts";
+
+const t = useFakeServerWork();
+const DATA = Buffer.from("the file a busy server keeps\n".repeat(500));
+const GREETING_421 = "There are too many connected users, please try later. (421)";
+
+function retryLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => /retrying \(attempt \d+ of \d+\)/.test(l));
+}
+
+describe("421 at the greeting or at login, on a single command's connection", () => {
+  test("get: two busy greetings, then the file arrives whole; one line per retry quotes the server", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "greeting", times: 2 } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "3"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(DATA));
+    const lines = retryLines(r.stderr);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(`${GREETING_421}; retrying (attempt 1 of 3)`);
+    expect(lines[1]).toContain("retrying (attempt 2 of 3)");
+    expect(fake.connections).toBe(3);
+  });
+
+  test("put: a 421 in answer to USER is tried again too, and the server stores the whole file", async () => {
+    const fake = t.start({ busy: { at: "login", times: 1 } });
+    writeFileSync(join(t.work, "up.bin"), DATA);
+    const r = await runFtpkit(["put", "up.bin", `ftp://u:p@127.0.0.1:${fake.port}/up.bin`, "--retries", "2"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(digest(fake.files.get("/up.bin")!)).toBe(digest(DATA));
+    const lines = retryLines(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("Too many users logged in, please try later. (421); retrying (attempt 1 of 2)");
+  });
+
+  test("ls: a busy greeting, then the listing", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "greeting", times: 1 } });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`, "--names"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe("f.bin");
+    expect(retryLines(r.stderr)).toHaveLength(1);
+  });
+
+  test("get -: a busy greeting, then the bytes on standard output", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "greeting", times: 1 } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "-"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(digest(r.out)).toBe(digest(DATA));
+    expect(retryLines(r.stderr)).toHaveLength(1);
+  });
+
+  test("a server that stays full: exit 8 after --retries, the last line quotes the server and counts the attempts", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "greeting", times: 99 } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "2"], { cwd: t.work });
+    expect(r.code).toBe(8);
+    expect(retryLines(r.stderr)).toHaveLength(2);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    expect(last).toContain(`${GREETING_421}; gave up after 3 attempts (--retries 2)`);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(fake.connections).toBe(3);
+  });
+
+  test("--retries 0: one attempt, the server's refusal as it came", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "greeting", times: 99 } });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`, "--retries", "0"], { cwd: t.work });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain(`server refused the connection: ${GREETING_421}`);
+    expect(retryLines(r.stderr)).toHaveLength(0);
+    expect(fake.connections).toBe(1);
+  });
+});
