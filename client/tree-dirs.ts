@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import { resolve, sep } from "node:path";
 import { ClientError } from "./client.ts";
 import type { FileReport } from "./report.ts";
-import type { Notifier } from "./session.ts";
+import type { Notifier, Session } from "./session.ts";
 import type { PlanItem } from "./tree-plan.ts";
 import { planned, shown } from "./tree-prepare.ts";
 
@@ -97,5 +97,23 @@ export function makeLocalDir(path: string): void {
     const code = (err as { code?: string }).code;
     const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" ? "a file stands in its path" : code === "ENOENT" ? "no such file or directory" : (code ?? (err as Error).message);
     throw new ClientError(`cannot create ${path}: ${why}`, { kind: "local" });
+  }
+}
+
+/**
+ * MKD on the job's first connection; one that dropped (or a 4yz) is reconnected and tried again,
+ * --retries times: only a lasting refusal fails that directory (and what is under it) alone, where a
+ * dropped connection failed every directory after it.
+ */
+export async function mkdirRetrying(s: Session, path: string, note: Notifier): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const client = s.client;
+    try {
+      return await client.mkdir(path);
+    } catch (err) {
+      const reached = await s.retryAfter(client, err, attempt, note);
+      if (reached === null) throw err;
+      attempt = reached;
+    }
   }
 }

@@ -2,10 +2,9 @@
 // a plan (tree-plan.ts) executed by up to --parallel sessions, every file through the one verified
 // file transfer; finished files are appended to the job's journal so `ftpkit resume` skips them.
 import { existsSync, rmdirSync, rmSync, statSync } from "node:fs";
-import { basename, resolve } from "node:path";
-import { joinRemote, virtualBasename } from "../protocol/path.ts";
-import { compileGlob, globLiteral, hasGlob, unescapeGlob } from "../protocol/glob.ts";
-import type { FtpUrl } from "../protocol/url.ts";
+import { basename } from "node:path";
+import { joinRemote } from "../protocol/path.ts";
+import { compileGlob, globLiteral } from "../protocol/glob.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { besideFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
@@ -17,6 +16,7 @@ import { forgetJob } from "./job-end.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt } from "./tree-pool.ts";
+import { throwIfFailed, type ItemFailure } from "./tree-verdict.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
@@ -25,69 +25,10 @@ import { excluder, keeper, planTree, type NameMatch, type PlanItem } from "./tre
 import { makeRemoteDirs } from "./tree-walk.ts";
 import { beforeState, cutShortItems, dropOrphanedUploads, specDifference, stillDone, toState } from "./tree-interrupted.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
-import { insideRoot, leaveOutUnlisted, makeLocalDir, makePlannedDirs } from "./tree-dirs.ts";
+import { insideRoot, leaveOutUnlisted, makeLocalDir, makePlannedDirs, mkdirRetrying } from "./tree-dirs.ts";
+import { roots, type Roots, type TreeRequest } from "./tree-roots.ts";
 
-export interface TreeRequest {
-  direction: "get" | "put";
-  /** The remote URL text (its last segment may be a glob). */
-  url: string;
-  /** The local directory (or, for `put`, a directory or a glob in its last segment). */
-  local: string | undefined;
-  spec: TreeSpec;
-  dryRun?: boolean;
-  json?: boolean;
-}
-
-/** Where a tree job reads and writes: the remote root (+ glob), the local root (+ glob). */
-interface Roots {
-  url: FtpUrl;
-  remoteDir: string;
-  local: string;
-  glob?: string;
-}
-
-/** A path's last segment as a glob, if it is one (an escaped `\[x\]` names "[x]" itself). */
-function splitGlob(path: string): { dir: string; glob?: string } {
-  const trimmed = path.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  const last = trimmed.slice(slash + 1);
-  if (!hasGlob(last)) return { dir: trimmed.slice(0, slash + 1) + unescapeGlob(last) + path.slice(trimmed.length) };
-  return { dir: slash < 0 ? "" : trimmed.slice(0, slash + 1), glob: last };
-}
-
-function roots(req: TreeRequest): Roots {
-  const url0 = parseUrlArg(req.url);
-  if (req.direction === "get") {
-    const { dir, glob } = splitGlob(url0.path);
-    const url = { ...url0, path: dir };
-    // `get -r ftp://h/dir` lands in ./dir; a glob lands in the current directory.
-    const fallback = glob ? "." : virtualBasename(dir.replace(/\/+$/, "")) || ".";
-    return { url, remoteDir: dir, local: resolve(req.local ?? fallback), glob };
-  }
-  // A local directory that exists is itself, whatever its name: `sync 'L[1]' URL` copies L[1]. (A
-  // file named like its pattern is one of the pattern's matches: `put 'st*r.txt'` takes stXr.txt too.)
-  const isDir = req.local !== undefined && existsSync(req.local) && statSync(req.local).isDirectory();
-  const { dir, glob } = isDir ? { dir: req.local! } : splitGlob(req.local ?? ".");
-  return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
-}
-
-/**
- * MKD on the job's first connection; one that dropped (or a 4yz) is reconnected and tried again,
- * --retries times: only a lasting refusal fails that directory (and what is under it) alone, where a
- * dropped connection failed every directory after it.
- */
-async function mkdirRetrying(s: Session, path: string, note: Notifier): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const client = s.client;
-    try {
-      return await client.mkdir(path);
-    } catch (err) {
-      const reached = await s.retryAfter(client, err, attempt, note);
-      if (reached === null) throw err;
-      attempt = reached;
-    }
-  }
-}
+export type { TreeRequest } from "./tree-roots.ts";
 
 /** The lock of tree job `id` (on `local`), held for the whole run. */
 function jobLock(id: string, local: string) {
@@ -273,7 +214,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // How each failed item failed: the job's exit status is the most telling of them.
     // `lasting`: a refusal a plain `ftpkit resume` cannot get past (a drop, a busy server, a corrupt
     // copy can be); when every failure is one, the error says to fix the cause first.
-    const failures: { kind: FailureKind | null; lasting: boolean }[] = [];
+    const failures: ItemFailure[] = [];
     const failedWith = (err: unknown) => {
       const kind = failureKind(err);
       failures.push({ kind, lasting: !worthResuming(err) && kind !== "verify" });
@@ -405,14 +346,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (report.failed === orphaned.length) forgetJob(rec.id, dir);
     else if (orphaned.length > 0) savePlanState(rec.id, plan!, dir, opts.fsync === true);
     await conns.close();
-    const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
-    const entries = report.files.length; // the plan's, and what the walks reported besides it
-    // A new job that moved nothing leaves no record (see below): the command itself is what to run again.
-    const kept = moving || resuming;
-    if (report.failed > 0 && halt.reason) throw new ClientError(`${report.failed} of ${entries} items failed: ${halt.reason}; make room, then run \`ftpkit resume\``, { kind });
-    if (report.failed > 0 && report.failed === orphaned.length) throw new ClientError(`${report.failed} of ${entries} items failed: ${report.failed === 1 ? "its local file is" : "their local files are"} gone since the interrupted upload (see above); nothing is left to resume`, { kind });
-    if (report.failed > 0 && failures.every((f) => f.lasting)) throw new ClientError(`${report.failed} of ${entries} items failed, each refused (see above): once that is fixed, ${kept ? "`ftpkit resume` moves only them (`--restart` starts the job over)" : "run the command again"}`, { kind });
-    if (report.failed > 0) throw new ClientError(`${report.failed} of ${entries} items failed; ${kept ? "run `ftpkit resume` to retry them" : "run the command again"}`, { kind });
+    throwIfFailed(report, failures, { halted: halt.reason, orphaned: orphaned.length, kept: moving || resuming });
     return report;
   } catch (err) {
     conns.destroy();

@@ -1,0 +1,53 @@
+// What a tree job was asked to move, and where that is: the remote root and the local root, each
+// perhaps with a glob as its last segment.
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { virtualBasename } from "../protocol/path.ts";
+import { hasGlob, unescapeGlob } from "../protocol/glob.ts";
+import type { FtpUrl } from "../protocol/url.ts";
+import type { TreeSpec } from "./journal.ts";
+import { parseUrlArg } from "./session.ts";
+
+export interface TreeRequest {
+  direction: "get" | "put";
+  /** The remote URL text (its last segment may be a glob). */
+  url: string;
+  /** The local directory (or, for `put`, a directory or a glob in its last segment). */
+  local: string | undefined;
+  spec: TreeSpec;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** Where a tree job reads and writes: the remote root (+ glob), the local root (+ glob). */
+export interface Roots {
+  url: FtpUrl;
+  remoteDir: string;
+  local: string;
+  glob?: string;
+}
+
+/** A path's last segment as a glob, if it is one (an escaped `\[x\]` names "[x]" itself). */
+function splitGlob(path: string): { dir: string; glob?: string } {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const last = trimmed.slice(slash + 1);
+  if (!hasGlob(last)) return { dir: trimmed.slice(0, slash + 1) + unescapeGlob(last) + path.slice(trimmed.length) };
+  return { dir: slash < 0 ? "" : trimmed.slice(0, slash + 1), glob: last };
+}
+
+export function roots(req: TreeRequest): Roots {
+  const url0 = parseUrlArg(req.url);
+  if (req.direction === "get") {
+    const { dir, glob } = splitGlob(url0.path);
+    const url = { ...url0, path: dir };
+    // `get -r ftp://h/dir` lands in ./dir; a glob lands in the current directory.
+    const fallback = glob ? "." : virtualBasename(dir.replace(/\/+$/, "")) || ".";
+    return { url, remoteDir: dir, local: resolve(req.local ?? fallback), glob };
+  }
+  // A local directory that exists is itself, whatever its name: `sync 'L[1]' URL` copies L[1]. (A
+  // file named like its pattern is one of the pattern's matches: `put 'st*r.txt'` takes stXr.txt too.)
+  const isDir = req.local !== undefined && existsSync(req.local) && statSync(req.local).isDirectory();
+  const { dir, glob } = isDir ? { dir: req.local! } : splitGlob(req.local ?? ".");
+  return { url: url0, remoteDir: url0.path, local: resolve(dir || "."), glob };
+}
