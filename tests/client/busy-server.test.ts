@@ -30,22 +30,28 @@ async function busyServer() {
   return { srv, holder, work };
 }
 
+/** Runs ftpkit with `args`, closing `holder` (freeing the server's slot) once it said it will retry. */
+async function runFreeingSlotOnRetry(args: string[], holder: { close(): void }, work: string): Promise<{ code: number; stderr: string }> {
+  const proc = spawnFtpkit(args, { cwd: work });
+  cleanups.push(() => void proc.kill(9));
+  let stderr = "";
+  const reader = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      stderr += dec.decode(chunk, { stream: true });
+      // Free the slot only after the client was refused and said it will retry.
+      if (/retrying \(attempt 1 of 6\)/.test(stderr)) holder.close();
+    }
+  })();
+  const code = await proc.exited;
+  await reader;
+  return { code, stderr };
+}
+
 describe("421 on the first connection of a job (a tree job's, a single get's)", () => {
   test("backs off and retries; once the slot is free the whole tree arrives", async () => {
     const { srv, holder, work } = await busyServer();
-    const proc = spawnFtpkit(["get", "-r", srv.url("/"), "out", "--retries", "6"], { cwd: work });
-    cleanups.push(() => void proc.kill(9));
-    let stderr = "";
-    const reader = (async () => {
-      const dec = new TextDecoder();
-      for await (const chunk of proc.stderr) {
-        stderr += dec.decode(chunk, { stream: true });
-        // Free the slot only after the client was refused and said it will retry.
-        if (/retrying \(attempt 1 of 6\)/.test(stderr)) holder.close();
-      }
-    })();
-    const code = await proc.exited;
-    await reader;
+    const { code, stderr } = await runFreeingSlotOnRetry(["get", "-r", srv.url("/"), "out", "--retries", "6"], holder, work);
     expect(stderr).toMatch(/421/);
     expect(code).toBe(0);
     expect(snapshot(join(work, "out"))).toEqual(snapshot(srv.home));
@@ -62,18 +68,7 @@ describe("421 on the first connection of a job (a tree job's, a single get's)", 
 
   test("a single get backs off the same way: once the slot is free the file arrives", async () => {
     const { srv, holder, work } = await busyServer();
-    const proc = spawnFtpkit(["get", srv.url("/f3.txt"), "--retries", "6"], { cwd: work });
-    cleanups.push(() => void proc.kill(9));
-    let stderr = "";
-    const reader = (async () => {
-      const dec = new TextDecoder();
-      for await (const chunk of proc.stderr) {
-        stderr += dec.decode(chunk, { stream: true });
-        if (/retrying \(attempt 1 of 6\)/.test(stderr)) holder.close();
-      }
-    })();
-    const code = await proc.exited;
-    await reader;
+    const { code, stderr } = await runFreeingSlotOnRetry(["get", srv.url("/f3.txt"), "--retries", "6"], holder, work);
     expect(stderr).toMatch(/\(421\); retrying \(attempt 1 of 6\)/);
     expect(code).toBe(0);
     expect(readFileSync(join(work, "f3.txt"), "utf8")).toBe(readFileSync(join(srv.home, "f3.txt"), "utf8"));
