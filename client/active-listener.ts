@@ -1,5 +1,6 @@
 // Active mode (PORT/EPRT): the client listens and the server connects to it. The accepted socket
-// becomes a Connection like any other; under PROT P it is upgraded with the client as TLS client.
+// becomes a Connection like any other; under PROT P data-channel.ts upgrades it (the client is the
+// TLS client) once the transfer command's 1yz is in.
 // Only the server may connect: anyone else who reached the port first could feed a download its
 // bytes or be sent an upload's (the data-connection theft vsftpd's pasv_promiscuous=NO prevents on
 // the server side).
@@ -8,7 +9,6 @@ import { canonicalIp, isIPv4, isIPv6 } from "../protocol/address.ts";
 import { listenOnFreePort } from "../protocol/ports.ts";
 import { Connection, plainHandlers } from "./connection.ts";
 import { ClientError } from "./errors.ts";
-import type { TlsSettings } from "./tls-trust.ts";
 
 /** A listening socket for one active-mode (PORT/EPRT) data connection. */
 export interface DataListener {
@@ -22,11 +22,11 @@ export interface DataListener {
 /**
  * Listen on `host` (the control connection's local address), on a random free port
  * (protocol/ports.ts), for active mode; accept only a connection from `server` (the control
- * connection's remote address). With `tls` the accepted socket is upgraded as the TLS *client*:
- * in FTPS the FTP server is always the TLS server, also on the connections it opens (RFC 4217 §7;
- * ftpkit's server/tls/data.ts does the same).
+ * connection's remote address). The accepted socket stays plain here: under PROT P the caller
+ * upgrades it as the TLS *client*, since in FTPS the FTP server is always the TLS server, also on
+ * the connections it opens (RFC 4217 §7; ftpkit's server/tls/data.ts does the same).
  */
-export function listenForData(host: string, server: string, tls?: { settings: TlsSettings; session: () => Buffer | null }): DataListener {
+export function listenForData(host: string, server: string): DataListener {
   let resolveConn!: (c: Connection) => void;
   const accepted = new Promise<Connection>((r) => (resolveConn = r));
   let got = false;
@@ -50,7 +50,6 @@ export function listenForData(host: string, server: string, tls?: { settings: Tl
         return;
       }
       got = true;
-      if (tls) void conn.startTls(tls.settings, tls.session());
       resolveConn(conn);
     },
   };

@@ -71,8 +71,9 @@ export class FtpClient {
   private readonly replies: ReplyQueue;
   features: Features = new Map();
   /**
-   * Offer the control connection's TLS session on data connections (default). Some servers
-   * (pyftpdlib with pyOpenSSL) reset a data connection that offers one.
+   * Offer the control connection's TLS session on data connections (default; vsftpd's
+   * require_ssl_reuse needs it). The probe turns it off to tell a server that fails resumed
+   * handshakes from one whose data TLS fails altogether.
    */
   offerTlsSession = true;
   /** The server's 220 greeting. */

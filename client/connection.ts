@@ -1,11 +1,11 @@
 // The client's sockets (control and data; active-listener.ts accepts the active ones). TLS (RFC 4217)
 // is an upgrade of a plain socket in place, so explicit (AUTH TLS), implicit (ftps://) and data
 // connections (passive or active: the FTP client is always the TLS client) share one code path;
-// whom to trust is tls-trust.ts.
+// whom to trust is tls-trust.ts; when a data connection starts TLS is data-channel.ts's call.
 import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
 import { ClientError } from "./errors.ts";
-import { describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from "./tls-trust.ts";
+import { describeDataTlsError, describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from "./tls-trust.ts";
 
 export type { TlsSettings } from "./tls-trust.ts";
 
@@ -19,10 +19,15 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** What the socket is for, used in error messages ("control connection", "data connection"). */
   purpose?: string;
-  /** Start TLS at once (implicit FTPS, PROT P data connections); see `Connection.ready`. */
+  /** Start TLS at once (implicit FTPS); see `Connection.ready`. Data connections start it later themselves. */
   tls?: TlsSettings;
+}
+
+export interface StartTlsOptions {
   /** A TLS session to resume (the control connection's), so servers that require reuse accept us. */
   session?: Buffer | null;
+  /** A data connection: its failures say so and are retryable (describeDataTlsError). */
+  data?: boolean;
 }
 
 interface Pending {
@@ -66,11 +71,14 @@ export class Connection {
   }
 
   /**
-   * Switch this connection to TLS in place (after 234 to AUTH TLS, at once for implicit FTPS and for
-   * PROT P data). `session` resumes the control connection's session. Sets and returns `ready`,
-   * which rejects with one clear ClientError when the handshake or the certificate check fails.
+   * Switch this connection to TLS in place (after 234 to AUTH TLS, at once for implicit FTPS, after
+   * the transfer command's 1yz for PROT P data). `opts.session` resumes the control connection's
+   * session. Sets and returns `ready`, which rejects with one clear ClientError when the handshake or
+   * the certificate check fails.
    */
-  startTls(settings: TlsSettings, session?: Buffer | null): Promise<void> {
+  startTls(settings: TlsSettings, opts: StartTlsOptions = {}): Promise<void> {
+    const { session, data } = opts;
+    const failure = (err: Error | null | undefined) => (data ? describeDataTlsError(err, settings) : describeTlsError(err, settings));
     const socket = this.socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<unknown>] };
     let settle!: { resolve: () => void; reject: (e: Error) => void };
     this.ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -97,7 +105,7 @@ export class Connection {
           }
           return settle.resolve();
         }
-        const err = describeTlsError(error, settings);
+        const err = failure(error);
         conn.markClosed(err);
         conn.destroy();
         settle.reject(err);
@@ -115,17 +123,25 @@ export class Connection {
         conn.markClosed(err ?? null);
         if (!done) {
           done = true;
-          settle.reject(conn.error ?? new ClientError(`TLS: ${settings.host} closed the connection during the handshake`, { kind: "tls" }));
+          // A data connection reset during its handshake (pyftpdlib's answer to a ClientHello sent too
+          // early) is a TLS failure in one line, not a bare ECONNRESET.
+          if (data) settle.reject(failure(conn.error));
+          else settle.reject(conn.error ?? new ClientError(`TLS: ${settings.host} closed the connection during the handshake`, { kind: "tls" }));
         }
       },
       error(_tls, err) {
         conn.markClosed(err);
         if (!done) {
           done = true;
-          settle.reject(describeTlsError(err, settings));
+          settle.reject(failure(err));
         }
       },
     };
+    // A data connection the server closed before its 1yz came (nothing to upgrade any more).
+    if (this.isClosed) {
+      settle.reject(failure(this.error));
+      return this.ready;
+    }
     this.tlsActive = true;
     const [, tls] = socket.upgradeTLS({ isServer: false, tls: tlsOptions(settings), socket: handlers, data: this });
     this.socket = tls;
@@ -308,8 +324,8 @@ function describeConnectError(err: unknown, host: string, port: number, purpose:
 }
 
 /**
- * Open a TCP connection; with `tls`, start the handshake at once (the caller awaits `ready` when it
- * needs the connection usable: data connections send their command first, as vsftpd expects).
+ * Open a TCP connection; with `tls`, start the handshake at once (implicit FTPS; the caller awaits
+ * `ready`). Data connections connect plain and call `startTls` when the server is ready for it.
  */
 export async function connect(opts: ConnectOptions): Promise<Connection> {
   const conn = new Connection();
@@ -324,7 +340,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
       }),
     ]);
     conn.attach(socket as unknown as Socket<unknown>);
-    if (opts.tls) void conn.startTls(opts.tls, opts.session);
+    if (opts.tls) void conn.startTls(opts.tls);
     return conn;
   } catch (err) {
     throw describeConnectError(err, opts.host, opts.port, purpose);

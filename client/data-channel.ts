@@ -1,11 +1,19 @@
 // Data connections (RFC 959 §3.2, RFC 2428): passive (EPSV, falling back to PASV) or active (EPRT,
 // falling back to PORT), TLS under PROT P (RFC 4217), and the transfer command's 1yz/final replies.
 // Once EPSV worked on a connection it is pipelined with the transfer command (one round trip less).
+//
+// When a data connection starts TLS: after the transfer command's 1yz (150/125), not when it opens.
+// pyftpdlib takes a data connection that becomes readable before it handled the transfer command
+// for one the client closed, and drops it (its DTPHandler.readable), so a ClientHello sent at once
+// lost every TLS transfer whose connection came first (lftp waits for the 150 too). The others
+// lose nothing by it: vsftpd and ProFTPD accept, send the 150 and only then wait for the
+// ClientHello; ftpkit sends its 150 first. A command pipelined behind EPSV was in the server's hands
+// before our connection existed, so there the handshake still starts at once.
 import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { listenForData, type DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
-import { connect, type Connection, type TlsSettings } from "./connection.ts";
+import { connect, type Connection } from "./connection.ts";
 import { ClientError, describe, fromServer, replyError } from "./errors.ts";
 
 /** How long a transfer command pipelined behind a refused EPSV may take to be refused too. */
@@ -38,6 +46,7 @@ export class DataChannel {
     try {
       if (opts.rest) await this.client.restart(opts.rest);
       const { done } = await this.startTransfer(verb, arg);
+      this.startDataTls(conn); // the 1yz is in: see the top of this file
       await this.dataReady(conn, done, verb, arg);
       return { conn, done };
     } catch (err) {
@@ -77,7 +86,8 @@ export class DataChannel {
     const host = this.client.control.remoteAddress || this.client.opts.host;
     let conn: Connection;
     try {
-      conn = await connect({ host, port: fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" "))), timeoutMs: this.client.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
+      conn = await connect({ host, port: fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" "))), timeoutMs: this.client.opts.timeoutMs, purpose: "data connection" });
+      this.startDataTls(conn); // at once: the command went out with EPSV, before this connection
     } catch (err) {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
       const refused = await first.catch(() => null);
@@ -113,32 +123,42 @@ export class DataChannel {
       if (r.code !== 227) throw replyError("PASV", r);
       port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
     }
-    return connect({ host, port, timeoutMs: this.client.opts.timeoutMs, purpose: "data connection", ...this.dataTls() });
-  }
-
-  /** PROT P: data connections are TLS too, offering the control connection's session (servers may require it). */
-  private dataTls(): { tls?: TlsSettings; session?: Buffer | null } {
-    if (!this.client.opts.tls) return {};
-    return { tls: this.client.opts.tls.settings, session: this.client.offerTlsSession ? this.client.control.tlsSession() : null };
+    return connect({ host, port, timeoutMs: this.client.opts.timeoutMs, purpose: "data connection" });
   }
 
   /**
-   * A TLS data connection is usable after its handshake, which servers run once they accepted it or
-   * (vsftpd) once the transfer command arrived: so the command goes first, then we wait here.
+   * PROT P: the data connection becomes TLS, we the TLS client, offering the control connection's
+   * session (vsftpd's require_ssl_reuse refuses a data connection that does not resume it).
+   */
+  private startDataTls(conn: Connection): void {
+    const tls = this.client.opts.tls;
+    if (!tls) return;
+    void conn.startTls(tls.settings, { session: this.client.offerTlsSession ? this.client.control.tlsSession() : null, data: true });
+  }
+
+  /**
+   * A TLS data connection is usable after its handshake: wait for it, or for the server's refusal.
+   * A 522 here is RFC 4217's "TLS failed on the data connection" (pyftpdlib's answer to a failed
+   * handshake, often ahead of the failure itself): a TLS failure like ours, retried the same way.
    */
   private async dataReady(conn: Connection, done: Promise<FtpReply>, verb: string, arg?: string): Promise<void> {
-    if (!this.client.opts.tls) return;
+    const tls = this.client.opts.tls;
+    if (!tls) return;
+    const failed = `TLS handshake on the data connection with ${tls.settings.host}`;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
         conn.ready,
         done.then((r) => {
-          if (r.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, r);
+          const what = `${verb}${arg ? ` ${arg}` : ""}`;
+          // No `code`: callers read a 5yz code as a lasting refusal (a tree's root "not found").
+          if (r.code === 522) throw new ClientError(`${failed} failed: ${what}: ${describe(r)}`, { kind: "tls", retryable: true });
+          if (r.code >= 300) throw replyError(what, r);
           return conn.ready;
         }),
         new Promise<never>((_, reject) => {
           const ms = Math.min(this.client.opts.timeoutMs ?? 30_000, 30_000);
-          timer = setTimeout(() => reject(new ClientError("the server did not start TLS on the data connection", { retryable: true, kind: "tls" })), ms);
+          timer = setTimeout(() => reject(new ClientError(`${failed} timed out (${ms / 1000} s)`, { retryable: true, kind: "tls" })), ms);
         }),
       ]);
     } finally {
@@ -151,8 +171,7 @@ export class DataChannel {
 
   private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number; mode?: DataMode }): Promise<DataTransfer> {
     const host = this.client.control.localAddress;
-    const tls = this.client.opts.tls ? { settings: this.client.opts.tls.settings, session: () => (this.client.offerTlsSession ? this.client.control.tlsSession() : null) } : undefined;
-    const listener: DataListener = listenForData(host, this.client.control.remoteAddress || this.client.opts.host, tls);
+    const listener: DataListener = listenForData(host, this.client.control.remoteAddress || this.client.opts.host);
     try {
       let ok = false;
       if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
@@ -179,6 +198,7 @@ export class DataChannel {
         }),
       ]);
       try {
+        this.startDataTls(conn); // the 1yz is in (startTransfer waited for it): see the top of this file
         await this.dataReady(conn, done, verb, arg);
       } catch (err) {
         conn.destroy();

@@ -69,3 +69,23 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   }
   return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, { kind: "tls" });
 }
+
+/**
+ * One line for a data connection's failed handshake (kind "tls", exit 5). It is retryable, like a
+ * dropped data connection: the control connection's handshake worked, so a new try may well too. A
+ * certificate we refuse is not: every new connection would present it again.
+ */
+export function describeDataTlsError(err: Error | null | undefined, settings: TlsSettings): ClientError {
+  if (isVerifyError(err)) return describeTlsError(err, settings);
+  const code = (err as { code?: string } | null)?.code ?? "";
+  const msg = err?.message ?? "";
+  const why = !err
+    ? "the server closed it during the handshake"
+    : /ECONNRESET|reset by peer/i.test(code + msg)
+      ? "the server reset it during the handshake"
+      : /WRONG_VERSION_NUMBER|wrong version number|packet length too long/i.test(code + msg)
+        ? "the server did not answer in TLS"
+        : msg || "handshake failed";
+  const suffix = code && !why.includes(code) ? ` (${code})` : "";
+  return new ClientError(`TLS handshake on the data connection with ${settings.host} failed: ${why}${suffix}`, { kind: "tls", retryable: true });
+}

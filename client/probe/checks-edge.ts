@@ -263,7 +263,7 @@ export async function tls(p: Probe): Promise<void> {
     p.record("tls-reuse", "n/a", "no TLS");
     return;
   }
-  // Resumption can fail now and then (pyftpdlib aborts some resumed handshakes): look five times.
+  // Resumption may work for some connections and not others (a server's session cache): look five times.
   const tries: Attempt[] = [first];
   while (tries.length < 5) tries.push(await attempt(true));
   const worked = tries.filter((t): t is Exclude<Attempt, Error> => !(t instanceof Error) && t.ok);

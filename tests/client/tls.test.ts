@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
-import { describeTlsError } from "../../client/tls-trust.ts";
+import { describeDataTlsError, describeTlsError } from "../../client/tls-trust.ts";
 import { recordingProxy } from "../helpers/proxy.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -307,6 +307,27 @@ describe("TLS error lines", () => {
       expect(out.message).toBe(expected);
       expect(out.message).not.toContain("\n");
       expect(out.retryable).toBe(false);
+    });
+  }
+});
+
+describe("TLS error lines of a data connection", () => {
+  const err = (message: string, code?: string) => Object.assign(new Error(message), code ? { code } : {});
+  const settings = { host: "ftp.example.com" };
+  const failed = "TLS handshake on the data connection with ftp.example.com failed: ";
+  for (const [e, expected, retryable] of [
+    [err("Connection reset by peer", "ECONNRESET"), `${failed}the server reset it during the handshake (ECONNRESET)`, true],
+    [null, `${failed}the server closed it during the handshake`, true],
+    [err("error:1000042e:SSL routines:OPENSSL_internal:TLSV1_ALERT_PROTOCOL_VERSION", "EPROTO"), `${failed}error:1000042e:SSL routines:OPENSSL_internal:TLSV1_ALERT_PROTOCOL_VERSION (EPROTO)`, true],
+    [err("error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER", "EPROTO"), `${failed}the server did not answer in TLS (EPROTO)`, true],
+    // A certificate we refuse is refused on every new connection too: the control connection's line, not retried.
+    [err("self signed certificate", "DEPTH_ZERO_SELF_SIGNED_CERT"), "TLS: certificate for ftp.example.com is not trusted (self-signed); use --ca FILE or --insecure", false],
+  ] as const) {
+    test(`${e?.code ?? "closed"}: ${expected.slice(0, 70)}…`, () => {
+      const out = describeDataTlsError(e, settings);
+      expect(out.message).toBe(expected);
+      expect(out.kind).toBe("tls");
+      expect(out.retryable).toBe(retryable);
     });
   }
 });

@@ -29,8 +29,19 @@ export function tempDir(prefix = "ftpkit-client-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Start pyftpdlib on port 0 serving `root` (user "user"/"secret" with full rights, anonymous read-only). */
-export async function startPyftpd(opts: { root?: string; rate?: number; noMlsd?: boolean; noRest?: boolean; user?: string; password?: string } = {}): Promise<Peer> {
+/** The test certificate (CN/SAN localhost and 127.0.0.1) and its key: fixtures/tls/README.md. */
+export const TLS_CERT = join(REPO, "fixtures/tls/cert.pem");
+export const TLS_KEY = join(REPO, "fixtures/tls/key.pem");
+
+/**
+ * Start pyftpdlib on port 0 serving `root` (user "user"/"secret" with full rights, anonymous
+ * read-only). `noRest`: REST answered 500 and left out of FEAT. `tls`: explicit FTPS (TLS_FTPHandler with TLS_CERT, needs python3-openssl), TLS
+ * required on the control and the data connections; `breakDataTls`: that many data connections
+ * fail their TLS handshake (and get pyftpdlib's 522) before they work again.
+ */
+export async function startPyftpd(
+  opts: { root?: string; rate?: number; noMlsd?: boolean; noRest?: boolean; user?: string; password?: string; tls?: boolean; breakDataTls?: number } = {},
+): Promise<Peer> {
   const root = opts.root ?? tempDir("ftpkit-pyftpd-");
   const user = opts.user ?? "user";
   const password = opts.password ?? "secret";
@@ -38,6 +49,8 @@ export async function startPyftpd(opts: { root?: string; rate?: number; noMlsd?:
   if (opts.rate) cmd.push("--rate", String(opts.rate));
   if (opts.noMlsd) cmd.push("--no-mlsd");
   if (opts.noRest) cmd.push("--no-rest");
+  if (opts.tls) cmd.push("--tls", TLS_CERT, "--tls-key", TLS_KEY);
+  if (opts.breakDataTls) cmd.push("--break-data-tls", String(opts.breakDataTls));
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
   let log = "";
   void (async () => {
