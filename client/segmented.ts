@@ -129,7 +129,11 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
-        if (!seg || failure || noRest) return;
+        if (!seg || failure || noRest) {
+          // Done: an extra session says goodbye now (the job's first carries on to the verdict).
+          if (!seg && !failure && !noRest && s && s !== first) await s.close();
+          return;
+        }
         if (!s) {
           try {
             s = await open();
@@ -167,11 +171,9 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
             },
           });
           void n;
-          // A segment that stopped before the end of the file leaves its session mid-transfer.
-          if (seg.end < size) {
-            s.destroy();
-            s = null;
-          }
+          // In step after its RETR's reply (downloadRange), the session takes the next segment;
+          // without that reply it was dropped.
+          if (s.client.control.isClosed) s = null;
           downloading--;
         } catch (err) {
           downloading--;

@@ -301,10 +301,28 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<voi
 }
 
 /**
+ * How long a segment waits for RETR's final reply once its data connection closed. The reply decides
+ * nothing (the range is in, or the segment ended short either way): it keeps the session in step, or
+ * names why the segment ended. A server that lost the data connection may never send it.
+ */
+const SEGMENT_REPLY_MS = 5000;
+
+/** `done`'s reply, or null when it fails or takes longer than `ms` (no timer left behind). */
+async function replyWithin(done: Promise<FtpReply>, ms: number): Promise<FtpReply | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([done.catch(() => null), new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * RETR bytes [start, end) of `path` into `fd` at the same positions (one segment of a segmented
  * download). Returns the bytes written. When `end` is before the end of the file the data connection
- * is dropped once the range is in, so the control connection is left mid-transfer: the caller
- * discards that session.
+ * is dropped once the range is in, and the server's answer to that (426, or 226) awaited, so the
+ * session stays in step for the caller to reuse or QUIT; without an answer in time it is dropped
+ * (`client.control.isClosed`).
  */
 export async function downloadRange(
   client: FtpClient,
@@ -343,12 +361,18 @@ export async function downloadRange(
   stall.stop();
   const moved = pos - start;
   if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
+  const grace = stallMs ? Math.min(stallMs, SEGMENT_REPLY_MS) : SEGMENT_REPLY_MS;
   if (pos >= end) {
+    // Reset together with the data connection, the control connection made pyftpdlib (under load)
+    // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
+    if (!(await replyWithin(t.done, grace))) client.destroy();
     await payDebt(opts.limiter);
     return moved;
   }
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
-  const reply = await finalReply(t.done, stallMs, moved);
+  // Ended short: retried whatever the reply says. pyftpdlib, having lost the data connection, answers
+  // "150 About to open data connection" and then waits for one: no reply would ever come.
+  const reply = await finalReply(t.done, grace, moved);
   if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
   throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
 }

@@ -52,6 +52,18 @@ export interface FakeOptions {
   noRest?: boolean | 500 | 502 | 504;
   /** Refuse APPE (502 Command not implemented). */
   noAppe?: boolean;
+  /**
+   * The Nth RETR (counted from 1 over all sessions) finds its data connection dropped: the server
+   * closes it, answers "150 About to open data connection" and then nothing, waiting for a data
+   * connection that never comes (pyftpdlib, after it handed a closed socket's stale event to a
+   * newly accepted data connection: the segmented-download hang).
+   */
+  dropDataOnRetr?: number;
+  /**
+   * RETR's final reply comes this many ms after its data connection closed (a loaded server answering
+   * a client that closed it at its range's end); `lateRetrReplies` counts them.
+   */
+  lateRetrReplyMs?: number;
   /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
   stallRetrAfter?: number;
   /** LIST's permission columns for files (default rw-r--r--; rwxrwxrwx for every file is how IIS lists them). */
@@ -134,6 +146,8 @@ export interface FakeServer {
   files: Map<string, Buffer>;
   /** Bytes sent by each RETR, in order. */
   retrBytes: number[];
+  /** lateRetrReplyMs: final replies to RETR delivered, and lost (the control connection was closed already). */
+  readonly lateRetrReplies: { delivered: number; lost: number };
   /** Control connections still open. */
   openConnections(): number;
   /** Control connections accepted so far. */
@@ -207,6 +221,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const commands: string[] = [];
   const retrBytes: number[] = [];
   let retrCount = 0;
+  let retrsSeen = 0;
+  const lateRetrReplies = { delivered: 0, lost: 0 };
   let storCount = 0;
   const sockets = new Set<Socket<Conn>>();
   const dirs = new Set<string>();
@@ -534,6 +550,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           return void reply(s, 550, "Permission denied.");
         }
         const d = await s.data.data!;
+        if (++retrsSeen === opts.dropDataOnRetr) {
+          d.end();
+          return void reply(s, 150, "File status okay. About to open data connection.");
+        }
         reply(s, 150, "Opening data connection");
         let out = Buffer.from(file.subarray(s.data.rest));
         if (opts.flipByteAt !== undefined && opts.flipByteAt >= s.data.rest && opts.flipByteAt < file.length) {
@@ -571,8 +591,16 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         }
         await sendAll(d, out);
         retrBytes.push(out.length);
+        const cut = d.data.gone;
         d.shutdown();
         d.end();
+        if (opts.lateRetrReplyMs !== undefined) {
+          await Promise.race([(d.data as DataState & { done: Promise<void> }).done, Bun.sleep(2000)]);
+          await Bun.sleep(opts.lateRetrReplyMs);
+          if (!sockets.has(s)) return void lateRetrReplies.lost++;
+          lateRetrReplies.delivered++;
+          return void (cut ? reply(s, 426, "Connection closed; transfer aborted.") : reply(s, 226, "Transfer complete"));
+        }
         return void reply(s, 226, "Transfer complete");
       }
       case "STOR":
@@ -636,6 +664,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     commands,
     files,
     retrBytes,
+    lateRetrReplies,
     openConnections: () => sockets.size,
     get connections() {
       return connections;
