@@ -35,19 +35,24 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url), note);
-  const path = session.resolve(url.path);
   let size: number | null = null;
   let allWritten = false;
+  let connected = false;
   // No part file and no journal: say what the reader of the stream got, as `resume` cannot continue it.
+  // Registered before the session opens: a signal while it connects (a full server's 421 backs off
+  // for seconds, a login may be answered late) exited 130 without a word.
   using interrupted = whenInterrupted((signal) => {
     progress.clear();
     const into = out.name === STDIO ? "standard output" : out.name;
+    if (!connected) return sayInterrupted(`get${out.name === STDIO ? " -" : ""} interrupted by ${signal} while connecting, before any byte of ${displayUrl(url)}: ${into} got nothing`);
     const got = allWritten
       ? `all ${progress.moved} bytes of ${displayUrl(url)} are in ${into}, but were not verified`
       : `${into} has only part of ${displayUrl(url)}${size === null ? "" : ` (${size} bytes)`}`;
     sayInterrupted(`get${out.name === STDIO ? " -" : ""} interrupted by ${signal} after ${progress.moved} bytes: ${got}`);
   });
+  const session = await Session.open(url, opts, new Credentials(url), note);
+  connected = true;
+  const path = session.resolve(url.path);
   try {
     const state = await remoteState(session.client, path);
     const missing = state.missing;
@@ -85,22 +90,25 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(STDIO, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url), note);
-  const path = session.resolve(url.path);
-  const client = session.client;
   // A signal resets the data connection (an exiting process's FIN would make a cut input a whole
   // file: ftpkit, vsftpd and pyftpdlib then answer 226) and says so; once all was sent, it says that.
+  // Registered before the session opens, so a signal while it connects is said too.
   const interrupt = new AbortController();
   let allSent = false;
+  let path: string | null = null;
   using interrupted = whenInterrupted((signal) => {
     interrupt.abort();
     progress.clear();
+    if (path === null) return sayInterrupted(`put - interrupted by ${signal} while connecting, before any byte of standard input was sent: nothing of it reached ${displayUrl(url)}; run the command again`);
     sayInterrupted(
       allSent
         ? `put - interrupted by ${signal} after all ${progress.moved} bytes of standard input were sent, before the server confirmed ${path}: check it, or run the command again`
         : `put - interrupted by ${signal} after ${progress.moved} bytes of standard input: the upload was reset, so the server stored no complete ${path} (it may keep the bytes it got); run the command again`,
     );
   });
+  const session = await Session.open(url, opts, new Credentials(url), note);
+  path = session.resolve(url.path);
+  const client = session.client;
   try {
     const sink = new StreamSink(localDigest(client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), -1);
     progress.start(0, null);
