@@ -7,7 +7,7 @@
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
-import { failedAfter } from "./errors.ts";
+import { failedAfter, RestUnsupported } from "./errors.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
@@ -77,6 +77,12 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   } catch (err) {
     progress.clear();
     session.destroy();
+    // A drop on a server without REST: the download cannot continue at a byte, and a stream cannot
+    // start over as a file does (its first bytes are out). The cause is the lost connection: exit 4.
+    if (err instanceof RestUnsupported && progress.moved > 0) {
+      const into = out.name === STDIO ? "standard output" : out.name;
+      throw failedAfter(new ClientError(`${err.message}: ${into} has only the first ${progress.moved}${size === null ? "" : ` of ${size}`} bytes of ${displayUrl(url)}, and a stream cannot start over; run the command again`, { kind: "network" }), progress.moved);
+    }
     throw failedAfter(err, progress.moved);
   }
 }
