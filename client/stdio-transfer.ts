@@ -61,7 +61,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
       if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550, kind: "usage" });
       throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
     }
-    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd);
+    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd, out.name === STDIO ? "standard output" : out.name);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
     const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
     allWritten = true;
