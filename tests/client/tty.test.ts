@@ -140,6 +140,15 @@ describe("the resume question, answered badly", () => {
     expect(digest(fake.files.get("/up.bin")!)).toBe(digest(data));
   });
 
+  test("Backspace erases the typed character on the screen too, so what is shown is the answer read", async () => {
+    const { url } = await pendingDownload();
+    // "x", Backspace: the answer is now empty, and the screen must show that (not "x", then "xn").
+    const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "x"], [/Resume\? \[Y\/n\] x/, "\u007f"], [/x\x08 \x08/, "n\r"]]);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain("\u007f");
+    expect(r.out).toContain(`the partial download of ${join(t.work, "f.bin")} was discarded`);
+  });
+
   test("Ctrl-C exits 130 with one line; the partial download is kept", async () => {
     const { url } = await pendingDownload();
     const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "\u0003"]]);
