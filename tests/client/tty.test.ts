@@ -56,6 +56,14 @@ describe("put - typed at the terminal", () => {
 });
 
 describe("terminal questions", () => {
+  test("Ctrl-C at the password prompt exits 130 as an interruption, not 6 as a missing password", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
+    const r = await converse(`bun ${FTPKIT} get ftp://user@127.0.0.1:${fake.port}/f.bin`, [[/Password for user@127\.0\.0\.1: /, "hun\u0003"]]);
+    expect(r.code).toBe(130);
+    expect(r.out).not.toContain("no password for");
+    expect(existsSync(join(t.work, "f.bin"))).toBe(false);
+  });
+
   test("asks for the password without echoing it", async () => {
     const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
     const r = await converse(`bun ${FTPKIT} get ftp://user@127.0.0.1:${fake.port}/f.bin`, [[/Password for user@127\.0\.0\.1: /, "hunter2\r"]]);
