@@ -191,3 +191,17 @@ describe("a connection dropped while put -r creates its destination (the root)",
     for (const d of ["a", "b"]) expect(fake.files.get(`/dst/${d}/f.txt`)?.toString()).toBe(`${d}\n`);
   });
 });
+
+describe("a connection dropped while get -r asks the parent whether an empty root exists", () => {
+  test("is reconnected and asked again: the empty directory is copied (exit 0), not called missing (exit 8)", async () => {
+    // vsftpd lists a missing directory as empty, so an empty root is looked for in its parent's listing.
+    const fake = startFakeServer({ files: new Map(), feat: ["SIZE"], emptyDirs: ["/empty"], dropListingOf: "/" });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-parent-drop-");
+    cleanups.push(() => removeDir(work));
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/empty`, "out"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toMatch(/reconnecting \(attempt 1 of 3\)/);
+    expect(r.code).toBe(0);
+    expect(snapshot(join(work, "out"))).toEqual({});
+  });
+});
