@@ -65,7 +65,8 @@ export class ClientError extends Error {
  * are ordinary ClientErrors.
  */
 export class RestUnsupported extends ClientError {
-  override name = "RestUnsupported";
+  // Named "ClientError" as every expected failure is (the CLI prints those as one line, by name, so
+  // it need not load this module): as "RestUnsupported" it reached the user with a stack trace.
   constructor(r: FtpReply) {
     super(`the server does not support REST (${describe(r)})`, { code: r.code });
   }

@@ -91,6 +91,14 @@ class InlineSink implements ChunkSink {
  * start at 0), hashed inline (there is no file to read back), never resumed (no prefix).
  */
 export class StreamSink extends InlineSink {
+  constructor(
+    algo: DigestAlgorithm | null,
+    fd: number,
+    /** What the stream is called in a message: standard output, or the device the user named (`get URL /dev/full`). */
+    private readonly name = "standard output",
+  ) {
+    super(algo, fd);
+  }
   override put(chunk: Uint8Array): void {
     let off = 0;
     while (off < chunk.length) {
@@ -100,7 +108,7 @@ export class StreamSink extends InlineSink {
         const code = (err as { code?: string }).code;
         // A descriptor the parent made non-blocking: wait for the reader rather than fail.
         if (code === "EAGAIN") Bun.sleepSync(1);
-        else throw new ClientError(`cannot write to standard output: ${code === "EPIPE" ? "the reader closed it (broken pipe)" : (err as Error).message}`, { kind: "local" });
+        else throw new ClientError(`cannot write to ${this.name}: ${code === "EPIPE" ? "the reader closed it (broken pipe)" : (err as Error).message}`, { kind: "local" });
       }
     }
     this.h?.update(chunk);

@@ -21,20 +21,26 @@ function readKeys(onKey: (text: string, finish: (v: string | null) => void) => v
   });
 }
 
-/** Ask for a secret on the terminal without echoing it; null when stdin is not a TTY or on Ctrl-C/D. */
+/**
+ * Ask for a secret on the terminal without echoing it; null when stdin is not a TTY or on Ctrl-D.
+ * Ctrl-C throws NoAnswer("interrupted"): raw mode reads it as a byte, not as SIGINT.
+ */
 export async function promptHidden(question: string): Promise<string | null> {
   if (!process.stdin.isTTY) return null;
   process.stderr.write(question);
   let value = "";
+  let interrupted = false;
   const result = await readKeys((text, finish) => {
     for (const ch of text) {
       if (ch === "\r" || ch === "\n") return finish(value);
-      if (ch === "\u0003" || ch === "\u0004") return finish(null);
+      if (ch === "\u0003") return (interrupted = true), finish(null);
+      if (ch === "\u0004") return finish(null);
       if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
       else if (ch >= " ") value += ch;
     }
   });
   process.stderr.write("\n");
+  if (interrupted) throw new NoAnswer("interrupted");
   return result;
 }
 
@@ -65,14 +71,23 @@ export async function confirm(question: string, defaultYes = true): Promise<bool
     let line = "";
     let why: "interrupted" | "ended" = "ended";
     const answer = await readKeys((text, finish) => {
+      // Echo what the line becomes, not the raw keys: a terminal ignores an echoed DEL, so "x",
+      // Backspace, "n" showed "xn" while the answer read was "n" (which discards a partial file).
+      let echo = "";
       for (const ch of text) {
         if (ch === "\r" || ch === "\n") return finish(line);
         if (ch === "\u0003") return (why = "interrupted"), finish(null);
         if (ch === "\u0004") return finish(null);
-        if (ch === "\u007f" || ch === "\b") line = line.slice(0, -1);
-        else if (ch >= " ") line += ch;
+        if (ch === "\u007f" || ch === "\b") {
+          if (line === "") continue;
+          line = [...line].slice(0, -1).join("");
+          echo += "\b \b";
+        } else if (ch >= " ") {
+          line += ch;
+          echo += ch;
+        }
       }
-      process.stderr.write(text.replace(/[\r\n]/g, ""));
+      if (echo) process.stderr.write(echo);
     });
     process.stderr.write("\n");
     if (answer === null) throw new NoAnswer(why);

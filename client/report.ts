@@ -45,9 +45,13 @@ export function summarize(files: FileReport[]): JobReport {
   };
 }
 
-/** The report of a dry run: each item's plan, and nothing counted as done. */
+/**
+ * The report of a dry run: each item's plan, and nothing counted as done. An entry the run would fail
+ * on (a pending upload whose local file is gone, one under a directory it cannot list) is counted in
+ * `failed`, not among what it plans to do, as the text summary counts it.
+ */
 export function summarizePlan(files: FileReport[]): JobReport {
-  const n = (a: FileReport["action"]) => files.filter((f) => f.action === a).length;
+  const n = (a: FileReport["action"]) => files.filter((f) => f.action === a && !f.result.startsWith("failed")).length;
   return { ...summarize(files), copied: 0, deleted: 0, dryRun: true, planned: { copy: n("copy"), mkdir: n("mkdir"), delete: n("delete") } };
 }
 

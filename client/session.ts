@@ -9,7 +9,7 @@ import { failureKind } from "./errors.ts";
 import { lookupNetrc } from "./netrc.ts";
 import type { Progress } from "./progress.ts";
 import type { TokenBucket } from "./transfer.ts";
-import { promptHidden } from "./prompt.ts";
+import { NoAnswer, promptHidden } from "./prompt.ts";
 
 export interface TransferOptions {
   verify: boolean;
@@ -191,7 +191,16 @@ export class Credentials {
     if (process.env.FTPKIT_PASSWORD !== undefined) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
     if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) return usable(netrc.password, "the password in ~/.netrc");
     if (this.anonymous) return "anonymous@";
-    const typed = await promptHidden(`Password for ${user}@${url.host}: `);
+    let typed: string | null;
+    try {
+      typed = await promptHidden(`Password for ${user}@${url.host}: `);
+    } catch (err) {
+      if (!(err instanceof NoAnswer)) throw err;
+      // Ctrl-C (a byte in raw mode, not SIGINT): end the run as the signal would, exit 130, not as a
+      // missing password (exit 6, "put it in the URL…"), as the resume question does.
+      process.emit("SIGINT", "SIGINT");
+      process.exit(130);
+    }
     if (typed !== null) return usable(typed, "the password typed");
     // `ftpkit resume` takes no URL: after a refused saved password, say which sources are left.
     if (this.savedRefused) throw new ClientError(`the server refused the password kept for this transfer of ${user}@${url.host} (changed since?): give the new one in $FTPKIT_PASSWORD or ~/.netrc, or run resume at a terminal to be asked`, { kind: "auth" });

@@ -7,7 +7,7 @@
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
-import { failedAfter } from "./errors.ts";
+import { failedAfter, RestUnsupported } from "./errors.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, Credentials, displayUrl, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
@@ -35,19 +35,24 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url), note);
-  const path = session.resolve(url.path);
   let size: number | null = null;
   let allWritten = false;
+  let connected = false;
   // No part file and no journal: say what the reader of the stream got, as `resume` cannot continue it.
+  // Registered before the session opens: a signal while it connects (a full server's 421 backs off
+  // for seconds, a login may be answered late) exited 130 without a word.
   using interrupted = whenInterrupted((signal) => {
     progress.clear();
     const into = out.name === STDIO ? "standard output" : out.name;
+    if (!connected) return sayInterrupted(`get${out.name === STDIO ? " -" : ""} interrupted by ${signal} while connecting, before any byte of ${displayUrl(url)}: ${into} got nothing`);
     const got = allWritten
       ? `all ${progress.moved} bytes of ${displayUrl(url)} are in ${into}, but were not verified`
       : `${into} has only part of ${displayUrl(url)}${size === null ? "" : ` (${size} bytes)`}`;
     sayInterrupted(`get${out.name === STDIO ? " -" : ""} interrupted by ${signal} after ${progress.moved} bytes: ${got}`);
   });
+  const session = await Session.open(url, opts, new Credentials(url), note);
+  connected = true;
+  const path = session.resolve(url.path);
   try {
     const state = await remoteState(session.client, path);
     const missing = state.missing;
@@ -56,7 +61,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
       if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550, kind: "usage" });
       throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
     }
-    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd);
+    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd, out.name === STDIO ? "standard output" : out.name);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
     const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
     allWritten = true;
@@ -72,6 +77,12 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   } catch (err) {
     progress.clear();
     session.destroy();
+    // A drop on a server without REST: the download cannot continue at a byte, and a stream cannot
+    // start over as a file does (its first bytes are out). The cause is the lost connection: exit 4.
+    if (err instanceof RestUnsupported && progress.moved > 0) {
+      const into = out.name === STDIO ? "standard output" : out.name;
+      throw failedAfter(new ClientError(`${err.message}: ${into} has only the first ${progress.moved}${size === null ? "" : ` of ${size}`} bytes of ${displayUrl(url)}, and a stream cannot start over; run the command again`, { kind: "network" }), progress.moved);
+    }
     throw failedAfter(err, progress.moved);
   }
 }
@@ -85,22 +96,25 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   const progress = new Progress(basename(url.path), progressMode(opts.quiet), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(STDIO, displayUrl(url), progress.moved, signal)]);
-  const session = await Session.open(url, opts, new Credentials(url), note);
-  const path = session.resolve(url.path);
-  const client = session.client;
   // A signal resets the data connection (an exiting process's FIN would make a cut input a whole
   // file: ftpkit, vsftpd and pyftpdlib then answer 226) and says so; once all was sent, it says that.
+  // Registered before the session opens, so a signal while it connects is said too.
   const interrupt = new AbortController();
   let allSent = false;
+  let path: string | null = null;
   using interrupted = whenInterrupted((signal) => {
     interrupt.abort();
     progress.clear();
+    if (path === null) return sayInterrupted(`put - interrupted by ${signal} while connecting, before any byte of standard input was sent: nothing of it reached ${displayUrl(url)}; run the command again`);
     sayInterrupted(
       allSent
         ? `put - interrupted by ${signal} after all ${progress.moved} bytes of standard input were sent, before the server confirmed ${path}: check it, or run the command again`
         : `put - interrupted by ${signal} after ${progress.moved} bytes of standard input: the upload was reset, so the server stored no complete ${path} (it may keep the bytes it got); run the command again`,
     );
   });
+  const session = await Session.open(url, opts, new Credentials(url), note);
+  path = session.resolve(url.path);
+  const client = session.client;
   try {
     const sink = new StreamSink(localDigest(client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), -1);
     progress.start(0, null);

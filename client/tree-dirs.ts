@@ -3,7 +3,7 @@
 // and rsync: it and everything the plan has under it are reported as failed, and the rest of the job goes on.
 import { mkdirSync } from "node:fs";
 import { resolve, sep } from "node:path";
-import { ClientError } from "./client.ts";
+import { ClientError, type FtpClient } from "./client.ts";
 import type { FileReport } from "./report.ts";
 import type { Notifier, Session } from "./session.ts";
 import type { PlanItem } from "./tree-plan.ts";
@@ -101,15 +101,16 @@ export function makeLocalDir(path: string): void {
 }
 
 /**
- * MKD on the job's first connection; one that dropped (or a 4yz) is reconnected and tried again,
+ * MKD on the job's first connection (or, with `make`, the destination's `mkdir -p`); one that dropped
+ * (or a 4yz) is reconnected and tried again,
  * --retries times: only a lasting refusal fails that directory (and what is under it) alone, where a
  * dropped connection failed every directory after it.
  */
-export async function mkdirRetrying(s: Session, path: string, note: Notifier): Promise<void> {
+export async function mkdirRetrying(s: Session, path: string, note: Notifier, make: (client: FtpClient, path: string) => Promise<void> = (c, p) => c.mkdir(p)): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const client = s.client;
     try {
-      return await client.mkdir(path);
+      return await make(client, path);
     } catch (err) {
       const reached = await s.retryAfter(client, err, attempt, note);
       if (reached === null) throw err;

@@ -245,7 +245,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     }
     // Directories first (parents before children: the walk lists them in that order).
     if (rec.direction === "get") makeLocalDir(r.local);
-    else if (!remoteExists) await makeRemoteDirs(first.client, remoteRoot);
+    // The destination itself is retried after a drop as its subdirectories are: the server may have
+    // hung up while the walk looked for it (pyftpdlib does when a data connection's TLS fails).
+    else if (!remoteExists) await mkdirRetrying(first, remoteRoot, note, makeRemoteDirs);
     const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => mkdirRetrying(first, joinRemote(remoteRoot, rel), note);
     const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, { reports, failedWith, note });
     // Files under a directory that could not be created are not tried one by one against it.

@@ -198,11 +198,11 @@ async function listOne(client: FtpClient, root: string, rel: string): Promise<Li
     listed = await listDir(client, joinRemote(root, rel));
   } catch (err) {
     // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
-    if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root)) ? Promise.reject(err) : null;
+    if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root, { strict: true })) ? Promise.reject(err) : null;
     throw err;
   }
   // vsftpd lists a missing directory as empty (226): an empty root is checked in its parent.
-  if (rel === "" && listed.entries.length === 0 && !(await remoteDirExists(client, root))) return null;
+  if (rel === "" && listed.entries.length === 0 && !(await remoteDirExists(client, root, { strict: true }))) return null;
   const self = listed.unique ?? (rel === "" && listed.via === "MLSD" ? await uniqueOf(client, root) : undefined);
   const notFiles = await resolveLinks(client, joinRemote(root, rel), listed.entries);
   return { ...listed, ...(self !== undefined ? { self } : {}), ...(notFiles.size > 0 ? { notFiles } : {}) };
@@ -258,7 +258,7 @@ async function uniqueOf(client: FtpClient, path: string): Promise<string | undef
 }
 
 /** Is `path` a directory? Asked of its parent's listing, which every server gets right. */
-export async function remoteDirExists(client: FtpClient, path: string): Promise<boolean> {
+export async function remoteDirExists(client: FtpClient, path: string, opts: { strict?: boolean } = {}): Promise<boolean> {
   const clean = path.replace(/\/+$/, "");
   if (clean === "" || clean === "." || clean === "/" || clean === client.home) return true;
   const slash = clean.lastIndexOf("/");
@@ -267,7 +267,10 @@ export async function remoteDirExists(client: FtpClient, path: string): Promise<
   try {
     const { entries } = await listDir(client, parent === "." && client.home ? client.home : parent);
     return entries.some((e) => e.name === name && e.type === "dir");
-  } catch {
+  } catch (err) {
+    // strict (the walk's root): a dropped connection or a 4yz says nothing about the directory, and
+    // taken for "missing" it made get -r of an existing empty directory fail as not found.
+    if (opts.strict && ((err instanceof ClientError && err.retryable) || client.control.isClosed)) throw err;
     return false;
   }
 }

@@ -163,3 +163,45 @@ describe("a connection dropped while put -r creates its directories", () => {
     for (const d of ["a", "b", "c"]) expect(fake.files.get(`/dst/${d}/f.txt`)?.toString()).toBe(`${d}\n`);
   });
 });
+
+describe("a connection dropped while put -r creates its destination (the root)", () => {
+  async function putTree(opts: Parameters<typeof startFakeServer>[0]) {
+    const fake = startFakeServer({ files: new Map(), feat: ["SIZE"], ...opts });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-root-drop-");
+    cleanups.push(() => removeDir(work));
+    for (const d of ["a", "b"]) {
+      mkdirSync(join(work, "src", d), { recursive: true });
+      writeFileSync(join(work, "src", d, "f.txt"), `${d}\n`);
+    }
+    const r = await runFtpkit(["put", "-r", "src", `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--no-verify"], { cwd: work, timeoutMs: 30_000 });
+    return { fake, r };
+  }
+
+  test("the root's own MKD dropped: reconnected and tried again, as a subdirectory's is", async () => {
+    const { fake, r } = await putTree({ dropOnMkd: 1 });
+    expect(r.stderr).toMatch(/reconnecting \(attempt 1 of 3\)/);
+    expect(r.code).toBe(0);
+    for (const d of ["a", "b"]) expect(fake.files.get(`/dst/${d}/f.txt`)?.toString()).toBe(`${d}\n`);
+  });
+
+  test("the server hangs up while the parent is listed to see whether the root exists (pyftpdlib does on a failed data TLS handshake): reconnected, the tree arrives", async () => {
+    const { fake, r } = await putTree({ dropListingOnce: "both" });
+    expect(r.code).toBe(0);
+    for (const d of ["a", "b"]) expect(fake.files.get(`/dst/${d}/f.txt`)?.toString()).toBe(`${d}\n`);
+  });
+});
+
+describe("a connection dropped while get -r asks the parent whether an empty root exists", () => {
+  test("is reconnected and asked again: the empty directory is copied (exit 0), not called missing (exit 8)", async () => {
+    // vsftpd lists a missing directory as empty, so an empty root is looked for in its parent's listing.
+    const fake = startFakeServer({ files: new Map(), feat: ["SIZE"], emptyDirs: ["/empty"], dropListingOf: "/" });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-parent-drop-");
+    cleanups.push(() => removeDir(work));
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/empty`, "out"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toMatch(/reconnecting \(attempt 1 of 3\)/);
+    expect(r.code).toBe(0);
+    expect(snapshot(join(work, "out"))).toEqual({});
+  });
+});

@@ -110,6 +110,10 @@ export interface FakeOptions {
    * on a session that goes on, "both" drops the control connection too (a server process that died).
    */
   dropListingOnce?: "data" | "both";
+  /** Empty directories that exist from the start (as MKD would have made them). */
+  emptyDirs?: string[];
+  /** The first LIST or MLSD of this directory drops both connections (once the data one is in) instead of answering. */
+  dropListingOf?: string;
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
   endlessTree?: boolean;
   /** MLSD lines leave out the size fact (optional in RFC 3659). Offer MLSD with feat: ["MLSD"]. */
@@ -225,7 +229,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const lateRetrReplies = { delivered: 0, lost: 0 };
   let storCount = 0;
   const sockets = new Set<Socket<Conn>>();
-  const dirs = new Set<string>();
+  const dirs = new Set<string>(opts.emptyDirs ?? []);
+  let droppedListingOf = false;
   let hashDropped = false;
   let hashRefusals = 0;
   let eprtRefused = false;
@@ -426,6 +431,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           names.set(slash < 0 ? rest : rest.slice(0, slash), slash < 0 ? bytes.length : null);
         }
         for (const d of dirs) if (d.startsWith(prefix) && !d.slice(prefix.length).includes("/")) names.set(d.slice(prefix.length), null);
+        if (opts.dropListingOf === dir && !droppedListingOf) {
+          droppedListingOf = true;
+          // Once the client's data connection is in (as a server whose process died mid-listing).
+          (await s.data.data)?.terminate();
+          return void s.terminate();
+        }
         if (opts.endlessTree) names.set("x", null);
         if (names.size === 0 && dir !== "/" && !dirs.has(dir)) {
           s.data.dataServer?.stop(true);

@@ -83,6 +83,21 @@ describe("a download that cannot continue at a byte starts over", () => {
   });
 });
 
+describe("get URL - whose connection drops, on a server without REST", () => {
+  test("cannot start over (the bytes are out already): one line says how far standard output got, no stack trace, exit 4", async () => {
+    const data = randomBytes(300_000);
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, noRest: 500, dropRetrAfter: 100_000 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "-", "--retries", "2"], { cwd: t.work });
+    expect(r.out.length).toBe(100_000);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    expect(last).toBe(
+      `[error] the server does not support REST (REST not implemented (500)): standard output has only the first 100000 of 300000 bytes of ftp://u@127.0.0.1:${fake.port}/f.bin, and a stream cannot start over; run the command again`,
+    );
+    expect(r.code).toBe(4);
+  });
+});
+
 describe("an upload to a server with neither REST nor APPE is sent whole", () => {
   test("ftpkit resume of an interrupted put: STOR from byte 0, verified", async () => {
     const data = randomBytes(300_000);

@@ -125,3 +125,29 @@ describe("get URL - interrupted", () => {
     expect(lines[0]).toMatch(new RegExp(`^get - interrupted by SIGINT after \\d+ bytes: standard output has only part of ftp://user@127\\.0\\.0\\.1:${server.port}/big\\.bin \\(8388608 bytes\\)$`));
   });
 });
+
+describe("a stream interrupted before its session is up (a full server's 421, backing off)", () => {
+  for (const verb of ["get", "put"] as const) {
+    test(`${verb}: exit 130 with one line saying nothing moved, not a silent exit`, async () => {
+      const fake = startFakeServer({ busy: { at: "greeting", times: 99 } });
+      cleanupFake = fake;
+      const url = `ftp://u:p@127.0.0.1:${fake.port}/s.bin`;
+      const argv = verb === "get" ? ["get", url, "-", "--retries", "9"] : ["put", "-", url, "--retries", "9"];
+      const proc = Bun.spawn(["bun", FTPKIT, ...argv], { cwd: work, env: { ...cleanEnv(), NO_COLOR: "1" }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+      procs.push(proc);
+      // The first 421 came: the client now waits before its next try.
+      await waitFor(() => fake.connections >= 1, 10_000, "the first connection");
+      await Bun.sleep(200);
+      proc.kill("SIGINT");
+      const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(code).toBe(130);
+      const lines = stderr.trim().split("\n").filter((l) => !/retrying \(attempt/.test(l));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toBe(
+        verb === "get"
+          ? `get - interrupted by SIGINT while connecting, before any byte of ftp://u@127.0.0.1:${fake.port}/s.bin: standard output got nothing`
+          : `put - interrupted by SIGINT while connecting, before any byte of standard input was sent: nothing of it reached ftp://u@127.0.0.1:${fake.port}/s.bin; run the command again`,
+      );
+    });
+  }
+});

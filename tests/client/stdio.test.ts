@@ -91,6 +91,14 @@ describe("against ftpkit serve", () => {
     expect(stderr).toContain("exit=3");
   });
 
+  test("get URL /dev/full (a device named as the destination) that refuses the bytes: one line naming it, not standard output, exit 3", async () => {
+    randomFile(join(server.home, "full.bin"), 100_000);
+    const r = await runFtpkit(["get", server.url("/full.bin"), "/dev/full"], { cwd: work });
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split("\n")).toEqual(["[error] cannot write to /dev/full: ENOSPC: no space left on device, write"]);
+    nothingLeft();
+  });
+
   test("ls (plain and --json) into a reader that stops early: one line and exit status 3, no stack trace", async () => {
     mkdirSync(join(server.home, "many-names"), { recursive: true });
     for (let i = 0; i < 3000; i++) writeFileSync(join(server.home, "many-names", `a-rather-long-file-name-${i}.txt`), "");

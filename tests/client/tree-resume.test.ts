@@ -231,8 +231,13 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     const sizeBefore = statSync(join(py.root, "dst", cut)).size;
     const dry = await runFtpkit(["put", "-r", "src", py.url("/dst", { password: false }), "--dry-run", "--json"], { cwd: work, env, timeoutMs: 60_000 });
     expect(dry.code).toBe(3);
-    const report = JSON.parse(dry.stdout) as { files: { path: string; action: string; result: string }[] };
+    const report = JSON.parse(dry.stdout) as { failed: number; planned: { copy: number }; files: { path: string; action: string; result: string }[] };
     expect(report.files.find((f) => f.path === cut)).toMatchObject({ action: "copy", result: "failed: its upload was interrupted and the local file is gone since; the partial copy on the server is left as it is" });
+    // The two files left are what it plans to copy; the one that fails is counted as failed, not as planned too.
+    expect(report).toMatchObject({ failed: 1, planned: { copy: 2 } });
+    const text = await runFtpkit(["put", "-r", "src", py.url("/dst", { password: false }), "--dry-run"], { cwd: work, env, timeoutMs: 60_000 });
+    expect(text.stdout).toContain("dry run: 2 to copy,");
+    expect(text.code).toBe(3);
     expect(statSync(join(py.root, "dst", cut)).size).toBe(sizeBefore);
     // The dry run forgot nothing: the real run still reports the file, once.
     const r = await runFtpkit(["resume", "--limit-rate", "0"], { cwd: work, env, timeoutMs: 60_000 });

@@ -56,6 +56,14 @@ describe("put - typed at the terminal", () => {
 });
 
 describe("terminal questions", () => {
+  test("Ctrl-C at the password prompt exits 130 as an interruption, not 6 as a missing password", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
+    const r = await converse(`bun ${FTPKIT} get ftp://user@127.0.0.1:${fake.port}/f.bin`, [[/Password for user@127\.0\.0\.1: /, "hun\u0003"]]);
+    expect(r.code).toBe(130);
+    expect(r.out).not.toContain("no password for");
+    expect(existsSync(join(t.work, "f.bin"))).toBe(false);
+  });
+
   test("asks for the password without echoing it", async () => {
     const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
     const r = await converse(`bun ${FTPKIT} get ftp://user@127.0.0.1:${fake.port}/f.bin`, [[/Password for user@127\.0\.0\.1: /, "hunter2\r"]]);
@@ -138,6 +146,15 @@ describe("the resume question, answered badly", () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain(`the interrupted upload of ${join(t.work, "up.bin")} was discarded: uploading it from the start`);
     expect(digest(fake.files.get("/up.bin")!)).toBe(digest(data));
+  });
+
+  test("Backspace erases the typed character on the screen too, so what is shown is the answer read", async () => {
+    const { url } = await pendingDownload();
+    // "x", Backspace: the answer is now empty, and the screen must show that (not "x", then "xn").
+    const r = await converse(`bun ${FTPKIT} get '${url}'`, [[asked(1), "x"], [/Resume\? \[Y\/n\] x/, "\u007f"], [/x\x08 \x08/, "n\r"]]);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain("\u007f");
+    expect(r.out).toContain(`the partial download of ${join(t.work, "f.bin")} was discarded`);
   });
 
   test("Ctrl-C exits 130 with one line; the partial download is kept", async () => {
