@@ -20,7 +20,7 @@ import { throwIfFailed, type ItemFailure } from "./tree-verdict.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
-import { dropStaleParts, planned, printPlan, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
+import { dropStaleParts, planned, printPlan, retimeSame, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, keeper, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./tree-walk.ts";
 import { beforeState, cutShortItems, dropOrphanedUploads, specDifference, stillDone, toState } from "./tree-interrupted.ts";
@@ -250,6 +250,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     else if (!remoteExists) await mkdirRetrying(first, remoteRoot, note, makeRemoteDirs);
     const makeDir = rec.direction === "get" ? async (rel: string) => makeLocalDir(insideRoot(r.local, rel)) : (rel: string) => mkdirRetrying(first, joinRemote(remoteRoot, rel), note);
     const failedDirs = await makePlannedDirs(items.filter((i) => i.action === "mkdir"), makeDir, { reports, failedWith, note });
+    await retimeSame(items, rec.direction, first.client, remoteRoot, (rel) => insideRoot(r.local, rel), note);
     // Files under a directory that could not be created are not tried one by one against it.
     const reachable: PlanItem[] = [];
     for (const c of copies) {

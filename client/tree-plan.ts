@@ -38,6 +38,8 @@ export interface PlanItem {
   mode?: number;
   /** TreeEntry.sizeUnknown of the source. */
   sizeUnknown?: true;
+  /** A skip --checksum found the same but dated otherwise: the destination's copy gets the source's time (`mtime`). */
+  retime?: true;
 }
 
 /** A name filter: the pattern of a glob job, or an --exclude pattern. */

@@ -1,7 +1,7 @@
 // The steps between a tree job's plan and its first byte: --checksum settles same-size files by
 // digest, a resumed download removes the part files of files the source no longer has, and
 // --dry-run prints the plan. Also how a job's messages show a path.
-import { rmSync } from "node:fs";
+import { rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { printableName } from "../protocol/printable.ts";
@@ -93,9 +93,37 @@ export async function settleChecksums(s: Session, items: PlanItem[], source: Tre
       continue;
     }
     const local = hashFile(join(localRoot, item.rel), rec.hash);
-    Object.assign(item, local === remote.hex ? { action: "skip", reason: `same ${rec.hash}` } : { reason: `${rec.hash} differs` });
+    if (local !== remote.hex) {
+      item.reason = `${rec.hash} differs`;
+      continue;
+    }
+    Object.assign(item, { action: "skip", reason: `same ${rec.hash}` });
+    // Same bytes, another time: left so, the next sync by times copied the file again. An upload's
+    // remote time can be set only with MFMT.
+    if (!sameTime(src.get(item.rel)!, dst.get(item.rel)!) && (rec.direction === "get" || s.client.features.has("MFMT"))) item.retime = true;
   }
   return items;
+}
+
+/**
+ * Give the destination's copies --checksum found the same (`retime`) the source's time, as a copy
+ * would have (rsync -c -t does the same): a sync by size and time then finds them unchanged. A time
+ * that cannot be set is said and changes nothing else.
+ */
+export async function retimeSame(items: PlanItem[], direction: "get" | "put", client: FtpClient, remoteRoot: string, localPath: (rel: string) => string, note: Notifier): Promise<void> {
+  const due = items.filter((i) => i.retime && i.mtime);
+  for (let at = 0; at < due.length; at += MDTM_BATCH) {
+    await Promise.all(
+      due.slice(at, at + MDTM_BATCH).map(async (i) => {
+        try {
+          if (direction === "get") utimesSync(localPath(i.rel), i.mtime!, i.mtime!);
+          else if (!(await client.setMtime(joinRemote(remoteRoot, i.rel), i.mtime!))) throw new Error("MFMT refused");
+        } catch (err) {
+          note.warn(`${shown(i.rel)}: the same as the source, but its time could not be set (${(err as Error).message})`);
+        }
+      }),
+    );
+  }
 }
 
 export function planned(i: PlanItem, result: string): FileReport {

@@ -80,6 +80,37 @@ describe("--checksum", () => {
     expect(checked.stderr).toMatch(/1 copied .* 1 skipped/);
   });
 
+  test("a file --checksum finds the same but dated differently gets the source's time: the next sync without --checksum copies nothing (both ways)", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    const old = new Date("2020-05-05T05:05:05Z");
+    // Down: the local copy has the server's bytes, but another time.
+    mkdirSync(join(srv.home, "down"));
+    writeFileSync(join(srv.home, "down/a.txt"), "same\n");
+    mkdirSync(join(work, "down"));
+    writeFileSync(join(work, "down/a.txt"), "same\n");
+    utimesSync(join(work, "down/a.txt"), old, old);
+    const down = await runFtpkit(["sync", srv.url("/down"), "down", "--checksum", "--json"], { cwd: work });
+    expect(down.code).toBe(0);
+    expect(JSON.parse(down.stdout)).toMatchObject({ copied: 0, skipped: 1 });
+    expect(statSync(join(work, "down/a.txt")).mtimeMs).toBe(Math.floor(statSync(join(srv.home, "down/a.txt")).mtimeMs / 1000) * 1000);
+    const downAgain = await runFtpkit(["sync", srv.url("/down"), "down", "--json"], { cwd: work });
+    expect(JSON.parse(downAgain.stdout)).toMatchObject({ copied: 0, skipped: 1 });
+    // Up: the remote copy has the local bytes, but another time (set by MFMT).
+    mkdirSync(join(work, "up"));
+    writeFileSync(join(work, "up/b.txt"), "same\n");
+    utimesSync(join(work, "up/b.txt"), old, old);
+    mkdirSync(join(srv.home, "up"));
+    writeFileSync(join(srv.home, "up/b.txt"), "same\n");
+    const up = await runFtpkit(["sync", "up", srv.url("/up"), "--checksum", "--json"], { cwd: work });
+    expect(up.code).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({ copied: 0, skipped: 1 });
+    expect(statSync(join(srv.home, "up/b.txt")).mtime.toISOString()).toBe(old.toISOString());
+    const upAgain = await runFtpkit(["sync", "up", srv.url("/up"), "--json"], { cwd: work });
+    expect(JSON.parse(upAgain.stdout)).toMatchObject({ copied: 0, skipped: 1 });
+  });
+
   test("a server without HASH: says so and compares size and time instead", async () => {
     const py = await startPyftpd();
     cleanups.push(async () => (await py.stop(), removeDir(py.root)));
