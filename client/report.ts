@@ -21,11 +21,13 @@ export interface FileReport {
 export interface JobReport {
   files: FileReport[];
   copied: number;
+  /** Directories made (mkdir entries done): with the other counts, every entry is counted once. */
+  created: number;
   skipped: number;
   deleted: number;
   failed: number;
   bytesMoved: number;
-  /** --dry-run: nothing was done (copied and deleted are 0); what the run would do. */
+  /** --dry-run: nothing was done (copied, created and deleted are 0); what the run would do. */
   dryRun?: true;
   planned?: { copy: number; mkdir: number; delete: number };
   /** The job failed as a whole before or besides its files (a refused login, a missing directory). */
@@ -38,6 +40,7 @@ export function summarize(files: FileReport[]): JobReport {
   return {
     files,
     copied: files.filter((f) => f.action === "copy" && ok(f)).length,
+    created: files.filter((f) => f.action === "mkdir" && ok(f)).length,
     skipped: files.filter((f) => f.action === "skip").length,
     deleted: files.filter((f) => f.action === "delete" && ok(f)).length,
     failed: files.filter((f) => !ok(f)).length,
@@ -52,7 +55,7 @@ export function summarize(files: FileReport[]): JobReport {
  */
 export function summarizePlan(files: FileReport[]): JobReport {
   const n = (a: FileReport["action"]) => files.filter((f) => f.action === a && !f.result.startsWith("failed")).length;
-  return { ...summarize(files), copied: 0, deleted: 0, dryRun: true, planned: { copy: n("copy"), mkdir: n("mkdir"), delete: n("delete") } };
+  return { ...summarize(files), copied: 0, created: 0, deleted: 0, dryRun: true, planned: { copy: n("copy"), mkdir: n("mkdir"), delete: n("delete") } };
 }
 
 /** The report of a job that failed as a whole: its error, and the files it had dealt with. */

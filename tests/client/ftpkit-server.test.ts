@@ -93,6 +93,7 @@ describe("against ftpkit serve", () => {
     expect(JSON.parse(g.stdout)).toEqual({
       files: [{ path: join(work, "j-copy.bin"), url: fast.url("/j.bin", { password: false }), action: "copy", reason: "requested", bytes: 4321, digest: `sha256:${digest(data)}`, result: "verified by HASH" }],
       copied: 1,
+      created: 0,
       skipped: 0,
       deleted: 0,
       failed: 0,

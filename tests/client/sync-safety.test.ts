@@ -225,6 +225,29 @@ describe("--json and --dry-run reports", () => {
     expect(intoFile.code).toBe(2);
     expect(intoFile.stderr).toContain("is a file, not a directory");
   });
+
+  test("the counts add up to the entries: directories created are counted (created), in a sync, a single get and a dry run alike", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(work, "src"), { "a.txt": "a\n", "sub/b.txt": "b\n", "sub/deeper/c.txt": "c\n" });
+    mkdirSync(join(work, "src/empty"));
+    interface Report { files: { action: string }[]; copied: number; created: number; skipped: number; deleted: number; failed: number; planned?: { copy: number; mkdir: number; delete: number } }
+    const total = (r: Report) => r.copied + r.created + r.skipped + r.deleted + r.failed + (r.planned ? r.planned.copy + r.planned.mkdir + r.planned.delete : 0);
+    const dry = JSON.parse((await runFtpkit(["sync", "src", srv.url("/dst"), "--dry-run", "--json"], { cwd: work })).stdout) as Report;
+    expect(dry).toMatchObject({ created: 0, planned: { copy: 3, mkdir: 3 } });
+    expect(total(dry)).toBe(dry.files.length);
+    const run = await runFtpkit(["sync", "src", srv.url("/dst"), "--json"], { cwd: work });
+    expect(run.code).toBe(0);
+    const first = JSON.parse(run.stdout) as Report;
+    expect(first).toMatchObject({ copied: 3, created: 3, failed: 0 });
+    expect(total(first)).toBe(first.files.length);
+    const again = JSON.parse((await runFtpkit(["sync", "src", srv.url("/dst"), "--json"], { cwd: work })).stdout) as Report;
+    expect(again).toMatchObject({ copied: 0, created: 0, skipped: 3 });
+    expect(total(again)).toBe(again.files.length);
+    const single = JSON.parse((await runFtpkit(["get", srv.url("/dst/a.txt"), "one.txt", "--json"], { cwd: work })).stdout) as Report;
+    expect(single).toMatchObject({ copied: 1, created: 0 });
+    expect(total(single)).toBe(single.files.length);
+  });
 });
 
 describe("a spare connection the server never answers", () => {
