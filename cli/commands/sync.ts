@@ -21,6 +21,12 @@ export default defineCommand({
     const [src, dst] = [args.src, args.dst];
     if (isUrl(src) === isUrl(dst)) throw new CliError("sync needs one ftp:// URL and one local directory");
     const direction = isUrl(src) ? "get" : "put";
+    // As for get -r and put -r: "-" is standard output or input, never a directory of that name
+    // (sync made one and mirrored into it, or took "-" for a missing directory).
+    if ((direction === "get" ? dst : src) === "-") {
+      const [where, what] = direction === "get" ? ["standard output", "sync mirrors into a local directory"] : ["standard input", "sync mirrors a local directory"];
+      throw new CliError(`"-" (${where}) carries one file; ${what} (one named - is ./-)`);
+    }
     if (direction === "get") refuseUrlAsLocal(dst, "DST", "sync mirrors into a local directory");
     else refuseUrlAsLocal(src, "SRC", "sync mirrors a local directory");
     await runTreeJob(

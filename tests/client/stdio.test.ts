@@ -190,6 +190,9 @@ describe("flags that cannot go with a stream", () => {
     { name: "put - to a directory URL", args: () => ["put", "-", server.url("/")], message: /put - needs a file name at the end of the URL/ },
     { name: "get - of a directory", args: () => ["get", server.url("/sub"), "-"], message: /\/sub is a directory/ },
     { name: "put - onto a directory's name", args: () => ["put", "-", server.url("/sub")], message: /\/sub is a directory on the server: put - needs the file's name at the end of the URL/ },
+    // sync made a directory named "-" and mirrored into it (exit 0), or took "-" for a missing directory (exit 3).
+    { name: "sync into stdout", args: () => ["sync", server.url("/sub"), "-"], message: /"-" \(standard output\) carries one file; sync mirrors into a local directory/ },
+    { name: "sync from stdin", args: () => ["sync", "-", server.url("/sub"), "--delete"], message: /"-" \(standard input\) carries one file; sync mirrors a local directory/ },
   ];
   for (const c of cases) {
     test(`refuses ${c.name}`, async () => {
