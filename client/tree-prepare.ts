@@ -24,10 +24,11 @@ export function shown(rel: string): string {
 const MDTM_BATCH = 500;
 
 /**
- * LIST gives times to the minute (older files: the day). A sync compared a same-size file edited in
- * the minute of its upload as unchanged, and set a downloaded file's time to the minute. Where the
- * listing cannot decide — and, in a download, for files the destination lacks, whose local time is
- * set from it — the remote time is asked by MDTM, to the second. `remote` entries are updated in place.
+ * LIST gives times to the minute (older files: the day), a recent one without its year. A sync compared
+ * a same-size file edited in the minute of its upload as unchanged, and set a downloaded file's time to
+ * the minute. For every same-size file — and, in a download, for files the destination lacks, whose
+ * local time is set from it — the remote time is asked by MDTM, to the second. `remote` entries are
+ * updated in place.
  */
 export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote: TreeEntry[], local: TreeEntry[], direction: "get" | "put", remoteTimesSettable: boolean, mode: "copy" | "sync"): Promise<void> {
   const here = new Map(local.filter((e) => e.type === "file").map((e) => [e.rel, e]));
@@ -39,7 +40,11 @@ export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote
     if (l.size !== r.size) return false;
     // Without MFMT, an upload counts as changed when the local file is newer than the remote one.
     const t = l.mtime.getTime();
-    return direction === "put" && !remoteTimesSettable ? t > r.mtime.getTime() && t <= r.mtime.getTime() + r.precisionMs : sameTime(l, r);
+    if (direction === "put" && !remoteTimesSettable) return t > r.mtime.getTime() && t <= r.mtime.getTime() + r.precisionMs;
+    // Every same-size file, also one whose listed time differs: LIST gives a recent time without its
+    // year, and a time more than 6 months ahead (pyftpdlib) or a year guessed wrong read as another
+    // year's, so such a file was copied again by every sync, and a download got the wrong year.
+    return true;
   });
   for (let at = 0; at < unsure.length; at += MDTM_BATCH) {
     await Promise.all(

@@ -1,6 +1,6 @@
 // The client against a foreign server: Debian's pyftpdlib (no HASH, so verification falls back to size).
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
 import { listUrl } from "../../client/list-url.ts";
@@ -142,6 +142,33 @@ describe("round trips against pyftpdlib", () => {
       const entries = await listUrl(plain.url("/"), { active: false });
       expect(entries.find((x) => x.name === "listed.txt")).toMatchObject({ type: "file", size: 5 });
       expect(entries.find((x) => x.name === "up")?.type).toBe("dir");
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  test("over LIST, a file dated more than 6 months ahead (listed without its year) is not copied again by every sync, either way", async () => {
+    // pyftpdlib lists a future time as "Jan 01 00:00", no year: read as this year's, it differed from
+    // the file's real time, and every sync copied the file again ("time differs").
+    const plain = await startPyftpd({ root: peer.root, noMlsd: true });
+    try {
+      const ahead = new Date(Date.UTC(new Date().getUTCFullYear() + 3, 0, 1, 0, 0, 0));
+      mkdirSync(join(peer.root, "ahead"));
+      writeFileSync(join(peer.root, "ahead/f.txt"), "ahead\n");
+      utimesSync(join(peer.root, "ahead/f.txt"), ahead, ahead);
+      mkdirSync(join(work, "ahead-up"));
+      writeFileSync(join(work, "ahead-up/g.txt"), "up\n");
+      utimesSync(join(work, "ahead-up/g.txt"), ahead, ahead);
+      for (const args of [["sync", plain.url("/ahead"), "ahead-down"], ["sync", "ahead-up", plain.url("/ahead-up")]]) {
+        const first = await runFtpkit([...args, "--json"], { cwd: work });
+        expect(first.code).toBe(0);
+        expect(JSON.parse(first.stdout)).toMatchObject({ copied: 1 });
+        const again = await runFtpkit([...args, "--json"], { cwd: work });
+        expect(again.code).toBe(0);
+        expect(JSON.parse(again.stdout)).toMatchObject({ copied: 0, skipped: 1 });
+      }
+      expect(statSync(join(work, "ahead-down/f.txt")).mtime.toISOString()).toBe(ahead.toISOString());
+      expect(statSync(join(peer.root, "ahead-up/g.txt")).mtime.toISOString()).toBe(ahead.toISOString());
     } finally {
       await plain.stop();
     }
