@@ -24,13 +24,16 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
     p.home = parse257(pwd.lines[0] ?? "") ?? p.opts.dir;
   }
   const name = `ftpkit-probe-${crypto.randomUUID().slice(0, 8)}`;
+  // Named before MKD goes out: the server makes the directory before its 257 arrives, and a Ctrl-C
+  // in between must still remove it (removeScratch copes with one that was never made).
+  p.scratch = `${p.home.replace(/\/+$/, "")}/${name}`;
   const mkd = await c.command("MKD", name);
   if (mkd.code !== 257) {
+    p.scratch = null;
     p.writable = false;
     p.readOnlyReason = `read-only account (MKD refused: ${line(mkd)})`;
     return;
   }
-  p.scratch = `${p.home.replace(/\/+$/, "")}/${name}`;
   const cwd = await c.command("CWD", name);
   if (cwd.code !== 250) throw new Error(`CWD into the scratch directory: ${line(cwd)}`);
   p.writable = true;

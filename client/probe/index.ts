@@ -126,6 +126,8 @@ async function removeScratch(p: Probe): Promise<{ removed: boolean; note?: strin
     for (let attempt = 0; attempt < 5; attempt++) {
       const r = await c.command("RMD", path);
       if (r.code === 250) return { removed: true };
+      // Interrupted before the server made it (see directories()): the home does not list it.
+      if (attempt === 0 && cwd.code !== 250 && !(await listsName(p, c, path))) return { removed: true };
       if (attempt === 4) return { removed: false, note: `RMD ${path}: ${line(r)}` };
       await Bun.sleep(300);
     }
@@ -133,4 +135,12 @@ async function removeScratch(p: Probe): Promise<{ removed: boolean; note?: strin
     return { removed: false, note: `clean-up failed: ${(err as Error).message}` };
   }
   return { removed: false };
+}
+
+/** Whether the login directory's NLST names `path`'s last segment (true when it cannot be listed). */
+async function listsName(p: Probe, c: FtpClient, path: string): Promise<boolean> {
+  const name = path.replace(/^.*\//, "");
+  const listed = await p.fetch(c, "NLST").catch(() => null);
+  if (!listed) return true;
+  return listed.data.toString("utf8").split(/\r?\n/).some((n) => n.trim().replace(/^.*\//, "") === name);
 }

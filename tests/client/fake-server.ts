@@ -112,6 +112,8 @@ export interface FakeOptions {
   dropListingOnce?: "data" | "both";
   /** Empty directories that exist from the start (as MKD would have made them). */
   emptyDirs?: string[];
+  /** MKD makes the directory at once and answers 257 only this many ms later (a reply in flight). */
+  mkdReplyDelayMs?: number;
   /** The first LIST or MLSD of this directory drops both connections (once the data one is in) instead of answering. */
   dropListingOf?: string;
   /** Every directory lists one subdirectory "x" (and nothing else), without end. */
@@ -408,8 +410,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 257, '"/" is the current directory');
       case "MKD":
         if (opts.dropOnMkd !== undefined && ++mkds === opts.dropOnMkd) return void s.terminate();
-        dirs.add(arg);
+        dirs.add(arg.startsWith("/") ? arg : `${s.data.cwd.replace(/\/$/, "")}/${arg}`);
+        if (opts.mkdReplyDelayMs) return void setTimeout(() => sockets.has(s) && reply(s, 257, `"${arg}" created`), opts.mkdReplyDelayMs);
         return void reply(s, 257, `"${arg}" created`);
+      case "RMD":
+        return void (dirs.delete(arg.startsWith("/") ? arg : `${s.data.cwd.replace(/\/$/, "")}/${arg}`) ? reply(s, 250, "Remove directory operation successful.") : reply(s, 550, "Remove directory operation failed."));
       case "CWD": {
         const to = arg.startsWith("/") ? arg.replace(/\/+$/, "") || "/" : `${s.data.cwd.replace(/\/$/, "")}/${arg}`;
         const exists = to === "/" || dirs.has(to) || opts.endlessTree || [...files.keys()].some((p) => p.startsWith(`${to}/`));

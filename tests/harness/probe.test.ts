@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { startServer, type ProbeReport, type RunningServer } from "../../cli/api.ts";
 import { removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, waitFor, type Peer } from "../helpers/peers.ts";
 import { PROBE_PASS, PROBE_USER, vsftpdTarget, type PeerTarget } from "../../bench/probe-peers.ts";
+import { startFakeServer } from "../client/fake-server.ts";
 
 const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
 const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
@@ -89,6 +90,23 @@ describe("ftpkit test against ftpkit", () => {
     }
     expect(await stderr).toContain("interrupted: removed the scratch directory");
     expect(readdirSync(root)).toEqual([]);
+  }, 60_000);
+
+  test("Ctrl-C while the scratch directory's MKD is answered (made, its 257 on the way) still removes it", async () => {
+    const fake = startFakeServer({ mkdReplyDelayMs: 3_000 });
+    stops.push(async () => fake.stop());
+    const proc = spawnFtpkit(["test", `127.0.0.1:${fake.port}`, "--user", "me", "--password", "pw"], { cwd: work("ftpkit-probe-cwd-") });
+    const stderr = new Response(proc.stderr).text();
+    try {
+      await waitFor(() => fake.commands.some((c) => c.startsWith("MKD ftpkit-probe-")), 30_000, "the scratch directory's MKD");
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(130);
+    } finally {
+      proc.kill(9);
+    }
+    const made = fake.commands.find((c) => c.startsWith("MKD "))!.slice(4);
+    expect(await stderr).toContain(`interrupted: removed the scratch directory /${made}`);
+    expect(fake.commands).toContain(`RMD /${made}`);
   }, 60_000);
 
   test("the text report lists every item as PASS/FAIL/N/A with a reason, required ones marked", async () => {
