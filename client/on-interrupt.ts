@@ -38,3 +38,12 @@ export function runInterruptHooks(signal: InterruptSignal): void {
 export function sayInterrupted(line: string): void {
   writeSync(2, `${printableMessage(line)}\n`);
 }
+
+/**
+ * Ctrl-C at a question read in raw mode arrives as a byte, not as SIGINT: end the run as the signal
+ * would (the CLI's handler runs the hooks, prints a --json report, exits 130).
+ */
+export function endAsInterrupted(): never {
+  process.emit("SIGINT", "SIGINT");
+  process.exit(130);
+}

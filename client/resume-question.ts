@@ -3,7 +3,7 @@
 // again, so a typo never discards a partial file; Ctrl-C ends the run as the signal would.
 import { ClientError } from "./errors.ts";
 import type { TransferRecord } from "./journal.ts";
-import { sayInterrupted } from "./on-interrupt.ts";
+import { endAsInterrupted, sayInterrupted } from "./on-interrupt.ts";
 import { confirm, MAX_UNKNOWN_ANSWERS, NoAnswer } from "./prompt.ts";
 import type { Notifier, TransferOptions } from "./session.ts";
 
@@ -26,11 +26,9 @@ async function ask(question: string, rec: TransferRecord): Promise<boolean> {
     if (!(err instanceof NoAnswer)) throw err;
     const kept = `the interrupted transfer of ${rec.local} stays pending`;
     if (err.why === "interrupted") {
-      // Raw mode took Ctrl-C as a byte, not as SIGINT: end the run as the signal would (its handler
-      // prints a --json report and exits 130), saying first that nothing changed.
+      // Saying first that nothing changed.
       sayInterrupted(`cancelled: ${kept}; \`ftpkit resume\` continues it`);
-      process.emit("SIGINT", "SIGINT");
-      process.exit(130);
+      endAsInterrupted();
     }
     if (err.why === "ended") throw new ClientError(`no answer (end of input): ${kept}; run the command again to answer, \`ftpkit resume\` to continue it, or add --restart to start over`);
     throw new ClientError(`no answer understood after ${MAX_UNKNOWN_ANSWERS} tries (the last: "${err.lastAnswer}"): ${kept}; answer y or n, or use \`ftpkit resume\` or --restart`, { kind: "usage" });

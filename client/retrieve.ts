@@ -39,18 +39,12 @@ export interface DownloadJob {
   known?: RemoteState;
 }
 
-
 /** Download one file, verified; the partial data lives in `job.part` until it is verified. */
 export async function downloadFile(session: Session, job: DownloadJob, ctx: FileContext): Promise<FileOutcome> {
-  using _lock = lockDownload(job.part, job.local);
-  ctx.locked?.();
-  return await fetchFile(session, job, ctx);
-}
-
-/** The fetch of one file into its part file (its lock held by the caller). */
-async function fetchFile(session: Session, job: DownloadJob, ctx: FileContext): Promise<FileOutcome> {
   const { note, algo, progress } = ctx;
   const { remote: path, part } = job;
+  using _lock = lockDownload(part, job.local);
+  ctx.locked?.();
   let sink: ChunkSink | null = null;
   let fd = -1;
   let created = false;

@@ -10,6 +10,7 @@ import { lookupNetrc } from "./netrc.ts";
 import type { Progress } from "./progress.ts";
 import type { TokenBucket } from "./transfer.ts";
 import { NoAnswer, promptHidden } from "./prompt.ts";
+import { endAsInterrupted } from "./on-interrupt.ts";
 
 export interface TransferOptions {
   verify: boolean;
@@ -196,10 +197,8 @@ export class Credentials {
       typed = await promptHidden(`Password for ${user}@${url.host}: `);
     } catch (err) {
       if (!(err instanceof NoAnswer)) throw err;
-      // Ctrl-C (a byte in raw mode, not SIGINT): end the run as the signal would, exit 130, not as a
-      // missing password (exit 6, "put it in the URL…"), as the resume question does.
-      process.emit("SIGINT", "SIGINT");
-      process.exit(130);
+      // Ctrl-C: an interruption (130), not a missing password (exit 6, "put it in the URL…").
+      endAsInterrupted();
     }
     if (typed !== null) return usable(typed, "the password typed");
     // `ftpkit resume` takes no URL: after a refused saved password, say which sources are left.

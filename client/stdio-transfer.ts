@@ -41,14 +41,15 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   // No part file and no journal: say what the reader of the stream got, as `resume` cannot continue it.
   // Registered before the session opens: a signal while it connects (a full server's 421 backs off
   // for seconds, a login may be answered late) exited 130 without a word.
+  const into = out.name === STDIO ? "standard output" : out.name;
+  const command = out.name === STDIO ? "get -" : "get";
   using interrupted = whenInterrupted((signal) => {
     progress.clear();
-    const into = out.name === STDIO ? "standard output" : out.name;
-    if (!connected) return sayInterrupted(`get${out.name === STDIO ? " -" : ""} interrupted by ${signal} while connecting, before any byte of ${displayUrl(url)}: ${into} got nothing`);
+    if (!connected) return sayInterrupted(`${command} interrupted by ${signal} while connecting, before any byte of ${displayUrl(url)}: ${into} got nothing`);
     const got = allWritten
       ? `all ${progress.moved} bytes of ${displayUrl(url)} are in ${into}, but were not verified`
       : `${into} has only part of ${displayUrl(url)}${size === null ? "" : ` (${size} bytes)`}`;
-    sayInterrupted(`get${out.name === STDIO ? " -" : ""} interrupted by ${signal} after ${progress.moved} bytes: ${got}`);
+    sayInterrupted(`${command} interrupted by ${signal} after ${progress.moved} bytes: ${got}`);
   });
   const session = await Session.open(url, opts, new Credentials(url), note);
   connected = true;
@@ -61,14 +62,14 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
       if (await remoteDirExists(session.client, path)) throw new ClientError(`${path} is a directory: fetch it with get -r into a local directory`, { code: 550, kind: "usage" });
       throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
     }
-    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd, out.name === STDIO ? "standard output" : out.name);
+    const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd, into);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
     const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
     allWritten = true;
     const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
     const digest = await sink.digest();
     if (typeof verdict !== "string" && verdict.hex !== digest) {
-      throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to ${out.name === STDIO ? "standard output" : out.name}, the server reports ${verdict.hex}`, { kind: "verify" });
+      throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to ${into}, the server reports ${verdict.hex}`, { kind: "verify" });
     }
     const verifiedBy = typeof verdict === "string" ? verdict : `verified by ${verdict.via}`;
     interrupted[Symbol.dispose](); // done: a signal from now on cuts nothing short
@@ -80,7 +81,6 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     // A drop on a server without REST: the download cannot continue at a byte, and a stream cannot
     // start over as a file does (its first bytes are out). The cause is the lost connection: exit 4.
     if (err instanceof RestUnsupported && progress.moved > 0) {
-      const into = out.name === STDIO ? "standard output" : out.name;
       throw failedAfter(new ClientError(`${err.message}: ${into} has only the first ${progress.moved}${size === null ? "" : ` of ${size}`} bytes of ${displayUrl(url)}, and a stream cannot start over; run the command again`, { kind: "network" }), progress.moved);
     }
     throw failedAfter(err, progress.moved);

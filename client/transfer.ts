@@ -307,16 +307,6 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<voi
  */
 const SEGMENT_REPLY_MS = 5000;
 
-/** `done`'s reply, or null when it fails or takes longer than `ms` (no timer left behind). */
-async function replyWithin(done: Promise<FtpReply>, ms: number): Promise<FtpReply | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([done.catch(() => null), new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * RETR bytes [start, end) of `path` into `fd` at the same positions (one segment of a segmented
  * download). Returns the bytes written. When `end` is before the end of the file the data connection
@@ -365,7 +355,7 @@ export async function downloadRange(
   if (pos >= end) {
     // Reset together with the data connection, the control connection made pyftpdlib (under load)
     // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
-    if (!(await replyWithin(t.done, grace))) client.destroy();
+    if (!(await finalReply(t.done, grace, moved).then(() => true, () => false))) client.destroy();
     await payDebt(opts.limiter);
     return moved;
   }
