@@ -266,6 +266,7 @@ async function send(
     }
   } catch (err) {
     stall.stop();
+    opts.signal?.removeEventListener("abort", reset);
     t.conn.destroy();
     if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
