@@ -82,6 +82,12 @@ export interface FileContext {
    * may start on the same control connection now, its commands pipelined behind (replies keep order).
    */
   controlFree?(): void;
+  /**
+   * Asked at a drop worth retrying, with the bytes of the file that are kept (local part or remote
+   * partial): true when the caller (a tree job) takes the file back to try it on whichever of its
+   * connections is free first; the error is then thrown instead of reconnecting.
+   */
+  handBack?(kept: number): boolean;
 }
 
 /**

@@ -185,7 +185,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         // A mismatch is final; a connection lost while the checks were answered is retried like a
         // drop (the retry finds every byte there and only verifies), unless the connection is lent.
         if (err instanceof VerificationFailed) ctx.discard();
-        if (lent || attempt > ctx.opts.retries || !(await worthRetrying(client, err))) throw err;
+        if (lent || attempt > ctx.opts.retries || !(await worthRetrying(client, err)) || ctx.handBack?.(offset)) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
         attempt = await session.reconnect(attempt, note, client);
         continuing = true;

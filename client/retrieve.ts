@@ -198,7 +198,7 @@ export async function retrieve(
   offset: number,
   size: number | null,
   sink: ChunkSink,
-  ctx: Pick<FileContext, "opts" | "note" | "progress">,
+  ctx: Pick<FileContext, "opts" | "note" | "progress" | "handBack">,
   hooks: RetrieveHooks = {},
 ): Promise<number> {
   const limiter = jobLimiter(ctx.opts);
@@ -234,7 +234,7 @@ export async function retrieve(
       attempt++;
       const retrying = attempt <= ctx.opts.retries && (await worthRetrying(client, err));
       hooks.atDrop?.(offset, retrying);
-      if (!retrying) throw err;
+      if (!retrying || ctx.handBack?.(offset)) throw err;
       ctx.note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
       attempt = await session.reconnect(attempt, ctx.note, client);
       if (size !== null) await refuseIfResized(session.client, path, size, offset);

@@ -282,8 +282,20 @@ export async function worthRetrying(client: FtpClient, err: unknown): Promise<bo
   return !(await client.alive());
 }
 
-export function backoff(attempt: number, base: number): Promise<void> {
-  return Bun.sleep(Math.min(base * 2 ** Math.max(0, attempt - 1), 10_000));
+export function backoff(attempt: number, base: number, signal?: AbortSignal): Promise<void> {
+  const ms = Math.min(base * 2 ** Math.max(0, attempt - 1), 10_000);
+  if (!signal) return Bun.sleep(ms);
+  // Ends early once the signal says the wait is for nothing.
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    if (signal.aborted) done();
+    else signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /**
@@ -339,10 +351,10 @@ export class Session {
    * the second one joins the reconnection in flight, and one that comes after it (`failed` is no
    * longer the session's client) keeps the new connection instead of dropping it again.
    */
-  reconnect(attempt: number, note: { warn(msg: string): void }, failed?: FtpClient): Promise<number> {
+  reconnect(attempt: number, note: { warn(msg: string): void }, failed?: FtpClient, signal?: AbortSignal): Promise<number> {
     if (this.reconnecting) return this.reconnecting;
     if (failed && failed !== this.client) return Promise.resolve(attempt);
-    this.reconnecting = this.replaceClient(attempt, note).finally(() => (this.reconnecting = null));
+    this.reconnecting = this.replaceClient(attempt, note, signal).finally(() => (this.reconnecting = null));
     return this.reconnecting;
   }
 
@@ -357,12 +369,14 @@ export class Session {
     return await this.reconnect(attempt, note, failed);
   }
 
-  private async replaceClient(attempt: number, note: { warn(msg: string): void }): Promise<number> {
+  /** `signal`: the new connection is no longer needed (a tree job with nothing left for it). */
+  private async replaceClient(attempt: number, note: { warn(msg: string): void }, signal?: AbortSignal): Promise<number> {
     this.client.destroy();
     for (;;) {
-      await backoff(attempt, this.opts.backoffMs ?? 500);
+      await backoff(attempt, this.opts.backoffMs ?? 500, signal);
+      if (signal?.aborted) throw new ClientError("no longer needed");
       try {
-        this.client = await openSession(this.url, this.opts, this.creds);
+        this.client = await openSession(this.url, this.opts, this.creds, signal);
         return attempt;
       } catch (e) {
         attempt++;

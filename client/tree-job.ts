@@ -15,7 +15,7 @@ import { decideResume, persistJob, recordSettings, withRecordSettings } from "./
 import { forgetJob } from "./job-end.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
-import { Connections, runPool, type Halt } from "./tree-pool.ts";
+import { Connections, runPool, type Halt, type Lane } from "./tree-pool.ts";
 import { throwIfFailed, type ItemFailure } from "./tree-verdict.ts";
 import { checkTlsFlags, Credentials, displayUrl, isRetryable, worthResuming, Notifier, parseUrlArg, Session, type TransferOptions } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
@@ -265,7 +265,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const halt: Halt = { reason: null };
     // A file tried again keeps its share of the display, and its last error if it never gets a turn.
     const retried = new Map<PlanItem, { share: FileProgress; tried: number; lastError: string; lastKind: FailureKind | null }>();
-    const work = async (s: Session, item: PlanItem, controlFree: () => void): Promise<"again" | void> => {
+    const work = async (s: Session, item: PlanItem, lane: Lane): Promise<void> => {
       moving = true;
       const fileProgress = retried.get(item)?.share ?? progress.file();
       inFlight.set(item, fileProgress);
@@ -273,9 +273,17 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       let lent = false;
       const lend = () => {
         lent = true;
-        controlFree();
+        lane.controlFree();
       };
-      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend };
+      let handedBack = false;
+      // A drop before any byte of the file was kept: the file goes back to the list for whichever
+      // connection is free first, rather than waiting out this one's backoff and new login (vsftpd
+      // ends a session whose passive port it cannot bind: the file waited ~0.5 s, at the end of the
+      // job too). A file with bytes kept continues on its own connection, where REST picks them up
+      // (elsewhere, a server without a ranged digest would have it start over). Asked only at a
+      // drop worth retrying.
+      const handBack = (kept: number) => (handedBack = kept === 0 && tried < opts.retries && !halt.reason);
+      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack };
       const localPath = insideRoot(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
       let again = false;
@@ -297,9 +305,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         }
         const message = (err as Error).message;
         // The connection dropped while the file was being checked, with the next file's commands
-        // already behind it on that connection: its own retries could not reconnect it, so the file
-        // goes back to the list (--retries times) and continues from what it left.
-        if (lent && isRetryable(err) && tried < opts.retries && !halt.reason) {
+        // already behind it on that connection (its own retries could not reconnect it), or it was
+        // handed back: the file goes back to the list (--retries times) and continues from what it left.
+        if (handedBack || (lent && isRetryable(err) && tried < opts.retries && !halt.reason)) {
           again = true;
           retried.set(item, { share: fileProgress, tried: tried + 1, lastError: message, lastKind: failureKind(err) });
           note.warn(`${shown(item.rel)}: ${message.replace(/; [^;]*`ftpkit resume`[^;]*$/, "")}; trying it again (attempt ${tried + 1} of ${opts.retries})`);
@@ -312,8 +320,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         // too: the job stops starting them.
         if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= `the local disk refused: ${err.message}`;
         else if (err instanceof ClientError && refusesStorage(err.code)) halt.reason ??= `the server refused to store more: ${err.message}`;
-        if (!halt.reason && s.client.control.isClosed) await s.reconnect(1, note); // let this worker go on with the next file
-        if (again) return "again";
+        if (again) lane.again(); // the pool reconnects this connection if it dropped, and only if files are left
       } finally {
         // One tried again keeps its bytes until its next turn.
         if (!again) {

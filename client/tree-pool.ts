@@ -115,24 +115,52 @@ export class Connections implements Listers {
   }
 }
 
+/** What a file's work may ask of the pool that runs it. */
+export interface Lane {
+  /** The file's last command is on the wire: the next file may start behind it on this connection. */
+  controlFree(): void;
+  /** Put the file back on the list now, for whichever connection is free first. */
+  again(): void;
+}
+
 /**
  * Run `work` over `items` on up to `want` sessions (the first already open, the others from `conns`). A session the server
  * refuses with 421 (too many connections) is not an error while another one works: the job goes on
- * with fewer. A file whose work answers "again" goes back at the end of `items` (a retry on whatever
- * session takes it). Returns how many items were started.
+ * with fewer. A file handed back (lane.again) goes to the end of `items` at once, for whichever
+ * session is free first: no connection stops taking files while another file may still come back.
+ * Returns how many items were started.
  */
-export async function runPool(
-  items: PlanItem[],
-  want: number,
-  conns: Connections,
-  work: (s: Session, item: PlanItem, controlFree: () => void) => Promise<"again" | void>,
-  note: Notifier,
-  halt: Halt,
-): Promise<number> {
+export async function runPool(items: PlanItem[], want: number, conns: Connections, work: (s: Session, item: PlanItem, lane: Lane) => Promise<void>, note: Notifier, halt: Halt): Promise<number> {
   let next = 0;
   let alive = 0;
   let refused = 0;
+  /** Files started and not yet settled, on any connection: each may still come back. */
+  let running = 0;
+  let changed = Promise.withResolvers<void>();
+  const wake = () => {
+    changed.resolve();
+    changed = Promise.withResolvers<void>();
+  };
   const take = () => (halt.reason === null && next < items.length ? items[next++]! : null);
+  /**
+   * Reconnect `s` (dropped); false when the other connections took and finished every file meanwhile:
+   * the reconnection is given up then, so its backoff does not hold the end of the job.
+   */
+  const replaced = async (s: Session): Promise<boolean> => {
+    const unneeded = new AbortController();
+    const reconnecting = s.reconnect(1, note, undefined, unneeded.signal);
+    for (let settled = false; !settled; ) {
+      if (next >= items.length && running === 0) unneeded.abort();
+      settled = await Promise.race([reconnecting.then(() => true, () => true), changed.promise.then(() => false)]);
+    }
+    try {
+      await reconnecting;
+      return true;
+    } catch (err) {
+      if (unneeded.signal.aborted) return false;
+      throw err;
+    }
+  };
   // Resolved once the connected workers have ended with nothing left to take: a worker still
   // waiting for its connection then gives up on it instead of holding the job until it opens.
   let noneLeft!: () => void;
@@ -152,23 +180,43 @@ export async function runPool(
         return;
       }
     }
+    const mine = s;
     alive++;
     // A file whose last command (HASH) is sent lets the next one start behind it on the same
     // connection; it finishes (reply, compare, rename) meanwhile.
     const finishing: Promise<void>[] = [];
+    let lost = null as { err: unknown } | null; // set by a file whose work failed: this connection is done
     try {
       for (;;) {
-        for (let item = take(); item; item = take()) {
-          let free!: () => void;
-          const freed = new Promise<void>((r) => (free = r));
-          const whole = work(s, item, free).then((again) => void (again && items.push(item)));
-          whole.catch(() => {}); // observed below, with the others
+        for (;;) {
+          if (lost) throw lost.err;
+          // A connection that dropped under its last file is replaced before it takes another (its
+          // backoff holds only this worker; never reconnected just to end the job).
+          if (mine.client.control.isClosed && halt.reason === null && next < items.length && !(await replaced(mine))) break;
+          const item = take();
+          if (!item) break;
+          const freed = Promise.withResolvers<void>();
+          const lane: Lane = {
+            controlFree: () => freed.resolve(),
+            again: () => {
+              items.push(item);
+              wake();
+            },
+          };
+          running++;
+          const whole = work(mine, item, lane)
+            .catch((err) => void (lost ??= { err }))
+            .finally(() => {
+              running--;
+              wake();
+            });
           finishing.push(whole);
-          await Promise.race([freed, whole]);
+          await Promise.race([freed.promise, whole]);
         }
-        await Promise.all(finishing);
-        // A file that finished last may have gone back to the list: this worker takes it.
-        if (halt.reason !== null || next >= items.length) break;
+        if (halt.reason !== null) break;
+        // Nothing to take, but a file still moving elsewhere may be handed back: wait for it.
+        if (next >= items.length && running === 0) break;
+        if (next >= items.length) await changed.promise;
       }
     } catch (err) {
       note.warn(`a connection was lost: ${(err as Error).message}`);

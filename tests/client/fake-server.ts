@@ -144,6 +144,8 @@ export interface FakeOptions {
    * closed, "greeting" instead of the 220 (vsftpd's max_clients, pyftpdlib), "login" in answer to USER.
    */
   busy?: { at: "greeting" | "login"; times: number };
+  /** A server that stays full: every control connection after the first N gets a 421 greeting and is closed. */
+  busyAfter?: number;
 }
 
 export interface FakeServer {
@@ -265,6 +267,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         const frozen = (opts.frozenAfter !== undefined && n > opts.frozenAfter) || opts.frozenConnections?.includes(n) === true;
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: frozen || (opts.mutedAfter !== undefined && n > opts.mutedAfter) };
         if (frozen) return;
+        if (opts.busyAfter !== undefined && n > opts.busyAfter) return void (reply(s, 421, "There are too many connected users, please try later."), s.end());
         if (opts.busy && n <= opts.busy.times) {
           if (opts.busy.at === "login") s.data.busyAtLogin = true;
           else return void (reply(s, 421, "There are too many connected users, please try later."), s.end());

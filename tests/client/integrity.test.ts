@@ -455,6 +455,36 @@ describe("in the middle of a job: a session that ends is replaced and the file t
     expect(fake.commands.filter((c) => c === "STOR /dst/b.bin")).toHaveLength(2);
   });
 
+  // The server lets in two connections only, so the one that ended cannot come back: the file it
+  // was moving is finished by the other connection of the job, and the job ends then, without
+  // waiting for the ended one's reconnection attempts (0.5 + 1 + 2 s of backoff, all refused).
+  test("get -r --parallel 2: the file of a session that ended goes to the job's other connection", async () => {
+    const files = tree();
+    fake = startFakeServer({ files: new Map(files), feat: HASH_FEAT, oopsOnTransfer: 2, busyAfter: 2 });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "2"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("3 copied (3 verified by digest), 0 skipped, 0 deleted, 0 failed");
+    for (const [path, data] of files) expect(digest(readFileSync(join(work, "dst", path.slice(5))))).toBe(digest(data));
+    expect(r.stderr).toMatch(/OOPS: priv_sock_get_int \(500\); trying it again \(attempt 1 of 3\)/);
+    expect(fake.commands.filter((c) => c.startsWith("RETR "))).toHaveLength(4);
+    expect(r.stderr).not.toContain("a connection was lost");
+  });
+
+  test("put -r --parallel 2: the upload of a session that ended goes to the job's other connection", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, oopsOnTransfer: 2, busyAfter: 2 });
+    const local = join(work, "tree");
+    mkdirSync(local);
+    const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
+    for (const [n, data] of bytes) writeFileSync(join(local, n), data);
+    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "2"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("3 copied (3 verified by digest), 0 skipped, 0 deleted, 0 failed");
+    for (const [n, data] of bytes) expect(digest(fake.files.get(`/dst/${n}`)!)).toBe(digest(data));
+    expect(r.stderr).toMatch(/OOPS: priv_sock_get_int \(500\); trying it again \(attempt 1 of 3\)/);
+    expect(fake.commands.filter((c) => c.startsWith("STOR "))).toHaveLength(4);
+    expect(r.stderr).not.toContain("a connection was lost");
+  });
+
   test("a single get is retried the same way, and says why", async () => {
     const data = payload();
     fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, oopsOnTransfer: 1 });
