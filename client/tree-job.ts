@@ -276,13 +276,13 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         lane.controlFree();
       };
       let handedBack = false;
-      // A drop before any byte of the file was kept: the file goes back to the list for whichever
-      // connection is free first, rather than waiting out this one's backoff and new login (vsftpd
-      // ends a session whose passive port it cannot bind: the file waited ~0.5 s, at the end of the
-      // job too). A file with bytes kept continues on its own connection, where REST picks them up
-      // (elsewhere, a server without a ranged digest would have it start over). Asked only at a
-      // drop worth retrying.
-      const handBack = (kept: number) => (handedBack = kept === 0 && tried < opts.retries && !halt.reason);
+      // A connection lost before any byte of the file was kept: the file goes back to the list for
+      // whichever connection is free first, rather than waiting out this one's backoff and new login
+      // (vsftpd ends a session whose passive port it cannot bind: the file waited ~0.5 s, at the end
+      // of the job too). A file with bytes kept continues on its own connection, where REST picks
+      // them up (elsewhere, a server without a ranged digest would have it start over); a 4yz on a
+      // live connection keeps its backoff. Asked only at a failure worth retrying.
+      const handBack = (kept: number) => (handedBack = kept === 0 && s.client.control.isClosed && tried < opts.retries && !halt.reason);
       const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack };
       const localPath = insideRoot(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
