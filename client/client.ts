@@ -7,7 +7,7 @@ import type { FtpReply } from "../protocol/reply.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type TlsSettings } from "./connection.ts";
-import { DataChannel } from "./data-channel.ts";
+import { DataChannel, type TransferOpts } from "./data-channel.ts";
 import { ClientError, describe, replyError, REST_UNSUPPORTED_CODES, RestUnsupported } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
@@ -345,7 +345,7 @@ export class FtpClient {
    * Open a data connection and send the transfer command (data-channel.ts: EPSV/PASV or EPRT/PORT,
    * TLS under PROT P). Resolves once the server accepted the command.
    */
-  transfer(verb: string, arg?: string, opts: { rest?: number; mode?: DataMode } = {}): Promise<DataTransfer> {
+  transfer(verb: string, arg?: string, opts: TransferOpts = {}): Promise<DataTransfer> {
     return this.data.transfer(verb, arg, opts);
   }
 

@@ -16,6 +16,20 @@ import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection } from "./connection.ts";
 import { ClientError, describe, fromServer, replyError } from "./errors.ts";
 
+export interface TransferOpts {
+  /** REST before the command: the byte to start at (none at 0 unless `restAtZero`). */
+  rest?: number;
+  /**
+   * REST even at byte 0: a segment of a ranged download learns that the server has no REST before
+   * any byte moves (the first segment streamed from 0 while the others found out, then the whole
+   * file came again over one stream).
+   */
+  restAtZero?: boolean;
+  mode?: DataMode;
+}
+
+const sendsRest = (opts: TransferOpts) => (opts.rest ?? 0) > 0 || opts.restAtZero === true;
+
 /** How long a transfer command pipelined behind a refused EPSV may take to be refused too. */
 const PIPELINED_REFUSAL_MS = 3000;
 
@@ -39,12 +53,12 @@ export class DataChannel {
    * (connecting to the control peer's address, never to the address a 227 names). Active: EPRT
    * on the control connection's local address, falling back to PORT.
    */
-  async transfer(verb: string, arg?: string, opts: { rest?: number; mode?: DataMode } = {}): Promise<DataTransfer> {
+  async transfer(verb: string, arg?: string, opts: TransferOpts = {}): Promise<DataTransfer> {
     if (opts.mode === "eprt" || opts.mode === "port" || (opts.mode === undefined && this.client.opts.active)) return this.activeTransfer(verb, arg, opts);
-    if (!opts.rest && this.epsvWorks && (opts.mode === undefined || opts.mode === "epsv")) return this.pipelinedTransfer(verb, arg);
+    if (!sendsRest(opts) && this.epsvWorks && (opts.mode === undefined || opts.mode === "epsv")) return this.pipelinedTransfer(verb, arg);
     const conn = await this.passiveConnect(opts.mode);
     try {
-      if (opts.rest) await this.client.restart(opts.rest);
+      if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
       const { done } = await this.startTransfer(verb, arg);
       this.startDataTls(conn); // the 1yz is in: see the top of this file
       await this.dataReady(conn, done, verb, arg);
@@ -169,7 +183,7 @@ export class DataChannel {
   private noEpsv = false;
   private noEprt = false;
 
-  private async activeTransfer(verb: string, arg: string | undefined, opts: { rest?: number; mode?: DataMode }): Promise<DataTransfer> {
+  private async activeTransfer(verb: string, arg: string | undefined, opts: TransferOpts): Promise<DataTransfer> {
     const host = this.client.control.localAddress;
     const listener: DataListener = listenForData(host, this.client.control.remoteAddress || this.client.opts.host);
     try {
@@ -186,7 +200,7 @@ export class DataChannel {
         if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused", { kind: "server" });
         await this.client.expect("PORT", formatHostPort({ host, port: listener.port }), [200], "PORT");
       }
-      if (opts.rest) await this.client.restart(opts.rest);
+      if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
       const { done } = await this.startTransfer(verb, arg);
       const accepted = listener.accept();
       const conn = await Promise.race([

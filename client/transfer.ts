@@ -323,7 +323,7 @@ export async function downloadRange(
   end: number,
   opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket },
 ): Promise<number> {
-  const t = await client.transfer("RETR", path, { rest: start });
+  const t = await client.transfer("RETR", path, { rest: start, restAtZero: true });
   const throttle = new Throttle(opts.limiter, t.conn);
   let pos = start;
   let writeError: Error | null = null;

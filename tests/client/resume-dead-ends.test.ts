@@ -22,13 +22,15 @@ const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
 
 describe("get --segments against a server without REST", () => {
   for (const code of [500, 502, 504] as const) {
-    test(`REST answered ${code}: one stream instead, one line on stderr, verified`, async () => {
+    test(`REST answered ${code}: one stream instead (the file's bytes sent once), one line on stderr, verified`, async () => {
       const data = randomBytes(5 * 1024 * 1024 + 3);
       const fake = t.start({ files: new Map([["/big.bin", data]]), feat: HASH_FEAT, noRest: code });
       const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/big.bin`, "--segments", "3"], { cwd: t.work });
       expect(r.code).toBe(0);
       expect(r.stderr).toContain(`the server does not support REST (REST not implemented (${code})): downloading in one stream instead of 3 segments`);
       expect(r.stderr).toContain("(verified by HASH)");
+      // Every segment asks REST first, the one at byte 0 too: no segment streamed before the refusal.
+      expect(fake.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR /big.bin"]);
       expect(digest(readFileSync(join(t.work, "big.bin")))).toBe(digest(data));
       expect(records(t.work)).toEqual([]);
       expect(existsSync(join(t.work, "big.bin.ftpkit-part"))).toBe(false);
