@@ -283,7 +283,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       // (elsewhere, a server without a ranged digest would have it start over). Asked only at a
       // drop worth retrying.
       const handBack = (kept: number) => (handedBack = kept === 0 && tried < opts.retries && !halt.reason);
-      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack };
+      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack, tried };
       const localPath = insideRoot(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
       let again = false;

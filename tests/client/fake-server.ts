@@ -43,9 +43,9 @@ export interface FakeOptions {
   eprt421Once?: boolean;
   /**
    * Like vsftpd when its privileged helper fails: answer the Nth RETR or STOR (counted together,
-   * from 1) with "500 OOPS: …" and end the session.
+   * from 1) with "500 OOPS: …" and end the session; a list: each of those.
    */
-  oopsOnTransfer?: number;
+  oopsOnTransfer?: number | number[];
   /** RETR of this path answers "550 Permission denied." (the session goes on). */
   refuseRetrOf?: string;
   /** Refuse REST (502, or the code given: 500, 502 or 504) so uploads must fall back to APPE. */
@@ -249,7 +249,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const listingWaiters: (() => void)[] = [];
   /** The OOPS of oopsOnTransfer, when this is that transfer: true when it answered. */
   const oops = (s: Socket<Conn>): boolean => {
-    if (++transfers !== opts.oopsOnTransfer) return false;
+    const n = ++transfers;
+    if (Array.isArray(opts.oopsOnTransfer) ? !opts.oopsOnTransfer.includes(n) : n !== opts.oopsOnTransfer) return false;
     s.data.dataServer?.stop(true);
     reply(s, 500, "OOPS: priv_sock_get_int");
     s.end();

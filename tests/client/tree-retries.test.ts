@@ -1,0 +1,61 @@
+// A tree job's file that comes back to the job's list after a drop (tree-pool.ts, lane.again): its
+// tries in all keep to --retries, and the job's counts account for every file it planned.
+import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { digest, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { startFakeServer, type FakeServer } from "./fake-server.ts";
+
+setDefaultTimeout(60_000); // CLI processes against a local fake server
+
+let work: string;
+let fake: FakeServer | null = null;
+
+const HASH_FEAT = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"];
+const payload = () => Buffer.from(crypto.getRandomValues(new Uint8Array(50_000)));
+const results = (stdout: string) => new Map((JSON.parse(stdout) as { files: { path: string; result: string }[] }).files.map((f) => [f.path, f.result]));
+
+beforeEach(() => {
+  work = tempDir();
+});
+afterEach(() => {
+  fake?.stop();
+  fake = null;
+  removeDir(work);
+});
+
+describe("a file handed back after a drop keeps to --retries in all", () => {
+  // Both of the file's first two transfers end their session (vsftpd's "500 OOPS"). With --retries 1
+  // the file gets one retry: it was handed back once, and then reconnected once more on its own.
+  test("get -r --retries 1: two tries, not three", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/src/a.bin", data]]), feat: HASH_FEAT, oopsOnTransfer: [1, 2] });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--retries", "1", "--json"], { cwd: work });
+    expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(2);
+    expect(r.code).not.toBe(0);
+    expect(results(r.stdout).get("a.bin")).toStartWith("failed: ");
+  });
+
+  test("put -r --retries 1: two tries, not three", async () => {
+    fake = startFakeServer({ feat: HASH_FEAT, oopsOnTransfer: [1, 2] });
+    const local = join(work, "tree");
+    mkdirSync(local);
+    writeFileSync(join(local, "a.bin"), payload());
+    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1", "--retries", "1", "--json"], { cwd: work });
+    expect(fake.commands.filter((c) => c === "STOR /dst/a.bin")).toHaveLength(2);
+    expect(r.code).not.toBe(0);
+    expect(results(r.stdout).get("a.bin")).toStartWith("failed: ");
+  });
+
+  // A server that ends every session at its transfer: each file is tried 1 + --retries times, then
+  // the job ends with every file failed (a server refusal, after which it hung up).
+  test("get -r against a server that ends every session: 4 tries a file with --retries 3, then exit 8", async () => {
+    const files = new Map(["a.bin", "b.bin"].map((n) => [`/src/${n}`, payload()] as const));
+    fake = startFakeServer({ files, feat: HASH_FEAT, oopsOnTransfer: Array.from({ length: 20 }, (_, i) => i + 1) });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "2", "--json"], { cwd: work });
+    expect(r.code).toBe(8);
+    expect([...results(r.stdout).values()]).toEqual(["failed: RETR /src/a.bin: OOPS: priv_sock_get_int (500)", "failed: RETR /src/b.bin: OOPS: priv_sock_get_int (500)"]);
+    expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(4);
+    expect(fake.commands.filter((c) => c === "RETR /src/b.bin")).toHaveLength(4);
+  });
+});
