@@ -336,6 +336,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
       // Tried again after a drop, or never started (after a halt, the failure that halted the job is counted already).
       failures.push({ kind: again ? again.lastKind : halt.reason ? null : "network", lasting: false });
+      progress.fileFinished(); // counted as done, as the files under a directory not created are
     }
 
     for (const d of items.filter((i) => i.action === "delete" && !i.first)) {

@@ -59,3 +59,17 @@ describe("a file handed back after a drop keeps to --retries in all", () => {
     expect(fake.commands.filter((c) => c === "RETR /src/b.bin")).toHaveLength(4);
   });
 });
+
+describe("the summary counts every file the job planned", () => {
+  // The session that ended cannot be replaced (the server admits one connection): the file it was
+  // moving, handed back, and the one after it never get a connection. "1 file" read as if the job
+  // had planned one, beside "2 failed".
+  test("get -r: a file handed back and one never started count in the summary line", async () => {
+    const files = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [`/src/${n}`, payload()] as const));
+    fake = startFakeServer({ files, feat: HASH_FEAT, oopsOnTransfer: 2, busyAfter: 1 });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--retries", "1"], { cwd: work });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("b.bin: RETR /src/b.bin: OOPS: priv_sock_get_int (500); trying it again (attempt 1 of 1)");
+    expect(r.stderr).toMatch(/get -r dst: 3 files, .*; 1 copied \(1 verified by digest\), 0 skipped, 0 deleted, 2 failed/);
+  });
+});
