@@ -281,8 +281,14 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       // ends a session whose passive port it cannot bind: the file waited ~0.5 s, at the end of the
       // job too). A file with bytes kept continues on its own connection, where REST picks them up
       // (elsewhere, a server without a ranged digest would have it start over). Asked only at a
-      // drop worth retrying.
-      const handBack = (kept: number) => (handedBack = kept === 0 && tried < opts.retries && !halt.reason);
+      // drop worth retrying. Its connection is given up, as the reconnection would have: after a
+      // stalled data connection or a 4yz it may be out of step (a stalled RETR's reply never came,
+      // and the next file's EPSV waited 60 s behind it); the pool replaces it while files are left.
+      const handBack = (kept: number) => {
+        handedBack = kept === 0 && tried < opts.retries && !halt.reason;
+        if (handedBack) s.client.destroy();
+        return handedBack;
+      };
       const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack, tried };
       const localPath = insideRoot(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);

@@ -1,7 +1,7 @@
 // A tree job's file that comes back to the job's list after a drop (tree-pool.ts, lane.again): its
 // tries in all keep to --retries, and the job's counts account for every file it planned.
 import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
@@ -71,5 +71,22 @@ describe("the summary counts every file the job planned", () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toContain("b.bin: RETR /src/b.bin: OOPS: priv_sock_get_int (500); trying it again (attempt 1 of 1)");
     expect(r.stderr).toMatch(/get -r dst: 3 files, .*; 1 copied \(1 verified by digest\), 0 skipped, 0 deleted, 2 failed/);
+  });
+});
+
+describe("the connection of a file handed back is not used again as it is", () => {
+  // The first RETR's data connection sends nothing: the stall ends it before any byte, and the file
+  // goes back to the list. The server never answers that RETR: the next file's commands on the same
+  // connection waited 60 s for a reply (the job took 62 s under --stall-timeout 1).
+  test("get -r: a data connection stalled before its first byte; the others move on a new connection at once", async () => {
+    const files = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [`/src/${n}`, payload()] as const));
+    fake = startFakeServer({ files: new Map(files), feat: HASH_FEAT, stallRetrAfter: 0 });
+    const began = performance.now();
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--stall-timeout", "1", "--json"], { cwd: work, timeoutMs: 40_000 });
+    expect(r.code).toBe(0);
+    expect(performance.now() - began).toBeLessThan(15_000);
+    expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
+    for (const [path, data] of files) expect(digest(readFileSync(join(work, "dst", path.slice(5))))).toBe(digest(data));
+    expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(2);
   });
 });
