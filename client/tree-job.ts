@@ -226,13 +226,25 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     reports.push(...orphaned);
     failures.push(...orphaned.map(() => ({ kind: "local" as const, lasting: true }))); // a single put's kind, gone source
 
+    // The deletes after the transfers go over the first connection: one that dropped under a file
+    // the others finished is not replaced by the pool (nothing was left to move), so it is here, once.
+    let firstLost: unknown = null;
+    const firstClient = async () => {
+      if (firstLost) throw firstLost;
+      try {
+        if (first.client.control.isClosed) await first.reconnect(1, note);
+      } catch (err) {
+        throw (firstLost = err); // each delete after it fails with it, without backing off again
+      }
+      return first.client;
+    };
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
         const p = insideRoot(r.local, d.rel);
         if (d.type === "dir") rmdirSync(p);
         else rmSync(p);
-      } else if (d.type === "dir") await first.client.removeDir(joinRemote(remoteRoot, d.rel));
-      else await first.client.deleteFile(joinRemote(remoteRoot, d.rel));
+      } else if (d.type === "dir") await (await firstClient()).removeDir(joinRemote(remoteRoot, d.rel));
+      else await (await firstClient()).deleteFile(joinRemote(remoteRoot, d.rel));
       reports.push(planned(d, "deleted"));
     };
     // What stands where the source has the other type goes first; if it cannot, nothing is created.

@@ -419,6 +419,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 257, `"${arg}" created`);
       case "RMD":
         return void (dirs.delete(arg.startsWith("/") ? arg : `${s.data.cwd.replace(/\/$/, "")}/${arg}`) ? reply(s, 250, "Remove directory operation successful.") : reply(s, 550, "Remove directory operation failed."));
+      case "DELE":
+        return void (files.delete(arg) ? reply(s, 250, "Delete operation successful.") : reply(s, 550, "Delete operation failed."));
       case "CWD": {
         const to = arg.startsWith("/") ? arg.replace(/\/+$/, "") || "/" : `${s.data.cwd.replace(/\/$/, "")}/${arg}`;
         const exists = to === "/" || dirs.has(to) || opts.endlessTree || [...files.keys()].some((p) => p.startsWith(`${to}/`));

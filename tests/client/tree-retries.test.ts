@@ -90,3 +90,21 @@ describe("the connection of a file handed back is not used again as it is", () =
     expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(2);
   });
 });
+
+describe("sync --delete after a connection dropped under the last files", () => {
+  // The first connection's file ends its session (500 OOPS) and goes to the other connection, which
+  // moves every file; the pool does not replace the first one, which then had the deletes to do:
+  // "old.txt: cannot delete: the server closed the control connection", exit 4.
+  test("sync up --delete: the deletes go over a new first connection", async () => {
+    fake = startFakeServer({ files: new Map([["/dst/old.txt", Buffer.from("old")]]), feat: HASH_FEAT, oopsOnTransfer: 1, busyAfter: 3 });
+    const local = join(work, "tree");
+    mkdirSync(local);
+    const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
+    for (const [n, data] of bytes) writeFileSync(join(local, n), data);
+    const r = await runFtpkit(["sync", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--delete", "--parallel", "2", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(results(r.stdout).get("old.txt")).toBe("deleted");
+    expect(fake.files.has("/dst/old.txt")).toBe(false);
+    for (const [n, data] of bytes) expect(digest(fake.files.get(`/dst/${n}`)!)).toBe(digest(data));
+  });
+});
