@@ -39,6 +39,12 @@ export interface FakeOptions {
   epsv425After?: number;
   /** As epsv425After, but the transfer command after it is refused at once ("503 Use PORT or PASV first."), as vsftpd does. */
   epsv425RefusedAfter?: number;
+  /**
+   * The Nth EPSV (counted from 1 over all sessions) is answered, and then the session ends and its
+   * passive port closes before the client connects: a server restarted in between (the client's data
+   * connection is refused).
+   */
+  goneAtEpsv?: number;
   /** Answer the first EPRT with 421 and close the session, as pyftpdlib does when its active connection timed out. */
   eprt421Once?: boolean;
   /**
@@ -493,6 +499,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           return void reply(s, 425, "Unable to build data connection: no port free");
         }
         epsvs++;
+        if (epsvs === opts.goneAtEpsv) {
+          const port = openPassive(s);
+          s.data.dataServer?.stop(true);
+          reply(s, 229, formatEpsvReply(port));
+          return void s.terminate();
+        }
         return void reply(s, 229, formatEpsvReply(openPassive(s)));
       case "EPRT": {
         if (opts.eprt421Once && !eprtRefused) {
