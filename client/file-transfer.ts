@@ -88,6 +88,11 @@ export interface FileContext {
    * connections is free first; the error is then thrown instead of reconnecting.
    */
   handBack?(kept: number): boolean;
+  /**
+   * Tries this file already had in this job (a tree job's file back from its list): they count
+   * against --retries, so that its reconnections here add up to --retries with them, not to twice that.
+   */
+  tried?: number;
 }
 
 /**

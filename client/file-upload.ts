@@ -106,7 +106,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     let appendOnly = false;
     /** Neither REST before STOR nor APPE: every try sends the whole file. */
     let wholeOnly = false;
-    let attempt = 0;
+    let attempt = ctx.tried ?? 0;
+    const firstAttempt = attempt;
     let continuing = job.resuming;
     let digest = "";
     let verifiedBy = "";
@@ -136,7 +137,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
             sink.dispose();
             sink = chunkSink(digestAlgo, size, fd);
           } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
-          else if (attempt === 0) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
+          else if (attempt === firstAttempt) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
         }
       }
       progress.start(offset, size);

@@ -198,11 +198,11 @@ export async function retrieve(
   offset: number,
   size: number | null,
   sink: ChunkSink,
-  ctx: Pick<FileContext, "opts" | "note" | "progress" | "handBack">,
+  ctx: Pick<FileContext, "opts" | "note" | "progress" | "handBack" | "tried">,
   hooks: RetrieveHooks = {},
 ): Promise<number> {
   const limiter = jobLimiter(ctx.opts);
-  let attempt = 0;
+  let attempt = ctx.tried ?? 0;
   for (;;) {
     ctx.progress.start(offset, size);
     const client = session.client;

@@ -278,7 +278,12 @@ export function worthResuming(err: unknown): boolean {
  */
 export async function worthRetrying(client: FtpClient, err: unknown): Promise<boolean> {
   if (isRetryable(err)) return true;
-  if (!(err instanceof ClientError) || err.code === undefined) return false;
+  if (!(err instanceof ClientError)) return false;
+  // No reply behind it: a data connection refused or reset. Worth it when the server went away
+  // meanwhile (restarted between its EPSV reply and our connect: its control connection is gone
+  // too); on a live session (a firewall) it would only fail again, and a NOOP would wait behind
+  // the transfer command.
+  if (err.code === undefined) return err.kind === "network" && client.control.isClosed;
   return !(await client.alive());
 }
 

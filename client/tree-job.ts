@@ -226,13 +226,25 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     reports.push(...orphaned);
     failures.push(...orphaned.map(() => ({ kind: "local" as const, lasting: true }))); // a single put's kind, gone source
 
+    // The deletes after the transfers go over the first connection: one that dropped under a file
+    // the others finished is not replaced by the pool (nothing was left to move), so it is here, once.
+    let firstLost: unknown = null;
+    const firstClient = async () => {
+      if (firstLost) throw firstLost;
+      try {
+        if (first.client.control.isClosed) await first.reconnect(1, note);
+      } catch (err) {
+        throw (firstLost = err); // each delete after it fails with it, without backing off again
+      }
+      return first.client;
+    };
     const remove = async (d: PlanItem): Promise<void> => {
       if (rec.direction === "get") {
         const p = insideRoot(r.local, d.rel);
         if (d.type === "dir") rmdirSync(p);
         else rmSync(p);
-      } else if (d.type === "dir") await first.client.removeDir(joinRemote(remoteRoot, d.rel));
-      else await first.client.deleteFile(joinRemote(remoteRoot, d.rel));
+      } else if (d.type === "dir") await (await firstClient()).removeDir(joinRemote(remoteRoot, d.rel));
+      else await (await firstClient()).deleteFile(joinRemote(remoteRoot, d.rel));
       reports.push(planned(d, "deleted"));
     };
     // What stands where the source has the other type goes first; if it cannot, nothing is created.
@@ -283,7 +295,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       // them up (elsewhere, a server without a ranged digest would have it start over); a 4yz on a
       // live connection keeps its backoff. Asked only at a failure worth retrying.
       const handBack = (kept: number) => (handedBack = kept === 0 && s.client.control.isClosed && tried < opts.retries && !halt.reason);
-      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack };
+      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack, tried };
       const localPath = insideRoot(r.local, item.rel);
       const remotePath = joinRemote(remoteRoot, item.rel);
       let again = false;
@@ -336,6 +348,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
       // Tried again after a drop, or never started (after a halt, the failure that halted the job is counted already).
       failures.push({ kind: again ? again.lastKind : halt.reason ? null : "network", lasting: false });
+      progress.fileFinished(); // counted as done, as the files under a directory not created are
     }
 
     for (const d of items.filter((i) => i.action === "delete" && !i.first)) {

@@ -20,7 +20,8 @@ function decode(part: string, what: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new ParseError(`invalid percent-encoding in URL ${what}`);
+    // A name or password with a "%" of its own ("100%.txt") is the usual cause: say how to write it.
+    throw new ParseError(`invalid percent-encoding in URL ${what} "${what === "password" ? "***" : part}" (a "%" starts two hex digits; write a "%" itself as %25)`);
   }
 }
 

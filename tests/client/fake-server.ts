@@ -39,13 +39,19 @@ export interface FakeOptions {
   epsv425After?: number;
   /** As epsv425After, but the transfer command after it is refused at once ("503 Use PORT or PASV first."), as vsftpd does. */
   epsv425RefusedAfter?: number;
+  /**
+   * The Nth EPSV (counted from 1 over all sessions) is answered, and then the session ends and its
+   * passive port closes before the client connects: a server restarted in between (the client's data
+   * connection is refused).
+   */
+  goneAtEpsv?: number;
   /** Answer the first EPRT with 421 and close the session, as pyftpdlib does when its active connection timed out. */
   eprt421Once?: boolean;
   /**
    * Like vsftpd when its privileged helper fails: answer the Nth RETR or STOR (counted together,
-   * from 1) with "500 OOPS: …" and end the session.
+   * from 1) with "500 OOPS: …" and end the session; a list: each of those.
    */
-  oopsOnTransfer?: number;
+  oopsOnTransfer?: number | number[];
   /** RETR of this path answers "550 Permission denied." (the session goes on). */
   refuseRetrOf?: string;
   /** Refuse REST (502, or the code given: 500, 502 or 504) so uploads must fall back to APPE. */
@@ -249,7 +255,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const listingWaiters: (() => void)[] = [];
   /** The OOPS of oopsOnTransfer, when this is that transfer: true when it answered. */
   const oops = (s: Socket<Conn>): boolean => {
-    if (++transfers !== opts.oopsOnTransfer) return false;
+    const n = ++transfers;
+    if (Array.isArray(opts.oopsOnTransfer) ? !opts.oopsOnTransfer.includes(n) : n !== opts.oopsOnTransfer) return false;
     s.data.dataServer?.stop(true);
     reply(s, 500, "OOPS: priv_sock_get_int");
     s.end();
@@ -418,6 +425,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 257, `"${arg}" created`);
       case "RMD":
         return void (dirs.delete(arg.startsWith("/") ? arg : `${s.data.cwd.replace(/\/$/, "")}/${arg}`) ? reply(s, 250, "Remove directory operation successful.") : reply(s, 550, "Remove directory operation failed."));
+      case "DELE":
+        return void (files.delete(arg) ? reply(s, 250, "Delete operation successful.") : reply(s, 550, "Delete operation failed."));
       case "CWD": {
         const to = arg.startsWith("/") ? arg.replace(/\/+$/, "") || "/" : `${s.data.cwd.replace(/\/$/, "")}/${arg}`;
         const exists = to === "/" || dirs.has(to) || opts.endlessTree || [...files.keys()].some((p) => p.startsWith(`${to}/`));
@@ -490,6 +499,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           return void reply(s, 425, "Unable to build data connection: no port free");
         }
         epsvs++;
+        if (epsvs === opts.goneAtEpsv) {
+          const port = openPassive(s);
+          s.data.dataServer?.stop(true);
+          reply(s, 229, formatEpsvReply(port));
+          return void s.terminate();
+        }
         return void reply(s, 229, formatEpsvReply(openPassive(s)));
       case "EPRT": {
         if (opts.eprt421Once && !eprtRefused) {

@@ -145,6 +145,13 @@ describe("URLs", () => {
     expect(parseFtpUrl("ftp://alice:p%40ss@h/").password).toBe("p@ss");
   });
 
+  test('a "%" of a name or password that starts no escape gets a hint to write it as %25', () => {
+    expect(() => parseFtpUrl("ftp://h/100%.txt")).toThrow('invalid percent-encoding in URL path "100%.txt" (a "%" starts two hex digits; write a "%" itself as %25)');
+    expect(parseFtpUrl("ftp://h/100%25.txt").path).toBe("100%.txt");
+    // The password is not quoted.
+    expect(() => parseFtpUrl("ftp://u:p%zz@h/")).toThrow('invalid percent-encoding in URL password "***" (a "%" starts two hex digits; write a "%" itself as %25)');
+  });
+
   test('a "#" in a path gets a hint to write it as %23', () => {
     expect(() => parseFtpUrl("ftp://h/a#b.txt")).toThrow(/write a "#" in a name as %23/);
     expect(parseFtpUrl("ftp://h/a%23b.txt").path).toBe("a#b.txt");
