@@ -1,8 +1,9 @@
 // Terminal questions on stderr: a password without echo, and a yes/no confirmation.
+import { closeSync, openSync, writeSync } from "node:fs";
+import { ReadStream } from "node:tty";
 
 /** What ends a read: a line, or null at Ctrl-C/Ctrl-D (raw mode sends them as bytes) or the end of input. */
-function readKeys(onKey: (text: string, finish: (v: string | null) => void) => void): Promise<string | null> {
-  const stdin = process.stdin;
+function readKeys(onKey: (text: string, finish: (v: string | null) => void) => void, stdin: NodeJS.ReadStream | ReadStream = process.stdin): Promise<string | null> {
   return new Promise((resolve) => {
     const wasRaw = stdin.isRaw;
     stdin.setRawMode?.(true);
@@ -11,7 +12,10 @@ function readKeys(onKey: (text: string, finish: (v: string | null) => void) => v
       stdin.off("data", handler);
       stdin.off("end", ended);
       stdin.setRawMode?.(wasRaw ?? false);
-      stdin.pause();
+      // Our own terminal stream ends here, in the handler: Bun reads a tty on a thread, and a
+      // destroy() one tick later left a read pending that kept the process alive after the job.
+      if (stdin === process.stdin) stdin.pause();
+      else stdin.destroy();
       resolve(v);
     };
     const handler = (buf: Buffer) => onKey(buf.toString("utf8"), finish);
@@ -22,12 +26,45 @@ function readKeys(onKey: (text: string, finish: (v: string | null) => void) => v
 }
 
 /**
- * Ask for a secret on the terminal without echoing it; null when stdin is not a TTY or on Ctrl-D.
- * Ctrl-C throws NoAnswer("interrupted"): raw mode reads it as a byte, not as SIGINT.
+ * The controlling terminal when stdin is not one (`pg_dump | ftpkit put - URL`, `< /dev/null`), as
+ * ssh and curl ask there: stdin may carry the data. Null without one (cron, CI: ENXIO).
+ */
+function controllingTerminal(): { input: ReadStream; write(text: string): void; close(): void } | null {
+  let fd: number;
+  let out: number;
+  try {
+    fd = openSync("/dev/tty", "r");
+    out = openSync("/dev/tty", "w");
+  } catch {
+    return null;
+  }
+  const input = new ReadStream(fd);
+  // The question is written on a descriptor of its own: readKeys destroys the input (closing its
+  // descriptor) as soon as the answer is read, before the line break that follows it.
+  const close = () => {
+    input.destroy();
+    closeSync(out);
+  };
+  return { input, write: (text) => void writeSync(out, text), close };
+}
+
+/**
+ * Ask for a secret on the terminal (stdin, else the controlling terminal) without echoing it; null
+ * without a terminal or on Ctrl-D. Ctrl-C throws NoAnswer("interrupted"): raw mode reads it as a byte, not as SIGINT.
  */
 export async function promptHidden(question: string): Promise<string | null> {
-  if (!process.stdin.isTTY) return null;
-  process.stderr.write(question);
+  const tty = process.stdin.isTTY ? null : controllingTerminal();
+  if (!process.stdin.isTTY && !tty) return null;
+  try {
+    return await askHidden(question, tty);
+  } finally {
+    tty?.close();
+  }
+}
+
+async function askHidden(question: string, tty: ReturnType<typeof controllingTerminal>): Promise<string | null> {
+  const write = tty ? tty.write : (text: string) => void process.stderr.write(text);
+  write(question);
   let value = "";
   let interrupted = false;
   const result = await readKeys((text, finish) => {
@@ -38,8 +75,8 @@ export async function promptHidden(question: string): Promise<string | null> {
       if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
       else if (ch >= " ") value += ch;
     }
-  });
-  process.stderr.write("\n");
+  }, tty?.input);
+  write("\n");
   if (interrupted) throw new NoAnswer("interrupted");
   return result;
 }

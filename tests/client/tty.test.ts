@@ -47,6 +47,17 @@ describe("put - typed at the terminal", () => {
     expect(fake.files.get("/typed.txt")?.toString()).toBe("typed line\n");
   });
 
+  test("data piped in (pg_dump | ftpkit put -): the password is asked on the terminal, and the piped bytes are uploaded", async () => {
+    const fake = t.start({ files: new Map(), feat: ["SIZE"], password: "hunter2" });
+    const r = await converse(`printf 'piped line\\n' | bun ${FTPKIT} put - ftp://user@127.0.0.1:${fake.port}/piped.txt --no-verify`, [
+      [/Password for user@127\.0\.0\.1: /, "hunter2\r"],
+    ]);
+    expect(r.out).not.toContain("no password for");
+    expect(r.out).not.toContain("hunter2");
+    expect(r.code).toBe(0);
+    expect(fake.files.get("/piped.txt")?.toString()).toBe("piped line\n");
+  });
+
   test("with the password in the URL (no prompt), Ctrl-D ends the upload too", async () => {
     const fake = t.start({ files: new Map(), feat: ["SIZE"], password: "hunter2" });
     const r = await converse(`bun ${FTPKIT} put - ftp://user:hunter2@127.0.0.1:${fake.port}/typed.txt --no-verify`, [[/$/, "no prompt\n\u0004"]]);
