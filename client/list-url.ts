@@ -1,6 +1,6 @@
 // `ftpkit ls URL` (and the package API's list): one listing, retried on a new connection after a drop.
 import type { FileInfo } from "../protocol/listing.ts";
-import { compileGlob, hasGlob, unescapeGlob } from "../protocol/glob.ts";
+import { compileGlob, hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { listDir, listPath } from "./listing.ts";
 import { checkTlsFlags, Credentials, Notifier, parseUrlArg, Session, type SecurityOptions } from "./session.ts";
@@ -10,7 +10,8 @@ import { checkTlsFlags, Credentials, Notifier, parseUrlArg, Session, type Securi
  * on a new one, --retries times (none by default: the package API's `list`).
  */
 export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean } & SecurityOptions): Promise<FileInfo[]> {
-  const url = parseUrlArg(urlText, { listing: true });
+  // A wildcard spelled %2A, %3F or %5B is literal, as in get.
+  const url = parseUrlArg(urlGlobSegment(urlText), { listing: true });
   checkTlsFlags(url, opts);
   const note = new Notifier(opts.quiet ?? true);
   const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url), note);

@@ -169,12 +169,25 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
     return parseMlsd((await readAll(client, await client.transfer("MLSD", path), path)).text);
   }
+  // vsftpd expands wildcards in LIST's last segment (`LIST b*` listed bx too): a name holding one
+  // is looked up in its directory's listing instead, which CWD reaches without expanding anything.
+  const name = basename(path);
+  if (/[*?[]/.test(name)) return listLiteral(client, path, name);
   const entries = strict(parseList((await readAll(client, await client.transfer("LIST", path), path)).text));
   // vsftpd lists a missing path as nothing (226): an empty listing is a directory only if CWD enters it.
   if (entries.length === 0 && client.home !== null && (await client.command("CWD", path)).code >= 400) {
     throw new ClientError(`${path}: no such file or directory`, { code: 550 });
   }
   return entries;
+}
+
+/** `path`, whose last segment `name` holds a wildcard character, over LIST: found by its exact name. */
+async function listLiteral(client: FtpClient, path: string, name: string): Promise<FileInfo[]> {
+  const trimmed = path.replace(/\/+$/, "");
+  const parent = trimmed.slice(0, trimmed.length - name.length) || (trimmed.startsWith("/") ? "/" : ".");
+  const hit = (await listDirByList(client, parent)).entries.find((e) => e.name === name);
+  if (!hit) throw new ClientError(`${path}: no such file or directory`, { code: 550 });
+  return hit.type === "dir" ? (await listDirByList(client, path)).entries : [hit];
 }
 
 /**

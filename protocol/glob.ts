@@ -132,6 +132,17 @@ export function unescapeGlob(segment: string): string {
   return segment.replace(/\\([*?[\]\\])/g, "$1");
 }
 
+/**
+ * A URL with its last path segment read as a URL spells a glob: `%5C` is the escape `\`, and a
+ * wildcard spelled percent-encoded (`%2A`, `%3F`, `%5B`) is a literal one, escaped, so that
+ * `a%5B1%5D.txt` names "a[1].txt" once decoded (`ls` listed a1.txt for it), as `a\[1\].txt` does.
+ */
+export function urlGlobSegment(url: string): string {
+  // An escape before an encoded wildcard (%5C%2A) escapes it once, as `\*` does.
+  const spelled = /(?:%5c)?(%2a|%3f|%5b)|%5c/gi;
+  return url.replace(/[^/]*\/*$/, (seg) => seg.replace(spelled, (_, wild?: string) => `\\${wild ? decodeURIComponent(wild) : ""}`));
+}
+
 /** Index of the `]` closing a class opened at `open`, or -1 (then `[` is literal). `[]x]` and `[!]x]` include `]`. */
 function classEnd(s: string, open: number): number {
   let i = open + 1;

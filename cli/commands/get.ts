@@ -5,7 +5,7 @@ import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeA
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { getToStream, STDIO } from "../../client/stdio-transfer.ts";
 import { getFile } from "../../client/operations.ts";
-import { hasGlob, unescapeGlob } from "../../protocol/glob.ts";
+import { hasGlob, unescapeGlob, urlGlobSegment } from "../../protocol/glob.ts";
 
 export default defineCommand({
   meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory)" },
@@ -24,8 +24,8 @@ export default defineCommand({
     const segments = args.segments === undefined ? 1 : wholeNumber(args.segments, "segments", 1, 32);
     const opts = { ...clientOptions(args), segments };
     // %5C is the escape `\` spelled in a URL: `st%5C*r.txt` names st*r.txt, as `st\*r.txt` does (and a
-    // wildcard spelled %2A is a literal one, as here it always was).
-    const urlArg = args.url.replace(/[^/]*\/*$/, (seg) => seg.replace(/%5c/gi, "\\"));
+    // wildcard spelled %2A is a literal one).
+    const urlArg = urlGlobSegment(args.url);
     const last = urlArg.replace(/\/+$/, "").split("/").pop() ?? "";
     const tree = args.recursive === true || hasGlob(last);
     // A tree job moves many files over --parallel connections: it has no one file to split.
