@@ -38,7 +38,7 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
     names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
-    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime}; on failure an object {error}" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime} (type file, dir, or link: a link the listing does not resolve); on failure an object {error}" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...retryArgs,
     ...tlsArgs,
@@ -50,7 +50,9 @@ export default defineCommand({
     const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, ...retryOptions(args), ...tlsOptions(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {
-      const out = entries.map((e) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime.toISOString() }));
+      // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
+      // a file, a directory or nothing: "link", as -l shows it, never "file" with the link's length.
+      const out = entries.map((e) => ({ name: e.name, type: e.link ? "link" : e.type, size: e.size, mtime: e.mtime.toISOString() }));
       process.stdout.write(JSON.stringify(out, null, 2) + "\n");
       return;
     }

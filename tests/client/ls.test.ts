@@ -124,3 +124,15 @@ describe("ls --json interrupted", () => {
     });
   }
 });
+
+describe("ls --json of symbolic links over LIST", () => {
+  test('a link (LIST "l…", its own size, target unknown) is type "link", not a "file" the size of its target\'s name', async () => {
+    const lines = ["lrwxrwxrwx    1 0        0               3 Jan 01 12:00 dlink -> sub", "lrwxrwxrwx    1 0        0               7 Jan 01 12:00 dangling -> nowhere"];
+    const fake = t.start({ files: FILES, listExtra: lines });
+    const r = await runFtpkit(["ls", url(fake.port), "--json"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    const entries = JSON.parse(r.stdout) as { name: string; type: string }[];
+    expect(entries.filter((e) => e.name === "dlink" || e.name === "dangling").map((e) => `${e.name}:${e.type}`)).toEqual(["dangling:link", "dlink:link"]);
+    expect(entries.find((e) => e.name === "a.txt")?.type).toBe("file");
+  });
+});
