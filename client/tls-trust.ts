@@ -46,7 +46,8 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   const host = settings.host;
   const code = (err as { code?: string } | null)?.code ?? "";
   const msg = err?.message ?? "handshake failed";
-  const hint = "use --ca FILE or --insecure";
+  // With --ca given (or kept by a resumed job), "use --ca" read as if it had been lost: say it did not vouch.
+  const hint = settings.ca?.length ? "no --ca certificate vouches for it either (has the server's certificate changed?); use the right --ca FILE or --insecure" : "use --ca FILE or --insecure";
   if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`, { kind: "tls" });
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
     // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.

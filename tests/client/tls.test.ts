@@ -311,6 +311,15 @@ describe("TLS error lines", () => {
   }
 });
 
+describe("TLS error lines when --ca was given", () => {
+  test("a certificate none of the --ca certificates vouches for says so (a resumed job keeps its --ca), not just \"use --ca\"", () => {
+    const e = Object.assign(new Error("self signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" });
+    expect(describeTlsError(e, { host: "ftp.example.com", ca: ["-----BEGIN CERTIFICATE-----\n"] }).message).toBe(
+      "TLS: certificate for ftp.example.com is not trusted (self-signed); no --ca certificate vouches for it either (has the server's certificate changed?); use the right --ca FILE or --insecure",
+    );
+  });
+});
+
 describe("TLS error lines of a data connection", () => {
   const err = (message: string, code?: string) => Object.assign(new Error(message), code ? { code } : {});
   const settings = { host: "ftp.example.com" };
