@@ -11,6 +11,7 @@ function readKeys(onKey: (text: string, finish: (v: string | null) => void) => v
     const finish = (v: string | null) => {
       stdin.off("data", handler);
       stdin.off("end", ended);
+      stdin.off("error", ended);
       stdin.setRawMode?.(wasRaw ?? false);
       // Our own terminal stream ends here, in the handler: Bun reads a tty on a thread, and a
       // destroy() one tick later left a read pending that kept the process alive after the job.
@@ -22,6 +23,8 @@ function readKeys(onKey: (text: string, finish: (v: string | null) => void) => v
     const ended = () => finish(null);
     stdin.on("data", handler);
     stdin.once("end", ended);
+    // A terminal that went away (EIO after a hang-up) is no answer, not a crash.
+    stdin.once("error", ended);
   });
 }
 
