@@ -12,7 +12,7 @@ import { noDigestReason } from "./remote-hash.ts";
 import { printReport, summarizePlan, writeStdout, type FileReport } from "./report.ts";
 import type { Notifier, Session } from "./session.ts";
 import { byTime, sameTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
-import type { FtpClient } from "./client.ts";
+import { ClientError, type FtpClient } from "./client.ts";
 import { parseTimeVal } from "../protocol/listing.ts";
 
 /** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
@@ -89,7 +89,16 @@ export async function settleChecksums(s: Session, items: PlanItem[], source: Tre
   let noHash = false;
   for (const item of items) {
     if (item.reason !== "checksum?") continue;
-    const remote = noHash ? null : await s.client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
+    let remote: Awaited<ReturnType<typeof s.client.remoteDigest>>;
+    try {
+      remote = noHash ? null : await s.client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
+    } catch (err) {
+      // The server will not hash this one file (550: unreadable, say): it may differ, so it is
+      // copied, and fails alone if it cannot be; the refusal stopped the whole sync before.
+      if (!(err instanceof ClientError) || err.code !== 550) throw err;
+      item.reason = `no ${rec.hash}: ${err.message}`;
+      continue;
+    }
     if (remote === null) {
       if (!noHash) note.warn(`--checksum: ${noDigestReason(s.client, rec.hash)}; comparing sizes and modification times instead`);
       noHash = true;

@@ -341,3 +341,21 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: LIST of a file, of an unreadable di
     expect(again.stderr).toMatch(/0 copied .* 2 skipped/);
   });
 });
+
+describe("sync --checksum, a file the server will not hash", () => {
+  test("a HASH refused with 550 for one file copies that file (it may differ); the rest of the sync goes on", async () => {
+    const remote = new Map([["/t/a.txt", Buffer.from("AAAA\n")], ["/t/b.txt", Buffer.from("BBBB\n")]]);
+    const fake = startFakeServer({ files: remote, feat: ["HASH SHA-256*", "SIZE"], refuseHash: { times: 1, reply: "550 Permission denied." } });
+    owned.later(() => fake.stop());
+    const work = workDir();
+    // Same sizes as the server's, other bytes: only digests tell them apart.
+    files(join(work, "dest"), { "a.txt": "aaaa\n", "b.txt": "bbbb\n" });
+    const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${fake.port}/t`, "dest", "--checksum", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { files: { path: string; reason: string }[]; copied: number };
+    expect(report.copied).toBe(2);
+    expect(report.files.find((f) => f.path === "a.txt")?.reason).toBe("no sha256: HASH /t/a.txt: Permission denied. (550)");
+    expect(readFileSync(join(work, "dest/a.txt"), "utf8")).toBe("AAAA\n");
+    expect(readFileSync(join(work, "dest/b.txt"), "utf8")).toBe("BBBB\n");
+  });
+});
