@@ -1,5 +1,5 @@
 // ~/.netrc lookup (the format of ftp(1) and curl): "machine HOST login USER password PW", "default …".
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -44,8 +44,23 @@ export function parseNetrc(text: string): NetrcEntry[] {
   return entries;
 }
 
+const netrcPath = () => join(process.env.HOME || homedir(), ".netrc");
+
+/**
+ * The netrc's permission bits when users besides its owner may read or write it (ftp(1) and
+ * Python's netrc refuse such a file's passwords; curl uses them silently), else null.
+ */
+export function netrcExposedMode(file: string = netrcPath()): number | null {
+  try {
+    const mode = statSync(file).mode & 0o777;
+    return mode & 0o077 ? mode : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The credentials for `host` (and `user`, when given) from `$HOME/.netrc`, or null. */
-export function lookupNetrc(host: string, user?: string, file: string = join(process.env.HOME || homedir(), ".netrc")): NetrcEntry | null {
+export function lookupNetrc(host: string, user?: string, file: string = netrcPath()): NetrcEntry | null {
   let text: string;
   try {
     text = readFileSync(file, "utf8");

@@ -6,7 +6,7 @@ import { printableMessage } from "../protocol/printable.ts";
 import { breaksCommandLine } from "../protocol/command.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { failureKind } from "./errors.ts";
-import { lookupNetrc } from "./netrc.ts";
+import { lookupNetrc, netrcExposedMode } from "./netrc.ts";
 import type { Progress } from "./progress.ts";
 import type { TokenBucket } from "./transfer.ts";
 import { NoAnswer, promptHidden } from "./prompt.ts";
@@ -180,6 +180,18 @@ export class Credentials {
     return true;
   }
 
+  private fromNetrc = false;
+  /**
+   * Once per job: the password came from a ~/.netrc others may read (used all the same, as curl
+   * does; ftp(1) refuses it), so the user learns the secret is not one.
+   */
+  netrcWarning(): string | null {
+    if (!this.fromNetrc) return null;
+    this.fromNetrc = false;
+    const mode = netrcExposedMode();
+    return mode === null ? null : `~/.netrc may be read or changed by other users (mode ${mode.toString(8).padStart(4, "0")}), and it holds the password for ${this.user}@${this.url.host}: chmod 600 ~/.netrc`;
+  }
+
   /** The password a login used (to keep for `ftpkit resume`); undefined for anonymous or none asked yet. */
   known(): string | undefined {
     return this.anonymous ? undefined : this.resolved;
@@ -190,7 +202,10 @@ export class Credentials {
     if (url.password !== undefined) return url.password;
     if (this.saved !== undefined && !this.savedRefused) return usable(this.saved, "the password kept for this transfer");
     if (process.env.FTPKIT_PASSWORD !== undefined) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
-    if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) return usable(netrc.password, "the password in ~/.netrc");
+    if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) {
+      this.fromNetrc = true;
+      return usable(netrc.password, "the password in ~/.netrc");
+    }
     if (this.anonymous) return "anonymous@";
     let typed: string | null;
     try {
@@ -324,7 +339,10 @@ export class Session {
   static async open(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, note: { warn(msg: string): void }): Promise<Session> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await Session.another(url, opts, creds);
+        const session = await Session.another(url, opts, creds);
+        const exposed = creds.netrcWarning();
+        if (exposed) note.warn(exposed);
+        return session;
       } catch (err) {
         if (!(err instanceof ClientError) || err.code !== 421 || opts.retries === 0) throw err;
         if (attempt > opts.retries) {

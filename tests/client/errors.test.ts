@@ -251,3 +251,25 @@ describe("errors on a stderr that is not a terminal", () => {
     }
   });
 });
+
+describe("a ~/.netrc other users may read", () => {
+  for (const [mode, warned] of [[0o644, true], [0o600, false]] as const) {
+    test(`mode ${mode.toString(8)}: its password is used${warned ? ", with one warning that names the file and chmod 600" : ", without a warning"}`, async () => {
+      const fake = startFakeServer({ files: new Map([["/a.txt", Buffer.from("abc")]]), password: "pw" });
+      const home = tempDir("ftpkit-home-");
+      try {
+        writeFileSync(join(home, ".netrc"), "machine 127.0.0.1 login u password pw\n");
+        chmodSync(join(home, ".netrc"), mode);
+        const r = await runFtpkit(["ls", `ftp://127.0.0.1:${fake.port}/`, "--names"], { cwd: work, env: { HOME: home }, timeoutMs: 20_000 });
+        expect(r.code).toBe(0);
+        expect(r.stdout).toBe("a.txt\n");
+        const warnings = r.stderr.split("\n").filter((l) => l.includes(".netrc"));
+        expect(warnings).toEqual(warned ? [expect.stringContaining("~/.netrc may be read or changed by other users (mode 0644), and it holds the password for u@127.0.0.1: chmod 600 ~/.netrc")] : []);
+        expect(r.stderr).not.toContain("pw");
+      } finally {
+        fake.stop();
+        removeDir(home);
+      }
+    });
+  }
+});
