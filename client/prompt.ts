@@ -1,4 +1,5 @@
-// Terminal questions on stderr: a password without echo, and a yes/no confirmation.
+// Terminal questions on stderr (a password: on /dev/tty when stdin is a pipe): a password without
+// echo, and a yes/no confirmation.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { ReadStream } from "node:tty";
 
@@ -37,8 +38,13 @@ function controllingTerminal(): { input: ReadStream; write(text: string): void; 
   let out: number;
   try {
     fd = openSync("/dev/tty", "r");
+  } catch {
+    return null;
+  }
+  try {
     out = openSync("/dev/tty", "w");
   } catch {
+    closeSync(fd);
     return null;
   }
   const input = new ReadStream(fd);
