@@ -3,7 +3,7 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { virtualBasename } from "../protocol/path.ts";
-import { hasGlob, unescapeGlob } from "../protocol/glob.ts";
+import { hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { TreeSpec } from "./journal.ts";
 import { parseUrlArg } from "./session.ts";
@@ -37,7 +37,9 @@ function splitGlob(path: string): { dir: string; glob?: string } {
 }
 
 export function roots(req: TreeRequest): Roots {
-  const url0 = parseUrlArg(req.url);
+  // A remote glob is read as the URL spells it: `sync ftp://h/x%2A` is the directory "x*", not a
+  // pattern that also took in xy (get does the same before it gets here).
+  const url0 = parseUrlArg(req.direction === "get" ? urlGlobSegment(req.url) : req.url);
   if (req.direction === "get") {
     const { dir, glob } = splitGlob(url0.path);
     const url = { ...url0, path: dir };

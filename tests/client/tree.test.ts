@@ -240,6 +240,20 @@ for (const kind of servers) {
       expect(readdirSync(join(s.home, "dots-up"))).toEqual(["b.txt"]);
     });
 
+    test("sync from a directory named x*, spelled x%2A in the URL, mirrors that directory alone (not xy beside it), --delete included", async () => {
+      const dir = join(s.home, "starred");
+      mkdirSync(join(dir, "x*"), { recursive: true });
+      mkdirSync(join(dir, "xy"));
+      writeFileSync(join(dir, "x*", "in-star.txt"), "star\n");
+      writeFileSync(join(dir, "xy", "in-xy.txt"), "xy\n");
+      s.own(dir);
+      mkdirSync(join(work, "starred-dst"));
+      writeFileSync(join(work, "starred-dst", "old.txt"), "old\n");
+      const r = await runFtpkit(["sync", s.url("/starred/x%2A"), "starred-dst", "--delete"], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(readdirSync(join(work, "starred-dst"))).toEqual(["in-star.txt"]);
+    });
+
     test("put with a quoted local glob uploads only the matching files", async () => {
       const src = join(work, "pg");
       mkdirSync(src, { recursive: true });
