@@ -25,6 +25,9 @@ export class ReplyQueue {
     private readonly trace?: (line: string) => void,
   ) {}
 
+  /** A 421 came: the server closes the connection (RFC 959), whether or not its close has arrived yet. */
+  closing = false;
+
   /** Why the queue failed, or null while it works. */
   get failure(): Error | null {
     return this.failed;
@@ -41,6 +44,7 @@ export class ReplyQueue {
     }
     for (const r of replies) {
       this.trace?.(`< ${r.code} ${r.lines.join("\n    ")}`);
+      if (r.code === 421) this.closing = true;
       const reader = this.readers.shift();
       if (reader) reader.resolve(r);
       else this.unread.push(r);

@@ -134,3 +134,13 @@ describe("a data connection refused because the server went away", () => {
     expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
   });
 });
+
+describe("a 421 to the HASH after a file's data", () => {
+  test("the file is tried again on a new connection (its kept bytes vouched for), not on the one closing", async () => {
+    fake = startFakeServer({ files: new Map([["/t/a.bin", payload()]]), feat: HASH_FEAT, refuseHash: { times: 1, reply: "421 Shutting down" } });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--parallel", "1", "--json"], { cwd: work });
+    expect(results(r.stdout).get("a.bin")).toBe("verified by HASH");
+    expect(r.code).toBe(0);
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2);
+  });
+});
