@@ -341,13 +341,18 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
         }
       }
     };
-    const started = await runPool(reachable, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
+    const { started, lostTo } = await runPool(reachable, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
+    // The last connection lost to what no retry gets past (a certificate no longer trusted, a password
+    // no longer taken): the files left failed for that (exit 5, 6), not for the drop before it (4).
+    const lostKind = failureKind(lostTo);
+    const final = lostKind === "tls" || lostKind === "auth" ? (lostTo as Error) : null;
     const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
     for (const c of reachable.slice(started)) {
       const again = retried.get(c);
-      reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result: again ? `failed: ${again.lastError}` : notStarted });
+      const result = final && !halt.reason ? `failed: ${again ? `${again.lastError}; then ` : ""}${final.message}` : again ? `failed: ${again.lastError}` : notStarted;
+      reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result });
       // Tried again after a drop, or never started (after a halt, the failure that halted the job is counted already).
-      failures.push({ kind: again ? again.lastKind : halt.reason ? null : "network", lasting: false });
+      failures.push({ kind: final && !halt.reason ? lostKind : again ? again.lastKind : halt.reason ? null : "network", lasting: false });
       progress.fileFinished(); // counted as done, as the files under a directory not created are
     }
 

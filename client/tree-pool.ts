@@ -128,10 +128,11 @@ export interface Lane {
  * refuses with 421 (too many connections) is not an error while another one works: the job goes on
  * with fewer. A file handed back (lane.again) goes to the end of `items` at once, for whichever
  * session is free first: no connection stops taking files while another file may still come back.
- * Returns how many items were started.
+ * Returns how many items were started, and the error the last connection lost was lost to (if any).
  */
-export async function runPool(items: PlanItem[], want: number, conns: Connections, work: (s: Session, item: PlanItem, lane: Lane) => Promise<void>, note: Notifier, halt: Halt): Promise<number> {
+export async function runPool(items: PlanItem[], want: number, conns: Connections, work: (s: Session, item: PlanItem, lane: Lane) => Promise<void>, note: Notifier, halt: Halt): Promise<{ started: number; lostTo: unknown }> {
   let next = 0;
+  let lostTo: unknown = null;
   let alive = 0;
   let refused = 0;
   /** Files started and not yet settled, on any connection: each may still come back. */
@@ -219,6 +220,7 @@ export async function runPool(items: PlanItem[], want: number, conns: Connection
         if (next >= items.length) await changed.promise;
       }
     } catch (err) {
+      lostTo = err;
       note.warn(`a connection was lost: ${(err as Error).message}`);
     } finally {
       await Promise.allSettled(finishing); // every started file has its report before the job sums up
@@ -229,5 +231,5 @@ export async function runPool(items: PlanItem[], want: number, conns: Connection
   const extra = Math.min(want, Math.max(1, items.length)) - 1;
   await Promise.all([worker(conns.first), ...Array.from({ length: extra }, () => worker(null))]);
   if (refused > 0 && !note.progress) consola().info(`ran with ${want - refused} connection(s)`);
-  return next;
+  return { started: next, lostTo };
 }

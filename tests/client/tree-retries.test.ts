@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { digest, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { digest, removeDir, runFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { startFakeServer, type FakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // CLI processes against a local fake server
@@ -142,5 +142,20 @@ describe("a 421 to the HASH after a file's data", () => {
     expect(results(r.stdout).get("a.bin")).toBe("verified by HASH");
     expect(r.code).toBe(0);
     expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2);
+  });
+});
+
+describe("a file handed back whose connection cannot log in again", () => {
+  test("the password refused at the reconnection is why it failed (exit 6), not the drop before it (8)", async () => {
+    const opts = { files: new Map([["/t/a.bin", payload()]]), feat: HASH_FEAT, password: "pw", refuseHash: { times: 1, reply: "421 Shutting down" } };
+    fake = startFakeServer(opts);
+    const run = runFtpkit(["get", "-r", `ftp://u:pw@127.0.0.1:${fake.port}/t`, "t", "--parallel", "1", "--json"], { cwd: work });
+    // The password changes once the HASH after the data was refused (the job backs off before it logs in again).
+    const f = fake;
+    await waitFor(() => f.commands.some((c) => c.startsWith("HASH")), 10_000, "the HASH to be refused");
+    opts.password = "changed";
+    const r = await run;
+    expect(results(r.stdout).get("a.bin")).toContain('login failed for user "u"');
+    expect(r.code).toBe(6);
   });
 });
