@@ -1,47 +1,37 @@
 // A tree job's file that comes back to the job's list after a drop (tree-pool.ts, lane.again): its
 // tries in all keep to --retries, and the job's counts account for every file it planned.
-import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { digest, removeDir, runFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
-import { startFakeServer, type FakeServer } from "./fake-server.ts";
+import { digest, runFtpkit, waitFor } from "../helpers/peers.ts";
+import { useFakeServerWork } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // CLI processes against a local fake server
 
-let work: string;
-let fake: FakeServer | null = null;
+const t = useFakeServerWork();
 
 const HASH_FEAT = ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"];
 const payload = () => Buffer.from(crypto.getRandomValues(new Uint8Array(50_000)));
 const results = (stdout: string) => new Map((JSON.parse(stdout) as { files: { path: string; result: string }[] }).files.map((f) => [f.path, f.result]));
-
-beforeEach(() => {
-  work = tempDir();
-});
-afterEach(() => {
-  fake?.stop();
-  fake = null;
-  removeDir(work);
-});
 
 describe("a file handed back after a drop keeps to --retries in all", () => {
   // Both of the file's first two transfers end their session (vsftpd's "500 OOPS"). With --retries 1
   // the file gets one retry: it was handed back once, and then reconnected once more on its own.
   test("get -r --retries 1: two tries, not three", async () => {
     const data = payload();
-    fake = startFakeServer({ files: new Map([["/src/a.bin", data]]), feat: HASH_FEAT, oopsOnTransfer: [1, 2] });
-    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--retries", "1", "--json"], { cwd: work });
+    const fake = t.start({ files: new Map([["/src/a.bin", data]]), feat: HASH_FEAT, oopsOnTransfer: [1, 2] });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(t.work, "dst"), "--parallel", "1", "--retries", "1", "--json"], { cwd: t.work });
     expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(2);
     expect(r.code).not.toBe(0);
     expect(results(r.stdout).get("a.bin")).toStartWith("failed: ");
   });
 
   test("put -r --retries 1: two tries, not three", async () => {
-    fake = startFakeServer({ feat: HASH_FEAT, oopsOnTransfer: [1, 2] });
-    const local = join(work, "tree");
+    const fake = t.start({ feat: HASH_FEAT, oopsOnTransfer: [1, 2] });
+    const local = join(t.work, "tree");
     mkdirSync(local);
     writeFileSync(join(local, "a.bin"), payload());
-    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1", "--retries", "1", "--json"], { cwd: work });
+    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "1", "--retries", "1", "--json"], { cwd: t.work });
     expect(fake.commands.filter((c) => c === "STOR /dst/a.bin")).toHaveLength(2);
     expect(r.code).not.toBe(0);
     expect(results(r.stdout).get("a.bin")).toStartWith("failed: ");
@@ -51,8 +41,8 @@ describe("a file handed back after a drop keeps to --retries in all", () => {
   // the job ends with every file failed (a server refusal, after which it hung up).
   test("get -r against a server that ends every session: 4 tries a file with --retries 3, then exit 8", async () => {
     const files = new Map(["a.bin", "b.bin"].map((n) => [`/src/${n}`, payload()] as const));
-    fake = startFakeServer({ files, feat: HASH_FEAT, oopsOnTransfer: Array.from({ length: 20 }, (_, i) => i + 1) });
-    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "2", "--json"], { cwd: work });
+    const fake = t.start({ files, feat: HASH_FEAT, oopsOnTransfer: Array.from({ length: 20 }, (_, i) => i + 1) });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(t.work, "dst"), "--parallel", "2", "--json"], { cwd: t.work });
     expect(r.code).toBe(8);
     expect([...results(r.stdout).values()]).toEqual(["failed: RETR /src/a.bin: OOPS: priv_sock_get_int (500)", "failed: RETR /src/b.bin: OOPS: priv_sock_get_int (500)"]);
     expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(4);
@@ -66,8 +56,8 @@ describe("the summary counts every file the job planned", () => {
   // had planned one, beside "2 failed".
   test("get -r: a file handed back and one never started count in the summary line", async () => {
     const files = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [`/src/${n}`, payload()] as const));
-    fake = startFakeServer({ files, feat: HASH_FEAT, oopsOnTransfer: 2, busyAfter: 1 });
-    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--retries", "1"], { cwd: work });
+    const fake = t.start({ files, feat: HASH_FEAT, oopsOnTransfer: 2, busyAfter: 1 });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(t.work, "dst"), "--parallel", "1", "--retries", "1"], { cwd: t.work });
     expect(r.code).toBe(4);
     expect(r.stderr).toContain("b.bin: RETR /src/b.bin: OOPS: priv_sock_get_int (500); trying it again (attempt 1 of 1)");
     expect(r.stderr).toMatch(/get -r dst: 3 files, .*; 1 copied \(1 verified by digest\), 0 skipped, 0 deleted, 2 failed/);
@@ -80,13 +70,13 @@ describe("the connection of a file handed back is not used again as it is", () =
   // connection waited 60 s for a reply (the job took 62 s under --stall-timeout 1).
   test("get -r: a data connection stalled before its first byte; the others move on a new connection at once", async () => {
     const files = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [`/src/${n}`, payload()] as const));
-    fake = startFakeServer({ files: new Map(files), feat: HASH_FEAT, stallRetrAfter: 0 });
+    const fake = t.start({ files: new Map(files), feat: HASH_FEAT, stallRetrAfter: 0 });
     const began = performance.now();
-    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--stall-timeout", "1", "--json"], { cwd: work, timeoutMs: 40_000 });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(t.work, "dst"), "--parallel", "1", "--stall-timeout", "1", "--json"], { cwd: t.work, timeoutMs: 40_000 });
     expect(r.code).toBe(0);
     expect(performance.now() - began).toBeLessThan(15_000);
     expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH", "verified by HASH"]);
-    for (const [path, data] of files) expect(digest(readFileSync(join(work, "dst", path.slice(5))))).toBe(digest(data));
+    for (const [path, data] of files) expect(digest(readFileSync(join(t.work, "dst", path.slice(5))))).toBe(digest(data));
     expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(2);
   });
 });
@@ -96,12 +86,12 @@ describe("sync --delete after a connection dropped under the last files", () => 
   // moves every file; the pool does not replace the first one, which then had the deletes to do:
   // "old.txt: cannot delete: the server closed the control connection", exit 4.
   test("sync up --delete: the deletes go over a new first connection", async () => {
-    fake = startFakeServer({ files: new Map([["/dst/old.txt", Buffer.from("old")]]), feat: HASH_FEAT, oopsOnTransfer: 1, busyAfter: 3 });
-    const local = join(work, "tree");
+    const fake = t.start({ files: new Map([["/dst/old.txt", Buffer.from("old")]]), feat: HASH_FEAT, oopsOnTransfer: 1, busyAfter: 3 });
+    const local = join(t.work, "tree");
     mkdirSync(local);
     const bytes = new Map(["a.bin", "b.bin", "c.bin"].map((n) => [n, payload()] as const));
     for (const [n, data] of bytes) writeFileSync(join(local, n), data);
-    const r = await runFtpkit(["sync", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--delete", "--parallel", "2", "--json"], { cwd: work });
+    const r = await runFtpkit(["sync", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--delete", "--parallel", "2", "--json"], { cwd: t.work });
     expect(r.code).toBe(0);
     expect(results(r.stdout).get("old.txt")).toBe("deleted");
     expect(fake.files.has("/dst/old.txt")).toBe(false);
@@ -118,27 +108,27 @@ describe("a data connection refused because the server went away", () => {
     [2, "the first file"],
   ])("get -r (EPSV %d, for %s): listed and fetched again on a new session, and every file ends verified", async (goneAtEpsv) => {
     const files = new Map(["a.bin", "b.bin"].map((n) => [`/src/${n}`, payload()] as const));
-    fake = startFakeServer({ files: new Map(files), feat: HASH_FEAT, goneAtEpsv });
-    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(work, "dst"), "--parallel", "1", "--json"], { cwd: work });
+    const fake = t.start({ files: new Map(files), feat: HASH_FEAT, goneAtEpsv });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(t.work, "dst"), "--parallel", "1", "--json"], { cwd: t.work });
     expect(r.code).toBe(0);
     expect([...results(r.stdout).values()]).toEqual(["verified by HASH", "verified by HASH"]);
-    for (const [path, data] of files) expect(digest(readFileSync(join(work, "dst", path.slice(5))))).toBe(digest(data));
+    for (const [path, data] of files) expect(digest(readFileSync(join(t.work, "dst", path.slice(5))))).toBe(digest(data));
   });
 
   test("a single get reconnects and says why", async () => {
     const data = payload();
-    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, goneAtEpsv: 1 });
-    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: work });
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, goneAtEpsv: 1 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: t.work });
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/cannot open data connection to 127\.0\.0\.1:\d+: .*; reconnecting \(attempt 1 of 3\)/);
-    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
   });
 });
 
 describe("a 421 to the HASH after a file's data", () => {
   test("the file is tried again on a new connection (its kept bytes vouched for), not on the one closing", async () => {
-    fake = startFakeServer({ files: new Map([["/t/a.bin", payload()]]), feat: HASH_FEAT, refuseHash: { times: 1, reply: "421 Shutting down" } });
-    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--parallel", "1", "--json"], { cwd: work });
+    const fake = t.start({ files: new Map([["/t/a.bin", payload()]]), feat: HASH_FEAT, refuseHash: { times: 1, reply: "421 Shutting down" } });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--parallel", "1", "--json"], { cwd: t.work });
     expect(results(r.stdout).get("a.bin")).toBe("verified by HASH");
     expect(r.code).toBe(0);
     expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2);
@@ -148,8 +138,8 @@ describe("a 421 to the HASH after a file's data", () => {
 describe("a file handed back whose connection cannot log in again", () => {
   test("the password refused at the reconnection is why it failed (exit 6), not the drop before it (8)", async () => {
     const opts = { files: new Map([["/t/a.bin", payload()]]), feat: HASH_FEAT, password: "pw", refuseHash: { times: 1, reply: "421 Shutting down" } };
-    fake = startFakeServer(opts);
-    const run = runFtpkit(["get", "-r", `ftp://u:pw@127.0.0.1:${fake.port}/t`, "t", "--parallel", "1", "--json"], { cwd: work });
+    const fake = t.start(opts);
+    const run = runFtpkit(["get", "-r", `ftp://u:pw@127.0.0.1:${fake.port}/t`, "t", "--parallel", "1", "--json"], { cwd: t.work });
     // The password changes once the HASH after the data was refused (the job backs off before it logs in again).
     const f = fake;
     await waitFor(() => f.commands.some((c) => c.startsWith("HASH")), 10_000, "the HASH to be refused");
