@@ -10,6 +10,17 @@ export interface NetrcEntry {
   account?: string;
 }
 
+/**
+ * A token as written: a quoted one without its quotes and escapes. A quote never closed on its line
+ * (`password "s3cret`) opens the token and no more: cutting a closing quote that is not there took
+ * the password's last character, and the login was refused for a reason nowhere to be seen.
+ */
+function unquote(word: string): string {
+  if (!word.startsWith('"')) return word;
+  const closed = word.length >= 2 && /(?:^|[^\\])(?:\\\\)*"$/.test(word.slice(1));
+  return (closed ? word.slice(1, -1) : word.slice(1)).replace(/\\(.)/g, "$1");
+}
+
 /** Parse netrc text. Tokens are whitespace-separated; "macdef" bodies run to the next blank line. */
 export function parseNetrc(text: string): NetrcEntry[] {
   const entries: NetrcEntry[] = [];
@@ -20,12 +31,12 @@ export function parseNetrc(text: string): NetrcEntry[] {
     const words: string[] = line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
     const mi = words.indexOf("macdef");
     if (mi >= 0) {
-      tokens.push(...words.slice(0, mi));
+      tokens.push(...words.slice(0, mi).map(unquote));
       while (i + 1 < lines.length && lines[i + 1]!.trim() !== "") i++; // skip the macro body
       continue;
     }
     if (line.trimStart().startsWith("#")) continue;
-    tokens.push(...words.map((w) => (w.startsWith('"') ? w.slice(1, -1).replace(/\\(.)/g, "$1") : w)));
+    tokens.push(...words.map(unquote));
   }
   let cur: NetrcEntry | null = null;
   for (let i = 0; i < tokens.length; i++) {

@@ -37,6 +37,12 @@ describe("netrc", () => {
     ]);
   });
 
+  test("a quote never closed keeps the whole token; a quoted password before macdef loses its quotes", () => {
+    expect(parseNetrc('machine h login u password "s3cret\n')).toEqual([{ machine: "h", login: "u", password: "s3cret" }]);
+    expect(parseNetrc('machine h login u password "a\\"\n')).toEqual([{ machine: "h", login: "u", password: 'a"' }]);
+    expect(parseNetrc('machine h login u password "p w" macdef init\ncd /\n\n')).toEqual([{ machine: "h", login: "u", password: "p w" }]);
+  });
+
   test("looks up by host (case-insensitive) and user, falling back to default", () => {
     const dir = tempDir();
     try {
