@@ -284,6 +284,9 @@ export function worthResuming(err: unknown): boolean {
   return isRetryable(err) || failureKind(err) === "network";
 }
 
+/** How long a refused data connection waits to see the control connection close too (worthRetrying). */
+const CLOSE_AFTER_REFUSAL_MS = 1000;
+
 /**
  * Whether a failed step of a transfer is worth a reconnection: a dropped connection or a 4yz reply,
  * and also a refusal after which the server ended the session. vsftpd answers "500 OOPS: …" and
@@ -297,8 +300,13 @@ export async function worthRetrying(client: FtpClient, err: unknown): Promise<bo
   // No reply behind it: a data connection refused or reset. Worth it when the server went away
   // meanwhile (restarted between its EPSV reply and our connect: its control connection is gone
   // too); on a live session (a firewall) it would only fail again, and a NOOP would wait behind
-  // the transfer command.
-  if (err.code === undefined) return err.kind === "network" && client.control.isClosed;
+  // the transfer command. The control connection's close can arrive a moment after the refusal
+  // (CI saw it): waited for, briefly, before the session counts as live.
+  if (err.code === undefined) {
+    if (err.kind !== "network") return false;
+    if (!client.control.isClosed) await Promise.race([client.control.closed, Bun.sleep(CLOSE_AFTER_REFUSAL_MS)]);
+    return client.control.isClosed;
+  }
   return !(await client.alive());
 }
 
