@@ -97,9 +97,7 @@ export class FtpClient {
     this.replyTimeoutMs = shorter(opts.setupTimeoutMs, opts.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
     this.replies = new ReplyQueue(() => control.destroy(), opts.trace);
     control.onData((chunk) => {
-      // After a 421 the server hangs up: closed now, so a tree job reconnects before its next file
-      // instead of sending it down a connection whose close was still on its way (it failed at once).
-      if (!this.replies.push(chunk) || this.replies.closing) control.destroy();
+      if (!this.replies.push(chunk)) control.destroy();
     });
     void control.closed.then(() => this.replies.fail(new ClientError("the server closed the control connection", { retryable: true })));
   }

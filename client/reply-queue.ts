@@ -25,15 +25,16 @@ export class ReplyQueue {
     private readonly trace?: (line: string) => void,
   ) {}
 
-  /** A 421 came: the server closes the connection (RFC 959), whether or not its close has arrived yet. */
-  closing = false;
-
   /** Why the queue failed, or null while it works. */
   get failure(): Error | null {
     return this.failed;
   }
 
-  /** Bytes from the control connection. Returns false when they broke the protocol (the caller drops the connection). */
+  /**
+   * Bytes from the control connection. Returns false when the connection must go (the caller drops
+   * it): the bytes broke the protocol, or a 421 said the server closes it (RFC 959), its close maybe
+   * still on the way; a tree job then reconnected only after sending the next file down it.
+   */
   push(chunk: Uint8Array): boolean {
     let replies: FtpReply[];
     try {
@@ -42,9 +43,10 @@ export class ReplyQueue {
       this.fail(new ClientError(`protocol error from server: ${(err as Error).message}`, { kind: "protocol" }));
       return false;
     }
+    let closing = false;
     for (const r of replies) {
       this.trace?.(`< ${r.code} ${r.lines.join("\n    ")}`);
-      if (r.code === 421) this.closing = true;
+      if (r.code === 421) closing = true;
       const reader = this.readers.shift();
       if (reader) reader.resolve(r);
       else this.unread.push(r);
@@ -54,7 +56,7 @@ export class ReplyQueue {
       this.fail(new ClientError(`protocol error from server: more than ${MAX_UNREAD_REPLIES} replies to commands never sent`, { kind: "protocol" }));
       return false;
     }
-    return true;
+    return !closing;
   }
 
   /** Fail every reader, now and later, with `err` (the first failure wins). */

@@ -8,7 +8,7 @@ import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { lookupNetrc, netrcExposedMode } from "./netrc.ts";
 import type { Progress } from "./progress.ts";
-import type { TokenBucket } from "./transfer.ts";
+import { settleWithin, type TokenBucket } from "./transfer.ts";
 import { NoAnswer, promptHidden } from "./prompt.ts";
 import { endAsInterrupted } from "./on-interrupt.ts";
 
@@ -304,7 +304,7 @@ export async function worthRetrying(client: FtpClient, err: unknown): Promise<bo
   // (CI saw it): waited for, briefly, before the session counts as live.
   if (err.code === undefined) {
     if (err.kind !== "network") return false;
-    if (!client.control.isClosed) await Promise.race([client.control.closed, Bun.sleep(CLOSE_AFTER_REFUSAL_MS)]);
+    if (!client.control.isClosed) await settleWithin(client.control.closed, CLOSE_AFTER_REFUSAL_MS);
     return client.control.isClosed;
   }
   return !(await client.alive());
