@@ -144,14 +144,15 @@ export async function runPool(items: PlanItem[], want: number, conns: Connection
   };
   const take = () => (halt.reason === null && next < items.length ? items[next++]! : null);
   /**
-   * Reconnect `s` (dropped); false when the other connections took and finished every file meanwhile:
-   * the reconnection is given up then, so its backoff does not hold the end of the job.
+   * Reconnect `s` (dropped); false when the other connections took and finished every file meanwhile,
+   * or the job halted (no file starts any more): the reconnection is given up then, so its backoff
+   * does not hold the end of the job.
    */
   const replaced = async (s: Session): Promise<boolean> => {
     const unneeded = new AbortController();
     const reconnecting = s.reconnect(1, note, undefined, unneeded.signal);
     for (let settled = false; !settled; ) {
-      if (next >= items.length && running === 0) unneeded.abort();
+      if ((next >= items.length && running === 0) || halt.reason !== null) unneeded.abort();
       settled = await Promise.race([reconnecting.then(() => true, () => true), changed.promise.then(() => false)]);
     }
     try {

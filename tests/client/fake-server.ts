@@ -58,6 +58,8 @@ export interface FakeOptions {
   noRest?: boolean | 500 | 502 | 504;
   /** Refuse APPE (502 Command not implemented). */
   noAppe?: boolean;
+  /** Every STOR and APPE (not ended by oopsOnTransfer) is refused: "552 Exceeded storage allocation." (the session goes on). */
+  storeFull?: boolean;
   /**
    * The Nth RETR (counted from 1 over all sessions) finds its data connection dropped: the server
    * closes it, answers "150 About to open data connection" and then nothing, waiting for a data
@@ -644,6 +646,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           return void reply(s, 502, "Command not implemented");
         }
         if (oops(s)) return;
+        if (opts.storeFull) {
+          s.data.dataServer?.stop(true);
+          return void reply(s, 552, "Requested file action aborted. Exceeded storage allocation.");
+        }
         const d = await s.data.data!;
         reply(s, 150, "Ok to send data");
         storCount++;

@@ -149,3 +149,22 @@ describe("a file handed back whose connection cannot log in again", () => {
     expect(r.code).toBe(6);
   });
 });
+
+describe("a job that halts does not wait for a reconnection", () => {
+  // The first STOR ends its session (vsftpd's "500 OOPS"): that connection reconnects after its
+  // backoff (500 ms, then more). Meanwhile the other connection's STOR is refused for lack of space
+  // (552): no file starts any more, so the reconnection is given up instead of logging in again
+  // only to find nothing to do.
+  test("put -r --parallel 2: a 552 on one connection while the other one waits to reconnect: no third login", async () => {
+    const fake = t.start({ feat: HASH_FEAT, oopsOnTransfer: 1, storeFull: true });
+    const local = join(t.work, "tree");
+    mkdirSync(local);
+    for (const n of ["a.bin", "b.bin", "c.bin"]) writeFileSync(join(local, n), payload());
+    const r = await runFtpkit(["put", "-r", local, `ftp://u:p@127.0.0.1:${fake.port}/dst`, "--parallel", "2", "--json"], { cwd: t.work });
+    expect(r.code).not.toBe(0);
+    expect(fake.commands.filter((c) => c.startsWith("USER "))).toHaveLength(2);
+    const res = [...results(r.stdout).values()];
+    expect(res).toHaveLength(3);
+    expect(res.filter((x) => x.includes("Exceeded storage allocation"))).not.toHaveLength(0);
+  });
+});
