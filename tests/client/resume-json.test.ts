@@ -122,6 +122,37 @@ describe("ftpkit resume --json", () => {
     expect(r.stderr).toContain("the remote file changed");
   });
 
+  test("SIGTERM during a resume of several jobs: one report (a job finished before it, the file cut short), exit 143", async () => {
+    const { srv, cwd } = await setup();
+    mkdirSync(join(srv.home, "s"));
+    for (let i = 0; i < 3; i++) randomFile(join(srv.home, "s", `h${i}.bin`), 100_000);
+    randomFile(join(srv.home, "long.bin"), 3_000_000);
+    const part = join(cwd, "long.bin.ftpkit-part");
+    await interrupted([["get", srv.url("/long.bin")], ["get", "-r", srv.url("/s"), "s", "--parallel", "1"]], cwd, () => sizeOf(part) >= 100_000 && finishedFiles(cwd) >= 1);
+    const proc = spawnFtpkit(["resume", "--json"], { cwd });
+    // Whichever job goes first, the long file's is under way once its part grows again.
+    const kept = sizeOf(part);
+    await waitFor(() => sizeOf(part) >= kept + 300_000 || existsSync(join(cwd, "long.bin")), 30_000, "the resumed download to move");
+    proc.kill("SIGTERM");
+    const [stdout, exit] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(exit).toBe(143);
+    const report = JSON.parse(stdout) as JobReport;
+    expect(report.error).toBe("interrupted by SIGTERM");
+    const long = report.files.find((f) => f.path === join(cwd, "long.bin"))!;
+    expect(long.result).toBe("failed: interrupted by SIGTERM");
+    expect(long.bytes).toBeGreaterThan(0);
+    // The tree's files, when its job ran first, are in the report under their directory.
+    // The jobs run in the journal's order: the tree's, when it ran first, is in the report whole,
+    // its paths under its directory.
+    const tree = report.files.filter((f) => f !== long);
+    expect([0, 3]).toContain(tree.length);
+    for (const f of tree) {
+      expect(f.path.startsWith(join(cwd, "s") + "/")).toBe(true);
+      expect(f.result).not.toMatch(/^failed/);
+      expect(f.digest).toBe(sha(join(srv.home, "s", f.path.slice(join(cwd, "s").length + 1))));
+    }
+  });
+
   test("nothing to resume: an empty report, exit 0", async () => {
     const cwd = tempDir("ftpkit-resume-json-none-");
     cleanups.push(() => removeDir(cwd));
