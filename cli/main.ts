@@ -59,7 +59,7 @@ async function exitStatus(err: unknown): Promise<number> {
 }
 
 /**
- * get, put and sync with --json print exactly one report on stdout, whatever fails: the job's own,
+ * get, put, sync and resume with --json print exactly one report on stdout, whatever fails: the job's own,
  * or (a usage error, a bad URL: before the job could print one) this one with the error. ls prints
  * its listing only on success, so a failed one always gets its error here.
  */
@@ -75,7 +75,9 @@ const rawArgs = process.argv.slice(2);
 const flagArgs = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
 // `get URL -` writes the file to stdout: no report goes there (--json is refused with it).
 const stdoutCarriesFile = rawArgs[0] === "get" && rawArgs.includes("-");
-const jsonReport = ["get", "put", "sync", "ls"].includes(rawArgs[0] ?? "") && flagArgs.includes("--json") && !stdoutCarriesFile;
+// `resume --list --json` prints the pending jobs, not a report.
+const reportsJson = ["get", "put", "sync", "ls"].includes(rawArgs[0] ?? "") || (rawArgs[0] === "resume" && !flagArgs.includes("--list"));
+const jsonReport = reportsJson && flagArgs.includes("--json") && !stdoutCarriesFile;
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
 if (wantsBuiltin) {

@@ -7,6 +7,7 @@ import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock, type Lock } from "./state.ts";
 import type { Notifier, TransferOptions } from "./session.ts";
 import { noDigestReason } from "./remote-hash.ts";
+import { parseTimeVal } from "../protocol/listing.ts";
 
 export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
@@ -119,6 +120,18 @@ export interface FileOutcome {
   moved: number;
   digest: string;
   verifiedBy: string;
+}
+
+/**
+ * The modification time a single download gives its file: the remote one (MDTM), as lftp's get and
+ * wget do and as tree jobs already did, so the file does not look newer than the server's. Only from
+ * a server that offers MDTM (FEAT): one that does not may answer it with a local time, or not at all.
+ * Without it the file keeps the time of the download, and the note says so (once).
+ */
+export function remoteTimeToKeep(client: FtpClient, mdtm: string | null, note: Pick<Notifier, "info">): Date | undefined {
+  if (client.features.has("MDTM") && mdtm !== null) return parseTimeVal(mdtm);
+  note.info(`the server gives no modification time (${client.features.has("MDTM") ? "MDTM failed" : "no MDTM"}): the file keeps the time of the download`);
+  return undefined;
 }
 
 /** Check the directory a download lands in before any network traffic. */

@@ -256,6 +256,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
               delete rec.segments;
             },
             ...(resuming ? { expect } : {}),
+            remoteTime: true,
           },
           ctx,
         )
@@ -267,6 +268,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
         part,
         resuming,
         expect,
+        remoteTime: true,
       },
       ctx,
     );

@@ -1,21 +1,35 @@
 // --limit-rate: one token bucket per job, drawn from by every pump of it; a receive throttle that
 // pauses the data connection, and the slices a paced upload sends between two waits.
-/** A token bucket: `take(n)` returns how long to wait (ms) before sending/receiving n more bytes. */
+/** The burst a TokenBucket allows: 1/BURST_PER_SECOND of a second at its rate. */
+export const BURST_PER_SECOND = 10;
+
+/**
+ * A token bucket: `take(n)` returns how long to wait (ms) before sending/receiving n more bytes (a
+ * receiver, which counts bytes once they are in, waits out what they overdrew).
+ */
 export class TokenBucket {
   private tokens: number;
-  private last = performance.now();
+  private last: number;
   private readonly burst: number;
 
-  /** `rate` in bytes per second; 0 means unlimited. */
-  constructor(readonly rate: number) {
-    // A burst of 1/8 s keeps the long-run rate exact while letting 64 KiB chunks through.
-    this.burst = Math.max(rate / 8, 16 * 1024);
-    this.tokens = Math.min(this.burst, rate);
+  /** `rate` in bytes per second; 0 means unlimited. `now` (ms) is the clock, a test's own if given. */
+  constructor(
+    readonly rate: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    // At most 1/10 s of the rate ahead of the schedule, and that much at the start. The bucket held
+    // max(1/8 s, 16 KiB) and began with that (a second's worth at most): below 128 KiB/s the first
+    // second moved up to twice the rate (8K: 16 KiB and a chunk), and an idle moment saved up to 16 s
+    // of it at 1K. A chunk larger than the burst is not held up by it: it overdraws, and the debt is
+    // waited out.
+    this.burst = rate / BURST_PER_SECOND;
+    this.tokens = this.burst;
+    this.last = now();
   }
 
   take(n: number): number {
     if (this.rate <= 0) return 0;
-    const now = performance.now();
+    const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
     this.last = now;
     this.tokens -= n;

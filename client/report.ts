@@ -74,6 +74,7 @@ let printed = false;
 
 export function printReport(report: JobReport): void {
   soFar = null; // the job's own report is out: a signal from now on adds none
+  around = null;
   printed = true;
   writeStdout(JSON.stringify(report, null, 2) + "\n");
 }
@@ -122,10 +123,27 @@ export function cutShort(path: string, url: string | undefined, moved: number, s
   return { path, ...(url !== undefined ? { url } : {}), action: "copy", reason: "requested", bytes: moved, result: `failed: interrupted by ${signal}` };
 }
 
+/**
+ * What a command running several jobs in turn (`ftpkit resume`) adds around the running job's entries
+ * when a signal ends it: the jobs finished before it, and its entries as the whole report names them.
+ */
+let around: ((running: FileReport[]) => FileReport[]) | null = null;
+
+export function reportAround(frame: (running: FileReport[]) => FileReport[]): Disposable {
+  around = frame;
+  return {
+    [Symbol.dispose]() {
+      if (around === frame) around = null;
+    },
+  };
+}
+
 /** The report of a job a signal ended: what it had done, and the signal as its error (failed, when it had done nothing). */
 export function interruptedReport(signal: string): JobReport {
-  const files = soFar?.(signal) ?? [];
+  const running = soFar?.(signal) ?? [];
+  const files = around ? around(running) : running;
   soFar = null;
+  around = null;
   const report = summarize(files);
   return { ...report, failed: files.length === 0 ? 1 : report.failed, error: `interrupted by ${signal}` };
 }

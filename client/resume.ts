@@ -2,9 +2,10 @@
 // each with what it started with (withRecordSettings); a job recorded in another directory is found
 // there when named.
 import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { ClientError } from "./client.ts";
-import { failureKind, worstKind, type FailureKind } from "./errors.ts";
+import { failureKind, movedBefore, worstKind, type FailureKind } from "./errors.ts";
+import { finishedEntry, printReport, reportAround, summarize, type FileReport } from "./report.ts";
 import { journalDir, loadDone, scanRecords, type TransferRecord } from "./journal.ts";
 import { journalsElsewhere, whereElse } from "./journal-index.ts";
 import { forgetOrphanedPasswords } from "./state.ts";
@@ -46,8 +47,13 @@ function isJobOf(rec: TransferRecord, abs: string): boolean {
   return rec.local === abs || rec.part === abs;
 }
 
-/** `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL. */
-export async function resumeTransfers(localArg: string | undefined, opts: TransferOptions): Promise<TransferResult[]> {
+/**
+ * `ftpkit resume [LOCAL]`: continue every pending job recorded in this directory, or the one for LOCAL.
+ * With `json`, one report on stdout, the shape each job prints with --json: one job's is the job's own
+ * (a tree's paths relative to its roots); several jobs' files go into one, a tree's paths then under
+ * its local directory. It is printed when some failed too (then the error follows, as for get --json).
+ */
+export async function resumeTransfers(localArg: string | undefined, opts: TransferOptions, out: { json?: boolean } = {}): Promise<TransferResult[]> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
   forgetOrphanedPasswords();
@@ -62,7 +68,7 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
       const place = opts.journal === undefined ? journalsElsewhere(dir).find((p) => scanRecords(p.journal).records.some((r) => isJobOf(r, abs))) : undefined;
       if (!place) throw new ClientError(`no interrupted transfer of ${abs} is recorded in ${dir}`);
       note.info(`the interrupted transfer of ${abs} is recorded in ${place.cwd}: resuming it from there`);
-      return resumeTransfers(abs, { ...opts, journal: place.journal });
+      return resumeTransfers(abs, { ...opts, journal: place.journal }, out);
     }
   }
   if (recs.length === 0) {
@@ -71,31 +77,55 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
     const elsewhere = journalsElsewhere(dir);
     if (elsewhere.length === 0) note.info("nothing to resume");
     else note.info(`nothing to resume here; ${whereElse(elsewhere)}`);
+    if (out.json) printReport(summarize([]));
     return [];
   }
   const results: TransferResult[] = [];
   const failures: (FailureKind | null)[] = [];
+  /** The report's entries of the jobs done so far (--json). */
+  const files: FileReport[] = [];
+  const several = recs.length > 1;
+  /** A tree's entries in the report of several jobs: its paths under its local directory, to tell them apart. */
+  const placed = (rec: TransferRecord, entries: FileReport[]) => (several && rec.kind === "tree" ? entries.map((f) => ({ ...f, path: join(rec.local, f.path) })) : entries);
   for (const rec of recs) {
     const url = parseUrlArg(rec.url);
     const o = withRecordSettings(opts, rec);
+    // A signal during this job: the report has the jobs before it, and this one's entries so far.
+    using _frame = out.json ? reportAround((running) => [...files, ...placed(rec, running)]) : null;
+    let treeReport = false;
     try {
       if (rec.kind === "tree") {
         const { resumeTree } = await import("./tree-job.ts");
-        const report = await resumeTree(rec, o);
+        const report = await resumeTree(rec, o, (r) => {
+          treeReport = true;
+          files.push(...placed(rec, r.files));
+        });
         if (report.failed > 0) throw new ClientError(`${report.failed} file(s) of ${rec.local} failed`);
         continue;
       }
-      if (rec.direction === "get") results.push(await runDownload(url, rec, o, true));
+      let result: TransferResult;
+      if (rec.direction === "get") result = await runDownload(url, rec, o, true);
       else {
         using _job = lockUploadJob(rec.id, rec.local);
-        results.push(await runUpload(url, rec, o, true));
+        result = await runUpload(url, rec, o, true);
       }
+      results.push(result);
+      files.push(finishedEntry(result));
     } catch (err) {
-      if (recs.length === 1) throw err;
+      // A tree job that failed as a whole (before its report), and a file, are one failed entry.
+      const entry: FileReport = { path: rec.local, url: rec.url, action: "copy", reason: "requested", bytes: movedBefore(err), result: `failed: ${(err as Error).message}` };
+      if (!treeReport && (several || rec.kind === "file")) files.push(entry);
+      if (!several) {
+        // One job: its report as the job prints it, then its error; a tree's failure as a whole is
+        // reported by the CLI's error path (its error, no files), as for get -r --json.
+        if (out.json && (treeReport || rec.kind === "file")) printReport(summarize(files));
+        throw err;
+      }
       consola().error(`${rec.local}: ${(err as Error).message}`);
       failures.push(failureKind(err));
     }
   }
+  if (out.json) printReport(summarize(files));
   if (failures.length) throw new ClientError(`${failures.length} of ${recs.length} transfers could not be resumed`, { kind: worstKind(failures) ?? undefined });
   return results;
 }

@@ -17,6 +17,7 @@ import {
   lockDownload,
   refuseIfChanged,
   remoteState,
+  remoteTimeToKeep,
   type FileContext,
   type FileOutcome,
   type RemoteExpectation,
@@ -33,6 +34,8 @@ export interface DownloadJob {
   expect?: RemoteExpectation;
   /** Give the local file this modification time (tree jobs, so a later sync sees it unchanged). */
   mtime?: Date;
+  /** Without `mtime`: give it the remote file's (MDTM), when the server offers MDTM (a plain get). */
+  remoteTime?: boolean;
   /** The remote file's permission bits (tree jobs, where the listing shows them): its execute bits are carried. */
   mode?: number;
   /** The remote size as a fresh listing showed it (saves SIZE and MDTM per file of a tree). */
@@ -117,9 +120,11 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // kill -9 cannot lose what is in the page cache; only --fsync pays for surviving a power loss.
     if (ctx.opts.fsync) fsyncSync(fd);
     // Through the descriptor, after the last write: no second path lookup, no thread-pool round trip.
-    if (job.mtime) {
+    // Set before the rename publishes the file: it appears with the remote time, on every path.
+    const time = job.mtime ?? (job.remoteTime ? remoteTimeToKeep(session.client, mtime, note) : undefined);
+    if (time) {
       try {
-        futimesSync(fd, job.mtime, job.mtime);
+        futimesSync(fd, time, time);
       } catch {
         // a time we cannot set only costs a later sync a comparison
       }

@@ -2,10 +2,10 @@
 // (REST + RETR, like lftp's pget -n) into one partial file; then the whole file is hashed and
 // verified as one. Segment progress is kept in the journal record, so `ftpkit resume` continues
 // every segment where it stopped.
-import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind, RestUnsupported } from "./errors.ts";
-import { askDigest, besideFile, CORRUPT_SUFFIX, lockDownload, refuseIfChanged, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { askDigest, besideFile, CORRUPT_SUFFIX, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
@@ -42,6 +42,8 @@ export interface SegmentedJob {
   expect?: RemoteExpectation;
   /** The server has no REST: the job goes on as a single download (its record forgets the segments). */
   single(): void;
+  /** Give the file the remote modification time (MDTM), when the server offers MDTM (DownloadJob.remoteTime). */
+  remoteTime?: boolean;
 }
 
 /**
@@ -84,7 +86,7 @@ export async function segmentedDownload(first: Session, open: () => Promise<Sess
     ctx.note.warn(`${err.message}: downloading in one stream instead of ${job.count} segments`);
     job.single();
     // Its lock was released with inSegments: downloadFile takes it again.
-    return await downloadFile(first, { remote: job.remote, local: job.local, part: job.part, resuming: false }, ctx);
+    return await downloadFile(first, { remote: job.remote, local: job.local, part: job.part, resuming: false, remoteTime: job.remoteTime }, ctx);
   }
 }
 
@@ -232,6 +234,15 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     const sink = chunkSink(digestAlgo, size, fd);
     const digest = digestAlgo ? await sink.prefix(size) : "";
     sink.dispose();
+    // As a single stream's: through the descriptor, before the rename publishes the file.
+    const time = job.remoteTime ? remoteTimeToKeep(first.client, st.mtime, note) : undefined;
+    if (time) {
+      try {
+        futimesSync(fd, time, time);
+      } catch {
+        // a time we cannot set costs only a comparison later
+      }
+    }
     closeSync(fd);
     const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, note);
     let verifiedBy: string;

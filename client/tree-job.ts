@@ -10,7 +10,7 @@ import { failureKind, worstKind, type FailureKind } from "./errors.ts";
 import { besideFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 import { uploadFile } from "./file-upload.ts";
-import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
+import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type DoneEntry, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
 import { forgetJob } from "./job-end.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
@@ -85,12 +85,15 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
   return await runTree(r, rec, opts, false, req);
 }
 
-/** `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. */
-export async function resumeTree(rec: TransferRecord, opts: TransferOptions): Promise<JobReport> {
+/**
+ * `ftpkit resume` of a tree record: plan again, skip what finished, continue the rest. `onReport`
+ * gets the job's report (--json), also when some of its files failed and an error follows.
+ */
+export async function resumeTree(rec: TransferRecord, opts: TransferOptions, onReport?: (report: JobReport) => void): Promise<JobReport> {
   using _job = jobLock(rec.id, rec.local);
   const url = parseUrlArg(rec.url);
   const r: Roots = { url, remoteDir: url.path, local: rec.local, ...(rec.tree?.glob ? { glob: rec.tree.glob } : {}) };
-  return await runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree! });
+  return await runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree!, ...(onReport ? { onReport } : {}) });
 }
 
 async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, resuming: boolean, req: TreeRequest): Promise<JobReport> {
@@ -144,7 +147,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const [remote, local] = rec.direction === "get" ? [source, dest] : [dest, source];
       await sharpenTimes(first.client, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"), spec.mode);
     }
-    const done = resuming ? stillDone(loadDone(rec.id, dir), source, dest, rec.direction) : new Set<string>();
+    const finished = resuming ? loadDone(rec.id, dir) : new Map<string, DoneEntry>();
+    const done = resuming ? stillDone(finished, source, dest, rec.direction) : new Set<string>();
     let items = planTree(source, dest, {
       direction: rec.direction,
       mode: spec.mode,
@@ -208,7 +212,10 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const label = `${rec.direction}${recursive ? " -r" : ""} ${rec.direction === "get" ? basename(r.local) : remoteRoot}`;
     const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true), copies.length, copies.reduce((n, c) => n + c.size, 0));
     note.progress = progress;
-    const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => planned(i, `skipped: ${i.reason}`));
+    // A file the interrupted run finished keeps the digest it was verified with: the report of the
+    // resumed job, like the one the job would have printed, gives every file's.
+    const doneDigest = (i: PlanItem) => (done.has(i.rel) && finished.get(i.rel)?.digest ? { digest: `${rec.hash}:${finished.get(i.rel)!.digest}` } : {});
+    const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => ({ ...planned(i, `skipped: ${i.reason}`), ...doneDigest(i) }));
     const inFlight = new Map<PlanItem, FileProgress>();
     using _soFar = reportSoFar((signal) => [...reports, ...cutShortItems(items, reports, inFlight, signal)]);
     // How each failed item failed: the job's exit status is the most telling of them.
@@ -370,7 +377,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // orphaned upload has no cause to fix: failing on it alone, the job is done with.
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
-    if (req.json) printReport(report);
+    if (req.onReport) req.onReport(report);
+    else if (req.json) printReport(report);
     if (report.failed === orphaned.length) forgetJob(rec.id, dir);
     else if (orphaned.length > 0) savePlanState(rec.id, plan!, dir, opts.fsync === true);
     await conns.close();

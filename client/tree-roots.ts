@@ -6,6 +6,7 @@ import { virtualBasename } from "../protocol/path.ts";
 import { hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { TreeSpec } from "./journal.ts";
+import type { JobReport } from "./report.ts";
 import { parseUrlArg } from "./session.ts";
 
 export interface TreeRequest {
@@ -17,6 +18,8 @@ export interface TreeRequest {
   spec: TreeSpec;
   dryRun?: boolean;
   json?: boolean;
+  /** Where the job's report goes instead of stdout: `ftpkit resume --json` gathers several jobs' into one. */
+  onReport?: (report: JobReport) => void;
 }
 
 /** Where a tree job reads and writes: the remote root (+ glob), the local root (+ glob). */

@@ -8,7 +8,7 @@ import { getFile } from "../../client/operations.ts";
 import { hasGlob, unescapeGlob, urlGlobSegment } from "../../protocol/glob.ts";
 
 export default defineCommand({
-  meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory)" },
+  meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory); a file keeps the remote modification time (MDTM, when the server offers it), except on standard output" },
   args: {
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path (//path for an absolute one), or ftps:// (implicit TLS); *, ? and [...] in the last segment", valueHint: "URL" },
     local: { type: "positional", required: false, description: "Local file or directory (default: the remote name); - for standard output", valueHint: "LOCAL" },

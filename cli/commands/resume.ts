@@ -2,6 +2,7 @@
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, clientArgs, clientOptions } from "../args.ts";
+import { quietForJson } from "../single-file.ts";
 import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/resume.ts";
 import { journalDir } from "../../client/journal.ts";
 import { forgetOrphanedPasswords } from "../../client/state.ts";
@@ -24,7 +25,7 @@ export default defineCommand({
   args: {
     local: { type: "positional", required: false, description: "The local file of the transfer to continue", valueHint: "LOCAL" },
     list: { type: "boolean", description: "List the interrupted transfers recorded here, or LOCAL's (--json: as JSON), and continue none" },
-    json: { type: "boolean", description: "With --list: print the list as JSON" },
+    json: { type: "boolean", description: "Print the JSON report the resumed job prints with --json (each file: action, bytes, digest, result; several jobs' files in one report, a tree's under its directory); with --list, the list as JSON" },
     ...clientArgs,
   },
   async run({ args, rawArgs, cmd }) {
@@ -55,7 +56,6 @@ export default defineCommand({
       }
       return;
     }
-    if (args.json) throw new CliError("--json goes with --list");
-    await resumeTransfers(args.local, clientOptions(args));
+    await resumeTransfers(args.local, quietForJson(clientOptions(args), args.json), { json: args.json === true });
   },
 });
