@@ -4,7 +4,8 @@ import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type S
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, REST_UNSUPPORTED_CODES } from "./errors.ts";
 import { acquireLock } from "./state.ts";
-import { worthResuming, worthRetrying, type Session } from "./session.ts";
+import { worthResuming, worthRetrying } from "./retries.ts";
+import type { Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";

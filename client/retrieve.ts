@@ -5,7 +5,8 @@
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, RestUnsupported } from "./errors.ts";
-import { worthResuming, worthRetrying, type Session } from "./session.ts";
+import { worthResuming, worthRetrying } from "./retries.ts";
+import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import {

@@ -6,7 +6,7 @@ import { virtualBasename } from "../protocol/path.ts";
 import { hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { TreeSpec } from "./journal.ts";
-import { parseUrlArg } from "./session.ts";
+import { parseUrlArg } from "./options.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";
