@@ -1,11 +1,31 @@
 // When a failure is worth another try (a reconnection now, `ftpkit resume` later), and the backoff
 // between tries.
 import type { FtpClient } from "./client.ts";
-import { ClientError, failureKind } from "./errors.ts";
+import { ClientError, ConnectFailure, failureKind } from "./errors.ts";
 import { settleWithin } from "./transfer.ts";
 
 export function isRetryable(err: unknown): boolean {
   return err instanceof ClientError && err.retryable;
+}
+
+/**
+ * Whether opening a session (connect, TLS, greeting, login, PWD/FEAT/TYPE) failed for a reason a
+ * moment may cure, so that a job's first connection (Session.open) and a reconnection
+ * (Session.replaceClient) back off and try again within --retries: a connect or a reply that timed
+ * out (a server frozen, a load balancer with no backend yet), a connection dropped or reset before
+ * the session settled, a full server (421, ProFTPD's "maximum number of clients" 530), any other 4yz.
+ * Never an unknown host, a certificate not trusted, a refused login (530), a server without AUTH TLS.
+ *
+ * A refused connection only on a reconnection: there the server answered a moment ago, and refused
+ * means it is restarting. On a job's first connection it means a wrong port or host, which fails at
+ * once, as curl and wget do unless told (--retry-connrefused).
+ */
+export function transientOpenFailure(err: unknown, reconnecting: boolean): boolean {
+  if (err instanceof ConnectFailure) return err.reason === "timed out" || err.reason === "reset" || (reconnecting && err.reason === "refused");
+  if (err instanceof ClientError) return err.retryable;
+  // A reset that reached us as the socket's own error, not described yet.
+  const code = (err as { code?: unknown })?.code;
+  return code === "ECONNRESET" || code === "ECONNABORTED" || code === "EPIPE";
 }
 
 /**

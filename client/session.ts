@@ -2,9 +2,10 @@
 // Session a job works through, which reconnects with backoff within --retries.
 import type { FtpUrl } from "../protocol/url.ts";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
+import { failureKind } from "./errors.ts";
 import { Credentials } from "./credentials.ts";
 import { tlsMode, type SecurityOptions } from "./options.ts";
-import { backoff, isRetryable, worthRetrying } from "./retries.ts";
+import { backoff, transientOpenFailure, worthRetrying } from "./retries.ts";
 
 export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
 
@@ -27,7 +28,8 @@ export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Cred
     try {
       await client.login(creds.user, () => creds.password());
     } catch (err) {
-      if (!(err instanceof ClientError && err.code === 530 && creds.refusedSaved())) throw err;
+      // A refused password (not a full server's 530): the one kept for `resume` may be out of date.
+      if (!(err instanceof ClientError && err.code === 530 && !err.retryable && creds.refusedSaved())) throw err;
       await client.login(creds.user, () => creds.password());
     }
     // URL paths are relative to where the login put us (RFC 1738 §3.2.2): remember it once. The
@@ -60,10 +62,13 @@ export class Session {
   ) {}
 
   /**
-   * The first connection of a job (a single get, put or ls; a tree job's first). A server that
-   * answers 421 at the greeting or at login (too many connections: vsftpd's max_clients, ftpkit's
-   * --max-per-ip, pyftpdlib) may have room a moment later: back off and try again, --retries times,
-   * one line per retry, then fail with one line that quotes the server and says so.
+   * The first connection of a job (a single get, put or ls; a tree job's first). A failure a moment
+   * may cure (transientOpenFailure: a full server's 421 at the greeting or at login, as vsftpd's
+   * max_clients, ftpkit's --max-per-ip and pyftpdlib answer, or ProFTPD's 530; a connect or greeting
+   * that timed out; a connection dropped before the login was done) is tried again with backoff,
+   * --retries times, one line per retry, then ends in one line that quotes the last failure and
+   * counts the attempts. A refused connection, an unknown host, an untrusted certificate or a refused
+   * login fail at once.
    */
   static async open(url: FtpUrl, opts: SessionOptions & { retries: number; backoffMs?: number }, creds: Credentials, note: { warn(msg: string): void }): Promise<Session> {
     for (let attempt = 1; ; attempt++) {
@@ -73,11 +78,13 @@ export class Session {
         if (exposed) note.warn(exposed);
         return session;
       } catch (err) {
-        if (!(err instanceof ClientError) || err.code !== 421 || opts.retries === 0) throw err;
+        if (opts.retries === 0 || !transientOpenFailure(err, false)) throw err;
+        const message = (err as Error).message;
         if (attempt > opts.retries) {
-          throw new ClientError(`${err.message}; gave up after ${attempt} attempts (--retries ${opts.retries})`, { code: 421, kind: err.kind ?? "server" });
+          const code = err instanceof ClientError ? err.code : undefined;
+          throw new ClientError(`${message}; gave up after ${attempt} attempts (--retries ${opts.retries})`, { ...(code === undefined ? {} : { code }), kind: failureKind(err) ?? "network" });
         }
-        note.warn(`${err.message}; retrying (attempt ${attempt} of ${opts.retries})`);
+        note.warn(`${message}; retrying (attempt ${attempt} of ${opts.retries})`);
         await backoff(attempt, opts.backoffMs ?? 500);
       }
     }
@@ -132,8 +139,7 @@ export class Session {
         return attempt;
       } catch (e) {
         attempt++;
-        if (!isRetryable(e) && !/connection refused|timed out/.test((e as Error).message)) throw e;
-        if (attempt > this.opts.retries) throw e;
+        if (!transientOpenFailure(e, true) || attempt > this.opts.retries) throw e;
         note.warn(`${(e as Error).message}; retrying (attempt ${attempt} of ${this.opts.retries})`);
       }
     }
