@@ -8,7 +8,7 @@ import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.
 import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type TlsSettings } from "./connection.ts";
 import { DataChannel, type TransferOpts } from "./data-channel.ts";
-import { ClientError, describe, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients } from "./errors.ts";
+import { ClientError, describe, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
 import { controlHandshake, secureControl } from "./control-tls.ts";
@@ -115,7 +115,7 @@ export class FtpClient {
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
         const silent = /timed out/.test(err.message) ? "it stayed silent" : /closed the control connection/.test(err.message) ? "it closed the connection without one" : null;
         if (opts.tls?.mode === "explicit" && silent) {
-          throw new ClientError(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of --tls`, { retryable: true, kind: "tls" });
+          throw new NoClearGreeting(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of --tls`);
         }
         throw err;
       });

@@ -86,6 +86,17 @@ export class ConnectFailure extends ClientError {
 }
 
 /**
+ * No greeting in clear text under --tls (silence, or a close): most often an implicit TLS port
+ * waiting for a ClientHello, a wrong URL rather than a moment's trouble, unless the server greeted
+ * this job before (see transientOpenFailure). Retryable as the drop or timeout it also is.
+ */
+export class NoClearGreeting extends ClientError {
+  constructor(message: string) {
+    super(message, { retryable: true, kind: "tls" });
+  }
+}
+
+/**
  * A 530 that says the server is full, not that the login is wrong: ProFTPD answers its MaxClients*
  * limits this way ("Sorry, the maximum number of clients (5) from your host are already connected.",
  * "Sorry, the maximum number of allowed clients (5) are already connected."), where vsftpd and

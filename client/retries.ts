@@ -1,7 +1,7 @@
 // When a failure is worth another try (a reconnection now, `ftpkit resume` later), and the backoff
 // between tries.
 import type { FtpClient } from "./client.ts";
-import { ClientError, ConnectFailure, failureKind } from "./errors.ts";
+import { ClientError, ConnectFailure, failureKind, NoClearGreeting } from "./errors.ts";
 import { settleWithin } from "./transfer.ts";
 
 export function isRetryable(err: unknown): boolean {
@@ -16,12 +16,14 @@ export function isRetryable(err: unknown): boolean {
  * the session settled, a full server (421, ProFTPD's "maximum number of clients" 530), any other 4yz.
  * Never an unknown host, a certificate not trusted, a refused login (530), a server without AUTH TLS.
  *
- * A refused connection only on a reconnection: there the server answered a moment ago, and refused
- * means it is restarting. On a job's first connection it means a wrong port or host, which fails at
- * once, as curl and wget do unless told (--retry-connrefused).
+ * Two failures only on a reconnection, where the server answered this job a moment ago: a refused
+ * connection (it is restarting) and no clear-text greeting under --tls. On a job's first connection
+ * they mean a wrong port (an implicit TLS port for the second, which its message says), which fails
+ * at once, as curl and wget do unless told (--retry-connrefused).
  */
 export function transientOpenFailure(err: unknown, reconnecting: boolean): boolean {
   if (err instanceof ConnectFailure) return err.reason === "timed out" || err.reason === "reset" || (reconnecting && err.reason === "refused");
+  if (err instanceof NoClearGreeting) return reconnecting;
   if (err instanceof ClientError) return err.retryable;
   // A reset that reached us as the socket's own error, not described yet.
   const code = (err as { code?: unknown })?.code;

@@ -11,7 +11,7 @@ import type { TCPSocketListener } from "bun";
 import { randomBytes } from "node:crypto";
 import { digest, runFtpkit } from "../helpers/peers.ts";
 import { startFakeServer, useFakeServerWork, type FakeServer } from "./fake-server.ts";
-import { ClientError, ConnectFailure, tooManyClients, type ConnectFailureReason } from "../../client/errors.ts";
+import { ClientError, ConnectFailure, NoClearGreeting, tooManyClients, type ConnectFailureReason } from "../../client/errors.ts";
 import { transientOpenFailure } from "../../client/retries.ts";
 
 const t = useFakeServerWork();
@@ -142,6 +142,13 @@ describe("a transient failure of the first connection is tried again", () => {
     });
   }
 
+  test("--tls to a port that closes without a clear-text greeting (an implicit TLS port) fails at once with the one line that suggests ftps://", async () => {
+    silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void setTimeout(() => s.end(), 100), data() {} } });
+    const r = await runFtpkit(["ls", "--tls", `ftp://u:p@127.0.0.1:${silent.port}/`, "--retries", "3"], { cwd: t.work, timeoutMs: 15_000 });
+    expect(r.code).toBe(5);
+    expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining(`no greeting from 127.0.0.1:${silent.port} in clear text (it closed the connection without one): if it is an implicit TLS port, use an ftps:// URL instead of --tls`)]);
+  });
+
   test("a refused connection (a wrong port) fails at once with its one line and exit 4, --retries 3 notwithstanding", async () => {
     const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const port = closed.port;
@@ -174,6 +181,7 @@ describe("a reconnection judges failures as the first connection does", () => {
     ["a raw ECONNRESET", Object.assign(new Error("reset"), { code: "ECONNRESET", syscall: "read" }), true, true],
     ["a 421 at the greeting", new ClientError("server refused the connection: full (421)", { code: 421, retryable: true }), true, true],
     ["a refused connection: a wrong port at first, a restarting server later", connect("refused"), false, true],
+    ["no clear-text greeting under --tls: an implicit TLS port at first", new NoClearGreeting("no greeting from h:21 in clear text (it stayed silent)"), false, true],
     ["an unknown host", connect("unknown host"), false, false],
     ["a certificate not trusted", new ClientError("TLS: certificate for h is not trusted (self-signed)", { kind: "tls" }), false, false],
     ["a refused password", new ClientError('login failed for user "u": Login incorrect. (530)', { code: 530, kind: "auth" }), false, false],
