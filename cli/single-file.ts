@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { CliError, DRY_RUN_TREES_ONLY, treeSpec } from "./args.ts";
 import { finishedEntry, printReport, summarize } from "../client/report.ts";
 import { movedBefore } from "../client/errors.ts";
-import { displayUrl, parseUrlArg } from "../client/session.ts";
+import { displayUrl, parseUrlArg } from "../client/options.ts";
 import { downloadTarget, uploadTarget, type TransferResult } from "../client/operations.ts";
 import { STDIO } from "../client/stdio-transfer.ts";
 

@@ -8,7 +8,7 @@ import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.
 import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type TlsSettings } from "./connection.ts";
 import { DataChannel, type TransferOpts } from "./data-channel.ts";
-import { ClientError, describe, replyError, REST_UNSUPPORTED_CODES, RestUnsupported } from "./errors.ts";
+import { ClientError, describe, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
 import { controlHandshake, secureControl } from "./control-tls.ts";
@@ -115,14 +115,15 @@ export class FtpClient {
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
         const silent = /timed out/.test(err.message) ? "it stayed silent" : /closed the control connection/.test(err.message) ? "it closed the connection without one" : null;
         if (opts.tls?.mode === "explicit" && silent) {
-          throw new ClientError(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of --tls`, { retryable: true, kind: "tls" });
+          throw new NoClearGreeting(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of --tls`);
         }
         throw err;
       });
       greeting = await client.untilFinal(greeting); // 120: ready in nnn minutes
       if (greeting.code !== 220) {
         control.close();
-        throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: greeting.code === 421 });
+        const full = greeting.code === 421 || tooManyClients(greeting);
+        throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: full, ...(full ? { kind: "server" as const } : {}) });
       }
       client.greeting = greeting;
       if (opts.tls) await secureControl(client, opts.tls.mode, client.replyTimeoutMs);
@@ -237,7 +238,9 @@ export class FtpClient {
     }
     if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });
     if (r.code !== 230 && r.code !== 202) {
-      throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: r.code === 421, kind: r.code === 421 ? "server" : "auth" });
+      // A full server (421, or ProFTPD's 530 "maximum number of clients") has not judged the password.
+      const full = r.code === 421 || tooManyClients(r);
+      throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: full, kind: full ? "server" : "auth" });
     }
   }
 

@@ -4,7 +4,7 @@
 // whom to trust is tls-trust.ts; when a data connection starts TLS is data-channel.ts's call.
 import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
-import { ClientError } from "./errors.ts";
+import { ClientError, ConnectFailure } from "./errors.ts";
 import { describeDataTlsError, describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from "./tls-trust.ts";
 
 export type { TlsSettings } from "./tls-trust.ts";
@@ -312,15 +312,16 @@ export const plainHandlers = {
   },
 };
 
-function describeConnectError(err: unknown, host: string, port: number, purpose: string): ClientError {
+function describeConnectError(err: unknown, host: string, port: number, purpose: string): ConnectFailure {
   const code = (err as { code?: string })?.code ?? "";
   const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  if (code === "ECONNREFUSED") return new ClientError(`cannot open ${purpose} to ${where}: connection refused`, { kind: "network" });
+  if (code === "ECONNREFUSED") return new ConnectFailure(`cannot open ${purpose} to ${where}: connection refused`, "refused");
   if (code === "ENOTFOUND" || code === "EAI_NONAME" || code === "EAI_AGAIN" || /getaddrinfo|DNS|resolve/i.test(String(err)))
-    return new ClientError(`cannot open ${purpose}: unknown host "${host}"`, { kind: "network" });
-  if (code === "ETIMEDOUT") return new ClientError(`cannot open ${purpose} to ${where}: timed out`, { kind: "network" });
+    return new ConnectFailure(`cannot open ${purpose}: unknown host "${host}"`, "unknown host");
+  if (code === "ETIMEDOUT") return new ConnectFailure(`cannot open ${purpose} to ${where}: timed out`, "timed out");
   const msg = (err as Error)?.message ?? String(err);
-  return new ClientError(`cannot open ${purpose} to ${where}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, { kind: "network" });
+  const reason = code === "ECONNRESET" || code === "ECONNABORTED" || code === "EPIPE" ? "reset" : "other";
+  return new ConnectFailure(`cannot open ${purpose} to ${where}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, reason);
 }
 
 /**

@@ -72,6 +72,44 @@ export class RestUnsupported extends ClientError {
   }
 }
 
+/** Why a connection could not be opened: the one thing that tells a wrong port from a server busy starting. */
+export type ConnectFailureReason = "refused" | "unknown host" | "timed out" | "reset" | "other";
+
+/** A TCP connection that could not be opened (connection.ts): the network's failure (exit 4), and why. */
+export class ConnectFailure extends ClientError {
+  constructor(
+    message: string,
+    readonly reason: ConnectFailureReason,
+  ) {
+    super(message, { kind: "network" });
+  }
+}
+
+/**
+ * No greeting in clear text under --tls (silence, or a close): most often an implicit TLS port
+ * waiting for a ClientHello, a wrong URL rather than a moment's trouble, unless the server greeted
+ * this job before (see transientOpenFailure). Retryable as the drop or timeout it also is.
+ */
+export class NoClearGreeting extends ClientError {
+  constructor(message: string) {
+    super(message, { retryable: true, kind: "tls" });
+  }
+}
+
+/**
+ * A 530 that says the server is full, not that the login is wrong: ProFTPD answers its MaxClients*
+ * limits this way ("Sorry, the maximum number of clients (5) from your host are already connected.",
+ * "Sorry, the maximum number of allowed clients (5) are already connected."), where vsftpd and
+ * pyftpdlib answer 421. Matched narrowly (the limit named and reached), so a refused password is never
+ * tried again.
+ */
+const TOO_MANY_CLIENTS = /\bmaximum number of (?:allowed )?(?:clients|users)\b.*\b(?:already connected|reached)\b/i;
+
+/** Is `r` a 530 that means "too many clients" (see TOO_MANY_CLIENTS)? */
+export function tooManyClients(r: FtpReply): boolean {
+  return r.code === 530 && TOO_MANY_CLIENTS.test(r.lines.join(" "));
+}
+
 /** Reply codes that mean the server has no REST at all (RFC 959 §4.2: 500, 502, 504). */
 export const REST_UNSUPPORTED_CODES: readonly number[] = [500, 502, 504];
 

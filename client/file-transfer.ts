@@ -5,7 +5,8 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { acquireLock, type Lock } from "./state.ts";
-import type { Notifier, TransferOptions } from "./session.ts";
+import type { TransferOptions } from "./options.ts";
+import type { Notifier } from "./messages.ts";
 import { noDigestReason } from "./remote-hash.ts";
 import { parseTimeVal } from "../protocol/listing.ts";
 

@@ -2,9 +2,10 @@
 // byte, REST+STOR (or APPE) to continue after a drop, then SIZE and the server's digest compared.
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
-import { failureKind, REST_UNSUPPORTED_CODES } from "./errors.ts";
+import { failureKind, REST_UNSUPPORTED_CODES, RestUnsupported } from "./errors.ts";
 import { acquireLock } from "./state.ts";
-import { worthResuming, worthRetrying, type Session } from "./session.ts";
+import { worthResuming, worthRetrying } from "./retries.ts";
+import type { Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
@@ -113,6 +114,17 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     let verifiedBy = "";
     let mtimeSet: Promise<boolean> | null = null;
     let modeSet: Promise<boolean> | null = null;
+    /** How REST before STOR was refused ("the server does not support REST (…)"): the upload appends with APPE. */
+    let restRefusal = "";
+    /**
+     * How the upload continues at `offset` (and how the remote partial data was checked): said once
+     * the server takes bytes from there, never before a refused REST or APPE changes what happens.
+     */
+    let resumeNote: string | null = null;
+    const sayResuming = () => {
+      if (resumeNote) note.info(resumeNote);
+      resumeNote = null;
+    };
     /** The control connection went to the next file of a tree (controlFree): no reconnecting it. */
     let lent = false;
     for (;;) {
@@ -121,6 +133,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       const digestAlgo = localDigest(client, ctx);
       sink = chunkSink(digestAlgo, size, fd);
       offset = 0;
+      resumeNote = null;
       if (continuing && !wholeOnly) {
         const now = await remoteState(client, path);
         const untouched = before !== undefined && (before === null ? now.missing : !now.missing && now.size === before.size && now.mtime === before.mtime);
@@ -136,8 +149,11 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
             offset = 0;
             sink.dispose();
             sink = chunkSink(digestAlgo, size, fd);
-          } else if (remote) note.info(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
-          else if (attempt === firstAttempt) note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
+          } else {
+            const how = appendOnly ? `${restRefusal}: appending at byte ${offset} with APPE` : remote ? "resuming" : `resuming at byte ${offset}`;
+            if (remote) resumeNote = `remote partial data verified (${offset} bytes, ${algo} via ranged HASH); ${how}`;
+            else if (attempt === firstAttempt) resumeNote = `cannot verify the partial data (the server offers no ranged hash); ${how}`;
+          }
         }
       }
       progress.start(offset, size);
@@ -146,13 +162,19 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         const verb: "STOR" | "APPE" = offset > 0 && appendOnly ? "APPE" : "STOR";
         let n: number;
         try {
-          n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress: (m) => progress.update(m) });
+          const onProgress = (m: number) => {
+            if (resumeNote && m > 0) sayResuming();
+            progress.update(m);
+          };
+          n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress });
+          sayResuming();
         } catch (err) {
           // REST+STOR refused (e.g. "REST: 502"): append instead, on the same connection.
           const refused = err instanceof ClientError && !(err instanceof TransferInterrupted) && (err.code ?? 0) >= 500;
           if (refused && verb === "STOR" && offset > 0) {
+            // Said with the next try's line, once APPE is taken (resumeNote).
             appendOnly = true;
-            note.info("the server refused REST before STOR; appending with APPE");
+            restRefusal = err instanceof RestUnsupported ? err.message : `the server refused REST before STOR (${err.message})`;
             continuing = true;
             continue;
           }

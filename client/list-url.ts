@@ -3,7 +3,10 @@ import type { FileInfo } from "../protocol/listing.ts";
 import { compileGlob, hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { listDir, listPath } from "./listing.ts";
-import { checkTlsFlags, Credentials, Notifier, parseUrlArg, Session, type SecurityOptions } from "./session.ts";
+import { checkTlsFlags, parseUrlArg, type SecurityOptions } from "./options.ts";
+import { Notifier } from "./messages.ts";
+import { Credentials } from "./credentials.ts";
+import { Session } from "./session.ts";
 
 /**
  * `ftpkit ls URL`. A listing cut short by a dropped or stalled connection (or a 4yz) is listed again

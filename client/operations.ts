@@ -11,16 +11,10 @@ import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { decideResume } from "./resume-question.ts";
 import { loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
 import { acquireLock, loadPassword, savePassword, type Lock } from "./state.ts";
-import {
-  checkTlsFlags,
-  Credentials,
-  displayUrl,
-  Notifier,
-  parseUrlArg,
-  Session,
-  tlsMode,
-  type TransferOptions,
-} from "./session.ts";
+import { checkTlsFlags, displayUrl, parseUrlArg, tlsMode, type TransferOptions } from "./options.ts";
+import { Notifier } from "./messages.ts";
+import { Credentials } from "./credentials.ts";
+import { Session } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { remoteDirExists } from "./tree-plan.ts";
 import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
@@ -28,7 +22,7 @@ import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
 
-export type { TransferOptions, SecurityOptions } from "./session.ts";
+export type { TransferOptions, SecurityOptions } from "./options.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";
 export { decideResume } from "./resume-question.ts";
 

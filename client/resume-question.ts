@@ -5,7 +5,8 @@ import { ClientError } from "./errors.ts";
 import type { TransferRecord } from "./journal.ts";
 import { endAsInterrupted, sayInterrupted } from "./on-interrupt.ts";
 import { confirm, MAX_UNKNOWN_ANSWERS, NoAnswer } from "./prompt.ts";
-import type { Notifier, TransferOptions } from "./session.ts";
+import type { TransferOptions } from "./options.ts";
+import type { Notifier } from "./messages.ts";
 
 /** "resume" the pending job, start over because the user answered no ("declined"), or because of --restart. */
 export type ResumeDecision = "resume" | "declined" | "restart";

@@ -9,7 +9,8 @@ import { finishedEntry, printReport, reportAround, summarize, type FileReport } 
 import { journalDir, loadDone, scanRecords, type TransferRecord } from "./journal.ts";
 import { journalsElsewhere, whereElse } from "./journal-index.ts";
 import { forgetOrphanedPasswords } from "./state.ts";
-import { consola, Notifier, parseUrlArg, type TransferOptions } from "./session.ts";
+import { parseUrlArg, type TransferOptions } from "./options.ts";
+import { consola, Notifier } from "./messages.ts";
 import { lockUploadJob, runDownload, runUpload, withRecordSettings, type TransferResult } from "./operations.ts";
 
 /** One pending transfer as `ftpkit resume --list` shows it. */

@@ -5,7 +5,8 @@
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, RestUnsupported } from "./errors.ts";
-import { worthResuming, worthRetrying, type Session } from "./session.ts";
+import { worthResuming, worthRetrying } from "./retries.ts";
+import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import {
@@ -66,6 +67,8 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     const partSize = opened.existed ? fstatSync(fd).size : 0;
     const digestAlgo = localDigest(session.client, ctx);
     sink = chunkSink(digestAlgo, size, fd);
+    /** How the download continues at `offset`: said by retrieve once the server took REST (RetrieveHooks.resuming). */
+    let resumeNote: string | null = null;
     if (resuming) {
       offset = partSize;
       if (size !== null && offset > size) {
@@ -81,7 +84,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
             offset = 0;
             sink.dispose();
             sink = chunkSink(digestAlgo, size, fd);
-          } else note.info(`partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`);
+          } else resumeNote = `partial data verified (${offset} bytes, ${algo} via ranged HASH); resuming`;
         } else if (!job.expect) {
           // A tree job's part file, and nothing recorded what the remote file was when it began: the
           // file may have changed since (same size, other bytes), and without a ranged digest the
@@ -90,7 +93,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
           offset = 0;
           sink.dispose();
           sink = chunkSink(digestAlgo, size, fd);
-        } else note.info(`cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`);
+        } else resumeNote = `cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`;
       }
     }
     // Only when bytes must go: ext4 flushes a file truncated to 0 when it is closed (auto_da_alloc),
@@ -98,6 +101,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     if (partSize !== offset) ftruncateSync(fd, offset);
     const fileFd = fd;
     offset = await retrieve(session, path, offset, size, sink, ctx, {
+      resuming: resumeNote,
       atDrop(reached, retrying) {
         offset = reached; // what the error reports as kept, also when no retry follows
         if (retrying) ftruncateSync(fileFd, reached); // the file and the running hash stay in lockstep
@@ -183,6 +187,12 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
 }
 
 export interface RetrieveHooks {
+  /**
+   * The line that says the download continues at its offset (and how the partial data was checked):
+   * said once the server took REST (the first byte from there came, or none was left to come), never
+   * before a server without REST makes the download start over, which its own line says.
+   */
+  resuming?: string | null;
   /** Runs after each failure, with every byte before `offset` in the sink; then a retry follows or not. */
   atDrop?(offset: number, retrying: boolean): void;
   /**
@@ -208,6 +218,11 @@ export async function retrieve(
 ): Promise<number> {
   const limiter = jobLimiter(ctx.opts);
   let attempt = ctx.tried ?? 0;
+  let resumeNote = hooks.resuming ?? null;
+  const sayResuming = () => {
+    if (resumeNote) ctx.note.info(resumeNote);
+    resumeNote = null;
+  };
   for (;;) {
     ctx.progress.start(offset, size);
     const client = session.client;
@@ -217,8 +232,12 @@ export async function retrieve(
         limiter,
         stallMs: ctx.opts.stallMs,
         limit: size === null ? undefined : size - offset,
-        onProgress: (m) => ctx.progress.update(m),
+        onProgress: (m) => {
+          if (resumeNote && m > 0) sayResuming();
+          ctx.progress.update(m);
+        },
       });
+      sayResuming();
       offset += n;
       if (size !== null && offset < size) {
         // The server called it complete: a file cut short (or replaced) since the download began
@@ -230,6 +249,7 @@ export async function retrieve(
     } catch (err) {
       // Refused before any byte moved, on a session that goes on: fetch the whole file instead.
       if (err instanceof RestUnsupported && offset > 0 && hooks.startOver) {
+        resumeNote = null; // it does not resume: this line says what happens instead
         ctx.note.warn(`${err.message}: downloading ${path} again from byte 0 instead of continuing at byte ${offset}`);
         sink = hooks.startOver();
         offset = 0;

@@ -9,7 +9,8 @@ import { askDigest, besideFile, CORRUPT_SUFFIX, lockDownload, refuseIfChanged, l
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
-import { isRetryable, worthResuming, worthRetrying, type Session } from "./session.ts";
+import { isRetryable, worthResuming, worthRetrying } from "./retries.ts";
+import type { Session } from "./session.ts";
 import { downloadRange, jobLimiter, TransferInterrupted } from "./transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 

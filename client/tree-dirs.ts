@@ -5,7 +5,8 @@ import { mkdirSync } from "node:fs";
 import { resolve, sep } from "node:path";
 import { ClientError, type FtpClient } from "./client.ts";
 import type { FileReport } from "./report.ts";
-import type { Notifier, Session } from "./session.ts";
+import type { Notifier } from "./messages.ts";
+import type { Session } from "./session.ts";
 import type { PlanItem } from "./tree-plan.ts";
 import { planned, shown } from "./tree-prepare.ts";
 

@@ -4,7 +4,8 @@
 import type { DoneEntry, TreeSpec, PlanState } from "./journal.ts";
 import { remoteState, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import type { FileReport } from "./report.ts";
-import type { Notifier, Session } from "./session.ts";
+import type { Notifier } from "./messages.ts";
+import type { Session } from "./session.ts";
 import type { PlanItem, TreeEntry } from "./tree-plan.ts";
 import { planned, shown } from "./tree-prepare.ts";
 

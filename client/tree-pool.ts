@@ -4,7 +4,8 @@
 import { ClientError, type FtpClient } from "./client.ts";
 import type { PlanItem } from "./tree-plan.ts";
 import type { Listers } from "./tree-walk.ts";
-import { consola, type Notifier, type Session } from "./session.ts";
+import { consola, type Notifier } from "./messages.ts";
+import type { Session } from "./session.ts";
 
 const is421 = (err: unknown) => err instanceof ClientError && err.code === 421;
 

@@ -7,7 +7,7 @@ import { hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 import type { TreeSpec } from "./journal.ts";
 import type { JobReport } from "./report.ts";
-import { parseUrlArg } from "./session.ts";
+import { parseUrlArg } from "./options.ts";
 
 export interface TreeRequest {
   direction: "get" | "put";

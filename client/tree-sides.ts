@@ -3,7 +3,8 @@
 // destination's excluded and odd entries are kept and never written into.
 import { ClientError } from "./client.ts";
 import type { FileReport } from "./report.ts";
-import type { Notifier, Session } from "./session.ts";
+import type { Notifier } from "./messages.ts";
+import type { Session } from "./session.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
 import { shown } from "./tree-prepare.ts";
 import { walkLocal, walkRemote, type Listers, type WalkOptions } from "./tree-walk.ts";

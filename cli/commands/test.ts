@@ -1,6 +1,6 @@
 // ftpkit test HOST[:PORT] | URL: a conformance checklist for any FTP server (PASS / FAIL / N/A).
 import { defineCommand, type ArgsDef } from "citty";
-import { Credentials } from "../../client/session.ts";
+import { Credentials } from "../../client/credentials.ts";
 import { probeServer } from "../../client/probe/index.ts";
 import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../client/probe/report.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";

@@ -1,6 +1,7 @@
 // A single get, put or ls meeting a server at its connection limit (421 at the greeting, as vsftpd's
-// max_clients and pyftpdlib answer, or at login): it backs off and tries again within --retries,
-// one line per retry, and a server that stays full ends it with one line quoting the server.
+// max_clients and pyftpdlib answer, or at login; ProFTPD's 530 "maximum number of clients"): it backs
+// off and tries again within --retries, one line per retry, and a server that stays full ends it with
+// one line quoting the server.
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -73,5 +74,41 @@ describe("421 at the greeting or at login, on a single command's connection", ()
     expect(r.stderr).toContain(`server refused the connection: ${GREETING_421}`);
     expect(retryLines(r.stderr)).toHaveLength(0);
     expect(fake.connections).toBe(1);
+  });
+});
+
+describe("ProFTPD's 530 'maximum number of clients' in answer to PASS: a full server, not a wrong password", () => {
+  const FULL_HOST = "Sorry, the maximum number of clients (2) from your host are already connected.";
+  const FULL_ALL = "Sorry, the maximum number of allowed clients (10) are already connected.";
+
+  test("get: ProFTPD's 530 'maximum number of clients' in answer to PASS is a full server, tried again like a 421, and the file arrives", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "password", times: 2, reply: `530 ${FULL_HOST}` } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: t.work, timeoutMs: 15_000 });
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(DATA));
+    const lines = retryLines(r.stderr);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(`${FULL_HOST} (530); retrying (attempt 1 of 3)`);
+    expect(lines[1]).toContain("retrying (attempt 2 of 3)");
+    expect(fake.connections).toBe(3);
+  });
+
+  test("a ProFTPD that stays full: exit 8 (the server's refusal, not a wrong password's 6), the last line counts the attempts", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "password", times: 99, reply: `530 ${FULL_ALL}` } });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`, "--retries", "1"], { cwd: t.work, timeoutMs: 15_000 });
+    expect(r.code).toBe(8);
+    expect(retryLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr.trim().split("\n").at(-1)).toContain(`${FULL_ALL} (530); gave up after 2 attempts (--retries 1)`);
+    expect(fake.connections).toBe(2);
+  });
+
+  test("get -r: extra connections ProFTPD refuses as full are tried once, the job goes on with fewer and copies every file", async () => {
+    const files = new Map([0, 1, 2, 3, 4, 5].map((i) => [`/d/f${i}.bin`, Buffer.from(`file ${i}\n`.repeat(100))] as [string, Buffer]));
+    const fake = t.start({ files, busy: { at: "password", connections: [2, 3, 4], reply: `530 ${FULL_HOST}` } });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/d`, "out", "--parallel", "4"], { cwd: t.work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${FULL_HOST} (530); continuing with fewer`);
+    expect(retryLines(r.stderr)).toEqual([]);
+    for (const [path, bytes] of files) expect(digest(readFileSync(join(t.work, "out", path.slice("/d/".length))))).toBe(digest(bytes));
   });
 });

@@ -148,10 +148,19 @@ export interface FakeOptions {
    */
   strangerFirst?: Buffer;
   /**
-   * A server at its connection limit: the first `times` control connections get a 421 and are
-   * closed, "greeting" instead of the 220 (vsftpd's max_clients, pyftpdlib), "login" in answer to USER.
+   * A server at its connection limit: the first `times` control connections (or those of
+   * `connections`, counted from 1) get a 421 and are closed, "greeting" instead of the 220 (vsftpd's
+   * max_clients, pyftpdlib), "login" in answer to USER, "password" in answer to PASS. `reply`
+   * replaces the 421: ProFTPD answers a right password "530 Sorry, the maximum number of clients (2)
+   * from your host are already connected." (it counts logged-in sessions only).
    */
-  busy?: { at: "greeting" | "login"; times: number };
+  busy?: { at: "greeting" | "login" | "password"; times?: number; connections?: number[]; reply?: string };
+  /**
+   * These control connections (counted from 1) are closed by the server, right after it accepted
+   * them ("accept") or instead of answering USER ("USER"): a load balancer without a backend yet, a
+   * server process that died. "close" ends them in order (FIN), "terminate" at once.
+   */
+  hangUp?: { connections: number[]; at: "accept" | "USER"; how: "close" | "terminate" };
   /** A server that stays full: every control connection after the first N gets a 421 greeting and is closed. */
   busyAfter?: number;
 }
@@ -188,8 +197,12 @@ interface Conn {
   silentTransfer?: boolean;
   /** FakeOptions.epsv425RefusedAfter: the next transfer command is refused with 503. */
   refuseTransfer?: boolean;
-  /** FakeOptions.busy at "login": USER gets 421 and the connection is closed. */
+  /** FakeOptions.busy at "login": USER gets 421 (or busy.reply) and the connection is closed. */
   busyAtLogin?: boolean;
+  /** FakeOptions.busy at "password": PASS gets busy.reply (or a 421) and the connection is closed. */
+  busyAtPassword?: boolean;
+  /** FakeOptions.hangUp at "USER": USER closes the connection. */
+  hangUpAtUser?: boolean;
 }
 
 interface DataState {
@@ -277,9 +290,13 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         s.data = { buf: "", rest: 0, range: null, alg: "SHA-256", data: null, dataServer: null, cwd: "/", muted: frozen || (opts.mutedAfter !== undefined && n > opts.mutedAfter) };
         if (frozen) return;
         if (opts.busyAfter !== undefined && n > opts.busyAfter) return void (reply(s, 421, "There are too many connected users, please try later."), s.end());
-        if (opts.busy && n <= opts.busy.times) {
+        const hangUp = opts.hangUp?.connections.includes(n) ? opts.hangUp : null;
+        if (hangUp?.at === "accept") return void (hangUp.how === "close" ? s.end() : s.terminate());
+        if (hangUp) s.data.hangUpAtUser = true;
+        if (opts.busy && (opts.busy.connections ? opts.busy.connections.includes(n) : n <= (opts.busy.times ?? 0))) {
           if (opts.busy.at === "login") s.data.busyAtLogin = true;
-          else return void (reply(s, 421, "There are too many connected users, please try later."), s.end());
+          else if (opts.busy.at === "password") s.data.busyAtPassword = true;
+          else return void (busyReply(s, "421 There are too many connected users, please try later."), s.end());
         }
         if (opts.greetingDelayMs) return void setTimeout(() => sockets.has(s) && s.write(formatReply(220, "fake ready")), opts.greetingDelayMs);
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
@@ -313,6 +330,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   });
 
   const reply = (s: Socket<Conn>, code: number, text: string | string[]) => s.write(formatReply(code, text));
+  /** A full server's refusal: busy.reply, else `usual` ("421 …"). */
+  const busyReply = (s: Socket<Conn>, usual: string) => {
+    const [, code, text] = /^(\d{3}) (.*)$/.exec(opts.busy?.reply ?? usual)!;
+    reply(s, Number(code), text!);
+  };
   const floodBlock = Buffer.from((opts.flood === "greeting" ? " and more\r\n" : "200 nobody asked\r\n").repeat(4096));
   /** Write flood blocks until the socket's buffer is full (drain calls this again); a block cut short still parses as lines. */
   function floodMore(s: Socket<Conn>): void {
@@ -408,9 +430,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     const file = files.get(arg);
     switch (verb) {
       case "USER":
-        if (s.data.busyAtLogin) return void (reply(s, 421, "Too many users logged in, please try later."), s.end());
+        if (s.data.hangUpAtUser) return void (opts.hangUp!.how === "close" ? s.end() : s.terminate());
+        if (s.data.busyAtLogin) return void (busyReply(s, "421 Too many users logged in, please try later."), s.end());
         return void reply(s, 331, "password please");
       case "PASS":
+        if (s.data.busyAtPassword) return void (busyReply(s, "421 Too many users logged in, please try later."), s.end());
         if (opts.password === undefined || arg === opts.password) return void reply(s, 230, "ok");
         if (opts.refusalDelayMs) return void setTimeout(() => sockets.has(s) && reply(s, 530, opts.refusal ?? "Login incorrect."), opts.refusalDelayMs);
         return void reply(s, 530, opts.refusal ?? "Login incorrect.");

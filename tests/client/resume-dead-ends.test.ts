@@ -85,6 +85,65 @@ describe("a download that cannot continue at a byte starts over", () => {
   });
 });
 
+describe("what a resumed transfer says against a server without REST: only what happens, in one line", () => {
+  /** stderr without the last line (the file's summary: "f.bin: 300000 bytes in …"). */
+  const messages = (stderr: string) => stderr.trim().split("\n").filter((l) => !/^[fu]\.bin: \d+ bytes/.test(l));
+  const NO_REST = "the server does not support REST (REST not implemented (502))";
+  const SIZE_ONLY = "[info] the server offers no hash; verified size only";
+  for (const [what, feat] of [["with a ranged HASH", HASH_FEAT], ["without a hash", ["SIZE", "MDTM"]]] as const) {
+    test(`resume of a get ${what}: the one line says it starts over, none says it resumes at a byte`, async () => {
+      const data = randomBytes(300_000);
+      const fake = t.start({ files: new Map([["/f.bin", data]]), feat: [...feat], noRest: true, dropRetrAfter: 100_000 });
+      const first = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: t.work });
+      expect(first.code).toBe(4);
+      const r = await runFtpkit(["resume"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      const starting = `[warn] ${NO_REST}: downloading /f.bin again from byte 0 instead of continuing at byte 100000`;
+      expect(messages(r.stderr)).toEqual(feat === HASH_FEAT ? [starting] : [starting, SIZE_ONLY]);
+      expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+      expect(fake.retrBytes.at(-1)).toBe(data.length);
+    });
+
+    test(`resume of a put ${what}, APPE offered: one line says it appends at the byte, once APPE took it`, async () => {
+      const data = randomBytes(300_000);
+      writeFileSync(join(t.work, "u.bin"), data);
+      const fake = t.start({ feat: [...feat], noRest: true, dropStorAfter: 100_000 });
+      const first = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "0"], { cwd: t.work });
+      expect(first.code).toBe(4);
+      const r = await runFtpkit(["resume"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      const checked = feat === HASH_FEAT ? "remote partial data verified (100000 bytes, sha256 via ranged HASH)" : "cannot verify the partial data (the server offers no ranged hash)";
+      const appending = `[info] ${checked}; ${NO_REST}: appending at byte 100000 with APPE`;
+      expect(messages(r.stderr)).toEqual(feat === HASH_FEAT ? [appending] : [appending, SIZE_ONLY]);
+      expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+      expect(fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c))).toEqual(["STOR /u.bin", "REST 100000", "APPE /u.bin"]);
+    });
+  }
+
+  test("resume of a put on a server with neither REST nor APPE: one line says it is sent again from byte 0", async () => {
+    const data = randomBytes(300_000);
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noRest: true, noAppe: true, dropStorAfter: 100_000 });
+    const first = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "0"], { cwd: t.work });
+    expect(first.code).toBe(4);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(messages(r.stderr)).toEqual(["[warn] the server has neither REST nor APPE (APPE /u.bin: Command not implemented (502)); uploading /u.bin again from byte 0"]);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+  });
+
+  test("against a server with REST the resumed get still says where it continues", async () => {
+    const data = randomBytes(300_000);
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM"], dropRetrAfter: 100_000 });
+    expect((await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(messages(r.stderr)).toEqual(["[info] cannot verify the partial data (the server offers no ranged hash); resuming at byte 100000", SIZE_ONLY]);
+    expect(fake.commands).toContain("REST 100000");
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+  });
+});
+
 describe("get URL - whose connection drops, on a server without REST", () => {
   test("cannot start over (the bytes are out already): one line says how far standard output got, no stack trace, exit 4", async () => {
     const data = randomBytes(300_000);

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TransferOptions } from "../../client/operations.ts";
-import { quietTransferOptions } from "../../client/session.ts";
+import { quietTransferOptions } from "../../client/options.ts";
 import type { UserSpec } from "./users.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");

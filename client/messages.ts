@@ -1,0 +1,53 @@
+// The client's messages: consola on stderr (stdout carries data only), and the Notifier a job speaks
+// through (--quiet, a progress display, each piece of news once).
+import type { ConsolaInstance } from "consola";
+import { printableMessage } from "../protocol/printable.ts";
+import type { Progress } from "./progress.ts";
+
+let messages: ConsolaInstance | null = null;
+
+/**
+ * The client's messages, on stderr always (stdout carries data only). Loaded at the first message:
+ * consola (with node:tty) takes ~30 ms to load, and a quiet transfer prints nothing.
+ */
+export function consola(): ConsolaInstance {
+  if (messages) return messages;
+  // The fancy layout (colour, blank lines around errors) only on a terminal: a log or a pipe gets one
+  // line per message. (`fancy` is read by consola's node entry; the types tsc picks lack it.)
+  const options = { level: 3, fancy: process.stderr.isTTY === true, stdout: process.stderr, stderr: process.stderr };
+  const c = (require("consola") as typeof import("consola")).createConsola(options);
+  // Messages carry names and reply text a server chose: no control character reaches the terminal.
+  for (const type of ["info", "warn", "error", "success", "log"] as const) {
+    const print = c[type].bind(c);
+    c[type] = ((first: unknown, ...rest: unknown[]) => print(typeof first === "string" ? printableMessage(first) : first, ...rest)) as typeof print;
+  }
+  messages = c;
+  return c;
+}
+
+/** Informational messages (suppressed by --quiet), printed without breaking a progress display. */
+export class Notifier {
+  progress: { clear(): void } | Progress | null = null;
+  private said = new Set<string>();
+  constructor(private readonly quiet: boolean) {}
+  /** Each distinct message once per job ("server offers no hash" is news once, not per file of a tree). */
+  info(msg: string): void {
+    if (this.quiet || this.said.has(msg)) return;
+    this.said.add(msg);
+    this.progress?.clear();
+    consola().info(msg);
+  }
+  warn(msg: string): void {
+    if (this.quiet) return;
+    this.progress?.clear();
+    consola().warn(msg);
+  }
+  /**
+   * A failure the job goes on after (one file of a tree): shown with --quiet too, which keeps errors,
+   * so the job's last line ("2 of 1010 items failed") is not all a script's log learns.
+   */
+  error(msg: string): void {
+    this.progress?.clear();
+    consola().error(msg);
+  }
+}
