@@ -7,7 +7,8 @@ import type { Listers } from "./tree-walk.ts";
 import { consola, type Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
 
-const is421 = (err: unknown) => err instanceof ClientError && err.code === 421;
+/** A server full for now: a 421, or ProFTPD's "maximum number of clients" 530 (retryable, unlike a refused password). */
+const saysFull = (err: unknown) => err instanceof ClientError && (err.code === 421 || (err.code === 530 && err.retryable));
 
 /** Set once no further file should start (a disk, local or the server's, refuses to store more). */
 export interface Halt {
@@ -176,10 +177,10 @@ export async function runPool(items: PlanItem[], want: number, conns: Connection
         if (s === null) return;
       } catch (err) {
         if (next >= items.length) return;
-        if (alive === 0 && !is421(err)) throw err;
+        if (alive === 0 && !saysFull(err)) throw err;
         refused++;
-        if (is421(err) && refused === 1) note.warn(`the server refused more connections (421); continuing with fewer`);
-        else if (!is421(err)) note.warn(`could not open another connection: ${(err as Error).message}; continuing with fewer`);
+        if (saysFull(err) && refused === 1) note.warn(`the server refused more connections (${(err as ClientError).code}); continuing with fewer`);
+        else if (!saysFull(err)) note.warn(`could not open another connection: ${(err as Error).message}; continuing with fewer`);
         return;
       }
     }
