@@ -90,16 +90,22 @@ export async function settleChecksums(s: Session, items: PlanItem[], source: Tre
   let noHash = false;
   for (const item of items) {
     if (item.reason !== "checksum?") continue;
-    let remote: Awaited<ReturnType<typeof s.client.remoteDigest>>;
-    try {
-      remote = noHash ? null : await s.client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
-    } catch (err) {
-      // The server will not hash this one file (550: unreadable, say): it may differ, so it is
-      // copied, and fails alone if it cannot be; the refusal stopped the whole sync before.
-      if (!(err instanceof ClientError) || err.code !== 550) throw err;
-      item.reason = `no ${rec.hash}: ${err.message}`;
-      continue;
+    let remote: Awaited<ReturnType<typeof s.client.remoteDigest>> | undefined;
+    for (let attempt = 1; remote === undefined; attempt++) {
+      const client = s.client;
+      try {
+        remote = noHash ? null : await client.remoteDigest(joinRemote(remoteRoot, item.rel), rec.hash);
+      } catch (err) {
+        // A dropped connection (or a 421, which closes it): asked again on a new one, --retries times.
+        if ((await s.retryAfter(client, err, attempt, note)) !== null) continue;
+        // The server will not hash this one file, now (450 busy) or at all (550 unreadable): it may
+        // differ, so it is copied, and fails alone if it cannot be; the refusal stopped the whole sync before.
+        if (!(err instanceof ClientError) || err.code === undefined || err.code === 421 || client.control.isClosed) throw err;
+        item.reason = `no ${rec.hash}: ${err.message}`;
+        break;
+      }
     }
+    if (remote === undefined) continue;
     if (remote === null) {
       if (!noHash) note.warn(`--checksum: ${noDigestReason(s.client, rec.hash)}; comparing sizes and modification times instead`);
       noHash = true;

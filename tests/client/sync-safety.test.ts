@@ -358,4 +358,39 @@ describe("sync --checksum, a file the server will not hash", () => {
     expect(readFileSync(join(work, "dest/a.txt"), "utf8")).toBe("AAAA\n");
     expect(readFileSync(join(work, "dest/b.txt"), "utf8")).toBe("BBBB\n");
   });
+  // Same sizes, other bytes at the destination: a 4yz to one file's HASH no longer stops the sync.
+  const sameSizes = (fake: { port: number }) => {
+    const work = workDir();
+    files(join(work, "dest"), { "a.txt": "aaaa\n", "b.txt": "bbbb\n" });
+    return { work, run: () => runFtpkit(["sync", `ftp://u:p@127.0.0.1:${fake.port}/t`, "dest", "--checksum", "--json", "--retries", "1"], { cwd: work }) };
+  };
+  const remoteAB = () => new Map([["/t/a.txt", Buffer.from("AAAA\n")], ["/t/b.txt", Buffer.from("BBBB\n")]]);
+
+  test("a HASH answered 421 (the server closes the session) is asked again on a new connection, and the digests decide", async () => {
+    const fake = startFakeServer({ files: remoteAB(), feat: ["HASH SHA-256*", "SIZE"], refuseHash: { times: 1, reply: "421 Shutting down" } });
+    owned.later(() => fake.stop());
+    const { work, run } = sameSizes(fake);
+    const r = await run();
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { files: { path: string; reason: string }[]; copied: number };
+    expect(report.files.map((f) => f.reason)).toEqual(["sha256 differs", "sha256 differs"]);
+    // Refused, asked again on the new connection, then once more to verify the copy.
+    expect(fake.commands.filter((c) => c.startsWith("HASH /t/a.txt"))).toHaveLength(3);
+    expect(fake.commands.filter((c) => c.startsWith("USER "))).toHaveLength(2);
+    expect(readFileSync(join(work, "dest/a.txt"), "utf8")).toBe("AAAA\n");
+    expect(readFileSync(join(work, "dest/b.txt"), "utf8")).toBe("BBBB\n");
+  });
+
+  test("a HASH answered 450 past --retries copies that file (it may differ); the rest of the sync goes on", async () => {
+    const fake = startFakeServer({ files: remoteAB(), feat: ["HASH SHA-256*", "SIZE"], refuseHash: { times: 2, reply: "450 Busy, try later" } });
+    owned.later(() => fake.stop());
+    const { work, run } = sameSizes(fake);
+    const r = await run();
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { files: { path: string; reason: string }[]; copied: number };
+    expect(report.copied).toBe(2);
+    expect(report.files.find((f) => f.path === "a.txt")?.reason).toBe("no sha256: HASH /t/a.txt: Busy, try later (450)");
+    expect(report.files.find((f) => f.path === "b.txt")?.reason).toBe("sha256 differs");
+    expect(readFileSync(join(work, "dest/a.txt"), "utf8")).toBe("AAAA\n");
+  });
 });
