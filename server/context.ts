@@ -16,6 +16,8 @@ export interface LoginService {
   start(): Promise<void>;
   login(user: string, password: string, remoteIp: string): Promise<UserRecord | null>;
   close(): void;
+  /** Bring the users to what the file says now, as a login would (FTPS: USER's require_tls check). */
+  refresh?(): Promise<void>;
   /** The user as currently loaded, if any (FTPS: per-user require_tls at USER time). */
   lookup?(name: string): UserRecord | undefined;
   /** Does any account require TLS? (FTPS: refuse every named USER alike, so existence does not leak.) */
@@ -53,9 +55,9 @@ export interface ServerContext {
   /** FTPS: wrap a new data socket (TLS under PROT P); default is a plain DataConnection. */
   adoptDataSocket?: (session: Session, socket: Socket<DataSocketState>, peerIp: string) => DataConnection;
   startedAt: number;
-  /** FTPS policy: an FtpError when this session may not open a data connection now (PROT C under require-tls). */
   /** FTPS policy: an FtpError when USER must wait for AUTH TLS (--require-tls, per user too). */
-  loginTlsRefusal?: (session: Session, user: string) => Error | null;
+  loginTlsRefusal?: (session: Session, user: string) => Promise<Error | null>;
+  /** FTPS policy: an FtpError when this session may not open a data connection now (PROT C under require-tls). */
   dataTlsRefusal?: (session: Session) => Error | null;
   /** FTPS, when configured (issue #4). */
   tls?: unknown;

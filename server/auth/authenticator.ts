@@ -141,7 +141,7 @@ export class Authenticator {
     return { ok: this.badSignature === null, users: this.users.size };
   }
 
-  /** The user as currently loaded (no reload check). */
+  /** The user as currently loaded (no reload check: call refresh() first for the file as it is now). */
   lookup(name: string): UserRecord | undefined {
     return this.users.get(name);
   }
@@ -169,8 +169,12 @@ export class Authenticator {
     return null;
   }
 
-  /** Reload if the file's stat signature changed; a broken file keeps the previous users. */
-  private async refresh(): Promise<void> {
+  /**
+   * Reload if the file's stat signature changed; a broken file keeps the previous users. Cheap
+   * enough to run before every USER: a stat at most (none while the watcher saw no change, for up
+   * to a second), and a parse only when the file changed. login() runs it too.
+   */
+  async refresh(): Promise<void> {
     if (this.reloading) return this.reloading;
     // With a watcher, stat only after a change event (or once a second, in case an event was missed).
     const now = performance.now();

@@ -36,7 +36,7 @@ export const pass: CommandSpec = {
       throw new FtpError(530, "Login incorrect");
     }
     // require_tls (the users file may have been reloaded since USER, which checked it first).
-    if (server.loginTlsRefusal?.(session, name)) {
+    if (await server.loginTlsRefusal?.(session, name)) {
       server.log.warn("login refused: TLS required", { session: session.id, ip: session.remoteIp, user: name });
       throw new FtpError(530, "Login incorrect");
     }

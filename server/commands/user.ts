@@ -7,9 +7,10 @@ export const user: CommandSpec = {
   auth: false,
   arg: "required",
   help: "USER <name>: log in as <name> (anonymous or ftp for the anonymous account)",
-  handle({ session, arg }) {
+  async handle({ session, arg }) {
     if (session.user) throw new FtpError(530, "Already logged in; reconnect to change user");
-    const refusal = session.server.loginTlsRefusal?.(session, arg);
+    const refusal = await session.server.loginTlsRefusal?.(session, arg);
+    if (session.closed) return;
     if (refusal) throw refusal;
     session.pendingUser = arg;
     const anonymous = /^(anonymous|ftp)$/i.test(arg);

@@ -256,13 +256,17 @@ export function mustEncrypt(session: Session): boolean {
  * the names that exist with require_tls would tell a scanner which accounts exist, so once any
  * account requires TLS, every name but anonymous (when anonymous itself may log in in the clear)
  * gets the same 530 before a password is sent. The check runs again at PASS (a reload in between).
+ * Both read the users file as it is now (auth.refresh: a stat, a parse only when it changed).
  */
-export function loginTlsRefusal(session: Session, name: string): Error | null {
+export async function loginTlsRefusal(session: Session, name: string): Promise<Error | null> {
   if (session.tls.control) return null;
   const server = session.server;
   if (ftpsOf(server)?.options.requireTls) return new FtpError(530, REFUSE_LOGIN);
   const auth = server.auth;
   if (!auth.lookup) return null;
+  // The users file as a login would see it now: require_tls turned off (or on) by an edit applies
+  // to the next USER, not only after some PASS happened to reload the file.
+  await auth.refresh?.();
   const lower = name.toLowerCase();
   if (lower === ANONYMOUS || lower === ANONYMOUS_ALIAS) {
     return auth.lookup(ANONYMOUS)?.requireTls ? new FtpError(530, REFUSE_LOGIN) : null;

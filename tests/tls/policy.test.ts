@@ -146,3 +146,51 @@ describe("per-user require_tls", () => {
     expect((await w.cmd("PASS bob-pw")).code).toBe(230);
   });
 });
+
+describe("require_tls edited in the users file", () => {
+  const withTls = (root: string): UserSpec[] => [
+    { name: "alice", password: "alice-pw", home: join(root, "home/alice"), requireTls: true },
+    { name: "bob", password: "bob-pw", home: join(root, "home/bob") },
+  ];
+  const withoutTls = (root: string): UserSpec[] => withTls(root).map((u) => ({ ...u, requireTls: false }));
+
+  /** USER on fresh connections (no PASS ever sent) until its code is `want`; the codes seen, bounded. */
+  async function userUntil(port: number, name: string, want: number, withinMs = 3000): Promise<number[]> {
+    const seen: number[] = [];
+    const deadline = performance.now() + withinMs;
+    while (performance.now() < deadline) {
+      const w = await wire(port);
+      const code = (await w.cmd(`USER ${name}`)).code;
+      w.close();
+      seen.push(code);
+      if (code === want) break;
+      await Bun.sleep(50);
+    }
+    return seen;
+  }
+
+  test("turned off, it applies to the next USER without any login reloading the file", async () => {
+    const s = await start({}, withTls);
+    expect((await (await wire(s.port)).cmd("USER bob")).code).toBe(530);
+    const { makeUsersFile } = await import("../helpers/users.ts");
+    await makeUsersFile(s.root, withoutTls(s.root));
+    // The file watcher or the once-a-second stat picks the edit up: no PASS, no SIGHUP.
+    const seen = await userUntil(s.port, "bob", 331);
+    expect(seen.at(-1)).toBe(331);
+    const w = await wire(s.port);
+    expect((await w.cmd("USER alice")).code).toBe(331);
+    expect((await w.cmd("PASS alice-pw")).code).toBe(230);
+  });
+
+  test("turned on, the next USER in the clear is refused, and so is a PASS already under way", async () => {
+    const s = await start({}, withoutTls);
+    const early = await wire(s.port);
+    expect((await early.cmd("USER alice")).code).toBe(331);
+    const { makeUsersFile } = await import("../helpers/users.ts");
+    await makeUsersFile(s.root, withTls(s.root));
+    const seen = await userUntil(s.port, "bob", 530);
+    expect(seen.at(-1)).toBe(530);
+    // USER was accepted before the edit: its PASS sees the file as it is now.
+    expect((await early.cmd("PASS alice-pw")).code).toBe(530);
+  });
+});
