@@ -137,17 +137,30 @@ function decodeEscaped(b: Uint8Array): string {
   return out;
 }
 
-/** Drop TELNET IAC commands (IAC IP, IAC DM, IAC SYNCH…) keeping IAC IAC as a literal 0xFF. */
+/**
+ * TELNET in a command line (RFC 854): IAC IAC is a literal 0xFF; IAC and a
+ * command byte (240–250: SE, NOP, DM, BRK, IP, AO, AYT, EC, EL, GA, SB) is dropped, and so are
+ * IAC WILL/WONT/DO/DONT and their option byte (clients send IAC IP, IAC DM before ABOR). IAC
+ * followed by anything else is not TELNET: both bytes stay (as ProFTPD keeps them), so the line is
+ * not valid UTF-8 and a name holding it is refused (553) instead of silently losing the byte after
+ * the 0xFF (`MKD bad\xFFname` made "badame").
+ */
 function stripTelnet(buf: Buffer): Buffer {
   const out: number[] = [];
   for (let i = 0; i < buf.length; i++) {
     const b = buf[i]!;
-    if (b !== 0xff) out.push(b);
-    else if (buf[i + 1] === 0xff) {
-      out.push(0xff);
+    const next = buf[i + 1];
+    if (b !== IAC || next === undefined) out.push(b);
+    else if (next === IAC) {
+      out.push(IAC);
       i++;
-    } else if (buf[i + 1] !== undefined && buf[i + 1]! >= 251 && buf[i + 1]! <= 254) i += 2; // WILL/WONT/DO/DONT opt
-    else i++;
+    } else if (next >= WILL) i += 2; // WILL/WONT/DO/DONT and the option (if the line holds it)
+    else if (next >= SE) i++; // a two-byte command
+    else out.push(b); // not a TELNET sequence: kept; `next` is copied on the next turn
   }
   return Buffer.from(out);
 }
+
+const IAC = 0xff;
+const WILL = 251;
+const SE = 240;

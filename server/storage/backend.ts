@@ -13,6 +13,7 @@ export type StorageErrorKind =
   | "not-a-directory"
   | "is-a-directory"
   | "denied"
+  | "name-too-long"
   | "no-space"
   | "transient"
   | "unsupported";

@@ -19,7 +19,7 @@ const ERRNO_KINDS: Record<string, StorageErrorKind> = {
   EMFILE: "transient",
   ENFILE: "transient",
   EXDEV: "unsupported",
-  ENAMETOOLONG: "denied",
+  ENAMETOOLONG: "name-too-long",
   ENXIO: "denied",
 };
 

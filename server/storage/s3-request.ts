@@ -189,7 +189,7 @@ const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   EntityTooLarge: ["no-space", "object too large"],
   InvalidRange: ["unsupported", "range not satisfiable"],
   SlowDown: ["transient", "the object store asks to slow down"],
-  KeyTooLongError: ["denied", "name too long for the object store"],
+  KeyTooLongError: ["name-too-long", "name too long for the object store"],
   EntityTooSmall: ["transient", "the object store refused a part"],
 };
 

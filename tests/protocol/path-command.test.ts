@@ -136,6 +136,21 @@ describe("LineSplitter", () => {
       expect(new LineSplitter().push(new Uint8Array(bytes)).lines).toEqual([line]);
     });
   }
+
+  // IAC before a byte that is no TELNET command is not TELNET (RFC 854): nothing the user sent is dropped.
+  const notTelnet: Array<[string, number[], string]> = [
+    ["IAC before a letter keeps both bytes", [...enc("MKD bad"), 0xff, ...enc("name\r\n")], "MKD bad\uDCFFname"],
+    ["IAC at the end of the line is kept", [...enc("MKD x"), 0xff, ...enc("\r\n")], "MKD x\uDCFF"],
+    ["IAC NOP and IAC AYT are commands", [...enc("NO"), 0xff, 0xf1, ...enc("OP"), 0xff, 0xf6, ...enc("\r\n")], "NOOP"],
+  ];
+  for (const [name, bytes, line] of notTelnet) {
+    test(`keeps what is not TELNET: ${name}`, () => {
+      const got = new LineSplitter().push(new Uint8Array(bytes)).lines;
+      expect(got).toEqual([line]);
+      // Not UTF-8 with the 0xFF in it: a name is refused with 553, never changed.
+      if (line.includes("\uDCFF")) expect(parseCommandLine(got[0]!)).toMatchObject({ ok: false, code: 553 });
+    });
+  }
 });
 
 describe("control lines that are not valid UTF-8", () => {
