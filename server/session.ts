@@ -1,4 +1,5 @@
 import type { Socket } from "bun";
+import { maskUnsafeNameChars } from "../protocol/printable.ts";
 import { formatReply } from "../protocol/reply.ts";
 import type { HashAlgorithm } from "../protocol/hash.ts";
 import { MLSX_FACTS } from "../protocol/listing.ts";
@@ -144,7 +145,9 @@ export class Session {
 
   /** Send a reply. Bun's write may take only part of it; the rest waits for `drain`. */
   reply(code: number, text: string | readonly string[]): void {
-    this.send(formatReply(code, text));
+    // Names echoed in replies (PWD, 257, MLST…) reach the user's terminal: control characters masked.
+    const lines = typeof text === "string" ? text.split(/\r?\n/) : text;
+    this.send(formatReply(code, lines.map(maskUnsafeNameChars)));
   }
 
   send(text: string): void {

@@ -4,6 +4,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { compileGlob, hasGlob, MAX_GLOB_MATCHES } from "../../protocol/glob.ts";
 import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
+import { maskUnsafeNameChars } from "../../protocol/printable.ts";
 import { StorageError } from "../storage/backend.ts";
 import { sendText } from "../data/transfer.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
@@ -78,11 +79,12 @@ export function sendListingBatches(
   // Each batch is formatted only once the previous one has been taken by the client's socket:
   // a client that never reads holds one batch, not the whole listing.
   startTransfer(ctx.session, { verb: ctx.verb, vpath, opening: "Here comes the directory listing", log: false }, async (t, conn) => {
-    if (head.length) t.progress(await sendText(conn, head.join("\r\n") + "\r\n"));
+    if (head.length) t.progress(await sendText(conn, head.map(maskUnsafeNameChars).join("\r\n") + "\r\n"));
     for await (const batch of batches) {
       if (t.aborted) throw new TransferAborted("aborted");
       let text = "";
-      for (const e of batch) text += format(e) + "\r\n";
+      // A name with control characters (made outside FTP) is shown masked, never raw.
+      for (const e of batch) text += maskUnsafeNameChars(format(e)) + "\r\n";
       if (text) t.progress(await sendText(conn, text));
     }
     await conn.finish();

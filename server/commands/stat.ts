@@ -3,6 +3,7 @@ import type { CommandSpec } from "./types.ts";
 import { formatListLine } from "../../protocol/listing.ts";
 import { formatSize } from "../../protocol/size.ts";
 import { formatReplyMiddle } from "../../protocol/reply.ts";
+import { maskUnsafeNameChars } from "../../protocol/printable.ts";
 import { listingTarget } from "./list.ts";
 
 export const stat: CommandSpec = {
@@ -26,7 +27,7 @@ export const stat: CommandSpec = {
       session.send(`213-Status follows:\r\n`);
       for await (const batch of batches) {
         if (session.closed) return;
-        session.send(formatReplyMiddle(batch.map((e) => formatListLine(e, now))));
+        session.send(formatReplyMiddle(batch.map((e) => maskUnsafeNameChars(formatListLine(e, now)))));
         await session.writable();
       }
       session.reply(213, "End of status");

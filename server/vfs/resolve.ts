@@ -1,5 +1,6 @@
 import { FtpError } from "../../protocol/errors.ts";
-import { isWithin, normalizeVirtualPath } from "../../protocol/path.ts";
+import { isWithin, normalizeVirtualPath, virtualBasename } from "../../protocol/path.ts";
+import { hasUnsafeNameChars } from "../../protocol/printable.ts";
 import type { Perm } from "../auth/types.ts";
 import type { Mount } from "./mounts.ts";
 
@@ -36,6 +37,15 @@ export function resolvePath(mounts: readonly Mount[], cwd: string, input: string
   if (need && !mount.perms.has(need)) throw new FtpError(550, "Permission denied");
   const key = mount.vpath === "/" ? vpath.slice(1) : vpath.slice(mount.vpath.length + 1);
   return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath) };
+}
+
+/**
+ * A name about to be created (MKD, STOR/APPE of a new file, RNTO): the last segment may not hold a
+ * control character, DEL, a C1 control or U+2028/U+2029 (protocol/printable.ts): listed to other
+ * users, it would drive their terminals. Names already there are shown masked, not refused.
+ */
+export function checkNewName(r: Resolved): void {
+  if (hasUnsafeNameChars(virtualBasename(r.vpath))) throw new FtpError(553, "File name not allowed: control characters");
 }
 
 /** Names the storage backends keep for themselves (temp files of uploads in progress): never listed, never reachable. */

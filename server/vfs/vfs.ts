@@ -2,7 +2,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { virtualDirname } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import { StorageError, type EntryStat, type ReadHandle, type WriteMode } from "../storage/backend.ts";
-import { requirePerm, resolvePath, type Resolved } from "./resolve.ts";
+import { checkNewName, requirePerm, resolvePath, type Resolved } from "./resolve.ts";
 import type { Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
 
@@ -82,6 +82,7 @@ export class VirtualFs {
       requirePerm(r, "modify");
       if (!existing) {
         requirePerm(r, "write"); // APPE to a missing name creates a file
+        checkNewName(r);
         const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
         if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
       }
@@ -97,6 +98,7 @@ export class VirtualFs {
       return { r, mode: { kind: "truncate" }, credit: existing.size };
     }
     requirePerm(r, "write");
+    checkNewName(r);
     // The file itself is created only once the data connection is up; its directory must exist now,
     // so a bad path is answered before the 150 (as vsftpd does).
     const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
@@ -144,6 +146,7 @@ export class VirtualFs {
   async mkdir(path: string): Promise<string> {
     const r = this.resolve(path, "modify");
     if (r.virtual) throw new StorageError("exists");
+    checkNewName(r);
     await r.mount.storage.mkdir(r.key);
     return r.vpath;
   }
@@ -171,6 +174,7 @@ export class VirtualFs {
     const to = this.resolve(toPath, "modify");
     if (from.mount !== to.mount) throw new FtpError(550, "Cannot move across virtual directories");
     if (to.virtual) throw new FtpError(550, "Cannot overwrite a mount point");
+    checkNewName(to);
     const target = await this.statOrNull(to);
     if (target?.type === "dir" && from.vpath !== to.vpath) throw new FtpError(550, "Target is an existing directory");
     const replaced = await from.mount.storage.rename(from.key, to.key);

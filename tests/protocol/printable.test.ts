@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { printableMessage, printableName } from "../../protocol/printable.ts";
+import { hasUnsafeNameChars, maskUnsafeNameChars, printableMessage, printableName } from "../../protocol/printable.ts";
 
 describe("printable text", () => {
   test("a name: every C0 control, DEL and C1 becomes \\xNN; printable and non-ASCII text stays", () => {
@@ -9,5 +9,24 @@ describe("printable text", () => {
 
   test("a message keeps its newlines and tabs, and escapes the other controls", () => {
     expect(printableMessage("line 1\n\tline 2\r\x1b]0;t\x07")).toBe("line 1\n\tline 2\\x0d\\x1b]0;t\\x07");
+  });
+
+  // Server side: what a created name may not hold, and how a name already on disk is shown.
+  const UNSAFE: Array<[string, string]> = [
+    ["ESC", "\x1b"], ["BEL", "\x07"], ["TAB", "\t"], ["CR", "\r"], ["LF", "\n"], ["NUL", "\0"], ["DEL", "\x7f"],
+    ["C1 first", "\x80"], ["C1 CSI", "\x9b"], ["C1 last", "\x9f"], ["U+2028", "\u2028"], ["U+2029", "\u2029"],
+  ];
+  for (const [what, ch] of UNSAFE) {
+    test(`${what} is not allowed in a name and is shown as "?"`, () => {
+      expect(hasUnsafeNameChars(`a${ch}b`)).toBe(true);
+      expect(maskUnsafeNameChars(`a${ch}b${ch}`)).toBe("a?b?");
+    });
+  }
+
+  test("printable, non-ASCII and odd-but-harmless names pass unchanged", () => {
+    for (const name of ["café – 日本.txt", 'say "hi".txt', "with space", "\u00a0nbsp", "\u00ff", "emoji 😀", "a?b*[c]"]) {
+      expect(hasUnsafeNameChars(name)).toBe(false);
+      expect(maskUnsafeNameChars(name)).toBe(name);
+    }
   });
 });
