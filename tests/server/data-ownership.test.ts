@@ -23,6 +23,39 @@ async function python(script: string, timeoutMs = 60_000): Promise<Record<string
   return JSON.parse(out.trim().split("\n").pop()!);
 }
 
+/**
+ * A Python process driven line by line: `next()` reads its next stdout line, `send()` writes one to
+ * its stdin. Killed by its PID when the test ends or overruns.
+ */
+function pythonProcess(script: string, timeoutMs = 60_000) {
+  const proc = Bun.spawn(["python3", "-c", script], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const timer = setTimeout(() => proc.kill(9), timeoutMs);
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  return {
+    async next(): Promise<string> {
+      while (!buf.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("python ended early");
+        buf += decoder.decode(value);
+      }
+      const nl = buf.indexOf("\n");
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      return line;
+    },
+    send(line: string): void {
+      proc.stdin.write(line + "\n");
+      proc.stdin.flush();
+    },
+    stop(): void {
+      clearTimeout(timer);
+      proc.kill(9);
+    },
+  };
+}
+
 /** A first session's lazy allocations, then the count an idle server holds. */
 async function baselineAfterWarmUp(): Promise<number> {
   const warm = await servers.login();
@@ -121,4 +154,82 @@ print(json.dumps({"held_fds": held_fds, "by_epsv": by_epsv, "abor": abor, "by_ab
       expect((await later.cmd("EPSV")).code).toBe(229);
     }, 60_000);
   }
+});
+
+// A listener with backlog 0 whose queue is full: the kernel drops further SYNs, so a connect to it
+// stays in SYN-SENT. On "drain" it accepts what comes (the retried SYNs then get through); on
+// "report" it says how many accepted connections their peer cut at once (the fill sockets stay open).
+const BLACKHOLE = `
+import json, socket, sys, threading, time
+bh = socket.socket(); bh.bind(("127.0.0.1", 0)); bh.listen(0)
+fill = []
+for i in range(3):
+    f = socket.socket(); f.setblocking(False)
+    try: f.connect(bh.getsockname())
+    except BlockingIOError: pass
+    fill.append(f)
+time.sleep(0.3)
+print(bh.getsockname()[1], flush=True)
+sys.stdin.readline()
+accepted = []
+def accept():
+    while True: accepted.append(bh.accept()[0])
+threading.Thread(target=accept, daemon=True).start()
+sys.stdin.readline()
+def cut_by_peer(a):
+    a.settimeout(0.1)
+    try: return a.recv(10) == b""
+    except socket.timeout: return False
+    except OSError: return True
+cut, seen, end = 0, 0, time.time() + 3   # the accept thread may not have taken it yet
+while not cut and time.time() < end:
+    cut += sum(cut_by_peer(a) for a in accepted[seen:]); seen = len(accepted)
+    time.sleep(0.05)
+print(json.dumps({"accepted": len(accepted), "cut": cut}), flush=True)
+`;
+
+describe("active connects to a port that drops SYNs", () => {
+  test("PORT + LIST + ABOR, 100 rounds: one connect in flight at most, its slot held until it settles, then cut when it opens late", async () => {
+    const s = await servers.start({ options: { dataTimeoutMs: 1500 } });
+    const blackhole = pythonProcess(BLACKHOLE);
+    try {
+      const bp = Number(await blackhole.next());
+      const baseline = await baselineAfterWarmUp(); // its pipes to the blackhole process included
+      const r = await python(`${PY_PRELUDE}
+c = C(${s.port})
+assert c.cmd("USER alice").startswith("331") and c.cmd("PASS alice-pw").startswith("230")
+codes = set(); peak = 0
+for i in range(100):
+    assert c.cmd("EPRT |1|127.0.0.1|${bp}|").startswith("200")
+    first = c.cmd("LIST"); assert first.startswith("150"), first
+    c.s.sendall(b"ABOR\\r\\n"); codes.add((c.resp()[:3], c.resp()[:3]))
+    peak = max(peak, fds())
+# A LIST while the abandoned connect is still in flight does not start another: 425 at its deadline.
+c.cmd("EPRT |1|127.0.0.1|${bp}|"); c.cmd("LIST"); late = c.resp()
+c.cmd("QUIT")
+print(json.dumps({"codes": sorted(codes), "peak": peak, "late": late}))
+`);
+      expect(r.codes).toEqual([["426", "226"]]);
+      // Before: each round left a socket in SYN-SENT for ~2 minutes (300 rounds, 300 descriptors).
+      expect(r.peak as number).toBeLessThanOrEqual(baseline + FDS_PER_SESSION);
+      expect(r.late).toStartWith("425");
+      // Once the client is gone, one connect is left: Bun cannot cancel it, the kernel retries its SYN.
+      expect(await fdsDownTo(baseline + 1)).toBeLessThanOrEqual(baseline + 1);
+      // It is still this session's: the slot is not given back before it settles.
+      expect(s.server.gate.count).toBe(1);
+      // The port takes connections again: the retried SYN gets through, the socket opens, and the
+      // server cuts it at once (nobody wants it any more); the slot and the descriptor come back.
+      blackhole.send("drain");
+      const deadline = Date.now() + 30_000;
+      while (s.server.gate.count > 0 && Date.now() < deadline) await Bun.sleep(50);
+      expect(s.server.gate.count).toBe(0);
+      expect(await fdsDownTo(baseline)).toBeLessThanOrEqual(baseline);
+      blackhole.send("report");
+      expect(JSON.parse(await blackhole.next()).cut).toBe(1);
+    } finally {
+      blackhole.stop();
+    }
+    const later = await servers.login();
+    expect((await later.cmd("PWD")).code).toBe(257);
+  }, 60_000);
 });
