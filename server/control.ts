@@ -299,7 +299,11 @@ export function endSession(server: ServerContext, state: ControlState | undefine
     }
     return;
   }
-  tickets.get(session)?.release();
+  // An active connect Bun could not cancel still holds a descriptor (data/active.ts): the slot is
+  // given back once it settles, so sessions ended and begun again cannot pile them up.
+  const ticket = tickets.get(session);
+  if (session.activeConnects.busy) void session.activeConnects.whenIdle().then(() => ticket?.release());
+  else ticket?.release();
   session.cleanup();
   if (session.user) {
     releaseMounts(session.mounts, server.quotas);

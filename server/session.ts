@@ -4,6 +4,7 @@ import { formatReply } from "../protocol/reply.ts";
 import type { HashAlgorithm } from "../protocol/hash.ts";
 import { MLSX_FACTS } from "../protocol/listing.ts";
 import type { UserRecord } from "./auth/types.ts";
+import { ActiveConnector } from "./data/active.ts";
 import type { DataEndpoint } from "./data/passive.ts";
 import type { Transfer } from "./data/transfer-job.ts";
 import { VirtualFs } from "./vfs/vfs.ts";
@@ -63,6 +64,8 @@ export class Session {
   rangeEnd: number | null = null;
   renameFrom: string | null = null;
   dataEndpoint: DataEndpoint | null = null;
+  /** PORT/EPRT: at most one connect in flight, even after its transfer gave up on it (data/active.ts). */
+  readonly activeConnects = new ActiveConnector();
   epsvAll = false;
   hashAlgorithm: HashAlgorithm = "SHA-256";
   /** The client chose an algorithm with OPTS HASH: hash its transfers while they stream. */

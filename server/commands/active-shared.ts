@@ -22,6 +22,7 @@ export function activeEndpoint(session: Session, target: HostPort | null, verb: 
       { host, port: target.port },
       {
         connectTimeoutMs: server.options.dataTimeoutMs,
+        connector: session.activeConnects,
         adopt: server.adoptDataSocket ? (socket, ip) => server.adoptDataSocket!(session, socket, ip) : undefined,
       },
     ),

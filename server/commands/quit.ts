@@ -9,6 +9,9 @@ export const quit: CommandSpec = {
   help: "QUIT: end the session (after a running transfer completes)",
   async handle({ session }) {
     if (session.transfer) await session.transfer.done;
+    // No transfer follows QUIT: a data connection accepted for one ends now, not when the control
+    // connection is finally closed (a TLS control connection may linger for its peer's shutdown).
+    session.setDataEndpoint(null);
     session.replyAndAwaitClose(221, session.server.options.goodbye);
   },
 };

@@ -23,7 +23,12 @@ export interface PassiveOptions {
   onRejected?: (ip: string) => void;
 }
 
-/** A listener for one passive transfer (PASV/EPSV). It accepts exactly one connection from the client's IP. */
+/**
+ * A listener for one passive transfer (PASV/EPSV). It accepts exactly one connection from the client's IP,
+ * and owns that connection until the endpoint is closed: the transfer it was handed to closes the
+ * endpoint when it ends; otherwise the next PASV/EPSV/PORT/EPRT, ABOR or the session's end does. A
+ * connection no transfer used is cut then, plain or TLS (vsftpd likewise closes an unused data socket).
+ */
 export class PassiveEndpoint implements DataEndpoint {
   readonly port: number;
   private listener: TCPSocketListener<DataSocketState>;
@@ -86,9 +91,16 @@ export class PassiveEndpoint implements DataEndpoint {
     this.failWaiter = null;
   }
 
-  /** Stop listening; a transfer still waiting for its connection fails now, not at the accept timeout. */
+  /**
+   * Stop listening and cut the accepted connection, if any (after a transfer's clean finish it is
+   * already closed); a transfer still waiting for its connection fails now, not at the accept timeout.
+   */
   close(): void {
     this.fail(new FtpError(425, "Can't open data connection"));
+    // Not left to listener.stop(true): it does not reach the socket that upgradeTLS made for PROT P,
+    // and that socket's handshake timer ends with its handshake, so nothing else would ever close it
+    // (measured: 100 EPSV + TLS handshakes pinned 100 descriptors for as long as the client wished).
+    this.accepted?.abort();
   }
 
   /** Stop listening, and fail the wait for the connection (now, or when it begins) with `err`. */
