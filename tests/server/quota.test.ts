@@ -353,6 +353,36 @@ describe("one file written by two sessions", () => {
   });
 });
 
+describe("one directory mounted with different limits", () => {
+  const incoming = "home/incoming";
+  const users: UserSpec[] = [
+    { name: "anonymous", home: "home/anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: incoming, perms: ["write"], quota: 100 * KB }] },
+    { name: "bob", password: "bob-pw", home: "home/bob", mounts: [{ vpath: "/rw", dir: incoming, perms: ["read", "write", "modify"], quota: 200 * KB }] },
+  ];
+
+  test("each mount's own limit applies to uploads through it, whoever logged in last; the usage is shared", async () => {
+    const s = await serve(users, (root) => mkdirSync(join(root, incoming), { recursive: true }));
+    const dir = join(s.root, incoming);
+    const anon = await login("anonymous", "guest@");
+    expect(await avbl(anon, "/incoming")).toBe(100 * KB);
+    const bob = await login("bob", "bob-pw");
+    expect(await avbl(bob, "/rw")).toBe(200 * KB);
+    // Before, bob's login set the limit of the shared ledger: anonymous saw 200000 and got 226.
+    expect(await avbl(anon, "/incoming")).toBe(100 * KB);
+    expect(finalCode(await anon.transfer("STOR /incoming/drop1.bin", random(150 * KB)))).toBe(552);
+    expect(du(dir)).toBeLessThanOrEqual(100 * KB);
+    // A later anonymous login changes nothing for bob either.
+    const anon2 = await login("anonymous", "guest@");
+    expect(await avbl(bob, "/rw")).toBe(200 * KB - du(dir));
+    // Bob's uploads count against the anonymous box too: one directory, one usage.
+    expect(finalCode(await bob.transfer("STOR /rw/big.bin", random(150 * KB)))).toBe(226);
+    expect(await avbl(anon2, "/incoming")).toBe(Math.max(0, 100 * KB - du(dir)));
+    expect(finalCode(await anon2.transfer("STOR /incoming/drop2.bin", random(10 * KB)))).toBe(552);
+    expect(await avbl(bob, "/rw")).toBe(200 * KB - du(dir));
+    expect(du(dir)).toBeLessThanOrEqual(200 * KB);
+  });
+});
+
 describe("a quota change in users.ini", () => {
   test("applies to new sessions without a restart", async () => {
     const s = await serve([alice(1000 * KB)]);
