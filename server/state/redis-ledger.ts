@@ -90,25 +90,29 @@ export class RedisLedger implements Ledger {
     return this.measuring;
   }
 
-  admit(bytes: number): boolean | Promise<boolean> {
-    if (this.limit <= 0) {
+  admit(bytes: number, limit = this.limit): boolean | Promise<boolean> {
+    if (limit <= 0) {
       this.reservedOut += bytes;
       return true;
     }
-    if (bytes <= this.leaseFree && Date.now() < this.validUntil) {
+    // The lease may have been taken under a higher limit (another mount of the same directory):
+    // a lower one is checked against the usage as last seen too.
+    if (bytes <= this.leaseFree && Date.now() < this.validUntil && (limit >= this.limit || bytes <= this.available(limit))) {
       this.leaseFree -= bytes;
       this.reservedOut += bytes;
       this.leaseAhead();
       return true;
     }
     // One lease request at a time per ledger: the next waits and may find the block already there.
-    return this.serial(() => this.admitLeased(bytes));
+    return this.serial(() => this.admitLeased(bytes, limit));
   }
 
-  private async admitLeased(bytes: number): Promise<boolean> {
-    if (bytes > this.leaseFree || Date.now() >= this.validUntil) {
-      const granted = await this.lease(Math.max(this.nextBlock(), bytes - this.leaseFree), Math.max(0, bytes - this.leaseFree));
+  private async admitLeased(bytes: number, limit: number): Promise<boolean> {
+    if (bytes > this.leaseFree || Date.now() >= this.validUntil || (limit < this.limit && bytes > this.available(limit))) {
+      // Asked with this limit, the store grants nothing beyond it (it counts this node's whole holding).
+      const granted = await this.lease(Math.max(this.nextBlock(), bytes - this.leaseFree), Math.max(0, bytes - this.leaseFree), limit);
       if (granted < 0) return false;
+      if (limit < this.limit && bytes > this.available(limit)) return false;
     }
     if (bytes > this.leaseFree) return false;
     this.leaseFree -= bytes;
@@ -151,12 +155,12 @@ export class RedisLedger implements Ledger {
   }
 
   /** Ask the store for `want` bytes (at least `min`); renews the lease's freshness. -1: refused. */
-  private async lease(want: number, min: number): Promise<number> {
+  private async lease(want: number, min: number, limit = this.limit): Promise<number> {
     // -1 from the store: measure storage, then ask again (a crashed node's lease can cause one more).
     for (let attempt = 0; attempt < 3; attempt++) {
       let res: number[];
       try {
-        res = (await this.store.eval(LEASE, this.keys, [this.store.node, this.limit, want, min, this.hold, this.store.leaseTtlMs, this.store.keepMs])) as number[];
+        res = (await this.store.eval(LEASE, this.keys, [this.store.node, limit, want, min, this.hold, this.store.leaseTtlMs, this.store.keepMs])) as number[];
       } catch {
         throw new FtpError(451, "Quota store unavailable; upload aborted");
       }
@@ -216,9 +220,9 @@ export class RedisLedger implements Ledger {
     return this.limit > 0 && (this.hold > 0 || this.backlog !== 0);
   }
 
-  available(): number {
-    if (this.limit <= 0) return Infinity;
-    return Math.max(0, this.limit - this.seenUsed - this.seenOthers - this.reservedOut - Math.max(0, this.backlog));
+  available(limit = this.limit): number {
+    if (limit <= 0) return Infinity;
+    return Math.max(0, limit - this.seenUsed - this.seenOthers - this.reservedOut - Math.max(0, this.backlog));
   }
 
   dispose(): void {

@@ -31,6 +31,16 @@ export class StorageError extends Error {
   }
 }
 
+/** An in-place upload's commit failed after its bytes landed: `settled` is the change it left stored. */
+export class InPlaceCommitError extends StorageError {
+  constructor(
+    cause: StorageError,
+    readonly settled: number,
+  ) {
+    super(cause.kind, cause.message, cause.detail);
+  }
+}
+
 export interface EntryStat {
   type: "file" | "dir";
   size: number;
@@ -77,7 +87,10 @@ export interface ReadHandle {
  * Both return the change in stored bytes the upload made to the target (the quota ledger settles its
  * reservation with it): atomic modes (`truncate`; every mode on an object store) leave the target
  * untouched on abort (0); in-place local modes (`create`, `append`, `offset`) keep the bytes written
- * so far, so a client can resume with REST+STOR or APPE.
+ * so far, so a client can resume with REST+STOR or APPE. No mode ever shortens the target before
+ * commit (`offset` cuts the old tail at commit only). One in-place upload writes a file at a time:
+ * opening a second one fails with "transient". If the file is removed or replaced while written in
+ * place, the remover reports 0 bytes freed for it and the upload reports minus the size it opened.
  */
 export interface Upload extends AsyncDisposable {
   /** Bytes accepted by `write` so far. */
@@ -109,7 +122,7 @@ export type WriteMode =
   | { kind: "create" } // must not exist yet (exclusive create), written in place
   | { kind: "truncate" } // create or replace, atomically on commit (readers see old or new)
   | { kind: "append" }
-  | { kind: "offset"; offset: number }; // REST+STOR: keep bytes before offset, drop the rest
+  | { kind: "offset"; offset: number }; // REST+STOR: keep bytes before offset; the rest is cut at commit only
 
 export interface Storage {
   stat(key: string): Promise<EntryStat>;
@@ -124,9 +137,9 @@ export interface Storage {
   openWrite(key: string, mode: WriteMode): Promise<Upload>;
   mkdir(key: string): Promise<void>;
   rmdir(key: string): Promise<void>;
-  /** Remove a file; resolves with the bytes it freed (what the quota gives back). */
+  /** Remove a file; resolves with the bytes it freed (what the quota gives back; 0 for a file an in-place upload is writing). */
   remove(key: string): Promise<number>;
-  /** Rename; resolves with the bytes of a file the rename replaced at `to` (0 if none). */
+  /** Rename; resolves with the bytes of a file the rename replaced at `to` (0 if none, or one an in-place upload is writing). */
   rename(from: string, to: string): Promise<number>;
   /** Total bytes of regular files under `key` (for quotas). */
   usage(key?: string): Promise<number>;

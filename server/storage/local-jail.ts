@@ -31,6 +31,7 @@ function loadLibc() {
     statx: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
     getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
     setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   });
 }
 
@@ -70,6 +71,19 @@ function errnoError(errno: number): NodeJS.ErrnoException {
   err.code = code;
   err.errno = -errno;
   return err;
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/**
+ * Take flock(2)'s exclusive lock on an open file without waiting: false when another open of the
+ * file (in this process or another worker) holds it. The lock belongs to the open file description,
+ * so closing the descriptor ends it on every path. Advisory: only ftpkit's in-place uploads take it.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  libc ??= loadLibc();
+  return libc.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0;
 }
 
 /** The path of an open descriptor: the directory (or file) actually opened, whatever is renamed later. */

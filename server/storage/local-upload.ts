@@ -5,10 +5,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { StorageError, type Upload, type WriteMode } from "./backend.ts";
+import { InPlaceCommitError, StorageError, type Upload, type WriteMode } from "./backend.ts";
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
+import { tryLockExclusive } from "./local-jail.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -32,22 +33,41 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
       fs.closeSync(fd);
       throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
     }
-    const before = st.size;
-    if (mode.kind === "offset") {
-      if (mode.offset > before) {
-        fs.closeSync(fd);
-        throw new StorageError("unsupported", "restart offset beyond end of file");
-      }
-      fs.ftruncateSync(fd, mode.offset);
+    // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
+    // each booked "size now − size when it opened": the one that cut the file back was credited with
+    // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
+    if (!tryLockExclusive(fd)) {
+      fs.closeSync(fd);
+      throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
     }
-    const writer = mode.kind === "append" ? appendWriter(fd, toError) : positionedWriter(fd, mode.kind === "offset" ? mode.offset : 0, toError);
-    // What the target gained: for APPE the bytes this upload wrote (other appenders count their own),
-    // otherwise what the file's size says now — after a failed write that is the truth, not `written`.
-    const delta = () => (mode.kind === "append" ? writer.stored() : sizeOf(fd) - before);
+    const before = st.size;
+    if (mode.kind === "offset" && mode.offset > before) {
+      fs.closeSync(fd);
+      throw new StorageError("unsupported", "restart offset beyond end of file");
+    }
+    // REST+STOR keeps [0, offset) and writes from there; the old tail beyond what arrives is cut only
+    // at commit (226). Cut at open, a resume that broke before its first byte destroyed the rest of the file.
+    const start = mode.kind === "offset" ? mode.offset : 0;
+    const writer = mode.kind === "append" ? appendWriter(fd, toError) : positionedWriter(fd, start, toError);
+    // What the target gained. A file removed or replaced while written (DELE, RNTO over it, an
+    // overwrite's commit) is gone with everything this upload wrote: the remover gave nothing back for
+    // it (freedByRemoval), so the upload gives back the bytes it had when it opened. Otherwise: for APPE
+    // the bytes this upload wrote, else what the file's size says now (after a failed write, the truth).
+    const delta = () => {
+      if (unlinked(fd)) return 0 - before; // not -before: -0 for a new file
+      return mode.kind === "append" ? writer.stored() : sizeOf(fd) - before;
+    };
     return endsOnce(
       writer,
       {
         async commit() {
+          try {
+            if (mode.kind === "offset") fs.ftruncateSync(fd, start + writer.stored());
+          } catch (err) {
+            const d = delta();
+            closeQuietly(fd);
+            throw new InPlaceCommitError(toError(err), d);
+          }
           const d = delta();
           fs.closeSync(fd);
           return d;
@@ -94,8 +114,8 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
         }
         const size = fs.fstatSync(fd).size;
         fs.closeSync(fd);
-        fs.renameSync(temp, real);
-        return size - (old?.isFile() ? old.size : 0);
+        const rename = () => fs.renameSync(temp, real);
+        return size - (old ? freedByRemoval(real, old, rename) : (rename(), 0));
       } catch (err) {
         closeQuietly(fd);
         unlinkQuietly(temp);
@@ -259,6 +279,45 @@ function appendWriter(fd: number, toError: ToStorageError): Writer {
     },
     stored: () => stored,
   };
+}
+
+/** The file is no longer in any directory (removed or replaced while open). */
+function unlinked(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).nlink === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Run `remove` (an unlink, or a rename over the name) on the entry at `path` whose lstat is `st`,
+ * and return the bytes it gave back to the quota. A file an in-place upload is still writing gives
+ * back nothing: that upload finds its file gone when it ends and settles for it (`delta` above), so
+ * the bytes are counted back once — before, DELE gave back the size at that moment and the upload
+ * then booked the whole file it had written into the void. The removal runs holding the file's
+ * lock, so no upload can start writing it in between (it gets 450, file busy).
+ */
+export function freedByRemoval(path: string, st: fs.Stats, remove: () => void): number {
+  if (!st.isFile()) {
+    remove();
+    return 0;
+  }
+  let fd = -1;
+  try {
+    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    // Unreadable (SITE CHMOD 000) or gone: no lock to ask; the lstat's size is the best known.
+  }
+  try {
+    const written = fd >= 0 && !tryLockExclusive(fd);
+    const size = fd >= 0 ? fs.fstatSync(fd).size : st.size;
+    remove();
+    return written ? 0 : size;
+  } finally {
+    if (fd >= 0) closeQuietly(fd);
+  }
 }
 
 function sizeOf(fd: number): number {

@@ -15,7 +15,7 @@ import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, 
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 
@@ -277,8 +277,8 @@ export class LocalStorage implements Storage {
       using p = jail.parent(key);
       const st = fs.lstatSync(p.path);
       if (st.isDirectory()) throw new StorageError("is-a-directory");
-      fs.unlinkSync(p.path); // a symlink is removed itself, its target untouched
-      return st.isFile() ? st.size : 0;
+      // A symlink is removed itself, its target untouched.
+      return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path));
     });
   }
 
@@ -295,14 +295,20 @@ export class LocalStorage implements Storage {
       if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
       // Synchronous, as remove: the replaced file's bytes are counted once.
       const old = fs.lstatSync(dst.path, { throwIfNoEntry: false });
-      try {
-        fs.renameSync(src.path, dst.path);
-      } catch (err) {
-        // EINVAL: into itself by another spelling (through a symlink).
-        if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new StorageError("denied", "cannot move a directory into itself");
-        throw err;
+      const rename = () => {
+        try {
+          fs.renameSync(src.path, dst.path);
+        } catch (err) {
+          // EINVAL: into itself by another spelling (through a symlink).
+          if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new StorageError("denied", "cannot move a directory into itself");
+          throw err;
+        }
+      };
+      if (!old) {
+        rename();
+        return 0;
       }
-      return old?.isFile() ? old.size : 0;
+      return freedByRemoval(dst.path, old, rename);
     });
   }
 

@@ -16,9 +16,11 @@ export interface Mount {
   /** Where the files are (a directory; an object-store prefix for S3): for operators' hooks only, never shown to clients. */
   location: string;
   perms: ReadonlySet<Perm>;
-  /** The ledger this mount's writes are charged to (the user's, or the mount's own). */
+  /** The ledger this mount's writes are charged to (the user's, or the mount's own), seen through its limit. */
   ledger: Ledger;
   ledgerKey: string;
+  /** The limit uploads through this mount are held to (bytes, 0 = unlimited). */
+  limit: number;
 }
 
 interface LedgerSpec {
@@ -39,9 +41,11 @@ const plans = new WeakMap<UserRecord, MountPlan>();
 
 /**
  * The user's mount table: the home at "/" plus each virtual directory. A mount with its own size
- * limit is charged to a ledger keyed by its real directory (shared by every user who mounts it);
- * the others to the user's ledger. Each call takes one reference on every ledger (see releaseMounts).
- * `fresh` says the table was built now (its storage has not been touched yet).
+ * limit is charged to a ledger keyed by its real directory: the usage is shared by every user who
+ * mounts it, and each mount keeps its own limit (an anonymous drop box of 100 KB stays 100 KB
+ * when bob mounts the same directory with 200 KB). The others are charged to the user's ledger.
+ * Each call takes one reference on every ledger (see releaseMounts). `fresh` says the table was
+ * built now (its storage has not been touched yet).
  */
 export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, places: PlaceOptions = {}): Promise<{ mounts: Mount[]; fresh: boolean }> {
   let plan = plans.get(user);
@@ -49,11 +53,11 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     plan = planMounts(user, places);
     plans.set(user, plan);
   }
-  const ledgers = new Map<string, Ledger>();
-  for (const spec of plan.ledgers) ledgers.set(spec.key, await quotas.acquire(spec.key, spec.limit, spec.measure));
+  for (const spec of plan.ledgers) await quotas.acquire(spec.key, spec.limit, spec.measure);
+  const ledgers = plan.roots.map((root) => quotas.view(root.ledgerKey, root.limit)!);
   const table = plan.table;
-  if (table && table.every((m) => ledgers.get(m.ledgerKey) === m.ledger)) return { mounts: table, fresh: false };
-  plan.table = plan.roots.map((root) => ({ ...root, ledger: ledgers.get(root.ledgerKey)! }));
+  if (table && table.every((m, i) => ledgers[i] === m.ledger)) return { mounts: table, fresh: false };
+  plan.table = plan.roots.map((root, i) => ({ ...root, ledger: ledgers[i]! }));
   return { mounts: plan.table, fresh: !table };
 }
 
@@ -87,15 +91,18 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
 function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const home = storageAt(user.home, places);
   const userKey = `user:${user.name}`;
-  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey }];
+  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, limit: user.quota }];
   const chargedToUser: Storage[] = [home];
   const ledgers: LedgerSpec[] = [];
   for (const m of user.mounts) {
     const storage = storageAt(m.dir, places);
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
-    if (m.quota > 0) ledgers.push({ key: ledgerKey, limit: m.quota, measure: () => storage.usage() });
-    else chargedToUser.push(storage);
-    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey });
+    // One reference per ledger (releaseMounts gives one back per key), whatever the mounts of its directory.
+    if (m.quota > 0) {
+      if (!ledgers.some((l) => l.key === ledgerKey)) ledgers.push({ key: ledgerKey, limit: m.quota, measure: () => storage.usage() });
+    } else chargedToUser.push(storage);
+    const limit = m.quota > 0 ? m.quota : user.quota;
+    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, limit });
   }
   ledgers.unshift({
     key: userKey,

@@ -4,20 +4,21 @@
  * from the store first, and then answers with a promise.
  */
 export interface Ledger {
+  /** Bytes, 0 = unlimited. A ledger shared under several limits (views) holds the highest. */
   limit: number;
   /** Bytes in use (a shared ledger: as last seen in the store, this node's open reservations included). */
   readonly used: number;
   /** Measure (or look up) the space in use once. */
   measured(): Promise<void>;
-  /** Book `bytes` if they fit; false (nothing booked) if they would cross the limit. */
-  admit(bytes: number): boolean | Promise<boolean>;
+  /** Book `bytes` if they fit under `limit` (default: the ledger's); false (nothing booked) if they would cross it. */
+  admit(bytes: number, limit?: number): boolean | Promise<boolean>;
   /** Give back bytes that left storage (DELE, a replaced file). */
   release(bytes: number): void;
   reserve(credit?: number): Reservation;
   /** Replace `reserved` (booked by admit) by `delta`, the change storage reports. */
   settle(reserved: number, delta: number): void;
-  /** Bytes still available (Infinity when unlimited). */
-  available(): number;
+  /** Bytes still available under `limit` (default: the ledger's; Infinity when unlimited). */
+  available(limit?: number): number;
   /** The registry dropped this ledger (no session uses it): give back anything held. */
   dispose?(): void;
 }
@@ -54,9 +55,9 @@ export class QuotaLedger implements Ledger {
     return this.measuring;
   }
 
-  /** Book `bytes` if they fit; false (nothing booked) if they would cross the limit. */
-  admit(bytes: number): boolean {
-    if (this.limit > 0 && this.used + bytes > this.limit) return false;
+  /** Book `bytes` if they fit under `limit`; false (nothing booked) if they would cross it. */
+  admit(bytes: number, limit = this.limit): boolean {
+    if (limit > 0 && this.used + bytes > limit) return false;
     this.used += bytes;
     return true;
   }
@@ -79,9 +80,50 @@ export class QuotaLedger implements Ledger {
     this.used = Math.max(0, this.used + delta - reserved);
   }
 
-  /** Bytes still available (Infinity when unlimited). */
+  /** Bytes still available under `limit` (Infinity when unlimited). */
+  available(limit = this.limit): number {
+    return limit > 0 ? Math.max(0, limit - this.used) : Infinity;
+  }
+}
+
+/**
+ * A ledger seen through one limit: the usage is the shared ledger's, the limit this view's own. The
+ * same real directory mounted with 100 KB for anonymous and 200 KB for bob is one usage, and each
+ * mount's uploads are held to its own limit (before, whichever user logged in last set the limit
+ * for everyone: anonymous then had 200 KB).
+ */
+class LedgerView implements Ledger {
+  constructor(
+    private readonly base: Ledger,
+    readonly limit: number,
+  ) {}
+
+  get used(): number {
+    return this.base.used;
+  }
+
+  measured(): Promise<void> {
+    return this.base.measured();
+  }
+
+  admit(bytes: number): boolean | Promise<boolean> {
+    return this.base.admit(bytes, this.limit);
+  }
+
+  release(bytes: number): void {
+    this.base.release(bytes);
+  }
+
+  reserve(credit = 0): Reservation {
+    return new Reservation(this, credit);
+  }
+
+  settle(reserved: number, delta: number): void {
+    this.base.settle(reserved, delta);
+  }
+
   available(): number {
-    return this.limit > 0 ? Math.max(0, this.limit - this.used) : Infinity;
+    return this.base.available(this.limit);
   }
 }
 
@@ -160,24 +202,44 @@ const LINGER_MS = 30_000;
  * session closes, the ledger is dropped so the next login re-measures the disk.
  */
 export class QuotaRegistry {
-  private ledgers = new Map<string, { ledger: Ledger; refs: number; timer?: ReturnType<typeof setTimeout> }>();
+  private ledgers = new Map<string, { ledger: Ledger; refs: number; timer?: ReturnType<typeof setTimeout>; views: Map<number, Ledger> }>();
 
   /** `create` makes a new ledger (in-process by default; the shared state's otherwise). */
   constructor(private readonly create: (key: string, limit: number, measure: () => Promise<number>) => Ledger = (_k, limit, measure) => new QuotaLedger(limit, 0, measure)) {}
 
+  /**
+   * The ledger for `key` as seen through `limit`: every caller shares the usage, and each is held
+   * to the limit it asks with (a `ftpkit user quota` change applies from the next login on; two
+   * mounts of one directory keep their own limits). One view per limit, so sessions with the same
+   * limit get the same object.
+   */
   async acquire(key: string, limit: number, measure: () => Promise<number>): Promise<Ledger> {
     let entry = this.ledgers.get(key);
     if (!entry) {
-      entry = { ledger: this.create(key, limit, measure), refs: 0 };
+      entry = { ledger: this.create(key, limit, measure), refs: 0, views: new Map() };
       this.ledgers.set(key, entry);
     }
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = undefined;
     entry.refs++;
-    // A `ftpkit user quota` change applies from the next login on.
-    entry.ledger.limit = limit;
+    const view = this.view(key, limit)!;
     if (limit > 0) await entry.ledger.measured();
-    return entry.ledger;
+    return view;
+  }
+
+  /** The acquired ledger `key` seen through another `limit` (a second mount of one directory); takes no reference. */
+  view(key: string, limit: number): Ledger | undefined {
+    const entry = this.ledgers.get(key);
+    if (!entry) return undefined;
+    // The shared ledger only needs to know whether it is limited at all (a shared store then keeps
+    // its usage, and sizes its leases by it); admissions carry their view's limit.
+    entry.ledger.limit = Math.max(entry.ledger.limit, limit);
+    let view = entry.views.get(limit);
+    if (!view) {
+      view = new LedgerView(entry.ledger, limit);
+      entry.views.set(limit, view);
+    }
+    return view;
   }
 
   /** The server closed: drop every lingering ledger now (its timer held the storage, and so its descriptors, for 30 s). */

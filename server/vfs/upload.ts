@@ -1,5 +1,5 @@
 import { FtpError } from "../../protocol/errors.ts";
-import type { Upload } from "../storage/backend.ts";
+import { InPlaceCommitError, type Upload } from "../storage/backend.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import type { Reservation } from "./quota.ts";
 
@@ -92,8 +92,12 @@ export class QuotaUpload implements AsyncDisposable {
     let delta = 0;
     try {
       delta = await this.upload.commit();
+    } catch (err) {
+      // A failed commit has already cleaned up after itself (temp file / multipart upload gone), or,
+      // written in place, says what it left stored (see InPlaceCommitError).
+      if (err instanceof InPlaceCommitError) delta = err.settled;
+      throw err;
     } finally {
-      // A failed commit has already cleaned up after itself (temp file / multipart upload gone).
       this.reservation.settle(delta);
     }
   }

@@ -36,6 +36,79 @@ async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promi
   }
 }
 
+/**
+ * REST `offset` + STOR `name` from Python's ftplib: send `send` bytes, then end the data connection
+ * with a reset (SO_LINGER 0) or in good order. Prints the final reply's code.
+ */
+async function resumedUpload(port: number, name: string, offset: number, send: number, ending: "reset" | "fin"): Promise<string> {
+  const py = `
+import ftplib, socket, struct
+f = ftplib.FTP(); f.connect("127.0.0.1", ${port}, timeout=10); f.login("alice", "alice-pw"); f.voidcmd("TYPE I")
+conn = f.transfercmd("STOR ${name}", rest=${offset})
+conn.sendall(b"N" * ${send})
+if "${ending}" == "reset":
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+conn.close()
+try: print(f.getresp()[:3])
+except ftplib.Error as e: print(str(e)[:3])
+`;
+  const proc = Bun.spawn(["python3", "-c", py], { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  expect(await proc.exited, err).toBe(0);
+  return out.trim();
+}
+
+describe("a resumed upload (REST n + STOR)", () => {
+  const SIZE = 200_000;
+  const setup = (root: string) => writeFileSync(join(root, "home/alice/keep.bin"), Buffer.alloc(SIZE, "K"));
+
+  test("reset before any byte: the file keeps all its bytes (it was cut to n when the data connection opened)", async () => {
+    await servers.start({ setup });
+    const file = join(servers.server.home("alice"), "keep.bin");
+    expect(await resumedUpload(servers.server.port, "keep.bin", 1000, 0, "reset")).toBe("426");
+    expect(readFileSync(file).equals(Buffer.alloc(SIZE, "K"))).toBe(true);
+  });
+
+  test("reset after some bytes: the old bytes plus what arrived, nothing cut", async () => {
+    await servers.start({ setup });
+    const file = join(servers.server.home("alice"), "keep.bin");
+    expect(await resumedUpload(servers.server.port, "keep.bin", 1000, 5000, "reset")).toBe("426");
+    const got = readFileSync(file);
+    expect(got.length).toBe(SIZE);
+    // What arrived before the reset (all of it, or less) lies at 1000; the rest is the old file.
+    const arrived = got.subarray(1000).indexOf("K");
+    expect(arrived).toBeGreaterThanOrEqual(0);
+    expect(arrived).toBeLessThanOrEqual(5000);
+    const expected = Buffer.concat([Buffer.alloc(1000, "K"), Buffer.alloc(arrived, "N"), Buffer.alloc(SIZE - 1000 - arrived, "K")]);
+    expect(got.equals(expected)).toBe(true);
+  });
+
+  test("completed (226): bytes [0, n) are kept, the upload follows, and the old tail is cut", async () => {
+    await servers.start({ setup });
+    const file = join(servers.server.home("alice"), "keep.bin");
+    expect(await resumedUpload(servers.server.port, "keep.bin", 1000, 5000, "fin")).toBe("226");
+    expect(readFileSync(file).equals(Buffer.concat([Buffer.alloc(1000, "K"), Buffer.alloc(5000, "N")]))).toBe(true);
+    const w = await servers.login();
+    expect((await w.cmd("SIZE keep.bin")).lines[0]).toBe("6000");
+  });
+
+  test("ABOR mid-way: the file keeps its length and its old tail", async () => {
+    await servers.start({ setup, options: { maxRate: 100_000 } });
+    const file = join(servers.server.home("alice"), "keep.bin");
+    const w = await servers.login();
+    expect((await w.cmd("REST 1000")).code).toBe(350);
+    const upload = w.transfer("STOR keep.bin", Buffer.alloc(150_000, "N"));
+    await Bun.sleep(400);
+    w.raw("ABOR\r\n");
+    await upload.catch(() => {});
+    await waitFor(() => !readFileSync(file).subarray(1000, 1001).equals(Buffer.from("K")), 5000, "the first byte of the resume");
+    const got = readFileSync(file);
+    expect(got.length).toBe(SIZE);
+    expect(got.subarray(0, 1000).equals(Buffer.alloc(1000, "K"))).toBe(true);
+    expect(got.subarray(SIZE - 1000).equals(Buffer.alloc(1000, "K"))).toBe(true);
+  });
+});
+
 describe("broken uploads", () => {
   test("kill -9 during an overwrite leaves the old file intact and no hidden file behind", async () => {
     await servers.start();

@@ -6,6 +6,9 @@ import { useServers } from "../helpers/server.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import type { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode } from "../helpers/quota.ts";
+import { waitFor } from "../helpers/peers.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { statSync } from "node:fs";
 
 const servers = useServers();
 const serve = (users: UserSpec[], setup?: (root: string) => void) => servers.start({ users, setup });
@@ -19,6 +22,37 @@ async function avbl(w: Wire, dir?: string): Promise<number> {
   expect(r.code).toBe(213);
   return Number(r.lines[0]);
 }
+
+/** Start an upload and leave its data connection open: the caller sends, then `finish()` reads the final reply. */
+async function startUpload(w: Wire, line: string) {
+  const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+  let closed!: () => void;
+  const gone = new Promise<void>((r) => (closed = r));
+  const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => closed(), error: () => closed() } });
+  const first = await w.cmd(line);
+  expect(first.code).toBe(150);
+  return {
+    data,
+    /** Send all of `bytes` (the socket takes what the kernel accepts; the rest is retried on a timer). */
+    async send(bytes: Uint8Array) {
+      let off = 0;
+      while (off < bytes.length) {
+        const n = data.write(bytes.subarray(off));
+        if (n < 0) throw new Error("data connection closed");
+        off += n;
+        if (off < bytes.length) await Bun.sleep(1);
+      }
+    },
+    async finish(): Promise<number> {
+      data.shutdown();
+      data.end();
+      await Promise.race([gone, Bun.sleep(5000)]);
+      return (await w.read(5000))!.code;
+    },
+  };
+}
+
+const sizeOf = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? -1;
 
 const alice = (quota: number, extra: Partial<UserSpec> = {}): UserSpec => ({ name: "alice", password: "alice-pw", home: "home/alice", quota, ...extra });
 
@@ -228,6 +262,124 @@ print(" ".join(codes))
     const c = await login();
     expect(await avbl(c)).toBe(100 * KB - du(s.home("alice")));
     expect(finalCode(await b.transfer("STOR b.bin", random(60 * KB)))).toBe(552);
+  });
+});
+
+describe("one file written by two sessions", () => {
+  test("a second REST+STOR of a file another session is resuming gets 450, and the ledger keeps counting what is on disk", async () => {
+    const quota = 1000 * KB;
+    const s = await serve([alice(quota)], (root) => {
+      mkdirSync(join(root, "home/alice"), { recursive: true });
+      writeFileSync(join(root, "home/alice/t.bin"), "t".repeat(10));
+    });
+    const file = join(s.home("alice"), "t.bin");
+    const a = await login();
+    const b = await login();
+    expect((await a.cmd("REST 1")).code).toBe(350);
+    const up = await startUpload(a, "STOR t.bin");
+    await up.send(random(400 * KB));
+    await waitFor(() => sizeOf(file) === 1 + 400 * KB, 5000, "A's bytes on disk");
+    // Before, B's 1-byte resume cut the file back, was credited with A's bytes, and A's were then
+    // settled as well: the ledger said 100,003 bytes used while the disk held 500,002.
+    expect((await b.cmd("REST 1")).code).toBe(350);
+    const second = await b.transfer("STOR t.bin", new Uint8Array([66]));
+    expect(second.first.code).toBe(150);
+    expect(second.final!.code).toBe(450);
+    expect(second.final!.lines.join(" ")).toContain("being uploaded by another session");
+    expect(await up.finish()).toBe(226);
+    expect(sizeOf(file)).toBe(1 + 400 * KB);
+    expect(await avbl(a)).toBe(quota - du(s.home("alice")));
+    // The room the ledger shows is the room there is: one byte more is refused.
+    const left = await avbl(a);
+    expect(finalCode(await a.transfer("STOR fill.bin", random(left)))).toBe(226);
+    expect(finalCode(await b.transfer("STOR over.bin", random(1000)))).toBe(552);
+    expect(du(s.home("alice"))).toBeLessThanOrEqual(quota);
+    // Once A has ended, the file can be resumed again.
+    expect((await b.cmd("REST 1")).code).toBe(350);
+    expect(finalCode(await b.transfer("STOR t.bin", new Uint8Array([66])))).toBe(226);
+    expect(sizeOf(file)).toBe(2);
+    expect(await avbl(b)).toBe(quota - du(s.home("alice")));
+  }, 20_000);
+
+  test("APPE to a new file another session is still uploading gets 450", async () => {
+    const s = await serve([alice(1000 * KB)]);
+    const a = await login();
+    const b = await login();
+    const up = await startUpload(a, "STOR new.bin");
+    await up.send(random(100 * KB));
+    await waitFor(() => sizeOf(join(s.home("alice"), "new.bin")) === 100 * KB, 5000, "A's bytes on disk");
+    expect(finalCode(await b.transfer("APPE new.bin", random(10 * KB)))).toBe(450);
+    expect(await up.finish()).toBe(226);
+    expect(sizeOf(join(s.home("alice"), "new.bin"))).toBe(100 * KB);
+    expect(await avbl(b)).toBe(1000 * KB - du(s.home("alice")));
+  });
+
+  test("DELE by another session of a file still being uploaded gives its bytes back once: the ledger matches the empty home", async () => {
+    const quota = 1000 * KB;
+    const s = await serve([alice(quota)]);
+    const file = join(s.home("alice"), "n.bin");
+    const a = await login();
+    const b = await login();
+    const base = du(s.home("alice"));
+    const up = await startUpload(a, "STOR n.bin");
+    await up.send(random(300 * KB));
+    await waitFor(() => sizeOf(file) === 300 * KB, 5000, "A's bytes on disk");
+    expect((await b.cmd("DELE n.bin")).code).toBe(250);
+    await up.send(random(300 * KB));
+    expect(await up.finish()).toBe(226);
+    expect(sizeOf(file)).toBe(-1);
+    // Before: 300,000 bytes stayed booked for a file that no longer existed.
+    expect(du(s.home("alice"))).toBe(base);
+    expect(await avbl(a)).toBe(quota - base);
+    expect(finalCode(await b.transfer("STOR x.bin", random(quota - base)))).toBe(226);
+    expect(du(s.home("alice"))).toBe(quota);
+  });
+
+  test("a file renamed over while it is being uploaded: its bytes come back once", async () => {
+    const quota = 1000 * KB;
+    const s = await serve([alice(quota)]);
+    const a = await login();
+    const b = await login();
+    expect(finalCode(await b.transfer("STOR other.bin", random(50 * KB)))).toBe(226);
+    const up = await startUpload(a, "STOR n.bin");
+    await up.send(random(200 * KB));
+    await waitFor(() => sizeOf(join(s.home("alice"), "n.bin")) === 200 * KB, 5000, "A's bytes on disk");
+    expect((await b.cmd("RNFR other.bin")).code).toBe(350);
+    expect((await b.cmd("RNTO n.bin")).code).toBe(250);
+    await up.send(random(100 * KB));
+    expect(await up.finish()).toBe(226);
+    expect(sizeOf(join(s.home("alice"), "n.bin"))).toBe(50 * KB);
+    expect(await avbl(b)).toBe(quota - du(s.home("alice")));
+  });
+});
+
+describe("one directory mounted with different limits", () => {
+  const incoming = "home/incoming";
+  const users: UserSpec[] = [
+    { name: "anonymous", home: "home/anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: incoming, perms: ["write"], quota: 100 * KB }] },
+    { name: "bob", password: "bob-pw", home: "home/bob", mounts: [{ vpath: "/rw", dir: incoming, perms: ["read", "write", "modify"], quota: 200 * KB }] },
+  ];
+
+  test("each mount's own limit applies to uploads through it, whoever logged in last; the usage is shared", async () => {
+    const s = await serve(users, (root) => mkdirSync(join(root, incoming), { recursive: true }));
+    const dir = join(s.root, incoming);
+    const anon = await login("anonymous", "guest@");
+    expect(await avbl(anon, "/incoming")).toBe(100 * KB);
+    const bob = await login("bob", "bob-pw");
+    expect(await avbl(bob, "/rw")).toBe(200 * KB);
+    // Before, bob's login set the limit of the shared ledger: anonymous saw 200000 and got 226.
+    expect(await avbl(anon, "/incoming")).toBe(100 * KB);
+    expect(finalCode(await anon.transfer("STOR /incoming/drop1.bin", random(150 * KB)))).toBe(552);
+    expect(du(dir)).toBeLessThanOrEqual(100 * KB);
+    // A later anonymous login changes nothing for bob either.
+    const anon2 = await login("anonymous", "guest@");
+    expect(await avbl(bob, "/rw")).toBe(200 * KB - du(dir));
+    // Bob's uploads count against the anonymous box too: one directory, one usage.
+    expect(finalCode(await bob.transfer("STOR /rw/big.bin", random(150 * KB)))).toBe(226);
+    expect(await avbl(anon2, "/incoming")).toBe(Math.max(0, 100 * KB - du(dir)));
+    expect(finalCode(await anon2.transfer("STOR /incoming/drop2.bin", random(10 * KB)))).toBe(552);
+    expect(await avbl(bob, "/rw")).toBe(200 * KB - du(dir));
+    expect(du(dir)).toBeLessThanOrEqual(200 * KB);
   });
 });
 

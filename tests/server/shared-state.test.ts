@@ -3,13 +3,13 @@
 // separate servers in this process, each its own node, sharing one redis-server and one directory;
 // "memory": the same, sharing the store that `--workers` keeps in its primary process.
 import { afterEach, describe, expect, test } from "bun:test";
-import { lstatSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
-import { makeUsersFile } from "../helpers/users.ts";
+import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode } from "../helpers/quota.ts";
 
@@ -31,9 +31,15 @@ afterEach(async () => {
 });
 
 /** `n` nodes serving one directory: ports (for "local" every port is the same server's). */
-async function cluster(kind: "local" | "redis" | "memory", n: number, quota: number, options: Partial<CreateServerOptions> = {}): Promise<{ ports: number[]; home: string }> {
+async function cluster(
+  kind: "local" | "redis" | "memory",
+  n: number,
+  quota: number,
+  options: Partial<CreateServerOptions> = {},
+  users: UserSpec[] = [{ name: "alice", password: "alice-pw", quota }],
+): Promise<{ ports: number[]; home: string }> {
   root = mkdtempSync(join(tmpdir(), "ftpkit-state-"));
-  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
+  const usersFile = await makeUsersFile(root, users);
   if (kind === "redis") redis = await startRedis();
   const memory = kind === "memory" ? new MemoryStore() : null;
   const shared = memory ? { state: "memory", stateClient: memoryClient(memory) } : { state: redis?.url };
@@ -53,9 +59,9 @@ async function connect(port: number): Promise<Wire> {
   return w;
 }
 
-async function login(port: number, password = "alice-pw"): Promise<{ w: Wire; code: number }> {
+async function login(port: number, password = "alice-pw", user = "alice"): Promise<{ w: Wire; code: number }> {
   const w = await connect(port);
-  const r = await w.login("alice", password);
+  const r = await w.login(user, password);
   return { w, code: r.code };
 }
 
@@ -99,6 +105,32 @@ for (const kind of ["local", "redis", "memory"] as const) {
         expect(Number((await w.cmd("AVBL")).lines[0])).toBe(200_000 * KB - du(home));
       }
     }, 30_000);
+
+    test("one directory mounted with 100 KB for anonymous and 200 KB for bob, on two nodes: each mount's limit holds, the usage is shared", async () => {
+      const drop = (vpath: string, quota: number, perms: UserSpec["perms"] & {}) => [{ vpath, dir: "home/incoming", perms, quota }];
+      const users: UserSpec[] = [
+        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: drop("/incoming", 100 * KB, ["write"]) },
+        { name: "bob", password: "bob-pw", home: "home/bob", mounts: drop("/rw", 200 * KB, ["read", "write", "modify"]) },
+      ];
+      const { ports } = await cluster(kind, 2, 0, {}, users);
+      const dir = join(root, "home/incoming");
+      mkdirSync(dir);
+      const avbl = async (w: Wire, path: string) => Number((await w.cmd(`AVBL ${path}`)).lines[0]);
+      // Anonymous and bob on one node (one ledger seen through two limits), bob on the other too.
+      const anon = (await login(ports[0]!, "guest@", "anonymous")).w;
+      const bob = (await login(ports[0]!, "bob-pw", "bob")).w;
+      const bob2 = (await login(ports[1]!, "bob-pw", "bob")).w;
+      expect(await avbl(anon, "/incoming")).toBe(100 * KB);
+      expect(await avbl(bob, "/rw")).toBe(200 * KB);
+      expect(finalCode(await bob.transfer("STOR /rw/a.bin", random(80 * KB)))).toBe(226);
+      expect(finalCode(await anon.transfer("STOR /incoming/b.bin", random(30 * KB)))).toBe(552);
+      expect(du(dir)).toBeLessThanOrEqual(100 * KB);
+      expect(finalCode(await bob2.transfer("STOR /rw/c.bin", random(100 * KB)))).toBe(226);
+      expect(du(dir)).toBeLessThanOrEqual(200 * KB);
+      expect(await avbl(anon, "/incoming")).toBe(0);
+      expect(finalCode(await anon.transfer("STOR /incoming/d.bin", random(1 * KB)))).toBe(552);
+      expect(await avbl(bob, "/rw")).toBe(200 * KB - du(dir));
+    }, 20_000);
 
     test("--max-connections counts the sessions of every node", async () => {
       const { ports } = await cluster(kind, 2, 0, { maxConnections: 3 });

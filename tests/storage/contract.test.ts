@@ -246,6 +246,67 @@ for (const b of backends) {
       if (pending) expect(await pending()).toEqual([]);
     });
 
+    t("abort of an offset upload (REST+STOR) never shortens the file: the old bytes stay, plus what was written in place", async ({ storage, pending }) => {
+      await put(storage, "r", text("0123456789"));
+      const none = await storage.openWrite("r", { kind: "offset", offset: 4 });
+      expect(await none.abort()).toBe(0);
+      expect(new TextDecoder().decode(await read(storage, "r"))).toBe("0123456789");
+      const some = await storage.openWrite("r", { kind: "offset", offset: 8 });
+      await some.write(text("abcd"));
+      const delta = await some.abort();
+      const now = new TextDecoder().decode(await read(storage, "r"));
+      if (b.keepsPartial) {
+        expect(now).toBe("01234567abcd");
+        expect(delta).toBe(2);
+      } else {
+        expect(now).toBe("0123456789");
+        expect(delta).toBe(0);
+      }
+      if (pending) expect(await pending()).toEqual([]);
+    });
+
+    if (b.keepsPartial) {
+      t("one in-place upload of a file at a time: a second one is transient until the first ends", async () => {
+        const root = mkdtempSync(join(tmpdir(), "ftpkit-contract-"));
+        cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+        const storage = new LocalStorage(root);
+        await put(storage, "f", text("0123456789"));
+        const first = await storage.openWrite("f", { kind: "offset", offset: 2 });
+        for (const mode of [{ kind: "offset", offset: 1 }, { kind: "append" }] as const) {
+          expect(await kindOf(storage.openWrite("f", mode))).toBe("transient");
+        }
+        // Another process (a --workers worker) on the same directory is refused too (flock(2)).
+        const backendTs = join(import.meta.dir, "../../server/storage/local.ts");
+        const other = Bun.spawn(
+          ["bun", "-e", `import { LocalStorage } from ${JSON.stringify(backendTs)}; new LocalStorage(${JSON.stringify(root)}).openWrite("f", { kind: "append" }).then(() => console.log("opened"), (e) => console.log(e.kind));`],
+          { stdout: "pipe", stderr: "inherit" },
+        );
+        expect((await new Response(other.stdout).text()).trim()).toBe("transient");
+        await first.write(text("ab"));
+        expect(await first.commit()).toBe(4 - 10);
+        expect(await put(storage, "f", text("!"), { kind: "append" })).toBe(1);
+        expect(new TextDecoder().decode(await read(storage, "f"))).toBe("01ab!");
+      });
+
+      t("a file removed or renamed over while written in place frees nothing itself; the upload gives back what the file had", async ({ storage }) => {
+        await put(storage, "f", text("0123456789"));
+        const up = await storage.openWrite("f", { kind: "append" });
+        await up.write(text("abc"));
+        expect(await storage.remove("f")).toBe(0);
+        await up.write(text("def"));
+        expect(await up.commit()).toBe(-10);
+        await put(storage, "g", text("xyz"));
+        await put(storage, "h", text("12345"));
+        const fresh = await storage.openWrite("n", { kind: "create" });
+        await fresh.write(text("abc"));
+        expect(await storage.rename("g", "n")).toBe(0);
+        expect(await fresh.abort()).toBe(0);
+        // Once no upload writes it, a file frees its size as before.
+        expect(await storage.remove("n")).toBe(3);
+        expect(await storage.rename("h", "f2")).toBe(0);
+      });
+    }
+
     t("mkdir makes an empty directory that stays listed; rmdir refuses a non-empty one", async ({ storage }) => {
       await storage.mkdir("d");
       expect(await kindOf(storage.mkdir("d"))).toBe("exists");
