@@ -53,6 +53,8 @@ export class LineSplitter {
   private chunks: Buffer[] = [];
   private length = 0;
   private discarding = false;
+  /** An ABOR was taken at its CR: the LF after it, should it come after all, ends no line. */
+  private lfOwed = false;
 
   constructor(private readonly maxLine: number = MAX_COMMAND_LINE) {}
 
@@ -61,6 +63,10 @@ export class LineSplitter {
     const lines: string[] = [];
     let overlong = 0;
     let start = 0;
+    if (this.lfOwed && data.length > 0) {
+      if (data[0] === 10) start = 1;
+      this.lfOwed = false;
+    }
     while (start < data.length) {
       const nl = data.indexOf(10, start);
       const end = nl < 0 ? data.length : nl;
@@ -82,6 +88,18 @@ export class LineSplitter {
       this.length = 0;
       this.discarding = false;
       start = nl + 1;
+    }
+    // "ABOR\r" and nothing after it: the LF went as TCP urgent data, which the kernel takes out of
+    // the stream (Python's ftplib sends the whole ABOR line with MSG_OOB; vsftpd and pyftpdlib read
+    // urgent data inline, which Bun's sockets cannot ask for). Waiting for that LF, the ABOR never ran.
+    if (!this.discarding && this.length > 0 && this.length <= 16 && this.chunks.at(-1)!.at(-1) === 13) {
+      const line = decodeLine(Buffer.concat(this.chunks, this.length));
+      if (line.toUpperCase() === "ABOR") {
+        lines.push(line);
+        this.chunks = [];
+        this.length = 0;
+        this.lfOwed = true;
+      }
     }
     return { lines, overlong };
   }
@@ -141,7 +159,7 @@ function decodeEscaped(b: Uint8Array): string {
  * TELNET in a command line (RFC 854): IAC IAC is a literal 0xFF; IAC and a
  * command byte (240–250: SE, NOP, DM, BRK, IP, AO, AYT, EC, EL, GA, SB) is dropped, and so are
  * IAC WILL/WONT/DO/DONT and their option byte (clients send IAC IP, IAC DM before ABOR). IAC
- * followed by anything else is not TELNET: both bytes stay (as ProFTPD keeps them), so the line is
+ * followed by anything else past the verb is not TELNET: both bytes stay (as ProFTPD keeps them), so the line is
  * not valid UTF-8 and a name holding it is refused (553) instead of silently losing the byte after
  * the 0xFF (`MKD bad\xFFname` made "badame").
  */
@@ -156,6 +174,10 @@ function stripTelnet(buf: Buffer): Buffer {
       i++;
     } else if (next >= WILL) i += 2; // WILL/WONT/DO/DONT and the option (if the line holds it)
     else if (next >= SE) i++; // a two-byte command
+    // A lone IAC before the verb: the Synch's IAC, whose DM went as TCP urgent data, which the kernel
+    // takes out of the stream (BSD ftp and tnftp send IAC IP, IAC, urgent DM, then ABOR). Dropped,
+    // or the ABOR would read as "\xFFABOR" and wait, unknown, behind the transfer it should stop.
+    else if (out.length === 0) continue;
     else out.push(b); // not a TELNET sequence: kept; `next` is copied on the next turn
   }
   return Buffer.from(out);

@@ -153,6 +153,30 @@ describe("LineSplitter", () => {
   }
 });
 
+describe("LineSplitter: ABOR whose last byte went as TCP urgent data", () => {
+  // The kernel takes the urgent byte out of the stream: Python's ftplib sends "ABOR\r\n" with
+  // MSG_OOB (the LF is lost), BSD ftp and tnftp send IAC IP, IAC, then DM as the urgent byte.
+  const enc = (s: string) => new TextEncoder().encode(s);
+  test("ABOR and a CR with nothing after it is a line", () => {
+    expect(new LineSplitter().push(enc("ABOR\r")).lines).toEqual(["ABOR"]);
+    expect(new LineSplitter().push(enc("abor\r")).lines).toEqual(["abor"]);
+  });
+  test("an LF that comes after all ends no second line; the next command is read as usual", () => {
+    const s = new LineSplitter();
+    expect(s.push(enc("ABOR\r")).lines).toEqual(["ABOR"]);
+    expect(s.push(enc("\nNOOP\r\n")).lines).toEqual(["NOOP"]);
+  });
+  test("other commands still wait for their LF", () => {
+    const s = new LineSplitter();
+    expect(s.push(enc("NOOP\r")).lines).toEqual([]);
+    expect(s.push(enc("\n")).lines).toEqual(["NOOP"]);
+    expect(s.push(enc("RETR ABOR\r")).lines).toEqual([]);
+  });
+  test("IAC IP, a lone IAC (its DM taken out of band), then ABOR", () => {
+    expect(new LineSplitter().push(new Uint8Array([0xff, 0xf4, 0xff, ...enc("ABOR\r\n")])).lines).toEqual(["ABOR"]);
+  });
+});
+
 describe("control lines that are not valid UTF-8", () => {
   const parse = (bytes: number[]) => parseCommandLine(new LineSplitter().push(new Uint8Array([...bytes, 13, 10])).lines[0]!);
   const stor = [0x53, 0x54, 0x4f, 0x52, 0x20, 0x63, 0x61, 0x66]; // "STOR caf"

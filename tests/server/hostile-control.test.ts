@@ -310,3 +310,49 @@ describe("fuzzing the control channel", () => {
     expect(r.data.length).toBeGreaterThan(0);
   }, 90_000);
 });
+
+describe("ABOR sent with TCP urgent data", () => {
+  // The kernel takes the urgent byte out of the stream (Bun's sockets cannot ask for it inline, as
+  // vsftpd and pyftpdlib do): the server must still read the ABOR, or it waits for a line end that
+  // never comes while the download it should stop goes on.
+  const run = async (port: number, abort: string): Promise<string[]> => {
+    const py = `
+import ftplib, socket
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", ${port}, timeout=10)
+ftp.login("alice", "alice-pw")
+ftp.voidcmd("TYPE I")
+conn = ftp.transfercmd("RETR big.bin")
+conn.recv(65536)
+${abort}
+conn.close()
+print(ftp.getline()[:3])
+ftp.putcmd("NOOP")
+print(ftp.getline()[:3])
+`;
+    const proc = Bun.spawn(["python3", "-c", py], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 30_000);
+    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    await proc.exited;
+    clearTimeout(timer);
+    if (err.trim()) console.error(err);
+    return out.trim().split("\n");
+  };
+  const bigFile = async () => {
+    const s = await servers.start();
+    writeFileSync(join(s.home("alice"), "big.bin"), Buffer.alloc(64 * MB, 7));
+    return s;
+  };
+
+  test("Python ftplib's abort() (the whole line as urgent data, so its LF is lost): 426 for the RETR, 226 for the ABOR, the session goes on", async () => {
+    const s = await bigFile();
+    // abort() reads the first reply (426); the ABOR's own 226 comes next, then NOOP's 200.
+    expect(await run(s.port, `print(ftp.abort()[:3])`)).toEqual(["426", "226", "200"]);
+  }, 40_000);
+
+  test("BSD ftp / tnftp style: IAC IP, IAC, the DM as urgent data, then ABOR: 426, 226, the session goes on", async () => {
+    const s = await bigFile();
+    const abort = `ftp.sock.sendall(b"\\xff\\xf4\\xff"); ftp.sock.send(b"\\xf2", socket.MSG_OOB); ftp.sock.sendall(b"ABOR\\r\\n"); print(ftp.getline()[:3])`;
+    expect(await run(s.port, abort)).toEqual(["426", "226", "200"]);
+  }, 40_000);
+});
