@@ -9,7 +9,7 @@ import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { decideResume } from "./resume-question.ts";
-import { loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
+import { listRecords, loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
 import { acquireLock, loadPassword, savePassword, type Lock } from "./state.ts";
 import { checkTlsFlags, displayUrl, parseUrlArg, tlsMode, type TransferOptions } from "./options.ts";
 import { Notifier } from "./messages.ts";
@@ -136,6 +136,12 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const id = transferId("get", displayUrl(url), local);
   const note = new Notifier(opts.quiet);
   const pending = loadRecord(id, dir);
+  // Another URL's interrupted download into the same file: the part file is keyed by the file alone,
+  // so starting would truncate what that job kept (and leave it listed, to fail on resume).
+  const rival = otherDownloadInto(local, id, dir);
+  if (rival && !opts.restart) {
+    throw new ClientError(`an interrupted download of ${rival.url} to ${local} is pending (its partial file ${rival.part}): finish it with \`ftpkit resume\`, or add --restart to discard it and download ${displayUrl(url)} instead`);
+  }
   // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in (with
   // the password saved for the job when none is given: the hint a changed file prints has none) and
   // holds the file's lock (a run still moving it keeps it). A mistyped password used to cost the
@@ -151,6 +157,17 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
       rmSync(pendingPart, { force: true });
       forgetJob(id, dir);
       if (decision === "declined") note.info(`the partial download of ${local} was discarded: downloading it from the start`);
+    };
+  }
+  if (rival) {
+    // A run still moving it holds its lock: said now, before anything is discarded.
+    lockDownload(rival.part, local).release();
+    const before = replacing;
+    replacing = () => {
+      before?.();
+      rmSync(rival.part, { force: true });
+      forgetJob(rival.record.id, dir);
+      note.info(`the interrupted download of ${rival.url} to ${local} was discarded`);
     };
   }
   const rec: TransferRecord = {
@@ -170,6 +187,18 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     startedAt: new Date().toISOString(),
   };
   return runDownload(url, rec, opts, false, replacing);
+}
+
+/** A pending download of another URL whose part file is the one a download into `local` uses. */
+function otherDownloadInto(local: string, id: string, dir: string): { record: TransferRecord; url: string; part: string } | null {
+  const part = besideFile(local, PART_SUFFIX);
+  if (!existsSync(dir)) return null;
+  for (const r of listRecords(dir)) {
+    if (r.id === id || r.direction !== "get" || r.kind !== "file") continue;
+    const theirs = r.part ?? besideFile(r.local, PART_SUFFIX);
+    if (theirs === part || r.local === local) return { record: r, url: r.url, part: theirs };
+  }
+  return null;
 }
 
 function fileContext(

@@ -97,3 +97,48 @@ describe("a resumed upload the server will not let continue (ProFTPD's 451 Appen
     }
   });
 });
+
+describe("a get into a file whose part another URL's interrupted download keeps", () => {
+  async function pendingSeg() {
+    const seg = randomBytes(300_000);
+    const other = randomBytes(50_000);
+    const fake = t.start({ files: new Map([["/seg.bin", seg], ["/other.bin", other]]), feat: HASH_FEAT, dropRetrAfter: 100_000 });
+    const url = (p: string) => `ftp://u:p@127.0.0.1:${fake.port}${p}`;
+    expect((await runFtpkit(["get", url("/seg.bin"), "gx.bin", "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    const part = join(t.work, "gx.bin.ftpkit-part");
+    expect(sizeOf(part)).toBe(100_000);
+    return { seg, other, fake, url, part };
+  }
+
+  test("is refused with exit 1, naming the pending job and the ways out; the part file and the job stay, and resume finishes it", async () => {
+    const { seg, fake, url, part } = await pendingSeg();
+    const retrs = fake.commands.filter((c) => c.startsWith("RETR")).length;
+    const r = await runFtpkit(["get", url("/other.bin"), "gx.bin"], { cwd: t.work });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `[error] an interrupted download of ftp://u@127.0.0.1:${fake.port}/seg.bin to ${join(t.work, "gx.bin")} is pending (its partial file ${part}): finish it with \`ftpkit resume\`, or add --restart to discard it and download ftp://u@127.0.0.1:${fake.port}/other.bin instead`,
+    );
+    expect(fake.commands.filter((c) => c.startsWith("RETR")).length).toBe(retrs);
+    expect(sizeOf(part)).toBe(100_000);
+    expect(await listed(t.work)).toContain("seg.bin");
+    const resumed = await runFtpkit(["resume"], { cwd: t.work });
+    expect(resumed.code).toBe(0);
+    expect(digest(readFileSync(join(t.work, "gx.bin")))).toBe(digest(seg));
+  });
+
+  test("with --restart the other job is discarded (its record and saved password too) and the new URL lands", async () => {
+    const { other, url, part } = await pendingSeg();
+    const [before] = records(t.work);
+    const id = before!.replace(/\.json$/, "");
+    expect(savedPasswords([id])).toEqual([id]);
+    const r = await runFtpkit(["get", url("/other.bin"), "gx.bin", "--restart"], { cwd: t.work });
+    expect(r.stderr).toContain("/seg.bin to ");
+    expect(r.stderr).toContain("was discarded");
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(t.work, "gx.bin")))).toBe(digest(other));
+    expect(existsSync(part)).toBe(false);
+    expect(records(t.work)).toEqual([]);
+    expect(savedPasswords([id])).toEqual([]);
+    expect(await listed(t.work)).toMatch(/^nothing to resume/);
+  });
+});
