@@ -377,16 +377,20 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       }
     }
     const report = summarize(reports);
-    // Kept also after lasting refusals: once their cause is fixed, resume moves only what failed. An
-    // orphaned upload has no cause to fix: failing on it alone, the job is done with.
+    // Kept also after lasting refusals once something moved: when their cause is fixed, resume moves
+    // only what failed. An orphaned upload has no cause to fix: failing on it alone, the job is done with.
     const verified = reports.filter((f) => f.result.startsWith("verified")).length;
     progress.finish(`${report.copied} copied (${verified} verified by digest), ${report.skipped} skipped, ${report.deleted} deleted, ${report.failed} failed`);
     if (req.onReport) req.onReport(report);
     else if (req.json) printReport(report);
-    if (report.failed === orphaned.length) forgetJob(rec.id, dir);
+    // A new job that moved nothing (no file copied, no byte kept of one) and whose every failure is a
+    // lasting refusal (5yz, not a drop) keeps no record either: `ftpkit resume` would be refused the
+    // same way, the command is what to run again once the cause is fixed.
+    const refusedOnly = !resuming && !halt.reason && report.copied === 0 && report.bytesMoved === 0 && failures.length > 0 && failures.every((f) => f.lasting);
+    if (report.failed === orphaned.length || refusedOnly) forgetJob(rec.id, dir);
     else if (orphaned.length > 0) savePlanState(rec.id, plan!, dir, opts.fsync === true);
     await conns.close();
-    throwIfFailed(report, failures, { halted: halt.reason, orphaned: orphaned.length, kept: moving || resuming });
+    throwIfFailed(report, failures, { halted: halt.reason, orphaned: orphaned.length, kept: (moving || resuming) && !refusedOnly });
     return report;
   } catch (err) {
     conns.destroy();

@@ -58,6 +58,8 @@ export interface FakeOptions {
   noRest?: boolean | 500 | 502 | 504;
   /** Refuse APPE (502 Command not implemented). */
   noAppe?: boolean;
+  /** Answer every STOR and APPE with this reply, e.g. "550 Permission denied." or "450 Try later." (the session goes on). */
+  refuseStor?: string;
   /** Refuse REST+STOR and APPE as ProFTPD does by default (AllowStoreRestart off): "451 PATH: Append/Restart not permitted, try again". */
   noStoreRestart?: boolean;
   /** Every STOR and APPE (not ended by oopsOnTransfer) is refused: "552 Exceeded storage allocation." (the session goes on). */
@@ -670,6 +672,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (verb === "APPE" && opts.noAppe) {
           s.data.dataServer?.stop(true);
           return void reply(s, 502, "Command not implemented");
+        }
+        if (opts.refuseStor) {
+          s.data.dataServer?.stop(true);
+          s.data.rest = 0;
+          return void reply(s, Number(opts.refuseStor.slice(0, 3)), opts.refuseStor.slice(4));
         }
         if (opts.noStoreRestart && (verb === "APPE" || s.data.rest > 0)) {
           s.data.dataServer?.stop(true);

@@ -142,3 +142,48 @@ describe("a get into a file whose part another URL's interrupted download keeps"
     expect(await listed(t.work)).toMatch(/^nothing to resume/);
   });
 });
+
+describe("a new tree job that moved nothing", () => {
+  const files = (dir: string, n: number) => {
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < n; i++) writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`);
+  };
+
+  test("every file refused (550): no record, no saved password, and the line says to run the command again", async () => {
+    files(join(t.work, "lm"), 5);
+    const fake = t.start({ feat: HASH_FEAT, refuseStor: "550 Permission denied." });
+    const passwordsBefore = savedAll();
+    const r = await runFtpkit(["put", "-r", "lm", `ftp://u:p@127.0.0.1:${fake.port}/many`], { cwd: t.work });
+    expect(r.code).toBe(8);
+    expect(r.stderr.trim().split("\n").at(-1)).toBe("[error] 5 of 5 items failed, each refused (see above): once that is fixed, run the command again");
+    expect(r.stderr).not.toContain("ftpkit resume");
+    expect(records(t.work)).toEqual([]);
+    expect(savedAll()).toEqual(passwordsBefore);
+    expect(await listed(t.work)).toMatch(/^nothing to resume/);
+  });
+
+  test("a read-only account on ftpkit's server: every STOR refused, nothing pending afterwards", async () => {
+    const srv = await startFtpkitServer({ dropBox: true });
+    try {
+      mkdirSync(join(srv.dir, "home", "anon", "many"), { recursive: true });
+      files(join(t.work, "lm"), 20);
+      const r = await runFtpkit(["put", "-r", "lm", `ftp://anonymous@127.0.0.1:${srv.port}/many`], { cwd: t.work });
+      expect(r.code).toBe(8);
+      expect(r.stderr).toContain("20 of 20 items failed, each refused (see above): once that is fixed, run the command again");
+      expect(records(t.work)).toEqual([]);
+      expect(await listed(t.work)).toMatch(/^nothing to resume/);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test("every file refused for a while (450): the job stays pending for ftpkit resume, as before", async () => {
+    files(join(t.work, "lm"), 3);
+    const fake = t.start({ feat: HASH_FEAT, refuseStor: "450 Try again later." });
+    const r = await runFtpkit(["put", "-r", "lm", `ftp://u:p@127.0.0.1:${fake.port}/many`, "--retries", "0"], { cwd: t.work });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain("run `ftpkit resume` to retry them");
+    expect(records(t.work)).toHaveLength(1);
+    expect(await listed(t.work)).toContain("many");
+  });
+});
