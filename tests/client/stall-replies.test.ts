@@ -40,7 +40,7 @@ describe("a reply that never comes is given up after --stall-timeout", () => {
       expect(r.stderr).not.toContain("    at "); // no stack trace
       expect(performance.now() - started).toBeLessThan(15_000); // the point: not 60 s
       expect(fake.commands.some((l) => l.startsWith(c.verb))).toBe(true);
-    });
+    }, 30_000);
   }
 
   test("resume: a pending download whose server then never answers RETR is given up in seconds", async () => {
@@ -56,7 +56,7 @@ describe("a reply that never comes is given up after --stall-timeout", () => {
     expect(r.stderr).toContain(`timed out waiting for the server's reply to RETR (127.0.0.1:${fake.port}): no reply in 1 s (--stall-timeout)`);
     expect(performance.now() - started).toBeLessThan(15_000);
     expect(existsSync(join(t.work, "f.bin.ftpkit-part"))).toBe(true); // still resumable
-  });
+  }, 60_000);
 
   test("get -r --retries 1: each try of a frozen file costs the stall timeout, not a minute", async () => {
     const fake = t.start({ files: FILES(), feat: FEAT, neverAnswer: ["RETR"] });
@@ -66,7 +66,7 @@ describe("a reply that never comes is given up after --stall-timeout", () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toContain("no reply in 1 s (--stall-timeout)");
     expect(performance.now() - started).toBeLessThan(25_000);
-  });
+  }, 45_000);
 });
 
 describe("a slow reply within --stall-timeout is waited for", () => {
@@ -77,5 +77,5 @@ describe("a slow reply within --stall-timeout is waited for", () => {
     expect(r.stderr.trim()).toEndWith("(verified by HASH)");
     expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(DATA));
     expect(fake.commands).toContain("HASH /d/f.bin");
-  });
+  }, 30_000);
 });
