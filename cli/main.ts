@@ -86,11 +86,12 @@ if (wantsBuiltin) {
   // The commands that keep resumable state say how to continue it when interrupted.
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
   else if (rawArgs[0] === "ls" && jsonReport) (await import("./interrupt.ts")).listingErrorOnInterrupt();
-  // A reader that stops early (`ftpkit ls URL | head`): one line, as `get URL -` says it, not Bun's
-  // report of an uncaught EPIPE. (Any other output error is still reported whole.)
+  // Standard output that takes no more (a reader that stops early, `ftpkit ls URL | head`; a full
+  // disk or /dev/full, ENOSPC; EIO, EBADF): one line, as `get URL -` says it, and exit 3 (a local
+  // write failure), not Bun's report of an uncaught error with our source lines.
   process.stdout.on("error", (err: Error & { code?: string }) => {
-    if (err.code !== "EPIPE") throw err;
-    errorConsole().error("cannot write to standard output: the reader closed it (broken pipe)");
+    const why = err.code === "EPIPE" ? "the reader closed it (broken pipe)" : printableMessage(err.message);
+    errorConsole().error(`cannot write to standard output: ${why}`);
     process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
   });
   try {

@@ -23,14 +23,14 @@ export interface ClientOptions {
   port: number;
   /** Active mode: the server connects to us (EPRT, falling back to PORT). */
   active?: boolean;
+  /** Overrides `stallMs` for replies, TLS handshakes and connects (programs that want their own bound; the CLI leaves it unset). */
   timeoutMs?: number;
   /**
-   * Until `settled()` (connected and logged in), the connect, TLS handshake and each reply wait at
-   * most this when it is shorter than their own bound: a short --stall-timeout (see openSession).
-   * It never lengthens a wait.
+   * --stall-timeout: how long the server may stay silent while we wait on it. Bounds every reply (to
+   * any command: the greeting, USER, a transfer command's 1yz, HASH…), the TLS handshakes (at most
+   * 30 s) and connects (at most 15 s), and a listing's data connection that moves no byte (transfers
+   * take theirs from PumpOptions). Default 60 s; 0: replies are waited for as long as it takes.
    */
-  setupTimeoutMs?: number;
-  /** A listing's data connection that moves no byte this long is given up (default 60 s; transfers take theirs from PumpOptions). */
   stallMs?: number;
   /** Called with every line sent and received (passwords masked), for --verbose style logs. */
   trace?: (line: string) => void;
@@ -55,16 +55,24 @@ export interface DataTransfer {
   done: Promise<FtpReply>;
 }
 
-/** How long a reply is waited for when the options give no timeoutMs. */
+/** How long the server may stay silent when the options say nothing (--stall-timeout's default). */
 const DEFAULT_REPLY_TIMEOUT_MS = 60_000;
 
-/** `bound`, or the setup bound when there is one and it is shorter. */
-function shorter(setupMs: number | undefined, bound: number): number {
-  return setupMs && setupMs < bound ? setupMs : bound;
+/** The longest a TLS handshake is waited for, whatever the stall bound: none takes that long. */
+const MAX_HANDSHAKE_MS = 30_000;
+
+/** `limit`, or `waitMs` when it is a bound (not 0) and shorter. */
+function shorter(waitMs: number, limit: number): number {
+  return waitMs > 0 && waitMs < limit ? waitMs : limit;
 }
 
 /** 1yz replies one command may get before its final one (150, 125, "120 ready in n minutes"…). */
 const MAX_PRELIMINARY_REPLIES = 32;
+
+/** ClientOptions' bound on a silent server (see FtpClient.waitMs). */
+function waitBound(opts: ClientOptions): number {
+  return opts.timeoutMs ?? opts.stallMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+}
 
 export class FtpClient {
   /** Replies matched to requests in order (reply-queue.ts). */
@@ -81,8 +89,23 @@ export class FtpClient {
   /** Data connections (data-channel.ts) and HASH (remote-hash.ts) of this control connection. */
   private readonly data = new DataChannel(this);
   private readonly hashes = new RemoteHash(this);
-  /** What a reply is waited for by default: the setup bound until settled(), then timeoutMs. */
-  private replyTimeoutMs: number;
+  /**
+   * How long the server may stay silent while a reply (or a handshake, a connect) is waited for:
+   * timeoutMs, else --stall-timeout (stallMs), else 60 s; 0 = as long as it takes.
+   */
+  readonly waitMs: number;
+  /** What a timed-out wait names as its bound: the flag, when it came from --stall-timeout. */
+  private readonly waitFlag: string;
+
+  /** The bound of a TLS handshake (control or data). */
+  get handshakeMs(): number {
+    return shorter(this.waitMs, MAX_HANDSHAKE_MS);
+  }
+
+  /** The bound of a connect (control or data). */
+  get connectMs(): number {
+    return shorter(this.waitMs, DEFAULT_CONNECT_TIMEOUT_MS);
+  }
 
   /** "host:port" (IPv6 in brackets), as errors name the server. */
   endpoint(): string {
@@ -94,7 +117,8 @@ export class FtpClient {
     readonly control: Connection,
     readonly opts: ClientOptions,
   ) {
-    this.replyTimeoutMs = shorter(opts.setupTimeoutMs, opts.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
+    this.waitMs = waitBound(opts);
+    this.waitFlag = opts.timeoutMs === undefined && opts.stallMs !== undefined ? " (--stall-timeout)" : "";
     this.replies = new ReplyQueue(() => control.destroy(), opts.trace);
     control.onData((chunk) => {
       if (!this.replies.push(chunk)) control.destroy();
@@ -105,11 +129,11 @@ export class FtpClient {
   /** Connect and read the greeting (220). */
   static async connect(opts: ClientOptions): Promise<FtpClient> {
     const implicit = opts.tls?.mode === "implicit" ? opts.tls.settings : undefined;
-    const connectMs = shorter(opts.setupTimeoutMs, opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    const connectMs = shorter(waitBound(opts), DEFAULT_CONNECT_TIMEOUT_MS);
     const control = await connect({ host: opts.host, port: opts.port, timeoutMs: connectMs, purpose: "control connection", tls: implicit });
     const client = new FtpClient(control, opts);
     try {
-      if (implicit) await controlHandshake(client.control, client.endpoint(), client.replyTimeoutMs);
+      if (implicit) await controlHandshake(client.control, client.endpoint(), client.handshakeMs);
       let greeting = await client.read(undefined, "greeting").catch((err: Error) => {
         // A server silent under --tls (until our timeout, or until its own handshake timeout closes
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
@@ -126,7 +150,7 @@ export class FtpClient {
         throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: full, ...(full ? { kind: "server" as const } : {}) });
       }
       client.greeting = greeting;
-      if (opts.tls) await secureControl(client, opts.tls.mode, client.replyTimeoutMs);
+      if (opts.tls) await secureControl(client, opts.tls.mode, client.handshakeMs);
     } catch (err) {
       control.destroy();
       throw err;
@@ -140,17 +164,14 @@ export class FtpClient {
   }
 
   /**
-   * The next reply from the server (preliminary or final). `awaited` names it ("greeting", "reply to
-   * USER") in the error of a timeout, with the server and the bound: a frozen server's one line says
-   * which server stopped answering, and at which step.
+   * The next reply from the server (preliminary or final), given up once the server has been silent
+   * `timeoutMs` (default: waitMs; 0: never). `awaited` names it ("greeting", "reply to RETR") in the
+   * error, with the server and the bound: a frozen server's one line says which server stopped
+   * answering, at which step, and which flag gives it longer.
    */
-  read(timeoutMs = this.replyTimeoutMs, awaited = "reply"): Promise<FtpReply> {
-    return this.replies.read(timeoutMs, `the server's ${awaited} (${this.endpoint()}, ${timeoutMs / 1000} s)`);
-  }
-
-  /** Connected and logged in: from now on replies (a big file's HASH, a slow STOR's 226) wait the full timeoutMs. */
-  settled(): void {
-    this.replyTimeoutMs = this.opts.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+  read(timeoutMs = this.waitMs, awaited = "reply"): Promise<FtpReply> {
+    const flag = timeoutMs === this.waitMs ? this.waitFlag : "";
+    return this.replies.read(timeoutMs, `timed out waiting for the server's ${awaited} (${this.endpoint()}): no reply in ${timeoutMs / 1000} s${flag}`);
   }
 
   /** Send one command line (no waiting). */
@@ -230,10 +251,10 @@ export class FtpClient {
     let r = await this.command("USER", user);
     if (r.code === 331) {
       // A wrong password is often answered late on purpose (vsftpd's delay_failed_login, ProFTPD's
-      // mod_delay, our server's back-off): that reply waits the full reply timeout, not a short
+      // mod_delay, our server's back-off): that reply waits at least 60 s, not a short
       // --stall-timeout, so a refused password ends as a refusal (exit 6), never as a network
       // failure a script would retry with the same password.
-      const ms = this.opts.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+      const ms = this.opts.timeoutMs ?? (this.waitMs === 0 ? 0 : Math.max(this.waitMs, DEFAULT_REPLY_TIMEOUT_MS));
       r = await this.untilFinal(await this.request("PASS", await password(), ms), ms);
     }
     if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });

@@ -4,8 +4,9 @@ import type { Connection } from "./connection.ts";
 import { ClientError, describe } from "./errors.ts";
 import type { FtpClient } from "./client.ts";
 
-/** Wait for the control connection's TLS handshake, at most `ms`; `endpoint` names the server in the error. */
+/** Wait for the control connection's TLS handshake, at most `ms` (0: no bound); `endpoint` names the server in the error. */
 export async function controlHandshake(control: Connection, endpoint: string, ms: number): Promise<void> {
+  if (ms <= 0) return control.ready;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([

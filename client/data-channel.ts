@@ -100,7 +100,7 @@ export class DataChannel {
     const host = this.client.control.remoteAddress || this.client.opts.host;
     let conn: Connection;
     try {
-      conn = await connect({ host, port: fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" "))), timeoutMs: this.client.opts.timeoutMs, purpose: "data connection" });
+      conn = await connect({ host, port: fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" "))), timeoutMs: this.client.connectMs, purpose: "data connection" });
       this.startDataTls(conn); // at once: the command went out with EPSV, before this connection
     } catch (err) {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
@@ -137,7 +137,7 @@ export class DataChannel {
       if (r.code !== 227) throw replyError("PASV", r);
       port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
     }
-    return connect({ host, port, timeoutMs: this.client.opts.timeoutMs, purpose: "data connection" });
+    return connect({ host, port, timeoutMs: this.client.connectMs, purpose: "data connection" });
   }
 
   /**
@@ -171,7 +171,7 @@ export class DataChannel {
           return conn.ready;
         }),
         new Promise<never>((_, reject) => {
-          const ms = Math.min(this.client.opts.timeoutMs ?? 30_000, 30_000);
+          const ms = this.client.handshakeMs;
           timer = setTimeout(() => reject(new ClientError(`${failed} timed out (${ms / 1000} s)`, { retryable: true, kind: "tls" })), ms);
         }),
       ]);
@@ -202,7 +202,7 @@ export class DataChannel {
       }
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
       const { done } = await this.startTransfer(verb, arg);
-      const accepted = listener.accept();
+      const accepted = listener.accept(this.client.connectMs);
       const conn = await Promise.race([
         accepted,
         // A refusal ends the wait; a quick 226 (small file, already sent) must not: keep waiting.
@@ -224,7 +224,10 @@ export class DataChannel {
     }
   }
 
-  /** Send the transfer command, wait for its 1yz, and return the promise of the final reply. */
+  /**
+   * Send the transfer command, wait for its 1yz (as any reply: at most --stall-timeout of silence),
+   * and return the promise of the final reply.
+   */
   private startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
     return this.requestTransfer(verb, arg).started;
   }
@@ -245,10 +248,9 @@ export class DataChannel {
       if (first.code < 300) return { done: Promise.resolve(first) }; // some servers answer 226 at once for empty files
       throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first);
     }
-    const done = (async () => {
-      const day = 24 * 3600 * 1000;
-      return this.client.untilFinal(await this.client.read(day), day);
-    })();
+    // While the data flows the final reply may take as long as the transfer: the pumps bound the
+    // wait by the data connection instead (watchStall, then finalReply once it closed).
+    const done = (async () => this.client.untilFinal(await this.client.read(0), 0))();
     done.catch(() => {}); // observed by the caller; avoid an unhandled rejection while it streams
     return { done };
   }

@@ -18,6 +18,8 @@ export class ReplyQueue {
   private readers: { resolve: (r: FtpReply) => void; reject: (e: Error) => void }[] = [];
   private failed: Error | null = null;
   private heldBy: Promise<void> | null = null;
+  /** performance.now() of the last byte from the server: a reply's wait is a stall bound, not a deadline. */
+  private lastInput = performance.now();
 
   /** `onTimeout`: a reply did not come in time (the caller drops the connection). */
   constructor(
@@ -36,6 +38,7 @@ export class ReplyQueue {
    * still on the way; a tree job then reconnected only after sending the next file down it.
    */
   push(chunk: Uint8Array): boolean {
+    this.lastInput = performance.now();
     let replies: FtpReply[];
     try {
       replies = this.parser.push(this.decoder.decode(chunk, { stream: true }));
@@ -66,18 +69,28 @@ export class ReplyQueue {
     for (const r of this.readers.splice(0)) r.reject(err);
   }
 
-  /** The next reply (preliminary or final), reserved now; `awaited` says what a timeout waited for. */
-  read(timeoutMs: number, awaited = "the server's reply"): Promise<FtpReply> {
+  /**
+   * The next reply (preliminary or final), reserved now. It is given up (`timedOut` is the error's
+   * message) once the control connection has been silent for `timeoutMs` while it waited; 0 waits as
+   * long as it takes. Silent, not slow: a server that sends a long reply line by line (ProFTPD's
+   * "213-Computing…" while it hashes a big file) is still answering.
+   */
+  read(timeoutMs: number, timedOut = "timed out waiting for the server's reply"): Promise<FtpReply> {
     const queued = this.unread.shift();
     if (queued) return Promise.resolve(queued);
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const since = performance.now();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const check = () => {
+        const quiet = performance.now() - Math.max(since, this.lastInput);
+        if (quiet < timeoutMs) return void (timer = setTimeout(check, timeoutMs - quiet));
         const i = this.readers.indexOf(entry);
         if (i >= 0) this.readers.splice(i, 1);
-        reject(new ClientError(`timed out waiting for ${awaited}`, { retryable: true }));
+        reject(new ClientError(timedOut, { retryable: true }));
         this.onTimeout();
-      }, timeoutMs);
+      };
+      if (timeoutMs > 0) timer = setTimeout(check, timeoutMs);
       const entry = {
         resolve: (r: FtpReply) => {
           clearTimeout(timer);

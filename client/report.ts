@@ -82,7 +82,7 @@ export function printReport(report: JobReport): void {
 /**
  * Write `text` to stdout before returning. A failed job exits (process.exit) right after its report,
  * and Bun then kept only what the pipe had taken: a reader slower than us got 64 KiB of a longer
- * report, which is not JSON. A reader that closed the pipe is the stream's error (said once, exit 3).
+ * report, which is not JSON. A write that fails (a reader that closed the pipe, a full disk) is the stream's error (said once, exit 3).
  */
 export function writeStdout(text: string): void {
   const bytes = Buffer.from(text);
@@ -92,8 +92,8 @@ export function writeStdout(text: string): void {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === "EAGAIN") Bun.sleepSync(1); // a descriptor the parent made non-blocking
-      else if (code === "EPIPE") return void process.stdout.emit("error", err);
-      else throw err;
+      // EPIPE, ENOSPC, EIO…: the stream's error, as an asynchronous write's would be (the CLI says it in one line).
+      else return void process.stdout.emit("error", err);
     }
   }
 }

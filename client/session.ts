@@ -11,15 +11,15 @@ export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: n
 
 /**
  * Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary.
- * Until then the connect, the TLS handshake and each reply wait no longer than --stall-timeout (stallMs)
- * when it is the shorter bound: a server frozen before its greeting or during the login (stopped, hung)
- * is given up in seconds, on a job's first connection as on a reconnection, not after the 60 s reply
- * timeout. A password prompt is not bounded (it waits between replies); stallMs 0 keeps the usual bounds.
+ * The connect, the TLS handshake and each reply, then and later, wait no longer than --stall-timeout
+ * (stallMs; FtpClient.waitMs): a server frozen before its greeting, during the login or at any later
+ * command (stopped, hung) is given up in seconds, on a job's first connection as on a reconnection.
+ * A password prompt is not bounded (it waits between replies); stallMs 0 waits for replies as long as it takes.
  */
 export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url), signal?: AbortSignal): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
   const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
-  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, setupTimeoutMs: opts.stallMs, stallMs: opts.stallMs, tls });
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls });
   // A job that no longer needs this connection drops it at once, not after the server's answers.
   const drop = () => client.destroy();
   if (signal?.aborted) drop();
@@ -39,7 +39,6 @@ export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Cred
     client.home = home;
     if (opts.verify && opts.hash) await client.announceHash(opts.hash);
     if (signal?.aborted) throw new ClientError("no longer needed");
-    client.settled();
     return client;
   } catch (err) {
     client.destroy();

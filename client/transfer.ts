@@ -54,15 +54,18 @@ export function watchStall(conn: Connection, ms: number, lastMoved: () => number
   return state;
 }
 
-/** The final reply of a transfer, but no longer than `ms` after the data stopped (0 = no bound). */
-export async function finalReply(done: Promise<FtpReply>, ms: number, moved: number): Promise<FtpReply> {
+/**
+ * The final reply of a transfer, but no longer than `ms` after the data stopped (0 = no bound).
+ * `flag`: the error names it as the bound (ms is --stall-timeout's), unless null.
+ */
+export async function finalReply(done: Promise<FtpReply>, ms: number, moved: number, flag: string | null = "--stall-timeout"): Promise<FtpReply> {
   if (!ms) return done;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
       done,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no reply ${ms / 1000} s after the data connection closed`)), ms);
+        timer = setTimeout(() => reject(new Error(`no reply in ${ms / 1000} s after the data connection closed${flag ? ` (${flag})` : ""}`)), ms);
       }),
     ]);
   } catch (err) {
@@ -353,17 +356,18 @@ export async function downloadRange(
   const moved = pos - start;
   if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
   const grace = stallMs ? Math.min(stallMs, SEGMENT_REPLY_MS) : SEGMENT_REPLY_MS;
+  const graceFlag = grace === stallMs ? undefined : null;
   if (pos >= end) {
     // Reset together with the data connection, the control connection made pyftpdlib (under load)
     // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
-    if (!(await finalReply(t.done, grace, moved).then(() => true, () => false))) client.destroy();
+    if (!(await finalReply(t.done, grace, moved, graceFlag).then(() => true, () => false))) client.destroy();
     await payDebt(opts.limiter);
     return moved;
   }
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   // Ended short: retried whatever the reply says. pyftpdlib, having lost the data connection, answers
   // "150 About to open data connection" and then waits for one: no reply would ever come.
-  const reply = await finalReply(t.done, grace, moved);
+  const reply = await finalReply(t.done, grace, moved, graceFlag);
   if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
   throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
 }

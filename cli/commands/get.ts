@@ -1,10 +1,12 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
-import { closeSync, openSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec, wholeNumber } from "../args.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { getToStream, STDIO } from "../../client/stdio-transfer.ts";
 import { getFile } from "../../client/operations.ts";
+import { consola } from "../../client/messages.ts";
+import { openStreamTarget } from "../stream-target.ts";
 import { hasGlob, unescapeGlob, urlGlobSegment } from "../../protocol/glob.ts";
 
 export default defineCommand({
@@ -47,11 +49,13 @@ export default defineCommand({
     // part file over it replaced it (as root, `get URL /dev/null` broke /dev/null for everyone).
     if (args.local !== undefined && isStream(args.local)) {
       if (segments > 1) throw new CliError(`--segments writes a file at several places at once; ${args.local} takes bytes in order`);
-      const fd = openSync(args.local, "w");
+      // Not openSync: a FIFO without a reader would hold the event loop, and with it Ctrl-C (stream-target.ts).
+      const quiet = opts.quiet || args.json === true;
+      const target = await openStreamTarget(args.local, () => quiet || consola().info(`${args.local}: waiting for a reader (a FIFO)`));
       try {
-        await runSingleFile(args.json, "get", url, args.local, () => getToStream(url, quietForJson(opts, args.json), { fd, name: args.local! }));
+        await runSingleFile(args.json, "get", url, args.local, () => getToStream(url, quietForJson(opts, args.json), { fd: target.fd, name: args.local! }));
       } finally {
-        closeSync(fd);
+        await target.close();
       }
       return;
     }

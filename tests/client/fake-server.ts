@@ -105,6 +105,8 @@ export interface FakeOptions {
   greetingDelayMs?: number;
   /** HASH replies come this many ms late (a server reading a big file to hash it). */
   slowHashMs?: number;
+  /** These verbs (RETR, STOR, MLSD, LIST, HASH…) get no reply at all, the session staying open: a server hung on them. */
+  neverAnswer?: string[];
   /** The Nth MKD (counted from 1 over all sessions) drops its control connection instead of answering. */
   dropOnMkd?: number;
   /** QUIT gets no reply (the client waits for it, then closes). */
@@ -432,6 +434,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
     const arg = sp < 0 ? "" : line.slice(sp + 1);
     const file = files.get(arg);
+    if (opts.neverAnswer?.includes(verb)) return;
     switch (verb) {
       case "USER":
         if (s.data.hangUpAtUser) return void (opts.hangUp!.how === "close" ? s.end() : s.terminate());

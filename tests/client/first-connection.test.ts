@@ -71,7 +71,7 @@ describe("a server frozen on the first connection", () => {
         const port = await frozenServerFor(command, how, t.work);
         const started = performance.now();
         const r = await runFtpkit([...args(`ftp://u:p@127.0.0.1:${port}`), "--stall-timeout", "0.5", "--retries", "1"], { cwd: t.work, timeoutMs: 15_000 });
-        const timedOut = `timed out waiting for the server's ${awaited} (127.0.0.1:${port}, 0.5 s)`;
+        const timedOut = `timed out waiting for the server's ${awaited} (127.0.0.1:${port}): no reply in 0.5 s (--stall-timeout)`;
         expect(retryLines(r.stderr)).toEqual([expect.stringContaining(`${timedOut}; retrying (attempt 1 of 1)`)]);
         expect(r.stderr.trim().split("\n").at(-1)).toContain(`${timedOut}; gave up after 2 attempts (--retries 1)`);
         expect(r.code).toBe(4);
@@ -99,7 +99,7 @@ describe("--stall-timeout and a slow greeting", () => {
     const fake = t.start({ files: new Map([["/a.txt", Buffer.from("a")]]), greetingDelayMs: 1_500 });
     const url = `ftp://u:p@127.0.0.1:${fake.port}/`;
     const short = await runFtpkit(["ls", url, "--names", "--stall-timeout", "1", "--retries", "0"], { cwd: t.work, timeoutMs: 15_000 });
-    expect(short.stderr).toContain(`timed out waiting for the server's greeting (127.0.0.1:${fake.port}, 1 s)`);
+    expect(short.stderr).toContain(`timed out waiting for the server's greeting (127.0.0.1:${fake.port}): no reply in 1 s (--stall-timeout)`);
     expect(short.code).toBe(4);
     const never = await runFtpkit(["ls", url, "--names", "--stall-timeout", "0"], { cwd: t.work, timeoutMs: 15_000 });
     expect(never.stderr).toBe("");
@@ -116,7 +116,7 @@ describe("a transient failure of the first connection is tried again", () => {
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--stall-timeout", "0.5"], { cwd: t.work, timeoutMs: 15_000 });
     expect(r.code).toBe(0);
     expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(DATA));
-    expect(retryLines(r.stderr)).toEqual([expect.stringContaining(`timed out waiting for the server's greeting (127.0.0.1:${fake.port}, 0.5 s); retrying (attempt 1 of 3)`)]);
+    expect(retryLines(r.stderr)).toEqual([expect.stringContaining(`timed out waiting for the server's greeting (127.0.0.1:${fake.port}): no reply in 0.5 s (--stall-timeout); retrying (attempt 1 of 3)`)]);
     expect(fake.connections).toBe(2);
   });
 
