@@ -335,7 +335,12 @@ export async function remoteDirExists(client: FtpClient, path: string, opts: { s
   const name = clean.slice(slash + 1);
   try {
     const { entries } = await listDir(client, parent === "." && client.home ? client.home : parent);
-    return entries.some((e) => e.name === name && e.type === "dir");
+    const entry = entries.find((e) => e.name === name);
+    if (entry?.type === "dir") return true;
+    // A link as LIST shows it (vsftpd) may lead to a directory: one CWD enters. Only where paths
+    // are absolute (the login directory is known), so moving the session's directory changes nothing.
+    if (!entry?.link || client.home === null) return false;
+    return (await client.command("CWD", clean)).code < 400;
   } catch (err) {
     // strict (the walk's root): a dropped connection or a 4yz says nothing about the directory, and
     // taken for "missing" it made get -r of an existing empty directory fail as not found.
