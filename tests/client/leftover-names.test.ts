@@ -76,6 +76,11 @@ for (const kind of servers) {
       const again = await runFtpkit(["put", "-r", ".", s.url("/proj")], { cwd: proj });
       expect(again.code).toBe(0);
       expect(again.stderr.match(/a\.bin\.ftpkit-part: skipped \(the part file a download of "a\.bin" beside it leaves/g)).toHaveLength(1);
+
+      // A local glob that names them uploads them (a.bin, not matched, is not copied beside its part).
+      const globbed = await runFtpkit(["put", "*.ftpkit-part", s.url("/globbed/")], { cwd: proj });
+      expect(globbed.code).toBe(0);
+      expect(filesUnder(join(s.home, "globbed"))).toEqual(["a.bin.ftpkit-part", "report.ftpkit-part"]);
     });
 
     test("get -r fetches remote .ftpkit-corrupt files and .ftpkit directories; a remote part-file name beside its file is reported, not fetched over the download's part", async () => {
