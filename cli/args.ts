@@ -243,12 +243,16 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
     known.set(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), type);
     for (const alias of ([] as string[]).concat((arg as { alias?: string | string[] }).alias ?? [])) (alias.length === 1 ? short : known).set(alias, type);
   }
-  let valueNext = false;
+  /** The value flag (as typed) whose value is the next word, if any. */
+  let valueOf: string | null = null;
   for (const tok of rawArgs) {
     if (tok === "--") break;
-    // The value of a string flag may itself start with "-" (`--idle-timeout -1`): it is no flag.
-    if (valueNext) {
-      valueNext = false;
+    // The value of a string flag may start with "-" (`--idle-timeout -1`, `-` for standard input);
+    // one that looks like an option was a value left out (`--exclude --quiet` took --quiet as the
+    // pattern and ran unquiet): refused for every value flag, as a bad --hash value always was.
+    if (valueOf !== null) {
+      if (/^--?[A-Za-z]/.test(tok)) throw new CliError(`${valueOf} needs a value, and ${tok} looks like an option; for a value that starts with "-", write ${valueOf}=${tok}`);
+      valueOf = null;
       continue;
     }
     if (!tok.startsWith("-") || tok === "-") continue;
@@ -256,13 +260,13 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
       // -r, -rq, -n: every letter a known short alias; a string one takes the next word.
       const letters = tok.slice(1).split("=")[0]!;
       for (const c of letters) if (!short.has(c)) throw new CliError(`unknown option -${c}`);
-      valueNext = short.get(letters.at(-1)!) === "string" && !tok.includes("=");
+      valueOf = short.get(letters.at(-1)!) === "string" && !tok.includes("=") ? `-${letters.at(-1)!}` : null;
       continue;
     }
     const flag = tok.slice(2).split("=")[0]!;
     const negated = flag.startsWith("no-") ? flag.slice(3) : undefined;
     if (known.has(flag)) {
-      valueNext = known.get(flag) === "string" && !tok.includes("=");
+      valueOf = known.get(flag) === "string" && !tok.includes("=") ? `--${flag}` : null;
       continue;
     }
     if (negated !== undefined && known.get(negated) === "boolean") continue;

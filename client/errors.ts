@@ -72,6 +72,31 @@ export class RestUnsupported extends ClientError {
   }
 }
 
+/**
+ * The server sent more of a file than the size it reported: the file grew while it was sent (vsftpd
+ * sends what is there at each read), else a broken server (exit 7). A download tells the two apart
+ * by the size the server gives now (RemoteChanged).
+ */
+export class SentMoreThanReported extends ClientError {
+  constructor(message: string) {
+    super(message, { kind: "protocol" });
+  }
+}
+
+/**
+ * The remote file changed while it was downloaded: what came is neither the old file nor the new one
+ * for sure. A mismatch between what arrived and the server's file, as any other (exit 9), however it
+ * shows (a digest that differs, a transfer that ends early, more bytes than reported).
+ */
+export class RemoteChanged extends ClientError {
+  constructor(
+    readonly change: string,
+    kept?: string,
+  ) {
+    super(`the remote file changed during the download (${change})${kept ? `; ${kept}: get it again` : ""}`, { kind: "verify" });
+  }
+}
+
 /** Why a connection could not be opened: the one thing that tells a wrong port from a server busy starting. */
 export type ConnectFailureReason = "refused" | "unknown host" | "timed out" | "reset" | "other";
 

@@ -2,7 +2,7 @@
 import type { FileInfo } from "../protocol/listing.ts";
 import { compileGlob, hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import { ClientError, type FtpClient } from "./client.ts";
-import { listDir, listPath } from "./listing.ts";
+import { askForWantedFacts, listDir, listPath } from "./listing.ts";
 import { checkTlsFlags, parseUrlArg, type SecurityOptions } from "./options.ts";
 import { Notifier } from "./messages.ts";
 import { Credentials } from "./credentials.ts";
@@ -50,6 +50,9 @@ async function listTarget(client: FtpClient, path: string): Promise<FileInfo[]> 
     // show; one that matches nothing stands for itself (a name with brackets), as in `get`.
     const parent = path.slice(0, slash) || "/";
     const matches = compileGlob(last);
+    // The facts a plain ls asks for (OPTS MLST: pyftpdlib sends UNIX.mode only then), so a glob's
+    // lines show the same mode columns, not the perm fact's cut-down ones.
+    await askForWantedFacts(client);
     const matched = (await listDir(client, parent)).entries.filter((e) => matches(e.name));
     if (matched.length > 0) return matched;
     return await listPath(client, path).catch((err) => {

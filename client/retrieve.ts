@@ -4,7 +4,7 @@
 // publish (rename) or set the bad data aside. What uploads share with it is in file-transfer.ts.
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
-import { failureKind, RestUnsupported } from "./errors.ts";
+import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } from "./errors.ts";
 import { worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
@@ -156,7 +156,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       const now = await remoteState(session.client, path).catch(() => null);
       const aside = setAside();
       const change = now && !now.missing ? describeChange({ size, mtime }, now) : "";
-      if (change) throw new ClientError(`the remote file changed during the download (${change}); what came is kept in ${aside}: get it again`);
+      if (change) throw new RemoteChanged(change, `the ${offset} bytes that came are kept in ${aside}`);
       throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`, { kind: "verify" });
     } else verifiedBy = `verified by ${verdict.via}`;
     // On the thread pool, like the part file's creation: an ext4 rename blocked the event loop (and
@@ -170,6 +170,17 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     sink?.dispose();
     // A full (or read-only) disk: what was written stays for `ftpkit resume` once there is room (the
     // resume checks it against the server's ranged digest first).
+    // Changed while it came (cut short, grown): what came is set aside as a bad download is, and the
+    // job forgotten, whichever way the change showed; a resume could only refuse it.
+    if (err instanceof RemoteChanged && fd >= 0) {
+      const came = fstatSync(fd).size;
+      closeSync(fd);
+      const aside = besideFile(job.local, CORRUPT_SUFFIX);
+      if (came > 0) renameSync(part, aside);
+      else rmSync(part, { force: true });
+      ctx.discard();
+      throw new RemoteChanged(err.change, came > 0 ? `the ${came} bytes that came are kept in ${aside}` : "nothing came");
+    }
     const diskFull = err instanceof LocalWriteError && err.diskRefuses && fd >= 0 ? fstatSync(fd).size : 0;
     if (fd >= 0) closeSync(fd);
     // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
@@ -242,7 +253,7 @@ export async function retrieve(
       if (size !== null && offset < size) {
         // The server called it complete: a file cut short (or replaced) since the download began
         // is said so, not retried as a network failure that only ever ends early again.
-        await refuseIfResized(client, path, size, offset);
+        await refuseIfResized(client, path, size);
         throw new TransferInterrupted(`the transfer ended early at ${offset} of ${size} bytes`, 0);
       }
       return offset;
@@ -256,22 +267,36 @@ export async function retrieve(
         continue;
       }
       if (err instanceof TransferInterrupted) offset += err.moved;
+      if (err instanceof SentMoreThanReported && size !== null) await refuseIfGrown(session, client, path, size, ctx.note);
       attempt++;
       const retrying = attempt <= ctx.opts.retries && (await worthRetrying(client, err));
       hooks.atDrop?.(offset, retrying);
       if (!retrying || ctx.handBack?.(offset)) throw err;
       ctx.note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
       attempt = await session.reconnect(attempt, ctx.note, client);
-      if (size !== null) await refuseIfResized(session.client, path, size, offset);
+      if (size !== null) await refuseIfResized(session.client, path, size);
     }
   }
 }
 
-/** A file whose size is no longer the one the download began with cannot be continued: said so, with what is kept. */
-async function refuseIfResized(client: FtpClient, path: string, size: number, kept: number): Promise<void> {
+/**
+ * A file whose size is no longer the one the download began with cannot be continued: a RemoteChanged
+ * (the bytes that came may be the old file's, the new one's, or both: the caller says where they are).
+ */
+async function refuseIfResized(client: FtpClient, path: string, size: number): Promise<void> {
   const now = await client.size(path).catch(() => null);
   if (now === null || now === size) return;
-  throw new ClientError(`the remote file changed during the download (size ${size} → ${now}); the ${kept} bytes of the old one that came are kept`);
+  throw new RemoteChanged(`size ${size} → ${now}`);
+}
+
+/**
+ * More bytes than SIZE reported came, and the session is gone (the transfer quit it): a new one asks
+ * the size again. Grown: the file changed (vsftpd sends a file appended to as it grows). Else, or when
+ * no new session opens, it stays the server's protocol error.
+ */
+async function refuseIfGrown(session: Session, failed: FtpClient, path: string, size: number, note: { warn(msg: string): void }): Promise<void> {
+  if (!(await session.reconnect(0, note, failed).then(() => true, () => false))) return;
+  await refuseIfResized(session.client, path, size);
 }
 
 let umaskRead: number | undefined;

@@ -6,6 +6,7 @@ import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import type { ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
+import { SentMoreThanReported } from "./errors.ts";
 import { BufferPool } from "../protocol/buffer-pool.ts";
 import { pacedSlice, payDebt, Throttle, type TokenBucket } from "./rate-limit.ts";
 
@@ -158,7 +159,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   if (overrun) {
     await client.quit();
-    throw new ClientError(`the server sent more than the ${opts.limit} bytes it reported for ${path} (is the file still growing?); stopped reading`, { kind: "protocol" });
+    throw new SentMoreThanReported(`the server sent more than the ${opts.limit} bytes it reported for ${path} (is the file still growing?); stopped reading`);
   }
   const reply = await finalReply(t.done, stallMs, moved);
   if (reply.code >= 300) {

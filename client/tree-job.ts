@@ -123,7 +123,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
     }
     if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
-    const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note };
+    const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note, journal: dir };
     const listBoth = (match?: NameMatch) => listSides(sides, match);
     let { remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob) : undefined);
     // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.

@@ -1,6 +1,8 @@
 // Both sides of a tree job, walked (tree-walk.ts), with what the walks leave out: the source's
 // skipped entries and unreadable directories are reported (a script reading --json sees them), the
 // destination's excluded and odd entries are kept and never written into.
+import { realpathSync } from "node:fs";
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { ClientError } from "./client.ts";
 import type { FileReport } from "./report.ts";
 import type { Notifier } from "./messages.ts";
@@ -23,6 +25,8 @@ export interface SidesSpec {
   /** The first connection: asked whether a missing remote root is a file. */
   first: Session;
   note: Notifier;
+  /** The job's journal directory (where its record is kept). */
+  journal: string;
 }
 
 export interface Sides {
@@ -92,6 +96,14 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
       note.error(`${shown(rel)}: ${err.message}; nothing is copied into it`);
     },
   };
+  // Only the job's own leftovers are left out unsaid (the journal it writes in the local tree; in a
+  // download's destination, its part files): a user's file that merely ends in .ftpkit-part is copied.
+  // A remote name is never the job's own: an upload writes no remote part file.
+  const journal = journalRel(o.local, o.journal);
+  if (journal !== undefined && o.direction === "put") keep.add(journal);
+  const sourceRels = new Set<string>();
+  sourceWalk.leftovers = { side: "source", ...(journal !== undefined ? { journal } : {}) };
+  if (o.direction === "get") destWalk.leftovers = { side: "dest", ...(journal !== undefined ? { journal } : {}), sourceHas: (rel) => sourceRels.has(rel) };
   const [remoteWalk, localWalk] = o.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
   const listed = await walkRemote(o.listers, o.remoteRoot, remoteWalk).catch((err: unknown) => {
     // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
@@ -104,8 +116,9 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     if ((await o.first.client.size(o.remoteRoot).catch(() => null)) !== null) throw new ClientError(`${o.remoteRoot} is a file, not a directory${o.direction === "get" ? (o.mode === "sync" ? ": sync mirrors a directory; fetch a file with get" : ": fetch it without -r") : ""}`, { kind: "usage" });
     if (o.direction === "get") throw new ClientError(`remote directory not found: ${o.remoteRoot}`, { kind: "server" });
   }
-  const local = o.localExists ? walkLocal(o.local, localWalk) : [];
   const remote = listed ?? [];
+  if (o.direction === "get") for (const e of remote) sourceRels.add(e.rel);
+  const local = o.localExists ? walkLocal(o.local, localWalk) : [];
   const [walked, dest] = o.direction === "get" ? [remote, local] : [local, remote];
   // The source's unreadable directories exist, but what they hold does not reach the plan: nor do they.
   const unknown = new Set(unreadable.filter((u) => u.side === "source").map((u) => u.rel));
@@ -116,4 +129,23 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
 /** The report entries of what the source walk skipped and of what either walk could not read. */
 export function walkReports({ skipped, unreadable }: Pick<Sides, "skipped" | "unreadable">): FileReport[] {
   return [...skipped, ...unreadable.map(({ rel, err, side }) => ({ path: rel, action: "copy", reason: `unreadable in the ${side}`, bytes: 0, result: `failed: ${err.message}` } satisfies FileReport))];
+}
+
+/**
+ * Where the job's journal is, relative to the local root, when the local tree holds it: its
+ * `.ftpkit` directory (the journal is `.ftpkit/transfers` of the working directory), else the
+ * journal directory itself.
+ */
+function journalRel(localRoot: string, journal: string): string | undefined {
+  const top = basename(dirname(journal)) === ".ftpkit" ? dirname(journal) : journal;
+  const real = (path: string): string => {
+    try {
+      return realpathSync(path);
+    } catch {
+      return resolve(path);
+    }
+  };
+  const rel = relative(real(localRoot), real(top));
+  if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join("/");
 }

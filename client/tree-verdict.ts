@@ -19,13 +19,16 @@ export interface JobEnd {
   kept: boolean;
 }
 
+const MAKE_ROOM = "make room, then run `ftpkit resume`";
+
 /** Throws the job's error when anything failed. */
 export function throwIfFailed(report: JobReport, failures: readonly ItemFailure[], end: JobEnd): void {
   const failed = report.failed;
   if (failed === 0) return;
   const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
   const of = `${failed} of ${report.files.length} items failed`; // the plan's, and what the walks reported besides it
-  if (end.halted) throw new ClientError(`${of}: ${end.halted}; make room, then run \`ftpkit resume\``, { kind });
+  // The disk's own message may say it already (a download's "N bytes kept: make room, …"): once.
+  if (end.halted) throw new ClientError(`${of}: ${end.halted.includes(MAKE_ROOM) ? end.halted : `${end.halted}; ${MAKE_ROOM}`}`, { kind });
   if (failed === end.orphaned) throw new ClientError(`${of}: ${failed === 1 ? "its local file is" : "their local files are"} gone since the interrupted upload (see above); nothing is left to resume`, { kind });
   // A new job that moved nothing leaves no record: the command itself is what to run again.
   const again = end.kept ? "`ftpkit resume` moves only them (`--restart` starts the job over)" : "run the command again";

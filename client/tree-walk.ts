@@ -5,14 +5,60 @@ import { lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
-import { CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
+import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
 import { askForWantedFacts, listDir, mlstFacts } from "./listing.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
 
-/** Names ftpkit itself leaves beside files: never part of a tree. */
-function isOwnLeftover(name: string): boolean {
-  return name.endsWith(PART_SUFFIX) || name.endsWith(CORRUPT_SUFFIX) || name === ".ftpkit";
+/**
+ * The names a download writes beside its file `X` (`X.ftpkit-part` while it runs, `X.ftpkit-corrupt`
+ * when it fails verification), and the journal directory: how each side of a job treats them.
+ * Only the job's own are left out unsaid; a file of that name that is the user's is copied, or, when
+ * the job cannot copy it under that name, left out and reported (onSkip).
+ */
+export interface Leftovers {
+  /**
+   * "source": a name that is the part file or set-aside copy of a file beside it that the job copies
+   * cannot be copied (a download of that file writes that very name; uploaded, it is an unfinished or
+   * bad download, not a file of the tree): reported. Every other such name is the user's: copied.
+   * "dest" (a download's local side): such names (and `.ftpkit` directories) are the job's, or an
+   * earlier job's, unless the source has an entry of that name (then they are its copy); part files go to onPart.
+   */
+  side: "source" | "dest";
+  /** The job's journal directory, relative to the local root, when the local tree holds it. */
+  journal?: string;
+  /** dest: the source has an entry at this path. */
+  sourceHas?: (rel: string) => boolean;
+}
+
+/** Is `name` one a download writes beside a file? */
+function isBesideName(name: string): boolean {
+  return name.endsWith(PART_SUFFIX) || name.endsWith(CORRUPT_SUFFIX);
+}
+
+/**
+ * Of a directory's `names`, those that are the part file or set-aside copy of one of its `copied`
+ * files, each with why it cannot be copied. Empty (and nothing computed) when no name ends so.
+ */
+function clashingNames(names: readonly string[], copied: (name: string) => boolean, side: "remote" | "local"): Map<string, string> {
+  const clashes = new Map<string, string>();
+  const candidates = new Set(names.filter(isBesideName));
+  if (candidates.size === 0) return clashes;
+  for (const name of names) {
+    if (!copied(name)) continue;
+    for (const suffix of [PART_SUFFIX, CORRUPT_SUFFIX]) {
+      const beside = besideFile(name, suffix);
+      if (!candidates.has(beside) || beside === name) continue;
+      const what = suffix === PART_SUFFIX ? "part file a download of" : "set-aside copy a failed download of";
+      clashes.set(
+        beside,
+        side === "remote"
+          ? `its name is that of the ${what} "${name}" beside it writes locally; rename it on the server to fetch it`
+          : `the ${what} "${name}" beside it leaves, not a file of the tree; rename it to upload it`,
+      );
+    }
+  }
+  return clashes;
 }
 
 /** Where the walk gets connections to list with: each serves one listing at a time. */
@@ -49,6 +95,8 @@ export interface WalkOptions {
   onPartial?: (rel: string, why: string) => void;
   /** Local walks: a download's part file (never an entry of the tree). */
   onPart?: (rel: string) => void;
+  /** Which names are the job's own, and which cannot be copied under their name; none without it (a remote destination). */
+  leftovers?: Leftovers;
   /**
    * A directory below the root that cannot be listed (the server refuses it, the disk denies it),
    * or a local entry that cannot be looked at: not entered (a directory stays in the walk's entries:
@@ -90,8 +138,20 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
       if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (a name with a line break?)`);
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);
+      let byName: Map<string, FileInfo> | undefined;
+      const clashes =
+        opts.leftovers?.side === "source"
+          ? clashingNames(
+              entries.map((e) => e.name),
+              (name) => {
+                const e = (byName ??= new Map(entries.map((x) => [x.name, x]))).get(name)!;
+                return e.type !== "dir" && !listing.notFiles?.has(name) && (rel !== "" || !opts.match || opts.match(name)) && !opts.excluded(rel ? `${rel}/${name}` : name);
+              },
+              "remote",
+            )
+          : undefined;
       for (const e of entries) {
-        if (e.name === "." || e.name === ".." || e.name.includes("/") || isOwnLeftover(e.name)) continue;
+        if (e.name === "." || e.name === ".." || e.name.includes("/")) continue;
         // An empty name (a broken or hostile server's MLSD line) is the directory itself: as a file it
         // made the part file land beside the destination; as a directory, the same listing forever.
         if (e.name === "") {
@@ -110,6 +170,15 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         }
         if (listing.notFiles?.has(e.name)) {
           opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
+          continue;
+        }
+        const clash = clashes?.get(e.name);
+        if (clash !== undefined) {
+          opts.onSkip?.(child, clash);
+          continue;
+        }
+        if (child === opts.leftovers?.journal) {
+          opts.onSkip?.(child, "its local copy would go into the journal directory of this job (`.ftpkit`); fetch it into another directory");
           continue;
         }
         if (e.type === "dir" && e.unique !== undefined && line.includes(e.unique)) {
@@ -266,7 +335,12 @@ export async function remoteDirExists(client: FtpClient, path: string, opts: { s
   const name = clean.slice(slash + 1);
   try {
     const { entries } = await listDir(client, parent === "." && client.home ? client.home : parent);
-    return entries.some((e) => e.name === name && e.type === "dir");
+    const entry = entries.find((e) => e.name === name);
+    if (entry?.type === "dir") return true;
+    // A link as LIST shows it (vsftpd) may lead to a directory: one CWD enters. Only where paths
+    // are absolute (the login directory is known), so moving the session's directory changes nothing.
+    if (!entry?.link || client.home === null) return false;
+    return (await client.command("CWD", clean)).code < 400;
   } catch (err) {
     // strict (the walk's root): a dropped connection or a 4yz says nothing about the directory, and
     // taken for "missing" it made get -r of an existing empty directory fail as not found.
@@ -317,16 +391,35 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
       return null;
     }
   };
+  const { leftovers } = opts;
+  /** Copied by a source walk: a file (or a link to one) that the filters let through. */
+  const copied = (rel: string, name: string): boolean => {
+    const child = rel ? `${rel}/${name}` : name;
+    if ((rel === "" && opts.match && !opts.match(name)) || opts.excluded(child)) return false;
+    try {
+      return statSync(join(root, child)).isFile();
+    } catch {
+      return false;
+    }
+  };
   const visit = (rel: string, names: string[]) => {
+    const clashes = leftovers?.side === "source" ? clashingNames(names, (name) => copied(rel, name), "local") : undefined;
     for (const name of names) {
-      if (isOwnLeftover(name)) {
-        if (name.endsWith(PART_SUFFIX)) opts.onPart?.(rel ? `${rel}/${name}` : name);
+      const child = rel ? `${rel}/${name}` : name;
+      // The job's own: its journal; in a download's destination, its part files and set-aside copies.
+      if (child === leftovers?.journal) continue;
+      if (leftovers?.side === "dest" && (isBesideName(name) || name === ".ftpkit") && !leftovers.sourceHas?.(child)) {
+        if (name.endsWith(PART_SUFFIX)) opts.onPart?.(child);
         continue;
       }
       if (rel === "" && opts.match && !opts.match(name)) continue;
-      const child = rel ? `${rel}/${name}` : name;
       if (opts.excluded(child)) {
         opts.onExcluded?.(child);
+        continue;
+      }
+      const clash = clashes?.get(name);
+      if (clash !== undefined) {
+        opts.onSkip?.(child, clash);
         continue;
       }
       if (/[\r\n]/.test(name)) {

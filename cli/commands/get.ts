@@ -31,7 +31,7 @@ export default defineCommand({
     const last = urlArg.replace(/\/+$/, "").split("/").pop() ?? "";
     const tree = args.recursive === true || hasGlob(last);
     // A tree job moves many files over --parallel connections: it has no one file to split.
-    if (tree && segments > 1) throw new CliError("--segments splits one file over several connections; a tree or a glob moves many files (--parallel sets its connections)");
+    if (tree && args.segments !== undefined) throw new CliError("--segments splits one file over several connections; a tree or a glob moves many files (--parallel sets its connections)");
     // One file: an escaped wildcard (`\[ab\].txt`) is part of its name.
     const url = tree ? urlArg : urlArg.replace(/[^/]*$/, unescapeGlob);
     if (args.local === STDIO) {

@@ -77,6 +77,10 @@ describe("clear errors and non-zero exits", () => {
     { name: "--dry-run for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
     { name: "--segments with -r", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--segments", "4"], message: /--segments splits one file over several connections; a tree or a glob moves many files/ },
     { name: "--segments with a glob", status: 2, args: () => ["get", peer.url("/*.txt"), "out", "--segments=2"], message: /--segments splits one file over several connections/ },
+    { name: "--segments 1 with -r (any --segments is refused with a tree)", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--segments", "1"], message: /--segments splits one file over several connections; a tree or a glob moves many files/ },
+    { name: "--exclude followed by a flag (its value left out)", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--exclude", "--quiet"], message: /^.*--exclude needs a value, and --quiet looks like an option; for a value that starts with "-", write --exclude=--quiet$/ },
+    { name: "--hash followed by a flag, refused the same way", status: 2, args: () => ["get", peer.url("/exists.txt"), "--hash", "--quiet"], message: /--hash needs a value, and --quiet looks like an option/ },
+    { name: "--parallel followed by a short flag", status: 2, args: () => ["put", "-r", ".", peer.url("/"), "--parallel", "-r"], message: /--parallel needs a value, and -r looks like an option; for a value that starts with "-", write --parallel=-r/ },
     { name: "--no-verify with --hash", status: 2, args: () => ["get", peer.url("/exists.txt"), "--no-verify", "--hash", "md5"], message: /--no-verify and --hash contradict/ },
     { name: "put --no-verify with --hash", status: 2, args: () => ["put", "local.txt", peer.url("/up.txt"), "--hash=crc32", "--no-verify"], message: /--no-verify and --hash contradict/ },
     { name: "--retries last without its value", status: 2, args: () => ["get", peer.url("/exists.txt"), "x", "--retries"], message: /--retries needs a value: a whole number from 0 to 100$/ },
@@ -108,6 +112,16 @@ describe("clear errors and non-zero exits", () => {
       expect(existsSync(join(work, "exists.txt.ftpkit-part"))).toBe(false);
     });
   }
+});
+
+test("a pattern that starts with \"-\" is given as --exclude=-PATTERN", async () => {
+  mkdirSync(join(peer.root, "dashes"), { recursive: true });
+  writeFileSync(join(peer.root, "dashes", "-draft.txt"), "d");
+  writeFileSync(join(peer.root, "dashes", "keep.txt"), "k");
+  const r = await runFtpkit(["get", "-r", peer.url("/dashes"), "dashes-out", "--exclude=-draft.txt", "--quiet"], { cwd: work, timeoutMs: 20_000 });
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  expect(readdirSync(join(work, "dashes-out"))).toEqual(["keep.txt"]);
 });
 
 test("get --help says that --stall-timeout 0 means never", async () => {

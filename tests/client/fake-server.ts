@@ -139,6 +139,11 @@ export interface FakeOptions {
   /** RETR sends the file, then more bytes without end (SIZE stays true), until the client closes. */
   endlessRetr?: boolean;
   /**
+   * The first RETR sends the file and then these bytes too, and the file is that longer one from then
+   * on (SIZE says so): a file appended to while vsftpd sends it.
+   */
+  growDuringRetr?: Buffer;
+  /**
    * Flood the control connection from the greeting on, as fast as the client reads: "greeting" is a
    * 220- multi-line reply that never ends, "replies" a 220 followed by 200 replies nobody asked for,
    * "preliminary" "120 ready soon" replies that never end in a 220 (a few every 5 ms: the client
@@ -628,6 +633,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         }
         s.data.rest = 0;
         retrCount++;
+        if (opts.growDuringRetr && retrCount === 1) {
+          files.set(arg, Buffer.concat([file, opts.growDuringRetr]));
+          out = Buffer.concat([out, opts.growDuringRetr]);
+        }
         if (opts.stallRetrAfter !== undefined && retrCount === 1) {
           out = out.subarray(0, opts.stallRetrAfter);
           await sendAll(d, out);

@@ -1,7 +1,7 @@
 // The client against ftpkit's own server (a separate `ftpkit serve` process): HASH verification,
 // ranged HASH when resuming after kill -9.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
@@ -229,7 +229,7 @@ describe("against ftpkit serve", () => {
     }
   });
 
-  test("a file cut short on the server after the listing is reported as changed (exit 1), not retried as a dropped connection", async () => {
+  test("a file cut short on the server after the listing is reported as changed (exit 9), not retried as a dropped connection; the bytes that came are the new file's, kept aside", async () => {
     const cwd = tempDir("ftpkit-serve-changed-");
     try {
       mkdirSync(join(slow.home, "chg"), { recursive: true });
@@ -239,15 +239,17 @@ describe("against ftpkit serve", () => {
       await waitFor(() => sizeOf(join(cwd, "out", "a.bin.ftpkit-part")) > 0, 15_000, "the first file to start");
       writeFileSync(join(slow.home, "chg", "y.txt"), "123");
       const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-      expect(stderr).toContain("y.txt: the remote file changed during the download (size 6 → 3)");
+      expect(stderr).toMatch(/y\.txt: the remote file changed during the download \(size 6 → 3\); the 3 bytes that came are kept in \S*y\.txt\.ftpkit-corrupt: get it again/);
+      expect(stderr).not.toContain("of the old one");
       expect(stderr).not.toContain("reconnecting");
-      expect(exit).toBe(1);
+      expect(readFileSync(join(cwd, "out", "y.txt.ftpkit-corrupt"), "utf8")).toBe("123");
+      expect(exit).toBe(9);
     } finally {
       removeDir(cwd);
     }
   });
 
-  test("a file replaced on the server (same size) while a get runs is reported as changed (exit 1), not as a corrupt download", async () => {
+  test("a file replaced on the server (same size) while a get runs is reported as changed (exit 9), not as a corrupt download", async () => {
     const cwd = tempDir("ftpkit-serve-replaced-");
     try {
       randomFile(join(slow.home, "rep.bin"), 600_000);
@@ -257,8 +259,26 @@ describe("against ftpkit serve", () => {
       utimesSync(join(slow.home, "rep.new"), new Date(), new Date(Date.now() + 120_000));
       renameSync(join(slow.home, "rep.new"), join(slow.home, "rep.bin"));
       const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-      expect(stderr).toMatch(/the remote file changed during the download \(modified \d+ → \d+\); what came is kept in .*rep\.bin\.ftpkit-corrupt: get it again/);
-      expect(exit).toBe(1);
+      expect(stderr).toMatch(/the remote file changed during the download \(modified \d+ → \d+\); the 600000 bytes that came are kept in .*rep\.bin\.ftpkit-corrupt: get it again/);
+      expect(exit).toBe(9);
+    } finally {
+      removeDir(cwd);
+    }
+  });
+
+  test("a file appended to while a get runs is reported as changed (exit 9), what came kept aside, as against vsftpd", async () => {
+    const cwd = tempDir("ftpkit-serve-grown-");
+    try {
+      const data = randomFile(join(slow.home, "grow.bin"), 600_000);
+      const proc = spawnFtpkit(["get", slow.url("/grow.bin")], { cwd });
+      await waitFor(() => sizeOf(join(cwd, "grow.bin.ftpkit-part")) >= 100_000, 15_000, "bytes to land");
+      appendFileSync(join(slow.home, "grow.bin"), Buffer.alloc(100_000, 0x61));
+      const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(stderr).toMatch(/the remote file changed during the download \(size 600000 → 700000(, modified \d+ → \d+)?\); the \d+ bytes that came are kept in \S*grow\.bin\.ftpkit-corrupt: get it again/);
+      expect(exit).toBe(9);
+      const kept = readFileSync(join(cwd, "grow.bin.ftpkit-corrupt"));
+      expect(kept.equals(data.subarray(0, kept.length))).toBe(true);
+      expect(existsSync(join(cwd, "grow.bin"))).toBe(false);
     } finally {
       removeDir(cwd);
     }

@@ -591,6 +591,19 @@ describe("a server that sends more than it reported", () => {
     expectOneErrorLine(r, `the server sent more than the ${data.length} bytes it reported for /grow.bin`, 7);
     expect(readdirSync(work).filter((n) => n.startsWith("grow.bin"))).toEqual([]);
   });
+
+  test("a file that grew while it was sent (SIZE now larger) is a changed file: exit 9, what came kept aside, as ftpkit's server's digest path says", async () => {
+    const data = payload();
+    fake = startFakeServer({ feat: HASH_FEAT, files: new Map([["/grow.bin", data]]), growDuringRetr: Buffer.alloc(300_000, 0x61) });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/grow.bin`, join(work, "grow.bin")], { cwd: work, timeoutMs: 60_000 });
+    expectOneErrorLine(r, `the remote file changed during the download (size ${data.length} → ${data.length + 300_000}); the `, 9);
+    expect(r.stderr).toMatch(/the (\d+) bytes that came are kept in \S*grow\.bin\.ftpkit-corrupt: get it again/);
+    const kept = readFileSync(join(work, "grow.bin.ftpkit-corrupt"));
+    expect(r.stderr).toContain(`the ${kept.length} bytes that came`);
+    expect(kept.equals(data.subarray(0, kept.length))).toBe(true);
+    expect(readdirSync(work).filter((n) => n.startsWith("grow.bin")).sort()).toEqual(["grow.bin.ftpkit-corrupt"]);
+    expect(existsSync(join(work, ".ftpkit/transfers")) && readdirSync(join(work, ".ftpkit/transfers")).length > 0).toBe(false); // nothing to resume
+  });
 });
 
 describe("control characters a server chose", () => {
