@@ -343,14 +343,21 @@ describe("against ftpkit serve", () => {
       // Finishing 20 MiB from the throttled server would take minutes: the resumed run is stopped once it
       // moves again, after its prefix check (the finished resume is covered by the 2 MB test above).
       const r = spawnFtpkit(["resume"], { cwd: join(cwd, "slow") });
+      // Read as it comes: the line is printed once the first resumed bytes arrive, and a kill as
+      // soon as the file grew could come before it was written (1 run in 6 saw it missing).
+      let text = "";
+      const reading = (async () => {
+        for await (const chunk of r.stderr) text += new TextDecoder().decode(chunk);
+      })();
+      const said = `partial data verified (${kept} bytes, sha256 via ranged HASH)`;
       try {
-        await waitFor(() => sizeOf(part) > kept + 100_000, 20_000, "the resumed download to move");
+        await waitFor(() => sizeOf(part) > kept + 100_000 && text.includes(said), 20_000, "the resumed download to move and say it verified the partial data");
       } finally {
         r.kill(9);
         await r.exited;
+        await reading;
       }
-      const text = await new Response(r.stderr).text();
-      expect(text).toContain(`partial data verified (${kept} bytes, sha256 via ranged HASH)`);
+      expect(text).toContain(said);
     } finally {
       removeDir(cwd);
     }
