@@ -192,11 +192,23 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
 /** A pending download of another URL whose part file is the one a download into `local` uses. */
 function otherDownloadInto(local: string, id: string, dir: string): { record: TransferRecord; url: string; part: string } | null {
   const part = besideFile(local, PART_SUFFIX);
+  const r = otherPendingJob("get", id, dir, (r) => (r.part ?? besideFile(r.local, PART_SUFFIX)) === part || r.local === local);
+  return r ? { record: r, url: r.url, part: r.part ?? besideFile(r.local, PART_SUFFIX) } : null;
+}
+
+/** A pending upload of another local file to `url` (the remote file it would write). */
+function otherUploadTo(url: string, id: string, dir: string): TransferRecord | null {
+  return otherPendingJob("put", id, dir, (r) => r.url === url);
+}
+
+/**
+ * Another pending single-file job in `dir` whose target `clashes` with this one's: a job is keyed by
+ * URL + local file, but a download's part file is the local file's and an upload writes the remote one.
+ */
+function otherPendingJob(direction: TransferRecord["direction"], id: string, dir: string, clashes: (r: TransferRecord) => boolean): TransferRecord | null {
   if (!existsSync(dir)) return null;
   for (const r of listRecords(dir)) {
-    if (r.id === id || r.direction !== "get" || r.kind !== "file") continue;
-    const theirs = r.part ?? besideFile(r.local, PART_SUFFIX);
-    if (theirs === part || r.local === local) return { record: r, url: r.url, part: theirs };
+    if (r.id !== id && r.direction === direction && r.kind === "file" && clashes(r)) return r;
   }
   return null;
 }
@@ -321,6 +333,12 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   const pending = loadRecord(id, dir);
   if (pending) abandonIfSourceGone(pending, dir);
   const st = localFile(local);
+  // Another local file's interrupted upload to the same remote file: starting would write over what
+  // it sent, and its resume would then append its own bytes after ours.
+  const rival = otherUploadTo(displayUrl(url), id, dir);
+  if (rival && !opts.restart) {
+    throw new ClientError(`an interrupted upload of ${rival.local} to ${rival.url} is pending: finish it with \`ftpkit resume\`, or add --restart to discard it and upload ${local} instead`);
+  }
   // As for get: the pending record and its password go once the new upload holds the file's lock.
   let replacing: (() => void) | undefined;
   if (pending) {
@@ -329,6 +347,16 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
     replacing = () => {
       forgetJob(id, dir);
       if (decision === "declined") note.info(`the interrupted upload of ${local} was discarded: uploading it from the start (over the partial remote file)`);
+    };
+  }
+  // A run still moving it holds its job's lock: held from here, so it cannot start while this one runs.
+  using _rivalJob = rival ? lockUploadJob(rival.id, rival.local) : undefined;
+  if (rival) {
+    const before = replacing;
+    replacing = () => {
+      before?.();
+      forgetJob(rival.id, dir);
+      note.info(`the interrupted upload of ${rival.local} to ${rival.url} was discarded`);
     };
   }
   const rec: TransferRecord = {

@@ -1,6 +1,7 @@
 // Jobs that must not stay pending, or be overwritten, for nothing: a resumed upload that ProFTPD will
 // not let continue (451 "Append/Restart not permitted") is sent whole; a get into a file whose part
-// another URL's job keeps is refused, not silently truncated; a tree job refused everything and
+// another URL's job keeps, or a put of another file to the remote file an interrupted upload is
+// writing, is refused, not silently mixed; a tree job refused everything and
 // moved nothing leaves no record and no saved password.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -185,5 +186,52 @@ describe("a new tree job that moved nothing", () => {
     expect(r.stderr).toContain("run `ftpkit resume` to retry them");
     expect(records(t.work)).toHaveLength(1);
     expect(await listed(t.work)).toContain("many");
+  });
+});
+
+describe("a put of another local file to the remote file an interrupted upload is writing", () => {
+  async function pendingUpload() {
+    const first = randomBytes(300_000);
+    const second = randomBytes(50_000);
+    writeFileSync(join(t.work, "a.bin"), first);
+    writeFileSync(join(t.work, "b.bin"), second);
+    const fake = t.start({ feat: HASH_FEAT, dropStorAfter: 100_000 });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/u.bin`;
+    expect((await runFtpkit(["put", "a.bin", url, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    expect(fake.files.get("/u.bin")?.length).toBe(100_000);
+    return { first, second, fake, url };
+  }
+  const stors = (fake: { commands: string[] }) => fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c));
+
+  test("is refused with exit 1, naming the pending job and the ways out; the remote file and the job stay, and resume finishes it", async () => {
+    const { first, fake, url } = await pendingUpload();
+    const before = stors(fake).length;
+    const r = await runFtpkit(["put", "b.bin", url], { cwd: t.work });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `[error] an interrupted upload of ${join(t.work, "a.bin")} to ftp://u@127.0.0.1:${fake.port}/u.bin is pending: finish it with \`ftpkit resume\`, or add --restart to discard it and upload ${join(t.work, "b.bin")} instead`,
+    );
+    expect(stors(fake).length).toBe(before);
+    expect(fake.files.get("/u.bin")?.length).toBe(100_000);
+    expect(await listed(t.work)).toContain("a.bin");
+    const resumed = await runFtpkit(["resume"], { cwd: t.work });
+    expect(resumed.code).toBe(0);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(first));
+  });
+
+  test("with --restart the other job is discarded (its record and saved password too) and the new file is sent from byte 0", async () => {
+    const { second, fake, url } = await pendingUpload();
+    const [before] = records(t.work);
+    const id = before!.replace(/\.json$/, "");
+    expect(savedPasswords([id])).toEqual([id]);
+    const storsBefore = stors(fake).length;
+    const r = await runFtpkit(["put", "b.bin", url, "--restart"], { cwd: t.work });
+    expect(r.stderr).toContain(`the interrupted upload of ${join(t.work, "a.bin")} to ftp://u@127.0.0.1:${fake.port}/u.bin was discarded`);
+    expect(r.code).toBe(0);
+    expect(stors(fake).slice(storsBefore)).toEqual(["STOR /u.bin"]);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(second));
+    expect(records(t.work)).toEqual([]);
+    expect(savedPasswords([id])).toEqual([]);
+    expect(await listed(t.work)).toMatch(/^nothing to resume/);
   });
 });
