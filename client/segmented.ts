@@ -4,8 +4,8 @@
 // every segment where it stopped.
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
-import { failureKind, RestUnsupported } from "./errors.ts";
-import { askDigest, besideFile, CORRUPT_SUFFIX, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { failureKind, RemoteChanged, RestUnsupported } from "./errors.ts";
+import { askDigest, besideFile, CORRUPT_SUFFIX, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
@@ -249,9 +249,14 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {
+      // As a single stream's: a file replaced or grown on the server meanwhile (its digest is the new
+      // one's) is no corruption. Each range stops at the size it began with, so only SIZE/MDTM tell.
+      const now = await remoteState(verdictClient.client, job.remote).catch(() => null);
       const aside = besideFile(job.local, CORRUPT_SUFFIX);
       renameSync(job.part, aside);
       ctx.discard();
+      const change = now && !now.missing ? describeChange({ size, mtime: st.mtime }, now) : "";
+      if (change) throw new RemoteChanged(change, `the ${size} bytes that came are kept in ${aside}`);
       throw new ClientError(`${algo} mismatch: received ${digest}, the server reports ${verdict.hex}; the bad download is kept in ${aside}`, { kind: "verify" });
     } else verifiedBy = `verified by ${verdict.via}`;
     renameSync(job.part, job.local);

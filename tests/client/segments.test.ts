@@ -166,6 +166,22 @@ describe("--segments", () => {
     expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(data));
   });
 
+  test("a file that grew on the server during the download is a changed file, as a single stream says: exit 9, the bytes that came kept aside, nothing to resume", async () => {
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(3 * 1024 * 1024)).buffer);
+    const fake = startFakeServer({ feat: ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*;MD5"], files: new Map([["/grow.bin", data]]), growDuringRetr: Buffer.alloc(300_000, 0x61) });
+    cleanups.push(() => fake.stop());
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/grow.bin`, "--segments", "3"], { cwd: work, timeoutMs: 60_000 });
+    const aside = join(work, "grow.bin.ftpkit-corrupt");
+    expect(r.stderr.trim()).toBe(`[error] the remote file changed during the download (size ${data.length} → ${data.length + 300_000}); the ${data.length} bytes that came are kept in ${aside}: get it again`);
+    expect(r.code).toBe(9);
+    expect(fake.commands.filter((c) => c.startsWith("RETR")).length).toBe(3);
+    expect(readFileSync(aside).equals(data)).toBe(true);
+    expect(readdirSync(work).filter((n) => n.startsWith("grow.bin"))).toEqual(["grow.bin.ftpkit-corrupt"]);
+    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toMatch(/^nothing to resume/);
+  });
+
   test("a remote file changed since the interruption is refused on resume, not spliced from two versions", async () => {
     const { srv, work } = await interruptedSegments();
     randomFile(join(srv.home, "segk.bin"), 6 * 1024 * 1024);
