@@ -28,19 +28,21 @@ async function startUpload(w: Wire, line: string) {
   const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
   let closed!: () => void;
   const gone = new Promise<void>((r) => (closed = r));
-  const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => closed(), error: () => closed() } });
+  let drained: (() => void) | null = null;
+  const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, drain: () => drained?.(), close: () => closed(), error: () => closed() } });
   const first = await w.cmd(line);
   expect(first.code).toBe(150);
   return {
     data,
-    /** Send all of `bytes` (the socket takes what the kernel accepts; the rest is retried on a timer). */
+    /** Send all of `bytes` (the socket takes what the kernel accepts; the rest after its `drain`). */
     async send(bytes: Uint8Array) {
       let off = 0;
       while (off < bytes.length) {
+        const writable = new Promise<void>((r) => (drained = r));
         const n = data.write(bytes.subarray(off));
         if (n < 0) throw new Error("data connection closed");
         off += n;
-        if (off < bytes.length) await Bun.sleep(1);
+        if (off < bytes.length && (await Promise.race([writable.then(() => false), gone.then(() => true)]))) throw new Error("data connection closed");
       }
     },
     async finish(): Promise<number> {
