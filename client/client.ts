@@ -146,7 +146,7 @@ export class FtpClient {
       greeting = await client.untilFinal(greeting); // 120: ready in nnn minutes
       if (greeting.code !== 220) {
         control.close();
-        const full = greeting.code === 421 || tooManyClients(greeting);
+        const full = tooManyClients(greeting);
         throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: full, ...(full ? { kind: "server" as const } : {}) });
       }
       client.greeting = greeting;
@@ -260,7 +260,7 @@ export class FtpClient {
     if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });
     if (r.code !== 230 && r.code !== 202) {
       // A full server (421, or ProFTPD's 530 "maximum number of clients") has not judged the password.
-      const full = r.code === 421 || tooManyClients(r);
+      const full = tooManyClients(r);
       throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: full, kind: full ? "server" : "auth" });
     }
   }

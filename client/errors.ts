@@ -130,9 +130,9 @@ export class NoClearGreeting extends ClientError {
  */
 const TOO_MANY_CLIENTS = /\bmaximum number of (?:allowed )?(?:clients|users)\b.*\b(?:already connected|reached)\b/i;
 
-/** Is `r` a 530 that means "too many clients" (see TOO_MANY_CLIENTS)? */
+/** Does `r` refuse a session because the server is full: a 421, or a 530 that says so (see TOO_MANY_CLIENTS)? */
 export function tooManyClients(r: FtpReply): boolean {
-  return r.code === 530 && TOO_MANY_CLIENTS.test(r.lines.join(" "));
+  return r.code === 421 || (r.code === 530 && TOO_MANY_CLIENTS.test(r.lines.join(" ")));
 }
 
 /**
