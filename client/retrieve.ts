@@ -53,6 +53,13 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   let fd = -1;
   let created = false;
   let offset = 0;
+  /** A bad download (or one of a file that changed meanwhile) is kept beside the file, and its job forgotten. */
+  const setAside = () => {
+    const aside = besideFile(job.local, CORRUPT_SUFFIX);
+    renameSync(part, aside);
+    ctx.discard();
+    return aside;
+  };
   try {
     const st = job.known ?? (await remoteState(session.client, path));
     if (st.missing) throw new ClientError(`remote file not found or not a file: ${path}`, { code: 550 });
@@ -138,12 +145,6 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     if (job.mode !== undefined && (job.mode & 0o111) !== 0) fchmodSync(fd, (0o666 | (job.mode & 0o111)) & ~umask());
     closeSync(fd);
     fd = -1;
-    const setAside = () => {
-      const aside = besideFile(job.local, CORRUPT_SUFFIX);
-      renameSync(part, aside);
-      ctx.discard();
-      return aside;
-    };
     if (size !== null && offset !== size) {
       const aside = setAside();
       throw new ClientError(`size mismatch: received ${offset} bytes, the server reports ${size}; the data is kept in ${aside}`, { kind: "verify" });
@@ -168,19 +169,18 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   } catch (err) {
     progress.clear();
     sink?.dispose();
-    // A full (or read-only) disk: what was written stays for `ftpkit resume` once there is room (the
-    // resume checks it against the server's ranged digest first).
     // Changed while it came (cut short, grown): what came is set aside as a bad download is, and the
     // job forgotten, whichever way the change showed; a resume could only refuse it.
     if (err instanceof RemoteChanged && fd >= 0) {
       const came = fstatSync(fd).size;
       closeSync(fd);
-      const aside = besideFile(job.local, CORRUPT_SUFFIX);
-      if (came > 0) renameSync(part, aside);
-      else rmSync(part, { force: true });
+      if (came > 0) throw new RemoteChanged(err.change, `the ${came} bytes that came are kept in ${setAside()}`);
+      rmSync(part, { force: true });
       ctx.discard();
-      throw new RemoteChanged(err.change, came > 0 ? `the ${came} bytes that came are kept in ${aside}` : "nothing came");
+      throw new RemoteChanged(err.change, "nothing came");
     }
+    // A full (or read-only) disk: what was written stays for `ftpkit resume` once there is room (the
+    // resume checks it against the server's ranged digest first).
     const diskFull = err instanceof LocalWriteError && err.diskRefuses && fd >= 0 ? fstatSync(fd).size : 0;
     if (fd >= 0) closeSync(fd);
     // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
