@@ -3,6 +3,7 @@
 import { accessSync, closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, REST_UNSUPPORTED_CODES, RestUnsupported, restartNotPermitted } from "./errors.ts";
+import { LineAtFirstByte } from "./messages.ts";
 import { acquireLock } from "./state.ts";
 import { worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
@@ -120,11 +121,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
      * How the upload continues at `offset` (and how the remote partial data was checked): said once
      * the server takes bytes from there, never before a refused REST or APPE changes what happens.
      */
-    let resumeNote: string | null = null;
-    const sayResuming = () => {
-      if (resumeNote) note.info(resumeNote);
-      resumeNote = null;
-    };
+    const resumeLine = new LineAtFirstByte(note);
     /** The control connection went to the next file of a tree (controlFree): no reconnecting it. */
     let lent = false;
     for (;;) {
@@ -133,7 +130,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       const digestAlgo = localDigest(client, ctx);
       sink = chunkSink(digestAlgo, size, fd);
       offset = 0;
-      resumeNote = null;
+      resumeLine.set(null);
       if (continuing && !wholeOnly) {
         const now = await remoteState(client, path);
         const untouched = before !== undefined && (before === null ? now.missing : !now.missing && now.size === before.size && now.mtime === before.mtime);
@@ -151,8 +148,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
             sink = chunkSink(digestAlgo, size, fd);
           } else {
             const how = appendOnly ? `${restRefusal}: appending at byte ${offset} with APPE` : remote ? "resuming" : `resuming at byte ${offset}`;
-            if (remote) resumeNote = `remote partial data verified (${offset} bytes, ${algo} via ranged HASH); ${how}`;
-            else if (attempt === firstAttempt) resumeNote = `cannot verify the partial data (the server offers no ranged hash); ${how}`;
+            if (remote) resumeLine.set(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); ${how}`);
+            else if (attempt === firstAttempt) resumeLine.set(`cannot verify the partial data (the server offers no ranged hash); ${how}`);
           }
         }
       }
@@ -162,12 +159,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         const verb: "STOR" | "APPE" = offset > 0 && appendOnly ? "APPE" : "STOR";
         let n: number;
         try {
-          const onProgress = (m: number) => {
-            if (resumeNote && m > 0) sayResuming();
-            progress.update(m);
-          };
-          n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress });
-          sayResuming();
+          n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress: resumeLine.watch((m) => progress.update(m)) });
+          resumeLine.say();
         } catch (err) {
           // ProFTPD (AllowStoreRestart off, its default) refuses REST+STOR and APPE alike with a 451
           // that no retry or resume gets past: the file can only be sent whole, as without REST and APPE.
@@ -180,7 +173,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           // REST+STOR refused (e.g. "REST: 502"): append instead, on the same connection.
           const refused = err instanceof ClientError && !(err instanceof TransferInterrupted) && (err.code ?? 0) >= 500;
           if (refused && verb === "STOR" && offset > 0) {
-            // Said with the next try's line, once APPE is taken (resumeNote).
+            // Said with the next try's line, once APPE is taken (resumeLine).
             appendOnly = true;
             restRefusal = err instanceof RestUnsupported ? err.message : `the server refused REST before STOR (${err.message})`;
             continuing = true;

@@ -51,3 +51,32 @@ export class Notifier {
     consola().error(msg);
   }
 }
+
+/**
+ * A line that says how a transfer continues ("resuming at byte N", how the partial data was checked):
+ * said once that try moves its first byte (or ends), never for a try that goes another way (a server
+ * without REST starts over, which its own line says).
+ */
+export class LineAtFirstByte {
+  private text: string | null = null;
+  constructor(private readonly note: { info(msg: string): void }) {}
+
+  /** The line for the coming try (null: none). */
+  set(text: string | null): void {
+    this.text = text;
+  }
+
+  /** Say it now, once. */
+  say(): void {
+    if (this.text) this.note.info(this.text);
+    this.text = null;
+  }
+
+  /** A pump's onProgress that says the line at the first byte, then passes the progress on. */
+  watch(update: (moved: number) => void): (moved: number) => void {
+    return (moved) => {
+      if (this.text && moved > 0) this.say();
+      update(moved);
+    };
+  }
+}

@@ -5,6 +5,7 @@
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } from "./errors.ts";
+import { LineAtFirstByte } from "./messages.ts";
 import { worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
@@ -229,11 +230,8 @@ export async function retrieve(
 ): Promise<number> {
   const limiter = jobLimiter(ctx.opts);
   let attempt = ctx.tried ?? 0;
-  let resumeNote = hooks.resuming ?? null;
-  const sayResuming = () => {
-    if (resumeNote) ctx.note.info(resumeNote);
-    resumeNote = null;
-  };
+  const resumeLine = new LineAtFirstByte(ctx.note);
+  resumeLine.set(hooks.resuming ?? null);
   for (;;) {
     ctx.progress.start(offset, size);
     const client = session.client;
@@ -243,12 +241,9 @@ export async function retrieve(
         limiter,
         stallMs: ctx.opts.stallMs,
         limit: size === null ? undefined : size - offset,
-        onProgress: (m) => {
-          if (resumeNote && m > 0) sayResuming();
-          ctx.progress.update(m);
-        },
+        onProgress: resumeLine.watch((m) => ctx.progress.update(m)),
       });
-      sayResuming();
+      resumeLine.say();
       offset += n;
       if (size !== null && offset < size) {
         // The server called it complete: a file cut short (or replaced) since the download began
@@ -260,7 +255,7 @@ export async function retrieve(
     } catch (err) {
       // Refused before any byte moved, on a session that goes on: fetch the whole file instead.
       if (err instanceof RestUnsupported && offset > 0 && hooks.startOver) {
-        resumeNote = null; // it does not resume: this line says what happens instead
+        resumeLine.set(null); // it does not resume: this line says what happens instead
         ctx.note.warn(`${err.message}: downloading ${path} again from byte 0 instead of continuing at byte ${offset}`);
         sink = hooks.startOver();
         offset = 0;
