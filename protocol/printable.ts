@@ -1,13 +1,19 @@
 // Text a peer chose (file names, reply text), made safe to print. A terminal acts on control
 // characters: a file name or a server's reply holding ESC sequences could retitle, recolour or
-// overwrite what the user sees. They are shown as visible \xNN escapes instead.
+// overwrite what the user sees. They are shown as visible \xNN escapes instead. The bidirectional
+// embeddings, overrides and isolates (U+202A–E, U+2066–9) reorder what follows them on screen:
+// "report\u202Efdp.exe" shows as "reportexe.pdf" (the Trojan Source trick, CVE-2021-42574); they are
+// escaped too (\u202e). Right-to-left letters themselves need none of them and stay as they are.
 
-const CONTROLS = /[\x00-\x1f\x7f-\x9f]/g;
-const CONTROLS_BUT_LINES = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROLS_BUT_LINES = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
-const escape = (c: string) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+const escape = (c: string) => {
+  const code = c.charCodeAt(0);
+  return code > 0xff ? `\\u${code.toString(16).padStart(4, "0")}` : `\\x${code.toString(16).padStart(2, "0")}`;
+};
 
-/** A name on one line: every C0 control (newline and tab too), DEL and the C1 range escaped. */
+/** A name on one line: every C0 control (newline and tab too), DEL, the C1 range and the bidi controls escaped. */
 export function printableName(text: string): string {
   return text.replace(CONTROLS, escape);
 }
@@ -20,10 +26,12 @@ export function printableMessage(text: string): string {
 /**
  * What a file name must not carry onto the wire, where other users' clients print it: every C0
  * control (TAB too, as vsftpd's isprint), DEL, the C1 range (U+009B is a one-character CSI on
- * many terminals) and U+2028/U+2029 (line breaks for some clients and viewers).
+ * many terminals), U+2028/U+2029 (line breaks for some clients and viewers) and the bidi
+ * embeddings, overrides and isolates, which make another user's listing show a name that is not
+ * the file's ("invoice\u202Efdp.exe" as "invoiceexe.pdf").
  */
-const UNSAFE_ON_WIRE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
-const UNSAFE_ON_WIRE_ALL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+const UNSAFE_ON_WIRE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE_ON_WIRE_ALL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** Does `text` hold a character that a name may not have (see UNSAFE_ON_WIRE)? */
 export function hasUnsafeNameChars(text: string): boolean {

@@ -12,14 +12,15 @@ export interface Logger {
 const LEVEL_TEXT = { info: "INFO ", warn: "WARN ", error: "ERROR" } as const;
 
 /** Values that must be quoted: spaces, quotes, "=", "\\", and every control or line-breaking character. */
-const NEEDS_QUOTES = /[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+const NEEDS_QUOTES = /[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /**
- * A JSON string literal with C1 controls and U+2028/2029 escaped as well: text from clients (a user
- * name, a path) can never move the cursor, clear a terminal or forge a log line.
+ * A JSON string literal with C1 controls, U+2028/2029 and the bidi controls (U+202A–E, U+2066–9)
+ * escaped as well: text from clients (a user name, a path) can never move the cursor, clear a
+ * terminal, forge a log line or show reordered.
  */
 function quote(v: string): string {
-  return JSON.stringify(v).replace(/[\x7f-\x9f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(v).replace(/[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**

@@ -7,6 +7,12 @@ describe("printable text", () => {
     expect(printableName("café – 日本.txt")).toBe("café – 日本.txt");
   });
 
+  test("a name: the bidi overrides, embeddings and isolates become \\uNNNN, so a name cannot show as another", () => {
+    expect(printableName("invoice\u202efdp.exe")).toBe("invoice\\u202efdp.exe");
+    expect(printableName("a\u2066b\u2069c\u202ad")).toBe("a\\u2066b\\u2069c\\u202ad");
+    expect(printableName("שלום عربي.txt")).toBe("שלום عربي.txt");
+  });
+
   test("a message keeps its newlines and tabs, and escapes the other controls", () => {
     expect(printableMessage("line 1\n\tline 2\r\x1b]0;t\x07")).toBe("line 1\n\tline 2\\x0d\\x1b]0;t\\x07");
   });
@@ -15,6 +21,7 @@ describe("printable text", () => {
   const UNSAFE: Array<[string, string]> = [
     ["ESC", "\x1b"], ["BEL", "\x07"], ["TAB", "\t"], ["CR", "\r"], ["LF", "\n"], ["NUL", "\0"], ["DEL", "\x7f"],
     ["C1 first", "\x80"], ["C1 CSI", "\x9b"], ["C1 last", "\x9f"], ["U+2028", "\u2028"], ["U+2029", "\u2029"],
+    ["U+202A LRE", "\u202a"], ["U+202E RLO", "\u202e"], ["U+2066 LRI", "\u2066"], ["U+2069 PDI", "\u2069"],
   ];
   for (const [what, ch] of UNSAFE) {
     test(`${what} is not allowed in a name and is shown as "?"`, () => {
@@ -24,7 +31,7 @@ describe("printable text", () => {
   }
 
   test("printable, non-ASCII and odd-but-harmless names pass unchanged", () => {
-    for (const name of ["café – 日本.txt", 'say "hi".txt', "with space", "\u00a0nbsp", "\u00ff", "emoji 😀", "a?b*[c]"]) {
+    for (const name of ["café – 日本.txt", 'say "hi".txt', "with space", "\u00a0nbsp", "\u00ff", "emoji 😀", "a?b*[c]", "שלום.txt", "عربي.txt", "mark\u200eLRM"]) {
       expect(hasUnsafeNameChars(name)).toBe(false);
       expect(maskUnsafeNameChars(name)).toBe(name);
     }

@@ -8,7 +8,7 @@ import { useServers } from "../helpers/server.ts";
 const servers = useServers();
 
 /** Anything a terminal acts on: what no listing, reply or 257 may carry raw. */
-const RAW_CONTROLS = /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]/;
+const RAW_CONTROLS = /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 const HOSTILE: Array<[string, string]> = [
   ["ESC (a CSI sequence)", "esc\x1b[2Jx"],
@@ -18,6 +18,8 @@ const HOSTILE: Array<[string, string]> = [
   ["U+2028 line separator", "ls\u2028x"],
   ["U+2029 paragraph separator", "ps\u2029x"],
   ["TAB", "tab\tx"],
+  ["U+202E right-to-left override (shows as invoiceexe.pdf)", "invoice\u202efdp.exe"],
+  ["U+2066 left-to-right isolate", "iso\u2066x"],
 ];
 
 describe("creating a name with a control character", () => {
@@ -93,6 +95,20 @@ describe("names with control characters already on disk (made outside FTP)", () 
     expect(readFileSync(join(srv.home("alice"), "cleaned.txt"), "utf8")).toBe("planted content\n");
     expect((await w.cmd(`RMD ${PLANTED_DIR}`)).code).toBe(250);
     expect(existsSync(join(srv.home("alice"), PLANTED_DIR))).toBe(false);
+  });
+});
+
+describe("a name on disk with a right-to-left override (made outside FTP)", () => {
+  test("LIST, NLST and MLSD show it masked ('invoice?fdp.exe'), not as the 'invoiceexe.pdf' a terminal would show; RETR by its exact name works", async () => {
+    const name = "invoice\u202efdp.exe";
+    await servers.start({ setup: (root) => writeFileSync(join(root, "home/alice", name), "MZ") });
+    const w = await servers.login();
+    for (const verb of ["LIST", "NLST", "MLSD"]) {
+      const text = (await w.transfer(verb)).data.toString("utf8");
+      expect(text).not.toMatch(RAW_CONTROLS);
+      expect(text).toContain("invoice?fdp.exe");
+    }
+    expect((await w.transfer(`RETR ${name}`)).data.toString()).toBe("MZ");
   });
 });
 

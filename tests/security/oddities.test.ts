@@ -54,17 +54,18 @@ describe("legacy digests of odd names", () => {
 });
 
 describe("the text log", () => {
-  test("control characters a client sends before login are escaped, never written raw", async () => {
+  test("control characters and a bidi override a client sends before login are escaped, never written raw", async () => {
     const log = textLog();
     await servers.start({ options: { logger: log.logger } });
     const w = await servers.connect();
     await w.read();
-    await w.cmd("USER \x1b[2J\x1b[Hroot\x9b\u2028x");
+    await w.cmd("USER \x1b[2J\x1b[Hroot\x9b\u2028x\u202eb");
     await w.cmd("PASS nope");
     const text = log.text();
     expect(text).toContain("login failed");
     expect(text).toContain("\\u001b[2J");
-    expect(text).not.toMatch(/[\x1b\x9b\u2028]/);
+    expect(text).toContain("\\u202eb");
+    expect(text).not.toMatch(/[\x1b\x9b\u2028\u202e]/);
     // Every event stays on one line.
     for (const line of text.trimEnd().split("\n")) expect(line).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
