@@ -78,6 +78,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const metricsFor = (i: number) => (metrics ? ["--metrics", `${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${metrics.port === 0 ? 0 : metrics.port + i}`] : []);
   const json = options.logFormat === "json";
   const workers: Array<Subprocess | null> = Array(n).fill(null);
+  /** Workers that said they listen (their signal handlers are installed). */
+  const listening = new WeakSet<Subprocess>();
   let stopping = false;
   let ready = 0;
   let onAllReady!: () => void;
@@ -103,6 +105,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
         }
         if ((message as { listening?: number }).listening !== undefined && !reported) {
           reported = true;
+          listening.add(self);
           // One worker holds the port now: the probe stops taking the connections it would only refuse.
           releaseProbe();
           if (++ready === n) onAllReady();
@@ -138,6 +141,12 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // `kill -HUP <primary>` (systemd's ExecReload, logrotate) reloads every worker. Without a handler
+  // Bun's default action ended the primary, and the workers stopped with it: the whole server went down.
+  // A worker still starting has no handler yet (the signal would end it) and reads everything afresh anyway.
+  process.on("SIGHUP", () => {
+    for (const w of workers) if (w && listening.has(w)) w.kill("SIGHUP");
+  });
   await allReady;
   clearTimeout(timeout);
   releaseProbe();

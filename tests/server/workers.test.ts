@@ -1,6 +1,6 @@
 // ftpkit serve --workers 2 (issue 12): two processes on one control port share caps and quotas.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
@@ -135,4 +135,26 @@ test("session ids in the log are unique across workers and name the worker", asy
   for (const id of seen) expect(String(id)).toMatch(/^[01]-\d+$/);
   // Each worker counts from 1, so without the prefix both would log session 1.
   expect(new Set(seen).size).toBe(seen.length);
+}, 60_000);
+
+test("SIGHUP to the primary reloads every worker and stops nothing", async () => {
+  mode = "memory";
+  const dir = mkdtempSync(join(tmpdir(), "ftpkit-workers-hup-"));
+  const welcome = join(dir, "welcome.txt");
+  writeFileSync(welcome, "Welcome v1");
+  const { port } = await start(0, ["--welcome", `@${welcome}`]);
+  const pids = workerPids();
+  expect(pids).toHaveLength(2);
+  writeFileSync(welcome, "Welcome v2");
+  process.kill(serve!.proc.pid, "SIGHUP");
+  const reloads = () => (serve!.stdout() + serve!.stderr()).split("\n").filter((l) => / reloaded /.test(l)).length;
+  await waitFor(() => reloads() === 2 || serve!.proc.exitCode !== null, 15_000, "both workers reloaded");
+  expect(serve!.proc.exitCode).toBeNull();
+  expect(pids.every(alive)).toBe(true);
+  // SO_REUSEPORT spreads connections over both workers: every greeting is the new banner.
+  for (let i = 0; i < 6; i++) {
+    const w = await connect(port);
+    expect((await w.read())?.lines.join(" ")).toContain("Welcome v2");
+  }
+  rmSync(dir, { recursive: true, force: true });
 }, 60_000);
