@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 import type { Socket, Subprocess } from "bun";
 import { CliError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
+import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
@@ -155,5 +156,5 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   // The PIDs are named here, on the line a script waits for: the workers' own lines share stdout and may come later.
   const pids = workers.map((w) => w?.pid ?? 0);
   if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n, pids }));
-  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ?? "in the primary process"}${detail})`);
+  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ? stateUrlForLogs(options.state) : "in the primary process"}${detail})`);
 }

@@ -176,6 +176,9 @@ describe("ftpkit serve --proxy-protocol and --state flags", () => {
     [["--proxy-protocol", "--proxy-from", "balancer.example"], "not an IP address"],
     [["--state", "memcached://127.0.0.1:11211"], "--state must look like redis://HOST:PORT[/DB]"],
     [["--state", "redis://127.0.0.1:1"], "cannot reach the state store at redis://127.0.0.1:1"],
+    // The store's password never reaches the log or the terminal.
+    [["--state", "redis://:s3cret-pw@127.0.0.1:1"], "cannot reach the state store at redis://…@127.0.0.1:1"],
+    [["--state", "redis://:s3cret-pw@127.0.0.1:1/x"], "--state must look like redis://HOST:PORT[/DB], got \"redis://…@127.0.0.1:1/x\""],
   ];
   for (const [args, message] of cases) {
     test(`serve ${args.join(" ")} fails with one clear line`, async () => {
@@ -183,6 +186,7 @@ describe("ftpkit serve --proxy-protocol and --state flags", () => {
       expect(r.code).toBe(1);
       expect(r.stderr + r.stdout).toContain(message);
       expect(r.stderr).not.toContain("    at ");
+      expect(r.stderr + r.stdout).not.toContain("s3cret-pw");
     });
   }
 });

@@ -90,6 +90,16 @@ for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2
     }
   }, 40_000);
 
+  test("the listening line names the state store without its password", async () => {
+    if (mode === "redis") redis = await startRedis();
+    const url = redis && `redis://default:s3cret-pw@127.0.0.1:${redis.port}`; // the default user takes any password
+    mode = "memory"; // the --state flag is the one given here
+    await start(0, url ? ["--state", url] : []);
+    const out = serve!.stdout() + serve!.stderr();
+    expect(out).toContain(url ? `state redis://…@127.0.0.1:${redis!.port}` : "state in the primary process");
+    expect(out).not.toContain("s3cret-pw");
+  }, 40_000);
+
   test("stopping the primary stops its workers", async () => {
     await start(0);
     const pids = workerPids();
