@@ -202,13 +202,16 @@ export class RedisState implements SharedState, LedgerStore {
     }
   }
 
-  closeConnection(ip: string): void {
+  closeConnection(ip: string): Promise<void> {
     this.connTotal = Math.max(0, this.connTotal - 1);
     const n = (this.connCounts.get(ip) ?? 1) - 1;
     if (n <= 0) this.connCounts.delete(ip);
     else this.connCounts.set(ip, n);
     const key = `${this.prefix}conns:${this.node}`;
-    this.eval(CONN_CLOSE, [key], [`ip:${ip}`]).catch(() => (this.connDirty = true));
+    return this.eval(CONN_CLOSE, [key], [`ip:${ip}`]).then(
+      () => {},
+      () => void (this.connDirty = true),
+    );
   }
 
   createLedger(key: string, limit: number, measure: () => Promise<number>): Ledger {

@@ -8,6 +8,7 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { SourcedWire } from "../ops/helpers.ts";
 import { du, finalCode, random } from "../helpers/quota.ts";
 
 const KB = 1000;
@@ -76,6 +77,27 @@ for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2
     for (let i = 0; i < 6; i++) codes.push((await (await connect(port)).read())?.code);
     expect(codes.filter((c) => c === 220)).toHaveLength(3);
     expect(codes.filter((c) => c === 421)).toHaveLength(3);
+  }, 40_000);
+
+  test("a crowd that fills every slot without logging in is evicted for a newcomer from another address, on either worker", async () => {
+    const { port } = await start(0, ["--max-connections", "20", "--max-per-ip", "100"]);
+    const crowd: SourcedWire[] = [];
+    for (let i = 0; i < 20; i++) {
+      const w = await SourcedWire.connect(port, "127.0.0.2");
+      crowd.push(w);
+      expect((await w.read())?.code).toBe(220);
+    }
+    // Each newcomer lands on either worker (SO_REUSEPORT), which holds about half of the crowd.
+    const greetings = [];
+    for (let i = 0; i < 6; i++) {
+      const w = await SourcedWire.connect(port, `127.0.0.${10 + i}`);
+      crowd.push(w);
+      greetings.push((await w.read())?.code);
+      expect((await w.cmd("USER alice"))?.code).toBe(331);
+      expect((await w.cmd("PASS alice-pw"))?.code).toBe(230);
+    }
+    expect(greetings).toEqual([220, 220, 220, 220, 220, 220]);
+    for (const w of crowd) w.close();
   }, 40_000);
 
   test("passive data connections reach the worker that owns the session (sliced --pasv-ports)", async () => {
