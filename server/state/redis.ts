@@ -186,6 +186,10 @@ export class RedisState implements SharedState, LedgerStore {
     this.connDirty = false;
   }
 
+  reachable(): boolean {
+    return !this.down;
+  }
+
   async openConnection(ip: string, limits: ConnectionLimits): Promise<Admission> {
     try {
       if (this.connDirty) await this.sync();
