@@ -15,6 +15,10 @@ export const WORKER_ENV = "FTPKIT_WORKER";
 /** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
 export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
 
+/** A worker that exited is started again after this, doubled for each start in a row that failed, up to the max. */
+const RESTART_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+
 export function workerCount(value: string | undefined): number {
   if (value === undefined) return 1;
   if (value === "auto") return Math.max(1, availableParallelism());
@@ -79,6 +83,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const metricsFor = (i: number) => (metrics ? ["--metrics", `${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${metrics.port === 0 ? 0 : metrics.port + i}`] : []);
   const json = options.logFormat === "json";
   const workers: Array<Subprocess | null> = Array(n).fill(null);
+  /** Restarts in a row of each worker that exited before it listened. */
+  const failedStarts: number[] = Array(n).fill(0);
   /** Workers that said they listen (their signal handlers are installed). */
   const listening = new WeakSet<Subprocess>();
   let stopping = false;
@@ -117,10 +123,14 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     void child.exited.then((code) => {
       workers[i] = null;
       if (stopping) return;
-      // A worker that dies is replaced; its sessions are gone, the others' are untouched.
-      if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code }));
-      else consola.warn(`worker ${i} exited (${code}); restarting it`);
-      setTimeout(() => !stopping && spawn(i), 1000);
+      // A worker that dies is replaced; its sessions are gone, the others' are untouched. One that
+      // dies before it listens (the --state store down) is retried less and less often: at a fixed
+      // second, N workers were N new processes a second, each with its error line, for the whole outage.
+      failedStarts[i] = reported ? 0 : failedStarts[i]! + 1;
+      const delay = Math.min(RESTART_MS * 2 ** Math.max(0, failedStarts[i]! - 1), RESTART_MAX_MS);
+      if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code, restartInMs: delay }));
+      else consola.warn(`worker ${i} exited (${code}); restarting it in ${delay / 1000} s`);
+      setTimeout(() => !stopping && spawn(i), delay);
     });
   };
   for (let i = 0; i < n; i++) spawn(i);

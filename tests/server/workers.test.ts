@@ -141,6 +141,25 @@ function alive(pid: number): boolean {
   }
 }
 
+test("a worker that cannot start while the store is down is retried less and less often, and comes back with the store", async () => {
+  mode = "redis";
+  await start(0);
+  const [victim] = workerPids();
+  const port = redis!.port;
+  await redis!.stop();
+  redis = null;
+  process.kill(victim!, "SIGKILL");
+  const exits = () => (serve!.stdout() + serve!.stderr()).split("\n").filter((l) => /worker \d exited/.test(l)).length;
+  await waitFor(() => exits() >= 1, 10_000, "the worker's exit");
+  const first = Date.now();
+  await Bun.sleep(7000); // at a fixed second this was 7 more starts, each failing with its error line
+  expect(exits()).toBeLessThanOrEqual(4); // restarts after 1, 1, 2, 4 s…
+  expect(serve!.stdout() + serve!.stderr()).toMatch(/restarting it in [248] s/);
+  redis = await startRedis(port);
+  const listening = () => (serve!.stdout() + serve!.stderr()).split("\n").filter((l) => /worker listening/.test(l)).length;
+  await waitFor(() => listening() === 3, 30_000 - (Date.now() - first), "the worker listening again");
+}, 60_000);
+
 test("--workers 0 is refused with one clear line", async () => {
   const r = await runFtpkit(["serve", "--port", "0", "--workers", "0"]);
   expect(r.code).toBe(1);
