@@ -145,7 +145,17 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     if (stopping) return process.exit(1);
     stopping = true;
     releaseProbe();
-    for (const w of workers) w?.kill("SIGTERM");
+    // A listening worker is asked over IPC (see serve.ts: it may have had the signal itself too); one
+    // still starting has no handlers yet and nothing to finish: SIGTERM ends it.
+    for (const w of workers) {
+      if (!w) continue;
+      try {
+        if (!listening.has(w)) throw new Error("still starting");
+        w.send({ stop: signal });
+      } catch {
+        w.kill("SIGTERM");
+      }
+    }
     await Promise.all(workers.map((w) => w?.exited));
     if (!json) consola.info(`${signal}: workers stopped`);
     process.exit(code);

@@ -8,6 +8,7 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
 import { SourcedWire } from "../ops/helpers.ts";
 import { du, finalCode, random } from "../helpers/quota.ts";
 
@@ -158,6 +159,34 @@ test("a worker that cannot start while the store is down is retried less and les
   redis = await startRedis(port);
   const listening = () => (serve!.stdout() + serve!.stderr()).split("\n").filter((l) => /worker listening/.test(l)).length;
   await waitFor(() => listening() === 3, 30_000 - (Date.now() - first), "the worker listening again");
+}, 60_000);
+
+test("SIGTERM to the primary and its workers at once (systemd stopping the unit) lets a running download finish", async () => {
+  mode = "memory";
+  const { port, home } = await start(0, ["--max-rate", "1MB"]);
+  const body = random(2500 * KB);
+  writeFileSync(join(home, "big.bin"), body);
+  const w = await connect(port);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  const epsv = await w.cmd("EPSV");
+  const chunks: Buffer[] = [];
+  let firstBytes!: () => void;
+  let closed!: () => void;
+  const started = new Promise<void>((r) => (firstBytes = r));
+  const ended = new Promise<void>((r) => (closed = r));
+  await Bun.connect({
+    hostname: "127.0.0.1",
+    port: parseEpsvReply(epsv.lines[0]!),
+    socket: { data: (_s, c) => void (chunks.push(Buffer.from(c)), firstBytes()), close: () => closed(), error: () => closed() },
+  });
+  expect((await w.cmd("RETR big.bin")).code).toBe(150);
+  await started;
+  // systemd's default KillMode=control-group signals every process of the unit, not just the main one.
+  for (const pid of [serve!.proc.pid, ...workerPids()]) process.kill(pid, "SIGTERM");
+  await ended;
+  expect((await w.read(10_000))?.code).toBe(226);
+  expect(Buffer.concat(chunks).equals(Buffer.from(body))).toBe(true);
+  expect(await serve!.proc.exited).toBe(0);
 }, 60_000);
 
 test("--workers 0 is refused with one clear line", async () => {
