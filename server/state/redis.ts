@@ -5,6 +5,7 @@ import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
 import { CONN_CLOSE, CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
 import type { Admission, ConnectionLimits, SharedState } from "./types.ts";
 import { stateUrlForLogs } from "./url.ts";
+import { diagnoseStore } from "./diagnose.ts";
 
 /** What RedisState needs of a connection to the store: Bun's RedisClient, or a worker's line to its primary. */
 export interface StoreClient {
@@ -90,7 +91,8 @@ export class RedisState implements SharedState, LedgerStore {
       await this.send("PING", []);
     } catch (err) {
       this.client.close();
-      const e = new Error(`cannot reach the state store at ${stateUrlForLogs(this.opts.url)}: ${(err as Error).message}`);
+      const why = (!this.opts.client && (await diagnoseStore(this.opts.url, this.timeoutMs))) || (err as Error).message;
+      const e = new Error(`cannot reach the state store at ${stateUrlForLogs(this.opts.url)}: ${why}`);
       e.name = "StateStartError";
       throw e;
     }

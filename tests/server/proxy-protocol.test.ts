@@ -7,6 +7,7 @@ import { createLogger } from "../../server/log.ts";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
 import { useServers } from "../helpers/server.ts";
 import { Wire } from "../helpers/wire.ts";
+import { freePort, startRedis } from "../helpers/redis.ts";
 
 const servers = useServers();
 
@@ -189,4 +190,23 @@ describe("ftpkit serve --proxy-protocol and --state flags", () => {
       expect(r.stderr + r.stdout).not.toContain("s3cret-pw");
     });
   }
+});
+
+describe("ftpkit serve --state names the cause when the store cannot be reached", () => {
+  test("nothing listening, a password missing, a password refused: each says so, without the password", async () => {
+    const refused = await runFtpkit(["serve", "--port", "0", "--state", `redis://127.0.0.1:${freePort()}`]);
+    expect(refused.stderr).toContain("connection refused (is the store running");
+    const redis = await startRedis(freePort(), ["--requirepass", "right-pw"]);
+    try {
+      const missing = await runFtpkit(["serve", "--port", "0", "--state", `redis://127.0.0.1:${redis.port}`]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("it requires a password: redis://:PASSWORD@HOST:PORT");
+      const wrong = await runFtpkit(["serve", "--port", "0", "--state", `redis://:wrong-pw@127.0.0.1:${redis.port}`]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toContain(`cannot reach the state store at redis://…@127.0.0.1:${redis.port}: it refused the user or password in the URL`);
+      expect(wrong.stderr).not.toContain("wrong-pw");
+    } finally {
+      await redis.stop();
+    }
+  }, 30_000);
 });
