@@ -114,6 +114,9 @@ export class RedisState implements SharedState, LedgerStore {
     } catch {
       /* the store is away: our entries expire on their own */
     }
+    // Our own hang-up is no outage: a clean stop used to log "state store unreachable".
+    this.client.onclose = null;
+    this.down = true;
     this.client.close();
   }
 

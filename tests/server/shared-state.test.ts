@@ -12,6 +12,7 @@ import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode } from "../helpers/quota.ts";
+import { captureLogger } from "../tls/helpers.ts";
 
 const KB = 1000;
 
@@ -293,4 +294,13 @@ describe("/readyz and the state store", () => {
     while (r.status !== 200 && Date.now() < deadline + 15_000) r = await Bun.sleep(100).then(ready);
     expect(r.status).toBe(200);
   }, 45_000);
+});
+
+test("a clean stop of a node is not logged as the store being unreachable", async () => {
+  redis = await startRedis();
+  const logger = captureLogger();
+  const s = createServer({ usersFile: join(tmpdir(), "none.ini"), host: "127.0.0.1", port: 0, state: redis.url, logger });
+  await s.listen();
+  await s.close(0);
+  expect(logger.events.map((e) => e.event)).not.toContain("state store unreachable");
 });
