@@ -11,8 +11,8 @@ export interface Ticket {
   readonly key: string;
   readonly since: number;
   authenticated: boolean;
-  /** Set by the owner: close this connection (it is then released by its close handler). */
-  evict: () => void;
+  /** Set by the owner: close this connection (it is then released by its close handler); resolves once a shared slot it held is given back. */
+  evict: () => void | Promise<void>;
   /** Mark as logged in: it no longer counts against the share of unauthenticated connections. */
   login(): void;
   release(): void;
@@ -96,12 +96,27 @@ export class ConnectionGate {
     return ticket;
   }
 
+  /**
+   * Shared caps (--workers, --state): the store says every slot of the cluster is taken, though this
+   * process is not full. Evict for `ticket` (admitted here, not yet given a shared slot) as admit()
+   * does when this process alone is full. Null if no connection is to go; else resolves once the
+   * evicted connection's shared slot is given back.
+   */
+  evictFor(ticket: Ticket): Promise<void> | null {
+    if (!this.live.has(ticket) || this.pending.size < 2) return null;
+    const victim = this.evictionCandidate(ticket.key, ticket);
+    if (!victim) return null;
+    this.forget(victim);
+    return Promise.resolve(victim.evict());
+  }
+
   /** The oldest connection not logged in of the address holding the most, if it holds more than `newcomer` would. */
-  private evictionCandidate(newcomer: string): Ticket | null {
+  private evictionCandidate(newcomer: string, self?: Ticket): Ticket | null {
     const counts = new Map<string, number>();
     let heaviest = "";
     let most = 0;
     for (const t of this.pending) {
+      if (t === self) continue;
       const n = (counts.get(t.key) ?? 0) + 1;
       counts.set(t.key, n);
       if (n > most) {
@@ -110,7 +125,7 @@ export class ConnectionGate {
       }
     }
     if (most <= (counts.get(newcomer) ?? 0) + 1) return null;
-    for (const t of this.pending) if (t.key === heaviest) return t;
+    for (const t of this.pending) if (t.key === heaviest && t !== self) return t;
     return null;
   }
 

@@ -8,6 +8,7 @@ import { tickets, type ConnectionGate } from "./connection-gate.ts";
 import type { ServerContext } from "./context.ts";
 import { Session, type ControlSocketState } from "./session.ts";
 import { releaseMounts } from "./vfs/mounts.ts";
+import type { Admission } from "./state/types.ts";
 
 /** Pipelined commands waiting to run: at this many the session stops reading its socket. */
 const PAUSE_AT_QUEUED = 64;
@@ -193,7 +194,14 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     const shared = server.state.kind !== "local";
     const slotKey = addressKey(remoteIp);
     const limits = { maxConnections: options.maxConnections, maxPerIp: options.maxPerIp };
-    const admission = shared ? server.state.openConnection(slotKey, limits) : "ok";
+    // Every slot of the cluster taken: evict one of this node's connections not logged in, as the
+    // gate does when this process alone is full (a crowd that never logs in churns itself), and ask again.
+    const retry = (a: Admission) => {
+      const freed = a === "server-full" ? gate.evictFor(ticket) : null;
+      return freed ? freed.then(() => server.state.openConnection(slotKey, limits)) : a;
+    };
+    const first = shared ? server.state.openConnection(slotKey, limits) : "ok";
+    const admission = typeof first === "string" ? retry(first) : first.then(retry);
     if (typeof admission === "string" && admission !== "ok") {
       ticket.release();
       return refuse(REFUSALS[admission]);
@@ -202,8 +210,15 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     tickets.set(session, ticket);
     ticket.evict = () => {
       log.info("connection evicted: not logged in, slots full", { session: session.id, ip: remoteIp });
+      // Its shared slot is given back now, before the newcomer asks the store for one.
+      let freed: Promise<void> | void = undefined;
+      if (session.holdsSlot) {
+        session.holdsSlot = false;
+        freed = server.state.closeConnection(slotKey);
+      }
       session.replyAndClose(421, "Too many connections not logged in; closing the oldest");
       setTimeout(() => session.socket.terminate(), 1000).unref?.();
+      return freed;
     };
     socket.data = { session, loop: new CommandLoop(session) };
     server.sessions.add(session);

@@ -7,12 +7,17 @@ import { availableParallelism } from "node:os";
 import type { Socket, Subprocess } from "bun";
 import { CliError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
+import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
 /** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
 export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
+
+/** A worker that exited is started again after this, doubled for each start in a row that failed, up to the max. */
+const RESTART_MS = 1000;
+const RESTART_MAX_MS = 30_000;
 
 export function workerCount(value: string | undefined): number {
   if (value === undefined) return 1;
@@ -78,6 +83,10 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const metricsFor = (i: number) => (metrics ? ["--metrics", `${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${metrics.port === 0 ? 0 : metrics.port + i}`] : []);
   const json = options.logFormat === "json";
   const workers: Array<Subprocess | null> = Array(n).fill(null);
+  /** Restarts in a row of each worker that exited before it listened. */
+  const failedStarts: number[] = Array(n).fill(0);
+  /** Workers that said they listen (their signal handlers are installed). */
+  const listening = new WeakSet<Subprocess>();
   let stopping = false;
   let ready = 0;
   let onAllReady!: () => void;
@@ -103,6 +112,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
         }
         if ((message as { listening?: number }).listening !== undefined && !reported) {
           reported = true;
+          listening.add(self);
           // One worker holds the port now: the probe stops taking the connections it would only refuse.
           releaseProbe();
           if (++ready === n) onAllReady();
@@ -113,10 +123,14 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     void child.exited.then((code) => {
       workers[i] = null;
       if (stopping) return;
-      // A worker that dies is replaced; its sessions are gone, the others' are untouched.
-      if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code }));
-      else consola.warn(`worker ${i} exited (${code}); restarting it`);
-      setTimeout(() => !stopping && spawn(i), 1000);
+      // A worker that dies is replaced; its sessions are gone, the others' are untouched. One that
+      // dies before it listens (the --state store down) is retried less and less often: at a fixed
+      // second, N workers were N new processes a second, each with its error line, for the whole outage.
+      failedStarts[i] = reported ? 0 : failedStarts[i]! + 1;
+      const delay = Math.min(RESTART_MS * 2 ** Math.max(0, failedStarts[i]! - 1), RESTART_MAX_MS);
+      if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code, restartInMs: delay }));
+      else consola.warn(`worker ${i} exited (${code}); restarting it in ${delay / 1000} s`);
+      setTimeout(() => !stopping && spawn(i), delay);
     });
   };
   for (let i = 0; i < n; i++) spawn(i);
@@ -131,13 +145,29 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     if (stopping) return process.exit(1);
     stopping = true;
     releaseProbe();
-    for (const w of workers) w?.kill("SIGTERM");
+    // A listening worker is asked over IPC (see serve.ts: it may have had the signal itself too); one
+    // still starting has no handlers yet and nothing to finish: SIGTERM ends it.
+    for (const w of workers) {
+      if (!w) continue;
+      try {
+        if (!listening.has(w)) throw new Error("still starting");
+        w.send({ stop: signal });
+      } catch {
+        w.kill("SIGTERM");
+      }
+    }
     await Promise.all(workers.map((w) => w?.exited));
     if (!json) consola.info(`${signal}: workers stopped`);
     process.exit(code);
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // `kill -HUP <primary>` (systemd's ExecReload, logrotate) reloads every worker. Without a handler
+  // Bun's default action ended the primary, and the workers stopped with it: the whole server went down.
+  // A worker still starting has no handler yet (the signal would end it) and reads everything afresh anyway.
+  process.on("SIGHUP", () => {
+    for (const w of workers) if (w && listening.has(w)) w.kill("SIGHUP");
+  });
   await allReady;
   clearTimeout(timeout);
   releaseProbe();
@@ -146,5 +176,5 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   // The PIDs are named here, on the line a script waits for: the workers' own lines share stdout and may come later.
   const pids = workers.map((w) => w?.pid ?? 0);
   if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n, pids }));
-  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ?? "in the primary process"}${detail})`);
+  else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ? stateUrlForLogs(options.state) : "in the primary process"}${detail})`);
 }

@@ -332,16 +332,25 @@ export default defineCommand({
       void server.reload();
     });
     let stopping = false;
+    let signals = 0;
+    // Only a second *signal* means "stop now" (a second Ctrl-C). The primary's stop request and its
+    // disconnect do not count: under systemd (SIGTERM to the whole cgroup) or Ctrl-C (SIGINT to the
+    // whole process group) a worker gets the signal itself *and* its primary's request, in either
+    // order, and used to take the second for an impatient operator: exit 1, running transfers cut.
+    const onSignal = (signal: string) => {
+      if (++signals > 1) process.exit(1);
+      void stop(signal);
+    };
     const stop = async (signal: string) => {
-      if (stopping) process.exit(1); // a second Ctrl-C: stop now
+      if (stopping) return;
       stopping = true;
       if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
       else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
       await server.close();
       process.exit(0);
     };
-    process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
     // --port 0: the first stdout line is the URL alone, so a script can read it.
     if (options.port === 0 && !json && worker === undefined) process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
     const serving = inline ? `root: ${inline.root}; ${inline.summary}` : `users: ${server.options.usersFile}`;
@@ -375,6 +384,9 @@ export default defineCommand({
       // The primary prints the listening line; it learns we are up over IPC, and we stop when it is gone.
       process.send?.({ listening: address.port });
       process.on("disconnect", () => void stop("primary gone"));
+      process.on("message", (m: { stop?: string }) => {
+        if (typeof m?.stop === "string") void stop(m.stop);
+      });
     }
   },
 });

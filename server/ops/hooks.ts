@@ -122,13 +122,18 @@ interface Job {
 }
 
 /**
- * Runs hooks. Post-event hooks go through a bounded queue with a few running at once and are never
- * waited on by the FTP side; a full queue drops the event (logged, counted). `pre-upload` runs at
- * once and is awaited: anything but success (exit 0, HTTP 2xx) refuses the upload.
+ * Runs hooks. Post-event hooks go through bounded queues, one per event, taken in turn with a few
+ * running at once, and are never waited on by the FTP side; a full queue drops the event (logged,
+ * counted). One queue per event, so a flood of one kind (failed logins anyone can cause, logins of
+ * one account) cannot fill the queue that `upload` hooks (a virus scan) wait in and get them
+ * dropped. `pre-upload` runs at once and is awaited: anything but success (exit 0, HTTP 2xx)
+ * refuses the upload.
  */
 export class HookRunner {
   private readonly hooks: Hook[];
-  private readonly queue: Job[] = [];
+  private readonly queues = new Map<HookEvent, Job[]>();
+  /** Round robin over the queues: where the next pick starts. */
+  private turn = 0;
   private running = 0;
   /** Running hook commands, each the leader of its own process group (see spawn). */
   private readonly procs = new Set<{ pid: number; kill(signal?: NodeJS.Signals | number): void }>();
@@ -151,7 +156,9 @@ export class HookRunner {
   }
 
   get queued(): number {
-    return this.queue.length;
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
   }
 
   /** Queue the post-event hooks for `fields.event`. Never blocks. */
@@ -159,7 +166,9 @@ export class HookRunner {
     if (this.closed) return;
     for (const hook of this.hooks) {
       if (hook.event !== fields.event) continue;
-      if (this.queue.length >= this.opts.hookQueueSize) {
+      let queue = this.queues.get(fields.event);
+      if (!queue) this.queues.set(fields.event, (queue = []));
+      if (queue.length >= this.opts.hookQueueSize) {
         this.count(fields.event, "dropped");
         this.droppedSinceLog++;
         const now = Date.now();
@@ -170,7 +179,7 @@ export class HookRunner {
         }
         continue;
       }
-      this.queue.push({ hook, fields });
+      queue.push({ hook, fields });
     }
     this.pump();
   }
@@ -191,15 +200,30 @@ export class HookRunner {
   }
 
   private pump(): void {
-    while (this.running < this.opts.hookConcurrency && this.queue.length) {
-      const job = this.queue.shift()!;
+    while (this.running < this.opts.hookConcurrency) {
+      const job = this.next();
+      if (!job) return;
       this.running++;
       void this.run(job.hook, job.fields).finally(() => {
         this.running--;
-        if (this.running === 0 && !this.queue.length) this.idle?.();
+        if (this.running === 0 && this.queued === 0) this.idle?.();
         this.pump();
       });
     }
+  }
+
+  /** The next job, taking the events' queues in turn. */
+  private next(): Job | undefined {
+    const queues = [...this.queues.values()];
+    for (let i = 0; i < queues.length; i++) {
+      const at = (this.turn + i) % queues.length;
+      const job = queues[at]!.shift();
+      if (job) {
+        this.turn = at + 1;
+        return job;
+      }
+    }
+    return undefined;
   }
 
   private async run(hook: Hook, fields: HookFields): Promise<{ result: HookResult; detail: string }> {
@@ -265,11 +289,12 @@ export class HookRunner {
   /** Shutdown: the queue may drain within `graceMs` (the last uploads' hooks still run); then what is left is dropped (logged) and killed. */
   async close(graceMs: number): Promise<void> {
     this.closed = true;
-    if (this.running > 0 || this.queue.length) {
+    if (this.running > 0 || this.queued > 0) {
       await Promise.race([new Promise<void>((r) => (this.idle = r)), Bun.sleep(graceMs)]);
     }
-    if (this.queue.length) this.log.warn("hooks not run at shutdown", { count: this.queue.length });
-    this.queue.length = 0;
+    const left = this.queued;
+    if (left) this.log.warn("hooks not run at shutdown", { count: left });
+    this.queues.clear();
     for (const p of this.procs) killGroup(p);
   }
 }

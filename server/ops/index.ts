@@ -187,6 +187,11 @@ export class Operations implements ServerEvents {
     const checks: ReadyCheck[] = [{ name: "accepting", ok: this.accepting() && !ctx.shuttingDown }];
     const health = ctx.auth.health?.();
     checks.push(health ? { name: "users", ok: health.loaded, detail: health.loaded ? `${health.users} users` : "users file not loaded" } : { name: "users", ok: true });
+    // A node cut off from the shared store (--state, --workers) refuses every newcomer with 421: not ready.
+    if (ctx.state.reachable) {
+      const ok = ctx.state.reachable();
+      checks.push({ name: "state", ok, detail: ok ? "shared state reachable" : "shared state unreachable: new connections get 421" });
+    }
     const dirs = new Set<string>();
     for (const s of ctx.sessions) for (const m of s.mounts) if (dirs.size < READY_STORAGE_CHECKS) dirs.add(m.location);
     for (const d of health?.homes ?? []) if (dirs.size < READY_STORAGE_CHECKS) dirs.add(d);

@@ -4,6 +4,8 @@ import type { Ledger } from "../vfs/quota.ts";
 import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
 import { CONN_CLOSE, CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
 import type { Admission, ConnectionLimits, SharedState } from "./types.ts";
+import { stateUrlForLogs } from "./url.ts";
+import { diagnoseStore } from "./diagnose.ts";
 
 /** What RedisState needs of a connection to the store: Bun's RedisClient, or a worker's line to its primary. */
 export interface StoreClient {
@@ -89,7 +91,8 @@ export class RedisState implements SharedState, LedgerStore {
       await this.send("PING", []);
     } catch (err) {
       this.client.close();
-      const e = new Error(`cannot reach the state store at ${this.opts.url}: ${(err as Error).message}`);
+      const why = (!this.opts.client && (await diagnoseStore(this.opts.url, this.timeoutMs))) || (err as Error).message;
+      const e = new Error(`cannot reach the state store at ${stateUrlForLogs(this.opts.url)}: ${why}`);
       e.name = "StateStartError";
       throw e;
     }
@@ -111,6 +114,9 @@ export class RedisState implements SharedState, LedgerStore {
     } catch {
       /* the store is away: our entries expire on their own */
     }
+    // Our own hang-up is no outage: a clean stop used to log "state store unreachable".
+    this.client.onclose = null;
+    this.down = true;
     this.client.close();
   }
 
@@ -185,6 +191,10 @@ export class RedisState implements SharedState, LedgerStore {
     this.connDirty = false;
   }
 
+  reachable(): boolean {
+    return !this.down;
+  }
+
   async openConnection(ip: string, limits: ConnectionLimits): Promise<Admission> {
     try {
       if (this.connDirty) await this.sync();
@@ -201,13 +211,16 @@ export class RedisState implements SharedState, LedgerStore {
     }
   }
 
-  closeConnection(ip: string): void {
+  closeConnection(ip: string): Promise<void> {
     this.connTotal = Math.max(0, this.connTotal - 1);
     const n = (this.connCounts.get(ip) ?? 1) - 1;
     if (n <= 0) this.connCounts.delete(ip);
     else this.connCounts.set(ip, n);
     const key = `${this.prefix}conns:${this.node}`;
-    this.eval(CONN_CLOSE, [key], [`ip:${ip}`]).catch(() => (this.connDirty = true));
+    return this.eval(CONN_CLOSE, [key], [`ip:${ip}`]).then(
+      () => {},
+      () => void (this.connDirty = true),
+    );
   }
 
   createLedger(key: string, limit: number, measure: () => Promise<number>): Ledger {

@@ -20,8 +20,10 @@ export interface SharedState {
   close(): Promise<void>;
   /** Take a connection slot for `ip` if every node together is under both caps. Sync in-process. */
   openConnection(ip: string, limits: ConnectionLimits): Admission | Promise<Admission>;
-  /** Give back a slot taken by openConnection ("ok"). */
-  closeConnection(ip: string): void;
+  /** False while a shared store cannot be reached (new connections and logins then get 421): /readyz says so. */
+  reachable?(): boolean;
+  /** Give back a slot taken by openConnection ("ok"); a shared store's promise settles once the store has it (never rejects). */
+  closeConnection(ip: string): void | Promise<void>;
   /** The ledger for `key`: created on first use, measured with `measure` when the store has no usage yet. */
   createLedger(key: string, limit: number, measure: () => Promise<number>): Ledger;
   /**

@@ -12,9 +12,9 @@ export interface RedisProcess {
 }
 
 
-/** Start redis-server on `port` (default: a free one) and wait until it answers. */
-export async function startRedis(port = freePort()): Promise<RedisProcess> {
-  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+/** Start redis-server on `port` (default: a free one) and wait until it answers; `extra`: more redis-server options. */
+export async function startRedis(port = freePort(), extra: string[] = []): Promise<RedisProcess> {
+  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...extra], {
     stdout: "pipe",
     stderr: "pipe",
   });

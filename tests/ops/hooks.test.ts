@@ -196,6 +196,46 @@ describe("hook processes and secrets", () => {
   });
 });
 
+describe("a flood of one event", () => {
+  test("cannot get another event's hooks dropped: failed logins anyone can cause do not crowd out the upload scan", async () => {
+    work = tempDir();
+    const script = dumpScript(work);
+    const out = join(work, "uploads.jsonl");
+    const logger = captureLogger();
+    const ts = await servers.start({
+      options: {
+        logger,
+        ops: {
+          metrics: { host: "127.0.0.1", port: 0 },
+          hookTimeoutMs: 4000, // outlasts the five failures (each waits longer than the one before)
+          hookConcurrency: 1,
+          hookQueueSize: 2,
+          hooks: [
+            { event: "login-failed", command: "sleep 10" }, // a slow alerting endpoint
+            { event: "upload", command: `${BUN} ${script} ${out}` },
+          ],
+        },
+      },
+    });
+    const port = ts.server.ops.metricsPort!;
+    // Five failures: one hook runs, two wait, two are dropped.
+    await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const bad = await servers.connect();
+        expect((await bad.login("alice", "nope")).code).toBe(530);
+        bad.close();
+      }),
+    );
+    expect((await scrape(port)).get("ftpkit_hook_queue_dropped_total")).toBe(2);
+    const w = await servers.login();
+    expect((await w.transfer("STOR malware.exe", Buffer.from("EICAR"))).final?.code).toBe(226);
+    // The upload's hook waits its turn (after the running one times out), it is not dropped.
+    expect((await scrape(port)).get("ftpkit_hook_queue_dropped_total")).toBe(2);
+    await until(() => readEvents(out).length === 1, 15_000, "the upload hook");
+    expect(readEvents(out)[0]!.env).toMatchObject({ FTPKIT_EVENT: "upload", FTPKIT_PATH: "/malware.exe" });
+  }, 30_000);
+});
+
 describe("slow and failing post-event hooks", () => {
   test("never hold up the session: a full queue drops (logged, counted), timeouts and failures are logged", async () => {
     const logger = captureLogger();
@@ -218,15 +258,14 @@ describe("slow and failing post-event hooks", () => {
     // Four MKDs answered while the first hook is still sleeping: one runs, one waits, two are dropped.
     for (const d of ["d1", "d2", "d3", "d4"]) expect((await w.cmd(`MKD ${d}`)).code).toBe(257);
     expect(logger.events.some((e) => e.event === "hook timeout")).toBe(false);
-    expect((await w.cmd("RMD d4")).code).toBe(250); // dropped too: the queue is still full
+    expect((await w.cmd("RMD d4")).code).toBe(250); // queued: rmdir has its own queue, which mkdir events cannot fill
     const port = ts.server.ops.metricsPort!;
     await until(async () => (await scrape(port)).get('ftpkit_hooks_total{event="mkdir",result="timeout"}') === 2, 15_000, "both mkdir hooks to time out");
     const m = await scrape(port);
-    expect(m.get("ftpkit_hook_queue_dropped_total")).toBe(3);
+    expect(m.get("ftpkit_hook_queue_dropped_total")).toBe(2);
     expect(logger.events.find((e) => e.event === "hook queue full: event dropped")?.fields).toMatchObject({ event: "mkdir" });
     expect(logger.events.find((e) => e.event === "hook timeout")?.fields).toMatchObject({ event: "mkdir", hook: "sleep 10", path: "/d1" });
-    // A failing hook: logged with its exit status.
-    expect((await w.cmd("RMD d3")).code).toBe(250);
+    // A failing hook (RMD d4's): logged with its exit status.
     await until(() => logger.events.some((e) => e.event === "hook failed"), 10_000, "the failing rmdir hook");
     expect(logger.events.find((e) => e.event === "hook failed")?.fields).toMatchObject({ event: "rmdir", detail: "exit 1" });
   }, 30_000);

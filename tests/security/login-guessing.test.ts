@@ -104,7 +104,7 @@ describe("admission when every slot is taken", () => {
   const admit = (g: ConnectionGate, ip: string, evicted: string[]) => {
     const t = g.admit(ip);
     if ("refused" in t) return t;
-    t.evict = () => evicted.push(ip);
+    t.evict = () => void evicted.push(ip);
     return t;
   };
 

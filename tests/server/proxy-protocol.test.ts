@@ -7,6 +7,7 @@ import { createLogger } from "../../server/log.ts";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
 import { useServers } from "../helpers/server.ts";
 import { Wire } from "../helpers/wire.ts";
+import { freePort, startRedis } from "../helpers/redis.ts";
 
 const servers = useServers();
 
@@ -176,6 +177,9 @@ describe("ftpkit serve --proxy-protocol and --state flags", () => {
     [["--proxy-protocol", "--proxy-from", "balancer.example"], "not an IP address"],
     [["--state", "memcached://127.0.0.1:11211"], "--state must look like redis://HOST:PORT[/DB]"],
     [["--state", "redis://127.0.0.1:1"], "cannot reach the state store at redis://127.0.0.1:1"],
+    // The store's password never reaches the log or the terminal.
+    [["--state", "redis://:s3cret-pw@127.0.0.1:1"], "cannot reach the state store at redis://…@127.0.0.1:1"],
+    [["--state", "redis://:s3cret-pw@127.0.0.1:1/x"], "--state must look like redis://HOST:PORT[/DB], got \"redis://…@127.0.0.1:1/x\""],
   ];
   for (const [args, message] of cases) {
     test(`serve ${args.join(" ")} fails with one clear line`, async () => {
@@ -183,6 +187,26 @@ describe("ftpkit serve --proxy-protocol and --state flags", () => {
       expect(r.code).toBe(1);
       expect(r.stderr + r.stdout).toContain(message);
       expect(r.stderr).not.toContain("    at ");
+      expect(r.stderr + r.stdout).not.toContain("s3cret-pw");
     });
   }
+});
+
+describe("ftpkit serve --state names the cause when the store cannot be reached", () => {
+  test("nothing listening, a password missing, a password refused: each says so, without the password", async () => {
+    const refused = await runFtpkit(["serve", "--port", "0", "--state", `redis://127.0.0.1:${freePort()}`]);
+    expect(refused.stderr).toContain("connection refused (is the store running");
+    const redis = await startRedis(freePort(), ["--requirepass", "right-pw"]);
+    try {
+      const missing = await runFtpkit(["serve", "--port", "0", "--state", `redis://127.0.0.1:${redis.port}`]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("it requires a password: redis://:PASSWORD@HOST:PORT");
+      const wrong = await runFtpkit(["serve", "--port", "0", "--state", `redis://:wrong-pw@127.0.0.1:${redis.port}`]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toContain(`cannot reach the state store at redis://…@127.0.0.1:${redis.port}: it refused the user or password in the URL`);
+      expect(wrong.stderr).not.toContain("wrong-pw");
+    } finally {
+      await redis.stop();
+    }
+  }, 30_000);
 });

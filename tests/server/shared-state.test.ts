@@ -12,6 +12,7 @@ import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode } from "../helpers/quota.ts";
+import { captureLogger } from "../tls/helpers.ts";
 
 const KB = 1000;
 
@@ -269,4 +270,37 @@ describe("a node that crashes in the middle of an upload (redis)", () => {
       await crashing.kill("SIGKILL");
     }
   }, 40_000);
+});
+
+describe("/readyz and the state store", () => {
+  test("a node that cannot reach the store is not ready (503 'state FAIL'), and is again once the store is back", async () => {
+    const { ports } = await cluster("redis", 1, 0, { stateTtlMs: 1500, ops: { metrics: { host: "127.0.0.1", port: 0 } } });
+    const port = redis!.port;
+    const ready = async () => {
+      const r = await fetch(`http://127.0.0.1:${servers[0]!.ops.metricsPort}/readyz`);
+      return { status: r.status, body: await r.text() };
+    };
+    expect(await ready()).toEqual({ status: 200, body: expect.stringContaining("state ok: shared state reachable") });
+    await redis!.stop();
+    redis = null;
+    const deadline = Date.now() + 15_000;
+    let r = await ready();
+    while (r.status === 200 && Date.now() < deadline) r = await Bun.sleep(100).then(ready);
+    expect(r.status).toBe(503);
+    expect(r.body).toContain("state FAIL: shared state unreachable");
+    expect(r.body).not.toContain(String(port)); // the store's address stays out of it
+    expect((await (await connect(ports[0]!)).read())?.code).toBe(421);
+    redis = await startRedis(port);
+    while (r.status !== 200 && Date.now() < deadline + 15_000) r = await Bun.sleep(100).then(ready);
+    expect(r.status).toBe(200);
+  }, 45_000);
+});
+
+test("a clean stop of a node is not logged as the store being unreachable", async () => {
+  redis = await startRedis();
+  const logger = captureLogger();
+  const s = createServer({ usersFile: join(tmpdir(), "none.ini"), host: "127.0.0.1", port: 0, state: redis.url, logger });
+  await s.listen();
+  await s.close(0);
+  expect(logger.events.map((e) => e.event)).not.toContain("state store unreachable");
 });

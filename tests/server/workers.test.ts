@@ -1,6 +1,6 @@
 // ftpkit serve --workers 2 (issue 12): two processes on one control port share caps and quotas.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
@@ -8,6 +8,8 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { SourcedWire } from "../ops/helpers.ts";
 import { du, finalCode, random } from "../helpers/quota.ts";
 
 const KB = 1000;
@@ -78,6 +80,27 @@ for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2
     expect(codes.filter((c) => c === 421)).toHaveLength(3);
   }, 40_000);
 
+  test("a crowd that fills every slot without logging in is evicted for a newcomer from another address, on either worker", async () => {
+    const { port } = await start(0, ["--max-connections", "20", "--max-per-ip", "100"]);
+    const crowd: SourcedWire[] = [];
+    for (let i = 0; i < 20; i++) {
+      const w = await SourcedWire.connect(port, "127.0.0.2");
+      crowd.push(w);
+      expect((await w.read())?.code).toBe(220);
+    }
+    // Each newcomer lands on either worker (SO_REUSEPORT), which holds about half of the crowd.
+    const greetings = [];
+    for (let i = 0; i < 6; i++) {
+      const w = await SourcedWire.connect(port, `127.0.0.${10 + i}`);
+      crowd.push(w);
+      greetings.push((await w.read())?.code);
+      expect((await w.cmd("USER alice"))?.code).toBe(331);
+      expect((await w.cmd("PASS alice-pw"))?.code).toBe(230);
+    }
+    expect(greetings).toEqual([220, 220, 220, 220, 220, 220]);
+    for (const w of crowd) w.close();
+  }, 40_000);
+
   test("passive data connections reach the worker that owns the session (sliced --pasv-ports)", async () => {
     const base = 26_000 + Math.floor(Math.random() * 45) * 20;
     const { port } = await start(0, ["--pasv-ports", `${base}-${base + 19}`]);
@@ -88,6 +111,16 @@ for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2
       const r = await w.transfer("LIST");
       expect(r.final?.code).toBe(226);
     }
+  }, 40_000);
+
+  test("the listening line names the state store without its password", async () => {
+    if (mode === "redis") redis = await startRedis();
+    const url = redis && `redis://default:s3cret-pw@127.0.0.1:${redis.port}`; // the default user takes any password
+    mode = "memory"; // the --state flag is the one given here
+    await start(0, url ? ["--state", url] : []);
+    const out = serve!.stdout() + serve!.stderr();
+    expect(out).toContain(url ? `state redis://…@127.0.0.1:${redis!.port}` : "state in the primary process");
+    expect(out).not.toContain("s3cret-pw");
   }, 40_000);
 
   test("stopping the primary stops its workers", async () => {
@@ -108,6 +141,53 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+test("a worker that cannot start while the store is down is retried less and less often, and comes back with the store", async () => {
+  mode = "redis";
+  await start(0);
+  const [victim] = workerPids();
+  const port = redis!.port;
+  await redis!.stop();
+  redis = null;
+  process.kill(victim!, "SIGKILL");
+  const exits = () => (serve!.stdout() + serve!.stderr()).split("\n").filter((l) => /worker \d exited/.test(l)).length;
+  await waitFor(() => exits() >= 1, 10_000, "the worker's exit");
+  const first = Date.now();
+  await Bun.sleep(7000); // at a fixed second this was 7 more starts, each failing with its error line
+  expect(exits()).toBeLessThanOrEqual(4); // restarts after 1, 1, 2, 4 s…
+  expect(serve!.stdout() + serve!.stderr()).toMatch(/restarting it in [248] s/);
+  redis = await startRedis(port);
+  const listening = () => (serve!.stdout() + serve!.stderr()).split("\n").filter((l) => /worker listening/.test(l)).length;
+  await waitFor(() => listening() === 3, 30_000 - (Date.now() - first), "the worker listening again");
+}, 60_000);
+
+test("SIGTERM to the primary and its workers at once (systemd stopping the unit) lets a running download finish", async () => {
+  mode = "memory";
+  const { port, home } = await start(0, ["--max-rate", "1MB"]);
+  const body = random(2500 * KB);
+  writeFileSync(join(home, "big.bin"), body);
+  const w = await connect(port);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  const epsv = await w.cmd("EPSV");
+  const chunks: Buffer[] = [];
+  let firstBytes!: () => void;
+  let closed!: () => void;
+  const started = new Promise<void>((r) => (firstBytes = r));
+  const ended = new Promise<void>((r) => (closed = r));
+  await Bun.connect({
+    hostname: "127.0.0.1",
+    port: parseEpsvReply(epsv.lines[0]!),
+    socket: { data: (_s, c) => void (chunks.push(Buffer.from(c)), firstBytes()), close: () => closed(), error: () => closed() },
+  });
+  expect((await w.cmd("RETR big.bin")).code).toBe(150);
+  await started;
+  // systemd's default KillMode=control-group signals every process of the unit, not just the main one.
+  for (const pid of [serve!.proc.pid, ...workerPids()]) process.kill(pid, "SIGTERM");
+  await ended;
+  expect((await w.read(10_000))?.code).toBe(226);
+  expect(Buffer.concat(chunks).equals(Buffer.from(body))).toBe(true);
+  expect(await serve!.proc.exited).toBe(0);
+}, 60_000);
 
 test("--workers 0 is refused with one clear line", async () => {
   const r = await runFtpkit(["serve", "--port", "0", "--workers", "0"]);
@@ -135,4 +215,26 @@ test("session ids in the log are unique across workers and name the worker", asy
   for (const id of seen) expect(String(id)).toMatch(/^[01]-\d+$/);
   // Each worker counts from 1, so without the prefix both would log session 1.
   expect(new Set(seen).size).toBe(seen.length);
+}, 60_000);
+
+test("SIGHUP to the primary reloads every worker and stops nothing", async () => {
+  mode = "memory";
+  const dir = mkdtempSync(join(tmpdir(), "ftpkit-workers-hup-"));
+  const welcome = join(dir, "welcome.txt");
+  writeFileSync(welcome, "Welcome v1");
+  const { port } = await start(0, ["--welcome", `@${welcome}`]);
+  const pids = workerPids();
+  expect(pids).toHaveLength(2);
+  writeFileSync(welcome, "Welcome v2");
+  process.kill(serve!.proc.pid, "SIGHUP");
+  const reloads = () => (serve!.stdout() + serve!.stderr()).split("\n").filter((l) => / reloaded /.test(l)).length;
+  await waitFor(() => reloads() === 2 || serve!.proc.exitCode !== null, 15_000, "both workers reloaded");
+  expect(serve!.proc.exitCode).toBeNull();
+  expect(pids.every(alive)).toBe(true);
+  // SO_REUSEPORT spreads connections over both workers: every greeting is the new banner.
+  for (let i = 0; i < 6; i++) {
+    const w = await connect(port);
+    expect((await w.read())?.lines.join(" ")).toContain("Welcome v2");
+  }
+  rmSync(dir, { recursive: true, force: true });
 }, 60_000);
