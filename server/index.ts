@@ -55,7 +55,12 @@ export class FtpServer {
     const { auth, logger, extraCommands, tls, ops, stateClient, ...rest } = opts;
     this.options = { ...DEFAULT_OPTIONS, ...rest };
     if (this.options.proxyFrom !== undefined) this.proxyFrom = parseCidrList(this.options.proxyFrom);
-    this.ops = new Operations(ops ?? {}, logger ?? createLogger(this.options.logFormat, this.options.quiet));
+    // The balancers are never banned. A client whose header names no address (v1 UNKNOWN, v2 UNSPEC:
+    // a balancer listening on a unix socket) counts as the balancer itself, and a password guesser
+    // there had the balancer banned: every client refused, its health checks failing. Such a client
+    // still meets the per-connection attempt limit and the failed-login back-off.
+    const opsOptions = this.proxyFrom ? { ...ops, allow: [...(ops?.allow ?? []), ...this.proxyFrom] } : (ops ?? {});
+    this.ops = new Operations(opsOptions, logger ?? createLogger(this.options.logFormat, this.options.quiet));
     const log = this.ops.log;
     this.table = buildCommandTable(tls ? [...TLS_COMMANDS, ...(extraCommands ?? [])] : extraCommands);
     const state: SharedState = this.options.state

@@ -169,6 +169,30 @@ describe("--proxy-protocol on the control port", () => {
   });
 });
 
+describe("bans behind a balancer", () => {
+  test("failed logins behind a v1 UNKNOWN header never ban the balancer; a real client address still gets banned", async () => {
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1", ops: { banAfter: 2 } } });
+    const failTwice = async (header: string) => {
+      for (let i = 0; i < 2; i++) {
+        const w = await viaBalancer(port, header);
+        expect((await w.login("alice", "wrong")).code).toBe(530);
+        w.close();
+      }
+    };
+    await failTwice("PROXY UNKNOWN\r\n");
+    // The balancer (and every client behind it) is still served, health checks included.
+    const after = await viaBalancer(port, "PROXY UNKNOWN\r\n");
+    expect((await after.login("alice", "alice-pw")).code).toBe(230);
+    after.close();
+    const client = "PROXY TCP4 127.0.0.7 127.0.0.1 5000 21\r\n";
+    await failTwice(client);
+    const banned = await viaBalancer(port, client);
+    const r = await banned.read();
+    expect(r?.code).toBe(421);
+    banned.close();
+  });
+});
+
 describe("ftpkit serve --proxy-protocol and --state flags", () => {
   const cases: Array<[string[], string]> = [
     [["--proxy-protocol"], "--proxy-protocol needs --proxy-from"],
