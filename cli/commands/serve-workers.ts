@@ -12,6 +12,8 @@ import type { CreateServerOptions } from "../../server/index.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
+/** Set instead of --state to keep a store password out of `ps` (the primary hands it to workers so). */
+export const STATE_ENV = "FTPKIT_STATE";
 /** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
 export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
 
@@ -74,7 +76,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     probeOpen = false;
   };
   const slices = options.pasvPorts ? slicePorts(options.pasvPorts, n) : null;
-  let base = stripFlag(stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports"), "metrics");
+  // --state goes to the workers in their environment: on their command lines a store password
+  // was there for anyone's `ps` to read, once per worker.
+  let base = stripFlag(stripFlag(stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports"), "metrics"), "state");
   base = ["serve", ...base, "--port", String(port)];
   // Each worker counts its own sessions: worker i serves its metrics on the given port + i (one
   // scrape target per worker, as with gunicorn or uWSGI), not all on one port (only one could bind).
@@ -96,7 +100,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : []), ...metricsFor(i)];
     let reported = false;
     const child = Bun.spawn([process.execPath, process.argv[1]!, ...args], {
-      env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : {}) },
+      env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : { [STATE_ENV]: options.state! }) },
       stdin: "ignore",
       stdout: "inherit",
       stderr: "inherit",

@@ -12,7 +12,7 @@ import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
-import { runWorkers, WORKER_ENV, WORKER_STATE_ENV, workerCount } from "./serve-workers.ts";
+import { runWorkers, STATE_ENV, WORKER_ENV, WORKER_STATE_ENV, workerCount } from "./serve-workers.ts";
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -95,7 +95,7 @@ export const serveArgs = {
   state: {
     type: "string",
     description: "Share connection caps, quotas, login back-off and user rates with other ftpkit processes/hosts through Redis or Valkey",
-    valueHint: "redis://HOST:PORT[/DB]",
+    valueHint: "redis://[:PASSWORD@]HOST:PORT[/DB] (or $FTPKIT_STATE, which keeps a password out of ps)",
   },
   "state-ttl": {
     type: "string",
@@ -142,7 +142,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
     s3Endpoint: s3Endpoint(s("s3-endpoint")),
     proxyFrom: proxyFrom(args),
-    state: stateUrl(s("state")),
+    state: stateUrl(s("state") ?? stateFromEnv()),
     stateTtlMs: seconds(positiveInt(s("state-ttl"), "state-ttl", 1, 3600)),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
@@ -152,6 +152,12 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
 }
 
 const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
+
+/** $FTPKIT_STATE (taken out of the environment once the server runs: see run). */
+function stateFromEnv(): string | undefined {
+  const value = process.env[STATE_ENV];
+  return value === "" ? undefined : value;
+}
 
 function stateUrl(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -261,6 +267,8 @@ export default defineCommand({
     options.ops = opsOptionsFrom(args, rawArgs);
     // Flags are valid: from here on the process runs as the server (see cli/tuning.ts).
     reexecTuned(SERVER_TUNING);
+    // Hooks run with the server's environment: the store's password is not theirs to see.
+    delete process.env[STATE_ENV];
     const inline = inlineAccounts(args, rawArgs);
     if (inline) {
       const { MemoryLogins } = await import("../../server/auth/memory-store.ts");

@@ -40,14 +40,14 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Pr
  */
 export async function spawnServe(
   args: string[],
-  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; alsoWaitFor?: RegExp; bunArgs?: string[] },
+  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; alsoWaitFor?: RegExp; bunArgs?: string[]; env?: Record<string, string> },
 ): Promise<ServeProcess> {
   const cmd = ["bun", ...(opts.bunArgs ?? []), FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
   // `exec` keeps the PID: kill() still reaches the server itself.
   const limited = opts.fdLimit === undefined ? cmd : ["sh", "-c", `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, ...cmd];
   const proc = Bun.spawn(limited, {
     cwd: opts.cwd,
-    env: serveEnv(),
+    env: { ...serveEnv(), ...opts.env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

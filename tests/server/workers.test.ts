@@ -1,6 +1,6 @@
 // ftpkit serve --workers 2 (issue 12): two processes on one control port share caps and quotas.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
@@ -132,6 +132,33 @@ for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2
     await waitFor(() => pids.every((pid) => !alive(pid)), 15_000, "workers gone");
   }, 40_000);
 });
+
+for (const how of ["--state", "$FTPKIT_STATE"] as const) {
+  test(`a store password given by ${how} is on no worker's command line (they get it in their environment), and hooks never see it`, async () => {
+    redis = await startRedis();
+    const url = `redis://default:s3cret-pw@127.0.0.1:${redis.port}`; // the default user takes any password
+    root = mkdtempSync(join(tmpdir(), "ftpkit-workers-"));
+    const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+    const flag = how === "--state" ? ["--state", url] : [];
+    // A login hook dumps the FTPKIT_* variables it gets: the store's URL is not among them.
+    const dump = join(root, "dump.ts");
+    writeFileSync(dump, `require("node:fs").appendFileSync(process.argv[2], JSON.stringify(Object.keys(process.env).filter((k) => k.startsWith("FTPKIT_"))) + "\\n");`);
+    const hook = ["--hook", `login=${process.execPath} ${dump} ${join(root, "env.jsonl")}`];
+    serve = await spawnServe(["--users", users, "--workers", "2", ...flag, ...hook], { cwd: root, timeoutMs: 30_000, env: how === "--state" ? {} : { FTPKIT_STATE: url } });
+    expect(serve.stdout() + serve.stderr()).toContain(`state redis://…@127.0.0.1:${redis.port}`);
+    const pids = workerPids();
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain("s3cret-pw");
+    // Both workers serve, sharing the store.
+    for (let i = 0; i < 4; i++) expect((await (await connect(serve.port)).login("alice", "alice-pw")).code).toBe(230);
+    const envFile = join(root, "env.jsonl");
+    await waitFor(() => existsSync(envFile) && readFileSync(envFile, "utf8").trim().split("\n").length === 4, 15_000, "4 login hooks");
+    for (const line of readFileSync(envFile, "utf8").trim().split("\n")) {
+      expect(JSON.parse(line)).toContain("FTPKIT_EVENT");
+      expect(JSON.parse(line)).not.toContain("FTPKIT_STATE");
+    }
+  }, 40_000);
+}
 
 function alive(pid: number): boolean {
   try {
