@@ -3,7 +3,7 @@
 // control characters in mount points, bad --host / --pasv-address, and --workers with --metrics or
 // implicit FTPS.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chownSync, chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { chownSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,6 +79,35 @@ describe("the users file", () => {
     expect(nl.code).toBe(1);
     expect(nl.stderr).toContain("line break");
     expect((await loadUsers(join(dir, "users.ini"))).get("alice")!.mounts).toEqual([]);
+  });
+});
+
+describe("a home or mount that would serve the users file", () => {
+  test("an empty --home, or a home or mount holding the users file, is refused and the file is unchanged", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    const file = join(dir, "users.ini");
+    const before = readFileSync(file, "utf8");
+    // An unset variable (`--home "$HOME_DIR"`) gave the users file's own directory: its user could
+    // download every hash and, with the default rights, replace the file.
+    const empty = await user(["add", "bob", "--home", "", "--password-stdin"], "pw\n");
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain("--home needs a directory");
+    mkdirSync(join(dir, "outer"));
+    symlinkSync(dir, join(dir, "outer/link"));
+    for (const home of [dir, join(dir, ".."), join(dir, "outer/link")]) {
+      const r = await user(["add", "bob", "--home", home, "--password-stdin"], "pw\n");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`holds the users file ${file}`);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+    const mount = await user(["mount", "alice", "/conf", dir, "--perm", "read"]);
+    expect(mount.code).toBe(1);
+    expect(mount.stderr).toContain(`holds the users file ${file}`);
+    expect(readFileSync(file, "utf8")).toBe(before);
+    // A directory beside the users file is fine.
+    expect((await user(["add", "bob", "--home", join(dir, "outer"), "--password-stdin"], "pw\n")).code).toBe(0);
+    expect((await user(["mount", "alice", "/pub", join(dir, "outer")])).code).toBe(0);
   });
 });
 

@@ -316,7 +316,7 @@ describe("ftpkit user (broken or missing users file)", () => {
     ["add", ["add", "bob", "--password-stdin"], "pw\n"],
     ["passwd", ["passwd", "alice", "--password-stdin"], "pw\n"],
     ["quota", ["quota", "alice", "1GB"], undefined],
-    ["mount", ["mount", "alice", "/pub", "."], undefined],
+    ["mount", ["mount", "alice", "/pub", join(import.meta.dir, "../../fixtures/homes")], undefined],
     ["list", ["list"], undefined],
     ["del", ["del", "alice"], undefined],
   ];

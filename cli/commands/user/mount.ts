@@ -2,11 +2,11 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, CliError, usersArgs } from "../../args.ts";
+import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms } from "../../../server/auth/ini-store.ts";
-import { editStore, log, requireUser } from "./shared.ts";
+import { editStore, log, refuseServingUsersFile, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -45,6 +45,7 @@ export default defineCommand({
     const st = s3 ? null : await stat(dir).catch(() => undefined);
     if (st === undefined) throw new CliError(`directory ${dir} does not exist`);
     if (st && !st.isDirectory()) throw new CliError(`${dir} is not a directory`);
+    if (!s3) await refuseServingUsersFile(dir, usersFilePath(a.users), "directory");
     const { user, replaced } = await editStore(a.users, ({ file, users }) => {
       const user = requireUser(users, a.name, file);
       const replaced = user.mounts.some((m) => m.vpath === vpath);

@@ -1,4 +1,6 @@
 // Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
+import { realpath } from "node:fs/promises";
+import { dirname, isAbsolute, relative } from "node:path";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
@@ -39,6 +41,21 @@ export async function editStore<T>(
     await saveUsers(file, users, { ...opts, loaded: text });
     return result;
   });
+}
+
+/**
+ * Refuse a home or mount directory that holds the users file (its directory, or one above it): its
+ * user could download every password hash and, allowed to write, replace the file and give
+ * themselves any home. Symlinks are followed; a directory that does not exist yet holds nothing.
+ */
+export async function refuseServingUsersFile(dir: string, file: string, what: string): Promise<void> {
+  const real = await realpath(dir).catch(() => null);
+  const fileDir = await realpath(dirname(file)).catch(() => null);
+  if (real === null || fileDir === null) return;
+  const rel = relative(real, fileDir);
+  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) {
+    throw new CliError(`${what} ${dir} holds the users file ${file}: its user could read every password hash (and rewrite the file); choose a directory that does not contain it`);
+  }
 }
 
 export function requireUser(users: Map<string, UserRecord>, name: string, file: string): UserRecord {
