@@ -15,7 +15,7 @@
 // name its line. Config files are not served storage, so node:fs is used here directly. A save
 // edits the admin's text in place (ini-edit.ts), so comments and blank lines like these are kept.
 import { constants } from "node:fs";
-import { open, readFile, stat, unlink } from "node:fs/promises";
+import { open, readFile, realpath, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import ini from "ini";
@@ -332,6 +332,18 @@ function storedPath(path: string, base: string): string {
   return abs;
 }
 
+/**
+ * The file a save replaces and the lock guards: the users file with its symlinks followed, so a
+ * symlinked users file (into a config repository, say) is updated where it lives instead of being
+ * replaced by a copy, and commands naming the link and the target take the same lock. Relative
+ * homes stay anchored at the path as given, as the server reads them. A file that does not exist yet
+ * (or a dangling link) is the path as given.
+ */
+export async function usersFileTarget(file: string): Promise<string> {
+  const abs = resolve(file);
+  return realpath(abs).catch(() => abs);
+}
+
 /** How long a `ftpkit user` command waits for another one to finish with the users file. */
 export const LOCK_WAIT_MS = 10_000;
 
@@ -344,7 +356,7 @@ export const LOCK_WAIT_MS = 10_000;
  */
 export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
   const abs = resolve(file);
-  const lock = `${abs}.lock`;
+  const lock = `${await usersFileTarget(abs)}.lock`;
   const mine = `${process.pid} ${hostname()}\n`;
   const deadline = Date.now() + waitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {

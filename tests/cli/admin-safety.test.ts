@@ -3,7 +3,7 @@
 // control characters in mount points, bad --host / --pasv-address, and --workers with --metrics or
 // implicit FTPS.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chownSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { chownSync, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +65,24 @@ describe("the users file", () => {
     const st = statSync(file);
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o640]);
     expect([...(await loadUsers(file)).keys()].sort()).toEqual(["alice", "carol"]);
+  });
+
+  test("a symlinked users file is updated where it points, and stays a symlink", async () => {
+    fresh();
+    mkdirSync(join(dir, "real"));
+    mkdirSync(join(dir, "conf"));
+    const real = join(dir, "real/users.ini");
+    const link = join(dir, "conf/users.ini");
+    const run = (args: string[], stdin?: string) =>
+      runFtpkit(["user", ...args, "--users", link], { cwd: dir, ...(stdin !== undefined ? { stdin: new TextEncoder().encode(stdin) } : {}) });
+    expect((await runFtpkit(["user", "add", "alice", "--password-stdin", "--users", real], { cwd: dir, stdin: new TextEncoder().encode("pw\n") })).code).toBe(0);
+    symlinkSync("../real/users.ini", link);
+    expect((await run(["add", "bob", "--password-stdin"], "pw\n")).code).toBe(0);
+    expect((await run(["quota", "alice", "1GB"])).code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect([...(await loadUsers(real)).keys()].sort()).toEqual(["alice", "bob"]);
+    expect((await loadUsers(real)).get("alice")!.quota).toBe(1e9);
+    expect(readdirSync(join(dir, "conf")).filter((n) => n !== "home")).toEqual(["users.ini"]); // no lock or temp file left beside the link
   });
 
   test("a quota that rounds below one byte is refused, not taken as unlimited; a mount point with a line break is refused", async () => {
