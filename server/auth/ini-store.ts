@@ -158,6 +158,18 @@ export interface ScannedSection {
 export const isBlankLine = (line: string) => /^\s*$/.test(line);
 export const isCommentLine = (line: string) => /^\s*[;#]/.test(line);
 
+/**
+ * One `key = value` line decoded as the `ini` package does, except for a comment after a quoted
+ * value: `ini` reads `home = "/srv/a b" ; note` as the value `"/srv/a b"`, quotes and all (a home
+ * nobody meant; a quoted hash refused as "not a hash"). Here the quotes end the value and the
+ * comment is a comment, as it is after a bare value. ini-edit.ts compares lines through this too.
+ */
+export function decodeLine(raw: string): Array<[string, unknown]> {
+  const eq = raw.indexOf("=");
+  const quoted = eq > 0 ? /^(\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'))\s*[;#]/.exec(raw.slice(eq + 1)) : null;
+  return Object.entries(ini.parse(quoted ? raw.slice(0, eq + 1) + quoted[1] : raw));
+}
+
 export function scanSections(text: string, file: string): ScannedSection[] {
   const fail = (problem: string): never => {
     throw new UsersFileError(file, problem);
@@ -186,7 +198,7 @@ export function scanSections(text: string, file: string): ScannedSection[] {
     const eq = raw.indexOf("=");
     if (eq <= 0) fail(`line ${no}: expected "key = value" or "[user]", got ${JSON.stringify(raw.trim().slice(0, 40))}`);
     const section = sections.at(-1) ?? fail(`line ${no}: setting outside a [user] section`);
-    const entries = Object.entries(ini.parse(raw));
+    const entries = decodeLine(raw);
     if (entries.length !== 1) fail(`line ${no}: cannot read this line`);
     const [key, value] = entries[0]!;
     if (Array.isArray(value)) fail(`line ${no}: array keys ("${key}[]") are not supported`);

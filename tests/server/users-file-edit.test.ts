@@ -78,13 +78,24 @@ describe("editUsersText keeps what the admin wrote", () => {
     // The hash holds "=": quoted it would swallow the comment, so it is written bare (which parses the same).
     const bob = edit(TEXT, (u) => (u.get("bob")!.hash = HASH_NEW));
     expect(bob).toBe(swap(TEXT, `password = ${HASH_B} ; set 2024-05-02`, `password = ${HASH_NEW} ; set 2024-05-02`));
-    // A value that can be neither quoted nor bare before a comment: the comment moves just above it.
+    // A value that cannot be bare before a comment is quoted, and the comment stays after the quotes.
     const odd = edit(TEXT, (u) => (u.get("alice")!.home = "/srv/a=b;c"));
-    expect(odd).toBe(swap(TEXT, "home = home/alice   ; her share on the big disk", "; her share on the big disk", 'home = "/srv/a=b;c"'));
+    expect(odd).toBe(swap(TEXT, "home = home/alice   ; her share on the big disk", 'home = "/srv/a=b;c"   ; her share on the big disk'));
     // `password =` (no password yet) gets the hash after the "=" and its space.
     expect(edit("[anonymous]\npassword =\n", (u) => (u.get("anonymous")!.hash = HASH_NEW))).toBe(`[anonymous]\npassword = "${HASH_NEW}"\n`);
     const mount = edit("[a]\n  mount./x/../pub/ = /srv/pub|read|0 ; public\n", (u) => (u.get("a")!.mounts[0]!.perms = ["read", "write"]));
     expect(mount).toBe("[a]\n  mount./x/../pub/ = /srv/pub|read,write|0 ; public\n");
+  });
+
+  test("a comment after a quoted value is a comment: the value is what the quotes hold, and an edit keeps the comment", () => {
+    const text = `[a]\npassword = "${HASH_A}" ; rotated in May\nhome = "/srv/a b"   # her share\nmount./p = '/srv/p q|read|0' ; public\n`;
+    // The ini package kept the quotes: the hash was refused as "not a hash", the home was the relative "\"/srv/a b\"".
+    const a = parseUsers(text, FILE).get("a")!;
+    expect(a.hash).toBe(HASH_A);
+    expect(a.home).toBe("/srv/a b");
+    expect(a.mounts).toEqual([{ vpath: "/p", dir: "/srv/p q", perms: ["read"], quota: 0 }]);
+    expect(edit(text, (u) => (u.get("a")!.hash = HASH_NEW))).toBe(swap(text, `password = "${HASH_A}" ; rotated in May`, `password = "${HASH_NEW}" ; rotated in May`));
+    expect(edit(text, (u) => (u.get("a")!.home = "/srv/c d"))).toBe(swap(text, `home = "/srv/a b"   # her share`, `home = "/srv/c d"   # her share`));
   });
 
   test("a new mount goes after the section's last setting, before the notes that lead to the next section", () => {
