@@ -290,6 +290,12 @@ export default defineCommand({
       options.stateClient = ipcClient;
     }
     const { createServer } = await import("../../server/index.ts");
+    // --port 0: the URL is the first stdout line, so log lines of the start-up (a users file not
+    // found yet) wait for it instead of coming first.
+    const urlFirst = options.port === 0 && options.logFormat !== "json" && worker === undefined;
+    const log = urlFirst ? await import("../../server/log.ts") : null;
+    const held = log ? log.holdOutput(process.stdout) : null;
+    if (log && held) options.logger = log.createLogger("text", false, held);
     let server;
     let address;
     try {
@@ -302,6 +308,8 @@ export default defineCommand({
       if (e.code === "EADDRNOTAVAIL" || /^Failed to listen/.test(e.message)) throw new CliError(`cannot listen on ${options.host ?? "0.0.0.0"}: ${e.code === "EADDRNOTAVAIL" ? "not an address of this machine" : "not a valid address"}`);
       if (["UsersFileError", "TlsConfigError", "OpsConfigError", "StateStartError", "JailUnavailableError"].includes(e.name)) throw new CliError(e.message);
       throw err;
+    } finally {
+      if (!address) held?.release();
     }
     keepServingAfterBugs(server.context.log);
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
@@ -333,7 +341,10 @@ export default defineCommand({
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
     // --port 0: the first stdout line is the URL alone, so a script can read it.
-    if (options.port === 0 && !json && worker === undefined) process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
+    if (urlFirst) {
+      process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
+      held!.release();
+    }
     const serving = inline ? `root: ${inline.root}; ${inline.summary}` : `users: ${server.options.usersFile}`;
     if (worker !== undefined) server.context.log.info("worker listening", { worker: Number(worker), pid: process.pid, port: address.port });
     else if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
