@@ -119,6 +119,12 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       setTimeout(() => !stopping && spawn(i), 1000);
     });
   };
+  // SIGHUP (README "Reloading", systemd's ExecReload=kill -HUP $MAINPID) is for the workers, which
+  // reload; the primary has nothing to reload. Without a handler it ended the primary, and with it
+  // every worker and session.
+  process.on("SIGHUP", () => {
+    for (const w of workers) w?.kill("SIGHUP");
+  });
   for (let i = 0; i < n; i++) spawn(i);
 
   const timeout = setTimeout(() => {

@@ -136,3 +136,16 @@ test("session ids in the log are unique across workers and name the worker", asy
   // Each worker counts from 1, so without the prefix both would log session 1.
   expect(new Set(seen).size).toBe(seen.length);
 }, 60_000);
+
+test("SIGHUP to the primary reloads every worker and stops nothing", async () => {
+  mode = "memory";
+  const { port } = await start(0);
+  const pids = workerPids();
+  expect(pids).toHaveLength(2);
+  process.kill(serve!.proc.pid, "SIGHUP");
+  await waitFor(() => (serve!.stdout().match(/INFO +reloaded /g) ?? []).length === 2, 15_000, "both workers reloaded");
+  expect(serve!.proc.exitCode).toBeNull();
+  expect(pids.every(alive)).toBe(true);
+  const w = await connect(port);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+}, 40_000);
