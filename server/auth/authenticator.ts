@@ -1,7 +1,7 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
 // timing, per-IP back-off, and a verified-credential cache so repeat logins skip argon2id.
 import { randomBytes } from "node:crypto";
-import { watch, type FSWatcher } from "node:fs";
+import { lstatSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { addressKey } from "../../protocol/address.ts";
@@ -81,6 +81,11 @@ export class Authenticator {
 
   private watch(): void {
     if (this.watcher) return;
+    // A symlinked users file changes where it points (`ftpkit user` writes the target), and no event
+    // comes from this folder: such a file is stat'ed at every login instead, as without inotify.
+    try {
+      if (lstatSync(this.usersFile).isSymbolicLink()) return;
+    } catch {}
     const name = basename(this.usersFile);
     try {
       // Watch the folder, not the file: an atomic save replaces the file's inode.

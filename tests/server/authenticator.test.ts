@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Authenticator } from "../../server/auth/authenticator.ts";
@@ -143,6 +143,22 @@ describe("Authenticator", () => {
     await makeUsersFile(dir, [{ name: "alice", password: "pw" }, { name: "bob", password: "bobpw" }]);
     expect((await auth.login("bob", "bobpw", "127.0.0.1"))?.name).toBe("bob");
     expect(auth.lookup("bob")).toBeDefined();
+  });
+
+  test("through a symlinked users file, a user added where it points can log in at once", async () => {
+    await mkdir(join(dir, "real"));
+    await mkdir(join(dir, "conf"));
+    await makeUsersFile(join(dir, "real"), [{ name: "alice", password: "pw" }]);
+    const link = join(dir, "conf/users.ini");
+    await symlink("../real/users.ini", link);
+    const auth = makeAuth(link);
+    await auth.start();
+    expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
+    // `ftpkit user add` writes the link's target: nothing changes in the link's own directory.
+    const users = await loadUsers(link);
+    users.set("bob", { name: "bob", hash: await hashPassword("bobpw"), home: join(dir, "conf/home/bob"), quota: 0, perms: ["read"], mounts: [], requireTls: false });
+    await saveUsers(link, users);
+    expect((await auth.login("bob", "bobpw", "127.0.0.1"))?.name).toBe("bob");
   });
 
   test("a corrupt file on reload keeps the previous users and logs one error", async () => {
