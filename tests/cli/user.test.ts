@@ -293,6 +293,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["mount with unknown perm", ["mount", "alice", "/pub", "pubdir", "--perm", "rwx"], undefined, /unknown permission "rwx"/],
     ["mount with bad quota", ["mount", "alice", "/pub", "pubdir", "--quota", "lots"], undefined, /invalid size/],
     ["mount without REALDIR", ["mount", "alice", "/pub"], undefined, /missing REALDIR/],
+    ["mount on a name the server reserves", ["mount", "alice", "/pub/.ftpkit-tmp", "pubdir"], undefined, /names starting with ".ftpkit-" are reserved/],
     ["mount path the file cannot hold", ["mount", "alice", "/a=b", "pubdir"], undefined, /cannot store user "alice"/],
     ["unmount of nothing", ["mount", "alice", "/pub", "--remove"], undefined, /no mount at \/pub/],
     ["mount for unknown user", ["mount", "nobody", "/pub", "pubdir"], undefined, /no user "nobody"/],

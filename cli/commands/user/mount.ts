@@ -6,6 +6,7 @@ import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms } from "../../../server/auth/ini-store.ts";
+import { isReservedName } from "../../../server/vfs/resolve.ts";
 import { editStore, log, refuseServingUsersFile, requireUser } from "./shared.ts";
 
 const args = {
@@ -37,6 +38,8 @@ export default defineCommand({
       return;
     }
     if (a.realdir === undefined || a.realdir === "") throw new CliError("missing REALDIR (or use --remove)");
+    // The server refuses every path through such a name (553): the mount could never be reached.
+    if (vpath.split("/").some(isReservedName)) throw new CliError(`cannot mount on ${vpath}: names starting with ".ftpkit-" are reserved by the server`);
     const perms = parsePerms(a.perm);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
     // An s3:// place is an object-store prefix: not checked on this disk (the server reports problems at login).
