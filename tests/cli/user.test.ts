@@ -283,6 +283,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["extra argument", ["del", "alice", "bob"], undefined, /unexpected argument "bob"/],
     ["missing name", ["del"], undefined, /NAME/],
     ["passwd of unknown user", ["passwd", "nobody", "--password-stdin"], "pw\n", /no user "nobody"/],
+    ["passwd of unknown user, said before any prompt", ["passwd", "nobody"], undefined, /no user "nobody"/],
     ["passwd with empty password", ["passwd", "alice", "--password-stdin"], "\r\n", /empty password/],
     ["quota of unknown user", ["quota", "nobody", "1GB"], undefined, /no user "nobody"/],
     ["quota with bad size", ["quota", "alice", "12XB"], undefined, /invalid size/],

@@ -20,9 +20,9 @@ export const log = createConsola({
 export const MAX_PASSWORD = 1024;
 
 /** Load an existing users file (every subcommand but `add` needs one). */
-export async function openStore(flag: string | undefined): Promise<{ file: string; users: Map<string, UserRecord> }> {
+export async function openStore(flag: string | undefined, opts: ParseOptions = {}): Promise<{ file: string; users: Map<string, UserRecord> }> {
   const file = usersFilePath(flag);
-  return { file, users: await loadUsers(file) };
+  return { file, users: await loadUsers(file, opts) };
 }
 
 /**
