@@ -2,6 +2,7 @@
 // shell, so a file name cannot inject anything), or a JSON POST to an http(s):// URL.
 import type { Logger } from "../log.ts";
 import type { HookEvent, HookSpec, OpsOptions } from "./options.ts";
+import { within } from "../timers.ts";
 
 /** What a hook is told: FTPKIT_<NAME> variables, or the JSON fields of a POST. */
 export interface HookFields {
@@ -266,7 +267,7 @@ export class HookRunner {
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     if (this.running > 0 || this.queue.length) {
-      await Promise.race([new Promise<void>((r) => (this.idle = r)), Bun.sleep(graceMs)]);
+      await within(new Promise<void>((r) => (this.idle = r)), graceMs);
     }
     if (this.queue.length) this.log.warn("hooks not run at shutdown", { count: this.queue.length });
     this.queue.length = 0;
