@@ -121,6 +121,8 @@ describe("ftpkit user (success paths)", () => {
     expect(await Bun.password.verify("two", hash)).toBe(true);
     expect(await Bun.password.verify("one", hash)).toBe(false);
 
+    const fiveGB = await ftpkit(d, ["quota", "alice", "5GB"]);
+    expect(fiveGB.lines).toEqual(["quota of alice: 5GB"]); // it said "4.7 GiB"
     expect((await ftpkit(d, ["quota", "alice", "5MiB"])).code).toBe(0);
     expect((await loadUsers(file)).get("alice")!.quota).toBe(5 * 1024 ** 2);
     expect((await ftpkit(d, ["quota", "alice", "none"])).code).toBe(0);
@@ -145,7 +147,7 @@ describe("ftpkit user (success paths)", () => {
     expect(lines[0]).toContain("quota=unlimited");
     expect(lines[0]).toContain("perm=read,write,modify");
     expect(lines[0]).toContain("tls=optional");
-    expect(lines[0]).toContain(`/pub=${join(d, "pub2")}(read,write,954MiB)`);
+    expect(lines[0]).toContain(`/pub=${join(d, "pub2")}(read,write,1GB)`); // as given: it was shown as 954MiB
     expect(lines[1]).toStartWith("anonymous ");
     expect(lines[1]).toContain("password=none");
     expect(list.stdout).not.toContain("argon2");

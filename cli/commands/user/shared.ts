@@ -4,7 +4,7 @@ import { dirname, isAbsolute, relative } from "node:path";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
-import { loadUsers, readUsersFile, withUsersFileLock, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { formatSizeExact, loadUsers, readUsersFile, withUsersFileLock, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**
@@ -18,6 +18,16 @@ export const log = createConsola({
 });
 
 export const MAX_PASSWORD = 1024;
+
+/**
+ * A quota as the admin wrote it, exactly: 5GB stays "5GB" (it was shown as "4.7 GiB", and a
+ * mount's 1GB as "954MiB"); a count no unit divides is shown in bytes. 0 is "unlimited".
+ */
+export function formatQuota(bytes: number): string {
+  if (bytes === 0) return "unlimited";
+  const exact = formatSizeExact(bytes);
+  return /\d$/.test(exact) ? `${exact}B` : exact;
+}
 
 /** Load an existing users file (every subcommand but `add` needs one). */
 export async function openStore(flag: string | undefined, opts: ParseOptions = {}): Promise<{ file: string; users: Map<string, UserRecord> }> {
