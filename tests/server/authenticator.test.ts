@@ -161,6 +161,21 @@ describe("Authenticator", () => {
     expect((await auth.login("bob", "bobpw", "127.0.0.1"))?.name).toBe("bob");
   });
 
+  test("a home or mount holding the users file (a hand edit) is warned about at each load; the users still log in", async () => {
+    const file = await makeUsersFile(dir, [
+      { name: "alice", password: "pw" },
+      { name: "bob", password: "pw", home: "." },
+      { name: "carol", password: "pw", mounts: [{ vpath: "/etc", dir: join(dir, ".."), perms: ["read"], quota: 0 }] },
+    ]);
+    const logs: string[] = [];
+    const auth = makeAuth(file, { logs });
+    await auth.start();
+    expect(logs).toHaveLength(2);
+    expect(logs[0]).toContain(`bob is served ${dir}, which holds the users file`);
+    expect(logs[1]).toContain(`carol is served ${join(dir, "..")}, which holds the users file`);
+    expect(await auth.login("bob", "pw", "127.0.0.1")).not.toBeNull();
+  });
+
   test("a corrupt file on reload keeps the previous users and logs one error", async () => {
     const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
     const logs: string[] = [];
