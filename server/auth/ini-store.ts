@@ -17,7 +17,7 @@
 import { constants } from "node:fs";
 import { open, readFile, realpath, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
-import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import ini from "ini";
 import { ParseError } from "../../protocol/errors.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
@@ -349,11 +349,12 @@ function storedPath(path: string, base: string): string {
  * symlinked users file (into a config repository, say) is updated where it lives instead of being
  * replaced by a copy, and commands naming the link and the target take the same lock. Relative
  * homes stay anchored at the path as given, as the server reads them. A file that does not exist yet
- * (or a dangling link) is the path as given.
+ * (or a dangling link) is its name in its folder's real path.
  */
 export async function usersFileTarget(file: string): Promise<string> {
   const abs = resolve(file);
-  return realpath(abs).catch(() => abs);
+  // Not there yet: its folder's real path, so the first command and the next take the same lock.
+  return realpath(abs).catch(() => realpath(dirname(abs)).then((d) => join(d, basename(abs)), () => abs));
 }
 
 /** How long a `ftpkit user` command waits for another one to finish with the users file. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Authenticator } from "../../server/auth/authenticator.ts";
@@ -11,6 +11,7 @@ import {
   parseUsers,
   readUsersFile,
   UsersFileError,
+  usersFileTarget,
   validateUserName,
 } from "../../server/auth/ini-store.ts";
 import { saveUsers } from "../../server/auth/ini-save.ts";
@@ -354,6 +355,15 @@ describe("users file (ini-store)", () => {
     expect((err as Error).name).toBe("UsersFileError");
     expect((err as Error).message).toStartWith("users file /x/users.ini: ");
     expect((err as Error).message).toMatch(re);
+  });
+
+  test("usersFileTarget follows symlinks, and for a file not created yet its folder's", async () => {
+    await mkdir(join(dir, "real"));
+    await symlink("real", join(dir, "linked"));
+    expect(await usersFileTarget(join(dir, "linked/users.ini"))).toBe(join(await realpath(dir), "real/users.ini"));
+    await writeFile(join(dir, "real/users.ini"), "");
+    await symlink("real/users.ini", join(dir, "u.ini"));
+    expect(await usersFileTarget(join(dir, "u.ini"))).toBe(join(await realpath(dir), "real/users.ini"));
   });
 
   test("a missing file is an error unless allowMissing; a directory is an error", async () => {
