@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import { chmod, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { checkUsersText, editUsersText, sameUser } from "./ini-edit.ts";
-import { formatUsers, parseUsers, usersFileTarget, UsersFileError, validateUserName, type ParseOptions } from "./ini-store.ts";
+import { formatUsers, parseUsers, UsersFileError, validateUserName, type ParseOptions } from "./ini-store.ts";
+import { usersFileTarget } from "./users-lock.ts";
 import type { UserRecord } from "./types.ts";
 
 /**

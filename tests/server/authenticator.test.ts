@@ -11,9 +11,9 @@ import {
   parseUsers,
   readUsersFile,
   UsersFileError,
-  usersFileTarget,
   validateUserName,
 } from "../../server/auth/ini-store.ts";
+import { usersFileTarget } from "../../server/auth/users-lock.ts";
 import { saveUsers } from "../../server/auth/ini-save.ts";
 import { ParseError } from "../../protocol/errors.ts";
 import { makeUsersFile } from "../helpers/users.ts";

@@ -4,7 +4,8 @@ import { dirname, isAbsolute, relative } from "node:path";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
-import { formatSizeExact, loadUsers, readUsersFile, withUsersFileLock, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**
