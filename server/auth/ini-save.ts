@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { checkUsersText, editUsersText, sameUser } from "./ini-edit.ts";
 import { formatUsers, parseUsers, UsersFileError, validateUserName, type ParseOptions } from "./ini-store.ts";
 import { usersFileTarget } from "./users-lock.ts";
+import { nonUtf8Lines } from "./utf8-lines.ts";
 import type { UserRecord } from "./types.ts";
 
 /**
@@ -49,7 +50,13 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
   const target = await usersFileTarget(abs);
   const was = await stat(target).catch(() => null);
   // Only a regular file is read: a FIFO would block (loadUsers refuses one anyway).
-  const old = was?.isFile() ? await readFile(target, "utf8").catch(() => "") : "";
+  const bytes = was?.isFile() ? await readFile(target).catch(() => null) : null;
+  const old = bytes ? bytes.toString("utf8") : "";
+  // Text read as UTF-8 and written back has replaced each byte that was not UTF-8 with U+FFFD for good.
+  const notUtf8 = bytes ? nonUtf8Lines(bytes)[0] : undefined;
+  if (notUtf8 !== undefined) {
+    throw new UsersFileError(abs, `line ${notUtf8} is not valid UTF-8, and rewriting the file would change its bytes: nothing was written; save it as UTF-8 first, e.g. iconv -f latin1 -t utf-8`);
+  }
   // The users were read from `loaded`: applied to other text (a hand edit saved meanwhile) they
   // would undo that edit without a word.
   if (opts.loaded !== undefined && old !== opts.loaded) {

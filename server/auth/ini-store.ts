@@ -23,6 +23,7 @@ import { normalizeVirtualPath } from "../../protocol/path.ts";
 import { isS3Url, normalizeS3Url } from "../../protocol/s3-url.ts";
 import { parseSize } from "../../protocol/size.ts";
 import { ALL_PERMS, type MountRecord, type Perm, type UserRecord } from "./types.ts";
+import { nonUtf8Lines } from "./utf8-lines.ts";
 
 /** The name that accepts any password when it has no hash; `ftp` is an alias of it at login. */
 export const ANONYMOUS = "anonymous";
@@ -119,7 +120,13 @@ export async function readUsersFile(file: string, opts: { allowMissing?: boolean
       const st = await fh.stat();
       if (st.isDirectory()) throw Object.assign(new Error("EISDIR"), { code: "EISDIR" });
       if (!st.isFile()) throw new UsersFileError(abs, "is not a regular file (a FIFO, socket or device?)");
-      text = await fh.readFile("utf8");
+      const bytes = await fh.readFile();
+      text = bytes.toString("utf8");
+      // A setting in another encoding would be read as some other path (its byte becomes U+FFFD);
+      // a comment in one is left alone (but `ftpkit user` will not rewrite such a file: ini-save.ts).
+      const lines = text.replace(/^\uFEFF/, "").split(/\r\n|\r|\n/);
+      const bad = nonUtf8Lines(bytes).find((n) => !isBlankLine(lines[n - 1] ?? "") && !isCommentLine(lines[n - 1] ?? ""));
+      if (bad !== undefined) throw new UsersFileError(abs, `line ${bad} is not valid UTF-8 (written in another encoding?): save the file as UTF-8, e.g. iconv -f latin1 -t utf-8`);
     } finally {
       await fh.close();
     }

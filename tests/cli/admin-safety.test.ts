@@ -3,7 +3,7 @@
 // control characters in mount points, bad --host / --pasv-address, and --workers with --metrics or
 // implicit FTPS.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chownSync, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { chownSync, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -83,6 +83,25 @@ describe("the users file", () => {
     expect([...(await loadUsers(real)).keys()].sort()).toEqual(["alice", "bob"]);
     expect((await loadUsers(real)).get("alice")!.quota).toBe(1e9);
     expect(readdirSync(join(dir, "conf")).filter((n) => n !== "home")).toEqual(["users.ini"]); // no lock or temp file left beside the link
+  });
+
+  test("a file with bytes that are not UTF-8 is never rewritten (they would become U+FFFD); such a setting is refused", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    const file = join(dir, "users.ini");
+    // A note typed in a Latin-1 editor: "Müller" with 0xFC. Read fine, but no edit may touch the file.
+    const latin1 = Buffer.concat([readFileSync(file), Buffer.from("; Kommentar f\xfcr M\xfcller\n[bob]\nperm = read\n", "latin1")]);
+    writeFileSync(file, latin1);
+    expect([...(await loadUsers(file)).keys()]).toEqual(["alice", "bob"]);
+    const quota = await user(["quota", "alice", "1GB"]);
+    expect(quota.code).toBe(1);
+    expect(quota.stderr).toContain("line 10 is not valid UTF-8, and rewriting the file would change its bytes");
+    expect(readFileSync(file)).toEqual(latin1);
+    // A path in Latin-1 is some other directory once read as UTF-8: refused, naming its line.
+    writeFileSync(file, Buffer.concat([latin1, Buffer.from("home = /srv/M\xfcller\n", "latin1")]));
+    const list = await user(["list"]);
+    expect(list.code).toBe(1);
+    expect(list.stderr).toContain("line 13 is not valid UTF-8 (written in another encoding?)");
   });
 
   test("a quota that rounds below one byte is refused, not taken as unlimited; a mount point with a line break is refused", async () => {
