@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadUsers } from "../../server/auth/ini-store.ts";
@@ -264,6 +264,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     expect((await ftpkit(d, ["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
     await mkdir(join(d, "pubdir"));
     await writeFile(join(d, "afile"), "x");
+    await symlink("/nonexistent/dir", join(d, "dangling"));
     before = (await readFile(file)).toString("hex");
   });
 
@@ -276,6 +277,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["too long name", ["add", "x".repeat(33), "--no-password"], undefined, /longer than 32/],
     ["reserved name ftp", ["add", "ftp", "--no-password"], undefined, /reserved/],
     ["bad size", ["add", "bob", "--no-password", "--quota", "12XB"], undefined, /invalid size unit in "12XB"/],
+    ["home that is a dangling symlink", ["add", "bob", "--no-password", "--home", "dangling"], undefined, /home .*dangling is a symlink to \/nonexistent\/dir, which does not exist/],
     ["unknown perm", ["add", "bob", "--no-password", "--perm", "read,delete"], undefined, /unknown permission "delete"/],
     ["no terminal and no password flag", ["add", "bob"], undefined, /--password-stdin/],
     ["empty password on stdin", ["add", "bob", "--password-stdin"], "\n", /empty password/],

@@ -1,5 +1,5 @@
 // `ftpkit user add NAME`: create a user (and its home), creating the users file if needed.
-import { mkdir, stat } from "node:fs/promises";
+import { lstat, mkdir, readlink, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
@@ -53,6 +53,10 @@ export default defineCommand({
     const home = a.home === undefined ? join(dirname(file), "home", name) : s3 ? normalizeS3Url(a.home) : resolve(a.home);
     const existing = s3 ? undefined : await stat(home).catch(() => undefined);
     if (existing && !existing.isDirectory()) throw new CliError(`home ${home} exists and is not a directory`);
+    // A symlink to nothing: mkdir would fail with a bare EEXIST after the password was asked.
+    if (!s3 && !existing && (await lstat(home).catch(() => undefined))?.isSymbolicLink()) {
+      throw new CliError(`home ${home} is a symlink to ${await readlink(home)}, which does not exist: create that directory or choose another home`);
+    }
     if (!s3) await refuseServingUsersFile(home, file, "home");
 
     const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));
