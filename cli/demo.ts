@@ -45,3 +45,17 @@ export async function prepareDemo(dir: string): Promise<string> {
   await saveUsers(usersFile, users);
   return usersFile;
 }
+
+/** The box `serve --demo` shows once it listens: how to log in, at the host and port it listens on. */
+export function demoBanner(host: string, port: number): string {
+  const url = `ftp://${DEMO_USER}:${DEMO_PASSWORD}@${host}:${port}/`;
+  return [
+    `ftpkit demo — log in as ${DEMO_USER} / ${DEMO_PASSWORD} (or anonymous, any password)`,
+    "",
+    `  curl ${url}`,
+    `  bun cli/ftpkit.ts ls ${url}`,
+    `  bun cli/ftpkit.ts get ${url}hello.txt`,
+    "",
+    `Files live in ./ftpkit-demo (users.ini and home/). Ctrl-C stops the server.`,
+  ].join("\n");
+}

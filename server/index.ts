@@ -19,6 +19,7 @@ import { checkJailSupport, raiseDescriptorLimit } from "./storage/local-jail.ts"
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
 import { Operations, type OpsOptions } from "./ops/index.ts";
+import { within } from "./timers.ts";
 
 export type { ServerOptions } from "./options.ts";
 
@@ -264,12 +265,12 @@ export class FtpServer {
       }
       const busy = [...ctx.sessions].filter((s) => s.transfer);
       if (!busy.length || Date.now() >= deadline) break;
-      await Promise.race([Promise.all(busy.map((s) => s.transfer?.done)), Bun.sleep(Math.max(0, deadline - Date.now()))]);
+      await within(Promise.all(busy.map((s) => s.transfer?.done)), Math.max(0, deadline - Date.now()));
     }
     // Transfers still running are aborted, and their uploads end (temp files removed) before we go.
     const left = [...ctx.sessions].flatMap((s) => (s.transfer ? [s.transfer] : []));
     for (const t of left) t.abort("shutdown");
-    await Promise.race([Promise.all(left.map((t) => t.done)), Bun.sleep(2000)]);
+    await within(Promise.all(left.map((t) => t.done)), 2000);
     await Bun.sleep(50);
     for (const s of ctx.sessions) {
       s.cleanup();

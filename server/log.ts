@@ -82,3 +82,15 @@ export function createLogger(format: "text" | "json", quiet = false, out: { writ
     flush,
   };
 }
+
+/** An output whose writes wait until release(), then pass straight through (`serve --port 0` prints its URL first). */
+export function holdOutput(out: { write(s: string): unknown }): { write(s: string): unknown; release(): void } {
+  let pending: string[] | null = [];
+  return {
+    write: (s) => (pending ? pending.push(s) : out.write(s)),
+    release() {
+      if (pending) for (const s of pending) out.write(s);
+      pending = null;
+    },
+  };
+}

@@ -86,6 +86,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   if (metrics && metrics.port !== 0 && metrics.port + n - 1 > 65535) throw new CliError(`--metrics ${metrics.host}:${metrics.port}: worker ${n - 1} would need port ${metrics.port + n - 1}`);
   const metricsFor = (i: number) => (metrics ? ["--metrics", `${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${metrics.port === 0 ? 0 : metrics.port + i}`] : []);
   const json = options.logFormat === "json";
+  // --port 0: the URL is the first stdout line (README); the workers' start-up lines wait for it.
+  const relay = options.port === 0 && !json ? workerOutput() : null;
   const workers: Array<Subprocess | null> = Array(n).fill(null);
   /** Restarts in a row of each worker that exited before it listened. */
   const failedStarts: number[] = Array(n).fill(0);
@@ -102,7 +104,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     const child = Bun.spawn([process.execPath, process.argv[1]!, ...args], {
       env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : { [STATE_ENV]: options.state! }) },
       stdin: "ignore",
-      stdout: "inherit",
+      stdout: relay ? "pipe" : "inherit",
       stderr: "inherit",
       ipc(message, self) {
         const rpc = message as { rpc?: number; command?: string; args?: string[] };
@@ -124,6 +126,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       },
     });
     workers[i] = child;
+    if (relay) relay.add(child.stdout as ReadableStream<Uint8Array>);
     void child.exited.then((code) => {
       workers[i] = null;
       if (stopping) return;
@@ -179,6 +182,36 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const detail = slices ? `; passive ports ${slices.map(([a, b]) => `${a}-${b}`).join(", ")}` : "";
   // The PIDs are named here, on the line a script waits for: the workers' own lines share stdout and may come later.
   const pids = workers.map((w) => w?.pid ?? 0);
+  if (relay) {
+    process.stdout.write(`ftp://${host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : shown}:${port}/\n`);
+    relay.release();
+  }
   if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n, pids }));
   else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ? stateUrlForLogs(options.state) : "in the primary process"}${detail})`);
+}
+
+/** The workers' stdout, passed on whole line by whole line once release() is called. */
+function workerOutput(): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
+  let held: string[] | null = [];
+  const write = (text: string) => (held ? held.push(text) : process.stdout.write(text));
+  return {
+    add(stream) {
+      void (async () => {
+        const decoder = new TextDecoder();
+        let rest = "";
+        for await (const chunk of stream) {
+          rest += decoder.decode(chunk, { stream: true });
+          const end = rest.lastIndexOf("\n") + 1;
+          if (end === 0) continue;
+          write(rest.slice(0, end));
+          rest = rest.slice(end);
+        }
+        if (rest) write(rest);
+      })();
+    },
+    release() {
+      for (const text of held ?? []) process.stdout.write(text);
+      held = null;
+    },
+  };
 }

@@ -279,21 +279,11 @@ export default defineCommand({
       }
     }
     if (args.demo) {
-      const { prepareDemo, DEMO_USER, DEMO_PASSWORD } = await import("../demo.ts");
-      if (args.users === undefined) options.usersFile = await prepareDemo("ftpkit-demo");
+      // The demo's logins are those of ./ftpkit-demo/users.ini: with another file they would be false.
+      if (args.users !== undefined) throw new CliError("--demo serves ./ftpkit-demo/users.ini and cannot be combined with --users");
+      const { prepareDemo } = await import("../demo.ts");
+      options.usersFile = await prepareDemo("ftpkit-demo");
       options.host ??= "127.0.0.1";
-      const port = options.port ?? 2121;
-      consola.box(
-        [
-          `ftpkit demo — log in as ${DEMO_USER} / ${DEMO_PASSWORD} (or anonymous, any password)`,
-          "",
-          `  curl ftp://${DEMO_USER}:${DEMO_PASSWORD}@127.0.0.1:${port}/`,
-          `  bun cli/ftpkit.ts ls ftp://${DEMO_USER}:${DEMO_PASSWORD}@127.0.0.1:${port}/`,
-          `  bun cli/ftpkit.ts get ftp://${DEMO_USER}:${DEMO_PASSWORD}@127.0.0.1:${port}/hello.txt`,
-          "",
-          `Files live in ./ftpkit-demo (users.ini and home/). Ctrl-C stops the server.`,
-        ].join("\n"),
-      );
     }
     const workers = workerCount(args.workers as string | undefined);
     const worker = process.env[WORKER_ENV];
@@ -308,6 +298,12 @@ export default defineCommand({
       options.stateClient = ipcClient;
     }
     const { createServer } = await import("../../server/index.ts");
+    // --port 0: the URL is the first stdout line, so log lines of the start-up (a users file not
+    // found yet) wait for it instead of coming first.
+    const urlFirst = options.port === 0 && options.logFormat !== "json" && worker === undefined;
+    const log = urlFirst ? await import("../../server/log.ts") : null;
+    const held = log ? log.holdOutput(process.stdout) : null;
+    if (log && held) options.logger = log.createLogger("text", false, held);
     let server;
     let address;
     try {
@@ -320,6 +316,8 @@ export default defineCommand({
       if (e.code === "EADDRNOTAVAIL" || /^Failed to listen/.test(e.message)) throw new CliError(`cannot listen on ${options.host ?? "0.0.0.0"}: ${e.code === "EADDRNOTAVAIL" ? "not an address of this machine" : "not a valid address"}`);
       if (["UsersFileError", "TlsConfigError", "OpsConfigError", "StateStartError", "JailUnavailableError"].includes(e.name)) throw new CliError(e.message);
       throw err;
+    } finally {
+      if (!address) held?.release();
     }
     keepServingAfterBugs(server.context.log);
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
@@ -360,11 +358,20 @@ export default defineCommand({
     process.on("SIGINT", () => onSignal("SIGINT"));
     process.on("SIGTERM", () => onSignal("SIGTERM"));
     // --port 0: the first stdout line is the URL alone, so a script can read it.
-    if (options.port === 0 && !json && worker === undefined) process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
+    if (urlFirst) {
+      process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
+      held!.release();
+    }
     const serving = inline ? `root: ${inline.root}; ${inline.summary}` : `users: ${server.options.usersFile}`;
     if (worker !== undefined) server.context.log.info("worker listening", { worker: Number(worker), pid: process.pid, port: address.port });
     else if (json) server.context.log.info("listening", { host: address.host, port: address.port, ...(inline ? { root: inline.root } : { users: server.options.usersFile }) });
     else consola.success(`ftpkit listening on ftp://${shown}:${address.port} (${serving})`);
+    // After the listening line, with the port really listened on (--port 0); never as text among JSON records.
+    if (args.demo) {
+      const { demoBanner } = await import("../demo.ts");
+      if (json) server.context.log.info("demo", { user: "demo", password: "demo", anonymous: true });
+      else consola.box(demoBanner(urlHost(address.host), address.port));
+    }
     // S3 homes and mounts: which store, and one line per cause if it cannot be reached (in the background).
     if (worker === undefined || worker === "0") {
       const places = server.context.auth.places?.() ?? [];

@@ -1,10 +1,11 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
 // timing, per-IP back-off, and a verified-credential cache so repeat logins skip argon2id.
 import { randomBytes } from "node:crypto";
-import { watch, type FSWatcher } from "node:fs";
+import { lstatSync, realpathSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, resolve, sep } from "node:path";
 import { addressKey } from "../../protocol/address.ts";
+import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
@@ -71,6 +72,7 @@ export class Authenticator {
     this.dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
     const sig = await this.stat();
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
+    this.warnExposedUsersFile();
     this.signature = sig;
     this.loaded = sig !== "";
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
@@ -81,6 +83,11 @@ export class Authenticator {
 
   private watch(): void {
     if (this.watcher) return;
+    // A symlinked users file changes where it points (`ftpkit user` writes the target), and no event
+    // comes from this folder: such a file is stat'ed at every login instead, as without inotify.
+    try {
+      if (lstatSync(this.usersFile).isSymbolicLink()) return;
+    } catch {}
     const name = basename(this.usersFile);
     try {
       // Watch the folder, not the file: an atomic save replaces the file's inode.
@@ -94,6 +101,25 @@ export class Authenticator {
       (this.watcher as { unref?: () => void }).unref?.();
     } catch {
       this.watcher = null; // no inotify: fall back to a stat per login
+    }
+  }
+
+  /**
+   * A home or mount that holds the users file lets its user download every hash (and, allowed to
+   * write, rewrite the file): `ftpkit user` refuses to set one up, but a hand edit, or a file written
+   * before it did, may have one. Said at each load; the users keep working.
+   */
+  private warnExposedUsersFile(): void {
+    const dir = dirname(this.usersFile);
+    let real = dir;
+    try {
+      real = realpathSync(dir);
+    } catch {}
+    const holds = (place: string) => !isS3Url(place) && [dir, real].some((d) => d === place || d.startsWith(place.endsWith(sep) ? place : place + sep));
+    for (const u of this.users.values()) {
+      for (const place of [u.home, ...u.mounts.map((m) => m.dir)]) {
+        if (holds(place)) this.log(`users file ${this.usersFile}: ${u.name} is served ${place}, which holds the users file: ${u.name} can download every password hash, and rewrite the file if allowed to write there; move the users file or that directory`);
+      }
     }
   }
 
@@ -188,6 +214,7 @@ export class Authenticator {
       try {
         const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
         this.users = users;
+        this.warnExposedUsersFile();
         this.signature = sig;
         this.badSignature = null;
         this.loaded = sig !== "";

@@ -15,6 +15,7 @@ import { dirname, resolve } from "node:path";
 import ini from "ini";
 import {
   cleanMountPath,
+  decodeLine,
   formatPerms,
   formatSection,
   formatUsers,
@@ -198,13 +199,13 @@ function typedPassword(value: unknown): boolean {
 
 /** What one line means to the parser ([key, value] pairs), for comparing two spellings. */
 function meaning(line: string): string {
-  return JSON.stringify(Object.entries(ini.parse(line)));
+  return JSON.stringify(decodeLine(line));
 }
 
 /**
- * `raw` with its value replaced: the key, spacing and inline comment as written. A comment that
- * cannot follow the new value (a quoted value then a comment reads as one value) moves onto its own
- * line just above.
+ * `raw` with its value replaced: the key, spacing, quoting and inline comment as written. A comment
+ * that could not follow the new value would move onto its own line just above (a last resort: a
+ * quoted value can always be followed by one, see decodeLine).
  */
 function rewriteValue(raw: string, value: string): string[] {
   const eq = raw.indexOf("=");
@@ -215,7 +216,10 @@ function rewriteValue(raw: string, value: string): string[] {
   const note = inlineComment(raw);
   if (note === "") return [plain];
   const want = meaning(plain);
-  for (const line of [plain + note, head + value + note]) if (meaning(line) === want) return [line];
+  // The line keeps the look it had: quoted if it was (and the new value reads the same bare or quoted).
+  const bare = head + value + note;
+  const order = /^\s*["']/.test(rest) ? [head + JSON.stringify(value) + note, plain + note, bare] : [bare, plain + note];
+  for (const line of order) if (meaning(line) === want) return [line];
   return [/^\s*/.exec(raw)![0] + note.trimStart(), plain];
 }
 

@@ -15,8 +15,7 @@
 // name its line. Config files are not served storage, so node:fs is used here directly. A save
 // edits the admin's text in place (ini-edit.ts), so comments and blank lines like these are kept.
 import { constants } from "node:fs";
-import { open, readFile, stat, unlink } from "node:fs/promises";
-import { hostname } from "node:os";
+import { open } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import ini from "ini";
 import { ParseError } from "../../protocol/errors.ts";
@@ -24,6 +23,7 @@ import { normalizeVirtualPath } from "../../protocol/path.ts";
 import { isS3Url, normalizeS3Url } from "../../protocol/s3-url.ts";
 import { parseSize } from "../../protocol/size.ts";
 import { ALL_PERMS, type MountRecord, type Perm, type UserRecord } from "./types.ts";
+import { nonUtf8Lines } from "./utf8-lines.ts";
 
 /** The name that accepts any password when it has no hash; `ftp` is an alias of it at login. */
 export const ANONYMOUS = "anonymous";
@@ -120,7 +120,13 @@ export async function readUsersFile(file: string, opts: { allowMissing?: boolean
       const st = await fh.stat();
       if (st.isDirectory()) throw Object.assign(new Error("EISDIR"), { code: "EISDIR" });
       if (!st.isFile()) throw new UsersFileError(abs, "is not a regular file (a FIFO, socket or device?)");
-      text = await fh.readFile("utf8");
+      const bytes = await fh.readFile();
+      text = bytes.toString("utf8");
+      // A setting in another encoding would be read as some other path (its byte becomes U+FFFD);
+      // a comment in one is left alone (but `ftpkit user` will not rewrite such a file: ini-save.ts).
+      const lines = text.replace(/^\uFEFF/, "").split(/\r\n|\r|\n/);
+      const bad = nonUtf8Lines(bytes).find((n) => !isBlankLine(lines[n - 1] ?? "") && !isCommentLine(lines[n - 1] ?? ""));
+      if (bad !== undefined) throw new UsersFileError(abs, `line ${bad} is not valid UTF-8 (written in another encoding?): save the file as UTF-8, e.g. iconv -f latin1 -t utf-8`);
     } finally {
       await fh.close();
     }
@@ -158,6 +164,18 @@ export interface ScannedSection {
 export const isBlankLine = (line: string) => /^\s*$/.test(line);
 export const isCommentLine = (line: string) => /^\s*[;#]/.test(line);
 
+/**
+ * One `key = value` line decoded as the `ini` package does, except for a comment after a quoted
+ * value: `ini` reads `home = "/srv/a b" ; note` as the value `"/srv/a b"`, quotes and all (a home
+ * nobody meant; a quoted hash refused as "not a hash"). Here the quotes end the value and the
+ * comment is a comment, as it is after a bare value. ini-edit.ts compares lines through this too.
+ */
+export function decodeLine(raw: string): Array<[string, unknown]> {
+  const eq = raw.indexOf("=");
+  const quoted = eq > 0 ? /^(\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'))\s*[;#]/.exec(raw.slice(eq + 1)) : null;
+  return Object.entries(ini.parse(quoted ? raw.slice(0, eq + 1) + quoted[1] : raw));
+}
+
 export function scanSections(text: string, file: string): ScannedSection[] {
   const fail = (problem: string): never => {
     throw new UsersFileError(file, problem);
@@ -186,7 +204,7 @@ export function scanSections(text: string, file: string): ScannedSection[] {
     const eq = raw.indexOf("=");
     if (eq <= 0) fail(`line ${no}: expected "key = value" or "[user]", got ${JSON.stringify(raw.trim().slice(0, 40))}`);
     const section = sections.at(-1) ?? fail(`line ${no}: setting outside a [user] section`);
-    const entries = Object.entries(ini.parse(raw));
+    const entries = decodeLine(raw);
     if (entries.length !== 1) fail(`line ${no}: cannot read this line`);
     const [key, value] = entries[0]!;
     if (Array.isArray(value)) fail(`line ${no}: array keys ("${key}[]") are not supported`);
@@ -330,69 +348,4 @@ function storedPath(path: string, base: string): string {
   const rel = relative(base, abs);
   if (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel)) return rel.split(sep).join("/");
   return abs;
-}
-
-/** How long a `ftpkit user` command waits for another one to finish with the users file. */
-export const LOCK_WAIT_MS = 10_000;
-
-/**
- * Run a read-modify-write of the users file while holding `<file>.lock` (created with O_EXCL and
- * holding "pid host"), so concurrent `ftpkit user` commands apply one after another instead of
- * overwriting each other. A lock left by a process that no longer runs (same host) is taken over;
- * after `waitMs` of a live holder, UsersFileError says who holds it. The server never takes the
- * lock: it only reads, and every save is an atomic rename.
- */
-export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
-  const abs = resolve(file);
-  const lock = `${abs}.lock`;
-  const mine = `${process.pid} ${hostname()}\n`;
-  const deadline = Date.now() + waitMs;
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    try {
-      const fh = await open(lock, "wx", 0o600);
-      try {
-        await fh.writeFile(mine);
-      } finally {
-        await fh.close();
-      }
-      break;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") throw new UsersFileError(abs, "its directory does not exist");
-      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})`);
-    }
-    const holder = await readFile(lock, "utf8").catch(() => "");
-    if (await staleLock(lock, holder)) {
-      // Only a dead holder's lock is removed, and only if it is still the same lock we read.
-      if ((await readFile(lock, "utf8").catch(() => "")) === holder) await unlink(lock).catch(() => {});
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      const who = holder.trim() ? `process ${holder.trim().split(" ")[0]}` : "another process";
-      throw new UsersFileError(abs, `locked by ${who} for over ${Math.round(waitMs / 1000)} s (another \`ftpkit user\` command?); if none is running, remove ${lock}`);
-    }
-    await Bun.sleep(delay + Math.random() * delay);
-  }
-  try {
-    return await fn();
-  } finally {
-    if ((await readFile(lock, "utf8").catch(() => "")) === mine) await unlink(lock).catch(() => {});
-  }
-}
-
-/** A lock whose holder is dead (same host), or empty and older than a few seconds (its writer died mid-write). */
-async function staleLock(lock: string, holder: string): Promise<boolean> {
-  const [pidText, host] = holder.trim().split(" ");
-  const pid = Number(pidText);
-  if (!holder.trim()) {
-    const st = await stat(lock).catch(() => null);
-    return st !== null && Date.now() - st.mtimeMs > 5000;
-  }
-  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ESRCH";
-  }
 }

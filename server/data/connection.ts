@@ -1,4 +1,5 @@
 import type { Socket, SocketHandler } from "bun";
+import { within } from "../timers.ts";
 
 /** Thrown into a running transfer when the data connection is gone or ABOR cut it. */
 export class TransferAborted extends Error {
@@ -111,10 +112,7 @@ export class DataConnection {
     if (this.closed) return;
     this.finishing = true;
     this.socket.shutdown();
-    await Promise.race([
-      new Promise<void>((resolve) => this.closeWaiters.push(resolve)),
-      Bun.sleep(graceMs),
-    ]);
+    await within(new Promise<void>((resolve) => this.closeWaiters.push(resolve)), graceMs);
     this.close();
   }
 

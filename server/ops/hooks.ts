@@ -2,6 +2,7 @@
 // shell, so a file name cannot inject anything), or a JSON POST to an http(s):// URL.
 import type { Logger } from "../log.ts";
 import type { HookEvent, HookSpec, OpsOptions } from "./options.ts";
+import { within } from "../timers.ts";
 
 /** What a hook is told: FTPKIT_<NAME> variables, or the JSON fields of a POST. */
 export interface HookFields {
@@ -290,7 +291,7 @@ export class HookRunner {
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     if (this.running > 0 || this.queued > 0) {
-      await Promise.race([new Promise<void>((r) => (this.idle = r)), Bun.sleep(graceMs)]);
+      await within(new Promise<void>((r) => (this.idle = r)), graceMs);
     }
     const left = this.queued;
     if (left) this.log.warn("hooks not run at shutdown", { count: left });

@@ -3,7 +3,7 @@
 // control characters in mount points, bad --host / --pasv-address, and --workers with --metrics or
 // implicit FTPS.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chownSync, chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { chownSync, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,6 +67,43 @@ describe("the users file", () => {
     expect([...(await loadUsers(file)).keys()].sort()).toEqual(["alice", "carol"]);
   });
 
+  test("a symlinked users file is updated where it points, and stays a symlink", async () => {
+    fresh();
+    mkdirSync(join(dir, "real"));
+    mkdirSync(join(dir, "conf"));
+    const real = join(dir, "real/users.ini");
+    const link = join(dir, "conf/users.ini");
+    const run = (args: string[], stdin?: string) =>
+      runFtpkit(["user", ...args, "--users", link], { cwd: dir, ...(stdin !== undefined ? { stdin: new TextEncoder().encode(stdin) } : {}) });
+    expect((await runFtpkit(["user", "add", "alice", "--password-stdin", "--users", real], { cwd: dir, stdin: new TextEncoder().encode("pw\n") })).code).toBe(0);
+    symlinkSync("../real/users.ini", link);
+    expect((await run(["add", "bob", "--password-stdin"], "pw\n")).code).toBe(0);
+    expect((await run(["quota", "alice", "1GB"])).code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect([...(await loadUsers(real)).keys()].sort()).toEqual(["alice", "bob"]);
+    expect((await loadUsers(real)).get("alice")!.quota).toBe(1e9);
+    expect(readdirSync(join(dir, "conf")).filter((n) => n !== "home")).toEqual(["users.ini"]); // no lock or temp file left beside the link
+  });
+
+  test("a file with bytes that are not UTF-8 is never rewritten (they would become U+FFFD); such a setting is refused", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    const file = join(dir, "users.ini");
+    // A note typed in a Latin-1 editor: "Müller" with 0xFC. Read fine, but no edit may touch the file.
+    const latin1 = Buffer.concat([readFileSync(file), Buffer.from("; Kommentar f\xfcr M\xfcller\n[bob]\nperm = read\n", "latin1")]);
+    writeFileSync(file, latin1);
+    expect([...(await loadUsers(file)).keys()]).toEqual(["alice", "bob"]);
+    const quota = await user(["quota", "alice", "1GB"]);
+    expect(quota.code).toBe(1);
+    expect(quota.stderr).toContain("line 10 is not valid UTF-8, and rewriting the file would change its bytes");
+    expect(readFileSync(file)).toEqual(latin1);
+    // A path in Latin-1 is some other directory once read as UTF-8: refused, naming its line.
+    writeFileSync(file, Buffer.concat([latin1, Buffer.from("home = /srv/M\xfcller\n", "latin1")]));
+    const list = await user(["list"]);
+    expect(list.code).toBe(1);
+    expect(list.stderr).toContain("line 13 is not valid UTF-8 (written in another encoding?)");
+  });
+
   test("a quota that rounds below one byte is refused, not taken as unlimited; a mount point with a line break is refused", async () => {
     fresh();
     expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
@@ -79,6 +116,35 @@ describe("the users file", () => {
     expect(nl.code).toBe(1);
     expect(nl.stderr).toContain("line break");
     expect((await loadUsers(join(dir, "users.ini"))).get("alice")!.mounts).toEqual([]);
+  });
+});
+
+describe("a home or mount that would serve the users file", () => {
+  test("an empty --home, or a home or mount holding the users file, is refused and the file is unchanged", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    const file = join(dir, "users.ini");
+    const before = readFileSync(file, "utf8");
+    // An unset variable (`--home "$HOME_DIR"`) gave the users file's own directory: its user could
+    // download every hash and, with the default rights, replace the file.
+    const empty = await user(["add", "bob", "--home", "", "--password-stdin"], "pw\n");
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain("--home needs a directory");
+    mkdirSync(join(dir, "outer"));
+    symlinkSync(dir, join(dir, "outer/link"));
+    for (const home of [dir, join(dir, ".."), join(dir, "outer/link")]) {
+      const r = await user(["add", "bob", "--home", home, "--password-stdin"], "pw\n");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`holds the users file ${file}`);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+    const mount = await user(["mount", "alice", "/conf", dir, "--perm", "read"]);
+    expect(mount.code).toBe(1);
+    expect(mount.stderr).toContain(`holds the users file ${file}`);
+    expect(readFileSync(file, "utf8")).toBe(before);
+    // A directory beside the users file is fine.
+    expect((await user(["add", "bob", "--home", join(dir, "outer"), "--password-stdin"], "pw\n")).code).toBe(0);
+    expect((await user(["mount", "alice", "/pub", join(dir, "outer")])).code).toBe(0);
   });
 });
 

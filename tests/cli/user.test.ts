@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadUsers } from "../../server/auth/ini-store.ts";
@@ -121,6 +121,8 @@ describe("ftpkit user (success paths)", () => {
     expect(await Bun.password.verify("two", hash)).toBe(true);
     expect(await Bun.password.verify("one", hash)).toBe(false);
 
+    const fiveGB = await ftpkit(d, ["quota", "alice", "5GB"]);
+    expect(fiveGB.lines).toEqual(["quota of alice: 5GB"]); // it said "4.7 GiB"
     expect((await ftpkit(d, ["quota", "alice", "5MiB"])).code).toBe(0);
     expect((await loadUsers(file)).get("alice")!.quota).toBe(5 * 1024 ** 2);
     expect((await ftpkit(d, ["quota", "alice", "none"])).code).toBe(0);
@@ -145,7 +147,7 @@ describe("ftpkit user (success paths)", () => {
     expect(lines[0]).toContain("quota=unlimited");
     expect(lines[0]).toContain("perm=read,write,modify");
     expect(lines[0]).toContain("tls=optional");
-    expect(lines[0]).toContain(`/pub=${join(d, "pub2")}(read,write,954MiB)`);
+    expect(lines[0]).toContain(`/pub=${join(d, "pub2")}(read,write,1GB)`); // as given: it was shown as 954MiB
     expect(lines[1]).toStartWith("anonymous ");
     expect(lines[1]).toContain("password=none");
     expect(list.stdout).not.toContain("argon2");
@@ -262,6 +264,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     expect((await ftpkit(d, ["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
     await mkdir(join(d, "pubdir"));
     await writeFile(join(d, "afile"), "x");
+    await symlink("/nonexistent/dir", join(d, "dangling"));
     before = (await readFile(file)).toString("hex");
   });
 
@@ -274,6 +277,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["too long name", ["add", "x".repeat(33), "--no-password"], undefined, /longer than 32/],
     ["reserved name ftp", ["add", "ftp", "--no-password"], undefined, /reserved/],
     ["bad size", ["add", "bob", "--no-password", "--quota", "12XB"], undefined, /invalid size unit in "12XB"/],
+    ["home that is a dangling symlink", ["add", "bob", "--no-password", "--home", "dangling"], undefined, /home .*dangling is a symlink to \/nonexistent\/dir, which does not exist/],
     ["unknown perm", ["add", "bob", "--no-password", "--perm", "read,delete"], undefined, /unknown permission "delete"/],
     ["no terminal and no password flag", ["add", "bob"], undefined, /--password-stdin/],
     ["empty password on stdin", ["add", "bob", "--password-stdin"], "\n", /empty password/],
@@ -283,6 +287,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["extra argument", ["del", "alice", "bob"], undefined, /unexpected argument "bob"/],
     ["missing name", ["del"], undefined, /NAME/],
     ["passwd of unknown user", ["passwd", "nobody", "--password-stdin"], "pw\n", /no user "nobody"/],
+    ["passwd of unknown user, said before any prompt", ["passwd", "nobody"], undefined, /no user "nobody"/],
     ["passwd with empty password", ["passwd", "alice", "--password-stdin"], "\r\n", /empty password/],
     ["quota of unknown user", ["quota", "nobody", "1GB"], undefined, /no user "nobody"/],
     ["quota with bad size", ["quota", "alice", "12XB"], undefined, /invalid size/],
@@ -293,6 +298,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["mount with unknown perm", ["mount", "alice", "/pub", "pubdir", "--perm", "rwx"], undefined, /unknown permission "rwx"/],
     ["mount with bad quota", ["mount", "alice", "/pub", "pubdir", "--quota", "lots"], undefined, /invalid size/],
     ["mount without REALDIR", ["mount", "alice", "/pub"], undefined, /missing REALDIR/],
+    ["mount on a name the server reserves", ["mount", "alice", "/pub/.ftpkit-tmp", "pubdir"], undefined, /names starting with ".ftpkit-" are reserved/],
     ["mount path the file cannot hold", ["mount", "alice", "/a=b", "pubdir"], undefined, /cannot store user "alice"/],
     ["unmount of nothing", ["mount", "alice", "/pub", "--remove"], undefined, /no mount at \/pub/],
     ["mount for unknown user", ["mount", "nobody", "/pub", "pubdir"], undefined, /no user "nobody"/],
@@ -316,7 +322,7 @@ describe("ftpkit user (broken or missing users file)", () => {
     ["add", ["add", "bob", "--password-stdin"], "pw\n"],
     ["passwd", ["passwd", "alice", "--password-stdin"], "pw\n"],
     ["quota", ["quota", "alice", "1GB"], undefined],
-    ["mount", ["mount", "alice", "/pub", "."], undefined],
+    ["mount", ["mount", "alice", "/pub", join(import.meta.dir, "../../fixtures/homes")], undefined],
     ["list", ["list"], undefined],
     ["del", ["del", "alice"], undefined],
   ];

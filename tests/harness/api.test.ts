@@ -159,4 +159,29 @@ describe("startServer", () => {
     expect(startServer({})).rejects.toThrow("give at least one user");
     expect(startServer({ users: [{ name: "../x", password: "p" }] })).rejects.toThrow("invalid user name");
   }, 30_000);
+
+  test("a script that downloads and closes its server exits at once: close() leaves no timer behind", async () => {
+    const dir = work();
+    const script = join(dir, "script.ts");
+    writeFileSync(join(dir, "a.txt"), "x\n");
+    writeFileSync(
+      script,
+      [
+        `import { get, put, startServer } from ${JSON.stringify(join(import.meta.dir, "../../cli/api.ts"))};`,
+        `const server = await startServer({ users: [{ name: "me", password: "pw" }], write: true });`,
+        `await put(${JSON.stringify(join(dir, "a.txt"))}, server.urlFor("me", "/a.txt"));`,
+        `await get(server.urlFor("me", "/a.txt"), ${JSON.stringify(join(dir, "b.txt"))});`,
+        `await server.close();`,
+        `const closed = performance.now();`,
+        `process.on("exit", () => console.log(JSON.stringify({ lingered: performance.now() - closed })));`,
+      ].join("\n"),
+    );
+    const proc = Bun.spawn(["bun", script], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    // A deadline lost in a race (the data connection's 2 s close grace, close()'s own wait) kept it 2 s.
+    expect(JSON.parse(out.trim()).lingered).toBeLessThan(1000);
+  }, 30_000);
 });

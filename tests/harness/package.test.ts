@@ -99,6 +99,24 @@ describe("packaging", () => {
     expect(checked.code).toBe(0);
     expect(JSON.parse(checked.out.trim().split("\n").at(-1)!)).toEqual({ text: "hello from ftpkit\n", size: 18, own: true, client: "function", probe: "function" });
 
+    // A TypeScript project type-checks its use of the API (bun init's tsconfig): our sources come
+    // with the package, so the types they import must come with it too. Bun's own types are the
+    // project's, taken here from this checkout.
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          lib: ["ESNext"], target: "ESNext", module: "Preserve", moduleDetection: "force", types: ["bun"], typeRoots: [join(REPO, "node_modules/@types")],
+          moduleResolution: "bundler", allowImportingTsExtensions: true, verbatimModuleSyntax: true, noEmit: true,
+          strict: true, skipLibCheck: true, noFallthroughCasesInSwitch: true, noUncheckedIndexedAccess: true, noImplicitOverride: true,
+        },
+        include: ["check.ts"],
+      }),
+    );
+    const typed = await run([join(REPO, "node_modules/.bin/tsc"), "--noEmit", "-p", project], { cwd: project, timeoutMs: 120_000 });
+    expect(typed.out).toBe("");
+    expect(typed.code).toBe(0);
+
     process.kill(proc.pid, "SIGTERM");
     expect(await proc.exited).toBe(0);
   }, 180_000);

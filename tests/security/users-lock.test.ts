@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadUsers, UsersFileError, withUsersFileLock } from "../../server/auth/ini-store.ts";
+import { loadUsers, UsersFileError } from "../../server/auth/ini-store.ts";
+import { withUsersFileLock } from "../../server/auth/users-lock.ts";
 import { FTPKIT } from "../helpers/peers.ts";
 
 let dir = "";

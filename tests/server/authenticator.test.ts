@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Authenticator } from "../../server/auth/authenticator.ts";
@@ -13,6 +13,7 @@ import {
   UsersFileError,
   validateUserName,
 } from "../../server/auth/ini-store.ts";
+import { usersFileTarget } from "../../server/auth/users-lock.ts";
 import { saveUsers } from "../../server/auth/ini-save.ts";
 import { ParseError } from "../../protocol/errors.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -143,6 +144,37 @@ describe("Authenticator", () => {
     await makeUsersFile(dir, [{ name: "alice", password: "pw" }, { name: "bob", password: "bobpw" }]);
     expect((await auth.login("bob", "bobpw", "127.0.0.1"))?.name).toBe("bob");
     expect(auth.lookup("bob")).toBeDefined();
+  });
+
+  test("through a symlinked users file, a user added where it points can log in at once", async () => {
+    await mkdir(join(dir, "real"));
+    await mkdir(join(dir, "conf"));
+    await makeUsersFile(join(dir, "real"), [{ name: "alice", password: "pw" }]);
+    const link = join(dir, "conf/users.ini");
+    await symlink("../real/users.ini", link);
+    const auth = makeAuth(link);
+    await auth.start();
+    expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
+    // `ftpkit user add` writes the link's target: nothing changes in the link's own directory.
+    const users = await loadUsers(link);
+    users.set("bob", { name: "bob", hash: await hashPassword("bobpw"), home: join(dir, "conf/home/bob"), quota: 0, perms: ["read"], mounts: [], requireTls: false });
+    await saveUsers(link, users);
+    expect((await auth.login("bob", "bobpw", "127.0.0.1"))?.name).toBe("bob");
+  });
+
+  test("a home or mount holding the users file (a hand edit) is warned about at each load; the users still log in", async () => {
+    const file = await makeUsersFile(dir, [
+      { name: "alice", password: "pw" },
+      { name: "bob", password: "pw", home: "." },
+      { name: "carol", password: "pw", mounts: [{ vpath: "/etc", dir: join(dir, ".."), perms: ["read"], quota: 0 }] },
+    ]);
+    const logs: string[] = [];
+    const auth = makeAuth(file, { logs });
+    await auth.start();
+    expect(logs).toHaveLength(2);
+    expect(logs[0]).toContain(`bob is served ${dir}, which holds the users file`);
+    expect(logs[1]).toContain(`carol is served ${join(dir, "..")}, which holds the users file`);
+    expect(await auth.login("bob", "pw", "127.0.0.1")).not.toBeNull();
   });
 
   test("a corrupt file on reload keeps the previous users and logs one error", async () => {
@@ -323,6 +355,15 @@ describe("users file (ini-store)", () => {
     expect((err as Error).name).toBe("UsersFileError");
     expect((err as Error).message).toStartWith("users file /x/users.ini: ");
     expect((err as Error).message).toMatch(re);
+  });
+
+  test("usersFileTarget follows symlinks, and for a file not created yet its folder's", async () => {
+    await mkdir(join(dir, "real"));
+    await symlink("real", join(dir, "linked"));
+    expect(await usersFileTarget(join(dir, "linked/users.ini"))).toBe(join(await realpath(dir), "real/users.ini"));
+    await writeFile(join(dir, "real/users.ini"), "");
+    await symlink("real/users.ini", join(dir, "u.ini"));
+    expect(await usersFileTarget(join(dir, "u.ini"))).toBe(join(await realpath(dir), "real/users.ini"));
   });
 
   test("a missing file is an error unless allowMissing; a directory is an error", async () => {

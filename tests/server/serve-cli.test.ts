@@ -111,3 +111,14 @@ describe("banners", () => {
     expect(hello?.lines.join(" ")).toContain("Hello from ftpkit tests");
   }, 30_000);
 });
+
+describe("--port 0", () => {
+  test("the URL is the first stdout line even when start-up logs a warning (a users file not created yet)", async () => {
+    const t = await fixture();
+    const missing = join(t.root, "not-yet.ini");
+    serve = await spawnServe(["--users", missing], { cwd: t.root, alsoWaitFor: /not found: no one can log in/ });
+    const lines = serve.stdout().split("\n");
+    expect(lines[0]).toBe(`ftp://127.0.0.1:${serve.port}/`);
+    expect(serve.stdout()).toContain(`users file ${missing} not found`);
+  }, 30_000);
+});

@@ -265,3 +265,10 @@ test("SIGHUP to the primary reloads every worker and stops nothing", async () =>
   }
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
+
+test("with --port 0 the first stdout line is the URL, before the workers' own lines", async () => {
+  mode = "memory";
+  const { port } = await start(0);
+  await waitFor(() => (serve!.stdout().match(/worker listening/g) ?? []).length === 2, 15_000, "both workers' lines");
+  expect(serve!.stdout().split("\n")[0]).toBe(`ftp://127.0.0.1:${port}/`);
+}, 40_000);

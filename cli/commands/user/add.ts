@@ -1,5 +1,5 @@
 // `ftpkit user add NAME`: create a user (and its home), creating the users file if needed.
-import { mkdir, stat } from "node:fs/promises";
+import { lstat, mkdir, readlink, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
@@ -14,7 +14,7 @@ import {
   parsePerms,
   validateUserName,
 } from "../../../server/auth/ini-store.ts";
-import { editStore, log, readNewPassword } from "./shared.ts";
+import { editStore, log, readNewPassword, refuseServingUsersFile } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
@@ -43,6 +43,8 @@ export default defineCommand({
     const noPassword = a.password === false;
     if (noPassword && a["password-stdin"]) throw new CliError("--password-stdin and --no-password exclude each other");
 
+    // An unset variable (`--home "$DIR"`) would make the home the working directory.
+    if (a.home !== undefined && a.home.trim() === "") throw new CliError("--home needs a directory (or leave it out for home/NAME beside the users file)");
     const file = usersFilePath(a.users);
     // Fail early (before asking for a password) when the name is taken; checked again under the lock.
     if ((await loadUsers(file, { allowMissing: true })).has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
@@ -51,6 +53,11 @@ export default defineCommand({
     const home = a.home === undefined ? join(dirname(file), "home", name) : s3 ? normalizeS3Url(a.home) : resolve(a.home);
     const existing = s3 ? undefined : await stat(home).catch(() => undefined);
     if (existing && !existing.isDirectory()) throw new CliError(`home ${home} exists and is not a directory`);
+    // A symlink to nothing: mkdir would fail with a bare EEXIST after the password was asked.
+    if (!s3 && !existing && (await lstat(home).catch(() => undefined))?.isSymbolicLink()) {
+      throw new CliError(`home ${home} is a symlink to ${await readlink(home)}, which does not exist: create that directory or choose another home`);
+    }
+    if (!s3) await refuseServingUsersFile(home, file, "home");
 
     const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));
     await editStore(

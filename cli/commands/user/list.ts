@@ -1,16 +1,14 @@
 // `ftpkit user list`: one line per user on stdout (or JSON with --json); hashes are never shown.
 import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
-import { formatSize } from "../../../protocol/size.ts";
 import { formatPerms } from "../../../server/auth/ini-store.ts";
-import { log, openStore } from "./shared.ts";
+import { formatQuota, log, openStore } from "./shared.ts";
 
 const args = {
   json: { type: "boolean", description: "Print a JSON array (for scripts)" },
   ...usersArgs,
 } as const;
 
-const human = (bytes: number) => (bytes === 0 ? "unlimited" : formatSize(bytes).replace(" ", ""));
 
 export default defineCommand({
   meta: { name: "list", description: "List users" },
@@ -34,11 +32,11 @@ export default defineCommand({
     }
     if (list.length === 0) log.info(`no users in ${file}`);
     for (const u of list) {
-      const mounts = u.mounts.map((m) => `${m.vpath}=${m.dir}(${formatPerms(m.perms)}${m.quota ? `,${human(m.quota)}` : ""})`);
+      const mounts = u.mounts.map((m) => `${m.vpath}=${m.dir}(${formatPerms(m.perms)}${m.quota ? `,${formatQuota(m.quota)}` : ""})`);
       const fields = [
         u.name,
         `home=${u.home}`,
-        `quota=${human(u.quota)}`,
+        `quota=${formatQuota(u.quota)}`,
         `perm=${formatPerms(u.perms)}`,
         `tls=${u.requireTls ? "required" : "optional"}`,
         `password=${u.hash ? "set" : "none"}`,

@@ -2,11 +2,12 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, CliError, usersArgs } from "../../args.ts";
+import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms } from "../../../server/auth/ini-store.ts";
-import { editStore, log, requireUser } from "./shared.ts";
+import { isReservedName } from "../../../server/vfs/resolve.ts";
+import { editStore, log, refuseServingUsersFile, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -37,6 +38,8 @@ export default defineCommand({
       return;
     }
     if (a.realdir === undefined || a.realdir === "") throw new CliError("missing REALDIR (or use --remove)");
+    // The server refuses every path through such a name (553): the mount could never be reached.
+    if (vpath.split("/").some(isReservedName)) throw new CliError(`cannot mount on ${vpath}: names starting with ".ftpkit-" are reserved by the server`);
     const perms = parsePerms(a.perm);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
     // An s3:// place is an object-store prefix: not checked on this disk (the server reports problems at login).
@@ -45,6 +48,7 @@ export default defineCommand({
     const st = s3 ? null : await stat(dir).catch(() => undefined);
     if (st === undefined) throw new CliError(`directory ${dir} does not exist`);
     if (st && !st.isDirectory()) throw new CliError(`${dir} is not a directory`);
+    if (!s3) await refuseServingUsersFile(dir, usersFilePath(a.users), "directory");
     const { user, replaced } = await editStore(a.users, ({ file, users }) => {
       const user = requireUser(users, a.name, file);
       const replaced = user.mounts.some((m) => m.vpath === vpath);

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
 import { hashPassword } from "../../../server/auth/ini-store.ts";
-import { editStore, log, readNewPassword, requireUser } from "./shared.ts";
+import { editStore, log, openStore, readNewPassword, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -15,6 +15,10 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
+    // An unknown name (or a broken file) is said before the password is typed twice for nothing;
+    // checked again under the lock.
+    const { file, users } = await openStore(a.users, { replacingPasswordOf: a.name });
+    requireUser(users, a.name, file);
     // Asked and hashed before the users file is locked: a typing user holds no one up.
     const hash = await hashPassword(await readNewPassword(!!a["password-stdin"]));
     const name = await editStore(a.users, ({ file, users }) => {

@@ -1,8 +1,8 @@
 // `ftpkit user quota NAME SIZE`: set the user's quota (0 or none = unlimited).
 import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
-import { formatSize, parseSize } from "../../../protocol/size.ts";
-import { editStore, log, requireUser } from "./shared.ts";
+import { parseSize } from "../../../protocol/size.ts";
+import { editStore, formatQuota, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -21,6 +21,6 @@ export default defineCommand({
       user.quota = quota;
       return user;
     });
-    log.success(`quota of ${user.name}: ${quota === 0 ? "unlimited" : formatSize(quota)}`);
+    log.success(`quota of ${user.name}: ${formatQuota(quota)}`);
   },
 });

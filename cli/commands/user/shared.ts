@@ -1,8 +1,11 @@
 // Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
+import { realpath } from "node:fs/promises";
+import { dirname, isAbsolute, relative } from "node:path";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
-import { loadUsers, readUsersFile, withUsersFileLock, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**
@@ -17,10 +20,20 @@ export const log = createConsola({
 
 export const MAX_PASSWORD = 1024;
 
+/**
+ * A quota as the admin wrote it, exactly: 5GB stays "5GB" (it was shown as "4.7 GiB", and a
+ * mount's 1GB as "954MiB"); a count no unit divides is shown in bytes. 0 is "unlimited".
+ */
+export function formatQuota(bytes: number): string {
+  if (bytes === 0) return "unlimited";
+  const exact = formatSizeExact(bytes);
+  return /\d$/.test(exact) ? `${exact}B` : exact;
+}
+
 /** Load an existing users file (every subcommand but `add` needs one). */
-export async function openStore(flag: string | undefined): Promise<{ file: string; users: Map<string, UserRecord> }> {
+export async function openStore(flag: string | undefined, opts: ParseOptions = {}): Promise<{ file: string; users: Map<string, UserRecord> }> {
   const file = usersFilePath(flag);
-  return { file, users: await loadUsers(file) };
+  return { file, users: await loadUsers(file, opts) };
 }
 
 /**
@@ -39,6 +52,21 @@ export async function editStore<T>(
     await saveUsers(file, users, { ...opts, loaded: text });
     return result;
   });
+}
+
+/**
+ * Refuse a home or mount directory that holds the users file (its directory, or one above it): its
+ * user could download every password hash and, allowed to write, replace the file and give
+ * themselves any home. Symlinks are followed; a directory that does not exist yet holds nothing.
+ */
+export async function refuseServingUsersFile(dir: string, file: string, what: string): Promise<void> {
+  const real = await realpath(dir).catch(() => null);
+  const fileDir = await realpath(dirname(file)).catch(() => null);
+  if (real === null || fileDir === null) return;
+  const rel = relative(real, fileDir);
+  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) {
+    throw new CliError(`${what} ${dir} holds the users file ${file}: its user could read every password hash (and rewrite the file); choose a directory that does not contain it`);
+  }
 }
 
 export function requireUser(users: Map<string, UserRecord>, name: string, file: string): UserRecord {

@@ -1,0 +1,85 @@
+// The users file's lock (`<file>.lock`): `ftpkit user` commands take it around each read-modify-write,
+// so parallel commands apply one after another. The server never takes it: it only reads, and every
+// save is an atomic rename. Config files are not served storage, so node:fs is used here directly.
+import { open, readFile, realpath, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { UsersFileError } from "./ini-store.ts";
+
+/**
+ * The file a save replaces and the lock guards: the users file with its symlinks followed, so a
+ * symlinked users file (into a config repository, say) is updated where it lives instead of being
+ * replaced by a copy, and commands naming the link and the target take the same lock. Relative
+ * homes stay anchored at the path as given, as the server reads them. A file that does not exist yet
+ * (or a dangling link) is its name in its folder's real path.
+ */
+export async function usersFileTarget(file: string): Promise<string> {
+  const abs = resolve(file);
+  // Not there yet: its folder's real path, so the first command and the next take the same lock.
+  return realpath(abs).catch(() => realpath(dirname(abs)).then((d) => join(d, basename(abs)), () => abs));
+}
+
+/** How long a `ftpkit user` command waits for another one to finish with the users file. */
+export const LOCK_WAIT_MS = 10_000;
+
+/**
+ * Run a read-modify-write of the users file while holding `<file>.lock` (created with O_EXCL and
+ * holding "pid host"), so concurrent `ftpkit user` commands apply one after another instead of
+ * overwriting each other. A lock left by a process that no longer runs (same host) is taken over;
+ * after `waitMs` of a live holder, UsersFileError says who holds it. The server never takes the
+ * lock: it only reads, and every save is an atomic rename.
+ */
+export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+  const abs = resolve(file);
+  const lock = `${await usersFileTarget(abs)}.lock`;
+  const mine = `${process.pid} ${hostname()}\n`;
+  const deadline = Date.now() + waitMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      const fh = await open(lock, "wx", 0o600);
+      try {
+        await fh.writeFile(mine);
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") throw new UsersFileError(abs, "its directory does not exist");
+      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})`);
+    }
+    const holder = await readFile(lock, "utf8").catch(() => "");
+    if (await staleLock(lock, holder)) {
+      // Only a dead holder's lock is removed, and only if it is still the same lock we read.
+      if ((await readFile(lock, "utf8").catch(() => "")) === holder) await unlink(lock).catch(() => {});
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const who = holder.trim() ? `process ${holder.trim().split(" ")[0]}` : "another process";
+      throw new UsersFileError(abs, `locked by ${who} for over ${Math.round(waitMs / 1000)} s (another \`ftpkit user\` command?); if none is running, remove ${lock}`);
+    }
+    await Bun.sleep(delay + Math.random() * delay);
+  }
+  try {
+    return await fn();
+  } finally {
+    if ((await readFile(lock, "utf8").catch(() => "")) === mine) await unlink(lock).catch(() => {});
+  }
+}
+
+/** A lock whose holder is dead (same host), or empty and older than a few seconds (its writer died mid-write). */
+async function staleLock(lock: string, holder: string): Promise<boolean> {
+  const [pidText, host] = holder.trim().split(" ");
+  const pid = Number(pidText);
+  if (!holder.trim()) {
+    const st = await stat(lock).catch(() => null);
+    return st !== null && Date.now() - st.mtimeMs > 5000;
+  }
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
