@@ -6,6 +6,10 @@ import { join } from "node:path";
 import { REPO, cleanEnv, removeDir, tempDir } from "../helpers/peers.ts";
 
 let dirs: string[] = [];
+/** By its full path: the executable's test runs with a PATH that leaves out most of the system. */
+const SETSID = Bun.which("setsid") ?? "/usr/bin/setsid";
+
+/** Processes to kill after each test (a negative number: a whole process group). */
 let pids: number[] = [];
 
 afterEach(() => {
@@ -33,10 +37,14 @@ async function run(cmd: string[], opts: { cwd: string; env?: Record<string, stri
   return { code, out: out + err };
 }
 
-/** Start `cmd` (an `ftpkit serve … --port 0`) and read the URL from its first stdout line. */
+/**
+ * Start `cmd` (an `ftpkit serve … --port 0`) and read the URL from its first stdout line. In a
+ * process group of its own (setsid execs, so the PID stays the command's): `bunx` runs the server
+ * as its child, and a failed test's clean-up then kills the whole group, not the wrapper alone.
+ */
 async function serveUrl(cmd: string[], opts: { cwd: string; env: Record<string, string> }): Promise<{ url: string; proc: ReturnType<typeof Bun.spawn> }> {
-  const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  pids.push(proc.pid);
+  const proc = Bun.spawn([SETSID, ...cmd], { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  pids.push(-proc.pid);
   const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   let text = "";
   const deadline = Date.now() + 20_000;
