@@ -91,7 +91,8 @@ const IMPLS: Array<[string, Impl]> = [
     S.CONN_CLOSE,
     (db, [key], [field]) => {
       const h = db.hash(key!);
-      h.set("total", String(num(h.get("total")) - 1));
+      const total = num(h.get("total"));
+      if (total > 0) h.set("total", String(total - 1));
       const n = num(h.get(field!)) - 1;
       if (n <= 0) h.delete(field!);
       else h.set(field!, String(n));

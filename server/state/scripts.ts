@@ -114,8 +114,12 @@ if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])`;
 
-/** A connection ended. KEYS: this node's counts. ARGV: "ip:ADDR". */
-export const CONN_CLOSE = `redis.call('HINCRBY', KEYS[1], 'total', -1)
+/**
+ * A connection ended. KEYS: this node's counts. ARGV: "ip:ADDR". Never below 0: a count the store
+ * lost (restarted empty, evicted, a node taken for dead) would go negative as its sessions end and
+ * hide other nodes' sessions from the caps until the node restates its counts.
+ */
+export const CONN_CLOSE = `if (tonumber(redis.call('HGET', KEYS[1], 'total')) or 0) > 0 then redis.call('HINCRBY', KEYS[1], 'total', -1) end
 if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`;
 

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
+import { CONN_CLOSE, CONN_OPEN } from "../../server/state/scripts.ts";
+import { RedisClient } from "bun";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode } from "../helpers/quota.ts";
@@ -303,4 +305,32 @@ test("a clean stop of a node is not logged as the store being unreachable", asyn
   await s.listen();
   await s.close(0);
   expect(logger.events.map((e) => e.event)).not.toContain("state store unreachable");
+});
+
+describe("connection counts the store lost", () => {
+  // Redis restarted empty, or evicting: the node's sessions end after their count is gone.
+  const KEYS = { nodes: "ftpkit:nodes", a: "ftpkit:conns:a", b: "ftpkit:conns:b" };
+  const scenario = async (send: (cmd: string, args: string[]) => Promise<unknown>) => {
+    const open = (node: string) => send("EVAL", [CONN_OPEN, "1", KEYS.nodes, node, "127.0.0.1", "2", "100", "60000", "ftpkit:"]).then(Number);
+    expect([await open("a"), await open("a")]).toEqual([0, 0]);
+    await send("DEL", [KEYS.a]); // node a's count is lost
+    for (let i = 0; i < 2; i++) await send("EVAL", [CONN_CLOSE, "1", KEYS.a, "ip:127.0.0.1"]);
+    // The cap of 2 still holds across the nodes: a third session is refused.
+    return [await open("b"), await open("b"), await open("b")];
+  };
+
+  test("redis-server: sessions ending after their count was lost never make the cluster's count negative", async () => {
+    redis = await startRedis();
+    const client = new RedisClient(redis.url);
+    try {
+      expect(await scenario((cmd, args) => client.send(cmd, args))).toEqual([0, 0, 1]);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("the --workers primary's store: the same", async () => {
+    const store = new MemoryStore();
+    expect(await scenario(async (cmd, args) => store.exec(cmd, args))).toEqual([0, 0, 1]);
+  });
 });
