@@ -80,6 +80,11 @@ export class S3Api {
     return err;
   }
 
+  /** The name of an object key for s3-key-lock.ts: the same object through any S3Storage of this process. */
+  lockName(key: string): string {
+    return `${this.settings.endpoint}\n${this.bucket}\n${key}`;
+  }
+
   /** Bun's client for the same bucket (listings). */
   client(): Bun.S3Client {
     return new Bun.S3Client({

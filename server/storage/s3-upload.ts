@@ -20,6 +20,7 @@ import {
   type CompletedPart,
   type ObjectHead,
 } from "./s3-object.ts";
+import { withKeys } from "./s3-key-lock.ts";
 import type { S3Api } from "./s3-request.ts";
 
 /** Part size: 8 MiB (S3's minimum is 5) up to part 5,000, then 64 MiB: ≈350 GiB per file at most. */
@@ -204,22 +205,27 @@ class S3Upload implements Upload {
     const sha256 = this.hasher?.digest("hex");
     const multipart = this.uploadId !== null;
     await this.lastParts();
-    // Checked just before the object appears: a concurrent change is refused, not merged.
-    const now = await headObject(this.api, key);
-    if (kind === "create" && now) throw new StorageError("exists");
-    if ((kind === "append" || kind === "offset") && old && now?.etag !== old.etag) {
-      throw new StorageError("transient", "the object changed meanwhile");
-    }
     const size = this.t.keep + this.written;
-    if (!multipart) {
-      await putObject(this.api, key, this.buf.subarray(0, this.fill), sha256 ? { [META_SHA256]: sha256 } : {});
-    } else {
+    // The check and the completion hold the key's lock: the size replaced (what the quota settles
+    // with) is the one this completion really replaced, not one another commit or DELE also counted.
+    const { now, etag } = await withKeys([this.api.lockName(key)], async () => {
+      // Checked just before the object appears: a concurrent change is refused, not merged.
+      const now = await headObject(this.api, key);
+      if (kind === "create" && now) throw new StorageError("exists");
+      if ((kind === "append" || kind === "offset") && old && now?.etag !== old.etag) {
+        throw new StorageError("transient", "the object changed meanwhile");
+      }
+      if (!multipart) {
+        await putObject(this.api, key, this.buf.subarray(0, this.fill), sha256 ? { [META_SHA256]: sha256 } : {});
+        return { now, etag: "" };
+      }
       const etag = await completeMultipart(this.api, key, await this.uploadId!, this.parts);
       this.uploadId = null;
-      // Metadata must be known when a multipart upload starts; the digest is known only now: a tag
-      // (naming the ETag it belongs to, so a later overwrite never inherits it). Best effort.
-      if (sha256 && etag) await putTags(this.api, key, { [TAG_SHA256]: sha256, [TAG_ETAG]: etag.replace(/"/g, "") }).catch(() => {});
-    }
+      return { now, etag };
+    });
+    // Metadata must be known when a multipart upload starts; the digest is known only now: a tag
+    // (naming the ETag it belongs to, so a later overwrite never inherits it). Best effort.
+    if (multipart && sha256 && etag) await putTags(this.api, key, { [TAG_SHA256]: sha256, [TAG_ETAG]: etag.replace(/"/g, "") }).catch(() => {});
     return size - (now?.size ?? 0);
   }
 

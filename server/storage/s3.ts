@@ -4,6 +4,7 @@
 import type { S3Place } from "../../protocol/s3-url.ts";
 import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteMode } from "./backend.ts";
 import { copyObject, deleteObject, headObject, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ObjectHead } from "./s3-object.ts";
+import { withKeys } from "./s3-key-lock.ts";
 import { openS3Read } from "./s3-read.ts";
 import { REQUEST_TIMEOUT_MS, S3Api, settingsProblem, transportError, type S3Settings } from "./s3-request.ts";
 import { openS3Upload } from "./s3-upload.ts";
@@ -169,10 +170,13 @@ export class S3Storage implements Storage {
   async remove(key: string): Promise<number> {
     if (key === "") throw new StorageError("is-a-directory");
     const full = this.full(key);
-    const h = await this.head(full);
-    if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
-    await deleteObject(this.api, full);
-    return h.size;
+    // Under the key's lock: two DELEs of one file at once free its bytes once (the second finds nothing).
+    return withKeys([this.api.lockName(full)], async () => {
+      const h = await this.head(full);
+      if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
+      await deleteObject(this.api, full);
+      return h.size;
+    });
   }
 
   async rename(from: string, to: string): Promise<number> {
@@ -182,13 +186,18 @@ export class S3Storage implements Storage {
     const h = await this.head(src);
     if (h) {
       if (from === to) return 0;
-      const [old, dir] = await Promise.all([this.head(dst), this.dirProbe(to), this.requireParent(to)]);
-      if (dir) throw new StorageError("is-a-directory");
-      // Keep (or move into metadata) a digest the upload stored, so HASH still needs no download.
-      const sha256 = h.sha256 ?? (await this.taggedDigest(src, h));
-      await copyObject(this.api, src, dst, h, sha256 ? { [META_SHA256]: sha256 } : undefined);
-      await deleteObject(this.api, src);
-      return old?.size ?? 0;
+      // Both keys locked: the file replaced at `to` is counted once, and a DELE of `from` meanwhile
+      // cannot free bytes that the copy keeps.
+      return withKeys([this.api.lockName(src), this.api.lockName(dst)], async () => {
+        const [now, old, dir] = await Promise.all([this.head(src), this.head(dst), this.dirProbe(to), this.requireParent(to)]);
+        if (!now) throw new StorageError("not-found");
+        if (dir) throw new StorageError("is-a-directory");
+        // Keep (or move into metadata) a digest the upload stored, so HASH still needs no download.
+        const sha256 = now.sha256 ?? (await this.taggedDigest(src, now));
+        await copyObject(this.api, src, dst, now, sha256 ? { [META_SHA256]: sha256 } : undefined);
+        await deleteObject(this.api, src);
+        return old?.size ?? 0;
+      });
     }
     if (!(await this.dirProbe(from))) throw new StorageError("not-found");
     if (from === to) return 0;
@@ -218,20 +227,25 @@ export class S3Storage implements Storage {
       }
       token = p.next;
     } while (token);
-    const copied: string[] = [];
-    try {
-      await inParallel(keys, async (k) => {
-        const h = await this.head(k);
-        if (!h) return;
-        const target = dstPrefix + k.slice(srcPrefix.length);
-        await copyObject(this.api, k, target, h);
-        copied.push(target);
-      });
-    } catch (err) {
-      await inParallel(copied, (k) => deleteObject(this.api, k)).catch(() => {});
-      throw err;
-    }
-    await inParallel(keys, (k) => deleteObject(this.api, k));
+    const target = (k: string) => dstPrefix + k.slice(srcPrefix.length);
+    // Every key locked from its copy to the deletion of the original: a DELE of an object meanwhile
+    // would otherwise free bytes its copy still holds.
+    const locks = keys.flatMap((k) => [this.api.lockName(k), this.api.lockName(target(k))]);
+    await withKeys(locks, async () => {
+      const copied: string[] = [];
+      try {
+        await inParallel(keys, async (k) => {
+          const h = await this.head(k);
+          if (!h) return;
+          await copyObject(this.api, k, target(k), h);
+          copied.push(target(k));
+        });
+      } catch (err) {
+        await inParallel(copied, (k) => deleteObject(this.api, k)).catch(() => {});
+        throw err;
+      }
+      await inParallel(keys, (k) => deleteObject(this.api, k));
+    });
   }
 
   async usage(key = ""): Promise<number> {

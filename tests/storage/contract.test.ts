@@ -397,6 +397,24 @@ for (const b of backends) {
       expect(await storage.usage("many")).toBe(1100);
     }, 120_000);
 
+    t("changes of one file at once count it once: four DELEs free its bytes once, two overwrites report the change they made", async ({ storage }) => {
+      await put(storage, "f", bytes(10_000));
+      const results = await Promise.all([1, 2, 3, 4].map(() => storage.remove("f").then((n) => n, (e: StorageError) => e.kind)));
+      expect(results.sort()).toEqual([10_000, "not-found", "not-found", "not-found"]);
+      await put(storage, "g", bytes(20_000));
+      const ups = await Promise.all([1, 2].map(() => storage.openWrite("g", { kind: "truncate" })));
+      for (const up of ups) await up.write(bytes(5_000, 2));
+      const deltas = await Promise.all(ups.map((up) => up.commit()));
+      // 20,000 → 5,000 → 5,000: whichever lands first made the whole change.
+      expect(deltas.reduce((a, d) => a + d, 0)).toBe(5_000 - 20_000);
+      await put(storage, "h", bytes(3_000));
+      const [moved, freed] = await Promise.all([storage.rename("h", "h2").then((n) => n, (e: StorageError) => e.kind), storage.remove("h").then((n) => n, (e: StorageError) => e.kind)]);
+      // Either the rename or the DELE got the file, never both: what is stored and what was freed agree.
+      const stored = (await kindOf(storage.stat("h2"))) === "ok" ? 3_000 : 0;
+      expect(stored + (typeof freed === "number" ? freed : 0)).toBe(3_000);
+      expect([moved, freed]).toContainEqual("not-found");
+    });
+
     t("the jail: no key reaches a sibling whose name starts with the root's", async ({ storage, sibling }) => {
       await put(sibling, "secret", text("s"));
       await put(storage, "mine", text("m"));
