@@ -13,6 +13,8 @@ import { useServers } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { freezableProxy } from "../helpers/proxy.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
 
 const servers = useServers();
 /** Error lines the server logged. */
@@ -161,6 +163,40 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     const lines = logged.filter((l) => l.fields?.user === "bob" || l.fields?.place?.includes("ftpkit-no-such-bucket"));
     expect(lines).toContainEqual({ event: "login refused: home directory unavailable", fields: expect.objectContaining({ reason: "the bucket does not exist" }) });
     expect(lines).toContainEqual({ event: "object store unavailable", fields: { place: "s3://ftpkit-no-such-bucket/bob", reason: "the bucket does not exist" } });
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("a store that goes silent", () => {
+  test("a RETR whose store stops sending mid-file ends with 426 at the data timeout, not when the store answers again; the session keeps working", async () => {
+    bucket = await freshBucket();
+    const settings = s3Settings();
+    const proxy = await freezableProxy(Number(new URL(settings.endpoint).port));
+    try {
+      await servers.start({
+        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000 },
+      });
+      const home = new S3Storage(settings, { bucket: bucket.name, prefix: "alice" });
+      const data = crypto.getRandomValues(new Uint8Array(65_536));
+      await put(home, "big.bin", Buffer.concat(Array.from({ length: 1024 }, () => data))); // 64 MiB
+      const w = await servers.login();
+      const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      let got = 0;
+      await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, c) => void ((got += c.length), proxy.freeze()) } });
+      expect((await w.cmd("RETR big.bin")).code).toBe(150);
+      const started = Date.now();
+      // Before the fix the 426 came only once the store answered again (never, if it never does).
+      const final = await w.read(30_000);
+      expect(final?.code).toBe(426);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(got).toBeLessThan(64 * 1024 * 1024);
+      proxy.thaw();
+      expect((await w.cmd("SIZE big.bin")).lines[0]).toBe(String(64 * 1024 * 1024));
+      const again = await w.transfer("RETR big.bin");
+      expect([again.final?.code, again.data.length]).toEqual([226, 64 * 1024 * 1024]);
+    } finally {
+      proxy.stop();
+    }
   }, 60_000);
 });
 
