@@ -85,7 +85,7 @@ export class S3Api {
     return `${this.settings.endpoint}\n${this.bucket}\n${key}`;
   }
 
-  /** Bun's client for the same bucket (listings). */
+  /** Bun's client for the same bucket (tests; the backend lists with listObjects, s3-object.ts). */
   client(): Bun.S3Client {
     return new Bun.S3Client({
       endpoint: this.settings.endpoint,

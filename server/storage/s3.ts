@@ -1,12 +1,12 @@
 // The S3 storage backend: a home or mount on any S3-compatible object store (`s3://bucket/prefix`).
 // Directories are key prefixes ("a/b/"); MKD makes a marker object "a/b/" so an empty directory
-// stays visible. Listings come from Bun.S3Client; the rest are signed requests (s3-request.ts).
+// stays visible. Every call is a signed request of our own (s3-request.ts).
 import type { S3Place } from "../../protocol/s3-url.ts";
 import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteMode } from "./backend.ts";
-import { copyObject, deleteObject, headObject, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ObjectHead } from "./s3-object.ts";
+import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
 import { withKeys } from "./s3-key-lock.ts";
 import { openS3Read } from "./s3-read.ts";
-import { REQUEST_TIMEOUT_MS, S3Api, settingsProblem, transportError, type S3Settings } from "./s3-request.ts";
+import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
 import { openS3Upload } from "./s3-upload.ts";
 
 /** A directory rename copies every object under it: above this many it is refused (550). */
@@ -14,22 +14,14 @@ export const MAX_DIR_RENAME_OBJECTS = 1000;
 /** Copies and deletes of a directory rename in flight at once. */
 const RENAME_PARALLEL = 8;
 
-interface ListPage {
-  files: Array<{ key: string; size: number; mtime: Date }>;
-  dirs: string[];
-  next?: string;
-}
-
 export class S3Storage implements Storage {
   private readonly api: S3Api;
-  private readonly client: Bun.S3Client;
   /** "" (whole bucket) or "prefix/": every key this storage touches starts with it. */
   private readonly root: string;
   private readonly problem: string | null;
 
   constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void } = {}) {
     this.api = new S3Api(settings, place.bucket, opts.onOutage);
-    this.client = this.api.client();
     this.root = place.prefix ? place.prefix + "/" : "";
     this.problem = settingsProblem(settings);
   }
@@ -50,24 +42,8 @@ export class S3Storage implements Storage {
   }
 
   private async page(prefix: string, opts: { delimiter?: boolean; token?: string; maxKeys?: number }): Promise<ListPage> {
-    let res: Awaited<ReturnType<Bun.S3Client["list"]>>;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      // Bun's client takes no deadline: a black-holed endpoint must not hang a login or a LIST.
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new StorageError("transient", "the object store did not answer in time")), REQUEST_TIMEOUT_MS);
-      });
-      res = await Promise.race([this.client.list({ prefix, delimiter: opts.delimiter ? "/" : undefined, continuationToken: opts.token, maxKeys: opts.maxKeys }), late]);
-    } catch (err) {
-      throw this.api.outage(transportError(err), (err as { code?: string })?.code);
-    } finally {
-      clearTimeout(timer);
-    }
-    const files = (res.contents ?? [])
-      .filter((c) => c.key.startsWith(prefix))
-      .map((c) => ({ key: c.key, size: c.size ?? 0, mtime: c.lastModified ? new Date(c.lastModified) : new Date() }));
-    const dirs = (res.commonPrefixes ?? []).map((p) => p.prefix).filter((p) => p.startsWith(prefix));
-    return { files, dirs, next: res.isTruncated ? res.nextContinuationToken : undefined };
+    const res = await listObjects(this.api, prefix, opts);
+    return { files: res.files.filter((f) => f.key.startsWith(prefix)), dirs: res.dirs.filter((p) => p.startsWith(prefix)), next: res.next };
   }
 
   private head(full: string): Promise<ObjectHead | null> {
@@ -288,14 +264,16 @@ function entriesOf(prefix: string, page: ListPage): DirEntry[] {
   for (const f of page.files) {
     const name = f.key.slice(prefix.length);
     if (name === "" || name.includes("/")) continue; // the directory's own marker
+    if (name === "." || name === "..") continue; // keys "d/." or "d/..", put by other tools: no path reaches them
     names.add(name);
     out.push({ name, type: "file", size: f.size, mtime: f.mtime });
   }
   const now = new Date();
   for (const d of page.dirs) {
     const name = d.slice(prefix.length, -1);
-    // A file and a prefix of the same name: the file wins, as in stat.
-    if (name === "" || name.includes("/") || names.has(name)) continue;
+    // A file and a prefix of the same name: the file wins, as in stat. "x/../y" or "x/./y" (other
+    // tools) would list a directory "." or ".." that every client takes for another one.
+    if (name === "" || name === "." || name === ".." || name.includes("/") || names.has(name)) continue;
     out.push({ name, type: "dir", size: 0, mtime: now });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
