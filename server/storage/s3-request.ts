@@ -195,6 +195,7 @@ const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   InvalidRange: ["unsupported", "range not satisfiable"],
   SlowDown: ["transient", "the object store asks to slow down"],
   KeyTooLongError: ["name-too-long", "name too long for the object store"],
+  InvalidObjectName: ["name-too-long", "name too long for the object store"], // radosgw's KeyTooLongError
   EntityTooSmall: ["transient", "the object store refused a part"],
 };
 

@@ -11,6 +11,8 @@ import { openS3Upload } from "./s3-upload.ts";
 
 /** A directory rename copies every object under it: above this many it is refused (550). */
 export const MAX_DIR_RENAME_OBJECTS = 1000;
+/** S3's longest object key, in UTF-8 bytes (prefix included). */
+export const MAX_KEY_BYTES = 1024;
 /** Copies and deletes of a directory rename in flight at once. */
 const RENAME_PARALLEL = 8;
 
@@ -32,7 +34,7 @@ export class S3Storage implements Storage {
     if (key.includes("\0") || (key !== "" && key.split("/").some((s) => s === "" || s === "." || s === ".."))) {
       throw new StorageError("denied", "invalid path");
     }
-    return this.root + key;
+    return fitting(this.root + key);
   }
 
   /** The prefix of the directory `key` ("" = the root). */
@@ -129,7 +131,7 @@ export class S3Storage implements Storage {
     const full = this.full(key);
     const [file, dir] = await Promise.all([this.head(full), this.dirProbe(key), this.requireParent(key)]);
     if (file || dir) throw new StorageError("exists");
-    await putObject(this.api, full + "/", new Uint8Array(0));
+    await putObject(this.api, fitting(full + "/"), new Uint8Array(0));
   }
 
   async rmdir(key: string): Promise<void> {
@@ -255,6 +257,15 @@ export class S3Storage implements Storage {
     const tags = await objectTags(this.api, full).catch(() => new Map<string, string>());
     return tags.get(TAG_ETAG) === h.etag.replace(/"/g, "") ? tags.get(TAG_SHA256) : undefined;
   }
+}
+
+/**
+ * `key` if S3 can hold it. Longer keys are refused by the store with a 400 that carries no error code
+ * on a HEAD (radosgw: InvalidObjectName), which came back as "450 try again later" for ever.
+ */
+function fitting(key: string): string {
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new StorageError("name-too-long", "name too long for the object store");
+  return key;
 }
 
 /** One page of a delimited listing as directory entries, in name order. */

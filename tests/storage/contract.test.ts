@@ -415,6 +415,11 @@ for (const b of backends) {
       expect([moved, freed]).toContainEqual("not-found");
     });
 
+    t("a name longer than the backend allows is name-too-long (553), not a failure to try again (S3: 1,024 bytes with the root)", async ({ storage }) => {
+      const long = "n".repeat(1100);
+      for (const p of [storage.stat(long), storage.openWrite(long, { kind: "create" }), storage.mkdir(long)]) expect(await kindOf(p)).toBe("name-too-long");
+    });
+
     t("the jail: no key reaches a sibling whose name starts with the root's", async ({ storage, sibling }) => {
       await put(sibling, "secret", text("s"));
       await put(storage, "mine", text("m"));
