@@ -122,8 +122,8 @@ export async function createMultipart(api: S3Api, key: string, headers: Record<s
   return id;
 }
 
-export async function uploadPart(api: S3Api, key: string, id: string, n: number, body: Uint8Array): Promise<string> {
-  const res = await api.send({ method: "PUT", key, query: { partNumber: String(n), uploadId: id }, body });
+export async function uploadPart(api: S3Api, key: string, id: string, n: number, body: Uint8Array, signal?: AbortSignal): Promise<string> {
+  const res = await api.send({ method: "PUT", key, query: { partNumber: String(n), uploadId: id }, body, signal });
   await res.arrayBuffer();
   const etag = res.headers.get("etag");
   if (!etag) throw new StorageError("transient", "the object store did not confirm a part");

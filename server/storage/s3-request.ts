@@ -32,6 +32,8 @@ export interface S3Request {
   body?: Uint8Array | string;
   /** Statuses that are answers, not failures (e.g. 404 for a HEAD, 412 for If-Match). */
   accept?: readonly number[];
+  /** Gives up the request at once, retries included (a part of an upload being aborted). */
+  signal?: AbortSignal;
 }
 
 /** Per-request deadline: a black-holed endpoint fails the command instead of hanging it. */
@@ -103,7 +105,11 @@ export class S3Api {
       try {
         res = await this.sendOnce(req);
       } catch (err) {
-        if (attempt < RETRIES) {
+        if (req.signal?.aborted) throw new StorageError("transient", "request cancelled");
+        // A store that let the deadline pass is not asked again: each retry cost another full
+        // deadline (a STOR into a frozen store got its 426 only 504 s after the freeze).
+        // Refused or reset connections (a restarting store) are retried.
+        if (attempt < RETRIES && (err as Error)?.name !== "TimeoutError") {
           await Bun.sleep(100 * 4 ** attempt);
           continue;
         }
@@ -159,13 +165,13 @@ export class S3Api {
     // A part upload gets extra time for its body (at least 64 KB/s), so a slow uplink is not cut.
     const deadline = REQUEST_TIMEOUT_MS + (body ? body.length / 64 : 0);
     // Big bodies on plain http: our own writes (s3-raw-send.ts: fetch re-copies a body's rest per partial write).
-    if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, req.method, headers, body, deadline);
+    if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, req.method, headers, body, deadline, req.signal);
     const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);
     return fetch(url, {
       method: req.method,
       headers: send,
       body,
-      signal: ctl.signal,
+      signal: req.signal ? AbortSignal.any([ctl.signal, req.signal]) : ctl.signal,
       // Keep the bytes as they are (no transparent decompression of a gzip-typed object).
       decompress: false,
     } as RequestInit).finally(() => clearTimeout(timer));

@@ -73,6 +73,8 @@ class S3Upload implements Upload {
   private readonly inflight = new Set<Promise<void>>();
   private failure: StorageError | null = null;
   private ended: Promise<number> | null = null;
+  /** Cancels the part uploads in flight when the upload is given up. */
+  private readonly stop = new AbortController();
 
   constructor(
     private readonly api: S3Api,
@@ -143,7 +145,7 @@ class S3Upload implements Upload {
     this.fill = 0;
     const p: Promise<void> = (async () => {
       const id = await this.multipart();
-      this.parts.push({ n, etag: await uploadPart(this.api, this.t.key, id, n, body) });
+      this.parts.push({ n, etag: await uploadPart(this.api, this.t.key, id, n, body, this.stop.signal) });
     })()
       .catch((err) => {
         this.failure ??= err instanceof StorageError ? err : new StorageError("transient", "part upload failed");
@@ -229,8 +231,14 @@ class S3Upload implements Upload {
     return size - (now?.size ?? 0);
   }
 
-  /** Let parts in flight settle, then abort the multipart upload (S3 may keep parts that land after it). */
+  /**
+   * Cancel the parts in flight, then abort the multipart upload. Waiting for them instead held an
+   * aborted STOR (and its 426) for as long as a silent store took to fail them: their full deadlines.
+   * A part the store had already received whole may still land after the abort (S3 keeps such
+   * parts until the upload is aborted again or the bucket's lifecycle rule removes it: see README).
+   */
   private async cancel(): Promise<void> {
+    this.stop.abort();
     await this.settle();
     const id = this.uploadId ? await this.uploadId.catch(() => null) : null;
     this.uploadId = null;

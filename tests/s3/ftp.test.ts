@@ -200,6 +200,46 @@ describe.skipIf(!HAVE_S3)("a store that goes silent", () => {
   }, 60_000);
 });
 
+describe.skipIf(!HAVE_S3)("a store that goes silent during an upload", () => {
+  test("a STOR whose store freezes ends with 426 within one request deadline, not after every part's deadline and retries; the stall is logged once", async () => {
+    bucket = await freshBucket();
+    const settings = s3Settings();
+    const proxy = await freezableProxy(Number(new URL(settings.endpoint).port));
+    const stalls: unknown[] = [];
+    const logger = { info: (event: string) => void (event === "transfer stalled" && stalls.push(event)), warn() {}, error() {} };
+    try {
+      await servers.start({
+        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000, logger },
+      });
+      const w = await servers.login();
+      const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      expect((await w.cmd("STOR frozen.bin")).code).toBe(150);
+      // Past the first parts (a multipart upload with parts in flight), then the store goes silent.
+      const chunk = new Uint8Array(1024 * 1024).fill(7);
+      for (let sent = 0; sent < 24 * 1024 * 1024; ) {
+        const n = data.write(chunk);
+        if (n > 0) sent += n;
+        else await Bun.sleep(5);
+      }
+      while ((await bucket!.pending()).length === 0) await Bun.sleep(50);
+      proxy.freeze();
+      const started = Date.now();
+      // Before: each part in flight waited out its deadline (60 s + 1 s per 64 KiB) four times.
+      const final = await w.read(100_000);
+      expect(final?.code).toBe(426);
+      expect(Date.now() - started).toBeLessThan(90_000);
+      expect(stalls).toHaveLength(1);
+      proxy.thaw();
+      expect((await w.transfer("STOR after.txt", new TextEncoder().encode("ok"))).final?.code).toBe(226);
+      data.terminate();
+    } finally {
+      proxy.stop();
+    }
+  }, 120_000);
+});
+
 describe.skipIf(!HAVE_S3)("ftpkit serve", () => {
   test("--s3-endpoint wins over S3_ENDPOINT", async () => {
     bucket = await freshBucket();
