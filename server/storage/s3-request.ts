@@ -190,7 +190,9 @@ export class S3Api {
 /** S3 error codes → storage kinds. Messages are fixed texts: never the endpoint, bucket or key. */
 const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   NoSuchKey: ["not-found", "no such object"],
-  NoSuchBucket: ["not-found", "the bucket does not exist"],
+  // Not "not-found": the home or mount would look like an empty directory (the root of a mount is
+  // virtual), and every upload would be told "No such file or directory". The store is unusable.
+  NoSuchBucket: ["transient", "the bucket does not exist"],
   NoSuchUpload: ["transient", "the upload was cancelled"],
   AccessDenied: ["denied", "the object store denied access"],
   InvalidAccessKeyId: ["denied", "the object store refused the credentials"],
