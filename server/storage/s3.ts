@@ -141,7 +141,9 @@ export class S3Storage implements Storage {
     if (p.files.length === 0 && p.dirs.length === 0) {
       throw new StorageError((await this.head(this.full(key))) ? "not-a-directory" : "not-found");
     }
-    if (p.files.some((f) => f.key !== prefix)) throw new StorageError("not-empty");
+    // A "marker" with bytes in it (another tool stored data under "d/") is data, not a marker: RMD
+    // deleted it, unlisted and uncounted by the quota's give-back.
+    if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw new StorageError("not-empty");
     await deleteObject(this.api, prefix);
   }
 
