@@ -8,6 +8,7 @@ import { StorageError, type Storage, type StorageErrorKind, type WriteMode } fro
 import { LocalStorage } from "../../server/storage/local.ts";
 import { isReservedName } from "../../server/vfs/resolve.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
+import { lockedKeys } from "../../server/storage/s3-key-lock.ts";
 import { READ_AHEAD } from "../../server/storage/s3-read.ts";
 import { PART_SIZE } from "../../server/storage/s3-upload.ts";
 import { answerLosingProxy } from "../helpers/proxy.ts";
@@ -413,6 +414,7 @@ for (const b of backends) {
       const stored = (await kindOf(storage.stat("h2"))) === "ok" ? 3_000 : 0;
       expect(stored + (typeof freed === "number" ? freed : 0)).toBe(3_000);
       expect([moved, freed]).toContainEqual("not-found");
+      expect(lockedKeys()).toBe(0); // every per-key lock (S3) was given back
     });
 
     t("a name longer than the backend allows is name-too-long (553), not a failure to try again (S3: 1,024 bytes with the root)", async ({ storage }) => {
