@@ -215,7 +215,8 @@ export class FtpServer {
       }
       const t = s.transfer;
       if (t) {
-        if (t.conn && now - t.lastProgress > this.options.dataTimeoutMs) {
+        // Once: an aborted transfer may take a while to end (an upload aborting on a slow store).
+        if (t.conn && !t.aborted && now - t.lastProgress > this.options.dataTimeoutMs) {
           this.context.log.info("transfer stalled", { session: s.id, user: s.userName });
           t.abort("stalled");
         }

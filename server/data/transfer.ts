@@ -24,8 +24,35 @@ export interface PumpOptions {
   hasher?: StreamHasher;
   /** Called with each chunk's size: progress for STAT and the idle timer. */
   onBytes(n: number): void;
-  /** Set by ABOR / shutdown to stop the pump at the next chunk. */
-  signal: { aborted: boolean };
+  /**
+   * Set by ABOR, a stall, the session's close or shutdown to stop the pump at the next chunk. An
+   * AbortSignal also ends a wait for the storage at once (a flag is only read between chunks).
+   */
+  signal: { readonly aborted: boolean } | AbortSignal;
+}
+
+/**
+ * Wait for the storage, unless the transfer is aborted first. A store that stopped answering mid-file
+ * held the RETR until it answered again: the stall timer cut the data connection after 30 s, but the
+ * 426 and the session waited for the store (200 s in the audit's test, for ever if it never answers).
+ */
+function unlessAborted<T>(p: Promise<T>, signal: PumpOptions["signal"]): Promise<T> {
+  if (signal.aborted) return Promise.reject(new TransferAborted("aborted"));
+  if (!("addEventListener" in signal)) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new TransferAborted("aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** RETR: read at explicit positions into one reused buffer, write all of each chunk before the next read. */
@@ -37,17 +64,20 @@ export async function sendFile(conn: DataConnection, file: ReadHandle, start: nu
     if (file.chunks && opts.limiters.length === 0) return await pumpChunks(conn, file.chunks(start, end), opts);
     const pool = buffers[chunk]!;
     const buf = pool.take();
+    const reading = { pending: false };
     try {
-      return await pump(conn, file, start, end, opts, buf);
+      return await pump(conn, file, start, end, opts, buf, reading);
     } finally {
-      pool.give(buf); // every write from it completed (writeAll) or the transfer was abandoned
+      // Every write from it completed (writeAll) or the transfer was abandoned; a read the abort left
+      // behind may still fill it, so that buffer is never handed to another transfer.
+      if (!reading.pending) pool.give(buf);
     }
   } finally {
     activeSends--;
   }
 }
 
-async function pump(conn: DataConnection, file: ReadHandle, start: number, end: number, opts: PumpOptions, buf: Uint8Array): Promise<number> {
+async function pump(conn: DataConnection, file: ReadHandle, start: number, end: number, opts: PumpOptions, buf: Uint8Array, reading: { pending: boolean }): Promise<number> {
   let pos = start;
   const share = new LoopShare();
   while (pos < end) {
@@ -55,7 +85,9 @@ async function pump(conn: DataConnection, file: ReadHandle, start: number, end: 
     if (opts.signal.aborted) throw new TransferAborted("aborted");
     const want = Math.min(buf.length, end - pos);
     const r = file.read(want === buf.length ? buf : buf.subarray(0, want), pos);
-    const n = typeof r === "number" ? r : await r;
+    reading.pending = true;
+    const n = typeof r === "number" ? r : await unlessAborted(r, opts.signal);
+    reading.pending = false;
     if (n <= 0) break;
     const chunk = n === buf.length ? buf : buf.subarray(0, n);
     opts.hasher?.update(chunk);
@@ -78,7 +110,11 @@ async function pump(conn: DataConnection, file: ReadHandle, start: number, end: 
 async function pumpChunks(conn: DataConnection, chunks: AsyncIterable<Uint8Array>, opts: PumpOptions): Promise<number> {
   let sent = 0;
   const share = new LoopShare(); // a backend with many pieces ready would otherwise hold the loop too
-  for await (const chunk of chunks) {
+  const pieces = chunks[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await unlessAborted(pieces.next(), opts.signal);
+    if (next.done) break;
+    const chunk = next.value;
     await share.turn();
     if (opts.signal.aborted) throw new TransferAborted("aborted");
     opts.hasher?.update(chunk);

@@ -27,6 +27,8 @@ export interface BodySource {
 const MAX_HEAD = 64 * 1024;
 /** Longest error body kept for its S3 error code. */
 const MAX_ERROR_BODY = 64 * 1024;
+/** Longest silence of a store in the middle of a body it was not asked to pause. */
+export const BODY_SILENCE_MS = REQUEST_TIMEOUT_MS;
 
 /** Start a GET and push its body to `sink`. */
 export function openBody(api: S3Api, req: S3Request, sink: BodySink): BodySource {
@@ -48,8 +50,16 @@ function fetchGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
         reader = res.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
       }
       while (!paused && !cancelled) {
-        const { value, done } = await reader.read();
+        // A store silent mid-body breaks the stream (see rawGet); the reader re-opens it or fails.
+        const r = reader;
+        let silent = false;
+        const silence = setTimeout(() => {
+          silent = true;
+          void r.cancel().catch(() => {});
+        }, BODY_SILENCE_MS);
+        const { value, done } = await r.read().finally(() => clearTimeout(silence));
         if (cancelled) return;
+        if (silent) return sink.fail(new Error("the object store stopped sending"));
         if (done) return sink.end();
         sink.chunk(value);
       }
@@ -92,12 +102,21 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
     if (done) return;
     done = true;
     clearTimeout(timer);
+    clearTimeout(silence);
     socket?.terminate();
     if (err === undefined) sink.end();
     else sink.fail(err);
   };
   // Covers the connect, the request and the response's head; a body may stream for hours.
   const timer = setTimeout(() => finish(new DOMException("timed out", "TimeoutError")), REQUEST_TIMEOUT_MS);
+  // ...as long as it keeps coming: a store that goes silent mid-body (a black-holed or frozen
+  // gateway; the kernel still acknowledges, so no error ever comes) breaks the stream, and the
+  // reader re-opens it or fails. Not while paused: then the silence is ours.
+  let silence: ReturnType<typeof setTimeout> | undefined;
+  const listen = () => {
+    clearTimeout(silence);
+    if (!done && !paused && !head) silence = setTimeout(() => finish(new Error("the object store stopped sending")), BODY_SILENCE_MS);
+  };
 
   const refused = () => {
     let body: Buffer = Buffer.concat(errorBody);
@@ -146,6 +165,7 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
     if (length !== null) remaining = Number(length);
     chunked = /chunked/i.test(parsed.headers.get("transfer-encoding") ?? "");
     clearTimeout(timer);
+    listen();
     if ((status === 200 || status === 206) && (chunked || !(remaining >= 0))) return finish(new Error("response without a length"));
     if (chunked) remaining = -1;
     if (remaining === 0) return status === 200 || status === 206 ? finish() : refused();
@@ -172,7 +192,10 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
       data(_s, data) {
         if (done) return;
         if (head) onHead(data);
-        else onBody(data);
+        else {
+          listen();
+          onBody(data);
+        }
       },
       close() {
         if (done) return;
@@ -192,16 +215,19 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
   return {
     pause() {
       paused = true;
+      clearTimeout(silence);
       socket?.pause();
     },
     resume() {
       paused = false;
+      listen();
       socket?.resume();
     },
     cancel() {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(silence);
       socket?.terminate();
     },
   };

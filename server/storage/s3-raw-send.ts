@@ -11,7 +11,7 @@ import { connectTarget, dechunk, parseHead, requestHead } from "./s3-http1.ts";
 /** Longest response head and body kept (S3 answers to a PUT are a few hundred bytes). */
 const MAX_ANSWER = 1024 * 1024;
 
-export function rawSend(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, deadlineMs: number): Promise<Response> {
+export function rawSend(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, deadlineMs: number, signal?: AbortSignal): Promise<Response> {
   return new Promise((resolve, reject) => {
     const head = requestHead(method, url, headers, [`content-length: ${body.length}`]);
     let socket: Socket<undefined> | null = null;
@@ -25,11 +25,15 @@ export function rawSend(url: URL, method: string, headers: Record<string, string
       if (done) return;
       done = true;
       clearTimeout(timer);
+      signal?.removeEventListener("abort", cancelled);
       socket?.terminate();
       if (res) resolve(res);
       else reject(err);
     };
     const timer = setTimeout(() => finish(new DOMException("timed out", "TimeoutError")), deadlineMs);
+    const cancelled = () => finish(new DOMException("cancelled", "AbortError"));
+    if (signal?.aborted) return cancelled();
+    signal?.addEventListener("abort", cancelled, { once: true });
 
     const pump = (s: Socket<undefined>) => {
       while (headSent < head.length) {

@@ -127,6 +127,9 @@ class RangeStream {
     this.queue.length = 0;
     this.queued = 0;
     this.source.cancel();
+    // A reader still waiting here (its transfer was aborted) wakes and fails instead of waiting forever.
+    this.error ??= new StorageError("transient", "file closed");
+    this.notify();
   }
 }
 

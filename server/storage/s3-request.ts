@@ -32,6 +32,8 @@ export interface S3Request {
   body?: Uint8Array | string;
   /** Statuses that are answers, not failures (e.g. 404 for a HEAD, 412 for If-Match). */
   accept?: readonly number[];
+  /** Gives up the request at once, retries included (a part of an upload being aborted). */
+  signal?: AbortSignal;
 }
 
 /** Per-request deadline: a black-holed endpoint fails the command instead of hanging it. */
@@ -80,7 +82,12 @@ export class S3Api {
     return err;
   }
 
-  /** Bun's client for the same bucket (listings). */
+  /** The name of an object key for s3-key-lock.ts: the same object through any S3Storage of this process. */
+  lockName(key: string): string {
+    return `${this.settings.endpoint}\n${this.bucket}\n${key}`;
+  }
+
+  /** Bun's client for the same bucket (tests; the backend lists with listObjects, s3-object.ts). */
   client(): Bun.S3Client {
     return new Bun.S3Client({
       endpoint: this.settings.endpoint,
@@ -98,7 +105,11 @@ export class S3Api {
       try {
         res = await this.sendOnce(req);
       } catch (err) {
-        if (attempt < RETRIES) {
+        if (req.signal?.aborted) throw new StorageError("transient", "request cancelled");
+        // A store that let the deadline pass is not asked again: each retry cost another full
+        // deadline (a STOR into a frozen store got its 426 only 504 s after the freeze).
+        // Refused or reset connections (a restarting store) are retried.
+        if (attempt < RETRIES && (err as Error)?.name !== "TimeoutError") {
           await Bun.sleep(100 * 4 ** attempt);
           continue;
         }
@@ -154,13 +165,13 @@ export class S3Api {
     // A part upload gets extra time for its body (at least 64 KB/s), so a slow uplink is not cut.
     const deadline = REQUEST_TIMEOUT_MS + (body ? body.length / 64 : 0);
     // Big bodies on plain http: our own writes (s3-raw-send.ts: fetch re-copies a body's rest per partial write).
-    if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, req.method, headers, body, deadline);
+    if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, req.method, headers, body, deadline, req.signal);
     const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);
     return fetch(url, {
       method: req.method,
       headers: send,
       body,
-      signal: ctl.signal,
+      signal: req.signal ? AbortSignal.any([ctl.signal, req.signal]) : ctl.signal,
       // Keep the bytes as they are (no transparent decompression of a gzip-typed object).
       decompress: false,
     } as RequestInit).finally(() => clearTimeout(timer));
@@ -179,7 +190,9 @@ export class S3Api {
 /** S3 error codes → storage kinds. Messages are fixed texts: never the endpoint, bucket or key. */
 const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   NoSuchKey: ["not-found", "no such object"],
-  NoSuchBucket: ["not-found", "the bucket does not exist"],
+  // Not "not-found": the home or mount would look like an empty directory (the root of a mount is
+  // virtual), and every upload would be told "No such file or directory". The store is unusable.
+  NoSuchBucket: ["transient", "the bucket does not exist"],
   NoSuchUpload: ["transient", "the upload was cancelled"],
   AccessDenied: ["denied", "the object store denied access"],
   InvalidAccessKeyId: ["denied", "the object store refused the credentials"],
@@ -190,6 +203,7 @@ const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   InvalidRange: ["unsupported", "range not satisfiable"],
   SlowDown: ["transient", "the object store asks to slow down"],
   KeyTooLongError: ["name-too-long", "name too long for the object store"],
+  InvalidObjectName: ["name-too-long", "name too long for the object store"], // radosgw's KeyTooLongError
   EntityTooSmall: ["transient", "the object store refused a part"],
 };
 

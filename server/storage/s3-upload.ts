@@ -20,6 +20,7 @@ import {
   type CompletedPart,
   type ObjectHead,
 } from "./s3-object.ts";
+import { withKeys } from "./s3-key-lock.ts";
 import type { S3Api } from "./s3-request.ts";
 
 /** Part size: 8 MiB (S3's minimum is 5) up to part 5,000, then 64 MiB: ≈350 GiB per file at most. */
@@ -72,6 +73,8 @@ class S3Upload implements Upload {
   private readonly inflight = new Set<Promise<void>>();
   private failure: StorageError | null = null;
   private ended: Promise<number> | null = null;
+  /** Cancels the part uploads in flight when the upload is given up. */
+  private readonly stop = new AbortController();
 
   constructor(
     private readonly api: S3Api,
@@ -142,7 +145,7 @@ class S3Upload implements Upload {
     this.fill = 0;
     const p: Promise<void> = (async () => {
       const id = await this.multipart();
-      this.parts.push({ n, etag: await uploadPart(this.api, this.t.key, id, n, body) });
+      this.parts.push({ n, etag: await uploadPart(this.api, this.t.key, id, n, body, this.stop.signal) });
     })()
       .catch((err) => {
         this.failure ??= err instanceof StorageError ? err : new StorageError("transient", "part upload failed");
@@ -204,27 +207,38 @@ class S3Upload implements Upload {
     const sha256 = this.hasher?.digest("hex");
     const multipart = this.uploadId !== null;
     await this.lastParts();
-    // Checked just before the object appears: a concurrent change is refused, not merged.
-    const now = await headObject(this.api, key);
-    if (kind === "create" && now) throw new StorageError("exists");
-    if ((kind === "append" || kind === "offset") && old && now?.etag !== old.etag) {
-      throw new StorageError("transient", "the object changed meanwhile");
-    }
     const size = this.t.keep + this.written;
-    if (!multipart) {
-      await putObject(this.api, key, this.buf.subarray(0, this.fill), sha256 ? { [META_SHA256]: sha256 } : {});
-    } else {
+    // The check and the completion hold the key's lock: the size replaced (what the quota settles
+    // with) is the one this completion really replaced, not one another commit or DELE also counted.
+    const { now, etag } = await withKeys([this.api.lockName(key)], async () => {
+      // Checked just before the object appears: a concurrent change is refused, not merged.
+      const now = await headObject(this.api, key);
+      if (kind === "create" && now) throw new StorageError("exists");
+      if ((kind === "append" || kind === "offset") && old && now?.etag !== old.etag) {
+        throw new StorageError("transient", "the object changed meanwhile");
+      }
+      if (!multipart) {
+        await putObject(this.api, key, this.buf.subarray(0, this.fill), sha256 ? { [META_SHA256]: sha256 } : {});
+        return { now, etag: "" };
+      }
       const etag = await completeMultipart(this.api, key, await this.uploadId!, this.parts);
       this.uploadId = null;
-      // Metadata must be known when a multipart upload starts; the digest is known only now: a tag
-      // (naming the ETag it belongs to, so a later overwrite never inherits it). Best effort.
-      if (sha256 && etag) await putTags(this.api, key, { [TAG_SHA256]: sha256, [TAG_ETAG]: etag.replace(/"/g, "") }).catch(() => {});
-    }
+      return { now, etag };
+    });
+    // Metadata must be known when a multipart upload starts; the digest is known only now: a tag
+    // (naming the ETag it belongs to, so a later overwrite never inherits it). Best effort.
+    if (multipart && sha256 && etag) await putTags(this.api, key, { [TAG_SHA256]: sha256, [TAG_ETAG]: etag.replace(/"/g, "") }).catch(() => {});
     return size - (now?.size ?? 0);
   }
 
-  /** Let parts in flight settle, then abort the multipart upload (S3 may keep parts that land after it). */
+  /**
+   * Cancel the parts in flight, then abort the multipart upload. Waiting for them instead held an
+   * aborted STOR (and its 426) for as long as a silent store took to fail them: their full deadlines.
+   * A part the store had already received whole may still land after the abort (S3 keeps such
+   * parts until the upload is aborted again or the bucket's lifecycle rule removes it: see README).
+   */
   private async cancel(): Promise<void> {
+    this.stop.abort();
     await this.settle();
     const id = this.uploadId ? await this.uploadId.catch(() => null) : null;
     this.uploadId = null;

@@ -1,34 +1,29 @@
 // The S3 storage backend: a home or mount on any S3-compatible object store (`s3://bucket/prefix`).
 // Directories are key prefixes ("a/b/"); MKD makes a marker object "a/b/" so an empty directory
-// stays visible. Listings come from Bun.S3Client; the rest are signed requests (s3-request.ts).
+// stays visible. Every call is a signed request of our own (s3-request.ts).
 import type { S3Place } from "../../protocol/s3-url.ts";
 import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteMode } from "./backend.ts";
-import { copyObject, deleteObject, headObject, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ObjectHead } from "./s3-object.ts";
+import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
+import { withKeys } from "./s3-key-lock.ts";
 import { openS3Read } from "./s3-read.ts";
-import { REQUEST_TIMEOUT_MS, S3Api, settingsProblem, transportError, type S3Settings } from "./s3-request.ts";
+import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
 import { openS3Upload } from "./s3-upload.ts";
 
 /** A directory rename copies every object under it: above this many it is refused (550). */
 export const MAX_DIR_RENAME_OBJECTS = 1000;
+/** S3's longest object key, in UTF-8 bytes (prefix included). */
+export const MAX_KEY_BYTES = 1024;
 /** Copies and deletes of a directory rename in flight at once. */
 const RENAME_PARALLEL = 8;
 
-interface ListPage {
-  files: Array<{ key: string; size: number; mtime: Date }>;
-  dirs: string[];
-  next?: string;
-}
-
 export class S3Storage implements Storage {
   private readonly api: S3Api;
-  private readonly client: Bun.S3Client;
   /** "" (whole bucket) or "prefix/": every key this storage touches starts with it. */
   private readonly root: string;
   private readonly problem: string | null;
 
   constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void } = {}) {
     this.api = new S3Api(settings, place.bucket, opts.onOutage);
-    this.client = this.api.client();
     this.root = place.prefix ? place.prefix + "/" : "";
     this.problem = settingsProblem(settings);
   }
@@ -39,7 +34,7 @@ export class S3Storage implements Storage {
     if (key.includes("\0") || (key !== "" && key.split("/").some((s) => s === "" || s === "." || s === ".."))) {
       throw new StorageError("denied", "invalid path");
     }
-    return this.root + key;
+    return fitting(this.root + key);
   }
 
   /** The prefix of the directory `key` ("" = the root). */
@@ -49,24 +44,8 @@ export class S3Storage implements Storage {
   }
 
   private async page(prefix: string, opts: { delimiter?: boolean; token?: string; maxKeys?: number }): Promise<ListPage> {
-    let res: Awaited<ReturnType<Bun.S3Client["list"]>>;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      // Bun's client takes no deadline: a black-holed endpoint must not hang a login or a LIST.
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new StorageError("transient", "the object store did not answer in time")), REQUEST_TIMEOUT_MS);
-      });
-      res = await Promise.race([this.client.list({ prefix, delimiter: opts.delimiter ? "/" : undefined, continuationToken: opts.token, maxKeys: opts.maxKeys }), late]);
-    } catch (err) {
-      throw this.api.outage(transportError(err), (err as { code?: string })?.code);
-    } finally {
-      clearTimeout(timer);
-    }
-    const files = (res.contents ?? [])
-      .filter((c) => c.key.startsWith(prefix))
-      .map((c) => ({ key: c.key, size: c.size ?? 0, mtime: c.lastModified ? new Date(c.lastModified) : new Date() }));
-    const dirs = (res.commonPrefixes ?? []).map((p) => p.prefix).filter((p) => p.startsWith(prefix));
-    return { files, dirs, next: res.isTruncated ? res.nextContinuationToken : undefined };
+    const res = await listObjects(this.api, prefix, opts);
+    return { files: res.files.filter((f) => f.key.startsWith(prefix)), dirs: res.dirs.filter((p) => p.startsWith(prefix)), next: res.next };
   }
 
   private head(full: string): Promise<ObjectHead | null> {
@@ -152,7 +131,7 @@ export class S3Storage implements Storage {
     const full = this.full(key);
     const [file, dir] = await Promise.all([this.head(full), this.dirProbe(key), this.requireParent(key)]);
     if (file || dir) throw new StorageError("exists");
-    await putObject(this.api, full + "/", new Uint8Array(0));
+    await putObject(this.api, fitting(full + "/"), new Uint8Array(0));
   }
 
   async rmdir(key: string): Promise<void> {
@@ -162,17 +141,22 @@ export class S3Storage implements Storage {
     if (p.files.length === 0 && p.dirs.length === 0) {
       throw new StorageError((await this.head(this.full(key))) ? "not-a-directory" : "not-found");
     }
-    if (p.files.some((f) => f.key !== prefix)) throw new StorageError("not-empty");
+    // A "marker" with bytes in it (another tool stored data under "d/") is data, not a marker: RMD
+    // deleted it, unlisted and uncounted by the quota's give-back.
+    if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw new StorageError("not-empty");
     await deleteObject(this.api, prefix);
   }
 
   async remove(key: string): Promise<number> {
     if (key === "") throw new StorageError("is-a-directory");
     const full = this.full(key);
-    const h = await this.head(full);
-    if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
-    await deleteObject(this.api, full);
-    return h.size;
+    // Under the key's lock: two DELEs of one file at once free its bytes once (the second finds nothing).
+    return withKeys([this.api.lockName(full)], async () => {
+      const h = await this.head(full);
+      if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
+      await deleteObject(this.api, full);
+      return h.size;
+    });
   }
 
   async rename(from: string, to: string): Promise<number> {
@@ -182,13 +166,18 @@ export class S3Storage implements Storage {
     const h = await this.head(src);
     if (h) {
       if (from === to) return 0;
-      const [old, dir] = await Promise.all([this.head(dst), this.dirProbe(to), this.requireParent(to)]);
-      if (dir) throw new StorageError("is-a-directory");
-      // Keep (or move into metadata) a digest the upload stored, so HASH still needs no download.
-      const sha256 = h.sha256 ?? (await this.taggedDigest(src, h));
-      await copyObject(this.api, src, dst, h, sha256 ? { [META_SHA256]: sha256 } : undefined);
-      await deleteObject(this.api, src);
-      return old?.size ?? 0;
+      // Both keys locked: the file replaced at `to` is counted once, and a DELE of `from` meanwhile
+      // cannot free bytes that the copy keeps.
+      return withKeys([this.api.lockName(src), this.api.lockName(dst)], async () => {
+        const [now, old, dir] = await Promise.all([this.head(src), this.head(dst), this.dirProbe(to), this.requireParent(to)]);
+        if (!now) throw new StorageError("not-found");
+        if (dir) throw new StorageError("is-a-directory");
+        // Keep (or move into metadata) a digest the upload stored, so HASH still needs no download.
+        const sha256 = now.sha256 ?? (await this.taggedDigest(src, now));
+        await copyObject(this.api, src, dst, now, sha256 ? { [META_SHA256]: sha256 } : undefined);
+        await deleteObject(this.api, src);
+        return old?.size ?? 0;
+      });
     }
     if (!(await this.dirProbe(from))) throw new StorageError("not-found");
     if (from === to) return 0;
@@ -218,20 +207,25 @@ export class S3Storage implements Storage {
       }
       token = p.next;
     } while (token);
-    const copied: string[] = [];
-    try {
-      await inParallel(keys, async (k) => {
-        const h = await this.head(k);
-        if (!h) return;
-        const target = dstPrefix + k.slice(srcPrefix.length);
-        await copyObject(this.api, k, target, h);
-        copied.push(target);
-      });
-    } catch (err) {
-      await inParallel(copied, (k) => deleteObject(this.api, k)).catch(() => {});
-      throw err;
-    }
-    await inParallel(keys, (k) => deleteObject(this.api, k));
+    const target = (k: string) => dstPrefix + k.slice(srcPrefix.length);
+    // Every key locked from its copy to the deletion of the original: a DELE of an object meanwhile
+    // would otherwise free bytes its copy still holds.
+    const locks = keys.flatMap((k) => [this.api.lockName(k), this.api.lockName(target(k))]);
+    await withKeys(locks, async () => {
+      const copied: string[] = [];
+      try {
+        await inParallel(keys, async (k) => {
+          const h = await this.head(k);
+          if (!h) return;
+          await copyObject(this.api, k, target(k), h);
+          copied.push(target(k));
+        });
+      } catch (err) {
+        await inParallel(copied, (k) => deleteObject(this.api, k)).catch(() => {});
+        throw err;
+      }
+      await inParallel(keys, (k) => deleteObject(this.api, k));
+    });
   }
 
   async usage(key = ""): Promise<number> {
@@ -267,6 +261,15 @@ export class S3Storage implements Storage {
   }
 }
 
+/**
+ * `key` if S3 can hold it. Longer keys are refused by the store with a 400 that carries no error code
+ * on a HEAD (radosgw: InvalidObjectName), which came back as "450 try again later" for ever.
+ */
+function fitting(key: string): string {
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new StorageError("name-too-long", "name too long for the object store");
+  return key;
+}
+
 /** One page of a delimited listing as directory entries, in name order. */
 function entriesOf(prefix: string, page: ListPage): DirEntry[] {
   const out: DirEntry[] = [];
@@ -274,14 +277,16 @@ function entriesOf(prefix: string, page: ListPage): DirEntry[] {
   for (const f of page.files) {
     const name = f.key.slice(prefix.length);
     if (name === "" || name.includes("/")) continue; // the directory's own marker
+    if (name === "." || name === "..") continue; // keys "d/." or "d/..", put by other tools: no path reaches them
     names.add(name);
     out.push({ name, type: "file", size: f.size, mtime: f.mtime });
   }
   const now = new Date();
   for (const d of page.dirs) {
     const name = d.slice(prefix.length, -1);
-    // A file and a prefix of the same name: the file wins, as in stat.
-    if (name === "" || name.includes("/") || names.has(name)) continue;
+    // A file and a prefix of the same name: the file wins, as in stat. "x/../y" or "x/./y" (other
+    // tools) would list a directory "." or ".." that every client takes for another one.
+    if (name === "" || name === "." || name === ".." || name.includes("/") || names.has(name)) continue;
     out.push({ name, type: "dir", size: 0, mtime: now });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -78,3 +78,56 @@ export async function answerLosingProxy(port: number, lost: RegExp): Promise<{ p
   };
   return { port: (server.address() as AddressInfo).port, losses: () => losses, stop };
 }
+
+/**
+ * A TCP proxy to 127.0.0.1:`port` that can go silent: `freeze()` stops passing bytes either way on
+ * every connection, open or new (a frozen or black-holed store: connections stay up, nothing moves,
+ * no error ever comes); `thaw()` passes again what waited.
+ */
+export async function freezableProxy(port: number): Promise<{ port: number; freeze: () => void; thaw: () => void; stop: () => void }> {
+  let frozen = false;
+  const open = new Set<Socket>();
+  /** Bytes read before a pause took hold, passed on at the thaw. */
+  const held: Array<[Socket, Buffer]> = [];
+  const server = createServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    open.add(client).add(upstream);
+    if (frozen) client.pause();
+    // With backpressure (as pipe, which would resume a frozen side on drain): what the proxy holds
+    // stays small, so a freeze stops the bytes near where they are.
+    const pass = (from: Socket, to: Socket) => (chunk: Buffer) => {
+      if (frozen) return void held.push([to, chunk]);
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once("drain", () => void (frozen || from.resume()));
+      }
+    };
+    client.on("data", pass(client, upstream));
+    upstream.on("data", pass(upstream, client));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on("close", close).on("error", close);
+    upstream.on("close", close).on("error", close);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze() {
+      frozen = true;
+      for (const s of open) s.pause();
+    },
+    thaw() {
+      frozen = false;
+      for (const [to, chunk] of held.splice(0)) to.write(chunk);
+      for (const s of open) s.resume();
+    },
+    stop() {
+      server.close();
+      for (const s of open) s.destroy();
+    },
+  };
+}

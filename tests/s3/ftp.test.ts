@@ -148,6 +148,24 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     }
   }, 60_000);
 
+  test("a bucket deleted while the user is logged in: listings and uploads say 450 try again later, not an empty home and 'No such file'", async () => {
+    const { home } = await s3Server();
+    await put(home, "a.txt", "hello");
+    const w = await servers.login();
+    expect((await w.transfer("NLST")).data.toString().trim()).toBe("a.txt");
+    await bucket!.drop();
+    const list = await w.transfer("LIST");
+    expect([list.first.code, list.final?.code ?? list.first.code]).toContain(450);
+    expect(list.data.length).toBe(0);
+    const stor = await w.transfer("STOR b.txt", new TextEncoder().encode("x"));
+    expect(stor.final?.code ?? stor.first.code).toBe(450);
+    for (const c of ["MKD d", "SIZE a.txt", "CWD d"]) {
+      const r = await w.cmd(c);
+      expect(r.code).toBe(450);
+      expect(r.lines.join(" ")).not.toContain(bucket!.name);
+    }
+  }, 60_000);
+
   test("a missing bucket refuses only that user's login, without naming the bucket, and says why in the log", async () => {
     await s3Server([{ name: "bob", password: "bob-pw", home: "s3://ftpkit-no-such-bucket/bob" }]);
     const w = await servers.connect();

@@ -1,0 +1,95 @@
+// FTP over an S3 home whose store goes silent mid-transfer (a frozen or black-holed gateway: the
+// connections stay up, nothing moves, no error comes). A freezable TCP proxy stands in front of radosgw.
+import { afterEach, describe, expect, test } from "bun:test";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { S3Storage } from "../../server/storage/s3.ts";
+import { freezableProxy } from "../helpers/proxy.ts";
+import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
+import { useServers } from "../helpers/server.ts";
+
+const servers = useServers();
+let bucket: TestBucket | null = null;
+afterEach(async () => {
+  await bucket?.drop();
+  bucket = null;
+});
+
+async function put(s: S3Storage, key: string, data: Uint8Array): Promise<void> {
+  await using up = await s.openWrite(key, { kind: "truncate" });
+  await up.write(data);
+  await up.commit();
+}
+
+describe.skipIf(!HAVE_S3)("a store that goes silent", () => {
+  test("a RETR whose store stops sending mid-file ends with 426 at the data timeout, not when the store answers again; the session keeps working", async () => {
+    bucket = await freshBucket();
+    const settings = s3Settings();
+    const proxy = await freezableProxy(Number(new URL(settings.endpoint).port));
+    try {
+      await servers.start({
+        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000 },
+      });
+      const home = new S3Storage(settings, { bucket: bucket.name, prefix: "alice" });
+      const data = crypto.getRandomValues(new Uint8Array(65_536));
+      await put(home, "big.bin", Buffer.concat(Array.from({ length: 1024 }, () => data))); // 64 MiB
+      const w = await servers.login();
+      const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      let got = 0;
+      await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, c) => void ((got += c.length), proxy.freeze()) } });
+      expect((await w.cmd("RETR big.bin")).code).toBe(150);
+      const started = Date.now();
+      // Before the fix the 426 came only once the store answered again (never, if it never does).
+      const final = await w.read(30_000);
+      expect(final?.code).toBe(426);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(got).toBeLessThan(64 * 1024 * 1024);
+      proxy.thaw();
+      expect((await w.cmd("SIZE big.bin")).lines[0]).toBe(String(64 * 1024 * 1024));
+      const again = await w.transfer("RETR big.bin");
+      expect([again.final?.code, again.data.length]).toEqual([226, 64 * 1024 * 1024]);
+    } finally {
+      proxy.stop();
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("a store that goes silent during an upload", () => {
+  test("a STOR whose store freezes ends with 426 within one request deadline, not after every part's deadline and retries; the stall is logged once", async () => {
+    bucket = await freshBucket();
+    const settings = s3Settings();
+    const proxy = await freezableProxy(Number(new URL(settings.endpoint).port));
+    const stalls: unknown[] = [];
+    const logger = { info: (event: string) => void (event === "transfer stalled" && stalls.push(event)), warn() {}, error() {} };
+    try {
+      await servers.start({
+        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000, logger },
+      });
+      const w = await servers.login();
+      const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      expect((await w.cmd("STOR frozen.bin")).code).toBe(150);
+      // Past the first parts (a multipart upload with parts in flight), then the store goes silent.
+      const chunk = new Uint8Array(1024 * 1024).fill(7);
+      for (let sent = 0; sent < 24 * 1024 * 1024; ) {
+        const n = data.write(chunk);
+        if (n > 0) sent += n;
+        else await Bun.sleep(5);
+      }
+      while ((await bucket!.pending()).length === 0) await Bun.sleep(50);
+      proxy.freeze();
+      const started = Date.now();
+      // Before: each part in flight waited out its deadline (60 s + 1 s per 64 KiB) four times.
+      const final = await w.read(100_000);
+      expect(final?.code).toBe(426);
+      expect(Date.now() - started).toBeLessThan(90_000);
+      expect(stalls).toHaveLength(1);
+      proxy.thaw();
+      expect((await w.transfer("STOR after.txt", new TextEncoder().encode("ok"))).final?.code).toBe(226);
+      data.terminate();
+    } finally {
+      proxy.stop();
+    }
+  }, 120_000);
+});
