@@ -84,7 +84,8 @@ export class RedisLedger implements Ledger {
 
   private async ensureMeasured(): Promise<void> {
     this.measuring ??= (async () => {
-      const bytes = await this.measure().catch(() => 0);
+      // A failed measure stores nothing: 0 would be every node's usage, and the quota open to all.
+      const bytes = await this.measure();
       await this.store.eval(SET_USED, [this.keys[0]!], [bytes, this.store.keepMs]);
     })().finally(() => (this.measuring = null));
     return this.measuring;
@@ -167,7 +168,7 @@ export class RedisLedger implements Ledger {
       const [grant, used, others] = res.map(Number) as [number, number, number];
       if (grant === -1) {
         await this.ensureMeasured().catch(() => {
-          throw new FtpError(451, "Quota store unavailable; upload aborted");
+          throw new FtpError(451, "Cannot measure the space in use now; try again later");
         });
         continue;
       }

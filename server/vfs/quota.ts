@@ -10,6 +10,11 @@ export interface Ledger {
   readonly used: number;
   /** Measure (or look up) the space in use once. */
   measured(): Promise<void>;
+  /**
+   * The last measure failed (storage unreachable at login): the usage is unknown, and counting from
+   * 0 would let a user store past the limit. The next measured() tries again.
+   */
+  readonly unmeasured?: boolean;
   /** Book `bytes` if they fit under `limit` (default: the ledger's); false (nothing booked) if they would cross it. */
   admit(bytes: number, limit?: number): boolean | Promise<boolean>;
   /** Give back bytes that left storage (DELE, a replaced file). */
@@ -31,6 +36,7 @@ export interface Ledger {
 export class QuotaLedger implements Ledger {
   /** Usage is measured from storage lazily: at login only when a limit is set (logins stay cheap). */
   private measuring: Promise<void> | null = null;
+  unmeasured = false;
 
   constructor(
     public limit: number, // bytes, 0 = unlimited
@@ -48,8 +54,12 @@ export class QuotaLedger implements Ledger {
       this.measuring = this.measure().then(
         (bytes) => {
           this.used = Math.max(0, bytes + this.used - before);
+          this.unmeasured = false;
         },
-        () => {},
+        () => {
+          this.unmeasured = true;
+          this.measuring = null; // asked again by the next upload or login
+        },
       );
     }
     return this.measuring;
@@ -100,6 +110,10 @@ class LedgerView implements Ledger {
 
   get used(): number {
     return this.base.used;
+  }
+
+  get unmeasured(): boolean {
+    return this.base.unmeasured ?? false;
   }
 
   measured(): Promise<void> {

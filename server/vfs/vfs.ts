@@ -76,6 +76,10 @@ export class VirtualFs {
   async planUpload(path: string, how: { append: boolean; offset: number }): Promise<UploadPlan> {
     const r = this.resolve(path);
     if (r.virtual) throw new FtpError(550, "Is a directory");
+    if (r.mount.ledger.unmeasured) {
+      await r.mount.ledger.measured();
+      if (r.mount.ledger.unmeasured) throw new FtpError(451, "Cannot measure the space in use now; try again later");
+    }
     const existing = await this.statOrNull(r);
     if (existing?.type === "dir") throw new FtpError(550, "Is a directory");
     if (how.append) {
