@@ -127,12 +127,18 @@ export class CommandLoop {
       session.reply(501, `${verb} needs an argument`);
       return;
     }
+    // A command at work (a HASH of a big file, a slow store) is not idleness, and the idle time
+    // counts from its end, as vsftpd's does from the last reply.
+    session.commandsRunning++;
     try {
       await spec.handle({ session, verb, arg });
     } catch (err) {
       const r = replyForError(err);
       if (r.unexpected) session.server.log.error("command failed", { session: session.id, verb, error: String(err) });
       session.reply(r.code, r.text);
+    } finally {
+      session.commandsRunning--;
+      session.noteActivity();
     }
   }
 }

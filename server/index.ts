@@ -195,7 +195,7 @@ export class FtpServer {
 
   /**
    * Idle timeout: 421 and close a session that sent no complete command for the limit — but never
-   * while it has a transfer. A transfer whose data connection moved nothing for the data timeout
+   * while it has a transfer or a command at work (counted from the command's end). A transfer whose data connection moved nothing for the data timeout
    * (not the idle one: the kernel's socket buffers hide progress for seconds on a slow link) has
    * stalled: it is aborted (426); the session then idles like any other. A transfer still waiting
    * for its data connection is bounded by the accept timeout instead. Login deadline: a connection
@@ -222,7 +222,7 @@ export class FtpServer {
         }
         continue;
       }
-      if (now - s.lastActivity > limit) {
+      if (s.commandsRunning === 0 && now - s.lastActivity > limit) {
         this.context.log.info("idle timeout", { session: s.id, user: s.userName });
         s.replyAndClose(421, `Idle timeout (${this.options.idleTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();

@@ -45,6 +45,8 @@ export class Session {
   readonly remoteIp: string;
   readonly localIp: string;
   lastActivity = Date.now();
+  /** Commands whose handler is at work (the idle timeout waits for them). */
+  commandsRunning = 0;
   closed = false;
   /** Shared state (issue 12): resolves true once the connection slot is granted. */
   admission: Promise<boolean> | null = null;

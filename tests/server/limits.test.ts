@@ -110,6 +110,24 @@ describe("idle timeout", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   }, 15_000);
 
+  test("a HASH that works longer than the idle timeout is answered, and the idle time counts from its reply", async () => {
+    const data = crypto.getRandomValues(new Uint8Array(300_000));
+    ts = await startTestServer({
+      // 300 KB at 100 KB/s: the digest takes ~3 s, three times the idle timeout.
+      options: { idleTimeoutSec: 1, hashBytesPerSec: 100_000 },
+      setup: (root) => writeFileSync(join(root, "home/alice/big.bin"), data),
+    });
+    const w = await loggedIn();
+    const started = Date.now();
+    const hash = await w.cmd("HASH big.bin", 15_000);
+    expect(hash.code).toBe(213);
+    expect(hash.lines.at(-1)).toContain(new Bun.CryptoHasher("sha256").update(data).digest("hex"));
+    expect(Date.now() - started).toBeGreaterThan(1500);
+    const replied = Date.now();
+    expect(await untilClosed(w, 5000)).toEqual([421]);
+    expect(Date.now() - replied).toBeGreaterThanOrEqual(900);
+  }, 20_000);
+
   test("a rate-limited download longer than the idle timeout completes", async () => {
     const size = 300_000;
     const data = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
