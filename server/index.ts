@@ -222,7 +222,8 @@ export class FtpServer {
         }
         continue;
       }
-      if (s.commandsRunning === 0 && now - s.lastActivity > limit) {
+      // A command waiting for the client to read its reply (a big STAT) is idle all the same.
+      if ((s.commandsRunning === 0 || s.congested) && now - s.lastActivity > limit) {
         this.context.log.info("idle timeout", { session: s.id, user: s.userName });
         s.replyAndClose(421, `Idle timeout (${this.options.idleTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();

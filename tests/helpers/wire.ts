@@ -59,6 +59,11 @@ export class Wire {
   }
 
   /** Send raw bytes (no CRLF added). */
+  /** Stop reading from the server (its replies back up in the socket buffers). */
+  pause(): void {
+    this.socket.pause();
+  }
+
   raw(data: string | Uint8Array): void {
     this.socket.write(data);
   }

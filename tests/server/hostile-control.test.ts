@@ -6,6 +6,7 @@ import { parseEpsvReply } from "../../protocol/address.ts";
 import { join } from "node:path";
 import { COMMANDS } from "../../server/commands/index.ts";
 import { useServers } from "../helpers/server.ts";
+import { waitFor } from "../helpers/peers.ts";
 import { tlsOptions } from "../tls/helpers.ts";
 
 const servers = useServers();
@@ -137,6 +138,21 @@ describe("listings a client never reads", () => {
     // Measured: ~60 MB with the name list shared, ~155 MB when each listing holds its own (~5 MB).
     expect(grown).toBeLessThan(100 * MB);
   }, 120_000);
+});
+
+describe("a STAT reply a client never reads", () => {
+  test("a session whose STAT of a big directory waits for the client to read is still closed by the idle timeout", async () => {
+    const s = await servers.start({ options: { idleTimeoutSec: 1 } });
+    const dir = join(s.home("alice"), "huge");
+    mkdirSync(dir);
+    const pad = "n".repeat(200);
+    for (let i = 0; i < 30_000; i++) closeSync(openSync(join(dir, `${pad}-${i}`), "w")); // ~8 MB of STAT lines: more than the socket buffers hold
+    const w = await servers.login();
+    w.raw("STAT huge\r\n");
+    w.pause(); // never read: the server's replies back up, and the STAT handler waits for them
+    await waitFor(() => s.server.context.sessions.size === 0, 15_000, "the session closed");
+    w.close();
+  }, 30_000);
 });
 
 describe("AUTH TLS", () => {
