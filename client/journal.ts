@@ -179,7 +179,10 @@ export function writeAtomic(dir: string, name: string, text: string, durable = f
 export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
   writeAtomic(dir, `${rec.id}.json`, JSON.stringify({ ...rec, seal: sealOf({ ...rec }) }, null, 2) + "\n", durable);
   pendingHere.add(join(dir, rec.id));
-  indexJournal(dir);
+  // Only a working directory's own journal, which `ftpkit resume` there reads: the API's shared one
+  // in the temp directory was indexed under whichever caller wrote last, and `ftpkit resume` elsewhere
+  // then sent the user to that caller's directory, where nothing waits.
+  if (dir === journalDir()) indexJournal(dir);
 }
 
 /** Remove a record and everything kept beside it (tree progress, tree plan). */

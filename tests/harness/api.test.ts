@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError, connect, get, list, put, startServer, type RunningServer } from "../../cli/api.ts";
-import { removeDir, tempDir } from "../helpers/peers.ts";
+import { REPO, cleanEnv, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 
 const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
 const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
@@ -184,4 +184,39 @@ describe("startServer", () => {
     // A deadline lost in a race (the data connection's 2 s close grace, close()'s own wait) kept it 2 s.
     expect(JSON.parse(out.trim()).lingered).toBeLessThan(1000);
   }, 30_000);
+});
+
+describe("the API's resume records", () => {
+  test("a put through the API never sends `ftpkit resume` elsewhere to its caller's directory, where nothing waits", async () => {
+    const base = tempDir("ftpkit-api-journal-");
+    try {
+      const tmp = join(base, "tmp");
+      const state = join(base, "state");
+      const caller = join(base, "caller");
+      const other = join(base, "other");
+      for (const d of [tmp, state, caller, other]) mkdirSync(d);
+      // A transfer an earlier API caller left unfinished, in the API's shared journal.
+      const journal = join(tmp, `ftpkit-transfers-${process.getuid?.() ?? "user"}`);
+      mkdirSync(journal);
+      writeFileSync(join(journal, "0123456789abcdef.json"), "{}\n");
+      const env = { ...cleanEnv(), TMPDIR: tmp, XDG_STATE_HOME: state, NO_COLOR: "1" };
+      const script = [
+        `import { put, startServer } from ${JSON.stringify(join(REPO, "cli/api.ts"))};`,
+        `import { writeFileSync } from "node:fs";`,
+        `await using s = await startServer({ users: [{ name: "me", password: "pw" }], write: true });`,
+        `writeFileSync("a.txt", "hello");`,
+        `await put("a.txt", s.urlFor("me", "/a.txt"));`,
+      ].join("\n");
+      writeFileSync(join(caller, "run.ts"), script);
+      const proc = Bun.spawn(["bun", "run.ts"], { cwd: caller, env, stdout: "pipe", stderr: "pipe" });
+      const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(err).toBe("");
+      expect(code).toBe(0);
+      const r = await runFtpkit(["resume", "--list"], { cwd: other, env });
+      expect(r.code).toBe(0);
+      expect(r.stdout + r.stderr).not.toContain(caller);
+    } finally {
+      removeDir(base);
+    }
+  }, 60_000);
 });
