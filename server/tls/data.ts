@@ -2,7 +2,7 @@
 import type { Socket, SocketHandler } from "bun";
 import { FtpError } from "../../protocol/errors.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
-import type { TlsMaterial } from "./config.ts";
+import type { SessionTls } from "./ftps.ts";
 
 export type SessionReusePolicy = "required" | "preferred";
 
@@ -123,20 +123,20 @@ const tlsDataHandlers: SocketHandler<TlsDataState> = {
 
 /**
  * Upgrade a freshly accepted (passive) or connected (active) data socket to TLS with the same
- * certificate/key the control connection was upgraded with, so the client's session ticket or ID
- * is accepted (a separate Bun.listen({ tls }) never resumes: BUN-NOTES).
+ * options (hence TLS context) the control connection was upgraded with, so the client's session
+ * ticket or ID from that control connection, and only from it, is accepted (a separate Bun.listen({ tls }) never resumes: BUN-NOTES).
  */
 export function upgradeDataSocket(
   socket: Socket<DataSocketState>,
   peerIp: string,
-  material: TlsMaterial,
+  material: SessionTls,
   policy: SessionReusePolicy,
   handshakeTimeoutMs: number,
 ): TlsDataConnection {
   const state: TlsDataState = { conn: null };
   const [, tls] = (socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<TlsDataState>] }).upgradeTLS({
     isServer: true,
-    tls: { cert: material.cert, key: material.key },
+    tls: material,
     socket: tlsDataHandlers,
     data: state,
   });
