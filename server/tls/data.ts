@@ -3,6 +3,7 @@ import type { Socket, SocketHandler } from "bun";
 import { FtpError } from "../../protocol/errors.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { SessionTls } from "./ftps.ts";
+import { RecordTail } from "./record-tail.ts";
 
 export type SessionReusePolicy = "required" | "preferred";
 
@@ -36,8 +37,13 @@ export class TlsDataConnection extends DataConnection {
     this.timer = setTimeout(() => this.fail(new FtpError(425, "Can't open data connection: TLS handshake timed out")), handshakeTimeoutMs);
   }
 
-  // Ciphertext and FIN seen by the plain socket's handlers: not ours to interpret.
-  override handleData(_chunk: Buffer): void {}
+  // Ciphertext and FIN seen by the plain socket's handlers: the ciphertext only feeds the record
+  // tail (how the peer ended), the FIN is not ours to interpret.
+  /** The framing of the ciphertext the client sent: did it end with a close_notify? */
+  readonly tail = new RecordTail();
+  override handleData(chunk: Buffer): void {
+    this.tail.push(chunk);
+  }
   override handleEof(): void {}
 
   tlsData(chunk: Buffer): void {
@@ -45,7 +51,10 @@ export class TlsDataConnection extends DataConnection {
   }
 
   tlsEof(): void {
-    super.handleEof();
+    // Bun gives `end` for a close_notify and for a bare FIN alike; the ciphertext tells them apart.
+    // Every client tried (curl, lftp, ftplib, rclone, ftpkit; TLS 1.2 and 1.3) sends close_notify.
+    if (this.tail.endedWithAlert) super.handleEof();
+    else this.handleCutEnd();
   }
 
   tlsHandshake(success: boolean, reused: boolean, error: Error | null): void {
@@ -134,7 +143,7 @@ export function upgradeDataSocket(
   handshakeTimeoutMs: number,
 ): TlsDataConnection {
   const state: TlsDataState = { conn: null };
-  const [, tls] = (socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<TlsDataState>] }).upgradeTLS({
+  const [raw, tls] = (socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<TlsDataState>] }).upgradeTLS({
     isServer: true,
     tls: material,
     socket: tlsDataHandlers,
@@ -142,5 +151,8 @@ export function upgradeDataSocket(
   });
   const conn = new TlsDataConnection(tls as unknown as Socket<DataSocketState>, peerIp, policy, handshakeTimeoutMs);
   state.conn = conn;
+  // The plain socket upgradeTLS hands back keeps the plain handlers (dataSocketHandlers) and its own
+  // `data`, copied at the upgrade: it sees the ciphertext, which only feeds the record tail.
+  (raw as unknown as { data: { conn: unknown } }).data = { conn: { handleData: (c: Buffer) => conn.handleData(c), handleDrain() {}, handleEof() {}, handleClose() {} } };
   return conn;
 }
