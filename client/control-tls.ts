@@ -35,7 +35,16 @@ export async function secureControl(client: FtpClient, mode: "explicit" | "impli
       throw new ClientError(`server ${client.endpoint()} sent more in clear text after its 234 reply to AUTH TLS (injected replies?); refusing to continue`, { kind: "tls" });
     }
     client.control.startTls(client.opts.tls!.settings);
-    await controlHandshake(client.control, client.endpoint(), ms);
+    try {
+      await controlHandshake(client.control, client.endpoint(), ms);
+    } catch (err) {
+      // describeTlsError's hint for a port that does not speak TLS ("use --tls, not ftps://") is
+      // for implicit FTPS; here --tls is what was used, and the server said yes before it did not.
+      if (err instanceof ClientError && /did not answer in TLS/.test(err.message)) {
+        throw new ClientError(`TLS handshake with ${client.opts.tls!.settings.host} failed: the server answered AUTH TLS with 234 but did not speak TLS after it`, { kind: "tls" });
+      }
+      throw err;
+    }
   }
   const pbsz = await client.command("PBSZ", "0");
   if (pbsz.code !== 200) throw new ClientError(`server refused PBSZ 0 after TLS: ${describe(pbsz)}`, { code: pbsz.code, kind: "tls" });

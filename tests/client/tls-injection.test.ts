@@ -83,6 +83,36 @@ describe("--tls and replies sent in clear behind 234", () => {
     expect(seen.some((l) => l.startsWith("USER") || l.startsWith("PASS"))).toBe(false);
   }, 25_000);
 
+  test("a server that answers 234 and then talks clear text: one line that says so, not the ftps:// hint", async () => {
+    const server = Bun.listen<{ said: boolean }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          s.data = { said: false };
+          s.write("220 fake\r\n");
+        },
+        data(s) {
+          if (s.data.said) return;
+          s.data.said = true;
+          s.write("234 go ahead\r\n");
+          setTimeout(() => s.write("331 clear text after all\r\n"), 100);
+        },
+      },
+    });
+    const work = tempDir("inject-");
+    stop = () => {
+      server.stop(true);
+      removeDir(work);
+    };
+    const r = await runFtpkit(["ls", "--tls", "--insecure", "--retries", "0", `ftp://u:secret@127.0.0.1:${server.port}/`], { cwd: work, timeoutMs: 20_000 });
+    expect(r.code).toBe(5);
+    const out = r.stderr.trim().split("\n");
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/answered AUTH TLS with 234 but did not speak TLS after it$/);
+    expect(out[0]).not.toContain("ftps://");
+  }, 25_000);
+
   test("a plain 234 alone still works (the control check does not refuse honest servers)", async () => {
     const { server, seen } = injectingServer("234 go ahead\r\n");
     const work = tempDir("inject-");
