@@ -6,6 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { run, tempDir, tlsOptions } from "./helpers.ts";
+import { RecordTail } from "../../server/tls/record-tail.ts";
 
 let srv: TestServer | null = null;
 let work: string | null = null;
@@ -71,5 +72,27 @@ describe("PROT P upload endings", () => {
       expect(out.reply).toMatch(/^226/);
       expect(readFileSync(target).equals(bytes)).toBe(true);
     }, 25_000);
+  }
+});
+
+describe("RecordTail (TLS framing of what the client sent)", () => {
+  const record = (type: number, length: number) => Buffer.concat([Buffer.from([type, 3, 3, length >> 8, length & 255]), Buffer.alloc(length, 7)]);
+  const data = Buffer.concat([record(22, 300), record(23, 16_401), record(23, 900)]);
+  const cases: Array<[string, Buffer, boolean]> = [
+    ["TLS 1.3: ends on a 19-byte record (close_notify)", Buffer.concat([data, record(23, 19)]), true],
+    ["TLS 1.2: ends on an alert record", Buffer.concat([data, record(21, 26)]), true],
+    ["ends on a data record (bare FIN)", data, false],
+    ["cut inside a record", Buffer.concat([data, record(23, 19)]).subarray(0, data.length + 10), false],
+    ["cut inside a header", Buffer.concat([data, record(23, 19)]).subarray(0, data.length + 3), false],
+    ["not TLS framing: nothing can be told, the FIN stands", Buffer.from("hello world\r\n"), true],
+  ];
+  for (const [what, bytes, alert] of cases) {
+    test(what, () => {
+      for (const step of [1, 7, 4096, bytes.length]) {
+        const tail = new RecordTail();
+        for (let i = 0; i < bytes.length; i += step) tail.push(bytes.subarray(i, i + step));
+        expect(tail.endedWithAlert).toBe(alert);
+      }
+    });
   }
 });
