@@ -107,6 +107,11 @@ export class FtpClient {
     return shorter(this.waitMs, DEFAULT_CONNECT_TIMEOUT_MS);
   }
 
+  /** Bytes received that no command has read (see ReplyQueue.holdsUnread). */
+  get holdsUnreadReplies(): boolean {
+    return this.replies.holdsUnread;
+  }
+
   /** "host:port" (IPv6 in brackets), as errors name the server. */
   endpoint(): string {
     const { host, port } = this.opts;

@@ -27,8 +27,24 @@ export async function secureControl(client: FtpClient, mode: "explicit" | "impli
     if (r.code !== 234) {
       throw new ClientError(`server does not support AUTH TLS: ${describe(r)}; refusing to continue in clear text`, { code: r.code, kind: "tls" });
     }
+    // Whatever came in clear behind the 234 (in its packet or before the upgrade) would be read as
+    // the replies to PBSZ, PROT, USER… sent inside TLS: someone on the path answering for the server
+    // (the STARTTLS injection class, as CVE-2011-0411 on the server side). Nothing may be there.
+    if (client.holdsUnreadReplies) {
+      client.control.destroy();
+      throw new ClientError(`server ${client.endpoint()} sent more in clear text after its 234 reply to AUTH TLS (injected replies?); refusing to continue`, { kind: "tls" });
+    }
     client.control.startTls(client.opts.tls!.settings);
-    await controlHandshake(client.control, client.endpoint(), ms);
+    try {
+      await controlHandshake(client.control, client.endpoint(), ms);
+    } catch (err) {
+      // describeTlsError's hint for a port that does not speak TLS ("use --tls, not ftps://") is
+      // for implicit FTPS; here --tls is what was used, and the server said yes before it did not.
+      if (err instanceof ClientError && /did not answer in TLS/.test(err.message)) {
+        throw new ClientError(`TLS handshake with ${client.opts.tls!.settings.host} failed: the server answered AUTH TLS with 234 but did not speak TLS after it`, { kind: "tls" });
+      }
+      throw err;
+    }
   }
   const pbsz = await client.command("PBSZ", "0");
   if (pbsz.code !== 200) throw new ClientError(`server refused PBSZ 0 after TLS: ${describe(pbsz)}`, { code: pbsz.code, kind: "tls" });

@@ -62,6 +62,14 @@ export class ReplyQueue {
     return !closing;
   }
 
+  /**
+   * Anything received that no reader has taken: replies, or part of one. Right after "234" to AUTH
+   * TLS there must be none, or bytes sent in clear would be read as answers given inside TLS.
+   */
+  get holdsUnread(): boolean {
+    return this.unread.length > 0 || this.parser.holdsPartial;
+  }
+
   /** Fail every reader, now and later, with `err` (the first failure wins). */
   fail(err: Error): void {
     if (this.failed) return;

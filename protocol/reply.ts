@@ -48,6 +48,11 @@ export class ReplyParser {
   /** FEAT and HELP take a few KiB, STAT of a 10,000-entry directory under 1 MiB. */
   static readonly MAX_REPLY = 8 << 20;
 
+  /** Bytes of a reply not complete yet (a partial line, or a multi-line reply still open). */
+  get holdsPartial(): boolean {
+    return this.buffer.length > 0 || this.pending !== null;
+  }
+
   /** Returns every reply completed by this chunk. */
   push(chunk: string): FtpReply[] {
     this.buffer += chunk;

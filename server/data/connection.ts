@@ -23,7 +23,9 @@ export class DataConnection {
   private inboundDiscarded = false;
   private sink: ((chunk: Buffer) => void) | null = null;
   private eofSeen = false;
-  private eofWaiters: Array<(how: "eof" | "reset") => void> = [];
+  /** The peer stopped sending without saying it had finished (TLS: a FIN without close_notify). */
+  private endCut = false;
+  private eofWaiters: Array<(how: DataEnd) => void> = [];
   /** Last time bytes moved either way: a transfer that moves bytes is never idle (issue 8). */
   lastActivity = Date.now();
   /** Everything is written and the kernel is delivering it (bounded by finish's grace, not the stall timer). */
@@ -90,11 +92,13 @@ export class DataConnection {
 
   /**
    * Resolves when the peer stops sending: "eof" only for an orderly end (FIN; Bun's `end` event),
-   * "reset" when the connection closed or was cut without one (RST, ABOR, a killed client). Only
-   * "eof" may complete an upload (BUN-NOTES: a reset gives `close` and no `end`).
+   * "reset" when the connection closed or was cut without one (RST, ABOR, a killed client), "cut"
+   * for a TLS connection whose TCP FIN came without a close_notify (handleCutEnd). Only "eof" may
+   * complete an upload (BUN-NOTES: a reset gives `close` and no `end`).
    */
-  untilEof(): Promise<"eof" | "reset"> {
+  untilEof(): Promise<DataEnd> {
     if (this.eofSeen) return Promise.resolve("eof");
+    if (this.endCut) return Promise.resolve("cut");
     if (this.closed) return Promise.resolve("reset");
     return new Promise((resolve) => this.eofWaiters.push(resolve));
   }
@@ -163,6 +167,13 @@ export class DataConnection {
     for (const w of this.eofWaiters.splice(0)) w("eof");
   }
 
+  /** The peer's FIN came without the TLS close_notify that says its data is complete. */
+  protected handleCutEnd(): void {
+    if (this.closed || this.eofSeen) return;
+    this.endCut = true;
+    for (const w of this.eofWaiters.splice(0)) w("cut");
+  }
+
   handleClose(): void {
     this.closed = true;
     this.wakeAll();
@@ -174,6 +185,9 @@ export class DataConnection {
     for (const w of this.closeWaiters.splice(0)) w();
   }
 }
+
+/** How the peer stopped sending (DataConnection.untilEof). */
+export type DataEnd = "eof" | "reset" | "cut";
 
 /** Bytes a data connection keeps before its transfer reads them; then it stops reading. */
 const EARLY_BYTES = 256 * 1024;

@@ -1,5 +1,6 @@
 import type { ReadHandle } from "../storage/backend.ts";
 import { type DataConnection, TransferAborted } from "./connection.ts";
+import { FtpError } from "../../protocol/errors.ts";
 import type { StreamHasher } from "../../protocol/digest.ts";
 import { delayFor, type RateLimiter } from "./rate.ts";
 import { BufferPool } from "../../protocol/buffer-pool.ts";
@@ -223,6 +224,9 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
     void conn.untilEof().then(async (how) => {
       // Only an orderly end (FIN) completes an upload: a reset is a broken one (BUN-NOTES).
       if (how === "reset") return fail(new TransferAborted("data connection reset"));
+      // A TLS upload whose TCP FIN came without close_notify may have been cut on the path (a
+      // forged FIN): what arrived is not known to be all (RFC 4217 §10, vsftpd's strict_ssl_read_eof).
+      if (how === "cut") return fail(new FtpError(426, "Data connection closed without TLS close_notify: the upload may be truncated and is not taken as complete"));
       if (pendingWrites > 0) await new Promise<void>((r) => (drained = r));
       if (opts.signal.aborted) return fail(new TransferAborted("aborted"));
       if (!failed) resolve(bytes);

@@ -2,7 +2,8 @@
 import type { Socket, SocketHandler } from "bun";
 import { FtpError } from "../../protocol/errors.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
-import type { TlsMaterial } from "./config.ts";
+import type { SessionTls } from "./ftps.ts";
+import { RecordTail } from "./record-tail.ts";
 
 export type SessionReusePolicy = "required" | "preferred";
 
@@ -36,8 +37,13 @@ export class TlsDataConnection extends DataConnection {
     this.timer = setTimeout(() => this.fail(new FtpError(425, "Can't open data connection: TLS handshake timed out")), handshakeTimeoutMs);
   }
 
-  // Ciphertext and FIN seen by the plain socket's handlers: not ours to interpret.
-  override handleData(_chunk: Buffer): void {}
+  // Ciphertext and FIN seen by the plain socket's handlers: the ciphertext only feeds the record
+  // tail (how the peer ended), the FIN is not ours to interpret.
+  /** The framing of the ciphertext the client sent: did it end with a close_notify? */
+  readonly tail = new RecordTail();
+  override handleData(chunk: Buffer): void {
+    this.tail.push(chunk);
+  }
   override handleEof(): void {}
 
   tlsData(chunk: Buffer): void {
@@ -45,7 +51,10 @@ export class TlsDataConnection extends DataConnection {
   }
 
   tlsEof(): void {
-    super.handleEof();
+    // Bun gives `end` for a close_notify and for a bare FIN alike; the ciphertext tells them apart.
+    // Every client tried (curl, lftp, ftplib, rclone, ftpkit; TLS 1.2 and 1.3) sends close_notify.
+    if (this.tail.endedWithAlert) super.handleEof();
+    else this.handleCutEnd();
   }
 
   tlsHandshake(success: boolean, reused: boolean, error: Error | null): void {
@@ -123,24 +132,27 @@ const tlsDataHandlers: SocketHandler<TlsDataState> = {
 
 /**
  * Upgrade a freshly accepted (passive) or connected (active) data socket to TLS with the same
- * certificate/key the control connection was upgraded with, so the client's session ticket or ID
- * is accepted (a separate Bun.listen({ tls }) never resumes: BUN-NOTES).
+ * options (hence TLS context) the control connection was upgraded with, so the client's session
+ * ticket or ID from that control connection, and only from it, is accepted (a separate Bun.listen({ tls }) never resumes: BUN-NOTES).
  */
 export function upgradeDataSocket(
   socket: Socket<DataSocketState>,
   peerIp: string,
-  material: TlsMaterial,
+  material: SessionTls,
   policy: SessionReusePolicy,
   handshakeTimeoutMs: number,
 ): TlsDataConnection {
   const state: TlsDataState = { conn: null };
-  const [, tls] = (socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<TlsDataState>] }).upgradeTLS({
+  const [raw, tls] = (socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<TlsDataState>] }).upgradeTLS({
     isServer: true,
-    tls: { cert: material.cert, key: material.key },
+    tls: material,
     socket: tlsDataHandlers,
     data: state,
   });
   const conn = new TlsDataConnection(tls as unknown as Socket<DataSocketState>, peerIp, policy, handshakeTimeoutMs);
   state.conn = conn;
+  // The plain socket upgradeTLS hands back keeps the plain handlers (dataSocketHandlers) and its own
+  // `data`, copied at the upgrade: it sees the ciphertext, which only feeds the record tail.
+  (raw as unknown as { data: { conn: unknown } }).data = { conn: { handleData: (c: Buffer) => conn.handleData(c), handleDrain() {}, handleEof() {}, handleClose() {} } };
   return conn;
 }
