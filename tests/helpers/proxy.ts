@@ -84,13 +84,15 @@ export async function answerLosingProxy(port: number, lost: RegExp): Promise<{ p
  * every connection, open or new (a frozen or black-holed store: connections stay up, nothing moves,
  * no error ever comes); `thaw()` passes again what waited.
  */
-export async function freezableProxy(port: number): Promise<{ port: number; freeze: () => void; thaw: () => void; stop: () => void }> {
+export async function freezableProxy(port: number): Promise<{ port: number; freeze: () => void; thaw: () => void; to: (port: number) => void; stop: () => void }> {
   let frozen = false;
+  /** Where new connections go: `to()` moves it (a store that was down at first, then up). */
+  let target = port;
   const open = new Set<Socket>();
   /** Bytes read before a pause took hold, passed on at the thaw. */
   const held: Array<[Socket, Buffer]> = [];
   const server = createServer((client) => {
-    const upstream = connect(port, "127.0.0.1");
+    const upstream = connect(target, "127.0.0.1");
     open.add(client).add(upstream);
     if (frozen) client.pause();
     // With backpressure (as pipe, which would resume a frozen side on drain): what the proxy holds
@@ -116,6 +118,7 @@ export async function freezableProxy(port: number): Promise<{ port: number; free
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   return {
     port: (server.address() as AddressInfo).port,
+    to: (port) => void (target = port),
     freeze() {
       frozen = true;
       for (const s of open) s.pause();

@@ -94,42 +94,13 @@ describe.skipIf(!HAVE_S3)("a store that goes silent during an upload", () => {
   }, 120_000);
 });
 
-/** A TCP proxy whose upstream can change: a port with nothing behind it first (the store down), then the store. */
-async function switchableProxy(upstream: number): Promise<{ port: number; to: (port: number) => void; stop: () => void }> {
-  const { createServer, connect } = await import("node:net");
-  let target = upstream;
-  const open = new Set<import("node:net").Socket>();
-  const server = createServer((client) => {
-    const up = connect(target, "127.0.0.1");
-    open.add(client).add(up);
-    client.pipe(up).pipe(client);
-    const close = () => {
-      client.destroy();
-      up.destroy();
-      open.delete(client);
-      open.delete(up);
-    };
-    client.on("close", close).on("error", close);
-    up.on("close", close).on("error", close);
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  return {
-    port: (server.address() as import("node:net").AddressInfo).port,
-    to: (port) => void (target = port),
-    stop() {
-      for (const s of open) s.destroy();
-      server.close();
-    },
-  };
-}
-
 describe.skipIf(!HAVE_S3)("an S3 mount whose store is down at login", () => {
   test("its quota is not counted from 0: uploads get 451 until the usage can be measured, then what is stored counts", async () => {
     bucket = await freshBucket();
     const settings = s3Settings();
     await put(new S3Storage(settings, { bucket: bucket.name, prefix: "2026" }), "old.bin", new Uint8Array(8_000).fill(7));
     const down = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.terminate(), data() {} } });
-    const proxy = await switchableProxy(down.port);
+    const proxy = await freezableProxy(down.port); // never frozen here: only moved to the store
     try {
       await servers.start({
         users: [{ name: "alice", password: "alice-pw", mounts: [{ vpath: "/archive", dir: `s3://${bucket.name}/2026`, perms: ["read", "write", "modify"], quota: 10_000 }] }],
