@@ -115,6 +115,11 @@ export const serveArgs = {
   "require-tls": { type: "boolean", description: "Refuse logins and data transfers that are not encrypted" },
   "s3-endpoint": { type: "string", description: "S3 endpoint for s3:// homes and mounts (default: S3_ENDPOINT or AWS_ENDPOINT_URL)", valueHint: "URL" },
   "tls-session-reuse": { type: "string", description: "PROT P data connections: required or preferred (default) TLS session reuse", valueHint: "required|preferred" },
+  "tls-upload-eof": {
+    type: "string",
+    description: "PROT P uploads: strict (default) completes one only when the client ends it with TLS close_notify; lenient also on a bare TCP FIN, as vsftpd by default (for clients that never send close_notify)",
+    valueHint: "strict|lenient",
+  },
   ...opsArgs,
 } as const;
 
@@ -193,9 +198,11 @@ function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls
   const keyFile = s("tls-key");
   const reuse = s("tls-session-reuse");
   if (reuse !== undefined && reuse !== "required" && reuse !== "preferred") throw new CliError(`--tls-session-reuse must be required or preferred, got "${reuse}"`);
+  const uploadEof = s("tls-upload-eof");
+  if (uploadEof !== undefined && uploadEof !== "strict" && uploadEof !== "lenient") throw new CliError(`--tls-upload-eof must be strict or lenient, got "${uploadEof}"`);
   if (!certFile !== !keyFile) throw new CliError("--tls-cert and --tls-key go together");
   if (!certFile || !keyFile) {
-    const needs = ["implicit-tls-port", "require-tls", "tls-session-reuse"].find((k) => args[k] !== undefined && args[k] !== false);
+    const needs = ["implicit-tls-port", "require-tls", "tls-session-reuse", "tls-upload-eof"].find((k) => args[k] !== undefined && args[k] !== false);
     if (needs) throw new CliError(`--${needs} needs --tls-cert and --tls-key`);
     return undefined;
   }
@@ -205,6 +212,7 @@ function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls
     implicitPort: positiveInt(s("implicit-tls-port"), "implicit-tls-port", 0, 65535),
     requireTls: !!args["require-tls"],
     sessionReuse: reuse as "required" | "preferred" | undefined,
+    uploadEof: uploadEof as "strict" | "lenient" | undefined,
   };
 }
 

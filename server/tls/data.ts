@@ -7,6 +7,18 @@ import { RecordTail } from "./record-tail.ts";
 
 export type SessionReusePolicy = "required" | "preferred";
 
+/**
+ * How a PROT P upload may end: "strict" (default) only with the client's TLS close_notify; "lenient"
+ * also with a bare TCP FIN, as vsftpd does unless strict_ssl_read_eof is set (for clients that never
+ * send close_notify, at the price of taking an upload cut by a forged FIN as complete).
+ */
+export type UploadEofPolicy = "strict" | "lenient";
+
+export interface DataTlsPolicy {
+  reuse: SessionReusePolicy;
+  uploadEof: UploadEofPolicy;
+}
+
 interface TlsDataState {
   conn: TlsDataConnection | null;
 }
@@ -28,7 +40,7 @@ export class TlsDataConnection extends DataConnection {
   constructor(
     socket: Socket<DataSocketState>,
     remoteIp: string,
-    private readonly policy: SessionReusePolicy,
+    private readonly policy: DataTlsPolicy,
     handshakeTimeoutMs: number,
   ) {
     super(socket, remoteIp);
@@ -53,7 +65,7 @@ export class TlsDataConnection extends DataConnection {
   tlsEof(): void {
     // Bun gives `end` for a close_notify and for a bare FIN alike; the ciphertext tells them apart.
     // Every client tried (curl, lftp, ftplib, rclone, ftpkit; TLS 1.2 and 1.3) sends close_notify.
-    if (this.tail.endedWithAlert) super.handleEof();
+    if (this.tail.endedWithAlert || this.policy.uploadEof === "lenient") super.handleEof();
     else this.handleCutEnd();
   }
 
@@ -69,7 +81,7 @@ export class TlsDataConnection extends DataConnection {
       return this.fail(new FtpError(522, "SSL connection failed: TLS handshake on the data connection failed"));
     }
     this.sessionReused = reused;
-    if (this.policy === "required" && !reused) {
+    if (this.policy.reuse === "required" && !reused) {
       // Like vsftpd: finish the handshake, then close cleanly, so the client reads the 522 that explains why.
       return this.fail(new FtpError(522, "SSL connection failed: session reuse required"), true);
     }
@@ -139,7 +151,7 @@ export function upgradeDataSocket(
   socket: Socket<DataSocketState>,
   peerIp: string,
   material: SessionTls,
-  policy: SessionReusePolicy,
+  policy: DataTlsPolicy,
   handshakeTimeoutMs: number,
 ): TlsDataConnection {
   const state: TlsDataState = { conn: null };

@@ -9,7 +9,7 @@ import type { ControlState } from "../control.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
 import { TlsCertStore, TlsConfigError, type TlsMaterial } from "./config.ts";
-import { upgradeDataSocket, type SessionReusePolicy } from "./data.ts";
+import { upgradeDataSocket, type SessionReusePolicy, type UploadEofPolicy } from "./data.ts";
 
 /** FTPS settings (`ftpkit serve --tls-cert … --tls-key …`). */
 export interface FtpsOptions {
@@ -21,6 +21,8 @@ export interface FtpsOptions {
   requireTls?: boolean;
   /** PROT P data connections: `required` refuses those that do not resume the control session (vsftpd's require_ssl_reuse). */
   sessionReuse?: SessionReusePolicy;
+  /** PROT P uploads: `strict` (default) completes one only on the client's close_notify; `lenient` also on a bare FIN (vsftpd's default). */
+  uploadEof?: UploadEofPolicy;
   /** Certificate files are polled for changes this often (ms). */
   certPollMs?: number;
 }
@@ -116,7 +118,8 @@ export class FtpsRuntime {
   adoptDataSocket(session: Session, socket: Socket<DataSocketState>, peerIp: string): DataConnection {
     if (!session.tls.protP) return new DataConnection(socket, peerIp);
     const material = this.sessionMaterial.get(session) ?? sessionTls(this.material);
-    const conn = upgradeDataSocket(socket, peerIp, material, this.sessionReuse, this.server.options.dataTimeoutMs);
+    const policy = { reuse: this.sessionReuse, uploadEof: this.options.uploadEof ?? "strict" };
+    const conn = upgradeDataSocket(socket, peerIp, material, policy, this.server.options.dataTimeoutMs);
     conn.ready!.then(
       () => {
         if (conn.sessionReused) this.counters.dataReused++;

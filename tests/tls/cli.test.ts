@@ -59,6 +59,8 @@ describe("ftpkit serve start-up errors", () => {
     ["--tls-cert without --tls-key", ["--tls-cert", CERT], /--tls-cert and --tls-key go together/],
     ["--require-tls without a certificate", ["--require-tls"], /--require-tls needs --tls-cert and --tls-key/],
     ["a bad --tls-session-reuse", ["--tls-cert", CERT, "--tls-key", KEY, "--tls-session-reuse", "always"], /required or preferred/],
+    ["a bad --tls-upload-eof", ["--tls-cert", CERT, "--tls-key", KEY, "--tls-upload-eof", "maybe"], /strict or lenient/],
+    ["--tls-upload-eof without a certificate", ["--tls-upload-eof", "lenient"], /needs --tls-cert/],
   ];
   for (const [what, args, message] of cases) {
     test(`${what}: one clear line and a non-zero exit`, async () => {

@@ -75,6 +75,16 @@ describe("PROT P upload endings", () => {
   }
 });
 
+describe("--tls-upload-eof lenient (vsftpd's default, for clients that never send close_notify)", () => {
+  test("an upload ended by a bare TCP FIN is taken as complete (226, the bytes stored)", async () => {
+    srv = await startTestServer({ options: { tls: tlsOptions({ uploadEof: "lenient" }) } });
+    const bytes = randomBytes(300_000);
+    const out = await upload("report.bin", bytes, "fin", "1.3");
+    expect(out.reply).toMatch(/^226/);
+    expect(readFileSync(join(srv.home("alice"), "report.bin")).equals(bytes)).toBe(true);
+  }, 25_000);
+});
+
 describe("RecordTail (TLS framing of what the client sent)", () => {
   const record = (type: number, length: number) => Buffer.concat([Buffer.from([type, 3, 3, length >> 8, length & 255]), Buffer.alloc(length, 7)]);
   const data = Buffer.concat([record(22, 300), record(23, 16_401), record(23, 900)]);
