@@ -240,8 +240,13 @@ export function transportError(err: unknown): StorageError {
 }
 
 /** The text of the first `<tag>` in an XML answer (entities decoded), or undefined. */
+/** One pattern per tag name: a listing asks three fields of each of its up to 1,000 entries. */
+const TAG_PATTERNS = new Map<string, RegExp>();
+
 export function xmlText(xml: string, tag: string): string | undefined {
-  const m = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml);
+  let pattern = TAG_PATTERNS.get(tag);
+  if (!pattern) TAG_PATTERNS.set(tag, (pattern = new RegExp(`<${tag}>([^<]*)</${tag}>`)));
+  const m = pattern.exec(xml);
   return m ? decodeXml(m[1]!) : undefined;
 }
 
@@ -252,7 +257,9 @@ export function decodeXml(s: string): string {
     if (e === "amp") return "&";
     if (e === "quot") return '"';
     if (e === "apos") return "'";
-    return String.fromCodePoint(e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+    const code = e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+    // Past Unicode's last code point: fromCodePoint would throw, and one such key fail a whole listing.
+    return code <= 0x10ffff ? String.fromCodePoint(code) : "\ufffd";
   });
 }
 

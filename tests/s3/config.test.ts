@@ -1,11 +1,11 @@
 // s3:// places in the users file and the CLI (no S3 server needed: nothing is checked on disk).
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUsers } from "../../server/auth/ini-store.ts";
 import { parseS3Url } from "../../protocol/s3-url.ts";
-import { s3SettingsFromEnv } from "../../server/storage/s3-request.ts";
+import { s3SettingsFromEnv, xmlText } from "../../server/storage/s3-request.ts";
 import { runFtpkit } from "../helpers/peers.ts";
 
 const dirs: string[] = [];
@@ -57,4 +57,13 @@ test("endpoint and credentials: S3_* win over AWS_*, --s3-endpoint over both", (
   expect(s3SettingsFromEnv(env)).toEqual({ endpoint: "http://aws:1", accessKeyId: "k", secretAccessKey: "as", region: "eu-west-1" });
   expect(s3SettingsFromEnv({ ...env, S3_ENDPOINT: "http://s3:2" }, "http://flag:3").endpoint).toBe("http://flag:3");
   expect(s3SettingsFromEnv({ ...env, S3_ENDPOINT: "http://s3:2" }).endpoint).toBe("http://s3:2");
+});
+
+describe("XML text of S3 answers", () => {
+  test("entities decode (a control character in a key arrives as &#x1b;); one past Unicode's range becomes U+FFFD instead of failing the whole answer", () => {
+    expect(xmlText("<Key>a&#x1b;[31m&amp;b</Key>", "Key")).toBe("a\x1b[31m&b");
+    expect(xmlText("<Contents><Key>odd&#x110000;</Key></Contents>", "Key")).toBe("odd\ufffd");
+    expect(xmlText("<Size>12</Size><Key>k</Key>", "Size")).toBe("12");
+    expect(xmlText("<Key>k</Key>", "Size")).toBeUndefined();
+  });
 });
