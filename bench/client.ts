@@ -6,9 +6,10 @@
 // writeback. Ratios are paired: each round's ftpkit run against the reference run of the same round
 // (the median of those), because this VM's speed drifts by 2–5× between rounds.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { median } from "./stats.ts";
-import { REPO_DIR } from "./servers.ts";
+import { cpuMsWithReaped, REPO_DIR } from "./servers.ts";
 
 export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree", "client-tree-put"] as const;
 export type ClientWorkload = (typeof CLIENT_WORKLOADS)[number];
@@ -19,6 +20,8 @@ type ClientName = (typeof CLIENTS)[number];
 export interface ClientBenchSetup {
   server: string;
   port: number;
+  /** The server's main process: its CPU time (and its reaped sessions') is read around each run. */
+  serverPid: number;
   user: string;
   pass: string;
   home: string;
@@ -90,6 +93,8 @@ export interface ClientCell {
   ratio?: number;
   error?: string;
   na?: string;
+  /** Medians over the measured runs: wall time, and CPU time of the client and of the server (ms). */
+  cpu?: { wallMs: number; clientMs: number; serverMs: number };
 }
 
 /**
@@ -108,6 +113,8 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
     const bytes = tree ? TREE_FILES * TREE_SIZE : s.bigSize;
     // Per client, the MB/s of each round (undefined: warm-up or failed).
     const samples = new Map<ClientName, (number | undefined)[]>();
+    /** Per client, each measured run's wall time and CPU time (client, server), in ms. */
+    const costs = new Map<ClientName, { wallMs: number; clientMs: number; serverMs: number }[]>();
     const errors = new Map<ClientName, string>();
     for (const c of CLIENTS) {
       if (!command(w, c, s, "/", 0)) row[c] = { na: "no recursive transfer" };
@@ -127,12 +134,19 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
         rmSync(dest, { recursive: true, force: true });
         mkdirSync(dest, { recursive: true });
         const cmd = command(w, c, s, dest, i)!;
+        const serverCpu0 = cpuMsWithReaped(s.serverPid);
         const t = performance.now();
         const p = Bun.spawn(cmd, { cwd: dest, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
         const timer = setTimeout(() => p.kill(9), 600_000);
         const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
         clearTimeout(timer);
         const ms = performance.now() - t;
+        const clientCpu = p.resourceUsage()?.cpuTime.total;
+        if (code === 0 && i >= s.warmup && clientCpu !== undefined) {
+          const list = costs.get(c) ?? [];
+          list.push({ wallMs: ms, clientMs: Number(clientCpu) / 1000, serverMs: cpuMsWithReaped(s.serverPid) - serverCpu0 });
+          costs.set(c, list);
+        }
         if (code !== 0) {
           errors.set(c, `exit ${code}: ${err.trim().split("\n").slice(-1)[0] ?? ""}`);
           // The table keeps the last line; the log gets what came before it (which file, why).
@@ -152,9 +166,12 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
       const sorted = runs.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
       const error = errors.get(c);
       const paired = ref && c !== refName ? runs.flatMap((v, i) => (v !== undefined && ref[i] !== undefined ? [v / ref[i]!] : [])) : [];
-      row[c] = error ? { error } : { value: median(sorted), ...(paired.length ? { ratio: median(paired) } : {}) };
+      const spent = costs.get(c) ?? [];
+      const cpu = spent.length ? { wallMs: median(spent.map((x) => x.wallMs)), clientMs: median(spent.map((x) => x.clientMs)), serverMs: median(spent.map((x) => x.serverMs)) } : undefined;
+      row[c] = error ? { error } : { value: median(sorted), ...(paired.length ? { ratio: median(paired) } : {}), ...(cpu ? { cpu } : {}) };
       const pairedText = paired.length ? `; ratio to ${refName} per round ${paired.map((r) => r.toFixed(2)).join(", ")}` : "";
-      s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s (runs ${sorted.map((v) => v.toFixed(0)).join(", ")}${pairedText})`}`);
+      const cpuText = cpu ? `; CPU per run: client ${(cpu.clientMs / 1000).toFixed(2)} s, server ${(cpu.serverMs / 1000).toFixed(2)} s` : "";
+      s.log(`  ${w} · ${s.server} · ${c}: ${error ?? `${row[c].value!.toFixed(0)} MB/s (runs ${sorted.map((v) => v.toFixed(0)).join(", ")}${pairedText}${cpuText})`}`);
     }
   }
   return out;
@@ -177,15 +194,14 @@ function both(r: Record<ClientName, ClientCell>): boolean | undefined {
   return v === undefined || nv === undefined ? undefined : v && nv;
 }
 
+function rowLabel(w: ClientWorkload, bigMiB: number): string {
+  const tree = `${TREE_FILES.toLocaleString("en-US")} × 100 KiB, 8 connections`;
+  return { "client-get": `get ${bigMiB} MiB`, "client-put": `put ${bigMiB} MiB`, "client-tree": `get -r ${tree}`, "client-tree-put": `put -r ${tree}` }[w];
+}
+
 /** The client table: one row per (workload, server), MB/s with the ratio to curl (lftp for trees). */
 export function renderClientTable(results: Map<string, Map<ClientWorkload, Record<ClientName, ClientCell>>>, bigMiB: number): string {
   const rows = [`| Client workload | Server | ${CLIENTS.join(" | ")} | Target | Met |`, `|---|---|${CLIENTS.map(() => "---:").join("|")}|---|:-:|`];
-  const label: Record<ClientWorkload, string> = {
-    "client-get": `get ${bigMiB} MiB`,
-    "client-put": `put ${bigMiB} MiB`,
-    "client-tree": `get -r ${TREE_FILES.toLocaleString("en-US")} × 100 KiB, 8 connections`,
-    "client-tree-put": `put -r ${TREE_FILES.toLocaleString("en-US")} × 100 KiB, 8 connections`,
-  };
   for (const [server, ws] of results) {
     for (const [w, r] of ws) {
       const cells = CLIENTS.map((c) => {
@@ -197,7 +213,7 @@ export function renderClientTable(results: Map<string, Map<ClientWorkload, Recor
         return `${cell.value!.toFixed(0)}${x}`; // the reference itself has no ratio
       });
       const met = TARGETS[w].check(r);
-      rows.push(`| ${label[w]} | ${server} | ${cells.join(" | ")} | ${TARGETS[w].text} | ${met === undefined ? "—" : met ? "✅" : "❌"} |`);
+      rows.push(`| ${rowLabel(w, bigMiB)} | ${server} | ${cells.join(" | ")} | ${TARGETS[w].text} | ${met === undefined ? "—" : met ? "✅" : "❌"} |`);
     }
   }
   return rows.join("\n");
@@ -207,4 +223,35 @@ export function clientNotes(results: Map<string, Map<ClientWorkload, Record<Clie
   const notes: string[] = [];
   for (const [server, ws] of results) for (const [w, r] of ws) for (const c of CLIENTS) if (r[c]?.error && r[c]!.error !== "not available") notes.push(`${w} / ${server} / ${c}: ${r[c]!.error}`);
   return notes;
+}
+
+/**
+ * What the machine allows each verified ftpkit row: the CPU time client and server spent per run
+ * (medians), and the fastest ratio to the reference those seconds permit on this machine's cores
+ * (client and server share them: the run cannot take less wall time than all its CPU time spread
+ * over every core). A "best possible" under the target means the target cannot be met here by any
+ * overlap of the same work; only less work per byte could.
+ */
+export function clientCpuTable(results: Map<string, Map<ClientWorkload, Record<ClientName, ClientCell>>>, bigMiB: number, cores = cpus().length): string {
+  const sec = (ms: number) => (ms / 1000).toFixed(2);
+  const rows = [
+    `| Client workload | Server | client | CPU s: client + server = total | wall s | ${cores}-core floor s | reference (wall s, CPU s) | best possible ratio | measured |`,
+    "|---|---|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const [server, ws] of results) {
+    for (const [w, r] of ws) {
+      const refName: ClientName = isTreeWorkload(w) ? "lftp" : "curl";
+      const ref = r[refName]?.cpu;
+      for (const c of ["ftpkit", "ftpkit --no-verify"] as const) {
+        const x = r[c]?.cpu;
+        if (!x || !ref) continue;
+        const total = x.clientMs + x.serverMs;
+        const floor = total / cores;
+        rows.push(
+          `| ${rowLabel(w, bigMiB)} | ${server} | ${c} | ${sec(x.clientMs)} + ${sec(x.serverMs)} = ${sec(total)} | ${sec(x.wallMs)} | ${sec(floor)} | ${refName} ${sec(ref.wallMs)}, ${sec(ref.clientMs + ref.serverMs)} | ${(ref.wallMs / floor).toFixed(2)}× | ${r[c]!.ratio?.toFixed(2) ?? "—"}× |`,
+        );
+      }
+    }
+  }
+  return rows.join("\n");
 }

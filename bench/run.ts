@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { median } from "./stats.ts";
-import { CLIENT_WORKLOADS, clientNotes, ensureTree, isTreeWorkload, renderClientTable, runClientRows, TREE_MIN_REPS, type ClientWorkload } from "./client.ts";
+import { CLIENT_WORKLOADS, clientCpuTable, clientNotes, ensureTree, isTreeWorkload, renderClientTable, runClientRows, TREE_MIN_REPS, type ClientWorkload } from "./client.ts";
 import {
   BENCH_DIR,
   type Account,
@@ -292,7 +292,7 @@ async function main(): Promise<void> {
       log(`client rows against ${name}…`);
       clientResults.set(
         name,
-        await runClientRows(clientWs, { server: name, port: s.port, user: acct.user, pass: acct.pass, home: acct.home, big: data.big, bigSize: profile.bigSize, reps: profile.reps, warmup: profile.warmup, work, log }),
+        await runClientRows(clientWs, { server: name, port: s.port, serverPid: s.pid, user: acct.user, pass: acct.pass, home: acct.home, big: data.big, bigSize: profile.bigSize, reps: profile.reps, warmup: profile.warmup, work, log }),
       );
     }
   }
@@ -322,6 +322,10 @@ async function main(): Promise<void> {
           `Client (MB/s, wall time of the whole command; (N×) is the median over rounds of the ratio to curl's run of the same round, to lftp's for trees; tree rows run at least ${TREE_MIN_REPS} rounds):`,
           "",
           renderClientTable(clientResults as Parameters<typeof renderClientTable>[0], profile.bigSize / MiB),
+          "",
+          "CPU time per run of the ftpkit client rows (medians; server = its process and the session processes it reaped), and the fastest ratio to the reference that much CPU time allows when client and server share this machine's cores:",
+          "",
+          clientCpuTable(clientResults as Parameters<typeof clientCpuTable>[0], profile.bigSize / MiB),
           "",
         ]
       : []),

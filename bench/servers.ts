@@ -307,6 +307,20 @@ export function selfCpuMs(pid: number): number {
   }
 }
 
+/**
+ * CPU time (ms) of the process and of its children it already reaped (utime + stime + cutime + cstime):
+ * a forking server's finished sessions included (vsftpd reaps each session process when it ends).
+ */
+export function cpuMsWithReaped(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / 100; // USER_HZ = 100
+  } catch {
+    return NaN;
+  }
+}
+
 export function alive(s: RunningServer): boolean {
   return s.proc.exitCode === null && s.proc.signalCode === null;
 }
