@@ -4,6 +4,7 @@
 // whom to trust is tls-trust.ts; when a data connection starts TLS is data-channel.ts's call.
 import type { Socket, SocketHandler } from "bun";
 import { canonicalIp } from "../protocol/address.ts";
+import { RecordTail } from "../protocol/tls-record-tail.ts";
 import { ClientError, ConnectFailure } from "./errors.ts";
 import { describeDataTlsError, describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from "./tls-trust.ts";
 
@@ -50,8 +51,10 @@ export class Connection {
   private reader: ((chunk: Buffer) => void) | null = null;
   private closedResolve!: () => void;
   private paused = false;
-  /** Set once upgradeTLS ran: the plain socket's handlers still see ciphertext (BUN-NOTES) and must ignore it. */
+  /** Set once upgradeTLS ran: the plain socket's handlers still see ciphertext (BUN-NOTES) and must not deliver it. */
   tlsActive = false;
+  /** After upgradeTLS: the framing of the ciphertext the peer sent, which tells how it ended (closeNotify). */
+  private tail: RecordTail | null = null;
   /** Resolves when the connection is usable: at once for plain TCP, after the handshake for TLS. */
   ready: Promise<void> = Promise.resolve();
   isClosed = false;
@@ -143,6 +146,7 @@ export class Connection {
       return this.ready;
     }
     this.tlsActive = true;
+    this.tail = new RecordTail();
     const [, tls] = socket.upgradeTLS({ isServer: false, tls: tlsOptions(settings), socket: handlers, data: this });
     this.socket = tls;
     return this.ready;
@@ -157,6 +161,21 @@ export class Connection {
     } catch {
       return null;
     }
+  }
+
+  /** Ciphertext the plain socket saw after the upgrade: only its framing is read (closeNotify). */
+  sawCiphertext(chunk: Buffer): void {
+    this.tail?.push(chunk);
+  }
+
+  /**
+   * After a TLS connection ended: did the peer end it with a close_notify (true), or with a bare TCP
+   * FIN, which anyone on the path can forge to cut a download short (false)? Bun reports both as
+   * `end`; the record framing of the ciphertext tells them apart (protocol/tls-record-tail.ts). Null
+   * for a plain connection. Ciphertext that cannot be followed counts as a close_notify, as on the server.
+   */
+  get closeNotify(): boolean | null {
+    return this.tail ? this.tail.endedWithAlert : null;
   }
 
   /** TLS only, after the handshake: did this connection resume the session it offered? */
@@ -292,11 +311,12 @@ function closedError(message: string): ClientError {
   return new ClientError(message, { kind: "network", retryable: true });
 }
 
-// Plain-socket handlers. After an upgrade they keep firing with ciphertext: ignored behind `tlsActive`,
-// the TLS handlers (in startTls) take over.
+// Plain-socket handlers. After an upgrade they keep firing with ciphertext: its framing is followed
+// (closeNotify), nothing else of it is used; the TLS handlers (in startTls) take over.
 export const plainHandlers = {
   data(socket: Socket<Connection>, chunk: Buffer) {
     if (!socket.data.tlsActive) socket.data.received(chunk);
+    else socket.data.sawCiphertext(chunk);
   },
   drain(socket: Socket<Connection>) {
     if (!socket.data.tlsActive) socket.data.flush();

@@ -110,6 +110,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     const fileFd = fd;
     offset = await retrieve(session, path, offset, size, sink, ctx, {
       resuming: resumeNote,
+      // No size and no digest to check the file by: under PROT P only the server's close_notify says
+      // the file came whole (a bare FIN can be forged on the path); with a check, the check decides.
+      requireCloseNotify: size === null && !(ctx.verify && session.client.mayGiveDigest(algo)),
       atDrop(reached, retrying) {
         offset = reached; // what the error reports as kept, also when no retry follows
         if (retrying) ftruncateSync(fileFd, reached); // the file and the running hash stay in lockstep
@@ -213,6 +216,8 @@ export interface RetrieveHooks {
    * the refusal ends the download.
    */
   startOver?(): ChunkSink;
+  /** Nothing will check the file once it is in (no size, no digest): see PumpOptions.requireCloseNotify. */
+  requireCloseNotify?: boolean;
 }
 
 /**
@@ -241,6 +246,7 @@ export async function retrieve(
         limiter,
         stallMs: ctx.opts.stallMs,
         limit: size === null ? undefined : size - offset,
+        requireCloseNotify: size === null && hooks.requireCloseNotify,
         onProgress: resumeLine.watch((m) => ctx.progress.update(m)),
       });
       resumeLine.say();

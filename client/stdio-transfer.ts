@@ -67,7 +67,8 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     }
     const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd, into);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
-    const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress });
+    // With no size and no digest, only the TLS ending can tell a cut stream (RetrieveHooks.requireCloseNotify).
+    const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress }, { requireCloseNotify: !(opts.verify && session.client.mayGiveDigest(opts.hash)) });
     allWritten = true;
     const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
     const digest = await sink.digest();

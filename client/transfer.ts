@@ -30,6 +30,12 @@ export interface PumpOptions {
   signal?: AbortSignal;
   /** Uploads: the last byte is sent and the data connection shut down (the server may now store it whole). */
   onAllSent?: () => void;
+  /**
+   * Downloads over TLS (PROT P) that nothing else can check (no size, no digest): a data connection
+   * that ends without the server's close_notify, with a bare TCP FIN anyone on the path can forge,
+   * is a cut transfer, not a complete one.
+   */
+  requireCloseNotify?: boolean;
 }
 
 /** Default stall timeout of data connections (a stalled server must not hang a transfer forever). */
@@ -167,6 +173,9 @@ export async function download(client: FtpClient, path: string, offset: number, 
     throw new TransferInterrupted(e.message, moved, reply.code);
   }
   if (t.conn.error) throw new TransferInterrupted(`data connection failed after ${moved} bytes: ${t.conn.error.message}`, moved);
+  if (opts.requireCloseNotify && t.conn.closeNotify === false) {
+    throw new TransferInterrupted(`the data connection ended after ${moved} bytes without TLS close_notify, and the server gives no size or digest to check the file by: it may be cut short`, moved);
+  }
   await payDebt(opts.limiter);
   return moved;
 }

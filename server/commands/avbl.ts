@@ -1,6 +1,6 @@
 // AVBL — draft-peterson-streamlined-ftp-command-extensions: bytes available for upload here.
 import type { CommandSpec } from "./types.ts";
-
+import { FtpError } from "../../protocol/errors.ts";
 
 export const avbl: CommandSpec = {
   verbs: ["AVBL"],
@@ -14,6 +14,10 @@ export const avbl: CommandSpec = {
     const left = r.mount.ledger.available();
     const free = (await r.mount.storage.freeBytes?.().catch(() => undefined)) ?? Infinity;
     const value = Math.min(left, free);
-    session.reply(213, Number.isFinite(value) ? String(value) : String(Number.MAX_SAFE_INTEGER));
+    // No quota and a store that cannot tell its free space (S3): no number is known, so the command is
+    // refused (550, as ftpserverlib answers when its driver cannot tell) rather than answered with one.
+    // Before, 213 2^53-1 was a made-up figure a client could trust to decide that an upload fits.
+    if (!Number.isFinite(value)) throw new FtpError(550, "Available space unknown: no quota applies here and the storage cannot tell its free space");
+    session.reply(213, String(value));
   },
 };

@@ -19,7 +19,7 @@ import { FtpError } from "../../protocol/errors.ts";
  */
 const CLIENT_GONE_GRACE_MS = 20;
 
-/** STOR and APPE share this: plan the write before the 150, open it once the data connection is up. */
+/** STOR and APPE share this: plan the write (and lock an existing in-place target) before the 150, open it once the data connection is up. */
 export async function storeFile(ctx: CommandContext, append: boolean): Promise<void> {
   const { session } = ctx;
   const offset = session.restOffset;
@@ -34,8 +34,12 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   const algorithm = session.hashAlgorithm;
   const hashing = session.hashWhileStreaming && wholeFile && !ascii;
   const { r } = plan;
-  startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: "Ok to send data", upload: true }, async (t, conn) => {
-    await using upload = await session.fs.openUpload(plan);
+  // An existing file written in place (APPE, REST+STOR) is locked now, so a second writer gets its
+  // 450 before any 150 (as vsftpd refuses); the transfer owns the lock until the upload takes it, or
+  // lets it go when no data connection comes (its timeout), on ABOR, QUIT or the session's end.
+  const claim = await session.fs.claimUpload(plan);
+  startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: "Ok to send data", upload: true, held: claim }, async (t, conn) => {
+    await using upload = await session.fs.openUpload(plan, claim);
     // Hashed on the storage's hashing thread when it has one, else inline on this session's thread.
     const along = hashing ? upload.hashAlong(algorithm) : undefined;
     const hasher = hashing && !along ? createHasher(algorithm) : undefined;

@@ -1,4 +1,5 @@
-import type { Socket } from "bun";
+import type { Socket, SocketHandler } from "bun";
+import net from "node:net";
 import type { HostPort } from "../../protocol/address.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { DataConnection, dataSocketHandlers, type DataSocketState } from "./connection.ts";
@@ -6,12 +7,17 @@ import type { DataEndpoint } from "./passive.ts";
 
 /**
  * The one active-mode connect a session may have in flight (vsftpd makes one, bounded by its
- * connect_timeout). Bun cannot cancel a `Bun.connect` in flight: it hands out the socket only at
- * `open`, and the descriptor of a connect the peer never answers (its SYNs dropped, a full accept
- * queue) stays in SYN-SENT until the kernel gives up, about 2 minutes. Measured: 300 PORT + LIST +
- * ABOR rounds in 0.3 s left 300 such descriptors. So an abandoned connect is still counted here until
- * it settles, no new one starts before that, and the session's slot is held until then (endSession).
+ * connect_timeout). A connect the peer never answers (its SYNs dropped, a full accept queue) stays in
+ * SYN-SENT until the kernel gives up, about 2 minutes. `Bun.connect` cannot cancel one (it hands out
+ * the socket only at `open`), so connects go through node:net, whose `destroy()` closes a pending
+ * connect's descriptor at once (measured on Bun 1.4.5: the SYN-SENT socket and its descriptor gone
+ * the moment it is called); the connected socket is then taken over with the usual Bun handlers
+ * (`reload`). A connect is still counted here until it settles or is cancelled, and no new one starts
+ * before that: since connects are cancelled on timeout, ABOR and the session's end, that is at once.
  */
+/** The Bun socket under a node:net socket (`_handle`): re-handled once connected. */
+type AdoptableSocket = Socket<DataSocketState> & { reload(options: { socket: SocketHandler<DataSocketState> }): void };
+
 export class ActiveConnector {
   private inFlight: Promise<void> | null = null;
 
@@ -25,7 +31,7 @@ export class ActiveConnector {
     while (this.inFlight) await this.inFlight;
   }
 
-  /** Count `attempt` (a Bun.connect promise) as in flight until it settles either way. */
+  /** Count `attempt` (settled when the connect completed, failed or was cancelled) as in flight until then. */
   track(attempt: Promise<unknown>): void {
     const p: Promise<void> = attempt.then(
       () => {},
@@ -73,6 +79,7 @@ export class ActiveEndpoint implements DataEndpoint {
       };
       if (this.closed) return fail();
       // The deadline covers the wait for an earlier connect of this session too.
+      const deadline = Date.now() + this.opts.connectTimeoutMs;
       timer = setTimeout(fail, this.opts.connectTimeoutMs);
       this.giveUp = fail;
       const { connector } = this.opts;
@@ -90,14 +97,33 @@ export class ActiveEndpoint implements DataEndpoint {
           resolve(conn);
           return conn;
         });
-        const onFail = handlers.connectError;
-        handlers.connectError = (socket, err) => {
-          onFail?.(socket, err);
+        const pending = net.connect({ host: this.target.host, port: this.target.port }) as net.Socket & { _handle?: AdoptableSocket };
+        let settle!: () => void;
+        connector.track(new Promise<void>((r) => (settle = r)));
+        const cancel = () => {
+          pending.destroy(); // a connect in progress: its descriptor is closed now, not when the kernel gives up
+          settle();
+        };
+        // The deadline, close() (ABOR, a new PORT/EPRT/PASV, the transfer's or the session's end) end it.
+        this.giveUp = () => {
+          cancel();
           fail();
         };
-        const attempt = Bun.connect<DataSocketState>({ hostname: this.target.host, port: this.target.port, socket: handlers });
-        connector.track(attempt);
-        attempt.catch(fail);
+        clearTimeout(timer);
+        timer = setTimeout(() => this.giveUp?.(), Math.max(0, deadline - Date.now()));
+        pending.on("error", () => {
+          settle();
+          fail();
+        });
+        pending.once("connect", () => {
+          settle();
+          const socket = pending._handle;
+          if (settled || this.closed || !socket || typeof socket.reload !== "function") return cancel();
+          // From here on the socket is Bun's, as one from Bun.connect: node's wrapper gets no more events.
+          socket.reload({ socket: handlers });
+          socket.data = undefined as unknown as DataSocketState;
+          handlers.open!(socket);
+        });
       };
       start();
     });

@@ -102,6 +102,11 @@ export interface TransferSpec {
   log?: boolean;
   /** The client sends the data (STOR, APPE); on any other transfer what it sends is dropped. */
   upload?: boolean;
+  /**
+   * Acquired before the 150 (an upload's claim on its target): owned by the transfer from the call
+   * on, disposed with its other resources on every path, or at once if the transfer cannot start.
+   */
+  held?: Disposable | null;
 }
 
 /** Check, before anything is opened, that a transfer could start at all. */
@@ -115,7 +120,9 @@ export function requireDataEndpoint(session: Session): void {
  * Start a transfer off the command loop (ftpserverlib's model: ABOR, STAT and QUIT stay live): reply
  * 150, wait for the data connection, run `body`, dispose everything the transfer acquired, then
  * reply with the outcome and log one line. `body` runs only once the data connection is up, so
- * nothing is opened, created or truncated for a transfer that never gets one.
+ * nothing is opened, created or truncated for a transfer that never gets one (`held`, taken before,
+ * only locks: it is let go when the wait for the data connection ends without one, at the latest
+ * after the data-connection timeout).
  */
 export function startTransfer(
   session: Session,
@@ -123,7 +130,10 @@ export function startTransfer(
   body: (t: Transfer, conn: DataConnection, resources: AsyncDisposableStack) => Promise<TransferOutcome>,
 ): Transfer {
   const endpoint = session.takeDataEndpoint();
-  if (!endpoint) throw new FtpError(425, "Use PORT, PASV or EPSV first");
+  if (!endpoint) {
+    spec.held?.[Symbol.dispose]();
+    throw new FtpError(425, "Use PORT, PASV or EPSV first");
+  }
   const t = new Transfer(spec.verb, spec.vpath, spec.size);
   session.transfer = t;
   session.reply(150, spec.opening);
@@ -131,6 +141,7 @@ export function startTransfer(
     let outcome: TransferOutcome;
     try {
       await using resources = new AsyncDisposableStack();
+      if (spec.held) resources.use(spec.held);
       resources.defer(() => endpoint.close());
       const conn = await t.until(endpoint.connect());
       t.conn = conn;

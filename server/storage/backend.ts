@@ -117,6 +117,21 @@ export interface Upload extends AsyncDisposable {
   hashAlong?(algorithm: HashAlgorithm): () => Promise<string>;
 }
 
+/**
+ * An existing target locked for one in-place upload before its data connection opens
+ * (Storage.claimWrite), so a second writer is refused before its 150, as vsftpd does. The upload
+ * then starts from the claim (openWrite's `claim`), which hands over what it holds, or `release()`
+ * lets the target go unstarted.
+ */
+export interface WriteClaim {
+  /**
+   * Let the target go without an upload (at most once; nothing once started). Returns the bytes it
+   * gives back: the target's size when it was removed or replaced meanwhile (the remover freed
+   * nothing for a file an upload holds, as the upload would settle for it), else 0.
+   */
+  release(): number;
+}
+
 /** How STOR/APPE/REST+STOR open the target. */
 export type WriteMode =
   | { kind: "create" } // must not exist yet (exclusive create), written in place
@@ -134,7 +149,14 @@ export interface Storage {
   listBatches?(key: string): Promise<AsyncIterable<DirEntry[]>>;
   openRead(key: string): Promise<ReadHandle>;
   /** Start an upload. Nothing is created or truncated before this call. */
-  openWrite(key: string, mode: WriteMode): Promise<Upload>;
+  openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null): Promise<Upload>;
+  /**
+   * Optional: lock an existing target of an in-place mode (append, offset) for one upload before
+   * its data connection opens, without changing it; null when there is nothing to lock (another
+   * mode, or APPE to a missing name). Throws like openWrite ("transient" when another upload
+   * holds the file). Pass the claim to openWrite, or dispose of it.
+   */
+  claimWrite?(key: string, mode: WriteMode): Promise<WriteClaim | null>;
   mkdir(key: string): Promise<void>;
   rmdir(key: string): Promise<void>;
   /** Remove a file; resolves with the bytes it freed (what the quota gives back; 0 for a file an in-place upload is writing). */

@@ -16,31 +16,65 @@ export const TEMP_DIR = ".ftpkit-tmp";
 
 type ToStorageError = (err: unknown) => StorageError;
 
+/** The modes written in place (all but an overwrite's temp file). */
+type InPlaceMode = Exclude<WriteMode, { kind: "truncate" }>;
+
+/**
+ * Open the target of an in-place mode and take its writer's lock; the descriptor then owns the lock.
+ * With `existingOnly` nothing is created: null when the name is missing. Throws errno errors or StorageError.
+ */
+function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): number | null {
+  const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  // New files open read-write: the hashing thread reads them back (hashAlong).
+  let flags = mode.kind === "create" ? O_RDWR | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
+  if (existingOnly) flags &= ~O_CREAT;
+  let fd: number;
+  try {
+    // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
+    fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
+  } catch (err) {
+    if (existingOnly && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) {
+    fs.closeSync(fd);
+    throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
+  }
+  // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
+  // each booked "size now − size when it opened": the one that cut the file back was credited with
+  // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
+  if (!tryLockExclusive(fd)) {
+    fs.closeSync(fd);
+    throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
+  }
+  return fd;
+}
+
+/**
+ * Storage.claimWrite for a local target: before the 150 of an APPE or REST+STOR of an existing
+ * file, open it and take its lock, changing nothing (no O_CREAT, no write). The descriptor, to be
+ * handed to openLocalUpload; null when there is nothing to claim (another mode, a missing name).
+ */
+export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStorageError): number | null {
+  if (mode.kind !== "append" && mode.kind !== "offset") return null;
+  try {
+    return openLocked(real, mode, true);
+  } catch (err) {
+    throw toError(err);
+  }
+}
+
 /**
  * Open an upload at `real` (already checked to be inside the root). `tempDir` is the root's TEMP_DIR.
  * O_NOFOLLOW: a symlink swapped in after the check makes the open fail instead of being followed.
+ * `claimed`: the locked descriptor of claimLocalUpload for this target and mode, owned from here on.
  */
-export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, toError: ToStorageError): Upload {
-  const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, toError: ToStorageError, claimed: number | null = null): Upload {
   try {
     if (mode.kind === "truncate") return atomicUpload(real, tempDir, toError);
-    // New files open read-write: the hashing thread reads them back (hashAlong).
-    const flags = mode.kind === "create" ? O_RDWR | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
-    // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
-    const fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) {
-      fs.closeSync(fd);
-      throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
-    }
-    // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
-    // each booked "size now − size when it opened": the one that cut the file back was credited with
-    // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
-    if (!tryLockExclusive(fd)) {
-      fs.closeSync(fd);
-      throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
-    }
-    const before = st.size;
+    const fd = claimed ?? openLocked(real, mode, false)!;
+    const before = sizeOf(fd);
     if (mode.kind === "offset" && mode.offset > before) {
       fs.closeSync(fd);
       throw new StorageError("unsupported", "restart offset beyond end of file");
@@ -279,6 +313,16 @@ function appendWriter(fd: number, toError: ToStorageError): Writer {
     },
     stored: () => stored,
   };
+}
+
+/** The size of an open file that is no longer in any directory (removed or replaced while open), else 0. */
+export function removedSize(fd: number): number {
+  try {
+    const st = fs.fstatSync(fd);
+    return st.nlink === 0 ? st.size : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** The file is no longer in any directory (removed or replaced while open). */

@@ -9,13 +9,14 @@ import {
   type ReadHandle,
   type Storage,
   type Upload,
+  type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
 import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, uniqueFromDev, type EntryFacts } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { claimLocalUpload, freedByRemoval, openLocalUpload, removedSize, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 
@@ -228,7 +229,11 @@ export class LocalStorage implements Storage {
     });
   }
 
-  async openWrite(key: string, mode: WriteMode): Promise<Upload> {
+  async openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null): Promise<Upload> {
+    if (claim) {
+      if (!(claim instanceof LocalClaim)) throw new StorageError("transient", "claim of another storage");
+      return claim.start(mode);
+    }
     checkKey(key);
     const { jail, tempDir } = await this.jail();
     this.sweepOnce(tempDir);
@@ -246,6 +251,26 @@ export class LocalStorage implements Storage {
       closeQuietly(parent.fd);
       throw err;
     }
+  }
+
+  /** APPE or REST+STOR of an existing file: its lock is taken before the 150 (Storage.claimWrite). */
+  async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
+    if (mode.kind !== "append" && mode.kind !== "offset") return null;
+    checkKey(key);
+    const { jail, tempDir } = await this.jail();
+    const parent = sync(() => jail.parent(key));
+    let fd: number | null;
+    try {
+      fd = claimLocalUpload(parent.path, mode, storageError);
+    } catch (err) {
+      closeQuietly(parent.fd);
+      throw err;
+    }
+    if (fd === null) {
+      closeQuietly(parent.fd);
+      return null;
+    }
+    return new LocalClaim(jail, parent.fd, parent.path, fd, tempDir);
   }
 
   async mkdir(key: string): Promise<void> {
@@ -368,6 +393,47 @@ function jailFor(realRoot: string): Jail {
  * (commit, abort or disposal) — once only: a descriptor closed twice could close whatever file or
  * socket was given its number in between.
  */
+/**
+ * A local target locked before its data connection: the open parent directory and the locked file
+ * descriptor. Started, both pass to the upload; released unstarted, both are closed (the lock with them).
+ */
+class LocalClaim implements WriteClaim {
+  private spent = false;
+
+  constructor(
+    private readonly jail: Jail,
+    private readonly parentFd: number,
+    private readonly path: string,
+    private readonly fd: number,
+    private readonly tempDir: string,
+  ) {}
+
+  start(mode: WriteMode): Upload {
+    if (this.spent) throw new StorageError("transient", "claim already used");
+    this.spent = true;
+    const { jail, parentFd } = this;
+    try {
+      return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, this.fd), () => {
+        closeQuietly(parentFd);
+        void jail;
+      });
+    } catch (err) {
+      closeQuietly(parentFd);
+      throw err;
+    }
+  }
+
+  release(): number {
+    if (this.spent) return 0;
+    this.spent = true;
+    // Removed or renamed over while held: freedByRemoval gave nothing back for it, so this does.
+    const freed = removedSize(this.fd);
+    closeQuietly(this.fd);
+    closeQuietly(this.parentFd);
+    return freed;
+  }
+}
+
 function releasing(upload: Upload, releaseOnce: () => void): Upload {
   let released = false;
   const release = () => {

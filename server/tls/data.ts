@@ -3,7 +3,7 @@ import type { Socket, SocketHandler } from "bun";
 import { FtpError } from "../../protocol/errors.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { SessionTls } from "./ftps.ts";
-import { RecordTail } from "./record-tail.ts";
+import { RecordTail } from "../../protocol/tls-record-tail.ts";
 
 export type SessionReusePolicy = "required" | "preferred";
 

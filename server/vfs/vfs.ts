@@ -1,7 +1,7 @@
 import { FtpError } from "../../protocol/errors.ts";
 import { virtualDirname } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
-import { StorageError, type EntryStat, type ReadHandle, type WriteMode } from "../storage/backend.ts";
+import { StorageError, type EntryStat, type ReadHandle, type WriteClaim, type WriteMode } from "../storage/backend.ts";
 import { checkNewName, requirePerm, resolvePath, type Resolved } from "./resolve.ts";
 import type { Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
@@ -18,6 +18,11 @@ export interface UploadPlan {
   mode: WriteMode;
   /** Bytes of the existing file this upload replaces or cuts off: they may be rewritten without quota. */
   credit: number;
+}
+
+/** A storage claim (WriteClaim) owned by a transfer: disposed, it is released and its give-back booked. */
+export interface UploadClaim extends Disposable {
+  readonly claim: WriteClaim;
 }
 
 /**
@@ -110,11 +115,31 @@ export class VirtualFs {
     return { r, mode: { kind: "create" }, credit: 0 };
   }
 
-  /** Open the planned upload (only once the data connection is up: nothing is created before). */
-  async openUpload(plan: UploadPlan): Promise<QuotaUpload> {
+  /**
+   * Before the 150: lock the existing target of a planned APPE or REST+STOR when its storage writes
+   * in place (Storage.claimWrite), so a second writer is refused now ("file busy", 450), not after
+   * its 150. Null when there is nothing to lock. The caller owns the claim: openUpload takes it, or
+   * it is disposed (the transfer's resources hold it until then).
+   */
+  async claimUpload(plan: UploadPlan): Promise<UploadClaim | null> {
+    const { r } = plan;
+    const claim = (await r.mount.storage.claimWrite?.(r.key, plan.mode)) ?? null;
+    if (!claim) return null;
+    return {
+      claim,
+      // Let go unstarted: a file removed meanwhile gives its bytes back here (WriteClaim.release).
+      [Symbol.dispose]() {
+        const freed = claim.release();
+        if (freed > 0) r.mount.ledger.release(freed);
+      },
+    };
+  }
+
+  /** Open the planned upload (only once the data connection is up: nothing is created before), from its claim if it has one. */
+  async openUpload(plan: UploadPlan, held: UploadClaim | null = null): Promise<QuotaUpload> {
     const { r } = plan;
     try {
-      const upload = await r.mount.storage.openWrite(r.key, plan.mode);
+      const upload = await r.mount.storage.openWrite(r.key, plan.mode, held?.claim);
       return new QuotaUpload(upload, r.mount.ledger.reserve(plan.credit));
     } catch (err) {
       // Someone created the name between the plan and the exclusive create.

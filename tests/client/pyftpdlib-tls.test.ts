@@ -138,3 +138,61 @@ describe("a data connection whose TLS handshake fails", () => {
     });
   });
 });
+
+describe("a PROT P download that ends without TLS close_notify (a bare TCP FIN, as one forged on the path)", () => {
+  /** pyftpdlib that answers no SIZE (and has no HASH): nothing but the TLS ending can tell a cut file. */
+  async function withServer(opts: { cutDataTls?: number; noSize: boolean }, body: (p: Peer) => Promise<void>): Promise<void> {
+    const p = await startPyftpd({ tls: true, ...opts });
+    try {
+      await body(p);
+    } finally {
+      await p.stop();
+      removeDir(p.root);
+    }
+  }
+
+  test("with no size and no digest to check it by, fails as a cut download (exit 4, part kept for resume), not accepted", async () => {
+    await withServer({ cutDataTls: 100_000, noSize: true }, async (p) => {
+      randomFile(join(p.root, "cut.bin"), 300_000);
+      const local = join(work, "cut.bin");
+      const r = await runFtpkit(["get", ...TLS, p.url("cut.bin"), local], { cwd: work });
+      // Before: exit 0, and a 100,000-byte file published as cut.bin.
+      expect(r.code).toBe(4);
+      const out = lines(r.stderr);
+      expect(out).toHaveLength(1);
+      expect(out[0]).toContain("without TLS close_notify");
+      expect(out[0]).toContain("100000 bytes kept, run `ftpkit resume` to continue");
+      expect(readdirSync(work).filter((n) => n.startsWith("cut.bin"))).not.toContain("cut.bin");
+      // To standard output: the same failure, after the bytes that came.
+      const piped = await runFtpkit(["get", ...TLS, p.url("cut.bin"), "-"], { cwd: work });
+      expect(piped.code).toBe(4);
+      expect(piped.out.length).toBe(100_000);
+      expect(piped.stderr).toContain("without TLS close_notify");
+    });
+  });
+
+  test("with no size but a close_notify (pyftpdlib's own ending), the download is complete", async () => {
+    await withServer({ noSize: true }, async (p) => {
+      const data = randomFile(join(p.root, "whole.bin"), 300_000);
+      const local = join(work, "whole-no-size.bin");
+      const r = await runFtpkit(["get", ...TLS, p.url("whole.bin"), local], { cwd: work });
+      expect(r.stderr).not.toContain("close_notify");
+      expect(r.code).toBe(0);
+      expect(digest(readFileSync(local))).toBe(digest(data));
+    });
+  });
+
+  test("with SIZE, the size decides as before: a whole file ended by a bare FIN is accepted, a cut one is 'ended early'", async () => {
+    await withServer({ cutDataTls: 300_000, noSize: false }, async (p) => {
+      const data = randomFile(join(p.root, "sized.bin"), 300_000);
+      const local = join(work, "sized.bin");
+      const r = await runFtpkit(["get", ...TLS, p.url("sized.bin"), local], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(digest(readFileSync(local))).toBe(digest(data));
+      randomFile(join(p.root, "sized-cut.bin"), 400_000);
+      const cut = await runFtpkit(["get", ...TLS, p.url("sized-cut.bin"), join(work, "sized-cut.bin")], { cwd: work });
+      expect(cut.code).toBe(4);
+      expect(cut.stderr).toContain("ended early at 300000 of 400000 bytes");
+    });
+  });
+});

@@ -40,7 +40,7 @@ export const TLS_KEY = join(REPO, "fixtures/tls/key.pem");
  * fail their TLS handshake (and get pyftpdlib's 522) before they work again.
  */
 export async function startPyftpd(
-  opts: { root?: string; rate?: number; noMlsd?: boolean; noRest?: boolean; user?: string; password?: string; tls?: boolean; breakDataTls?: number } = {},
+  opts: { root?: string; rate?: number; noMlsd?: boolean; noRest?: boolean; noSize?: boolean; user?: string; password?: string; tls?: boolean; breakDataTls?: number; cutDataTls?: number } = {},
 ): Promise<Peer> {
   const root = opts.root ?? tempDir("ftpkit-pyftpd-");
   const user = opts.user ?? "user";
@@ -51,6 +51,8 @@ export async function startPyftpd(
   if (opts.noRest) cmd.push("--no-rest");
   if (opts.tls) cmd.push("--tls", TLS_CERT, "--tls-key", TLS_KEY);
   if (opts.breakDataTls) cmd.push("--break-data-tls", String(opts.breakDataTls));
+  if (opts.noSize) cmd.push("--no-size");
+  if (opts.cutDataTls !== undefined) cmd.push("--cut-data-tls", String(opts.cutDataTls));
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
   let log = "";
   void (async () => {

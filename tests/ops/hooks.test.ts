@@ -113,6 +113,66 @@ describe("program hooks", () => {
       http.stop(true);
     }
   });
+
+  test("a URL hook that answers with an endless body: its status decides at once, the body is not read (memory stays flat)", async () => {
+    // A hostile or broken endpoint: 2xx or 403, then bytes without end (capped at 256 MiB here, then
+    // silent, so that a server reading the body whole costs a test run only that much).
+    const CAP = 256 * 1024 * 1024;
+    let status = 200;
+    let pulled = 0;
+    let cancels = 0;
+    const http = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        await req.arrayBuffer();
+        const chunk = new Uint8Array(64 * 1024).fill(120);
+        const body = new ReadableStream(
+          {
+            async pull(c) {
+              if (pulled >= CAP) return Bun.sleep(60_000);
+              c.enqueue(chunk.slice());
+              pulled += chunk.length;
+            },
+            cancel() {
+              cancels++;
+            },
+          },
+          { highWaterMark: 1 },
+        );
+        return new Response(body, { status });
+      },
+    });
+    const logger = captureLogger();
+    let peak = 0;
+    const base = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss - base)), 10);
+    try {
+      const ts = await servers.start({ options: { logger, ops: { hookTimeoutMs: 10_000, hooks: [{ event: "pre-upload", command: `http://127.0.0.1:${http.port}/gate` }] } } });
+      const w = await servers.login();
+      let started = Date.now();
+      // 2xx is success (README): the upload goes through without waiting for the body or the timeout.
+      const ok = await w.transfer("STOR a.txt", Buffer.from("fine"));
+      expect([ok.first.code, ok.final?.code]).toEqual([150, 226]);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(readFileSync(join(ts.home("alice"), "a.txt"), "utf8")).toBe("fine");
+      status = 403;
+      started = Date.now();
+      expect((await w.transfer("STOR b.txt", Buffer.from("no"))).first.code).toBe(550);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(logger.events.find((e) => e.event === "upload refused by pre-upload hook")?.fields).toMatchObject({ result: "failed", detail: "HTTP 403" });
+      // Both bodies were given up: the endpoint saw them cancelled, having sent no more than socket buffers hold.
+      await until(() => cancels === 2, 5000, "both bodies cancelled");
+      const sent = pulled;
+      await Bun.sleep(200);
+      expect(pulled).toBe(sent);
+      expect(pulled).toBeLessThan(64 * 1024 * 1024);
+      expect(peak).toBeLessThan(128 * 1024 * 1024);
+    } finally {
+      clearInterval(sampler);
+      http.stop(true);
+    }
+  }, 30_000);
 });
 
 describe("upload hooks and killed clients", () => {

@@ -1,7 +1,7 @@
 // FTP over an S3 home (radosgw): real clients (curl, lftp, ftplib) and raw commands against a user
 // whose home is s3://BUCKET/alice. Skipped only when S3_ENDPOINT is unset (.ci/run sets it).
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Storage, WriteMode } from "../../server/storage/backend.ts";
@@ -322,6 +322,52 @@ describe.skipIf(!HAVE_S3)("an S3 mount in a local home", () => {
     // The home is still the local directory.
     expect((await w.transfer("STOR local.txt", new TextEncoder().encode("here"))).final?.code).toBe(226);
     expect(await bucket.keys()).toEqual(["2026/a.bin"]);
+  }, 60_000);
+});
+
+describe.skipIf(!HAVE_S3)("AVBL on S3", () => {
+  test("an S3 home without a quota answers 550 (the store cannot tell), not 2^53-1; with a quota, the room left", async () => {
+    await s3Server();
+    const w = await servers.login();
+    const r = await w.cmd("AVBL");
+    // Before: 213 9007199254740991, a made-up number a client could trust to decide an upload fits.
+    expect(r.code).toBe(550);
+    expect(r.lines.join(" ")).not.toMatch(/\d{6,}/);
+    expect((await w.cmd("NOOP")).code).toBe(200);
+    w.close();
+    await bucket!.drop();
+    const { home } = await s3Server([], { quota: 100_000 });
+    await put(home, "have.bin", new Uint8Array(30_000));
+    const q = await servers.login();
+    const a = await q.cmd("AVBL");
+    expect([a.code, a.lines[0]]).toEqual([213, "70000"]);
+  }, 60_000);
+
+  test("S3 mounts in a local home: the one without a quota answers 550, the one with a quota its room, the local home its free disk", async () => {
+    bucket = await freshBucket();
+    const ts = await servers.start({
+      users: [
+        {
+          name: "alice",
+          password: "alice-pw",
+          mounts: [
+            { vpath: "/open", dir: `s3://${bucket.name}/open`, perms: ["read", "write", "modify"], quota: 0 },
+            { vpath: "/boxed", dir: `s3://${bucket.name}/boxed`, perms: ["read", "write", "modify"], quota: 10_000 },
+          ],
+        },
+      ],
+    });
+    const w = await servers.login();
+    expect((await w.cmd("AVBL /open")).code).toBe(550);
+    expect((await w.cmd("CWD /open")).code).toBe(250);
+    expect((await w.cmd("AVBL")).code).toBe(550);
+    const boxed = await w.cmd("AVBL /boxed");
+    expect([boxed.code, boxed.lines[0]]).toEqual([213, "10000"]);
+    // The local home: statfs's free bytes, as before.
+    const local = await w.cmd("AVBL /");
+    expect(local.code).toBe(213);
+    const st = statfsSync(ts.home("alice"));
+    expect(Math.abs(Number(local.lines[0]) - st.bavail * st.bsize)).toBeLessThan(64 * 1024 * 1024);
   }, 60_000);
 });
 

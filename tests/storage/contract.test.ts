@@ -289,6 +289,39 @@ for (const b of backends) {
         expect(new TextDecoder().decode(await read(storage, "f"))).toBe("01ab!");
       });
 
+      t("claimWrite locks an existing in-place target without touching it; the upload starts from the claim, or disposal lets it go", async () => {
+        const root = mkdtempSync(join(tmpdir(), "ftpkit-contract-"));
+        cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+        const storage = new LocalStorage(root);
+        await put(storage, "f", text("0123456789"));
+        // Nothing to lock: a new name, an overwrite, APPE to a missing name (nothing is created).
+        expect(await storage.claimWrite("n", { kind: "create" })).toBeNull();
+        expect(await storage.claimWrite("f", { kind: "truncate" })).toBeNull();
+        expect(await storage.claimWrite("missing", { kind: "append" })).toBeNull();
+        expect(await kindOf(storage.stat("missing"))).toBe("not-found");
+        const claim = (await storage.claimWrite("f", { kind: "offset", offset: 2 }))!;
+        expect(claim).not.toBeNull();
+        expect(new TextDecoder().decode(await read(storage, "f"))).toBe("0123456789");
+        for (const mode of [{ kind: "offset", offset: 1 }, { kind: "append" }] as const) {
+          expect(await kindOf(storage.claimWrite("f", mode))).toBe("transient");
+          expect(await kindOf(storage.openWrite("f", mode))).toBe("transient");
+        }
+        // Released unstarted: the file is free again, unchanged, and nothing to give back.
+        expect(claim.release()).toBe(0);
+        const again = (await storage.claimWrite("f", { kind: "offset", offset: 2 }))!;
+        const up = await storage.openWrite("f", { kind: "offset", offset: 2 }, again);
+        expect(again.release()).toBe(0); // spent: a no-op, the upload holds the lock
+        expect(await kindOf(storage.openWrite("f", { kind: "append" }))).toBe("transient");
+        await up.write(text("ab"));
+        expect(await up.commit()).toBe(4 - 10);
+        expect(await put(storage, "f", text("!"), { kind: "append" })).toBe(1);
+        expect(new TextDecoder().decode(await read(storage, "f"))).toBe("01ab!");
+        // Removed while claimed: the remover frees nothing for it, the release gives its size back.
+        const held = (await storage.claimWrite("f", { kind: "append" }))!;
+        expect(await storage.remove("f")).toBe(0);
+        expect(held.release()).toBe(5);
+      });
+
       t("a file removed or renamed over while written in place frees nothing itself; the upload gives back what the file had", async ({ storage }) => {
         await put(storage, "f", text("0123456789"));
         const up = await storage.openWrite("f", { kind: "append" });

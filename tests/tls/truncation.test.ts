@@ -6,7 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { run, tempDir, tlsOptions } from "./helpers.ts";
-import { RecordTail } from "../../server/tls/record-tail.ts";
+import { RecordTail } from "../../protocol/tls-record-tail.ts";
 
 let srv: TestServer | null = null;
 let work: string | null = null;

@@ -1,7 +1,8 @@
 // TLS record framing (RFC 8446 §5.1, RFC 5246 §6.2) seen from outside: the type and length of the
 // last complete record a peer sent, read from the ciphertext the plain socket still receives after
 // upgradeTLS (BUN-NOTES). Bun reports a TLS close_notify and a bare TCP FIN alike (`end`), so this is
-// how an upload can tell an ending the client meant from one cut short on the path.
+// how an ending the peer meant is told from one cut short on the path: the server's for PROT P
+// uploads (server/tls/data.ts), the client's for downloads nothing else can check (client/connection.ts).
 
 const HEADER = 5;
 const ALERT = 21;
@@ -47,7 +48,7 @@ export class RecordTail {
   /**
    * Did the stream end on what can only be a close_notify (or another alert)? TLS 1.2 sends alerts
    * as records of type 21; TLS 1.3 encrypts them as type 23, where an alert is the only thing a
-   * client sends in exactly 19 bytes at the end (a data record that size holds 2 bytes).
+   * peer sends in exactly 19 bytes at the end (a data record that size holds 2 bytes).
    */
   get endedWithAlert(): boolean {
     if (this.bodyLeft > 0 || this.headerFill > 0) return false; // cut inside a record
