@@ -17,6 +17,8 @@ import type { DataEndpoint } from "./passive.ts";
  */
 /** The Bun socket under a node:net socket (`_handle`): re-handled once connected. */
 type AdoptableSocket = Socket<DataSocketState> & { reload(options: { socket: SocketHandler<DataSocketState> }): void };
+/** False once a node:net socket came without an adoptable Bun socket (another Bun): Bun.connect then. */
+let adoptable = true;
 
 export class ActiveConnector {
   private inFlight: Promise<void> | null = null;
@@ -97,6 +99,7 @@ export class ActiveEndpoint implements DataEndpoint {
           resolve(conn);
           return conn;
         });
+        if (!adoptable) return bunConnect(handlers);
         const pending = net.connect({ host: this.target.host, port: this.target.port }) as net.Socket & { _handle?: AdoptableSocket };
         let settle!: () => void;
         connector.track(new Promise<void>((r) => (settle = r)));
@@ -116,14 +119,34 @@ export class ActiveEndpoint implements DataEndpoint {
           fail();
         });
         pending.once("connect", () => {
-          settle();
           const socket = pending._handle;
-          if (settled || this.closed || !socket || typeof socket.reload !== "function") return cancel();
+          if (!socket || typeof socket.reload !== "function") {
+            // A Bun whose node:net no longer exposes its socket: connect as before (not cancellable)
+            // from now on, rather than refuse every active transfer.
+            adoptable = false;
+            cancel();
+            if (!settled && !this.closed) bunConnect(handlers);
+            return;
+          }
+          settle();
+          if (settled || this.closed) return cancel();
           // From here on the socket is Bun's, as one from Bun.connect: node's wrapper gets no more events.
           socket.reload({ socket: handlers });
           socket.data = undefined as unknown as DataSocketState;
           handlers.open!(socket);
         });
+      };
+      /** Bun.connect, when node:net's socket cannot be adopted: its connect cannot be cancelled, only outlived. */
+      const bunConnect = (handlers: SocketHandler<DataSocketState>) => {
+        this.giveUp = fail;
+        const onFail = handlers.connectError;
+        handlers.connectError = (socket, err) => {
+          onFail?.(socket, err);
+          fail();
+        };
+        const attempt = Bun.connect<DataSocketState>({ hostname: this.target.host, port: this.target.port, socket: handlers });
+        connector.track(attempt);
+        attempt.catch(fail);
       };
       start();
     });
