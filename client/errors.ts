@@ -122,6 +122,18 @@ export class NoClearGreeting extends ClientError {
 }
 
 /**
+ * The server answered a TLS handshake with something that is not TLS (an FTP greeting, an HTTP page):
+ * the wrong port or mode rather than a certificate or a lost packet. Typed, so the caller that knows
+ * more (an explicit --tls session whose server said 234 first: control-tls.ts) can say so without
+ * reading this message.
+ */
+export class NotTlsAnswer extends ClientError {
+  constructor(message: string, opts: { retryable?: boolean } = {}) {
+    super(message, { kind: "tls", retryable: opts.retryable ?? false });
+  }
+}
+
+/**
  * A 530 that says the server is full, not that the login is wrong: ProFTPD answers its MaxClients*
  * limits this way ("Sorry, the maximum number of clients (5) from your host are already connected.",
  * "Sorry, the maximum number of allowed clients (5) are already connected."), where vsftpd and
