@@ -235,3 +235,81 @@ describe("a put of another local file to the remote file an interrupted upload i
     expect(await listed(t.work)).toMatch(/^nothing to resume/);
   });
 });
+
+describe("a conflicting job run from another directory than the one that recorded the pending job", () => {
+  /** `args` run from a new directory A under the work dir, killed (-9) once `started` says bytes moved; returns A. */
+  async function killedIn(args: string[], started: (a: string) => boolean, settleMs = 0): Promise<string> {
+    const a = join(t.work, "A");
+    mkdirSync(a, { recursive: true });
+    const proc = spawnFtpkit([...args, "--limit-rate", "20K", "--retries", "0"], { cwd: a });
+    try {
+      await waitFor(() => started(a) && records(a).length === 1, 15_000, "the job to record itself and move bytes");
+      await Bun.sleep(settleMs);
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    return a;
+  }
+  const dirB = () => {
+    const b = join(t.work, "B");
+    mkdirSync(b, { recursive: true });
+    return b;
+  };
+
+  test("get: another URL into the same file, and the same job, are refused naming the job and where to resume it; --restart discards it there", async () => {
+    const seg = randomBytes(300_000);
+    const other = randomBytes(50_000);
+    const fake = t.start({ files: new Map([["/seg.bin", seg], ["/other.bin", other]]), feat: HASH_FEAT });
+    const url = (p: string) => `ftp://u:p@127.0.0.1:${fake.port}${p}`;
+    const a = await killedIn(["get", url("/seg.bin"), "gx.bin"], (a) => sizeOf(join(a, "gx.bin.ftpkit-part")) > 0);
+    const target = join(a, "gx.bin");
+    const part = `${target}.ftpkit-part`;
+    const kept = sizeOf(part);
+    const b = dirB();
+    const retrs = fake.commands.filter((c) => c.startsWith("RETR")).length;
+    const r = await runFtpkit(["get", url("/other.bin"), target], { cwd: b });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `[error] an interrupted download of ftp://u@127.0.0.1:${fake.port}/seg.bin to ${target} is pending (its partial file ${part}): finish it with \`ftpkit resume\` in ${a}, or add --restart to discard it and download ftp://u@127.0.0.1:${fake.port}/other.bin instead`,
+    );
+    // The very job, from B (which has no record of it): refused the same way, not started over.
+    const same = await runFtpkit(["get", url("/seg.bin"), target], { cwd: b });
+    expect(same.code).toBe(1);
+    expect(same.stderr).toContain(`an interrupted download of ftp://u@127.0.0.1:${fake.port}/seg.bin to ${target} is pending (its partial file ${part}): finish it with \`ftpkit resume\` in ${a}`);
+    expect(fake.commands.filter((c) => c.startsWith("RETR")).length).toBe(retrs);
+    expect(sizeOf(part)).toBe(kept);
+    expect(records(b)).toEqual([]);
+    expect(await listed(a)).toContain("seg.bin");
+    const restarted = await runFtpkit(["get", url("/other.bin"), target, "--restart"], { cwd: b });
+    expect(restarted.stderr).toContain("was discarded");
+    expect(restarted.code).toBe(0);
+    expect(digest(readFileSync(target))).toBe(digest(other));
+    expect(records(a)).toEqual([]);
+    expect(savedAll()).toEqual([]);
+  });
+
+  test("put: another local file to the same remote file is refused naming the job and where to resume it; resume there finishes it", async () => {
+    const first = randomBytes(80_000);
+    const fake = t.start({ feat: HASH_FEAT });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/u.bin`;
+    mkdirSync(join(t.work, "A"), { recursive: true });
+    writeFileSync(join(t.work, "A", "a.bin"), first);
+    // The fake keeps an upload's bytes when its data connection ends: STOR seen, some sent, then the kill.
+    const a = await killedIn(["put", "a.bin", url], () => fake.commands.includes("STOR /u.bin"), 500);
+    await waitFor(() => (fake.files.get("/u.bin")?.length ?? 0) > 0, 5_000, "the partial upload");
+    const b = dirB();
+    writeFileSync(join(b, "b.bin"), randomBytes(50_000));
+    const before = fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c)).length;
+    const r = await runFtpkit(["put", "b.bin", url], { cwd: b });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `[error] an interrupted upload of ${join(a, "a.bin")} to ftp://u@127.0.0.1:${fake.port}/u.bin is pending: finish it with \`ftpkit resume\` in ${a}, or add --restart to discard it and upload ${join(b, "b.bin")} instead`,
+    );
+    expect(fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c)).length).toBe(before);
+    expect(records(b)).toEqual([]);
+    const resumed = await runFtpkit(["resume"], { cwd: a });
+    expect(resumed.code).toBe(0);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(first));
+  });
+});
