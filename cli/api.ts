@@ -7,7 +7,10 @@ import { createServer } from "../server/index.ts";
 import { MemoryLogins } from "../server/auth/memory-store.ts";
 import { getFile, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
 import { listUrl } from "../client/list-url.ts";
-import { parseUrlArg, quietTransferOptions } from "../client/options.ts";
+import { checkTlsFlags, parseUrlArg, quietTransferOptions, type SecurityOptions } from "../client/options.ts";
+import { isDigestAlgorithm } from "../client/remote-hash.ts";
+import { parsePerms } from "../server/auth/ini-store.ts";
+import { parseSize } from "../protocol/size.ts";
 import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
 import type { FileInfo } from "../protocol/listing.ts";
@@ -67,6 +70,7 @@ export interface RunningServer {
 export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
   const users = opts.users ?? [];
   if (!users.length && !opts.anonymous) throw new Error("startServer: give at least one user ({ name, password }) or anonymous: true");
+  checkServerOptions(opts);
   const temps: string[] = [];
   const cleanup = () => {
     for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -88,7 +92,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       ...(opts.log ? { logFormat: opts.log } : {}),
       ...(opts.idleTimeoutSec !== undefined ? { idleTimeoutSec: opts.idleTimeoutSec } : {}),
       ...(opts.maxRate !== undefined ? { maxRate: opts.maxRate } : {}),
-      ...(opts.tls ? { tls: tlsFiles(opts.tls, temps) } : {}),
+      ...(opts.tls ? { tls: { ...tlsFiles(opts.tls, temps), names: API_TLS_NAMES } } : {}),
     });
     const address = await server.listen();
     const hostPart = address.host === "0.0.0.0" ? "127.0.0.1" : address.host === "::" ? "[::1]" : address.host.includes(":") ? `[${address.host}]` : address.host;
@@ -121,6 +125,48 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   }
 }
 
+/**
+ * The API's errors name its options (`maxRate`, `tls.cert`), never `ftpkit serve`'s flags: the
+ * server's own checks take these names (TLS), and what it does not check is checked here, with
+ * the CLI's rules (a port 0–65535, a timeout of at least a second, a rate and quota of no bytes or more).
+ */
+const API_TLS_NAMES = { cert: "tls.cert", key: "tls.key", implicitPort: "tls.implicitPort" };
+
+/** An option given the wrong value: the error names it as the caller wrote it. */
+function badOption(name: string, must: string, got: unknown): never {
+  throw new Error(`startServer: ${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
+}
+
+const isPort = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
+
+function checkServerOptions(opts: StartServerOptions): void {
+  if (opts.port !== undefined && !isPort(opts.port)) badOption("port", "a whole number from 0 to 65535", opts.port);
+  if (opts.host !== undefined && (typeof opts.host !== "string" || opts.host === "")) badOption("host", "an address such as 127.0.0.1 or ::", opts.host);
+  if (opts.idleTimeoutSec !== undefined && !(typeof opts.idleTimeoutSec === "number" && opts.idleTimeoutSec >= 1 && Number.isFinite(opts.idleTimeoutSec))) {
+    badOption("idleTimeoutSec", "a number of seconds of at least 1", opts.idleTimeoutSec);
+  }
+  if (opts.maxRate !== undefined && !(Number.isSafeInteger(opts.maxRate) && opts.maxRate >= 0)) badOption("maxRate", "a whole number of bytes per second (0: no limit)", opts.maxRate);
+  if (opts.log !== undefined && opts.log !== "text" && opts.log !== "json") badOption("log", `"text" or "json"`, opts.log);
+  if (opts.tls) {
+    for (const k of ["cert", "key"] as const) if (typeof opts.tls[k] !== "string" || opts.tls[k] === "") badOption(`tls.${k}`, "PEM text or a file name", opts.tls[k]);
+    if (opts.tls.implicitPort !== undefined && !isPort(opts.tls.implicitPort)) badOption("tls.implicitPort", "a whole number from 0 to 65535", opts.tls.implicitPort);
+  }
+  (opts.users ?? []).forEach((u, i) => {
+    const name = `users[${i}]`;
+    const q = u.quota;
+    if (typeof q === "number" && !(Number.isSafeInteger(q) && q >= 0)) badOption(`${name}.quota`, "a whole number of bytes or a size such as 10MB (0: no limit)", q);
+    const check = (field: string, parse: () => unknown) => {
+      try {
+        parse();
+      } catch (err) {
+        throw new Error(`startServer: ${name}.${field}: ${(err as Error).message}`);
+      }
+    };
+    if (typeof q === "string") check("quota", () => parseSize(q, { allowUnlimited: true }));
+    if (typeof u.perm === "string") check("perm", () => parsePerms(u.perm as string));
+  });
+}
+
 /** PEM text is written to a private temp directory (removed on close); anything else is a file path. */
 function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) {
   const pem = (v: string) => v.includes("-----BEGIN");
@@ -138,27 +184,49 @@ function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) 
 /** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */
 export type ClientTransferOptions = Partial<TransferOptions>;
 
+/** What get/put check before they start: the options as the API names them (the CLI checks its flags in cli/args.ts). */
+function checkTransferOptions(what: string, url: string, o: ClientTransferOptions): void {
+  const bad = (name: string, must: string, got: unknown): never => {
+    throw new Error(`${what}: ${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
+  };
+  if (o.rate !== undefined && !(Number.isSafeInteger(o.rate) && o.rate >= 0)) bad("rate", "a whole number of bytes per second (0: no limit)", o.rate);
+  if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0 && o.retries <= 100)) bad("retries", "a whole number from 0 to 100", o.retries);
+  if (o.segments !== undefined && !(Number.isInteger(o.segments) && o.segments >= 1 && o.segments <= 32)) bad("segments", "a whole number from 1 to 32", o.segments);
+  if (o.stallMs !== undefined && !(typeof o.stallMs === "number" && o.stallMs >= 0 && Number.isFinite(o.stallMs))) bad("stallMs", "a number of milliseconds (0: never)", o.stallMs);
+  if (o.hash !== undefined && !isDigestAlgorithm(o.hash)) bad("hash", `"sha256", "md5" or "crc32"`, o.hash);
+  checkApiTls(url, o);
+}
+
+/** insecure/ca without TLS, said with the API's names (the CLI says --insecure, --ca, --tls). */
+function checkApiTls(url: string, o: SecurityOptions): void {
+  checkTlsFlags(parseUrlArg(url), o, { insecure: "insecure: true", ca: "ca", tls: "tls: true" });
+}
+
 function transferDefaults(over: ClientTransferOptions): TransferOptions {
   // Resume records live in the temp directory, not in the caller's working directory.
   return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), over);
 }
 
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */
-export function get(url: string, local?: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
+export async function get(url: string, local?: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
+  checkTransferOptions("get", url, opts);
   return getFile(url, local, transferDefaults(opts));
 }
 
 /** Upload the file `local` to `url` (a URL ending in "/" gets the local name), verified when the server can hash. */
-export function put(local: string, url: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
+export async function put(local: string, url: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
+  checkTransferOptions("put", url, opts);
   return putFile(local, url, transferDefaults(opts));
 }
 
 /** List a remote directory (MLSD, else LIST), or one file. */
-export function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean } = {}): Promise<FileInfo[]> {
+export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean } = {}): Promise<FileInfo[]> {
+  checkApiTls(url, opts);
   return listUrl(url, { active: false, ...opts });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
-export function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number } = {}): Promise<FtpClient> {
+export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number } = {}): Promise<FtpClient> {
+  checkApiTls(url, opts);
   return openSession(parseUrlArg(url), opts);
 }

@@ -276,3 +276,45 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
     throw new CliError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
   }
 }
+
+/** A word that is a negative number (`-1`, `-5GB`, `-0.5`): never one of our options, which are letters. */
+const NEGATIVE_NUMBER = /^-\d/;
+
+/**
+ * citty's parser (node:util parseArgs) reads a positional `-1` as the short option "1", and
+ * `ftpkit user quota alice -1` then said "Missing required positional argument: SIZE". When a
+ * positional is a negative number (not the value of a string flag, which takes any next word), the
+ * positionals are moved behind "--", in order, so each arrives where it was typed and the command
+ * judges the value (a quota of -1 is refused naming 0/none/unlimited). Other words are unchanged.
+ */
+export function negativeNumbersAsPositionals(rawArgs: readonly string[], cmdArgs: unknown): string[] {
+  if (!rawArgs.some((t) => NEGATIVE_NUMBER.test(t))) return [...rawArgs];
+  const def = (cmdArgs ?? {}) as ArgsDef;
+  const takesValue = new Set<string>();
+  for (const [name, arg] of Object.entries(def)) {
+    if (arg.type !== "string" && arg.type !== "enum") continue;
+    takesValue.add(`--${name}`);
+    takesValue.add(`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    for (const alias of ([] as string[]).concat((arg as { alias?: string | string[] }).alias ?? [])) takesValue.add(alias.length === 1 ? `-${alias}` : `--${alias}`);
+  }
+  const flags: string[] = [];
+  const positionals: string[] = [];
+  let negative = false;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const tok = rawArgs[i]!;
+    if (tok === "--") {
+      positionals.push(...rawArgs.slice(i + 1));
+      break;
+    }
+    if (NEGATIVE_NUMBER.test(tok)) {
+      positionals.push(tok);
+      negative = true;
+    } else if (tok.startsWith("-") && tok !== "-") {
+      flags.push(tok);
+      // `--quota -1`, `-x VALUE` (a group's last letter): the next word is this flag's value.
+      const short = /^-[A-Za-z]+$/.test(tok) ? `-${tok.at(-1)}` : tok;
+      if (!tok.includes("=") && takesValue.has(short) && i + 1 < rawArgs.length) flags.push(rawArgs[++i]!);
+    } else positionals.push(tok);
+  }
+  return negative ? [...flags, "--", ...positionals] : [...rawArgs];
+}

@@ -1,7 +1,7 @@
 // ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `sync`, `resume`, `ls`) and a conformance probe (`test`).
-import { defineCommand, runCommand, runMain } from "citty";
+import { defineCommand, runCommand, runMain, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { CliError } from "./args.ts";
+import { CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableMessage } from "../protocol/printable.ts";
 
@@ -69,6 +69,26 @@ async function reportFailureAsJson(err: unknown): Promise<void> {
   else if (!reportPrinted()) printReport(failedJob(err));
 }
 
+/**
+ * The words as citty should see them: a positional that is a negative number (`user quota alice -1`)
+ * moved behind "--", judged with the flags of the command it is given to (`user quota`, `serve`…).
+ */
+async function withNegativePositionals(words: string[]): Promise<string[]> {
+  if (!words.some((w) => /^-\d/.test(w))) return words;
+  // Our command groups (ftpkit, user) have no flags of their own: the command is the leading words.
+  let cmd: CommandDef = main as CommandDef;
+  let depth = 0;
+  for (;;) {
+    const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
+    const sub = subs && words[depth] !== undefined ? (subs as Record<string, unknown>)[words[depth]!] : undefined;
+    if (!sub) break;
+    cmd = (typeof sub === "function" ? await (sub as () => Promise<CommandDef>)() : await sub) as CommandDef;
+    depth++;
+  }
+  const args = typeof cmd.args === "function" ? await cmd.args() : await cmd.args;
+  return [...words.slice(0, depth), ...negativeNumbersAsPositionals(words.slice(depth), args)];
+}
+
 const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
 const rawArgs = process.argv.slice(2);
 // Flags end at "--": `get URL -- --json` saves to a file named --json.
@@ -95,7 +115,7 @@ if (wantsBuiltin) {
     process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
   });
   try {
-    await runCommand(main, { rawArgs });
+    await runCommand(main, { rawArgs: await withNegativePositionals(rawArgs) });
   } catch (err) {
     const consola = errorConsole();
     if (jsonReport) await reportFailureAsJson(err);

@@ -382,7 +382,7 @@ export class FtpClient {
   async restart(offset: number): Promise<void> {
     const r = await this.command("REST", String(offset));
     if (REST_UNSUPPORTED_CODES.includes(r.code)) throw new RestUnsupported(r);
-    if (r.code !== 350) throw replyError(`REST ${offset}`, r);
+    if (r.code !== 350) throw replyError(`REST ${offset}`, r, "REST");
   }
 
   /** OPTS HASH before any byte moves, so the server can hash while streaming (remote-hash.ts). */

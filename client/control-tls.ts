@@ -1,7 +1,7 @@
 // FTPS on the control connection (RFC 4217): the TLS handshake, bounded, and AUTH TLS → handshake →
 // PBSZ 0 → PROT P, refusing to go on in clear text at any step.
 import type { Connection } from "./connection.ts";
-import { ClientError, describe } from "./errors.ts";
+import { ClientError, describe, NotTlsAnswer } from "./errors.ts";
 import type { FtpClient } from "./client.ts";
 
 /** Wait for the control connection's TLS handshake, at most `ms` (0: no bound); `endpoint` names the server in the error. */
@@ -40,7 +40,7 @@ export async function secureControl(client: FtpClient, mode: "explicit" | "impli
     } catch (err) {
       // describeTlsError's hint for a port that does not speak TLS ("use --tls, not ftps://") is
       // for implicit FTPS; here --tls is what was used, and the server said yes before it did not.
-      if (err instanceof ClientError && /did not answer in TLS/.test(err.message)) {
+      if (err instanceof NotTlsAnswer) {
         throw new ClientError(`TLS handshake with ${client.opts.tls!.settings.host} failed: the server answered AUTH TLS with 234 but did not speak TLS after it`, { kind: "tls" });
       }
       throw err;

@@ -95,7 +95,7 @@ export class DataChannel {
       // Refused for want of a data connection (425, 503 "use PORT or PASV first"): the session is
       // in step, and the transfer goes again without pipelining (EPSV again, else PASV).
       if (refused.code === 425 || refused.code === 503) return this.transfer(verb, arg);
-      throw replyError(refused.code >= 300 ? `${verb}${arg ? ` ${arg}` : ""}` : "EPSV", refused.code >= 300 ? refused : r);
+      throw refused.code >= 300 ? replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb) : replyError("EPSV", r);
     }
     const host = this.client.control.remoteAddress || this.client.opts.host;
     let conn: Connection;
@@ -105,7 +105,7 @@ export class DataChannel {
     } catch (err) {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
       const refused = await first.catch(() => null);
-      if (refused && refused.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused);
+      if (refused && refused.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb);
       throw err;
     }
     try {
@@ -246,7 +246,7 @@ export class DataChannel {
     const first = await reply;
     if (first.code >= 200) {
       if (first.code < 300) return { done: Promise.resolve(first) }; // some servers answer 226 at once for empty files
-      throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first);
+      throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first, verb);
     }
     // While the data flows the final reply may take as long as the transfer: the pumps bound the
     // wait by the data connection instead (watchStall, then finalReply once it closed).

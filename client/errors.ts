@@ -25,6 +25,8 @@ export const EXIT_STATUS: Record<FailureKind, number> = {
 export interface ClientErrorOptions {
   /** The FTP reply code behind the failure, if any. */
   code?: number;
+  /** The command the server refused outright (its first reply a final error, before any 1yz): "STOR", "APPE", "REST"… */
+  refused?: string;
   retryable?: boolean;
   kind?: FailureKind;
 }
@@ -36,6 +38,11 @@ export interface ClientErrorOptions {
 export class ClientError extends Error {
   override name = "ClientError";
   readonly code?: number;
+  /**
+   * The command the reply `code` refused outright, when the failure is that refusal: what a caller
+   * decides on, with the code, instead of the reply's text (which a server may translate).
+   */
+  readonly refused?: string;
   /** True when reconnecting and continuing may help (a dropped connection, a 4xx reply). */
   readonly retryable: boolean;
   private readonly givenKind?: FailureKind;
@@ -43,6 +50,7 @@ export class ClientError extends Error {
   constructor(message: string, opts: ClientErrorOptions = {}) {
     super(message);
     if (opts.code !== undefined) this.code = opts.code;
+    if (opts.refused !== undefined) this.refused = opts.refused;
     this.retryable = opts.retryable ?? false;
     if (opts.kind !== undefined) this.givenKind = opts.kind;
   }
@@ -122,11 +130,27 @@ export class NoClearGreeting extends ClientError {
 }
 
 /**
+ * The server answered a TLS handshake with something that is not TLS (an FTP greeting, an HTTP page):
+ * the wrong port or mode rather than a certificate or a lost packet. Typed, so the caller that knows
+ * more (an explicit --tls session whose server said 234 first: control-tls.ts) can say so without
+ * reading this message.
+ */
+export class NotTlsAnswer extends ClientError {
+  constructor(message: string, opts: { retryable?: boolean } = {}) {
+    super(message, { kind: "tls", retryable: opts.retryable ?? false });
+  }
+}
+
+/**
  * A 530 that says the server is full, not that the login is wrong: ProFTPD answers its MaxClients*
  * limits this way ("Sorry, the maximum number of clients (5) from your host are already connected.",
  * "Sorry, the maximum number of allowed clients (5) are already connected."), where vsftpd and
- * pyftpdlib answer 421. Matched narrowly (the limit named and reached), so a refused password is never
- * tried again.
+ * pyftpdlib answer 421. The code cannot tell it from a refused password (530 too), nor can the
+ * context: ProFTPD closes the connection after it, as a server allowing one login attempt does after
+ * a wrong password, and retrying a wrong password is what gets an address banned. So the text is the
+ * hint here, matched narrowly (the limit named and reached): ProFTPD does not translate these lines
+ * (none of its NLS catalogs has them; checked against its fr, es, it, ru, bg, ja, ko, zh ones), and
+ * an admin's own wording, in any language, reads as a refusal: not retried, the safe side.
  */
 const TOO_MANY_CLIENTS = /\bmaximum number of (?:allowed )?(?:clients|users)\b.*\b(?:already connected|reached)\b/i;
 
@@ -137,15 +161,14 @@ export function tooManyClients(r: FtpReply): boolean {
 
 /**
  * ProFTPD's refusal of REST+STOR and of APPE under its default `AllowStoreRestart off`: "451 /f.bin:
- * Append/Restart not permitted, try again". A 4yz, but lasting: every retry and every `ftpkit resume`
- * got the same answer. Matched narrowly, at the reply's end (a file's name cannot fake it), so any
- * other 4yz stays a transient failure.
+ * Append/Restart not permitted, try again", translated with its NLS ("451 f.bin : ajout/reprise non
+ * permis, veuillez recommencer"). A 4yz, but lasting: every retry and every `ftpkit resume` got the
+ * same answer. Decided by code and context, never by the text: a 451 by which the server refuses APPE,
+ * or STOR after a REST to a byte past 0, outright (no 150 first: a transfer that failed once begun is
+ * not this). Another server's transient 451 there costs a whole upload instead of a resumed one, once.
  */
-const RESTART_NOT_PERMITTED = /: Append\/Restart not permitted, try again \(4\d\d\)$/;
-
-/** Is `err` a refusal to continue an upload at a byte, by REST+STOR or APPE (see RESTART_NOT_PERMITTED)? */
-export function restartNotPermitted(err: unknown): boolean {
-  return err instanceof ClientError && err.code !== undefined && err.code >= 400 && err.code < 500 && RESTART_NOT_PERMITTED.test(err.message);
+export function restartNotPermitted(err: unknown, verb: "STOR" | "APPE", offset: number): boolean {
+  return err instanceof ClientError && err.code === 451 && err.refused === verb && (verb === "APPE" || offset > 0);
 }
 
 /** Reply codes that mean the server has no REST at all (RFC 959 §4.2: 500, 502, 504). */
@@ -196,7 +219,10 @@ export function describe(r: FtpReply): string {
   return `${r.lines.map((l) => l.trim()).filter(Boolean).join(" ")} (${r.code})`;
 }
 
-/** A ClientError for an unexpected reply; 4yz replies are transient (worth a retry). */
-export function replyError(what: string, r: FtpReply): ClientError {
-  return new ClientError(`${what}: ${describe(r)}`, { code: r.code, retryable: r.code >= 400 && r.code < 500 });
+/**
+ * A ClientError for an unexpected reply; 4yz replies are transient (worth a retry). `refused`: the
+ * command this reply refused outright (see ClientError.refused).
+ */
+export function replyError(what: string, r: FtpReply, refused?: string): ClientError {
+  return new ClientError(`${what}: ${describe(r)}`, { code: r.code, retryable: r.code >= 400 && r.code < 500, ...(refused ? { refused } : {}) });
 }

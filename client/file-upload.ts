@@ -164,7 +164,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         } catch (err) {
           // ProFTPD (AllowStoreRestart off, its default) refuses REST+STOR and APPE alike with a 451
           // that no retry or resume gets past: the file can only be sent whole, as without REST and APPE.
-          if (!(err instanceof TransferInterrupted) && restartNotPermitted(err) && (verb === "APPE" || offset > 0)) {
+          if (!(err instanceof TransferInterrupted) && restartNotPermitted(err, verb, offset)) {
             appendOnly = false;
             wholeOnly = true;
             note.warn(`the server does not let an upload continue at a byte (${(err as Error).message}); uploading ${path} again from byte 0`);

@@ -21,6 +21,7 @@ import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX, type FileConte
 import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
+import { journalsElsewhere } from "./journal-index.ts";
 
 export type { TransferOptions, SecurityOptions } from "./options.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";
@@ -140,7 +141,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   // so starting would truncate what that job kept (and leave it listed, to fail on resume).
   const rival = otherDownloadInto(local, id, dir);
   if (rival && !opts.restart) {
-    throw new ClientError(`an interrupted download of ${rival.url} to ${local} is pending (its partial file ${rival.part}): finish it with \`ftpkit resume\`, or add --restart to discard it and download ${displayUrl(url)} instead`);
+    throw new ClientError(`an interrupted download of ${rival.url} to ${local} is pending (its partial file ${rival.part}): finish it with ${resumeThere(rival)}, or add --restart to discard it and download ${displayUrl(url)} instead`);
   }
   // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in (with
   // the password saved for the job when none is given: the hint a changed file prints has none) and
@@ -166,7 +167,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     replacing = () => {
       before?.();
       rmSync(rival.part, { force: true });
-      forgetJob(rival.record.id, dir);
+      forgetJob(rival.record.id, rival.journal);
       note.info(`the interrupted download of ${rival.url} to ${local} was discarded`);
     };
   }
@@ -190,27 +191,45 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
 }
 
 /** A pending download of another URL whose part file is the one a download into `local` uses. */
-function otherDownloadInto(local: string, id: string, dir: string): { record: TransferRecord; url: string; part: string } | null {
+function otherDownloadInto(local: string, id: string, dir: string): (PendingRival & { url: string; part: string }) | null {
   const part = besideFile(local, PART_SUFFIX);
   const r = otherPendingJob("get", id, dir, (r) => (r.part ?? besideFile(r.local, PART_SUFFIX)) === part || r.local === local);
-  return r ? { record: r, url: r.url, part: r.part ?? besideFile(r.local, PART_SUFFIX) } : null;
+  return r ? { ...r, url: r.record.url, part: r.record.part ?? besideFile(r.record.local, PART_SUFFIX) } : null;
 }
 
 /** A pending upload of another local file to `url` (the remote file it would write). */
-function otherUploadTo(url: string, id: string, dir: string): TransferRecord | null {
+function otherUploadTo(url: string, id: string, dir: string): PendingRival | null {
   return otherPendingJob("put", id, dir, (r) => r.url === url);
 }
 
+/** A pending job in the way, the journal that holds it, and where `ftpkit resume` runs it (null: this directory). */
+interface PendingRival {
+  record: TransferRecord;
+  journal: string;
+  cwd: string | null;
+}
+
 /**
- * Another pending single-file job in `dir` whose target `clashes` with this one's: a job is keyed by
- * URL + local file, but a download's part file is the local file's and an upload writes the remote one.
+ * Another pending single-file job whose target `clashes` with this one's: a job is keyed by URL +
+ * local file, but a download's part file is the local file's and an upload writes the remote one.
+ * This directory's journal first, then every other one the pending index knows (a job started from
+ * another directory and killed writes the same part file or remote file); there, this very job
+ * (same id) is in the way too, since this directory has no record of it.
  */
-function otherPendingJob(direction: TransferRecord["direction"], id: string, dir: string, clashes: (r: TransferRecord) => boolean): TransferRecord | null {
-  if (!existsSync(dir)) return null;
-  for (const r of listRecords(dir)) {
-    if (r.id !== id && r.direction === direction && r.kind === "file" && clashes(r)) return r;
+function otherPendingJob(direction: TransferRecord["direction"], id: string, dir: string, clashes: (r: TransferRecord) => boolean): PendingRival | null {
+  const fits = (r: TransferRecord) => r.direction === direction && r.kind === "file" && clashes(r);
+  if (existsSync(dir)) {
+    for (const r of listRecords(dir)) if (r.id !== id && fits(r)) return { record: r, journal: dir, cwd: null };
+  }
+  for (const place of journalsElsewhere(dir)) {
+    for (const r of listRecords(place.journal)) if (fits(r)) return { record: r, journal: place.journal, cwd: place.cwd };
   }
   return null;
+}
+
+/** "`ftpkit resume`", and where to run it when the job was recorded from another directory. */
+function resumeThere(rival: PendingRival): string {
+  return rival.cwd === null ? "`ftpkit resume`" : `\`ftpkit resume\` in ${rival.cwd}`;
 }
 
 function fileContext(
@@ -337,7 +356,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   // it sent, and its resume would then append its own bytes after ours.
   const rival = otherUploadTo(displayUrl(url), id, dir);
   if (rival && !opts.restart) {
-    throw new ClientError(`an interrupted upload of ${rival.local} to ${rival.url} is pending: finish it with \`ftpkit resume\`, or add --restart to discard it and upload ${local} instead`);
+    throw new ClientError(`an interrupted upload of ${rival.record.local} to ${rival.record.url} is pending: finish it with ${resumeThere(rival)}, or add --restart to discard it and upload ${local} instead`);
   }
   // As for get: the pending record and its password go once the new upload holds the file's lock.
   let replacing: (() => void) | undefined;
@@ -350,13 +369,14 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
     };
   }
   // A run still moving it holds its job's lock: held from here, so it cannot start while this one runs.
-  using _rivalJob = rival ? lockUploadJob(rival.id, rival.local) : undefined;
+  // (The same job recorded from another directory: this run holds its lock already.)
+  using _rivalJob = rival && rival.record.id !== id ? lockUploadJob(rival.record.id, rival.record.local) : undefined;
   if (rival) {
     const before = replacing;
     replacing = () => {
       before?.();
-      forgetJob(rival.id, dir);
-      note.info(`the interrupted upload of ${rival.local} to ${rival.url} was discarded`);
+      forgetJob(rival.record.id, rival.journal);
+      note.info(`the interrupted upload of ${rival.record.local} to ${rival.record.url} was discarded`);
     };
   }
   const rec: TransferRecord = {

@@ -70,11 +70,20 @@ export function tlsMode(url: FtpUrl, opts: SecurityOptions): "explicit" | "impli
   return opts.tls ? "explicit" : undefined;
 }
 
+/** How a usage error names the TLS options: the CLI's flags, or the package API's option names (cli/api.ts). */
+export interface TlsOptionWords {
+  insecure: string;
+  ca: string;
+  tls: string;
+}
+
+export const TLS_FLAG_WORDS: TlsOptionWords = { insecure: "--insecure", ca: "--ca", tls: "--tls" };
+
 /** --ca/--insecure only make sense with TLS: say so rather than ignore them. */
-export function checkTlsFlags(url: FtpUrl, opts: SecurityOptions): void {
+export function checkTlsFlags(url: FtpUrl, opts: SecurityOptions, words: TlsOptionWords = TLS_FLAG_WORDS): void {
   if (tlsMode(url, opts)) return;
-  const flag = opts.insecure ? "--insecure" : opts.ca?.length ? "--ca" : null;
-  if (flag) throw new ClientError(`${flag} needs TLS: add --tls (explicit FTPS) or use an ftps:// URL`, { kind: "usage" });
+  const flag = opts.insecure ? words.insecure : opts.ca?.length ? words.ca : null;
+  if (flag) throw new ClientError(`${flag} needs TLS: add ${words.tls} (explicit FTPS) or use an ftps:// URL`, { kind: "usage" });
 }
 
 export function displayUrl(url: FtpUrl): string {

@@ -1,6 +1,6 @@
 // Who the client trusts over TLS (RFC 4217): the system CAs plus --ca, or nothing checked with
 // --insecure; and one clear line for every way a handshake or a certificate check can fail.
-import { ClientError } from "./errors.ts";
+import { ClientError, NotTlsAnswer } from "./errors.ts";
 
 /** How to verify and resume TLS for one server. */
 export interface TlsSettings {
@@ -66,7 +66,7 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
     return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`, { kind: "tls" });
   }
   if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(code + msg)) {
-    return new ClientError(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`, { kind: "tls" });
+    return new NotTlsAnswer(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`);
   }
   return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, { kind: "tls" });
 }
@@ -80,13 +80,15 @@ export function describeDataTlsError(err: Error | null | undefined, settings: Tl
   if (isVerifyError(err)) return describeTlsError(err, settings);
   const code = (err as { code?: string } | null)?.code ?? "";
   const msg = err?.message ?? "";
+  const notTls = !!err && /WRONG_VERSION_NUMBER|wrong version number|packet length too long/i.test(code + msg);
   const why = !err
     ? "the server closed it during the handshake"
     : /ECONNRESET|reset by peer/i.test(code + msg)
       ? "the server reset it during the handshake"
-      : /WRONG_VERSION_NUMBER|wrong version number|packet length too long/i.test(code + msg)
+      : notTls
         ? "the server did not answer in TLS"
         : msg || "handshake failed";
   const suffix = code && !why.includes(code) ? ` (${code})` : "";
-  return new ClientError(`TLS handshake on the data connection with ${settings.host} failed: ${why}${suffix}`, { kind: "tls", retryable: true });
+  const line = `TLS handshake on the data connection with ${settings.host} failed: ${why}${suffix}`;
+  return notTls ? new NotTlsAnswer(line, { retryable: true }) : new ClientError(line, { kind: "tls", retryable: true });
 }

@@ -13,6 +13,7 @@ import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type DoneEntry, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { decideResume, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
 import { forgetJob } from "./job-end.ts";
+import { journalsElsewhere } from "./journal-index.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
 import { Connections, runPool, type Halt, type Lane } from "./tree-pool.ts";
@@ -54,6 +55,13 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
   // resume, then failed on each file's lock and left both runs failed.
   using _job = req.dryRun ? null : jobLock(id, r.local);
   const pending = loadRecord(id, dir);
+  // The same job recorded from another directory (started there, killed): its parts and plan are
+  // this job's; a new run from here would start over on them. Refused, naming where it resumes.
+  const elsewhere = pending ? undefined : journalsElsewhere(dir).find((p) => loadRecord(id, p.journal)?.kind === "tree");
+  if (elsewhere && !opts.restart) {
+    throw new ClientError(`an interrupted ${spec.mode === "sync" ? "sync" : "transfer"} of the same source and destination is pending: finish it with \`ftpkit resume\` in ${elsewhere.cwd}, or add --restart to discard it and run this command instead`);
+  }
+  if (elsewhere && !req.dryRun) forgetJob(id, elsewhere.journal);
   if (pending && pending.kind === "tree" && !opts.restart) {
     // Resuming runs the pending job's plan: one made with other options (no --delete, more
     // --exclude) would delete or copy what this command was asked to leave alone.

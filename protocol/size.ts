@@ -10,11 +10,16 @@ const UNITS: Record<string, number> = {
 
 /**
  * Parse a human size: "500KB" (decimal), "1.5GiB" (binary), "10M" (binary, like curl), "1234".
- * `0`, `none` and `unlimited` return 0 when `allowUnlimited` (meaning "no limit").
+ * `0`, `none` and `unlimited` return 0 when `allowUnlimited` (meaning "no limit"); a negative
+ * size (`-1`) is refused naming those.
  */
 export function parseSize(text: string, opts: { allowUnlimited?: boolean } = {}): number {
   const t = text.trim();
   if (opts.allowUnlimited && /^(none|unlimited|0)$/i.test(t)) return 0;
+  // -1 is "no limit" in some tools: name our spelling of it rather than call the size invalid.
+  if (/^-\s*\d/.test(t)) {
+    throw new ParseError(`size "${text}" is negative${opts.allowUnlimited ? ": for no limit, write 0, none or unlimited" : ""}`);
+  }
   const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(t);
   if (!m) throw new ParseError(`invalid size "${text}" (examples: 500KB, 1.5GiB, 10M)`);
   const unit = UNITS[m[2]!.toUpperCase()];

@@ -156,7 +156,7 @@ export class Authenticator {
     return [...out];
   }
 
-  /** SIGHUP: read the file again now, changed or not. A broken file keeps the previous users (ok false). */
+  /** SIGHUP: read the file again now, changed or not. A broken or deleted file keeps the previous users (ok false). */
   async reload(): Promise<{ ok: boolean; users: number }> {
     if (this.reloading) await this.reloading;
     this.signature = null;
@@ -196,7 +196,7 @@ export class Authenticator {
   }
 
   /**
-   * Reload if the file's stat signature changed; a broken file keeps the previous users. Cheap
+   * Reload if the file's stat signature changed; a broken or deleted one keeps the previous users. Cheap
    * enough to run before every USER: a stat at most (none while the watcher saw no change, for up
    * to a second), and a parse only when the file changed. login() runs it too.
    */
@@ -210,6 +210,13 @@ export class Authenticator {
     const sig = await this.stat();
     if (this.reloading) return this.reloading; // another login started the reload meanwhile
     if (sig === this.signature || sig === this.badSignature) return;
+    // Gone after a good load: an editor's rename-save, a tool replacing it, or a mistaken rm. Like a
+    // corrupt file, it keeps the last good users (said once) until a file is there again.
+    if (sig === "" && this.loaded) {
+      this.badSignature = sig;
+      this.log(`users file ${this.usersFile} is gone (removed, or being replaced); keeping the previous users (${this.users.size}) until it is back`);
+      return;
+    }
     this.reloading = (async () => {
       try {
         const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
@@ -219,7 +226,6 @@ export class Authenticator {
         this.badSignature = null;
         this.loaded = sig !== "";
         this.verified.clear();
-        if (sig === "") this.log(`users file ${this.usersFile} was removed: no one can log in`);
       } catch (err) {
         this.badSignature = sig;
         const msg = err instanceof UsersFileError ? err.message : `users file ${this.usersFile}: ${(err as Error).message}`;

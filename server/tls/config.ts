@@ -17,23 +17,35 @@ export interface TlsMaterial {
   notAfter: string;
 }
 
+/**
+ * What the caller calls the certificate, key and implicit port in its errors: `ftpkit serve`'s flags
+ * (the default), or the package API's option names (cli/api.ts), so neither reads the other's.
+ */
+export interface TlsOptionNames {
+  cert: string;
+  key: string;
+  implicitPort: string;
+}
+
+export const TLS_FLAG_NAMES: TlsOptionNames = { cert: "--tls-cert", key: "--tls-key", implicitPort: "--implicit-tls-port" };
+
 /** Read and check a certificate/key pair: both readable PEM, the key matches the certificate. */
-export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial {
-  const cert = readPem(certFile, "--tls-cert", "certificate");
-  const key = readPem(keyFile, "--tls-key", "private key");
+export function loadTlsMaterial(certFile: string, keyFile: string, names: TlsOptionNames = TLS_FLAG_NAMES): TlsMaterial {
+  const cert = readPem(certFile, names.cert, "certificate");
+  const key = readPem(keyFile, names.key, "private key");
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch {
-    throw new TlsConfigError(`--tls-cert ${certFile}: not a PEM certificate`);
+    throw new TlsConfigError(`${names.cert} ${certFile}: not a PEM certificate`);
   }
   let pkey;
   try {
     pkey = createPrivateKey(key);
   } catch {
-    throw new TlsConfigError(`--tls-key ${keyFile}: not an unencrypted PEM private key`);
+    throw new TlsConfigError(`${names.key} ${keyFile}: not an unencrypted PEM private key`);
   }
-  if (!x509.checkPrivateKey(pkey)) throw new TlsConfigError(`--tls-key ${keyFile} does not match the certificate in ${certFile}`);
+  if (!x509.checkPrivateKey(pkey)) throw new TlsConfigError(`${names.key} ${keyFile} does not match the certificate in ${certFile}`);
   return { cert, key, fingerprint: x509.fingerprint256, notAfter: x509.validTo };
 }
 
@@ -57,6 +69,8 @@ export interface TlsStoreOptions {
   pollMs?: number;
   onSwap?: (m: TlsMaterial) => void;
   onError?: (message: string) => void;
+  /** How errors name the files (default: ftpkit serve's flags). */
+  names?: TlsOptionNames;
 }
 
 /**
@@ -76,7 +90,7 @@ export class TlsCertStore {
     this.certFile = resolve(opts.certFile);
     this.keyFile = resolve(opts.keyFile);
     this.signature = this.stat();
-    this.material = loadTlsMaterial(this.certFile, this.keyFile);
+    this.material = loadTlsMaterial(this.certFile, this.keyFile, this.opts.names);
   }
 
   get current(): TlsMaterial {
@@ -100,7 +114,7 @@ export class TlsCertStore {
     const sig = this.stat();
     if (sig === this.signature && !force) return false;
     try {
-      const m = loadTlsMaterial(this.certFile, this.keyFile);
+      const m = loadTlsMaterial(this.certFile, this.keyFile, this.opts.names);
       this.signature = sig;
       this.lastErrorText = "";
       if (m.fingerprint === this.material.fingerprint && m.key === this.material.key) return false;

@@ -8,7 +8,7 @@ import type { ServerContext } from "../context.ts";
 import type { ControlState } from "../control.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
-import { TlsCertStore, TlsConfigError, type TlsMaterial } from "./config.ts";
+import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, type TlsMaterial, type TlsOptionNames } from "./config.ts";
 import { upgradeDataSocket, type SessionReusePolicy, type UploadEofPolicy } from "./data.ts";
 
 /** FTPS settings (`ftpkit serve --tls-cert … --tls-key …`). */
@@ -25,6 +25,8 @@ export interface FtpsOptions {
   uploadEof?: UploadEofPolicy;
   /** Certificate files are polled for changes this often (ms). */
   certPollMs?: number;
+  /** How errors name the certificate, key and implicit port (default: ftpkit serve's flags; the package API passes its option names). */
+  names?: TlsOptionNames;
 }
 
 const REFUSE_LOGIN = "TLS required: secure the connection with AUTH TLS before logging in";
@@ -83,6 +85,7 @@ export class FtpsRuntime {
       certFile: this.options.certFile,
       keyFile: this.options.keyFile,
       pollMs: this.options.certPollMs,
+      names: this.options.names,
       onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter }),
       onError: (msg) => log.warn("tls certificate not reloaded", { reason: msg }),
     });
@@ -143,8 +146,9 @@ export class FtpsRuntime {
       this.implicitListener = this.bindImplicit(host, port, runtime, reusePort);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EADDRINUSE") throw new TlsConfigError(`--implicit-tls-port ${port} is already in use`);
-      if (code === "EACCES") throw new TlsConfigError(`--implicit-tls-port ${port}: no permission to listen`);
+      const name = (this.options.names ?? TLS_FLAG_NAMES).implicitPort;
+      if (code === "EADDRINUSE") throw new TlsConfigError(`${name} ${port} is already in use`);
+      if (code === "EACCES") throw new TlsConfigError(`${name} ${port}: no permission to listen`);
       throw err;
     }
     return this.implicitListener.port;

@@ -5,7 +5,9 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { digest, runFtpkit } from "../helpers/peers.ts";
+import { digest, runFtpkit, spawnFtpkit } from "../helpers/peers.ts";
+import { proftpdSpeaksFrench, startProftpd } from "../helpers/system-ftpd.ts";
+import { Wire } from "../helpers/wire.ts";
 import { useFakeServerWork } from "./fake-server.ts";
 
 const t = useFakeServerWork();
@@ -112,4 +114,32 @@ describe("ProFTPD's 530 'maximum number of clients' in answer to PASS: a full se
     expect(retryLines(r.stderr)).toEqual([]);
     for (const [path, bytes] of files) expect(digest(readFileSync(join(t.work, "out", path.slice("/d/".length))))).toBe(digest(bytes));
   });
+});
+
+describe("a real ProFTPD answering in French (LangDefault fr_FR), full (MaxClientsPerHost 1)", () => {
+  // Its "full" 530 is not translated (client/errors.ts, tooManyClients): still tried again, while its
+  // refused password, translated, is still a refusal (exit 6, never retried).
+  test.skipIf(!proftpdSpeaksFrench())("ls waits out the other session (530, tried again) and lists; a wrong password is refused at once in French", async () => {
+    const pro = await startProftpd({ maxPerIp: 1, lang: "fr_FR" });
+    try {
+      writeFileSync(join(pro.home, "seen.txt"), "x");
+      const other = await Wire.connect(pro.port);
+      await other.read();
+      await other.cmd("USER user");
+      expect((await other.cmd("PASS secret")).code).toBe(230);
+      const proc = spawnFtpkit(["ls", pro.url("/"), "--retries", "3"], { cwd: t.work });
+      await Bun.sleep(500);
+      other.close();
+      const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      expect(retryLines(err)[0]).toContain("the maximum number of clients (1) from your host are already connected. (530); retrying (attempt 1 of 3)");
+      expect(code).toBe(0);
+      expect(out).toContain("seen.txt");
+      const wrong = await runFtpkit(["ls", pro.url("/").replace(":secret@", ":wrong@"), "--retries", "3"], { cwd: t.work, timeoutMs: 30_000 });
+      expect(wrong.code).toBe(6);
+      expect(retryLines(wrong.stderr)).toEqual([]);
+      expect(wrong.stderr).toContain("Authentification incorrecte. (530)");
+    } finally {
+      await pro.stop();
+    }
+  }, 30_000);
 });

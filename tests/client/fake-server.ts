@@ -62,6 +62,8 @@ export interface FakeOptions {
   refuseStor?: string;
   /** Refuse REST+STOR and APPE as ProFTPD does by default (AllowStoreRestart off): "451 PATH: Append/Restart not permitted, try again". */
   noStoreRestart?: boolean;
+  /** With noStoreRestart: the text after "PATH" instead of ProFTPD's English (its NLS translates it, e.g. " : ajout/reprise non permis, veuillez recommencer"). */
+  noStoreRestartText?: string;
   /** Every STOR and APPE (not ended by oopsOnTransfer) is refused: "552 Exceeded storage allocation." (the session goes on). */
   storeFull?: boolean;
   /**
@@ -693,7 +695,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (opts.noStoreRestart && (verb === "APPE" || s.data.rest > 0)) {
           s.data.dataServer?.stop(true);
           s.data.rest = 0;
-          return void reply(s, 451, `${arg}: Append/Restart not permitted, try again`);
+          return void reply(s, 451, `${arg}${opts.noStoreRestartText ?? ": Append/Restart not permitted, try again"}`);
         }
         if (oops(s)) return;
         if (opts.storeFull) {

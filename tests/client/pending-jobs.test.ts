@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { digest, randomFile, runFtpkit, spawnFtpkit, startFtpkitServer, waitFor } from "../helpers/peers.ts";
-import { proftpdBinary, startProftpd } from "../helpers/system-ftpd.ts";
+import { proftpdBinary, proftpdSpeaksFrench, startProftpd } from "../helpers/system-ftpd.ts";
+import { ClientError, restartNotPermitted } from "../../client/errors.ts";
 import { useFakeServerWork } from "./fake-server.ts";
 
 setDefaultTimeout(60_000);
@@ -58,6 +59,32 @@ describe("a resumed upload the server will not let continue (ProFTPD's 451 Appen
     expect(records(t.work)).toEqual([]);
   });
 
+  test("the refusal translated (ProFTPD's NLS: French): decided by the 451 and the command it refused, sent whole the same way", async () => {
+    const data = randomBytes(300_000);
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noStoreRestart: true, noStoreRestartText: " : ajout/reprise non permis, veuillez recommencer", dropStorAfter: 100_000 });
+    expect((await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    const r = await runFtpkit(["resume"], { cwd: t.work });
+    expect(r.stderr).toContain("[warn] the server does not let an upload continue at a byte (STOR /u.bin: /u.bin : ajout/reprise non permis, veuillez recommencer (451)); uploading /u.bin again from byte 0");
+    expect(r.code).toBe(0);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c))).toEqual(["STOR /u.bin", "REST 100000", "STOR /u.bin", "STOR /u.bin"]);
+    expect(records(t.work)).toEqual([]);
+  });
+
+  test("what counts as that refusal: a 451 refusing APPE, or STOR past byte 0, outright; not its text, not a 451 once the transfer began", () => {
+    const refusal = (code: number, refused?: string) => new ClientError(`x: whatever words (${code})`, { code, retryable: true, ...(refused ? { refused } : {}) });
+    expect(restartNotPermitted(refusal(451, "STOR"), "STOR", 100)).toBe(true);
+    expect(restartNotPermitted(refusal(451, "APPE"), "APPE", 100)).toBe(true);
+    expect(restartNotPermitted(refusal(451, "APPE"), "APPE", 0)).toBe(true);
+    expect(restartNotPermitted(refusal(451, "STOR"), "STOR", 0)).toBe(false); // a plain STOR refused for now
+    expect(restartNotPermitted(refusal(451, "REST"), "STOR", 100)).toBe(false); // REST itself refused
+    expect(restartNotPermitted(refusal(451), "STOR", 100)).toBe(false); // after the 150: the transfer failed
+    expect(restartNotPermitted(refusal(450, "STOR"), "STOR", 100)).toBe(false);
+    expect(restartNotPermitted(refusal(452, "STOR"), "STOR", 100)).toBe(false); // out of space
+    expect(restartNotPermitted(new Error("451 Append/Restart not permitted, try again"), "STOR", 100)).toBe(false);
+  });
+
   test("put -r whose connection dropped: ftpkit resume sends the file whole and the job is done", async () => {
     const data = randomBytes(300_000);
     mkdirSync(join(t.work, "src"));
@@ -73,8 +100,12 @@ describe("a resumed upload the server will not let continue (ProFTPD's 451 Appen
     expect(records(t.work)).toEqual([]);
   });
 
-  test.skipIf(proftpdBinary() === null)("ProFTPD (AllowStoreRestart off, its default): a put killed mid-way is finished by one ftpkit resume, whole and verified by HASH", async () => {
-    const pro = await startProftpd();
+  const proftpdLangs = [
+    { lang: undefined, label: "", skip: proftpdBinary() === null, refused: "Append\\/Restart not permitted, try again" },
+    { lang: "fr_FR" as const, label: ", answering in French (LangDefault fr_FR)", skip: !proftpdSpeaksFrench(), refused: "ajout\\/reprise non permis, veuillez recommencer" },
+  ];
+  for (const { lang, label, skip, refused } of proftpdLangs) test.skipIf(skip)(`ProFTPD (AllowStoreRestart off, its default)${label}: a put killed mid-way is finished by one ftpkit resume, whole and verified by HASH`, async () => {
+    const pro = await startProftpd({ lang });
     try {
       const data = randomFile(join(t.work, "b8.bin"), 3 * 1024 * 1024);
       const remote = join(pro.home, "b8.bin");
@@ -87,7 +118,7 @@ describe("a resumed upload the server will not let continue (ProFTPD's 451 Appen
       }
       expect(records(t.work)).toHaveLength(1);
       const r = await runFtpkit(["resume"], { cwd: t.work });
-      expect(r.stderr).toMatch(/\[warn\] the server does not let an upload continue at a byte \(STOR .*b8\.bin: Append\/Restart not permitted, try again \(451\)\); uploading .*b8\.bin again from byte 0/);
+      expect(r.stderr).toMatch(new RegExp(`\\[warn\\] the server does not let an upload continue at a byte \\(STOR .*b8\\.bin ?: ${refused} \\(451\\)\\); uploading .*b8\\.bin again from byte 0`));
       expect(r.stderr).toContain("(verified by HASH)");
       expect(r.code).toBe(0);
       expect(digest(readFileSync(remote))).toBe(digest(data));
@@ -233,5 +264,83 @@ describe("a put of another local file to the remote file an interrupted upload i
     expect(records(t.work)).toEqual([]);
     expect(savedPasswords([id])).toEqual([]);
     expect(await listed(t.work)).toMatch(/^nothing to resume/);
+  });
+});
+
+describe("a conflicting job run from another directory than the one that recorded the pending job", () => {
+  /** `args` run from a new directory A under the work dir, killed (-9) once `started` says bytes moved; returns A. */
+  async function killedIn(args: string[], started: (a: string) => boolean, settleMs = 0): Promise<string> {
+    const a = join(t.work, "A");
+    mkdirSync(a, { recursive: true });
+    const proc = spawnFtpkit([...args, "--limit-rate", "20K", "--retries", "0"], { cwd: a });
+    try {
+      await waitFor(() => started(a) && records(a).length === 1, 15_000, "the job to record itself and move bytes");
+      await Bun.sleep(settleMs);
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    return a;
+  }
+  const dirB = () => {
+    const b = join(t.work, "B");
+    mkdirSync(b, { recursive: true });
+    return b;
+  };
+
+  test("get: another URL into the same file, and the same job, are refused naming the job and where to resume it; --restart discards it there", async () => {
+    const seg = randomBytes(300_000);
+    const other = randomBytes(50_000);
+    const fake = t.start({ files: new Map([["/seg.bin", seg], ["/other.bin", other]]), feat: HASH_FEAT });
+    const url = (p: string) => `ftp://u:p@127.0.0.1:${fake.port}${p}`;
+    const a = await killedIn(["get", url("/seg.bin"), "gx.bin"], (a) => sizeOf(join(a, "gx.bin.ftpkit-part")) > 0);
+    const target = join(a, "gx.bin");
+    const part = `${target}.ftpkit-part`;
+    const kept = sizeOf(part);
+    const b = dirB();
+    const retrs = fake.commands.filter((c) => c.startsWith("RETR")).length;
+    const r = await runFtpkit(["get", url("/other.bin"), target], { cwd: b });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `[error] an interrupted download of ftp://u@127.0.0.1:${fake.port}/seg.bin to ${target} is pending (its partial file ${part}): finish it with \`ftpkit resume\` in ${a}, or add --restart to discard it and download ftp://u@127.0.0.1:${fake.port}/other.bin instead`,
+    );
+    // The very job, from B (which has no record of it): refused the same way, not started over.
+    const same = await runFtpkit(["get", url("/seg.bin"), target], { cwd: b });
+    expect(same.code).toBe(1);
+    expect(same.stderr).toContain(`an interrupted download of ftp://u@127.0.0.1:${fake.port}/seg.bin to ${target} is pending (its partial file ${part}): finish it with \`ftpkit resume\` in ${a}`);
+    expect(fake.commands.filter((c) => c.startsWith("RETR")).length).toBe(retrs);
+    expect(sizeOf(part)).toBe(kept);
+    expect(records(b)).toEqual([]);
+    expect(await listed(a)).toContain("seg.bin");
+    const restarted = await runFtpkit(["get", url("/other.bin"), target, "--restart"], { cwd: b });
+    expect(restarted.stderr).toContain("was discarded");
+    expect(restarted.code).toBe(0);
+    expect(digest(readFileSync(target))).toBe(digest(other));
+    expect(records(a)).toEqual([]);
+    expect(savedAll()).toEqual([]);
+  });
+
+  test("put: another local file to the same remote file is refused naming the job and where to resume it; resume there finishes it", async () => {
+    const first = randomBytes(80_000);
+    const fake = t.start({ feat: HASH_FEAT });
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/u.bin`;
+    mkdirSync(join(t.work, "A"), { recursive: true });
+    writeFileSync(join(t.work, "A", "a.bin"), first);
+    // The fake keeps an upload's bytes when its data connection ends: STOR seen, some sent, then the kill.
+    const a = await killedIn(["put", "a.bin", url], () => fake.commands.includes("STOR /u.bin"), 500);
+    await waitFor(() => (fake.files.get("/u.bin")?.length ?? 0) > 0, 5_000, "the partial upload");
+    const b = dirB();
+    writeFileSync(join(b, "b.bin"), randomBytes(50_000));
+    const before = fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c)).length;
+    const r = await runFtpkit(["put", "b.bin", url], { cwd: b });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `[error] an interrupted upload of ${join(a, "a.bin")} to ftp://u@127.0.0.1:${fake.port}/u.bin is pending: finish it with \`ftpkit resume\` in ${a}, or add --restart to discard it and upload ${join(b, "b.bin")} instead`,
+    );
+    expect(fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c)).length).toBe(before);
+    expect(records(b)).toEqual([]);
+    const resumed = await runFtpkit(["resume"], { cwd: a });
+    expect(resumed.code).toBe(0);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(first));
   });
 });

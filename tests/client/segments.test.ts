@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, wr
 import { join } from "node:path";
 import { planSegments } from "../../client/segmented.ts";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
-import { chownTo, proftpdBinary, startProftpd } from "../helpers/system-ftpd.ts";
+import { chownTo, proftpdBinary, proftpdSpeaksFrench, startProftpd } from "../helpers/system-ftpd.ts";
 import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(120_000);
@@ -151,8 +151,13 @@ describe("--segments", () => {
     expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(data));
   });
 
-  test.skipIf(proftpdBinary() === null)("a server that refuses extra logins (ProFTPD MaxClientsPerHost 2, 530): a refusal is only a note, and the download completes verified", async () => {
-    const pro = await startProftpd({ maxPerIp: 2 });
+  // In French too: ProFTPD translates its replies (mod_lang), but not the MaxClients* lines, which
+  // are the only way to tell its "full" 530 from a refused password (client/errors.ts, tooManyClients).
+  for (const { lang, label, skip } of [
+    { lang: undefined, label: "", skip: proftpdBinary() === null },
+    { lang: "fr_FR" as const, label: ", answering in French", skip: !proftpdSpeaksFrench() },
+  ]) test.skipIf(skip)(`a server that refuses extra logins (ProFTPD MaxClientsPerHost 2, 530${label}): a refusal is only a note, and the download completes verified`, async () => {
+    const pro = await startProftpd({ maxPerIp: 2, lang });
     cleanups.push(() => pro.stop());
     const work = tempDir("ftpkit-seg-530-");
     cleanups.push(() => removeDir(work));

@@ -29,6 +29,33 @@ function files(root: string, entries: Record<string, string>): void {
 }
 
 describe("a pending interrupted job", () => {
+  test("the same sync run from another directory than the one that recorded it is refused, naming where to resume; --restart there starts over", async () => {
+    const srv = await ftpkitServer({ maxRate: "256K" });
+    const work = workDir();
+    const a = join(work, "A");
+    const b = join(work, "B");
+    mkdirSync(b, { recursive: true });
+    files(join(a, "src"), { "big.bin": "x".repeat(3_000_000), "a.txt": "a\n" });
+    const src = join(a, "src");
+    const journalA = join(a, ".ftpkit", "transfers");
+    const proc = spawnFtpkit(["sync", "src", srv.url("/dst")], { cwd: a });
+    try {
+      await waitFor(() => existsSync(journalA) && readdirSync(journalA).some((n) => n.endsWith(".json")), 30_000, "the job's record");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const other = await runFtpkit(["sync", src, srv.url("/dst")], { cwd: b });
+    expect(other.code).toBe(1);
+    expect(other.stderr.trim()).toBe(`[error] an interrupted sync of the same source and destination is pending: finish it with \`ftpkit resume\` in ${a}, or add --restart to discard it and run this command instead`);
+    expect(existsSync(join(b, ".ftpkit"))).toBe(false);
+    expect((await runFtpkit(["resume", "--list"], { cwd: a })).stdout).toMatch(/^sync /);
+    const restarted = await runFtpkit(["sync", src, srv.url("/dst"), "--restart"], { cwd: b, timeoutMs: 60_000 });
+    expect(restarted.code).toBe(0);
+    expect(readFileSync(join(srv.home, "dst/a.txt"), "utf8")).toBe("a\n");
+    expect((await runFtpkit(["resume", "--list"], { cwd: a })).stdout).toMatch(/^nothing to resume/);
+  });
+
   test("a new sync with other options is refused, changes nothing, and says how to go on", async () => {
     const srv = await ftpkitServer({ maxRate: "256K" });
     const work = workDir();

@@ -8,6 +8,9 @@ import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, tempDir, waitFor
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { describeDataTlsError, describeTlsError } from "../../client/tls-trust.ts";
+import { secureControl } from "../../client/control-tls.ts";
+import { ClientError, NotTlsAnswer } from "../../client/errors.ts";
+import type { FtpClient } from "../../client/client.ts";
 import { recordingProxy } from "../helpers/proxy.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -307,6 +310,8 @@ describe("TLS error lines", () => {
       expect(out.message).toBe(expected);
       expect(out.message).not.toContain("\n");
       expect(out.retryable).toBe(false);
+      // "Not TLS at all" is a type, not a phrase to search for (control-tls.ts tests on it).
+      expect(out instanceof NotTlsAnswer).toBe(expected.includes("did not answer in TLS"));
     });
   }
 });
@@ -337,6 +342,7 @@ describe("TLS error lines of a data connection", () => {
       expect(out.message).toBe(expected);
       expect(out.kind).toBe("tls");
       expect(out.retryable).toBe(retryable);
+      expect(out instanceof NotTlsAnswer).toBe(expected.includes("did not answer in TLS"));
     });
   }
 });
@@ -424,5 +430,32 @@ describe("--help", () => {
       expect(text).toContain("--ca");
       expect(text).toContain("--insecure");
     }
+  });
+});
+
+describe("AUTH TLS answered 234, then no TLS", () => {
+  /** A client whose server says 234 to AUTH TLS and whose handshake then fails with `failure`. */
+  function clientFailingWith(failure: Error): FtpClient {
+    const rejected = Promise.reject(failure);
+    rejected.catch(() => {});
+    return {
+      command: async () => ({ code: 234, lines: ["go ahead"] }),
+      holdsUnreadReplies: false,
+      control: { startTls() {}, ready: rejected, destroy() {} },
+      endpoint: () => "127.0.0.1:21",
+      opts: { tls: { settings: { host: "ftp.example.com" } } },
+    } as unknown as FtpClient;
+  }
+
+  test("the typed not-TLS failure is said as the 234 it came after, whatever its text", async () => {
+    const err = await secureControl(clientFailingWith(new NotTlsAnswer("any words at all")), "explicit", 0).catch((e) => e);
+    expect(err).toBeInstanceOf(ClientError);
+    expect(err.kind).toBe("tls");
+    expect(err.message).toBe("TLS handshake with ftp.example.com failed: the server answered AUTH TLS with 234 but did not speak TLS after it");
+  });
+
+  test("another TLS failure whose text happens to say \"did not answer in TLS\" is passed on as it is", async () => {
+    const other = new ClientError("TLS: a certificate whose name says the server did not answer in TLS", { kind: "tls" });
+    expect(await secureControl(clientFailingWith(other), "explicit", 0).catch((e) => e)).toBe(other);
   });
 });

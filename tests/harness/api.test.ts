@@ -220,3 +220,53 @@ describe("the API's resume records", () => {
     }
   }, 60_000);
 });
+
+describe("API errors name the API's options, not ftpkit serve's or get's flags", () => {
+  const me = [{ name: "me", password: "pw" }];
+  const refused = async (p: Promise<unknown>): Promise<string> => {
+    const err = await p.then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.message).not.toMatch(/(^|\s)--[a-z]/); // no CLI flag named
+    return err!.message;
+  };
+
+  test.each([
+    ["startServer: maxRate must be a whole number of bytes per second (0: no limit), got -1", { users: me, maxRate: -1 }],
+    ['startServer: maxRate must be a whole number of bytes per second (0: no limit), got "2MB"', { users: me, maxRate: "2MB" as unknown as number }],
+    ["startServer: idleTimeoutSec must be a number of seconds of at least 1, got 0", { users: me, idleTimeoutSec: 0 }],
+    ["startServer: port must be a whole number from 0 to 65535, got 70000", { users: me, port: 70000 }],
+    ['startServer: log must be "text" or "json", got "xml"', { users: me, log: "xml" as "text" }],
+    ["startServer: users[0].quota must be a whole number of bytes or a size such as 10MB (0: no limit), got -5", { users: [{ name: "me", password: "pw", quota: -5 }] }],
+    ['startServer: users[0].quota: size "-1" is negative: for no limit, write 0, none or unlimited', { users: [{ name: "me", password: "pw", quota: "-1" }] }],
+    ['startServer: users[1].perm: unknown permission "rwx" (use read, write, modify)', { users: [me[0]!, { name: "you", password: "pw", perm: "rwx" }] }],
+    ["tls.cert /nonexistent/cert.pem: not found", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
+    ["tls.key /nonexistent/key.pem: not found", { users: me, tls: { cert: CERT, key: "/nonexistent/key.pem" } }],
+    ["startServer: tls.implicitPort must be a whole number from 0 to 65535, got -1", { users: me, tls: { cert: CERT, key: KEY, implicitPort: -1 } }],
+  ] as Array<[string, Parameters<typeof startServer>[0]]>)("%s", async (expected, opts) => {
+    expect(await refused(startServer(opts))).toBe(expected);
+  });
+
+  test("a busy implicit TLS port is named tls.implicitPort", async () => {
+    const busy = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      expect(await refused(startServer({ users: me, tls: { cert: CERT, key: KEY, implicitPort: busy.port } }))).toBe(`tls.implicitPort ${busy.port} is already in use`);
+    } finally {
+      busy.stop(true);
+    }
+  });
+
+  test("get, put, list and connect", async () => {
+    const url = "ftp://me:pw@127.0.0.1:1/f";
+    const local = join(work(), "f");
+    writeFileSync(local, "x");
+    expect(await refused(get(url, local, { rate: -1 }))).toBe("get: rate must be a whole number of bytes per second (0: no limit), got -1");
+    expect(await refused(get(url, local, { retries: 1.5 }))).toBe("get: retries must be a whole number from 0 to 100, got 1.5");
+    expect(await refused(get(url, local, { segments: 0 }))).toBe("get: segments must be a whole number from 1 to 32, got 0");
+    expect(await refused(put(local, url, { hash: "sha1" as "md5" }))).toBe('put: hash must be "sha256", "md5" or "crc32", got "sha1"');
+    const noTls = "insecure: true needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL";
+    expect(await refused(get(url, local, { insecure: true }))).toBe(noTls);
+    expect(await refused(put(local, url, { insecure: true }))).toBe(noTls);
+    expect(await refused(list(url, { insecure: true }))).toBe(noTls);
+    expect(await refused(connect(url, { ca: [CERT] }))).toBe("ca needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL");
+  });
+});

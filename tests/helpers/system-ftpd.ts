@@ -71,7 +71,19 @@ function peer(dir: string, port: number, proc: ReturnType<typeof Bun.spawn>, hom
 }
 
 /** ProFTPD with `LoadModule mod_digest.c` + `DigestEngine on` (multi-line HASH replies), a virtual user. */
-export async function startProftpd(opts: { maxPerIp?: number } = {}): Promise<SystemFtpd> {
+/**
+ * Can ProFTPD answer in French (its NLS catalogs, and the fr_FR.UTF-8 locale its gettext needs;
+ * .ci/run generates it)? Tests of the client's ProFTPD fallbacks run against it in French too.
+ */
+export function proftpdSpeaksFrench(): boolean {
+  const found = proftpdBinary();
+  if (!found) return false;
+  const catalog = join(found.bin, "../../share/locale/fr_FR/LC_MESSAGES/proftpd.mo");
+  const locales = Bun.spawnSync(["locale", "-a"]).stdout.toString();
+  return existsSync(catalog) && /^fr_FR\.utf-?8$/im.test(locales);
+}
+
+export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR" } = {}): Promise<SystemFtpd> {
   const found = proftpdBinary();
   if (!found) throw new Error("proftpd is not installed");
   const dir = tempDir("ftpkit-proftpd-");
@@ -104,6 +116,8 @@ export async function startProftpd(opts: { maxPerIp?: number } = {}): Promise<Sy
     `AuthGroupFile ${dir}/group`,
     "RequireValidShell off",
     ...(opts.maxPerIp ? [`MaxClientsPerHost ${opts.maxPerIp}`] : []),
+    // mod_lang (compiled in): replies from its catalogs, e.g. "451 f.bin : ajout/reprise non permis".
+    ...(opts.lang ? ["LangEngine on", `LangDefault ${opts.lang}`, `LangPath ${join(found.bin, "../../share/locale")}`] : []),
     "<Directory />",
     "  AllowOverwrite on",
     "</Directory>",

@@ -30,6 +30,8 @@ describe("sizes", () => {
     expect(parseSize("unlimited", { allowUnlimited: true })).toBe(0);
     expect(parseSize("NONE", { allowUnlimited: true })).toBe(0);
     expect(() => parseSize("unlimited")).toThrow(ParseError);
+    expect(() => parseSize("-1", { allowUnlimited: true })).toThrow('size "-1" is negative: for no limit, write 0, none or unlimited');
+    expect(() => parseSize("-1")).toThrow(/^size "-1" is negative$/);
   });
 
   test("rates accept a /s suffix", () => {

@@ -58,6 +58,8 @@ describe("bad flags", () => {
     ["a zero idle timeout", ["--idle-timeout", "0"], "--idle-timeout"],
     ["zero max connections", ["--max-connections", "0"], "--max-connections"],
     ["a bad rate", ["--max-rate", "fast"], "--max-rate"],
+    ["a negative rate: the no-limit spelling is named", ["--max-rate", "-1"], "--max-rate: size \"-1\" is negative: for no limit, write 0, none or unlimited"],
+    ["a welcome that looks like an option: the = spelling is named", ["--welcome", "-x"], "write --welcome=-x"],
     ["a missing welcome file", ["--welcome", "@/nonexistent/welcome.txt"], "--welcome"],
     ["an unknown flag (a typo)", ["--idle-timout", "5"], "--idle-timout"],
   ];
