@@ -181,6 +181,30 @@ const IMPLS: Array<[string, Impl]> = [
     },
   ],
   [
+    S.KEY_LOCK,
+    (db, [key], [token, ttl]) => {
+      if (db.get(key!) !== undefined) return null;
+      db.set(key!, token!, num(ttl));
+      return "OK";
+    },
+  ],
+  [
+    S.KEY_RENEW,
+    (db, [key], [token, ttl]) => {
+      if (db.get(key!) !== token) return 0;
+      db.expire(key!, num(ttl));
+      return 1;
+    },
+  ],
+  [
+    S.KEY_UNLOCK,
+    (db, [key], [token]) => {
+      if (db.get(key!) !== token) return 0;
+      db.del(key!);
+      return 1;
+    },
+  ],
+  [
     S.SET_USED,
     (db, [key], [bytes, keep]) => {
       if (db.get(key!) !== undefined) return null;

@@ -2,7 +2,8 @@ import { RedisClient } from "bun";
 import { hostname } from "node:os";
 import type { Ledger } from "../vfs/quota.ts";
 import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
-import { BAN_FAIL, BANS_LOAD, CONN_CLOSE, CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
+import { BAN_FAIL, BANS_LOAD, CONN_CLOSE, CONN_OPEN, FAIL, KEY_LOCK, KEY_RENEW, KEY_UNLOCK, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
+import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 import type { Admission, BanPolicy, BanVerdict, ConnectionLimits, SharedBan, SharedState } from "./types.ts";
 import { stateUrlForLogs } from "./url.ts";
 import { diagnoseStore } from "./diagnose.ts";
@@ -42,7 +43,7 @@ export interface RedisStateOptions {
  * store cannot be reached: new connections and logins get 421, running transfers go on within their
  * leases, and the client reconnects with back-off.
  */
-export class RedisState implements SharedState, LedgerStore {
+export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
   readonly kind = "redis";
   readonly prefix: string;
   readonly node = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
@@ -347,6 +348,23 @@ export class RedisState implements SharedState, LedgerStore {
     await this.subscribeBans().catch(() => {});
     const seq = Number((await this.send("GET", [`${this.prefix}bans:seq`])) ?? 0);
     if (seq !== this.banSeq) await this.loadBans();
+  }
+
+  /** S3 per-key lock (s3-key-lock.ts) across every node: a lease with a token (SET NX PX). */
+  async tryLock(name: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.eval(KEY_LOCK, [`${this.prefix}lock:${name}`], [token, ttlMs])) != null;
+  }
+
+  async renew(name: string, token: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.eval(KEY_RENEW, [`${this.prefix}lock:${name}`], [token, ttlMs])) === 1;
+  }
+
+  async unlock(name: string, token: string): Promise<void> {
+    await this.eval(KEY_UNLOCK, [`${this.prefix}lock:${name}`], [token]);
+  }
+
+  get keyLock(): SharedKeyLock {
+    return this;
   }
 
   userRateShare(user: string, active: boolean): void {

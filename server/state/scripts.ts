@@ -176,3 +176,14 @@ for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   end
 end
 return out`;
+
+/** Take a key lock (S3 per-key lock, shared). KEYS: lock. ARGV: token, ttlMs. Returns "OK" or nil (held). */
+export const KEY_LOCK = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;
+
+/** Extend a key lock still held under the token. KEYS: lock. ARGV: token, ttlMs. Returns 1, or 0 (lost). */
+export const KEY_RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+/** Give a key lock back if still held under the token (compare-and-delete). KEYS: lock. ARGV: token. */
+export const KEY_UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;

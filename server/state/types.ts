@@ -2,6 +2,7 @@
 // quota ledgers, failed-login counts, bans and per-user bandwidth. One process keeps it in memory
 // (LocalState, the default); several share it through Redis (RedisState, --state redis://…).
 import type { Ledger } from "../vfs/quota.ts";
+import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 
 /** The answer to a new connection. "unavailable": the shared store cannot be reached (421). */
 export type Admission = "ok" | "server-full" | "ip-full" | "unavailable";
@@ -63,6 +64,8 @@ export interface SharedState {
    * one as it is taken (by this node or another). Called before start().
    */
   watchBans?(listener: (ban: SharedBan) => void): void;
+  /** The S3 per-key lock across every node (server/storage/s3-key-lock.ts). Absent: per process. */
+  readonly keyLock?: SharedKeyLock;
   /** Sessions of `user` on this node changed: the user's rate share is recomputed (shared --max-user-rate). */
   userRateShare(user: string, active: boolean): void;
   /** This node's share (0–1] of a user's --max-user-rate: 1 / number of nodes serving the user. */
