@@ -1,7 +1,8 @@
 // ftpkit serve --workers N|auto: N processes share the control port (SO_REUSEPORT), each owning a
 // slice of the passive port range, so a data connection always reaches the process whose session
-// asked for it. The processes share connection caps, quotas, login back-off and user rates through
-// --state (Redis/Valkey). This file is the primary: it spawns, watches and stops the workers.
+// asked for it. The processes share connection caps, quotas, login back-off, bans, S3 key locks and
+// user rates through --state (Redis/Valkey) or the primary's memory store. This file is the primary:
+// it spawns, watches and stops the workers.
 import { consola } from "consola";
 import { availableParallelism } from "node:os";
 import type { Socket, Subprocess } from "bun";
@@ -55,6 +56,16 @@ export function slicePorts(range: readonly [number, number], n: number): Array<[
 export async function runWorkers(n: number, rawArgs: string[], options: CreateServerOptions): Promise<void> {
   // Without --state the primary is the store: one process answering one command at a time, like Redis.
   const memory = options.state ? null : new MemoryStore();
+  // What the store publishes (a ban) reaches every worker before the script's answer does.
+  memory?.subscribe((channel, message) => {
+    for (const w of workers) {
+      try {
+        w?.send({ pub: channel, message });
+      } catch {
+        /* a worker on its way out: it reloads the bans when it starts again */
+      }
+    }
+  });
   const host = options.host ?? "0.0.0.0";
   // Bind first (reusePort), so --port 0 gives every worker the same port; released once they listen.
   let probe;

@@ -20,13 +20,23 @@ export const pass: CommandSpec = {
     if (name === null) throw new FtpError(503, "Login with USER first");
     session.pendingUser = null;
     const { server } = session;
+    // Banned since this session connected (on another process sharing state, whose announcement
+    // can come after the connection was let in): the password is not tried.
+    if (server.events.banned(session.remoteIp)) {
+      session.replyAndClose(421, "Too many failed logins from your address: try again later");
+      return;
+    }
     const user = await server.auth.login(name, arg, session.remoteIp);
     if (session.closed) return;
     if (!user) {
       const failed = (failedAttempts.get(session) ?? 0) + 1;
       failedAttempts.set(session, failed);
       server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name, attempt: failed });
-      server.events.emit({ type: "login-failed", session, user: name, failures: server.auth.failuresFrom?.(session.remoteIp) ?? 0 });
+      const everywhere = server.auth.failuresFrom?.(session.remoteIp) ?? 0;
+      server.events.emit({ type: "login-failed", session, user: name, failures: everywhere });
+      // A ban this failure triggers is in force on every process before the 530 goes out.
+      await server.events.failedLogin(session, everywhere);
+      if (session.closed) return;
       if (failed >= server.options.maxLoginAttempts) {
         server.log.warn("too many failed logins: connection closed", { session: session.id, ip: session.remoteIp });
         session.reply(530, "Login incorrect");

@@ -86,6 +86,33 @@ export class Defender {
     return ban;
   }
 
+  /** Never banned here (--allow, and the --proxy-from balancers). */
+  exempt(ip: string): boolean {
+    return anyContains(this.opts.allow, ip);
+  }
+
+  /**
+   * A ban the shared store holds (taken by this process or another sharing it): in force here for
+   * the `ms` it has left. Returns true if it was not in force here yet (its sessions at the password
+   * prompt are then to be closed).
+   */
+  impose(key: string, ms: number, repeat: number, now = Date.now()): boolean {
+    if (!this.enabled || ms <= 0) return false;
+    let e = this.entries.get(key);
+    if (!e) {
+      if (this.entries.size >= MAX_TRACKED) this.prune(now);
+      e = { fails: [], until: 0, bans: 0, ended: 0, sharedAtBan: 0 };
+      this.entries.set(key, e);
+    }
+    const fresh = !(e.until > now);
+    if (e.until !== 0 && fresh) this.expire(e);
+    e.bans = Math.max(e.bans, repeat);
+    e.until = Math.max(e.until, now + ms);
+    e.fails = [];
+    if (fresh) this.activeBans++;
+    return fresh;
+  }
+
   /** Bans in force now. */
   active(now = Date.now()): number {
     if (this.activeBans === 0) return 0;

@@ -33,6 +33,14 @@ export interface ServerEvents {
   allowUpload(session: Session, target: Resolved): Promise<boolean>;
   /** Something acts on a finished upload (an upload hook): its outcome must not be a killed client's. */
   actsOnUploads(): boolean;
+  /**
+   * Count a failed login toward a ban (`everywhere`: the address's failures in the back-off window on
+   * every process sharing state). Resolves once a ban it triggers is in force on all of them: the
+   * 530 waits for it. Never rejects.
+   */
+  failedLogin(session: Session, everywhere: number): Promise<void>;
+  /** The address is banned now (a password it sends is not tried). */
+  banned(ip: string): boolean;
   /** Why this address must be refused at connect (--deny, a ban), or null to let it in. */
   refusal(ip: string): string | null;
 }

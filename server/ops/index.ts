@@ -6,7 +6,8 @@ import type { Logger, LogFields } from "../log.ts";
 import type { Session } from "../session.ts";
 import { storageAt } from "../vfs/mounts.ts";
 import { resolvePath, type Resolved } from "../vfs/resolve.ts";
-import { Defender } from "./defender.ts";
+import type { SharedBan } from "../state/types.ts";
+import { Defender, type Ban } from "./defender.ts";
 import type { OpsEvent, ServerEvents } from "./events.ts";
 import { HookRunner, type HookFields } from "./hooks.ts";
 import { Metrics, serveMetrics, type ReadyCheck } from "./metrics.ts";
@@ -63,6 +64,8 @@ export class Operations implements ServerEvents {
   attach(ctx: ServerContext, accepting: () => boolean): void {
     this.ctx = ctx;
     this.accepting = accepting;
+    // Bans taken by any process sharing the state are kept here too, fed by the store: connects ask no one.
+    if (this.defender.enabled) ctx.state.watchBans?.((ban) => this.sharedBan(ban));
   }
 
   /** Start the metrics listener (when --metrics was given). */
@@ -90,7 +93,7 @@ export class Operations implements ServerEvents {
           this.hook({ event: "login", ...this.who(e.session) });
           break;
         case "login-failed":
-          this.loginFailed(e.session, e.user, e.failures ?? 0);
+          this.hook({ event: "login-failed", user: e.user, clientIp: e.session.remoteIp, result: "failed" });
           break;
         case "transfer": {
           const file = FILE_VERBS[e.verb];
@@ -141,6 +144,10 @@ export class Operations implements ServerEvents {
     return this.hooks?.has("upload") ?? false;
   }
 
+  banned(ip: string): boolean {
+    return this.defender.refusal(ip) === "banned";
+  }
+
   refusal(ip: string): string | null {
     const why = this.defender.refusal(ip);
     if (!why) return null;
@@ -148,16 +155,64 @@ export class Operations implements ServerEvents {
     return why === "denied" ? "Connections from your address are not accepted" : "Too many failed logins from your address: try again later";
   }
 
-  private loginFailed(session: Session, user: string, everywhere: number): void {
-    this.hook({ event: "login-failed", user, clientIp: session.remoteIp, result: "failed" });
-    const ban = this.defender.failed(session.remoteIp, Date.now(), everywhere);
+  /**
+   * A failed login counts toward a ban. With shared state (--workers, --state) the store counts every
+   * process's failures and takes the ban, announced to all of them before this resolves (the 530
+   * waits for it, so the next guess meets the ban wherever it lands); if the store cannot be reached,
+   * this process bans on its own count and the shared back-off's.
+   */
+  async failedLogin(session: Session, everywhere: number): Promise<void> {
+    const ip = session.remoteIp;
+    if (!this.defender.enabled || this.defender.exempt(ip)) return;
+    // Its own 530 goes out first, even when the store's announcement of the ban is heard before its answer.
+    this.judging.add(session);
+    try {
+      await this.countFailure(session, everywhere);
+    } finally {
+      this.judging.delete(session);
+      if (this.defender.refusal(ip) === "banned") this.closeAtPrompt(banKey(ip));
+    }
+  }
+
+  /** Sessions whose failed login is being counted (their 530 is not sent yet). */
+  private readonly judging = new WeakSet<Session>();
+
+  private async countFailure(session: Session, everywhere: number): Promise<void> {
+    const ip = session.remoteIp;
+    const state = this.ctx?.state;
+    let ban: Ban | null = null;
+    if (state?.banFailure) {
+      const o = this.options;
+      try {
+        const v = await state.banFailure(banKey(ip), { banAfter: o.banAfter, windowMs: o.banWindowMs, banMs: o.banTimeMs, maxMs: o.banMaxMs });
+        if (v.outcome === "counted") return;
+        // Already banned (this session was at the prompt before it began): in force here too, if not yet.
+        if (v.outcome === "already") return void this.defender.impose(v.key, v.ms, v.repeat);
+        this.defender.impose(v.key, v.ms, v.repeat);
+        ban = { key: v.key, ms: v.ms, failures: v.failures, repeat: v.repeat };
+      } catch {
+        ban = this.defender.failed(ip, Date.now(), everywhere);
+      }
+    } else {
+      ban = this.defender.failed(ip, Date.now(), everywhere);
+    }
     if (!ban) return;
     this.metrics?.bans.inc();
     this.log.warn("ban", { ip: ban.key, seconds: Math.round(ban.ms / 1000), failures: ban.failures, repeat: ban.repeat });
-    // Sessions from that address still at the password prompt go too (after the 530 now being sent).
+  }
+
+  /** A ban the shared store announced (taken here or by another process), or one in force at start. */
+  private sharedBan(ban: SharedBan): void {
+    if (this.defender.impose(ban.key, ban.ms, ban.repeat)) this.closeAtPrompt(ban.key);
+  }
+
+  /** Sessions from a banned address still at the password prompt go too (after the 530 now being sent). */
+  private closeAtPrompt(key: string): void {
     setTimeout(() => {
       for (const s of this.context.sessions) {
-        if (!s.user && !s.closed && banKey(s.remoteIp) === ban.key) s.replyAndClose(421, "Too many failed logins from your address: try again later");
+        if (!s.user && !s.closed && !this.judging.has(s) && banKey(s.remoteIp) === key && !this.defender.exempt(s.remoteIp)) {
+          s.replyAndClose(421, "Too many failed logins from your address: try again later");
+        }
       }
     }, 0);
   }

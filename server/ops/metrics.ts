@@ -38,7 +38,7 @@ export class Metrics {
     this.transfers = r.add(new Counter("ftpkit_transfers_total", "Finished data transfers by verb and result (ok, aborted, quota, error).", ["verb", "result"]));
     this.duration = r.add(new Histogram("ftpkit_transfer_duration_seconds", "Duration of finished data transfers.", ["verb"], DURATION_BUCKETS));
     this.tls = r.add(new Counter("ftpkit_tls_handshakes_total", "TLS handshakes by channel (control, data); reused=true when a data connection resumed the control session.", ["channel", "reused"]));
-    this.bans = r.add(new Counter("ftpkit_bans_total", "Addresses banned by the defender.", []));
+    this.bans = r.add(new Counter("ftpkit_bans_total", "Addresses banned by the defender (bans this process took).", []));
     r.add(new Gauge("ftpkit_bans_active", "Bans in force now.", [], reads.activeBans));
     this.refused = r.add(new Counter("ftpkit_connections_refused_total", "Connections refused at connect by the defender (banned) or --deny (denied).", ["reason"]));
     this.fileOps = r.add(new Counter("ftpkit_file_operations_total", "Deletes, renames, mkdir and rmdir that succeeded.", ["op"]));

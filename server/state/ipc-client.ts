@@ -8,6 +8,8 @@ interface Pending {
 }
 
 const pending = new Map<number, Pending>();
+/** Listeners for what the primary's store publishes (it sends each worker `{ pub: channel, message }`). */
+const subscribers = new Set<{ channel: string; listener: (message: string, channel: string) => void }>();
 const clients = new Set<StoreClient>();
 let nextId = 1;
 let listening = false;
@@ -15,7 +17,11 @@ let listening = false;
 function listen(): void {
   if (listening) return;
   listening = true;
-  process.on("message", (m: { rpc?: number; ok?: unknown; err?: string }) => {
+  process.on("message", (m: { rpc?: number; ok?: unknown; err?: string; pub?: string; message?: string }) => {
+    if (typeof m?.pub === "string") {
+      for (const s of subscribers) if (s.channel === m.pub) s.listener(String(m.message ?? ""), m.pub);
+      return;
+    }
     if (typeof m?.rpc !== "number") return;
     const p = pending.get(m.rpc);
     if (!p) return;
@@ -45,10 +51,16 @@ export function ipcClient(): StoreClient {
         process.send!({ rpc: id, command, args });
       });
     },
+    async subscribe(channel, listener) {
+      if (!process.send || !process.connected) throw new Error("primary process gone");
+      subscribers.add((subscription = { channel, listener }));
+    },
     close() {
       clients.delete(client);
+      if (subscription) subscribers.delete(subscription);
     },
   };
+  let subscription: { channel: string; listener: (message: string, channel: string) => void } | null = null;
   clients.add(client);
   return client;
 }

@@ -1,6 +1,7 @@
 // The store for `--workers` without --state: the primary process keeps it in memory and runs, in
 // TypeScript, the same operations RedisState sends to Redis as Lua scripts (scripts.ts), one at a
-// time (so each is atomic, as in Redis). Workers reach it over their IPC channel (ipc-client.ts).
+// time (so each is atomic, as in Redis). Workers reach it over their IPC channel (ipc-client.ts);
+// what a script publishes (a ban) the primary passes on to every worker over the same channels.
 import * as S from "./scripts.ts";
 
 type Args = string[];
@@ -137,6 +138,73 @@ const IMPLS: Array<[string, Impl]> = [
     },
   ],
   [
+    S.BAN_FAIL,
+    (db, [failsKey, banKey, indexKey, seqKey], [banAfter, windowMs, banMs, maxMs, member, channel, key]) => {
+      const now = Date.now();
+      const [till, bans] = (db.get(banKey!) ?? "0:0").split(":").map(Number) as [number, number];
+      if (till > now) return [2, till - now, bans, 0];
+      const fails = db.zset(failsKey!);
+      for (const [m, t] of [...fails]) if (t <= now - num(windowMs)) fails.delete(m);
+      fails.set(member!, now);
+      db.expire(failsKey!, num(windowMs));
+      const n = fails.size;
+      if (n < num(banAfter)) return [0, 0, bans, n];
+      db.del(failsKey!);
+      const ms = Math.floor(Math.min(num(banMs) * 2 ** Math.min(bans, 40), num(maxMs)));
+      db.set(banKey!, `${now + ms}:${bans + 1}`, ms + num(maxMs));
+      const index = db.zset(indexKey!);
+      for (const [k, t] of [...index]) if (t <= now) index.delete(k);
+      index.set(key!, now + ms);
+      const seq = num(db.get(seqKey!)) + 1;
+      db.set(seqKey!, String(seq));
+      db.publish(channel!, `${key} ${ms} ${bans + 1} ${seq}`);
+      return [1, ms, bans + 1, n, seq];
+    },
+  ],
+  [
+    S.BANS_LOAD,
+    (db, [indexKey, seqKey], [prefix]) => {
+      const now = Date.now();
+      const out: Array<string | number> = [num(db.get(seqKey!))];
+      const index = db.zset(indexKey!);
+      for (const [k, t] of [...index]) {
+        if (t <= now) {
+          index.delete(k);
+          continue;
+        }
+        const v = db.get(`${prefix}ban:${k}`);
+        if (!v) continue;
+        const [till, bans] = v.split(":").map(Number) as [number, number];
+        if (till > now) out.push(k, till - now, bans);
+      }
+      return out;
+    },
+  ],
+  [
+    S.KEY_LOCK,
+    (db, [key], [token, ttl]) => {
+      if (db.get(key!) !== undefined) return null;
+      db.set(key!, token!, num(ttl));
+      return "OK";
+    },
+  ],
+  [
+    S.KEY_RENEW,
+    (db, [key], [token, ttl]) => {
+      if (db.get(key!) !== token) return 0;
+      db.expire(key!, num(ttl));
+      return 1;
+    },
+  ],
+  [
+    S.KEY_UNLOCK,
+    (db, [key], [token]) => {
+      if (db.get(key!) !== token) return 0;
+      db.del(key!);
+      return 1;
+    },
+  ],
+  [
     S.SET_USED,
     (db, [key], [bytes, keep]) => {
       if (db.get(key!) !== undefined) return null;
@@ -154,6 +222,18 @@ export class MemoryStore {
   private values = new Map<string, string | Map<string, string> | Map<string, number>>();
   private expiry = new Map<string, number>();
   private sweeps = 0;
+  private readonly listeners = new Set<(channel: string, message: string) => void>();
+
+  /** Hear every PUBLISH (the --workers primary passes them on to each worker over IPC). */
+  subscribe(listener: (channel: string, message: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** As Redis's PUBLISH inside a script: every listener hears it before the script's answer goes out. */
+  publish(channel: string, message: string): void {
+    for (const l of this.listeners) l(channel, message);
+  }
 
   /** Run one command as Redis would answer it (EVALSHA/EVAL of our scripts, PING, DEL, ZREM). */
   exec(command: string, args: Args): unknown {
@@ -162,6 +242,8 @@ export class MemoryStore {
     switch (command) {
       case "PING":
         return "PONG";
+      case "GET":
+        return this.get(args[0]!) ?? null;
       case "DEL":
         for (const k of args) this.del(k);
         return args.length;
@@ -233,6 +315,12 @@ export function memoryClient(store: MemoryStore) {
     async send(command: string, args: string[]) {
       return store.exec(command, args);
     },
-    close() {},
+    unsubscribe: null as (() => void) | null,
+    async subscribe(channel: string, listener: (message: string, channel: string) => void) {
+      this.unsubscribe = store.subscribe((c, m) => c === channel && listener(m, c));
+    },
+    close() {
+      this.unsubscribe?.();
+    },
   });
 }

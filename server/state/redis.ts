@@ -2,8 +2,9 @@ import { RedisClient } from "bun";
 import { hostname } from "node:os";
 import type { Ledger } from "../vfs/quota.ts";
 import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
-import { CONN_CLOSE, CONN_OPEN, FAIL, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
-import type { Admission, ConnectionLimits, SharedState } from "./types.ts";
+import { BAN_FAIL, BANS_LOAD, CONN_CLOSE, CONN_OPEN, FAIL, KEY_LOCK, KEY_RENEW, KEY_UNLOCK, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
+import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
+import type { Admission, BanPolicy, BanVerdict, ConnectionLimits, SharedBan, SharedState } from "./types.ts";
 import { stateUrlForLogs } from "./url.ts";
 import { diagnoseStore } from "./diagnose.ts";
 
@@ -13,6 +14,8 @@ export interface StoreClient {
   send(command: string, args: string[]): Promise<unknown>;
   close(): void;
   onclose: ((error: Error) => void) | null;
+  /** Hear what is published on `channel` (Redis: a connection of its own, in subscriber mode). */
+  subscribe?(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
 }
 
 export interface RedisStateOptions {
@@ -40,7 +43,7 @@ export interface RedisStateOptions {
  * store cannot be reached: new connections and logins get 421, running transfers go on within their
  * leases, and the client reconnects with back-off.
  */
-export class RedisState implements SharedState, LedgerStore {
+export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
   readonly kind = "redis";
   readonly prefix: string;
   readonly node = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
@@ -58,6 +61,13 @@ export class RedisState implements SharedState, LedgerStore {
   private ledgers = new Set<RedisLedger>();
   private userSessions = new Map<string, number>();
   private shares = new Map<string, number>();
+  /** The defender's listener for bans (watchBans); null: no ban traffic at all. */
+  private banListener: ((ban: SharedBan) => void) | null = null;
+  /** The connection hearing ban announcements (null: none yet, or lost: the heartbeat subscribes again). */
+  private subscriber: StoreClient | null = null;
+  /** The store's ban count as last seen whole: the heartbeat reloads the bans when the store's differs. */
+  private banSeq = -1;
+  private failures = 0;
   private readonly log: NonNullable<RedisStateOptions["log"]>;
 
   constructor(private readonly opts: RedisStateOptions) {
@@ -89,6 +99,11 @@ export class RedisState implements SharedState, LedgerStore {
     try {
       await this.withTimeout(this.client.connect());
       await this.send("PING", []);
+      if (this.banListener) {
+        // Without announcements (a store refusing SUBSCRIBE) the heartbeat still finds every new ban.
+        await this.subscribeBans().catch((e: Error) => this.log("ban announcements unavailable", { reason: e.message }));
+        await this.loadBans();
+      }
     } catch (err) {
       this.client.close();
       const why = (!this.opts.client && (await diagnoseStore(this.opts.url, this.timeoutMs))) || (err as Error).message;
@@ -105,6 +120,11 @@ export class RedisState implements SharedState, LedgerStore {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.subscriber) {
+      this.subscriber.onclose = null;
+      this.subscriber.close();
+      this.subscriber = null;
+    }
     try {
       for (const l of this.ledgers) l.dispose();
       await Promise.all([...this.ledgers].map((l) => l.flush()));
@@ -178,6 +198,7 @@ export class RedisState implements SharedState, LedgerStore {
       else await this.eval(NODE_ALIVE, [`${this.prefix}nodes`], [this.node, this.leaseTtlMs]);
       await Promise.all([...this.ledgers].filter((l) => l.active).map((l) => l.flush()));
       for (const [user, n] of this.userSessions) await this.refreshShare(user, n > 0);
+      if (this.banListener) await this.checkBans();
     } catch {
       /* marked down; retried at the next beat */
     }
@@ -236,6 +257,114 @@ export class RedisState implements SharedState, LedgerStore {
 
   async noteLoginFailure(ip: string, windowMs: number): Promise<number> {
     return Number(await this.eval(FAIL, [`${this.prefix}fail:${ip}`], [windowMs]));
+  }
+
+  private get banChannel(): string {
+    return `${this.prefix}bans`;
+  }
+
+  async banFailure(key: string, policy: BanPolicy): Promise<BanVerdict> {
+    const p = this.prefix;
+    const reply = (await this.eval(
+      BAN_FAIL,
+      [`${p}banfails:${key}`, `${p}ban:${key}`, `${p}bans`, `${p}bans:seq`],
+      [policy.banAfter, policy.windowMs, policy.banMs, policy.maxMs, `${this.node}:${++this.failures}`, this.banChannel, key],
+    )) as unknown[];
+    const [kind, ms, repeat, failures, seq] = reply.map(Number) as [number, number, number, number, number];
+    // The 530 waits (at most 250 ms) until this node hears its own announcement: the store sent the
+    // others theirs at the same moment. Without it, the reply was seen handled before the
+    // announcement the store had sent ahead of it, and the guesser's next connection let in elsewhere.
+    if (kind === 1) await this.announced(seq);
+    return { key, ms, repeat, failures, outcome: kind === 1 ? "banned" : kind === 2 ? "already" : "counted" };
+  }
+
+  watchBans(listener: (ban: SharedBan) => void): void {
+    this.banListener = listener;
+  }
+
+  /** Listen for bans as other nodes take them (pub/sub: no round trip on the connect path). */
+  private async subscribeBans(): Promise<void> {
+    if (this.subscriber) return;
+    // Redis: a second connection (one in subscriber mode runs no other command); the primary's store: the same line.
+    const sub: StoreClient = this.opts.client
+      ? this.opts.client()
+      : new RedisClient(this.opts.url, { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: this.timeoutMs });
+    if (!sub.subscribe) return; // only the heartbeat's check, then
+    sub.onclose = () => {
+      if (this.subscriber === sub) this.subscriber = null;
+    };
+    try {
+      await this.withTimeout(sub.connect());
+      await this.withTimeout(sub.subscribe(this.banChannel, (message) => this.banAnnounced(message)));
+    } catch (err) {
+      sub.onclose = null;
+      sub.close();
+      throw err;
+    }
+    this.subscriber = sub;
+  }
+
+  /** Ban announcements waited for (banFailure), by their number. */
+  private readonly hearing = new Map<number, () => void>();
+
+  /** Resolves once the announcement numbered `seq` was heard here, or after 250 ms (no subscription, or lost). */
+  private announced(seq: number): Promise<void> {
+    if (!this.subscriber || !(seq > this.heardSeq)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 250);
+      const hearing = this.hearing;
+      function done() {
+        clearTimeout(timer);
+        hearing.delete(seq);
+        resolve();
+      }
+      this.hearing.set(seq, done);
+    });
+  }
+
+  /** The highest announcement number heard. */
+  private heardSeq = 0;
+
+  private banAnnounced(message: string): void {
+    const [key, ms, repeat, seq] = message.split(" ");
+    if (!key || !Number.isFinite(Number(ms))) return;
+    this.heardSeq = Math.max(this.heardSeq, Number(seq));
+    this.hearing.get(Number(seq))?.();
+    // Announcements in a row keep the count current; a gap (missed while away) makes the heartbeat reload.
+    if (Number(seq) === this.banSeq + 1) this.banSeq = Number(seq);
+    this.banListener?.({ key, ms: Number(ms), repeat: Number(repeat) });
+  }
+
+  /** Every ban in force, from the store. */
+  private async loadBans(): Promise<void> {
+    const reply = (await this.eval(BANS_LOAD, [`${this.prefix}bans`, `${this.prefix}bans:seq`], [this.prefix])) as unknown[];
+    this.banSeq = Number(reply[0]);
+    this.heardSeq = Math.min(this.heardSeq, this.banSeq); // a store restarted empty counts from 1 again
+    for (let i = 1; i + 2 < reply.length; i += 3) this.banListener?.({ key: String(reply[i]), ms: Number(reply[i + 1]), repeat: Number(reply[i + 2]) });
+  }
+
+  /** Heartbeat: subscribe again if the subscription was lost, and reload the bans if any was missed meanwhile. */
+  private async checkBans(): Promise<void> {
+    await this.subscribeBans().catch(() => {});
+    const seq = Number((await this.send("GET", [`${this.prefix}bans:seq`])) ?? 0);
+    if (seq !== this.banSeq) await this.loadBans();
+  }
+
+  /** S3 per-key lock (s3-key-lock.ts) across every node: a lease with a token (SET NX PX). */
+  async tryLock(name: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.eval(KEY_LOCK, [`${this.prefix}lock:${name}`], [token, ttlMs])) != null;
+  }
+
+  async renew(name: string, token: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.eval(KEY_RENEW, [`${this.prefix}lock:${name}`], [token, ttlMs])) === 1;
+  }
+
+  async unlock(name: string, token: string): Promise<void> {
+    await this.eval(KEY_UNLOCK, [`${this.prefix}lock:${name}`], [token]);
+  }
+
+  get keyLock(): SharedKeyLock {
+    return this;
   }
 
   userRateShare(user: string, active: boolean): void {

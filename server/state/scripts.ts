@@ -125,3 +125,65 @@ return 0`;
 
 /** Usage measured from storage, stored unless another node was first. KEYS: used. ARGV: bytes, keepMs. */
 export const SET_USED = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;
+
+/**
+ * A failed login toward a ban of one address (its ban key: the IPv4 address, or the IPv6 /64), for
+ * every node at once. KEYS: failures (zset of failure → time), ban ("until:bans"), index (zset of
+ * banned key → until), seq (bans taken so far). ARGV: banAfter, windowMs, banMs, banMaxMs, a unique
+ * member for this failure, channel, key. Already banned: {2, ms left, bans}. Failures within the
+ * window below banAfter: {0, 0, bans, failures}. Else a ban of banMs × 2^bans (at most banMaxMs),
+ * announced on the channel ("key ms repeat seq"): {1, ms, repeat, failures, seq}. The ban key outlives the
+ * ban by banMaxMs, so a repeat within that time doubles; after it the doubling starts over.
+ */
+export const BAN_FAIL = `${NOW}
+local till, bans = 0, 0
+local v = redis.call('GET', KEYS[2])
+if v then
+  local t, b = string.match(v, '^(%d+):(%d+)$')
+  till, bans = tonumber(t), tonumber(b)
+end
+if till > now then return {2, till - now, bans, 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
+if n < tonumber(ARGV[1]) then return {0, 0, bans, n} end
+redis.call('DEL', KEYS[1])
+local ms = math.floor(math.min(tonumber(ARGV[3]) * 2 ^ math.min(bans, 40), tonumber(ARGV[4])))
+redis.call('SET', KEYS[2], (now + ms) .. ':' .. (bans + 1), 'PX', ms + tonumber(ARGV[4]))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZADD', KEYS[3], now + ms, ARGV[7])
+local seq = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' ' .. ms .. ' ' .. (bans + 1) .. ' ' .. seq)
+return {1, ms, bans + 1, n, seq}`;
+
+/**
+ * Every ban in force (a node starting, back after an outage, or one that missed an announcement).
+ * KEYS: index, seq. ARGV: prefix. Returns {seq, key, ms left, repeat, key, …}.
+ */
+export const BANS_LOAD = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local out = {tonumber(redis.call('GET', KEYS[2]) or 0)}
+for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', ARGV[1] .. 'ban:' .. k)
+  if v then
+    local t, b = string.match(v, '^(%d+):(%d+)$')
+    if tonumber(t) > now then
+      out[#out + 1] = k
+      out[#out + 1] = tonumber(t) - now
+      out[#out + 1] = tonumber(b)
+    end
+  end
+end
+return out`;
+
+/** Take a key lock (S3 per-key lock, shared). KEYS: lock. ARGV: token, ttlMs. Returns "OK" or nil (held). */
+export const KEY_LOCK = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;
+
+/** Extend a key lock still held under the token. KEYS: lock. ARGV: token, ttlMs. Returns 1, or 0 (lost). */
+export const KEY_RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+/** Give a key lock back if still held under the token (compare-and-delete). KEYS: lock. ARGV: token. */
+export const KEY_UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;

@@ -1,7 +1,8 @@
 // The state several ftpkit processes must share to act as one server (issue 12): connection slots,
-// quota ledgers, failed-login counts and per-user bandwidth. One process keeps it in memory
+// quota ledgers, failed-login counts, bans and per-user bandwidth. One process keeps it in memory
 // (LocalState, the default); several share it through Redis (RedisState, --state redis://…).
 import type { Ledger } from "../vfs/quota.ts";
+import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 
 /** The answer to a new connection. "unavailable": the shared store cannot be reached (421). */
 export type Admission = "ok" | "server-full" | "ip-full" | "unavailable";
@@ -9,6 +10,27 @@ export type Admission = "ok" | "server-full" | "ip-full" | "unavailable";
 export interface ConnectionLimits {
   maxConnections: number;
   maxPerIp: number;
+}
+
+/** How bans are taken (the defender's settings: --ban-after, --ban-window, --ban-time, --ban-max). */
+export interface BanPolicy {
+  banAfter: number;
+  windowMs: number;
+  banMs: number;
+  maxMs: number;
+}
+
+/** A ban in force: its key (IPv4 address or IPv6 /64), the milliseconds it has left, and which repeat it is. */
+export interface SharedBan {
+  key: string;
+  ms: number;
+  repeat: number;
+}
+
+/** What the store made of a failed login: a ban it took now, one already in force, or only counted. */
+export interface BanVerdict extends SharedBan {
+  outcome: "banned" | "already" | "counted";
+  failures: number;
 }
 
 export interface SharedState {
@@ -31,6 +53,19 @@ export interface SharedState {
    * Absent: the authenticator counts in memory (one process).
    */
   noteLoginFailure?(ip: string, windowMs: number): Promise<number>;
+  /**
+   * Count a failed login toward a ban of `key`, for every node sharing the store; a ban it takes is
+   * announced to all of them (watchBans) before this resolves. Rejects when the store is unreachable
+   * (the caller then bans on its own). Absent: each process bans alone.
+   */
+  banFailure?(key: string, policy: BanPolicy): Promise<BanVerdict>;
+  /**
+   * Hear of every ban in force on the store: those there at start and after an outage, and each new
+   * one as it is taken (by this node or another). Called before start().
+   */
+  watchBans?(listener: (ban: SharedBan) => void): void;
+  /** The S3 per-key lock across every node (server/storage/s3-key-lock.ts). Absent: per process. */
+  readonly keyLock?: SharedKeyLock;
   /** Sessions of `user` on this node changed: the user's rate share is recomputed (shared --max-user-rate). */
   userRateShare(user: string, active: boolean): void;
   /** This node's share (0–1] of a user's --max-user-rate: 1 / number of nodes serving the user. */

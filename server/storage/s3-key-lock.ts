@@ -1,23 +1,61 @@
-// One change at a time per object key (within this process). S3 answers "what is there now?" (HEAD)
-// and "replace it" (PUT, CompleteMultipartUpload, DELETE, CopyObject) in separate requests, and the
-// quota is settled with what that HEAD saw. Two sessions doing both for one key at once each counted
-// the same old object: four DELEs of one 10 MiB file all answered 250 and gave back 40 MiB; two
-// overwrites of a 20 MiB file each credited its 20 MiB (the ledger fell below what was stored, and
-// the difference could be uploaded over the quota). Serialised, the second HEAD sees the first change.
-// Sessions in other processes (--workers, a cluster on one bucket) are not covered: S3 itself has no
-// lock; the README says so.
+// One change at a time per object key. S3 answers "what is there now?" (HEAD) and "replace it" (PUT,
+// CompleteMultipartUpload, DELETE, CopyObject) in separate requests, and the quota is settled with
+// what that HEAD saw. Two sessions doing both for one key at once each counted the same old object:
+// four DELEs of one 10 MiB file all answered 250 and gave back 40 MiB; two overwrites of a 20 MiB file
+// each credited its 20 MiB (the ledger fell below what was stored, and the difference could be
+// uploaded over the quota). Serialised, the second HEAD sees the first change.
+//
+// Within this process the sessions queue here. Processes sharing state (--workers, a cluster on one
+// bucket with --state) take the key there too (shareKeyLocks): a lease with a token and an expiry,
+// renewed while the operation runs, given back by compare-and-delete. S3 itself has no lock.
+import { StorageError } from "./backend.ts";
 
 const tails = new Map<string, Promise<void>>();
+
+/** A lock every process sharing the state store sees (server/state: RedisState). */
+export interface SharedKeyLock {
+  /** Take `name` for `ttlMs` under `token` if no one holds it; false: someone does. Rejects when the store is unreachable. */
+  tryLock(name: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Extend a lease still held under `token`; false: it was lost (expired, taken over). */
+  renew(name: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Give it back if still held under `token`. */
+  unlock(name: string, token: string): Promise<void>;
+}
+
+/** How long a lease lasts unless renewed (a process that dies holding one blocks its key this long). */
+export const LEASE_MS = 15_000;
+/** Renewed this often while the operation runs. */
+const RENEW_MS = 5_000;
+/** A key held elsewhere longer than this: the operation gets 450 (try again). */
+const WAIT_MS = 30_000;
+
+/** Shared locks of the servers running in this process (normally one; the newest is used). */
+const sharedLocks: SharedKeyLock[] = [];
+
+/** Take key locks in the shared store as well, until the returned function is called (the server's close). */
+export function shareKeyLocks(lock: SharedKeyLock): () => void {
+  sharedLocks.push(lock);
+  return () => {
+    const i = sharedLocks.lastIndexOf(lock);
+    if (i >= 0) sharedLocks.splice(i, 1);
+  };
+}
 
 /** Run `fn` holding the lock of every key (taken in sorted order, so two callers never deadlock). */
 export async function withKeys<T>(keys: Iterable<string>, fn: () => Promise<T>): Promise<T> {
   const sorted = [...new Set(keys)].sort();
-  const releases: Array<() => void> = [];
+  const releases: Array<() => void | Promise<void>> = [];
+  const store = sharedLocks.at(-1) ?? null;
   try {
+    // This process's turn first: only one of its sessions at a time asks the store for a key.
     for (const key of sorted) releases.push(await lock(key));
-    return await fn();
+    if (!store) return await fn();
+    const leases = new Leases(store);
+    releases.push(() => leases.release());
+    for (const key of sorted) await leases.take(key);
+    return await leases.during(fn);
   } finally {
-    for (const release of releases.reverse()) release();
+    for (const release of releases.reverse()) await release();
   }
 }
 
@@ -34,7 +72,54 @@ async function lock(key: string): Promise<() => void> {
   };
 }
 
-/** Keys currently locked or waited for (tests: nothing may stay behind). */
+/** The shared leases of one withKeys call. */
+class Leases {
+  private readonly held: string[] = [];
+  private readonly token = crypto.randomUUID();
+
+  constructor(private readonly store: SharedKeyLock) {}
+
+  /** Wait (polling, with back-off) until the key is ours; 450 when the store cannot be reached or the key stays taken. */
+  async take(name: string): Promise<void> {
+    const deadline = Date.now() + WAIT_MS;
+    let pause = 5;
+    for (;;) {
+      let ok: boolean;
+      try {
+        ok = await this.store.tryLock(name, this.token, LEASE_MS);
+      } catch {
+        // Unguarded, racing DELEs and overwrites would each settle the quota with the same old size.
+        throw new StorageError("transient", "shared key lock unavailable", "shared state unreachable");
+      }
+      if (ok) {
+        this.held.push(name);
+        return;
+      }
+      if (Date.now() + pause > deadline) throw new StorageError("transient", "object locked by another server too long", "file busy");
+      await Bun.sleep(pause);
+      pause = Math.min(pause * 2, 100);
+    }
+  }
+
+  /** Run `fn`, renewing the leases until it ends (an S3 commit or copy can outlast one lease). */
+  async during<T>(fn: () => Promise<T>): Promise<T> {
+    const timer = setInterval(() => {
+      for (const name of this.held) void this.store.renew(name, this.token, LEASE_MS).catch(() => false);
+    }, RENEW_MS);
+    try {
+      return await fn();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Give every lease back (one the store cannot take back now expires by itself). */
+  async release(): Promise<void> {
+    await Promise.all(this.held.splice(0).reverse().map((name) => this.store.unlock(name, this.token).catch(() => {})));
+  }
+}
+
+/** Keys currently locked or waited for in this process (tests: nothing may stay behind). */
 export function lockedKeys(): number {
   return tails.size;
 }

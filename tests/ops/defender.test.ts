@@ -8,6 +8,9 @@ import { captureLogger } from "../tls/helpers.ts";
 import { removeDir, tempDir } from "../helpers/peers.ts";
 import { spawnServe } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
+import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
+import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { scrape, SourcedWire, until } from "./helpers.ts";
 
 const servers = useServers();
@@ -100,33 +103,166 @@ describe("defender", () => {
   }, 30_000);
 });
 
-describe("bans under --workers", () => {
-  test("an address is banned by every worker after --ban-after + 1 failed logins at most (each used to count only its own: 2 × --ban-after)", async () => {
-    const root = tempDir("ftpkit-ban-workers-");
-    const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
-    const serve = await spawnServe(["--users", users, "--workers", "2", "--ban-after", "3"], { cwd: root, timeoutMs: 30_000 });
-    try {
-      let failed = 0;
-      let refusedInARow = 0;
-      // The kernel spreads connections over the two workers; go on until both refuse several times over.
-      for (let i = 0; i < 40 && refusedInARow < 8; i++) {
-        const w = await Wire.connect(serve.port);
-        const greeting = await w.read(10_000);
-        if (greeting?.code === 421) {
-          refusedInARow++;
-        } else {
-          refusedInARow = 0;
-          await w.cmd("USER alice");
-          if ((await w.cmd(`PASS wrong-${i}`, 15_000)).code === 530) failed++;
-        }
-        w.close();
-      }
-      expect(refusedInARow).toBe(8);
-      expect(failed).toBeGreaterThanOrEqual(3);
-      expect(failed).toBeLessThanOrEqual(4);
-    } finally {
-      await serve.kill("SIGTERM");
-      removeDir(root);
+/** Worker PIDs as the primary's listening line names them. */
+function workerPids(out: string): number[] {
+  const line = /listening on ftp:\S+ \(\d+ workers, pids ([\d ]+),/.exec(out);
+  return line ? line[1]!.split(" ").map(Number) : [];
+}
+
+/** Connect from 127.0.0.1 until `inARow` greetings in a row are 421s; a 220 gets one wrong password. Returns the 530s. */
+async function guessUntilRefused(port: number, inARow: number, tries = 60): Promise<{ failed: number; refusedInARow: number }> {
+  let failed = 0;
+  let refusedInARow = 0;
+  for (let i = 0; i < tries && refusedInARow < inARow; i++) {
+    const w = await Wire.connect(port);
+    const greeting = await w.read(10_000);
+    if (greeting?.code === 421) {
+      expect(greeting.lines.join(" ")).toContain("Too many failed logins");
+      refusedInARow++;
+    } else {
+      refusedInARow = 0;
+      await w.cmd("USER alice");
+      if ((await w.cmd(`PASS wrong-${i}`, 15_000)).code === 530) failed++;
     }
-  }, 90_000);
+    w.close();
+  }
+  return { failed, refusedInARow };
+}
+
+for (const kind of ["memory", "redis"] as const) {
+  describe(`bans under --workers 2 (state ${kind === "memory" ? "in the primary process" : "in redis-server"})`, () => {
+    test("an address gets --ban-after guesses in all, then 421 from whichever worker answers, also from a worker restarted since", async () => {
+      const root = tempDir("ftpkit-ban-workers-");
+      const redis = kind === "redis" ? await startRedis() : null;
+      const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+      const state = redis ? ["--state", redis.url] : [];
+      const serve = await spawnServe(["--users", users, "--workers", "2", "--ban-after", "3", ...state], { cwd: root, timeoutMs: 30_000 });
+      try {
+        // The kernel spreads connections over the two workers; go on until both refuse many times over.
+        const first = await guessUntilRefused(serve.port, 12);
+        expect(first.refusedInARow).toBe(12);
+        expect(first.failed).toBe(3);
+        // Worker 0 dies and is started again: it learns the ban from the store, not from a new guess.
+        const pids = workerPids(serve.stdout() + serve.stderr());
+        expect(pids).toHaveLength(2);
+        process.kill(pids[0]!, "SIGKILL");
+        await until(() => /worker 0 exited/.test(serve.stdout() + serve.stderr()), 10_000, "worker 0 to exit");
+        await until(() => (serve.stdout() + serve.stderr()).split("\n").filter((l) => /worker listening/.test(l)).length >= 3, 20_000, "worker 0 to listen again");
+        const after = await guessUntilRefused(serve.port, 16, 16);
+        expect(after).toEqual({ failed: 0, refusedInARow: 16 });
+      } finally {
+        await serve.kill("SIGTERM");
+        await redis?.stop();
+        removeDir(root);
+      }
+    }, 90_000);
+  });
+}
+
+/** One more guess from 127.0.0.2: the code that ends it (421 at connect or at PASS when banned, else the PASS reply). */
+async function nextGuess(port: number): Promise<number | undefined> {
+  const w = await from(port, "127.0.0.2");
+  const greeting = await w.read();
+  if (greeting?.code !== 220) return greeting?.code;
+  // A ban heard after the 220 closes the session (421) before or after USER, or refuses the PASS.
+  const user = (await w.cmd("USER alice"))?.code;
+  if (user !== 331) return user;
+  return (await w.cmd("PASS one-more"))?.code;
+}
+
+describe("bans shared by several servers", () => {
+  const nodes: FtpServer[] = [];
+  let redis: RedisProcess | null = null;
+  let root = "";
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((s) => s.close(0)));
+    await redis?.stop();
+    redis = null;
+    if (root) removeDir(root);
+    root = "";
+  });
+
+  async function node(shared: Partial<CreateServerOptions>, ops: Partial<CreateServerOptions["ops"]> = {}) {
+    const logger = captureLogger();
+    const server = createServer({
+      usersFile: join(root, "users.ini"),
+      host: "127.0.0.1",
+      port: 0,
+      failedLoginDelayMs: 50,
+      logger,
+      stateTtlMs: 3000,
+      ...shared,
+      ops: { banAfter: 3, metrics: { host: "127.0.0.1", port: 0 }, ...ops },
+    });
+    await server.listen();
+    nodes.push(server);
+    return { server, logger, port: server.address.port };
+  }
+
+  for (const kind of ["redis", "memory"] as const) {
+    test(`${kind}: a ban taken on node A refuses the address on node B and closes its sessions at the password prompt there; a node started later knows it; the repeat on B lasts twice as long`, async () => {
+      root = tempDir("ftpkit-ban-nodes-");
+      await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+      let shared: Partial<CreateServerOptions>;
+      if (kind === "redis") shared = { state: (redis = await startRedis()).url };
+      else {
+        const memory = new MemoryStore();
+        shared = { state: "memory", stateClient: memoryClient(memory) };
+      }
+      const a = await node(shared, { banTimeMs: 2000, banMaxMs: 60_000 });
+      const b = await node(shared, { banTimeMs: 2000, banMaxMs: 60_000 });
+      // 127.0.0.2 waits at B's password prompt while it guesses on A.
+      const waiting = await from(b.port, "127.0.0.2");
+      expect((await waiting.read())?.code).toBe(220);
+      expect((await waiting.cmd("USER alice"))?.code).toBe(331);
+      const guesser = await from(a.port, "127.0.0.2");
+      expect(await guess(guesser, 3)).toEqual([530, 530, 530]);
+      expect((await guesser.read())?.code).toBe(421);
+      expect((await waiting.read())?.code).toBe(421);
+      expect(await waiting.read()).toBeNull();
+      // B refuses a new connection at once (it asks no one: the ban reached it from the store).
+      const refused = await (await from(b.port, "127.0.0.2")).read();
+      expect(refused?.code).toBe(421);
+      expect(refused?.lines.join(" ")).toContain("Too many failed logins");
+      expect((await (await from(b.port, "127.0.0.1")).login("alice", "alice-pw")).pass?.code).toBe(230);
+      // A node started after the ban (a restarted worker) refuses it too.
+      const c = await node(shared, { banTimeMs: 2000, banMaxMs: 60_000 });
+      expect((await (await from(c.port, "127.0.0.2")).read())?.code).toBe(421);
+      // The ban was taken once, by A; B and C only keep it.
+      expect(a.logger.events.filter((e) => e.event === "ban").map((e) => e.fields)).toMatchObject([{ ip: "127.0.0.2", seconds: 2, repeat: 1, failures: 3 }]);
+      expect(b.logger.events.filter((e) => e.event === "ban")).toEqual([]);
+      const mb = await scrape(b.server.ops.metricsPort!);
+      expect(mb.get("ftpkit_bans_total")).toBe(0);
+      expect(mb.get("ftpkit_bans_active")).toBe(1);
+      expect((await scrape(a.server.ops.metricsPort!)).get("ftpkit_bans_total")).toBe(1);
+      // It ends everywhere; guessing again on B bans for twice as long (the repeat count is shared).
+      await until(async () => (await (await from(b.port, "127.0.0.2")).read())?.code === 220, 10_000, "the ban to end");
+      expect(await guess(await from(b.port, "127.0.0.2"), 3)).toEqual([530, 530, 530]);
+      expect(b.logger.events.filter((e) => e.event === "ban").map((e) => e.fields)).toMatchObject([{ ip: "127.0.0.2", seconds: 4, repeat: 2 }]);
+      // A hears of it within milliseconds: a connection it let in that instant has its password refused, not tried.
+      expect(await nextGuess(a.port)).toBe(421);
+      await until(async () => (await (await from(a.port, "127.0.0.2")).read())?.code === 421, 1000, "A to refuse at connect");
+    }, 40_000);
+  }
+
+  test("redis-server unreachable: a node still bans on its own, and refuses no one else for it", async () => {
+    root = tempDir("ftpkit-ban-nodes-");
+    await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+    redis = await startRedis();
+    const a = await node({ state: redis.url });
+    const guesser = await from(a.port, "127.0.0.2");
+    expect((await guesser.read())?.code).toBe(220);
+    await redis.stop();
+    redis = null;
+    const codes: Array<number | undefined> = [];
+    for (let i = 0; i < 3; i++) {
+      await guesser.cmd("USER alice");
+      codes.push((await guesser.cmd(`PASS guess-${i}`))?.code);
+    }
+    expect(codes).toEqual([530, 530, 530]);
+    expect((await guesser.read())?.code).toBe(421);
+    expect(a.logger.events.find((e) => e.event === "ban")?.fields).toMatchObject({ ip: "127.0.0.2", repeat: 1 });
+    expect(a.server.ops.refusal("127.0.0.2")).not.toBeNull();
+    expect(a.server.ops.refusal("127.0.0.1")).toBeNull();
+  }, 30_000);
 });

@@ -11,6 +11,9 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { CONN_CLOSE, CONN_OPEN } from "../../server/state/scripts.ts";
 import { RedisClient } from "bun";
+import { RedisState } from "../../server/state/redis.ts";
+import { lockedKeys, shareKeyLocks, withKeys } from "../../server/storage/s3-key-lock.ts";
+import { StorageError } from "../../server/storage/backend.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode } from "../helpers/quota.ts";
@@ -332,5 +335,60 @@ describe("connection counts the store lost", () => {
   test("the --workers primary's store: the same", async () => {
     const store = new MemoryStore();
     expect(await scenario(async (cmd, args) => store.exec(cmd, args))).toEqual([0, 0, 1]);
+  });
+});
+
+describe("S3 per-key locks in the shared store (s3-key-lock.ts)", () => {
+  for (const kind of ["redis", "memory"] as const) {
+    test(`${kind}: a key is taken as a lease; a dead holder's lease is waited out, a wrong token neither renews nor frees it, and nothing stays behind`, async () => {
+      let shared: { state: string; client?: () => any };
+      if (kind === "redis") shared = { state: (redis = await startRedis()).url };
+      else shared = { state: "memory", client: memoryClient(new MemoryStore()) };
+      const state = new RedisState({ url: shared.state, client: shared.client, nodeTtlMs: 3000 });
+      await state.start();
+      const unshare = shareKeyLocks(state);
+      try {
+        // A process that crashed holding "k" for 400 ms: the next change of "k" waits for its lease to end.
+        expect(await state.tryLock("k", "dead", 400)).toBe(true);
+        expect(await state.tryLock("k", "other", 400)).toBe(false);
+        expect(await state.renew("k", "other", 60_000)).toBe(false);
+        await state.unlock("k", "other"); // not its lease: nothing happens
+        const started = Date.now();
+        let ranAt = 0;
+        expect(await withKeys(["k"], async () => ((ranAt = Date.now()), 7))).toBe(7);
+        expect(ranAt - started).toBeGreaterThanOrEqual(300);
+        // Given back: the key is free at once, in the store and in this process.
+        expect(await state.tryLock("k", "next", 1000)).toBe(true);
+        await state.unlock("k", "next");
+        expect(lockedKeys()).toBe(0);
+        // Two keys, sorted; a failing operation gives both back too.
+        await expect(withKeys(["b", "a"], async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+        expect(await state.tryLock("a", "t", 1000)).toBe(true);
+        expect(await state.tryLock("b", "t", 1000)).toBe(true);
+      } finally {
+        unshare();
+        await state.close();
+      }
+    });
+  }
+
+  test("the store unreachable: the change is refused with 'transient' (450, try again), never run unguarded", async () => {
+    redis = await startRedis();
+    const state = new RedisState({ url: redis.url, nodeTtlMs: 3000, commandTimeoutMs: 500 });
+    await state.start();
+    const unshare = shareKeyLocks(state);
+    try {
+      await redis.stop();
+      redis = null;
+      let ran = false;
+      const err = await withKeys(["k"], async () => void (ran = true)).catch((e) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err.kind).toBe("transient");
+      expect(ran).toBe(false);
+      expect(lockedKeys()).toBe(0);
+    } finally {
+      unshare();
+      await state.close();
+    }
   });
 });

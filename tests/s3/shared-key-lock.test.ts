@@ -1,0 +1,103 @@
+// The S3 per-key lock across processes: two `ftpkit serve` processes on one bucket sharing a
+// redis-server (as two nodes of a cluster). A DELE, an upload's commit and a rename of one object
+// take turns in the store, not only within one process. Skipped only when S3_ENDPOINT is unset.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freshBucket, HAVE_S3, type TestBucket } from "../helpers/s3.ts";
+import { random, finalCode } from "../helpers/quota.ts";
+import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const KB = 1000;
+let bucket: TestBucket | null = null;
+let redis: RedisProcess | null = null;
+const nodes: ServeProcess[] = [];
+const wires: Wire[] = [];
+let dir = "";
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await Promise.all(nodes.splice(0).map((n) => n.kill("SIGTERM")));
+  await redis?.stop();
+  redis = null;
+  await bucket?.drop();
+  bucket = null;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = "";
+});
+
+/**
+ * Two nodes serving alice (home in a fresh bucket, a 1000 KB quota) with one redis-server; or one
+ * `--workers 2` (state in the primary process): both "nodes" are then its port, the kernel spreads the sessions.
+ */
+async function twoNodes(workers = false): Promise<number[]> {
+  bucket = await freshBucket();
+  dir = mkdtempSync(join(tmpdir(), "ftpkit-s3lock-"));
+  const users = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice`, quota: 1000 * KB }]);
+  if (workers) {
+    nodes.push(await spawnServe(["--users", users, "--workers", "2"], { cwd: dir, timeoutMs: 30_000 }));
+    return [nodes[0]!.port, nodes[0]!.port];
+  }
+  redis = await startRedis();
+  for (let i = 0; i < 2; i++) nodes.push(await spawnServe(["--users", users, "--state", redis.url], { cwd: dir, timeoutMs: 30_000 }));
+  return nodes.map((n) => n.port);
+}
+
+async function login(port: number): Promise<Wire> {
+  const w = await Wire.connect(port);
+  wires.push(w);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  return w;
+}
+
+const avbl = async (w: Wire) => Number((await w.cmd("AVBL")).lines[0]);
+
+describe.skipIf(!HAVE_S3)("the S3 per-key lock across processes", () => {
+  for (const workers of [false, true]) test(`six DELEs of one object on ${workers ? "two workers (state in the primary)" : "two nodes"} at once: exactly one 250, and the quota gets its size back once`, async () => {
+    const [a, b] = await twoNodes(workers);
+    const w = await login(a!);
+    expect(finalCode(await w.transfer("STOR keep.bin", random(300 * KB)))).toBe(226);
+    expect(finalCode(await w.transfer("STOR victim.bin", random(300 * KB)))).toBe(226);
+    expect(await avbl(w)).toBe(400 * KB);
+    const sessions = await Promise.all([a, b, a, b, a, b].map((p) => login(p!)));
+    const codes = (await Promise.all(sessions.map((s) => s.cmd("DELE victim.bin")))).map((r) => r.code).sort();
+    expect(codes).toEqual([250, 550, 550, 550, 550, 550]);
+    // Each node agrees: keep.bin's 300 KB are still counted (six credits of 300 KB made it 0).
+    await Bun.sleep(200); // a DELE's settlement is sent without being waited for
+    for (const s of [sessions[0]!, sessions[1]!]) expect(await avbl(s)).toBe(700 * KB);
+    expect(await bucket!.keys()).toEqual(["alice/keep.bin"]);
+  }, 60_000);
+
+  test("two STORs of one new name, then two overwrites of it, one on each node at once: one creates it, and the usage counts the object once", async () => {
+    const [a, b] = await twoNodes();
+    const [x, y] = await Promise.all([login(a!), login(b!)]);
+    // A STOR that found no object commits only if there is still none: the second is refused (each
+    // used to see no object before it, answer 226, and add its 400 KB).
+    let codes = (await Promise.all([x.transfer("STOR new.bin", random(400 * KB)), y.transfer("STOR new.bin", random(400 * KB))])).map(finalCode);
+    expect(codes.sort()).toEqual([226, 550]);
+    await Bun.sleep(200); // settlements are sent without being waited for
+    expect(await avbl(x)).toBe(600 * KB);
+    // Two overwrites by 100 KB: the 400 KB they replace are credited once (each would credit them).
+    codes = (await Promise.all([x.transfer("STOR new.bin", random(100 * KB)), y.transfer("STOR new.bin", random(100 * KB))])).map(finalCode);
+    expect(codes).toEqual([226, 226]);
+    await Bun.sleep(200);
+    expect(await avbl(x)).toBe(900 * KB);
+    expect(await avbl(y)).toBe(900 * KB);
+  }, 60_000);
+
+  test("redis-server unreachable: a DELE gets 450 (try again) and deletes nothing", async () => {
+    const [a] = await twoNodes();
+    const w = await login(a!);
+    expect(finalCode(await w.transfer("STOR f.bin", random(10 * KB)))).toBe(226);
+    await redis!.stop();
+    redis = null;
+    const r = await w.cmd("DELE f.bin");
+    expect(r.code).toBe(450);
+    expect(r.lines.join(" ")).toContain("try again");
+    expect(await bucket!.keys()).toEqual(["alice/f.bin"]);
+  }, 60_000);
+});
