@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import type { Wire } from "../helpers/wire.ts";
-import { du, random, finalCode } from "../helpers/quota.ts";
+import { du, random, finalCode, startUpload } from "../helpers/quota.ts";
 import { waitFor } from "../helpers/peers.ts";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { statSync } from "node:fs";
@@ -21,37 +21,6 @@ async function avbl(w: Wire, dir?: string): Promise<number> {
   const r = await w.cmd(dir ? `AVBL ${dir}` : "AVBL");
   expect(r.code).toBe(213);
   return Number(r.lines[0]);
-}
-
-/** Start an upload and leave its data connection open: the caller sends, then `finish()` reads the final reply. */
-async function startUpload(w: Wire, line: string) {
-  const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
-  let closed!: () => void;
-  const gone = new Promise<void>((r) => (closed = r));
-  let drained: (() => void) | null = null;
-  const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, drain: () => drained?.(), close: () => closed(), error: () => closed() } });
-  const first = await w.cmd(line);
-  expect(first.code).toBe(150);
-  return {
-    data,
-    /** Send all of `bytes` (the socket takes what the kernel accepts; the rest after its `drain`). */
-    async send(bytes: Uint8Array) {
-      let off = 0;
-      while (off < bytes.length) {
-        const writable = new Promise<void>((r) => (drained = r));
-        const n = data.write(bytes.subarray(off));
-        if (n < 0) throw new Error("data connection closed");
-        off += n;
-        if (off < bytes.length && (await Promise.race([writable.then(() => false), gone.then(() => true)]))) throw new Error("data connection closed");
-      }
-    },
-    async finish(): Promise<number> {
-      data.shutdown();
-      data.end();
-      await Promise.race([gone, Bun.sleep(5000)]);
-      return (await w.read(5000))!.code;
-    },
-  };
 }
 
 const sizeOf = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? -1;

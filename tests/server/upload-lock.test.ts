@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
-import { random } from "../helpers/quota.ts";
+import { random, startUpload } from "../helpers/quota.ts";
 import { waitFor } from "../helpers/peers.ts";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import type { Wire } from "../helpers/wire.ts";
@@ -17,34 +17,6 @@ const serve = (dataTimeoutMs?: number) =>
     options: dataTimeoutMs ? { dataTimeoutMs } : undefined,
     setup: (root) => writeFileSync(join(root, "home/alice/t.bin"), START),
   });
-
-/** Start an upload with its data connection open; `send` writes to it, `finish` closes it and reads the final reply. */
-async function startUpload(w: Wire, line: string) {
-  const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
-  let closed!: () => void;
-  const gone = new Promise<void>((r) => (closed = r));
-  let drained: (() => void) | null = null;
-  const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, drain: () => drained?.(), close: () => closed(), error: () => closed() } });
-  expect((await w.cmd(line)).code).toBe(150);
-  return {
-    async send(bytes: Uint8Array) {
-      let off = 0;
-      while (off < bytes.length) {
-        const writable = new Promise<void>((r) => (drained = r));
-        const n = data.write(bytes.subarray(off));
-        if (n < 0) throw new Error("data connection closed");
-        off += n;
-        if (off < bytes.length) await Promise.race([writable, gone]);
-      }
-    },
-    async finish(): Promise<number> {
-      data.shutdown();
-      data.end();
-      await Promise.race([gone, Bun.sleep(5000)]);
-      return (await w.read(5000))!.code;
-    },
-  };
-}
 
 /**
  * A second writer's REST+STOR (or APPE) with its data connection already made: the first reply must
