@@ -7,7 +7,6 @@ import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import type { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode, startUpload } from "../helpers/quota.ts";
 import { waitFor } from "../helpers/peers.ts";
-import { parseEpsvReply } from "../../protocol/address.ts";
 import { statSync } from "node:fs";
 
 const servers = useServers();
