@@ -54,6 +54,7 @@ export const pass: CommandSpec = {
     try {
       const acquired = await acquireMounts(user, server.quotas, {
         s3Endpoint: server.options.s3Endpoint,
+        keyLock: server.state.keyLock ?? null,
         log: (event, fields) => server.log.error(event, fields),
       });
       mounts = acquired.mounts;

@@ -118,6 +118,7 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     if (this.subscriber) {
@@ -282,9 +283,19 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
     this.banListener = listener;
   }
 
+  /** The subscription being made (heartbeats overlap when a connect outlasts one: they share it). */
+  private subscribing: Promise<void> | null = null;
+  private closing = false;
+
   /** Listen for bans as other nodes take them (pub/sub: no round trip on the connect path). */
-  private async subscribeBans(): Promise<void> {
-    if (this.subscriber) return;
+  private subscribeBans(): Promise<void> {
+    if (this.subscriber || this.closing) return Promise.resolve();
+    // One at a time: each overlapping heartbeat made its own, and all but the last stayed open, subscribed and unclosable.
+    this.subscribing ??= this.subscribeOnce().finally(() => (this.subscribing = null));
+    return this.subscribing;
+  }
+
+  private async subscribeOnce(): Promise<void> {
     // Redis: a second connection (one in subscriber mode runs no other command); the primary's store: the same line.
     const sub: StoreClient = this.opts.client
       ? this.opts.client()
@@ -300,6 +311,12 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
       sub.onclose = null;
       sub.close();
       throw err;
+    }
+    if (this.closing) {
+      // close() ran meanwhile: nothing would ever end this one.
+      sub.onclose = null;
+      sub.close();
+      return;
     }
     this.subscriber = sub;
   }

@@ -41,11 +41,18 @@ export function shareKeyLocks(lock: SharedKeyLock): () => void {
   };
 }
 
-/** Run `fn` holding the lock of every key (taken in sorted order, so two callers never deadlock). */
-export async function withKeys<T>(keys: Iterable<string>, fn: () => Promise<T>): Promise<T> {
+/**
+ * Run `fn` holding the lock of every key (taken in sorted order, so two callers never deadlock).
+ * `shared`: the store of the server whose storage this is (null: it shares none); left out, the
+ * newest server's of this process (shareKeyLocks). Two servers in one process (the package API) each
+ * pass their own: the newest one's store was used for both, so a server on a cluster's store took its
+ * leases where the cluster's other nodes never looked (and one without --state was refused with 450
+ * when another server's store was down).
+ */
+export async function withKeys<T>(keys: Iterable<string>, fn: () => Promise<T>, shared?: SharedKeyLock | null): Promise<T> {
   const sorted = [...new Set(keys)].sort();
   const releases: Array<() => void | Promise<void>> = [];
-  const store = sharedLocks.at(-1) ?? null;
+  const store = shared === undefined ? (sharedLocks.at(-1) ?? null) : shared;
   try {
     // This process's turn first: only one of its sessions at a time asks the store for a key.
     for (const key of sorted) releases.push(await lock(key));

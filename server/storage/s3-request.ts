@@ -3,6 +3,7 @@
 // (If-Match), and keys ending in "/" (Bun strips the slash, so directory markers need this).
 import { StorageError, type StorageErrorKind } from "./backend.ts";
 import { rawSend } from "./s3-raw-send.ts";
+import type { SharedKeyLock } from "./s3-key-lock.ts";
 
 /** Where the object store is and how to sign for it (from S3_* / AWS_* variables or --s3-endpoint). */
 export interface S3Settings {
@@ -64,6 +65,9 @@ export class S3Api {
 
   /** http:// without a proxy: big bodies and downloads go over our own HTTP/1.1 connections. */
   readonly rawHttp: boolean;
+
+  /** The per-key lock shared by the processes of the server using this bucket (withKeys); undefined: the process's newest. */
+  keyLock: SharedKeyLock | null | undefined = undefined;
 
   constructor(
     readonly settings: S3Settings,

@@ -224,7 +224,7 @@ class S3Upload implements Upload {
       const etag = await completeMultipart(this.api, key, await this.uploadId!, this.parts);
       this.uploadId = null;
       return { now, etag };
-    });
+    }, this.api.keyLock);
     // Metadata must be known when a multipart upload starts; the digest is known only now: a tag
     // (naming the ETag it belongs to, so a later overwrite never inherits it). Best effort.
     if (multipart && sha256 && etag) await putTags(this.api, key, { [TAG_SHA256]: sha256, [TAG_ETAG]: etag.replace(/"/g, "") }).catch(() => {});

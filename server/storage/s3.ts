@@ -4,7 +4,7 @@
 import type { S3Place } from "../../protocol/s3-url.ts";
 import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteMode } from "./backend.ts";
 import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
-import { withKeys } from "./s3-key-lock.ts";
+import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
 import { openS3Read } from "./s3-read.ts";
 import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
 import { openS3Upload } from "./s3-upload.ts";
@@ -22,8 +22,9 @@ export class S3Storage implements Storage {
   private readonly root: string;
   private readonly problem: string | null;
 
-  constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void } = {}) {
+  constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void; keyLock?: SharedKeyLock | null } = {}) {
     this.api = new S3Api(settings, place.bucket, opts.onOutage);
+    this.api.keyLock = opts.keyLock;
     this.root = place.prefix ? place.prefix + "/" : "";
     this.problem = settingsProblem(settings);
   }
@@ -156,7 +157,7 @@ export class S3Storage implements Storage {
       if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
       await deleteObject(this.api, full);
       return h.size;
-    });
+    }, this.api.keyLock);
   }
 
   async rename(from: string, to: string): Promise<number> {
@@ -177,7 +178,7 @@ export class S3Storage implements Storage {
         await copyObject(this.api, src, dst, now, sha256 ? { [META_SHA256]: sha256 } : undefined);
         await deleteObject(this.api, src);
         return old?.size ?? 0;
-      });
+      }, this.api.keyLock);
     }
     if (!(await this.dirProbe(from))) throw new StorageError("not-found");
     if (from === to) return 0;
@@ -225,7 +226,7 @@ export class S3Storage implements Storage {
         throw err;
       }
       await inParallel(keys, (k) => deleteObject(this.api, k));
-    });
+    }, this.api.keyLock);
   }
 
   async usage(key = ""): Promise<number> {

@@ -3,6 +3,7 @@ import type { Storage } from "../storage/backend.ts";
 import { LocalStorage } from "../storage/local.ts";
 import { S3Storage } from "../storage/s3.ts";
 import { s3SettingsFromEnv, type S3Settings } from "../storage/s3-request.ts";
+import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
 import type { Ledger, QuotaRegistry } from "./quota.ts";
@@ -69,6 +70,8 @@ export interface PlaceOptions {
   s3?: S3Settings;
   /** One log line when an object store fails as a whole (missing bucket, credentials, unreachable). */
   log?: (event: string, fields: Record<string, string>) => void;
+  /** The server's S3 per-key lock in its shared state (null: it shares none); undefined: the process's newest server's. */
+  keyLock?: SharedKeyLock | null;
 }
 
 const lastOutage = new Map<string, number>();
@@ -78,6 +81,7 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
   if (!isS3Url(place)) return new LocalStorage(place);
   const log = opts.log;
   return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
+    keyLock: opts.keyLock,
     onOutage: log && ((reason) => {
       // Once a minute per place, even across table rebuilds (a refused login forgets its table).
       const now = Date.now();

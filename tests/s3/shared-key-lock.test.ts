@@ -101,3 +101,29 @@ describe.skipIf(!HAVE_S3)("the S3 per-key lock across processes", () => {
     expect(await bucket!.keys()).toEqual(["alice/f.bin"]);
   }, 60_000);
 });
+
+describe.skipIf(!HAVE_S3)("two servers in one process (the package API), each with its own state", () => {
+  test("a server without shared state is not refused when the other server's store goes down: its S3 DELE takes no lease there", async () => {
+    const { createServer } = await import("../../server/index.ts");
+    bucket = await freshBucket();
+    dir = mkdtempSync(join(tmpdir(), "ftpkit-s3lock-"));
+    const users = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }]);
+    const plain = createServer({ usersFile: users, host: "127.0.0.1", port: 0, quiet: true });
+    redis = await startRedis();
+    const clustered = createServer({ usersFile: users, host: "127.0.0.1", port: 0, quiet: true, state: redis.url });
+    try {
+      const { port } = await plain.listen();
+      await clustered.listen(); // the newest server: its store was used for every server's S3 locks
+      const w = await login(port);
+      expect(finalCode(await w.transfer("STOR f.bin", random(10 * KB)))).toBe(226);
+      await redis.stop();
+      redis = null;
+      // Before: 450 'shared state unreachable', from a store this server never used.
+      expect((await w.cmd("DELE f.bin")).code).toBe(250);
+      expect(await bucket.keys()).toEqual([]);
+    } finally {
+      await clustered.close().catch(() => {});
+      await plain.close();
+    }
+  }, 60_000);
+});
