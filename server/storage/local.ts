@@ -389,11 +389,6 @@ function jailFor(realRoot: string): Jail {
 }
 
 /**
- * The upload itself, changed in place so it also closes its parent directory once it has ended
- * (commit, abort or disposal) — once only: a descriptor closed twice could close whatever file or
- * socket was given its number in between.
- */
-/**
  * A local target locked before its data connection: the open parent directory and the locked file
  * descriptor. Started, both pass to the upload; released unstarted, both are closed (the lock with them).
  */
@@ -413,6 +408,7 @@ class LocalClaim implements WriteClaim {
     this.spent = true;
     const { jail, parentFd } = this;
     try {
+      // As in openWrite: the closure keeps the jail (and so its temp directory's path) reachable.
       return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, this.fd), () => {
         closeQuietly(parentFd);
         void jail;
@@ -434,6 +430,11 @@ class LocalClaim implements WriteClaim {
   }
 }
 
+/**
+ * The upload itself, changed in place so it also closes its parent directory once it has ended
+ * (commit, abort or disposal) — once only: a descriptor closed twice could close whatever file or
+ * socket was given its number in between.
+ */
 function releasing(upload: Upload, releaseOnce: () => void): Upload {
   let released = false;
   const release = () => {

@@ -67,14 +67,20 @@ afterEach(() => {
   stop = null;
 });
 
+/** A working directory for the client run against `server`; both go after the test. */
+function workFor(server: { stop(closeActive?: boolean): void }): string {
+  const work = tempDir("inject-");
+  stop = () => {
+    server.stop(true);
+    removeDir(work);
+  };
+  return work;
+}
+
 describe("--tls and replies sent in clear behind 234", () => {
   test("replies injected in clear after 234 are refused: the session ends before USER or the password goes out", async () => {
     const { server, seen } = injectingServer("234 go ahead\r\n200 PBSZ=0\r\n200 PROT P\r\n");
-    const work = tempDir("inject-");
-    stop = () => {
-      server.stop(true);
-      removeDir(work);
-    };
+    const work = workFor(server);
     const r = await runFtpkit(["ls", "--tls", "--insecure", "--retries", "0", `ftp://u:secret@127.0.0.1:${server.port}/`], { cwd: work, timeoutMs: 20_000 });
     expect(r.code).toBe(5);
     const out = r.stderr.trim().split("\n");
@@ -100,11 +106,7 @@ describe("--tls and replies sent in clear behind 234", () => {
         },
       },
     });
-    const work = tempDir("inject-");
-    stop = () => {
-      server.stop(true);
-      removeDir(work);
-    };
+    const work = workFor(server);
     const r = await runFtpkit(["ls", "--tls", "--insecure", "--retries", "0", `ftp://u:secret@127.0.0.1:${server.port}/`], { cwd: work, timeoutMs: 20_000 });
     expect(r.code).toBe(5);
     const out = r.stderr.trim().split("\n");
@@ -115,11 +117,7 @@ describe("--tls and replies sent in clear behind 234", () => {
 
   test("a plain 234 alone still works (the control check does not refuse honest servers)", async () => {
     const { server, seen } = injectingServer("234 go ahead\r\n");
-    const work = tempDir("inject-");
-    stop = () => {
-      server.stop(true);
-      removeDir(work);
-    };
+    const work = workFor(server);
     const r = await runFtpkit(["ls", "--tls", "--insecure", "--retries", "0", `ftp://u:secret@127.0.0.1:${server.port}/`], { cwd: work, timeoutMs: 20_000 });
     // The fake has no data connections: what matters is that the login went through inside TLS.
     expect(seen.slice(0, 4)).toEqual(["PBSZ 0", "PROT P", "USER u", "PASS secret"]);

@@ -34,6 +34,18 @@ export function recordingProxy(port: number): { port: number; sent: () => Buffer
   return { port: proxy.port, sent: () => Buffer.concat(sent), stop: () => proxy.stop(true) };
 }
 
+/** When either side of a proxied pair closes or fails, end both and forget them (`open` tracks what stop() ends). */
+function closeTogether(open: Set<Socket>, client: Socket, upstream: Socket): void {
+  const close = () => {
+    client.destroy();
+    upstream.destroy();
+    open.delete(client);
+    open.delete(upstream);
+  };
+  client.on("close", close).on("error", close);
+  upstream.on("close", close).on("error", close);
+}
+
 /**
  * A TCP proxy to an HTTP server on 127.0.0.1:`port` that loses the answer to the first request whose
  * request line matches `lost`: the request reaches the server (which acts on it), then the client's
@@ -62,14 +74,7 @@ export async function answerLosingProxy(port: number, lost: RegExp): Promise<{ p
       client.destroy();
       upstream.destroy();
     });
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on("close", close).on("error", close);
-    upstream.on("close", close).on("error", close);
+    closeTogether(open, client, upstream);
   });
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   const stop = () => {
@@ -106,14 +111,7 @@ export async function freezableProxy(port: number): Promise<{ port: number; free
     };
     client.on("data", pass(client, upstream));
     upstream.on("data", pass(upstream, client));
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on("close", close).on("error", close);
-    upstream.on("close", close).on("error", close);
+    closeTogether(open, client, upstream);
   });
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   return {
