@@ -128,12 +128,23 @@ describe("a real ProFTPD answering in French (LangDefault fr_FR), full (MaxClien
       await other.cmd("USER user");
       expect((await other.cmd("PASS secret")).code).toBe(230);
       const proc = spawnFtpkit(["ls", pro.url("/"), "--retries", "3"], { cwd: t.work });
-      await Bun.sleep(500);
-      other.close();
-      const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      const out = new Response(proc.stdout).text();
+      // The other session goes once ftpkit said it was refused and will try again.
+      const reader = proc.stderr.getReader();
+      const dec = new TextDecoder();
+      let err = "";
+      let released = false;
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        err += dec.decode(r.value, { stream: true });
+        if (!released && /retrying/.test(err)) {
+          released = true;
+          other.close();
+        }
+      }
+      const code = await proc.exited;
       expect(retryLines(err)[0]).toContain("the maximum number of clients (1) from your host are already connected. (530); retrying (attempt 1 of 3)");
       expect(code).toBe(0);
-      expect(out).toContain("seen.txt");
+      expect(await out).toContain("seen.txt");
       const wrong = await runFtpkit(["ls", pro.url("/").replace(":secret@", ":wrong@"), "--retries", "3"], { cwd: t.work, timeoutMs: 30_000 });
       expect(wrong.code).toBe(6);
       expect(retryLines(wrong.stderr)).toEqual([]);
