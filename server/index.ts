@@ -16,7 +16,6 @@ import { RedisState, type StoreClient } from "./state/redis.ts";
 import type { SharedState } from "./state/types.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
 import { checkJailSupport, raiseDescriptorLimit } from "./storage/local-jail.ts";
-import { shareKeyLocks } from "./storage/s3-key-lock.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
 import { Operations, type OpsOptions } from "./ops/index.ts";
@@ -131,7 +130,6 @@ export class FtpServer {
   /** The open-descriptor limits after start-up raised the soft one to the hard one (null: unknown). */
   descriptorLimit: { soft: number; hard: number } | null = null;
 
-  private unshareKeyLocks: (() => void) | null = null;
 
   /** The implicit-TLS (ftps://) port, when --implicit-tls-port was given. */
   implicitTlsPort: number | undefined;
@@ -144,8 +142,6 @@ export class FtpServer {
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
     await this.context.state.start();
-    // S3 per-key locks are taken in the shared store too: racing DELEs on two nodes free an object's bytes once.
-    if (this.context.state.keyLock) this.unshareKeyLocks = shareKeyLocks(this.context.state.keyLock);
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
@@ -288,8 +284,6 @@ export class FtpServer {
     await this.ops.close(Math.max(graceMs, 5000));
     ctx.auth.close();
     ctx.quotas.close();
-    this.unshareKeyLocks?.();
-    this.unshareKeyLocks = null;
     await ctx.state.close();
     this.gate.refusals.close();
     ctx.log.flush?.();

@@ -6,7 +6,7 @@
 // uploaded over the quota). Serialised, the second HEAD sees the first change.
 //
 // Within this process the sessions queue here. Processes sharing state (--workers, a cluster on one
-// bucket with --state) take the key there too (shareKeyLocks): a lease with a token and an expiry,
+// bucket with --state) take the key there too (the storage carries its server's store): a lease with a token and an expiry,
 // renewed while the operation runs, given back by compare-and-delete. S3 itself has no lock.
 import { StorageError } from "./backend.ts";
 
@@ -29,30 +29,16 @@ const RENEW_MS = 5_000;
 /** A key held elsewhere longer than this: the operation gets 450 (try again). */
 const WAIT_MS = 30_000;
 
-/** Shared locks of the servers running in this process (normally one; the newest is used). */
-const sharedLocks: SharedKeyLock[] = [];
-
-/** Take key locks in the shared store as well, until the returned function is called (the server's close). */
-export function shareKeyLocks(lock: SharedKeyLock): () => void {
-  sharedLocks.push(lock);
-  return () => {
-    const i = sharedLocks.lastIndexOf(lock);
-    if (i >= 0) sharedLocks.splice(i, 1);
-  };
-}
-
 /**
  * Run `fn` holding the lock of every key (taken in sorted order, so two callers never deadlock).
- * `shared`: the store of the server whose storage this is (null: it shares none); left out, the
- * newest server's of this process (shareKeyLocks). Two servers in one process (the package API) each
- * pass their own: the newest one's store was used for both, so a server on a cluster's store took its
- * leases where the cluster's other nodes never looked (and one without --state was refused with 450
- * when another server's store was down).
+ * `store`: the shared store of the server whose storage this is (null: it shares none). Each storage
+ * carries its own server's: the package API runs several servers in one process, and one store for
+ * all of them (the newest server's, before 0b63291) put a cluster node's leases where the cluster's
+ * other nodes never looked, and refused a server without --state when another server's store was down.
  */
-export async function withKeys<T>(keys: Iterable<string>, fn: () => Promise<T>, shared?: SharedKeyLock | null): Promise<T> {
+export async function withKeys<T>(keys: Iterable<string>, fn: () => Promise<T>, store: SharedKeyLock | null = null): Promise<T> {
   const sorted = [...new Set(keys)].sort();
   const releases: Array<() => void | Promise<void>> = [];
-  const store = shared === undefined ? (sharedLocks.at(-1) ?? null) : shared;
   try {
     // This process's turn first: only one of its sessions at a time asks the store for a key.
     for (const key of sorted) releases.push(await lock(key));

@@ -66,8 +66,8 @@ export class S3Api {
   /** http:// without a proxy: big bodies and downloads go over our own HTTP/1.1 connections. */
   readonly rawHttp: boolean;
 
-  /** The per-key lock shared by the processes of the server using this bucket (withKeys); undefined: the process's newest. */
-  keyLock: SharedKeyLock | null | undefined = undefined;
+  /** The per-key lock shared by the processes of the server using this bucket (withKeys); null: it shares none. */
+  keyLock: SharedKeyLock | null = null;
 
   constructor(
     readonly settings: S3Settings,

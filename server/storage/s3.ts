@@ -24,7 +24,7 @@ export class S3Storage implements Storage {
 
   constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void; keyLock?: SharedKeyLock | null } = {}) {
     this.api = new S3Api(settings, place.bucket, opts.onOutage);
-    this.api.keyLock = opts.keyLock;
+    this.api.keyLock = opts.keyLock ?? null;
     this.root = place.prefix ? place.prefix + "/" : "";
     this.problem = settingsProblem(settings);
   }

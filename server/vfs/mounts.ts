@@ -70,7 +70,7 @@ export interface PlaceOptions {
   s3?: S3Settings;
   /** One log line when an object store fails as a whole (missing bucket, credentials, unreachable). */
   log?: (event: string, fields: Record<string, string>) => void;
-  /** The server's S3 per-key lock in its shared state (null: it shares none); undefined: the process's newest server's. */
+  /** The server's S3 per-key lock in its shared state (left out or null: it shares none). */
   keyLock?: SharedKeyLock | null;
 }
 
@@ -81,7 +81,7 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
   if (!isS3Url(place)) return new LocalStorage(place);
   const log = opts.log;
   return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
-    keyLock: opts.keyLock,
+    keyLock: opts.keyLock ?? null,
     onOutage: log && ((reason) => {
       // Once a minute per place, even across table rebuilds (a refused login forgets its table).
       const now = Date.now();

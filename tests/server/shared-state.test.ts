@@ -12,7 +12,7 @@ import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { CONN_CLOSE, CONN_OPEN } from "../../server/state/scripts.ts";
 import { RedisClient } from "bun";
 import { RedisState } from "../../server/state/redis.ts";
-import { lockedKeys, shareKeyLocks, withKeys } from "../../server/storage/s3-key-lock.ts";
+import { lockedKeys, withKeys } from "../../server/storage/s3-key-lock.ts";
 import { StorageError } from "../../server/storage/backend.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
@@ -346,7 +346,6 @@ describe("S3 per-key locks in the shared store (s3-key-lock.ts)", () => {
       else shared = { state: "memory", client: memoryClient(new MemoryStore()) };
       const state = new RedisState({ url: shared.state, client: shared.client, nodeTtlMs: 3000 });
       await state.start();
-      const unshare = shareKeyLocks(state);
       try {
         // A process that crashed holding "k" for 400 ms: the next change of "k" waits for its lease to end.
         expect(await state.tryLock("k", "dead", 400)).toBe(true);
@@ -355,18 +354,17 @@ describe("S3 per-key locks in the shared store (s3-key-lock.ts)", () => {
         await state.unlock("k", "other"); // not its lease: nothing happens
         const started = Date.now();
         let ranAt = 0;
-        expect(await withKeys(["k"], async () => ((ranAt = Date.now()), 7))).toBe(7);
+        expect(await withKeys(["k"], async () => ((ranAt = Date.now()), 7), state)).toBe(7);
         expect(ranAt - started).toBeGreaterThanOrEqual(300);
         // Given back: the key is free at once, in the store and in this process.
         expect(await state.tryLock("k", "next", 1000)).toBe(true);
         await state.unlock("k", "next");
         expect(lockedKeys()).toBe(0);
         // Two keys, sorted; a failing operation gives both back too.
-        await expect(withKeys(["b", "a"], async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+        await expect(withKeys(["b", "a"], async () => Promise.reject(new Error("boom")), state)).rejects.toThrow("boom");
         expect(await state.tryLock("a", "t", 1000)).toBe(true);
         expect(await state.tryLock("b", "t", 1000)).toBe(true);
       } finally {
-        unshare();
         await state.close();
       }
     });
@@ -376,18 +374,16 @@ describe("S3 per-key locks in the shared store (s3-key-lock.ts)", () => {
     redis = await startRedis();
     const state = new RedisState({ url: redis.url, nodeTtlMs: 3000, commandTimeoutMs: 500 });
     await state.start();
-    const unshare = shareKeyLocks(state);
     try {
       await redis.stop();
       redis = null;
       let ran = false;
-      const err = await withKeys(["k"], async () => void (ran = true)).catch((e) => e);
+      const err = await withKeys(["k"], async () => void (ran = true), state).catch((e) => e);
       expect(err).toBeInstanceOf(StorageError);
       expect(err.kind).toBe("transient");
       expect(ran).toBe(false);
       expect(lockedKeys()).toBe(0);
     } finally {
-      unshare();
       await state.close();
     }
   });
