@@ -220,13 +220,13 @@ export async function put(local: string, url: string, opts: ClientTransferOption
 }
 
 /** List a remote directory (MLSD, else LIST), or one file. */
-export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean } = {}): Promise<FileInfo[]> {
+export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
   checkApiTls(url, opts);
   return listUrl(url, { active: false, ...opts });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
-export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number } = {}): Promise<FtpClient> {
+export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<FtpClient> {
   checkApiTls(url, opts);
   return openSession(parseUrlArg(url), opts);
 }

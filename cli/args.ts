@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { parseRate } from "../protocol/size.ts";
 import { withoutPassword } from "../protocol/url.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "../client/remote-hash.ts";
+import { stderrTrace } from "../client/trace.ts";
 
 /** `--users FILE`, shared by `serve` and every `user` subcommand. */
 export const usersArgs = {
@@ -34,6 +35,22 @@ export function refuseUrlAsLocal(local: string | undefined, role: string, what: 
   if (local === "") throw new CliError(`${role} is empty: ${what}`);
   if (local === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(local)) return;
   throw new CliError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
+}
+
+/** -v: the FTP conversation on stderr, as curl -v and lftp's debug show it (client/trace.ts). */
+export const verboseArgs = {
+  verbose: {
+    type: "boolean",
+    alias: "v",
+    description: "Show the FTP conversation on standard error: each command (the password masked) and reply, tagged with its connection ([1], [2]…), and each data connection",
+  },
+} as const satisfies ArgsDef;
+
+/** --verbose as an option: the writer of the trace, or none. -q says print nothing but errors: both contradict. */
+export function traceOption(args: { verbose?: boolean; quiet?: boolean }): { trace?: (line: string) => void } {
+  if (args.verbose !== true) return {};
+  if (args.quiet === true) throw new CliError("--quiet and --verbose contradict: --quiet prints nothing but errors, --verbose adds the FTP conversation");
+  return { trace: stderrTrace };
 }
 
 /** FTPS flags shared by every client command (`get`, `put`, `resume`, `ls`). */
@@ -96,6 +113,7 @@ export const clientArgs = {
   fsync: { type: "boolean", description: "Flush each downloaded file and each resume record (an upload's: the record) to disk before it counts as done, so it also survives a power loss (curl and lftp never do; costs the disk's write time)" },
   ...retryArgs,
   ...tlsArgs,
+  ...verboseArgs,
 } as const satisfies ArgsDef;
 
 /** Flags of tree jobs (`get -r`, `put -r`, globs, `sync`). */
@@ -183,6 +201,7 @@ export function clientOptions(args: {
   tls?: boolean;
   ca?: string;
   insecure?: boolean;
+  verbose?: boolean;
 }): {
   verify: boolean;
   hash: DigestAlgorithm;
@@ -198,6 +217,7 @@ export function clientOptions(args: {
   tls: boolean;
   ca?: string[];
   insecure: boolean;
+  trace?: (line: string) => void;
 } {
   const hash = (args.hash ?? "sha256").toLowerCase().replace("-", "");
   if (!isDigestAlgorithm(hash)) throw new CliError(`--hash must be sha256, md5 or crc32, not "${args.hash}"`);
@@ -219,6 +239,7 @@ export function clientOptions(args: {
     stallMs,
     fsync: args.fsync === true,
     ...tlsOptions(args),
+    ...traceOption(args),
   };
 }
 

@@ -3,6 +3,7 @@
 // (RFC 2389), SIZE/MDTM/REST (RFC 3659). Data connections are data-channel.ts, HASH and the legacy
 // X-verbs remote-hash.ts.
 import { formatCommand } from "../protocol/command.ts";
+import { formatEndpoint } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
@@ -114,8 +115,7 @@ export class FtpClient {
 
   /** "host:port" (IPv6 in brackets), as errors name the server. */
   endpoint(): string {
-    const { host, port } = this.opts;
-    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+    return formatEndpoint(this.opts.host, this.opts.port);
   }
 
   private constructor(
@@ -137,6 +137,7 @@ export class FtpClient {
     const connectMs = shorter(waitBound(opts), DEFAULT_CONNECT_TIMEOUT_MS);
     const control = await connect({ host: opts.host, port: opts.port, timeoutMs: connectMs, purpose: "control connection", tls: implicit });
     const client = new FtpClient(control, opts);
+    opts.trace?.(`* connected to ${client.endpoint()}${implicit ? " (implicit TLS)" : ""}`);
     try {
       if (implicit) await controlHandshake(client.control, client.endpoint(), client.handshakeMs);
       let greeting = await client.read(undefined, "greeting").catch((err: Error) => {
@@ -155,7 +156,10 @@ export class FtpClient {
         throw new ClientError(`server refused the connection: ${describe(greeting)}`, { code: greeting.code, retryable: full, ...(full ? { kind: "server" as const } : {}) });
       }
       client.greeting = greeting;
-      if (opts.tls) await secureControl(client, opts.tls.mode, client.handshakeMs);
+      if (opts.tls) {
+        await secureControl(client, opts.tls.mode, client.handshakeMs);
+        opts.trace?.(`* TLS ${client.control.negotiated ?? ""} on the control connection${opts.tls.settings.insecure ? " (certificate not checked: --insecure)" : ", certificate verified"}`);
+      }
     } catch (err) {
       control.destroy();
       throw err;

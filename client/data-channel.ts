@@ -9,7 +9,7 @@
 // lose nothing by it: vsftpd and ProFTPD accept, send the 150 and only then wait for the
 // ClientHello; ftpkit sends its 150 first. A command pipelined behind EPSV was in the server's hands
 // before our connection existed, so there the handshake still starts at once.
-import { formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
+import { formatEndpoint, formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { listenForData, type DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
@@ -100,7 +100,9 @@ export class DataChannel {
     const host = this.client.control.remoteAddress || this.client.opts.host;
     let conn: Connection;
     try {
-      conn = await connect({ host, port: fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" "))), timeoutMs: this.client.connectMs, purpose: "data connection" });
+      const port = fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" ")));
+      this.trace(`* data connection to ${formatEndpoint(host, port)}`);
+      conn = await connect({ host, port, timeoutMs: this.client.connectMs, purpose: "data connection" });
       this.startDataTls(conn); // at once: the command went out with EPSV, before this connection
     } catch (err) {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
@@ -137,7 +139,13 @@ export class DataChannel {
       if (r.code !== 227) throw replyError("PASV", r);
       port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
     }
+    this.trace(`* data connection to ${formatEndpoint(host, port)}`);
     return connect({ host, port, timeoutMs: this.client.connectMs, purpose: "data connection" });
+  }
+
+  /** A data-connection event in the --verbose trace (commands and replies are FtpClient's). */
+  private trace(line: string): void {
+    this.client.opts.trace?.(line);
   }
 
   /**
@@ -186,6 +194,7 @@ export class DataChannel {
   private async activeTransfer(verb: string, arg: string | undefined, opts: TransferOpts): Promise<DataTransfer> {
     const host = this.client.control.localAddress;
     const listener: DataListener = listenForData(host, this.client.control.remoteAddress || this.client.opts.host);
+    this.trace(`* listening on ${formatEndpoint(host, listener.port)} for the server's data connection`);
     try {
       let ok = false;
       if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
@@ -211,6 +220,7 @@ export class DataChannel {
           return accepted;
         }),
       ]);
+      this.trace(`* data connection from ${conn.remoteAddress}`);
       try {
         this.startDataTls(conn); // the 1yz is in (startTransfer waited for it): see the top of this file
         await this.dataReady(conn, done, verb, arg);

@@ -4,6 +4,7 @@ import { compileGlob, hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/
 import { ClientError, type FtpClient } from "./client.ts";
 import { askForWantedFacts, listDir, listPath } from "./listing.ts";
 import { checkTlsFlags, parseUrlArg, type SecurityOptions } from "./options.ts";
+import type { Trace } from "./trace.ts";
 import { Notifier } from "./messages.ts";
 import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
@@ -12,7 +13,7 @@ import { Session } from "./session.ts";
  * `ftpkit ls URL`. A listing cut short by a dropped or stalled connection (or a 4yz) is listed again
  * on a new one, --retries times (none by default: the package API's `list`).
  */
-export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean } & SecurityOptions): Promise<FileInfo[]> {
+export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean; trace?: Trace } & SecurityOptions): Promise<FileInfo[]> {
   // A wildcard spelled %2A, %3F or %5B is literal, as in get.
   const url = parseUrlArg(urlGlobSegment(urlText), { listing: true });
   checkTlsFlags(url, opts);

@@ -4,6 +4,7 @@ import { formatFtpUrl, parseFtpUrl, type FtpUrl, type FtpUrlOptions } from "../p
 import { ClientError } from "./errors.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import type { TokenBucket } from "./transfer.ts";
+import type { Trace } from "./trace.ts";
 
 export interface TransferOptions {
   verify: boolean;
@@ -39,6 +40,8 @@ export interface TransferOptions {
   tls?: boolean;
   ca?: string[];
   insecure?: boolean;
+  /** --verbose: where each command and reply of every connection goes (client/trace.ts). */
+  trace?: Trace;
 }
 
 /** Options for programs (the package API, tests): verified, quiet, no retries, passive. */

@@ -11,10 +11,13 @@ export interface ProgressStream {
   columns?: number;
 }
 
-/** Quiet never touches process.stderr: creating it loads Bun's stream modules (~20 ms of start-up). */
-export function progressMode(quiet: boolean, stream?: ProgressStream): ProgressMode {
+/**
+ * Quiet never touches process.stderr: creating it loads Bun's stream modules (~20 ms of start-up).
+ * `traced` (--verbose): no bar redrawn in place, which would write over the conversation's lines.
+ */
+export function progressMode(quiet: boolean, stream?: ProgressStream, traced = false): ProgressMode {
   if (quiet) return "quiet";
-  return (stream ?? process.stderr).isTTY ? "tty" : "plain";
+  return !traced && (stream ?? process.stderr).isTTY ? "tty" : "plain";
 }
 
 function formatDuration(sec: number): string {

@@ -6,8 +6,9 @@ import { failureKind } from "./errors.ts";
 import { Credentials } from "./credentials.ts";
 import { tlsMode, type SecurityOptions } from "./options.ts";
 import { backoff, transientOpenFailure, worthRetrying } from "./retries.ts";
+import { connectionTrace, type Trace } from "./trace.ts";
 
-export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm } & SecurityOptions;
+export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm; trace?: Trace } & SecurityOptions;
 
 /**
  * Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary.
@@ -19,7 +20,7 @@ export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: n
 export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url), signal?: AbortSignal): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
   const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
-  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls });
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls, trace: connectionTrace(opts.trace) });
   // A job that no longer needs this connection drops it at once, not after the server's answers.
   const drop = () => client.destroy();
   if (signal?.aborted) drop();

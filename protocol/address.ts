@@ -31,6 +31,11 @@ function checkPort(port: number): number {
   return port;
 }
 
+/** "host:port" as people and URLs write it: an IPv6 address in brackets. */
+export function formatEndpoint(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 /** PORT/PASV argument "h1,h2,h3,h4,p1,p2" (RFC 959 §4.1.2). */
 export function formatHostPort({ host, port }: HostPort): string {
   const ip = canonicalIp(host);

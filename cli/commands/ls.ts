@@ -1,7 +1,7 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/list-url.ts";
-import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions } from "../args.ts";
+import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableName } from "../../protocol/printable.ts";
 
@@ -42,12 +42,13 @@ export default defineCommand({
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...retryArgs,
     ...tlsArgs,
+    ...verboseArgs,
   },
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     if ([args.long, args.names, args.json].filter(Boolean).length > 1) throw new CliError("choose one of -l, --names and --json");
     // With --json, stderr carries only the error, as for get (no "reconnecting" lines).
-    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, ...retryOptions(args), ...tlsOptions(args) });
+    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
