@@ -194,7 +194,13 @@ function checkTransferOptions(what: string, url: string, o: ClientTransferOption
   if (o.segments !== undefined && !(Number.isInteger(o.segments) && o.segments >= 1 && o.segments <= 32)) bad("segments", "a whole number from 1 to 32", o.segments);
   if (o.stallMs !== undefined && !(typeof o.stallMs === "number" && o.stallMs >= 0 && Number.isFinite(o.stallMs))) bad("stallMs", "a number of milliseconds (0: never)", o.stallMs);
   if (o.hash !== undefined && !isDigestAlgorithm(o.hash)) bad("hash", `"sha256", "md5" or "crc32"`, o.hash);
+  checkTrace(what, o.trace);
   checkApiTls(url, o);
+}
+
+/** `trace` is called with every line of the conversation: anything but a function would fail mid-job. */
+function checkTrace(what: string, trace: unknown): void {
+  if (trace !== undefined && typeof trace !== "function") throw new Error(`${what}: trace must be a function (line: string) => void, got ${typeof trace}`);
 }
 
 /** insecure/ca without TLS, said with the API's names (the CLI says --insecure, --ca, --tls). */
@@ -221,12 +227,14 @@ export async function put(local: string, url: string, opts: ClientTransferOption
 
 /** List a remote directory (MLSD, else LIST), or one file. */
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
+  checkTrace("list", opts.trace);
   checkApiTls(url, opts);
   return listUrl(url, { active: false, ...opts });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
 export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<FtpClient> {
+  checkTrace("connect", opts.trace);
   checkApiTls(url, opts);
   return openSession(parseUrlArg(url), opts);
 }

@@ -112,4 +112,10 @@ describe("the API's trace option", () => {
     const tags = new Set(lines.map((l) => /^\[(\d+)\]/.exec(l)?.[1]));
     expect(tags.size).toBe(2);
   });
+
+  test("a trace that is not a function is refused up front, named as the API's option", async () => {
+    const notAFunction = { trace: "stderr" } as unknown as { trace: (line: string) => void };
+    await expect(get(server.url("/a.bin"), join(work, "never.bin"), notAFunction)).rejects.toThrow("get: trace must be a function (line: string) => void, got string");
+    await expect(list(server.url("/"), notAFunction)).rejects.toThrow("list: trace must be a function");
+  });
 });
