@@ -16,7 +16,8 @@ import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, 
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { claimLocalUpload, freedByRemoval, openLocalUpload, removedSize, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 
@@ -231,7 +232,7 @@ export class LocalStorage implements Storage {
 
   async openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null): Promise<Upload> {
     if (claim) {
-      if (!(claim instanceof LocalClaim)) throw new StorageError("transient", "claim of another storage");
+      if (!(claim instanceof LocalWriteClaim)) throw new StorageError("transient", "claim of another storage");
       return claim.start(mode);
     }
     checkKey(key);
@@ -253,12 +254,23 @@ export class LocalStorage implements Storage {
     }
   }
 
-  /** APPE or REST+STOR of an existing file: its lock is taken before the 150 (Storage.claimWrite). */
+  /**
+   * Before the 150 (Storage.claimWrite): APPE or REST+STOR of an existing file takes its lock; a new
+   * name is reserved in this process until the upload creates it (NewNameClaim).
+   */
   async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
-    if (mode.kind !== "append" && mode.kind !== "offset") return null;
+    if (mode.kind !== "append" && mode.kind !== "offset" && mode.kind !== "create") return null;
     checkKey(key);
     const { jail, tempDir } = await this.jail();
     const parent = sync(() => jail.parent(key));
+    if (mode.kind === "create") {
+      try {
+        return NewNameClaim.take(jail, parent, tempDir);
+      } catch (err) {
+        closeQuietly(parent.fd);
+        throw err;
+      }
+    }
     let fd: number | null;
     try {
       fd = claimLocalUpload(parent.path, mode, storageError);
@@ -386,74 +398,6 @@ function jailFor(realRoot: string): Jail {
   jails.set(realRoot, new WeakRef(jail));
   unreachable.register(jail, { fd: jail.rootFd, root: realRoot });
   return jail;
-}
-
-/**
- * A local target locked before its data connection: the open parent directory and the locked file
- * descriptor. Started, both pass to the upload; released unstarted, both are closed (the lock with them).
- */
-class LocalClaim implements WriteClaim {
-  private spent = false;
-
-  constructor(
-    private readonly jail: Jail,
-    private readonly parentFd: number,
-    private readonly path: string,
-    private readonly fd: number,
-    private readonly tempDir: string,
-  ) {}
-
-  start(mode: WriteMode): Upload {
-    if (this.spent) throw new StorageError("transient", "claim already used");
-    this.spent = true;
-    const { jail, parentFd } = this;
-    try {
-      // As in openWrite: the closure keeps the jail (and so its temp directory's path) reachable.
-      return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, this.fd), () => {
-        closeQuietly(parentFd);
-        void jail;
-      });
-    } catch (err) {
-      closeQuietly(parentFd);
-      throw err;
-    }
-  }
-
-  release(): number {
-    if (this.spent) return 0;
-    this.spent = true;
-    // Removed or renamed over while held: freedByRemoval gave nothing back for it, so this does.
-    const freed = removedSize(this.fd);
-    closeQuietly(this.fd);
-    closeQuietly(this.parentFd);
-    return freed;
-  }
-}
-
-/**
- * The upload itself, changed in place so it also closes its parent directory once it has ended
- * (commit, abort or disposal) — once only: a descriptor closed twice could close whatever file or
- * socket was given its number in between.
- */
-function releasing(upload: Upload, releaseOnce: () => void): Upload {
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    releaseOnce();
-  };
-  const { commit, abort } = upload;
-  const dispose = upload[Symbol.asyncDispose];
-  upload.commit = () => commit.call(upload).finally(release);
-  upload.abort = () => abort.call(upload).finally(release);
-  upload[Symbol.asyncDispose] = async () => {
-    try {
-      await dispose.call(upload);
-    } finally {
-      release();
-    }
-  };
-  return upload;
 }
 
 /**

@@ -2,7 +2,7 @@
 // 450 before its 150, as vsftpd refuses before the data channel, and a STOR that never gets its data
 // connection lets the file go at the latest at the data-connection timeout (ABOR and QUIT at once).
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import { random, startUpload } from "../helpers/quota.ts";
@@ -130,6 +130,57 @@ describe("a file written in place by one session", () => {
       if (end === "ABOR") expect(attempts).toBe(1);
       expect(readFileSync(file()).toString()).toBe("0B");
       writeFileSync(file(), START);
+    }
+  });
+});
+
+describe("a new name a STOR is about to create", () => {
+  const fresh = () => join(servers.server.home("alice"), "new.bin");
+
+  test("a second STOR of it gets 450 before any 150 while the first waits for its data connection; the first lands whole", async () => {
+    await serve();
+    const a = await servers.login();
+    const b = await servers.login();
+    expect((await a.cmd("TYPE I")).code).toBe(200);
+    expect((await b.cmd("TYPE I")).code).toBe(200);
+    // A: STOR answered (150), its data connection not made yet: nothing exists, the name is A's.
+    const port = parseEpsvReply((await a.cmd("EPSV")).lines[0]!);
+    expect((await a.cmd("STOR new.bin")).code).toBe(150);
+    expect(existsSync(fresh())).toBe(false);
+    // Before, B got 150 too, then 550 once its data connection was up (A's exclusive create won).
+    await refusedBefore150(b, "STOR new.bin");
+    const body = random(200_000);
+    const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    data.write(body);
+    data.shutdown();
+    data.end();
+    expect((await a.read(5000))?.code).toBe(226);
+    expect(Buffer.compare(readFileSync(fresh()), body)).toBe(0);
+    // A's upload created the file: a STOR of the name now is an overwrite, as for any existing file.
+    const again = await b.transfer("STOR new.bin", new Uint8Array([66]));
+    expect([again.first.code, again.final?.code]).toEqual([150, 226]);
+    expect(readFileSync(fresh()).toString()).toBe("B");
+  });
+
+  test("the reservation ends with a STOR whose data connection never comes (timeout), and with ABOR: the name can be stored again", async () => {
+    await serve(1000);
+    const b = await servers.login();
+    for (const end of ["timeout", "ABOR"]) {
+      rmSync(fresh(), { force: true });
+      const a = await servers.login();
+      expect((await a.cmd("EPSV")).code).toBe(229);
+      expect((await a.cmd("STOR new.bin")).code).toBe(150);
+      await refusedBefore150(b, "STOR new.bin");
+      if (end === "ABOR") {
+        a.raw("ABOR\r\n");
+        expect((await a.read(3000))?.code).toBe(426);
+        expect((await a.read(3000))?.code).toBe(226);
+      } else expect((await a.read(5000))?.code).toBe(425);
+      expect(existsSync(fresh())).toBe(false);
+      const r = await b.transfer("STOR new.bin", new Uint8Array([67]));
+      expect([r.first.code, r.final?.code]).toEqual([150, 226]);
+      expect(readFileSync(fresh()).toString()).toBe("C");
+      a.close();
     }
   });
 });

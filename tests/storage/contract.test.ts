@@ -289,13 +289,21 @@ for (const b of backends) {
         expect(new TextDecoder().decode(await read(storage, "f"))).toBe("01ab!");
       });
 
-      t("claimWrite locks an existing in-place target without touching it; the upload starts from the claim, or disposal lets it go", async () => {
+      t("claimWrite locks an existing in-place target without touching it, and reserves a new name; the upload starts from the claim, or disposal lets it go", async () => {
         const root = mkdtempSync(join(tmpdir(), "ftpkit-contract-"));
         cleanups.push(() => rmSync(root, { recursive: true, force: true }));
         const storage = new LocalStorage(root);
         await put(storage, "f", text("0123456789"));
-        // Nothing to lock: a new name, an overwrite, APPE to a missing name (nothing is created).
-        expect(await storage.claimWrite("n", { kind: "create" })).toBeNull();
+        // A new name is reserved, nothing created: a second claim of it is refused until the first is let go.
+        const fresh = (await storage.claimWrite("n", { kind: "create" }))!;
+        expect(fresh).not.toBeNull();
+        expect(await kindOf(storage.stat("n"))).toBe("not-found");
+        expect(await kindOf(storage.claimWrite("n", { kind: "create" }))).toBe("transient");
+        expect(fresh.release()).toBe(0);
+        const created = await storage.openWrite("n", { kind: "create" }, (await storage.claimWrite("n", { kind: "create" }))!);
+        await created.write(text("new"));
+        expect(await created.commit()).toBe(3);
+        // Nothing to lock: an overwrite, APPE to a missing name (nothing is created).
         expect(await storage.claimWrite("f", { kind: "truncate" })).toBeNull();
         expect(await storage.claimWrite("missing", { kind: "append" })).toBeNull();
         expect(await kindOf(storage.stat("missing"))).toBe("not-found");

@@ -1,0 +1,136 @@
+// What a local upload holds between its STOR/APPE and its data connection (Storage.claimWrite), so a
+// second writer is refused with 450 before its 150 (as vsftpd refuses before the data channel):
+// an existing file written in place is locked (LocalClaim); a new name is reserved (NewNameClaim).
+// Started, a claim hands what it holds to the upload; released unstarted, it lets all of it go.
+import * as fs from "node:fs";
+import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
+import { closeQuietly, type Jail, type Parent } from "./local-jail.ts";
+import { storageError } from "./local-errors.ts";
+import { openLocalUpload, removedSize } from "./local-upload.ts";
+
+const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;
+
+/** A claim LocalStorage.openWrite can start: the upload, opened inside the claim's parent directory. */
+export abstract class LocalWriteClaim implements WriteClaim {
+  protected spent = false;
+
+  constructor(
+    /** Kept reachable while the upload lives: its temp directory is a path through the jail's root descriptor. */
+    protected readonly jail: Jail,
+    protected readonly parentFd: number,
+    /** The name inside the open parent (`/proc/self/fd/N/name`). */
+    protected readonly path: string,
+    protected readonly tempDir: string,
+  ) {}
+
+  abstract start(mode: WriteMode): Upload;
+  abstract release(): number;
+
+  /** Open the upload; it closes the parent directory when it ends, and so does a failed open. */
+  protected open(mode: WriteMode, claimedFd: number | null): Upload {
+    if (this.spent) throw new StorageError("transient", "claim already used");
+    this.spent = true;
+    const { jail, parentFd } = this;
+    try {
+      // As in openWrite: the closure keeps the jail (and so its temp directory's path) reachable.
+      return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, claimedFd), () => {
+        closeQuietly(parentFd);
+        void jail;
+      });
+    } catch (err) {
+      closeQuietly(parentFd);
+      throw err;
+    }
+  }
+}
+
+/**
+ * An existing target locked before its data connection: the open parent directory and the locked file
+ * descriptor. Started, both pass to the upload; released unstarted, both are closed (the lock with them).
+ */
+export class LocalClaim extends LocalWriteClaim {
+  constructor(jail: Jail, parentFd: number, path: string, private readonly fd: number, tempDir: string) {
+    super(jail, parentFd, path, tempDir);
+  }
+
+  start(mode: WriteMode): Upload {
+    return this.open(mode, this.fd);
+  }
+
+  release(): number {
+    if (this.spent) return 0;
+    this.spent = true;
+    // Removed or renamed over while held: freedByRemoval gave nothing back for it, so this does.
+    const freed = removedSize(this.fd);
+    closeQuietly(this.fd);
+    closeQuietly(this.parentFd);
+    return freed;
+  }
+}
+
+/**
+ * New names reserved by uploads still waiting for their data connection, in this process: "dev:ino"
+ * of the parent directory and the name (so two users whose homes share a directory meet here too).
+ * Nothing is created before the data connection; without this, a second STOR of the same new name got
+ * its 150 and then 550 (the exclusive create lost). Under --workers another process's reservation is
+ * not seen: there the second STOR still ends in 550 after its 150, and no file is harmed either way.
+ */
+const newNames = new Set<string>();
+
+/** A new name reserved until the upload creates it (then a later STOR of it is an overwrite, as before), or is let go. */
+export class NewNameClaim extends LocalWriteClaim {
+  private constructor(jail: Jail, parent: Parent, tempDir: string, private readonly id: string) {
+    super(jail, parent.fd, parent.path, tempDir);
+  }
+
+  /** Reserve `parent`'s entry `name`; throws "file busy" (450) while another upload has it reserved. Owns `parent` once returned. */
+  static take(jail: Jail, parent: Parent, tempDir: string): NewNameClaim {
+    const dir = fs.fstatSync(parent.fd);
+    const id = `${dir.dev}:${dir.ino}/${parent.name}`;
+    if (newNames.has(id)) throw new StorageError(...BUSY);
+    newNames.add(id);
+    return new NewNameClaim(jail, parent, tempDir, id);
+  }
+
+  start(mode: WriteMode): Upload {
+    try {
+      return this.open(mode, null);
+    } finally {
+      newNames.delete(this.id); // created (or failed): the name is the file's now
+    }
+  }
+
+  release(): number {
+    if (this.spent) return 0;
+    this.spent = true;
+    newNames.delete(this.id);
+    closeQuietly(this.parentFd);
+    return 0;
+  }
+}
+
+/**
+ * The upload itself, changed in place so it also closes its parent directory once it has ended
+ * (commit, abort or disposal) — once only: a descriptor closed twice could close whatever file or
+ * socket was given its number in between.
+ */
+export function releasing(upload: Upload, releaseOnce: () => void): Upload {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    releaseOnce();
+  };
+  const { commit, abort } = upload;
+  const dispose = upload[Symbol.asyncDispose];
+  upload.commit = () => commit.call(upload).finally(release);
+  upload.abort = () => abort.call(upload).finally(release);
+  upload[Symbol.asyncDispose] = async () => {
+    try {
+      await dispose.call(upload);
+    } finally {
+      release();
+    }
+  };
+  return upload;
+}
