@@ -262,6 +262,7 @@ export class LocalStorage implements Storage {
     if (mode.kind !== "append" && mode.kind !== "offset" && mode.kind !== "create") return null;
     checkKey(key);
     const { jail, tempDir } = await this.jail();
+    this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it
     const parent = sync(() => jail.parent(key));
     if (mode.kind === "create") {
       try {
