@@ -158,7 +158,7 @@ export class FtpClient {
       client.greeting = greeting;
       if (opts.tls) {
         await secureControl(client, opts.tls.mode, client.handshakeMs);
-        opts.trace?.(`* TLS ${client.control.negotiated ?? ""} on the control connection${opts.tls.settings.insecure ? " (certificate not checked: --insecure)" : ", certificate verified"}`);
+        opts.trace?.(`* TLS ${client.control.negotiated ?? ""} on the control connection${opts.tls.settings.insecure ? ", certificate not checked" : ", certificate verified"}`);
       }
     } catch (err) {
       control.destroy();

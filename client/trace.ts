@@ -1,7 +1,7 @@
 // The FTP conversation, for --verbose (the CLI) and the API's `trace` option: each command and
 // reply as it goes, tagged with its connection, so a tree job's interleaved connections can be told
-// apart and a stuck one named. The server's text is shown escaped (printableMessage): a reply cannot
-// drive the terminal. PASS never shows its argument (FtpClient masks it before this sees it).
+// apart and a stuck one named. The server's text is shown escaped, line by line (printableName): a
+// reply cannot drive the terminal. PASS never shows its argument (FtpClient masks it before this sees it).
 import { printableName } from "../protocol/printable.ts";
 
 /** Where trace lines go. */

@@ -93,6 +93,8 @@ export class NewNameClaim extends LocalWriteClaim {
   }
 
   start(mode: WriteMode): Upload {
+    // Checked here too: a spent claim's name may be another upload's reservation by now.
+    if (this.spent) throw new StorageError("transient", "claim already used");
     try {
       return this.open(mode, null);
     } finally {
