@@ -85,15 +85,20 @@ export function printReport(report: JobReport): void {
  * report, which is not JSON. A write that fails (a reader that closed the pipe, a full disk) is the stream's error (said once, exit 3).
  */
 export function writeStdout(text: string): void {
+  // EPIPE, ENOSPC, EIO…: the stream's error, as an asynchronous write's would be (the CLI says it in one line).
+  writeAllSync(1, text, (err) => void process.stdout.emit("error", err));
+}
+
+/** All of `text` to descriptor `fd` before returning (see writeStdout); another error than EAGAIN goes to `onError`, the rest unwritten. */
+export function writeAllSync(fd: number, text: string, onError: (err: unknown) => void): void {
   const bytes = Buffer.from(text);
   for (let off = 0; off < bytes.length; ) {
     try {
-      off += writeSync(1, bytes, off);
+      off += writeSync(fd, bytes, off);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === "EAGAIN") Bun.sleepSync(1); // a descriptor the parent made non-blocking
-      // EPIPE, ENOSPC, EIO…: the stream's error, as an asynchronous write's would be (the CLI says it in one line).
-      else return void process.stdout.emit("error", err);
+      else return onError(err);
     }
   }
 }

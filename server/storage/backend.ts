@@ -152,9 +152,10 @@ export interface Storage {
   openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null): Promise<Upload>;
   /**
    * Optional: lock an existing target of an in-place mode (append, offset) for one upload before
-   * its data connection opens, without changing it; null when there is nothing to lock (another
-   * mode, or APPE to a missing name). Throws like openWrite ("transient" when another upload
-   * holds the file). Pass the claim to openWrite, or dispose of it.
+   * its data connection opens, without changing it, or reserve a name the upload will create (a
+   * new name's STOR, APPE to a missing name); null when there is nothing to claim (an overwrite).
+   * Throws like openWrite ("transient" when another upload holds the file or the name). Pass the
+   * claim to openWrite, or dispose of it.
    */
   claimWrite?(key: string, mode: WriteMode): Promise<WriteClaim | null>;
   mkdir(key: string): Promise<void>;

@@ -12,7 +12,7 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, uniqueFromDev, type EntryFacts } from "./local-jail.ts";
+import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, uniqueFromDev, type EntryFacts, type Parent } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
@@ -264,14 +264,7 @@ export class LocalStorage implements Storage {
     const { jail, tempDir } = await this.jail();
     this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it
     const parent = sync(() => jail.parent(key));
-    if (mode.kind === "create") {
-      try {
-        return NewNameClaim.take(jail, parent, tempDir);
-      } catch (err) {
-        closeQuietly(parent.fd);
-        throw err;
-      }
-    }
+    if (mode.kind === "create") return takeNewName(jail, parent, tempDir);
     let fd: number | null;
     try {
       fd = claimLocalUpload(parent.path, mode, storageError);
@@ -280,6 +273,9 @@ export class LocalStorage implements Storage {
       throw err;
     }
     if (fd === null) {
+      // APPE of a missing name creates it, as a STOR of a new name does: it takes the same
+      // reservation, or each could get its 150 and the later STOR then 550 (its exclusive create lost).
+      if (mode.kind === "append") return takeNewName(jail, parent, tempDir);
       closeQuietly(parent.fd);
       return null;
     }
@@ -399,6 +395,16 @@ function jailFor(realRoot: string): Jail {
   jails.set(realRoot, new WeakRef(jail));
   unreachable.register(jail, { fd: jail.rootFd, root: realRoot });
   return jail;
+}
+
+/** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
+function takeNewName(jail: Jail, parent: Parent, tempDir: string): NewNameClaim {
+  try {
+    return NewNameClaim.take(jail, parent, tempDir);
+  } catch (err) {
+    closeQuietly(parent.fd);
+    throw err;
+  }
 }
 
 /**

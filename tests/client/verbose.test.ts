@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { get, list } from "../../cli/api.ts";
-import { randomFile, removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
+import { randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 
@@ -92,6 +92,63 @@ describe("ftpkit get/put/ls --verbose", () => {
       expect(r.stderr).not.toContain("\x1b");
       expect(r.stderr).not.toContain("\x07");
     } finally {
+      listener.stop(true);
+    }
+  });
+});
+
+describe("ftpkit -v behind a slow reader", () => {
+  test("a failed job's last exchange and its error reach a stderr pipe read slowly, though the trace filled it", async () => {
+    // 1.2 MB of 530 lines: far more than a pipe holds (64 KiB), all traced just before the job fails and exits.
+    const refusal = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `530-refused ${i} ${"x".repeat(40)}\r\n`).join("") + "530 Login incorrect THE-END\r\n");
+    const { promise: userSent, resolve: onUser } = Promise.withResolvers<void>();
+    const listener = Bun.listen<{ off: number }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open: (s) => {
+          s.data = { off: -1 };
+          s.write("220 ready\r\n");
+        },
+        data: (s) => {
+          if (s.data.off >= 0) return;
+          s.data.off = 0;
+          onUser();
+          s.data.off += s.write(refusal, 0, refusal.length);
+        },
+        drain: (s) => {
+          if (s.data.off > 0 && s.data.off < refusal.length) s.data.off += s.write(refusal, s.data.off, refusal.length - s.data.off);
+        },
+      },
+    });
+    const proc = spawnFtpkit(["ls", "-v", `ftp://u:p@127.0.0.1:${listener.port}/`], { cwd: work });
+    const timer = setTimeout(() => proc.kill(9), 30_000);
+    try {
+      const reader = proc.stderr.getReader();
+      const chunks: Uint8Array[] = [];
+      // Read as a terminal would until the login is under way, then stop reading for a while, as a
+      // slow reader does: the pipe fills. (The pause only lets the job fail and exit meanwhile, if
+      // it would; the outcome is then waited for by events.)
+      let read = reader.read();
+      while (!(await Promise.race([userSent.then(() => true), read.then(() => false)]))) {
+        const r = await read;
+        if (r.done) break;
+        chunks.push(r.value);
+        read = reader.read();
+      }
+      await Promise.race([proc.exited, Bun.sleep(500)]);
+      for (let r = await read; !r.done; r = await reader.read()) chunks.push(r.value);
+      const stderr = Buffer.concat(chunks).toString();
+      expect(await proc.exited).not.toBe(0);
+      expect(stderr.startsWith("[1] * connected to")).toBe(true);
+      // The reply's last line traced, then the error (which quotes the reply) ends what the job wrote.
+      // Checked as booleans: a failure would otherwise print the 1.2 MB.
+      expect(stderr.includes("\n[1]     Login incorrect THE-END\n")).toBe(true);
+      expect(stderr.includes('login failed for user "u"')).toBe(true);
+      expect(stderr.endsWith("THE-END (530)\n")).toBe(true);
+    } finally {
+      clearTimeout(timer);
+      proc.kill(9);
       listener.stop(true);
     }
   });

@@ -162,6 +162,34 @@ describe("a new name a STOR is about to create", () => {
     expect(readFileSync(fresh()).toString()).toBe("B");
   });
 
+  test("an APPE of the name (missing, so it would create it) meets the reservation too: 450 before any 150, either way round", async () => {
+    await serve();
+    const a = await servers.login();
+    const b = await servers.login();
+    // A's STOR waits for its data connection: B's APPE, which would create the name, is refused now.
+    // (Before, it got 150 and created the file, and A's STOR then ended in 550 after its 150.)
+    const port = parseEpsvReply((await a.cmd("EPSV")).lines[0]!);
+    expect((await a.cmd("STOR new.bin")).code).toBe(150);
+    await refusedBefore150(b, "APPE new.bin");
+    const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    data.write("A");
+    data.shutdown();
+    data.end();
+    expect((await a.read(5000))?.code).toBe(226);
+    expect(readFileSync(fresh()).toString()).toBe("A");
+    // The other way round: an APPE creating the name holds it until its data connection comes.
+    rmSync(fresh());
+    const port2 = parseEpsvReply((await a.cmd("EPSV")).lines[0]!);
+    expect((await a.cmd("APPE new.bin")).code).toBe(150);
+    await refusedBefore150(b, "STOR new.bin");
+    const data2 = await Bun.connect({ hostname: "127.0.0.1", port: port2, socket: { data() {} } });
+    data2.write("B");
+    data2.shutdown();
+    data2.end();
+    expect((await a.read(5000))?.code).toBe(226);
+    expect(readFileSync(fresh()).toString()).toBe("B");
+  });
+
   test("the reservation ends with a STOR whose data connection never comes (timeout), and with ABOR: the name can be stored again", async () => {
     await serve(1000);
     const b = await servers.login();

@@ -289,7 +289,7 @@ for (const b of backends) {
         expect(new TextDecoder().decode(await read(storage, "f"))).toBe("01ab!");
       });
 
-      t("claimWrite locks an existing in-place target without touching it, and reserves a new name; the upload starts from the claim, or disposal lets it go", async () => {
+      t("claimWrite locks an existing in-place target without touching it, and reserves a new name (STOR, or APPE of a missing one); the upload starts from the claim, or disposal lets it go", async () => {
         const root = mkdtempSync(join(tmpdir(), "ftpkit-contract-"));
         cleanups.push(() => rmSync(root, { recursive: true, force: true }));
         const storage = new LocalStorage(root);
@@ -303,10 +303,15 @@ for (const b of backends) {
         const created = await storage.openWrite("n", { kind: "create" }, (await storage.claimWrite("n", { kind: "create" }))!);
         await created.write(text("new"));
         expect(await created.commit()).toBe(3);
-        // Nothing to lock: an overwrite, APPE to a missing name (nothing is created).
+        // Nothing to lock: an overwrite.
         expect(await storage.claimWrite("f", { kind: "truncate" })).toBeNull();
-        expect(await storage.claimWrite("missing", { kind: "append" })).toBeNull();
+        // APPE to a missing name would create it: the name is reserved as a STOR's, nothing created.
+        const appending = (await storage.claimWrite("missing", { kind: "append" }))!;
+        expect(appending).not.toBeNull();
         expect(await kindOf(storage.stat("missing"))).toBe("not-found");
+        expect(await kindOf(storage.claimWrite("missing", { kind: "create" }))).toBe("transient");
+        expect(appending.release()).toBe(0);
+        (await storage.claimWrite("missing", { kind: "create" }))!.release();
         const claim = (await storage.claimWrite("f", { kind: "offset", offset: 2 }))!;
         expect(claim).not.toBeNull();
         expect(new TextDecoder().decode(await read(storage, "f"))).toBe("0123456789");
