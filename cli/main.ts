@@ -4,7 +4,7 @@ import pkg from "../package.json" with { type: "json" };
 import { CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableMessage } from "../protocol/printable.ts";
-import { writeAllSync } from "../client/report.ts";
+import { stderrOut } from "../client/report.ts";
 
 const main = defineCommand({
   meta: { name: "ftpkit", version: pkg.version, description: "FTP server, user administration and client" },
@@ -30,11 +30,10 @@ const main = defineCommand({
 function errorConsole() {
   const { createConsola } = require("consola") as typeof import("consola");
   // `fancy` is read by consola's node entry (the types tsc picks lack it).
-  // Elsewhere than a terminal the line is written before process.exit (see stderrTrace): after a
+  // Elsewhere than a terminal the line is written before process.exit (stderrOut): after a
   // --verbose conversation filled the pipe, a buffered one was lost.
-  const tty = process.stderr.isTTY === true;
-  const stream = tty ? process.stderr : ({ write: (text: string) => writeAllSync(2, text, () => {}) } as unknown as NodeJS.WriteStream);
-  const options = { fancy: tty, stdout: stream, stderr: stream };
+  const stream = stderrOut() as unknown as NodeJS.WriteStream;
+  const options = { fancy: stream.isTTY === true, stdout: stream, stderr: stream };
   return createConsola(options);
 }
 

@@ -89,6 +89,17 @@ export function writeStdout(text: string): void {
   writeAllSync(1, text, (err) => void process.stdout.emit("error", err));
 }
 
+/**
+ * Standard error as the --verbose trace and the CLI's error line are written to it: the terminal's
+ * stream on a terminal; elsewhere (a pipe, a file) each write is complete when it returns. Bun buffers
+ * process.stderr behind a full pipe, and process.exit after a failure kept only what the pipe had
+ * taken: a slow reader lost the conversation's last lines and the error itself.
+ */
+export function stderrOut(): { write(text: string): boolean; isTTY: boolean } {
+  if (process.stderr.isTTY) return process.stderr as unknown as { write(text: string): boolean; isTTY: boolean };
+  return { isTTY: false, write: (text) => (writeAllSync(2, text, () => {}), true) }; // a closed stderr: the text is dropped, the job goes on
+}
+
 /** All of `text` to descriptor `fd` before returning (see writeStdout); another error than EAGAIN goes to `onError`, the rest unwritten. */
 export function writeAllSync(fd: number, text: string, onError: (err: unknown) => void): void {
   const bytes = Buffer.from(text);

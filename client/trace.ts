@@ -3,18 +3,18 @@
 // apart and a stuck one named. The server's text is shown escaped, line by line (printableName): a
 // reply cannot drive the terminal. PASS never shows its argument (FtpClient masks it before this sees it).
 import { printableName } from "../protocol/printable.ts";
-import { writeAllSync } from "./report.ts";
+import { stderrOut } from "./report.ts";
 
 /** Where trace lines go. */
 export type Trace = (line: string) => void;
 
 /**
- * The CLI's writer: standard error, one line each, written before returning. A failed job exits
- * (process.exit) right after its error, and Bun kept only what the pipe had taken: behind a slow
+ * The CLI's writer: standard error, one line each, written before returning where stderr is not a
+ * terminal (stderrOut): a failed job exits (process.exit) right after its error, and behind a slow
  * reader the conversation's last lines (the failing exchange) and the error itself were lost.
  */
 export function stderrTrace(line: string): void {
-  writeAllSync(2, `${line}\n`, () => {}); // a closed or failing stderr: the trace is dropped, the job goes on
+  stderrOut().write(`${line}\n`);
 }
 
 let connections = 0;
