@@ -101,7 +101,8 @@ export class DataChannel {
     let conn: Connection;
     try {
       const port = fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" ")));
-      this.trace(`* data connection to ${formatEndpoint(host, port)}`);
+      // An optional call: the --verbose line is built only when tracing (this runs per file of a tree job).
+      this.client.opts.trace?.(`* data connection to ${formatEndpoint(host, port)}`);
       conn = await connect({ host, port, timeoutMs: this.client.connectMs, purpose: "data connection" });
       this.startDataTls(conn); // at once: the command went out with EPSV, before this connection
     } catch (err) {
@@ -139,13 +140,8 @@ export class DataChannel {
       if (r.code !== 227) throw replyError("PASV", r);
       port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
     }
-    this.trace(`* data connection to ${formatEndpoint(host, port)}`);
+    this.client.opts.trace?.(`* data connection to ${formatEndpoint(host, port)}`);
     return connect({ host, port, timeoutMs: this.client.connectMs, purpose: "data connection" });
-  }
-
-  /** A data-connection event in the --verbose trace (commands and replies are FtpClient's). */
-  private trace(line: string): void {
-    this.client.opts.trace?.(line);
   }
 
   /**
@@ -194,7 +190,7 @@ export class DataChannel {
   private async activeTransfer(verb: string, arg: string | undefined, opts: TransferOpts): Promise<DataTransfer> {
     const host = this.client.control.localAddress;
     const listener: DataListener = listenForData(host, this.client.control.remoteAddress || this.client.opts.host);
-    this.trace(`* listening on ${formatEndpoint(host, listener.port)} for the server's data connection`);
+    this.client.opts.trace?.(`* listening on ${formatEndpoint(host, listener.port)} for the server's data connection`);
     try {
       let ok = false;
       if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
@@ -220,7 +216,7 @@ export class DataChannel {
           return accepted;
         }),
       ]);
-      this.trace(`* data connection from ${conn.remoteAddress}`);
+      this.client.opts.trace?.(`* data connection from ${conn.remoteAddress}`);
       try {
         this.startDataTls(conn); // the 1yz is in (startTransfer waited for it): see the top of this file
         await this.dataReady(conn, done, verb, arg);

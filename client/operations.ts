@@ -274,7 +274,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     throw new ClientError(`${rec.local} exists and its partial download is gone (finished, or replaced since): nothing to resume, nothing was changed. Run \`ftpkit get --restart ${rec.url} ${rec.local}\` to download it again`);
   }
   const creds = new Credentials(url, loadPassword(rec.id, url));
-  const progress = new Progress(basename(rec.local), progressMode(opts.quiet, undefined, opts.trace !== undefined), null);
+  const progress = new Progress(basename(rec.local), progressMode(opts), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
   const session = await Session.open(url, opts, creds, note);
@@ -417,7 +417,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   if (resuming && (st.size !== rec.localSize || Math.round(st.mtimeMs) !== Math.round(rec.localMtimeMs ?? -1))) {
     throw new ClientError(`the local file ${rec.local} changed since the interrupted upload; ${changedHint}`);
   }
-  const progress = new Progress(basename(rec.local), progressMode(opts.quiet, undefined, opts.trace !== undefined), st.size);
+  const progress = new Progress(basename(rec.local), progressMode(opts), st.size);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
   const session = await Session.open(url, opts, creds, note);

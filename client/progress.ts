@@ -12,12 +12,13 @@ export interface ProgressStream {
 }
 
 /**
- * Quiet never touches process.stderr: creating it loads Bun's stream modules (~20 ms of start-up).
- * `traced` (--verbose): no bar redrawn in place, which would write over the conversation's lines.
+ * A job's display from its options. Quiet never touches process.stderr: creating it loads Bun's
+ * stream modules (~20 ms of start-up). Traced (--verbose): no bar redrawn in place, which would
+ * write over the conversation's lines.
  */
-export function progressMode(quiet: boolean, stream?: ProgressStream, traced = false): ProgressMode {
-  if (quiet) return "quiet";
-  return !traced && (stream ?? process.stderr).isTTY ? "tty" : "plain";
+export function progressMode(opts: { quiet: boolean; trace?: unknown }, stream?: ProgressStream): ProgressMode {
+  if (opts.quiet) return "quiet";
+  return opts.trace === undefined && (stream ?? process.stderr).isTTY ? "tty" : "plain";
 }
 
 function formatDuration(sec: number): string {

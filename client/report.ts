@@ -95,10 +95,15 @@ export function writeStdout(text: string): void {
  * process.stderr behind a full pipe, and process.exit after a failure kept only what the pipe had
  * taken: a slow reader lost the conversation's last lines and the error itself.
  */
-export function stderrOut(): { write(text: string): boolean; isTTY: boolean } {
-  if (process.stderr.isTTY) return process.stderr as unknown as { write(text: string): boolean; isTTY: boolean };
-  return { isTTY: false, write: (text) => (writeAllSync(2, text, () => {}), true) }; // a closed stderr: the text is dropped, the job goes on
+export function stderrOut(): StderrOut {
+  // Made at the first line, not at load: process.stderr costs ~20 ms of start-up (progress.ts).
+  return (stderrWriter ??= process.stderr.isTTY
+    ? (process.stderr as unknown as StderrOut)
+    : { isTTY: false, write: (text) => (writeAllSync(2, text, () => {}), true) }); // a closed stderr: the text is dropped, the job goes on
 }
+
+type StderrOut = { write(text: string): boolean; isTTY: boolean };
+let stderrWriter: StderrOut | undefined;
 
 /** All of `text` to descriptor `fd` before returning (see writeStdout); another error than EAGAIN goes to `onError`, the rest unwritten. */
 export function writeAllSync(fd: number, text: string, onError: (err: unknown) => void): void {

@@ -35,7 +35,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   checkTlsFlags(url, opts);
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`, { kind: "usage" });
   const note = new Notifier(opts.quiet);
-  const progress = new Progress(basename(url.path), progressMode(opts.quiet, undefined, opts.trace !== undefined), null);
+  const progress = new Progress(basename(url.path), progressMode(opts), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
   let size: number | null = null;
@@ -97,7 +97,7 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
   checkTlsFlags(url, opts);
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError("put - needs a file name at the end of the URL (standard input has none)", { kind: "usage" });
   const note = new Notifier(opts.quiet);
-  const progress = new Progress(basename(url.path), progressMode(opts.quiet, undefined, opts.trace !== undefined), null);
+  const progress = new Progress(basename(url.path), progressMode(opts), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(STDIO, displayUrl(url), progress.moved, signal)]);
   // A signal resets the data connection (an exiting process's FIN would make a cut input a whole

@@ -222,7 +222,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       return plan!.remote[item.rel] !== undefined && was !== undefined && was.size === item.size && was.mtimeMs === (item.mtime?.getTime() ?? 0);
     };
     const label = `${rec.direction}${recursive ? " -r" : ""} ${rec.direction === "get" ? basename(r.local) : remoteRoot}`;
-    const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode(opts.quiet || req.json === true, undefined, opts.trace !== undefined), copies.length, copies.reduce((n, c) => n + c.size, 0));
+    const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode({ quiet: opts.quiet || req.json === true, trace: opts.trace }), copies.length, copies.reduce((n, c) => n + c.size, 0));
     note.progress = progress;
     // A file the interrupted run finished keeps the digest it was verified with: the report of the
     // resumed job, like the one the job would have printed, gives every file's.
