@@ -1,0 +1,88 @@
+// Passwords typed on the command line (a URL's user:PASSWORD@, `serve --user NAME:PASS`, `test
+// --password PASS`) are overwritten in the process's own argument memory as soon as it starts, so `ps`
+// and /proc/PID/cmdline show stars instead, as curl does for `-u`. They are visible for the few
+// milliseconds before that; on a machine shared with people who must not see them, ~/.netrc,
+// $FTPKIT_PASSWORD or a users file keep them off the command line altogether.
+import { readFileSync } from "node:fs";
+
+/** Options whose whole value is a secret, and those whose value after the first ":" is (NAME:PASS). */
+const SECRET_VALUE = new Set(["--password"]);
+const SECRET_AFTER_COLON = new Set(["--user"]);
+const URL_START = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** `text` with the characters from `from` to `to` replaced by stars (same length, so the same bytes for ASCII input). */
+function starred(text: string, from: number, to: number): string {
+  return to > from ? text.slice(0, from) + "*".repeat(to - from) + text.slice(to) : text;
+}
+
+/** A URL's password (user:PASSWORD@host, up to the last "@" as the URL parser takes it) starred. */
+function urlStarred(url: string): string {
+  const at = url.lastIndexOf("@");
+  const colon = url.indexOf(":", url.indexOf("//") + 2);
+  return at < 0 || colon < 0 || colon > at ? url : starred(url, colon + 1, at);
+}
+
+function valueStarred(option: string, value: string): string {
+  if (SECRET_VALUE.has(option)) return starred(value, 0, value.length);
+  if (SECRET_AFTER_COLON.has(option)) {
+    const colon = value.indexOf(":");
+    return colon < 0 ? value : starred(value, colon + 1, value.length);
+  }
+  return URL_START.test(value) ? urlStarred(value) : value;
+}
+
+/**
+ * The arguments as `ps` should show them: every secret replaced by as many stars, every argument
+ * keeping its length (they are rewritten in place). Works on any string, one character per byte
+ * (the caller decodes the raw arguments as latin1).
+ */
+export function argsWithoutSecrets(args: readonly string[]): string[] {
+  return args.map((arg, i) => {
+    const previous = args[i - 1] ?? "";
+    if (SECRET_VALUE.has(previous) || SECRET_AFTER_COLON.has(previous)) return valueStarred(previous, arg);
+    const eq = /^(--[a-z0-9-]+)=/i.exec(arg);
+    if (eq) return eq[0] + valueStarred(eq[1]!, arg.slice(eq[0].length));
+    return URL_START.test(arg) ? urlStarred(arg) : arg;
+  });
+}
+
+/**
+ * The process's argument memory (what /proc/PID/cmdline and `ps` read), on Linux; null elsewhere or
+ * when it does not hold what this process was started with (then nothing is written).
+ */
+function argumentMemory(): Uint8Array | null {
+  if (process.platform !== "linux") return null;
+  const stat = readFileSync("/proc/self/stat", "latin1");
+  // Fields 48 and 49 (arg_start, arg_end), counted after the command name's closing parenthesis (field 2).
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const start = Number(fields[48 - 3]);
+  const end = Number(fields[49 - 3]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start <= 0 || end <= start || end - start > 1 << 22) return null;
+  const { toArrayBuffer } = require("bun:ffi") as typeof import("bun:ffi");
+  const memory = new Uint8Array(toArrayBuffer(start, 0, end - start));
+  // The same bytes as /proc says, ending with this process's last argument: the right memory.
+  const last = Buffer.from(process.argv.at(-1) ?? "").toString("latin1");
+  const text = Buffer.from(memory).toString("latin1");
+  return text === readFileSync("/proc/self/cmdline", "latin1") && text.endsWith(`${last}\0`) ? memory : null;
+}
+
+/** Star the secrets in this process's arguments as `ps` shows them. True when something was hidden. */
+export function hideSecretsFromPs(): boolean {
+  const args = process.argv.slice(2);
+  if (argsWithoutSecrets(args).every((a, i) => a === args[i])) return false; // nothing to hide: no FFI loaded
+  try {
+    const memory = argumentMemory();
+    if (!memory) return false;
+    const raw = Buffer.from(memory).toString("latin1").split("\0");
+    const shown = argsWithoutSecrets(raw);
+    let offset = 0;
+    raw.forEach((arg, i) => {
+      const hidden = shown[i]!;
+      for (let k = 0; k < arg.length; k++) if (hidden.charCodeAt(k) !== arg.charCodeAt(k)) memory[offset + k] = hidden.charCodeAt(k);
+      offset += arg.length + 1;
+    });
+    return true;
+  } catch {
+    return false; // not fatal: the command runs, its arguments as they were
+  }
+}

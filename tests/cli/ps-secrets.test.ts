@@ -1,0 +1,120 @@
+// Passwords on the command line are starred in what `ps` shows (/proc/PID/cmdline) once ftpkit has
+// started, client and server alike, while the password itself still works.
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import type { Socket } from "bun";
+import { argsWithoutSecrets } from "../../cli/hide-secrets.ts";
+import { spawnFtpkit } from "../helpers/peers.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
+
+const owned = useCleanups("ftpkit-ps-secrets-");
+
+/** What `ps` shows of a process's arguments. */
+function shownArgs(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+}
+
+describe("argsWithoutSecrets", () => {
+  test("stars a URL's password, --user NAME:PASS and --password, keeping every length", () => {
+    const args = [
+      "get",
+      "ftp://alice:s3cret@host:21/dir/f",
+      "ftps://bob:p@ss@host/",
+      "--state=redis://:redis-pw@127.0.0.1:6379/0",
+      "--s3-endpoint",
+      "http://key:secret-key@127.0.0.1:7480",
+      "--user",
+      "carol:pw:with:colons",
+      "--user=dave:pw2",
+      "--password",
+      "hunter2",
+      "--password=hunter3",
+    ];
+    expect(argsWithoutSecrets(args)).toEqual([
+      "get",
+      "ftp://alice:******@host:21/dir/f",
+      "ftps://bob:****@host/",
+      "--state=redis://:********@127.0.0.1:6379/0",
+      "--s3-endpoint",
+      "http://key:**********@127.0.0.1:7480",
+      "--user",
+      "carol:**************",
+      "--user=dave:***",
+      "--password",
+      "*******",
+      "--password=*******",
+    ]);
+  });
+
+  test("leaves arguments without a secret as they are", () => {
+    const args = ["put", "-r", "./a:b@c", "ftp://alice@host/dir", "ftp://host/d", "--user", "anonymous", "--parallel", "4"];
+    expect(argsWithoutSecrets(args)).toEqual(args);
+  });
+
+  test("a malformed URL is starred up to its last '@', as the URL parser reads a password", () => {
+    // Too much starred costs nothing; too little would show the password.
+    expect(argsWithoutSecrets(["ftp://u:p/w@d@host/x"])).toEqual(["ftp://u:*****@host/x"]);
+  });
+});
+
+describe("ps shows stars", () => {
+  test("ftpkit get ftp://user:PASSWORD@…: the command line shows stars, the server still gets the password", async () => {
+    // A server that reads the client's command line when the password arrives, then refuses the login.
+    let clientPid = 0;
+    let seen: { pass: string; shown: string[] } | null = null;
+    let heard!: () => void;
+    const passArrived = new Promise<void>((resolve) => (heard = resolve));
+    const server = Bun.listen<{ buffer: string }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          s.data = { buffer: "" };
+          s.write("220 ready\r\n");
+        },
+        data(s: Socket<{ buffer: string }>, chunk) {
+          s.data.buffer += chunk.toString();
+          let nl: number;
+          while ((nl = s.data.buffer.indexOf("\r\n")) >= 0) {
+            const line = s.data.buffer.slice(0, nl);
+            s.data.buffer = s.data.buffer.slice(nl + 2);
+            if (line.startsWith("USER ")) s.write("331 password please\r\n");
+            else if (line.startsWith("PASS ")) {
+              seen = { pass: line.slice(5), shown: shownArgs(clientPid) };
+              s.write("530 not today\r\n");
+              heard();
+            } else s.write("500 no\r\n");
+          }
+        },
+      },
+    });
+    owned.later(() => server.stop(true));
+    const url = `ftp://alice:s3cret-pw@127.0.0.1:${server.port}/file.bin`;
+    const proc = spawnFtpkit(["get", url, "out.bin", "-q"], { cwd: owned.workDir() });
+    clientPid = proc.pid;
+    owned.later(() => void proc.kill(9));
+    await passArrived;
+    expect(await proc.exited).toBe(6); // the refused login
+    expect(seen!.pass).toBe("s3cret-pw");
+    expect(seen!.shown.join(" ")).not.toContain("s3cret-pw");
+    expect(seen!.shown).toContain(`ftp://alice:*********@127.0.0.1:${server.port}/file.bin`);
+  }, 30_000);
+
+  test("serve --root DIR --user NAME:PASS, with --workers 2: no process shows the password, which logs in", async () => {
+    const dir = owned.workDir();
+    let serve: ServeProcess | null = await spawnServe(["--root", dir, "--user", "bob:pw-xyz-123", "--workers", "2"], { cwd: dir });
+    owned.later(async () => void (await serve?.kill("SIGTERM")));
+    const workers = /pids (\d+) (\d+)/.exec(serve.stdout() + serve.stderr());
+    expect(workers).not.toBeNull();
+    for (const pid of [serve.proc.pid, Number(workers![1]), Number(workers![2])]) {
+      const shown = shownArgs(pid);
+      expect(shown.join(" ")).not.toContain("pw-xyz-123");
+      expect(shown).toContain("bob:**********");
+    }
+    const login = Bun.spawn(["curl", "-sS", "--max-time", "10", "--user", "bob:pw-xyz-123", `ftp://127.0.0.1:${serve.port}/`], { stdout: "pipe", stderr: "pipe" });
+    expect(await login.exited).toBe(0);
+    await serve.kill("SIGTERM");
+    serve = null;
+  }, 30_000);
+});
