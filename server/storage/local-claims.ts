@@ -7,6 +7,7 @@ import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./ba
 import { closeQuietly, type Jail, type Parent } from "./local-jail.ts";
 import { storageError } from "./local-errors.ts";
 import { openLocalUpload, removedSize } from "./local-upload.ts";
+import { lockName, unlockName, type NameLock } from "./local-name-lock.ts";
 
 const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;
 
@@ -72,14 +73,21 @@ export class LocalClaim extends LocalWriteClaim {
  * New names reserved by uploads still waiting for their data connection, in this process: "dev:ino"
  * of the parent directory and the name (so two users whose homes share a directory meet here too).
  * Nothing is created before the data connection; without this, a second STOR of the same new name got
- * its 150 and then 550 (the exclusive create lost). Under --workers another process's reservation is
- * not seen: there the second STOR still ends in 550 after its 150, and no file is harmed either way.
+ * its 150 and then 550 (the exclusive create lost). Other processes (--workers) see the reservation
+ * through a lock file in the root's temp directory (local-name-lock.ts): two homes that share a
+ * directory from different roots meet only within one process.
  */
 const newNames = new Set<string>();
 
 /** A new name reserved until the upload creates it (then a later STOR of it is an overwrite, as before), or is let go. */
 export class NewNameClaim extends LocalWriteClaim {
-  private constructor(jail: Jail, parent: Parent, tempDir: string, private readonly id: string) {
+  private constructor(
+    jail: Jail,
+    parent: Parent,
+    tempDir: string,
+    private readonly id: string,
+    private readonly lock: NameLock | null,
+  ) {
     super(jail, parent.fd, parent.path, tempDir);
   }
 
@@ -88,8 +96,10 @@ export class NewNameClaim extends LocalWriteClaim {
     const dir = fs.fstatSync(parent.fd);
     const id = `${dir.dev}:${dir.ino}/${parent.name}`;
     if (newNames.has(id)) throw new StorageError(...BUSY);
+    const lock = lockName(tempDir, id);
+    if (lock === "busy") throw new StorageError(...BUSY);
     newNames.add(id);
-    return new NewNameClaim(jail, parent, tempDir, id);
+    return new NewNameClaim(jail, parent, tempDir, id, lock);
   }
 
   start(mode: WriteMode): Upload {
@@ -98,16 +108,21 @@ export class NewNameClaim extends LocalWriteClaim {
     try {
       return this.open(mode, null);
     } finally {
-      newNames.delete(this.id); // created (or failed): the name is the file's now
+      this.letGo(); // created (or failed): the name is the file's now
     }
   }
 
   release(): number {
     if (this.spent) return 0;
     this.spent = true;
-    newNames.delete(this.id);
+    this.letGo();
     closeQuietly(this.parentFd);
     return 0;
+  }
+
+  private letGo(): void {
+    newNames.delete(this.id);
+    if (this.lock) unlockName(this.lock);
   }
 }
 

@@ -10,6 +10,7 @@ import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import { tryLockExclusive } from "./local-jail.ts";
+import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -166,7 +167,8 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
 
 /**
  * Remove temp files that no live process owns: a server killed mid-overwrite leaves its temp file,
- * the next one (on this host) clears it. Files of live processes (other workers) are left alone.
+ * the next one (on this host) clears it, and the new-name lock files nobody holds. Files of live
+ * processes (other workers) are left alone.
  */
 export function sweepTempDir(tempDir: string): void {
   let names: string[];
@@ -177,6 +179,10 @@ export function sweepTempDir(tempDir: string): void {
   }
   const host = os.hostname();
   for (const name of names) {
+    if (name.startsWith(NAME_LOCK_PREFIX)) {
+      sweepNameLock(nodePath.join(tempDir, name));
+      continue;
+    }
     const [h, pid] = name.split(".", 2);
     if (h !== host || !pid || alive(Number(pid))) continue;
     unlinkQuietly(nodePath.join(tempDir, name));

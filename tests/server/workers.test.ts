@@ -246,6 +246,52 @@ test("session ids in the log are unique across workers and name the worker", asy
   expect(new Set(seen).size).toBe(seen.length);
 }, 60_000);
 
+test("a STOR of a new name reserved on one worker gets 450 before any 150 on the other; the first lands whole", async () => {
+  mode = "memory";
+  const { port, home } = await start(0, ["--log-format", "json"]);
+  const workerOf = () =>
+    serve!
+      .stdout()
+      .split("\n")
+      .filter((l) => l.includes('"event":"session start"'))
+      .map((l) => String(JSON.parse(l).session).split("-")[0]);
+  // SO_REUSEPORT spreads connections by address hash: connect until one session sits on each worker.
+  const on = new Map<string, Wire>();
+  for (let i = 0; i < 60 && on.size < 2; i++) {
+    const w = await connect(port);
+    expect((await w.read())?.code).toBe(220);
+    await waitFor(() => workerOf().length > i, 5000, "session start line");
+    const worker = workerOf()[i]!;
+    if (!on.has(worker)) on.set(worker, w);
+  }
+  const [a, b] = [on.get("0")!, on.get("1")!];
+  for (const w of [a, b]) {
+    expect((await w.cmd("USER alice")).code).toBe(331);
+    expect((await w.cmd("PASS alice-pw")).code).toBe(230);
+    expect((await w.cmd("TYPE I")).code).toBe(200);
+  }
+  // A's STOR is answered, its data connection not made yet: the name is A's on both workers.
+  const aPort = parseEpsvReply((await a.cmd("EPSV")).lines[0]!);
+  expect((await a.cmd("STOR new.bin")).code).toBe(150);
+  // Before, B got 150 too, then 550 once its data connection was up (A's exclusive create won).
+  const bPort = parseEpsvReply((await b.cmd("EPSV")).lines[0]!);
+  const bData = await Bun.connect({ hostname: "127.0.0.1", port: bPort, socket: { data() {} } });
+  const refused = await b.cmd("STOR new.bin");
+  bData.end();
+  expect(refused.code).toBe(450);
+  expect((await b.cmd("NOOP")).code).toBe(200);
+  const body = random(100 * KB);
+  const aData = await Bun.connect({ hostname: "127.0.0.1", port: aPort, socket: { data() {} } });
+  aData.write(body);
+  aData.shutdown();
+  aData.end();
+  expect((await a.read(5000))?.code).toBe(226);
+  expect(Buffer.compare(readFileSync(join(home, "new.bin")), body)).toBe(0);
+  // Created: a STOR of it now is an overwrite, from either worker.
+  expect(finalCode(await b.transfer("STOR new.bin", new Uint8Array([66])))).toBe(226);
+  expect(readFileSync(join(home, "new.bin")).toString()).toBe("B");
+}, 60_000);
+
 test("SIGHUP to the primary reloads every worker and stops nothing", async () => {
   mode = "memory";
   const dir = mkdtempSync(join(tmpdir(), "ftpkit-workers-hup-"));

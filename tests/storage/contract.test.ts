@@ -1,11 +1,12 @@
 // One storage contract, two backends: the local directory and S3 (a fresh bucket per test) must
 // answer the same way, so they cannot drift apart. The S3 half runs when S3_ENDPOINT is set.
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError, type Storage, type StorageErrorKind, type WriteMode } from "../../server/storage/backend.ts";
 import { LocalStorage } from "../../server/storage/local.ts";
+import { TEMP_DIR } from "../../server/storage/local-upload.ts";
 import { isReservedName } from "../../server/vfs/resolve.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
 import { lockedKeys } from "../../server/storage/s3-key-lock.ts";
@@ -287,6 +288,38 @@ for (const b of backends) {
         expect(await first.commit()).toBe(4 - 10);
         expect(await put(storage, "f", text("!"), { kind: "append" })).toBe(1);
         expect(new TextDecoder().decode(await read(storage, "f"))).toBe("01ab!");
+      });
+
+      t("a new name reserved in one process is busy for another (a --workers worker) until let go, or until the holder dies; no lock file stays", async () => {
+        const root = mkdtempSync(join(tmpdir(), "ftpkit-contract-"));
+        cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+        const backendTs = join(import.meta.dir, "../../server/storage/local.ts");
+        // Another process claims "n" and reports; with `hold` it keeps the claim until killed.
+        const claimElsewhere = (hold: boolean) =>
+          Bun.spawn(
+            ["bun", "-e", `import { LocalStorage } from ${JSON.stringify(backendTs)}; new LocalStorage(${JSON.stringify(root)}).claimWrite("n", { kind: "create" }).then((c) => { console.log("claimed"); if (${hold}) setInterval(() => {}, 1000); else c.release(); }, (e) => console.log(e.kind));`],
+            { stdout: "pipe", stderr: "inherit" },
+          );
+        const storage = new LocalStorage(root);
+        const mine = (await storage.claimWrite("n", { kind: "create" }))!;
+        expect((await new Response(claimElsewhere(false).stdout).text()).trim()).toBe("transient");
+        mine.release();
+        expect((await new Response(claimElsewhere(false).stdout).text()).trim()).toBe("claimed");
+        // A holder killed with its claim: the name is free, and the next sweep removes its lock file.
+        const holder = claimElsewhere(true);
+        const reader = holder.stdout.getReader();
+        expect(new TextDecoder().decode((await reader.read()).value).trim()).toBe("claimed");
+        expect(await kindOf(storage.claimWrite("n", { kind: "create" }))).toBe("transient");
+        holder.kill(9);
+        await holder.exited;
+        expect(readdirSync(join(root, TEMP_DIR))).toHaveLength(1); // the dead holder's lock file
+        (await new LocalStorage(root).claimWrite("other", { kind: "create" }))!.release(); // a new server's first claim sweeps
+        expect(readdirSync(join(root, TEMP_DIR))).toEqual([]);
+        const after = (await storage.claimWrite("n", { kind: "create" }))!;
+        const created = await storage.openWrite("n", { kind: "create" }, after);
+        await created.write(text("new"));
+        expect(await created.commit()).toBe(3);
+        expect(readdirSync(join(root, TEMP_DIR))).toEqual([]);
       });
 
       t("claimWrite locks an existing in-place target without touching it, and reserves a new name (STOR, or APPE of a missing one); the upload starts from the claim, or disposal lets it go", async () => {

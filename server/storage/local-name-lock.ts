@@ -1,0 +1,82 @@
+// A new name's reservation as other processes see it (--workers): a lock file in the root's temp
+// directory, named by a digest of the reservation's id, held with flock(2) while reserved. The lock
+// belongs to the open file, so a worker that dies lets its names go with it.
+import * as fs from "node:fs";
+import * as nodePath from "node:path";
+import { closeQuietly, tryLockExclusive } from "./local-jail.ts";
+
+/** No host name holds "@", so the temp directory's sweep of dead processes' files never takes these for one. */
+export const NAME_LOCK_PREFIX = "@name.";
+
+export interface NameLock {
+  readonly fd: number;
+  readonly path: string;
+}
+
+/**
+ * Lock `id` (parent dev:ino and name) among every process serving `tempDir`'s root. "busy": another
+ * process (or another claim of this one) holds it. null: no lock file could be had (a read-only or
+ * full disk): the caller's in-process reservation is then all there is.
+ */
+export function lockName(tempDir: string, id: string): NameLock | "busy" | null {
+  const digest = new Bun.CryptoHasher("sha256").update(id).digest("hex").slice(0, 40);
+  const path = nodePath.join(tempDir, NAME_LOCK_PREFIX + digest);
+  const { O_RDWR, O_CREAT, O_NOFOLLOW } = fs.constants;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || !makeDir(tempDir)) return null;
+      continue;
+    }
+    if (!tryLockExclusive(fd)) {
+      closeQuietly(fd);
+      return "busy";
+    }
+    // Its holder unlinks the file before letting go: a lock on an unlinked file guards nothing, so
+    // the lock counts only while the path still names the file locked.
+    if (namesFile(path, fd)) return { fd, path };
+    closeQuietly(fd);
+  }
+  return null;
+}
+
+/** Let the name go: unlinked while still locked (see lockName), then closed, which ends the lock. */
+export function unlockName(lock: NameLock): void {
+  try {
+    fs.unlinkSync(lock.path);
+  } catch {}
+  closeQuietly(lock.fd);
+}
+
+/** Remove a lock file no process holds (one a killed server left), leaving held ones alone. */
+export function sweepNameLock(path: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
+  } catch {
+    return;
+  }
+  if (tryLockExclusive(fd) && namesFile(path, fd)) unlockName({ fd, path });
+  else closeQuietly(fd);
+}
+
+function namesFile(path: string, fd: number): boolean {
+  try {
+    const open = fs.fstatSync(fd);
+    const named = fs.lstatSync(path);
+    return open.ino === named.ino && open.dev === named.dev;
+  } catch {
+    return false;
+  }
+}
+
+function makeDir(dir: string): boolean {
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EEXIST";
+  }
+}
