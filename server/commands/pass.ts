@@ -55,6 +55,7 @@ export const pass: CommandSpec = {
       const acquired = await acquireMounts(user, server.quotas, {
         s3Endpoint: server.options.s3Endpoint,
         keyLock: server.state.keyLock ?? null,
+        sharedNames: server.state.kind !== "local",
         log: (event, fields) => server.log.error(event, fields),
       });
       mounts = acquired.mounts;

@@ -73,9 +73,9 @@ export class LocalClaim extends LocalWriteClaim {
  * New names reserved by uploads still waiting for their data connection, in this process: "dev:ino"
  * of the parent directory and the name (so two users whose homes share a directory meet here too).
  * Nothing is created before the data connection; without this, a second STOR of the same new name got
- * its 150 and then 550 (the exclusive create lost). Other processes (--workers) see the reservation
- * through a lock file in the root's temp directory (local-name-lock.ts): two homes that share a
- * directory from different roots meet only within one process.
+ * its 150 and then 550 (the exclusive create lost). Where other processes serve the root too
+ * (--workers, --state), they see the reservation through a lock file in the root's temp directory
+ * (local-name-lock.ts): two homes that share a directory from different roots meet only within one process.
  */
 const newNames = new Set<string>();
 
@@ -91,12 +91,15 @@ export class NewNameClaim extends LocalWriteClaim {
     super(jail, parent.fd, parent.path, tempDir);
   }
 
-  /** Reserve `parent`'s entry `name`; throws "file busy" (450) while another upload has it reserved. Owns `parent` once returned. */
-  static take(jail: Jail, parent: Parent, tempDir: string): NewNameClaim {
+  /**
+   * Reserve `parent`'s entry `name`; throws "file busy" (450) while another upload has it reserved.
+   * `shared`: other processes serve the root too, and see the reservation. Owns `parent` once returned.
+   */
+  static take(jail: Jail, parent: Parent, tempDir: string, shared: boolean): NewNameClaim {
     const dir = fs.fstatSync(parent.fd);
     const id = `${dir.dev}:${dir.ino}/${parent.name}`;
     if (newNames.has(id)) throw new StorageError(...BUSY);
-    const lock = lockName(tempDir, id);
+    const lock = shared ? lockName(tempDir, id) : null;
     if (lock === "busy") throw new StorageError(...BUSY);
     newNames.add(id);
     return new NewNameClaim(jail, parent, tempDir, id, lock);

@@ -32,7 +32,14 @@ export class LocalStorage implements Storage {
   /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
   private swept = false;
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    /**
+     * Other processes serve this root too (--workers, --state): a new name's reservation also takes a
+     * lock file they see (local-name-lock.ts, ~15 µs per upload); alone, this process's own suffices.
+     */
+    private readonly opts: { sharedNames?: boolean } = {},
+  ) {}
 
   private jail(): Promise<{ jail: Jail; tempDir: string }> {
     this.opened ??= wrap(async () => {
@@ -264,7 +271,8 @@ export class LocalStorage implements Storage {
     const { jail, tempDir } = await this.jail();
     this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it
     const parent = sync(() => jail.parent(key));
-    if (mode.kind === "create") return takeNewName(jail, parent, tempDir);
+    const shared = this.opts.sharedNames === true;
+    if (mode.kind === "create") return takeNewName(jail, parent, tempDir, shared);
     let fd: number | null;
     try {
       fd = claimLocalUpload(parent.path, mode, storageError);
@@ -275,7 +283,7 @@ export class LocalStorage implements Storage {
     if (fd === null) {
       // APPE of a missing name creates it, as a STOR of a new name does: it takes the same
       // reservation, or each could get its 150 and the later STOR then 550 (its exclusive create lost).
-      if (mode.kind === "append") return takeNewName(jail, parent, tempDir);
+      if (mode.kind === "append") return takeNewName(jail, parent, tempDir, shared);
       closeQuietly(parent.fd);
       return null;
     }
@@ -398,9 +406,9 @@ function jailFor(realRoot: string): Jail {
 }
 
 /** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
-function takeNewName(jail: Jail, parent: Parent, tempDir: string): NewNameClaim {
+function takeNewName(jail: Jail, parent: Parent, tempDir: string, shared: boolean): NewNameClaim {
   try {
-    return NewNameClaim.take(jail, parent, tempDir);
+    return NewNameClaim.take(jail, parent, tempDir, shared);
   } catch (err) {
     closeQuietly(parent.fd);
     throw err;

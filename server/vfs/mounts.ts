@@ -72,13 +72,15 @@ export interface PlaceOptions {
   log?: (event: string, fields: Record<string, string>) => void;
   /** The server's S3 per-key lock in its shared state (left out or null: it shares none). */
   keyLock?: SharedKeyLock | null;
+  /** Other processes serve the same places (--workers, --state): local new-name reservations are shared with them. */
+  sharedNames?: boolean;
 }
 
 const lastOutage = new Map<string, number>();
 
 /** The backend for a home or mount place: a local directory or `s3://bucket/prefix`. */
 export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
-  if (!isS3Url(place)) return new LocalStorage(place);
+  if (!isS3Url(place)) return new LocalStorage(place, { sharedNames: opts.sharedNames });
   const log = opts.log;
   return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
     keyLock: opts.keyLock ?? null,

@@ -290,17 +290,17 @@ for (const b of backends) {
         expect(new TextDecoder().decode(await read(storage, "f"))).toBe("01ab!");
       });
 
-      t("a new name reserved in one process is busy for another (a --workers worker) until let go, or until the holder dies; no lock file stays", async () => {
+      t("with sharedNames (--workers, --state), a new name reserved in one process is busy for another until let go, or until the holder dies; no lock file stays", async () => {
         const root = mkdtempSync(join(tmpdir(), "ftpkit-contract-"));
         cleanups.push(() => rmSync(root, { recursive: true, force: true }));
         const backendTs = join(import.meta.dir, "../../server/storage/local.ts");
         // Another process claims "n" and reports; with `hold` it keeps the claim until killed.
         const claimElsewhere = (hold: boolean) =>
           Bun.spawn(
-            ["bun", "-e", `import { LocalStorage } from ${JSON.stringify(backendTs)}; new LocalStorage(${JSON.stringify(root)}).claimWrite("n", { kind: "create" }).then((c) => { console.log("claimed"); if (${hold}) setInterval(() => {}, 1000); else c.release(); }, (e) => console.log(e.kind));`],
+            ["bun", "-e", `import { LocalStorage } from ${JSON.stringify(backendTs)}; new LocalStorage(${JSON.stringify(root)}, { sharedNames: true }).claimWrite("n", { kind: "create" }).then((c) => { console.log("claimed"); if (${hold}) setInterval(() => {}, 1000); else c.release(); }, (e) => console.log(e.kind));`],
             { stdout: "pipe", stderr: "inherit" },
           );
-        const storage = new LocalStorage(root);
+        const storage = new LocalStorage(root, { sharedNames: true });
         const mine = (await storage.claimWrite("n", { kind: "create" }))!;
         expect((await new Response(claimElsewhere(false).stdout).text()).trim()).toBe("transient");
         mine.release();
@@ -313,7 +313,7 @@ for (const b of backends) {
         holder.kill(9);
         await holder.exited;
         expect(readdirSync(join(root, TEMP_DIR))).toHaveLength(1); // the dead holder's lock file
-        (await new LocalStorage(root).claimWrite("other", { kind: "create" }))!.release(); // a new server's first claim sweeps
+        (await new LocalStorage(root, { sharedNames: true }).claimWrite("other", { kind: "create" }))!.release(); // a new server's first claim sweeps
         expect(readdirSync(join(root, TEMP_DIR))).toEqual([]);
         const after = (await storage.claimWrite("n", { kind: "create" }))!;
         const created = await storage.openWrite("n", { kind: "create" }, after);
