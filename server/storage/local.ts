@@ -16,7 +16,7 @@ import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, 
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { checkOverwritable, claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
 import { LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
@@ -256,12 +256,18 @@ export class LocalStorage implements Storage {
 
   /**
    * Before the 150 (Storage.claimWrite): APPE or REST+STOR of an existing file takes its lock; a new
-   * name is reserved in this process until the upload creates it (NewNameClaim).
+   * name is reserved in this process until the upload creates it (NewNameClaim); an overwrite only checks.
    */
   async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
-    if (mode.kind !== "append" && mode.kind !== "offset" && mode.kind !== "create") return null;
     checkKey(key);
     const { jail, tempDir } = await this.jail();
+    if (mode.kind === "truncate") {
+      sync(() => {
+        using p = jail.parent(key);
+        checkOverwritable(p.path, storageError);
+      });
+      return null;
+    }
     this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it
     const parent = sync(() => jail.parent(key));
     if (mode.kind === "create") return takeNewName(jail, parent, tempDir);
