@@ -52,6 +52,17 @@ for (const kind of SERVER_KINDS) describe(kind.label("curl"), () => {
     expect(digest(readFileSync(home("up.bin")))).toBe(digest(data));
   });
 
+  test("a URL through ~/ (the login directory, as vsftpd and ProFTPD expand it) downloads, lists and uploads, whatever the --ftp-method", async () => {
+    for (const method of ["multicwd", "singlecwd", "nocwd"]) {
+      const got = await curl("--ftp-method", method, url("/~/docs/report.txt"));
+      expect({ method, code: got.code, text: got.stdout }).toEqual({ method, code: 0, text: readFileSync(home("docs/report.txt"), "utf8") });
+      expect((await curl("--ftp-method", method, "-l", url("/~/docs/"))).stdout).toContain("report.txt");
+    }
+    writeFileSync(join(local, "t.txt"), "via tilde\n");
+    expect((await curl("-T", join(local, "t.txt"), url("/~/docs/"))).code).toBe(0);
+    expect(readFileSync(home("docs/t.txt"), "utf8")).toBe("via tilde\n");
+  });
+
   test("-C - resumes a partial download", async () => {
     const data = randomFile(home("resume.bin"), 800_000);
     const out = join(local, "resume.bin");
