@@ -9,7 +9,7 @@ import { StorageError } from "../storage/backend.ts";
 import { sendText } from "../data/transfer.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 import { TransferAborted } from "../data/connection.ts";
-import { listDirectory, listDirectoryBatches, listTarget, permFacts } from "./shared.ts";
+import { listArgs, listDirectory, listDirectoryBatches, permFacts, type ListArgs } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
 
@@ -26,7 +26,24 @@ export interface ListingTarget {
 }
 
 export async function listingTarget(session: Session, arg: string): Promise<ListingTarget> {
-  const given = listTarget(arg);
+  const how = listArgs(arg);
+  const t = await namedTarget(session, how.path);
+  return how.byTime || how.reverse ? { ...t, batches: await ordered(t.batches, how) } : t;
+}
+
+/**
+ * -t and -r, as vsftpd and ProFTPD sort: newest first (names in order among equal times), reversed.
+ * The whole listing is read first, as theirs is; without these options it streams in name order.
+ */
+async function ordered(batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>, how: ListArgs): Promise<FileInfo[][]> {
+  const all: FileInfo[] = [];
+  for await (const batch of batches) for (const e of batch) all.push(e);
+  if (how.byTime) all.sort((a, b) => b.mtime.getTime() - a.mtime.getTime()); // stable: name order kept
+  if (how.reverse) all.reverse();
+  return [all];
+}
+
+async function namedTarget(session: Session, given: string): Promise<ListingTarget> {
   const r = session.fs.resolve(given || ".", "read");
   const slash = given.lastIndexOf("/");
   const parentPrefix = given.slice(0, slash + 1);
