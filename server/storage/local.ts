@@ -29,6 +29,8 @@ import { LoopShare } from "../../protocol/loop-share.ts";
  */
 export class LocalStorage implements Storage {
   private opened: Promise<{ jail: Jail; tempDir: string }> | null = null;
+  /** Device and inode of the directory opened as the root, once it is. */
+  private rootIdentity: { dev: number; ino: number } | null = null;
   /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
   private swept = false;
 
@@ -37,12 +39,22 @@ export class LocalStorage implements Storage {
   private jail(): Promise<{ jail: Jail; tempDir: string }> {
     this.opened ??= wrap(async () => {
       const jail = jailFor(await fsp.realpath(this.root));
+      const st = fs.fstatSync(jail.rootFd);
+      this.rootIdentity = { dev: st.dev, ino: st.ino };
       return { jail, tempDir: `${fdPath(jail.rootFd)}/${TEMP_DIR}` };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
       throw err;
     });
     return this.opened;
+  }
+
+  /** Storage.replaced: one stat of the root's path (through symlinks, as it was opened). */
+  replaced(): boolean {
+    const held = this.rootIdentity;
+    if (!held) return false;
+    const now = fs.statSync(this.root, { throwIfNoEntry: false });
+    return now !== undefined && now.isDirectory() && (now.dev !== held.dev || now.ino !== held.ino);
   }
 
   private sweepOnce(tempDir: string): void {
