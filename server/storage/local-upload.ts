@@ -67,26 +67,6 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
 }
 
 /**
- * Before the 150 of an overwrite: renaming the temp file over the target needs only the directory's
- * write permission, so a file made read-only (SITE CHMOD 444) was replaced where vsftpd (553) and
- * ProFTPD (550) refuse. Open it for writing (no O_TRUNC: nothing changes) and let the kernel decide,
- * as for APPE. A name gone meanwhile, or a symlink (the overwrite replaces the link), is left as it was.
- */
-export function checkOverwritable(real: string, toError: ToStorageError): void {
-  const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-  let fd: number;
-  try {
-    // O_NONBLOCK: a FIFO put under the name never blocks the event loop.
-    fd = fs.openSync(real, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EACCES" || code === "EPERM" || code === "EROFS") throw toError(err);
-    return;
-  }
-  fs.closeSync(fd);
-}
-
-/**
  * Open an upload at `real` (already checked to be inside the root). `tempDir` is the root's TEMP_DIR.
  * O_NOFOLLOW: a symlink swapped in after the check makes the open fail instead of being followed.
  * `claimed`: the locked descriptor of claimLocalUpload for this target and mode, owned from here on.

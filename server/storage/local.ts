@@ -16,8 +16,8 @@ import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, 
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { checkOverwritable, claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
-import { LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
+import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 
@@ -274,10 +274,7 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail, tempDir } = await this.jail();
     if (mode.kind === "truncate") {
-      sync(() => {
-        using p = jail.parent(key);
-        checkOverwritable(p.path, storageError);
-      });
+      checkOverwrite(jail, key);
       return null;
     }
     this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it
