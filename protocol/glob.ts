@@ -2,9 +2,6 @@
 // them in NLST/LIST arguments. Pure: the server filters a directory listing with it, the client can
 // filter names the same way.
 
-/** Most names one wildcard may expand to: beyond this the server refuses instead of listing. */
-export const MAX_GLOB_MATCHES = 10_000;
-
 /** Does this segment contain an unescaped wildcard? */
 export function hasGlob(segment: string): boolean {
   for (let i = 0; i < segment.length; i++) {

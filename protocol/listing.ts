@@ -96,7 +96,9 @@ const SIZE_PAD = " ".repeat(12);
 export function formatListLine(info: FileInfo, now: Date = new Date()): string {
   const t = info.mtime;
   const ms = t.getTime();
-  const recent = Math.abs(now.getTime() - ms) < SIX_MONTHS_MS;
+  // As ls and vsftpd: HH:MM only for the past six months. A future time shows its year: every client
+  // reads "Mon DD HH:MM" as within the past year, so "Mar  4 05:06" for next March was taken for last March.
+  const recent = Math.floor(ms / 1000) <= Math.floor(now.getTime() / 1000) && now.getTime() - ms < SIX_MONTHS_MS;
   // Minute resolution is all the column shows; the sign bit of the key carries "recent".
   const minute = Math.floor(ms / 60_000);
   const key = recent ? minute : -minute - 1e12;

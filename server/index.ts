@@ -196,7 +196,7 @@ export class FtpServer {
 
   /**
    * Idle timeout: 421 and close a session that sent no complete command for the limit — but never
-   * while it has a transfer or a command at work (counted from the command's end). A transfer whose data connection moved nothing for the data timeout
+   * while it has a transfer or a command at work (counted from the command's end). A transfer whose data connection moved nothing for the stall timeout
    * (not the idle one: the kernel's socket buffers hide progress for seconds on a slow link) has
    * stalled: it is aborted (426); the session then idles like any other. A transfer still waiting
    * for its data connection is bounded by the accept timeout instead. Login deadline: a connection
@@ -217,7 +217,7 @@ export class FtpServer {
       const t = s.transfer;
       if (t) {
         // Once: an aborted transfer may take a while to end (an upload aborting on a slow store).
-        if (t.conn && !t.aborted && now - t.lastProgress > this.options.dataTimeoutMs) {
+        if (t.conn && !t.aborted && now - t.lastProgress > this.options.stallTimeoutMs) {
           this.context.log.info("transfer stalled", { session: s.id, user: s.userName });
           t.abort("stalled");
         }

@@ -31,7 +31,14 @@ export interface ServerOptions {
   failedLoginDelayMs: number;
   /** Bytes of file data one user may hash per second for HASH/XMD5… (bounded CPU). */
   hashBytesPerSec: number;
+  /** How long a data connection may wait to be made (PASV accept, PORT connect, TLS handshake). */
   dataTimeoutMs: number;
+  /**
+   * A transfer whose data connection moves no byte this long is aborted (426). vsftpd's
+   * data_connection_timeout, 300 s: an upload fed by a pipe (`mysqldump | gzip | curl -T -`) can be
+   * silent for minutes while its producer works.
+   */
+  stallTimeoutMs: number;
   /** Endpoint of the object store for s3:// homes and mounts (default: S3_ENDPOINT / AWS_ENDPOINT_URL). */
   s3Endpoint?: string;
   /** --proxy-protocol --proxy-from: balancer addresses (CIDR list) whose PROXY header is required; unset = no PROXY protocol. */
@@ -66,4 +73,5 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   failedLoginDelayMs: 400,
   hashBytesPerSec: 512 * 1024 * 1024,
   dataTimeoutMs: 30_000,
+  stallTimeoutMs: 300_000,
 };

@@ -1,7 +1,7 @@
 // LIST — RFC 959 §4.1.3: `ls -l` style lines over the data connection; needs read.
 import type { CommandSpec, CommandContext } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { compileGlob, hasGlob, MAX_GLOB_MATCHES } from "../../protocol/glob.ts";
+import { compileGlob, hasGlob } from "../../protocol/glob.ts";
 import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
 import { maskUnsafeNameChars } from "../../protocol/printable.ts";
@@ -9,7 +9,7 @@ import { StorageError } from "../storage/backend.ts";
 import { sendText } from "../data/transfer.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 import { TransferAborted } from "../data/connection.ts";
-import { listDirectory, listDirectoryBatches, listTarget, permFacts } from "./shared.ts";
+import { listArgs, listDirectoryBatches, permFacts, type ListArgs } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
 
@@ -26,7 +26,24 @@ export interface ListingTarget {
 }
 
 export async function listingTarget(session: Session, arg: string): Promise<ListingTarget> {
-  const given = listTarget(arg);
+  const how = listArgs(arg);
+  const t = await namedTarget(session, how.path);
+  return how.byTime || how.reverse ? { ...t, batches: await ordered(t.batches, how) } : t;
+}
+
+/**
+ * -t and -r, as vsftpd and ProFTPD sort: newest first (names in order among equal times), reversed.
+ * The whole listing is read first, as theirs is; without these options it streams in name order.
+ */
+async function ordered(batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>, how: ListArgs): Promise<FileInfo[][]> {
+  const all: FileInfo[] = [];
+  for await (const batch of batches) for (const e of batch) all.push(e);
+  if (how.byTime) all.sort((a, b) => b.mtime.getTime() - a.mtime.getTime()); // stable: name order kept
+  if (how.reverse) all.reverse();
+  return [all];
+}
+
+async function namedTarget(session: Session, given: string): Promise<ListingTarget> {
   const r = session.fs.resolve(given || ".", "read");
   const slash = given.lastIndexOf("/");
   const parentPrefix = given.slice(0, slash + 1);
@@ -40,22 +57,41 @@ export async function listingTarget(session: Session, arg: string): Promise<List
     const prefix = given === "" || given === "." ? "" : given.endsWith("/") ? given : `${given}/`;
     return { vpath: r.vpath, batches: await listDirectoryBatches(session, r), prefix };
   }
-  // A wildcard: expanded over the listing of its directory, through the resolver like any path.
+  // A wildcard: expanded over the listing of its directory, through the resolver like any path, batch
+  // by batch as a directory streams, so every match is listed (vsftpd and ProFTPD list them all:
+  // `mget *.log` in a directory of 20,000 logs). The first match is found before the 150 (none: 550).
   const dir = session.fs.resolve(parentPrefix || ".", "read");
   const dirSt = await session.fs.statResolved(dir);
   if (dirSt.type !== "dir") throw new StorageError("not-a-directory");
   const match = compileGlob(last);
-  const matches: FileInfo[] = [];
   // A hostile pattern costs up to (name length)² steps per name: share the loop in a big directory.
   const share = new LoopShare();
-  for (const e of await listDirectory(session, dir)) {
-    if (share.due()) await share.turn();
-    if (!match(e.name)) continue;
-    if (matches.length >= MAX_GLOB_MATCHES) throw new FtpError(550, `Too many matches (more than ${MAX_GLOB_MATCHES}); narrow the pattern`);
-    matches.push(e);
+  const matching = async (batch: FileInfo[]) => {
+    const out: FileInfo[] = [];
+    for (const e of batch) {
+      if (share.due()) await share.turn();
+      if (match(e.name)) out.push(e);
+    }
+    return out;
+  };
+  const source = await listDirectoryBatches(session, dir);
+  const it = (async function* () {
+    for await (const batch of source) yield batch;
+  })();
+  let first: FileInfo[] = [];
+  while (first.length === 0) {
+    const next = await it.next();
+    if (next.done) throw new FtpError(550, "No files found");
+    first = await matching(next.value);
   }
-  if (matches.length === 0) throw new FtpError(550, "No files found");
-  return { vpath: dir.vpath, batches: [matches], prefix: parentPrefix };
+  const batches = (async function* () {
+    yield first;
+    for await (const batch of it) {
+      const found = await matching(batch);
+      if (found.length) yield found;
+    }
+  })();
+  return { vpath: dir.vpath, batches, prefix: parentPrefix };
 }
 
 /**

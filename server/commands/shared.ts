@@ -80,9 +80,22 @@ export async function listDirectoryBatches(session: Session, r: Resolved): Promi
   })();
 }
 
-/** Parse LIST/NLST arguments: drop ls-style options like "-la" that clients send. */
-export function listTarget(arg: string): string {
+/** What a LIST/NLST/STAT argument asks for: the path after ls-style options ("-la dir"), and the order. */
+export interface ListArgs {
+  path: string;
+  /** -t: newest first (as vsftpd and ProFTPD: `NLST -t` is how a script finds the latest file). */
+  byTime: boolean;
+  /** -r: the order reversed. */
+  reverse: boolean;
+}
+
+/** Parse LIST/NLST arguments: ls-style options like "-la" that clients send; only -t and -r change anything. */
+export function listArgs(arg: string): ListArgs {
   let rest = arg.trim();
-  while (/^-[a-zA-Z]+(\s|$)/.test(rest)) rest = rest.replace(/^-[a-zA-Z]+\s*/, "");
-  return rest;
+  let flags = "";
+  for (let m = /^-([a-zA-Z]+)(\s+|$)/.exec(rest); m; m = /^-([a-zA-Z]+)(\s+|$)/.exec(rest)) {
+    flags += m[1];
+    rest = rest.slice(m[0].length);
+  }
+  return { path: rest, byTime: flags.includes("t"), reverse: flags.includes("r") };
 }

@@ -170,6 +170,12 @@ export interface Storage {
   setMtime?(key: string, mtime: Date): Promise<void>;
   /** Set a regular file's or a directory's permission bits (SITE CHMOD; `mode` ≤ 0o777); absent: the backend has none. */
   setMode?(key: string, mode: number): Promise<void>;
+  /**
+   * Optional: the root's place now names another directory than the one this storage opened (a
+   * deploy renamed a new tree into place, or swapped a symlink), so the next login should open it
+   * again. A place gone altogether is not "replaced": the storage keeps what it has.
+   */
+  replaced?(): boolean;
   /** Free space where new files land, when the backend can tell. */
   freeBytes?(): Promise<number>;
   /**

@@ -11,6 +11,24 @@ import { lockName, unlockName, type NameLock } from "./local-name-lock.ts";
 
 const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;
 
+/**
+ * Before the 150 of an overwrite, which holds nothing: renaming the temp file over the target needs
+ * only the directory's write permission, so a file made read-only (SITE CHMOD 444) was replaced where
+ * vsftpd (553) and ProFTPD (550) refuse. Open it for writing (no O_TRUNC: nothing changes) and let the
+ * kernel decide, as for APPE. A name gone meanwhile, or a symlink (the overwrite replaces the link), passes.
+ */
+export function checkOverwrite(jail: Jail, key: string): void {
+  const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  try {
+    using p = jail.parent(key);
+    // O_NONBLOCK: a FIFO put under the name never blocks the event loop.
+    fs.closeSync(fs.openSync(p.path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof StorageError || code === "EACCES" || code === "EPERM" || code === "EROFS") throw storageError(err);
+  }
+}
+
 /** A claim LocalStorage.openWrite can start: the upload, opened inside the claim's parent directory. */
 export abstract class LocalWriteClaim implements WriteClaim {
   protected spent = false;

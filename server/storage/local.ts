@@ -17,7 +17,7 @@ import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
-import { LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
+import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 
@@ -29,6 +29,8 @@ import { LoopShare } from "../../protocol/loop-share.ts";
  */
 export class LocalStorage implements Storage {
   private opened: Promise<{ jail: Jail; tempDir: string }> | null = null;
+  /** Device and inode of the directory opened as the root, once it is. */
+  private rootIdentity: { dev: number; ino: number } | null = null;
   /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
   private swept = false;
 
@@ -44,12 +46,22 @@ export class LocalStorage implements Storage {
   private jail(): Promise<{ jail: Jail; tempDir: string }> {
     this.opened ??= wrap(async () => {
       const jail = jailFor(await fsp.realpath(this.root));
+      const st = fs.fstatSync(jail.rootFd);
+      this.rootIdentity = { dev: st.dev, ino: st.ino };
       return { jail, tempDir: `${fdPath(jail.rootFd)}/${TEMP_DIR}` };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
       throw err;
     });
     return this.opened;
+  }
+
+  /** Storage.replaced: one stat of the root's path (through symlinks, as it was opened). */
+  replaced(): boolean {
+    const held = this.rootIdentity;
+    if (!held) return false;
+    const now = fs.statSync(this.root, { throwIfNoEntry: false });
+    return now !== undefined && now.isDirectory() && (now.dev !== held.dev || now.ino !== held.ino);
   }
 
   private sweepOnce(tempDir: string): void {
@@ -263,12 +275,15 @@ export class LocalStorage implements Storage {
 
   /**
    * Before the 150 (Storage.claimWrite): APPE or REST+STOR of an existing file takes its lock; a new
-   * name is reserved in this process until the upload creates it (NewNameClaim).
+   * name is reserved in this process until the upload creates it (NewNameClaim); an overwrite only checks.
    */
   async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
-    if (mode.kind !== "append" && mode.kind !== "offset" && mode.kind !== "create") return null;
     checkKey(key);
     const { jail, tempDir } = await this.jail();
+    if (mode.kind === "truncate") {
+      checkOverwrite(jail, key);
+      return null;
+    }
     this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it
     const parent = sync(() => jail.parent(key));
     const shared = this.opts.sharedNames === true;

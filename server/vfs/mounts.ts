@@ -50,6 +50,10 @@ const plans = new WeakMap<UserRecord, MountPlan>();
  */
 export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, places: PlaceOptions = {}): Promise<{ mounts: Mount[]; fresh: boolean }> {
   let plan = plans.get(user);
+  // A home or mount root replaced under its path since the table was built (a deploy's rename, a
+  // symlink swap): this login opens the places again, as vsftpd's chroot at each login does.
+  // Sessions already in keep the directories they opened.
+  if (plan?.roots.some((root) => root.storage.replaced?.())) plan = undefined;
   if (!plan) {
     plan = planMounts(user, places);
     plans.set(user, plan);

@@ -31,12 +31,21 @@ export function longestPrefix(mounts: readonly Mount[], vpath: string): Mount {
 export function resolvePath(mounts: readonly Mount[], cwd: string, input: string, need?: Perm): Resolved {
   // CR or LF in a name would forge lines in listings and replies (a bare CR survives line framing).
   if (/[\r\n]/.test(input)) throw new FtpError(553, "File name not allowed");
-  const vpath = normalizeVirtualPath(cwd, input);
+  const vpath = normalizeVirtualPath(cwd, expandHome(input));
   if (vpath.split("/").some(isReservedName)) throw new FtpError(553, "File name not allowed");
   const mount = longestPrefix(mounts, vpath);
   if (need && !mount.perms.has(need)) throw new FtpError(550, "Permission denied");
   const key = mount.vpath === "/" ? vpath.slice(1) : vpath.slice(mount.vpath.length + 1);
   return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath) };
+}
+
+/**
+ * `~` and `~/…` name the login directory, "/" for every user, as vsftpd and ProFTPD expand them
+ * (`curl ftp://host/~/file` sends CWD ~; scripts `cd ~/incoming`). `./~` is a file named `~`;
+ * `~user` is not expanded (vsftpd does not either).
+ */
+function expandHome(input: string): string {
+  return input === "~" || input.startsWith("~/") ? `/${input.slice(1)}` : input;
 }
 
 /**

@@ -1,7 +1,7 @@
 // curl as a real FTP peer: listings, downloads, uploads, resume both ways, passive and active,
 // --ftp-create-dirs, quote commands and names with spaces.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, randomFile, removeDir, tempDir } from "../helpers/peers.ts";
 import { SERVER_KINDS, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -50,6 +50,31 @@ for (const kind of SERVER_KINDS) describe(kind.label("curl"), () => {
     const r = await curl("-T", join(local, "up.bin"), url("/up.bin"));
     expect(r.code).toBe(0);
     expect(digest(readFileSync(home("up.bin")))).toBe(digest(data));
+  });
+
+  test("a URL through ~/ (the login directory, as vsftpd and ProFTPD expand it) downloads, lists and uploads, whatever the --ftp-method", async () => {
+    for (const method of ["multicwd", "singlecwd", "nocwd"]) {
+      const got = await curl("--ftp-method", method, url("/~/docs/report.txt"));
+      expect({ method, code: got.code, text: got.stdout }).toEqual({ method, code: 0, text: readFileSync(home("docs/report.txt"), "utf8") });
+      expect((await curl("--ftp-method", method, "-l", url("/~/docs/"))).stdout).toContain("report.txt");
+    }
+    writeFileSync(join(local, "t.txt"), "via tilde\n");
+    expect((await curl("-T", join(local, "t.txt"), url("/~/docs/"))).code).toBe(0);
+    expect(readFileSync(home("docs/t.txt"), "utf8")).toBe("via tilde\n");
+  });
+
+  test("-X 'NLST -t' lists newest first and -rt oldest first, as vsftpd and ProFTPD sort (how a script picks the latest file)", async () => {
+    mkdirSync(home("logs"));
+    for (const [name, year] of [["a.log", 2020], ["b.log", 2024], ["c.log", 2022]] as const) {
+      writeFileSync(home(`logs/${name}`), name);
+      utimesSync(home(`logs/${name}`), new Date(Date.UTC(year, 0, 1)), new Date(Date.UTC(year, 0, 1)));
+    }
+    const names = async (cmd: string) => (await curl("-X", cmd, url("/logs/"))).stdout.split(/\r?\n/).filter(Boolean);
+    expect(await names("NLST -t")).toEqual(["b.log", "c.log", "a.log"]);
+    expect(await names("NLST -rt")).toEqual(["a.log", "c.log", "b.log"]);
+    expect(await names("NLST -r")).toEqual(["c.log", "b.log", "a.log"]);
+    expect((await names("LIST -lt")).map((l) => l.split(" ").pop())).toEqual(["b.log", "c.log", "a.log"]);
+    expect(await names("NLST")).toEqual(["a.log", "b.log", "c.log"]);
   });
 
   test("-C - resumes a partial download", async () => {

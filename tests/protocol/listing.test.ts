@@ -52,6 +52,16 @@ describe("LIST lines", () => {
     expect(formatListLine(cases[1]![1], NOW)).toContain("Dec 31  2019 old.tar");
   });
 
+  test("a future date shows its year, as ls and vsftpd show it (clients read HH:MM as within the past year)", () => {
+    const at = (mtime: Date) => formatListLine({ name: "x", type: "file", size: 1, mtime }, NOW);
+    expect(at(new Date(Date.UTC(2026, 8, 4, 5, 6)))).toContain(" Sep  4  2026 x");
+    expect(at(new Date(Date.UTC(2026, 5, 15, 12, 0, 1)))).toContain(" Jun 15  2026 x");
+    expect(at(new Date(Date.UTC(2026, 5, 15, 12, 0, 0, 900)))).toContain(" Jun 15 12:00 x");
+    // What our own parser, wget's and lftp's make of the line is the right date.
+    const future = new Date(Date.UTC(2027, 2, 4, 5, 6));
+    expect(parseListLine(at(future), NOW)!.mtime).toEqual(new Date(Date.UTC(2027, 2, 4)));
+  });
+
   test("a date with HH:MM that would be in the future belongs to last year", () => {
     const info = parseListLine("-rw-r--r--   1 ftp ftp 5 Dec 24 10:00 x", NOW)!;
     expect(info.mtime.getUTCFullYear()).toBe(2025);

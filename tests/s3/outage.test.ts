@@ -28,7 +28,7 @@ describe.skipIf(!HAVE_S3)("a store that goes silent", () => {
     try {
       await servers.start({
         users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
-        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000 },
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000, stallTimeoutMs: 1000 },
       });
       const home = new S3Storage(settings, { bucket: bucket.name, prefix: "alice" });
       const data = crypto.getRandomValues(new Uint8Array(65_536));
@@ -64,7 +64,7 @@ describe.skipIf(!HAVE_S3)("a store that goes silent during an upload", () => {
     try {
       await servers.start({
         users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
-        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000, logger },
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, dataTimeoutMs: 1000, stallTimeoutMs: 1000, logger },
       });
       const w = await servers.login();
       const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);

@@ -108,7 +108,7 @@ print(json.dumps({"got": got, "reply": reply[:3], "pushed": pushed[0], "grew": g
   }, 60_000);
 
   test("a download the client does not read is stalled out even while the client keeps sending on it", async () => {
-    const s = await servers.start({ options: { dataTimeoutMs: 500 } });
+    const s = await servers.start({ options: { dataTimeoutMs: 500, stallTimeoutMs: 500 } });
     writeFileSync(join(s.home("alice"), "huge.bin"), "");
     truncateSync(join(s.home("alice"), "huge.bin"), 256 << 20);
     const r = await python(`${PY_PRELUDE}
