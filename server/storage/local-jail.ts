@@ -189,6 +189,27 @@ export class Jail {
     return this.open(key, O_PATH | (directory ? fs.constants.O_DIRECTORY : 0));
   }
 
+  /**
+   * The backend's own directory `name` in the root (created when missing), opened as an O_PATH
+   * descriptor the caller owns, never through a symlink: with `.ftpkit-tmp -> /elsewhere` planted in
+   * a home by a local user, the server wrote upload data and lock files there, outside the jail (and
+   * its sweep removed files there). Work inside it through fdPath(fd), as inside a Parent.
+   */
+  openOwnDir(name: string, create = true): number {
+    const flags = O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+    try {
+      return this.openAt(this.rootFd, name, flags);
+    } catch (err) {
+      if (!create || (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    try {
+      fs.mkdirSync(`${fdPath(this.rootFd)}/${name}`, { mode: 0o700 }); // mkdir(2) follows no symlink at the name
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    return this.openAt(this.rootFd, name, flags);
+  }
+
   close(): void {
     closeQuietly(this.rootFd);
   }

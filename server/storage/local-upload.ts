@@ -9,11 +9,17 @@ import { InPlaceCommitError, StorageError, type Upload, type WriteMode } from ".
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
-import { tryLockExclusive } from "./local-jail.ts";
+import { fdPath, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
+
+/**
+ * Opens the root's TEMP_DIR (Jail.openOwnDir: never through a symlink), created when missing unless
+ * `create` is false; the caller owns the descriptor.
+ */
+export type OpenTempDir = (create?: boolean) => number;
 
 type ToStorageError = (err: unknown) => StorageError;
 
@@ -67,11 +73,11 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
 }
 
 /**
- * Open an upload at `real` (already checked to be inside the root). `tempDir` is the root's TEMP_DIR.
+ * Open an upload at `real` (already checked to be inside the root). `tempDir` opens the root's TEMP_DIR.
  * O_NOFOLLOW: a symlink swapped in after the check makes the open fail instead of being followed.
  * `claimed`: the locked descriptor of claimLocalUpload for this target and mode, owned from here on.
  */
-export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, toError: ToStorageError, claimed: number | null = null): Upload {
+export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null): Upload {
   try {
     if (mode.kind === "truncate") return atomicUpload(real, tempDir, toError);
     const fd = claimed ?? openLocked(real, mode, false)!;
@@ -123,15 +129,18 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
 }
 
 /** Overwrite: write a temp file, then rename it over the target (readers see the old or the new file). */
-function atomicUpload(real: string, tempDir: string, toError: ToStorageError): Upload {
-  try {
-    fs.mkdirSync(tempDir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-  }
-  const temp = nodePath.join(tempDir, `${os.hostname()}.${process.pid}.${crypto.randomUUID()}`);
+function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageError): Upload {
+  // The temp directory stays open (the temp file's path goes through it) until the upload ends.
+  const dirFd = tempDir();
+  const temp = `${fdPath(dirFd)}/${os.hostname()}.${process.pid}.${crypto.randomUUID()}`;
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  let fd: number;
+  try {
+    fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  } catch (err) {
+    closeQuietly(dirFd);
+    throw err;
+  }
   const writer = positionedWriter(fd, 0, toError);
   return endsOnce(writer, {
     async commit() {
@@ -155,11 +164,14 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
         closeQuietly(fd);
         unlinkQuietly(temp);
         throw toError(err);
+      } finally {
+        closeQuietly(dirFd);
       }
     },
     async abort() {
       closeQuietly(fd);
       unlinkQuietly(temp);
+      closeQuietly(dirFd);
       return 0;
     },
   }, fd, false);
@@ -170,22 +182,33 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
  * the next one (on this host) clears it, and the new-name lock files nobody holds. Files of live
  * processes (other workers) are left alone.
  */
-export function sweepTempDir(tempDir: string): void {
-  let names: string[];
+export function sweepTempDir(tempDir: OpenTempDir): void {
+  let dirFd: number;
   try {
-    names = fs.readdirSync(tempDir);
+    dirFd = tempDir(false); // no home gains the directory by being swept
   } catch {
     return;
   }
-  const host = os.hostname();
-  for (const name of names) {
-    if (name.startsWith(NAME_LOCK_PREFIX)) {
-      sweepNameLock(nodePath.join(tempDir, name));
-      continue;
+  try {
+    const dir = fdPath(dirFd);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
     }
-    const [h, pid] = name.split(".", 2);
-    if (h !== host || !pid || alive(Number(pid))) continue;
-    unlinkQuietly(nodePath.join(tempDir, name));
+    const host = os.hostname();
+    for (const name of names) {
+      if (name.startsWith(NAME_LOCK_PREFIX)) {
+        sweepNameLock(nodePath.join(dir, name));
+        continue;
+      }
+      const [h, pid] = name.split(".", 2);
+      if (h !== host || !pid || alive(Number(pid))) continue;
+      unlinkQuietly(nodePath.join(dir, name));
+    }
+  } finally {
+    closeQuietly(dirFd);
   }
 }
 

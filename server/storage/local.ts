@@ -16,7 +16,7 @@ import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, 
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
 import { LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
@@ -28,16 +28,16 @@ import { LoopShare } from "../../protocol/loop-share.ts";
  * A symlink that stays inside the root is followed; one that leads out (or is absolute) is refused.
  */
 export class LocalStorage implements Storage {
-  private opened: Promise<{ jail: Jail; tempDir: string }> | null = null;
+  private opened: Promise<{ jail: Jail; tempDir: OpenTempDir }> | null = null;
   /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
   private swept = false;
 
   constructor(private readonly root: string) {}
 
-  private jail(): Promise<{ jail: Jail; tempDir: string }> {
+  private jail(): Promise<{ jail: Jail; tempDir: OpenTempDir }> {
     this.opened ??= wrap(async () => {
       const jail = jailFor(await fsp.realpath(this.root));
-      return { jail, tempDir: `${fdPath(jail.rootFd)}/${TEMP_DIR}` };
+      return { jail, tempDir: (create?: boolean) => jail.openOwnDir(TEMP_DIR, create) };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
       throw err;
@@ -45,7 +45,7 @@ export class LocalStorage implements Storage {
     return this.opened;
   }
 
-  private sweepOnce(tempDir: string): void {
+  private sweepOnce(tempDir: OpenTempDir): void {
     if (this.swept) return;
     this.swept = true;
     sweepTempDir(tempDir);
@@ -243,7 +243,7 @@ export class LocalStorage implements Storage {
     const parent = sync(() => jail.parent(key));
     try {
       // The release closure keeps the jail reachable while the upload lives: its temp directory is
-      // a path through the jail's root descriptor, which is closed once the jail is unreachable.
+      // opened through the jail's root descriptor, which is closed once the jail is unreachable.
       return releasing(openLocalUpload(parent.path, mode, tempDir, storageError), () => {
         closeQuietly(parent.fd);
         void jail;
@@ -398,7 +398,7 @@ function jailFor(realRoot: string): Jail {
 }
 
 /** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
-function takeNewName(jail: Jail, parent: Parent, tempDir: string): NewNameClaim {
+function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir): NewNameClaim {
   try {
     return NewNameClaim.take(jail, parent, tempDir);
   } catch (err) {
