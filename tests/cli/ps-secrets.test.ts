@@ -52,6 +52,14 @@ describe("argsWithoutSecrets", () => {
     expect(argsWithoutSecrets(args)).toEqual(args);
   });
 
+  test("a URL inside an argument (a --hook's EVENT=URL) has its password starred too", () => {
+    expect(argsWithoutSecrets(["--hook", "upload=https://hooks:h00k-pw@127.0.0.1:9/x", "--hook=delete=http://u:pw2@h/"])).toEqual([
+      "--hook",
+      "upload=https://hooks:*******@127.0.0.1:9/x",
+      "--hook=delete=http://u:***@h/",
+    ]);
+  });
+
   test("a malformed URL is starred up to its last '@', as the URL parser reads a password", () => {
     // Too much starred costs nothing; too little would show the password.
     expect(argsWithoutSecrets(["ftp://u:p/w@d@host/x"])).toEqual(["ftp://u:*****@host/x"]);
@@ -116,5 +124,14 @@ describe("ps shows stars", () => {
     expect(await login.exited).toBe(0);
     await serve.kill("SIGTERM");
     serve = null;
+  }, 30_000);
+
+  test("serve --hook EVENT=https://user:PASSWORD@…: the command line shows stars", async () => {
+    const dir = owned.workDir();
+    const serve = await spawnServe(["--root", dir, "--anonymous", "--hook", "upload=https://hooks:h00k-pw-77@127.0.0.1:9/x"], { cwd: dir });
+    owned.later(async () => void (await serve.kill("SIGTERM")));
+    const shown = shownArgs(serve.proc.pid);
+    expect(shown.join(" ")).not.toContain("h00k-pw-77");
+    expect(shown).toContain("upload=https://hooks:**********@127.0.0.1:9/x");
   }, 30_000);
 });
