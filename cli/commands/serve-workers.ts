@@ -10,6 +10,7 @@ import { CliError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
+import { selfCommand } from "../tuning.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
@@ -112,7 +113,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const spawn = (i: number) => {
     const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : []), ...metricsFor(i)];
     let reported = false;
-    const child = Bun.spawn([process.execPath, process.argv[1]!, ...args], {
+    const child = Bun.spawn([...selfCommand(), ...args], {
       env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : { [STATE_ENV]: options.state! }) },
       stdin: "ignore",
       stdout: relay ? "pipe" : "inherit",
