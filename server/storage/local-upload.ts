@@ -203,8 +203,9 @@ export function sweepTempDir(tempDir: OpenTempDir): void {
         sweepNameLock(nodePath.join(dir, name));
         continue;
       }
-      const [h, pid] = name.split(".", 2);
-      if (h !== host || !pid || alive(Number(pid))) continue;
+      // HOST.PID.UUID: a host name may hold dots itself (a fully qualified one), the PID and the UUID none.
+      const owner = /^(.+)\.(\d+)\.[^.]+$/.exec(name);
+      if (!owner || owner[1] !== host || alive(Number(owner[2]))) continue;
       unlinkQuietly(nodePath.join(dir, name));
     }
   } finally {

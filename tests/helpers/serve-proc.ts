@@ -36,15 +36,22 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Pr
  * JSON `listening` event under --log-format json), and for `alsoWaitFor` (a later line, such as
  * the implicit-FTPS listener's). Throws with stderr if it exits first. `bunArgs` go to bun itself
  * (`--preload FILE` injects a fault).
- * `fdLimit` starts it under that open-file limit (soft and hard).
+ * `fdLimit` starts it under that open-file limit (soft and hard); `hostname` under that host name
+ * (a UTS namespace of its own: needs unshare(1) and the right to use it).
  */
 export async function spawnServe(
   args: string[],
-  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; alsoWaitFor?: RegExp; bunArgs?: string[]; env?: Record<string, string> },
+  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; hostname?: string; alsoWaitFor?: RegExp; bunArgs?: string[]; env?: Record<string, string> },
 ): Promise<ServeProcess> {
   const cmd = ["bun", ...(opts.bunArgs ?? []), FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
-  // `exec` keeps the PID: kill() still reaches the server itself.
-  const limited = opts.fdLimit === undefined ? cmd : ["sh", "-c", `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, ...cmd];
+  // `exec` keeps the PID (unshare without --fork execs too): kill() still reaches the server itself.
+  const setup = [
+    ...(opts.fdLimit === undefined ? [] : [`ulimit -n ${opts.fdLimit}`]),
+    // A host name of its own (a UTS namespace): the machine's stays as it is.
+    ...(opts.hostname === undefined ? [] : [`hostname ${opts.hostname}`]),
+  ];
+  const shell = setup.length ? ["sh", "-c", `${setup.join(" && ")} && exec "$0" "$@"`, ...cmd] : cmd;
+  const limited = opts.hostname === undefined ? shell : ["unshare", "--uts", ...shell];
   const proc = Bun.spawn(limited, {
     cwd: opts.cwd,
     env: { ...serveEnv(), ...opts.env },
