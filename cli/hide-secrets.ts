@@ -68,10 +68,17 @@ function argumentMemory(): Uint8Array | null {
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start <= 0 || end <= start || end - start > 1 << 22) return null;
   const { toArrayBuffer } = require("bun:ffi") as typeof import("bun:ffi");
   const memory = new Uint8Array(toArrayBuffer(start, 0, end - start));
-  // The same bytes as /proc says, ending with this process's last argument: the right memory.
-  const last = Buffer.from(process.argv.at(-1) ?? "").toString("latin1");
+  // The same bytes as /proc says, ending with this process's last argument: the right memory. Compared
+  // by their ASCII characters: an argument that is not UTF-8 (a Latin-1 name) reaches process.argv
+  // with U+FFFD in place of its bytes, and compared whole it left every password on show.
   const text = Buffer.from(memory).toString("latin1");
-  return text === readFileSync("/proc/self/cmdline", "latin1") && text.endsWith(`${last}\0`) ? memory : null;
+  const raw = text.split("\0");
+  const last = raw.length > 1 ? raw[raw.length - 2]! : "";
+  return text === readFileSync("/proc/self/cmdline", "latin1") && text.endsWith("\0") && asciiOf(last) === asciiOf(process.argv.at(-1) ?? "") ? memory : null;
+}
+
+function asciiOf(text: string): string {
+  return text.replace(/[^\x00-\x7f]/g, "");
 }
 
 /** Star the secrets in this process's arguments as `ps` shows them. True when something was hidden. */

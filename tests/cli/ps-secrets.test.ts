@@ -4,8 +4,8 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { Socket } from "bun";
 import { argsWithoutSecrets } from "../../cli/hide-secrets.ts";
-import { spawnFtpkit } from "../helpers/peers.ts";
-import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { FTPKIT, spawnFtpkit } from "../helpers/peers.ts";
+import { serveEnv, spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
 
 const owned = useCleanups("ftpkit-ps-secrets-");
@@ -124,6 +124,31 @@ describe("ps shows stars", () => {
     expect(await login.exited).toBe(0);
     await serve.kill("SIGTERM");
     serve = null;
+  }, 30_000);
+
+  test("an argument that is not UTF-8 (a Latin-1 name) leaves the masking on", async () => {
+    const dir = owned.workDir();
+    // No re-execution (its tuning is set already), so the first image's arguments are the ones shown;
+    // the Latin-1 "é" (0xE9) comes last, as the shell passes it, byte for byte.
+    const proc = Bun.spawn(
+      ["sh", "-c", 'exec "$@" "$(printf \'caf\\351\')"', "sh", "bun", FTPKIT, "serve", "--root", dir, "--user", "bob:pw-latin-1-41", "--host", "127.0.0.1", "--port", "0", "--welcome"],
+      { cwd: dir, env: { ...serveEnv(), MIMALLOC_PURGE_DELAY: "-1" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+    );
+    owned.later(async () => {
+      proc.kill(9);
+      await proc.exited;
+    });
+    const reader = proc.stdout.getReader();
+    let out = "";
+    while (!out.includes("listening")) {
+      const next = await reader.read();
+      if (next.done) throw new Error(`serve exited: ${await new Response(proc.stderr).text()}`);
+      out += new TextDecoder().decode(next.value);
+    }
+    const raw = readFileSync(`/proc/${proc.pid}/cmdline`);
+    expect(raw.includes(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0]))).toBe(true); // the name, byte for byte
+    expect(raw.toString("latin1")).not.toContain("pw-latin-1-41");
+    expect(raw.toString("latin1")).toContain("bob:*************");
   }, 30_000);
 
   test("serve --hook EVENT=https://user:PASSWORD@…: the command line shows stars", async () => {
