@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
 import { closeQuietly, type Jail, type Parent } from "./local-jail.ts";
 import { storageError } from "./local-errors.ts";
-import { openLocalUpload, removedSize, type OpenTempDir } from "./local-upload.ts";
+import { openLocalUpload, type OpenTempDir } from "./local-upload.ts";
+import { removedSize } from "./local-removal.ts";
 import { lockName, unlockName, type NameLock } from "./local-name-lock.ts";
 
 const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;

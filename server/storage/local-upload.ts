@@ -11,6 +11,7 @@ import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import { fdPath, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
+import { freedByRemoval, removing } from "./local-removal.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -145,21 +146,24 @@ function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageErro
   return endsOnce(writer, {
     async commit() {
       try {
-        // Synchronous from here to the rename: no other session's DELE or rename can run in between,
-        // so the bytes this replaces are counted exactly once.
-        const old = fs.lstatSync(real, { throwIfNoEntry: false });
-        if (old?.isDirectory()) throw new StorageError("is-a-directory");
-        if (old) {
-          // Keep the replaced file's permissions (and owner, when we may).
-          fs.fchmodSync(fd, old.mode & 0o7777);
-          try {
-            fs.fchownSync(fd, old.uid, old.gid);
-          } catch {}
-        }
         const size = fs.fstatSync(fd).size;
+        // Synchronous from the lstat to the rename (each try of `removing`): no other session's DELE
+        // or rename can run in between, so the bytes this replaces are counted exactly once.
+        const delta = await removing((lastTry) => {
+          const old = fs.lstatSync(real, { throwIfNoEntry: false });
+          if (old?.isDirectory()) throw new StorageError("is-a-directory");
+          if (old) {
+            // Keep the replaced file's permissions (and owner, when we may).
+            fs.fchmodSync(fd, old.mode & 0o7777);
+            try {
+              fs.fchownSync(fd, old.uid, old.gid);
+            } catch {}
+          }
+          const rename = () => fs.renameSync(temp, real);
+          return size - (old ? freedByRemoval(real, old, rename, lastTry) : (rename(), 0));
+        });
         fs.closeSync(fd);
-        const rename = () => fs.renameSync(temp, real);
-        return size - (old ? freedByRemoval(real, old, rename) : (rename(), 0));
+        return delta;
       } catch (err) {
         closeQuietly(fd);
         unlinkQuietly(temp);
@@ -345,52 +349,12 @@ function appendWriter(fd: number, toError: ToStorageError): Writer {
   };
 }
 
-/** The size of an open file that is no longer in any directory (removed or replaced while open), else 0. */
-export function removedSize(fd: number): number {
-  try {
-    const st = fs.fstatSync(fd);
-    return st.nlink === 0 ? st.size : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** The file is no longer in any directory (removed or replaced while open). */
 function unlinked(fd: number): boolean {
   try {
     return fs.fstatSync(fd).nlink === 0;
   } catch {
     return false;
-  }
-}
-
-/**
- * Run `remove` (an unlink, or a rename over the name) on the entry at `path` whose lstat is `st`,
- * and return the bytes it gave back to the quota. A file an in-place upload is still writing gives
- * back nothing: that upload finds its file gone when it ends and settles for it (`delta` above), so
- * the bytes are counted back once — before, DELE gave back the size at that moment and the upload
- * then booked the whole file it had written into the void. The removal runs holding the file's
- * lock, so no upload can start writing it in between (it gets 450, file busy).
- */
-export function freedByRemoval(path: string, st: fs.Stats, remove: () => void): number {
-  if (!st.isFile()) {
-    remove();
-    return 0;
-  }
-  let fd = -1;
-  try {
-    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-    fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch {
-    // Unreadable (SITE CHMOD 000) or gone: no lock to ask; the lstat's size is the best known.
-  }
-  try {
-    const written = fd >= 0 && !tryLockExclusive(fd);
-    const size = fd >= 0 ? fs.fstatSync(fd).size : st.size;
-    remove();
-    return written ? 0 : size;
-  } finally {
-    if (fd >= 0) closeQuietly(fd);
   }
 }
 

@@ -16,7 +16,8 @@ import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, 
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
+import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
+import { freedByRemoval, removing } from "./local-removal.ts";
 import { LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
@@ -306,14 +307,16 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail } = await this.jail();
     // lstat and unlink in one synchronous step: a concurrent overwrite's commit cannot slip between
-    // them, so the freed bytes are given back to the quota exactly once.
-    return sync(() => {
-      using p = jail.parent(key);
-      const st = fs.lstatSync(p.path);
-      if (st.isDirectory()) throw new StorageError("is-a-directory");
-      // A symlink is removed itself, its target untouched.
-      return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path));
-    });
+    // them, so the freed bytes are given back to the quota exactly once (across workers: `removing`).
+    return removing((lastTry) =>
+      sync(() => {
+        using p = jail.parent(key);
+        const st = fs.lstatSync(p.path);
+        if (st.isDirectory()) throw new StorageError("is-a-directory");
+        // A symlink is removed itself, its target untouched.
+        return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry);
+      }),
+    );
   }
 
   async rename(from: string, to: string): Promise<number> {
@@ -321,7 +324,7 @@ export class LocalStorage implements Storage {
     checkKey(to);
     if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
     const { jail } = await this.jail();
-    return sync(() => {
+    return removing((lastTry) => sync(() => {
       using src = jail.parent(from);
       using dst = jail.parent(to);
       fs.lstatSync(src.path);
@@ -342,8 +345,8 @@ export class LocalStorage implements Storage {
         rename();
         return 0;
       }
-      return freedByRemoval(dst.path, old, rename);
-    });
+      return freedByRemoval(dst.path, old, rename, lastTry);
+    }));
   }
 
   async freeBytes(): Promise<number> {
