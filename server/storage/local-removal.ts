@@ -3,7 +3,7 @@
 // (under --workers) another process may be removing at the same moment.
 import * as fs from "node:fs";
 import { StorageError } from "./backend.ts";
-import { closeQuietly, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
 
 /** The size of an open file that is no longer in any directory (removed or replaced while open), else 0. */
 export function removedSize(fd: number): number {
@@ -42,6 +42,7 @@ export function freedByRemoval(path: string, st: fs.Stats, remove: () => void, l
     fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      if (!lastTry) throw new RemovalBusy(); // the next try sees the name as it is now
       remove(); // an unlink then fails (not-found), a rename creates the name
       return 0;
     }
@@ -83,6 +84,43 @@ export async function removing<T>(attempt: (lastTry: boolean) => T): Promise<T> 
       if (!(err instanceof RemovalBusy) || i === BUSY_TRIES) throw err;
     }
     await Bun.sleep(BUSY_PAUSE_MS);
+  }
+}
+
+/**
+ * Rename `from` to `to`, a name its lstat found free: never over a file another process put there
+ * since (an upload's commit, a rename), whose bytes would then stay in the quota for good: RemovalBusy
+ * then, and the next try sees it. Where renameat2's RENAME_NOREPLACE is missing, a plain rename.
+ */
+export function renameToFree(from: string, to: string): void {
+  try {
+    if (renameNoReplace(from, to)) return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new RemovalBusy();
+    throw err;
+  }
+  fs.renameSync(from, to);
+}
+
+/**
+ * Run `move` (a rename of the entry at `path`) holding that file's lock, as a removal does: another
+ * process's removal or replacement of it, which measured it under its lock, cannot see it move away
+ * in between (it would give back the bytes of a file still there). Busy: RemovalBusy until
+ * `lastTry`, when the lock is an in-place upload's and the file moves all the same, as before.
+ */
+export function holdingLock<T>(path: string, lastTry: boolean, move: () => T): T {
+  let fd: number;
+  try {
+    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return move(); // a link, an unreadable file, or gone: the move says what it finds
+  }
+  try {
+    if (fs.fstatSync(fd).isFile() && !lastTry && (!tryLockExclusive(fd) || !sameFile(path, fd))) throw new RemovalBusy();
+    return move();
+  } finally {
+    closeQuietly(fd);
   }
 }
 

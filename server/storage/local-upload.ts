@@ -11,7 +11,7 @@ import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import { fdPath, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
-import { freedByRemoval, removing } from "./local-removal.ts";
+import { freedByRemoval, removing, renameToFree } from "./local-removal.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -159,8 +159,7 @@ function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageErro
               fs.fchownSync(fd, old.uid, old.gid);
             } catch {}
           }
-          const rename = () => fs.renameSync(temp, real);
-          return size - (old ? freedByRemoval(real, old, rename, lastTry) : (rename(), 0));
+          return size - (old ? freedByRemoval(real, old, () => fs.renameSync(temp, real), lastTry) : (renameToFree(temp, real), 0));
         });
         fs.closeSync(fd);
         return delta;

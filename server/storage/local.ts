@@ -17,7 +17,7 @@ import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
-import { freedByRemoval, removing } from "./local-removal.ts";
+import { freedByRemoval, holdingLock, removing, renameToFree } from "./local-removal.ts";
 import { LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
@@ -330,22 +330,26 @@ export class LocalStorage implements Storage {
       fs.lstatSync(src.path);
       if (from === to) return 0;
       if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
-      // Synchronous, as remove: the replaced file's bytes are counted once.
+      // Synchronous, as remove: the replaced file's bytes are counted once (across workers: the
+      // source held under its lock, a free target renamed to only while still free).
       const old = fs.lstatSync(dst.path, { throwIfNoEntry: false });
-      const rename = () => {
+      const rename = (toFree: boolean) => {
         try {
-          fs.renameSync(src.path, dst.path);
+          if (toFree) renameToFree(src.path, dst.path);
+          else fs.renameSync(src.path, dst.path);
         } catch (err) {
           // EINVAL: into itself by another spelling (through a symlink).
           if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new StorageError("denied", "cannot move a directory into itself");
           throw err;
         }
       };
-      if (!old) {
-        rename();
-        return 0;
-      }
-      return freedByRemoval(dst.path, old, rename, lastTry);
+      return holdingLock(src.path, lastTry, () => {
+        if (!old) {
+          rename(true);
+          return 0;
+        }
+        return freedByRemoval(dst.path, old, () => rename(false), lastTry);
+      });
     }));
   }
 

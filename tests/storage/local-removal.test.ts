@@ -1,11 +1,12 @@
 // Removals under --workers: another process's removal of the same file holds its lock for a moment,
 // and that lock is not an upload's; the file's bytes are given back to the quota once.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError } from "../../server/storage/backend.ts";
 import { LocalStorage } from "../../server/storage/local.ts";
+import { RemovalBusy, renameToFree } from "../../server/storage/local-removal.ts";
 
 const roots: string[] = [];
 afterEach(() => {
@@ -68,3 +69,14 @@ test("a lock held longer (an in-place upload's) still counts as the upload's: th
   // The upload settles for the file it lost: it gives back what it had when it opened (nothing).
   expect(await upload.commit()).toBe(0);
 }, 30_000);
+
+test("a rename to a name found free never replaces a file put there since: busy, and the next look sees it", () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  writeFileSync(join(root, "a"), "a");
+  writeFileSync(join(root, "b"), "another worker's upload");
+  expect(() => renameToFree(join(root, "a"), join(root, "b"))).toThrow(RemovalBusy);
+  expect(readFileSync(join(root, "b"), "utf8")).toBe("another worker's upload");
+  renameToFree(join(root, "a"), join(root, "c"));
+  expect(readFileSync(join(root, "c"), "utf8")).toBe("a");
+});
