@@ -109,19 +109,25 @@ describe("ps shows stars", () => {
     expect(seen!.shown).toContain(`ftp://alice:*********@127.0.0.1:${server.port}/file.bin`);
   }, 30_000);
 
-  test("serve --root DIR --user NAME:PASS, with --workers 2: no process shows the password, which logs in", async () => {
+  test("serve --root DIR --user NAME:PASS, with --workers 2: no process shows the password (the workers not even its flag), which logs in", async () => {
     const dir = owned.workDir();
     let serve: ServeProcess | null = await spawnServe(["--root", dir, "--user", "bob:pw-xyz-123", "--workers", "2"], { cwd: dir });
     owned.later(async () => void (await serve?.kill("SIGTERM")));
     const workers = /pids (\d+) (\d+)/.exec(serve.stdout() + serve.stderr());
     expect(workers).not.toBeNull();
-    for (const pid of [serve.proc.pid, Number(workers![1]), Number(workers![2])]) {
+    expect(shownArgs(serve.proc.pid)).toContain("bob:**********");
+    for (const pid of [Number(workers![1]), Number(workers![2])]) {
+      // Not even starred: a worker's command line, shown from its start until it starred the
+      // password (5–8 ms measured, at every restart), no longer holds --user at all.
       const shown = shownArgs(pid);
       expect(shown.join(" ")).not.toContain("pw-xyz-123");
-      expect(shown).toContain("bob:**********");
+      expect(shown.some((a) => a.startsWith("--user") || a.startsWith("bob:"))).toBe(false);
     }
-    const login = Bun.spawn(["curl", "-sS", "--max-time", "10", "--user", "bob:pw-xyz-123", `ftp://127.0.0.1:${serve.port}/`], { stdout: "pipe", stderr: "pipe" });
-    expect(await login.exited).toBe(0);
+    // The workers still have the account (SO_REUSEPORT spreads these logins over both).
+    for (let i = 0; i < 4; i++) {
+      const login = Bun.spawn(["curl", "-sS", "--max-time", "10", "--user", "bob:pw-xyz-123", `ftp://127.0.0.1:${serve.port}/`], { stdout: "pipe", stderr: "pipe" });
+      expect(await login.exited).toBe(0);
+    }
     await serve.kill("SIGTERM");
     serve = null;
   }, 30_000);

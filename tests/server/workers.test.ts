@@ -156,7 +156,9 @@ for (const how of ["--state", "$FTPKIT_STATE"] as const) {
     for (const line of readFileSync(envFile, "utf8").trim().split("\n")) {
       expect(JSON.parse(line)).toContain("FTPKIT_EVENT");
       expect(JSON.parse(line)).not.toContain("FTPKIT_STATE");
+      expect(JSON.parse(line)).not.toContain("FTPKIT_WORKER_ARGS"); // the --user and --hook flags a worker got in its environment
     }
+    for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain("--hook");
   }, 40_000);
 }
 
