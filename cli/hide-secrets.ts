@@ -8,15 +8,23 @@ import { readFileSync } from "node:fs";
 /** Options whose whole value is a secret, and those whose value after the first ":" is (NAME:PASS). */
 const SECRET_VALUE = new Set(["--password"]);
 const SECRET_AFTER_COLON = new Set(["--user"]);
-const URL_START = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** A URL anywhere in an argument: alone, as an option's value, or inside one (`--hook upload=https://u:PASS@host/`). */
+const URL_IN = /[a-z][a-z0-9+.-]*:\/\//i;
 
 /** `text` with the characters from `from` to `to` replaced by stars (same length, so the same bytes for ASCII input). */
 function starred(text: string, from: number, to: number): string {
   return to > from ? text.slice(0, from) + "*".repeat(to - from) + text.slice(to) : text;
 }
 
-/** A URL's password (user:PASSWORD@host, up to the last "@" as the URL parser takes it) starred. */
-function urlStarred(url: string): string {
+/** The password of the URL in `text` (user:PASSWORD@host, up to the last "@" as the URL parser takes it) starred. */
+function urlStarred(text: string): string {
+  const found = URL_IN.exec(text);
+  if (!found) return text;
+  const url = text.slice(found.index);
+  return text.slice(0, found.index) + passwordStarred(url);
+}
+
+function passwordStarred(url: string): string {
   const at = url.lastIndexOf("@");
   const colon = url.indexOf(":", url.indexOf("//") + 2);
   return at < 0 || colon < 0 || colon > at ? url : starred(url, colon + 1, at);
@@ -28,7 +36,7 @@ function valueStarred(option: string, value: string): string {
     const colon = value.indexOf(":");
     return colon < 0 ? value : starred(value, colon + 1, value.length);
   }
-  return URL_START.test(value) ? urlStarred(value) : value;
+  return urlStarred(value);
 }
 
 /**
@@ -42,7 +50,7 @@ export function argsWithoutSecrets(args: readonly string[]): string[] {
     if (SECRET_VALUE.has(previous) || SECRET_AFTER_COLON.has(previous)) return valueStarred(previous, arg);
     const eq = /^(--[a-z0-9-]+)=/i.exec(arg);
     if (eq) return eq[0] + valueStarred(eq[1]!, arg.slice(eq[0].length));
-    return URL_START.test(arg) ? urlStarred(arg) : arg;
+    return urlStarred(arg);
   });
 }
 
@@ -60,10 +68,17 @@ function argumentMemory(): Uint8Array | null {
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start <= 0 || end <= start || end - start > 1 << 22) return null;
   const { toArrayBuffer } = require("bun:ffi") as typeof import("bun:ffi");
   const memory = new Uint8Array(toArrayBuffer(start, 0, end - start));
-  // The same bytes as /proc says, ending with this process's last argument: the right memory.
-  const last = Buffer.from(process.argv.at(-1) ?? "").toString("latin1");
+  // The same bytes as /proc says, ending with this process's last argument: the right memory. Compared
+  // by their ASCII characters: an argument that is not UTF-8 (a Latin-1 name) reaches process.argv
+  // with U+FFFD in place of its bytes, and compared whole it left every password on show.
   const text = Buffer.from(memory).toString("latin1");
-  return text === readFileSync("/proc/self/cmdline", "latin1") && text.endsWith(`${last}\0`) ? memory : null;
+  const raw = text.split("\0");
+  const last = raw.length > 1 ? raw[raw.length - 2]! : "";
+  return text === readFileSync("/proc/self/cmdline", "latin1") && text.endsWith("\0") && asciiOf(last) === asciiOf(process.argv.at(-1) ?? "") ? memory : null;
+}
+
+function asciiOf(text: string): string {
+  return text.replace(/[^\x00-\x7f]/g, "");
 }
 
 /** Star the secrets in this process's arguments as `ps` shows them. True when something was hidden. */

@@ -35,19 +35,25 @@ export const CLIENT_TUNING: Tuning = { [PURGE_ENV]: "-1", BUN_JSC_useDFGJIT: "0"
 /** Re-execute this command with `tuning`; returns only when it did not (already done, or not possible). */
 export function reexecTuned(tuning: Tuning): void {
   if (process.env[PURGE_ENV] !== undefined) return;
-  const script = process.argv[1];
-  if (!script || typeof process.execve !== "function") return;
-  // A `bun build --compile` executable names its embedded entry point in argv[1] ("/$bunfs/…"),
-  // which is not an OS argument: the executable itself is run again with the user's arguments.
-  const compiled = script.startsWith("/$bunfs/");
-  const args = compiled ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
+  if (!process.argv[1] || typeof process.execve !== "function") return;
   const env: Record<string, string | undefined> = { ...process.env };
   for (const [name, value] of Object.entries(tuning)) env[name] ??= value;
   try {
-    process.execve(process.execPath, [process.execPath, ...args], env);
+    process.execve(process.execPath, [...selfCommand(process.execArgv), ...process.argv.slice(2)], env);
   } catch {
     // Not fatal: the command runs with Bun's defaults.
   }
+}
+
+/**
+ * The command that starts this program again, to be followed by its arguments (`serve …`): bun and
+ * the script (after `bunArgs`), or a `bun build --compile` executable alone, which names its embedded
+ * entry point in argv[1] ("/$bunfs/…"): that is not an OS argument, and given to the executable it
+ * reads as the command ("Unknown command /$bunfs/root/ftpkit").
+ */
+export function selfCommand(bunArgs: string[] = []): string[] {
+  const script = process.argv[1] ?? "";
+  return script.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, ...bunArgs, script];
 }
 
 /**

@@ -10,11 +10,28 @@ import { CliError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
+import { selfCommand } from "../tuning.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
 /** Set instead of --state to keep a store password out of `ps` (the primary hands it to workers so). */
 export const STATE_ENV = "FTPKIT_STATE";
+/**
+ * A worker's --user and --hook flags (a JSON list of flags and values), set instead of putting them
+ * on its command line: there a password (NAME:PASS, a hook URL's) showed in `ps` for the
+ * milliseconds before the worker starred it (5–8 ms measured), at every start and restart.
+ */
+export const SECRET_ARGS_ENV = "FTPKIT_WORKER_ARGS";
+const SECRET_FLAGS = ["user", "hook"];
+
+/** This worker's flags from SECRET_ARGS_ENV (none in the primary, or for a lone server). */
+export function workerSecretArgs(): string[] {
+  const value = process.env[SECRET_ARGS_ENV];
+  if (value === undefined) return [];
+  const list = JSON.parse(value) as unknown;
+  return Array.isArray(list) ? list.map(String) : [];
+}
+
 /** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
 export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
 
@@ -27,6 +44,17 @@ export function workerCount(value: string | undefined): number {
   if (value === "auto") return Math.max(1, availableParallelism());
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new CliError(`--workers must be auto or a whole number between 1 and 64, got "${value}"`);
   return Number(value);
+}
+
+/** The `--NAME VALUE` / `--NAME=VALUE` flags of the command line, as `--NAME=VALUE`. */
+function pickFlag(args: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === `--${name}` && i + 1 < args.length) out.push(`--${name}=${args[++i]!}`);
+    else if (a.startsWith(`--${name}=`)) out.push(a);
+  }
+  return out;
 }
 
 /** The command line without `--NAME VALUE` / `--NAME=VALUE`. */
@@ -90,6 +118,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   // --state goes to the workers in their environment: on their command lines a store password
   // was there for anyone's `ps` to read, once per worker.
   let base = stripFlag(stripFlag(stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports"), "metrics"), "state");
+  // So do --user and --hook (SECRET_ARGS_ENV).
+  const secret = SECRET_FLAGS.flatMap((name) => pickFlag(base, name));
+  for (const name of SECRET_FLAGS) base = stripFlag(base, name);
   base = ["serve", ...base, "--port", String(port)];
   // Each worker counts its own sessions: worker i serves its metrics on the given port + i (one
   // scrape target per worker, as with gunicorn or uWSGI), not all on one port (only one could bind).
@@ -112,8 +143,13 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const spawn = (i: number) => {
     const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : []), ...metricsFor(i)];
     let reported = false;
-    const child = Bun.spawn([process.execPath, process.argv[1]!, ...args], {
-      env: { ...process.env, [WORKER_ENV]: String(i), ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : { [STATE_ENV]: options.state! }) },
+    const child = Bun.spawn([...selfCommand(), ...args], {
+      env: {
+        ...process.env,
+        [WORKER_ENV]: String(i),
+        ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : { [STATE_ENV]: options.state! }),
+        ...(secret.length ? { [SECRET_ARGS_ENV]: JSON.stringify(secret) } : {}),
+      },
       stdin: "ignore",
       stdout: relay ? "pipe" : "inherit",
       stderr: "inherit",

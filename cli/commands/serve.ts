@@ -12,7 +12,7 @@ import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsArgs, opsOptionsFrom } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
-import { runWorkers, STATE_ENV, WORKER_ENV, WORKER_STATE_ENV, workerCount } from "./serve-workers.ts";
+import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -270,7 +270,9 @@ function pasvAddress(text: string | undefined): string | undefined {
 export default defineCommand({
   meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
   args: serveArgs,
-  async run({ args, rawArgs, cmd }) {
+  async run({ args, rawArgs: given, cmd }) {
+    // A --workers worker gets its --user and --hook flags in its environment (kept out of `ps`).
+    const rawArgs = [...workerSecretArgs(), ...given];
     // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
     checkArgs(rawArgs, cmd.args, args._);
     const options = serverOptionsFrom(args);
@@ -279,6 +281,7 @@ export default defineCommand({
     reexecTuned(SERVER_TUNING);
     // Hooks run with the server's environment: the store's password is not theirs to see.
     delete process.env[STATE_ENV];
+    delete process.env[SECRET_ARGS_ENV];
     const inline = inlineAccounts(args, rawArgs);
     if (inline) {
       const { MemoryLogins } = await import("../../server/auth/memory-store.ts");

@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
 import { closeQuietly, type Jail, type Parent } from "./local-jail.ts";
 import { storageError } from "./local-errors.ts";
-import { openLocalUpload, removedSize } from "./local-upload.ts";
+import { openLocalUpload, type OpenTempDir } from "./local-upload.ts";
+import { removedSize } from "./local-removal.ts";
 import { lockName, unlockName, type NameLock } from "./local-name-lock.ts";
 
 const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;
@@ -34,12 +35,12 @@ export abstract class LocalWriteClaim implements WriteClaim {
   protected spent = false;
 
   constructor(
-    /** Kept reachable while the upload lives: its temp directory is a path through the jail's root descriptor. */
+    /** Kept reachable while the upload lives: its temp directory is opened through the jail's root descriptor. */
     protected readonly jail: Jail,
     protected readonly parentFd: number,
     /** The name inside the open parent (`/proc/self/fd/N/name`). */
     protected readonly path: string,
-    protected readonly tempDir: string,
+    protected readonly tempDir: OpenTempDir,
   ) {}
 
   abstract start(mode: WriteMode): Upload;
@@ -51,7 +52,7 @@ export abstract class LocalWriteClaim implements WriteClaim {
     this.spent = true;
     const { jail, parentFd } = this;
     try {
-      // As in openWrite: the closure keeps the jail (and so its temp directory's path) reachable.
+      // As in openWrite: the closure keeps the jail (through which its temp directory is opened) reachable.
       return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, claimedFd), () => {
         closeQuietly(parentFd);
         void jail;
@@ -68,7 +69,7 @@ export abstract class LocalWriteClaim implements WriteClaim {
  * descriptor. Started, both pass to the upload; released unstarted, both are closed (the lock with them).
  */
 export class LocalClaim extends LocalWriteClaim {
-  constructor(jail: Jail, parentFd: number, path: string, private readonly fd: number, tempDir: string) {
+  constructor(jail: Jail, parentFd: number, path: string, private readonly fd: number, tempDir: OpenTempDir) {
     super(jail, parentFd, path, tempDir);
   }
 
@@ -102,7 +103,7 @@ export class NewNameClaim extends LocalWriteClaim {
   private constructor(
     jail: Jail,
     parent: Parent,
-    tempDir: string,
+    tempDir: OpenTempDir,
     private readonly id: string,
     private readonly lock: NameLock | null,
   ) {
@@ -113,7 +114,7 @@ export class NewNameClaim extends LocalWriteClaim {
    * Reserve `parent`'s entry `name`; throws "file busy" (450) while another upload has it reserved.
    * `shared`: other processes serve the root too, and see the reservation. Owns `parent` once returned.
    */
-  static take(jail: Jail, parent: Parent, tempDir: string, shared: boolean): NewNameClaim {
+  static take(jail: Jail, parent: Parent, tempDir: OpenTempDir, shared: boolean): NewNameClaim {
     const dir = fs.fstatSync(parent.fd);
     const id = `${dir.dev}:${dir.ino}/${parent.name}`;
     if (newNames.has(id)) throw new StorageError(...BUSY);

@@ -73,6 +73,33 @@ function errnoError(errno: number): NodeJS.ErrnoException {
   return err;
 }
 
+const RENAME_NOREPLACE = 1;
+let renameat2: ((from: Buffer, to: Buffer) => number) | null | undefined;
+
+/**
+ * rename(2) that never replaces: EEXIST (thrown, as an errno error) when `to` exists, atomically
+ * (renameat2 RENAME_NOREPLACE). False where libc, the kernel or the filesystem has no such rename;
+ * the caller then renames as before. Paths as for rename(2) (here /proc/self/fd/N/name ones).
+ */
+export function renameNoReplace(from: string, to: string): boolean {
+  if (renameat2 === undefined) {
+    try {
+      // Its own dlopen: a libc without renameat2 (glibc < 2.28) must not take the jail down with it.
+      const lib = dlopen("libc.so.6", { renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 } });
+      renameat2 = (a, b) => lib.symbols.renameat2(AT_FDCWD, ptr(a), AT_FDCWD, ptr(b), RENAME_NOREPLACE);
+    } catch {
+      renameat2 = null;
+    }
+  }
+  if (!renameat2) return false;
+  libc ??= loadLibc();
+  if (renameat2(Buffer.from(from + "\0", "utf8"), Buffer.from(to + "\0", "utf8")) === 0) return true;
+  // errno is read at once: no other libc call runs on this thread in between.
+  const errno = read.i32(libc.symbols.__errno_location()!, 0);
+  if (errno === 22 || errno === 38) return false; // EINVAL (the filesystem), ENOSYS (the kernel)
+  throw errnoError(errno);
+}
+
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
@@ -187,6 +214,27 @@ export class Jail {
   /** Open `key` as an O_PATH descriptor (no read or write access: stat, or a directory to work in). */
   openPath(key: string, directory = false): number {
     return this.open(key, O_PATH | (directory ? fs.constants.O_DIRECTORY : 0));
+  }
+
+  /**
+   * The backend's own directory `name` in the root (created when missing), opened as an O_PATH
+   * descriptor the caller owns, never through a symlink: with `.ftpkit-tmp -> /elsewhere` planted in
+   * a home by a local user, the server wrote upload data and lock files there, outside the jail (and
+   * its sweep removed files there). Work inside it through fdPath(fd), as inside a Parent.
+   */
+  openOwnDir(name: string, create = true): number {
+    const flags = O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+    try {
+      return this.openAt(this.rootFd, name, flags);
+    } catch (err) {
+      if (!create || (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    try {
+      fs.mkdirSync(`${fdPath(this.rootFd)}/${name}`, { mode: 0o700 }); // mkdir(2) follows no symlink at the name
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    return this.openAt(this.rootFd, name, flags);
   }
 
   close(): void {

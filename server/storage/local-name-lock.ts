@@ -3,51 +3,59 @@
 // belongs to the open file, so a worker that dies lets its names go with it.
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
-import { closeQuietly, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, fdPath, tryLockExclusive } from "./local-jail.ts";
+import type { OpenTempDir } from "./local-upload.ts";
 
 /** No host name holds "@", so the temp directory's sweep of dead processes' files never takes these for one. */
 export const NAME_LOCK_PREFIX = "@name.";
 
 export interface NameLock {
   readonly fd: number;
+  /** The temp directory, held open while locked: `path` goes through it. */
+  readonly dirFd: number;
   readonly path: string;
 }
 
 /**
  * Lock `id` (parent dev:ino and name) among every process serving `tempDir`'s root. "busy": another
  * process (or another claim of this one) holds it. null: no lock file could be had (a read-only or
- * full disk): the caller's in-process reservation is then all there is.
+ * full disk, a temp directory that is not one): the caller's in-process reservation is then all there is.
  */
-export function lockName(tempDir: string, id: string): NameLock | "busy" | null {
+export function lockName(tempDir: OpenTempDir, id: string): NameLock | "busy" | null {
   const digest = new Bun.CryptoHasher("sha256").update(id).digest("hex").slice(0, 40);
-  const path = nodePath.join(tempDir, NAME_LOCK_PREFIX + digest);
+  let dirFd: number;
+  try {
+    dirFd = tempDir();
+  } catch {
+    return null;
+  }
+  const path = nodePath.join(fdPath(dirFd), NAME_LOCK_PREFIX + digest);
   const { O_RDWR, O_CREAT, O_NOFOLLOW } = fs.constants;
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
       fd = fs.openSync(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || !makeDir(tempDir)) return null;
-      continue;
+    } catch {
+      break;
     }
     if (!tryLockExclusive(fd)) {
       closeQuietly(fd);
+      closeQuietly(dirFd);
       return "busy";
     }
     // Its holder unlinks the file before letting go: a lock on an unlinked file guards nothing, so
     // the lock counts only while the path still names the file locked.
-    if (namesFile(path, fd)) return { fd, path };
+    if (namesFile(path, fd)) return { fd, dirFd, path };
     closeQuietly(fd);
   }
+  closeQuietly(dirFd);
   return null;
 }
 
 /** Let the name go: unlinked while still locked (see lockName), then closed, which ends the lock. */
 export function unlockName(lock: NameLock): void {
-  try {
-    fs.unlinkSync(lock.path);
-  } catch {}
-  closeQuietly(lock.fd);
+  unlinkLocked(lock.path, lock.fd);
+  closeQuietly(lock.dirFd);
 }
 
 /** Remove a lock file no process holds (one a killed server left), leaving held ones alone. */
@@ -58,8 +66,15 @@ export function sweepNameLock(path: string): void {
   } catch {
     return;
   }
-  if (tryLockExclusive(fd) && namesFile(path, fd)) unlockName({ fd, path });
+  if (tryLockExclusive(fd) && namesFile(path, fd)) unlinkLocked(path, fd);
   else closeQuietly(fd);
+}
+
+function unlinkLocked(path: string, fd: number): void {
+  try {
+    fs.unlinkSync(path);
+  } catch {}
+  closeQuietly(fd);
 }
 
 function namesFile(path: string, fd: number): boolean {
@@ -69,14 +84,5 @@ function namesFile(path: string, fd: number): boolean {
     return open.ino === named.ino && open.dev === named.dev;
   } catch {
     return false;
-  }
-}
-
-function makeDir(dir: string): boolean {
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EEXIST";
   }
 }

@@ -9,11 +9,18 @@ import { InPlaceCommitError, StorageError, type Upload, type WriteMode } from ".
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
-import { tryLockExclusive } from "./local-jail.ts";
+import { fdPath, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
+import { freedByRemoval, removing, renameToFree } from "./local-removal.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
+
+/**
+ * Opens the root's TEMP_DIR (Jail.openOwnDir: never through a symlink), created when missing unless
+ * `create` is false; the caller owns the descriptor.
+ */
+export type OpenTempDir = (create?: boolean) => number;
 
 type ToStorageError = (err: unknown) => StorageError;
 
@@ -67,11 +74,11 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
 }
 
 /**
- * Open an upload at `real` (already checked to be inside the root). `tempDir` is the root's TEMP_DIR.
+ * Open an upload at `real` (already checked to be inside the root). `tempDir` opens the root's TEMP_DIR.
  * O_NOFOLLOW: a symlink swapped in after the check makes the open fail instead of being followed.
  * `claimed`: the locked descriptor of claimLocalUpload for this target and mode, owned from here on.
  */
-export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, toError: ToStorageError, claimed: number | null = null): Upload {
+export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null): Upload {
   try {
     if (mode.kind === "truncate") return atomicUpload(real, tempDir, toError);
     const fd = claimed ?? openLocked(real, mode, false)!;
@@ -123,43 +130,51 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: string, 
 }
 
 /** Overwrite: write a temp file, then rename it over the target (readers see the old or the new file). */
-function atomicUpload(real: string, tempDir: string, toError: ToStorageError): Upload {
-  try {
-    fs.mkdirSync(tempDir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-  }
-  const temp = nodePath.join(tempDir, `${os.hostname()}.${process.pid}.${crypto.randomUUID()}`);
+function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageError): Upload {
+  // The temp directory stays open (the temp file's path goes through it) until the upload ends.
+  const dirFd = tempDir();
+  const temp = `${fdPath(dirFd)}/${os.hostname()}.${process.pid}.${crypto.randomUUID()}`;
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  let fd: number;
+  try {
+    fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  } catch (err) {
+    closeQuietly(dirFd);
+    throw err;
+  }
   const writer = positionedWriter(fd, 0, toError);
   return endsOnce(writer, {
     async commit() {
       try {
-        // Synchronous from here to the rename: no other session's DELE or rename can run in between,
-        // so the bytes this replaces are counted exactly once.
-        const old = fs.lstatSync(real, { throwIfNoEntry: false });
-        if (old?.isDirectory()) throw new StorageError("is-a-directory");
-        if (old) {
-          // Keep the replaced file's permissions (and owner, when we may).
-          fs.fchmodSync(fd, old.mode & 0o7777);
-          try {
-            fs.fchownSync(fd, old.uid, old.gid);
-          } catch {}
-        }
         const size = fs.fstatSync(fd).size;
+        // Synchronous from the lstat to the rename (each try of `removing`): no other session's DELE
+        // or rename can run in between, so the bytes this replaces are counted exactly once.
+        const delta = await removing((lastTry) => {
+          const old = fs.lstatSync(real, { throwIfNoEntry: false });
+          if (old?.isDirectory()) throw new StorageError("is-a-directory");
+          if (old) {
+            // Keep the replaced file's permissions (and owner, when we may).
+            fs.fchmodSync(fd, old.mode & 0o7777);
+            try {
+              fs.fchownSync(fd, old.uid, old.gid);
+            } catch {}
+          }
+          return size - (old ? freedByRemoval(real, old, () => fs.renameSync(temp, real), lastTry) : (renameToFree(temp, real), 0));
+        });
         fs.closeSync(fd);
-        const rename = () => fs.renameSync(temp, real);
-        return size - (old ? freedByRemoval(real, old, rename) : (rename(), 0));
+        return delta;
       } catch (err) {
         closeQuietly(fd);
         unlinkQuietly(temp);
         throw toError(err);
+      } finally {
+        closeQuietly(dirFd);
       }
     },
     async abort() {
       closeQuietly(fd);
       unlinkQuietly(temp);
+      closeQuietly(dirFd);
       return 0;
     },
   }, fd, false);
@@ -170,22 +185,34 @@ function atomicUpload(real: string, tempDir: string, toError: ToStorageError): U
  * the next one (on this host) clears it, and the new-name lock files nobody holds. Files of live
  * processes (other workers) are left alone.
  */
-export function sweepTempDir(tempDir: string): void {
-  let names: string[];
+export function sweepTempDir(tempDir: OpenTempDir): void {
+  let dirFd: number;
   try {
-    names = fs.readdirSync(tempDir);
+    dirFd = tempDir(false); // no home gains the directory by being swept
   } catch {
     return;
   }
-  const host = os.hostname();
-  for (const name of names) {
-    if (name.startsWith(NAME_LOCK_PREFIX)) {
-      sweepNameLock(nodePath.join(tempDir, name));
-      continue;
+  try {
+    const dir = fdPath(dirFd);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
     }
-    const [h, pid] = name.split(".", 2);
-    if (h !== host || !pid || alive(Number(pid))) continue;
-    unlinkQuietly(nodePath.join(tempDir, name));
+    const host = os.hostname();
+    for (const name of names) {
+      if (name.startsWith(NAME_LOCK_PREFIX)) {
+        sweepNameLock(nodePath.join(dir, name));
+        continue;
+      }
+      // HOST.PID.UUID: a host name may hold dots itself (a fully qualified one), the PID and the UUID none.
+      const owner = /^(.+)\.(\d+)\.[^.]+$/.exec(name);
+      if (!owner || owner[1] !== host || alive(Number(owner[2]))) continue;
+      unlinkQuietly(nodePath.join(dir, name));
+    }
+  } finally {
+    closeQuietly(dirFd);
   }
 }
 
@@ -321,52 +348,12 @@ function appendWriter(fd: number, toError: ToStorageError): Writer {
   };
 }
 
-/** The size of an open file that is no longer in any directory (removed or replaced while open), else 0. */
-export function removedSize(fd: number): number {
-  try {
-    const st = fs.fstatSync(fd);
-    return st.nlink === 0 ? st.size : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** The file is no longer in any directory (removed or replaced while open). */
 function unlinked(fd: number): boolean {
   try {
     return fs.fstatSync(fd).nlink === 0;
   } catch {
     return false;
-  }
-}
-
-/**
- * Run `remove` (an unlink, or a rename over the name) on the entry at `path` whose lstat is `st`,
- * and return the bytes it gave back to the quota. A file an in-place upload is still writing gives
- * back nothing: that upload finds its file gone when it ends and settles for it (`delta` above), so
- * the bytes are counted back once — before, DELE gave back the size at that moment and the upload
- * then booked the whole file it had written into the void. The removal runs holding the file's
- * lock, so no upload can start writing it in between (it gets 450, file busy).
- */
-export function freedByRemoval(path: string, st: fs.Stats, remove: () => void): number {
-  if (!st.isFile()) {
-    remove();
-    return 0;
-  }
-  let fd = -1;
-  try {
-    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-    fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch {
-    // Unreadable (SITE CHMOD 000) or gone: no lock to ask; the lstat's size is the best known.
-  }
-  try {
-    const written = fd >= 0 && !tryLockExclusive(fd);
-    const size = fd >= 0 ? fs.fstatSync(fd).size : st.size;
-    remove();
-    return written ? 0 : size;
-  } finally {
-    if (fd >= 0) closeQuietly(fd);
   }
 }
 

@@ -16,7 +16,8 @@ import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, 
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { claimLocalUpload, freedByRemoval, openLocalUpload, sweepTempDir, TEMP_DIR } from "./local-upload.ts";
+import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
+import { freedByRemoval, holdingLock, removing, renameToFree } from "./local-removal.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames } from "./local-walk.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
@@ -28,7 +29,7 @@ import { LoopShare } from "../../protocol/loop-share.ts";
  * A symlink that stays inside the root is followed; one that leads out (or is absolute) is refused.
  */
 export class LocalStorage implements Storage {
-  private opened: Promise<{ jail: Jail; tempDir: string }> | null = null;
+  private opened: Promise<{ jail: Jail; tempDir: OpenTempDir }> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
   /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
@@ -43,12 +44,12 @@ export class LocalStorage implements Storage {
     private readonly opts: { sharedNames?: boolean } = {},
   ) {}
 
-  private jail(): Promise<{ jail: Jail; tempDir: string }> {
+  private jail(): Promise<{ jail: Jail; tempDir: OpenTempDir }> {
     this.opened ??= wrap(async () => {
       const jail = jailFor(await fsp.realpath(this.root));
       const st = fs.fstatSync(jail.rootFd);
       this.rootIdentity = { dev: st.dev, ino: st.ino };
-      return { jail, tempDir: `${fdPath(jail.rootFd)}/${TEMP_DIR}` };
+      return { jail, tempDir: (create?: boolean) => jail.openOwnDir(TEMP_DIR, create) };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
       throw err;
@@ -64,7 +65,7 @@ export class LocalStorage implements Storage {
     return now !== undefined && now.isDirectory() && (now.dev !== held.dev || now.ino !== held.ino);
   }
 
-  private sweepOnce(tempDir: string): void {
+  private sweepOnce(tempDir: OpenTempDir): void {
     if (this.swept) return;
     this.swept = true;
     sweepTempDir(tempDir);
@@ -262,7 +263,7 @@ export class LocalStorage implements Storage {
     const parent = sync(() => jail.parent(key));
     try {
       // The release closure keeps the jail reachable while the upload lives: its temp directory is
-      // a path through the jail's root descriptor, which is closed once the jail is unreachable.
+      // opened through the jail's root descriptor, which is closed once the jail is unreachable.
       return releasing(openLocalUpload(parent.path, mode, tempDir, storageError), () => {
         closeQuietly(parent.fd);
         void jail;
@@ -329,14 +330,16 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail } = await this.jail();
     // lstat and unlink in one synchronous step: a concurrent overwrite's commit cannot slip between
-    // them, so the freed bytes are given back to the quota exactly once.
-    return sync(() => {
-      using p = jail.parent(key);
-      const st = fs.lstatSync(p.path);
-      if (st.isDirectory()) throw new StorageError("is-a-directory");
-      // A symlink is removed itself, its target untouched.
-      return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path));
-    });
+    // them, so the freed bytes are given back to the quota exactly once (across workers: `removing`).
+    return removing((lastTry) =>
+      sync(() => {
+        using p = jail.parent(key);
+        const st = fs.lstatSync(p.path);
+        if (st.isDirectory()) throw new StorageError("is-a-directory");
+        // A symlink is removed itself, its target untouched.
+        return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry);
+      }),
+    );
   }
 
   async rename(from: string, to: string): Promise<number> {
@@ -344,29 +347,33 @@ export class LocalStorage implements Storage {
     checkKey(to);
     if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
     const { jail } = await this.jail();
-    return sync(() => {
+    return removing((lastTry) => sync(() => {
       using src = jail.parent(from);
       using dst = jail.parent(to);
       fs.lstatSync(src.path);
       if (from === to) return 0;
       if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
-      // Synchronous, as remove: the replaced file's bytes are counted once.
+      // Synchronous, as remove: the replaced file's bytes are counted once (across workers: the
+      // source held under its lock, a free target renamed to only while still free).
       const old = fs.lstatSync(dst.path, { throwIfNoEntry: false });
-      const rename = () => {
+      const rename = (toFree: boolean) => {
         try {
-          fs.renameSync(src.path, dst.path);
+          if (toFree) renameToFree(src.path, dst.path);
+          else fs.renameSync(src.path, dst.path);
         } catch (err) {
           // EINVAL: into itself by another spelling (through a symlink).
           if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new StorageError("denied", "cannot move a directory into itself");
           throw err;
         }
       };
-      if (!old) {
-        rename();
-        return 0;
-      }
-      return freedByRemoval(dst.path, old, rename);
-    });
+      return holdingLock(src.path, lastTry, () => {
+        if (!old) {
+          rename(true);
+          return 0;
+        }
+        return freedByRemoval(dst.path, old, () => rename(false), lastTry);
+      });
+    }));
   }
 
   async freeBytes(): Promise<number> {
@@ -421,7 +428,7 @@ function jailFor(realRoot: string): Jail {
 }
 
 /** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
-function takeNewName(jail: Jail, parent: Parent, tempDir: string, shared: boolean): NewNameClaim {
+function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, shared: boolean): NewNameClaim {
   try {
     return NewNameClaim.take(jail, parent, tempDir, shared);
   } catch (err) {

@@ -129,7 +129,7 @@ describe("packaging", () => {
     expect(await proc.exited).toBe(0);
   }, 180_000);
 
-  test("bun run build's executable serves --root (with the runtime tuning) and gets a file with no bun on PATH; 20 MiB get and put verify on both hashing threads", async () => {
+  test("bun run build's executable serves --root (with the runtime tuning, and with --workers) and gets a file with no bun on PATH; 20 MiB get and put verify on both hashing threads", async () => {
     const base = work("ftpkit-exe-");
     const exe = join(base, "ftpkit");
     const script: string = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.build;
@@ -174,5 +174,14 @@ describe("packaging", () => {
 
     process.kill(rw.proc.pid, "SIGTERM");
     expect(await rw.proc.exited).toBe(0);
+
+    // --workers: each worker is the executable again. Started with the embedded entry point's
+    // "/$bunfs/…" name as an argument, every worker refused it as a command and nothing was served.
+    const many = await serveUrl([exe, "serve", "--root", root, "--user", "me:pw", "--workers", "2", "--port", "0", "--host", "127.0.0.1"], { cwd: serveCwd, env });
+    const listed = await run([exe, "ls", many.url.replace("ftp://", "ftp://me:pw@")], { cwd: dl, env, timeoutMs: 30_000 });
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain("hello.txt");
+    process.kill(many.proc.pid, "SIGTERM");
+    expect(await many.proc.exited).toBe(0);
   }, 180_000);
 });

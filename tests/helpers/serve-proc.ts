@@ -36,17 +36,23 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Pr
  * JSON `listening` event under --log-format json), and for `alsoWaitFor` (a later line, such as
  * the implicit-FTPS listener's). Throws with stderr if it exits first. `bunArgs` go to bun itself
  * (`--preload FILE` injects a fault).
- * `fdLimit` starts it under that open-file limit (soft and hard). `uid`: run as that user (and its
- * own group, no others) when the tests run as root, so the kernel's permission checks apply to it.
+ * `fdLimit` starts it under that open-file limit (soft and hard); `hostname` under that host name
+ * (a UTS namespace of its own: needs unshare(1) and the right to use it). `uid`: run as that user (and
+ * its own group, no others) when the tests run as root, so the kernel's permission checks apply to it.
  */
 export async function spawnServe(
   args: string[],
-  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; alsoWaitFor?: RegExp; bunArgs?: string[]; env?: Record<string, string>; uid?: number },
+  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; hostname?: string; alsoWaitFor?: RegExp; bunArgs?: string[]; env?: Record<string, string>; uid?: number },
 ): Promise<ServeProcess> {
   const cmd = ["bun", ...(opts.bunArgs ?? []), FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
-  // `exec` keeps the PID: kill() still reaches the server itself.
-  const limited = opts.fdLimit === undefined ? cmd : ["sh", "-c", `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, ...cmd];
-  // setpriv execs the command: the PID stays the server's.
+  // `exec` keeps the PID (unshare without --fork execs too, and so does setpriv): kill() still reaches the server itself.
+  const setup = [
+    ...(opts.fdLimit === undefined ? [] : [`ulimit -n ${opts.fdLimit}`]),
+    // A host name of its own (a UTS namespace): the machine's stays as it is.
+    ...(opts.hostname === undefined ? [] : [`hostname ${opts.hostname}`]),
+  ];
+  const shell = setup.length ? ["sh", "-c", `${setup.join(" && ")} && exec "$0" "$@"`, ...cmd] : cmd;
+  const limited = opts.hostname === undefined ? shell : ["unshare", "--uts", ...shell];
   if (opts.uid !== undefined && process.getuid?.() === 0) limited.unshift("setpriv", `--reuid=${opts.uid}`, `--regid=${opts.uid}`, "--clear-groups");
   const proc = Bun.spawn(limited, {
     cwd: opts.cwd,

@@ -1,7 +1,8 @@
 // Issue 8: a transfer owns its resources and ends exactly once — measured as an attacker would,
 // by descriptors, quota and bytes on disk before and after.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { useServers } from "../helpers/server.ts";
@@ -185,6 +186,36 @@ describe("reserved names and a full disk", () => {
     expect((await w.cmd("DELE .ftpkit-tmp")).code).toBe(553);
     const names = (await w.transfer("LIST -a")).data.toString();
     expect(names).not.toContain(".ftpkit");
+  }, 60_000);
+
+  test("a .ftpkit-tmp symlink planted in a home sends no upload data or lock file out of it, and the sweep removes nothing there", async () => {
+    const outside = mkdtempSync(join(tmpdir(), "ftpkit-planted-"));
+    try {
+      // A dead process's temp file as the sweep would remove it, had it followed the link.
+      const bait = `${hostname()}.999999999.x`;
+      writeFileSync(join(outside, bait), "keep");
+      const s = await servers.start({ setup: (root) => symlinkSync(outside, join(root, "home/alice/.ftpkit-tmp")) });
+      writeFileSync(join(s.home("alice"), "old.bin"), "old");
+      const w = await servers.login();
+      expect((await w.cmd("TYPE I")).code).toBe(200);
+      // A new name (its reservation's lock file, taken before the 150) and an overwrite (its temp file).
+      for (const name of ["new.bin", "old.bin"]) {
+        const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+        expect((await w.cmd(`STOR ${name}`)).code).toBe(150);
+        expect(readdirSync(outside)).toEqual([bait]);
+        const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+        data.write(new Uint8Array(100_000).fill(7));
+        data.end();
+        await w.read(5000);
+      }
+      expect(readdirSync(outside)).toEqual([bait]);
+      expect(readFileSync(join(outside, bait), "utf8")).toBe("keep");
+      expect(statSync(join(s.home("alice"), "new.bin")).size).toBe(100_000);
+      expect(readFileSync(join(s.home("alice"), "old.bin"), "utf8")).toBe("old"); // no temp directory to be had: refused
+      expect((await w.cmd("NOOP")).code).toBe(200);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   }, 60_000);
 
   test("an upload that fills the disk gets 452, and the quota counts exactly what stayed on disk", async () => {

@@ -28,7 +28,16 @@ async function avbl(port: number): Promise<number> {
   }
 }
 
-test("kill -9 of the server mid-overwrite, three times: the old file stays, no temp file is left, the quota is exact", async () => {
+/** Whether this machine lets a server run under a host name of its own (spawnServe's `hostname`). */
+const canSetHostname = Bun.spawnSync(["unshare", "--uts", "hostname", "ftp.example.org"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+
+test("kill -9 of the server mid-overwrite, three times: the old file stays, no temp file is left, the quota is exact", () => crashRounds(3), 90_000);
+
+// Temp files are named HOST.PID.UUID: the sweep took the host name up to its first dot, so on a host
+// named ftp.example.org no dead server's temp file was ever removed (each crash leaked its upload).
+test.skipIf(!canSetHostname)("on a host whose name holds dots, the next server sweeps a killed one's temp file too", () => crashRounds(1, "ftp.example.org"), 90_000);
+
+async function crashRounds(rounds: number, hostname?: string): Promise<void> {
   root = mkdtempSync(join(tmpdir(), "ftpkit-crash-"));
   const quota = 10_000_000;
   const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
@@ -36,8 +45,8 @@ test("kill -9 of the server mid-overwrite, three times: the old file stays, no t
   const old = crypto.getRandomValues(new Uint8Array(2_000_000));
   writeFileSync(join(home, "data.bin"), old);
   const args = ["--users", usersFile, "--max-rate", "400KB"];
-  for (let round = 0; round < 3; round++) {
-    server = await spawnServe(args, { cwd: root });
+  for (let round = 0; round < rounds; round++) {
+    server = await spawnServe(args, { cwd: root, hostname });
     const w = await Wire.connect(server.port);
     expect((await w.login("alice", "alice-pw")).code).toBe(230);
     // Upload through a throttled session and kill the server once bytes have reached the temp file.
@@ -52,7 +61,7 @@ test("kill -9 of the server mid-overwrite, three times: the old file stays, no t
     await upload;
   }
   expect(readFileSync(join(home, "data.bin")).equals(Buffer.from(old))).toBe(true);
-  server = await spawnServe(args, { cwd: root });
+  server = await spawnServe(args, { cwd: root, hostname });
   // The first login measures usage (and sweeps what dead servers left): only the visible 2 MB count.
   expect(await avbl(server.port)).toBe(quota - old.length);
   expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
@@ -61,4 +70,4 @@ test("kill -9 of the server mid-overwrite, three times: the old file stays, no t
   const names = (await w.transfer("NLST -a")).data.toString();
   w.close();
   expect(names).not.toContain(".ftpkit");
-}, 90_000);
+}

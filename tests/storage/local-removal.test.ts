@@ -1,0 +1,82 @@
+// Removals under --workers: another process's removal of the same file holds its lock for a moment,
+// and that lock is not an upload's; the file's bytes are given back to the quota once.
+import { afterEach, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { StorageError } from "../../server/storage/backend.ts";
+import { LocalStorage } from "../../server/storage/local.ts";
+import { RemovalBusy, renameToFree } from "../../server/storage/local-removal.ts";
+
+const roots: string[] = [];
+afterEach(() => {
+  for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
+});
+
+/**
+ * Another worker's DELE of `file`, held at its lock: it locks the file, says "locked", and on a line
+ * from stdin removes it (its removal, which gives the bytes back) and says "removed".
+ */
+function removerElsewhere(file: string) {
+  const jailTs = join(import.meta.dir, "../../server/storage/local-jail.ts");
+  const script = `import { tryLockExclusive } from ${JSON.stringify(jailTs)}; import * as fs from "node:fs";
+const fd = fs.openSync(${JSON.stringify(file)}, "r");
+if (!tryLockExclusive(fd)) throw new Error("not locked");
+console.log("locked");
+for await (const _ of console) { fs.unlinkSync(${JSON.stringify(file)}); console.log("removed"); process.exit(0); }`;
+  return Bun.spawn(["bun", "-e", script], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+}
+
+async function line(reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> }): Promise<string> {
+  const next = await reader.read();
+  return next.done ? "" : new TextDecoder().decode(next.value).trim();
+}
+
+test("a DELE racing another process's removal of the file waits for it and fails, so only one gives the bytes back", async () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  writeFileSync(join(root, "f"), new Uint8Array(10_000));
+  const storage = new LocalStorage(root);
+  const other = removerElsewhere(join(root, "f"));
+  const out = other.stdout.getReader();
+  try {
+    expect(await line(out)).toBe("locked");
+    const mine = storage.remove("f").then(
+      (freed) => ({ freed }),
+      (err) => ({ kind: err instanceof StorageError ? err.kind : String(err) }),
+    );
+    await Bun.sleep(1); // this removal has met the lock, and waits
+    other.stdin.write("go\n");
+    await other.stdin.flush();
+    // Before: the lock was taken for an upload's, this DELE removed the file giving back nothing
+    // ({ freed: 0 }), and the other one's removal failed: the 10,000 bytes were never given back.
+    expect(await mine).toEqual({ kind: "not-found" });
+    expect(await line(out)).toBe("removed");
+    expect(await other.exited).toBe(0);
+    expect(existsSync(join(root, "f"))).toBe(false);
+  } finally {
+    other.kill(9);
+  }
+}, 30_000);
+
+test("a lock held longer (an in-place upload's) still counts as the upload's: the DELE goes through and gives back nothing now", async () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  const storage = new LocalStorage(root);
+  const upload = await storage.openWrite("f", { kind: "append" });
+  await upload.write(new Uint8Array(5_000));
+  expect(await storage.remove("f")).toBe(0);
+  // The upload settles for the file it lost: it gives back what it had when it opened (nothing).
+  expect(await upload.commit()).toBe(0);
+}, 30_000);
+
+test("a rename to a name found free never replaces a file put there since: busy, and the next look sees it", () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  writeFileSync(join(root, "a"), "a");
+  writeFileSync(join(root, "b"), "another worker's upload");
+  expect(() => renameToFree(join(root, "a"), join(root, "b"))).toThrow(RemovalBusy);
+  expect(readFileSync(join(root, "b"), "utf8")).toBe("another worker's upload");
+  renameToFree(join(root, "a"), join(root, "c"));
+  expect(readFileSync(join(root, "c"), "utf8")).toBe("a");
+});
