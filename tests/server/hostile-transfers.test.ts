@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { useServers } from "../helpers/server.ts";
 import type { Wire } from "../helpers/wire.ts";
+import { LocalStorage } from "../../server/storage/local.ts";
 
 const servers = useServers();
 
@@ -208,6 +209,10 @@ describe("reserved names and a full disk", () => {
         data.end();
         await w.read(5000);
       }
+      // Where other processes serve the home (--workers, --state), a new name also takes a lock file: not there either.
+      const shared = (await new LocalStorage(s.home("alice"), { sharedNames: true }).claimWrite("another.bin", { kind: "create" }))!;
+      expect(shared).not.toBeNull();
+      shared.release();
       expect(readdirSync(outside)).toEqual([bait]);
       expect(readFileSync(join(outside, bait), "utf8")).toBe("keep");
       expect(statSync(join(s.home("alice"), "new.bin")).size).toBe(100_000);
