@@ -398,8 +398,15 @@ export default defineCommand({
     else if (fds) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); a session holds up to ${FDS_PER_SESSION} descriptors at once`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
-      consola.info(`FTPS: AUTH TLS on port ${address.port}${server.ftps.options.requireTls ? " (required)" : ""}; data session reuse ${reuse}; certificate ${server.ftps.store?.current.fingerprint}`);
-      if (server.implicitTlsPort !== undefined) consola.success(`ftpkit listening on ftps://${shown}:${server.implicitTlsPort} (implicit TLS)`);
+      const required = server.ftps.options.requireTls === true;
+      const certificate = server.ftps.store?.current.fingerprint;
+      if (json) {
+        // One record; the implicit-TLS port is a field of it, not a second "listening" record a script could take for the control port.
+        server.context.log.info("ftps", { port: address.port, implicitPort: server.implicitTlsPort, required, sessionReuse: reuse, certificate });
+      } else {
+        consola.info(`FTPS: AUTH TLS on port ${address.port}${required ? " (required)" : ""}; data session reuse ${reuse}; certificate ${certificate}`);
+        if (server.implicitTlsPort !== undefined) consola.success(`ftpkit listening on ftps://${shown}:${server.implicitTlsPort} (implicit TLS)`);
+      }
     }
     const metricsPort = server.ops.metricsPort;
     if (metricsPort !== undefined) {

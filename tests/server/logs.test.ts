@@ -7,6 +7,7 @@ import { waitFor } from "../helpers/peers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
+import { CERT, KEY } from "../tls/helpers.ts";
 
 let ts: TestServer | null = null;
 let serve: ServeProcess | null = null;
@@ -29,11 +30,11 @@ function records(stdout: string): Rec[] {
     .map((l) => JSON.parse(l) as Rec);
 }
 
-async function start(): Promise<ServeProcess> {
+async function start(extra: string[] = []): Promise<ServeProcess> {
   // Only the users file and homes of the test server are used; its in-process listener is closed.
   ts = await startTestServer({ setup: (root) => writeFileSync(join(root, "home/alice/data.bin"), new Uint8Array(5000).fill(7)) });
   await ts.server.close(0);
-  serve = await spawnServe(["--users", ts.usersFile, "--log-format", "json"], { cwd: ts.root });
+  serve = await spawnServe(["--users", ts.usersFile, "--log-format", "json", ...extra], { cwd: ts.root });
   return serve;
 }
 
@@ -109,4 +110,17 @@ test("failures are logged: failed login, refused bounce, failed transfer", async
   expect(s.stdout()).not.toContain("not-her-password");
   const bounce = recs.find((r) => String(r.event).includes("bounce"));
   expect(bounce).toMatchObject({ level: "warn", target: "10.0.0.1:2000" });
+}, 30_000);
+
+test("with FTPS, the start-up lines are JSON records too (not consola text among them)", async () => {
+  const s = await start(["--tls-cert", CERT, "--tls-key", KEY, "--implicit-tls-port", "0", "--require-tls"]);
+  await waitFor(() => s.stdout().includes('"event":"ftps"'), 5000, "ftps record");
+  const lines = s.stdout().split("\n").filter((l) => l.trim() !== "");
+  for (const l of lines) expect(l).toStartWith('{"time":');
+  const ftps = records(s.stdout()).find((r) => r.event === "ftps");
+  expect(ftps).toMatchObject({ level: "info", port: s.port, required: true, sessionReuse: "preferred" });
+  expect(ftps!.implicitPort).toBeGreaterThan(0);
+  expect(String(ftps!.certificate)).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  // Only one "listening" record: the control port's.
+  expect(records(s.stdout()).filter((r) => r.event === "listening").map((r) => r.port)).toEqual([s.port]);
 }, 30_000);
