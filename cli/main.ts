@@ -113,7 +113,9 @@ if (wantsBuiltin) {
   // Standard output that takes no more (a reader that stops early, `ftpkit ls URL | head`; a full
   // disk or /dev/full, ENOSPC; EIO, EBADF): one line, as `get URL -` says it, and exit 3 (a local
   // write failure), not Bun's report of an uncaught error with our source lines.
-  process.stdout.on("error", (err: Error & { code?: string }) => {
+  // A server is not stopped by its log: `serve` loses the lines and goes on (server/log.ts).
+  if (rawArgs[0] === "serve") (await import("../server/log.ts")).keepServingWhenOutputFails();
+  else process.stdout.on("error", (err: Error & { code?: string }) => {
     const why = err.code === "EPIPE" ? "the reader closed it (broken pipe)" : printableMessage(err.message);
     errorConsole().error(`cannot write to standard output: ${why}`);
     process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);

@@ -94,3 +94,31 @@ export function holdOutput(out: { write(s: string): unknown }): { write(s: strin
     },
   };
 }
+
+/** How often a still-failing standard output is reported again on stderr. */
+const OUTPUT_FAILURE_REPORT_MS = 60_000;
+
+/**
+ * For `serve`: standard output that takes no more — the disk under a redirected log filled up
+ * (ENOSPC), the reader of a pipe went away (EPIPE) — costs log lines, never the service. The
+ * client commands exit on it (cli/main.ts); a server used to as well, cutting every session and
+ * transfer because /var/log was full. Reported on stderr at once and then at most once a minute
+ * while it lasts; writes go on being tried, so the log resumes when space is freed. A failing
+ * stderr is ignored: there is nowhere left to say it.
+ */
+export function keepServingWhenOutputFails(
+  out: NodeJS.EventEmitter = process.stdout,
+  err: NodeJS.EventEmitter & { write(s: string): unknown } = process.stderr,
+  now: () => number = Date.now,
+): void {
+  let failed = 0;
+  let reportedAt = -Infinity;
+  err.on("error", () => {});
+  out.on("error", (e: Error & { code?: string }) => {
+    failed++;
+    if (now() - reportedAt < OUTPUT_FAILURE_REPORT_MS) return;
+    reportedAt = now();
+    const why = e.code === "EPIPE" ? "the reader closed it (broken pipe)" : JSON.stringify(e.message).slice(1, -1);
+    err.write(`[warn] log lines lost: cannot write to standard output: ${why}; the server goes on (${failed} failed write${failed === 1 ? "" : "s"} so far)\n`);
+  });
+}
