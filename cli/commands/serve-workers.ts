@@ -11,6 +11,7 @@ import { MemoryStore } from "../../server/state/memory-store.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { selfCommand } from "../tuning.ts";
+import { listenPermissionHint } from "../../server/privileged-port.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
@@ -105,7 +106,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
-    if (code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
+    if (code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}${listenPermissionHint(options.port ?? 2121)}`);
     throw err;
   }
   const port = probe.port;

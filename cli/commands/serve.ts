@@ -14,6 +14,7 @@ import { checkRoot, inlineUsers, parseUserFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
 import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
+import { listenPermissionHint } from "../../server/privileged-port.ts";
 
 function positiveInt(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -325,7 +326,7 @@ export default defineCommand({
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
-      if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}`);
+      if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}${listenPermissionHint(options.port ?? 2121)}`);
       if (e.code === "EADDRNOTAVAIL" || /^Failed to listen/.test(e.message)) throw new CliError(`cannot listen on ${options.host ?? "0.0.0.0"}: ${e.code === "EADDRNOTAVAIL" ? "not an address of this machine" : "not a valid address"}`);
       if (["UsersFileError", "TlsConfigError", "OpsConfigError", "StateStartError", "JailUnavailableError"].includes(e.name)) throw new CliError(e.message);
       throw err;

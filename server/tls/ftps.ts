@@ -10,6 +10,7 @@ import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
 import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, type TlsMaterial, type TlsOptionNames } from "./config.ts";
 import { upgradeDataSocket, type SessionReusePolicy, type UploadEofPolicy } from "./data.ts";
+import { listenPermissionHint } from "../privileged-port.ts";
 
 /** FTPS settings (`ftpkit serve --tls-cert … --tls-key …`). */
 export interface FtpsOptions {
@@ -148,7 +149,7 @@ export class FtpsRuntime {
       const code = (err as NodeJS.ErrnoException).code;
       const name = (this.options.names ?? TLS_FLAG_NAMES).implicitPort;
       if (code === "EADDRINUSE") throw new TlsConfigError(`${name} ${port} is already in use`);
-      if (code === "EACCES") throw new TlsConfigError(`${name} ${port}: no permission to listen`);
+      if (code === "EACCES") throw new TlsConfigError(`${name} ${port}: no permission to listen${listenPermissionHint(port)}`);
       throw err;
     }
     return this.implicitListener.port;
