@@ -136,6 +136,7 @@ export function startTransfer(
   }
   const t = new Transfer(spec.verb, spec.vpath, spec.size);
   session.transfer = t;
+  session.server.events.emit({ type: "transfer-start", session, transfer: t });
   session.reply(150, spec.opening);
   t.done = (async () => {
     let outcome: TransferOutcome;

@@ -9,6 +9,8 @@ export type OpsEvent =
   | { type: "login"; session: Session }
   /** `failures`: from this address within the back-off window, on every process sharing state (this one's own at least). */
   | { type: "login-failed"; session: Session; user: string; failures?: number }
+  /** A transfer began (its 150 is sent); `transfer.bytes` grows while it runs, until its "transfer" event. */
+  | { type: "transfer-start"; session: Session; transfer: { readonly verb: string; readonly bytes: number } }
   | {
       type: "transfer";
       session: Session;

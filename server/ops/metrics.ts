@@ -1,6 +1,7 @@
 // `--metrics ADDR:PORT`: what the server does, for Prometheus; /healthz and /readyz for orchestrators.
 import type { Server } from "bun";
 import type { ServerContext } from "../context.ts";
+import type { Session } from "../session.ts";
 import type { OpsEvent } from "./events.ts";
 import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from "./prometheus.ts";
 
@@ -23,6 +24,13 @@ export class Metrics {
   readonly errors: Counter;
   readonly hooks: Counter;
   readonly hookDrops: Counter;
+  /**
+   * Transfers from their start to their "transfer" event, whose bytes the byte counter shows while
+   * they run. Not read from the open sessions: a client that hangs up mid-download ends its session
+   * before its transfer has ended, and the counter fell by that transfer's bytes until its event
+   * added them back (Prometheus takes any fall for a counter reset: rate() counts everything again).
+   */
+  private readonly running = new Map<Session, { readonly verb: string; readonly bytes: number }>();
 
   constructor(
     private readonly ctx: () => ServerContext,
@@ -34,7 +42,7 @@ export class Metrics {
     this.logins = r.add(new Counter("ftpkit_logins_total", "Login attempts by result (ok, failed).", ["result"]));
     this.bytes = r.add(new Counter("ftpkit_transfer_bytes_total", "Data bytes moved, counting transfers still running (in = uploads).", ["direction"]));
     this.bytes.extra = () => this.runningBytes();
-    r.add(new Gauge("ftpkit_transfers_active", "Data transfers running now.", [], () => [...this.ctx().sessions].filter((s) => s.transfer).length));
+    r.add(new Gauge("ftpkit_transfers_active", "Data transfers running now.", [], () => this.running.size));
     this.transfers = r.add(new Counter("ftpkit_transfers_total", "Finished data transfers by verb and result (ok, aborted, quota, error).", ["verb", "result"]));
     this.duration = r.add(new Histogram("ftpkit_transfer_duration_seconds", "Duration of finished data transfers.", ["verb"], DURATION_BUCKETS));
     this.tls = r.add(new Counter("ftpkit_tls_handshakes_total", "TLS handshakes by channel (control, data); reused=true when a data connection resumed the control session.", ["channel", "reused"]));
@@ -63,7 +71,11 @@ export class Metrics {
       case "login-failed":
         this.logins.inc(["failed"]);
         break;
+      case "transfer-start":
+        this.running.set(e.session, e.transfer);
+        break;
       case "transfer":
+        this.running.delete(e.session);
         this.bytes.inc([UPLOAD_VERBS.has(e.verb) ? "in" : "out"], e.bytes);
         this.transfers.inc([e.verb, e.result]);
         this.duration.observe([e.verb], e.ms / 1000);
@@ -83,9 +95,7 @@ export class Metrics {
   private runningBytes(): Array<{ labels: string[]; value: number }> {
     let up = 0;
     let down = 0;
-    for (const s of this.ctx().sessions) {
-      const t = s.transfer;
-      if (!t) continue;
+    for (const t of this.running.values()) {
       if (UPLOAD_VERBS.has(t.verb)) up += t.bytes;
       else down += t.bytes;
     }

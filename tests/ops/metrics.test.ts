@@ -74,6 +74,44 @@ describe("/metrics", () => {
     expect(after.has('ftpkit_quota_limit_bytes{user="alice"}')).toBe(true);
   }, 30_000);
 
+  test("a client that hangs up mid-download: the byte counter never falls (Prometheus would take it for a reset)", async () => {
+    const ts = await servers.start({
+      options: { ops: METRICS, maxRate: 200_000 },
+      setup: (root) => writeFileSync(join(root, "home/alice/big.bin"), Buffer.alloc(SIZE, 7)),
+    });
+    const metrics = ts.server.ops.metrics!;
+    const sample = () => {
+      const text = metrics.registry.render();
+      const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+      return { out: num(/^ftpkit_transfer_bytes_total\{direction="out"\} (\d+)$/m), finished: num(/^ftpkit_transfers_total\{verb="RETR",result="aborted"\} (\d+)$/m), active: num(/^ftpkit_transfers_active (\d+)$/m) };
+    };
+    const w = await servers.login();
+    await w.cmd("TYPE I");
+    const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    let received = 0;
+    const data = await Bun.connect({ hostname: "127.0.0.1", port: dataPort, socket: { data: (_s, c) => void (received += c.length) } });
+    try {
+      expect((await w.cmd("RETR big.bin")).code).toBe(150);
+      await until(() => received > 100_000, 10_000, "the first bytes");
+      const before = sample();
+      expect(before.out).toBeGreaterThan(0);
+      w.close(); // the control connection goes, no QUIT: the session ends before its transfer has
+      const seen: number[] = [];
+      const deadline = Date.now() + 10_000;
+      for (let s = sample(); s.finished === 0 && Date.now() < deadline; s = sample()) {
+        seen.push(s.out);
+        expect(s.active).toBe(1); // still running until its end is counted
+        await Bun.sleep(1);
+      }
+      const after = sample();
+      expect(after.finished).toBe(1);
+      expect(after.active).toBe(0);
+      expect(Math.min(...seen, after.out)).toBeGreaterThanOrEqual(before.out);
+    } finally {
+      data.end();
+    }
+  }, 30_000);
+
   test("uploads count as bytes in; file operations are counted by kind", async () => {
     const ts = await servers.start({ options: { ops: METRICS } });
     const w = await servers.login();
