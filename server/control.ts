@@ -3,7 +3,7 @@ import { addressKey, canonicalIp } from "../protocol/address.ts";
 import { anyContains, type Cidr } from "../protocol/cidr.ts";
 import { parseProxyHeader } from "../protocol/proxy.ts";
 import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/command.ts";
-import { replyForError } from "./commands/errors.ts";
+import { replyForError, storageTrouble } from "./commands/errors.ts";
 import { tickets, type ConnectionGate } from "./connection-gate.ts";
 import type { ServerContext } from "./context.ts";
 import { Session, type ControlSocketState } from "./session.ts";
@@ -135,12 +135,19 @@ export class CommandLoop {
     } catch (err) {
       const r = replyForError(err);
       if (r.unexpected) session.server.log.error("command failed", { session: session.id, verb, error: String(err) });
+      else logStorageTrouble(session, verb, arg, err);
       session.reply(r.code, r.text);
     } finally {
       session.commandsRunning--;
       session.noteActivity();
     }
   }
+}
+
+/** A MKD, DELE, RNTO… that failed for a reason on the server's side gets a log line saying which (see storageTrouble). */
+function logStorageTrouble(session: Session, verb: string, arg: string, err: unknown): void {
+  const error = storageTrouble(err);
+  if (error) session.server.log.warn("storage error", { session: session.id, user: session.userName, verb, path: arg, error });
 }
 
 export interface ControlState extends ControlSocketState {

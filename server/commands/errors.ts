@@ -17,6 +17,19 @@ const STORAGE_REPLIES: Record<StorageErrorKind, [number, string]> = {
   unsupported: [550, "Operation not supported"],
 };
 
+/**
+ * The storage failure behind `err` when it is the server's to look into, not the client's doing: a
+ * read-only or full filesystem (EROFS, ENOSPC, EDQUOT), a home the service user may not write
+ * (EACCES, EPERM: ftpkit writes as one user, where vsftpd wrote as each local user), an I/O error,
+ * an object store that does not answer. Its words are for the log only: the client's reply stays
+ * the kind's fixed text ("550 Permission denied" for EROFS too). Undefined for the rest (not found,
+ * exists, not empty…), which the client caused and its reply explains.
+ */
+export function storageTrouble(err: unknown): string | undefined {
+  if (!(err instanceof StorageError)) return undefined;
+  return err.kind === "denied" || err.kind === "no-space" || err.kind === "transient" ? err.message : undefined;
+}
+
 export function replyForError(err: unknown): { code: number; text: string; unexpected: boolean } {
   if (err instanceof FtpError) return { code: err.code, text: err.message, unexpected: false };
   if (err instanceof StorageError) {

@@ -1,5 +1,5 @@
 import { FtpError } from "../../protocol/errors.ts";
-import { replyForError } from "../commands/errors.ts";
+import { replyForError, storageTrouble } from "../commands/errors.ts";
 import type { Session } from "../session.ts";
 import { QuotaExceeded } from "../vfs/upload.ts";
 import type { DataConnection } from "./connection.ts";
@@ -8,6 +8,8 @@ export interface TransferOutcome {
   code: number;
   text: string;
   result: "ok" | "aborted" | "quota" | "error";
+  /** For the log line: why it failed, when that is the server's to look into (see storageTrouble). */
+  error?: string;
 }
 
 export type AbortReason = "abor" | "closed" | "stalled" | "shutdown";
@@ -167,6 +169,7 @@ export function startTransfer(
         bytes: t.bytes,
         ms: Date.now() - t.startedAt,
         result: outcome.result,
+        error: outcome.error,
         tls: session.tls.protP && t.conn ? (t.conn.sessionReused ? "reused" : "new") : undefined,
       });
     }
@@ -184,5 +187,5 @@ function outcomeOf(err: unknown, t: Transfer, session: Session): TransferOutcome
   }
   const r = replyForError(err);
   if (r.unexpected) session.server.log.error("transfer error", { session: session.id, error: String(err) });
-  return { code: r.code, text: r.text, result: r.code === 426 ? "aborted" : "error" };
+  return { code: r.code, text: r.text, result: r.code === 426 ? "aborted" : "error", error: storageTrouble(err) };
 }
