@@ -129,8 +129,12 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   if (metrics && metrics.port !== 0 && metrics.port + n - 1 > 65535) throw new CliError(`--metrics ${metrics.host}:${metrics.port}: worker ${n - 1} would need port ${metrics.port + n - 1}`);
   const metricsFor = (i: number) => (metrics ? ["--metrics", `${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${metrics.port === 0 ? 0 : metrics.port + i}`] : []);
   const json = options.logFormat === "json";
-  // --port 0: the URL is the first stdout line (README); the workers' start-up lines wait for it.
-  const relay = options.port === 0 && !json ? workerOutput() : null;
+  // The workers' log lines reach stdout through this process, whole lines at a time: written by
+  // each worker to a shared stdout, a batch that a full pipe or journald's socket took only in part
+  // had another worker's batch written into the middle of a line (2 of 6,007 JSON lines broken in a
+  // 3,000-session burst into a slow pipe). With --port 0 the URL is the first stdout line (README):
+  // the workers' start-up lines wait for it.
+  const relay = workerOutput(options.port === 0 && !json);
   const workers: Array<Subprocess | null> = Array(n).fill(null);
   /** Restarts in a row of each worker that exited before it listened. */
   const failedStarts: number[] = Array(n).fill(0);
@@ -152,7 +156,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
         ...(secret.length ? { [SECRET_ARGS_ENV]: JSON.stringify(secret) } : {}),
       },
       stdin: "ignore",
-      stdout: relay ? "pipe" : "inherit",
+      stdout: "pipe",
       stderr: "inherit",
       ipc(message, self) {
         const rpc = message as { rpc?: number; command?: string; args?: string[] };
@@ -174,7 +178,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       },
     });
     workers[i] = child;
-    if (relay) relay.add(child.stdout as ReadableStream<Uint8Array>);
+    relay.add(child.stdout as ReadableStream<Uint8Array>);
     void child.exited.then((code) => {
       workers[i] = null;
       if (stopping) return;
@@ -230,7 +234,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const detail = slices ? `; passive ports ${slices.map(([a, b]) => `${a}-${b}`).join(", ")}` : "";
   // The PIDs are named here, on the line a script waits for: the workers' own lines share stdout and may come later.
   const pids = workers.map((w) => w?.pid ?? 0);
-  if (relay) {
+  if (options.port === 0 && !json) {
     process.stdout.write(`ftp://${host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : shown}:${port}/\n`);
     relay.release();
   }
@@ -238,23 +242,28 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ? stateUrlForLogs(options.state) : "in the primary process"}${detail})`);
 }
 
-/** The workers' stdout, passed on whole line by whole line once release() is called. */
-function workerOutput(): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
-  let held: string[] | null = [];
-  const write = (text: string) => (held ? held.push(text) : process.stdout.write(text));
+/**
+ * The workers' stdout, passed on in whole lines (bytes up to a chunk's last newline; a newline byte
+ * is never inside a UTF-8 character), held until release() when `hold`.
+ */
+function workerOutput(hold: boolean): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
+  let held: Uint8Array[] | null = hold ? [] : null;
+  const write = (bytes: Uint8Array) => (held ? held.push(bytes) : process.stdout.write(bytes));
   return {
     add(stream) {
       void (async () => {
-        const decoder = new TextDecoder();
-        let rest = "";
+        let rest: Uint8Array = new Uint8Array(0);
         for await (const chunk of stream) {
-          rest += decoder.decode(chunk, { stream: true });
-          const end = rest.lastIndexOf("\n") + 1;
-          if (end === 0) continue;
-          write(rest.slice(0, end));
-          rest = rest.slice(end);
+          const end = chunk.lastIndexOf(10) + 1;
+          if (end === 0) {
+            rest = Buffer.concat([rest, chunk]);
+            continue;
+          }
+          write(rest.length ? Buffer.concat([rest, chunk.subarray(0, end)]) : chunk.subarray(0, end));
+          rest = chunk.slice(end);
         }
-        if (rest) write(rest);
+        // A worker that died in the middle of a line: the piece ends there, not inside the next worker's line.
+        if (rest.length) write(Buffer.concat([rest, Buffer.from("\n")]));
       })();
     },
     release() {
