@@ -12,15 +12,14 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, Jail, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, uniqueFromDev, type EntryFacts, type Parent } from "./local-jail.ts";
+import { closeQuietly, fdPath, Jail, uniqueFromDev, type Parent } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
 import { freedByRemoval, holdingLock, removing, renameToFree } from "./local-removal.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
-import { diskUsage, sortedNames } from "./local-walk.ts";
-import { LoopShare } from "../../protocol/loop-share.ts";
+import { diskUsage, sortedNames, statRounds } from "./local-walk.ts";
 
 /**
  * Files under one real directory, jailed by the kernel (local-jail.ts): every open, create, listing,
@@ -152,63 +151,7 @@ export class LocalStorage implements Storage {
     } finally {
       closeQuietly(fd);
     }
-    return this.statRounds(jail, key, names);
-  }
-
-  private async *statRounds(jail: Jail, key: string, names: string[]): AsyncGenerator<DirEntry[]> {
-    const share = new LoopShare();
-    for (let from = 0; from < names.length; from += LIST_BLOCK) {
-      await share.turn(); // a consumer that never waits (a fast client, STAT, a glob) would not give one
-      const to = Math.min(names.length, from + LIST_BLOCK);
-      const out: DirEntry[] = [];
-      let fd: number;
-      try {
-        fd = jail.openPath(key, true);
-      } catch {
-        return; // the directory went away mid-listing
-      }
-      try {
-        // Entries are stat'ed inside the opened directory (statx relative to its descriptor), so a
-        // rename of an ancestor cannot swap in another directory's (outside) files — and one name
-        // lookup per entry, without a path walk, is about twice as fast as lstat by path.
-        for (let i = from; i < to; i++) {
-          const name = names[i]!;
-          const entry = this.listEntry(jail, key, name, statAt(fd, name));
-          if (entry) out.push(entry);
-        }
-      } finally {
-        closeQuietly(fd);
-      }
-      yield out;
-    }
-  }
-
-  /**
-   * One listed entry from its lstat, or null for what a listing must not show: vanished (no
-   * stat), dangling or escaping links, anything but files and directories, names with CR or LF.
-   */
-  private listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undefined): DirEntry | null {
-    // A name with CR or LF would forge a line of the listing (such names cannot be addressed either).
-    if (name.includes("\r") || name.includes("\n")) return null;
-    if (st && (st.mode & S_IFMT) === S_IFLNK) {
-      // Only links whose target stays inside the root are shown (the kernel resolves them beneath it).
-      try {
-        const fd = jail.openPath(dir === "" ? name : `${dir}/${name}`);
-        try {
-          const t = fs.fstatSync(fd, { bigint: true });
-          st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs), ...(t.isDirectory() ? { unique: uniqueFromDev(t.dev, t.ino) } : {}) };
-        } finally {
-          closeQuietly(fd);
-        }
-      } catch {
-        return null; // dangling, escaping or unreadable
-      }
-    }
-    if (!st) return null;
-    const type = st.mode & S_IFMT;
-    if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs), unique: st.unique, mode: st.mode & 0o777 };
-    if (type === S_IFREG) return { name, type: "file", size: st.size, mtime: new Date(st.mtimeMs), mode: st.mode & 0o777 };
-    return null;
+    return statRounds(jail, key, names);
   }
 
   async openRead(key: string): Promise<ReadHandle> {
@@ -436,9 +379,3 @@ function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, shared: b
     throw err;
   }
 }
-
-/**
- * Entries stat'ed per round of a listing: each round is one batch of listBatches (LIST sends it
- * while the next is stat'ed), and between rounds the event loop serves other sessions.
- */
-const LIST_BLOCK = 2048;
