@@ -168,6 +168,10 @@ function stripTelnet(buf: Buffer): Buffer {
   for (let i = 0; i < buf.length; i++) {
     const b = buf[i]!;
     const next = buf[i + 1];
+    // A DM before the verb whose IAC went as TCP urgent data: tnftp, inetutils-ftp and netkit ftp
+    // send IAC IP IAC with MSG_OOB, then "DM ABOR" in band, and the kernel takes that last IAC out
+    // of the stream. Kept, the ABOR read as "\xF2ABOR" (500) and the transfer it should stop went on.
+    if (b === DM && out.length === 0) continue;
     if (b !== IAC || next === undefined) out.push(b);
     else if (next === IAC) {
       out.push(IAC);
@@ -175,7 +179,7 @@ function stripTelnet(buf: Buffer): Buffer {
     } else if (next >= WILL) i += 2; // WILL/WONT/DO/DONT and the option (if the line holds it)
     else if (next >= SE) i++; // a two-byte command
     // A lone IAC before the verb: the Synch's IAC, whose DM went as TCP urgent data, which the kernel
-    // takes out of the stream (BSD ftp and tnftp send IAC IP, IAC, urgent DM, then ABOR). Dropped,
+    // takes out of the stream (a client sending IAC IP, IAC, then the DM alone as urgent data). Dropped,
     // or the ABOR would read as "\xFFABOR" and wait, unknown, behind the transfer it should stop.
     else if (out.length === 0) continue;
     else out.push(b); // not a TELNET sequence: kept; `next` is copied on the next turn
@@ -184,5 +188,6 @@ function stripTelnet(buf: Buffer): Buffer {
 }
 
 const IAC = 0xff;
+const DM = 0xf2;
 const WILL = 251;
 const SE = 240;

@@ -9,6 +9,12 @@ const ALERT = 21;
 const APPLICATION_DATA = 23;
 /** TLS 1.3 close_notify: 2 alert bytes + 1 inner content type + a 16-byte AEAD tag (AES-GCM, ChaCha20-Poly1305). */
 const TLS13_ALERT_RECORD = 2 + 1 + 16;
+/**
+ * Java's JSSE (11 and later) pads every TLS 1.3 record with 16 zero bytes (OutputRecord's
+ * T13PaddingHolder), so its close_notify is 35 bytes: measured from Apache Commons Net's FTPSClient
+ * on Java 17. Taking only 19, every PROT P upload from a Java client ended in 426.
+ */
+const JSSE_TLS13_PADDING = 16;
 
 export class RecordTail {
   private header = Buffer.alloc(HEADER);
@@ -48,12 +54,14 @@ export class RecordTail {
   /**
    * Did the stream end on what can only be a close_notify (or another alert)? TLS 1.2 sends alerts
    * as records of type 21; TLS 1.3 encrypts them as type 23, where an alert is the only thing a
-   * peer sends in exactly 19 bytes at the end (a data record that size holds 2 bytes).
+   * peer sends in exactly 19 bytes at the end (a data record that size holds 2 bytes), or in 35
+   * from Java, which pads each record with 16 bytes (its data record that size also holds 2 bytes).
    */
   get endedWithAlert(): boolean {
     if (this.bodyLeft > 0 || this.headerFill > 0) return false; // cut inside a record
     // Nothing seen, or not TLS framing: nothing can be told, and the FIN is taken as before.
     if (this.broken || !this.last) return true;
-    return this.last.type === ALERT || (this.last.type === APPLICATION_DATA && this.last.length === TLS13_ALERT_RECORD);
+    const { type, length } = this.last;
+    return type === ALERT || (type === APPLICATION_DATA && (length === TLS13_ALERT_RECORD || length === TLS13_ALERT_RECORD + JSSE_TLS13_PADDING));
   }
 }

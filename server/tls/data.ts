@@ -64,7 +64,7 @@ export class TlsDataConnection extends DataConnection {
 
   tlsEof(): void {
     // Bun gives `end` for a close_notify and for a bare FIN alike; the ciphertext tells them apart.
-    // Every client tried (curl, lftp, ftplib, rclone, ftpkit; TLS 1.2 and 1.3) sends close_notify.
+    // Every client tried (curl, lftp, ftplib, rclone, ftpkit, Java's Commons Net; TLS 1.2 and 1.3) sends close_notify.
     if (this.tail.endedWithAlert || this.policy.uploadEof === "lenient") super.handleEof();
     else this.handleCutEnd();
   }

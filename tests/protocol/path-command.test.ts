@@ -175,6 +175,9 @@ describe("LineSplitter: ABOR whose last byte went as TCP urgent data", () => {
   test("IAC IP, a lone IAC (its DM taken out of band), then ABOR", () => {
     expect(new LineSplitter().push(new Uint8Array([0xff, 0xf4, 0xff, ...enc("ABOR\r\n")])).lines).toEqual(["ABOR"]);
   });
+  test("IAC IP, then the DM without its IAC (the IAC taken out of band, as tnftp and inetutils-ftp send it), then ABOR", () => {
+    expect(new LineSplitter().push(new Uint8Array([0xff, 0xf4, 0xf2, ...enc("ABOR\r\n")])).lines).toEqual(["ABOR"]);
+  });
 });
 
 describe("control lines that are not valid UTF-8", () => {

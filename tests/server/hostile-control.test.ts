@@ -366,9 +366,17 @@ print(ftp.getline()[:3])
     expect(await run(s.port, `print(ftp.abort()[:3])`)).toEqual(["426", "226", "200"]);
   }, 40_000);
 
-  test("BSD ftp / tnftp style: IAC IP, IAC, the DM as urgent data, then ABOR: 426, 226, the session goes on", async () => {
+  test("IAC IP and IAC in band, the DM alone as urgent data, then ABOR: 426, 226, the session goes on", async () => {
     const s = await bigFile();
     const abort = `ftp.sock.sendall(b"\\xff\\xf4\\xff"); ftp.sock.send(b"\\xf2", socket.MSG_OOB); ftp.sock.sendall(b"ABOR\\r\\n"); print(ftp.getline()[:3])`;
+    expect(await run(s.port, abort)).toEqual(["426", "226", "200"]);
+  }, 40_000);
+
+  test("tnftp / inetutils-ftp abort_remote (Ctrl-C in a get): IAC IP IAC sent as urgent data, then DM and ABOR in band: 426, 226, the session goes on", async () => {
+    // Their code: send(IAC IP IAC, MSG_OOB) then fprintf("%cABOR\r\n", DM). The urgent byte is the
+    // last of the three, so the stream holds IAC IP, DM, "ABOR" (measured with a listening socket).
+    const s = await bigFile();
+    const abort = `ftp.sock.send(b"\\xff\\xf4\\xff", socket.MSG_OOB); ftp.sock.sendall(b"\\xf2ABOR\\r\\n"); print(ftp.getline()[:3])`;
     expect(await run(s.port, abort)).toEqual(["426", "226", "200"]);
   }, 40_000);
 });

@@ -91,6 +91,10 @@ describe("RecordTail (TLS framing of what the client sent)", () => {
   const cases: Array<[string, Buffer, boolean]> = [
     ["TLS 1.3: ends on a 19-byte record (close_notify)", Buffer.concat([data, record(23, 19)]), true],
     ["TLS 1.2: ends on an alert record", Buffer.concat([data, record(21, 26)]), true],
+    // Measured from Java 17's JSSE (Apache Commons Net FTPSClient.storeFile, TLS 1.3): it pads every
+    // record with 16 zero bytes, so its user_canceled and close_notify are 35 bytes each.
+    ["TLS 1.3 from Java (JSSE): ends on its padded alerts (35 bytes each)", Buffer.concat([record(22, 435), record(20, 1), record(23, 85), record(23, 5033), record(23, 35), record(23, 35)]), true],
+    ["TLS 1.3 from Java (JSSE): ends on a data record (bare FIN)", Buffer.concat([record(22, 435), record(20, 1), record(23, 85), record(23, 5033)]), false],
     ["ends on a data record (bare FIN)", data, false],
     ["cut inside a record", Buffer.concat([data, record(23, 19)]).subarray(0, data.length + 10), false],
     ["cut inside a header", Buffer.concat([data, record(23, 19)]).subarray(0, data.length + 3), false],
