@@ -113,6 +113,20 @@ export function tryLockExclusive(fd: number): boolean {
   return libc.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0;
 }
 
+/**
+ * `path` still names the file open at `fd` (same device and inode): a lock taken on an open file
+ * guards that name only while this holds (a rival may have unlinked or replaced it meanwhile).
+ */
+export function pathNamesOpenFile(path: string, fd: number): boolean {
+  try {
+    const open = fs.fstatSync(fd);
+    const named = fs.lstatSync(path);
+    return open.ino === named.ino && open.dev === named.dev;
+  } catch {
+    return false;
+  }
+}
+
 /** The path of an open descriptor: the directory (or file) actually opened, whatever is renamed later. */
 export function fdPath(fd: number): string {
   return `/proc/self/fd/${fd}`;

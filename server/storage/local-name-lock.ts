@@ -3,7 +3,7 @@
 // belongs to the open file, so a worker that dies lets its names go with it.
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
-import { closeQuietly, fdPath, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import type { OpenTempDir } from "./local-upload.ts";
 
 /** No host name holds "@", so the temp directory's sweep of dead processes' files never takes these for one. */
@@ -45,7 +45,7 @@ export function lockName(tempDir: OpenTempDir, id: string): NameLock | "busy" | 
     }
     // Its holder unlinks the file before letting go: a lock on an unlinked file guards nothing, so
     // the lock counts only while the path still names the file locked.
-    if (namesFile(path, fd)) return { fd, dirFd, path };
+    if (pathNamesOpenFile(path, fd)) return { fd, dirFd, path };
     closeQuietly(fd);
   }
   closeQuietly(dirFd);
@@ -66,7 +66,7 @@ export function sweepNameLock(path: string): void {
   } catch {
     return;
   }
-  if (tryLockExclusive(fd) && namesFile(path, fd)) unlinkLocked(path, fd);
+  if (tryLockExclusive(fd) && pathNamesOpenFile(path, fd)) unlinkLocked(path, fd);
   else closeQuietly(fd);
 }
 
@@ -77,12 +77,3 @@ function unlinkLocked(path: string, fd: number): void {
   closeQuietly(fd);
 }
 
-function namesFile(path: string, fd: number): boolean {
-  try {
-    const open = fs.fstatSync(fd);
-    const named = fs.lstatSync(path);
-    return open.ino === named.ino && open.dev === named.dev;
-  } catch {
-    return false;
-  }
-}

@@ -3,7 +3,7 @@
 // (under --workers) another process may be removing at the same moment.
 import * as fs from "node:fs";
 import { StorageError } from "./backend.ts";
-import { closeQuietly, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, pathNamesOpenFile, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
 
 /** The size of an open file that is no longer in any directory (removed or replaced while open), else 0. */
 export function removedSize(fd: number): number {
@@ -50,7 +50,7 @@ export function freedByRemoval(path: string, st: fs.Stats, remove: () => void, l
   }
   try {
     const locked = fd >= 0 && tryLockExclusive(fd);
-    if (fd >= 0 && !lastTry && (!locked || !sameFile(path, fd))) throw new RemovalBusy();
+    if (fd >= 0 && !lastTry && (!locked || !pathNamesOpenFile(path, fd))) throw new RemovalBusy();
     const written = fd >= 0 && !locked;
     const size = fd >= 0 ? fs.fstatSync(fd).size : st.size;
     remove();
@@ -117,20 +117,10 @@ export function holdingLock<T>(path: string, lastTry: boolean, move: () => T): T
     return move(); // a link, an unreadable file, or gone: the move says what it finds
   }
   try {
-    if (fs.fstatSync(fd).isFile() && !lastTry && (!tryLockExclusive(fd) || !sameFile(path, fd))) throw new RemovalBusy();
+    if (fs.fstatSync(fd).isFile() && !lastTry && (!tryLockExclusive(fd) || !pathNamesOpenFile(path, fd))) throw new RemovalBusy();
     return move();
   } finally {
     closeQuietly(fd);
   }
 }
 
-/** `path` still names the file open at `fd`. */
-function sameFile(path: string, fd: number): boolean {
-  try {
-    const open = fs.fstatSync(fd);
-    const named = fs.lstatSync(path);
-    return open.ino === named.ino && open.dev === named.dev;
-  } catch {
-    return false;
-  }
-}

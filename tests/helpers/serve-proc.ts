@@ -24,7 +24,7 @@ export function serveEnv(): Record<string, string> {
 }
 
 /** Collect a stream into a growing string without blocking. */
-function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
+export function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
   return (async () => {
     const dec = new TextDecoder();
     for await (const chunk of stream) sink.text += dec.decode(chunk, { stream: true });

@@ -4,7 +4,7 @@ import { afterEach, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, waitFor } from "../helpers/peers.ts";
-import { serveEnv } from "../helpers/serve-proc.ts";
+import { collect, serveEnv } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { tempDir } from "../tls/helpers.ts";
@@ -23,11 +23,6 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = "";
 });
-
-async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
-  const dec = new TextDecoder();
-  for await (const chunk of stream) sink.text += dec.decode(chunk, { stream: true });
-}
 
 test("a log pipe whose reader is gone (EPIPE) loses log lines, not the server: logins and transfers go on, stderr says so", async () => {
   dir = tempDir();

@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { FTPKIT, freePort, waitFor } from "../helpers/peers.ts";
-import { serveEnv } from "../helpers/serve-proc.ts";
+import { collect, serveEnv } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { tempDir } from "../tls/helpers.ts";
 
@@ -19,11 +19,6 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = "";
 });
-
-async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
-  const dec = new TextDecoder();
-  for await (const chunk of stream) sink.text += dec.decode(chunk, { stream: true });
-}
 
 /** Connect, say USER and QUIT, wait for the close: two log lines (session start, session end). */
 function session(port: number): Promise<void> {

@@ -5,7 +5,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, waitFor } from "../helpers/peers.ts";
-import { serveEnv } from "../helpers/serve-proc.ts";
+import { collect, serveEnv } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
 import { tempDir } from "../tls/helpers.ts";
 
@@ -23,11 +23,6 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = "";
 });
-
-async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
-  const dec = new TextDecoder();
-  for await (const chunk of stream) sink.text += dec.decode(chunk, { stream: true });
-}
 
 /** Run `sh -c SCRIPT` in the server's mount namespace (where the small tmpfs is). */
 function inServerNs(script: string): string {
