@@ -90,14 +90,43 @@ export function parseEpsvReply(text: string): number {
 /**
  * The key connection caps and login back-off count an address under: an IPv4 address itself, an
  * IPv6 address by its /64 (one subscriber usually holds a whole /64, so counting single addresses
- * would give each of its 2^64 addresses a fresh budget). "2001:db8:0:1::5" → "2001:db8:0:1::/64".
+ * would give each of its 2^64 addresses a fresh budget). "2001:db8:0:1::5" → "2001:db8:0:1::/64", and
+ * RFC 5952 short, as an admin types it in --allow: "2001:db8::5" → "2001:db8::/64".
  */
 export function addressKey(ip: string): string {
   const c = canonicalIp(ip);
   if (!c.includes(":")) return c;
   const groups = expandIPv6(c.split("%", 1)[0]!);
   if (!groups) return c;
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+  const prefix = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) [prefix[2 * i], prefix[2 * i + 1]] = [groups[i]! >> 8, groups[i]! & 0xff];
+  return `${formatIPv6(prefix)}/64`;
+}
+
+/** 16 bytes → RFC 5952 text ("2001:db8::1"); an IPv4-mapped address becomes plain IPv4. */
+export function formatIPv6(b: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  // Longest run of at least two zero groups becomes "::" (the first one on a tie).
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
 /** The eight 16-bit groups of an IPv6 address (with "::" and a trailing dotted IPv4), or null if malformed. */

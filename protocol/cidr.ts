@@ -1,5 +1,5 @@
 // Address blocks (CIDR, RFC 4632 / RFC 4291 §2.3) for --allow/--deny and the defender: pure, no I/O.
-import { canonicalIp, isIPv4 } from "./address.ts";
+import { addressKey, canonicalIp, isIPv4 } from "./address.ts";
 import { ParseError } from "./errors.ts";
 
 /** An address block: the network's bytes (4 or 16) and how many leading bits must match. */
@@ -87,18 +87,8 @@ export function anyContains(list: readonly Cidr[], ip: string | Uint8Array): boo
   return !!bytes && list.some((c) => cidrContains(c, bytes));
 }
 
-/**
- * The unit the defender counts and bans: an IPv4 address itself, an IPv6 address by its /64 (one
- * subscriber usually holds a whole /64, so banning single IPv6 addresses would be useless).
- */
-export function banKey(ip: string): string {
-  const bytes = parseIp(ip);
-  if (!bytes) return ip;
-  if (bytes.length === 4) return bytes.join(".");
-  const groups: string[] = [];
-  for (let i = 0; i < 8; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  return `${groups.join(":")}::/64`;
-}
+/** The unit the defender counts and bans: the same as connection caps and login back-off count. */
+export const banKey = addressKey;
 
 function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
   const out = new Uint8Array(bytes.length);

@@ -1,6 +1,8 @@
 // PROXY protocol v1 (text) and v2 (binary) headers, as sent by HAProxy and other TCP load
 // balancers in front of the control port (haproxy.org/download/2.9/doc/proxy-protocol.txt). Pure.
 
+import { formatIPv6 } from "./address.ts";
+
 /** v2 headers start with these 12 bytes. */
 export const PROXY_V2_SIGNATURE = Uint8Array.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 /** A v1 line is at most 107 bytes including CRLF (spec §2.1). */
@@ -165,32 +167,6 @@ function parseV2(buf: Uint8Array): ProxyParse {
     default:
       return { status: "invalid", reason: "PROXY v2 family is not TCP over IPv4/IPv6" };
   }
-}
-
-/** 16 bytes → RFC 5952 text ("2001:db8::1"); an IPv4-mapped address becomes plain IPv4. */
-export function formatIPv6(b: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  // Longest run of at least two zero groups becomes "::" (the first one on a tie).
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
 /** Build a v2 header (tests, and a client behind no balancer has no use for it). */

@@ -44,6 +44,10 @@ describe("CIDR blocks", () => {
     expect(banKey("2001:db8:1:2:aaaa::1")).toBe("2001:db8:1:2::/64");
     expect(banKey("2001:db8:1:2:bbbb::9")).toBe(banKey("2001:db8:1:2::5"));
     expect(banKey("2001:db8:1:3::1")).not.toBe(banKey("2001:db8:1:2::1"));
+    // Zero groups of the /64 are shortened as RFC 5952 says (what an admin types in --allow).
+    expect(banKey("2001:db8:0:0:1::7")).toBe("2001:db8::/64");
+    expect(banKey("2001:0:0:5::1")).toBe("2001:0:0:5::/64");
+    expect(banKey("::1")).toBe("::/64");
   });
 });
 

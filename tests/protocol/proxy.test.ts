@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { anyContains as cidrContains, parseCidrList } from "../../protocol/cidr.ts";
-import { formatIPv6, formatProxyV2, MAX_PROXY_V2_LENGTH, parseProxyHeader, PROXY_V2_SIGNATURE } from "../../protocol/proxy.ts";
+import { formatIPv6 } from "../../protocol/address.ts";
+import { formatProxyV2, MAX_PROXY_V2_LENGTH, parseProxyHeader, PROXY_V2_SIGNATURE } from "../../protocol/proxy.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const concat = (...parts: Uint8Array[]) => {

@@ -64,8 +64,9 @@ describe("IPv6 /64 counts as one address", () => {
     ["2001:db8:0:1::5", "2001:db8:0:1::/64"],
     ["2001:DB8:0:1:ffff:1:2:3", "2001:db8:0:1::/64"],
     ["2001:db8:0:2::5", "2001:db8:0:2::/64"],
-    ["::1", "0:0:0:0::/64"],
-    ["fe80::1%eth0", "fe80:0:0:0::/64"],
+    ["::1", "::/64"],
+    ["2001:db8::5", "2001:db8::/64"],
+    ["fe80::1%eth0", "fe80::/64"],
   ];
   for (const [ip, key] of table) test(`addressKey(${ip}) = ${key}`, () => expect(addressKey(ip)).toBe(key));
 
