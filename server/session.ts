@@ -56,6 +56,8 @@ export class Session {
   // login state
   pendingUser: string | null = null;
   user: UserRecord | null = null;
+  /** What an anonymous login gave as its password (its e-mail, by custom): xferlog's user field, as vsftpd writes it. */
+  anonymousIdent = "";
   mounts: Mount[] = [];
   cwd = "/";
 

@@ -81,6 +81,8 @@ export const pass: CommandSpec = {
     }
     session.mounts = mounts;
     session.user = user;
+    // Cut: a log field, not storage for whatever a client sends.
+    if (user.name === "anonymous") session.anonymousIdent = arg.slice(0, 128);
     session.cwd = "/";
     session.limiters = server.limitersFor(user.name);
     server.state.userRateShare(user.name, true);

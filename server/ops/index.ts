@@ -108,7 +108,8 @@ export class Operations implements ServerEvents {
             type: s.type,
             direction: file.direction,
             anonymous: s.userName === "anonymous",
-            user: s.userName ?? "*",
+            // wu-ftpd and vsftpd: an anonymous transfer is logged under the ident its password gave.
+            user: (s.userName === "anonymous" ? s.anonymousIdent : s.userName) ?? "*",
             complete: e.result === "ok",
           });
           if (this.hooks?.has(file.hook)) {
