@@ -90,7 +90,7 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
     // REST+STOR keeps [0, offset) and writes from there; the old tail beyond what arrives is cut only
     // at commit (226). Cut at open, a resume that broke before its first byte destroyed the rest of the file.
     const start = mode.kind === "offset" ? mode.offset : 0;
-    const writer = mode.kind === "append" ? appendWriter(fd, toError) : positionedWriter(fd, start, toError);
+    const writer = fileWriter(fd, mode.kind === "append" ? null : start, toError);
     // What the target gained. A file removed or replaced while written (DELE, RNTO over it, an
     // overwrite's commit) is gone with everything this upload wrote: the remover gave nothing back for
     // it (freedByRemoval), so the upload gives back the bytes it had when it opened. Otherwise: for APPE
@@ -142,7 +142,7 @@ function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageErro
     closeQuietly(dirFd);
     throw err;
   }
-  const writer = positionedWriter(fd, 0, toError);
+  const writer = fileWriter(fd, 0, toError);
   return endsOnce(writer, {
     async commit() {
       try {
@@ -296,7 +296,8 @@ function endsOnce(writer: Writer, ends: { commit(): Promise<number>; abort(): Pr
  * (50–230 k minor faults per GiB), and 100 uploads held up to 400 MiB. Written at once, a chunk is
  * still hot in cache and is garbage as soon as the callback returns, so an upload holds one chunk.
  */
-function positionedWriter(fd: number, start: number, toError: ToStorageError): Writer {
+function fileWriter(fd: number, start: number | null, toError: ToStorageError): Writer {
+  // null: an O_APPEND file, which ignores positions (so writes in flight could land out of order: stay synchronous).
   let position = start;
   let written = 0;
   let stored = 0;
@@ -312,36 +313,11 @@ function positionedWriter(fd: number, start: number, toError: ToStorageError): W
           const n = fs.writeSync(fd, chunk, off, chunk.length - off, position);
           if (n <= 0) throw new StorageError("no-space", "short write");
           off += n;
-          position += n;
+          if (position !== null) position += n;
           stored += n;
         }
       } catch (err) {
         throw err instanceof StorageError ? err : toError(err);
-      }
-    },
-    stored: () => stored,
-  };
-}
-
-/** O_APPEND ignores positions, so writes in flight could land out of order: stay synchronous. */
-function appendWriter(fd: number, toError: ToStorageError): Writer {
-  let written = 0;
-  let stored = 0;
-  return {
-    get written() {
-      return written;
-    },
-    write(chunk: Uint8Array) {
-      written += chunk.length;
-      try {
-        let off = 0;
-        while (off < chunk.length) {
-          const n = fs.writeSync(fd, chunk, off, chunk.length - off);
-          off += n;
-          stored += n;
-        }
-      } catch (err) {
-        throw toError(err);
       }
     },
     stored: () => stored,
