@@ -174,8 +174,10 @@ if (wantsBuiltin) {
     await runCommand(main, { rawArgs: await withNegativePositionals(rawArgs) });
   } catch (err) {
     const consola = errorConsole();
+    // A --json report's "error" is the line stderr shows.
+    if ((err as Error)?.name === "CLIError") (err as Error).message = await usageLine(err as Error);
     if (jsonReport) await reportFailureAsJson(err);
-    if ((err as Error)?.name === "CLIError") consola.error(await usageLine(err as Error));
+    if ((err as Error)?.name === "CLIError") consola.error((err as Error).message);
     // Client errors quote names and reply text a server chose: no control character reaches the terminal.
     else if (isExpected(err)) consola.error(printableMessage(err.message));
     else consola.error(err);

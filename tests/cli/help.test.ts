@@ -48,3 +48,10 @@ describe("usage errors citty finds", () => {
     expect(r.stderr).not.toContain("SeCrEt");
   });
 });
+
+test("with --json the report's error is the line stderr shows", async () => {
+  const r = await ftpkit(["ls", "--json"]);
+  expect(r.code).toBe(2);
+  expect(JSON.parse(r.stdout)).toEqual({ error: "missing required positional argument: URL (see ftpkit ls --help)" });
+  expect(r.stderr.trimEnd()).toBe(`[error] ${JSON.parse(r.stdout).error}`);
+});
