@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { saveUsers } from "../server/auth/ini-save.ts";
 import { hashPassword } from "../server/auth/ini-store.ts";
 import type { UserRecord } from "../server/auth/types.ts";
+import { CliError } from "./args.ts";
 
 export const DEMO_USER = "demo";
 export const DEMO_PASSWORD = "demo";
@@ -18,6 +19,11 @@ export async function prepareDemo(dir: string): Promise<string> {
   const usersFile = join(root, "users.ini");
   if (existsSync(usersFile)) return usersFile;
   const fixtures = join(import.meta.dir, "../fixtures/homes");
+  // The executable `bun run build` makes carries no fixtures: say so before anything is created
+  // (it printed "ENOENT: …, lstat '/$bunfs/fixtures/homes/alice'" and left an empty ./ftpkit-demo).
+  if (!existsSync(join(fixtures, "alice"))) {
+    throw new CliError("--demo needs the demo files (fixtures/homes) of a checkout or of the installed package, and this ftpkit has none: serve a directory instead (--root DIR --user NAME:PASS)");
+  }
   mkdirSync(join(root, "home"), { recursive: true });
   cpSync(join(fixtures, "alice"), join(root, "home/demo"), { recursive: true });
   cpSync(join(fixtures, "pub"), join(root, "home/pub"), { recursive: true });

@@ -1,7 +1,7 @@
 // ftpkit as others get it: a packed tarball installed into another project, and the single
 // executable from `bun run build` on a PATH without Bun.
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, cleanEnv, removeDir, tempDir } from "../helpers/peers.ts";
 
@@ -183,5 +183,13 @@ describe("packaging", () => {
     expect(listed.out).toContain("hello.txt");
     process.kill(many.proc.pid, "SIGTERM");
     expect(await many.proc.exited).toBe(0);
+
+    // --demo is the one thing it cannot do (README): one line saying so, and no ./ftpkit-demo left behind.
+    const demoCwd = join(base, "demo-cwd");
+    mkdirSync(demoCwd);
+    const demo = await run([exe, "serve", "--demo", "--port", "0"], { cwd: demoCwd, env });
+    expect(demo.code).toBe(1);
+    expect(demo.out.trim()).toMatch(/^\[error\] --demo needs the demo files \(fixtures\/homes\) of a checkout or of the installed package, and this ftpkit has none: serve a directory instead \(--root DIR --user NAME:PASS\)$/);
+    expect(readdirSync(demoCwd)).toEqual([]);
   }, 180_000);
 });
