@@ -59,6 +59,20 @@ async function serveUrl(cmd: string[], opts: { cwd: string; env: Record<string, 
   return { url, proc };
 }
 
+/** What `stream` says until `marker` appears (at most 20 s). */
+async function readUntil(stream: ReadableStream<Uint8Array>, marker: string): Promise<string> {
+  const reader = stream.getReader();
+  let text = "";
+  const deadline = Date.now() + 20_000;
+  while (!text.includes(marker)) {
+    const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
+    if (!next || next.done) break;
+    text += new TextDecoder().decode(next.value);
+  }
+  reader.releaseLock();
+  return text;
+}
+
 function site(base: string): string {
   const root = join(base, "site");
   mkdirSync(root);
@@ -90,6 +104,17 @@ describe("packaging", () => {
     expect(help.out).toContain("test");
 
     const env = { ...cleanEnv(), NO_COLOR: "1" };
+    // The demo (its files are in the package) tells how to run ftpkit here: `bunx ftpkit`, not the
+    // checkout's `bun cli/ftpkit.ts`, which names nothing in this project.
+    // (NODE_ENV=test, which bun test sets, would keep consola from drawing the box.)
+    const demo = Bun.spawn([SETSID, "bunx", "ftpkit", "serve", "--demo", "--port", "0"], { cwd: project, env: { ...env, NODE_ENV: "" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    pids.push(-demo.pid);
+    const box = await readUntil(demo.stdout as ReadableStream<Uint8Array>, "Ctrl-C stops the server");
+    expect(box).toMatch(/bunx ftpkit ls ftp:\/\/demo:demo@127\.0\.0\.1:\d+\//);
+    expect(box).not.toContain("cli/ftpkit.ts");
+    process.kill(-demo.pid, "SIGTERM");
+    await demo.exited;
+
     const root = site(base);
     const { url, proc } = await serveUrl(["bunx", "ftpkit", "serve", "--root", root, "--user", "me:pw", "--port", "0", "--host", "127.0.0.1"], { cwd: project, env });
 
