@@ -1,7 +1,7 @@
 // ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `sync`, `resume`, `ls`) and a conformance probe (`test`).
 import { defineCommand, renderUsage, runCommand, runMain, type ArgsDef, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { CliError, negativeNumbersAsPositionals } from "./args.ts";
+import { checkArgs, CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableMessage } from "../protocol/printable.ts";
 import { stderrOut } from "../client/report.ts";
@@ -126,8 +126,18 @@ async function usageLine(err: Error): Promise<string> {
   const { cmd, depth } = await commandAt(rawArgs);
   const message = err.message.replace(ANSI, "").replace(/\.$/, "");
   let why = "";
+  const help = ["ftpkit", ...rawArgs.slice(0, depth), "--help"].join(" ");
   if (message.startsWith("Missing required positional argument")) {
     const args = ((typeof cmd.args === "function" ? await cmd.args() : await cmd.args) ?? {}) as Record<string, { type?: string; alias?: string | string[] }>;
+    // A mistyped flag first, in the words run() gives it (`get --version`: "unknown option
+    // --version"): citty checks the arguments before run() names unknown flags, and the missing
+    // argument (which the flag may even have been meant to precede) was the lesser news.
+    try {
+      checkArgs(flagArgs.slice(depth), args, []);
+    } catch (e) {
+      if (e instanceof CliError) return e.message;
+      throw e;
+    }
     const takesValue = new Set<string>();
     for (const [name, arg] of Object.entries(args)) {
       if (arg.type !== "string") continue;
@@ -139,7 +149,6 @@ async function usageLine(err: Error): Promise<string> {
     const i = words.findIndex((w, k) => takesValue.has(w) && words[k + 1]?.includes("://"));
     if (i >= 0) why = `${words[i]} took it as its value: give ${words[i]} one first; `;
   }
-  const help = ["ftpkit", ...rawArgs.slice(0, depth), "--help"].join(" ");
   return `${message.charAt(0).toLowerCase()}${message.slice(1)} (${why}see ${help})`;
 }
 

@@ -36,6 +36,9 @@ describe("usage errors citty finds", () => {
     ["an unknown user subcommand", ["user", "nosuch"], 1, /^\[error\] unknown command nosuch \(see ftpkit user --help\)$/],
     ["a missing argument", ["user", "add"], 1, /^\[error\] missing required positional argument: NAME \(see ftpkit user add --help\)$/],
     ["a missing URL", ["get"], 2, /^\[error\] missing required positional argument: URL \(see ftpkit get --help\)$/],
+    // No URL, but a flag that does not exist: that is named first, as it is when a URL is given.
+    ["an unknown flag and no URL", ["get", "--version"], 2, /^\[error\] unknown option --version$/],
+    ["an unknown flag and no NAME", ["user", "add", "--qouta=5GB"], 1, /^\[error\] unknown option --qouta$/],
     // The URL was typed: --retries took it. The URL (a password in it) is not repeated.
     ["a value flag that took the URL", ["get", "--retries", "ftp://u:SeCrEt@127.0.0.1:9/x"], 2, /^\[error\] missing required positional argument: URL \(--retries took it as its value: give --retries one first; see ftpkit get --help\)$/],
   ];
