@@ -94,7 +94,12 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       ...(opts.maxRate !== undefined ? { maxRate: opts.maxRate } : {}),
       ...(opts.tls ? { tls: { ...tlsFiles(opts.tls, temps), names: API_TLS_NAMES } } : {}),
     });
-    const address = await server.listen();
+    // Bun's own words ("Failed to listen at 127.0.0.1") name neither the port nor the cause.
+    const address = await server.listen().catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE") throw new Error(`startServer: port ${opts.port} is already in use`);
+      if (err.code === "EADDRNOTAVAIL") throw new Error(`startServer: host ${opts.host} is not an address of this machine`);
+      throw err;
+    });
     const hostPart = address.host === "0.0.0.0" ? "127.0.0.1" : address.host === "::" ? "[::1]" : address.host.includes(":") ? `[${address.host}]` : address.host;
     const base = `ftp://${hostPart}:${address.port}`;
     const passwords = new Map(users.map((u) => [u.name, u.password]));

@@ -2,6 +2,7 @@ import type { ArgsDef } from "citty";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseRate } from "../protocol/size.ts";
+import { ParseError } from "../protocol/errors.ts";
 import { withoutPassword } from "../protocol/url.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "../client/remote-hash.ts";
 import { stderrTrace } from "../client/trace.ts";
@@ -225,7 +226,14 @@ export function clientOptions(args: {
   if (args.verify === false && args.hash !== undefined) throw new CliError("--no-verify and --hash contradict: --hash chooses the digest that verifies the transfer, --no-verify skips it (compares sizes only)");
   const { retries, stallMs } = retryOptions(args);
   const limitRate = args["limit-rate"];
-  const rate = limitRate !== undefined ? parseRate(given(limitRate, "limit-rate", "a rate such as 500K or 2MB (0: no limit)")) : 0;
+  let rate = 0;
+  try {
+    if (limitRate !== undefined) rate = parseRate(given(limitRate, "limit-rate", "a rate such as 500K or 2MB (0: no limit)"));
+  } catch (err) {
+    // The line names the flag, as serve's --max-rate does: a job takes several values.
+    if (err instanceof ParseError) throw new CliError(`--limit-rate: ${err.message}`);
+    throw err;
+  }
   return {
     verify: args.verify !== false,
     hash,

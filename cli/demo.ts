@@ -1,9 +1,10 @@
 // `ftpkit serve --demo`: a ready-to-try server on 127.0.0.1 with known logins, built from fixtures/homes.
 import { cpSync, existsSync, mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { saveUsers } from "../server/auth/ini-save.ts";
 import { hashPassword } from "../server/auth/ini-store.ts";
 import type { UserRecord } from "../server/auth/types.ts";
+import { CliError } from "./args.ts";
 
 export const DEMO_USER = "demo";
 export const DEMO_PASSWORD = "demo";
@@ -18,6 +19,11 @@ export async function prepareDemo(dir: string): Promise<string> {
   const usersFile = join(root, "users.ini");
   if (existsSync(usersFile)) return usersFile;
   const fixtures = join(import.meta.dir, "../fixtures/homes");
+  // The executable `bun run build` makes carries no fixtures: say so before anything is created
+  // (it printed "ENOENT: …, lstat '/$bunfs/fixtures/homes/alice'" and left an empty ./ftpkit-demo).
+  if (!existsSync(join(fixtures, "alice"))) {
+    throw new CliError("--demo needs the demo files (fixtures/homes) of a checkout or of the installed package, and this ftpkit has none: serve a directory instead (--root DIR --user NAME:PASS)");
+  }
   mkdirSync(join(root, "home"), { recursive: true });
   cpSync(join(fixtures, "alice"), join(root, "home/demo"), { recursive: true });
   cpSync(join(fixtures, "pub"), join(root, "home/pub"), { recursive: true });
@@ -46,15 +52,27 @@ export async function prepareDemo(dir: string): Promise<string> {
   return usersFile;
 }
 
+/**
+ * How to run this ftpkit from `cwd`, as the demo's box shows it: `bun cli/ftpkit.ts` in a checkout,
+ * `bunx ftpkit` where it is an installed package (where `bun cli/ftpkit.ts` names nothing).
+ */
+export function ftpkitCommand(cwd: string = process.cwd()): string {
+  const entry = join(import.meta.dir, "ftpkit.ts");
+  if (entry.split(sep).includes("node_modules")) return "bunx ftpkit";
+  const near = relative(cwd, entry);
+  return `bun ${near.startsWith("..") ? entry : near}`;
+}
+
 /** The box `serve --demo` shows once it listens: how to log in, at the host and port it listens on. */
 export function demoBanner(host: string, port: number): string {
   const url = `ftp://${DEMO_USER}:${DEMO_PASSWORD}@${host}:${port}/`;
+  const ftpkit = ftpkitCommand();
   return [
     `ftpkit demo — log in as ${DEMO_USER} / ${DEMO_PASSWORD} (or anonymous, any password)`,
     "",
     `  curl ${url}`,
-    `  bun cli/ftpkit.ts ls ${url}`,
-    `  bun cli/ftpkit.ts get ${url}hello.txt`,
+    `  ${ftpkit} ls ${url}`,
+    `  ${ftpkit} get ${url}hello.txt`,
     "",
     `Files live in ./ftpkit-demo (users.ini and home/). Ctrl-C stops the server.`,
   ].join("\n");

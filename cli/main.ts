@@ -1,7 +1,7 @@
 // ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `sync`, `resume`, `ls`) and a conformance probe (`test`).
-import { defineCommand, runCommand, runMain, type CommandDef } from "citty";
+import { defineCommand, renderUsage, runCommand, runMain, type ArgsDef, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { CliError, negativeNumbersAsPositionals } from "./args.ts";
+import { checkArgs, CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableMessage } from "../protocol/printable.ts";
 import { stderrOut } from "../client/report.ts";
@@ -73,24 +73,83 @@ async function reportFailureAsJson(err: unknown): Promise<void> {
   else if (!reportPrinted()) printReport(failedJob(err));
 }
 
-/**
- * The words as citty should see them: a positional that is a negative number (`user quota alice -1`)
- * moved behind "--", judged with the flags of the command it is given to (`user quota`, `serve`…).
- */
-async function withNegativePositionals(words: string[]): Promise<string[]> {
-  if (!words.some((w) => /^-\d/.test(w))) return words;
+/** The (sub)command the leading words name (`user add`), and how many words that took. */
+async function commandAt(words: readonly string[]): Promise<{ cmd: CommandDef; depth: number }> {
   // Our command groups (ftpkit, user) have no flags of their own: the command is the leading words.
   let cmd: CommandDef = main as CommandDef;
   let depth = 0;
   for (;;) {
     const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
     const sub = subs && words[depth] !== undefined ? (subs as Record<string, unknown>)[words[depth]!] : undefined;
-    if (!sub) break;
+    if (!sub) return { cmd, depth };
     cmd = (typeof sub === "function" ? await (sub as () => Promise<CommandDef>)() : await sub) as CommandDef;
     depth++;
   }
+}
+
+/**
+ * The words as citty should see them: a positional that is a negative number (`user quota alice -1`)
+ * moved behind "--", judged with the flags of the command it is given to (`user quota`, `serve`…).
+ */
+async function withNegativePositionals(words: string[]): Promise<string[]> {
+  if (!words.some((w) => /^-\d/.test(w))) return words;
+  const { cmd, depth } = await commandAt(words);
   const args = typeof cmd.args === "function" ? await cmd.args() : await cmd.args;
   return [...words.slice(0, depth), ...negativeNumbersAsPositionals(words.slice(depth), args)];
+}
+
+/** citty colours its help and messages whatever the output is (unless NO_COLOR=1): a pipe or a file gets none. */
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/**
+ * --help as git and curl print it: colours only on a terminal, no blanks padding a line out to the
+ * longest one (in an 80-column terminal each line then wrapped into screens of spaces), and a
+ * subcommand's usage under its full name (`ftpkit user add`, where citty wrote `user add`).
+ */
+async function showHelp<T extends ArgsDef = ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<void> {
+  let named = parent;
+  if (parent && (parent as CommandDef) !== main) {
+    const meta = typeof parent.meta === "function" ? await parent.meta() : await parent.meta;
+    named = { ...parent, meta: { ...meta, name: `ftpkit ${meta?.name ?? ""}` } };
+  }
+  let text = await renderUsage(cmd, named);
+  if (!process.stdout.isTTY) text = text.replace(ANSI, "");
+  process.stdout.write(text.split("\n").map((line) => line.trimEnd()).join("\n") + "\n\n");
+}
+
+/**
+ * One line for a usage error citty found (an unknown command, a missing argument): without its
+ * colour codes, in our lower case, pointing at the help of the command that was typed. A missing
+ * positional that a value flag took as its value (`get --retries URL`: the URL became the count) says so.
+ */
+async function usageLine(err: Error): Promise<string> {
+  const { cmd, depth } = await commandAt(rawArgs);
+  const message = err.message.replace(ANSI, "").replace(/\.$/, "");
+  let why = "";
+  const help = ["ftpkit", ...rawArgs.slice(0, depth), "--help"].join(" ");
+  if (message.startsWith("Missing required positional argument")) {
+    const args = ((typeof cmd.args === "function" ? await cmd.args() : await cmd.args) ?? {}) as Record<string, { type?: string; alias?: string | string[] }>;
+    // A mistyped flag first, in the words run() gives it (`get --version`: "unknown option
+    // --version"): citty checks the arguments before run() names unknown flags, and the missing
+    // argument (which the flag may even have been meant to precede) was the lesser news.
+    try {
+      checkArgs(flagArgs.slice(depth), args, []);
+    } catch (e) {
+      if (e instanceof CliError) return e.message;
+      throw e;
+    }
+    const takesValue = new Set<string>();
+    for (const [name, arg] of Object.entries(args)) {
+      if (arg.type !== "string") continue;
+      takesValue.add(`--${name}`);
+      for (const alias of ([] as string[]).concat(arg.alias ?? [])) takesValue.add(alias.length === 1 ? `-${alias}` : `--${alias}`);
+    }
+    const words = flagArgs.slice(depth);
+    // The URL itself is not quoted: it may hold a password.
+    const i = words.findIndex((w, k) => takesValue.has(w) && words[k + 1]?.includes("://"));
+    if (i >= 0) why = `${words[i]} took it as its value: give ${words[i]} one first; `;
+  }
+  return `${message.charAt(0).toLowerCase()}${message.slice(1)} (${why}see ${help})`;
 }
 
 const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
@@ -105,7 +164,7 @@ const jsonReport = reportsJson && flagArgs.includes("--json") && !stdoutCarriesF
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
 if (wantsBuiltin) {
-  await runMain(main);
+  await runMain(main, { showUsage: showHelp });
 } else {
   // The commands that keep resumable state say how to continue it when interrupted.
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
@@ -124,8 +183,10 @@ if (wantsBuiltin) {
     await runCommand(main, { rawArgs: await withNegativePositionals(rawArgs) });
   } catch (err) {
     const consola = errorConsole();
+    // A --json report's "error" is the line stderr shows.
+    if ((err as Error)?.name === "CLIError") (err as Error).message = await usageLine(err as Error);
     if (jsonReport) await reportFailureAsJson(err);
-    if ((err as Error)?.name === "CLIError") consola.error(`${(err as Error).message} (see ftpkit --help)`);
+    if ((err as Error)?.name === "CLIError") consola.error((err as Error).message);
     // Client errors quote names and reply text a server chose: no control character reaches the terminal.
     else if (isExpected(err)) consola.error(printableMessage(err.message));
     else consola.error(err);

@@ -23,7 +23,8 @@ export function parseSize(text: string, opts: { allowUnlimited?: boolean } = {})
   const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(t);
   if (!m) throw new ParseError(`invalid size "${text}" (examples: 500KB, 1.5GiB, 10M)`);
   const unit = UNITS[m[2]!.toUpperCase()];
-  if (unit === undefined) throw new ParseError(`invalid size unit in "${text}" (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`);
+  // K, M, G, T (powers of 1024, as curl reads them) are units too: a list without them misled.
+  if (unit === undefined) throw new ParseError(`invalid size unit in "${text}" (use B, K, KB, KiB, M, MB, MiB, G, GB, GiB, T, TB or TiB)`);
   const value = Math.floor(Number(m[1]) * unit);
   if (!Number.isSafeInteger(value)) throw new ParseError(`size "${text}" is too large`);
   // 0 means unlimited: a size that rounds down to it (0.5, 0.3B) must not silently become that.

@@ -2,7 +2,7 @@
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { consola } from "consola";
+import { consola } from "../../client/messages.ts";
 import { checkArgs, CliError } from "../args.ts";
 
 const args = {
@@ -59,10 +59,11 @@ export default defineCommand({
     await rename(tmpKey, keyFile);
     await rename(tmpCert, certFile);
     const fp = Bun.spawnSync(["openssl", "x509", "-in", certFile, "-noout", "-fingerprint", "-sha256"], { stdout: "pipe" });
-    consola.success(`self-signed certificate for ${host}, valid ${days} days`);
+    // Messages on stderr: stdout carries the two paths alone (`ftpkit cert --out tls | head -1`).
+    consola().success(`self-signed certificate for ${host}, valid ${days} days`);
     process.stdout.write(`${certFile}\n${keyFile}\n`);
     const line = fp.stdout.toString().trim();
-    if (line) consola.info(line.replace(/^.*=/, "SHA-256 fingerprint "));
-    consola.info(`use: ftpkit serve --tls-cert ${certFile} --tls-key ${keyFile}`);
+    if (line) consola().info(line.replace(/^.*=/, "SHA-256 fingerprint "));
+    consola().info(`use: ftpkit serve --tls-cert ${certFile} --tls-key ${keyFile}`);
   },
 });

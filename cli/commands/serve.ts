@@ -96,8 +96,9 @@ export const serveArgs = {
   },
   state: {
     type: "string",
-    description: "Share connection caps, quotas, login back-off and user rates with other ftpkit processes/hosts through Redis or Valkey",
-    valueHint: "redis://[:PASSWORD@]HOST:PORT[/DB] (or $FTPKIT_STATE, which keeps a password out of ps)",
+    // The hint stays short: help pads every flag to the longest one.
+    description: "Share connection caps, quotas, login back-off and user rates with other ftpkit processes/hosts through Redis or Valkey: redis://[:PASSWORD@]HOST:PORT[/DB] ($FTPKIT_STATE instead keeps a password out of ps)",
+    valueHint: "redis://…",
   },
   "state-ttl": {
     type: "string",

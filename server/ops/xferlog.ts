@@ -1,6 +1,7 @@
 // `--xferlog FILE`: the classic wu-ftpd transfer log (xferlog(5)), one line per file transfer, for the
 // log analyzers that read it. An operator's log file, like the users file: not FTP-session storage.
 import { closeSync, openSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -74,7 +75,10 @@ export class XferLog {
     try {
       return openSync(file, "a", 0o640);
     } catch (err) {
-      throw new Error(`--xferlog ${file}: ${(err as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (err as Error).message}`);
+      // In the words of ls and cp, not Node's ("ENOENT: no such file or directory, open '…'").
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === "EACCES" ? "permission denied" : code === "ENOENT" ? `no such directory ${dirname(file)}` : code === "EISDIR" ? "is a directory (give a file name)" : code === "ENOTDIR" ? `${dirname(file)} is not a directory` : (err as Error).message;
+      throw new Error(`--xferlog ${file}: ${why}`);
     }
   }
 

@@ -55,6 +55,8 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
   private reconnectAt = 0;
   private backoffMs = 250;
   private down = false;
+  /** start() reached the store: from then on a lost connection is an outage, logged. */
+  private started = false;
   private connCounts = new Map<string, number>();
   private connTotal = 0;
   private connDirty = false;
@@ -92,7 +94,8 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
     if (this.down) return;
     this.down = true;
     this.connDirty = true;
-    this.log("state store unreachable", { reason });
+    // A store not reached at start-up is the start's one error line, not an outage before it.
+    if (this.started) this.log("state store unreachable", { reason });
   }
 
   async start(): Promise<void> {
@@ -112,6 +115,7 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
       throw e;
     }
     this.down = false;
+    this.started = true;
     await this.sync();
     this.timer = setInterval(() => void this.heartbeat(), Math.max(200, this.leaseTtlMs / 3));
     (this.timer as { unref?: () => void }).unref?.();

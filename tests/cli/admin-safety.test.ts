@@ -51,6 +51,11 @@ describe("anonymous", () => {
     const writable = await user(["add", "anonymous", "--no-password", "--perm", "read,write"]);
     expect(writable.code).toBe(0);
     expect(writable.stderr).toContain("anonymous may write: anyone who can reach the server can");
+    // In a pipe, as a shell runs it (bun test's NODE_ENV=test turns consola's fancy layout off): one
+    // plain line per message, no blank lines around the warning (as errors are printed).
+    rmSync(join(dir, "users.ini"));
+    const piped = await runFtpkit(["user", "add", "anonymous", "--no-password", "--perm", "read,write", "--users", join(dir, "users.ini")], { cwd: dir, env: { NODE_ENV: "" } });
+    expect(piped.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/^\[success\] added user anonymous /), expect.stringMatching(/^\[warn\] anonymous may write: /)]);
   });
 });
 

@@ -310,7 +310,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["unmount of nothing", ["mount", "alice", "/pub", "--remove"], undefined, /no mount at \/pub/],
     ["mount for unknown user", ["mount", "nobody", "/pub", "pubdir"], undefined, /no user "nobody"/],
     ["del of unknown user", ["del", "nobody"], undefined, /no user "nobody"/],
-    ["unknown subcommand", ["frobnicate"], undefined, /Unknown command/],
+    ["unknown subcommand", ["frobnicate"], undefined, /unknown command frobnicate \(see ftpkit user --help\)/],
   ];
   test.each(cases)("%s", async (_label, args, stdin, re) => {
     const r = await ftpkit(d, args, stdin);

@@ -66,6 +66,8 @@ describe("clear errors and non-zero exits", () => {
     { name: "an upload into a missing remote directory", status: 8, args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
     { name: "a bad --hash", status: 2, args: () => ["get", peer.url("/exists.txt"), "--hash", "crc"], message: /--hash must be sha256, md5 or crc32, not "crc"/ },
     { name: "a bad --limit-rate", status: 2, args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "fast"], message: /invalid size "fast"/ },
+    // The flag is named, and the units listed include curl's K, M, G, which --limit-rate takes.
+    { name: "a --limit-rate with no such unit", status: 2, args: () => ["get", peer.url("/exists.txt"), "--limit-rate", "2XB"], message: /\] --limit-rate: invalid size unit in "2XB" \(use B, K, KB, KiB, M, MB, MiB, G, GB, GiB, T, TB or TiB\)$/ },
     { name: "ls of a missing path", status: 8, args: () => ["ls", peer.url("/missing/")], message: /550/ },
     { name: "resume of a file with no record", status: 1, args: () => ["resume", "nothing.bin"], message: /no interrupted transfer/ },
     { name: "an unknown flag (a typo)", status: 2, args: () => ["get", peer.url("/exists.txt"), "--limit-rat", "1M"], message: /unknown option --limit-rat/ },

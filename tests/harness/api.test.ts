@@ -255,6 +255,15 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     }
   });
 
+  test("a busy control port is named port, not Bun's \"Failed to listen at 127.0.0.1\"", async () => {
+    const busy = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      expect(await refused(startServer({ users: me, port: busy.port }))).toBe(`startServer: port ${busy.port} is already in use`);
+    } finally {
+      busy.stop(true);
+    }
+  });
+
   test("get, put, list and connect", async () => {
     const url = "ftp://me:pw@127.0.0.1:1/f";
     const local = join(work(), "f");

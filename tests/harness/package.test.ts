@@ -1,7 +1,7 @@
 // ftpkit as others get it: a packed tarball installed into another project, and the single
 // executable from `bun run build` on a PATH without Bun.
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, cleanEnv, removeDir, tempDir } from "../helpers/peers.ts";
 
@@ -59,6 +59,20 @@ async function serveUrl(cmd: string[], opts: { cwd: string; env: Record<string, 
   return { url, proc };
 }
 
+/** What `stream` says until `marker` appears (at most 20 s). */
+async function readUntil(stream: ReadableStream<Uint8Array>, marker: string): Promise<string> {
+  const reader = stream.getReader();
+  let text = "";
+  const deadline = Date.now() + 20_000;
+  while (!text.includes(marker)) {
+    const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
+    if (!next || next.done) break;
+    text += new TextDecoder().decode(next.value);
+  }
+  reader.releaseLock();
+  return text;
+}
+
 function site(base: string): string {
   const root = join(base, "site");
   mkdirSync(root);
@@ -90,6 +104,17 @@ describe("packaging", () => {
     expect(help.out).toContain("test");
 
     const env = { ...cleanEnv(), NO_COLOR: "1" };
+    // The demo (its files are in the package) tells how to run ftpkit here: `bunx ftpkit`, not the
+    // checkout's `bun cli/ftpkit.ts`, which names nothing in this project.
+    // (NODE_ENV=test, which bun test sets, would keep consola from drawing the box.)
+    const demo = Bun.spawn([SETSID, "bunx", "ftpkit", "serve", "--demo", "--port", "0"], { cwd: project, env: { ...env, NODE_ENV: "" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    pids.push(-demo.pid);
+    const box = await readUntil(demo.stdout as ReadableStream<Uint8Array>, "Ctrl-C stops the server");
+    expect(box).toMatch(/bunx ftpkit ls ftp:\/\/demo:demo@127\.0\.0\.1:\d+\//);
+    expect(box).not.toContain("cli/ftpkit.ts");
+    process.kill(-demo.pid, "SIGTERM");
+    await demo.exited;
+
     const root = site(base);
     const { url, proc } = await serveUrl(["bunx", "ftpkit", "serve", "--root", root, "--user", "me:pw", "--port", "0", "--host", "127.0.0.1"], { cwd: project, env });
 
@@ -183,5 +208,13 @@ describe("packaging", () => {
     expect(listed.out).toContain("hello.txt");
     process.kill(many.proc.pid, "SIGTERM");
     expect(await many.proc.exited).toBe(0);
+
+    // --demo is the one thing it cannot do (README): one line saying so, and no ./ftpkit-demo left behind.
+    const demoCwd = join(base, "demo-cwd");
+    mkdirSync(demoCwd);
+    const demo = await run([exe, "serve", "--demo", "--port", "0"], { cwd: demoCwd, env });
+    expect(demo.code).toBe(1);
+    expect(demo.out.trim()).toMatch(/^\[error\] --demo needs the demo files \(fixtures\/homes\) of a checkout or of the installed package, and this ftpkit has none: serve a directory instead \(--root DIR --user NAME:PASS\)$/);
+    expect(readdirSync(demoCwd)).toEqual([]);
   }, 180_000);
 });

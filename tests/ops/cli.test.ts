@@ -28,7 +28,8 @@ describe("ftpkit serve operations flags", () => {
     ["--allow with a bad block", () => ["--allow", "10.0.0.0/8,300.1.1.1"], /--allow: "300\.1\.1\.1" is not an IP address or CIDR block/],
     ["--ban-time longer than --ban-max", () => ["--ban-time", "2d"], /--ban-time must not be longer than --ban-max/],
     ["--ban-window that is no duration", () => ["--ban-window", "soon"], /--ban-window: invalid duration "soon"/],
-    ["--xferlog in a missing folder", () => ["--xferlog", `${dir}/no/such/dir/xferlog`], /--xferlog .*xferlog: /],
+    ["--xferlog in a missing folder", () => ["--xferlog", `${dir}/no/such/dir/xferlog`], /--xferlog .*xferlog: no such directory .*\/no\/such\/dir$/],
+    ["--xferlog naming a directory", () => ["--xferlog", dir], /--xferlog .*: is a directory \(give a file name\)$/],
   ];
   test.each(cases)("%s", async (_name, args, message) => {
     const r = await runFtpkit(["serve", "--users", users, "--host", "127.0.0.1", "--port", "0", ...args()], { cwd: dir, timeoutMs: 20_000 });

@@ -220,6 +220,8 @@ describe("ftpkit serve --state names the cause when the store cannot be reached"
   test("nothing listening, a password missing, a password refused: each says so, without the password", async () => {
     const refused = await runFtpkit(["serve", "--port", "0", "--state", `redis://127.0.0.1:${freePort()}`]);
     expect(refused.stderr).toContain("connection refused (is the store running");
+    // That line alone: no "state store unreachable reason=connection closed" log line before it.
+    expect(refused.stdout + refused.stderr).not.toContain("state store unreachable");
     const redis = await startRedis(freePort(), ["--requirepass", "right-pw"]);
     try {
       const missing = await runFtpkit(["serve", "--port", "0", "--state", `redis://127.0.0.1:${redis.port}`]);

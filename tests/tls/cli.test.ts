@@ -118,6 +118,14 @@ describe("ftpkit cert", () => {
     expect(text.stdout).toContain("IP Address:127.0.0.1");
     const { loadTlsMaterial } = await import("../../server/tls/config.ts");
     expect(loadTlsMaterial(join(d, "tls/cert.pem"), join(d, "tls/key.pem")).fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    // As a shell runs it (bun test's NODE_ENV=test silences consola): the messages go to stderr, one
+    // plain line each in a pipe, and stdout still carries the two paths alone.
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "NODE_ENV" && k !== "NO_COLOR") env[k] = v;
+    const shell = Bun.spawn(["bun", FTPKIT, "cert", "--out", join(d, "tls2")], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const [out, err] = await Promise.all([new Response(shell.stdout).text(), new Response(shell.stderr).text(), shell.exited]);
+    expect(out.trim().split("\n")).toEqual([join(d, "tls2/cert.pem"), join(d, "tls2/key.pem")]);
+    expect(err).toMatch(/^\[success\] self-signed certificate for localhost, valid 825 days\n\[info\] SHA-256 fingerprint /);
     // A second run does not overwrite without --force.
     const again = await run(["bun", FTPKIT, "cert", "--out", join(d, "tls")]);
     expect(again.code).toBe(1);

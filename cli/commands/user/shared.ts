@@ -10,12 +10,15 @@ import type { UserRecord } from "../../../server/auth/types.ts";
 
 /**
  * Messages go to stderr so stdout carries only data (`user list`). Info level even when
- * NODE_ENV=test (consola would go quiet), unless CONSOLA_LEVEL says otherwise.
+ * NODE_ENV=test (consola would go quiet), unless CONSOLA_LEVEL says otherwise. The fancy layout
+ * (icons, a warning between blank lines) only on a terminal: a log or a pipe gets one `[warn] …`
+ * line per message, as errors always were. (`fancy` is read by consola's node entry; the types lack it.)
  */
 export const log = createConsola({
   stdout: process.stderr,
   stderr: process.stderr,
   level: process.env.CONSOLA_LEVEL ? Number(process.env.CONSOLA_LEVEL) : 3,
+  ...({ fancy: process.stderr.isTTY === true } as object),
 });
 
 export const MAX_PASSWORD = 1024;

@@ -1,0 +1,60 @@
+// `ftpkit … --help` and citty's usage errors as a pipe, a log file or a script sees them: no colour
+// codes (citty adds them unless NO_COLOR=1), no lines padded with blanks, the full command name.
+import { describe, expect, test } from "bun:test";
+import { cleanEnv, FTPKIT, REPO } from "../helpers/peers.ts";
+
+/** The CLI with stdout and stderr piped and the environment a shell gives it: no NO_COLOR. */
+async function ftpkit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = cleanEnv();
+  delete env.NO_COLOR;
+  delete env.FORCE_COLOR;
+  const proc = Bun.spawn(["bun", FTPKIT, ...args], { cwd: REPO, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+describe("--help into a pipe", () => {
+  const commands = [["serve"], ["get"], ["user", "add"], []].map((words) => [words.join(" ") || "(no command)", words] as const);
+  test.each(commands)("ftpkit %s --help: plain text, no trailing blanks", async (_label, words) => {
+    const r = await ftpkit([...words, "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`USAGE ${["ftpkit", ...words].join(" ")}`);
+    expect(r.stdout).not.toContain("\x1b[");
+    expect(r.stdout.split("\n").filter((line) => / $/.test(line))).toEqual([]);
+  });
+
+  test("flags are not pushed past column 60 (every one is padded to the longest)", async () => {
+    const r = await ftpkit(["serve", "--help"]);
+    const users = r.stdout.split("\n").find((line) => line.includes("--users="))!;
+    expect(users.indexOf("--users=")).toBeLessThan(60);
+  });
+});
+
+describe("usage errors citty finds", () => {
+  const cases: Array<[string, string[], number, RegExp]> = [
+    ["an unknown command", ["nosuch"], 1, /^\[error\] unknown command nosuch \(see ftpkit --help\)$/],
+    ["an unknown user subcommand", ["user", "nosuch"], 1, /^\[error\] unknown command nosuch \(see ftpkit user --help\)$/],
+    ["a missing argument", ["user", "add"], 1, /^\[error\] missing required positional argument: NAME \(see ftpkit user add --help\)$/],
+    ["a missing URL", ["get"], 2, /^\[error\] missing required positional argument: URL \(see ftpkit get --help\)$/],
+    // No URL, but a flag that does not exist: that is named first, as it is when a URL is given.
+    ["an unknown flag and no URL", ["get", "--version"], 2, /^\[error\] unknown option --version$/],
+    ["an unknown flag and no NAME", ["user", "add", "--qouta=5GB"], 1, /^\[error\] unknown option --qouta$/],
+    // The URL was typed: --retries took it. The URL (a password in it) is not repeated.
+    ["a value flag that took the URL", ["get", "--retries", "ftp://u:SeCrEt@127.0.0.1:9/x"], 2, /^\[error\] missing required positional argument: URL \(--retries took it as its value: give --retries one first; see ftpkit get --help\)$/],
+  ];
+  test.each(cases)("%s: one plain line naming the command's help", async (_label, args, code, line) => {
+    const r = await ftpkit(args);
+    expect(r.code).toBe(code);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.stderr.trimEnd()).toMatch(line);
+    expect(r.stderr).not.toContain("SeCrEt");
+  });
+});
+
+test("with --json the report's error is the line stderr shows", async () => {
+  const r = await ftpkit(["ls", "--json"]);
+  expect(r.code).toBe(2);
+  expect(JSON.parse(r.stdout)).toEqual({ error: "missing required positional argument: URL (see ftpkit ls --help)" });
+  expect(r.stderr.trimEnd()).toBe(`[error] ${JSON.parse(r.stdout).error}`);
+});
