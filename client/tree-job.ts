@@ -27,7 +27,7 @@ import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
 import { dropStaleParts, planned, printPlan, retimeSame, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
 import { excluder, keeper, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
-import { makeRemoteDirs } from "./tree-walk.ts";
+import { makeRemoteDirs } from "./remote-dirs.ts";
 import { beforeState, cutShortItems, dropOrphanedUploads, specDifference, stillDone, toState } from "./tree-interrupted.ts";
 import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
 import { insideRoot, leaveOutUnlisted, makeLocalDir, makePlannedDirs, mkdirRetrying } from "./tree-dirs.ts";

@@ -80,7 +80,7 @@ function matchSegments(parts: readonly (NameMatch | typeof ANY_DEPTH)[], segs: r
 }
 
 /** Kept here for the single-file commands that ask it (the walks live in tree-walk.ts). */
-export { remoteDirExists } from "./tree-walk.ts";
+export { remoteDirExists } from "./remote-dirs.ts";
 
 export interface CompareOptions {
   direction: "get" | "put";

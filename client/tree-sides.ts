@@ -9,7 +9,8 @@ import type { Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
 import { shown } from "./tree-prepare.ts";
-import { walkLocal, walkRemote, type Listers, type WalkOptions } from "./tree-walk.ts";
+import { walkRemote, type Listers, type WalkOptions } from "./tree-walk.ts";
+import { walkLocal } from "./tree-walk-local.ts";
 
 /** What a tree job walks, and how. */
 export interface SidesSpec {

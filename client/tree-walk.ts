@@ -1,12 +1,11 @@
 // The walks of a tree job: a remote tree listed by MLSD (else LIST) over the job's connections, a
 // local one by readdir. What a walk leaves out (a link it does not follow, a name FTP cannot carry)
-// is told to its caller, never silently dropped. Also the remote directory helpers (exists? mkdir -p).
-import { lstatSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+// is told to its caller, never silently dropped (the local walk: tree-walk-local.ts).
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
 import { askForWantedFacts, listDir, mlstFacts } from "./listing.ts";
+import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
 
@@ -32,7 +31,7 @@ export interface Leftovers {
 }
 
 /** Is `name` one a download writes beside a file? */
-function isBesideName(name: string): boolean {
+export function isBesideName(name: string): boolean {
   return name.endsWith(PART_SUFFIX) || name.endsWith(CORRUPT_SUFFIX);
 }
 
@@ -40,7 +39,7 @@ function isBesideName(name: string): boolean {
  * Of a directory's `names`, those that are the part file or set-aside copy of one of its `copied`
  * files, each with why it cannot be copied. Empty (and nothing computed) when no name ends so.
  */
-function clashingNames(names: readonly string[], copied: (name: string) => boolean, side: "remote" | "local"): Map<string, string> {
+export function clashingNames(names: readonly string[], copied: (name: string) => boolean, side: "remote" | "local"): Map<string, string> {
   const clashes = new Map<string, string>();
   const candidates = new Set(names.filter(isBesideName));
   if (candidates.size === 0) return clashes;
@@ -324,141 +323,4 @@ async function uniqueOf(client: FtpClient, path: string): Promise<string | undef
   } catch {
     return undefined; // a malformed fact line: no cycle check for the root, nothing worse
   }
-}
-
-/** Is `path` a directory? Asked of its parent's listing, which every server gets right. */
-export async function remoteDirExists(client: FtpClient, path: string, opts: { strict?: boolean } = {}): Promise<boolean> {
-  const clean = path.replace(/\/+$/, "");
-  if (clean === "" || clean === "." || clean === "/" || clean === client.home) return true;
-  const slash = clean.lastIndexOf("/");
-  const parent = slash < 0 ? "." : slash === 0 ? "/" : clean.slice(0, slash);
-  const name = clean.slice(slash + 1);
-  try {
-    const { entries } = await listDir(client, parent === "." && client.home ? client.home : parent);
-    const entry = entries.find((e) => e.name === name);
-    if (entry?.type === "dir") return true;
-    // A link as LIST shows it (vsftpd) may lead to a directory: one CWD enters. Only where paths
-    // are absolute (the login directory is known), so moving the session's directory changes nothing.
-    if (!entry?.link || client.home === null) return false;
-    return (await client.command("CWD", clean)).code < 400;
-  } catch (err) {
-    // strict (the walk's root): a dropped connection or a 4yz says nothing about the directory, and
-    // taken for "missing" it made get -r of an existing empty directory fail as not found.
-    if (opts.strict && ((err instanceof ClientError && err.retryable) || client.control.isClosed)) throw err;
-    return false;
-  }
-}
-
-/**
- * MKD `path` and, like `mkdir -p`, any missing directory above it (the local side of a tree job is
- * created the same way). A refusal where the parent exists (no permission) is reported as it is.
- */
-export async function makeRemoteDirs(client: FtpClient, path: string): Promise<void> {
-  try {
-    await client.mkdir(path);
-  } catch (err) {
-    if (!(err instanceof ClientError) || (err.code ?? 0) < 500) throw err;
-    if (await remoteDirExists(client, path)) return;
-    const clean = path.replace(/\/+$/, "");
-    const slash = clean.lastIndexOf("/");
-    const parent = slash > 0 ? clean.slice(0, slash) : null;
-    if (parent === null || (await remoteDirExists(client, parent))) throw err;
-    await makeRemoteDirs(client, parent);
-    await client.mkdir(path);
-  }
-}
-
-/**
- * List a local tree below `root`. A symbolic link to a file counts as that file; one to a directory
- * is not followed, and a name FTP cannot carry is left out (`onSkip` hears of both). Following
- * links, one to an ancestor made `put -r` upload the same files again at every level until the
- * kernel's limit on nested links, and one out of the tree let `sync --delete` remove files outside it.
- */
-export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
-  const out: TreeEntry[] = [];
-  /** An entry below the root that cannot be read goes to onUnreadable (the root itself fails the walk). */
-  const unreadable = (rel: string, err: unknown): void => {
-    const failure = new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
-    if (rel === "" || !opts.onUnreadable) throw failure;
-    opts.onUnreadable(rel, failure);
-  };
-  /** A directory's names, or null when it cannot be read (and was reported so). */
-  const readNames = (rel: string): string[] | null => {
-    try {
-      return readdirSync(join(root, rel)).sort();
-    } catch (err) {
-      unreadable(rel, err);
-      return null;
-    }
-  };
-  const { leftovers } = opts;
-  /** Copied by a source walk: a file (or a link to one) that the filters let through. */
-  const copied = (rel: string, name: string): boolean => {
-    const child = rel ? `${rel}/${name}` : name;
-    if ((rel === "" && opts.match && !opts.match(name)) || opts.excluded(child)) return false;
-    try {
-      return statSync(join(root, child)).isFile();
-    } catch {
-      return false;
-    }
-  };
-  const visit = (rel: string, names: string[]) => {
-    const clashes = leftovers?.side === "source" ? clashingNames(names, (name) => copied(rel, name), "local") : undefined;
-    for (const name of names) {
-      const child = rel ? `${rel}/${name}` : name;
-      // The job's own: its journal; in a download's destination, its part files and set-aside copies.
-      if (child === leftovers?.journal) continue;
-      if (leftovers?.side === "dest" && (isBesideName(name) || name === ".ftpkit") && !leftovers.sourceHas?.(child)) {
-        if (name.endsWith(PART_SUFFIX)) opts.onPart?.(child);
-        continue;
-      }
-      if (rel === "" && opts.match && !opts.match(name)) continue;
-      if (opts.excluded(child)) {
-        opts.onExcluded?.(child);
-        continue;
-      }
-      const clash = clashes?.get(name);
-      if (clash !== undefined) {
-        opts.onSkip?.(child, clash);
-        continue;
-      }
-      if (/[\r\n]/.test(name)) {
-        // FTP commands end at CR LF: such a name cannot be sent (the command would be cut in two).
-        opts.onSkip?.(child, "a name with a line break cannot be sent over FTP");
-        continue;
-      }
-      const full = join(root, child);
-      let st;
-      try {
-        st = lstatSync(full);
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
-        // nothing here, and a server speaking UTF8 could not take it either.
-        if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
-        else if (code !== "ENOENT") unreadable(child, err); // not "absent": sync --delete would remove its copy
-        continue; // else it went away since the listing
-      }
-      if (st.isSymbolicLink()) {
-        try {
-          st = statSync(full);
-        } catch {
-          opts.onSkip?.(child, "a symbolic link to nothing");
-          continue;
-        }
-        if (st.isDirectory()) {
-          opts.onSkip?.(child, "a symbolic link to a directory is not followed");
-          continue;
-        }
-      }
-      if (st.isDirectory()) {
-        out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
-        const inside = opts.recursive ? readNames(child) : [];
-        if (inside !== null) visit(child, inside);
-      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
-      else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
-    }
-  };
-  visit("", readNames("")!);
-  return out;
 }

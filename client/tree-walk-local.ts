@@ -1,0 +1,103 @@
+// The local walk of a tree job (readdir): links to directories are not followed, and what the walk
+// leaves out is told to its caller, as the remote walk (tree-walk.ts) does.
+import { lstatSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ClientError } from "./client.ts";
+import { PART_SUFFIX } from "./file-transfer.ts";
+import { clashingNames, isBesideName, type WalkOptions } from "./tree-walk.ts";
+import type { TreeEntry } from "./tree-plan.ts";
+
+/**
+ * List a local tree below `root`. A symbolic link to a file counts as that file; one to a directory
+ * is not followed, and a name FTP cannot carry is left out (`onSkip` hears of both). Following
+ * links, one to an ancestor made `put -r` upload the same files again at every level until the
+ * kernel's limit on nested links, and one out of the tree let `sync --delete` remove files outside it.
+ */
+export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  /** An entry below the root that cannot be read goes to onUnreadable (the root itself fails the walk). */
+  const unreadable = (rel: string, err: unknown): void => {
+    const failure = new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
+    if (rel === "" || !opts.onUnreadable) throw failure;
+    opts.onUnreadable(rel, failure);
+  };
+  /** A directory's names, or null when it cannot be read (and was reported so). */
+  const readNames = (rel: string): string[] | null => {
+    try {
+      return readdirSync(join(root, rel)).sort();
+    } catch (err) {
+      unreadable(rel, err);
+      return null;
+    }
+  };
+  const { leftovers } = opts;
+  /** Copied by a source walk: a file (or a link to one) that the filters let through. */
+  const copied = (rel: string, name: string): boolean => {
+    const child = rel ? `${rel}/${name}` : name;
+    if ((rel === "" && opts.match && !opts.match(name)) || opts.excluded(child)) return false;
+    try {
+      return statSync(join(root, child)).isFile();
+    } catch {
+      return false;
+    }
+  };
+  const visit = (rel: string, names: string[]) => {
+    const clashes = leftovers?.side === "source" ? clashingNames(names, (name) => copied(rel, name), "local") : undefined;
+    for (const name of names) {
+      const child = rel ? `${rel}/${name}` : name;
+      // The job's own: its journal; in a download's destination, its part files and set-aside copies.
+      if (child === leftovers?.journal) continue;
+      if (leftovers?.side === "dest" && (isBesideName(name) || name === ".ftpkit") && !leftovers.sourceHas?.(child)) {
+        if (name.endsWith(PART_SUFFIX)) opts.onPart?.(child);
+        continue;
+      }
+      if (rel === "" && opts.match && !opts.match(name)) continue;
+      if (opts.excluded(child)) {
+        opts.onExcluded?.(child);
+        continue;
+      }
+      const clash = clashes?.get(name);
+      if (clash !== undefined) {
+        opts.onSkip?.(child, clash);
+        continue;
+      }
+      if (/[\r\n]/.test(name)) {
+        // FTP commands end at CR LF: such a name cannot be sent (the command would be cut in two).
+        opts.onSkip?.(child, "a name with a line break cannot be sent over FTP");
+        continue;
+      }
+      const full = join(root, child);
+      let st;
+      try {
+        st = lstatSync(full);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
+        // nothing here, and a server speaking UTF8 could not take it either.
+        if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
+        else if (code !== "ENOENT") unreadable(child, err); // not "absent": sync --delete would remove its copy
+        continue; // else it went away since the listing
+      }
+      if (st.isSymbolicLink()) {
+        try {
+          st = statSync(full);
+        } catch {
+          opts.onSkip?.(child, "a symbolic link to nothing");
+          continue;
+        }
+        if (st.isDirectory()) {
+          opts.onSkip?.(child, "a symbolic link to a directory is not followed");
+          continue;
+        }
+      }
+      if (st.isDirectory()) {
+        out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
+        const inside = opts.recursive ? readNames(child) : [];
+        if (inside !== null) visit(child, inside);
+      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
+      else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
+    }
+  };
+  visit("", readNames("")!);
+  return out;
+}
