@@ -1,6 +1,6 @@
-// Single-file jobs (`get URL`, `put LOCAL URL`) and `ls`: each is a plan of one file run by the
-// shared verified transfer (file-transfer.ts), with its journal record and saved password. Resuming
-// them (and tree jobs) is resume.ts.
+// Single-file jobs (`get URL`, `put LOCAL URL`): each is a plan of one file run by the shared verified
+// transfer (file-transfer.ts), with its journal record and saved password (job-records.ts); another
+// pending job in its way is pending-rivals.ts. Resuming them (and tree jobs) is resume.ts.
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { FtpUrl } from "../protocol/url.ts";
@@ -9,19 +9,20 @@ import { failedAfter } from "./errors.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { decideResume } from "./resume-question.ts";
-import { listRecords, loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
-import { acquireLock, loadPassword, savePassword, type Lock } from "./state.ts";
-import { checkTlsFlags, displayUrl, parseUrlArg, tlsMode, type TransferOptions } from "./options.ts";
+import { loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
+import { acquireLock, loadPassword, type Lock } from "./state.ts";
+import { checkTlsFlags, displayUrl, parseUrlArg, type TransferOptions } from "./options.ts";
 import { Notifier } from "./messages.ts";
 import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { remoteDirExists } from "./tree-plan.ts";
-import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX, type FileContext } from "./file-transfer.ts";
+import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
-import { journalsElsewhere } from "./journal-index.ts";
+import { otherDownloadInto, otherUploadTo, resumeThere } from "./pending-rivals.ts";
+import { fileContext, recordSettings, withRecordSettings } from "./job-records.ts";
 
 export type { TransferOptions, SecurityOptions } from "./options.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";
@@ -81,51 +82,6 @@ export function landingPath(local: string): string {
 export function uploadTarget(url: FtpUrl, local: string): string {
   return url.path === "" || url.path.endsWith("/") ? url.path + basename(local) : url.path;
 }
-
-/**
- * What a job began with, kept in its record so `resume` needs no flags again: the TLS trust, the
- * rate limit, active mode and --fsync.
- */
-export function recordSettings(url: FtpUrl, opts: TransferOptions): Pick<TransferRecord, "tls" | "insecure" | "ca" | "rate" | "active" | "fsync"> {
-  const mode = tlsMode(url, opts);
-  return {
-    ...(mode === "explicit" ? { tls: "explicit" as const } : {}),
-    ...(mode && opts.insecure ? { insecure: true } : {}),
-    ...(mode && opts.ca?.length ? { ca: opts.ca } : {}),
-    ...(opts.rate > 0 ? { rate: opts.rate } : {}),
-    ...(opts.active ? { active: true as const } : {}),
-    ...(opts.fsync ? { fsync: true as const } : {}),
-  };
-}
-
-/**
- * The options a resumed job runs with: a transfer that began over TLS continues over TLS with the
- * same trust (never silently in clear text); its rate limit, active mode and --fsync stay unless
- * the resuming command gives its own.
- */
-export function withRecordSettings(opts: TransferOptions, rec: TransferRecord): TransferOptions {
-  // The digest the job began with: its session announces that one (OPTS HASH), not --hash's.
-  const out = { ...opts, hash: rec.hash };
-  if (rec.tls === "explicit") out.tls = true;
-  if (rec.insecure) out.insecure = true;
-  if (rec.ca?.length) out.ca = [...(opts.ca ?? []), ...rec.ca.filter((c) => !opts.ca?.includes(c))];
-  if (!opts.rateGiven && rec.rate) out.rate = rec.rate; // `--limit-rate 0` lifts it
-  if (rec.active) out.active = true;
-  if (rec.fsync) out.fsync = true;
-  return out;
-}
-
-/** Persist a job before its first byte: the record in the journal (flushed with --fsync), the password in the user's state dir. */
-export function persistJob(rec: TransferRecord, creds: Credentials, dir: string, durable: boolean): void {
-  // A login name that came from ~/.netrc goes into the record's URL: a resume logs in as that user,
-  // with the password kept for it, also once the netrc is gone (it logged in as anonymous).
-  const url = parseUrlArg(rec.url);
-  if (url.user === undefined && !creds.anonymous) rec.url = displayUrl({ ...url, user: creds.user });
-  saveRecord(rec, dir, durable);
-  const pw = creds.known();
-  if (pw !== undefined) savePassword(rec.id, pw, parseUrlArg(rec.url), dir);
-}
-
 
 /** `ftpkit get URL [LOCAL]`. */
 export async function getFile(urlText: string, localArg: string | undefined, opts: TransferOptions): Promise<TransferResult> {
@@ -188,77 +144,6 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
     startedAt: new Date().toISOString(),
   };
   return runDownload(url, rec, opts, false, replacing);
-}
-
-/** A pending download of another URL whose part file is the one a download into `local` uses. */
-function otherDownloadInto(local: string, id: string, dir: string): (PendingRival & { url: string; part: string }) | null {
-  const part = besideFile(local, PART_SUFFIX);
-  const r = otherPendingJob("get", id, dir, (r) => (r.part ?? besideFile(r.local, PART_SUFFIX)) === part || r.local === local);
-  return r ? { ...r, url: r.record.url, part: r.record.part ?? besideFile(r.record.local, PART_SUFFIX) } : null;
-}
-
-/** A pending upload of another local file to `url` (the remote file it would write). */
-function otherUploadTo(url: string, id: string, dir: string): PendingRival | null {
-  return otherPendingJob("put", id, dir, (r) => r.url === url);
-}
-
-/** A pending job in the way, the journal that holds it, and where `ftpkit resume` runs it (null: this directory). */
-interface PendingRival {
-  record: TransferRecord;
-  journal: string;
-  cwd: string | null;
-}
-
-/**
- * Another pending single-file job whose target `clashes` with this one's: a job is keyed by URL +
- * local file, but a download's part file is the local file's and an upload writes the remote one.
- * This directory's journal first, then every other one the pending index knows (a job started from
- * another directory and killed writes the same part file or remote file); there, this very job
- * (same id) is in the way too, since this directory has no record of it.
- */
-function otherPendingJob(direction: TransferRecord["direction"], id: string, dir: string, clashes: (r: TransferRecord) => boolean): PendingRival | null {
-  const fits = (r: TransferRecord) => r.direction === direction && r.kind === "file" && clashes(r);
-  if (existsSync(dir)) {
-    for (const r of listRecords(dir)) if (r.id !== id && fits(r)) return { record: r, journal: dir, cwd: null };
-  }
-  for (const place of journalsElsewhere(dir)) {
-    for (const r of listRecords(place.journal)) if (fits(r)) return { record: r, journal: place.journal, cwd: place.cwd };
-  }
-  return null;
-}
-
-/** "`ftpkit resume`", and where to run it when the job was recorded from another directory. */
-function resumeThere(rival: PendingRival): string {
-  return rival.cwd === null ? "`ftpkit resume`" : `\`ftpkit resume\` in ${rival.cwd}`;
-}
-
-function fileContext(
-  rec: TransferRecord,
-  opts: TransferOptions,
-  progress: Progress,
-  note: Notifier,
-  dir: string,
-  creds: Credentials,
-  /** --restart: discard what was pending, once the file's lock is held. */
-  replacing: (() => void) | undefined,
-  onRemote: (r: { size: number | null; mtime: string | null }) => void,
-): FileContext {
-  return {
-    opts,
-    algo: rec.hash,
-    verify: opts.verify && rec.verify !== false,
-    alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true,
-    note,
-    progress,
-    beforeFirstByte(remote) {
-      onRemote(remote);
-      persistJob(rec, creds, dir, opts.fsync === true);
-    },
-    discard() {
-      forgetJob(rec.id, dir);
-    },
-    ...(replacing ? { locked: replacing } : {}),
-  };
 }
 
 /** Continue a recorded download (`resume`), or start one. */
@@ -442,8 +327,4 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     session.destroy();
     throw failedAfter(err, progress.moved);
   }
-}
-
-export function sameRecordTarget(rec: TransferRecord, url: FtpUrl): boolean {
-  return rec.url === displayUrl(url);
 }

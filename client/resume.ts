@@ -11,7 +11,8 @@ import { journalsElsewhere, whereElse } from "./journal-index.ts";
 import { forgetOrphanedPasswords } from "./state.ts";
 import { parseUrlArg, type TransferOptions } from "./options.ts";
 import { consola, Notifier } from "./messages.ts";
-import { lockUploadJob, runDownload, runUpload, withRecordSettings, type TransferResult } from "./operations.ts";
+import { lockUploadJob, runDownload, runUpload, type TransferResult } from "./operations.ts";
+import { withRecordSettings } from "./job-records.ts";
 
 /** One pending transfer as `ftpkit resume --list` shows it. */
 export interface PendingTransfer {

@@ -11,7 +11,8 @@ import { besideFile, PART_SUFFIX, type FileContext, type FileProgress } from "./
 import { downloadFile } from "./retrieve.ts";
 import { uploadFile } from "./file-upload.ts";
 import { DoneLog, journalDir, loadDone, loadPlanState, loadStarted, savePlanState, transferId, loadRecord, type DoneEntry, type PlanState, type TransferRecord, type TreeSpec } from "./journal.ts";
-import { decideResume, persistJob, recordSettings, withRecordSettings } from "./operations.ts";
+import { decideResume } from "./resume-question.ts";
+import { persistJob, recordSettings, withRecordSettings } from "./job-records.ts";
 import { forgetJob } from "./job-end.ts";
 import { journalsElsewhere } from "./journal-index.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
