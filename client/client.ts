@@ -54,6 +54,12 @@ export interface DataTransfer {
   conn: Connection;
   /** Resolves with the final reply of the transfer command (226/250 or an error reply). */
   done: Promise<FtpReply>;
+  /**
+   * Resolves with a second 1yz, should one follow the first. Pure-FTPd ends a RETR whose data
+   * connection the client closed that way ("150 0.072 seconds (measured here), …") and sends
+   * nothing after it: `done` would wait for ever.
+   */
+  further?: Promise<FtpReply>;
 }
 
 /** How long the server may stay silent when the options say nothing (--stall-timeout's default). */

@@ -367,17 +367,22 @@ export async function downloadRange(
   if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
   const grace = stallMs ? Math.min(stallMs, SEGMENT_REPLY_MS) : SEGMENT_REPLY_MS;
   const graceFlag = grace === stallMs ? undefined : null;
+  // Pure-FTPd answers a data connection closed under it with a second 1yz and nothing after: that
+  // is its last word. The session cannot be reused (its final reply is still awaited) but need not
+  // be waited on either: it goes at once, and the next segment or the verdict opens another.
+  const answer = () => Promise.race([finalReply(t.done, grace, moved, graceFlag), t.further?.then(() => null) ?? new Promise<never>(() => {})]);
   if (pos >= end) {
     // Reset together with the data connection, the control connection made pyftpdlib (under load)
     // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
-    if (!(await finalReply(t.done, grace, moved, graceFlag).then(() => true, () => false))) client.destroy();
+    if (!(await answer().then((r) => r !== null, () => false))) client.destroy();
     await payDebt(opts.limiter);
     return moved;
   }
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   // Ended short: retried whatever the reply says. pyftpdlib, having lost the data connection, answers
   // "150 About to open data connection" and then waits for one: no reply would ever come.
-  const reply = await finalReply(t.done, grace, moved, graceFlag);
-  if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
+  const reply = await answer();
+  if (reply && reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
+  if (!reply) client.destroy();
   throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
 }

@@ -177,3 +177,69 @@ export function vsftpdAvailable(): boolean {
 export function chownTo(path: string, user: string): void {
   Bun.spawnSync(["chown", "-R", `${user}:`, path]);
 }
+
+/**
+ * Debian's pure-ftpd installed, or unpacked under /opt/pure-ftpd (.ci/run: it conflicts with vsftpd,
+ * both being "ftp-server"), with its pure-pw; null when absent.
+ */
+export function pureFtpdBinary(): { bin: string; pw: string; libs?: string } | null {
+  if (existsSync("/usr/sbin/pure-ftpd") && existsSync("/usr/bin/pure-pw")) return { bin: "/usr/sbin/pure-ftpd", pw: "/usr/bin/pure-pw" };
+  if (existsSync("/opt/pure-ftpd/usr/sbin/pure-ftpd")) {
+    return { bin: "/opt/pure-ftpd/usr/sbin/pure-ftpd", pw: "/opt/pure-ftpd/usr/bin/pure-pw", libs: "/opt/pure-ftpd/usr/lib/x86_64-linux-gnu" };
+  }
+  return null;
+}
+
+/** Why Pure-FTPd tests cannot run here, or null when they can (it drops root to its virtual user). */
+export function pureFtpdMissing(): string | null {
+  if (!pureFtpdBinary()) return "pure-ftpd is not installed (Debian pure-ftpd, unpacked under /opt/pure-ftpd by .ci/run)";
+  if (process.getuid?.() !== 0) return "pure-ftpd needs root to switch to its virtual user";
+  return null;
+}
+
+/**
+ * Pure-FTPd in the foreground with one virtual user (a puredb made by pure-pw, uid nobody): not
+ * chrooted unless `chroot` (its home then shows as "/"). `maxPerIp`: -C, refused with 421 beyond it.
+ * `tls`: a PEM file holding key and certificate, -Y 1 (TLS allowed). Each session is a child process:
+ * stop() kills the children by PID too.
+ */
+export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string } = {}): Promise<SystemFtpd> {
+  const found = pureFtpdBinary();
+  if (!found) throw new Error("pure-ftpd is not installed");
+  const dir = tempDir("ftpkit-pureftpd-");
+  chmodSync(dir, 0o755);
+  const home = join(dir, "home");
+  mkdirSync(home);
+  chownSync(home, 65534, 65534);
+  const hash = Bun.spawnSync(["openssl", "passwd", "-6", "secret"]).stdout.toString().trim();
+  // pure-pw's format: the "/./" in the home is its chroot mark.
+  writeFileSync(join(dir, "pureftpd.passwd"), `user:${hash}:65534:65534::${home}${opts.chroot ? "/./" : ""}::::::::::::\n`, { mode: 0o600 });
+  const mkdb = Bun.spawnSync([found.pw, "mkdb", join(dir, "pureftpd.pdb"), "-f", join(dir, "pureftpd.passwd")], { env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) } });
+  if (mkdb.exitCode !== 0) throw new Error(`pure-pw mkdb failed: ${mkdb.stderr.toString()}`);
+  const port = freePort();
+  const pasv = freePort();
+  const args = [found.bin, "-S", `127.0.0.1,${port}`, "-p", `${pasv}:${Math.min(65535, pasv + 50)}`, "-l", `puredb:${join(dir, "pureftpd.pdb")}`, "-E", "-H", "-u", "1"];
+  if (opts.maxPerIp) args.push("-C", String(opts.maxPerIp));
+  if (opts.tls) args.push("-Y", "1", "-2", opts.tls);
+  let log = "";
+  const proc = Bun.spawn(args, { env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) }, stdout: "pipe", stderr: "pipe" });
+  void (async () => {
+    for await (const c of proc.stderr) log += new TextDecoder().decode(c);
+  })();
+  await waitGreeting(port, proc, () => log);
+  const base = peer(dir, port, proc, home, "user", "secret");
+  return {
+    ...base,
+    async stop() {
+      const children = Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().split("\n").filter(Boolean).map(Number);
+      for (const pid of children) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          /* gone already */
+        }
+      }
+      await base.stop();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// Pure-FTPd (Debian's pure-ftpd) as a server peer of the client: no HASH/XSHA of any kind (files are
+// checked by size), MLSD, virtual users (puredb), chrooted or not, and its own way of ending a RETR
+// whose data connection the client closed: a second 150 ("150 0.072 seconds (measured here), …").
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { digest, randomFile, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { chownTo, pureFtpdMissing, startPureFtpd } from "../helpers/system-ftpd.ts";
+
+setDefaultTimeout(60_000);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const missing = pureFtpdMissing();
+if (missing) test.skip(`Pure-FTPd tests skipped: ${missing}`, () => {});
+
+describe.skipIf(missing !== null)("Pure-FTPd", () => {
+  test("--segments 4: each segment's cut-short RETR ends with Pure-FTPd's second 150, and the download does not wait 5 s for a reply that never comes", async () => {
+    const pure = await startPureFtpd();
+    cleanups.push(() => pure.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const data = randomFile(join(pure.home, "seg.bin"), 12 * 1024 * 1024 + 5);
+    chownTo(pure.home, "nobody");
+    const began = performance.now();
+    const r = await runFtpkit(["get", pure.url("seg.bin"), "--segments", "4"], { cwd: work, timeoutMs: 30_000 });
+    const took = performance.now() - began;
+    expect(r.stderr).toContain("size verified only");
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "seg.bin")))).toBe(digest(data));
+    // Before: every segment but the last waited SEGMENT_REPLY_MS (5 s) for a 226 or 426.
+    expect(took).toBeLessThan(4000);
+  });
+});
