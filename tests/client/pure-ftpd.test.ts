@@ -35,3 +35,26 @@ describe.skipIf(missing !== null)("Pure-FTPd", () => {
     expect(took).toBeLessThan(4000);
   });
 });
+
+describe.skipIf(missing !== null)("Pure-FTPd's truncated listings (-L, 10,000 entries by default)", () => {
+  test("sync --delete from a directory listed only in part fails and deletes no local file; get -r says why and exits non-zero", async () => {
+    const pure = await startPureFtpd({ listLimit: 30 });
+    cleanups.push(() => pure.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    mkdirSync(join(pure.home, "many"));
+    mkdirSync(join(work, "mirror"));
+    for (let i = 0; i < 40; i++) {
+      writeFileSync(join(pure.home, "many", `f${i}.txt`), `${i}\n`);
+      writeFileSync(join(work, "mirror", `f${i}.txt`), `${i}\n`);
+    }
+    chownTo(pure.home, "nobody");
+    const sync = await runFtpkit(["sync", "--delete", pure.url("many"), "mirror"], { cwd: work });
+    expect(sync.stderr).toContain("is incomplete, the server cut it short (Output truncated to 30 matches (226))");
+    expect(sync.code).not.toBe(0);
+    expect(readdirSync(join(work, "mirror")).length).toBe(40);
+    const get = await runFtpkit(["get", "-r", pure.url("many"), "copy"], { cwd: work });
+    expect(get.stderr).toContain("pure-ftpd -L");
+    expect(get.code).not.toBe(0);
+  });
+});

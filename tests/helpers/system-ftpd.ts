@@ -200,10 +200,10 @@ export function pureFtpdMissing(): string | null {
 /**
  * Pure-FTPd in the foreground with one virtual user (a puredb made by pure-pw, uid nobody): not
  * chrooted unless `chroot` (its home then shows as "/"). `maxPerIp`: -C, refused with 421 beyond it.
- * `tls`: a PEM file holding key and certificate, -Y 1 (TLS allowed). Each session is a child process:
+ * `tls`: a PEM file holding key and certificate, -Y 1 (TLS allowed). `listLimit`: -L. Each session is a child process:
  * stop() kills the children by PID too.
  */
-export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string } = {}): Promise<SystemFtpd> {
+export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string; listLimit?: number } = {}): Promise<SystemFtpd> {
   const found = pureFtpdBinary();
   if (!found) throw new Error("pure-ftpd is not installed");
   const dir = tempDir("ftpkit-pureftpd-");
@@ -220,6 +220,8 @@ export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number;
   const pasv = freePort();
   const args = [found.bin, "-S", `127.0.0.1,${port}`, "-p", `${pasv}:${Math.min(65535, pasv + 50)}`, "-l", `puredb:${join(dir, "pureftpd.pdb")}`, "-E", "-H", "-u", "1"];
   if (opts.maxPerIp) args.push("-C", String(opts.maxPerIp));
+  // -L: the most entries one listing sends (10,000 by default, "." and ".." counted), then "226 Output truncated".
+  if (opts.listLimit) args.push("-L", `${opts.listLimit}:5`);
   if (opts.tls) args.push("-Y", "1", "-2", opts.tls);
   let log = "";
   const proc = Bun.spawn(args, { env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) }, stdout: "pipe", stderr: "pipe" });
