@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { digest, randomFile, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { digest, randomFile, removeDir, runFtpkit, tempDir, TLS_CERT, TLS_KEY } from "../helpers/peers.ts";
 import { chownTo, pureFtpdMissing, startPureFtpd } from "../helpers/system-ftpd.ts";
 
 setDefaultTimeout(60_000);
@@ -56,5 +56,28 @@ describe.skipIf(missing !== null)("Pure-FTPd's truncated listings (-L, 10,000 en
     const get = await runFtpkit(["get", "-r", pure.url("many"), "copy"], { cwd: work });
     expect(get.stderr).toContain("pure-ftpd -L");
     expect(get.code).not.toBe(0);
+  });
+});
+
+describe.skipIf(missing !== null)("Pure-FTPd requiring TLS (-Y 3)", () => {
+  test("a login in clear text refused with its 421 fails at once (exit 6, no retry) and says to use --tls; with --tls it works", async () => {
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const pem = join(work, "pure-ftpd.pem");
+    writeFileSync(pem, readFileSync(TLS_KEY, "utf8") + readFileSync(TLS_CERT, "utf8"), { mode: 0o600 });
+    const pure = await startPureFtpd({ tls: pem, requireTls: true });
+    cleanups.push(() => pure.stop());
+    writeFileSync(join(pure.home, "a.txt"), "hello\n");
+    chownTo(pure.home, "nobody");
+    const began = performance.now();
+    const clear = await runFtpkit(["ls", pure.url("")], { cwd: work });
+    expect(clear.stderr).toContain("Please reconnect using TLS security mechanisms. (421); the server wants an encrypted session: use --tls");
+    expect(clear.stderr).not.toContain("retrying");
+    expect(clear.code).toBe(6);
+    // Before: read as a full server's 421, retried 3 times with back-off (3.5 s), exit 8.
+    expect(performance.now() - began).toBeLessThan(2500);
+    const tls = await runFtpkit(["get", pure.url("a.txt"), "--tls", "--ca", TLS_CERT], { cwd: work });
+    expect(tls.code).toBe(0);
+    expect(readFileSync(join(work, "a.txt"), "utf8")).toBe("hello\n");
   });
 });

@@ -200,10 +200,11 @@ export function pureFtpdMissing(): string | null {
 /**
  * Pure-FTPd in the foreground with one virtual user (a puredb made by pure-pw, uid nobody): not
  * chrooted unless `chroot` (its home then shows as "/"). `maxPerIp`: -C, refused with 421 beyond it.
- * `tls`: a PEM file holding key and certificate, -Y 1 (TLS allowed). `listLimit`: -L. Each session is a child process:
+ * `tls`: a PEM file holding key and certificate, -Y 1 (TLS allowed), -Y 3 with `requireTls` (control
+ * and data). `listLimit`: -L. Each session is a child process:
  * stop() kills the children by PID too.
  */
-export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string; listLimit?: number } = {}): Promise<SystemFtpd> {
+export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string; requireTls?: boolean; listLimit?: number } = {}): Promise<SystemFtpd> {
   const found = pureFtpdBinary();
   if (!found) throw new Error("pure-ftpd is not installed");
   const dir = tempDir("ftpkit-pureftpd-");
@@ -222,7 +223,7 @@ export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number;
   if (opts.maxPerIp) args.push("-C", String(opts.maxPerIp));
   // -L: the most entries one listing sends (10,000 by default, "." and ".." counted), then "226 Output truncated".
   if (opts.listLimit) args.push("-L", `${opts.listLimit}:5`);
-  if (opts.tls) args.push("-Y", "1", "-2", opts.tls);
+  if (opts.tls) args.push("-Y", opts.requireTls ? "3" : "1", "-2", opts.tls);
   let log = "";
   const proc = Bun.spawn(args, { env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) }, stdout: "pipe", stderr: "pipe" });
   void (async () => {
