@@ -2,9 +2,9 @@
 // checked by size), MLSD, virtual users (puredb), chrooted or not, and its own way of ending a RETR
 // whose data connection the client closed: a second 150 ("150 0.072 seconds (measured here), …").
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { digest, randomFile, removeDir, runFtpkit, tempDir, TLS_CERT, TLS_KEY } from "../helpers/peers.ts";
+import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, tempDir, TLS_CERT, TLS_KEY, waitFor } from "../helpers/peers.ts";
 import { chownTo, pureFtpdMissing, startPureFtpd } from "../helpers/system-ftpd.ts";
 
 setDefaultTimeout(60_000);
@@ -79,5 +79,53 @@ describe.skipIf(missing !== null)("Pure-FTPd requiring TLS (-Y 3)", () => {
     const tls = await runFtpkit(["get", pure.url("a.txt"), "--tls", "--ca", TLS_CERT], { cwd: work });
     expect(tls.code).toBe(0);
     expect(readFileSync(join(work, "a.txt"), "utf8")).toBe("hello\n");
+  });
+});
+
+describe.skipIf(missing !== null)("kill -9 in the middle of get -r from Pure-FTPd (no HASH), then ftpkit resume", () => {
+  /** get -r of one 24 MiB file at 4 MiB/s, killed once its part file holds 4 MiB or more. */
+  async function interrupted(pure: Awaited<ReturnType<typeof startPureFtpd>>, work: string): Promise<{ data: Uint8Array; kept: number }> {
+    mkdirSync(join(pure.home, "t"));
+    const data = randomFile(join(pure.home, "t", "big.bin"), 24 * 1024 * 1024);
+    chownTo(pure.home, "nobody");
+    const part = join(work, "t", "big.bin.ftpkit-part");
+    const proc = spawnFtpkit(["get", "-r", pure.url("t"), "t", "--limit-rate", "4M"], { cwd: work });
+    try {
+      await waitFor(() => existsSync(part) && statSync(part).size >= 4 * 1024 * 1024, 20_000, "4 MiB of the part file");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    return { data, kept: statSync(part).size };
+  }
+
+  test("a part file whose remote file the listing shows unchanged (size, time to the second) continues at its end", async () => {
+    const pure = await startPureFtpd();
+    cleanups.push(() => pure.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const { data, kept } = await interrupted(pure, work);
+    const r = await runFtpkit(["resume", "--limit-rate", "1G"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`t/big.bin: cannot verify the partial data (the server offers no ranged hash); resuming at byte ${kept}`);
+    // Before: "starting it over", and all 24 MiB came again.
+    const moved = Number(/(\d+(?:\.\d+)?) MiB moved/.exec(r.stderr)?.[1]);
+    expect(moved * 1024 * 1024).toBeLessThan(data.length - kept + 1024 * 1024);
+    expect(digest(readFileSync(join(work, "t", "big.bin")))).toBe(digest(data));
+  });
+
+  test("one changed since (same size, another time) starts over: no old start spliced to a new end", async () => {
+    const pure = await startPureFtpd();
+    cleanups.push(() => pure.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    await interrupted(pure, work);
+    const now = randomFile(join(pure.home, "t", "big.bin"), 24 * 1024 * 1024);
+    const later = new Date(Date.now() + 3600_000);
+    utimesSync(join(pure.home, "t", "big.bin"), later, later);
+    const r = await runFtpkit(["resume", "--limit-rate", "1G"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("starting it over");
+    expect(digest(readFileSync(join(work, "t", "big.bin")))).toBe(digest(now));
   });
 });
