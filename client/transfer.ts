@@ -134,6 +134,18 @@ export async function download(client: FtpClient, path: string, offset: number, 
   /** When the sink last finished a write: one to a pipe can block for as long as its reader waits. */
   let wroteAt = 0;
   const stall = watchStall(t.conn, stallMs, () => Math.max(throttle.lastActive(), wroteAt));
+  // Every byte the server reported, and its 226 for them: the transfer is over, whether or not the
+  // server closes the data connection (a broken or hostile one that keeps it open had a complete
+  // download fail as stalled after --stall-timeout; lftp took it after its own timeout).
+  let finalOk = false;
+  const allIn = () => opts.limit !== undefined && moved === opts.limit;
+  void t.done.then(
+    (r) => {
+      finalOk = r.code < 300;
+      if (finalOk && allIn()) t.conn.destroy();
+    },
+    () => {},
+  );
   t.conn.onData((chunk) => {
     if (writeError || overrun) return;
     if (opts.limit !== undefined && moved + chunk.length > opts.limit) {
@@ -154,6 +166,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
     moved += n;
     opts.onProgress?.(moved);
     throttle.after(n);
+    if (finalOk && allIn()) t.conn.destroy();
   });
   await t.conn.closed;
   stall.stop();
