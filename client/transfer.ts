@@ -296,6 +296,12 @@ async function send(
     t.conn.destroy();
     if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
+    // A server refusing the rest ends the data connection and says why on the control one: Pure-FTPd
+    // over quota resets it, then "552 Quota exceeded: [/f] won't be saved". Read as a lost connection,
+    // the upload was sent again --retries times and ended with "run ftpkit resume", which could only
+    // fail the same way. Its reply decides, when it comes within a moment (not after Ctrl-C).
+    const reply = opts.signal?.aborted ? null : await finalReply(t.done, Math.min(stallMs || REFUSAL_GRACE_MS, REFUSAL_GRACE_MS), moved).catch(() => null);
+    if (reply && reply.code >= 400) refused(reply, verb, path, moved);
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   }
   stall.stop();
@@ -310,14 +316,20 @@ async function send(
     await settleWithin(t.conn.closed, 2000);
     t.conn.close();
   }
-  if (reply.code >= 300) {
-    const e = replyError(`${verb} ${path}`, reply);
-    // The server will not store more (552: over quota, 452: out of space): not a broken connection,
-    // and sending the file again would end the same way.
-    if (refusesStorage(reply.code)) throw new ClientError(e.message, { code: reply.code });
-    throw new TransferInterrupted(e.message, moved, reply.code);
-  }
+  if (reply.code >= 300) refused(reply, verb, path, moved);
   return moved;
+}
+
+/** How long an upload whose data connection broke waits for the server's reply saying why. */
+const REFUSAL_GRACE_MS = 3000;
+
+/** Throw for an upload's final reply that is not a success. */
+function refused(reply: FtpReply, verb: string, path: string, moved: number): never {
+  const e = replyError(`${verb} ${path}`, reply);
+  // The server will not store more (552: over quota, 452: out of space): not a broken connection,
+  // and sending the file again would end the same way.
+  if (refusesStorage(reply.code)) throw new ClientError(e.message, { code: reply.code });
+  throw new TransferInterrupted(e.message, moved, reply.code);
 }
 
 /** Wait for `p` at most `ms` (without a timer left behind to hold the process open). */

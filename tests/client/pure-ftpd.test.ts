@@ -129,3 +129,21 @@ describe.skipIf(missing !== null)("kill -9 in the middle of get -r from Pure-FTP
     expect(digest(readFileSync(join(work, "t", "big.bin")))).toBe(digest(now));
   });
 });
+
+describe.skipIf(missing !== null)("Pure-FTPd's quota (pure-pw -N)", () => {
+  test("an upload over quota, whose data connection Pure-FTPd resets before its 552, fails at once with the 552, not as a lost connection sent again --retries times", async () => {
+    const pure = await startPureFtpd({ quotaBytes: 1024 * 1024 });
+    cleanups.push(() => pure.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    mkdirSync(join(work, "up"));
+    randomFile(join(work, "up", "big.bin"), 8 * 1024 * 1024);
+    const began = performance.now();
+    const r = await runFtpkit(["put", "-r", "up", pure.url("up")], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr).toContain("the server refused to store more: STOR");
+    expect(r.stderr).toContain("Quota exceeded");
+    expect(r.stderr).not.toContain("reconnecting");
+    expect(r.code).not.toBe(0);
+    expect(performance.now() - began).toBeLessThan(5000);
+  });
+});

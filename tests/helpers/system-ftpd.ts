@@ -201,10 +201,10 @@ export function pureFtpdMissing(): string | null {
  * Pure-FTPd in the foreground with one virtual user (a puredb made by pure-pw, uid nobody): not
  * chrooted unless `chroot` (its home then shows as "/"). `maxPerIp`: -C, refused with 421 beyond it.
  * `tls`: a PEM file holding key and certificate, -Y 1 (TLS allowed), -Y 3 with `requireTls` (control
- * and data). `listLimit`: -L. Each session is a child process:
+ * and data). `listLimit`: -L. `quotaBytes`: the user's quota (pure-pw -N), refused with 552. Each session is a child process:
  * stop() kills the children by PID too.
  */
-export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string; requireTls?: boolean; listLimit?: number } = {}): Promise<SystemFtpd> {
+export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string; requireTls?: boolean; listLimit?: number; quotaBytes?: number } = {}): Promise<SystemFtpd> {
   const found = pureFtpdBinary();
   if (!found) throw new Error("pure-ftpd is not installed");
   const dir = tempDir("ftpkit-pureftpd-");
@@ -214,7 +214,9 @@ export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number;
   chownSync(home, 65534, 65534);
   const hash = Bun.spawnSync(["openssl", "passwd", "-6", "secret"]).stdout.toString().trim();
   // pure-pw's format: the "/./" in the home is its chroot mark.
-  writeFileSync(join(dir, "pureftpd.passwd"), `user:${hash}:65534:65534::${home}${opts.chroot ? "/./" : ""}::::::::::::\n`, { mode: 0o600 });
+  // Fields after the home: bandwidths, ratios, sessions, quota files, then (the 13th) quota size in bytes.
+  const quota = opts.quotaBytes ? String(opts.quotaBytes) : "";
+  writeFileSync(join(dir, "pureftpd.passwd"), `user:${hash}:65534:65534::${home}${opts.chroot ? "/./" : ""}:::::::${quota}:::::\n`, { mode: 0o600 });
   const mkdb = Bun.spawnSync([found.pw, "mkdb", join(dir, "pureftpd.pdb"), "-f", join(dir, "pureftpd.passwd")], { env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) } });
   if (mkdb.exitCode !== 0) throw new Error(`pure-pw mkdb failed: ${mkdb.stderr.toString()}`);
   const port = freePort();
