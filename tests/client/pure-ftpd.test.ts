@@ -17,7 +17,53 @@ afterEach(async () => {
 const missing = pureFtpdMissing();
 if (missing) test.skip(`Pure-FTPd tests skipped: ${missing}`, () => {});
 
+/** A tree with nested and empty directories, UTF-8 and space names. */
+function makeTree(root: string): void {
+  mkdirSync(join(root, "a", "b", "c"), { recursive: true });
+  mkdirSync(join(root, "empty"));
+  mkdirSync(join(root, "with space", "é ü"), { recursive: true });
+  writeFileSync(join(root, "a", "one.txt"), "one\n");
+  randomFile(join(root, "a", "b", "c", "mid.bin"), 3 * 1024 * 1024 + 3);
+  writeFileSync(join(root, "with space", "é ü", "naïve file.txt"), "naïve\n");
+  writeFileSync(join(root, "with space", "日本語.txt"), "日本語\n");
+  writeFileSync(join(root, "zero"), "");
+}
+
+/** Every path under `root` (directories end in /) and each file's digest. */
+function snapshot(root: string): string[] {
+  return (readdirSync(root, { recursive: true }) as string[])
+    .sort()
+    .map((rel) => (statSync(join(root, rel)).isDirectory() ? `${rel}/` : `${rel} ${digest(readFileSync(join(root, rel)))}`));
+}
+
 describe.skipIf(missing !== null)("Pure-FTPd", () => {
+  test("chrooted (its home is /): put -r, get -r and sync --delete both ways keep nested and empty directories, UTF-8 and space names", async () => {
+    const pure = await startPureFtpd({ chroot: true });
+    cleanups.push(() => pure.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    makeTree(join(work, "src"));
+    const put = await runFtpkit(["put", "-r", "src", pure.url("tree")], { cwd: work });
+    expect(put.code).toBe(0);
+    expect(put.stderr).toContain("put -r /tree: 5 files");
+    expect(snapshot(join(pure.home, "tree"))).toEqual(snapshot(join(work, "src")));
+    const get = await runFtpkit(["get", "-r", pure.url("tree"), "back"], { cwd: work });
+    expect(get.code).toBe(0);
+    expect(snapshot(join(work, "back"))).toEqual(snapshot(join(work, "src")));
+    // One file gone, one new, one empty directory gone: each side follows the other with --delete.
+    removeDir(join(work, "src", "empty"));
+    writeFileSync(join(work, "src", "a", "new.txt"), "new\n");
+    removeDir(join(work, "src", "a", "one.txt"));
+    const up = await runFtpkit(["sync", "--delete", "src", pure.url("tree")], { cwd: work });
+    expect(up.code).toBe(0);
+    expect(snapshot(join(pure.home, "tree"))).toEqual(snapshot(join(work, "src")));
+    const down = await runFtpkit(["sync", "--delete", pure.url("tree"), "back"], { cwd: work });
+    expect(down.code).toBe(0);
+    expect(snapshot(join(work, "back"))).toEqual(snapshot(join(work, "src")));
+    const again = await runFtpkit(["sync", "--delete", "src", pure.url("tree")], { cwd: work });
+    expect(again.stderr).toMatch(/0 copied .*, \d+ skipped, 0 deleted, 0 failed/);
+  });
+
   test("--segments 4: each segment's cut-short RETR ends with Pure-FTPd's second 150, and the download does not wait 5 s for a reply that never comes", async () => {
     const pure = await startPureFtpd();
     cleanups.push(() => pure.stop());
