@@ -83,7 +83,13 @@ export function proftpdSpeaksFrench(): boolean {
   return existsSync(catalog) && /^fr_FR\.utf-?8$/im.test(locales);
 }
 
-export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR" } = {}): Promise<SystemFtpd> {
+/** ProFTPD's mod_tls (Debian's proftpd-mod-crypto, unpacked beside proftpd-core by .ci/run) is there. */
+export function proftpdHasTls(): boolean {
+  const found = proftpdBinary();
+  return found !== null && existsSync(join(found.modules, "mod_tls.so"));
+}
+
+export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR"; tls?: { cert: string; key: string } } = {}): Promise<SystemFtpd> {
   const found = proftpdBinary();
   if (!found) throw new Error("proftpd is not installed");
   const dir = tempDir("ftpkit-proftpd-");
@@ -116,6 +122,11 @@ export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR" } =
     `AuthGroupFile ${dir}/group`,
     "RequireValidShell off",
     ...(opts.maxPerIp ? [`MaxClientsPerHost ${opts.maxPerIp}`] : []),
+    // mod_tls with TLS required on control and data, and (its default) the data connections made
+    // to resume the control connection's TLS session.
+    ...(opts.tls
+      ? ["LoadModule mod_tls.c", "TLSEngine on", "TLSRequired on", "TLSProtocol TLSv1.2 TLSv1.3", `TLSRSACertificateFile ${opts.tls.cert}`, `TLSRSACertificateKeyFile ${opts.tls.key}`, `TLSLog ${dir}/tls.log`]
+      : []),
     // mod_lang (compiled in): replies from its catalogs, e.g. "451 f.bin : ajout/reprise non permis".
     ...(opts.lang ? ["LangEngine on", `LangDefault ${opts.lang}`, `LangPath ${join(found.bin, "../../share/locale")}`] : []),
     "<Directory />",
