@@ -9,7 +9,7 @@ import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.
 import { remotePath, unquotePath } from "../protocol/path.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type TlsSettings } from "./connection.ts";
 import { DataChannel, type TransferOpts } from "./data-channel.ts";
-import { ClientError, describe, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients } from "./errors.ts";
+import { ClientError, describe, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients, wantsTls } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
 import { controlHandshake, secureControl } from "./control-tls.ts";
@@ -54,6 +54,12 @@ export interface DataTransfer {
   conn: Connection;
   /** Resolves with the final reply of the transfer command (226/250 or an error reply). */
   done: Promise<FtpReply>;
+  /**
+   * Resolves with a second 1yz, should one follow the first. Pure-FTPd ends a RETR whose data
+   * connection the client closed that way ("150 0.072 seconds (measured here), …") and sends
+   * nothing after it: `done` would wait for ever.
+   */
+  further?: Promise<FtpReply>;
 }
 
 /** How long the server may stay silent when the options say nothing (--stall-timeout's default). */
@@ -268,6 +274,10 @@ export class FtpClient {
     }
     if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });
     if (r.code !== 230 && r.code !== 202) {
+      // Not a full server, nor a wrong password: no retry would fare better, --tls would.
+      if (!this.secured && wantsTls(r)) {
+        throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use --tls (or an ftps:// URL)`, { code: r.code, kind: "auth" });
+      }
       // A full server (421, or ProFTPD's 530 "maximum number of clients") has not judged the password.
       const full = tooManyClients(r);
       throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: full, kind: full ? "server" : "auth" });

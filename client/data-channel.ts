@@ -59,10 +59,10 @@ export class DataChannel {
     const conn = await this.passiveConnect(opts.mode);
     try {
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
-      const { done } = await this.startTransfer(verb, arg);
+      const { done, further } = await this.startTransfer(verb, arg);
       this.startDataTls(conn); // the 1yz is in: see the top of this file
       await this.dataReady(conn, done, verb, arg);
-      return { conn, done };
+      return { conn, done, further };
     } catch (err) {
       conn.destroy();
       throw err;
@@ -112,9 +112,9 @@ export class DataChannel {
       throw err;
     }
     try {
-      const { done } = await started;
+      const { done, further } = await started;
       await this.dataReady(conn, done, verb, arg);
-      return { conn, done };
+      return { conn, done, further };
     } catch (err) {
       conn.destroy();
       throw err;
@@ -206,7 +206,7 @@ export class DataChannel {
         await this.client.expect("PORT", formatHostPort({ host, port: listener.port }), [200], "PORT");
       }
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
-      const { done } = await this.startTransfer(verb, arg);
+      const { done, further } = await this.startTransfer(verb, arg);
       const accepted = listener.accept(this.client.connectMs);
       const conn = await Promise.race([
         accepted,
@@ -224,7 +224,7 @@ export class DataChannel {
         conn.destroy();
         throw err;
       }
-      return { conn, done };
+      return { conn, done, further };
     } finally {
       listener.close();
     }
@@ -234,12 +234,12 @@ export class DataChannel {
    * Send the transfer command, wait for its 1yz (as any reply: at most --stall-timeout of silence),
    * and return the promise of the final reply.
    */
-  private startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
+  private startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply>; further?: Promise<FtpReply> }> {
     return this.requestTransfer(verb, arg).started;
   }
 
   /** Send the transfer command; other requests wait until its first reply is in (FtpClient.holdRequests). */
-  private requestTransfer(verb: string, arg?: string): { first: Promise<FtpReply>; started: Promise<{ done: Promise<FtpReply> }> } {
+  private requestTransfer(verb: string, arg?: string): { first: Promise<FtpReply>; started: Promise<{ done: Promise<FtpReply>; further?: Promise<FtpReply> }> } {
     const first = this.client.request(verb, arg);
     const started = this.transferStarted(first, verb, arg);
     started.catch(() => {}); // awaited by the caller, or abandoned with the connection
@@ -248,16 +248,21 @@ export class DataChannel {
   }
 
   /** The transfer command's first reply is 1yz (its final reply follows) or final (at once, or refused). */
-  private async transferStarted(reply: Promise<FtpReply>, verb: string, arg?: string): Promise<{ done: Promise<FtpReply> }> {
+  private async transferStarted(reply: Promise<FtpReply>, verb: string, arg?: string): Promise<{ done: Promise<FtpReply>; further?: Promise<FtpReply> }> {
     const first = await reply;
     if (first.code >= 200) {
       if (first.code < 300) return { done: Promise.resolve(first) }; // some servers answer 226 at once for empty files
       throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first, verb);
     }
+    const further = Promise.withResolvers<FtpReply>();
     // While the data flows the final reply may take as long as the transfer: the pumps bound the
     // wait by the data connection instead (watchStall, then finalReply once it closed).
-    const done = (async () => this.client.untilFinal(await this.client.read(0), 0))();
+    const done = (async () => {
+      const next = await this.client.read(0);
+      if (next.code < 200) further.resolve(next);
+      return this.client.untilFinal(next, 0);
+    })();
     done.catch(() => {}); // observed by the caller; avoid an unhandled rejection while it streams
-    return { done };
+    return { done, further: further.promise };
   }
 }

@@ -154,6 +154,20 @@ export class NotTlsAnswer extends ClientError {
  */
 const TOO_MANY_CLIENTS = /\bmaximum number of (?:allowed )?(?:clients|users)\b.*\b(?:already connected|reached)\b/i;
 
+/**
+ * A login refused for want of TLS: RFC 4217's 534 (IIS: "534 Policy requires SSL."), or a refusal
+ * that names it. Pure-FTPd (-Y 2, -Y 3) answers USER "421 Sorry, cleartext sessions and weak ciphers
+ * are not accepted on this server. Please reconnect using TLS security mechanisms." (a 421, read as a
+ * full server: retried --retries times, and never a word of --tls); vsftpd "530 Non-anonymous
+ * sessions must use encryption."; ProFTPD and pyftpdlib "550 SSL/TLS required on the control
+ * channel"; ftpkit "530 TLS required: …". Asked only of a session in clear text.
+ */
+const WANTS_TLS = /\b(?:TLS|SSL|encryption|encrypted|cleartext|clear-text)\b/i;
+
+export function wantsTls(r: FtpReply): boolean {
+  return r.code === 534 || (r.code >= 400 && WANTS_TLS.test(r.lines.join(" ")));
+}
+
 /** Does `r` refuse a session because the server is full: a 421, or a 530 that says so (see TOO_MANY_CLIENTS)? */
 export function tooManyClients(r: FtpReply): boolean {
   return r.code === 421 || (r.code === 530 && TOO_MANY_CLIENTS.test(r.lines.join(" ")));

@@ -317,10 +317,14 @@ export class DoneLog implements Disposable {
     writeSync(this.fd, JSON.stringify(entry) + "\n");
   }
 
-  /** A download is about to create its part file: a resume may remove it if the source drops the file. */
-  started(rel: string): void {
+  /**
+   * A download is about to create its part file: a resume may remove it if the source drops the file.
+   * With `remote`: the part file now holds the start of that remote file (size, mtime to the second),
+   * so a resume that lists it unchanged continues it (see loadStarted).
+   */
+  started(rel: string, remote?: StartedRemote): void {
     if (this.fd < 0) throw new Error("the journal of finished files is closed");
-    writeSync(this.fd, JSON.stringify({ rel, started: true }) + "\n");
+    writeSync(this.fd, JSON.stringify({ rel, started: true, ...remote }) + "\n");
   }
 
   close(): void {
@@ -364,9 +368,24 @@ export function loadDone(id: string, dir: string = journalDir()): Map<string, Do
   return out;
 }
 
-/** The files tree job `id` started to download (their part files are its own). */
-export function loadStarted(id: string, dir: string = journalDir()): Set<string> {
-  return new Set(logLines(id, dir).flatMap((e) => (isStr(e.rel) && e.started === true ? [e.rel] : [])));
+/** The remote file whose start a tree download's part file holds (DoneLog.started). */
+export interface StartedRemote {
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * The files tree job `id` started to download (their part files are its own), each with the remote
+ * file its part holds the start of, or null when unknown. The last line of a file wins: each run
+ * writes one without the remote file before it touches the part, and one with it once the part
+ * holds that file's bytes (kill -9 in between leaves it unknown: the part starts over).
+ */
+export function loadStarted(id: string, dir: string = journalDir()): Map<string, StartedRemote | null> {
+  const out = new Map<string, StartedRemote | null>();
+  for (const e of logLines(id, dir)) {
+    if (isStr(e.rel) && e.started === true) out.set(e.rel, isNum(e.size) && isNum(e.mtimeMs) ? { size: e.size, mtimeMs: e.mtimeMs } : null);
+  }
+  return out;
 }
 
 /** Tree uploads: the remote state of each file before the first byte (rel → size/mtime, null = absent). */

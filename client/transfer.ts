@@ -134,6 +134,18 @@ export async function download(client: FtpClient, path: string, offset: number, 
   /** When the sink last finished a write: one to a pipe can block for as long as its reader waits. */
   let wroteAt = 0;
   const stall = watchStall(t.conn, stallMs, () => Math.max(throttle.lastActive(), wroteAt));
+  // Every byte the server reported, and its 226 for them: the transfer is over, whether or not the
+  // server closes the data connection (a broken or hostile one that keeps it open had a complete
+  // download fail as stalled after --stall-timeout; lftp took it after its own timeout).
+  let finalOk = false;
+  const allIn = () => opts.limit !== undefined && moved === opts.limit;
+  void t.done.then(
+    (r) => {
+      finalOk = r.code < 300;
+      if (finalOk && allIn()) t.conn.destroy();
+    },
+    () => {},
+  );
   t.conn.onData((chunk) => {
     if (writeError || overrun) return;
     if (opts.limit !== undefined && moved + chunk.length > opts.limit) {
@@ -154,6 +166,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
     moved += n;
     opts.onProgress?.(moved);
     throttle.after(n);
+    if (finalOk && allIn()) t.conn.destroy();
   });
   await t.conn.closed;
   stall.stop();
@@ -283,6 +296,12 @@ async function send(
     t.conn.destroy();
     if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
     if (err instanceof ClientError && !(err instanceof TransferInterrupted) && !err.retryable) throw err;
+    // A server refusing the rest ends the data connection and says why on the control one: Pure-FTPd
+    // over quota resets it, then "552 Quota exceeded: [/f] won't be saved". Read as a lost connection,
+    // the upload was sent again --retries times and ended with "run ftpkit resume", which could only
+    // fail the same way. Its reply decides, when it comes within a moment (not after Ctrl-C).
+    const reply = opts.signal?.aborted ? null : await finalReply(t.done, Math.min(stallMs || REFUSAL_GRACE_MS, REFUSAL_GRACE_MS), moved).catch(() => null);
+    if (reply && reply.code >= 400) refused(reply, verb, path, moved);
     throw new TransferInterrupted(`connection lost after ${moved} bytes: ${(err as Error).message}`, moved);
   }
   stall.stop();
@@ -297,14 +316,20 @@ async function send(
     await settleWithin(t.conn.closed, 2000);
     t.conn.close();
   }
-  if (reply.code >= 300) {
-    const e = replyError(`${verb} ${path}`, reply);
-    // The server will not store more (552: over quota, 452: out of space): not a broken connection,
-    // and sending the file again would end the same way.
-    if (refusesStorage(reply.code)) throw new ClientError(e.message, { code: reply.code });
-    throw new TransferInterrupted(e.message, moved, reply.code);
-  }
+  if (reply.code >= 300) refused(reply, verb, path, moved);
   return moved;
+}
+
+/** How long an upload whose data connection broke waits for the server's reply saying why. */
+const REFUSAL_GRACE_MS = 3000;
+
+/** Throw for an upload's final reply that is not a success. */
+function refused(reply: FtpReply, verb: string, path: string, moved: number): never {
+  const e = replyError(`${verb} ${path}`, reply);
+  // The server will not store more (552: over quota, 452: out of space): not a broken connection,
+  // and sending the file again would end the same way.
+  if (refusesStorage(reply.code)) throw new ClientError(e.message, { code: reply.code });
+  throw new TransferInterrupted(e.message, moved, reply.code);
 }
 
 /** Wait for `p` at most `ms` (without a timer left behind to hold the process open). */
@@ -367,17 +392,22 @@ export async function downloadRange(
   if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
   const grace = stallMs ? Math.min(stallMs, SEGMENT_REPLY_MS) : SEGMENT_REPLY_MS;
   const graceFlag = grace === stallMs ? undefined : null;
+  // Pure-FTPd answers a data connection closed under it with a second 1yz and nothing after: that
+  // is its last word. The session cannot be reused (its final reply is still awaited) but need not
+  // be waited on either: it goes at once, and the next segment or the verdict opens another.
+  const answer = () => Promise.race([finalReply(t.done, grace, moved, graceFlag), t.further?.then(() => null) ?? new Promise<never>(() => {})]);
   if (pos >= end) {
     // Reset together with the data connection, the control connection made pyftpdlib (under load)
     // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
-    if (!(await finalReply(t.done, grace, moved, graceFlag).then(() => true, () => false))) client.destroy();
+    if (!(await answer().then((r) => r !== null, () => false))) client.destroy();
     await payDebt(opts.limiter);
     return moved;
   }
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   // Ended short: retried whatever the reply says. pyftpdlib, having lost the data connection, answers
   // "150 About to open data connection" and then waits for one: no reply would ever come.
-  const reply = await finalReply(t.done, grace, moved, graceFlag);
-  if (reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
+  const reply = await answer();
+  if (reply && reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
+  if (!reply) client.destroy();
   throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
 }

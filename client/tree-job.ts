@@ -297,6 +297,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const halt: Halt = { reason: null };
     // A file tried again keeps its share of the display, and its last error if it never gets a turn.
     const retried = new Map<PlanItem, { share: FileProgress; tried: number; lastError: string; lastKind: FailureKind | null }>();
+    // Get: the remote file each part file of the interrupted run holds the start of (DoneLog.started).
+    const startedBefore = resuming && rec.direction === "get" ? loadStarted(rec.id, dir) : null;
     const work = async (s: Session, item: PlanItem, lane: Lane): Promise<void> => {
       moving = true;
       const fileProgress = retried.get(item)?.share ?? progress.file();
@@ -320,10 +322,30 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const remotePath = joinRemote(remoteRoot, item.rel);
       let again = false;
       try {
+        // Size and time to the second (MLSD) tell the remote file unchanged, as MDTM does for a single
+        // get: a part whose file the listing shows as it was continues at its end, also without a
+        // ranged HASH (only then was it started over: a 4 GiB file fetched again whole).
+        const remoteNow = !item.link && !item.sizeUnknown && item.exactTime && item.mtime && item.mtime.getTime() > 0 ? { size: item.size, mtimeMs: item.mtime.getTime() } : undefined;
+        const was = startedBefore?.get(item.rel);
+        const unchanged = remoteNow !== undefined && was?.size === remoteNow.size && was.mtimeMs === remoteNow.mtimeMs;
         if (rec.direction === "get" && tried === 0) doneLog.started(item.rel);
         const out =
           rec.direction === "get"
-            ? await downloadFile(s, { remote: remotePath, local: localPath, part: besideFile(localPath, PART_SUFFIX), resuming: true, mtime: item.mtime, mode: item.mode, ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }) }, ctx)
+            ? await downloadFile(
+                s,
+                {
+                  remote: remotePath,
+                  local: localPath,
+                  part: besideFile(localPath, PART_SUFFIX),
+                  resuming: true,
+                  mtime: item.mtime,
+                  mode: item.mode,
+                  ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }),
+                  ...(unchanged ? { expect: { size: item.size, mtime: null, changedHint: "" } } : {}),
+                  ...(remoteNow && tried === 0 ? { partReady: () => doneLog.started(item.rel, remoteNow) } : {}),
+                },
+                ctx,
+              )
             : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && continuable(item), before: continuable(item) ? toState(plan!.remote[item.rel]) : undefined, keepMtime: true, keepMode: true }, ctx);
         doneLog.append({ rel: item.rel, size: out.size, digest: out.digest, ...(item.mtime ? { sourceMtimeMs: item.mtime.getTime() } : {}) });
         reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });

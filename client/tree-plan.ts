@@ -38,6 +38,8 @@ export interface PlanItem {
   mode?: number;
   /** TreeEntry.sizeUnknown of the source. */
   sizeUnknown?: true;
+  /** The source's time is exact to the second (a remote MLSD listing, or a local file): with its size, it tells a file unchanged. */
+  exactTime?: true;
   /** A skip --checksum found the same but dated otherwise: the destination's copy gets the source's time (`mtime`). */
   retime?: true;
 }
@@ -156,7 +158,7 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       }
       continue;
     }
-    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}), ...(s.sizeUnknown ? { sizeUnknown: true } : {}) };
+    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}), ...(s.sizeUnknown ? { sizeUnknown: true } : {}), ...(s.precisionMs !== undefined && s.precisionMs <= 1000 ? { exactTime: true } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
     else if (d?.type === "dir") {
       makeRoom(s, d);

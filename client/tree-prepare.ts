@@ -66,7 +66,7 @@ export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote
  * into a subdirectory), of a single `get`, or made by hand are not its own. Kept also while a live
  * transfer holds the file's lock.
  */
-export function dropStaleParts(localRoot: string, parts: string[], copying: Set<string>, started: Set<string>, kept: (rel: string) => boolean, note: Notifier): void {
+export function dropStaleParts(localRoot: string, parts: string[], copying: Set<string>, started: ReadonlyMap<string, unknown>, kept: (rel: string) => boolean, note: Notifier): void {
   for (const partRel of parts) {
     const rel = partRel.slice(0, -PART_SUFFIX.length);
     // In a directory the source could not list this time, the file's absence is not known: kept.

@@ -140,6 +140,8 @@ export interface FakeOptions {
   endlessName?: string;
   /** RETR sends the file, then more bytes without end (SIZE stays true), until the client closes. */
   endlessRetr?: boolean;
+  /** RETR sends the whole file and its 226, and never closes the data connection (a broken or hostile server). */
+  retrLeftOpen?: boolean;
   /**
    * The first RETR sends the file and then these bytes too, and the file is that longer one from then
    * on (SIZE says so): a file appended to while vsftpd sends it.
@@ -644,6 +646,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           await sendAll(d, out);
           retrBytes.push(out.length);
           return; // neither more data nor a reply: only the client's stall timeout ends this
+        }
+        if (opts.retrLeftOpen) {
+          await sendAll(d, out);
+          retrBytes.push(out.length);
+          return void reply(s, 226, "Transfer complete");
         }
         if (opts.endlessRetr) {
           await sendAll(d, out);

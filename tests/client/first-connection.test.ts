@@ -212,3 +212,28 @@ describe("ProFTPD's full-server 530, matched narrowly", () => {
     expect(tooManyClients(reply(550, "Sorry, the maximum number of clients (5) from your host are already connected."))).toBe(false);
   });
 });
+
+// Pure-FTPd's own 421 for it is in pure-ftpd.test.ts.
+describe("a login refused for want of TLS fails at once and says to use --tls", () => {
+  const refusals = [
+    { server: "vsftpd (force_local_logins_ssl)", reply: "530 Non-anonymous sessions must use encryption." },
+    { server: "ProFTPD (TLSRequired), pyftpdlib", reply: "550 SSL/TLS required on the control channel" },
+    { server: "IIS (RFC 4217's 534)", reply: "534 Policy requires SSL." },
+  ];
+  for (const { server, reply } of refusals) {
+    test(`${server}: "${reply}" says to use --tls`, async () => {
+      const fake = t.start({ busy: { at: "login", times: 10, reply } });
+      const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: t.work });
+      expect(r.stderr).toContain("the server wants an encrypted session: use --tls");
+      expect(r.code).toBe(6);
+      expect(fake.connections).toBe(1);
+    });
+  }
+  test("a full server's 421 is still retried, without the --tls hint", async () => {
+    const fake = t.start({ busy: { at: "login", times: 1 } });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`, "--retries", "1"], { cwd: t.work });
+    expect(r.stderr).not.toContain("--tls");
+    expect(r.code).toBe(0);
+    expect(fake.connections).toBe(2);
+  });
+});

@@ -71,3 +71,17 @@ describe("a tree job's leftover part file", () => {
     expect(readFileSync(join(t.work, "out", "a.bin"))).toEqual(bytes(200_000, 0x42));
   });
 });
+
+describe("a data connection the server never closes", () => {
+  test("every reported byte and the 226 in: the download ends verified by size at once, not as stalled after --stall-timeout", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(300_000)));
+    t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM"], retrLeftOpen: true });
+    const began = performance.now();
+    const r = await runFtpkit(["get", url("/f.bin"), "--stall-timeout", "10", "--retries", "0"], { cwd: t.work, timeoutMs: 30_000 });
+    expect(r.stderr).toContain("size verified only");
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(t.work, "f.bin"))).toEqual(data);
+    // Before: "the data connection stalled (no byte for 10 s) after 300000 bytes", exit 4.
+    expect(performance.now() - began).toBeLessThan(8000);
+  });
+});

@@ -83,7 +83,13 @@ export function proftpdSpeaksFrench(): boolean {
   return existsSync(catalog) && /^fr_FR\.utf-?8$/im.test(locales);
 }
 
-export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR" } = {}): Promise<SystemFtpd> {
+/** ProFTPD's mod_tls (Debian's proftpd-mod-crypto, unpacked beside proftpd-core by .ci/run) is there. */
+export function proftpdHasTls(): boolean {
+  const found = proftpdBinary();
+  return found !== null && existsSync(join(found.modules, "mod_tls.so"));
+}
+
+export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR"; tls?: { cert: string; key: string } } = {}): Promise<SystemFtpd> {
   const found = proftpdBinary();
   if (!found) throw new Error("proftpd is not installed");
   const dir = tempDir("ftpkit-proftpd-");
@@ -116,6 +122,11 @@ export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR" } =
     `AuthGroupFile ${dir}/group`,
     "RequireValidShell off",
     ...(opts.maxPerIp ? [`MaxClientsPerHost ${opts.maxPerIp}`] : []),
+    // mod_tls with TLS required on control and data, and (its default) the data connections made
+    // to resume the control connection's TLS session.
+    ...(opts.tls
+      ? ["LoadModule mod_tls.c", "TLSEngine on", "TLSRequired on", "TLSProtocol TLSv1.2 TLSv1.3", `TLSRSACertificateFile ${opts.tls.cert}`, `TLSRSACertificateKeyFile ${opts.tls.key}`, `TLSLog ${dir}/tls.log`]
+      : []),
     // mod_lang (compiled in): replies from its catalogs, e.g. "451 f.bin : ajout/reprise non permis".
     ...(opts.lang ? ["LangEngine on", `LangDefault ${opts.lang}`, `LangPath ${join(found.bin, "../../share/locale")}`] : []),
     "<Directory />",
@@ -176,4 +187,75 @@ export function vsftpdAvailable(): boolean {
 /** Make files created by the test owned by the server's user (vsftpd and ProFTPD drop root). */
 export function chownTo(path: string, user: string): void {
   Bun.spawnSync(["chown", "-R", `${user}:`, path]);
+}
+
+/**
+ * Debian's pure-ftpd installed, or unpacked under /opt/pure-ftpd (.ci/run: it conflicts with vsftpd,
+ * both being "ftp-server"), with its pure-pw; null when absent.
+ */
+export function pureFtpdBinary(): { bin: string; pw: string; libs?: string } | null {
+  if (existsSync("/usr/sbin/pure-ftpd") && existsSync("/usr/bin/pure-pw")) return { bin: "/usr/sbin/pure-ftpd", pw: "/usr/bin/pure-pw" };
+  if (existsSync("/opt/pure-ftpd/usr/sbin/pure-ftpd")) {
+    return { bin: "/opt/pure-ftpd/usr/sbin/pure-ftpd", pw: "/opt/pure-ftpd/usr/bin/pure-pw", libs: "/opt/pure-ftpd/usr/lib/x86_64-linux-gnu" };
+  }
+  return null;
+}
+
+/** Why Pure-FTPd tests cannot run here, or null when they can (it drops root to its virtual user). */
+export function pureFtpdMissing(): string | null {
+  if (!pureFtpdBinary()) return "pure-ftpd is not installed (Debian pure-ftpd, unpacked under /opt/pure-ftpd by .ci/run)";
+  if (process.getuid?.() !== 0) return "pure-ftpd needs root to switch to its virtual user";
+  return null;
+}
+
+/**
+ * Pure-FTPd in the foreground with one virtual user (a puredb made by pure-pw, uid nobody): not
+ * chrooted unless `chroot` (its home then shows as "/"). `maxPerIp`: -C, refused with 421 beyond it.
+ * `tls`: a PEM file holding key and certificate, -Y 1 (TLS allowed), -Y 3 with `requireTls` (control
+ * and data). `listLimit`: -L. `quotaBytes`: the user's quota (pure-pw -N), refused with 552. Each session is a child process:
+ * stop() kills the children by PID too.
+ */
+export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number; tls?: string; requireTls?: boolean; listLimit?: number; quotaBytes?: number } = {}): Promise<SystemFtpd> {
+  const found = pureFtpdBinary();
+  if (!found) throw new Error("pure-ftpd is not installed");
+  const dir = tempDir("ftpkit-pureftpd-");
+  chmodSync(dir, 0o755);
+  const home = join(dir, "home");
+  mkdirSync(home);
+  chownSync(home, 65534, 65534);
+  const hash = Bun.spawnSync(["openssl", "passwd", "-6", "secret"]).stdout.toString().trim();
+  // pure-pw's format: the "/./" in the home is its chroot mark.
+  // Fields after the home: bandwidths, ratios, sessions, quota files, then (the 13th) quota size in bytes.
+  const quota = opts.quotaBytes ? String(opts.quotaBytes) : "";
+  writeFileSync(join(dir, "pureftpd.passwd"), `user:${hash}:65534:65534::${home}${opts.chroot ? "/./" : ""}:::::::${quota}:::::\n`, { mode: 0o600 });
+  const mkdb = Bun.spawnSync([found.pw, "mkdb", join(dir, "pureftpd.pdb"), "-f", join(dir, "pureftpd.passwd")], { env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) } });
+  if (mkdb.exitCode !== 0) throw new Error(`pure-pw mkdb failed: ${mkdb.stderr.toString()}`);
+  const port = freePort();
+  const pasv = freePort();
+  const args = [found.bin, "-S", `127.0.0.1,${port}`, "-p", `${pasv}:${Math.min(65535, pasv + 50)}`, "-l", `puredb:${join(dir, "pureftpd.pdb")}`, "-E", "-H", "-u", "1"];
+  if (opts.maxPerIp) args.push("-C", String(opts.maxPerIp));
+  // -L: the most entries one listing sends (10,000 by default, "." and ".." counted), then "226 Output truncated".
+  if (opts.listLimit) args.push("-L", `${opts.listLimit}:5`);
+  if (opts.tls) args.push("-Y", opts.requireTls ? "3" : "1", "-2", opts.tls);
+  let log = "";
+  const proc = Bun.spawn(args, { env: { ...process.env, ...(found.libs ? { LD_LIBRARY_PATH: found.libs } : {}) }, stdout: "pipe", stderr: "pipe" });
+  void (async () => {
+    for await (const c of proc.stderr) log += new TextDecoder().decode(c);
+  })();
+  await waitGreeting(port, proc, () => log);
+  const base = peer(dir, port, proc, home, "user", "secret");
+  return {
+    ...base,
+    async stop() {
+      const children = Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().split("\n").filter(Boolean).map(Number);
+      for (const pid of children) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          /* gone already */
+        }
+      }
+      await base.stop();
+    },
+  };
 }
