@@ -289,7 +289,9 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     if (Array.isArray(opts.oopsOnTransfer) ? !opts.oopsOnTransfer.includes(n) : n !== opts.oopsOnTransfer) return false;
     s.data.dataServer?.stop(true);
     reply(s, 500, "OOPS: priv_sock_get_int");
-    s.end();
+    // FIN after the reply: end() with the client's pipelined commands unread resets the connection
+    // (BUN-NOTES), and a client that read the reset first lost the 500 (exit 4, not 8, under load).
+    s.shutdown();
     return true;
   };
 
