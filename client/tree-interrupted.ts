@@ -1,7 +1,8 @@
 // A tree job and its interruptions: how a pending run's options differ from a new command's, the
 // uploads a resume finds orphaned (reported as failed, once), what a signal cut short (for its --json
 // report), and each upload's remote state before its first byte (so a resume never appends to another file).
-import type { DoneEntry, TreeSpec, PlanState } from "./journal.ts";
+import type { TreeSpec } from "./journal.ts";
+import type { DoneEntry, PlanState } from "./tree-journal.ts";
 import { remoteState, type FileProgress, type RemoteState } from "./file-transfer.ts";
 import type { FileReport } from "./report.ts";
 import type { Notifier } from "./messages.ts";
