@@ -1,7 +1,8 @@
 // Resume state: one small JSON file per unfinished job under ./.ftpkit/transfers/, written
 // atomically (temp file + rename) before any byte moves, so it survives kill -9 (the page cache
 // outlives the process); with --fsync it is also flushed, like the data, to survive a power loss. Records are
-// validated when read: a damaged one is reported and skipped, never fatal to the others. A tree job's log of finished files and plan state: tree-journal.ts.
+// validated when read: a damaged one is reported and skipped, never fatal to the others. A tree
+// job's log of finished files and its plan state: tree-journal.ts.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
