@@ -11,7 +11,8 @@ import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
 import { isRetryable, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { downloadRange, jobLimiter, TransferInterrupted } from "./transfer.ts";
+import { jobLimiter, TransferInterrupted } from "./transfer.ts";
+import { downloadRange } from "./segment-range.ts";
 import { downloadFile } from "./retrieve.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */

@@ -1,6 +1,6 @@
 // Download and upload pumps: stream between a data connection and a file at explicit positions,
 // hashing while streaming, rate-limited by a token bucket, reporting progress.
-import { readSync, writeSync } from "node:fs";
+import { readSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
@@ -82,7 +82,7 @@ export async function finalReply(done: Promise<FtpReply>, ms: number, moved: num
   }
 }
 
-function stalledMessage(ms: number, moved: number): string {
+export function stalledMessage(ms: number, moved: number): string {
   return `the data connection stalled (no byte for ${ms / 1000} s) after ${moved} bytes`;
 }
 
@@ -337,77 +337,4 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<voi
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([p.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
   clearTimeout(timer);
-}
-
-/**
- * How long a segment waits for RETR's final reply once its data connection closed. The reply decides
- * nothing (the range is in, or the segment ended short either way): it keeps the session in step, or
- * names why the segment ended. A server that lost the data connection may never send it.
- */
-const SEGMENT_REPLY_MS = 5000;
-
-/**
- * RETR bytes [start, end) of `path` into `fd` at the same positions (one segment of a segmented
- * download). Returns the bytes written. When `end` is before the end of the file the data connection
- * is dropped once the range is in, and the server's answer to that (426, or 226) awaited, so the
- * session stays in step for the caller to reuse or QUIT; without an answer in time it is dropped
- * (`client.control.isClosed`).
- */
-export async function downloadRange(
-  client: FtpClient,
-  path: string,
-  fd: number,
-  start: number,
-  end: number,
-  opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket },
-): Promise<number> {
-  const t = await client.transfer("RETR", path, { rest: start, restAtZero: true });
-  const throttle = new Throttle(opts.limiter, t.conn);
-  let pos = start;
-  let writeError: Error | null = null;
-  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  const stall = watchStall(t.conn, stallMs, () => throttle.lastActive());
-  t.conn.onData((chunk) => {
-    if (writeError || pos >= end) return;
-    const take = Math.min(chunk.length, end - pos);
-    try {
-      let off = 0;
-      while (off < take) off += writeSync(fd, chunk, off, take - off, pos + off);
-    } catch (err) {
-      writeError = err as Error;
-      t.conn.destroy();
-      return;
-    }
-    pos += take;
-    opts.onBytes?.(take);
-    if (pos >= end) {
-      opts.limiter?.take(take); // counted: the debt is waited out before returning
-      return void t.conn.destroy(); // our range is in: the rest belongs to other segments
-    }
-    throttle.after(take);
-  });
-  await t.conn.closed;
-  stall.stop();
-  const moved = pos - start;
-  if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
-  const grace = stallMs ? Math.min(stallMs, SEGMENT_REPLY_MS) : SEGMENT_REPLY_MS;
-  const graceFlag = grace === stallMs ? undefined : null;
-  // Pure-FTPd answers a data connection closed under it with a second 1yz and nothing after: that
-  // is its last word. The session cannot be reused (its final reply is still awaited) but need not
-  // be waited on either: it goes at once, and the next segment or the verdict opens another.
-  const answer = () => Promise.race([finalReply(t.done, grace, moved, graceFlag), t.further?.then(() => null) ?? new Promise<never>(() => {})]);
-  if (pos >= end) {
-    // Reset together with the data connection, the control connection made pyftpdlib (under load)
-    // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
-    if (!(await answer().then((r) => r !== null, () => false))) client.destroy();
-    await payDebt(opts.limiter);
-    return moved;
-  }
-  if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
-  // Ended short: retried whatever the reply says. pyftpdlib, having lost the data connection, answers
-  // "150 About to open data connection" and then waits for one: no reply would ever come.
-  const reply = await answer();
-  if (reply && reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
-  if (!reply) client.destroy();
-  throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
 }
