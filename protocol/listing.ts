@@ -195,7 +195,10 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   }
   const typeFact = (facts.get("type") ?? "file").toLowerCase();
   const modify = facts.get("modify");
-  const sizeFact = facts.get("size") ?? facts.get("sizd");
+  // RFC 3659 §7.5.7: decimal digits. Anything else ("size=12x", "size=-1", "size=") says no size:
+  // read with Number(), "12x" became a NaN size, and a download of that file failed its size check.
+  const sizeText = facts.get("size") ?? facts.get("sizd");
+  const sizeFact = sizeText !== undefined && /^\d+$/.test(sizeText) && Number.isSafeInteger(Number(sizeText)) ? sizeText : undefined;
   const info: FileInfo & { typeFact: string } = {
     name: line.slice(sp + 1),
     type: typeFact === "file" ? "file" : "dir",

@@ -111,6 +111,15 @@ describe("MLSD facts", () => {
     expect(parseMlsxLine("type=file;size=1; plain").mode).toBeUndefined();
   });
 
+  test("a size fact that is not a decimal number is no size (sizeUnknown), never NaN or negative", () => {
+    for (const size of ["12x", "abc", "-5", "1e3", "0x10", "", "99999999999999999999"]) {
+      const info = parseMlsxLine(`type=file;size=${size};modify=20260101120000; f`);
+      expect(info.size).toBe(0);
+      expect(info.sizeUnknown).toBe(true);
+    }
+    expect(parseMlsxLine("type=dir;sizd=4096[; d").size).toBe(0);
+  });
+
   test("cdir/pdir type facts survive", () => {
     const line = formatMlsxLine({ name: ".", type: "dir", size: 0, mtime: new Date(0) }, { typeFact: "cdir" });
     expect(line.startsWith("type=cdir;")).toBe(true);
