@@ -4,11 +4,12 @@
 
 /** Does this segment contain an unescaped wildcard? */
 export function hasGlob(segment: string): boolean {
+  let closeAt: Int32Array | undefined;
   for (let i = 0; i < segment.length; i++) {
     const c = segment[i];
     if (c === "\\") i++;
     else if (c === "*" || c === "?") return true;
-    else if (c === "[" && classEnd(segment, i) > 0) return true;
+    else if (c === "[" && classEnd(segment, i, (closeAt ??= closers(segment))) > 0) return true;
   }
   return false;
 }
@@ -37,9 +38,10 @@ export function compileGlob(pattern: string, opts: { dotfiles?: boolean } = {}):
 function tokenize(pattern: string): Token[] | null {
   const out: Token[] = [];
   const at = (i: number) => String.fromCodePoint(pattern.codePointAt(i)!); // the whole code point at i
+  const closeAt = pattern.includes("[") ? closers(pattern) : new Int32Array(0);
   for (let i = 0; i < pattern.length; i += at(i).length) {
     const c = at(i);
-    const close = c === "[" ? classEnd(pattern, i) : -1;
+    const close = c === "[" ? classEnd(pattern, i, closeAt) : -1;
     if (c === "\\" && i + 1 < pattern.length) {
       i += 1;
       out.push({ kind: "char", ch: at(i) });
@@ -140,11 +142,20 @@ export function urlGlobSegment(url: string): string {
   return url.replace(/[^/]*\/*$/, (seg) => seg.replace(spelled, (_, wild?: string) => `\\${wild ? decodeURIComponent(wild) : ""}`));
 }
 
+/**
+ * For each index, where the first `]` at or after it is (-1: none), so that finding a class's end
+ * is one lookup. Searching from each `[` scanned to the end every time: 40,000 `[` took 1 s.
+ */
+function closers(s: string): Int32Array {
+  const next = new Int32Array(s.length + 1).fill(-1);
+  for (let i = s.length - 1; i >= 0; i--) next[i] = s[i] === "]" ? i : next[i + 1]!;
+  return next;
+}
+
 /** Index of the `]` closing a class opened at `open`, or -1 (then `[` is literal). `[]x]` and `[!]x]` include `]`. */
-function classEnd(s: string, open: number): number {
+function classEnd(s: string, open: number, closeAt: Int32Array): number {
   let i = open + 1;
   if (s[i] === "!" || s[i] === "^") i++;
   if (s[i] === "]") i++;
-  for (; i < s.length; i++) if (s[i] === "]") return i;
-  return -1;
+  return i < s.length ? closeAt[i]! : -1;
 }
