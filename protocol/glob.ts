@@ -139,7 +139,12 @@ export function unescapeGlob(segment: string): string {
 export function urlGlobSegment(url: string): string {
   // An escape before an encoded wildcard (%5C%2A) escapes it once, as `\*` does.
   const spelled = /(?:%5c)?(%2a|%3f|%5b)|%5c/gi;
-  return url.replace(/[^/]*\/*$/, (seg) => seg.replace(spelled, (_, wild?: string) => `\\${wild ? decodeURIComponent(wild) : ""}`));
+  // The last segment and the slashes after it, found by hand: the RegExp /[^/]*\/*$/ did it, and
+  // retried from every position of a segment followed by more path (50,000 characters: 1.6 s).
+  let end = url.length;
+  while (end > 0 && url[end - 1] === "/") end--;
+  const start = url.lastIndexOf("/", end - 1) + 1;
+  return url.slice(0, start) + url.slice(start).replace(spelled, (_, wild?: string) => `\\${wild ? decodeURIComponent(wild) : ""}`);
 }
 
 /**

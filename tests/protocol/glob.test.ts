@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { compileGlob, globLiteral, hasGlob } from "../../protocol/glob.ts";
+import { compileGlob, globLiteral, hasGlob, urlGlobSegment } from "../../protocol/glob.ts";
 
 const CASES: [pattern: string, name: string, matches: boolean][] = [
   ["f*.bin", "f1.bin", true],
@@ -84,5 +84,13 @@ test("a pattern of 40,000 unclosed '[' is read as literal in well under a second
   expect(hasGlob(pattern)).toBe(false);
   expect(compileGlob(pattern)(pattern)).toBe(true);
   expect(compileGlob(`${pattern}]`)("[")).toBe(true); // closed: one class of "[" (its first "[" opens it)
+  expect(performance.now() - started).toBeLessThan(100);
+});
+
+test("a URL with a 50,000-character segment before its last one is read in well under a second, and only its last segment's %2A is escaped", () => {
+  const url = `ftp://h/${"a%2A".repeat(12_500)}/b%2A`;
+  const started = performance.now();
+  expect(urlGlobSegment(url)).toBe(`ftp://h/${"a%2A".repeat(12_500)}/b\\*`);
+  expect(urlGlobSegment("ftp://h/d%2Air/")).toBe("ftp://h/d\\*ir/");
   expect(performance.now() - started).toBeLessThan(100);
 });
