@@ -80,6 +80,13 @@ describe("LIST lines", () => {
   }
 });
 
+test("a LIST size too big to be exact (25 digits) is no size (sizeUnknown), not 1e25", () => {
+  const info = parseListLine("-rw-r--r--   1 ftp ftp 9999999999999999999999999 Jan  1  2020 huge.bin");
+  expect(info).toMatchObject({ name: "huge.bin", size: 0, sizeUnknown: true });
+  expect(parseListLine("-rw-r--r--   1 ftp ftp 9007199254740991 Jan  1  2020 max.bin")).toMatchObject({ size: 9007199254740991 });
+  expect(parseListLine("-rw-r--r--   1 ftp ftp 9007199254740991 Jan  1  2020 max.bin")!.sizeUnknown).toBeUndefined();
+});
+
 describe("MLSD facts", () => {
   test("ProFTPD's symlink types (OS.unix=symlink, OS.unix=slink:TARGET) are links, as LIST's l lines are", () => {
     for (const line of ["modify=20260101120000;perm=adfr;size=8;type=OS.unix=symlink;UNIX.mode=0777; link.txt", "modify=20260101120000;size=8;type=OS.unix=slink:/srv/dir; linkdir"]) {
