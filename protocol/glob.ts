@@ -78,10 +78,29 @@ function classTest(body: string[]): ((ch: string) => boolean) | null {
       i += 2;
     } else singles.add(c);
   }
+  // Sorted and merged, a range is found by binary search: tried one by one, "*[Ā-ĀĂ-Ă…]" (800 ranges
+  // fit in one 4 KiB NLST argument) cost 200,000 steps per 255-character name: 1.2 s of the server's
+  // CPU for 2,000 such names, one NLST.
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const r of ranges) {
+    const last = merged.at(-1);
+    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
   return (ch) => {
     if (singles.has(ch)) return true;
     const cp = ch.codePointAt(0)!;
-    return ranges.some(([lo, hi]) => cp >= lo && cp <= hi);
+    let lo = 0;
+    let hi = merged.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const [from, to] = merged[mid]!;
+      if (cp < from) hi = mid - 1;
+      else if (cp > to) lo = mid + 1;
+      else return true;
+    }
+    return false;
   };
 }
 
