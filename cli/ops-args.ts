@@ -33,11 +33,18 @@ export function parseListenAddress(value: string, flag: string): { host: string;
   return { host: m[1] ?? m[2]!, port };
 }
 
-function duration(value: string | undefined, flag: string): number | undefined {
+/**
+ * The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms, so
+ * `--hook-timeout 25d` killed every hook at once, as timed out.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function duration(value: string | undefined, flag: string, maxMs = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
   try {
     const ms = parseDuration(value);
     if (ms <= 0) throw new Error("must be more than 0");
+    if (ms > maxMs) throw new Error(`must be at most ${formatDuration(Math.floor(maxMs / 86_400_000) * 86_400_000)}`);
     return ms;
   } catch (err) {
     throw new CliError(`--${flag}: ${(err as Error).message}`);
@@ -80,7 +87,7 @@ export function opsOptionsFrom(args: Record<string, unknown>, rawArgs: readonly 
   const set = <K extends keyof OpsOptions>(k: K, v: OpsOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
   };
-  set("hookTimeoutMs", duration(s("hook-timeout"), "hook-timeout"));
+  set("hookTimeoutMs", duration(s("hook-timeout"), "hook-timeout", MAX_TIMER_MS));
   set("banWindowMs", duration(s("ban-window"), "ban-window"));
   set("banTimeMs", duration(s("ban-time"), "ban-time"));
   set("banMaxMs", duration(s("ban-max"), "ban-max"));

@@ -104,7 +104,10 @@ export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(text.trim());
   if (!m) throw new ParseError(`invalid duration "${text}" (examples: 90s, 15m, 2h, 1d)`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "s").toLowerCase() as "s"];
-  return Math.round(Number(m[1]) * unit);
+  const ms = Math.round(Number(m[1]) * unit);
+  // 400 nines made Infinity, which went on as a ban time and a timer's delay.
+  if (!Number.isSafeInteger(ms)) throw new ParseError(`duration "${text}" is too long`);
+  return ms;
 }
 
 /** 900000 → "15m": the shortest exact form, for --help and logs. */

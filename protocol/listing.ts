@@ -138,7 +138,11 @@ export function parseListLine(line: string, now: Date = new Date()): FileInfo | 
   const name = kind === "l" ? rawName.replace(/ -> .*$/, "") : rawName;
   // A link's own columns (always rwxrwxrwx on Linux) say nothing of what it points to: no mode.
   const mtimePrecisionMs = yt.includes(":") ? 60_000 : 86_400_000;
-  return { name, type: kind === "d" ? "dir" : "file", size: Number(size), mtime, mtimePrecisionMs, ...(kind === "l" ? { link: true as const } : { mode: modeFromColumns(cols) }) };
+  // A size past 2^53 (a 25-digit column) is no size: taken as 1e25, a download of the file ended
+  // "early" at its real size and failed as a file changed on the server.
+  const bytes = Number(size);
+  const sized = Number.isSafeInteger(bytes) ? { size: bytes } : { size: 0, sizeUnknown: true as const };
+  return { name, type: kind === "d" ? "dir" : "file", ...sized, mtime, mtimePrecisionMs, ...(kind === "l" ? { link: true as const } : { mode: modeFromColumns(cols) }) };
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */
@@ -195,7 +199,10 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   }
   const typeFact = (facts.get("type") ?? "file").toLowerCase();
   const modify = facts.get("modify");
-  const sizeFact = facts.get("size") ?? facts.get("sizd");
+  // RFC 3659 §7.5.7: decimal digits. Anything else ("size=12x", "size=-1", "size=") says no size:
+  // read with Number(), "12x" became a NaN size, and a download of that file failed its size check.
+  const sizeText = facts.get("size") ?? facts.get("sizd");
+  const sizeFact = sizeText !== undefined && /^\d+$/.test(sizeText) && Number.isSafeInteger(Number(sizeText)) ? sizeText : undefined;
   const info: FileInfo & { typeFact: string } = {
     name: line.slice(sp + 1),
     type: typeFact === "file" ? "file" : "dir",

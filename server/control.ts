@@ -48,7 +48,9 @@ export class CommandLoop {
     if (lines.length || overlong) session.noteActivity();
     for (let i = 0; i < overlong; i++) this.queue.push({ ok: false, reason: "Command line too long" });
     for (const line of lines) {
-      if (session.closed || session.quitReceived) return; // nothing runs after QUIT (quitting implies it)
+      // Nothing after QUIT runs (quitting implies it); the QUIT itself, queued, still must: returning
+      // here skipped the pump, and "QUIT\r\nNOOP\r\n" in one packet got no 221 and no close.
+      if (session.closed || session.quitReceived) break;
       // Parsed once, here: the verb decides whether it may run beside a transfer.
       const parsed = parseCommandLine(line);
       const verb = parsed.ok ? parsed.command.verb : "";

@@ -28,6 +28,8 @@ describe("ftpkit serve operations flags", () => {
     ["--allow with a bad block", () => ["--allow", "10.0.0.0/8,300.1.1.1"], /--allow: "300\.1\.1\.1" is not an IP address or CIDR block/],
     ["--ban-time longer than --ban-max", () => ["--ban-time", "2d"], /--ban-time must not be longer than --ban-max/],
     ["--ban-window that is no duration", () => ["--ban-window", "soon"], /--ban-window: invalid duration "soon"/],
+    ["--hook-timeout longer than a timer can wait (it fired after 1 ms)", () => ["--hook-timeout", "25d"], /--hook-timeout: must be at most 24d/],
+    ["--ban-time of 400 digits", () => ["--ban-time", "9".repeat(400)], /--ban-time: duration "9+" is too long/],
     ["--xferlog in a missing folder", () => ["--xferlog", `${dir}/no/such/dir/xferlog`], /--xferlog .*xferlog: no such directory .*\/no\/such\/dir$/],
     ["--xferlog naming a directory", () => ["--xferlog", dir], /--xferlog .*: is a directory \(give a file name\)$/],
   ];

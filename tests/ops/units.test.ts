@@ -66,6 +66,10 @@ describe("durations", () => {
   test("bad durations are refused", () => {
     for (const bad of ["", "m", "5 minutes", "-1s"]) expect(() => parseDuration(bad)).toThrow();
   });
+  test("a duration too long to be a number of milliseconds is refused, not Infinity", () => {
+    expect(() => parseDuration("9".repeat(400))).toThrow(/too long/);
+    expect(() => parseDuration("9".repeat(400) + "d")).toThrow(/too long/);
+  });
   test("formatting picks the largest exact unit", () => {
     expect([900_000, 86_400_000, 30_000, 1500].map(formatDuration)).toEqual(["15m", "1d", "30s", "1500ms"]);
   });

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { compileGlob, globLiteral, hasGlob } from "../../protocol/glob.ts";
+import { compileGlob, globLiteral, hasGlob, urlGlobSegment } from "../../protocol/glob.ts";
 
 const CASES: [pattern: string, name: string, matches: boolean][] = [
   ["f*.bin", "f1.bin", true],
@@ -77,3 +77,36 @@ test("a pattern built to make a backtracking matcher explode is decided within 1
   expect(await child.exited).toBe(0);
   expect(out.trim()).toBe("false");
 }, 20_000);
+
+test("a pattern of 40,000 unclosed '[' is read as literal in well under a second (each '[' searched to the end for its ']')", () => {
+  const pattern = "[".repeat(40_000);
+  const started = performance.now();
+  expect(hasGlob(pattern)).toBe(false);
+  expect(compileGlob(pattern)(pattern)).toBe(true);
+  expect(compileGlob(`${pattern}]`)("[")).toBe(true); // closed: one class of "[" (its first "[" opens it)
+  expect(performance.now() - started).toBeLessThan(100);
+});
+
+test("a URL with a 50,000-character segment before its last one is read in well under a second, and only its last segment's %2A is escaped", () => {
+  const url = `ftp://h/${"a%2A".repeat(12_500)}/b%2A`;
+  const started = performance.now();
+  expect(urlGlobSegment(url)).toBe(`ftp://h/${"a%2A".repeat(12_500)}/b\\*`);
+  expect(urlGlobSegment("ftp://h/d%2Air/")).toBe("ftp://h/d\\*ir/");
+  expect(performance.now() - started).toBeLessThan(100);
+});
+
+test("a class of 800 ranges (what one 4 KiB NLST argument holds) tests a character in a few steps: 2,000 names of 255 characters in well under a second", () => {
+  const ranges = Array.from({ length: 800 }, (_, i) => String.fromCodePoint(0x100 + 2 * i)).map((c) => `${c}-${c}`);
+  const pattern = `*[${ranges.join("")}]`;
+  expect(Buffer.byteLength(pattern)).toBeLessThan(4096);
+  const match = compileGlob(pattern);
+  const name = "a".repeat(254);
+  const started = performance.now();
+  let matched = 0;
+  for (let i = 0; i < 2000; i++) if (match(name + (i % 2 ? String.fromCodePoint(0x100 + 2 * (i % 800)) : "b"))) matched++;
+  expect(matched).toBe(1000);
+  expect(performance.now() - started).toBeLessThan(200);
+  expect(compileGlob("[a-cx-zd-f]")("e")).toBe(true); // overlapping and adjacent ranges merged
+  expect(compileGlob("[a-cx-zd-f]")("g")).toBe(false);
+  expect(compileGlob("[!a-cx-z]")("y")).toBe(false);
+});

@@ -80,6 +80,13 @@ describe("LIST lines", () => {
   }
 });
 
+test("a LIST size too big to be exact (25 digits) is no size (sizeUnknown), not 1e25", () => {
+  const info = parseListLine("-rw-r--r--   1 ftp ftp 9999999999999999999999999 Jan  1  2020 huge.bin");
+  expect(info).toMatchObject({ name: "huge.bin", size: 0, sizeUnknown: true });
+  expect(parseListLine("-rw-r--r--   1 ftp ftp 9007199254740991 Jan  1  2020 max.bin")).toMatchObject({ size: 9007199254740991 });
+  expect(parseListLine("-rw-r--r--   1 ftp ftp 9007199254740991 Jan  1  2020 max.bin")!.sizeUnknown).toBeUndefined();
+});
+
 describe("MLSD facts", () => {
   test("ProFTPD's symlink types (OS.unix=symlink, OS.unix=slink:TARGET) are links, as LIST's l lines are", () => {
     for (const line of ["modify=20260101120000;perm=adfr;size=8;type=OS.unix=symlink;UNIX.mode=0777; link.txt", "modify=20260101120000;size=8;type=OS.unix=slink:/srv/dir; linkdir"]) {
@@ -109,6 +116,15 @@ describe("MLSD facts", () => {
     expect(parseMlsxLine("type=file;size=1;unix.mode=0o750; pyftpdlib").mode).toBe(0o750);
     expect(parseMlsxLine("type=file;size=1;UNIX.mode=rwx; weird").mode).toBeUndefined();
     expect(parseMlsxLine("type=file;size=1; plain").mode).toBeUndefined();
+  });
+
+  test("a size fact that is not a decimal number is no size (sizeUnknown), never NaN or negative", () => {
+    for (const size of ["12x", "abc", "-5", "1e3", "0x10", "", "99999999999999999999"]) {
+      const info = parseMlsxLine(`type=file;size=${size};modify=20260101120000; f`);
+      expect(info.size).toBe(0);
+      expect(info.sizeUnknown).toBe(true);
+    }
+    expect(parseMlsxLine("type=dir;sizd=4096[; d").size).toBe(0);
   });
 
   test("cdir/pdir type facts survive", () => {

@@ -66,6 +66,29 @@ describe("replies", () => {
     expect(() => new ReplyParser().push("2".repeat(ReplyParser.MAX_BUFFER + 1))).toThrow(ParseError);
   });
 
+  test("a 1 MiB reply line sent 50 bytes at a time is refused in well under a second (each piece was rescanned from the line's start)", () => {
+    const p = new ReplyParser();
+    const piece = "2".repeat(50);
+    const started = performance.now();
+    expect(() => {
+      for (let i = 0; i <= ReplyParser.MAX_BUFFER / 50; i++) p.push(piece);
+    }).toThrow("reply line too long");
+    expect(performance.now() - started).toBeLessThan(100);
+  });
+
+  test("a reply line in many pieces, and a malformed line, leave the parser where the stream is", () => {
+    const p = new ReplyParser();
+    for (const c of "200 o") expect(p.push(c)).toEqual([]);
+    expect(p.holdsPartial).toBe(true);
+    expect(p.push("k\r")).toEqual([]);
+    expect(p.push("\n211-a\r\n")).toEqual([{ code: 200, lines: ["ok"] }]);
+    expect(p.push("211 b\r\n2")).toEqual([{ code: 211, lines: ["a", "b"] }]);
+    expect(p.push("00 c\r\n")).toEqual([{ code: 200, lines: ["c"] }]);
+    expect(p.holdsPartial).toBe(false);
+    expect(() => p.push("junk\r\n230 next")).toThrow(ParseError);
+    expect(p.push("\r\n")).toEqual([{ code: 230, lines: ["next"] }]);
+  });
+
   test("refuses a multi-line reply over MAX_REPLY in short lines, and takes one just under it", () => {
     const line = " a continuation line\r\n";
     const lines = Math.floor(ReplyParser.MAX_REPLY / line.length); // each line counts with its line break

@@ -1,7 +1,7 @@
 // Issue 8: the control channel is bounded — nothing a client sends grows memory without bound, and
 // nothing sent in clear before AUTH TLS runs inside the protected session.
 import { describe, expect, test } from "bun:test";
-import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { join } from "node:path";
 import { COMMANDS } from "../../server/commands/index.ts";
@@ -110,6 +110,23 @@ describe("replies stay in order", () => {
     w.raw("HASH h.bin\r\nSTAT\r\n");
     expect((await w.read(20_000))?.code).toBe(213);
     expect((await w.read(20_000))?.code).toBe(211);
+  });
+});
+
+describe("commands pipelined behind QUIT", () => {
+  test("QUIT with more commands behind it in the same packet: 221 at once and the connection closes, the rest never runs", async () => {
+    const s = await servers.start();
+    for (const packet of ["QUIT\r\nNOOP\r\n", "USER alice\r\nPASS alice-pw\r\nQUIT bye\r\nDELE hello.txt\r\nNOOP\r\n"]) {
+      const w = await servers.connect();
+      await w.read();
+      w.raw(packet);
+      const codes: Array<number | undefined> = [];
+      for (let r = await w.read(2000); r; r = await w.read(2000)) codes.push(r.code);
+      expect(codes.at(-1)).toBe(221);
+      expect(codes).not.toContain(200);
+      expect(w.closed).toBe(true);
+    }
+    expect(existsSync(join(s.home("alice"), "hello.txt"))).toBe(true);
   });
 });
 

@@ -49,6 +49,32 @@ test("EPRT |2|::1|port| makes an active IPv6 data connection", async () => {
   }
 });
 
+test("EPRT with ::1 written out in full (Java's getHostAddress, which Apache Commons Net sends) makes the active connection too", async () => {
+  await servers.start({ options: { host: "::1" } });
+  for (const spelled of ["0:0:0:0:0:0:0:1", "0000:0000::0001"]) {
+    const w = await servers.login("alice", "alice-pw", 230, "::1");
+    const chunks: Buffer[] = [];
+    let closed!: () => void;
+    const done = new Promise<void>((r) => (closed = r));
+    const listener = Bun.listen({ hostname: "::1", port: 0, socket: { data: (_s, d) => void chunks.push(Buffer.from(d)), close: () => closed() } });
+    try {
+      expect((await w.cmd(`EPRT |2|${spelled}|${listener.port}|`)).code).toBe(200);
+      expect((await w.cmd("RETR hello.txt")).code).toBe(150);
+      await Promise.race([done, Bun.sleep(5000)]);
+      expect((await w.read())?.code).toBe(226);
+      expect(Buffer.concat(chunks).equals(readFileSync(join(servers.server.home("alice"), "hello.txt")))).toBe(true);
+    } finally {
+      listener.stop(true);
+      w.close();
+    }
+  }
+});
+
+test("EPRT to another IPv6 address, however written, is refused (bounce protection)", async () => {
+  const w = await loginV6();
+  for (const other of ["::2", "0:0:0:0:0:0:0:2", "::ffff:127.0.0.1", "::00000"]) expect((await w.cmd(`EPRT |2|${other}|40000|`)).code).toBe(501);
+});
+
 test("EPRT to an IPv4 address from an IPv6 client is refused (bounce protection)", async () => {
   const w = await loginV6();
   expect((await w.cmd("EPRT |1|127.0.0.1|40000|")).code).toBe(501);
