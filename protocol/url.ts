@@ -46,6 +46,8 @@ export interface FtpUrlOptions {
 
 /** Parse ftp://user:pass@host:port/path (RFC 1738 §3.2); IPv6 hosts in brackets. A "?" is part of the path (FTP URLs have no query; client globs use it). */
 export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
+  // A lone surrogate (from a JS string, never argv) has no UTF-8: formatting the URL again threw URIError.
+  if (!text.isWellFormed()) throw new ParseError("invalid FTP URL: it holds a lone UTF-16 surrogate, which is no character");
   // The scheme is case-insensitive (RFC 3986 §3.1): FTP://host works as ftp://host does in curl.
   const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/i.exec(text);
   if (!m) {

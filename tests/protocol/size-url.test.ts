@@ -105,6 +105,8 @@ describe("URLs", () => {
     "ftp://h?x",
     "ftp://h/x.txt;type=a",
     "ftp://h/dir;type=d", // a listing: only ls asks for one
+    "ftp://h/a\uD800b", // a lone surrogate (the API, not argv): no UTF-8 to send, and formatting it threw URIError
+    "ftp://u\uDFFF@h/",
   ];
   for (const text of bad) {
     test(`rejects URL ${JSON.stringify(text)}`, () => {
