@@ -151,6 +151,8 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);
+  // One port cannot take both: said here, not as "port already in use" once the first listens.
+  if (tls?.implicitPort && tls.implicitPort === (opts.port ?? 2121)) throw new CliError(`--implicit-tls-port must differ from the control port (${tls.implicitPort}): implicit TLS needs a port of its own (990 by custom)`);
   if (tls) opts.tls = tls;
   return opts;
 }
@@ -215,7 +217,6 @@ function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls
   };
 }
 
-/** The address a local script can reach: a wildcard listener is reached on loopback. */
 /** --root with --user/--anonymous/--write: accounts in memory instead of a users file. */
 export function inlineAccounts(args: Record<string, unknown>, rawArgs: string[]): { root: string; users: InlineUser[]; summary: string } | undefined {
   const userFlags = repeatedFlag(rawArgs, "user");

@@ -25,6 +25,7 @@ function keepServingAfterBugs(log: { error(event: string, fields?: Record<string
   process.on("unhandledRejection", report("rejection"));
 }
 
+/** The address a local script can reach: a wildcard listener is reached on loopback. */
 function urlHost(host: string): string {
   if (host === "0.0.0.0" || host === "") return "127.0.0.1";
   if (host === "::") return "[::1]";

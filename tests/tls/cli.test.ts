@@ -61,6 +61,8 @@ describe("ftpkit serve start-up errors", () => {
     ["a bad --tls-session-reuse", ["--tls-cert", CERT, "--tls-key", KEY, "--tls-session-reuse", "always"], /required or preferred/],
     ["a bad --tls-upload-eof", ["--tls-cert", CERT, "--tls-key", KEY, "--tls-upload-eof", "maybe"], /strict or lenient/],
     ["--tls-upload-eof without a certificate", ["--tls-upload-eof", "lenient"], /needs --tls-cert/],
+    // Refused before anything listens (it said "port already in use" once the control port did).
+    ["--implicit-tls-port equal to --port", ["--port", "2990", "--tls-cert", CERT, "--tls-key", KEY, "--implicit-tls-port", "2990"], /--implicit-tls-port must differ from the control port \(2990\)/],
   ];
   for (const [what, args, message] of cases) {
     test(`${what}: one clear line and a non-zero exit`, async () => {
