@@ -6,6 +6,7 @@ import { parseRate } from "../../protocol/size.ts";
 import { parseCidrList } from "../../protocol/cidr.ts";
 import { checkStateUrl } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
+import { DEFAULT_OPTIONS } from "../../server/options.ts";
 import { opsArgs } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag } from "../inline-users.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
@@ -152,7 +153,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);
   // One port cannot take both: said here, not as "port already in use" once the first listens.
-  if (tls?.implicitPort && tls.implicitPort === (opts.port ?? 2121)) throw new CliError(`--implicit-tls-port must differ from the control port (${tls.implicitPort}): implicit TLS needs a port of its own (990 by custom)`);
+  if (tls?.implicitPort && tls.implicitPort === (opts.port ?? DEFAULT_OPTIONS.port)) throw new CliError(`--implicit-tls-port must differ from the control port (${tls.implicitPort}): implicit TLS needs a port of its own (990 by custom)`);
   if (tls) opts.tls = tls;
   return opts;
 }
