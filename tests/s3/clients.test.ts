@@ -1,0 +1,56 @@
+// Real clients a user already has (rclone, lftp, curl, ftplib) against a home moved onto S3 (radosgw):
+// what worked on a local home keeps working. Skipped only when S3_ENDPOINT is unset (.ci/run sets it).
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { run } from "../interop/run.ts";
+import { freshBucket, HAVE_S3, type TestBucket } from "../helpers/s3.ts";
+import { useServers } from "../helpers/server.ts";
+import type { UserSpec } from "../helpers/users.ts";
+
+const servers = useServers();
+let bucket: TestBucket | null = null;
+afterEach(async () => {
+  await bucket?.drop();
+  bucket = null;
+});
+
+/** A server whose alice has her home in a fresh bucket (prefix "alice"); returns its port and a local work folder. */
+async function s3Server(extra: UserSpec[] = []): Promise<{ port: number; work: string }> {
+  bucket = await freshBucket();
+  const ts = await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }, ...extra] });
+  const work = join(ts.root, "work");
+  mkdirSync(work);
+  return { port: ts.port, work };
+}
+
+const features = async (user?: string) => {
+  const w = user ? await servers.login(user, `${user}-pw`) : await servers.connect();
+  if (!user) await w.read();
+  return (await w.cmd("FEAT")).lines.map((l) => l.trim());
+};
+
+describe.skipIf(!HAVE_S3)("clients on an S3 home", () => {
+  test("rclone copy and sync exit 0: after login FEAT offers no MFMT an S3 home cannot do (rclone counted each 550 as a failed upload)", async () => {
+    const { port, work } = await s3Server([{ name: "bob", password: "bob-pw" }]);
+    mkdirSync(join(work, "src"));
+    writeFileSync(join(work, "src/a.txt"), "version one\n");
+    writeFileSync(join(work, "src/b.txt"), "bee\n");
+    const obscured = (await run(["rclone", "obscure", "alice-pw"])).stdout.trim();
+    const remote = `:ftp,host=127.0.0.1,port=${port},user=alice,pass=${obscured}:up`;
+    const rclone = (...args: string[]) =>
+      run(["rclone", "--config", "/dev/null", "--contimeout", "5s", "--timeout", "20s", "--retries", "1", ...args], { cwd: work, timeoutMs: 50_000 });
+    const copy = await rclone("copy", "src", remote);
+    expect(copy.stderr).not.toContain("SetModTime: 550");
+    expect(copy.code).toBe(0);
+    expect((await bucket!.keys()).sort()).toEqual(["alice/up/", "alice/up/a.txt", "alice/up/b.txt"]) // rclone MKDs "up" first;
+    writeFileSync(join(work, "src/a.txt"), "version two, longer\n");
+    const sync = await rclone("sync", "src", remote);
+    expect(sync.code).toBe(0);
+    expect(await bucket!.api.client().file("alice/up/a.txt").text()).toBe("version two, longer\n");
+    // Before login nothing is known of the user's tree: MFMT is offered; a local home keeps it.
+    expect(await features()).toContain("MFMT");
+    expect(await features("alice")).not.toContain("MFMT");
+    expect(await features("bob")).toContain("MFMT");
+  }, 120_000);
+});
