@@ -34,11 +34,12 @@ export class QuotaUpload implements AsyncDisposable {
 
   /** Reserve quota for the chunk, then store it; throws QuotaExceeded before a byte over the limit is written. */
   write(chunk: Uint8Array): void | Promise<void> {
-    if (this.gate) return this.queue(this.gate.then(() => this.writeNow(chunk)));
-    return this.writeNow(chunk);
+    if (this.gate) return this.queue(this.gate.then(() => this.writeNow(chunk, true)));
+    return this.writeNow(chunk, false);
   }
 
-  private writeNow(chunk: Uint8Array): void | Promise<void> {
+  /** `chained`: run behind the gate, whose own promise already holds later chunks until this one is stored. */
+  private writeNow(chunk: Uint8Array, chained: boolean): void | Promise<void> {
     // Once a chunk was refused nothing after it is stored (no gap in the file).
     if (this.refused) throw new QuotaExceeded();
     const ok = this.reservation.admit(chunk.length);
@@ -47,15 +48,16 @@ export class QuotaUpload implements AsyncDisposable {
       this.refused = true;
       throw new QuotaExceeded();
     }
-    return this.queue(
-      ok.then((yes) => {
-        if (!yes) {
-          this.refused = true;
-          throw new QuotaExceeded();
-        }
-        return this.upload.write(chunk);
-      }),
-    );
+    const later = ok.then((yes) => {
+      if (!yes) {
+        this.refused = true;
+        throw new QuotaExceeded();
+      }
+      return this.upload.write(chunk);
+    });
+    // Behind the gate, making this the gate would let a chunk arriving now overtake the ones queued
+    // before it (stored swapped: two 512 KiB pieces of a file exchanged, and 226 for it).
+    return chained ? later : this.queue(later);
   }
 
   private queue(p: Promise<void>): Promise<void> {
