@@ -141,6 +141,31 @@ describe.skipIf(!HAVE_S3)("a store that goes down during an upload", () => {
   }, 90_000);
 });
 
+describe.skipIf(!HAVE_S3)("a store slow to answer at login", () => {
+  test("the login deadline waits for PASS to open the home: 230 once the store answers, not '421 Login timeout' for a client that did its part", async () => {
+    bucket = await freshBucket();
+    const proxy = await freezableProxy(Number(new URL(s3Settings().endpoint).port));
+    try {
+      await servers.start({
+        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, loginTimeoutSec: 2 },
+      });
+      const w = await servers.connect();
+      expect((await w.read())?.code).toBe(220);
+      expect((await w.cmd("USER alice")).code).toBe(331);
+      proxy.freeze();
+      const pass = w.cmd("PASS alice-pw", 30_000);
+      await Bun.sleep(4_000); // twice the login deadline, the home's first LIST still unanswered
+      proxy.thaw();
+      // Before: 421 Login timeout (2 s) at the deadline, and the connection closed.
+      expect(await pass).toEqual({ code: 230, lines: ["Login successful"] });
+      expect((await w.cmd("PWD")).code).toBe(257);
+    } finally {
+      proxy.stop();
+    }
+  }, 60_000);
+});
+
 describe.skipIf(!HAVE_S3)("an S3 mount whose store is down at login", () => {
   test("its quota is not counted from 0: uploads get 451 until the usage can be measured, then what is stored counts", async () => {
     bucket = await freshBucket();
