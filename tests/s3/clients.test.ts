@@ -53,4 +53,23 @@ describe.skipIf(!HAVE_S3)("clients on an S3 home", () => {
     expect(await features("alice")).not.toContain("MFMT");
     expect(await features("bob")).toContain("MFMT");
   }, 120_000);
+
+  test("a tree another tool uploaded (no directory markers) is removed by lftp rm -r and rclone purge: its directories stay until their RMD", async () => {
+    const { port, work } = await s3Server();
+    const client = bucket!.api.client();
+    // As `aws s3 sync` or rclone's S3 backend copy a home in: objects only, no "dir/" markers.
+    const tree = ["t1/a.txt", "t1/sub dir/b.txt", "t1/sub dir/deep/c.txt"];
+    for (const home of ["alice/x/", "alice/y/"]) for (const k of tree) await client.write(home + k, k);
+    const lftp = await run(["lftp", "-u", "alice,alice-pw", "-p", String(port), "127.0.0.1", "-e", "set net:max-retries 1; rm -r x/t1; quit"], { cwd: work, timeoutMs: 50_000 });
+    // Before: each directory vanished with its last object, and its RMD got 550 No such file or directory.
+    expect(lftp.stderr).toBe("");
+    expect(lftp.code).toBe(0);
+    const obscured = (await run(["rclone", "obscure", "alice-pw"])).stdout.trim();
+    const remote = `:ftp,host=127.0.0.1,port=${port},user=alice,pass=${obscured}:y/t1`;
+    const purge = await run(["rclone", "--config", "/dev/null", "--contimeout", "5s", "--timeout", "20s", "--retries", "1", "purge", remote], { cwd: work, timeoutMs: 50_000 });
+    expect(purge.stderr).not.toContain("ERROR");
+    expect(purge.code).toBe(0);
+    // What stays are the two parents, which held nothing else: each keeps its marker, as a disk keeps an empty directory.
+    expect((await bucket!.keys()).sort()).toEqual(["alice/x/", "alice/y/"]);
+  }, 120_000);
 });
