@@ -44,20 +44,23 @@ export class QuotaUpload implements AsyncDisposable {
     if (this.refused) throw new QuotaExceeded();
     const ok = this.reservation.admit(chunk.length);
     if (ok === true) return this.upload.write(chunk);
-    if (ok === false) {
-      this.refused = true;
-      throw new QuotaExceeded();
-    }
-    const later = ok.then((yes) => {
-      if (!yes) {
-        this.refused = true;
-        throw new QuotaExceeded();
-      }
-      return this.upload.write(chunk);
-    });
+    if (ok === false) return this.refuse();
+    const later = ok.then((yes) => (yes ? this.upload.write(chunk) : this.refuse()));
     // Behind the gate, making this the gate would let a chunk arriving now overtake the ones queued
     // before it (stored swapped: two 512 KiB pieces of a file exchanged, and 226 for it).
     return chained ? later : this.queue(later);
+  }
+
+  /**
+   * A chunk crossed the quota: nothing after it is stored. An upload not written in place leaves
+   * nothing behind when it aborts, so its bookings go back now rather than once storage confirms the
+   * abort (for S3 a round trip to the store, parts cancelled first): meanwhile a concurrent upload
+   * of the same user that fits alone was refused too, and neither file was stored.
+   */
+  private refuse(): never {
+    this.refused = true;
+    if (!this.upload.inPlace) this.reservation.settle(0);
+    throw new QuotaExceeded();
   }
 
   private queue(p: Promise<void>): Promise<void> {

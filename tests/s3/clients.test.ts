@@ -72,4 +72,24 @@ describe.skipIf(!HAVE_S3)("clients on an S3 home", () => {
     // What stays are the two parents, which held nothing else: each keeps its marker, as a disk keeps an empty directory.
     expect((await bucket!.keys()).sort()).toEqual(["alice/x/", "alice/y/"]);
   }, 120_000);
+
+  test("two uploads that each fit the quota but not together: one is stored (the refused one gives its booking back before its abort's round trip)", async () => {
+    const MB = 1_000_000;
+    bucket = await freshBucket();
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice`, quota: 30 * MB }] });
+    const [x, y] = [await servers.login(), await servers.login()];
+    const fill = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+    expect((await x.transfer("STOR keep.bin", fill(15 * MB))).final?.code).toBe(226);
+    for (let round = 0; round < 4; round++) {
+      const replies = await Promise.all([x.transfer("STOR a.bin", fill(12 * MB)), y.transfer("STOR b.bin", fill(9 * MB))]);
+      const codes = replies.map((r) => r.final?.code ?? r.first.code);
+      // Before: both often got 552, the one refused first holding its bytes until the store confirmed its abort.
+      expect(codes.filter((c) => c === 226)).toHaveLength(1);
+      expect(codes.filter((c) => c === 552)).toHaveLength(1);
+      const stored = (await bucket!.keys()).filter((k) => k !== "alice/keep.bin");
+      expect(stored).toHaveLength(1);
+      expect((await x.cmd(`DELE ${stored[0]!.slice("alice/".length)}`)).code).toBe(250);
+    }
+    expect(await bucket!.pending()).toEqual([]);
+  }, 120_000);
 });

@@ -58,3 +58,22 @@ test("chunks stay in order when admissions alternate between at once and later",
   await Promise.all(writes);
   expect(upload.got).toEqual(Array.from({ length: 30 }, (_, i) => i));
 });
+
+test("an upload refused by the quota gives its reservation back at once, not after its storage abort: a concurrent upload that fits alone goes on", async () => {
+  const { QuotaLedger, Reservation } = await import("../../server/vfs/quota.ts");
+  const ledger = new QuotaLedger(100, 0, async () => 0);
+  let aborted: () => void = () => {};
+  // An S3 upload's abort: its parts cancelled, then AbortMultipartUpload, a round trip to the store.
+  const slowAbort = { ...recordingUpload(), abort: () => new Promise<number>((r) => (aborted = () => r(0))) } as unknown as Upload;
+  const a = new QuotaUpload(recordingUpload(), new Reservation(ledger, 0));
+  const b = new QuotaUpload(slowAbort, new Reservation(ledger, 0));
+  a.write(new Uint8Array(40));
+  b.write(new Uint8Array(40));
+  expect(() => b.write(new Uint8Array(40))).toThrow("Quota exceeded");
+  const aborting = b.abort(); // the transfer ends; the store has not answered the abort yet
+  // 40 + 40 fit: before, b's 40 bytes stayed booked until its abort came back, and this was refused too.
+  expect(() => a.write(new Uint8Array(40))).not.toThrow();
+  aborted();
+  await aborting;
+  expect(ledger.used).toBe(80);
+});
