@@ -207,7 +207,9 @@ export class FtpServer {
     const loginLimit = this.options.loginTimeoutSec * 1000;
     const now = Date.now();
     for (const s of this.context.sessions) {
-      if (!s.user && !s.closed && s.lastActivity !== Infinity && now - s.startedAt > loginLimit) {
+      // Not while PASS opens the home (a store slow to answer, a quota measured by listing a big S3
+      // prefix): the client did its part, and "Login timeout" blamed it for the server's wait.
+      if (!s.user && !s.closed && s.lastActivity !== Infinity && !s.openingHome && now - s.startedAt > loginLimit) {
         this.context.log.info("login timeout", { session: s.id, ip: s.remoteIp });
         s.replyAndClose(421, `Login timeout (${this.options.loginTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();

@@ -55,6 +55,8 @@ export class Session {
 
   // login state
   pendingUser: string | null = null;
+  /** PASS is opening the user's places (a store slow to answer, a quota measured by listing): the login deadline waits. */
+  openingHome = false;
   user: UserRecord | null = null;
   /** What an anonymous login gave as its password (its e-mail, by custom): xferlog's user field, as vsftpd writes it. */
   anonymousIdent = "";

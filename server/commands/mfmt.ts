@@ -36,7 +36,9 @@ export const mfmt: CommandSpec = {
   arg: "required",
   perm: "modify",
   help: "MFMT <YYYYMMDDHHMMSS> <file>: set the modification time (UTC)",
-  feat: "MFMT",
+  // After login, a tree where no place can set times (every mount on S3) does not offer MFMT:
+  // rclone and WinSCP read FEAT after login and, offered MFMT, count its 550 as a failed upload.
+  feat: (session) => (session.mounts.length > 0 && session.mounts.every((m) => !m.storage.setMtime) ? [] : "MFMT"),
   async handle({ session, arg }) {
     const parts = splitTimeAndPath(arg);
     if (!parts) throw new FtpError(501, "Usage: MFMT YYYYMMDDHHMMSS path");

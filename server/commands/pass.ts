@@ -51,6 +51,7 @@ export const pass: CommandSpec = {
       throw new FtpError(530, "Login incorrect");
     }
     let mounts: Mount[] | null = null;
+    session.openingHome = true;
     try {
       const acquired = await acquireMounts(user, server.quotas, {
         s3Endpoint: server.options.s3Endpoint,
@@ -74,6 +75,8 @@ export const pass: CommandSpec = {
       const reason = err instanceof StorageError ? err.message : "unavailable";
       server.log.error("login refused: home directory unavailable", { session: session.id, user: user.name, reason });
       throw new FtpError(530, "Login failed: home directory unavailable");
+    } finally {
+      session.openingHome = false;
     }
     if (session.closed) {
       releaseMounts(mounts, server.quotas);

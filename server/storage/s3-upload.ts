@@ -242,6 +242,30 @@ class S3Upload implements Upload {
     await this.settle();
     const id = this.uploadId ? await this.uploadId.catch(() => null) : null;
     this.uploadId = null;
-    if (id) await abortMultipart(this.api, this.t.key, id);
+    // A store that does not take the abort now (unreachable, restarting) would keep the parts
+    // pending, and billed, until a lifecycle rule removes them: it is asked again in the background.
+    if (id) await abortMultipart(this.api, this.t.key, id).catch(() => abortLater(this.api, this.t.key, id));
   }
+}
+
+/** When an abort the store did not take is sent again (the store back from a restart, an outage over). */
+export const ABORT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000];
+/** Aborts waiting to be sent again, at most (a long outage with many uploads must not grow without bound). */
+const MAX_ABORTS_WAITING = 1000;
+let abortsWaiting = 0;
+
+/** Send AbortMultipartUpload again later, a few times, without holding the process open. */
+function abortLater(api: S3Api, key: string, id: string): void {
+  if (abortsWaiting >= MAX_ABORTS_WAITING) return;
+  abortsWaiting++;
+  const attempt = (n: number) => {
+    const timer = setTimeout(() => {
+      abortMultipart(api, key, id).then(
+        () => abortsWaiting--,
+        () => (n + 1 < ABORT_RETRY_DELAYS_MS.length ? attempt(n + 1) : abortsWaiting--),
+      );
+    }, ABORT_RETRY_DELAYS_MS[n]);
+    (timer as { unref?: () => void }).unref?.();
+  };
+  attempt(0);
 }

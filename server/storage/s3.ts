@@ -146,18 +146,37 @@ export class S3Storage implements Storage {
     // deleted it, unlisted and uncounted by the quota's give-back.
     if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw new StorageError("not-empty");
     await deleteObject(this.api, prefix);
+    await this.keepParent(key);
   }
 
   async remove(key: string): Promise<number> {
     if (key === "") throw new StorageError("is-a-directory");
     const full = this.full(key);
     // Under the key's lock: two DELEs of one file at once free its bytes once (the second finds nothing).
-    return withKeys([this.api.lockName(full)], async () => {
+    const size = await withKeys([this.api.lockName(full)], async () => {
       const h = await this.head(full);
       if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
       await deleteObject(this.api, full);
       return h.size;
     }, this.api.keyLock);
+    await this.keepParent(key);
+    return size;
+  }
+
+  /**
+   * The directory that held `key` stays after its last object went (a DELE, an RMD, a move out), as on disk.
+   * A directory uploaded by another tool (aws s3 sync, rclone) has no marker and vanished with its
+   * last object: rm -r's RMD then found nothing (550), and lftp, rclone purge and sync --delete failed.
+   * Best effort: the change itself is done.
+   */
+  private async keepParent(key: string): Promise<void> {
+    const slash = key.lastIndexOf("/");
+    if (slash < 0) return; // the root is virtual: it always exists
+    try {
+      const prefix = this.dirPrefix(key.slice(0, slash));
+      const p = await this.page(prefix, { maxKeys: 1 });
+      if (p.files.length === 0 && p.dirs.length === 0) await putObject(this.api, prefix, new Uint8Array(0));
+    } catch {}
   }
 
   async rename(from: string, to: string): Promise<number> {
@@ -169,7 +188,7 @@ export class S3Storage implements Storage {
       if (from === to) return 0;
       // Both keys locked: the file replaced at `to` is counted once, and a DELE of `from` meanwhile
       // cannot free bytes that the copy keeps.
-      return withKeys([this.api.lockName(src), this.api.lockName(dst)], async () => {
+      const replaced = await withKeys([this.api.lockName(src), this.api.lockName(dst)], async () => {
         const [now, old, dir] = await Promise.all([this.head(src), this.head(dst), this.dirProbe(to), this.requireParent(to)]);
         if (!now) throw new StorageError("not-found");
         if (dir) throw new StorageError("is-a-directory");
@@ -179,11 +198,14 @@ export class S3Storage implements Storage {
         await deleteObject(this.api, src);
         return old?.size ?? 0;
       }, this.api.keyLock);
+      await this.keepParent(from);
+      return replaced;
     }
     if (!(await this.dirProbe(from))) throw new StorageError("not-found");
     if (from === to) return 0;
     if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
     await this.renameDir(from, to);
+    await this.keepParent(from);
     return 0;
   }
 

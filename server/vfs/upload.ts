@@ -34,28 +34,33 @@ export class QuotaUpload implements AsyncDisposable {
 
   /** Reserve quota for the chunk, then store it; throws QuotaExceeded before a byte over the limit is written. */
   write(chunk: Uint8Array): void | Promise<void> {
-    if (this.gate) return this.queue(this.gate.then(() => this.writeNow(chunk)));
-    return this.writeNow(chunk);
+    if (this.gate) return this.queue(this.gate.then(() => this.writeNow(chunk, true)));
+    return this.writeNow(chunk, false);
   }
 
-  private writeNow(chunk: Uint8Array): void | Promise<void> {
+  /** `chained`: run behind the gate, whose own promise already holds later chunks until this one is stored. */
+  private writeNow(chunk: Uint8Array, chained: boolean): void | Promise<void> {
     // Once a chunk was refused nothing after it is stored (no gap in the file).
     if (this.refused) throw new QuotaExceeded();
     const ok = this.reservation.admit(chunk.length);
     if (ok === true) return this.upload.write(chunk);
-    if (ok === false) {
-      this.refused = true;
-      throw new QuotaExceeded();
-    }
-    return this.queue(
-      ok.then((yes) => {
-        if (!yes) {
-          this.refused = true;
-          throw new QuotaExceeded();
-        }
-        return this.upload.write(chunk);
-      }),
-    );
+    if (ok === false) return this.refuse();
+    const later = ok.then((yes) => (yes ? this.upload.write(chunk) : this.refuse()));
+    // Behind the gate, making this the gate would let a chunk arriving now overtake the ones queued
+    // before it (stored swapped: two 512 KiB pieces of a file exchanged, and 226 for it).
+    return chained ? later : this.queue(later);
+  }
+
+  /**
+   * A chunk crossed the quota: nothing after it is stored. An upload not written in place leaves
+   * nothing behind when it aborts, so its bookings go back now rather than once storage confirms the
+   * abort (for S3 a round trip to the store, parts cancelled first): meanwhile a concurrent upload
+   * of the same user that fits alone was refused too, and neither file was stored.
+   */
+  private refuse(): never {
+    this.refused = true;
+    if (!this.upload.inPlace) this.reservation.settle(0);
+    throw new QuotaExceeded();
   }
 
   private queue(p: Promise<void>): Promise<void> {

@@ -89,7 +89,9 @@ export async function answerLosingProxy(port: number, lost: RegExp): Promise<{ p
  * every connection, open or new (a frozen or black-holed store: connections stay up, nothing moves,
  * no error ever comes); `thaw()` passes again what waited.
  */
-export async function freezableProxy(port: number): Promise<{ port: number; freeze: () => void; thaw: () => void; to: (port: number) => void; stop: () => void }> {
+export async function freezableProxy(
+  port: number,
+): Promise<{ port: number; freeze: () => void; thaw: () => void; to: (port: number) => void; cut: () => void; stop: () => void }> {
   let frozen = false;
   /** Where new connections go: `to()` moves it (a store that was down at first, then up). */
   let target = port;
@@ -125,6 +127,10 @@ export async function freezableProxy(port: number): Promise<{ port: number; free
       frozen = false;
       for (const [to, chunk] of held.splice(0)) to.write(chunk);
       for (const s of open) s.resume();
+    },
+    /** Close every open connection (a store that went down; with `to()` a refusing port, it stays down). */
+    cut() {
+      for (const s of open) s.destroy();
     },
     stop() {
       server.close();

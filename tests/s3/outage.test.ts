@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
+import { ABORT_RETRY_DELAYS_MS } from "../../server/storage/s3-upload.ts";
 import { freezableProxy } from "../helpers/proxy.ts";
 import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
 import { useServers } from "../helpers/server.ts";
@@ -92,6 +93,77 @@ describe.skipIf(!HAVE_S3)("a store that goes silent during an upload", () => {
       proxy.stop();
     }
   }, 120_000);
+});
+
+describe.skipIf(!HAVE_S3)("a store that goes down during an upload", () => {
+  test("the multipart upload the store could not be told to abort is aborted once it is back: none stays pending", async () => {
+    bucket = await freshBucket();
+    const real = Number(new URL(s3Settings().endpoint).port);
+    const down = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.terminate(), data() {} } });
+    const proxy = await freezableProxy(real);
+    try {
+      await servers.start({
+        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}` },
+      });
+      const w = await servers.login();
+      const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      expect((await w.cmd("STOR cut.bin")).code).toBe(150);
+      const chunk = new Uint8Array(1024 * 1024).fill(7);
+      for (let sent = 0; sent < 20 * 1024 * 1024; ) {
+        const n = data.write(chunk);
+        if (n > 0) sent += n;
+        else await Bun.sleep(5);
+      }
+      while ((await bucket!.pending()).length === 0) await Bun.sleep(50);
+      // The store goes down: open connections close, new ones are refused, the abort fails too.
+      proxy.to(down.port);
+      proxy.cut();
+      // The client keeps sending, as curl does: the next part finds the store gone.
+      const reply = w.read(60_000);
+      let replied = false;
+      void reply.finally(() => (replied = true));
+      while (!replied && data.write(chunk) >= 0) await Bun.sleep(20);
+      expect((await reply)?.code).toBe(450);
+      data.terminate();
+      expect(await bucket!.pending()).toHaveLength(1);
+      proxy.to(real);
+      // Before: it stayed pending (billed by S3) until a lifecycle rule removed it.
+      const deadline = Date.now() + ABORT_RETRY_DELAYS_MS[0]! + 20_000;
+      while ((await bucket!.pending()).length > 0 && Date.now() < deadline) await Bun.sleep(250);
+      expect(await bucket!.pending()).toEqual([]);
+      expect(await bucket!.keys()).toEqual([]);
+    } finally {
+      proxy.stop();
+      down.stop(true);
+    }
+  }, 90_000);
+});
+
+describe.skipIf(!HAVE_S3)("a store slow to answer at login", () => {
+  test("the login deadline waits for PASS to open the home: 230 once the store answers, not '421 Login timeout' for a client that did its part", async () => {
+    bucket = await freshBucket();
+    const proxy = await freezableProxy(Number(new URL(s3Settings().endpoint).port));
+    try {
+      await servers.start({
+        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}`, loginTimeoutSec: 2 },
+      });
+      const w = await servers.connect();
+      expect((await w.read())?.code).toBe(220);
+      expect((await w.cmd("USER alice")).code).toBe(331);
+      proxy.freeze();
+      const pass = w.cmd("PASS alice-pw", 30_000);
+      await Bun.sleep(4_000); // twice the login deadline, the home's first LIST still unanswered
+      proxy.thaw();
+      // Before: 421 Login timeout (2 s) at the deadline, and the connection closed.
+      expect(await pass).toEqual({ code: 230, lines: ["Login successful"] });
+      expect((await w.cmd("PWD")).code).toBe(257);
+    } finally {
+      proxy.stop();
+    }
+  }, 60_000);
 });
 
 describe.skipIf(!HAVE_S3)("an S3 mount whose store is down at login", () => {
