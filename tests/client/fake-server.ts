@@ -143,6 +143,11 @@ export interface FakeOptions {
   /** RETR sends the whole file and its 226, and never closes the data connection (a broken or hostile server). */
   retrLeftOpen?: boolean;
   /**
+   * RETR sends the file and its 226, then (a moment later) these bytes too, then closes: bytes still
+   * in flight behind the 226, as when the file grew after SIZE and the 226 is read before them.
+   */
+  tailAfterReply?: Buffer;
+  /**
    * The first RETR sends the file and then these bytes too, and the file is that longer one from then
    * on (SIZE says so): a file appended to while vsftpd sends it.
    */
@@ -653,6 +658,15 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           await sendAll(d, out);
           retrBytes.push(out.length);
           return void reply(s, 226, "Transfer complete");
+        }
+        if (opts.tailAfterReply) {
+          await sendAll(d, out);
+          reply(s, 226, "Transfer complete");
+          await Bun.sleep(100);
+          await sendAll(d, opts.tailAfterReply);
+          retrBytes.push(out.length + opts.tailAfterReply.length);
+          d.shutdown();
+          return void d.end();
         }
         if (opts.endlessRetr) {
           await sendAll(d, out);

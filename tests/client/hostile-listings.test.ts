@@ -84,4 +84,14 @@ describe("a data connection the server never closes", () => {
     // Before: "the data connection stalled (no byte for 10 s) after 300000 bytes", exit 4.
     expect(performance.now() - began).toBeLessThan(8000);
   });
+
+  test("bytes still in flight behind the 226 (more than SIZE reported) are seen, not cut off by ending the data connection at the reported size", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(300_000)));
+    t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM"], tailAfterReply: bytes(50_000, 0x61) });
+    const r = await runFtpkit(["get", url("/f.bin"), "--retries", "0"], { cwd: t.work, timeoutMs: 30_000 });
+    // Before: the first 300,000 bytes taken as the whole file, "size verified only", exit 0.
+    expect(r.stderr).toContain(`the server sent more than the ${data.length} bytes it reported for /f.bin`);
+    expect(r.code).toBe(7);
+    expect(existsSync(join(t.work, "f.bin"))).toBe(false);
+  });
 });
