@@ -36,6 +36,17 @@ describe("names in a listing", () => {
   });
 });
 
+describe("a listing's 226 that names its directory", () => {
+  test("a directory named \"truncated\" (FileZilla Server's '226 Successfully transferred \"/logs/truncated\"') is listed whole, not refused as a listing cut short", async () => {
+    t.start({ files: new Map([["/logs/truncated/a.txt", bytes(10, 0x61)], ["/logs/truncated-old/b.txt", bytes(20, 0x62)]]), feat: ["SIZE", "MLSD"], listingDoneNamesDir: true });
+    const r = await runFtpkit(["get", "-r", url("/logs"), "out"], { cwd: t.work });
+    expect(r.stderr).not.toContain("cut it short");
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(t.work, "out", "truncated", "a.txt"))).toEqual(bytes(10, 0x61));
+    expect(readFileSync(join(t.work, "out", "truncated-old", "b.txt"))).toEqual(bytes(20, 0x62));
+  });
+});
+
 describe("a listing that never ends", () => {
   test("a LIST whose data connection stays silent is given up after --stall-timeout, with one clear line", async () => {
     const fake = t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], silentListing: true });
