@@ -3,6 +3,7 @@ import type { ArgsDef } from "citty";
 import { resolve } from "node:path";
 import { formatDuration, parseCidrList, parseDuration } from "../protocol/cidr.ts";
 import { DEFAULT_OPS, HOOK_EVENTS, type HookEvent, type HookSpec, type OpsOptions } from "../server/ops/options.ts";
+import { MAX_TIMER_MS } from "../server/timers.ts";
 import { CliError } from "./args.ts";
 import { repeatedFlag } from "./args.ts";
 
@@ -32,12 +33,6 @@ export function parseListenAddress(value: string, flag: string): { host: string;
   if (!m || port > 65535) throw new CliError(`--${flag} must look like 127.0.0.1:9100 or [::1]:9100, got "${value}"`);
   return { host: m[1] ?? m[2]!, port };
 }
-
-/**
- * The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms, so
- * `--hook-timeout 25d` killed every hook at once, as timed out.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function duration(value: string | undefined, flag: string, maxMs = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -87,6 +82,7 @@ export function opsOptionsFrom(args: Record<string, unknown>, rawArgs: readonly 
   const set = <K extends keyof OpsOptions>(k: K, v: OpsOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
   };
+  // A longer timer fires after 1 ms: `--hook-timeout 25d` killed every hook at once, as timed out.
   set("hookTimeoutMs", duration(s("hook-timeout"), "hook-timeout", MAX_TIMER_MS));
   set("banWindowMs", duration(s("ban-window"), "ban-window"));
   set("banTimeMs", duration(s("ban-time"), "ban-time"));

@@ -49,8 +49,9 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string): Promis
   if (/failed to open directory/i.test(r.lines.join(" "))) throw new ClientError(`the listing of ${what}: ${describe(r)}`, { code: 550 });
   // Pure-FTPd sends at most its -L limit of entries (10,000 by default, "." and ".." among them) and
   // ends with "226 Output truncated to 10000 matches": taken as whole, get -r left the rest out and
-  // exited 0, and a sync --delete from it removed every local file past the limit.
-  if (/\btruncated\b/i.test(r.lines.join(" "))) {
+  // exited 0, and a sync --delete from it removed every local file past the limit. Its words, not
+  // "truncated" alone: FileZilla Server's 226 names the directory ('Successfully transferred "/x/truncated"').
+  if (/\bOutput truncated to \d+ matches\b/i.test(r.lines.join(" "))) {
     throw new ClientError(`the listing of ${what} is incomplete, the server cut it short (${describe(r)}); on Pure-FTPd, raise its limit: pure-ftpd -L 100000:5`, { code: 550 });
   }
   const bytes = Buffer.concat(chunks);

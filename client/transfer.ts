@@ -117,6 +117,9 @@ export class TransferInterrupted extends ClientError {
   }
 }
 
+/** How long a download with every reported byte and its 226 in waits for the server to close the data connection. */
+const ALL_IN_GRACE_MS = 1000;
+
 /**
  * RETR `path` from `offset` into the sink's file at positions offset…; returns the bytes received.
  * Complete only when the data connection closed, the final 2yz reply arrived and the sink wrote
@@ -137,12 +140,19 @@ export async function download(client: FtpClient, path: string, offset: number, 
   // Every byte the server reported, and its 226 for them: the transfer is over, whether or not the
   // server closes the data connection (a broken or hostile one that keeps it open had a complete
   // download fail as stalled after --stall-timeout; lftp took it after its own timeout).
+  // Ended a moment later, not at once: bytes still in flight behind the 226 (a file grown since SIZE,
+  // the server's close and its 226 read in either order) must still be seen as more than reported.
   let finalOk = false;
-  const allIn = () => opts.limit !== undefined && moved === opts.limit;
+  let ending: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+  const endIfAllIn = () => {
+    if (closed || ending || !finalOk || opts.limit === undefined || moved !== opts.limit) return;
+    ending = setTimeout(() => t.conn.destroy(), stallMs ? Math.min(stallMs, ALL_IN_GRACE_MS) : ALL_IN_GRACE_MS);
+  };
   void t.done.then(
     (r) => {
       finalOk = r.code < 300;
-      if (finalOk && allIn()) t.conn.destroy();
+      endIfAllIn();
     },
     () => {},
   );
@@ -166,9 +176,11 @@ export async function download(client: FtpClient, path: string, offset: number, 
     moved += n;
     opts.onProgress?.(moved);
     throttle.after(n);
-    if (finalOk && allIn()) t.conn.destroy();
+    endIfAllIn();
   });
   await t.conn.closed;
+  closed = true; // the 226 usually comes after the close: no timer is then left to hold the process
+  clearTimeout(ending);
   stall.stop();
   if (writeError) {
     await client.quit();

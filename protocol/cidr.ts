@@ -90,6 +90,15 @@ export function anyContains(list: readonly Cidr[], ip: string | Uint8Array): boo
 /** The unit the defender counts and bans: the same as connection caps and login back-off count. */
 export const banKey = addressKey;
 
+/**
+ * A ban key from the shared store in today's form: before 90e5405 an IPv6 /64 was written with its
+ * zero groups ("2001:db8:0:0::/64", not "2001:db8::/64"), and a ban a store still held so (taken
+ * before an upgrade, or announced by a node not upgraded yet) matched no address.
+ */
+export function canonicalBanKey(key: string): string {
+  return key.endsWith("/64") ? banKey(key.slice(0, -3)) : key;
+}
+
 function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
   const out = new Uint8Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) {

@@ -49,6 +49,8 @@ export class ReplyParser {
    */
   private partial: string[] = [];
   private partialLength = 0;
+  /** What followed a malformed line in its chunk (whole lines, maybe): read first at the next push. */
+  private backlog = "";
   private pending: { code: number; lines: string[]; chars: number } | null = null;
   static readonly MAX_BUFFER = 1 << 20;
   /** FEAT and HELP take a few KiB, STAT of a 10,000-entry directory under 1 MiB. */
@@ -56,11 +58,15 @@ export class ReplyParser {
 
   /** Bytes of a reply not complete yet (a partial line, or a multi-line reply still open). */
   get holdsPartial(): boolean {
-    return this.partialLength > 0 || this.pending !== null;
+    return this.partialLength > 0 || this.backlog !== "" || this.pending !== null;
   }
 
   /** Returns every reply completed by this chunk. */
   push(chunk: string): FtpReply[] {
+    if (this.backlog !== "") {
+      chunk = this.backlog + chunk;
+      this.backlog = "";
+    }
     const done: FtpReply[] = [];
     let start = 0;
     let nl: number;
@@ -76,7 +82,8 @@ export class ReplyParser {
       try {
         reply = this.line(raw.replace(/\r$/, ""));
       } catch (err) {
-        this.keep(chunk.slice(start));
+        // Kept whole, not as the unfinished line: lines after the malformed one must still be split.
+        this.backlog = chunk.slice(start);
         throw err;
       }
       if (reply) done.push(reply);

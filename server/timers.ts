@@ -1,7 +1,7 @@
 // Waiting with a deadline, leaving nothing behind.
 
 /** The longest delay one timer takes (about 24.8 days): a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * `work`, or `ms` if that comes first. The deadline's timer is cleared either way: a Bun.sleep that

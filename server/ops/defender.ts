@@ -1,5 +1,5 @@
 // Defender: ban addresses that keep failing to log in (an IPv6 address counts by its /64).
-import { anyContains, banKey, parseIp } from "../../protocol/cidr.ts";
+import { anyContains, banKey, canonicalBanKey, parseIp } from "../../protocol/cidr.ts";
 import type { OpsOptions } from "./options.ts";
 
 interface Entry {
@@ -96,8 +96,9 @@ export class Defender {
    * the `ms` it has left. Returns true if it was not in force here yet (its sessions at the password
    * prompt are then to be closed).
    */
-  impose(key: string, ms: number, repeat: number, now = Date.now()): boolean {
+  impose(stored: string, ms: number, repeat: number, now = Date.now()): boolean {
     if (!this.enabled || ms <= 0) return false;
+    const key = canonicalBanKey(stored);
     let e = this.entries.get(key);
     if (!e) {
       if (this.entries.size >= MAX_TRACKED) this.prune(now);

@@ -1,6 +1,6 @@
 // Operations: turns the core's events into metrics, hook runs, bans and xferlog lines.
 import type { Server } from "bun";
-import { banKey } from "../../protocol/cidr.ts";
+import { banKey, canonicalBanKey } from "../../protocol/cidr.ts";
 import type { ServerContext } from "../context.ts";
 import type { Logger, LogFields } from "../log.ts";
 import type { Session } from "../session.ts";
@@ -204,7 +204,7 @@ export class Operations implements ServerEvents {
 
   /** A ban the shared store announced (taken here or by another process), or one in force at start. */
   private sharedBan(ban: SharedBan): void {
-    if (this.defender.impose(ban.key, ban.ms, ban.repeat)) this.closeAtPrompt(ban.key);
+    if (this.defender.impose(ban.key, ban.ms, ban.repeat)) this.closeAtPrompt(canonicalBanKey(ban.key));
   }
 
   /** Sessions from a banned address still at the password prompt go too (after the 530 now being sent). */

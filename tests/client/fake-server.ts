@@ -142,6 +142,13 @@ export interface FakeOptions {
   endlessRetr?: boolean;
   /** RETR sends the whole file and its 226, and never closes the data connection (a broken or hostile server). */
   retrLeftOpen?: boolean;
+  /** A listing ends as FileZilla Server's does, naming the directory: '226 Successfully transferred "/dir"'. */
+  listingDoneNamesDir?: boolean;
+  /**
+   * RETR sends the file and its 226, then (a moment later) these bytes too, then closes: bytes still
+   * in flight behind the 226, as when the file grew after SIZE and the 226 is read before them.
+   */
+  tailAfterReply?: Buffer;
   /**
    * The first RETR sends the file and then these bytes too, and the file is that longer one from then
    * on (SIZE says so): a file appended to while vsftpd sends it.
@@ -409,7 +416,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   }
 
   /** The LIST lines of `names` (name → size, null for a directory) on the data connection, then 226. */
-  async function sendListing(s: Socket<Conn>, names: Map<string, number | null>, mlsd = false): Promise<void> {
+  async function sendListing(s: Socket<Conn>, names: Map<string, number | null>, mlsd = false, dir = "/"): Promise<void> {
     const d = await s.data.data!;
     reply(s, 150, "Here comes the listing");
     if (opts.silentListing) return; // nothing more, ever: the client must give up
@@ -436,7 +443,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     await sendAll(d, Buffer.from(lines.join("")));
     d.shutdown();
     d.end();
-    reply(s, 226, "Directory send OK");
+    reply(s, 226, opts.listingDoneNamesDir ? `Successfully transferred "${dir}"` : "Directory send OK");
   }
 
   async function handle(s: Socket<Conn>, line: string): Promise<void> {
@@ -521,7 +528,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           if (opts.listingsTogether && ++listings > 1 && mostListings < opts.listingsTogether) {
             await new Promise<void>((go) => (listingWaiters.push(go), setTimeout(go, 1000)));
           } else for (const go of listingWaiters.splice(0)) go();
-          await sendListing(s, names, verb === "MLSD");
+          await sendListing(s, names, verb === "MLSD", dir);
         } finally {
           listingsNow--;
         }
@@ -653,6 +660,15 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           await sendAll(d, out);
           retrBytes.push(out.length);
           return void reply(s, 226, "Transfer complete");
+        }
+        if (opts.tailAfterReply) {
+          await sendAll(d, out);
+          reply(s, 226, "Transfer complete");
+          await Bun.sleep(100);
+          await sendAll(d, opts.tailAfterReply);
+          retrBytes.push(out.length + opts.tailAfterReply.length);
+          d.shutdown();
+          return void d.end();
         }
         if (opts.endlessRetr) {
           await sendAll(d, out);

@@ -36,6 +36,17 @@ describe("names in a listing", () => {
   });
 });
 
+describe("a listing's 226 that names its directory", () => {
+  test("a directory named \"truncated\" (FileZilla Server's '226 Successfully transferred \"/logs/truncated\"') is listed whole, not refused as a listing cut short", async () => {
+    t.start({ files: new Map([["/logs/truncated/a.txt", bytes(10, 0x61)], ["/logs/truncated-old/b.txt", bytes(20, 0x62)]]), feat: ["SIZE", "MLSD"], listingDoneNamesDir: true });
+    const r = await runFtpkit(["get", "-r", url("/logs"), "out"], { cwd: t.work });
+    expect(r.stderr).not.toContain("cut it short");
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(t.work, "out", "truncated", "a.txt"))).toEqual(bytes(10, 0x61));
+    expect(readFileSync(join(t.work, "out", "truncated-old", "b.txt"))).toEqual(bytes(20, 0x62));
+  });
+});
+
 describe("a listing that never ends", () => {
   test("a LIST whose data connection stays silent is given up after --stall-timeout, with one clear line", async () => {
     const fake = t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], silentListing: true });
@@ -73,7 +84,7 @@ describe("a tree job's leftover part file", () => {
 });
 
 describe("a data connection the server never closes", () => {
-  test("every reported byte and the 226 in: the download ends verified by size at once, not as stalled after --stall-timeout", async () => {
+  test("every reported byte and the 226 in: the download ends verified by size within a second, not as stalled after --stall-timeout", async () => {
     const data = Buffer.from(crypto.getRandomValues(new Uint8Array(300_000)));
     t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM"], retrLeftOpen: true });
     const began = performance.now();
@@ -83,5 +94,15 @@ describe("a data connection the server never closes", () => {
     expect(readFileSync(join(t.work, "f.bin"))).toEqual(data);
     // Before: "the data connection stalled (no byte for 10 s) after 300000 bytes", exit 4.
     expect(performance.now() - began).toBeLessThan(8000);
+  });
+
+  test("bytes still in flight behind the 226 (more than SIZE reported) are seen, not cut off by ending the data connection at the reported size", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(300_000)));
+    t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM"], tailAfterReply: bytes(50_000, 0x61) });
+    const r = await runFtpkit(["get", url("/f.bin"), "--retries", "0"], { cwd: t.work, timeoutMs: 30_000 });
+    // Before: the first 300,000 bytes taken as the whole file, "size verified only", exit 0.
+    expect(r.stderr).toContain(`the server sent more than the ${data.length} bytes it reported for /f.bin`);
+    expect(r.code).toBe(7);
+    expect(existsSync(join(t.work, "f.bin"))).toBe(false);
   });
 });

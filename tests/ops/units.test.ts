@@ -140,6 +140,13 @@ describe("defender timing", () => {
     expect(d.refusal("192.0.2.9", 20)).toBeNull();
     expect(d.refusal("198.51.100.7", 0)).toBe("denied");
   });
+  test("a ban the store holds under the /64's old spelling (2001:db8:0:0::/64, before RFC 5952 keys) is in force for that /64", () => {
+    const d = new Defender(opts);
+    expect(d.impose("2001:db8:0:0::/64", 10_000, 1, 0)).toBe(true);
+    expect(d.refusal("2001:db8::7", 1)).toBe("banned");
+    expect(d.impose("2001:db8::/64", 10_000, 1, 2)).toBe(false); // the same ban, already in force
+    expect(d.refusal("2001:db8:0:1::7", 1)).toBeNull();
+  });
   test("banAfter 0 turns the defender off", () => {
     const d = new Defender({ ...opts, banAfter: 0 });
     for (let i = 0; i < 50; i++) expect(d.failed("192.0.2.1", i)).toBeNull();

@@ -87,6 +87,11 @@ describe("replies", () => {
     expect(p.holdsPartial).toBe(false);
     expect(() => p.push("junk\r\n230 next")).toThrow(ParseError);
     expect(p.push("\r\n")).toEqual([{ code: 230, lines: ["next"] }]);
+    // Whole lines behind the malformed one in its chunk are read as lines, not glued into one.
+    expect(() => p.push("junk\r\n230 a\r\n200 b")).toThrow(ParseError);
+    expect(p.holdsPartial).toBe(true);
+    expect(p.push("\r\n")).toEqual([{ code: 230, lines: ["a"] }, { code: 200, lines: ["b"] }]);
+    expect(p.holdsPartial).toBe(false);
   });
 
   test("refuses a multi-line reply over MAX_REPLY in short lines, and takes one just under it", () => {
