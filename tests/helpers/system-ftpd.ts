@@ -70,7 +70,17 @@ function peer(dir: string, port: number, proc: ReturnType<typeof Bun.spawn>, hom
   };
 }
 
-/** ProFTPD with `LoadModule mod_digest.c` + `DigestEngine on` (multi-line HASH replies), a virtual user. */
+/** The server once it greets; one that never does is stopped (by PID) and its directory removed. */
+async function greeted(server: SystemFtpd, proc: { exitCode: number | null }, log: () => string): Promise<SystemFtpd> {
+  try {
+    await waitGreeting(server.port, proc, log);
+    return server;
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
+
 /**
  * Can ProFTPD answer in French (its NLS catalogs, and the fr_FR.UTF-8 locale its gettext needs;
  * .ci/run generates it)? Tests of the client's ProFTPD fallbacks run against it in French too.
@@ -89,6 +99,7 @@ export function proftpdHasTls(): boolean {
   return found !== null && existsSync(join(found.modules, "mod_tls.so"));
 }
 
+/** ProFTPD with `LoadModule mod_digest.c` + `DigestEngine on` (multi-line HASH replies), a virtual user. */
 export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR"; tls?: { cert: string; key: string } } = {}): Promise<SystemFtpd> {
   const found = proftpdBinary();
   if (!found) throw new Error("proftpd is not installed");
@@ -143,8 +154,7 @@ export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR"; tl
   void (async () => {
     for await (const c of proc.stderr) log += new TextDecoder().decode(c);
   })();
-  await waitGreeting(port, proc, () => log);
-  return peer(dir, port, proc, home, "user", "secret");
+  return greeted(peer(dir, port, proc, home, "user", "secret"), proc, () => log);
 }
 
 const VSFTPD_USER = "ftpkittest";
@@ -175,8 +185,7 @@ export async function startVsftpd(): Promise<SystemFtpd> {
     .replaceAll("@KEY@", "/dev/null");
   writeFileSync(join(dir, "vsftpd.conf"), conf, { mode: 0o600 });
   const proc = Bun.spawn(["vsftpd", join(dir, "vsftpd.conf")], { stdout: "ignore", stderr: "pipe" });
-  await waitGreeting(port, proc, () => (existsSync(join(dir, "vsftpd.log")) ? readFileSync(join(dir, "vsftpd.log"), "utf8") : ""));
-  return peer(dir, port, proc, home, VSFTPD_USER, VSFTPD_PASS);
+  return greeted(peer(dir, port, proc, home, VSFTPD_USER, VSFTPD_PASS), proc, () => (existsSync(join(dir, "vsftpd.log")) ? readFileSync(join(dir, "vsftpd.log"), "utf8") : ""));
 }
 
 /** vsftpd needs its binary and root (it logs in a system user through PAM). */
@@ -242,9 +251,8 @@ export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number;
   void (async () => {
     for await (const c of proc.stderr) log += new TextDecoder().decode(c);
   })();
-  await waitGreeting(port, proc, () => log);
   const base = peer(dir, port, proc, home, "user", "secret");
-  return {
+  return greeted({
     ...base,
     async stop() {
       const children = Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().split("\n").filter(Boolean).map(Number);
@@ -257,5 +265,5 @@ export async function startPureFtpd(opts: { chroot?: boolean; maxPerIp?: number;
       }
       await base.stop();
     },
-  };
+  }, proc, () => log);
 }
