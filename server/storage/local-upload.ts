@@ -198,9 +198,18 @@ function createOwnedTemp(dir: string): { temp: string; fd: number } {
 }
 
 /**
+ * Another host's temp file is removed only once its lock is free and nothing has been written to it
+ * for this long: a root shared between hosts (NFS) may sit on a filesystem whose locks one host does
+ * not see of another, and no live upload is silent this long (one is aborted after --stall-timeout).
+ * A server on a host that is gone for good (a node that crashed, a container recreated under a new
+ * host name) left its temp files for ever before.
+ */
+export const OTHER_HOST_TEMP_AGE_MS = 24 * 3_600_000;
+
+/**
  * Remove temp files that no live upload owns: a server killed mid-overwrite leaves its temp file,
- * the next one (on this host) clears it, and the new-name lock files nobody holds. A live upload's
- * temp file (this process's or another worker's) is locked and left alone.
+ * the next sweep clears it, and the new-name lock files nobody holds. A live upload's temp file
+ * (this process's, another worker's) is locked and left alone; another host's waits a day too.
  */
 export function sweepTempDir(tempDir: OpenTempDir): void {
   let dirFd: number;
@@ -225,16 +234,19 @@ export function sweepTempDir(tempDir: OpenTempDir): void {
       }
       // HOST.PID.UUID: a host name may hold dots itself (a fully qualified one), the PID and the UUID none.
       const owner = /^(.+)\.(\d+)\.[^.]+$/.exec(name);
-      if (!owner || owner[1] !== host) continue;
-      sweepTempFile(nodePath.join(dir, name));
+      if (!owner) continue;
+      sweepTempFile(nodePath.join(dir, name), owner[1] === host ? 0 : OTHER_HOST_TEMP_AGE_MS);
     }
   } finally {
     closeQuietly(dirFd);
   }
 }
 
-/** Remove a temp file whose lock no upload holds; unlinked while locked, so a creator that raced the sweep sees its name gone. */
-function sweepTempFile(path: string): void {
+/**
+ * Remove a temp file whose lock no upload holds and that was last written `minAgeMs` ago or more;
+ * unlinked while locked, so a creator that raced the sweep sees its name gone.
+ */
+function sweepTempFile(path: string, minAgeMs: number): void {
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -242,7 +254,8 @@ function sweepTempFile(path: string): void {
     return;
   }
   try {
-    if (fs.fstatSync(fd).isFile() && tryLockExclusive(fd) && pathNamesOpenFile(path, fd)) unlinkQuietly(path);
+    const st = fs.fstatSync(fd);
+    if (st.isFile() && Date.now() - st.mtimeMs >= minAgeMs && tryLockExclusive(fd) && pathNamesOpenFile(path, fd)) unlinkQuietly(path);
   } finally {
     closeQuietly(fd);
   }

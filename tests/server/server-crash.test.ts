@@ -1,7 +1,7 @@
 // Issue 8, finding 6: a server killed with SIGKILL in the middle of an overwrite leaves nothing that
 // the next server counts or shows: the old file is intact, the temp file is swept, the quota is right.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
@@ -112,3 +112,22 @@ test("a killed server's temp file is swept even when its PID is in use again (th
     await busy.kill();
   }
 }, 60_000);
+
+// A server on a host that is gone for good (a crashed node of a shared root, a container recreated
+// under a new host name) left its temp files for ever: only this host's were ever swept. Another
+// host's is swept once nothing has written it for a day (no live upload is silent that long).
+test("a temp file of another host is swept once a day has passed without a write, not before", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-crash-"));
+  const quota = 10_000_000;
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
+  const tempDir = join(root, "home/alice/.ftpkit-tmp");
+  mkdirSync(tempDir, { mode: 0o700 });
+  const stale = `node-7.cluster.example.4242.${crypto.randomUUID()}`;
+  const recent = `node-7.cluster.example.4243.${crypto.randomUUID()}`;
+  for (const name of [stale, recent]) writeFileSync(join(tempDir, name), new Uint8Array(100_000));
+  const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+  utimesSync(join(tempDir, stale), twoDaysAgo, twoDaysAgo);
+  server = await spawnServe(["--users", usersFile], { cwd: root });
+  expect(await avbl(server.port)).toBe(quota); // the first login measures usage and sweeps
+  expect(readdirSync(tempDir)).toEqual([recent]);
+}, 30_000);
