@@ -14,7 +14,8 @@ import type { ServerEvents } from "./ops/events.ts";
 /** What the server hands each session: settings, users, shared ledgers and caches. */
 export interface LoginService {
   start(): Promise<void>;
-  login(user: string, password: string, remoteIp: string): Promise<UserRecord | null>;
+  /** `abandoned`: the client has gone (asked when the password check's turn comes: it is then skipped). */
+  login(user: string, password: string, remoteIp: string, abandoned?: () => boolean): Promise<UserRecord | null>;
   close(): void;
   /** Bring the users to what the file says now, as a login would (FTPS: USER's require_tls check). */
   refresh?(): Promise<void>;

@@ -23,21 +23,63 @@ function quote(v: string): string {
   return JSON.stringify(v).replace(/[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
+/** Where log lines go: a stream's write (its callback says when the text is out), or any sink. */
+export interface LogOutput {
+  write(s: string, done?: (err?: Error | null) => void): unknown;
+}
+
+/**
+ * Log text (characters) kept while the output is backed up. Beyond it lines are dropped and
+ * counted, and one `log lines dropped` line says how many once the output takes text again. Bun's
+ * process.stdout keeps whatever a stalled reader (journald, a pipe's consumer, a terminal paused
+ * with Ctrl-S) does not take, and a few promises per write besides: measured, a server's heap grew
+ * by ~16 objects per session and its RSS by every line, and clients choose how many lines a server
+ * writes (each connection, login and failure is one).
+ */
+export const LOG_BACKLOG_MAX = 1024 * 1024;
+
 /**
  * Lines are built by hand and written in batches (one write per event-loop turn): consola's
- * formatting and a synchronous write per line cost a third of the CPU of a login burst.
+ * formatting and a synchronous write per line cost a third of the CPU of a login burst. Once the
+ * output has said it is backed up (write() returned false), one write at a time is in flight: what
+ * comes meanwhile waits in one batch of at most `backlogMax` characters, written when the output
+ * says the previous one is out.
  */
-export function createLogger(format: "text" | "json", quiet = false, out: { write(s: string): unknown } = process.stdout): Logger {
+export function createLogger(format: "text" | "json", quiet = false, out: LogOutput = process.stdout, backlogMax = LOG_BACKLOG_MAX): Logger {
   let pending = "";
   let scheduled = false;
   let second = 0;
   let stamp = "";
-  const flush = () => {
-    scheduled = false;
-    if (!pending) return;
+  /** The output once said it buffers: from then on its callbacks say when a write is out. */
+  let buffering = false;
+  /** A write handed to a buffering output that it has not said is out. */
+  let inFlight = false;
+  let dropped = 0;
+  const write = () => {
     const text = pending;
     pending = "";
-    out.write(text);
+    const state = { done: false };
+    if (buffering) inFlight = true;
+    const accepted = out.write(text, () => {
+      state.done = true;
+      if (!buffering) return;
+      inFlight = false;
+      if (pending && !scheduled) {
+        scheduled = true;
+        setImmediate(pump);
+      }
+    });
+    if (accepted === false && !state.done) buffering = inFlight = true;
+  };
+  /** The batch of this turn, unless a write is still in flight (the batch then grows until it is out). */
+  const pump = () => {
+    scheduled = false;
+    if (pending && !inFlight) write();
+  };
+  /** Everything now, in flight or not (shutdown). */
+  const flush = () => {
+    scheduled = false;
+    if (pending) write();
   };
   /** ISO time; the date part is rebuilt once per second. */
   const now = () => {
@@ -51,6 +93,15 @@ export function createLogger(format: "text" | "json", quiet = false, out: { writ
   };
   const emit = (level: "info" | "warn" | "error", event: string, fields?: LogFields) => {
     if (quiet) return;
+    if (inFlight && pending.length >= backlogMax) {
+      dropped++;
+      return;
+    }
+    if (dropped > 0) {
+      const count = dropped;
+      dropped = 0;
+      emit("warn", "log lines dropped", { count, reason: "standard output backed up" });
+    }
     let line: string;
     if (format === "json") {
       line = `{"time":"${now()}","level":"${level}","event":${JSON.stringify(event)}`;
@@ -69,10 +120,10 @@ export function createLogger(format: "text" | "json", quiet = false, out: { writ
       line += "\n";
     }
     pending += line;
-    if (pending.length > 64 * 1024) flush();
+    if (pending.length > 64 * 1024) pump();
     else if (!scheduled) {
       scheduled = true;
-      setImmediate(flush);
+      setImmediate(pump);
     }
   };
   return {
@@ -84,12 +135,12 @@ export function createLogger(format: "text" | "json", quiet = false, out: { writ
 }
 
 /** An output whose writes wait until release(), then pass straight through (`serve --port 0` prints its URL first). */
-export function holdOutput(out: { write(s: string): unknown }): { write(s: string): unknown; release(): void } {
-  let pending: string[] | null = [];
+export function holdOutput(out: LogOutput): LogOutput & { release(): void } {
+  let pending: Array<Parameters<LogOutput["write"]>> | null = [];
   return {
-    write: (s) => (pending ? pending.push(s) : out.write(s)),
+    write: (s, done) => (pending ? pending.push([s, done]) : out.write(s, done)),
     release() {
-      if (pending) for (const s of pending) out.write(s);
+      if (pending) for (const [s, done] of pending) out.write(s, done);
       pending = null;
     },
   };

@@ -132,6 +132,15 @@ export class Session {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  private goneController: AbortController | null = null;
+
+  /** Aborted when the session ends: work done only for this client (a pre-upload hook) stops then. */
+  get gone(): AbortSignal {
+    this.goneController ??= new AbortController();
+    if (this.closed) this.goneController.abort();
+    return this.goneController.signal;
+  }
+
   /** True if the control connection closes within `ms` (a client that died with its upload). */
   closesWithin(ms: number): Promise<boolean> {
     if (this.closed) return Promise.resolve(true);
@@ -248,5 +257,6 @@ export class Session {
     this.pendingBytes = 0;
     for (const w of this.drainWaiters.splice(0)) w();
     for (const w of this.closeWaiters.splice(0)) w();
+    this.goneController?.abort();
   }
 }

@@ -246,9 +246,26 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
  * The workers' stdout, passed on in whole lines (bytes up to a chunk's last newline; a newline byte
  * is never inside a UTF-8 character), held until release() when `hold`.
  */
-function workerOutput(hold: boolean): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
+export function workerOutput(hold: boolean, out: { write(bytes: Uint8Array, done?: () => void): unknown } = process.stdout): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
   let held: Uint8Array[] | null = hold ? [] : null;
-  const write = (bytes: Uint8Array) => (held ? held.push(bytes) : process.stdout.write(bytes));
+  // A standard output that stops taking lines (journald stalled, a pipe's reader stopped) stops the
+  // reading of the workers' output until it takes them again: each worker's logger then keeps its
+  // own bounded backlog (server/log.ts). Relayed without waiting, every line stayed in this
+  // process's memory for as long as the stall lasted.
+  const write = (bytes: Uint8Array): void | Promise<void> => {
+    if (held) {
+      held.push(bytes);
+      return;
+    }
+    let written = false;
+    let resume: (() => void) | null = null;
+    const done = () => {
+      written = true;
+      resume?.();
+    };
+    if (out.write(bytes, done) !== false || written) return;
+    return new Promise<void>((r) => (resume = r));
+  };
   return {
     add(stream) {
       void (async () => {
@@ -259,15 +276,16 @@ function workerOutput(hold: boolean): { add(stream: ReadableStream<Uint8Array>):
             rest = Buffer.concat([rest, chunk]);
             continue;
           }
-          write(rest.length ? Buffer.concat([rest, chunk.subarray(0, end)]) : chunk.subarray(0, end));
+          const line = rest.length ? Buffer.concat([rest, chunk.subarray(0, end)]) : chunk.subarray(0, end);
           rest = chunk.slice(end);
+          await write(line);
         }
         // A worker that died in the middle of a line: the piece ends there, not inside the next worker's line.
-        if (rest.length) write(Buffer.concat([rest, Buffer.from("\n")]));
+        if (rest.length) await write(Buffer.concat([rest, Buffer.from("\n")]));
       })();
     },
     release() {
-      for (const text of held ?? []) process.stdout.write(text);
+      for (const text of held ?? []) out.write(text);
       held = null;
     },
   };

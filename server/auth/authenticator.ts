@@ -9,6 +9,7 @@ import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
+import { verifyPassword } from "./verify.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -172,8 +173,11 @@ export class Authenticator {
     return this.users.get(name);
   }
 
-  /** The user on success; null on any failure, after a uniform delay. Never throws for bad input. */
-  async login(user: string, password: string, remoteIp: string): Promise<UserRecord | null> {
+  /**
+   * The user on success; null on any failure, after a uniform delay. Never throws for bad input.
+   * `abandoned`: the client has gone (checked when the password check's turn comes; then no check, no delay).
+   */
+  async login(user: string, password: string, remoteIp: string, abandoned?: () => boolean): Promise<UserRecord | null> {
     const started = performance.now();
     await this.refresh();
     const lower = user.toLowerCase();
@@ -182,15 +186,16 @@ export class Authenticator {
     if (record && name === ANONYMOUS && !record.hash) return record;
     if (record?.hash) {
       if (this.verified.has(name, password, record.hash)) return record;
-      if (await verify(password, record.hash)) {
+      if (await verifyPassword(password, record.hash, abandoned)) {
         this.verified.remember(name, password, record.hash);
         return record;
       }
     } else {
       // Unknown user, or one without a password: pay the same argon2id cost as a real check.
       this.dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
-      await verify(password, await this.dummyHash);
+      await verifyPassword(password, await this.dummyHash, abandoned);
     }
+    if (abandoned?.()) return null;
     await this.fail(remoteIp, started);
     return null;
   }
@@ -280,29 +285,5 @@ export class Authenticator {
     for (const [ip, e] of this.failures) if (now - e.last > this.windowMs) this.failures.delete(ip);
     // Still full (a spray from many addresses): forget the oldest rather than grow without bound.
     while (this.failures.size >= MAX_TRACKED_IPS) this.failures.delete(this.failures.keys().next().value!);
-  }
-}
-
-/**
- * Password checks running at once: each costs 25–100 ms of a core (argon2id), so a crowd of
- * guessers queues here instead of taking every core from the sessions already logged in.
- */
-const MAX_CONCURRENT_VERIFIES = Math.max(1, Math.min(4, Math.ceil((navigator.hardwareConcurrency || 2) / 2)));
-let verifying = 0;
-const verifyQueue: Array<() => void> = [];
-
-/** Bun.password.verify throws on hash formats it does not know: that is a failed login, not a crash. */
-async function verify(password: string, hash: string): Promise<boolean> {
-  if (verifying >= MAX_CONCURRENT_VERIFIES) await new Promise<void>((r) => verifyQueue.push(r));
-  else verifying++;
-  try {
-    return await Bun.password.verify(password, hash);
-  } catch {
-    return false;
-  } finally {
-    // Hand the slot straight to the next waiter (the count stays), or give it back.
-    const next = verifyQueue.shift();
-    if (next) next();
-    else verifying--;
   }
 }

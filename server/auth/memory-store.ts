@@ -6,6 +6,7 @@ import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, validateUserName } from "./in
 import type { LoginService } from "../context.ts";
 import type { Perm, UserRecord } from "./types.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
+import { verifyPassword } from "./verify.ts";
 
 /** One inline account. `password` undefined is only allowed for `anonymous` (any password). */
 export interface InlineUser {
@@ -67,18 +68,19 @@ export class MemoryLogins implements LoginService {
     return this.users.get(name);
   }
 
-  async login(user: string, password: string): Promise<UserRecord | null> {
+  async login(user: string, password: string, _remoteIp?: string, abandoned?: () => boolean): Promise<UserRecord | null> {
     const started = performance.now();
     const lower = user.toLowerCase();
     const record = this.users.get(lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user);
     if (record && !record.hash) return record;
     if (record?.hash && this.verified.has(record.name, password, record.hash)) return record;
     // Unknown users pay the same argon2id cost as known ones, so timing does not reveal names.
-    const ok = await verify(password, record?.hash ?? this.dummyHash ?? "");
+    const ok = await verifyPassword(password, record?.hash ?? this.dummyHash ?? "", abandoned);
     if (record?.hash && ok) {
       this.verified.remember(record.name, password, record.hash);
       return record;
     }
+    if (abandoned?.()) return null;
     const wait = this.failDelayMs - (performance.now() - started);
     if (wait > 0) await Bun.sleep(wait);
     return null;
@@ -87,10 +89,3 @@ export class MemoryLogins implements LoginService {
   close(): void {}
 }
 
-async function verify(password: string, hash: string): Promise<boolean> {
-  try {
-    return await Bun.password.verify(password, hash);
-  } catch {
-    return false;
-  }
-}

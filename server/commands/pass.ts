@@ -26,7 +26,7 @@ export const pass: CommandSpec = {
       session.replyAndClose(421, "Too many failed logins from your address: try again later");
       return;
     }
-    const user = await server.auth.login(name, arg, session.remoteIp);
+    const user = await server.auth.login(name, arg, session.remoteIp, () => session.closed);
     if (session.closed) return;
     if (!user) {
       const failed = (failedAttempts.get(session) ?? 0) + 1;

@@ -185,11 +185,15 @@ export class HookRunner {
     this.pump();
   }
 
-  /** Run the pre-upload hooks in order; false as soon as one refuses (or fails, or times out). */
-  async allow(fields: HookFields): Promise<boolean> {
+  /**
+   * Run the pre-upload hooks in order; false as soon as one refuses (or fails, or times out). `gone`:
+   * the client has left (its session ended): a hook still running is killed (its process group) or
+   * abandoned (a POST), and none is started, so such hooks never outnumber the sessions.
+   */
+  async allow(fields: HookFields, gone?: AbortSignal): Promise<boolean> {
     for (const hook of this.hooks) {
       if (hook.event !== "pre-upload") continue;
-      const { result, detail } = await this.run(hook, fields);
+      const { result, detail } = gone?.aborted ? { result: "failed" as const, detail: "the client has gone" } : await this.run(hook, fields, gone);
       if (result !== "ok") {
         this.count("pre-upload", "refused");
         this.log.info("upload refused by pre-upload hook", { user: fields.user, path: fields.path, hook: hook.text, result, detail: detail || undefined });
@@ -227,11 +231,11 @@ export class HookRunner {
     return undefined;
   }
 
-  private async run(hook: Hook, fields: HookFields): Promise<{ result: HookResult; detail: string }> {
+  private async run(hook: Hook, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
     const started = Date.now();
     let out: { result: HookResult; detail: string };
     try {
-      out = hook.url ? await this.post1(hook.url, fields) : await this.spawn(hook.argv!, fields);
+      out = hook.url ? await this.post1(hook.url, fields, gone) : await this.spawn(hook.argv!, fields, gone);
     } catch (err) {
       out = { result: "failed", detail: (err as Error).message };
     }
@@ -245,7 +249,7 @@ export class HookRunner {
     return out;
   }
 
-  private async spawn(argv: string[], fields: HookFields): Promise<{ result: HookResult; detail: string }> {
+  private async spawn(argv: string[], fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
     const env: Record<string, string> = { ...(process.env as Record<string, string>) };
     for (const k of Object.keys(ENV_NAMES) as (keyof HookFields)[]) {
       delete env[ENV_NAMES[k]]; // never let the server's own environment pose as an event field
@@ -263,20 +267,29 @@ export class HookRunner {
       timedOut = true;
       killGroup(proc);
     }, this.opts.hookTimeoutMs);
+    let left = false;
+    const leave = () => {
+      left = true;
+      killGroup(proc);
+    };
+    gone?.addEventListener("abort", leave, { once: true });
     const code = await proc.exited;
     clearTimeout(timer);
+    gone?.removeEventListener("abort", leave);
     this.procs.delete(proc);
+    if (left) return { result: "failed", detail: "killed: the client has gone" };
     if (timedOut) return { result: "timeout", detail: `killed after ${this.opts.hookTimeoutMs} ms` };
     return code === 0 ? { result: "ok", detail: "" } : { result: "failed", detail: proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${code}` };
   }
 
-  private async post1(url: string, fields: HookFields): Promise<{ result: HookResult; detail: string }> {
+  private async post1(url: string, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
     try {
+      const timeout = AbortSignal.timeout(this.opts.hookTimeoutMs);
       const res = await fetch(url, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ ...fields, time: new Date().toISOString() }),
-        signal: AbortSignal.timeout(this.opts.hookTimeoutMs),
+        signal: gone ? AbortSignal.any([timeout, gone]) : timeout,
       });
       // The status is the whole answer (any 2xx is success): the body is never used, so it is cancelled
       // unread. Read whole, an endpoint that kept sending (hostile, or a broken proxy) filled memory
@@ -285,6 +298,7 @@ export class HookRunner {
       return res.ok ? { result: "ok", detail: "" } : { result: "failed", detail: `HTTP ${res.status}` };
     } catch (err) {
       const e = err as Error;
+      if (gone?.aborted) return { result: "failed", detail: "abandoned: the client has gone" };
       if (e.name === "TimeoutError" || e.name === "AbortError") return { result: "timeout", detail: `no answer within ${this.opts.hookTimeoutMs} ms` };
       return { result: "failed", detail: e.message };
     }

@@ -138,7 +138,9 @@ export class Operations implements ServerEvents {
 
   async allowUpload(session: Session, target: Resolved): Promise<boolean> {
     if (!this.hooks?.has("pre-upload")) return true;
-    return this.hooks.allow({ event: "pre-upload", ...this.who(session), path: target.vpath, realPath: joinReal(target.mount.location, target.key) });
+    // Ended with the session: a client that sends STOR and hangs up, again and again, kept one hook
+    // process each for the hook timeout, past every connection limit (600 in 2 s, measured).
+    return this.hooks.allow({ event: "pre-upload", ...this.who(session), path: target.vpath, realPath: joinReal(target.mount.location, target.key) }, session.gone);
   }
 
   actsOnUploads(): boolean {

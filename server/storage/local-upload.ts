@@ -9,7 +9,7 @@ import { InPlaceCommitError, StorageError, type Upload, type WriteMode } from ".
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
-import { fdPath, tryLockExclusive } from "./local-jail.ts";
+import { fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
 import { freedByRemoval, removing, renameToFree } from "./local-removal.ts";
 
@@ -133,11 +133,10 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
 function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageError): Upload {
   // The temp directory stays open (the temp file's path goes through it) until the upload ends.
   const dirFd = tempDir();
-  const temp = `${fdPath(dirFd)}/${os.hostname()}.${process.pid}.${crypto.randomUUID()}`;
-  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  let temp: string;
   let fd: number;
   try {
-    fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    ({ temp, fd } = createOwnedTemp(fdPath(dirFd)));
   } catch (err) {
     closeQuietly(dirFd);
     throw err;
@@ -181,9 +180,36 @@ function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageErro
 }
 
 /**
- * Remove temp files that no live process owns: a server killed mid-overwrite leaves its temp file,
- * the next one (on this host) clears it, and the new-name lock files nobody holds. Files of live
- * processes (other workers) are left alone.
+ * A new temp file in `dir`, named HOST.PID.UUID and locked (flock) by its upload's descriptor for as
+ * long as the upload owns it: the lock, not the PID, tells the sweep it is alive, since the PID of a
+ * killed server is soon another live process's (a container's PID 1 restarted is PID 1 again; pid_max
+ * is 32768 on many hosts). A sweep that found the file between its creation and its lock has removed
+ * it (or is about to): another name is tried.
+ */
+function createOwnedTemp(dir: string): { temp: string; fd: number } {
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  for (let attempt = 0; ; attempt++) {
+    const temp = `${dir}/${os.hostname()}.${process.pid}.${crypto.randomUUID()}`;
+    const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    if (tryLockExclusive(fd) && pathNamesOpenFile(temp, fd)) return { temp, fd };
+    closeQuietly(fd);
+    if (attempt === 2) throw new StorageError("transient", "temp file taken by a sweep");
+  }
+}
+
+/**
+ * Another host's temp file is removed only once its lock is free and nothing has been written to it
+ * for this long: a root shared between hosts (NFS) may sit on a filesystem whose locks one host does
+ * not see of another, and no live upload is silent this long (one is aborted after --stall-timeout).
+ * A server on a host that is gone for good (a node that crashed, a container recreated under a new
+ * host name) left its temp files for ever before.
+ */
+export const OTHER_HOST_TEMP_AGE_MS = 24 * 3_600_000;
+
+/**
+ * Remove temp files that no live upload owns: a server killed mid-overwrite leaves its temp file,
+ * the next sweep clears it, and the new-name lock files nobody holds. A live upload's temp file
+ * (this process's, another worker's) is locked and left alone; another host's waits a day too.
  */
 export function sweepTempDir(tempDir: OpenTempDir): void {
   let dirFd: number;
@@ -208,22 +234,30 @@ export function sweepTempDir(tempDir: OpenTempDir): void {
       }
       // HOST.PID.UUID: a host name may hold dots itself (a fully qualified one), the PID and the UUID none.
       const owner = /^(.+)\.(\d+)\.[^.]+$/.exec(name);
-      if (!owner || owner[1] !== host || alive(Number(owner[2]))) continue;
-      unlinkQuietly(nodePath.join(dir, name));
+      if (!owner) continue;
+      sweepTempFile(nodePath.join(dir, name), owner[1] === host ? 0 : OTHER_HOST_TEMP_AGE_MS);
     }
   } finally {
     closeQuietly(dirFd);
   }
 }
 
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
+/**
+ * Remove a temp file whose lock no upload holds and that was last written `minAgeMs` ago or more;
+ * unlinked while locked, so a creator that raced the sweep sees its name gone.
+ */
+function sweepTempFile(path: string, minAgeMs: number): void {
+  let fd: number;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isFile() && Date.now() - st.mtimeMs >= minAgeMs && tryLockExclusive(fd) && pathNamesOpenFile(path, fd)) unlinkQuietly(path);
+  } finally {
+    closeQuietly(fd);
   }
 }
 

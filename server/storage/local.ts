@@ -27,12 +27,18 @@ import { diskUsage, sortedNames, statRounds } from "./local-walk.ts";
  * acts inside a parent directory opened that way — never on a path looked up again after a check.
  * A symlink that stays inside the root is followed; one that leads out (or is absolute) is refused.
  */
+/** A storage sweeps its temp directory again at most this often. */
+const SWEEP_EVERY_MS = 3_600_000;
+
 export class LocalStorage implements Storage {
   private opened: Promise<{ jail: Jail; tempDir: OpenTempDir }> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
-  /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
-  private swept = false;
+  /**
+   * When temp files a killed process left were last cleared: at the first upload or usage walk, and
+   * again at one an hour later or more (a server on another host may die while this one runs).
+   */
+  private sweptAt = -Infinity;
 
   constructor(
     private readonly root: string,
@@ -65,8 +71,9 @@ export class LocalStorage implements Storage {
   }
 
   private sweepOnce(tempDir: OpenTempDir): void {
-    if (this.swept) return;
-    this.swept = true;
+    const now = Date.now();
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
     sweepTempDir(tempDir);
   }
 

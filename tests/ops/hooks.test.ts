@@ -225,6 +225,35 @@ describe("pre-upload", () => {
     expect(existsSync(join(ts.home("alice"), "slow.txt"))).toBe(false);
     expect(logger.events.find((e) => e.event === "upload refused by pre-upload hook")?.fields).toMatchObject({ result: "timeout", path: "/slow.txt" });
   });
+
+  // A client that sent STOR and hung up kept its pre-upload hook running until the hook timeout, past
+  // every connection limit (its session was gone): 600 such STORs in 2 s left 600 hook processes.
+  test("a pre-upload hook is killed when its client hangs up; clients that keep doing so leave no process running", async () => {
+    work = tempDir();
+    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
+    const script = join(work, "scan.sh");
+    writeFileSync(script, `#!/bin/sh\nsleep ${marker}\n`, { mode: 0o755 });
+    const logger = captureLogger();
+    const ts = await servers.start({ options: { logger, ops: { hookTimeoutMs: 60_000, hooks: [{ event: "pre-upload", command: script }] } } });
+    const sleeping = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().trim().split("\n").filter((l) => l).length;
+    // The first client waits until its hook runs, then hangs up.
+    const first = await servers.login();
+    await first.cmd("EPSV");
+    first.raw("STOR scan-0.bin\r\n");
+    await until(() => sleeping() === 1, 10_000, "the first hook to run");
+    first.close();
+    await until(() => sleeping() === 0, 5_000, "the first hook to be killed");
+    // Twenty more send STOR and hang up at once.
+    for (let i = 1; i <= 20; i++) {
+      const w = await servers.login();
+      await w.cmd("EPSV");
+      w.raw(`STOR scan-${i}.bin\r\n`);
+      w.close();
+    }
+    await until(() => ts.server.context.sessions.size === 0, 5_000, "their sessions to end");
+    await until(() => sleeping() === 0, 5_000, "no hook process left");
+    expect(logger.events.filter((e) => e.event === "upload refused by pre-upload hook").length).toBeGreaterThan(0);
+  }, 30_000);
 });
 
 describe("hook processes and secrets", () => {

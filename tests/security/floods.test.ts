@@ -118,3 +118,41 @@ describe("slowloris", () => {
     expect(reply?.code).toBe(421);
   }, 15_000);
 });
+
+describe("PASS and hang up", () => {
+  // A client that sends USER and PASS and closes at once leaves the connection limits at once, but
+  // its password check waited in the queue of checks (one or a few at a time, ~30 ms each): 3,000
+  // such connections in 3 s kept a real user's PASS waiting until its 30 s login timeout, and the
+  // queue grew with every connection for as long as they came. A gone client's check is skipped.
+  test("1,000 clients that send USER and PASS and hang up delay a real login by no more than a few checks", async () => {
+    const ts = await servers.start({ options: { maxConnections: 2000, maxPerIp: 2000 } });
+    const port = ts.port;
+    let closed = 0;
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      all.push(
+        new Promise<void>((resolve) => {
+          const s = net.connect({ host: "127.0.0.1", port, localAddress: `127.0.${2 + (i % 4)}.${1 + (i % 250)}` });
+          sockets.push(s);
+          s.on("error", () => {});
+          s.on("close", () => {
+            closed++;
+            resolve();
+          });
+          // Closed without reading the greeting: the kernel resets the connection, as a hit-and-run client's does.
+          s.on("connect", () => s.write(`USER alice\r\nPASS guess-${i}\r\n`, () => s.destroy()));
+        }),
+      );
+      if (i % 100 === 99) await Bun.sleep(10);
+    }
+    await Promise.all(all);
+    expect(closed).toBe(1000);
+    // Every session of theirs has ended: what is left of them is only their queued checks.
+    await waitUntil(() => ts.server.context.sessions.size === 0, 10_000, "the hung-up sessions to end");
+    const w = await Wire.connect(port);
+    const started = Date.now();
+    expect((await w.login("alice", "alice-pw")).code).toBe(230);
+    expect(Date.now() - started).toBeLessThan(3000);
+    w.close();
+  }, 30_000);
+});

@@ -1,10 +1,12 @@
 // Issue 8: the control channel is bounded — nothing a client sends grows memory without bound, and
 // nothing sent in clear before AUTH TLS runs inside the protected session.
 import { describe, expect, test } from "bun:test";
+import { heapStats } from "bun:jsc";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { join } from "node:path";
 import { COMMANDS } from "../../server/commands/index.ts";
+import { sharedNameLists } from "../../server/storage/local-walk.ts";
 import { useServers } from "../helpers/server.ts";
 import { waitFor } from "../helpers/peers.ts";
 import { tlsOptions } from "../tls/helpers.ts";
@@ -131,6 +133,32 @@ describe("commands pipelined behind QUIT", () => {
 });
 
 describe("listings a client never reads", () => {
+  // The shared name lists were held after their listings ended, the 16 last versions: a big directory
+  // that changed between listings kept one list per version (a 60,000-entry one: 60 MB after 16
+  // listings, with none running). Now a list lives while a listing uses it.
+  test("a 20,000-entry directory listed 8 times, changing in between: once the listings have ended, no name list is held", async () => {
+    const s = await servers.start();
+    const dir = join(s.home("alice"), "huge");
+    mkdirSync(dir);
+    const pad = "n".repeat(200);
+    for (let i = 0; i < 20_000; i++) closeSync(openSync(join(dir, `${pad}-${i}`), "w"));
+    const w = await servers.login();
+    const heap = () => {
+      Bun.gc(true);
+      return heapStats().heapSize;
+    };
+    const before = heap();
+    for (let i = 0; i < 8; i++) {
+      writeFileSync(join(dir, `new-${i}`), "x"); // a new version of the directory
+      const listed = await w.transfer("NLST huge");
+      expect(listed.final?.code).toBe(226);
+      expect(listed.data.toString().split("\r\n").filter((l) => l)).toHaveLength(20_001 + i);
+    }
+    // ~8 MB of names per version: 64 MB were held before.
+    expect(heap() - before).toBeLessThan(16 * MB);
+    expect(sharedNameLists()).toBe(0);
+  }, 120_000);
+
   test("20 sessions listing one 20,000-entry directory and reading nothing: memory stays bounded", async () => {
     const s = await servers.start();
     const dir = join(s.home("alice"), "huge");

@@ -1,8 +1,8 @@
 // Issue 8, finding 6: a server killed with SIGKILL in the middle of an overwrite leaves nothing that
 // the next server counts or shows: the old file is intact, the temp file is swept, the quota is right.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -71,3 +71,63 @@ async function crashRounds(rounds: number, hostname?: string): Promise<void> {
   w.close();
   expect(names).not.toContain(".ftpkit");
 }
+
+// The sweep judged a temp file's owner by the PID in its name, alive or not: a server that is PID 1
+// in its container (restarted after a kill -9 or an out-of-memory kill, PID 1 again) and a PID the
+// kernel gave to another process since (pid_max is 32768 on many hosts) kept a dead upload's temp file
+// for ever, its bytes on disk and outside every quota. A live upload's temp file is now known by the
+// lock its upload holds on it.
+test("a killed server's temp file is swept even when its PID is in use again (the new server's own, or another process's); a live upload's is kept", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-crash-"));
+  const quota = 10_000_000;
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
+  const home = join(root, "home/alice");
+  const tempDir = join(home, ".ftpkit-tmp");
+  const old = crypto.getRandomValues(new Uint8Array(1_000_000));
+  writeFileSync(join(home, "data.bin"), old);
+  // A live server mid-overwrite on the same home (as another worker): its temp file must survive the sweep.
+  const busy = await spawnServe(["--users", usersFile, "--max-rate", "400KB"], { cwd: root });
+  try {
+    const w = await Wire.connect(busy.port);
+    expect((await w.login("alice", "alice-pw")).code).toBe(230);
+    const fresh = crypto.getRandomValues(new Uint8Array(800_000));
+    const upload = w.transfer("STOR data.bin", fresh);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !(existsSync(tempDir) && readdirSync(tempDir).length > 0)) await Bun.sleep(20);
+    expect(readdirSync(tempDir)).toHaveLength(1);
+    server = await spawnServe(["--users", usersFile], { cwd: root });
+    // What killed servers left under PIDs alive now: this new server's own, and the test runner's.
+    const orphans = [server.proc.pid, process.pid].map((pid) => `${hostname()}.${pid}.${crypto.randomUUID()}`);
+    for (const name of orphans) writeFileSync(join(tempDir, name), new Uint8Array(1_500_000));
+    // The first login measures usage and sweeps.
+    expect(await avbl(server.port)).toBe(quota - old.length);
+    const left = readdirSync(tempDir);
+    for (const name of orphans) expect(left).not.toContain(name);
+    expect(left).toHaveLength(1); // the live upload's
+    expect((await upload).final?.code).toBe(226);
+    w.close();
+    expect(readFileSync(join(home, "data.bin")).equals(Buffer.from(fresh))).toBe(true);
+    expect(readdirSync(tempDir)).toEqual([]);
+  } finally {
+    await busy.kill();
+  }
+}, 60_000);
+
+// A server on a host that is gone for good (a crashed node of a shared root, a container recreated
+// under a new host name) left its temp files for ever: only this host's were ever swept. Another
+// host's is swept once nothing has written it for a day (no live upload is silent that long).
+test("a temp file of another host is swept once a day has passed without a write, not before", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-crash-"));
+  const quota = 10_000_000;
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
+  const tempDir = join(root, "home/alice/.ftpkit-tmp");
+  mkdirSync(tempDir, { mode: 0o700 });
+  const stale = `node-7.cluster.example.4242.${crypto.randomUUID()}`;
+  const recent = `node-7.cluster.example.4243.${crypto.randomUUID()}`;
+  for (const name of [stale, recent]) writeFileSync(join(tempDir, name), new Uint8Array(100_000));
+  const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+  utimesSync(join(tempDir, stale), twoDaysAgo, twoDaysAgo);
+  server = await spawnServe(["--users", usersFile], { cwd: root });
+  expect(await avbl(server.port)).toBe(quota); // the first login measures usage and sweeps
+  expect(readdirSync(tempDir)).toEqual([recent]);
+}, 30_000);
