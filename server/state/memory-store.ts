@@ -195,6 +195,22 @@ const IMPLS: Array<[string, Impl]> = [
     },
   ],
   [
+    S.BANS_RESTATE,
+    (db, [indexKey, seqKey], [prefix, ...bans]) => {
+      const now = Date.now();
+      const index = db.zset(indexKey!);
+      for (let i = 0; i + 2 < bans.length; i += 3) {
+        const [k, ms, repeat] = [bans[i]!, num(bans[i + 1]), bans[i + 2]!];
+        if (db.get(`${prefix}ban:${k}`) !== undefined) continue;
+        db.set(`${prefix}ban:${k}`, `${now + ms}:${repeat}`, ms);
+        index.set(k, now + ms);
+      }
+      const seq = num(db.get(seqKey!)) + 1;
+      db.set(seqKey!, String(seq));
+      return seq;
+    },
+  ],
+  [
     S.KEY_LOCK,
     (db, [key], [token, ttl]) => {
       if (db.get(key!) !== undefined) return null;

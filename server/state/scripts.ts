@@ -202,6 +202,20 @@ for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return out`;
 
+/**
+ * Bans in force that a store restarted empty (or evicting) lost, restated by a node that kept them.
+ * KEYS: index (zset), seq. ARGV: prefix, then key, ms left, repeat for each ban. A ban the store has
+ * again is left alone. The count moves on, so nodes started since load them. Returns the count.
+ */
+export const BANS_RESTATE = `${NOW}
+for i = 2, #ARGV, 3 do
+  local k, ms = ARGV[i], tonumber(ARGV[i + 1])
+  if redis.call('SET', ARGV[1] .. 'ban:' .. k, (now + ms) .. ':' .. ARGV[i + 2], 'NX', 'PX', ms) then
+    redis.call('ZADD', KEYS[1], now + ms, k)
+  end
+end
+return redis.call('INCR', KEYS[2])`;
+
 /** Take a key lock (S3 per-key lock, shared). KEYS: lock. ARGV: token, ttlMs. Returns "OK" or nil (held). */
 export const KEY_LOCK = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;
 
