@@ -14,6 +14,7 @@ export function openPassive(session: Session): PassiveEndpoint {
     acceptTimeoutMs: server.options.dataTimeoutMs,
     adopt: server.adoptDataSocket ? (socket, ip) => server.adoptDataSocket!(session, socket, ip) : undefined,
     proxyFrom: server.proxyFrom,
+    upgrades: () => session.tls.protP,
     proxyHeaderTimeoutMs: PROXY_HEADER_TIMEOUT_MS,
     onProxyRefused: (ip, reason) => server.log.warn("data connection refused", { session: session.id, ip, reason }),
     onRejected: (ip) =>

@@ -201,7 +201,11 @@ export interface DataSocketState {
 /** Reads a data socket's first bytes until it is adopted or refused. */
 export interface DataPreface {
   data(chunk: Buffer): void;
+  /** The socket closed (or, without `ended`, the peer finished sending). */
   closed(): void;
+  /** The peer finished sending (FIN); the socket stays open for writing. */
+  ended?(): void;
+  drain?(): void;
 }
 
 /**
@@ -223,10 +227,12 @@ export function dataSocketHandlers(
       socket.data?.conn?.handleData(chunk);
     },
     drain(socket) {
+      socket.data?.preface?.drain?.();
       socket.data?.conn?.handleDrain();
     },
     end(socket) {
-      socket.data?.preface?.closed();
+      const preface = socket.data?.preface;
+      if (preface) preface.ended ? preface.ended() : preface.closed();
       socket.data?.conn?.handleEof();
     },
     close(socket) {

@@ -5,6 +5,7 @@ import { anyContains, type Cidr } from "../../protocol/cidr.ts";
 import { listenOnFreePort, type PortRange } from "../../protocol/ports.ts";
 import { parseProxyHeader } from "../../protocol/proxy.ts";
 import { DataConnection, dataSocketHandlers, type DataPreface, type DataSocketState } from "./connection.ts";
+import { relayThrough } from "./proxy-relay.ts";
 
 /** Where the next transfer's bytes will flow: a passive listener or an active target. */
 export interface DataEndpoint {
@@ -30,6 +31,8 @@ export interface PassiveOptions {
   proxyFrom?: readonly Cidr[];
   /** How long the balancer's PROXY header may take. */
   proxyHeaderTimeoutMs?: number;
+  /** Whether an accepted connection will be upgraded to TLS (PROT P). */
+  upgrades?: () => boolean;
   /** A balancer's connection refused before its header was read whole (reason for the log). */
   onProxyRefused?: (ip: string, reason: string) => void;
 }
@@ -117,25 +120,59 @@ export class PassiveEndpoint implements DataEndpoint {
         clearTimeout(timer);
         const { header } = parsed;
         const ip = header.local || !header.source ? balancer : canonicalIp(header.source.ip);
+        const rest = buf.subarray(parsed.length);
+        // Under PROT P what follows the header is the client's ClientHello, read past the point where
+        // the TLS layer could take it: the transfer gets a loopback connection carrying it instead.
+        if (rest.length && this.opts.upgrades?.() && ip === canonicalIp(this.opts.peerIp) && !this.accepted && !this.closed) {
+          return void (socket.data = { conn: null, preface: this.relay(socket, rest, ip) });
+        }
         socket.data = { conn: null };
         const conn = this.admit(socket, ip);
         socket.data = { conn };
         if (!conn) return void socket.terminate();
-        const rest = buf.subarray(parsed.length);
-        if (rest.length === 0) return;
-        // Under PROT P what follows is the client's TLS ClientHello, already read past the point
-        // where the TLS layer could take it: this connection cannot be used.
-        if (conn.ready) {
-          this.opts.onProxyRefused?.(balancer, "TLS bytes arrived with the PROXY header");
-          return void conn.abort();
-        }
-        conn.handleData(Buffer.from(rest));
+        if (rest.length) conn.handleData(Buffer.from(rest));
       },
       closed: () => {
         if (!done) refuse("closed before its PROXY header");
       },
     };
   }
+
+  /** See proxy-relay.ts: `outer`'s bytes from `early` on reach the transfer through a loopback connection. */
+  private relay(outer: Socket<DataSocketState>, early: Uint8Array, ip: string): DataPreface {
+    let expectPort = 0;
+    let waiting: Socket<DataSocketState> | null = null;
+    const take = (s: Socket<DataSocketState>) => {
+      inner.stop();
+      const conn = this.admit(s, ip);
+      s.data = { conn };
+      if (!conn) s.terminate();
+    };
+    const inner = Bun.listen<DataSocketState>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: dataSocketHandlers((s) => {
+        // Ours only: the connection from the relay's own port (known once its connect returns).
+        if (expectPort === 0 && !waiting) {
+          waiting = s;
+          return { data() {}, closed() {} };
+        }
+        if ((s as unknown as { remotePort: number }).remotePort !== expectPort) return null;
+        queueMicrotask(() => take(s));
+        return { data() {}, closed() {} };
+      }),
+    });
+    this.relayListener = inner;
+    return relayThrough(outer as Socket<unknown>, early, inner as TCPSocketListener<unknown>, () => inner.stop(true), (localPort) => {
+      expectPort = localPort;
+      const w = waiting as Socket<DataSocketState> | null;
+      if (!w) return;
+      if ((w as unknown as { remotePort: number }).remotePort === localPort) take(w);
+      else w.terminate();
+    });
+  }
+
+  private relayListener: TCPSocketListener<DataSocketState> | null = null;
 
   connect(): Promise<DataConnection> {
     if (this.accepted) return Promise.resolve(this.accepted);
@@ -182,7 +219,10 @@ export class PassiveEndpoint implements DataEndpoint {
     this.clearWait();
     fail?.(err);
     try {
-      this.listener.stop(true);
+      // A relayed connection (see relay) ends with its transfer's side, after what that side sent has
+      // reached the client (the TLS close_notify): stop(true) would cut it at once.
+      this.listener.stop(!this.relayListener);
+      this.relayListener?.stop(true);
     } catch {}
   }
 }
