@@ -10,6 +10,7 @@ import type { Socket } from "bun";
 import type { DataConnection, DataSocketState } from "./data/connection.ts";
 import type { CommandSpec } from "./commands/types.ts";
 import type { ServerEvents } from "./ops/events.ts";
+import type { Cidr } from "../protocol/cidr.ts";
 
 /** What the server hands each session: settings, users, shared ledgers and caches. */
 export interface LoginService {
@@ -60,6 +61,8 @@ export interface ServerContext {
   loginTlsRefusal?: (session: Session, user: string) => Promise<Error | null>;
   /** FTPS policy: an FtpError when this session may not open a data connection now (PROT C under require-tls). */
   dataTlsRefusal?: (session: Session) => Error | null;
+  /** Parsed --proxy-from: balancers whose connections start with a PROXY header (control port, and passive ports they forward). */
+  proxyFrom?: readonly Cidr[];
   /** FTPS, when configured (issue #4). */
   tls?: unknown;
 }

@@ -74,6 +74,7 @@ export class FtpServer {
     this.gate = new ConnectionGate(options, log);
     this.context = {
       options,
+      proxyFrom: this.proxyFrom,
       auth:
         auth ??
         new Authenticator({

@@ -83,7 +83,7 @@ export const serveArgs = {
   "max-user-rate": { type: "string", description: "Bandwidth limit shared by all sessions of a user", valueHint: "RATE" },
   "proxy-protocol": {
     type: "boolean",
-    description: "Expect a PROXY protocol v1/v2 header (HAProxy send-proxy-v2) on the control port; needs --proxy-from",
+    description: "Expect a PROXY protocol v1/v2 header (HAProxy send-proxy-v2) on the control port, and on passive ports from the balancer; needs --proxy-from",
   },
   "proxy-from": {
     type: "string",

@@ -194,7 +194,18 @@ const EARLY_BYTES = 256 * 1024;
 
 export interface DataSocketState {
   conn: DataConnection | null;
-  /** Data that arrived on a socket before it became a DataConnection (e.g. during TLS setup). */
+  /** Before the socket is adopted: what reads its first bytes (a balancer's PROXY header on a passive port). */
+  preface?: DataPreface;
+}
+
+/** Reads a data socket's first bytes until it is adopted or refused. */
+export interface DataPreface {
+  data(chunk: Buffer): void;
+  /** The socket closed (or, without `ended`, the peer finished sending). */
+  closed(): void;
+  /** The peer finished sending (FIN); the socket stays open for writing. */
+  ended?(): void;
+  drain?(): void;
 }
 
 /**
@@ -202,26 +213,34 @@ export interface DataSocketState {
  * freshly connected socket is accepted (peer IP check, TLS upgrade) and returns its DataConnection.
  */
 export function dataSocketHandlers(
-  onOpen: (socket: Socket<DataSocketState>) => DataConnection | null,
+  onOpen: (socket: Socket<DataSocketState>) => DataConnection | null | DataPreface,
 ): SocketHandler<DataSocketState> {
   return {
     open(socket) {
-      socket.data = { conn: onOpen(socket) };
-      if (!socket.data.conn) socket.terminate();
+      const opened = onOpen(socket);
+      if (opened && !(opened instanceof DataConnection)) return void (socket.data = { conn: null, preface: opened });
+      socket.data = { conn: opened };
+      if (!opened) socket.terminate();
     },
     data(socket, chunk) {
+      if (socket.data?.preface) return socket.data.preface.data(chunk);
       socket.data?.conn?.handleData(chunk);
     },
     drain(socket) {
+      socket.data?.preface?.drain?.();
       socket.data?.conn?.handleDrain();
     },
     end(socket) {
+      const preface = socket.data?.preface;
+      if (preface) preface.ended ? preface.ended() : preface.closed();
       socket.data?.conn?.handleEof();
     },
     close(socket) {
+      socket.data?.preface?.closed();
       socket.data?.conn?.handleClose();
     },
     error(socket) {
+      socket.data?.preface?.closed();
       socket.data?.conn?.handleClose();
     },
     connectError(socket) {

@@ -1,8 +1,11 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { canonicalIp } from "../../protocol/address.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import { anyContains, type Cidr } from "../../protocol/cidr.ts";
 import { listenOnFreePort, type PortRange } from "../../protocol/ports.ts";
-import { DataConnection, dataSocketHandlers, type DataSocketState } from "./connection.ts";
+import { parseProxyHeader } from "../../protocol/proxy.ts";
+import { DataConnection, dataSocketHandlers, type DataPreface, type DataSocketState } from "./connection.ts";
+import { relayThrough } from "./proxy-relay.ts";
 
 /** Where the next transfer's bytes will flow: a passive listener or an active target. */
 export interface DataEndpoint {
@@ -21,6 +24,17 @@ export interface PassiveOptions {
   /** Turn an accepted socket into a DataConnection (FTPS wraps it in TLS here). */
   adopt?: (socket: Socket<DataSocketState>, peerIp: string) => DataConnection;
   onRejected?: (ip: string) => void;
+  /**
+   * --proxy-from: a connection from these addresses is a balancer forwarding the passive port, and
+   * must start with a PROXY header naming the client (checked against `peerIp` instead of the balancer).
+   */
+  proxyFrom?: readonly Cidr[];
+  /** How long the balancer's PROXY header may take. */
+  proxyHeaderTimeoutMs?: number;
+  /** Whether an accepted connection will be upgraded to TLS (PROT P). */
+  upgrades?: () => boolean;
+  /** A balancer's connection refused before its header was read whole (reason for the log). */
+  onProxyRefused?: (ip: string, reason: string) => void;
 }
 
 /**
@@ -52,20 +66,113 @@ export class PassiveEndpoint implements DataEndpoint {
         return null;
       }
       const ip = canonicalIp(socket.remoteAddress);
-      // RFC 2577 / ftpserverlib: a data connection from another host is a theft attempt.
-      if (ip !== canonicalIp(opts.peerIp) || this.accepted || this.closed) {
-        opts.onRejected?.(ip);
-        return null;
-      }
-      const conn = opts.adopt ? opts.adopt(socket, ip) : new DataConnection(socket, ip);
-      this.accepted = conn;
-      this.listener.stop(); // accepted sockets stay open
-      this.waiter?.(conn);
-      return conn;
+      // From a balancer's address, yet not from the client itself (a client on the balancer's own
+      // host connects directly, as before): the balancer forwarding the port, its header first.
+      const forwarded = opts.proxyFrom && ip !== canonicalIp(opts.peerIp) && anyContains(opts.proxyFrom, ip);
+      if (forwarded && !this.accepted && !this.closed) return this.awaitProxyHeader(socket, ip);
+      return this.admit(socket, ip);
     });
     this.listener = listenInRange(opts.bindHost, opts.portRange, handlers);
     this.port = this.listener.port;
   }
+
+  /** Hand `socket` (from `ip`, the client's real address) to the transfer, or refuse it (null). */
+  private admit(socket: Socket<DataSocketState>, ip: string): DataConnection | null {
+    // RFC 2577 / ftpserverlib: a data connection from another host is a theft attempt.
+    if (ip !== canonicalIp(this.opts.peerIp) || this.accepted || this.closed) {
+      this.opts.onRejected?.(ip);
+      return null;
+    }
+    const conn = this.opts.adopt ? this.opts.adopt(socket, ip) : new DataConnection(socket, ip);
+    this.accepted = conn;
+    this.listener.stop(); // accepted sockets stay open
+    this.waiter?.(conn);
+    return conn;
+  }
+
+  /**
+   * A balancer forwarding the passive port (HAProxy `send-proxy-v2` on a port range): the client
+   * is the one its PROXY header names. Clients that connect to the address they reached the
+   * control port on (EPSV always; curl and Python's ftplib for PASV too) reach the node only this way.
+   */
+  private awaitProxyHeader(socket: Socket<DataSocketState>, balancer: string): DataPreface {
+    let buf = new Uint8Array(0);
+    let done = false;
+    const refuse = (reason: string) => {
+      done = true;
+      clearTimeout(timer);
+      socket.data = { conn: null };
+      this.opts.onProxyRefused?.(balancer, reason);
+      socket.terminate();
+    };
+    const timer = setTimeout(() => refuse("no PROXY header"), this.opts.proxyHeaderTimeoutMs ?? 3000);
+    return {
+      data: (chunk) => {
+        if (done) return;
+        const joined = new Uint8Array(buf.length + chunk.length);
+        joined.set(buf);
+        joined.set(chunk, buf.length);
+        buf = joined;
+        const parsed = parseProxyHeader(buf);
+        if (parsed.status === "incomplete") return;
+        if (parsed.status === "invalid") return refuse(parsed.reason);
+        done = true;
+        clearTimeout(timer);
+        const { header } = parsed;
+        const ip = header.local || !header.source ? balancer : canonicalIp(header.source.ip);
+        const rest = buf.subarray(parsed.length);
+        // Under PROT P what follows the header is the client's ClientHello, read past the point where
+        // the TLS layer could take it: the transfer gets a loopback connection carrying it instead.
+        if (rest.length && this.opts.upgrades?.() && ip === canonicalIp(this.opts.peerIp) && !this.accepted && !this.closed) {
+          return void (socket.data = { conn: null, preface: this.relay(socket, rest, ip) });
+        }
+        socket.data = { conn: null };
+        const conn = this.admit(socket, ip);
+        socket.data = { conn };
+        if (!conn) return void socket.terminate();
+        if (rest.length) conn.handleData(Buffer.from(rest));
+      },
+      closed: () => {
+        if (!done) refuse("closed before its PROXY header");
+      },
+    };
+  }
+
+  /** See proxy-relay.ts: `outer`'s bytes from `early` on reach the transfer through a loopback connection. */
+  private relay(outer: Socket<DataSocketState>, early: Uint8Array, ip: string): DataPreface {
+    let expectPort = 0;
+    let waiting: Socket<DataSocketState> | null = null;
+    const take = (s: Socket<DataSocketState>) => {
+      inner.stop();
+      const conn = this.admit(s, ip);
+      s.data = { conn };
+      if (!conn) s.terminate();
+    };
+    const inner = Bun.listen<DataSocketState>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: dataSocketHandlers((s) => {
+        // Ours only: the connection from the relay's own port (known once its connect returns).
+        if (expectPort === 0 && !waiting) {
+          waiting = s;
+          return { data() {}, closed() {} };
+        }
+        if ((s as unknown as { remotePort: number }).remotePort !== expectPort) return null;
+        queueMicrotask(() => take(s));
+        return { data() {}, closed() {} };
+      }),
+    });
+    this.relayListener = inner;
+    return relayThrough(outer as Socket<unknown>, early, inner as TCPSocketListener<unknown>, () => inner.stop(true), (localPort) => {
+      expectPort = localPort;
+      const w = waiting as Socket<DataSocketState> | null;
+      if (!w) return;
+      if ((w as unknown as { remotePort: number }).remotePort === localPort) take(w);
+      else w.terminate();
+    });
+  }
+
+  private relayListener: TCPSocketListener<DataSocketState> | null = null;
 
   connect(): Promise<DataConnection> {
     if (this.accepted) return Promise.resolve(this.accepted);
@@ -112,7 +219,10 @@ export class PassiveEndpoint implements DataEndpoint {
     this.clearWait();
     fail?.(err);
     try {
-      this.listener.stop(true);
+      // A relayed connection (see relay) ends with its transfer's side, after what that side sent has
+      // reached the client (the TLS close_notify): stop(true) would cut it at once.
+      this.listener.stop(!this.relayListener);
+      this.relayListener?.stop(true);
     } catch {}
   }
 }

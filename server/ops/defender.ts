@@ -114,6 +114,14 @@ export class Defender {
     return fresh;
   }
 
+  /** The bans in force here now, as the shared store keeps them (to restate to a store that lost them). */
+  inForce(now = Date.now()): Array<{ key: string; ms: number; repeat: number }> {
+    const out: Array<{ key: string; ms: number; repeat: number }> = [];
+    if (this.activeBans === 0) return out;
+    for (const [key, e] of this.entries) if (e.until > now) out.push({ key, ms: e.until - now, repeat: e.bans });
+    return out;
+  }
+
   /** Bans in force now. */
   active(now = Date.now()): number {
     if (this.activeBans === 0) return 0;

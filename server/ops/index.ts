@@ -65,7 +65,7 @@ export class Operations implements ServerEvents {
     this.ctx = ctx;
     this.accepting = accepting;
     // Bans taken by any process sharing the state are kept here too, fed by the store: connects ask no one.
-    if (this.defender.enabled) ctx.state.watchBans?.((ban) => this.sharedBan(ban));
+    if (this.defender.enabled) ctx.state.watchBans?.((ban) => this.sharedBan(ban), () => this.defender.inForce());
   }
 
   /** Start the metrics listener (when --metrics was given). */

@@ -18,7 +18,7 @@ const IMPLS: Array<[string, Impl]> = [
       let others = 0;
       let dead = 0;
       for (const [n, v] of [...leases]) {
-        if (n === node) continue;
+        if (n === node || n === S.DEAD_MARK) continue;
         const [b, exp] = v.split(":").map(Number) as [number, number];
         if (exp < now) {
           leases.delete(n);
@@ -26,14 +26,18 @@ const IMPLS: Array<[string, Impl]> = [
         } else others += b;
       }
       let hold = num(holdArg);
-      if (dead > 0 && others === 0 && hold === 0) {
+      if ((dead > 0 || leases.has(S.DEAD_MARK)) && others === 0 && hold === 0) {
         db.del(usedKey!);
+        leases.delete(S.DEAD_MARK);
         return [-1, 0, 0];
       }
       const usedText = db.get(usedKey!);
       if (usedText === undefined) return [-1, 0, 0];
       const used = Number(usedText) + dead;
-      if (dead > 0) db.set(usedKey!, String(used));
+      if (dead > 0) {
+        db.set(usedKey!, String(used));
+        leases.set(S.DEAD_MARK, "1");
+      }
       const free = num(limit) - used - others - hold;
       const grant = free >= num(min) ? Math.min(num(want), free) : 0;
       hold += grant;
@@ -58,6 +62,16 @@ const IMPLS: Array<[string, Impl]> = [
       if (hold > 0) leases.set(node!, `${hold}:${Date.now() + num(ttl)}`);
       else leases.delete(node!);
       db.expire(leasesKey!, num(keep));
+      // A crashed node's lease counted whole (LEASE): measure again once nobody holds anything.
+      if (hold === 0 && leases.has(S.DEAD_MARK)) {
+        const now = Date.now();
+        const live = [...leases].some(([n, v]) => n !== S.DEAD_MARK && Number(v.split(":")[1]) >= now);
+        if (!live) {
+          db.del(usedKey!);
+          leases.delete(S.DEAD_MARK);
+          return -1;
+        }
+      }
       return u;
     },
   ],
@@ -178,6 +192,22 @@ const IMPLS: Array<[string, Impl]> = [
         if (till > now) out.push(k, till - now, bans);
       }
       return out;
+    },
+  ],
+  [
+    S.BANS_RESTATE,
+    (db, [indexKey, seqKey], [prefix, ...bans]) => {
+      const now = Date.now();
+      const index = db.zset(indexKey!);
+      for (let i = 0; i + 2 < bans.length; i += 3) {
+        const [k, ms, repeat] = [bans[i]!, num(bans[i + 1]), bans[i + 2]!];
+        if (db.get(`${prefix}ban:${k}`) !== undefined) continue;
+        db.set(`${prefix}ban:${k}`, `${now + ms}:${repeat}`, ms);
+        index.set(k, now + ms);
+      }
+      const seq = num(db.get(seqKey!)) + 1;
+      db.set(seqKey!, String(seq));
+      return seq;
     },
   ],
   [

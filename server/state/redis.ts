@@ -2,7 +2,7 @@ import { RedisClient } from "bun";
 import { hostname } from "node:os";
 import type { Ledger } from "../vfs/quota.ts";
 import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
-import { BAN_FAIL, BANS_LOAD, CONN_CLOSE, CONN_OPEN, FAIL, KEY_LOCK, KEY_RENEW, KEY_UNLOCK, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
+import { BAN_FAIL, BANS_LOAD, BANS_RESTATE, CONN_CLOSE, CONN_OPEN, FAIL, KEY_LOCK, KEY_RENEW, KEY_UNLOCK, NODE_ALIVE, NODE_SYNC, RATE_NODES } from "./scripts.ts";
 import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 import type { Admission, BanPolicy, BanVerdict, ConnectionLimits, SharedBan, SharedState } from "./types.ts";
 import { stateUrlForLogs } from "./url.ts";
@@ -283,9 +283,12 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
     return { key, ms, repeat, failures, outcome: kind === 1 ? "banned" : kind === 2 ? "already" : "counted" };
   }
 
-  watchBans(listener: (ban: SharedBan) => void): void {
+  watchBans(listener: (ban: SharedBan) => void, held?: () => SharedBan[]): void {
     this.banListener = listener;
+    this.banHeld = held ?? null;
   }
+
+  private banHeld: (() => SharedBan[]) | null = null;
 
   /** The subscription being made (heartbeats overlap when a connect outlasts one: they share it). */
   private subscribing: Promise<void> | null = null;
@@ -364,10 +367,21 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock {
     for (let i = 1; i + 2 < reply.length; i += 3) this.banListener?.({ key: String(reply[i]), ms: Number(reply[i + 1]), repeat: Number(reply[i + 2]) });
   }
 
+  private async restateBans(): Promise<void> {
+    const bans = this.banHeld?.() ?? [];
+    if (bans.length === 0) return;
+    const p = this.prefix;
+    await this.eval(BANS_RESTATE, [`${p}bans`, `${p}bans:seq`], [p, ...bans.flatMap((b) => [b.key, Math.ceil(b.ms), b.repeat])]);
+  }
+
   /** Heartbeat: subscribe again if the subscription was lost, and reload the bans if any was missed meanwhile. */
   private async checkBans(): Promise<void> {
     await this.subscribeBans().catch(() => {});
     const seq = Number((await this.send("GET", [`${this.prefix}bans:seq`])) ?? 0);
+    // The count went back: the store restarted empty (or evicted it) and no longer knows the bans in
+    // force. Without them a node started since let a banned address in (and its guesses counted
+    // from 0 there) while the nodes that kept their copy refused it. Ours go back in.
+    if (seq < this.banSeq) await this.restateBans();
     if (seq !== this.banSeq) await this.loadBans();
   }
 

@@ -12,14 +12,19 @@ const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + ma
  * A lease whose node stopped renewing it (crashed) expires. Its node may have written any part of
  * it (a new upload's partial file stays on disk), so: if no other node holds anything, the usage is
  * dropped and measured again from storage (exact, and the unspent part comes back); otherwise the
- * whole lease is counted as used until then (never over-committed).
+ * whole lease is counted as used, and the leases hash keeps DEAD_MARK, until the first moment no
+ * node holds anything (here or in SETTLE): then the usage is dropped and measured again. Without
+ * the mark the unspent part stayed counted for as long as the user kept the ledger busy.
  */
+/** A field of a ledger's leases hash (never a node id): a crashed node's lease was counted whole. */
+export const DEAD_MARK = "~dead";
+
 export const LEASE = `${NOW}
 local used = redis.call('GET', KEYS[1])
 local others, dead = 0, 0
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
-  if all[i] ~= ARGV[1] then
+  if all[i] ~= ARGV[1] and all[i] ~= '${DEAD_MARK}' then
     local b, exp = string.match(all[i + 1], '^(%d+):(%d+)$')
     if tonumber(exp) < now then
       redis.call('HDEL', KEYS[2], all[i])
@@ -30,13 +35,17 @@ for i = 1, #all, 2 do
   end
 end
 local hold = tonumber(ARGV[5])
-if dead > 0 and others == 0 and hold == 0 then
+if (dead > 0 or redis.call('HEXISTS', KEYS[2], '${DEAD_MARK}') == 1) and others == 0 and hold == 0 then
   redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[2], '${DEAD_MARK}')
   return {-1, 0, 0}
 end
 if not used then return {-1, 0, 0} end
 used = tonumber(used) + dead
-if dead > 0 then redis.call('SET', KEYS[1], used) end
+if dead > 0 then
+  redis.call('SET', KEYS[1], used)
+  redis.call('HSET', KEYS[2], '${DEAD_MARK}', 1)
+end
 local free = tonumber(ARGV[2]) - used - others - hold
 local grant = 0
 if free >= tonumber(ARGV[4]) then grant = math.min(tonumber(ARGV[3]), free) end
@@ -62,6 +71,22 @@ end
 local hold = tonumber(ARGV[3])
 if hold > 0 then redis.call('HSET', KEYS[2], ARGV[1], hold .. ':' .. (now + tonumber(ARGV[4]))) else redis.call('HDEL', KEYS[2], ARGV[1]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+-- A crashed node's lease counted whole (LEASE): measure again once nobody holds anything.
+if hold == 0 and redis.call('HEXISTS', KEYS[2], '${DEAD_MARK}') == 1 then
+  local all = redis.call('HGETALL', KEYS[2])
+  local live = false
+  for i = 1, #all, 2 do
+    if all[i] ~= '${DEAD_MARK}' then
+      local b, exp = string.match(all[i + 1], '^(%d+):(%d+)$')
+      if tonumber(exp) >= now then live = true end
+    end
+  end
+  if not live then
+    redis.call('DEL', KEYS[1])
+    redis.call('HDEL', KEYS[2], '${DEAD_MARK}')
+    return -1
+  end
+end
 return u`;
 
 /**
@@ -176,6 +201,20 @@ for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   end
 end
 return out`;
+
+/**
+ * Bans in force that a store restarted empty (or evicting) lost, restated by a node that kept them.
+ * KEYS: index (zset), seq. ARGV: prefix, then key, ms left, repeat for each ban. A ban the store has
+ * again is left alone. The count moves on, so nodes started since load them. Returns the count.
+ */
+export const BANS_RESTATE = `${NOW}
+for i = 2, #ARGV, 3 do
+  local k, ms = ARGV[i], tonumber(ARGV[i + 1])
+  if redis.call('SET', ARGV[1] .. 'ban:' .. k, (now + ms) .. ':' .. ARGV[i + 2], 'NX', 'PX', ms) then
+    redis.call('ZADD', KEYS[1], now + ms, k)
+  end
+end
+return redis.call('INCR', KEYS[2])`;
 
 /** Take a key lock (S3 per-key lock, shared). KEYS: lock. ARGV: token, ttlMs. Returns "OK" or nil (held). */
 export const KEY_LOCK = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;

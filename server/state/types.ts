@@ -61,9 +61,10 @@ export interface SharedState {
   banFailure?(key: string, policy: BanPolicy): Promise<BanVerdict>;
   /**
    * Hear of every ban in force on the store: those there at start and after an outage, and each new
-   * one as it is taken (by this node or another). Called before start().
+   * one as it is taken (by this node or another). Called before start(). `held`: the bans in force
+   * here, restated to a store found to have lost them (restarted empty, evicting).
    */
-  watchBans?(listener: (ban: SharedBan) => void): void;
+  watchBans?(listener: (ban: SharedBan) => void, held?: () => SharedBan[]): void;
   /** The S3 per-key lock across every node (server/storage/s3-key-lock.ts). Absent: per process. */
   readonly keyLock?: SharedKeyLock;
   /** Sessions of `user` on this node changed: the user's rate share is recomputed (shared --max-user-rate). */

@@ -1,5 +1,6 @@
 // Defender: password guessers get banned (421 at connect), allowed addresses never, denied ones always.
 import { afterEach, describe, expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { join } from "node:path";
 import { parseCidrList } from "../../protocol/cidr.ts";
 import { useServers } from "../helpers/server.ts";
@@ -244,6 +245,29 @@ describe("bans shared by several servers", () => {
       await until(async () => (await (await from(a.port, "127.0.0.2")).read())?.code === 421, 1000, "A to refuse at connect");
     }, 40_000);
   }
+
+  // Measured with three nodes behind HAProxy: after redis-server restarted without persistence, the
+  // nodes that had heard of a ban still refused the address, but a node restarted since let it in.
+  test("redis-server restarted empty: a node that kept a ban restates it, so a node started since refuses the address too", async () => {
+    root = tempDir("ftpkit-ban-nodes-");
+    await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+    redis = await startRedis();
+    const port = redis.port;
+    const a = await node({ state: redis.url }, { banTimeMs: 60_000 });
+    const guesser = await from(a.port, "127.0.0.2");
+    expect(await guess(guesser, 3)).toEqual([530, 530, 530]);
+    await redis.stop();
+    redis = await startRedis(port);
+    const client = new RedisClient(redis.url);
+    try {
+      await until(async () => (await client.get("ftpkit:ban:127.0.0.2")) !== null, 15_000, "A to restate its ban");
+    } finally {
+      client.close();
+    }
+    const c = await node({ state: redis.url }, { banTimeMs: 60_000 });
+    expect((await (await from(c.port, "127.0.0.2")).read())?.code).toBe(421);
+    expect((await (await from(c.port, "127.0.0.1")).login("alice", "alice-pw")).pass?.code).toBe(230);
+  }, 40_000);
 
   test("redis-server unreachable: a node still bans on its own, and refuses no one else for it", async () => {
     root = tempDir("ftpkit-ban-nodes-");

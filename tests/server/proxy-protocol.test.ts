@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { formatProxyV2 } from "../../protocol/proxy.ts";
@@ -23,6 +24,18 @@ async function viaBalancer(port: number, header: Uint8Array | string): Promise<W
   const w = await Wire.connect(port);
   w.raw(header);
   return w;
+}
+
+/** A data connection from `local` (a loopback address); `send` goes first, then FIN if `end`. */
+function connectFrom(local: string, port: number, send?: Uint8Array, end = false) {
+  const chunks: Buffer[] = [];
+  const sock = connect({ host: "127.0.0.1", port, localAddress: local });
+  sock.on("data", (c: Buffer) => chunks.push(c));
+  sock.on("error", () => {});
+  const connected = new Promise<void>((r) => sock.once("connect", () => r()));
+  const gone = new Promise<void>((r) => sock.once("close", () => r()));
+  void connected.then(() => (send ? (end ? sock.end(send) : sock.write(send)) : undefined));
+  return { connected, gone, received: () => Buffer.concat(chunks).toString() };
 }
 
 const v2From = (ip: string, port = 40_001) => formatProxyV2({ ip, port }, { ip: "127.0.0.1", port: 21 });
@@ -82,17 +95,48 @@ describe("--proxy-protocol on the control port", () => {
   test("the passive data connection must come from the header's client address", async () => {
     const log = capture();
     const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1", logger: log.logger } });
-    // The "client" is 127.0.0.9; a data connection from 127.0.0.1 (the balancer's address) is someone else.
+    // The "client" is 127.0.0.9; a data connection from 127.0.0.7 (neither it nor a balancer) is someone else.
     const w = await viaBalancer(port, v2From("127.0.0.9"));
     try {
       expect((await w.login("alice", "alice-pw")).code).toBe(230);
-      const epsv = await w.cmd("EPSV");
-      const dataPort = parseEpsvReply(epsv.lines[0]!);
-      let closed!: () => void;
-      const gone = new Promise<void>((r) => (closed = r));
-      await Bun.connect({ hostname: "127.0.0.1", port: dataPort, socket: { data() {}, close: () => closed(), error: () => closed() } });
-      await gone;
+      const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      const stranger = connectFrom("127.0.0.7", dataPort);
+      await stranger.gone;
       await waitFor(() => log.lines().some((l) => l.event === "data connection refused: foreign address" && l.expected === "127.0.0.9"), 5000, "refusal logged");
+    } finally {
+      w.close();
+    }
+  });
+
+  // Clients connect their data connection to the address they reached the control port on (EPSV
+  // always; curl and Python's ftplib for PASV too): the balancer's. It forwards the node's passive
+  // range with its own PROXY header naming the client.
+  test("a passive port forwarded by the balancer: its PROXY header names the client, and LIST and STOR run", async () => {
+    const log = capture();
+    const { port, home } = await servers.start({ options: { proxyFrom: "127.0.0.1", logger: log.logger } });
+    const w = await viaBalancer(port, v2From("127.0.0.9"));
+    try {
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      let dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      let balancer = connectFrom("127.0.0.1", dataPort, v2From("127.0.0.9"));
+      await balancer.connected;
+      expect((await w.cmd("LIST")).code).toBe(150);
+      expect((await w.read())?.code).toBe(226);
+      await balancer.gone;
+      expect(balancer.received()).toContain("hello.txt");
+      // An upload: the balancer sends the header and the client's first bytes in one segment.
+      const body = Buffer.from("uploaded through the balancer\n".repeat(1000));
+      dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      balancer = connectFrom("127.0.0.1", dataPort, Buffer.concat([v2From("127.0.0.9"), body]), true);
+      await balancer.connected;
+      expect((await w.cmd("STOR forwarded.txt")).code).toBe(150);
+      expect((await w.read())?.code).toBe(226);
+      expect(readFileSync(join(home("alice"), "forwarded.txt")).equals(body)).toBe(true);
+      // A header naming another client is refused like a direct connection from there.
+      dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      const other = connectFrom("127.0.0.1", dataPort, v2From("127.0.0.10"));
+      await other.gone;
+      await waitFor(() => log.lines().some((l) => l.event === "data connection refused: foreign address" && l.ip === "127.0.0.10"), 5000, "refusal logged");
     } finally {
       w.close();
     }

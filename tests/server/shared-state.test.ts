@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
-import { CONN_CLOSE, CONN_OPEN } from "../../server/state/scripts.ts";
+import { CONN_CLOSE, CONN_OPEN, LEASE, SET_USED, SETTLE } from "../../server/state/scripts.ts";
 import { RedisClient } from "bun";
 import { RedisState } from "../../server/state/redis.ts";
 import { lockedKeys, withKeys } from "../../server/storage/s3-key-lock.ts";
@@ -335,6 +335,44 @@ describe("connection counts the store lost", () => {
   test("the --workers primary's store: the same", async () => {
     const store = new MemoryStore();
     expect(await scenario(async (cmd, args) => store.exec(cmd, args))).toEqual([0, 0, 1]);
+  });
+});
+
+describe("a crashed node's quota lease while another node holds one", () => {
+  // Measured with three nodes on redis-server: alice's upload on a node killed with SIGKILL while
+  // her other upload ran on another node; after --state-ttl the dead node's whole lease (1.25 MB)
+  // stayed counted, and SITE QUOTA said 13,750,000 bytes used for 12,686,976 on disk for as long as
+  // she kept logging in. Now the usage is measured again once no node holds anything.
+  const K = ["q:used", "q:leases"];
+  const scenario = async (send: (cmd: string, args: string[]) => Promise<unknown>) => {
+    const lease = (node: string, want: number, hold: number, ttl: number) =>
+      send("EVAL", [LEASE, "2", ...K, node, "10000", String(want), "1", String(hold), String(ttl), "60000"]) as Promise<number[]>;
+    await send("EVAL", [SET_USED, "1", K[0]!, "100", "60000"]);
+    expect(Number((await lease("dead", 1000, 0, 100))[0])).toBe(1000); // then the node is killed
+    expect(Number((await lease("b", 1000, 0, 60_000))[0])).toBe(1000);
+    await Bun.sleep(300); // the dead node's lease expires (100 ms)
+    // b still holds its lease: the dead one is counted whole for now.
+    expect((await lease("b", 500, 1000, 60_000)).map(Number)).toEqual([500, 1100, 0]);
+    // b's upload ends (300 bytes written) and it holds nothing more: nobody holds anything now.
+    const settled = Number(await send("EVAL", [SETTLE, "2", ...K, "b", "300", "0", "60000", "60000"]));
+    const next = (await lease("c", 1000, 0, 60_000)).map(Number);
+    return { settled, next };
+  };
+  const expected = { settled: -1, next: [-1, 0, 0] }; // -1: the next lease measures storage
+
+  test("redis-server: the whole dead lease is counted only until nobody holds anything, then usage is measured again", async () => {
+    redis = await startRedis();
+    const client = new RedisClient(redis.url);
+    try {
+      expect(await scenario((cmd, args) => client.send(cmd, args))).toEqual(expected);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("the --workers primary's store: the same", async () => {
+    const store = new MemoryStore();
+    expect(await scenario(async (cmd, args) => store.exec(cmd, args))).toEqual(expected);
   });
 });
 
