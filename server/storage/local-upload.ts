@@ -221,9 +221,17 @@ function alive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  // A killed worker not yet reaped (a zombie: its primary was killed with it, and it waits for init)
+  // still answers signal 0 but owns nothing. A server restarted at once swept while its old workers
+  // were zombies, and, sweeping once per process, kept their temp files until its own restart.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc (macOS): a live pid is taken at its word
   }
 }
 
