@@ -27,12 +27,23 @@ import { diskUsage, sortedNames, statRounds } from "./local-walk.ts";
  * acts inside a parent directory opened that way — never on a path looked up again after a check.
  * A symlink that stays inside the root is followed; one that leads out (or is absolute) is refused.
  */
+let sweepRound = 1;
+
+/**
+ * Another process serving these roots died (a `--workers` sibling, killed mid-upload): every local
+ * storage sweeps its temp directory again at its next upload or usage walk. A surviving worker had
+ * swept once, before, and left the dead one's temp files until its own restart.
+ */
+export function sweepAgain(): void {
+  sweepRound++;
+}
+
 export class LocalStorage implements Storage {
   private opened: Promise<{ jail: Jail; tempDir: OpenTempDir }> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
-  /** Temp files a killed process left are cleared once, at the first upload or usage walk. */
-  private swept = false;
+  /** Temp files a killed process left are cleared at the first upload or usage walk of each sweep round. */
+  private swept = 0;
 
   constructor(
     private readonly root: string,
@@ -65,8 +76,8 @@ export class LocalStorage implements Storage {
   }
 
   private sweepOnce(tempDir: OpenTempDir): void {
-    if (this.swept) return;
-    this.swept = true;
+    if (this.swept === sweepRound) return;
+    this.swept = sweepRound;
     sweepTempDir(tempDir);
   }
 
