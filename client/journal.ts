@@ -176,6 +176,36 @@ export function writeAtomic(dir: string, name: string, text: string, durable = f
   }
 }
 
+/** Whether a process with this pid exists (EPERM: it does, another user's). */
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === "EPERM";
+  }
+}
+
+/**
+ * Remove the temp files (`.NAME.PID.tmp`) of writers that are gone, and return the names left: a run killed between writeAtomic's
+ * open and its rename left one, which no later run ever touched, and which kept the job's
+ * `.ftpkit/transfers` from being removed once the journal was empty. A live pid's is another run's
+ * write in progress and stays.
+ */
+function sweepDeadTemps(dir: string, names?: string[]): string[] {
+  try {
+    names ??= readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => {
+    const m = /^\..+\.(\d+)\.tmp$/.exec(n);
+    if (!m || Number(m[1]) === process.pid || pidExists(Number(m[1]))) return true;
+    rmSync(join(dir, n), { force: true });
+    return false;
+  });
+}
+
 /** Write the record atomically. */
 export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
   writeAtomic(dir, `${rec.id}.json`, JSON.stringify({ ...rec, seal: sealOf({ ...rec }) }, null, 2) + "\n", durable);
@@ -191,8 +221,15 @@ export function removeRecord(id: string, dir: string = journalDir()): void {
   for (const suffix of [".json", ".done", ".plan.json"]) rmSync(join(dir, `${id}${suffix}`), { force: true });
   pendingHere.delete(join(dir, id));
   unindexIfEmpty(dir);
-  // No empty .ftpkit/transfers left behind in every directory a transfer ran in (a journal
-  // directory given by the caller is theirs, and stays).
+  sweepDeadTemps(dir);
+  removeIfEmpty(dir);
+}
+
+/**
+ * No empty .ftpkit/transfers left behind in every directory a transfer ran in (a journal directory
+ * given by the caller is theirs, and stays).
+ */
+function removeIfEmpty(dir: string): void {
   if (!dir.endsWith("/.ftpkit/transfers")) return;
   for (const d of [dir, dirname(dir)]) {
     try {
@@ -267,6 +304,9 @@ export function scanRecords(dir: string = journalDir()): { records: TransferReco
   } catch {
     return { records: [], damaged: [] };
   }
+  const left = sweepDeadTemps(dir, names);
+  if (left.length < names.length && left.length === 0) removeIfEmpty(dir);
+  names = left;
   const records: TransferRecord[] = [];
   const damaged: { file: string; problem: string }[] = [];
   for (const n of names.sort()) {

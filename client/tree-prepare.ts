@@ -27,9 +27,9 @@ const MDTM_BATCH = 500;
 /**
  * LIST gives times to the minute (older files: the day), a recent one without its year. A sync compared
  * a same-size file edited in the minute of its upload as unchanged, and set a downloaded file's time to
- * the minute. For every same-size file — and, in a download, for files the destination lacks, whose
- * local time is set from it — the remote time is asked by MDTM, to the second. `remote` entries are
- * updated in place.
+ * the minute. For every same-size file — and, in a download, for every file it will write (one the
+ * destination lacks or has at another size), whose local time is set from it — the remote time is
+ * asked by MDTM, to the second. `remote` entries are updated in place.
  */
 export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote: TreeEntry[], local: TreeEntry[], direction: "get" | "put", remoteTimesSettable: boolean, mode: "copy" | "sync"): Promise<void> {
   const here = new Map(local.filter((e) => e.type === "file").map((e) => [e.rel, e]));
@@ -38,7 +38,9 @@ export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote
     const l = here.get(r.rel);
     // A copy down writes every file, and each one's time comes from here.
     if (!l || mode === "copy") return direction === "get";
-    if (l.size !== r.size) return false;
+    // A sync down rewrites a file of another size: given the listing's minute, the next sync (or the
+    // resume of this one, killed after it) found it changed and fetched it again.
+    if (l.size !== r.size) return direction === "get";
     // Without MFMT, an upload counts as changed when the local file is newer than the remote one.
     const t = l.mtime.getTime();
     if (direction === "put" && !remoteTimesSettable) return t > r.mtime.getTime() && t <= r.mtime.getTime() + r.precisionMs;

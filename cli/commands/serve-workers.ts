@@ -182,6 +182,14 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     void child.exited.then((code) => {
       workers[i] = null;
       if (stopping) return;
+      // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
+      for (const w of workers) {
+        try {
+          w?.send({ workerExited: child.pid });
+        } catch {
+          /* a worker on its way out */
+        }
+      }
       // A worker that dies is replaced; its sessions are gone, the others' are untouched. One that
       // dies before it listens (the --state store down) is retried less and less often: at a fixed
       // second, N workers were N new processes a second, each with its error line, for the whole outage.

@@ -7,6 +7,7 @@ import { opsOptionsFrom } from "../ops-args.ts";
 import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
+import { sweepAgain } from "../../server/storage/local.ts";
 import { banner, inlineAccounts, s3Endpoint, serveArgs, serverOptionsFrom } from "./serve-options.ts";
 
 /**
@@ -184,8 +185,9 @@ export default defineCommand({
       // The primary prints the listening line; it learns we are up over IPC, and we stop when it is gone.
       process.send?.({ listening: address.port });
       process.on("disconnect", () => void stop("primary gone"));
-      process.on("message", (m: { stop?: string }) => {
+      process.on("message", (m: { stop?: string; workerExited?: number }) => {
         if (typeof m?.stop === "string") void stop(m.stop);
+        if (typeof m?.workerExited === "number") sweepAgain();
       });
     }
   },

@@ -27,18 +27,31 @@ import { diskUsage, sortedNames, statRounds } from "./local-walk.ts";
  * acts inside a parent directory opened that way — never on a path looked up again after a check.
  * A symlink that stays inside the root is followed; one that leads out (or is absolute) is refused.
  */
-/** A storage sweeps its temp directory again at most this often. */
+/** A storage sweeps its temp directory again at most this often, unless a sibling died (sweepAgain). */
 const SWEEP_EVERY_MS = 3_600_000;
+
+let sweepRound = 1;
+
+/**
+ * Another process serving these roots died (a `--workers` sibling, killed mid-upload): every local
+ * storage sweeps its temp directory again at its next upload or usage walk. A surviving worker had
+ * swept before, and left the dead one's temp files until its own restart.
+ */
+export function sweepAgain(): void {
+  sweepRound++;
+}
 
 export class LocalStorage implements Storage {
   private opened: Promise<{ jail: Jail; tempDir: OpenTempDir }> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
   /**
-   * When temp files a killed process left were last cleared: at the first upload or usage walk, and
-   * again at one an hour later or more (a server on another host may die while this one runs).
+   * When temp files a killed process left were last cleared (and in which sweep round): at the first
+   * upload or usage walk, again at one an hour later or more (a server on another host may die while
+   * this one runs), and at the next one after a sibling process died.
    */
   private sweptAt = -Infinity;
+  private sweptRound = 0;
 
   constructor(
     private readonly root: string,
@@ -72,8 +85,9 @@ export class LocalStorage implements Storage {
 
   private sweepOnce(tempDir: OpenTempDir): void {
     const now = Date.now();
-    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    if (this.sweptRound === sweepRound && now - this.sweptAt < SWEEP_EVERY_MS) return;
     this.sweptAt = now;
+    this.sweptRound = sweepRound;
     sweepTempDir(tempDir);
   }
 

@@ -101,6 +101,41 @@ describe("journal records are validated on load", () => {
   });
 });
 
+describe("a record's temp file left by a run killed while writing it", () => {
+  // writeAtomic writes .ID.json.PID.tmp, then renames it: kill -9 between the two left the temp file,
+  // which nothing removed, and the job's .ftpkit/transfers stayed after it finished (chaos rounds:
+  // `sync` killed 57 ms after its start, then resumed and run again to the end).
+  const deadPid = async () => {
+    const p = Bun.spawn(["true"]);
+    await p.exited;
+    return p.pid;
+  };
+
+  test("is removed by the next job that finishes there, and .ftpkit with it", async () => {
+    slow = await startFtpkitServer();
+    writeFileSync(join(slow.home, "x.bin"), randomBytes(1000));
+    const transfers = join(work, ".ftpkit", "transfers");
+    mkdirSync(transfers, { recursive: true });
+    writeFileSync(join(transfers, `.0123456789abcdef.json.${await deadPid()}.tmp`), '{"id": "0123');
+    const r = await runFtpkit(["get", slow.url("/x.bin")], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(existsSync(join(work, ".ftpkit"))).toBe(false);
+  });
+
+  test("is removed by `ftpkit resume --list`, which then finds nothing; a live writer's stays", async () => {
+    const transfers = join(work, ".ftpkit", "transfers");
+    mkdirSync(transfers, { recursive: true });
+    const dead = `.0123456789abcdef.json.${await deadPid()}.tmp`;
+    const live = `.fedcba9876543210.json.${process.pid}.tmp`;
+    writeFileSync(join(transfers, dead), '{"id": "0123');
+    writeFileSync(join(transfers, live), '{"id": "fedc');
+    const r = await runFtpkit(["resume", "--list"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr + r.stdout).toMatch(/nothing to resume/);
+    expect(readdirSync(transfers)).toEqual([live]);
+  });
+});
+
 function randomBytes(n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let off = 0; off < n; off += 65536) crypto.getRandomValues(b.subarray(off, Math.min(n, off + 65536)));

@@ -177,6 +177,22 @@ for (const kind of servers) {
       expect(readFileSync(join(s.home, "times", "r.txt"), "utf8")).toBe("edited\n");
     });
 
+    test.skipIf(kind.name !== "vsftpd")("sync down over LIST that rewrites a local file of another size sets its time to the second (MDTM), so the next sync, or the resume of one killed after it, does not fetch it again", async () => {
+      const when = new Date("2025-01-01T10:20:30Z");
+      mkdirSync(join(s.home, "resized"), { recursive: true });
+      writeFileSync(join(s.home, "resized", "r.txt"), "remote, longer than the local copy\n");
+      utimesSync(join(s.home, "resized", "r.txt"), when, when);
+      s.own(join(s.home, "resized"));
+      mkdirSync(join(work, "resized-down"));
+      writeFileSync(join(work, "resized-down", "r.txt"), "local\n");
+      expect((await runFtpkit(["sync", s.url("/resized"), "resized-down"], { cwd: work })).code).toBe(0);
+      expect(readFileSync(join(work, "resized-down", "r.txt"), "utf8")).toBe("remote, longer than the local copy\n");
+      expect(statSync(join(work, "resized-down", "r.txt")).mtime.getTime()).toBe(when.getTime());
+      const again = await runFtpkit(["sync", s.url("/resized"), "resized-down"], { cwd: work });
+      expect(again.code).toBe(0);
+      expect(again.stderr).toMatch(/; 0 copied .*, 1 skipped/);
+    });
+
     test.skipIf(kind.name !== "vsftpd")("get -r over LIST sets each file's time to the second (MDTM), so a later sync sees a same-size change made the same day", async () => {
       const when = new Date("2001-02-03T04:05:06Z"); // LIST shows "Feb 03  2001": the day only
       mkdirSync(join(s.home, "old-times"), { recursive: true });

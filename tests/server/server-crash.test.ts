@@ -37,6 +37,34 @@ test("kill -9 of the server mid-overwrite, three times: the old file stays, no t
 // named ftp.example.org no dead server's temp file was ever removed (each crash leaked its upload).
 test.skipIf(!canSetHostname)("on a host whose name holds dots, the next server sweeps a killed one's temp file too", () => crashRounds(1, "ftp.example.org"), 90_000);
 
+// `--workers`: killing the primary kills its workers too, but they are its children, reaped by init
+// whenever it gets to them. A server restarted at once swept (once per process) while the old
+// workers were still zombies, took them for live, and kept their temp files until its own restart
+// (chaos rounds with --workers 2: 7 of 14 restarts).
+test("a temp file whose server is a zombie (killed, not yet reaped) is swept by the next server", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-crash-"));
+  const quota = 10_000_000;
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota }]);
+  const home = join(root, "home/alice");
+  // The background `sleep 0.2` ends once its parent has become `sleep 60`, which never waits for it: a zombie.
+  const parent = Bun.spawn(["sh", "-c", "sleep 0.2 & echo $!; exec sleep 60"], { stdout: "pipe" });
+  try {
+    const pid = Number(new TextDecoder().decode((await parent.stdout.getReader().read()).value).trim());
+    const state = () => { const st = readFileSync(`/proc/${pid}/stat`, "utf8"); return st.slice(st.lastIndexOf(")") + 2)[0]; };
+    const deadline = Date.now() + 5_000;
+    while (state() !== "Z" && Date.now() < deadline) await Bun.sleep(10);
+    expect(state()).toBe("Z");
+    mkdirSync(join(home, ".ftpkit-tmp"), { recursive: true });
+    writeFileSync(join(home, ".ftpkit-tmp", `${hostname()}.${pid}.0b9a5c6e-1d2f-4a3b-9c8d-7e6f5a4b3c2d`), new Uint8Array(1_000_000));
+    server = await spawnServe(["--users", usersFile], { cwd: root });
+    expect(await avbl(server.port)).toBe(quota);
+    expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
+  } finally {
+    parent.kill(9);
+    await parent.exited;
+  }
+}, 30_000);
+
 async function crashRounds(rounds: number, hostname?: string): Promise<void> {
   root = mkdtempSync(join(tmpdir(), "ftpkit-crash-"));
   const quota = 10_000_000;

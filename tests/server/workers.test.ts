@@ -1,6 +1,6 @@
 // ftpkit serve --workers 2 (issue 12): two processes on one control port share caps and quotas.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
@@ -353,3 +353,34 @@ test("with --port 0 the first stdout line is the URL, before the workers' own li
   await waitFor(() => (serve!.stdout().match(/worker listening/g) ?? []).length === 2, 15_000, "both workers' lines");
   expect(serve!.stdout().split("\n")[0]).toBe(`ftp://127.0.0.1:${port}/`);
 }, 40_000);
+
+// Each worker sweeps its temp directory once, at its first upload or usage walk: a worker killed
+// mid-overwrite left its temp file to the survivor, which had swept already and never did again
+// (chaos rounds, kill -9 of one worker of `--workers 2`: 3 of 9 left it past the next uploads).
+test("a worker killed mid-overwrite: the other sweeps its temp file at its next upload, before the dead one is replaced", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-workers-"));
+  const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+  const home = join(root, "home/alice");
+  writeFileSync(join(home, "old.bin"), random(200 * KB));
+  serve = await spawnServe(["--users", users, "--workers", "2", "--max-rate", "100KB"], { cwd: root, timeoutMs: 30_000 });
+  // Both workers upload once (the kernel spreads the sessions: 8 all on one worker is 1 in 128).
+  const first = await Promise.all(Array.from({ length: 8 }, () => connect(serve!.port)));
+  for (const w of first) expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  await Promise.all(first.map((w, i) => w.transfer(`STOR small${i}.bin`, random(100))));
+  const temps = () => readdirSync(join(home, ".ftpkit-tmp")).filter((n) => !n.startsWith("@name."));
+  expect(temps()).toEqual([]);
+  const w = await connect(serve.port);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  void w.transfer("STOR old.bin", random(2000 * KB)).catch(() => null);
+  await waitFor(() => temps().length === 1, 10_000, "the overwrite's temp file");
+  const owner = Number(temps()[0]!.split(".").at(-2));
+  expect(workerPids()).toContain(owner);
+  process.kill(owner, "SIGKILL");
+  await waitFor(() => /worker \d exited/.test(serve!.stdout() + serve!.stderr()), 10_000, "the primary to see the worker exit");
+  // Within the second before the dead worker is replaced, every session lands on the other one.
+  const after = await connect(serve.port);
+  expect((await after.login("alice", "alice-pw")).code).toBe(230);
+  expect(finalCode(await after.transfer("STOR after.bin", random(100)))).toBe(226);
+  expect(temps()).toEqual([]);
+  expect(readFileSync(join(home, "old.bin")).length).toBe(200 * KB);
+}, 60_000);
