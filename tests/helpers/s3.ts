@@ -15,6 +15,8 @@ export interface TestBucket {
   api: S3Api;
   /** Multipart uploads not completed nor aborted, under `prefix`. */
   pending(prefix?: string): Promise<Array<{ key: string; id: string }>>;
+  /** How many parts the store holds of multipart upload `id` of `key` (ListParts). */
+  parts(key: string, id: string): Promise<number>;
   /** Every object key in the bucket. */
   keys(): Promise<string[]>;
   /** Empty and delete the bucket (best effort: memstore keeps data in RAM). */
@@ -45,6 +47,10 @@ export async function freshBucket(): Promise<TestBucket> {
     name,
     api,
     pending: (prefix = "") => pendingUploads(api, prefix),
+    async parts(key, id) {
+      const res = await api.send({ method: "GET", key, query: { uploadId: id } });
+      return [...(await res.text()).matchAll(/<Part>/g)].length;
+    },
     keys,
     async drop() {
       try {
