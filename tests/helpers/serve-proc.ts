@@ -1,5 +1,7 @@
 // Spawn `bun cli/ftpkit.ts serve …` as a real process, read its address, kill it by PID.
+import { afterEach } from "bun:test";
 import type { Subprocess } from "bun";
+import { rmSync } from "node:fs";
 import { cleanEnv, FTPKIT } from "./peers.ts";
 
 export interface ServeProcess {
@@ -21,6 +23,26 @@ export function serveEnv(): Record<string, string> {
   delete env.NODE_ENV;
   delete env.TEST;
   return { ...env, NO_COLOR: "1" };
+}
+
+/**
+ * What a test starts by hand (a temp directory, a server's PID, control connections), ended after
+ * each test: connections closed, the server killed by PID, the directory removed.
+ */
+export function cleanedAfterEach(): { dir: string; pid: number; wires: { close(): void }[] } {
+  const t = { dir: "", pid: 0, wires: [] as { close(): void }[] };
+  afterEach(() => {
+    for (const w of t.wires.splice(0)) w.close();
+    if (t.pid) {
+      try {
+        process.kill(t.pid, "SIGKILL");
+      } catch {}
+    }
+    t.pid = 0;
+    if (t.dir) rmSync(t.dir, { recursive: true, force: true });
+    t.dir = "";
+  });
+  return t;
 }
 
 /** Collect a stream into a growing string without blocking. */

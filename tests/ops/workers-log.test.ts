@@ -1,24 +1,13 @@
 // `serve --workers 2`: the workers' log lines reach stdout whole, also when stdout is a pipe that
 // fills up (a slow log shipper, journald busy): no line is cut by another worker's line.
-import { afterEach, expect, test } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { FTPKIT, freePort, waitFor } from "../helpers/peers.ts";
-import { collect, serveEnv } from "../helpers/serve-proc.ts";
+import { cleanedAfterEach, collect, serveEnv } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { tempDir } from "../tls/helpers.ts";
 
-let dir = "";
-let pid = 0;
-afterEach(() => {
-  if (pid) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-  pid = 0;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = "";
-});
+const t = cleanedAfterEach();
 
 /** Connect, say USER and QUIT, wait for the close: two log lines (session start, session end). */
 function session(port: number): Promise<void> {
@@ -44,23 +33,23 @@ function session(port: number): Promise<void> {
 const children = (p: number) => readdirSync(`/proc/${p}/task`).flatMap((t) => readFileSync(`/proc/${p}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
 
 test("3,000 sessions on two workers into a stdout pipe that is not read for a while: every line is a whole JSON record", async () => {
-  dir = tempDir();
-  const users = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw" }]);
+  t.dir = tempDir();
+  const users = await makeUsersFile(t.dir, [{ name: "alice", password: "alice-pw" }]);
   const port = freePort();
   // The reader sleeps first, so the pipe fills and the workers' lines queue up behind it.
   const inner = `echo "pid $$" >&2; exec bun '${FTPKIT}' serve --users '${users}' --host 127.0.0.1 --port ${port} --workers 2 --log-format json --max-per-ip 5000 --ban-after 0`;
-  const proc = Bun.spawn(["sh", "-c", `sh -c '${inner.replace(/'/g, `'\\''`)}' | (sleep 5; cat)`], { cwd: dir, env: serveEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(["sh", "-c", `sh -c '${inner.replace(/'/g, `'\\''`)}' | (sleep 5; cat)`], { cwd: t.dir, env: serveEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const out = { text: "" };
   const err = { text: "" };
   void collect(proc.stdout, out);
   void collect(proc.stderr, err);
   await waitFor(() => /^pid \d+/.test(err.text), 15_000, "the primary's pid");
-  pid = Number(/^pid (\d+)/.exec(err.text)![1]);
+  t.pid = Number(/^pid (\d+)/.exec(err.text)![1]);
   let workers: number[] = [];
-  await waitFor(() => (workers = children(pid)).length === 2, 15_000, "two workers");
+  await waitFor(() => (workers = children(t.pid)).length === 2, 15_000, "two workers");
   // One writer of the log stream: the workers' stdout is not the primary's (a pipe to it).
   const stdoutOf = (p: number) => readlinkSync(`/proc/${p}/fd/1`);
-  for (const w of workers) expect(stdoutOf(w)).not.toBe(stdoutOf(pid));
+  for (const w of workers) expect(stdoutOf(w)).not.toBe(stdoutOf(t.pid));
   // The listening record waits behind the sleeping reader: wait for a worker's greeting (the
   // primary's start-up listener answers 421 until one listens).
   const greeting = () =>

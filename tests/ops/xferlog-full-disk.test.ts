@@ -1,32 +1,19 @@
 // --xferlog on a disk that fills up: a record cut short stays a piece on its own line, and the
 // records written once there is room again are whole (not glued to the piece, which an analyzer
 // would misread as one 26-field record). Needs root (a private mount namespace with a small tmpfs).
-import { afterEach, expect, test } from "bun:test";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, waitFor } from "../helpers/peers.ts";
-import { collect, serveEnv } from "../helpers/serve-proc.ts";
+import { cleanedAfterEach, collect, serveEnv } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
 import { tempDir } from "../tls/helpers.ts";
 
-let dir = "";
-let pid = 0;
-const wires: Wire[] = [];
-afterEach(() => {
-  for (const w of wires.splice(0)) w.close();
-  if (pid) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-  pid = 0;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = "";
-});
+const t = cleanedAfterEach();
 
 /** Run `sh -c SCRIPT` in the server's mount namespace (where the small tmpfs is). */
 function inServerNs(script: string): string {
-  const r = Bun.spawnSync(["nsenter", "-t", String(pid), "-m", "sh", "-c", script], { stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync(["nsenter", "-t", String(t.pid), "-m", "sh", "-c", script], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`nsenter: ${r.stderr.toString()}`);
   return r.stdout.toString();
 }
@@ -35,19 +22,19 @@ const NAME = `${"n".repeat(150)}.bin`;
 const canNamespace = process.getuid?.() === 0 && Bun.spawnSync(["unshare", "-m", "true"]).exitCode === 0;
 
 test.skipIf(!canNamespace)("a full disk cuts one xferlog record; the records after it are whole lines", async () => {
-  dir = tempDir();
-  const small = join(dir, "small");
+  t.dir = tempDir();
+  const small = join(t.dir, "small");
   mkdirSync(small);
-  writeFileSync(join(dir, NAME), Buffer.alloc(1000, 1));
+  writeFileSync(join(t.dir, NAME), Buffer.alloc(1000, 1));
   // 16 KiB, half taken by a filler: the xferlog fills the rest after ~40 records of ~200 bytes.
-  const script = `mount -t tmpfs -o size=16k tmpfs '${small}' && dd if=/dev/zero of='${small}/filler' bs=1k count=8 2>/dev/null && exec bun '${FTPKIT}' serve --root '${dir}' --user u:pw --host 127.0.0.1 --port 0 --xferlog '${small}/xferlog'`;
-  const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script], { cwd: dir, env: serveEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  pid = proc.pid; // unshare and sh exec: this is the server
+  const script = `mount -t tmpfs -o size=16k tmpfs '${small}' && dd if=/dev/zero of='${small}/filler' bs=1k count=8 2>/dev/null && exec bun '${FTPKIT}' serve --root '${t.dir}' --user u:pw --host 127.0.0.1 --port 0 --xferlog '${small}/xferlog'`;
+  const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script], { cwd: t.dir, env: serveEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  t.pid = proc.pid; // unshare and sh exec: this is the server
   const out = { text: "" };
   void collect(proc.stdout, out);
   await waitFor(() => /ftp:\/\/127\.0\.0\.1:\d+\/\n/.test(out.text), 15_000, "the URL");
   const w = await Wire.connect(Number(/:(\d+)\/\n/.exec(out.text)![1]));
-  wires.push(w);
+  t.wires.push(w);
   expect((await w.login("u", "pw")).code).toBe(230);
   await w.cmd("TYPE I");
   for (let i = 0; i < 60 && !out.text.includes("xferlog write failed"); i++) expect((await w.transfer(`RETR ${NAME}`)).final?.code).toBe(226);
