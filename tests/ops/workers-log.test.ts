@@ -30,7 +30,15 @@ function session(port: number): Promise<void> {
   });
 }
 
-const children = (p: number) => readdirSync(`/proc/${p}/task`).flatMap((t) => readFileSync(`/proc/${p}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
+/** The child PIDs of `p`; a thread that ends between the listing and the read has none (it threw ENOENT and failed the test at once). */
+const children = (p: number) =>
+  readdirSync(`/proc/${p}/task`).flatMap((task) => {
+    try {
+      return readFileSync(`/proc/${p}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
 
 test("3,000 sessions on two workers into a stdout pipe that is not read for a while: every line is a whole JSON record", async () => {
   t.dir = tempDir();
