@@ -1,24 +1,22 @@
 // Tree jobs: `get -r`, `put -r`, a glob in the last segment, and `sync` (either direction). Each is
 // a plan (tree-plan.ts) executed by up to --parallel sessions, every file through the one verified
 // file transfer; finished files are appended to the job's journal so `ftpkit resume` skips them.
-import { existsSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { rmdirSync, rmSync } from "node:fs";
 import { basename } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
-import { compileGlob, globLiteral } from "../protocol/glob.ts";
 import { ClientError } from "./client.ts";
-import { failureKind, worstKind, type FailureKind } from "./errors.ts";
-import { besideFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
-import { downloadFile } from "./retrieve.ts";
-import { uploadFile } from "./file-upload.ts";
+import { failureKind, worstKind } from "./errors.ts";
 import { journalDir, transferId, loadRecord, type TransferRecord, type TreeSpec } from "./journal.ts";
-import { DoneLog, loadDone, loadPlanState, loadStarted, savePlanState, type DoneEntry, type PlanState } from "./tree-journal.ts";
+import { DoneLog, loadPlanState, loadStarted, savePlanState, type PlanState } from "./tree-journal.ts";
 import { decideResume } from "./resume-question.ts";
 import { persistJob, recordSettings, withRecordSettings } from "./job-records.ts";
 import { forgetJob } from "./job-end.ts";
 import { journalsElsewhere } from "./journal-index.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
-import { LocalWriteError, refusesStorage, withJobLimiter } from "./transfer.ts";
-import { Connections, runPool, type Halt, type Lane } from "./tree-pool.ts";
+import { withJobLimiter } from "./transfer.ts";
+import { Connections, runPool, type Halt } from "./tree-pool.ts";
+import { TreeFiles } from "./tree-files.ts";
+import { planJob } from "./tree-job-plan.ts";
 import { throwIfFailed, type ItemFailure } from "./tree-verdict.ts";
 import { checkTlsFlags, displayUrl, parseUrlArg, type TransferOptions } from "./options.ts";
 import { Notifier } from "./messages.ts";
@@ -27,12 +25,11 @@ import { isRetryable, worthResuming } from "./retries.ts";
 import { Session } from "./session.ts";
 import { acquireLock, loadPassword } from "./state.ts";
 import { printReport, reportSoFar, summarize, summarizePlan, type FileReport, type JobReport } from "./report.ts";
-import { dropStaleParts, planned, printPlan, retimeSame, settleChecksums, sharpenTimes, shown } from "./tree-prepare.ts";
-import { excluder, keeper, planTree, type NameMatch, type PlanItem } from "./tree-plan.ts";
+import { dropStaleParts, planned, printPlan, retimeSame, shown } from "./tree-prepare.ts";
+import { keeper, type PlanItem } from "./tree-plan.ts";
 import { makeRemoteDirs } from "./remote-dirs.ts";
-import { beforeState, cutShortItems, dropOrphanedUploads, specDifference, stillDone, toState } from "./tree-interrupted.ts";
-import { listSides, walkReports, type SidesSpec } from "./tree-sides.ts";
-import { insideRoot, leaveOutUnlisted, makeLocalDir, makePlannedDirs, mkdirRetrying } from "./tree-dirs.ts";
+import { beforeState, cutShortItems, dropOrphanedUploads, specDifference } from "./tree-interrupted.ts";
+import { insideRoot, makeLocalDir, makePlannedDirs, mkdirRetrying } from "./tree-dirs.ts";
 import { roots, type Roots, type TreeRequest } from "./tree-roots.ts";
 
 export type { TreeRequest } from "./tree-roots.ts";
@@ -121,72 +118,11 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
   const first = await Session.open(r.url, sessionOpts, creds, note);
   const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), (signal) => Session.another(r.url, sessionOpts, creds, signal), note);
   let persisted = false;
-  let moving = false;
+  let files: TreeFiles | null = null;
   try {
     const remoteRoot = first.resolve(r.remoteDir);
-    const excluded = excluder(spec.exclude ?? []);
     const recursive = spec.recursive !== false;
-    const localExists = existsSync(r.local);
-    if (localExists && !statSync(r.local).isDirectory()) {
-      // The source itself is a file: the command was meant for one file (as get -r of a remote file says).
-      if (rec.direction === "put") throw new ClientError(`${r.local} is a file, not a directory: ${spec.mode === "sync" ? "sync mirrors directories; ftpkit put uploads one file" : "upload it without -r"}`, { kind: "usage" });
-      throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
-    }
-    if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
-    const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note, journal: dir };
-    const listBoth = (match?: NameMatch) => listSides(sides, match);
-    let { remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob) : undefined);
-    // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
-    if (r.glob && source.length === 0) {
-      const literal = await listBoth((name) => name === globLiteral(r.glob!));
-      // A sync whose pattern matches nothing mirrors nothing: its destination's matches go (--delete).
-      if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = literal);
-    }
-    // Like cp without -r: a directory the pattern matched is left out, and said so.
-    if (!recursive) {
-      for (const e of source) if (e.type === "dir") note.warn(`${shown(e.rel)}: a directory, not copied without -r`);
-      source = source.filter((e) => e.type !== "dir");
-      dest = dest.filter((e) => e.type !== "dir");
-    }
-    // Like cp, scp and lftp's mget: a pattern that names nothing is an error, not an empty success
-    // (a sync may find its source empty: that is what it then mirrors).
-    if (r.glob && spec.mode === "copy" && source.length === 0) {
-      const where = rec.direction === "get" ? `remote file matches "${r.glob}" in ${remoteRoot}` : `local file matches "${r.glob}" in ${r.local}`;
-      throw new ClientError(`no ${where}`, { kind: rec.direction === "get" ? "server" : "local" });
-    }
-    // A sync decides by times: where LIST's minute cannot, MDTM tells the second. A download sets its
-    // files' times from it too (a get -r over LIST set them to the minute, or the day, and a later
-    // sync took a same-size file changed within it for unchanged), as lftp's mirror does.
-    if (spec.mode === "sync" || rec.direction === "get") {
-      const [remote, local] = rec.direction === "get" ? [source, dest] : [dest, source];
-      await sharpenTimes(first.client, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"), spec.mode);
-    }
-    const finished = resuming ? loadDone(rec.id, dir) : new Map<string, DoneEntry>();
-    const done = resuming ? stillDone(finished, source, dest, rec.direction) : new Set<string>();
-    let items = planTree(source, dest, {
-      direction: rec.direction,
-      mode: spec.mode,
-      delete: spec.delete === true,
-      checksum: spec.checksum === true,
-      remoteTimesSettable: first.client.features.has("MFMT"),
-      done,
-      keep,
-      odd,
-    });
-    if (spec.delete) {
-      const inPlan = new Set(items.map((i) => i.rel));
-      for (const [rel, why] of odd) {
-        if (inPlan.has(rel)) continue;
-        note.warn(`${shown(rel)}: not deleted (${why})`);
-        // --json silences the warning: the report says it (a script sees what the destination keeps).
-        skipped.push({ path: rel, action: "skip", reason: "kept in the destination", bytes: 0, result: `skipped: not deleted (${why})` });
-      }
-    }
-    if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
-    // Decided before the dry run returns, so that it plans (and reports) what the run will do.
-    const { items: doable, unreached } = leaveOutUnlisted(items, unreadable.filter((u) => u.side === "destination").map((u) => u.rel));
-    items = doable;
-    const walked = [...walkReports({ skipped, unreadable }), ...unreached];
+    const { remoteExists, source, dest, keep, parts, unreadable, items, walked, finished, done } = await planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot });
     if (req.dryRun) {
       // A pending upload whose local file is gone since fails in the run (said on stderr, as there).
       const pendingPlan = resuming && rec.direction === "put" && !spec.delete ? loadPlanState(rec.id, dir) : null;
@@ -218,11 +154,6 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       }
       savePlanState(rec.id, plan, dir, opts.fsync === true);
     }
-    /** An upload may continue what an earlier attempt sent only while the local file is as it was then. */
-    const continuable = (item: PlanItem): boolean => {
-      const was = plan!.local[item.rel];
-      return plan!.remote[item.rel] !== undefined && was !== undefined && was.size === item.size && was.mtimeMs === (item.mtime?.getTime() ?? 0);
-    };
     const label = `${rec.direction}${recursive ? " -r" : ""} ${rec.direction === "get" ? basename(r.local) : remoteRoot}`;
     const progress = new TreeProgress(spec.mode === "sync" ? `sync ${label.slice(rec.direction.length + (recursive ? 4 : 1))}` : label, progressMode({ quiet: opts.quiet || req.json === true, trace: opts.trace }), copies.length, copies.reduce((n, c) => n + c.size, 0));
     note.progress = progress;
@@ -230,8 +161,6 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // resumed job, like the one the job would have printed, gives every file's.
     const doneDigest = (i: PlanItem) => (done.has(i.rel) && finished.get(i.rel)?.digest ? { digest: `${rec.hash}:${finished.get(i.rel)!.digest}` } : {});
     const reports: FileReport[] = items.filter((i) => i.action === "skip").map((i) => ({ ...planned(i, `skipped: ${i.reason}`), ...doneDigest(i) }));
-    const inFlight = new Map<PlanItem, FileProgress>();
-    using _soFar = reportSoFar((signal) => [...reports, ...cutShortItems(items, reports, inFlight, signal)]);
     // How each failed item failed: the job's exit status is the most telling of them.
     // `lasting`: a refusal a plain `ftpkit resume` cannot get past (a drop, a busy server, a corrupt
     // copy can be); when every failure is one, the error says to fix the cause first.
@@ -240,6 +169,25 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const kind = failureKind(err);
       failures.push({ kind, lasting: !worthResuming(err) && kind !== "verify" });
     };
+    const halt: Halt = { reason: null };
+    files = new TreeFiles({
+      rec,
+      opts,
+      note,
+      progress,
+      local: r.local,
+      remoteRoot,
+      resuming,
+      doneLog,
+      reports,
+      failures,
+      failedWith,
+      halt,
+      startedBefore: resuming && rec.direction === "get" ? loadStarted(rec.id, dir) : null,
+      plan,
+    });
+    const { inFlight } = files;
+    using _soFar = reportSoFar((signal) => [...reports, ...cutShortItems(items, reports, inFlight, signal)]);
     // What the source walk skipped is reported; what it could not read fails alone (its kind is the
     // job's), and what is under a destination directory not listed is not attempted.
     reports.push(...walked);
@@ -295,109 +243,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       }
     }
 
-    const halt: Halt = { reason: null };
-    // A file tried again keeps its share of the display, and its last error if it never gets a turn.
-    const retried = new Map<PlanItem, { share: FileProgress; tried: number; lastError: string; lastKind: FailureKind | null }>();
-    // Get: the remote file each part file of the interrupted run holds the start of (DoneLog.started).
-    const startedBefore = resuming && rec.direction === "get" ? loadStarted(rec.id, dir) : null;
-    const work = async (s: Session, item: PlanItem, lane: Lane): Promise<void> => {
-      moving = true;
-      const fileProgress = retried.get(item)?.share ?? progress.file();
-      inFlight.set(item, fileProgress);
-      const tried = retried.get(item)?.tried ?? 0;
-      let lent = false;
-      const lend = () => {
-        lent = true;
-        lane.controlFree();
-      };
-      let handedBack = false;
-      // A connection lost before any byte of the file was kept: the file goes back to the list for
-      // whichever connection is free first, rather than waiting out this one's backoff and new login
-      // (vsftpd ends a session whose passive port it cannot bind: the file waited ~0.5 s, at the end
-      // of the job too). A file with bytes kept continues on its own connection, where REST picks
-      // them up (elsewhere, a server without a ranged digest would have it start over); a 4yz on a
-      // live connection keeps its backoff. Asked only at a failure worth retrying.
-      const handBack = (kept: number) => (handedBack = kept === 0 && s.client.control.isClosed && tried < opts.retries && !halt.reason);
-      const ctx: FileContext = { opts, algo: rec.hash, verify: opts.verify && rec.verify, alwaysDigest: opts.alwaysDigest === true || rec.alwaysDigest === true, note, progress: fileProgress, beforeFirstByte() {}, discard() {}, controlFree: lend, handBack, tried };
-      const localPath = insideRoot(r.local, item.rel);
-      const remotePath = joinRemote(remoteRoot, item.rel);
-      let again = false;
-      try {
-        // Size and time to the second (MLSD) tell the remote file unchanged, as MDTM does for a single
-        // get: a part whose file the listing shows as it was continues at its end, also without a
-        // ranged HASH (only then was it started over: a 4 GiB file fetched again whole).
-        const remoteNow = !item.link && !item.sizeUnknown && item.exactTime && item.mtime && item.mtime.getTime() > 0 ? { size: item.size, mtimeMs: item.mtime.getTime() } : undefined;
-        const was = startedBefore?.get(item.rel);
-        const unchanged = remoteNow !== undefined && was?.size === remoteNow.size && was.mtimeMs === remoteNow.mtimeMs;
-        if (rec.direction === "get" && tried === 0) doneLog.started(item.rel);
-        const out =
-          rec.direction === "get"
-            ? await downloadFile(
-                s,
-                {
-                  remote: remotePath,
-                  local: localPath,
-                  part: besideFile(localPath, PART_SUFFIX),
-                  resuming: true,
-                  mtime: item.mtime,
-                  mode: item.mode,
-                  ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }),
-                  ...(unchanged ? { expect: { size: item.size, mtime: null, changedHint: "" } } : {}),
-                  ...(remoteNow && tried === 0 ? { partReady: () => doneLog.started(item.rel, remoteNow) } : {}),
-                },
-                ctx,
-              )
-            : await uploadFile(s, { local: localPath, remote: remotePath, resuming: (resuming || tried > 0) && continuable(item), before: continuable(item) ? toState(plan!.remote[item.rel]) : undefined, keepMtime: true, keepMode: true }, ctx);
-        doneLog.append({ rel: item.rel, size: out.size, digest: out.digest, ...(item.mtime ? { sourceMtimeMs: item.mtime.getTime() } : {}) });
-        reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
-      } catch (err) {
-        // A link LIST showed (its size is the link's, so SIZE asked for the target's) that the server
-        // will not send as a file points to a directory: not followed, as locally.
-        if (item.link && err instanceof ClientError && err.code === 550) {
-          reports.push({ path: item.rel, action: "skip", reason: "symbolic link", bytes: 0, result: "skipped: a symbolic link to a directory is not followed" });
-          note.warn(`${shown(item.rel)}: skipped (a symbolic link the server does not send as a file, so a link to a directory: not followed)`);
-          return;
-        }
-        const message = (err as Error).message;
-        // The connection dropped while the file was being checked, with the next file's commands
-        // already behind it on that connection (its own retries could not reconnect it), or it was
-        // handed back: the file goes back to the list (--retries times) and continues from what it left.
-        if (handedBack || (lent && isRetryable(err) && tried < opts.retries && !halt.reason)) {
-          again = true;
-          retried.set(item, { share: fileProgress, tried: tried + 1, lastError: message, lastKind: failureKind(err) });
-          note.warn(`${shown(item.rel)}: ${message.replace(/; [^;]*`ftpkit resume`[^;]*$/, "")}; trying it again (attempt ${tried + 1} of ${opts.retries})`);
-        } else {
-          reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: fileProgress.moved, result: `failed: ${message}` });
-          failedWith(err);
-          note.error(`${shown(item.rel)}: ${message}`);
-        }
-        // A full (or read-only) disk, or a server out of space or over quota, fails every later file
-        // too: the job stops starting them.
-        if (err instanceof LocalWriteError && err.diskRefuses) halt.reason ??= `the local disk refused: ${err.message}`;
-        else if (err instanceof ClientError && refusesStorage(err.code)) halt.reason ??= `the server refused to store more: ${err.message}`;
-        if (again) lane.again(); // the pool reconnects this connection if it dropped, and only if files are left
-      } finally {
-        // One tried again keeps its bytes until its next turn.
-        if (!again) {
-          inFlight.delete(item);
-          progress.fileFinished();
-        }
-      }
-    };
-    const { started, lostTo } = await runPool(reachable, Math.max(1, spec.parallel ?? 4), conns, work, note, halt);
-    // The last connection lost to what no retry gets past (a certificate no longer trusted, a password
-    // no longer taken): the files left failed for that (exit 5, 6), not for the drop before it (4).
-    const lostKind = failureKind(lostTo);
-    const final = lostKind === "tls" || lostKind === "auth" ? (lostTo as Error) : null;
-    const notStarted = halt.reason ? `failed: not started (${halt.reason})` : "failed: no connection left to transfer it";
-    for (const c of reachable.slice(started)) {
-      const again = retried.get(c);
-      const result = final && !halt.reason ? `failed: ${again ? `${again.lastError}; then ` : ""}${final.message}` : again ? `failed: ${again.lastError}` : notStarted;
-      reports.push({ path: c.rel, action: "copy", reason: c.reason, bytes: 0, result });
-      // Tried again after a drop, or never started (after a halt, the failure that halted the job is counted already).
-      failures.push({ kind: final && !halt.reason ? lostKind : again ? again.lastKind : halt.reason ? null : "network", lasting: false });
-      progress.fileFinished(); // counted as done, as the files under a directory not created are
-    }
+    const { started, lostTo } = await runPool(reachable, Math.max(1, spec.parallel ?? 4), conns, files.run, note, halt);
+    files.unstarted(reachable.slice(started), lostTo);
 
     for (const d of items.filter((i) => i.action === "delete" && !i.first)) {
       try {
@@ -422,13 +269,13 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     if (report.failed === orphaned.length || refusedOnly) forgetJob(rec.id, dir);
     else if (orphaned.length > 0) savePlanState(rec.id, plan!, dir, opts.fsync === true);
     await conns.close();
-    throwIfFailed(report, failures, { halted: halt.reason, orphaned: orphaned.length, kept: (moving || resuming) && !refusedOnly });
+    throwIfFailed(report, failures, { halted: halt.reason, orphaned: orphaned.length, kept: (files.moving || resuming) && !refusedOnly });
     return report;
   } catch (err) {
     conns.destroy();
     // A new job that a lasting refusal stopped before its first file (a directory it may not
     // create, a file in the way) leaves no record: `ftpkit resume` would only fail the same way.
-    if (persisted && !moving && !resuming && !isRetryable(err)) forgetJob(rec.id, dir);
+    if (persisted && !files?.moving && !resuming && !isRetryable(err)) forgetJob(rec.id, dir);
     throw err;
   }
 }
