@@ -7,79 +7,19 @@ import { formatEndpoint } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
-import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type TlsSettings } from "./connection.ts";
+import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection } from "./connection.ts";
 import { DataChannel, type TransferOpts } from "./data-channel.ts";
 import { ClientError, describe, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients, wantsTls } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
+import { DEFAULT_REPLY_TIMEOUT_MS, MAX_HANDSHAKE_MS, MAX_PRELIMINARY_REPLIES, shorter, waitBound, type ClientOptions, type DataTransfer, type Features } from "./client-options.ts";
 import { controlHandshake, secureControl } from "./control-tls.ts";
 // listing.ts uses this module's exports only inside functions, so the import cycle is harmless.
 import { listPath } from "./listing.ts";
 
 export { ClientError, describe, replyError } from "./errors.ts";
 export type { DigestAlgorithm } from "./remote-hash.ts";
-
-export interface ClientOptions {
-  host: string;
-  port: number;
-  /** Active mode: the server connects to us (EPRT, falling back to PORT). */
-  active?: boolean;
-  /** Overrides `stallMs` for replies, TLS handshakes and connects (programs that want their own bound; the CLI leaves it unset). */
-  timeoutMs?: number;
-  /**
-   * --stall-timeout: how long the server may stay silent while we wait on it. Bounds every reply (to
-   * any command: the greeting, USER, a transfer command's 1yz, HASH…), the TLS handshakes (at most
-   * 30 s) and connects (at most 15 s), and a listing's data connection that moves no byte (transfers
-   * take theirs from PumpOptions). Default 60 s; 0: replies are waited for as long as it takes.
-   */
-  stallMs?: number;
-  /** Called with every line sent and received (passwords masked), for --verbose style logs. */
-  trace?: (line: string) => void;
-  /**
-   * FTPS (RFC 4217): `explicit` sends AUTH TLS after the greeting, `implicit` speaks TLS from the
-   * first byte. Either way PBSZ 0 + PROT P follow, so data connections are encrypted too, before
-   * any USER/PASS. Never falls back to clear text.
-   */
-  tls?: { mode: "explicit" | "implicit"; settings: TlsSettings };
-}
-
-/** How a data connection is opened: passive (EPSV, PASV) or active (EPRT, PORT); undefined = the usual fallbacks. */
-export type DataMode = "epsv" | "pasv" | "eprt" | "port";
-
-/** What the server offered in FEAT: upper-case keyword → its parameters (may be ""). */
-export type Features = Map<string, string>;
-
-/** An open data connection whose transfer command was accepted (1yz received or pending). */
-export interface DataTransfer {
-  conn: Connection;
-  /** Resolves with the final reply of the transfer command (226/250 or an error reply). */
-  done: Promise<FtpReply>;
-  /**
-   * Resolves with a second 1yz, should one follow the first. Pure-FTPd ends a RETR whose data
-   * connection the client closed that way ("150 0.072 seconds (measured here), …") and sends
-   * nothing after it: `done` would wait for ever.
-   */
-  further?: Promise<FtpReply>;
-}
-
-/** How long the server may stay silent when the options say nothing (--stall-timeout's default). */
-const DEFAULT_REPLY_TIMEOUT_MS = 60_000;
-
-/** The longest a TLS handshake is waited for, whatever the stall bound: none takes that long. */
-const MAX_HANDSHAKE_MS = 30_000;
-
-/** `limit`, or `waitMs` when it is a bound (not 0) and shorter. */
-function shorter(waitMs: number, limit: number): number {
-  return waitMs > 0 && waitMs < limit ? waitMs : limit;
-}
-
-/** 1yz replies one command may get before its final one (150, 125, "120 ready in n minutes"…). */
-const MAX_PRELIMINARY_REPLIES = 32;
-
-/** ClientOptions' bound on a silent server (see FtpClient.waitMs). */
-function waitBound(opts: ClientOptions): number {
-  return opts.timeoutMs ?? opts.stallMs ?? DEFAULT_REPLY_TIMEOUT_MS;
-}
+export type { ClientOptions, DataMode, DataTransfer, Features } from "./client-options.ts";
 
 export class FtpClient {
   /** Replies matched to requests in order (reply-queue.ts). */
