@@ -10,6 +10,8 @@ import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
 import { sweepStaleUploads, type StaleUploads } from "./s3-sweep.ts";
 import { openS3Upload } from "./s3-upload.ts";
 
+/** What RMD adds to 550 Directory not empty when no listed entry is the cause (see notEmpty). */
+const UNREACHABLE = "it holds objects another tool named so that no FTP path reaches them (such as a//b or a/./b); remove them with an S3 tool";
 /** A directory rename copies every object under it: above this many it is refused (550). */
 export const MAX_DIR_RENAME_OBJECTS = 1000;
 /** S3's longest object key, in UTF-8 bytes (prefix included). */
@@ -160,7 +162,7 @@ export class S3Storage implements Storage {
     }
     // A "marker" with bytes in it (another tool stored data under "d/") is data, not a marker: RMD
     // deleted it, unlisted and uncounted by the quota's give-back.
-    if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw new StorageError("not-empty");
+    if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw await this.notEmpty(prefix);
     await deleteObject(this.api, prefix);
     await this.keepParent(key);
   }
@@ -177,6 +179,23 @@ export class S3Storage implements Storage {
     }, this.api.keyLock);
     await this.keepParent(key);
     return size;
+  }
+
+  /**
+   * Why RMD of a non-empty directory fails. When LIST shows it empty, its objects are ones other
+   * tools named so that no FTP path reaches them ("d//x", "d/./x", "d/x/../y", "d/." or data in
+   * the marker "d/"): a bare "Directory not empty" was all a client ever got, RMD after RMD.
+   * They are not deleted for it: they are somebody's data, and only an S3 tool can show them.
+   */
+  private async notEmpty(prefix: string): Promise<StorageError> {
+    let token: string | undefined;
+    for (let pages = 0; pages < 3; pages++) {
+      const p = await this.page(prefix, { delimiter: true, token });
+      if (entriesOf(prefix, p).length > 0) return new StorageError("not-empty");
+      token = p.next;
+      if (!token) return new StorageError("not-empty", "only unreachable objects", UNREACHABLE);
+    }
+    return new StorageError("not-empty");
   }
 
   /**
