@@ -106,4 +106,41 @@ describe.skipIf(!HAVE_S3)("stale multipart uploads", () => {
     expect((await w.read(60_000))?.code).toBe(226);
     expect((await w.cmd("SIZE live.bin")).lines[0]).toBe(String(sent));
   }, 120_000);
+
+  test("an upload of the sweeping process itself is never taken for stale, however long its client is silent", async () => {
+    bucket = await freshBucket();
+    const warned: Array<{ event: string; fields?: Record<string, any> }> = [];
+    const logger = { info() {}, error() {}, warn: (event: string, fields?: Record<string, any>) => void warned.push({ event, fields }) };
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }], options: { logger, s3StaleUploadMs: 2_000 } });
+    const w = await servers.login();
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    expect((await w.cmd("STOR quiet.bin")).code).toBe(150);
+    // One part (8 MiB) and a little more, then the client says nothing.
+    const body = new Uint8Array(9 * 1024 * 1024).fill(5);
+    for (let off = 0; off < body.length; ) {
+      const n = data.write(body.subarray(off));
+      if (n < 0) throw new Error("data connection closed");
+      off += n;
+      if (off < body.length) await Bun.sleep(5);
+    }
+    const partStored = async () => {
+      const [u] = await bucket!.pending("alice/");
+      return u !== undefined && (await bucket!.parts(u.key, u.id)) > 0;
+    };
+    while (!(await partStored())) await Bun.sleep(100);
+    const [mine] = await bucket.pending("alice/");
+    // A crashed node's upload beside it: its abort shows that a sweep ran after both grew old.
+    const lost = await orphan(bucket, "alice/lost.bin", false);
+    while ((await pendingAges(bucket)).get(lost)! < 2_500) await Bun.sleep(200);
+    // Another session lists the home's root: a use of the place, so a sweep (the last was at the login).
+    expect((await (await servers.login()).transfer("LIST")).final?.code).toBe(226);
+    for (const deadline = Date.now() + 20_000; !warned.some((l) => l.fields?.key === "alice/lost.bin") && Date.now() < deadline; ) await Bun.sleep(100);
+    expect(warned.map((l) => l.fields?.key)).toEqual(["alice/lost.bin"]);
+    expect((await bucket.pending("alice/")).map((u) => u.id)).toEqual([mine!.id]);
+    data.shutdown();
+    data.end();
+    expect((await w.read(60_000))?.code).toBe(226);
+    expect((await w.cmd("SIZE quiet.bin")).lines[0]).toBe(String(body.length));
+  }, 120_000);
 });
