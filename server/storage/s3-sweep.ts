@@ -13,6 +13,7 @@ import { xmlText, type S3Api } from "./s3-request.ts";
 export const STALE_UPLOAD_MS = 24 * 3_600_000;
 /** A place is swept at its first use, then at most this often (or its age, if shorter). */
 const SWEEP_EVERY_MS = 3_600_000;
+const DENIED = "the object store denied listing multipart uploads or their parts: allow s3:ListBucketMultipartUploads and s3:ListMultipartUploadParts, or give the bucket an AbortIncompleteMultipartUpload lifecycle rule";
 /** Requests of one sweep at most (listings, ListParts, aborts); the next continues where it stopped. */
 const SWEEP_REQUESTS = 50;
 
@@ -28,6 +29,8 @@ interface PlaceSweep {
   running: boolean;
   /** Where the last sweep stopped when it ran out of requests (null: from the start). */
   after: { key: string; id: string } | null;
+  /** The store refused to list the uploads (said once). */
+  denied: boolean;
 }
 
 /** Per place of this process (a users-file reload builds new storages for the same places). */
@@ -40,7 +43,7 @@ const sweeps = new Map<string, PlaceSweep>();
 export function sweepStaleUploads(api: S3Api, prefix: string, opts: StaleUploads): void {
   const id = `${api.settings.endpoint}\n${api.bucket}\n${prefix}`;
   let s = sweeps.get(id);
-  if (!s) sweeps.set(id, (s = { at: -Infinity, running: false, after: null }));
+  if (!s) sweeps.set(id, (s = { at: -Infinity, running: false, after: null, denied: false }));
   const now = Date.now();
   if (s.running || now - s.at < Math.min(SWEEP_EVERY_MS, opts.ageMs)) return;
   s.running = true;
@@ -64,6 +67,13 @@ async function sweep(api: S3Api, prefix: string, opts: StaleUploads, place: Plac
   let budget = SWEEP_REQUESTS;
   while (budget-- > 0) {
     const page = await listUploads(api, prefix, place.after);
+    if (page === "denied") {
+      // A key or bucket policy without s3:ListBucketMultipartUploads (or ListMultipartUploadParts):
+      // uploads work; only the sweep cannot. Said once, not as "object store unavailable" each hour.
+      if (!place.denied) opts.log?.("stale multipart uploads not swept", { bucket: api.bucket, prefix, reason: DENIED });
+      place.denied = true;
+      return;
+    }
     for (const u of page.uploads) {
       if (budget <= 0) return;
       // Ages by the store's clock: a node whose clock runs ahead must not take live uploads for old.
@@ -71,6 +81,11 @@ async function sweep(api: S3Api, prefix: string, opts: StaleUploads, place: Plac
       if (!isLiveUpload(u.id) && !young(u.initiated)) {
         const newest = await newestPart(api, u, () => budget-- > 0);
         if (newest === undefined) return; // out of requests before knowing: the next sweep asks again
+        if (newest === "denied") {
+          if (!place.denied) opts.log?.("stale multipart uploads not swept", { bucket: api.bucket, prefix, reason: DENIED });
+          place.denied = true;
+          return;
+        }
         if (newest !== null && young(newest)) {
           place.after = u;
           continue;
@@ -94,11 +109,12 @@ async function sweep(api: S3Api, prefix: string, opts: StaleUploads, place: Plac
 }
 
 /** One page of ListMultipartUploads after `after`, and the store's time of the answer. */
-async function listUploads(api: S3Api, prefix: string, after: { key: string; id: string } | null): Promise<{ uploads: PendingUpload[]; more: boolean; now: number }> {
+async function listUploads(api: S3Api, prefix: string, after: { key: string; id: string } | null): Promise<{ uploads: PendingUpload[]; more: boolean; now: number } | "denied"> {
   const query: Record<string, string> = { uploads: "", prefix };
   if (after) Object.assign(query, { "key-marker": after.key, "upload-id-marker": after.id });
-  const res = await api.send({ method: "GET", key: "", query });
+  const res = await api.send({ method: "GET", key: "", query, accept: [403] });
   const xml = await res.text();
+  if (res.status === 403) return "denied";
   if (!/<ListMultipartUploadsResult[\s>]/.test(xml)) throw new Error("not a listing of uploads");
   const uploads: PendingUpload[] = [];
   for (const m of xml.matchAll(/<Upload>([\s\S]*?)<\/Upload>/g)) {
@@ -115,15 +131,16 @@ async function listUploads(api: S3Api, prefix: string, after: { key: string; id:
 /**
  * The time of the upload's newest part (ListParts, every page), null when it has none, undefined
  * when `spend` refused a request first or the store's answer was not a list of parts (Infinity:
- * the upload is gone).
+ * the upload is gone; "denied": the store refused to list them).
  */
-async function newestPart(api: S3Api, u: PendingUpload, spend: () => boolean): Promise<number | null | undefined> {
+async function newestPart(api: S3Api, u: PendingUpload, spend: () => boolean): Promise<number | null | undefined | "denied"> {
   let newest: number | null = null;
   let marker = "0";
   for (;;) {
     if (!spend()) return undefined;
-    const res = await api.send({ method: "GET", key: u.key, query: { uploadId: u.id, "part-number-marker": marker }, accept: [404] });
+    const res = await api.send({ method: "GET", key: u.key, query: { uploadId: u.id, "part-number-marker": marker }, accept: [403, 404] });
     const xml = await res.text();
+    if (res.status === 403) return "denied";
     // Completed or aborted meanwhile (by its owner, another node's sweep): nothing to do.
     if (res.status === 404) return Infinity;
     if (!/<ListPartsResult[\s>]/.test(xml)) return undefined;

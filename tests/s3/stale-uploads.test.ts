@@ -143,4 +143,23 @@ describe.skipIf(!HAVE_S3)("stale multipart uploads", () => {
     expect((await w.read(60_000))?.code).toBe(226);
     expect((await w.cmd("SIZE quiet.bin")).lines[0]).toBe(String(body.length));
   }, 120_000);
+
+  test("a bucket policy that denies listing multipart uploads: one warning says the sweep cannot run, no 'object store unavailable', and the home works", async () => {
+    bucket = await freshBucket();
+    const policy = { Version: "2012-10-17", Statement: [{ Effect: "Deny", Principal: "*", Action: ["s3:ListBucketMultipartUploads"], Resource: [`arn:aws:s3:::${bucket.name}`] }] };
+    expect((await bucket.api.send({ method: "PUT", key: "", query: { policy: "" }, body: JSON.stringify(policy) })).status).toBe(204);
+    const logged: Array<{ level: string; event: string }> = [];
+    const logger = {
+      info() {},
+      warn: (event: string) => void logged.push({ level: "warn", event }),
+      error: (event: string) => void logged.push({ level: "error", event }),
+    };
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }], options: { logger, s3StaleUploadMs: 1_000 } });
+    const w = await servers.login();
+    for (const deadline = Date.now() + 20_000; logged.length === 0 && Date.now() < deadline; ) await Bun.sleep(50);
+    // Before: "object store unavailable" (an error line for an outage) at each sweep, for a store that works.
+    expect(logged).toEqual([{ level: "warn", event: "stale multipart uploads not swept" }]);
+    expect((await w.transfer("STOR a.txt", new TextEncoder().encode("fine"))).final?.code).toBe(226);
+    expect((await w.transfer("NLST")).data.toString()).toBe("a.txt\r\n");
+  }, 60_000);
 });
