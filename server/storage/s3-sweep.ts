@@ -65,15 +65,15 @@ interface PendingUpload {
 
 async function sweep(api: S3Api, prefix: string, opts: StaleUploads, place: PlaceSweep): Promise<void> {
   let budget = SWEEP_REQUESTS;
+  // A key or bucket policy without s3:ListBucketMultipartUploads (or ListMultipartUploadParts):
+  // uploads work; only the sweep cannot. Said once, not as "object store unavailable" each hour.
+  const denied = () => {
+    if (!place.denied) opts.log?.("stale multipart uploads not swept", { bucket: api.bucket, prefix, reason: DENIED });
+    place.denied = true;
+  };
   while (budget-- > 0) {
     const page = await listUploads(api, prefix, place.after);
-    if (page === "denied") {
-      // A key or bucket policy without s3:ListBucketMultipartUploads (or ListMultipartUploadParts):
-      // uploads work; only the sweep cannot. Said once, not as "object store unavailable" each hour.
-      if (!place.denied) opts.log?.("stale multipart uploads not swept", { bucket: api.bucket, prefix, reason: DENIED });
-      place.denied = true;
-      return;
-    }
+    if (page === "denied") return denied();
     for (const u of page.uploads) {
       if (budget <= 0) return;
       // Ages by the store's clock: a node whose clock runs ahead must not take live uploads for old.
@@ -81,11 +81,7 @@ async function sweep(api: S3Api, prefix: string, opts: StaleUploads, place: Plac
       if (!isLiveUpload(u.id) && !young(u.initiated)) {
         const newest = await newestPart(api, u, () => budget-- > 0);
         if (newest === undefined) return; // out of requests before knowing: the next sweep asks again
-        if (newest === "denied") {
-          if (!place.denied) opts.log?.("stale multipart uploads not swept", { bucket: api.bucket, prefix, reason: DENIED });
-          place.denied = true;
-          return;
-        }
+        if (newest === "denied") return denied();
         if (newest !== null && young(newest)) {
           place.after = u;
           continue;
