@@ -1,3 +1,5 @@
+import { STALE_UPLOAD_MS } from "./storage/s3-sweep.ts";
+
 /** Typed server settings with safe defaults (issue #2: port 2121, 500 connections, 120 s idle). */
 export interface ServerOptions {
   usersFile: string;
@@ -41,6 +43,11 @@ export interface ServerOptions {
   stallTimeoutMs: number;
   /** Endpoint of the object store for s3:// homes and mounts (default: S3_ENDPOINT / AWS_ENDPOINT_URL). */
   s3Endpoint?: string;
+  /**
+   * Multipart uploads under an S3 place that began this long ago and whose newest part is as old
+   * are aborted (a crashed server's, or one whose start the server never heard of): see s3-sweep.ts.
+   */
+  s3StaleUploadMs: number;
   /** --proxy-protocol --proxy-from: balancer addresses (CIDR list) whose PROXY header is required; unset = no PROXY protocol. */
   proxyFrom?: string;
   /** --state redis://HOST:PORT[/DB]: share limits and quotas with other nodes; unset = in memory. */
@@ -74,4 +81,5 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   hashBytesPerSec: 512 * 1024 * 1024,
   dataTimeoutMs: 30_000,
   stallTimeoutMs: 300_000,
+  s3StaleUploadMs: STALE_UPLOAD_MS,
 };

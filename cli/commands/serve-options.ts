@@ -113,6 +113,7 @@ export const serveArgs = {
   "implicit-tls-port": { type: "string", description: "Also accept implicit TLS (ftps://) on this port", valueHint: "N" },
   "require-tls": { type: "boolean", description: "Refuse logins and data transfers that are not encrypted" },
   "s3-endpoint": { type: "string", description: "S3 endpoint for s3:// homes and mounts (default: S3_ENDPOINT or AWS_ENDPOINT_URL)", valueHint: "URL" },
+  "s3-stale-uploads": { type: "string", description: "Abort multipart uploads under S3 places begun, and last given a part, this many hours ago (default 24)", valueHint: "HOURS" },
   "tls-session-reuse": { type: "string", description: "PROT P data connections: required or preferred (default) TLS session reuse", valueHint: "required|preferred" },
   "tls-upload-eof": {
     type: "string",
@@ -146,6 +147,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     maxUserRate: rate(s("max-user-rate"), "max-user-rate"),
     shutdownGraceSec: positiveInt(s("shutdown-grace"), "shutdown-grace", 0),
     s3Endpoint: s3Endpoint(s("s3-endpoint")),
+    s3StaleUploadMs: hours(positiveInt(s("s3-stale-uploads"), "s3-stale-uploads", 1, 8760)),
     proxyFrom: proxyFrom(args),
     state: stateUrl(s("state") ?? stateFromEnv()),
     stateTtlMs: seconds(positiveInt(s("state-ttl"), "state-ttl", 1, 3600)),
@@ -159,6 +161,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
 }
 
 const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
+const hours = (n: number | undefined) => (n === undefined ? undefined : n * 3_600_000);
 
 /** $FTPKIT_STATE (taken out of the environment once the server runs: see run). */
 function stateFromEnv(): string | undefined {

@@ -57,6 +57,7 @@ export const pass: CommandSpec = {
         s3Endpoint: server.options.s3Endpoint,
         keyLock: server.state.keyLock ?? null,
         sharedNames: server.state.kind !== "local",
+        staleUploads: { ageMs: server.options.s3StaleUploadMs, log: (event, fields) => server.log.warn(event, fields) },
         log: (event, fields) => server.log.error(event, fields),
       });
       mounts = acquired.mounts;

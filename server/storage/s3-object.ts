@@ -115,10 +115,21 @@ export interface CompletedPart {
   etag: string;
 }
 
+/**
+ * Multipart uploads this process has started and not yet completed or aborted: the stale-upload
+ * sweep (s3-sweep.ts) never aborts them, however slowly their client sends.
+ */
+const liveUploads = new Set<string>();
+
+export function isLiveUpload(id: string): boolean {
+  return liveUploads.has(id);
+}
+
 export async function createMultipart(api: S3Api, key: string, headers: Record<string, string>): Promise<string> {
   const res = await api.send({ method: "POST", key, query: { uploads: "" }, headers });
   const id = xmlText(await res.text(), "UploadId");
   if (!id) throw new StorageError("transient", "the object store did not start the upload");
+  liveUploads.add(id);
   return id;
 }
 
@@ -152,7 +163,9 @@ export async function completeMultipart(api: S3Api, key: string, id: string, par
     "</CompleteMultipartUpload>";
   const res = await api.send({ method: "POST", key, query: { uploadId: id }, body });
   // radosgw answers an empty <ETag>: then it is S3's formula, md5 of the parts' md5s + "-N".
-  return xmlText(await bodyOrError(res), "ETag") || multipartEtag(sorted);
+  const etag = xmlText(await bodyOrError(res), "ETag") || multipartEtag(sorted);
+  liveUploads.delete(id);
+  return etag;
 }
 
 function multipartEtag(parts: CompletedPart[]): string {
@@ -167,6 +180,8 @@ function multipartEtag(parts: CompletedPart[]): string {
 
 /** Abort; an upload that is already gone (NoSuchUpload) counts as aborted. */
 export async function abortMultipart(api: S3Api, key: string, id: string): Promise<void> {
+  // Given up, whether the store takes the abort now or not: a sweep may then abort it too.
+  liveUploads.delete(id);
   const res = await api.send({ method: "DELETE", key, query: { uploadId: id }, accept: [404] });
   await res.arrayBuffer();
 }

@@ -7,8 +7,11 @@ import { copyObject, deleteObject, headObject, listObjects, objectTags, putObjec
 import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
 import { openS3Read } from "./s3-read.ts";
 import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
+import { sweepStaleUploads, type StaleUploads } from "./s3-sweep.ts";
 import { openS3Upload } from "./s3-upload.ts";
 
+/** What RMD adds to 550 Directory not empty when no listed entry is the cause (see notEmpty). */
+const UNREACHABLE = "it holds objects another tool named so that no FTP path reaches them (such as a//b or a/./b); remove them with an S3 tool";
 /** A directory rename copies every object under it: above this many it is refused (550). */
 export const MAX_DIR_RENAME_OBJECTS = 1000;
 /** S3's longest object key, in UTF-8 bytes (prefix included). */
@@ -21,12 +24,24 @@ export class S3Storage implements Storage {
   /** "" (whole bucket) or "prefix/": every key this storage touches starts with it. */
   private readonly root: string;
   private readonly problem: string | null;
+  /** Abort stale multipart uploads under the prefix (the server's places; not a start-up probe's). */
+  private readonly staleUploads: StaleUploads | null;
 
-  constructor(settings: S3Settings, place: S3Place, opts: { onOutage?: (reason: string) => void; keyLock?: SharedKeyLock | null } = {}) {
+  constructor(
+    settings: S3Settings,
+    place: S3Place,
+    opts: { onOutage?: (reason: string) => void; keyLock?: SharedKeyLock | null; staleUploads?: StaleUploads | null } = {},
+  ) {
     this.api = new S3Api(settings, place.bucket, opts.onOutage);
     this.api.keyLock = opts.keyLock ?? null;
     this.root = place.prefix ? place.prefix + "/" : "";
     this.problem = settingsProblem(settings);
+    this.staleUploads = opts.staleUploads ?? null;
+  }
+
+  /** At the place's use (a login opens it, an upload), now and then: see s3-sweep.ts. */
+  private sweep(): void {
+    if (this.staleUploads && !this.problem) sweepStaleUploads(this.api, this.root, this.staleUploads);
   }
 
   /** The full object key of a storage key; refuses anything that could leave the prefix. */
@@ -65,6 +80,7 @@ export class S3Storage implements Storage {
 
   async stat(key: string): Promise<EntryStat> {
     const full = this.full(key);
+    if (key === "") this.sweep();
     if (key !== "") {
       const h = await this.head(full);
       if (h) return { type: "file", size: h.size, mtime: h.mtime };
@@ -91,6 +107,7 @@ export class S3Storage implements Storage {
 
   async listBatches(key: string): Promise<AsyncIterable<DirEntry[]>> {
     const prefix = this.dirPrefix(key);
+    if (key === "") this.sweep();
     const first = await this.page(prefix, { delimiter: true });
     if (key !== "" && first.files.length === 0 && first.dirs.length === 0) {
       throw new StorageError((await this.head(this.full(key))) ? "not-a-directory" : "not-found");
@@ -115,6 +132,7 @@ export class S3Storage implements Storage {
   async openWrite(key: string, mode: WriteMode): Promise<Upload> {
     if (key === "") throw new StorageError("is-a-directory");
     const full = this.full(key);
+    this.sweep();
     const [old, dir] = await Promise.all([this.head(full), this.dirProbe(key), this.requireParent(key)]);
     if (dir) throw new StorageError("is-a-directory");
     if (mode.kind === "create" && old) throw new StorageError("exists");
@@ -144,7 +162,7 @@ export class S3Storage implements Storage {
     }
     // A "marker" with bytes in it (another tool stored data under "d/") is data, not a marker: RMD
     // deleted it, unlisted and uncounted by the quota's give-back.
-    if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw new StorageError("not-empty");
+    if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw await this.notEmpty(prefix);
     await deleteObject(this.api, prefix);
     await this.keepParent(key);
   }
@@ -161,6 +179,23 @@ export class S3Storage implements Storage {
     }, this.api.keyLock);
     await this.keepParent(key);
     return size;
+  }
+
+  /**
+   * Why RMD of a non-empty directory fails. When LIST shows it empty, its objects are ones other
+   * tools named so that no FTP path reaches them ("d//x", "d/./x", "d/x/../y", "d/." or data in
+   * the marker "d/"): a bare "Directory not empty" was all a client ever got, RMD after RMD.
+   * They are not deleted for it: they are somebody's data, and only an S3 tool can show them.
+   */
+  private async notEmpty(prefix: string): Promise<StorageError> {
+    let token: string | undefined;
+    for (let pages = 0; pages < 3; pages++) {
+      const p = await this.page(prefix, { delimiter: true, token });
+      if (entriesOf(prefix, p).length > 0) return new StorageError("not-empty");
+      token = p.next;
+      if (!token) return new StorageError("not-empty", "only unreachable objects", UNREACHABLE);
+    }
+    return new StorageError("not-empty");
   }
 
   /**
@@ -257,6 +292,7 @@ export class S3Storage implements Storage {
       if (h) return h.size;
     }
     const prefix = this.dirPrefix(key);
+    if (key === "") this.sweep();
     let total = 0;
     let token: string | undefined;
     do {

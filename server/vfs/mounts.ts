@@ -4,6 +4,7 @@ import { LocalStorage } from "../storage/local.ts";
 import { S3Storage } from "../storage/s3.ts";
 import { s3SettingsFromEnv, type S3Settings } from "../storage/s3-request.ts";
 import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
+import type { StaleUploads } from "../storage/s3-sweep.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
 import type { Ledger, QuotaRegistry } from "./quota.ts";
@@ -78,6 +79,8 @@ export interface PlaceOptions {
   keyLock?: SharedKeyLock | null;
   /** Other processes serve the same places (--workers, --state): local new-name reservations are shared with them. */
   sharedNames?: boolean;
+  /** S3 places abort multipart uploads older than this under their prefix (left out: none). */
+  staleUploads?: StaleUploads;
 }
 
 const lastOutage = new Map<string, number>();
@@ -88,6 +91,7 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
   const log = opts.log;
   return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
     keyLock: opts.keyLock ?? null,
+    staleUploads: opts.staleUploads ?? null,
     onOutage: log && ((reason) => {
       // Once a minute per place, even across table rebuilds (a refused login forgets its table).
       const now = Date.now();

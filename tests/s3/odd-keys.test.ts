@@ -1,0 +1,49 @@
+// Keys other tools put in an S3 home that no FTP path can name ("a//b", "d/./z", "x/../y", "m/.",
+// bytes in a directory's marker "k/"): their directories list empty, and RMD says why it cannot
+// remove them instead of a bare "Directory not empty" for ever. Skipped only without S3_ENDPOINT.
+import { afterEach, describe, expect, test } from "bun:test";
+import { freshBucket, HAVE_S3, type TestBucket } from "../helpers/s3.ts";
+import { useServers } from "../helpers/server.ts";
+
+const servers = useServers();
+let bucket: TestBucket | null = null;
+afterEach(async () => {
+  await bucket?.drop();
+  bucket = null;
+});
+
+/** PUT `key` as it is: curl --path-as-is keeps the "." and ".." segments fetch would fold (radosgw stores them so). */
+async function putRaw(b: TestBucket, key: string, body: string): Promise<void> {
+  const { S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION } = process.env;
+  const sha = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+  const curl = Bun.spawn(
+    ["curl", "-sS", "--path-as-is", "--aws-sigv4", `aws:amz:${S3_REGION ?? "us-east-1"}:s3`, "--user", `${S3_ACCESS_KEY_ID}:${S3_SECRET_ACCESS_KEY}`,
+     "-H", `x-amz-content-sha256: ${sha}`, "-X", "PUT", "--data-binary", body, "-o", "/dev/null", "-w", "%{http_code}", `${S3_ENDPOINT}/${b.name}/${key}`],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  expect(await new Response(curl.stdout).text()).toBe("200");
+}
+
+const ODD = ["alice/a//b", "alice/d/./z", "alice/x/../y", "alice/m/.", "alice/k/"];
+
+describe.skipIf(!HAVE_S3)("keys no FTP path reaches", () => {
+  test("RMD of a directory that lists empty but holds such keys says why it fails, and deletes none of them; an ordinary non-empty directory gets the plain reply", async () => {
+    bucket = await freshBucket();
+    for (const key of ODD) await putRaw(bucket, key, "data");
+    await putRaw(bucket, "alice/n/f", "data");
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }] });
+    const w = await servers.login();
+    const names = async (dir: string) => (await w.transfer(`NLST ${dir}`)).data.toString().split("\r\n").filter(Boolean);
+    expect((await names("")).sort()).toEqual(["a", "d", "k", "m", "n", "x"]);
+    for (const dir of ["a", "d", "k", "m", "x"]) {
+      expect(await names(dir)).toEqual([]);
+      const r = await w.cmd(`RMD ${dir}`);
+      // Before: "550 Directory not empty", as for n, though LIST showed nothing to remove.
+      expect(r.code).toBe(550);
+      expect(r.lines[0]).toStartWith("Directory not empty: it holds objects another tool named so that no FTP path reaches them");
+      expect(r.lines.join(" ")).not.toContain(bucket.name);
+    }
+    expect(await w.cmd("RMD n")).toEqual({ code: 550, lines: ["Directory not empty"] });
+    expect((await bucket.keys()).sort()).toEqual([...ODD, "alice/n/f"].sort());
+  }, 60_000);
+});
