@@ -171,6 +171,11 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
           opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
           continue;
         }
+        // As the local walk leaves them out: RETR of a pipe waits for a writer, of a device reads it.
+        if (e.special) {
+          opts.onSkip?.(child, "not a regular file on the server: a device, pipe or socket");
+          continue;
+        }
         const clash = clashes?.get(e.name);
         if (clash !== undefined) {
           opts.onSkip?.(child, clash);

@@ -82,6 +82,8 @@ export interface FakeOptions {
   stallRetrAfter?: number;
   /** LIST's permission columns for files (default rw-r--r--; rwxrwxrwx for every file is how IIS lists them). */
   fileColumns?: string;
+  /** LIST's line for each entry (size null: a directory), in place of the vsftpd-like default: another server's shape. */
+  listLine?: (name: string, size: number | null) => string;
   /** LIST sends listing lines without end, until the client closes the data connection. */
   endlessListing?: boolean;
   /**
@@ -431,7 +433,9 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     const lines = [...names].map(([name, size]) =>
       mlsd
         ? `type=${size === null ? "dir" : "file"};${size === null || opts.mlsdWithoutSize ? "" : `size=${size};`}modify=20260101120000; ${name}\r\n`
-        : `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`,
+        : opts.listLine
+          ? `${opts.listLine(name, size)}\r\n`
+          : `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`,
     );
     for (const extra of opts.listExtra ?? []) lines.push(`${extra}\r\n`);
     if (opts.dropListingOnce && !listingDropped) {
