@@ -1,5 +1,5 @@
-// LIST lines as servers without MLSD send them: the Unix `ls -l` shape and its variants. A line
-// read only partly is an error:
+// LIST lines as servers without MLSD send them: the Unix `ls -l` shape and its variants, and the
+// MS-DOS shape of IIS and of some NAS and Windows servers. A line read only partly is an error:
 // a name or size guessed wrong is worse than none (a wrong size fails a verified download, and a
 // sync --delete acts on what the listing says).
 import { ParseError } from "./errors.ts";
@@ -20,10 +20,11 @@ const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
 
-/** Parse one LIST line (Unix `ls -l` shape). Returns null for "total N". */
+/** Parse one LIST line (Unix `ls -l` or MS-DOS shape). Returns null for "total N". */
 export function parseListLine(line: string, now: Date = new Date()): FileInfo | null {
   if (/^total\s+\d+/.test(line)) return null;
-  return parseUnixLine(line, now);
+  // The two shapes cannot be confused: a Unix line opens with its type letter, a DOS line with its date.
+  return /^\d/.test(line) ? parseDosLine(line) : parseUnixLine(line, now);
 }
 
 function unrecognized(line: string, why?: string): ParseError {
@@ -41,6 +42,50 @@ function utc(y: number, mo: number, d: number, h = 0, mi = 0, s = 0): Date | nul
 function sizeOf(digits: string): Pick<FileInfo, "size" | "sizeUnknown"> {
   const bytes = Number(digits);
   return Number.isSafeInteger(bytes) ? { size: bytes } : { size: 0, sizeUnknown: true };
+}
+
+// ---- MS-DOS (IIS's default "MS-DOS" directory listing style) ----
+
+/**
+ * "12-05-26  11:19AM       <DIR>          name" or "01-31-2024  03:04PM            123456 name";
+ * also 24-hour times and ISO dates ("2024-01-31  14:05"). Dates are in the server's time,
+ * taken as UTC as LIST's Unix dates are.
+ */
+const DOS_HEAD = /^(?:(\d{2})-(\d{2})-(\d{2}|\d{4})|(\d{4})-(\d{2})-(\d{2})) +(\d{1,2}):(\d{2})(?: ?([AaPp])[Mm])?(?= )/;
+/** DOS pads "<DIR>" to the width of the size column: 9 spaces, then the one separator. */
+const DOS_DIR_PAD = 10;
+
+function parseDosLine(line: string): FileInfo {
+  const m = DOS_HEAD.exec(line);
+  if (!m) throw unrecognized(line);
+  const [, mm, dd, yy, isoY, isoM, isoD, hh, mi, half] = m;
+  let year = Number(yy ?? isoY);
+  // Two-digit years as lftp reads them: 70-99 are 19xx, the rest 20xx.
+  if ((yy ?? isoY)!.length === 2) year += year >= 70 ? 1900 : 2000;
+  let hour = Number(hh);
+  if (half) {
+    if (hour < 1 || hour > 12) throw unrecognized(line, `no such time: ${hh}:${mi}${half}M`);
+    hour = (hour % 12) + (/p/i.test(half) ? 12 : 0);
+  }
+  const mtime = utc(year, Number(mm ?? isoM), Number(dd ?? isoD), hour, Number(mi));
+  if (!mtime) throw unrecognized(line, "no such date");
+  const rest = line.slice(m[0].length);
+  const dir = /^ +<DIR>( +)/.exec(rest);
+  if (dir) {
+    // IIS puts every name in one column: after "<DIR>", its padding and the separator (10 spaces),
+    // and a name may begin with spaces of its own. A server that pads less, pads less.
+    const pad = Math.min(dir[1]!.length, DOS_DIR_PAD);
+    const name = rest.slice(dir[0].length - dir[1]!.length + pad);
+    if (!name.trim()) throw unrecognized(line, "no name");
+    return { name, type: "dir", size: 0, mtime, mtimePrecisionMs: MINUTE_MS };
+  }
+  // The size is right-aligned: the one space after it is the separator, the rest is the name, its
+  // own leading, inner and trailing spaces kept.
+  const file = /^ +(\d+) /.exec(rest);
+  if (!file) throw unrecognized(line);
+  const name = rest.slice(file[0].length);
+  if (!name) throw unrecognized(line, "no name");
+  return { name, type: "file", ...sizeOf(file[1]!), mtime, mtimePrecisionMs: MINUTE_MS };
 }
 
 // ---- Unix `ls -l` ----

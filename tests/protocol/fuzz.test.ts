@@ -174,6 +174,9 @@ describe("fuzzed parsers throw only their error, fast, and round-trip", () => {
       "-rw-r--r--+   1 1000   1234 2024-01-31 10:30 no group",
       "crw-rw-rw-   1 root     root       5,   1 Jan  1  2020 console",
       "-rw-r--r-- 1 u g 5 2024-01-31 10:30:45.123456789 +0100 full",
+      "12-05-26  11:19AM       <DIR>          name with spaces",
+      "01-31-2024  03:04PM            123456 file.txt",
+      "2024-01-31  14:05               4096 iso.bin",
     ];
     const mlsx = ["type=file;size=12;modify=20261121095300;perm=r; a.txt", "type=dir;sizd=4096;modify=20261121095300.123;UNIX.mode=0755; d", "type=OS.unix=slink:/x;unique=ab; l"];
     for (let i = 0; i < ROUNDS; i++) {

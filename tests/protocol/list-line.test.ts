@@ -101,8 +101,54 @@ describe("Unix lines that stay errors", () => {
   ]);
 });
 
+describe("MS-DOS lines (IIS)", () => {
+  table([
+    ["a directory whose name has spaces", "12-05-26  11:19AM       <DIR>          name with spaces", { name: "name with spaces", type: "dir", size: 0, mtime: at(2026, 12, 5, 11, 19), mtimePrecisionMs: MINUTE }],
+    ["a file, four-digit year, PM", "01-31-2024  03:04PM            123456 file.txt", { name: "file.txt", type: "file", size: 123456, mtime: at(2024, 1, 31, 15, 4) }],
+    ["IIS's own columns, four-digit year", "09-09-2008  03:50AM                 1506 naxp11e.zip", { name: "naxp11e.zip", size: 1506, mtime: at(2008, 9, 9, 3, 50) }],
+    ["a two-digit year before 70 is 20xx", "05-02-05  10:03AM               961590 naxp11e.zip", { size: 961590, mtime: at(2005, 5, 2, 10, 3) }],
+    ["a two-digit year from 70 is 19xx (lftp's sample)", "07-13-98  09:06PM       <DIR>          aix", { name: "aix", type: "dir", mtime: at(1998, 7, 13, 21, 6) }],
+    ["a 24-hour time", "05-27-11  14:05       <DIR>          3", { name: "3", type: "dir", mtime: at(2011, 5, 27, 14, 5) }],
+    ["an ISO date, 24-hour time, a directory", "2024-01-31  14:05       <DIR>          backups", { name: "backups", type: "dir", mtime: at(2024, 1, 31, 14, 5) }],
+    ["an ISO date, a file", "2024-01-31  09:07               4096 data.bin", { name: "data.bin", size: 4096, mtime: at(2024, 1, 31, 9, 7) }],
+    ["12 AM is midnight", "01-01-26  12:00AM                    0 midnight.txt", { name: "midnight.txt", size: 0, mtime: at(2026, 1, 1, 0, 0) }],
+    ["12 PM is noon", "01-01-26  12:30PM                    1 noon.txt", { mtime: at(2026, 1, 1, 12, 30) }],
+    ["a space before AM/PM", "01-01-26  03:04 PM                   1 spaced.txt", { name: "spaced.txt", mtime: at(2026, 1, 1, 15, 4) }],
+  ]);
+});
+
+describe("MS-DOS names: what follows the one separator, as given", () => {
+  table([
+    ["inner runs of spaces", "01-31-24  03:04PM                  123 a  b   c.txt", { name: "a  b   c.txt", size: 123 }],
+    ["trailing spaces", "01-31-24  03:04PM                  123 trail  ", { name: "trail  " }],
+    ["a file name's leading space (the size is right-aligned: one separator)", "01-31-24  03:04PM                  123  lead.txt", { name: " lead.txt", size: 123 }],
+    ["a directory name's leading space in IIS's columns", "12-05-26  11:19AM       <DIR>           lead dir", { name: " lead dir", type: "dir" }],
+    ["a directory padded less than IIS pads it", "12-05-26  11:19AM <DIR> short", { name: "short", type: "dir" }],
+    ["a name that starts with digits is no size", "01-31-24  03:04PM                  123 456 789.txt", { name: "456 789.txt", size: 123 }],
+    ["a file named <DIR>", "01-31-24  03:04PM                    5 <DIR>", { name: "<DIR>", type: "file", size: 5 }],
+    ["a name with a dash and a date in it", "01-31-24  03:04PM                    5 01-31-24 backup.zip", { name: "01-31-24 backup.zip" }],
+    ["a size past 2^53 is no size", "01-31-24  03:04PM    9999999999999999999999999 huge.bin", { name: "huge.bin", size: 0, sizeUnknown: true }],
+  ]);
+});
+
+describe("MS-DOS lines that stay errors", () => {
+  refused([
+    ["month 13", "13-01-26  11:19AM       <DIR>          x"],
+    ["Feb 30", "02-30-26  11:19AM                    5 x"],
+    ["13 PM", "01-31-24  13:04PM                    5 x"],
+    ["0 AM", "01-31-24  00:04AM                    5 x"],
+    ["25 o'clock", "01-31-24  25:04                    5 x"],
+    ["a directory without a name", "01-31-24  03:04PM       <DIR>          "],
+    ["a file without a name", "01-31-24  03:04PM                  123"],
+    ["a size with letters", "01-31-24  03:04PM                 12ab x"],
+    ["neither size nor <DIR>", "01-31-24  03:04PM       <LINK>         x"],
+    ["an OS/2 line", "                 0          DIR  06-27-96  11:57  PROTOCOL"],
+    ["a line of digits", "1234"],
+  ]);
+});
+
 test("a line of a million spaces after a mode or a date is refused at once (no backtracking)", () => {
-  for (const line of [`-rw-r--r--${" ".repeat(1e6)}x`, `-rw-r--r-- 1 u g 5 Jan  1  2020${" ".repeat(1e6)}`]) {
+  for (const line of [`-rw-r--r--${" ".repeat(1e6)}x`, `01-31-24${" ".repeat(1e6)}x`, `-rw-r--r-- 1 u g 5 Jan  1  2020${" ".repeat(1e6)}`]) {
     const started = performance.now();
     try {
       parseListLine(line, NOW);
