@@ -4,7 +4,7 @@
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
-import { askForWantedFacts, listDir, mlstFacts } from "./listing.ts";
+import { askForWantedFacts, listDir, mlstFacts, unreadableWhy } from "./listing.ts";
 import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
@@ -134,7 +134,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         return;
       }
       const { entries, via, self, unreadable } = listing;
-      if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (a name with a line break?)`);
+      if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})`);
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);
       let byName: Map<string, FileInfo> | undefined;
