@@ -104,10 +104,10 @@ function parseMlsd(text: string): FileInfo[] {
 
 /**
  * The lines of a listing parsed by `parse`; lines it cannot read are counted (a name with a line
- * break splits its line in two: one such file made a whole tree job fail). A listing of which no
- * line could be read is a format not understood, and an error.
+ * break splits its line in two: one such file made a whole tree job fail), the first one's error
+ * kept to be shown. A listing of which no line could be read is a format not understood, and an error.
  */
-function parseLines<T extends { name: string } | null>(text: string, parse: (line: string) => T): { parsed: T[]; unreadable: number } {
+function parseLines<T extends { name: string } | null>(text: string, parse: (line: string) => T): { parsed: T[]; unreadable: number; firstUnreadable?: string } {
   const parsed: T[] = [];
   let unreadable = 0;
   let first: unknown = null;
@@ -125,27 +125,32 @@ function parseLines<T extends { name: string } | null>(text: string, parse: (lin
     }
   }
   if (unreadable > 0 && parsed.length === 0) throw first;
-  return { parsed, unreadable };
+  return first === null ? { parsed, unreadable } : { parsed, unreadable, firstUnreadable: first instanceof Error ? first.message : String(first) };
 }
 
 /** Where a caller cannot use a partial listing: any unreadable line is an error. */
-function strict(listing: { entries: FileInfo[]; unreadable: number }): FileInfo[] {
-  if (listing.unreadable > 0) throw new ClientError(`the listing has ${listing.unreadable} line(s) ftpkit cannot read (a name with a line break?)`);
+function strict(listing: { entries: FileInfo[]; unreadable: number; firstUnreadable?: string }): FileInfo[] {
+  if (listing.unreadable > 0) throw new ClientError(`the listing has ${listing.unreadable} line(s) ftpkit cannot read (${unreadableWhy(listing)})`);
   return listing.entries;
 }
 
-/** MLSD's files and directories, and the listed directory's own `unique` fact (its cdir line) when sent. */
-function parseMlsdListing(text: string): { entries: FileInfo[]; unreadable: number; unique?: string } {
-  const { parsed: lines, unreadable } = parseLines(text, parseMlsxLine);
-  const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
-  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link).map(stripTypeFact);
-  return unique ? { entries, unreadable, unique } : { entries, unreadable };
+/** Why lines were unreadable, for a message: the first one's error, which shows the line (a shape not known, half of a name broken in two). */
+export function unreadableWhy(listing: { firstUnreadable?: string }): string {
+  return listing.firstUnreadable ? `the first: ${listing.firstUnreadable}` : "a name with a line break?";
 }
 
-function parseList(text: string): { entries: FileInfo[]; unreadable: number } {
-  const { parsed, unreadable } = parseLines(text, (line) => parseListLine(line));
+/** MLSD's files and directories, and the listed directory's own `unique` fact (its cdir line) when sent. */
+function parseMlsdListing(text: string): { entries: FileInfo[]; unreadable: number; firstUnreadable?: string; unique?: string } {
+  const { parsed: lines, ...unread } = parseLines(text, parseMlsxLine);
+  const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
+  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link).map(stripTypeFact);
+  return unique ? { entries, ...unread, unique } : { entries, ...unread };
+}
+
+function parseList(text: string): { entries: FileInfo[]; unreadable: number; firstUnreadable?: string } {
+  const { parsed, ...unread } = parseLines(text, (line) => parseListLine(line));
   const entries = parsed.filter((i): i is FileInfo => i !== null && i.name !== "." && i.name !== "..");
-  return { entries, unreadable };
+  return { entries, ...unread };
 }
 
 /**
@@ -201,7 +206,7 @@ async function listLiteral(client: FtpClient, path: string, name: string): Promi
  * The entries of a directory (MLSD when offered, else LIST), which verb listed them, and the
  * directory's `unique` fact when the server sends one.
  */
-export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; unique?: string; undecodable?: Set<string> }> {
+export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; firstUnreadable?: string; unique?: string; undecodable?: Set<string> }> {
   if (client.features.has("MLST") || client.features.has("MLSD")) {
     const listed = await readAll(client, await client.transfer("MLSD", path), path);
     const parsed = parseMlsdListing(listed.text);
@@ -220,7 +225,7 @@ export async function listDir(client: FtpClient, path: string): Promise<{ entrie
  * (a server that takes it for a name lists nothing, or refuses): `-a` must show everything plain
  * LIST does, and more than nothing, before it is trusted.
  */
-async function listDirByList(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; unreadable: number; undecodable?: Set<string> }> {
+async function listDirByList(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; unreadable: number; firstUnreadable?: string; undecodable?: Set<string> }> {
   const cwd = client.home !== null;
   if (cwd) await client.expect("CWD", path, [250, 200], `cannot enter ${path}`);
   const list = async (all: boolean) => {

@@ -4,7 +4,7 @@
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
-import { askForWantedFacts, listDir, mlstFacts } from "./listing.ts";
+import { askForWantedFacts, listDir, mlstFacts, unreadableWhy } from "./listing.ts";
 import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
@@ -134,7 +134,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         return;
       }
       const { entries, via, self, unreadable } = listing;
-      if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (a name with a line break?)`);
+      if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})`);
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);
       let byName: Map<string, FileInfo> | undefined;
@@ -169,6 +169,11 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         }
         if (listing.notFiles?.has(e.name)) {
           opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
+          continue;
+        }
+        // As the local walk leaves them out: RETR of a pipe waits for a writer, of a device reads it.
+        if (e.special) {
+          opts.onSkip?.(child, "not a regular file on the server: a device, pipe or socket");
           continue;
         }
         const clash = clashes?.get(e.name);

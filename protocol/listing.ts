@@ -1,5 +1,8 @@
 import { ParseError } from "./errors.ts";
 
+// LIST lines are read in list-line.ts (the shapes servers send); written here (ours).
+export { modeFromColumns, parseListLine } from "./list-line.ts";
+
 /** What a listing says about one entry, independent of LIST or MLSD. */
 export interface FileInfo {
   name: string;
@@ -18,6 +21,8 @@ export interface FileInfo {
   sizeUnknown?: true;
   /** LIST only: how finely the line gave the time ("Mon DD HH:MM" a minute, "Mon DD YYYY" a day). */
   mtimePrecisionMs?: number;
+  /** LIST only: a device, pipe, socket or door (its type letter): no file to copy, and no size. */
+  special?: "c" | "b" | "p" | "s" | "D";
 }
 
 /** Permission bits as LIST's nine columns (0o750 → "rwxr-x---"). */
@@ -25,17 +30,6 @@ export function modeColumns(mode: number): string {
   let cols = "";
   for (let i = 0; i < 9; i++) cols += mode & (1 << (8 - i)) ? "rwx"[i % 3] : "-";
   return cols;
-}
-
-/** LIST's nine permission columns ("rwxr-sr-T") as bits; s and t stand for an x that is set, S and T for one that is not. */
-export function modeFromColumns(cols: string): number {
-  let mode = 0;
-  for (let i = 0; i < 9; i++) {
-    const c = cols[i]!;
-    const set = i % 3 === 2 ? c === "x" || c === "s" || c === "t" : c !== "-";
-    if (set) mode |= 1 << (8 - i);
-  }
-  return mode;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -112,37 +106,6 @@ export function formatListLine(info: FileInfo, now: Date = new Date()): string {
   const size = String(info.size);
   const sizeCol = size.length < 12 ? SIZE_PAD.slice(size.length) + size : size;
   return `${listHead(info)}${sizeCol} ${date} ${info.name}`;
-}
-
-/** Parse a Unix `ls -l` line (ours, vsftpd's, pyftpdlib's, ProFTPD's). Returns null for "total N". */
-export function parseListLine(line: string, now: Date = new Date()): FileInfo | null {
-  const m =
-    /^([dlcbps-])([rwxsStT-]{9})[+@.]?\s+\d+\s+\S+\s+\S+\s+(\d+)\s+(\w{3})\s+(\d{1,2})\s+(\d{1,2}:\d{2}|\d{4})\s(.*)$/.exec(
-      line,
-    );
-  if (!m) {
-    if (/^total\s+\d+/.test(line)) return null;
-    throw new ParseError(`unrecognized LIST line: ${line.slice(0, 80)}`);
-  }
-  const [, kind, cols, size, mon, day, yt, rawName] = m as unknown as [string, string, string, string, string, string, string, string];
-  const month = MONTHS.indexOf(mon);
-  if (month < 0) throw new ParseError(`unrecognized month in LIST line: ${mon}`);
-  let mtime: Date;
-  if (yt.includes(":")) {
-    const [h, mi] = yt.split(":").map(Number) as [number, number];
-    let year = now.getUTCFullYear();
-    mtime = new Date(Date.UTC(year, month, Number(day), h, mi));
-    // "Mon DD HH:MM" means within the last six months: a future date belongs to last year.
-    if (mtime.getTime() - now.getTime() > 24 * 3600 * 1000) mtime = new Date(Date.UTC(--year, month, Number(day), h, mi));
-  } else mtime = new Date(Date.UTC(Number(yt), month, Number(day)));
-  const name = kind === "l" ? rawName.replace(/ -> .*$/, "") : rawName;
-  // A link's own columns (always rwxrwxrwx on Linux) say nothing of what it points to: no mode.
-  const mtimePrecisionMs = yt.includes(":") ? 60_000 : 86_400_000;
-  // A size past 2^53 (a 25-digit column) is no size: taken as 1e25, a download of the file ended
-  // "early" at its real size and failed as a file changed on the server.
-  const bytes = Number(size);
-  const sized = Number.isSafeInteger(bytes) ? { size: bytes } : { size: 0, sizeUnknown: true as const };
-  return { name, type: kind === "d" ? "dir" : "file", ...sized, mtime, mtimePrecisionMs, ...(kind === "l" ? { link: true as const } : { mode: modeFromColumns(cols) }) };
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */

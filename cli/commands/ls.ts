@@ -10,7 +10,7 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 /** One `ls -l`-like line: type and permissions (the file's own mode when the listing shows it, else what the perm fact allows us), size, date (UTC), name. */
 export function formatEntry(e: FileInfo, now: Date = new Date()): string {
   // A link's own columns say nothing of its target: shown as ls shows links, never as a short column.
-  const mode = e.link ? "lrwxrwxrwx" : `${e.type === "dir" ? "d" : "-"}${e.mode !== undefined ? modeColumns(e.mode) : permColumn(e)}`;
+  const mode = e.link ? "lrwxrwxrwx" : `${e.special ?? (e.type === "dir" ? "d" : "-")}${e.mode !== undefined ? modeColumns(e.mode) : permColumn(e)}`;
   const t = e.mtime;
   // As GNU ls: the time of day for the last six months; the year for older dates and future ones.
   const age = now.getTime() - t.getTime();
@@ -38,7 +38,7 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
     names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
-    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime} (type file, dir, or link: a link the listing does not resolve); on failure an object {error}" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime} (type file, dir, link: a link the listing does not resolve, or special: a device, pipe or socket); on failure an object {error}" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...retryArgs,
     ...tlsArgs,
@@ -53,7 +53,7 @@ export default defineCommand({
     if (args.json) {
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
       // a file, a directory or nothing: "link", as -l shows it, never "file" with the link's length.
-      const out = entries.map((e) => ({ name: e.name, type: e.link ? "link" : e.type, size: e.size, mtime: e.mtime.toISOString() }));
+      const out = entries.map((e) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtime.toISOString() }));
       process.stdout.write(JSON.stringify(out, null, 2) + "\n");
       return;
     }

@@ -82,6 +82,13 @@ export interface FakeOptions {
   stallRetrAfter?: number;
   /** LIST's permission columns for files (default rw-r--r--; rwxrwxrwx for every file is how IIS lists them). */
   fileColumns?: string;
+  /**
+   * LIST answers in IIS's default "MS-DOS" directory listing style ("01-01-26  12:00PM       <DIR>
+   * name"), and MLSD is an unknown command (500), as on IIS with that style (offer FEAT without MLST).
+   */
+  dosListing?: boolean;
+  /** LIST's line for each entry (size null: a directory), in place of the vsftpd-like default: another server's shape. */
+  listLine?: (name: string, size: number | null) => string;
   /** LIST sends listing lines without end, until the client closes the data connection. */
   endlessListing?: boolean;
   /**
@@ -431,7 +438,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     const lines = [...names].map(([name, size]) =>
       mlsd
         ? `type=${size === null ? "dir" : "file"};${size === null || opts.mlsdWithoutSize ? "" : `size=${size};`}modify=20260101120000; ${name}\r\n`
-        : `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`,
+        : opts.listLine
+          ? `${opts.listLine(name, size)}\r\n`
+          : opts.dosListing
+          ? // IIS's columns: the size right-aligned in 21, "<DIR>" padded to the same width.
+            `01-01-26  12:00PM ${size === null ? "      <DIR>         " : String(size).padStart(20)} ${name}\r\n`
+          : `${size === null ? "drwxr-xr-x" : `-${opts.fileColumns ?? "rw-r--r--"}`} 1 ftp ftp ${size ?? 4096} Jan 01 12:00 ${name}\r\n`,
     );
     for (const extra of opts.listExtra ?? []) lines.push(`${extra}\r\n`);
     if (opts.dropListingOnce && !listingDropped) {
@@ -487,6 +499,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       }
       case "MLSD":
       case "LIST": {
+        if (verb === "MLSD" && opts.dosListing) return void reply(s, 500, "'MLSD': command not understood.");
         // `ls -l` lines of what `files` and MKD put under the directory; 550 for one that has neither.
         // LIST takes vsftpd's "-a" (hidden files too: all of them here) and lists the CWD without a path.
         const path = verb === "LIST" ? arg.replace(/^-a(\s+|$)/, "") : arg;

@@ -166,7 +166,18 @@ describe("fuzzed parsers throw only their error, fast, and round-trip", () => {
 
   test("LIST and MLSD lines: ParseError or an entry with a real size and time; formatted entries parse back", () => {
     const now = new Date(Date.UTC(2026, 11, 5, 10));
-    const list = ["drwxr-xr-x   2 ftp ftp 4096 Jan  1 12:00 dir", "-rw-r--r-- 1 ftp ftp 12 Mar  4  2020 a b.txt", "lrwxrwxrwx 1 u g 4 Dec 31 23:59 l -> t", "total 12"];
+    const list = [
+      "drwxr-xr-x   2 ftp ftp 4096 Jan  1 12:00 dir",
+      "-rw-r--r-- 1 ftp ftp 12 Mar  4  2020 a b.txt",
+      "lrwxrwxrwx 1 u g 4 Dec 31 23:59 l -> t",
+      "total 12",
+      "-rw-r--r--+   1 1000   1234 2024-01-31 10:30 no group",
+      "crw-rw-rw-   1 root     root       5,   1 Jan  1  2020 console",
+      "-rw-r--r-- 1 u g 5 2024-01-31 10:30:45.123456789 +0100 full",
+      "12-05-26  11:19AM       <DIR>          name with spaces",
+      "01-31-2024  03:04PM            123456 file.txt",
+      "2024-01-31  14:05               4096 iso.bin",
+    ];
     const mlsx = ["type=file;size=12;modify=20261121095300;perm=r; a.txt", "type=dir;sizd=4096;modify=20261121095300.123;UNIX.mode=0755; d", "type=OS.unix=slink:/x;unique=ab; l"];
     for (let i = 0; i < ROUNDS; i++) {
       const line = input(list);
