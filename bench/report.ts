@@ -2,7 +2,7 @@
 // met) and the machine description at the top of RESULTS.md.
 import { cpus, release, totalmem } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
-import { BENCH_DIR } from "./servers.ts";
+import { BENCH_DIR, proftpdVersion } from "./servers.ts";
 import { CPU_BOUND, type ServerName } from "./settings.ts";
 import { measured, type Cell, type Workload } from "./workloads.ts";
 
@@ -75,7 +75,7 @@ export function machine(): string[] {
   return [
     `- CPU: ${model}, ${cpus().length} cores; RAM ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
     `- Kernel: Linux ${release()}`,
-    `- Bun ${Bun.version}; vsftpd ${vsftpd}; pyftpdlib ${pyftpd} (Debian packages)`,
+    `- Bun ${Bun.version}; vsftpd ${vsftpd}; pyftpdlib ${pyftpd} (Debian packages); ProFTPD ${proftpdVersion()} (Debian's proftpd-core, unpacked)`,
     `- ftpkit commit ${rev || "?"}; date ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}`,
   ];
 }

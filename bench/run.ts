@@ -1,6 +1,6 @@
 // `bun run bench [--quick] [--only ftpkit,vsftpd] [--workloads retr-1,login-seq,client-get] [--reps N] [--out FILE] [--port-base N] [--workers-redis]`
 // `bun run bench --s3 [--s3-env] [--quick] [--reps N]`: only the S3-home rows (bench/s3.ts; starts its own bluestore radosgw, or uses S3_* with --s3-env).
-// Starts ftpkit, vsftpd and pyftpdlib with one account and one data set, runs every workload against
+// Starts ftpkit, vsftpd, pyftpdlib and ProFTPD with one account and one data set, runs every workload against
 // each with our own load generator (bench/load.ts, a separate process), stops every server by PID,
 // prints one markdown table (ratios to vsftpd) and writes it to bench/RESULTS.md.
 // This file is the driver (main); its parts: settings.ts (flags, profiles, ports), cleanup.ts,
@@ -22,6 +22,7 @@ import {
   pyOpenSslImportable,
   selfCpuMs,
   startFtpkit,
+  startProftpd,
   startPyftpdlib,
   startRaw,
   startRedis,
@@ -78,10 +79,14 @@ async function main(): Promise<void> {
   const servers = new Map<ServerName, RunningServer>();
   const unavailable = new Map<ServerName, string>();
   let pyTls: RunningServer | undefined;
+  let proTls: RunningServer | undefined;
   const starters: Record<ServerName, () => Promise<RunningServer>> = {
     ftpkit: () => startFtpkit({ acct, port: PORTS.ftpkit, pasv: PASV.ftpkit, work, tls: cert }),
     vsftpd: () => startVsftpd({ acct, port: PORTS.vsftpd, pasv: PASV.vsftpd, work, tls: cert }),
     pyftpdlib: () => startPyftpdlib({ acct, port: PORTS.pyftpdlib, pasv: PASV.pyftpdlib, work }),
+    // Without mod_tls: loaded, it reads the system's CA bundle and the certificate in every session
+    // (~65 ms per login here, plain ones included); the FTPS row has an instance of its own.
+    proftpd: () => startProftpd({ acct, port: PORTS.proftpd, pasv: PASV.proftpd, work }),
   };
   for (const name of args.only) {
     try {
@@ -100,6 +105,15 @@ async function main(): Promise<void> {
       running.add(pyTls);
     } catch (e) {
       log(`pyftpdlib TLS: not available — ${(e as Error).message}`);
+    }
+  }
+
+  if (args.only.includes("proftpd") && cert && servers.has("proftpd") && (!args.workloads || args.workloads.includes("ftps-retr-1"))) {
+    try {
+      proTls = await startProftpd({ acct, port: PORTS.proftpdTls, pasv: PASV.proftpdTls, work, tls: cert });
+      running.add(proTls);
+    } catch (e) {
+      log(`ProFTPD TLS: not available — ${(e as Error).message}`);
     }
   }
 
@@ -242,6 +256,13 @@ async function main(): Promise<void> {
         }
         s = pyTls;
       }
+      if (w.id === "ftps-retr-1" && name === "proftpd") {
+        if (!proTls) {
+          row[name] = { na: "ProFTPD TLS needs mod_tls (proftpd-mod-crypto) and a certificate" };
+          continue;
+        }
+        s = proTls;
+      }
       if (w.id === "memory") {
         // A fresh process: otherwise earlier workloads leave freed heap that new sessions reuse
         // (pyftpdlib then "costs" 0 KiB per session). One small login run warms the code paths.
@@ -278,7 +299,8 @@ async function main(): Promise<void> {
 
   if (scraper) clearInterval(scraper);
   // Client rows: ftpkit's client vs curl and lftp against the same server (pyftpdlib is left out: it
-  // would measure Python, not the clients).
+  // would measure Python, not the clients). ProFTPD verifies with mod_digest's HASH, which reads
+  // the file again for every digest asked.
   const clientWs = CLIENT_WORKLOADS.filter((w) => args.workloads?.includes(w) ?? true);
   const clientResults = new Map<string, Map<ClientWorkload, Record<string, { value?: number; error?: string; na?: string }>>>();
   if (clientWs.length > 0) {
@@ -286,7 +308,7 @@ async function main(): Promise<void> {
       ensureTree(acct.home);
       chownTree(acct.home, acct.user);
     }
-    for (const name of ["ftpkit", "vsftpd"] as const) {
+    for (const name of ["ftpkit", "vsftpd", "proftpd"] as const) {
       const s = servers.get(name);
       if (!s) continue;
       log(`client rows against ${name}…`);

@@ -51,30 +51,34 @@ export const ACCOUNT_PASS = "bench-Pw-2718";
 // one machine without one measuring the other's server; --port-base N puts them all in N…N+999.
 const OFF = Number(process.env.FTPKIT_BENCH_PORT_OFFSET ?? 0) || 0;
 // `let`: relocatePorts reassigns both, and importers see the new values (ES module bindings are live).
-export let PORTS = { ftpkit: 22121 + OFF, vsftpd: 22122 + OFF, pyftpdlib: 22123 + OFF, pyftpdlibTls: 22124 + OFF, ftpkitOps: 22125 + OFF, ftpkitOpsMetrics: 22126 + OFF, ftpkitWorkers: 22127 + OFF, redis: 22128 + OFF, raw: 22129 + OFF };
+export let PORTS = { ftpkit: 22121 + OFF, vsftpd: 22122 + OFF, pyftpdlib: 22123 + OFF, pyftpdlibTls: 22124 + OFF, ftpkitOps: 22125 + OFF, ftpkitOpsMetrics: 22126 + OFF, ftpkitWorkers: 22127 + OFF, redis: 22128 + OFF, raw: 22129 + OFF, proftpd: 22130 + OFF, proftpdTls: 22131 + OFF };
 const range = (lo: number): [number, number] => [lo + OFF, lo + 999 + OFF];
-export let PASV: Record<"ftpkit" | "ftpkitOps" | "vsftpd" | "pyftpdlib" | "pyftpdlibTls" | "ftpkitWorkers", [number, number]> = {
+export let PASV: Record<"ftpkit" | "ftpkitOps" | "vsftpd" | "pyftpdlib" | "pyftpdlibTls" | "ftpkitWorkers" | "proftpd" | "proftpdTls", [number, number]> = {
   ftpkit: range(40000),
   ftpkitOps: range(44000),
   vsftpd: range(41000),
   pyftpdlib: range(42000),
   pyftpdlibTls: range(43000),
   ftpkitWorkers: range(45000),
+  proftpd: [46000 + OFF, 46899 + OFF],
+  proftpdTls: [46900 + OFF, 46999 + OFF],
 };
 
 /** --port-base N: every port within N…N+999 (so a run can live beside another one). */
 function relocatePorts(b: number): void {
-  PORTS = { ftpkit: b + 121, vsftpd: b + 122, pyftpdlib: b + 123, pyftpdlibTls: b + 124, ftpkitOps: b + 125, ftpkitOpsMetrics: b + 126, ftpkitWorkers: b + 127, redis: b + 128, raw: b + 129 };
+  PORTS = { ftpkit: b + 121, vsftpd: b + 122, pyftpdlib: b + 123, pyftpdlibTls: b + 124, ftpkitOps: b + 125, ftpkitOpsMetrics: b + 126, ftpkitWorkers: b + 127, redis: b + 128, raw: b + 129, proftpd: b + 120, proftpdTls: b + 119 };
   PASV = {
     pyftpdlib: [b, b + 59],
-    pyftpdlibTls: [b + 60, b + 119],
-    ftpkit: [b + 130, b + 349],
-    vsftpd: [b + 350, b + 649],
-    ftpkitOps: [b + 650, b + 799],
-    ftpkitWorkers: [b + 800, b + 999],
+    pyftpdlibTls: [b + 60, b + 118],
+    ftpkit: [b + 130, b + 329],
+    vsftpd: [b + 330, b + 529],
+    proftpd: [b + 530, b + 629],
+    proftpdTls: [b + 630, b + 679],
+    ftpkitOps: [b + 680, b + 819],
+    ftpkitWorkers: [b + 820, b + 999],
   };
 }
-export const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib"] as const;
+export const SERVERS = ["ftpkit", "vsftpd", "pyftpdlib", "proftpd"] as const;
 export type ServerName = (typeof SERVERS)[number];
 export const CPU_BOUND = 0.8; // load generator CPU / wall above this: its result is a lower bound
 
@@ -129,7 +133,7 @@ export function parseArgs(argv: string[]): Args {
       }
       case "--help":
       case "-h":
-        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib] [--workloads id,…] [--reps N] [--out FILE] [--port-base N] [--workers-redis] | --s3 [--s3-env] [--quick] [--reps N] [--port-base N]");
+        console.log("usage: bun run bench [--quick] [--only ftpkit,vsftpd,pyftpdlib,proftpd] [--workloads id,…] [--reps N] [--out FILE] [--port-base N] [--workers-redis] | --s3 [--s3-env] [--quick] [--reps N] [--port-base N]");
         process.exit(0);
       // falls through (never reached)
       default:

@@ -45,7 +45,7 @@ export interface Workload {
 export const measured = (c: Cell | undefined) => (c && !c.na && !c.error ? c.value : undefined);
 
 function peers(cells: Record<string, Cell>): number[] {
-  return ["vsftpd", "pyftpdlib"].map((s) => measured(cells[s])).filter((x): x is number => x !== undefined);
+  return ["vsftpd", "pyftpdlib", "proftpd"].map((s) => measured(cells[s])).filter((x): x is number => x !== undefined);
 }
 
 export function workloads(p: Profile, data: DataSet, acct: Account): Workload[] {

@@ -3,8 +3,10 @@
 // the login directory is a real path (not "/"), as on most servers the client meets.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureSystemUser } from "../../bench/servers.ts";
+import { ensureSystemUser, proftpdBinary } from "../../bench/servers.ts";
 import { freePort, killByPid, tempDir } from "./peers.ts";
+
+export { proftpdBinary };
 
 export interface SystemFtpd {
   port: number;
@@ -15,15 +17,6 @@ export interface SystemFtpd {
   password: string;
   url(path: string): string;
   stop(): Promise<void>;
-}
-
-/** Debian's proftpd-core installed, or unpacked (it conflicts with vsftpd) under /opt/proftpd. */
-export function proftpdBinary(): { bin: string; modules: string; libs?: string } | null {
-  if (existsSync("/usr/sbin/proftpd")) return { bin: "/usr/sbin/proftpd", modules: "/usr/lib/proftpd" };
-  if (existsSync("/opt/proftpd/usr/sbin/proftpd")) {
-    return { bin: "/opt/proftpd/usr/sbin/proftpd", modules: "/opt/proftpd/usr/lib/proftpd", libs: "/opt/proftpd/usr/lib/x86_64-linux-gnu" };
-  }
-  return null;
 }
 
 async function waitGreeting(port: number, proc: { exitCode: number | null }, log: () => string): Promise<void> {
