@@ -260,6 +260,7 @@ export class HookRunner {
     // the log lines): a pipe read by us would double what each spawn costs the event loop (measured).
     // Its own process group (setsid), so a timeout ends what it started too: killing only the
     // command left a shell script's children running forever, one per event.
+    const started = Date.now();
     const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "inherit", detached: true });
     this.procs.add(proc);
     let timedOut = false;
@@ -274,9 +275,16 @@ export class HookRunner {
     };
     gone?.addEventListener("abort", leave, { once: true });
     const code = await proc.exited;
-    clearTimeout(timer);
     gone?.removeEventListener("abort", leave);
-    this.procs.delete(proc);
+    if (!timedOut && !left && groupAlive(proc.pid)) {
+      // It exited, but left processes in its group (`scan "$f" &` in a script): they are held to the
+      // same deadline. Without it each event left one running for ever, past the hook timeout.
+      clearTimeout(timer);
+      this.reapLeftovers(proc, started + this.opts.hookTimeoutMs, fields);
+    } else {
+      clearTimeout(timer);
+      this.procs.delete(proc);
+    }
     if (left) return { result: "failed", detail: "killed: the client has gone" };
     if (timedOut) return { result: "timeout", detail: `killed after ${this.opts.hookTimeoutMs} ms` };
     return code === 0 ? { result: "ok", detail: "" } : { result: "failed", detail: proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${code}` };
@@ -304,6 +312,26 @@ export class HookRunner {
     }
   }
 
+  /**
+   * Watch what an exited hook left in its process group until the group is empty or `deadline`
+   * passes, then kill it (logged). Polled, not timed once: the group's id is the exited hook's pid,
+   * reserved only while the group has a member, so it is never signalled long after it emptied.
+   */
+  private reapLeftovers(proc: { pid: number; kill(signal?: NodeJS.Signals | number): void }, deadline: number, fields: HookFields): void {
+    const poll = setInterval(() => {
+      if (!groupAlive(proc.pid)) {
+        clearInterval(poll);
+        this.procs.delete(proc);
+      } else if (Date.now() >= deadline) {
+        clearInterval(poll);
+        killGroup(proc);
+        this.procs.delete(proc);
+        this.log.warn("hook left processes running: killed at the hook timeout", { event: fields.event, path: fields.path, timeoutMs: this.opts.hookTimeoutMs });
+      }
+    }, LEFTOVER_POLL_MS);
+    (poll as { unref?: () => void }).unref?.();
+  }
+
   /** Shutdown: the queue may drain within `graceMs` (the last uploads' hooks still run); then what is left is dropped (logged) and killed. */
   async close(graceMs: number): Promise<void> {
     this.closed = true;
@@ -314,6 +342,19 @@ export class HookRunner {
     if (left) this.log.warn("hooks not run at shutdown", { count: left });
     this.queues.clear();
     for (const p of this.procs) killGroup(p);
+  }
+}
+
+/** How often the process group an exited hook left behind is looked at. */
+const LEFTOVER_POLL_MS = 250;
+
+/** Does the process group led by `pid` still have a member? */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

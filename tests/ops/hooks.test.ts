@@ -272,6 +272,27 @@ describe("hook processes and secrets", () => {
     await until(() => sleeping() === "", 5_000, "the hook's child to be gone");
   });
 
+  test("what an exited hook left running (`cmd &` in a script) is killed at the hook timeout, and logged", async () => {
+    work = tempDir();
+    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
+    const script = join(work, "background.sh");
+    writeFileSync(script, `#!/bin/sh\nsleep ${marker} &\nexit 0\n`, { mode: 0o755 });
+    const logger = captureLogger();
+    const sleeping = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().trim();
+    try {
+      const ts = await servers.start({ options: { logger, ops: { metrics: { host: "127.0.0.1", port: 0 }, hookTimeoutMs: 1000, hooks: [{ event: "mkdir", command: script }] } } });
+      const w = await servers.login();
+      expect((await w.cmd("MKD d1")).code).toBe(257);
+      await until(() => sleeping() !== "", 10_000, "the hook's background child to start");
+      // The hook itself succeeded: its exit status decides.
+      await until(async () => (await scrape(ts.server.ops.metricsPort!)).get('ftpkit_hooks_total{event="mkdir",result="ok"}') === 1, 10_000, "the hook to count ok");
+      await until(() => sleeping() === "", 5_000, "the background child to be killed");
+      expect(logger.events.find((e) => e.event === "hook left processes running: killed at the hook timeout")?.fields).toMatchObject({ event: "mkdir", path: "/d1" });
+    } finally {
+      for (const pid of sleeping().split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+    }
+  });
+
   test("a URL hook's password, path and query stay out of the log", async () => {
     const logger = captureLogger();
     const port = 9; // discard: nothing listens, so the hook fails and is logged
