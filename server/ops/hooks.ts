@@ -136,12 +136,16 @@ export class HookRunner {
   /** Round robin over the queues: where the next pick starts. */
   private turn = 0;
   private running = 0;
-  /** Running hook commands, each the leader of its own process group (see spawn). */
-  private readonly procs = new Set<{ pid: number; kill(signal?: NodeJS.Signals | number): void }>();
+  /**
+   * Running hook commands, each the leader of its own process group (see spawn), with what they run
+   * for (said when shutdown kills them); `leftover`: the hook exited, these are what it left running.
+   */
+  private readonly procs = new Map<{ pid: number; kill(signal?: NodeJS.Signals | number): void }, { hook: string; fields: HookFields; leftover: boolean }>();
   private idle: (() => void) | null = null;
   private lastDropLog = 0;
   private closed = false;
   private droppedSinceLog = 0;
+  private killedAll = false;
 
   constructor(
     specs: readonly HookSpec[],
@@ -235,12 +239,13 @@ export class HookRunner {
     const started = Date.now();
     let out: { result: HookResult; detail: string };
     try {
-      out = hook.url ? await this.post1(hook.url, fields, gone) : await this.spawn(hook.argv!, fields, gone);
+      out = hook.url ? await this.post1(hook.url, fields, gone) : await this.spawn(hook.argv!, hook.text, fields, gone);
     } catch (err) {
       out = { result: "failed", detail: (err as Error).message };
     }
     // pre-upload outcomes are counted and logged by allow(): a refusal is its normal job.
-    if (fields.event !== "pre-upload") {
+    // Killed by kill() (shutdown): said there already, once.
+    if (fields.event !== "pre-upload" && !this.killedAll) {
       this.count(fields.event, out.result);
       if (out.result !== "ok") {
         this.log.warn(`hook ${out.result}`, { event: fields.event, hook: hook.text, path: fields.path, ms: Date.now() - started, detail: out.detail || undefined });
@@ -249,7 +254,7 @@ export class HookRunner {
     return out;
   }
 
-  private async spawn(argv: string[], fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
+  private async spawn(argv: string[], text: string, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
     const env: Record<string, string> = { ...(process.env as Record<string, string>) };
     for (const k of Object.keys(ENV_NAMES) as (keyof HookFields)[]) {
       delete env[ENV_NAMES[k]]; // never let the server's own environment pose as an event field
@@ -262,7 +267,7 @@ export class HookRunner {
     // command left a shell script's children running forever, one per event.
     const started = Date.now();
     const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "inherit", detached: true });
-    this.procs.add(proc);
+    this.procs.set(proc, { hook: text, fields, leftover: false });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -318,6 +323,8 @@ export class HookRunner {
    * reserved only while the group has a member, so it is never signalled long after it emptied.
    */
   private reapLeftovers(proc: { pid: number; kill(signal?: NodeJS.Signals | number): void }, deadline: number, fields: HookFields): void {
+    const entry = this.procs.get(proc);
+    if (entry) entry.leftover = true;
     const poll = setInterval(() => {
       if (!groupAlive(proc.pid)) {
         clearInterval(poll);
@@ -338,10 +345,28 @@ export class HookRunner {
     if (this.running > 0 || this.queued > 0) {
       await within(new Promise<void>((r) => (this.idle = r)), graceMs);
     }
+    this.kill();
+  }
+
+  /**
+   * Stop now: queued hooks are dropped and running ones killed with their process groups, each said
+   * in the log (a killed upload scan must not pass unnoticed). Synchronous, for a second Ctrl-C or
+   * SIGTERM that exits at once: hooks run in process groups of their own, so no signal to the
+   * server's group reaches them, and they would outlive it.
+   */
+  kill(): void {
+    this.closed = true;
+    this.killedAll = true;
     const left = this.queued;
     if (left) this.log.warn("hooks not run at shutdown", { count: left });
     this.queues.clear();
-    for (const p of this.procs) killGroup(p);
+    for (const [p, what] of this.procs) {
+      killGroup(p);
+      const { event, path } = what.fields;
+      if (what.leftover) this.log.warn("hook left processes running: killed at shutdown", { event, path });
+      else this.log.warn("hook killed at shutdown", { event, hook: what.hook, path });
+    }
+    this.procs.clear();
   }
 }
 
