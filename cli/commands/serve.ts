@@ -123,7 +123,12 @@ export default defineCommand({
     // whole process group) a worker gets the signal itself *and* its primary's request, in either
     // order, and used to take the second for an impatient operator: exit 1, running transfers cut.
     const onSignal = (signal: string) => {
-      if (++signals > 1) process.exit(1);
+      if (++signals > 1) {
+        // Hooks run in process groups of their own, out of reach of the signal: end them, or they outlive us.
+        server.ops.hooks?.kill();
+        server.context.log.flush?.();
+        process.exit(1);
+      }
       void stop(signal);
     };
     const stop = async (signal: string) => {

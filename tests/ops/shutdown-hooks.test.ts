@@ -1,5 +1,5 @@
 // Hooks still running when `ftpkit serve` stops: killed with their process groups, and said in the log,
-// on a clean stop (SIGTERM).
+// on a clean stop (SIGTERM) and on a second signal that exits at once.
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -39,6 +39,19 @@ describe("hooks at shutdown", () => {
       expect(await within(srv.kill("SIGTERM"), 20_000)).toBe(0);
       expect(sleeping()).toBe("");
       expect(srv.stdout()).toMatch(/WARN +hook killed at shutdown event=mkdir hook=\S+slow\.sh path=\/d1/);
+    } finally {
+      cleanup();
+    }
+  }, 30_000);
+
+  test("a second signal exits at once (1), and the running hook does not outlive the server", async () => {
+    const { srv, sleeping, cleanup } = await serverWithRunningHook();
+    try {
+      process.kill(srv.proc.pid, "SIGTERM");
+      await until(() => srv.stderr().includes("SIGTERM: stopping") || srv.stdout().includes("SIGTERM: stopping"), 5000, "the first signal to be taken");
+      expect(await within(srv.kill("SIGTERM"), 5000)).toBe(1);
+      await until(() => sleeping() === "", 3000, "the hook's process to be gone");
+      expect(srv.stdout()).toMatch(/hook killed at shutdown event=mkdir/);
     } finally {
       cleanup();
     }
