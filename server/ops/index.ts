@@ -49,6 +49,10 @@ export class Operations implements ServerEvents {
     try {
       this.hooks = o.hooks.length ? new HookRunner(o.hooks, o, this.log, (event, result) =>
             result === "dropped" ? this.metrics?.hookDrops.inc() : this.metrics?.hooks.inc([event, result])) : null;
+      // The configured hooks' series from the start, at 0 (see Metrics: a first failure is then seen by rate()).
+      for (const event of new Set(o.hooks.map((h) => h.event))) {
+        for (const result of event === "pre-upload" ? ["ok", "refused"] : ["ok", "failed", "timeout"]) this.metrics?.hooks.inc([event, result], 0);
+      }
       this.xferlog = o.xferlog ? new XferLog(o.xferlog, (msg) => this.log.error("xferlog write failed", { reason: msg })) : null;
     } catch (err) {
       throw new OpsConfigError((err as Error).message);

@@ -56,6 +56,15 @@ export class Metrics {
     this.hooks = r.add(new Counter("ftpkit_hooks_total", "Hooks run, by event and result (ok, failed, timeout, refused).", ["event", "result"]));
     this.hookDrops = r.add(new Counter("ftpkit_hook_queue_dropped_total", "Post-event hooks dropped because the queue was full.", []));
     r.add(new Gauge("ftpkit_hook_queue_length", "Post-event hooks waiting to run.", [], reads.hookQueue));
+    // Series whose labels are known in advance exist from the start, at 0: one that appeared only with
+    // its first event began at 1, and Prometheus's rate()/increase() (and an alert on them) never saw
+    // that first failed login, ban refusal or failed transfer: a new series has no earlier sample.
+    for (const result of ["ok", "failed"]) this.logins.inc([result], 0);
+    for (const reason of ["banned", "denied"]) this.refused.inc([reason], 0);
+    for (const op of ["delete", "rename", "mkdir", "rmdir"]) this.fileOps.inc([op], 0);
+    for (const verb of ["RETR", "STOR", "APPE"]) {
+      for (const result of ["ok", "aborted", "error", ...(UPLOAD_VERBS.has(verb) ? ["quota"] : [])]) this.transfers.inc([verb, result], 0);
+    }
     const started = Date.now() / 1000;
     r.add(new Gauge("ftpkit_start_time_seconds", "When the server started (Unix time).", [], () => started));
   }

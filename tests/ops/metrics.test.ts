@@ -144,6 +144,30 @@ describe("/metrics", () => {
     }
   });
 
+  test("series whose labels are known in advance are there at 0 before their first event, so increase() sees the first one", async () => {
+    const ts = await servers.start({ options: { ops: { ...METRICS, hooks: [{ event: "upload", command: "true" }, { event: "pre-upload", command: "true" }] } } });
+    const port = metricsPort(ts.server);
+    const before = await scrape(port);
+    const zero = [
+      'ftpkit_logins_total{result="ok"}',
+      'ftpkit_logins_total{result="failed"}',
+      'ftpkit_connections_refused_total{reason="banned"}',
+      'ftpkit_connections_refused_total{reason="denied"}',
+      'ftpkit_file_operations_total{op="delete"}',
+      'ftpkit_file_operations_total{op="rmdir"}',
+      'ftpkit_transfers_total{verb="RETR",result="error"}',
+      'ftpkit_transfers_total{verb="STOR",result="quota"}',
+      'ftpkit_hooks_total{event="upload",result="failed"}',
+      'ftpkit_hooks_total{event="pre-upload",result="refused"}',
+    ];
+    for (const series of zero) expect([series, before.get(series)]).toEqual([series, 0]);
+    // What an alert on increase(ftpkit_logins_total{result="failed"}[5m]) compares: two samples of one series.
+    const bad = await servers.connect();
+    expect((await bad.login("alice", "wrong")).code).toBe(530);
+    const after = await scrape(port);
+    expect(after.get('ftpkit_logins_total{result="failed"}')! - before.get('ftpkit_logins_total{result="failed"}')!).toBe(1);
+  });
+
   test("the metrics listener is off unless asked for", async () => {
     const ts = await servers.start();
     expect(ts.server.ops.metricsPort).toBeUndefined();
