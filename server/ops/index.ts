@@ -1,5 +1,4 @@
 // Operations: turns the core's events into metrics, hook runs, bans and xferlog lines.
-import type { Server } from "bun";
 import { banKey, canonicalBanKey } from "../../protocol/cidr.ts";
 import type { ServerContext } from "../context.ts";
 import type { Logger, LogFields } from "../log.ts";
@@ -10,6 +9,7 @@ import type { SharedBan } from "../state/types.ts";
 import { Defender, type Ban } from "./defender.ts";
 import type { OpsEvent, ServerEvents } from "./events.ts";
 import { HookRunner, type HookFields } from "./hooks.ts";
+import type { MetricsListener } from "./metrics-http.ts";
 import { Metrics, serveMetrics, type ReadyCheck } from "./metrics.ts";
 import { DEFAULT_OPS, type HookEvent, type OpsOptions } from "./options.ts";
 import { XferLog } from "./xferlog.ts";
@@ -36,7 +36,7 @@ export class Operations implements ServerEvents {
   readonly metrics: Metrics | null;
   readonly hooks: HookRunner | null;
   readonly xferlog: XferLog | null;
-  private http: Server<undefined> | null = null;
+  private http: MetricsListener | null = null;
   private ctx: ServerContext | null = null;
   private accepting: () => boolean = () => false;
 
@@ -282,7 +282,7 @@ export class Operations implements ServerEvents {
   }
 
   async close(graceMs: number): Promise<void> {
-    this.http?.stop(true);
+    this.http?.stop();
     this.http = null;
     await this.hooks?.close(Math.min(graceMs, this.options.hookTimeoutMs));
     this.xferlog?.close();

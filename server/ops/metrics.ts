@@ -1,8 +1,8 @@
 // `--metrics ADDR:PORT`: what the server does, for Prometheus; /healthz and /readyz for orchestrators.
-import type { Server } from "bun";
 import type { ServerContext } from "../context.ts";
 import type { Session } from "../session.ts";
 import type { OpsEvent } from "./events.ts";
+import { listenMetricsHttp, type HttpAnswer, type MetricsListener } from "./metrics-http.ts";
 import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from "./prometheus.ts";
 
 /** Users shown by name in the quota gauges; the rest are summed as user="_other" (bounded label set). */
@@ -135,22 +135,17 @@ export interface ReadyCheck {
 }
 
 /** The HTTP listener: GET /metrics, /healthz (alive), /readyz (accepting, users loaded, storage reachable). */
-export function serveMetrics(host: string, port: number, metrics: Metrics, ready: () => Promise<ReadyCheck[]>): Server<undefined> {
-  return Bun.serve({
-    hostname: host,
-    port,
-    async fetch(req) {
-      if (req.method !== "GET" && req.method !== "HEAD") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
-      const path = new URL(req.url).pathname;
-      if (path === "/metrics") return new Response(metrics.registry.render(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
-      if (path === "/healthz") return new Response("ok\n");
-      if (path === "/readyz") {
-        const checks = await ready();
-        const ok = checks.every((c) => c.ok);
-        const body = checks.map((c) => `${c.name} ${c.ok ? "ok" : "FAIL"}${c.detail ? `: ${c.detail}` : ""}`).join("\n") + "\n";
-        return new Response(body, { status: ok ? 200 : 503 });
-      }
-      return new Response("not found: try /metrics, /healthz or /readyz\n", { status: 404 });
-    },
+export function serveMetrics(host: string, port: number, metrics: Metrics, ready: () => Promise<ReadyCheck[]>): MetricsListener {
+  return listenMetricsHttp(host, port, async (method, path): Promise<HttpAnswer> => {
+    if (method !== "GET" && method !== "HEAD") return { status: 405, body: "method not allowed\n", headers: { allow: "GET, HEAD" } };
+    if (path === "/metrics") return { status: 200, body: metrics.registry.render(), headers: { "content-type": PROMETHEUS_CONTENT_TYPE } };
+    if (path === "/healthz") return { status: 200, body: "ok\n" };
+    if (path === "/readyz") {
+      const checks = await ready();
+      const ok = checks.every((c) => c.ok);
+      const body = checks.map((c) => `${c.name} ${c.ok ? "ok" : "FAIL"}${c.detail ? `: ${c.detail}` : ""}`).join("\n") + "\n";
+      return { status: ok ? 200 : 503, body };
+    }
+    return { status: 404, body: "not found: try /metrics, /healthz or /readyz\n" };
   });
 }
