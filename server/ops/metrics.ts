@@ -1,5 +1,6 @@
 // `--metrics ADDR:PORT`: what the server does, for Prometheus; /healthz and /readyz for orchestrators.
 import type { ServerContext } from "../context.ts";
+import { descriptorSoftLimit, openDescriptors } from "../fd-budget.ts";
 import type { Session } from "../session.ts";
 import type { OpsEvent } from "./events.ts";
 import { listenMetricsHttp, type HttpAnswer, type MetricsListener } from "./metrics-http.ts";
@@ -67,6 +68,18 @@ export class Metrics {
     }
     const started = Date.now() / 1000;
     r.add(new Gauge("ftpkit_start_time_seconds", "When the server started (Unix time).", [], () => started));
+    // The process collector's series every Prometheus client library exports by default, which
+    // dashboards and alerts (process_open_fds / process_max_fds) expect by these names.
+    const cpu = r.add(new Counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", []));
+    cpu.extra = () => {
+      const u = process.cpuUsage();
+      return [{ labels: [], value: (u.user + u.system) / 1e6 }];
+    };
+    const one = (v: number | null) => (v === null ? [] : [{ labels: [], value: v }]);
+    r.add(new Gauge("process_resident_memory_bytes", "Resident memory size in bytes.", [], () => process.memoryUsage.rss()));
+    r.add(new Gauge("process_open_fds", "Number of open file descriptors.", [], () => one(openDescriptors())));
+    r.add(new Gauge("process_max_fds", "Maximum number of open file descriptors.", [], () => one(descriptorSoftLimit())));
+    r.add(new Gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", [], () => performance.timeOrigin / 1000));
   }
 
   observe(e: OpsEvent): void {

@@ -168,6 +168,22 @@ describe("/metrics", () => {
     expect(after.get('ftpkit_logins_total{result="failed"}')! - before.get('ftpkit_logins_total{result="failed"}')!).toBe(1);
   });
 
+  test("the process series every Prometheus client exports are there, with their types", async () => {
+    const ts = await servers.start({ options: { ops: METRICS } });
+    const port = metricsPort(ts.server);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain("# TYPE process_cpu_seconds_total counter");
+    for (const g of ["process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds"]) expect(text).toContain(`# TYPE ${g} gauge`);
+    const m = await scrape(port);
+    expect(m.get("process_cpu_seconds_total")!).toBeGreaterThan(0);
+    expect(m.get("process_resident_memory_bytes")!).toBeGreaterThan(1024 * 1024);
+    expect(m.get("process_open_fds")!).toBeGreaterThan(2);
+    expect(m.get("process_open_fds")!).toBeLessThan(m.get("process_max_fds")!);
+    const start = m.get("process_start_time_seconds")!;
+    expect(start).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(start).toBeGreaterThan(Date.now() / 1000 - 3600);
+  });
+
   test("the metrics listener is off unless asked for", async () => {
     const ts = await servers.start();
     expect(ts.server.ops.metricsPort).toBeUndefined();
