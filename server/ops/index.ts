@@ -53,7 +53,13 @@ export class Operations implements ServerEvents {
       for (const event of new Set(o.hooks.map((h) => h.event))) {
         for (const result of event === "pre-upload" ? ["ok", "refused"] : ["ok", "failed", "timeout"]) this.metrics?.hooks.inc([event, result], 0);
       }
-      this.xferlog = o.xferlog ? new XferLog(o.xferlog, (msg) => this.log.error("xferlog write failed", { reason: msg })) : null;
+      this.xferlog = o.xferlog
+        ? new XferLog(
+            o.xferlog,
+            (msg) => this.log.error("xferlog write failed", { reason: msg }),
+            (f) => this.log.info("xferlog written again", f),
+          )
+        : null;
     } catch (err) {
       throw new OpsConfigError((err as Error).message);
     }
