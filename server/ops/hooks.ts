@@ -117,6 +117,13 @@ export function compileHooks(specs: readonly HookSpec[]): Hook[] {
 
 export type HookResult = "ok" | "failed" | "timeout";
 
+/** A run's result; `answered: false` when the hook never gave one (could not start, endpoint unreachable). */
+interface RunOutcome {
+  result: HookResult;
+  detail: string;
+  answered?: boolean;
+}
+
 interface Job {
   hook: Hook;
   fields: HookFields;
@@ -197,10 +204,12 @@ export class HookRunner {
   async allow(fields: HookFields, gone?: AbortSignal): Promise<boolean> {
     for (const hook of this.hooks) {
       if (hook.event !== "pre-upload") continue;
-      const { result, detail } = gone?.aborted ? { result: "failed" as const, detail: "the client has gone" } : await this.run(hook, fields, gone);
+      const { result, detail, answered } = gone?.aborted ? { result: "failed" as const, detail: "the client has gone", answered: true } : await this.run(hook, fields, gone);
       if (result !== "ok") {
         this.count("pre-upload", "refused");
-        this.log.info("upload refused by pre-upload hook", { user: fields.user, path: fields.path, hook: hook.text, result, detail: detail || undefined });
+        // Its "no" is the hook's job (info); a hook that cannot run or answer refuses every upload: a warning.
+        const fault = result === "timeout" || answered === false;
+        this.log[fault ? "warn" : "info"]("upload refused by pre-upload hook", { user: fields.user, path: fields.path, hook: hook.text, result, detail: detail || undefined });
         return false;
       }
     }
@@ -235,13 +244,14 @@ export class HookRunner {
     return undefined;
   }
 
-  private async run(hook: Hook, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
+  private async run(hook: Hook, fields: HookFields, gone?: AbortSignal): Promise<RunOutcome> {
     const started = Date.now();
-    let out: { result: HookResult; detail: string };
+    let out: RunOutcome;
     try {
       out = hook.url ? await this.post1(hook.url, fields, gone) : await this.spawn(hook.argv!, hook.text, fields, gone);
     } catch (err) {
-      out = { result: "failed", detail: (err as Error).message };
+      // The command could not be started (removed, no longer executable since start-up).
+      out = { result: "failed", detail: (err as Error).message, answered: false };
     }
     // pre-upload outcomes are counted and logged by allow(): a refusal is its normal job.
     // Killed by kill() (shutdown): said there already, once.
@@ -297,7 +307,7 @@ export class HookRunner {
     return code === 0 ? { result: "ok", detail: "" } : { result: "failed", detail: proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${code}` };
   }
 
-  private async post1(url: string, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
+  private async post1(url: string, fields: HookFields, gone?: AbortSignal): Promise<RunOutcome> {
     try {
       const timeout = AbortSignal.timeout(this.opts.hookTimeoutMs);
       const res = await fetch(url, {
@@ -315,7 +325,7 @@ export class HookRunner {
       const e = err as Error;
       if (gone?.aborted) return { result: "failed", detail: "abandoned: the client has gone" };
       if (e.name === "TimeoutError" || e.name === "AbortError") return { result: "timeout", detail: `no answer within ${this.opts.hookTimeoutMs} ms` };
-      return { result: "failed", detail: e.message };
+      return { result: "failed", detail: e.message, answered: false };
     }
   }
 

@@ -1,7 +1,7 @@
 // --hook: programs get events in FTPKIT_* variables (no shell, hostile names stay inert), URLs get a
 // JSON POST, pre-upload can refuse, slow hooks never hold up the session.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import type { HookSpec } from "../../server/ops/options.ts";
@@ -224,6 +224,29 @@ describe("pre-upload", () => {
     expect((await w.transfer("STOR slow.txt", Buffer.from("x"))).first.code).toBe(550);
     expect(existsSync(join(ts.home("alice"), "slow.txt"))).toBe(false);
     expect(logger.events.find((e) => e.event === "upload refused by pre-upload hook")?.fields).toMatchObject({ result: "timeout", path: "/slow.txt" });
+  });
+
+  test("a pre-upload hook's no is logged as info; one that can no longer run (no longer executable, removed) as a warning", async () => {
+    work = tempDir();
+    const script = join(work, "gate.sh");
+    writeFileSync(script, `#!/bin/sh\ncase "$FTPKIT_PATH" in *secret*) exit 1;; esac\n`, { mode: 0o755 });
+    const lines: Array<{ level: string; event: string; fields: Record<string, unknown> }> = [];
+    const at = (level: string) => (event: string, fields: Record<string, unknown> = {}) => void lines.push({ level, event, fields });
+    const logger = { info: at("info"), warn: at("warn"), error: at("error") };
+    const ts = await servers.start({ options: { logger, ops: { hooks: [{ event: "pre-upload", command: script }] } } });
+    const w = await servers.login();
+    const refusals = () => lines.filter((l) => l.event === "upload refused by pre-upload hook");
+    expect((await w.transfer("STOR secret.txt", Buffer.from("x"))).first.code).toBe(550);
+    expect(refusals().at(-1)).toMatchObject({ level: "info", fields: { path: "/secret.txt", result: "failed", detail: "exit 1" } });
+    chmodSync(script, 0o644);
+    expect((await w.transfer("STOR a.txt", Buffer.from("x"))).first.code).toBe(550);
+    expect(refusals().at(-1)).toMatchObject({ level: "warn", fields: { path: "/a.txt", result: "failed" } });
+    expect(String(refusals().at(-1)!.fields.detail)).toContain("EACCES");
+    rmSync(script);
+    expect((await w.transfer("STOR b.txt", Buffer.from("x"))).first.code).toBe(550);
+    expect(refusals().at(-1)).toMatchObject({ level: "warn", fields: { path: "/b.txt" } });
+    expect(String(refusals().at(-1)!.fields.detail)).toContain("ENOENT");
+    expect(["secret.txt", "a.txt", "b.txt"].filter((n) => existsSync(join(ts.home("alice"), n)))).toEqual([]);
   });
 
   // A client that sent STOR and hung up kept its pre-upload hook running until the hook timeout, past
