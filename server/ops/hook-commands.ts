@@ -47,7 +47,7 @@ export interface Hook {
   event: HookEvent;
   url?: string;
   argv?: string[];
-  /** For logs: the command as written; a URL without its secrets (see urlForLogs). */
+  /** For logs: the program without its arguments; a URL without its secrets (see urlForLogs). */
   text: string;
 }
 
@@ -82,6 +82,7 @@ export function compileHooks(specs: readonly HookSpec[]): Hook[] {
     }
     if (argv.length === 0) throw new Error(`--hook ${s.event}: the command is empty`);
     if (!Bun.which(argv[0]!)) throw new Error(`--hook ${s.event}: command not found or not executable: ${argv[0]}`);
-    return { event: s.event, argv, text: s.command };
+    // Logs name the program only: its arguments may carry a token (no shell runs it, so no $VAR could hide one).
+    return { event: s.event, argv, text: argv.length > 1 ? `${argv[0]} …` : argv[0]! };
   });
 }

@@ -279,56 +279,6 @@ describe("pre-upload", () => {
   }, 30_000);
 });
 
-describe("hook processes and secrets", () => {
-  test("a timed-out hook is killed with everything it started (a shell script's children too)", async () => {
-    work = tempDir();
-    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
-    const script = join(work, "slow.sh");
-    writeFileSync(script, `#!/bin/sh\nsleep ${marker}\n`, { mode: 0o755 });
-    const logger = captureLogger();
-    await servers.start({ options: { logger, ops: { hookTimeoutMs: 500, hooks: [{ event: "mkdir", command: script }] } } });
-    const w = await servers.login();
-    expect((await w.cmd("MKD d1")).code).toBe(257);
-    const sleeping = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().trim();
-    await until(() => sleeping() !== "", 10_000, "the hook's child to start");
-    await until(() => logger.events.some((e) => e.event === "hook timeout"), 10_000, "the hook to time out");
-    await until(() => sleeping() === "", 5_000, "the hook's child to be gone");
-  });
-
-  test("what an exited hook left running (`cmd &` in a script) is killed at the hook timeout, and logged", async () => {
-    work = tempDir();
-    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
-    const script = join(work, "background.sh");
-    writeFileSync(script, `#!/bin/sh\nsleep ${marker} &\nexit 0\n`, { mode: 0o755 });
-    const logger = captureLogger();
-    const sleeping = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().trim();
-    try {
-      const ts = await servers.start({ options: { logger, ops: { metrics: { host: "127.0.0.1", port: 0 }, hookTimeoutMs: 1000, hooks: [{ event: "mkdir", command: script }] } } });
-      const w = await servers.login();
-      expect((await w.cmd("MKD d1")).code).toBe(257);
-      await until(() => sleeping() !== "", 10_000, "the hook's background child to start");
-      // The hook itself succeeded: its exit status decides.
-      await until(async () => (await scrape(ts.server.ops.metricsPort!)).get('ftpkit_hooks_total{event="mkdir",result="ok"}') === 1, 10_000, "the hook to count ok");
-      await until(() => sleeping() === "", 5_000, "the background child to be killed");
-      expect(logger.events.find((e) => e.event === "hook left processes running: killed at the hook timeout")?.fields).toMatchObject({ event: "mkdir", path: "/d1" });
-    } finally {
-      for (const pid of sleeping().split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
-    }
-  });
-
-  test("a URL hook's password, path and query stay out of the log", async () => {
-    const logger = captureLogger();
-    const port = 9; // discard: nothing listens, so the hook fails and is logged
-    await servers.start({ options: { logger, ops: { hookTimeoutMs: 2000, hooks: [{ event: "mkdir", command: `http://hookuser:S3cretT0ken@127.0.0.1:${port}/services/T0/B1/PathS3cret?token=QueryS3cret` }] } } });
-    const w = await servers.login();
-    expect((await w.cmd("MKD d1")).code).toBe(257);
-    await until(() => logger.events.some((e) => e.event === "hook failed"), 10_000, "the hook to fail");
-    const logged = JSON.stringify(logger.events);
-    for (const secret of ["S3cretT0ken", "PathS3cret", "QueryS3cret", "hookuser"]) expect(logged).not.toContain(secret);
-    expect(logger.events.find((e) => e.event === "hook failed")?.fields).toMatchObject({ hook: `http://…@127.0.0.1:${port}/services/…` });
-  });
-});
-
 describe("a flood of one event", () => {
   test("cannot get another event's hooks dropped: failed logins anyone can cause do not crowd out the upload scan", async () => {
     work = tempDir();
@@ -397,7 +347,7 @@ describe("slow and failing post-event hooks", () => {
     const m = await scrape(port);
     expect(m.get("ftpkit_hook_queue_dropped_total")).toBe(2);
     expect(logger.events.find((e) => e.event === "hook queue full: event dropped")?.fields).toMatchObject({ event: "mkdir" });
-    expect(logger.events.find((e) => e.event === "hook timeout")?.fields).toMatchObject({ event: "mkdir", hook: "sleep 10", path: "/d1" });
+    expect(logger.events.find((e) => e.event === "hook timeout")?.fields).toMatchObject({ event: "mkdir", hook: "sleep …", path: "/d1" });
     // A failing hook (RMD d4's): logged with its exit status.
     await until(() => logger.events.some((e) => e.event === "hook failed"), 10_000, "the failing rmdir hook");
     expect(logger.events.find((e) => e.event === "hook failed")?.fields).toMatchObject({ event: "rmdir", detail: "exit 1" });
