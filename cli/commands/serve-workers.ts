@@ -188,7 +188,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     void child.exited.then((code) => {
       workers[i] = null;
       if (stopping) return;
-      if (code === WORKER_CONFIG_EXIT && !reported) return void stop("start-up failure", 1);
+      // Only while starting: a replacement worker that meets a users file broken since is retried, and
+      // the others go on serving with the users they have (README: a corrupt file keeps the previous users).
+      if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {
