@@ -211,16 +211,12 @@ export class HookRunner {
     };
     gone?.addEventListener("abort", leave, { once: true });
     const code = await proc.exited;
+    clearTimeout(timer);
     gone?.removeEventListener("abort", leave);
-    if (!timedOut && !left && groupAlive(proc.pid)) {
-      // It exited, but left processes in its group (`scan "$f" &` in a script): they are held to the
-      // same deadline. Without it each event left one running for ever, past the hook timeout.
-      clearTimeout(timer);
-      this.reapLeftovers(proc, started + this.opts.hookTimeoutMs, fields);
-    } else {
-      clearTimeout(timer);
-      this.procs.delete(proc);
-    }
+    // It exited, but left processes in its group (`scan "$f" &` in a script): they are held to the
+    // same deadline. Without it each event left one running for ever, past the hook timeout.
+    if (!timedOut && !left && groupAlive(proc.pid)) this.reapLeftovers(proc, started + this.opts.hookTimeoutMs, fields);
+    else this.procs.delete(proc);
     if (left) return { result: "failed", detail: "killed: the client has gone" };
     if (timedOut) return { result: "timeout", detail: `killed after ${this.opts.hookTimeoutMs} ms` };
     return code === 0 ? { result: "ok", detail: "" } : { result: "failed", detail: proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${code}` };
