@@ -54,6 +54,9 @@ function isSystemError(err: unknown): err is Error {
  * failure's kind, else 1. The server side (serve, user, cert, test) exits 1 on any error.
  */
 async function exitStatus(err: unknown): Promise<number> {
+  // A status the error carries (a --workers worker's configuration error: serve-workers.ts).
+  const own = (err as { exitStatus?: unknown } | null)?.exitStatus;
+  if (typeof own === "number") return own;
   if (!CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) return 1;
   const name = (err as Error)?.name;
   if (name === "CLIError" || err instanceof CliError || err instanceof ParseError) return 2;

@@ -3,7 +3,7 @@
 // limit spun a core at 100% and new clients hung without a greeting until sessions ended. So the
 // session cap is lowered until every admitted session can hold its peak at once; beyond it a client
 // gets 421, as at --max-connections.
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { PARTS_IN_FLIGHT } from "./storage/s3-upload.ts";
 
 /**
@@ -18,6 +18,16 @@ export const FD_HEADROOM = 32;
 export function openDescriptors(): number | null {
   try {
     return readdirSync("/proc/self/fd").length - 1; // not the one reading the directory
+  } catch {
+    return null;
+  }
+}
+
+/** The soft open-file limit now (null where the platform cannot say; Infinity when unlimited). */
+export function descriptorSoftLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    return m ? (m[1] === "unlimited" ? Infinity : Number(m[1])) : null;
   } catch {
     return null;
   }

@@ -107,7 +107,7 @@ export const serveArgs = {
     valueHint: "N|auto",
   },
   demo: { type: "boolean", description: "Serve a ready-made demo (./ftpkit-demo, login demo/demo) on 127.0.0.1" },
-  "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10)", valueHint: "SECONDS" },
+  "shutdown-grace": { type: "string", description: "Seconds running transfers may finish on SIGINT/SIGTERM (default 10); queued hooks then get as long again (5 s at least)", valueHint: "SECONDS" },
   "tls-cert": { type: "string", description: "PEM certificate: enables FTPS (AUTH TLS); reloaded when the file changes", valueHint: "FILE" },
   "tls-key": { type: "string", description: "PEM private key for --tls-cert", valueHint: "FILE" },
   "implicit-tls-port": { type: "string", description: "Also accept implicit TLS (ftps://) on this port", valueHint: "N" },

@@ -37,6 +37,12 @@ export function workerSecretArgs(): string[] {
 export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
 
 /** A worker that exited is started again after this, doubled for each start in a row that failed, up to the max. */
+/**
+ * A worker's exit status for a start-up error that another try cannot mend (a users file, a hook, a
+ * certificate, the xferlog, the metrics port): sysexits' EX_CONFIG. The primary then stops at once
+ * (exit 1) instead of restarting workers for 30 s; a store that is down (exit 1) is still retried.
+ */
+export const WORKER_CONFIG_EXIT = 78;
 const RESTART_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 
@@ -182,6 +188,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     void child.exited.then((code) => {
       workers[i] = null;
       if (stopping) return;
+      // Only while starting: a replacement worker that meets a users file broken since is retried, and
+      // the others go on serving with the users they have (README: a corrupt file keeps the previous users).
+      if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {

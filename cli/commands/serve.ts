@@ -4,7 +4,7 @@ import { consola } from "consola";
 import { checkArgs, CliError } from "../args.ts";
 import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsOptionsFrom } from "../ops-args.ts";
-import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
+import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { sweepAgain } from "../../server/storage/local.ts";
@@ -93,6 +93,11 @@ export default defineCommand({
       if (e.code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);
       if (e.code === "EACCES") throw new CliError(`no permission to listen on port ${options.port ?? 2121}${listenPermissionHint(options.port ?? 2121)}`);
       if (e.code === "EADDRNOTAVAIL" || /^Failed to listen/.test(e.message)) throw new CliError(`cannot listen on ${options.host ?? "0.0.0.0"}: ${e.code === "EADDRNOTAVAIL" ? "not an address of this machine" : "not a valid address"}`);
+      // In a worker, another try would fail the same way: its status tells the primary to stop at once
+      // rather than restart it for 30 s (a store that is down, StateStartError, is worth retrying).
+      if (worker !== undefined && ["UsersFileError", "TlsConfigError", "OpsConfigError", "JailUnavailableError"].includes(e.name)) {
+        throw Object.assign(new CliError(e.message), { exitStatus: WORKER_CONFIG_EXIT });
+      }
       if (["UsersFileError", "TlsConfigError", "OpsConfigError", "StateStartError", "JailUnavailableError"].includes(e.name)) throw new CliError(e.message);
       throw err;
     } finally {
@@ -123,7 +128,12 @@ export default defineCommand({
     // whole process group) a worker gets the signal itself *and* its primary's request, in either
     // order, and used to take the second for an impatient operator: exit 1, running transfers cut.
     const onSignal = (signal: string) => {
-      if (++signals > 1) process.exit(1);
+      if (++signals > 1) {
+        // Hooks run in process groups of their own, out of reach of the signal: end them, or they outlive us.
+        server.ops.hooks?.kill();
+        server.context.log.flush?.();
+        process.exit(1);
+      }
       void stop(signal);
     };
     const stop = async (signal: string) => {

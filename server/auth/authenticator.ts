@@ -29,6 +29,13 @@ export interface AuthenticatorOptions {
 }
 
 const MAX_TRACKED_IPS = 10_000;
+/**
+ * A users file rewritten in place (same inode: nano, `cat >`, a tool writing into it) is read once
+ * it has been still this long: read at once, a login during the write met a half-written file (its
+ * later users missing, so their logins failed and counted toward a ban; a value cut short). A
+ * replaced file (`ftpkit user`, an editor's rename-save) is whole when it appears: read at once.
+ */
+export const IN_PLACE_SETTLE_MS = 300;
 
 /** Checks logins against the users file; one instance per server. */
 export class Authenticator {
@@ -54,6 +61,9 @@ export class Authenticator {
   private lastCheck = 0;
   /** A users file was read successfully (a broken reload keeps the previous users and this). */
   private loaded = false;
+  /** An in-place change being waited out (IN_PLACE_SETTLE_MS): its signature and when it was first seen. */
+  private settling: { sig: string; since: number } | null = null;
+  private settleTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(opts: AuthenticatorOptions) {
     this.usersFile = resolve(opts.usersFile);
@@ -125,6 +135,8 @@ export class Authenticator {
   }
 
   close(): void {
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = null;
     this.watcher?.close();
     this.watcher = null;
     this.verified.clear();
@@ -215,6 +227,7 @@ export class Authenticator {
     const sig = await this.stat();
     if (this.reloading) return this.reloading; // another login started the reload meanwhile
     if (sig === this.signature || sig === this.badSignature) return;
+    if (this.stillBeingWritten(sig)) return;
     // Gone after a good load: an editor's rename-save, a tool replacing it, or a mistaken rm. Like a
     // corrupt file, it keeps the last good users (said once) until a file is there again.
     if (sig === "" && this.loaded) {
@@ -240,6 +253,34 @@ export class Authenticator {
       }
     })();
     return this.reloading;
+  }
+
+  /**
+   * A change in place not yet still for IN_PLACE_SETTLE_MS: the current users stay, and a check is due
+   * when it may be (logins between keep the users they had). SIGHUP's reload() reads at once.
+   */
+  private stillBeingWritten(sig: string): boolean {
+    const inode = (x: string | null) => (x ? x.split(":")[0] : null);
+    const before = inode(this.signature) ?? inode(this.badSignature);
+    if (!before || inode(sig) !== before) {
+      this.settling = null;
+      return false;
+    }
+    const now = Date.now();
+    if (this.settling?.sig !== sig) this.settling = { sig, since: now };
+    if (now - this.settling.since >= IN_PLACE_SETTLE_MS) {
+      this.settling = null;
+      return false;
+    }
+    if (!this.settleTimer) {
+      this.settleTimer = setTimeout(() => {
+        this.settleTimer = null;
+        this.dirty = true;
+        void this.refresh();
+      }, IN_PLACE_SETTLE_MS - (now - this.settling.since) + 5);
+      (this.settleTimer as { unref?: () => void }).unref?.();
+    }
+    return true;
   }
 
   private async stat(): Promise<string> {

@@ -1,7 +1,8 @@
 // Saving the users file: its current text edited in place (ini-edit.ts), written atomically, with
 // its owner, group and mode kept. Config files are not served storage, so node:fs is used directly.
 import { randomBytes } from "node:crypto";
-import { chmod, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { chmod, open, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { checkUsersText, editUsersText, sameUser } from "./ini-edit.ts";
 import { formatUsers, parseUsers, UsersFileError, validateUserName, type ParseOptions } from "./ini-store.ts";
@@ -69,7 +70,7 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
     try {
       await fh.writeFile(text);
       await fh.sync();
-      if (was && (was.uid !== process.getuid?.() || was.gid !== process.getgid?.())) await fh.chown(was.uid, was.gid).catch(() => {});
+      if (was) await keepOwner(fh, was, abs);
     } finally {
       await fh.close();
     }
@@ -77,6 +78,7 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
     await rename(tmp, target);
   } catch (err) {
     await unlink(tmp).catch(() => {});
+    if (err instanceof UsersFileError) throw err;
     throw new UsersFileError(abs, `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   // Make the rename itself durable; not every filesystem lets a directory be fsynced.
@@ -88,6 +90,23 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
       await d.close();
     }
   } catch {}
+}
+
+/**
+ * Give the new file the old one's owner and group, or refuse (nothing is written). An admin who may
+ * write the folder but is not root got a file of their own, of their own group, and said nothing:
+ * a server reading it as the old owner, or through the old group, could no longer (the change it
+ * carried never applied, and the next start failed). The group alone is kept when that is allowed
+ * (a member of it), which is enough if the owner is the admin already.
+ */
+async function keepOwner(fh: FileHandle, was: Stats, abs: string): Promise<void> {
+  const st = await fh.stat();
+  if (st.uid === was.uid && st.gid === was.gid) return;
+  await fh.chown(was.uid, was.gid).catch(() => fh.chown(st.uid, was.gid)).catch(() => {});
+  const now = await fh.stat();
+  if (now.uid === was.uid && now.gid === was.gid) return;
+  const lost = now.uid !== was.uid ? `owner (uid ${was.uid})` : `group (gid ${was.gid})`;
+  throw new UsersFileError(abs, `cannot keep its ${lost}: the new file would be uid ${now.uid}, gid ${now.gid}, which a server reading it as that ${now.uid !== was.uid ? "owner" : "group"} may not read; nothing was written (run the command as the file's owner, or as root)`);
 }
 
 function parses(text: string, file: string, opts: ParseOptions): boolean {

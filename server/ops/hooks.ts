@@ -2,7 +2,10 @@
 // shell, so a file name cannot inject anything), or a JSON POST to an http(s):// URL.
 import type { Logger } from "../log.ts";
 import type { HookEvent, HookSpec, OpsOptions } from "./options.ts";
+import { compileHooks, type Hook } from "./hook-commands.ts";
 import { within } from "../timers.ts";
+
+export { compileHooks, splitWords, urlForLogs } from "./hook-commands.ts";
 
 /** What a hook is told: FTPKIT_<NAME> variables, or the JSON fields of a POST. */
 export interface HookFields {
@@ -31,91 +34,14 @@ const ENV_NAMES: Record<keyof HookFields, string> = {
   result: "FTPKIT_RESULT",
 };
 
-/**
- * Split a command line into words the way a POSIX shell splits them — 'single' and "double" quotes,
- * backslash escapes — with no expansion of any kind ($VAR, $(…), globs stay literal). Throws on an
- * unterminated quote.
- */
-export function splitWords(line: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) throw new Error("unterminated ' quote");
-      cur += line.slice(i + 1, end);
-      i = end;
-      inWord = true;
-    } else if (c === '"') {
-      i++;
-      for (; i < line.length && line[i] !== '"'; i++) {
-        if (line[i] === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) i++;
-        cur += line[i];
-      }
-      if (i >= line.length) throw new Error('unterminated " quote');
-      inWord = true;
-    } else if (c === "\\" && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
-}
-
-interface Hook {
-  event: HookEvent;
-  url?: string;
-  argv?: string[];
-  /** For logs: the command as written; a URL without its secrets (see urlForLogs). */
-  text: string;
-}
-
-/**
- * A webhook URL as logs show it: webhooks carry their secret in the password, the query or the
- * path (Slack's /services/T…/B…/secret), so only the scheme, host and first path segment remain.
- */
-export function urlForLogs(url: URL | string): string {
-  if (typeof url === "string") return url.replace(/^(https?:\/\/)[^/?#]*@/i, "$1…@").replace(/([?#]).*$/, "$1…");
-  const first = url.pathname.split("/")[1] ?? "";
-  const more = url.pathname.split("/").length > 2 || url.search !== "" || url.hash !== "";
-  return `${url.protocol}//${url.username || url.password ? "…@" : ""}${url.host}/${first}${more ? "/…" : ""}`;
-}
-
-/** Parse `--hook` values; throws an Error with a clear message for a bad one. */
-export function compileHooks(specs: readonly HookSpec[]): Hook[] {
-  return specs.map((s) => {
-    if (/^https?:\/\//i.test(s.command)) {
-      let url: URL;
-      try {
-        url = new URL(s.command);
-      } catch {
-        throw new Error(`--hook ${s.event}: "${urlForLogs(s.command)}" is not a valid URL`);
-      }
-      return { event: s.event, url: s.command, text: urlForLogs(url) };
-    }
-    let argv: string[];
-    try {
-      argv = splitWords(s.command);
-    } catch (err) {
-      throw new Error(`--hook ${s.event}: ${(err as Error).message}`);
-    }
-    if (argv.length === 0) throw new Error(`--hook ${s.event}: the command is empty`);
-    if (!Bun.which(argv[0]!)) throw new Error(`--hook ${s.event}: command not found or not executable: ${argv[0]}`);
-    return { event: s.event, argv, text: s.command };
-  });
-}
-
 export type HookResult = "ok" | "failed" | "timeout";
+
+/** A run's result; `answered: false` when the hook never gave one (could not start, endpoint unreachable). */
+interface RunOutcome {
+  result: HookResult;
+  detail: string;
+  answered?: boolean;
+}
 
 interface Job {
   hook: Hook;
@@ -136,12 +62,16 @@ export class HookRunner {
   /** Round robin over the queues: where the next pick starts. */
   private turn = 0;
   private running = 0;
-  /** Running hook commands, each the leader of its own process group (see spawn). */
-  private readonly procs = new Set<{ pid: number; kill(signal?: NodeJS.Signals | number): void }>();
+  /**
+   * Running hook commands, each the leader of its own process group (see spawn), with what they run
+   * for (said when shutdown kills them); `leftover`: the hook exited, these are what it left running.
+   */
+  private readonly procs = new Map<{ pid: number; kill(signal?: NodeJS.Signals | number): void }, { hook: string; fields: HookFields; leftover: boolean }>();
   private idle: (() => void) | null = null;
   private lastDropLog = 0;
   private closed = false;
   private droppedSinceLog = 0;
+  private killedAll = false;
 
   constructor(
     specs: readonly HookSpec[],
@@ -193,10 +123,12 @@ export class HookRunner {
   async allow(fields: HookFields, gone?: AbortSignal): Promise<boolean> {
     for (const hook of this.hooks) {
       if (hook.event !== "pre-upload") continue;
-      const { result, detail } = gone?.aborted ? { result: "failed" as const, detail: "the client has gone" } : await this.run(hook, fields, gone);
+      const { result, detail, answered } = gone?.aborted ? { result: "failed" as const, detail: "the client has gone", answered: true } : await this.run(hook, fields, gone);
       if (result !== "ok") {
         this.count("pre-upload", "refused");
-        this.log.info("upload refused by pre-upload hook", { user: fields.user, path: fields.path, hook: hook.text, result, detail: detail || undefined });
+        // Its "no" is the hook's job (info); a hook that cannot run or answer refuses every upload: a warning.
+        const fault = result === "timeout" || answered === false;
+        this.log[fault ? "warn" : "info"]("upload refused by pre-upload hook", { user: fields.user, path: fields.path, hook: hook.text, result, detail: detail || undefined });
         return false;
       }
     }
@@ -231,16 +163,18 @@ export class HookRunner {
     return undefined;
   }
 
-  private async run(hook: Hook, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
+  private async run(hook: Hook, fields: HookFields, gone?: AbortSignal): Promise<RunOutcome> {
     const started = Date.now();
-    let out: { result: HookResult; detail: string };
+    let out: RunOutcome;
     try {
-      out = hook.url ? await this.post1(hook.url, fields, gone) : await this.spawn(hook.argv!, fields, gone);
+      out = hook.url ? await this.post1(hook.url, fields, gone) : await this.spawn(hook.argv!, hook.text, fields, gone);
     } catch (err) {
-      out = { result: "failed", detail: (err as Error).message };
+      // The command could not be started (removed, no longer executable since start-up).
+      out = { result: "failed", detail: (err as Error).message, answered: false };
     }
     // pre-upload outcomes are counted and logged by allow(): a refusal is its normal job.
-    if (fields.event !== "pre-upload") {
+    // Killed by kill() (shutdown): said there already, once.
+    if (fields.event !== "pre-upload" && !this.killedAll) {
       this.count(fields.event, out.result);
       if (out.result !== "ok") {
         this.log.warn(`hook ${out.result}`, { event: fields.event, hook: hook.text, path: fields.path, ms: Date.now() - started, detail: out.detail || undefined });
@@ -249,19 +183,22 @@ export class HookRunner {
     return out;
   }
 
-  private async spawn(argv: string[], fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
+  private async spawn(argv: string[], text: string, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
     const env: Record<string, string> = { ...(process.env as Record<string, string>) };
     for (const k of Object.keys(ENV_NAMES) as (keyof HookFields)[]) {
       delete env[ENV_NAMES[k]]; // never let the server's own environment pose as an event field
       const v = fields[k];
       if (v !== undefined) env[ENV_NAMES[k]] = String(v);
     }
-    // The hook's stdout is dropped and its stderr goes to the server's stderr (beside, not inside,
-    // the log lines): a pipe read by us would double what each spawn costs the event loop (measured).
+    // The hook's stdout is dropped; its stderr goes on to the server's stderr (beside, not inside, the
+    // log lines), up to HOOK_STDERR_MAX a run. Inherited, it had no bound: `yes >&2` put 1.9 GB in the
+    // server's redirected stderr within a 2 s hook timeout. The pipe costs ~0.03 ms of CPU a spawn.
     // Its own process group (setsid), so a timeout ends what it started too: killing only the
     // command left a shell script's children running forever, one per event.
-    const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "inherit", detached: true });
-    this.procs.add(proc);
+    const started = Date.now();
+    const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "pipe", detached: true });
+    this.procs.set(proc, { hook: text, fields, leftover: false });
+    void this.passStderr(proc.stderr, text, fields);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -276,13 +213,16 @@ export class HookRunner {
     const code = await proc.exited;
     clearTimeout(timer);
     gone?.removeEventListener("abort", leave);
-    this.procs.delete(proc);
+    // It exited, but left processes in its group (`scan "$f" &` in a script): they are held to the
+    // same deadline. Without it each event left one running for ever, past the hook timeout.
+    if (!timedOut && !left && groupAlive(proc.pid)) this.reapLeftovers(proc, started + this.opts.hookTimeoutMs, fields);
+    else this.procs.delete(proc);
     if (left) return { result: "failed", detail: "killed: the client has gone" };
     if (timedOut) return { result: "timeout", detail: `killed after ${this.opts.hookTimeoutMs} ms` };
     return code === 0 ? { result: "ok", detail: "" } : { result: "failed", detail: proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${code}` };
   }
 
-  private async post1(url: string, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
+  private async post1(url: string, fields: HookFields, gone?: AbortSignal): Promise<RunOutcome> {
     try {
       const timeout = AbortSignal.timeout(this.opts.hookTimeoutMs);
       const res = await fetch(url, {
@@ -300,8 +240,57 @@ export class HookRunner {
       const e = err as Error;
       if (gone?.aborted) return { result: "failed", detail: "abandoned: the client has gone" };
       if (e.name === "TimeoutError" || e.name === "AbortError") return { result: "timeout", detail: `no answer within ${this.opts.hookTimeoutMs} ms` };
-      return { result: "failed", detail: e.message };
+      return { result: "failed", detail: e.message, answered: false };
     }
+  }
+
+  /**
+   * Copy a hook's stderr to ours, up to HOOK_STDERR_MAX; beyond it the pipe is closed (the hook's next
+   * write fails: EPIPE, or SIGPIPE ends it) and the log says so, naming the hook.
+   */
+  private async passStderr(stream: ReadableStream<Uint8Array>, hook: string, fields: HookFields): Promise<void> {
+    const reader = stream.getReader();
+    let total = 0;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        const room = HOOK_STDERR_MAX - total;
+        total += value.length;
+        process.stderr.write(value.length > room ? value.subarray(0, room) : value);
+        if (total > HOOK_STDERR_MAX) {
+          await reader.cancel().catch(() => {});
+          this.log.warn("hook output cut", { event: fields.event, hook, path: fields.path, reason: `more than ${HOOK_STDERR_MAX} bytes on stderr` });
+          return;
+        }
+      }
+    } catch {
+      /* the pipe broke: nothing more to pass on */
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  /**
+   * Watch what an exited hook left in its process group until the group is empty or `deadline`
+   * passes, then kill it (logged). Polled, not timed once: the group's id is the exited hook's pid,
+   * reserved only while the group has a member, so it is never signalled long after it emptied.
+   */
+  private reapLeftovers(proc: { pid: number; kill(signal?: NodeJS.Signals | number): void }, deadline: number, fields: HookFields): void {
+    const entry = this.procs.get(proc);
+    if (entry) entry.leftover = true;
+    const poll = setInterval(() => {
+      if (!groupAlive(proc.pid)) {
+        clearInterval(poll);
+        this.procs.delete(proc);
+      } else if (Date.now() >= deadline) {
+        clearInterval(poll);
+        killGroup(proc);
+        this.procs.delete(proc);
+        this.log.warn("hook left processes running: killed at the hook timeout", { event: fields.event, path: fields.path, timeoutMs: this.opts.hookTimeoutMs });
+      }
+    }, LEFTOVER_POLL_MS);
+    (poll as { unref?: () => void }).unref?.();
   }
 
   /** Shutdown: the queue may drain within `graceMs` (the last uploads' hooks still run); then what is left is dropped (logged) and killed. */
@@ -310,10 +299,44 @@ export class HookRunner {
     if (this.running > 0 || this.queued > 0) {
       await within(new Promise<void>((r) => (this.idle = r)), graceMs);
     }
+    this.kill();
+  }
+
+  /**
+   * Stop now: queued hooks are dropped and running ones killed with their process groups, each said
+   * in the log (a killed upload scan must not pass unnoticed). Synchronous, for a second Ctrl-C or
+   * SIGTERM that exits at once: hooks run in process groups of their own, so no signal to the
+   * server's group reaches them, and they would outlive it.
+   */
+  kill(): void {
+    this.closed = true;
+    this.killedAll = true;
     const left = this.queued;
     if (left) this.log.warn("hooks not run at shutdown", { count: left });
     this.queues.clear();
-    for (const p of this.procs) killGroup(p);
+    for (const [p, what] of this.procs) {
+      killGroup(p);
+      const { event, path } = what.fields;
+      if (what.leftover) this.log.warn("hook left processes running: killed at shutdown", { event, path });
+      else this.log.warn("hook killed at shutdown", { event, hook: what.hook, path });
+    }
+    this.procs.clear();
+  }
+}
+
+/** Bytes of a hook run's stderr passed on to the server's stderr; beyond, the hook's pipe is closed. */
+export const HOOK_STDERR_MAX = 64 * 1024;
+
+/** How often the process group an exited hook left behind is looked at. */
+const LEFTOVER_POLL_MS = 250;
+
+/** Does the process group led by `pid` still have a member? */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -1,5 +1,4 @@
 // Operations: turns the core's events into metrics, hook runs, bans and xferlog lines.
-import type { Server } from "bun";
 import { banKey, canonicalBanKey } from "../../protocol/cidr.ts";
 import type { ServerContext } from "../context.ts";
 import type { Logger, LogFields } from "../log.ts";
@@ -10,6 +9,7 @@ import type { SharedBan } from "../state/types.ts";
 import { Defender, type Ban } from "./defender.ts";
 import type { OpsEvent, ServerEvents } from "./events.ts";
 import { HookRunner, type HookFields } from "./hooks.ts";
+import type { MetricsListener } from "./metrics-http.ts";
 import { Metrics, serveMetrics, type ReadyCheck } from "./metrics.ts";
 import { DEFAULT_OPS, type HookEvent, type OpsOptions } from "./options.ts";
 import { XferLog } from "./xferlog.ts";
@@ -28,6 +28,8 @@ const FILE_VERBS: Record<string, { direction: "i" | "o"; hook: HookEvent }> = {
 };
 /** Homes and mounts /readyz checks at most (a stat each). */
 const READY_STORAGE_CHECKS = 8;
+/** How long a place's storage check answers /readyz probes that come after it. */
+const READY_CHECK_REUSE_MS = 1000;
 
 export class Operations implements ServerEvents {
   readonly options: OpsOptions;
@@ -36,7 +38,7 @@ export class Operations implements ServerEvents {
   readonly metrics: Metrics | null;
   readonly hooks: HookRunner | null;
   readonly xferlog: XferLog | null;
-  private http: Server<undefined> | null = null;
+  private http: MetricsListener | null = null;
   private ctx: ServerContext | null = null;
   private accepting: () => boolean = () => false;
 
@@ -49,7 +51,17 @@ export class Operations implements ServerEvents {
     try {
       this.hooks = o.hooks.length ? new HookRunner(o.hooks, o, this.log, (event, result) =>
             result === "dropped" ? this.metrics?.hookDrops.inc() : this.metrics?.hooks.inc([event, result])) : null;
-      this.xferlog = o.xferlog ? new XferLog(o.xferlog, (msg) => this.log.error("xferlog write failed", { reason: msg })) : null;
+      // The configured hooks' series from the start, at 0 (see Metrics: a first failure is then seen by rate()).
+      for (const event of new Set(o.hooks.map((h) => h.event))) {
+        for (const result of event === "pre-upload" ? ["ok", "refused"] : ["ok", "failed", "timeout"]) this.metrics?.hooks.inc([event, result], 0);
+      }
+      this.xferlog = o.xferlog
+        ? new XferLog(
+            o.xferlog,
+            (msg) => this.log.error("xferlog write failed", { reason: msg }),
+            (f) => this.log.info("xferlog written again", f),
+          )
+        : null;
     } catch (err) {
       throw new OpsConfigError((err as Error).message);
     }
@@ -256,16 +268,35 @@ export class Operations implements ServerEvents {
     let failed = 0;
     await Promise.all(
       [...dirs].map(async (d) => {
-        const ok = await Promise.race([
-          // s3:// homes are checked on their object store (a listing), others on disk.
-          storageAt(d, { s3Endpoint: ctx.options.s3Endpoint }).stat("").then((st) => st.type === "dir", () => false),
-          Bun.sleep(2000).then(() => false),
-        ]);
+        const ok = await Promise.race([this.checkPlace(d), Bun.sleep(2000).then(() => false)]);
         if (!ok) failed++;
       }),
     );
     checks.push({ name: "storage", ok: failed === 0, detail: `${dirs.size - failed}/${dirs.size} homes reachable` });
     return checks;
+  }
+
+  /** Storage checks of /readyz by place: the one running, or the last for READY_CHECK_REUSE_MS. */
+  private readonly placeChecks = new Map<string, { started: number; done: boolean; ok: Promise<boolean> }>();
+
+  /**
+   * Is this home or mount reachable? Probes share a check: each /readyz listed every place again
+   * (an object store: one LIST each), so a probe in a loop or 32 at once cost the store 8 requests a
+   * probe, and a hung mount one more stuck stat a probe. Now a place has one check running at most
+   * (a stuck one is waited on, not repeated) and its answer serves for a second.
+   */
+  private checkPlace(place: string): Promise<boolean> {
+    const now = Date.now();
+    const last = this.placeChecks.get(place);
+    if (last && (!last.done || now - last.started < READY_CHECK_REUSE_MS)) return last.ok;
+    if (this.placeChecks.size >= 64) {
+      for (const [p, c] of this.placeChecks) if (c.done && now - c.started >= READY_CHECK_REUSE_MS) this.placeChecks.delete(p);
+    }
+    // s3:// homes are checked on their object store (a listing), others on disk.
+    const check = { started: now, done: false, ok: storageAt(place, { s3Endpoint: this.context.options.s3Endpoint }).stat("").then((st) => st.type === "dir", () => false) };
+    void check.ok.then(() => (check.done = true));
+    this.placeChecks.set(place, check);
+    return check.ok;
   }
 
   /** SIGHUP: reopen the xferlog (log rotation). */
@@ -278,7 +309,7 @@ export class Operations implements ServerEvents {
   }
 
   async close(graceMs: number): Promise<void> {
-    this.http?.stop(true);
+    this.http?.stop();
     this.http = null;
     await this.hooks?.close(Math.min(graceMs, this.options.hookTimeoutMs));
     this.xferlog?.close();

@@ -1,8 +1,9 @@
 // `--metrics ADDR:PORT`: what the server does, for Prometheus; /healthz and /readyz for orchestrators.
-import type { Server } from "bun";
 import type { ServerContext } from "../context.ts";
+import { descriptorSoftLimit, openDescriptors } from "../fd-budget.ts";
 import type { Session } from "../session.ts";
 import type { OpsEvent } from "./events.ts";
+import { listenMetricsHttp, type HttpAnswer, type MetricsListener } from "./metrics-http.ts";
 import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from "./prometheus.ts";
 
 /** Users shown by name in the quota gauges; the rest are summed as user="_other" (bounded label set). */
@@ -56,8 +57,29 @@ export class Metrics {
     this.hooks = r.add(new Counter("ftpkit_hooks_total", "Hooks run, by event and result (ok, failed, timeout, refused).", ["event", "result"]));
     this.hookDrops = r.add(new Counter("ftpkit_hook_queue_dropped_total", "Post-event hooks dropped because the queue was full.", []));
     r.add(new Gauge("ftpkit_hook_queue_length", "Post-event hooks waiting to run.", [], reads.hookQueue));
+    // Series whose labels are known in advance exist from the start, at 0: one that appeared only with
+    // its first event began at 1, and Prometheus's rate()/increase() (and an alert on them) never saw
+    // that first failed login, ban refusal or failed transfer: a new series has no earlier sample.
+    for (const result of ["ok", "failed"]) this.logins.inc([result], 0);
+    for (const reason of ["banned", "denied"]) this.refused.inc([reason], 0);
+    for (const op of ["delete", "rename", "mkdir", "rmdir"]) this.fileOps.inc([op], 0);
+    for (const verb of ["RETR", "STOR", "APPE"]) {
+      for (const result of ["ok", "aborted", "error", ...(UPLOAD_VERBS.has(verb) ? ["quota"] : [])]) this.transfers.inc([verb, result], 0);
+    }
     const started = Date.now() / 1000;
     r.add(new Gauge("ftpkit_start_time_seconds", "When the server started (Unix time).", [], () => started));
+    // The process collector's series every Prometheus client library exports by default, which
+    // dashboards and alerts (process_open_fds / process_max_fds) expect by these names.
+    const cpu = r.add(new Counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", []));
+    cpu.extra = () => {
+      const u = process.cpuUsage();
+      return [{ labels: [], value: (u.user + u.system) / 1e6 }];
+    };
+    const one = (v: number | null) => (v === null ? [] : [{ labels: [], value: v }]);
+    r.add(new Gauge("process_resident_memory_bytes", "Resident memory size in bytes.", [], () => process.memoryUsage.rss()));
+    r.add(new Gauge("process_open_fds", "Number of open file descriptors.", [], () => one(openDescriptors())));
+    r.add(new Gauge("process_max_fds", "Maximum number of open file descriptors.", [], () => one(descriptorSoftLimit())));
+    r.add(new Gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", [], () => performance.timeOrigin / 1000));
   }
 
   observe(e: OpsEvent): void {
@@ -126,22 +148,17 @@ export interface ReadyCheck {
 }
 
 /** The HTTP listener: GET /metrics, /healthz (alive), /readyz (accepting, users loaded, storage reachable). */
-export function serveMetrics(host: string, port: number, metrics: Metrics, ready: () => Promise<ReadyCheck[]>): Server<undefined> {
-  return Bun.serve({
-    hostname: host,
-    port,
-    async fetch(req) {
-      if (req.method !== "GET" && req.method !== "HEAD") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
-      const path = new URL(req.url).pathname;
-      if (path === "/metrics") return new Response(metrics.registry.render(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
-      if (path === "/healthz") return new Response("ok\n");
-      if (path === "/readyz") {
-        const checks = await ready();
-        const ok = checks.every((c) => c.ok);
-        const body = checks.map((c) => `${c.name} ${c.ok ? "ok" : "FAIL"}${c.detail ? `: ${c.detail}` : ""}`).join("\n") + "\n";
-        return new Response(body, { status: ok ? 200 : 503 });
-      }
-      return new Response("not found: try /metrics, /healthz or /readyz\n", { status: 404 });
-    },
+export function serveMetrics(host: string, port: number, metrics: Metrics, ready: () => Promise<ReadyCheck[]>): MetricsListener {
+  return listenMetricsHttp(host, port, async (method, path): Promise<HttpAnswer> => {
+    if (method !== "GET" && method !== "HEAD") return { status: 405, body: "method not allowed\n", headers: { allow: "GET, HEAD" } };
+    if (path === "/metrics") return { status: 200, body: metrics.registry.render(), headers: { "content-type": PROMETHEUS_CONTENT_TYPE } };
+    if (path === "/healthz") return { status: 200, body: "ok\n" };
+    if (path === "/readyz") {
+      const checks = await ready();
+      const ok = checks.every((c) => c.ok);
+      const body = checks.map((c) => `${c.name} ${c.ok ? "ok" : "FAIL"}${c.detail ? `: ${c.detail}` : ""}`).join("\n") + "\n";
+      return { status: ok ? 200 : 503, body };
+    }
+    return { status: 404, body: "not found: try /metrics, /healthz or /readyz\n" };
   });
 }

@@ -56,17 +56,35 @@ export function formatXferlog(r: XferRecord): string {
   ].join(" ");
 }
 
-/** Appends lines to the file, batched per event-loop turn; `reopen()` after logrotate (SIGHUP). */
+/** Bytes of records kept while the file takes no more (a full disk); beyond, the newest are dropped (counted). */
+export const XFERLOG_BACKLOG_MAX = 1024 * 1024;
+/** How often a kept backlog is tried again when no new record comes to carry it. */
+const RETRY_MS = 5000;
+/** A failure that lasts is said again at most this often. */
+const ERROR_EVERY_MS = 60_000;
+
+/**
+ * Appends lines to the file, batched per event-loop turn; `reopen()` after logrotate (SIGHUP). What a
+ * full disk refuses is kept (up to XFERLOG_BACKLOG_MAX) and written once there is room, the cut
+ * record's rest first, so its line ends whole: records of a disk full for minutes were lost.
+ */
 export class XferLog {
   private fd: number;
   private pending = "";
   private scheduled = false;
-  /** A write failed part way (a full disk): the file may end inside a line, and the next write starts a new one. */
-  private midLine = false;
+  /** Bytes the file did not take yet: the rest of a cut record first, then whole records. */
+  private backlog: Buffer | null = null;
+  /** The backlog starts inside a record whose beginning is in the file. */
+  private backlogMidLine = false;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+  private failingSince = 0;
+  private lastErrorAt = 0;
+  private dropped = 0;
 
   constructor(
     readonly file: string,
     private readonly onError: (message: string) => void = () => {},
+    private readonly onRecover: (fields: { keptBytes: number; droppedRecords: number }) => void = () => {},
   ) {
     this.fd = XferLog.open(file);
   }
@@ -92,18 +110,53 @@ export class XferLog {
 
   flush(): void {
     this.scheduled = false;
-    if (!this.pending || this.fd < 0) return;
-    // After a line cut short, a newline first: else the next record is glued to the piece, and an
-    // analyzer loses both (measured: a 26-field line after a full disk was freed).
-    const buf = Buffer.from(this.midLine ? "\n" + this.pending : this.pending);
+    if (this.fd < 0 || (!this.pending && !this.backlog)) return;
+    const fresh = Buffer.from(this.pending);
     this.pending = "";
+    const buf = this.backlog ? Buffer.concat([this.backlog, fresh]) : fresh;
+    const keptBytes = this.backlog?.length ?? 0;
+    const midLine = this.backlogMidLine;
+    this.backlog = null;
     let off = 0;
     try {
       while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
-      this.midLine = false;
     } catch (err) {
-      if (off > 0) this.midLine = true;
-      this.onError(`--xferlog ${this.file}: ${(err as Error).message}`); // a full disk must not stop the server
+      this.keep(buf.subarray(off), off > 0 ? buf[off - 1] !== 10 : midLine, (err as Error).message);
+      return;
+    }
+    if (this.failingSince) {
+      this.failingSince = 0;
+      if (this.retry) clearTimeout(this.retry);
+      this.retry = null;
+      this.onRecover({ keptBytes, droppedRecords: this.dropped });
+      this.dropped = 0;
+    }
+  }
+
+  /** What the file refused: kept for the next flush (the oldest bytes first, so a cut line is completed). */
+  private keep(rest: Buffer, midLine: boolean, reason: string): void {
+    let kept = rest;
+    if (kept.length > XFERLOG_BACKLOG_MAX) {
+      // The newest whole records go; the rest of a cut record, at the start, always stays.
+      const end = kept.lastIndexOf(10, XFERLOG_BACKLOG_MAX - 1) + 1 || kept.indexOf(10) + 1;
+      this.dropped += countLines(kept.subarray(end));
+      kept = kept.subarray(0, end);
+    }
+    this.backlog = Buffer.from(kept);
+    this.backlogMidLine = midLine;
+    const now = Date.now();
+    if (!this.failingSince || now - this.lastErrorAt >= ERROR_EVERY_MS) {
+      this.failingSince ||= now;
+      this.lastErrorAt = now;
+      // A full disk must not stop the server; the records wait (said once, then once a minute).
+      this.onError(`--xferlog ${this.file}: ${reason} (${this.backlog.length} bytes of records kept until it takes them)`);
+    }
+    if (!this.retry) {
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.flush();
+      }, RETRY_MS);
+      (this.retry as { unref?: () => void }).unref?.();
     }
   }
 
@@ -113,12 +166,26 @@ export class XferLog {
     const fd = XferLog.open(this.file);
     closeSync(this.fd);
     this.fd = fd;
-    this.midLine = false;
+    // The rest of a record cut in the old file would be a piece at the top of the new one.
+    if (this.backlog && this.backlogMidLine) {
+      const nl = this.backlog.indexOf(10);
+      this.backlog = nl < 0 ? null : this.backlog.subarray(nl + 1);
+      this.backlogMidLine = false;
+    }
   }
 
   close(): void {
     this.flush();
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    if (this.backlog) this.onError(`--xferlog ${this.file}: ${countLines(this.backlog)} records not written at exit`);
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+function countLines(b: Uint8Array): number {
+  let n = 0;
+  for (const byte of b) if (byte === 10) n++;
+  return n;
 }

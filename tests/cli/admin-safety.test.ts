@@ -8,7 +8,7 @@ import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadUsers } from "../../server/auth/ini-store.ts";
-import { freePort, runFtpkit } from "../helpers/peers.ts";
+import { freePort, FTPKIT, runFtpkit } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 
@@ -70,6 +70,33 @@ describe("the users file", () => {
     const st = statSync(file);
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o640]);
     expect([...(await loadUsers(file)).keys()].sort()).toEqual(["alice", "carol"]);
+  });
+
+  // Root only: a second account (setpriv) that may write the folder through a group, as an admin team's member would.
+  test.skipIf(process.getuid?.() !== 0)("`ftpkit user` run by another account than the file's owner refuses (nothing written) rather than hand the file to that account", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    const file = join(dir, "users.ini");
+    // The server's account (65534) owns the file; the admins' group (4300) may write the folder and the file.
+    chownSync(dir, 0, 4300);
+    chmodSync(dir, 0o775);
+    chownSync(file, 65534, 4300);
+    chmodSync(file, 0o660);
+    const before = readFileSync(file);
+    const proc = Bun.spawn(["setpriv", "--reuid=4242", "--regid=4242", "--groups=4300", "bun", FTPKIT, "user", "passwd", "alice", "--password-stdin", "--users", file], {
+      cwd: dir,
+      env: { ...process.env, HOME: dir, NO_COLOR: "1" },
+      stdin: new TextEncoder().encode("new-pw\n"),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("cannot keep its owner (uid 65534): the new file would be uid 4242, gid 4300");
+    const st = statSync(file);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 4300, 0o660]);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(readdirSync(dir).filter((n) => n.endsWith(".tmp") || n.endsWith(".lock"))).toEqual([]);
   });
 
   test("a symlinked users file is updated where it points, and stays a symlink", async () => {

@@ -1,6 +1,6 @@
 // `ftpkit serve` operations flags: bad values are one clear line and a non-zero exit, before anything listens.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { runFtpkit } from "../helpers/peers.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { tempDir } from "../tls/helpers.ts";
@@ -41,4 +41,20 @@ describe("ftpkit serve operations flags", () => {
     expect(out).not.toContain("listening on");
     expect(out).not.toMatch(/\n\s+at /); // no stack trace
   });
+
+  // Each worker fails the same way: the primary stops at once, not after 30 s of restarting them.
+  test.each([
+    ["a missing hook program", () => ["--users", users, "--hook", "upload=/no/such/program"], /--hook upload: command not found or not executable: \/no\/such\/program/],
+    ["a corrupt users file", () => ["--users", `${dir}/corrupt.ini`], /users file .*corrupt\.ini: line 2: expected "key = value"/],
+  ])("under --workers 2, %s is one clear line and exit 1 within seconds", async (_name, args, message) => {
+    writeFileSync(`${dir}/corrupt.ini`, "[alice]\nnot a setting\n");
+    const started = Date.now();
+    const r = await runFtpkit(["serve", "--host", "127.0.0.1", "--port", "0", "--workers", "2", ...args()], { cwd: dir, timeoutMs: 25_000 });
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const out = (r.stderr + r.stdout).trim();
+    expect(out).toMatch(message);
+    expect(out).not.toMatch(/restarting it/);
+    expect(out).not.toMatch(/\n\s+at /);
+  }, 30_000);
 });

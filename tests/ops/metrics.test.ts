@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { createServer, type FtpServer } from "../../server/index.ts";
 import { useServers } from "../helpers/server.ts";
+import { makeUsersFile } from "../helpers/users.ts";
 import { run, tempDir, tlsOptions } from "../tls/helpers.ts";
 import { scrape, until } from "./helpers.ts";
 
@@ -144,6 +145,46 @@ describe("/metrics", () => {
     }
   });
 
+  test("series whose labels are known in advance are there at 0 before their first event, so increase() sees the first one", async () => {
+    const ts = await servers.start({ options: { ops: { ...METRICS, hooks: [{ event: "upload", command: "true" }, { event: "pre-upload", command: "true" }] } } });
+    const port = metricsPort(ts.server);
+    const before = await scrape(port);
+    const zero = [
+      'ftpkit_logins_total{result="ok"}',
+      'ftpkit_logins_total{result="failed"}',
+      'ftpkit_connections_refused_total{reason="banned"}',
+      'ftpkit_connections_refused_total{reason="denied"}',
+      'ftpkit_file_operations_total{op="delete"}',
+      'ftpkit_file_operations_total{op="rmdir"}',
+      'ftpkit_transfers_total{verb="RETR",result="error"}',
+      'ftpkit_transfers_total{verb="STOR",result="quota"}',
+      'ftpkit_hooks_total{event="upload",result="failed"}',
+      'ftpkit_hooks_total{event="pre-upload",result="refused"}',
+    ];
+    for (const series of zero) expect([series, before.get(series)]).toEqual([series, 0]);
+    // What an alert on increase(ftpkit_logins_total{result="failed"}[5m]) compares: two samples of one series.
+    const bad = await servers.connect();
+    expect((await bad.login("alice", "wrong")).code).toBe(530);
+    const after = await scrape(port);
+    expect(after.get('ftpkit_logins_total{result="failed"}')! - before.get('ftpkit_logins_total{result="failed"}')!).toBe(1);
+  });
+
+  test("the process series every Prometheus client exports are there, with their types", async () => {
+    const ts = await servers.start({ options: { ops: METRICS } });
+    const port = metricsPort(ts.server);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain("# TYPE process_cpu_seconds_total counter");
+    for (const g of ["process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds"]) expect(text).toContain(`# TYPE ${g} gauge`);
+    const m = await scrape(port);
+    expect(m.get("process_cpu_seconds_total")!).toBeGreaterThan(0);
+    expect(m.get("process_resident_memory_bytes")!).toBeGreaterThan(1024 * 1024);
+    expect(m.get("process_open_fds")!).toBeGreaterThan(2);
+    expect(m.get("process_open_fds")!).toBeLessThan(m.get("process_max_fds")!);
+    const start = m.get("process_start_time_seconds")!;
+    expect(start).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(start).toBeGreaterThan(Date.now() / 1000 - 3600);
+  });
+
   test("the metrics listener is off unless asked for", async () => {
     const ts = await servers.start();
     expect(ts.server.ops.metricsPort).toBeUndefined();
@@ -164,6 +205,43 @@ describe("/healthz and /readyz", () => {
     expect(body).toContain("users ok: 1 users");
     expect(body).toContain("storage ok: 1/1 homes reachable");
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  test("readyz probes share a place's check: 30 at once and 20 in a row cost an object-store home a request or two, not one each", async () => {
+    let requests = 0;
+    // A stand-in object store that lists an empty bucket (the home's prefix: a directory).
+    const store = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch() {
+        requests++;
+        return new Response(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>ftpkit-ready</Name><Prefix>alice/</Prefix><KeyCount>0</KeyCount><MaxKeys>1</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`, { headers: { "content-type": "application/xml" } });
+      },
+    });
+    // Credentials of some kind, or the S3 client sends nothing.
+    const saved = { id: process.env.S3_ACCESS_KEY_ID, secret: process.env.S3_SECRET_ACCESS_KEY };
+    process.env.S3_ACCESS_KEY_ID ||= "test-key";
+    process.env.S3_SECRET_ACCESS_KEY ||= "test-secret";
+    const dir = tempDir();
+    const usersFile = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw", home: "s3://ftpkit-ready/alice" }]);
+    const server = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, s3Endpoint: `http://127.0.0.1:${store.port}`, ops: METRICS });
+    try {
+      await server.listen();
+      const probe = async () => (await fetch(`http://127.0.0.1:${metricsPort(server)}/readyz`)).text();
+      const bodies = await Promise.all(Array.from({ length: 30 }, probe));
+      for (let i = 0; i < 20; i++) bodies.push(await probe());
+      expect(new Set(bodies.map((b) => /storage \w+/.exec(b)?.[0]))).toEqual(new Set(["storage ok"]));
+      expect(requests).toBeGreaterThan(0);
+      expect(requests).toBeLessThanOrEqual(4);
+    } finally {
+      await server.close(0);
+      store.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+      for (const [name, v] of [["S3_ACCESS_KEY_ID", saved.id], ["S3_SECRET_ACCESS_KEY", saved.secret]] as const) {
+        if (v === undefined) delete process.env[name];
+        else process.env[name] = v;
+      }
+    }
   });
 
   test("readyz is 503 when the users file is missing or a home is gone; the login error is counted by kind", async () => {

@@ -1,0 +1,53 @@
+// Scrapers that hold many connections to the metrics port cannot take the FTP server's descriptors.
+import { describe, expect, test } from "bun:test";
+import net from "node:net";
+import { METRICS_MAX_CONNECTIONS } from "../../server/ops/metrics-http.ts";
+import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { tempDir } from "../tls/helpers.ts";
+import { SourcedWire, until } from "./helpers.ts";
+
+const t = cleanedAfterEach();
+
+describe("metrics endpoint under many connections", () => {
+  test("300 held connections (half a request each) to a server limited to 200 descriptors: FTP logins still work, the metrics listener holds at most its cap", async () => {
+    t.dir = tempDir();
+    await makeUsersFile(t.dir, [{ name: "alice", password: "alice-pw" }]);
+    const srv = await spawnServe(["--users", "users.ini", "--metrics", "127.0.0.1:0"], { cwd: t.dir, fdLimit: 200 });
+    t.pid = srv.proc.pid;
+    await until(() => /metrics on http:\/\/127\.0\.0\.1:\d+\//.test(srv.stdout()), 10_000, "the metrics line");
+    const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\//.exec(srv.stdout())![1]);
+    const held: net.Socket[] = [];
+    let open = 0;
+    try {
+      await Promise.all(
+        Array.from({ length: 300 }, () =>
+          new Promise<void>((resolve) => {
+            const s = net.connect({ host: "127.0.0.1", port: metricsPort });
+            held.push(s);
+            s.on("connect", () => {
+              open++;
+              s.write("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+              resolve();
+            });
+            s.on("close", () => {
+              open--;
+              resolve();
+            });
+            s.on("error", () => resolve());
+          }),
+        ),
+      );
+      const w = await SourcedWire.connect(srv.port, "127.0.0.1");
+      t.wires.push(w);
+      expect((await w.login("alice", "alice-pw")).pass?.code).toBe(230);
+      expect((await w.cmd("NOOP"))?.code).toBe(200);
+      // Those beyond the cap were closed by the server at once; the rest wait for the deadline.
+      await until(() => open <= METRICS_MAX_CONNECTIONS, 5000, "the connections beyond the cap to be closed");
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    // Freed: a scrape works again.
+    await until(async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => null))?.status === 200, 10_000, "a scrape");
+  }, 30_000);
+});
