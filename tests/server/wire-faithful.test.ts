@@ -1,0 +1,78 @@
+// Sequences where ftpkit answered otherwise than vsftpd, ProFTPD and Pure-FTPd (a wire audit): each
+// runs against ftpkit and, when it is installed, against vsftpd as the reference.
+import type { Socket } from "bun";
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
+import { useServers } from "../helpers/server.ts";
+import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const servers = useServers();
+const owned = useCleanups("ftpkit-wire-");
+const NO_VSFTPD = "vsftpd needs /usr/sbin/vsftpd and root";
+
+/** A control connection to `port`, logged in, TYPE I; closed after the test. */
+async function loginTo(port: number, user: string, password: string): Promise<Wire> {
+  const w = await Wire.connect(port);
+  owned.later(() => w.close());
+  expect((await w.login(user, password)).code).toBe(230);
+  expect((await w.cmd("TYPE I")).code).toBe(200);
+  return w;
+}
+
+/**
+ * A download (`line`: RETR, LIST…) by a client that half-closes its side of the data connection as
+ * soon as it is up (it sends nothing on it: `ncat host port </dev/null >file` does so when its input
+ * ends), over EPSV or PORT: the bytes it got and the final reply.
+ */
+async function halfClosedDownload(w: Wire, line: string, mode: "EPSV" | "PORT" = "EPSV"): Promise<{ bytes: number; code: number | undefined }> {
+  let bytes = 0;
+  let closed!: () => void;
+  const gone = new Promise<void>((r) => (closed = r));
+  const handlers = {
+    open: (s: Socket<undefined>) => void s.shutdown(),
+    data: (_s: Socket<undefined>, c: Buffer) => void (bytes += c.length),
+    close: () => closed(),
+    error: () => closed(),
+  };
+  if (mode === "EPSV") {
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    await Bun.connect({ hostname: "127.0.0.1", port, socket: handlers });
+  } else {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: handlers });
+    owned.later(() => l.stop(true));
+    expect((await w.cmd(`PORT 127,0,0,1,${l.port >> 8},${l.port & 255}`)).code).toBe(200);
+  }
+  expect((await w.cmd(line)).code).toBe(150);
+  await gone;
+  return { bytes, code: (await w.read(10_000))?.code };
+}
+
+const BIG = 8 * 1024 * 1024;
+
+describe("a client's FIN on a download's data connection only says it sends nothing", () => {
+  test("RETR (passive and active) and LIST run to the end and answer 226 when the client half-closes at once", async () => {
+    const s = await servers.start();
+    writeFileSync(join(s.home("alice"), "big.bin"), new Uint8Array(BIG));
+    const w = await loginTo(s.port, "alice", "alice-pw");
+    expect(await halfClosedDownload(w, "RETR big.bin")).toEqual({ bytes: BIG, code: 226 });
+    expect(await halfClosedDownload(w, "RETR big.bin", "PORT")).toEqual({ bytes: BIG, code: 226 });
+    const list = await halfClosedDownload(w, "LIST");
+    expect(list.code).toBe(226);
+    expect(list.bytes).toBeGreaterThan(0);
+    // The session goes on.
+    expect((await w.cmd("NOOP")).code).toBe(200);
+  }, 30_000);
+
+  test.skipIf(!vsftpdAvailable())(`vsftpd does the same (reference; skipped without it: ${NO_VSFTPD})`, async () => {
+    const v = await startVsftpd();
+    owned.later(() => v.stop());
+    writeFileSync(join(v.home, "big.bin"), new Uint8Array(BIG));
+    chownTo(v.home, v.user);
+    const w = await loginTo(v.port, v.user, v.password);
+    expect(await halfClosedDownload(w, "RETR big.bin")).toEqual({ bytes: BIG, code: 226 });
+  }, 30_000);
+});
