@@ -76,3 +76,62 @@ describe("a client's FIN on a download's data connection only says it sends noth
     expect(await halfClosedDownload(w, "RETR big.bin")).toEqual({ bytes: BIG, code: 226 });
   }, 30_000);
 });
+
+/** A data connection to the server's EPSV port; what it receives is counted. */
+async function openEpsv(w: Wire) {
+  const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+  let received = 0;
+  let closed!: () => void;
+  const gone = new Promise<void>((r) => (closed = r));
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: { data: (_s, c) => void (received += c.length), close: () => closed(), error: () => closed() },
+  });
+  owned.later(() => void socket.end());
+  return { socket, gone, received: () => received };
+}
+
+describe("NOOP during a transfer is answered at once (Commons Net's control keep-alive)", () => {
+  test("a NOOP sent while an upload is open gets 200 before the upload ends; the upload then ends with 226", async () => {
+    const s = await servers.start();
+    const w = await loginTo(s.port, "alice", "alice-pw");
+    const data = await openEpsv(w);
+    expect((await w.cmd("STOR kept.bin")).code).toBe(150);
+    data.socket.write(new Uint8Array(1000));
+    // Commons Net waits 1 s (its default) for this reply, and then goes on waiting at each block.
+    expect((await w.cmd("NOOP", 2000)).code).toBe(200);
+    data.socket.write(new Uint8Array(1000));
+    data.socket.end();
+    await data.gone;
+    expect((await w.read(5000))?.code).toBe(226);
+    expect((await w.cmd("SIZE kept.bin")).lines[0]).toBe("2000");
+  });
+
+  test("a NOOP during a download nobody reads yet gets 200; the download then completes", async () => {
+    const s = await servers.start();
+    writeFileSync(join(s.home("alice"), "big.bin"), new Uint8Array(BIG));
+    const w = await loginTo(s.port, "alice", "alice-pw");
+    const data = await openEpsv(w);
+    data.socket.pause();
+    expect((await w.cmd("RETR big.bin")).code).toBe(150);
+    expect((await w.cmd("NOOP", 2000)).code).toBe(200);
+    data.socket.resume();
+    await data.gone;
+    expect((await w.read(10_000))?.code).toBe(226);
+    expect(data.received()).toBe(BIG);
+  }, 30_000);
+
+  test("a NOOP pipelined behind another command waits its turn: replies keep the order of the commands", async () => {
+    const s = await servers.start();
+    const w = await loginTo(s.port, "alice", "alice-pw");
+    const data = await openEpsv(w);
+    expect((await w.cmd("STOR order.bin")).code).toBe(150);
+    w.raw("PWD\r\nNOOP\r\n");
+    data.socket.end();
+    await data.gone;
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await w.read(5000))?.code);
+    expect(codes).toEqual([226, 257, 200]);
+  });
+});
