@@ -2,7 +2,7 @@
 // runs against ftpkit and, when it is installed, against vsftpd as the reference.
 import type { Socket } from "bun";
 import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
@@ -133,5 +133,56 @@ describe("NOOP during a transfer is answered at once (Commons Net's control keep
     const codes = [];
     for (let i = 0; i < 3; i++) codes.push((await w.read(5000))?.code);
     expect(codes).toEqual([226, 257, 200]);
+  });
+});
+
+/** STOU over EPSV with `body`: the name its 150 gives ("150 FILE: name", RFC 1123 §4.1.2.9) and the final code. */
+async function stou(w: Wire, line: string, body: string): Promise<{ name: string | null; code: number | undefined }> {
+  const r = await w.transfer(line, new TextEncoder().encode(body));
+  expect(r.first.code).toBe(150);
+  return { name: /^FILE: (.+)$/.exec(r.first.lines[0]!)?.[1] ?? null, code: r.final?.code };
+}
+
+/** What vsftpd does, and ftpkit now too: the argument if free, else it (or STOU) with .1, .2… */
+async function stouSequence(w: Wire, read: (name: string) => string): Promise<void> {
+  expect(await stou(w, "STOU", "first")).toEqual({ name: "STOU.1", code: 226 });
+  expect(await stou(w, "STOU", "second")).toEqual({ name: "STOU.2", code: 226 });
+  expect(await stou(w, "STOU hello.txt", "third")).toEqual({ name: "hello.txt.1", code: 226 });
+  expect(await stou(w, "STOU new.txt", "fourth")).toEqual({ name: "new.txt", code: 226 });
+  expect(await stou(w, "STOU new.txt", "fifth")).toEqual({ name: "new.txt.1", code: 226 });
+  expect(["STOU.1", "STOU.2", "hello.txt.1", "new.txt", "new.txt.1"].map(read)).toEqual(["first", "second", "third", "fourth", "fifth"]);
+}
+
+describe("STOU stores under a new name and says which (vsftpd, ProFTPD and Pure-FTPd all have it)", () => {
+  test("STOU, STOU, STOU hello.txt, STOU new.txt twice: STOU.1, STOU.2, hello.txt.1, new.txt, new.txt.1 in the 150; nothing overwritten", async () => {
+    const s = await servers.start();
+    const home = s.home("alice");
+    const before = readFileSync(join(home, "hello.txt"));
+    const w = await loginTo(s.port, "alice", "alice-pw");
+    await stouSequence(w, (name) => readFileSync(join(home, name), "utf8"));
+    expect(readFileSync(join(home, "hello.txt"))).toEqual(before);
+    // A name taken by a directory is skipped too; without a data connection, 425 as for STOR.
+    mkdirSync(join(home, "STOU.3"));
+    expect(await stou(w, "STOU", "fourth")).toEqual({ name: "STOU.4", code: 226 });
+    expect((await w.cmd("STOU")).code).toBe(425);
+  });
+
+  test("STOU needs the right to create files, as STOR: 550 before any 150, nothing created", async () => {
+    const s = await servers.start({ users: [{ name: "reader", password: "reader-pw", home: "home/alice", perms: ["read"] }] });
+    const w = await loginTo(s.port, "reader", "reader-pw");
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    owned.later(() => void data.end());
+    expect((await w.cmd("STOU")).code).toBe(550);
+    expect(readdirSync(s.home("alice")).filter((n) => n.startsWith("STOU"))).toEqual([]);
+  });
+
+  test.skipIf(!vsftpdAvailable())(`vsftpd names them the same (reference; skipped without it: ${NO_VSFTPD})`, async () => {
+    const v = await startVsftpd();
+    owned.later(() => v.stop());
+    writeFileSync(join(v.home, "hello.txt"), "hello\n");
+    chownTo(v.home, v.user);
+    const w = await loginTo(v.port, v.user, v.password);
+    await stouSequence(w, (name) => readFileSync(join(v.home, name), "utf8"));
   });
 });
