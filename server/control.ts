@@ -17,10 +17,10 @@ const MAX_QUEUED_COMMANDS = 4096;
 
 /**
  * The control connection: CRLF framing with a hard cap (over-long lines are refused without being
- * buffered), one command at a time in order. Only ABOR, STAT and QUIT may run while a data transfer
- * is in progress, and never more than one of each at a time. Input is bounded both ways: the
- * socket stops being read while commands queue up or replies wait unsent (MAX_UNSENT_REPLY_BYTES),
- * and resumes when both have drained.
+ * buffered), one command at a time in order. Only ABOR, STAT, QUIT and (with nothing queued before
+ * it) NOOP may run while a data transfer is in progress, and never more than one of each at a time.
+ * Input is bounded both ways: the socket stops being read while commands queue up or replies wait
+ * unsent (MAX_UNSENT_REPLY_BYTES), and resumes when both have drained.
  */
 export class CommandLoop {
   private splitter = new LineSplitter();
@@ -56,8 +56,9 @@ export class CommandLoop {
       const verb = parsed.ok ? parsed.command.verb : "";
       if (verb === "QUIT") session.quitReceived = true;
       const spec = parsed.ok ? session.server.commandTable().get(verb) : undefined;
-      if (spec?.duringTransfer && session.transfer && !this.jumping.has(spec.verbs[0]!)) {
-        const key = spec.verbs[0]!;
+      const jumps = spec?.duringTransfer === true || (spec?.duringTransfer === "in-turn" && this.queue.length === 0);
+      if (jumps && session.transfer && !this.jumping.has(spec!.verbs[0]!)) {
+        const key = spec!.verbs[0]!;
         this.jumping.add(key);
         void this.execute(parsed).finally(() => this.jumping.delete(key));
         continue;

@@ -39,6 +39,7 @@ import { site } from "./site.ts";
 import { size } from "./size.ts";
 import { stat } from "./stat.ts";
 import { stor } from "./stor.ts";
+import { stou } from "./stou.ts";
 import { stru } from "./stru.ts";
 import { syst } from "./syst.ts";
 import { type } from "./type.ts";
@@ -49,7 +50,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   user, pass, quit, noop, syst, type, mode, stru, feat, opts, help, stat, allo,
   pwd, cwd, cdup, mkd, rmd, dele, rnfr, rnto,
   list, nlst, mlsd, mlst, size, mdtm, mfmt,
-  retr, stor, appe, rest, rang, abor,
+  retr, stor, stou, appe, rest, rang, abor,
   pasv, epsv, port, eprt,
   avbl, site, hash, xhash,
   notImplemented,

@@ -16,7 +16,9 @@ export const site: CommandSpec = {
       return;
     }
     if (sub === "CHMOD") return chmod(session, arg.trim().slice(sub.length).trim());
-    if (sub !== "QUOTA") throw new FtpError(504, "Unknown SITE command (try SITE HELP)");
+    // 500, as vsftpd, ProFTPD and Pure-FTPd answer (RFC 959 §5.4 lists 200, 202, 500, 501, 530 for
+    // SITE): SITE UMASK (vsftpd's) and SITE IDLE (Pure-FTPd's) are among these.
+    if (sub !== "QUOTA") throw new FtpError(500, "Unknown SITE command (try SITE HELP)");
     const lines = ["Quota status:"];
     for (const m of session.mounts) {
       if (m.vpath !== "/" && m.ledgerKey === session.mounts[0]!.ledgerKey) continue;

@@ -1,5 +1,7 @@
 // STOR — RFC 959 §4.1.3: receive a file. New names need write; overwriting or REST+STOR need modify.
 import type { CommandSpec, CommandContext } from "./types.ts";
+import type { Session } from "../session.ts";
+import type { UploadPlan } from "../vfs/vfs.ts";
 import { AsciiUpload } from "../data/ascii.ts";
 import { ASCII_NO_RESUME } from "./type.ts";
 import { createHasher } from "../../protocol/digest.ts";
@@ -19,8 +21,11 @@ import { FtpError } from "../../protocol/errors.ts";
  */
 const CLIENT_GONE_GRACE_MS = 20;
 
-/** STOR and APPE share this: plan the write (and lock an existing in-place target) before the 150, open it once the data connection is up. */
-export async function storeFile(ctx: CommandContext, append: boolean): Promise<void> {
+/** Plans an upload other than STOR's and APPE's, and says in the 150 what it stores (STOU). */
+export type UploadPlanner = (session: Session, arg: string) => Promise<{ plan: UploadPlan; opening: string }>;
+
+/** STOR, APPE and STOU share this: plan the write (and lock an existing in-place target) before the 150, open it once the data connection is up. */
+export async function storeFile(ctx: CommandContext, append: boolean, planner?: UploadPlanner): Promise<void> {
   const { session } = ctx;
   const offset = session.restOffset;
   session.restOffset = 0;
@@ -28,7 +33,8 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   requireDataEndpoint(session);
   const ascii = session.type === "A";
   if (ascii && offset > 0) throw new FtpError(550, ASCII_NO_RESUME);
-  const plan = await session.fs.planUpload(ctx.arg, { append, offset });
+  const planned = planner ? await planner(session, ctx.arg) : { plan: await session.fs.planUpload(ctx.arg, { append, offset }), opening: "Ok to send data" };
+  const { plan } = planned;
   if (!(await session.server.events.allowUpload(session, plan.r))) throw new FtpError(550, "Upload refused by the server's policy");
   const wholeFile = plan.mode.kind === "create" || plan.mode.kind === "truncate";
   const algorithm = session.hashAlgorithm;
@@ -38,7 +44,7 @@ export async function storeFile(ctx: CommandContext, append: boolean): Promise<v
   // 450 before any 150 (as vsftpd refuses); the transfer owns the lock until the upload takes it, or
   // lets it go when no data connection comes (its timeout), on ABOR, QUIT or the session's end.
   const claim = await session.fs.claimUpload(plan);
-  startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: "Ok to send data", upload: true, held: claim }, async (t, conn) => {
+  startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: planned.opening, upload: true, held: claim }, async (t, conn) => {
     await using upload = await session.fs.openUpload(plan, claim);
     // Hashed on the storage's hashing thread when it has one, else inline on this session's thread.
     const along = hashing ? upload.hashAlong(algorithm) : undefined;

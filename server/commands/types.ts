@@ -14,8 +14,11 @@ export interface CommandSpec {
   arg: "required" | "optional" | "none";
   help: string; // HELP is generated from the table
   feat?: string | readonly string[] | ((session: Session) => string | readonly string[]); // FEAT too
-  /** May run while a transfer is active (ABOR, STAT, QUIT) — bypasses the command queue. */
-  duringTransfer?: boolean;
+  /**
+   * May run while a transfer is active (ABOR, STAT, QUIT) — bypasses the command queue. "in-turn":
+   * only when no command waits before it (NOOP: its reply must not overtake theirs).
+   */
+  duringTransfer?: boolean | "in-turn";
   /** A verb ftpkit knows but does not offer (answered 502): HELP names it apart. */
   notImplemented?: boolean;
   /** Documentation: the permission the verb needs (enforced by the resolver). */

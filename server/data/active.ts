@@ -2,7 +2,7 @@ import type { Socket, SocketHandler } from "bun";
 import net from "node:net";
 import type { HostPort } from "../../protocol/address.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { DataConnection, dataSocketHandlers, type DataSocketState } from "./connection.ts";
+import { DATA_HALF_OPEN, DataConnection, dataSocketHandlers, type DataSocketState } from "./connection.ts";
 import type { DataEndpoint } from "./passive.ts";
 
 /**
@@ -100,7 +100,7 @@ export class ActiveEndpoint implements DataEndpoint {
           return conn;
         });
         if (!adoptable) return bunConnect(handlers);
-        const pending = net.connect({ host: this.target.host, port: this.target.port }) as net.Socket & { _handle?: AdoptableSocket };
+        const pending = net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: DATA_HALF_OPEN }) as net.Socket & { _handle?: AdoptableSocket };
         let settle!: () => void;
         connector.track(new Promise<void>((r) => (settle = r)));
         const cancel = () => {
@@ -144,7 +144,7 @@ export class ActiveEndpoint implements DataEndpoint {
           onFail?.(socket, err);
           fail();
         };
-        const attempt = Bun.connect<DataSocketState>({ hostname: this.target.host, port: this.target.port, socket: handlers });
+        const attempt = Bun.connect<DataSocketState>({ hostname: this.target.host, port: this.target.port, allowHalfOpen: DATA_HALF_OPEN, socket: handlers });
         connector.track(attempt);
         attempt.catch(fail);
       };

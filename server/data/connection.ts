@@ -189,6 +189,14 @@ export class DataConnection {
 /** How the peer stopped sending (DataConnection.untilEof). */
 export type DataEnd = "eof" | "reset" | "cut";
 
+/**
+ * Data sockets stay open for writing after the client's FIN. Bun's default closes both ways on it,
+ * so a client that half-closes a download's connection (it has nothing to send: `ncat … </dev/null`)
+ * got 426 after a few MB, where vsftpd, ProFTPD and Pure-FTPd send the whole file. Every transfer
+ * and endpoint closes its socket itself (finish, close, abort).
+ */
+export const DATA_HALF_OPEN = true;
+
 /** Bytes a data connection keeps before its transfer reads them; then it stops reading. */
 const EARLY_BYTES = 256 * 1024;
 

@@ -4,7 +4,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { anyContains, type Cidr } from "../../protocol/cidr.ts";
 import { listenOnFreePort, type PortRange } from "../../protocol/ports.ts";
 import { parseProxyHeader } from "../../protocol/proxy.ts";
-import { DataConnection, dataSocketHandlers, type DataPreface, type DataSocketState } from "./connection.ts";
+import { DATA_HALF_OPEN, DataConnection, dataSocketHandlers, type DataPreface, type DataSocketState } from "./connection.ts";
 import { relayThrough } from "./proxy-relay.ts";
 
 /** Where the next transfer's bytes will flow: a passive listener or an active target. */
@@ -151,6 +151,7 @@ export class PassiveEndpoint implements DataEndpoint {
     const inner = Bun.listen<DataSocketState>({
       hostname: "127.0.0.1",
       port: 0,
+      allowHalfOpen: DATA_HALF_OPEN,
       socket: dataSocketHandlers((s) => {
         // Ours only: the connection from the relay's own port (known once its connect returns).
         if (expectPort === 0 && !waiting) {
@@ -232,7 +233,7 @@ function listenInRange(
   range: PortRange | undefined,
   socket: ReturnType<typeof dataSocketHandlers>,
 ): TCPSocketListener<DataSocketState> {
-  const listener = listenOnFreePort((port) => Bun.listen<DataSocketState>({ hostname, port, socket }), range);
+  const listener = listenOnFreePort((port) => Bun.listen<DataSocketState>({ hostname, port, socket, allowHalfOpen: DATA_HALF_OPEN }), range);
   if (!listener) throw new FtpError(425, "Can't open passive connection: no free port in the passive range");
   return listener;
 }

@@ -165,7 +165,7 @@ describe("login and session commands", () => {
     const w = await alice();
     expect((await w.cmd("FROB")).code).toBe(500);
     // Known RFC 959 verbs that ftpkit does not offer are 502, not "unknown".
-    for (const verb of ["ACCT x", "SMNT /", "REIN", "STOU"]) expect((await w.cmd(verb)).code).toBe(502);
+    for (const verb of ["ACCT x", "SMNT /", "REIN"]) expect((await w.cmd(verb)).code).toBe(502);
     expect((await w.cmd("X")).code).toBe(500);
     for (const v of ["CWD", "RETR", "STOR", "DELE", "MKD", "RMD", "RNFR", "RNTO", "SIZE", "MDTM", "USER", "TYPE", "REST", "PORT", "EPRT", "SITE", "HASH", "XMD5"]) {
       expect({ v, code: (await w.cmd(v)).code }).toEqual({ v, code: 501 });
@@ -524,13 +524,13 @@ describe("transfers", () => {
     expect(r.lines[0]).toMatch(/^\d+$/);
   });
 
-  test("SITE QUOTA 211, SITE HELP 214, an unknown SITE command 504", async () => {
+  test("SITE QUOTA 211, SITE HELP 214, an unknown SITE command 500", async () => {
     const w = await alice();
     const q = await w.cmd("SITE QUOTA");
     expect(q.code).toBe(211);
     expect(text(q)).toContain("unlimited");
     expect((await w.cmd("SITE HELP")).code).toBe(214);
-    expect((await w.cmd("SITE UMASK 022")).code).toBe(504);
+    expect((await w.cmd("SITE UMASK 022")).code).toBe(500);
   });
 
   const digests: Array<[string, string]> = [
@@ -640,7 +640,7 @@ describe("while a transfer runs", () => {
     return { received: () => n, closed: closedP, end: () => sock.end() };
   }
 
-  test("STAT reports progress (213) and NOOP waits for the transfer", async () => {
+  test("STAT reports progress (213) and NOOP is answered during the transfer", async () => {
     const w = await alice();
     const dl = await startDownload(w);
     await Bun.sleep(300);
@@ -648,10 +648,9 @@ describe("while a transfer runs", () => {
     expect(s.code).toBe(213);
     expect(text(s)).toContain("RETR /big.bin");
     expect(text(s)).toContain(`of ${SIZE} bytes`);
-    // NOOP is queued behind the transfer: 226 arrives first.
-    w.raw("NOOP\r\n");
+    // NOOP with nothing queued before it is answered at once (Commons Net's keep-alive waits for it).
+    expect((await w.cmd("NOOP"))!.code).toBe(200);
     expect((await w.read(10_000))!.code).toBe(226);
-    expect((await w.read())!.code).toBe(200);
     await dl.closed;
     expect(dl.received()).toBe(SIZE);
   }, 15_000);
