@@ -1,7 +1,7 @@
 // STOR — RFC 959 §4.1.3: receive a file. New names need write; overwriting or REST+STOR need modify.
 import type { CommandSpec, CommandContext } from "./types.ts";
 import type { Session } from "../session.ts";
-import type { UploadPlan } from "../vfs/vfs.ts";
+import type { UploadClaim, UploadPlan } from "../vfs/vfs.ts";
 import { AsciiUpload } from "../data/ascii.ts";
 import { ASCII_NO_RESUME } from "./type.ts";
 import { createHasher } from "../../protocol/digest.ts";
@@ -21,8 +21,12 @@ import { FtpError } from "../../protocol/errors.ts";
  */
 const CLIENT_GONE_GRACE_MS = 20;
 
-/** Plans an upload other than STOR's and APPE's, and says in the 150 what it stores (STOU). */
-export type UploadPlanner = (session: Session, arg: string) => Promise<{ plan: UploadPlan; opening: string }>;
+/**
+ * Plans an upload other than STOR's and APPE's, and says in the 150 what it stores (STOU). `claim`:
+ * the planner took the upload's claim itself (STOU reserves the name it chose, so a concurrent STOU
+ * cannot choose it too); storeFile owns it from then on.
+ */
+export type UploadPlanner = (session: Session, arg: string) => Promise<{ plan: UploadPlan; opening: string; claim: UploadClaim | null }>;
 
 /** STOR, APPE and STOU share this: plan the write (and lock an existing in-place target) before the 150, open it once the data connection is up. */
 export async function storeFile(ctx: CommandContext, append: boolean, planner?: UploadPlanner): Promise<void> {
@@ -33,9 +37,14 @@ export async function storeFile(ctx: CommandContext, append: boolean, planner?: 
   requireDataEndpoint(session);
   const ascii = session.type === "A";
   if (ascii && offset > 0) throw new FtpError(550, ASCII_NO_RESUME);
-  const planned = planner ? await planner(session, ctx.arg) : { plan: await session.fs.planUpload(ctx.arg, { append, offset }), opening: "Ok to send data" };
+  const planned = planner ? await planner(session, ctx.arg) : { plan: await session.fs.planUpload(ctx.arg, { append, offset }), opening: "Ok to send data", claim: undefined };
   const { plan } = planned;
-  if (!(await session.server.events.allowUpload(session, plan.r))) throw new FtpError(550, "Upload refused by the server's policy");
+  try {
+    if (!(await session.server.events.allowUpload(session, plan.r))) throw new FtpError(550, "Upload refused by the server's policy");
+  } catch (err) {
+    planned.claim?.[Symbol.dispose]();
+    throw err;
+  }
   const wholeFile = plan.mode.kind === "create" || plan.mode.kind === "truncate";
   const algorithm = session.hashAlgorithm;
   const hashing = session.hashWhileStreaming && wholeFile && !ascii;
@@ -43,7 +52,7 @@ export async function storeFile(ctx: CommandContext, append: boolean, planner?: 
   // An existing file written in place (APPE, REST+STOR) is locked now, so a second writer gets its
   // 450 before any 150 (as vsftpd refuses); the transfer owns the lock until the upload takes it, or
   // lets it go when no data connection comes (its timeout), on ABOR, QUIT or the session's end.
-  const claim = await session.fs.claimUpload(plan);
+  const claim = planned.claim !== undefined ? planned.claim : await session.fs.claimUpload(plan);
   startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: planned.opening, upload: true, held: claim }, async (t, conn) => {
     await using upload = await session.fs.openUpload(plan, claim);
     // Hashed on the storage's hashing thread when it has one, else inline on this session's thread.

@@ -167,6 +167,35 @@ describe("STOU stores under a new name and says which (vsftpd, ProFTPD and Pure-
     expect((await w.cmd("STOU")).code).toBe(425);
   });
 
+  test("concurrent STOUs each get a name of their own, even while a pre-upload hook holds them between the name's choice and its claim", async () => {
+    // The hook (`true`) makes the STOUs overlap: each chose STOU.1, and all but one got 450 "file busy".
+    const s = await servers.start({ options: { ops: { hooks: [{ event: "pre-upload", command: "true" }] } } });
+    const home = s.home("alice");
+    const sessions = await Promise.all([1, 2, 3, 4, 5, 6].map(() => loginTo(s.port, "alice", "alice-pw")));
+    // Each has its data connection up before any STOU is sent, so the STOUs meet in the server.
+    const data = await Promise.all(
+      sessions.map(async (w) => {
+        const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+        let closed!: () => void;
+        const gone = new Promise<void>((r) => (closed = r));
+        const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => closed(), error: () => closed() } });
+        owned.later(() => void socket.end());
+        return { socket, gone };
+      }),
+    );
+    const firsts = await Promise.all(sessions.map((w) => w.cmd("STOU")));
+    expect(firsts.map((r) => r.code)).toEqual([150, 150, 150, 150, 150, 150]);
+    data.forEach((d, i) => {
+      d.socket.write(`body ${i}`);
+      d.socket.end();
+    });
+    await Promise.all(data.map((d) => d.gone));
+    expect(await Promise.all(sessions.map(async (w) => (await w.read(5000))?.code))).toEqual([226, 226, 226, 226, 226, 226]);
+    const names = firsts.map((r) => /^FILE: (.+)$/.exec(r.lines[0]!)?.[1] ?? "");
+    expect(new Set(names).size).toBe(6);
+    names.forEach((name, i) => expect(readFileSync(join(home, name), "utf8")).toBe(`body ${i}`));
+  });
+
   test("STOU needs the right to create files, as STOR: 550 before any 150, nothing created", async () => {
     const s = await servers.start({ users: [{ name: "reader", password: "reader-pw", home: "home/alice", perms: ["read"] }] });
     const w = await loginTo(s.port, "reader", "reader-pw");
