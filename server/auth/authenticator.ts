@@ -258,6 +258,11 @@ export class Authenticator {
   /**
    * A change in place not yet still for IN_PLACE_SETTLE_MS: the current users stay, and a check is due
    * when it may be (logins between keep the users they had). SIGHUP's reload() reads at once.
+   * Still means still by the file's own times too: a login is often the first to see an edit (with
+   * inotify, the event only marks the file for the next login), and the file written minutes ago
+   * must not make it wait (carol, added by hand an hour before, got 530 at her first login, counted
+   * toward a ban). The time this process first saw the signature stays a bound of its own, for a
+   * file whose times are not of our clock (a network filesystem's, ahead of ours).
    */
   private stillBeingWritten(sig: string): boolean {
     const inode = (x: string | null) => (x ? x.split(":")[0] : null);
@@ -267,6 +272,11 @@ export class Authenticator {
       return false;
     }
     const now = Date.now();
+    const [, , mtimeMs, ctimeMs] = sig.split(":").map(Number);
+    if (now - Math.max(mtimeMs!, ctimeMs!) >= IN_PLACE_SETTLE_MS) {
+      this.settling = null;
+      return false;
+    }
     if (this.settling?.sig !== sig) this.settling = { sig, since: now };
     if (now - this.settling.since >= IN_PLACE_SETTLE_MS) {
       this.settling = null;

@@ -1,7 +1,7 @@
 // A users file rewritten in place (same inode: nano, `cat >`, a tool writing into it) under a running
 // server: a login during the write keeps the users it had, never a half-written file's.
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { mkdtemp, open, readFile, rm, symlink } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Authenticator, IN_PLACE_SETTLE_MS } from "../../server/auth/authenticator.ts";
@@ -48,4 +48,22 @@ test("a login while the file is being written in place meets the previous users;
   while (!(await auth.login("carol", "carol-pw", "127.0.0.1")) && Date.now() < deadline) await Bun.sleep(50);
   expect(await auth.login("carol", "carol-pw", "127.0.0.1")).not.toBeNull();
   expect(await auth.login("bob", "bob-pw", "127.0.0.1")).not.toBeNull();
+});
+
+test("a file rewritten in place long before the next login is read at that login: the first login after an edit sees it", async () => {
+  const file = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw" }]);
+  auth = new Authenticator({ usersFile: file, failDelayMs: 0, failPenaltyMs: 0, log: () => {} });
+  await auth.start();
+  const carol = `\n[carol]\npassword = ${JSON.stringify(await Bun.password.hash("carol-pw", { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 }))}\nhome = home/carol\n`;
+  // One write in place (nano, `cat >> users.ini`), then the file stays still past the settle time.
+  const fh = await open(file, "a");
+  try {
+    await fh.write(carol);
+  } finally {
+    await fh.close();
+  }
+  const still = (await stat(file)).ctimeMs;
+  while (Date.now() - still < IN_PLACE_SETTLE_MS + 100) await Bun.sleep(50);
+  // The first login after the edit: carol is there (it was a 530 until a second try 0.3 s later).
+  expect(await auth.login("carol", "carol-pw", "127.0.0.1")).not.toBeNull();
 });
