@@ -36,13 +36,14 @@ export function workerSecretArgs(): string[] {
 /** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
 export const WORKER_STATE_ENV = "FTPKIT_WORKER_STATE";
 
-/** A worker that exited is started again after this, doubled for each start in a row that failed, up to the max. */
 /**
  * A worker's exit status for a start-up error that another try cannot mend (a users file, a hook, a
- * certificate, the xferlog, the metrics port): sysexits' EX_CONFIG. The primary then stops at once
- * (exit 1) instead of restarting workers for 30 s; a store that is down (exit 1) is still retried.
+ * certificate, the xferlog, the metrics port): sysexits' EX_CONFIG. While the workers first start,
+ * the primary then stops at once (exit 1) instead of restarting them for 30 s; later (a replacement
+ * worker) it is retried as a store that is down (exit 1) is.
  */
 export const WORKER_CONFIG_EXIT = 78;
+/** A worker that exited is started again after this, doubled for each start in a row that failed, up to the max. */
 const RESTART_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 
