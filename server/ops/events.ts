@@ -31,7 +31,7 @@ export type OpsEvent =
 export interface ServerEvents {
   /** Report an event; never blocks and never throws. */
   emit(event: OpsEvent): void;
-  /** Ask before a STOR/APPE opens its target (the pre-upload hook); false = refuse with 550. */
+  /** Ask before a STOR/APPE/STOU opens its target (the pre-upload hook); false = refuse with 550. */
   allowUpload(session: Session, target: Resolved): Promise<boolean>;
   /** Something acts on a finished upload (an upload hook): its outcome must not be a killed client's. */
   actsOnUploads(): boolean;

@@ -25,6 +25,9 @@ const FILE_VERBS: Record<string, { direction: "i" | "o"; hook: HookEvent }> = {
   RETR: { direction: "o", hook: "download" },
   STOR: { direction: "i", hook: "upload" },
   APPE: { direction: "i", hook: "upload" },
+  // An upload under a name the server chose: without it STOU files had no xferlog line and, worse,
+  // never reached the upload hook (a virus scan), which STOR's do.
+  STOU: { direction: "i", hook: "upload" },
 };
 /** Homes and mounts /readyz checks at most (a stat each). */
 const READY_STORAGE_CHECKS = 8;

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from "./
 
 /** Users shown by name in the quota gauges; the rest are summed as user="_other" (bounded label set). */
 export const QUOTA_USERS_SHOWN = 50;
-const UPLOAD_VERBS = new Set(["STOR", "APPE"]);
+const UPLOAD_VERBS = new Set(["STOR", "APPE", "STOU"]);
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 
 export class Metrics {
@@ -63,7 +63,7 @@ export class Metrics {
     for (const result of ["ok", "failed"]) this.logins.inc([result], 0);
     for (const reason of ["banned", "denied"]) this.refused.inc([reason], 0);
     for (const op of ["delete", "rename", "mkdir", "rmdir"]) this.fileOps.inc([op], 0);
-    for (const verb of ["RETR", "STOR", "APPE"]) {
+    for (const verb of ["RETR", "STOR", "APPE", "STOU"]) {
       for (const result of ["ok", "aborted", "error", ...(UPLOAD_VERBS.has(verb) ? ["quota"] : [])]) this.transfers.inc([verb, result], 0);
     }
     const started = Date.now() / 1000;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { useServers } from "../helpers/server.ts";
 import { tempDir } from "../tls/helpers.ts";
-import { until } from "./helpers.ts";
+import { scrape, until } from "./helpers.ts";
 
 const servers = useServers();
 let work = "";
@@ -124,3 +124,35 @@ test("a reload reopens the file, so a rotated log continues in a fresh file", as
   expect(parseLine(lines(log)[0]!).file).toBe("/two.txt");
   expect(lines(`${log}.1`).map((l) => parseLine(l).file)).toEqual(["/one.txt"]);
 });
+
+test("STOU is an upload like STOR: its xferlog line says in (i), its upload hook runs with the name chosen, its bytes count as in", async () => {
+  work = tempDir();
+  const log = join(work, "xferlog");
+  const posts: Array<Record<string, unknown>> = [];
+  const http = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      posts.push((await req.json()) as Record<string, unknown>);
+      return new Response("ok");
+    },
+  });
+  try {
+    const ts = await servers.start({ options: { ops: { xferlog: log, metrics: { host: "127.0.0.1", port: 0 }, hooks: [{ event: "upload", command: `http://127.0.0.1:${http.port}/ftp-event` }] } } });
+    const w = await servers.login();
+    await w.cmd("TYPE I");
+    const payload = Buffer.alloc(50_000, 7);
+    const r = await w.transfer("STOU", payload);
+    expect(r.first.lines[0]).toBe("FILE: STOU.1");
+    expect(r.final?.code).toBe(226);
+    await until(() => lines(log).length === 1 && posts.length === 1, 10_000, "the xferlog line and the upload hook");
+    expect(parseLine(lines(log)[0]!)).toMatchObject({ bytes: payload.length, file: "/STOU.1", direction: "i", status: "c" });
+    expect(posts[0]).toMatchObject({ event: "upload", path: "/STOU.1", bytes: payload.length, result: "ok" });
+    const m = await scrape(ts.server.ops.metricsPort!);
+    expect(m.get('ftpkit_transfer_bytes_total{direction="in"}')).toBe(payload.length);
+    expect(m.get('ftpkit_transfer_bytes_total{direction="out"}') ?? 0).toBe(0);
+    expect(m.get('ftpkit_transfers_total{verb="STOU",result="ok"}')).toBe(1);
+  } finally {
+    http.stop(true);
+  }
+}, 30_000);
