@@ -198,7 +198,7 @@ export class HookRunner {
     const started = Date.now();
     const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "pipe", detached: true });
     this.procs.set(proc, { hook: text, fields, leftover: false });
-    void this.passStderr(proc.stderr, text, fields);
+    void this.passStderr(proc.stderr, text, fields, started + this.opts.hookTimeoutMs);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -246,10 +246,15 @@ export class HookRunner {
 
   /**
    * Copy a hook's stderr to ours, up to HOOK_STDERR_MAX; beyond it the pipe is closed (the hook's next
-   * write fails: EPIPE, or SIGPIPE ends it) and the log says so, naming the hook.
+   * write fails: EPIPE, or SIGPIPE ends it) and the log says so, naming the hook. Closed at `deadline`
+   * (the hook timeout) too: by then the hook's process group is gone, and what still holds the pipe
+   * left the group (a daemon started with setsid), out of reach of every kill; read on, it kept one
+   * descriptor of the server's open per such event for as long as it ran.
    */
-  private async passStderr(stream: ReadableStream<Uint8Array>, hook: string, fields: HookFields): Promise<void> {
+  private async passStderr(stream: ReadableStream<Uint8Array>, hook: string, fields: HookFields, deadline: number): Promise<void> {
     const reader = stream.getReader();
+    const stop = setTimeout(() => void reader.cancel().catch(() => {}), Math.max(0, deadline - Date.now()));
+    (stop as { unref?: () => void }).unref?.();
     let total = 0;
     try {
       for (;;) {
@@ -267,6 +272,7 @@ export class HookRunner {
     } catch {
       /* the pipe broke: nothing more to pass on */
     } finally {
+      clearTimeout(stop);
       reader.releaseLock();
     }
   }

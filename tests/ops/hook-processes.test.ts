@@ -1,7 +1,7 @@
 // Hook processes and what the log says of hooks: a timed-out hook and what an exited one left running
 // are killed with their process groups; a program's arguments and a URL's secrets stay out of the log.
 import { afterEach, describe, expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import { captureLogger, tempDir } from "../tls/helpers.ts";
@@ -48,6 +48,27 @@ describe("hook processes and secrets", () => {
       expect(logger.events.find((e) => e.event === "hook left processes running: killed at the hook timeout")?.fields).toMatchObject({ event: "mkdir", path: "/d1" });
     } finally {
       for (const pid of sleeping().split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+    }
+  });
+
+  test("what left the hook's process group (setsid) keeps no pipe of the server's open past the hook timeout", async () => {
+    work = tempDir();
+    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
+    const broken = join(work, "broken");
+    const script = join(work, "daemon.sh");
+    // A daemon that leaves the group (no group kill reaches it) and keeps the hook's stderr: 1.5 s
+    // after the 1 s hook timeout it writes there, and notes whether the server had let the pipe go.
+    writeFileSync(script, `#!/bin/sh\nsetsid sh -c 'trap "" PIPE; sleep 2.5; echo late >&2 || touch ${broken}; exec sleep ${marker}' &\nexit 0\n`, { mode: 0o755 });
+    const running = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().trim();
+    try {
+      await servers.start({ options: { ops: { hookTimeoutMs: 1000, hooks: [{ event: "mkdir", command: script }] } } });
+      const w = await servers.login();
+      expect((await w.cmd("MKD d1")).code).toBe(257);
+      await until(() => running() !== "", 10_000, "the daemon to start");
+      // Read until the hook's deadline, then closed: else one descriptor per such event stayed open for as long as its daemon ran.
+      await until(() => existsSync(broken), 10_000, "the daemon's late write to find the server's end closed");
+    } finally {
+      for (const pid of running().split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
     }
   });
 
