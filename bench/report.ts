@@ -2,7 +2,8 @@
 // met) and the machine description at the top of RESULTS.md.
 import { cpus, release, totalmem } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
-import { BENCH_DIR, proftpdVersion } from "./servers.ts";
+import { BENCH_DIR } from "./servers.ts";
+import { proftpdVersion } from "./proftpd.ts";
 import { CPU_BOUND, type ServerName } from "./settings.ts";
 import { measured, type Cell, type Workload } from "./workloads.ts";
 

@@ -22,13 +22,13 @@ import {
   pyOpenSslImportable,
   selfCpuMs,
   startFtpkit,
-  startProftpd,
   startPyftpdlib,
   startRaw,
   startRedis,
   startVsftpd,
   stopServer,
 } from "./servers.ts";
+import { ensureProftpd, startProftpd } from "./proftpd.ts";
 import { ACCOUNT_PASS, ACCOUNT_USER, CPU_BOUND, FULL, MiB, PASV, PORTS, QUICK, SERVERS, parseArgs, type Profile, type ServerName } from "./settings.ts";
 import { extraStops, running, stopEverything } from "./cleanup.ts";
 import { prepareData } from "./data-set.ts";
@@ -65,6 +65,10 @@ async function main(): Promise<void> {
 
   if (process.getuid?.() !== 0) throw new Error("the bench runs as root (it creates a system user for vsftpd and starts it)");
   for (const n of ensurePeers()) log(n);
+  if (args.only.includes("proftpd")) {
+    const note = ensureProftpd();
+    if (note) log(note);
+  }
 
   const work = join(BENCH_DIR, "work");
   const acct: Account = { user: ACCOUNT_USER, pass: ACCOUNT_PASS, home: join(work, "home") };

@@ -3,7 +3,8 @@
 // the login directory is a real path (not "/"), as on most servers the client meets.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureSystemUser, proftpdBinary } from "../../bench/servers.ts";
+import { ensureSystemUser } from "../../bench/servers.ts";
+import { proftpdBinary } from "../../bench/proftpd.ts";
 import { freePort, killByPid, tempDir } from "./peers.ts";
 
 export { proftpdBinary };
