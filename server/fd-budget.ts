@@ -11,7 +11,7 @@ import { PARTS_IN_FLIGHT } from "./storage/s3-upload.ts";
  * socket; the sockets of an S3 upload's parts in flight (a local file takes one, fewer); one spare.
  */
 export const FDS_PER_SESSION = 2 + PARTS_IN_FLIGHT + 1;
-/** Kept free for what the process opens later: hashing threads, hook pipes, S3, Redis and metrics sockets, a log reopened. */
+/** Kept free for what the process opens later: hashing threads, hook pipes, S3 and Redis sockets, a log reopened (the metrics endpoint's connections are counted apart). */
 export const FD_HEADROOM = 32;
 
 /** Descriptors open now (null where the platform cannot say). */
@@ -33,7 +33,10 @@ export function descriptorSoftLimit(): number | null {
   }
 }
 
-/** Sessions that fit under the open-file `limit` with `open` descriptors already in use (at least 1). */
-export function sessionsWithin(limit: number, open: number): number {
-  return Math.max(1, Math.floor((limit - open - FD_HEADROOM) / FDS_PER_SESSION));
+/**
+ * Sessions that fit under the open-file `limit` with `open` descriptors already in use and `held`
+ * more that other listeners may take (the metrics endpoint's connections): at least 1.
+ */
+export function sessionsWithin(limit: number, open: number, held = 0): number {
+  return Math.max(1, Math.floor((limit - open - FD_HEADROOM - held) / FDS_PER_SESSION));
 }

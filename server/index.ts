@@ -178,7 +178,8 @@ export class FtpServer {
     const soft = this.descriptorLimit?.soft;
     const open = openDescriptors();
     if (soft === undefined || !Number.isFinite(soft) || open === null) return;
-    const fit = sessionsWithin(soft, open);
+    const held = this.ops.descriptorsHeld;
+    const fit = sessionsWithin(soft, open, held);
     if (fit >= this.options.maxConnections) return;
     this.gate.capByDescriptors(fit);
     this.context.log.warn("max-connections lowered to fit the open-file limit", {
@@ -186,6 +187,7 @@ export class FtpServer {
       allowed: fit,
       open_file_limit: soft,
       per_session: FDS_PER_SESSION,
+      ...(held > 0 ? { metrics_connections: held } : {}),
       hint: "raise it (ulimit -n, systemd LimitNOFILE=) to allow more",
     });
   }

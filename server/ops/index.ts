@@ -9,8 +9,8 @@ import type { SharedBan } from "../state/types.ts";
 import { Defender, type Ban } from "./defender.ts";
 import type { OpsEvent, ServerEvents } from "./events.ts";
 import { HookRunner, type HookFields } from "./hooks.ts";
-import type { MetricsListener } from "./metrics-http.ts";
 import { Metrics, serveMetrics, type ReadyCheck } from "./metrics.ts";
+import { METRICS_MAX_CONNECTIONS, type MetricsListener } from "./metrics-http.ts";
 import { DEFAULT_OPS, type HookEvent, type OpsOptions } from "./options.ts";
 import { XferLog } from "./xferlog.ts";
 
@@ -93,6 +93,14 @@ export class Operations implements ServerEvents {
       const code = (err as NodeJS.ErrnoException).code;
       throw new OpsConfigError(`--metrics ${m.host}:${m.port}: ${code === "EADDRINUSE" ? "address already in use" : (err as Error).message}`);
     }
+  }
+
+  /**
+   * Descriptors the metrics endpoint may hold at once, at its cap: the session budget leaves them
+   * free, so a scraper holding every one of them cannot take what admitted sessions need.
+   */
+  get descriptorsHeld(): number {
+    return this.http ? METRICS_MAX_CONNECTIONS : 0;
   }
 
   /** The metrics listener's port (tests, logs). */

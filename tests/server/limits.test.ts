@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { FD_HEADROOM, FDS_PER_SESSION } from "../../server/fd-budget.ts";
+import { METRICS_MAX_CONNECTIONS } from "../../server/ops/metrics-http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { slotComesBack, Wire } from "../helpers/wire.ts";
@@ -70,6 +71,21 @@ describe("connection limits", () => {
     }
     sessions[0]!.close();
     expect(await slotComesBack(serve.port, 5000)).toBe(true);
+  }, 30_000);
+
+  test("with --metrics, the sessions allowed under an open-file limit leave room for every connection the metrics endpoint may hold, and the log says how many", async () => {
+    ts = await startTestServer();
+    await ts.server.close(0);
+    serve = await spawnServe(["--users", ts.usersFile, "--metrics", "127.0.0.1:0"], { cwd: ts.root, fdLimit: 160 });
+    const lowered = /max-connections lowered to fit the open-file limit max_connections=500 allowed=(\d+) open_file_limit=160 per_session=\d+ metrics_connections=(\d+)/;
+    const deadline = Date.now() + 5000;
+    while (!lowered.test(serve.stdout() + serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
+    const m = lowered.exec(serve.stdout() + serve.stderr());
+    expect(m).not.toBeNull();
+    const allowed = Number(m![1]);
+    expect(Number(m![2])).toBe(METRICS_MAX_CONNECTIONS);
+    expect(allowed).toBeGreaterThan(0);
+    expect(allowed * FDS_PER_SESSION + FD_HEADROOM + METRICS_MAX_CONNECTIONS).toBeLessThanOrEqual(160);
   }, 30_000);
 
   test("a connection over --max-connections gets 421 and is closed", async () => {
