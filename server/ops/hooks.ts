@@ -283,6 +283,16 @@ export class HookRunner {
    * reserved only while the group has a member, so it is never signalled long after it emptied.
    */
   private reapLeftovers(proc: { pid: number; kill(signal?: NodeJS.Signals | number): void }, deadline: number, fields: HookFields): void {
+    // Bounded as running hooks are: at 100 uploads/s a script ending in `cmd &` left ~3,000 groups
+    // alive within a 30 s timeout. Past LEFTOVER_GROUPS_PER_SLOT per --hook concurrency slot, what
+    // an exiting hook leaves is killed at once.
+    const watched = [...this.procs.values()].filter((p) => p.leftover).length;
+    if (watched >= this.opts.hookConcurrency * LEFTOVER_GROUPS_PER_SLOT) {
+      killGroup(proc);
+      this.procs.delete(proc);
+      this.log.warn("hook left processes running: killed at once", { event: fields.event, path: fields.path, left_running: watched });
+      return;
+    }
     const entry = this.procs.get(proc);
     if (entry) entry.leftover = true;
     const poll = setInterval(() => {
@@ -333,6 +343,8 @@ export class HookRunner {
 /** Bytes of a hook run's stderr passed on to the server's stderr; beyond, the hook's pipe is closed. */
 export const HOOK_STDERR_MAX = 64 * 1024;
 
+/** Process groups exited hooks may leave running at once, per hook concurrency slot (see reapLeftovers). */
+const LEFTOVER_GROUPS_PER_SLOT = 4;
 /** How often the process group an exited hook left behind is looked at. */
 const LEFTOVER_POLL_MS = 250;
 

@@ -51,6 +51,26 @@ describe("hook processes and secrets", () => {
     }
   });
 
+  test("process groups exited hooks leave running are bounded (4 per --hook concurrency slot): past that, what a hook leaves is killed at once, and logged", async () => {
+    work = tempDir();
+    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
+    const script = join(work, "background.sh");
+    writeFileSync(script, `#!/bin/sh\nsleep ${marker} &\nexit 0\n`, { mode: 0o755 });
+    const logger = captureLogger();
+    const sleeping = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().split("\n").filter(Boolean);
+    try {
+      const ts = await servers.start({ options: { logger, ops: { metrics: { host: "127.0.0.1", port: 0 }, hookTimeoutMs: 60_000, hookConcurrency: 1, hooks: [{ event: "mkdir", command: script }] } } });
+      const w = await servers.login();
+      for (let i = 0; i < 8; i++) expect((await w.cmd(`MKD d${i}`)).code).toBe(257);
+      await until(async () => (await scrape(ts.server.ops.metricsPort!)).get('ftpkit_hooks_total{event="mkdir",result="ok"}') === 8, 20_000, "the eight hooks to run");
+      await until(() => logger.events.filter((e) => e.event === "hook left processes running: killed at once").length === 4, 10_000, "four leftovers killed at once");
+      await until(() => sleeping().length === 4, 5_000, "four leftover groups to remain");
+      expect(logger.events.find((e) => e.event === "hook left processes running: killed at once")?.fields).toMatchObject({ event: "mkdir", left_running: 4 });
+    } finally {
+      for (const pid of sleeping()) process.kill(Number(pid), "SIGKILL");
+    }
+  });
+
   test("what left the hook's process group (setsid) keeps no pipe of the server's open past the hook timeout", async () => {
     work = tempDir();
     const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
