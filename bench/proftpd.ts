@@ -52,20 +52,9 @@ export async function startProftpd(o: StartOptions): Promise<RunningServer> {
   writeFileSync(join(dir, "group"), `${o.acct.user}:x:${gid}:\n`, { mode: 0o600 });
   const log = join(o.work, `proftpd-${o.port}.log`);
   const tls = o.tls && existsSync(join(found.modules, "mod_tls.so")) ? o.tls : undefined;
-  const conf = [
-    "ServerType standalone",
+  const conf = proftpdConf(o.port, dir, found.modules, [
     'ServerName "ftpkit bench"',
-    `Port ${o.port}`,
-    "DefaultAddress 127.0.0.1",
-    "SocketBindTight on",
-    "UseIPv6 off",
-    "User nobody",
-    "Group nogroup",
-    `PidFile ${dir}/proftpd.pid`,
-    `ScoreboardFile ${dir}/scoreboard`,
     `SystemLog ${dir}/system.log`,
-    "WtmpLog off",
-    "TransferLog none",
     "UseReverseDNS off",
     "<IfModule mod_ident.c>",
     "  IdentLookups off",
@@ -80,26 +69,48 @@ export async function startProftpd(o: StartOptions): Promise<RunningServer> {
     "TimeoutNoTransfer 600",
     "TimeoutStalled 600",
     `PassivePorts ${o.pasv[0]} ${o.pasv[1]}`,
-    `ModulePath ${found.modules}`,
-    "LoadModule mod_digest.c",
-    "DigestEngine on",
     ...(tls
       ? ["LoadModule mod_tls.c", "TLSEngine on", "TLSRequired off", "TLSProtocol TLSv1.2 TLSv1.3", `TLSRSACertificateFile ${tls.cert}`, `TLSRSACertificateKeyFile ${tls.key}`, "TLSOptions NoSessionReuseRequired"]
       : []),
-    "AuthOrder mod_auth_file.c",
-    `AuthUserFile ${dir}/passwd`,
-    `AuthGroupFile ${dir}/group`,
-    "RequireValidShell off",
     "DefaultRoot ~",
     "Umask 022",
-    "<Directory />",
-    "  AllowOverwrite on",
-    "</Directory>",
-  ].join("\n");
+  ]);
   const confPath = join(o.work, `proftpd-${o.port}.conf`);
   writeFileSync(confPath, conf + "\n", { mode: 0o600 });
   const cmd = [found.bin, "-n", "-q", "-c", confPath];
   return start(tls ? "proftpd-tls" : "proftpd", found.libs ? ["env", `LD_LIBRARY_PATH=${found.libs}`, ...cmd] : cmd, o.port, log);
+}
+
+/**
+ * A standalone ProFTPD on 127.0.0.1:`port` with its files in `dir` (pid, scoreboard; `passwd` and
+ * `group` of its virtual users, AuthUserFile), mod_digest's HASH on and overwrites allowed; `extra`
+ * lines add what a caller wants (the bench's speed settings, the tests' TLS or language).
+ */
+export function proftpdConf(port: number, dir: string, modules: string, extra: string[]): string {
+  return [
+    "ServerType standalone",
+    `Port ${port}`,
+    "DefaultAddress 127.0.0.1",
+    "SocketBindTight on",
+    "UseIPv6 off",
+    "User nobody",
+    "Group nogroup",
+    `PidFile ${dir}/proftpd.pid`,
+    `ScoreboardFile ${dir}/scoreboard`,
+    "WtmpLog off",
+    "TransferLog none",
+    `ModulePath ${modules}`,
+    "LoadModule mod_digest.c",
+    "DigestEngine on",
+    "AuthOrder mod_auth_file.c",
+    `AuthUserFile ${dir}/passwd`,
+    `AuthGroupFile ${dir}/group`,
+    "RequireValidShell off",
+    ...extra,
+    "<Directory />",
+    "  AllowOverwrite on",
+    "</Directory>",
+  ].join("\n");
 }
 
 /** ProFTPD's version line ("1.3.8b"), or "?" */

@@ -4,7 +4,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureSystemUser } from "../../bench/servers.ts";
-import { proftpdBinary } from "../../bench/proftpd.ts";
+import { proftpdBinary, proftpdConf } from "../../bench/proftpd.ts";
 import { freePort, killByPid, tempDir } from "./peers.ts";
 
 export { proftpdBinary };
@@ -106,26 +106,8 @@ export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR"; tl
   const hash = Bun.spawnSync(["openssl", "passwd", "-6", "secret"]).stdout.toString().trim();
   writeFileSync(join(dir, "passwd"), `user:${hash}:65534:65534::${home}:/bin/sh\n`, { mode: 0o600 });
   writeFileSync(join(dir, "group"), "nogroup:x:65534:\n", { mode: 0o600 });
-  const conf = [
-    "ServerType standalone",
-    `Port ${port}`,
-    "DefaultAddress 127.0.0.1",
-    "SocketBindTight on",
-    "UseIPv6 off",
-    "User nobody",
-    "Group nogroup",
-    `PidFile ${dir}/proftpd.pid`,
-    `ScoreboardFile ${dir}/scoreboard`,
+  const conf = proftpdConf(port, dir, found.modules, [
     "DelayTable none",
-    "WtmpLog off",
-    "TransferLog none",
-    `ModulePath ${found.modules}`,
-    "LoadModule mod_digest.c",
-    "DigestEngine on",
-    "AuthOrder mod_auth_file.c",
-    `AuthUserFile ${dir}/passwd`,
-    `AuthGroupFile ${dir}/group`,
-    "RequireValidShell off",
     ...(opts.maxPerIp ? [`MaxClientsPerHost ${opts.maxPerIp}`] : []),
     // mod_tls with TLS required on control and data, and (its default) the data connections made
     // to resume the control connection's TLS session.
@@ -134,10 +116,7 @@ export async function startProftpd(opts: { maxPerIp?: number; lang?: "fr_FR"; tl
       : []),
     // mod_lang (compiled in): replies from its catalogs, e.g. "451 f.bin : ajout/reprise non permis".
     ...(opts.lang ? ["LangEngine on", `LangDefault ${opts.lang}`, `LangPath ${join(found.bin, "../../share/locale")}`] : []),
-    "<Directory />",
-    "  AllowOverwrite on",
-    "</Directory>",
-  ].join("\n");
+  ]);
   writeFileSync(join(dir, "proftpd.conf"), conf + "\n");
   let log = "";
   const proc = Bun.spawn([found.bin, "-n", "-q", "-c", join(dir, "proftpd.conf")], {
