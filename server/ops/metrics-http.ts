@@ -1,7 +1,9 @@
 // The metrics endpoint's HTTP listener: a few connections at once, each with a deadline, one
 // request each. Bun.serve has no bound on connections: scrapers that kept 300 open (trickling
 // header bytes, or simply many) took every descriptor of a server limited to 300, which then spun a
-// core on accept() and left FTP clients hanging without a reply.
+// core on accept() and left FTP clients hanging without a reply. When they are all taken, an
+// address holding more than its share gives one up to a newcomer from an address holding less: one
+// client that kept all 32 locked every Prometheus scrape out until it let go.
 import type { Socket, TCPSocketListener } from "bun";
 import { parseHttpHead } from "../../protocol/http-head.ts";
 
@@ -9,6 +11,12 @@ import { parseHttpHead } from "../../protocol/http-head.ts";
 export const METRICS_MAX_CONNECTIONS = 32;
 /** A connection's whole life: its request read, its answer written (a slow reader is cut). */
 export const METRICS_DEADLINE_MS = 10_000;
+/**
+ * One address's share of the cap: with every connection taken, a newcomer from an address holding
+ * fewer takes the place of the oldest connection of the address holding the most, if it holds more.
+ * Below the cap an address may hold more (a balancer's or a test's burst of probes).
+ */
+export const METRICS_SHARE_PER_ADDRESS = 8;
 
 export interface HttpAnswer {
   status: number;
@@ -23,6 +31,8 @@ export interface MetricsListener {
 
 interface Conn {
   counted: boolean;
+  /** The peer's address, under which `byAddress` holds the socket while it is counted. */
+  address: string;
   received: Buffer[];
   size: number;
   answered: boolean;
@@ -36,18 +46,48 @@ const REASONS: Record<number, string> = { 200: "OK", 400: "Bad Request", 404: "N
 /** Listen on host:port; `answer` gets each request's method and path. Throws (EADDRINUSE…) like Bun.listen. */
 export function listenMetricsHttp(host: string, port: number, answer: (method: string, path: string) => Promise<HttpAnswer>): MetricsListener {
   let open = 0;
+  /** Counted connections by peer address, oldest first. */
+  const byAddress = new Map<string, Set<Socket<Conn>>>();
+  const uncount = (s: Socket<Conn>) => {
+    const c = s.data;
+    if (!c?.counted) return;
+    c.counted = false;
+    open--;
+    if (c.timer) clearTimeout(c.timer);
+    const mine = byAddress.get(c.address);
+    mine?.delete(s);
+    if (mine?.size === 0) byAddress.delete(c.address);
+  };
+  /** All taken: the oldest connection of the address holding the most, when it holds more than its share and than `address`. */
+  const victim = (address: string): Socket<Conn> | null => {
+    const mine = byAddress.get(address)?.size ?? 0;
+    if (mine >= METRICS_SHARE_PER_ADDRESS) return null;
+    let most: Set<Socket<Conn>> | null = null;
+    for (const set of byAddress.values()) if (!most || set.size > most.size) most = set;
+    if (!most || most.size <= METRICS_SHARE_PER_ADDRESS) return null;
+    return most.values().next().value ?? null;
+  };
   const listener: TCPSocketListener<Conn> = Bun.listen<Conn>({
     hostname: host,
     port,
     socket: {
       open(s) {
+        const address = peerAddress(s.remoteAddress);
         if (open >= METRICS_MAX_CONNECTIONS) {
-          s.data = { counted: false, received: [], size: 0, answered: true, out: null, off: 0, timer: null };
-          s.terminate();
-          return;
+          const evicted = victim(address);
+          if (!evicted) {
+            s.data = { counted: false, address, received: [], size: 0, answered: true, out: null, off: 0, timer: null };
+            s.terminate();
+            return;
+          }
+          uncount(evicted);
+          evicted.terminate();
         }
         open++;
-        s.data = { counted: true, received: [], size: 0, answered: false, out: null, off: 0, timer: setTimeout(() => s.terminate(), METRICS_DEADLINE_MS) };
+        s.data = { counted: true, address, received: [], size: 0, answered: false, out: null, off: 0, timer: setTimeout(() => s.terminate(), METRICS_DEADLINE_MS) };
+        const mine = byAddress.get(address);
+        if (mine) mine.add(s);
+        else byAddress.set(address, new Set([s]));
       },
       data(s, chunk) {
         const c = s.data;
@@ -68,11 +108,7 @@ export function listenMetricsHttp(host: string, port: number, answer: (method: s
         flush(s);
       },
       close(s) {
-        const c = s.data;
-        if (!c?.counted) return;
-        c.counted = false;
-        open--;
-        if (c.timer) clearTimeout(c.timer);
+        uncount(s);
       },
       error() {},
     },
@@ -85,6 +121,12 @@ export function listenMetricsHttp(host: string, port: number, answer: (method: s
       listener.stop(true);
     },
   };
+}
+
+/** An IPv4 peer of a listener on "::" shows as ::ffff:a.b.c.d: one address either way. */
+function peerAddress(remote: string | undefined): string {
+  const a = remote ?? "";
+  return a.startsWith("::ffff:") ? a.slice(7) : a;
 }
 
 function send(s: Socket<Conn>, a: HttpAnswer, headOnly: boolean): void {

@@ -50,4 +50,47 @@ describe("metrics endpoint under many connections", () => {
     // Freed: a scrape works again.
     await until(async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => null))?.status === 200, 10_000, "a scrape");
   }, 30_000);
+
+  test("one address holding every connection: a scrape from another address takes the place of its oldest, and its own next one is refused", async () => {
+    t.dir = tempDir();
+    await makeUsersFile(t.dir, [{ name: "alice", password: "alice-pw" }]);
+    const srv = await spawnServe(["--users", "users.ini", "--metrics", "127.0.0.1:0"], { cwd: t.dir });
+    t.pid = srv.proc.pid;
+    await until(() => /metrics on http:\/\/127\.0\.0\.1:\d+\//.test(srv.stdout()), 10_000, "the metrics line");
+    const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\//.exec(srv.stdout())![1]);
+    const held: net.Socket[] = [];
+    const closed = new Set<number>();
+    // One at a time (each counted before the next comes), half a request each; the hog is 127.0.0.2.
+    const hold = (i: number, localAddress = "127.0.0.2") =>
+      new Promise<void>((resolve) => {
+        const s = net.connect({ host: "127.0.0.1", port: metricsPort, localAddress });
+        held.push(s);
+        s.on("connect", () => {
+          s.write("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+          resolve();
+        });
+        s.on("close", () => {
+          closed.add(i);
+          resolve();
+        });
+        s.on("error", () => resolve());
+      });
+    try {
+      for (let i = 0; i < METRICS_MAX_CONNECTIONS; i++) await hold(i);
+      // The listener is full; the endpoint answers the next one only if it takes a place.
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain("ftpkit_sessions_open");
+      await until(() => closed.has(0), 5000, "the hog's oldest connection to be closed");
+      expect([...closed]).toEqual([0]);
+      // Full again (a third address holds the place the scrape left): the hog's own newcomer finds
+      // it full, itself the largest holder, and is closed at once.
+      await hold(100, "127.0.0.3");
+      await hold(METRICS_MAX_CONNECTIONS);
+      await until(() => closed.has(METRICS_MAX_CONNECTIONS), 5000, "the hog's newcomer to be closed");
+      expect([...closed].sort((a, b) => a - b)).toEqual([0, METRICS_MAX_CONNECTIONS]);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+  }, 30_000);
 });
