@@ -41,6 +41,8 @@ export interface UploadTarget {
   old: ObjectHead | null;
   /** Bytes of the old object kept in front of the new ones. */
   keep: number;
+  /** Called once the upload has ended (committed, aborted, or failed to start): lets its claimed name go. */
+  onEnd?: () => void;
 }
 
 export async function openS3Upload(api: S3Api, t: UploadTarget): Promise<Upload> {
@@ -198,7 +200,7 @@ class S3Upload implements Upload {
 
   private once(end: () => Promise<number>): Promise<number> {
     if (this.ended) throw new StorageError("transient", "upload already ended");
-    this.ended = end();
+    this.ended = end().finally(() => this.t.onEnd?.());
     return this.ended;
   }
 

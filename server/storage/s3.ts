@@ -2,9 +2,10 @@
 // Directories are key prefixes ("a/b/"); MKD makes a marker object "a/b/" so an empty directory
 // stays visible. Every call is a signed request of our own (s3-request.ts).
 import type { S3Place } from "../../protocol/s3-url.ts";
-import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteMode } from "./backend.ts";
+import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
 import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
 import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
+import { S3NameClaim } from "./s3-name-claim.ts";
 import { openS3Read } from "./s3-read.ts";
 import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
 import { sweepStaleUploads, type StaleUploads } from "./s3-sweep.ts";
@@ -129,7 +130,13 @@ export class S3Storage implements Storage {
     return openS3Read(this.api, full, h);
   }
 
-  async openWrite(key: string, mode: WriteMode): Promise<Upload> {
+  /** A new name is reserved until its upload ends (s3-name-claim.ts); an existing object needs no claim. */
+  async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
+    if (mode.kind !== "create" || key === "") return null;
+    return S3NameClaim.take(this.api.lockName(this.full(key)), this.api.keyLock);
+  }
+
+  async openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null): Promise<Upload> {
     if (key === "") throw new StorageError("is-a-directory");
     const full = this.full(key);
     this.sweep();
@@ -142,7 +149,9 @@ export class S3Storage implements Storage {
       if (mode.offset > (old?.size ?? 0)) throw new StorageError("unsupported", "restart offset beyond end of file");
       keep = mode.offset;
     }
-    return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep });
+    // The upload holds the claimed name from here until it ends.
+    const onEnd = claim instanceof S3NameClaim ? claim.start() : undefined;
+    return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep, onEnd });
   }
 
   async mkdir(key: string): Promise<void> {

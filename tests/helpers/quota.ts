@@ -34,6 +34,8 @@ export async function startUpload(w: Wire, line: string) {
   expect(first.code).toBe(150);
   return {
     data,
+    /** The 150 (STOU names its file there). */
+    first,
     /** Send all of `bytes` (the socket takes what the kernel accepts; the rest after its `drain`). */
     async send(bytes: Uint8Array) {
       let off = 0;

@@ -1,0 +1,80 @@
+// A new name reserved on an object store from an upload's plan to its end (Storage.claimWrite), as
+// local-claims.ts reserves one on disk. S3 has no exclusive create that holds before the commit: two
+// STOUs whose uploads overlapped both chose STOU.1 (neither object existed yet), both got their 150,
+// and the later one failed at its commit ("550 File exists") after sending all its bytes. Reserved,
+// the second finds the name busy before its 150 and STOU moves on to the next.
+//
+// Within this process the reservation is a set; processes sharing state (--workers, --state) also
+// hold a lease in the shared store (s3-key-lock.ts), renewed while the upload runs, so a worker that
+// dies lets its names go when the lease runs out.
+import { StorageError, type WriteClaim } from "./backend.ts";
+import { LEASE_MS, type SharedKeyLock } from "./s3-key-lock.ts";
+
+const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;
+/** Leases are renewed this often while the name is held. */
+const RENEW_MS = 5_000;
+
+const reserved = new Set<string>();
+
+export class S3NameClaim implements WriteClaim {
+  private state: "held" | "started" | "ended" = "held";
+  private readonly token = crypto.randomUUID();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  private constructor(
+    private readonly name: string,
+    private readonly store: SharedKeyLock | null,
+  ) {}
+
+  /** Reserve `name` (an object's lock name) or throw "file busy"; "transient" when the shared store cannot be asked. */
+  static async take(name: string, store: SharedKeyLock | null): Promise<S3NameClaim> {
+    if (reserved.has(name)) throw new StorageError(...BUSY);
+    reserved.add(name);
+    const claim = new S3NameClaim(name, store);
+    if (!store) return claim;
+    let ok: boolean;
+    try {
+      ok = await store.tryLock(claim.lease, claim.token, LEASE_MS);
+    } catch {
+      reserved.delete(name);
+      throw new StorageError("transient", "shared key lock unavailable", "shared state unreachable");
+    }
+    if (!ok) {
+      reserved.delete(name);
+      throw new StorageError(...BUSY);
+    }
+    claim.timer = setInterval(() => void store.renew(claim.lease, claim.token, LEASE_MS).catch(() => false), RENEW_MS);
+    (claim.timer as { unref?: () => void }).unref?.();
+    return claim;
+  }
+
+  /** Not the key's own lock name: a commit takes that one (withKeys) while this is still held. */
+  private get lease(): string {
+    return `new-name\n${this.name}`;
+  }
+
+  /** For the upload that takes the name over: returns what lets it go when the upload ends. */
+  start(): () => void {
+    if (this.state !== "held") throw new StorageError("transient", "claim already used");
+    this.state = "started";
+    return () => this.end();
+  }
+
+  release(): number {
+    if (this.state === "held") this.end();
+    return 0;
+  }
+
+  private end(): void {
+    if (this.state === "ended") return;
+    this.state = "ended";
+    reserved.delete(this.name);
+    if (this.timer) clearInterval(this.timer);
+    if (this.store) void this.store.unlock(this.lease, this.token).catch(() => {});
+  }
+}
+
+/** Names reserved in this process (tests: nothing may stay behind). */
+export function reservedNames(): number {
+  return reserved.size;
+}
