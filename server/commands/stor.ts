@@ -54,7 +54,8 @@ export async function storeFile(ctx: CommandContext, append: boolean, planner?: 
   // lets it go when no data connection comes (its timeout), on ABOR, QUIT or the session's end.
   const claim = planned.claim !== undefined ? planned.claim : await session.fs.claimUpload(plan);
   startTransfer(session, { verb: ctx.verb, vpath: r.vpath, opening: planned.opening, upload: true, held: claim }, async (t, conn) => {
-    await using upload = await session.fs.openUpload(plan, claim);
+    // The signal: a client that hangs up while an object store copies what APPE keeps stops the copy.
+    await using upload = await session.fs.openUpload(plan, claim, t.signal);
     // Hashed on the storage's hashing thread when it has one, else inline on this session's thread.
     const along = hashing ? upload.hashAlong(algorithm) : undefined;
     const hasher = hashing && !along ? createHasher(algorithm) : undefined;

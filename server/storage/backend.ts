@@ -148,8 +148,12 @@ export interface Storage {
    */
   listBatches?(key: string): Promise<AsyncIterable<DirEntry[]>>;
   openRead(key: string): Promise<ReadHandle>;
-  /** Start an upload. Nothing is created or truncated before this call. */
-  openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null): Promise<Upload>;
+  /**
+   * Start an upload. Nothing is created or truncated before this call. `signal` gives up an opening
+   * that takes time (an object store composing the kept bytes of APPE or REST+STOR): it rejects and
+   * leaves nothing behind.
+   */
+  openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null, signal?: AbortSignal): Promise<Upload>;
   /**
    * Optional: lock an existing target of an in-place mode (append, offset) for one upload before
    * its data connection opens, without changing it, or reserve a name the upload will create (a

@@ -142,8 +142,9 @@ export async function uploadPart(api: S3Api, key: string, id: string, n: number,
 }
 
 /** Copy bytes [from, to) of `src` (only while its ETag is still `etag`) as part `n`. */
-export async function uploadPartCopy(api: S3Api, key: string, id: string, n: number, src: string, etag: string, from: number, to: number): Promise<string> {
+export async function uploadPartCopy(api: S3Api, key: string, id: string, n: number, src: string, etag: string, from: number, to: number, signal?: AbortSignal): Promise<string> {
   const res = await api.send({
+    signal,
     method: "PUT",
     key,
     query: { partNumber: String(n), uploadId: id },

@@ -45,10 +45,11 @@ export interface UploadTarget {
   onEnd?: () => void;
 }
 
-export async function openS3Upload(api: S3Api, t: UploadTarget): Promise<Upload> {
+/** `signal`: gives up the copy of the kept bytes (a hung-up APPE onto many GiB); the upload is then aborted. */
+export async function openS3Upload(api: S3Api, t: UploadTarget, signal?: AbortSignal): Promise<Upload> {
   const up = new S3Upload(api, t);
   try {
-    await up.start();
+    await up.start(signal);
   } catch (err) {
     await up.abort().catch(() => 0);
     throw err;
@@ -85,12 +86,19 @@ class S3Upload implements Upload {
     this.buf = new Uint8Array(PART_SIZE);
   }
 
-  /** Take over the kept bytes: small ones are read into the first part, big ones copied server-side. */
-  async start(): Promise<void> {
+  /**
+   * Take over the kept bytes: small ones are read into the first part, big ones copied server-side,
+   * up to 1 GiB per request. `signal` cancels the request in flight and sends no more: the copy of
+   * many GiB went on, piece after piece, long after its client had hung up.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
     const { old, keep } = this.t;
     if (keep === 0 || !old) return;
+    const given = () => {
+      if (signal?.aborted) throw new StorageError("transient", "upload given up while opening");
+    };
     if (keep < MIN_PART) {
-      const res = await this.api.send({ method: "GET", key: this.t.key, headers: { range: `bytes=0-${keep - 1}`, "if-match": old.etag } });
+      const res = await this.api.send({ method: "GET", key: this.t.key, headers: { range: `bytes=0-${keep - 1}`, "if-match": old.etag }, signal });
       const bytes = new Uint8Array(await res.arrayBuffer());
       if (bytes.length !== keep) throw new StorageError("transient", "the object changed meanwhile");
       this.buf.set(bytes, 0);
@@ -101,12 +109,14 @@ class S3Upload implements Upload {
     // The whole digest would need the old bytes: an object composed server-side gets none (HASH reads it).
     this.hasher = null;
     const id = await this.multipart();
+    given();
     // Equal pieces: every part but the last must be at least 5 MiB, so no small tail piece.
     const pieces = Math.ceil(keep / COPY_PART);
     const step = Math.ceil(keep / pieces);
     for (let at = 0; at < keep; at += step) {
       const n = this.nextPart++;
-      this.parts.push({ n, etag: await uploadPartCopy(this.api, this.t.key, id, n, this.t.key, old.etag, at, Math.min(keep, at + step)) });
+      this.parts.push({ n, etag: await uploadPartCopy(this.api, this.t.key, id, n, this.t.key, old.etag, at, Math.min(keep, at + step), signal) });
+      given();
     }
   }
 

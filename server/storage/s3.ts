@@ -136,7 +136,7 @@ export class S3Storage implements Storage {
     return S3NameClaim.take(this.api.lockName(this.full(key)), this.api.keyLock);
   }
 
-  async openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null): Promise<Upload> {
+  async openWrite(key: string, mode: WriteMode, claim?: WriteClaim | null, signal?: AbortSignal): Promise<Upload> {
     if (key === "") throw new StorageError("is-a-directory");
     const full = this.full(key);
     this.sweep();
@@ -151,7 +151,7 @@ export class S3Storage implements Storage {
     }
     // The upload holds the claimed name from here until it ends.
     const onEnd = claim instanceof S3NameClaim ? claim.start() : undefined;
-    return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep, onEnd });
+    return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep, onEnd }, signal);
   }
 
   async mkdir(key: string): Promise<void> {

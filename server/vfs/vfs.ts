@@ -136,10 +136,10 @@ export class VirtualFs {
   }
 
   /** Open the planned upload (only once the data connection is up: nothing is created before), from its claim if it has one. */
-  async openUpload(plan: UploadPlan, held: UploadClaim | null = null): Promise<QuotaUpload> {
+  async openUpload(plan: UploadPlan, held: UploadClaim | null = null, signal?: AbortSignal): Promise<QuotaUpload> {
     const { r } = plan;
     try {
-      const upload = await r.mount.storage.openWrite(r.key, plan.mode, held?.claim);
+      const upload = await r.mount.storage.openWrite(r.key, plan.mode, held?.claim, signal);
       return new QuotaUpload(upload, r.mount.ledger.reserve(plan.credit));
     } catch (err) {
       // Someone created the name between the plan and the exclusive create.

@@ -138,3 +138,50 @@ export async function freezableProxy(
     },
   };
 }
+
+/**
+ * A TCP proxy to an HTTP server on 127.0.0.1:`port` that holds every request whose head matches
+ * `hold` (a slow store: an UploadPartCopy of many GiB): from that request on, nothing more of its
+ * connection is passed on and no answer comes. `held()` resolves at the first such request;
+ * `released()` when the client has closed every held connection (it gave the requests up).
+ */
+export async function holdingProxy(port: number, hold: RegExp): Promise<{ port: number; held: () => Promise<void>; released: () => Promise<void>; holding: () => number; stop: () => void }> {
+  const open = new Set<Socket>();
+  const holding = new Set<Socket>();
+  let firstHeld!: () => void;
+  const heldOnce = new Promise<void>((r) => (firstHeld = r));
+  let onRelease: (() => void) | null = null;
+  const server = createServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    open.add(client).add(upstream);
+    let head = "";
+    client.on("data", (chunk: Buffer) => {
+      if (holding.has(client)) return;
+      // A request's head may come in pieces: match on what this connection sent lately.
+      head = (head + chunk.toString("latin1")).slice(-8192);
+      if (hold.test(head)) {
+        holding.add(client);
+        firstHeld();
+        return;
+      }
+      if (head.includes("\r\n\r\n")) head = head.slice(head.lastIndexOf("\r\n\r\n") + 4);
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => void client.write(chunk));
+    client.on("close", () => {
+      if (holding.delete(client) && holding.size === 0) onRelease?.();
+    });
+    closeTogether(open, client, upstream);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    port: (server.address() as AddressInfo).port,
+    held: () => heldOnce,
+    released: () => (holding.size === 0 ? heldOnce : new Promise<void>((r) => (onRelease = r))),
+    holding: () => holding.size,
+    stop() {
+      server.close();
+      for (const s of open) s.destroy();
+    },
+  };
+}
