@@ -28,6 +28,33 @@ export interface LogOutput {
   write(s: string, done?: (err?: Error | null) => void): unknown;
 }
 
+const NEWLINE = new Uint8Array([10]);
+
+/**
+ * `out`, starting on a new line after a write it failed. A full disk takes part of a batch and
+ * refuses the rest (measured with Bun's stdout on a full tmpfs: 8,672 bytes of a 10,000-byte write,
+ * the last line cut after 72 characters, then ENOSPC), and the first line written once there was
+ * room again was glued to that piece ("…pad=xxxx2026-12-05T14:01:02.623Z INFO  event…"): one line
+ * that a parser misreads, or rejects with the whole line it hides. How much of the failed write
+ * landed is not known, so the next write starts with a newline (a blank line when it took nothing).
+ * Callers write one at a time after a refusal (they wait for its callback), so that callback has run.
+ */
+export function newLineAfterFailure<T extends string | Uint8Array>(out: { write(s: T, done?: (err?: Error | null) => void): unknown }): {
+  write(s: T, done?: (err?: Error | null) => void): unknown;
+} {
+  let cut = false;
+  return {
+    write(s, done) {
+      const text = (cut ? (typeof s === "string" ? "\n" + s : Buffer.concat([NEWLINE, s])) : s) as T;
+      cut = false;
+      return out.write(text, (err) => {
+        if (err) cut = true;
+        done?.(err);
+      });
+    },
+  };
+}
+
 /**
  * Log text (characters) kept while the output is backed up. Beyond it lines are dropped and
  * counted, and one `log lines dropped` line says how many once the output takes text again. Bun's
@@ -45,7 +72,8 @@ export const LOG_BACKLOG_MAX = 1024 * 1024;
  * comes meanwhile waits in one batch of at most `backlogMax` characters, written when the output
  * says the previous one is out.
  */
-export function createLogger(format: "text" | "json", quiet = false, out: LogOutput = process.stdout, backlogMax = LOG_BACKLOG_MAX): Logger {
+export function createLogger(format: "text" | "json", quiet = false, output: LogOutput = process.stdout, backlogMax = LOG_BACKLOG_MAX): Logger {
+  const out = newLineAfterFailure(output);
   let pending = "";
   let scheduled = false;
   let second = 0;

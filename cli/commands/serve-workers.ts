@@ -12,6 +12,7 @@ import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { selfCommand } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
+import { newLineAfterFailure } from "../../server/log.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
@@ -264,7 +265,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
  * The workers' stdout, passed on in whole lines (bytes up to a chunk's last newline; a newline byte
  * is never inside a UTF-8 character), held until release() when `hold`.
  */
-export function workerOutput(hold: boolean, out: { write(bytes: Uint8Array, done?: () => void): unknown } = process.stdout): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
+export function workerOutput(hold: boolean, output: { write(bytes: Uint8Array, done?: (err?: Error | null) => void): unknown } = process.stdout): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
+  // A write a full disk cut short must not glue its piece to the next line.
+  const out = newLineAfterFailure(output);
   let held: Uint8Array[] | null = hold ? [] : null;
   // A standard output that stops taking lines (journald stalled, a pipe's reader stopped) stops the
   // reading of the workers' output until it takes them again: each worker's logger then keeps its

@@ -1,7 +1,7 @@
 // `serve`'s standard output that takes no more (a full log disk, a log pipe whose reader went away)
 // costs log lines, never the service.
 import { expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, waitFor } from "../helpers/peers.ts";
 import { cleanedAfterEach, collect, serveEnv } from "../helpers/serve-proc.ts";
@@ -43,3 +43,49 @@ test("a log pipe whose reader is gone (EPIPE) loses log lines, not the server: l
   expect(err.text.match(/log lines lost/g)).toHaveLength(1);
   expect(() => process.kill(t.pid, 0)).not.toThrow();
 }, 30_000);
+
+const canNamespace = process.getuid?.() === 0 && Bun.spawnSync(["unshare", "-m", "true"]).exitCode === 0;
+
+test.skipIf(!canNamespace)("a log file on a disk that fills up: the line the disk cut is ended, the lines written once there is room are whole, none glued to it", async () => {
+  t.dir = tempDir();
+  const users = await makeUsersFile(t.dir, [{ name: "alice", password: "alice-pw" }, { name: "bob", password: "bob-pw" }]);
+  const small = `${t.dir}/small`;
+  mkdirSync(small);
+  // 16 KiB, half taken by a filler: `serve > small/log` fills the rest after ~60 lines.
+  const script = `mount -t tmpfs -o size=16k tmpfs '${small}' && dd if=/dev/zero of='${small}/filler' bs=1k count=8 2>/dev/null && exec bun '${FTPKIT}' serve --users '${users}' --host 127.0.0.1 --port 0 > '${small}/log'`;
+  const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script], { cwd: t.dir, env: serveEnv(), stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  t.pid = proc.pid; // unshare and sh exec: this is the server
+  const err = { text: "" };
+  void collect(proc.stderr, err);
+  const inServerNs = (cmd: string) => {
+    const r = Bun.spawnSync(["nsenter", "-t", String(t.pid), "-m", "sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`nsenter: ${r.stderr.toString()}`);
+    return r.stdout.toString();
+  };
+  let log = "";
+  // Until the shell has mounted the tmpfs and made the file, there is none to read.
+  await waitFor(() => /ftp:\/\/127\.0\.0\.1:\d+\/\n/.test((log = inServerNs(`cat '${small}/log' 2>/dev/null || true`))), 15_000, "the URL");
+  const port = Number(/:(\d+)\/\n/.exec(log)![1]);
+  const session = async (user: string) => {
+    const w = await Wire.connect(port);
+    try {
+      expect((await w.login(user, `${user}-pw`)).code).toBe(230);
+      expect((await w.cmd("QUIT")).code).toBe(221);
+    } finally {
+      w.close();
+    }
+  };
+  for (let i = 0; i < 300 && !err.text.includes("log lines lost"); i++) await session("alice");
+  await waitFor(() => err.text.includes("log lines lost"), 5000, "a failed log write");
+  await session("alice"); // still full
+  inServerNs(`rm '${small}/filler'`);
+  for (let i = 0; i < 3; i++) await session("bob");
+  await waitFor(() => ((log = inServerNs(`cat '${small}/log'`)).match(/user=bob/g)?.length ?? 0) >= 6, 10_000, "bob's sessions in the log");
+  const lines = log.split("\n");
+  expect(lines.pop()).toBe("");
+  // A time stamp only at the start of a line: never a line glued after the piece of a cut one.
+  expect(lines.filter((l) => /.\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARN|ERROR)/.test(l))).toEqual([]);
+  // Every line after the cut one is whole (ends like a log line's last field), and bob's are there.
+  const after = lines.slice(lines.findIndex((l) => l.includes("user=bob")) - 1);
+  for (const l of after.slice(1)) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO |WARN |ERROR) \S/);
+}, 60_000);

@@ -1,0 +1,69 @@
+// A log on a disk that fills up: a write the disk cut short (part taken, the rest refused with ENOSPC)
+// must not glue its piece to the first line written once there is room again.
+import { expect, test } from "bun:test";
+import { createLogger } from "../../server/log.ts";
+import { workerOutput } from "../../cli/commands/serve-workers.ts";
+
+/** A file on a disk with `room` bytes left: a write takes what fits, and refuses the rest with ENOSPC, as Bun's stdout does (measured). */
+function fullDisk(room: number) {
+  const taken: Buffer[] = [];
+  return {
+    text: () => Buffer.concat(taken).toString(),
+    free: (bytes: number) => void (room += bytes),
+    write(s: string | Uint8Array, done?: (err?: Error | null) => void): boolean {
+      const b = typeof s === "string" ? Buffer.from(s) : Buffer.from(s);
+      const n = Math.min(room, b.length);
+      taken.push(b.subarray(0, n));
+      room -= n;
+      const err = n < b.length ? Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }) : null;
+      setImmediate(() => done?.(err));
+      return err === null;
+    },
+  };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO  event n=\d+ pad=x+ tail=end$/;
+
+test("the logger: the line a full disk cut is ended before the lines written once there is room, none glued to it", async () => {
+  // 1,000 bytes of room: the first batch of 20 lines (155 to 161 bytes) is cut inside its 7th line's pad.
+  const disk = fullDisk(1000);
+  const log = createLogger("text", false, disk);
+  let n = 0;
+  const batch = async () => {
+    for (let i = 0; i < 20; i++, n++) log.info("event", { n, pad: "x".repeat(100 + (n % 7)), tail: "end" });
+    await turn();
+    await turn();
+  };
+  await batch();
+  await batch(); // still full: refused whole
+  disk.free(1 << 20);
+  await batch();
+  await batch();
+  const lines = disk.text().split("\n");
+  expect(lines.pop()).toBe(""); // the last line is ended
+  // The cut piece stands alone on its line; every other line is whole.
+  const broken = lines.filter((l) => !LINE.test(l));
+  expect(broken).toHaveLength(1);
+  expect(broken[0]).toMatch(/^\d{4}-\S+ INFO  event n=6 pad=x{10}$/);
+  expect(lines.filter((l) => LINE.test(l)).map((l) => Number(/n=(\d+)/.exec(l)![1]))).toEqual([0, 1, 2, 3, 4, 5, ...Array.from({ length: 40 }, (_, i) => 40 + i)]);
+});
+
+test("--workers: the primary relaying the workers' lines ends a line a full disk cut before the next it writes", async () => {
+  const disk = fullDisk(250);
+  const relay = workerOutput(false, disk);
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  relay.add(readable);
+  const w = writable.getWriter();
+  const line = (n: number) => `2026-12-05T14:00:00.000Z INFO  event n=${n} pad=${"x".repeat(100)} tail=end\n`;
+  await w.write(Buffer.from(line(0) + line(1) + line(2))); // 155 bytes each: cut inside the 2nd line's pad
+  for (let i = 0; i < 5; i++) await turn();
+  disk.free(1 << 20);
+  await w.write(Buffer.from(line(3) + line(4)));
+  await w.close();
+  for (let i = 0; i < 20 && !disk.text().includes("n=4 "); i++) await turn();
+  const lines = disk.text().split("\n");
+  expect(lines.pop()).toBe("");
+  expect(lines.filter((l) => !LINE.test(l))).toEqual([`2026-12-05T14:00:00.000Z INFO  event n=1 pad=${"x".repeat(50)}`]);
+  expect(lines.filter((l) => LINE.test(l)).map((l) => Number(/n=(\d+)/.exec(l)![1]))).toEqual([0, 3, 4]);
+});
