@@ -5,6 +5,7 @@ import { checkArgs, CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableMessage } from "../protocol/printable.ts";
 import { stderrOut } from "../client/report.ts";
+import { CLIENT_COMMANDS, exitStatusHelp } from "./exit-help.ts";
 
 const main = defineCommand({
   meta: { name: "ftpkit", version: pkg.version, description: "FTP server, user administration and client" },
@@ -117,6 +118,10 @@ async function showHelp<T extends ArgsDef = ArgsDef>(cmd: CommandDef<T>, parent?
   }
   let text = await renderUsage(cmd, named);
   if (!process.stdout.isTTY) text = text.replace(ANSI, "");
+  // What $? says, after the options: citty has no place for it.
+  const { depth } = await commandAt(rawArgs);
+  const exits = exitStatusHelp(rawArgs.slice(0, depth));
+  if (exits) text = `${text.trimEnd()}\n\n${exits.trimEnd()}`;
   process.stdout.write(text.split("\n").map((line) => line.trimEnd()).join("\n") + "\n\n");
 }
 
@@ -155,7 +160,6 @@ async function usageLine(err: Error): Promise<string> {
   return `${message.charAt(0).toLowerCase()}${message.slice(1)} (${why}see ${help})`;
 }
 
-const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
 const rawArgs = process.argv.slice(2);
 // Flags end at "--": `get URL -- --json` saves to a file named --json.
 const flagArgs = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;

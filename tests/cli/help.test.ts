@@ -1,7 +1,10 @@
 // `ftpkit … --help` and citty's usage errors as a pipe, a log file or a script sees them: no colour
 // codes (citty adds them unless NO_COLOR=1), no lines padded with blanks, the full command name.
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { cleanEnv, FTPKIT, REPO } from "../helpers/peers.ts";
+import { EXIT_STATUS } from "../../client/errors.ts";
 
 /** The CLI with stdout and stderr piped and the environment a shell gives it: no NO_COLOR. */
 async function ftpkit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -27,6 +30,32 @@ describe("--help into a pipe", () => {
     const r = await ftpkit(["serve", "--help"]);
     const users = r.stdout.split("\n").find((line) => line.includes("--users="))!;
     expect(users.indexOf("--users=")).toBeLessThan(60);
+  });
+});
+
+/** The statuses an EXIT STATUS section lists, each at the start of its line ("130, 143" is two). */
+function statusesIn(help: string): number[] {
+  const section = help.slice(help.indexOf("\nEXIT STATUS\n"));
+  return [...section.matchAll(/^\s+(\d+(?:, \d+)*)\s{2}/gm)].flatMap((m) => m[1]!.split(", ").map(Number));
+}
+
+describe("--help says what the exit status means", () => {
+  // The README's "Exit status" table: the statuses a script may meet from a client command.
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("### Exit status"), readme.indexOf("## In your tests"));
+  const documented = [...table.matchAll(/^\| (\d+(?:, \d+)*) \|/gm)].flatMap((m) => m[1]!.split(", ").map(Number));
+
+  test.each(["get", "put", "sync", "resume", "ls"])("ftpkit %s --help lists every status of the README's table", async (command) => {
+    const r = await ftpkit([command, "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("\nEXIT STATUS\n");
+    expect(documented).toEqual([0, 1, ...Object.values(EXIT_STATUS).sort((a, b) => a - b), 130, 143]);
+    expect(statusesIn(r.stdout)).toEqual(documented);
+  });
+
+  test.each(["serve", "user add", "cert"])("ftpkit %s --help: 0 done, 1 any error", async (words) => {
+    const r = await ftpkit([...words.split(" "), "--help"]);
+    expect(statusesIn(r.stdout)).toEqual([0, 1]);
   });
 });
 
