@@ -30,7 +30,7 @@ export interface JobReport {
   /** --dry-run: nothing was done (copied, created and deleted are 0); what the run would do. */
   dryRun?: true;
   planned?: { copy: number; mkdir: number; delete: number };
-  /** The job failed as a whole before or besides its files (a refused login, a missing directory). */
+  /** The job failed as a whole before or besides its files (a refused login, a missing directory); a single get or put: its file's failure. */
   error?: string;
 }
 
