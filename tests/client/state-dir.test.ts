@@ -1,0 +1,64 @@
+// A client run by an account without a writable home (a cron job's system user with
+// HOME=/nonexistent, `docker run --user` with HOME=/): its state directory cannot be created.
+import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
+
+setDefaultTimeout(60_000);
+
+let srv: FtpkitPeer;
+let work: string;
+
+beforeAll(async () => {
+  srv = await startFtpkitServer();
+  writeFileSync(join(srv.home, "a.txt"), "alpha\n");
+  mkdirSync(join(srv.home, "tree"));
+  writeFileSync(join(srv.home, "tree", "b.txt"), "beta\n");
+});
+afterAll(() => srv.stop());
+beforeEach(() => {
+  work = tempDir("ftpkit-state-dir-");
+});
+afterEach(() => removeDir(work));
+
+/**
+ * The environment of such an account: HOME and XDG_STATE_HOME under a regular file, so mkdir fails
+ * (ENOTDIR) for root as for anyone, and a temp directory of the test's own.
+ */
+function homeless(): Record<string, string> {
+  writeFileSync(join(work, "not-a-dir"), "");
+  mkdirSync(join(work, "tmp"));
+  return { HOME: join(work, "not-a-dir", "home"), XDG_STATE_HOME: join(work, "not-a-dir", "state"), TMPDIR: join(work, "tmp") };
+}
+
+test("get, put and get -r run without a state directory: what resume needs goes to a private one in TMPDIR", async () => {
+  const env = homeless();
+  const cwd = join(work, "cwd");
+  mkdirSync(cwd);
+  const got = await runFtpkit(["get", srv.url("/a.txt"), "a.txt", "-q"], { cwd, env });
+  expect([got.code, got.stderr]).toEqual([0, ""]);
+  expect(readFileSync(join(cwd, "a.txt"), "utf8")).toBe("alpha\n");
+  const tree = await runFtpkit(["get", "-r", srv.url("/tree"), "tree", "-q"], { cwd, env });
+  expect([tree.code, tree.stderr]).toEqual([0, ""]);
+  expect(readFileSync(join(cwd, "tree", "b.txt"), "utf8")).toBe("beta\n");
+  const put = await runFtpkit(["put", "a.txt", srv.url("/up.txt"), "-q"], { cwd, env });
+  expect([put.code, put.stderr]).toEqual([0, ""]);
+  expect(readFileSync(join(srv.home, "up.txt"), "utf8")).toBe("alpha\n");
+  const state = join(env.TMPDIR!, `ftpkit-state-${process.getuid!()}`);
+  expect(statSync(state).mode & 0o777).toBe(0o700);
+  expect(statSync(join(state, "journal.key")).mode & 0o777).toBe(0o600);
+});
+
+test("a fallback another account could reach is not used: one line says to set $XDG_STATE_HOME, exit 3", async () => {
+  const env = homeless();
+  const open = join(env.TMPDIR!, `ftpkit-state-${process.getuid!()}`);
+  mkdirSync(open, { mode: 0o755 });
+  const r = await runFtpkit(["get", srv.url("/a.txt"), "a.txt"], { cwd: work, env });
+  expect(r.code).toBe(3);
+  expect(r.stderr.trimEnd().split("\n")).toEqual([
+    `[error] cannot create ftpkit's state directory ${join(work, "not-a-dir", "state", "ftpkit")} (ENOTDIR), nor use ${open}: set $XDG_STATE_HOME to a directory you can write`,
+  ]);
+  expect(existsSync(join(open, "journal.key"))).toBe(false);
+  expect(existsSync(join(work, "a.txt"))).toBe(false);
+});
