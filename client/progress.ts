@@ -2,6 +2,7 @@
 // line at the end; with --quiet nothing.
 import { formatSize } from "../protocol/size.ts";
 import { printableName } from "../protocol/printable.ts";
+import { stderrStream } from "./report.ts";
 
 export type ProgressMode = "tty" | "plain" | "quiet";
 
@@ -18,7 +19,7 @@ export interface ProgressStream {
  */
 export function progressMode(opts: { quiet: boolean; trace?: unknown }, stream?: ProgressStream): ProgressMode {
   if (opts.quiet) return "quiet";
-  return opts.trace === undefined && (stream ?? process.stderr).isTTY ? "tty" : "plain";
+  return opts.trace === undefined && (stream ?? stderrStream()).isTTY ? "tty" : "plain";
 }
 
 function formatDuration(sec: number): string {
@@ -57,7 +58,7 @@ abstract class Display {
 
   /** stderr unless a stream was given; looked up only when something is written (never when quiet). */
   protected get stream(): ProgressStream {
-    return this.given ?? process.stderr;
+    return this.given ?? stderrStream();
   }
 
   /** The live line, given the seconds since the start. */

@@ -103,6 +103,21 @@ export function stderrOut(): StderrOut {
 }
 
 type StderrOut = { write(text: string): boolean; isTTY: boolean };
+
+let stderrGuarded = false;
+
+/**
+ * process.stderr, made to drop what it cannot write, as stderrOut does: a closed pipe (`ftpkit get
+ * URL f 2>&1 | head -1`, a log reader that died) raised an EPIPE nobody handled, and a download
+ * verified and in place exited 1. Touched only when a message is written (it costs ~15 ms to make).
+ */
+export function stderrStream(): NodeJS.WriteStream {
+  if (!stderrGuarded) {
+    process.stderr.on("error", () => {}); // the messages are lost; the job and its exit status are not
+    stderrGuarded = true;
+  }
+  return process.stderr;
+}
 let stderrWriter: StderrOut | undefined;
 
 /** All of `text` to descriptor `fd` before returning (see writeStdout); another error than EAGAIN goes to `onError`, the rest unwritten. */

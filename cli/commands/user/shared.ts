@@ -7,6 +7,7 @@ import { saveUsers } from "../../../server/auth/ini-save.ts";
 import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
+import { stderrStream } from "../../../client/report.ts";
 
 /**
  * Messages go to stderr so stdout carries only data (`user list`). Info level even when
@@ -15,10 +16,10 @@ import type { UserRecord } from "../../../server/auth/types.ts";
  * line per message, as errors always were. (`fancy` is read by consola's node entry; the types lack it.)
  */
 export const log = createConsola({
-  stdout: process.stderr,
-  stderr: process.stderr,
+  stdout: stderrStream(),
+  stderr: stderrStream(),
   level: process.env.CONSOLA_LEVEL ? Number(process.env.CONSOLA_LEVEL) : 3,
-  ...({ fancy: process.stderr.isTTY === true } as object),
+  ...({ fancy: stderrStream().isTTY === true } as object),
 });
 
 export const MAX_PASSWORD = 1024;
