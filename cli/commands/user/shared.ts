@@ -3,6 +3,7 @@ import { realpath } from "node:fs/promises";
 import { dirname, isAbsolute, relative } from "node:path";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
+import { breaksCommandLine } from "../../../protocol/command.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
 import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
@@ -98,6 +99,8 @@ export async function readNewPassword(fromStdin: boolean): Promise<string> {
   }
   if (password === "") throw new CliError("empty password refused");
   if (password.length > MAX_PASSWORD) throw new CliError(`password longer than ${MAX_PASSWORD} characters refused`);
+  // No client can log in with it: CR, LF and NUL end (or break) the PASS command.
+  if (breaksCommandLine(password)) throw new CliError("password with CR, LF or NUL refused: no FTP client can send it");
   return password;
 }
 
