@@ -103,7 +103,10 @@ async function withNegativePositionals(words: string[]): Promise<string[]> {
   return [...words.slice(0, depth), ...negativeNumbersAsPositionals(words.slice(depth), args)];
 }
 
-/** citty colours its help and messages whatever the output is (unless NO_COLOR=1): a pipe or a file gets none. */
+/**
+ * citty colours its help and messages whatever the output is, unless NO_COLOR is exactly "1": a pipe or
+ * a file gets none, nor a terminal under NO_COLOR set to anything (no-color.org: present and not empty).
+ */
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
@@ -118,7 +121,7 @@ async function showHelp<T extends ArgsDef = ArgsDef>(cmd: CommandDef<T>, parent?
     named = { ...parent, meta: { ...meta, name: `ftpkit ${meta?.name ?? ""}` } };
   }
   let text = await renderUsage(cmd, named);
-  if (!process.stdout.isTTY) text = text.replace(ANSI, "");
+  if (!process.stdout.isTTY || (process.env.NO_COLOR ?? "") !== "") text = text.replace(ANSI, "");
   // What $? says, after the options: citty has no place for it.
   const { depth } = await commandAt(rawArgs);
   const exits = exitStatusHelp(rawArgs.slice(0, depth));

@@ -59,6 +59,35 @@ describe("--help says what the exit status means", () => {
   });
 });
 
+describe("--help on a terminal", () => {
+  /** `ftpkit get --help` under a pty (script(1)), with NO_COLOR as given. */
+  async function onTerminal(noColor: string | undefined): Promise<string> {
+    const env = cleanEnv();
+    delete env.NO_COLOR;
+    delete env.FORCE_COLOR;
+    delete env.CI;
+    delete env.TEST;
+    env.TERM = "xterm";
+    if (noColor !== undefined) env.NO_COLOR = noColor;
+    const proc = Bun.spawn(["script", "-qfec", `bun ${FTPKIT} get --help`, "/dev/null"], { cwd: REPO, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const out = await new Response(proc.stdout).text();
+    await proc.exited;
+    clearTimeout(timer);
+    return out;
+  }
+
+  test("is coloured without NO_COLOR (the check below sees colours when they are there)", async () => {
+    expect(await onTerminal(undefined)).toContain("\x1b[");
+  });
+
+  test.each(["1", "true", "yes"])("NO_COLOR=%s: no colour (no-color.org: any value but empty)", async (value) => {
+    const out = await onTerminal(value);
+    expect(out).toContain("USAGE ftpkit get");
+    expect(out).not.toContain("\x1b[");
+  });
+});
+
 describe("usage errors citty finds", () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ["an unknown command", ["nosuch"], 1, /^\[error\] unknown command nosuch \(see ftpkit --help\)$/],
