@@ -1,7 +1,8 @@
 // A client run by an account without a writable home (a cron job's system user with
-// HOME=/nonexistent, `docker run --user` with HOME=/): its state directory cannot be created.
+// HOME=/nonexistent, `docker run --user` with HOME=/): its state directory cannot be created; and
+// in a working directory whose .ftpkit it cannot use (another account's, or not a directory).
 import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
@@ -61,4 +62,15 @@ test("a fallback another account could reach is not used: one line says to set $
   ]);
   expect(existsSync(join(open, "journal.key"))).toBe(false);
   expect(existsSync(join(work, "a.txt"))).toBe(false);
+});
+
+test("a .ftpkit that is not a directory it can write: the journal goes to the state directory and the job runs", async () => {
+  // A file of that name stands for any .ftpkit this account cannot create transfers/ in (root may write anywhere).
+  writeFileSync(join(work, ".ftpkit"), "not a directory\n");
+  const state = join(work, "state");
+  const r = await runFtpkit(["get", srv.url("/a.txt"), "a.txt", "-q"], { cwd: work, env: { XDG_STATE_HOME: state } });
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  expect(readFileSync(join(work, "a.txt"), "utf8")).toBe("alpha\n");
+  expect(readFileSync(join(work, ".ftpkit"), "utf8")).toBe("not a directory\n");
+  expect(readdirSync(join(state, "ftpkit", "journals"))).toHaveLength(1); // this directory's journal, there
 });
