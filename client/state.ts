@@ -2,7 +2,7 @@
 // passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again); and, in a runtime
 // directory, the locks that keep two runs from writing one file.
 import { randomBytes } from "node:crypto";
-import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { accessSync, constants, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
@@ -13,11 +13,12 @@ import type { FtpUrl } from "../protocol/url.ts";
 const stateDirs = new Map<string, string>();
 
 /**
- * $XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit. Where that cannot be created (a cron job's
- * system user with HOME=/nonexistent, `docker run --user` with HOME=/, a read-only home), a private
- * directory in the temp directory instead, so a transfer needs no home, as with curl and wget: every
- * get and put failed there with "EACCES: permission denied, mkdir '/nonexistent'". What it keeps
- * (the key sealing resume records, saved passwords) then lasts as long as the temp directory does.
+ * $XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit. Where that cannot be created or written (a cron
+ * job's system user with HOME=/nonexistent, `docker run --user` with HOME=/, a read-only home, one
+ * root made), a private directory in the temp directory instead, so a transfer needs no home, as with
+ * curl and wget: every get and put failed there with "EACCES: permission denied, mkdir '/nonexistent'".
+ * What it keeps (the key sealing resume records, saved passwords) then lasts as long as the temp
+ * directory does.
  */
 export function stateDir(): string {
   const base = process.env.XDG_STATE_HOME || join(process.env.HOME || homedir(), ".local", "state");
@@ -27,6 +28,8 @@ export function stateDir(): string {
   let dir = wanted;
   try {
     mkdirSync(wanted, { recursive: true, mode: 0o700 });
+    // One another account made (root's, after a `sudo ftpkit …` that kept HOME) is not ours to use.
+    accessSync(wanted, constants.W_OK | constants.X_OK);
   } catch (err) {
     dir = privateTempDir(wanted, err as NodeJS.ErrnoException);
   }

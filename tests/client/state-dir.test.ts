@@ -2,9 +2,9 @@
 // HOME=/nonexistent, `docker run --user` with HOME=/): its state directory cannot be created; and
 // in a working directory whose .ftpkit it cannot use (another account's, or not a directory).
 import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
+import { FTPKIT, removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000);
 
@@ -73,4 +73,23 @@ test("a .ftpkit that is not a directory it can write: the journal goes to the st
   expect(readFileSync(join(work, "a.txt"), "utf8")).toBe("alpha\n");
   expect(readFileSync(join(work, ".ftpkit"), "utf8")).toBe("not a directory\n");
   expect(readdirSync(join(state, "ftpkit", "journals"))).toHaveLength(1); // this directory's journal, there
+});
+
+// Only root can leave a directory another account cannot write, and run ftpkit as that account.
+const asNobody = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
+
+test.skipIf(!asNobody)("a state directory root made in the account's home (sudo keeping HOME): the job runs, its state in TMPDIR", async () => {
+  chmodSync(work, 0o777);
+  const home = join(work, "home");
+  mkdirSync(join(home, ".local", "state", "ftpkit"), { recursive: true, mode: 0o700 }); // root's
+  for (const d of ["tmp", "cwd", "run"]) mkdirSync(join(work, d), { mode: 0o777 });
+  for (const d of [home, join(home, ".local"), join(home, ".local", "state"), join(work, "tmp"), join(work, "cwd"), join(work, "run")]) chmodSync(d, 0o777);
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, TMPDIR: join(work, "tmp"), XDG_RUNTIME_DIR: join(work, "run"), NO_COLOR: "1" };
+  const proc = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bun", FTPKIT, "get", srv.url("/a.txt"), "a.txt", "-q"], { cwd: join(work, "cwd"), env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill(9), 30_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  expect([code, stderr]).toEqual([0, ""]);
+  expect(readFileSync(join(work, "cwd", "a.txt"), "utf8")).toBe("alpha\n");
+  expect(statSync(join(work, "tmp", "ftpkit-state-65534", "journal.key")).uid).toBe(65534);
 });
