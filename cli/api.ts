@@ -114,8 +114,9 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       root,
       urlFor(user, path = "/") {
         const name = user ?? users[0]?.name;
-        // Each segment percent-encoded: a "#" or "%" in a name is part of the name, not of the URL's syntax.
-        const p = (path.startsWith("/") ? path : `/${path}`).split("/").map(encodeURIComponent).join("/");
+        // Each segment percent-encoded: a "#" or "%" in a name is part of the name, not of the URL's
+        // syntax; and "*", which encodeURIComponent leaves, as %2A: the client reads a bare one as a wildcard.
+        const p = (path.startsWith("/") ? path : `/${path}`).split("/").map((s) => encodeURIComponent(s).replaceAll("*", "%2A")).join("/");
         if (name === undefined || name === "anonymous") return `${base}${p}`;
         const pw = passwords.get(name);
         if (pw === undefined) throw new Error(`startServer: no user "${name}"`);

@@ -6,6 +6,7 @@ import { parsePerms } from "../server/auth/ini-store.ts";
 import type { InlineUser } from "../server/auth/memory-store.ts";
 import { parseSize } from "../protocol/size.ts";
 import { CliError } from "./args.ts";
+import { breaksCommandLine } from "../protocol/command.ts";
 
 /** One account for `startServer({ users })`. */
 export interface UserOption {
@@ -31,6 +32,7 @@ export function inlineUsers(root: string, users: readonly UserOption[], opts: { 
     const home = u.home === undefined ? base : resolve(base, u.home);
     const rel = relative(base, home);
     if (rel.startsWith("..") || isAbsolute(rel)) throw new CliError(`home of ${u.name} (${u.home}) is outside the root`);
+    if (breaksCommandLine(u.password)) throw new CliError(`the password of ${u.name} has CR, LF or NUL: no FTP client can send it`);
     return { name: u.name, password: u.password, home, perms, quota };
   });
   if (opts.anonymous) out.push({ name: "anonymous", home: base, perms: ["read"] });

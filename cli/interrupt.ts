@@ -2,7 +2,7 @@
 // journal), so say how to continue it, then exit as the signal would have (128 + its number).
 import { dirname } from "node:path";
 import { journalDir, pendingDirs } from "../client/journal.ts";
-import { interruptedReport, reportPrinted, writeStdout } from "../client/report.ts";
+import { interruptedReport, reportPrinted, stderrStream, writeStdout } from "../client/report.ts";
 import { runInterruptHooks } from "../client/on-interrupt.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
@@ -29,7 +29,7 @@ export function hintOnInterrupt(json: boolean): void {
       if (where.length > 0) {
         const place = where.length === 1 && where[0] === process.cwd() ? "here" : `in ${where.join(", ")}`;
         // A progress bar may be mid-line on a terminal.
-        process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}interrupted: run \`ftpkit resume\` ${place} to continue\n`);
+        stderrStream().write(`${stderrStream().isTTY ? "\n" : ""}interrupted: run \`ftpkit resume\` ${place} to continue\n`);
       }
       process.exit(128 + number);
     });

@@ -5,6 +5,7 @@ import { checkArgs, CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableMessage } from "../protocol/printable.ts";
 import { stderrOut } from "../client/report.ts";
+import { CLIENT_COMMANDS, exitStatusHelp } from "./exit-help.ts";
 
 const main = defineCommand({
   meta: { name: "ftpkit", version: pkg.version, description: "FTP server, user administration and client" },
@@ -67,12 +68,13 @@ async function exitStatus(err: unknown): Promise<number> {
 
 /**
  * get, put, sync and resume with --json print exactly one report on stdout, whatever fails: the job's own,
- * or (a usage error, a bad URL: before the job could print one) this one with the error. ls prints
- * its listing only on success, so a failed one always gets its error here.
+ * or (a usage error, a bad URL: before the job could print one) this one with the error. A command
+ * that prints a list (ls, resume --list, user list) prints it only on success, so a failed one always
+ * gets its error here, as one object.
  */
 async function reportFailureAsJson(err: unknown): Promise<void> {
   const { failedJob, failedListing, printReport, reportPrinted, writeStdout } = await import("../client/report.ts");
-  if (rawArgs[0] === "ls") writeStdout(JSON.stringify(failedListing(err), null, 2) + "\n");
+  if (listJson) writeStdout(JSON.stringify(failedListing(err), null, 2) + "\n");
   else if (!reportPrinted()) printReport(failedJob(err));
 }
 
@@ -101,7 +103,10 @@ async function withNegativePositionals(words: string[]): Promise<string[]> {
   return [...words.slice(0, depth), ...negativeNumbersAsPositionals(words.slice(depth), args)];
 }
 
-/** citty colours its help and messages whatever the output is (unless NO_COLOR=1): a pipe or a file gets none. */
+/**
+ * citty colours its help and messages whatever the output is, unless NO_COLOR is exactly "1": a pipe or
+ * a file gets none, nor a terminal under NO_COLOR set to anything (no-color.org: present and not empty).
+ */
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
@@ -116,7 +121,11 @@ async function showHelp<T extends ArgsDef = ArgsDef>(cmd: CommandDef<T>, parent?
     named = { ...parent, meta: { ...meta, name: `ftpkit ${meta?.name ?? ""}` } };
   }
   let text = await renderUsage(cmd, named);
-  if (!process.stdout.isTTY) text = text.replace(ANSI, "");
+  if (!process.stdout.isTTY || (process.env.NO_COLOR ?? "") !== "") text = text.replace(ANSI, "");
+  // What $? says, after the options: citty has no place for it.
+  const { depth } = await commandAt(rawArgs);
+  const exits = exitStatusHelp(rawArgs.slice(0, depth));
+  if (exits) text = `${text.trimEnd()}\n\n${exits.trimEnd()}`;
   process.stdout.write(text.split("\n").map((line) => line.trimEnd()).join("\n") + "\n\n");
 }
 
@@ -155,14 +164,14 @@ async function usageLine(err: Error): Promise<string> {
   return `${message.charAt(0).toLowerCase()}${message.slice(1)} (${why}see ${help})`;
 }
 
-const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
 const rawArgs = process.argv.slice(2);
 // Flags end at "--": `get URL -- --json` saves to a file named --json.
 const flagArgs = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
 // `get URL -` writes the file to stdout: no report goes there (--json is refused with it).
 const stdoutCarriesFile = rawArgs[0] === "get" && rawArgs.includes("-");
-// `resume --list --json` prints the pending jobs, not a report.
-const reportsJson = ["get", "put", "sync", "ls"].includes(rawArgs[0] ?? "") || (rawArgs[0] === "resume" && !flagArgs.includes("--list"));
+// `ls --json`, `resume --list --json` and `user list --json` print a list (on failure: {error}), not a report.
+const listJson = flagArgs.includes("--json") && (rawArgs[0] === "ls" || (rawArgs[0] === "resume" && flagArgs.includes("--list")) || (rawArgs[0] === "user" && rawArgs[1] === "list"));
+const reportsJson = ["get", "put", "sync"].includes(rawArgs[0] ?? "") || (rawArgs[0] === "resume" && !flagArgs.includes("--list"));
 const jsonReport = reportsJson && flagArgs.includes("--json") && !stdoutCarriesFile;
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
@@ -171,7 +180,7 @@ if (wantsBuiltin) {
 } else {
   // The commands that keep resumable state say how to continue it when interrupted.
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
-  else if (rawArgs[0] === "ls" && jsonReport) (await import("./interrupt.ts")).listingErrorOnInterrupt();
+  else if (rawArgs[0] === "ls" && listJson) (await import("./interrupt.ts")).listingErrorOnInterrupt();
   // Standard output that takes no more (a reader that stops early, `ftpkit ls URL | head`; a full
   // disk or /dev/full, ENOSPC; EIO, EBADF): one line, as `get URL -` says it, and exit 3 (a local
   // write failure), not Bun's report of an uncaught error with our source lines.
@@ -188,7 +197,7 @@ if (wantsBuiltin) {
     const consola = errorConsole();
     // A --json report's "error" is the line stderr shows.
     if ((err as Error)?.name === "CLIError") (err as Error).message = await usageLine(err as Error);
-    if (jsonReport) await reportFailureAsJson(err);
+    if (jsonReport || listJson) await reportFailureAsJson(err);
     if ((err as Error)?.name === "CLIError") consola.error((err as Error).message);
     // Client errors quote names and reply text a server chose: no control character reaches the terminal.
     else if (isExpected(err)) consola.error(printableMessage(err.message));

@@ -53,7 +53,9 @@ export async function runSingleFile(json: boolean | undefined, direction: "get" 
     result = await job();
   } catch (err) {
     const where = describe(direction, urlText, localArg);
-    if (where) printReport(summarize([{ ...where, action: "copy", reason: "requested", bytes: movedBefore(err), result: `failed: ${(err as Error).message}` }]));
+    // The file is the job: its failure is the job's `error` too, as a tree job's refused login is.
+    const message = (err as Error).message;
+    if (where) printReport({ ...summarize([{ ...where, action: "copy", reason: "requested", bytes: movedBefore(err), result: `failed: ${message}` }]), error: message });
     throw err;
   }
   printReport(summarize([finishedEntry(result)]));

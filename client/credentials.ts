@@ -71,7 +71,9 @@ export class Credentials {
     const { url, netrc, user } = this;
     if (url.password !== undefined) return url.password;
     if (this.saved !== undefined && !this.savedRefused) return usable(this.saved, "the password kept for this transfer");
-    if (process.env.FTPKIT_PASSWORD !== undefined) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
+    // A named account's secret: an anonymous login never sends it (a script that also fetches from a
+    // public mirror gave the mirror its password in clear text, as anonymous's "email address").
+    if (process.env.FTPKIT_PASSWORD !== undefined && !this.anonymous) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
     if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) {
       this.fromNetrc = true;
       return usable(netrc.password, "the password in ~/.netrc");

@@ -4,7 +4,7 @@
 // validated when read: a damaged one is reported and skipped, never fatal to the others. A tree
 // job's log of finished files and its plan state: tree-journal.ts.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { stateDir } from "./state.ts";
 import { indexJournal, unindexIfEmpty } from "./journal-index.ts";
@@ -63,18 +63,30 @@ export interface TreeSpec {
 }
 
 /**
- * The journal directory for a working directory: ./.ftpkit/transfers, or, where the working
- * directory cannot be written (cron from /, a read-only checkout), one in the user's state directory
- * for it (every get and put failed there with a stack trace).
+ * The journal directory for a working directory: ./.ftpkit/transfers, or, where that cannot be made
+ * (cron from /, a read-only checkout, a .ftpkit another account left in a shared directory, or one
+ * that is not a directory), one in the user's state directory for it: every get and put failed
+ * there, with a stack trace, and later with "EACCES: permission denied, mkdir '…/.ftpkit/transfers'".
+ * The first of transfers/, .ftpkit/ and the working directory that exists decides.
  */
 export function journalDir(cwd: string = process.cwd()): string {
   const here = join(cwd, ".ftpkit", "transfers");
-  if (existsSync(join(cwd, ".ftpkit"))) return here;
+  if (writableDir(here) ?? writableDir(join(cwd, ".ftpkit")) ?? writableDir(cwd)) return here;
+  return join(stateDir(), "journals", new Bun.CryptoHasher("sha256").update(cwd).digest("hex").slice(0, 16), "transfers");
+}
+
+/** Whether `dir` is a directory this process may create entries in; undefined when nothing is there. */
+function writableDir(dir: string): boolean | undefined {
   try {
-    accessSync(cwd, constants.W_OK | constants.X_OK);
-    return here;
+    if (!statSync(dir).isDirectory()) return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOENT" ? undefined : false;
+  }
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return true;
   } catch {
-    return join(stateDir(), "journals", new Bun.CryptoHasher("sha256").update(cwd).digest("hex").slice(0, 16), "transfers");
+    return false;
   }
 }
 

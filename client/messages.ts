@@ -3,6 +3,7 @@
 import type { ConsolaInstance } from "consola";
 import { printableMessage } from "../protocol/printable.ts";
 import type { Progress } from "./progress.ts";
+import { stderrStream } from "./report.ts";
 
 let messages: ConsolaInstance | null = null;
 
@@ -14,7 +15,8 @@ export function consola(): ConsolaInstance {
   if (messages) return messages;
   // The fancy layout (colour, blank lines around errors) only on a terminal: a log or a pipe gets one
   // line per message. (`fancy` is read by consola's node entry; the types tsc picks lack it.)
-  const options = { level: 3, fancy: process.stderr.isTTY === true, stdout: process.stderr, stderr: process.stderr };
+  const stderr = stderrStream();
+  const options = { level: 3, fancy: stderr.isTTY === true, stdout: stderr, stderr };
   const c = (require("consola") as typeof import("consola")).createConsola(options);
   // Messages carry names and reply text a server chose: no control character reaches the terminal.
   for (const type of ["info", "warn", "error", "success", "log"] as const) {

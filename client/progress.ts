@@ -2,6 +2,7 @@
 // line at the end; with --quiet nothing.
 import { formatSize } from "../protocol/size.ts";
 import { printableName } from "../protocol/printable.ts";
+import { stderrStream } from "./report.ts";
 
 export type ProgressMode = "tty" | "plain" | "quiet";
 
@@ -13,12 +14,13 @@ export interface ProgressStream {
 
 /**
  * A job's display from its options. Quiet never touches process.stderr: creating it loads Bun's
- * stream modules (~20 ms of start-up). Traced (--verbose): no bar redrawn in place, which would
- * write over the conversation's lines.
+ * stream modules (~20 ms of start-up). Traced (--verbose), or a terminal that says it is dumb: no
+ * bar redrawn in place, which would write over the conversation's lines.
  */
 export function progressMode(opts: { quiet: boolean; trace?: unknown }, stream?: ProgressStream): ProgressMode {
   if (opts.quiet) return "quiet";
-  return opts.trace === undefined && (stream ?? process.stderr).isTTY ? "tty" : "plain";
+  // TERM=dumb (Emacs' shell, some CI consoles) cannot erase a line: its redraws piled up as text.
+  return opts.trace === undefined && (stream ?? stderrStream()).isTTY && process.env.TERM !== "dumb" ? "tty" : "plain";
 }
 
 function formatDuration(sec: number): string {
@@ -57,7 +59,7 @@ abstract class Display {
 
   /** stderr unless a stream was given; looked up only when something is written (never when quiet). */
   protected get stream(): ProgressStream {
-    return this.given ?? process.stderr;
+    return this.given ?? stderrStream();
   }
 
   /** The live line, given the seconds since the start. */

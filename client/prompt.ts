@@ -2,6 +2,7 @@
 // echo, and a yes/no confirmation.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { ReadStream } from "node:tty";
+import { stderrStream } from "./report.ts";
 
 /** What ends a read: a line, or null at Ctrl-C/Ctrl-D (raw mode sends them as bytes) or the end of input. */
 function readKeys(onKey: (text: string, finish: (v: string | null) => void) => void, stdin: NodeJS.ReadStream | ReadStream = process.stdin): Promise<string | null> {
@@ -72,7 +73,7 @@ export async function promptHidden(question: string): Promise<string | null> {
 }
 
 async function askHidden(question: string, tty: ReturnType<typeof controllingTerminal>): Promise<string | null> {
-  const write = tty ? tty.write : (text: string) => void process.stderr.write(text);
+  const write = tty ? tty.write : (text: string) => void stderrStream().write(text);
   write(question);
   let value = "";
   let interrupted = false;
@@ -113,7 +114,7 @@ export const MAX_UNKNOWN_ANSWERS = 3;
 export async function confirm(question: string, defaultYes = true): Promise<boolean> {
   if (!process.stdin.isTTY) return defaultYes;
   for (let unknown = 0; ; ) {
-    process.stderr.write(`${question} ${defaultYes ? "[Y/n]" : "[y/N]"} `);
+    stderrStream().write(`${question} ${defaultYes ? "[Y/n]" : "[y/N]"} `);
     let line = "";
     let why: "interrupted" | "ended" = "ended";
     const answer = await readKeys((text, finish) => {
@@ -133,15 +134,15 @@ export async function confirm(question: string, defaultYes = true): Promise<bool
           echo += ch;
         }
       }
-      if (echo) process.stderr.write(echo);
+      if (echo) stderrStream().write(echo);
     });
-    process.stderr.write("\n");
+    stderrStream().write("\n");
     if (answer === null) throw new NoAnswer(why);
     const a = answer.trim().toLowerCase();
     if (a === "") return defaultYes;
     if (a === "y" || a === "yes") return true;
     if (a === "n" || a === "no") return false;
     if (++unknown >= MAX_UNKNOWN_ANSWERS) throw new NoAnswer("not understood", answer.trim());
-    process.stderr.write(`please answer y (yes) or n (no)${defaultYes ? "; Enter means yes" : "; Enter means no"}\n`);
+    stderrStream().write(`please answer y (yes) or n (no)${defaultYes ? "; Enter means yes" : "; Enter means no"}\n`);
   }
 }

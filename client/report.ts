@@ -30,7 +30,7 @@ export interface JobReport {
   /** --dry-run: nothing was done (copied, created and deleted are 0); what the run would do. */
   dryRun?: true;
   planned?: { copy: number; mkdir: number; delete: number };
-  /** The job failed as a whole before or besides its files (a refused login, a missing directory). */
+  /** The job failed as a whole before or besides its files (a refused login, a missing directory); a single get or put: its file's failure. */
   error?: string;
 }
 
@@ -103,6 +103,21 @@ export function stderrOut(): StderrOut {
 }
 
 type StderrOut = { write(text: string): boolean; isTTY: boolean };
+
+let stderrGuarded = false;
+
+/**
+ * process.stderr, made to drop what it cannot write, as stderrOut does: a closed pipe (`ftpkit get
+ * URL f 2>&1 | head -1`, a log reader that died) raised an EPIPE nobody handled, and a download
+ * verified and in place exited 1. Touched only when a message is written (it costs ~15 ms to make).
+ */
+export function stderrStream(): NodeJS.WriteStream {
+  if (!stderrGuarded) {
+    process.stderr.on("error", () => {}); // the messages are lost; the job and its exit status are not
+    stderrGuarded = true;
+  }
+  return process.stderr;
+}
 let stderrWriter: StderrOut | undefined;
 
 /** All of `text` to descriptor `fd` before returning (see writeStdout); another error than EAGAIN goes to `onError`, the rest unwritten. */

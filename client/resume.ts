@@ -121,7 +121,9 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
       if (!several) {
         // One job: its report as the job prints it, then its error; a tree's failure as a whole is
         // reported by the CLI's error path (its error, no files), as for get -r --json.
-        if (out.json && (treeReport || rec.kind === "file")) printReport(summarize(files));
+        // A file's failure is the job's error too, as a single get or put reports it.
+        if (out.json && treeReport) printReport(summarize(files));
+        else if (out.json && rec.kind === "file") printReport({ ...summarize(files), error: (err as Error).message });
         throw err;
       }
       consola().error(`${rec.local}: ${(err as Error).message}`);

@@ -2,16 +2,53 @@
 // passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again); and, in a runtime
 // directory, the locks that keep two runs from writing one file.
 import { randomBytes } from "node:crypto";
-import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
-import { homedir } from "node:os";
+import { accessSync, constants, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
 import { writeAtomic } from "./journal.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 
+/** The state directory each wanted one stands for: itself, or the fallback it could not be created without. */
+const stateDirs = new Map<string, string>();
+
+/**
+ * $XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit. Where that cannot be created or written (a cron
+ * job's system user with HOME=/nonexistent, `docker run --user` with HOME=/, a read-only home, one
+ * root made), a private directory in the temp directory instead, so a transfer needs no home, as with
+ * curl and wget: every get and put failed there with "EACCES: permission denied, mkdir '/nonexistent'".
+ * What it keeps (the key sealing resume records, saved passwords) then lasts as long as the temp
+ * directory does.
+ */
 export function stateDir(): string {
   const base = process.env.XDG_STATE_HOME || join(process.env.HOME || homedir(), ".local", "state");
-  return join(base, "ftpkit");
+  const wanted = join(base, "ftpkit");
+  const known = stateDirs.get(wanted);
+  if (known) return known;
+  let dir = wanted;
+  try {
+    mkdirSync(wanted, { recursive: true, mode: 0o700 });
+    // One another account made (root's, after a `sudo ftpkit …` that kept HOME) is not ours to use.
+    accessSync(wanted, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    dir = privateTempDir(wanted, err as NodeJS.ErrnoException);
+  }
+  stateDirs.set(wanted, dir);
+  return dir;
+}
+
+/** TMPDIR/ftpkit-state-UID, once it is checked to be ours (a real directory, mode 0700): /tmp is shared. */
+function privateTempDir(wanted: string, why: NodeJS.ErrnoException): string {
+  const uid = process.getuid?.();
+  const dir = join(tmpdir(), `ftpkit-state-${uid ?? "user"}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch {}
+  try {
+    const st = lstatSync(dir);
+    if (st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0) return dir;
+  } catch {}
+  throw new ClientError(`cannot create ftpkit's state directory ${wanted} (${why.code ?? why.message}), nor use ${dir}: set $XDG_STATE_HOME to a directory you can write`, { kind: "local" });
 }
 
 const made = new Set<string>();

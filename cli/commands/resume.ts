@@ -8,6 +8,7 @@ import { journalDir } from "../../client/journal.ts";
 import { forgetOrphanedPasswords } from "../../client/state.ts";
 import { journalsElsewhere, whereElse } from "../../client/journal-index.ts";
 import { formatSize } from "../../protocol/size.ts";
+import { stderrStream } from "../../client/report.ts";
 
 /** One line of --list: what, where from and to, since when, how far. */
 function describePending(p: PendingTransfer): string {
@@ -48,7 +49,7 @@ export default defineCommand({
       if (args.json) {
         process.stdout.write(JSON.stringify(pending, null, 2) + "\n");
         // stdout keeps the list of this directory's jobs; where others wait goes to stderr.
-        if (elsewhere.length > 0) process.stderr.write(`${whereElse(elsewhere)}\n`);
+        if (elsewhere.length > 0) stderrStream().write(`${whereElse(elsewhere)}\n`);
       } else {
         if (pending.length === 0) process.stdout.write(elsewhere.length > 0 ? "nothing to resume here\n" : "nothing to resume\n");
         for (const p of pending) process.stdout.write(describePending(p) + "\n");

@@ -5,6 +5,7 @@ import { appendAndRename, dataConnections, directories, hash, mlsx, restStream, 
 import { abor, idle, longLine, pasvTheft, portBounce, statDuringTransfer, tls } from "./checks-edge.ts";
 import { line, Probe } from "./runner.ts";
 import { CATALOGUE, type ProbeOptions, type ProbeReport } from "./types.ts";
+import { stderrStream } from "../report.ts";
 
 export type { ProbeItem, ProbeOptions, ProbeReport, ProbeStatus } from "./types.ts";
 export { formatProbeReport, formatProbeItem } from "./report.ts";
@@ -20,7 +21,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
     if (!p.scratch) process.exit(code);
     const left = p.scratch;
     void Promise.race([removeScratch(p), Bun.sleep(5000).then(() => ({ removed: false }))]).then(({ removed }) => {
-      process.stderr.write(removed ? `interrupted: removed the scratch directory ${left}\n` : `interrupted: the scratch directory ${left} is left on the server; remove it by hand\n`);
+      stderrStream().write(removed ? `interrupted: removed the scratch directory ${left}\n` : `interrupted: the scratch directory ${left} is left on the server; remove it by hand\n`);
       process.exit(code);
     });
   };

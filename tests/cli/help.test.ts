@@ -1,7 +1,10 @@
 // `ftpkit … --help` and citty's usage errors as a pipe, a log file or a script sees them: no colour
 // codes (citty adds them unless NO_COLOR=1), no lines padded with blanks, the full command name.
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { cleanEnv, FTPKIT, REPO } from "../helpers/peers.ts";
+import { EXIT_STATUS } from "../../client/errors.ts";
 
 /** The CLI with stdout and stderr piped and the environment a shell gives it: no NO_COLOR. */
 async function ftpkit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -30,6 +33,61 @@ describe("--help into a pipe", () => {
   });
 });
 
+/** The statuses an EXIT STATUS section lists, each at the start of its line ("130, 143" is two). */
+function statusesIn(help: string): number[] {
+  const section = help.slice(help.indexOf("\nEXIT STATUS\n"));
+  return [...section.matchAll(/^\s+(\d+(?:, \d+)*)\s{2}/gm)].flatMap((m) => m[1]!.split(", ").map(Number));
+}
+
+describe("--help says what the exit status means", () => {
+  // The README's "Exit status" table: the statuses a script may meet from a client command.
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("### Exit status"), readme.indexOf("## In your tests"));
+  const documented = [...table.matchAll(/^\| (\d+(?:, \d+)*) \|/gm)].flatMap((m) => m[1]!.split(", ").map(Number));
+
+  test.each(["get", "put", "sync", "resume", "ls"])("ftpkit %s --help lists every status of the README's table", async (command) => {
+    const r = await ftpkit([command, "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("\nEXIT STATUS\n");
+    expect(documented).toEqual([0, 1, ...Object.values(EXIT_STATUS).sort((a, b) => a - b), 130, 143]);
+    expect(statusesIn(r.stdout)).toEqual(documented);
+  });
+
+  test.each(["serve", "user add", "cert"])("ftpkit %s --help: 0 done, 1 any error", async (words) => {
+    const r = await ftpkit([...words.split(" "), "--help"]);
+    expect(statusesIn(r.stdout)).toEqual([0, 1]);
+  });
+});
+
+describe("--help on a terminal", () => {
+  /** `ftpkit get --help` under a pty (script(1)), with NO_COLOR as given. */
+  async function onTerminal(noColor: string | undefined): Promise<string> {
+    const env = cleanEnv();
+    delete env.NO_COLOR;
+    delete env.FORCE_COLOR;
+    delete env.CI;
+    delete env.TEST;
+    env.TERM = "xterm";
+    if (noColor !== undefined) env.NO_COLOR = noColor;
+    const proc = Bun.spawn(["script", "-qfec", `bun ${FTPKIT} get --help`, "/dev/null"], { cwd: REPO, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const out = await new Response(proc.stdout).text();
+    await proc.exited;
+    clearTimeout(timer);
+    return out;
+  }
+
+  test("is coloured without NO_COLOR (the check below sees colours when they are there)", async () => {
+    expect(await onTerminal(undefined)).toContain("\x1b[");
+  });
+
+  test.each(["1", "true", "yes"])("NO_COLOR=%s: no colour (no-color.org: any value but empty)", async (value) => {
+    const out = await onTerminal(value);
+    expect(out).toContain("USAGE ftpkit get");
+    expect(out).not.toContain("\x1b[");
+  });
+});
+
 describe("usage errors citty finds", () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ["an unknown command", ["nosuch"], 1, /^\[error\] unknown command nosuch \(see ftpkit --help\)$/],
@@ -49,6 +107,21 @@ describe("usage errors citty finds", () => {
     expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(r.stderr.trimEnd()).toMatch(line);
     expect(r.stderr).not.toContain("SeCrEt");
+  });
+});
+
+describe("a command that prints a JSON list prints one object {error} when it fails, never nothing", () => {
+  // A script's `| jq length` read an empty stdout as no input at all: no output, no error of jq's.
+  const cases: Array<[string, string[], number, string]> = [
+    ["ls with no URL", ["ls", "--json"], 2, "missing required positional argument: URL (see ftpkit ls --help)"],
+    ["resume --list with an unknown flag", ["resume", "--list", "--json", "--bogus"], 2, "unknown option --bogus"],
+    ["user list of a users file that is not there", ["user", "list", "--json", "--users", "/nonexistent-ftpkit/users.ini"], 1, "users file /nonexistent-ftpkit/users.ini: not found (create it with `ftpkit user add NAME`)"],
+  ];
+  test.each(cases)("%s", async (_label, args, code, error) => {
+    const r = await ftpkit(args);
+    expect(r.code).toBe(code);
+    expect(JSON.parse(r.stdout)).toEqual({ error });
+    expect(r.stderr.trimEnd()).toBe(`[error] ${error}`);
   });
 });
 

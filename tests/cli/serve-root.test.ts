@@ -105,6 +105,7 @@ describe("serve --root", () => {
     [["--root", "./missing", "--user", "me:pw"], "--root ./missing: no such directory"],
     [["--root", ".", "--user", "../x:pw"], "invalid user name"],
     [["--root", ".", "--user", "me:pw", "--user", "me:other"], 'user "me" is given twice'],
+    [["--root", ".", "--user", "me:p\rw"], "the password of me has CR, LF or NUL: no FTP client can send it"],
   ])("%p is one clear error line", async (args, message) => {
     const cwd = tempDir("ftpkit-serve-root-err-");
     dirs.push(cwd);

@@ -282,6 +282,9 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["no terminal and no password flag", ["add", "bob"], undefined, /--password-stdin/],
     ["empty password on stdin", ["add", "bob", "--password-stdin"], "\n", /empty password/],
     ["no stdin at all", ["add", "bob", "--password-stdin"], "", /empty password/],
+    // A CR inside the line (its final CR, before LF, is the line's end and is dropped).
+    ["a CR inside the password on stdin", ["add", "bob", "--password-stdin"], "p\rw\n", /^password with CR, LF or NUL refused: no FTP client can send it$/],
+    ["a NUL in the new password on stdin", ["passwd", "alice", "--password-stdin"], "p\0w\n", /password with CR, LF or NUL refused/],
     ["conflicting password flags", ["add", "bob", "--password-stdin", "--no-password"], "pw\n", /exclude each other/],
     ["unknown option", ["add", "bob", "--no-password", "--qouta", "5GB"], undefined, /unknown option --qouta/],
     ["extra argument", ["del", "alice", "bob"], undefined, /unexpected argument "bob"/],

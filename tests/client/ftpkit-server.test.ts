@@ -85,7 +85,7 @@ describe("against ftpkit serve", () => {
     expect(both.stderr).toContain("choose one of -l, --names and --json");
   });
 
-  test("a single get and put with --json print a one-file report: on success with nothing on stderr, on failure beside the error", async () => {
+  test("a single get and put with --json print a one-file report: on success with nothing on stderr, on failure with the error stderr shows", async () => {
     const data = randomFile(join(fast.home, "j.bin"), 4321);
     const g = await runFtpkit(["get", fast.url("/j.bin"), "j-copy.bin", "--json"], { cwd: work });
     expect(g.code).toBe(0);
@@ -107,6 +107,8 @@ describe("against ftpkit serve", () => {
     expect(failed.files[0]).toMatchObject({ path: join(work, "j-copy.bin"), action: "copy", bytes: 0 });
     expect(failed.files[0].url).toEndWith("/j-up/j-copy.bin");
     expect(failed.files[0].result).toMatch(/^failed: STOR \/j-up\/j-copy\.bin: .*550/);
+    expect(`failed: ${failed.error}`).toBe(failed.files[0].result); // the job's error, as a tree job's
+    expect(p.stderr.trim()).toBe(`[error] ${failed.error}`);
     expect(p.stderr.trim().split("\n")).toHaveLength(1);
     mkdirSync(join(fast.home, "j-up"));
     const ok = await runFtpkit(["put", "j-copy.bin", fast.url("/j-up/"), "--json", "--hash", "md5"], { cwd: work });

@@ -25,7 +25,8 @@ afterAll(async () => {
 
 /** Run a shell command under a pseudo-terminal (util-linux `script`), returning what it printed. */
 async function underPty(cmd: string, cwd: string): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { cwd, env: { ...cleanEnv(), NO_COLOR: "1" }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  // A terminal that can redraw (whatever TERM the tests run under); a command may set its own.
+  const proc = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { cwd, env: { ...cleanEnv(), NO_COLOR: "1", TERM: "xterm" }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill(9), 30_000);
   const out = await new Response(proc.stdout).text();
   const code = await proc.exited;
@@ -53,6 +54,15 @@ describe("progress output", () => {
     const lines = r.stderr.trim().split("\n");
     expect(lines.at(-1)).toMatch(new RegExp(`^pipe\\.bin: 3000000 bytes in \\d+\\.\\d s \\([\\d.]+ \\w+/s\\), sha256 ${sha} \\(size verified only\\)$`));
     expect(lines).toHaveLength(2); // plus "server offers no hash; verified size only"
+  });
+
+  test("on a terminal with TERM=dumb: no redraw and no escape sequence, the one summary line", async () => {
+    const cmd = `TERM=dumb bun ${FTPKIT} get '${peer.url("/p.bin")}' dumb.bin --limit-rate 6MB --hash sha256`;
+    const { code, out } = await underPty(cmd, work);
+    expect(code).toBe(0);
+    expect(out).not.toContain("\x1b[");
+    expect(out.split("\r\n").filter((s) => s.includes("\r"))).toEqual([]); // a pty ends lines with CR LF: no bare CR
+    expect(out).toMatch(new RegExp(`dumb\\.bin: 3000000 bytes in .*sha256 ${sha}`));
   });
 
   test("--quiet prints nothing on success", async () => {

@@ -106,7 +106,7 @@ describe("ftpkit resume --json", () => {
     expect(report.files.find((f) => f.path === join(cwd, "one.bin"))!.digest).toBe(`sha256:${digest(data)}`);
   });
 
-  test("a resume that fails still prints the report: the file's entry, failed, and the error on stderr", async () => {
+  test("a resume that fails still prints the report: the file's entry, failed, its error as the job's, and the error on stderr", async () => {
     const { srv, cwd } = await setup();
     randomFile(join(srv.home, "c.bin"), 1_500_000);
     const part = join(cwd, "c.bin.ftpkit-part");
@@ -119,6 +119,7 @@ describe("ftpkit resume --json", () => {
     expect(report.files).toHaveLength(1);
     expect(report.files[0]).toMatchObject({ path: join(cwd, "c.bin"), action: "copy", bytes: 0 });
     expect(report.files[0]!.result).toMatch(/^failed: the remote file changed since the interrupted download/);
+    expect(`failed: ${report.error}`).toBe(report.files[0]!.result); // the job's error, as the get's report says it
     expect(r.stderr).toContain("the remote file changed");
   });
 

@@ -84,6 +84,20 @@ describe("startServer", () => {
     expect(readdirSync(process.cwd())).toEqual(before);
   }, 30_000);
 
+  test("urlFor names a file whose name holds a wildcard or URL syntax, not what the wildcard matches", async () => {
+    const root = work();
+    const names = ["a*.txt", "a?.txt", "a[1].txt", "a#1.txt", "a%41.txt", "a b.txt"];
+    for (const n of names) writeFileSync(join(root, n), n);
+    writeFileSync(join(root, "ab.txt"), "ab.txt"); // what a*.txt or a?.txt would match as a pattern
+    const server = await start({ root, users: [{ name: "me", password: "pw" }] });
+    for (const n of names) {
+      expect((await list(server.urlFor("me", `/${n}`))).map((e) => e.name)).toEqual([n]);
+      const local = join(work(), "copy");
+      await get(server.urlFor("me", `/${n}`), local);
+      expect(readFileSync(local, "utf8")).toBe(n);
+    }
+  }, 30_000);
+
   test("without write the users are read-only: an upload is refused with 550 and nothing lands", async () => {
     const root = work();
     writeFileSync(join(root, "seed.txt"), "seed\n");

@@ -3,10 +3,12 @@ import { realpath } from "node:fs/promises";
 import { dirname, isAbsolute, relative } from "node:path";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
+import { breaksCommandLine } from "../../../protocol/command.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
 import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
+import { stderrStream } from "../../../client/report.ts";
 
 /**
  * Messages go to stderr so stdout carries only data (`user list`). Info level even when
@@ -15,10 +17,10 @@ import type { UserRecord } from "../../../server/auth/types.ts";
  * line per message, as errors always were. (`fancy` is read by consola's node entry; the types lack it.)
  */
 export const log = createConsola({
-  stdout: process.stderr,
-  stderr: process.stderr,
+  stdout: stderrStream(),
+  stderr: stderrStream(),
   level: process.env.CONSOLA_LEVEL ? Number(process.env.CONSOLA_LEVEL) : 3,
-  ...({ fancy: process.stderr.isTTY === true } as object),
+  ...({ fancy: stderrStream().isTTY === true } as object),
 });
 
 export const MAX_PASSWORD = 1024;
@@ -97,6 +99,8 @@ export async function readNewPassword(fromStdin: boolean): Promise<string> {
   }
   if (password === "") throw new CliError("empty password refused");
   if (password.length > MAX_PASSWORD) throw new CliError(`password longer than ${MAX_PASSWORD} characters refused`);
+  // No client can log in with it: CR, LF and NUL end (or break) the PASS command.
+  if (breaksCommandLine(password)) throw new CliError("password with CR, LF or NUL refused: no FTP client can send it");
   return password;
 }
 
