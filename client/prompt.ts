@@ -1,7 +1,7 @@
 // Terminal questions on stderr (a password: on /dev/tty when stdin is a pipe): a password without
 // echo, and a yes/no confirmation.
 import { closeSync, openSync, writeSync } from "node:fs";
-import { ReadStream } from "node:tty";
+import type { ReadStream } from "node:tty";
 import { stderrStream } from "./report.ts";
 
 /** What ends a read: a line, or null at Ctrl-C/Ctrl-D (raw mode sends them as bytes) or the end of input. */
@@ -48,7 +48,9 @@ function controllingTerminal(): { input: ReadStream; write(text: string): void; 
     closeSync(fd);
     return null;
   }
-  const input = new ReadStream(fd);
+  // node:tty (and the Node stream modules under it) is loaded only when a question is asked: every
+  // get and put imports this module, and loading it cost each ~12 ms at start-up.
+  const input = new (require("node:tty") as typeof import("node:tty")).ReadStream(fd);
   // The question is written on a descriptor of its own: readKeys destroys the input (closing its
   // descriptor) as soon as the answer is read, before the line break that follows it.
   const close = () => {

@@ -1,12 +1,11 @@
 // The user's own state directory ($XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit): saved
 // passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again); and, in a runtime
 // directory, the locks that keep two runs from writing one file.
-import { randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
-import { writeAtomic } from "./journal.ts";
+import { randomBytes, writeAtomic } from "./journal.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 
 /** The state directory each wanted one stands for: itself, or the fallback it could not be created without. */

@@ -5,7 +5,6 @@
 // A download that drops continues at the byte it reached (REST), since every byte before it is
 // already written out; an upload cannot go back for bytes it read.
 import { basename } from "node:path";
-import { Readable } from "node:stream";
 import { ClientError } from "./client.ts";
 import { failedAfter, RestUnsupported } from "./errors.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
@@ -126,7 +125,8 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
     try {
       // A terminal that a password prompt has already read from (process.stdin, raw mode, then paused)
       // never ended Bun.stdin's own stream at Ctrl-D: the upload waited forever. Read it the same way.
-      const input = process.stdin.isTTY ? (Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>) : Bun.stdin.stream();
+      // node:stream is loaded only here: at start-up it cost every get and put ~12 ms (journal.ts randomBytes).
+      const input = process.stdin.isTTY ? ((require("node:stream") as typeof import("node:stream")).Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>) : Bun.stdin.stream();
       sent = await uploadStream(client, path, input, {
         sink,
         limiter: jobLimiter(opts),

@@ -1,0 +1,87 @@
+// What the commands that move files load at start-up. Node's stream modules cost each start ~12 ms of
+// CPU and wall time (loaded by node:crypto, node:stream, node:tty or the first use of process.stdout),
+// a sizeable share of a quick job (a 1,000-file get -r takes ~0.6 s of CPU): get, put, sync and
+// resume load none of them unless they need one (a question asked on the terminal, put - from one).
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { cleanEnv, FTPKIT, randomFile, removeDir, REPO, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
+
+setDefaultTimeout(30_000);
+
+/** Loading any of these loads Node's stream modules. */
+const HEAVY = ["node:crypto", "crypto", "node:stream", "stream", "node:tty", "tty"];
+
+/** What the `ftpkit get|put|sync|resume` command line runs before its work: the entry, main.ts, interrupt.ts and the command. */
+const ROOTS = ["cli/ftpkit.ts", "cli/main.ts", "cli/interrupt.ts", "cli/commands/get.ts", "cli/commands/put.ts", "cli/commands/sync.ts", "cli/commands/resume.ts"];
+
+/** Every module `roots` import statically (type-only imports aside), transitively, with what imports it. */
+function staticImports(roots: string[]): Map<string, string> {
+  const seen = new Map<string, string>();
+  const queue: [string, string][] = roots.map((r) => [join(REPO, r), "(root)"]);
+  const spec = /^\s*(?:import|export)\s+(?!type\s)(?:[^"';]*?\sfrom\s+)?["']([^"']+)["']/gm;
+  while (queue.length > 0) {
+    const [file, by] = queue.shift()!;
+    if (seen.has(file)) continue;
+    seen.set(file, by);
+    if (!file.endsWith(".ts")) continue;
+    for (const m of readFileSync(file, "utf8").matchAll(spec)) {
+      const name = m[1]!;
+      if (name.startsWith(".")) {
+        const target = resolve(dirname(file), name);
+        if (existsSync(target)) queue.push([target, file]);
+      } else if (!seen.has(name)) seen.set(name, file);
+    }
+  }
+  return seen;
+}
+
+test("get, put, sync and resume import no module that loads Node's streams at start-up", () => {
+  const graph = staticImports(ROOTS);
+  expect(graph.size).toBeGreaterThan(50); // the walk found the client's modules
+  const heavy = [...graph].filter(([name]) => HEAVY.includes(name)).map(([name, by]) => `${name} (imported by ${by.slice(REPO.length + 1)})`);
+  expect(heavy).toEqual([]);
+});
+
+let server: FtpkitPeer;
+let work: string;
+
+beforeAll(async () => {
+  server = await startFtpkitServer();
+  work = tempDir();
+  mkdirSync(join(server.home, "tree"), { recursive: true });
+  for (let i = 0; i < 3; i++) randomFile(join(server.home, "tree", `f${i}.bin`), 10_000);
+});
+
+afterAll(async () => {
+  await server.stop();
+  removeDir(work);
+});
+
+test("a quiet get -r never creates process.stdout", async () => {
+  // Preloaded: counts uses of process.stdout and says at exit whether there was one.
+  const trap = join(work, "stdout-trap.ts");
+  writeFileSync(
+    trap,
+    `import { writeSync } from "node:fs";
+const d = Object.getOwnPropertyDescriptor(process, "stdout")!;
+let used = false;
+Object.defineProperty(process, "stdout", { configurable: true, get() { used = true; return d.get ? d.get.call(process) : d.value; } });
+process.on("exit", () => writeSync(2, "process.stdout used: " + used + "\\n"));
+`,
+  );
+  // The purge delay set: no re-execution, whose image would not run the preload.
+  const proc = Bun.spawn(["bun", "--preload", trap, FTPKIT, "get", "-r", server.url("/tree"), join(work, "dst"), "-q"], {
+    cwd: work,
+    env: { ...cleanEnv(), NO_COLOR: "1", MIMALLOC_PURGE_DELAY: "-1" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill(9), 20_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  expect(code).toBe(0);
+  expect(readFileSync(join(work, "dst", "f2.bin")).length).toBe(10_000);
+  expect(stderr.trim()).toBe("process.stdout used: false");
+});
