@@ -148,7 +148,8 @@ function unsealed(x: unknown): TransferRecord {
 /** Why a parsed record's seal is not this user's (null when it is). */
 function sealProblem(x: unknown): string | null {
   const { seal, ...body } = x as Record<string, unknown>;
-  if (typeof seal !== "string" || seal.length !== 64) return "not sealed by ftpkit for this user (a record from elsewhere is never resumed)";
+  // 64 hex digits: anything else would reach timingSafeEqual as fewer bytes, and its length error.
+  if (typeof seal !== "string" || !/^[0-9a-f]{64}$/i.test(seal)) return "not sealed by ftpkit for this user (a record from elsewhere is never resumed)";
   const want = Buffer.from(sealOf(body), "hex");
   return crypto.timingSafeEqual(want, Buffer.from(seal, "hex")) ? null : "its seal does not match (written elsewhere, or edited)";
 }

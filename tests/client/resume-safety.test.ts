@@ -193,6 +193,23 @@ describe("the journal", () => {
     expect(r.stderr).toContain("nothing could be resumed");
   });
 
+  test("a record whose seal is 64 characters but not hex is skipped as not sealed by ftpkit, said in words", async () => {
+    const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("x")]]), feat: ["SIZE"] });
+    owned.later(() => fake.stop());
+    const work = workDir();
+    const journal = join(work, ".ftpkit", "transfers");
+    mkdirSync(journal, { recursive: true });
+    const id = "00000000000000ab";
+    const url = `ftp://anonymous@127.0.0.1:${fake.port}/x.bin`;
+    const forged = { id, direction: "get", kind: "file", url, local: join(work, "x.bin"), part: join(work, "x.bin.ftpkit-part"), remoteSize: null, remoteMtime: null, hash: "sha256", verify: true, startedAt: new Date().toISOString(), seal: "z".repeat(64) };
+    writeFileSync(join(journal, `${id}.json`), JSON.stringify(forged));
+    const r = await runFtpkit(["resume"], { cwd: work });
+    expect(r.stderr).toContain("not sealed by ftpkit for this user");
+    expect(r.stderr).not.toContain("byte length");
+    expect(fake.commands).toEqual([]);
+    expect(r.code).toBe(1);
+  });
+
   test("a saved password is sent only to the user and server it was given for", async () => {
     const fake = startFakeServer({ files: new Map([["/x.bin", Buffer.from("x")]]), feat: ["SIZE"] });
     owned.later(() => fake.stop());
