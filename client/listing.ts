@@ -17,24 +17,58 @@ export const MAX_LISTING_BYTES = 256 * 1024 * 1024;
 export const MAX_LISTING_ENTRIES = 2_000_000;
 
 /**
- * Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines),
- * given up when it moves no byte for the client's stall time, as is its final reply after it (a
- * server silent at either step held a tree job forever).
+ * Lines the listings of one tree walk may bring in all, counted as they arrive over every listing
+ * under way (tree-walk.ts): a level's listings are all held until the last one ends, and counted
+ * only then, three directories of 1.9 million entries each took the client past 6 GB first.
  */
-async function readAll(client: FtpClient, t: DataTransfer, what: string): Promise<Listed> {
+export interface ListingBudget {
+  /** Lines still allowed; below 0, every listing of the walk is given up. */
+  left: number;
+  /** The error's message once it is spent. */
+  readonly spent: string;
+}
+
+/**
+ * Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines,
+ * and what `budget` has left), given up when it moves no byte for the client's stall time, as is its
+ * final reply after it (a server silent at either step held a tree job forever).
+ */
+async function readAll(client: FtpClient, t: DataTransfer, what: string, budget?: ListingBudget): Promise<Listed> {
+  let lines = 0;
+  try {
+    return await readCounted(client, t, what, (n) => {
+      lines += n;
+      if (budget) budget.left -= n;
+      return budget !== undefined && budget.left < 0;
+    });
+  } catch (err) {
+    if (budget && budget.left < 0) throw new ClientError(budget.spent);
+    // A listing that failed (to be tried again, or tolerated) holds nothing of the walk's.
+    if (budget) budget.left += lines;
+    throw err;
+  }
+}
+
+/** readAll's reading; `spent` hears of each chunk's line breaks and says when the walk's budget is spent. */
+async function readCounted(client: FtpClient, t: DataTransfer, what: string, spent: (lines: number) => boolean): Promise<Listed> {
   const stallMs = client.opts.stallMs ?? DEFAULT_STALL_MS;
   const chunks: Buffer[] = [];
   let total = 0;
   let lines = 0;
+  let stop = false;
   t.conn.onData((c) => {
     total += c.length;
-    for (let at = c.indexOf(10); at >= 0; at = c.indexOf(10, at + 1)) lines++;
-    if (total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES) t.conn.destroy();
+    let n = 0;
+    for (let at = c.indexOf(10); at >= 0; at = c.indexOf(10, at + 1)) n++;
+    lines += n;
+    stop ||= spent(n) || total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES;
+    if (stop) t.conn.destroy();
     else chunks.push(c);
   });
   const stall = watchStall(t.conn, stallMs);
   await t.conn.closed;
   stall.stop();
+  if (spent(0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
   if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
@@ -56,17 +90,26 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string): Promis
   }
   const bytes = Buffer.concat(chunks);
   try {
-    return { text: strictUtf8.decode(bytes), lossy: false };
+    return { text: strictUtf8.decode(bytes), lossy: false, lines };
   } catch {
     // A name in another encoding (Latin-1 on an old vsftpd host): its bad bytes read as U+FFFD.
-    return { text: bytes.toString("utf8"), lossy: true };
+    return { text: bytes.toString("utf8"), lossy: true, lines };
   }
 }
 
-/** A listing's text; `lossy` when some bytes were not UTF-8 (and read as U+FFFD). */
+/** A listing's text; `lossy` when some bytes were not UTF-8 (and read as U+FFFD); its line breaks. */
 interface Listed {
   text: string;
   lossy: boolean;
+  lines: number;
+}
+
+/**
+ * A listing read against `budget` keeps only the `kept` entries it yields charged: its other lines
+ * (cdir, ".", "..", "total") were charged as they came.
+ */
+function keepCharged(budget: ListingBudget | undefined, listed: Listed, kept: number): void {
+  if (budget) budget.left += Math.max(0, listed.lines - kept);
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -206,13 +249,14 @@ async function listLiteral(client: FtpClient, path: string, name: string): Promi
  * The entries of a directory (MLSD when offered, else LIST), which verb listed them, and the
  * directory's `unique` fact when the server sends one.
  */
-export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; firstUnreadable?: string; unique?: string; undecodable?: Set<string> }> {
+export async function listDir(client: FtpClient, path: string, budget?: ListingBudget): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; firstUnreadable?: string; unique?: string; undecodable?: Set<string> }> {
   if (client.features.has("MLST") || client.features.has("MLSD")) {
-    const listed = await readAll(client, await client.transfer("MLSD", path), path);
+    const listed = await readAll(client, await client.transfer("MLSD", path), path, budget);
     const parsed = parseMlsdListing(listed.text);
+    keepCharged(budget, listed, parsed.entries.length);
     return { ...parsed, ...garbled(listed, parsed.entries), via: "MLSD" };
   }
-  return { ...(await listDirByList(client, path)), via: "LIST" };
+  return { ...(await listDirByList(client, path, budget)), via: "LIST" };
 }
 
 /**
@@ -225,13 +269,14 @@ export async function listDir(client: FtpClient, path: string): Promise<{ entrie
  * (a server that takes it for a name lists nothing, or refuses): `-a` must show everything plain
  * LIST does, and more than nothing, before it is trusted.
  */
-async function listDirByList(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; unreadable: number; firstUnreadable?: string; undecodable?: Set<string> }> {
+async function listDirByList(client: FtpClient, path: string, budget?: ListingBudget): Promise<{ entries: FileInfo[]; unreadable: number; firstUnreadable?: string; undecodable?: Set<string> }> {
   const cwd = client.home !== null;
   if (cwd) await client.expect("CWD", path, [250, 200], `cannot enter ${path}`);
   const list = async (all: boolean) => {
     const arg = [all ? "-a" : "", cwd ? "" : path].filter(Boolean).join(" ");
-    const listed = await readAll(client, await client.transfer("LIST", arg || undefined), path);
+    const listed = await readAll(client, await client.transfer("LIST", arg || undefined), path, budget);
     const parsed = parseList(listed.text);
+    keepCharged(budget, listed, parsed.entries.length);
     return { ...parsed, ...garbled(listed, parsed.entries) };
   };
   if (client.listsHidden === false) return list(false);
@@ -248,5 +293,7 @@ async function listDirByList(client: FtpClient, path: string): Promise<{ entries
   const names = new Set(all.entries.map((e) => e.name));
   if (all.entries.length > 0 && plain.entries.every((e) => names.has(e.name))) client.listsHidden = true;
   else if (plain.entries.length > 0) client.listsHidden = false;
+  // The probe's other listing is dropped, and its entries with it.
+  if (budget) budget.left += (client.listsHidden ? plain : all).entries.length;
   return client.listsHidden ? all : plain;
 }

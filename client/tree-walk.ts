@@ -4,7 +4,7 @@
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
-import { askForWantedFacts, listDir, mlstFacts, unreadableWhy } from "./listing.ts";
+import { askForWantedFacts, listDir, mlstFacts, unreadableWhy, type ListingBudget } from "./listing.ts";
 import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
@@ -76,10 +76,12 @@ export interface Listers {
 
 /**
  * Bounds of a remote walk: a server can list a tree without end (a directory in every directory),
- * which grew the client by gigabytes; real trees stay far inside both.
+ * which grew the client by gigabytes; real trees stay far inside both. Entries count as their
+ * listings' lines arrive (ListingBudget), over every listing under way, not once a level has ended.
  */
 const MAX_WALK_DEPTH = 256;
 const MAX_WALK_ENTRIES = 5_000_000;
+const tooManyEntries = `the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`;
 
 /** How a walk is bounded and filtered, and who hears of what it leaves out. */
 export interface WalkOptions {
@@ -121,10 +123,11 @@ interface Pending {
  */
 export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
+  const budget: ListingBudget = { left: MAX_WALK_ENTRIES, spent: tooManyEntries };
   let level: Pending[] = [{ rel: "", line: [] }];
   for (let depth = 1; level.length > 0; depth++) {
     if (level.length > 1) listers.widen();
-    const listings = await listLevel(listers, root, level, (rel, err, retried) => rel !== "" && opts.onUnreadable !== undefined && (isRefusal(err) || (retried === true && isTransientReply(err))));
+    const listings = await listLevel(listers, root, level, budget, (rel, err, retried) => rel !== "" && opts.onUnreadable !== undefined && (isRefusal(err) || (retried === true && isTransientReply(err))));
     if (listings === null) return null;
     const next: Pending[] = [];
     level.forEach(({ rel, line: above }, i) => {
@@ -191,7 +194,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         }
         const precisionMs = via === "MLSD" ? 1000 : (e.mtimePrecisionMs ?? 60_000);
         out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}), ...(e.sizeUnknown ? { sizeUnknown: true } : {}) });
-        if (out.length > MAX_WALK_ENTRIES) throw new ClientError(`the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`);
+        if (out.length > MAX_WALK_ENTRIES) throw new ClientError(tooManyEntries);
         if (e.type !== "dir" || !opts.recursive) continue;
         if (depth >= MAX_WALK_DEPTH) opts.onSkip?.(child, `deeper than ${MAX_WALK_DEPTH} levels: not entered`);
         else next.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
@@ -222,7 +225,7 @@ type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string; notFiles?:
  * not to exist. A failure `tolerated` is that directory's result; after any other, no further
  * listing starts, and the first (in the level's order) is thrown once the listings under way have ended.
  */
-async function listLevel(listers: Listers, root: string, level: Pending[], tolerated: (rel: string, err: unknown, retried?: boolean) => boolean): Promise<(Listing | Refused)[] | null> {
+async function listLevel(listers: Listers, root: string, level: Pending[], budget: ListingBudget, tolerated: (rel: string, err: unknown, retried?: boolean) => boolean): Promise<(Listing | Refused)[] | null> {
   let failed = false;
   const results = await Promise.allSettled(
     level.map(async ({ rel }): Promise<Listing | Refused | null | undefined> => {
@@ -232,7 +235,7 @@ async function listLevel(listers: Listers, root: string, level: Pending[], toler
         for (let attempt = 1; ; attempt++) {
           if (failed) return undefined; // not listed: the walk fails anyway
           try {
-            return await listOne(client, root, rel);
+            return await listOne(client, root, rel, budget);
           } catch (err) {
             if (tolerated(rel, err)) return { refused: err as ClientError };
             const again = await listers.retry(client, err, attempt).catch(() => null);
@@ -264,11 +267,11 @@ interface Refused {
 }
 
 /** One directory of the walk; null when it is the root and it does not exist. */
-async function listOne(client: FtpClient, root: string, rel: string): Promise<Listing | null> {
+async function listOne(client: FtpClient, root: string, rel: string, budget: ListingBudget): Promise<Listing | null> {
   await askForWantedFacts(client);
   let listed;
   try {
-    listed = await listDir(client, joinRemote(root, rel));
+    listed = await listDir(client, joinRemote(root, rel), budget);
   } catch (err) {
     // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
     if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root, { strict: true })) ? Promise.reject(err) : null;

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
+import { startScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -105,4 +106,34 @@ describe("a data connection the server never closes", () => {
     expect(r.code).toBe(7);
     expect(existsSync(join(t.work, "f.bin"))).toBe(false);
   });
+});
+
+describe("a tree whose directories list millions of entries each", () => {
+  test("the walk's 5,000,000 entries are counted as the listings arrive: of three directories of 1,900,000 listed at once, not all are read", async () => {
+    const body = Buffer.from(Array.from({ length: 1_900_000 }, (_, i) => `type=file;size=1;modify=20260101120000; f${i}\r\n`).join(""));
+    let sentWhole = 0;
+    const server = startScriptedServer({
+      feat: ["MLSD"],
+      on: {
+        async MLSD(c, arg) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const root = arg.replace(/\/+$/, "") === "/t";
+          const whole = await d.send(root ? Buffer.from(["d0", "d1", "d2"].map((n) => `type=dir;modify=20260101120000; ${n}\r\n`).join("")) : body);
+          if (whole && !root) sentWhole++;
+          d.end();
+          c.reply(whole ? 226 : 426, whole ? "Directory send OK" : "Connection closed; transfer aborted");
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/t`, "out", "--parallel", "3"], { cwd: t.work, timeoutMs: 50_000 });
+      expect(r.stderr).toContain("the remote tree has more than 5,000,000 entries; not walking it further (copy it in parts)");
+      expect(r.code).not.toBe(0);
+      // Before: all three listings read and parsed (5.7 million entries, past 6 GB) before the count.
+      expect(sentWhole).toBeLessThan(3);
+    } finally {
+      server.stop();
+    }
+  }, 60_000);
 });
