@@ -1,0 +1,52 @@
+// What a broken or hostile server's replies can make a download do: a digest that is no digest of
+// its algorithm is a protocol error, not a verdict on the file.
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { startScriptedServer, type Script, type ScriptedServer } from "./scripted-server.ts";
+
+let work = "";
+let server: ScriptedServer | null = null;
+beforeEach(() => {
+  work = tempDir();
+});
+afterEach(() => {
+  server?.stop();
+  server = null;
+  removeDir(work);
+});
+
+const DATA = Buffer.alloc(5000, 0x61);
+
+/** A server of one file /f.bin (DATA) whose HASH answers `hex` as the file's SHA-256. */
+function serving(hex: string): Script {
+  return {
+    feat: ["SIZE", "HASH SHA-256*"],
+    on: {
+      SIZE: (c) => c.reply(213, String(DATA.length)),
+      HASH: (c, arg) => c.reply(213, `SHA-256 0-${DATA.length} ${hex} ${arg}`),
+      async RETR(c) {
+        const d = await c.data();
+        c.reply(150, "Opening data connection");
+        await d.send(DATA);
+        d.end();
+        c.reply(226, "Transfer complete");
+      },
+    },
+  };
+}
+
+describe("a HASH reply whose digest has the wrong length", () => {
+  for (const [name, digits] of [["40 hex digits (a SHA-1's)", 40], ["900,000 hex digits", 900_000]] as const) {
+    test(`SHA-256 of ${name}: exit 7, one short line naming the lengths; the download is not set aside as corrupt`, async () => {
+      server = startScriptedServer(serving("b".repeat(digits)));
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${server.port}/f.bin`, "--retries", "0", "--quiet"], { cwd: work, timeoutMs: 30_000 });
+      expect(r.stderr.trim()).toBe(`[error] protocol error from server: HASH reply: a SHA-256 digest of ${digits} hex digits, not 64`);
+      expect(r.code).toBe(7);
+      // Before: "sha256 mismatch: … the server reports bbbb…" (all the digits), exit 9, the good bytes in f.bin.ftpkit-corrupt.
+      expect(readdirSync(work).filter((n) => n.endsWith(".ftpkit-corrupt"))).toEqual([]);
+      expect(existsSync(join(work, "f.bin"))).toBe(false);
+    });
+  }
+});
