@@ -78,6 +78,9 @@ async function readCounted(client: FtpClient, t: DataTransfer, what: string, spe
   }
   const r = await finalReply(t.done, stallMs, total);
   if (r.code >= 300) throw replyError("listing", r);
+  // A reset is no end of the listing, even with a 226 after it (a middlebox's RST, a worker that
+  // crashed while its parent answers): taken as whole, a sync --delete removed what it left out.
+  if (t.conn.error) throw new ClientError(`the listing of ${what} was cut short: the data connection failed after ${total} bytes (${t.conn.error.message})`, { retryable: true, kind: "network" });
   // vsftpd ends the listing of a directory it cannot read with a success and nothing in it: taken
   // as empty, a sync --delete removed everything the destination had there.
   if (/failed to open directory/i.test(r.lines.join(" "))) throw new ClientError(`the listing of ${what}: ${describe(r)}`, { code: 550 });

@@ -1,7 +1,7 @@
-// What a broken or hostile server's replies can make a download do: a digest that is no digest of
-// its algorithm is a protocol error, not a verdict on the file.
+// What a broken or hostile server's replies can make a client do: a digest that is no digest of
+// its algorithm is a protocol error, not a verdict on the file; a listing cut short is no whole one.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 import { startScriptedServer, type Script, type ScriptedServer } from "./scripted-server.ts";
@@ -49,4 +49,34 @@ describe("a HASH reply whose digest has the wrong length", () => {
       expect(existsSync(join(work, "f.bin"))).toBe(false);
     });
   }
+});
+
+describe("a listing whose data connection is reset, then a 226", () => {
+  test("sync --delete: the listing is a failed one, and no local file is deleted", async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`);
+    mkdirSync(join(work, "mirror"));
+    for (const n of names) writeFileSync(join(work, "mirror", n), "abc");
+    const lines = names.map((n) => `type=file;size=3;modify=20260101120000; ${n}\r\n`).join("");
+    server = startScriptedServer({
+      feat: ["SIZE", "MLSD"],
+      on: {
+        CWD: (c) => c.reply(250, "ok"),
+        async MLSD(c) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          // Half the listing, the connection reset under it (a middlebox, a crashed worker), and yet a 226.
+          await d.send(Buffer.from(lines.slice(0, lines.length >> 1)));
+          await Bun.sleep(100);
+          d.reset();
+          c.reply(226, "Directory send OK");
+        },
+      },
+    });
+    const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${server.port}/t/`, "mirror", "--delete", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toStartWith("[error] the listing of /t was cut short: the data connection failed after 490 bytes (ECONNRESET");
+    expect(r.code).toBe(4);
+    // Before: the half listing taken as whole, and the 10 files past it deleted (exit 0).
+    expect(readdirSync(join(work, "mirror")).sort()).toEqual(names);
+  });
 });

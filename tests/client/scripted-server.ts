@@ -10,6 +10,8 @@ export interface ScriptedData {
   send(bytes: Uint8Array): Promise<boolean>;
   /** Finish it: FIN after everything sent. */
   end(): void;
+  /** Abort it: a reset (RST), not a FIN. */
+  reset(): void;
   readonly closed: boolean;
 }
 
@@ -89,6 +91,9 @@ export function startScriptedServer(script: Script): ScriptedServer {
             end() {
               d.shutdown();
               d.end();
+            },
+            reset() {
+              d.terminate();
             },
             get closed() {
               return d.data.closed;
