@@ -4,6 +4,7 @@ import { parseListLine, parseMlsxLine, type FileInfo } from "../protocol/listing
 import type { FtpReply } from "../protocol/reply.ts";
 import { ClientError, describe, replyError, type DataTransfer, type FtpClient } from "./client.ts";
 import { DEFAULT_STALL_MS, finalReply, watchStall } from "./transfer.ts";
+import { REPLY_SPAN_FACTOR } from "./reply-queue.ts";
 
 /**
  * Most bytes one listing may take: a directory of a million entries lists in ~100 MB of MLSD. A
@@ -66,10 +67,16 @@ async function readCounted(client: FtpClient, t: DataTransfer, what: string, spe
     else chunks.push(c);
   });
   const stall = watchStall(t.conn, stallMs);
+  // Never silent is not enough: a server sending a line every few seconds held a tree job for ever.
+  let late = false;
+  const deadlineMs = stallMs * REPLY_SPAN_FACTOR;
+  const deadline = deadlineMs > 0 ? setTimeout(() => ((late = true), t.conn.destroy()), deadlineMs) : undefined;
   await t.conn.closed;
+  clearTimeout(deadline);
   stall.stop();
   if (spent(0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
   if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
+  if (late) throw new ClientError(`the listing of ${what} did not end in ${deadlineMs / 1000} s (ten times --stall-timeout; ${total} bytes came): a server that lists this slowly needs a larger --stall-timeout`, { kind: "network" });
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
   }

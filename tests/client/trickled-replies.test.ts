@@ -1,6 +1,6 @@
 // A reply whose lines (or bytes) keep coming is not a silent server, but it must end: --stall-timeout
 // bounds the silence, ten times it the whole reply from its first byte. A server that trickled a
-// line every few seconds for ever held the client for ever.
+// line every few seconds for ever held the client for ever. A listing's data connection likewise.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 import { startScriptedServer, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
@@ -73,5 +73,37 @@ describe("a reply whose lines keep coming and that ends within the bound is wait
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("a.txt");
     expect(r.tookMs).toBeGreaterThan(3_000);
+  }, 45_000);
+});
+
+describe("a listing trickled without end is given up at ten times --stall-timeout", () => {
+  /** LIST: `lines` lines, one every 200 ms (then the end and a 226), or until the client leaves. */
+  const trickledList = (lines: number) => ({
+    async LIST(c: ScriptedControl) {
+      const d = await c.data();
+      c.reply(150, "Here comes the listing");
+      for (let i = 0; i < lines; i++) {
+        if (!(await d.send(Buffer.from(`-rw-r--r-- 1 ftp ftp 3 Jan 01 12:00 f${i}.txt\r\n`)))) return;
+        await Bun.sleep(200);
+      }
+      d.end();
+      c.reply(226, "Directory send OK");
+    },
+  });
+
+  test("a line every 200 ms for ever: exit 4 after ~10 s, one line naming the bound and the flag", async () => {
+    server = startScriptedServer({ on: trickledList(Infinity) });
+    const r = await ls(server.port);
+    expect(r.stderr.trim()).toMatch(/^\[error\] the listing of \/ did not end in 10 s \(ten times --stall-timeout; \d+ bytes came\): a server that lists this slowly needs a larger --stall-timeout$/);
+    expect(r.code).toBe(4);
+    expect(r.tookMs).toBeLessThan(25_000);
+  }, 45_000);
+
+  test("15 lines, one every 200 ms (3 s) under --stall-timeout 1: listed whole", async () => {
+    server = startScriptedServer({ on: trickledList(15) });
+    const r = await ls(server.port);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("f14.txt");
   }, 45_000);
 });
