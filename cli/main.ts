@@ -3,7 +3,7 @@ import { defineCommand, renderUsage, runCommand, runMain, type ArgsDef, type Com
 import pkg from "../package.json" with { type: "json" };
 import { checkArgs, CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
-import { printableMessage } from "../protocol/printable.ts";
+import { printableJson, printableMessage } from "../protocol/printable.ts";
 import { stderrOut } from "../client/report.ts";
 
 const main = defineCommand({
@@ -72,7 +72,7 @@ async function exitStatus(err: unknown): Promise<number> {
  */
 async function reportFailureAsJson(err: unknown): Promise<void> {
   const { failedJob, failedListing, printReport, reportPrinted, writeStdout } = await import("../client/report.ts");
-  if (rawArgs[0] === "ls") writeStdout(JSON.stringify(failedListing(err), null, 2) + "\n");
+  if (rawArgs[0] === "ls") writeStdout(printableJson(failedListing(err)) + "\n");
   else if (!reportPrinted()) printReport(failedJob(err));
 }
 

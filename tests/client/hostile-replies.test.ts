@@ -80,3 +80,48 @@ describe("a listing whose data connection is reset, then a 226", () => {
     expect(readdirSync(join(work, "mirror")).sort()).toEqual(names);
   });
 });
+
+describe("--json output of names a server chose", () => {
+  const NAME = "a\x1b[31m\x9b2J\u202Eb\x07.txt";
+  const RAW = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+  const listing: Script = {
+    feat: ["SIZE"],
+    on: {
+      SIZE: (c) => c.reply(213, "3"),
+      CWD: (c) => c.reply(250, "ok"),
+      async LIST(c) {
+        const d = await c.data();
+        c.reply(150, "Here comes the listing");
+        await d.send(Buffer.from(`-rw-r--r-- 1 ftp ftp 3 Jan 01 12:00 ${NAME}\r\n`));
+        d.end();
+        c.reply(226, "Directory send OK");
+      },
+      async RETR(c) {
+        const d = await c.data();
+        c.reply(150, "Opening data connection");
+        await d.send(Buffer.from("abc"));
+        d.end();
+        c.reply(226, "Transfer complete");
+      },
+    },
+  };
+
+  test("ls --json: C1 controls (U+009B, a one-character CSI) and bidi overrides are \\u escapes, and the name parses back whole", async () => {
+    server = startScriptedServer(listing);
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${server.port}/`, "--json"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    // Before: U+009B and U+202E raw in the output (JSON.stringify escapes only C0).
+    expect(r.stdout).not.toMatch(RAW);
+    expect(r.stdout).toContain("\\u009b2J\\u202eb");
+    expect(JSON.parse(r.stdout)[0].name).toBe(NAME);
+  });
+
+  test("get -r --json: the job's report escapes them too", async () => {
+    server = startScriptedServer(listing);
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/t`, "out", "--json"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(RAW);
+    expect(r.stdout).toContain("\\u009b2J\\u202eb");
+    expect(JSON.stringify(JSON.parse(r.stdout))).toContain(JSON.stringify(NAME).slice(1, -1));
+  });
+});
