@@ -196,7 +196,7 @@ export function unreadableWhy(listing: { firstUnreadable?: string }): string {
 function parseMlsdListing(text: string): { entries: FileInfo[]; unreadable: number; firstUnreadable?: string; unique?: string } {
   const { parsed: lines, ...unread } = parseLines(text, parseMlsxLine);
   const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
-  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link).map(stripTypeFact);
+  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link || i.special).map(stripTypeFact);
   return unique ? { entries, ...unread, unique } : { entries, ...unread };
 }
 

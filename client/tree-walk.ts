@@ -176,7 +176,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         }
         // As the local walk leaves them out: RETR of a pipe waits for a writer, of a device reads it.
         if (e.special) {
-          opts.onSkip?.(child, "not a regular file on the server: a device, pipe or socket");
+          opts.onSkip?.(child, e.special === "?" ? "neither a file nor a directory on the server (a type its listing does not name)" : "not a regular file on the server: a device, pipe or socket");
           continue;
         }
         const clash = clashes?.get(e.name);

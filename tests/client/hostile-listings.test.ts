@@ -137,3 +137,45 @@ describe("a tree whose directories list millions of entries each", () => {
     }
   }, 60_000);
 });
+
+describe("MLSD entries of other types than file and dir", () => {
+  test("sync --delete: a device, a FIFO and an unknown type are skipped with a warning, and the local files of their names are kept", async () => {
+    const out = join(t.work, "m");
+    mkdirSync(out);
+    for (const n of ["a.txt", "dev", "pipe", "odd"]) writeFileSync(join(out, n), "mine");
+    const server = startScriptedServer({
+      feat: ["SIZE", "MLSD"],
+      on: {
+        SIZE: (c) => c.reply(213, "3"),
+        async MLSD(c) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const facts = ";modify=20260101120000;";
+          await d.send(Buffer.from([`type=file;size=3${facts} a.txt`, `type=OS.unix=chr-5/1${facts} dev`, `type=OS.unix=fifo${facts} pipe`, `type=whatever;size=3${facts} odd`].join("\r\n") + "\r\n"));
+          d.end();
+          c.reply(226, "Directory send OK");
+        },
+        async RETR(c) {
+          const d = await c.data();
+          c.reply(150, "Opening data connection");
+          await d.send(Buffer.from("abc"));
+          d.end();
+          c.reply(226, "Transfer complete");
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${server.port}/t/`, "m", "--delete"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("dev: skipped (not a regular file on the server: a device, pipe or socket)");
+      expect(r.stderr).toContain("pipe: skipped (not a regular file on the server: a device, pipe or socket)");
+      expect(r.stderr).toContain("odd: skipped (neither a file nor a directory on the server (a type its listing does not name))");
+      // Before: dropped from the listing unsaid, and the three local files deleted.
+      for (const n of ["dev", "pipe", "odd"]) expect(readFileSync(join(out, n), "utf8")).toBe("mine");
+      expect(readFileSync(join(out, "a.txt"), "utf8")).toBe("abc");
+      expect(server.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR /t/a.txt"]);
+    } finally {
+      server.stop();
+    }
+  });
+});
