@@ -25,8 +25,15 @@ export const MAX_LISTING_ENTRIES = 2_000_000;
 export interface ListingBudget {
   /** Lines still allowed; below 0, every listing of the walk is given up. */
   left: number;
-  /** The error's message once it is spent. */
-  readonly spent: string;
+  /**
+   * Bytes still allowed, likewise: lines of long names (2,000 bytes each) kept 5,000,000 entries
+   * from being a bound on memory (10 GB of names held).
+   */
+  bytesLeft: number;
+  /** The error's message once `left` is spent. */
+  readonly tooMany: string;
+  /** The error's message once `bytesLeft` is spent. */
+  readonly tooLarge: string;
 }
 
 /**
@@ -36,22 +43,31 @@ export interface ListingBudget {
  */
 async function readAll(client: FtpClient, t: DataTransfer, what: string, budget?: ListingBudget): Promise<Listed> {
   let lines = 0;
+  let bytes = 0;
+  const spent = () => budget !== undefined && (budget.left < 0 || budget.bytesLeft < 0);
   try {
-    return await readCounted(client, t, what, (n) => {
+    return await readCounted(client, t, what, (n, size) => {
       lines += n;
-      if (budget) budget.left -= n;
-      return budget !== undefined && budget.left < 0;
+      bytes += size;
+      if (budget) {
+        budget.left -= n;
+        budget.bytesLeft -= size;
+      }
+      return spent();
     });
   } catch (err) {
-    if (budget && budget.left < 0) throw new ClientError(budget.spent);
+    if (budget && spent()) throw new ClientError(budget.left < 0 ? budget.tooMany : budget.tooLarge);
     // A listing that failed (to be tried again, or tolerated) holds nothing of the walk's.
-    if (budget) budget.left += lines;
+    if (budget) {
+      budget.left += lines;
+      budget.bytesLeft += bytes;
+    }
     throw err;
   }
 }
 
-/** readAll's reading; `spent` hears of each chunk's line breaks and says when the walk's budget is spent. */
-async function readCounted(client: FtpClient, t: DataTransfer, what: string, spent: (lines: number) => boolean): Promise<Listed> {
+/** readAll's reading; `spent` hears of each chunk's line breaks and bytes, and says when the walk's budget is spent. */
+async function readCounted(client: FtpClient, t: DataTransfer, what: string, spent: (lines: number, bytes: number) => boolean): Promise<Listed> {
   const stallMs = client.opts.stallMs ?? DEFAULT_STALL_MS;
   const chunks: Buffer[] = [];
   let total = 0;
@@ -62,7 +78,7 @@ async function readCounted(client: FtpClient, t: DataTransfer, what: string, spe
     let n = 0;
     for (let at = c.indexOf(10); at >= 0; at = c.indexOf(10, at + 1)) n++;
     lines += n;
-    stop ||= spent(n) || total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES;
+    stop ||= spent(n, c.length) || total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES;
     if (stop) t.conn.destroy();
     else chunks.push(c);
   });
@@ -74,7 +90,7 @@ async function readCounted(client: FtpClient, t: DataTransfer, what: string, spe
   await t.conn.closed;
   clearTimeout(deadline);
   stall.stop();
-  if (spent(0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
+  if (spent(0, 0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
   if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
   if (late) throw new ClientError(`the listing of ${what} did not end in ${deadlineMs / 1000} s (ten times --stall-timeout; ${total} bytes came): a server that lists this slowly needs a larger --stall-timeout`, { kind: "network" });
   if (total > MAX_LISTING_BYTES) {

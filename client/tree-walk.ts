@@ -82,6 +82,9 @@ export interface Listers {
 const MAX_WALK_DEPTH = 256;
 const MAX_WALK_ENTRIES = 5_000_000;
 const tooManyEntries = `the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`;
+/** Listing bytes of one walk: 430 bytes a line for 5,000,000 entries (ProFTPD's MLSD lines with every fact and a long name: ~250). */
+const MAX_WALK_LISTING_BYTES = 2 * 1024 ** 3;
+const tooLarge = `the remote tree's listings are larger than ${MAX_WALK_LISTING_BYTES / 1024 ** 3} GiB; not walking it further (copy it in parts)`;
 
 /** How a walk is bounded and filtered, and who hears of what it leaves out. */
 export interface WalkOptions {
@@ -123,7 +126,7 @@ interface Pending {
  */
 export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
-  const budget: ListingBudget = { left: MAX_WALK_ENTRIES, spent: tooManyEntries };
+  const budget: ListingBudget = { left: MAX_WALK_ENTRIES, bytesLeft: MAX_WALK_LISTING_BYTES, tooMany: tooManyEntries, tooLarge };
   let level: Pending[] = [{ rel: "", line: [] }];
   for (let depth = 1; level.length > 0; depth++) {
     if (level.length > 1) listers.widen();

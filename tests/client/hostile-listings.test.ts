@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { digest, runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
 import { startScriptedServer } from "./scripted-server.ts";
+import { FtpClient } from "../../client/client.ts";
+import { listDir } from "../../client/listing.ts";
 
 setDefaultTimeout(60_000);
 
@@ -175,6 +177,38 @@ describe("MLSD entries of other types than file and dir", () => {
       expect(readFileSync(join(out, "a.txt"), "utf8")).toBe("abc");
       expect(server.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR /t/a.txt"]);
     } finally {
+      server.stop();
+    }
+  });
+});
+
+describe("a walk's listing budget (bytes)", () => {
+  test("names of 1,000 bytes: a listing is charged its bytes as they come, and given up with the budget's message once they pass it", async () => {
+    const lines = Array.from({ length: 100 }, (_, i) => `type=file;size=1;modify=20260101120000; ${String(i).padStart(1000, "n")}\r\n`).join("");
+    const server = startScriptedServer({
+      feat: ["MLSD"],
+      on: {
+        async MLSD(c) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const whole = await d.send(Buffer.from(lines));
+          d.end();
+          c.reply(whole ? 226 : 426, whole ? "Directory send OK" : "Connection closed; transfer aborted");
+        },
+      },
+    });
+    const client = await FtpClient.connect({ host: "127.0.0.1", port: server.port, timeoutMs: 10_000 });
+    try {
+      await client.login("u", () => "p");
+      await client.feat();
+      const roomy = { left: 1_000, bytesLeft: 1_000_000, tooMany: "too many lines", tooLarge: "too many bytes" };
+      expect((await listDir(client, "/t", roomy)).entries).toHaveLength(100);
+      expect(roomy.bytesLeft).toBe(1_000_000 - Buffer.byteLength(lines));
+      // The entry count is far from spent: the bytes end it (before: lines alone were counted, and 100 entries listed).
+      const tight = { left: 1_000, bytesLeft: 50_000, tooMany: "too many lines", tooLarge: "too many bytes" };
+      await expect(listDir(client, "/t", tight)).rejects.toThrow("too many bytes");
+    } finally {
+      client.destroy();
       server.stop();
     }
   });
