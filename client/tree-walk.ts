@@ -155,6 +155,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
               "remote",
             )
           : undefined;
+      const twice = namesListedTwice(entries);
       for (const e of entries) {
         if (e.name === "." || e.name === ".." || e.name.includes("/")) continue;
         // An empty name (a broken or hostile server's MLSD line) is the directory itself: as a file it
@@ -168,6 +169,15 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         if (opts.excluded(child)) {
           opts.onExcluded?.(child);
           continue;
+        }
+        // One name, two different entries (a file and a directory, two sizes): which is there cannot
+        // be told. Taken in turn, a sync --delete put the file in place of the local directory and
+        // its files. The same entry twice (an object store's prefix and its marker) is taken once.
+        const dup = twice?.get(e.name);
+        if (dup !== undefined) {
+          if (dup === "conflict") opts.onSkip?.(child, "listed more than once by the server, as different entries: which one is there cannot be told");
+          twice!.set(e.name, "done");
+          if (dup !== "same") continue;
         }
         if (listing.undecodable?.has(e.name)) {
           opts.onSkip?.(child, "a name that is not valid UTF-8: FTP commands carry UTF-8, so it cannot be asked for");
@@ -206,6 +216,27 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
     level = next;
   }
   return out;
+}
+
+/**
+ * The names `entries` holds more than once, or null when none: "same" when every entry of the name
+ * is the same directory, or the same file (size and time), else "conflict" ("done" once the walk
+ * has taken the name).
+ */
+function namesListedTwice(entries: readonly FileInfo[]): Map<string, "same" | "conflict" | "done"> | null {
+  const first = new Map<string, FileInfo>();
+  let twice: Map<string, "same" | "conflict" | "done"> | null = null;
+  for (const e of entries) {
+    const was = first.get(e.name);
+    if (!was) {
+      first.set(e.name, e);
+      continue;
+    }
+    const same = was.type === e.type && !was.link === !e.link && !was.special === !e.special && (e.type === "dir" || (was.size === e.size && was.mtime.getTime() === e.mtime.getTime()));
+    twice ??= new Map();
+    if (!same || twice.get(e.name) !== "conflict") twice.set(e.name, same ? "same" : "conflict");
+  }
+  return twice;
 }
 
 /**

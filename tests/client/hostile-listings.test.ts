@@ -213,3 +213,50 @@ describe("a walk's listing budget (bytes)", () => {
     }
   });
 });
+
+describe("a name listed twice", () => {
+  test("sync --delete: a name listed as a file and a directory, or as two files of other sizes, is skipped and its local copy kept; the same entry twice is taken once", async () => {
+    const out = join(t.work, "m");
+    mkdirSync(join(out, "a"), { recursive: true });
+    writeFileSync(join(out, "a", "keep"), "mine");
+    writeFileSync(join(out, "b"), "mine");
+    const facts = "modify=20260101120000;";
+    const server = startScriptedServer({
+      feat: ["SIZE", "MLSD"],
+      on: {
+        SIZE: (c) => c.reply(213, "3"),
+        async MLSD(c, arg) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const root = arg.replace(/\/+$/, "") === "/t";
+          const lines = root
+            ? [`type=file;size=3;${facts} a`, `type=dir;${facts} a`, `type=file;size=5;${facts} b`, `type=file;size=3;${facts} b`, `type=dir;${facts} c`, `type=dir;${facts} c`, `type=file;size=3;${facts} d`, `type=file;size=3;${facts} d`]
+            : [`type=file;size=3;${facts} inner`];
+          await d.send(Buffer.from(lines.map((l) => `${l}\r\n`).join("")));
+          d.end();
+          c.reply(226, "Directory send OK");
+        },
+        async RETR(c) {
+          const d = await c.data();
+          c.reply(150, "Opening data connection");
+          await d.send(Buffer.from("abc"));
+          d.end();
+          c.reply(226, "Transfer complete");
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${server.port}/t/`, "m", "--delete"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      for (const n of ["a", "b"]) expect(r.stderr).toContain(`${n}: skipped (listed more than once by the server, as different entries: which one is there cannot be told)`);
+      // Before: the file "a" replaced the local directory a/ and its file; b failed half-way.
+      expect(readFileSync(join(out, "a", "keep"), "utf8")).toBe("mine");
+      expect(readFileSync(join(out, "b"), "utf8")).toBe("mine");
+      expect(readFileSync(join(out, "c", "inner"), "utf8")).toBe("abc");
+      expect(readFileSync(join(out, "d"), "utf8")).toBe("abc");
+      expect(server.commands.filter((c) => c.startsWith("RETR")).sort()).toEqual(["RETR /t/c/inner", "RETR /t/d"]);
+    } finally {
+      server.stop();
+    }
+  });
+});
