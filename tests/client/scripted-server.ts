@@ -169,7 +169,8 @@ export function startScriptedServer(script: Script): ScriptedServer {
         while ((nl = s.data.buf.indexOf("\n")) >= 0) {
           const line = s.data.buf.slice(0, nl).replace(/\r$/, "");
           s.data.buf = s.data.buf.slice(nl + 1);
-          s.data.queue = s.data.queue.then(() => handle(s, line));
+          // A handler that throws (a test's mistake) answers 451 and the session goes on.
+          s.data.queue = s.data.queue.then(() => handle(s, line).catch((err: unknown) => s.data.ctl.reply(451, `scripted handler failed: ${String(err)}`)));
         }
       },
       close(s) {
