@@ -20,14 +20,14 @@ export const MAX_LISTING_ENTRIES = 2_000_000;
 /**
  * Lines the listings of one tree walk may bring in all, counted as they arrive over every listing
  * under way (tree-walk.ts): a level's listings are all held until the last one ends, and counted
- * only then, three directories of 1.9 million entries each took the client past 6 GB first.
+ * only then, three directories of 1.9 million entries each took the client to 4.4 GB, and rising.
  */
 export interface ListingBudget {
   /** Lines still allowed; below 0, every listing of the walk is given up. */
   left: number;
   /**
-   * Bytes still allowed, likewise: lines of long names (2,000 bytes each) kept 5,000,000 entries
-   * from being a bound on memory (10 GB of names held).
+   * Bytes still allowed, likewise: with long names (2,000 bytes each), 5,000,000 entries were no
+   * bound on memory (10 GB of names could be held).
    */
   bytesLeft: number;
   /** The error's message once `left` is spent. */
