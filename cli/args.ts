@@ -90,7 +90,7 @@ export function tlsOptions(args: { tls?: boolean; ca?: string; insecure?: boolea
 /** --retries and --stall-timeout: how every client command that talks to a server (`ls` too) rides out a drop or a stall. */
 export const retryArgs = {
   retries: { type: "string", default: "3", description: "Reconnect and continue this many times after a dropped connection", valueHint: "N" },
-  "stall-timeout": { type: "string", default: "60", description: "Give up on a server silent this many seconds: a data connection that moves no byte (then reconnect and continue), and the wait for any reply (the greeting, login, RETR/STOR/MLSD/LIST, HASH…; a refused password's late reply excepted); a server hashing a huge file on demand may need more; 0: never", valueHint: "SECONDS" },
+  "stall-timeout": { type: "string", default: "60", description: "Give up on a server silent this many seconds: a data connection that moves no byte (then reconnect and continue), and the wait for any reply (the greeting, login, RETR/STOR/MLSD/LIST, HASH…; a refused password's late reply excepted); a reply or a listing still coming after ten times this is given up too; a server hashing a huge file on demand may need more; 0: never", valueHint: "SECONDS" },
 } as const satisfies ArgsDef;
 
 /** Flags shared by the client commands `get`, `put` and `resume`. */

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { journalDir, pendingDirs } from "../client/journal.ts";
 import { interruptedReport, reportPrinted, stderrStream, writeStdout } from "../client/report.ts";
 import { runInterruptHooks } from "../client/on-interrupt.ts";
+import { printableJson } from "../protocol/printable.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 
@@ -11,7 +12,7 @@ const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 export function listingErrorOnInterrupt(): void {
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
-      writeStdout(JSON.stringify({ error: `interrupted by ${signal}` }, null, 2) + "\n");
+      writeStdout(printableJson({ error: `interrupted by ${signal}` }) + "\n");
       process.exit(128 + number);
     });
   }
@@ -23,7 +24,7 @@ export function hintOnInterrupt(json: boolean): void {
     process.once(signal, () => {
       // First what cannot wait for the exit: a stream's upload resets its data connection.
       runInterruptHooks(signal);
-      if (json && !reportPrinted()) writeStdout(JSON.stringify(interruptedReport(signal), null, 2) + "\n");
+      if (json && !reportPrinted()) writeStdout(printableJson(interruptedReport(signal)) + "\n");
       // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).
       const where = pendingDirs().map((journal) => (journal === journalDir() ? process.cwd() : dirname(dirname(journal))));
       if (where.length > 0) {

@@ -3,7 +3,7 @@ import { defineCommand, renderUsage, runCommand, runMain, type ArgsDef, type Com
 import pkg from "../package.json" with { type: "json" };
 import { checkArgs, CliError, negativeNumbersAsPositionals } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
-import { printableMessage } from "../protocol/printable.ts";
+import { printableJson, printableMessage } from "../protocol/printable.ts";
 import { onStdoutError, stderrOut } from "../client/report.ts";
 import { CLIENT_COMMANDS, exitStatusHelp } from "./exit-help.ts";
 
@@ -74,7 +74,7 @@ async function exitStatus(err: unknown): Promise<number> {
  */
 async function reportFailureAsJson(err: unknown): Promise<void> {
   const { failedJob, failedListing, printReport, reportPrinted, writeStdout } = await import("../client/report.ts");
-  if (listJson) writeStdout(JSON.stringify(failedListing(err), null, 2) + "\n");
+  if (listJson) writeStdout(printableJson(failedListing(err)) + "\n");
   else if (!reportPrinted()) printReport(failedJob(err));
 }
 

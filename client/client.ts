@@ -126,7 +126,7 @@ export class FtpClient {
    */
   read(timeoutMs = this.waitMs, awaited = "reply"): Promise<FtpReply> {
     const flag = timeoutMs === this.waitMs ? this.waitFlag : "";
-    return this.replies.read(timeoutMs, `timed out waiting for the server's ${awaited} (${this.endpoint()}): no reply in ${timeoutMs / 1000} s${flag}`);
+    return this.replies.read(timeoutMs, `timed out waiting for the server's ${awaited} (${this.endpoint()}): no reply in ${timeoutMs / 1000} s${flag}`, (ms) => `the server's ${awaited} (${this.endpoint()}) did not end in ${ms / 1000} s${flag ? " (ten times --stall-timeout)" : ""}: its lines kept coming`);
   }
 
   /** Send one command line (no waiting). */

@@ -4,6 +4,7 @@ import { parseListLine, parseMlsxLine, type FileInfo } from "../protocol/listing
 import type { FtpReply } from "../protocol/reply.ts";
 import { ClientError, describe, replyError, type DataTransfer, type FtpClient } from "./client.ts";
 import { DEFAULT_STALL_MS, finalReply, watchStall } from "./transfer.ts";
+import { REPLY_SPAN_FACTOR } from "./reply-queue.ts";
 
 /**
  * Most bytes one listing may take: a directory of a million entries lists in ~100 MB of MLSD. A
@@ -17,25 +18,81 @@ export const MAX_LISTING_BYTES = 256 * 1024 * 1024;
 export const MAX_LISTING_ENTRIES = 2_000_000;
 
 /**
- * Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines),
- * given up when it moves no byte for the client's stall time, as is its final reply after it (a
- * server silent at either step held a tree job forever).
+ * Lines the listings of one tree walk may bring in all, counted as they arrive over every listing
+ * under way (tree-walk.ts): a level's listings are all held until the last one ends, and counted
+ * only then, three directories of 1.9 million entries each took the client to 4.4 GB, and rising.
  */
-async function readAll(client: FtpClient, t: DataTransfer, what: string): Promise<Listed> {
+export interface ListingBudget {
+  /** Lines still allowed; below 0, every listing of the walk is given up. */
+  left: number;
+  /**
+   * Bytes still allowed, likewise: with long names (2,000 bytes each), 5,000,000 entries were no
+   * bound on memory (10 GB of names could be held).
+   */
+  bytesLeft: number;
+  /** The error's message once `left` is spent. */
+  readonly tooMany: string;
+  /** The error's message once `bytesLeft` is spent. */
+  readonly tooLarge: string;
+}
+
+/**
+ * Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines,
+ * and what `budget` has left), given up when it moves no byte for the client's stall time, as is its
+ * final reply after it (a server silent at either step held a tree job forever).
+ */
+async function readAll(client: FtpClient, t: DataTransfer, what: string, budget?: ListingBudget): Promise<Listed> {
+  let lines = 0;
+  let bytes = 0;
+  const spent = () => budget !== undefined && (budget.left < 0 || budget.bytesLeft < 0);
+  try {
+    return await readCounted(client, t, what, (n, size) => {
+      lines += n;
+      bytes += size;
+      if (budget) {
+        budget.left -= n;
+        budget.bytesLeft -= size;
+      }
+      return spent();
+    });
+  } catch (err) {
+    if (budget && spent()) throw new ClientError(budget.left < 0 ? budget.tooMany : budget.tooLarge);
+    // A listing that failed (to be tried again, or tolerated) holds nothing of the walk's.
+    if (budget) {
+      budget.left += lines;
+      budget.bytesLeft += bytes;
+    }
+    throw err;
+  }
+}
+
+/** readAll's reading; `spent` hears of each chunk's line breaks and bytes, and says when the walk's budget is spent. */
+async function readCounted(client: FtpClient, t: DataTransfer, what: string, spent: (lines: number, bytes: number) => boolean): Promise<Listed> {
   const stallMs = client.opts.stallMs ?? DEFAULT_STALL_MS;
   const chunks: Buffer[] = [];
   let total = 0;
   let lines = 0;
+  let stop = false;
   t.conn.onData((c) => {
     total += c.length;
-    for (let at = c.indexOf(10); at >= 0; at = c.indexOf(10, at + 1)) lines++;
-    if (total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES) t.conn.destroy();
+    let n = 0;
+    for (let at = c.indexOf(10); at >= 0; at = c.indexOf(10, at + 1)) n++;
+    lines += n;
+    stop ||= spent(n, c.length) || total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES;
+    if (stop) t.conn.destroy();
     else chunks.push(c);
   });
   const stall = watchStall(t.conn, stallMs);
+  // Never silent is not enough: a server sending a line every few seconds held a tree job for ever.
+  let late = false;
+  const deadlineMs = stallMs * REPLY_SPAN_FACTOR;
+  const deadline = deadlineMs > 0 ? setTimeout(() => ((late = true), t.conn.destroy()), deadlineMs) : undefined;
   await t.conn.closed;
+  clearTimeout(deadline);
   stall.stop();
+  if (spent(0, 0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
   if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
+  if (late) throw new ClientError(`the listing of ${what} did not end in ${deadlineMs / 1000} s (ten times --stall-timeout; ${total} bytes came): a server that lists this slowly needs a larger --stall-timeout`, { kind: "network" });
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
   }
@@ -44,6 +101,9 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string): Promis
   }
   const r = await finalReply(t.done, stallMs, total);
   if (r.code >= 300) throw replyError("listing", r);
+  // A reset is no end of the listing, even with a 226 after it (a middlebox's RST, a worker that
+  // crashed while its parent answers): taken as whole, a sync --delete removed what it left out.
+  if (t.conn.error) throw new ClientError(`the listing of ${what} was cut short: the data connection failed after ${total} bytes (${t.conn.error.message})`, { retryable: true, kind: "network" });
   // vsftpd ends the listing of a directory it cannot read with a success and nothing in it: taken
   // as empty, a sync --delete removed everything the destination had there.
   if (/failed to open directory/i.test(r.lines.join(" "))) throw new ClientError(`the listing of ${what}: ${describe(r)}`, { code: 550 });
@@ -56,17 +116,26 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string): Promis
   }
   const bytes = Buffer.concat(chunks);
   try {
-    return { text: strictUtf8.decode(bytes), lossy: false };
+    return { text: strictUtf8.decode(bytes), lossy: false, lines };
   } catch {
     // A name in another encoding (Latin-1 on an old vsftpd host): its bad bytes read as U+FFFD.
-    return { text: bytes.toString("utf8"), lossy: true };
+    return { text: bytes.toString("utf8"), lossy: true, lines };
   }
 }
 
-/** A listing's text; `lossy` when some bytes were not UTF-8 (and read as U+FFFD). */
+/** A listing's text; `lossy` when some bytes were not UTF-8 (and read as U+FFFD); its line breaks. */
 interface Listed {
   text: string;
   lossy: boolean;
+  lines: number;
+}
+
+/**
+ * A listing read against `budget` keeps only the `kept` entries it yields charged: its other lines
+ * (cdir, ".", "..", "total") were charged as they came.
+ */
+function keepCharged(budget: ListingBudget | undefined, listed: Listed, kept: number): void {
+  if (budget) budget.left += Math.max(0, listed.lines - kept);
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -143,7 +212,7 @@ export function unreadableWhy(listing: { firstUnreadable?: string }): string {
 function parseMlsdListing(text: string): { entries: FileInfo[]; unreadable: number; firstUnreadable?: string; unique?: string } {
   const { parsed: lines, ...unread } = parseLines(text, parseMlsxLine);
   const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
-  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link).map(stripTypeFact);
+  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link || i.special).map(stripTypeFact);
   return unique ? { entries, ...unread, unique } : { entries, ...unread };
 }
 
@@ -206,13 +275,14 @@ async function listLiteral(client: FtpClient, path: string, name: string): Promi
  * The entries of a directory (MLSD when offered, else LIST), which verb listed them, and the
  * directory's `unique` fact when the server sends one.
  */
-export async function listDir(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; firstUnreadable?: string; unique?: string; undecodable?: Set<string> }> {
+export async function listDir(client: FtpClient, path: string, budget?: ListingBudget): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; firstUnreadable?: string; unique?: string; undecodable?: Set<string> }> {
   if (client.features.has("MLST") || client.features.has("MLSD")) {
-    const listed = await readAll(client, await client.transfer("MLSD", path), path);
+    const listed = await readAll(client, await client.transfer("MLSD", path), path, budget);
     const parsed = parseMlsdListing(listed.text);
+    keepCharged(budget, listed, parsed.entries.length);
     return { ...parsed, ...garbled(listed, parsed.entries), via: "MLSD" };
   }
-  return { ...(await listDirByList(client, path)), via: "LIST" };
+  return { ...(await listDirByList(client, path, budget)), via: "LIST" };
 }
 
 /**
@@ -225,13 +295,14 @@ export async function listDir(client: FtpClient, path: string): Promise<{ entrie
  * (a server that takes it for a name lists nothing, or refuses): `-a` must show everything plain
  * LIST does, and more than nothing, before it is trusted.
  */
-async function listDirByList(client: FtpClient, path: string): Promise<{ entries: FileInfo[]; unreadable: number; firstUnreadable?: string; undecodable?: Set<string> }> {
+async function listDirByList(client: FtpClient, path: string, budget?: ListingBudget): Promise<{ entries: FileInfo[]; unreadable: number; firstUnreadable?: string; undecodable?: Set<string> }> {
   const cwd = client.home !== null;
   if (cwd) await client.expect("CWD", path, [250, 200], `cannot enter ${path}`);
   const list = async (all: boolean) => {
     const arg = [all ? "-a" : "", cwd ? "" : path].filter(Boolean).join(" ");
-    const listed = await readAll(client, await client.transfer("LIST", arg || undefined), path);
+    const listed = await readAll(client, await client.transfer("LIST", arg || undefined), path, budget);
     const parsed = parseList(listed.text);
+    keepCharged(budget, listed, parsed.entries.length);
     return { ...parsed, ...garbled(listed, parsed.entries) };
   };
   if (client.listsHidden === false) return list(false);
@@ -248,5 +319,7 @@ async function listDirByList(client: FtpClient, path: string): Promise<{ entries
   const names = new Set(all.entries.map((e) => e.name));
   if (all.entries.length > 0 && plain.entries.every((e) => names.has(e.name))) client.listsHidden = true;
   else if (plain.entries.length > 0) client.listsHidden = false;
+  // The probe's other listing is dropped, and its entries with it.
+  if (budget) budget.left += (client.listsHidden ? plain : all).entries.length;
   return client.listsHidden ? all : plain;
 }

@@ -1,6 +1,6 @@
 // Asking the server for a file's digest: HASH (draft-bryan-ftp-hash) with OPTS HASH to pick the
 // algorithm and RANG (draft-bryan-ftp-range) for a byte range, else the legacy XSHA256/XMD5.
-import { formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
+import { digestOfLength, formatRangeArg, parseHashReply, parseLegacyHashReply, type HashAlgorithm, type HashResult } from "../protocol/hash.ts";
 import type { FtpClient } from "./client.ts";
 import { describe, fromServer, replyError } from "./errors.ts";
 
@@ -131,7 +131,7 @@ export class RemoteHash {
     if (this.legacyRefused.has(names.legacy)) return null;
     const listed = this.client.features.has(names.legacy);
     const r = await this.client.command(names.legacy, path);
-    if (r.code === 213 || r.code === 250) return { hex: fromServer(`${names.legacy} reply`, () => parseLegacyHashReply(r.lines[r.lines.length - 1]!)), via: names.legacy };
+    if (r.code === 213 || r.code === 250) return { hex: fromServer(`${names.legacy} reply`, () => digestOfLength(parseLegacyHashReply(r.lines[r.lines.length - 1]!), names.hash)), via: names.legacy };
     if (listed && (r.code === 550 || r.code === 450)) throw replyError(`${names.legacy} ${path}`, r);
     this.legacyRefused.add(names.legacy);
     return null;

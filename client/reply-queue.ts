@@ -11,6 +11,13 @@ import { ClientError } from "./errors.ts";
  */
 const MAX_UNREAD_REPLIES = 1000;
 
+/**
+ * How many times a reply's silence bound (--stall-timeout) one reply may take from its first byte to
+ * its end while its lines keep coming: a server sending progress lines ("213-Computing…" while
+ * ProFTPD hashes a big file) is waited for, one sending a line every few seconds for ever is not.
+ */
+export const REPLY_SPAN_FACTOR = 10;
+
 export class ReplyQueue {
   private readonly parser = new ReplyParser();
   private readonly decoder = new TextDecoder("utf-8");
@@ -20,6 +27,8 @@ export class ReplyQueue {
   private heldBy: Promise<void> | null = null;
   /** performance.now() of the last byte from the server: a reply's wait is a stall bound, not a deadline. */
   private lastInput = performance.now();
+  /** performance.now() of the first byte of the reply under way (a line, or lines, not ended yet), or null. */
+  private replyBegan: number | null = null;
 
   /** `onTimeout`: a reply did not come in time (the caller drops the connection). */
   constructor(
@@ -46,6 +55,9 @@ export class ReplyQueue {
       this.fail(new ClientError(`protocol error from server: ${(err as Error).message}`, { kind: "protocol" }));
       return false;
     }
+    // A reply under way began in this chunk unless one was already under way and none ended here.
+    if (!this.parser.holdsPartial) this.replyBegan = null;
+    else if (this.replyBegan === null || replies.length > 0) this.replyBegan = this.lastInput;
     let closing = false;
     for (const r of replies) {
       this.trace?.(`< ${r.code} ${r.lines.join("\n    ")}`);
@@ -81,21 +93,27 @@ export class ReplyQueue {
    * The next reply (preliminary or final), reserved now. It is given up (`timedOut` is the error's
    * message) once the control connection has been silent for `timeoutMs` while it waited; 0 waits as
    * long as it takes. Silent, not slow: a server that sends a long reply line by line (ProFTPD's
-   * "213-Computing…" while it hashes a big file) is still answering.
+   * "213-Computing…" while it hashes a big file) is still answering, for REPLY_SPAN_FACTOR times
+   * `timeoutMs` from the reply's first byte (`endless` then gives the error's message): a server
+   * that trickled a reply a line (or a byte) every few seconds held the client for ever.
    */
-  read(timeoutMs: number, timedOut = "timed out waiting for the server's reply"): Promise<FtpReply> {
+  read(timeoutMs: number, timedOut = "timed out waiting for the server's reply", endless = (ms: number) => `the server's reply did not end in ${ms / 1000} s, its lines still coming`): Promise<FtpReply> {
     const queued = this.unread.shift();
     if (queued) return Promise.resolve(queued);
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       const since = performance.now();
+      const spanMs = timeoutMs * REPLY_SPAN_FACTOR;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const check = () => {
-        const quiet = performance.now() - Math.max(since, this.lastInput);
-        if (quiet < timeoutMs) return void (timer = setTimeout(check, timeoutMs - quiet));
+        const now = performance.now();
+        const quiet = now - Math.max(since, this.lastInput);
+        // Its own reply's span only: one begun before this read (another reader's) is not this reply.
+        const span = this.replyBegan === null ? 0 : now - Math.max(since, this.replyBegan);
+        if (quiet < timeoutMs && span < spanMs) return void (timer = setTimeout(check, Math.min(timeoutMs - quiet, spanMs - span)));
         const i = this.readers.indexOf(entry);
         if (i >= 0) this.readers.splice(i, 1);
-        reject(new ClientError(timedOut, { retryable: true }));
+        reject(new ClientError(quiet < timeoutMs ? endless(spanMs) : timedOut, { retryable: true }));
         this.onTimeout();
       };
       if (timeoutMs > 0) timer = setTimeout(check, timeoutMs);

@@ -3,6 +3,7 @@
 // script reads `get a.bin --json` and `get -r dir --json` alike.
 import { writeSync } from "node:fs";
 import type { PlanItem } from "./tree-plan.ts";
+import { printableJson } from "../protocol/printable.ts";
 
 export interface FileReport {
   /** A tree's path relative to its roots; a single file's local path. */
@@ -76,7 +77,7 @@ export function printReport(report: JobReport): void {
   soFar = null; // the job's own report is out: a signal from now on adds none
   around = null;
   printed = true;
-  writeStdout(JSON.stringify(report, null, 2) + "\n");
+  writeStdout(printableJson(report) + "\n");
 }
 
 /**

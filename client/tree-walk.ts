@@ -4,7 +4,7 @@
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
-import { askForWantedFacts, listDir, mlstFacts, unreadableWhy } from "./listing.ts";
+import { askForWantedFacts, listDir, mlstFacts, unreadableWhy, type ListingBudget } from "./listing.ts";
 import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { NameMatch, TreeEntry } from "./tree-plan.ts";
@@ -76,10 +76,15 @@ export interface Listers {
 
 /**
  * Bounds of a remote walk: a server can list a tree without end (a directory in every directory),
- * which grew the client by gigabytes; real trees stay far inside both.
+ * which grew the client by gigabytes; real trees stay far inside both. Entries count as their
+ * listings' lines arrive (ListingBudget), over every listing under way, not once a level has ended.
  */
 const MAX_WALK_DEPTH = 256;
 const MAX_WALK_ENTRIES = 5_000_000;
+const tooManyEntries = `the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`;
+/** Listing bytes of one walk: 430 bytes a line for 5,000,000 entries (ProFTPD's MLSD lines with every fact and a long name: ~250). */
+const MAX_WALK_LISTING_BYTES = 2 * 1024 ** 3;
+const tooLarge = `the remote tree's listings are larger than ${MAX_WALK_LISTING_BYTES / 1024 ** 3} GiB; not walking it further (copy it in parts)`;
 
 /** How a walk is bounded and filtered, and who hears of what it leaves out. */
 export interface WalkOptions {
@@ -121,10 +126,11 @@ interface Pending {
  */
 export async function walkRemote(listers: Listers, root: string, opts: WalkOptions): Promise<TreeEntry[] | null> {
   const out: TreeEntry[] = [];
+  const budget: ListingBudget = { left: MAX_WALK_ENTRIES, bytesLeft: MAX_WALK_LISTING_BYTES, tooMany: tooManyEntries, tooLarge };
   let level: Pending[] = [{ rel: "", line: [] }];
   for (let depth = 1; level.length > 0; depth++) {
     if (level.length > 1) listers.widen();
-    const listings = await listLevel(listers, root, level, (rel, err, retried) => rel !== "" && opts.onUnreadable !== undefined && (isRefusal(err) || (retried === true && isTransientReply(err))));
+    const listings = await listLevel(listers, root, level, budget, (rel, err, retried) => rel !== "" && opts.onUnreadable !== undefined && (isRefusal(err) || (retried === true && isTransientReply(err))));
     if (listings === null) return null;
     const next: Pending[] = [];
     level.forEach(({ rel, line: above }, i) => {
@@ -149,6 +155,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
               "remote",
             )
           : undefined;
+      const twice = namesListedTwice(entries);
       for (const e of entries) {
         if (e.name === "." || e.name === ".." || e.name.includes("/")) continue;
         // An empty name (a broken or hostile server's MLSD line) is the directory itself: as a file it
@@ -163,6 +170,15 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
           opts.onExcluded?.(child);
           continue;
         }
+        // One name, two different entries (a file and a directory, two sizes): which is there cannot
+        // be told. Taken in turn, a sync --delete put the file in place of the local directory and
+        // its files. The same entry twice (an object store's prefix and its marker) is taken once.
+        const dup = twice?.get(e.name);
+        if (dup !== undefined) {
+          if (dup === "conflict") opts.onSkip?.(child, "listed more than once by the server, as different entries: which one is there cannot be told");
+          twice!.set(e.name, "done");
+          if (dup !== "same") continue;
+        }
         if (listing.undecodable?.has(e.name)) {
           opts.onSkip?.(child, "a name that is not valid UTF-8: FTP commands carry UTF-8, so it cannot be asked for");
           continue;
@@ -173,7 +189,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         }
         // As the local walk leaves them out: RETR of a pipe waits for a writer, of a device reads it.
         if (e.special) {
-          opts.onSkip?.(child, "not a regular file on the server: a device, pipe or socket");
+          opts.onSkip?.(child, e.special === "?" ? "neither a file nor a directory on the server (a type its listing does not name)" : "not a regular file on the server: a device, pipe or socket");
           continue;
         }
         const clash = clashes?.get(e.name);
@@ -191,7 +207,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         }
         const precisionMs = via === "MLSD" ? 1000 : (e.mtimePrecisionMs ?? 60_000);
         out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}), ...(e.sizeUnknown ? { sizeUnknown: true } : {}) });
-        if (out.length > MAX_WALK_ENTRIES) throw new ClientError(`the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`);
+        if (out.length > MAX_WALK_ENTRIES) throw new ClientError(tooManyEntries);
         if (e.type !== "dir" || !opts.recursive) continue;
         if (depth >= MAX_WALK_DEPTH) opts.onSkip?.(child, `deeper than ${MAX_WALK_DEPTH} levels: not entered`);
         else next.push({ rel: child, line: e.unique !== undefined ? [...line, e.unique] : line });
@@ -200,6 +216,27 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
     level = next;
   }
   return out;
+}
+
+/**
+ * The names `entries` holds more than once, or null when none: "same" when every entry of the name
+ * is the same directory, or the same file (size and time), else "conflict" ("done" once the walk
+ * has taken the name).
+ */
+function namesListedTwice(entries: readonly FileInfo[]): Map<string, "same" | "conflict" | "done"> | null {
+  const first = new Map<string, FileInfo>();
+  let twice: Map<string, "same" | "conflict" | "done"> | null = null;
+  for (const e of entries) {
+    const was = first.get(e.name);
+    if (!was) {
+      first.set(e.name, e);
+      continue;
+    }
+    const same = was.type === e.type && !was.link === !e.link && !was.special === !e.special && (e.type === "dir" || (was.size === e.size && was.mtime.getTime() === e.mtime.getTime()));
+    twice ??= new Map();
+    if (!same || twice.get(e.name) !== "conflict") twice.set(e.name, same ? "same" : "conflict");
+  }
+  return twice;
 }
 
 /**
@@ -222,7 +259,7 @@ type Listing = Awaited<ReturnType<typeof listDir>> & { self?: string; notFiles?:
  * not to exist. A failure `tolerated` is that directory's result; after any other, no further
  * listing starts, and the first (in the level's order) is thrown once the listings under way have ended.
  */
-async function listLevel(listers: Listers, root: string, level: Pending[], tolerated: (rel: string, err: unknown, retried?: boolean) => boolean): Promise<(Listing | Refused)[] | null> {
+async function listLevel(listers: Listers, root: string, level: Pending[], budget: ListingBudget, tolerated: (rel: string, err: unknown, retried?: boolean) => boolean): Promise<(Listing | Refused)[] | null> {
   let failed = false;
   const results = await Promise.allSettled(
     level.map(async ({ rel }): Promise<Listing | Refused | null | undefined> => {
@@ -232,7 +269,7 @@ async function listLevel(listers: Listers, root: string, level: Pending[], toler
         for (let attempt = 1; ; attempt++) {
           if (failed) return undefined; // not listed: the walk fails anyway
           try {
-            return await listOne(client, root, rel);
+            return await listOne(client, root, rel, budget);
           } catch (err) {
             if (tolerated(rel, err)) return { refused: err as ClientError };
             const again = await listers.retry(client, err, attempt).catch(() => null);
@@ -264,11 +301,11 @@ interface Refused {
 }
 
 /** One directory of the walk; null when it is the root and it does not exist. */
-async function listOne(client: FtpClient, root: string, rel: string): Promise<Listing | null> {
+async function listOne(client: FtpClient, root: string, rel: string, budget: ListingBudget): Promise<Listing | null> {
   await askForWantedFacts(client);
   let listed;
   try {
-    listed = await listDir(client, joinRemote(root, rel));
+    listed = await listDir(client, joinRemote(root, rel), budget);
   } catch (err) {
     // The root itself: a refusal (550, or pyftpdlib's 501) is "no such directory" to the caller.
     if (rel === "" && err instanceof ClientError && (err.code ?? 0) >= 500) return (await remoteDirExists(client, root, { strict: true })) ? Promise.reject(err) : null;

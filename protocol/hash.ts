@@ -32,14 +32,30 @@ export function formatHashReply(r: HashResult): string {
   return `${r.algorithm} ${r.start}-${r.end} ${r.hex} ${r.path}`;
 }
 
+/**
+ * Hex digits of each algorithm's digest. A digest of another length is no digest of that algorithm:
+ * taken as the server's word, it failed the check of a good download (set aside as corrupt, exit 9),
+ * and one of 900,000 digits was printed whole in the error.
+ */
+export const DIGEST_HEX_DIGITS: Record<HashAlgorithm, number> = { "SHA-256": 64, "SHA-1": 40, MD5: 32, CRC32: 8, "SHA-512": 128 };
+
+/** `hex`, lower case, when it has `algorithm`'s length (a CRC32 without its leading zeros gets them). */
+export function digestOfLength(hex: string, algorithm: HashAlgorithm): string {
+  const digits = DIGEST_HEX_DIGITS[algorithm];
+  if (algorithm === "CRC32" && hex.length > 0 && hex.length < digits) hex = hex.padStart(digits, "0");
+  if (hex.length !== digits) throw new ParseError(`a ${algorithm} digest of ${hex.length} hex digits, not ${digits}`);
+  return hex.toLowerCase();
+}
+
 export function parseHashReply(text: string): HashResult {
   const m = /^(\S+) (\d+)-(\d+) ([0-9a-fA-F]+) (.*)$/.exec(text.trim());
   if (!m) throw new ParseError(`malformed HASH reply: ${text.slice(0, 80)}`);
+  const algorithm = parseHashAlgorithm(m[1]!);
   return {
-    algorithm: parseHashAlgorithm(m[1]!),
+    algorithm,
     start: Number(m[2]),
     end: Number(m[3]),
-    hex: m[4]!.toLowerCase(),
+    hex: digestOfLength(m[4]!, algorithm),
     path: m[5]!,
   };
 }

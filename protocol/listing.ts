@@ -21,8 +21,11 @@ export interface FileInfo {
   sizeUnknown?: true;
   /** LIST only: how finely the line gave the time ("Mon DD HH:MM" a minute, "Mon DD YYYY" a day). */
   mtimePrecisionMs?: number;
-  /** LIST only: a device, pipe, socket or door (its type letter): no file to copy, and no size. */
-  special?: "c" | "b" | "p" | "s" | "D";
+  /**
+   * A device, pipe, socket or door (its type letter; from MLSD, "?" for a type it does not name): no
+   * file to copy, and no size.
+   */
+  special?: "c" | "b" | "p" | "s" | "D" | "?";
 }
 
 /** Permission bits as LIST's nine columns (0o750 → "rwxr-x---"). */
@@ -151,6 +154,16 @@ export function formatMlstFeature(selected: ReadonlySet<string>): string {
   return `MLST ${MLSX_FACTS.map((f) => (selected.has(f) ? `${f}*;` : `${f};`)).join("")}`;
 }
 
+/** RFC 3659's types (§7.5.1): any other is an OS-specific or unknown entry. */
+const MLSX_TYPES = new Set(["file", "dir", "cdir", "pdir"]);
+
+/** The `ls` letter of an MLSD type fact that is no file or directory ("?" when it names none). */
+function specialOf(typeFact: string): NonNullable<FileInfo["special"]> {
+  const m = /^os\.unix=(chr|char|blk|block|fifo|pipe|sock|socket)/.exec(typeFact);
+  if (!m) return "?";
+  return m[1]!.startsWith("c") ? "c" : m[1]!.startsWith("b") ? "b" : m[1]!.startsWith("s") ? "s" : "p";
+}
+
 /** Parse one MLSD line (or the fact line of MLST). Entries of type cdir/pdir are returned as-is. */
 export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   const sp = line.indexOf(" ");
@@ -178,6 +191,12 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   if (/^os\.unix=(symlink|slink)/.test(typeFact)) {
     info.type = "file";
     info.link = true;
+  } else if (!MLSX_TYPES.has(typeFact)) {
+    // ProFTPD's "OS.unix=chr-5/1", "OS.unix=fifo", or a type no RFC names: listed, never copied, as
+    // LIST's devices and pipes are. Dropped, its name was missing from the listing, and a sync
+    // --delete removed the local file of that name.
+    info.type = "file";
+    info.special = specialOf(typeFact);
   }
   if (info.type === "file" && !sizeFact) info.sizeUnknown = true;
   const perm = facts.get("perm");

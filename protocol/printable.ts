@@ -24,6 +24,17 @@ export function printableMessage(text: string): string {
 }
 
 /**
+ * JSON for a terminal (--json output, which users also read on screen): as JSON.stringify(value,
+ * null, 2), with DEL, the C1 range, U+2028/U+2029 and the bidi controls written as \uNNNN escapes
+ * too (JSON.stringify escapes only C0). The same value parses back; a name a server chose can no
+ * longer send a one-character CSI (U+009B) or reorder the line (U+202E) when the output is shown.
+ */
+export function printableJson(value: unknown): string {
+  // Outside strings JSON holds only ASCII punctuation, digits, letters and spaces: these can only be in strings.
+  return JSON.stringify(value, null, 2).replace(/[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
  * What a file name must not carry onto the wire, where other users' clients print it: every C0
  * control (TAB too, as vsftpd's isprint), DEL, the C1 range (U+009B is a one-character CSI on
  * many terminals), U+2028/U+2029 (line breaks for some clients and viewers) and the bidi

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { listUrl } from "../../client/list-url.ts";
 import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
-import { printableName } from "../../protocol/printable.ts";
+import { printableJson, printableName } from "../../protocol/printable.ts";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -54,7 +54,7 @@ export default defineCommand({
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
       // a file, a directory or nothing: "link", as -l shows it, never "file" with the link's length.
       const out = entries.map((e) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtime.toISOString() }));
-      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      process.stdout.write(printableJson(out) + "\n");
       return;
     }
     // Names as printableName shows them: a name holding control characters cannot drive the terminal.

@@ -9,6 +9,7 @@ import { forgetOrphanedPasswords } from "../../client/state.ts";
 import { journalsElsewhere, whereElse } from "../../client/journal-index.ts";
 import { formatSize } from "../../protocol/size.ts";
 import { stderrStream } from "../../client/report.ts";
+import { printableJson } from "../../protocol/printable.ts";
 
 /** One line of --list: what, where from and to, since when, how far. */
 function describePending(p: PendingTransfer): string {
@@ -47,7 +48,7 @@ export default defineCommand({
         elsewhere = [];
       }
       if (args.json) {
-        process.stdout.write(JSON.stringify(pending, null, 2) + "\n");
+        process.stdout.write(printableJson(pending) + "\n");
         // stdout keeps the list of this directory's jobs; where others wait goes to stderr.
         if (elsewhere.length > 0) stderrStream().write(`${whereElse(elsewhere)}\n`);
       } else {

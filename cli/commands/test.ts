@@ -4,6 +4,7 @@ import { Credentials } from "../../client/credentials.ts";
 import { probeServer } from "../../client/probe/index.ts";
 import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../client/probe/report.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
+import { printableJson } from "../../protocol/printable.ts";
 import { checkArgs, CliError, tlsArgs, tlsOptions } from "../args.ts";
 
 const args = {
@@ -54,7 +55,7 @@ export default defineCommand({
       timeoutMs: timeout * 1000,
       onItem: live ? (item) => process.stdout.write(formatProbeItem(item) + "\n") : undefined,
     });
-    if (a.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+    if (a.json) process.stdout.write(printableJson(report) + "\n");
     else process.stdout.write(formatProbeSummary(report) + "\n");
     if (report.requiredFailed > 0) process.exitCode = 1;
   },

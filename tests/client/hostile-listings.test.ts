@@ -5,6 +5,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
+import { startScriptedServer } from "./scripted-server.ts";
+import { FtpClient } from "../../client/client.ts";
+import { listDir } from "../../client/listing.ts";
 
 setDefaultTimeout(60_000);
 
@@ -104,5 +107,156 @@ describe("a data connection the server never closes", () => {
     expect(r.stderr).toContain(`the server sent more than the ${data.length} bytes it reported for /f.bin`);
     expect(r.code).toBe(7);
     expect(existsSync(join(t.work, "f.bin"))).toBe(false);
+  });
+});
+
+describe("a tree whose directories list millions of entries each", () => {
+  test("the walk's 5,000,000 entries are counted as the listings arrive: of three directories of 1,900,000 listed at once, not all are read", async () => {
+    const body = Buffer.from(Array.from({ length: 1_900_000 }, (_, i) => `type=file;size=1;modify=20260101120000; f${i}\r\n`).join(""));
+    let sentWhole = 0;
+    const server = startScriptedServer({
+      feat: ["MLSD"],
+      on: {
+        async MLSD(c, arg) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const root = arg.replace(/\/+$/, "") === "/t";
+          const whole = await d.send(root ? Buffer.from(["d0", "d1", "d2"].map((n) => `type=dir;modify=20260101120000; ${n}\r\n`).join("")) : body);
+          if (whole && !root) sentWhole++;
+          d.end();
+          c.reply(whole ? 226 : 426, whole ? "Directory send OK" : "Connection closed; transfer aborted");
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/t`, "out", "--parallel", "3"], { cwd: t.work, timeoutMs: 50_000 });
+      expect(r.stderr).toContain("the remote tree has more than 5,000,000 entries; not walking it further (copy it in parts)");
+      expect(r.code).not.toBe(0);
+      // Before: all three listings read and parsed (5.7 million entries, past 6 GB) before the count.
+      expect(sentWhole).toBeLessThan(3);
+    } finally {
+      server.stop();
+    }
+  }, 60_000);
+});
+
+describe("MLSD entries of other types than file and dir", () => {
+  test("sync --delete: a device, a FIFO and an unknown type are skipped with a warning, and the local files of their names are kept", async () => {
+    const out = join(t.work, "m");
+    mkdirSync(out);
+    for (const n of ["a.txt", "dev", "pipe", "odd"]) writeFileSync(join(out, n), "mine");
+    const server = startScriptedServer({
+      feat: ["SIZE", "MLSD"],
+      on: {
+        SIZE: (c) => c.reply(213, "3"),
+        async MLSD(c) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const facts = ";modify=20260101120000;";
+          await d.send(Buffer.from([`type=file;size=3${facts} a.txt`, `type=OS.unix=chr-5/1${facts} dev`, `type=OS.unix=fifo${facts} pipe`, `type=whatever;size=3${facts} odd`].join("\r\n") + "\r\n"));
+          d.end();
+          c.reply(226, "Directory send OK");
+        },
+        async RETR(c) {
+          const d = await c.data();
+          c.reply(150, "Opening data connection");
+          await d.send(Buffer.from("abc"));
+          d.end();
+          c.reply(226, "Transfer complete");
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${server.port}/t/`, "m", "--delete"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("dev: skipped (not a regular file on the server: a device, pipe or socket)");
+      expect(r.stderr).toContain("pipe: skipped (not a regular file on the server: a device, pipe or socket)");
+      expect(r.stderr).toContain("odd: skipped (neither a file nor a directory on the server (a type its listing does not name))");
+      // Before: dropped from the listing unsaid, and the three local files deleted.
+      for (const n of ["dev", "pipe", "odd"]) expect(readFileSync(join(out, n), "utf8")).toBe("mine");
+      expect(readFileSync(join(out, "a.txt"), "utf8")).toBe("abc");
+      expect(server.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR /t/a.txt"]);
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe("a walk's listing budget (bytes)", () => {
+  test("names of 1,000 bytes: a listing is charged its bytes as they come, and given up with the budget's message once they pass it", async () => {
+    const lines = Array.from({ length: 100 }, (_, i) => `type=file;size=1;modify=20260101120000; ${String(i).padStart(1000, "n")}\r\n`).join("");
+    const server = startScriptedServer({
+      feat: ["MLSD"],
+      on: {
+        async MLSD(c) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const whole = await d.send(Buffer.from(lines));
+          d.end();
+          c.reply(whole ? 226 : 426, whole ? "Directory send OK" : "Connection closed; transfer aborted");
+        },
+      },
+    });
+    const client = await FtpClient.connect({ host: "127.0.0.1", port: server.port, timeoutMs: 10_000 });
+    try {
+      await client.login("u", () => "p");
+      await client.feat();
+      const roomy = { left: 1_000, bytesLeft: 1_000_000, tooMany: "too many lines", tooLarge: "too many bytes" };
+      expect((await listDir(client, "/t", roomy)).entries).toHaveLength(100);
+      expect(roomy.bytesLeft).toBe(1_000_000 - Buffer.byteLength(lines));
+      // The entry count is far from spent: the bytes end it (before: lines alone were counted, and 100 entries listed).
+      const tight = { left: 1_000, bytesLeft: 50_000, tooMany: "too many lines", tooLarge: "too many bytes" };
+      await expect(listDir(client, "/t", tight)).rejects.toThrow("too many bytes");
+    } finally {
+      client.destroy();
+      server.stop();
+    }
+  });
+});
+
+describe("a name listed twice", () => {
+  test("sync --delete: a name listed as a file and a directory, or as two files of other sizes, is skipped and its local copy kept; the same entry twice is taken once", async () => {
+    const out = join(t.work, "m");
+    mkdirSync(join(out, "a"), { recursive: true });
+    writeFileSync(join(out, "a", "keep"), "mine");
+    writeFileSync(join(out, "b"), "mine");
+    const facts = "modify=20260101120000;";
+    const server = startScriptedServer({
+      feat: ["SIZE", "MLSD"],
+      on: {
+        SIZE: (c) => c.reply(213, "3"),
+        async MLSD(c, arg) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const root = arg.replace(/\/+$/, "") === "/t";
+          const lines = root
+            ? [`type=file;size=3;${facts} a`, `type=dir;${facts} a`, `type=file;size=5;${facts} b`, `type=file;size=3;${facts} b`, `type=dir;${facts} c`, `type=dir;${facts} c`, `type=file;size=3;${facts} d`, `type=file;size=3;${facts} d`]
+            : [`type=file;size=3;${facts} inner`];
+          await d.send(Buffer.from(lines.map((l) => `${l}\r\n`).join("")));
+          d.end();
+          c.reply(226, "Directory send OK");
+        },
+        async RETR(c) {
+          const d = await c.data();
+          c.reply(150, "Opening data connection");
+          await d.send(Buffer.from("abc"));
+          d.end();
+          c.reply(226, "Transfer complete");
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${server.port}/t/`, "m", "--delete"], { cwd: t.work });
+      expect(r.code).toBe(0);
+      for (const n of ["a", "b"]) expect(r.stderr).toContain(`${n}: skipped (listed more than once by the server, as different entries: which one is there cannot be told)`);
+      // Before: the file "a" replaced the local directory a/ and its file; b failed half-way.
+      expect(readFileSync(join(out, "a", "keep"), "utf8")).toBe("mine");
+      expect(readFileSync(join(out, "b"), "utf8")).toBe("mine");
+      expect(readFileSync(join(out, "c", "inner"), "utf8")).toBe("abc");
+      expect(readFileSync(join(out, "d"), "utf8")).toBe("abc");
+      expect(server.commands.filter((c) => c.startsWith("RETR")).sort()).toEqual(["RETR /t/c/inner", "RETR /t/d"]);
+    } finally {
+      server.stop();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // RANG's wire form (draft-bryan-ftp-range: END inclusive) against ftpkit's internal [start, end).
 import { expect, test } from "bun:test";
 import { ParseError } from "../../protocol/errors.ts";
-import { formatRangeArg, parseRange } from "../../protocol/hash.ts";
+import { formatRangeArg, parseHashReply, parseRange } from "../../protocol/hash.ts";
 
 test("RANG 10 19 is the 10 bytes [10, 20); START-END is accepted too", () => {
   expect(parseRange("10 19")).toEqual({ start: 10, end: 20 });
@@ -17,4 +17,13 @@ test("formatRangeArg is the inverse of parseRange, and refuses an empty range", 
   for (const r of [{ start: 0, end: 1 }, { start: 0, end: 50_000 }, { start: 7, end: 9 }]) expect(parseRange(formatRangeArg(r))).toEqual(r);
   expect(formatRangeArg({ start: 0, end: 50_000 })).toBe("0 49999");
   expect(() => formatRangeArg({ start: 5, end: 5 })).toThrow(ParseError);
+});
+
+test("a HASH reply's digest must have its algorithm's length; a CRC32 without leading zeros gets them", () => {
+  const sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  expect(parseHashReply(`SHA-256 0-0 ${sha.toUpperCase()} empty`).hex).toBe(sha);
+  expect(parseHashReply("CRC32 0-3 1a2b3c name").hex).toBe("001a2b3c");
+  expect(() => parseHashReply(`SHA-256 0-0 ${sha.slice(0, 40)} empty`)).toThrow("a SHA-256 digest of 40 hex digits, not 64");
+  expect(() => parseHashReply(`MD5 0-0 ${sha} empty`)).toThrow("a MD5 digest of 64 hex digits, not 32");
+  expect(() => parseHashReply(`CRC32 0-0 ${"0".repeat(9)} empty`)).toThrow(ParseError);
 });

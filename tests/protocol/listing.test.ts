@@ -95,6 +95,13 @@ describe("MLSD facts", () => {
     expect(parseMlsxLine("type=dir;modify=20260101120000; d").link).toBeUndefined();
   });
 
+  test("other types are special entries (ls's letter; \"?\" for a type nothing names); file, dir, cdir and pdir are not", () => {
+    const special = (type: string) => parseMlsxLine(`type=${type};modify=20260101120000; x`).special;
+    expect([special("OS.unix=chr-5/1"), special("OS.unix=blk-8/0"), special("OS.unix=fifo"), special("OS.unix=socket"), special("whatever")]).toEqual(["c", "b", "p", "s", "?"]);
+    expect(parseMlsxLine("type=OS.unix=fifo; p").type).toBe("file");
+    for (const type of ["file", "dir", "cdir", "pdir", "OS.unix=slink:/x", "DIR"]) expect(special(type)).toBeUndefined();
+  });
+
   const cases: Array<[string, FileInfo]> = [
     ["a file", { name: "a.txt", type: "file", size: 12, mtime: new Date(Date.UTC(2026, 1, 3, 4, 5, 6)), perm: "radfw" }],
     ["a directory", { name: "d", type: "dir", size: 0, mtime: new Date(Date.UTC(2000, 0, 1)), perm: "elcfmp" }],

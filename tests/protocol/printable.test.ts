@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { hasUnsafeNameChars, maskUnsafeNameChars, printableMessage, printableName } from "../../protocol/printable.ts";
+import { hasUnsafeNameChars, maskUnsafeNameChars, printableJson, printableMessage, printableName } from "../../protocol/printable.ts";
 
 describe("printable text", () => {
   test("a name: every C0 control, DEL and C1 becomes \\xNN; printable and non-ASCII text stays", () => {
@@ -36,4 +36,13 @@ describe("printable text", () => {
       expect(maskUnsafeNameChars(name)).toBe(name);
     }
   });
+});
+
+test("printableJson: DEL, C1, U+2028/9 and bidi controls are \\u escapes; the value parses back", () => {
+  const value = { name: "x\x7f\x80\x9b\u2028\u2029\u202a\u202e\u2066\u2069\x1b\u05d0é", n: [1, null] };
+  const text = printableJson(value);
+  expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+  expect(text).toContain("\\u007f\\u0080\\u009b\\u2028\\u2029\\u202a\\u202e\\u2066\\u2069\\u001b\u05d0é");
+  expect(JSON.parse(text)).toEqual(value);
+  expect(printableJson({ a: "plain" })).toBe(JSON.stringify({ a: "plain" }, null, 2));
 });

@@ -1,0 +1,127 @@
+// What a broken or hostile server's replies can make a client do: a digest that is no digest of
+// its algorithm is a protocol error, not a verdict on the file; a listing cut short is no whole one.
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { startScriptedServer, type Script, type ScriptedServer } from "./scripted-server.ts";
+
+let work = "";
+let server: ScriptedServer | null = null;
+beforeEach(() => {
+  work = tempDir();
+});
+afterEach(() => {
+  server?.stop();
+  server = null;
+  removeDir(work);
+});
+
+const DATA = Buffer.alloc(5000, 0x61);
+
+/** A server of one file /f.bin (DATA) whose HASH answers `hex` as the file's SHA-256. */
+function serving(hex: string): Script {
+  return {
+    feat: ["SIZE", "HASH SHA-256*"],
+    on: {
+      SIZE: (c) => c.reply(213, String(DATA.length)),
+      HASH: (c, arg) => c.reply(213, `SHA-256 0-${DATA.length} ${hex} ${arg}`),
+      async RETR(c) {
+        const d = await c.data();
+        c.reply(150, "Opening data connection");
+        await d.send(DATA);
+        d.end();
+        c.reply(226, "Transfer complete");
+      },
+    },
+  };
+}
+
+describe("a HASH reply whose digest has the wrong length", () => {
+  for (const [name, digits] of [["40 hex digits (a SHA-1's)", 40], ["900,000 hex digits", 900_000]] as const) {
+    test(`SHA-256 of ${name}: exit 7, one short line naming the lengths; the download is not set aside as corrupt`, async () => {
+      server = startScriptedServer(serving("b".repeat(digits)));
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${server.port}/f.bin`, "--retries", "0", "--quiet"], { cwd: work, timeoutMs: 30_000 });
+      expect(r.stderr.trim()).toBe(`[error] protocol error from server: HASH reply: a SHA-256 digest of ${digits} hex digits, not 64`);
+      expect(r.code).toBe(7);
+      // Before: "sha256 mismatch: … the server reports bbbb…" (all the digits), exit 9, the good bytes in f.bin.ftpkit-corrupt.
+      expect(readdirSync(work).filter((n) => n.endsWith(".ftpkit-corrupt"))).toEqual([]);
+      expect(existsSync(join(work, "f.bin"))).toBe(false);
+    });
+  }
+});
+
+describe("a listing whose data connection is reset, then a 226", () => {
+  test("sync --delete: the listing is a failed one, and no local file is deleted", async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`);
+    mkdirSync(join(work, "mirror"));
+    for (const n of names) writeFileSync(join(work, "mirror", n), "abc");
+    const lines = names.map((n) => `type=file;size=3;modify=20260101120000; ${n}\r\n`).join("");
+    server = startScriptedServer({
+      feat: ["SIZE", "MLSD"],
+      on: {
+        CWD: (c) => c.reply(250, "ok"),
+        async MLSD(c) {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          // Half the listing, the connection reset under it (a middlebox, a crashed worker), and yet a 226.
+          await d.send(Buffer.from(lines.slice(0, lines.length >> 1)));
+          await Bun.sleep(100);
+          d.reset();
+          c.reply(226, "Directory send OK");
+        },
+      },
+    });
+    const r = await runFtpkit(["sync", `ftp://u:p@127.0.0.1:${server.port}/t/`, "mirror", "--delete", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toStartWith("[error] the listing of /t was cut short: the data connection failed after 490 bytes (ECONNRESET");
+    expect(r.code).toBe(4);
+    // Before: the half listing taken as whole, and the 10 files past it deleted (exit 0).
+    expect(readdirSync(join(work, "mirror")).sort()).toEqual(names);
+  });
+});
+
+describe("--json output of names a server chose", () => {
+  const NAME = "a\x1b[31m\x9b2J\u202Eb\x07.txt";
+  const RAW = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+  const listing: Script = {
+    feat: ["SIZE"],
+    on: {
+      SIZE: (c) => c.reply(213, "3"),
+      CWD: (c) => c.reply(250, "ok"),
+      async LIST(c) {
+        const d = await c.data();
+        c.reply(150, "Here comes the listing");
+        await d.send(Buffer.from(`-rw-r--r-- 1 ftp ftp 3 Jan 01 12:00 ${NAME}\r\n`));
+        d.end();
+        c.reply(226, "Directory send OK");
+      },
+      async RETR(c) {
+        const d = await c.data();
+        c.reply(150, "Opening data connection");
+        await d.send(Buffer.from("abc"));
+        d.end();
+        c.reply(226, "Transfer complete");
+      },
+    },
+  };
+
+  test("ls --json: C1 controls (U+009B, a one-character CSI) and bidi overrides are \\u escapes, and the name parses back whole", async () => {
+    server = startScriptedServer(listing);
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${server.port}/`, "--json"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    // Before: U+009B and U+202E raw in the output (JSON.stringify escapes only C0).
+    expect(r.stdout).not.toMatch(RAW);
+    expect(r.stdout).toContain("\\u009b2J\\u202eb");
+    expect(JSON.parse(r.stdout)[0].name).toBe(NAME);
+  });
+
+  test("get -r --json: the job's report escapes them too", async () => {
+    server = startScriptedServer(listing);
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/t`, "out", "--json"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(RAW);
+    expect(r.stdout).toContain("\\u009b2J\\u202eb");
+    expect(JSON.stringify(JSON.parse(r.stdout))).toContain(JSON.stringify(NAME).slice(1, -1));
+  });
+});
