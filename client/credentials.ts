@@ -26,8 +26,9 @@ export class Credentials {
     this.user = url.user ?? (netrcLogin !== undefined ? usable(netrcLogin, "the login in ~/.netrc") : "anonymous");
   }
 
+  /** In any case, as servers take it (vsftpd, ftpkit's own): "ANONYMOUS" is no named account with a secret. */
   get anonymous(): boolean {
-    return this.user === "anonymous" || this.user === "ftp";
+    return /^(anonymous|ftp)$/i.test(this.user);
   }
 
   private resolved: string | undefined;

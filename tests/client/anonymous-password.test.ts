@@ -40,6 +40,8 @@ function passRecorder() {
 test.each([
   ["no user in the URL", (port: number) => `ftp://127.0.0.1:${port}/pub/`],
   ["the user anonymous", (port: number) => `ftp://anonymous@127.0.0.1:${port}/pub/`],
+  ["the user ANONYMOUS, which servers take in any case", (port: number) => `ftp://ANONYMOUS@127.0.0.1:${port}/pub/`],
+  ["the user Ftp", (port: number) => `ftp://Ftp@127.0.0.1:${port}/pub/`],
 ])("an anonymous login (%s) sends anonymous@, never $FTPKIT_PASSWORD", async (_label, url) => {
   const srv = passRecorder();
   try {
