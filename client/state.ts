@@ -36,17 +36,11 @@ export function stateDir(): string {
   return dir;
 }
 
-/** TMPDIR/ftpkit-state-UID, once it is checked to be ours (a real directory, mode 0700): /tmp is shared. */
+/** TMPDIR/ftpkit-state-UID, once it is checked to be ours: /tmp is shared. */
 function privateTempDir(wanted: string, why: NodeJS.ErrnoException): string {
   const uid = process.getuid?.();
   const dir = join(tmpdir(), `ftpkit-state-${uid ?? "user"}`);
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch {}
-  try {
-    const st = lstatSync(dir);
-    if (st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0) return dir;
-  } catch {}
+  if (ownPrivateDir(dir, uid)) return dir;
   throw new ClientError(`cannot create ftpkit's state directory ${wanted} (${why.code ?? why.message}), nor use ${dir}: set $XDG_STATE_HOME to a directory you can write`, { kind: "local" });
 }
 
@@ -176,20 +170,25 @@ export function lockDir(): string {
   if (locks) return locks;
   const uid = process.getuid?.();
   const candidates = [process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, "ftpkit") : null, uid !== undefined ? `/dev/shm/ftpkit-${uid}` : null];
-  for (const dir of candidates) {
-    if (!dir) continue;
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch (err) {
-      if ((err as { code?: string }).code !== "EEXIST") continue;
-    }
-    try {
-      const st = lstatSync(dir);
-      // Another user could have made it first (/dev/shm is shared): only our own private directory will do.
-      if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return (locks = dir);
-    } catch {}
-  }
+  for (const dir of candidates) if (dir && ownPrivateDir(dir, uid)) return (locks = dir);
   return (locks = privateDir("locks"));
+}
+
+/**
+ * Make `dir`, in a directory others may write (/tmp, /dev/shm), and say whether it is this user's
+ * own private directory: another user could have made it first, or left a link there, so only a
+ * real directory of ours with no access for others will do.
+ */
+function ownPrivateDir(dir: string, uid: number | undefined): boolean {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch {}
+  try {
+    const st = lstatSync(dir);
+    return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** An exclusive lock held by this process; release() is idempotent. */
