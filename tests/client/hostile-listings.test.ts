@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
-import { startScriptedServer } from "./scripted-server.ts";
+import { sendsFile, startScriptedServer } from "./scripted-server.ts";
 import { FtpClient } from "../../client/client.ts";
 import { listDir } from "../../client/listing.ts";
 
@@ -157,13 +157,7 @@ describe("MLSD entries of other types than file and dir", () => {
           d.end();
           c.reply(226, "Directory send OK");
         },
-        async RETR(c) {
-          const d = await c.data();
-          c.reply(150, "Opening data connection");
-          await d.send(Buffer.from("abc"));
-          d.end();
-          c.reply(226, "Transfer complete");
-        },
+        RETR: sendsFile(Buffer.from("abc")),
       },
     });
     try {
@@ -236,13 +230,7 @@ describe("a name listed twice", () => {
           d.end();
           c.reply(226, "Directory send OK");
         },
-        async RETR(c) {
-          const d = await c.data();
-          c.reply(150, "Opening data connection");
-          await d.send(Buffer.from("abc"));
-          d.end();
-          c.reply(226, "Transfer complete");
-        },
+        RETR: sendsFile(Buffer.from("abc")),
       },
     });
     try {

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
-import { startScriptedServer, type Script, type ScriptedServer } from "./scripted-server.ts";
+import { sendsFile, startScriptedServer, type Script, type ScriptedServer } from "./scripted-server.ts";
 
 let work = "";
 let server: ScriptedServer | null = null;
@@ -26,13 +26,7 @@ function serving(hex: string): Script {
     on: {
       SIZE: (c) => c.reply(213, String(DATA.length)),
       HASH: (c, arg) => c.reply(213, `SHA-256 0-${DATA.length} ${hex} ${arg}`),
-      async RETR(c) {
-        const d = await c.data();
-        c.reply(150, "Opening data connection");
-        await d.send(DATA);
-        d.end();
-        c.reply(226, "Transfer complete");
-      },
+      RETR: sendsFile(DATA),
     },
   };
 }
@@ -96,13 +90,7 @@ describe("--json output of names a server chose", () => {
         d.end();
         c.reply(226, "Directory send OK");
       },
-      async RETR(c) {
-        const d = await c.data();
-        c.reply(150, "Opening data connection");
-        await d.send(Buffer.from("abc"));
-        d.end();
-        c.reply(226, "Transfer complete");
-      },
+      RETR: sendsFile(Buffer.from("abc")),
     },
   };
 

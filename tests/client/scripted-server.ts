@@ -37,6 +37,17 @@ export interface Script {
   on?: Record<string, (c: ScriptedControl, arg: string) => void | Promise<void>>;
 }
 
+/** A RETR handler that sends `bytes` whole over the data connection, then 226 (every file has these bytes). */
+export function sendsFile(bytes: Uint8Array): (c: ScriptedControl) => Promise<void> {
+  return async (c) => {
+    const d = await c.data();
+    c.reply(150, "Opening data connection");
+    await d.send(bytes);
+    d.end();
+    c.reply(226, "Transfer complete");
+  };
+}
+
 export interface ScriptedServer {
   port: number;
   /** Every command line received, in order (PASS masked). */
