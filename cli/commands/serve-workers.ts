@@ -206,7 +206,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       // second, N workers were N new processes a second, each with its error line, for the whole outage.
       failedStarts[i] = reported ? 0 : failedStarts[i]! + 1;
       const delay = Math.min(RESTART_MS * 2 ** Math.max(0, failedStarts[i]! - 1), RESTART_MAX_MS);
-      if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code, restartInMs: delay }));
+      if (json) relay.line(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code, restartInMs: delay }));
       else consola.warn(`worker ${i} exited (${code}); restarting it in ${delay / 1000} s`);
       setTimeout(() => !stopping && spawn(i), delay);
     });
@@ -257,15 +257,17 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     process.stdout.write(`ftp://${host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : shown}:${port}/\n`);
     relay.release();
   }
-  if (json) console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n, pids }));
+  if (json) relay.line(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "listening", host, port, workers: n, pids }));
   else consola.success(`ftpkit listening on ftp://${shown}:${port} (${n} workers, pids ${pids.join(" ")}, state ${options.state ? stateUrlForLogs(options.state) : "in the primary process"}${detail})`);
 }
 
 /**
  * The workers' stdout, passed on in whole lines (bytes up to a chunk's last newline; a newline byte
- * is never inside a UTF-8 character), held until release() when `hold`.
+ * is never inside a UTF-8 character), held until release() when `hold`; and the primary's own JSON
+ * lines (`line`), through the same output: written beside it (console.log), one came glued to the
+ * piece of a worker's line that a full disk had cut.
  */
-export function workerOutput(hold: boolean, output: { write(bytes: Uint8Array, done?: (err?: Error | null) => void): unknown } = process.stdout): { add(stream: ReadableStream<Uint8Array>): void; release(): void } {
+export function workerOutput(hold: boolean, output: { write(bytes: Uint8Array, done?: (err?: Error | null) => void): unknown } = process.stdout): { add(stream: ReadableStream<Uint8Array>): void; release(): void; line(text: string): void } {
   // A write a full disk cut short must not glue its piece to the next line.
   const out = newLineAfterFailure(output);
   let held: Uint8Array[] | null = hold ? [] : null;
@@ -308,6 +310,9 @@ export function workerOutput(hold: boolean, output: { write(bytes: Uint8Array, d
     release() {
       for (const text of held ?? []) out.write(text);
       held = null;
+    },
+    line(text) {
+      void write(Buffer.from(`${text}\n`));
     },
   };
 }

@@ -67,3 +67,22 @@ test("--workers: the primary relaying the workers' lines ends a line a full disk
   expect(lines.filter((l) => !LINE.test(l))).toEqual([`2026-12-05T14:00:00.000Z INFO  event n=1 pad=${"x".repeat(50)}`]);
   expect(lines.filter((l) => LINE.test(l)).map((l) => Number(/n=(\d+)/.exec(l)![1]))).toEqual([0, 3, 4]);
 });
+
+test("--workers --log-format json: the primary's own line after a worker's line the disk cut starts a line of its own", async () => {
+  const disk = fullDisk(100);
+  const relay = workerOutput(false, disk);
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  relay.add(readable);
+  const w = writable.getWriter();
+  const worker = `{"time":"2026-12-05T14:00:00.000Z","level":"info","event":"session","pad":"${"x".repeat(100)}"}`;
+  await w.write(Buffer.from(`${worker}\n`)); // cut after 100 bytes
+  for (let i = 0; i < 5; i++) await turn();
+  disk.free(1 << 20);
+  const primary = `{"time":"2026-12-05T14:00:01.000Z","level":"warn","event":"worker exited","worker":1,"code":1,"restartInMs":1000}`;
+  relay.line(primary);
+  await w.write(Buffer.from(`${worker}\n`));
+  await w.close();
+  for (let i = 0; i < 20 && disk.text().split("\n").length < 4; i++) await turn();
+  // Before: the primary wrote beside the relay (console.log), right after the cut piece: one line neither is.
+  expect(disk.text().split("\n")).toEqual([worker.slice(0, 100), primary, worker, ""]);
+});
