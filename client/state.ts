@@ -1,7 +1,7 @@
 // The user's own state directory ($XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit): saved
 // passwords of unfinished transfers (so `ftpkit resume` needs nothing typed again); and, in a runtime
 // directory, the locks that keep two runs from writing one file.
-import { accessSync, constants, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { accessSync, constants, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError } from "./errors.ts";
@@ -13,9 +13,9 @@ const stateDirs = new Map<string, string>();
 
 /**
  * $XDG_STATE_HOME/ftpkit, else ~/.local/state/ftpkit. Where that cannot be created or written (a cron
- * job's system user with HOME=/nonexistent, `docker run --user` with HOME=/, a read-only home, one
- * root made), a private directory in the temp directory instead, so a transfer needs no home, as with
- * curl and wget: every get and put failed there with "EACCES: permission denied, mkdir '/nonexistent'".
+ * job's system user with HOME=/nonexistent, `docker run --user` with HOME=/, a read-only home), or
+ * is another account's, a private directory in the temp directory instead, so a transfer needs no
+ * home, as with curl and wget: every get and put failed there with "EACCES: permission denied, mkdir '/nonexistent'".
  * What it keeps (the key sealing resume records, saved passwords) then lasts as long as the temp
  * directory does.
  */
@@ -27,8 +27,12 @@ export function stateDir(): string {
   let dir = wanted;
   try {
     mkdirSync(wanted, { recursive: true, mode: 0o700 });
-    // One another account made (root's, after a `sudo ftpkit …` that kept HOME) is not ours to use.
+    // One another account made (root's, after a `sudo ftpkit …` that kept HOME) is not ours to use;
+    // nor one it lets us write: its owner could read what is saved there, or replace the key that
+    // seals the resume records (and so choose what a `ftpkit resume` uploads, and where).
     accessSync(wanted, constants.W_OK | constants.X_OK);
+    const uid = process.getuid?.();
+    if (uid !== undefined && statSync(wanted).uid !== uid) throw new Error("another account's");
   } catch (err) {
     dir = privateTempDir(wanted, err as NodeJS.ErrnoException);
   }

@@ -2,7 +2,7 @@
 // HOME=/nonexistent, `docker run --user` with HOME=/): its state directory cannot be created; and
 // in a working directory whose .ftpkit it cannot use (another account's, or not a directory).
 import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FTPKIT, removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
@@ -92,4 +92,17 @@ test.skipIf(!asNobody)("a state directory root made in the account's home (sudo 
   expect([code, stderr]).toEqual([0, ""]);
   expect(readFileSync(join(work, "cwd", "a.txt"), "utf8")).toBe("alpha\n");
   expect(statSync(join(work, "tmp", "ftpkit-state-65534", "journal.key")).uid).toBe(65534);
+});
+
+test.skipIf(process.getuid?.() !== 0)("a state directory another account owns is not used even where it lets us write: the job runs, its state in TMPDIR", async () => {
+  // Another account's (nobody's), open to all: its owner could read or replace what is kept there.
+  const state = join(work, "state");
+  mkdirSync(join(state, "ftpkit"), { recursive: true });
+  chownSync(join(state, "ftpkit"), 65534, 65534);
+  chmodSync(join(state, "ftpkit"), 0o777);
+  mkdirSync(join(work, "tmp"));
+  const r = await runFtpkit(["get", srv.url("/a.txt"), "a.txt", "-q"], { cwd: work, env: { XDG_STATE_HOME: state, TMPDIR: join(work, "tmp") } });
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  expect(readdirSync(join(state, "ftpkit"))).toEqual([]);
+  expect(statSync(join(work, "tmp", "ftpkit-state-0", "journal.key")).uid).toBe(0);
 });
