@@ -25,7 +25,7 @@ export interface SharedKeyLock {
 /** How long a lease lasts unless renewed (a process that dies holding one blocks its key this long). */
 export const LEASE_MS = 15_000;
 /** Renewed this often while the operation runs. */
-const RENEW_MS = 5_000;
+export const RENEW_MS = 5_000;
 /** A key held elsewhere longer than this: the operation gets 450 (try again). */
 const WAIT_MS = 30_000;
 

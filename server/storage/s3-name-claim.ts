@@ -8,11 +8,9 @@
 // hold a lease in the shared store (s3-key-lock.ts), renewed while the upload runs, so a worker that
 // dies lets its names go when the lease runs out.
 import { StorageError, type WriteClaim } from "./backend.ts";
-import { LEASE_MS, type SharedKeyLock } from "./s3-key-lock.ts";
+import { LEASE_MS, RENEW_MS, type SharedKeyLock } from "./s3-key-lock.ts";
 
 const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;
-/** Leases are renewed this often while the name is held. */
-const RENEW_MS = 5_000;
 
 const reserved = new Set<string>();
 
