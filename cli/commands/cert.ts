@@ -1,5 +1,5 @@
 // `ftpkit cert --out DIR`: a self-signed certificate and key for FTPS (quick start and tests), made with openssl.
-import { access, constants, mkdir, rename, rm } from "node:fs/promises";
+import { access, constants, mkdir, rename, rm, stat, statfs } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { consola } from "../../client/messages.ts";
@@ -58,11 +58,22 @@ export default defineCommand({
       ],
       { stdout: "pipe", stderr: "pipe" },
     );
-    if (proc.exitCode !== 0) {
+    const removeTemps = async () => {
       await rm(tmpCert, { force: true }).catch(() => {});
       await rm(tmpKey, { force: true }).catch(() => {});
+    };
+    if (proc.exitCode !== 0) {
+      await removeTemps();
       const why = proc.stderr.toString().trim().split("\n").pop() ?? "";
       throw new CliError(`openssl failed: ${why}`);
+    }
+    // openssl exits 0 when it cannot write its files' bytes: on a full disk cert.pem and key.pem were
+    // left empty, and "self-signed certificate for …" said.
+    const empty = async (f: string) => ((await stat(f).catch(() => null))?.size ?? 0) === 0;
+    if ((await empty(tmpKey)) || (await empty(tmpCert))) {
+      await removeTemps();
+      const full = (await statfs(dir).catch(() => null))?.bavail === 0;
+      throw new CliError(`cannot write cert.pem and key.pem in ${dir}: ${full ? "disk full" : "openssl wrote an empty file"}`);
     }
     await rename(tmpKey, keyFile);
     await rename(tmpCert, certFile);

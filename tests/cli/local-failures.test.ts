@@ -3,7 +3,7 @@
 // refusals are real: a read-only tmpfs (mounting needs root, as in CI) and sysfs, which refuses new
 // files to root too (a directory root may "write", by access(2), where open(2) fails).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
@@ -82,6 +82,22 @@ describe("cert --out where the directory cannot be made or written", () => {
   // Before: "[error] EROFS: read-only file system, rm '…/cert.pem.tmp-PID'" (openssl failed, then its leftovers' removal).
   test.skipIf(!isRoot)("an existing directory on a read-only file system: one line naming it, exit 1", async () => {
     expect(await failing(["cert", "--out", ro])).toEqual({ line: `[error] cannot write to ${ro}: read-only file system`, code: 1 });
+  });
+
+  // Before: exit 0, "[success] self-signed certificate for localhost", and cert.pem and key.pem empty
+  // (openssl exits 0 when it cannot write its files' bytes).
+  test.skipIf(!isRoot)("a full disk: one line naming the directory and the cause, exit 1, no empty cert.pem or key.pem", async () => {
+    const full = join(work, "full");
+    mkdirSync(full);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", full]).exitCode).toBe(0);
+    try {
+      // Fill it: the last write fails once no block is left.
+      Bun.spawnSync(["dd", "if=/dev/zero", `of=${join(full, "filler")}`, "bs=4k", "count=64"]);
+      expect(await failing(["cert", "--out", join(full, "tls")])).toEqual({ line: `[error] cannot write cert.pem and key.pem in ${join(full, "tls")}: disk full`, code: 1 });
+      expect(readdirSync(join(full, "tls"))).toEqual([]);
+    } finally {
+      for (let i = 0; i < 20 && Bun.spawnSync(["umount", full]).exitCode !== 0; i++) await Bun.sleep(100);
+    }
   });
 
   // Before: "[error] ENOTDIR: not a directory, mkdir '…/a-file/tls'".
