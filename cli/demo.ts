@@ -5,6 +5,7 @@ import { saveUsers } from "../server/auth/ini-save.ts";
 import { hashPassword } from "../server/auth/ini-store.ts";
 import type { UserRecord } from "../server/auth/types.ts";
 import { CliError } from "./args.ts";
+import { localCause } from "../client/errors.ts";
 
 export const DEMO_USER = "demo";
 export const DEMO_PASSWORD = "demo";
@@ -24,11 +25,17 @@ export async function prepareDemo(dir: string): Promise<string> {
   if (!existsSync(join(fixtures, "alice"))) {
     throw new CliError("--demo needs the demo files (fixtures/homes) of a checkout or of the installed package, and this ftpkit has none: serve a directory instead (--root DIR --user NAME:PASS)");
   }
-  mkdirSync(join(root, "home"), { recursive: true });
-  cpSync(join(fixtures, "alice"), join(root, "home/demo"), { recursive: true });
-  cpSync(join(fixtures, "pub"), join(root, "home/pub"), { recursive: true });
-  cpSync(join(fixtures, "anon"), join(root, "home/anonymous"), { recursive: true });
-  mkdirSync(join(root, "home/incoming"), { recursive: true });
+  // In a directory the user cannot write, Node's "EROFS: read-only file system, mkdir '…'" was the line.
+  const cannotCreate = (err: unknown) => new CliError(`cannot create the demo in ${root}: ${localCause(err)}`);
+  try {
+    mkdirSync(join(root, "home"), { recursive: true });
+    cpSync(join(fixtures, "alice"), join(root, "home/demo"), { recursive: true });
+    cpSync(join(fixtures, "pub"), join(root, "home/pub"), { recursive: true });
+    cpSync(join(fixtures, "anon"), join(root, "home/anonymous"), { recursive: true });
+    mkdirSync(join(root, "home/incoming"), { recursive: true });
+  } catch (err) {
+    throw cannotCreate(err);
+  }
   const users: UserRecord[] = [
     {
       name: DEMO_USER,
@@ -48,7 +55,9 @@ export async function prepareDemo(dir: string): Promise<string> {
       requireTls: false,
     },
   ];
-  await saveUsers(usersFile, users);
+  await saveUsers(usersFile, users).catch((err: unknown) => {
+    throw typeof (err as { code?: unknown })?.code === "string" ? cannotCreate(err) : err;
+  });
   return usersFile;
 }
 

@@ -8,5 +8,10 @@ import { hideSecretsFromPs } from "./hide-secrets.ts";
 
 hideSecretsFromPs(); // in each image: a re-execution gets the arguments again from process.argv
 
+// no-color.org: NO_COLOR present and not empty turns colour off; empty is no request. consola read
+// an empty one as set (its messages lost their colour while --help kept it): it is unset, before
+// consola reads the environment at its import.
+if (process.env.NO_COLOR === "") delete process.env.NO_COLOR;
+
 if (clientWantsTuning(process.argv.slice(2))) reexecTuned(CLIENT_TUNING);
 await import("./main.ts");

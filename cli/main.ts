@@ -188,7 +188,9 @@ if (wantsBuiltin) {
   // write failure), not Bun's report of an uncaught error with our source lines.
   // A server is not stopped by its log: `serve` loses the lines and goes on (server/log.ts).
   const stdoutFailed = (err: Error & { code?: string }) => {
-    const why = err.code === "EPIPE" ? "the reader closed it (broken pipe)" : printableMessage(err.message);
+    // Not Node's "ENOSPC: no space left on device, write": the cause in words (/dev/full: "disk full").
+    const { localCause } = require("../client/errors.ts") as typeof import("../client/errors.ts");
+    const why = err.code === "EPIPE" ? "the reader closed it (broken pipe)" : printableMessage(localCause(err));
     errorConsole().error(`cannot write to standard output: ${why}`);
     process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
   };

@@ -74,7 +74,9 @@ export class Credentials {
     if (this.saved !== undefined && !this.savedRefused) return usable(this.saved, "the password kept for this transfer");
     // A named account's secret: an anonymous login never sends it (a script that also fetches from a
     // public mirror gave the mirror its password in clear text, as anonymous's "email address").
-    if (process.env.FTPKIT_PASSWORD !== undefined && !this.anonymous) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
+    // Empty is not set (a secret CI left undefined expands to ""): sent, it cost a refused login that
+    // counts towards a ban, said as "login failed". An empty password is still `ftp://user:@host/`.
+    if (process.env.FTPKIT_PASSWORD && !this.anonymous) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
     if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) {
       this.fromNetrc = true;
       return usable(netrc.password, "the password in ~/.netrc");

@@ -4,6 +4,7 @@
 // This file holds what both directions share; retrieve.ts the download, file-upload.ts the upload.
 import { accessSync, constants, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
+import { localCause } from "./errors.ts";
 import { acquireLock, type Lock } from "./state.ts";
 import type { TransferOptions } from "./options.ts";
 import type { Notifier } from "./messages.ts";
@@ -146,8 +147,9 @@ export function checkWritableDir(dir: string): void {
   if (!st.isDirectory()) throw new ClientError(`cannot write to ${dir}: not a directory`, { kind: "local" });
   try {
     accessSync(dir, constants.W_OK);
-  } catch {
-    throw new ClientError(`cannot write to ${dir}: permission denied`, { kind: "local" });
+  } catch (err) {
+    // EROFS too (a read-only mount), which was said to be "permission denied".
+    throw new ClientError(`cannot write to ${dir}: ${localCause(err)}`, { kind: "local" });
   }
 }
 

@@ -9,7 +9,7 @@
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { createHasher, worthAThread, type StreamHasher } from "../protocol/digest.ts";
 import { workerUrl } from "../protocol/worker-url.ts";
-import { ClientError } from "./errors.ts";
+import { ClientError, localCause } from "./errors.ts";
 import { HASH_NAMES, type DigestAlgorithm } from "./remote-hash.ts";
 
 export interface ChunkSink {
@@ -108,7 +108,7 @@ export class StreamSink extends InlineSink {
         const code = (err as { code?: string }).code;
         // A descriptor the parent made non-blocking: wait for the reader rather than fail.
         if (code === "EAGAIN") Bun.sleepSync(1);
-        else throw new ClientError(`cannot write to ${this.name}: ${code === "EPIPE" ? "the reader closed it (broken pipe)" : (err as Error).message}`, { kind: "local" });
+        else throw new ClientError(`cannot write to ${this.name}: ${code === "EPIPE" ? "the reader closed it (broken pipe)" : localCause(err)}`, { kind: "local" });
       }
     }
     this.h?.update(chunk);

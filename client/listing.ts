@@ -186,7 +186,7 @@ function parseLines<T extends { name: string } | null>(text: string, parse: (lin
     if (!line.trim()) continue;
     try {
       const item = parse(line);
-      if (item && /[\r\n\0]/.test(item.name)) throw new ClientError("a name with a line break cannot be named in a command");
+      if (item && /[\r\n\0]/.test(item.name)) throw new ClientError(`a name with ${item.name.includes("\0") ? "a NUL" : "a line break"} cannot be named in a command`);
       parsed.push(item);
     } catch (err) {
       unreadable++;

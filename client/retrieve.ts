@@ -8,7 +8,7 @@ import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } fro
 import { LineAtFirstByte } from "./messages.ts";
 import { worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { download, jobLimiter, LocalWriteError, TransferInterrupted } from "./transfer.ts";
+import { download, jobLimiter, LocalWriteError, localWriteError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import {
   askDigest,
@@ -112,6 +112,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     job.partReady?.();
     const fileFd = fd;
     offset = await retrieve(session, path, offset, size, sink, ctx, {
+      file: part,
       resuming: resumeNote,
       // No size and no digest to check the file by: under PROT P only the server's close_notify says
       // the file came whole (a bare FIN can be forged on the path); with a check, the check decides.
@@ -221,6 +222,8 @@ export interface RetrieveHooks {
   startOver?(): ChunkSink;
   /** Nothing will check the file once it is in (no size, no digest): see PumpOptions.requireCloseNotify. */
   requireCloseNotify?: boolean;
+  /** The local file the sink writes, named when a write fails. */
+  file?: string;
 }
 
 /**
@@ -246,6 +249,7 @@ export async function retrieve(
     try {
       const n = await download(client, path, offset, {
         sink,
+        file: hooks.file,
         limiter,
         stallMs: ctx.opts.stallMs,
         limit: size === null ? undefined : size - offset,
@@ -336,9 +340,7 @@ async function openPart(part: string): Promise<{ fd: number; existed: boolean }>
   } catch (err) {
     // A disk that refuses the file itself (read-only, full, over quota) refuses every later one: as a
     // LocalWriteError, a tree job starts no further file (it tried each, failing each the same way).
-    const code = (err as { code?: string }).code;
-    if (code === "EROFS" || code === "ENOSPC" || code === "EDQUOT") throw new LocalWriteError(`cannot create the local file: ${(err as Error).message}`, code);
-    throw err;
+    throw localWriteError("create", part, err);
   }
 }
 

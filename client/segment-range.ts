@@ -4,7 +4,7 @@ import { writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import { replyError } from "./client.ts";
 import { payDebt, Throttle, type TokenBucket } from "./rate-limit.ts";
-import { DEFAULT_STALL_MS, finalReply, LocalWriteError, stalledMessage, TransferInterrupted, watchStall } from "./transfer.ts";
+import { DEFAULT_STALL_MS, finalReply, localWriteError, stalledMessage, TransferInterrupted, watchStall } from "./transfer.ts";
 
 /**
  * How long a segment waits for RETR's final reply once its data connection closed. The reply decides
@@ -26,7 +26,7 @@ export async function downloadRange(
   fd: number,
   start: number,
   end: number,
-  opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket },
+  opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket; file?: string },
 ): Promise<number> {
   const t = await client.transfer("RETR", path, { rest: start, restAtZero: true });
   const throttle = new Throttle(opts.limiter, t.conn);
@@ -56,7 +56,7 @@ export async function downloadRange(
   await t.conn.closed;
   stall.stop();
   const moved = pos - start;
-  if (writeError) throw new LocalWriteError(`cannot write the local file: ${(writeError as Error).message}`, (writeError as { code?: string }).code);
+  if (writeError) throw localWriteError("write", opts.file ?? "the local file", writeError);
   const grace = stallMs ? Math.min(stallMs, SEGMENT_REPLY_MS) : SEGMENT_REPLY_MS;
   const graceFlag = grace === stallMs ? undefined : null;
   // Pure-FTPd answers a data connection closed under it with a second 1yz and nothing after: that

@@ -11,7 +11,7 @@ import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
 import { isRetryable, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { jobLimiter, TransferInterrupted } from "./transfer.ts";
+import { jobLimiter, localWriteError, TransferInterrupted } from "./transfer.ts";
 import { downloadRange } from "./segment-range.ts";
 import { downloadFile } from "./retrieve.ts";
 
@@ -112,7 +112,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     recorded = null;
   }
   const segments = recorded ?? planSegments(size, job.count);
-  const fd = openSync(job.part, constants.O_RDWR | constants.O_CREAT, 0o644);
+  const fd = openPartFile(job.part);
   let saver: ReturnType<typeof setInterval> | undefined;
   const sessions: Session[] = [first];
   try {
@@ -168,6 +168,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
           const n = await downloadRange(s.client, job.remote, fd, seg.pos, seg.end, {
             stallMs: ctx.opts.stallMs,
             limiter,
+            file: job.part,
             onBytes: (b) => {
               seg.pos += b;
               moved += b;
@@ -276,5 +277,14 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
       throw new ClientError(`${(err as Error).message}; the segments are kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     throw err;
+  }
+}
+
+/** The part file, opened or created: a failure is one line naming it and why (not Node's EACCES line). */
+function openPartFile(part: string): number {
+  try {
+    return openSync(part, constants.O_RDWR | constants.O_CREAT, 0o644);
+  } catch (err) {
+    throw localWriteError("create", part, err);
   }
 }

@@ -6,7 +6,7 @@ import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import type { ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
-import { SentMoreThanReported } from "./errors.ts";
+import { localCause, SentMoreThanReported } from "./errors.ts";
 import { BufferPool } from "../protocol/buffer-pool.ts";
 import { pacedSlice, payDebt, Throttle, type TokenBucket } from "./rate-limit.ts";
 
@@ -16,6 +16,8 @@ export { jobLimiter, TokenBucket, withJobLimiter } from "./rate-limit.ts";
 export interface PumpOptions {
   /** Where the bytes go besides the network: the file (downloads) and the running digest. */
   sink: ChunkSink;
+  /** Downloads: the local file the sink writes, named when a write fails. */
+  file?: string;
   limiter?: TokenBucket;
   /** Called with the total count of bytes moved in this call. */
   onProgress?: (moved: number) => void;
@@ -99,6 +101,15 @@ export class LocalWriteError extends ClientError {
   get diskRefuses(): boolean {
     return this.errno === "ENOSPC" || this.errno === "EDQUOT" || this.errno === "EROFS";
   }
+}
+
+/**
+ * A local file that could not be created or written, in one line that names it and the cause
+ * ("cannot create /sys/x.ftpkit-part: permission denied"), not Node's ("EACCES: permission denied,
+ * open '/sys/x.ftpkit-part'"). A LocalWriteError: a full or read-only disk stops a tree job's next files.
+ */
+export function localWriteError(action: "create" | "write", file: string, err: unknown): LocalWriteError {
+  return new LocalWriteError(`cannot ${action} ${file}: ${localCause(err, action === "create")}`, (err as { code?: string } | null)?.code);
 }
 
 /** A reply by which the server refuses to store more: out of space (452) or over the quota (552). */
@@ -185,7 +196,8 @@ export async function download(client: FtpClient, path: string, offset: number, 
   if (writeError) {
     await client.quit();
     const msg = (writeError as Error).message;
-    throw new LocalWriteError(msg.startsWith("cannot write") ? msg : `cannot write the local file: ${msg}`, (writeError as { code?: string }).code);
+    if (msg.startsWith("cannot write")) throw new LocalWriteError(msg, (writeError as { code?: string }).code);
+    throw localWriteError("write", opts.file ?? "the local file", writeError);
   }
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   if (overrun) {

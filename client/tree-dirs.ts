@@ -4,6 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { resolve, sep } from "node:path";
 import { ClientError, type FtpClient } from "./client.ts";
+import { localCause } from "./errors.ts";
 import type { FileReport } from "./report.ts";
 import type { Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
@@ -95,9 +96,7 @@ export function makeLocalDir(path: string): void {
   try {
     mkdirSync(path, { recursive: true });
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" ? "a file stands in its path" : code === "ENOENT" ? "no such file or directory" : (code ?? (err as Error).message);
-    throw new ClientError(`cannot create ${path}: ${why}`, { kind: "local" });
+    throw new ClientError(`cannot create ${path}: ${localCause(err)}`, { kind: "local" });
   }
 }
 

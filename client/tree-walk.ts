@@ -140,7 +140,11 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         return;
       }
       const { entries, via, self, unreadable } = listing;
-      if (unreadable > 0) opts.onPartial?.(rel, `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})`);
+      // Said once per listing, what it holds not all known: "/" names (no name in a directory holds one,
+      // and a tree cannot copy it under its name) were left out without a word.
+      const slashed = entries.filter((e) => e.name.includes("/") && (rel !== "" || !opts.match || opts.match(e.name))).length;
+      const partial = [unreadable > 0 && `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})`, slashed > 0 && `${slashed} name(s) in its listing hold "/", which no name in a directory can: left out`].filter(Boolean);
+      if (partial.length > 0) opts.onPartial?.(rel, partial.join("; "));
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);
       let byName: Map<string, FileInfo> | undefined;

@@ -120,6 +120,9 @@ export class ReplyParser {
       throw new ParseError(`malformed reply: ${raw.slice(0, 80)}`);
     }
     const code = Number(m[1]);
+    // RFC 959 §4.2: a reply code's first digit is 1 to 5. A "600" read as a reply was taken for an
+    // answer (a 600 to USER ended as a refused login), a "099" for a preliminary one, waited past.
+    if (code < 100 || code > 599) throw new ParseError(`reply code ${m[1]} is outside 100-599`);
     if (m[2] === "-") {
       this.pending = { code, lines: [m[3]!], chars: raw.length };
       return null;

@@ -1,8 +1,9 @@
 // `ftpkit cert --out DIR`: a self-signed certificate and key for FTPS (quick start and tests), made with openssl.
-import { mkdir, rename, rm } from "node:fs/promises";
+import { access, constants, mkdir, rename, rm, stat, statfs } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { consola } from "../../client/messages.ts";
+import { localCause } from "../../client/errors.ts";
 import { checkArgs, CliError } from "../args.ts";
 
 const args = {
@@ -32,7 +33,14 @@ export default defineCommand({
     const dir = resolve(a.out);
     const certFile = join(dir, "cert.pem");
     const keyFile = join(dir, "key.pem");
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      // Node's "EROFS: read-only file system, mkdir '…'" was the line.
+      throw new CliError(`cannot create ${dir}: ${localCause(err)}`);
+    });
+    // An existing directory on a read-only mount: openssl's failure left "EROFS: …, rm '…'" as the line.
+    await access(dir, constants.W_OK).catch((err: unknown) => {
+      throw new CliError(`cannot write to ${dir}: ${localCause(err)}`);
+    });
     if (!a.force && ((await Bun.file(certFile).exists()) || (await Bun.file(keyFile).exists()))) {
       throw new CliError(`${certFile} or ${keyFile} already exists (use --force to replace them)`);
     }
@@ -50,11 +58,22 @@ export default defineCommand({
       ],
       { stdout: "pipe", stderr: "pipe" },
     );
+    const removeTemps = async () => {
+      await rm(tmpCert, { force: true }).catch(() => {});
+      await rm(tmpKey, { force: true }).catch(() => {});
+    };
     if (proc.exitCode !== 0) {
-      await rm(tmpCert, { force: true });
-      await rm(tmpKey, { force: true });
+      await removeTemps();
       const why = proc.stderr.toString().trim().split("\n").pop() ?? "";
       throw new CliError(`openssl failed: ${why}`);
+    }
+    // openssl exits 0 when it cannot write its files' bytes: on a full disk cert.pem and key.pem were
+    // left empty, and "self-signed certificate for …" said.
+    const empty = async (f: string) => ((await stat(f).catch(() => null))?.size ?? 0) === 0;
+    if ((await empty(tmpKey)) || (await empty(tmpCert))) {
+      await removeTemps();
+      const full = (await statfs(dir).catch(() => null))?.bavail === 0;
+      throw new CliError(`cannot write cert.pem and key.pem in ${dir}: ${full ? "disk full" : "openssl wrote an empty file"}`);
     }
     await rename(tmpKey, keyFile);
     await rename(tmpCert, certFile);

@@ -59,9 +59,9 @@ describe("--help says what the exit status means", () => {
   });
 });
 
-describe("--help on a terminal", () => {
-  /** `ftpkit get --help` under a pty (script(1)), with NO_COLOR as given. */
-  async function onTerminal(noColor: string | undefined): Promise<string> {
+describe("colour on a terminal", () => {
+  /** `ftpkit ARGS` under a pty (script(1)), with NO_COLOR as given: what the terminal gets. */
+  async function onTerminal(noColor: string | undefined, args = "get --help"): Promise<string> {
     const env = cleanEnv();
     delete env.NO_COLOR;
     delete env.FORCE_COLOR;
@@ -69,22 +69,36 @@ describe("--help on a terminal", () => {
     delete env.TEST;
     env.TERM = "xterm";
     if (noColor !== undefined) env.NO_COLOR = noColor;
-    const proc = Bun.spawn(["script", "-qfec", `bun ${FTPKIT} get --help`, "/dev/null"], { cwd: REPO, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["script", "-qfec", `bun ${FTPKIT} ${args}`, "/dev/null"], { cwd: REPO, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     const timer = setTimeout(() => proc.kill(9), 20_000);
     const out = await new Response(proc.stdout).text();
     await proc.exited;
     clearTimeout(timer);
     return out;
   }
+  /** A failure's line, written by consola (not citty). */
+  const FAILURE = "nosuch";
 
-  test("is coloured without NO_COLOR (the check below sees colours when they are there)", async () => {
+  test("--help and a failure's line are coloured without NO_COLOR (the checks below see colours when they are there)", async () => {
     expect(await onTerminal(undefined)).toContain("\x1b[");
+    expect(await onTerminal(undefined, FAILURE)).toContain("\x1b[");
   });
 
-  test.each(["1", "true", "yes"])("NO_COLOR=%s: no colour (no-color.org: any value but empty)", async (value) => {
-    const out = await onTerminal(value);
-    expect(out).toContain("USAGE ftpkit get");
-    expect(out).not.toContain("\x1b[");
+  // Before: consola took an empty NO_COLOR as set, so its lines lost their colour while --help kept it.
+  test("NO_COLOR empty: coloured as without it, --help and a failure's line alike (no-color.org: an empty value is no request)", async () => {
+    expect(await onTerminal("")).toContain("\x1b[");
+    const failure = await onTerminal("", FAILURE);
+    expect(failure).toContain("unknown command nosuch");
+    expect(failure).toContain("\x1b[");
+  });
+
+  test.each(["1", "true", "yes", "false", "0"])("NO_COLOR=%s: no colour in --help nor in a failure's line (no-color.org: any value but empty)", async (value) => {
+    const help = await onTerminal(value);
+    expect(help).toContain("USAGE ftpkit get");
+    expect(help).not.toContain("\x1b[");
+    const failure = await onTerminal(value, FAILURE);
+    expect(failure).toContain("unknown command nosuch");
+    expect(failure).not.toContain("\x1b[");
   });
 });
 

@@ -1,6 +1,8 @@
 // $FTPKIT_PASSWORD is the password of the account a URL names: an anonymous login never sends it.
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanEnv, FTPKIT, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 
 let work: string;
 beforeEach(() => {
@@ -59,6 +61,44 @@ test("a named user still logs in with $FTPKIT_PASSWORD", async () => {
     const r = await runFtpkit(["ls", `ftp://alice@127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { cwd: work, env: { FTPKIT_PASSWORD: "SeCrEt-of-alice", HOME: work } });
     expect(r.code).toBe(6);
     expect(srv.passes).toEqual(["PASS SeCrEt-of-alice"]);
+  } finally {
+    srv.stop();
+  }
+});
+
+/** `ftpkit ARGS` in a session of its own (setsid): no controlling terminal to ask a password on. */
+async function withoutTerminal(args: string[], env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  const proc = Bun.spawn([Bun.which("setsid") ?? "/usr/bin/setsid", "-w", "bun", FTPKIT, ...args], { cwd: work, env: { ...cleanEnv(), NO_COLOR: "1", ...env }, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill(9), 20_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
+// A secret CI left undefined expands to "": sent, it was a refused login ("login failed", one more
+// toward a ban), not the missing password it is.
+test("an empty $FTPKIT_PASSWORD is not set: no PASS is sent, the usual no-password line, exit 6", async () => {
+  const srv = passRecorder();
+  try {
+    const r = await withoutTerminal(["ls", `ftp://alice@127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { FTPKIT_PASSWORD: "", HOME: work });
+    expect(r.stderr).toBe(`[error] no password for alice@127.0.0.1 (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)\n`);
+    expect(r.code).toBe(6);
+    // Before: "PASS " sent, and "login failed for user "alice": Login incorrect (530)".
+    expect(srv.passes).toEqual([]);
+  } finally {
+    srv.stop();
+  }
+});
+
+test("an empty $FTPKIT_PASSWORD gives way to ~/.netrc; an empty password in the URL is still sent", async () => {
+  const srv = passRecorder();
+  try {
+    writeFileSync(join(work, ".netrc"), "machine 127.0.0.1 login alice password from-netrc\n", { mode: 0o600 });
+    const fromNetrc = await runFtpkit(["ls", `ftp://alice@127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { cwd: work, env: { FTPKIT_PASSWORD: "", HOME: work } });
+    expect(fromNetrc.code).toBe(6);
+    const empty = await runFtpkit(["ls", `ftp://alice:@127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { cwd: work, env: { FTPKIT_PASSWORD: "", HOME: work } });
+    expect(empty.code).toBe(6);
+    expect(srv.passes).toEqual(["PASS from-netrc", "PASS"]);
   } finally {
     srv.stop();
   }

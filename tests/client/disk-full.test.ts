@@ -36,7 +36,7 @@ describe("a local disk that fills up during a single get", () => {
       writeFileSync(join(server.home, "one.bin"), Buffer.from(crypto.getRandomValues(new Uint8Array(65536))).toString("hex").repeat(6)); // 768 KiB
       const r = await runFtpkit(["get", server.url("/one.bin"), join(disk, "one.bin")], { cwd: work });
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/ENOSPC.*; \d+ bytes kept: make room, then run `ftpkit resume`/);
+      expect(r.stderr).toMatch(/cannot write \S+\/one\.bin\.ftpkit-part: disk full; \d+ bytes kept: make room, then run `ftpkit resume`/);
       expect(readdirSync(disk)).toEqual(["one.bin.ftpkit-part"]);
       expect(Bun.spawnSync(["mount", "-o", "remount,size=2m", disk]).exitCode).toBe(0);
       const again = await runFtpkit(["resume"], { cwd: work });
@@ -61,7 +61,7 @@ describe("a local disk that fills up during get -r", () => {
       const r = await runFtpkit(["get", "-r", server.url("/big"), join(disk, "big"), "--parallel", "1"], { cwd: work });
       expect(r.code).toBe(3);
       const summary = r.stderr.split("\n").find((l) => l.includes("items failed"))!;
-      expect(summary).toMatch(/the local disk refused: cannot write the local file: ENOSPC.*; \d+ bytes kept: make room, then run `ftpkit resume`$/);
+      expect(summary).toMatch(/the local disk refused: cannot write \S+\/a\.bin\.ftpkit-part: disk full; \d+ bytes kept: make room, then run `ftpkit resume`$/);
       expect(summary.match(/make room/g)).toHaveLength(1);
     } finally {
       for (let i = 0; i < 20 && Bun.spawnSync(["umount", disk]).exitCode !== 0; i++) await Bun.sleep(100);
@@ -74,12 +74,12 @@ describe("a local disk that fills up during get -r", () => {
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", small]).exitCode).toBe(0);
     const r = await runFtpkit(["get", "-r", server.url("/many"), join(small, "many"), "--parallel", "2", "--json"], { cwd: work });
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/items failed: the local disk refused: cannot write the local file: ENOSPC.*; make room, then run `ftpkit resume`/);
+    expect(r.stderr).toMatch(/items failed: the local disk refused: cannot write \S+\.ftpkit-part: disk full.*; make room, then run `ftpkit resume`/);
     const summary = r.stderr.split("\n").find((l) => l.includes("items failed"))!;
     expect(summary.match(/make room/g)).toHaveLength(1); // said once, not by the disk's message and the summary both
     const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { path: string; result: string }[] };
-    const full = report.files.filter((f) => /ENOSPC|no space left/.test(f.result));
-    const notStarted = report.files.filter((f) => f.result.startsWith("failed: not started (the local disk refused: cannot write the local file"));
+    const full = report.files.filter((f) => /: disk full/.test(f.result) && !f.result.includes("not started"));
+    const notStarted = report.files.filter((f) => f.result.startsWith("failed: not started (the local disk refused: cannot write "));
     expect(report.copied).toBeGreaterThan(0);
     expect(full.length).toBeGreaterThan(0);
     // 40 × 64 KiB cannot fit in 512 KiB: most files were never started once the disk said so.
@@ -99,11 +99,11 @@ describe("a local disk that fills up during get -r", () => {
       expect(Bun.spawnSync(["mount", "-o", "remount,ro", ro]).exitCode).toBe(0);
       const r = await runFtpkit(["get", "-r", server.url("/many"), join(ro, "many"), "--parallel", "1", "--json"], { cwd: work });
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/the local disk refused: cannot create the local file: EROFS/);
+      expect(r.stderr).toMatch(/the local disk refused: cannot create \S+\.ftpkit-part: read-only file system/);
       const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { result: string }[] };
       expect(report.failed).toBe(40);
       // One file met the refusal; none after it was tried.
-      expect(report.files.filter((f) => /EROFS/.test(f.result) && !f.result.includes("not started"))).toHaveLength(1);
+      expect(report.files.filter((f) => /read-only file system/.test(f.result) && !f.result.includes("not started"))).toHaveLength(1);
       expect(report.files.filter((f) => f.result.startsWith("failed: not started (the local disk refused"))).toHaveLength(39);
     } finally {
       for (let i = 0; i < 20 && Bun.spawnSync(["umount", ro]).exitCode !== 0; i++) await Bun.sleep(100);

@@ -29,6 +29,24 @@ describe("names in a listing", () => {
     expect(readFileSync(join(t.work, "out", "a.txt"))).toEqual(bytes(1000, 0x61));
   });
 
+  test('MLSD names holding "/" are left out with one warning for the listing, which counts them', async () => {
+    const odd = ["a/b.txt", "../x.txt", "c/d/e.txt"].map((n) => `type=file;size=3;modify=20260101120000; ${n}`);
+    t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE", "MLSD"], listExtra: odd });
+    const r = await runFtpkit(["get", "-r", url("/t"), "out"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    // Before: not a word of them.
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("[warn]"))).toEqual(['[warn] .: 3 name(s) in its listing hold "/", which no name in a directory can: left out; nothing in it is deleted']);
+    expect(readFileSync(join(t.work, "out", "a.txt"))).toEqual(bytes(10, 0x61));
+  });
+
+  test("an MLSD name holding a NUL is said to hold a NUL, not a line break", async () => {
+    t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE", "MLSD"], listExtra: ["type=file;size=3;modify=20260101120000; n\0ul.txt"] });
+    const r = await runFtpkit(["get", "-r", url("/t"), "out"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(".: 1 line(s) of its listing could not be read (the first: a name with a NUL cannot be named in a command)");
+    expect(readFileSync(join(t.work, "out", "a.txt"))).toEqual(bytes(10, 0x61));
+  });
+
   test("a tree without end (a directory in every directory) stops at 256 levels, with a warning, and the job ends", async () => {
     const fake = t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE"], endlessTree: true });
     const r = await runFtpkit(["get", "-r", url("/t"), "out", "--parallel", "2"], { cwd: t.work });

@@ -45,6 +45,25 @@ describe("a HASH reply whose digest has the wrong length", () => {
   }
 });
 
+describe("a reply code outside 100-599", () => {
+  const cases: Array<[string, Script, string]> = [
+    ["600 to USER", { on: { USER: (c) => c.write("600 who?\r\n") } }, "600"],
+    ["000 to USER", { on: { USER: (c) => c.write("000 who?\r\n") } }, "000"],
+    ["650 to PASS", { on: { PASS: (c) => c.write("650 fine\r\n") } }, "650"],
+    ["a multi-line 600 greeting", { greet: (c) => c.write("600-hello\r\n600 there\r\n") }, "600"],
+    ["a 099 greeting", { greet: (c) => c.write("099 hello\r\n") }, "099"],
+  ];
+  for (const [name, script, code] of cases) {
+    test(`${name}: exit 7, one line naming the code`, async () => {
+      server = startScriptedServer(script);
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${server.port}/f.bin`, "--stall-timeout", "2", "--quiet"], { cwd: work, timeoutMs: 30_000 });
+      // Before: 600 to USER or PASS "login failed … (600)", exit 6; a 600 greeting "server refused the connection", exit 8; 099 waited for ever.
+      expect(r.stderr).toBe(`[error] protocol error from server: reply code ${code} is outside 100-599\n`);
+      expect(r.code).toBe(7);
+    });
+  }
+});
+
 describe("a listing whose data connection is reset, then a 226", () => {
   test("sync --delete: the listing is a failed one, and no local file is deleted", async () => {
     const names = Array.from({ length: 20 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`);

@@ -95,7 +95,7 @@ describe("against ftpkit serve", () => {
     randomFile(join(server.home, "full.bin"), 100_000);
     const r = await runFtpkit(["get", server.url("/full.bin"), "/dev/full"], { cwd: work });
     expect(r.code).toBe(3);
-    expect(r.stderr.trim().split("\n")).toEqual(["[error] cannot write to /dev/full: ENOSPC: no space left on device, write"]);
+    expect(r.stderr.trim().split("\n")).toEqual(["[error] cannot write to /dev/full: disk full"]);
     nothingLeft();
   });
 

@@ -62,6 +62,13 @@ describe("replies", () => {
     });
   }
 
+  // RFC 959 §4.2: the first digit is 1 to 5; a "600" was read as a final reply, a "099" as a preliminary one.
+  for (const bad of ["600 no such class", "000 zero", "099 below", "999-a\r\n999 b"]) {
+    test(`rejects a reply code outside 100-599: ${JSON.stringify(bad)}`, () => {
+      expect(() => parseReply(bad)).toThrow(`reply code ${bad.slice(0, 3)} is outside 100-599`);
+    });
+  }
+
   test("refuses a reply buffer over 1 MiB", () => {
     expect(() => new ReplyParser().push("2".repeat(ReplyParser.MAX_BUFFER + 1))).toThrow(ParseError);
   });
