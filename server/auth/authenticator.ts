@@ -54,6 +54,8 @@ export class Authenticator {
   private readonly verified: VerifiedCredentials;
   /** Per address: this process's failures, and everyone's as the shared store last said. */
   private readonly failures = new Map<string, { count: number; last: number; everywhere: number }>();
+  /** When the failures were last swept of addresses whose window has passed (at most once a window, at a login). */
+  private failuresSwept = 0;
   private dummyHash: Promise<string> | null = null;
   /** inotify on the users file's folder tells us about edits, so most logins skip the stat. */
   private watcher: FSWatcher | null = null;
@@ -191,6 +193,7 @@ export class Authenticator {
    */
   async login(user: string, password: string, remoteIp: string, abandoned?: () => boolean): Promise<UserRecord | null> {
     const started = performance.now();
+    this.sweepFailures(Date.now());
     await this.refresh();
     const lower = user.toLowerCase();
     const name = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user;
@@ -323,6 +326,8 @@ export class Authenticator {
     let count = entry?.count ?? 0;
     if (!entry && this.failures.size >= MAX_TRACKED_IPS) this.pruneFailures(now);
     const mine = { count: count + 1, last: now, everywhere: count + 1 };
+    // Map order is staleness order: the address moves to the end.
+    this.failures.delete(ip);
     this.failures.set(ip, mine);
     // Every node's failures count; if the store is away, this node's own count still applies.
     if (this.countFailure) count = Math.max(count, await this.countFailure(ip, this.windowMs).catch(() => count));
@@ -330,6 +335,25 @@ export class Authenticator {
     const penalty = Math.min(count * this.penaltyMs, this.penaltyMaxMs);
     const wait = this.failDelayMs + penalty - (performance.now() - started);
     if (wait > 0) await Bun.sleep(wait);
+  }
+
+  /**
+   * Drop the addresses whose window has passed, at most once a window: only a full table was ever
+   * pruned, so a spray of 2,500 addresses that each failed once stayed in memory for ever (measured
+   * by the soak audit). Map order is staleness order, so the sweep stops at the first recent entry.
+   */
+  private sweepFailures(now: number): void {
+    if (now - this.failuresSwept < this.windowMs || this.failures.size === 0) return;
+    this.failuresSwept = now;
+    for (const [ip, e] of this.failures) {
+      if (now - e.last <= this.windowMs) break;
+      this.failures.delete(ip);
+    }
+  }
+
+  /** Addresses whose failures are remembered now. */
+  get failingAddresses(): number {
+    return this.failures.size;
   }
 
   private pruneFailures(now: number): void {

@@ -24,10 +24,17 @@ export interface Ban {
 
 /** Addresses (ban keys) tracked at most; beyond, the stalest are forgotten (a spray from many addresses). */
 const MAX_TRACKED = 100_000;
+/**
+ * How often at most the entries that no longer matter are dropped (on the next connect or failure):
+ * a spray of 2,500 addresses that each failed once left ~0.8 MB of heap for ever, as only a full
+ * table was ever pruned (measured by the soak audit).
+ */
+const SWEEP_EVERY_MS = 60_000;
 
 export class Defender {
   private readonly entries = new Map<string, Entry>();
   private activeBans = 0;
+  private lastSweep = 0;
 
   constructor(private readonly opts: Pick<OpsOptions, "banAfter" | "banWindowMs" | "banTimeMs" | "banMaxMs" | "allow" | "deny">) {}
 
@@ -37,6 +44,7 @@ export class Defender {
 
   /** "denied" (--deny), "banned", or null. Cheap when nothing is banned and no deny list exists (every connect asks). */
   refusal(ip: string, now = Date.now()): "denied" | "banned" | null {
+    this.sweepIfDue(now);
     if (this.opts.deny.length === 0 && this.activeBans === 0) return null;
     const bytes = parseIp(ip);
     if (bytes && anyContains(this.opts.deny, bytes)) return "denied";
@@ -56,6 +64,7 @@ export class Defender {
    */
   failed(ip: string, now = Date.now(), everywhere = 0): Ban | null {
     if (!this.enabled || anyContains(this.opts.allow, ip)) return null;
+    this.sweepIfDue(now);
     const key = banKey(ip);
     let e = this.entries.get(key);
     if (!e) {
@@ -135,16 +144,33 @@ export class Defender {
     this.activeBans--;
   }
 
+  /** Addresses tracked now (bans, recent failures, repeat counts still doubling). */
+  get tracked(): number {
+    return this.entries.size;
+  }
+
   /**
-   * Forget what no longer matters: no ban in force, no recent failure, and a repeat count whose
-   * doubling would be capped anyway by now. Still full: the stalest entries go.
+   * Whether an entry no longer matters: no ban in force, no failure in the window, and a repeat
+   * count the next failure would reset anyway (a clean banMaxMs since its last ban ended, as
+   * failed() reads it). Forgetting a repeat count sooner would let a returning guesser's bans stop
+   * doubling.
    */
+  private forgettable(e: Entry, now: number): boolean {
+    if (e.until > now) return false;
+    if (e.until !== 0) this.expire(e);
+    if (e.bans > 0 && now - e.ended <= this.opts.banMaxMs) return false;
+    return e.fails.every((t) => t <= now - this.opts.banWindowMs);
+  }
+
+  private sweepIfDue(now: number): void {
+    if (now - this.lastSweep < SWEEP_EVERY_MS || this.entries.size === 0) return;
+    this.lastSweep = now;
+    for (const [key, e] of this.entries) if (this.forgettable(e, now)) this.entries.delete(key);
+  }
+
+  /** A full table: what no longer matters goes; still full (a spray from many addresses), the stalest entries go. */
   private prune(now: number): void {
-    for (const [key, e] of this.entries) {
-      if (e.until > now) continue;
-      if (e.until !== 0) this.expire(e);
-      if (e.fails.every((t) => t <= now - this.opts.banWindowMs)) this.entries.delete(key);
-    }
+    for (const [key, e] of this.entries) if (this.forgettable(e, now)) this.entries.delete(key);
     for (const [key, e] of this.entries) {
       if (this.entries.size < MAX_TRACKED) break;
       if (e.until > now) this.activeBans--;

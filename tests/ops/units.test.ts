@@ -147,6 +147,30 @@ describe("defender timing", () => {
     expect(d.impose("2001:db8::/64", 10_000, 1, 2)).toBe(false); // the same ban, already in force
     expect(d.refusal("2001:db8:0:1::7", 1)).toBeNull();
   });
+  test("addresses that failed once are forgotten once their failures leave the window, at the next connect a minute on", () => {
+    const d = new Defender(opts);
+    for (let i = 0; i < 2_500; i++) d.failed(`10.0.${i >> 8}.${i & 255}`, 1_000);
+    expect(d.tracked).toBe(2_500);
+    expect(d.refusal("192.0.2.50", 30_000)).toBeNull(); // still in the window: kept
+    expect(d.tracked).toBe(2_500);
+    expect(d.refusal("192.0.2.50", 62_000)).toBeNull();
+    expect(d.tracked).toBe(0);
+  });
+  test("that sweep keeps an address whose next ban would still double: its third ban lasts four times the first", () => {
+    const d = new Defender({ ...opts, banWindowMs: 10_000, banMaxMs: 600_000 });
+    const banAt = (t: number) => {
+      d.failed("192.0.2.7", t);
+      d.failed("192.0.2.7", t);
+      return d.failed("192.0.2.7", t);
+    };
+    expect(banAt(0)?.ms).toBe(10_000);
+    expect(banAt(20_000)?.ms).toBe(20_000); // banned until 40 s
+    // At 100 s its failures have long left the window, but its last ban ended 60 s ago, within --ban-max.
+    d.failed("198.51.100.1", 99_000);
+    expect(d.refusal("198.51.100.2", 100_000)).toBeNull(); // the sweep: 198.51.100.1 is recent, 192.0.2.7 still doubling
+    expect(d.tracked).toBe(2);
+    expect(banAt(101_000)?.ms).toBe(40_000);
+  });
   test("banAfter 0 turns the defender off", () => {
     const d = new Defender({ ...opts, banAfter: 0 });
     for (let i = 0; i < 50; i++) expect(d.failed("192.0.2.1", i)).toBeNull();

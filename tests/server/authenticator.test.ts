@@ -54,6 +54,19 @@ async function rewrite(file: string, text: string) {
 }
 
 describe("Authenticator", () => {
+  test("addresses whose failed logins have left the window are forgotten at the next login, not kept until the table is full", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "s3cret" }]);
+    const auth = new Authenticator({ usersFile: file, failDelayMs: 0, failPenaltyMs: 0, failWindowMs: 1_500, log: () => {} });
+    auths.push(auth);
+    await auth.start();
+    for (let i = 0; i < 5; i++) expect(await auth.login("alice", "wrong", `10.0.0.${i}`)).toBeNull();
+    expect(auth.failingAddresses).toBe(5);
+    expect(await auth.login("alice", "s3cret", "10.0.1.1")).not.toBeNull(); // within the window: all kept
+    expect(auth.failingAddresses).toBe(5);
+    await Bun.sleep(1_600); // the window itself is what is tested: it must pass
+    expect(await auth.login("alice", "s3cret", "10.0.1.1")).not.toBeNull();
+    expect(auth.failingAddresses).toBe(0);
+  });
   test("accepts the right password and rejects a wrong one or an unknown user", async () => {
     const file = await makeUsersFile(dir, [{ name: "alice", password: "s3cret", quota: 1000 }]);
     const auth = makeAuth(file);
