@@ -297,7 +297,8 @@ export async function tls(p: Probe): Promise<void> {
 export async function idle(p: Probe): Promise<void> {
   await p.check("idle", async () => {
     const c = await p.session();
-    const pattern = /(idle|time-?out)[^\n]{0,40}?\d+|\d+\s*(s|sec|secs|seconds|minutes?)\b[^\n]{0,20}(idle|time-?out)/i;
+    // Pure-FTPd's greeting: "You will be disconnected after 15 minutes of inactivity."
+    const pattern = /(idle|time-?out|inactivity)[^\n]{0,40}?\d+|\d+\s*(s|sec|secs|seconds|minutes?)\b[^\n]{0,20}(idle|time-?out|inactivity)/i;
     const found = (where: string, text: string): Verdict | null => {
       const l = text.split(/\r?\n/).find((x) => pattern.test(x));
       return l ? ["pass", `${where}: "${l.trim().slice(0, 70)}"`] : null;

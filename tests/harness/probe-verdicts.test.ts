@@ -38,3 +38,14 @@ test("a 64 KiB command line answered 421 and the connection closed (Pure-FTPd) p
   await longLine(p);
   expect(item(p, "long-line")).toBe("pass: Line too long (421); connection closed");
 }, 20_000);
+
+test("an idle timeout stated in the greeting as minutes of inactivity (Pure-FTPd) passes", async () => {
+  const p = probeOf({
+    greet: (c) => c.write("220-Welcome to Pure-FTPd\r\n220-You are user number 1 of 50 allowed.\r\n220 You will be disconnected after 15 minutes of inactivity.\r\n"),
+  });
+  p.adoptMain(await p.open());
+  const c = await p.session();
+  p.greeting = c.greeting?.lines.join("\n") ?? "";
+  await idle(p);
+  expect(item(p, "idle")).toBe('pass: greeting: "You will be disconnected after 15 minutes of inactivity."');
+}, 20_000);
