@@ -9,13 +9,28 @@ import { line, within, type Probe, type Verdict } from "./runner.ts";
 
 const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
 
-/** Start an upload and leave its data connection open: the transfer is "in progress". */
+/**
+ * Start an upload and keep it flowing, a little every 50 ms, until `stop()`: the transfer is "in
+ * progress". A stalled one would hide ABOR and STAT from servers that look at the control
+ * connection between reads of the data (ProFTPD answers both at once while bytes arrive).
+ */
 async function openUpload(p: Probe, c: FtpClient, name: string) {
   p.created.add(name);
   const t = await c.transfer("STOR", name, { mode: p.mode });
   await within(t.conn.write(CHUNK), p.timeoutMs, "room to send data");
+  let flowing = true;
+  const pump = (async () => {
+    while (flowing && !t.conn.isClosed) {
+      await Bun.sleep(50);
+      if (flowing) await within(t.conn.write(CHUNK.subarray(0, 4096)), p.timeoutMs, "room to send data").catch(() => (flowing = false));
+    }
+  })();
   await Bun.sleep(100); // let the server read some of it
-  return t;
+  const stop = async () => {
+    flowing = false;
+    await within(pump, 2000, "end of the upload's writes").catch(() => {});
+  };
+  return { t, stop };
 }
 
 /** ABOR while an upload is still open: 426 + 226 (or 226), the data connection closed, the session alive. */
@@ -25,12 +40,13 @@ export async function abor(p: Probe): Promise<void> {
     const c = await p.open();
     try {
       await c.command("CWD", p.scratch!);
-      const t = await openUpload(p, c, "abor.bin");
+      const { t, stop } = await openUpload(p, c, "abor.bin");
       await c.send("ABOR");
       let first: FtpReply;
       try {
         first = await within(t.done, 5000, "reply");
       } catch {
+        await stop();
         t.conn.destroy();
         return ["fail", "no reply to ABOR within 5 s while an upload was open (commands seem to be read only between transfers; Telnet IP/Synch is not sent)"];
       }
@@ -38,6 +54,7 @@ export async function abor(p: Probe): Promise<void> {
       if (first.code !== 225 && !(first.code === 226 && /abort/i.test(first.lines.join(" ")))) {
         replies.push(await within(c.read(), 5000, "second reply to ABOR").catch(() => ({ code: 0, lines: ["(none)"] })));
       }
+      await stop();
       const dataClosed = await within(t.conn.closed, 3000, "close")
         .then(() => true)
         .catch(() => false);
@@ -59,10 +76,11 @@ export async function statDuringTransfer(p: Probe): Promise<void> {
     const c = await p.open();
     try {
       await c.command("CWD", p.scratch!);
-      const t = await openUpload(p, c, "stat.bin");
+      const { t, stop } = await openUpload(p, c, "stat.bin");
       await c.send("STAT");
       // The transfer's reply waiter takes the next final reply: here that should be STAT's.
       const r = await within(t.done, 5000, "reply").catch(() => null);
+      await stop();
       t.conn.shutdown();
       if (!r) {
         t.conn.destroy();

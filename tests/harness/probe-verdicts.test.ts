@@ -2,10 +2,12 @@
 // (tests/client/scripted-server.ts) and judged by the probe's own check, as the report would show it.
 import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
-import { idle, longLine } from "../../client/probe/checks-edge.ts";
+import { abor, idle, longLine, statDuringTransfer } from "../../client/probe/checks-edge.ts";
+import { formatEpsvReply } from "../../protocol/address.ts";
+import type { Socket, TCPSocketListener } from "bun";
 import { startScriptedServer, type Script, type ScriptedServer } from "../client/scripted-server.ts";
 
-const servers: ScriptedServer[] = [];
+const servers: { stop(): void }[] = [];
 const probes: Probe[] = [];
 afterEach(() => {
   for (const p of probes.splice(0)) p.closeAll();
@@ -49,3 +51,88 @@ test("an idle timeout stated in the greeting as minutes of inactivity (Pure-FTPd
   await idle(p);
   expect(item(p, "idle")).toBe('pass: greeting: "You will be disconnected after 15 minutes of inactivity."');
 }, 20_000);
+
+/**
+ * A server that reads the control connection only between reads of upload data, as ProFTPD does:
+ * a command sent during an upload is answered when the next data arrives (ABOR: 426 then 226).
+ */
+function startReadsBetweenData(): { port: number; stop(): void } {
+  let passive: TCPSocketListener<undefined> | null = null;
+  let data: Socket<undefined> | null = null;
+  let uploading = false;
+  const waiting: string[] = [];
+  const answer = (ctl: Socket<{ buf: string }>, line: string) => {
+    const verb = line.split(" ")[0]!.toUpperCase();
+    if (uploading && verb === "ABOR") {
+      uploading = false;
+      data?.end();
+      return void ctl.write("426 Transfer aborted. Data connection closed.\r\n226 Abort successful\r\n");
+    }
+    if (uploading && verb === "STAT") return void ctl.write("211-Status\r\n STOR /x (65536)\r\n211 End of status\r\n");
+    const replies: Record<string, string> = { USER: "331 pw", PASS: "230 ok", TYPE: "200 ok", CWD: "250 ok", NOOP: "200 ok", PWD: '257 "/"' };
+    if (verb === "EPSV") {
+      passive?.stop(true);
+      passive = Bun.listen<undefined>({
+        hostname: "127.0.0.1",
+        port: 0,
+        socket: {
+          open: (d) => void (data = d),
+          data: () => {
+            for (const l of waiting.splice(0)) answer(ctl, l);
+          },
+          close: () => {
+            if (uploading) ctl.write("226 Transfer complete\r\n");
+            uploading = false;
+          },
+        },
+      });
+      return void ctl.write(`229 ${formatEpsvReply(passive.port)}\r\n`);
+    }
+    if (verb === "STOR") {
+      uploading = true;
+      return void ctl.write("150 Opening BINARY mode data connection\r\n");
+    }
+    ctl.write(`${replies[verb] ?? "502 not here"}\r\n`);
+  };
+  const server = Bun.listen<{ buf: string }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        s.data = { buf: "" };
+        s.write("220 reads between data\r\n");
+      },
+      data(s, chunk) {
+        s.data.buf += chunk.toString("latin1");
+        let nl: number;
+        while ((nl = s.data.buf.indexOf("\n")) >= 0) {
+          const l = s.data.buf.slice(0, nl).replace(/\r$/, "");
+          s.data.buf = s.data.buf.slice(nl + 1);
+          if (uploading) waiting.push(l);
+          else answer(s, l);
+        }
+      },
+    },
+  });
+  return {
+    port: server.port,
+    stop() {
+      passive?.stop(true);
+      server.stop(true);
+    },
+  };
+}
+
+test("ABOR and STAT during an upload pass on a server that reads commands between reads of the data (ProFTPD)", async () => {
+  const server = startReadsBetweenData();
+  servers.push(server);
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  p.writable = true;
+  p.scratch = "/";
+  p.mode = "epsv";
+  await abor(p);
+  expect(item(p, "abor")).toStartWith("pass: 426 then 226;");
+  await statDuringTransfer(p);
+  expect(item(p, "stat")).toStartWith("pass: 211 while the upload was open");
+}, 30_000);
