@@ -127,8 +127,12 @@ export class Probe {
     const c = await this.open();
     this.extra.delete(c);
     if (this.scratch) {
-      const r = await c.command("CWD", this.scratch);
-      if (r.code !== 250) throw new ClientError(`CWD ${this.scratch}: ${line(r)}`);
+      const r = await c.command("CWD", this.scratch).catch((err: Error) => err);
+      if (r instanceof Error || r.code !== 250) {
+        // Not the shared session after all: close it, or it holds the probe open until the server hangs up.
+        c.destroy();
+        throw r instanceof Error ? r : new ClientError(`CWD ${this.scratch}: ${line(r)}`);
+      }
     }
     this.main = c;
     return c;

@@ -6,6 +6,7 @@ import { abor, idle, longLine, statDuringTransfer } from "../../client/probe/che
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
 import { startScriptedServer, type Script, type ScriptedServer } from "../client/scripted-server.ts";
+import { waitFor } from "../helpers/peers.ts";
 
 const servers: { stop(): void }[] = [];
 const probes: Probe[] = [];
@@ -14,9 +15,10 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.stop();
 });
 
-function probeOf(script: Script): Probe {
+function probeOf(script: Script, onServer?: (s: ScriptedServer) => void): Probe {
   const server = startScriptedServer(script);
   servers.push(server);
+  onServer?.(server);
   const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
   probes.push(p);
   return p;
@@ -136,3 +138,11 @@ test("ABOR and STAT during an upload pass on a server that reads commands betwee
   await statDuringTransfer(p);
   expect(item(p, "stat")).toStartWith("pass: 211 while the upload was open");
 }, 30_000);
+
+test("a session that cannot get back into the scratch directory is closed, not left holding the probe open", async () => {
+  let server!: ScriptedServer;
+  const p = probeOf({ on: { CWD: (c) => c.reply(550, "No such directory") } }, (s) => (server = s));
+  p.scratch = "/ftpkit-probe-gone";
+  await expect(p.session()).rejects.toThrow("CWD /ftpkit-probe-gone: No such directory (550)");
+  await waitFor(() => server.openConnections() === 0, 5000, "the server to see the session closed");
+}, 20_000);
