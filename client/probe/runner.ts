@@ -126,7 +126,8 @@ export class Probe {
     if (this.main && !this.main.control.isClosed) return this.main;
     const c = await this.open();
     this.extra.delete(c);
-    if (this.scratch) {
+    // Only a scratch directory the probe got into: one whose MKD went unanswered may not exist.
+    if (this.scratch && this.writable) {
       const r = await c.command("CWD", this.scratch).catch((err: Error) => err);
       if (r instanceof Error || r.code !== 250) {
         // Not the shared session after all: close it, or it holds the probe open until the server hangs up.

@@ -2,6 +2,7 @@
 // (tests/client/scripted-server.ts) and judged by the probe's own check, as the report would show it.
 import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
+import { dataConnections, directories } from "../../client/probe/checks-core.ts";
 import { abor, idle, longLine, statDuringTransfer } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
@@ -143,6 +144,32 @@ test("a session that cannot get back into the scratch directory is closed, not l
   let server!: ScriptedServer;
   const p = probeOf({ on: { CWD: (c) => c.reply(550, "No such directory") } }, (s) => (server = s));
   p.scratch = "/ftpkit-probe-gone";
+  p.writable = true;
   await expect(p.session()).rejects.toThrow("CWD /ftpkit-probe-gone: No such directory (550)");
   await waitFor(() => server.openConnections() === 0, 5000, "the server to see the session closed");
+}, 20_000);
+
+test("a scratch directory whose MKD went unanswered: EPSV, judged in the login directory, passes", async () => {
+  const p = probeOf({
+    on: {
+      MKD: () => new Promise(() => {}),
+      CWD: (c) => c.reply(550, "No such directory"),
+      LIST: async (c) => {
+        c.reply(150, "Here comes the listing");
+        const d = await c.data();
+        await d.send(Buffer.from("-rw-r--r-- 1 u g 5 Jan  1 00:00 a.txt\r\n"));
+        d.end();
+        c.reply(226, "Directory send OK");
+      },
+    },
+  });
+  p.adoptMain(await p.open());
+  await directories(p, await p.session()).catch((err: Error) => {
+    p.readOnlyReason = `scratch directory not usable: ${err.message}`;
+    p.writable = false;
+  });
+  expect(p.scratch).toMatch(/^\/ftpkit-probe-/); // kept, so that the clean-up still tries to remove it
+  await dataConnections(p);
+  expect(item(p, "epsv")).toBe("pass: LIST over EPSV: Directory send OK (226)");
+  expect(item(p, "passive")).toBe("pass: EPSV data connections work");
 }, 20_000);
