@@ -2,6 +2,7 @@
 // (tests/client/scripted-server.ts) and judged by the probe's own check, as the report would show it.
 import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
+import { probeServer } from "../../client/probe/index.ts";
 import { dataConnections, directories } from "../../client/probe/checks-core.ts";
 import { abor, idle, longLine, statDuringTransfer } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
@@ -173,3 +174,11 @@ test("a scratch directory whose MKD went unanswered: EPSV, judged in the login d
   expect(item(p, "epsv")).toBe("pass: LIST over EPSV: Directory send OK (226)");
   expect(item(p, "passive")).toBe("pass: EPSV data connections work");
 }, 20_000);
+
+test("a server that stops answering right after login (SYST, then TYPE I unanswered) still gets a full report", async () => {
+  const server = startScriptedServer({ on: { SYST: () => new Promise(() => {}) } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 1000 });
+  expect(report.items.length).toBe(28);
+  expect(report.items.slice(0, 3).map((i) => `${i.id} ${i.status}`)).toEqual(["greeting pass", "feat pass", "login pass"]);
+}, 60_000);
