@@ -303,7 +303,9 @@ export async function tls(p: Probe): Promise<void> {
   }
   const plain = worked.length ? worked[0]! : await attempt(false);
   if (plain instanceof Error || !plain.ok) {
-    p.record("tls", "fail", `${how}; LIST over TLS failed: ${failed[0]?.message ?? (plain instanceof Error ? plain.message : plain.reply)}`);
+    const why = failed[0]?.message ?? (plain instanceof Error ? plain.message : plain.reply);
+    // An error may come from AUTH TLS, PBSZ or PROT themselves: claim their replies only when a listing was answered.
+    p.record("tls", "fail", plain instanceof Error ? `no listing over TLS: ${why}` : `${how}; LIST over TLS failed: ${why}`);
     p.record("tls-reuse", "n/a", "no TLS data connection worked");
     return;
   }

@@ -4,7 +4,7 @@ import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
 import { probeServer } from "../../client/probe/index.ts";
 import { dataConnections, directories } from "../../client/probe/checks-core.ts";
-import { abor, idle, longLine, statDuringTransfer } from "../../client/probe/checks-edge.ts";
+import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
 import { startScriptedServer, type Script, type ScriptedServer } from "../client/scripted-server.ts";
@@ -17,11 +17,11 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.stop();
 });
 
-function probeOf(script: Script, onServer?: (s: ScriptedServer) => void): Probe {
+function probeOf(script: Script, onServer?: (s: ScriptedServer) => void, timeoutMs = 3000): Probe {
   const server = startScriptedServer(script);
   servers.push(server);
   onServer?.(server);
-  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs });
   probes.push(p);
   return p;
 }
@@ -182,3 +182,10 @@ test("a server that stops answering right after login (SYST, then TYPE I unanswe
   expect(report.items.length).toBe(28);
   expect(report.items.slice(0, 3).map((i) => `${i.id} ${i.status}`)).toEqual(["greeting pass", "feat pass", "login pass"]);
 }, 60_000);
+
+test("AUTH TLS never answered: the TLS item fails without claiming 'AUTH TLS 234; PBSZ 0, PROT P 200'", async () => {
+  const p = probeOf({ on: { AUTH: () => new Promise(() => {}) } }, undefined, 500);
+  p.mode = "epsv";
+  await tls(p);
+  expect(item(p, "tls")).toStartWith("fail: no listing over TLS: timed out waiting for the server's reply to AUTH");
+}, 30_000);
