@@ -4,9 +4,12 @@ import { parseListLine, parseTimeVal } from "../../protocol/listing.ts";
 import { parseHashReply, parseLegacyHashReply, LEGACY_HASH_VERBS, type HashAlgorithm } from "../../protocol/hash.ts";
 import { createHasher } from "../../protocol/digest.ts";
 import type { FtpClient } from "../client.ts";
+import { ClientError } from "../errors.ts";
 import { line, parse257, sameBytes, sampleBytes, type Probe, type Verdict } from "./runner.ts";
 
 const SAMPLE = "probe.bin";
+/** Listed files a read-only account tries, smallest first, before RETR is N/A. */
+const MAX_RETR_TRIES = 5;
 
 /** PWD, then the scratch directory (MKD decides whether the account may write). */
 export async function directories(p: Probe, c: FtpClient): Promise<void> {
@@ -87,12 +90,22 @@ export async function transfers(p: Probe): Promise<void> {
       p.file = { name: SAMPLE, data: sample };
       return ["pass", `${got.length} bytes, identical to the upload`];
     }
-    const pick = candidates.sort((a, b) => a.size - b.size).find((f) => f.size <= 16 * 1024 * 1024);
-    if (!pick) return ["n/a", "read-only account and no file of at most 16 MiB in the directory"];
-    const got = await p.get(c, pick.name);
-    if (got.length !== pick.size) return ["fail", `${pick.name}: received ${got.length} bytes, LIST said ${pick.size}`];
-    p.file = { name: pick.name, data: got };
-    return ["pass", `${pick.name}: ${got.length} bytes, as listed`];
+    const picks = candidates.sort((a, b) => a.size - b.size).filter((f) => f.size <= 16 * 1024 * 1024);
+    if (!picks.length) return ["n/a", "read-only account and no file of at most 16 MiB in the directory"];
+    // A listed file the account may not read is refused with 550, as it should be: try the next.
+    const refused: string[] = [];
+    for (const pick of picks.slice(0, MAX_RETR_TRIES)) {
+      const got = await p.get(c, pick.name).catch((err: ClientError) => err);
+      if (got instanceof ClientError && got.code === 550) {
+        refused.push(got.message);
+        continue;
+      }
+      if (got instanceof Error) throw got;
+      if (got.length !== pick.size) return ["fail", `${pick.name}: received ${got.length} bytes, LIST said ${pick.size}`];
+      p.file = { name: pick.name, data: got };
+      return ["pass", `${pick.name}: ${got.length} bytes, as listed${refused.length ? ` (refused before it: ${refused.join("; ")})` : ""}`];
+    }
+    return ["n/a", `read-only account and no listed file it may read: ${refused.join("; ")}`];
   });
 }
 

@@ -187,7 +187,7 @@ export class Probe {
   /** Download and insist on success. */
   async get(c: FtpClient, name: string): Promise<Buffer> {
     const { data, reply } = await this.fetch(c, "RETR", name);
-    if (reply.code !== 226 && reply.code !== 250) throw new ClientError(`RETR ${name}: ${line(reply)}`);
+    if (reply.code !== 226 && reply.code !== 250) throw new ClientError(`RETR ${name}: ${line(reply)}`, { code: reply.code });
     return data;
   }
 

@@ -3,11 +3,11 @@
 import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
 import { probeServer } from "../../client/probe/index.ts";
-import { dataConnections, directories } from "../../client/probe/checks-core.ts";
+import { dataConnections, directories, transfers } from "../../client/probe/checks-core.ts";
 import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
-import { startScriptedServer, type Script, type ScriptedServer } from "../client/scripted-server.ts";
+import { startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
 import { waitFor } from "../helpers/peers.ts";
 
 const servers: { stop(): void }[] = [];
@@ -189,3 +189,23 @@ test("AUTH TLS never answered: the TLS item fails without claiming 'AUTH TLS 234
   await tls(p);
   expect(item(p, "tls")).toStartWith("fail: no listing over TLS: timed out waiting for the server's reply to AUTH");
 }, 30_000);
+
+test("a read-only account whose smallest listed file it may not read (550): RETR passes on the next one", async () => {
+  const send = async (c: ScriptedControl, body: string) => {
+    c.reply(150, "Here it comes");
+    const d = await c.data();
+    await d.send(Buffer.from(body));
+    d.end();
+    c.reply(226, "Transfer complete");
+  };
+  const p = probeOf({
+    on: {
+      LIST: (c) => send(c, "-rw-------    1 0  0   2 Dec 05 14:53 a-secret\r\n-rw-r--r--    1 1  1   14 Dec 05 14:53 readme.txt\r\n"),
+      RETR: (c, name) => (name === "a-secret" ? c.reply(550, "Failed to open file.") : send(c, "public readme\n")),
+    },
+  });
+  p.mode = "epsv";
+  p.readOnlyReason = "read-only account";
+  await transfers(p);
+  expect(item(p, "retr")).toBe("pass: readme.txt: 14 bytes, as listed (refused before it: RETR a-secret: Failed to open file. (550))");
+}, 20_000);
