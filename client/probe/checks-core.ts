@@ -3,6 +3,7 @@
 import { parseListLine, parseTimeVal } from "../../protocol/listing.ts";
 import { parseHashReply, parseLegacyHashReply, LEGACY_HASH_VERBS, type HashAlgorithm } from "../../protocol/hash.ts";
 import { createHasher } from "../../protocol/digest.ts";
+import { isIPv4 } from "../../protocol/address.ts";
 import type { FtpClient } from "../client.ts";
 import { ClientError } from "../errors.ts";
 import { line, parse257, sameBytes, sampleBytes, type Probe, type Verdict } from "./runner.ts";
@@ -46,8 +47,15 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
 export async function dataConnections(p: Probe): Promise<void> {
   const listVia = async (mode: "epsv" | "pasv" | "eprt"): Promise<Verdict> => {
     const c = await p.session();
-    const { reply } = await p.fetch(c, "LIST", undefined, { mode });
-    if (reply.code !== 226 && reply.code !== 250) return ["fail", `LIST: ${line(reply)}`];
+    // PASV can only name an IPv4 address (RFC 2428 §1): over IPv6, refusing it is right.
+    const v6Pasv = mode === "pasv" && !isIPv4(c.control.remoteAddress);
+    const notOver6 = (what: string): Verdict => ["n/a", `the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ${what}`];
+    const { reply } = await p.fetch(c, "LIST", undefined, { mode }).catch((err: Error) => {
+      if (v6Pasv && err instanceof ClientError && err.code !== undefined) return { reply: err };
+      throw err; // the check records it, and drops a session that timed out
+    });
+    if (reply instanceof ClientError) return notOver6(reply.message);
+    if (reply.code !== 226 && reply.code !== 250) return v6Pasv ? notOver6(`LIST: ${line(reply)}`) : ["fail", `LIST: ${line(reply)}`];
     return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}`];
   };
   const epsv = await p.check("epsv", () => listVia("epsv"));

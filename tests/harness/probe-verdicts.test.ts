@@ -2,6 +2,7 @@
 // (tests/client/scripted-server.ts) and judged by the probe's own check, as the report would show it.
 import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
+import { startServer } from "../../cli/api.ts";
 import { probeServer } from "../../client/probe/index.ts";
 import { dataConnections, directories, transfers } from "../../client/probe/checks-core.ts";
 import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
@@ -208,4 +209,14 @@ test("a read-only account whose smallest listed file it may not read (550): RETR
   p.readOnlyReason = "read-only account";
   await transfers(p);
   expect(item(p, "retr")).toBe("pass: readme.txt: 14 bytes, as listed (refused before it: RETR a-secret: Failed to open file. (550))");
+}, 20_000);
+
+test("over IPv6, a server refusing PASV (it can only name an IPv4 address) gets N/A for PASV, not FAIL", async () => {
+  const server = await startServer({ host: "::1", users: [{ name: "me", password: "pw" }] });
+  servers.push({ stop: () => void server.close() });
+  const p = new Probe({ host: "::1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  await dataConnections(p);
+  expect(item(p, "pasv")).toStartWith("n/a: the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ");
+  expect(item(p, "epsv")).toStartWith("pass: ");
 }, 20_000);
