@@ -59,10 +59,14 @@ export async function abor(p: Probe): Promise<void> {
         .then(() => true)
         .catch(() => false);
       t.conn.destroy();
-      const noop = await within(c.command("NOOP"), 5000, "reply to NOOP").catch(() => null);
+      let noop = await within(c.command("NOOP"), 5000, "reply to NOOP").catch(() => null);
+      // ProFTPD over TLS may send ABOR's 226 first and the upload's 426 after it: that 426 is not NOOP's.
+      const late = noop && replies.length === 1 && (noop.code === 426 || noop.code === 451) ? noop : null;
+      if (late) noop = await within(c.read(), 5000, "reply to NOOP").catch(() => null);
       const codes = replies.map((r) => r.code || "none").join(" then ");
-      const ok = [426, 451, 225, 226].includes(first.code) && replies.at(-1)!.code >= 225 && replies.at(-1)!.code <= 226 && noop?.code === 200;
-      return [ok ? "pass" : "fail", `${codes}; data connection ${dataClosed ? "closed by the server" : "left open"}; NOOP ${noop ? noop.code : "unanswered"}`];
+      const ok = !late && [426, 451, 225, 226].includes(first.code) && replies.at(-1)!.code >= 225 && replies.at(-1)!.code <= 226 && noop?.code === 200;
+      const order = late ? ` then ${late.code} (the upload's ${late.code} came after ABOR's ${first.code}; RFC 959 sends it first)` : "";
+      return [ok ? "pass" : "fail", `${codes}${order}; data connection ${dataClosed ? "closed by the server" : "left open"}; NOOP ${noop ? noop.code : "unanswered"}`];
     } finally {
       await p.discard(c);
     }

@@ -61,7 +61,7 @@ test("an idle timeout stated in the greeting as minutes of inactivity (Pure-FTPd
  * A server that reads the control connection only between reads of upload data, as ProFTPD does:
  * a command sent during an upload is answered when the next data arrives (ABOR: 426 then 226).
  */
-function startReadsBetweenData(): { port: number; stop(): void } {
+function startReadsBetweenData(aborReplies = "426 Transfer aborted. Data connection closed.\r\n226 Abort successful\r\n"): { port: number; stop(): void } {
   let passive: TCPSocketListener<undefined> | null = null;
   let data: Socket<undefined> | null = null;
   let uploading = false;
@@ -71,7 +71,7 @@ function startReadsBetweenData(): { port: number; stop(): void } {
     if (uploading && verb === "ABOR") {
       uploading = false;
       data?.end();
-      return void ctl.write("426 Transfer aborted. Data connection closed.\r\n226 Abort successful\r\n");
+      return void ctl.write(aborReplies);
     }
     if (uploading && verb === "STAT") return void ctl.write("211-Status\r\n STOR /x (65536)\r\n211 End of status\r\n");
     const replies: Record<string, string> = { USER: "331 pw", PASS: "230 ok", TYPE: "200 ok", CWD: "250 ok", NOOP: "200 ok", PWD: '257 "/"' };
@@ -220,3 +220,13 @@ test("over IPv6, a server refusing PASV (it can only name an IPv4 address) gets 
   expect(item(p, "pasv")).toStartWith("n/a: the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ");
   expect(item(p, "epsv")).toStartWith("pass: ");
 }, 20_000);
+
+test("ABOR answered 226 before the upload's 426 (ProFTPD over TLS): FAIL naming the order, and NOOP's own 200 found", async () => {
+  const server = startReadsBetweenData("226 Abort successful\r\n426 Transfer aborted. Data connection closed\r\n");
+  servers.push(server);
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  Object.assign(p, { writable: true, scratch: "/", mode: "epsv" });
+  await abor(p);
+  expect(item(p, "abor")).toBe("fail: 226 then 426 (the upload's 426 came after ABOR's 226; RFC 959 sends it first); data connection closed by the server; NOOP 200");
+}, 30_000);
