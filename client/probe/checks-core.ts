@@ -3,10 +3,14 @@
 import { parseListLine, parseTimeVal } from "../../protocol/listing.ts";
 import { parseHashReply, parseLegacyHashReply, LEGACY_HASH_VERBS, type HashAlgorithm } from "../../protocol/hash.ts";
 import { createHasher } from "../../protocol/digest.ts";
+import { isIPv4 } from "../../protocol/address.ts";
 import type { FtpClient } from "../client.ts";
+import { ClientError } from "../errors.ts";
 import { line, parse257, sameBytes, sampleBytes, type Probe, type Verdict } from "./runner.ts";
 
 const SAMPLE = "probe.bin";
+/** Listed files a read-only account tries, smallest first, before RETR is N/A. */
+const MAX_RETR_TRIES = 5;
 
 /** PWD, then the scratch directory (MKD decides whether the account may write). */
 export async function directories(p: Probe, c: FtpClient): Promise<void> {
@@ -43,8 +47,15 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
 export async function dataConnections(p: Probe): Promise<void> {
   const listVia = async (mode: "epsv" | "pasv" | "eprt"): Promise<Verdict> => {
     const c = await p.session();
-    const { reply } = await p.fetch(c, "LIST", undefined, { mode });
-    if (reply.code !== 226 && reply.code !== 250) return ["fail", `LIST: ${line(reply)}`];
+    // PASV can only name an IPv4 address (RFC 2428 §1): over IPv6, refusing it is right.
+    const v6Pasv = mode === "pasv" && !isIPv4(c.control.remoteAddress);
+    const notOver6 = (what: string): Verdict => ["n/a", `the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ${what}`];
+    const { reply } = await p.fetch(c, "LIST", undefined, { mode }).catch((err: Error) => {
+      if (v6Pasv && err instanceof ClientError && err.code !== undefined) return { reply: err };
+      throw err; // the check records it, and drops a session that timed out
+    });
+    if (reply instanceof ClientError) return notOver6(reply.message);
+    if (reply.code !== 226 && reply.code !== 250) return v6Pasv ? notOver6(`LIST: ${line(reply)}`) : ["fail", `LIST: ${line(reply)}`];
     return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}`];
   };
   const epsv = await p.check("epsv", () => listVia("epsv"));
@@ -87,12 +98,22 @@ export async function transfers(p: Probe): Promise<void> {
       p.file = { name: SAMPLE, data: sample };
       return ["pass", `${got.length} bytes, identical to the upload`];
     }
-    const pick = candidates.sort((a, b) => a.size - b.size).find((f) => f.size <= 16 * 1024 * 1024);
-    if (!pick) return ["n/a", "read-only account and no file of at most 16 MiB in the directory"];
-    const got = await p.get(c, pick.name);
-    if (got.length !== pick.size) return ["fail", `${pick.name}: received ${got.length} bytes, LIST said ${pick.size}`];
-    p.file = { name: pick.name, data: got };
-    return ["pass", `${pick.name}: ${got.length} bytes, as listed`];
+    const picks = candidates.sort((a, b) => a.size - b.size).filter((f) => f.size <= 16 * 1024 * 1024);
+    if (!picks.length) return ["n/a", "read-only account and no file of at most 16 MiB in the directory"];
+    // A listed file the account may not read is refused with 550, as it should be: try the next.
+    const refused: string[] = [];
+    for (const pick of picks.slice(0, MAX_RETR_TRIES)) {
+      const got = await p.get(c, pick.name).catch((err: ClientError) => err);
+      if (got instanceof ClientError && got.code === 550) {
+        refused.push(got.message);
+        continue;
+      }
+      if (got instanceof Error) throw got;
+      if (got.length !== pick.size) return ["fail", `${pick.name}: received ${got.length} bytes, LIST said ${pick.size}`];
+      p.file = { name: pick.name, data: got };
+      return ["pass", `${pick.name}: ${got.length} bytes, as listed${refused.length ? ` (refused before it: ${refused.join("; ")})` : ""}`];
+    }
+    return ["n/a", `read-only account and no listed file it may read: ${refused.join("; ")}`];
   });
 }
 

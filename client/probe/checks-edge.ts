@@ -9,13 +9,28 @@ import { line, within, type Probe, type Verdict } from "./runner.ts";
 
 const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
 
-/** Start an upload and leave its data connection open: the transfer is "in progress". */
+/**
+ * Start an upload and keep it flowing, a little every 50 ms, until `stop()`: the transfer is "in
+ * progress". A stalled one would hide ABOR and STAT from servers that look at the control
+ * connection between reads of the data (ProFTPD answers both at once while bytes arrive).
+ */
 async function openUpload(p: Probe, c: FtpClient, name: string) {
   p.created.add(name);
   const t = await c.transfer("STOR", name, { mode: p.mode });
   await within(t.conn.write(CHUNK), p.timeoutMs, "room to send data");
+  let flowing = true;
+  const pump = (async () => {
+    while (flowing && !t.conn.isClosed) {
+      await Bun.sleep(50);
+      if (flowing) await within(t.conn.write(CHUNK.subarray(0, 4096)), p.timeoutMs, "room to send data").catch(() => (flowing = false));
+    }
+  })();
   await Bun.sleep(100); // let the server read some of it
-  return t;
+  const stop = async () => {
+    flowing = false;
+    await within(pump, 2000, "end of the upload's writes").catch(() => {});
+  };
+  return { t, stop };
 }
 
 /** ABOR while an upload is still open: 426 + 226 (or 226), the data connection closed, the session alive. */
@@ -25,12 +40,13 @@ export async function abor(p: Probe): Promise<void> {
     const c = await p.open();
     try {
       await c.command("CWD", p.scratch!);
-      const t = await openUpload(p, c, "abor.bin");
+      const { t, stop } = await openUpload(p, c, "abor.bin");
       await c.send("ABOR");
       let first: FtpReply;
       try {
         first = await within(t.done, 5000, "reply");
       } catch {
+        await stop();
         t.conn.destroy();
         return ["fail", "no reply to ABOR within 5 s while an upload was open (commands seem to be read only between transfers; Telnet IP/Synch is not sent)"];
       }
@@ -38,14 +54,19 @@ export async function abor(p: Probe): Promise<void> {
       if (first.code !== 225 && !(first.code === 226 && /abort/i.test(first.lines.join(" ")))) {
         replies.push(await within(c.read(), 5000, "second reply to ABOR").catch(() => ({ code: 0, lines: ["(none)"] })));
       }
+      await stop();
       const dataClosed = await within(t.conn.closed, 3000, "close")
         .then(() => true)
         .catch(() => false);
       t.conn.destroy();
-      const noop = await within(c.command("NOOP"), 5000, "reply to NOOP").catch(() => null);
+      let noop = await within(c.command("NOOP"), 5000, "reply to NOOP").catch(() => null);
+      // ProFTPD over TLS may send ABOR's 226 first and the upload's 426 after it: that 426 is not NOOP's.
+      const late = noop && replies.length === 1 && (noop.code === 426 || noop.code === 451) ? noop : null;
+      if (late) noop = await within(c.read(), 5000, "reply to NOOP").catch(() => null);
       const codes = replies.map((r) => r.code || "none").join(" then ");
-      const ok = [426, 451, 225, 226].includes(first.code) && replies.at(-1)!.code >= 225 && replies.at(-1)!.code <= 226 && noop?.code === 200;
-      return [ok ? "pass" : "fail", `${codes}; data connection ${dataClosed ? "closed by the server" : "left open"}; NOOP ${noop ? noop.code : "unanswered"}`];
+      const ok = !late && [426, 451, 225, 226].includes(first.code) && replies.at(-1)!.code >= 225 && replies.at(-1)!.code <= 226 && noop?.code === 200;
+      const order = late ? ` then ${late.code} (the upload's ${late.code} came after ABOR's ${first.code}; RFC 959 sends it first)` : "";
+      return [ok ? "pass" : "fail", `${codes}${order}; data connection ${dataClosed ? "closed by the server" : "left open"}; NOOP ${noop ? noop.code : "unanswered"}`];
     } finally {
       await p.discard(c);
     }
@@ -59,10 +80,11 @@ export async function statDuringTransfer(p: Probe): Promise<void> {
     const c = await p.open();
     try {
       await c.command("CWD", p.scratch!);
-      const t = await openUpload(p, c, "stat.bin");
+      const { t, stop } = await openUpload(p, c, "stat.bin");
       await c.send("STAT");
       // The transfer's reply waiter takes the next final reply: here that should be STAT's.
       const r = await within(t.done, 5000, "reply").catch(() => null);
+      await stop();
       t.conn.shutdown();
       if (!r) {
         t.conn.destroy();
@@ -87,17 +109,23 @@ export async function longLine(p: Probe): Promise<void> {
     const c = await p.open();
     let verdict: Verdict;
     try {
-      await c.control.write(`NOOP ${"A".repeat(65_536)}\r\n`);
+      // A server that refuses and closes while the line is still going out fails the write: its
+      // reply, if it sent one, is still there to read.
+      await c.control.write(`NOOP ${"A".repeat(65_536)}\r\n`).catch(() => {});
       const r = await within(c.read(), 5000, "reply").catch((err: Error) => err);
       if (r instanceof Error) {
         verdict = c.control.isClosed ? ["pass", "the server closed the connection"] : ["fail", "no reply to a 64 KiB command line within 5 s"];
       } else if (r.code >= 400) {
-        // Drain whatever else the line produced, then prove the session still works.
-        await c.send("NOOP");
-        let last: FtpReply | null = r;
+        // Drain whatever else the line produced, then prove the session still works. A server may
+        // also refuse and close (Pure-FTPd: "421 Line too long"): NOOP then has nowhere to go.
+        const sent = await c.send("NOOP").then(
+          () => true,
+          () => false,
+        );
+        let last: FtpReply | null = sent ? r : null;
         const deadline = Date.now() + 5000;
         while (last && last.code !== 200 && Date.now() < deadline) last = await within(c.read(), 5000, "reply").catch(() => null);
-        verdict = ["pass", `${line(r)}${last?.code === 200 ? "; the session goes on" : c.control.isClosed ? "; connection closed" : ""}`];
+        verdict = ["pass", `${line(r)}${last?.code === 200 ? "; the session goes on" : !sent || c.control.isClosed ? "; connection closed" : ""}`];
       } else {
         verdict = ["fail", `a 64 KiB command line was accepted: ${line(r)}`];
       }
@@ -279,7 +307,9 @@ export async function tls(p: Probe): Promise<void> {
   }
   const plain = worked.length ? worked[0]! : await attempt(false);
   if (plain instanceof Error || !plain.ok) {
-    p.record("tls", "fail", `${how}; LIST over TLS failed: ${failed[0]?.message ?? (plain instanceof Error ? plain.message : plain.reply)}`);
+    const why = failed[0]?.message ?? (plain instanceof Error ? plain.message : plain.reply);
+    // An error may come from AUTH TLS, PBSZ or PROT themselves: claim their replies only when a listing was answered.
+    p.record("tls", "fail", plain instanceof Error ? `no listing over TLS: ${why}` : `${how}; LIST over TLS failed: ${why}`);
     p.record("tls-reuse", "n/a", "no TLS data connection worked");
     return;
   }
@@ -291,7 +321,8 @@ export async function tls(p: Probe): Promise<void> {
 export async function idle(p: Probe): Promise<void> {
   await p.check("idle", async () => {
     const c = await p.session();
-    const pattern = /(idle|time-?out)[^\n]{0,40}?\d+|\d+\s*(s|sec|secs|seconds|minutes?)\b[^\n]{0,20}(idle|time-?out)/i;
+    // Pure-FTPd's greeting: "You will be disconnected after 15 minutes of inactivity."
+    const pattern = /(idle|time-?out|inactivity)[^\n]{0,40}?\d+|\d+\s*(s|sec|secs|seconds|minutes?)\b[^\n]{0,20}(idle|time-?out|inactivity)/i;
     const found = (where: string, text: string): Verdict | null => {
       const l = text.split(/\r?\n/).find((x) => pattern.test(x));
       return l ? ["pass", `${where}: "${l.trim().slice(0, 70)}"`] : null;

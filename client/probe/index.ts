@@ -103,8 +103,10 @@ async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
   p.features = await c.feat().catch(() => new Map());
   const syst = await c.command("SYST").catch(() => null);
   p.syst = syst?.code === 215 ? syst.lines[0]!.trim() : "";
-  const t = await c.command("TYPE", "I");
-  if (t.code !== 200) p.readOnlyReason = `TYPE I refused: ${line(t)}`;
+  // A server that stopped answering (SYST timed out) fails this too: the checks find that out one by one.
+  const t = await c.command("TYPE", "I").catch((err: Error) => err);
+  if (t instanceof Error) p.readOnlyReason = `TYPE I: ${t.message}`;
+  else if (t.code !== 200) p.readOnlyReason = `TYPE I refused: ${line(t)}`;
   p.adoptMain(c);
   return c;
 }

@@ -126,9 +126,14 @@ export class Probe {
     if (this.main && !this.main.control.isClosed) return this.main;
     const c = await this.open();
     this.extra.delete(c);
-    if (this.scratch) {
-      const r = await c.command("CWD", this.scratch);
-      if (r.code !== 250) throw new ClientError(`CWD ${this.scratch}: ${line(r)}`);
+    // Only a scratch directory the probe got into: one whose MKD went unanswered may not exist.
+    if (this.scratch && this.writable) {
+      const r = await c.command("CWD", this.scratch).catch((err: Error) => err);
+      if (r instanceof Error || r.code !== 250) {
+        // Not the shared session after all: close it, or it holds the probe open until the server hangs up.
+        c.destroy();
+        throw r instanceof Error ? r : new ClientError(`CWD ${this.scratch}: ${line(r)}`);
+      }
     }
     this.main = c;
     return c;
@@ -182,7 +187,7 @@ export class Probe {
   /** Download and insist on success. */
   async get(c: FtpClient, name: string): Promise<Buffer> {
     const { data, reply } = await this.fetch(c, "RETR", name);
-    if (reply.code !== 226 && reply.code !== 250) throw new ClientError(`RETR ${name}: ${line(reply)}`);
+    if (reply.code !== 226 && reply.code !== 250) throw new ClientError(`RETR ${name}: ${line(reply)}`, { code: reply.code });
     return data;
   }
 

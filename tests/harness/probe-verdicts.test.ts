@@ -1,0 +1,232 @@
+// `ftpkit test`'s verdicts on behaviours real servers show, each reproduced by a scripted server
+// (tests/client/scripted-server.ts) and judged by the probe's own check, as the report would show it.
+import { afterEach, expect, test } from "bun:test";
+import { Probe } from "../../client/probe/runner.ts";
+import { startServer } from "../../cli/api.ts";
+import { probeServer } from "../../client/probe/index.ts";
+import { dataConnections, directories, transfers } from "../../client/probe/checks-core.ts";
+import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
+import { formatEpsvReply } from "../../protocol/address.ts";
+import type { Socket, TCPSocketListener } from "bun";
+import { startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
+import { waitFor } from "../helpers/peers.ts";
+
+const servers: { stop(): void }[] = [];
+const probes: Probe[] = [];
+afterEach(() => {
+  for (const p of probes.splice(0)) p.closeAll();
+  for (const s of servers.splice(0)) s.stop();
+});
+
+function probeOf(script: Script, onServer?: (s: ScriptedServer) => void, timeoutMs = 3000): Probe {
+  const server = startScriptedServer(script);
+  servers.push(server);
+  onServer?.(server);
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs });
+  probes.push(p);
+  return p;
+}
+
+function item(p: Probe, id: string): string {
+  const i = p.items.find((x) => x.id === id);
+  return i ? `${i.status}: ${i.reason}` : "(not recorded)";
+}
+
+test("a 64 KiB command line answered 421 and the connection closed (Pure-FTPd) passes", async () => {
+  const p = probeOf({
+    on: {
+      NOOP: (c, arg) => {
+        if (arg.length < 1000) return c.reply(200, "ok");
+        c.reply(421, "Line too long");
+        c.drop();
+      },
+    },
+  });
+  await longLine(p);
+  expect(item(p, "long-line")).toBe("pass: Line too long (421); connection closed");
+}, 20_000);
+
+test("an idle timeout stated in the greeting as minutes of inactivity (Pure-FTPd) passes", async () => {
+  const p = probeOf({
+    greet: (c) => c.write("220-Welcome to Pure-FTPd\r\n220-You are user number 1 of 50 allowed.\r\n220 You will be disconnected after 15 minutes of inactivity.\r\n"),
+  });
+  p.adoptMain(await p.open());
+  const c = await p.session();
+  p.greeting = c.greeting?.lines.join("\n") ?? "";
+  await idle(p);
+  expect(item(p, "idle")).toBe('pass: greeting: "You will be disconnected after 15 minutes of inactivity."');
+}, 20_000);
+
+/**
+ * A server that reads the control connection only between reads of upload data, as ProFTPD does:
+ * a command sent during an upload is answered when the next data arrives (ABOR: 426 then 226).
+ */
+function startReadsBetweenData(aborReplies = "426 Transfer aborted. Data connection closed.\r\n226 Abort successful\r\n"): { port: number; stop(): void } {
+  let passive: TCPSocketListener<undefined> | null = null;
+  let data: Socket<undefined> | null = null;
+  let uploading = false;
+  const waiting: string[] = [];
+  const answer = (ctl: Socket<{ buf: string }>, line: string) => {
+    const verb = line.split(" ")[0]!.toUpperCase();
+    if (uploading && verb === "ABOR") {
+      uploading = false;
+      data?.end();
+      return void ctl.write(aborReplies);
+    }
+    if (uploading && verb === "STAT") return void ctl.write("211-Status\r\n STOR /x (65536)\r\n211 End of status\r\n");
+    const replies: Record<string, string> = { USER: "331 pw", PASS: "230 ok", TYPE: "200 ok", CWD: "250 ok", NOOP: "200 ok", PWD: '257 "/"' };
+    if (verb === "EPSV") {
+      passive?.stop(true);
+      passive = Bun.listen<undefined>({
+        hostname: "127.0.0.1",
+        port: 0,
+        socket: {
+          open: (d) => void (data = d),
+          data: () => {
+            for (const l of waiting.splice(0)) answer(ctl, l);
+          },
+          close: () => {
+            if (uploading) ctl.write("226 Transfer complete\r\n");
+            uploading = false;
+          },
+        },
+      });
+      return void ctl.write(`229 ${formatEpsvReply(passive.port)}\r\n`);
+    }
+    if (verb === "STOR") {
+      uploading = true;
+      return void ctl.write("150 Opening BINARY mode data connection\r\n");
+    }
+    ctl.write(`${replies[verb] ?? "502 not here"}\r\n`);
+  };
+  const server = Bun.listen<{ buf: string }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        s.data = { buf: "" };
+        s.write("220 reads between data\r\n");
+      },
+      data(s, chunk) {
+        s.data.buf += chunk.toString("latin1");
+        let nl: number;
+        while ((nl = s.data.buf.indexOf("\n")) >= 0) {
+          const l = s.data.buf.slice(0, nl).replace(/\r$/, "");
+          s.data.buf = s.data.buf.slice(nl + 1);
+          if (uploading) waiting.push(l);
+          else answer(s, l);
+        }
+      },
+    },
+  });
+  return {
+    port: server.port,
+    stop() {
+      passive?.stop(true);
+      server.stop(true);
+    },
+  };
+}
+
+test("ABOR and STAT during an upload pass on a server that reads commands between reads of the data (ProFTPD)", async () => {
+  const server = startReadsBetweenData();
+  servers.push(server);
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  p.writable = true;
+  p.scratch = "/";
+  p.mode = "epsv";
+  await abor(p);
+  expect(item(p, "abor")).toStartWith("pass: 426 then 226;");
+  await statDuringTransfer(p);
+  expect(item(p, "stat")).toStartWith("pass: 211 while the upload was open");
+}, 30_000);
+
+test("a session that cannot get back into the scratch directory is closed, not left holding the probe open", async () => {
+  let server!: ScriptedServer;
+  const p = probeOf({ on: { CWD: (c) => c.reply(550, "No such directory") } }, (s) => (server = s));
+  p.scratch = "/ftpkit-probe-gone";
+  p.writable = true;
+  await expect(p.session()).rejects.toThrow("CWD /ftpkit-probe-gone: No such directory (550)");
+  await waitFor(() => server.openConnections() === 0, 5000, "the server to see the session closed");
+}, 20_000);
+
+test("a scratch directory whose MKD went unanswered: EPSV, judged in the login directory, passes", async () => {
+  const p = probeOf({
+    on: {
+      MKD: () => new Promise(() => {}),
+      CWD: (c) => c.reply(550, "No such directory"),
+      LIST: async (c) => {
+        c.reply(150, "Here comes the listing");
+        const d = await c.data();
+        await d.send(Buffer.from("-rw-r--r-- 1 u g 5 Jan  1 00:00 a.txt\r\n"));
+        d.end();
+        c.reply(226, "Directory send OK");
+      },
+    },
+  });
+  p.adoptMain(await p.open());
+  await directories(p, await p.session()).catch((err: Error) => {
+    p.readOnlyReason = `scratch directory not usable: ${err.message}`;
+    p.writable = false;
+  });
+  expect(p.scratch).toMatch(/^\/ftpkit-probe-/); // kept, so that the clean-up still tries to remove it
+  await dataConnections(p);
+  expect(item(p, "epsv")).toBe("pass: LIST over EPSV: Directory send OK (226)");
+  expect(item(p, "passive")).toBe("pass: EPSV data connections work");
+}, 20_000);
+
+test("a server that stops answering right after login (SYST, then TYPE I unanswered) still gets a full report", async () => {
+  const server = startScriptedServer({ on: { SYST: () => new Promise(() => {}) } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 1000 });
+  expect(report.items.length).toBe(28);
+  expect(report.items.slice(0, 3).map((i) => `${i.id} ${i.status}`)).toEqual(["greeting pass", "feat pass", "login pass"]);
+}, 60_000);
+
+test("AUTH TLS never answered: the TLS item fails without claiming 'AUTH TLS 234; PBSZ 0, PROT P 200'", async () => {
+  const p = probeOf({ on: { AUTH: () => new Promise(() => {}) } }, undefined, 500);
+  p.mode = "epsv";
+  await tls(p);
+  expect(item(p, "tls")).toStartWith("fail: no listing over TLS: timed out waiting for the server's reply to AUTH");
+}, 30_000);
+
+test("a read-only account whose smallest listed file it may not read (550): RETR passes on the next one", async () => {
+  const send = async (c: ScriptedControl, body: string) => {
+    c.reply(150, "Here it comes");
+    const d = await c.data();
+    await d.send(Buffer.from(body));
+    d.end();
+    c.reply(226, "Transfer complete");
+  };
+  const p = probeOf({
+    on: {
+      LIST: (c) => send(c, "-rw-------    1 0  0   2 Dec 05 14:53 a-secret\r\n-rw-r--r--    1 1  1   14 Dec 05 14:53 readme.txt\r\n"),
+      RETR: (c, name) => (name === "a-secret" ? c.reply(550, "Failed to open file.") : send(c, "public readme\n")),
+    },
+  });
+  p.mode = "epsv";
+  p.readOnlyReason = "read-only account";
+  await transfers(p);
+  expect(item(p, "retr")).toBe("pass: readme.txt: 14 bytes, as listed (refused before it: RETR a-secret: Failed to open file. (550))");
+}, 20_000);
+
+test("over IPv6, a server refusing PASV (it can only name an IPv4 address) gets N/A for PASV, not FAIL", async () => {
+  const server = await startServer({ host: "::1", users: [{ name: "me", password: "pw" }] });
+  servers.push({ stop: () => void server.close() });
+  const p = new Probe({ host: "::1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  await dataConnections(p);
+  expect(item(p, "pasv")).toStartWith("n/a: the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ");
+  expect(item(p, "epsv")).toStartWith("pass: ");
+}, 20_000);
+
+test("ABOR answered 226 before the upload's 426 (ProFTPD over TLS): FAIL naming the order, and NOOP's own 200 found", async () => {
+  const server = startReadsBetweenData("226 Abort successful\r\n426 Transfer aborted. Data connection closed\r\n");
+  servers.push(server);
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  Object.assign(p, { writable: true, scratch: "/", mode: "epsv" });
+  await abor(p);
+  expect(item(p, "abor")).toBe("fail: 226 then 426 (the upload's 426 came after ABOR's 226; RFC 959 sends it first); data connection closed by the server; NOOP 200");
+}, 30_000);
