@@ -72,9 +72,11 @@ export class Credentials {
     const { url, netrc, user } = this;
     if (url.password !== undefined) return url.password;
     if (this.saved !== undefined && !this.savedRefused) return usable(this.saved, "the password kept for this transfer");
-    // A named account's secret: an anonymous login never sends it (a script that also fetches from a
-    // public mirror gave the mirror its password in clear text, as anonymous's "email address").
-    if (process.env.FTPKIT_PASSWORD !== undefined && !this.anonymous) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
+    // The secret of the account a URL names: an anonymous login never sends it (a script that also
+    // fetches from a public mirror gave the mirror its password in clear text, as anonymous's "email
+    // address"), nor does a login ~/.netrc supplies for a URL naming no user: that entry's own password
+    // goes with it (FTPKIT_PASSWORD, meant for another account, went to that host under that login).
+    if (process.env.FTPKIT_PASSWORD !== undefined && !this.anonymous && url.user !== undefined) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
     if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) {
       this.fromNetrc = true;
       return usable(netrc.password, "the password in ~/.netrc");

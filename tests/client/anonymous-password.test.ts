@@ -1,5 +1,7 @@
 // $FTPKIT_PASSWORD is the password of the account a URL names: an anonymous login never sends it.
 import { afterEach, beforeEach, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 
 let work: string;
@@ -59,6 +61,22 @@ test("a named user still logs in with $FTPKIT_PASSWORD", async () => {
     const r = await runFtpkit(["ls", `ftp://alice@127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { cwd: work, env: { FTPKIT_PASSWORD: "SeCrEt-of-alice", HOME: work } });
     expect(r.code).toBe(6);
     expect(srv.passes).toEqual(["PASS SeCrEt-of-alice"]);
+  } finally {
+    srv.stop();
+  }
+});
+
+test.each([
+  ["a login with its password (that password is sent)", "machine 127.0.0.1 login carol password netrc-pw-of-carol\n", ["PASS netrc-pw-of-carol"]],
+  ["a login without a password (nothing is sent: no terminal to ask)", "machine 127.0.0.1 login carol\n", []],
+])("a URL naming no user, for which ~/.netrc gives %s, never sends $FTPKIT_PASSWORD", async (_label, netrc, sent) => {
+  const srv = passRecorder();
+  try {
+    writeFileSync(join(work, ".netrc"), netrc);
+    chmodSync(join(work, ".netrc"), 0o600);
+    const r = await runFtpkit(["ls", `ftp://127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { cwd: work, env: { FTPKIT_PASSWORD: "SeCrEt-of-alice", HOME: work } });
+    expect(r.code).toBe(6);
+    expect(srv.passes).toEqual(sent);
   } finally {
     srv.stop();
   }
