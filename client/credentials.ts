@@ -72,11 +72,13 @@ export class Credentials {
     const { url, netrc, user } = this;
     if (url.password !== undefined) return url.password;
     if (this.saved !== undefined && !this.savedRefused) return usable(this.saved, "the password kept for this transfer");
-    // A named account's secret: an anonymous login never sends it (a script that also fetches from a
-    // public mirror gave the mirror its password in clear text, as anonymous's "email address").
+    // The secret of the account a URL names: an anonymous login never sends it (a script that also
+    // fetches from a public mirror gave the mirror its password in clear text, as anonymous's "email
+    // address"), nor does a login ~/.netrc supplies for a URL naming no user: that entry's own password
+    // goes with it (FTPKIT_PASSWORD, meant for another account, went to that host under that login).
     // Empty is not set (a secret CI left undefined expands to ""): sent, it cost a refused login that
     // counts towards a ban, said as "login failed". An empty password is still `ftp://user:@host/`.
-    if (process.env.FTPKIT_PASSWORD && !this.anonymous) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
+    if (process.env.FTPKIT_PASSWORD && !this.anonymous && url.user !== undefined) return usable(process.env.FTPKIT_PASSWORD, "$FTPKIT_PASSWORD");
     if (netrc?.password !== undefined && (netrc.login === undefined || netrc.login === user)) {
       this.fromNetrc = true;
       return usable(netrc.password, "the password in ~/.netrc");

@@ -1,6 +1,6 @@
 // $FTPKIT_PASSWORD is the password of the account a URL names: an anonymous login never sends it.
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, FTPKIT, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 
@@ -99,6 +99,22 @@ test("an empty $FTPKIT_PASSWORD gives way to ~/.netrc; an empty password in the 
     const empty = await runFtpkit(["ls", `ftp://alice:@127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { cwd: work, env: { FTPKIT_PASSWORD: "", HOME: work } });
     expect(empty.code).toBe(6);
     expect(srv.passes).toEqual(["PASS from-netrc", "PASS"]);
+  } finally {
+    srv.stop();
+  }
+});
+
+test.each([
+  ["a login with its password (that password is sent)", "machine 127.0.0.1 login carol password netrc-pw-of-carol\n", ["PASS netrc-pw-of-carol"]],
+  ["a login without a password (nothing is sent: no terminal to ask)", "machine 127.0.0.1 login carol\n", []],
+])("a URL naming no user, for which ~/.netrc gives %s, never sends $FTPKIT_PASSWORD", async (_label, netrc, sent) => {
+  const srv = passRecorder();
+  try {
+    writeFileSync(join(work, ".netrc"), netrc);
+    chmodSync(join(work, ".netrc"), 0o600);
+    const r = await runFtpkit(["ls", `ftp://127.0.0.1:${srv.port}/pub/`, "--retries", "0"], { cwd: work, env: { FTPKIT_PASSWORD: "SeCrEt-of-alice", HOME: work } });
+    expect(r.code).toBe(6);
+    expect(srv.passes).toEqual(sent);
   } finally {
     srv.stop();
   }
