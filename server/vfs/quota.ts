@@ -219,7 +219,10 @@ export class QuotaRegistry {
   private ledgers = new Map<string, { ledger: Ledger; refs: number; timer?: ReturnType<typeof setTimeout>; views: Map<number, Ledger> }>();
 
   /** `create` makes a new ledger (in-process by default; the shared state's otherwise). */
-  constructor(private readonly create: (key: string, limit: number, measure: () => Promise<number>) => Ledger = (_k, limit, measure) => new QuotaLedger(limit, 0, measure)) {}
+  constructor(
+    private readonly create: (key: string, limit: number, measure: () => Promise<number>) => Ledger = (_k, limit, measure) => new QuotaLedger(limit, 0, measure),
+    private readonly lingerMs = LINGER_MS,
+  ) {}
 
   /**
    * The ledger for `key` as seen through `limit`: every caller shares the usage, and each is held
@@ -272,7 +275,7 @@ export class QuotaRegistry {
       if (entry.refs > 0) return;
       this.ledgers.delete(key);
       entry.ledger.dispose?.();
-    }, LINGER_MS);
+    }, this.lingerMs);
     (entry.timer as { unref?: () => void }).unref?.();
   }
 }

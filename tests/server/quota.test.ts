@@ -402,3 +402,26 @@ describe("a quota change in users.ini", () => {
     expect(await avbl(b, "/drop")).toBe(10 * KB);
   });
 });
+
+describe("the quota registry", () => {
+  test("usage changed outside FTP counts from the first login after the last session lingered out, not while one stays", async () => {
+    const { QuotaRegistry } = await import("../../server/vfs/quota.ts");
+    let onDisk = 1_000;
+    const registry = new QuotaRegistry(undefined, 50);
+    try {
+      const first = await registry.acquire("user:alice", 10_000, async () => onDisk);
+      expect(first.used).toBe(1_000);
+      onDisk = 4_000; // an admin copies files into the home
+      registry.release("user:alice");
+      const again = await registry.acquire("user:alice", 10_000, async () => onDisk); // a reconnect within the linger
+      expect(again.used).toBe(1_000);
+      registry.release("user:alice");
+      await waitFor(() => registry.view("user:alice", 10_000) === undefined, 5_000, "the ledger to linger out");
+      const later = await registry.acquire("user:alice", 10_000, async () => onDisk);
+      expect(later.used).toBe(4_000);
+      registry.release("user:alice");
+    } finally {
+      registry.close();
+    }
+  });
+});
