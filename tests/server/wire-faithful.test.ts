@@ -9,6 +9,7 @@ import { useCleanups } from "../helpers/cleanups.ts";
 import { useServers } from "../helpers/server.ts";
 import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { Wire } from "../helpers/wire.ts";
+import { concurrentStous } from "../helpers/stou.ts";
 
 const servers = useServers();
 const owned = useCleanups("ftpkit-wire-");
@@ -172,26 +173,7 @@ describe("STOU stores under a new name and says which (vsftpd, ProFTPD and Pure-
     const s = await servers.start({ options: { ops: { hooks: [{ event: "pre-upload", command: "true" }] } } });
     const home = s.home("alice");
     const sessions = await Promise.all([1, 2, 3, 4, 5, 6].map(() => loginTo(s.port, "alice", "alice-pw")));
-    // Each has its data connection up before any STOU is sent, so the STOUs meet in the server.
-    const data = await Promise.all(
-      sessions.map(async (w) => {
-        const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
-        let closed!: () => void;
-        const gone = new Promise<void>((r) => (closed = r));
-        const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => closed(), error: () => closed() } });
-        owned.later(() => void socket.end());
-        return { socket, gone };
-      }),
-    );
-    const firsts = await Promise.all(sessions.map((w) => w.cmd("STOU")));
-    expect(firsts.map((r) => r.code)).toEqual([150, 150, 150, 150, 150, 150]);
-    data.forEach((d, i) => {
-      d.socket.write(`body ${i}`);
-      d.socket.end();
-    });
-    await Promise.all(data.map((d) => d.gone));
-    expect(await Promise.all(sessions.map(async (w) => (await w.read(5000))?.code))).toEqual([226, 226, 226, 226, 226, 226]);
-    const names = firsts.map((r) => /^FILE: (.+)$/.exec(r.lines[0]!)?.[1] ?? "");
+    const names = await concurrentStous(sessions, (end) => owned.later(end), 5000);
     expect(new Set(names).size).toBe(6);
     names.forEach((name, i) => expect(readFileSync(join(home, name), "utf8")).toBe(`body ${i}`));
   });
