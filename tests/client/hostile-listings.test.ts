@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
-import { sendsFile, startScriptedServer } from "./scripted-server.ts";
+import { sendsFile, sendsListing, startScriptedServer } from "./scripted-server.ts";
 import { FtpClient } from "../../client/client.ts";
 import { listDir } from "../../client/listing.ts";
 
@@ -163,18 +163,14 @@ describe("MLSD entries of other types than file and dir", () => {
     const out = join(t.work, "m");
     mkdirSync(out);
     for (const n of ["a.txt", "dev", "pipe", "odd"]) writeFileSync(join(out, n), "mine");
+    const facts = ";modify=20260101120000;";
     const server = startScriptedServer({
       feat: ["SIZE", "MLSD"],
       on: {
         SIZE: (c) => c.reply(213, "3"),
-        async MLSD(c) {
-          const d = await c.data();
-          c.reply(150, "Here comes the listing");
-          const facts = ";modify=20260101120000;";
-          await d.send(Buffer.from([`type=file;size=3${facts} a.txt`, `type=OS.unix=chr-5/1${facts} dev`, `type=OS.unix=fifo${facts} pipe`, `type=whatever;size=3${facts} odd`].join("\r\n") + "\r\n"));
-          d.end();
-          c.reply(226, "Directory send OK");
-        },
+        MLSD: sendsListing(
+          [`type=file;size=3${facts} a.txt`, `type=OS.unix=chr-5/1${facts} dev`, `type=OS.unix=fifo${facts} pipe`, `type=whatever;size=3${facts} odd`],
+        ),
         RETR: sendsFile(Buffer.from("abc")),
       },
     });
@@ -237,17 +233,11 @@ describe("a name listed twice", () => {
       feat: ["SIZE", "MLSD"],
       on: {
         SIZE: (c) => c.reply(213, "3"),
-        async MLSD(c, arg) {
-          const d = await c.data();
-          c.reply(150, "Here comes the listing");
-          const root = arg.replace(/\/+$/, "") === "/t";
-          const lines = root
+        MLSD: sendsListing((arg) =>
+          arg.replace(/\/+$/, "") === "/t"
             ? [`type=file;size=3;${facts} a`, `type=dir;${facts} a`, `type=file;size=5;${facts} b`, `type=file;size=3;${facts} b`, `type=dir;${facts} c`, `type=dir;${facts} c`, `type=file;size=3;${facts} d`, `type=file;size=3;${facts} d`]
-            : [`type=file;size=3;${facts} inner`];
-          await d.send(Buffer.from(lines.map((l) => `${l}\r\n`).join("")));
-          d.end();
-          c.reply(226, "Directory send OK");
-        },
+            : [`type=file;size=3;${facts} inner`],
+        ),
         RETR: sendsFile(Buffer.from("abc")),
       },
     });

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
-import { sendsFile, startScriptedServer, type Script, type ScriptedServer } from "./scripted-server.ts";
+import { sendsFile, sendsListing, startScriptedServer, type Script, type ScriptedServer } from "./scripted-server.ts";
 
 let work = "";
 let server: ScriptedServer | null = null;
@@ -102,13 +102,7 @@ describe("--json output of names a server chose", () => {
     on: {
       SIZE: (c) => c.reply(213, "3"),
       CWD: (c) => c.reply(250, "ok"),
-      async LIST(c) {
-        const d = await c.data();
-        c.reply(150, "Here comes the listing");
-        await d.send(Buffer.from(`-rw-r--r-- 1 ftp ftp 3 Jan 01 12:00 ${NAME}\r\n`));
-        d.end();
-        c.reply(226, "Directory send OK");
-      },
+      LIST: sendsListing([`-rw-r--r-- 1 ftp ftp 3 Jan 01 12:00 ${NAME}`]),
       RETR: sendsFile(Buffer.from("abc")),
     },
   };

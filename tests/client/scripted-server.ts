@@ -48,6 +48,17 @@ export function sendsFile(bytes: Uint8Array): (c: ScriptedControl) => Promise<vo
   };
 }
 
+/** A listing verb (LIST, MLSD) that sends `lines` (or the lines for its argument) whole, each ended by CRLF, then 226. */
+export function sendsListing(lines: string[] | ((arg: string) => string[])): (c: ScriptedControl, arg: string) => Promise<void> {
+  return async (c, arg) => {
+    const d = await c.data();
+    c.reply(150, "Here comes the listing");
+    await d.send(Buffer.from((typeof lines === "function" ? lines(arg) : lines).map((l) => `${l}\r\n`).join("")));
+    d.end();
+    c.reply(226, "Directory send OK");
+  };
+}
+
 export interface ScriptedServer {
   port: number;
   /** Every command line received, in order (PASS masked). */

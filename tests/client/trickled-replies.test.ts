@@ -3,7 +3,7 @@
 // line every few seconds for ever held the client for ever. A listing's data connection likewise.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
-import { startScriptedServer, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
+import { sendsListing, startScriptedServer, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
 
 let work = "";
 let server: ScriptedServer | null = null;
@@ -30,15 +30,7 @@ function trickle(c: ScriptedControl, piece: string, forMs = Infinity, last = "")
   });
 }
 
-const listing = {
-  async LIST(c: ScriptedControl) {
-    const d = await c.data();
-    c.reply(150, "Here comes the listing");
-    await d.send(Buffer.from("-rw-r--r-- 1 ftp ftp 3 Jan 01 12:00 a.txt\r\n"));
-    d.end();
-    c.reply(226, "Directory send OK");
-  },
-};
+const listing = { LIST: sendsListing(["-rw-r--r-- 1 ftp ftp 3 Jan 01 12:00 a.txt"]) };
 
 async function ls(port: number) {
   const began = performance.now();
