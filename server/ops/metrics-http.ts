@@ -3,8 +3,11 @@
 // header bytes, or simply many) took every descriptor of a server limited to 300, which then spun a
 // core on accept() and left FTP clients hanging without a reply. When they are all taken, an
 // address holding more than its share gives one up to a newcomer from an address holding less: one
-// client that kept all 32 locked every Prometheus scrape out until it let go.
+// client that kept all 32 locked every Prometheus scrape out until it let go. An IPv6 address counts
+// by its /64 (addressKey, as the connection caps and the defender do): one subscriber holds a whole
+// /64, and counted by exact address its sources would each be a newcomer holding none.
 import type { Socket, TCPSocketListener } from "bun";
+import { addressKey } from "../../protocol/address.ts";
 import { parseHttpHead } from "../../protocol/http-head.ts";
 
 /** Connections served at once; more are closed as they come (Prometheus and a balancer need a few). */
@@ -14,9 +17,42 @@ export const METRICS_DEADLINE_MS = 10_000;
 /**
  * One address's share of the cap: with every connection taken, a newcomer from an address holding
  * fewer takes the place of the oldest connection of the address holding the most, if it holds more.
- * Below the cap an address may hold more (a balancer's or a test's burst of probes).
+ * Below the cap an address may hold more (a balancer's or a test's burst of probes). An address is
+ * an IPv4 address or an IPv6 /64.
  */
 export const METRICS_SHARE_PER_ADDRESS = 8;
+
+/** Counted connections by address key (IPv4 address, IPv6 /64), oldest first, and who gives up a place. */
+export class AddressShares<T> {
+  private readonly byKey = new Map<string, Set<T>>();
+
+  /** The key `remote` (as a socket reports it: ::ffff:a.b.c.d for IPv4 on "::") counts under. */
+  static keyOf(remote: string | undefined): string {
+    return addressKey(remote ?? "");
+  }
+
+  add(key: string, item: T): void {
+    const mine = this.byKey.get(key);
+    if (mine) mine.add(item);
+    else this.byKey.set(key, new Set([item]));
+  }
+
+  delete(key: string, item: T): void {
+    const mine = this.byKey.get(key);
+    mine?.delete(item);
+    if (mine?.size === 0) this.byKey.delete(key);
+  }
+
+  /** All taken: the oldest item of the key holding the most, when it holds more than its share and than `key`. */
+  victim(key: string): T | null {
+    const mine = this.byKey.get(key)?.size ?? 0;
+    if (mine >= METRICS_SHARE_PER_ADDRESS) return null;
+    let most: Set<T> | null = null;
+    for (const set of this.byKey.values()) if (!most || set.size > most.size) most = set;
+    if (!most || most.size <= METRICS_SHARE_PER_ADDRESS) return null;
+    return most.values().next().value ?? null;
+  }
+}
 
 export interface HttpAnswer {
   status: number;
@@ -31,7 +67,7 @@ export interface MetricsListener {
 
 interface Conn {
   counted: boolean;
-  /** The peer's address, under which `byAddress` holds the socket while it is counted. */
+  /** The peer's address key (IPv4 address, IPv6 /64), under which `shares` holds the socket while it is counted. */
   address: string;
   received: Buffer[];
   size: number;
@@ -46,35 +82,23 @@ const REASONS: Record<number, string> = { 200: "OK", 400: "Bad Request", 404: "N
 /** Listen on host:port; `answer` gets each request's method and path. Throws (EADDRINUSE…) like Bun.listen. */
 export function listenMetricsHttp(host: string, port: number, answer: (method: string, path: string) => Promise<HttpAnswer>): MetricsListener {
   let open = 0;
-  /** Counted connections by peer address, oldest first. */
-  const byAddress = new Map<string, Set<Socket<Conn>>>();
+  const shares = new AddressShares<Socket<Conn>>();
   const uncount = (s: Socket<Conn>) => {
     const c = s.data;
     if (!c?.counted) return;
     c.counted = false;
     open--;
     if (c.timer) clearTimeout(c.timer);
-    const mine = byAddress.get(c.address);
-    mine?.delete(s);
-    if (mine?.size === 0) byAddress.delete(c.address);
-  };
-  /** All taken: the oldest connection of the address holding the most, when it holds more than its share and than `address`. */
-  const victim = (address: string): Socket<Conn> | null => {
-    const mine = byAddress.get(address)?.size ?? 0;
-    if (mine >= METRICS_SHARE_PER_ADDRESS) return null;
-    let most: Set<Socket<Conn>> | null = null;
-    for (const set of byAddress.values()) if (!most || set.size > most.size) most = set;
-    if (!most || most.size <= METRICS_SHARE_PER_ADDRESS) return null;
-    return most.values().next().value ?? null;
+    shares.delete(c.address, s);
   };
   const listener: TCPSocketListener<Conn> = Bun.listen<Conn>({
     hostname: host,
     port,
     socket: {
       open(s) {
-        const address = peerAddress(s.remoteAddress);
+        const address = AddressShares.keyOf(s.remoteAddress);
         if (open >= METRICS_MAX_CONNECTIONS) {
-          const evicted = victim(address);
+          const evicted = shares.victim(address);
           if (!evicted) {
             s.data = { counted: false, address, received: [], size: 0, answered: true, out: null, off: 0, timer: null };
             s.terminate();
@@ -85,9 +109,7 @@ export function listenMetricsHttp(host: string, port: number, answer: (method: s
         }
         open++;
         s.data = { counted: true, address, received: [], size: 0, answered: false, out: null, off: 0, timer: setTimeout(() => s.terminate(), METRICS_DEADLINE_MS) };
-        const mine = byAddress.get(address);
-        if (mine) mine.add(s);
-        else byAddress.set(address, new Set([s]));
+        shares.add(address, s);
       },
       data(s, chunk) {
         const c = s.data;
@@ -121,12 +143,6 @@ export function listenMetricsHttp(host: string, port: number, answer: (method: s
       listener.stop(true);
     },
   };
-}
-
-/** An IPv4 peer of a listener on "::" shows as ::ffff:a.b.c.d: one address either way. */
-function peerAddress(remote: string | undefined): string {
-  const a = remote ?? "";
-  return a.startsWith("::ffff:") ? a.slice(7) : a;
 }
 
 function send(s: Socket<Conn>, a: HttpAnswer, headOnly: boolean): void {

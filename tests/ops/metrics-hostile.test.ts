@@ -1,13 +1,42 @@
 // Scrapers that hold many connections to the metrics port cannot take the FTP server's descriptors.
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
-import { METRICS_MAX_CONNECTIONS } from "../../server/ops/metrics-http.ts";
+import { AddressShares, METRICS_MAX_CONNECTIONS, METRICS_SHARE_PER_ADDRESS } from "../../server/ops/metrics-http.ts";
 import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { tempDir } from "../tls/helpers.ts";
 import { SourcedWire, until } from "./helpers.ts";
 
 const t = cleanedAfterEach();
+
+// Loopback has one IPv6 address (::1), so the /64 keying is checked on the structure the listener uses.
+describe("metrics endpoint shares by address key", () => {
+  const fill = (shares: AddressShares<string>, remotes: string[]) => {
+    for (const r of remotes) shares.add(AddressShares.keyOf(r), r);
+  };
+
+  test("32 connections from 32 addresses of one IPv6 /64: a newcomer from another /64 takes the oldest's place", () => {
+    const shares = new AddressShares<string>();
+    const hog = Array.from({ length: METRICS_MAX_CONNECTIONS }, (_, i) => `2001:db8:0:1::${(i + 1).toString(16)}`);
+    fill(shares, hog);
+    expect(shares.victim(AddressShares.keyOf("2001:db8:0:2::1"))).toBe(hog[0]!);
+    // A newcomer from the same /64, at another address, holds as many as the hog: it takes nothing.
+    expect(shares.victim(AddressShares.keyOf("2001:db8:0:1::ffff"))).toBeNull();
+  });
+
+  test("IPv4 counts by address, whether the peer shows as a.b.c.d or ::ffff:a.b.c.d", () => {
+    const shares = new AddressShares<number>();
+    for (let i = 0; i < METRICS_MAX_CONNECTIONS; i++) shares.add(AddressShares.keyOf(i % 2 ? "::ffff:127.0.0.2" : "127.0.0.2"), i);
+    expect(shares.victim(AddressShares.keyOf("127.0.0.3"))).toBe(0);
+    expect(shares.victim(AddressShares.keyOf("::ffff:127.0.0.2"))).toBeNull();
+  });
+
+  test("no address holding more than its share: a newcomer takes nothing", () => {
+    const shares = new AddressShares<string>();
+    fill(shares, Array.from({ length: METRICS_MAX_CONNECTIONS }, (_, i) => `2001:db8:0:${Math.floor(i / METRICS_SHARE_PER_ADDRESS)}::${i + 1}`));
+    expect(shares.victim(AddressShares.keyOf("2001:db8:0:99::1"))).toBeNull();
+  });
+});
 
 describe("metrics endpoint under many connections", () => {
   test("300 held connections (half a request each) to a server limited to 200 descriptors: FTP logins still work, the metrics listener holds at most its cap", async () => {
