@@ -6,7 +6,8 @@
 //
 // Within this process the reservation is a set; processes sharing state (--workers, --state) also
 // hold a lease in the shared store (s3-key-lock.ts), renewed while the upload runs, so a worker that
-// dies lets its names go when the lease runs out.
+// dies lets its names go when the lease runs out. One timer per store renews all its live claims
+// (a timer per claim was a timer per running upload).
 import { StorageError, type WriteClaim } from "./backend.ts";
 import { LEASE_MS, RENEW_MS, type SharedKeyLock } from "./s3-key-lock.ts";
 
@@ -14,25 +15,63 @@ const BUSY = ["transient", "file busy", "the file is being uploaded by another s
 
 const reserved = new Set<string>();
 
+/** How long a claim's lease lasts unless renewed, and how often the live ones are renewed. */
+export interface ClaimTiming {
+  leaseMs: number;
+  renewMs: number;
+}
+const TIMING: ClaimTiming = { leaseMs: LEASE_MS, renewMs: RENEW_MS };
+
+/** The live claims' leases in one store (lease → token), renewed by one timer: started with the first, stopped with the last. */
+class Renewals {
+  private readonly leases = new Map<string, string>();
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly store: SharedKeyLock,
+    private readonly timing: ClaimTiming,
+  ) {
+    this.timer = setInterval(() => {
+      for (const [lease, token] of this.leases) void this.store.renew(lease, token, this.timing.leaseMs).catch(() => false);
+    }, timing.renewMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  static add(store: SharedKeyLock, timing: ClaimTiming, lease: string, token: string): void {
+    let r = renewals.get(store);
+    if (!r) renewals.set(store, (r = new Renewals(store, timing)));
+    r.leases.set(lease, token);
+  }
+
+  static delete(store: SharedKeyLock, lease: string): void {
+    const r = renewals.get(store);
+    if (!r) return;
+    r.leases.delete(lease);
+    if (r.leases.size > 0) return;
+    clearInterval(r.timer);
+    renewals.delete(store);
+  }
+}
+const renewals = new Map<SharedKeyLock, Renewals>();
+
 export class S3NameClaim implements WriteClaim {
   private state: "held" | "started" | "ended" = "held";
   private readonly token = crypto.randomUUID();
-  private timer: ReturnType<typeof setInterval> | null = null;
 
   private constructor(
     private readonly name: string,
     private readonly store: SharedKeyLock | null,
   ) {}
 
-  /** Reserve `name` (an object's lock name) or throw "file busy"; "transient" when the shared store cannot be asked. */
-  static async take(name: string, store: SharedKeyLock | null): Promise<S3NameClaim> {
+  /** Reserve `name` (an object's lock name) or throw "file busy"; "transient" when the shared store cannot be asked. `timing`: tests. */
+  static async take(name: string, store: SharedKeyLock | null, timing: ClaimTiming = TIMING): Promise<S3NameClaim> {
     if (reserved.has(name)) throw new StorageError(...BUSY);
     reserved.add(name);
     const claim = new S3NameClaim(name, store);
     if (!store) return claim;
     let ok: boolean;
     try {
-      ok = await store.tryLock(claim.lease, claim.token, LEASE_MS);
+      ok = await store.tryLock(claim.lease, claim.token, timing.leaseMs);
     } catch {
       reserved.delete(name);
       throw new StorageError("transient", "shared key lock unavailable", "shared state unreachable");
@@ -41,8 +80,7 @@ export class S3NameClaim implements WriteClaim {
       reserved.delete(name);
       throw new StorageError(...BUSY);
     }
-    claim.timer = setInterval(() => void store.renew(claim.lease, claim.token, LEASE_MS).catch(() => false), RENEW_MS);
-    (claim.timer as { unref?: () => void }).unref?.();
+    Renewals.add(store, timing, claim.lease, claim.token);
     return claim;
   }
 
@@ -67,12 +105,18 @@ export class S3NameClaim implements WriteClaim {
     if (this.state === "ended") return;
     this.state = "ended";
     reserved.delete(this.name);
-    if (this.timer) clearInterval(this.timer);
-    if (this.store) void this.store.unlock(this.lease, this.token).catch(() => {});
+    if (!this.store) return;
+    Renewals.delete(this.store, this.lease);
+    void this.store.unlock(this.lease, this.token).catch(() => {});
   }
 }
 
 /** Names reserved in this process (tests: nothing may stay behind). */
 export function reservedNames(): number {
   return reserved.size;
+}
+
+/** Stores whose renewal timer runs (tests: none once the last claim ended). */
+export function renewingStores(): number {
+  return renewals.size;
 }
