@@ -35,6 +35,9 @@ export class DataConnection {
   sessionReused = false;
   /** FTPS: settles once the connection may carry data (TLS handshake and session-reuse policy); plain: undefined. */
   ready?: Promise<void>;
+  /** The peer dropped the connection (RST, a killed client) before it finished sending; not our own close or abort. */
+  private peerReset = false;
+  private onPeerReset: (() => void) | null = null;
 
   constructor(
     readonly socket: Socket<DataSocketState>,
@@ -175,8 +178,23 @@ export class DataConnection {
   }
 
   handleClose(): void {
+    if (!this.closed && !this.eofSeen && !this.endCut) this.peerReset = true;
     this.closed = true;
     this.wakeAll();
+    if (this.peerReset) this.takeResetWatcher()?.();
+  }
+
+  /** Call `fn` once when the peer resets the connection (at once if it did already), until the returned stop. */
+  watchPeerReset(fn: () => void): () => void {
+    if (this.peerReset) fn();
+    else this.onPeerReset = fn;
+    return () => void this.takeResetWatcher();
+  }
+
+  private takeResetWatcher(): (() => void) | null {
+    const fn = this.onPeerReset;
+    this.onPeerReset = null;
+    return fn;
   }
 
   private wakeAll(): void {

@@ -153,7 +153,14 @@ export function startTransfer(
       resources.defer(() => conn.abort());
       if (t.aborted) conn.abort();
       if (conn.ready) await t.until(conn.ready);
-      outcome = await body(t, conn, resources);
+      // An upload whose client resets the data connection is over, whatever the body waits on
+      // (an object store copying what APPE keeps went on copying until the session ended).
+      const unwatch = spec.upload ? conn.watchPeerReset(() => t.abort("closed")) : null;
+      try {
+        outcome = await body(t, conn, resources);
+      } finally {
+        unwatch?.();
+      }
     } catch (err) {
       outcome = outcomeOf(err, t, session);
     }

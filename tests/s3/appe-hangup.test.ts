@@ -1,5 +1,5 @@
-// APPE onto an S3 object big enough to be copied server-side (UploadPartCopy): a client that hangs up
-// while the copy runs stops it. The store is slowed by a proxy that holds the copy request, as a copy
+// APPE onto an S3 object big enough to be copied server-side (UploadPartCopy): a client that hangs up,
+// or resets only the data connection, while the copy runs stops it. The store is slowed by a proxy that holds the copy request, as a copy
 // of many GiB would take (radosgw copies a small object in milliseconds).
 import { afterEach, describe, expect, test } from "bun:test";
 import { parseEpsvReply } from "../../protocol/address.ts";
@@ -53,5 +53,39 @@ describe.skipIf(!HAVE_S3)("APPE onto an object the store copies server-side", ()
     }
     expect(sha(await bucket.api.client().file("alice/big.bin").arrayBuffer())).toBe(sha(original));
     expect(await bucket.keys()).toEqual(["alice/big.bin"]);
+  }, 20_000);
+
+  test("the client resets only the data connection during the copy: the copy is given up, the multipart upload aborted, 426; the session goes on", async () => {
+    bucket = await freshBucket();
+    const original = crypto.getRandomValues(new Uint8Array(MIN_PART + 4096));
+    await bucket.api.client().write("alice/big.bin", original);
+    const store = await holdingProxy(Number(new URL(process.env.S3_ENDPOINT!).port), /x-amz-copy-source:/i);
+    owned.later(() => store.stop());
+    const dir = owned.workDir();
+    const usersFile = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }]);
+    const server: FtpServer = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, s3Endpoint: `http://127.0.0.1:${store.port}` });
+    owned.later(() => server.close());
+    const { port } = await server.listen();
+    const w = await Wire.connect(port);
+    owned.later(() => w.close());
+    expect((await w.login("alice", "alice-pw")).code).toBe(230);
+    expect((await w.cmd("TYPE I")).code).toBe(200);
+    const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    const data = await Bun.connect({ hostname: "127.0.0.1", port: dataPort, socket: { data() {} } });
+    owned.later(() => void data.end());
+    expect((await w.cmd("APPE big.bin")).code).toBe(150);
+    await store.held();
+    expect(await bucket.pending("alice/")).toHaveLength(1);
+    data.terminate(); // RST on the data connection; the control connection stays
+    const final = await w.read(10_000);
+    expect(final?.code).toBe(426);
+    await store.released();
+    for (let i = 0; (await bucket.pending("alice/")).length > 0; i++) {
+      if (i > 100) throw new Error("the multipart upload was not aborted");
+      await Bun.sleep(50);
+    }
+    expect(sha(await bucket.api.client().file("alice/big.bin").arrayBuffer())).toBe(sha(original));
+    expect(await bucket.keys()).toEqual(["alice/big.bin"]);
+    expect((await w.cmd("NOOP")).code).toBe(200);
   }, 20_000);
 });
