@@ -10,6 +10,7 @@ import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
 import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, type TlsMaterial, type TlsOptionNames } from "./config.ts";
 import { upgradeDataSocket, type SessionReusePolicy, type UploadEofPolicy } from "./data.ts";
+import { DataRefusalLog } from "./refusal-log.ts";
 import { listenPermissionHint } from "../privileged-port.ts";
 
 /** FTPS settings (`ftpkit serve --tls-cert … --tls-key …`). */
@@ -63,6 +64,8 @@ export class FtpsRuntime {
   private implicitListener: TCPSocketListener<ImplicitState> | null = null;
   /** PROT P data connections that resumed the control session / that did not (STAT, tests). */
   readonly counters = { dataReused: 0, dataNew: 0, controlUpgrades: 0 };
+  /** Refused data connections, logged at a rate the client does not set. */
+  private readonly refusals: DataRefusalLog;
 
   constructor(
     readonly options: FtpsOptions,
@@ -73,7 +76,9 @@ export class FtpsRuntime {
     private readonly controlOpen: NonNullable<SocketHandler<ControlState>["open"]>,
     /** Admission: implicit TLS connections count from accept, not from the end of their handshake. */
     private readonly gate: ConnectionGate,
-  ) {}
+  ) {
+    this.refusals = new DataRefusalLog(() => server.log);
+  }
 
   get sessionReuse(): SessionReusePolicy {
     return this.options.sessionReuse ?? "preferred";
@@ -134,7 +139,7 @@ export class FtpsRuntime {
         // A client that got a 550 (RETR of a missing file…) drops the data connection it had
         // opened before TLS started (ftplib does): nothing was refused, so nothing to warn about.
         if (conn.closedDuringSetup && !session.transfer) return;
-        this.server.log.warn("tls data connection refused", { session: session.id, ip: peerIp, reason: err.message });
+        this.refusals.refused(session, peerIp, err.message);
       },
     );
     return conn;

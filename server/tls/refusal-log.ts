@@ -1,0 +1,52 @@
+// Refused TLS data connections (a failed handshake, a session not resumed under --tls-session-reuse
+// required) are logged per session at a rate the server sets, not the client: each PASV and connect
+// that fails its handshake wrote one WARN line, and a client can open thousands. The first of a
+// session is logged as it happens (its address and why); the ones after it are counted and summed
+// up in one line at most once per interval, and what is left when the session ends.
+import type { Logger } from "../log.ts";
+import type { Session } from "../session.ts";
+
+/** At most one summary line per session this often. */
+export const REFUSAL_SUMMARY_MS = 60_000;
+
+interface Tally {
+  /** Refusals since the last line. */
+  unlogged: number;
+  loggedAt: number;
+  /** The latest refusal's address and reason. */
+  ip: string;
+  reason: string;
+}
+
+export class DataRefusalLog {
+  private readonly tallies = new WeakMap<Session, Tally>();
+
+  constructor(
+    /** The server's logger as it is now (it may be replaced while the server runs). */
+    private readonly logger: () => Logger,
+    private readonly intervalMs = REFUSAL_SUMMARY_MS,
+  ) {}
+
+  refused(session: Session, ip: string, reason: string): void {
+    const t = this.tallies.get(session);
+    if (!t) {
+      this.logger().warn("tls data connection refused", { session: session.id, ip, reason });
+      this.tallies.set(session, { unlogged: 0, loggedAt: Date.now(), ip, reason });
+      session.gone.addEventListener("abort", () => this.summarise(session), { once: true });
+      return;
+    }
+    t.unlogged++;
+    t.ip = ip;
+    t.reason = reason;
+    if (session.gone.aborted || Date.now() - t.loggedAt >= this.intervalMs) this.summarise(session);
+  }
+
+  private summarise(session: Session): void {
+    const t = this.tallies.get(session);
+    if (!t || t.unlogged === 0) return;
+    const seconds = Math.round((Date.now() - t.loggedAt) / 1000);
+    this.logger().warn("tls data connections refused", { session: session.id, ip: t.ip, count: t.unlogged, seconds, reason: t.reason });
+    t.unlogged = 0;
+    t.loggedAt = Date.now();
+  }
+}

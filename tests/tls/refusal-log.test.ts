@@ -1,0 +1,98 @@
+// Refused TLS data connections are logged at a rate the server sets: a client that opens many that
+// fail their handshake gets one line for the first and a count for the rest, not a line each.
+import { afterEach, describe, expect, test } from "bun:test";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Session } from "../../server/session.ts";
+import { DataRefusalLog } from "../../server/tls/refusal-log.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { captureLogger, run, tempDir, tlsOptions } from "./helpers.ts";
+
+let srv: TestServer | null = null;
+let work: string | null = null;
+
+afterEach(async () => {
+  await srv?.stop();
+  srv = null;
+  if (work) rmSync(work, { recursive: true, force: true });
+  work = null;
+});
+
+/** One TLS control session under PROT P: N times EPSV, LIST and a data connection that sends plain text instead of a handshake; then QUIT. */
+const SCRIPT = `
+import json, re, socket, ssl, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb"); f.readline()
+s.sendall(b"AUTH TLS\\r\\n"); f.readline()
+t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
+def cmd(c):
+    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
+for c in ["PBSZ 0", "PROT P", "USER alice", "PASS alice-pw"]: cmd(c)
+finals = []
+for i in range(n):
+    dport = int(re.search(r"\\|\\|\\|(\\d+)\\|", cmd("EPSV")).group(1))
+    first = cmd("LIST")
+    d = socket.create_connection(("127.0.0.1", dport), timeout=10)
+    d.sendall(b"this is not a TLS handshake\\r\\n" * 4)
+    finals.append(tf.readline().decode().strip()[:3])
+    d.close()
+print(json.dumps({"finals": finals, "quit": cmd("QUIT")[:3]}))
+`;
+
+describe("refused TLS data connections in the log", () => {
+  test("20 refused in one session: one line for the first, one line counting the other 19 at the session's end", async () => {
+    const logger = captureLogger();
+    srv = await startTestServer({ options: { tls: tlsOptions(), logger } });
+    work = tempDir();
+    const script = join(work, "refused.py");
+    writeFileSync(script, SCRIPT);
+    const r = await run(["python3", script, String(srv.port), "20"], { cwd: work, timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`python3 failed (${r.code}): ${r.stderr.slice(-500)}`);
+    const out = JSON.parse(r.stdout.trim()) as { finals: string[]; quit: string };
+    expect(out.finals).toEqual(Array(20).fill("522"));
+    expect(out.quit).toBe("221");
+    const deadline = Date.now() + 5000;
+    while (!logger.events.some((e) => e.event === "session end") && Date.now() < deadline) await Bun.sleep(20);
+    const lines = logger.events.filter((e) => e.event.startsWith("tls data connection"));
+    expect(lines.map((e) => e.event)).toEqual(["tls data connection refused", "tls data connections refused"]);
+    expect(lines[0]!.fields.ip).toBe("127.0.0.1");
+    expect(String(lines[0]!.fields.reason)).toContain("SSL connection failed");
+    expect(lines[1]!.fields.count).toBe(19);
+    expect(lines[1]!.fields.session).toBe(lines[0]!.fields.session);
+    // The summary comes before the session's own end line.
+    const names = logger.events.map((e) => e.event);
+    expect(names.indexOf("tls data connections refused")).toBeLessThan(names.indexOf("session end"));
+  }, 40_000);
+});
+
+describe("DataRefusalLog", () => {
+  const fakeSession = (id: number) => {
+    const gone = new AbortController();
+    return { session: { id, gone: gone.signal } as unknown as Session, end: () => gone.abort() };
+  };
+
+  test("the first refusal is logged at once, later ones summed at most once per interval, the rest at the session's end", async () => {
+    const logger = captureLogger();
+    const refusals = new DataRefusalLog(() => logger, 100);
+    const a = fakeSession(1);
+    const b = fakeSession(2);
+    refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    refusals.refused(b.session, "10.0.0.2", "handshake failed");
+    for (let i = 0; i < 50; i++) refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    expect(logger.events.map((e) => [e.event, e.fields.session])).toEqual([
+      ["tls data connection refused", 1],
+      ["tls data connection refused", 2],
+    ]);
+    await Bun.sleep(120);
+    refusals.refused(a.session, "10.0.0.1", "session reuse required");
+    expect(logger.events[2]).toMatchObject({
+      event: "tls data connections refused",
+      fields: { session: 1, ip: "10.0.0.1", count: 51, reason: "session reuse required" },
+    });
+    refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    a.end();
+    b.end(); // nothing after its first: no summary
+    expect(logger.events.slice(3).map((e) => [e.event, e.fields.session, e.fields.count])).toEqual([["tls data connections refused", 1, 1]]);
+  });
+});
