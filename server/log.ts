@@ -7,6 +7,8 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
   /** Write out buffered lines now (shutdown). */
   flush?(): void;
+  /** A line of text as it is (`serve`'s messages for people), in order with the events and through the same output. */
+  line?(text: string): void;
 }
 
 const LEVEL_TEXT = { info: "INFO ", warn: "WARN ", error: "ERROR" } as const;
@@ -119,17 +121,29 @@ export function createLogger(format: "text" | "json", quiet = false, output: Log
     }
     return `${stamp}.${String(ms % 1000).padStart(3, "0")}Z`;
   };
-  const emit = (level: "info" | "warn" | "error", event: string, fields?: LogFields) => {
-    if (quiet) return;
+  /** Whether a line may join the batch (else it is dropped and counted); says how many were dropped first. */
+  const admit = (): boolean => {
     if (inFlight && pending.length >= backlogMax) {
       dropped++;
-      return;
+      return false;
     }
     if (dropped > 0) {
       const count = dropped;
       dropped = 0;
       emit("warn", "log lines dropped", { count, reason: "standard output backed up" });
     }
+    return true;
+  };
+  const append = (line: string) => {
+    pending += line;
+    if (pending.length > 64 * 1024) pump();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(pump);
+    }
+  };
+  const emit = (level: "info" | "warn" | "error", event: string, fields?: LogFields) => {
+    if (quiet || !admit()) return;
     let line: string;
     if (format === "json") {
       line = `{"time":"${now()}","level":"${level}","event":${JSON.stringify(event)}`;
@@ -147,18 +161,36 @@ export function createLogger(format: "text" | "json", quiet = false, output: Log
       }
       line += "\n";
     }
-    pending += line;
-    if (pending.length > 64 * 1024) pump();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(pump);
-    }
+    append(line);
   };
   return {
     info: (e, f) => emit("info", e, f),
     warn: (e, f) => emit("warn", e, f),
     error: (e, f) => emit("error", e, f),
     flush,
+    line(text) {
+      if (quiet || text === "" || !admit()) return;
+      append(text.endsWith("\n") ? text : `${text}\n`);
+    },
+  };
+}
+
+/**
+ * A stream for consola's `stdout` that writes through `to.line` (a logger's, or the --workers relay's:
+ * the same output and newline-after-failure as the log lines), or `fallback` without one. Written
+ * beside the log, a text-mode `serve` message ("SIGTERM: stopping …") came glued to a log line a
+ * full disk had cut.
+ */
+export function logStream(to: { line?(text: string): void }, fallback: { write(s: string): unknown; columns?: number } = process.stdout): { write(s: string): boolean; readonly columns: number } {
+  return {
+    write(s) {
+      if (to.line) to.line(s);
+      else fallback.write(s);
+      return true;
+    },
+    get columns() {
+      return fallback.columns ?? 0;
+    },
   };
 }
 

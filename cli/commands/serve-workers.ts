@@ -12,7 +12,7 @@ import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { selfCommand } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
-import { newLineAfterFailure } from "../../server/log.ts";
+import { logStream, newLineAfterFailure } from "../../server/log.ts";
 
 /** Set in a worker's environment (its index); the worker then listens with reusePort and reports over IPC. */
 export const WORKER_ENV = "FTPKIT_WORKER";
@@ -143,6 +143,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   // 3,000-session burst into a slow pipe). With --port 0 the URL is the first stdout line (README):
   // the workers' start-up lines wait for it.
   const relay = workerOutput(options.port === 0 && !json);
+  // Text mode: this process's consola lines on stdout go through the relay too (a line of their own after a cut one).
+  if (!json) consola.options.stdout = logStream(relay) as unknown as NodeJS.WriteStream;
   const workers: Array<Subprocess | null> = Array(n).fill(null);
   /** Restarts in a row of each worker that exited before it listened. */
   const failedStarts: number[] = Array(n).fill(0);
@@ -264,7 +266,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
 /**
  * The workers' stdout, passed on in whole lines (bytes up to a chunk's last newline; a newline byte
  * is never inside a UTF-8 character), held until release() when `hold`; and the primary's own JSON
- * lines (`line`), through the same output: written beside it (console.log), one came glued to the
+ * lines (`line`, JSON or consola's text), through the same output: written beside it (console.log), one came glued to the
  * piece of a worker's line that a full disk had cut.
  */
 export function workerOutput(hold: boolean, output: { write(bytes: Uint8Array, done?: (err?: Error | null) => void): unknown } = process.stdout): { add(stream: ReadableStream<Uint8Array>): void; release(): void; line(text: string): void } {
@@ -312,7 +314,7 @@ export function workerOutput(hold: boolean, output: { write(bytes: Uint8Array, d
       held = null;
     },
     line(text) {
-      void write(Buffer.from(`${text}\n`));
+      void write(Buffer.from(text.endsWith("\n") ? text : `${text}\n`));
     },
   };
 }

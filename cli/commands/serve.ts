@@ -107,6 +107,9 @@ export default defineCommand({
     const shown = address.host.includes(":") ? `[${address.host}]` : address.host;
     // Under --log-format json stdout is for machines: every line there must be a JSON record.
     const json = server.options.logFormat === "json";
+    // Text mode: consola's lines go through the log's output, in order with its lines, and start a
+    // line of their own after one a full disk cut (written beside it, they were glued to its piece).
+    if (!json) consola.options.stdout = (await import("../../server/log.ts")).logStream(server.context.log) as unknown as NodeJS.WriteStream;
     // Before the first line that says we listen: a supervisor may signal as soon as it reads it,
     // and a signal with no handler yet ends the process (exit 130 instead of a clean stop).
     // SIGHUP: banners, users file, certificate and xferlog again; sessions and bans stay.

@@ -341,5 +341,6 @@ function countingLogger(log: Logger, metrics: Metrics): Logger {
       log.error(e, f);
     },
     flush: () => log.flush?.(),
+    ...(log.line ? { line: (text: string) => log.line!(text) } : {}),
   };
 }

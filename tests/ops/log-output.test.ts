@@ -46,17 +46,27 @@ test("a log pipe whose reader is gone (EPIPE) loses log lines, not the server: l
 
 const canNamespace = process.getuid?.() === 0 && Bun.spawnSync(["unshare", "-m", "true"]).exitCode === 0;
 
-test.skipIf(!canNamespace)("a log file on a disk that fills up: the line the disk cut is ended, the lines written once there is room are whole, none glued to it", async () => {
+/**
+ * `serve > small/log` on a 16 KiB tmpfs (half taken by a filler) in a mount namespace of its own;
+ * logins until the log disk is full. `after`: the shell prints the log on its stdout once the server
+ * exited (the tmpfs goes with the namespace).
+ */
+async function serveOnFullDisk(after = false) {
   t.dir = tempDir();
   const users = await makeUsersFile(t.dir, [{ name: "alice", password: "alice-pw" }, { name: "bob", password: "bob-pw" }]);
   const small = `${t.dir}/small`;
   mkdirSync(small);
   // 16 KiB, half taken by a filler: `serve > small/log` fills the rest after ~60 lines.
-  const script = `mount -t tmpfs -o size=16k tmpfs '${small}' && dd if=/dev/zero of='${small}/filler' bs=1k count=8 2>/dev/null && exec bun '${FTPKIT}' serve --users '${users}' --host 127.0.0.1 --port 0 > '${small}/log'`;
-  const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script], { cwd: t.dir, env: serveEnv(), stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-  t.pid = proc.pid; // unshare and sh exec: this is the server
+  const serve = `bun '${FTPKIT}' serve --users '${users}' --host 127.0.0.1 --port 0 > '${small}/log'`;
+  const prepare = `mount -t tmpfs -o size=16k tmpfs '${small}' && dd if=/dev/zero of='${small}/filler' bs=1k count=8 2>/dev/null`;
+  const script = after ? `${prepare} && { ${serve} & echo "pid $!" >&2; wait $!; cat '${small}/log'; }` : `${prepare} && exec ${serve}`;
+  const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script], { cwd: t.dir, env: serveEnv(), stdin: "ignore", stdout: after ? "pipe" : "ignore", stderr: "pipe" });
   const err = { text: "" };
   void collect(proc.stderr, err);
+  const out = { text: "" };
+  const printed = after ? collect(proc.stdout as ReadableStream<Uint8Array>, out).then(() => out.text) : Promise.resolve("");
+  if (after) await waitFor(() => /^pid \d+/.test(err.text), 15_000, "the server's pid");
+  t.pid = after ? Number(/^pid (\d+)/.exec(err.text)![1]) : proc.pid; // without `after`, unshare and sh exec: this is the server
   const inServerNs = (cmd: string) => {
     const r = Bun.spawnSync(["nsenter", "-t", String(t.pid), "-m", "sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`nsenter: ${r.stderr.toString()}`);
@@ -78,9 +88,15 @@ test.skipIf(!canNamespace)("a log file on a disk that fills up: the line the dis
   for (let i = 0; i < 300 && !err.text.includes("log lines lost"); i++) await session("alice");
   await waitFor(() => err.text.includes("log lines lost"), 5000, "a failed log write");
   await session("alice"); // still full
-  inServerNs(`rm '${small}/filler'`);
-  for (let i = 0; i < 3; i++) await session("bob");
-  await waitFor(() => ((log = inServerNs(`cat '${small}/log'`)).match(/user=bob/g)?.length ?? 0) >= 6, 10_000, "bob's sessions in the log");
+  return { proc, printed, session, inServerNs, free: () => inServerNs(`rm '${small}/filler'`), log: () => inServerNs(`cat '${small}/log'`) };
+}
+
+test.skipIf(!canNamespace)("a log file on a disk that fills up: the line the disk cut is ended, the lines written once there is room are whole, none glued to it", async () => {
+  const disk = await serveOnFullDisk();
+  disk.free();
+  for (let i = 0; i < 3; i++) await disk.session("bob");
+  let log = "";
+  await waitFor(() => ((log = disk.log()).match(/user=bob/g)?.length ?? 0) >= 6, 10_000, "bob's sessions in the log");
   const lines = log.split("\n");
   expect(lines.pop()).toBe("");
   // A time stamp only at the start of a line: never a line glued after the piece of a cut one.
@@ -88,4 +104,16 @@ test.skipIf(!canNamespace)("a log file on a disk that fills up: the line the dis
   // Every line after the cut one is whole (ends like a log line's last field), and bob's are there.
   const after = lines.slice(lines.findIndex((l) => l.includes("user=bob")) - 1);
   for (const l of after.slice(1)) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO |WARN |ERROR) \S/);
+}, 60_000);
+
+test.skipIf(!canNamespace)("a log file on a disk that fills up: serve's text message written first once there is room ('SIGTERM: stopping') is a line of its own", async () => {
+  const disk = await serveOnFullDisk(true);
+  disk.free();
+  // Nothing else is written between the freeing and the signal: the message is the first write after the cut.
+  process.kill(t.pid, "SIGTERM");
+  const log = await Promise.race([disk.printed, Bun.sleep(15_000).then(() => "the server still running")]);
+  t.pid = 0;
+  const lines = log.split("\n");
+  expect(lines.pop()).toBe("");
+  expect(lines.filter((l) => l.includes("SIGTERM"))).toEqual([expect.stringMatching(/^(\[info\]|ℹ) SIGTERM: stopping \(running transfers may finish within \d+ s\)$/)]);
 }, 60_000);

@@ -1,7 +1,8 @@
 // A log on a disk that fills up: a write the disk cut short (part taken, the rest refused with ENOSPC)
 // must not glue its piece to the first line written once there is room again.
 import { expect, test } from "bun:test";
-import { createLogger } from "../../server/log.ts";
+import { createConsola } from "consola";
+import { createLogger, logStream } from "../../server/log.ts";
 import { workerOutput } from "../../cli/commands/serve-workers.ts";
 
 /** A file on a disk with `room` bytes left: a write takes what fits, and refuses the rest with ENOSPC, as Bun's stdout does (measured). */
@@ -20,6 +21,12 @@ function fullDisk(room: number) {
       return err === null;
     },
   };
+}
+
+/** consola's basic reporter (one "[info] …" line per message) writing to `stream` (`fancy` is read by its node entry; the types lack it). */
+function consolaTo(stream: unknown) {
+  const options = { fancy: false, level: 3, stdout: stream as NodeJS.WriteStream }; // level: under bun test consola shows only warnings
+  return createConsola(options);
 }
 
 const turn = () => new Promise((r) => setImmediate(r));
@@ -85,4 +92,38 @@ test("--workers --log-format json: the primary's own line after a worker's line 
   for (let i = 0; i < 20 && disk.text().split("\n").length < 4; i++) await turn();
   // Before: the primary wrote beside the relay (console.log), right after the cut piece: one line neither is.
   expect(disk.text().split("\n")).toEqual([worker.slice(0, 100), primary, worker, ""]);
+});
+
+test("--workers, text: the primary's consola line after a worker's line the disk cut starts a line of its own", async () => {
+  const disk = fullDisk(100);
+  const relay = workerOutput(false, disk);
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  relay.add(readable);
+  const w = writable.getWriter();
+  const worker = `2026-12-05T14:00:00.000Z INFO  event n=1 pad=${"x".repeat(100)} tail=end`;
+  await w.write(Buffer.from(`${worker}\n`)); // cut after 100 bytes
+  for (let i = 0; i < 5; i++) await turn();
+  disk.free(1 << 20);
+  // serve-workers.ts hands consola this stream; the basic reporter writes one "[info] …\n" per message.
+  const say = consolaTo(logStream(relay));
+  say.info("SIGTERM: workers stopped");
+  await w.close();
+  for (let i = 0; i < 20 && disk.text().split("\n").length < 3; i++) await turn();
+  expect(disk.text().split("\n")).toEqual([worker.slice(0, 100), "[info] SIGTERM: workers stopped", ""]);
+});
+
+test("serve, text: a consola line through the logger's stream after a line the disk cut starts a line of its own, in order with the log lines", async () => {
+  const disk = fullDisk(1000);
+  const log = createLogger("text", false, disk);
+  for (let n = 0; n < 20; n++) log.info("event", { n, pad: "x".repeat(100), tail: "end" });
+  await turn();
+  await turn();
+  disk.free(1 << 20);
+  const say = consolaTo(logStream(log));
+  say.info("SIGTERM: stopping");
+  log.info("event", { n: 20, pad: "x", tail: "end" });
+  await turn();
+  await turn();
+  const lines = disk.text().split("\n");
+  expect(lines.slice(-4)).toEqual([expect.stringMatching(/ INFO  event n=6 pad=x+$/), "[info] SIGTERM: stopping", expect.stringMatching(/ INFO  event n=20 pad=x tail=end$/), ""]);
 });
