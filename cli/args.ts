@@ -27,15 +27,24 @@ export class CliError extends Error {
 }
 
 /**
+ * Bad usage (an unknown flag, a missing or bad argument or value, flags that exclude each other):
+ * exit 2 from every command, as the client's always was; a CliError is a real failure (exit 1 from
+ * serve, user, cert and test).
+ */
+export class UsageError extends CliError {
+  override name = "UsageError";
+}
+
+/**
  * A URL where a local path belongs (`get URL URL`, `put URL URL`) is refused before it becomes a
  * file name: an error quoting that name showed the URL's password. So is an empty path. `role` names the argument
  * (LOCAL, SRC, DST); `what` says what the command expects there.
  */
 export function refuseUrlAsLocal(local: string | undefined, role: string, what: string): void {
   // An empty one (`put "$UNSET" URL`) resolved to the working directory, as if "." had been given.
-  if (local === "") throw new CliError(`${role} is empty: ${what}`);
+  if (local === "") throw new UsageError(`${role} is empty: ${what}`);
   if (local === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(local)) return;
-  throw new CliError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
+  throw new UsageError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
 }
 
 /** -v: the FTP conversation on stderr, as curl -v and lftp's debug show it (client/trace.ts). */
@@ -50,7 +59,7 @@ export const verboseArgs = {
 /** --verbose as an option: the writer of the trace, or none. -q says print nothing but errors: both contradict. */
 export function traceOption(args: { verbose?: boolean; quiet?: boolean }): { trace?: (line: string) => void } {
   if (args.verbose !== true) return {};
-  if (args.quiet === true) throw new CliError("--quiet and --verbose contradict: --quiet prints nothing but errors, --verbose adds the FTP conversation");
+  if (args.quiet === true) throw new UsageError("--quiet and --verbose contradict: --quiet prints nothing but errors, --verbose adds the FTP conversation");
   return { trace: stderrTrace };
 }
 
@@ -72,7 +81,7 @@ export const tlsArgs = {
 export function tlsOptions(args: { tls?: boolean; ca?: string; insecure?: boolean }): { tls: boolean; ca?: string[]; insecure: boolean } {
   const out: { tls: boolean; ca?: string[]; insecure: boolean } = { tls: args.tls === true, insecure: args.insecure === true };
   if (args.ca !== undefined) {
-    if (args.ca === "") throw new CliError("--ca needs a file name");
+    if (args.ca === "") throw new UsageError("--ca needs a file name");
     let text: string;
     try {
       text = readFileSync(resolve(args.ca), "utf8");
@@ -135,7 +144,7 @@ export function repeatedFlag(rawArgs: readonly string[], flag: string): string[]
     if (tok === "--") break;
     if (tok === `--${flag}`) {
       const v = rawArgs[i + 1];
-      if (v === undefined) throw new CliError(`--${flag} needs a value`);
+      if (v === undefined) throw new UsageError(`--${flag} needs a value`);
       out.push(v);
       i++;
     } else if (tok.startsWith(`--${flag}=`)) out.push(tok.slice(flag.length + 3));
@@ -151,7 +160,7 @@ export function treeSpec(args: { parallel?: string }, rawArgs: readonly string[]
   const parallel = wholeNumber(args.parallel ?? "4", "parallel", 1, 64);
   const exclude = repeatedFlag(rawArgs, "exclude");
   // An empty pattern (an unset shell variable) excludes nothing: with --delete that is no small slip.
-  if (exclude.includes("")) throw new CliError("--exclude needs a GLOB; it was given an empty one");
+  if (exclude.includes("")) throw new UsageError("--exclude needs a GLOB; it was given an empty one");
   return { parallel, exclude };
 }
 
@@ -160,7 +169,7 @@ export function treeSpec(args: { parallel?: string }, rawArgs: readonly string[]
  * missing value, never 0 or the default.
  */
 function given(value: string, flag: string, what: string): string {
-  if (value === "") throw new CliError(`--${flag} needs a value: ${what}`);
+  if (value === "") throw new UsageError(`--${flag} needs a value: ${what}`);
   return value;
 }
 
@@ -168,7 +177,7 @@ function given(value: string, flag: string, what: string): string {
 export function wholeNumber(value: string, flag: string, min: number, max: number): number {
   const range = `a whole number from ${min} to ${max}`;
   const n = /^\d+$/.test(given(value, flag, range)) ? Number(value) : NaN;
-  if (!(n >= min && n <= max)) throw new CliError(`--${flag} must be ${range}`);
+  if (!(n >= min && n <= max)) throw new UsageError(`--${flag} must be ${range}`);
   return n;
 }
 
@@ -178,7 +187,7 @@ const MAX_STALL_SECONDS = 86_400;
 
 function stallSeconds(value: string): number {
   const what = `a number of seconds up to ${MAX_STALL_SECONDS} (0: never)`;
-  if (!/^\d+(\.\d+)?$/.test(given(value, "stall-timeout", what)) || Number(value) > MAX_STALL_SECONDS) throw new CliError(`--stall-timeout must be ${what}`);
+  if (!/^\d+(\.\d+)?$/.test(given(value, "stall-timeout", what)) || Number(value) > MAX_STALL_SECONDS) throw new UsageError(`--stall-timeout must be ${what}`);
   return Number(value);
 }
 
@@ -221,9 +230,9 @@ export function clientOptions(args: {
   trace?: (line: string) => void;
 } {
   const hash = (args.hash ?? "sha256").toLowerCase().replace("-", "");
-  if (!isDigestAlgorithm(hash)) throw new CliError(`--hash must be sha256, md5 or crc32, not "${args.hash}"`);
+  if (!isDigestAlgorithm(hash)) throw new UsageError(`--hash must be sha256, md5 or crc32, not "${args.hash}"`);
   // --no-verify asks for no digest: a --hash with it would be dropped without a word.
-  if (args.verify === false && args.hash !== undefined) throw new CliError("--no-verify and --hash contradict: --hash chooses the digest that verifies the transfer, --no-verify skips it (compares sizes only)");
+  if (args.verify === false && args.hash !== undefined) throw new UsageError("--no-verify and --hash contradict: --hash chooses the digest that verifies the transfer, --no-verify skips it (compares sizes only)");
   const { retries, stallMs } = retryOptions(args);
   const limitRate = args["limit-rate"];
   let rate = 0;
@@ -231,7 +240,7 @@ export function clientOptions(args: {
     if (limitRate !== undefined) rate = parseRate(given(limitRate, "limit-rate", "a rate such as 500K or 2MB (0: no limit)"));
   } catch (err) {
     // The line names the flag, as serve's --max-rate does: a job takes several values.
-    if (err instanceof ParseError) throw new CliError(`--limit-rate: ${err.message}`);
+    if (err instanceof ParseError) throw new UsageError(`--limit-rate: ${err.message}`);
     throw err;
   }
   return {
@@ -280,7 +289,7 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
     // one that looks like an option was a value left out (`--exclude --quiet` took --quiet as the
     // pattern and ran unquiet): refused for every value flag, as a bad --hash value always was.
     if (valueOf !== null) {
-      if (/^--?[A-Za-z]/.test(tok)) throw new CliError(`${valueOf} needs a value, and ${tok} looks like an option; for a value that starts with "-", write ${valueOf}=${tok}`);
+      if (/^--?[A-Za-z]/.test(tok)) throw new UsageError(`${valueOf} needs a value, and ${tok} looks like an option; for a value that starts with "-", write ${valueOf}=${tok}`);
       valueOf = null;
       continue;
     }
@@ -288,7 +297,7 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
     if (!tok.startsWith("--")) {
       // -r, -rq, -n: every letter a known short alias; a string one takes the next word.
       const letters = tok.slice(1).split("=")[0]!;
-      for (const c of letters) if (!short.has(c)) throw new CliError(`unknown option -${c}`);
+      for (const c of letters) if (!short.has(c)) throw new UsageError(`unknown option -${c}`);
       valueOf = short.get(letters.at(-1)!) === "string" && !tok.includes("=") ? `-${letters.at(-1)!}` : null;
       continue;
     }
@@ -299,10 +308,10 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
       continue;
     }
     if (negated !== undefined && known.get(negated) === "boolean") continue;
-    throw new CliError(`unknown option ${tok.split("=")[0]}`);
+    throw new UsageError(`unknown option ${tok.split("=")[0]}`);
   }
   if (positionals.length > maxPositionals) {
-    throw new CliError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
   }
 }
 

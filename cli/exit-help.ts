@@ -20,8 +20,9 @@ export const CLIENT_COMMANDS = ["get", "put", "sync", "resume", "ls"];
 export function exitStatusHelp(words: readonly string[]): string {
   if (words.length === 0) return "";
   if (!CLIENT_COMMANDS.includes(words[0]!)) {
-    if (words[0] === "test") return "EXIT STATUS\n\n  0  every required item passed\n  1  a required item failed, or any error\n";
-    return "EXIT STATUS\n\n  0  done\n  1  any error\n";
+    const usage = `  2  ${MEANING.usage}\n`;
+    if (words[0] === "test") return `EXIT STATUS\n\n  0  every required item passed\n  1  a required item failed, or any other error\n${usage}`;
+    return `EXIT STATUS\n\n  0  done\n  1  any other error\n${usage}`;
   }
   const rows: Array<[string, string]> = [
     ["0", "done (every file verified, or reported as not verifiable)"],

@@ -1,6 +1,7 @@
 // Passwords typed on the command line (a URL's user:PASSWORD@, `serve --user NAME:PASS`, `test
 // --password PASS`) are overwritten in the process's own argument memory as soon as it starts, so `ps`
-// and /proc/PID/cmdline show stars instead, as curl does for `-u`. They are visible for the few
+// and /proc/PID/cmdline show MASK instead, whatever the password's length, which nothing there
+// gives away (curl's blanks and MySQL's x's keep it). They are visible for the few
 // milliseconds before that; on a machine shared with people who must not see them, ~/.netrc,
 // $FTPKIT_PASSWORD or a users file keep them off the command line altogether.
 import { readFileSync } from "node:fs";
@@ -11,9 +12,12 @@ const SECRET_AFTER_COLON = new Set(["--user"]);
 /** A URL anywhere in an argument: alone, as an option's value, or inside one (`--hook upload=https://u:PASS@host/`). */
 const URL_IN = /[a-z][a-z0-9+.-]*:\/\//i;
 
-/** `text` with the characters from `from` to `to` replaced by stars (same length, so the same bytes for ASCII input). */
+/** What `ps` shows in a secret's place: the same for every secret, so its length is not shown either. */
+export const MASK = "***";
+
+/** `text` with the characters from `from` to `to` replaced by MASK. */
 function starred(text: string, from: number, to: number): string {
-  return to > from ? text.slice(0, from) + "*".repeat(to - from) + text.slice(to) : text;
+  return to > from ? text.slice(0, from) + MASK + text.slice(to) : text;
 }
 
 /** The password of the URL in `text` (user:PASSWORD@host, up to the last "@" as the URL parser takes it) starred. */
@@ -40,9 +44,8 @@ function valueStarred(option: string, value: string): string {
 }
 
 /**
- * The arguments as `ps` should show them: every secret replaced by as many stars, every argument
- * keeping its length (they are rewritten in place). Works on any string, one character per byte
- * (the caller decodes the raw arguments as latin1).
+ * The arguments as `ps` should show them: every secret replaced by MASK. Works on any string, one
+ * character per byte (the caller decodes the raw arguments as latin1).
  */
 export function argsWithoutSecrets(args: readonly string[]): string[] {
   return args.map((arg, i) => {
@@ -81,21 +84,26 @@ function asciiOf(text: string): string {
   return text.replace(/[^\x00-\x7f]/g, "");
 }
 
-/** Star the secrets in this process's arguments as `ps` shows them. True when something was hidden. */
+/**
+ * Mask the secrets in this process's arguments as `ps` shows them. True when something was hidden.
+ *
+ * The arguments are rewritten as setproctitle(3) does: one line (the arguments joined by spaces, as
+ * `ps` prints them) ended by a NUL, and the area's last byte not NUL, so Linux shows /proc/PID/cmdline
+ * up to that NUL only. Kept as NUL-separated arguments, the area keeps its size, and its padding
+ * would tell how many characters the mask replaced. A line longer than the area (short secrets,
+ * longer than their mask) loses its end.
+ */
 export function hideSecretsFromPs(): boolean {
   const args = process.argv.slice(2);
   if (argsWithoutSecrets(args).every((a, i) => a === args[i])) return false; // nothing to hide: no FFI loaded
   try {
     const memory = argumentMemory();
-    if (!memory) return false;
-    const raw = Buffer.from(memory).toString("latin1").split("\0");
-    const shown = argsWithoutSecrets(raw);
-    let offset = 0;
-    raw.forEach((arg, i) => {
-      const hidden = shown[i]!;
-      for (let k = 0; k < arg.length; k++) if (hidden.charCodeAt(k) !== arg.charCodeAt(k)) memory[offset + k] = hidden.charCodeAt(k);
-      offset += arg.length + 1;
-    });
+    if (!memory || memory.length < 2) return false;
+    const raw = Buffer.from(memory).toString("latin1").split("\0").slice(0, -1);
+    const line = Buffer.from(argsWithoutSecrets(raw).join(" "), "latin1").subarray(0, memory.length - 2);
+    memory.fill(0);
+    memory.set(line);
+    memory[memory.length - 1] = 0x20; // not NUL: what follows the first NUL is not shown
     return true;
   } catch {
     return false; // not fatal: the command runs, its arguments as they were

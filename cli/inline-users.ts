@@ -5,7 +5,7 @@ import { ALL_PERMS, type Perm } from "../server/auth/types.ts";
 import { parsePerms } from "../server/auth/ini-store.ts";
 import type { InlineUser } from "../server/auth/memory-store.ts";
 import { parseSize } from "../protocol/size.ts";
-import { CliError } from "./args.ts";
+import { CliError, UsageError } from "./args.ts";
 import { breaksCommandLine } from "../protocol/command.ts";
 
 /** One account for `startServer({ users })`. */
@@ -32,7 +32,7 @@ export function inlineUsers(root: string, users: readonly UserOption[], opts: { 
     const home = u.home === undefined ? base : resolve(base, u.home);
     const rel = relative(base, home);
     if (rel.startsWith("..") || isAbsolute(rel)) throw new CliError(`home of ${u.name} (${u.home}) is outside the root`);
-    if (breaksCommandLine(u.password)) throw new CliError(`the password of ${u.name} has CR, LF or NUL: no FTP client can send it`);
+    if (breaksCommandLine(u.password)) throw new UsageError(`the password of ${u.name} has CR, LF or NUL: no FTP client can send it`);
     return { name: u.name, password: u.password, home, perms, quota };
   });
   if (opts.anonymous) out.push({ name: "anonymous", home: base, perms: ["read"] });
@@ -55,6 +55,6 @@ export function checkRoot(root: string, flag = "--root"): string {
 /** `--user NAME:PASS` (the password may contain ":"). */
 export function parseUserFlag(text: string): { name: string; password: string } {
   const colon = text.indexOf(":");
-  if (colon <= 0 || colon === text.length - 1) throw new CliError(`--user must look like NAME:PASSWORD, got "${text.replace(/:.*/, ":…")}"`);
+  if (colon <= 0 || colon === text.length - 1) throw new UsageError(`--user must look like NAME:PASSWORD, got "${text.replace(/:.*/, ":…")}"`);
   return { name: text.slice(0, colon), password: text.slice(colon + 1) };
 }

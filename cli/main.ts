@@ -1,7 +1,7 @@
 // ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `sync`, `resume`, `ls`) and a conformance probe (`test`).
 import { defineCommand, renderUsage, runCommand, runMain, type ArgsDef, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { checkArgs, CliError, negativeNumbersAsPositionals } from "./args.ts";
+import { checkArgs, CliError, negativeNumbersAsPositionals, UsageError } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableJson, printableMessage } from "../protocol/printable.ts";
 import { onStdoutError, stderrOut } from "../client/report.ts";
@@ -51,16 +51,20 @@ function isSystemError(err: unknown): err is Error {
 }
 
 /**
- * The exit status of a failed client command (README, "Exit status"): 2 for bad usage, else the
- * failure's kind, else 1. The server side (serve, user, cert, test) exits 1 on any error.
+ * The exit status of a failed command: 2 for bad usage everywhere (README, "Exit status"); then a
+ * client command's failure kind, else 1. The server side (serve, user, cert, test) exits 1 on any
+ * other error.
  */
 async function exitStatus(err: unknown): Promise<number> {
   // A status the error carries (a --workers worker's configuration error: serve-workers.ts).
   const own = (err as { exitStatus?: unknown } | null)?.exitStatus;
   if (typeof own === "number") return own;
-  if (!CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) return 1;
   const name = (err as Error)?.name;
-  if (name === "CLIError" || err instanceof CliError || err instanceof ParseError) return 2;
+  // citty's (an unknown command, a missing positional) and ours; a `user` command's ParseError is a
+  // value it was given (a user name, a size, permissions, a mount path).
+  if (name === "CLIError" || err instanceof UsageError || (rawArgs[0] === "user" && err instanceof ParseError)) return 2;
+  if (!CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) return 1;
+  if (err instanceof CliError || err instanceof ParseError) return 2;
   const { EXIT_STATUS, failureKind } = await import("../client/errors.ts");
   const kind = failureKind(err);
   return kind ? EXIT_STATUS[kind] : 1;

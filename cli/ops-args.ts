@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { formatDuration, parseCidrList, parseDuration } from "../protocol/cidr.ts";
 import { DEFAULT_OPS, HOOK_EVENTS, type HookEvent, type HookSpec, type OpsOptions } from "../server/ops/options.ts";
 import { MAX_TIMER_MS } from "../server/timers.ts";
-import { CliError } from "./args.ts";
+import { UsageError } from "./args.ts";
 import { repeatedFlag } from "./args.ts";
 
 const d = DEFAULT_OPS;
@@ -30,7 +30,7 @@ export const opsArgs = {
 export function parseListenAddress(value: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
   const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new CliError(`--${flag} must look like 127.0.0.1:9100 or [::1]:9100, got "${value}"`);
+  if (!m || port > 65535) throw new UsageError(`--${flag} must look like 127.0.0.1:9100 or [::1]:9100, got "${value}"`);
   return { host: m[1] ?? m[2]!, port };
 }
 
@@ -42,7 +42,7 @@ function duration(value: string | undefined, flag: string, maxMs = Number.MAX_SA
     if (ms > maxMs) throw new Error(`must be at most ${formatDuration(Math.floor(maxMs / 86_400_000) * 86_400_000)}`);
     return ms;
   } catch (err) {
-    throw new CliError(`--${flag}: ${(err as Error).message}`);
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
   }
 }
 
@@ -51,7 +51,7 @@ function cidrs(value: string | undefined, flag: string) {
   try {
     return parseCidrList(value);
   } catch (err) {
-    throw new CliError(`--${flag}: ${(err as Error).message}`);
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
   }
 }
 
@@ -60,9 +60,9 @@ export function parseHookFlag(value: string): HookSpec {
   const event = (eq < 0 ? value : value.slice(0, eq)).trim();
   const command = eq < 0 ? "" : value.slice(eq + 1).trim();
   if (!(HOOK_EVENTS as readonly string[]).includes(event)) {
-    throw new CliError(`--hook must look like EVENT=COMMAND with EVENT one of ${HOOK_EVENTS.join(", ")}; got "${value}"`);
+    throw new UsageError(`--hook must look like EVENT=COMMAND with EVENT one of ${HOOK_EVENTS.join(", ")}; got "${value}"`);
   }
-  if (!command) throw new CliError(`--hook ${event}: the command is empty`);
+  if (!command) throw new UsageError(`--hook ${event}: the command is empty`);
   return { event: event as HookEvent, command };
 }
 
@@ -76,7 +76,7 @@ export function opsOptionsFrom(args: Record<string, unknown>, rawArgs: readonly 
   if (hooks.length) o.hooks = hooks;
   const banAfter = s("ban-after");
   if (banAfter !== undefined) {
-    if (!/^\d+$/.test(banAfter)) throw new CliError(`--ban-after must be a whole number (0 = no bans), got "${banAfter}"`);
+    if (!/^\d+$/.test(banAfter)) throw new UsageError(`--ban-after must be a whole number (0 = no bans), got "${banAfter}"`);
     o.banAfter = Number(banAfter);
   }
   const set = <K extends keyof OpsOptions>(k: K, v: OpsOptions[K] | undefined) => {
@@ -91,9 +91,9 @@ export function opsOptionsFrom(args: Record<string, unknown>, rawArgs: readonly 
   set("deny", cidrs(s("deny"), "deny"));
   const xferlog = s("xferlog");
   if (xferlog !== undefined) {
-    if (xferlog === "") throw new CliError("--xferlog needs a file name");
+    if (xferlog === "") throw new UsageError("--xferlog needs a file name");
     o.xferlog = resolve(xferlog);
   }
-  if ((o.banTimeMs ?? d.banTimeMs) > (o.banMaxMs ?? d.banMaxMs)) throw new CliError("--ban-time must not be longer than --ban-max");
+  if ((o.banTimeMs ?? d.banTimeMs) > (o.banMaxMs ?? d.banMaxMs)) throw new UsageError("--ban-time must not be longer than --ban-max");
   return o;
 }

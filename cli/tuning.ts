@@ -25,6 +25,8 @@
 // A setting already in the environment is left as it is (an operator can choose the default, e.g.
 // MIMALLOC_PURGE_DELAY=10); once MIMALLOC_PURGE_DELAY is set, the process does not re-execute.
 
+import { stdoutClosedAtStart } from "../client/closed-stdout.ts";
+
 export const PURGE_ENV = "MIMALLOC_PURGE_DELAY";
 
 export type Tuning = Record<string, string>;
@@ -36,6 +38,9 @@ export const CLIENT_TUNING: Tuning = { [PURGE_ENV]: "-1", BUN_JSC_useDFGJIT: "0"
 export function reexecTuned(tuning: Tuning): void {
   if (process.env[PURGE_ENV] !== undefined) return;
   if (!process.argv[1] || typeof process.execve !== "function") return;
+  // A standard output closed at start (`>&-`) is told by its close-on-exec (client/closed-stdout.ts),
+  // which process.execve clears (closed again, the execve fails with EBADF): that run stays in this image.
+  if (stdoutClosedAtStart()) return;
   const env: Record<string, string | undefined> = { ...process.env };
   for (const [name, value] of Object.entries(tuning)) env[name] ??= value;
   try {

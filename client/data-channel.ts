@@ -9,7 +9,7 @@
 // lose nothing by it: vsftpd and ProFTPD accept, send the 150 and only then wait for the
 // ClientHello; ftpkit sends its 150 first. A command pipelined behind EPSV was in the server's hands
 // before our connection existed, so there the handshake still starts at once.
-import { formatEndpoint, formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort } from "../protocol/address.ts";
+import { canonicalIp, formatEndpoint, formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort, withoutZone, zoneOf } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { listenForData, type DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
@@ -97,7 +97,7 @@ export class DataChannel {
       if (refused.code === 425 || refused.code === 503) return this.transfer(verb, arg);
       throw refused.code >= 300 ? replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb) : replyError("EPSV", r);
     }
-    const host = this.client.control.remoteAddress || this.client.opts.host;
+    const host = this.peerHost();
     let conn: Connection;
     try {
       const port = fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" ")));
@@ -125,7 +125,7 @@ export class DataChannel {
   private epsvWorks = false;
 
   private async passiveConnect(mode?: DataMode): Promise<Connection> {
-    const host = this.client.control.remoteAddress || this.client.opts.host;
+    const host = this.peerHost();
     let port: number | null = null;
     if (mode === "epsv" || (mode === undefined && !this.noEpsv)) {
       const r = await this.client.command("EPSV");
@@ -184,12 +184,27 @@ export class DataChannel {
     }
   }
 
+  /**
+   * Where a passive data connection goes: the control connection's peer, with the URL's IPv6 zone
+   * id (`[fe80::1%25eth0]`) kept, since a link-local address means nothing without its interface.
+   */
+  private peerHost(): string {
+    const asked = this.client.opts.host;
+    const remote = this.client.control.remoteAddress;
+    if (!remote) return asked;
+    const zone = zoneOf(asked);
+    return zone !== null && !remote.includes("%") && remote === canonicalIp(withoutZone(asked)) ? `${remote}%${zone}` : remote;
+  }
+
   private noEpsv = false;
   private noEprt = false;
 
   private async activeTransfer(verb: string, arg: string | undefined, opts: TransferOpts): Promise<DataTransfer> {
     const host = this.client.control.localAddress;
-    const listener: DataListener = listenForData(host, this.client.control.remoteAddress || this.client.opts.host);
+    // A link-local address is bound on its interface: the URL's zone id names it (EPRT sends the address alone).
+    const zone = zoneOf(this.client.opts.host);
+    const bind = zone !== null && /^fe[89ab]/i.test(host) && !host.includes("%") ? `${host}%${zone}` : host;
+    const listener: DataListener = listenForData(bind, withoutZone(this.peerHost()));
     this.client.opts.trace?.(`* listening on ${formatEndpoint(host, listener.port)} for the server's data connection`);
     try {
       let ok = false;

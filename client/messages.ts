@@ -27,11 +27,24 @@ export function consola(): ConsolaInstance {
   return c;
 }
 
+/** The notices said from below a job (client/state.ts) before it had a Notifier, and the job's Notifier once it has one. */
+const pending: string[] = [];
+let jobNotifier: Notifier | null = null;
+
+/** A warning from code that has no Notifier to hand (client/state.ts): said by the job's, so --quiet silences it. */
+export function jobWarning(msg: string): void {
+  if (jobNotifier) jobNotifier.warn(msg);
+  else pending.push(msg);
+}
+
 /** Informational messages (suppressed by --quiet), printed without breaking a progress display. */
 export class Notifier {
   progress: { clear(): void } | Progress | null = null;
   private said = new Set<string>();
-  constructor(private readonly quiet: boolean) {}
+  constructor(private readonly quiet: boolean) {
+    jobNotifier = this;
+    for (const msg of pending.splice(0)) this.warn(msg);
+  }
   /** Each distinct message once per job ("server offers no hash" is news once, not per file of a tree). */
   info(msg: string): void {
     if (this.quiet || this.said.has(msg)) return;

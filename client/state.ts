@@ -3,8 +3,9 @@
 // directory, the locks that keep two runs from writing one file.
 import { accessSync, constants, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ClientError } from "./errors.ts";
+import { jobWarning } from "./messages.ts";
 import { randomBytes, writeAtomic } from "./journal.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 
@@ -40,12 +41,38 @@ export function stateDir(): string {
   return dir;
 }
 
-/** TMPDIR/ftpkit-state-UID, once it is checked to be ours: /tmp is shared. */
+/**
+ * TMPDIR/ftpkit-state-UID, once it is checked to be ours: /tmp is shared. Said once per job (a warning:
+ * --quiet silences it), since what resume needs then lasts only as long as the temp directory.
+ */
 function privateTempDir(wanted: string, why: NodeJS.ErrnoException): string {
   const uid = process.getuid?.();
   const dir = join(tmpdir(), `ftpkit-state-${uid ?? "user"}`);
-  if (ownPrivateDir(dir, uid)) return dir;
-  throw new ClientError(`cannot create ftpkit's state directory ${wanted} (${why.code ?? why.message}), nor use ${dir}: set $XDG_STATE_HOME to a directory you can write`, { kind: "local" });
+  const cannot = `cannot create ftpkit's state directory ${wanted} (${why.code ?? why.message})`;
+  const open = openAbove(dir, uid);
+  if (open) throw new ClientError(`${cannot}, and will not use ${dir}: ${open}; set $XDG_STATE_HOME to a directory you can write`, { kind: "local" });
+  if (!ownPrivateDir(dir, uid)) throw new ClientError(`${cannot}, nor use ${dir}: set $XDG_STATE_HOME to a directory you can write`, { kind: "local" });
+  jobWarning(`${cannot}: keeping what resume needs in ${dir}, which lasts as long as the temp directory; set $XDG_STATE_HOME to keep it elsewhere`);
+  return dir;
+}
+
+/**
+ * Why a directory above `dir` lets another account replace it (rename it away and put its own in
+ * its place), or null: one any user may write without the sticky bit (/tmp has it: there only a
+ * name's owner may rename it), or one another account owns (root aside).
+ */
+function openAbove(dir: string, uid: number | undefined): string | null {
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    let st;
+    try {
+      st = statSync(d);
+    } catch {
+      return null; // not there: mkdir fails, and says so
+    }
+    if ((st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) return `${d} may be written by any user and has no sticky bit (chmod +t, as /tmp has)`;
+    if (uid !== undefined && st.uid !== 0 && st.uid !== uid) return `${d} belongs to another account (uid ${st.uid})`;
+    if (dirname(d) === d) return null;
+  }
 }
 
 const made = new Set<string>();

@@ -11,6 +11,7 @@ import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { Progress, progressMode } from "./progress.ts";
 import { checkTlsFlags, displayUrl, parseUrlArg, type TransferOptions } from "./options.ts";
 import { Notifier } from "./messages.ts";
+import { stdoutClosedAtStart } from "./closed-stdout.ts";
 import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
 import { askDigest, localDigest, remoteState } from "./file-transfer.ts";
@@ -25,6 +26,7 @@ import type { TransferResult } from "./operations.ts";
 /** The argument that names standard output (get) or standard input (put). */
 export const STDIO = "-";
 
+
 /**
  * `ftpkit get URL -`: the remote file to standard output; or into another stream the user named (a
  * device, a FIFO: `get URL /dev/null`), which a part file renamed over it would have replaced.
@@ -33,6 +35,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   const url = parseUrlArg(urlText);
   checkTlsFlags(url, opts);
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`, { kind: "usage" });
+  if (out.fd === 1 && stdoutClosedAtStart()) throw new ClientError("cannot write to standard output: it was closed (>&-); give a file name instead of -, or send it to /dev/null", { kind: "local" });
   const note = new Notifier(opts.quiet);
   const progress = new Progress(basename(url.path), progressMode(opts), null);
   note.progress = progress;

@@ -1,6 +1,7 @@
 // Who the client trusts over TLS (RFC 4217): the system CAs plus --ca, or nothing checked with
 // --insecure; and one clear line for every way a handshake or a certificate check can fail.
 import { ClientError, NotTlsAnswer } from "./errors.ts";
+import { withoutZone } from "../protocol/address.ts";
 
 /** How to verify and resume TLS for one server. */
 export interface TlsSettings {
@@ -16,8 +17,8 @@ let systemCas: string[] | null = null;
 
 /** Bun's `tls` options for verifying `settings.host`: the system CAs plus --ca, or nothing checked with --insecure. */
 export function tlsOptions(settings: TlsSettings): Record<string, unknown> {
-  const host = settings.host;
-  const opts: Record<string, unknown> = { serverName: host };
+  // A certificate names the address, never its zone id (fe80::1%eth0).
+  const opts: Record<string, unknown> = { serverName: withoutZone(settings.host) };
   if (settings.insecure) return { ...opts, rejectUnauthorized: false };
   if (systemCas === null) {
     // Loaded here, not at start-up: node:tls costs ~25 ms to load, and plain FTP never needs it.

@@ -12,6 +12,18 @@ export function canonicalIp(ip: string): string {
   return m ? m[1]! : ip.toLowerCase();
 }
 
+/** An IPv6 host's zone id (`fe80::1%eth0` → "eth0"), or null. */
+export function zoneOf(host: string): string | null {
+  const pct = host.indexOf("%");
+  return pct >= 0 && host.includes(":") ? host.slice(pct + 1) : null;
+}
+
+/** The address without its zone id (`fe80::1%eth0` → "fe80::1"): what a certificate or a reply names. */
+export function withoutZone(host: string): string {
+  const pct = host.indexOf("%");
+  return pct >= 0 && host.includes(":") ? host.slice(0, pct) : host;
+}
+
 /** 127.0.0.0/8 or ::1 (after canonicalIp). */
 export function isLoopback(ip: string): boolean {
   return ip === "::1" || (ip.startsWith("127.") && isIPv4(ip));

@@ -49,7 +49,8 @@ export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   // A lone surrogate (from a JS string, never argv) has no UTF-8: formatting the URL again threw URIError.
   if (!text.isWellFormed()) throw new ParseError("invalid FTP URL: it holds a lone UTF-16 surrogate, which is no character");
   // The scheme is case-insensitive (RFC 3986 §3.1): FTP://host works as ftp://host does in curl.
-  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/i.exec(text);
+  // An IPv6 literal may carry a zone id, its "%" written %25 (RFC 6874): [fe80::1%25eth0].
+  const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+(?:%[^\]/@]*)?\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/i.exec(text);
   if (!m) {
     const authority = text.replace(/^[^:]*:\/\//, "").split("/")[0]!;
     const hint = (authority.split("@").length > 2 ? '; write an "@" in a user or password as %40' : "") + (text.includes("#") ? '; write a "#" in a name as %23' : "");
@@ -65,7 +66,7 @@ export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   if (type === "a") throw new ParseError(`";type=${typecode![1]}" in the URL: ftpkit moves files in binary (;type=i) only`);
   if (type === "d" && !opts.listing) throw new ParseError(`";type=${typecode![1]}" in the URL asks for a directory listing, which ftpkit ls gives; get and put move files (in binary, ;type=i)`);
   const rawPath = typecode ? rawPath0!.slice(0, typecode.index) : rawPath0;
-  const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
+  const host = rawHost!.startsWith("[") ? ipv6Host(rawHost!.slice(1, -1), text) : rawHost!;
   const port = rawPort ? Number(rawPort) : scheme === "ftps" ? 990 : 21;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ParseError(`invalid port in URL "${withoutPassword(text)}"`);
   // The "/" after host:port only separates; what follows is relative to the login directory.
@@ -83,10 +84,38 @@ export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   return url;
 }
 
+/** The longest zone id taken: a Linux interface name (IFNAMSIZ - 1), or an interface index. */
+const MAX_ZONE = 15;
+
+/**
+ * The host of a bracketed IPv6 literal: the address, and its zone id after "%" as connect() takes it
+ * (`fe80::1%eth0`). RFC 6874: the "%" is written %25, the zone is unreserved characters or
+ * %-escapes; a bare "%" (`[fe80::1%eth0]`) is refused, saying how to write it.
+ */
+function ipv6Host(inside: string, text: string): string {
+  const pct = inside.indexOf("%");
+  if (pct < 0) return inside;
+  const address = inside.slice(0, pct);
+  const zoneText = inside.slice(pct);
+  const where = `in URL "${withoutPassword(text)}"`;
+  if (!zoneText.startsWith("%25")) throw new ParseError(`invalid IPv6 zone id ${where}: write its "%" as %25 (RFC 6874), e.g. ftp://[fe80::1%25eth0]/`);
+  let zone: string;
+  try {
+    zone = decodeURIComponent(zoneText.slice(3));
+  } catch {
+    throw new ParseError(`invalid IPv6 zone id ${where}: a "%" that starts no %XX escape`);
+  }
+  if (zone === "") throw new ParseError(`invalid IPv6 zone id ${where}: empty after %25 (name an interface, e.g. %25eth0)`);
+  if (zone.length > MAX_ZONE || !/^[A-Za-z0-9._~-]+$/.test(zone)) {
+    throw new ParseError(`invalid IPv6 zone id ${where}: an interface name or index of at most ${MAX_ZONE} letters, digits, ".", "_", "~" or "-"`);
+  }
+  return `${address}%${zone}`;
+}
+
 /** Format a URL without the password (for logs, messages and the resume journal). */
 export function formatFtpUrl(url: FtpUrl): string {
   const scheme = url.secure === "implicit" ? "ftps" : "ftp";
-  const host = url.host.includes(":") ? `[${url.host}]` : url.host;
+  const host = url.host.includes(":") ? `[${url.host.replace("%", "%25")}]` : url.host;
   const user = url.user !== undefined ? `${encodeURIComponent(url.user)}@` : "";
   const defaultPort = url.secure === "implicit" ? 990 : 21;
   const port = url.port === defaultPort ? "" : `:${url.port}`;

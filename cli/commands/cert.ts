@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { consola } from "../../client/messages.ts";
 import { localCause } from "../../client/errors.ts";
-import { checkArgs, CliError } from "../args.ts";
+import { checkArgs, CliError, UsageError } from "../args.ts";
 
 const args = {
   // Checked in run(), after unknown flags: a mistyped --out-dir is named as such, not as a missing --out.
@@ -22,12 +22,12 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
-    if (a.out === undefined || a.out === "") throw new CliError("--out DIR is required: the directory for cert.pem and key.pem");
+    if (a.out === undefined || a.out === "") throw new UsageError("--out DIR is required: the directory for cert.pem and key.pem");
     const host = a.host ?? "localhost";
     const isIp = IPV4.test(host) || host.includes(":");
-    if (!isIp && !HOST_NAME.test(host)) throw new CliError(`--host must be a host name or an IP address, got "${host}"`);
+    if (!isIp && !HOST_NAME.test(host)) throw new UsageError(`--host must be a host name or an IP address, got "${host}"`);
     const days = a.days === undefined ? 825 : Number(a.days);
-    if (!/^\d+$/.test(a.days ?? "825") || days < 1 || days > 36500) throw new CliError(`--days must be an integer between 1 and 36500, got "${a.days}"`);
+    if (!/^\d+$/.test(a.days ?? "825") || days < 1 || days > 36500) throw new UsageError(`--days must be an integer between 1 and 36500, got "${a.days}"`);
     if (!Bun.which("openssl")) throw new CliError("ftpkit cert needs the openssl command; install it (e.g. apt-get install openssl) or bring your own certificate");
 
     const dir = resolve(a.out);

@@ -1,7 +1,7 @@
 // ftpkit serve's flags: their definitions, and the server options (or inline accounts) they make.
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
-import { CliError, repeatedFlag, usersArgs, usersFilePath } from "../args.ts";
+import { CliError, UsageError, repeatedFlag, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import { parseCidrList } from "../../protocol/cidr.ts";
 import { checkStateUrl } from "../../server/state/url.ts";
@@ -16,7 +16,7 @@ function positiveInt(value: string | undefined, flag: string, min = 0, max = Num
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `between ${min} and ${max}`;
-    throw new CliError(`--${flag} must be a whole number ${range}, got "${value}"`);
+    throw new UsageError(`--${flag} must be a whole number ${range}, got "${value}"`);
   }
   return Number(value);
 }
@@ -37,7 +37,7 @@ function portRange(value: string | undefined): readonly [number, number] | undef
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(value);
   const lo = Number(m?.[1]);
   const hi = Number(m?.[2]);
-  if (!m || lo < 1024 || hi > 65535 || lo > hi) throw new CliError(`--pasv-ports must look like 50000-50100 (1024-65535), got "${value}"`);
+  if (!m || lo < 1024 || hi > 65535 || lo > hi) throw new UsageError(`--pasv-ports must look like 50000-50100 (1024-65535), got "${value}"`);
   return [lo, hi];
 }
 
@@ -46,7 +46,7 @@ function rate(value: string | undefined, flag: string): number | undefined {
   try {
     return parseRate(value);
   } catch (err) {
-    throw new CliError(`--${flag}: ${(err as Error).message}`);
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
   }
 }
 
@@ -56,7 +56,7 @@ export function s3Endpoint(value: string | undefined): string | undefined {
   try {
     url = new URL(value);
   } catch {}
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new CliError(`--s3-endpoint must be an http(s):// URL, got "${value}"`);
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new UsageError(`--s3-endpoint must be an http(s):// URL, got "${value}"`);
   return value;
 }
 
@@ -127,7 +127,7 @@ export const serveArgs = {
 export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOptions {
   const s = (k: string) => args[k] as string | undefined;
   const logFormat = s("log-format");
-  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") throw new CliError(`--log-format must be text or json, got "${logFormat}"`);
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") throw new UsageError(`--log-format must be text or json, got "${logFormat}"`);
   const opts: CreateServerOptions = {
     usersFile: usersFilePath(s("users")),
     host: s("host"),
@@ -155,7 +155,7 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
   const tls = tlsOptionsFrom(args);
   // One port cannot take both: said here, not as "port already in use" once the first listens.
-  if (tls?.implicitPort && tls.implicitPort === (opts.port ?? DEFAULT_OPTIONS.port)) throw new CliError(`--implicit-tls-port must differ from the control port (${tls.implicitPort}): implicit TLS needs a port of its own (990 by custom)`);
+  if (tls?.implicitPort && tls.implicitPort === (opts.port ?? DEFAULT_OPTIONS.port)) throw new UsageError(`--implicit-tls-port must differ from the control port (${tls.implicitPort}): implicit TLS needs a port of its own (990 by custom)`);
   if (tls) opts.tls = tls;
   return opts;
 }
@@ -174,7 +174,7 @@ function stateUrl(value: string | undefined): string | undefined {
   try {
     return checkStateUrl(value);
   } catch (err) {
-    throw new CliError((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
 }
 
@@ -182,17 +182,17 @@ function stateUrl(value: string | undefined): string | undefined {
 function proxyFrom(args: Record<string, unknown>): string | undefined {
   const from = args["proxy-from"] as string | undefined;
   if (!args["proxy-protocol"]) {
-    if (from !== undefined) throw new CliError("--proxy-from needs --proxy-protocol");
+    if (from !== undefined) throw new UsageError("--proxy-from needs --proxy-protocol");
     return undefined;
   }
-  if (from === undefined) throw new CliError("--proxy-protocol needs --proxy-from CIDR[,CIDR…] (the load balancer's addresses)");
+  if (from === undefined) throw new UsageError("--proxy-protocol needs --proxy-from CIDR[,CIDR…] (the load balancer's addresses)");
   let blocks;
   try {
     blocks = parseCidrList(from);
   } catch (err) {
-    throw new CliError(`--proxy-from: ${(err as Error).message}`);
+    throw new UsageError(`--proxy-from: ${(err as Error).message}`);
   }
-  if (blocks.length === 0) throw new CliError("--proxy-from needs at least one address or CIDR block");
+  if (blocks.length === 0) throw new UsageError("--proxy-from needs at least one address or CIDR block");
   return from;
 }
 
@@ -202,13 +202,13 @@ function tlsOptionsFrom(args: Record<string, unknown>): CreateServerOptions["tls
   const certFile = s("tls-cert");
   const keyFile = s("tls-key");
   const reuse = s("tls-session-reuse");
-  if (reuse !== undefined && reuse !== "required" && reuse !== "preferred") throw new CliError(`--tls-session-reuse must be required or preferred, got "${reuse}"`);
+  if (reuse !== undefined && reuse !== "required" && reuse !== "preferred") throw new UsageError(`--tls-session-reuse must be required or preferred, got "${reuse}"`);
   const uploadEof = s("tls-upload-eof");
-  if (uploadEof !== undefined && uploadEof !== "strict" && uploadEof !== "lenient") throw new CliError(`--tls-upload-eof must be strict or lenient, got "${uploadEof}"`);
-  if (!certFile !== !keyFile) throw new CliError("--tls-cert and --tls-key go together");
+  if (uploadEof !== undefined && uploadEof !== "strict" && uploadEof !== "lenient") throw new UsageError(`--tls-upload-eof must be strict or lenient, got "${uploadEof}"`);
+  if (!certFile !== !keyFile) throw new UsageError("--tls-cert and --tls-key go together");
   if (!certFile || !keyFile) {
     const needs = ["implicit-tls-port", "require-tls", "tls-session-reuse", "tls-upload-eof"].find((k) => args[k] !== undefined && args[k] !== false);
-    if (needs) throw new CliError(`--${needs} needs --tls-cert and --tls-key`);
+    if (needs) throw new UsageError(`--${needs} needs --tls-cert and --tls-key`);
     return undefined;
   }
   return {
@@ -227,13 +227,13 @@ export function inlineAccounts(args: Record<string, unknown>, rawArgs: string[])
   const root = args.root as string | undefined;
   if (root === undefined) {
     const stray = userFlags.length ? "user" : args.anonymous ? "anonymous" : args.write ? "write" : undefined;
-    if (stray) throw new CliError(`--${stray} needs --root DIR (the directory to serve)`);
+    if (stray) throw new UsageError(`--${stray} needs --root DIR (the directory to serve)`);
     return undefined;
   }
-  if (args.users !== undefined) throw new CliError("--root and --users cannot be combined: --root serves one directory to the --user accounts, --users reads accounts from a users file");
-  if (args.demo) throw new CliError("--root and --demo cannot be combined");
-  if (root === "") throw new CliError("--root needs a directory");
-  if (!userFlags.length && !args.anonymous) throw new CliError("--root needs at least one --user NAME:PASSWORD, or --anonymous");
+  if (args.users !== undefined) throw new UsageError("--root and --users cannot be combined: --root serves one directory to the --user accounts, --users reads accounts from a users file");
+  if (args.demo) throw new UsageError("--root and --demo cannot be combined");
+  if (root === "") throw new UsageError("--root needs a directory");
+  if (!userFlags.length && !args.anonymous) throw new UsageError("--root needs at least one --user NAME:PASSWORD, or --anonymous");
   const dir = checkRoot(root);
   const users = inlineUsers(dir, userFlags.map(parseUserFlag), { anonymous: args.anonymous === true, write: args.write === true });
   const names = users.map((u) => (u.name === "anonymous" ? "anonymous (read-only)" : u.name));
@@ -243,7 +243,7 @@ export function inlineAccounts(args: Record<string, unknown>, rawArgs: string[])
 /** --pasv-address: PASV replies carry an IPv4 address, so only one will do (checked now, not at the first PASV). */
 function pasvAddress(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
-  if (!isIPv4(text)) throw new CliError(`--pasv-address must be an IPv4 address (PASV replies carry one), got "${text}"`);
+  if (!isIPv4(text)) throw new UsageError(`--pasv-address must be an IPv4 address (PASV replies carry one), got "${text}"`);
   return text;
 }
 

@@ -6,7 +6,7 @@
 import { consola } from "consola";
 import { availableParallelism } from "node:os";
 import type { Socket, Subprocess } from "bun";
-import { CliError } from "../args.ts";
+import { CliError, UsageError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
@@ -51,7 +51,7 @@ const RESTART_MAX_MS = 30_000;
 export function workerCount(value: string | undefined): number {
   if (value === undefined) return 1;
   if (value === "auto") return Math.max(1, availableParallelism());
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new CliError(`--workers must be auto or a whole number between 1 and 64, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new UsageError(`--workers must be auto or a whole number between 1 and 64, got "${value}"`);
   return Number(value);
 }
 
@@ -85,7 +85,7 @@ function stripFlag(args: string[], name: string): string[] {
 export function slicePorts(range: readonly [number, number], n: number): Array<[number, number]> {
   const [lo, hi] = range;
   const size = hi - lo + 1;
-  if (size < n) throw new CliError(`--pasv-ports ${lo}-${hi} has ${size} ports for ${n} workers: give each at least one`);
+  if (size < n) throw new UsageError(`--pasv-ports ${lo}-${hi} has ${size} ports for ${n} workers: give each at least one`);
   const per = Math.floor(size / n);
   return Array.from({ length: n }, (_, i) => [lo + i * per, i === n - 1 ? hi : lo + (i + 1) * per - 1] as [number, number]);
 }
@@ -134,7 +134,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   // Each worker counts its own sessions: worker i serves its metrics on the given port + i (one
   // scrape target per worker, as with gunicorn or uWSGI), not all on one port (only one could bind).
   const metrics = options.ops?.metrics;
-  if (metrics && metrics.port !== 0 && metrics.port + n - 1 > 65535) throw new CliError(`--metrics ${metrics.host}:${metrics.port}: worker ${n - 1} would need port ${metrics.port + n - 1}`);
+  if (metrics && metrics.port !== 0 && metrics.port + n - 1 > 65535) throw new UsageError(`--metrics ${metrics.host}:${metrics.port}: worker ${n - 1} would need port ${metrics.port + n - 1}`);
   const metricsFor = (i: number) => (metrics ? ["--metrics", `${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${metrics.port === 0 ? 0 : metrics.port + i}`] : []);
   const json = options.logFormat === "json";
   // The workers' log lines reach stdout through this process, whole lines at a time: written by

@@ -1,7 +1,7 @@
 // ftpkit serve: run the FTP server (embedded default: ./users.ini and the homes beside it).
 import { defineCommand } from "citty";
 import { consola } from "consola";
-import { checkArgs, CliError } from "../args.ts";
+import { checkArgs, CliError, UsageError } from "../args.ts";
 import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsOptionsFrom } from "../ops-args.ts";
 import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
@@ -54,12 +54,12 @@ export default defineCommand({
       try {
         options.auth = new MemoryLogins(inline.users, options.failedLoginDelayMs);
       } catch (err) {
-        throw new CliError((err as Error).message);
+        throw new UsageError((err as Error).message);
       }
     }
     if (args.demo) {
       // The demo's logins are those of ./ftpkit-demo/users.ini: with another file they would be false.
-      if (args.users !== undefined) throw new CliError("--demo serves ./ftpkit-demo/users.ini and cannot be combined with --users");
+      if (args.users !== undefined) throw new UsageError("--demo serves ./ftpkit-demo/users.ini and cannot be combined with --users");
       const { prepareDemo } = await import("../demo.ts");
       options.usersFile = await prepareDemo("ftpkit-demo");
       options.host ??= "127.0.0.1";

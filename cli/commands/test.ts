@@ -5,7 +5,7 @@ import { probeServer } from "../../client/probe/index.ts";
 import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../client/probe/report.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
 import { printableJson } from "../../protocol/printable.ts";
-import { checkArgs, CliError, tlsArgs, tlsOptions } from "../args.ts";
+import { checkArgs, UsageError, tlsArgs, tlsOptions } from "../args.ts";
 
 const args = {
   target: { type: "positional", required: true, description: "HOST[:PORT], or ftp://[user[:password]@]host[:port]/dir (ftps:// = implicit TLS)", valueHint: "HOST[:PORT]|URL" },
@@ -24,18 +24,18 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, a._);
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(a.target) && !/^ftps?:\/\//i.test(a.target)) throw new CliError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(a.target) && !/^ftps?:\/\//i.test(a.target)) throw new UsageError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
     const text = /^ftps?:\/\//i.test(a.target) ? a.target : `ftp://${a.target}`;
     let url;
     try {
       url = parseFtpUrl(text.replace(/^[a-z]+/i, (s) => s.toLowerCase()));
     } catch {
-      throw new CliError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
+      throw new UsageError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
     }
     if (a.user !== undefined) url = { ...url, user: a.user, password: a.password ?? url.password };
     else if (a.password !== undefined) url = { ...url, password: a.password };
     const timeout = a.timeout === undefined ? 10 : Number(a.timeout);
-    if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 600) throw new CliError(`--timeout must be a number of seconds from 1 to 600, got "${a.timeout}"`);
+    if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 600) throw new UsageError(`--timeout must be a number of seconds from 1 to 600, got "${a.timeout}"`);
     const tls = tlsOptions(a);
     const creds = new Credentials(url);
     const user = creds.user;

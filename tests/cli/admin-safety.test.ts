@@ -35,7 +35,7 @@ describe("anonymous", () => {
     fresh();
     for (const name of ["ftp", "Anonymous"]) {
       const r = await runFtpkit(["serve", "--root", dir, "--user", `${name}:S3cret`, "--write", "--host", "127.0.0.1", "--port", "0"], { cwd: dir, timeoutMs: 15_000 });
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2);
       expect(r.stderr).toContain(`"${name}" is the anonymous login, which takes any password`);
     }
   });
@@ -45,7 +45,7 @@ describe("anonymous", () => {
     expect((await user(["add", "anonymous", "--no-password"])).code).toBe(0);
     expect((await loadUsers(join(dir, "users.ini"))).get("anonymous")!.perms).toEqual(["read"]);
     const upper = await user(["add", "ANONYMOUS", "--password-stdin"], "pw\n");
-    expect(upper.code).toBe(1);
+    expect(upper.code).toBe(2);
     expect(upper.stderr).toContain('"ANONYMOUS" is reserved');
     expect((await user(["del", "anonymous"])).code).toBe(0);
     const writable = await user(["add", "anonymous", "--no-password", "--perm", "read,write"]);
@@ -141,11 +141,11 @@ describe("the users file", () => {
     expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
     for (const size of ["0.5", "0.3B"]) {
       const r = await user(["quota", "alice", size]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2);
       expect(r.stderr).toContain("less than one byte");
     }
     const nl = await user(["mount", "alice", "/nl\nx", dir]);
-    expect(nl.code).toBe(1);
+    expect(nl.code).toBe(2);
     expect(nl.stderr).toContain("line break");
     expect((await loadUsers(join(dir, "users.ini"))).get("alice")!.mounts).toEqual([]);
   });
@@ -160,7 +160,7 @@ describe("a home or mount that would serve the users file", () => {
     // An unset variable (`--home "$HOME_DIR"`) gave the users file's own directory: its user could
     // download every hash and, with the default rights, replace the file.
     const empty = await user(["add", "bob", "--home", "", "--password-stdin"], "pw\n");
-    expect(empty.code).toBe(1);
+    expect(empty.code).toBe(2);
     expect(empty.stderr).toContain("--home needs a directory");
     mkdirSync(join(dir, "outer"));
     symlinkSync(dir, join(dir, "outer/link"));
@@ -184,14 +184,14 @@ describe("serve's addresses", () => {
   test("a --host this machine does not have, or an invalid one, is one clear line; so is a --pasv-address that is no IPv4 address", async () => {
     fresh();
     await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
-    const cases: Array<[string[], string]> = [
-      [["--host", "192.0.2.1"], "cannot listen on 192.0.2.1: not an address of this machine"],
-      [["--host", "999.1.1.1"], "cannot listen on 999.1.1.1"],
-      [["--host", "127.0.0.1", "--pasv-address", "notanip"], '--pasv-address must be an IPv4 address (PASV replies carry one), got "notanip"'],
+    const cases: Array<[string[], number, string]> = [
+      [["--host", "192.0.2.1"], 1, "cannot listen on 192.0.2.1: not an address of this machine"],
+      [["--host", "999.1.1.1"], 1, "cannot listen on 999.1.1.1"],
+      [["--host", "127.0.0.1", "--pasv-address", "notanip"], 2, '--pasv-address must be an IPv4 address (PASV replies carry one), got "notanip"'],
     ];
-    for (const [flags, message] of cases) {
+    for (const [flags, code, message] of cases) {
       const r = await runFtpkit(["serve", "--users", join(dir, "users.ini"), "--port", "0", ...flags], { cwd: dir, timeoutMs: 15_000 });
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(code);
       expect(r.stderr).toContain(message);
       expect(r.stderr).not.toMatch(/^\s+at /m);
     }

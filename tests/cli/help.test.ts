@@ -53,9 +53,10 @@ describe("--help says what the exit status means", () => {
     expect(statusesIn(r.stdout)).toEqual(documented);
   });
 
-  test.each(["serve", "user add", "cert"])("ftpkit %s --help: 0 done, 1 any error", async (words) => {
+  test.each(["serve", "user add", "cert", "test"])("ftpkit %s --help: 0 done, 1 any other error, 2 bad usage", async (words) => {
     const r = await ftpkit([...words.split(" "), "--help"]);
-    expect(statusesIn(r.stdout)).toEqual([0, 1]);
+    expect(statusesIn(r.stdout)).toEqual([0, 1, 2]);
+    expect(r.stdout).toContain("  2  bad usage: an unknown flag, a bad URL or value\n");
   });
 });
 
@@ -104,13 +105,13 @@ describe("colour on a terminal", () => {
 
 describe("usage errors citty finds", () => {
   const cases: Array<[string, string[], number, RegExp]> = [
-    ["an unknown command", ["nosuch"], 1, /^\[error\] unknown command nosuch \(see ftpkit --help\)$/],
-    ["an unknown user subcommand", ["user", "nosuch"], 1, /^\[error\] unknown command nosuch \(see ftpkit user --help\)$/],
-    ["a missing argument", ["user", "add"], 1, /^\[error\] missing required positional argument: NAME \(see ftpkit user add --help\)$/],
+    ["an unknown command", ["nosuch"], 2, /^\[error\] unknown command nosuch \(see ftpkit --help\)$/],
+    ["an unknown user subcommand", ["user", "nosuch"], 2, /^\[error\] unknown command nosuch \(see ftpkit user --help\)$/],
+    ["a missing argument", ["user", "add"], 2, /^\[error\] missing required positional argument: NAME \(see ftpkit user add --help\)$/],
     ["a missing URL", ["get"], 2, /^\[error\] missing required positional argument: URL \(see ftpkit get --help\)$/],
     // No URL, but a flag that does not exist: that is named first, as it is when a URL is given.
     ["an unknown flag and no URL", ["get", "--version"], 2, /^\[error\] unknown option --version$/],
-    ["an unknown flag and no NAME", ["user", "add", "--qouta=5GB"], 1, /^\[error\] unknown option --qouta$/],
+    ["an unknown flag and no NAME", ["user", "add", "--qouta=5GB"], 2, /^\[error\] unknown option --qouta$/],
     // The URL was typed: --retries took it. The URL (a password in it) is not repeated.
     ["a value flag that took the URL", ["get", "--retries", "ftp://u:SeCrEt@127.0.0.1:9/x"], 2, /^\[error\] missing required positional argument: URL \(--retries took it as its value: give --retries one first; see ftpkit get --help\)$/],
   ];

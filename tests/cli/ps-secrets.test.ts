@@ -10,13 +10,16 @@ import { useCleanups } from "../helpers/cleanups.ts";
 
 const owned = useCleanups("ftpkit-ps-secrets-");
 
-/** What `ps` shows of a process's arguments. */
+/**
+ * What `ps` shows of a process's arguments, split into words: NUL-separated arguments as they were,
+ * or the one line a process that masked a secret wrote (cli/hide-secrets.ts).
+ */
 function shownArgs(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/).filter((w) => w !== "");
 }
 
 describe("argsWithoutSecrets", () => {
-  test("stars a URL's password, --user NAME:PASS and --password, keeping every length", () => {
+  test("masks a URL's password, --user NAME:PASS and --password with the same three stars, whatever their length", () => {
     const args = [
       "get",
       "ftp://alice:s3cret@host:21/dir/f",
@@ -33,17 +36,17 @@ describe("argsWithoutSecrets", () => {
     ];
     expect(argsWithoutSecrets(args)).toEqual([
       "get",
-      "ftp://alice:******@host:21/dir/f",
-      "ftps://bob:****@host/",
-      "--state=redis://:********@127.0.0.1:6379/0",
+      "ftp://alice:***@host:21/dir/f",
+      "ftps://bob:***@host/",
+      "--state=redis://:***@127.0.0.1:6379/0",
       "--s3-endpoint",
-      "http://key:**********@127.0.0.1:7480",
+      "http://key:***@127.0.0.1:7480",
       "--user",
-      "carol:**************",
+      "carol:***",
       "--user=dave:***",
       "--password",
-      "*******",
-      "--password=*******",
+      "***",
+      "--password=***",
     ]);
   });
 
@@ -55,14 +58,14 @@ describe("argsWithoutSecrets", () => {
   test("a URL inside an argument (a --hook's EVENT=URL) has its password starred too", () => {
     expect(argsWithoutSecrets(["--hook", "upload=https://hooks:h00k-pw@127.0.0.1:9/x", "--hook=delete=http://u:pw2@h/"])).toEqual([
       "--hook",
-      "upload=https://hooks:*******@127.0.0.1:9/x",
+      "upload=https://hooks:***@127.0.0.1:9/x",
       "--hook=delete=http://u:***@h/",
     ]);
   });
 
   test("a malformed URL is starred up to its last '@', as the URL parser reads a password", () => {
     // Too much starred costs nothing; too little would show the password.
-    expect(argsWithoutSecrets(["ftp://u:p/w@d@host/x"])).toEqual(["ftp://u:*****@host/x"]);
+    expect(argsWithoutSecrets(["ftp://u:p/w@d@host/x"])).toEqual(["ftp://u:***@host/x"]);
   });
 });
 
@@ -106,7 +109,50 @@ describe("ps shows stars", () => {
     expect(await proc.exited).toBe(6); // the refused login
     expect(seen!.pass).toBe("s3cret-pw");
     expect(seen!.shown.join(" ")).not.toContain("s3cret-pw");
-    expect(seen!.shown).toContain(`ftp://alice:*********@127.0.0.1:${server.port}/file.bin`);
+    expect(seen!.shown).toContain(`ftp://alice:***@127.0.0.1:${server.port}/file.bin`);
+  }, 30_000);
+
+  test("a 4-character and a 40-character password show the same command line, byte for byte", async () => {
+    // A server that reads the client's /proc/PID/cmdline when each password arrives, then refuses the login.
+    let clientPid = 0;
+    const seen: Buffer[] = [];
+    let heard!: () => void;
+    let passArrived = new Promise<void>((resolve) => (heard = resolve));
+    const server = Bun.listen<{ buffer: string }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          s.data = { buffer: "" };
+          s.write("220 ready\r\n");
+        },
+        data(s: Socket<{ buffer: string }>, chunk) {
+          s.data.buffer += chunk.toString();
+          let nl: number;
+          while ((nl = s.data.buffer.indexOf("\r\n")) >= 0) {
+            const line = s.data.buffer.slice(0, nl);
+            s.data.buffer = s.data.buffer.slice(nl + 2);
+            if (line.startsWith("USER ")) s.write("331 password please\r\n");
+            else if (line.startsWith("PASS ")) {
+              seen.push(readFileSync(`/proc/${clientPid}/cmdline`));
+              s.write("530 not today\r\n");
+              heard();
+            } else s.write("500 no\r\n");
+          }
+        },
+      },
+    });
+    owned.later(() => server.stop(true));
+    for (const password of ["pw12", "p".repeat(40)]) {
+      const proc = spawnFtpkit(["get", `ftp://alice:${password}@127.0.0.1:${server.port}/f`, "out.bin", "-q"], { cwd: owned.workDir() });
+      clientPid = proc.pid;
+      owned.later(() => void proc.kill(9));
+      await passArrived;
+      expect(await proc.exited).toBe(6);
+      passArrived = new Promise<void>((resolve) => (heard = resolve));
+    }
+    expect(seen[0]!.toString("latin1")).toContain(`ftp://alice:***@127.0.0.1:${server.port}/f out.bin -q`);
+    expect(seen[1]!.equals(seen[0]!)).toBe(true);
   }, 30_000);
 
   test("serve --root DIR --user NAME:PASS, with --workers 2: no process shows the password (the workers not even its flag), which logs in", async () => {
@@ -115,7 +161,7 @@ describe("ps shows stars", () => {
     owned.later(async () => void (await serve?.kill("SIGTERM")));
     const workers = /pids (\d+) (\d+)/.exec(serve.stdout() + serve.stderr());
     expect(workers).not.toBeNull();
-    expect(shownArgs(serve.proc.pid)).toContain("bob:**********");
+    expect(shownArgs(serve.proc.pid)).toContain("bob:***");
     for (const pid of [Number(workers![1]), Number(workers![2])]) {
       // Not even starred: a worker's command line, shown from its start until it starred the
       // password (5–8 ms measured, at every restart), no longer holds --user at all.
@@ -154,7 +200,7 @@ describe("ps shows stars", () => {
     const raw = readFileSync(`/proc/${proc.pid}/cmdline`);
     expect(raw.includes(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0]))).toBe(true); // the name, byte for byte
     expect(raw.toString("latin1")).not.toContain("pw-latin-1-41");
-    expect(raw.toString("latin1")).toContain("bob:*************");
+    expect(raw.toString("latin1")).toContain("bob:***");
   }, 30_000);
 
   test("serve --hook EVENT=https://user:PASSWORD@…: the command line shows stars", async () => {
@@ -163,6 +209,6 @@ describe("ps shows stars", () => {
     owned.later(async () => void (await serve.kill("SIGTERM")));
     const shown = shownArgs(serve.proc.pid);
     expect(shown.join(" ")).not.toContain("h00k-pw-77");
-    expect(shown).toContain("upload=https://hooks:**********@127.0.0.1:9/x");
+    expect(shown).toContain("upload=https://hooks:***@127.0.0.1:9/x");
   }, 30_000);
 });

@@ -40,7 +40,7 @@ describe("serve --demo", () => {
   test("--demo with --users is refused in one line: the box's logins are the demo's", async () => {
     dir = mkdtempSync(join(tmpdir(), "ftpkit-demo-"));
     const r = await runFtpkit(["serve", "--demo", "--users", join(dir, "other.ini"), "--port", "0"], { cwd: dir, timeoutMs: 15_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain("--demo serves ./ftpkit-demo/users.ini and cannot be combined with --users");
     expect(r.stdout).toBe("");
   }, 30_000);

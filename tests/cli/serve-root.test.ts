@@ -97,20 +97,20 @@ describe("serve --root", () => {
   }, 30_000);
 
   test.each([
-    [["--root", ".", "--user", "me:pw", "--users", "users.ini"], "--root and --users cannot be combined"],
-    [["--user", "me:pw"], "--user needs --root DIR"],
-    [["--anonymous"], "--anonymous needs --root DIR"],
-    [["--root", "."], "--root needs at least one --user NAME:PASSWORD, or --anonymous"],
-    [["--root", ".", "--user", "nopassword"], '--user must look like NAME:PASSWORD, got "nopassword"'],
-    [["--root", "./missing", "--user", "me:pw"], "--root ./missing: no such directory"],
-    [["--root", ".", "--user", "../x:pw"], "invalid user name"],
-    [["--root", ".", "--user", "me:pw", "--user", "me:other"], 'user "me" is given twice'],
-    [["--root", ".", "--user", "me:p\rw"], "the password of me has CR, LF or NUL: no FTP client can send it"],
-  ])("%p is one clear error line", async (args, message) => {
+    [["--root", ".", "--user", "me:pw", "--users", "users.ini"], 2, "--root and --users cannot be combined"],
+    [["--user", "me:pw"], 2, "--user needs --root DIR"],
+    [["--anonymous"], 2, "--anonymous needs --root DIR"],
+    [["--root", "."], 2, "--root needs at least one --user NAME:PASSWORD, or --anonymous"],
+    [["--root", ".", "--user", "nopassword"], 2, '--user must look like NAME:PASSWORD, got "nopassword"'],
+    [["--root", "./missing", "--user", "me:pw"], 1, "--root ./missing: no such directory"],
+    [["--root", ".", "--user", "../x:pw"], 2, "invalid user name"],
+    [["--root", ".", "--user", "me:pw", "--user", "me:other"], 2, 'user "me" is given twice'],
+    [["--root", ".", "--user", "me:p\rw"], 2, "the password of me has CR, LF or NUL: no FTP client can send it"],
+  ] as Array<[string[], number, string]>)("%p is one clear error line, exit %d", async (args, code, message) => {
     const cwd = tempDir("ftpkit-serve-root-err-");
     dirs.push(cwd);
     const r = await runFtpkit(["serve", "--port", "0", ...args], { cwd, timeoutMs: 15_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(code);
     expect(r.stderr).toContain(message);
     expect(r.stderr.trim().split("\n").filter((l) => l.trim()).length).toBe(1);
     expect(readdirSync(cwd)).toEqual([]);

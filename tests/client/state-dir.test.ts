@@ -64,6 +64,37 @@ test("a fallback another account could reach is not used: one line says to set $
   expect(existsSync(join(work, "a.txt"))).toBe(false);
 });
 
+test("falling back says so once on stderr (not under -q): stdout stays empty, --json keeps its one report", async () => {
+  const env = homeless();
+  const state = join(env.TMPDIR!, `ftpkit-state-${process.getuid!()}`);
+  const notice = `[warn] cannot create ftpkit's state directory ${join(work, "not-a-dir", "state", "ftpkit")} (ENOTDIR): keeping what resume needs in ${state}, which lasts as long as the temp directory; set $XDG_STATE_HOME to keep it elsewhere`;
+  const got = await runFtpkit(["get", srv.url("/a.txt"), "a.txt"], { cwd: work, env });
+  expect(got.code).toBe(0);
+  expect(got.stdout).toBe("");
+  expect(got.stderr.trimEnd().split("\n")).toEqual([notice, expect.stringMatching(/^a\.txt: 6 bytes in /)]);
+  const tree = await runFtpkit(["get", "-r", srv.url("/tree"), "tree", "--json"], { cwd: work, env });
+  expect(tree.code).toBe(0);
+  expect(JSON.parse(tree.stdout).files).toHaveLength(1);
+  expect(tree.stderr.trimEnd().split("\n").filter((l) => l.includes("state directory"))).toEqual([notice]);
+  const quiet = await runFtpkit(["get", srv.url("/a.txt"), "a.txt", "-q"], { cwd: work, env });
+  expect([quiet.code, quiet.stderr]).toEqual([0, ""]);
+});
+
+test("a fallback in a temp directory any user may write without the sticky bit is refused: one line, exit 3", async () => {
+  const env = homeless();
+  chmodSync(env.TMPDIR!, 0o777); // anyone could rename ftpkit-state-UID away and put their own in its place
+  const r = await runFtpkit(["get", srv.url("/a.txt"), "a.txt"], { cwd: work, env });
+  expect(r.code).toBe(3);
+  expect(r.stderr.trimEnd().split("\n")).toEqual([
+    `[error] cannot create ftpkit's state directory ${join(work, "not-a-dir", "state", "ftpkit")} (ENOTDIR), and will not use ${join(env.TMPDIR!, `ftpkit-state-${process.getuid!()}`)}: ${env.TMPDIR} may be written by any user and has no sticky bit (chmod +t, as /tmp has); set $XDG_STATE_HOME to a directory you can write`,
+  ]);
+  expect(readdirSync(env.TMPDIR!)).toEqual([]);
+  expect(existsSync(join(work, "a.txt"))).toBe(false);
+  // With the sticky bit, as /tmp has, it is used.
+  chmodSync(env.TMPDIR!, 0o1777);
+  expect((await runFtpkit(["get", srv.url("/a.txt"), "a.txt", "-q"], { cwd: work, env })).code).toBe(0);
+});
+
 test("a .ftpkit that is not a directory it can write: the journal goes to the state directory and the job runs", async () => {
   // A file of that name stands for any .ftpkit this account cannot create transfers/ in (root may write anywhere).
   writeFileSync(join(work, ".ftpkit"), "not a directory\n");
@@ -79,11 +110,13 @@ test("a .ftpkit that is not a directory it can write: the journal goes to the st
 const asNobody = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
 
 test.skipIf(!asNobody)("a state directory root made in the account's home (sudo keeping HOME): the job runs, its state in TMPDIR", async () => {
-  chmodSync(work, 0o777);
+  // Open to all, as the account must write there; sticky where the fallback is made, as /tmp is.
+  chmodSync(work, 0o1777);
   const home = join(work, "home");
   mkdirSync(join(home, ".local", "state", "ftpkit"), { recursive: true, mode: 0o700 }); // root's
   for (const d of ["tmp", "cwd", "run"]) mkdirSync(join(work, d), { mode: 0o777 });
-  for (const d of [home, join(home, ".local"), join(home, ".local", "state"), join(work, "tmp"), join(work, "cwd"), join(work, "run")]) chmodSync(d, 0o777);
+  for (const d of [home, join(home, ".local"), join(home, ".local", "state"), join(work, "cwd"), join(work, "run")]) chmodSync(d, 0o777);
+  chmodSync(join(work, "tmp"), 0o1777);
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, TMPDIR: join(work, "tmp"), XDG_RUNTIME_DIR: join(work, "run"), NO_COLOR: "1" };
   const proc = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bun", FTPKIT, "get", srv.url("/a.txt"), "a.txt", "-q"], { cwd: join(work, "cwd"), env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill(9), 30_000);

@@ -185,12 +185,12 @@ describe("ftpkit test against ftpkit", () => {
     expect(secure.report.scratch.removed).toBe(true);
   }, 90_000);
 
-  test("bad arguments are one clear line", async () => {
+  test("bad arguments are one clear line, exit 2", async () => {
     const r = await runFtpkit(["test", "http://x"], { cwd: work() });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain("not a HOST[:PORT] or ftp:// URL");
     const t = await runFtpkit(["test", "127.0.0.1:1", "--timeout", "0"], { cwd: work() });
-    expect(t.code).toBe(1);
+    expect(t.code).toBe(2);
     expect(t.stderr).toContain("--timeout must be");
   }, 60_000);
 });

@@ -67,6 +67,7 @@ describe("URLs", () => {
     ["ftp://u:@h/", { secure: "none", host: "h", port: 21, user: "u", password: "", path: "" }],
     ["ftp://[::1]:2121/x", { secure: "none", host: "::1", port: 2121, path: "x" }],
     ["ftps://[2001:db8::1]/", { secure: "implicit", host: "2001:db8::1", port: 990, path: "" }],
+    ["ftp://[fe80::1%25eth0]:2121/x", { secure: "none", host: "fe80::1%eth0", port: 2121, path: "x" }], // RFC 6874
     ["ftp://h/caf%C3%A9", { secure: "none", host: "h", port: 21, path: "café" }],
     ["FTP://h/x", { secure: "none", host: "h", port: 21, path: "x" }],
     ["Ftps://h/x", { secure: "implicit", host: "h", port: 990, path: "x" }],
@@ -95,6 +96,9 @@ describe("URLs", () => {
     "ftp://h:65536/",
     "ftp://h:abc/",
     "ftp://[::1/",
+    "ftp://[fe80::1%eth0]/", // RFC 6874: the zone's "%" is written %25
+    "ftp://[fe80::1%25]/",
+    "ftp://[fe80::1%25eth%200]/",
     "ftp://u%zz@h/",
     "ftp://h/%00",
     "ftp://h/a%0d%0aDELE%20x",

@@ -36,7 +36,7 @@ test("user add --home s3://… and user mount … s3://… store normalised URLs
 test("a malformed s3:// URL is one clear error line, and nothing is written", async () => {
   const d = work();
   const r = await runFtpkit(["user", "add", "bob", "--no-password", "--home", "s3://Bad_Bucket/x"], { cwd: d });
-  expect(r.code).toBe(1);
+  expect(r.code).toBe(2);
   expect(r.stderr).toContain("bucket name must be 3-63 lowercase letters");
   expect(r.stderr).not.toContain("    at ");
   expect(() => readFileSync(join(d, "users.ini"))).toThrow();

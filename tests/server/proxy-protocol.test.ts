@@ -238,21 +238,22 @@ describe("bans behind a balancer", () => {
 });
 
 describe("ftpkit serve --proxy-protocol and --state flags", () => {
-  const cases: Array<[string[], string]> = [
-    [["--proxy-protocol"], "--proxy-protocol needs --proxy-from"],
-    [["--proxy-from", "127.0.0.1"], "--proxy-from needs --proxy-protocol"],
-    [["--proxy-protocol", "--proxy-from", "10.0.0.0/40"], "prefix length"],
-    [["--proxy-protocol", "--proxy-from", "balancer.example"], "not an IP address"],
-    [["--state", "memcached://127.0.0.1:11211"], "--state must look like redis://HOST:PORT[/DB]"],
-    [["--state", "redis://127.0.0.1:1"], "cannot reach the state store at redis://127.0.0.1:1"],
+  // Bad usage exits 2; a store that cannot be reached, 1.
+  const cases: Array<[string[], number, string]> = [
+    [["--proxy-protocol"], 2, "--proxy-protocol needs --proxy-from"],
+    [["--proxy-from", "127.0.0.1"], 2, "--proxy-from needs --proxy-protocol"],
+    [["--proxy-protocol", "--proxy-from", "10.0.0.0/40"], 2, "prefix length"],
+    [["--proxy-protocol", "--proxy-from", "balancer.example"], 2, "not an IP address"],
+    [["--state", "memcached://127.0.0.1:11211"], 2, "--state must look like redis://HOST:PORT[/DB]"],
+    [["--state", "redis://127.0.0.1:1"], 1, "cannot reach the state store at redis://127.0.0.1:1"],
     // The store's password never reaches the log or the terminal.
-    [["--state", "redis://:s3cret-pw@127.0.0.1:1"], "cannot reach the state store at redis://…@127.0.0.1:1"],
-    [["--state", "redis://:s3cret-pw@127.0.0.1:1/x"], "--state must look like redis://HOST:PORT[/DB], got \"redis://…@127.0.0.1:1/x\""],
+    [["--state", "redis://:s3cret-pw@127.0.0.1:1"], 1, "cannot reach the state store at redis://…@127.0.0.1:1"],
+    [["--state", "redis://:s3cret-pw@127.0.0.1:1/x"], 2, "--state must look like redis://HOST:PORT[/DB], got \"redis://…@127.0.0.1:1/x\""],
   ];
-  for (const [args, message] of cases) {
-    test(`serve ${args.join(" ")} fails with one clear line`, async () => {
+  for (const [args, code, message] of cases) {
+    test(`serve ${args.join(" ")} fails with one clear line, exit ${code}`, async () => {
       const r = await runFtpkit(["serve", "--port", "0", ...args]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(code);
       expect(r.stderr + r.stdout).toContain(message);
       expect(r.stderr).not.toContain("    at ");
       expect(r.stderr + r.stdout).not.toContain("s3cret-pw");

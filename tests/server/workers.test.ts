@@ -222,7 +222,7 @@ test("SIGTERM to the primary and its workers at once (systemd stopping the unit)
 
 test("--workers 0 is refused with one clear line", async () => {
   const r = await runFtpkit(["serve", "--port", "0", "--workers", "0"]);
-  expect(r.code).toBe(1);
+  expect(r.code).toBe(2);
   expect(r.stderr).toContain("--workers must be auto or a whole number");
 });
 

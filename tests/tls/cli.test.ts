@@ -142,10 +142,10 @@ describe("ftpkit cert", () => {
 
   test("a mistyped flag is named as unknown, not as a missing --out; no --out at all says it is required", async () => {
     const typo = await run(["bun", FTPKIT, "cert", "--out-dir", dir()]);
-    expect(typo.code).toBe(1);
+    expect(typo.code).toBe(2);
     expect(typo.stderr).toContain("unknown option --out-dir");
     const none = await run(["bun", FTPKIT, "cert"]);
-    expect(none.code).toBe(1);
+    expect(none.code).toBe(2);
     expect(none.stderr).toContain("--out DIR is required");
   });
 });

@@ -2,7 +2,7 @@
 import { lstat, mkdir, readlink, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
+import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import {
@@ -34,17 +34,17 @@ export default defineCommand({
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
     const name = validateUserName(a.name);
-    if (name.toLowerCase() === ANONYMOUS_ALIAS) throw new CliError(`"${ANONYMOUS_ALIAS}" is reserved: it is an alias of ${ANONYMOUS}`);
+    if (name.toLowerCase() === ANONYMOUS_ALIAS) throw new UsageError(`"${ANONYMOUS_ALIAS}" is reserved: it is an alias of ${ANONYMOUS}`);
     // Logins map every spelling of the name to "anonymous": another spelling could never log in.
-    if (name.toLowerCase() === ANONYMOUS && name !== ANONYMOUS) throw new CliError(`"${name}" is reserved: the anonymous login is "${ANONYMOUS}"`);
+    if (name.toLowerCase() === ANONYMOUS && name !== ANONYMOUS) throw new UsageError(`"${name}" is reserved: the anonymous login is "${ANONYMOUS}"`);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
     // Anyone can log in as anonymous: read-only unless asked otherwise, as vsftpd and ProFTPD do.
     const perms = a.perm === undefined ? (name === ANONYMOUS ? ["read" as const] : [...DEFAULT_PERMS]) : parsePerms(a.perm);
     const noPassword = a.password === false;
-    if (noPassword && a["password-stdin"]) throw new CliError("--password-stdin and --no-password exclude each other");
+    if (noPassword && a["password-stdin"]) throw new UsageError("--password-stdin and --no-password exclude each other");
 
     // An unset variable (`--home "$DIR"`) would make the home the working directory.
-    if (a.home !== undefined && a.home.trim() === "") throw new CliError("--home needs a directory (or leave it out for home/NAME beside the users file)");
+    if (a.home !== undefined && a.home.trim() === "") throw new UsageError("--home needs a directory (or leave it out for home/NAME beside the users file)");
     const file = usersFilePath(a.users);
     // Fail early (before asking for a password) when the name is taken; checked again under the lock.
     if ((await loadUsers(file, { allowMissing: true })).has(name)) throw new CliError(`user "${name}" already exists in ${file}`);

@@ -2,7 +2,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, CliError, usersArgs, usersFilePath } from "../../args.ts";
+import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms } from "../../../server/auth/ini-store.ts";
@@ -26,7 +26,7 @@ export default defineCommand({
     checkArgs(rawArgs, args, a._);
     const vpath = cleanMountPath(a.vpath);
     if (a.remove) {
-      if (a.realdir !== undefined) throw new CliError("--remove takes no REALDIR");
+      if (a.realdir !== undefined) throw new UsageError("--remove takes no REALDIR");
       const user = await editStore(a.users, ({ file, users }) => {
         const user = requireUser(users, a.name, file);
         const before = user.mounts.length;
@@ -37,9 +37,9 @@ export default defineCommand({
       log.success(`removed mount ${vpath} of ${user.name}`);
       return;
     }
-    if (a.realdir === undefined || a.realdir === "") throw new CliError("missing REALDIR (or use --remove)");
+    if (a.realdir === undefined || a.realdir === "") throw new UsageError("missing REALDIR (or use --remove)");
     // The server refuses every path through such a name (553): the mount could never be reached.
-    if (vpath.split("/").some(isReservedName)) throw new CliError(`cannot mount on ${vpath}: names starting with ".ftpkit-" are reserved by the server`);
+    if (vpath.split("/").some(isReservedName)) throw new UsageError(`cannot mount on ${vpath}: names starting with ".ftpkit-" are reserved by the server`);
     const perms = parsePerms(a.perm);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
     // An s3:// place is an object-store prefix: not checked on this disk (the server reports problems at login).

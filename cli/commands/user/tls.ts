@@ -1,6 +1,6 @@
 // `ftpkit user tls NAME on|off`: require (or stop requiring) TLS for a user's logins and transfers.
 import { defineCommand } from "citty";
-import { checkArgs, CliError, usersArgs } from "../../args.ts";
+import { checkArgs, UsageError, usersArgs } from "../../args.ts";
 import { editStore, log, requireUser } from "./shared.ts";
 
 const args = {
@@ -15,7 +15,7 @@ export default defineCommand({
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
     const state = a.state.toLowerCase();
-    if (state !== "on" && state !== "off") throw new CliError(`state must be on or off, got "${a.state}"`);
+    if (state !== "on" && state !== "off") throw new UsageError(`state must be on or off, got "${a.state}"`);
     const user = await editStore(a.users, ({ file, users }) => {
       const user = requireUser(users, a.name, file);
       user.requireTls = state === "on";

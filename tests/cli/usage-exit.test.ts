@@ -1,0 +1,64 @@
+// serve, user, cert and test exit 2 for bad usage (as the client commands do) and 1 for a real failure.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runFtpkit, tempDir } from "../helpers/peers.ts";
+
+let dir: string;
+let users: string;
+beforeAll(async () => {
+  dir = tempDir("ftpkit-usage-exit-");
+  users = join(dir, "users.ini");
+  const r = await runFtpkit(["user", "add", "alice", "--password-stdin", "--users", users], { cwd: dir, stdin: new TextEncoder().encode("pw\n") });
+  expect(r.code).toBe(0);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("bad usage: exit 2, one line", () => {
+  const cases: Array<[string, string[], string]> = [
+    ["user add: an unknown flag", ["user", "add", "bob", "--qouta", "5GB"], "unknown option --qouta"],
+    ["user add: a bad name", ["user", "add", "b/ob", "--no-password"], "user name"],
+    ["user add: a bad quota", ["user", "add", "bob", "--quota", "lots", "--no-password"], 'invalid size "lots"'],
+    ["user add: a bad permission", ["user", "add", "bob", "--perm", "fly", "--no-password"], 'unknown permission "fly"'],
+    ["user add: flags that exclude each other", ["user", "add", "bob", "--no-password", "--password-stdin"], "exclude each other"],
+    ["user passwd: an extra argument", ["user", "passwd", "alice", "bob"], 'unexpected argument "bob"'],
+    ["user quota: a missing SIZE", ["user", "quota", "alice"], "missing required positional argument: SIZE"],
+    ["user quota: a negative size", ["user", "quota", "alice", "-5GB"], "negative"],
+    ["user mount: no REALDIR", ["user", "mount", "alice", "/pub"], "missing REALDIR"],
+    ["user mount: a mount on /", ["user", "mount", "alice", "/", "."], 'cannot mount on "/"'],
+    ["user tls: a state other than on or off", ["user", "tls", "alice", "maybe"], 'state must be on or off, got "maybe"'],
+    ["user list: an unknown short flag", ["user", "list", "-x"], "unknown option -x"],
+    ["user del: no NAME", ["user", "del"], "missing required positional argument: NAME"],
+    ["serve: a bad port", ["serve", "--port", "abc"], '--port must be a whole number'],
+    ["serve: a bad --log-format", ["serve", "--log-format", "xml"], "--log-format must be text or json"],
+    ["cert: a bad --days", ["cert", "--out", "tls", "--days", "0"], "--days must be an integer"],
+    ["cert: no --out", ["cert"], "--out DIR is required"],
+    ["test: a bad --timeout", ["test", "127.0.0.1:9", "--timeout", "0"], "--timeout must be a number of seconds"],
+    ["test: not an FTP URL", ["test", "http://127.0.0.1/"], "not a HOST[:PORT] or ftp:// URL"],
+  ];
+  test.each(cases)("%s", async (_label, args, message) => {
+    const r = await runFtpkit([...args, ...(args[0] === "user" || args[0] === "serve" ? ["--users", users] : [])], { cwd: dir, timeoutMs: 15_000 });
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.code).toBe(2);
+  });
+});
+
+describe("a real failure: exit 1", () => {
+  test("user passwd of a user who is not there, user list of a missing users file", async () => {
+    const passwd = await runFtpkit(["user", "passwd", "nobody", "--password-stdin", "--users", users], { cwd: dir, stdin: new TextEncoder().encode("pw\n") });
+    expect(passwd.stderr).toContain(`no user "nobody" in ${users}`);
+    expect(passwd.code).toBe(1);
+    const list = await runFtpkit(["user", "list", "--users", join(dir, "missing.ini")], { cwd: dir });
+    expect(list.stderr).toContain("not found");
+    expect(list.code).toBe(1);
+  });
+
+  test("cert refuses to replace an existing pair without --force", async () => {
+    mkdirSync(join(dir, "tls"), { recursive: true });
+    writeFileSync(join(dir, "tls/cert.pem"), "x");
+    const r = await runFtpkit(["cert", "--out", "tls"], { cwd: dir, timeoutMs: 15_000 });
+    expect(r.stderr).toContain("already exists (use --force to replace them)");
+    expect(r.code).toBe(1);
+  });
+});
