@@ -36,27 +36,36 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): num
   // New files open read-write: the hashing thread reads them back (hashAlong).
   let flags = mode.kind === "create" ? O_RDWR | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
   if (existingOnly) flags &= ~O_CREAT;
-  let fd: number;
-  try {
-    // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
-    fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
-  } catch (err) {
-    if (existingOnly && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
-  const st = fs.fstatSync(fd);
-  if (!st.isFile()) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number;
+    try {
+      // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
+      fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
+    } catch (err) {
+      if (existingOnly && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      fs.closeSync(fd);
+      throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
+    }
+    // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
+    // each booked "size now − size when it opened": the one that cut the file back was credited with
+    // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
+    if (!tryLockExclusive(fd)) {
+      fs.closeSync(fd);
+      throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
+    }
+    // Between the open and the lock another worker's RNTO or DELE may have taken the name (it locked
+    // the file, unlocked, so it found free): a lock on a file no longer named guards nothing, and an
+    // upload into it was lost with a 226 (a new name), or gave back the bytes the remover had already
+    // given back (APPE, REST+STOR). Open the name again: it is then what that rename left, as if the
+    // rename had come first (an existing name for a STOR of a new one: 550).
+    if (pathNamesOpenFile(real, fd)) return fd;
     fs.closeSync(fd);
-    throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
   }
-  // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
-  // each booked "size now − size when it opened": the one that cut the file back was credited with
-  // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
-  if (!tryLockExclusive(fd)) {
-    fs.closeSync(fd);
-    throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
-  }
-  return fd;
+  throw new StorageError("transient", "file busy", "the file is being changed by another session");
 }
 
 /**
