@@ -9,7 +9,7 @@ import { InPlaceCommitError, StorageError, type Upload, type WriteMode } from ".
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
-import { fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
 import { freedByRemoval, removing, renameToFree } from "./local-removal.ts";
 
@@ -40,7 +40,7 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): num
     let fd: number;
     try {
       // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
-      fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
+      fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, fileMode(mode));
     } catch (err) {
       if (existingOnly && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw err;
@@ -89,7 +89,7 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
  */
 export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null): Upload {
   try {
-    if (mode.kind === "truncate") return atomicUpload(real, tempDir, toError);
+    if (mode.kind === "truncate") return atomicUpload(real, fileMode(mode), tempDir, toError);
     const fd = claimed ?? openLocked(real, mode, false)!;
     const before = sizeOf(fd);
     if (mode.kind === "offset" && mode.offset > before) {
@@ -139,13 +139,14 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
 }
 
 /** Overwrite: write a temp file, then rename it over the target (readers see the old or the new file). */
-function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageError): Upload {
+function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError: ToStorageError): Upload {
   // The temp directory stays open (the temp file's path goes through it) until the upload ends.
   const dirFd = tempDir();
   let temp: string;
   let fd: number;
   try {
-    ({ temp, fd } = createOwnedTemp(fdPath(dirFd)));
+    // The owner's read and write stay while it is a temp file: a sweep must open a killed upload's.
+    ({ temp, fd } = createOwnedTemp(fdPath(dirFd), perm | 0o600));
   } catch (err) {
     closeQuietly(dirFd);
     throw err;
@@ -195,11 +196,11 @@ function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageErro
  * is 32768 on many hosts). A sweep that found the file between its creation and its lock has removed
  * it (or is about to): another name is tried.
  */
-function createOwnedTemp(dir: string): { temp: string; fd: number } {
+function createOwnedTemp(dir: string, perm: number): { temp: string; fd: number } {
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
   for (let attempt = 0; ; attempt++) {
     const temp = `${dir}/${os.hostname()}.${process.pid}.${crypto.randomUUID()}`;
-    const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, perm);
     if (tryLockExclusive(fd) && pathNamesOpenFile(temp, fd)) return { temp, fd };
     closeQuietly(fd);
     if (attempt === 2) throw new StorageError("transient", "temp file taken by a sweep");
@@ -376,18 +377,15 @@ function unlinked(fd: number): boolean {
   }
 }
 
+/** The bits of a file this upload creates, before the process umask. */
+const fileMode = (mode: WriteMode): number => (mode.perm ?? 0o644) & 0o777;
+
 function sizeOf(fd: number): number {
   try {
     return fs.fstatSync(fd).size;
   } catch {
     return 0;
   }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {}
 }
 
 function unlinkQuietly(path: string): void {
