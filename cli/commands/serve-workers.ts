@@ -4,7 +4,7 @@
 // user rates through --state (Redis/Valkey) or the primary's memory store. This file is the primary:
 // it spawns, watches and stops the workers.
 import { consola } from "consola";
-import { availableParallelism } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import type { Socket, Subprocess } from "bun";
 import { CliError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
@@ -193,6 +193,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       // Only while starting: a replacement worker that meets a users file broken since is retried, and
       // the others go on serving with the users they have (README: a corrupt file keeps the previous users).
       if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
+      // Its quota leases end now, not after --state-ttl: it is known dead (RedisState's node id).
+      memory?.nodeGone(`${hostname()}:${child.pid}:`);
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {

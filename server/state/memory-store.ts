@@ -265,6 +265,20 @@ export class MemoryStore {
     for (const l of this.listeners) l(channel, message);
   }
 
+  /**
+   * Every quota lease of the nodes whose id starts with `prefix` (RedisState's `host:pid:`) ends now:
+   * the primary saw that worker exit. The next LEASE counts such a lease as a dead node's, as it does
+   * one past --state-ttl (usage measured again once no node holds anything). Until then SITE QUOTA
+   * on the other workers left out the bytes the dead one's upload had put on disk.
+   */
+  nodeGone(prefix: string): void {
+    for (const [key, value] of this.values) {
+      if (!key.endsWith(":leases") || !(value instanceof Map) || !this.live(key)) continue;
+      const leases = value as Map<string, string>;
+      for (const [node, lease] of leases) if (node.startsWith(prefix)) leases.set(node, `${lease.split(":")[0]}:0`);
+    }
+  }
+
   /** Run one command as Redis would answer it (EVALSHA/EVAL of our scripts, PING, DEL, ZREM). */
   exec(command: string, args: Args): unknown {
     // Expired keys are also dropped now and then, so keys nobody reads again do not pile up.

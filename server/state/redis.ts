@@ -42,6 +42,7 @@ export interface RedisStateOptions {
 export class RedisState implements SharedState, LedgerStore, SharedKeyLock, StoreContext {
   readonly kind = "redis";
   readonly prefix: string;
+  /** `host:pid:random`: the --workers primary ends a dead worker's leases by its `host:pid:` (MemoryStore.nodeGone). */
   readonly node = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   readonly leaseTtlMs: number;
   readonly keepMs: number;

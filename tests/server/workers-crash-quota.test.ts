@@ -1,0 +1,76 @@
+// ftpkit serve --workers 2 without --state: a worker killed in the middle of an upload leaves bytes
+// on disk that no settlement counted; the primary sees it die and the quota counts them at once.
+import { afterEach, expect, test } from "bun:test";
+import { lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { waitFor } from "../helpers/peers.ts";
+import { random } from "../helpers/quota.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const KB = 1000;
+let serve: ServeProcess | null = null;
+let root = "";
+const wires: Wire[] = [];
+const sockets: Array<{ end(): void }> = [];
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  for (const s of sockets.splice(0)) s.end();
+  await serve?.kill("SIGTERM");
+  serve = null;
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+async function login(port: number): Promise<Wire> {
+  const w = await Wire.connect(port);
+  wires.push(w);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  return w;
+}
+
+/** The worker (of those the primary's listening line names) that has `file` open. */
+function holderOf(file: string): number | undefined {
+  const pids = /listening on ftp:\S+ \(\d+ workers, pids ([\d ]+),/.exec(serve!.stdout() + serve!.stderr())![1]!.split(" ").map(Number);
+  return pids.find((pid) => readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
+    } catch {
+      return false;
+    }
+  }));
+}
+
+const usedOf = async (w: Wire) => Number(/used (\d+) of/.exec((await w.cmd("SITE QUOTA")).lines.join("\n"))![1]);
+
+test("a worker killed mid-upload: SITE QUOTA on the other counts the bytes it left at once, not after --state-ttl", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-workers-crash-"));
+  const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
+  const partial = join(root, "home/alice/partial.bin");
+  serve = await spawnServe(["--users", users, "--workers", "2"], { cwd: root, timeoutMs: 30_000 });
+  const a = await login(serve.port);
+  const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply((await a.cmd("EPSV")).lines[0]!), socket: { data() {} } });
+  sockets.push(data);
+  expect((await a.cmd("STOR partial.bin")).code).toBe(150);
+  const chunk = random(300 * KB);
+  let off = 0;
+  await waitFor(() => {
+    if (off < chunk.length) off += Math.max(0, data.write(chunk.subarray(off)));
+    try {
+      return lstatSync(partial).size === 300 * KB;
+    } catch {
+      return false;
+    }
+  }, 10_000, "300 KB on disk");
+  const victim = holderOf(partial);
+  expect(victim).toBeNumber();
+  process.kill(victim!, "SIGKILL");
+  await waitFor(() => /worker \d exited/.test(serve!.stdout() + serve!.stderr()), 10_000, "the primary to see the worker exit");
+  // Within the second before the dead worker is replaced, every session lands on the other one.
+  const b = await login(serve.port);
+  // Before: 0 for the next 15 s (--state-ttl), the dead worker's lease still counted as alive.
+  expect(await usedOf(b)).toBe(300 * KB);
+}, 60_000);
