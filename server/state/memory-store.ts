@@ -266,16 +266,22 @@ export class MemoryStore {
   }
 
   /**
-   * Every quota lease of the nodes whose id starts with `prefix` (RedisState's `host:pid:`) ends now:
-   * the primary saw that worker exit. The next LEASE counts such a lease as a dead node's, as it does
-   * one past --state-ttl (usage measured again once no node holds anything). Until then SITE QUOTA
-   * on the other workers left out the bytes the dead one's upload had put on disk.
+   * The nodes whose id starts with `prefix` (RedisState's `host:pid:`) are gone: the primary saw that
+   * worker exit. Their quota leases and their place in the node table end now, and the next LEASE
+   * and CONN_OPEN treat them as a dead node's, as they do past --state-ttl. Until then SITE QUOTA on
+   * the other workers left out the bytes the dead one's upload had put on disk, and its sessions'
+   * connection slots stayed taken (with --max-connections 1, every newcomer got 421 for 15 s).
    */
   nodeGone(prefix: string): void {
     for (const [key, value] of this.values) {
-      if (!key.endsWith(":leases") || !(value instanceof Map) || !this.live(key)) continue;
-      const leases = value as Map<string, string>;
-      for (const [node, lease] of leases) if (node.startsWith(prefix)) leases.set(node, `${lease.split(":")[0]}:0`);
+      if (!(value instanceof Map) || !this.live(key)) continue;
+      if (key.endsWith(":leases")) {
+        const leases = value as Map<string, string>;
+        for (const [node, lease] of leases) if (node.startsWith(prefix)) leases.set(node, `${lease.split(":")[0]}:0`);
+      } else if (key.endsWith("nodes")) {
+        const nodes = value as Map<string, number>;
+        for (const node of nodes.keys()) if (node.startsWith(prefix)) nodes.set(node, 0);
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 // ftpkit serve --workers 2 without --state: a worker killed in the middle of an upload leaves bytes
-// on disk that no settlement counted; the primary sees it die and the quota counts them at once.
+// on disk that no settlement counted, and connection slots of sessions that are gone; the primary
+// sees it die, and the quota and the connection caps account for it at once.
 import { afterEach, expect, test } from "bun:test";
 import { lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -46,11 +47,12 @@ function holderOf(file: string): number | undefined {
 
 const usedOf = async (w: Wire) => Number(/used (\d+) of/.exec((await w.cmd("SITE QUOTA")).lines.join("\n"))![1]);
 
-test("a worker killed mid-upload: SITE QUOTA on the other counts the bytes it left at once, not after --state-ttl", async () => {
+/** Serve alice (10 MB quota) on --workers 2 with `extra`, and kill the worker running her upload once 300 KB of it are on disk. */
+async function killMidUpload(extra: string[]): Promise<void> {
   root = mkdtempSync(join(tmpdir(), "ftpkit-workers-crash-"));
   const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
   const partial = join(root, "home/alice/partial.bin");
-  serve = await spawnServe(["--users", users, "--workers", "2"], { cwd: root, timeoutMs: 30_000 });
+  serve = await spawnServe(["--users", users, "--workers", "2", ...extra], { cwd: root, timeoutMs: 30_000 });
   const a = await login(serve.port);
   const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply((await a.cmd("EPSV")).lines[0]!), socket: { data() {} } });
   sockets.push(data);
@@ -69,8 +71,20 @@ test("a worker killed mid-upload: SITE QUOTA on the other counts the bytes it le
   expect(victim).toBeNumber();
   process.kill(victim!, "SIGKILL");
   await waitFor(() => /worker \d exited/.test(serve!.stdout() + serve!.stderr()), 10_000, "the primary to see the worker exit");
-  // Within the second before the dead worker is replaced, every session lands on the other one.
-  const b = await login(serve.port);
+}
+
+// Within the second before the dead worker is replaced, every session below lands on the other one.
+test("a worker killed mid-upload: SITE QUOTA on the other counts the bytes it left at once, not after --state-ttl", async () => {
+  await killMidUpload([]);
+  const b = await login(serve!.port);
   // Before: 0 for the next 15 s (--state-ttl), the dead worker's lease still counted as alive.
   expect(await usedOf(b)).toBe(300 * KB);
+}, 60_000);
+
+test("a worker killed with a session open: under --max-connections 1 a newcomer gets in at once, not after --state-ttl", async () => {
+  await killMidUpload(["--max-connections", "1"]);
+  // Before: 421 for the next 15 s, the dead worker's session still holding the one slot.
+  const b = await Wire.connect(serve!.port);
+  wires.push(b);
+  expect((await b.login("alice", "alice-pw")).code).toBe(230);
 }, 60_000);
