@@ -4,10 +4,11 @@
 // user rates through --state (Redis/Valkey) or the primary's memory store. This file is the primary:
 // it spawns, watches and stops the workers.
 import { consola } from "consola";
-import { availableParallelism, hostname } from "node:os";
+import { availableParallelism } from "node:os";
 import type { Socket, Subprocess } from "bun";
 import { CliError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
+import { nodeIdPrefix } from "../../server/state/node-id.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { selfCommand } from "../tuning.ts";
@@ -193,8 +194,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       // Only while starting: a replacement worker that meets a users file broken since is retried, and
       // the others go on serving with the users they have (README: a corrupt file keeps the previous users).
       if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
-      // Its quota leases end now, not after --state-ttl: it is known dead (RedisState's node id).
-      memory?.nodeGone(`${hostname()}:${child.pid}:`);
+      // Its quota leases and connection slots end now, not after --state-ttl: it is known dead.
+      memory?.nodeGone(nodeIdPrefix(child.pid));
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {
