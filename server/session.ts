@@ -19,6 +19,13 @@ export interface ControlSocketState {
 let nextSessionId = 1;
 
 /**
+ * The server process's umask (systemd's UMask=, the shell's), read once at start: process.umask()
+ * sets it to read it. The kernel takes these bits from every file the server creates, so a session's
+ * umask (SITE UMASK) always includes them: it can narrow what the admin allows, never widen it.
+ */
+export const PROCESS_UMASK = process.umask() & 0o777;
+
+/**
  * Unsent reply bytes beyond which the session stops reading commands (issue 8): a client that
  * pipelines and never reads its replies fills its own TCP window, not our memory.
  */
@@ -62,6 +69,8 @@ export class Session {
   anonymousIdent = "";
   mounts: Mount[] = [];
   cwd = "/";
+  /** Bits taken from the files and directories this session creates (SITE UMASK); never fewer than the process's. */
+  umask = PROCESS_UMASK;
 
   // transfer parameters
   /** Binary until the client says TYPE A: clients that never send TYPE get their bytes unchanged. */

@@ -8,6 +8,7 @@ import { availableParallelism } from "node:os";
 import type { Socket, Subprocess } from "bun";
 import { CliError, UsageError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
+import { nodeIdPrefix } from "../../server/state/node-id.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { selfCommand } from "../tuning.ts";
@@ -195,6 +196,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       // Only while starting: a replacement worker that meets a users file broken since is retried, and
       // the others go on serving with the users they have (README: a corrupt file keeps the previous users).
       if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
+      // Its quota leases and connection slots end now, not after --state-ttl: it is known dead.
+      memory?.nodeGone(nodeIdPrefix(child.pid));
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {

@@ -200,7 +200,11 @@ export default defineCommand({
       process.on("disconnect", () => void stop("primary gone"));
       process.on("message", (m: { stop?: string; workerExited?: number }) => {
         if (typeof m?.stop === "string") void stop(m.stop);
-        if (typeof m?.workerExited === "number") sweepAgain();
+        if (typeof m?.workerExited === "number") {
+          sweepAgain();
+          // With --state the primary holds no store of its own: the survivors tell it (each, idempotent).
+          void server.context.state.nodeGone?.(m.workerExited).catch(() => {});
+        }
       });
     }
   },

@@ -1,6 +1,6 @@
-// SITE — RFC 959 §4.1.3: ftpkit's site commands (CHMOD, QUOTA, HELP).
+// SITE — RFC 959 §4.1.3: ftpkit's site commands (CHMOD, UMASK, QUOTA, HELP).
 import type { CommandSpec } from "./types.ts";
-import type { Session } from "../session.ts";
+import { PROCESS_UMASK, type Session } from "../session.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatSize } from "../../protocol/size.ts";
 
@@ -8,16 +8,23 @@ export const site: CommandSpec = {
   verbs: ["SITE"],
   auth: true,
   arg: "required",
-  help: "SITE CHMOD | SITE QUOTA | SITE HELP",
+  help: "SITE CHMOD | SITE UMASK | SITE QUOTA | SITE HELP",
   async handle({ session, arg }) {
     const sub = arg.trim().split(/\s+/)[0]!.toUpperCase();
     if (sub === "HELP") {
-      session.reply(214, ["SITE commands:", "CHMOD <mode> <path>: set a file's or directory's permission bits (e.g. 755)", "QUOTA: show your quota and usage", "End"]);
+      session.reply(214, [
+        "SITE commands:",
+        "CHMOD <mode> <path>: set a file's or directory's permission bits (e.g. 755)",
+        "UMASK [mask]: show, or set for this session, the bits new files and directories leave out (e.g. 027)",
+        "QUOTA: show your quota and usage",
+        "End",
+      ]);
       return;
     }
     if (sub === "CHMOD") return chmod(session, arg.trim().slice(sub.length).trim());
+    if (sub === "UMASK") return umask(session, arg.trim().slice(sub.length).trim());
     // 500, as vsftpd, ProFTPD and Pure-FTPd answer (RFC 959 §5.4 lists 200, 202, 500, 501, 530 for
-    // SITE): SITE UMASK (vsftpd's) and SITE IDLE (Pure-FTPd's) are among these.
+    // SITE): SITE IDLE (Pure-FTPd's) is among these.
     if (sub !== "QUOTA") throw new FtpError(500, "Unknown SITE command (try SITE HELP)");
     const lines = ["Quota status:"];
     for (const m of session.mounts) {
@@ -54,4 +61,26 @@ async function chmod(session: Session, rest: string): Promise<void> {
   if (!storage.setMode) throw new FtpError(550, "Permissions cannot be set here");
   await storage.setMode(r.key, mode);
   session.reply(200, "SITE CHMOD command ok.");
+}
+
+/**
+ * SITE UMASK [mask] (vsftpd's, with its replies): without a mask, "200 Your current UMASK is 022";
+ * with one, it applies to the files and directories this session creates from then on (files 0666,
+ * directories 0777, less the mask): "200 UMASK set to 027". The server process's umask stays in it:
+ * the kernel applies it anyway, and the reply says what is in force. Where vsftpd reads "abc" or
+ * "27x" as far as it is octal (0, 027), a mask that is not 1 to 4 octal digits is refused (501).
+ */
+function umask(session: Session, rest: string): void {
+  if (rest === "") {
+    session.reply(200, `Your current UMASK is ${octal(session.umask)}`);
+    return;
+  }
+  if (!/^[0-7]{1,4}$/.test(rest)) throw new FtpError(501, "Usage: SITE UMASK [mask], e.g. SITE UMASK 027");
+  session.umask = (parseInt(rest, 8) | PROCESS_UMASK) & 0o777;
+  session.reply(200, `UMASK set to ${octal(session.umask)}`);
+}
+
+/** As vsftpd writes a mask: a 0, then the octal digits without leading zeros (0, 07, 022, 0777). */
+function octal(mask: number): string {
+  return mask === 0 ? "0" : `0${mask.toString(8)}`;
 }

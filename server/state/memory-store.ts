@@ -244,6 +244,14 @@ const IMPLS: Array<[string, Impl]> = [
   ],
 ];
 
+IMPLS.push([
+  S.NODE_GONE,
+  (db, _keys, [prefix]) => {
+    db.nodeGone(prefix!);
+    return 0;
+  },
+]);
+
 const BY_TEXT = new Map(IMPLS);
 const BY_SHA = new Map(IMPLS.map(([text, impl]) => [new Bun.CryptoHasher("sha1").update(text).digest("hex"), impl]));
 
@@ -263,6 +271,26 @@ export class MemoryStore {
   /** As Redis's PUBLISH inside a script: every listener hears it before the script's answer goes out. */
   publish(channel: string, message: string): void {
     for (const l of this.listeners) l(channel, message);
+  }
+
+  /**
+   * The nodes whose id starts with `prefix` (RedisState's `host:pid:`) are gone: the primary saw that
+   * worker exit. Their quota leases and their place in the node table end now, and the next LEASE
+   * and CONN_OPEN treat them as a dead node's, as they do past --state-ttl. Until then SITE QUOTA on
+   * the other workers left out the bytes the dead one's upload had put on disk, and its sessions'
+   * connection slots stayed taken (with --max-connections 1, every newcomer got 421 for 15 s).
+   */
+  nodeGone(prefix: string): void {
+    for (const [key, value] of this.values) {
+      if (!(value instanceof Map) || !this.live(key)) continue;
+      if (key.endsWith(":leases")) {
+        const leases = value as Map<string, string>;
+        for (const [node, lease] of leases) if (node.startsWith(prefix)) leases.set(node, `${lease.split(":")[0]}:0`);
+      } else if (key.endsWith("nodes")) {
+        const nodes = value as Map<string, number>;
+        for (const node of nodes.keys()) if (node.startsWith(prefix)) nodes.set(node, 0);
+      }
+    }
   }
 
   /** Run one command as Redis would answer it (EVALSHA/EVAL of our scripts, PING, DEL, ZREM). */

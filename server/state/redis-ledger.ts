@@ -53,8 +53,10 @@ export class RedisLedger implements Ledger {
     private readonly measure: () => Promise<number>,
   ) {}
 
+  /** Its usage, its leases, and this node's index of the leases it holds (NODE_GONE). */
   private get keys(): string[] {
-    return [`${this.store.prefix}quota:${this.key}:used`, `${this.store.prefix}quota:${this.key}:leases`];
+    const p = this.store.prefix;
+    return [`${p}quota:${this.key}:used`, `${p}quota:${this.key}:leases`, `${p}node-ledgers:${this.store.node}`];
   }
 
   /** What this node holds against the limit (restated to the store on every call). */
@@ -208,7 +210,7 @@ export class RedisLedger implements Ledger {
     const delta = this.backlog;
     this.backlog = 0;
     try {
-      const used = Number(await this.store.eval(SETTLE, this.keys, [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
+      const used = Number(await this.store.eval(SETTLE, this.keys.slice(0, 2), [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
       if (used >= 0) this.seenUsed = used;
       if (this.hold > 0) this.validUntil = Date.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
     } catch {

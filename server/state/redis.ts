@@ -2,14 +2,14 @@
 // SharedState the server sees, made of one part per concern, all over one connection (redis-link.ts):
 // connection slots (redis-slots.ts), failed logins and bans (redis-bans.ts), quota leases
 // (redis-ledger.ts), user rate shares (redis-rates.ts) and the S3 per-key lock (here: three scripts).
-import { hostname } from "node:os";
 import type { Ledger } from "../vfs/quota.ts";
 import { RedisBans } from "./redis-bans.ts";
 import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
 import { StoreLink, type StateLog, type StoreClient, type StoreContext } from "./redis-link.ts";
 import { RedisRates } from "./redis-rates.ts";
 import { RedisSlots } from "./redis-slots.ts";
-import { KEY_LOCK, KEY_RENEW, KEY_UNLOCK } from "./scripts.ts";
+import { KEY_LOCK, KEY_RENEW, KEY_UNLOCK, NODE_GONE } from "./scripts.ts";
+import { nodeIdPrefix } from "./node-id.ts";
 import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 import type { Admission, BanPolicy, BanVerdict, ConnectionLimits, SharedBan, SharedState } from "./types.ts";
 
@@ -42,7 +42,8 @@ export interface RedisStateOptions {
 export class RedisState implements SharedState, LedgerStore, SharedKeyLock, StoreContext {
   readonly kind = "redis";
   readonly prefix: string;
-  readonly node = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  /** `host:pid:random`: a dead --workers worker's nodes are found by their `host:pid:` (nodeGone). */
+  readonly node = `${nodeIdPrefix(process.pid)}${Math.random().toString(36).slice(2, 8)}`;
   readonly leaseTtlMs: number;
   readonly keepMs: number;
   private readonly link: StoreLink;
@@ -145,6 +146,11 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock, Stor
 
   watchBans(listener: (ban: SharedBan) => void, held?: () => SharedBan[]): void {
     this.bans.watch(listener, held);
+  }
+
+  /** SharedState.nodeGone: NODE_GONE for the nodes of process `pid` on this host. */
+  async nodeGone(pid: number): Promise<void> {
+    await this.eval(NODE_GONE, [`${this.prefix}nodes`], [nodeIdPrefix(pid), this.prefix]);
   }
 
   /** S3 per-key lock (s3-key-lock.ts) across every node: a lease with a token (SET NX PX). */

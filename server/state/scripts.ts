@@ -4,7 +4,8 @@
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Lease quota bytes. KEYS: used, leases. ARGV: node, limit, want, min, hold, leaseTtlMs, keepMs.
+ * Lease quota bytes. KEYS: used, leases, and the node's index of the leases it holds (NODE_GONE).
+ * ARGV: node, limit, want, min, hold, leaseTtlMs, keepMs.
  * `hold` is what this node already holds (reserved + unspent lease + unflushed deltas). Grants
  * `want` bytes, or what is left if that is at least `min`, else nothing. Returns {grant, used,
  * others}; grant -1: the store has no usage for this ledger (measure storage and SET NX).
@@ -51,9 +52,34 @@ local grant = 0
 if free >= tonumber(ARGV[4]) then grant = math.min(tonumber(ARGV[3]), free) end
 hold = hold + grant
 if hold > 0 then redis.call('HSET', KEYS[2], ARGV[1], hold .. ':' .. (now + tonumber(ARGV[6]))) else redis.call('HDEL', KEYS[2], ARGV[1]) end
+if hold > 0 and KEYS[3] then
+  redis.call('SADD', KEYS[3], KEYS[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return {grant, used, others}`;
+
+/**
+ * Nodes known dead now (a --workers sibling its primary saw exit), not after their heartbeat runs
+ * out: their place in the node table and their quota leases (found through each node's index, which
+ * LEASE keeps) are put out of date, so the next CONN_OPEN and LEASE treat them as a silent node's.
+ * KEYS: nodes. ARGV: the dead nodes' id prefix ("host:pid:"), the key prefix. Returns how many.
+ */
+export const NODE_GONE = `local gone = 0
+for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(n, 1, #ARGV[1]) == ARGV[1] then
+    redis.call('ZADD', KEYS[1], 0, n)
+    local index = ARGV[2] .. 'node-ledgers:' .. n
+    for _, k in ipairs(redis.call('SMEMBERS', index)) do
+      local v = redis.call('HGET', k, n)
+      if v then redis.call('HSET', k, n, string.match(v, '^(%d+):') .. ':0') end
+    end
+    redis.call('DEL', index)
+    gone = gone + 1
+  end
+end
+return gone`;
 
 /**
  * Apply a settled upload or a deletion, and restate this node's holding. KEYS: used, leases.

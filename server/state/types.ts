@@ -71,4 +71,9 @@ export interface SharedState {
   userRateShare(user: string, active: boolean): void;
   /** This node's share (0–1] of a user's --max-user-rate: 1 / number of nodes serving the user. */
   rateShare(user: string): number;
+  /**
+   * Process `pid` on this host, which shared the store, is dead (a --workers sibling the primary saw
+   * exit): its connection slots and quota leases end now, not after --state-ttl. Absent: one process.
+   */
+  nodeGone?(pid: number): Promise<void>;
 }

@@ -132,12 +132,17 @@ export interface WriteClaim {
   release(): number;
 }
 
-/** How STOR/APPE/REST+STOR open the target. */
-export type WriteMode =
+/**
+ * How STOR/APPE/REST+STOR open the target. `perm`: the permission bits of a file the upload creates
+ * (the session's umask applied, SITE UMASK; the server process's umask still applies on top), where the
+ * backend has them; a file replaced or appended to keeps its own. Absent: 0o644.
+ */
+export type WriteMode = (
   | { kind: "create" } // must not exist yet (exclusive create), written in place
   | { kind: "truncate" } // create or replace, atomically on commit (readers see old or new)
   | { kind: "append" }
-  | { kind: "offset"; offset: number }; // REST+STOR: keep bytes before offset; the rest is cut at commit only
+  | { kind: "offset"; offset: number } // REST+STOR: keep bytes before offset; the rest is cut at commit only
+) & { perm?: number };
 
 export interface Storage {
   stat(key: string): Promise<EntryStat>;
@@ -162,7 +167,8 @@ export interface Storage {
    * claim to openWrite, or dispose of it.
    */
   claimWrite?(key: string, mode: WriteMode): Promise<WriteClaim | null>;
-  mkdir(key: string): Promise<void>;
+  /** `perm`: the new directory's permission bits as for WriteMode's, where the backend has them; absent: 0o777. */
+  mkdir(key: string, perm?: number): Promise<void>;
   rmdir(key: string): Promise<void>;
   /** Remove a file; resolves with the bytes it freed (what the quota gives back; 0 for a file an in-place upload is writing). */
   remove(key: string): Promise<number>;

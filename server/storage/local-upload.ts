@@ -9,7 +9,7 @@ import { InPlaceCommitError, StorageError, type Upload, type WriteMode } from ".
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
-import { fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
 import { freedByRemoval, removing, renameToFree } from "./local-removal.ts";
 
@@ -36,27 +36,36 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): num
   // New files open read-write: the hashing thread reads them back (hashAlong).
   let flags = mode.kind === "create" ? O_RDWR | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
   if (existingOnly) flags &= ~O_CREAT;
-  let fd: number;
-  try {
-    // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
-    fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, 0o644);
-  } catch (err) {
-    if (existingOnly && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
-  const st = fs.fstatSync(fd);
-  if (!st.isFile()) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number;
+    try {
+      // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
+      fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, fileMode(mode));
+    } catch (err) {
+      if (existingOnly && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      fs.closeSync(fd);
+      throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
+    }
+    // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
+    // each booked "size now − size when it opened": the one that cut the file back was credited with
+    // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
+    if (!tryLockExclusive(fd)) {
+      fs.closeSync(fd);
+      throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
+    }
+    // Between the open and the lock another worker's RNTO or DELE may have taken the name (it locked
+    // the file, unlocked, so it found free): a lock on a file no longer named guards nothing, and an
+    // upload into it was lost with a 226 (a new name), or gave back the bytes the remover had already
+    // given back (APPE, REST+STOR). Open the name again: it is then what that rename left, as if the
+    // rename had come first (an existing name for a STOR of a new one: 550).
+    if (pathNamesOpenFile(real, fd)) return fd;
     fs.closeSync(fd);
-    throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
   }
-  // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
-  // each booked "size now − size when it opened": the one that cut the file back was credited with
-  // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
-  if (!tryLockExclusive(fd)) {
-    fs.closeSync(fd);
-    throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
-  }
-  return fd;
+  throw new StorageError("transient", "file busy", "the file is being changed by another session");
 }
 
 /**
@@ -80,7 +89,7 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
  */
 export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null): Upload {
   try {
-    if (mode.kind === "truncate") return atomicUpload(real, tempDir, toError);
+    if (mode.kind === "truncate") return atomicUpload(real, fileMode(mode), tempDir, toError);
     const fd = claimed ?? openLocked(real, mode, false)!;
     const before = sizeOf(fd);
     if (mode.kind === "offset" && mode.offset > before) {
@@ -130,13 +139,14 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
 }
 
 /** Overwrite: write a temp file, then rename it over the target (readers see the old or the new file). */
-function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageError): Upload {
+function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError: ToStorageError): Upload {
   // The temp directory stays open (the temp file's path goes through it) until the upload ends.
   const dirFd = tempDir();
   let temp: string;
   let fd: number;
   try {
-    ({ temp, fd } = createOwnedTemp(fdPath(dirFd)));
+    // The owner's read and write stay while it is a temp file: a sweep must open a killed upload's.
+    ({ temp, fd } = createOwnedTemp(fdPath(dirFd), perm | 0o600));
   } catch (err) {
     closeQuietly(dirFd);
     throw err;
@@ -186,11 +196,11 @@ function atomicUpload(real: string, tempDir: OpenTempDir, toError: ToStorageErro
  * is 32768 on many hosts). A sweep that found the file between its creation and its lock has removed
  * it (or is about to): another name is tried.
  */
-function createOwnedTemp(dir: string): { temp: string; fd: number } {
+function createOwnedTemp(dir: string, perm: number): { temp: string; fd: number } {
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
   for (let attempt = 0; ; attempt++) {
     const temp = `${dir}/${os.hostname()}.${process.pid}.${crypto.randomUUID()}`;
-    const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    const fd = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, perm);
     if (tryLockExclusive(fd) && pathNamesOpenFile(temp, fd)) return { temp, fd };
     closeQuietly(fd);
     if (attempt === 2) throw new StorageError("transient", "temp file taken by a sweep");
@@ -367,18 +377,15 @@ function unlinked(fd: number): boolean {
   }
 }
 
+/** The bits of a file this upload creates, before the process umask. */
+const fileMode = (mode: WriteMode): number => (mode.perm ?? 0o644) & 0o777;
+
 function sizeOf(fd: number): number {
   try {
     return fs.fstatSync(fd).size;
   } catch {
     return 0;
   }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {}
 }
 
 function unlinkQuietly(path: string): void {

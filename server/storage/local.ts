@@ -270,12 +270,13 @@ export class LocalStorage implements Storage {
     return new LocalClaim(jail, parent.fd, parent.path, fd, tempDir);
   }
 
-  async mkdir(key: string): Promise<void> {
+  async mkdir(key: string, perm = 0o777): Promise<void> {
     checkKey(key);
     const { jail } = await this.jail();
     sync(() => {
       using p = jail.parent(key);
-      fs.mkdirSync(p.path);
+      // The owner's read and search bits stay, as for setMode: the server must list and measure it.
+      fs.mkdirSync(p.path, { mode: (perm & 0o777) | 0o500 });
     });
   }
 

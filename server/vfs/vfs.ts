@@ -6,10 +6,12 @@ import { checkNewName, requirePerm, resolvePath, type Resolved } from "./resolve
 import type { Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
 
-/** What the virtual filesystem needs of a session: its mount table and working directory. */
+/** What the virtual filesystem needs of a session: its mount table, working directory and umask. */
 export interface FsSession {
   mounts: readonly Mount[];
   cwd: string;
+  /** Bits taken from new files (0o666) and directories (0o777), as a process's umask (SITE UMASK). */
+  umask: number;
 }
 
 /** An upload decided before the data connection opens (permissions and mode checked, nothing touched yet). */
@@ -95,7 +97,7 @@ export class VirtualFs {
         const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
         if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
       }
-      return { r, mode: { kind: "append" }, credit: 0 };
+      return { r, mode: { kind: "append", perm: this.filePerm() }, credit: 0 };
     }
     if (how.offset > 0) {
       requirePerm(r, "modify");
@@ -104,7 +106,7 @@ export class VirtualFs {
     }
     if (existing) {
       requirePerm(r, "modify");
-      return { r, mode: { kind: "truncate" }, credit: existing.size };
+      return { r, mode: { kind: "truncate", perm: this.filePerm() }, credit: existing.size };
     }
     requirePerm(r, "write");
     checkNewName(r);
@@ -112,7 +114,11 @@ export class VirtualFs {
     // so a bad path is answered before the 150 (as vsftpd does).
     const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
     if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
-    return { r, mode: { kind: "create" }, credit: 0 };
+    return { r, mode: { kind: "create", perm: this.filePerm() }, credit: 0 };
+  }
+
+  private filePerm(): number {
+    return 0o666 & ~this.session.umask;
   }
 
   /**
@@ -176,7 +182,7 @@ export class VirtualFs {
     const r = this.resolve(path, "modify");
     if (r.virtual) throw new StorageError("exists");
     checkNewName(r);
-    await r.mount.storage.mkdir(r.key);
+    await r.mount.storage.mkdir(r.key, 0o777 & ~this.session.umask);
     return r.vpath;
   }
 

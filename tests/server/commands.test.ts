@@ -530,7 +530,7 @@ describe("transfers", () => {
     expect(q.code).toBe(211);
     expect(text(q)).toContain("unlimited");
     expect((await w.cmd("SITE HELP")).code).toBe(214);
-    expect((await w.cmd("SITE UMASK 022")).code).toBe(500);
+    expect((await w.cmd("SITE IDLE 60")).code).toBe(500);
   });
 
   const digests: Array<[string, string]> = [
