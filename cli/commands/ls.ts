@@ -1,6 +1,7 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/list-url.ts";
+import { consola } from "../../client/messages.ts";
 import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableJson, printableName } from "../../protocol/printable.ts";
@@ -47,8 +48,10 @@ export default defineCommand({
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     if ([args.long, args.names, args.json].filter(Boolean).length > 1) throw new CliError("choose one of -l, --names and --json");
-    // With --json, stderr carries only the error, as for get (no "reconnecting" lines).
-    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
+    // With --json, stderr carries only the error, as for get (no "reconnecting" lines), and what the
+    // listing held that is not listed: the array has no place to say it.
+    const leftOut = (name: string, why: string) => consola().warn(`${JSON.stringify(name)}: ${why}`);
+    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, leftOut, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to

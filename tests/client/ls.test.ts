@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
+import { sendsListing, startScriptedServer } from "./scripted-server.ts";
 
 const t = useFakeServerWork();
 
@@ -134,5 +135,31 @@ describe("ls --json of symbolic links over LIST", () => {
     const entries = JSON.parse(r.stdout) as { name: string; type: string }[];
     expect(entries.filter((e) => e.name === "dlink" || e.name === "dangling").map((e) => `${e.name}:${e.type}`)).toEqual(["dangling:link", "dlink:link"]);
     expect(entries.find((e) => e.name === "a.txt")?.type).toBe("file");
+  });
+});
+
+describe('MLSD names holding "/"', () => {
+  test("are left out of ls, --names and --json alike, each named (escaped) in one warning on stderr", async () => {
+    const facts = "type=file;size=3;modify=20260101120000;";
+    const server = startScriptedServer({ feat: ["MLST type*;size*;modify*;", "MLSD"], on: { MLSD: sendsListing([`${facts} a.txt`, `${facts} b/c.txt`, `${facts} ../x\u001b[2J.txt`]) } });
+    const warnings = ['[warn] "b/c.txt": a name holding "/", which no name in a directory can: left out', '[warn] "../x\\u001b[2J.txt": a name holding "/", which no name in a directory can: left out'];
+    const base = `ftp://u:p@127.0.0.1:${server.port}/t/`;
+    try {
+      const names = await runFtpkit(["ls", base, "--names"], { cwd: t.work });
+      expect(names.code).toBe(0);
+      // Before: "../x\x1b[2J.txt\na.txt\nb/c.txt\n", and not a word on stderr.
+      expect(names.stdout).toBe("a.txt\n");
+      expect(names.stderr.trim().split("\n")).toEqual(warnings);
+      const long = await runFtpkit(["ls", base], { cwd: t.work });
+      expect(long.stdout.trim().split("\n")).toHaveLength(1);
+      expect(long.stdout).toEndWith(" a.txt\n");
+      expect(long.stderr.trim().split("\n")).toEqual(warnings);
+      const json = await runFtpkit(["ls", base, "--json"], { cwd: t.work });
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.stdout).map((e: { name: string }) => e.name)).toEqual(["a.txt"]);
+      expect(json.stderr.trim().split("\n")).toEqual(warnings);
+    } finally {
+      server.stop();
+    }
   });
 });
