@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
 import { sendsListing, startScriptedServer } from "./scripted-server.ts";
+import { printableJson } from "../../protocol/printable.ts";
 
 const t = useFakeServerWork();
 
@@ -158,6 +159,28 @@ describe('MLSD names holding "/"', () => {
       expect(json.code).toBe(0);
       expect(JSON.parse(json.stdout).map((e: { name: string }) => e.name)).toEqual(["a.txt"]);
       expect(json.stderr.trim().split("\n")).toEqual(warnings);
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe("ls output written in batches", () => {
+  test("3,000 entries (~290 KB of --json, several 64 Ki-character batches) print exactly as printableJson of their array, and --names one line each, in order; an empty listing prints []", async () => {
+    // Names a terminal must not act on (U+202E, U+009B) and a multi-byte one, beside plain ones.
+    const names = Array.from({ length: 3_000 }, (_, i) => `f${String(i).padStart(4, "0")}${i % 1000 === 7 ? "\u202e\u009bé" : ""}.txt`);
+    const lines = names.map((n, i) => `type=file;size=${i};modify=20260101120000; ${n}`);
+    const server = startScriptedServer({ feat: ["MLST type*;size*;modify*;", "MLSD"], on: { MLSD: sendsListing((arg) => (arg.endsWith("empty") ? [] : lines)) } });
+    const base = `ftp://u:p@127.0.0.1:${server.port}/`;
+    try {
+      const json = await runFtpkit(["ls", `${base}t/`, "--json"], { cwd: t.work });
+      expect(json.code).toBe(0);
+      const items = names.map((name, i) => ({ name, type: "file", size: i, mtime: "2026-01-01T12:00:00.000Z" }));
+      expect(json.stdout).toBe(printableJson(items) + "\n");
+      const plain = await runFtpkit(["ls", `${base}t/`, "--names"], { cwd: t.work });
+      expect(plain.stdout).toBe(names.map((n) => n.replace("\u202e\u009b", "\\u202e\\x9b") + "\n").join(""));
+      const empty = await runFtpkit(["ls", `${base}empty/`, "--json"], { cwd: t.work });
+      expect(empty.stdout).toBe("[]\n");
     } finally {
       server.stop();
     }
