@@ -7,7 +7,8 @@
  */
 export const LINE_END_LOOKAHEAD = 64 * 1024;
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// A U+FEFF starting a later line is part of it: only the listing's first may be a byte order mark.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -29,6 +30,7 @@ export class ListingLines {
   /** Undecided line ends: the LF-ended lines held back, with their LF. */
   private held: Uint8Array[] = [];
   private heldBytes = 0;
+  private first = true;
 
   constructor(private readonly onLine: (line: string) => void) {}
 
@@ -111,10 +113,13 @@ export class ListingLines {
     let line: string;
     try {
       line = strictUtf8.decode(bytes);
+      // As decoding the listing whole did: a byte order mark before it is no part of its first name.
+      if (this.first && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     } catch {
       line = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8");
       this.lossy = true;
     }
+    this.first = false;
     this.onLine(line);
   }
 }

@@ -30,6 +30,7 @@ describe("a listing cut into chunks anywhere", () => {
     ["CRLF lines with names of 2-, 3- and 4-byte UTF-8 characters", ["é.txt", "日本語", "😀 x", "a"].map((n) => `${mlsd(n)}\r\n`).join(""), ["é.txt", "日本語", "😀 x", "a"].map(mlsd), false],
     ["LF lines (no CRLF anywhere)", ["é", "b", "c"].map((n) => `${mlsd(n)}\n`).join(""), ["é", "b", "c"].map(mlsd), false],
     ["a bare LF inside a name of a CRLF listing stays in its line", `${mlsd("x\ny")}\r\n${mlsd("z")}\r\n`, [mlsd("x\ny"), mlsd("z")], false],
+    ["a byte order mark before the listing is dropped, one opening a later line kept", `\uFEFF${mlsd("a")}\r\n\uFEFF${mlsd("b")}\r\n`, [mlsd("a"), `\uFEFF${mlsd("b")}`], false],
     ["a last line without a line end", `${mlsd("a")}\r\n${mlsd("ü")}`, [mlsd("a"), mlsd("ü")], false],
     ["a name that is not UTF-8 (Latin-1) reads as U+FFFD, the others as they are", Buffer.concat([Buffer.from(`${mlsd("ok")}\r\n${mlsd("caf")}`), Buffer.from([0xe9]), Buffer.from(`\r\n${mlsd("né")}\r\n`)]), [mlsd("ok"), mlsd("caf\uFFFD"), mlsd("né")], true],
   ];
