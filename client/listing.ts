@@ -1,6 +1,7 @@
 // Directory listings over a data connection: MLSD (RFC 3659) when the server offers it, else LIST
 // in the `ls -l` shape every Unix server uses; MLST (or LIST path) for a single file.
 import { parseListLine, parseMlsxLine, type FileInfo } from "../protocol/listing.ts";
+import { ListingLines } from "../protocol/listing-lines.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { ClientError, describe, replyError, type DataTransfer, type FtpClient } from "./client.ts";
 import { DEFAULT_STALL_MS, finalReply, watchStall } from "./transfer.ts";
@@ -37,16 +38,17 @@ export interface ListingBudget {
 }
 
 /**
- * Read a whole data connection into memory (at most MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines,
- * and what `budget` has left), given up when it moves no byte for the client's stall time, as is its
- * final reply after it (a server silent at either step held a tree job forever).
+ * Read a listing's data connection, each line given to `reader` as it arrives (at most
+ * MAX_LISTING_BYTES and MAX_LISTING_ENTRIES lines, and what `budget` has left), given up when it moves
+ * no byte for the client's stall time, as is its final reply after it (a server silent at either step
+ * held a tree job forever).
  */
-async function readAll(client: FtpClient, t: DataTransfer, what: string, budget?: ListingBudget): Promise<Listed> {
+async function readAll<R>(client: FtpClient, t: DataTransfer, what: string, reader: LineReader<R>, budget?: ListingBudget): Promise<Listed<R>> {
   let lines = 0;
   let bytes = 0;
   const spent = () => budget !== undefined && (budget.left < 0 || budget.bytesLeft < 0);
   try {
-    return await readCounted(client, t, what, (n, size) => {
+    return await readCounted(client, t, what, reader, (n, size) => {
       lines += n;
       bytes += size;
       if (budget) {
@@ -67,9 +69,10 @@ async function readAll(client: FtpClient, t: DataTransfer, what: string, budget?
 }
 
 /** readAll's reading; `spent` hears of each chunk's line breaks and bytes, and says when the walk's budget is spent. */
-async function readCounted(client: FtpClient, t: DataTransfer, what: string, spent: (lines: number, bytes: number) => boolean): Promise<Listed> {
+async function readCounted<R>(client: FtpClient, t: DataTransfer, what: string, reader: LineReader<R>, spent: (lines: number, bytes: number) => boolean): Promise<Listed<R>> {
   const stallMs = client.opts.stallMs ?? DEFAULT_STALL_MS;
-  const chunks: Buffer[] = [];
+  // Parsed as it arrives: the bytes of a listing of millions of entries are never all held.
+  const split = new ListingLines((line) => reader.add(line));
   let total = 0;
   let lines = 0;
   let stop = false;
@@ -80,7 +83,7 @@ async function readCounted(client: FtpClient, t: DataTransfer, what: string, spe
     lines += n;
     stop ||= spent(n, c.length) || total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES;
     if (stop) t.conn.destroy();
-    else chunks.push(c);
+    else split.push(c);
   });
   const stall = watchStall(t.conn, stallMs);
   // Never silent is not enough: a server sending a line every few seconds held a tree job for ever.
@@ -114,37 +117,43 @@ async function readCounted(client: FtpClient, t: DataTransfer, what: string, spe
   if (/\bOutput truncated to \d+ matches\b/i.test(r.lines.join(" "))) {
     throw new ClientError(`the listing of ${what} is incomplete, the server cut it short (${describe(r)}); on Pure-FTPd, raise its limit: pure-ftpd -L 100000:5`, { code: 550 });
   }
-  const bytes = Buffer.concat(chunks);
-  try {
-    return { text: strictUtf8.decode(bytes), lossy: false, lines };
-  } catch {
-    // A name in another encoding (Latin-1 on an old vsftpd host): its bad bytes read as U+FFFD.
-    return { text: bytes.toString("utf8"), lossy: true, lines };
-  }
+  split.end();
+  return { parsed: reader.done(), lossy: split.lossy, lines };
 }
 
-/** A listing's text; `lossy` when some bytes were not UTF-8 (and read as U+FFFD); its line breaks. */
-interface Listed {
-  text: string;
+/** What a listing's lines are read into, one by one; `done` once it has ended whole. */
+interface LineReader<R> {
+  add(line: string): void;
+  done(): R;
+}
+
+/** A listing read: what its reader made of it; `lossy` when some bytes were not UTF-8 (and read as U+FFFD); its line breaks. */
+interface Listed<R> {
+  parsed: R;
   lossy: boolean;
   lines: number;
+}
+
+/** A listing's entries, and how many of its lines could not be read (the first one's error kept to be shown). */
+interface Entries {
+  entries: FileInfo[];
+  unreadable: number;
+  firstUnreadable?: string;
 }
 
 /**
  * A listing read against `budget` keeps only the `kept` entries it yields charged: its other lines
  * (cdir, ".", "..", "total") were charged as they came.
  */
-function keepCharged(budget: ListingBudget | undefined, listed: Listed, kept: number): void {
+function keepCharged(budget: ListingBudget | undefined, listed: Listed<unknown>, kept: number): void {
   if (budget) budget.left += Math.max(0, listed.lines - kept);
 }
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Names a lossy listing garbled: FTP commands carry UTF-8, so a name sent back with U+FFFD in
  * place of its bytes names nothing (RETR answered 550 and failed the job).
  */
-function garbled(listed: Listed, entries: readonly FileInfo[]): { undecodable?: Set<string> } {
+function garbled(listed: Listed<unknown>, entries: readonly FileInfo[]): { undecodable?: Set<string> } {
   if (!listed.lossy) return {};
   const names = new Set(entries.filter((e) => e.name.includes("\uFFFD")).map((e) => e.name));
   return names.size > 0 ? { undecodable: names } : {};
@@ -167,34 +176,36 @@ function basename(path: string): string {
   return p.slice(p.lastIndexOf("/") + 1) || p;
 }
 
-function parseMlsd(text: string): FileInfo[] {
-  return strict(parseMlsdListing(text));
-}
-
 /**
- * The lines of a listing parsed by `parse`; lines it cannot read are counted (a name with a line
- * break splits its line in two: one such file made a whole tree job fail), the first one's error
- * kept to be shown. A listing of which no line could be read is a format not understood, and an error.
+ * The lines of a listing parsed by `parse` as they come, the entries `keep` makes of them kept; lines
+ * it cannot read are counted (a name with a line break splits its line in two: one such file made a
+ * whole tree job fail), the first one's error kept to be shown. A listing of which no line could be
+ * read is a format not understood, and an error.
  */
-function parseLines<T extends { name: string } | null>(text: string, parse: (line: string) => T): { parsed: T[]; unreadable: number; firstUnreadable?: string } {
-  const parsed: T[] = [];
+function readLines<T extends { name: string }>(parse: (line: string) => T | null, keep: (item: T) => FileInfo | null): LineReader<Entries> {
+  const entries: FileInfo[] = [];
+  let read = 0;
   let unreadable = 0;
   let first: unknown = null;
-  // Lines end in CRLF (RFC 959): split there only, so a name with a bare LF stays on its line and is
-  // left out whole; split at each LF, its first half read as a file that does not exist.
-  for (const line of text.split(text.includes("\r\n") ? "\r\n" : "\n")) {
-    if (!line.trim()) continue;
-    try {
-      const item = parse(line);
-      if (item && /[\r\n\0]/.test(item.name)) throw new ClientError(`a name with ${item.name.includes("\0") ? "a NUL" : "a line break"} cannot be named in a command`);
-      parsed.push(item);
-    } catch (err) {
-      unreadable++;
-      first ??= err;
-    }
-  }
-  if (unreadable > 0 && parsed.length === 0) throw first;
-  return first === null ? { parsed, unreadable } : { parsed, unreadable, firstUnreadable: first instanceof Error ? first.message : String(first) };
+  return {
+    add(line) {
+      if (!line.trim()) return;
+      try {
+        const item = parse(line);
+        if (item && /[\r\n\0]/.test(item.name)) throw new ClientError(`a name with ${item.name.includes("\0") ? "a NUL" : "a line break"} cannot be named in a command`);
+        read++;
+        const entry = item && keep(item);
+        if (entry) entries.push(entry);
+      } catch (err) {
+        unreadable++;
+        first ??= err;
+      }
+    },
+    done() {
+      if (unreadable > 0 && read === 0) throw first;
+      return first === null ? { entries, unreadable } : { entries, unreadable, firstUnreadable: first instanceof Error ? first.message : String(first) };
+    },
+  };
 }
 
 /** Where a caller cannot use a partial listing: any unreadable line is an error. */
@@ -208,18 +219,29 @@ export function unreadableWhy(listing: { firstUnreadable?: string }): string {
   return listing.firstUnreadable ? `the first: ${listing.firstUnreadable}` : "a name with a line break?";
 }
 
-/** MLSD's files and directories, and the listed directory's own `unique` fact (its cdir line) when sent. */
-function parseMlsdListing(text: string): { entries: FileInfo[]; unreadable: number; firstUnreadable?: string; unique?: string } {
-  const { parsed: lines, ...unread } = parseLines(text, parseMlsxLine);
-  const unique = lines.find((i) => i.typeFact === "cdir")?.unique;
-  const entries = lines.filter((i) => i.typeFact === "file" || i.typeFact === "dir" || i.link || i.special).map(stripTypeFact);
-  return unique ? { entries, ...unread, unique } : { entries, ...unread };
+/** MLSD's files and directories, and the listed directory's own `unique` fact (its first cdir line) when sent. */
+function mlsdReader(): LineReader<Entries & { unique?: string }> {
+  let cdir = false;
+  let unique: string | undefined;
+  const lines = readLines(parseMlsxLine, (i) => {
+    if (i.typeFact === "cdir" && !cdir) {
+      cdir = true;
+      unique = i.unique;
+    }
+    return i.typeFact === "file" || i.typeFact === "dir" || i.link || i.special ? stripTypeFact(i) : null;
+  });
+  return {
+    add: lines.add,
+    done() {
+      const read = lines.done();
+      return unique ? { ...read, unique } : read;
+    },
+  };
 }
 
-function parseList(text: string): { entries: FileInfo[]; unreadable: number; firstUnreadable?: string } {
-  const { parsed, ...unread } = parseLines(text, (line) => parseListLine(line));
-  const entries = parsed.filter((i): i is FileInfo => i !== null && i.name !== "." && i.name !== "..");
-  return { entries, ...unread };
+/** LIST's entries, without "." and "..". */
+function listReader(): LineReader<Entries> {
+  return readLines((line) => parseListLine(line), (i) => (i.name === "." || i.name === ".." ? null : i));
 }
 
 /**
@@ -248,13 +270,13 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
     if (info) {
       if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-    return parseMlsd((await readAll(client, await client.transfer("MLSD", path), path)).text);
+    return strict((await readAll(client, await client.transfer("MLSD", path), path, mlsdReader())).parsed);
   }
   // vsftpd expands wildcards in LIST's last segment (`LIST b*` listed bx too): a name holding one
   // is looked up in its directory's listing instead, which CWD reaches without expanding anything.
   const name = basename(path);
   if (/[*?[]/.test(name)) return listLiteral(client, path, name);
-  const entries = strict(parseList((await readAll(client, await client.transfer("LIST", path), path)).text));
+  const entries = strict((await readAll(client, await client.transfer("LIST", path), path, listReader())).parsed);
   // vsftpd lists a missing path as nothing (226): an empty listing is a directory only if CWD enters it.
   if (entries.length === 0 && client.home !== null && (await client.command("CWD", path)).code >= 400) {
     throw new ClientError(`${path}: no such file or directory`, { code: 550 });
@@ -277,8 +299,8 @@ async function listLiteral(client: FtpClient, path: string, name: string): Promi
  */
 export async function listDir(client: FtpClient, path: string, budget?: ListingBudget): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; firstUnreadable?: string; unique?: string; undecodable?: Set<string> }> {
   if (client.features.has("MLST") || client.features.has("MLSD")) {
-    const listed = await readAll(client, await client.transfer("MLSD", path), path, budget);
-    const parsed = parseMlsdListing(listed.text);
+    const listed = await readAll(client, await client.transfer("MLSD", path), path, mlsdReader(), budget);
+    const parsed = listed.parsed;
     keepCharged(budget, listed, parsed.entries.length);
     return { ...parsed, ...garbled(listed, parsed.entries), via: "MLSD" };
   }
@@ -300,8 +322,8 @@ async function listDirByList(client: FtpClient, path: string, budget?: ListingBu
   if (cwd) await client.expect("CWD", path, [250, 200], `cannot enter ${path}`);
   const list = async (all: boolean) => {
     const arg = [all ? "-a" : "", cwd ? "" : path].filter(Boolean).join(" ");
-    const listed = await readAll(client, await client.transfer("LIST", arg || undefined), path, budget);
-    const parsed = parseList(listed.text);
+    const listed = await readAll(client, await client.transfer("LIST", arg || undefined), path, listReader(), budget);
+    const parsed = listed.parsed;
     keepCharged(budget, listed, parsed.entries.length);
     return { ...parsed, ...garbled(listed, parsed.entries) };
   };

@@ -64,6 +64,21 @@ export function formatTimeVal(d: Date): string {
 }
 
 export function parseTimeVal(text: string): Date {
+  // The common shape, 14 digits, without the regular expression: a listing of millions of lines spent
+  // most of its parsing here.
+  if (text.length === 14) {
+    const d = (at: number, n: number) => {
+      let v = 0;
+      for (let i = at; i < at + n; i++) {
+        const c = text.charCodeAt(i) - 48;
+        if (c < 0 || c > 9) return NaN;
+        v = v * 10 + c;
+      }
+      return v;
+    };
+    const t = Date.UTC(d(0, 4), d(4, 2) - 1, d(6, 2), d(8, 2), d(10, 2), d(12, 2));
+    if (!Number.isNaN(t)) return new Date(t);
+  }
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3}))?$/.exec(text.trim());
   if (!m) throw new ParseError(`invalid time-val "${text}"`);
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
@@ -169,9 +184,12 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   const sp = line.indexOf(" ");
   if (sp < 0) throw new ParseError(`malformed MLSD line: ${line.slice(0, 80)}`);
   const facts = new Map<string, string>();
-  for (const f of line.slice(0, sp).split(";")) {
-    const eq = f.indexOf("=");
-    if (eq > 0) facts.set(f.slice(0, eq).toLowerCase(), f.slice(eq + 1));
+  for (let at = 0; at < sp; ) {
+    let end = line.indexOf(";", at);
+    if (end < 0 || end > sp) end = sp;
+    const eq = line.indexOf("=", at);
+    if (eq > at && eq < end) facts.set(line.slice(at, eq).toLowerCase(), line.slice(eq + 1, end));
+    at = end + 1;
   }
   const typeFact = (facts.get("type") ?? "file").toLowerCase();
   const modify = facts.get("modify");

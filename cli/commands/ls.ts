@@ -1,6 +1,7 @@
 // ftpkit ls URL: a long listing (MLSD, falling back to LIST), or JSON with --json.
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/list-url.ts";
+import { consola } from "../../client/messages.ts";
 import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableJson, printableName } from "../../protocol/printable.ts";
@@ -47,18 +48,40 @@ export default defineCommand({
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     if ([args.long, args.names, args.json].filter(Boolean).length > 1) throw new CliError("choose one of -l, --names and --json");
-    // With --json, stderr carries only the error, as for get (no "reconnecting" lines).
-    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
+    // With --json, stderr carries only the error, as for get (no "reconnecting" lines), and what the
+    // listing held that is not listed: the array has no place to say it.
+    const leftOut = (name: string, why: string) => consola().warn(`${JSON.stringify(name)}: ${why}`);
+    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, leftOut, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     if (args.json) {
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
       // a file, a directory or nothing: "link", as -l shows it, never "file" with the link's length.
-      const out = entries.map((e) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtime.toISOString() }));
-      process.stdout.write(printableJson(out) + "\n");
+      const item = (e: FileInfo) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtime.toISOString() });
+      // printableJson(array), an item at a time: its items are its lines indented by two.
+      if (entries.length === 0) return void process.stdout.write("[]\n");
+      await writeBatched(entries.length, (i) => `${i === 0 ? "[\n" : ",\n"}  ${printableJson(item(entries[i]!)).replaceAll("\n", "\n  ")}${i === entries.length - 1 ? "\n]\n" : ""}`);
       return;
     }
     // Names as printableName shows them: a name holding control characters cannot drive the terminal.
     const line = args.names ? (e: FileInfo) => printableName(e.name) + (e.type === "dir" ? "/" : "") : (e: FileInfo) => formatEntry(e);
-    process.stdout.write(entries.map((e) => line(e) + "\n").join(""));
+    await writeBatched(entries.length, (i) => line(entries[i]!) + "\n");
   },
 });
+
+/** Characters of output written at once. */
+const OUTPUT_BATCH = 64 * 1024;
+
+/**
+ * The text of `count` items on stdout, a batch at a time, waiting while the reader is behind: the
+ * listing of 2,000,000 entries made as one string (and its lines, and its bytes) took ~1 GB more.
+ */
+async function writeBatched(count: number, text: (i: number) => string): Promise<void> {
+  let batch = "";
+  for (let i = 0; i < count; i++) {
+    batch += text(i);
+    if (batch.length < OUTPUT_BATCH && i < count - 1) continue;
+    const more = process.stdout.write(batch);
+    batch = "";
+    if (!more) await new Promise((resolve) => process.stdout.once("drain", resolve));
+  }
+}

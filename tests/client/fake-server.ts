@@ -1,287 +1,20 @@
 // A tiny scriptable FTP server for client tests: it can lie (flip a byte but report the true hash),
 // drop the connection mid-transfer, offer HASH / legacy X-verbs / nothing, and logs every command.
+// Its options are in fake-server-options.ts; its data connections and RETR, STOR and APPE in
+// fake-server-transfers.ts.
 import type { Socket, TCPSocketListener } from "bun";
 import { formatReply } from "../../protocol/reply.ts";
 import { formatEpsvReply, parseEprt } from "../../protocol/address.ts";
-import net from "node:net";
 import { afterEach, beforeEach } from "bun:test";
-import { digest, removeDir, tempDir } from "../helpers/peers.ts";
-
-export interface FakeOptions {
-  /** Listen on this port (a server restarted where its clients' URLs point); default: any free one. */
-  port?: number;
-  /** What the server stores (path → bytes); uploads land here too. */
-  files?: Map<string, Buffer>;
-  /** FEAT lines, e.g. ["HASH SHA-256*;MD5", "SIZE", "MDTM", "REST STREAM"]. */
-  feat?: string[];
-  /** Answer XMD5/XSHA256. */
-  legacyHash?: boolean;
-  /** Flip one byte of what RETR sends (the reported size and hash stay true). */
-  flipByteAt?: number;
-  /** Report a wrong digest for this path (upload verification). */
-  lieAboutHashOf?: string;
-  /** On the first RETR, send this many bytes and then drop both connections. */
-  dropRetrAfter?: number;
-  /** On the first STOR, keep this many bytes and then drop both connections. */
-  dropStorAfter?: number;
-  /** dropStorAfter closes both connections in order (FIN) once the client pauses, as a killed server process's do, instead of resetting them. */
-  dropStorGently?: boolean;
-  /** After the drop of dropRetrAfter/dropStorAfter (or a refuseHash 421), stop listening: a server that stays down. */
-  goneAfterDrop?: boolean;
-  /** Drop the control connection instead of answering the first whole-file HASH. */
-  dropOnFirstHash?: boolean;
-  /** Answer the first `times` whole-file HASH commands with this reply (e.g. "421 Shutting down"), then answer. */
-  refuseHash?: { reply: string; times: number };
-  /**
-   * EPSV number N+1 (counted over all sessions) answers 425 (no passive port free), and the transfer
-   * command after it gets no reply at all: ProFTPD then tries the default data port (RFC 959 §3.3).
-   */
-  epsv425After?: number;
-  /** As epsv425After, but the transfer command after it is refused at once ("503 Use PORT or PASV first."), as vsftpd does. */
-  epsv425RefusedAfter?: number;
-  /**
-   * The Nth EPSV (counted from 1 over all sessions) is answered, and then the session ends and its
-   * passive port closes before the client connects: a server restarted in between (the client's data
-   * connection is refused).
-   */
-  goneAtEpsv?: number;
-  /** Answer the first EPRT with 421 and close the session, as pyftpdlib does when its active connection timed out. */
-  eprt421Once?: boolean;
-  /**
-   * Like vsftpd when its privileged helper fails: answer the Nth RETR or STOR (counted together,
-   * from 1) with "500 OOPS: …" and end the session; a list: each of those.
-   */
-  oopsOnTransfer?: number | number[];
-  /** RETR of this path answers "550 Permission denied." (the session goes on). */
-  refuseRetrOf?: string;
-  /** Refuse REST (502, or the code given: 500, 502 or 504) so uploads must fall back to APPE. */
-  noRest?: boolean | 500 | 502 | 504;
-  /** Refuse APPE (502 Command not implemented). */
-  noAppe?: boolean;
-  /** Answer every STOR and APPE with this reply, e.g. "550 Permission denied." or "450 Try later." (the session goes on). */
-  refuseStor?: string;
-  /** Refuse REST+STOR and APPE as ProFTPD does by default (AllowStoreRestart off): "451 PATH: Append/Restart not permitted, try again". */
-  noStoreRestart?: boolean;
-  /** With noStoreRestart: the text after "PATH" instead of ProFTPD's English (its NLS translates it, e.g. " : ajout/reprise non permis, veuillez recommencer"). */
-  noStoreRestartText?: string;
-  /** Every STOR and APPE (not ended by oopsOnTransfer) is refused: "552 Exceeded storage allocation." (the session goes on). */
-  storeFull?: boolean;
-  /**
-   * The Nth RETR (counted from 1 over all sessions) finds its data connection dropped: the server
-   * closes it, answers "150 About to open data connection" and then nothing, waiting for a data
-   * connection that never comes (pyftpdlib, after it handed a closed socket's stale event to a
-   * newly accepted data connection: the segmented-download hang).
-   */
-  dropDataOnRetr?: number;
-  /**
-   * RETR's final reply comes this many ms after its data connection closed (a loaded server answering
-   * a client that closed it at its range's end); `lateRetrReplies` counts them.
-   */
-  lateRetrReplyMs?: number;
-  /** First RETR: send this many bytes, then go silent with the data connection open (a stalled server). */
-  stallRetrAfter?: number;
-  /** LIST's permission columns for files (default rw-r--r--; rwxrwxrwx for every file is how IIS lists them). */
-  fileColumns?: string;
-  /**
-   * LIST answers in IIS's default "MS-DOS" directory listing style ("01-01-26  12:00PM       <DIR>
-   * name"), and MLSD is an unknown command (500), as on IIS with that style (offer FEAT without MLST).
-   */
-  dosListing?: boolean;
-  /** LIST's line for each entry (size null: a directory), in place of the vsftpd-like default: another server's shape. */
-  listLine?: (name: string, size: number | null) => string;
-  /** LIST sends listing lines without end, until the client closes the data connection. */
-  endlessListing?: boolean;
-  /**
-   * Each LIST after the first waits (at most 1 s) until this many listings are under way at once,
-   * on any connections; once they have been, none waits again. A client that lists directories one
-   * at a time gets each after the wait.
-   */
-  listingsTogether?: number;
-  /** Raw lines added to every LIST and MLSD body (a hostile server's names). */
-  listExtra?: string[];
-  /** Control connections after this many get the greeting, and then no answer to anything. */
-  mutedAfter?: number;
-  /**
-   * Control connections after this many get nothing at all, not even the greeting: a server stopped
-   * with SIGSTOP (the kernel still accepts its connections).
-   */
-  frozenAfter?: number;
-  /** These control connections (counted from 1) get nothing at all, as frozenAfter's do; the others are served. */
-  frozenConnections?: number[];
-  /** A refused PASS is answered this many ms late (vsftpd's delay_failed_login, ProFTPD's mod_delay). */
-  refusalDelayMs?: number;
-  /** The greeting comes this many ms after the connection (a server slow to start a session). */
-  greetingDelayMs?: number;
-  /** HASH replies come this many ms late (a server reading a big file to hash it). */
-  slowHashMs?: number;
-  /** These verbs (RETR, STOR, MLSD, LIST, HASH…) get no reply at all, the session staying open: a server hung on them. */
-  neverAnswer?: string[];
-  /** The Nth MKD (counted from 1 over all sessions) drops its control connection instead of answering. */
-  dropOnMkd?: number;
-  /** QUIT gets no reply (the client waits for it, then closes). */
-  silentQuit?: boolean;
-  /** LIST and MLSD of this directory answer "550 Permission denied." (read when asked: a test may set it later). */
-  listing550?: string;
-  /** The first LIST or MLSD of this directory answers "450 Transient failure, try again." (later ones list it). */
-  listing450Once?: string;
-  /** Every LIST or MLSD of this directory answers "450 Transient failure, try again." */
-  listing450Always?: string;
-  /** LIST and MLSD answer 150, then send nothing and never close the data connection. */
-  silentListing?: boolean;
-  /**
-   * The first LIST or MLSD sends half its lines, then resets the data connection: "data" answers 426
-   * on a session that goes on, "both" drops the control connection too (a server process that died).
-   */
-  dropListingOnce?: "data" | "both";
-  /** Empty directories that exist from the start (as MKD would have made them). */
-  emptyDirs?: string[];
-  /** MKD makes the directory at once and answers 257 only this many ms later (a reply in flight). */
-  mkdReplyDelayMs?: number;
-  /** The first LIST or MLSD of this directory drops both connections (once the data one is in) instead of answering. */
-  dropListingOf?: string;
-  /** Every directory lists one subdirectory "x" (and nothing else), without end. */
-  endlessTree?: boolean;
-  /** MLSD lines leave out the size fact (optional in RFC 3659). Offer MLSD with feat: ["MLSD"]. */
-  mlsdWithoutSize?: boolean;
-  /** The name on each of those lines (default again-and-again.txt). */
-  endlessName?: string;
-  /** RETR sends the file, then more bytes without end (SIZE stays true), until the client closes. */
-  endlessRetr?: boolean;
-  /** RETR sends the whole file and its 226, and never closes the data connection (a broken or hostile server). */
-  retrLeftOpen?: boolean;
-  /** A listing ends as FileZilla Server's does, naming the directory: '226 Successfully transferred "/dir"'. */
-  listingDoneNamesDir?: boolean;
-  /**
-   * RETR sends the file and its 226, then (a moment later) these bytes too, then closes: bytes still
-   * in flight behind the 226, as when the file grew after SIZE and the 226 is read before them.
-   */
-  tailAfterReply?: Buffer;
-  /**
-   * The first RETR sends the file and then these bytes too, and the file is that longer one from then
-   * on (SIZE says so): a file appended to while vsftpd sends it.
-   */
-  growDuringRetr?: Buffer;
-  /**
-   * Flood the control connection from the greeting on, as fast as the client reads: "greeting" is a
-   * 220- multi-line reply that never ends, "replies" a 220 followed by 200 replies nobody asked for,
-   * "preliminary" "120 ready soon" replies that never end in a 220 (a few every 5 ms: the client
-   * reads them as they come, none waits unread).
-   */
-  flood?: "greeting" | "replies" | "preliminary";
-  password?: string;
-  /** The text of the 530 that refuses a wrong password. */
-  refusal?: string;
-  /**
-   * Active mode: before connecting to the client's EPRT address from 127.0.0.1, connect from
-   * 127.0.0.2 (someone else who found the port) and send these bytes.
-   */
-  strangerFirst?: Buffer;
-  /**
-   * A server at its connection limit: the first `times` control connections (or those of
-   * `connections`, counted from 1) get a 421 and are closed, "greeting" instead of the 220 (vsftpd's
-   * max_clients, pyftpdlib), "login" in answer to USER, "password" in answer to PASS. `reply`
-   * replaces the 421: ProFTPD answers a right password "530 Sorry, the maximum number of clients (2)
-   * from your host are already connected." (it counts logged-in sessions only).
-   */
-  busy?: { at: "greeting" | "login" | "password"; times?: number; connections?: number[]; reply?: string };
-  /**
-   * These control connections (counted from 1) are closed by the server, right after it accepted
-   * them ("accept") or instead of answering USER ("USER"): a load balancer without a backend yet, a
-   * server process that died. "close" ends them in order (FIN), "terminate" at once.
-   */
-  hangUp?: { connections: number[]; at: "accept" | "USER"; how: "close" | "terminate" };
-  /** A server that stays full: every control connection after the first N gets a 421 greeting and is closed. */
-  busyAfter?: number;
-}
-
-export interface FakeServer {
-  port: number;
-  commands: string[];
-  files: Map<string, Buffer>;
-  /** Bytes sent by each RETR, in order. */
-  retrBytes: number[];
-  /** lateRetrReplyMs: final replies to RETR delivered, and lost (the control connection was closed already). */
-  readonly lateRetrReplies: { delivered: number; lost: number };
-  /** Control connections still open. */
-  openConnections(): number;
-  /** Control connections accepted so far. */
-  readonly connections: number;
-  /** The most LISTs that were under way at once. */
-  mostListingsAtOnce(): number;
-  stop(): void;
-}
-
-interface Conn {
-  buf: string;
-  rest: number;
-  range: { start: number; end: number } | null;
-  alg: Alg;
-  data: Promise<Socket<DataState>> | null;
-  dataServer: TCPSocketListener<DataState> | null;
-  /** The directory CWD entered ("/" at login). */
-  cwd: string;
-  /** FakeServerOptions.mutedAfter: this connection answers nothing. */
-  muted: boolean;
-  /** FakeOptions.epsv425After: the next transfer command gets no reply. */
-  silentTransfer?: boolean;
-  /** FakeOptions.epsv425RefusedAfter: the next transfer command is refused with 503. */
-  refuseTransfer?: boolean;
-  /** FakeOptions.busy at "login": USER gets 421 (or busy.reply) and the connection is closed. */
-  busyAtLogin?: boolean;
-  /** FakeOptions.busy at "password": PASS gets busy.reply (or a 421) and the connection is closed. */
-  busyAtPassword?: boolean;
-  /** FakeOptions.hangUp at "USER": USER closes the connection. */
-  hangUpAtUser?: boolean;
-}
-
-interface DataState {
-  chunks: Buffer[];
-  /** A write returned -1: the peer is gone. Bun delivers `close` only on a later event-loop turn. */
-  gone: boolean;
-  closed: () => void;
-  pending: Buffer | null;
-  flushed: () => void;
-}
-
-type Alg = "SHA-256" | "MD5" | "CRC32";
-
-function hex(alg: Alg, data: Buffer): string {
-  return digest(data, alg === "MD5" ? "md5" : alg === "CRC32" ? "crc32" : "sha256");
-}
-
-function sendAll(sock: Socket<DataState>, data: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    sock.data.pending = data;
-    sock.data.flushed = resolve;
-    pump(sock);
-  });
-}
-
-function pump(sock: Socket<DataState>): void {
-  const p = sock.data.pending;
-  if (!p) return;
-  const n = sock.write(p, 0, p.length);
-  if (n < 0) {
-    sock.data.gone = true;
-    sock.data.pending = null;
-    sock.data.flushed();
-    return;
-  }
-  if (n < p.length) sock.data.pending = p.subarray(n);
-  else {
-    sock.data.pending = null;
-    sock.data.flushed();
-  }
-}
+import { removeDir, tempDir } from "../helpers/peers.ts";
+import type { FakeOptions, FakeServer } from "./fake-server-options.ts";
+import { hex, openActive, openPassive, retr, sendAll, store, type Alg, type Conn, type DataState, type TransferContext } from "./fake-server-transfers.ts";
 
 export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const files = opts.files ?? new Map<string, Buffer>();
   const commands: string[] = [];
   const retrBytes: number[] = [];
-  let retrCount = 0;
-  let retrsSeen = 0;
   const lateRetrReplies = { delivered: 0, lost: 0 };
-  let storCount = 0;
   const sockets = new Set<Socket<Conn>>();
   const dirs = new Set<string>(opts.emptyDirs ?? []);
   let droppedListingOf = false;
@@ -372,55 +105,17 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     while (s.write(floodBlock) === floodBlock.length);
   }
 
-  /** The handlers of a data socket, passive or active; `opened` gets the socket once it is up. */
-  function dataHandlers(opened: (d: Socket<DataState>) => void) {
-    return {
-      open(d: Socket<DataState>) {
-        let closed!: () => void;
-        const p = new Promise<void>((r) => (closed = r));
-        d.data = { chunks: [], gone: false, closed, pending: null, flushed: () => {} };
-        (d.data as DataState & { done: Promise<void> }).done = p;
-        opened(d);
-      },
-      data(d: Socket<DataState>, chunk: Buffer) {
-        d.data.chunks.push(Buffer.from(chunk));
-      },
-      drain(d: Socket<DataState>) {
-        pump(d);
-      },
-      close(d: Socket<DataState>) {
-        d.data.closed();
-        d.data.flushed(); // a write waiting for drain ends with the connection
-      },
-    };
-  }
-
-  function openPassive(s: Socket<Conn>): number {
-    s.data.dataServer?.stop(true);
-    let resolveSock!: (x: Socket<DataState>) => void;
-    s.data.data = new Promise((r) => (resolveSock = r));
-    s.data.dataServer = Bun.listen<DataState>({ hostname: "127.0.0.1", port: 0, socket: dataHandlers(resolveSock) });
-    return s.data.dataServer.port;
-  }
-
-  /** EPRT: connect to the client (after a stranger, with strangerFirst) once a transfer needs it. */
-  function openActive(s: Socket<Conn>, host: string, port: number): void {
-    s.data.dataServer?.stop(true);
-    s.data.dataServer = null;
-    s.data.data = (async () => {
-      if (opts.strangerFirst) {
-        const stranger = net.connect({ host, port, localAddress: "127.0.0.2" });
-        await new Promise<void>((resolve) => {
-          stranger.on("connect", () => stranger.end(opts.strangerFirst!));
-          stranger.on("close", () => resolve());
-          stranger.on("error", () => resolve());
-        });
-      }
-      return new Promise<Socket<DataState>>((resolve, reject) => {
-        Bun.connect<DataState>({ hostname: host, port, socket: dataHandlers(resolve) }).catch(reject);
-      });
-    })();
-  }
+  const dataSide: TransferContext = {
+    opts,
+    files,
+    retrBytes,
+    lateRetrReplies,
+    counts: { retrs: 0, retrsSeen: 0, stors: 0 },
+    isOpen: (s) => sockets.has(s),
+    reply,
+    oops,
+    stopServer: () => server.stop(true),
+  };
 
   /** The LIST lines of `names` (name → size, null for a directory) on the data connection, then 226. */
   async function sendListing(s: Socket<Conn>, names: Map<string, number | null>, mlsd = false, dir = "/"): Promise<void> {
@@ -577,7 +272,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
           return void s.end();
         }
         const { host, port } = parseEprt(arg);
-        openActive(s, host, port);
+        openActive(s, host, port, opts.strangerFirst);
         return void reply(s, 200, "EPRT command successful");
       }
       case "REST":
@@ -632,154 +327,11 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (opts.lieAboutHashOf === arg) h = h.replace(/^./, (c) => (c === "0" ? "1" : "0"));
         return void reply(s, 250, h);
       }
-      case "RETR": {
-        if (s.data.silentTransfer) return; // trying the default data port: no reply for a long while
-        if (s.data.refuseTransfer) {
-          s.data.refuseTransfer = false;
-          return void reply(s, 503, "Use PORT or PASV first.");
-        }
-        if (!file) {
-          s.data.dataServer?.stop(true);
-          return void reply(s, 550, "No such file.");
-        }
-        if (oops(s)) return;
-        if (opts.refuseRetrOf === arg) {
-          s.data.dataServer?.stop(true);
-          return void reply(s, 550, "Permission denied.");
-        }
-        const d = await s.data.data!;
-        if (++retrsSeen === opts.dropDataOnRetr) {
-          d.end();
-          return void reply(s, 150, "File status okay. About to open data connection.");
-        }
-        reply(s, 150, "Opening data connection");
-        let out = Buffer.from(file.subarray(s.data.rest));
-        if (opts.flipByteAt !== undefined && opts.flipByteAt >= s.data.rest && opts.flipByteAt < file.length) {
-          out[opts.flipByteAt - s.data.rest]! ^= 0xff;
-        }
-        s.data.rest = 0;
-        retrCount++;
-        if (opts.growDuringRetr && retrCount === 1) {
-          files.set(arg, Buffer.concat([file, opts.growDuringRetr]));
-          out = Buffer.concat([out, opts.growDuringRetr]);
-        }
-        if (opts.stallRetrAfter !== undefined && retrCount === 1) {
-          out = out.subarray(0, opts.stallRetrAfter);
-          await sendAll(d, out);
-          retrBytes.push(out.length);
-          return; // neither more data nor a reply: only the client's stall timeout ends this
-        }
-        if (opts.retrLeftOpen) {
-          await sendAll(d, out);
-          retrBytes.push(out.length);
-          return void reply(s, 226, "Transfer complete");
-        }
-        if (opts.tailAfterReply) {
-          await sendAll(d, out);
-          reply(s, 226, "Transfer complete");
-          await Bun.sleep(100);
-          await sendAll(d, opts.tailAfterReply);
-          retrBytes.push(out.length + opts.tailAfterReply.length);
-          d.shutdown();
-          return void d.end();
-        }
-        if (opts.endlessRetr) {
-          await sendAll(d, out);
-          const block = Buffer.alloc(1 << 20, 0x61);
-          let open = true;
-          void (d.data as DataState & { done: Promise<void> }).done.then(() => (open = false));
-          let sent = out.length;
-          while (open && !d.data.gone) {
-            await sendAll(d, block);
-            sent += block.length;
-          }
-          retrBytes.push(sent);
-          return void reply(s, 426, "Connection closed; transfer aborted");
-        }
-        if (opts.dropRetrAfter !== undefined && retrCount === 1) {
-          out = out.subarray(0, opts.dropRetrAfter);
-          await sendAll(d, out);
-          retrBytes.push(out.length);
-          d.terminate();
-          s.terminate();
-          if (opts.goneAfterDrop) server.stop(true);
-          return;
-        }
-        await sendAll(d, out);
-        retrBytes.push(out.length);
-        const cut = d.data.gone;
-        d.shutdown();
-        d.end();
-        if (opts.lateRetrReplyMs !== undefined) {
-          await Promise.race([(d.data as DataState & { done: Promise<void> }).done, Bun.sleep(2000)]);
-          await Bun.sleep(opts.lateRetrReplyMs);
-          if (!sockets.has(s)) return void lateRetrReplies.lost++;
-          lateRetrReplies.delivered++;
-          return void (cut ? reply(s, 426, "Connection closed; transfer aborted.") : reply(s, 226, "Transfer complete"));
-        }
-        return void reply(s, 226, "Transfer complete");
-      }
+      case "RETR":
+        return retr(dataSide, s, arg, file);
       case "STOR":
-      case "APPE": {
-        if (verb === "APPE" && opts.noAppe) {
-          s.data.dataServer?.stop(true);
-          return void reply(s, 502, "Command not implemented");
-        }
-        if (opts.refuseStor) {
-          s.data.dataServer?.stop(true);
-          s.data.rest = 0;
-          return void reply(s, Number(opts.refuseStor.slice(0, 3)), opts.refuseStor.slice(4));
-        }
-        if (opts.noStoreRestart && (verb === "APPE" || s.data.rest > 0)) {
-          s.data.dataServer?.stop(true);
-          s.data.rest = 0;
-          return void reply(s, 451, `${arg}${opts.noStoreRestartText ?? ": Append/Restart not permitted, try again"}`);
-        }
-        if (oops(s)) return;
-        if (opts.storeFull) {
-          s.data.dataServer?.stop(true);
-          return void reply(s, 552, "Requested file action aborted. Exceeded storage allocation.");
-        }
-        const d = await s.data.data!;
-        reply(s, 150, "Ok to send data");
-        storCount++;
-        if (opts.dropStorAfter !== undefined && storCount === 1) {
-          const limit = opts.dropStorAfter;
-          await new Promise<void>((resolve) => {
-            const timer = setInterval(() => {
-              if (d.data.chunks.reduce((n, c) => n + c.length, 0) >= limit) {
-                clearInterval(timer);
-                resolve();
-              }
-            }, 1);
-          });
-          const got = Buffer.concat(d.data.chunks).subarray(0, limit);
-          const prev = files.get(arg) ?? Buffer.alloc(0);
-          files.set(arg, Buffer.concat([verb === "APPE" ? prev : prev.subarray(0, s.data.rest), got]));
-          if (opts.dropStorGently) {
-            // What has arrived is read first (closing on unread bytes sends a reset, not a FIN): the
-            // close lands while the client waits to send its next chunk.
-            for (let n = -1; n !== d.data.chunks.length; ) {
-              n = d.data.chunks.length;
-              await Bun.sleep(50);
-            }
-            d.end();
-            s.end();
-          } else {
-            d.terminate();
-            s.terminate();
-          }
-          if (opts.goneAfterDrop) server.stop(true);
-          return;
-        }
-        await (d.data as DataState & { done: Promise<void> }).done;
-        const got = Buffer.concat(d.data.chunks);
-        const prev = files.get(arg) ?? Buffer.alloc(0);
-        const base = verb === "APPE" ? prev : prev.subarray(0, s.data.rest);
-        files.set(arg, Buffer.concat([base, got]));
-        s.data.rest = 0;
-        return void reply(s, 226, "Transfer complete");
-      }
+      case "APPE":
+        return store(dataSide, s, verb, arg);
       case "QUIT":
         if (opts.silentQuit) return;
         reply(s, 221, "Bye");

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import type { TCPSocketListener } from "bun";
 import { randomBytes } from "node:crypto";
 import { digest, runFtpkit } from "../helpers/peers.ts";
-import { startFakeServer, useFakeServerWork, type FakeServer } from "./fake-server.ts";
+import { startFakeServer, useFakeServerWork } from "./fake-server.ts";
+import type { FakeServer } from "./fake-server-options.ts";
 import { ClientError, ConnectFailure, NoClearGreeting, tooManyClients, type ConnectFailureReason } from "../../client/errors.ts";
 import { transientOpenFailure } from "../../client/retries.ts";
 

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { getFile, putFile, type TransferOptions } from "../../client/operations.ts";
 import { FtpClient } from "../../client/client.ts";
 import { digest, removeDir, runFtpkit, tempDir, transferOptions, waitFor } from "../helpers/peers.ts";
-import { startFakeServer, type FakeServer } from "./fake-server.ts";
+import { startFakeServer } from "./fake-server.ts";
+import type { FakeServer } from "./fake-server-options.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 

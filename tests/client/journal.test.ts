@@ -7,7 +7,8 @@ import { getFile } from "../../client/operations.ts";
 import { scanRecords, saveRecord, type TransferRecord } from "../../client/journal.ts";
 import { acquireLock, lockDir, stateDir } from "../../client/state.ts";
 import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, transferOptions, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
-import { startFakeServer, type FakeServer } from "./fake-server.ts";
+import { startFakeServer } from "./fake-server.ts";
+import type { FakeServer } from "./fake-server-options.ts";
 
 setDefaultTimeout(60_000);
 

@@ -2,6 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
+import { sendsListing, startScriptedServer } from "./scripted-server.ts";
+import { printableJson } from "../../protocol/printable.ts";
 
 const t = useFakeServerWork();
 
@@ -134,5 +136,53 @@ describe("ls --json of symbolic links over LIST", () => {
     const entries = JSON.parse(r.stdout) as { name: string; type: string }[];
     expect(entries.filter((e) => e.name === "dlink" || e.name === "dangling").map((e) => `${e.name}:${e.type}`)).toEqual(["dangling:link", "dlink:link"]);
     expect(entries.find((e) => e.name === "a.txt")?.type).toBe("file");
+  });
+});
+
+describe('MLSD names holding "/"', () => {
+  test("are left out of ls, --names and --json alike, each named (escaped) in one warning on stderr", async () => {
+    const facts = "type=file;size=3;modify=20260101120000;";
+    const server = startScriptedServer({ feat: ["MLST type*;size*;modify*;", "MLSD"], on: { MLSD: sendsListing([`${facts} a.txt`, `${facts} b/c.txt`, `${facts} ../x\u001b[2J.txt`]) } });
+    const warnings = ['[warn] "b/c.txt": a name holding "/", which no name in a directory can: left out', '[warn] "../x\\u001b[2J.txt": a name holding "/", which no name in a directory can: left out'];
+    const base = `ftp://u:p@127.0.0.1:${server.port}/t/`;
+    try {
+      const names = await runFtpkit(["ls", base, "--names"], { cwd: t.work });
+      expect(names.code).toBe(0);
+      // Before: "../x\x1b[2J.txt\na.txt\nb/c.txt\n", and not a word on stderr.
+      expect(names.stdout).toBe("a.txt\n");
+      expect(names.stderr.trim().split("\n")).toEqual(warnings);
+      const long = await runFtpkit(["ls", base], { cwd: t.work });
+      expect(long.stdout.trim().split("\n")).toHaveLength(1);
+      expect(long.stdout).toEndWith(" a.txt\n");
+      expect(long.stderr.trim().split("\n")).toEqual(warnings);
+      const json = await runFtpkit(["ls", base, "--json"], { cwd: t.work });
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.stdout).map((e: { name: string }) => e.name)).toEqual(["a.txt"]);
+      expect(json.stderr.trim().split("\n")).toEqual(warnings);
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe("ls output written in batches", () => {
+  test("3,000 entries (~290 KB of --json, several 64 Ki-character batches) print exactly as printableJson of their array, and --names one line each, in order; an empty listing prints []", async () => {
+    // Names a terminal must not act on (U+202E, U+009B) and a multi-byte one, beside plain ones.
+    const names = Array.from({ length: 3_000 }, (_, i) => `f${String(i).padStart(4, "0")}${i % 1000 === 7 ? "\u202e\u009bé" : ""}.txt`);
+    const lines = names.map((n, i) => `type=file;size=${i};modify=20260101120000; ${n}`);
+    const server = startScriptedServer({ feat: ["MLST type*;size*;modify*;", "MLSD"], on: { MLSD: sendsListing((arg) => (arg.endsWith("empty") ? [] : lines)) } });
+    const base = `ftp://u:p@127.0.0.1:${server.port}/`;
+    try {
+      const json = await runFtpkit(["ls", `${base}t/`, "--json"], { cwd: t.work });
+      expect(json.code).toBe(0);
+      const items = names.map((name, i) => ({ name, type: "file", size: i, mtime: "2026-01-01T12:00:00.000Z" }));
+      expect(json.stdout).toBe(printableJson(items) + "\n");
+      const plain = await runFtpkit(["ls", `${base}t/`, "--names"], { cwd: t.work });
+      expect(plain.stdout).toBe(names.map((n) => n.replace("\u202e\u009b", "\\u202e\\x9b") + "\n").join(""));
+      const empty = await runFtpkit(["ls", `${base}empty/`, "--json"], { cwd: t.work });
+      expect(empty.stdout).toBe("[]\n");
+    } finally {
+      server.stop();
+    }
   });
 });

@@ -5,7 +5,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { startFakeServer, type FakeServer } from "./fake-server.ts";
+import { startFakeServer } from "./fake-server.ts";
+import type { FakeServer } from "./fake-server-options.ts";
 import { cleanEnv, digest, FTPKIT, randomFile, removeDir, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 
 setDefaultTimeout(60_000);

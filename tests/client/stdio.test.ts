@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test, setDefaultTimeo
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
-import { startFakeServer, type FakeServer } from "./fake-server.ts";
+import { startFakeServer } from "./fake-server.ts";
+import type { FakeServer } from "./fake-server-options.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
 

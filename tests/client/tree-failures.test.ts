@@ -9,7 +9,8 @@ import { FTPKIT, runFtpkit, startFtpkitServer, type RunResult } from "../helpers
 import { useCleanups } from "../helpers/cleanups.ts";
 import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { snapshot } from "../helpers/trees.ts";
-import { startFakeServer, type FakeOptions } from "./fake-server.ts";
+import { startFakeServer } from "./fake-server.ts";
+import type { FakeOptions } from "./fake-server-options.ts";
 
 setDefaultTimeout(60_000);
 

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 import { snapshot } from "../helpers/trees.ts";
-import { startFakeServer, type FakeOptions } from "./fake-server.ts";
+import { startFakeServer } from "./fake-server.ts";
+import type { FakeOptions } from "./fake-server-options.ts";
 
 setDefaultTimeout(180_000);
 

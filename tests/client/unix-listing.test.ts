@@ -5,7 +5,8 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
-import { useFakeServerWork, type FakeOptions } from "./fake-server.ts";
+import { useFakeServerWork } from "./fake-server.ts";
+import type { FakeOptions } from "./fake-server-options.ts";
 
 setDefaultTimeout(60_000);
 

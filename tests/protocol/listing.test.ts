@@ -167,7 +167,7 @@ describe("time-val", () => {
     expect(parseTimeVal("20260102030405.123").getUTCMilliseconds()).toBe(123);
   });
 
-  const bad = ["", "2026", "2026112109530", "202611210953000", "20261121095300.1234", "abcdefghijklmn"];
+  const bad = ["", "2026", "2026112109530", "202611210953000", "20261121095300.1234", "abcdefghijklmn", "2026112109530x", " 2026112109530"];
   for (const text of bad) {
     test(`rejects time-val ${JSON.stringify(text)}`, () => {
       expect(() => parseTimeVal(text)).toThrow(ParseError);
