@@ -184,6 +184,13 @@ const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" 
 if (wantsBuiltin) {
   await runMain(main, { showUsage: showHelp });
 } else {
+  // A listing, a --json report, a plan: refused before it starts when stdout was closed (`>&-`).
+  const { stdoutJob, closedStdoutMessage } = await import("./stdout-job.ts");
+  const job = stdoutJob(rawArgs);
+  if (job !== null && (await import("../client/closed-stdout.ts")).stdoutClosedAtStart()) {
+    errorConsole().error(closedStdoutMessage(job));
+    process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
+  }
   // The commands that keep resumable state say how to continue it when interrupted.
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
   else if (rawArgs[0] === "ls" && listJson) (await import("./interrupt.ts")).listingErrorOnInterrupt();

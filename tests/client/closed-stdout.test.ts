@@ -1,7 +1,8 @@
 // `ftpkit get URL -` with standard output closed (`>&-`): Bun opens /dev/null in its place, and the
-// file went there with exit 0. Told from `>/dev/null` by that descriptor's close-on-exec.
+// file went there with exit 0. Told from `>/dev/null` by that descriptor's close-on-exec. So did
+// every command whose job is its stdout: a listing, a --json report, a dry run's plan, user list.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, FTPKIT, removeDir, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
@@ -10,7 +11,10 @@ let work: string;
 beforeAll(async () => {
   srv = await startFtpkitServer();
   writeFileSync(join(srv.home, "a.txt"), "alpha\n");
+  mkdirSync(join(srv.home, "d"));
+  writeFileSync(join(srv.home, "d", "b.txt"), "beta\n");
   work = tempDir("ftpkit-closed-stdout-");
+  writeFileSync(join(work, "up.txt"), "upload\n");
 });
 afterAll(async () => {
   await srv.stop();
@@ -41,4 +45,39 @@ test("get URL FILE with standard output closed writes the file, exit 0", async (
   const r = await withStdout(">&-", ["get", srv.url("/a.txt"), "a.txt", "-q"]);
   expect([r.code, r.stderr]).toEqual([0, ""]);
   expect(await Bun.file(join(work, "a.txt")).text()).toBe("alpha\n");
+});
+
+/** Commands whose job is their stdout, what the refusal names, and the status a local failure has there. */
+const STDOUT_JOBS: [string, (local: string) => string[], string, number][] = [
+  ["ls", () => ["ls", srv.url("/")], "the listing", 3],
+  ["ls --json", () => ["ls", srv.url("/"), "--json"], "the listing", 3],
+  ["get -r --json", (local) => ["get", "-r", srv.url("/d/"), local, "--json"], "the --json report", 3],
+  ["put --json", () => ["put", "up.txt", srv.url("/up.txt"), "--json"], "the --json report", 3],
+  ["sync --json", (local) => ["sync", srv.url("/d/"), local, "--json"], "the --json report", 3],
+  ["get -r --dry-run", (local) => ["get", "-r", srv.url("/d/"), local, "--dry-run"], "the --dry-run plan", 3],
+  ["resume --list", () => ["resume", "--list"], "the list of pending transfers", 3],
+  ["user list", () => ["user", "list", "--users", join(srv.dir, "users.ini")], "the list of users", 1],
+  ["user list --json", () => ["user", "list", "--json", "--users", join(srv.dir, "users.ini")], "the list of users", 1],
+];
+
+let runs = 0;
+
+test.each(STDOUT_JOBS)("%s with standard output closed (>&-) is refused before it starts: one line, its local-failure status", async (_name, args, what, status) => {
+  const local = `out-${++runs}`;
+  const r = await withStdout(">&-", args(local));
+  expect(r.stderr.trimEnd()).toBe(`[error] cannot write to standard output: it was closed (>&-), and ${what} goes there; send it to /dev/null to discard it`);
+  expect(r.code).toBe(status);
+  expect(existsSync(join(work, local))).toBe(false);
+});
+
+test.each(STDOUT_JOBS)("%s with standard output on /dev/null still runs, exit 0", async (_name, args) => {
+  const r = await withStdout(">/dev/null", args(`null-${++runs}`));
+  expect(r.stderr).not.toContain("cannot write to standard output");
+  expect(r.code).toBe(0);
+});
+
+test("get -r without --json, standard output closed, still downloads the tree, exit 0", async () => {
+  const r = await withStdout(">&-", ["get", "-r", srv.url("/d/"), "tree", "-q"]);
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  expect(await Bun.file(join(work, "tree", "b.txt")).text()).toBe("beta\n");
 });
