@@ -57,6 +57,36 @@ export function argsWithoutSecrets(args: readonly string[]): string[] {
   });
 }
 
+/** How many secrets argsWithoutSecrets masks in `args` (each MASK it writes). */
+function secretCount(args: readonly string[]): number {
+  const count = (words: readonly string[]) => words.reduce((n, w) => n + w.split(MASK).length - 1, 0);
+  return count(argsWithoutSecrets(args)) - count(args);
+}
+
+/**
+ * The one line `ps` shows for `raw` (the whole argument area: the program's words, then `userArgs`
+ * of them, the command's own), its secrets masked, and no longer than `room` characters.
+ *
+ * MASK (3 characters) is longer than a secret of 1 or 2, and a line longer than the argument area
+ * lost its end (`--names` showed as `--na`, which also told the secret's length). So the program's
+ * words (bun, the script; a compiled ftpkit) are shortened, the first first, to their base names, then
+ * left out, until the line is 1 + 2 per secret shorter than with them whole: what a line of 1-character
+ * secrets needs to fit. How far that goes depends on the number of secrets, never on their length.
+ * The command's own arguments are always whole; `ps -o comm` and /proc/PID/exe still name the program.
+ */
+export function psLine(raw: readonly string[], userArgs: number, room: number): string {
+  const programWords = Math.max(0, raw.length - userArgs);
+  const words: (string | null)[] = [...raw.slice(0, programWords), ...argsWithoutSecrets(raw.slice(programWords))];
+  const need = 1 + 2 * secretCount(raw.slice(programWords));
+  const line = () => words.filter((w) => w !== null).join(" ");
+  const full = line().length;
+  const short = () => full - line().length >= need;
+  // Bun's own flags (--smol) are kept; a path is cut to its last component.
+  for (let i = 0; i < programWords && !short(); i++) if (!words[i]!.startsWith("-")) words[i] = words[i]!.slice(words[i]!.lastIndexOf("/") + 1) || words[i]!;
+  for (let i = 0; i < programWords && !short(); i++) words[i] = null;
+  return line().slice(0, room);
+}
+
 /**
  * The process's argument memory (what /proc/PID/cmdline and `ps` read), on Linux; null elsewhere or
  * when it does not hold what this process was started with (then nothing is written).
@@ -90,8 +120,8 @@ function asciiOf(text: string): string {
  * The arguments are rewritten as setproctitle(3) does: one line (the arguments joined by spaces, as
  * `ps` prints them) ended by a NUL, and the area's last byte not NUL, so Linux shows /proc/PID/cmdline
  * up to that NUL only. Kept as NUL-separated arguments, the area keeps its size, and its padding
- * would tell how many characters the mask replaced. A line longer than the area (short secrets,
- * longer than their mask) loses its end.
+ * would tell how many characters the mask replaced. Short secrets, shorter than their mask, make
+ * room by shortening the program's words (psLine).
  */
 export function hideSecretsFromPs(): boolean {
   const args = process.argv.slice(2);
@@ -100,7 +130,7 @@ export function hideSecretsFromPs(): boolean {
     const memory = argumentMemory();
     if (!memory || memory.length < 2) return false;
     const raw = Buffer.from(memory).toString("latin1").split("\0").slice(0, -1);
-    const line = Buffer.from(argsWithoutSecrets(raw).join(" "), "latin1").subarray(0, memory.length - 2);
+    const line = Buffer.from(psLine(raw, args.length, memory.length - 2), "latin1");
     memory.fill(0);
     memory.set(line);
     memory[memory.length - 1] = 0x20; // not NUL: what follows the first NUL is not shown

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { Socket } from "bun";
-import { argsWithoutSecrets } from "../../cli/hide-secrets.ts";
+import { argsWithoutSecrets, psLine } from "../../cli/hide-secrets.ts";
 import { FTPKIT, spawnFtpkit } from "../helpers/peers.ts";
 import { serveEnv, spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
@@ -16,6 +16,53 @@ const owned = useCleanups("ftpkit-ps-secrets-");
  */
 function shownArgs(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/).filter((w) => w !== "");
+}
+
+/**
+ * For each password: ftpkit run with `args(port, password)` against a server that reads the client's
+ * /proc/PID/cmdline (and `ps -o args`) when the password arrives, then refuses the login (exit 6).
+ */
+async function cmdlinesAtPass(args: (port: number, password: string) => string[], passwords: string[]): Promise<{ raw: Buffer; line: string; ps: string; port: number }[]> {
+  let clientPid = 0;
+  const seen: { raw: Buffer; line: string; ps: string; port: number }[] = [];
+  let heard!: () => void;
+  let passArrived = new Promise<void>((resolve) => (heard = resolve));
+  const server = Bun.listen<{ buffer: string }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        s.data = { buffer: "" };
+        s.write("220 ready\r\n");
+      },
+      data(s: Socket<{ buffer: string }>, chunk) {
+        s.data.buffer += chunk.toString();
+        let nl: number;
+        while ((nl = s.data.buffer.indexOf("\r\n")) >= 0) {
+          const line = s.data.buffer.slice(0, nl);
+          s.data.buffer = s.data.buffer.slice(nl + 2);
+          if (line.startsWith("USER ")) s.write("331 password please\r\n");
+          else if (line.startsWith("PASS ")) {
+            const raw = readFileSync(`/proc/${clientPid}/cmdline`);
+            const ps = Bun.spawnSync(["ps", "-o", "args=", "-p", String(clientPid)]).stdout.toString().trimEnd();
+            seen.push({ raw, line: raw.toString("latin1").split("\0")[0]!, ps, port: server.port });
+            s.write("530 not today\r\n");
+            heard();
+          } else s.write("500 no\r\n");
+        }
+      },
+    },
+  });
+  owned.later(() => server.stop(true));
+  for (const password of passwords) {
+    const proc = spawnFtpkit(args(server.port, password), { cwd: owned.workDir() });
+    clientPid = proc.pid;
+    owned.later(() => void proc.kill(9));
+    await passArrived;
+    expect(await proc.exited).toBe(6);
+    passArrived = new Promise<void>((resolve) => (heard = resolve));
+  }
+  return seen;
 }
 
 describe("argsWithoutSecrets", () => {
@@ -69,6 +116,31 @@ describe("argsWithoutSecrets", () => {
   });
 });
 
+describe("psLine", () => {
+  /** The line for `program` then `args`, in an argument area as large as they are, and that area's room (its size less 2). */
+  const shown = (program: string[], args: string[]) => {
+    const area = [...program, ...args].join("\0").length + 1;
+    return { line: psLine([...program, ...args], args.length, area - 2), room: area - 2 };
+  };
+  const secrets = ["a", "ab", "abc", "abcd", "x".repeat(40)];
+
+  test.each([
+    ["bun and the script by their paths", ["/usr/local/bin/bun", "/opt/ftpkit/cli/ftpkit.ts"], "bun /opt/ftpkit/cli/ftpkit.ts"],
+    ["bun as typed and the script by its path", ["bun", "/opt/ftpkit/cli/ftpkit.ts"], "bun ftpkit.ts"],
+    ["a compiled ftpkit by its path", ["/usr/local/bin/ftpkit"], "ftpkit"],
+  ])("%s: whatever a password's length, the same line, which fits and keeps every argument", (_how, program, shownProgram) => {
+    const lines = secrets.map((pw) => shown(program, ["get", `ftp://alice:${pw}@host/f`, "out", "-q"]));
+    for (const { line, room } of lines) expect(line.length).toBeLessThanOrEqual(room);
+    expect(new Set(lines.map((l) => l.line))).toEqual(new Set([`${shownProgram} get ftp://alice:***@host/f out -q`]));
+  });
+
+  test("two 1-character secrets after a compiled ftpkit typed by its name: the name is left out, every argument kept", () => {
+    const { line, room } = shown(["ftpkit"], ["serve", "--user", "a:b", "--password", "c"]);
+    expect(line).toBe("serve --user a:*** --password ***");
+    expect(line.length).toBeLessThanOrEqual(room);
+  });
+});
+
 describe("ps shows stars", () => {
   test("ftpkit get ftp://user:PASSWORD@…: the command line shows stars, the server still gets the password", async () => {
     // A server that reads the client's command line when the password arrives, then refuses the login.
@@ -112,49 +184,19 @@ describe("ps shows stars", () => {
     expect(seen!.shown).toContain(`ftp://alice:***@127.0.0.1:${server.port}/file.bin`);
   }, 30_000);
 
-  test("a 4-character and a 40-character password show the same command line, byte for byte", async () => {
-    // A server that reads the client's /proc/PID/cmdline when each password arrives, then refuses the login.
-    let clientPid = 0;
-    const seen: Buffer[] = [];
-    let heard!: () => void;
-    let passArrived = new Promise<void>((resolve) => (heard = resolve));
-    const server = Bun.listen<{ buffer: string }>({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open(s) {
-          s.data = { buffer: "" };
-          s.write("220 ready\r\n");
-        },
-        data(s: Socket<{ buffer: string }>, chunk) {
-          s.data.buffer += chunk.toString();
-          let nl: number;
-          while ((nl = s.data.buffer.indexOf("\r\n")) >= 0) {
-            const line = s.data.buffer.slice(0, nl);
-            s.data.buffer = s.data.buffer.slice(nl + 2);
-            if (line.startsWith("USER ")) s.write("331 password please\r\n");
-            else if (line.startsWith("PASS ")) {
-              seen.push(readFileSync(`/proc/${clientPid}/cmdline`));
-              s.write("530 not today\r\n");
-              heard();
-            } else s.write("500 no\r\n");
-          }
-        },
-      },
-    });
-    owned.later(() => server.stop(true));
-    for (const password of ["pw12", "p".repeat(40)]) {
-      const proc = spawnFtpkit(["get", `ftp://alice:${password}@127.0.0.1:${server.port}/f`, "out.bin", "-q"], { cwd: owned.workDir() });
-      clientPid = proc.pid;
-      owned.later(() => void proc.kill(9));
-      await passArrived;
-      expect(await proc.exited).toBe(6);
-      passArrived = new Promise<void>((resolve) => (heard = resolve));
-    }
-    expect(seen[0]!.toString("latin1")).toContain(`ftp://alice:***@127.0.0.1:${server.port}/f out.bin -q`);
-    expect(seen[1]!.equals(seen[0]!)).toBe(true);
-  }, 30_000);
-
+  // `get` re-executes itself (cli/tuning.ts: its first word then bun's absolute path); `ls` does not
+  // (`bun` as spawned, then the script's absolute path).
+  for (const [command, tail] of [["get", "out.bin -q"], ["ls", "--names"]] as const) {
+    test(`${command}: a password of 1, 2, 3, 4 or 40 characters shows the same command line, byte for byte, and all of it`, async () => {
+      const passwords = ["p", "pw", "pw1", "pw12", "p".repeat(40)];
+      const seen = await cmdlinesAtPass((port, password) => (command === "get" ? ["get", `ftp://alice:${password}@127.0.0.1:${port}/f`, "out.bin", "-q"] : ["ls", `ftp://alice:${password}@127.0.0.1:${port}/f`, "--names"]), passwords);
+      const shown = seen[0]!.line;
+      expect(shown).toEndWith(`ftp://alice:***@127.0.0.1:${seen[0]!.port}/f ${tail}`);
+      // What `ps` prints is that line.
+      expect(seen[0]!.ps).toBe(shown);
+      for (const s of seen) expect(s.raw.equals(seen[0]!.raw)).toBe(true);
+    }, 30_000);
+  }
   test("serve --root DIR --user NAME:PASS, with --workers 2: no process shows the password (the workers not even its flag), which logs in", async () => {
     const dir = owned.workDir();
     let serve: ServeProcess | null = await spawnServe(["--root", dir, "--user", "bob:pw-xyz-123", "--workers", "2"], { cwd: dir });
