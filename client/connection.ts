@@ -3,7 +3,9 @@
 // connections (passive or active: the FTP client is always the TLS client) share one code path;
 // whom to trust is tls-trust.ts; when a data connection starts TLS is data-channel.ts's call.
 import type { Socket, SocketHandler } from "bun";
-import { canonicalIp } from "../protocol/address.ts";
+import { existsSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import { canonicalIp, zoneOf } from "../protocol/address.ts";
 import { RecordTail } from "../protocol/tls-record-tail.ts";
 import { ClientError, ConnectFailure } from "./errors.ts";
 import { describeDataTlsError, describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from "./tls-trust.ts";
@@ -339,9 +341,19 @@ function describeConnectError(err: unknown, host: string, port: number, purpose:
   if (code === "ENOTFOUND" || code === "EAI_NONAME" || code === "EAI_AGAIN" || /getaddrinfo|DNS|resolve/i.test(String(err)))
     return new ConnectFailure(`cannot open ${purpose}: unknown host "${host}"`, "unknown host");
   if (code === "ETIMEDOUT") return new ConnectFailure(`cannot open ${purpose} to ${where}: timed out`, "timed out");
+  // A link-local address whose zone names no interface here: connect() only says EINVAL.
+  const zone = zoneOf(host);
+  if (code === "EINVAL" && zone !== null && !interfaceExists(zone))
+    return new ConnectFailure(`cannot open ${purpose} to ${where}: no network interface ${zone} (the URL's zone id, after %25)`, "no interface");
   const msg = (err as Error)?.message ?? String(err);
   const reason = code === "ECONNRESET" || code === "ECONNABORTED" || code === "EPIPE" ? "reset" : "other";
   return new ConnectFailure(`cannot open ${purpose} to ${where}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, reason);
+}
+
+/** Whether this machine has a network interface of that name (a number, an index, is not judged). */
+function interfaceExists(name: string): boolean {
+  if (/^\d+$/.test(name) || name === "." || name === "..") return true;
+  return Object.hasOwn(networkInterfaces(), name) || existsSync(`/sys/class/net/${name}`);
 }
 
 /**

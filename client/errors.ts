@@ -106,7 +106,7 @@ export class RemoteChanged extends ClientError {
 }
 
 /** Why a connection could not be opened: the one thing that tells a wrong port from a server busy starting. */
-export type ConnectFailureReason = "refused" | "unknown host" | "timed out" | "reset" | "other";
+export type ConnectFailureReason = "refused" | "unknown host" | "no interface" | "timed out" | "reset" | "other";
 
 /** A TCP connection that could not be opened (connection.ts): the network's failure (exit 4), and why. */
 export class ConnectFailure extends ClientError {

@@ -43,3 +43,12 @@ test.each([
   expect(r.code).toBe(2);
   expect(r.stderr.trimEnd()).toBe(`[error] invalid IPv6 zone id in URL "ftp://alice:***@${host}:${srv.port}/hello.txt": ${why}`);
 });
+
+// connect() says only EINVAL (Bun: "Failed to connect"). As curl (exit 7, "Couldn't connect") and lftp
+// ("Name or service not known"), a connection failure, exit 4, like an unknown host: not retried.
+test.each(["get", "ls"])("%s with a zone id that names no interface here says so in one line, exit 4, not retried under --retries 2", async (command) => {
+  const url = `ftp://alice:alice-pw@[fe80::1%25nosuch0]:${srv.port}/hello.txt`;
+  const r = await runFtpkit(command === "get" ? ["get", url, "x.txt", "--retries", "2"] : ["ls", url, "--retries", "2"], { cwd: work, timeoutMs: 20_000 });
+  expect(r.stderr.trimEnd()).toBe(`[error] cannot open control connection to [fe80::1%nosuch0]:${srv.port}: no network interface nosuch0 (the URL's zone id, after %25)`);
+  expect(r.code).toBe(4);
+});
