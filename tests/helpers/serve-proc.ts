@@ -53,8 +53,11 @@ export function collect(stream: ReadableStream<Uint8Array>, sink: { text: string
   })();
 }
 
+/** The text "listening" line's port: after a host name, an IPv4 address or a bracketed IPv6 one (`ftp://[::1]:2121`). */
+const LISTENING = /listening on ftp:\/\/(?:\[[^\]\s]+\]|[^\s:\/]+):(\d+)/;
+
 /**
- * Start `ftpkit serve ARGS --port 0` on 127.0.0.1 and wait for its "listening" line (text, or the
+ * Start `ftpkit serve ARGS --port 0` on 127.0.0.1 (or the `--host` in ARGS) and wait for its "listening" line (text, or the
  * JSON `listening` event under --log-format json), and for `alsoWaitFor` (a later line, such as
  * the implicit-FTPS listener's). Throws with stderr if it exits first. `bunArgs` go to bun itself
  * (`--preload FILE` injects a fault).
@@ -98,7 +101,7 @@ export async function spawnServe(
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   let port = 0;
   while (!port) {
-    const m = /listening on ftp:\/\/[^\s:]+:(\d+)/.exec(out.text + err.text) ?? /"event":"listening"[^\n]*"port":(\d+)/.exec(out.text);
+    const m = LISTENING.exec(out.text + err.text) ?? /"event":"listening"[^\n]*"port":(\d+)/.exec(out.text);
     if (m && (!opts.alsoWaitFor || opts.alsoWaitFor.test(out.text + err.text))) port = Number(m[1]);
     else if (proc.exitCode !== null) throw new Error(`ftpkit serve exited ${proc.exitCode}: ${err.text}${out.text}`);
     else if (Date.now() > deadline) {

@@ -1,11 +1,14 @@
 // IPv6 (RFC 2428): EPSV and EPRT over ::1, PASV refused on an IPv6 control connection, curl with [::1].
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import type { Wire } from "../helpers/wire.ts";
+import { spawnServe } from "../helpers/serve-proc.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
 
 const servers = useServers();
+const owned = useCleanups("ftpkit-ipv6-");
 
 async function loginV6(): Promise<Wire> {
   await servers.start({ options: { host: "::1" } });
@@ -90,3 +93,15 @@ test("curl downloads over [::1]", async () => {
     proc.kill();
   }
 });
+
+test("ftpkit serve --host ::1 (its own process) is found at the port its line names, ftp://[::1]:PORT, and curl lists it there", async () => {
+  const dir = owned.workDir();
+  writeFileSync(join(dir, "v6.txt"), "six\n");
+  const serve = await spawnServe(["--root", dir, "--anonymous", "--host", "::1"], { cwd: dir, timeoutMs: 10_000 });
+  owned.later(async () => void (await serve.kill()));
+  expect(serve.stdout() + serve.stderr()).toContain(`listening on ftp://[::1]:${serve.port} `);
+  const proc = Bun.spawn(["curl", "-sS", "-g", "--max-time", "10", "-l", `ftp://[::1]:${serve.port}/`], { stdout: "pipe", stderr: "pipe" });
+  owned.later(() => void proc.kill(9));
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  expect([code, out]).toEqual([0, "v6.txt\n"]);
+}, 30_000);
