@@ -8,7 +8,7 @@ import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV,
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { sweepAgain } from "../../server/storage/local.ts";
-import { banner, inlineAccounts, s3Endpoint, serveArgs, serverOptionsFrom } from "./serve-options.ts";
+import { banner, checkListenHost, inlineAccounts, s3Endpoint, serveArgs, serverOptionsFrom } from "./serve-options.ts";
 
 /**
  * Last resort, once the server listens: an exception or a rejection nothing caught is a bug, but it
@@ -42,6 +42,7 @@ export default defineCommand({
     // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
     checkArgs(rawArgs, cmd.args, args._);
     const options = serverOptionsFrom(args);
+    await checkListenHost(options.host);
     options.ops = opsOptionsFrom(args, rawArgs);
     // Flags are valid: from here on the process runs as the server (see cli/tuning.ts).
     reexecTuned(SERVER_TUNING);

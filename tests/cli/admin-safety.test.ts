@@ -186,7 +186,7 @@ describe("serve's addresses", () => {
     await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
     const cases: Array<[string[], number, string]> = [
       [["--host", "192.0.2.1"], 1, "cannot listen on 192.0.2.1: not an address of this machine"],
-      [["--host", "999.1.1.1"], 1, "cannot listen on 999.1.1.1"],
+      [["--host", "999.1.1.1"], 2, "--host 999.1.1.1 is not an IPv4 address (four numbers from 0 to 255, e.g. 192.0.2.10)"],
       [["--host", "127.0.0.1", "--pasv-address", "notanip"], 2, '--pasv-address must be an IPv4 address (PASV replies carry one), got "notanip"'],
     ];
     for (const [flags, code, message] of cases) {
@@ -196,6 +196,13 @@ describe("serve's addresses", () => {
       expect(r.stderr).not.toMatch(/^\s+at /m);
     }
   });
+
+  test.each(["::1", "localhost"])("serve --host %s (an IPv6 address; a host name that resolves) still listens there", async (host) => {
+    fresh();
+    await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    serve = await spawnServe(["--users", join(dir, "users.ini"), "--host", host], { cwd: dir, timeoutMs: 15_000 });
+    expect(serve.stdout() + serve.stderr()).toContain(`listening on ftp://${host === "::1" ? "[::1]" : host}:${serve.port} `);
+  }, 30_000);
 });
 
 describe("--workers 2", () => {
