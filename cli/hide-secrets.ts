@@ -15,9 +15,14 @@ const URL_IN = /[a-z][a-z0-9+.-]*:\/\//i;
 /** What `ps` shows in a secret's place: the same for every secret, so its length is not shown either. */
 export const MASK = "***";
 
+/** How many secrets starred has replaced (read by secretCount). */
+let secretsStarred = 0;
+
 /** `text` with the characters from `from` to `to` replaced by MASK. */
 function starred(text: string, from: number, to: number): string {
-  return to > from ? text.slice(0, from) + MASK + text.slice(to) : text;
+  if (to <= from) return text;
+  secretsStarred++;
+  return text.slice(0, from) + MASK + text.slice(to);
 }
 
 /** The password of the URL in `text` (user:PASSWORD@host, up to the last "@" as the URL parser takes it) starred. */
@@ -57,10 +62,11 @@ export function argsWithoutSecrets(args: readonly string[]): string[] {
   });
 }
 
-/** How many secrets argsWithoutSecrets masks in `args` (each MASK it writes). */
+/** How many secrets argsWithoutSecrets masks in `args` (a secret that is itself "***" too). */
 function secretCount(args: readonly string[]): number {
-  const count = (words: readonly string[]) => words.reduce((n, w) => n + w.split(MASK).length - 1, 0);
-  return count(argsWithoutSecrets(args)) - count(args);
+  const before = secretsStarred;
+  argsWithoutSecrets(args);
+  return secretsStarred - before;
 }
 
 /**

@@ -134,6 +134,11 @@ describe("psLine", () => {
     expect(new Set(lines.map((l) => l.line))).toEqual(new Set([`${shownProgram} get ftp://alice:***@host/f out -q`]));
   });
 
+  test("a secret that is \"***\" itself shortens the program's words as any other does (the line does not tell it)", () => {
+    const lines = ["***", "x", "yyyyy"].map((pw) => shown(["bun", "/o/ftpkit.ts"], ["serve", "--user", `a:${pw}`, "--password", "pw"]).line);
+    expect(new Set(lines)).toEqual(new Set(["ftpkit.ts serve --user a:*** --password ***"]));
+  });
+
   test("two 1-character secrets after a compiled ftpkit typed by its name: the name is left out, every argument kept", () => {
     const { line, room } = shown(["ftpkit"], ["serve", "--user", "a:b", "--password", "c"]);
     expect(line).toBe("serve --user a:*** --password ***");
