@@ -11,6 +11,7 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { CONN_CLOSE, CONN_OPEN, LEASE, NODE_GONE, SET_USED, SETTLE } from "../../server/state/scripts.ts";
 import { RedisLedger } from "../../server/state/redis-ledger.ts";
+import { RUN_TAG_ENV } from "../../server/state/node-id.ts";
 import { RedisClient } from "bun";
 import { RedisState } from "../../server/state/redis.ts";
 import { lockedKeys, withKeys } from "../../server/storage/s3-key-lock.ts";
@@ -404,6 +405,40 @@ describe("a --workers sibling known dead (NODE_GONE) whose upload's lease only t
       expect(lease.split(":")[1]).toBe("0"); // out of date: the next LEASE treats it as a dead node's
     } finally {
       client.close();
+    }
+  });
+});
+
+describe("a dead --workers worker's PID in another run (another container of the same host name)", () => {
+  // Two containers with host networking share the host's name and number their own processes: a
+  // worker of each could have the same PID. The one that dies ends its own node only.
+  test("redis-server: NODE_GONE of one run's worker leaves the other run's node of the same host and PID its lease", async () => {
+    redis = await startRedis();
+    /** `fn` as in a worker of the run tagged `tag` (its environment). */
+    const inRun = async <T>(tag: string, fn: () => T | Promise<T>): Promise<T> => {
+      const saved = process.env[RUN_TAG_ENV];
+      process.env[RUN_TAG_ENV] = tag;
+      try {
+        return await fn();
+      } finally {
+        if (saved === undefined) delete process.env[RUN_TAG_ENV];
+        else process.env[RUN_TAG_ENV] = saved;
+      }
+    };
+    const dead = await inRun("aaaa.", () => new RedisState({ url: redis!.url, nodeTtlMs: 3000 }));
+    const alive = await inRun("bbbb.", () => new RedisState({ url: redis!.url, nodeTtlMs: 3000 }));
+    await dead.start();
+    await alive.start();
+    try {
+      const ledger = alive.createLedger("alice", 10_000_000, async () => 0);
+      expect(await ledger.admit(1000)).toBe(true); // the live node's upload holds a lease
+      await inRun("aaaa.", () => dead.nodeGone(process.pid)); // as the dead worker's siblings say it
+      const lease = String(await alive.send("HGET", [`${alive.prefix}quota:alice:leases`, alive.node]));
+      expect(Number(lease.split(":")[1])).toBeGreaterThan(Date.now()); // still valid
+      ledger.dispose?.();
+    } finally {
+      await dead.close();
+      await alive.close();
     }
   });
 });
