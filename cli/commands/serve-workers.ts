@@ -158,6 +158,11 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
 
   // In the workers' node ids: this run's dead worker is found by its `host:pid:tag`, never another run's node.
   const runTag = newRunTag();
+  // With --state, workers that died within --state-ttl (pid → when), told to each worker that starts
+  // listening too: where every worker died at once, none was left to tell the store, and the
+  // replacements' sessions waited out --state-ttl for the dead ones' quota leases and slots.
+  const recentlyGone = new Map<number, number>();
+  const stateTtlMs = options.stateTtlMs ?? 15_000;
   const spawn = (i: number) => {
     const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : []), ...metricsFor(i)];
     let reported = false;
@@ -185,6 +190,16 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
         if ((message as { listening?: number }).listening !== undefined && !reported) {
           reported = true;
           listening.add(self);
+          for (const [pid, at] of recentlyGone) {
+            if (Date.now() - at > stateTtlMs) recentlyGone.delete(pid);
+            else {
+              try {
+                self.send({ workerExited: pid });
+              } catch {
+                /* gone again: its own exit is handled as any */
+              }
+            }
+          }
           // One worker holds the port now: the probe stops taking the connections it would only refuse.
           releaseProbe();
           if (++ready === n) onAllReady();
@@ -201,6 +216,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
       // Its quota leases and connection slots end now, not after --state-ttl: it is known dead.
       memory?.nodeGone(nodeIdPrefix(child.pid, runTag));
+      if (!memory) recentlyGone.set(child.pid, Date.now());
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {
