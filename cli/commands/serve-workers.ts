@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import type { Socket, Subprocess } from "bun";
 import { CliError, UsageError } from "../args.ts";
 import { MemoryStore } from "../../server/state/memory-store.ts";
-import { nodeIdPrefix } from "../../server/state/node-id.ts";
+import { newRunTag, nodeIdPrefix, RUN_TAG_ENV } from "../../server/state/node-id.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
 import { selfCommand } from "../tuning.ts";
@@ -156,6 +156,13 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   let onAllReady!: () => void;
   const allReady = new Promise<void>((r) => (onAllReady = r));
 
+  // In the workers' node ids: this run's dead worker is found by its `host:pid:tag`, never another run's node.
+  const runTag = newRunTag();
+  // With --state, workers that died within --state-ttl (pid → when), told to each worker that starts
+  // listening too: where every worker died at once, none was left to tell the store, and the
+  // replacements' sessions waited out --state-ttl for the dead ones' quota leases and slots.
+  const recentlyGone = new Map<number, number>();
+  const stateTtlMs = options.stateTtlMs ?? 15_000;
   const spawn = (i: number) => {
     const args = [...base, ...(slices ? ["--pasv-ports", `${slices[i]![0]}-${slices[i]![1]}`] : []), ...metricsFor(i)];
     let reported = false;
@@ -163,6 +170,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       env: {
         ...process.env,
         [WORKER_ENV]: String(i),
+        [RUN_TAG_ENV]: runTag,
         ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : { [STATE_ENV]: options.state! }),
         ...(secret.length ? { [SECRET_ARGS_ENV]: JSON.stringify(secret) } : {}),
       },
@@ -182,6 +190,16 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
         if ((message as { listening?: number }).listening !== undefined && !reported) {
           reported = true;
           listening.add(self);
+          for (const [pid, at] of recentlyGone) {
+            if (Date.now() - at > stateTtlMs) recentlyGone.delete(pid);
+            else {
+              try {
+                self.send({ workerExited: pid });
+              } catch {
+                /* gone again: its own exit is handled as any */
+              }
+            }
+          }
           // One worker holds the port now: the probe stops taking the connections it would only refuse.
           releaseProbe();
           if (++ready === n) onAllReady();
@@ -197,7 +215,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       // the others go on serving with the users they have (README: a corrupt file keeps the previous users).
       if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
       // Its quota leases and connection slots end now, not after --state-ttl: it is known dead.
-      memory?.nodeGone(nodeIdPrefix(child.pid));
+      memory?.nodeGone(nodeIdPrefix(child.pid, runTag));
+      if (!memory) recentlyGone.set(child.pid, Date.now());
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {

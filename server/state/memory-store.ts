@@ -274,7 +274,7 @@ export class MemoryStore {
   }
 
   /**
-   * The nodes whose id starts with `prefix` (RedisState's `host:pid:`) are gone: the primary saw that
+   * The nodes whose id starts with `prefix` (RedisState's `host:pid:tag`, node-id.ts) are gone: the primary saw that
    * worker exit. Their quota leases and their place in the node table end now, and the next LEASE
    * and CONN_OPEN treat them as a dead node's, as they do past --state-ttl. Until then SITE QUOTA on
    * the other workers left out the bytes the dead one's upload had put on disk, and its sessions'

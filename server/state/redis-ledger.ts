@@ -210,7 +210,7 @@ export class RedisLedger implements Ledger {
     const delta = this.backlog;
     this.backlog = 0;
     try {
-      const used = Number(await this.store.eval(SETTLE, this.keys.slice(0, 2), [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
+      const used = Number(await this.store.eval(SETTLE, this.keys, [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
       if (used >= 0) this.seenUsed = used;
       if (this.hold > 0) this.validUntil = Date.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
     } catch {

@@ -42,7 +42,7 @@ export interface RedisStateOptions {
 export class RedisState implements SharedState, LedgerStore, SharedKeyLock, StoreContext {
   readonly kind = "redis";
   readonly prefix: string;
-  /** `host:pid:random`: a dead --workers worker's nodes are found by their `host:pid:` (nodeGone). */
+  /** `host:pid:[run tag]random`: a dead --workers worker's nodes are found by their `host:pid:tag` (nodeGone, node-id.ts). */
   readonly node = `${nodeIdPrefix(process.pid)}${Math.random().toString(36).slice(2, 8)}`;
   readonly leaseTtlMs: number;
   readonly keepMs: number;
@@ -148,7 +148,7 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock, Stor
     this.bans.watch(listener, held);
   }
 
-  /** SharedState.nodeGone: NODE_GONE for the nodes of process `pid` on this host. */
+  /** SharedState.nodeGone: NODE_GONE for the nodes of process `pid` on this host, in this --workers run. */
   async nodeGone(pid: number): Promise<void> {
     await this.eval(NODE_GONE, [`${this.prefix}nodes`], [nodeIdPrefix(pid), this.prefix]);
   }

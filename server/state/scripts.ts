@@ -82,8 +82,9 @@ end
 return gone`;
 
 /**
- * Apply a settled upload or a deletion, and restate this node's holding. KEYS: used, leases.
- * ARGV: node, delta, hold, leaseTtlMs, keepMs. Returns the usage (-1 when the store has none: the
+ * Apply a settled upload or a deletion, and restate this node's holding. KEYS: used, leases, and the
+ * node's index of the leases it holds (NODE_GONE; kept as long as the lease, which the heartbeat's
+ * SETTLE renews without a LEASE). ARGV: node, delta, hold, leaseTtlMs, keepMs. Returns the usage (-1 when the store has none: the
  * next lease measures storage, which already includes the change).
  */
 export const SETTLE = `${NOW}
@@ -96,6 +97,10 @@ if used then
 end
 local hold = tonumber(ARGV[3])
 if hold > 0 then redis.call('HSET', KEYS[2], ARGV[1], hold .. ':' .. (now + tonumber(ARGV[4]))) else redis.call('HDEL', KEYS[2], ARGV[1]) end
+if hold > 0 and KEYS[3] then
+  redis.call('SADD', KEYS[3], KEYS[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 -- A crashed node's lease counted whole (LEASE): measure again once nobody holds anything.
 if hold == 0 and redis.call('HEXISTS', KEYS[2], '${DEAD_MARK}') == 1 then

@@ -72,7 +72,7 @@ export interface SharedState {
   /** This node's share (0–1] of a user's --max-user-rate: 1 / number of nodes serving the user. */
   rateShare(user: string): number;
   /**
-   * Process `pid` on this host, which shared the store, is dead (a --workers sibling the primary saw
+   * Process `pid` on this host, a worker of this --workers run, is dead (a --workers sibling the primary saw
    * exit): its connection slots and quota leases end now, not after --state-ttl. Absent: one process.
    */
   nodeGone?(pid: number): Promise<void>;

@@ -155,7 +155,8 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
   return endsOnce(writer, {
     async commit() {
       try {
-        const size = fs.fstatSync(fd).size;
+        const st = fs.fstatSync(fd);
+        const size = st.size;
         // Synchronous from the lstat to the rename (each try of `removing`): no other session's DELE
         // or rename can run in between, so the bytes this replaces are counted exactly once.
         const delta = await removing((lastTry) => {
@@ -167,6 +168,10 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
             try {
               fs.fchownSync(fd, old.uid, old.gid);
             } catch {}
+          } else {
+            // A new file after all (the target vanished): the bits it is created with, without the
+            // owner's read and write the temp file kept (the process umask was applied at creation).
+            fs.fchmodSync(fd, st.mode & perm);
           }
           return size - (old ? freedByRemoval(real, old, () => fs.renameSync(temp, real), lastTry) : (renameToFree(temp, real), 0));
         });

@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
-import { CONN_CLOSE, CONN_OPEN, LEASE, SET_USED, SETTLE } from "../../server/state/scripts.ts";
+import { CONN_CLOSE, CONN_OPEN, LEASE, NODE_GONE, SET_USED, SETTLE } from "../../server/state/scripts.ts";
+import { RedisLedger } from "../../server/state/redis-ledger.ts";
+import { RUN_TAG_ENV } from "../../server/state/node-id.ts";
 import { RedisClient } from "bun";
 import { RedisState } from "../../server/state/redis.ts";
 import { lockedKeys, withKeys } from "../../server/storage/s3-key-lock.ts";
@@ -373,6 +375,71 @@ describe("a crashed node's quota lease while another node holds one", () => {
   test("the --workers primary's store: the same", async () => {
     const store = new MemoryStore();
     expect(await scenario(async (cmd, args) => store.exec(cmd, args))).toEqual(expected);
+  });
+});
+
+describe("a --workers sibling known dead (NODE_GONE) whose upload's lease only the heartbeat renewed", () => {
+  // A slow upload leases once and then only restates its holding at each heartbeat (SETTLE): its
+  // node's index of the leases it holds, kept by LEASE alone, ran out after keepMs (60 s) while the
+  // lease lived on, and NODE_GONE, finding no index, left the dead worker's lease to --state-ttl.
+  test("redis-server: the heartbeat keeps the index, and NODE_GONE ends the lease", async () => {
+    redis = await startRedis();
+    const client = new RedisClient(redis.url);
+    try {
+      const node = "host-a:4242:abc123";
+      const store = {
+        prefix: "p:",
+        node,
+        leaseTtlMs: 60_000,
+        keepMs: 60_000,
+        eval: (script: string, keys: string[], args: (string | number)[]) => client.send("EVAL", [script, String(keys.length), ...keys, ...args.map(String)]),
+      };
+      const ledger = new RedisLedger(store, "alice", 10_000_000, async () => 0);
+      expect(await ledger.admit(1000)).toBe(true); // an upload running on the node: it holds a lease
+      await client.send("ZADD", ["p:nodes", String(Date.now() + 60_000), node]);
+      // keepMs without a LEASE: the index has run out (as its PEXPIRE would have it).
+      await client.send("DEL", [`p:node-ledgers:${node}`]);
+      await ledger.flush(); // the heartbeat
+      expect(Number(await client.send("EVAL", [NODE_GONE, "1", "p:nodes", "host-a:4242:", "p:"]))).toBe(1);
+      const lease = String(await client.send("HGET", ["p:quota:alice:leases", node]));
+      expect(lease.split(":")[1]).toBe("0"); // out of date: the next LEASE treats it as a dead node's
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("a dead --workers worker's PID in another run (another container of the same host name)", () => {
+  // Two containers with host networking share the host's name and number their own processes: a
+  // worker of each could have the same PID. The one that dies ends its own node only.
+  test("redis-server: NODE_GONE of one run's worker leaves the other run's node of the same host and PID its lease", async () => {
+    redis = await startRedis();
+    /** `fn` as in a worker of the run tagged `tag` (its environment). */
+    const inRun = async <T>(tag: string, fn: () => T | Promise<T>): Promise<T> => {
+      const saved = process.env[RUN_TAG_ENV];
+      process.env[RUN_TAG_ENV] = tag;
+      try {
+        return await fn();
+      } finally {
+        if (saved === undefined) delete process.env[RUN_TAG_ENV];
+        else process.env[RUN_TAG_ENV] = saved;
+      }
+    };
+    const dead = await inRun("aaaa.", () => new RedisState({ url: redis!.url, nodeTtlMs: 3000 }));
+    const alive = await inRun("bbbb.", () => new RedisState({ url: redis!.url, nodeTtlMs: 3000 }));
+    await dead.start();
+    await alive.start();
+    try {
+      const ledger = alive.createLedger("alice", 10_000_000, async () => 0);
+      expect(await ledger.admit(1000)).toBe(true); // the live node's upload holds a lease
+      await inRun("aaaa.", () => dead.nodeGone(process.pid)); // as the dead worker's siblings say it
+      const lease = String(await alive.send("HGET", [`${alive.prefix}quota:alice:leases`, alive.node]));
+      expect(Number(lease.split(":")[1])).toBeGreaterThan(Date.now()); // still valid
+      ledger.dispose?.();
+    } finally {
+      await dead.close();
+      await alive.close();
+    }
   });
 });
 

@@ -37,10 +37,14 @@ async function login(port: number): Promise<Wire> {
   return w;
 }
 
+/** The workers the primary's listening line names. */
+function workerPids(): number[] {
+  return /listening on ftp:\S+ \(\d+ workers, pids ([\d ]+),/.exec(serve!.stdout() + serve!.stderr())![1]!.split(" ").map(Number);
+}
+
 /** The worker (of those the primary's listening line names) that has `file` open. */
 function holderOf(file: string): number | undefined {
-  const pids = /listening on ftp:\S+ \(\d+ workers, pids ([\d ]+),/.exec(serve!.stdout() + serve!.stderr())![1]!.split(" ").map(Number);
-  return pids.find((pid) => readdirSync(`/proc/${pid}/fd`).some((fd) => {
+  return workerPids().find((pid) => readdirSync(`/proc/${pid}/fd`).some((fd) => {
     try {
       return readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
     } catch {
@@ -68,7 +72,7 @@ async function soon<T>(probe: () => Promise<T>, done: (v: T) => boolean): Promis
  * Serve alice (10 MB quota) on --workers 2 with `extra` (and with --state for `mode` redis), and kill
  * the worker running her upload once 300 KB of it are on disk.
  */
-async function killMidUpload(mode: "memory" | "redis", extra: string[]): Promise<void> {
+async function killMidUpload(mode: "memory" | "redis", extra: string[], every = false): Promise<void> {
   if (mode === "redis") extra = [...extra, "--state", (redis = await startRedis()).url];
   root = mkdtempSync(join(tmpdir(), "ftpkit-workers-crash-"));
   const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
@@ -90,8 +94,10 @@ async function killMidUpload(mode: "memory" | "redis", extra: string[]): Promise
   }, 10_000, "300 KB on disk");
   const victim = holderOf(partial);
   expect(victim).toBeNumber();
-  process.kill(victim!, "SIGKILL");
-  await waitFor(() => /worker \d exited/.test(serve!.stdout() + serve!.stderr()), 10_000, "the primary to see the worker exit");
+  // `every`: all the workers at once (none left to tell the store), the one running the upload first.
+  for (const pid of every ? [victim!, ...workerPids().filter((p) => p !== victim)] : [victim!]) process.kill(pid, "SIGKILL");
+  const exits = every ? 2 : 1;
+  await waitFor(() => (serve!.stdout() + serve!.stderr()).match(/worker \d exited/g)?.length === exits, 10_000, "the primary to see the workers exit");
 }
 
 for (const mode of ["memory", "redis"] as const) describe(`state ${mode === "memory" ? "in the primary process" : "in redis-server"}`, () => {
@@ -112,5 +118,22 @@ for (const mode of ["memory", "redis"] as const) describe(`state ${mode === "mem
       return (await w.login("alice", "alice-pw").catch((err: Error) => ({ code: err.message }))).code;
     };
     expect(await soon(loginCode, (code) => code === 230)).toBe(230);
+  }, 60_000);
+});
+
+describe("state in redis-server, every worker killed at once", () => {
+  test("SITE QUOTA on a replacement counts the bytes the killed upload left at once, not after --state-ttl", async () => {
+    await killMidUpload("redis", [], true);
+    // No worker was left to tell redis-server: the replacements are told as they start.
+    const loggedIn = async () => {
+      const w = await Wire.connect(serve!.port).catch(() => null);
+      if (w) wires.push(w);
+      return w && (await w.login("alice", "alice-pw").catch(() => ({ code: 0 }))).code === 230 ? w : null;
+    };
+    let b: Wire | null = null;
+    for (const deadline = Date.now() + 10_000; !b && Date.now() < deadline; ) b = (await loggedIn()) ?? (await Bun.sleep(100), null);
+    if (!b) throw new Error("no replacement worker took a login within 10 s");
+    // Before: 0 for the 15 s of --state-ttl from the kill.
+    expect(await soon(() => usedOf(b!), (used) => used === 300 * KB)).toBe(300 * KB);
   }, 60_000);
 });
