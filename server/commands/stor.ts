@@ -66,6 +66,7 @@ export async function storeFile(ctx: CommandContext, append: boolean, planner?: 
       hasher,
       signal: t.signal,
       onBytes: (n) => t.progress(n),
+      directReads: !ascii,
     });
     // A client killed mid-upload ends its data connection with a FIN, like a finished one, and its
     // control connection about then (a reset, the other way a client dies, was refused above). Where

@@ -31,6 +31,8 @@ export class DataConnection {
   /** Everything is written and the kernel is delivering it (bounded by finish's grace, not the stall timer). */
   finishing = false;
   private closeWaiters: Array<() => void> = [];
+  /** The socket carries the transfer's own bytes (no TLS layer): an upload may read them from its descriptor (direct-read.ts). */
+  readonly rawBytes: boolean = true;
   /** Set when the remote end is a TLS session that reused the control session (FTPS). */
   sessionReused = false;
   /** FTPS: settles once the connection may carry data (TLS handshake and session-reuse policy); plain: undefined. */

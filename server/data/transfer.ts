@@ -5,6 +5,7 @@ import type { StreamHasher } from "../../protocol/digest.ts";
 import { delayFor, type RateLimiter } from "./rate.ts";
 import { BufferPool } from "../../protocol/buffer-pool.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
+import { plainDescriptor, readMore } from "./direct-read.ts";
 
 /**
  * Read size of a download. 1 MiB, as bench/raw.ts: retr-1 of 1 GiB went from 2.6 to 3.0–3.3 GB/s
@@ -30,6 +31,8 @@ export interface PumpOptions {
    * AbortSignal also ends a wait for the storage at once (a flag is only read between chunks).
    */
   signal: { readonly aborted: boolean } | AbortSignal;
+  /** An upload whose sink takes any chunk (TYPE I): plain sockets may then be read directly (direct-read.ts). */
+  directReads?: boolean;
 }
 
 /**
@@ -184,12 +187,18 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
       }
       if (pendingWrites === 0) drained?.();
     };
-    conn.onData((chunk) => {
-      if (failed) return;
-      if (opts.signal.aborted) return fail(new TransferAborted("aborted"));
+    /** Stores one chunk; true when a write in flight still holds it. */
+    const take = (chunk: Buffer): boolean => {
+      if (failed) return false;
+      if (opts.signal.aborted) {
+        fail(new TransferAborted("aborted"));
+        return false;
+      }
+      let held = false;
       try {
         const w = upload.write(chunk);
         if (w) {
+          held = true;
           const n = chunk.length;
           pendingBytes += n;
           pendingWrites++;
@@ -206,7 +215,8 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
           }
         }
       } catch (err) {
-        return fail(err);
+        fail(err);
+        return held;
       }
       opts.hasher?.update(chunk);
       bytes += chunk.length;
@@ -220,7 +230,22 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
           });
         }
       }
+      return held;
+    };
+    // Plain, unthrottled uploads read what the socket holds after each `data` event themselves
+    // (direct-read.ts); not while chunks that came before the transfer are replayed (order).
+    // A sink that keeps chunks (a write in flight: an object store, a quota lease) gets Bun's own from then on.
+    const fd = opts.directReads && !opts.limiters.length ? plainDescriptor(conn) : null;
+    let live = false;
+    let keeps = false;
+    const go = () => !keeps && !failed && !paused && !conn.closed && !opts.signal.aborted;
+    conn.onData((chunk) => {
+      if (take(chunk)) keeps = true;
+      if (fd === null || !live || !go()) return;
+      const end = readMore(fd, go, (c) => (take(c) ? (keeps = true) : false));
+      if (end === "reset") fail(new TransferAborted("data connection reset"));
     });
+    live = true;
     void conn.untilEof().then(async (how) => {
       // Only an orderly end (FIN) completes an upload: a reset is a broken one (BUN-NOTES).
       if (how === "reset") return fail(new TransferAborted("data connection reset"));

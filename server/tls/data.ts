@@ -31,6 +31,8 @@ interface TlsDataState {
  */
 export class TlsDataConnection extends DataConnection {
   declare ready: Promise<void>;
+  /** Its descriptor holds ciphertext. */
+  override readonly rawBytes = false;
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private settled = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
