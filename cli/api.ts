@@ -15,6 +15,7 @@ import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
+import { listenHostProblem } from "./listen-host.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
 export type { FileInfo } from "../protocol/listing.ts";
@@ -71,6 +72,9 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const users = opts.users ?? [];
   if (!users.length && !opts.anonymous) throw new Error("startServer: give at least one user ({ name, password }) or anonymous: true");
   checkServerOptions(opts);
+  // As `serve --host` checks it: Bun's "Failed to listen at 999.1.1.1" or "getaddrinfo ENOTFOUND ::g" said neither the option nor why.
+  const hostProblem = opts.host === undefined ? null : await listenHostProblem(opts.host, "host");
+  if (hostProblem) throw new Error(`startServer: ${hostProblem}`);
   const temps: string[] = [];
   const cleanup = () => {
     for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });

@@ -211,9 +211,15 @@ if (wantsBuiltin) {
   // create process.stdout, ~18 ms of every start (a 1,000-file get -r took ~0.6 s of CPU).
   else if (stdoutOnlyThroughWriteStdout) onStdoutError(stdoutFailed);
   else process.stdout.on("error", stdoutFailed);
+  // A warning said from below a command that made no Notifier (the state directory's fallback under `resume --list`).
+  const sayWarnings = async () => {
+    if (CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) (await import("../client/messages.ts")).sayUnsaidWarnings(flagArgs.includes("-q") || flagArgs.includes("--quiet"));
+  };
   try {
     await runCommand(main, { rawArgs: await withNegativePositionals(rawArgs) });
+    await sayWarnings();
   } catch (err) {
+    await sayWarnings();
     const consola = errorConsole();
     // A --json report's "error" is the line stderr shows.
     if ((err as Error)?.name === "CLIError") (err as Error).message = await usageLine(err as Error);

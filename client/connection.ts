@@ -345,6 +345,9 @@ function describeConnectError(err: unknown, host: string, port: number, purpose:
   const zone = zoneOf(host);
   if (code === "EINVAL" && zone !== null && !interfaceExists(zone))
     return new ConnectFailure(`cannot open ${purpose} to ${where}: no network interface ${zone} (the URL's zone id, after %25)`, "no interface");
+  // One without a zone: the kernel cannot tell which interface it is on, and connect() says EINVAL too.
+  if (code === "EINVAL" && zone === null && /^fe[89ab][0-9a-f]:/i.test(host))
+    return new ConnectFailure(`cannot open ${purpose} to ${where}: a link-local address needs its interface (%25IFACE, e.g. [fe80::1%25eth0])`, "no interface");
   const msg = (err as Error)?.message ?? String(err);
   const reason = code === "ECONNRESET" || code === "ECONNABORTED" || code === "EPIPE" ? "reset" : "other";
   return new ConnectFailure(`cannot open ${purpose} to ${where}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, reason);

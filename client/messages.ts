@@ -37,6 +37,14 @@ export function jobWarning(msg: string): void {
   else pending.push(msg);
 }
 
+/**
+ * The warnings no job's Notifier said (a command that makes none: `resume --list`), at the command's
+ * end (main.ts), unless it ran with -q: they were lost.
+ */
+export function sayUnsaidWarnings(quiet: boolean): void {
+  for (const msg of pending.splice(0)) if (!quiet) consola().warn(msg);
+}
+
 /** Informational messages (suppressed by --quiet), printed without breaking a progress display. */
 export class Notifier {
   progress: { clear(): void } | Progress | null = null;

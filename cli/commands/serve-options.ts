@@ -1,6 +1,7 @@
 // ftpkit serve's flags: their definitions, and the server options (or inline accounts) they make.
 import { readFileSync } from "node:fs";
-import { isIP, isIPv4 } from "node:net";
+import { isIPv4 } from "node:net";
+import { listenHostProblem } from "../listen-host.ts";
 import { CliError, UsageError, repeatedFlag, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
 import { parseCidrList } from "../../protocol/cidr.ts";
@@ -160,28 +161,10 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
   return opts;
 }
 
-/**
- * --host as an address can be: an IPv4 address (four numbers 0-255: "999.1.1.1" and the short or octal
- * forms inet_aton takes, "1.2.3" for 1.2.0.3, "010.0.0.1" for 8.0.0.1, are refused), an IPv6 one, or a
- * host name that resolves. Checked before listening: Bun's "Failed to listen" said only "not a valid
- * address", exit 1, for all of them. A name whose look-up fails for now (EAI_AGAIN) is left to the listen.
- */
+/** --host checked before listening (listen-host.ts): a usage error, exit 2, when it cannot be an address to listen on. */
 export async function checkListenHost(host: string | undefined): Promise<void> {
-  if (host === undefined || isIP(host) !== 0) return;
-  if (host === "") throw new UsageError("--host needs an address (0.0.0.0 for every IPv4 address, :: for IPv6 too)");
-  if (/^[\d.]+$/.test(host)) throw new UsageError(`--host ${host} is not an IPv4 address (four numbers from 0 to 255, e.g. 192.0.2.10)`);
-  if (host.includes(":")) throw new UsageError(`--host ${host} is not an IPv6 address (e.g. ::1, or :: for every address)`);
-  // RFC 1123 names: labels of letters, digits and "-", at most 63 characters each, 253 in all.
-  if (host.length > 253 || !/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$/.test(host)) {
-    throw new UsageError(`--host ${JSON.stringify(host)} is not an address or a host name`);
-  }
-  const { lookup } = await import("node:dns/promises");
-  try {
-    await lookup(host);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ENOTFOUND" || code === "EAI_NONAME" || code === "ENODATA") throw new UsageError(`--host ${host}: no such host (the name resolves to no address)`);
-  }
+  const problem = host === undefined ? null : await listenHostProblem(host, "--host");
+  if (problem) throw new UsageError(problem);
 }
 
 const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);

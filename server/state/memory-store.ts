@@ -141,12 +141,20 @@ const IMPLS: Array<[string, Impl]> = [
   ],
   [
     S.RATE_NODES,
-    (db, [key], [node, ttl, active]) => {
+    (db, [key, indexKey], [node, ttl, active]) => {
       const now = Date.now();
       const z = db.zset(key!);
       for (const [n, exp] of [...z]) if (exp <= now) z.delete(n);
-      if (active === "1") z.set(node!, now + num(ttl));
-      else z.delete(node!);
+      if (active === "1") {
+        z.set(node!, now + num(ttl));
+        if (indexKey) {
+          db.hash(indexKey).set(key!, "1");
+          db.expire(indexKey, num(ttl));
+        }
+      } else {
+        z.delete(node!);
+        if (indexKey) db.hash(indexKey).delete(key!);
+      }
       db.expire(key!, num(ttl));
       return z.size;
     },
@@ -279,11 +287,21 @@ export class MemoryStore {
    * and CONN_OPEN treat them as a dead node's, as they do past --state-ttl. Until then SITE QUOTA on
    * the other workers left out the bytes the dead one's upload had put on disk, and its sessions'
    * connection slots stayed taken (with --max-connections 1, every newcomer got 421 for 15 s).
+   * They also leave the users' --max-user-rate sets, so the survivors' shares grow at their next beat.
    */
   nodeGone(prefix: string): void {
     for (const [key, value] of this.values) {
       if (!(value instanceof Map) || !this.live(key)) continue;
-      if (key.endsWith(":leases")) {
+      const rated = /node-rates:(.*)$/.exec(key)?.[1];
+      if (rated !== undefined) {
+        // The node's index of the users' --max-user-rate sets it is in (RATE_NODES): it leaves them.
+        if (!rated.startsWith(prefix)) continue;
+        for (const rateKey of value.keys()) {
+          const z = this.values.get(rateKey);
+          if (z instanceof Map) z.delete(rated);
+        }
+        this.del(key);
+      } else if (key.endsWith(":leases")) {
         const leases = value as Map<string, string>;
         for (const [node, lease] of leases) if (node.startsWith(prefix)) leases.set(node, `${lease.split(":")[0]}:0`);
       } else if (key.endsWith("nodes")) {

@@ -23,8 +23,13 @@ export class RedisRates {
     if ((active && n === 1) || n === 0) void this.refresh(user, n > 0).catch(() => {});
   }
 
+  /** RATE_NODES's keys: the user's set, and this node's index of the sets it is in (NODE_GONE). */
+  private keys(user: string): string[] {
+    return [`${this.store.prefix}rate:${user}`, `${this.store.prefix}node-rates:${this.store.node}`];
+  }
+
   private async refresh(user: string, active: boolean): Promise<void> {
-    const reply = await this.store.eval(RATE_NODES, [`${this.store.prefix}rate:${user}`], [this.store.node, this.store.leaseTtlMs, active ? 1 : 0]);
+    const reply = await this.store.eval(RATE_NODES, this.keys(user), [this.store.node, this.store.leaseTtlMs, active ? 1 : 0]);
     const nodes = Number(reply);
     if (!Number.isFinite(nodes)) return;
     if (active) this.shares.set(user, 1 / Math.max(1, nodes));
@@ -42,6 +47,6 @@ export class RedisRates {
 
   /** A clean stop: this node no longer serves anyone. */
   async leave(): Promise<void> {
-    for (const user of this.sessions.keys()) await this.store.eval(RATE_NODES, [`${this.store.prefix}rate:${user}`], [this.store.node, this.store.leaseTtlMs, 0]);
+    for (const user of this.sessions.keys()) await this.store.eval(RATE_NODES, this.keys(user), [this.store.node, this.store.leaseTtlMs, 0]);
   }
 }

@@ -63,7 +63,8 @@ return {grant, used, others}`;
 /**
  * Nodes known dead now (a --workers sibling its primary saw exit), not after their heartbeat runs
  * out: their place in the node table and their quota leases (found through each node's index, which
- * LEASE keeps) are put out of date, so the next CONN_OPEN and LEASE treat them as a silent node's.
+ * LEASE keeps) are put out of date, so the next CONN_OPEN and LEASE treat them as a silent node's,
+ * and they leave the users' --max-user-rate sets (through the index RATE_NODES keeps).
  * KEYS: nodes. ARGV: the dead nodes' id prefix ("host:pid:"), the key prefix. Returns how many.
  */
 export const NODE_GONE = `local gone = 0
@@ -76,6 +77,9 @@ for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       if v then redis.call('HSET', k, n, string.match(v, '^(%d+):') .. ':0') end
     end
     redis.call('DEL', index)
+    local rates = ARGV[2] .. 'node-rates:' .. n
+    for _, k in ipairs(redis.call('SMEMBERS', rates)) do redis.call('ZREM', k, n) end
+    redis.call('DEL', rates)
     gone = gone + 1
   end
 end
@@ -163,10 +167,22 @@ export const FAIL = `local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return n - 1`;
 
-/** Nodes serving a user (for the shared --max-user-rate). KEYS: zset. ARGV: node, ttlMs, active (1/0). Returns the count. */
+/**
+ * Nodes serving a user (for the shared --max-user-rate). KEYS: zset, and the node's index of the
+ * users' sets it is in (NODE_GONE). ARGV: node, ttlMs, active (1/0). Returns the count.
+ */
 export const RATE_NODES = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) else redis.call('ZREM', KEYS[1], ARGV[1]) end
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  if KEYS[2] then
+    redis.call('SADD', KEYS[2], KEYS[1])
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  end
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  if KEYS[2] then redis.call('SREM', KEYS[2], KEYS[1]) end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])`;
 

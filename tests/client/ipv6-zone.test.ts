@@ -52,3 +52,11 @@ test.each(["get", "ls"])("%s with a zone id that names no interface here says so
   expect(r.stderr.trimEnd()).toBe(`[error] cannot open control connection to [fe80::1%nosuch0]:${srv.port}: no network interface nosuch0 (the URL's zone id, after %25)`);
   expect(r.code).toBe(4);
 });
+
+// A link-local address (fe80::/10) means nothing without its interface: connect() says EINVAL.
+test.each(["get", "ls"])("%s of a link-local address without a zone id says it needs its interface, one line, exit 4, not retried under --retries 2", async (command) => {
+  const url = `ftp://alice:alice-pw@[fe80::1]:${srv.port}/hello.txt`;
+  const r = await runFtpkit(command === "get" ? ["get", url, "x.txt", "--retries", "2"] : ["ls", url, "--retries", "2"], { cwd: work, timeoutMs: 20_000 });
+  expect(r.stderr.trimEnd()).toBe(`[error] cannot open control connection to [fe80::1]:${srv.port}: a link-local address needs its interface (%25IFACE, e.g. [fe80::1%25eth0])`);
+  expect(r.code).toBe(4);
+});

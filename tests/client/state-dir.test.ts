@@ -80,6 +80,18 @@ test("falling back says so once on stderr (not under -q): stdout stays empty, --
   expect([quiet.code, quiet.stderr]).toEqual([0, ""]);
 });
 
+test("a command without a transfer says so too: resume --list, once on stderr (not under -q)", async () => {
+  const env = homeless();
+  const state = join(env.TMPDIR!, `ftpkit-state-${process.getuid!()}`);
+  const notice = `[warn] cannot create ftpkit's state directory ${join(work, "not-a-dir", "state", "ftpkit")} (ENOTDIR): keeping what resume needs in ${state}, which lasts as long as the temp directory; set $XDG_STATE_HOME to keep it elsewhere`;
+  const list = await runFtpkit(["resume", "--list"], { cwd: work, env });
+  expect([list.code, list.stdout, list.stderr.trimEnd().split("\n")]).toEqual([0, "nothing to resume\n", [notice]]);
+  const json = await runFtpkit(["resume", "--list", "--json"], { cwd: work, env });
+  expect([json.code, JSON.parse(json.stdout), json.stderr.trimEnd().split("\n")]).toEqual([0, [], [notice]]);
+  const quiet = await runFtpkit(["resume", "--list", "-q"], { cwd: work, env });
+  expect([quiet.code, quiet.stdout, quiet.stderr]).toEqual([0, "nothing to resume\n", ""]);
+});
+
 test("a fallback in a temp directory any user may write without the sticky bit is refused: one line, exit 3", async () => {
   const env = homeless();
   chmodSync(env.TMPDIR!, 0o777); // anyone could rename ftpkit-state-UID away and put their own in its place

@@ -249,6 +249,11 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     ['startServer: maxRate must be a whole number of bytes per second (0: no limit), got "2MB"', { users: me, maxRate: "2MB" as unknown as number }],
     ["startServer: idleTimeoutSec must be a number of seconds of at least 1, got 0", { users: me, idleTimeoutSec: 0 }],
     ["startServer: port must be a whole number from 0 to 65535, got 70000", { users: me, port: 70000 }],
+    ["startServer: host 999.1.1.1 is not an IPv4 address (four numbers from 0 to 255, e.g. 192.0.2.10)", { users: me, host: "999.1.1.1" }],
+    ["startServer: host 1.2.3 is not an IPv4 address (four numbers from 0 to 255, e.g. 192.0.2.10)", { users: me, host: "1.2.3" }],
+    ["startServer: host ::g is not an IPv6 address (e.g. ::1, or :: for every address)", { users: me, host: "::g" }],
+    ['startServer: host "a b" is not an address or a host name', { users: me, host: "a b" }],
+    ["startServer: host no-such-host.invalid: no such host (the name resolves to no address)", { users: me, host: "no-such-host.invalid" }],
     ['startServer: log must be "text" or "json", got "xml"', { users: me, log: "xml" as "text" }],
     ["startServer: users[0].quota must be a whole number of bytes or a size such as 10MB (0: no limit), got -5", { users: [{ name: "me", password: "pw", quota: -5 }] }],
     ['startServer: users[0].quota: size "-1" is negative: for no limit, write 0, none or unlimited', { users: [{ name: "me", password: "pw", quota: "-1" }] }],
@@ -258,6 +263,15 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     ["startServer: tls.implicitPort must be a whole number from 0 to 65535, got -1", { users: me, tls: { cert: CERT, key: KEY, implicitPort: -1 } }],
   ] as Array<[string, Parameters<typeof startServer>[0]]>)("%s", async (expected, opts) => {
     expect(await refused(startServer(opts))).toBe(expected);
+  });
+
+  test.each(["::1", "localhost"])("host %s (an IPv6 address; a host name that resolves) still listens", async (host) => {
+    const server = await startServer({ users: me, host });
+    try {
+      expect(server.port).toBeGreaterThan(0);
+    } finally {
+      await server.close();
+    }
   });
 
   test("a busy implicit TLS port is named tls.implicitPort", async () => {

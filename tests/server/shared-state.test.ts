@@ -11,6 +11,7 @@ import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { CONN_CLOSE, CONN_OPEN, LEASE, NODE_GONE, SET_USED, SETTLE } from "../../server/state/scripts.ts";
 import { RedisLedger } from "../../server/state/redis-ledger.ts";
+import { RedisRates } from "../../server/state/redis-rates.ts";
 import { RUN_TAG_ENV } from "../../server/state/node-id.ts";
 import { RedisClient } from "bun";
 import { RedisState } from "../../server/state/redis.ts";
@@ -491,5 +492,45 @@ describe("S3 per-key locks in the shared store (s3-key-lock.ts)", () => {
     } finally {
       await state.close();
     }
+  });
+});
+
+describe("a --workers sibling known dead (NODE_GONE) that served a user with --max-user-rate", () => {
+  // The dead node stayed in the user's `rate:` set until --state-ttl: a survivor kept 1/2 of the rate.
+  const scenario = async (send: (cmd: string, args: string[]) => Promise<unknown>) => {
+    const context = (node: string) => ({
+      prefix: "p:",
+      node,
+      leaseTtlMs: 60_000,
+      eval: (script: string, keys: string[], args: (string | number)[]) => send("EVAL", [script, String(keys.length), ...keys, ...args.map(String)]),
+      send,
+    });
+    // The dead node is in the node table (its session counted there), as NODE_GONE finds nodes.
+    await send("EVAL", [CONN_OPEN, "1", "p:nodes", "host-a:4242:abc123", "127.0.0.1", "100", "100", "60000", "p:"]);
+    const dead = new RedisRates(context("host-a:4242:abc123"), true);
+    const alive = new RedisRates(context("host-a:4343:def456"), true);
+    dead.userRateShare("alice", true);
+    alive.userRateShare("alice", true);
+    await dead.beat();
+    await alive.beat();
+    const before = alive.rateShare("alice");
+    await send("EVAL", [NODE_GONE, "1", "p:nodes", "host-a:4242:", "p:"]);
+    await alive.beat();
+    return [before, alive.rateShare("alice")];
+  };
+
+  test("redis-server: the survivor's share is the whole rate at its next heartbeat", async () => {
+    redis = await startRedis();
+    const client = new RedisClient(redis.url);
+    try {
+      expect(await scenario((cmd, args) => client.send(cmd, args))).toEqual([0.5, 1]);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("the --workers primary's store: the same", async () => {
+    const store = new MemoryStore();
+    expect(await scenario(async (cmd, args) => store.exec(cmd, args))).toEqual([0.5, 1]);
   });
 });
