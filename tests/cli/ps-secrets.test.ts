@@ -19,14 +19,10 @@ function shownArgs(pid: number): string[] {
 }
 
 /**
- * For each password: ftpkit run with `args(port, password)` against a server that reads the client's
- * /proc/PID/cmdline (and `ps -o args`) when the password arrives, then refuses the login (exit 6).
+ * A server that asks for a password, calls `atPass` with it as it arrives (the client still waiting
+ * for the answer), then refuses the login (530: the client exits 6). Stopped with the test.
  */
-async function cmdlinesAtPass(args: (port: number, password: string) => string[], passwords: string[]): Promise<{ raw: Buffer; line: string; ps: string; port: number }[]> {
-  let clientPid = 0;
-  const seen: { raw: Buffer; line: string; ps: string; port: number }[] = [];
-  let heard!: () => void;
-  let passArrived = new Promise<void>((resolve) => (heard = resolve));
+function refusingAtPass(atPass: (password: string) => void) {
   const server = Bun.listen<{ buffer: string }>({
     hostname: "127.0.0.1",
     port: 0,
@@ -43,17 +39,32 @@ async function cmdlinesAtPass(args: (port: number, password: string) => string[]
           s.data.buffer = s.data.buffer.slice(nl + 2);
           if (line.startsWith("USER ")) s.write("331 password please\r\n");
           else if (line.startsWith("PASS ")) {
-            const raw = readFileSync(`/proc/${clientPid}/cmdline`);
-            const ps = Bun.spawnSync(["ps", "-o", "args=", "-p", String(clientPid)]).stdout.toString().trimEnd();
-            seen.push({ raw, line: raw.toString("latin1").split("\0")[0]!, ps, port: server.port });
+            atPass(line.slice(5));
             s.write("530 not today\r\n");
-            heard();
           } else s.write("500 no\r\n");
         }
       },
     },
   });
   owned.later(() => server.stop(true));
+  return server;
+}
+
+/**
+ * For each password: ftpkit run with `args(port, password)` against a server that reads the client's
+ * /proc/PID/cmdline (and `ps -o args`) when the password arrives, then refuses the login (exit 6).
+ */
+async function cmdlinesAtPass(args: (port: number, password: string) => string[], passwords: string[]): Promise<{ raw: Buffer; line: string; ps: string; port: number }[]> {
+  let clientPid = 0;
+  const seen: { raw: Buffer; line: string; ps: string; port: number }[] = [];
+  let heard!: () => void;
+  let passArrived = new Promise<void>((resolve) => (heard = resolve));
+  const server = refusingAtPass(() => {
+    const raw = readFileSync(`/proc/${clientPid}/cmdline`);
+    const ps = Bun.spawnSync(["ps", "-o", "args=", "-p", String(clientPid)]).stdout.toString().trimEnd();
+    seen.push({ raw, line: raw.toString("latin1").split("\0")[0]!, ps, port: server.port });
+    heard();
+  });
   for (const password of passwords) {
     const proc = spawnFtpkit(args(server.port, password), { cwd: owned.workDir() });
     clientPid = proc.pid;
@@ -153,31 +164,10 @@ describe("ps shows stars", () => {
     let seen: { pass: string; shown: string[] } | null = null;
     let heard!: () => void;
     const passArrived = new Promise<void>((resolve) => (heard = resolve));
-    const server = Bun.listen<{ buffer: string }>({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open(s) {
-          s.data = { buffer: "" };
-          s.write("220 ready\r\n");
-        },
-        data(s: Socket<{ buffer: string }>, chunk) {
-          s.data.buffer += chunk.toString();
-          let nl: number;
-          while ((nl = s.data.buffer.indexOf("\r\n")) >= 0) {
-            const line = s.data.buffer.slice(0, nl);
-            s.data.buffer = s.data.buffer.slice(nl + 2);
-            if (line.startsWith("USER ")) s.write("331 password please\r\n");
-            else if (line.startsWith("PASS ")) {
-              seen = { pass: line.slice(5), shown: shownArgs(clientPid) };
-              s.write("530 not today\r\n");
-              heard();
-            } else s.write("500 no\r\n");
-          }
-        },
-      },
+    const server = refusingAtPass((pass) => {
+      seen = { pass, shown: shownArgs(clientPid) };
+      heard();
     });
-    owned.later(() => server.stop(true));
     const url = `ftp://alice:s3cret-pw@127.0.0.1:${server.port}/file.bin`;
     const proc = spawnFtpkit(["get", url, "out.bin", "-q"], { cwd: owned.workDir() });
     clientPid = proc.pid;
