@@ -250,15 +250,14 @@ const IMPLS: Array<[string, Impl]> = [
       return "OK";
     },
   ],
+  [
+    S.NODE_GONE,
+    (db, _keys, [prefix]) => {
+      db.nodeGone(prefix!);
+      return 0;
+    },
+  ],
 ];
-
-IMPLS.push([
-  S.NODE_GONE,
-  (db, _keys, [prefix]) => {
-    db.nodeGone(prefix!);
-    return 0;
-  },
-]);
 
 const BY_TEXT = new Map(IMPLS);
 const BY_SHA = new Map(IMPLS.map(([text, impl]) => [new Bun.CryptoHasher("sha1").update(text).digest("hex"), impl]));
