@@ -4,7 +4,7 @@
 // only kill -9 ended the process. The open runs on the thread pool instead, where the signal handlers
 // can still end the process (130, 143) while it waits.
 import { closeSync, constants, openSync, statSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 
 /**
  * Open `path` for writing ("w", as before: O_WRONLY|O_CREAT|O_TRUNC). For a FIFO nobody reads yet
@@ -23,6 +23,8 @@ export async function openStreamTarget(path: string, waiting: () => void): Promi
   try {
     // The probe stays open until the real one is: closed before, it was the FIFO's only writer
     // going away, and a reader such as cat took that for the end of the data and left.
+    // node:fs/promises is loaded here, for the rare stream target: at start-up it cost every get ~3 ms.
+    const { open } = await import("node:fs/promises");
     return await open(path, "w");
   } finally {
     if (probe !== null) closeSync(probe);

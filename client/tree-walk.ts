@@ -81,7 +81,8 @@ export interface Listers {
  */
 const MAX_WALK_DEPTH = 256;
 const MAX_WALK_ENTRIES = 5_000_000;
-const tooManyEntries = `the remote tree has more than ${MAX_WALK_ENTRIES.toLocaleString("en-US")} entries; not walking it further (copy it in parts)`;
+// Grouped by hand: toLocaleString loads ICU's number formatting, ~3 ms of every tree job's start-up.
+const tooManyEntries = `the remote tree has more than ${String(MAX_WALK_ENTRIES).replace(/\B(?=(\d{3})+$)/g, ",")} entries; not walking it further (copy it in parts)`;
 /** Listing bytes of one walk: 430 bytes a line for 5,000,000 entries (ProFTPD's MLSD lines with every fact and a long name: ~250). */
 const MAX_WALK_LISTING_BYTES = 2 * 1024 ** 3;
 const tooLarge = `the remote tree's listings are larger than ${MAX_WALK_LISTING_BYTES / 1024 ** 3} GiB; not walking it further (copy it in parts)`;

@@ -43,6 +43,14 @@ test("get, put, sync and resume import no module that loads Node's streams at st
   expect(heavy).toEqual([]);
 });
 
+/** Builtins that cost a start-up without loading Node's streams: node:fs/promises ~3 ms (only `get URL FIFO` opens with it). */
+const COSTLY = ["node:fs/promises", "fs/promises"];
+
+test("get, put, sync and resume do not import node:fs/promises at start-up", () => {
+  const costly = [...staticImports(ROOTS)].filter(([name]) => COSTLY.includes(name)).map(([name, by]) => `${name} (imported by ${by.slice(REPO.length + 1)})`);
+  expect(costly).toEqual([]);
+});
+
 let server: FtpkitPeer;
 let work: string;
 
@@ -84,4 +92,31 @@ process.on("exit", () => writeSync(2, "process.stdout used: " + used + "\\n"));
   expect(code).toBe(0);
   expect(readFileSync(join(work, "dst", "f2.bin")).length).toBe(10_000);
   expect(stderr.trim()).toBe("process.stdout used: false");
+});
+
+test("a quiet get -r formats no number for a locale (ICU's number formatting costs ~3 ms to load)", async () => {
+  // Preloaded: says at exit whether Number.prototype.toLocaleString was called.
+  const trap = join(work, "locale-trap.ts");
+  writeFileSync(
+    trap,
+    `import { writeSync } from "node:fs";
+const original = Number.prototype.toLocaleString;
+let used = false;
+Number.prototype.toLocaleString = function (...args: Parameters<typeof original>) { used = true; return original.apply(this, args); };
+process.on("exit", () => writeSync(2, "toLocaleString used: " + used + "\\n"));
+`,
+  );
+  const proc = Bun.spawn(["bun", "--preload", trap, FTPKIT, "get", "-r", server.url("/tree"), join(work, "dst-locale"), "-q"], {
+    cwd: work,
+    env: { ...cleanEnv(), NO_COLOR: "1", MIMALLOC_PURGE_DELAY: "-1" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill(9), 20_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  expect(code).toBe(0);
+  expect(readFileSync(join(work, "dst-locale", "f2.bin")).length).toBe(10_000);
+  expect(stderr.trim()).toBe("toLocaleString used: false");
 });
