@@ -6,6 +6,9 @@ import type { DigestAlgorithm } from "./remote-hash.ts";
 import type { TokenBucket } from "./transfer.ts";
 import type { Trace } from "./trace.ts";
 
+/** The argument that names standard output (get) or standard input (put). */
+export const STDIO = "-";
+
 export interface TransferOptions {
   verify: boolean;
   hash: DigestAlgorithm;

@@ -23,8 +23,8 @@ import { remoteDirExists } from "./tree-plan.ts";
 import { sayInterrupted, whenInterrupted } from "./on-interrupt.ts";
 import type { TransferResult } from "./operations.ts";
 
-/** The argument that names standard output (get) or standard input (put). */
-export const STDIO = "-";
+import { STDIO } from "./options.ts";
+export { STDIO };
 
 
 /**

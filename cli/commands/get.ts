@@ -2,12 +2,12 @@
 import { defineCommand } from "citty";
 import { statSync } from "node:fs";
 import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec, wholeNumber } from "../args.ts";
-import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
-import { getToStream, STDIO } from "../../client/stdio-transfer.ts";
-import { getFile } from "../../client/operations.ts";
-import { consola } from "../../client/messages.ts";
-import { openStreamTarget } from "../stream-target.ts";
+import { STDIO } from "../../client/options.ts";
 import { hasGlob, unescapeGlob, urlGlobSegment } from "../../protocol/glob.ts";
+
+// What only one file needs (a single get, standard output, a FIFO) is imported where it is used: a
+// tree job (get -r, a glob) never runs it, and those modules (operations.ts and what it imports:
+// segmented downloads, the rival-job checks; stdio-transfer.ts, single-file.ts) cost its start-up ~4 ms.
 
 export default defineCommand({
   meta: { name: "get", description: "Download a file, a glob or (-r) a directory (ftp://user[:password]@host[:port]/path, relative to the login directory); a file keeps the remote modification time (MDTM, when the server offers it), except on standard output" },
@@ -35,6 +35,8 @@ export default defineCommand({
     // One file: an escaped wildcard (`\[ab\].txt`) is part of its name.
     const url = tree ? urlArg : urlArg.replace(/[^/]*$/, unescapeGlob);
     if (args.local === STDIO) {
+      const { checkStdioArgs } = await import("../single-file.ts");
+      const { getToStream } = await import("../../client/stdio-transfer.ts");
       checkStdioArgs(args, rawArgs, "standard output", tree);
       await getToStream(url, opts);
       return;
@@ -44,6 +46,7 @@ export default defineCommand({
       await runTreeJob({ direction: "get", url: urlArg, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
+    const { checkSingleFileArgs, quietForJson, runSingleFile } = await import("../single-file.ts");
     checkSingleFileArgs(args, rawArgs);
     // A device, FIFO or socket (or a link to one) is written into, as curl and cp do: renaming a
     // part file over it replaced it (as root, `get URL /dev/null` broke /dev/null for everyone).
@@ -51,6 +54,9 @@ export default defineCommand({
       if (segments > 1) throw new CliError(`--segments writes a file at several places at once; ${args.local} takes bytes in order`);
       // Not openSync: a FIFO without a reader would hold the event loop, and with it Ctrl-C (stream-target.ts).
       const quiet = opts.quiet || args.json === true;
+      const { openStreamTarget } = await import("../stream-target.ts");
+      const { consola } = await import("../../client/messages.ts");
+      const { getToStream } = await import("../../client/stdio-transfer.ts");
       const target = await openStreamTarget(args.local, () => quiet || consola().info(`${args.local}: waiting for a reader (a FIFO)`));
       try {
         await runSingleFile(args.json, "get", url, args.local, () => getToStream(url, quietForJson(opts, args.json), { fd: target.fd, name: args.local! }));
@@ -59,6 +65,7 @@ export default defineCommand({
       }
       return;
     }
+    const { getFile } = await import("../../client/operations.ts");
     await runSingleFile(args.json, "get", url, args.local, () => getFile(url, args.local, quietForJson(opts, args.json)));
   },
 });
