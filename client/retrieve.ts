@@ -8,7 +8,7 @@ import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } fro
 import { LineAtFirstByte } from "./messages.ts";
 import { worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { download, jobLimiter, LocalWriteError, localWriteError, TransferInterrupted } from "./transfer.ts";
+import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import {
   askDigest,
@@ -190,10 +190,12 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // A full (or read-only) disk: what was written stays for `ftpkit resume` once there is room (the
     // resume checks it against the server's ranged digest first).
     const diskFull = err instanceof LocalWriteError && err.diskRefuses && fd >= 0 ? fstatSync(fd).size : 0;
-    if (fd >= 0) closeSync(fd);
-    // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
+    const opened = fd >= 0;
+    if (opened) closeSync(fd);
+    // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind (the
+    // part file only if it was opened: what stands there and could not be is not ours to remove).
     if (created && offset === 0 && diskFull === 0) {
-      rmSync(part, { force: true });
+      if (opened) rmSync(part, { force: true });
       ctx.discard();
     }
     // Still a LocalWriteError: a tree job stops starting files on it.
@@ -335,12 +337,14 @@ async function openPart(part: string): Promise<{ fd: number; existed: boolean }>
       return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL), existed: false };
     } catch (err) {
       if ((err as { code?: string }).code !== "EEXIST") throw err;
-      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT), existed: true };
+      // Never through a symbolic link (ELOOP): one planted as the part file's name, in a shared or
+      // synced directory, would have the download written into its target, outside the destination.
+      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW), existed: true };
     }
   } catch (err) {
     // A disk that refuses the file itself (read-only, full, over quota) refuses every later one: as a
     // LocalWriteError, a tree job starts no further file (it tried each, failing each the same way).
-    throw localWriteError("create", part, err);
+    throw partFileError(part, err);
   }
 }
 

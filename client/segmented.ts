@@ -11,7 +11,7 @@ import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
 import { isRetryable, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { jobLimiter, localWriteError, TransferInterrupted } from "./transfer.ts";
+import { jobLimiter, partFileError, TransferInterrupted } from "./transfer.ts";
 import { downloadRange } from "./segment-range.ts";
 import { downloadFile } from "./retrieve.ts";
 
@@ -283,8 +283,9 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
 /** The part file, opened or created: a failure is one line naming it and why (not Node's EACCES line). */
 function openPartFile(part: string): number {
   try {
-    return openSync(part, constants.O_RDWR | constants.O_CREAT, 0o644);
+    // O_NOFOLLOW: never written through a symbolic link standing as the part file (retrieve.ts's openPart).
+    return openSync(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   } catch (err) {
-    throw localWriteError("create", part, err);
+    throw partFileError(part, err);
   }
 }
