@@ -161,6 +161,14 @@ export function treeSpec(args: { parallel?: string }, rawArgs: readonly string[]
   const exclude = repeatedFlag(rawArgs, "exclude");
   // An empty pattern (an unset shell variable) excludes nothing: with --delete that is no small slip.
   if (exclude.includes("")) throw new UsageError("--exclude needs a GLOB; it was given an empty one");
+  // Nor does one with a ".", ".." or empty segment: the paths it is matched against have none
+  // (`--exclude ./cache` matched nothing, and sync --delete removed the cache it was meant to keep).
+  for (const p of exclude) {
+    const segs = p.replace(/^\/+|\/+$/g, "").split("/");
+    if (!segs.some((seg) => seg === "" || seg === "." || seg === "..")) continue;
+    const hint = p.startsWith("./") && p.length > 2 ? `: write ${p.slice(1)}` : "";
+    throw new UsageError(`--exclude ${JSON.stringify(p)} would exclude nothing: paths are matched from the tree's root, and have no ".", ".." or empty segment${hint}`);
+  }
   return { parallel, exclude };
 }
 
