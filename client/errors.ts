@@ -223,6 +223,8 @@ export function localCause(err: unknown, creating = false): string {
       return "disk quota exceeded";
     case "EIO":
       return "input/output error";
+    case "ENAMETOOLONG":
+      return "name too long";
     case "EFBIG":
       return "file too large (the file system's limit, or ulimit -f)";
   }

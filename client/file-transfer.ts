@@ -53,6 +53,16 @@ export function besideFile(local: string, suffix: string): string {
   return local.slice(0, slash + 1) + cut + tag + suffix;
 }
 
+/**
+ * Refuse, before any byte moves, a download whose local name is longer than file systems take: the
+ * whole file came, and then its rename into place failed (ENAMETOOLONG, in Node's words), leaving
+ * the bytes in a part file no run could finish (a Windows server's 100 CJK characters are 300 bytes).
+ */
+export function checkLocalName(local: string, hint = ""): void {
+  const bytes = Buffer.byteLength(local.slice(local.lastIndexOf("/") + 1));
+  if (bytes > NAME_MAX) throw new ClientError(`cannot create ${local}: its name is ${bytes} bytes, more than a file system takes (${NAME_MAX})${hint}`, { kind: "local" });
+}
+
 /** What a file transfer reports as it goes (a Progress bar, or one file's share of a tree's display). */
 export interface FileProgress {
   start(done: number, total?: number | null): void;

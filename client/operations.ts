@@ -17,7 +17,7 @@ import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { remoteDirExists } from "./tree-plan.ts";
-import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
+import { besideFile, checkLocalName, checkWritableDir, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
@@ -89,6 +89,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   checkTlsFlags(url, opts);
   const local = landingPath(downloadTarget(url, localArg));
   checkWritableDir(dirname(local));
+  checkLocalName(local, basename(local) === basename(url.path) ? ": give it a shorter local name (ftpkit get URL NAME)" : "");
   const dir = opts.journal ?? journalDir();
   const id = transferId("get", displayUrl(url), local);
   const note = new Notifier(opts.quiet);

@@ -13,6 +13,7 @@ import { chunkSink, type ChunkSink } from "./hasher.ts";
 import {
   askDigest,
   besideFile,
+  checkLocalName,
   CORRUPT_SUFFIX,
   describeChange,
   localDigest,
@@ -50,6 +51,7 @@ export interface DownloadJob {
 export async function downloadFile(session: Session, job: DownloadJob, ctx: FileContext): Promise<FileOutcome> {
   const { note, algo, progress } = ctx;
   const { remote: path, part } = job;
+  checkLocalName(job.local);
   using _lock = lockDownload(part, job.local);
   ctx.locked?.();
   let sink: ChunkSink | null = null;
