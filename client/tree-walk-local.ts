@@ -3,6 +3,7 @@
 import { lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ClientError } from "./client.ts";
+import { localCause } from "./errors.ts";
 import { PART_SUFFIX } from "./file-transfer.ts";
 import { clashingNames, isBesideName, type WalkOptions } from "./tree-walk.ts";
 import type { TreeEntry } from "./tree-plan.ts";
@@ -17,7 +18,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
   const out: TreeEntry[] = [];
   /** An entry below the root that cannot be read goes to onUnreadable (the root itself fails the walk). */
   const unreadable = (rel: string, err: unknown): void => {
-    const failure = new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
+    const failure = new ClientError(`cannot read ${join(root, rel)}: ${localCause(err)}`, { kind: "local" });
     if (rel === "" || !opts.onUnreadable) throw failure;
     opts.onUnreadable(rel, failure);
   };
