@@ -66,6 +66,9 @@ export function landingPath(local: string): string {
       return path; // nothing there yet (or a link to nothing: its target is created)
     }
     if (!st.isSymbolicLink()) {
+      // Refused now: the whole file came, and then its rename failed ("EISDIR: illegal operation on
+      // a directory, rename …"), keeping the bytes in a part file no resume could finish.
+      if (st.isDirectory()) throw new ClientError(`cannot write ${path}: a directory stands there (give the download another name: ftpkit get URL NAME)`, { kind: "local" });
       try {
         if (st.isFile()) accessSync(path, constants.W_OK);
       } catch {

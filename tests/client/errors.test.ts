@@ -17,6 +17,7 @@ beforeAll(async () => {
   mkdirSync(join(peer.root, "a-dir"));
   work = tempDir();
   Bun.spawnSync(["mkfifo", join(work, "pipe")]);
+  mkdirSync(join(work, "holder", "exists.txt"), { recursive: true }); // a directory where a download's file would go
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   closedPort = l.port;
   l.stop(true);
@@ -48,6 +49,8 @@ describe("clear errors and non-zero exits", () => {
     { name: "an unwritable local directory", status: 3, args: () => ["get", peer.url("/exists.txt"), unwritableDir() + "/"], message: /cannot write to .*(permission denied|not permitted)/ },
     { name: "get -r into a directory that cannot be created", status: 3, args: () => ["get", "-r", peer.url("/a-dir"), unwritableDir() + "/tree"], message: /cannot create .*\/tree: (permission denied|no such file or directory)$/ },
     { name: "get -r under a file", status: 3, args: () => ["get", "-r", peer.url("/a-dir"), "local.txt/sub"], message: /cannot create .*local\.txt\/sub: a file stands in its path$/ },
+    // Before: the whole file came, then "EISDIR: illegal operation on a directory, rename …", its part file and record kept.
+    { name: "a directory where the file would go", status: 3, args: () => ["get", peer.url("/exists.txt"), "holder/"], message: /cannot write .*\/holder\/exists\.txt: a directory stands there \(give the download another name: ftpkit get URL NAME\)$/ },
     { name: "a local directory that does not exist", status: 3, args: () => ["get", peer.url("/exists.txt"), join(work, "nope", "f")], message: /no such directory/ },
     { name: "a missing local file to upload", status: 3, args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
     { name: "an empty local path to upload (an unset variable)", status: 2, args: () => ["put", "", peer.url("/up.bin")], message: /LOCAL is empty: put uploads a local file or directory/ },
