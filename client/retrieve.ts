@@ -2,7 +2,7 @@
 // resumed download began with, continue the part (or start over when that cannot be trusted or the
 // server has no REST), stream while hashing, reconnect after a drop, compare sizes and digests, then
 // publish (rename) or set the bad data aside. What uploads share with it is in file-transfer.ts.
-import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } from "./errors.ts";
 import { LineAtFirstByte } from "./messages.ts";
@@ -12,15 +12,14 @@ import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupt
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import {
   askDigest,
-  besideFile,
   checkLocalName,
-  CORRUPT_SUFFIX,
   describeChange,
   localDigest,
   lockDownload,
   refuseIfChanged,
   remoteState,
   remoteTimeToKeep,
+  setAsideBad,
   type FileContext,
   type FileOutcome,
   type RemoteExpectation,
@@ -60,8 +59,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   let offset = 0;
   /** A bad download (or one of a file that changed meanwhile) is kept beside the file, and its job forgotten. */
   const setAside = () => {
-    const aside = besideFile(job.local, CORRUPT_SUFFIX);
-    renameSync(part, aside);
+    const aside = setAsideBad(part, job.local);
     ctx.discard();
     return aside;
   };

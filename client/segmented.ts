@@ -5,7 +5,7 @@
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported } from "./errors.ts";
-import { askDigest, besideFile, CORRUPT_SUFFIX, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, setAsideBad, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
@@ -267,8 +267,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
       // As a single stream's: a file replaced or grown on the server meanwhile (its digest is the new
       // one's) is no corruption. Each range stops at the size it began with, so only SIZE/MDTM tell.
       const now = await remoteState(verdictClient.client, job.remote).catch(() => null);
-      const aside = besideFile(job.local, CORRUPT_SUFFIX);
-      renameSync(job.part, aside);
+      const aside = setAsideBad(job.part, job.local);
       ctx.discard();
       const change = now && !now.missing ? describeChange({ size, mtime: st.mtime }, now) : "";
       if (change) throw new RemoteChanged(change, `the ${size} bytes that came are kept in ${aside}`);

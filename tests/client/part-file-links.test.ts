@@ -1,11 +1,13 @@
-// A symbolic link standing where a download's part file goes (planted in a shared or synced
-// directory) is never written through: the download of that file fails naming it, the link and
-// its target are left as they were.
+// What stands at the names beside a download. A symbolic link where its part file goes (planted in
+// a shared or synced directory) is never written through: the download of that file fails naming
+// it, the link and its target are left as they were. A directory where a bad download would be set
+// aside leaves the bytes in the part file, and the verdict is still the verification's.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit, startFtpkitServer, type FtpkitPeer } from "../helpers/peers.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
+import { sendsFile, startScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -75,4 +77,32 @@ describe("a symbolic link as the part file", () => {
     expect(existsSync(join(dest, "b.txt"))).toBe(false);
     expect(readFileSync(join(dest, "sub", "c.txt"), "utf8")).toBe("c\n");
   });
+});
+
+describe("a directory where a bad download is set aside (FILE.ftpkit-corrupt)", () => {
+  for (const how of [[], ["--segments", "2"]]) {
+    test(`get${how.length ? ` ${how.join(" ")}` : ""}: a digest mismatch is still exit 9 and says so, the bytes kept in the part file`, async () => {
+      const srv = startScriptedServer({
+        feat: ["SIZE", "REST STREAM", "HASH SHA-256*"],
+        on: {
+          SIZE: (c) => c.reply(213, "10"),
+          REST: (c) => c.reply(350, "ok"),
+          // Not the digest of 0123456789.
+          HASH: (c, arg) => c.reply(213, `SHA-256 0-10 ${"0".repeat(64)} ${arg}`),
+          RETR: sendsFile(Buffer.from("0123456789")),
+        },
+      });
+      owned.later(() => srv.stop());
+      const work = owned.workDir();
+      mkdirSync(join(work, "f.ftpkit-corrupt", "inner"), { recursive: true });
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/f`, "f", "--retries", "0", ...how], { cwd: work });
+      const part = join(work, "f.ftpkit-part");
+      // Before: "EISDIR: illegal operation on a directory, rename …" and exit 3, not a word of the mismatch.
+      expect(r.stderr).toContain(`sha256 mismatch: received 84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882, the server reports ${"0".repeat(64)}; the bad download is kept in ${part} (not in ${join(work, "f.ftpkit-corrupt")}: a directory stands there)`);
+      expect(r.code).toBe(9);
+      expect(readFileSync(part, "utf8")).toBe("0123456789");
+      expect(existsSync(join(work, "f.ftpkit-corrupt", "inner"))).toBe(true);
+      expect(existsSync(join(work, "f"))).toBe(false);
+    });
+  }
 });
