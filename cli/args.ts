@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { parseRate } from "../protocol/size.ts";
 import { ParseError } from "../protocol/errors.ts";
 import { withoutPassword } from "../protocol/url.ts";
+import { printableName } from "../protocol/printable.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "../client/remote-hash.ts";
 import { stderrTrace } from "../client/trace.ts";
 
@@ -43,6 +44,9 @@ export class UsageError extends CliError {
 export function refuseUrlAsLocal(local: string | undefined, role: string, what: string): void {
   // An empty one (`put "$UNSET" URL`) resolved to the working directory, as if "." had been given.
   if (local === "") throw new UsageError(`${role} is empty: ${what}`);
+  // Bytes that are not UTF-8 (a Latin-1 name) reach the program as U+FFFD: the path then names
+  // another file. `get URL $'x\xe9.txt'` wrote "x\uFFFD.txt" and said it was done.
+  if (local?.includes("\uFFFD")) throw new UsageError(`${role} holds bytes that are not valid UTF-8 (${printableName(local)}): arguments are read as UTF-8, so it would name another file; rename it, or name its directory`);
   if (local === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(local)) return;
   throw new UsageError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
 }
@@ -161,6 +165,14 @@ export function treeSpec(args: { parallel?: string }, rawArgs: readonly string[]
   const exclude = repeatedFlag(rawArgs, "exclude");
   // An empty pattern (an unset shell variable) excludes nothing: with --delete that is no small slip.
   if (exclude.includes("")) throw new UsageError("--exclude needs a GLOB; it was given an empty one");
+  // Nor does one with a ".", ".." or empty segment: the paths it is matched against have none
+  // (`--exclude ./cache` matched nothing, and sync --delete removed the cache it was meant to keep).
+  for (const p of exclude) {
+    const segs = p.replace(/^\/+|\/+$/g, "").split("/");
+    if (!segs.some((seg) => seg === "" || seg === "." || seg === "..")) continue;
+    const hint = p.startsWith("./") && p.length > 2 ? `: write ${p.slice(1)}` : "";
+    throw new UsageError(`--exclude ${JSON.stringify(p)} would exclude nothing: paths are matched from the tree's root, and have no ".", ".." or empty segment${hint}`);
+  }
   return { parallel, exclude };
 }
 

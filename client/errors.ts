@@ -223,6 +223,10 @@ export function localCause(err: unknown, creating = false): string {
       return "disk quota exceeded";
     case "EIO":
       return "input/output error";
+    case "ENAMETOOLONG":
+      return "name too long";
+    case "EFBIG":
+      return "file too large (the file system's limit, or ulimit -f)";
   }
   return typeof code === "string" ? code : String((err as Error)?.message ?? err);
 }

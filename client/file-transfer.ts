@@ -2,7 +2,7 @@
 // lock, record the remote state before the first byte, stream while hashing, reconnect and continue
 // after a drop, compare sizes and the server's digest, then publish (rename) or set the bad data aside.
 // This file holds what both directions share; retrieve.ts the download, file-upload.ts the upload.
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, renameSync, statSync } from "node:fs";
 import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { localCause } from "./errors.ts";
 import { acquireLock, type Lock } from "./state.ts";
@@ -51,6 +51,31 @@ export function besideFile(local: string, suffix: string): string {
   let cut = name;
   while (Buffer.byteLength(cut + tag + suffix) > NAME_MAX) cut = Array.from(cut).slice(0, -1).join("");
   return local.slice(0, slash + 1) + cut + tag + suffix;
+}
+
+/**
+ * Keep a bad (or changed-meanwhile) download beside its file as FILE.ftpkit-corrupt, and say where it
+ * is. What stands at that name and cannot be replaced (a directory) leaves the bytes in the part file:
+ * the verdict stays the verification's (exit 9), not "EISDIR: … rename" (exit 3) with no word of it.
+ */
+export function setAsideBad(part: string, local: string): string {
+  const aside = besideFile(local, CORRUPT_SUFFIX);
+  try {
+    renameSync(part, aside);
+    return aside;
+  } catch (err) {
+    return `${part} (not in ${aside}: ${localCause(err)})`;
+  }
+}
+
+/**
+ * Refuse, before any byte moves, a download whose local name is longer than file systems take: the
+ * whole file came, and then its rename into place failed (ENAMETOOLONG, in Node's words), leaving
+ * the bytes in a part file no run could finish (a Windows server's 100 CJK characters are 300 bytes).
+ */
+export function checkLocalName(local: string, hint = ""): void {
+  const bytes = Buffer.byteLength(local.slice(local.lastIndexOf("/") + 1));
+  if (bytes > NAME_MAX) throw new ClientError(`cannot create ${local}: its name is ${bytes} bytes, more than a file system takes (${NAME_MAX})${hint}`, { kind: "local" });
 }
 
 /** What a file transfer reports as it goes (a Progress bar, or one file's share of a tree's display). */

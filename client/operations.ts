@@ -17,7 +17,7 @@ import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { remoteDirExists } from "./tree-plan.ts";
-import { besideFile, checkWritableDir, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
+import { besideFile, checkLocalName, checkWritableDir, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
 import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
@@ -66,6 +66,9 @@ export function landingPath(local: string): string {
       return path; // nothing there yet (or a link to nothing: its target is created)
     }
     if (!st.isSymbolicLink()) {
+      // Refused now: the whole file came, and then its rename failed ("EISDIR: illegal operation on
+      // a directory, rename …"), keeping the bytes in a part file no resume could finish.
+      if (st.isDirectory()) throw new ClientError(`cannot write ${path}: a directory stands there (give the download another name: ftpkit get URL NAME)`, { kind: "local" });
       try {
         if (st.isFile()) accessSync(path, constants.W_OK);
       } catch {
@@ -89,6 +92,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   checkTlsFlags(url, opts);
   const local = landingPath(downloadTarget(url, localArg));
   checkWritableDir(dirname(local));
+  checkLocalName(local, basename(local) === basename(url.path) ? ": give it a shorter local name (ftpkit get URL NAME)" : "");
   const dir = opts.journal ?? journalDir();
   const id = transferId("get", displayUrl(url), local);
   const note = new Notifier(opts.quiet);

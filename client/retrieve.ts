@@ -2,24 +2,24 @@
 // resumed download began with, continue the part (or start over when that cannot be trusted or the
 // server has no REST), stream while hashing, reconnect after a drop, compare sizes and digests, then
 // publish (rename) or set the bad data aside. What uploads share with it is in file-transfer.ts.
-import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, renameSync, rmSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } from "./errors.ts";
 import { LineAtFirstByte } from "./messages.ts";
 import { worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { download, jobLimiter, LocalWriteError, localWriteError, TransferInterrupted } from "./transfer.ts";
+import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import {
   askDigest,
-  besideFile,
-  CORRUPT_SUFFIX,
+  checkLocalName,
   describeChange,
   localDigest,
   lockDownload,
   refuseIfChanged,
   remoteState,
   remoteTimeToKeep,
+  setAsideBad,
   type FileContext,
   type FileOutcome,
   type RemoteExpectation,
@@ -50,6 +50,7 @@ export interface DownloadJob {
 export async function downloadFile(session: Session, job: DownloadJob, ctx: FileContext): Promise<FileOutcome> {
   const { note, algo, progress } = ctx;
   const { remote: path, part } = job;
+  checkLocalName(job.local);
   using _lock = lockDownload(part, job.local);
   ctx.locked?.();
   let sink: ChunkSink | null = null;
@@ -58,8 +59,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
   let offset = 0;
   /** A bad download (or one of a file that changed meanwhile) is kept beside the file, and its job forgotten. */
   const setAside = () => {
-    const aside = besideFile(job.local, CORRUPT_SUFFIX);
-    renameSync(part, aside);
+    const aside = setAsideBad(part, job.local);
     ctx.discard();
     return aside;
   };
@@ -190,10 +190,12 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // A full (or read-only) disk: what was written stays for `ftpkit resume` once there is room (the
     // resume checks it against the server's ranged digest first).
     const diskFull = err instanceof LocalWriteError && err.diskRefuses && fd >= 0 ? fstatSync(fd).size : 0;
-    if (fd >= 0) closeSync(fd);
-    // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind.
+    const opened = fd >= 0;
+    if (opened) closeSync(fd);
+    // Nothing useful landed in a brand-new transfer: leave no empty file and no record behind (the
+    // part file only if it was opened: what stands there and could not be is not ours to remove).
     if (created && offset === 0 && diskFull === 0) {
-      rmSync(part, { force: true });
+      if (opened) rmSync(part, { force: true });
       ctx.discard();
     }
     // Still a LocalWriteError: a tree job stops starting files on it.
@@ -335,12 +337,14 @@ async function openPart(part: string): Promise<{ fd: number; existed: boolean }>
       return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL), existed: false };
     } catch (err) {
       if ((err as { code?: string }).code !== "EEXIST") throw err;
-      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT), existed: true };
+      // Never through a symbolic link (ELOOP): one planted as the part file's name, in a shared or
+      // synced directory, would have the download written into its target, outside the destination.
+      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW), existed: true };
     }
   } catch (err) {
     // A disk that refuses the file itself (read-only, full, over quota) refuses every later one: as a
     // LocalWriteError, a tree job starts no further file (it tried each, failing each the same way).
-    throw localWriteError("create", part, err);
+    throw partFileError(part, err);
   }
 }
 

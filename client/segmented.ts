@@ -2,16 +2,16 @@
 // (REST + RETR, like lftp's pget -n) into one partial file; then the whole file is hashed and
 // verified as one. Segment progress is kept in the journal record, so `ftpkit resume` continues
 // every segment where it stopped.
-import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported } from "./errors.ts";
-import { askDigest, besideFile, CORRUPT_SUFFIX, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, setAsideBad, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
 import { isRetryable, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { jobLimiter, localWriteError, TransferInterrupted } from "./transfer.ts";
+import { jobLimiter, localWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
 import { downloadRange } from "./segment-range.ts";
 import { downloadFile } from "./retrieve.ts";
 
@@ -116,7 +116,20 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
   let saver: ReturnType<typeof setInterval> | undefined;
   const sessions: Session[] = [first];
   try {
-    if (fstatSync(fd).size !== size) ftruncateSync(fd, size);
+    if (fstatSync(fd).size !== size) {
+      try {
+        ftruncateSync(fd, size);
+      } catch (err) {
+        // A size the file system cannot hold (EFBIG: a server reporting petabytes), or no room for
+        // the file's length: one line naming the part file; a new job leaves nothing behind, as a
+        // single stream's does when nothing landed.
+        if (!recorded) {
+          rmSync(job.part, { force: true });
+          ctx.discard();
+        }
+        throw localWriteError("write", job.part, err);
+      }
+    }
     if (recorded) await checkSegments(first, job.remote, segments, fd, ctx);
     const done = segments.reduce((n, s) => n + (s.pos - s.start), 0);
     progress.start(done, size);
@@ -254,8 +267,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
       // As a single stream's: a file replaced or grown on the server meanwhile (its digest is the new
       // one's) is no corruption. Each range stops at the size it began with, so only SIZE/MDTM tell.
       const now = await remoteState(verdictClient.client, job.remote).catch(() => null);
-      const aside = besideFile(job.local, CORRUPT_SUFFIX);
-      renameSync(job.part, aside);
+      const aside = setAsideBad(job.part, job.local);
       ctx.discard();
       const change = now && !now.missing ? describeChange({ size, mtime: st.mtime }, now) : "";
       if (change) throw new RemoteChanged(change, `the ${size} bytes that came are kept in ${aside}`);
@@ -283,8 +295,9 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
 /** The part file, opened or created: a failure is one line naming it and why (not Node's EACCES line). */
 function openPartFile(part: string): number {
   try {
-    return openSync(part, constants.O_RDWR | constants.O_CREAT, 0o644);
+    // O_NOFOLLOW: never written through a symbolic link standing as the part file (retrieve.ts's openPart).
+    return openSync(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   } catch (err) {
-    throw localWriteError("create", part, err);
+    throw partFileError(part, err);
   }
 }

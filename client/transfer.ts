@@ -112,6 +112,15 @@ export function localWriteError(action: "create" | "write", file: string, err: u
   return new LocalWriteError(`cannot ${action} ${file}: ${localCause(err, action === "create")}`, (err as { code?: string } | null)?.code);
 }
 
+/**
+ * The part file could not be opened: as localWriteError, and a symbolic link standing as its name
+ * (opened with O_NOFOLLOW: ELOOP) is said to be one, since the download is never written through it.
+ */
+export function partFileError(part: string, err: unknown): LocalWriteError {
+  if ((err as { code?: string } | null)?.code !== "ELOOP") return localWriteError("create", part, err);
+  return new LocalWriteError(`cannot create ${part}: a symbolic link stands there, and a download is never written through one: remove it`, "ELOOP");
+}
+
 /** A reply by which the server refuses to store more: out of space (452) or over the quota (552). */
 export function refusesStorage(code: number | undefined): boolean {
   return code === 452 || code === 552;

@@ -1,7 +1,7 @@
 // How a tree job ends once its report is out: nothing failed, or one error whose words say what to
 // do next and whose kind (the most telling failure's) is the exit status.
 import { ClientError } from "./client.ts";
-import { worstKind, type FailureKind } from "./errors.ts";
+import { localCause, worstKind, type FailureKind } from "./errors.ts";
 import type { JobReport } from "./report.ts";
 
 /** One failed item: its kind, and whether it is a refusal a plain `ftpkit resume` cannot get past. */
@@ -28,7 +28,9 @@ export function throwIfFailed(report: JobReport, failures: readonly ItemFailure[
   const kind = worstKind(failures.map((f) => f.kind)) ?? undefined;
   const of = `${failed} of ${report.files.length} items failed`; // the plan's, and what the walks reported besides it
   // The disk's own message may say it already (a download's "N bytes kept: make room, …"): once.
-  if (end.halted) throw new ClientError(`${of}: ${end.halted.includes(MAKE_ROOM) ? end.halted : `${end.halted}; ${MAKE_ROOM}`}`, { kind });
+  // A read-only disk has room; it wants remounting, not space made.
+  const next = end.halted?.endsWith(`: ${localCause({ code: "EROFS" })}`) ? "make it writable, then run `ftpkit resume`" : MAKE_ROOM;
+  if (end.halted) throw new ClientError(`${of}: ${end.halted.includes(MAKE_ROOM) ? end.halted : `${end.halted}; ${next}`}`, { kind });
   if (failed === end.orphaned) throw new ClientError(`${of}: ${failed === 1 ? "its local file is" : "their local files are"} gone since the interrupted upload (see above); nothing is left to resume`, { kind });
   // A new job that moved nothing leaves no record: the command itself is what to run again.
   const again = end.kept ? "`ftpkit resume` moves only them (`--restart` starts the job over)" : "run the command again";

@@ -3,6 +3,7 @@
 import { lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ClientError } from "./client.ts";
+import { localCause } from "./errors.ts";
 import { PART_SUFFIX } from "./file-transfer.ts";
 import { clashingNames, isBesideName, type WalkOptions } from "./tree-walk.ts";
 import type { TreeEntry } from "./tree-plan.ts";
@@ -17,7 +18,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
   const out: TreeEntry[] = [];
   /** An entry below the root that cannot be read goes to onUnreadable (the root itself fails the walk). */
   const unreadable = (rel: string, err: unknown): void => {
-    const failure = new ClientError(`cannot read ${join(root, rel)}: ${(err as { code?: string }).code ?? (err as Error).message}`, { kind: "local" });
+    const failure = new ClientError(`cannot read ${join(root, rel)}: ${localCause(err)}`, { kind: "local" });
     if (rel === "" || !opts.onUnreadable) throw failure;
     opts.onUnreadable(rel, failure);
   };
@@ -43,6 +44,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
   };
   const visit = (rel: string, names: string[]) => {
     const clashes = leftovers?.side === "source" ? clashingNames(names, (name) => copied(rel, name), "local") : undefined;
+    let garbled = 0;
     for (const name of names) {
       const child = rel ? `${rel}/${name}` : name;
       // The job's own: its journal; in a download's destination, its part files and set-aside copies.
@@ -74,7 +76,10 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
         const code = (err as { code?: string }).code;
         // A name that is not valid UTF-8 arrives with U+FFFD in place of its bytes, so it names
         // nothing here, and a server speaking UTF8 could not take it either.
-        if (name.includes("\uFFFD")) opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
+        if (name.includes("\uFFFD")) {
+          opts.onSkip?.(child, "its name is not valid UTF-8, which FTP cannot carry; rename it");
+          garbled++;
+        }
         else if (code !== "ENOENT") unreadable(child, err); // not "absent": sync --delete would remove its copy
         continue; // else it went away since the listing
       }
@@ -97,6 +102,9 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
       } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
       else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
     }
+    // The destination may hold such a file under its UTF-8 spelling (uploaded by a tool that converted
+    // it): it is not "gone from the source", and sync --delete removed it.
+    if (garbled > 0 && leftovers?.side === "source") opts.onPartial?.(rel, `${garbled} name(s) in it are not valid UTF-8, which FTP cannot carry: left out`);
   };
   visit("", readNames("")!);
   return out;

@@ -144,7 +144,14 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
       // Said once per listing, what it holds not all known: "/" names (no name in a directory holds one,
       // and a tree cannot copy it under its name) were left out without a word.
       const slashed = entries.filter((e) => e.name.includes("/") && (rel !== "" || !opts.match || opts.match(e.name))).length;
-      const partial = [unreadable > 0 && `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})`, slashed > 0 && `${slashed} name(s) in its listing hold "/", which no name in a directory can: left out`].filter(Boolean);
+      // A source's name that is not UTF-8 (Latin-1 on an old host) may be the very file the destination
+      // holds under its UTF-8 spelling (a mirror made by lftp with ftp:charset): sync --delete removed it.
+      const garbled = opts.leftovers?.side === "source" && listing.undecodable ? entries.filter((e) => listing.undecodable!.has(e.name) && (rel !== "" || !opts.match || opts.match(e.name))).length : 0;
+      const partial = [
+        unreadable > 0 && `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})`,
+        slashed > 0 && `${slashed} name(s) in its listing hold "/", which no name in a directory can: left out`,
+        garbled > 0 && `${garbled} name(s) in its listing are not valid UTF-8, which FTP commands cannot carry: left out`,
+      ].filter(Boolean);
       if (partial.length > 0) opts.onPartial?.(rel, partial.join("; "));
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);

@@ -63,6 +63,20 @@ export function formatTimeVal(d: Date): string {
   return text;
 }
 
+/**
+ * A time-val's fields as one UTC time, or NaN when one is out of its range (month 13, February 30,
+ * hour 24): Date.UTC would roll them into another date ("20261340256161" read as 2027-02-10) and
+ * read years 0-99 as 1900-1999. A second of 60 (RFC 3659 allows a leap second) is the next one.
+ */
+function utcOf(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number {
+  if (!(y >= 1000 && mo >= 1 && mo <= 12 && d >= 1 && h <= 23 && mi <= 59 && s <= 60)) return NaN;
+  // Without a Date to ask (a listing of millions of lines parses one per line).
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d > (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]!)) return NaN;
+  return Date.UTC(y, mo - 1, d, h, mi, s, ms);
+}
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 export function parseTimeVal(text: string): Date {
   // The common shape, 14 digits, without the regular expression: a listing of millions of lines spent
   // most of its parsing here.
@@ -76,14 +90,16 @@ export function parseTimeVal(text: string): Date {
       }
       return v;
     };
-    const t = Date.UTC(d(0, 4), d(4, 2) - 1, d(6, 2), d(8, 2), d(10, 2), d(12, 2));
+    const t = utcOf(d(0, 4), d(4, 2), d(6, 2), d(8, 2), d(10, 2), d(12, 2), 0);
     if (!Number.isNaN(t)) return new Date(t);
   }
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3}))?$/.exec(text.trim());
   if (!m) throw new ParseError(`invalid time-val "${text}"`);
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
-  return new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
+  const t = utcOf(y, mo, d, h, mi, s, ms);
+  if (Number.isNaN(t)) throw new ParseError(`invalid time-val "${text}": a field out of range`);
+  return new Date(t);
 }
 
 const LIST_DIR_HEAD = "drwxr-xr-x   2 ftp      ftp      ";

@@ -90,7 +90,7 @@ describe("a local disk that fills up during get -r", () => {
     for (const f of notStarted) expect(left).not.toContain(`${f.path}.ftpkit-part`);
   });
 
-  test.skipIf(!isRoot)("a read-only destination: the first file it refuses stops the job, and the rest are reported as not started", async () => {
+  test.skipIf(!isRoot)("a read-only destination: the first file it refuses stops the job, the rest are reported as not started, and the line says to make it writable", async () => {
     const ro = join(work, "read-only");
     mkdirSync(ro);
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", ro]).exitCode).toBe(0);
@@ -99,7 +99,8 @@ describe("a local disk that fills up during get -r", () => {
       expect(Bun.spawnSync(["mount", "-o", "remount,ro", ro]).exitCode).toBe(0);
       const r = await runFtpkit(["get", "-r", server.url("/many"), join(ro, "many"), "--parallel", "1", "--json"], { cwd: work });
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/the local disk refused: cannot create \S+\.ftpkit-part: read-only file system/);
+      expect(r.stderr).toMatch(/the local disk refused: cannot create \S+\.ftpkit-part: read-only file system; make it writable, then run `ftpkit resume`\n/);
+      expect(r.stderr).not.toContain("make room"); // it has room: the advice was wrong
       const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { result: string }[] };
       expect(report.failed).toBe(40);
       // One file met the refusal; none after it was tried.

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
+import { cleanEnv, FTPKIT, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -17,6 +17,7 @@ beforeAll(async () => {
   mkdirSync(join(peer.root, "a-dir"));
   work = tempDir();
   Bun.spawnSync(["mkfifo", join(work, "pipe")]);
+  mkdirSync(join(work, "holder", "exists.txt"), { recursive: true }); // a directory where a download's file would go
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   closedPort = l.port;
   l.stop(true);
@@ -48,6 +49,8 @@ describe("clear errors and non-zero exits", () => {
     { name: "an unwritable local directory", status: 3, args: () => ["get", peer.url("/exists.txt"), unwritableDir() + "/"], message: /cannot write to .*(permission denied|not permitted)/ },
     { name: "get -r into a directory that cannot be created", status: 3, args: () => ["get", "-r", peer.url("/a-dir"), unwritableDir() + "/tree"], message: /cannot create .*\/tree: (permission denied|no such file or directory)$/ },
     { name: "get -r under a file", status: 3, args: () => ["get", "-r", peer.url("/a-dir"), "local.txt/sub"], message: /cannot create .*local\.txt\/sub: a file stands in its path$/ },
+    // Before: the whole file came, then "EISDIR: illegal operation on a directory, rename …", its part file and record kept.
+    { name: "a directory where the file would go", status: 3, args: () => ["get", peer.url("/exists.txt"), "holder/"], message: /cannot write .*\/holder\/exists\.txt: a directory stands there \(give the download another name: ftpkit get URL NAME\)$/ },
     { name: "a local directory that does not exist", status: 3, args: () => ["get", peer.url("/exists.txt"), join(work, "nope", "f")], message: /no such directory/ },
     { name: "a missing local file to upload", status: 3, args: () => ["put", "nothing-here.bin", peer.url("/up.bin")], message: /cannot read .*nothing-here\.bin: no such file/ },
     { name: "an empty local path to upload (an unset variable)", status: 2, args: () => ["put", "", peer.url("/up.bin")], message: /LOCAL is empty: put uploads a local file or directory/ },
@@ -114,6 +117,41 @@ describe("clear errors and non-zero exits", () => {
       expect(existsSync(join(work, "exists.txt.ftpkit-part"))).toBe(false);
     });
   }
+});
+
+describe("a local path whose bytes are not UTF-8 (a Latin-1 name)", () => {
+  /**
+   * ftpkit with `before`, the path "caf\xe9" (raw bytes, as a Latin-1 terminal passes them: the
+   * shell's printf writes them) and `after` as arguments, in a directory holding a file of that name.
+   */
+  const withLatin1 = async (before: string[], after: string[]) => {
+    const dir = tempDir("ftpkit-latin1-arg-");
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9])]), "latin-1 name\n");
+    const script = `exec bun "$0" ${before.map((_, i) => `"\${${i + 1}}"`).join(" ")} "$(printf 'caf\\351')" ${after.map((_, i) => `"\${${before.length + i + 1}}"`).join(" ")}`;
+    const proc = Bun.spawn(["sh", "-c", script, FTPKIT, ...before, ...after], { cwd: dir, env: { ...cleanEnv(), NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    // As bytes: read as strings, the Latin-1 name and a written "caf\uFFFD" look the same.
+    const names = readdirSync(dir, { encoding: "buffer" }).map((n) => n.toString("hex")).filter((n) => n !== Buffer.from(".ftpkit").toString("hex"));
+    removeDir(dir);
+    return { stderr, code, names };
+  };
+  const refusal = (role: string) => `[error] ${role} holds bytes that are not valid UTF-8 (caf\uFFFD): arguments are read as UTF-8, so it would name another file; rename it, or name its directory\n`;
+
+  test("get URL LOCAL: exit 2, one line, and no file of another name (caf\\uFFFD) is written", async () => {
+    const r = await withLatin1(["get", peer.url("/exists.txt")], []);
+    // Before: exit 0, the download written as "caf\xef\xbf\xbd".
+    expect(r.stderr).toBe(refusal("LOCAL"));
+    expect(r.code).toBe(2);
+    expect(r.names).toEqual([Buffer.from("caf\xe9", "latin1").toString("hex")]);
+  });
+
+  test("put LOCAL URL: exit 2 with that line, not \"no such file\" for a file that is there", async () => {
+    const r = await withLatin1(["put"], [peer.url("/latin1-up.txt")]);
+    expect(r.stderr).toBe(refusal("LOCAL"));
+    expect(r.code).toBe(2);
+  });
 });
 
 test("a pattern that starts with \"-\" is given as --exclude=-PATTERN", async () => {

@@ -1,7 +1,7 @@
 // What a broken or hostile server's listings and replies can make a tree job do: nothing outside
 // the destination, no endless walk or wait, no file replaced by a shorter one, no spliced file.
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest, runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
@@ -54,6 +54,49 @@ describe("names in a listing", () => {
     expect(r.stderr).toContain("deeper than 256 levels: not entered");
     // One listing per level ("LIST -a" after CWD; each connection also lists its first directory plainly once, to learn whether "-a" is an option here).
     expect(fake.commands.filter((c) => c === "LIST -a").length).toBe(256);
+  });
+});
+
+describe("a remote name longer than a local file system takes", () => {
+  // 300 bytes: 100 CJK characters, which a Windows server's NTFS holds and Linux's 255-byte names do not.
+  const long = "\u6587".repeat(100);
+  const server = () =>
+    startScriptedServer({
+      feat: ["SIZE", "MLST type*;size*;modify*;"],
+      on: {
+        MLSD: sendsListing([`type=file;size=1000;modify=20260101120000; ${long}`, "type=file;size=1000;modify=20260101120000; ok.txt"]),
+        SIZE: (c) => c.reply(213, "1000"),
+        RETR: sendsFile(bytes(1000, 0x61)),
+      },
+    });
+
+  test("get: refused before any byte moves, one line naming it and its length, exit 3; nothing is left behind", async () => {
+    const srv = server();
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/d/${encodeURIComponent(long)}`, "--json"], { cwd: t.work });
+      const error = `cannot create ${join(t.work, long)}: its name is 300 bytes, more than a file system takes (255): give it a shorter local name (ftpkit get URL NAME)`;
+      expect(r.stderr).toBe(`[error] ${error}\n`);
+      expect(JSON.parse(r.stdout).error).toBe(error);
+      expect(r.code).toBe(3);
+      // Before: the whole file came, then its rename failed ("ENAMETOOLONG: name too long, rename …"), its bytes kept in a part file.
+      expect(srv.commands.some((c) => c.startsWith("RETR"))).toBe(false);
+      expect(readdirSync(t.work)).toEqual([]);
+    } finally {
+      srv.stop();
+    }
+  });
+
+  test("get -r: that file fails with the same line, exit 3, not fetched; the others arrive", async () => {
+    const srv = server();
+    try {
+      const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${srv.port}/d`, "out"], { cwd: t.work });
+      expect(r.stderr).toContain(`cannot create ${join(t.work, "out", long)}: its name is 300 bytes, more than a file system takes (255)\n`);
+      expect(r.code).toBe(3);
+      expect(srv.commands.filter((c) => c.startsWith("RETR"))).toEqual(["RETR /d/ok.txt"]);
+      expect(readdirSync(join(t.work, "out"))).toEqual(["ok.txt"]);
+    } finally {
+      srv.stop();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "n
 import { join } from "node:path";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
+import { sendsFile, startScriptedServer } from "./scripted-server.ts";
 import { chownTo, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
 
 setDefaultTimeout(60_000);
@@ -101,6 +102,22 @@ describe("which servers' time is taken", () => {
     const quiet = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "g.bin", "-q"], { cwd: work });
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe("");
+  });
+
+  test("an MDTM with a field out of range (month 13, day 40) is no time: the file keeps the time of the download, not a date it rolls into", async () => {
+    const srv = startScriptedServer({
+      feat: ["SIZE", "MDTM"],
+      on: { SIZE: (c) => c.reply(213, "10"), MDTM: (c) => c.reply(213, "20261340256161"), RETR: sendsFile(Buffer.from("0123456789")) },
+    });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    const before = Date.now() - 2000;
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/f`], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the server gives no modification time (MDTM failed): the file keeps the time of the download");
+    // Before: 2027-02-10T02:02:01Z, what Date.UTC made of it.
+    expect(mtimeOf(join(work, "f"))).toBeGreaterThan(before);
+    expect(mtimeOf(join(work, "f"))).toBeLessThan(Date.now() + 2000);
   });
 });
 

@@ -3,9 +3,10 @@ import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planSegments } from "../../client/segmented.ts";
-import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
+import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { chownTo, proftpdBinary, proftpdSpeaksFrench, startProftpd } from "../helpers/system-ftpd.ts";
 import { startFakeServer } from "./fake-server.ts";
+import { startScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(120_000);
 
@@ -195,5 +196,26 @@ describe("--segments", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("the remote file changed since the interrupted download");
     expect(existsSync(join(work, "segk.bin"))).toBe(false);
+  });
+
+  test.skipIf(!Bun.which("prlimit"))("a size the part file cannot have (ulimit -f: EFBIG) is one line naming it, exit 3, and leaves nothing pending", async () => {
+    // A server reporting 10 TB; the part file is made that long (sparse) before the ranges start.
+    const srv = startScriptedServer({ feat: ["SIZE", "REST STREAM"], on: { SIZE: (c) => c.reply(213, "10000000000000"), REST: (c) => c.reply(350, "ok") } });
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const proc = Bun.spawn(["prlimit", "--fsize=100000000", "bun", FTPKIT, "get", `ftp://u:p@127.0.0.1:${srv.port}/huge.bin`, "--segments", "2", "--retries", "0"], {
+      cwd: work,
+      env: { ...cleanEnv(), NO_COLOR: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill(9), 30_000);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    // Before: "[error] EFBIG: file too large, ftruncate", with the empty part file and its record kept.
+    expect(stderr.trim()).toBe(`[error] cannot write ${join(work, "huge.bin.ftpkit-part")}: file too large (the file system's limit, or ulimit -f)`);
+    expect(code).toBe(3);
+    expect(readdirSync(work)).toEqual([]);
   });
 });

@@ -146,11 +146,11 @@ describe("a local directory the client cannot read (run as nobody)", () => {
     chownSync(state, 65534, 65534);
     const up = await runAsNobody(["put", "-r", join(work, "src"), srv.url("/up"), "--json"], state, state);
     expect(up.code).toBe(3);
-    expect(up.stderr).toMatch(/lockeddir: cannot read \S*lockeddir: EACCES; nothing in it is copied/);
+    expect(up.stderr).toMatch(/lockeddir: cannot read \S*lockeddir: permission denied; nothing in it is copied/);
     expect(snapshot(join(srv.home, "up"))).toEqual({ "a.txt": expect.any(String), sub: "dir", "sub/b.txt": expect.any(String) });
     const report = JSON.parse(up.stdout) as Report;
     expect(report).toMatchObject({ copied: 2, failed: 1 });
-    expect(entry(report, "lockeddir")?.result).toMatch(/^failed: cannot read .*lockeddir: EACCES$/);
+    expect(entry(report, "lockeddir")?.result).toMatch(/^failed: cannot read .*lockeddir: permission denied$/);
 
     chmodSync(join(work, "src/lockeddir"), 0o755);
     const resumed = await runAsNobody(["resume"], state, state);
@@ -186,10 +186,10 @@ describe("a local destination directory the client cannot read (run as nobody)",
     expect(existsSync(join(state, "dest/a.txt"))).toBe(false);
     const r = await runAsNobody(["get", "-r", srv.url("/t"), "dest", "--json"], state, state);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/lockd: cannot read \S*lockd: EACCES; nothing is copied into it/);
+    expect(r.stderr).toMatch(/lockd: cannot read \S*lockd: permission denied; nothing is copied into it/);
     expect(readFileSync(join(state, "dest/a.txt"), "utf8")).toBe("a\n");
     const report = JSON.parse(r.stdout) as Report;
-    expect(entry(report, "lockd")?.result).toMatch(/^failed: cannot read .*lockd: EACCES$/);
+    expect(entry(report, "lockd")?.result).toMatch(/^failed: cannot read .*lockd: permission denied$/);
     expect(entry(report, "lockd/k.txt")?.result).toBe("failed: not attempted: its directory lockd could not be listed");
     expect(entries(JSON.parse(dry.stdout) as Report)).toEqual(entries(report));
   });
