@@ -243,6 +243,27 @@ export function transportError(err: unknown): StorageError {
   return new StorageError("transient", "the object store is unreachable");
 }
 
+/**
+ * An answer's body. A connection lost while it arrives (a store stopped or restarted mid-answer: a
+ * CopyObject's 200 comes before its body) is the store's failure, 450, not "451 Local error".
+ */
+export async function bodyText(res: Response): Promise<string> {
+  try {
+    return await res.text();
+  } catch (err) {
+    throw transportError(err);
+  }
+}
+
+/** Read and drop an answer's body (as bodyText: a lost connection is the store's failure). */
+export async function drainBody(res: Response): Promise<void> {
+  try {
+    await res.arrayBuffer();
+  } catch (err) {
+    throw transportError(err);
+  }
+}
+
 /** The text of the first `<tag>` in an XML answer (entities decoded), or undefined. */
 /** One pattern per tag name: a listing asks three fields of each of its up to 1,000 entries. */
 const TAG_PATTERNS = new Map<string, RegExp>();

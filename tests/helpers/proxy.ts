@@ -185,3 +185,51 @@ export async function holdingProxy(port: number, hold: RegExp): Promise<{ port: 
     },
   };
 }
+
+/**
+ * A TCP proxy to an HTTP server on 127.0.0.1:`port` that goes down once `after` requests whose head
+ * matches `match` have passed (a store that stops mid-way): the next such request, and every request
+ * from then on, has its connection closed unanswered, and new connections are closed at once, until
+ * `up()` (for good). `down()` resolves when it went down.
+ */
+export async function downAfterProxy(port: number, match: RegExp, after: number): Promise<{ port: number; down: () => Promise<void>; up: () => void; stop: () => void }> {
+  let seen = 0;
+  let isDown = false;
+  let wentUp = false;
+  let wentDown!: () => void;
+  const downOnce = new Promise<void>((r) => (wentDown = r));
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    if (isDown) return void client.destroy();
+    const upstream = connect(port, "127.0.0.1");
+    open.add(client).add(upstream);
+    let head = "";
+    client.on("data", (chunk: Buffer) => {
+      head = (head + chunk.toString("latin1")).slice(-8192);
+      const starts = head.match(/^[A-Z]+ [^\r\n]* HTTP\/1\.1\r\n[\s\S]*?\r\n\r\n/);
+      if (starts && !wentUp && match.test(starts[0]) && !isDown && ++seen > after) {
+        isDown = true;
+        for (const s of open) s.destroy();
+        wentDown();
+      }
+      if (isDown) return void client.destroy();
+      if (starts) head = head.slice(head.indexOf("\r\n\r\n") + 4);
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => void client.write(chunk));
+    closeTogether(open, client, upstream);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    port: (server.address() as AddressInfo).port,
+    down: () => downOnce,
+    up() {
+      isDown = false;
+      wentUp = true;
+    },
+    stop() {
+      server.close();
+      for (const s of open) s.destroy();
+    },
+  };
+}
