@@ -182,15 +182,17 @@ const stdoutOnlyThroughWriteStdout = ["get", "put", "sync"].includes(rawArgs[0] 
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
 if (wantsBuiltin) {
+  // The help (or version) is all it prints: refused when stdout was closed (`>&-`), as other output is.
+  if ((await import("../client/closed-stdout.ts")).stdoutClosedAtStart()) {
+    const { ClosedStdoutError } = await import("./stdout-job.ts");
+    const err = new ClosedStdoutError(rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v") ? "the version" : "the help", rawArgs[0]);
+    errorConsole().error(err.message);
+    process.exit(err.exitStatus);
+  }
   await runMain(main, { showUsage: showHelp });
 } else {
-  // A listing, a --json report, a plan: refused before it starts when stdout was closed (`>&-`).
-  const { stdoutJob, closedStdoutMessage } = await import("./stdout-job.ts");
-  const job = stdoutJob(rawArgs);
-  if (job !== null && (await import("../client/closed-stdout.ts")).stdoutClosedAtStart()) {
-    errorConsole().error(closedStdoutMessage(job));
-    process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
-  }
+  // A listing, a --json report, a plan is refused when stdout was closed (`>&-`) by its command,
+  // once its arguments are checked (refuseClosedStdout, cli/stdout-job.ts).
   // The commands that keep resumable state say how to continue it when interrupted.
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
   else if (rawArgs[0] === "ls" && listJson) (await import("./interrupt.ts")).listingErrorOnInterrupt();
