@@ -2,37 +2,45 @@
 // journal), so say how to continue it, then exit as the signal would have (128 + its number).
 import { dirname } from "node:path";
 import { journalDir, pendingDirs } from "../client/journal.ts";
-import { interruptedReport, reportPrinted, stderrStream, writeStdout } from "../client/report.ts";
+import { interruptedReport, reportPrinted, stderrOut, writeStdout } from "../client/report.ts";
+import { sayUnsaidWarnings } from "../client/messages.ts";
+import { exitAfterMessages } from "./exit.ts";
 import { runInterruptHooks } from "../client/on-interrupt.ts";
 import { printableJson } from "../protocol/printable.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 
 /** `ls --json` keeps no state to resume, but a script still gets its one JSON answer: the error. */
-export function listingErrorOnInterrupt(): void {
+export function listingErrorOnInterrupt(quiet: boolean): void {
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
       writeStdout(printableJson({ error: `interrupted by ${signal}` }) + "\n");
-      process.exit(128 + number);
+      sayUnsaidWarnings(quiet);
+      void exitAfterMessages(128 + number);
     });
   }
 }
 
-/** With `json`, the job's report so far goes to stdout first, so a script always gets one. */
-export function hintOnInterrupt(json: boolean): void {
+/**
+ * With `json`, the job's report so far goes to stdout first, so a script always gets one. The
+ * warnings said before the signal reach stderr before the exit (exitAfterMessages), and so do those
+ * still waiting for the command's end (sayUnsaidWarnings; not with -q).
+ */
+export function hintOnInterrupt(json: boolean, quiet: boolean): void {
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
       // First what cannot wait for the exit: a stream's upload resets its data connection.
       runInterruptHooks(signal);
       if (json && !reportPrinted()) writeStdout(printableJson(interruptedReport(signal)) + "\n");
-      // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).
-      const where = pendingDirs().map((journal) => (journal === journalDir() ? process.cwd() : dirname(dirname(journal))));
-      if (where.length > 0) {
+      sayUnsaidWarnings(quiet);
+      void exitAfterMessages(128 + number, () => {
+        // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).
+        const where = pendingDirs().map((journal) => (journal === journalDir() ? process.cwd() : dirname(dirname(journal))));
+        if (where.length === 0) return;
         const place = where.length === 1 && where[0] === process.cwd() ? "here" : `in ${where.join(", ")}`;
         // A progress bar may be mid-line on a terminal.
-        stderrStream().write(`${stderrStream().isTTY ? "\n" : ""}interrupted: run \`ftpkit resume\` ${place} to continue\n`);
-      }
-      process.exit(128 + number);
+        stderrOut().write(`${stderrOut().isTTY ? "\n" : ""}interrupted: run \`ftpkit resume\` ${place} to continue\n`);
+      });
     });
   }
 }

@@ -6,6 +6,7 @@ import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableJson, printableMessage } from "../protocol/printable.ts";
 import { onStdoutError, stderrOut } from "../client/report.ts";
 import { CLIENT_COMMANDS, exitStatusHelp } from "./exit-help.ts";
+import { exitAfterMessages } from "./exit.ts";
 
 const main = defineCommand({
   meta: { name: "ftpkit", version: pkg.version, description: "FTP server, user administration and client" },
@@ -182,18 +183,21 @@ const stdoutOnlyThroughWriteStdout = ["get", "put", "sync"].includes(rawArgs[0] 
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
 if (wantsBuiltin) {
+  // The help (or version) is all it prints: refused when stdout was closed (`>&-`), as other output is.
+  if ((await import("../client/closed-stdout.ts")).stdoutClosedAtStart()) {
+    const { ClosedStdoutError } = await import("./stdout-job.ts");
+    const err = new ClosedStdoutError(rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v") ? "the version" : "the help", rawArgs[0]);
+    errorConsole().error(err.message);
+    process.exit(err.exitStatus);
+  }
   await runMain(main, { showUsage: showHelp });
 } else {
-  // A listing, a --json report, a plan: refused before it starts when stdout was closed (`>&-`).
-  const { stdoutJob, closedStdoutMessage } = await import("./stdout-job.ts");
-  const job = stdoutJob(rawArgs);
-  if (job !== null && (await import("../client/closed-stdout.ts")).stdoutClosedAtStart()) {
-    errorConsole().error(closedStdoutMessage(job));
-    process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
-  }
+  // A listing, a --json report, a plan is refused when stdout was closed (`>&-`) by its command,
+  // once its arguments are checked (refuseClosedStdout, cli/stdout-job.ts).
   // The commands that keep resumable state say how to continue it when interrupted.
-  if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport);
-  else if (rawArgs[0] === "ls" && listJson) (await import("./interrupt.ts")).listingErrorOnInterrupt();
+  const quiet = flagArgs.includes("-q") || flagArgs.includes("--quiet");
+  if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport, quiet);
+  else if (rawArgs[0] === "ls" && listJson) (await import("./interrupt.ts")).listingErrorOnInterrupt(quiet);
   // Standard output that takes no more (a reader that stops early, `ftpkit ls URL | head`; a full
   // disk or /dev/full, ENOSPC; EIO, EBADF): one line, as `get URL -` says it, and exit 3 (a local
   // write failure), not Bun's report of an uncaught error with our source lines.
@@ -202,8 +206,9 @@ if (wantsBuiltin) {
     // Not Node's "ENOSPC: no space left on device, write": the cause in words (/dev/full: "disk full").
     const { localCause } = require("../client/errors.ts") as typeof import("../client/errors.ts");
     const why = err.code === "EPIPE" ? "the reader closed it (broken pipe)" : printableMessage(localCause(err));
-    errorConsole().error(`cannot write to standard output: ${why}`);
-    process.exit(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1);
+    // The warnings said so far, and those kept for the command's end, go out before the line and the exit.
+    if (CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) (require("../client/messages.ts") as typeof import("../client/messages.ts")).sayUnsaidWarnings(quiet);
+    void exitAfterMessages(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1, () => errorConsole().error(`cannot write to standard output: ${why}`));
   };
   if (rawArgs[0] === "serve") (await import("../server/log.ts")).keepServingWhenOutputFails();
   // The commands that move files write standard output only through writeStdout (their report, a
@@ -213,21 +218,23 @@ if (wantsBuiltin) {
   else process.stdout.on("error", stdoutFailed);
   // A warning said from below a command that made no Notifier (the state directory's fallback under `resume --list`).
   const sayWarnings = async () => {
-    if (CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) (await import("../client/messages.ts")).sayUnsaidWarnings(flagArgs.includes("-q") || flagArgs.includes("--quiet"));
+    if (CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) (await import("../client/messages.ts")).sayUnsaidWarnings(quiet);
   };
   try {
     await runCommand(main, { rawArgs: await withNegativePositionals(rawArgs) });
     await sayWarnings();
   } catch (err) {
     await sayWarnings();
-    const consola = errorConsole();
     // A --json report's "error" is the line stderr shows.
     if ((err as Error)?.name === "CLIError") (err as Error).message = await usageLine(err as Error);
     if (jsonReport || listJson) await reportFailureAsJson(err);
-    if ((err as Error)?.name === "CLIError") consola.error((err as Error).message);
-    // Client errors quote names and reply text a server chose: no control character reaches the terminal.
-    else if (isExpected(err)) consola.error(printableMessage(err.message));
-    else consola.error(err);
-    process.exit(await exitStatus(err));
+    // The job's warnings reach stderr before its error line and the exit (exit.ts).
+    await exitAfterMessages(await exitStatus(err), () => {
+      const consola = errorConsole();
+      if ((err as Error)?.name === "CLIError") consola.error((err as Error).message);
+      // Client errors quote names and reply text a server chose: no control character reaches the terminal.
+      else if (isExpected(err)) consola.error(printableMessage(err.message));
+      else consola.error(err);
+    });
   }
 }

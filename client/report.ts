@@ -126,9 +126,50 @@ let stderrGuarded = false;
 export function stderrStream(): NodeJS.WriteStream {
   if (!stderrGuarded) {
     process.stderr.on("error", () => {}); // the messages are lost; the job and its exit status are not
+    countUnwritten(process.stderr);
     stderrGuarded = true;
   }
   return process.stderr;
+}
+
+/** Writes handed to process.stderr that have not reached its descriptor yet, and who waits for none to be left. */
+let unwritten = 0;
+let onAllWritten: Array<() => void> = [];
+
+/**
+ * Count each write until its callback: Bun keeps what a pipe does not take (a reader behind by its
+ * 64 KiB) in memory, and process.exit drops it, with nothing to tell how much (writableLength stays 0).
+ */
+function countUnwritten(stream: NodeJS.WriteStream): void {
+  const write = stream.write.bind(stream) as (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
+  stream.write = ((chunk: unknown, encoding?: unknown, cb?: unknown) => {
+    const done = typeof encoding === "function" ? encoding : cb;
+    unwritten++;
+    const written = (err?: unknown) => {
+      if (--unwritten === 0) for (const wake of onAllWritten.splice(0)) wake();
+      if (typeof done === "function") done(err);
+    };
+    return typeof encoding === "function" ? write(chunk, written) : write(chunk, encoding, written);
+  }) as typeof stream.write;
+}
+
+/** How long an exit waits for its messages to reach a standard error that is behind (a paused `| less`). */
+export const STDERR_EXIT_WAIT_MS = 2000;
+
+/**
+ * Resolves once every message written to process.stderr has reached its descriptor, or after
+ * `timeoutMs` (a reader that stopped reading would hold the exit for ever). The job's exit paths
+ * (a signal, a failed stdout, a failure) wait for it before process.exit, which dropped them.
+ */
+export function stderrWritten(timeoutMs = STDERR_EXIT_WAIT_MS): Promise<void> {
+  if (unwritten === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    onAllWritten.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 let stderrWriter: StderrOut | undefined;
 

@@ -250,7 +250,9 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     }
     session.admission = admission.then((a) => {
       if (a !== "ok") {
-        log.warn("connection refused", { ip: remoteIp, reason: REFUSALS[a] });
+        // Through the refusal log as the other refusals: a balancer's health checks during a store
+        // outage (one per second per node) wrote one WARN line each.
+        gate.refusals.refused(remoteIp, REFUSALS[a]);
         session.replyAndClose(421, REFUSALS[a]);
         return false;
       }

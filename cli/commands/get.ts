@@ -2,7 +2,8 @@
 import { defineCommand } from "citty";
 import { statSync } from "node:fs";
 import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec, wholeNumber } from "../args.ts";
-import { STDIO } from "../../client/options.ts";
+import { parseUrlArg, STDIO } from "../../client/options.ts";
+import { refuseClosedStdout } from "../stdout-job.ts";
 import { hasGlob, unescapeGlob, urlGlobSegment } from "../../protocol/glob.ts";
 
 // What only one file needs (a single get, standard output, a FIFO) is imported where it is used: a
@@ -43,11 +44,14 @@ export default defineCommand({
     }
     if (tree) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
-      await runTreeJob({ direction: "get", url: urlArg, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
+      const spec = { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) } as const;
+      refuseClosedStdout(["get", ...rawArgs], () => parseUrlArg(urlArg));
+      await runTreeJob({ direction: "get", url: urlArg, local: args.local, spec, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
     const { checkSingleFileArgs, quietForJson, runSingleFile } = await import("../single-file.ts");
     checkSingleFileArgs(args, rawArgs);
+    refuseClosedStdout(["get", ...rawArgs], () => parseUrlArg(url));
     // A device, FIFO or socket (or a link to one) is written into, as curl and cp do: renaming a
     // part file over it replaced it (as root, `get URL /dev/null` broke /dev/null for everyone).
     if (args.local !== undefined && isStream(args.local)) {

@@ -2,6 +2,8 @@
 import { defineCommand } from "citty";
 import { listUrl } from "../../client/list-url.ts";
 import { consola } from "../../client/messages.ts";
+import { parseUrlArg } from "../../client/options.ts";
+import { refuseClosedStdout } from "../stdout-job.ts";
 import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableJson, printableName } from "../../protocol/printable.ts";
@@ -48,6 +50,7 @@ export default defineCommand({
   async run({ args, rawArgs, cmd }) {
     checkArgs(rawArgs, cmd.args, args._);
     if ([args.long, args.names, args.json].filter(Boolean).length > 1) throw new CliError("choose one of -l, --names and --json");
+    refuseClosedStdout(["ls", ...rawArgs], () => parseUrlArg(args.url));
     // With --json, stderr carries only the error, as for get (no "reconnecting" lines), and what the
     // listing held that is not listed: the array has no place to say it.
     const leftOut = (name: string, why: string) => consola().warn(`${JSON.stringify(name)}: ${why}`);

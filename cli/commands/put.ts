@@ -2,6 +2,8 @@
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
+import { parseUrlArg } from "../../client/options.ts";
+import { refuseClosedStdout } from "../stdout-job.ts";
 import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
 import { putFromStdin, STDIO } from "../../client/stdio-transfer.ts";
 import { putFile } from "../../client/operations.ts";
@@ -24,15 +26,19 @@ export default defineCommand({
     const { tree, local } = args.recursive === true || args.local === STDIO ? { tree: args.recursive === true, local: args.local } : whatToUpload(args.local);
     if (args.local === STDIO) {
       checkStdioArgs(args, rawArgs, "standard input", tree);
+      refuseClosedStdout(["put", ...rawArgs], () => parseUrlArg(args.url));
       await runSingleFile(args.json, "put", args.url, STDIO, () => putFromStdin(args.url, quietForJson(opts, args.json)));
       return;
     }
     if (tree) {
       const { runTreeJob } = await import("../../client/tree-job.ts");
-      await runTreeJob({ direction: "put", url: args.url, local: args.local, spec: { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) }, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
+      const spec = { mode: "copy", recursive: args.recursive === true, ...treeSpec(args, rawArgs) } as const;
+      refuseClosedStdout(["put", ...rawArgs], () => parseUrlArg(args.url));
+      await runTreeJob({ direction: "put", url: args.url, local: args.local, spec, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
     checkSingleFileArgs(args, rawArgs);
+    refuseClosedStdout(["put", ...rawArgs], () => parseUrlArg(args.url));
     await runSingleFile(args.json, "put", args.url, local, () => putFile(local, args.url, quietForJson(opts, args.json)));
   },
 });

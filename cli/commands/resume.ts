@@ -10,6 +10,7 @@ import { journalsElsewhere, whereElse } from "../../client/journal-index.ts";
 import { formatSize } from "../../protocol/size.ts";
 import { stderrStream } from "../../client/report.ts";
 import { printableJson } from "../../protocol/printable.ts";
+import { refuseClosedStdout } from "../stdout-job.ts";
 
 /** One line of --list: what, where from and to, since when, how far. */
 function describePending(p: PendingTransfer): string {
@@ -34,6 +35,7 @@ export default defineCommand({
     checkArgs(rawArgs, cmd.args, args._);
     // An empty LOCAL (an unset variable) named the working directory: "nothing to resume" while jobs waited.
     if (args.local === "") throw new CliError("LOCAL is empty: name a file or directory a pending transfer writes or reads, or give none for every job here");
+    refuseClosedStdout(["resume", ...rawArgs]);
     if (args.list) {
       // With LOCAL: that transfer only, wherever it was started (a script asks whether one job is pending).
       const only = args.local === undefined ? undefined : resolve(args.local);

@@ -2,6 +2,8 @@
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
 import { runTreeJob } from "../../client/tree-job.ts";
+import { parseUrlArg } from "../../client/options.ts";
+import { refuseClosedStdout } from "../stdout-job.ts";
 
 const isUrl = (s: string) => /^ftps?:\/\//i.test(s);
 
@@ -29,12 +31,14 @@ export default defineCommand({
     }
     if (direction === "get") refuseUrlAsLocal(dst, "DST", "sync mirrors into a local directory");
     else refuseUrlAsLocal(src, "SRC", "sync mirrors a local directory");
+    const spec = { mode: "sync", recursive: true, delete: args.delete === true, checksum: args.checksum === true, ...treeSpec(args, rawArgs) } as const;
+    refuseClosedStdout(["sync", ...rawArgs], () => parseUrlArg(direction === "get" ? src : dst));
     await runTreeJob(
       {
         direction,
         url: direction === "get" ? src : dst,
         local: direction === "get" ? dst : src,
-        spec: { mode: "sync", recursive: true, delete: args.delete === true, checksum: args.checksum === true, ...treeSpec(args, rawArgs) },
+        spec,
         dryRun: args["dry-run"] === true,
         json: args.json === true,
       },

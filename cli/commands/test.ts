@@ -6,6 +6,7 @@ import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../cl
 import { parseFtpUrl } from "../../protocol/url.ts";
 import { printableJson } from "../../protocol/printable.ts";
 import { checkArgs, UsageError, tlsArgs, tlsOptions } from "../args.ts";
+import { refuseClosedStdout } from "../stdout-job.ts";
 
 const args = {
   target: { type: "positional", required: true, description: "HOST[:PORT], or ftp://[user[:password]@]host[:port]/dir (ftps:// = implicit TLS)", valueHint: "HOST[:PORT]|URL" },
@@ -37,6 +38,7 @@ export default defineCommand({
     const timeout = a.timeout === undefined ? 10 : Number(a.timeout);
     if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 600) throw new UsageError(`--timeout must be a number of seconds from 1 to 600, got "${a.timeout}"`);
     const tls = tlsOptions(a);
+    refuseClosedStdout(["test", ...rawArgs]);
     const creds = new Credentials(url);
     const user = creds.user;
     const pw = await creds.password();

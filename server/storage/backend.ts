@@ -174,6 +174,11 @@ export interface Storage {
   remove(key: string): Promise<number>;
   /** Rename; resolves with the bytes of a file the rename replaced at `to` (0 if none, or one an in-place upload is writing). */
   rename(from: string, to: string): Promise<number>;
+  /**
+   * Optional: whether the existing directory `to` is what a rename of the directory `from` left
+   * unfinished (S3: a store that stopped mid-move); RNTO onto it then finishes the move.
+   */
+  resumesRename?(from: string, to: string): Promise<boolean>;
   /** Total bytes of regular files under `key` (for quotas). */
   usage(key?: string): Promise<number>;
   /** Set a file's modification time (MFMT, MDTM with a time); absent: the backend cannot. */

@@ -1,7 +1,7 @@
 // Object-level S3 requests shared by the S3 backend: HEAD, PUT, DELETE, server-side copy and the
 // multipart calls (create, part, part-copy, complete, abort).
 import { StorageError } from "./backend.ts";
-import { errorCode, errorFromCode, escapeXml, S3Api, uriEncode, xmlText } from "./s3-request.ts";
+import { bodyText, drainBody, errorCode, errorFromCode, escapeXml, S3Api, uriEncode, xmlText } from "./s3-request.ts";
 
 /** S3's limits: every part but the last is at least 5 MiB; a single copy at most 5 GiB. */
 export const MIN_PART = 5 * 1024 * 1024;
@@ -13,6 +13,8 @@ const COPY_PART = 1024 * 1024 * 1024;
 export const META_SHA256 = "x-amz-meta-ftpkit-sha256";
 export const TAG_SHA256 = "ftpkit-sha256";
 export const TAG_ETAG = "ftpkit-etag";
+/** On a directory's marker: the directory is the unfinished destination of a rename from this prefix (s3-dir-rename.ts). */
+export const META_RENAME_FROM = "x-amz-meta-ftpkit-rename-from";
 
 export interface ObjectHead {
   size: number;
@@ -22,6 +24,8 @@ export interface ObjectHead {
   sha256?: string;
   /** Whether the object carries tags (where multipart uploads keep their SHA-256). */
   tagged: boolean;
+  /** A marker's META_RENAME_FROM as stored (s3-dir-rename.ts reads it), if any. */
+  renameFrom?: string;
 }
 
 export async function headObject(api: S3Api, key: string): Promise<ObjectHead | null> {
@@ -35,13 +39,14 @@ export async function headObject(api: S3Api, key: string): Promise<ObjectHead | 
     etag: h.get("etag") ?? "",
     sha256: h.get(META_SHA256) ?? undefined,
     tagged: Number(h.get("x-amz-tagging-count") ?? 0) > 0,
+    renameFrom: h.get(META_RENAME_FROM) ?? undefined,
   };
 }
 
 /** The tags of an object as a map (GetObjectTagging). */
 export async function objectTags(api: S3Api, key: string): Promise<Map<string, string>> {
   const res = await api.send({ method: "GET", key, query: { tagging: "" }, accept: [404] });
-  const xml = await res.text();
+  const xml = await bodyText(res);
   const tags = new Map<string, string>();
   if (res.status === 404) return tags;
   for (const m of xml.matchAll(/<Tag>([\s\S]*?)<\/Tag>/g)) {
@@ -60,19 +65,19 @@ export async function putTags(api: S3Api, key: string, tags: Record<string, stri
       .join("") +
     "</TagSet></Tagging>";
   const res = await api.send({ method: "PUT", key, query: { tagging: "" }, body });
-  await res.arrayBuffer();
+  await drainBody(res);
 }
 
 export async function putObject(api: S3Api, key: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
   const res = await api.send({ method: "PUT", key, body, headers });
-  await res.arrayBuffer();
+  await drainBody(res);
   return res.headers.get("etag") ?? "";
 }
 
 /** DELETE; a missing object is not an error (S3 answers 204 either way). */
 export async function deleteObject(api: S3Api, key: string): Promise<void> {
   const res = await api.send({ method: "DELETE", key, accept: [404] });
-  await res.arrayBuffer();
+  await drainBody(res);
 }
 
 function copySource(api: S3Api, key: string): string {
@@ -81,7 +86,7 @@ function copySource(api: S3Api, key: string): string {
 
 /** Some S3 calls answer 200 and put the failure in the body (copy, complete). */
 async function bodyOrError(res: Response): Promise<string> {
-  const xml = await res.text();
+  const xml = await bodyText(res);
   if (/<Error>/.test(xml)) throw errorFromCode(errorCode(xml));
   return xml;
 }
@@ -127,7 +132,7 @@ export function isLiveUpload(id: string): boolean {
 
 export async function createMultipart(api: S3Api, key: string, headers: Record<string, string>): Promise<string> {
   const res = await api.send({ method: "POST", key, query: { uploads: "" }, headers });
-  const id = xmlText(await res.text(), "UploadId");
+  const id = xmlText(await bodyText(res), "UploadId");
   if (!id) throw new StorageError("transient", "the object store did not start the upload");
   liveUploads.add(id);
   return id;
@@ -135,7 +140,7 @@ export async function createMultipart(api: S3Api, key: string, headers: Record<s
 
 export async function uploadPart(api: S3Api, key: string, id: string, n: number, body: Uint8Array, signal?: AbortSignal): Promise<string> {
   const res = await api.send({ method: "PUT", key, query: { partNumber: String(n), uploadId: id }, body, signal });
-  await res.arrayBuffer();
+  await drainBody(res);
   const etag = res.headers.get("etag");
   if (!etag) throw new StorageError("transient", "the object store did not confirm a part");
   return etag;
@@ -184,13 +189,13 @@ export async function abortMultipart(api: S3Api, key: string, id: string): Promi
   // Given up, whether the store takes the abort now or not: a sweep may then abort it too.
   liveUploads.delete(id);
   const res = await api.send({ method: "DELETE", key, query: { uploadId: id }, accept: [404] });
-  await res.arrayBuffer();
+  await drainBody(res);
 }
 
 /** Pending multipart uploads under `prefix` (ListMultipartUploads): what an aborted upload must not leave. */
 export async function pendingUploads(api: S3Api, prefix: string): Promise<Array<{ key: string; id: string }>> {
   const res = await api.send({ method: "GET", key: "", query: { uploads: "", prefix } });
-  const xml = await res.text();
+  const xml = await bodyText(res);
   const out: Array<{ key: string; id: string }> = [];
   for (const m of xml.matchAll(/<Upload>([\s\S]*?)<\/Upload>/g)) {
     out.push({ key: xmlText(m[1]!, "Key") ?? "", id: xmlText(m[1]!, "UploadId") ?? "" });
@@ -220,7 +225,7 @@ export async function listObjects(api: S3Api, prefix: string, opts: { delimiter?
   if (opts.token !== undefined) query["continuation-token"] = opts.token;
   if (opts.maxKeys !== undefined) query["max-keys"] = String(opts.maxKeys);
   const res = await api.send({ method: "GET", key: "", query });
-  const xml = await res.text();
+  const xml = await bodyText(res);
   if (!/<ListBucketResult[\s>]/.test(xml)) throw new StorageError("transient", "the object store did not answer a listing");
   const files: ListPage["files"] = [];
   for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {

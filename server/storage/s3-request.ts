@@ -243,6 +243,49 @@ export function transportError(err: unknown): StorageError {
   return new StorageError("transient", "the object store is unreachable");
 }
 
+/**
+ * An answer's body. A connection lost while it arrives (a store stopped or restarted mid-answer: a
+ * CopyObject's 200 comes before its body) is the store's failure, 450, not "451 Local error"; and so
+ * is a store silent for REQUEST_TIMEOUT_MS in the middle of it (frozen, kill -STOP): the request's
+ * deadline ends at the answer's head, and such a body was waited for until the store came back.
+ */
+export async function bodyText(res: Response): Promise<string> {
+  return decoder.decode(await bodyBytes(res));
+}
+
+/** Read and drop an answer's body (as bodyText: a lost connection or a silent store is the store's failure). */
+export async function drainBody(res: Response): Promise<void> {
+  await bodyBytes(res);
+}
+
+const decoder = new TextDecoder();
+
+async function bodyBytes(res: Response): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    let silent = false;
+    const silence = setTimeout(() => {
+      silent = true;
+      void reader.cancel().catch(() => {});
+    }, REQUEST_TIMEOUT_MS);
+    let r: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      r = await reader.read();
+    } catch (err) {
+      throw silent ? new StorageError("transient", "the object store did not answer in time") : transportError(err);
+    } finally {
+      clearTimeout(silence);
+    }
+    if (silent) throw new StorageError("transient", "the object store did not answer in time");
+    if (r.done) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    chunks.push(r.value);
+    size += r.value.length;
+  }
+}
+
 /** The text of the first `<tag>` in an XML answer (entities decoded), or undefined. */
 /** One pattern per tag name: a listing asks three fields of each of its up to 1,000 entries. */
 const TAG_PATTERNS = new Map<string, RegExp>();

@@ -4,6 +4,7 @@
 import type { S3Place } from "../../protocol/s3-url.ts";
 import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
 import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
+import { moveDir, unfinishedRename } from "./s3-dir-rename.ts";
 import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
 import { S3NameClaim } from "./s3-name-claim.ts";
 import { openS3Read } from "./s3-read.ts";
@@ -13,12 +14,9 @@ import { openS3Upload } from "./s3-upload.ts";
 
 /** What RMD adds to 550 Directory not empty when no listed entry is the cause (see notEmpty). */
 const UNREACHABLE = "it holds objects another tool named so that no FTP path reaches them (such as a//b or a/./b); remove them with an S3 tool";
-/** A directory rename copies every object under it: above this many it is refused (550). */
-export const MAX_DIR_RENAME_OBJECTS = 1000;
+export { MAX_DIR_RENAME_OBJECTS } from "./s3-dir-rename.ts";
 /** S3's longest object key, in UTF-8 bytes (prefix included). */
 export const MAX_KEY_BYTES = 1024;
-/** Copies and deletes of a directory rename in flight at once. */
-const RENAME_PARALLEL = 8;
 
 export class S3Storage implements Storage {
   private readonly api: S3Api;
@@ -253,46 +251,17 @@ export class S3Storage implements Storage {
     return 0;
   }
 
-  /** Move a small tree: copy every object, then delete the originals (a failed copy deletes nothing). */
+  /** Move a small tree (s3-dir-rename.ts): a cut one is finished by the same rename again. */
   private async renameDir(from: string, to: string): Promise<void> {
     const [file, dest] = await Promise.all([this.head(this.full(to)), this.dirProbe(to), this.requireParent(to)]);
     if (file) throw new StorageError("not-a-directory");
-    const srcPrefix = this.dirPrefix(from);
-    const dstPrefix = this.dirPrefix(to);
-    if (dest) {
-      const p = await this.page(dstPrefix, { maxKeys: 2 });
-      if (p.files.some((f) => f.key !== dstPrefix)) throw new StorageError("not-empty");
-    }
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const p = await this.page(srcPrefix, { token });
-      keys.push(...p.files.map((f) => f.key));
-      if (keys.length > MAX_DIR_RENAME_OBJECTS) {
-        const why = `directory too large to rename (over ${MAX_DIR_RENAME_OBJECTS} objects)`;
-        throw new StorageError("unsupported", why, why);
-      }
-      token = p.next;
-    } while (token);
-    const target = (k: string) => dstPrefix + k.slice(srcPrefix.length);
-    // Every key locked from its copy to the deletion of the original: a DELE of an object meanwhile
-    // would otherwise free bytes its copy still holds.
-    const locks = keys.flatMap((k) => [this.api.lockName(k), this.api.lockName(target(k))]);
-    await withKeys(locks, async () => {
-      const copied: string[] = [];
-      try {
-        await inParallel(keys, async (k) => {
-          const h = await this.head(k);
-          if (!h) return;
-          await copyObject(this.api, k, target(k), h);
-          copied.push(target(k));
-        });
-      } catch (err) {
-        await inParallel(copied, (k) => deleteObject(this.api, k)).catch(() => {});
-        throw err;
-      }
-      await inParallel(keys, (k) => deleteObject(this.api, k));
-    }, this.api.keyLock);
+    await moveDir(this.api, (prefix, token) => this.page(prefix, { token }), this.dirPrefix(from), this.dirPrefix(to), !!dest);
+  }
+
+  /** Is the directory `to` what a rename of `from` left unfinished? Then RNTO onto it finishes the move. */
+  async resumesRename(from: string, to: string): Promise<boolean> {
+    if (from === "" || to === "") return false;
+    return unfinishedRename(this.api, this.dirPrefix(from), this.dirPrefix(to));
   }
 
   async usage(key = ""): Promise<number> {
@@ -358,12 +327,4 @@ function entriesOf(prefix: string, page: ListPage): DirEntry[] {
     out.push({ name, type: "dir", size: 0, mtime: now });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(RENAME_PARALLEL, items.length) }, worker));
 }

@@ -2,7 +2,9 @@
 // required) are logged per session at a rate the server sets, not the client: each PASV and connect
 // that fails its handshake wrote one WARN line, and a client can open thousands. The first of a
 // session is logged as it happens (its address and why); the ones after it are counted and summed
-// up in one line at most once per interval, and what is left when the session ends.
+// up in one line at most once per interval, and what is left when the session ends. A count waits at
+// most an interval for its line: a timer (one per session, only while a count waits) writes it then,
+// where it used to wait for the next refusal or the session's end (hours, on an idle session).
 import type { Logger } from "../log.ts";
 import type { Session } from "../session.ts";
 
@@ -16,6 +18,8 @@ interface Tally {
   /** The latest refusal's address and reason. */
   ip: string;
   reason: string;
+  /** Writes the count when the interval ends; set only while one waits, cleared by every summary. */
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 export class DataRefusalLog {
@@ -31,19 +35,27 @@ export class DataRefusalLog {
     const t = this.tallies.get(session);
     if (!t) {
       this.logger().warn("tls data connection refused", { session: session.id, ip, reason });
-      this.tallies.set(session, { unlogged: 0, loggedAt: Date.now(), ip, reason });
+      this.tallies.set(session, { unlogged: 0, loggedAt: Date.now(), ip, reason, timer: null });
       session.gone.addEventListener("abort", () => this.summarise(session), { once: true });
       return;
     }
     t.unlogged++;
     t.ip = ip;
     t.reason = reason;
-    if (session.gone.aborted || Date.now() - t.loggedAt >= this.intervalMs) this.summarise(session);
+    const wait = t.loggedAt + this.intervalMs - Date.now();
+    if (session.gone.aborted || wait <= 0) return this.summarise(session);
+    if (t.timer) return;
+    // The session owns it: its end summarises, which clears it.
+    t.timer = setTimeout(() => this.summarise(session), wait);
+    (t.timer as { unref?: () => void }).unref?.();
   }
 
   private summarise(session: Session): void {
     const t = this.tallies.get(session);
-    if (!t || t.unlogged === 0) return;
+    if (!t) return;
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = null;
+    if (t.unlogged === 0) return;
     const seconds = Math.round((Date.now() - t.loggedAt) / 1000);
     this.logger().warn("tls data connections refused", { session: session.id, ip: t.ip, count: t.unlogged, seconds, reason: t.reason });
     t.unlogged = 0;

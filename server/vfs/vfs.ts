@@ -211,7 +211,9 @@ export class VirtualFs {
     if (to.virtual) throw new FtpError(550, "Cannot overwrite a mount point");
     checkNewName(to);
     const target = await this.statOrNull(to);
-    if (target?.type === "dir" && from.vpath !== to.vpath) throw new FtpError(550, "Target is an existing directory");
+    if (target?.type === "dir" && from.vpath !== to.vpath && !(await from.mount.storage.resumesRename?.(from.key, to.key))) {
+      throw new FtpError(550, "Target is an existing directory");
+    }
     const replaced = await from.mount.storage.rename(from.key, to.key);
     to.mount.ledger.release(replaced);
     return { from: from.vpath, to: to.vpath };

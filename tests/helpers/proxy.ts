@@ -185,3 +185,107 @@ export async function holdingProxy(port: number, hold: RegExp): Promise<{ port: 
     },
   };
 }
+
+/**
+ * A TCP proxy to an HTTP server on 127.0.0.1:`port` that goes down once `after` requests whose head
+ * matches `match` have passed (a store that stops mid-way): the next such request, and every request
+ * from then on, has its connection closed unanswered, and new connections are closed at once, until
+ * `up()` (for good). `down()` resolves when it went down.
+ */
+export async function downAfterProxy(port: number, match: RegExp, after: number): Promise<{ port: number; down: () => Promise<void>; up: () => void; stop: () => void }> {
+  let seen = 0;
+  let isDown = false;
+  let wentUp = false;
+  let wentDown!: () => void;
+  const downOnce = new Promise<void>((r) => (wentDown = r));
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    if (isDown) return void client.destroy();
+    const upstream = connect(port, "127.0.0.1");
+    open.add(client).add(upstream);
+    let head = "";
+    client.on("data", (chunk: Buffer) => {
+      head = (head + chunk.toString("latin1")).slice(-8192);
+      const starts = head.match(/^[A-Z]+ [^\r\n]* HTTP\/1\.1\r\n[\s\S]*?\r\n\r\n/);
+      if (starts && !wentUp && match.test(starts[0]) && !isDown && ++seen > after) {
+        isDown = true;
+        for (const s of open) s.destroy();
+        wentDown();
+      }
+      if (isDown) return void client.destroy();
+      if (starts) head = head.slice(head.indexOf("\r\n\r\n") + 4);
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => void client.write(chunk));
+    closeTogether(open, client, upstream);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    port: (server.address() as AddressInfo).port,
+    down: () => downOnce,
+    up() {
+      isDown = false;
+      wentUp = true;
+    },
+    stop() {
+      server.close();
+      for (const s of open) s.destroy();
+    },
+  };
+}
+
+/**
+ * A TCP proxy to an HTTP server on 127.0.0.1:`port` that, for the request after the first `after`
+ * whose head matches `match`, passes the answer's head and then nothing more of that connection (a
+ * store frozen in the middle of an answer: the status came, the body never does). `held()` resolves
+ * then; `release()` closes that connection.
+ */
+export async function bodyHoldingProxy(port: number, match: RegExp, after: number): Promise<{ port: number; held: () => Promise<void>; release: () => void; stop: () => void }> {
+  let seen = 0;
+  let holding: Socket | null = null;
+  let heldOnce!: () => void;
+  const held = new Promise<void>((r) => (heldOnce = r));
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    open.add(client).add(upstream);
+    let head = "";
+    let hold: "no" | "head" | "all" = "no";
+    let answer = Buffer.alloc(0);
+    client.on("data", (chunk: Buffer) => {
+      head = (head + chunk.toString("latin1")).slice(-8192);
+      const end = head.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        if (holding === null && match.test(head.slice(0, end)) && ++seen > after) {
+          hold = "head";
+          holding = client;
+        }
+        head = head.slice(end + 4);
+      }
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (hold === "no") return void client.write(chunk);
+      if (hold === "all") return;
+      answer = Buffer.concat([answer, chunk]);
+      const end = answer.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      client.write(answer.subarray(0, end + 4));
+      hold = "all";
+      // Frozen, the store would not close it either (radosgw closes a connection idle for 65 s).
+      upstream.removeAllListeners("close").removeAllListeners("error").on("error", () => {});
+      heldOnce();
+    });
+    closeTogether(open, client, upstream);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    port: (server.address() as AddressInfo).port,
+    held: () => held,
+    release: () => void (holding as Socket | null)?.destroy(),
+    stop() {
+      server.close();
+      for (const s of open) s.destroy();
+    },
+  };
+}

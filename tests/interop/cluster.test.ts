@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { digest, runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
+import { startHaproxy, type Haproxy } from "../helpers/haproxy.ts";
 import { freePort, startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -66,30 +66,8 @@ function bucketStore(): FileStore {
 let root = "";
 let redis: RedisProcess;
 let nodes: Array<ServeProcess | null> = [];
-let haproxy: Subprocess;
+let haproxy: Haproxy | undefined;
 let port = 0;
-
-/** haproxy.cfg for the balancer: round robin, PROXY v2 to each node, a dead node's connections redispatched. */
-function haproxyConfig(listen: number, backends: number[]): string {
-  return [
-    "global",
-    "  maxconn 2000",
-    "defaults",
-    "  mode tcp",
-    "  timeout connect 2s",
-    "  timeout client 60s",
-    "  timeout server 60s",
-    "  retries 3",
-    "  option redispatch",
-    "frontend ftp",
-    `  bind 127.0.0.1:${listen}`,
-    "  default_backend ftpkit",
-    "backend ftpkit",
-    "  balance roundrobin",
-    ...backends.map((p, i) => `  server node${i + 1} 127.0.0.1:${p} send-proxy-v2 check inter 1s fall 1 rise 2 check-send-proxy`),
-    "",
-  ].join("\n");
-}
 
 for (const store of [directoryStore(), bucketStore()]) describe.skipIf(store.skip)(`3 nodes behind HAProxy (send-proxy-v2), one Redis, ${store.label}`, () => {
   beforeAll(async () => {
@@ -102,28 +80,11 @@ for (const store of [directoryStore(), bucketStore()]) describe.skipIf(store.ski
     const args = ["--users", users, "--state", redis.url, "--proxy-protocol", "--proxy-from", "127.0.0.1", "--max-rate", "2MB"];
     nodes = await Promise.all([0, 1, 2].map(() => spawnServe(args, { cwd: root, timeoutMs: 30_000 })));
     port = freePort();
-    const cfg = join(root, "haproxy.cfg");
-    writeFileSync(cfg, haproxyConfig(port, nodes.map((n) => n!.port)));
-    haproxy = Bun.spawn(["haproxy", "-f", cfg, "-db"], { cwd: root, stdout: "pipe", stderr: "pipe" });
-    // Ready when the balancer greets us with a node's 220.
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        const w = await Wire.connect(port);
-        const hello = await w.read(3000);
-        w.close();
-        if (hello?.code === 220) break;
-      } catch {}
-      if (Date.now() > deadline) throw new Error("haproxy did not start");
-      await Bun.sleep(100);
-    }
+    haproxy = await startHaproxy(root, port, nodes.map((n) => n!.port));
   }, 60_000);
 
   afterAll(async () => {
-    try {
-      process.kill(haproxy.pid, "SIGKILL");
-    } catch {}
-    await haproxy?.exited;
+    await haproxy?.stop();
     await Promise.all(nodes.map((n) => n?.kill()));
     await redis?.stop();
     await store.drop();

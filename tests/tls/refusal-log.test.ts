@@ -7,6 +7,7 @@ import type { Session } from "../../server/session.ts";
 import { DataRefusalLog } from "../../server/tls/refusal-log.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { captureLogger, run, tempDir, tlsOptions } from "./helpers.ts";
+import { waitFor } from "../helpers/peers.ts";
 
 let srv: TestServer | null = null;
 let work: string | null = null;
@@ -79,20 +80,40 @@ describe("DataRefusalLog", () => {
     const b = fakeSession(2);
     refusals.refused(a.session, "10.0.0.1", "handshake failed");
     refusals.refused(b.session, "10.0.0.2", "handshake failed");
-    for (let i = 0; i < 50; i++) refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    for (let i = 0; i < 49; i++) refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    refusals.refused(a.session, "10.0.0.1", "session reuse required");
     expect(logger.events.map((e) => [e.event, e.fields.session])).toEqual([
       ["tls data connection refused", 1],
       ["tls data connection refused", 2],
     ]);
-    await Bun.sleep(120);
-    refusals.refused(a.session, "10.0.0.1", "session reuse required");
+    await waitFor(() => logger.events.length > 2, 2000, "the summary");
     expect(logger.events[2]).toMatchObject({
       event: "tls data connections refused",
-      fields: { session: 1, ip: "10.0.0.1", count: 51, reason: "session reuse required" },
+      fields: { session: 1, ip: "10.0.0.1", count: 50, reason: "session reuse required" },
     });
     refusals.refused(a.session, "10.0.0.1", "handshake failed");
     a.end();
     b.end(); // nothing after its first: no summary
     expect(logger.events.slice(3).map((e) => [e.event, e.fields.session, e.fields.count])).toEqual([["tls data connections refused", 1, 1]]);
+  });
+
+  test("a count is logged by itself an interval after the line before it, with no refusal after it and the session still open; its end adds nothing then", async () => {
+    const logger = captureLogger();
+    const refusals = new DataRefusalLog(() => logger, 200);
+    const a = fakeSession(1);
+    const started = Date.now();
+    refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    refusals.refused(a.session, "10.0.0.1", "handshake failed");
+    // Before: the count waited for the next refusal or the session's end.
+    await waitFor(() => logger.events.length > 1, 2000, "the summary");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(logger.events.map((e) => [e.event, e.fields.count])).toEqual([
+      ["tls data connection refused", undefined],
+      ["tls data connections refused", 2],
+    ]);
+    await Bun.sleep(300); // another interval: no line without a new refusal
+    a.end();
+    expect(logger.events).toHaveLength(2);
   });
 });

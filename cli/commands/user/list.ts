@@ -1,6 +1,7 @@
 // `ftpkit user list`: one line per user on stdout (or JSON with --json); hashes are never shown.
 import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
+import { refuseClosedStdout } from "../../stdout-job.ts";
 import { formatPerms } from "../../../server/auth/ini-store.ts";
 import { formatQuota, log, openStore } from "./shared.ts";
 
@@ -15,6 +16,7 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs }) {
     checkArgs(rawArgs, args, a._);
+    refuseClosedStdout(["user", "list", ...rawArgs]);
     const { file, users } = await openStore(a.users);
     const list = [...users.values()];
     if (a.json) {

@@ -1,0 +1,138 @@
+// RNFR/RNTO of a directory on S3: there is no rename, so every object under the prefix is copied,
+// then the originals deleted. A store that stops mid-way (restart, outage) used to leave the tree
+// half in both places for good: the reply was "451 Local error" or a bare 450, and the same rename
+// again was refused ("Target is an existing directory"). Now the destination's marker carries a
+// journal (META_RENAME_FROM: where its objects come from) from the first copy until the move is
+// done, so a repeat of the same RNFR/RNTO finishes it; nothing is deleted before every object has
+// its copy, and a move that fails before any original is deleted takes its copies back when it can.
+import { StorageError } from "./backend.ts";
+import { copyObject, deleteObject, headObject, META_RENAME_FROM, putObject, type ListPage } from "./s3-object.ts";
+import { withKeys } from "./s3-key-lock.ts";
+import type { S3Api } from "./s3-request.ts";
+
+/** A directory rename copies every object under it: above this many it is refused (550). */
+export const MAX_DIR_RENAME_OBJECTS = 1000;
+/** Copies and deletes of a directory rename in flight at once. */
+const RENAME_PARALLEL = 8;
+/** What the client is told when a move stopped half-way (a fixed text: never a key). */
+export const INTERRUPTED = "directory rename interrupted; repeat the same RNFR and RNTO to finish it";
+
+const EMPTY = new Uint8Array(0);
+
+/** The journal on a destination's marker: the source prefix, and whether the source had a marker of its own. */
+function journal(src: string, srcHadMarker: boolean): string {
+  return encodeURIComponent(src) + (srcHadMarker ? "" : ";no-marker");
+}
+
+/** The journal `dst`'s marker holds if it is the unfinished destination of a rename from `src` (prefixes "a/b/"), else null. */
+async function journalOf(api: S3Api, src: string, dst: string): Promise<{ srcHadMarker: boolean } | null> {
+  const value = (await headObject(api, dst))?.renameFrom;
+  if (value === journal(src, true)) return { srcHadMarker: true };
+  if (value === journal(src, false)) return { srcHadMarker: false };
+  return null;
+}
+
+/** Whether the directory `dst` is the unfinished destination of a rename from `src` (prefixes "a/b/"). */
+export async function unfinishedRename(api: S3Api, src: string, dst: string): Promise<boolean> {
+  return (await journalOf(api, src, dst)) !== null;
+}
+
+/**
+ * Move every object under `src` to `dst` (prefixes ending in "/"). `dstExists`: the destination is
+ * a directory already (then it must be empty, or this move's unfinished destination).
+ */
+export async function moveDir(api: S3Api, page: (prefix: string, token?: string) => Promise<ListPage>, src: string, dst: string, dstExists: boolean): Promise<void> {
+  const resumed = dstExists ? await journalOf(api, src, dst) : null;
+  const resuming = resumed !== null;
+  if (dstExists && !resuming) {
+    const p = await page(dst);
+    if (p.files.some((f) => f.key !== dst)) throw new StorageError("not-empty");
+  }
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const p = await page(src, token);
+    keys.push(...p.files.map((f) => f.key).filter((k) => k !== src));
+    if (keys.length > MAX_DIR_RENAME_OBJECTS) {
+      const why = `directory too large to rename (over ${MAX_DIR_RENAME_OBJECTS} objects)`;
+      throw new StorageError("unsupported", why, why);
+    }
+    token = p.next;
+  } while (token);
+  const target = (k: string) => dst + k.slice(src.length);
+  // Every key locked from its copy to the deletion of the original: a DELE of an object meanwhile
+  // would otherwise free bytes its copy still holds. The markers too: two repeats run one at a time.
+  const locks = [src, dst, ...keys.flatMap((k) => [k, target(k)])].map((k) => api.lockName(k));
+  await withKeys(locks, () => move(api, keys, src, dst, target, resumed ?? (dstExists ? "into-empty" : "new")), api.keyLock);
+}
+
+async function move(api: S3Api, keys: string[], src: string, dst: string, target: (k: string) => string, how: { srcHadMarker: boolean } | "into-empty" | "new"): Promise<void> {
+  // The source keeps a marker to the end (a tree another tool uploaded has none), so it stays
+  // listed, and a repeat's RNFR finds it, until its last object is gone.
+  const srcMarker = await headObject(api, src);
+  if (!srcMarker) await putObject(api, src, EMPTY);
+  const srcHadMarker = typeof how === "object" ? how.srcHadMarker : !!srcMarker;
+  if (typeof how !== "object") await putObject(api, dst, EMPTY, { [META_RENAME_FROM]: journal(src, srcHadMarker) });
+  const copied: string[] = [];
+  try {
+    await inParallel(keys, async (k) => {
+      const h = await headObject(api, k);
+      if (!h) return;
+      await copyObject(api, k, target(k), h);
+      copied.push(target(k));
+    });
+  } catch (err) {
+    // Nothing deleted yet: a first attempt refused by the store (a copy denied) takes its copies and
+    // markers back. Not when the store is away: each undo request would wait out its deadline too.
+    const away = err instanceof StorageError && err.kind === "transient";
+    if (typeof how !== "object" && !away && (await undo(api, copied, src, dst, !srcMarker, how === "into-empty"))) throw err;
+    throw interrupted(err);
+  }
+  try {
+    await inParallel(keys, (k) => deleteObject(api, k));
+    // The journal goes before the source's marker: cut between, the source is left an empty
+    // directory (RMD removes it), never a journal that a later rename of a new `src` would resume.
+    // The destination ends with a marker if the source had one (bytes another tool stored in "d/" are data: copied).
+    if (srcMarker && srcMarker.size > 0) await copyObject(api, src, dst, srcMarker);
+    else if (srcHadMarker || how === "into-empty") await putObject(api, dst, EMPTY);
+    else await deleteObject(api, dst);
+    await deleteObject(api, src);
+  } catch (err) {
+    throw interrupted(err);
+  }
+}
+
+/** Take a first attempt's copies and markers back; false if the store refused any of it. */
+async function undo(api: S3Api, copied: string[], src: string, dst: string, srcMarkerAdded: boolean, dstHadMarker: boolean): Promise<boolean> {
+  try {
+    await inParallel(copied, (k) => deleteObject(api, k));
+    if (dstHadMarker) await putObject(api, dst, EMPTY);
+    else await deleteObject(api, dst);
+    if (srcMarkerAdded) await deleteObject(api, src);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function interrupted(err: unknown): StorageError {
+  const why = err instanceof Error ? err.message : String(err);
+  return new StorageError("transient", `directory rename interrupted: ${why}`, INTERRUPTED);
+}
+
+/** `fn` over `items`, RENAME_PARALLEL at a time; on a failure no new item starts, and it rejects once those running ended. */
+async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | null = null;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(RENAME_PARALLEL, items.length) }, worker));
+  if (failure) throw (failure as { err: unknown }).err;
+}
