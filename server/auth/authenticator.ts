@@ -9,7 +9,7 @@ import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
-import { verifyPassword } from "./verify.ts";
+import { isCheckableHash, verifyPassword } from "./verify.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -90,6 +90,7 @@ export class Authenticator {
     const sig = await this.stat();
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.warnExposedUsersFile();
+    this.warnUncheckableHashes();
     this.signature = sig;
     this.loaded = sig !== "";
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
@@ -137,6 +138,20 @@ export class Authenticator {
       void (this.reloading ?? Promise.resolve()).then(() => this.refresh());
     }, CHANGE_COALESCE_MS);
     (this.changeTimer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * A password hash no check can match (another server's crypt(3) format, a hand-edited argon2
+   * string cut short) locked its user out in silence: each login was "login failed" as for a wrong
+   * password, counted toward a ban of the user's address. Said at each load, with the hash's scheme
+   * only; the other users keep working.
+   */
+  private warnUncheckableHashes(): void {
+    for (const u of this.users.values()) {
+      if (u.hash === undefined || isCheckableHash(u.hash)) continue;
+      const scheme = /^\$[^$]*\$/.exec(u.hash)?.[0] ?? "$";
+      this.log(`users file ${this.usersFile}: ${u.name}'s password hash (${scheme}…) is not argon2 or bcrypt, or is cut short: no password can match it, so ${u.name} cannot log in until \`ftpkit user passwd ${u.name}\``);
+    }
   }
 
   /**
@@ -267,6 +282,7 @@ export class Authenticator {
         const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
         this.users = users;
         this.warnExposedUsersFile();
+        this.warnUncheckableHashes();
         this.signature = sig;
         this.badSignature = null;
         this.loaded = sig !== "";
