@@ -1,6 +1,6 @@
 // The package's entry point (`import { startServer, FtpClient } from "ftpkit"`): a server for other
 // projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "../server/index.ts";
@@ -16,6 +16,7 @@ import { FtpClient } from "../client/client.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
 import { listenHostProblem } from "./listen-host.ts";
+import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
 export type { FileInfo } from "../protocol/listing.ts";
@@ -25,7 +26,7 @@ export { probeServer, formatProbeReport, type ProbeOptions, type ProbeReport, ty
 
 /** Options of {@link startServer}; they mirror `ftpkit serve --root DIR --user NAME:PASS`. */
 export interface StartServerOptions {
-  /** Directory to serve (default: a new temp directory, removed by close()). */
+  /** Directory to serve (default: a new temp directory, removed by close(), or when the process ends without it). */
   root?: string;
   /** Accounts, kept in memory (passwords hashed, never written). Homes default to the root. */
   users?: UserOption[];
@@ -77,13 +78,14 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   if (hostProblem) throw new Error(`startServer: ${hostProblem}`);
   const temps: string[] = [];
   const cleanup = () => {
-    for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+    for (const dir of temps.splice(0)) removeTempDir(dir);
   };
   try {
     let root: string;
     if (opts.root === undefined) {
       root = mkdtempSync(join(tmpdir(), "ftpkit-root-"));
       temps.push(root);
+      trackTempDir(root);
     } else root = checkRoot(opts.root, "root");
     const accounts = inlineUsers(root, users, { anonymous: opts.anonymous, write: opts.write });
     for (const a of accounts) mkdirSync(a.home, { recursive: true }); // `home: "pub"` need not exist yet
@@ -185,6 +187,7 @@ function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) 
   if (pem(certFile) || pem(keyFile)) {
     const dir = mkdtempSync(join(tmpdir(), "ftpkit-tls-"));
     temps.push(dir);
+    trackTempDir(dir);
     if (pem(certFile)) writeFileSync((certFile = join(dir, "cert.pem")), tls.cert, { mode: 0o600 });
     if (pem(keyFile)) writeFileSync((keyFile = join(dir, "key.pem")), tls.key, { mode: 0o600 });
   }

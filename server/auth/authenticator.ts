@@ -9,7 +9,7 @@ import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
-import { verifyPassword } from "./verify.ts";
+import { isCheckableHash, verifyPassword } from "./verify.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -36,6 +36,8 @@ const MAX_TRACKED_IPS = 10_000;
  * replaced file (`ftpkit user`, an editor's rename-save) is whole when it appears: read at once.
  */
 export const IN_PLACE_SETTLE_MS = 300;
+/** The events of one save (a temp file written, then renamed over the users file) come within this. */
+const CHANGE_COALESCE_MS = 20;
 
 /** Checks logins against the users file; one instance per server. */
 export class Authenticator {
@@ -66,6 +68,8 @@ export class Authenticator {
   /** An in-place change being waited out (IN_PLACE_SETTLE_MS): its signature and when it was first seen. */
   private settling: { sig: string; since: number } | null = null;
   private settleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A read the watcher asked for, coalescing the events of one save. */
+  private changeTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(opts: AuthenticatorOptions) {
     this.usersFile = resolve(opts.usersFile);
@@ -86,6 +90,7 @@ export class Authenticator {
     const sig = await this.stat();
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.warnExposedUsersFile();
+    this.warnUncheckableHashes();
     this.signature = sig;
     this.loaded = sig !== "";
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
@@ -105,7 +110,7 @@ export class Authenticator {
     try {
       // Watch the folder, not the file: an atomic save replaces the file's inode.
       this.watcher = watch(dirname(this.usersFile), (_event, changed) => {
-        if (!changed || changed === name || changed.startsWith(`.${name}`)) this.dirty = true;
+        if (!changed || changed === name || changed.startsWith(`.${name}`)) this.changed();
       });
       this.watcher.on("error", () => {
         this.watcher?.close();
@@ -114,6 +119,38 @@ export class Authenticator {
       (this.watcher as { unref?: () => void }).unref?.();
     } catch {
       this.watcher = null; // no inotify: fall back to a stat per login
+    }
+  }
+
+  /**
+   * A change event: the file is read now (a replaced one), or once still (in place), not at the next
+   * login. Read at a login only, what a broken edit kept was the users of the last login, not the
+   * last good file: `ftpkit user add f1` then a typo, no login between, and f1 got 530 (counted toward
+   * a ban), while the typo went unreported and /readyz counted the old users until someone logged in.
+   * One save makes several events (its temp file, the rename): they share one read.
+   */
+  private changed(): void {
+    this.dirty = true;
+    if (this.changeTimer) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      // A read under way may have begun before this change: the next one starts after it.
+      void (this.reloading ?? Promise.resolve()).then(() => this.refresh());
+    }, CHANGE_COALESCE_MS);
+    (this.changeTimer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * A password hash no check can match (another server's crypt(3) format, a hand-edited argon2
+   * string cut short) locked its user out in silence: each login was "login failed" as for a wrong
+   * password, counted toward a ban of the user's address. Said at each load, with the hash's scheme
+   * only; the other users keep working.
+   */
+  private warnUncheckableHashes(): void {
+    for (const u of this.users.values()) {
+      if (u.hash === undefined || isCheckableHash(u.hash)) continue;
+      const scheme = /^\$[^$]*\$/.exec(u.hash)?.[0] ?? "$";
+      this.log(`users file ${this.usersFile}: ${u.name}'s password hash (${scheme}…) is not argon2 or bcrypt, or is cut short: no password can match it, so ${u.name} cannot log in until \`ftpkit user passwd ${u.name}\``);
     }
   }
 
@@ -139,6 +176,8 @@ export class Authenticator {
   close(): void {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = null;
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+    this.changeTimer = null;
     this.watcher?.close();
     this.watcher = null;
     this.verified.clear();
@@ -243,6 +282,7 @@ export class Authenticator {
         const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
         this.users = users;
         this.warnExposedUsersFile();
+        this.warnUncheckableHashes();
         this.signature = sig;
         this.badSignature = null;
         this.loaded = sig !== "";
@@ -261,8 +301,8 @@ export class Authenticator {
   /**
    * A change in place not yet still for IN_PLACE_SETTLE_MS: the current users stay, and a check is due
    * when it may be (logins between keep the users they had). SIGHUP's reload() reads at once.
-   * Still means still by the file's own times too: a login is often the first to see an edit (with
-   * inotify, the event only marks the file for the next login), and the file written minutes ago
+   * Still means still by the file's own times too: a login is the first to see an edit where no
+   * inotify event comes (a symlinked file, a network filesystem), and the file written minutes ago
    * must not make it wait (carol, added by hand an hour before, got 530 at her first login, counted
    * toward a ban). The time this process first saw the signature stays a bound of its own, for a
    * file whose times are not of our clock (a network filesystem's, ahead of ours).

@@ -32,3 +32,17 @@ export async function verifyPassword(password: string, hash: string, abandoned?:
     else verifying--;
   }
 }
+
+/** The argon2 (PHC string) and bcrypt hashes Bun.password.verify checks; anything else it refuses to. */
+const CHECKABLE_HASH = [
+  /^\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/,
+  /^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$/,
+];
+
+/**
+ * Can this hash ever match a password? A crypt(3) hash from another server ("$6$…", "$1$…",
+ * "$apr1$…") or an argon2 string cut short makes every login of its user fail like a wrong password.
+ */
+export function isCheckableHash(hash: string): boolean {
+  return CHECKABLE_HASH.some((re) => re.test(hash));
+}

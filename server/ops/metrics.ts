@@ -8,6 +8,8 @@ import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from "./
 
 /** Users shown by name in the quota gauges; the rest are summed as user="_other" (bounded label set). */
 export const QUOTA_USERS_SHOWN = 50;
+/** The label of the users beyond QUOTA_USERS_SHOWN, summed. */
+const OTHER_USERS = "_other";
 const UPLOAD_VERBS = new Set(["STOR", "APPE", "STOU"]);
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 
@@ -134,9 +136,17 @@ export class Metrics {
       if (ledger && !byUser.has(s.user!.name)) byUser.set(s.user!.name, { used: ledger.used, limit: ledger.limit });
     }
     const sorted = [...byUser].sort((a, b) => b[1].used - a[1].used);
-    const out = sorted.slice(0, QUOTA_USERS_SHOWN).map(([user, q]) => ({ labels: [user], value: q[which] }));
-    const rest = sorted.slice(QUOTA_USERS_SHOWN);
-    if (rest.length) out.push({ labels: ["_other"], value: rest.reduce((n, [, q]) => n + q[which], 0) });
+    let shown = sorted;
+    const rest: typeof sorted = [];
+    if (sorted.length > QUOTA_USERS_SHOWN) {
+      // "_other" is a valid user name: shown by name beside the rest's sum, it made two series of one
+      // label set, which Prometheus refuses (a duplicate sample). Such a user joins the rest instead.
+      const named = sorted.filter(([user]) => user !== OTHER_USERS);
+      shown = named.slice(0, QUOTA_USERS_SHOWN);
+      rest.push(...named.slice(QUOTA_USERS_SHOWN), ...sorted.filter(([user]) => user === OTHER_USERS));
+    }
+    const out = shown.map(([user, q]) => ({ labels: [user], value: q[which] }));
+    if (rest.length) out.push({ labels: [OTHER_USERS], value: rest.reduce((n, [, q]) => n + q[which], 0) });
     return out;
   }
 }

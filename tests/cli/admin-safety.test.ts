@@ -99,6 +99,34 @@ describe("the users file", () => {
     expect(readdirSync(dir).filter((n) => n.endsWith(".tmp") || n.endsWith(".lock"))).toEqual([]);
   });
 
+  test.skipIf(process.getuid?.() !== 0)("a refused `user add` leaves no home behind: the add run next as the file's owner makes it as its own", async () => {
+    fresh();
+    expect((await user(["add", "alice", "--password-stdin"], "pw\n")).code).toBe(0);
+    const file = join(dir, "users.ini");
+    chownSync(dir, 0, 4300);
+    chmodSync(dir, 0o775);
+    chmodSync(join(dir, "home"), 0o775);
+    chownSync(join(dir, "home"), 0, 4300);
+    chownSync(file, 0, 4300);
+    chmodSync(file, 0o660);
+    const proc = Bun.spawn(["setpriv", "--reuid=4242", "--regid=4242", "--groups=4300", "bun", FTPKIT, "user", "add", "bob", "--password-stdin", "--users", file], {
+      cwd: dir,
+      env: { ...process.env, HOME: dir, NO_COLOR: "1" },
+      stdin: new TextEncoder().encode("bob-pw\n"),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(stderr).toContain("cannot keep its owner (uid 0)");
+    expect(readdirSync(join(dir, "home"))).toEqual(["alice"]);
+    // Run again as the file's owner: the home is made now, and is its own.
+    expect((await user(["add", "bob", "--password-stdin"], "bob-pw\n")).code).toBe(0);
+    expect(statSync(join(dir, "home", "bob")).uid).toBe(0);
+  });
+
   test("a symlinked users file is updated where it points, and stays a symlink", async () => {
     fresh();
     mkdirSync(join(dir, "real"));

@@ -119,6 +119,23 @@ describe("Authenticator", () => {
     expect(await auth.login("old", "x", "127.0.0.1")).toBeNull();
   });
 
+  test("a hash no password can match (another server's crypt format, an argon2 string cut short) is said at load, by its scheme only; the others log in", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    const good = await readFile(file, "utf8");
+    const bcrypt = await Bun.password.hash("carol-pw", { algorithm: "bcrypt", cost: 4 });
+    const cut = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ";
+    await writeFile(file, `${good}\n[old]\npassword = "$6$salt$abcdefghijklmnop"\n\n[erin]\npassword = "${cut}"\n\n[carol]\npassword = "${bcrypt}"\n`);
+    const logs: string[] = [];
+    const auth = makeAuth(file, { logs });
+    await auth.start();
+    expect(logs).toEqual([
+      `users file ${file}: old's password hash ($6$…) is not argon2 or bcrypt, or is cut short: no password can match it, so old cannot log in until \`ftpkit user passwd old\``,
+      `users file ${file}: erin's password hash ($argon2id$…) is not argon2 or bcrypt, or is cut short: no password can match it, so erin cannot log in until \`ftpkit user passwd erin\``,
+    ]);
+    expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
+    expect(await auth.login("carol", "carol-pw", "127.0.0.1")).not.toBeNull();
+  });
+
   test("a cached login is fast and still rejects a wrong password", async () => {
     const file = await makeUsersFile(dir, [{ name: "alice", password: "s3cret" }]);
     const auth = makeAuth(file);

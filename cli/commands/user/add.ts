@@ -1,5 +1,5 @@
 // `ftpkit user add NAME`: create a user (and its home), creating the users file if needed.
-import { lstat, mkdir, readlink, stat } from "node:fs/promises";
+import { lstat, mkdir, readlink, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
@@ -60,15 +60,25 @@ export default defineCommand({
     if (!s3) await refuseServingUsersFile(home, file, "home");
 
     const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));
-    await editStore(
-      a.users,
-      async ({ users }) => {
-        if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
-        if (!s3) await mkdir(home, { recursive: true });
-        users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
-      },
-      { allowMissing: true },
-    );
+    // The first directory this command made for the home (mkdir's answer), if it made any.
+    let created: string | undefined;
+    try {
+      await editStore(
+        a.users,
+        async ({ users }) => {
+          if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
+          if (!s3) created ??= await mkdir(home, { recursive: true });
+          users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
+        },
+        { allowMissing: true },
+      );
+    } catch (err) {
+      // Nothing was written, so no home either: left, it stayed owned by whoever ran the refused
+      // command, and the add that followed as the right account took it as it was (one its server
+      // could not write into).
+      if (created) await removeMadeDirs(home, created);
+      throw err;
+    }
     log.success(`added user ${name} (home ${home}) to ${file}`);
     if (name === ANONYMOUS && perms.some((p) => p !== "read")) {
       log.warn(`${ANONYMOUS} may ${perms.filter((p) => p !== "read").join(" and ")}: anyone who can reach the server can; a drop box is safer (a write-only mount, see the README)`);
@@ -78,3 +88,10 @@ export default defineCommand({
     }
   },
 });
+
+/** Remove `dir` and its parents up to `top` (the first one mkdir made), each only if still empty. */
+async function removeMadeDirs(dir: string, top: string): Promise<void> {
+  for (let d = dir; ; d = dirname(d)) {
+    if (!(await rmdir(d).then(() => true, () => false)) || d === top || dirname(d) === d) return;
+  }
+}
