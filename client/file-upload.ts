@@ -243,8 +243,14 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
  * gives no digest is asked SIZE then.
  */
 export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { info(msg: string): void }): (digest: string, size: number) => Promise<string> {
-  let sizeAsked: Promise<number | null> | null = verify && client.hasHash() ? null : client.size(path).catch(() => null);
-  const remoteSize = () => (sizeAsked ??= client.size(path).catch(() => null));
+  // A refused SIZE leaves the size unknown; a reply that is no size is the server's protocol error.
+  const askSize = () => {
+    const asked = client.size(path).catch((err: unknown) => (err instanceof ClientError && err.kind === "protocol" ? Promise.reject(err) : null));
+    asked.catch(() => {}); // awaited by the check; a failure before that is not unhandled
+    return asked;
+  };
+  let sizeAsked: Promise<number | null> | null = verify && client.hasHash() ? null : askSize();
+  const remoteSize = () => (sizeAsked ??= askSize());
   const verdict = askDigest(client, path, algo, verify, remoteSize, note).catch(async (err: unknown) => {
     // An upload-only directory (a drop box) takes the file but will not let this account read it,
     // digest included: the upload stands, unverified, rather than failing after its 226.
