@@ -231,6 +231,9 @@ export class FtpClient {
   /** Does `LIST -a` list hidden files here (undefined: not known yet; listing.ts probes it)? */
   listsHidden: boolean | undefined;
 
+  /** MLSD was refused as a command this server lacks (500, 502) though it offers MLST: listings go by LIST (listing.ts). */
+  lacksMlsd = false;
+
   /** PWD (RFC 959 §4.1.3): the current directory from a 257 reply, or null. */
   async pwd(): Promise<string | null> {
     const r = await this.command("PWD");
