@@ -5,7 +5,7 @@ import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, REST_UNSUPPORTED_CODES, RestUnsupported, restartNotPermitted } from "./errors.ts";
 import { LineAtFirstByte } from "./messages.ts";
 import { acquireLock } from "./state.ts";
-import { worthResuming, worthRetrying } from "./retries.ts";
+import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
@@ -209,6 +209,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         // A mismatch is final; a connection lost while the checks were answered is retried like a
         // drop (the retry finds every byte there and only verifies), unless the connection is lent.
         if (err instanceof VerificationFailed) ctx.discard();
+        if (!lent && attempt > ctx.opts.retries && ctx.opts.retries > 0) countAttempts(err, attempt, ctx.opts.retries, await worthRetrying(client, err));
         if (lent || attempt > ctx.opts.retries || !(await worthRetrying(client, err)) || ctx.handBack?.(offset)) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
         attempt = await session.reconnect(attempt, note, client);
