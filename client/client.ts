@@ -7,9 +7,10 @@ import { formatEndpoint } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import { remotePath, unquotePath } from "../protocol/path.ts";
+import { parseSizeReply } from "../protocol/size.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection } from "./connection.ts";
 import { DataChannel, type TransferOpts } from "./data-channel.ts";
-import { ClientError, describe, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients, wantsTls } from "./errors.ts";
+import { ClientError, describe, fromServer, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients, wantsTls } from "./errors.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
 import { DEFAULT_REPLY_TIMEOUT_MS, MAX_HANDSHAKE_MS, MAX_PRELIMINARY_REPLIES, shorter, waitBound, type ClientOptions, type DataTransfer, type Features } from "./client-options.ts";
@@ -230,6 +231,9 @@ export class FtpClient {
   /** Does `LIST -a` list hidden files here (undefined: not known yet; listing.ts probes it)? */
   listsHidden: boolean | undefined;
 
+  /** MLSD was refused as a command this server lacks (500, 502) though it offers MLST: listings go by LIST (listing.ts). */
+  lacksMlsd = false;
+
   /** PWD (RFC 959 §4.1.3): the current directory from a 257 reply, or null. */
   async pwd(): Promise<string | null> {
     const r = await this.command("PWD");
@@ -300,13 +304,10 @@ export class FtpClient {
     await this.expect("TYPE", "I", [200], "TYPE I");
   }
 
-  /** SIZE: the remote size, `null` when unsupported; throws (code 550) when the file is missing. */
+  /** SIZE: the remote size, `null` when unsupported; throws (code 550) when the file is missing, and a protocol error when the reply is no size. */
   async size(path: string): Promise<number | null> {
     const r = await this.command("SIZE", path);
-    if (r.code === 213) {
-      const n = Number(r.lines[0]!.trim().split(/\s+/)[0]);
-      return Number.isSafeInteger(n) && n >= 0 ? n : null;
-    }
+    if (r.code === 213) return fromServer("SIZE reply", () => parseSizeReply(r.lines[0]!));
     if (r.code === 550) throw new ClientError(`${path}: ${r.lines.join(" ")}`, { code: 550 });
     return null;
   }

@@ -5,7 +5,7 @@ import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, REST_UNSUPPORTED_CODES, RestUnsupported, restartNotPermitted } from "./errors.ts";
 import { LineAtFirstByte } from "./messages.ts";
 import { acquireLock } from "./state.ts";
-import { worthResuming, worthRetrying } from "./retries.ts";
+import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
@@ -209,6 +209,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         // A mismatch is final; a connection lost while the checks were answered is retried like a
         // drop (the retry finds every byte there and only verifies), unless the connection is lent.
         if (err instanceof VerificationFailed) ctx.discard();
+        if (!lent && attempt > ctx.opts.retries && ctx.opts.retries > 0) countAttempts(err, attempt, ctx.opts.retries, await worthRetrying(client, err));
         if (lent || attempt > ctx.opts.retries || !(await worthRetrying(client, err)) || ctx.handBack?.(offset)) throw err;
         note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
         attempt = await session.reconnect(attempt, note, client);
@@ -243,8 +244,14 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
  * gives no digest is asked SIZE then.
  */
 export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { info(msg: string): void }): (digest: string, size: number) => Promise<string> {
-  let sizeAsked: Promise<number | null> | null = verify && client.hasHash() ? null : client.size(path).catch(() => null);
-  const remoteSize = () => (sizeAsked ??= client.size(path).catch(() => null));
+  // A refused SIZE leaves the size unknown; a reply that is no size is the server's protocol error.
+  const askSize = () => {
+    const asked = client.size(path).catch((err: unknown) => (err instanceof ClientError && err.kind === "protocol" ? Promise.reject(err) : null));
+    asked.catch(() => {}); // awaited by the check; a failure before that is not unhandled
+    return asked;
+  };
+  let sizeAsked: Promise<number | null> | null = verify && client.hasHash() ? null : askSize();
+  const remoteSize = () => (sizeAsked ??= askSize());
   const verdict = askDigest(client, path, algo, verify, remoteSize, note).catch(async (err: unknown) => {
     // An upload-only directory (a drop box) takes the file but will not let this account read it,
     // digest included: the upload stands, unverified, rather than failing after its 226.

@@ -270,7 +270,8 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
     if (info) {
       if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-    return strict((await readAll(client, await client.transfer("MLSD", path), path, mlsdReader())).parsed);
+    const mlsd = await mlsdTransfer(client, path);
+    if (mlsd) return strict((await readAll(client, mlsd, path, mlsdReader())).parsed);
   }
   // vsftpd expands wildcards in LIST's last segment (`LIST b*` listed bx too): a name holding one
   // is looked up in its directory's listing instead, which CWD reaches without expanding anything.
@@ -298,13 +299,31 @@ async function listLiteral(client: FtpClient, path: string, name: string): Promi
  * directory's `unique` fact when the server sends one.
  */
 export async function listDir(client: FtpClient, path: string, budget?: ListingBudget): Promise<{ entries: FileInfo[]; via: "MLSD" | "LIST"; unreadable: number; firstUnreadable?: string; unique?: string; undecodable?: Set<string> }> {
-  if (client.features.has("MLST") || client.features.has("MLSD")) {
-    const listed = await readAll(client, await client.transfer("MLSD", path), path, mlsdReader(), budget);
+  const mlsd = client.features.has("MLST") || client.features.has("MLSD") ? await mlsdTransfer(client, path) : null;
+  if (mlsd) {
+    const listed = await readAll(client, mlsd, path, mlsdReader(), budget);
     const parsed = listed.parsed;
     keepCharged(budget, listed, parsed.entries.length);
     return { ...parsed, ...garbled(listed, parsed.entries), via: "MLSD" };
   }
   return { ...(await listDirByList(client, path, budget)), via: "LIST" };
+}
+
+/**
+ * MLSD of `path`, or null where the server lacks it: some offer MLST without MLSD and answer it
+ * 500 or 502, which a tree job took for a missing directory ("remote directory not found", or "is a
+ * file" where SIZE answered) and ls for a failure. LIST is used from then on, on this connection, as
+ * where MLSD is not offered. Any other refusal (550: no such directory) is the listing's answer.
+ */
+async function mlsdTransfer(client: FtpClient, path: string): Promise<DataTransfer | null> {
+  if (client.lacksMlsd) return null;
+  try {
+    return await client.transfer("MLSD", path);
+  } catch (err) {
+    if (!(err instanceof ClientError) || err.refused !== "MLSD" || (err.code !== 500 && err.code !== 502)) throw err;
+    client.lacksMlsd = true;
+    return null;
+  }
 }
 
 /**

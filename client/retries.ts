@@ -9,6 +9,16 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /**
+ * A failure that was tried again until --retries ran out says so in its message, as a job's first
+ * connection does ("…; gave up after 3 attempts (--retries 2)"): a listing ended by 426 on every
+ * try said only "listing: … (426)", like one never tried again. Changed in place: callers go on
+ * deciding by its class, code and kind.
+ */
+export function countAttempts(err: unknown, attempts: number, retries: number, worth = isRetryable(err)): void {
+  if (retries > 0 && attempts > retries && worth && err instanceof Error) err.message += `; gave up after ${attempts} attempts (--retries ${retries})`;
+}
+
+/**
  * Whether opening a session (connect, TLS, greeting, login, PWD/FEAT/TYPE) failed for a reason a
  * moment may cure, so that a job's first connection (Session.open) and a reconnection
  * (Session.replaceClient) back off and try again within --retries: a connect or a reply that timed

@@ -6,7 +6,7 @@ import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftr
 import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } from "./errors.ts";
 import { LineAtFirstByte } from "./messages.ts";
-import { worthResuming, worthRetrying } from "./retries.ts";
+import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
@@ -281,6 +281,7 @@ export async function retrieve(
       attempt++;
       const retrying = attempt <= ctx.opts.retries && (await worthRetrying(client, err));
       hooks.atDrop?.(offset, retrying);
+      if (attempt > ctx.opts.retries && ctx.opts.retries > 0) countAttempts(err, attempt, ctx.opts.retries, await worthRetrying(client, err));
       if (!retrying || ctx.handBack?.(offset)) throw err;
       ctx.note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${ctx.opts.retries})`);
       attempt = await session.reconnect(attempt, ctx.note, client);

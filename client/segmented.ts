@@ -112,7 +112,15 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     recorded = null;
   }
   const segments = recorded ?? planSegments(size, job.count);
-  const fd = openPartFile(job.part);
+  let fd: number;
+  try {
+    fd = openPartFile(job.part);
+  } catch (err) {
+    // A fresh job that could not open its part file (a link standing there, a read-only directory)
+    // has nothing to resume: its record goes, as a single stream's does; a resumed one keeps its own.
+    if (!job.segments?.length) ctx.discard();
+    throw err;
+  }
   let saver: ReturnType<typeof setInterval> | undefined;
   const sessions: Session[] = [first];
   try {

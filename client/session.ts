@@ -5,7 +5,7 @@ import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { failureKind } from "./errors.ts";
 import { Credentials } from "./credentials.ts";
 import { tlsMode, type SecurityOptions } from "./options.ts";
-import { backoff, transientOpenFailure, worthRetrying } from "./retries.ts";
+import { backoff, countAttempts, transientOpenFailure, worthRetrying } from "./retries.ts";
 import { connectionTrace, type Trace } from "./trace.ts";
 
 export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm; trace?: Trace } & SecurityOptions;
@@ -123,7 +123,11 @@ export class Session {
    * reconnection reached (its own failed tries count against --retries too), else null.
    */
   async retryAfter(failed: FtpClient, err: unknown, attempt: number, note: { warn(msg: string): void }): Promise<number | null> {
-    if (attempt > this.opts.retries || !(await worthRetrying(failed, err))) return null;
+    if (attempt > this.opts.retries) {
+      if (this.opts.retries > 0) countAttempts(err, attempt, this.opts.retries, await worthRetrying(failed, err));
+      return null;
+    }
+    if (!(await worthRetrying(failed, err))) return null;
     note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${this.opts.retries})`);
     return await this.reconnect(attempt, note, failed);
   }
@@ -139,7 +143,11 @@ export class Session {
         return attempt;
       } catch (e) {
         attempt++;
-        if (!transientOpenFailure(e, true) || attempt > this.opts.retries) throw e;
+        if (!transientOpenFailure(e, true)) throw e;
+        if (attempt > this.opts.retries) {
+          countAttempts(e, attempt, this.opts.retries, true);
+          throw e;
+        }
         note.warn(`${(e as Error).message}; retrying (attempt ${attempt} of ${this.opts.retries})`);
       }
     }

@@ -39,6 +39,9 @@ export interface PlanInput {
   remoteRoot: string;
 }
 
+/** Entries named in the error of a pattern whose every match was left out. */
+const LEFT_OUT_NAMED = 5;
+
 export async function planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot }: PlanInput): Promise<JobPlan> {
   const spec = rec.tree!;
   const excluded = excluder(spec.exclude ?? []);
@@ -53,6 +56,8 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
   const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note, journal: dir };
   const listBoth = (match?: NameMatch) => listSides(sides, match);
   let { remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob) : undefined);
+  // What the pattern matched but the walk left out: said if nothing else is left to copy.
+  const leftOut = [...skipped.map((s) => `${shown(s.path)} (${s.result.replace(/^skipped: /, "")})`), ...unreadable.filter((u) => u.side === "source").map((u) => `${shown(u.rel)} (${u.err.message})`)];
   // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
   if (r.glob && source.length === 0) {
     const literal = await listBoth((name) => name === globLiteral(r.glob!));
@@ -61,15 +66,20 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
   }
   // Like cp without -r: a directory the pattern matched is left out, and said so.
   if (!recursive) {
-    for (const e of source) if (e.type === "dir") note.warn(`${shown(e.rel)}: a directory, not copied without -r`);
+    for (const e of source) if (e.type === "dir") note.warn(`${shown(e.rel)}: a directory, not copied without -r`), leftOut.push(`${shown(e.rel)} (a directory, not copied without -r)`);
     source = source.filter((e) => e.type !== "dir");
     dest = dest.filter((e) => e.type !== "dir");
   }
   // Like cp, scp and lftp's mget: a pattern that names nothing is an error, not an empty success
   // (a sync may find its source empty: that is what it then mirrors).
   if (r.glob && spec.mode === "copy" && source.length === 0) {
-    const where = rec.direction === "get" ? `remote file matches "${r.glob}" in ${remoteRoot}` : `local file matches "${r.glob}" in ${r.local}`;
-    throw new ClientError(`no ${where}`, { kind: rec.direction === "get" ? "server" : "local" });
+    const side = rec.direction === "get" ? "remote" : "local";
+    const where = `"${r.glob}" in ${rec.direction === "get" ? remoteRoot : r.local}`;
+    const kind = rec.direction === "get" ? "server" : "local";
+    if (leftOut.length === 0) throw new ClientError(`no ${side} file matches ${where}`, { kind });
+    // Matches there were, each left out (a FIFO, a link to nothing, a directory without -r): "no file matches" misled.
+    const named = leftOut.length > LEFT_OUT_NAMED ? `${leftOut.slice(0, LEFT_OUT_NAMED).join(", ")} and ${leftOut.length - LEFT_OUT_NAMED} more` : leftOut.join(", ");
+    throw new ClientError(`nothing to copy: ${leftOut.length === 1 ? `the one ${side} entry` : `all ${leftOut.length} ${side} entries`} matching ${where} ${leftOut.length === 1 ? "was" : "were"} left out: ${named}`, { kind });
   }
   // A sync decides by times: where LIST's minute cannot, MDTM tells the second. A download sets its
   // files' times from it too (a get -r over LIST set them to the minute, or the day, and a later

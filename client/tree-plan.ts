@@ -103,10 +103,24 @@ export interface CompareOptions {
   odd?: ReadonlyMap<string, string>;
 }
 
-/** Same modification time, as finely as both sides know it. */
+/** Same modification time, as finely as both sides know it; a time past a file system's ceiling is held as that ceiling. */
 export function sameTime(a: TreeEntry, b: TreeEntry): boolean {
   const p = Math.max(a.precisionMs, b.precisionMs);
-  return Math.floor(a.mtime.getTime() / p) === Math.floor(b.mtime.getTime() / p);
+  return Math.floor(a.mtime.getTime() / p) === Math.floor(b.mtime.getTime() / p) || heldAsCeiling(a.mtime, b.mtime) || heldAsCeiling(b.mtime, a.mtime);
+}
+
+/**
+ * The latest times Linux file systems keep, in seconds: a later time given to a file is stored as
+ * its file system's ceiling (the kernel clamps since 5.4). 2038-01-19T03:14:07Z: ext3, ext4 with
+ * 128-byte inodes, XFS without bigtime; 2446-05-10T22:38:55Z: ext4 (measured). A remote file dated
+ * 9999 was downloaded with that time, kept as 2446, and fetched again by every later sync.
+ */
+const TIME_CEILINGS_S: ReadonlySet<number> = new Set([2_147_483_647, 15_032_385_535]);
+
+/** `held` is a file system's ceiling and `given` later: the time the file was given, as its disk keeps it. */
+function heldAsCeiling(held: Date, given: Date): boolean {
+  const s = Math.floor(held.getTime() / 1000);
+  return TIME_CEILINGS_S.has(s) && given.getTime() >= (s + 1) * 1000;
 }
 
 /** Whether two files of the same size differ by their times, and why. */

@@ -1,7 +1,7 @@
 // The steps between a tree job's plan and its first byte: --checksum settles same-size files by
 // digest, a resumed download removes the part files of files the source no longer has, and
 // --dry-run prints the plan. Also how a job's messages show a path.
-import { rmSync, utimesSync } from "node:fs";
+import { closeSync, constants, futimesSync, openSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { joinRemote } from "../protocol/path.ts";
 import { printableName } from "../protocol/printable.ts";
@@ -14,6 +14,7 @@ import type { Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
 import { byTime, sameTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 import { ClientError, type FtpClient } from "./client.ts";
+import { localCause } from "./errors.ts";
 import { parseTimeVal } from "../protocol/listing.ts";
 
 /** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
@@ -139,13 +140,28 @@ export async function retimeSame(items: PlanItem[], direction: "get" | "put", cl
     await Promise.all(
       due.slice(at, at + MDTM_BATCH).map(async (i) => {
         try {
-          if (direction === "get") utimesSync(localPath(i.rel), i.mtime!, i.mtime!);
+          if (direction === "get") retimeLocal(localPath(i.rel), i.mtime!);
           else if (!(await client.setMtime(joinRemote(remoteRoot, i.rel), i.mtime!))) throw new Error("MFMT refused");
         } catch (err) {
-          note.warn(`${shown(i.rel)}: the same as the source, but its time could not be set (${(err as Error).message})`);
+          if ((err as { code?: string }).code === "ELOOP") note.warn(`${shown(i.rel)}: the same as the source, but a symbolic link in the destination: its time was not set (nothing is written through a link there)`);
+          else note.warn(`${shown(i.rel)}: the same as the source, but its time could not be set (${localCause(err)})`);
         }
       }),
     );
+  }
+}
+
+/**
+ * Set a destination file's time, never through a symbolic link (O_NOFOLLOW: ELOOP): a link there may
+ * point out of the tree, and a copy replaces the link itself rather than write its target.
+ * O_NONBLOCK: a FIFO put in the file's place since the walk is not waited on.
+ */
+function retimeLocal(path: string, time: Date): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    futimesSync(fd, time, time);
+  } finally {
+    closeSync(fd);
   }
 }
 

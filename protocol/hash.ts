@@ -51,10 +51,14 @@ export function parseHashReply(text: string): HashResult {
   const m = /^(\S+) (\d+)-(\d+) ([0-9a-fA-F]+) (.*)$/.exec(text.trim());
   if (!m) throw new ParseError(`malformed HASH reply: ${text.slice(0, 80)}`);
   const algorithm = parseHashAlgorithm(m[1]!);
+  const start = Number(m[2]);
+  const end = Number(m[3]);
+  // Past 2^53 the numbers round: a range "0-9007199254740993" read as another range.
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) throw new ParseError(`HASH reply's range ${m[2]!.slice(0, 24)}-${m[3]!.slice(0, 24)} is no byte range`);
   return {
     algorithm,
-    start: Number(m[2]),
-    end: Number(m[3]),
+    start,
+    end,
     hex: digestOfLength(m[4]!, algorithm),
     path: m[5]!,
   };

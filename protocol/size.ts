@@ -32,6 +32,19 @@ export function parseSize(text: string, opts: { allowUnlimited?: boolean } = {})
   return value;
 }
 
+/**
+ * A SIZE reply's text (RFC 3659 §4: "213" SP 1*DIGIT): decimal digits only, at most 2^53 - 1.
+ * Read with Number(), an empty reply was 0 bytes, "0x10" 16 and "1e3" 1000: sizes the file does not
+ * have, which then failed a good download's check or passed a short one.
+ */
+export function parseSizeReply(text: string): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) throw new ParseError(`${JSON.stringify(t.slice(0, 40))} is not a size (decimal digits only)`);
+  const n = Number(t);
+  if (!Number.isSafeInteger(n)) throw new ParseError(`a size of ${t.length} digits is past 2^53 bytes`);
+  return n;
+}
+
 /** Parse a transfer rate like "2MB", "500K/s", "1MiB/s" into bytes per second (0 = unlimited). */
 export function parseRate(text: string): number {
   return parseSize(text.replace(/\/s$/i, ""), { allowUnlimited: true });

@@ -1,6 +1,7 @@
 // The everyday items: login, directories, data connections, transfers and the RFC 3659 / HASH
 // extensions. They share one session, which works inside the scratch directory.
 import { parseListLine, parseTimeVal } from "../../protocol/listing.ts";
+import { parseSizeReply } from "../../protocol/size.ts";
 import { parseHashReply, parseLegacyHashReply, LEGACY_HASH_VERBS, type HashAlgorithm } from "../../protocol/hash.ts";
 import { createHasher } from "../../protocol/digest.ts";
 import { isIPv4 } from "../../protocol/address.ts";
@@ -143,9 +144,16 @@ export async function sizeAndMdtm(p: Probe): Promise<void> {
     const s = await c.command("SIZE", file.name);
     const m = await c.command("MDTM", file.name);
     const problems: string[] = [];
-    const size = s.code === 213 ? Number(s.lines[0]!.trim().split(/\s+/)[0]) : null;
-    if (size === null) problems.push(`SIZE: ${line(s)}`);
-    else if (size !== file.data.length) problems.push(`SIZE says ${size}, the file has ${file.data.length} bytes`);
+    let size: number | null = null;
+    if (s.code !== 213) problems.push(`SIZE: ${line(s)}`);
+    else {
+      try {
+        size = parseSizeReply(s.lines[0]!);
+        if (size !== file.data.length) problems.push(`SIZE says ${size}, the file has ${file.data.length} bytes`);
+      } catch (err) {
+        problems.push(`SIZE: ${(err as Error).message}`);
+      }
+    }
     const stamp = m.code === 213 ? m.lines[0]!.trim() : null;
     if (stamp === null) problems.push(`MDTM: ${line(m)}`);
     else {

@@ -1,6 +1,6 @@
 // Every bad input ends with one clear line on stderr, the exit status of its kind (README), and nothing left behind.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, FTPKIT, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
@@ -115,6 +115,33 @@ describe("clear errors and non-zero exits", () => {
       if (existsSync(join(work, ".ftpkit", "transfers"))) expect(readdirSync(join(work, ".ftpkit", "transfers"))).toEqual([]);
       expect(existsSync(join(work, "exists.txt"))).toBe(false);
       expect(existsSync(join(work, "exists.txt.ftpkit-part"))).toBe(false);
+    });
+  }
+});
+
+describe("a glob whose every match is left out", () => {
+  const cases: { name: string; make: (dir: string) => void; message: string }[] = [
+    {
+      name: "a FIFO and a link to nothing",
+      make: (dir) => {
+        Bun.spawnSync(["mkfifo", join(dir, "p1")]);
+        symlinkSync("/nonexistent/ftpkit", join(dir, "dangling"));
+      },
+      message: 'nothing to copy: all 2 local entries matching "*" in DIR were left out: dangling (a symbolic link to nothing), p1 (not a regular file: a FIFO, socket or device)',
+    },
+    { name: "a directory without -r", make: (dir) => mkdirSync(join(dir, "sub")), message: 'nothing to copy: the one local entry matching "*" in DIR was left out: sub (a directory, not copied without -r)' },
+  ];
+  for (const c of cases) {
+    test(`put: ${c.name}: exit 3, the error names each and why, not "no local file matches"`, async () => {
+      const dir = tempDir("ftpkit-glob-left-out-");
+      try {
+        c.make(dir);
+        const r = await runFtpkit(["put", join(dir, "*"), peer.url("/")], { cwd: work, timeoutMs: 20_000 });
+        expect(r.code).toBe(3);
+        expect(r.stderr.trim().split("\n").at(-1)).toBe(`[error] ${c.message.replace("DIR", dir)}`);
+      } finally {
+        removeDir(dir);
+      }
     });
   }
 });

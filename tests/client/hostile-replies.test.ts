@@ -45,6 +45,42 @@ describe("a HASH reply whose digest has the wrong length", () => {
   }
 });
 
+describe("a SIZE reply that is no size (RFC 3659: decimal digits only)", () => {
+  // Read with Number(), "" was 0 bytes, "0x10" 16 and "1e3" 1000.
+  for (const [text, said] of [["", '""'], ["0x10", '"0x10"'], ["1e3", '"1e3"'], ["99999999999999999999", ""]] as const) {
+    const line = said ? `${said} is not a size (decimal digits only)` : "a size of 20 digits is past 2^53 bytes";
+    test(`"213 ${text}": get exits 7 with one line naming it, and writes nothing`, async () => {
+      server = startScriptedServer({ feat: ["SIZE"], on: { SIZE: (c) => c.reply(213, text), RETR: sendsFile(DATA) } });
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${server.port}/f.bin`, "--retries", "0", "--quiet"], { cwd: work, timeoutMs: 30_000 });
+      expect(r.stderr.trim()).toBe(`[error] protocol error from server: SIZE reply: ${line}`);
+      expect(r.code).toBe(7);
+      expect(readdirSync(work).filter((n) => n !== ".ftpkit" && !n.startsWith("ftpkit-"))).toEqual([]);
+    });
+  }
+
+  test('put to a server without HASH, "213 0x10" after the upload: exit 7 naming it, not a size mismatch', async () => {
+    writeFileSync(join(work, "up.bin"), Buffer.alloc(16, 0x62));
+    let stored = false;
+    server = startScriptedServer({
+      feat: ["SIZE"],
+      on: {
+        // No such file before the upload; after it, a size that is none.
+        SIZE: (c) => (stored ? c.reply(213, "0x10") : c.reply(550, "No such file")),
+        STOR: async (c) => {
+          const d = await c.data();
+          c.reply(150, "Ok to send data");
+          await d.closing();
+          stored = true;
+          c.reply(226, "Transfer complete");
+        },
+      },
+    });
+    const r = await runFtpkit(["put", "up.bin", `ftp://u:p@127.0.0.1:${server.port}/up.bin`, "--retries", "0", "--quiet"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.stderr.trim()).toBe('[error] protocol error from server: SIZE reply: "0x10" is not a size (decimal digits only)');
+    expect(r.code).toBe(7);
+  });
+});
+
 describe("a reply code outside 100-599", () => {
   const cases: Array<[string, Script, string]> = [
     ["600 to USER", { on: { USER: (c) => c.write("600 who?\r\n") } }, "600"],

@@ -94,14 +94,14 @@ describe("download verification", () => {
     fake = startFakeServer({ files: new Map([["/f.bin", payload()]]), feat: HASH_FEAT, dropRetrAfter: 50_000, goneAfterDrop: true });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "1"], { cwd: work });
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/connection refused; 50000 bytes kept, run `ftpkit resume` to continue/);
+    expect(r.stderr).toMatch(/connection refused; gave up after 2 attempts \(--retries 1\); 50000 bytes kept, run `ftpkit resume` to continue/);
     expect(readFileSync(join(work, "f.bin.ftpkit-part")).length).toBe(50_000);
     writeFileSync(join(work, "u.bin"), payload());
     fake.stop();
     fake = startFakeServer({ feat: HASH_FEAT, dropStorAfter: 50_000, goneAfterDrop: true });
     const up = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "1"], { cwd: work });
     expect(up.code).toBe(4);
-    expect(up.stderr).toMatch(/connection refused; run `ftpkit resume` to continue the upload/);
+    expect(up.stderr).toMatch(/connection refused; gave up after 2 attempts \(--retries 1\); run `ftpkit resume` to continue the upload/);
     expect(readdirSync(join(work, ".ftpkit", "transfers"))).toHaveLength(2); // both records kept
   });
 

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
-import { sendsListing, startScriptedServer } from "./scripted-server.ts";
+import { sendsListing, startScriptedServer, type ScriptedControl } from "./scripted-server.ts";
 import { printableJson } from "../../protocol/printable.ts";
 
 const t = useFakeServerWork();
@@ -30,6 +30,68 @@ describe("ls --retries", () => {
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
     });
   }
+});
+
+describe("--retries spent: the last line counts the attempts", () => {
+  /** A scripted server whose every LIST, RETR and STOR ends in 426 after its 150. */
+  const aborting = () => {
+    const abort = async (c: ScriptedControl) => {
+      const d = await c.data();
+      c.reply(150, "Here it comes");
+      d.end();
+      c.reply(426, "Connection closed; transfer aborted");
+    };
+    const takeThenAbort = async (c: ScriptedControl) => {
+      const d = await c.data();
+      c.reply(150, "Ok to send data");
+      await d.closing();
+      c.reply(426, "Connection closed; transfer aborted");
+    };
+    return startScriptedServer({ feat: ["SIZE"], on: { LIST: abort, RETR: abort, STOR: takeThenAbort, SIZE: (c) => c.reply(213, "10"), CWD: (c) => c.reply(250, "ok") } });
+  };
+
+  test("ls: a listing ended by 426 on each of its 3 tries says so, exit 8", async () => {
+    const srv = aborting();
+    try {
+      const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${srv.port}/dir/`, "--retries", "2"], { cwd: t.work, timeoutMs: 30_000 });
+      expect(r.code).toBe(8);
+      expect(r.stderr.trim().split("\n").at(-1)).toBe("[error] listing: Connection closed; transfer aborted (426); gave up after 3 attempts (--retries 2)");
+    } finally {
+      srv.stop();
+    }
+  });
+
+  test("get -r: the root's listing likewise", async () => {
+    const srv = aborting();
+    try {
+      const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${srv.port}/dir`, "out", "--retries", "1"], { cwd: t.work, timeoutMs: 30_000 });
+      expect(r.code).toBe(8);
+      expect(r.stderr.trim().split("\n").at(-1)).toBe("[error] listing: Connection closed; transfer aborted (426); gave up after 2 attempts (--retries 1)");
+    } finally {
+      srv.stop();
+    }
+  });
+
+  test("get of a file whose RETR ends in 426 each time: counted too, before what was kept", async () => {
+    const srv = aborting();
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/f`, "--retries", "1"], { cwd: t.work, timeoutMs: 30_000 });
+      expect(r.stderr.trim().split("\n").at(-1)).toBe("[error] RETR /f: Connection closed; transfer aborted (426); gave up after 2 attempts (--retries 1); 0 bytes kept, run `ftpkit resume` to continue");
+    } finally {
+      srv.stop();
+    }
+  });
+
+  test("put whose STOR ends in 426 each time: counted too", async () => {
+    const srv = aborting();
+    try {
+      await Bun.write(`${t.work}/u.bin`, "0123456789");
+      const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${srv.port}/u.bin`, "--retries", "1"], { cwd: t.work, timeoutMs: 30_000 });
+      expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^\[error\] STOR \/u\.bin: Connection closed; transfer aborted \(426\); gave up after 2 attempts \(--retries 1\)/);
+    } finally {
+      srv.stop();
+    }
+  });
 });
 
 describe("ls --retries counts every reconnection", () => {

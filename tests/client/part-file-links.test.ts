@@ -45,6 +45,8 @@ describe("a symbolic link as the part file", () => {
       expect(readFileSync(victim, "utf8")).toBe("precious\n");
       expect(lstatSync(part).isSymbolicLink()).toBe(true);
       expect(existsSync(join(dest, "a.txt"))).toBe(false);
+      // Nothing landed: no pending record for a resume to fail on again.
+      expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toMatch(/^nothing to resume/);
     });
   }
 

@@ -13,6 +13,8 @@ export interface ScriptedData {
   /** Abort it: a reset (RST), not a FIN. */
   reset(): void;
   readonly closed: boolean;
+  /** Resolves once the client has closed it (an upload's end). */
+  closing(): Promise<void>;
 }
 
 /** What a scripted verb's handler gets: its control connection. */
@@ -81,6 +83,7 @@ interface Session {
 interface DataState {
   wake: () => void;
   closed: boolean;
+  gone: () => void;
 }
 
 export function startScriptedServer(script: Script): ScriptedServer {
@@ -96,7 +99,9 @@ export function startScriptedServer(script: Script): ScriptedServer {
       port: 0,
       socket: {
         open(d) {
-          d.data = { wake: () => {}, closed: false };
+          let gone!: () => void;
+          const closing = new Promise<void>((r) => (gone = r));
+          d.data = { wake: () => {}, closed: false, gone };
           listener.stop();
           opened({
             async send(bytes) {
@@ -120,6 +125,7 @@ export function startScriptedServer(script: Script): ScriptedServer {
             get closed() {
               return d.data.closed;
             },
+            closing: () => closing,
           });
         },
         data() {},
@@ -129,6 +135,7 @@ export function startScriptedServer(script: Script): ScriptedServer {
         close(d) {
           d.data.closed = true;
           d.data.wake();
+          d.data.gone?.();
         },
       },
     });

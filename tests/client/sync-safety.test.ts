@@ -415,7 +415,7 @@ describe("sync --checksum, a file the server will not hash", () => {
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as { files: { path: string; reason: string }[]; copied: number };
     expect(report.copied).toBe(2);
-    expect(report.files.find((f) => f.path === "a.txt")?.reason).toBe("no sha256: HASH /t/a.txt: Busy, try later (450)");
+    expect(report.files.find((f) => f.path === "a.txt")?.reason).toBe("no sha256: HASH /t/a.txt: Busy, try later (450); gave up after 2 attempts (--retries 1)");
     expect(report.files.find((f) => f.path === "b.txt")?.reason).toBe("sha256 differs");
     expect(readFileSync(join(work, "dest/a.txt"), "utf8")).toBe("AAAA\n");
   });

@@ -44,7 +44,7 @@ describe("a file handed back after a drop keeps to --retries in all", () => {
     const fake = t.start({ files, feat: HASH_FEAT, oopsOnTransfer: Array.from({ length: 20 }, (_, i) => i + 1) });
     const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/src`, join(t.work, "dst"), "--parallel", "2", "--json"], { cwd: t.work });
     expect(r.code).toBe(8);
-    expect([...results(r.stdout).values()]).toEqual(["failed: RETR /src/a.bin: OOPS: priv_sock_get_int (500)", "failed: RETR /src/b.bin: OOPS: priv_sock_get_int (500)"]);
+    expect([...results(r.stdout).values()]).toEqual(["failed: RETR /src/a.bin: OOPS: priv_sock_get_int (500); gave up after 4 attempts (--retries 3)", "failed: RETR /src/b.bin: OOPS: priv_sock_get_int (500); gave up after 4 attempts (--retries 3)"]);
     expect(fake.commands.filter((c) => c === "RETR /src/a.bin")).toHaveLength(4);
     expect(fake.commands.filter((c) => c === "RETR /src/b.bin")).toHaveLength(4);
   });

@@ -27,3 +27,9 @@ test("a HASH reply's digest must have its algorithm's length; a CRC32 without le
   expect(() => parseHashReply(`MD5 0-0 ${sha} empty`)).toThrow("a MD5 digest of 64 hex digits, not 32");
   expect(() => parseHashReply(`CRC32 0-0 ${"0".repeat(9)} empty`)).toThrow(ParseError);
 });
+
+test("a HASH reply's range must be two safe integers, start before end: past 2^53 the numbers rounded", () => {
+  const md5 = "d41d8cd98f00b204e9800998ecf8427e";
+  expect(parseHashReply(`MD5 5-9007199254740991 ${md5} f`)).toMatchObject({ start: 5, end: 9007199254740991 });
+  for (const range of ["0-9007199254740993", "99999999999999999999-1", "10-5"]) expect(() => parseHashReply(`MD5 ${range} ${md5} f`)).toThrow(ParseError);
+});

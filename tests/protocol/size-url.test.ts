@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ParseError } from "../../protocol/errors.ts";
-import { formatSize, parseRate, parseSize } from "../../protocol/size.ts";
+import { formatSize, parseRate, parseSize, parseSizeReply } from "../../protocol/size.ts";
 import { formatFtpUrl, parseFtpUrl, type FtpUrl } from "../../protocol/url.ts";
 
 describe("sizes", () => {
@@ -49,6 +49,17 @@ describe("sizes", () => {
   ];
   for (const [n, text] of human) {
     test(`formats ${n} as ${text}`, () => expect(formatSize(n)).toBe(text));
+  }
+});
+
+describe("SIZE replies (RFC 3659: decimal digits)", () => {
+  test("digits are the size, up to 2^53 - 1; spaces around them are dropped", () => {
+    expect(parseSizeReply("0")).toBe(0);
+    expect(parseSizeReply(" 1234 ")).toBe(1234);
+    expect(parseSizeReply("9007199254740991")).toBe(9007199254740991);
+  });
+  for (const bad of ["", " ", "0x10", "1e3", "-5", "+5", "12.0", "12 bytes", "Infinity", "9007199254740992"]) {
+    test(`${JSON.stringify(bad)} is a ParseError, not a number`, () => expect(() => parseSizeReply(bad)).toThrow(ParseError));
   }
 });
 
