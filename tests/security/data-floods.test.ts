@@ -6,6 +6,9 @@ import { join } from "node:path";
 import { removeDir, tempDir } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { useServers } from "../helpers/server.ts";
+import { waitFor } from "../helpers/peers.ts";
+import { captureLogger } from "../tls/helpers.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
 
 const servers = useServers();
 let serve: ServeProcess | null = null;
@@ -161,5 +164,37 @@ print(json.dumps({}))
     const deadline = Date.now() + 10_000;
     while (fds() > before + 2 && Date.now() < deadline) await Bun.sleep(50);
     expect(fds()).toBeLessThanOrEqual(before + 2);
+  }, 60_000);
+});
+
+describe("connections to a passive port from another address", () => {
+  test("200 from 127.0.0.2 to one session's passive port: one log line for the first, one counting the rest at the session's end", async () => {
+    const logger = captureLogger();
+    await servers.start({ options: { logger } });
+    const w = await servers.login();
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    const r = await python(`${PY_PRELUDE}
+refused = 0
+for i in range(200):
+    s = socket.socket(); s.settimeout(5); s.bind(("127.0.0.2", 0))
+    try:
+        s.connect(("127.0.0.1", ${port})); s.recv(1)
+        refused += 1
+    except OSError:
+        refused += 1
+    s.close()
+print(json.dumps({"refused": refused}))
+`);
+    expect(r.refused).toBe(200);
+    // The client's own connection is still taken: the listing arrives.
+    const listing = await w.transfer("LIST");
+    expect(listing.final?.code).toBe(226);
+    expect((await w.cmd("QUIT")).code).toBe(221);
+    await waitFor(() => logger.events.some((e) => e.event === "session end"), 5000, "session end");
+    const lines = logger.events.filter((e) => e.event.includes("refused: foreign address"));
+    // Before, one WARN line per connection: 200 lines a stranger could multiply at will.
+    expect(lines.map((e) => e.event)).toEqual(["data connection refused: foreign address", "data connections refused: foreign address"]);
+    expect(lines[0]!.fields).toMatchObject({ ip: "127.0.0.2", expected: "127.0.0.1" });
+    expect(lines[1]!.fields.count).toBe(199);
   }, 60_000);
 });
