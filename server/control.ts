@@ -55,14 +55,7 @@ export class CommandLoop {
       const parsed = parseCommandLine(line);
       const verb = parsed.ok ? parsed.command.verb : "";
       if (verb === "QUIT") session.quitReceived = true;
-      const spec = parsed.ok ? session.server.commandTable().get(verb) : undefined;
-      const jumps = spec?.duringTransfer === true || (spec?.duringTransfer === "in-turn" && this.queue.length === 0);
-      if (jumps && session.transfer && !this.jumping.has(spec!.verbs[0]!)) {
-        const key = spec!.verbs[0]!;
-        this.jumping.add(key);
-        void this.execute(parsed).finally(() => this.jumping.delete(key));
-        continue;
-      }
+      if (this.jumpBesideTransfer(parsed, this.queue.length === 0)) continue;
       if (this.queue.length >= MAX_QUEUED_COMMANDS) {
         session.replyAndClose(421, "Too many pipelined commands");
         return;
@@ -71,6 +64,36 @@ export class CommandLoop {
     }
     if (this.queue.length >= PAUSE_AT_QUEUED || session.congested) this.pause();
     void this.pump();
+  }
+
+  /**
+   * Run `parsed` now beside the running transfer when it may (ABOR, STAT, QUIT; NOOP only with
+   * nothing queued before it), at most one of each verb at a time; false when it must wait its turn.
+   */
+  private jumpBesideTransfer(parsed: ParsedLine, nothingBefore: boolean): boolean {
+    const session = this.session;
+    if (!parsed.ok || !session.transfer) return false;
+    const spec = session.server.commandTable().get(parsed.command.verb);
+    const jumps = spec?.duringTransfer === true || (spec?.duringTransfer === "in-turn" && nothingBefore);
+    if (!jumps || this.jumping.has(spec!.verbs[0]!)) return false;
+    const key = spec!.verbs[0]!;
+    this.jumping.add(key);
+    void this.execute(parsed).finally(() => this.jumping.delete(key));
+    return true;
+  }
+
+  /**
+   * A transfer has just started: the commands queued right behind its command (pipelined with it,
+   * or sent before its 150) are judged as if they arrived now, so an ABOR sent with the RETR aborts
+   * that RETR instead of waiting for the whole download. Only from the head of the queue: a command
+   * waiting behind another keeps its turn (the replies of "RETR, PWD, QUIT" stay in that order).
+   */
+  private jumpQueuedBesideTransfer(): void {
+    let n = 0;
+    while (n < this.queue.length && this.jumpBesideTransfer(this.queue[n]!, true)) n++;
+    if (n === 0) return;
+    this.queue.splice(0, n);
+    this.maybeResume();
   }
 
   private pause(): void {
@@ -95,7 +118,10 @@ export class CommandLoop {
       while (this.queue.length && !this.session.closed && !this.session.quitting) {
         // Commands other than ABOR/STAT/QUIT wait for the running transfer (RFC 959 §5.4), and
         // none runs while the client leaves our replies unread.
-        if (this.session.transfer) await this.session.transfer.done;
+        if (this.session.transfer) {
+          this.jumpQueuedBesideTransfer();
+          await this.session.transfer.done;
+        }
         await this.session.writable();
         // Either wait can end with the session: a command queued behind a transfer must not run
         // after the teardown (a PASV then opened a listener nothing would ever close).

@@ -36,6 +36,11 @@ export interface ServerOptions {
   /** How long a data connection may wait to be made (PASV accept, PORT connect, TLS handshake). */
   dataTimeoutMs: number;
   /**
+   * Entries that sorted listings (LIST -t, NLST -r…, read whole before they are sent) may hold at once
+   * in this process; a listing that would go beyond gets 450. ~280 bytes each: 1,000,000 is ~280 MiB.
+   */
+  maxSortedEntries: number;
+  /**
    * A transfer whose data connection moves no byte this long is aborted (426). vsftpd's
    * data_connection_timeout, 300 s: an upload fed by a pipe (`mysqldump | gzip | curl -T -`) can be
    * silent for minutes while its producer works.
@@ -80,6 +85,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   failedLoginDelayMs: 400,
   hashBytesPerSec: 512 * 1024 * 1024,
   dataTimeoutMs: 30_000,
+  maxSortedEntries: 1_000_000,
   stallTimeoutMs: 300_000,
   s3StaleUploadMs: STALE_UPLOAD_MS,
 };

@@ -111,7 +111,14 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     // reusePort is accepted by Bun.listen (BUN-NOTES) but missing from its listen types.
     // A client that arrives before any worker listens is told so, not dropped without a word.
     const socket = { open: (s: Socket) => void s.end("421 Service starting, try again in a moment\r\n"), data() {} };
-    probe = Bun.listen({ hostname: host, port: options.port ?? 2121, socket, ...({ reusePort: true } as object) });
+    // First without SO_REUSEPORT, which fails while any socket holds the port: another `serve
+    // --workers` listens there with SO_REUSEPORT too, and a second one sharing it took half of the
+    // new connections with quotas and limits of its own (a double start, a restart whose old server
+    // had not stopped), where one process says the port is in use.
+    const exclusive = Bun.listen({ hostname: host, port: options.port ?? 2121, socket });
+    const chosen = exclusive.port;
+    exclusive.stop(true);
+    probe = Bun.listen({ hostname: host, port: chosen, socket, ...({ reusePort: true } as object) });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new CliError(`port ${options.port ?? 2121} is already in use`);

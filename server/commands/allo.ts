@@ -7,10 +7,13 @@ export const allo: CommandSpec = {
   auth: true,
   arg: "required",
   help: "ALLO <bytes>: announce an upload size (checked against the quota)",
-  handle({ session, arg }) {
+  async handle({ session, arg }) {
     const m = /^\s*(\d+)/.exec(arg);
     if (!m) throw new FtpError(501, "ALLO needs a byte count");
-    const ledger = session.mounts.find((x) => x.vpath === "/")!.ledger;
+    // The quota an upload here would use, as AVBL and STOR see it: the current directory's mount
+    // (one with a limit of its own counts apart from the home), measured before it is read.
+    const { ledger } = session.fs.resolve(".").mount;
+    await ledger.measured();
     if (Number(m[1]) > ledger.available()) throw new FtpError(552, "Not enough quota left for that size");
     session.reply(202, "ALLO not needed; space is available");
   },

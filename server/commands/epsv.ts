@@ -1,6 +1,6 @@
 // EPSV — RFC 2428 §3: extended passive mode (IPv4 and IPv6); "EPSV ALL" locks out PORT/PASV.
 import type { CommandSpec } from "./types.ts";
-import { formatEpsvReply } from "../../protocol/address.ts";
+import { formatEpsvReply, isIPv4 } from "../../protocol/address.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { openPassive } from "./passive-shared.ts";
 
@@ -17,7 +17,10 @@ export const epsv: CommandSpec = {
       session.reply(200, "EPSV ALL ok");
       return;
     }
-    if (a !== "" && a !== "1" && a !== "2") throw new FtpError(522, "Network protocol not supported, use (1,2)");
+    // RFC 2428 §3: the data connection comes over the protocol the client reached us by (behind a
+    // balancer, the client's own address says which); vsftpd, ProFTPD and pyftpdlib refuse the other.
+    const family = isIPv4(session.remoteIp) ? "1" : "2";
+    if (a !== "" && a !== family) throw new FtpError(522, `Network protocol not supported, use (${family})`);
     const endpoint = openPassive(session);
     session.reply(229, formatEpsvReply(endpoint.port));
   },

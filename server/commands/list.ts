@@ -12,6 +12,7 @@ import { TransferAborted } from "../data/connection.ts";
 import { listArgs, listDirectoryBatches, permFacts, type ListArgs } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
+import type { ServerContext } from "../context.ts";
 
 /**
  * What a LIST/NLST/STAT argument names: a directory's entries (streamed in batches), one file, or
@@ -23,25 +24,69 @@ export interface ListingTarget {
   vpath: string;
   batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>;
   prefix: string;
+  /** A sorted listing's share of the server's budget (sortedEntriesHeld): its owner gives it back once sent. */
+  held?: Disposable;
 }
 
 export async function listingTarget(session: Session, arg: string): Promise<ListingTarget> {
   const how = listArgs(arg);
   const t = await namedTarget(session, how.path);
-  return how.byTime || how.reverse ? { ...t, batches: await ordered(t.batches, how) } : t;
+  if (!how.byTime && !how.reverse) return t;
+  const share = new SortedShare(session.server);
+  try {
+    return { ...t, batches: await ordered(t.batches, how, share), held: share };
+  } catch (err) {
+    share[Symbol.dispose]();
+    throw err;
+  }
+}
+
+/** Entries held by the sorted listings of each server, against its maxSortedEntries. */
+const sortedEntriesHeld = new WeakMap<ServerContext, number>();
+
+/** Entries one sorted listing holds, given back to its server's budget once (disposal). */
+class SortedShare implements Disposable {
+  private entries = 0;
+
+  constructor(private readonly server: ServerContext) {}
+
+  /** Count `n` more entries, or throw 450 when the server's sorted listings would hold too many. */
+  take(n: number): void {
+    const held = sortedEntriesHeld.get(this.server) ?? 0;
+    if (held + n > this.server.options.maxSortedEntries) {
+      throw new FtpError(450, "Too many entries in sorted listings right now; try again later, or list without -t and -r");
+    }
+    sortedEntriesHeld.set(this.server, held + n);
+    this.entries += n;
+  }
+
+  [Symbol.dispose](): void {
+    sortedEntriesHeld.set(this.server, (sortedEntriesHeld.get(this.server) ?? 0) - this.entries);
+    this.entries = 0;
+  }
 }
 
 /**
  * -t and -r, as vsftpd and ProFTPD sort: newest first (names in order among equal times), reversed.
  * The whole listing is read first, as theirs is; without these options it streams in name order.
+ * Held whole, a big directory costs ~280 bytes an entry for as long as its client takes to read
+ * it, so the entries all sorted listings hold are bounded per server (`share`).
  */
-async function ordered(batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>, how: ListArgs): Promise<FileInfo[][]> {
+async function ordered(batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>, how: ListArgs, share: SortedShare): Promise<FileInfo[][]> {
   const all: FileInfo[] = [];
-  for await (const batch of batches) for (const e of batch) all.push(e);
+  for await (const batch of batches) {
+    share.take(batch.length);
+    for (const e of batch) all.push(e);
+  }
   if (how.byTime) all.sort((a, b) => b.mtime.getTime() - a.mtime.getTime()); // stable: name order kept
   if (how.reverse) all.reverse();
-  return [all];
+  // Sent in slices, so that no one string holds the whole listing's lines.
+  const slices: FileInfo[][] = [];
+  for (let i = 0; i < all.length; i += SORTED_SLICE) slices.push(all.slice(i, i + SORTED_SLICE));
+  return slices.length ? slices : [[]];
 }
+
+const SORTED_SLICE = 1000;
 
 async function namedTarget(session: Session, given: string): Promise<ListingTarget> {
   const r = session.fs.resolve(given || ".", "read");
@@ -101,7 +146,7 @@ async function namedTarget(session: Session, given: string): Promise<ListingTarg
  */
 export async function sendEntries(ctx: CommandContext, arg: string, format: (e: FileInfo, prefix: string) => string): Promise<void> {
   const t = await listingTarget(ctx.session, arg);
-  sendListingBatches(ctx, [], t.batches, (e) => format(e, t.prefix), t.vpath);
+  sendListingBatches(ctx, [], t.batches, (e) => format(e, t.prefix), t.vpath, t.held);
 }
 
 /** Send `head` lines, then each batch formatted as it arrives. */
@@ -111,10 +156,11 @@ export function sendListingBatches(
   batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>,
   format: (e: FileInfo) => string,
   vpath: string,
+  held?: Disposable,
 ): void {
   // Each batch is formatted only once the previous one has been taken by the client's socket:
   // a client that never reads holds one batch, not the whole listing.
-  startTransfer(ctx.session, { verb: ctx.verb, vpath, opening: "Here comes the directory listing", log: false }, async (t, conn) => {
+  startTransfer(ctx.session, { verb: ctx.verb, vpath, opening: "Here comes the directory listing", log: false, held }, async (t, conn) => {
     if (head.length) t.progress(await sendText(conn, head.map(maskUnsafeNameChars).join("\r\n") + "\r\n"));
     for await (const batch of batches) {
       if (t.aborted) throw new TransferAborted("aborted");

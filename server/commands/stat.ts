@@ -23,7 +23,8 @@ export const stat: CommandSpec = {
       // A big directory goes out batch by batch, each only once the client has read enough of the
       // last: the reply is never held whole in memory.
       const now = new Date();
-      const { batches } = await listingTarget(session, arg);
+      const { batches, held } = await listingTarget(session, arg);
+      using _share = held ?? null;
       session.send(`213-Status follows:\r\n`);
       for await (const batch of batches) {
         if (session.closed) return;

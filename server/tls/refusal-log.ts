@@ -1,6 +1,7 @@
-// Refused TLS data connections (a failed handshake, a session not resumed under --tls-session-reuse
-// required) are logged per session at a rate the server sets, not the client: each PASV and connect
-// that fails its handshake wrote one WARN line, and a client can open thousands. The first of a
+// Refused data connections are logged per session at a rate the server sets, not the client: TLS
+// ones (a failed handshake, a session not resumed under --tls-session-reuse required), and passive
+// ones from another address than the session's. Each PASV and connect that was refused wrote one
+// WARN line, and a client (or a stranger scanning the passive ports) can open thousands. The first of a
 // session is logged as it happens (its address and why); the ones after it are counted and summed
 // up in one line at most once per interval, and what is left when the session ends. A count waits at
 // most an interval for its line: a timer (one per session, only while a count waits) writes it then,
@@ -22,6 +23,14 @@ interface Tally {
   timer: ReturnType<typeof setTimeout> | null;
 }
 
+/** The events of one kind of refusal: the first of a session, and the count of the others. */
+export interface RefusalEvents {
+  one: string;
+  many: string;
+}
+
+export const TLS_DATA_REFUSALS: RefusalEvents = { one: "tls data connection refused", many: "tls data connections refused" };
+
 export class DataRefusalLog {
   private readonly tallies = new WeakMap<Session, Tally>();
 
@@ -29,12 +38,14 @@ export class DataRefusalLog {
     /** The server's logger as it is now (it may be replaced while the server runs). */
     private readonly logger: () => Logger,
     private readonly intervalMs = REFUSAL_SUMMARY_MS,
+    private readonly events: RefusalEvents = TLS_DATA_REFUSALS,
   ) {}
 
-  refused(session: Session, ip: string, reason: string): void {
+  /** `detail`: more fields for the first line (what was expected). */
+  refused(session: Session, ip: string, reason: string, detail: Record<string, string> = {}): void {
     const t = this.tallies.get(session);
     if (!t) {
-      this.logger().warn("tls data connection refused", { session: session.id, ip, reason });
+      this.logger().warn(this.events.one, { session: session.id, ip, reason, ...detail });
       this.tallies.set(session, { unlogged: 0, loggedAt: Date.now(), ip, reason, timer: null });
       session.gone.addEventListener("abort", () => this.summarise(session), { once: true });
       return;
@@ -57,7 +68,7 @@ export class DataRefusalLog {
     t.timer = null;
     if (t.unlogged === 0) return;
     const seconds = Math.round((Date.now() - t.loggedAt) / 1000);
-    this.logger().warn("tls data connections refused", { session: session.id, ip: t.ip, count: t.unlogged, seconds, reason: t.reason });
+    this.logger().warn(this.events.many, { session: session.id, ip: t.ip, count: t.unlogged, seconds, reason: t.reason });
     t.unlogged = 0;
     t.loggedAt = Date.now();
   }

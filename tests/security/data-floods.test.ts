@@ -1,11 +1,14 @@
 // What a client sends where the server reads nothing, and commands it queues before it vanishes:
 // neither may grow the server (memory, descriptors, passive ports) nor keep a transfer alive.
 import { afterEach, describe, expect, test } from "bun:test";
-import { readdirSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, tempDir } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { useServers } from "../helpers/server.ts";
+import { waitFor } from "../helpers/peers.ts";
+import { captureLogger } from "../tls/helpers.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
 
 const servers = useServers();
 let serve: ServeProcess | null = null;
@@ -161,5 +164,70 @@ print(json.dumps({}))
     const deadline = Date.now() + 10_000;
     while (fds() > before + 2 && Date.now() < deadline) await Bun.sleep(50);
     expect(fds()).toBeLessThanOrEqual(before + 2);
+  }, 60_000);
+});
+
+describe("connections to a passive port from another address", () => {
+  test("200 from 127.0.0.2 to one session's passive port: one log line for the first, one counting the rest at the session's end", async () => {
+    const logger = captureLogger();
+    await servers.start({ options: { logger } });
+    const w = await servers.login();
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    const r = await python(`${PY_PRELUDE}
+refused = 0
+for i in range(200):
+    s = socket.socket(); s.settimeout(5); s.bind(("127.0.0.2", 0))
+    try:
+        s.connect(("127.0.0.1", ${port})); s.recv(1)
+        refused += 1
+    except OSError:
+        refused += 1
+    s.close()
+print(json.dumps({"refused": refused}))
+`);
+    expect(r.refused).toBe(200);
+    // The client's own connection is still taken: the listing arrives.
+    const listing = await w.transfer("LIST");
+    expect(listing.final?.code).toBe(226);
+    expect((await w.cmd("QUIT")).code).toBe(221);
+    await waitFor(() => logger.events.some((e) => e.event === "session end"), 5000, "session end");
+    const lines = logger.events.filter((e) => e.event.includes("refused: foreign address"));
+    // Before, one WARN line per connection: 200 lines a stranger could multiply at will.
+    expect(lines.map((e) => e.event)).toEqual(["data connection refused: foreign address", "data connections refused: foreign address"]);
+    expect(lines[0]!.fields).toMatchObject({ ip: "127.0.0.2", expected: "127.0.0.1" });
+    expect(lines[1]!.fields.count).toBe(199);
+  }, 60_000);
+});
+
+describe("sorted listings, read whole before they are sent", () => {
+  test("the entries they hold at once are bounded: a second LIST -t beyond maxSortedEntries gets 450, and the budget comes back when the first ends", async () => {
+    const s = await servers.start({ options: { maxSortedEntries: 1500, dataTimeoutMs: 60_000 } });
+    const dir = join(s.home("alice"), "many");
+    mkdirSync(dir);
+    for (let i = 0; i < 1000; i++) writeFileSync(join(dir, `f${String(i).padStart(4, "0")}`), "");
+    utimesSync(join(dir, "f0500"), new Date(), new Date(Date.now() + 3_600_000)); // the newest
+    const a = await servers.login();
+    const b = await servers.login();
+    // A's LIST -t holds its 1,000 entries while it waits for a data connection that never comes.
+    expect((await a.cmd("EPSV")).code).toBe(229);
+    expect((await a.cmd("LIST -t many")).code).toBe(150);
+    // Before, every such listing was read whole whatever the others held: ~280 bytes an entry
+    // for as long as its client takes (20 stalled LIST -t of 100,000 entries: +555 MB).
+    const refused = await b.transfer("LIST -t many");
+    expect(refused.first.code).toBe(450);
+    expect((await b.cmd("STAT -t many")).code).toBe(450);
+    // A listing that is not sorted streams, and is not counted.
+    expect((await b.transfer("NLST many")).final?.code).toBe(226);
+    a.raw("ABOR\r\n");
+    expect((await a.read())?.code).toBe(426);
+    expect((await a.read())?.code).toBe(226);
+    const sorted = await b.transfer("NLST -t many");
+    expect(sorted.final?.code).toBe(226);
+    const names = sorted.data.toString().trim().split("\r\n");
+    expect(names.length).toBe(1000);
+    expect(names[0]).toBe("many/f0500");
+    // Given back after a complete listing and after STAT too: both fit again, one after the other.
+    expect((await b.cmd("STAT -r many")).code).toBe(213);
+    expect((await a.transfer("LIST -r many")).final?.code).toBe(226);
   }, 60_000);
 });

@@ -444,12 +444,16 @@ describe("transfers", () => {
     sock.end();
   });
 
-  test("EPSV 229, EPSV 1 229, EPSV 3 522, EPSV ALL then PASV/PORT 503", async () => {
+  test("EPSV 229, EPSV 1 229, EPSV 2 and EPSV 3 522 over IPv4, EPSV ALL then PASV/PORT 503", async () => {
     const w = await alice();
     const r = await w.cmd("EPSV");
     expect(r.code).toBe(229);
     expect(parseEpsvReply(r.lines[0]!)).toBeGreaterThan(0);
     expect((await w.cmd("EPSV 1")).code).toBe(229);
+    // RFC 2428 §3, as vsftpd answers: this connection is IPv4, so only protocol 1 is offered.
+    const v6 = await w.cmd("EPSV 2");
+    expect(v6.code).toBe(522);
+    expect(v6.lines[0]).toBe("Network protocol not supported, use (1)");
     expect((await w.cmd("EPSV 3")).code).toBe(522);
     expect((await w.cmd("EPSV ALL")).code).toBe(200);
     expect((await w.cmd("PASV")).code).toBe(503);

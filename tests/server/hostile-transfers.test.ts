@@ -98,6 +98,69 @@ describe("transfers that never get a data connection", () => {
     expect((await w.read(5000))?.code).toBe(226);
     expect((await w.cmd("NOOP")).code).toBe(200);
   }, 60_000);
+
+  test("ABOR sent in one packet with the STOR it aborts is answered at once (150, 426, 226), and nothing is created", async () => {
+    const s = await servers.start({ options: { dataTimeoutMs: 60_000 } });
+    const w = await servers.login();
+    expect((await w.cmd("EPSV")).code).toBe(229);
+    w.raw("STOR never.bin\r\nABOR\r\n");
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await w.read(5000))?.code);
+    expect(codes).toEqual([150, 426, 226]);
+    expect(readdirSync(s.home("alice"))).not.toContain("never.bin");
+    expect((await w.cmd("NOOP")).code).toBe(200);
+  }, 60_000);
+});
+
+describe("ABOR and STAT pipelined with the transfer command", () => {
+  test("RETR and ABOR in one packet, the data connection open but not read: the download is cut (150, 426, 226)", async () => {
+    const s = await servers.start();
+    writeFileSync(join(s.home("alice"), "big.bin"), new Uint8Array(64 * 1024 * 1024));
+    const w = await servers.login();
+    expect((await w.cmd("TYPE I")).code).toBe(200);
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    // A client that reads nothing: the 64 MiB can never all be sent, so only the ABOR can end it.
+    const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { open: (sock) => sock.pause(), data() {} } });
+    try {
+      w.raw("RETR big.bin\r\nABOR\r\n");
+      const codes = [];
+      for (let i = 0; i < 3; i++) codes.push((await w.read(5000))?.code);
+      expect(codes).toEqual([150, 426, 226]);
+    } finally {
+      data.terminate();
+    }
+  }, 30_000);
+
+  test("RETR, PWD, STAT and QUIT in one packet: a command behind another keeps its turn, and every reply comes in order", async () => {
+    await servers.start();
+    const w = await servers.login();
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    let closed!: () => void;
+    const closedP = new Promise<void>((r) => (closed = r));
+    await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => closed(), error: () => closed() } });
+    w.raw("RETR hello.txt\r\nPWD\r\nSTAT\r\nQUIT\r\n");
+    const codes = [];
+    for (let r = await w.read(5000); r; r = await w.read(5000)) codes.push(r.code);
+    await closedP;
+    // The STAT runs after the PWD, so it reports on the session (211), not on the transfer (213).
+    expect(codes).toEqual([150, 226, 257, 211, 221]);
+  }, 30_000);
+
+  test("RETR and STAT in one packet: the STAT is answered during the transfer", async () => {
+    await servers.start({ options: { dataTimeoutMs: 60_000 } });
+    const w = await servers.login();
+    expect((await w.cmd("EPSV")).code).toBe(229);
+    // No data connection yet: the RETR waits for it, so the STAT can only be answered beside it.
+    w.raw("RETR hello.txt\r\nSTAT\r\n");
+    expect((await w.read(5000))?.code).toBe(150);
+    const stat = await w.read(5000);
+    expect(stat?.code).toBe(213);
+    expect(stat?.lines.join(" ")).toContain("RETR /hello.txt");
+    w.raw("ABOR\r\n");
+    const codes = [];
+    for (let i = 0; i < 2; i++) codes.push((await w.read(5000))?.code);
+    expect(codes).toEqual([426, 226]);
+  }, 30_000);
 });
 
 /** Connect a data socket for `line` over EPSV, send `bytes`, then reset the connection (SO_LINGER 0, via Python). */

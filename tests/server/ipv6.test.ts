@@ -31,6 +31,14 @@ test("PASV on an IPv6 control connection is refused with a pointer to EPSV", asy
   expect(r.lines[0]).toContain("EPSV");
 });
 
+test("EPSV 2 is 229 on an IPv6 control connection, EPSV 1 is 522 naming protocol 2", async () => {
+  const w = await loginV6();
+  expect((await w.cmd("EPSV 2")).code).toBe(229);
+  const v4 = await w.cmd("EPSV 1");
+  expect(v4.code).toBe(522);
+  expect(v4.lines[0]).toBe("Network protocol not supported, use (2)");
+});
+
 /** EPRT |2|`spelled`|port| then RETR hello.txt: the file arrives on our listener on ::1, and 226. */
 async function retrActiveV6(w: Wire, spelled: string): Promise<void> {
   const chunks: Buffer[] = [];

@@ -154,6 +154,27 @@ describe("a mount with its own limit", () => {
     expect(finalCode(await w.transfer("STOR home.bin", random(100 * KB)))).toBe(226);
   });
 
+  test("ALLO is checked against the quota of the current directory's mount, as AVBL and STOR count", async () => {
+    await serve(users);
+    const w = await login();
+    expect((await w.cmd("CWD /drop")).code).toBe(250);
+    // 100 KB fit in the home's 500 KB but not in the mount's 50 KB; 40 KB fit in the mount.
+    expect((await w.cmd(`ALLO ${100 * KB}`)).code).toBe(552);
+    expect((await w.cmd(`ALLO ${40 * KB}`)).code).toBe(202);
+    expect((await w.cmd("CWD /")).code).toBe(250);
+    expect((await w.cmd(`ALLO ${100 * KB}`)).code).toBe(202);
+  });
+
+  test("ALLO in a mount whose own limit has room is 202 while the home is full", async () => {
+    const s = await serve(users);
+    const w = await login();
+    expect(finalCode(await w.transfer("STOR fill.bin", random(500 * KB - du(s.home("alice")))))).toBe(226);
+    expect(await avbl(w)).toBe(0);
+    expect((await w.cmd("CWD /drop")).code).toBe(250);
+    expect((await w.cmd(`ALLO ${10 * KB}`)).code).toBe(202);
+    expect(finalCode(await w.transfer("STOR fits.bin", random(10 * KB)))).toBe(226);
+  });
+
   test("SITE QUOTA lists the home and the mount", async () => {
     await serve(users);
     const w = await login();

@@ -220,6 +220,25 @@ test("SIGTERM to the primary and its workers at once (systemd stopping the unit)
   expect(await serve!.proc.exited).toBe(0);
 }, 60_000);
 
+test("a second serve --workers on the port a running one serves is refused (in use, exit 1), and the first keeps every connection", async () => {
+  mode = "memory";
+  const { port } = await start(0);
+  // Before, both listened with SO_REUSEPORT: the kernel gave the second about half of the new
+  // connections, each server with its own quotas and limits.
+  const second = await runFtpkit(["serve", "--users", join(root, "users.ini"), "--port", String(port), "--workers", "2", "--host", "127.0.0.1"], { cwd: root, timeoutMs: 20_000 });
+  expect(second.code).toBe(1);
+  expect(second.stderr).toContain(`port ${port} is already in use`);
+  const pids = workerPids();
+  expect(pids).toHaveLength(2);
+  for (let i = 0; i < 6; i++) {
+    const w = await connect(port);
+    expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  }
+  // All six reached the first server: its log has their six logins.
+  const logins = () => ((serve!.stdout() + serve!.stderr()).match(/INFO {2}login session=/g) ?? []).length;
+  await waitFor(() => logins() >= 6, 5000, "six logins in the first server's log");
+}, 60_000);
+
 test("--workers 0 is refused with one clear line", async () => {
   const r = await runFtpkit(["serve", "--port", "0", "--workers", "0"]);
   expect(r.code).toBe(2);
