@@ -5,6 +5,7 @@
 // logged-in sessions are never evicted.
 import { addressKey } from "../protocol/address.ts";
 import type { Logger } from "./log.ts";
+import { SilentConnectionLog } from "./silent-log.ts";
 
 /** One admitted connection. `release` is idempotent; `evict` is how the gate closes it for a newcomer. */
 export interface Ticket {
@@ -35,12 +36,15 @@ export class ConnectionGate {
 
   /** Refused connections, logged without flooding (RefusalLog). */
   readonly refusals: RefusalLog;
+  /** Connections that closed without a byte (health checks), counted instead of logged each. */
+  readonly silent: SilentConnectionLog;
 
   constructor(
     private readonly limits: GateLimits,
     log: Logger,
   ) {
     this.refusals = new RefusalLog(log);
+    this.silent = new SilentConnectionLog(log);
   }
 
   /** Sessions the open-file limit leaves room for (server/fd-budget.ts), when below --max-connections. */

@@ -43,6 +43,7 @@ export class CommandLoop {
 
   feed(chunk: Uint8Array): void {
     const session = this.session;
+    announceSession(session.server, session);
     const { lines, overlong } = this.splitter.push(chunk);
     // Only complete commands count as activity: a trickle of bytes does not keep a session alive.
     if (lines.length || overlong) session.noteActivity();
@@ -225,6 +226,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
     tickets.set(session, ticket);
     ticket.evict = () => {
+      announceSession(server, session);
       log.info("connection evicted: not logged in, slots full", { session: session.id, ip: remoteIp });
       // Its shared slot is given back now, before the newcomer asks the store for one.
       let freed: Promise<void> | void = undefined;
@@ -238,8 +240,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     };
     socket.data = { session, loop: new CommandLoop(session) };
     server.sessions.add(session);
+    // "session start" waits for the client's first byte (announceSession): a health check says nothing.
     const greet = () => {
-      log.info("session start", { session: session.id, ip: remoteIp });
       server.events.emit({ type: "session-open", session });
       session.reply(220, options.welcome);
     };
@@ -309,16 +311,23 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     },
     close(socket) {
       if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
-      endSession(server, socket.data);
+      endSession(server, socket.data, gate);
     },
     error(socket) {
       if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
-      endSession(server, socket.data);
+      endSession(server, socket.data, gate);
     },
   };
 }
 
-export function endSession(server: ServerContext, state: ControlState | undefined): void {
+/** Write a session's "session start" line, once: at its first byte, or before a line that names it. */
+export function announceSession(server: ServerContext, session: Session): void {
+  if (session.announced) return;
+  session.announced = true;
+  server.log.info("session start", { session: session.id, ip: session.remoteIp });
+}
+
+export function endSession(server: ServerContext, state: ControlState | undefined, gate: ConnectionGate): void {
   const session = state?.session;
   if (!session || !server.sessions.has(session)) return;
   // QUIT, then a hang-up before the transfer's reply (RFC 959: QUIT waits for the transfer): the
@@ -328,7 +337,7 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   if (running && session.quitReceived && !session.closed) {
     if (session.endDeferredTo !== running) {
       session.endDeferredTo = running;
-      void running.done.catch(() => {}).then(() => endSession(server, state)); // its outcome is the transfer's to report
+      void running.done.catch(() => {}).then(() => endSession(server, state, gate)); // its outcome is the transfer's to report
     }
     return;
   }
@@ -345,5 +354,7 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   server.sessions.delete(session);
   if (session.holdsSlot) server.state.closeConnection(addressKey(session.remoteIp));
   server.events.emit({ type: "session-close", session });
+  // Nothing came from it (a balancer's health check): counted, not two lines each.
+  if (!session.announced) return gate.silent.closed(session.remoteIp);
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
 }
