@@ -193,7 +193,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
    * (Redis, workers) every node's connections are counted there too: the session exists at once (so
    * TLS and the socket have an owner) but says nothing and runs nothing until its slot is granted.
    */
-  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string): Session | null => {
+  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string, healthCheck = false): Session | null => {
     const { options } = server;
     const admitted = (socket.data as ControlState | undefined)?.admitted;
     const refuse = (text: string) => {
@@ -206,7 +206,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     if (server.shuttingDown) return refuse("Server shutting down");
     const banned = server.events.refusal(remoteIp); // --deny, defender bans: before any password is read
     if (banned) return refuse(banned);
-    const ticket = admitted ?? gate.admit(remoteIp);
+    const ticket = admitted ?? gate.admit(remoteIp, !healthCheck);
     if ("refused" in ticket) return refuse(ticket.refused);
     const shared = server.state.kind !== "local";
     const slotKey = addressKey(remoteIp);
@@ -214,7 +214,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     // Every slot of the cluster taken: evict one of this node's connections not logged in, as the
     // gate does when this process alone is full (a crowd that never logs in churns itself), and ask again.
     const retry = (a: Admission) => {
-      const freed = a === "server-full" ? gate.evictFor(ticket) : null;
+      const freed = a === "server-full" && !healthCheck ? gate.evictFor(ticket) : null;
       return freed ? freed.then(() => server.state.openConnection(slotKey, limits)) : a;
     };
     const first = shared ? server.state.openConnection(slotKey, limits) : "ok";
@@ -241,9 +241,18 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     socket.data = { session, loop: new CommandLoop(session) };
     server.sessions.add(session);
     // "session start" waits for the client's first byte (announceSession): a health check says nothing.
-    const greet = () => {
+    const greet = (): Promise<void> | void => {
       server.events.emit({ type: "session-open", session });
-      session.reply(220, options.welcome);
+      if (!healthCheck) return session.reply(220, options.welcome);
+      // A health check gets the greeting a client would (421 when full), once it holds no slot: it
+      // never takes a client's place, not even while the store counts its close.
+      ticket.release();
+      const freed = session.holdsSlot ? server.state.closeConnection(slotKey) : undefined;
+      session.holdsSlot = false;
+      if (!freed) return session.reply(220, options.welcome);
+      return freed.then(() => {
+        if (!session.closed) session.reply(220, options.welcome);
+      });
     };
     if (admission === "ok") {
       session.holdsSlot = shared;
@@ -263,8 +272,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
         return false;
       }
       session.holdsSlot = true;
-      greet();
-      return true;
+      const greeted = greet();
+      return greeted ? greeted.then(() => true) : true;
     });
     return session;
   };
@@ -303,7 +312,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
       // LOCAL: the balancer's own connection (a health check): it is the client.
       const remoteIp = header.local || !header.source ? peer : canonicalIp(header.source.ip);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
-      const session = startSession(socket, remoteIp, localIp);
+      // v2 LOCAL is how HAProxy's check-send-proxy marks a check; v1 UNKNOWN may relay a real client.
+      const session = startSession(socket, remoteIp, localIp, header.local && header.version === 2);
       if (session && parsed.length < buf.length) socket.data.loop.feed(buf.subarray(parsed.length));
     },
     drain(socket) {
