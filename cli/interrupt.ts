@@ -10,11 +10,15 @@ import { printableJson } from "../protocol/printable.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 
-/** `ls --json` keeps no state to resume, but a script still gets its one JSON answer: the error. */
-export function listingErrorOnInterrupt(quiet: boolean): void {
+/**
+ * `ls` keeps no state to resume, but the warnings it said reach stderr before the exit, as get's do
+ * (without a handler the signal killed it with them); with `json` a script still gets its one JSON
+ * answer: the error.
+ */
+export function listingOnInterrupt(json: boolean, quiet: boolean): void {
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
-      writeStdout(printableJson({ error: `interrupted by ${signal}` }) + "\n");
+      if (json) writeStdout(printableJson({ error: `interrupted by ${signal}` }) + "\n");
       sayUnsaidWarnings(quiet);
       void exitAfterMessages(128 + number);
     });

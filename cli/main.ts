@@ -194,10 +194,10 @@ if (wantsBuiltin) {
 } else {
   // A listing, a --json report, a plan is refused when stdout was closed (`>&-`) by its command,
   // once its arguments are checked (refuseClosedStdout, cli/stdout-job.ts).
-  // The commands that keep resumable state say how to continue it when interrupted.
+  // The commands that keep resumable state say how to continue it when interrupted; ls says its warnings.
   const quiet = flagArgs.includes("-q") || flagArgs.includes("--quiet");
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport, quiet);
-  else if (rawArgs[0] === "ls" && listJson) (await import("./interrupt.ts")).listingErrorOnInterrupt(quiet);
+  else if (rawArgs[0] === "ls") (await import("./interrupt.ts")).listingOnInterrupt(listJson, quiet);
   // Standard output that takes no more (a reader that stops early, `ftpkit ls URL | head`; a full
   // disk or /dev/full, ENOSPC; EIO, EBADF): one line, as `get URL -` says it, and exit 3 (a local
   // write failure), not Bun's report of an uncaught error with our source lines.

@@ -5,6 +5,7 @@
 // logged-in sessions are never evicted.
 import { addressKey } from "../protocol/address.ts";
 import type { Logger } from "./log.ts";
+import { SilentConnectionLog } from "./silent-log.ts";
 
 /** One admitted connection. `release` is idempotent; `evict` is how the gate closes it for a newcomer. */
 export interface Ticket {
@@ -35,12 +36,15 @@ export class ConnectionGate {
 
   /** Refused connections, logged without flooding (RefusalLog). */
   readonly refusals: RefusalLog;
+  /** Connections that closed without a byte (health checks), counted instead of logged each. */
+  readonly silent: SilentConnectionLog;
 
   constructor(
     private readonly limits: GateLimits,
     log: Logger,
   ) {
     this.refusals = new RefusalLog(log);
+    this.silent = new SilentConnectionLog(log);
   }
 
   /** Sessions the open-file limit leaves room for (server/fd-budget.ts), when below --max-connections. */
@@ -66,13 +70,14 @@ export class ConnectionGate {
   /**
    * Admit a new connection from `ip`, or say why not. When every slot is taken, the oldest
    * connection not logged in of the address holding the most such connections is evicted — if
-   * that address holds more of them than the newcomer's would with the newcomer.
+   * that address holds more of them than the newcomer's would with the newcomer (never for a
+   * balancer's health check: `evict` false).
    */
-  admit(ip: string): Ticket | { refused: string } {
+  admit(ip: string, evict = true): Ticket | { refused: string } {
     const key = addressKey(ip);
     if ((this.perKey.get(key) ?? 0) >= this.limits.maxPerIp) return { refused: "Too many connections from your address" };
     if (this.live.size >= this.maxConnections) {
-      const victim = this.pending.size > 0 ? this.evictionCandidate(key) : null;
+      const victim = evict && this.pending.size > 0 ? this.evictionCandidate(key) : null;
       if (!victim) return { refused: "Too many connections, try again later" };
       this.forget(victim);
       victim.evict();

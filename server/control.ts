@@ -43,6 +43,7 @@ export class CommandLoop {
 
   feed(chunk: Uint8Array): void {
     const session = this.session;
+    announceSession(session.server, session);
     const { lines, overlong } = this.splitter.push(chunk);
     // Only complete commands count as activity: a trickle of bytes does not keep a session alive.
     if (lines.length || overlong) session.noteActivity();
@@ -218,7 +219,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
    * (Redis, workers) every node's connections are counted there too: the session exists at once (so
    * TLS and the socket have an owner) but says nothing and runs nothing until its slot is granted.
    */
-  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string): Session | null => {
+  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string, healthCheck = false): Session | null => {
     const { options } = server;
     const admitted = (socket.data as ControlState | undefined)?.admitted;
     const refuse = (text: string) => {
@@ -231,7 +232,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     if (server.shuttingDown) return refuse("Server shutting down");
     const banned = server.events.refusal(remoteIp); // --deny, defender bans: before any password is read
     if (banned) return refuse(banned);
-    const ticket = admitted ?? gate.admit(remoteIp);
+    const ticket = admitted ?? gate.admit(remoteIp, !healthCheck);
     if ("refused" in ticket) return refuse(ticket.refused);
     const shared = server.state.kind !== "local";
     const slotKey = addressKey(remoteIp);
@@ -239,7 +240,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     // Every slot of the cluster taken: evict one of this node's connections not logged in, as the
     // gate does when this process alone is full (a crowd that never logs in churns itself), and ask again.
     const retry = (a: Admission) => {
-      const freed = a === "server-full" ? gate.evictFor(ticket) : null;
+      const freed = a === "server-full" && !healthCheck ? gate.evictFor(ticket) : null;
       return freed ? freed.then(() => server.state.openConnection(slotKey, limits)) : a;
     };
     const first = shared ? server.state.openConnection(slotKey, limits) : "ok";
@@ -251,6 +252,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
     tickets.set(session, ticket);
     ticket.evict = () => {
+      announceSession(server, session);
       log.info("connection evicted: not logged in, slots full", { session: session.id, ip: remoteIp });
       // Its shared slot is given back now, before the newcomer asks the store for one.
       let freed: Promise<void> | void = undefined;
@@ -264,10 +266,19 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     };
     socket.data = { session, loop: new CommandLoop(session) };
     server.sessions.add(session);
-    const greet = () => {
-      log.info("session start", { session: session.id, ip: remoteIp });
+    // "session start" waits for the client's first byte (announceSession): a health check says nothing.
+    const greet = (): Promise<void> | void => {
       server.events.emit({ type: "session-open", session });
-      session.reply(220, options.welcome);
+      if (!healthCheck) return session.reply(220, options.welcome);
+      // A health check gets the greeting a client would (421 when full), once it holds no slot: it
+      // never takes a client's place, not even while the store counts its close.
+      ticket.release();
+      const freed = session.holdsSlot ? server.state.closeConnection(slotKey) : undefined;
+      session.holdsSlot = false;
+      if (!freed) return session.reply(220, options.welcome);
+      return freed.then(() => {
+        if (!session.closed) session.reply(220, options.welcome);
+      });
     };
     if (admission === "ok") {
       session.holdsSlot = shared;
@@ -287,8 +298,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
         return false;
       }
       session.holdsSlot = true;
-      greet();
-      return true;
+      const greeted = greet();
+      return greeted ? greeted.then(() => true) : true;
     });
     return session;
   };
@@ -327,7 +338,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
       // LOCAL: the balancer's own connection (a health check): it is the client.
       const remoteIp = header.local || !header.source ? peer : canonicalIp(header.source.ip);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
-      const session = startSession(socket, remoteIp, localIp);
+      // v2 LOCAL is how HAProxy's check-send-proxy marks a check; v1 UNKNOWN may relay a real client.
+      const session = startSession(socket, remoteIp, localIp, header.local && header.version === 2);
       if (session && parsed.length < buf.length) socket.data.loop.feed(buf.subarray(parsed.length));
     },
     drain(socket) {
@@ -335,16 +347,23 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     },
     close(socket) {
       if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
-      endSession(server, socket.data);
+      endSession(server, socket.data, gate);
     },
     error(socket) {
       if (socket.data?.proxyWait) clearTimeout(socket.data.proxyWait.timer);
-      endSession(server, socket.data);
+      endSession(server, socket.data, gate);
     },
   };
 }
 
-export function endSession(server: ServerContext, state: ControlState | undefined): void {
+/** Write a session's "session start" line, once: at its first byte, or before a line that names it. */
+export function announceSession(server: ServerContext, session: Session): void {
+  if (session.announced) return;
+  session.announced = true;
+  server.log.info("session start", { session: session.id, ip: session.remoteIp });
+}
+
+export function endSession(server: ServerContext, state: ControlState | undefined, gate: ConnectionGate): void {
   const session = state?.session;
   if (!session || !server.sessions.has(session)) return;
   // QUIT, then a hang-up before the transfer's reply (RFC 959: QUIT waits for the transfer): the
@@ -354,7 +373,7 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   if (running && session.quitReceived && !session.closed) {
     if (session.endDeferredTo !== running) {
       session.endDeferredTo = running;
-      void running.done.catch(() => {}).then(() => endSession(server, state)); // its outcome is the transfer's to report
+      void running.done.catch(() => {}).then(() => endSession(server, state, gate)); // its outcome is the transfer's to report
     }
     return;
   }
@@ -371,5 +390,7 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   server.sessions.delete(session);
   if (session.holdsSlot) server.state.closeConnection(addressKey(session.remoteIp));
   server.events.emit({ type: "session-close", session });
+  // Nothing came from it (a balancer's health check): counted, not two lines each.
+  if (!session.announced) return gate.silent.closed(session.remoteIp);
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
 }

@@ -5,7 +5,7 @@ import type { CommandSpec } from "./commands/types.ts";
 import type { LoginService, ServerContext } from "./context.ts";
 import { ConnectionGate } from "./connection-gate.ts";
 import { FDS_PER_SESSION, openDescriptors, sessionsWithin } from "./fd-budget.ts";
-import { controlHandlers, type ControlState } from "./control.ts";
+import { announceSession, controlHandlers, type ControlState } from "./control.ts";
 import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -213,6 +213,7 @@ export class FtpServer {
       // Not while PASS opens the home (a store slow to answer, a quota measured by listing a big S3
       // prefix): the client did its part, and "Login timeout" blamed it for the server's wait.
       if (!s.user && !s.closed && s.lastActivity !== Infinity && !s.openingHome && now - s.startedAt > loginLimit) {
+        announceSession(this.context, s);
         this.context.log.info("login timeout", { session: s.id, ip: s.remoteIp });
         s.replyAndClose(421, `Login timeout (${this.options.loginTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();
@@ -230,6 +231,7 @@ export class FtpServer {
       }
       // A command waiting for the client to read its reply (a big STAT) is idle all the same.
       if ((s.commandsRunning === 0 || s.congested) && now - s.lastActivity > limit) {
+        announceSession(this.context, s);
         this.context.log.info("idle timeout", { session: s.id, user: s.userName });
         s.replyAndClose(421, `Idle timeout (${this.options.idleTimeoutSec} s): closing control connection`);
         setTimeout(() => s.socket.terminate(), 2000).unref?.();
@@ -291,6 +293,7 @@ export class FtpServer {
     ctx.quotas.close();
     await ctx.state.close();
     this.gate.refusals.close();
+    this.gate.silent.close();
     ctx.log.flush?.();
   }
 }

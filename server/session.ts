@@ -59,6 +59,8 @@ export class Session {
   admission: Promise<boolean> | null = null;
   /** A connection slot is held in the shared state (given back when the session ends). */
   holdsSlot = false;
+  /** Its "session start" line is written (at its first byte, or a line naming it): its end is logged too. */
+  announced = false;
 
   // login state
   pendingUser: string | null = null;

@@ -92,3 +92,29 @@ test("ls whose reader closed standard output: the 100 warnings said before reach
     server.stop();
   }
 }, 40_000);
+
+test("Ctrl-C during a plain ls: the warnings said before it reach a standard error that is behind; exit 130", async () => {
+  // Each refusal of the listing is said with the server's long reason (~3 KB), and the ls tries
+  // again: two of them fill the 4 KiB pipe. The third try's listing never comes.
+  const reason = `try later ${"x".repeat(3000)} end`;
+  let tries = 0;
+  const server = startScriptedServer({
+    feat: ["MLST type*;size*;modify*;", "MLSD"],
+    on: {
+      MLSD: async (c) => {
+        if (++tries <= 2) return c.reply(451, reason);
+        while (!c.closed) await Bun.sleep(50);
+      },
+    },
+  });
+  try {
+    const r = await behindReader("null", ["ls", "--retries", "3", `ftp://u:p@127.0.0.1:${server.port}/t/`], async (pid) => {
+      await waitFor(() => tries === 3, 20_000, "the third listing asked for");
+      process.kill(pid, "SIGINT");
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("[warn]") && l.includes(" end"))).toHaveLength(2);
+  } finally {
+    server.stop();
+  }
+}, 40_000);

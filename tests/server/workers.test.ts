@@ -258,6 +258,8 @@ test("session ids in the log are unique across workers and name the worker", asy
   for (let i = 0; i < 60 && new Set(ids().map((id) => String(id).split("-")[0])).size < 2; i++) {
     const w = await connect(port);
     expect((await w.read())?.code).toBe(220);
+    // A session is logged from its first command (a connection that says nothing is a health check).
+    expect((await w.cmd("NOOP")).code).toBe(200);
     await waitFor(() => ids().length > i, 5000, "session start line");
   }
   const seen = ids();
@@ -280,6 +282,7 @@ async function onEachWorker(port: number): Promise<[Wire, Wire]> {
   for (let i = 0; i < 60 && on.size < 2; i++) {
     const w = await connect(port);
     expect((await w.read())?.code).toBe(220);
+    expect((await w.cmd("NOOP")).code).toBe(200);
     await waitFor(() => workerOf().length > i, 5000, "session start line");
     const worker = workerOf()[i]!;
     if (!on.has(worker)) on.set(worker, w);
