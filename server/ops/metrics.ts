@@ -59,7 +59,7 @@ export class Metrics {
     this.refused = r.add(new Counter("ftpkit_connections_refused_total", "Connections refused at connect by the defender (banned) or --deny (denied).", ["reason"]));
     this.fileOps = r.add(new Counter("ftpkit_file_operations_total", "Deletes, renames, mkdir and rmdir that succeeded.", ["op"]));
     r.add(new Gauge("ftpkit_quota_used_bytes", `Bytes charged to each logged-in user's quota (top ${QUOTA_USERS_SHOWN}; the rest as _other).`, ["user"], () => this.quota("used")));
-    r.add(new Gauge("ftpkit_quota_limit_bytes", "Quota of each logged-in user (0 = unlimited).", ["user"], () => this.quota("limit")));
+    r.add(new Gauge("ftpkit_quota_limit_bytes", "Quota of each logged-in user (0 = unlimited); _other: the sum of the rest's quotas, 0 (unlimited) when any of them is unlimited.", ["user"], () => this.quota("limit")));
     this.errors = r.add(new Counter("ftpkit_errors_total", "Errors logged, by kind.", ["kind"]));
     this.hooks = r.add(new Counter("ftpkit_hooks_total", "Hooks run, by event and result (ok, failed, timeout, refused).", ["event", "result"]));
     this.hookDrops = r.add(new Counter("ftpkit_hook_queue_dropped_total", "Post-event hooks dropped because the queue was full.", []));
@@ -155,7 +155,10 @@ export class Metrics {
       rest.push(...named.slice(QUOTA_USERS_SHOWN), ...sorted.filter(([user]) => user === OTHER_USERS));
     }
     const out = shown.map(([user, q]) => ({ labels: [user], value: q[which] }));
-    if (rest.length) out.push({ labels: [OTHER_USERS], value: rest.reduce((n, [, q]) => n + q[which], 0) });
+    // 0 means unlimited: summed with real limits it vanished, and the rest's sum looked like a ceiling
+    // their bytes (the unlimited user's included) could pass. One unlimited user makes the rest unlimited.
+    const unlimited = which === "limit" && rest.some(([, q]) => q.limit === 0);
+    if (rest.length) out.push({ labels: [OTHER_USERS], value: unlimited ? 0 : rest.reduce((n, [, q]) => n + q[which], 0) });
     return out;
   }
 }
