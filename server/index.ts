@@ -90,6 +90,7 @@ export class FtpServer {
       hashCache: new HashCache(),
       sessions: new Set(),
       shuttingDown: false,
+      tempDirsMade: new Set(),
       startedAt: Date.now(),
       limitersFor(user) {
         const limiters: RateLimiter[] = [];
@@ -293,6 +294,9 @@ export class FtpServer {
       s.cleanup();
       s.socket.terminate();
     }
+    // Its uploads have ended: a temp directory it made in a caller's root (startServer) goes if empty.
+    for (const remove of ctx.tempDirsMade) remove();
+    ctx.tempDirsMade.clear();
     this.listener?.stop(true);
     this.ftps?.stop(true);
     await this.ops.close(Math.max(graceMs, 5000));
