@@ -2,6 +2,7 @@
 import type { ArgsDef } from "citty";
 import { resolve } from "node:path";
 import { formatDuration, parseCidrList, parseDuration } from "../protocol/cidr.ts";
+import { compileHooks } from "../server/ops/hook-commands.ts";
 import { DEFAULT_OPS, HOOK_EVENTS, type HookEvent, type HookSpec, type OpsOptions } from "../server/ops/options.ts";
 import { MAX_TIMER_MS } from "../server/timers.ts";
 import { UsageError } from "./args.ts";
@@ -63,7 +64,15 @@ export function parseHookFlag(value: string): HookSpec {
     throw new UsageError(`--hook must look like EVENT=COMMAND with EVENT one of ${HOOK_EVENTS.join(", ")}; got "${value}"`);
   }
   if (!command) throw new UsageError(`--hook ${event}: the command is empty`);
-  return { event: event as HookEvent, command };
+  const spec = { event: event as HookEvent, command };
+  // Every fault of the value (a quote left open, a URL that is none, a program not found) is bad usage,
+  // found here before anything starts: the server's own check (for startServer) made them exit 1.
+  try {
+    compileHooks([spec]);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return spec;
 }
 
 /** Parsed flags → the `ops` part of the server options (undefined keys keep the defaults). */

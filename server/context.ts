@@ -50,6 +50,8 @@ export interface ServerContext {
   /** The per-user budget for HASH work (bytes/s), so one client cannot burn the CPU. */
   hashLimiter(user: string): RateLimiter;
   shuttingDown: boolean;
+  /** The .ftpkit-tmp directories this server made (not shared with other processes): each removed, if empty, when it stops. */
+  tempDirsMade: Set<() => void>;
   /** FEAT lines (without the leading space), generated from the command table. */
   featureLines(session: Session): string[];
   /** Verb → row of the command table. */

@@ -90,6 +90,7 @@ export class FtpServer {
       hashCache: new HashCache(),
       sessions: new Set(),
       shuttingDown: false,
+      tempDirsMade: new Set(),
       startedAt: Date.now(),
       limitersFor(user) {
         const limiters: RateLimiter[] = [];
@@ -143,12 +144,21 @@ export class FtpServer {
     this.ftps?.start(); // a bad certificate is a start-up error (TlsConfigError), not a failure at the first AUTH
     await this.context.auth.start();
     await this.context.state.start();
+    const control = controlHandlers(this.context, this.gate, { proxyFrom: this.proxyFrom });
+    const events = this.context.events;
     this.listener = Bun.listen<ControlState>({
       hostname: this.options.host,
       port: this.options.port,
       // Accepted by Bun.listen (BUN-NOTES) but missing from its listen types.
       ...({ reusePort: this.options.reusePort === true } as object),
-      socket: controlHandlers(this.context, this.gate, { proxyFrom: this.proxyFrom }),
+      socket: {
+        ...control,
+        // Counted here, not in control's open, which implicit-TLS sessions also pass through after their handshake.
+        open(socket) {
+          events.emit({ type: "connection", listener: "control" });
+          return control.open!.call(this, socket);
+        },
+      },
     });
     const implicitPort = this.ftps?.options.implicitPort;
     if (implicitPort !== undefined) {
@@ -286,6 +296,9 @@ export class FtpServer {
       s.cleanup();
       s.socket.terminate();
     }
+    // Its uploads have ended: a temp directory it made in a caller's root (startServer) goes if empty.
+    for (const remove of ctx.tempDirsMade) remove();
+    ctx.tempDirsMade.clear();
     this.listener?.stop(true);
     this.ftps?.stop(true);
     await this.ops.close(Math.max(graceMs, 5000));

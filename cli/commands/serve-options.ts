@@ -161,9 +161,9 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
   return opts;
 }
 
-/** --host checked before listening (listen-host.ts): a usage error, exit 2, when it cannot be an address to listen on. */
-export async function checkListenHost(host: string | undefined): Promise<void> {
-  const problem = host === undefined ? null : await listenHostProblem(host, "--host");
+/** --host (or --metrics' host) checked before listening (listen-host.ts): a usage error, exit 2, when it cannot be an address to listen on. */
+export async function checkListenHost(host: string | undefined, flag = "--host"): Promise<void> {
+  const problem = host === undefined ? null : await listenHostProblem(host, flag);
   if (problem) throw new UsageError(problem);
 }
 

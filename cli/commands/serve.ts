@@ -44,6 +44,8 @@ export default defineCommand({
     const options = serverOptionsFrom(args);
     await checkListenHost(options.host);
     options.ops = opsOptionsFrom(args, rawArgs);
+    // `--metrics 999.1.1.1:9100` is as bad a value as `--host 999.1.1.1`: Bun's "Failed to listen" was exit 1.
+    await checkListenHost(options.ops.metrics?.host, "--metrics");
     // Flags are valid: from here on the process runs as the server (see cli/tuning.ts).
     reexecTuned(SERVER_TUNING);
     // Hooks run with the server's environment: the store's password is not theirs to see.

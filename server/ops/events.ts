@@ -4,6 +4,9 @@ import type { Resolved } from "../vfs/resolve.ts";
 
 /** What happened, as the core reports it; user, address and real path are derived from `session`. */
 export type OpsEvent =
+  /** A control connection accepted (TCP), before any refusal, PROXY header or TLS handshake: what a load balancer counts. */
+  | { type: "connection"; listener: "control" | "implicit-tls" }
+  /** A session greeted with 220 (on the implicit-TLS port, once its handshake succeeded). */
   | { type: "session-open"; session: Session }
   | { type: "session-close"; session: Session }
   | { type: "login"; session: Session }

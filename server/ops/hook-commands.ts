@@ -80,7 +80,8 @@ export function compileHooks(specs: readonly HookSpec[]): Hook[] {
     } catch (err) {
       throw new Error(`--hook ${s.event}: ${(err as Error).message}`);
     }
-    if (argv.length === 0) throw new Error(`--hook ${s.event}: the command is empty`);
+    // `upload='' x`: an empty program word is no command either (Bun.which("") finds none).
+    if (argv.length === 0 || argv[0] === "") throw new Error(`--hook ${s.event}: the command is empty`);
     if (!Bun.which(argv[0]!)) throw new Error(`--hook ${s.event}: command not found or not executable: ${argv[0]}`);
     // Logs name the program only: its arguments may carry a token (no shell runs it, so no $VAR could hide one).
     return { event: s.event, argv, text: argv.length > 1 ? `${argv[0]} …` : argv[0]! };

@@ -16,6 +16,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 export class Metrics {
   readonly registry = new Registry();
   readonly sessions: Counter;
+  readonly connections: Counter;
   readonly logins: Counter;
   readonly bytes: Counter;
   readonly transfers: Counter;
@@ -41,7 +42,11 @@ export class Metrics {
   ) {
     const r = this.registry;
     r.add(new Gauge("ftpkit_sessions_open", "Control connections open now.", [], () => this.ctx().sessions.size));
-    this.sessions = r.add(new Counter("ftpkit_sessions_total", "Control connections accepted.", []));
+    // Sessions, not connections: a connection refused at connect (a ban, the caps) or whose implicit-TLS
+    // handshake failed is no session. The help said "accepted", and an admin comparing it with the
+    // balancer's count found it short: ftpkit_connections_total is that count.
+    this.sessions = r.add(new Counter("ftpkit_sessions_total", "Control sessions started: connections greeted with 220 (implicit TLS: after the handshake).", []));
+    this.connections = r.add(new Counter("ftpkit_connections_total", "Control connections accepted, by listener (control, implicit-tls), before any refusal or TLS handshake.", ["listener"]));
     this.logins = r.add(new Counter("ftpkit_logins_total", "Login attempts by result (ok, failed).", ["result"]));
     this.bytes = r.add(new Counter("ftpkit_transfer_bytes_total", "Data bytes moved, counting transfers still running (in = uploads).", ["direction"]));
     this.bytes.extra = () => this.runningBytes();
@@ -54,7 +59,7 @@ export class Metrics {
     this.refused = r.add(new Counter("ftpkit_connections_refused_total", "Connections refused at connect by the defender (banned) or --deny (denied).", ["reason"]));
     this.fileOps = r.add(new Counter("ftpkit_file_operations_total", "Deletes, renames, mkdir and rmdir that succeeded.", ["op"]));
     r.add(new Gauge("ftpkit_quota_used_bytes", `Bytes charged to each logged-in user's quota (top ${QUOTA_USERS_SHOWN}; the rest as _other).`, ["user"], () => this.quota("used")));
-    r.add(new Gauge("ftpkit_quota_limit_bytes", "Quota of each logged-in user (0 = unlimited).", ["user"], () => this.quota("limit")));
+    r.add(new Gauge("ftpkit_quota_limit_bytes", "Quota of each logged-in user (0 = unlimited); _other: the sum of the rest's quotas, 0 (unlimited) when any of them is unlimited.", ["user"], () => this.quota("limit")));
     this.errors = r.add(new Counter("ftpkit_errors_total", "Errors logged, by kind.", ["kind"]));
     this.hooks = r.add(new Counter("ftpkit_hooks_total", "Hooks run, by event and result (ok, failed, timeout, refused).", ["event", "result"]));
     this.hookDrops = r.add(new Counter("ftpkit_hook_queue_dropped_total", "Post-event hooks dropped because the queue was full.", []));
@@ -63,6 +68,7 @@ export class Metrics {
     // its first event began at 1, and Prometheus's rate()/increase() (and an alert on them) never saw
     // that first failed login, ban refusal or failed transfer: a new series has no earlier sample.
     for (const result of ["ok", "failed"]) this.logins.inc([result], 0);
+    for (const listener of ["control", "implicit-tls"]) this.connections.inc([listener], 0);
     for (const reason of ["banned", "denied"]) this.refused.inc([reason], 0);
     for (const op of ["delete", "rename", "mkdir", "rmdir"]) this.fileOps.inc([op], 0);
     for (const verb of ["RETR", "STOR", "APPE", "STOU"]) {
@@ -86,6 +92,9 @@ export class Metrics {
 
   observe(e: OpsEvent): void {
     switch (e.type) {
+      case "connection":
+        this.connections.inc([e.listener]);
+        break;
       case "session-open":
         this.sessions.inc();
         break;
@@ -146,7 +155,10 @@ export class Metrics {
       rest.push(...named.slice(QUOTA_USERS_SHOWN), ...sorted.filter(([user]) => user === OTHER_USERS));
     }
     const out = shown.map(([user, q]) => ({ labels: [user], value: q[which] }));
-    if (rest.length) out.push({ labels: [OTHER_USERS], value: rest.reduce((n, [, q]) => n + q[which], 0) });
+    // 0 means unlimited: summed with real limits it vanished, and the rest's sum looked like a ceiling
+    // their bytes (the unlimited user's included) could pass. One unlimited user makes the rest unlimited.
+    const unlimited = which === "limit" && rest.some(([, q]) => q.limit === 0);
+    if (rest.length) out.push({ labels: [OTHER_USERS], value: unlimited ? 0 : rest.reduce((n, [, q]) => n + q[which], 0) });
     return out;
   }
 }

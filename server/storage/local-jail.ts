@@ -235,8 +235,9 @@ export class Jail {
    * descriptor the caller owns, never through a symlink: with `.ftpkit-tmp -> /elsewhere` planted in
    * a home by a local user, the server wrote upload data and lock files there, outside the jail (and
    * its sweep removed files there). Work inside it through fdPath(fd), as inside a Parent.
+   * `onCreated` is called when this call made the directory (not when it was there).
    */
-  openOwnDir(name: string, create = true): number {
+  openOwnDir(name: string, create = true, onCreated?: () => void): number {
     const flags = O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
     try {
       return this.openAt(this.rootFd, name, flags);
@@ -245,10 +246,21 @@ export class Jail {
     }
     try {
       fs.mkdirSync(`${fdPath(this.rootFd)}/${name}`, { mode: 0o700 }); // mkdir(2) follows no symlink at the name
+      onCreated?.();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     return this.openAt(this.rootFd, name, flags);
+  }
+
+  /**
+   * Remove the backend's own directory `name` if it is empty (rmdir(2): a directory holding anything,
+   * another server's temp file or lock included, stays; a symlink at the name is not removed). Never throws.
+   */
+  removeOwnDirIfEmpty(name: string): void {
+    try {
+      fs.rmdirSync(`${fdPath(this.rootFd)}/${name}`);
+    } catch {}
   }
 
   close(): void {

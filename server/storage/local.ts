@@ -59,7 +59,7 @@ export class LocalStorage implements Storage {
      * Other processes serve this root too (--workers, --state): a new name's reservation also takes a
      * lock file they see (local-name-lock.ts, ~15 µs per upload); alone, this process's own suffices.
      */
-    private readonly opts: { sharedNames?: boolean } = {},
+    private readonly opts: { sharedNames?: boolean; ownTempDir?: (removeIfEmpty: () => void) => void } = {},
   ) {}
 
   private jail(): Promise<{ jail: Jail; tempDir: OpenTempDir }> {
@@ -67,7 +67,10 @@ export class LocalStorage implements Storage {
       const jail = jailFor(await fsp.realpath(this.root));
       const st = fs.fstatSync(jail.rootFd);
       this.rootIdentity = { dev: st.dev, ino: st.ino };
-      return { jail, tempDir: (create?: boolean) => jail.openOwnDir(TEMP_DIR, create) };
+      // The server that makes the temp directory is told, with how to remove it (if empty) when it stops.
+      const own = this.opts.ownTempDir;
+      const made = own && (() => own(() => jail.removeOwnDirIfEmpty(TEMP_DIR)));
+      return { jail, tempDir: (create?: boolean) => jail.openOwnDir(TEMP_DIR, create, made) };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
       throw err;

@@ -169,6 +169,7 @@ export class FtpsRuntime {
       socket: {
         open(raw) {
           // Reset in the accept queue before we saw it (no peer address left): nothing to admit.
+          runtime.server.events.emit({ type: "connection", listener: "implicit-tls" });
           if (!raw.remoteAddress) return void raw.terminate();
           const ip = canonicalIp(raw.remoteAddress);
           const gate = runtime.gate;

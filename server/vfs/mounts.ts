@@ -79,6 +79,8 @@ export interface PlaceOptions {
   keyLock?: SharedKeyLock | null;
   /** Other processes serve the same places (--workers, --state): local new-name reservations are shared with them. */
   sharedNames?: boolean;
+  /** A local place's temp directory (.ftpkit-tmp) was made by this server: `removeIfEmpty` when it stops. */
+  ownTempDir?: (removeIfEmpty: () => void) => void;
   /** S3 places abort multipart uploads older than this under their prefix (left out: none). */
   staleUploads?: StaleUploads;
 }
@@ -87,7 +89,7 @@ const lastOutage = new Map<string, number>();
 
 /** The backend for a home or mount place: a local directory or `s3://bucket/prefix`. */
 export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
-  if (!isS3Url(place)) return new LocalStorage(place, { sharedNames: opts.sharedNames });
+  if (!isS3Url(place)) return new LocalStorage(place, { sharedNames: opts.sharedNames, ownTempDir: opts.ownTempDir });
   const log = opts.log;
   return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
     keyLock: opts.keyLock ?? null,

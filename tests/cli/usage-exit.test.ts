@@ -37,6 +37,13 @@ describe("bad usage: exit 2, one line", () => {
     ["serve: --host with a space", ["serve", "--host", "a b", "--port", "0"], '--host "a b" is not an address or a host name'],
     ["serve: an empty --host", ["serve", "--host", "", "--port", "0"], "--host needs an address"],
     ["serve: --host a name that does not resolve", ["serve", "--host", "no-such-host.invalid", "--port", "0"], "--host no-such-host.invalid: no such host (the name resolves to no address)"],
+    // Every fault of a --hook value is bad usage, as an empty one always was (these four exited 1).
+    ["serve: --hook with an unterminated quote", ["serve", "--port", "0", "--hook", "upload=/bin/echo 'open"], "--hook upload: unterminated ' quote"],
+    ["serve: --hook naming a program that is not there", ["serve", "--port", "0", "--hook", "upload=/no/such/program --flag"], "--hook upload: command not found or not executable: /no/such/program"],
+    ["serve: --hook with an empty program word", ["serve", "--port", "0", "--hook", "upload='' x"], "--hook upload: the command is empty"],
+    ["serve: --hook with a URL that is none", ["serve", "--port", "0", "--hook", "upload=https://"], '--hook upload: "https://" is not a valid URL'],
+    ["serve: --hook with an empty command", ["serve", "--port", "0", "--hook", "upload="], "--hook upload: the command is empty"],
+    ["serve: --metrics 999.1.1.1:9100", ["serve", "--port", "0", "--metrics", "999.1.1.1:9100"], "--metrics 999.1.1.1 is not an IPv4 address"],
     ["cert: a bad --days", ["cert", "--out", "tls", "--days", "0"], "--days must be an integer"],
     ["cert: no --out", ["cert"], "--out DIR is required"],
     ["test: a bad --timeout", ["test", "127.0.0.1:9", "--timeout", "0"], "--timeout must be a number of seconds"],

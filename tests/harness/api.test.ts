@@ -84,6 +84,36 @@ describe("startServer", () => {
     expect(readdirSync(process.cwd())).toEqual(before);
   }, 30_000);
 
+  // An overwrite is written in the root's .ftpkit-tmp/ first; the server that made that directory removes it when it stops.
+  async function overwrite(root: string): Promise<RunningServer> {
+    writeFileSync(join(root, "a.txt"), "old");
+    const server = await start({ root, users: [{ name: "me", password: "pw" }], write: true });
+    const local = join(work(), "a.txt");
+    writeFileSync(local, "new content");
+    await put(local, server.urlFor("me", "/a.txt"));
+    expect(readdirSync(root).sort()).toEqual([".ftpkit-tmp", "a.txt"]);
+    return server;
+  }
+
+  test("close() removes the empty .ftpkit-tmp an overwrite made in the caller's root", async () => {
+    const root = work();
+    await (await overwrite(root)).close();
+    expect(readdirSync(root)).toEqual(["a.txt"]);
+    expect(readFileSync(join(root, "a.txt"), "utf8")).toBe("new content");
+  }, 30_000);
+
+  test("close() keeps a .ftpkit-tmp it did not make, and one it made that holds a file (another server's upload)", async () => {
+    const before = work();
+    mkdirSync(join(before, ".ftpkit-tmp"));
+    await (await overwrite(before)).close();
+    expect(readdirSync(join(before, ".ftpkit-tmp"))).toEqual([]);
+    const shared = work();
+    const server = await overwrite(shared);
+    writeFileSync(join(shared, ".ftpkit-tmp/other-server-upload"), "x");
+    await server.close();
+    expect(readdirSync(join(shared, ".ftpkit-tmp"))).toEqual(["other-server-upload"]);
+  }, 30_000);
+
   test("urlFor names a file whose name holds a wildcard or URL syntax, not what the wildcard matches", async () => {
     const root = work();
     const names = ["a*.txt", "a?.txt", "a[1].txt", "a#1.txt", "a%41.txt", "a b.txt"];

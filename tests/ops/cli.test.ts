@@ -42,15 +42,16 @@ describe("ftpkit serve operations flags", () => {
     expect(out).not.toMatch(/\n\s+at /); // no stack trace
   });
 
-  // Each worker fails the same way: the primary stops at once, not after 30 s of restarting them.
+  // Each worker would fail the same way: the primary stops at once, not after 30 s of restarting them
+  // (a bad --hook value is bad usage, found before any worker starts).
   test.each([
-    ["a missing hook program", () => ["--users", users, "--hook", "upload=/no/such/program"], /--hook upload: command not found or not executable: \/no\/such\/program/],
-    ["a corrupt users file", () => ["--users", `${dir}/corrupt.ini`], /users file .*corrupt\.ini: line 2: expected "key = value"/],
-  ])("under --workers 2, %s is one clear line and exit 1 within seconds", async (_name, args, message) => {
+    ["a missing hook program is exit 2", () => ["--users", users, "--hook", "upload=/no/such/program"], /--hook upload: command not found or not executable: \/no\/such\/program/, 2],
+    ["a corrupt users file is exit 1", () => ["--users", `${dir}/corrupt.ini`], /users file .*corrupt\.ini: line 2: expected "key = value"/, 1],
+  ] as const)("under --workers 2, %s, one clear line within seconds", async (_name, args, message, status) => {
     writeFileSync(`${dir}/corrupt.ini`, "[alice]\nnot a setting\n");
     const started = Date.now();
     const r = await runFtpkit(["serve", "--host", "127.0.0.1", "--port", "0", "--workers", "2", ...args()], { cwd: dir, timeoutMs: 25_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(status);
     expect(Date.now() - started).toBeLessThan(10_000);
     const out = (r.stderr + r.stdout).trim();
     expect(out).toMatch(message);

@@ -33,7 +33,7 @@ test("a user named _other among more users than are shown: one _other series, su
   expect(used.size).toBe(QUOTA_USERS_SHOWN + 1);
   // Shown by name: the 50 largest of the others (u5 to u54); summed: _other itself and u0 to u4.
   expect(used.get('ftpkit_quota_used_bytes{user="_other"}')).toBe(1_000_000 + 1000 + 1001 + 1002 + 1003 + 1004);
-  expect(limit.get('ftpkit_quota_limit_bytes{user="_other"}')).toBe(50);
+  expect(limit.get('ftpkit_quota_limit_bytes{user="_other"}')).toBe(0); // _other itself is unlimited
   expect(used.get('ftpkit_quota_used_bytes{user="u5"}')).toBe(1005);
   expect(used.has('ftpkit_quota_used_bytes{user="u4"}')).toBe(false);
 });
@@ -47,4 +47,16 @@ test("a user named _other with no more users than are shown is shown by name, as
     ['ftpkit_quota_used_bytes{user="alice"}', 7],
     ['ftpkit_quota_used_bytes{user="_other"}', 5],
   ]);
+});
+
+test("the rest's quota is the sum of their limits, or 0 (unlimited) when any of them is unlimited", () => {
+  const users = (unlimited: boolean) => {
+    const list = [];
+    for (let i = 0; i < QUOTA_USERS_SHOWN; i++) list.push({ name: `big${i}`, used: 1_000_000, limit: 2_000_000 });
+    // The three smallest are summed: 3,000 limited bytes, or one of them unlimited holding 900 bytes.
+    list.push({ name: "a", used: 100, limit: 1000 }, { name: "b", used: 200, limit: 2000 }, { name: "c", used: 900, limit: unlimited ? 0 : 3000 });
+    return samples(metricsFor(list).registry.render(), "ftpkit_quota_limit_bytes").get('ftpkit_quota_limit_bytes{user="_other"}');
+  };
+  expect(users(false)).toBe(6000);
+  expect(users(true)).toBe(0);
 });

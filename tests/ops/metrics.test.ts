@@ -1,6 +1,7 @@
 // --metrics: Prometheus numbers move while a transfer runs; /healthz and /readyz; TLS handshakes counted.
 import { describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { createServer, type FtpServer } from "../../server/index.ts";
@@ -145,6 +146,33 @@ describe("/metrics", () => {
     }
   });
 
+  test("every control connection accepted is counted by listener, an implicit-TLS one whose handshake fails too; sessions count only those greeted", async () => {
+    const ts = await servers.start({ options: { ops: METRICS, tls: tlsOptions({ implicitPort: 0 }) } });
+    const port = metricsPort(ts.server);
+    const implicit = ts.server.implicitTlsPort!;
+    const before = await scrape(port);
+    const count = (m: Map<string, number>, series: string) => m.get(series)! - before.get(series)!;
+    // Two clients that speak plain text to the implicit-TLS port: their handshakes fail and the server closes them.
+    for (let i = 0; i < 2; i++) {
+      await new Promise<void>((done, fail) => {
+        const s = net.connect({ host: "127.0.0.1", port: implicit }, () => s.write("USER alice\r\n"));
+        const timer = setTimeout(() => fail(new Error("the server did not close a failed handshake")), 10_000);
+        s.on("close", () => (clearTimeout(timer), done()));
+        s.on("error", () => {});
+        s.resume(); // the server's TLS alert is read, so its close is seen
+      });
+    }
+    const r = await run(["curl", "-sS", "-k", "--max-time", "10", `ftps://alice:alice-pw@127.0.0.1:${implicit}/`]);
+    expect(r.code).toBe(0);
+    const plain = await servers.connect();
+    await plain.cmd("QUIT");
+    await until(async () => count(await scrape(port), "ftpkit_sessions_total") === 2, 10_000, "two sessions");
+    const m = await scrape(port);
+    expect(count(m, 'ftpkit_connections_total{listener="implicit-tls"}')).toBe(3);
+    expect(count(m, 'ftpkit_connections_total{listener="control"}')).toBe(1);
+    expect(count(m, "ftpkit_sessions_total")).toBe(2);
+  });
+
   test("series whose labels are known in advance are there at 0 before their first event, so increase() sees the first one", async () => {
     const ts = await servers.start({ options: { ops: { ...METRICS, hooks: [{ event: "upload", command: "true" }, { event: "pre-upload", command: "true" }] } } });
     const port = metricsPort(ts.server);
@@ -154,6 +182,8 @@ describe("/metrics", () => {
       'ftpkit_logins_total{result="failed"}',
       'ftpkit_connections_refused_total{reason="banned"}',
       'ftpkit_connections_refused_total{reason="denied"}',
+      'ftpkit_connections_total{listener="control"}',
+      'ftpkit_connections_total{listener="implicit-tls"}',
       'ftpkit_file_operations_total{op="delete"}',
       'ftpkit_file_operations_total{op="rmdir"}',
       'ftpkit_transfers_total{verb="RETR",result="error"}',
