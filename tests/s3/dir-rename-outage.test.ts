@@ -47,6 +47,17 @@ async function filesUnder(home: S3Storage, dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** Alice logged in to a server whose store is reached through the proxy on `port`, RNFR d answered 350. */
+async function renamingBehind(port: number) {
+  await servers.start({
+    users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket!.name}/alice` }],
+    options: { s3Endpoint: `http://127.0.0.1:${port}` },
+  });
+  const w = await servers.login();
+  expect((await w.cmd("RNFR d")).code).toBe(350);
+  return w;
+}
+
 describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () => {
   for (const [phase, request] of [
     ["while copying", /^PUT [^\r\n]*\r\n[\s\S]*x-amz-copy-source:/i],
@@ -57,12 +68,7 @@ describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () =
       const settings = s3Settings();
       const proxy = await downAfterProxy(Number(new URL(settings.endpoint).port), request, 10);
       try {
-        await servers.start({
-          users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket!.name}/alice` }],
-          options: { s3Endpoint: `http://127.0.0.1:${proxy.port}` },
-        });
-        const w = await servers.login();
-        expect((await w.cmd("RNFR d")).code).toBe(350);
+        const w = await renamingBehind(proxy.port);
         const cut = await w.cmd("RNTO m", 60_000);
         await proxy.down();
         // Before: a bare 450 (451 Local error when the store dropped a copy's answer mid-body).
@@ -93,12 +99,7 @@ describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () =
     const settings = s3Settings();
     const proxy = await bodyHoldingProxy(Number(new URL(settings.endpoint).port), /^PUT [^\r\n]*\r\n[\s\S]*x-amz-copy-source:/i, 10);
     try {
-      await servers.start({
-        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket!.name}/alice` }],
-        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}` },
-      });
-      const w = await servers.login();
-      expect((await w.cmd("RNFR d")).code).toBe(350);
+      const w = await renamingBehind(proxy.port);
       const started = Date.now();
       // Before: no reply at all until the body came (never, here), the command hung with its keys locked.
       const cut = await w.cmd("RNTO m", 100_000);
