@@ -5,12 +5,13 @@ import { journalDir, pendingDirs } from "../client/journal.ts";
 import { interruptedReport, printJsonOnce, printReport, reportPrinted, stderrOut } from "../client/report.ts";
 import { sayUnsaidWarnings } from "../client/messages.ts";
 import { exitAfterMessages } from "./exit.ts";
-import { runInterruptHooks } from "../client/on-interrupt.ts";
+import { runInterruptHooks, signalHandlerExits } from "../client/on-interrupt.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 
 /** `ls --json` keeps no state to resume, but a script still gets its one JSON answer: the error. */
 export function listingErrorOnInterrupt(quiet: boolean): void {
+  signalHandlerExits();
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
       printJsonOnce({ error: `interrupted by ${signal}` });
@@ -26,6 +27,7 @@ export function listingErrorOnInterrupt(quiet: boolean): void {
  * still waiting for the command's end (sayUnsaidWarnings; not with -q).
  */
 export function hintOnInterrupt(json: boolean, quiet: boolean): void {
+  signalHandlerExits();
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
       // First what cannot wait for the exit: a stream's upload resets its data connection.
