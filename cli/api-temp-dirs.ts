@@ -1,6 +1,7 @@
 // The temp directories startServer makes (a root, a TLS key's folder): close() removes them, and so
 // does the end of a process that never called it (process.exit, Ctrl-C or SIGTERM to a test run).
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { constants } from "node:os";
 
 /** Signals whose default action ends the process without its "exit" event. */
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -22,14 +23,35 @@ function onSignal(signal: NodeJS.Signals): void {
   process.kill(process.pid, signal);
 }
 
+/** The signals listened to while a directory lives. */
+let listened: NodeJS.Signals[] = [];
+
 function install(): void {
   process.on("exit", removeAll);
-  for (const s of SIGNALS) process.on(s, onSignal);
+  const ignored = ignoredSignals();
+  listened = SIGNALS.filter((s) => !ignored.has(s));
+  for (const s of listened) process.on(s, onSignal);
 }
 
 function uninstall(): void {
   process.off("exit", removeAll);
-  for (const s of SIGNALS) process.off(s, onSignal);
+  for (const s of listened) process.off(s, onSignal);
+  listened = [];
+}
+
+/**
+ * The signals this process ignores (nohup's SIGHUP, SIGINT of a job a script put in the background):
+ * they end nothing, so nothing is to be removed before them, and a listener would end the ignoring
+ * for good: Bun sets the default action back when the last listener goes, and a server started under
+ * nohup then died when its terminal closed. Linux shows them in /proc/self/status; elsewhere none.
+ */
+function ignoredSignals(): Set<NodeJS.Signals> {
+  try {
+    const mask = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`);
+    return new Set(SIGNALS.filter((s) => ((mask >> BigInt(constants.signals[s] - 1)) & 1n) === 1n));
+  } catch {
+    return new Set();
+  }
 }
 
 /** Remove `dir` when the process ends, unless {@link removeTempDir} did it first. */

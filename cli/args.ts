@@ -5,6 +5,7 @@ import { parseRate } from "../protocol/size.ts";
 import { ParseError } from "../protocol/errors.ts";
 import { withoutPassword } from "../protocol/url.ts";
 import { printableName } from "../protocol/printable.ts";
+import { mangledArgument } from "./raw-args.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "../client/remote-hash.ts";
 import { stderrTrace } from "../client/trace.ts";
 
@@ -45,8 +46,9 @@ export function refuseUrlAsLocal(local: string | undefined, role: string, what: 
   // An empty one (`put "$UNSET" URL`) resolved to the working directory, as if "." had been given.
   if (local === "") throw new UsageError(`${role} is empty: ${what}`);
   // Bytes that are not UTF-8 (a Latin-1 name) reach the program as U+FFFD: the path then names
-  // another file. `get URL $'x\xe9.txt'` wrote "x\uFFFD.txt" and said it was done.
-  if (local?.includes("\uFFFD")) throw new UsageError(`${role} holds bytes that are not valid UTF-8 (${printableName(local)}): arguments are read as UTF-8, so it would name another file; rename it, or name its directory`);
+  // another file. `get URL $'x\xe9.txt'` wrote "x\uFFFD.txt" and said it was done. A real U+FFFD
+  // (a name an older tool wrote so) is a name like any other (raw-args.ts tells them apart).
+  if (local !== undefined && mangledArgument(local)) throw new UsageError(`${role} holds bytes that are not valid UTF-8 (${printableName(local)}): arguments are read as UTF-8, so it would name another file; rename it, or name its directory`);
   if (local === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(local)) return;
   throw new UsageError(`${role} is a URL (${withoutPassword(local)}): ${what}; ftpkit copies between a server and this machine`);
 }

@@ -3,6 +3,8 @@
 // themselves with runtime settings tuned for them (cli/tuning.ts) before anything else is loaded, so
 // the second start costs ~20 ms rather than the ~90 ms it cost after loading the CLI. (`serve` does
 // so once its flags are checked.)
+// First: the arguments' bytes, before hideSecretsFromPs rewrites them (raw-args.ts).
+import "./raw-args.ts";
 import { clientWantsTuning, CLIENT_TUNING, reexecTuned } from "./tuning.ts";
 import { hideSecretsFromPs } from "./hide-secrets.ts";
 

@@ -2,11 +2,10 @@
 // journal), so say how to continue it, then exit as the signal would have (128 + its number).
 import { dirname } from "node:path";
 import { journalDir, pendingDirs } from "../client/journal.ts";
-import { interruptedReport, reportPrinted, stderrOut, writeStdout } from "../client/report.ts";
+import { interruptedReport, printJsonOnce, printReport, reportPrinted, stderrOut } from "../client/report.ts";
 import { sayUnsaidWarnings } from "../client/messages.ts";
 import { exitAfterMessages } from "./exit.ts";
-import { runInterruptHooks } from "../client/on-interrupt.ts";
-import { printableJson } from "../protocol/printable.ts";
+import { runInterruptHooks, signalHandlerExits } from "../client/on-interrupt.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 
@@ -16,9 +15,10 @@ const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
  * answer: the error.
  */
 export function listingOnInterrupt(json: boolean, quiet: boolean): void {
+  signalHandlerExits();
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
-      if (json) writeStdout(printableJson({ error: `interrupted by ${signal}` }) + "\n");
+      if (json) printJsonOnce({ error: `interrupted by ${signal}` });
       sayUnsaidWarnings(quiet);
       void exitAfterMessages(128 + number);
     });
@@ -31,11 +31,12 @@ export function listingOnInterrupt(json: boolean, quiet: boolean): void {
  * still waiting for the command's end (sayUnsaidWarnings; not with -q).
  */
 export function hintOnInterrupt(json: boolean, quiet: boolean): void {
+  signalHandlerExits();
   for (const [signal, number] of SIGNALS) {
     process.once(signal, () => {
       // First what cannot wait for the exit: a stream's upload resets its data connection.
       runInterruptHooks(signal);
-      if (json && !reportPrinted()) writeStdout(printableJson(interruptedReport(signal)) + "\n");
+      if (json && !reportPrinted()) printReport(interruptedReport(signal));
       sayUnsaidWarnings(quiet);
       void exitAfterMessages(128 + number, () => {
         // <dir>/.ftpkit/transfers, or this directory's journal in the state directory (an unwritable cwd).

@@ -3,7 +3,7 @@ import { defineCommand, renderUsage, runCommand, runMain, type ArgsDef, type Com
 import pkg from "../package.json" with { type: "json" };
 import { checkArgs, CliError, negativeNumbersAsPositionals, UsageError } from "./args.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
-import { printableJson, printableMessage } from "../protocol/printable.ts";
+import { printableMessage } from "../protocol/printable.ts";
 import { onStdoutError, stderrOut } from "../client/report.ts";
 import { CLIENT_COMMANDS, exitStatusHelp } from "./exit-help.ts";
 import { exitAfterMessages } from "./exit.ts";
@@ -78,8 +78,8 @@ async function exitStatus(err: unknown): Promise<number> {
  * gets its error here, as one object.
  */
 async function reportFailureAsJson(err: unknown): Promise<void> {
-  const { failedJob, failedListing, printReport, reportPrinted, writeStdout } = await import("../client/report.ts");
-  if (listJson) writeStdout(printableJson(failedListing(err)) + "\n");
+  const { failedJob, failedListing, printJsonOnce, printReport, reportPrinted } = await import("../client/report.ts");
+  if (listJson) printJsonOnce(failedListing(err));
   else if (!reportPrinted()) printReport(failedJob(err));
 }
 

@@ -26,6 +26,7 @@
 // MIMALLOC_PURGE_DELAY=10); once MIMALLOC_PURGE_DELAY is set, the process does not re-execute.
 
 import { stdoutClosedAtStart } from "../client/closed-stdout.ts";
+import { undecodableArgs } from "./raw-args.ts";
 
 export const PURGE_ENV = "MIMALLOC_PURGE_DELAY";
 
@@ -41,6 +42,9 @@ export function reexecTuned(tuning: Tuning): void {
   // A standard output closed at start (`>&-`) is told by its close-on-exec (client/closed-stdout.ts),
   // which process.execve clears (closed again, the execve fails with EBADF): that run stays in this image.
   if (stdoutClosedAtStart()) return;
+  // An argument that is not UTF-8 would reach the new image as U+FFFD's bytes, a name like any other:
+  // this image keeps the run, and refuses it (refuseUrlAsLocal).
+  if (undecodableArgs?.size) return;
   const env: Record<string, string | undefined> = { ...process.env };
   for (const [name, value] of Object.entries(tuning)) env[name] ??= value;
   try {

@@ -90,7 +90,7 @@ export class Credentials {
     } catch (err) {
       if (!(err instanceof NoAnswer)) throw err;
       // Ctrl-C: an interruption (130), not a missing password (exit 6, "put it in the URL…").
-      endAsInterrupted();
+      return endAsInterrupted();
     }
     if (typed !== null) return usable(typed, "the password typed");
     // `ftpkit resume` takes no URL: after a refused saved password, say which sources are left.

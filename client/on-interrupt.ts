@@ -41,9 +41,20 @@ export function sayInterrupted(line: string): void {
 
 /**
  * Ctrl-C at a question read in raw mode arrives as a byte, not as SIGINT: end the run as the signal
- * would (the CLI's handler runs the hooks, prints a --json report, exits 130).
+ * would (the CLI's handler runs the hooks, prints a --json report, exits 130). The handler's exit
+ * waits for standard error (cli/exit.ts) and writes its last line (how to resume) after it: exiting
+ * here at once dropped both. Without that handler (the package's API), exit 130 now.
  */
-export function endAsInterrupted(): never {
+export function endAsInterrupted(): Promise<never> {
   process.emit("SIGINT", "SIGINT");
-  process.exit(130);
+  if (!handlerExits) process.exit(130);
+  return new Promise<never>(() => {});
+}
+
+/** Whether the CLI's SIGINT handler is there to end the process (a host program's own handler may not). */
+let handlerExits = false;
+
+/** Said by the CLI's signal handlers (cli/interrupt.ts) as they are installed: they exit, once stderr has taken its messages. */
+export function signalHandlerExits(): void {
+  handlerExits = true;
 }

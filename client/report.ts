@@ -76,8 +76,23 @@ let printed = false;
 export function printReport(report: JobReport): void {
   soFar = null; // the job's own report is out: a signal from now on adds none
   around = null;
+  printJsonOnce(report);
+}
+
+/**
+ * `value` as the command's one JSON document on stdout, unless one is out already. A signal's exit
+ * waits for a standard error that is behind (cli/exit.ts), and the job goes on meanwhile: a job or
+ * listing that ended then printed its own document after the signal's.
+ */
+export function printJsonOnce(value: unknown): void {
+  if (claimJsonOutput()) writeStdout(printableJson(value) + "\n");
+}
+
+/** Whether stdout's one JSON document is still to come (it is this caller's from now on); false once one is out. */
+export function claimJsonOutput(): boolean {
+  if (printed) return false;
   printed = true;
-  writeStdout(printableJson(report) + "\n");
+  return true;
 }
 
 /**

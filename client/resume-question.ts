@@ -29,7 +29,7 @@ async function ask(question: string, rec: TransferRecord): Promise<boolean> {
     if (err.why === "interrupted") {
       // Saying first that nothing changed.
       sayInterrupted(`cancelled: ${kept}; \`ftpkit resume\` continues it`);
-      endAsInterrupted();
+      return endAsInterrupted();
     }
     if (err.why === "ended") throw new ClientError(`no answer (end of input): ${kept}; run the command again to answer, \`ftpkit resume\` to continue it, or add --restart to start over`);
     throw new ClientError(`no answer understood after ${MAX_UNKNOWN_ANSWERS} tries (the last: "${err.lastAnswer}"): ${kept}; answer y or n, or use \`ftpkit resume\` or --restart`, { kind: "usage" });

@@ -4,6 +4,7 @@ import { listUrl } from "../../client/list-url.ts";
 import { consola } from "../../client/messages.ts";
 import { parseUrlArg } from "../../client/options.ts";
 import { refuseClosedStdout } from "../stdout-job.ts";
+import { claimJsonOutput } from "../../client/report.ts";
 import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableJson, printableName } from "../../protocol/printable.ts";
@@ -60,6 +61,8 @@ export default defineCommand({
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
       // a file, a directory or nothing: "link", as -l shows it, never "file" with the link's length.
       const item = (e: FileInfo) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtime.toISOString() });
+      // Not after a signal's document (its exit may wait for stderr while this listing ends).
+      if (!claimJsonOutput()) return;
       // printableJson(array), an item at a time: its items are its lines indented by two.
       if (entries.length === 0) return void process.stdout.write("[]\n");
       await writeBatched(entries.length, (i) => `${i === 0 ? "[\n" : ",\n"}  ${printableJson(item(entries[i]!)).replaceAll("\n", "\n  ")}${i === entries.length - 1 ? "\n]\n" : ""}`);

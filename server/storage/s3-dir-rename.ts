@@ -6,7 +6,7 @@
 // done, so a repeat of the same RNFR/RNTO finishes it; nothing is deleted before every object has
 // its copy, and a move that fails before any original is deleted takes its copies back when it can.
 import { StorageError } from "./backend.ts";
-import { copyObject, deleteObject, headObject, META_RENAME_FROM, putObject, type ListPage } from "./s3-object.ts";
+import { copyObject, deleteObject, headObject, META_RENAME_FROM, META_RENAME_TOKEN, putObject, type ListPage } from "./s3-object.ts";
 import { withKeys } from "./s3-key-lock.ts";
 import type { S3Api } from "./s3-request.ts";
 
@@ -19,16 +19,27 @@ export const INTERRUPTED = "directory rename interrupted; repeat the same RNFR a
 
 const EMPTY = new Uint8Array(0);
 
-/** The journal on a destination's marker: the source prefix, and whether the source had a marker of its own. */
-function journal(src: string, srcHadMarker: boolean): string {
-  return encodeURIComponent(src) + (srcHadMarker ? "" : ";no-marker");
+/**
+ * The journal on a destination's marker: the source prefix, the token the source's marker carries
+ * (META_RENAME_TOKEN) while this move is its unfinished one, and whether the source had a marker.
+ */
+function journal(src: string, token: string, srcHadMarker: boolean): string {
+  return `${encodeURIComponent(src)};${token}${srcHadMarker ? "" : ";no-marker"}`;
 }
 
-/** The journal `dst`'s marker holds if it is the unfinished destination of a rename from `src` (prefixes "a/b/"), else null. */
+/**
+ * The journal `dst`'s marker holds if it is the unfinished destination of a rename of this very
+ * `src` (prefixes "a/b/"), else null. The source prefix alone is not enough: a move cut, then done
+ * under another name (d to m2) or by hand, left m's journal for good, and a new directory d (MKD d)
+ * renamed onto m months later was "resumed" into it, its files copied over m's own. The token on
+ * the source's marker goes with that marker: a new d has none.
+ */
 async function journalOf(api: S3Api, src: string, dst: string): Promise<{ srcHadMarker: boolean } | null> {
-  const value = (await headObject(api, dst))?.renameFrom;
-  if (value === journal(src, true)) return { srcHadMarker: true };
-  if (value === journal(src, false)) return { srcHadMarker: false };
+  const [to, from] = await Promise.all([headObject(api, dst), headObject(api, src)]);
+  const token = from?.renameToken;
+  if (!to?.renameFrom || !token) return null;
+  if (to.renameFrom === journal(src, token, true)) return { srcHadMarker: true };
+  if (to.renameFrom === journal(src, token, false)) return { srcHadMarker: false };
   return null;
 }
 
@@ -70,9 +81,15 @@ async function move(api: S3Api, keys: string[], src: string, dst: string, target
   // The source keeps a marker to the end (a tree another tool uploaded has none), so it stays
   // listed, and a repeat's RNFR finds it, until its last object is gone.
   const srcMarker = await headObject(api, src);
-  if (!srcMarker) await putObject(api, src, EMPTY);
   const srcHadMarker = typeof how === "object" ? how.srcHadMarker : !!srcMarker;
-  if (typeof how !== "object") await putObject(api, dst, EMPTY, { [META_RENAME_FROM]: journal(src, srcHadMarker) });
+  if (typeof how !== "object") {
+    // A first attempt: the source's marker takes a new token (its bytes, if another tool stored some,
+    // kept), then the destination's journal names it.
+    const token = crypto.randomUUID();
+    if (srcMarker && srcMarker.size > 0) await copyObject(api, src, src, srcMarker, { [META_RENAME_TOKEN]: token });
+    else await putObject(api, src, EMPTY, { [META_RENAME_TOKEN]: token });
+    await putObject(api, dst, EMPTY, { [META_RENAME_FROM]: journal(src, token, srcHadMarker) });
+  } else if (!srcMarker) await putObject(api, src, EMPTY);
   const copied: string[] = [];
   try {
     await inParallel(keys, async (k) => {

@@ -15,6 +15,8 @@ export const TAG_SHA256 = "ftpkit-sha256";
 export const TAG_ETAG = "ftpkit-etag";
 /** On a directory's marker: the directory is the unfinished destination of a rename from this prefix (s3-dir-rename.ts). */
 export const META_RENAME_FROM = "x-amz-meta-ftpkit-rename-from";
+/** On the source's marker during that rename: the token its destination's journal names (s3-dir-rename.ts). */
+export const META_RENAME_TOKEN = "x-amz-meta-ftpkit-rename-token";
 
 export interface ObjectHead {
   size: number;
@@ -26,6 +28,8 @@ export interface ObjectHead {
   tagged: boolean;
   /** A marker's META_RENAME_FROM as stored (s3-dir-rename.ts reads it), if any. */
   renameFrom?: string;
+  /** A marker's META_RENAME_TOKEN, if any. */
+  renameToken?: string;
 }
 
 export async function headObject(api: S3Api, key: string): Promise<ObjectHead | null> {
@@ -40,6 +44,7 @@ export async function headObject(api: S3Api, key: string): Promise<ObjectHead | 
     sha256: h.get(META_SHA256) ?? undefined,
     tagged: Number(h.get("x-amz-tagging-count") ?? 0) > 0,
     renameFrom: h.get(META_RENAME_FROM) ?? undefined,
+    renameToken: h.get(META_RENAME_TOKEN) ?? undefined,
   };
 }
 

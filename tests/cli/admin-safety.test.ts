@@ -59,6 +59,21 @@ describe("anonymous", () => {
   });
 });
 
+/** `ftpkit user ARGS` run by a second account (uid 4242) in the admins' group (4300), `stdin` typed: its stderr and exit status. */
+async function asAdmin(args: string[], stdin: string): Promise<{ stderr: string; code: number }> {
+  const proc = Bun.spawn(["setpriv", "--reuid=4242", "--regid=4242", "--groups=4300", "bun", FTPKIT, "user", ...args], {
+    cwd: dir,
+    env: { ...process.env, HOME: dir, NO_COLOR: "1" },
+    stdin: new TextEncoder().encode(stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill(9), 20_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { stderr, code };
+}
+
 describe("the users file", () => {
   test("`ftpkit user` keeps the file's owner, group and mode (a server running as another account still reads it)", async () => {
     fresh();
@@ -83,14 +98,7 @@ describe("the users file", () => {
     chownSync(file, 65534, 4300);
     chmodSync(file, 0o660);
     const before = readFileSync(file);
-    const proc = Bun.spawn(["setpriv", "--reuid=4242", "--regid=4242", "--groups=4300", "bun", FTPKIT, "user", "passwd", "alice", "--password-stdin", "--users", file], {
-      cwd: dir,
-      env: { ...process.env, HOME: dir, NO_COLOR: "1" },
-      stdin: new TextEncoder().encode("new-pw\n"),
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    const { stderr, code } = await asAdmin(["passwd", "alice", "--password-stdin", "--users", file], "new-pw\n");
     expect(code).toBe(1);
     expect(stderr).toContain("cannot keep its owner (uid 65534): the new file would be uid 4242, gid 4300");
     const st = statSync(file);
@@ -109,16 +117,7 @@ describe("the users file", () => {
     chownSync(join(dir, "home"), 0, 4300);
     chownSync(file, 0, 4300);
     chmodSync(file, 0o660);
-    const proc = Bun.spawn(["setpriv", "--reuid=4242", "--regid=4242", "--groups=4300", "bun", FTPKIT, "user", "add", "bob", "--password-stdin", "--users", file], {
-      cwd: dir,
-      env: { ...process.env, HOME: dir, NO_COLOR: "1" },
-      stdin: new TextEncoder().encode("bob-pw\n"),
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const timer = setTimeout(() => proc.kill(9), 20_000);
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-    clearTimeout(timer);
+    const { stderr, code } = await asAdmin(["add", "bob", "--password-stdin", "--users", file], "bob-pw\n");
     expect(code).toBe(1);
     expect(stderr).toContain("cannot keep its owner (uid 0)");
     expect(readdirSync(join(dir, "home"))).toEqual(["alice"]);

@@ -76,6 +76,22 @@ afterAll(async () => {
   removeDir(work);
 });
 
+/** `ftpkit get -r` of /tree into `dst` (under work), quiet, with `trap` preloaded: its stderr and exit status. */
+async function quietTreeGet(trap: string, dst: string): Promise<{ stderr: string; code: number }> {
+  // The purge delay set: no re-execution, whose image would not run the preload.
+  const proc = Bun.spawn(["bun", "--preload", trap, FTPKIT, "get", "-r", server.url("/tree"), join(work, dst), "-q"], {
+    cwd: work,
+    env: { ...cleanEnv(), NO_COLOR: "1", MIMALLOC_PURGE_DELAY: "-1" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill(9), 20_000);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { stderr, code };
+}
+
 test("a quiet get -r never creates process.stdout", async () => {
   // Preloaded: counts uses of process.stdout and says at exit whether there was one.
   const trap = join(work, "stdout-trap.ts");
@@ -88,17 +104,7 @@ Object.defineProperty(process, "stdout", { configurable: true, get() { used = tr
 process.on("exit", () => writeSync(2, "process.stdout used: " + used + "\\n"));
 `,
   );
-  // The purge delay set: no re-execution, whose image would not run the preload.
-  const proc = Bun.spawn(["bun", "--preload", trap, FTPKIT, "get", "-r", server.url("/tree"), join(work, "dst"), "-q"], {
-    cwd: work,
-    env: { ...cleanEnv(), NO_COLOR: "1", MIMALLOC_PURGE_DELAY: "-1" },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill(9), 20_000);
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
+  const { stderr, code } = await quietTreeGet(trap, "dst");
   expect(code).toBe(0);
   expect(readFileSync(join(work, "dst", "f2.bin")).length).toBe(10_000);
   expect(stderr.trim()).toBe("process.stdout used: false");
@@ -116,16 +122,7 @@ Number.prototype.toLocaleString = function (...args: Parameters<typeof original>
 process.on("exit", () => writeSync(2, "toLocaleString used: " + used + "\\n"));
 `,
   );
-  const proc = Bun.spawn(["bun", "--preload", trap, FTPKIT, "get", "-r", server.url("/tree"), join(work, "dst-locale"), "-q"], {
-    cwd: work,
-    env: { ...cleanEnv(), NO_COLOR: "1", MIMALLOC_PURGE_DELAY: "-1" },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill(9), 20_000);
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
+  const { stderr, code } = await quietTreeGet(trap, "dst-locale");
   expect(code).toBe(0);
   expect(readFileSync(join(work, "dst-locale", "f2.bin")).length).toBe(10_000);
   expect(stderr.trim()).toBe("toLocaleString used: false");

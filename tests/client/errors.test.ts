@@ -1,6 +1,6 @@
 // Every bad input ends with one clear line on stderr, the exit status of its kind (README), and nothing left behind.
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, FTPKIT, removeDir, runFtpkit, startPyftpd, tempDir, type Peer } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
@@ -178,6 +178,24 @@ describe("a local path whose bytes are not UTF-8 (a Latin-1 name)", () => {
     const r = await withLatin1(["put"], [peer.url("/latin1-up.txt")]);
     expect(r.stderr).toBe(refusal("LOCAL"));
     expect(r.code).toBe(2);
+  });
+
+  test("a name that holds a real U+FFFD (valid UTF-8) is no such path: put uploads it and get writes to it", async () => {
+    const dir = tempDir("ftpkit-fffd-arg-");
+    try {
+      writeFileSync(join(dir, "caf\uFFFD"), "a real U+FFFD\n");
+      const put = await runFtpkit(["put", "caf\uFFFD", peer.url("/fffd-up.txt"), "--quiet"], { cwd: dir, timeoutMs: 20_000 });
+      // Before: exit 2, "LOCAL holds bytes that are not valid UTF-8".
+      expect(put.stderr).toBe("");
+      expect(put.code).toBe(0);
+      expect(readFileSync(join(peer.root, "fffd-up.txt"), "utf8")).toBe("a real U+FFFD\n");
+      const get = await runFtpkit(["get", peer.url("/exists.txt"), "x\uFFFD.txt", "--quiet"], { cwd: dir, timeoutMs: 20_000 });
+      expect(get.stderr).toBe("");
+      expect(get.code).toBe(0);
+      expect(readFileSync(join(dir, "x\uFFFD.txt"), "utf8")).toBe("x");
+    } finally {
+      removeDir(dir);
+    }
   });
 });
 

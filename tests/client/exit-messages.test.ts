@@ -11,7 +11,7 @@ import { sendsListing, startScriptedServer } from "./scripted-server.ts";
 
 const t = useFakeServerWork();
 
-/** Runs the command with stderr on a 4 KiB pipe read only after "go" on stdin; stdout to /dev/null, or ("closed") to a pipe with no reader. */
+/** Runs the command with stderr on a 4 KiB pipe read only after "go" on stdin; stdout to /dev/null, ("closed") to a pipe with no reader, or ("file:PATH") to a file. */
 const BEHIND = `
 import fcntl, os, subprocess, sys
 r, w = os.pipe()
@@ -20,6 +20,8 @@ stdout_mode, pid_file, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 if stdout_mode == "closed":
     out_r, out = os.pipe()
     os.close(out_r)
+elif stdout_mode.startswith("file:"):
+    out = os.open(stdout_mode[5:], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 else:
     out = os.open(os.devnull, os.O_WRONLY)
 p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=w)
@@ -39,7 +41,7 @@ sys.stdout.buffer.write(data)
 `;
 
 /** `ftpkit ARGS` behind that reader; `trigger` gets its PID and returns once the job is where the test wants it. */
-async function behindReader(stdout: "null" | "closed", args: string[], trigger: (pid: number) => Promise<void>): Promise<{ code: number; stderr: string }> {
+async function behindReader(stdout: "null" | "closed" | `file:${string}`, args: string[], trigger: (pid: number) => Promise<void>): Promise<{ code: number; stderr: string }> {
   const pidFile = join(t.work, "pid");
   const proc = Bun.spawn(["python3", "-c", BEHIND, stdout, pidFile, "bun", FTPKIT, ...args], { cwd: t.work, env: { ...cleanEnv(), NO_COLOR: "1" }, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   const timer = setTimeout(() => proc.kill(9), 30_000);
@@ -114,6 +116,38 @@ test("Ctrl-C during a plain ls: the warnings said before it reach a standard err
     });
     expect(r.code).toBe(130);
     expect(r.stderr.split("\n").filter((l) => l.startsWith("[warn]") && l.includes(" end"))).toHaveLength(2);
+  } finally {
+    server.stop();
+  }
+}, 40_000);
+
+test("ls --json stopped by Ctrl-C while its exit waits for a standard error that is behind: one JSON document on stdout, the error, though the listing ends meanwhile", async () => {
+  const facts = "type=file;size=3;modify=20260101120000;";
+  const names = Array.from({ length: 100 }, (_, i) => `${facts} d${i}/x.txt`);
+  let release = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  // QUIT is answered only once the signal was handled: the listing, its warnings said, then ends during the exit's wait.
+  const server = startScriptedServer({
+    feat: ["MLST type*;size*;modify*;", "MLSD"],
+    on: {
+      MLSD: sendsListing([`${facts} a.txt`, ...names]),
+      QUIT: async (c) => {
+        await released;
+        c.reply(221, "bye");
+      },
+    },
+  });
+  const out = join(t.work, "stdout.json");
+  try {
+    const r = await behindReader(`file:${out}`, ["ls", "--json", `ftp://u:p@127.0.0.1:${server.port}/t/`], async (pid) => {
+      await waitFor(() => server.commands.includes("QUIT"), 15_000, "the listing done");
+      process.kill(pid, "SIGINT");
+      await waitFor(() => readFileSync(out, "utf8").includes("interrupted by SIGINT"), 10_000, "the signal handled");
+      release();
+    });
+    expect(r.code).toBe(130);
+    // Before: the error, then the listing's array (two documents).
+    expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ error: "interrupted by SIGINT" });
   } finally {
     server.stop();
   }

@@ -184,3 +184,19 @@ describe("the resume question, answered badly", () => {
     partKept();
   });
 });
+
+describe("Ctrl-C at a password prompt of `ftpkit resume`", () => {
+  test("after a job that stayed pending: exit 130, and the line saying how to continue", async () => {
+    const a = t.start({ files: new Map([["/a.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000, oopsOnTransfer: 2 });
+    expect((await runFtpkit(["get", `ftp://u:p@127.0.0.1:${a.port}/a.bin`, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    const bOpts = { files: new Map([["/b.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000, password: "old" };
+    const b = t.start(bOpts);
+    expect((await runFtpkit(["get", `ftp://u:old@127.0.0.1:${b.port}/b.bin`, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    // b's password changes: its job, run after a's (which fails again and stays pending), asks for the new one.
+    bOpts.password = "new";
+    const r = await converse(`bun ${FTPKIT} resume --retries 0`, [[/Password for u@127\.0\.0\.1: /, "ne\u0003"]]);
+    expect(r.code).toBe(130);
+    // Before: no such line (the handler's exit had not written it yet when the prompt's own exit came).
+    expect(r.out).toContain("interrupted: run `ftpkit resume` here to continue");
+  });
+});

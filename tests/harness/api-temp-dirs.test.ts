@@ -13,9 +13,9 @@ afterEach(() => {
 /**
  * Run a script that starts a server with a PEM certificate (two temp directories) under its own
  * TMPDIR, then does `after`; once it has printed "ready", send it `signal` (if any). Returns how it
- * ended, what it printed, and what is left in its TMPDIR.
+ * ended, what it printed, and what is left in its TMPDIR. `launcher`: what runs bun (nohup).
  */
-async function runScript(after: string, signal?: NodeJS.Signals) {
+async function runScript(after: string, signal?: NodeJS.Signals, launcher: string[] = []) {
   const dir = tempDir("ftpkit-api-tmp-");
   dirs.push(dir);
   const tmp = join(dir, "tmp");
@@ -32,7 +32,7 @@ async function runScript(after: string, signal?: NodeJS.Signals) {
       `console.log("ready");`,
     ].join("\n"),
   );
-  const proc = Bun.spawn(["bun", script], { env: { ...cleanEnv(), TMPDIR: tmp }, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([...launcher, "bun", script], { env: { ...cleanEnv(), TMPDIR: tmp }, stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill(9), 20_000);
   let out = "";
   const reader = proc.stdout.getReader();
@@ -80,6 +80,15 @@ describe("startServer's temp directories without close()", () => {
       "SIGTERM",
     );
     expect(r.out).toBe("ready\nhandler root=true\n");
+    expect(r.code).toBe(0);
+    expect(r.left).toEqual([]);
+  }, 30_000);
+
+  test("under nohup, SIGHUP stays ignored while the server runs and after close()", async () => {
+    const ignored = `((BigInt("0x" + /SigIgn:\\s*(\\w+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) & 1n) === 1n)`;
+    const r = await runScript([`console.log("running " + ${ignored});`, `await server.close();`, `console.log("closed " + ${ignored});`].join("\n"), undefined, ["nohup"]);
+    // Before: "running false" and "closed false": a SIGHUP listener, even gone, undid nohup's ignoring.
+    expect(r.out).toBe("running true\nclosed true\nready\n");
     expect(r.code).toBe(0);
     expect(r.left).toEqual([]);
   }, 30_000);

@@ -47,6 +47,17 @@ async function filesUnder(home: S3Storage, dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** Alice logged in to a server whose store is reached through the proxy on `port`, RNFR d answered 350. */
+async function renamingBehind(port: number) {
+  await servers.start({
+    users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket!.name}/alice` }],
+    options: { s3Endpoint: `http://127.0.0.1:${port}` },
+  });
+  const w = await servers.login();
+  expect((await w.cmd("RNFR d")).code).toBe(350);
+  return w;
+}
+
 describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () => {
   for (const [phase, request] of [
     ["while copying", /^PUT [^\r\n]*\r\n[\s\S]*x-amz-copy-source:/i],
@@ -57,12 +68,7 @@ describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () =
       const settings = s3Settings();
       const proxy = await downAfterProxy(Number(new URL(settings.endpoint).port), request, 10);
       try {
-        await servers.start({
-          users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket!.name}/alice` }],
-          options: { s3Endpoint: `http://127.0.0.1:${proxy.port}` },
-        });
-        const w = await servers.login();
-        expect((await w.cmd("RNFR d")).code).toBe(350);
+        const w = await renamingBehind(proxy.port);
         const cut = await w.cmd("RNTO m", 60_000);
         await proxy.down();
         // Before: a bare 450 (451 Local error when the store dropped a copy's answer mid-body).
@@ -88,17 +94,41 @@ describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () =
     }, 90_000);
   }
 
+  test("a cut rename finished under another name leaves no journal: a new directory of the source's name is not let into the old destination", async () => {
+    const { home } = await homeWithTree();
+    const settings = s3Settings();
+    const proxy = await downAfterProxy(Number(new URL(settings.endpoint).port), /^PUT [^\r\n]*\r\n[\s\S]*x-amz-copy-source:/i, 10);
+    try {
+      const w = await renamingBehind(proxy.port);
+      expect(`${(await w.cmd("RNTO m", 60_000)).code}`).toBe("450");
+      await proxy.down();
+      proxy.up();
+      const kept = await filesUnder(home, "m");
+      expect(kept.length).toBeGreaterThan(0);
+      // Not repeated: d is moved elsewhere instead, then a new d is made, with a file of a name m holds.
+      expect((await w.cmd("RNFR d")).code).toBe(350);
+      expect((await w.cmd("RNTO m2", 60_000)).code).toBe(250);
+      expect((await w.cmd("MKD d")).code).toBe(257);
+      const name = kept[0]!.split("=")[0]!;
+      await using up = await home.openWrite(`d/${name}`, { kind: "truncate" });
+      await up.write(new TextEncoder().encode("the new d's"));
+      await up.commit();
+      expect((await w.cmd("RNFR d")).code).toBe(350);
+      // Before: 250, the new d "resumed" into m, its file copied over m's.
+      expect((await w.cmd("RNTO m", 60_000)).lines.join(" ")).toBe("Target is an existing directory");
+      expect(await filesUnder(home, "m")).toEqual(kept);
+      expect(await filesUnder(home, "d")).toEqual([`${name}=the new d's`]);
+    } finally {
+      proxy.stop();
+    }
+  }, 90_000);
+
   test("a store frozen in the middle of a copy's answer (its head came, its body never does): the same 450 within a request deadline, not when the store wakes; then the same rename finishes", async () => {
     const { home, all } = await homeWithTree();
     const settings = s3Settings();
     const proxy = await bodyHoldingProxy(Number(new URL(settings.endpoint).port), /^PUT [^\r\n]*\r\n[\s\S]*x-amz-copy-source:/i, 10);
     try {
-      await servers.start({
-        users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket!.name}/alice` }],
-        options: { s3Endpoint: `http://127.0.0.1:${proxy.port}` },
-      });
-      const w = await servers.login();
-      expect((await w.cmd("RNFR d")).code).toBe(350);
+      const w = await renamingBehind(proxy.port);
       const started = Date.now();
       // Before: no reply at all until the body came (never, here), the command hung with its keys locked.
       const cut = await w.cmd("RNTO m", 100_000);
