@@ -38,14 +38,14 @@ const IMPLS: Array<[string, Impl]> = [
         db.set(usedKey!, String(used));
         leases.set(S.DEAD_MARK, "1");
       }
-      const free = num(limit) - used - others - hold;
+      const free = num(limit) - Math.max(0, used) - others - hold;
       const grant = free >= num(min) ? Math.min(num(want), free) : 0;
       hold += grant;
       if (hold > 0) leases.set(node!, `${hold}:${now + num(ttl)}`);
       else leases.delete(node!);
       db.expire(usedKey!, num(keep));
       db.expire(leasesKey!, num(keep));
-      return [grant, used, others];
+      return [grant, Math.max(0, used), others];
     },
   ],
   [
@@ -54,8 +54,10 @@ const IMPLS: Array<[string, Impl]> = [
       const usedText = db.get(usedKey!);
       let u = -1;
       if (usedText !== undefined) {
-        u = Math.max(0, Number(usedText) + num(delta));
-        db.set(usedKey!, String(u), num(keep));
+        // Kept exact, below 0 too: see SETTLE in scripts.ts.
+        const sum = Number(usedText) + num(delta);
+        db.set(usedKey!, String(sum), num(keep));
+        u = Math.max(0, sum);
       }
       const hold = num(holdArg);
       const leases = db.hash(leasesKey!);

@@ -47,7 +47,7 @@ if dead > 0 then
   redis.call('SET', KEYS[1], used)
   redis.call('HSET', KEYS[2], '${DEAD_MARK}', 1)
 end
-local free = tonumber(ARGV[2]) - used - others - hold
+local free = tonumber(ARGV[2]) - math.max(0, used) - others - hold
 local grant = 0
 if free >= tonumber(ARGV[4]) then grant = math.min(tonumber(ARGV[3]), free) end
 hold = hold + grant
@@ -58,7 +58,7 @@ if hold > 0 and KEYS[3] then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-return {grant, used, others}`;
+return {grant, math.max(0, used), others}`;
 
 /**
  * Nodes known dead now (a --workers sibling its primary saw exit), not after their heartbeat runs
@@ -90,14 +90,20 @@ return gone`;
  * node's index of the leases it holds (NODE_GONE; kept as long as the lease, which the heartbeat's
  * SETTLE renews without a LEASE). ARGV: node, delta, hold, leaseTtlMs, keepMs. Returns the usage (-1 when the store has none: the
  * next lease measures storage, which already includes the change).
+ *
+ * The usage stays the exact sum of the deltas, below 0 too (LEASE and SETTLE answer 0 for it then):
+ * nodes' deltas arrive in any order, and a removal's on one node (DELE, an overwrite's commit, a
+ * rename over the file) can come before the delta of the upload that wrote the file on another.
+ * Cut at 0, the sum kept the cut part once that upload's delta came: SITE QUOTA above the disk for
+ * good (395,000 bytes after 10 s of six sessions on two --workers).
  */
 export const SETTLE = `${NOW}
 local used = redis.call('GET', KEYS[1])
 local u = -1
 if used then
   u = tonumber(used) + tonumber(ARGV[2])
-  if u < 0 then u = 0 end
   redis.call('SET', KEYS[1], u, 'PX', ARGV[5])
+  if u < 0 then u = 0 end
 end
 local hold = tonumber(ARGV[3])
 if hold > 0 then redis.call('HSET', KEYS[2], ARGV[1], hold .. ':' .. (now + tonumber(ARGV[4]))) else redis.call('HDEL', KEYS[2], ARGV[1]) end
