@@ -149,7 +149,7 @@ export function stderrStream(): NodeJS.WriteStream {
 
 /** Writes handed to process.stderr that have not reached its descriptor yet, and who waits for none to be left. */
 let unwritten = 0;
-let onAllWritten: Array<() => void> = [];
+const onAllWritten: Array<() => void> = [];
 
 /**
  * Count each write until its callback: Bun keeps what a pipe does not take (a reader behind by its
