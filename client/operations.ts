@@ -17,6 +17,7 @@ import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
 import { segmentedDownload } from "./segmented.ts";
 import { remoteDirExists } from "./tree-plan.ts";
+import { makeLocalDir } from "./tree-dirs.ts";
 import { besideFile, checkLocalName, checkWritableDir, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
@@ -91,6 +92,8 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   const url = parseUrlArg(urlText);
   checkTlsFlags(url, opts);
   const local = landingPath(downloadTarget(url, localArg));
+  // LOCAL ending in "/" names a directory, made if missing (mkdir -p), as a glob's LOCAL is.
+  if (localArg?.endsWith("/") && !existsSync(dirname(local))) makeLocalDir(dirname(local));
   checkWritableDir(dirname(local));
   checkLocalName(local, basename(local) === basename(url.path) ? ": give it a shorter local name (ftpkit get URL NAME)" : "");
   const dir = opts.journal ?? journalDir();
