@@ -1,8 +1,8 @@
 // The package's entry point (`import { startServer, FtpClient } from "ftpkit"`): a server for other
 // projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createServer } from "../server/index.ts";
 import { MemoryLogins } from "../server/auth/memory-store.ts";
 import { getFile, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
@@ -65,6 +65,17 @@ export interface RunningServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** rmdir each directory, deepest first: one that holds anything (the test's uploads) stays. */
+function removeIfEmpty(dirs: string[]): void {
+  for (const dir of dirs.sort((a, b) => b.length - a.length)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not empty, or gone already
+    }
+  }
+}
+
 /**
  * Start an FTP server for a test: `await using server = await startServer({ users: [{ name: "me",
  * password: "pw" }], write: true })`. Listens on 127.0.0.1, port 0, until `close()`.
@@ -77,7 +88,9 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const hostProblem = opts.host === undefined ? null : await listenHostProblem(opts.host, "host");
   if (hostProblem) throw new Error(`startServer: ${hostProblem}`);
   const temps: string[] = [];
+  const madeHomes: string[] = [];
   const cleanup = () => {
+    removeIfEmpty(madeHomes.splice(0));
     for (const dir of temps.splice(0)) removeTempDir(dir);
   };
   try {
@@ -88,7 +101,14 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       trackTempDir(root);
     } else root = checkRoot(opts.root, "root");
     const accounts = inlineUsers(root, users, { anonymous: opts.anonymous, write: opts.write });
-    for (const a of accounts) mkdirSync(a.home, { recursive: true }); // `home: "pub"` need not exist yet
+    // `home: "pub"` need not exist yet; what this makes in a given root goes again at close(), if empty.
+    for (const a of accounts) {
+      const first = mkdirSync(a.home, { recursive: true });
+      if (first !== undefined && opts.root !== undefined) for (let d = a.home; ; d = dirname(d)) {
+        madeHomes.push(d);
+        if (d === first || d === dirname(d)) break;
+      }
+    }
     const auth = new MemoryLogins(accounts);
     const server = createServer({
       auth,

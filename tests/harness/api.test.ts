@@ -114,6 +114,26 @@ describe("startServer", () => {
     expect(readdirSync(join(shared, ".ftpkit-tmp"))).toEqual(["other-server-upload"]);
   }, 30_000);
 
+  test("close() removes a home it made in the caller's root while empty, and keeps one that holds an upload or was there", async () => {
+    const root = work();
+    mkdirSync(join(root, "kept"));
+    const server = await start({
+      root,
+      users: [
+        { name: "ro", password: "pw", perm: "read", home: "pub/deep" },
+        { name: "up", password: "pw", perm: "read,write", home: "in" },
+        { name: "old", password: "pw", perm: "read", home: "kept" },
+      ],
+    });
+    expect(readdirSync(root).sort()).toEqual(["in", "kept", "pub"]);
+    const local = join(work(), "f.txt");
+    writeFileSync(local, "f");
+    await put(local, server.urlFor("up", "/f.txt"));
+    await server.close();
+    expect(readdirSync(root).sort()).toEqual(["in", "kept"]);
+    expect(readdirSync(join(root, "in"))).toEqual(["f.txt"]);
+  }, 30_000);
+
   test("urlFor names a file whose name holds a wildcard or URL syntax, not what the wildcard matches", async () => {
     const root = work();
     const names = ["a*.txt", "a?.txt", "a[1].txt", "a#1.txt", "a%41.txt", "a b.txt"];
