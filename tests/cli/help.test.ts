@@ -60,6 +60,14 @@ describe("--help says what the exit status means", () => {
   });
 });
 
+describe("--help names what a value may be", () => {
+  // "unlimited" is taken (and the refusal of -1 suggests it), as the README's user quota line says.
+  test.each(["add", "quota"])("ftpkit user %s --help: every spelling of no quota limit", async (command) => {
+    const r = await ftpkit(["user", command, "--help"]);
+    expect(r.stdout).toContain("0, none or unlimited = no limit");
+  });
+});
+
 describe("colour on a terminal", () => {
   /** `ftpkit ARGS` under a pty (script(1)), with NO_COLOR as given: what the terminal gets. */
   async function onTerminal(noColor: string | undefined, args = "get --help"): Promise<string> {

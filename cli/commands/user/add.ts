@@ -19,7 +19,7 @@ import { editStore, log, readNewPassword, refuseServingUsersFile } from "./share
 const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
   home: { type: "string", description: "Home directory, created if missing (default: home/NAME beside the users file), or s3://BUCKET[/PREFIX]", valueHint: "DIR|s3://…" },
-  quota: { type: "string", description: "Quota, e.g. 10GB or 1.5GiB; 0 or none = unlimited (default)", valueHint: "SIZE" },
+  quota: { type: "string", description: "Quota, e.g. 10GB or 1.5GiB; 0, none or unlimited = no limit (default)", valueHint: "SIZE" },
   perm: { type: "string", description: `Permissions: read,write,modify (default: ${DEFAULT_PERMS.join(",")}; read for ${ANONYMOUS})`, valueHint: "LIST" },
   "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
   // citty turns --no-password into password=false.

@@ -1,4 +1,4 @@
-// `ftpkit user quota NAME SIZE`: set the user's quota (0 or none = unlimited).
+// `ftpkit user quota NAME SIZE`: set the user's quota (0, none or unlimited = no limit).
 import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
 import { parseSize } from "../../../protocol/size.ts";
@@ -6,7 +6,7 @@ import { editStore, formatQuota, log, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
-  size: { type: "positional", description: "Quota, e.g. 10GB or 1.5GiB; 0 or none = unlimited", required: true },
+  size: { type: "positional", description: "Quota, e.g. 10GB or 1.5GiB; 0, none or unlimited = no limit", required: true },
   ...usersArgs,
 } as const;
 
