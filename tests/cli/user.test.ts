@@ -300,7 +300,9 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["quota -5GB followed by a flag", ["quota", "alice", "-5GB", "--users", "users.ini"], undefined, /size "-5GB" is negative: for no limit/],
     ["quota -1 after --", ["quota", "alice", "--", "-1"], undefined, /size "-1" is negative: for no limit/],
     ["add --quota -1", ["add", "bob", "--no-password", "--quota", "-1"], undefined, /size "-1" is negative: for no limit, write 0, none or unlimited/],
-    ["mount --quota -1", ["mount", "alice", "/pub", "pubdir", "--quota", "-1"], undefined, /size "-1" is negative: for no limit/],
+    // A mount's 0 leaves the user's quota in charge: "for no limit, write unlimited" would mislead there.
+    ["mount --quota -1", ["mount", "alice", "/pub", "pubdir", "--quota", "-1"], undefined, /size "-1" is negative: 0 or none = the user's quota applies to the mount \(a mount has no unlimited quota\)/],
+    ["mount --quota unlimited", ["mount", "alice", "/pub", "pubdir", "--quota", "unlimited"], undefined, /--quota unlimited: 0 or none = the user's quota applies to the mount/],
     ["tls with a negative state", ["tls", "alice", "-1"], undefined, /state must be on or off, got "-1"/],
     ["mount on /", ["mount", "alice", "/", "pubdir"], undefined, /cannot mount on "\/"/],
     ["mount of a missing dir", ["mount", "alice", "/pub", "nope"], undefined, /does not exist/],

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
+import { ParseError } from "../../../protocol/errors.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms } from "../../../server/auth/ini-store.ts";
 import { isReservedName } from "../../../server/vfs/resolve.ts";
@@ -18,6 +19,18 @@ const args = {
   remove: { type: "boolean", description: "Remove the mount at VPATH instead" },
   ...usersArgs,
 } as const;
+
+/**
+ * A mount's own quota. 0 (or none) leaves the user's quota in charge of the mount's bytes: there is no
+ * "unlimited" mount, so that word (a user quota's "no limit") and the hint for -1 must not suggest one.
+ */
+function parseMountQuota(text: string): number {
+  const t = text.trim();
+  const inCharge = "0 or none = the user's quota applies to the mount (a mount has no unlimited quota)";
+  if (/^unlimited$/i.test(t)) throw new ParseError(`--quota ${t}: ${inCharge}`);
+  if (/^-\s*\d/.test(t)) throw new ParseError(`size "${text}" is negative: ${inCharge}`);
+  return parseSize(t, { allowUnlimited: true });
+}
 
 export default defineCommand({
   meta: { name: "mount", description: "Mount a directory into a user's tree (again on the same VPATH replaces it)" },
@@ -41,7 +54,7 @@ export default defineCommand({
     // The server refuses every path through such a name (553): the mount could never be reached.
     if (vpath.split("/").some(isReservedName)) throw new UsageError(`cannot mount on ${vpath}: names starting with ".ftpkit-" are reserved by the server`);
     const perms = parsePerms(a.perm);
-    const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
+    const quota = a.quota === undefined ? 0 : parseMountQuota(a.quota);
     // An s3:// place is an object-store prefix: not checked on this disk (the server reports problems at login).
     const s3 = isS3Url(a.realdir);
     const dir = s3 ? normalizeS3Url(a.realdir) : resolve(a.realdir);
