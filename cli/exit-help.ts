@@ -5,7 +5,7 @@ import { EXIT_STATUS, type FailureKind } from "../client/errors.ts";
 const MEANING: Record<FailureKind, string> = {
   usage: "bad usage: an unknown flag, a bad URL or value",
   local: "a local file or directory cannot be read or written (missing, permission, disk full, broken pipe)",
-  network: "network: connection refused, unknown host, timeout, connection lost (after --retries)",
+  network: "network: connection refused, unknown host, timeout, connection lost or ended by a 426 (after --retries)",
   tls: "TLS: certificate not trusted or not matching, handshake failed, server without TLS",
   auth: "login refused, or no password to give",
   protocol: "the server broke the protocol (malformed or endless replies, more bytes than it reported)",

@@ -61,7 +61,11 @@ export class ClientError extends Error {
    */
   get kind(): FailureKind | null {
     if (this.givenKind) return this.givenKind;
-    if (this.code !== undefined) return this.code === 530 || this.code === 332 ? "auth" : "server";
+    if (this.code === 530 || this.code === 332) return "auth";
+    // 426 "Connection closed; transfer aborted": the data connection was lost, the network's failure
+    // (4) however it comes; a RETR or STOR ended so (TransferInterrupted) was 4, a listing 8.
+    if (this.code === 426) return "network";
+    if (this.code !== undefined) return "server";
     return this.retryable ? "network" : null;
   }
 }

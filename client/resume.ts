@@ -1,7 +1,7 @@
 // `ftpkit resume`: the interrupted transfers recorded in a journal, listed (--list) or continued,
 // each with what it started with (withRecordSettings); a job recorded in another directory is found
 // there when named.
-import { existsSync, statSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ClientError } from "./client.ts";
 import { failureKind, movedBefore, worstKind, type FailureKind } from "./errors.ts";
@@ -40,9 +40,23 @@ export function pendingTransfers(opts: { journal?: string; only?: string } = {})
     if (rec.kind === "tree") done = { files: loadDone(rec.id, dir).size };
     // A segmented download's part file has its full size from the start: its segments say what came.
     else if (rec.segments) done = { bytes: rec.segments.reduce((n, g) => n + (g.pos - g.start), 0) };
-    else if (rec.direction === "get" && rec.part) done = { bytes: existsSync(rec.part) ? statSync(rec.part).size : 0 };
+    else if (rec.direction === "get" && rec.part) done = { bytes: partBytes(rec.part) };
     return { kind: rec.kind === "tree" ? "tree" : "file", ...(rec.tree?.mode === "sync" ? { sync: true as const } : {}), direction: rec.direction, url: rec.url, local: rec.local, startedAt: rec.startedAt, done, ...(rec.tls === "explicit" ? { tls: true as const } : {}) };
   });
+}
+
+/**
+ * The bytes a download's part file holds: the file's own size, never followed through a symbolic
+ * link standing at its name (the resume would refuse to write through it, as the download did:
+ * O_NOFOLLOW), which showed the size of whatever the link pointed to as received.
+ */
+function partBytes(part: string): number {
+  try {
+    const st = lstatSync(part);
+    return st.isFile() ? st.size : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** The job of local path `abs`: its destination or source, or a download's part file. */

@@ -18,6 +18,10 @@ export interface TreeEntry {
   mode?: number;
   /** A remote file whose listing gave no size (MLSD without the size fact): SIZE is asked before it moves. */
   sizeUnknown?: true;
+  /** A remote entry whose listing gave no time that can be read (FileInfo.mtimeUnknown): `mtime` is the epoch; compared by size. */
+  timeUnknown?: true;
+  /** Its modify fact as sent, when it could not be read (FileInfo.unreadableTime). */
+  unreadableTime?: string;
 }
 
 export type Action = "copy" | "skip" | "mkdir" | "delete";
@@ -125,6 +129,8 @@ function heldAsCeiling(held: Date, given: Date): boolean {
 
 /** Whether two files of the same size differ by their times, and why. */
 export function byTime(s: TreeEntry, d: TreeEntry, o: Pick<CompareOptions, "direction" | "remoteTimesSettable">): { changed: boolean; reason: string } {
+  // A side without a time (MLSD without a readable modify fact): the sizes, already the same, decide.
+  if (s.timeUnknown || d.timeUnknown) return { changed: false, reason: "same size (no time listed)" };
   // Without MFMT the remote time is when it was uploaded: changed only if the local file is newer than that.
   if (o.direction === "put" && !o.remoteTimesSettable) {
     return s.mtime.getTime() > d.mtime.getTime() + d.precisionMs ? { changed: true, reason: "newer locally" } : { changed: false, reason: "same size, not newer" };
@@ -172,7 +178,9 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       }
       continue;
     }
-    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, mtime: s.mtime, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}), ...(s.sizeUnknown ? { sizeUnknown: true } : {}), ...(s.precisionMs !== undefined && s.precisionMs <= 1000 ? { exactTime: true } : {}) };
+    // A source time not known is not given to the copy (it would be dated 1970): it keeps the time it is made.
+    const time = s.timeUnknown ? {} : { mtime: s.mtime, ...(s.precisionMs !== undefined && s.precisionMs <= 1000 ? { exactTime: true } : {}) };
+    const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, ...time, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}), ...(s.sizeUnknown ? { sizeUnknown: true } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
     else if (d?.type === "dir") {
       makeRoom(s, d);

@@ -124,7 +124,7 @@ export async function settleChecksums(s: Session, items: PlanItem[], source: Tre
     Object.assign(item, { action: "skip", reason: `same ${rec.hash}` });
     // Same bytes, another time: left so, the next sync by times copied the file again. An upload's
     // remote time can be set only with MFMT.
-    if (!sameTime(src.get(item.rel)!, dst.get(item.rel)!) && (rec.direction === "get" || s.client.features.has("MFMT"))) item.retime = true;
+    if (!src.get(item.rel)!.timeUnknown && !sameTime(src.get(item.rel)!, dst.get(item.rel)!) && (rec.direction === "get" || s.client.features.has("MFMT"))) item.retime = true;
   }
   return items;
 }

@@ -118,6 +118,12 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     if (o.direction === "get") throw new ClientError(`remote directory not found: ${o.remoteRoot}`, { kind: "server" });
   }
   const remote = listed ?? [];
+  // Said once a job (a server that dates every file so would say it for each).
+  const undated = remote.filter((e) => e.unreadableTime !== undefined);
+  if (undated.length > 0) {
+    const first = undated[0]!;
+    note.warn(`${undated.length} remote ${undated.length === 1 ? "entry is" : "entries are"} listed with a time that cannot be read (the first: ${shown(first.rel)}, modify=${JSON.stringify(first.unreadableTime)}): compared by size only, and a copy is dated when it is made`);
+  }
   if (o.direction === "get") for (const e of remote) sourceRels.add(e.rel);
   const local = o.localExists ? walkLocal(o.local, localWalk) : [];
   const [walked, dest] = o.direction === "get" ? [remote, local] : [local, remote];

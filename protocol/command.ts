@@ -105,7 +105,8 @@ export class LineSplitter {
   }
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a U+FEFF is dropped in one place, decodeLine, for valid and invalid lines alike.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * A line as text. Valid UTF-8 decodes as usual; otherwise each byte that is not part of a valid
@@ -122,6 +123,11 @@ function decodeLine(buf: Buffer): string {
     s = decodeEscaped(bytes);
   }
   if (s.endsWith("\r")) s = s.slice(0, -1);
+  // A byte order mark before the verb (some Windows clients send one at the start of a session) is
+  // no part of it; one inside the argument (a name starting with U+FEFF) is kept. Dropped by the
+  // decoder's default before, the mark stayed on a line that was not UTF-8, whose verb was then
+  // unknown (500) instead of its name being refused (553).
+  if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
   return s;
 }
 

@@ -21,6 +21,10 @@ export interface FileInfo {
   sizeUnknown?: true;
   /** LIST only: how finely the line gave the time ("Mon DD HH:MM" a minute, "Mon DD YYYY" a day). */
   mtimePrecisionMs?: number;
+  /** MLSD/MLST without a time that can be read (no modify fact, or one out of range): `mtime` is then the epoch, not the time. */
+  mtimeUnknown?: true;
+  /** The modify fact as sent when it cannot be read ("20261301120000": month 13), for a warning. */
+  unreadableTime?: string;
   /**
    * A device, pipe, socket or door (its type letter; from MLSD, "?" for a type it does not name): no
    * file to copy, and no size.
@@ -213,13 +217,23 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   // read with Number(), "12x" became a NaN size, and a download of that file failed its size check.
   const sizeText = facts.get("size") ?? facts.get("sizd");
   const sizeFact = sizeText !== undefined && /^\d+$/.test(sizeText) && Number.isSafeInteger(Number(sizeText)) ? sizeText : undefined;
+  // A modify fact out of range (month 13) or malformed is a time not known, as one not sent: thrown,
+  // the whole line was unreadable, and the file vanished from ls, get -r and sync.
+  let mtime: Date | null = null;
+  if (modify) {
+    try {
+      mtime = parseTimeVal(modify);
+    } catch {}
+  }
   const info: FileInfo & { typeFact: string } = {
     name: line.slice(sp + 1),
     type: typeFact === "file" ? "file" : "dir",
     size: Number(sizeFact || 0),
-    mtime: modify ? parseTimeVal(modify) : new Date(0),
+    mtime: mtime ?? new Date(0),
     typeFact,
   };
+  if (mtime === null) info.mtimeUnknown = true;
+  if (mtime === null && modify) info.unreadableTime = modify;
   // ProFTPD's "OS.unix=symlink" / "OS.unix=slink:TARGET": a link, as LIST's "l" lines are (RETR
   // follows it; what it points to, the line does not say). Dropped, it vanished from ls and get -r.
   if (/^os\.unix=(symlink|slink)/.test(typeFact)) {

@@ -15,6 +15,8 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 export function formatEntry(e: FileInfo, now: Date = new Date()): string {
   // A link's own columns say nothing of its target: shown as ls shows links, never as a short column.
   const mode = e.link ? "lrwxrwxrwx" : `${e.special ?? (e.type === "dir" ? "d" : "-")}${e.mode !== undefined ? modeColumns(e.mode) : permColumn(e)}`;
+  // No time the listing gave that can be read (MLSD): a blank column, not 1970.
+  if (e.mtimeUnknown) return `${mode.padEnd(10)} ${String(e.size).padStart(12)} ${" ".repeat(12)} ${printableName(e.name)}`;
   const t = e.mtime;
   // As GNU ls: the time of day for the last six months; the year for older dates and future ones.
   const age = now.getTime() - t.getTime();
@@ -42,7 +44,7 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
     names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
-    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime} (type file, dir, link: a link the listing does not resolve, or special: a device, pipe or socket); on failure an object {error}" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime} (mtime null when the listing gives none; type file, dir, link: a link the listing does not resolve, or special: a device, pipe or socket); on failure an object {error}" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...retryArgs,
     ...tlsArgs,
@@ -57,10 +59,12 @@ export default defineCommand({
     const leftOut = (name: string, why: string) => consola().warn(`${JSON.stringify(name)}: ${why}`);
     const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, leftOut, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
+    const undated = entries.filter((e) => e.unreadableTime !== undefined);
+    if (undated.length > 0 && !args.json) consola().warn(`${undated.length} ${undated.length === 1 ? "entry is" : "entries are"} listed with a time that cannot be read (the first: ${JSON.stringify(undated[0]!.name)}, modify=${JSON.stringify(undated[0]!.unreadableTime)}): shown without a time`);
     if (args.json) {
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
       // a file, a directory or nothing: "link", as -l shows it, never "file" with the link's length.
-      const item = (e: FileInfo) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtime.toISOString() });
+      const item = (e: FileInfo) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtimeUnknown ? null : e.mtime.toISOString() });
       // Not after a signal's document (its exit may wait for stderr while this listing ends).
       if (!claimJsonOutput()) return;
       // printableJson(array), an item at a time: its items are its lines indented by two.

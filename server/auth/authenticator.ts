@@ -8,6 +8,7 @@ import { addressKey } from "../../protocol/address.ts";
 import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
+import { warnMissingPlaces } from "./missing-places.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
 import { isCheckableHash, verifyPassword } from "./verify.ts";
 
@@ -91,6 +92,7 @@ export class Authenticator {
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.warnExposedUsersFile();
     this.warnUncheckableHashes();
+    void warnMissingPlaces(this.usersFile, this.users.values(), this.log);
     this.signature = sig;
     this.loaded = sig !== "";
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
@@ -283,6 +285,7 @@ export class Authenticator {
         this.users = users;
         this.warnExposedUsersFile();
         this.warnUncheckableHashes();
+        void warnMissingPlaces(this.usersFile, users.values(), this.log);
         this.signature = sig;
         this.badSignature = null;
         this.loaded = sig !== "";

@@ -19,6 +19,9 @@ export const xhash: CommandSpec = {
     const name = m[1]!;
     if (!name) throw new FtpError(501, `${verb} needs a file name`);
     const range = m[2] !== undefined ? { start: Number(m[2]), end: Number(m[3]) } : { start: 0, end: null };
+    // An end below the start: ProFTPD's mod_digest answers 501; taken as an empty range, it was a 250
+    // with the digest of no bytes. An empty range ("NAME 0 0" of an empty file) is still answered.
+    if (range.end !== null && range.end < range.start) throw new FtpError(501, `${verb} needs an end (${m[3]}) not below the start (${m[2]})`);
     const r = session.fs.resolve(name, "read");
     const { server } = session;
     const result = await hashFile(r, LEGACY_HASH_VERBS[verb]!, range, server.hashCache, server.hashLimiter(session.user!.name), () => session.closed);

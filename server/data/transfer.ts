@@ -93,15 +93,17 @@ async function pump(conn: DataConnection, file: ReadHandle, start: number, end: 
     const n = typeof r === "number" ? r : await unlessAborted(r, opts.signal);
     reading.pending = false;
     if (n <= 0) break;
+    // Paid for before it goes out (see RateLimiter): sent first, each chunk ran one ahead of the rate.
+    if (opts.limiters.length) {
+      const ms = delayFor(opts.limiters, n);
+      if (ms > 0) await throttle(ms, opts);
+      if (opts.signal.aborted) throw new TransferAborted("aborted");
+    }
     const chunk = n === buf.length ? buf : buf.subarray(0, n);
     opts.hasher?.update(chunk);
     await conn.writeAll(chunk);
     pos += n;
     opts.onBytes(n);
-    if (opts.limiters.length) {
-      const ms = delayFor(opts.limiters, n);
-      if (ms > 0) await throttle(ms, opts);
-    }
   }
   return pos - start;
 }

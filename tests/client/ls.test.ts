@@ -11,7 +11,7 @@ const FILES = new Map(["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"].map
 const url = (port: number) => `ftp://u:p@127.0.0.1:${port}/dir/`;
 
 describe("ls --retries", () => {
-  for (const [how, drop, status] of [["the data connection drops (426)", "data", 8], ["both connections drop", "both", 4]] as const) {
+  for (const [how, drop, status] of [["the data connection drops (426)", "data", 4], ["both connections drop", "both", 4]] as const) {
     test(`after ${how} mid-listing, ls lists again on a new connection and prints the whole listing`, async () => {
       const fake = t.start({ files: FILES, dropListingOnce: drop });
       const r = await runFtpkit(["ls", url(fake.port), "--names", "--retries", "1"], { cwd: t.work });
@@ -50,43 +50,45 @@ describe("--retries spent: the last line counts the attempts", () => {
     return startScriptedServer({ feat: ["SIZE"], on: { LIST: abort, RETR: abort, STOR: takeThenAbort, SIZE: (c) => c.reply(213, "10"), CWD: (c) => c.reply(250, "ok") } });
   };
 
-  test("ls: a listing ended by 426 on each of its 3 tries says so, exit 8", async () => {
+  test("ls: a listing ended by 426 on each of its 3 tries says so, exit 4 (connection lost), as a get's RETR ended so", async () => {
     const srv = aborting();
     try {
       const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${srv.port}/dir/`, "--retries", "2"], { cwd: t.work, timeoutMs: 30_000 });
-      expect(r.code).toBe(8);
+      expect(r.code).toBe(4);
       expect(r.stderr.trim().split("\n").at(-1)).toBe("[error] listing: Connection closed; transfer aborted (426); gave up after 3 attempts (--retries 2)");
     } finally {
       srv.stop();
     }
   });
 
-  test("get -r: the root's listing likewise", async () => {
+  test("get -r: the root's listing likewise, exit 4", async () => {
     const srv = aborting();
     try {
       const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${srv.port}/dir`, "out", "--retries", "1"], { cwd: t.work, timeoutMs: 30_000 });
-      expect(r.code).toBe(8);
+      expect(r.code).toBe(4);
       expect(r.stderr.trim().split("\n").at(-1)).toBe("[error] listing: Connection closed; transfer aborted (426); gave up after 2 attempts (--retries 1)");
     } finally {
       srv.stop();
     }
   });
 
-  test("get of a file whose RETR ends in 426 each time: counted too, before what was kept", async () => {
+  test("get of a file whose RETR ends in 426 each time: counted too, before what was kept; exit 4", async () => {
     const srv = aborting();
     try {
       const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/f`, "--retries", "1"], { cwd: t.work, timeoutMs: 30_000 });
+      expect(r.code).toBe(4);
       expect(r.stderr.trim().split("\n").at(-1)).toBe("[error] RETR /f: Connection closed; transfer aborted (426); gave up after 2 attempts (--retries 1); 0 bytes kept, run `ftpkit resume` to continue");
     } finally {
       srv.stop();
     }
   });
 
-  test("put whose STOR ends in 426 each time: counted too", async () => {
+  test("put whose STOR ends in 426 each time: counted too; exit 4", async () => {
     const srv = aborting();
     try {
       await Bun.write(`${t.work}/u.bin`, "0123456789");
       const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${srv.port}/u.bin`, "--retries", "1"], { cwd: t.work, timeoutMs: 30_000 });
+      expect(r.code).toBe(4);
       expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^\[error\] STOR \/u\.bin: Connection closed; transfer aborted \(426\); gave up after 2 attempts \(--retries 1\)/);
     } finally {
       srv.stop();

@@ -3,7 +3,7 @@
 // it, the link and its target are left as they were. A directory where a bad download would be set
 // aside leaves the bytes in the part file, and the verdict is still the verification's.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit, startFtpkitServer, type FtpkitPeer } from "../helpers/peers.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
@@ -78,6 +78,39 @@ describe("a symbolic link as the part file", () => {
     expect(lstatSync(part).isSymbolicLink()).toBe(true);
     expect(existsSync(join(dest, "b.txt"))).toBe(false);
     expect(readFileSync(join(dest, "sub", "c.txt"), "utf8")).toBe("c\n");
+  });
+});
+
+describe("a symbolic link put as a pending download's part file", () => {
+  test("resume --list counts the bytes of the part file itself, never of what a link there points to", async () => {
+    // Five bytes of ten, then 426: a pending download whose part file holds 5 bytes.
+    const srv = startScriptedServer({
+      feat: ["SIZE", "REST STREAM"],
+      on: {
+        SIZE: (c) => c.reply(213, "10"),
+        REST: (c) => c.reply(350, "ok"),
+        async RETR(c) {
+          const d = await c.data();
+          c.reply(150, "Opening data connection");
+          await d.send(Buffer.from("01234"));
+          d.end();
+          c.reply(426, "Connection closed; transfer aborted");
+        },
+      },
+    });
+    owned.later(() => srv.stop());
+    const { work, victim } = workWithVictim();
+    writeFileSync(victim, Buffer.alloc(3_000_000));
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/f`, "f", "--retries", "0"], { cwd: work });
+    expect(r.code).toBe(4);
+    const part = join(work, "f.ftpkit-part");
+    expect(readFileSync(part, "utf8")).toBe("01234");
+    const listed = async () => JSON.parse((await runFtpkit(["resume", "--list", "--json"], { cwd: work })).stdout) as { done: unknown }[];
+    expect((await listed()).map((p) => p.done)).toEqual([{ bytes: 5 }]);
+    rmSync(part);
+    symlinkSync(victim, part);
+    expect((await listed()).map((p) => p.done)).toEqual([{ bytes: 0 }]);
+    expect((await runFtpkit(["resume", "--list"], { cwd: work })).stdout).toContain("; 0 B received)");
   });
 });
 

@@ -95,6 +95,18 @@ describe("MLSD facts", () => {
     expect(parseMlsxLine("type=dir;modify=20260101120000; d").link).toBeUndefined();
   });
 
+  test("a modify fact out of range (month 13) or malformed keeps the entry, its time unknown and the fact kept; none sent is unknown too", () => {
+    for (const modify of ["20261301120000", "20260230120000", "2026-01-01"]) {
+      const e = parseMlsxLine(`type=file;size=3;modify=${modify}; f.txt`);
+      expect(e).toMatchObject({ name: "f.txt", type: "file", size: 3, mtimeUnknown: true, unreadableTime: modify });
+      expect(e.mtime.getTime()).toBe(0);
+    }
+    const none = parseMlsxLine("type=file;size=3; f.txt");
+    expect(none.mtimeUnknown).toBe(true);
+    expect(none.unreadableTime).toBeUndefined();
+    expect(parseMlsxLine("type=file;size=3;modify=20260101120000; f.txt").mtimeUnknown).toBeUndefined();
+  });
+
   test("other types are special entries (ls's letter; \"?\" for a type nothing names); file, dir, cdir and pdir are not", () => {
     const special = (type: string) => parseMlsxLine(`type=${type};modify=20260101120000; x`).special;
     expect([special("OS.unix=chr-5/1"), special("OS.unix=blk-8/0"), special("OS.unix=fifo"), special("OS.unix=socket"), special("whatever")]).toEqual(["c", "b", "p", "s", "?"]);

@@ -209,6 +209,13 @@ describe("control lines that are not valid UTF-8", () => {
     expect(ok).toEqual({ ok: true, command: { verb: "STOR", arg: "café-\ufffd-😀" } });
   });
 
+  test("a byte order mark before the verb is dropped, on a valid line and on one that is not UTF-8; one in the argument is kept", () => {
+    const bom = [0xef, 0xbb, 0xbf];
+    expect(parse([...bom, ...Buffer.from("USER alice")])).toEqual({ ok: true, command: { verb: "USER", arg: "alice" } });
+    expect(parse([...bom, ...stor, 0xe9])).toEqual({ ok: false, code: 553, reason: "File name not allowed: not valid UTF-8" });
+    expect(parse([...Buffer.from("RETR "), ...bom, ...Buffer.from("x.txt")])).toEqual({ ok: true, command: { verb: "RETR", arg: "\ufeffx.txt" } });
+  });
+
   test("a password that is not UTF-8 is a 501, not a file-name error", () => {
     expect(parse([0x50, 0x41, 0x53, 0x53, 0x20, 0xe9])).toMatchObject({ ok: false, code: 501 });
   });

@@ -1,7 +1,7 @@
 // The low items of issue 9 (item 8): CR/LF in names, digests of odd names, control characters in
 // the log, refused connections logged without flooding, and a big usage walk that yields.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../../server/log.ts";
@@ -34,6 +34,28 @@ describe("names with CR or LF", () => {
     expect(list.data.toString()).not.toContain("\r-rw");
     expect(list.data.toString()).not.toContain("fake");
     expect(list.data.toString()).toContain("hello.txt");
+  });
+});
+
+describe("a byte order mark (U+FEFF)", () => {
+  test("a session whose first line starts with one logs in; a name starting with one is stored, listed, read, renamed and deleted as itself", async () => {
+    const srv = await servers.start();
+    const w = await Wire.connect(srv.port);
+    expect((await w.read())?.code).toBe(220);
+    expect((await w.cmd("\ufeffUSER alice")).code).toBe(331);
+    expect((await w.cmd("PASS alice-pw")).code).toBe(230);
+    expect((await w.transfer("STOR \ufeffbom.txt", Buffer.from("bom"))).final?.code).toBe(226);
+    expect(readdirSync(srv.home("alice"))).toContain("\ufeffbom.txt");
+    expect((await w.transfer("NLST")).data.toString().split("\r\n")).toContain("\ufeffbom.txt");
+    expect((await w.cmd("SIZE bom.txt")).code).toBe(550);
+    expect((await w.transfer("RETR \ufeffbom.txt")).data.toString()).toBe("bom");
+    expect((await w.cmd("RNFR \ufeffbom.txt")).code).toBe(350);
+    expect((await w.cmd("RNTO \ufeffbom2.txt")).code).toBe(250);
+    expect((await w.cmd("DELE \ufeffbom2.txt")).code).toBe(250);
+    expect(readdirSync(srv.home("alice")).filter((n) => n.includes("bom"))).toEqual([]);
+    // Not UTF-8 after the mark: the name is refused (553), the verb still known.
+    w.raw(Buffer.concat([Buffer.from("\ufeffSTOR caf"), Buffer.from([0xe9]), Buffer.from("\r\n")]));
+    expect((await w.read())?.code).toBe(553);
   });
 });
 

@@ -124,6 +124,7 @@ describe("Authenticator", () => {
     const good = await readFile(file, "utf8");
     const bcrypt = await Bun.password.hash("carol-pw", { algorithm: "bcrypt", cost: 4 });
     const cut = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ";
+    for (const name of ["old", "erin", "carol"]) await mkdir(join(dir, "home", name));
     await writeFile(file, `${good}\n[old]\npassword = "$6$salt$abcdefghijklmnop"\n\n[erin]\npassword = "${cut}"\n\n[carol]\npassword = "${bcrypt}"\n`);
     const logs: string[] = [];
     const auth = makeAuth(file, { logs });
@@ -205,6 +206,34 @@ describe("Authenticator", () => {
     expect(logs[0]).toContain(`bob is served ${dir}, which holds the users file`);
     expect(logs[1]).toContain(`carol is served ${join(dir, "..")}, which holds the users file`);
     expect(await auth.login("bob", "pw", "127.0.0.1")).not.toBeNull();
+  });
+
+  test("a mount or home whose directory is missing is warned about at start and at each reload, naming user and mount point; the user still logs in", async () => {
+    const file = await makeUsersFile(dir, [
+      { name: "alice", password: "pw", mounts: [{ vpath: "/pub", dir: join(dir, "no-such-dir"), perms: ["read"], quota: 0 }, { vpath: "/ok", dir: join(dir, "home/alice"), perms: ["read"], quota: 0 }] },
+      { name: "bob", password: "pw" },
+    ]);
+    await rm(join(dir, "home/bob"), { recursive: true });
+    const logs: string[] = [];
+    const auth = makeAuth(file, { logs });
+    await auth.start();
+    const waitFor = async (n: number) => {
+      for (const deadline = Date.now() + 5000; logs.length < n && Date.now() < deadline; ) await Bun.sleep(10);
+    };
+    await waitFor(2);
+    expect(logs.toSorted()).toEqual([
+      `users file ${file}: alice's mount /pub: directory ${join(dir, "no-such-dir")} does not exist; /pub fails for alice until it is there`,
+      `users file ${file}: bob's home ${join(dir, "home/bob")} does not exist: bob cannot log in until it is there`,
+    ]);
+    expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
+    await auth.reload();
+    await waitFor(4);
+    expect(logs.slice(2).toSorted()).toEqual(logs.slice(0, 2).toSorted());
+    await mkdir(join(dir, "no-such-dir"));
+    await mkdir(join(dir, "home/bob"));
+    await auth.reload();
+    await Bun.sleep(100);
+    expect(logs).toHaveLength(4);
   });
 
   test("a corrupt file on reload keeps the previous users and logs one error", async () => {

@@ -594,6 +594,15 @@ describe("transfers", () => {
     expect((await w.cmd("XMD5 nope")).code).toBe(550);
   });
 
+  test("XMD5, XSHA1, XSHA256, XSHA512, XCRC refuse a range whose end is below its start (501); an empty range is the digest of no bytes", async () => {
+    const w = await alice();
+    for (const verb of ["XMD5", "XSHA1", "XSHA256", "XSHA512", "XCRC"]) {
+      expect(await w.cmd(`${verb} hello.txt 9 2`)).toEqual({ code: 501, lines: [`${verb} needs an end (2) not below the start (9)`] });
+    }
+    expect(await w.cmd("XCRC hello.txt 5 5")).toEqual({ code: 250, lines: ["00000000"] });
+    expect(await w.cmd("XMD5 hello.txt 5 5")).toEqual({ code: 250, lines: [createHash("md5").digest("hex")] });
+  });
+
   test("XMD5 of a name with spaces", async () => {
     const w = await alice();
     writeFileSync(join(srv.home("alice"), "two words.txt"), "abc");
