@@ -3,7 +3,7 @@ import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import type { DirEntry } from "../storage/backend.ts";
 import { StorageError } from "../storage/backend.ts";
-import { childMountNames, isReservedName, type Resolved } from "../vfs/resolve.ts";
+import { absentStandsEmpty, childMountNames, isReservedName, missingRoot, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
 
 /** RFC 3659 perm facts from the mount's permissions. */
@@ -39,6 +39,7 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
     entries = toFileInfos(await r.mount.storage.list(r.key), r.mount.perms);
   } catch (err) {
     if (!(err instanceof StorageError && err.kind === "not-found" && r.virtual)) throw err;
+    if (!absentStandsEmpty(r)) throw missingRoot();
   }
   const seen = new Set(entries.map((e) => e.name));
   for (const name of childMountNames(session.mounts, r.vpath)) {
@@ -71,7 +72,10 @@ export async function listDirectoryBatches(session: Session, r: Resolved): Promi
   try {
     batches = await storage.listBatches(r.key);
   } catch (err) {
-    if (err instanceof StorageError && err.kind === "not-found" && r.virtual) return [[]];
+    if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
+      if (!absentStandsEmpty(r)) throw missingRoot();
+      return [[]];
+    }
     throw err;
   }
   const perms = r.mount.perms;

@@ -145,6 +145,8 @@ export type WriteMode = (
 ) & { perm?: number };
 
 export interface Storage {
+  /** Directories exist by what is under them (an object store): an empty root is not a missing one. */
+  readonly implicitDirectories?: boolean;
   stat(key: string): Promise<EntryStat>;
   list(key: string): Promise<DirEntry[]>;
   /**

@@ -19,6 +19,7 @@ export { MAX_DIR_RENAME_OBJECTS } from "./s3-dir-rename.ts";
 export const MAX_KEY_BYTES = 1024;
 
 export class S3Storage implements Storage {
+  readonly implicitDirectories = true;
   private readonly api: S3Api;
   /** "" (whole bucket) or "prefix/": every key this storage touches starts with it. */
   private readonly root: string;

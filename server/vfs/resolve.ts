@@ -80,6 +80,21 @@ export function childMountNames(mounts: readonly Mount[], dir: string): string[]
   return [...names];
 }
 
+/**
+ * Whether a virtual directory absent from storage stands as an empty one. An ancestor of a mount
+ * point always does, and so does a root on an object store (a prefix exists only by its objects).
+ * A home or mount root on disk does not: its directory is missing (a typo, a network mount not up;
+ * the admin is told when the users file is read), and showing it empty would hide that from both.
+ */
+export function absentStandsEmpty(r: Resolved): boolean {
+  return r.virtual && (r.key !== "" || r.mount.storage.implicitDirectories === true);
+}
+
+/** A home or mount root whose directory is missing (see absentStandsEmpty): never its real path. */
+export function missingRoot(): FtpError {
+  return new FtpError(550, "Directory not available");
+}
+
 /** Is `vpath` a mount point or an ancestor of one (a directory that exists virtually)? */
 function isVirtualDirectory(mounts: readonly Mount[], vpath: string): boolean {
   return mounts.some((m) => m.vpath !== "/" && isWithin(vpath, m.vpath));

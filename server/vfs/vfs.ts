@@ -2,7 +2,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { virtualDirname } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import { StorageError, type EntryStat, type ReadHandle, type WriteClaim, type WriteMode } from "../storage/backend.ts";
-import { checkNewName, requirePerm, resolvePath, type Resolved } from "./resolve.ts";
+import { absentStandsEmpty, checkNewName, missingRoot, requirePerm, resolvePath, type Resolved } from "./resolve.ts";
 import type { Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
 
@@ -48,6 +48,7 @@ export class VirtualFs {
       return await r.mount.storage.stat(r.key);
     } catch (err) {
       if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
+        if (!absentStandsEmpty(r)) throw missingRoot();
         return { type: "dir", size: 0, mtime: new Date(this.startedAt) };
       }
       throw err;

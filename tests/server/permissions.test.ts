@@ -195,6 +195,25 @@ describe("mounts with their own permissions", () => {
     expect((await w.cmd("MKD /incoming")).code).toBe(550);
   });
 
+  test("a mount whose directory is missing is 550 'Directory not available', not an empty directory; the virtual directories above a mount still list", async () => {
+    const gone: UserSpec[] = [{ ...users[0]!, mounts: [...users[0]!.mounts!, { vpath: "/gone", dir: "home/gone", perms: ["read", "write"], quota: 0 }] }];
+    const s = await serve(gone, setup);
+    const w = await login("mixed", "pw");
+    for (const line of ["CWD /gone", "MLST /gone", "STAT /gone"]) {
+      const r = await w.cmd(line);
+      expect(`${line}: ${r.code} ${r.lines.join("|")}`).toBe(`${line}: 550 Directory not available`);
+    }
+    for (const line of ["LIST /gone", "MLSD /gone", "NLST /gone", "STOR /gone/x.txt"]) {
+      const r = await w.transfer(line, bytes("data"));
+      expect(`${line}: ${r.first.code} ${r.first.lines.join("|")}`).toBe(`${line}: 550 Directory not available`);
+    }
+    expect(existsSync(join(s.root, "home/gone"))).toBe(false);
+    // Still listed where it is mounted (as a dangling link would be), and the ancestors of a deeper mount stand empty.
+    expect(names((await w.transfer("MLSD /")).data, "MLSD")).toContain("gone");
+    expect((await w.cmd("CWD /virtual/deep")).code).toBe(250);
+    expect(names((await w.transfer("MLSD /virtual/deep")).data, "MLSD").filter((n) => n !== ".")).toEqual(["box"]);
+  });
+
   test("a rename across mounts is refused", async () => {
     const s = await serve(users, setup);
     writeFileSync(join(s.root, "home/incoming/up.txt"), "x");
