@@ -59,6 +59,13 @@ function hmac(key: string | Uint8Array, s: string): Uint8Array {
 /** Failures that concern the whole store (not one object): worth one line in the server's log. */
 const OUTAGE_CODES = new Set(["NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"]);
 
+/** What transportError says when no answer came (fixed texts: never the endpoint's name). */
+const UNREACHABLE = "the object store is unreachable";
+const NO_ANSWER = "the object store did not answer in time";
+const BAD_CERTIFICATE = "the object store's TLS certificate was refused (not trusted, expired or for another name)";
+const NO_SUCH_HOST = "the object store's host name does not resolve";
+const TRANSPORT_FAILURES = new Set([UNREACHABLE, NO_ANSWER, BAD_CERTIFICATE, NO_SUCH_HOST]);
+
 export class S3Api {
   private readonly base: URL;
   private signingKey: { day: string; key: Uint8Array } | null = null;
@@ -81,7 +88,7 @@ export class S3Api {
 
   /** Report `err` if it is an outage of the whole store; returns it (for `throw api.outage(e)`). */
   outage(err: StorageError, code = ""): StorageError {
-    const whole = OUTAGE_CODES.has(code) || err.message === "the object store is unreachable" || err.message === "the object store did not answer in time";
+    const whole = OUTAGE_CODES.has(code) || TRANSPORT_FAILURES.has(err.message);
     if (whole) this.onOutage?.(err.message);
     return err;
   }
@@ -112,8 +119,8 @@ export class S3Api {
         if (req.signal?.aborted) throw new StorageError("transient", "request cancelled");
         // A store that let the deadline pass is not asked again: each retry cost another full
         // deadline (a STOR into a frozen store got its 426 only 504 s after the freeze).
-        // Refused or reset connections (a restarting store) are retried.
-        if (attempt < RETRIES && (err as Error)?.name !== "TimeoutError") {
+        // Refused or reset connections (a restarting store) are retried; a refused certificate is not.
+        if (attempt < RETRIES && (err as Error)?.name !== "TimeoutError" && transportError(err).message !== BAD_CERTIFICATE) {
           await Bun.sleep(100 * 4 ** attempt);
           continue;
         }
@@ -239,8 +246,13 @@ export function transportError(err: unknown): StorageError {
   if (err instanceof StorageError) return err;
   const code = (err as { code?: string })?.code ?? "";
   if (CODE_KINDS[code]) return errorFromCode(code);
-  if ((err as Error)?.name === "TimeoutError") return new StorageError("transient", "the object store did not answer in time");
-  return new StorageError("transient", "the object store is unreachable");
+  if ((err as Error)?.name === "TimeoutError") return new StorageError("transient", NO_ANSWER);
+  // An https:// endpoint whose certificate is not trusted (a self-signed MinIO, a private CA the
+  // process was not given) or a misspelt host were "unreachable" too: the admin looked for a
+  // firewall or a stopped store.
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT|HOSTNAME_MISMATCH/.test(code)) return new StorageError("transient", BAD_CERTIFICATE);
+  if (code === "ENOTFOUND") return new StorageError("transient", NO_SUCH_HOST);
+  return new StorageError("transient", UNREACHABLE);
 }
 
 /**
