@@ -8,6 +8,7 @@ import { parseUsers } from "../../server/auth/ini-store.ts";
 import { parseS3Url } from "../../protocol/s3-url.ts";
 import { s3SettingsFromEnv, transportError, xmlText } from "../../server/storage/s3-request.ts";
 import { reportObjectStores } from "../../server/vfs/s3-report.ts";
+import { S3Storage } from "../../server/storage/s3.ts";
 import { runFtpkit } from "../helpers/peers.ts";
 
 const dirs: string[] = [];
@@ -110,4 +111,41 @@ describe("an endpoint that answers no S3 request", () => {
     expect(err.message).toBe("the object store's host name does not resolve");
     expect(transportError(Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" })).message).toBe("the object store is unreachable");
   });
+});
+
+describe("a bucket of another region (AWS)", () => {
+  const AWS_ERRORS = {
+    // A path-style request to a bucket in another region: 301 with a body, and none for a HEAD.
+    "301 PermanentRedirect": { status: 301, code: "PermanentRedirect" },
+    // A request signed for the wrong region.
+    "400 AuthorizationHeaderMalformed": { status: 400, code: "AuthorizationHeaderMalformed" },
+  };
+  for (const [label, { status, code }] of Object.entries(AWS_ERRORS)) {
+    test(`${label}: the start-up check and a HEAD say the region, not "object store error (HTTP ${status})"`, async () => {
+      const server = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        fetch: (req) =>
+          new Response(req.method === "HEAD" ? null : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>elsewhere</Message></Error>`, {
+            status,
+            headers: { "content-type": "application/xml", "x-amz-bucket-region": "eu-west-1" },
+          }),
+      });
+      const errors: Array<Record<string, unknown>> = [];
+      const log = { info() {}, warn() {}, error: (_e: string, f?: Record<string, unknown>) => void errors.push(f ?? {}) };
+      const wrong = "the bucket is in another region, or the region is wrong (check S3_REGION and the endpoint)";
+      try {
+        const endpoint = `http://127.0.0.1:${server.port}`;
+        await reportObjectStores(["s3://far-bucket/a"], { s3Endpoint: endpoint, log: log as never, env: { S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" } });
+        expect(errors.map((f) => f.reason)).toEqual([wrong]);
+        const outages: string[] = [];
+        const storage = new S3Storage({ endpoint, accessKeyId: "k", secretAccessKey: "s", region: "us-east-1" }, { bucket: "far-bucket", prefix: "a" }, { onOutage: (r) => void outages.push(r) });
+        const err = await storage.stat("f.txt").catch((e) => e);
+        expect([err?.kind, err?.message]).toEqual(["transient", wrong]);
+        expect(outages).toContain(wrong);
+      } finally {
+        server.stop(true);
+      }
+    });
+  }
 });
