@@ -57,7 +57,16 @@ function hmac(key: string | Uint8Array, s: string): Uint8Array {
 }
 
 /** Failures that concern the whole store (not one object): worth one line in the server's log. */
-const OUTAGE_CODES = new Set(["NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"]);
+const OUTAGE_CODES = new Set(["NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "PermanentRedirect", "AuthorizationHeaderMalformed"]);
+
+/** What transportError says when no answer came (fixed texts: never the endpoint's name). */
+const UNREACHABLE = "the object store is unreachable";
+const NO_ANSWER = "the object store did not answer in time";
+const BAD_CERTIFICATE = "the object store's TLS certificate was refused (not trusted, expired or for another name)";
+const NO_SUCH_HOST = "the object store's host name does not resolve";
+/** The bucket is in another region than the one requests are signed for (or sent to). */
+const WRONG_REGION = "the bucket is in another region, or the region is wrong (check S3_REGION and the endpoint)";
+const WHOLE_STORE_FAILURES = new Set([UNREACHABLE, NO_ANSWER, BAD_CERTIFICATE, NO_SUCH_HOST, WRONG_REGION]);
 
 export class S3Api {
   private readonly base: URL;
@@ -81,7 +90,7 @@ export class S3Api {
 
   /** Report `err` if it is an outage of the whole store; returns it (for `throw api.outage(e)`). */
   outage(err: StorageError, code = ""): StorageError {
-    const whole = OUTAGE_CODES.has(code) || err.message === "the object store is unreachable" || err.message === "the object store did not answer in time";
+    const whole = OUTAGE_CODES.has(code) || WHOLE_STORE_FAILURES.has(err.message);
     if (whole) this.onOutage?.(err.message);
     return err;
   }
@@ -112,8 +121,8 @@ export class S3Api {
         if (req.signal?.aborted) throw new StorageError("transient", "request cancelled");
         // A store that let the deadline pass is not asked again: each retry cost another full
         // deadline (a STOR into a frozen store got its 426 only 504 s after the freeze).
-        // Refused or reset connections (a restarting store) are retried.
-        if (attempt < RETRIES && (err as Error)?.name !== "TimeoutError") {
+        // Refused or reset connections (a restarting store) are retried; a refused certificate is not.
+        if (attempt < RETRIES && (err as Error)?.name !== "TimeoutError" && transportError(err).message !== BAD_CERTIFICATE) {
           await Bun.sleep(100 * 4 ** attempt);
           continue;
         }
@@ -124,6 +133,12 @@ export class S3Api {
         await res.arrayBuffer().catch(() => {});
         await Bun.sleep(100 * 4 ** attempt);
         continue;
+      }
+      // AWS names the bucket's region on such answers, also on a HEAD's, which has no body for a code.
+      const region = res.headers.get("x-amz-bucket-region");
+      if ((res.status === 301 || res.status === 400) && region && region !== this.settings.region) {
+        await res.arrayBuffer().catch(() => {});
+        throw this.outage(new StorageError("transient", WRONG_REGION));
       }
       const { error, code } = await responseError(res);
       throw this.outage(error, code);
@@ -209,9 +224,14 @@ const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   KeyTooLongError: ["name-too-long", "name too long for the object store"],
   InvalidObjectName: ["name-too-long", "name too long for the object store"], // radosgw's KeyTooLongError
   EntityTooSmall: ["transient", "the object store refused a part"],
+  // AWS: a bucket of another region (path-style requests are not redirected), or a request signed
+  // for the wrong region. Was "object store error (HTTP 301)" / "(HTTP 400)": nothing named the region.
+  PermanentRedirect: ["transient", WRONG_REGION],
+  AuthorizationHeaderMalformed: ["transient", WRONG_REGION],
 };
 
 const STATUS_KINDS: Record<number, [StorageErrorKind, string]> = {
+  301: ["transient", WRONG_REGION], // a HEAD's answer has no body, so no code
   403: ["denied", "the object store denied access"],
   404: ["not-found", "no such object"],
   412: ["transient", "the object changed meanwhile"],
@@ -239,8 +259,13 @@ export function transportError(err: unknown): StorageError {
   if (err instanceof StorageError) return err;
   const code = (err as { code?: string })?.code ?? "";
   if (CODE_KINDS[code]) return errorFromCode(code);
-  if ((err as Error)?.name === "TimeoutError") return new StorageError("transient", "the object store did not answer in time");
-  return new StorageError("transient", "the object store is unreachable");
+  if ((err as Error)?.name === "TimeoutError") return new StorageError("transient", NO_ANSWER);
+  // An https:// endpoint whose certificate is not trusted (a self-signed MinIO, a private CA the
+  // process was not given) or a misspelt host were "unreachable" too: the admin looked for a
+  // firewall or a stopped store.
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT|HOSTNAME_MISMATCH/.test(code)) return new StorageError("transient", BAD_CERTIFICATE);
+  if (code === "ENOTFOUND") return new StorageError("transient", NO_SUCH_HOST);
+  return new StorageError("transient", UNREACHABLE);
 }
 
 /**

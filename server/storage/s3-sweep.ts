@@ -6,7 +6,7 @@
 // take hours: an upload is stale only when neither it nor its newest part is younger than the age
 // (a day by default), judged by the store's clock, and never while this process runs it.
 import { abortMultipart, isLiveUpload } from "./s3-object.ts";
-import { xmlText, type S3Api } from "./s3-request.ts";
+import { errorCode, errorFromCode, xmlText, type S3Api } from "./s3-request.ts";
 
 /** Default age: a day since the upload began and since its newest part (a live upload on another
  * node that stores less than a part, 8 MiB, per day, under about 100 B/s, would be taken for dead). */
@@ -104,13 +104,26 @@ async function sweep(api: S3Api, prefix: string, opts: StaleUploads, place: Plac
   }
 }
 
+/**
+ * A 403 is a policy without the sweep's permissions only as AccessDenied. Refused credentials
+ * (InvalidAccessKeyId, SignatureDoesNotMatch) are 403 too: they were said as "stale multipart uploads
+ * not swept: allow s3:ListBucketMultipartUploads…", advice that sent the admin to the bucket policy,
+ * beside the "object store unavailable" line naming the real cause, and kept for the process's life.
+ * They fail this sweep instead (the next one asks again).
+ */
+function refusal(xml: string): "denied" {
+  const code = errorCode(xml);
+  if (code !== "" && code !== "AccessDenied") throw errorFromCode(code, 403);
+  return "denied";
+}
+
 /** One page of ListMultipartUploads after `after`, and the store's time of the answer. */
 async function listUploads(api: S3Api, prefix: string, after: { key: string; id: string } | null): Promise<{ uploads: PendingUpload[]; more: boolean; now: number } | "denied"> {
   const query: Record<string, string> = { uploads: "", prefix };
   if (after) Object.assign(query, { "key-marker": after.key, "upload-id-marker": after.id });
   const res = await api.send({ method: "GET", key: "", query, accept: [403] });
   const xml = await res.text();
-  if (res.status === 403) return "denied";
+  if (res.status === 403) return refusal(xml);
   if (!/<ListMultipartUploadsResult[\s>]/.test(xml)) throw new Error("not a listing of uploads");
   const uploads: PendingUpload[] = [];
   for (const m of xml.matchAll(/<Upload>([\s\S]*?)<\/Upload>/g)) {
@@ -136,7 +149,7 @@ async function newestPart(api: S3Api, u: PendingUpload, spend: () => boolean): P
     if (!spend()) return undefined;
     const res = await api.send({ method: "GET", key: u.key, query: { uploadId: u.id, "part-number-marker": marker }, accept: [403, 404] });
     const xml = await res.text();
-    if (res.status === 403) return "denied";
+    if (res.status === 403) return refusal(xml);
     // Completed or aborted meanwhile (by its owner, another node's sweep): nothing to do.
     if (res.status === 404) return Infinity;
     if (!/<ListPartsResult[\s>]/.test(xml)) return undefined;

@@ -21,6 +21,7 @@ import {
   type ObjectHead,
 } from "./s3-object.ts";
 import { withKeys } from "./s3-key-lock.ts";
+import { partBudgetOf, type PartBudget } from "./s3-part-budget.ts";
 import type { S3Api } from "./s3-request.ts";
 
 /** Part size: 8 MiB (S3's minimum is 5) up to part 5,000, then 64 MiB: ≈350 GiB per file at most. */
@@ -28,8 +29,9 @@ export const PART_SIZE = 8 * 1024 * 1024;
 const BIG_PART_SIZE = 64 * 1024 * 1024;
 const BIG_PART_FROM = 5000;
 const MAX_PARTS = 10_000;
-/** Parts uploading at once. With the one being filled and the data pump's 4 MiB window (a write that
- * waits for room still stores its chunk), at most 5 parts (40 MiB) are held per upload. */
+/** Parts uploading at once, per upload (and within the budget of its store, s3-part-budget.ts). With the one being
+ * filled, a spare and the data pump's 4 MiB window (chunks that arrive while a full part waits to go
+ * out are kept as they came), at most 5 parts and 4 MiB (44 MiB) are held per upload. */
 export const PARTS_IN_FLIGHT = 3;
 /** Above this, the old bytes kept by APPE/REST+STOR are copied server-side rather than re-sent. */
 const COPY_PART = 1024 * 1024 * 1024;
@@ -75,15 +77,25 @@ class S3Upload implements Upload {
   private readonly parts: CompletedPart[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private failure: StorageError | null = null;
+  /**
+   * Chunks that came while the full part buffer waited to go out (PARTS_IN_FLIGHT reached, or the
+   * store's budget spent), in order; the writes that queued them wait on `flushing`, so the
+   * data pump's window bounds them.
+   */
+  private overflow: Uint8Array[] = [];
+  private flushing: Promise<void> | null = null;
   private ended: Promise<number> | null = null;
   /** Cancels the part uploads in flight when the upload is given up. */
   private readonly stop = new AbortController();
+  /** The room for parts in flight that this upload shares with every other into the same store. */
+  private readonly budget: PartBudget;
 
   constructor(
     private readonly api: S3Api,
     private readonly t: UploadTarget,
   ) {
     this.buf = new Uint8Array(PART_SIZE);
+    this.budget = partBudgetOf(api.settings.endpoint);
   }
 
   /**
@@ -130,27 +142,75 @@ class S3Upload implements Upload {
     if (this.failure) throw this.failure;
     this.hasher?.update(chunk);
     this.written += chunk.length;
+    if (this.flushing) {
+      this.overflow.push(chunk);
+      return this.flushing;
+    }
+    const off = this.fillFrom(chunk);
+    if (off === chunk.length && this.fill < this.buf.length) return;
+    if (off < chunk.length) this.overflow.push(chunk.subarray(off));
+    return (this.flushing = this.flush());
+  }
+
+  /** Copy `chunk` into the part buffer, sending each full one while a part may go; returns how far it got (a full buffer that must wait stops it). */
+  private fillFrom(chunk: Uint8Array): number {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(chunk.length - off, this.buf.length - this.fill);
       this.buf.set(chunk.subarray(off, off + n), this.fill);
       this.fill += n;
       off += n;
-      if (this.fill === this.buf.length) this.sendPart();
+      if (this.fill === this.buf.length) {
+        if (!this.maySend()) break;
+        this.sendPart();
+      }
     }
-    if (this.inflight.size >= PARTS_IN_FLIGHT) return this.room();
+    return off;
   }
 
-  /** Backpressure: resolves when fewer than PARTS_IN_FLIGHT parts are uploading (throws their failure). */
-  private async room(): Promise<void> {
-    while (this.inflight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inflight);
-    if (this.failure) throw this.failure;
+  /** Backpressure: send the full buffer once a part may go, then take in the chunks that waited. */
+  private async flush(): Promise<void> {
+    try {
+      while (this.fill === this.buf.length || this.overflow.length > 0) {
+        if (this.fill === this.buf.length) {
+          await this.sendable();
+          this.sendPart();
+        }
+        const next = this.overflow[0];
+        if (!next) continue;
+        const off = this.fillFrom(next);
+        if (off < next.length) this.overflow[0] = next.subarray(off);
+        else this.overflow.shift();
+      }
+    } finally {
+      this.flushing = null;
+    }
   }
 
+  /** May a part go out now? Books its buffer in the store's budget when it may. */
+  private maySend(): boolean {
+    return this.inflight.size < PARTS_IN_FLIGHT && this.budget.take(this.buf.length);
+  }
+
+  /** Resolves once a part may go out (booked); throws the upload's failure, or when it is given up. */
+  private async sendable(): Promise<void> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.stop.signal.aborted) throw new StorageError("transient", "upload given up");
+      if (this.inflight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inflight);
+      else if (await this.budget.book(this.buf.length, this.stop.signal)) return;
+    }
+  }
+
+  /** Send the buffer as the next part; its bytes were booked (maySend, sendable) and are given back when the part ends. */
   private sendPart(): void {
+    const booked = this.buf.length;
     const body = this.buf.subarray(0, this.fill);
     const n = this.nextPart++;
-    if (n > MAX_PARTS) throw (this.failure ??= new StorageError("no-space", "file too large for the object store"));
+    if (n > MAX_PARTS) {
+      this.budget.give(booked);
+      throw (this.failure ??= new StorageError("no-space", "file too large for the object store"));
+    }
     const size = n + 1 >= BIG_PART_FROM ? BIG_PART_SIZE : PART_SIZE;
     this.buf = this.spare.find((b) => b.length === size) ?? new Uint8Array(size);
     this.spare = this.spare.filter((b) => b !== this.buf);
@@ -164,8 +224,9 @@ class S3Upload implements Upload {
       })
       .finally(() => {
         this.inflight.delete(p);
-        // The part is sent (or failed for good): its buffer takes the next part.
-        if (this.spare.length < 1) this.spare.push(new Uint8Array(body.buffer, body.byteOffset, body.buffer.byteLength - body.byteOffset));
+        this.budget.give(booked);
+        // The part is sent (or failed for good): its buffer takes the next part, unless other uploads wait for room.
+        if (this.spare.length < 1 && !this.budget.pressed) this.spare.push(new Uint8Array(body.buffer, body.byteOffset, body.buffer.byteLength - body.byteOffset));
       });
     this.inflight.add(p);
   }
@@ -177,7 +238,11 @@ class S3Upload implements Upload {
   }
 
   private async lastParts(): Promise<void> {
-    if (this.uploadId !== null && (this.fill > 0 || this.parts.length + this.inflight.size === 0)) this.sendPart();
+    if (this.flushing) await this.flushing;
+    if (this.uploadId !== null && (this.fill > 0 || this.parts.length + this.inflight.size === 0)) {
+      await this.sendable();
+      this.sendPart();
+    }
     await this.settle();
     if (this.failure) throw this.failure;
   }
@@ -216,9 +281,9 @@ class S3Upload implements Upload {
 
   private async finish(): Promise<number> {
     const { key, kind, old } = this.t;
+    await this.lastParts();
     const sha256 = this.hasher?.digest("hex");
     const multipart = this.uploadId !== null;
-    await this.lastParts();
     const size = this.t.keep + this.written;
     // The check and the completion hold the key's lock: the size replaced (what the quota settles
     // with) is the one this completion really replaced, not one another commit or DELE also counted.
@@ -251,6 +316,7 @@ class S3Upload implements Upload {
    */
   private async cancel(): Promise<void> {
     this.stop.abort();
+    await this.flushing?.catch(() => {});
     await this.settle();
     const id = this.uploadId ? await this.uploadId.catch(() => null) : null;
     this.uploadId = null;

@@ -1,11 +1,14 @@
 // s3:// places in the users file and the CLI (no S3 server needed: nothing is checked on disk).
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer, connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseUsers } from "../../server/auth/ini-store.ts";
 import { parseS3Url } from "../../protocol/s3-url.ts";
-import { s3SettingsFromEnv, xmlText } from "../../server/storage/s3-request.ts";
+import { s3SettingsFromEnv, transportError, xmlText } from "../../server/storage/s3-request.ts";
+import { reportObjectStores } from "../../server/vfs/s3-report.ts";
+import { S3Storage } from "../../server/storage/s3.ts";
 import { runFtpkit } from "../helpers/peers.ts";
 
 const dirs: string[] = [];
@@ -66,4 +69,83 @@ describe("XML text of S3 answers", () => {
     expect(xmlText("<Size>12</Size><Key>k</Key>", "Size")).toBe("12");
     expect(xmlText("<Key>k</Key>", "Size")).toBeUndefined();
   });
+});
+
+describe("an endpoint that answers no S3 request", () => {
+  test("an https:// endpoint whose certificate is not trusted is said as such at start-up, not as 'unreachable', and is asked once", async () => {
+    const tls = join(import.meta.dir, "../../fixtures/tls");
+    let requests = 0;
+    let handshakes = 0;
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      tls: { cert: Bun.file(join(tls, "cert.pem")), key: Bun.file(join(tls, "key.pem")) },
+      fetch: () => (requests++, new Response("")),
+    });
+    // Each TLS attempt is a connection of its own: a proxy in front counts them.
+    const counter = createServer((client) => {
+      handshakes++;
+      const upstream = connect(server.port!, "127.0.0.1");
+      client.pipe(upstream).pipe(client);
+      client.on("error", () => upstream.destroy());
+      upstream.on("error", () => client.destroy());
+    });
+    await new Promise<void>((ok) => counter.listen(0, "127.0.0.1", ok));
+    const port = (counter.address() as AddressInfo).port;
+    const errors: Array<Record<string, unknown>> = [];
+    const log = { info() {}, warn() {}, error: (_e: string, f?: Record<string, unknown>) => void errors.push(f ?? {}) };
+    try {
+      await reportObjectStores(["s3://some-bucket/a"], { s3Endpoint: `https://127.0.0.1:${port}`, log: log as never, env: { S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" } });
+      // Before: reason "the object store is unreachable", after four attempts.
+      expect(errors.map((f) => f.reason)).toEqual(["the object store's TLS certificate was refused (not trusted, expired or for another name)"]);
+      expect(handshakes).toBe(1);
+      expect(requests).toBe(0);
+    } finally {
+      counter.close();
+      server.stop(true);
+    }
+  });
+
+  test("a host name that does not resolve is said as such (the text never names it)", () => {
+    const err = transportError(Object.assign(new TypeError("getaddrinfo ENOTFOUND s3.example.invalid"), { code: "ENOTFOUND" }));
+    expect(err.message).toBe("the object store's host name does not resolve");
+    expect(transportError(Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" })).message).toBe("the object store is unreachable");
+  });
+});
+
+describe("a bucket of another region (AWS)", () => {
+  const AWS_ERRORS = {
+    // A path-style request to a bucket in another region: 301 with a body, and none for a HEAD.
+    "301 PermanentRedirect": { status: 301, code: "PermanentRedirect" },
+    // A request signed for the wrong region.
+    "400 AuthorizationHeaderMalformed": { status: 400, code: "AuthorizationHeaderMalformed" },
+  };
+  for (const [label, { status, code }] of Object.entries(AWS_ERRORS)) {
+    test(`${label}: the start-up check and a HEAD say the region, not "object store error (HTTP ${status})"`, async () => {
+      const server = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        fetch: (req) =>
+          new Response(req.method === "HEAD" ? null : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>elsewhere</Message></Error>`, {
+            status,
+            headers: { "content-type": "application/xml", "x-amz-bucket-region": "eu-west-1" },
+          }),
+      });
+      const errors: Array<Record<string, unknown>> = [];
+      const log = { info() {}, warn() {}, error: (_e: string, f?: Record<string, unknown>) => void errors.push(f ?? {}) };
+      const wrong = "the bucket is in another region, or the region is wrong (check S3_REGION and the endpoint)";
+      try {
+        const endpoint = `http://127.0.0.1:${server.port}`;
+        await reportObjectStores(["s3://far-bucket/a"], { s3Endpoint: endpoint, log: log as never, env: { S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" } });
+        expect(errors.map((f) => f.reason)).toEqual([wrong]);
+        const outages: string[] = [];
+        const storage = new S3Storage({ endpoint, accessKeyId: "k", secretAccessKey: "s", region: "us-east-1" }, { bucket: "far-bucket", prefix: "a" }, { onOutage: (r) => void outages.push(r) });
+        const err = await storage.stat("f.txt").catch((e) => e);
+        expect([err?.kind, err?.message]).toEqual(["transient", wrong]);
+        expect(outages).toContain(wrong);
+      } finally {
+        server.stop(true);
+      }
+    });
+  }
 });

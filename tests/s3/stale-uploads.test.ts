@@ -162,4 +162,25 @@ describe.skipIf(!HAVE_S3)("stale multipart uploads", () => {
     expect((await w.transfer("STOR a.txt", new TextEncoder().encode("fine"))).final?.code).toBe(226);
     expect((await w.transfer("NLST")).data.toString()).toBe("a.txt\r\n");
   }, 60_000);
+
+  test("refused credentials are said as such, never as a policy that denies the sweep (no 'not swept' warning)", async () => {
+    bucket = await freshBucket();
+    const logged: Array<{ level: string; event: string; reason?: string }> = [];
+    const log = (level: string) => (event: string, fields?: Record<string, unknown>) => void logged.push({ level, event, reason: String(fields?.reason ?? "") });
+    const logger = { info() {}, warn: log("warn"), error: log("error") };
+    // The server reads the credentials from the environment when a login opens the home.
+    const secret = process.env.S3_SECRET_ACCESS_KEY;
+    process.env.S3_SECRET_ACCESS_KEY = "not-the-secret";
+    try {
+      await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }], options: { logger } });
+      await servers.login("alice", "alice-pw", 530);
+      // A second login's round trip to the store: the sweep the first one started has had its answer.
+      await servers.login("alice", "alice-pw", 530);
+    } finally {
+      process.env.S3_SECRET_ACCESS_KEY = secret;
+    }
+    // Before: also "warn stale multipart uploads not swept", telling the admin to allow s3:ListBucketMultipartUploads.
+    expect(logged.filter((l) => l.level === "warn")).toEqual([]);
+    expect(logged).toContainEqual({ level: "error", event: "object store unavailable", reason: "the object store refused the credentials" });
+  }, 60_000);
 });
