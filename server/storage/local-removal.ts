@@ -4,6 +4,63 @@
 import * as fs from "node:fs";
 import { StorageError } from "./backend.ts";
 import { closeQuietly, pathNamesOpenFile, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
+import type { VerdictLock } from "./local-name-lock.ts";
+
+/**
+ * Who gives a removed file's bytes back is decided twice: by the removal (a lock held by a writer:
+ * nothing, the writer will) and by the writer when it ends (its file gone: it gives back its bytes;
+ * still there: it keeps them). Within one process each verdict is synchronous with its act, so they
+ * cannot cross. Under --workers (and --state) they ran at the same moment in two processes: an APPE
+ * on one worker ended and found its file still there, a DELE on the other, which had found its lock
+ * still held a moment before, then removed it giving back nothing, and the file's bytes stayed in
+ * the quota for good (SITE QUOTA 400,000 above the disk after 10 s of six sessions). Each verdict
+ * and its act (the removal; the writer's end, to the closing of its descriptor, which lets its lock
+ * go) now run holding the file's verdict lock, seen by every process (local-name-lock.ts): the
+ * removal decides either before the writer's end (which then finds its file gone) or after it (then
+ * the writer's lock is free and the removal gives back the file's size). Null: this process alone
+ * serves the root, and nothing more is needed.
+ */
+export type VerdictLocks = VerdictLock | null;
+
+/** How often, and how long apart, a writer's end asks again for a verdict lock held elsewhere (held for a few system calls). */
+const VERDICT_TRIES = 500;
+const VERDICT_PAUSE_MS = 2;
+
+/**
+ * A writer's end (in-place upload, overwrite, claim let go): take the verdict lock of its open file
+ * `fd`, waiting while another process's removal holds it. Resolves to its release. After
+ * VERDICT_TRIES (a holder stopped, never a removal's few system calls) it goes on unguarded.
+ */
+export async function verdictOf(fd: number, verdicts: VerdictLocks): Promise<() => void> {
+  if (!verdicts) return () => {};
+  for (let i = 0; i < VERDICT_TRIES; i++) {
+    const release = verdicts(fd);
+    if (release !== "busy") return release;
+    await Bun.sleep(VERDICT_PAUSE_MS);
+  }
+  return () => {};
+}
+
+/** Run a writer's end `end` (its verdict, and the closing of its descriptor `fd`) under the file's verdict lock. */
+export async function underVerdict<T>(fd: number, verdicts: VerdictLocks, end: () => T): Promise<T> {
+  const verdict = await verdictOf(fd, verdicts);
+  try {
+    return end();
+  } finally {
+    verdict();
+  }
+}
+
+/** verdictOf for a caller that cannot wait for the event loop (a claim let go by disposal): briefer pauses, at most ~10 ms. */
+export function verdictNow(fd: number, verdicts: VerdictLocks): () => void {
+  if (!verdicts) return () => {};
+  for (let i = 0; i < 100; i++) {
+    const release = verdicts(fd);
+    if (release !== "busy") return release;
+    Bun.sleepSync(0.1);
+  }
+  return () => {};
+}
 
 /** The size of an open file that is no longer in any directory (removed or replaced while open), else 0. */
 export function removedSize(fd: number): number {
@@ -28,10 +85,11 @@ export function removedSize(fd: number): number {
  * upload's: of two DELEs of one file on two workers one removed it giving back nothing, the other
  * failed (550), and the quota kept the file's bytes for good (1 round in 150). So a busy lock, or a
  * name that no longer names the file locked, is RemovalBusy until `lastTry` (see `removing`): only a
- * lock held that long is an upload's. A file gone since the lstat was removed, and given back, by
+ * lock held that long is an upload's, and the last try decides under the file's verdict lock
+ * (`verdicts`, see VerdictLocks). A file gone since the lstat was removed, and given back, by
  * another process: nothing to give back here.
  */
-export function freedByRemoval(path: string, st: fs.Stats, remove: () => void, lastTry = true): number {
+export function freedByRemoval(path: string, st: fs.Stats, remove: () => void, lastTry = true, verdicts: VerdictLocks = null): number {
   if (!st.isFile()) {
     remove();
     return 0;
@@ -48,14 +106,23 @@ export function freedByRemoval(path: string, st: fs.Stats, remove: () => void, l
     }
     // Unreadable (SITE CHMOD 000): no lock to ask; the lstat's size is the best known.
   }
+  let verdict: (() => void) | null = null;
   try {
-    const locked = fd >= 0 && tryLockExclusive(fd);
+    let locked = fd >= 0 && tryLockExclusive(fd);
     if (fd >= 0 && !lastTry && (!locked || !pathNamesOpenFile(path, fd))) throw new RemovalBusy();
+    if (fd >= 0 && !locked && verdicts) {
+      // The writer may be ending right now in another process: decide under the verdict lock (VerdictLocks).
+      const taken = verdicts(fd);
+      if (taken === "busy") throw new VerdictBusy();
+      verdict = taken;
+      locked = tryLockExclusive(fd); // it ended before we took it: its lock is free now
+    }
     const written = fd >= 0 && !locked;
     const size = fd >= 0 ? fs.fstatSync(fd).size : st.size;
     remove();
     return written ? 0 : size;
   } finally {
+    verdict?.();
     if (fd >= 0) closeQuietly(fd);
   }
 }
@@ -67,6 +134,9 @@ export class RemovalBusy extends StorageError {
   }
 }
 
+/** A removal's last try met a verdict lock held by a writer's end: the same last try comes again a moment later. */
+class VerdictBusy extends RemovalBusy {}
+
 /** Tries of `removing` before a busy lock counts as an upload's, and the pause between them (the event loop runs meanwhile). */
 const BUSY_TRIES = 25;
 const BUSY_PAUSE_MS = 2;
@@ -77,11 +147,14 @@ const BUSY_PAUSE_MS = 2;
  * is synchronous from its lstat to the removal, so within one process nothing slips in between.
  */
 export async function removing<T>(attempt: (lastTry: boolean) => T): Promise<T> {
-  for (let i = 0; ; i++) {
+  for (let i = 0, waits = 0; ; ) {
     try {
       return attempt(i === BUSY_TRIES);
     } catch (err) {
-      if (!(err instanceof RemovalBusy) || i === BUSY_TRIES) throw err;
+      if (!(err instanceof RemovalBusy)) throw err;
+      if (err instanceof VerdictBusy) {
+        if (++waits > VERDICT_TRIES) throw err;
+      } else if (i++ === BUSY_TRIES) throw err;
     }
     await Bun.sleep(BUSY_PAUSE_MS);
   }

@@ -11,7 +11,7 @@ import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
-import { freedByRemoval, removing, renameToFree } from "./local-removal.ts";
+import { freedByRemoval, removing, renameToFree, underVerdict, verdictOf, type VerdictLocks } from "./local-removal.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -86,10 +86,11 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
  * Open an upload at `real` (already checked to be inside the root). `tempDir` opens the root's TEMP_DIR.
  * O_NOFOLLOW: a symlink swapped in after the check makes the open fail instead of being followed.
  * `claimed`: the locked descriptor of claimLocalUpload for this target and mode, owned from here on.
+ * `verdicts`: other processes serve the root; the upload ends under its file's verdict lock (VerdictLocks).
  */
-export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null): Upload {
+export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null, verdicts: VerdictLocks = null): Upload {
   try {
-    if (mode.kind === "truncate") return atomicUpload(real, fileMode(mode), tempDir, toError);
+    if (mode.kind === "truncate") return atomicUpload(real, fileMode(mode), tempDir, toError, verdicts);
     const fd = claimed ?? openLocked(real, mode, false)!;
     const before = sizeOf(fd);
     if (mode.kind === "offset" && mode.offset > before) {
@@ -108,26 +109,30 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
       if (unlinked(fd)) return 0 - before; // not -before: -0 for a new file
       return mode.kind === "append" ? writer.stored() : sizeOf(fd) - before;
     };
+    // The delta is this writer's verdict: it, and the closing that lets the file's lock go, run under the file's verdict lock.
+    const ending = (end: () => number) => underVerdict(fd, verdicts, end);
     return endsOnce(
       writer,
       {
-        async commit() {
-          try {
-            if (mode.kind === "offset") fs.ftruncateSync(fd, start + writer.stored());
-          } catch (err) {
+        commit: () =>
+          ending(() => {
+            try {
+              if (mode.kind === "offset") fs.ftruncateSync(fd, start + writer.stored());
+            } catch (err) {
+              const d = delta();
+              closeQuietly(fd);
+              throw new InPlaceCommitError(toError(err), d);
+            }
             const d = delta();
-            closeQuietly(fd);
-            throw new InPlaceCommitError(toError(err), d);
-          }
-          const d = delta();
-          fs.closeSync(fd);
-          return d;
-        },
-        async abort() {
-          const d = delta();
-          fs.closeSync(fd);
-          return d;
-        },
+            fs.closeSync(fd);
+            return d;
+          }),
+        abort: () =>
+          ending(() => {
+            const d = delta();
+            fs.closeSync(fd);
+            return d;
+          }),
       },
       // Only a new file is hashed whole from byte 0 (APPE and REST+STOR keep earlier bytes).
       mode.kind === "create" ? fd : null,
@@ -139,7 +144,7 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
 }
 
 /** Overwrite: write a temp file, then rename it over the target (readers see the old or the new file). */
-function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError: ToStorageError): Upload {
+function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError: ToStorageError, verdicts: VerdictLocks): Upload {
   // The temp directory stays open (the temp file's path goes through it) until the upload ends.
   const dirFd = tempDir();
   let temp: string;
@@ -154,6 +159,9 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
   const writer = fileWriter(fd, 0, toError);
   return endsOnce(writer, {
     async commit() {
+      // Renamed in, the file keeps the temp file's lock until closed: a removal on its last try in
+      // another process took it for an in-place writer's and gave back nothing. So under its verdict lock.
+      const verdict = await verdictOf(fd, verdicts);
       try {
         const st = fs.fstatSync(fd);
         const size = st.size;
@@ -173,7 +181,7 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
             // owner's read and write the temp file kept (the process umask was applied at creation).
             fs.fchmodSync(fd, st.mode & perm);
           }
-          return size - (old ? freedByRemoval(real, old, () => fs.renameSync(temp, real), lastTry) : (renameToFree(temp, real), 0));
+          return size - (old ? freedByRemoval(real, old, () => fs.renameSync(temp, real), lastTry, verdicts) : (renameToFree(temp, real), 0));
         });
         fs.closeSync(fd);
         return delta;
@@ -182,6 +190,7 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
         unlinkQuietly(temp);
         throw toError(err);
       } finally {
+        verdict();
         closeQuietly(dirFd);
       }
     },

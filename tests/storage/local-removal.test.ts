@@ -1,12 +1,14 @@
 // Removals under --workers: another process's removal of the same file holds its lock for a moment,
 // and that lock is not an upload's; the file's bytes are given back to the quota once.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError } from "../../server/storage/backend.ts";
 import { LocalStorage } from "../../server/storage/local.ts";
-import { RemovalBusy, renameToFree } from "../../server/storage/local-removal.ts";
+import { freedByRemoval, RemovalBusy, removing, renameToFree } from "../../server/storage/local-removal.ts";
+import { verdictLocks } from "../../server/storage/local-name-lock.ts";
+import { TEMP_DIR } from "../../server/storage/local-upload.ts";
 
 const roots: string[] = [];
 afterEach(() => {
@@ -80,3 +82,55 @@ test("a rename to a name found free never replaces a file put there since: busy,
   renameToFree(join(root, "a"), join(root, "c"));
   expect(readFileSync(join(root, "c"), "utf8")).toBe("a");
 });
+
+/**
+ * Another worker's APPE of `file` (LocalStorage, shared root): it writes 5,000 bytes and says
+ * "writing"; once `endFile` exists it commits and writes its delta to `doneFile`.
+ */
+function appenderElsewhere(root: string, endFile: string, doneFile: string) {
+  const localTs = join(import.meta.dir, "../../server/storage/local.ts");
+  const script = `import { LocalStorage } from ${JSON.stringify(localTs)}; import * as fs from "node:fs";
+const storage = new LocalStorage(${JSON.stringify(root)}, { sharedNames: true });
+const upload = await storage.openWrite("f", { kind: "append" });
+await upload.write(new Uint8Array(5_000));
+console.log("writing");
+while (!fs.existsSync(${JSON.stringify(endFile)})) await Bun.sleep(1);
+fs.writeFileSync(${JSON.stringify(doneFile)}, String(await upload.commit()));`;
+  return Bun.spawn(["bun", "-e", script], { stdout: "pipe", stderr: "inherit" });
+}
+
+test("--workers: an APPE ending on another worker while a DELE here removes its file, after finding its lock held, is given back once", async () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  const file = join(root, "f");
+  writeFileSync(file, new Uint8Array(10_000));
+  mkdirSync(join(root, TEMP_DIR));
+  const verdicts = verdictLocks(() => openSync(join(root, TEMP_DIR), "r"));
+  const [endFile, doneFile] = [join(root, "end"), join(root, "done")];
+  const other = appenderElsewhere(root, endFile, doneFile);
+  try {
+    expect(await line(other.stdout.getReader())).toBe("writing");
+    // This DELE's removal (LocalStorage.remove's), the other worker's APPE ending in the moment
+    // between its verdict (the lock held: the upload gives the bytes back) and the unlink.
+    const freed = await removing((lastTry) =>
+      freedByRemoval(
+        file,
+        lstatSync(file),
+        () => {
+          writeFileSync(endFile, "");
+          for (let i = 0; i < 300 && !existsSync(doneFile); i++) Bun.sleepSync(1);
+          unlinkSync(file);
+        },
+        lastTry,
+        verdicts,
+      ),
+    );
+    expect(await other.exited).toBe(0);
+    const delta = Number(readFileSync(doneFile, "utf8"));
+    // The quota: 10,000 bytes before, then the two changes; the file is gone. Before, the APPE found
+    // its file still there and kept its bytes (+5,000), the DELE gave back nothing: 15,000 for good.
+    expect({ freed, delta, used: 10_000 + delta - freed }).toEqual({ freed: 0, delta: -10_000, used: 0 });
+  } finally {
+    other.kill(9);
+  }
+}, 30_000);
