@@ -1,6 +1,7 @@
 // A new name's reservation as other processes see it (--workers): a lock file in the root's temp
 // directory, named by a digest of the reservation's id, held with flock(2) while reserved. The lock
-// belongs to the open file, so a worker that dies lets its names go with it.
+// belongs to the open file, so a worker that dies lets its names go with it. The verdict locks of
+// files (verdictLocks, for local-removal.ts) are such lock files too.
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";

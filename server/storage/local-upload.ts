@@ -11,7 +11,7 @@ import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
-import { freedByRemoval, removing, renameToFree, underVerdict, verdictOf, type VerdictLocks } from "./local-removal.ts";
+import { freedByRemoval, removing, renameToFree, underVerdict, verdictNow, verdictOf, type VerdictLocks } from "./local-removal.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -31,7 +31,7 @@ type InPlaceMode = Exclude<WriteMode, { kind: "truncate" }>;
  * Open the target of an in-place mode and take its writer's lock; the descriptor then owns the lock.
  * With `existingOnly` nothing is created: null when the name is missing. Throws errno errors or StorageError.
  */
-function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): number | null {
+function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean, verdicts: VerdictLocks): number | null {
   const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   // New files open read-write: the hashing thread reads them back (hashAlong).
   let flags = mode.kind === "create" ? O_RDWR | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
@@ -50,20 +50,27 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): num
       fs.closeSync(fd);
       throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
     }
-    // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
-    // each booked "size now − size when it opened": the one that cut the file back was credited with
-    // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
-    if (!tryLockExclusive(fd)) {
+    // Under the file's verdict lock (VerdictLocks): a removal in another process must not take this
+    // lock, before the check below lets it go, for a writer's.
+    const verdict = verdictNow(fd, verdicts);
+    try {
+      // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
+      // each booked "size now − size when it opened": the one that cut the file back was credited with
+      // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
+      if (!tryLockExclusive(fd)) {
+        fs.closeSync(fd);
+        throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
+      }
+      // Between the open and the lock another worker's RNTO or DELE may have taken the name (it locked
+      // the file, unlocked, so it found free): a lock on a file no longer named guards nothing, and an
+      // upload into it was lost with a 226 (a new name), or gave back the bytes the remover had already
+      // given back (APPE, REST+STOR). Open the name again: it is then what that rename left, as if the
+      // rename had come first (an existing name for a STOR of a new one: 550).
+      if (pathNamesOpenFile(real, fd)) return fd;
       fs.closeSync(fd);
-      throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
+    } finally {
+      verdict();
     }
-    // Between the open and the lock another worker's RNTO or DELE may have taken the name (it locked
-    // the file, unlocked, so it found free): a lock on a file no longer named guards nothing, and an
-    // upload into it was lost with a 226 (a new name), or gave back the bytes the remover had already
-    // given back (APPE, REST+STOR). Open the name again: it is then what that rename left, as if the
-    // rename had come first (an existing name for a STOR of a new one: 550).
-    if (pathNamesOpenFile(real, fd)) return fd;
-    fs.closeSync(fd);
   }
   throw new StorageError("transient", "file busy", "the file is being changed by another session");
 }
@@ -73,10 +80,10 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): num
  * file, open it and take its lock, changing nothing (no O_CREAT, no write). The descriptor, to be
  * handed to openLocalUpload; null when there is nothing to claim (another mode, a missing name).
  */
-export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStorageError): number | null {
+export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStorageError, verdicts: VerdictLocks = null): number | null {
   if (mode.kind !== "append" && mode.kind !== "offset") return null;
   try {
-    return openLocked(real, mode, true);
+    return openLocked(real, mode, true, verdicts);
   } catch (err) {
     throw toError(err);
   }
@@ -91,7 +98,7 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
 export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null, verdicts: VerdictLocks = null): Upload {
   try {
     if (mode.kind === "truncate") return atomicUpload(real, fileMode(mode), tempDir, toError, verdicts);
-    const fd = claimed ?? openLocked(real, mode, false)!;
+    const fd = claimed ?? openLocked(real, mode, false, verdicts)!;
     const before = sizeOf(fd);
     if (mode.kind === "offset" && mode.offset > before) {
       fs.closeSync(fd);

@@ -267,7 +267,7 @@ export class LocalStorage implements Storage {
     if (mode.kind === "create") return takeNewName(jail, parent, tempDir, verdicts);
     let fd: number | null;
     try {
-      fd = claimLocalUpload(parent.path, mode, storageError);
+      fd = claimLocalUpload(parent.path, mode, storageError, verdicts);
     } catch (err) {
       closeQuietly(parent.fd);
       throw err;
@@ -327,12 +327,14 @@ export class LocalStorage implements Storage {
     return removing((lastTry) => sync(() => {
       using src = jail.parent(from);
       using dst = jail.parent(to);
-      fs.lstatSync(src.path);
+      const srcSt = fs.lstatSync(src.path);
       if (from === to) return 0;
       if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
       // Synchronous, as remove: the replaced file's bytes are counted once (across workers: the
       // source held under its lock, a free target renamed to only while still free).
       const old = fs.lstatSync(dst.path, { throwIfNoEntry: false });
+      // Two names of one file (hard links): rename(2) changes nothing (and its verdict lock is the source's, held).
+      if (old && old.dev === srcSt.dev && old.ino === srcSt.ino) return 0;
       const rename = (toFree: boolean) => {
         try {
           if (toFree) renameToFree(src.path, dst.path);
@@ -343,13 +345,14 @@ export class LocalStorage implements Storage {
           throw err;
         }
       };
-      return holdingLock(src.path, lastTry, () => {
+      const move = () => {
         if (!old) {
           rename(true);
           return 0;
         }
         return freedByRemoval(dst.path, old, () => rename(false), lastTry, verdicts);
-      });
+      };
+      return holdingLock(src.path, lastTry, move, verdicts);
     }));
   }
 

@@ -1,7 +1,7 @@
 // Removals under --workers: another process's removal of the same file holds its lock for a moment,
 // and that lock is not an upload's; the file's bytes are given back to the quota once.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError } from "../../server/storage/backend.ts";
@@ -134,3 +134,71 @@ test("--workers: an APPE ending on another worker while a DELE here removes its 
     other.kill(9);
   }
 }, 30_000);
+
+/**
+ * Another worker's RNTO of `root`/f to g (holdingLock, as LocalStorage.rename runs it): it says
+ * "moving" holding the file's lock (and verdict lock), and renames once `goFile` exists.
+ */
+function moverElsewhere(root: string, goFile: string) {
+  const removalTs = join(import.meta.dir, "../../server/storage/local-removal.ts");
+  const lockTs = join(import.meta.dir, "../../server/storage/local-name-lock.ts");
+  const script = `import { holdingLock } from ${JSON.stringify(removalTs)}; import { verdictLocks } from ${JSON.stringify(lockTs)};
+import * as fs from "node:fs";
+const verdicts = verdictLocks(() => fs.openSync(${JSON.stringify(join(root, TEMP_DIR))}, "r"));
+holdingLock(${JSON.stringify(join(root, "f"))}, false, () => {
+  console.log("moving");
+  for (let i = 0; i < 3000 && !fs.existsSync(${JSON.stringify(goFile)}); i++) Bun.sleepSync(1);
+  fs.renameSync(${JSON.stringify(join(root, "f"))}, ${JSON.stringify(join(root, "g"))});
+}, verdicts);`;
+  return Bun.spawn(["bun", "-e", script], { stdout: "pipe", stderr: "inherit" });
+}
+
+test("--workers: a DELE meeting another worker's RNTO of the file, holding its lock, never removes it giving back nothing", async () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  writeFileSync(join(root, "f"), new Uint8Array(10_000));
+  mkdirSync(join(root, TEMP_DIR));
+  const goFile = join(root, "go");
+  const other = moverElsewhere(root, goFile);
+  try {
+    expect(await line(other.stdout.getReader())).toBe("moving");
+    const storage = new LocalStorage(root, { sharedNames: true });
+    const mine = storage.remove("f").then(
+      (freed) => ({ freed }),
+      (err) => ({ kind: err instanceof StorageError ? err.kind : String(err) }),
+    );
+    await Bun.sleep(150); // past the ~50 ms after which a lock still held counts as an upload's
+    writeFileSync(goFile, "");
+    // Before: the DELE took the move's lock for an upload's and unlinked f giving back nothing (its
+    // upload would), and the move then failed: the file's 10,000 bytes stayed in the quota for good.
+    expect(await mine).toEqual({ kind: "not-found" });
+    expect(await other.exited).toBe(0);
+    expect(readFileSync(join(root, "g")).length).toBe(10_000);
+  } finally {
+    other.kill(9);
+  }
+}, 30_000);
+
+test("a removal's last try that finds the name gone acts on nothing: it looks again", () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  const file = join(root, "f");
+  writeFileSync(file, "x");
+  const st = lstatSync(file);
+  unlinkSync(file); // another worker's DELE, between this removal's lstat and its look
+  let acted = false;
+  // Before: it unlinked (or renamed over) the name unseen, and whatever file had come under it
+  // since (another worker's upload) went with nothing given back.
+  expect(() => freedByRemoval(file, st, () => (acted = true), true)).toThrow(RemovalBusy);
+  expect(acted).toBe(false);
+});
+
+test("--workers: an RNTO onto another name of the same file (a hard link) changes nothing and gives back nothing", async () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  writeFileSync(join(root, "a"), "12345");
+  linkSync(join(root, "a"), join(root, "b"));
+  const storage = new LocalStorage(root, { sharedNames: true });
+  expect(await storage.rename("a", "b")).toBe(0);
+  expect([readFileSync(join(root, "a"), "utf8"), readFileSync(join(root, "b"), "utf8")]).toEqual(["12345", "12345"]);
+});
