@@ -7,7 +7,7 @@ import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./ba
 import { closeQuietly, type Jail, type Parent } from "./local-jail.ts";
 import { storageError } from "./local-errors.ts";
 import { openLocalUpload, type OpenTempDir } from "./local-upload.ts";
-import { removedSize } from "./local-removal.ts";
+import { removedSize, verdictNow, type VerdictLocks } from "./local-removal.ts";
 import { lockName, unlockName, type NameLock } from "./local-name-lock.ts";
 
 const BUSY = ["transient", "file busy", "the file is being uploaded by another session"] as const;
@@ -41,6 +41,8 @@ export abstract class LocalWriteClaim implements WriteClaim {
     /** The name inside the open parent (`/proc/self/fd/N/name`). */
     protected readonly path: string,
     protected readonly tempDir: OpenTempDir,
+    /** Other processes serve the root: the verdict locks of local-removal.ts (VerdictLocks). */
+    protected readonly verdicts: VerdictLocks,
   ) {}
 
   abstract start(mode: WriteMode): Upload;
@@ -53,7 +55,7 @@ export abstract class LocalWriteClaim implements WriteClaim {
     const { jail, parentFd } = this;
     try {
       // As in openWrite: the closure keeps the jail (through which its temp directory is opened) reachable.
-      return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, claimedFd), () => {
+      return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, claimedFd, this.verdicts), () => {
         closeQuietly(parentFd);
         void jail;
       });
@@ -69,8 +71,8 @@ export abstract class LocalWriteClaim implements WriteClaim {
  * descriptor. Started, both pass to the upload; released unstarted, both are closed (the lock with them).
  */
 export class LocalClaim extends LocalWriteClaim {
-  constructor(jail: Jail, parentFd: number, path: string, private readonly fd: number, tempDir: OpenTempDir) {
-    super(jail, parentFd, path, tempDir);
+  constructor(jail: Jail, parentFd: number, path: string, private readonly fd: number, tempDir: OpenTempDir, verdicts: VerdictLocks) {
+    super(jail, parentFd, path, tempDir, verdicts);
   }
 
   start(mode: WriteMode): Upload {
@@ -80,9 +82,12 @@ export class LocalClaim extends LocalWriteClaim {
   release(): number {
     if (this.spent) return 0;
     this.spent = true;
-    // Removed or renamed over while held: freedByRemoval gave nothing back for it, so this does.
+    // Removed or renamed over while held: freedByRemoval gave nothing back for it, so this does
+    // (a verdict, taken with the lock let go under the file's verdict lock: VerdictLocks).
+    const verdict = verdictNow(this.fd, this.verdicts);
     const freed = removedSize(this.fd);
     closeQuietly(this.fd);
+    verdict();
     closeQuietly(this.parentFd);
     return freed;
   }
@@ -106,22 +111,24 @@ export class NewNameClaim extends LocalWriteClaim {
     tempDir: OpenTempDir,
     private readonly id: string,
     private readonly lock: NameLock | null,
+    verdicts: VerdictLocks,
   ) {
-    super(jail, parent.fd, parent.path, tempDir);
+    super(jail, parent.fd, parent.path, tempDir, verdicts);
   }
 
   /**
    * Reserve `parent`'s entry `name`; throws "file busy" (450) while another upload has it reserved.
-   * `shared`: other processes serve the root too, and see the reservation. Owns `parent` once returned.
+   * `verdicts` (VerdictLocks): set when other processes serve the root too; they then see the
+   * reservation. Owns `parent` once returned.
    */
-  static take(jail: Jail, parent: Parent, tempDir: OpenTempDir, shared: boolean): NewNameClaim {
+  static take(jail: Jail, parent: Parent, tempDir: OpenTempDir, verdicts: VerdictLocks): NewNameClaim {
     const dir = fs.fstatSync(parent.fd);
     const id = `${dir.dev}:${dir.ino}/${parent.name}`;
     if (newNames.has(id)) throw new StorageError(...BUSY);
-    const lock = shared ? lockName(tempDir, id) : null;
+    const lock = verdicts ? lockName(tempDir, id) : null;
     if (lock === "busy") throw new StorageError(...BUSY);
     newNames.add(id);
-    return new NewNameClaim(jail, parent, tempDir, id, lock);
+    return new NewNameClaim(jail, parent, tempDir, id, lock, verdicts);
   }
 
   start(mode: WriteMode): Upload {

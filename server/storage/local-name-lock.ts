@@ -1,6 +1,7 @@
 // A new name's reservation as other processes see it (--workers): a lock file in the root's temp
 // directory, named by a digest of the reservation's id, held with flock(2) while reserved. The lock
-// belongs to the open file, so a worker that dies lets its names go with it.
+// belongs to the open file, so a worker that dies lets its names go with it. The verdict locks of
+// files (verdictLocks, for local-removal.ts) are such lock files too.
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
@@ -22,6 +23,12 @@ export interface NameLock {
  * full disk, a temp directory that is not one): the caller's in-process reservation is then all there is.
  */
 export function lockName(tempDir: OpenTempDir, id: string): NameLock | "busy" | null {
+  const lock = lockFile(tempDir, id);
+  return lock === "raced" ? null : lock;
+}
+
+/** lockName; "raced": each try found the file unlinked by its holder between our open and our lock. */
+function lockFile(tempDir: OpenTempDir, id: string): NameLock | "busy" | "raced" | null {
   const digest = new Bun.CryptoHasher("sha256").update(id).digest("hex").slice(0, 40);
   let dirFd: number;
   try {
@@ -47,9 +54,40 @@ export function lockName(tempDir: OpenTempDir, id: string): NameLock | "busy" | 
     // the lock counts only while the path still names the file locked.
     if (pathNamesOpenFile(path, fd)) return { fd, dirFd, path };
     closeQuietly(fd);
+    if (attempt === 2) {
+      closeQuietly(dirFd);
+      return "raced";
+    }
   }
   closeQuietly(dirFd);
   return null;
+}
+
+/**
+ * Takes the verdict lock of an open file (see VerdictLocks in local-removal.ts): its release, or
+ * "busy" while another session of any process holds it.
+ */
+export type VerdictLock = (fd: number) => (() => void) | "busy";
+
+/**
+ * The verdict locks of a root that other processes serve too: a lock file per file (device and
+ * inode) in the root's temp directory, held with flock(2) for the few system calls of a verdict, so
+ * a process that dies holding one lets it go. A lock file that cannot be had at all (a read-only or
+ * full disk) leaves the verdict unguarded, as a process alone.
+ */
+export function verdictLocks(tempDir: OpenTempDir): VerdictLock {
+  return (fd) => {
+    let id: string;
+    try {
+      const st = fs.fstatSync(fd);
+      id = `verdict ${st.dev}:${st.ino}`;
+    } catch {
+      return () => {};
+    }
+    const lock = lockFile(tempDir, id);
+    if (lock === "busy" || lock === "raced") return "busy";
+    return lock ? () => unlockName(lock) : () => {};
+  };
 }
 
 /** Let the name go: unlinked while still locked (see lockName), then closed, which ends the lock. */

@@ -11,7 +11,7 @@ import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
-import { freedByRemoval, removing, renameToFree } from "./local-removal.ts";
+import { freedByRemoval, removing, renameToFree, underVerdict, verdictNow, verdictOf, type VerdictLocks } from "./local-removal.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -31,7 +31,7 @@ type InPlaceMode = Exclude<WriteMode, { kind: "truncate" }>;
  * Open the target of an in-place mode and take its writer's lock; the descriptor then owns the lock.
  * With `existingOnly` nothing is created: null when the name is missing. Throws errno errors or StorageError.
  */
-function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): number | null {
+function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean, verdicts: VerdictLocks): number | null {
   const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   // New files open read-write: the hashing thread reads them back (hashAlong).
   let flags = mode.kind === "create" ? O_RDWR | O_CREAT | O_EXCL : mode.kind === "append" ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
@@ -50,20 +50,27 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): num
       fs.closeSync(fd);
       throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
     }
-    // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
-    // each booked "size now − size when it opened": the one that cut the file back was credited with
-    // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
-    if (!tryLockExclusive(fd)) {
+    // Under the file's verdict lock (VerdictLocks): a removal in another process must not take this
+    // lock, before the check below lets it go, for a writer's.
+    const verdict = verdictNow(fd, verdicts);
+    try {
+      // One in-place writer per file at a time (across workers too: flock). Two REST+STORs of one file
+      // each booked "size now − size when it opened": the one that cut the file back was credited with
+      // the other's bytes (1,400,002 bytes stored under a 1,000,000-byte quota).
+      if (!tryLockExclusive(fd)) {
+        fs.closeSync(fd);
+        throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
+      }
+      // Between the open and the lock another worker's RNTO or DELE may have taken the name (it locked
+      // the file, unlocked, so it found free): a lock on a file no longer named guards nothing, and an
+      // upload into it was lost with a 226 (a new name), or gave back the bytes the remover had already
+      // given back (APPE, REST+STOR). Open the name again: it is then what that rename left, as if the
+      // rename had come first (an existing name for a STOR of a new one: 550).
+      if (pathNamesOpenFile(real, fd)) return fd;
       fs.closeSync(fd);
-      throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
+    } finally {
+      verdict();
     }
-    // Between the open and the lock another worker's RNTO or DELE may have taken the name (it locked
-    // the file, unlocked, so it found free): a lock on a file no longer named guards nothing, and an
-    // upload into it was lost with a 226 (a new name), or gave back the bytes the remover had already
-    // given back (APPE, REST+STOR). Open the name again: it is then what that rename left, as if the
-    // rename had come first (an existing name for a STOR of a new one: 550).
-    if (pathNamesOpenFile(real, fd)) return fd;
-    fs.closeSync(fd);
   }
   throw new StorageError("transient", "file busy", "the file is being changed by another session");
 }
@@ -73,10 +80,10 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean): num
  * file, open it and take its lock, changing nothing (no O_CREAT, no write). The descriptor, to be
  * handed to openLocalUpload; null when there is nothing to claim (another mode, a missing name).
  */
-export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStorageError): number | null {
+export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStorageError, verdicts: VerdictLocks = null): number | null {
   if (mode.kind !== "append" && mode.kind !== "offset") return null;
   try {
-    return openLocked(real, mode, true);
+    return openLocked(real, mode, true, verdicts);
   } catch (err) {
     throw toError(err);
   }
@@ -86,11 +93,12 @@ export function claimLocalUpload(real: string, mode: WriteMode, toError: ToStora
  * Open an upload at `real` (already checked to be inside the root). `tempDir` opens the root's TEMP_DIR.
  * O_NOFOLLOW: a symlink swapped in after the check makes the open fail instead of being followed.
  * `claimed`: the locked descriptor of claimLocalUpload for this target and mode, owned from here on.
+ * `verdicts`: other processes serve the root; the upload ends under its file's verdict lock (VerdictLocks).
  */
-export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null): Upload {
+export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTempDir, toError: ToStorageError, claimed: number | null = null, verdicts: VerdictLocks = null): Upload {
   try {
-    if (mode.kind === "truncate") return atomicUpload(real, fileMode(mode), tempDir, toError);
-    const fd = claimed ?? openLocked(real, mode, false)!;
+    if (mode.kind === "truncate") return atomicUpload(real, fileMode(mode), tempDir, toError, verdicts);
+    const fd = claimed ?? openLocked(real, mode, false, verdicts)!;
     const before = sizeOf(fd);
     if (mode.kind === "offset" && mode.offset > before) {
       fs.closeSync(fd);
@@ -108,26 +116,30 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
       if (unlinked(fd)) return 0 - before; // not -before: -0 for a new file
       return mode.kind === "append" ? writer.stored() : sizeOf(fd) - before;
     };
+    // The delta is this writer's verdict: it, and the closing that lets the file's lock go, run under the file's verdict lock.
+    const ending = (end: () => number) => underVerdict(fd, verdicts, end);
     return endsOnce(
       writer,
       {
-        async commit() {
-          try {
-            if (mode.kind === "offset") fs.ftruncateSync(fd, start + writer.stored());
-          } catch (err) {
+        commit: () =>
+          ending(() => {
+            try {
+              if (mode.kind === "offset") fs.ftruncateSync(fd, start + writer.stored());
+            } catch (err) {
+              const d = delta();
+              closeQuietly(fd);
+              throw new InPlaceCommitError(toError(err), d);
+            }
             const d = delta();
-            closeQuietly(fd);
-            throw new InPlaceCommitError(toError(err), d);
-          }
-          const d = delta();
-          fs.closeSync(fd);
-          return d;
-        },
-        async abort() {
-          const d = delta();
-          fs.closeSync(fd);
-          return d;
-        },
+            fs.closeSync(fd);
+            return d;
+          }),
+        abort: () =>
+          ending(() => {
+            const d = delta();
+            fs.closeSync(fd);
+            return d;
+          }),
       },
       // Only a new file is hashed whole from byte 0 (APPE and REST+STOR keep earlier bytes).
       mode.kind === "create" ? fd : null,
@@ -139,7 +151,7 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
 }
 
 /** Overwrite: write a temp file, then rename it over the target (readers see the old or the new file). */
-function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError: ToStorageError): Upload {
+function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError: ToStorageError, verdicts: VerdictLocks): Upload {
   // The temp directory stays open (the temp file's path goes through it) until the upload ends.
   const dirFd = tempDir();
   let temp: string;
@@ -154,6 +166,9 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
   const writer = fileWriter(fd, 0, toError);
   return endsOnce(writer, {
     async commit() {
+      // Renamed in, the file keeps the temp file's lock until closed: a removal on its last try in
+      // another process took it for an in-place writer's and gave back nothing. So under its verdict lock.
+      const verdict = await verdictOf(fd, verdicts);
       try {
         const st = fs.fstatSync(fd);
         const size = st.size;
@@ -173,7 +188,7 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
             // owner's read and write the temp file kept (the process umask was applied at creation).
             fs.fchmodSync(fd, st.mode & perm);
           }
-          return size - (old ? freedByRemoval(real, old, () => fs.renameSync(temp, real), lastTry) : (renameToFree(temp, real), 0));
+          return size - (old ? freedByRemoval(real, old, () => fs.renameSync(temp, real), lastTry, verdicts) : (renameToFree(temp, real), 0));
         });
         fs.closeSync(fd);
         return delta;
@@ -182,6 +197,7 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
         unlinkQuietly(temp);
         throw toError(err);
       } finally {
+        verdict();
         closeQuietly(dirFd);
       }
     },

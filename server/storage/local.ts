@@ -17,7 +17,8 @@ import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
-import { freedByRemoval, holdingLock, removing, renameToFree } from "./local-removal.ts";
+import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks } from "./local-removal.ts";
+import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, sortedNames, statRounds } from "./local-walk.ts";
 
@@ -29,6 +30,13 @@ import { diskUsage, sortedNames, statRounds } from "./local-walk.ts";
  */
 /** A storage sweeps its temp directory again at most this often, unless a sibling died (sweepAgain). */
 const SWEEP_EVERY_MS = 3_600_000;
+
+/** The opened root: its jail, its temp directory, and its verdict locks when other processes serve it (VerdictLocks). */
+interface Opened {
+  jail: Jail;
+  tempDir: OpenTempDir;
+  verdicts: VerdictLocks;
+}
 
 let sweepRound = 1;
 
@@ -42,7 +50,7 @@ export function sweepAgain(): void {
 }
 
 export class LocalStorage implements Storage {
-  private opened: Promise<{ jail: Jail; tempDir: OpenTempDir }> | null = null;
+  private opened: Promise<Opened> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
   /**
@@ -57,12 +65,13 @@ export class LocalStorage implements Storage {
     private readonly root: string,
     /**
      * Other processes serve this root too (--workers, --state): a new name's reservation also takes a
-     * lock file they see (local-name-lock.ts, ~15 µs per upload); alone, this process's own suffices.
+     * lock file they see (local-name-lock.ts, ~15 µs per upload), and so do the verdicts on who gives
+     * back a removed file's bytes (VerdictLocks); alone, this process's own suffices.
      */
     private readonly opts: { sharedNames?: boolean; ownTempDir?: (removeIfEmpty: () => void) => void } = {},
   ) {}
 
-  private jail(): Promise<{ jail: Jail; tempDir: OpenTempDir }> {
+  private jail(): Promise<Opened> {
     this.opened ??= wrap(async () => {
       const jail = jailFor(await fsp.realpath(this.root));
       const st = fs.fstatSync(jail.rootFd);
@@ -70,7 +79,8 @@ export class LocalStorage implements Storage {
       // The server that makes the temp directory is told, with how to remove it (if empty) when it stops.
       const own = this.opts.ownTempDir;
       const made = own && (() => own(() => jail.removeOwnDirIfEmpty(TEMP_DIR)));
-      return { jail, tempDir: (create?: boolean) => jail.openOwnDir(TEMP_DIR, create, made) };
+      const tempDir = (create?: boolean) => jail.openOwnDir(TEMP_DIR, create, made);
+      return { jail, tempDir, verdicts: this.opts.sharedNames ? verdictLocks(tempDir) : null };
     }).catch((err) => {
       this.opened = null; // a home created later is found then
       throw err;
@@ -223,7 +233,7 @@ export class LocalStorage implements Storage {
       return claim.start(mode);
     }
     checkKey(key);
-    const { jail, tempDir } = await this.jail();
+    const { jail, tempDir, verdicts } = await this.jail();
     this.sweepOnce(tempDir);
     // The upload works on the name inside its opened parent directory (O_NOFOLLOW on the name
     // itself), and holds that directory until it ends.
@@ -231,7 +241,7 @@ export class LocalStorage implements Storage {
     try {
       // The release closure keeps the jail reachable while the upload lives: its temp directory is
       // opened through the jail's root descriptor, which is closed once the jail is unreachable.
-      return releasing(openLocalUpload(parent.path, mode, tempDir, storageError), () => {
+      return releasing(openLocalUpload(parent.path, mode, tempDir, storageError, null, verdicts), () => {
         closeQuietly(parent.fd);
         void jail;
       });
@@ -247,18 +257,17 @@ export class LocalStorage implements Storage {
    */
   async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
     checkKey(key);
-    const { jail, tempDir } = await this.jail();
+    const { jail, tempDir, verdicts } = await this.jail();
     if (mode.kind === "truncate") {
       checkOverwrite(jail, key);
       return null;
     }
     this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it
     const parent = sync(() => jail.parent(key));
-    const shared = this.opts.sharedNames === true;
-    if (mode.kind === "create") return takeNewName(jail, parent, tempDir, shared);
+    if (mode.kind === "create") return takeNewName(jail, parent, tempDir, verdicts);
     let fd: number | null;
     try {
-      fd = claimLocalUpload(parent.path, mode, storageError);
+      fd = claimLocalUpload(parent.path, mode, storageError, verdicts);
     } catch (err) {
       closeQuietly(parent.fd);
       throw err;
@@ -266,11 +275,11 @@ export class LocalStorage implements Storage {
     if (fd === null) {
       // APPE of a missing name creates it, as a STOR of a new name does: it takes the same
       // reservation, or each could get its 150 and the later STOR then 550 (its exclusive create lost).
-      if (mode.kind === "append") return takeNewName(jail, parent, tempDir, shared);
+      if (mode.kind === "append") return takeNewName(jail, parent, tempDir, verdicts);
       closeQuietly(parent.fd);
       return null;
     }
-    return new LocalClaim(jail, parent.fd, parent.path, fd, tempDir);
+    return new LocalClaim(jail, parent.fd, parent.path, fd, tempDir, verdicts);
   }
 
   async mkdir(key: string, perm = 0o777): Promise<void> {
@@ -296,7 +305,7 @@ export class LocalStorage implements Storage {
 
   async remove(key: string): Promise<number> {
     checkKey(key);
-    const { jail } = await this.jail();
+    const { jail, verdicts } = await this.jail();
     // lstat and unlink in one synchronous step: a concurrent overwrite's commit cannot slip between
     // them, so the freed bytes are given back to the quota exactly once (across workers: `removing`).
     return removing((lastTry) =>
@@ -305,7 +314,7 @@ export class LocalStorage implements Storage {
         const st = fs.lstatSync(p.path);
         if (st.isDirectory()) throw new StorageError("is-a-directory");
         // A symlink is removed itself, its target untouched.
-        return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry);
+        return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry, verdicts);
       }),
     );
   }
@@ -314,16 +323,18 @@ export class LocalStorage implements Storage {
     checkKey(from);
     checkKey(to);
     if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
-    const { jail } = await this.jail();
+    const { jail, verdicts } = await this.jail();
     return removing((lastTry) => sync(() => {
       using src = jail.parent(from);
       using dst = jail.parent(to);
-      fs.lstatSync(src.path);
+      const srcSt = fs.lstatSync(src.path);
       if (from === to) return 0;
       if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
       // Synchronous, as remove: the replaced file's bytes are counted once (across workers: the
       // source held under its lock, a free target renamed to only while still free).
       const old = fs.lstatSync(dst.path, { throwIfNoEntry: false });
+      // Two names of one file (hard links): rename(2) changes nothing (and its verdict lock is the source's, held).
+      if (old && old.dev === srcSt.dev && old.ino === srcSt.ino) return 0;
       const rename = (toFree: boolean) => {
         try {
           if (toFree) renameToFree(src.path, dst.path);
@@ -334,13 +345,14 @@ export class LocalStorage implements Storage {
           throw err;
         }
       };
-      return holdingLock(src.path, lastTry, () => {
+      const move = () => {
         if (!old) {
           rename(true);
           return 0;
         }
-        return freedByRemoval(dst.path, old, () => rename(false), lastTry);
-      });
+        return freedByRemoval(dst.path, old, () => rename(false), lastTry, verdicts);
+      };
+      return holdingLock(src.path, lastTry, move, verdicts);
     }));
   }
 
@@ -396,9 +408,9 @@ function jailFor(realRoot: string): Jail {
 }
 
 /** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
-function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, shared: boolean): NewNameClaim {
+function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, verdicts: VerdictLocks): NewNameClaim {
   try {
-    return NewNameClaim.take(jail, parent, tempDir, shared);
+    return NewNameClaim.take(jail, parent, tempDir, verdicts);
   } catch (err) {
     closeQuietly(parent.fd);
     throw err;
