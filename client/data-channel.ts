@@ -44,6 +44,14 @@ async function settled<T>(p: Promise<T>, ms: number): Promise<{ value: T } | { e
   }
 }
 
+/**
+ * A data-connection mode the server refuses for good, and what to do instead. `refused` names the
+ * verb: such a refusal says nothing about the path being listed or fetched (see remoteDirExists).
+ */
+function modeRefused(verb: "PASV" | "PORT", r: FtpReply, mode: string, instead: string): ClientError {
+  return new ClientError(`${verb}: ${describe(r)}; the server refuses ${mode}: ${instead}`, { code: r.code, retryable: false, refused: verb });
+}
+
 /** The data connections of one FtpClient, and what it learned about the server's modes. */
 export class DataChannel {
   constructor(private readonly client: FtpClient) {}
@@ -123,6 +131,8 @@ export class DataChannel {
 
   /** EPSV answered 229 on this connection: later transfers may pipeline it with their command. */
   private epsvWorks = false;
+  /** EPSV was refused with a 5yz (not a 425 "no port free"): with PASV refused so too, there is no passive mode. */
+  private epsvRefusedForGood = false;
 
   private async passiveConnect(mode?: DataMode): Promise<Connection> {
     const host = this.peerHost();
@@ -133,11 +143,16 @@ export class DataChannel {
         port = fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" ")));
         this.epsvWorks = true;
       } else if (mode === "epsv") throw replyError("EPSV", r);
-      else this.noEpsv = true;
+      else {
+        this.noEpsv = true;
+        this.epsvRefusedForGood = r.code >= 500;
+      }
     }
     if (port === null) {
       const r = await this.client.command("PASV");
-      if (r.code !== 227) throw replyError("PASV", r);
+      // EPSV was refused too (this time or earlier): a permanent refusal of both is a server without
+      // passive mode (vsftpd's pasv_enable=NO answers "550 Permission denied.", which read as a file's).
+      if (r.code !== 227) throw mode === undefined && r.code >= 500 && this.epsvRefusedForGood ? modeRefused("PASV", r, "passive mode (EPSV and PASV)", "try --active") : replyError("PASV", r);
       port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
     }
     this.client.opts.trace?.(`* data connection to ${formatEndpoint(host, port)}`);
@@ -218,7 +233,8 @@ export class DataChannel {
       }
       if (!ok) {
         if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused", { kind: "server" });
-        await this.client.expect("PORT", formatHostPort({ host, port: listener.port }), [200], "PORT");
+        const r = await this.client.command("PORT", formatHostPort({ host, port: listener.port }));
+        if (r.code !== 200) throw opts.mode === undefined && r.code >= 500 ? modeRefused("PORT", r, "active mode (EPRT and PORT)", "leave out --active") : replyError("PORT", r);
       }
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
       const { done, further } = await this.startTransfer(verb, arg);

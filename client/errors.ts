@@ -277,3 +277,8 @@ export function describe(r: FtpReply): string {
 export function replyError(what: string, r: FtpReply, refused?: string): ClientError {
   return new ClientError(`${what}: ${describe(r)}`, { code: r.code, retryable: r.code >= 400 && r.code < 500, ...(refused ? { refused } : {}) });
 }
+
+/** The server refused passive or active mode itself (PASV or PORT, after EPSV or EPRT): no path was asked about. */
+export function isDataModeRefusal(err: unknown): boolean {
+  return err instanceof ClientError && (err.refused === "PASV" || err.refused === "PORT");
+}

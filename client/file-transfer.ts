@@ -215,6 +215,9 @@ export async function askDigest(
   if (!asked) return (await remoteSize()) !== null ? "size verified, digest not requested" : "not verified";
   const remote = await asked;
   if (remote) return remote;
-  note.info(`${noDigestReason(client, algo)}; verified size only`);
-  return (await remoteSize()) !== null ? "size verified only" : "not verified";
+  // Worded by what is left: a server without SIZE either (pyftpdlib without it, old hosts) was
+  // said to be "verified size only" just before the file's own line said "not verified".
+  const sized = (await remoteSize()) !== null;
+  note.info(`${noDigestReason(client, algo)}; ${sized ? "verified size only" : "not verified (no size either)"}`);
+  return sized ? "size verified only" : "not verified";
 }

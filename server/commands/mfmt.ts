@@ -5,9 +5,13 @@ import { FtpError, ParseError } from "../../protocol/errors.ts";
 import { formatTimeVal, parseTimeVal } from "../../protocol/listing.ts";
 
 
-/** "YYYYMMDDHHMMSS[.sss] path": the time and the path, or null when the argument has no time in front. */
+/**
+ * "YYYYMMDDHHMMSS[.sss] path": the time and the path, or null when the argument has no time in front.
+ * One space separates them (draft-somers-ftp-mfxx: time-val SP pathname): what follows is the name,
+ * leading spaces included (lftp's `MFMT … ␠lead.txt` set nothing, the name read as "lead.txt").
+ */
 export function splitTimeAndPath(arg: string): { time: string; path: string } | null {
-  const m = /^(\d{14}(?:\.\d{1,3})?) +(.+)$/.exec(arg);
+  const m = /^(\d{14}(?:\.\d{1,3})?) (.+)$/.exec(arg);
   return m ? { time: m[1]!, path: m[2]! } : null;
 }
 

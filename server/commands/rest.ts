@@ -1,6 +1,7 @@
 // REST — RFC 3659 §5: restart the next RETR/STOR at a byte offset.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import { ASCII_NO_RESUME } from "./type.ts";
 
 export const rest: CommandSpec = {
   verbs: ["REST"],
@@ -11,6 +12,14 @@ export const rest: CommandSpec = {
   handle({ session, arg }) {
     const t = arg.trim();
     if (!/^\d{1,15}$/.test(t)) throw new FtpError(501, "REST needs a non-negative byte offset");
+    // Refused here, as ProFTPD and pyftpdlib do (501), not only at the RETR: a client told at REST
+    // (wget -c) downloads the whole file instead, where a 550 to RETR read as "No such file".
+    // The refused REST leaves no offset behind: the next transfer starts at 0, as the client expects.
+    if (session.type === "A" && Number(t) > 0) {
+      session.restOffset = 0;
+      session.rangeEnd = null;
+      throw new FtpError(501, ASCII_NO_RESUME);
+    }
     session.restOffset = Number(t);
     session.rangeEnd = null;
     session.reply(350, `Restart position accepted (${session.restOffset})`);

@@ -93,13 +93,17 @@ export interface ListArgs {
   reverse: boolean;
 }
 
-/** Parse LIST/NLST arguments: ls-style options like "-la" that clients send; only -t and -r change anything. */
+/**
+ * Parse LIST/NLST arguments: ls-style options like "-la" that clients send; only -t and -r change anything.
+ * One space ends an option group, and the path is the rest, kept whole as vsftpd keeps it: a name may
+ * begin or end with a space ("LIST trail.txt␠", "NLST ␠lead.txt" were 550 here). Only spaces left is no path.
+ */
 export function listArgs(arg: string): ListArgs {
-  let rest = arg.trim();
+  let rest = arg;
   let flags = "";
-  for (let m = /^-([a-zA-Z]+)(\s+|$)/.exec(rest); m; m = /^-([a-zA-Z]+)(\s+|$)/.exec(rest)) {
+  for (let m = /^-([a-zA-Z]+)( |$)/.exec(rest); m; m = /^-([a-zA-Z]+)( |$)/.exec(rest)) {
     flags += m[1];
     rest = rest.slice(m[0].length);
   }
-  return { path: rest, byTime: flags.includes("t"), reverse: flags.includes("r") };
+  return { path: rest.trim() === "" ? "" : rest, byTime: flags.includes("t"), reverse: flags.includes("r") };
 }

@@ -21,7 +21,9 @@ export const site: CommandSpec = {
       ]);
       return;
     }
-    if (sub === "CHMOD") return chmod(session, arg.trim().slice(sub.length).trim());
+    // What follows CHMOD is kept whole (no trim): a path may end or begin with a space, as
+    // lftp's "SITE CHMOD 644 ./trail.txt␠" says (trimmed, it named a file that is not there: 550).
+    if (sub === "CHMOD") return chmod(session, arg.replace(/^\s*\S+ ?/, ""));
     if (sub === "UMASK") return umask(session, arg.trim().slice(sub.length).trim());
     // 500, as vsftpd, ProFTPD and Pure-FTPd answer (RFC 959 §5.4 lists 200, 202, 500, 501, 530 for
     // SITE): SITE IDLE (Pure-FTPd's) is among these.
@@ -49,7 +51,7 @@ export const site: CommandSpec = {
  * directory, where the storage has them; needs modify. Not on a home or mount root.
  */
 async function chmod(session: Session, rest: string): Promise<void> {
-  const m = /^([0-7]{3,4}) +(.+)$/.exec(rest);
+  const m = /^([0-7]{3,4}) (.+)$/.exec(rest); // one space, as vsftpd splits: the rest is the path
   if (!m) throw new FtpError(501, "Usage: SITE CHMOD <mode> <path>, e.g. SITE CHMOD 755 run.sh");
   const mode = parseInt(m[1]!, 8);
   if (mode > 0o777) throw new FtpError(550, "Only permission bits (000 to 777) can be set");

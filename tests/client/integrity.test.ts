@@ -6,6 +6,7 @@ import { getFile, putFile, type TransferOptions } from "../../client/operations.
 import { FtpClient } from "../../client/client.ts";
 import { digest, removeDir, runFtpkit, tempDir, transferOptions, waitFor } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
+import { sendsFile, startScriptedServer } from "./scripted-server.ts";
 import type { FakeServer } from "./fake-server-options.ts";
 
 setDefaultTimeout(60_000); // real servers and CLI processes; see BUN-NOTES on the preload
@@ -140,6 +141,17 @@ describe("download verification", () => {
     expect(bad.stderr).toMatch(/crc32 mismatch/);
     expect(existsSync(join(work, "bad.bin"))).toBe(false);
     expect(existsSync(join(work, "bad.bin.ftpkit-corrupt"))).toBe(true);
+  });
+
+  test("a server with neither HASH nor SIZE: the note says not verified, as the file's line does, not \"verified size only\"", async () => {
+    // The scripted server answers 502 to SIZE and HASH: only RETR is scripted.
+    const scripted = startScriptedServer({ feat: ["UTF8"], on: { RETR: sendsFile(payload()) } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${scripted.port}/f.bin`], { cwd: work }).finally(() => scripted.stop());
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the server offers no hash; not verified (no size either)");
+    expect(r.stderr).toContain("200000 bytes");
+    expect(r.stderr).toContain("not verified");
+    expect(r.stderr).not.toContain("verified size only");
   });
 
   test("--hash crc32 against a server without CRC32 checks the size and names the digests it has", async () => {

@@ -1,6 +1,6 @@
 // lftp as a real FTP peer: mirror a nested tree down and back up, compared byte for byte.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomFile, removeDir, tempDir } from "../helpers/peers.ts";
 import { SERVER_KINDS, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -82,5 +82,21 @@ for (const kind of SERVER_KINDS) describe(kind.label("lftp"), () => {
     const down = await lftp(`mirror /round ${join(local, "back")}`);
     expect(down.code).toBe(0);
     expect(tree(join(local, "back"))).toEqual(tree(src));
+  }, 60_000);
+
+  test("mirror -R keeps the modification time of a file whose name begins with a space (MFMT time-val SP name)", async () => {
+    const src = join(local, "src");
+    mkdirSync(src);
+    const then = new Date("2021-02-03T04:05:06Z");
+    for (const name of [" lead.txt", "plain.txt"]) {
+      writeFileSync(join(src, name), `${name}\n`);
+      utimesSync(join(src, name), then, then);
+    }
+    const r = await lftp(`mirror -R ${src} /spaced`);
+    expect(r.code).toBe(0);
+    const up = join(ts.home("alice"), "spaced");
+    expect(statSync(join(up, "plain.txt")).mtime.toISOString()).toBe(then.toISOString());
+    // Before: "550 No such file or directory" to "MFMT 20210203040506  lead.txt"; the time of the upload stayed.
+    expect(statSync(join(up, " lead.txt")).mtime.toISOString()).toBe(then.toISOString());
   }, 60_000);
 });

@@ -275,7 +275,7 @@ describe("TYPE A converts line ends; TYPE I (the default) sends bytes unchanged"
     expect(readFileSync(home("bin.txt"), "utf8")).toBe("a\r\nb\r\n");
   });
 
-  test("in TYPE A: SIZE is refused (550), REST/RANG + RETR/STOR are refused (550), HASH digests the stored bytes", async () => {
+  test("in TYPE A: SIZE is refused (550), REST is refused (501, as ProFTPD and pyftpdlib), a REST from TYPE I or a RANG + RETR/STOR are refused (550), HASH digests the stored bytes", async () => {
     await servers.start();
     writeFileSync(home("t.txt"), stored);
     const w = await servers.login();
@@ -283,11 +283,23 @@ describe("TYPE A converts line ends; TYPE I (the default) sends bytes unchanged"
     const size = await w.cmd("SIZE t.txt");
     expect(size.code).toBe(550);
     expect(size.lines[0]).toContain("ASCII");
-    expect((await w.cmd("REST 3")).code).toBe(350);
-    expect((await w.transfer("RETR t.txt")).first.code).toBe(550);
+    const refused = await w.cmd("REST 3");
+    expect(refused.code).toBe(501);
+    expect(refused.lines[0]).toContain("ASCII");
+    expect((await w.cmd("REST 0")).code).toBe(350);
+    // The refused REST left no offset: the RETR sends the whole text.
+    const whole = await w.transfer("RETR t.txt");
+    expect(whole.final?.code).toBe(226);
+    expect(whole.data.toString()).toBe("line1\r\nline2\r\nline3\r\n");
     expect((await w.cmd("RANG 0 4")).code).toBe(350);
     expect((await w.transfer("RETR t.txt")).first.code).toBe(550);
+    await w.cmd("TYPE I");
     expect((await w.cmd("REST 3")).code).toBe(350);
+    await w.cmd("TYPE A");
+    expect((await w.transfer("RETR t.txt")).first.code).toBe(550);
+    await w.cmd("TYPE I");
+    expect((await w.cmd("REST 3")).code).toBe(350);
+    await w.cmd("TYPE A");
     expect((await w.transfer("STOR t.txt", Buffer.from("x"))).first.code).toBe(550);
     expect(readFileSync(home("t.txt"))).toEqual(stored);
     const h = await w.cmd("HASH t.txt");

@@ -40,6 +40,20 @@ describe("SITE CHMOD", () => {
     w.close();
   });
 
+  test("a path that ends or begins with a space is kept whole (lftp mirror -R: \"SITE CHMOD 644 ./trail.txt \"), as vsftpd keeps it", async () => {
+    const w = await alice();
+    const trail = join(srv.home("alice"), "trail.txt ");
+    const lead = join(srv.home("alice"), " lead.txt");
+    writeFileSync(trail, "t\n");
+    writeFileSync(lead, "l\n");
+    // Before: both 550 "No such file or directory" (the path trimmed to "./trail.txt", "lead.txt").
+    expect((await w.cmd("SITE CHMOD 600 ./trail.txt ")).code).toBe(200);
+    expect(statSync(trail).mode & 0o777).toBe(0o600);
+    expect((await w.cmd("SITE CHMOD 640  lead.txt")).code).toBe(200);
+    expect(statSync(lead).mode & 0o777).toBe(0o640);
+    w.close();
+  });
+
   test("a file made unreadable (000) can be given its bits back", async () => {
     const w = await alice();
     const f = join(srv.home("alice"), "locked.txt");
