@@ -60,10 +60,12 @@ export class Authenticator {
   /** When the failures were last swept of addresses whose window has passed (at most once a window, at a login). */
   private failuresSwept = 0;
   private dummyHash: Promise<string> | null = null;
-  /** inotify on the users file's folder tells us about edits, so most logins skip the stat. */
+  /**
+   * inotify on the users file's folder: an edit is read when it is made, not at the next login (a
+   * broken one is reported at once). Logins still stat the file (7 µs): the event can come after a
+   * login that follows the edit at once (`ftpkit user quota …` then a client).
+   */
   private watcher: FSWatcher | null = null;
-  private dirty = true;
-  private lastCheck = 0;
   /** A users file was read successfully (a broken reload keeps the previous users and this). */
   private loaded = false;
   /** An in-place change being waited out (IN_PLACE_SETTLE_MS): its signature and when it was first seen. */
@@ -132,7 +134,6 @@ export class Authenticator {
    * One save makes several events (its temp file, the rename): they share one read.
    */
   private changed(): void {
-    this.dirty = true;
     if (this.changeTimer) return;
     this.changeTimer = setTimeout(() => {
       this.changeTimer = null;
@@ -217,8 +218,6 @@ export class Authenticator {
     if (this.reloading) await this.reloading;
     this.signature = null;
     this.badSignature = null;
-    this.dirty = true;
-    this.lastCheck = 0;
     await this.refresh();
     return { ok: this.badSignature === null, users: this.users.size };
   }
@@ -258,16 +257,10 @@ export class Authenticator {
 
   /**
    * Reload if the file's stat signature changed; a broken or deleted one keeps the previous users. Cheap
-   * enough to run before every USER: a stat at most (none while the watcher saw no change, for up
-   * to a second), and a parse only when the file changed. login() runs it too.
+   * enough to run before every USER: a stat, and a parse only when the file changed. login() runs it too.
    */
   async refresh(): Promise<void> {
     if (this.reloading) return this.reloading;
-    // With a watcher, stat only after a change event (or once a second, in case an event was missed).
-    const now = performance.now();
-    if (this.watcher && !this.dirty && now - this.lastCheck < 1000) return;
-    this.dirty = false;
-    this.lastCheck = now;
     const sig = await this.stat();
     if (this.reloading) return this.reloading; // another login started the reload meanwhile
     if (sig === this.signature || sig === this.badSignature) return;
@@ -331,7 +324,6 @@ export class Authenticator {
     if (!this.settleTimer) {
       this.settleTimer = setTimeout(() => {
         this.settleTimer = null;
-        this.dirty = true;
         void this.refresh();
       }, IN_PLACE_SETTLE_MS - (now - this.settling.since) + 5);
       (this.settleTimer as { unref?: () => void }).unref?.();

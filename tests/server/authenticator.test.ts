@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { renameSync } from "node:fs";
 import { join } from "node:path";
 import { Authenticator } from "../../server/auth/authenticator.ts";
 import { MemoryLogins } from "../../server/auth/memory-store.ts";
@@ -135,6 +136,18 @@ describe("Authenticator", () => {
     ]);
     expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
     expect(await auth.login("carol", "carol-pw", "127.0.0.1")).not.toBeNull();
+  });
+
+  test("a login right after the users file is replaced reads the new file, though inotify has not told of it yet", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "old-pw" }]);
+    const auth = makeAuth(file);
+    await auth.start();
+    expect(await auth.login("alice", "old-pw", "127.0.0.1")).not.toBeNull();
+    await mkdir(join(dir, "next"));
+    const next = await makeUsersFile(join(dir, "next"), [{ name: "alice", password: "new-pw", home: join(dir, "home/alice") }]);
+    // Swapped in as `ftpkit user passwd` does (a rename), with no turn of the event loop before the login.
+    renameSync(next, file);
+    expect(await auth.login("alice", "new-pw", "127.0.0.1")).not.toBeNull();
   });
 
   test("a cached login is fast and still rejects a wrong password", async () => {
