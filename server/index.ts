@@ -81,7 +81,9 @@ export class FtpServer {
           usersFile: options.usersFile,
           failDelayMs: options.failedLoginDelayMs,
           countFailure: state.noteLoginFailure?.bind(state),
-          log: (msg) => log.warn(msg),
+          // --workers: every worker reads the same file and would say the same lines, once each;
+          // worker 0 (or a lone server) says them, at start and at each reload.
+          log: options.worker ? () => {} : (msg) => log.warn(msg),
         }),
       quotas: new QuotaRegistry((key, limit, measure) => state.createLedger(key, limit, measure)),
       state,

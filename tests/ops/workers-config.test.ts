@@ -1,7 +1,8 @@
 // --workers and configuration errors: at start-up the primary stops at once (see ops/cli.test.ts);
 // once serving, a worker replaced while the users file is broken is retried, and the others go on.
 import { expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { waitFor } from "../helpers/peers.ts";
 import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -25,4 +26,28 @@ test("a worker killed while the users file is broken is retried; the server does
   const w = await SourcedWire.connect(srv.port, "127.0.0.1");
   t.wires.push(w);
   expect((await w.login("alice", "alice-pw")).pass?.code).toBe(230);
+}, 40_000);
+
+test("--workers 2: the users file's load-time warnings are said once, at start and at a reload", async () => {
+  t.dir = tempDir();
+  // Three warnings: a hash no password can match, a home that does not exist, a home that holds the users file.
+  const users = join(t.dir, "users.ini");
+  mkdirSync(join(t.dir, "home", "alice"), { recursive: true });
+  writeFileSync(
+    users,
+    [`[alice]`, `password = "${await Bun.password.hash("alice-pw")}"`, `home = ${join(t.dir, "home", "alice")}`, `[old]`, `password = "$6$salt$hash"`, `home = ${join(t.dir, "home", "alice")}`, `[gone]`, `home = ${join(t.dir, "missing")}`, `[open]`, `home = ${t.dir}`, ``].join("\n"),
+  );
+  const srv = await spawnServe(["--users", users, "--workers", "2"], { cwd: t.dir });
+  t.pid = srv.proc.pid;
+  const log = () => srv.stdout() + srv.stderr();
+  const count = (re: RegExp) => log().split("\n").filter((l) => re.test(l)).length;
+  const lines = [/old's password hash \(\$6\$…\)/, /gone's home .* does not exist/, /open is served .* which holds the users file/];
+  // Each worker says it listens after its users file was read and checked.
+  await waitFor(() => count(/worker listening/) === 2, 15_000, "both workers listening");
+  await waitFor(() => lines.every((re) => count(re) >= 1), 5000, "the warnings");
+  for (const re of lines) expect(count(re)).toBe(1);
+  process.kill(srv.proc.pid, "SIGHUP");
+  await waitFor(() => count(/\breloaded\b/) === 2, 15_000, "both workers reloaded");
+  await waitFor(() => lines.every((re) => count(re) >= 2), 5000, "the warnings again");
+  for (const re of lines) expect(count(re)).toBe(2);
 }, 40_000);
