@@ -114,6 +114,28 @@ export function tryLockExclusive(fd: number): boolean {
 }
 
 /**
+ * Does a process hold a flock(2) lock on the file of device `dev` and inode `ino` (/proc/locks)? For
+ * a file this process cannot open to ask (mode 000, the server not root). False where /proc is not
+ * there to say.
+ */
+export function flockHeldOn(dev: number | bigint, ino: number | bigint): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync("/proc/locks", "latin1");
+  } catch {
+    return false;
+  }
+  const d = BigInt(dev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  // "1: FLOCK  ADVISORY  WRITE 25299 fe:00:2146384 0 EOF" (device in hex, inode in decimal); "->" lines wait for one.
+  for (const m of text.matchAll(/^\d+: FLOCK\s.*?\s([0-9a-f]+):([0-9a-f]+):(\d+)\s/gm)) {
+    if (BigInt(`0x${m[1]}`) === major && BigInt(`0x${m[2]}`) === minor && BigInt(m[3]!) === BigInt(ino)) return true;
+  }
+  return false;
+}
+
+/**
  * `path` still names the file open at `fd` (same device and inode): a lock taken on an open file
  * guards that name only while this holds (a rival may have unlinked or replaced it meanwhile).
  */

@@ -64,10 +64,16 @@ function lockFile(tempDir: OpenTempDir, id: string): NameLock | "busy" | "raced"
 }
 
 /**
- * Takes the verdict lock of an open file (see VerdictLocks in local-removal.ts): its release, or
+ * Takes the verdict lock of an open file, or of a file by its lstat (see VerdictLocks in local-removal.ts): its release, or
  * "busy" while another session of any process holds it.
  */
-export type VerdictLock = (fd: number) => (() => void) | "busy";
+export type VerdictLock = (file: number | FileId) => (() => void) | "busy";
+
+/** A file by device and inode, for one this process cannot open (mode 000): its lstat. */
+export interface FileId {
+  dev: number | bigint;
+  ino: number | bigint;
+}
 
 /**
  * The verdict locks of a root that other processes serve too: a lock file per file (device and
@@ -76,10 +82,10 @@ export type VerdictLock = (fd: number) => (() => void) | "busy";
  * full disk) leaves the verdict unguarded, as a process alone.
  */
 export function verdictLocks(tempDir: OpenTempDir): VerdictLock {
-  return (fd) => {
+  return (file) => {
     let id: string;
     try {
-      const st = fs.fstatSync(fd);
+      const st = typeof file === "number" ? fs.fstatSync(file) : file;
       id = `verdict ${st.dev}:${st.ino}`;
     } catch {
       return () => {};

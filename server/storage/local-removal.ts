@@ -3,8 +3,8 @@
 // (under --workers) another process may be removing at the same moment.
 import * as fs from "node:fs";
 import { StorageError } from "./backend.ts";
-import { closeQuietly, pathNamesOpenFile, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
-import type { VerdictLock } from "./local-name-lock.ts";
+import { closeQuietly, flockHeldOn, pathNamesOpenFile, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
+import type { FileId, VerdictLock } from "./local-name-lock.ts";
 
 /**
  * Who gives a removed file's bytes back is decided twice: by the removal (a lock held by a writer:
@@ -105,14 +105,18 @@ export function freedByRemoval(path: string, st: fs.Stats, remove: () => void, l
   } catch (err) {
     // The next try sees the name as it is now (an unlink then fails, not-found; a rename goes to a free name).
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw lastTry ? new LookAgain() : new RemovalBusy();
-    // Unreadable (SITE CHMOD 000): no lock to ask; the lstat's size is the best known.
+    // Unreadable (SITE CHMOD 000, the server not root): its lock is asked of /proc/locks, below.
   }
   let verdict: (() => void) | null = null;
   try {
-    if (fd >= 0) verdict = takeVerdict(fd, verdicts);
-    const locked = fd >= 0 && tryLockExclusive(fd);
+    verdict = takeVerdict(fd >= 0 ? fd : st, verdicts);
+    // An unreadable file an APPE or REST+STOR opened before its mode went to 000: its upload gives
+    // its bytes back when it finds it gone, so this removal must not too. The lstat's size was given
+    // back by both (a 3,000-byte file appended 5,000 bytes, then deleted: 11,000 bytes given back).
+    const locked = fd >= 0 ? tryLockExclusive(fd) : !flockHeldOn(st.dev, st.ino);
     if (fd >= 0 && !lastTry && (!locked || !pathNamesOpenFile(path, fd))) throw new RemovalBusy();
-    const written = fd >= 0 && !locked;
+    if (fd < 0 && !lastTry && !locked) throw new RemovalBusy();
+    const written = !locked;
     const size = fd >= 0 ? fs.fstatSync(fd).size : st.size;
     remove();
     return written ? 0 : size;
@@ -132,10 +136,10 @@ export class RemovalBusy extends StorageError {
 /** Nothing was changed, and the try (the last too) comes again a moment later: a verdict lock held, a name found gone. */
 class LookAgain extends RemovalBusy {}
 
-/** The verdict lock of the file open at `fd` for a removal or a move; null without `verdicts`; LookAgain while held. */
-function takeVerdict(fd: number, verdicts: VerdictLocks): (() => void) | null {
+/** The verdict lock of the file open at `file` (or of its lstat) for a removal or a move; null without `verdicts`; LookAgain while held. */
+function takeVerdict(file: number | FileId, verdicts: VerdictLocks): (() => void) | null {
   if (!verdicts) return null;
-  const taken = verdicts(fd);
+  const taken = verdicts(file);
   if (taken === "busy") throw new LookAgain();
   return taken;
 }

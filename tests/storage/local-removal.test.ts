@@ -1,7 +1,7 @@
 // Removals under --workers: another process's removal of the same file holds its lock for a moment,
 // and that lock is not an upload's; the file's bytes are given back to the quota once.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError } from "../../server/storage/backend.ts";
@@ -202,3 +202,31 @@ test("--workers: an RNTO onto another name of the same file (a hard link) change
   expect(await storage.rename("a", "b")).toBe(0);
   expect([readFileSync(join(root, "a"), "utf8"), readFileSync(join(root, "b"), "utf8")]).toEqual(["12345", "12345"]);
 });
+
+test("an unreadable file (mode 000, the server not root) deleted while an APPE writes it is given back once, by the upload; with no upload, by the DELE", async () => {
+  // Root opens a mode-000 file all the same: the removal runs as nobody then, in a process of its own.
+  const isRoot = process.getuid?.() === 0;
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  const local = join(import.meta.dir, "../../server/storage/local.ts");
+  const script = `import { LocalStorage } from ${JSON.stringify(local)}; import * as fs from "node:fs";
+const storage = new LocalStorage(${JSON.stringify(root)});
+fs.writeFileSync(${JSON.stringify(join(root, "f"))}, new Uint8Array(3000));
+fs.writeFileSync(${JSON.stringify(join(root, "alone"))}, new Uint8Array(700));
+fs.chmodSync(${JSON.stringify(join(root, "alone"))}, 0);
+const upload = await storage.openWrite("f", { kind: "append" });
+await upload.write(new Uint8Array(5000));
+fs.chmodSync(${JSON.stringify(join(root, "f"))}, 0);
+const freed = await storage.remove("f");
+const settled = await upload.commit();
+console.log(JSON.stringify({ freed, settled, alone: await storage.remove("alone") }));`;
+  if (isRoot) chownSync(root, 65534, 65534);
+  const cmd = ["bun", "-e", script];
+  const proc = Bun.spawn(isRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...cmd] : cmd, { cwd: root, stdout: "pipe", stderr: "inherit" });
+  const timer = setTimeout(() => proc.kill(9), 20_000);
+  const out = await new Response(proc.stdout).text();
+  clearTimeout(timer);
+  expect(await proc.exited).toBe(0);
+  // Before: the DELE gave back the lstat's 8,000 bytes and the upload its 3,000 (11,000 for a 3,000-byte file).
+  expect(JSON.parse(out)).toEqual({ freed: 0, settled: -3000, alone: 700 });
+}, 30_000);
