@@ -103,7 +103,7 @@ export class DataChannel {
       // Refused for want of a data connection (425, 503 "use PORT or PASV first"): the session is
       // in step, and the transfer goes again without pipelining (EPSV again, else PASV).
       if (refused.code === 425 || refused.code === 503) return this.transfer(verb, arg);
-      throw refused.code >= 300 ? replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb) : replyError("EPSV", r);
+      throw refused.code >= 300 ? replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb) : replyError("EPSV", r, "EPSV");
     }
     const host = this.peerHost();
     let conn: Connection;
@@ -137,22 +137,33 @@ export class DataChannel {
   private async passiveConnect(mode?: DataMode): Promise<Connection> {
     const host = this.peerHost();
     let port: number | null = null;
+    /** EPSV's transient refusal (425: no port free now), when PASV is asked instead. */
+    let epsvForNow: FtpReply | null = null;
     if (mode === "epsv" || (mode === undefined && !this.noEpsv)) {
       const r = await this.client.command("EPSV");
       if (r.code === 229) {
         port = fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" ")));
         this.epsvWorks = true;
-      } else if (mode === "epsv") throw replyError("EPSV", r);
+      } else if (mode === "epsv") throw replyError("EPSV", r, "EPSV");
       else {
         this.noEpsv = true;
         this.epsvRefusedForGood = r.code >= 500;
+        if (r.code < 500) epsvForNow = r;
       }
     }
     if (port === null) {
       const r = await this.client.command("PASV");
       // EPSV was refused too (this time or earlier): a permanent refusal of both is a server without
       // passive mode (vsftpd's pasv_enable=NO answers "550 Permission denied.", which read as a file's).
-      if (r.code !== 227) throw mode === undefined && r.code >= 500 && this.epsvRefusedForGood ? modeRefused("PASV", r, "passive mode (EPSV and PASV)", "try --active") : replyError("PASV", r);
+      if (r.code !== 227 && mode === undefined && r.code >= 500 && this.epsvRefusedForGood) throw modeRefused("PASV", r, "passive mode (EPSV and PASV)", "try --active");
+      // EPSV only had no port free (425), and PASV is unknown (500) or refused: passive mode is there,
+      // busy. Said as EPSV's failure, which another try may not meet (EPSV is asked again then); PASV's
+      // 5yz alone read as a lasting refusal: no hint, and get -r called the directory "not found".
+      if (r.code !== 227 && epsvForNow) {
+        this.noEpsv = false;
+        throw new ClientError(`EPSV: ${describe(epsvForNow)}; PASV: ${describe(r)}`, { code: epsvForNow.code, retryable: true, refused: "EPSV" });
+      }
+      if (r.code !== 227) throw replyError("PASV", r, "PASV");
       port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
     }
     this.client.opts.trace?.(`* data connection to ${formatEndpoint(host, port)}`);
@@ -228,13 +239,13 @@ export class DataChannel {
         if (r.code === 200) ok = true;
         // A transient refusal (421 "data channel timed out", 425) says nothing of EPRT itself: PORT on
         // a session the server is closing only failed again, and EPRT was not tried for the rest of the job.
-        else if (opts.mode === "eprt" || (r.code >= 400 && r.code < 500)) throw replyError("EPRT", r);
+        else if (opts.mode === "eprt" || (r.code >= 400 && r.code < 500)) throw replyError("EPRT", r, "EPRT");
         else this.noEprt = true;
       }
       if (!ok) {
         if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused", { kind: "server" });
         const r = await this.client.command("PORT", formatHostPort({ host, port: listener.port }));
-        if (r.code !== 200) throw opts.mode === undefined && r.code >= 500 ? modeRefused("PORT", r, "active mode (EPRT and PORT)", "leave out --active") : replyError("PORT", r);
+        if (r.code !== 200) throw opts.mode === undefined && r.code >= 500 ? modeRefused("PORT", r, "active mode (EPRT and PORT)", "leave out --active") : replyError("PORT", r, "PORT");
       }
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
       const { done, further } = await this.startTransfer(verb, arg);

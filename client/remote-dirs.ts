@@ -23,7 +23,7 @@ export async function remoteDirExists(client: FtpClient, path: string, opts: { s
     // strict (the walk's root): a dropped connection or a 4yz says nothing about the directory, and
     // taken for "missing" it made get -r of an existing empty directory fail as not found.
     if (opts.strict && ((err instanceof ClientError && err.retryable) || client.control.isClosed)) throw err;
-    // No data connection at all (a server without passive mode): the parent was never listed.
+    // No data connection at all (a mode refused, for good or for now; its port unreachable): the parent was never listed.
     if (isDataModeRefusal(err)) throw err;
     return false;
   }

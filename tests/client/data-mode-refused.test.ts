@@ -65,3 +65,20 @@ test("--active where EPRT and PORT are both refused for good: says the server re
   expect(r.stderr).toContain("PORT: Permission denied. (550); the server refuses active mode (EPRT and PORT): leave out --active");
   expect(r.code).toBe(8);
 });
+
+test("get -r where EPSV has no port free (425) and PASV is refused (500): says both, not that the directory is missing, and no advice about modes", async () => {
+  server = start({ EPSV: [425, "Cannot open passive connection"], PASV: [500, "Unknown command"] });
+  const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/d`, "out", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+  expect(r.stderr).not.toContain("not found");
+  expect(r.stderr).toContain("EPSV: Cannot open passive connection (425); PASV: Unknown command (500)");
+  expect(r.stderr).not.toContain("--active");
+  expect(r.code).not.toBe(0);
+});
+
+test("get -r where PASV has no port free (425): the directory is not called missing", async () => {
+  server = start({ EPSV: [500, "Unknown command"], PASV: [425, "Cannot open passive connection"] });
+  const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/d`, "out", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+  expect(r.stderr).not.toContain("not found");
+  expect(r.stderr).toContain("PASV: Cannot open passive connection (425)");
+  expect(r.code).not.toBe(0);
+});
