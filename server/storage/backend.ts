@@ -31,6 +31,19 @@ export class StorageError extends Error {
   }
 }
 
+/** Names the storage backends keep for themselves (temp files of uploads in progress): never listed, never reachable. */
+export function isReservedName(name: string): boolean {
+  return name.startsWith(".ftpkit-");
+}
+
+/**
+ * RMD's words for a directory that lists empty because all it holds are reserved names (put there by
+ * another tool, or left by a server that was killed): a bare "Directory not empty" for ever, RMD after RMD.
+ */
+export function onlyReservedNames(): StorageError {
+  return new StorageError("not-empty", "only reserved names", "it holds only names the server reserves (.ftpkit-…), which FTP neither lists nor removes");
+}
+
 /** An in-place upload's commit failed after its bytes landed: `settled` is the change it left stored. */
 export class InPlaceCommitError extends StorageError {
   constructor(

@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { closeQuietly, fdPath, O_PATH_FLAG, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, uniqueFromDev, type EntryFacts, type Jail } from "./local-jail.ts";
-import type { DirEntry } from "./backend.ts";
+import { isReservedName, type DirEntry } from "./backend.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 
 /** Directories at least this big share one sorted name list between concurrent listings. */
@@ -35,6 +35,29 @@ export async function sortedNames(fd: number): Promise<string[]> {
     sharedNames.set(version, new WeakRef(names));
   }
   return names;
+}
+
+/**
+ * Does the directory at `path` (one rmdir found not empty) hold reserved names only? Read until the
+ * first other name, which an ordinary non-empty directory shows at once.
+ */
+export function holdsOnlyReservedNames(path: string): boolean {
+  let dir: fs.Dir | null = null;
+  try {
+    dir = fs.opendirSync(path);
+    let any = false;
+    for (let e = dir.readSync(); e; e = dir.readSync()) {
+      if (!isReservedName(e.name)) return false;
+      any = true;
+    }
+    return any;
+  } catch {
+    return false;
+  } finally {
+    try {
+      dir?.closeSync();
+    } catch {}
+  }
 }
 
 /** Name lists shared now (tests: none once no listing runs and the garbage collector has run). */

@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import {
+  onlyReservedNames,
   StorageError,
   type DirEntry,
   type EntryStat,
@@ -20,7 +21,7 @@ import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTem
 import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks } from "./local-removal.ts";
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
-import { diskUsage, sortedNames, statRounds } from "./local-walk.ts";
+import { diskUsage, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
 
 /**
  * Files under one real directory, jailed by the kernel (local-jail.ts): every open, create, listing,
@@ -299,7 +300,12 @@ export class LocalStorage implements Storage {
     sync(() => {
       using p = jail.parent(key);
       if (!fs.lstatSync(p.path).isDirectory()) throw new StorageError("not-a-directory");
-      fs.rmdirSync(p.path);
+      try {
+        fs.rmdirSync(p.path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOTEMPTY" && holdsOnlyReservedNames(p.path)) throw onlyReservedNames();
+        throw err;
+      }
     });
   }
 

@@ -2,7 +2,7 @@
 // Directories are key prefixes ("a/b/"); MKD makes a marker object "a/b/" so an empty directory
 // stays visible. Every call is a signed request of our own (s3-request.ts).
 import type { S3Place } from "../../protocol/s3-url.ts";
-import { StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
+import { isReservedName, onlyReservedNames, StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
 import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
 import { moveDir, unfinishedRename } from "./s3-dir-rename.ts";
 import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
@@ -197,11 +197,14 @@ export class S3Storage implements Storage {
    */
   private async notEmpty(prefix: string): Promise<StorageError> {
     let token: string | undefined;
+    let reserved = false;
     for (let pages = 0; pages < 3; pages++) {
       const p = await this.page(prefix, { delimiter: true, token });
-      if (entriesOf(prefix, p).length > 0) return new StorageError("not-empty");
+      const entries = entriesOf(prefix, p);
+      if (entries.some((e) => !isReservedName(e.name))) return new StorageError("not-empty");
+      reserved ||= entries.length > 0;
       token = p.next;
-      if (!token) return new StorageError("not-empty", "only unreachable objects", UNREACHABLE);
+      if (!token) return reserved ? onlyReservedNames() : new StorageError("not-empty", "only unreachable objects", UNREACHABLE);
     }
     return new StorageError("not-empty");
   }

@@ -3,6 +3,7 @@ import { isWithin, normalizeVirtualPath, virtualBasename } from "../../protocol/
 import { hasUnsafeNameChars } from "../../protocol/printable.ts";
 import type { Perm } from "../auth/types.ts";
 import type { Mount } from "./mounts.ts";
+import { isReservedName } from "../storage/backend.ts";
 
 /** Where a virtual path lives: its mount and the key inside that mount's storage. */
 export interface Resolved {
@@ -57,10 +58,7 @@ export function checkNewName(r: Resolved): void {
   if (hasUnsafeNameChars(virtualBasename(r.vpath))) throw new FtpError(553, "File name not allowed: control characters");
 }
 
-/** Names the storage backends keep for themselves (temp files of uploads in progress): never listed, never reachable. */
-export function isReservedName(name: string): boolean {
-  return name.startsWith(".ftpkit-");
-}
+export { isReservedName };
 
 export function requirePerm(r: Resolved, need: Perm): void {
   if (!r.mount.perms.has(need)) throw new FtpError(550, "Permission denied");

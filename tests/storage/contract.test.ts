@@ -387,6 +387,21 @@ for (const b of backends) {
       });
     }
 
+    t("rmdir of a directory holding only reserved names (.ftpkit-…) says so, without naming them; with another name too, the plain not-empty", async ({ storage }) => {
+      const detail = async (p: Promise<unknown>) => p.then(() => "ok", (err: StorageError) => `${err.kind}: ${err.detail ?? ""}`);
+      await storage.mkdir("d");
+      await put(storage, "d/.ftpkit-other-tool", text("x"));
+      expect(await names(storage, "d")).toEqual([]);
+      // Before: a bare not-empty for a directory that lists empty (local and S3 alike).
+      expect(await detail(storage.rmdir("d"))).toBe("not-empty: it holds only names the server reserves (.ftpkit-…), which FTP neither lists nor removes");
+      await put(storage, "d/f", text("x"));
+      expect(await detail(storage.rmdir("d"))).toBe("not-empty: ");
+      expect(await storage.remove("d/f")).toBe(1);
+      expect(await storage.remove("d/.ftpkit-other-tool")).toBe(1);
+      await storage.rmdir("d");
+      expect(await names(storage, "")).toEqual([]);
+    });
+
     t("mkdir makes an empty directory that stays listed; rmdir refuses a non-empty one", async ({ storage }) => {
       await storage.mkdir("d");
       expect(await kindOf(storage.mkdir("d"))).toBe("exists");
