@@ -115,8 +115,11 @@ export class S3Storage implements Storage {
     const self = this;
     return (async function* () {
       let page: ListPage | null = first;
+      // Files of earlier pages whose directory of the same name may still come (see filesAhead).
+      let earlier = new Set<string>();
       while (page) {
-        yield entriesOf(prefix, page);
+        yield entriesOf(prefix, page, earlier);
+        earlier = filesAhead(prefix, page, earlier);
         page = page.next ? await self.page(prefix, { delimiter: true, token: page.next }) : null;
       }
     })();
@@ -311,8 +314,8 @@ function fitting(key: string): string {
   return key;
 }
 
-/** One page of a delimited listing as directory entries, in name order. */
-function entriesOf(prefix: string, page: ListPage): DirEntry[] {
+/** One page of a delimited listing as directory entries, in name order; `earlier`: files of earlier pages (filesAhead). */
+function entriesOf(prefix: string, page: ListPage, earlier: ReadonlySet<string> = new Set()): DirEntry[] {
   const out: DirEntry[] = [];
   const names = new Set<string>();
   for (const f of page.files) {
@@ -327,8 +330,26 @@ function entriesOf(prefix: string, page: ListPage): DirEntry[] {
     const name = d.slice(prefix.length, -1);
     // A file and a prefix of the same name: the file wins, as in stat. "x/../y" or "x/./y" (other
     // tools) would list a directory "." or ".." that every client takes for another one.
-    if (name === "" || name === "." || name === ".." || name.includes("/") || names.has(name)) continue;
+    if (name === "" || name === "." || name === ".." || name.includes("/") || names.has(name) || earlier.has(name)) continue;
     out.push({ name, type: "dir", size: 0, mtime: now });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * The files (of this page or `earlier`) whose prefix "name/" may be on a later page. A file "x" and
+ * a directory "x/" fall on different pages of 1,000 when keys sort between them ("x-1", "x.txt":
+ * every byte below "/"), and both were listed, where one page lists the file alone. Keys come in
+ * byte order, so "x/" can still come only while the page's last key starts with "x": the files
+ * kept are prefixes of one key (at most 1,024 of them), never the whole listing.
+ */
+function filesAhead(prefix: string, page: ListPage, earlier: ReadonlySet<string>): Set<string> {
+  // Each list comes sorted (in UTF-8 byte order, which JavaScript's string order is not): the page's last key is one of their last two.
+  const file = page.files.at(-1)?.key ?? "";
+  const dir = page.dirs.at(-1) ?? "";
+  const last = Buffer.compare(Buffer.from(file), Buffer.from(dir)) > 0 ? file : dir;
+  const ahead = new Set<string>();
+  const candidates = [...earlier, ...page.files.map((f) => f.key.slice(prefix.length)).filter((n) => n !== "" && !n.includes("/"))];
+  for (const name of candidates) if (last.startsWith(prefix + name)) ahead.add(name);
+  return ahead;
 }

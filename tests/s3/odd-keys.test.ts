@@ -2,7 +2,9 @@
 // bytes in a directory's marker "k/"): their directories list empty, and RMD says why it cannot
 // remove them instead of a bare "Directory not empty" for ever. Skipped only without S3_ENDPOINT.
 import { afterEach, describe, expect, test } from "bun:test";
-import { freshBucket, HAVE_S3, type TestBucket } from "../helpers/s3.ts";
+import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
+import { S3Storage } from "../../server/storage/s3.ts";
+import { putObject } from "../../server/storage/s3-object.ts";
 import { useServers } from "../helpers/server.ts";
 
 const servers = useServers();
@@ -46,4 +48,20 @@ describe.skipIf(!HAVE_S3)("keys no FTP path reaches", () => {
     expect(await w.cmd("RMD n")).toEqual({ code: 550, lines: ["Directory not empty"] });
     expect((await bucket.keys()).sort()).toEqual([...ODD, "alice/n/f"].sort());
   }, 60_000);
+
+  test("a file x and a directory x/ on different pages of a listing (1,000 keys each): the file alone is listed, as on one page", async () => {
+    bucket = await freshBucket();
+    const b = bucket;
+    // "x", then 1,000 keys "x-0000"… that sort before "x/" ('-' is below '/'): page 1 ends at x-0998, page 2 holds x-0999 and x/.
+    const keys = ["h/x", ...Array.from({ length: 1000 }, (_, i) => `h/x-${String(i).padStart(4, "0")}`), "h/x/f", "h/y", "h/y/f"];
+    for (let i = 0; i < keys.length; i += 32) await Promise.all(keys.slice(i, i + 32).map((k) => putObject(b.api, k, new TextEncoder().encode("1"))));
+    const storage = new S3Storage(s3Settings(), { bucket: b.name, prefix: "h" });
+    const pages: string[][] = [];
+    for await (const batch of await storage.listBatches("")) pages.push(batch.map((e) => `${e.name}${e.type === "dir" ? "/" : ""}`));
+    expect(pages.map((p) => p.length)).toEqual([1000, 2]);
+    // Before: page 2 was ["x-0999", "x/", "y"], a directory x beside the file x of page 1 (y and y/ share a page: y alone).
+    expect(pages[1]).toEqual(["x-0999", "y"]);
+    expect(pages[0]![0]).toBe("x");
+    expect((await storage.stat("x")).type).toBe("file");
+  }, 120_000);
 });
