@@ -278,11 +278,16 @@ export function replyError(what: string, r: FtpReply, refused?: string): ClientE
   return new ClientError(`${what}: ${describe(r)}`, { code: r.code, retryable: r.code >= 400 && r.code < 500, ...(refused ? { refused } : {}) });
 }
 
+/** The server refused passive or active mode for good (a 5yz to PASV or PORT, after EPSV or EPRT): no path was asked about. */
+export function isDataModeRefusal(err: unknown): boolean {
+  return err instanceof ClientError && (err.refused === "PASV" || err.refused === "PORT") && (err.code ?? 0) >= 500;
+}
+
 /**
  * No data connection was set up: the server refused EPSV, PASV, EPRT or PORT (for good or for now),
  * or the connection to the port it gave failed. No path was asked about.
  */
-export function isDataModeRefusal(err: unknown): boolean {
+export function isDataSetupFailure(err: unknown): boolean {
   if (err instanceof ConnectFailure) return true;
   return err instanceof ClientError && ["EPSV", "PASV", "EPRT", "PORT"].includes(err.refused ?? "");
 }

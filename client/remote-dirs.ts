@@ -1,7 +1,7 @@
 // Remote directory helpers of tree jobs and uploads: does a directory exist (asked of its parent's
 // listing), and mkdir -p.
 import { ClientError, type FtpClient } from "./client.ts";
-import { isDataModeRefusal } from "./errors.ts";
+import { isDataModeRefusal, isDataSetupFailure } from "./errors.ts";
 import { listDir } from "./listing.ts";
 
 /** Is `path` a directory? Asked of its parent's listing, which every server gets right. */
@@ -23,8 +23,11 @@ export async function remoteDirExists(client: FtpClient, path: string, opts: { s
     // strict (the walk's root): a dropped connection or a 4yz says nothing about the directory, and
     // taken for "missing" it made get -r of an existing empty directory fail as not found.
     if (opts.strict && ((err instanceof ClientError && err.retryable) || client.control.isClosed)) throw err;
-    // No data connection at all (a mode refused, for good or for now; its port unreachable): the parent was never listed.
-    if (isDataModeRefusal(err)) throw err;
+    // No data connection (a mode refused, for good or for now; its port unreachable): the parent was
+    // never listed, so the walk's root is not "missing". Elsewhere this probe follows a refusal of
+    // the path (RETR's 550 onto a directory?), which is reported as it came unless the server has
+    // no passive (or active) mode at all.
+    if ((opts.strict && isDataSetupFailure(err)) || isDataModeRefusal(err)) throw err;
     return false;
   }
 }

@@ -82,3 +82,22 @@ test("get -r where PASV has no port free (425): the directory is not called miss
   expect(r.stderr).toContain("PASV: Cannot open passive connection (425)");
   expect(r.code).not.toBe(0);
 });
+
+test("a RETR refused (550), then no port free for the listing that asks whether the name is a directory: the RETR's refusal is reported", async () => {
+  let epsv = 0;
+  server = startScriptedServer({
+    feat: ["SIZE", "UTF8"],
+    on: {
+      EPSV: (c) => (++epsv === 1 ? c.epsv() : c.reply(425, "Cannot open passive connection")),
+      PASV: (c) => c.reply(425, "Cannot open passive connection"),
+      LIST: (c) => c.reply(425, "Use PORT or PASV first"),
+      SIZE: (c) => c.reply(213, "5"),
+      RETR: (c) => c.reply(550, "Permission denied"),
+      CWD: (c, arg) => (arg === "/" || arg === "/d" ? c.reply(250, "ok") : c.reply(550, "No such directory")),
+    },
+  });
+  const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${server.port}/d/f.txt`, "f.txt", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+  expect(r.stderr).toContain("Permission denied (550)");
+  expect(r.stderr).not.toContain("425");
+  expect(r.code).toBe(8);
+});

@@ -24,6 +24,8 @@ export interface ScriptedControl {
   reply(code: number, text: string): void;
   /** The data connection of the last EPSV, once the client has connected. */
   data(): Promise<ScriptedData>;
+  /** Answer EPSV as an ordinary server does (229, a new passive port): for an EPSV handler that only sometimes refuses. */
+  epsv(): void;
   /** The control connection is closed (the client left). */
   readonly closed: boolean;
   /** Close the control connection now. */
@@ -183,6 +185,7 @@ export function startScriptedServer(script: Script): ScriptedServer {
           write: (text) => void (s.data.closed || s.write(text)),
           reply: (code, text) => ctl.write(`${code} ${text}\r\n`),
           data: () => s.data.data ?? Promise.reject(new Error("no EPSV before this command")),
+          epsv: () => ctl.reply(229, formatEpsvReply(openPassive(s))),
           get closed() {
             return s.data.closed;
           },
