@@ -2,7 +2,7 @@
 // projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
 import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, sep } from "node:path";
 import { createServer } from "../server/index.ts";
 import { MemoryLogins } from "../server/auth/memory-store.ts";
 import { getFile, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
@@ -65,9 +65,31 @@ export interface RunningServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** rmdir each directory, deepest first: one that holds anything (the test's uploads) stays. */
-function removeIfEmpty(dirs: string[]): void {
-  for (const dir of dirs.sort((a, b) => b.length - a.length)) {
+/**
+ * The homes of the servers of this process still running, each with how many use it; and the
+ * directories a server made for homes, still to be removed. Another server on the same root (tests
+ * often share a fixture root) may use a home this one made: it is removed when the last one stops.
+ */
+const homesInUse = new Map<string, number>();
+const madeDirs = new Set<string>();
+
+function useHomes(homes: string[], by: 1 | -1): void {
+  for (const home of homes) {
+    const n = (homesInUse.get(home) ?? 0) + by;
+    if (n > 0) homesInUse.set(home, n);
+    else homesInUse.delete(home);
+  }
+}
+
+/**
+ * rmdir each directory made for a home, deepest first, that no running server uses (as its home or
+ * above it): one that holds anything (the test's uploads) stays.
+ */
+function removeMadeDirs(): void {
+  const inUse = [...homesInUse.keys()];
+  for (const dir of [...madeDirs].sort((a, b) => b.length - a.length)) {
+    if (inUse.some((home) => home === dir || home.startsWith(dir + sep))) continue;
+    madeDirs.delete(dir);
     try {
       rmdirSync(dir);
     } catch {
@@ -89,8 +111,11 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   if (hostProblem) throw new Error(`startServer: ${hostProblem}`);
   const temps: string[] = [];
   const madeHomes: string[] = [];
+  const homes: string[] = [];
   const cleanup = () => {
-    removeIfEmpty(madeHomes.splice(0));
+    useHomes(homes.splice(0), -1);
+    for (const dir of madeHomes.splice(0)) madeDirs.add(dir);
+    removeMadeDirs();
     for (const dir of temps.splice(0)) removeTempDir(dir);
   };
   try {
@@ -109,6 +134,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
         if (d === first || d === dirname(d)) break;
       }
     }
+    homes.push(...new Set(accounts.map((a) => a.home)));
+    useHomes(homes, 1);
     const auth = new MemoryLogins(accounts);
     const server = createServer({
       auth,

@@ -53,15 +53,22 @@ export async function underVerdict<T>(fd: number, verdicts: VerdictLocks, end: (
   }
 }
 
-/** verdictOf for a caller that cannot wait for the event loop (a writer's start, a claim let go by disposal): briefer pauses, at most ~10 ms. */
+/** How long verdictNow asks again, at most, and its pause between tries (~0.15 ms measured). */
+const VERDICT_NOW_MS = 10;
+const VERDICT_NOW_PAUSE_MS = 0.1;
+/** Atomics.wait on it is a synchronous pause below a millisecond: Bun.sleepSync takes whole milliseconds (0.1 sleeps not at all). */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** verdictOf for a caller that cannot wait for the event loop (a writer's start, a claim let go by disposal): briefer pauses, for ~10 ms at most. */
 export function verdictNow(fd: number, verdicts: VerdictLocks): () => void {
   if (!verdicts) return () => {};
-  for (let i = 0; i < 100; i++) {
+  const until = performance.now() + VERDICT_NOW_MS;
+  for (;;) {
     const release = verdicts(fd);
     if (release !== "busy") return release;
-    Bun.sleepSync(0.1);
+    if (performance.now() >= until) return () => {};
+    Atomics.wait(pause, 0, 0, VERDICT_NOW_PAUSE_MS);
   }
-  return () => {};
 }
 
 /** The size of an open file that is no longer in any directory (removed or replaced while open), else 0. */

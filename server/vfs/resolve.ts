@@ -13,6 +13,8 @@ export interface Resolved {
   /** A mount's root or an ancestor of a mount point: a directory of the virtual tree itself, which
    * cannot be created, removed, renamed or overwritten, and exists even if absent on disk. */
   virtual: boolean;
+  /** An ancestor of a deeper mount point ("/a" for a mount at "/a/b"), a mount's root or not. */
+  aboveMount: boolean;
 }
 
 /** The longest mount prefix wins: "/pub/x" goes to a mount at "/pub" rather than "/". */
@@ -37,7 +39,7 @@ export function resolvePath(mounts: readonly Mount[], cwd: string, input: string
   const mount = longestPrefix(mounts, vpath);
   if (need && !mount.perms.has(need)) throw new FtpError(550, "Permission denied");
   const key = mount.vpath === "/" ? vpath.slice(1) : vpath.slice(mount.vpath.length + 1);
-  return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath) };
+  return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath), aboveMount: mounts.some((m) => m.vpath !== vpath && m.vpath !== "/" && isWithin(vpath, m.vpath)) };
 }
 
 /**
@@ -85,7 +87,9 @@ export function childMountNames(mounts: readonly Mount[], dir: string): string[]
  * the admin is told when the users file is read), and showing it empty would hide that from both.
  */
 export function absentStandsEmpty(r: Resolved): boolean {
-  return r.virtual && (r.key !== "" || r.mount.storage.implicitDirectories === true);
+  // A mount's root that is also above a deeper mount ("/pub" missing, "/pub/sub" mounted) stands
+  // too: 550 there hid /pub/sub from a client that walks down to it (get -r, mirror, CWD pub; CWD sub).
+  return r.virtual && (r.aboveMount || r.key !== "" || r.mount.storage.implicitDirectories === true);
 }
 
 /** A home or mount root whose directory is missing (see absentStandsEmpty): never its real path. */

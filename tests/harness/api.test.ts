@@ -134,6 +134,18 @@ describe("startServer", () => {
     expect(readdirSync(join(root, "in"))).toEqual(["f.txt"]);
   }, 30_000);
 
+  test("a home one server made stays while another server on the same root uses it, and goes when the last one closes", async () => {
+    const root = work();
+    const users = [{ name: "ro", password: "pw", perm: "read", home: "pub" }];
+    const first = await start({ root, users });
+    const second = await start({ root, users });
+    await first.close();
+    expect(existsSync(join(root, "pub"))).toBe(true);
+    expect(await list(second.urlFor("ro", "/"))).toEqual([]);
+    await second.close();
+    expect(readdirSync(root)).toEqual([]);
+  }, 30_000);
+
   test("urlFor names a file whose name holds a wildcard or URL syntax, not what the wildcard matches", async () => {
     const root = work();
     const names = ["a*.txt", "a?.txt", "a[1].txt", "a#1.txt", "a%41.txt", "a b.txt"];

@@ -214,6 +214,19 @@ describe("mounts with their own permissions", () => {
     expect(names((await w.transfer("MLSD /virtual/deep")).data, "MLSD").filter((n) => n !== ".")).toEqual(["box"]);
   });
 
+  test("a mount whose directory is missing but holds a deeper mount stands as a directory listing that mount; beside it, one that holds none is still 550", async () => {
+    const above: UserSpec[] = [{ ...users[0]!, mounts: [...users[0]!.mounts!, { vpath: "/gone", dir: "home/gone", perms: ["read"], quota: 0 }, { vpath: "/gone/inner", dir: "home/extra", perms: ["read"], quota: 0 }, { vpath: "/lost", dir: "home/lost", perms: ["read"], quota: 0 }] }];
+    await serve(above, setup);
+    const w = await login("mixed", "pw");
+    expect((await w.cmd("CWD /gone")).code).toBe(250);
+    expect(names((await w.transfer("MLSD")).data, "MLSD").filter((n) => n !== ".")).toEqual(["inner"]);
+    expect((await w.transfer("NLST")).data.toString("utf8")).toBe("inner\r\n");
+    expect((await w.cmd("CWD inner")).code).toBe(250);
+    expect((await w.cmd("PWD")).lines.join("")).toContain('"/gone/inner"');
+    const lost = await w.cmd("CWD /lost");
+    expect(`${lost.code} ${lost.lines.join("")}`).toBe("550 Directory not available");
+  });
+
   test("a rename across mounts is refused", async () => {
     const s = await serve(users, setup);
     writeFileSync(join(s.root, "home/incoming/up.txt"), "x");

@@ -1,12 +1,12 @@
 // Removals under --workers: another process's removal of the same file holds its lock for a moment,
 // and that lock is not an upload's; the file's bytes are given back to the quota once.
 import { afterEach, expect, test } from "bun:test";
-import { chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError } from "../../server/storage/backend.ts";
 import { LocalStorage } from "../../server/storage/local.ts";
-import { freedByRemoval, RemovalBusy, removing, renameToFree } from "../../server/storage/local-removal.ts";
+import { freedByRemoval, RemovalBusy, removing, renameToFree, verdictNow } from "../../server/storage/local-removal.ts";
 import { verdictLocks } from "../../server/storage/local-name-lock.ts";
 import { TEMP_DIR } from "../../server/storage/local-upload.ts";
 
@@ -230,3 +230,31 @@ console.log(JSON.stringify({ freed, settled, alone: await storage.remove("alone"
   // Before: the DELE gave back the lstat's 8,000 bytes and the upload its 3,000 (11,000 for a 3,000-byte file).
   expect(JSON.parse(out)).toEqual({ freed: 0, settled: -3000, alone: 700 });
 }, 30_000);
+
+test("--workers: a writer's start asks for a verdict lock held elsewhere for ~10 ms before going on without it, not under 1 ms", () => {
+  const root = mkdtempSync(join(tmpdir(), "ftpkit-removal-"));
+  roots.push(root);
+  writeFileSync(join(root, "f"), "x");
+  mkdirSync(join(root, TEMP_DIR));
+  const verdicts = verdictLocks(() => openSync(join(root, TEMP_DIR), "r"));
+  const fd = openSync(join(root, "f"), "r");
+  try {
+    // Held by another session (its own descriptor of the lock file): for flock, another holder.
+    const held = verdicts(fd);
+    if (held === "busy") throw new Error("the verdict lock was not free");
+    const t = performance.now();
+    const release = verdictNow(fd, verdicts);
+    const waited = performance.now() - t;
+    release(); // unguarded: lets nothing go
+    expect(verdicts(fd)).toBe("busy");
+    held();
+    // Before: Bun.sleepSync(0.1) sleeps not at all (whole milliseconds only), and 100 tries took ~0.8 ms.
+    expect(waited).toBeGreaterThanOrEqual(9.5);
+    expect(waited).toBeLessThan(1_000);
+    const free = verdicts(fd);
+    expect(free).not.toBe("busy");
+    if (free !== "busy") free();
+  } finally {
+    closeSync(fd);
+  }
+});
