@@ -14,7 +14,6 @@ import { ClientError, describe, fromServer, NoClearGreeting, replyError, REST_UN
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
 import { DEFAULT_REPLY_TIMEOUT_MS, MAX_HANDSHAKE_MS, MAX_PRELIMINARY_REPLIES, shorter, waitBound, type ClientOptions, type DataTransfer, type Features } from "./client-options.ts";
-import { controlHandshake, secureControl } from "./control-tls.ts";
 // listing.ts uses this module's exports only inside functions, so the import cycle is harmless.
 import { listPath } from "./listing.ts";
 
@@ -86,7 +85,8 @@ export class FtpClient {
     const client = new FtpClient(control, opts);
     opts.trace?.(`* connected to ${client.endpoint()}${implicit ? " (implicit TLS)" : ""}`);
     try {
-      if (implicit) await controlHandshake(client.control, client.endpoint(), client.handshakeMs);
+      // control-tls.ts is loaded only for a TLS connection (implicit or --tls).
+      if (implicit) await (await import("./control-tls.ts")).controlHandshake(client.control, client.endpoint(), client.handshakeMs);
       let greeting = await client.read(undefined, "greeting").catch((err: Error) => {
         // A server silent under --tls (until our timeout, or until its own handshake timeout closes
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
@@ -104,7 +104,7 @@ export class FtpClient {
       }
       client.greeting = greeting;
       if (opts.tls) {
-        await secureControl(client, opts.tls.mode, client.handshakeMs);
+        await (await import("./control-tls.ts")).secureControl(client, opts.tls.mode, client.handshakeMs);
         opts.trace?.(`* TLS ${client.control.negotiated ?? ""} on the control connection${opts.tls.settings.insecure ? ", certificate not checked" : ", certificate verified"}`);
       }
     } catch (err) {

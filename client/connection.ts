@@ -6,9 +6,9 @@ import type { Socket, SocketHandler } from "bun";
 import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { canonicalIp, zoneOf } from "../protocol/address.ts";
-import { RecordTail } from "../protocol/tls-record-tail.ts";
+import type { RecordTail } from "../protocol/tls-record-tail.ts";
 import { ClientError, ConnectFailure } from "./errors.ts";
-import { describeDataTlsError, describeTlsError, isVerifyError, tlsOptions, type TlsSettings } from "./tls-trust.ts";
+import type { TlsSettings } from "./tls-trust.ts";
 
 export type { TlsSettings } from "./tls-trust.ts";
 
@@ -82,6 +82,9 @@ export class Connection {
    * the certificate check fails.
    */
   startTls(settings: TlsSettings, opts: StartTlsOptions = {}): Promise<void> {
+    // Loaded here: a plain connection (most of them) never needs the TLS modules, ~0.5 ms of each start.
+    const { describeDataTlsError, describeTlsError, isVerifyError, tlsOptions } = require("./tls-trust.ts") as typeof import("./tls-trust.ts");
+    const { RecordTail } = require("../protocol/tls-record-tail.ts") as typeof import("../protocol/tls-record-tail.ts");
     const { session, data } = opts;
     const failure = (err: Error | null | undefined) => (data ? describeDataTlsError(err, settings) : describeTlsError(err, settings));
     const socket = this.socket as unknown as { upgradeTLS(o: unknown): [Socket<unknown>, Socket<unknown>] };

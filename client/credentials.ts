@@ -4,7 +4,6 @@ import type { FtpUrl } from "../protocol/url.ts";
 import { breaksCommandLine } from "../protocol/command.ts";
 import { ClientError } from "./errors.ts";
 import { lookupNetrc, netrcExposedMode } from "./netrc.ts";
-import { NoAnswer, promptHidden } from "./prompt.ts";
 import { endAsInterrupted } from "./on-interrupt.ts";
 
 /**
@@ -85,6 +84,8 @@ export class Credentials {
     }
     if (this.anonymous) return "anonymous@";
     let typed: string | null;
+    // Loaded only to ask: most jobs have their password before this point.
+    const { NoAnswer, promptHidden } = await import("./prompt.ts");
     try {
       typed = await promptHidden(`Password for ${user}@${url.host}: `);
     } catch (err) {

@@ -11,7 +11,7 @@
 // before our connection existed, so there the handshake still starts at once.
 import { canonicalIp, formatEndpoint, formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort, withoutZone, zoneOf } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
-import { listenForData, type DataListener } from "./active-listener.ts";
+import type { DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection } from "./connection.ts";
 import { ClientError, describe, fromServer, replyError } from "./errors.ts";
@@ -230,6 +230,8 @@ export class DataChannel {
     // A link-local address is bound on its interface: the URL's zone id names it (EPRT sends the address alone).
     const zone = zoneOf(this.client.opts.host);
     const bind = zone !== null && /^fe[89ab]/i.test(host) && !host.includes("%") ? `${host}%${zone}` : host;
+    // Loaded here: passive mode (the default) never listens.
+    const { listenForData } = await import("./active-listener.ts");
     const listener: DataListener = listenForData(bind, withoutZone(this.peerHost()));
     this.client.opts.trace?.(`* listening on ${formatEndpoint(host, listener.port)} for the server's data connection`);
     try {

@@ -5,8 +5,6 @@ import { joinRemote } from "../protocol/path.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, type FailureKind } from "./errors.ts";
 import { besideFile, PART_SUFFIX, type FileContext, type FileProgress } from "./file-transfer.ts";
-import { downloadFile } from "./retrieve.ts";
-import { uploadFile } from "./file-upload.ts";
 import type { TransferRecord } from "./journal.ts";
 import type { DoneLog, PlanState, StartedRemote } from "./tree-journal.ts";
 import type { Notifier } from "./messages.ts";
@@ -45,6 +43,11 @@ export interface TreeFilesEnv {
   plan: PlanState | null;
 }
 
+interface Movers {
+  downloadFile?: typeof import("./retrieve.ts").downloadFile;
+  uploadFile?: typeof import("./file-upload.ts").uploadFile;
+}
+
 interface Retried {
   share: FileProgress;
   tried: number;
@@ -60,7 +63,15 @@ export class TreeFiles {
   /** A file began: from then on bytes may be kept for a resume. */
   moving = false;
 
-  constructor(private readonly env: TreeFilesEnv) {}
+  /**
+   * The transfer code of the job's one direction, loaded once when the files start: a get never loads
+   * the upload's (file-upload.ts), a put never the download's (retrieve.ts), ~0.5 ms of a start each.
+   */
+  private readonly movers: Promise<Movers>;
+
+  constructor(private readonly env: TreeFilesEnv) {
+    this.movers = env.rec.direction === "get" ? import("./retrieve.ts").then((m) => ({ downloadFile: m.downloadFile })) : import("./file-upload.ts").then((m) => ({ uploadFile: m.uploadFile }));
+  }
 
   /** An upload may continue what an earlier attempt sent only while the local file is as it was then. */
   private continuable(item: PlanItem): boolean {
@@ -101,9 +112,10 @@ export class TreeFiles {
       const was = this.env.startedBefore?.get(item.rel);
       const unchanged = remoteNow !== undefined && was?.size === remoteNow.size && was.mtimeMs === remoteNow.mtimeMs;
       if (rec.direction === "get" && tried === 0) doneLog.started(item.rel);
+      const { downloadFile, uploadFile } = await this.movers;
       const out =
         rec.direction === "get"
-          ? await downloadFile(
+          ? await downloadFile!(
               s,
               {
                 remote: remotePath,
@@ -118,7 +130,7 @@ export class TreeFiles {
               },
               ctx,
             )
-          : await uploadFile(
+          : await uploadFile!(
               s,
               {
                 local: localPath,

@@ -8,7 +8,6 @@ import { ClientError } from "./client.ts";
 import { failureKind, worstKind } from "./errors.ts";
 import { journalDir, transferId, loadRecord, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { DoneLog, loadPlanState, loadStarted, savePlanState, type PlanState } from "./tree-journal.ts";
-import { decideResume } from "./resume-question.ts";
 import { persistJob, recordSettings, withRecordSettings } from "./job-records.ts";
 import { forgetJob } from "./job-end.ts";
 import { journalsElsewhere } from "./journal-index.ts";
@@ -73,6 +72,8 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
       note.info(`an interrupted run of this job is pending: the plan below is what resuming it would do (--restart: start over)`);
       return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
     }
+    // Loaded only here, with the prompt it may show: a job with nothing pending never asks.
+    const { decideResume } = await import("./resume-question.ts");
     const decision = await decideResume(pending, opts, note);
     if (decision === "resume") return await runTree(r, pending, withRecordSettings(opts, pending), true, req);
     if (decision === "declined") note.info(`the interrupted ${spec.mode === "sync" ? "sync" : "transfer"} of ${r.local} is discarded: starting over`);

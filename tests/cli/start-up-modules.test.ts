@@ -61,6 +61,26 @@ test("get imports the modules of a single file's job only when it runs one", () 
   expect(loaded).toEqual([]);
 });
 
+/** What only a TLS connection (ftps://, --tls) or active mode (--active) runs: a plain passive job's start-up spent ~1 ms loading them. */
+const TLS_OR_ACTIVE_ONLY = ["client/tls-trust.ts", "client/control-tls.ts", "protocol/tls-record-tail.ts", "client/active-listener.ts", "protocol/ports.ts"];
+
+test("the client imports the TLS and active-mode modules only when a connection uses them", () => {
+  const graph = staticImports([...ROOTS, "client/tree-job.ts", "client/operations.ts", "client/client.ts"]);
+  expect(graph.size).toBeGreaterThan(50);
+  const loaded = TLS_OR_ACTIVE_ONLY.filter((m) => graph.has(join(REPO, m))).map((m) => `${m} (imported by ${graph.get(join(REPO, m))!.slice(REPO.length + 1)})`);
+  expect(loaded).toEqual([]);
+});
+
+/** What a tree job runs only in one direction (the other direction's file transfer), with a pending job (its question) or without a password (the prompt). */
+const TREE_SOMETIMES = ["client/file-upload.ts", "client/retrieve.ts", "client/resume-question.ts", "client/prompt.ts"];
+
+test("a tree job imports each direction's file transfer, the resume question and the password prompt only when it runs them", () => {
+  const graph = staticImports(["cli/ftpkit.ts", "cli/main.ts", "cli/interrupt.ts", "cli/commands/get.ts", "cli/commands/sync.ts", "client/tree-job.ts"]);
+  expect(graph.size).toBeGreaterThan(50);
+  const loaded = TREE_SOMETIMES.filter((m) => graph.has(join(REPO, m))).map((m) => `${m} (imported by ${graph.get(join(REPO, m))!.slice(REPO.length + 1)})`);
+  expect(loaded).toEqual([]);
+});
+
 let server: FtpkitPeer;
 let work: string;
 
