@@ -2,12 +2,13 @@
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
-import { parseUrlArg } from "../../client/options.ts";
+import { parseUrlArg, STDIO } from "../../client/options.ts";
 import { refuseClosedStdout } from "../stdout-job.ts";
-import { checkSingleFileArgs, checkStdioArgs, quietForJson, runSingleFile } from "../single-file.ts";
-import { putFromStdin, STDIO } from "../../client/stdio-transfer.ts";
-import { putFile } from "../../client/operations.ts";
 import { hasGlob, unescapeGlob } from "../../protocol/glob.ts";
+
+// As in get.ts, what only one file needs (a single put, standard input) is imported where it is used:
+// a tree job (put -r, a glob) never runs it, and those modules (operations.ts with the segmented
+// download and both directions' file transfers, stdio-transfer.ts, single-file.ts) cost its start-up ~2 ms.
 
 export default defineCommand({
   meta: { name: "put", description: "Upload a file, a glob or (-r) a directory (a URL ending in / keeps the local name)" },
@@ -25,6 +26,8 @@ export default defineCommand({
     const opts = clientOptions(args);
     const { tree, local } = args.recursive === true || args.local === STDIO ? { tree: args.recursive === true, local: args.local } : whatToUpload(args.local);
     if (args.local === STDIO) {
+      const { checkStdioArgs, quietForJson, runSingleFile } = await import("../single-file.ts");
+      const { putFromStdin } = await import("../../client/stdio-transfer.ts");
       checkStdioArgs(args, rawArgs, "standard input", tree);
       refuseClosedStdout(["put", ...rawArgs], () => parseUrlArg(args.url));
       await runSingleFile(args.json, "put", args.url, STDIO, () => putFromStdin(args.url, quietForJson(opts, args.json)));
@@ -37,6 +40,8 @@ export default defineCommand({
       await runTreeJob({ direction: "put", url: args.url, local: args.local, spec, dryRun: args["dry-run"] === true, json: args.json === true }, opts);
       return;
     }
+    const { checkSingleFileArgs, quietForJson, runSingleFile } = await import("../single-file.ts");
+    const { putFile } = await import("../../client/operations.ts");
     checkSingleFileArgs(args, rawArgs);
     refuseClosedStdout(["put", ...rawArgs], () => parseUrlArg(args.url));
     await runSingleFile(args.json, "put", args.url, local, () => putFile(local, args.url, quietForJson(opts, args.json)));

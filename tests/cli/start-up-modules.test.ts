@@ -51,11 +51,18 @@ test("get, put, sync and resume do not import node:fs/promises at start-up", () 
   expect(costly).toEqual([]);
 });
 
-/** What only a single file's job runs (and what only it imports): a tree job's start-up (get -r, a glob) spent ~4 ms loading them. */
+/** What only a single file's job runs (and what only it imports): a tree job's start-up (get -r, put -r, a glob) spent ~2-4 ms loading them. */
 const SINGLE_FILE_ONLY = ["client/operations.ts", "client/segmented.ts", "client/segment-range.ts", "client/pending-rivals.ts", "client/stdio-transfer.ts", "cli/single-file.ts", "cli/stream-target.ts"];
 
 test("get imports the modules of a single file's job only when it runs one", () => {
   const graph = staticImports(["cli/ftpkit.ts", "cli/main.ts", "cli/interrupt.ts", "cli/commands/get.ts"]);
+  expect(graph.size).toBeGreaterThan(10);
+  const loaded = SINGLE_FILE_ONLY.filter((m) => graph.has(join(REPO, m)));
+  expect(loaded).toEqual([]);
+});
+
+test("put imports the modules of a single file's job only when it runs one", () => {
+  const graph = staticImports(["cli/ftpkit.ts", "cli/main.ts", "cli/interrupt.ts", "cli/commands/put.ts"]);
   expect(graph.size).toBeGreaterThan(10);
   const loaded = SINGLE_FILE_ONLY.filter((m) => graph.has(join(REPO, m)));
   expect(loaded).toEqual([]);
