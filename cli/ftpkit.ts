@@ -5,15 +5,17 @@
 // so once its flags are checked.)
 // First: the arguments' bytes, before hideSecretsFromPs rewrites them (raw-args.ts).
 import "./raw-args.ts";
-import { clientWantsTuning, CLIENT_TUNING, reexecTuned } from "./tuning.ts";
+import { alreadyTuned, clientWantsTuning, CLIENT_TUNING, reexecTuned } from "./tuning.ts";
+import { stdoutClosedAtStartAsync } from "../client/closed-stdout.ts";
 import { hideSecretsFromPs } from "./hide-secrets.ts";
 
-hideSecretsFromPs(); // in each image: a re-execution gets the arguments again from process.argv
+await hideSecretsFromPs(); // in each image: a re-execution gets the arguments again from process.argv
 
 // no-color.org: NO_COLOR present and not empty turns colour off; empty is no request. consola read
 // an empty one as set (its messages lost their colour while --help kept it): it is unset, before
 // consola reads the environment at its import.
 if (process.env.NO_COLOR === "") delete process.env.NO_COLOR;
 
-if (clientWantsTuning(process.argv.slice(2))) reexecTuned(CLIENT_TUNING);
+// The first image loads no node:fs (~1.5 ms): it reads /proc with Bun.file.
+if (clientWantsTuning(process.argv.slice(2)) && !alreadyTuned()) reexecTuned(CLIENT_TUNING, await stdoutClosedAtStartAsync());
 await import("./main.ts");

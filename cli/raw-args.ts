@@ -3,7 +3,6 @@
 // bytes tell them apart, and they must be read before anything rewrites them: hide-secrets.ts joins
 // the argument memory into one line, and the tuned re-execution (tuning.ts) passes process.argv's
 // strings on, U+FFFD's own bytes in place of the Latin-1 ones. So cli/ftpkit.ts imports this first.
-import { readFileSync } from "node:fs";
 
 /** The arguments whose bytes were not UTF-8 (as process.argv spells them); null where the bytes cannot be read. */
 export const undecodableArgs: ReadonlySet<string> | null = readUndecodable();
@@ -13,6 +12,8 @@ function readUndecodable(): Set<string> | null {
   if (!process.argv.some((a) => a.includes("\uFFFD"))) return out; // the common case reads nothing
   let raw: Buffer;
   try {
+    // Loaded only here: node:fs costs the tuning re-execution's first image ~1.5 ms (cli/ftpkit.ts).
+    const { readFileSync } = require("node:fs") as typeof import("node:fs");
     raw = readFileSync("/proc/self/cmdline");
   } catch {
     return null;

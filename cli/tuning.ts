@@ -35,13 +35,21 @@ export type Tuning = Record<string, string>;
 export const SERVER_TUNING: Tuning = { [PURGE_ENV]: "-1" };
 export const CLIENT_TUNING: Tuning = { [PURGE_ENV]: "-1", BUN_JSC_useDFGJIT: "0" };
 
-/** Re-execute this command with `tuning`; returns only when it did not (already done, or not possible). */
-export function reexecTuned(tuning: Tuning): void {
-  if (process.env[PURGE_ENV] !== undefined) return;
+/** Whether this image was started tuned (or the operator chose the allocator setting): it does not re-execute. */
+export function alreadyTuned(): boolean {
+  return process.env[PURGE_ENV] !== undefined;
+}
+
+/**
+ * Re-execute this command with `tuning`; returns only when it did not (already done, or not possible).
+ * `stdoutClosed`: whether standard output was closed at start, when the caller has read it already.
+ */
+export function reexecTuned(tuning: Tuning, stdoutClosed?: boolean): void {
+  if (alreadyTuned()) return;
   if (!process.argv[1] || typeof process.execve !== "function") return;
   // A standard output closed at start (`>&-`) is told by its close-on-exec (client/closed-stdout.ts),
   // which process.execve clears (closed again, the execve fails with EBADF): that run stays in this image.
-  if (stdoutClosedAtStart()) return;
+  if (stdoutClosed ?? stdoutClosedAtStart()) return;
   // An argument that is not UTF-8 would reach the new image as U+FFFD's bytes, a name like any other:
   // this image keeps the run, and refuses it (refuseUrlAsLocal).
   if (undecodableArgs?.size) return;
