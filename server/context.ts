@@ -50,8 +50,12 @@ export interface ServerContext {
   /** The per-user budget for HASH work (bytes/s), so one client cannot burn the CPU. */
   hashLimiter(user: string): RateLimiter;
   shuttingDown: boolean;
-  /** The .ftpkit-tmp directories this server made (not shared with other processes): each removed, if empty, when it stops. */
-  tempDirsMade: Set<() => void>;
+  /**
+   * The .ftpkit-tmp directories this server made (not shared with other processes), by real root:
+   * each removed, if empty, when it stops. One per root path: a root replaced under its path (a
+   * deploy's swap) replaces its entry, whose closure would otherwise hold the old jail's descriptor.
+   */
+  tempDirsMade: Map<string, () => void>;
   /** FEAT lines (without the leading space), generated from the command table. */
   featureLines(session: Session): string[];
   /** Verb → row of the command table. */

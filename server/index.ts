@@ -92,7 +92,7 @@ export class FtpServer {
       hashCache: new HashCache(),
       sessions: new Set(),
       shuttingDown: false,
-      tempDirsMade: new Set(),
+      tempDirsMade: new Map(),
       startedAt: Date.now(),
       limitersFor(user) {
         const limiters: RateLimiter[] = [];
@@ -299,7 +299,7 @@ export class FtpServer {
       s.socket.terminate();
     }
     // Its uploads have ended: a temp directory it made in a caller's root (startServer) goes if empty.
-    for (const remove of ctx.tempDirsMade) remove();
+    for (const remove of ctx.tempDirsMade.values()) remove();
     ctx.tempDirsMade.clear();
     this.listener?.stop(true);
     this.ftps?.stop(true);

@@ -58,7 +58,7 @@ export const pass: CommandSpec = {
         keyLock: server.state.keyLock ?? null,
         sharedNames: server.state.kind !== "local",
         // Alone, the server removes the temp directories it made when it stops (if empty); shared, sibling processes use them.
-        ownTempDir: server.state.kind === "local" ? (remove) => server.tempDirsMade.add(remove) : undefined,
+        ownTempDir: server.state.kind === "local" ? (root, remove) => server.tempDirsMade.set(root, remove) : undefined,
         staleUploads: { ageMs: server.options.s3StaleUploadMs, log: (event, fields) => server.log.warn(event, fields) },
         log: (event, fields) => server.log.error(event, fields),
       });

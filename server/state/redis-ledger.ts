@@ -45,6 +45,8 @@ export class RedisLedger implements Ledger {
   private block = 0;
   private blockAt = 0;
   private measuring: Promise<void> | null = null;
+  /** Unlimited: this node's one measure of the usage (measureHere). */
+  private measuringHere: Promise<void> | null = null;
 
   constructor(
     private readonly store: LedgerStore,
@@ -70,8 +72,28 @@ export class RedisLedger implements Ledger {
 
   /** Make sure the store knows the usage (one round trip per login while it does). */
   measured(): Promise<void> {
-    if (this.limit <= 0) return Promise.resolve();
+    if (this.limit <= 0) return this.measureHere();
     return this.serial(() => this.lease(0, 0)).then(() => {});
+  }
+
+  /**
+   * No limit: nothing is shared (logins make no round trip), so the usage SITE QUOTA shows is
+   * measured here, once, when a client first asks, as one process's ledger does; this node's own
+   * settlements keep it up after. Left at 0, SITE QUOTA said "used 0 bytes" for a full home.
+   */
+  private measureHere(): Promise<void> {
+    if (!this.measuringHere) {
+      const before = this.seenUsed;
+      this.measuringHere = this.measure().then(
+        (bytes) => {
+          this.seenUsed = Math.max(0, bytes + this.seenUsed - before);
+        },
+        () => {
+          this.measuringHere = null; // asked again next time
+        },
+      );
+    }
+    return this.measuringHere;
   }
 
   /**
@@ -196,7 +218,10 @@ export class RedisLedger implements Ledger {
     this.reservedOut = Math.max(0, this.reservedOut - reserved);
     // No upload holds bytes here any more: the rest of the lease goes back.
     if (this.reservedOut === 0) this.leaseFree = 0;
-    if (this.limit <= 0) return; // unlimited: nothing to share
+    if (this.limit <= 0) {
+      this.seenUsed = Math.max(0, this.seenUsed + delta); // unlimited: nothing to share, kept here
+      return;
+    }
     this.backlog += delta;
     void this.flush();
   }

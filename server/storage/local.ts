@@ -69,17 +69,18 @@ export class LocalStorage implements Storage {
      * lock file they see (local-name-lock.ts, ~15 µs per upload), and so do the verdicts on who gives
      * back a removed file's bytes (VerdictLocks); alone, this process's own suffices.
      */
-    private readonly opts: { sharedNames?: boolean; ownTempDir?: (removeIfEmpty: () => void) => void } = {},
+    private readonly opts: { sharedNames?: boolean; ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void } = {},
   ) {}
 
   private jail(): Promise<Opened> {
     this.opened ??= wrap(async () => {
-      const jail = jailFor(await fsp.realpath(this.root));
+      const realRoot = await fsp.realpath(this.root);
+      const jail = jailFor(realRoot);
       const st = fs.fstatSync(jail.rootFd);
       this.rootIdentity = { dev: st.dev, ino: st.ino };
       // The server that makes the temp directory is told, with how to remove it (if empty) when it stops.
       const own = this.opts.ownTempDir;
-      const made = own && (() => own(() => jail.removeOwnDirIfEmpty(TEMP_DIR)));
+      const made = own && (() => own(realRoot, () => jail.removeOwnDirIfEmpty(TEMP_DIR)));
       const tempDir = (create?: boolean) => jail.openOwnDir(TEMP_DIR, create, made);
       return { jail, tempDir, verdicts: this.opts.sharedNames ? verdictLocks(tempDir) : null };
     }).catch((err) => {

@@ -80,7 +80,7 @@ export interface PlaceOptions {
   /** Other processes serve the same places (--workers, --state): local new-name reservations are shared with them. */
   sharedNames?: boolean;
   /** A local place's temp directory (.ftpkit-tmp) was made by this server: `removeIfEmpty` when it stops. */
-  ownTempDir?: (removeIfEmpty: () => void) => void;
+  ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void;
   /** S3 places abort multipart uploads older than this under their prefix (left out: none). */
   staleUploads?: StaleUploads;
 }

@@ -1,10 +1,12 @@
 // A served directory replaced under its path (a deploy swapping a symlink, or renaming a new tree into
 // place) is what the next login sees, as with vsftpd, which chroots into the path at each login.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { put } from "../../cli/api.ts";
 import { join } from "node:path";
 import { removeDir, tempDir } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { startTestServer } from "../helpers/server.ts";
 import { run } from "../interop/run.ts";
 
 let srv: ServeProcess | null = null;
@@ -43,3 +45,37 @@ test("serve --root SITE: after SITE is swapped to another release (symlink) or r
   renameSync(join(dir, "rel3"), join(dir, "rel2"));
   expect(await names()).toEqual(["three.txt"]);
 }, 60_000);
+
+test("a home replaced under its path at each of 8 uploads leaves no descriptor held on the replaced directories", async () => {
+  const t = await startTestServer();
+  try {
+    const home = t.home("alice");
+    const local = join(t.root, "up.txt");
+    writeFileSync(local, "new\n");
+    const heldOld = () => readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return /\/alice-old-\d+$/.test(readlinkSync(`/proc/self/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    }).length;
+    for (let i = 0; i < 8; i++) {
+      // An overwrite goes through the home's .ftpkit-tmp, which this server then makes in the new home.
+      writeFileSync(join(home, "a.txt"), "old\n");
+      await put(local, `ftp://alice:alice-pw@127.0.0.1:${t.port}/a.txt`);
+      expect(readFileSync(join(home, "a.txt"), "utf8")).toBe("new\n");
+      renameSync(home, `${home}-old-${i}`);
+      mkdirSync(home);
+    }
+    // The descriptors go with their jails once nothing reaches those (the collector decides when). Two
+    // may stay: the first home's, reached by the user's lingering quota ledger (its measure), and the
+    // last one's, the user's current mount table until the next login.
+    for (let i = 0; i < 50 && heldOld() > 2; i++) {
+      Bun.gc(true);
+      await Bun.sleep(20);
+    }
+    expect(heldOld()).toBeLessThanOrEqual(2);
+  } finally {
+    await t.stop();
+  }
+}, 30_000);
