@@ -1,21 +1,12 @@
 // A server that offers MLST but refuses MLSD (500/502: it does not have it): tree jobs and ls list
 // by LIST, as they do where MLSD is not offered.
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
-import { sendsFile, sendsListing, startScriptedServer, type ScriptedServer } from "./scripted-server.ts";
+import { runFtpkit } from "../helpers/peers.ts";
+import { sendsFile, sendsListing, type ScriptedServer, useScriptedServerWork } from "./scripted-server.ts";
 
-let work = "";
-let server: ScriptedServer | null = null;
-beforeEach(() => {
-  work = tempDir();
-});
-afterEach(() => {
-  server?.stop();
-  server = null;
-  removeDir(work);
-});
+const t = useScriptedServerWork();
 
 const DATA = Buffer.from("hello from d\n");
 
@@ -23,7 +14,7 @@ const DATA = Buffer.from("hello from d\n");
 function start(code: number): ScriptedServer {
   let cwd = "/";
   const path = (arg: string) => (arg.startsWith("/") ? arg : `${cwd.replace(/\/$/, "")}/${arg}`).replace(/\/+$/, "") || "/";
-  return startScriptedServer({
+  return t.start({
     feat: ["MLST type*;size*;modify*;", "SIZE", "MDTM", "UTF8"],
     on: {
       MLST: (c, arg) => {
@@ -51,18 +42,18 @@ function start(code: number): ScriptedServer {
 describe("MLST offered, MLSD refused", () => {
   for (const code of [500, 502]) {
     test(`${code} to MLSD: get -r lists the directory by LIST and fetches its file`, async () => {
-      server = start(code);
-      const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/d`, "out", "--retries", "0", "--no-verify"], { cwd: work, timeoutMs: 30_000 });
+      const server = start(code);
+      const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${server.port}/d`, "out", "--retries", "0", "--no-verify"], { cwd: t.work, timeoutMs: 30_000 });
       expect(r.stderr).not.toContain("is a file");
       expect(r.stderr).not.toContain("not found");
       expect(r.code).toBe(0);
-      expect(readFileSync(join(work, "out/f.txt"), "utf8")).toBe(DATA.toString());
+      expect(readFileSync(join(t.work, "out/f.txt"), "utf8")).toBe(DATA.toString());
     });
   }
 
   test("ls of the directory lists it by LIST", async () => {
-    server = start(500);
-    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${server.port}/d`, "--names"], { cwd: work, timeoutMs: 30_000 });
+    const server = start(500);
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${server.port}/d`, "--names"], { cwd: t.work, timeoutMs: 30_000 });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("f.txt\n");
   });

@@ -2,7 +2,9 @@
 // common scenarios as options): the greeting, login, FEAT, PWD, TYPE, OPTS and EPSV are answered as
 // an ordinary server would, unless the test's `on` takes the verb; anything else is 502.
 import type { Socket, TCPSocketListener } from "bun";
+import { afterEach, beforeEach } from "bun:test";
 import { formatEpsvReply } from "../../protocol/address.ts";
+import { removeDir, tempDir } from "../helpers/peers.ts";
 
 /** One data connection the client opened to a scripted EPSV. */
 export interface ScriptedData {
@@ -220,6 +222,33 @@ export function startScriptedServer(script: Script): ScriptedServer {
     stop() {
       for (const s of sockets) s.terminate();
       server.stop(true);
+    },
+  };
+}
+
+/**
+ * The fixture of a client test file against scripted servers (as fake-server.ts's useFakeServerWork):
+ * a fresh work directory for each test (`work`), and the server the test starts with `start`
+ * stopped after it, the directory removed.
+ */
+export function useScriptedServerWork(): { readonly work: string; start(script: Script): ScriptedServer } {
+  let work = "";
+  let server: ScriptedServer | null = null;
+  beforeEach(() => {
+    work = tempDir();
+  });
+  afterEach(() => {
+    server?.stop();
+    server = null;
+    removeDir(work);
+  });
+  return {
+    get work() {
+      return work;
+    },
+    start(script: Script) {
+      server = startScriptedServer(script);
+      return server;
     },
   };
 }

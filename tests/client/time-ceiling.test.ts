@@ -1,29 +1,20 @@
 // A remote time later than the local file system can keep (year 9999: ext4 stores 2446-05-10, the
 // oldest ext4 inodes and XFS without bigtime 2038-01-19): a sync down sets the file's time, the disk
 // clamps it, and the next sync must not take the clamp for a change.
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
-import { sendsFile, sendsListing, startScriptedServer, type ScriptedServer } from "./scripted-server.ts";
+import { runFtpkit } from "../helpers/peers.ts";
+import { sendsFile, sendsListing, useScriptedServerWork } from "./scripted-server.ts";
 import { sameTime } from "../../client/tree-plan.ts";
 
-let work = "";
-let server: ScriptedServer | null = null;
-beforeEach(() => {
-  work = tempDir();
-});
-afterEach(() => {
-  server?.stop();
-  server = null;
-  removeDir(work);
-});
+const t = useScriptedServerWork();
 
 const DATA = Buffer.from("from the far future\n");
 
 describe("a remote file dated 9999-12-31", () => {
   test("sync down twice: the second copies nothing, though the disk kept an earlier time", async () => {
-    server = startScriptedServer({
+    const server = t.start({
       feat: ["MLST type*;size*;modify*;", "SIZE", "MDTM"],
       on: {
         MLSD: sendsListing([`type=file;size=${DATA.length};modify=99991231235959; far.txt`]),
@@ -33,13 +24,13 @@ describe("a remote file dated 9999-12-31", () => {
       },
     });
     const url = `ftp://u:p@127.0.0.1:${server.port}/t`;
-    const first = await runFtpkit(["sync", url, "dest", "--no-verify", "--json"], { cwd: work, timeoutMs: 30_000 });
+    const first = await runFtpkit(["sync", url, "dest", "--no-verify", "--json"], { cwd: t.work, timeoutMs: 30_000 });
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ copied: 1 });
-    expect(readFileSync(join(work, "dest/far.txt"), "utf8")).toBe(DATA.toString());
+    expect(readFileSync(join(t.work, "dest/far.txt"), "utf8")).toBe(DATA.toString());
     // On ext4 (this suite's disks) the file keeps 2446-05-10T22:38:55Z; a disk without a ceiling keeps 9999.
-    expect([15_032_385_535_000, 2_147_483_647_000, Date.UTC(9999, 11, 31, 23, 59, 59)]).toContain(statSync(join(work, "dest/far.txt")).mtimeMs);
-    const second = await runFtpkit(["sync", url, "dest", "--no-verify", "--json"], { cwd: work, timeoutMs: 30_000 });
+    expect([15_032_385_535_000, 2_147_483_647_000, Date.UTC(9999, 11, 31, 23, 59, 59)]).toContain(statSync(join(t.work, "dest/far.txt")).mtimeMs);
+    const second = await runFtpkit(["sync", url, "dest", "--no-verify", "--json"], { cwd: t.work, timeoutMs: 30_000 });
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ copied: 0, skipped: 1 });
     expect(server.commands.filter((c) => c.startsWith("RETR"))).toHaveLength(1);
