@@ -60,6 +60,8 @@ export class Authenticator {
   /** When the failures were last swept of addresses whose window has passed (at most once a window, at a login). */
   private failuresSwept = 0;
   private dummyHash: Promise<string> | null = null;
+  /** The last load's look at the local homes and mounts (missing-places.ts), run in the background: settled once its warnings are said. */
+  placesChecked: Promise<void> = Promise.resolve();
   /**
    * inotify on the users file's folder: an edit is read when it is made, not at the next login (a
    * broken one is reported at once). Logins still stat the file (7 µs): the event can come after a
@@ -94,7 +96,7 @@ export class Authenticator {
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.warnExposedUsersFile();
     this.warnUncheckableHashes();
-    void warnMissingPlaces(this.usersFile, this.users.values(), this.log);
+    this.placesChecked = warnMissingPlaces(this.usersFile, this.users.values(), this.log);
     this.signature = sig;
     this.loaded = sig !== "";
     if (sig === "") this.log(`users file ${this.usersFile} not found: no one can log in until it is created (ftpkit user add)`);
@@ -278,7 +280,7 @@ export class Authenticator {
         this.users = users;
         this.warnExposedUsersFile();
         this.warnUncheckableHashes();
-        void warnMissingPlaces(this.usersFile, users.values(), this.log);
+        this.placesChecked = warnMissingPlaces(this.usersFile, users.values(), this.log);
         this.signature = sig;
         this.badSignature = null;
         this.loaded = sig !== "";

@@ -230,22 +230,19 @@ describe("Authenticator", () => {
     const logs: string[] = [];
     const auth = makeAuth(file, { logs });
     await auth.start();
-    const waitFor = async (n: number) => {
-      for (const deadline = Date.now() + 5000; logs.length < n && Date.now() < deadline; ) await Bun.sleep(10);
-    };
-    await waitFor(2);
+    await auth.placesChecked;
     expect(logs.toSorted()).toEqual([
       `users file ${file}: alice's mount /pub: directory ${join(dir, "no-such-dir")} does not exist; /pub fails for alice until it is there`,
       `users file ${file}: bob's home ${join(dir, "home/bob")} does not exist: bob cannot log in until it is there`,
     ]);
     expect(await auth.login("alice", "pw", "127.0.0.1")).not.toBeNull();
     await auth.reload();
-    await waitFor(4);
+    await auth.placesChecked;
     expect(logs.slice(2).toSorted()).toEqual(logs.slice(0, 2).toSorted());
     await mkdir(join(dir, "no-such-dir"));
     await mkdir(join(dir, "home/bob"));
     await auth.reload();
-    await Bun.sleep(100);
+    await auth.placesChecked;
     expect(logs).toHaveLength(4);
   });
 
