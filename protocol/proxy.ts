@@ -20,7 +20,10 @@ export interface ProxyEndpoint {
 
 export interface ProxyHeader {
   version: 1 | 2;
-  /** LOCAL (v2) / UNKNOWN (v1): the balancer's own connection (health check); use the socket's address. */
+  /**
+   * LOCAL (v2) / UNKNOWN (v1): the balancer's own connection (health check); use the socket's
+   * address. A v2 PROXY header of family UNSPEC is not local (a client), but names no address either.
+   */
   local: boolean;
   family: "tcp4" | "tcp6" | "unspec";
   source?: ProxyEndpoint;
@@ -163,7 +166,9 @@ function parseV2(buf: Uint8Array): ProxyParse {
         length,
       };
     case 0x00: // PROXY with UNSPEC: the receiver must use the socket's own addresses
-      return { status: "ok", header: { version: 2, local: true, family: "unspec" }, length };
+      // Still a relayed client (HAProxy sends it for one that reached a unix-socket bind), not a
+      // LOCAL health check: it takes a connection slot as every client does.
+      return { status: "ok", header: { version: 2, local: false, family: "unspec" }, length };
     default:
       return { status: "invalid", reason: "PROXY v2 family is not TCP over IPv4/IPv6" };
   }

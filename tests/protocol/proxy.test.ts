@@ -109,6 +109,10 @@ describe("PROXY v2", () => {
     expect(parseProxyHeader(v2(0x20, 0x11, v4body))).toMatchObject({ status: "ok", header: { local: true }, length: 28 });
   });
 
+  test("PROXY with family UNSPEC (a client of a unix-socket bind) names no address but is not LOCAL", () => {
+    expect(parseProxyHeader(v2(0x21, 0x00, []))).toEqual({ status: "ok", header: { version: 2, local: false, family: "unspec" }, length: 16 });
+  });
+
   test("formatProxyV2 round-trips through the parser (IPv4 and IPv6)", () => {
     for (const [s, d] of [
       [{ ip: "198.51.100.9", port: 1 }, { ip: "127.0.0.1", port: 65535 }],

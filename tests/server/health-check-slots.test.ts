@@ -30,6 +30,13 @@ async function logIn(w: Wire): Promise<number> {
   return (await w.cmd("PASS alice-pw")).code;
 }
 
+/** What HAProxy sends first for a client of a unix-socket bind: v2, command PROXY, family UNSPEC. */
+function unspecHeader(): Uint8Array {
+  const h = localHeader();
+  h[12] = 0x21;
+  return h;
+}
+
 const client = (ip: string, port: number) => formatProxyV2({ ip, port }, { ip: "127.0.0.1", port: 21 });
 
 test("at --max-connections, a health check evicts no client that is logging in, and gets the 421 a client would", async () => {
@@ -67,3 +74,16 @@ for (const store of ["memory", "redis-server"] as const) {
     }
   }, 20_000);
 }
+
+test("a client relayed with a PROXY v2 UNSPEC header takes a slot: at --max-connections 1 the next one gets 421", async () => {
+  const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1", maxConnections: 1 } });
+  try {
+    const a = await viaBalancer(port, unspecHeader());
+    expect((await a.read())?.code).toBe(220);
+    expect(await logIn(a)).toBe(230);
+    const b = await viaBalancer(port, unspecHeader());
+    expect((await b.read())?.code).toBe(421);
+  } finally {
+    for (const w of wires.splice(0)) w.close();
+  }
+});
