@@ -22,6 +22,11 @@ export class RedisBans {
   /** Ban announcements waited for (banFailure), by their number. */
   private readonly hearing = new Map<number, () => void>();
   private failures = 0;
+  /**
+   * The store was lost: the bans this process took on its own count meanwhile (a failure the store
+   * could not count) are known nowhere else, so they go to the store once it answers again.
+   */
+  private restateDue = false;
 
   constructor(
     private readonly store: StoreContext,
@@ -134,11 +139,18 @@ export class RedisBans {
     for (let i = 1; i + 2 < reply.length; i += 3) this.listener?.({ key: String(reply[i]), ms: Number(reply[i + 1]), repeat: Number(reply[i + 2]) });
   }
 
-  private async restate(): Promise<void> {
+  /** Put the bans in force here into the store (those it holds already stay as they are); true if any. */
+  private async restate(): Promise<boolean> {
     const bans = this.held?.() ?? [];
-    if (bans.length === 0) return;
+    if (bans.length === 0) return false;
     const p = this.store.prefix;
     await this.store.eval(BANS_RESTATE, [`${p}bans`, `${p}bans:seq`], [p, ...bans.flatMap((b) => [b.key, Math.ceil(b.ms), b.repeat])]);
+    return true;
+  }
+
+  /** The store became unreachable (the heartbeat that reaches it again restates the bans in force here). */
+  storeLost(): void {
+    this.restateDue = true;
   }
 
   /** Heartbeat: subscribe again if the subscription was lost, and reload the bans if any was missed meanwhile. */
@@ -149,8 +161,14 @@ export class RedisBans {
     // The count went back: the store restarted empty (or evicted it) and no longer knows the bans in
     // force. Without them a node started since let a banned address in (and its guesses counted
     // from 0 there) while the nodes that kept their copy refused it. Ours go back in.
-    if (seq < this.banSeq) await this.restate();
-    if (seq !== this.banSeq) await this.load();
+    // Likewise after an outage: a ban taken here meanwhile, on this process's own count, was refused
+    // nowhere else, even once the store was back (the others let the guesser in, its count from 0).
+    let restated = false;
+    if (seq < this.banSeq || this.restateDue) {
+      restated = await this.restate();
+      this.restateDue = false;
+    }
+    if (restated || seq !== this.banSeq) await this.load();
   }
 
   /** Stop hearing announcements (a subscription being made ends itself: see subscribeOnce). */

@@ -59,7 +59,11 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock, Stor
     this.keepMs = opts.keepMs ?? 60_000;
     const log = opts.log ?? (() => {});
     this.slots = new RedisSlots(this);
-    this.link = new StoreLink({ url: opts.url, client: opts.client, timeoutMs: opts.commandTimeoutMs ?? 2000, log, onDown: () => this.slots.markDirty() });
+    const onDown = () => {
+      this.slots.markDirty();
+      this.bans.storeLost();
+    };
+    this.link = new StoreLink({ url: opts.url, client: opts.client, timeoutMs: opts.commandTimeoutMs ?? 2000, log, onDown });
     this.bans = new RedisBans(this, this.link, log);
     this.rates = new RedisRates(this, opts.shareRates ?? false);
   }
