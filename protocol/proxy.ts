@@ -166,8 +166,15 @@ function parseV2(buf: Uint8Array): ProxyParse {
         length,
       };
     case 0x00: // PROXY with UNSPEC: the receiver must use the socket's own addresses
-      // Still a relayed client (HAProxy sends it for one that reached a unix-socket bind), not a
-      // LOCAL health check: it takes a connection slot as every client does.
+    // UDP over IPv4/IPv6, UNIX stream/datagram: valid families we have no use for. The spec has a
+    // receiver fall back to UNSPEC for them (their address block is skipped by the length), not
+    // refuse the connection: a balancer relaying a unix-socket client may name it so.
+    case 0x12:
+    case 0x22:
+    case 0x31:
+    case 0x32:
+      // Still a relayed client (HAProxy sends UNSPEC for one that reached a unix-socket bind), not
+      // a LOCAL health check: it takes a connection slot as every client does.
       return { status: "ok", header: { version: 2, local: false, family: "unspec" }, length };
     default:
       return { status: "invalid", reason: "PROXY v2 family is not TCP over IPv4/IPv6" };

@@ -113,6 +113,13 @@ describe("PROXY v2", () => {
     expect(parseProxyHeader(v2(0x21, 0x00, []))).toEqual({ status: "ok", header: { version: 2, local: false, family: "unspec" }, length: 16 });
   });
 
+  // The spec: a receiver that does not implement a valid family falls back to UNSPEC.
+  for (const [name, fam, len] of [["UDP over IPv4", 0x12, 12], ["UDP over IPv6", 0x22, 36], ["a UNIX stream socket", 0x31, 216], ["a UNIX datagram socket", 0x32, 216]] as const) {
+    test(`${name} falls back to UNSPEC: a client with no address, its address block skipped`, () => {
+      expect(parseProxyHeader(v2(0x21, fam, Array(len).fill(7)))).toEqual({ status: "ok", header: { version: 2, local: false, family: "unspec" }, length: 16 + len });
+    });
+  }
+
   test("formatProxyV2 round-trips through the parser (IPv4 and IPv6)", () => {
     for (const [s, d] of [
       [{ ip: "198.51.100.9", port: 1 }, { ip: "127.0.0.1", port: 65535 }],
@@ -129,8 +136,7 @@ describe("PROXY v2", () => {
   const invalid: Array<[string, Uint8Array, string]> = [
     ["version 1 in the v2 frame", v2(0x11, 0x11, v4body), "version"],
     ["an unknown command", v2(0x22, 0x11, v4body), "command"],
-    ["UDP over IPv4", v2(0x21, 0x12, v4body), "family"],
-    ["a UNIX socket", v2(0x21, 0x31, Array(216).fill(0)), "family"],
+    ["a family outside the spec's combinations (UNSPEC over a stream)", v2(0x21, 0x01, []), "family"],
     ["IPv4 addresses cut short", v2(0x21, 0x11, v4body.slice(0, 8)), "truncated"],
     ["IPv6 addresses cut short", v2(0x21, 0x21, Array(20).fill(0)), "truncated"],
     ["a length above our cap", v2(0x21, 0x11, v4body, MAX_PROXY_V2_LENGTH), "too long"],

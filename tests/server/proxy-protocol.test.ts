@@ -211,6 +211,17 @@ describe("--proxy-protocol on the control port", () => {
     expect((await w.cmd("QUIT")).code).toBe(221);
     w.close();
   });
+
+  test("a client whose v2 header names a UNIX socket is served (UNSPEC fallback), not cut off", async () => {
+    const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const unix = new Uint8Array(16 + 216);
+    unix.set(formatProxyV2({ ip: "1.1.1.1", port: 1 }, { ip: "1.1.1.1", port: 1 }).subarray(0, 12));
+    unix.set([0x21, 0x31, 0, 216], 12);
+    unix.set(new TextEncoder().encode("/run/haproxy/ftp.sock"), 16);
+    const w = await viaBalancer(port, unix);
+    expect((await w.login("alice", "alice-pw")).code).toBe(230);
+    w.close();
+  });
 });
 
 describe("bans behind a balancer", () => {
