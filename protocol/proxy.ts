@@ -2,6 +2,7 @@
 // balancers in front of the control port (haproxy.org/download/2.9/doc/proxy-protocol.txt). Pure.
 
 import { formatIPv6 } from "./address.ts";
+import { parseIp } from "./cidr.ts";
 
 /** v2 headers start with these 12 bytes. */
 export const PROXY_V2_SIGNATURE = Uint8Array.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -88,11 +89,22 @@ function parseV1(buf: Uint8Array): ProxyParse {
       version: 1,
       local: false,
       family: proto === "TCP4" ? "tcp4" : "tcp6",
-      source: { ip: proto === "TCP6" ? src.toLowerCase() : src, port: sp },
-      destination: { ip: proto === "TCP6" ? dst.toLowerCase() : dst, port: dp },
+      source: { ip: proto === "TCP6" ? v1IPv6(src) : src, port: sp },
+      destination: { ip: proto === "TCP6" ? v1IPv6(dst) : dst, port: dp },
     },
     length,
   };
+}
+
+/**
+ * A v1 IPv6 address as v2's would read (RFC 5952; IPv4-mapped as plain IPv4), whatever its spelling:
+ * "0:0:0:0:0:ffff:10.8.8.8" kept as written was an IPv6 address whose /64, "::/64", every IPv4 client
+ * so spelled shared: one ban, one --max-per-ip count for all of them.
+ */
+function v1IPv6(text: string): string {
+  const b = parseIp(text);
+  if (!b) return text.toLowerCase();
+  return b.length === 4 ? b.join(".") : formatIPv6(b);
 }
 
 function v1Port(s: string): number | null {

@@ -24,7 +24,10 @@ describe("PROXY v1", () => {
     ["PROXY TCP4 192.0.2.7 10.0.0.1 56324 21\r\n", "192.0.2.7", 56324, "10.0.0.1", 21],
     ["PROXY TCP4 0.0.0.0 255.255.255.255 0 65535\r\n", "0.0.0.0", 0, "255.255.255.255", 65535],
     ["PROXY TCP6 2001:DB8::7 ::1 4000 2121\r\n", "2001:db8::7", 4000, "::1", 2121],
-    ["PROXY TCP6 ::ffff:192.0.2.1 1:2:3:4:5:6:7:8 1 2\r\n", "::ffff:192.0.2.1", 1, "1:2:3:4:5:6:7:8", 2],
+    // IPv6 as v2's parse writes it, whatever the spelling: RFC 5952, IPv4-mapped as plain IPv4.
+    ["PROXY TCP6 ::ffff:192.0.2.1 1:2:3:4:5:6:7:8 1 2\r\n", "192.0.2.1", 1, "1:2:3:4:5:6:7:8", 2],
+    ["PROXY TCP6 0:0:0:0:0:ffff:10.8.8.8 ::1 1 2\r\n", "10.8.8.8", 1, "::1", 2],
+    ["PROXY TCP6 ::FFFF:a09:909 2001:db8:0:0:0:0:0:1 1 2\r\n", "10.9.9.9", 1, "2001:db8::1", 2],
   ];
   for (const [line, sip, sport, dip, dport] of valid) {
     test(`accepts ${JSON.stringify(line)}`, () => {

@@ -248,6 +248,22 @@ describe("bans behind a balancer", () => {
   });
 });
 
+test("an IPv4 client named in a v1 TCP6 header's long spelling is banned alone, not with every IPv4 client so spelled", async () => {
+  const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1", ops: { banAfter: 2 } } });
+  const header = (ip: string) => `PROXY TCP6 0:0:0:0:0:ffff:${ip} ::1 5000 21\r\n`;
+  for (let i = 0; i < 2; i++) {
+    const w = await viaBalancer(port, header("192.0.2.7"));
+    expect((await w.login("alice", "wrong")).code).toBe(530);
+    w.close();
+  }
+  const banned = await viaBalancer(port, header("192.0.2.7"));
+  expect((await banned.read())?.code).toBe(421);
+  banned.close();
+  const other = await viaBalancer(port, header("192.0.2.8"));
+  expect((await other.read())?.code).toBe(220);
+  other.close();
+});
+
 describe("ftpkit serve --proxy-protocol and --state flags", () => {
   // Bad usage exits 2; a store that cannot be reached, 1.
   const cases: Array<[string[], number, string]> = [
