@@ -46,6 +46,12 @@ export class StoreLink {
   private down = false;
   /** start() reached the store: from then on a lost connection is an outage, logged. */
   private started = false;
+  /**
+   * The outage was logged and the store has not answered a command since. A connection alone is not
+   * the store back: one that takes connections but refuses every write (OOM at maxmemory, a read-only
+   * replica after a failover, NOAUTH) logged "reachable again" and "unreachable" at every heartbeat.
+   */
+  private outage = false;
   private reconnectAt = 0;
   private backoffMs = 250;
   private readonly shas = new Map<string, string>();
@@ -73,7 +79,9 @@ export class StoreLink {
     this.down = true;
     this.opts.onDown();
     // A store not reached at start-up is the start's one error line, not an outage before it.
-    if (this.started) this.opts.log("state store unreachable", { reason });
+    if (!this.started || this.outage) return;
+    this.outage = true;
+    this.opts.log("state store unreachable", { reason });
   }
 
   reachable(): boolean {
@@ -113,7 +121,6 @@ export class StoreLink {
       await this.withTimeout(this.client.connect());
       this.down = false;
       this.backoffMs = 250;
-      this.opts.log("state store reachable again", {});
       return true;
     } catch {
       return false;
@@ -140,7 +147,12 @@ export class StoreLink {
   async send(cmd: string, args: string[]): Promise<unknown> {
     if (this.down) throw new Error("state store unreachable");
     try {
-      return await this.withTimeout(this.client.send(cmd, args));
+      const reply = await this.withTimeout(this.client.send(cmd, args));
+      if (this.outage) {
+        this.outage = false;
+        this.opts.log("state store reachable again", {});
+      }
+      return reply;
     } catch (err) {
       if (!/ERR|WRONGTYPE|NOSCRIPT/.test((err as Error).message)) this.markDown((err as Error).message);
       throw err;
