@@ -13,6 +13,8 @@ export const MAX_PROXY_V1_LENGTH = 107;
  * and balancers add a few short TLVs; a bigger header is refused rather than buffered.
  */
 export const MAX_PROXY_V2_LENGTH = 16 + 2048;
+/** The reason given for bytes that do not start a header at all (not a broken one). */
+export const NO_PROXY_HEADER = "no PROXY header";
 
 export interface ProxyEndpoint {
   ip: string;
@@ -47,7 +49,7 @@ export function parseProxyHeader(buf: Uint8Array): ProxyParse {
   if (buf.length === 0) return { status: "incomplete" };
   if (buf[0] === 0x0d) return parseV2(buf);
   if (buf[0] === 0x50) return parseV1(buf);
-  return { status: "invalid", reason: "no PROXY header" };
+  return { status: "invalid", reason: NO_PROXY_HEADER };
 }
 
 function startsWith(buf: Uint8Array, prefix: Uint8Array): "yes" | "no" | "short" {
@@ -60,7 +62,7 @@ const V1_PREFIX_BYTES = new TextEncoder().encode(V1_PREFIX);
 
 function parseV1(buf: Uint8Array): ProxyParse {
   const pre = startsWith(buf, V1_PREFIX_BYTES);
-  if (pre === "no") return { status: "invalid", reason: "no PROXY header" };
+  if (pre === "no") return { status: "invalid", reason: NO_PROXY_HEADER };
   if (pre === "short") return { status: "incomplete" };
   let end = -1;
   for (let i = V1_PREFIX.length; i < Math.min(buf.length, MAX_PROXY_V1_LENGTH); i++) {
@@ -137,7 +139,7 @@ function validIPv6(s: string): boolean {
 
 function parseV2(buf: Uint8Array): ProxyParse {
   const sig = startsWith(buf, PROXY_V2_SIGNATURE);
-  if (sig === "no") return { status: "invalid", reason: "no PROXY header" };
+  if (sig === "no") return { status: "invalid", reason: NO_PROXY_HEADER };
   if (buf.length < 16) return { status: "incomplete" };
   const verCmd = buf[12]!;
   if (verCmd >> 4 !== 2) return { status: "invalid", reason: "PROXY v2 version must be 2" };

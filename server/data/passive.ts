@@ -3,7 +3,7 @@ import { canonicalIp } from "../../protocol/address.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { anyContains, type Cidr } from "../../protocol/cidr.ts";
 import { listenOnFreePort, type PortRange } from "../../protocol/ports.ts";
-import { parseProxyHeader } from "../../protocol/proxy.ts";
+import { NO_PROXY_HEADER, parseProxyHeader } from "../../protocol/proxy.ts";
 import { DATA_HALF_OPEN, DataConnection, dataSocketHandlers, type DataPreface, type DataSocketState } from "./connection.ts";
 import { relayThrough } from "./proxy-relay.ts";
 
@@ -38,6 +38,12 @@ export interface PassiveOptions {
 }
 
 /**
+ * A connection from a client on the balancer's own address that sent nothing this long is its own
+ * (a download), not the balancer's: the balancer writes its header as soon as it connects.
+ */
+const DIRECT_AFTER_MS = 500;
+
+/**
  * A listener for one passive transfer (PASV/EPSV). It accepts exactly one connection from the client's IP,
  * and owns that connection until the endpoint is closed: the transfer it was handed to closes the
  * endpoint when it ends; otherwise the next PASV/EPSV/PORT/EPRT, ABOR or the session's end does. A
@@ -68,8 +74,8 @@ export class PassiveEndpoint implements DataEndpoint {
       const ip = canonicalIp(socket.remoteAddress);
       // From a balancer's address, yet not from the client itself (a client on the balancer's own
       // host connects directly, as before): the balancer forwarding the port, its header first.
-      const forwarded = opts.proxyFrom && ip !== canonicalIp(opts.peerIp) && anyContains(opts.proxyFrom, ip);
-      if (forwarded && !this.accepted && !this.closed) return this.awaitProxyHeader(socket, ip);
+      const forwarded = opts.proxyFrom && anyContains(opts.proxyFrom, ip);
+      if (forwarded && !this.accepted && !this.closed) return this.awaitProxyHeader(socket, ip, ip === canonicalIp(opts.peerIp));
       return this.admit(socket, ip);
     });
     this.listener = listenInRange(opts.bindHost, opts.portRange, handlers);
@@ -95,17 +101,45 @@ export class PassiveEndpoint implements DataEndpoint {
    * is the one its PROXY header names. Clients that connect to the address they reached the
    * control port on (EPSV always; curl and Python's ftplib for PASV too) reach the node only this way.
    */
-  private awaitProxyHeader(socket: Socket<DataSocketState>, balancer: string): DataPreface {
+  private awaitProxyHeader(socket: Socket<DataSocketState>, balancer: string, maybeDirect: boolean): DataPreface {
     let buf = new Uint8Array(0);
     let done = false;
     const refuse = (reason: string) => {
       done = true;
       clearTimeout(timer);
+      clearTimeout(quiet);
       socket.data = { conn: null };
       this.opts.onProxyRefused?.(balancer, reason);
       socket.terminate();
     };
     const timer = setTimeout(() => refuse("no PROXY header"), this.opts.proxyHeaderTimeoutMs ?? 3000);
+    /** The connection is `ip`'s, and `rest` its first bytes. */
+    const take = (ip: string, rest: Uint8Array) => {
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(quiet);
+      // Under PROT P what follows the header is the client's ClientHello, read past the point where
+      // the TLS layer could take it: the transfer gets a loopback connection carrying it instead.
+      if (rest.length && this.opts.upgrades?.() && ip === canonicalIp(this.opts.peerIp) && !this.accepted && !this.closed) {
+        return void (socket.data = { conn: null, preface: this.relay(socket, rest, ip) });
+      }
+      socket.data = { conn: null };
+      const conn = this.admit(socket, ip);
+      socket.data = { conn };
+      if (!conn) return void socket.terminate();
+      if (rest.length) conn.handleData(Buffer.from(rest));
+    };
+    // The client is on the balancer's own address: it may come through the balancer (its header
+    // first, at once) or straight to this port (its own bytes first, or none: a download). Taking
+    // every such connection as direct stored the balancer's header at the start of the upload.
+    const quiet = maybeDirect ? setTimeout(() => !done && buf.length === 0 && (this.closed ? drop() : take(balancer, buf)), DIRECT_AFTER_MS) : undefined;
+    /** This endpoint closed (ABOR, the accept timeout) while the connection was still undecided. */
+    const drop = () => {
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(quiet);
+      socket.terminate();
+    };
     return {
       data: (chunk) => {
         if (done) return;
@@ -115,25 +149,17 @@ export class PassiveEndpoint implements DataEndpoint {
         buf = joined;
         const parsed = parseProxyHeader(buf);
         if (parsed.status === "incomplete") return;
-        if (parsed.status === "invalid") return refuse(parsed.reason);
-        done = true;
-        clearTimeout(timer);
+        if (parsed.status === "invalid") return maybeDirect && parsed.reason === NO_PROXY_HEADER ? take(balancer, buf) : refuse(parsed.reason);
         const { header } = parsed;
-        const ip = header.local || !header.source ? balancer : canonicalIp(header.source.ip);
-        const rest = buf.subarray(parsed.length);
-        // Under PROT P what follows the header is the client's ClientHello, read past the point where
-        // the TLS layer could take it: the transfer gets a loopback connection carrying it instead.
-        if (rest.length && this.opts.upgrades?.() && ip === canonicalIp(this.opts.peerIp) && !this.accepted && !this.closed) {
-          return void (socket.data = { conn: null, preface: this.relay(socket, rest, ip) });
-        }
-        socket.data = { conn: null };
-        const conn = this.admit(socket, ip);
-        socket.data = { conn };
-        if (!conn) return void socket.terminate();
-        if (rest.length) conn.handleData(Buffer.from(rest));
+        take(header.local || !header.source ? balancer : canonicalIp(header.source.ip), buf.subarray(parsed.length));
       },
       closed: () => {
-        if (!done) refuse("closed before its PROXY header");
+        if (done) return;
+        // The client's own connection, ended before anything that looked like a header (an empty
+        // upload); not one cut by this endpoint's own close (ABOR, the accept timeout): no one to tell.
+        if (maybeDirect && this.closed) return drop();
+        if (maybeDirect && !(buf.length && this.opts.upgrades?.())) return take(balancer, buf);
+        refuse("closed before its PROXY header");
       },
     };
   }

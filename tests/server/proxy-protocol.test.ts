@@ -142,6 +142,35 @@ describe("--proxy-protocol on the control port", () => {
     }
   });
 
+  test("a client on the balancer's own address: an upload through the forwarded passive port stores no header, and straight to the port works too", async () => {
+    const { port, home } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const w = await viaBalancer(port, v2From("127.0.0.1"));
+    const file = (name: string) => readFileSync(join(home("alice"), name), "utf8");
+    try {
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const transfer = async (line: string, send?: Uint8Array) => {
+        const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+        const data = connectFrom("127.0.0.1", dataPort, send, send !== undefined);
+        await data.connected;
+        expect((await w.cmd(line)).code).toBe(150);
+        expect((await w.read())?.code).toBe(226);
+        await data.gone;
+        return data.received();
+      };
+      const text = (t: string) => Buffer.from(t);
+      await transfer("STOR via-balancer.txt", Buffer.concat([v2From("127.0.0.1"), text("through the balancer\n")]));
+      expect(file("via-balancer.txt")).toBe("through the balancer\n");
+      // Straight to the port: its own bytes, none (an empty file), and a download that sends nothing.
+      await transfer("STOR direct.txt", text("direct\n"));
+      expect(file("direct.txt")).toBe("direct\n");
+      await transfer("STOR empty.txt", text(""));
+      expect(file("empty.txt")).toBe("");
+      expect(await transfer("RETR direct.txt")).toBe("direct\n");
+    } finally {
+      w.close();
+    }
+  });
+
   test("behind a balancer, a client that ends its upload's data connection and drops its control connection at once leaves the old file", async () => {
     const { port, home } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
     const target = join(home("alice"), "hello.txt");
