@@ -13,6 +13,7 @@ import { parsePerms } from "../server/auth/ini-store.ts";
 import { parseSize } from "../protocol/size.ts";
 import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
+import { Credentials } from "../client/credentials.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
 import { listenHostProblem } from "./listen-host.ts";
@@ -289,12 +290,13 @@ export async function put(local: string, url: string, opts: ClientTransferOption
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
   checkTrace("list", opts.trace);
   checkApiTls(url, opts);
-  return listUrl(url, { active: false, ...opts });
+  return listUrl(url, { active: false, ...opts, prompt: false });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
 export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<FtpClient> {
   checkTrace("connect", opts.trace);
   checkApiTls(url, opts);
-  return openSession(parseUrlArg(url), opts);
+  const parsed = parseUrlArg(url);
+  return openSession(parsed, opts, new Credentials(parsed, undefined, false));
 }

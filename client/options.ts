@@ -45,11 +45,13 @@ export interface TransferOptions {
   insecure?: boolean;
   /** --verbose: where each command and reply of every connection goes (client/trace.ts). */
   trace?: Trace;
+  /** false: a missing password fails at once instead of being asked on the terminal (programs). */
+  prompt?: boolean;
 }
 
-/** Options for programs (the package API, tests): verified, quiet, no retries, passive. */
+/** Options for programs (the package API, tests): verified, quiet, no retries, passive, no password prompt. */
 export function quietTransferOptions(journal: string, over: Partial<TransferOptions> = {}): TransferOptions {
-  return { verify: true, hash: "sha256", rate: 0, retries: 0, quiet: true, active: false, journal, ...over };
+  return { verify: true, hash: "sha256", rate: 0, retries: 0, quiet: true, active: false, journal, prompt: false, ...over };
 }
 
 /** --tls (explicit FTPS on an ftp:// URL), --ca (extra trusted PEM certificates), --insecure. */

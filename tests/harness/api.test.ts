@@ -260,6 +260,32 @@ describe("startServer", () => {
     // A deadline lost in a race (the data connection's 2 s close grace, close()'s own wait) kept it 2 s.
     expect(JSON.parse(out.trim()).lingered).toBeLessThan(1000);
   }, 30_000);
+
+  test("get, put, list and connect of a URL without a password fail at once on a terminal, never asking for one", async () => {
+    const dir = work();
+    const home = join(dir, "home"); // no ~/.netrc to find
+    mkdirSync(home);
+    const script = join(dir, "script.ts");
+    writeFileSync(join(dir, "a.txt"), "x\n");
+    writeFileSync(
+      script,
+      [
+        `import { connect, get, list, put, startServer } from ${JSON.stringify(join(import.meta.dir, "../../cli/api.ts"))};`,
+        `await using server = await startServer({ users: [{ name: "me", password: "pw" }], write: true });`,
+        `const url = \`ftp://me@127.0.0.1:\${server.port}/a.txt\`;`,
+        `const calls = { list: () => list(url), get: () => get(url, ${JSON.stringify(join(dir, "b.txt"))}), put: () => put(${JSON.stringify(join(dir, "a.txt"))}, url), connect: () => connect(url) };`,
+        `for (const [name, call] of Object.entries(calls)) await call().then(() => console.log(name + ": ok"), (e) => console.log(name + ": " + e.message));`,
+      ].join("\n"),
+    );
+    // Under a pseudo-terminal, as a developer runs `bun test`: the prompt waited there for ever.
+    const proc = Bun.spawn(["script", "-qfec", `bun ${script}`, "/dev/null"], { cwd: dir, env: { ...cleanEnv(), HOME: home, NO_COLOR: "1" }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    const missing = "no password for me@127.0.0.1 (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)";
+    expect(out.replaceAll("\r", "").trim().split("\n")).toEqual(["list", "get", "put", "connect"].map((n) => `${n}: ${missing}`));
+  }, 30_000);
 });
 
 describe("the API's resume records", () => {
