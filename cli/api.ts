@@ -2,7 +2,7 @@
 // projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
 import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, sep } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import { createServer } from "../server/index.ts";
 import { MemoryLogins } from "../server/auth/memory-store.ts";
 import { getFile, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
@@ -146,7 +146,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       ...(opts.log ? { logFormat: opts.log } : {}),
       ...(opts.idleTimeoutSec !== undefined ? { idleTimeoutSec: opts.idleTimeoutSec } : {}),
       ...(opts.maxRate !== undefined ? { maxRate: opts.maxRate } : {}),
-      ...(opts.tls ? { tls: { ...tlsFiles(opts.tls, temps), names: API_TLS_NAMES } } : {}),
+      ...(opts.tls ? { tls: tlsFiles(opts.tls, temps) } : {}),
     });
     // Bun's own words ("Failed to listen at 127.0.0.1") name neither the port nor the cause.
     const address = await server.listen().catch((err: NodeJS.ErrnoException) => {
@@ -227,19 +227,24 @@ function checkServerOptions(opts: StartServerOptions): void {
   });
 }
 
-/** PEM text is written to a private temp directory (removed on close); anything else is a file path. */
+/**
+ * PEM text is written to a private temp directory (removed on close); anything else is a file path.
+ * Errors name PEM text as such: the temp file's path (gone once startServer has thrown) means nothing to the caller.
+ */
 function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) {
   const pem = (v: string) => v.includes("-----BEGIN");
   let certFile = tls.cert;
   let keyFile = tls.key;
+  const shown: Record<string, string> = {};
   if (pem(certFile) || pem(keyFile)) {
-    const dir = mkdtempSync(join(tmpdir(), "ftpkit-tls-"));
+    const dir = resolve(mkdtempSync(join(tmpdir(), "ftpkit-tls-")));
     temps.push(dir);
     trackTempDir(dir);
     if (pem(certFile)) writeFileSync((certFile = join(dir, "cert.pem")), tls.cert, { mode: 0o600 });
     if (pem(keyFile)) writeFileSync((keyFile = join(dir, "key.pem")), tls.key, { mode: 0o600 });
+    for (const file of [certFile, keyFile]) if (file.startsWith(dir + sep)) shown[file] = "(PEM text)";
   }
-  return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true };
+  return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true, names: { ...API_TLS_NAMES, shown } };
 }
 
 /** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */

@@ -8,6 +8,7 @@ import { REPO, cleanEnv, removeDir, runFtpkit, tempDir } from "../helpers/peers.
 
 const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
 const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
+const OTHER_KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/other-key.pem"), "utf8");
 
 let servers: RunningServer[] = [];
 let dirs: string[] = [];
@@ -348,6 +349,10 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     ['startServer: users[1].perm: unknown permission "rwx" (use read, write, modify)', { users: [me[0]!, { name: "you", password: "pw", perm: "rwx" }] }],
     ["tls.cert /nonexistent/cert.pem: not found", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
     ["tls.key /nonexistent/key.pem: not found", { users: me, tls: { cert: CERT, key: "/nonexistent/key.pem" } }],
+    // PEM text is named as such, not by the temp file it was written to (gone once startServer threw).
+    ["tls.cert (PEM text): not a PEM certificate", { users: me, tls: { cert: "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n", key: KEY } }],
+    ["tls.key (PEM text): not an unencrypted PEM private key", { users: me, tls: { cert: CERT, key: "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----\n" } }],
+    ["tls.key (PEM text) does not match the certificate given as tls.cert", { users: me, tls: { cert: CERT, key: OTHER_KEY } }],
     ["startServer: tls.implicitPort must be a whole number from 0 to 65535, got -1", { users: me, tls: { cert: CERT, key: KEY, implicitPort: -1 } }],
   ] as Array<[string, Parameters<typeof startServer>[0]]>)("%s", async (expected, opts) => {
     expect(await refused(startServer(opts))).toBe(expected);
