@@ -10,6 +10,7 @@ import { listUrl } from "../client/list-url.ts";
 import { checkTlsFlags, parseUrlArg, quietTransferOptions, type SecurityOptions } from "../client/options.ts";
 import { isDigestAlgorithm } from "../client/remote-hash.ts";
 import { parsePerms } from "../server/auth/ini-store.ts";
+import { ALL_PERMS } from "../server/auth/types.ts";
 import { parseSize } from "../protocol/size.ts";
 import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
@@ -211,8 +212,12 @@ function checkServerOptions(opts: StartServerOptions): void {
     for (const k of ["cert", "key"] as const) if (typeof opts.tls[k] !== "string" || opts.tls[k] === "") badOption(`tls.${k}`, "PEM text or a file name", opts.tls[k]);
     if (opts.tls.implicitPort !== undefined && !isPort(opts.tls.implicitPort)) badOption("tls.implicitPort", "a whole number from 0 to 65535", opts.tls.implicitPort);
   }
+  // Typed callers cannot get these wrong; a JavaScript caller (or a cast) got a TypeError, or an account that could do nothing.
+  if (opts.users !== undefined && !Array.isArray(opts.users)) badOption("users", "an array of { name, password }", opts.users);
   (opts.users ?? []).forEach((u, i) => {
     const name = `users[${i}]`;
+    if (typeof u !== "object" || u === null) badOption(name, "an object { name, password }", u);
+    for (const field of ["name", "password"] as const) if (typeof u[field] !== "string") badOption(`${name}.${field}`, "a string", u[field]);
     const q = u.quota;
     if (typeof q === "number" && !(Number.isSafeInteger(q) && q >= 0)) badOption(`${name}.quota`, "a whole number of bytes or a size such as 10MB (0: no limit)", q);
     const check = (field: string, parse: () => unknown) => {
@@ -224,6 +229,10 @@ function checkServerOptions(opts: StartServerOptions): void {
     };
     if (typeof q === "string") check("quota", () => parseSize(q, { allowUnlimited: true }));
     if (typeof u.perm === "string") check("perm", () => parsePerms(u.perm as string));
+    else if (Array.isArray(u.perm)) {
+      const unknown = u.perm.find((p) => !(ALL_PERMS as readonly unknown[]).includes(p));
+      if (unknown !== undefined) throw new Error(`startServer: ${name}.perm: unknown permission ${JSON.stringify(unknown)} (use ${ALL_PERMS.join(", ")})`);
+    } else if (u.perm !== undefined) badOption(`${name}.perm`, `a string such as "read,write" or a list such as ["read"]`, u.perm);
   });
 }
 

@@ -347,6 +347,11 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     ["startServer: users[0].quota must be a whole number of bytes or a size such as 10MB (0: no limit), got -5", { users: [{ name: "me", password: "pw", quota: -5 }] }],
     ['startServer: users[0].quota: size "-1" is negative: for no limit, write 0, none or unlimited', { users: [{ name: "me", password: "pw", quota: "-1" }] }],
     ['startServer: users[1].perm: unknown permission "rwx" (use read, write, modify)', { users: [me[0]!, { name: "you", password: "pw", perm: "rwx" }] }],
+    // Shapes only an untyped caller can give: each was accepted (a user who could not even list) or a TypeError.
+    ['startServer: users[0].perm: unknown permission "Read" (use read, write, modify)', { users: [{ name: "me", password: "pw", perm: ["Read"] as never }] }],
+    ['startServer: users must be an array of { name, password }, got "me:pw"', { users: "me:pw" as never }],
+    ["startServer: users[0] must be an object { name, password }, got null", { users: [null as never] }],
+    ["startServer: users[0].password must be a string, got 123", { users: [{ name: "me", password: 123 as never }] }],
     ["tls.cert /nonexistent/cert.pem: not found", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
     ["tls.key /nonexistent/key.pem: not found", { users: me, tls: { cert: CERT, key: "/nonexistent/key.pem" } }],
     // PEM text is named as such, not by the temp file it was written to (gone once startServer threw).
