@@ -19,6 +19,7 @@ import type { FileInfo } from "../protocol/listing.ts";
 import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
 import { listenHostProblem } from "./listen-host.ts";
 import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
+import { withCaTexts } from "./api-ca.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
 export type { FileInfo } from "../protocol/listing.ts";
@@ -291,20 +292,20 @@ function transferDefaults(over: ClientTransferOptions): TransferOptions {
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */
 export async function get(url: string, local?: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
   checkTransferOptions("get", url, opts);
-  return getFile(url, local, transferDefaults(opts));
+  return getFile(url, local, transferDefaults(withCaTexts("get", opts)));
 }
 
 /** Upload the file `local` to `url` (a URL ending in "/" gets the local name), verified when the server can hash. */
 export async function put(local: string, url: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
   checkTransferOptions("put", url, opts);
-  return putFile(local, url, transferDefaults(opts));
+  return putFile(local, url, transferDefaults(withCaTexts("put", opts)));
 }
 
 /** List a remote directory (MLSD, else LIST), or one file. */
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
   checkTrace("list", opts.trace);
   checkApiTls(url, opts);
-  return listUrl(url, { active: false, ...opts, prompt: false });
+  return listUrl(url, { active: false, ...withCaTexts("list", opts), prompt: false });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
@@ -312,5 +313,5 @@ export async function connect(url: string, opts: { active?: boolean; tls?: boole
   checkTrace("connect", opts.trace);
   checkApiTls(url, opts);
   const parsed = parseUrlArg(url);
-  return openSession(parsed, opts, new Credentials(parsed, undefined, false));
+  return openSession(parsed, withCaTexts("connect", opts), new Credentials(parsed, undefined, false));
 }

@@ -57,6 +57,7 @@ export function quietTransferOptions(journal: string, over: Partial<TransferOpti
 /** --tls (explicit FTPS on an ftp:// URL), --ca (extra trusted PEM certificates), --insecure. */
 export interface SecurityOptions {
   tls?: boolean;
+  /** Certificates to trust besides the system's, as PEM text (the package API also takes file names). */
   ca?: string[];
   insecure?: boolean;
 }

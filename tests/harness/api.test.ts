@@ -217,6 +217,24 @@ describe("startServer", () => {
     expect(tlsTemps()).toEqual(before);
   }, 30_000);
 
+  test("ca takes file names as well as PEM text (as tls does), and a missing file is named by the option", async () => {
+    const dir = work();
+    writeFileSync(join(dir, "a.txt"), "hello\n");
+    const server = await start({ users: [{ name: "me", password: "pw" }], write: true, tls: { cert: CERT, key: KEY, require: true } });
+    const caFile = join(import.meta.dir, "../../fixtures/tls/cert.pem");
+    // Before: each call with a file name failed with Bun's "Invalid CA".
+    const client = await connect(server.urlFor("me", "/"), { tls: true, ca: [caFile] });
+    expect(client.secured).toBe(true);
+    await client.quit();
+    expect((await put(join(dir, "a.txt"), server.urlFor("me", "/a.txt"), { tls: true, ca: [caFile] })).size).toBe(6);
+    expect((await list(server.urlFor("me", "/"), { tls: true, ca: [caFile] })).map((e) => e.name)).toEqual(["a.txt"]);
+    expect((await get(server.urlFor("me", "/a.txt"), join(dir, "b.txt"), { tls: true, ca: [CERT] })).size).toBe(6);
+    const missing = await list(server.urlFor("me", "/"), { tls: true, ca: [join(dir, "nope.pem")] }).catch((e: Error) => e.message);
+    expect(missing).toBe(`list: ca[0] ${join(dir, "nope.pem")}: not found`);
+    const noPem = await get(server.urlFor("me", "/a.txt"), join(dir, "c.txt"), { tls: true, ca: [join(dir, "a.txt")] }).catch((e: Error) => e.message);
+    expect(noPem).toBe(`get: ca[0] ${join(dir, "a.txt")}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+  }, 30_000);
+
   test("--insecure (insecure: true) accepts a self-signed certificate without subjectAltName", async () => {
     const dir = work();
     const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1"], { stdout: "ignore", stderr: "ignore" });
