@@ -212,6 +212,8 @@ function checkServerOptions(opts: StartServerOptions): void {
   if (opts.tls) {
     for (const k of ["cert", "key"] as const) if (typeof opts.tls[k] !== "string" || opts.tls[k] === "") badOption(`tls.${k}`, "PEM text or a file name", opts.tls[k]);
     if (opts.tls.implicitPort !== undefined && !isPort(opts.tls.implicitPort)) badOption("tls.implicitPort", "a whole number from 0 to 65535", opts.tls.implicitPort);
+    // Both on one port was "tls.implicitPort N is already in use": by the server's own control port.
+    if (opts.tls.implicitPort !== undefined && opts.tls.implicitPort !== 0 && opts.tls.implicitPort === opts.port) badOption("tls.implicitPort", `another port than port (${opts.port})`, opts.tls.implicitPort);
   }
   // Typed callers cannot get these wrong; a JavaScript caller (or a cast) got a TypeError, or an account that could do nothing.
   if (opts.users !== undefined && !Array.isArray(opts.users)) badOption("users", "an array of { name, password }", opts.users);

@@ -377,6 +377,7 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     ["tls.key (PEM text): not an unencrypted PEM private key", { users: me, tls: { cert: CERT, key: "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----\n" } }],
     ["tls.key (PEM text) does not match the certificate given as tls.cert", { users: me, tls: { cert: CERT, key: OTHER_KEY } }],
     ["startServer: tls.implicitPort must be a whole number from 0 to 65535, got -1", { users: me, tls: { cert: CERT, key: KEY, implicitPort: -1 } }],
+    ["startServer: tls.implicitPort must be another port than port (27521), got 27521", { users: me, port: 27521, tls: { cert: CERT, key: KEY, implicitPort: 27521 } }],
   ] as Array<[string, Parameters<typeof startServer>[0]]>)("%s", async (expected, opts) => {
     expect(await refused(startServer(opts))).toBe(expected);
   });
