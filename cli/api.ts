@@ -288,7 +288,9 @@ function checkApiTls(url: string, o: SecurityOptions): void {
 
 function transferDefaults(over: ClientTransferOptions): TransferOptions {
   // Resume records live in the temp directory, not in the caller's working directory.
-  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), over);
+  // Nor are passwords kept in the user's state directory: a test's throwaway server never comes back
+  // on its port, and its password stayed in ~/.local/state/ftpkit/credentials for every cut-off transfer.
+  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), { keepPassword: false, ...over });
 }
 
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */

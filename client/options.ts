@@ -47,6 +47,11 @@ export interface TransferOptions {
   trace?: Trace;
   /** false: a missing password fails at once instead of being asked on the terminal (programs). */
   prompt?: boolean;
+  /**
+   * false: an interrupted job's password is not kept in the state directory for `ftpkit resume` (the
+   * package API, whose caller resumes by calling again with the same URL, password and all).
+   */
+  keepPassword?: boolean;
 }
 
 /** Options for programs (the package API, tests): verified, quiet, no retries, passive, no password prompt. */

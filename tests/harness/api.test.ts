@@ -308,6 +308,39 @@ describe("startServer", () => {
 });
 
 describe("the API's resume records", () => {
+  test("a put cut off by its server's close() keeps no password in the user's state directory", async () => {
+    const base = tempDir("ftpkit-api-journal-");
+    try {
+      const tmp = join(base, "tmp");
+      const state = join(base, "state");
+      for (const d of [tmp, state]) mkdirSync(d);
+      const env = { ...cleanEnv(), TMPDIR: tmp, XDG_STATE_HOME: state, NO_COLOR: "1" };
+      const script = [
+        `import { put, startServer } from ${JSON.stringify(join(REPO, "cli/api.ts"))};`,
+        `import { writeFileSync } from "node:fs";`,
+        `const s = await startServer({ users: [{ name: "me", password: "pw" }], write: true, maxRate: 100_000 });`,
+        `writeFileSync("big.bin", new Uint8Array(2_000_000));`,
+        `const cut = put("big.bin", s.urlFor("me", "/big.bin")).then(() => "done", (e) => "cut: " + e.message);`,
+        `while (!(await Bun.file(s.root + "/big.bin").exists())) await Bun.sleep(10);`,
+        `await s.close();`,
+        `console.log(await cut);`,
+      ].join("\n");
+      writeFileSync(join(base, "run.ts"), script);
+      const proc = Bun.spawn(["bun", "run.ts"], { cwd: base, env, stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => proc.kill(9), 20_000);
+      const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      clearTimeout(timer);
+      expect(code).toBe(0);
+      expect(out).toStartWith("cut: ");
+      // The job's record stays in the API's journal (a second put of that URL continues it)...
+      expect(readdirSync(join(tmp, `ftpkit-transfers-${process.getuid?.() ?? "user"}`)).filter((n) => n.endsWith(".json")).length).toBe(1);
+      // ...but its password, which that URL carries, is not kept: before, "pw" for a port that never comes back.
+      expect(existsSync(join(state, "ftpkit", "credentials")) ? readdirSync(join(state, "ftpkit", "credentials")) : []).toEqual([]);
+    } finally {
+      removeDir(base);
+    }
+  }, 30_000);
+
   test("a put through the API never sends `ftpkit resume` elsewhere to its caller's directory, where nothing waits", async () => {
     const base = tempDir("ftpkit-api-journal-");
     try {
