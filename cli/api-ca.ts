@@ -3,12 +3,11 @@
 // "Invalid CA", naming neither the option nor the file.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import type { SecurityOptions } from "../client/options.ts";
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** `opts` with `ca` as the PEM certificates its entries hold or name; a bad entry is an error naming it. */
-export function withCaTexts<T extends SecurityOptions>(what: string, opts: T): T {
+export function withCaTexts<T extends { ca?: string[] }>(what: string, opts: T): T {
   if (opts.ca === undefined) return opts;
   if (!Array.isArray(opts.ca)) throw new Error(`${what}: ca must be a list of PEM texts or file names, got ${typeof opts.ca}`);
   const ca = opts.ca.flatMap((entry: unknown, i) => {

@@ -20,12 +20,13 @@ import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
 import { listenHostProblem } from "./listen-host.ts";
 import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
 import { withCaTexts } from "./api-ca.ts";
+import { probeServer as runProbe, type ProbeOptions, type ProbeReport } from "../client/probe/index.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
 export type { FileInfo } from "../protocol/listing.ts";
 export type { TransferResult } from "../client/operations.ts";
 export type { UserOption } from "./inline-users.ts";
-export { probeServer, formatProbeReport, type ProbeOptions, type ProbeReport, type ProbeItem, type ProbeStatus } from "../client/probe/index.ts";
+export { formatProbeReport, type ProbeOptions, type ProbeReport, type ProbeItem, type ProbeStatus } from "../client/probe/index.ts";
 
 /** Options of {@link startServer}; they mirror `ftpkit serve --root DIR --user NAME:PASS`. */
 export interface StartServerOptions {
@@ -318,4 +319,9 @@ export async function connect(url: string, opts: { active?: boolean; tls?: boole
   checkApiTls(url, opts);
   const parsed = parseUrlArg(url);
   return openSession(parsed, withCaTexts("connect", opts), new Credentials(parsed, undefined, false));
+}
+
+/** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
+export function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
+  return runProbe(withCaTexts("probeServer", opts));
 }

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ClientError, connect, get, list, put, startServer, type RunningServer } from "../../cli/api.ts";
+import { ClientError, connect, get, list, probeServer, put, startServer, type RunningServer } from "../../cli/api.ts";
 import { REPO, cleanEnv, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 
 const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
@@ -233,6 +233,15 @@ describe("startServer", () => {
     expect(missing).toBe(`list: ca[0] ${join(dir, "nope.pem")}: not found`);
     const noPem = await get(server.urlFor("me", "/a.txt"), join(dir, "c.txt"), { tls: true, ca: [join(dir, "a.txt")] }).catch((e: Error) => e.message);
     expect(noPem).toBe(`get: ca[0] ${join(dir, "a.txt")}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+  }, 30_000);
+
+  test("probeServer's ca takes a file name too: the greeting over TLS passes", async () => {
+    const server = await start({ users: [{ name: "me", password: "pw" }], write: true, tls: { cert: CERT, key: KEY } });
+    const caFile = join(import.meta.dir, "../../fixtures/tls/cert.pem");
+    const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", tls: "explicit", ca: [caFile] });
+    // Before: { status: "fail", reason: "Invalid CA" }, and every other item "no session".
+    expect(report.items.find((i) => i.id === "greeting")).toMatchObject({ status: "pass" });
+    expect(report.requiredFailed).toBe(0);
   }, 30_000);
 
   test("--insecure (insecure: true) accepts a self-signed certificate without subjectAltName", async () => {
