@@ -20,6 +20,7 @@ import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
 import { listenHostProblem } from "./listen-host.ts";
 import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
 import { withCaTexts } from "./api-ca.ts";
+import type { TlsHintWords } from "../client/tls-trust.ts";
 import { probeServer as runProbe, type ProbeOptions, type ProbeReport } from "../client/probe/index.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
@@ -260,6 +261,9 @@ function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) 
   return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true, names: { ...API_TLS_NAMES, shown } };
 }
 
+/** A refused certificate or a server wanting TLS is told which option to use: the API's, not the CLI's flags. */
+const API_TLS_HINTS: TlsHintWords = { ca: "ca", caFile: "ca: [CERT]", insecure: "insecure: true", tls: "tls: true" };
+
 /** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */
 export type ClientTransferOptions = Partial<TransferOptions>;
 
@@ -291,7 +295,7 @@ function transferDefaults(over: ClientTransferOptions): TransferOptions {
   // Resume records live in the temp directory, not in the caller's working directory.
   // Nor are passwords kept in the user's state directory: a test's throwaway server never comes back
   // on its port, and its password stayed in ~/.local/state/ftpkit/credentials for every cut-off transfer.
-  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), { keepPassword: false, ...over });
+  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), { keepPassword: false, tlsHints: API_TLS_HINTS, ...over });
 }
 
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */
@@ -310,7 +314,7 @@ export async function put(local: string, url: string, opts: ClientTransferOption
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
   checkTrace("list", opts.trace);
   checkApiTls(url, opts);
-  return listUrl(url, { active: false, ...withCaTexts("list", opts), prompt: false });
+  return listUrl(url, { active: false, tlsHints: API_TLS_HINTS, ...withCaTexts("list", opts), prompt: false });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
@@ -318,7 +322,7 @@ export async function connect(url: string, opts: { active?: boolean; tls?: boole
   checkTrace("connect", opts.trace);
   checkApiTls(url, opts);
   const parsed = parseUrlArg(url);
-  return openSession(parsed, withCaTexts("connect", opts), new Credentials(parsed, undefined, false));
+  return openSession(parsed, { tlsHints: API_TLS_HINTS, ...withCaTexts("connect", opts) }, new Credentials(parsed, undefined, false));
 }
 
 /** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */

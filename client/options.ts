@@ -5,6 +5,7 @@ import { ClientError } from "./errors.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import type { TokenBucket } from "./transfer.ts";
 import type { Trace } from "./trace.ts";
+import type { TlsHintWords } from "./tls-trust.ts";
 
 /** The argument that names standard output (get) or standard input (put). */
 export const STDIO = "-";
@@ -43,6 +44,7 @@ export interface TransferOptions {
   tls?: boolean;
   ca?: string[];
   insecure?: boolean;
+  tlsHints?: TlsHintWords;
   /** --verbose: where each command and reply of every connection goes (client/trace.ts). */
   trace?: Trace;
   /** false: a missing password fails at once instead of being asked on the terminal (programs). */
@@ -64,6 +66,8 @@ export interface SecurityOptions {
   tls?: boolean;
   /** Certificates to trust besides the system's, as PEM text (the package API also takes file names). */
   ca?: string[];
+  /** How TLS errors name these options (default: the CLI's flags). */
+  tlsHints?: TlsHintWords;
   insecure?: boolean;
 }
 

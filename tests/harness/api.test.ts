@@ -433,6 +433,17 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     }
   });
 
+  test("a certificate not trusted, and a server that wants TLS, are told with the API's options", async () => {
+    const server = await start({ users: me, tls: { cert: CERT, key: KEY, require: true } });
+    const url = server.urlFor("me", "/");
+    // Before: "use --ca FILE or --insecure", "use --tls (or an ftps:// URL)".
+    const untrusted = "TLS: certificate for 127.0.0.1 is not trusted (self-signed); use ca: [CERT] or insecure: true";
+    expect(await refused(list(url, { tls: true }))).toBe(untrusted);
+    expect(await refused(connect(url, { tls: true }))).toBe(untrusted);
+    expect(await refused(get(url + "a.txt", join(work(), "a.txt"), { tls: true }))).toBe(untrusted);
+    expect(await refused(list(url))).toEndWith("the server wants an encrypted session: use tls: true (or an ftps:// URL)");
+  }, 30_000);
+
   test("a busy implicit TLS port is named tls.implicitPort", async () => {
     const busy = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
