@@ -291,23 +291,29 @@ function checkApiTls(url: string, o: SecurityOptions): void {
   checkTlsFlags(parseUrlArg(url), o, { insecure: "insecure: true", ca: "ca", tls: "tls: true" });
 }
 
-function transferDefaults(over: ClientTransferOptions): TransferOptions {
+function transferDefaults(what: "get" | "put", over: ClientTransferOptions): TransferOptions {
   // Resume records live in the temp directory, not in the caller's working directory.
   // Nor are passwords kept in the user's state directory: a test's throwaway server never comes back
   // on its port, and its password stayed in ~/.local/state/ftpkit/credentials for every cut-off transfer.
-  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), { keepPassword: false, tlsHints: API_TLS_HINTS, ...over });
+  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), {
+    keepPassword: false,
+    tlsHints: API_TLS_HINTS,
+    // `ftpkit resume` does not look in the API's journal: a second call with the same arguments continues.
+    resumeHint: `call ${what}() again with the same arguments`,
+    ...over,
+  });
 }
 
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */
 export async function get(url: string, local?: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
   checkTransferOptions("get", url, opts);
-  return getFile(url, local, transferDefaults(withCaTexts("get", opts)));
+  return getFile(url, local, transferDefaults("get", withCaTexts("get", opts)));
 }
 
 /** Upload the file `local` to `url` (a URL ending in "/" gets the local name), verified when the server can hash. */
 export async function put(local: string, url: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
   checkTransferOptions("put", url, opts);
-  return putFile(local, url, transferDefaults(withCaTexts("put", opts)));
+  return putFile(local, url, transferDefaults("put", withCaTexts("put", opts)));
 }
 
 /** List a remote directory (MLSD, else LIST), or one file. */

@@ -49,6 +49,8 @@ export interface TransferOptions {
   trace?: Trace;
   /** false: a missing password fails at once instead of being asked on the terminal (programs). */
   prompt?: boolean;
+  /** How an interrupted transfer's error says to continue it (default "run `ftpkit resume`"; the package API: call it again). */
+  resumeHint?: string;
   /**
    * false: an interrupted job's password is not kept in the state directory for `ftpkit resume` (the
    * package API, whose caller resumes by calling again with the same URL, password and all).
@@ -57,6 +59,8 @@ export interface TransferOptions {
 }
 
 /** Options for programs (the package API, tests): verified, quiet, no retries, passive, no password prompt. */
+export const RESUME_HINT = "run `ftpkit resume`";
+
 export function quietTransferOptions(journal: string, over: Partial<TransferOptions> = {}): TransferOptions {
   return { verify: true, hash: "sha256", rate: 0, retries: 0, quiet: true, active: false, journal, prompt: false, ...over };
 }

@@ -317,7 +317,7 @@ describe("startServer", () => {
 });
 
 describe("the API's resume records", () => {
-  test("a put cut off by its server's close() keeps no password in the user's state directory", async () => {
+  test("a put cut off by its server's close() says to call put() again, and keeps no password in the user's state directory", async () => {
     const base = tempDir("ftpkit-api-journal-");
     try {
       const tmp = join(base, "tmp");
@@ -341,6 +341,8 @@ describe("the API's resume records", () => {
       clearTimeout(timer);
       expect(code).toBe(0);
       expect(out).toStartWith("cut: ");
+      // `ftpkit resume` does not look in the API's journal (before: "run `ftpkit resume` to continue the upload").
+      expect(out.trim()).toEndWith("; call put() again with the same arguments to continue the upload");
       // The job's record stays in the API's journal (a second put of that URL continues it)...
       expect(readdirSync(join(tmp, `ftpkit-transfers-${process.getuid?.() ?? "user"}`)).filter((n) => n.endsWith(".json")).length).toBe(1);
       // ...but its password, which that URL carries, is not kept: before, "pw" for a port that never comes back.
