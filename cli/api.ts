@@ -2,7 +2,7 @@
 // projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
 import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, sep } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import { createServer } from "../server/index.ts";
 import { MemoryLogins } from "../server/auth/memory-store.ts";
 import { getFile, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
@@ -10,19 +10,24 @@ import { listUrl } from "../client/list-url.ts";
 import { checkTlsFlags, parseUrlArg, quietTransferOptions, type SecurityOptions } from "../client/options.ts";
 import { isDigestAlgorithm } from "../client/remote-hash.ts";
 import { parsePerms } from "../server/auth/ini-store.ts";
+import { ALL_PERMS } from "../server/auth/types.ts";
 import { parseSize } from "../protocol/size.ts";
 import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
+import { Credentials } from "../client/credentials.ts";
 import type { FileInfo } from "../protocol/listing.ts";
 import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
 import { listenHostProblem } from "./listen-host.ts";
 import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
+import { withCaTexts } from "./api-ca.ts";
+import type { TlsHintWords } from "../client/tls-trust.ts";
+import { probeServer as runProbe, type ProbeOptions, type ProbeReport } from "../client/probe/index.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
 export type { FileInfo } from "../protocol/listing.ts";
 export type { TransferResult } from "../client/operations.ts";
 export type { UserOption } from "./inline-users.ts";
-export { probeServer, formatProbeReport, type ProbeOptions, type ProbeReport, type ProbeItem, type ProbeStatus } from "../client/probe/index.ts";
+export { formatProbeReport, type ProbeOptions, type ProbeReport, type ProbeItem, type ProbeStatus } from "../client/probe/index.ts";
 
 /** Options of {@link startServer}; they mirror `ftpkit serve --root DIR --user NAME:PASS`. */
 export interface StartServerOptions {
@@ -145,7 +150,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       ...(opts.log ? { logFormat: opts.log } : {}),
       ...(opts.idleTimeoutSec !== undefined ? { idleTimeoutSec: opts.idleTimeoutSec } : {}),
       ...(opts.maxRate !== undefined ? { maxRate: opts.maxRate } : {}),
-      ...(opts.tls ? { tls: { ...tlsFiles(opts.tls, temps), names: API_TLS_NAMES } } : {}),
+      ...(opts.tls ? { tls: tlsFiles(opts.tls, temps) } : {}),
     });
     // Bun's own words ("Failed to listen at 127.0.0.1") name neither the port nor the cause.
     const address = await server.listen().catch((err: NodeJS.ErrnoException) => {
@@ -209,9 +214,15 @@ function checkServerOptions(opts: StartServerOptions): void {
   if (opts.tls) {
     for (const k of ["cert", "key"] as const) if (typeof opts.tls[k] !== "string" || opts.tls[k] === "") badOption(`tls.${k}`, "PEM text or a file name", opts.tls[k]);
     if (opts.tls.implicitPort !== undefined && !isPort(opts.tls.implicitPort)) badOption("tls.implicitPort", "a whole number from 0 to 65535", opts.tls.implicitPort);
+    // Both on one port was "tls.implicitPort N is already in use": by the server's own control port.
+    if (opts.tls.implicitPort !== undefined && opts.tls.implicitPort !== 0 && opts.tls.implicitPort === opts.port) badOption("tls.implicitPort", `another port than port (${opts.port})`, opts.tls.implicitPort);
   }
+  // Typed callers cannot get these wrong; a JavaScript caller (or a cast) got a TypeError, or an account that could do nothing.
+  if (opts.users !== undefined && !Array.isArray(opts.users)) badOption("users", "an array of { name, password }", opts.users);
   (opts.users ?? []).forEach((u, i) => {
     const name = `users[${i}]`;
+    if (typeof u !== "object" || u === null) badOption(name, "an object { name, password }", u);
+    for (const field of ["name", "password"] as const) if (typeof u[field] !== "string") badOption(`${name}.${field}`, "a string", u[field]);
     const q = u.quota;
     if (typeof q === "number" && !(Number.isSafeInteger(q) && q >= 0)) badOption(`${name}.quota`, "a whole number of bytes or a size such as 10MB (0: no limit)", q);
     const check = (field: string, parse: () => unknown) => {
@@ -223,23 +234,35 @@ function checkServerOptions(opts: StartServerOptions): void {
     };
     if (typeof q === "string") check("quota", () => parseSize(q, { allowUnlimited: true }));
     if (typeof u.perm === "string") check("perm", () => parsePerms(u.perm as string));
+    else if (Array.isArray(u.perm)) {
+      const unknown = u.perm.find((p) => !(ALL_PERMS as readonly unknown[]).includes(p));
+      if (unknown !== undefined) throw new Error(`startServer: ${name}.perm: unknown permission ${JSON.stringify(unknown)} (use ${ALL_PERMS.join(", ")})`);
+    } else if (u.perm !== undefined) badOption(`${name}.perm`, `a string such as "read,write" or a list such as ["read"]`, u.perm);
   });
 }
 
-/** PEM text is written to a private temp directory (removed on close); anything else is a file path. */
+/**
+ * PEM text is written to a private temp directory (removed on close); anything else is a file path.
+ * Errors name PEM text as such: the temp file's path (gone once startServer has thrown) means nothing to the caller.
+ */
 function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) {
   const pem = (v: string) => v.includes("-----BEGIN");
   let certFile = tls.cert;
   let keyFile = tls.key;
+  const shown: Record<string, string> = {};
   if (pem(certFile) || pem(keyFile)) {
-    const dir = mkdtempSync(join(tmpdir(), "ftpkit-tls-"));
+    const dir = resolve(mkdtempSync(join(tmpdir(), "ftpkit-tls-")));
     temps.push(dir);
     trackTempDir(dir);
     if (pem(certFile)) writeFileSync((certFile = join(dir, "cert.pem")), tls.cert, { mode: 0o600 });
     if (pem(keyFile)) writeFileSync((keyFile = join(dir, "key.pem")), tls.key, { mode: 0o600 });
+    for (const file of [certFile, keyFile]) if (file.startsWith(dir + sep)) shown[file] = "(PEM text)";
   }
-  return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true };
+  return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true, names: { ...API_TLS_NAMES, shown } };
 }
+
+/** A refused certificate or a server wanting TLS is told which option to use: the API's, not the CLI's flags. */
+const API_TLS_HINTS: TlsHintWords = { ca: "ca", caFile: "ca: [CERT]", insecure: "insecure: true", tls: "tls: true" };
 
 /** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */
 export type ClientTransferOptions = Partial<TransferOptions>;
@@ -268,33 +291,47 @@ function checkApiTls(url: string, o: SecurityOptions): void {
   checkTlsFlags(parseUrlArg(url), o, { insecure: "insecure: true", ca: "ca", tls: "tls: true" });
 }
 
-function transferDefaults(over: ClientTransferOptions): TransferOptions {
+function transferDefaults(what: "get" | "put", over: ClientTransferOptions): TransferOptions {
   // Resume records live in the temp directory, not in the caller's working directory.
-  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), over);
+  // Nor are passwords kept in the user's state directory: a test's throwaway server never comes back
+  // on its port, and its password stayed in ~/.local/state/ftpkit/credentials for every cut-off transfer.
+  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), {
+    keepPassword: false,
+    tlsHints: API_TLS_HINTS,
+    // `ftpkit resume` does not look in the API's journal: a second call with the same arguments continues.
+    resumeHint: `call ${what}() again with the same arguments`,
+    ...over,
+  });
 }
 
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */
 export async function get(url: string, local?: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
   checkTransferOptions("get", url, opts);
-  return getFile(url, local, transferDefaults(opts));
+  return getFile(url, local, transferDefaults("get", withCaTexts("get", opts)));
 }
 
 /** Upload the file `local` to `url` (a URL ending in "/" gets the local name), verified when the server can hash. */
 export async function put(local: string, url: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
   checkTransferOptions("put", url, opts);
-  return putFile(local, url, transferDefaults(opts));
+  return putFile(local, url, transferDefaults("put", withCaTexts("put", opts)));
 }
 
 /** List a remote directory (MLSD, else LIST), or one file. */
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
   checkTrace("list", opts.trace);
   checkApiTls(url, opts);
-  return listUrl(url, { active: false, ...opts });
+  return listUrl(url, { active: false, tlsHints: API_TLS_HINTS, ...withCaTexts("list", opts), prompt: false });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
 export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<FtpClient> {
   checkTrace("connect", opts.trace);
   checkApiTls(url, opts);
-  return openSession(parseUrlArg(url), opts);
+  const parsed = parseUrlArg(url);
+  return openSession(parsed, { tlsHints: API_TLS_HINTS, ...withCaTexts("connect", opts) }, new Credentials(parsed, undefined, false));
+}
+
+/** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
+export function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
+  return runProbe(withCaTexts("probeServer", opts));
 }

@@ -25,6 +25,8 @@ export interface ClientOptions {
    * any USER/PASS. Never falls back to clear text.
    */
   tls?: { mode: "explicit" | "implicit"; settings: TlsSettings };
+  /** How a login refused for want of TLS names the option to use (default "--tls"; the package API: "tls: true"). */
+  tlsWord?: string;
 }
 
 /** How a data connection is opened: passive (EPSV, PASV) or active (EPRT, PORT); undefined = the usual fallbacks. */

@@ -217,7 +217,7 @@ export class FtpClient {
     if (r.code !== 230 && r.code !== 202) {
       // Not a full server, nor a wrong password: no retry would fare better, --tls would.
       if (!this.secured && wantsTls(r)) {
-        throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use --tls (or an ftps:// URL)`, { code: r.code, kind: "auth" });
+        throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use ${this.opts.tlsWord ?? "--tls"} (or an ftps:// URL)`, { code: r.code, kind: "auth" });
       }
       // A full server (421, or ProFTPD's 530 "maximum number of clients") has not judged the password.
       const full = tooManyClients(r);

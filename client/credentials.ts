@@ -19,6 +19,8 @@ export class Credentials {
   constructor(
     private readonly url: FtpUrl,
     private readonly saved?: string,
+    /** false: never ask on the terminal (the package API: a library must not wait on its caller's keyboard). */
+    private readonly prompt = true,
   ) {
     this.netrc = lookupNetrc(url.host, url.user);
     const netrcLogin = this.netrc?.login;
@@ -83,6 +85,7 @@ export class Credentials {
       return usable(netrc.password, "the password in ~/.netrc");
     }
     if (this.anonymous) return "anonymous@";
+    if (!this.prompt) throw new ClientError(`no password for ${user}@${url.host} (put it in the URL, $FTPKIT_PASSWORD or ~/.netrc)`, { kind: "auth" });
     let typed: string | null;
     // Loaded only to ask: most jobs have their password before this point.
     const { NoAnswer, promptHidden } = await import("./prompt.ts");

@@ -12,6 +12,7 @@ import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import { askDigest, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
 import { remoteDirExists } from "./tree-plan.ts";
+import { RESUME_HINT } from "./options.ts";
 
 function cannotRead(local: string, err: unknown): ClientError {
   const code = (err as { code?: string }).code;
@@ -226,7 +227,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     const discarded = offset === 0 && !job.resuming && !(err instanceof TransferInterrupted);
     if (discarded) ctx.discard();
     if (!discarded && worthResuming(err)) {
-      const hint = stored ? `all ${size} bytes were sent, only their check is missing: run \`ftpkit resume\` to verify the upload` : "run `ftpkit resume` to continue the upload";
+      const again = ctx.opts.resumeHint ?? RESUME_HINT;
+      const hint = stored ? `all ${size} bytes were sent, only their check is missing: ${again} to verify the upload` : `${again} to continue the upload`;
       throw new ClientError(`${(err as Error).message}; ${hint}`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     // STOR onto a directory's name: say so, and how to upload into it (asked only after a refusal).

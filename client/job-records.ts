@@ -43,15 +43,18 @@ export function withRecordSettings(opts: TransferOptions, rec: TransferRecord): 
   return out;
 }
 
-/** Persist a job before its first byte: the record in the journal (flushed with --fsync), the password in the user's state dir. */
-export function persistJob(rec: TransferRecord, creds: Credentials, dir: string, durable: boolean): void {
+/**
+ * Persist a job before its first byte: the record in the journal (flushed with --fsync), the password
+ * in the user's state dir unless `keepPassword` is false (the package API: its caller gives it again).
+ */
+export function persistJob(rec: TransferRecord, creds: Credentials, dir: string, durable: boolean, keepPassword = true): void {
   // A login name that came from ~/.netrc goes into the record's URL: a resume logs in as that user,
   // with the password kept for it, also once the netrc is gone (it logged in as anonymous).
   const url = parseUrlArg(rec.url);
   if (url.user === undefined && !creds.anonymous) rec.url = displayUrl({ ...url, user: creds.user });
   saveRecord(rec, dir, durable);
   const pw = creds.known();
-  if (pw !== undefined) savePassword(rec.id, pw, parseUrlArg(rec.url), dir);
+  if (pw !== undefined && keepPassword) savePassword(rec.id, pw, parseUrlArg(rec.url), dir);
 }
 
 export function fileContext(
@@ -74,7 +77,7 @@ export function fileContext(
     progress,
     beforeFirstByte(remote) {
       onRemote(remote);
-      persistJob(rec, creds, dir, opts.fsync === true);
+      persistJob(rec, creds, dir, opts.fsync === true, opts.keepPassword !== false);
     },
     discard() {
       forgetJob(rec.id, dir);

@@ -19,12 +19,12 @@ type LeftOut = (name: string, why: string) => void;
  * one, and shown, "a/b.txt" read as a file in a directory a. (LIST's are kept: a server may list
  * `LIST dir/file` under the path it was asked.)
  */
-export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean; trace?: Trace; leftOut?: LeftOut } & SecurityOptions): Promise<FileInfo[]> {
+export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean; trace?: Trace; leftOut?: LeftOut; prompt?: boolean } & SecurityOptions): Promise<FileInfo[]> {
   // A wildcard spelled %2A, %3F or %5B is literal, as in get.
   const url = parseUrlArg(urlGlobSegment(urlText), { listing: true });
   checkTlsFlags(url, opts);
   const note = new Notifier(opts.quiet ?? true);
-  const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url), note);
+  const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url, undefined, opts.prompt), note);
   try {
     const entries = await listRetrying(session, url.path, note, opts.leftOut);
     await session.close();

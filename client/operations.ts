@@ -165,7 +165,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     forgetJob(rec.id, dir);
     throw new ClientError(`${rec.local} exists and its partial download is gone (finished, or replaced since): nothing to resume, nothing was changed. Run \`ftpkit get --restart ${rec.url} ${rec.local}\` to download it again`);
   }
-  const creds = new Credentials(url, loadPassword(rec.id, url));
+  const creds = new Credentials(url, loadPassword(rec.id, url), opts.prompt);
   const progress = new Progress(basename(rec.local), progressMode(opts), null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
@@ -304,7 +304,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   const note = new Notifier(opts.quiet);
   if (resuming) abandonIfSourceGone(rec, dir);
   const st = localFile(rec.local);
-  const creds = new Credentials(url, loadPassword(rec.id, url));
+  const creds = new Credentials(url, loadPassword(rec.id, url), opts.prompt);
   const changedHint = `run \`ftpkit put --restart ${rec.local} ${rec.url}\` to upload it again`;
   if (resuming && (st.size !== rec.localSize || Math.round(st.mtimeMs) !== Math.round(rec.localMtimeMs ?? -1))) {
     throw new ClientError(`the local file ${rec.local} changed since the interrupted upload; ${changedHint}`);

@@ -5,6 +5,7 @@ import { ClientError } from "./errors.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import type { TokenBucket } from "./transfer.ts";
 import type { Trace } from "./trace.ts";
+import type { TlsHintWords } from "./tls-trust.ts";
 
 /** The argument that names standard output (get) or standard input (put). */
 export const STDIO = "-";
@@ -43,19 +44,34 @@ export interface TransferOptions {
   tls?: boolean;
   ca?: string[];
   insecure?: boolean;
+  tlsHints?: TlsHintWords;
   /** --verbose: where each command and reply of every connection goes (client/trace.ts). */
   trace?: Trace;
+  /** false: a missing password fails at once instead of being asked on the terminal (programs). */
+  prompt?: boolean;
+  /** How an interrupted transfer's error says to continue it (default "run `ftpkit resume`"; the package API: call it again). */
+  resumeHint?: string;
+  /**
+   * false: an interrupted job's password is not kept in the state directory for `ftpkit resume` (the
+   * package API, whose caller resumes by calling again with the same URL, password and all).
+   */
+  keepPassword?: boolean;
 }
 
-/** Options for programs (the package API, tests): verified, quiet, no retries, passive. */
+/** Options for programs (the package API, tests): verified, quiet, no retries, passive, no password prompt. */
+export const RESUME_HINT = "run `ftpkit resume`";
+
 export function quietTransferOptions(journal: string, over: Partial<TransferOptions> = {}): TransferOptions {
-  return { verify: true, hash: "sha256", rate: 0, retries: 0, quiet: true, active: false, journal, ...over };
+  return { verify: true, hash: "sha256", rate: 0, retries: 0, quiet: true, active: false, journal, prompt: false, ...over };
 }
 
 /** --tls (explicit FTPS on an ftp:// URL), --ca (extra trusted PEM certificates), --insecure. */
 export interface SecurityOptions {
   tls?: boolean;
+  /** Certificates to trust besides the system's, as PEM text (the package API also takes file names). */
   ca?: string[];
+  /** How TLS errors name these options (default: the CLI's flags). */
+  tlsHints?: TlsHintWords;
   insecure?: boolean;
 }
 

@@ -10,6 +10,7 @@ import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
+import { RESUME_HINT } from "./options.ts";
 import {
   askDigest,
   checkLocalName,
@@ -199,9 +200,10 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       ctx.discard();
     }
     // Still a LocalWriteError: a tree job stops starting files on it.
-    if (diskFull > 0) throw new LocalWriteError(`${(err as Error).message}; ${diskFull} bytes kept: make room, then run \`ftpkit resume\``, (err as LocalWriteError).errno);
+    const again = ctx.opts.resumeHint ?? RESUME_HINT;
+    if (diskFull > 0) throw new LocalWriteError(`${(err as Error).message}; ${diskFull} bytes kept: make room, then ${again}`, (err as LocalWriteError).errno);
     if (err instanceof TransferInterrupted || (worthResuming(err) && existsSync(part))) {
-      throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
+      throw new ClientError(`${(err as Error).message}; ${offset} bytes kept, ${again} to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     throw err;
   }

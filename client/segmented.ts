@@ -14,6 +14,7 @@ import type { Session } from "./session.ts";
 import { jobLimiter, localWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
 import { downloadRange } from "./segment-range.ts";
 import { downloadFile } from "./retrieve.ts";
+import { RESUME_HINT } from "./options.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
 export interface Segment {
@@ -294,7 +295,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
       /* closed already */
     }
     if (err instanceof TransferInterrupted || worthResuming(err)) {
-      throw new ClientError(`${(err as Error).message}; the segments are kept, run \`ftpkit resume\` to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
+      throw new ClientError(`${(err as Error).message}; the segments are kept, ${ctx.opts.resumeHint ?? RESUME_HINT} to continue`, { retryable: true, kind: failureKind(err) ?? "network" });
     }
     throw err;
   }

@@ -19,8 +19,8 @@ export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: n
  */
 export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url), signal?: AbortSignal): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
-  const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure } } : undefined;
-  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls, trace: connectionTrace(opts.trace) });
+  const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure, words: opts.tlsHints } } : undefined;
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls, trace: connectionTrace(opts.trace), tlsWord: opts.tlsHints?.tls });
   // A job that no longer needs this connection drops it at once, not after the server's answers.
   const drop = () => client.destroy();
   if (signal?.aborted) drop();

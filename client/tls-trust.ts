@@ -11,7 +11,20 @@ export interface TlsSettings {
   ca?: string[];
   /** Accept any certificate, unverified (--insecure). */
   insecure?: boolean;
+  /** How the hints of its errors name the options (default: the CLI's flags). */
+  words?: TlsHintWords;
 }
+
+/** What a TLS error tells its reader to use: the CLI's flags, or the package API's options (cli/api.ts). */
+export interface TlsHintWords {
+  /** The option of extra certificates ("--ca"), and how to give one ("--ca FILE"). */
+  ca: string;
+  caFile: string;
+  insecure: string;
+  tls: string;
+}
+
+export const TLS_HINT_FLAGS: TlsHintWords = { ca: "--ca", caFile: "--ca FILE", insecure: "--insecure", tls: "--tls" };
 
 let systemCas: string[] | null = null;
 
@@ -48,7 +61,8 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   const code = (err as { code?: string } | null)?.code ?? "";
   const msg = err?.message ?? "handshake failed";
   // With --ca given (or kept by a resumed job), "use --ca" read as if it had been lost: say it did not vouch.
-  const hint = settings.ca?.length ? "no --ca certificate vouches for it either (has the server's certificate changed?); use the right --ca FILE or --insecure" : "use --ca FILE or --insecure";
+  const w = settings.words ?? TLS_HINT_FLAGS;
+  const hint = settings.ca?.length ? `no ${w.ca} certificate vouches for it either (has the server's certificate changed?); use the right ${w.caFile} or ${w.insecure}` : `use ${w.caFile} or ${w.insecure}`;
   if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`, { kind: "tls" });
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
     // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.
@@ -59,15 +73,15 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
     const ips = /is not in the cert's list:(.*)$/.exec(msg);
     const names = cn ? `CN ${cn[1]!.trim()}` : ips ? (ips[1]!.trim() ? `IP ${ips[1]!.trim()}` : "") : at >= 0 ? msg.slice(at + "altnames: ".length).trim() : "";
     const why = names ? ` (it is for ${names})` : ips ? " (it names no IP address: a CN does not count for one)" : "";
-    return new ClientError(`TLS: certificate does not match ${host}${why}; connect by a name it carries or use --insecure`, { kind: "tls" });
+    return new ClientError(`TLS: certificate does not match ${host}${why}; connect by a name it carries or use ${w.insecure}`, { kind: "tls" });
   }
-  if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use --insecure to accept it anyway`, { kind: "tls" });
-  if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use --insecure to accept it anyway`, { kind: "tls" });
+  if (/EXPIRED|expired/.test(code + msg)) return new ClientError(`TLS: certificate for ${host} has expired; use ${w.insecure} to accept it anyway`, { kind: "tls" });
+  if (/NOT_YET_VALID|not yet valid/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not yet valid; use ${w.insecure} to accept it anyway`, { kind: "tls" });
   if (/ISSUER|UNABLE_TO_VERIFY|unable to (get|verify)/i.test(code + msg)) {
     return new ClientError(`TLS: certificate for ${host} is not trusted (unknown issuer); ${hint}`, { kind: "tls" });
   }
   if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(code + msg)) {
-    return new NotTlsAnswer(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use --tls, not ftps://)`);
+    return new NotTlsAnswer(`TLS handshake with ${host} failed: the server did not answer in TLS (for an ftp:// port use ${w.tls}, not ftps://)`);
   }
   return new ClientError(`TLS handshake with ${host} failed: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, { kind: "tls" });
 }

@@ -138,7 +138,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     }
     const copies = items.filter((i) => i.action === "copy");
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
-    persistJob(rec, creds, dir, opts.fsync === true);
+    persistJob(rec, creds, dir, opts.fsync === true, opts.keepPassword !== false);
     persisted = true;
     using doneLog = new DoneLog(rec.id, dir);
     if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), keeper(keep), note);

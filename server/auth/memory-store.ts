@@ -86,6 +86,17 @@ export class MemoryLogins implements LoginService {
     return null;
   }
 
+  /**
+   * For /readyz: the accounts (in memory, nothing to load) and up to `max` of their homes to check:
+   * `serve --root` and startServer's root. Without it the probe checked no place at all ("0/0 homes
+   * reachable", 200) while the root was gone and every login failed.
+   */
+  health(max = 8): { loaded: boolean; users: number; homes: string[] } {
+    const homes = new Set<string>();
+    for (const u of this.users.values()) if (homes.size < max) homes.add(u.home);
+    return { loaded: true, users: this.users.size, homes: [...homes] };
+  }
+
   close(): void {}
 }
 

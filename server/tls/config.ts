@@ -25,40 +25,49 @@ export interface TlsOptionNames {
   cert: string;
   key: string;
   implicitPort: string;
+  /**
+   * How to name a file the caller did not give as one (the API writes PEM text to a temp file):
+   * its absolute path to the words shown instead. A path not here is shown as it is.
+   */
+  shown?: Readonly<Record<string, string>>;
 }
 
 export const TLS_FLAG_NAMES: TlsOptionNames = { cert: "--tls-cert", key: "--tls-key", implicitPort: "--implicit-tls-port" };
 
 /** Read and check a certificate/key pair: both readable PEM, the key matches the certificate. */
 export function loadTlsMaterial(certFile: string, keyFile: string, names: TlsOptionNames = TLS_FLAG_NAMES): TlsMaterial {
-  const cert = readPem(certFile, names.cert, "certificate");
-  const key = readPem(keyFile, names.key, "private key");
+  const show = (file: string) => names.shown?.[file] ?? file;
+  const cert = readPem(certFile, names.cert, "certificate", show);
+  const key = readPem(keyFile, names.key, "private key", show);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch {
-    throw new TlsConfigError(`${names.cert} ${certFile}: not a PEM certificate`);
+    throw new TlsConfigError(`${names.cert} ${show(certFile)}: not a PEM certificate`);
   }
   let pkey;
   try {
     pkey = createPrivateKey(key);
   } catch {
-    throw new TlsConfigError(`${names.key} ${keyFile}: not an unencrypted PEM private key`);
+    throw new TlsConfigError(`${names.key} ${show(keyFile)}: not an unencrypted PEM private key`);
   }
-  if (!x509.checkPrivateKey(pkey)) throw new TlsConfigError(`${names.key} ${keyFile} does not match the certificate in ${certFile}`);
+  if (!x509.checkPrivateKey(pkey)) {
+    const certIs = names.shown?.[certFile] === undefined ? `in ${certFile}` : `given as ${names.cert}`;
+    throw new TlsConfigError(`${names.key} ${show(keyFile)} does not match the certificate ${certIs}`);
+  }
   return { cert, key, fingerprint: x509.fingerprint256, notAfter: x509.validTo };
 }
 
-function readPem(file: string, flag: string, what: string): string {
+function readPem(file: string, flag: string, what: string, show: (file: string) => string): string {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : "cannot be read";
-    throw new TlsConfigError(`${flag} ${file}: ${why}`);
+    throw new TlsConfigError(`${flag} ${show(file)}: ${why}`);
   }
-  if (!text.includes("-----BEGIN")) throw new TlsConfigError(`${flag} ${file}: no PEM ${what} in it`);
+  if (!text.includes("-----BEGIN")) throw new TlsConfigError(`${flag} ${show(file)}: no PEM ${what} in it`);
   return text;
 }
 

@@ -1,9 +1,9 @@
 // startServer's temp directories (its root, the folder of a PEM key) when the script never calls close():
 // a process.exit, or a test run stopped by Ctrl-C or SIGTERM, must not leave them in the temp directory.
 import { afterEach, describe, expect, test } from "bun:test";
-import { readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO, cleanEnv, removeDir, tempDir } from "../helpers/peers.ts";
+import { REPO, cleanEnv, removeDir, tempDir, waitFor } from "../helpers/peers.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -48,7 +48,7 @@ async function runScript(after: string, signal?: NodeJS.Signals, launcher: strin
   }
   await proc.exited;
   clearTimeout(timer);
-  return { out, code: proc.exitCode, signal: proc.signalCode, left: readdirSync(tmp) };
+  return { out, code: proc.exitCode, signal: proc.signalCode, left: readdirSync(tmp), tmp };
 }
 
 describe("startServer's temp directories without close()", () => {
@@ -67,6 +67,49 @@ describe("startServer's temp directories without close()", () => {
       expect(r.left).toEqual([]);
     }, 30_000);
   }
+
+  test("a script killed with SIGKILL leaves none: no handler runs, a watcher process removes them", async () => {
+    const r = await runScript(`process.kill(process.pid, "SIGKILL");`);
+    expect(r.signal).toBe("SIGKILL");
+    await waitFor(() => readdirSync(r.tmp).length === 0, 5_000, "the temp directories removed");
+  }, 30_000);
+
+  test("close() ends the watcher process: the script has no child left", async () => {
+    const children = `readFileSync(\`/proc/\${process.pid}/task/\${process.pid}/children\`, "utf8").trim().split(" ").filter(Boolean).length`;
+    const r = await runScript([`console.log("open " + ${children});`, `await server.close();`, `await Bun.sleep(200);`, `console.log("closed " + ${children});`].join("\n"));
+    expect(r.out).toBe("open 1\nclosed 0\nready\n");
+    expect(r.left).toEqual([]);
+  }, 30_000);
+
+  test("a bun test run that ends with a server a failed test never closed leaves none", async () => {
+    // bun test ends its run without the "exit" event: before, the root and the key's folder stayed.
+    const dir = tempDir("ftpkit-api-tmp-");
+    dirs.push(dir);
+    const tmp = join(dir, "tmp");
+    mkdirSync(tmp);
+    writeFileSync(
+      join(dir, "leak.test.ts"),
+      [
+        `import { test } from "bun:test";`,
+        `import { readFileSync } from "node:fs";`,
+        `import { startServer } from ${JSON.stringify(join(REPO, "cli/api.ts"))};`,
+        `const pem = (f: string) => readFileSync(${JSON.stringify(join(REPO, "fixtures/tls"))} + "/" + f, "utf8");`,
+        `test("fails before close", async () => {`,
+        `  await startServer({ users: [{ name: "me", password: "pw" }], tls: { cert: pem("cert.pem"), key: pem("key.pem") } });`,
+        `  console.log("started");`,
+        `  throw new Error("the test failed");`,
+        `});`,
+      ].join("\n"),
+    );
+    const proc = Bun.spawn(["bun", "test", "./leak.test.ts"], { cwd: dir, env: { ...cleanEnv(), TMPDIR: tmp }, stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(9), 20_000);
+    const out = await new Response(proc.stdout).text();
+    await proc.exited;
+    clearTimeout(timer);
+    expect(out).toContain("started");
+    expect(proc.exitCode).toBe(1);
+    await waitFor(() => readdirSync(tmp).length === 0, 5_000, "the temp directories removed");
+  }, 30_000);
 
   test("a script's own SIGTERM handler keeps the signal: the server still serves its root until it closes it", async () => {
     const r = await runScript(

@@ -8,6 +8,7 @@ import { REPO, cleanEnv, removeDir, runFtpkit, tempDir } from "../helpers/peers.
 
 const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
 const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
+const OTHER_KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/other-key.pem"), "utf8");
 
 let servers: RunningServer[] = [];
 let dirs: string[] = [];
@@ -260,6 +261,7 @@ describe("startServer", () => {
     // A deadline lost in a race (the data connection's 2 s close grace, close()'s own wait) kept it 2 s.
     expect(JSON.parse(out.trim()).lingered).toBeLessThan(1000);
   }, 30_000);
+
 });
 
 describe("the API's resume records", () => {
@@ -320,9 +322,19 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     ["startServer: users[0].quota must be a whole number of bytes or a size such as 10MB (0: no limit), got -5", { users: [{ name: "me", password: "pw", quota: -5 }] }],
     ['startServer: users[0].quota: size "-1" is negative: for no limit, write 0, none or unlimited', { users: [{ name: "me", password: "pw", quota: "-1" }] }],
     ['startServer: users[1].perm: unknown permission "rwx" (use read, write, modify)', { users: [me[0]!, { name: "you", password: "pw", perm: "rwx" }] }],
+    // Shapes only an untyped caller can give: each was accepted (a user who could not even list) or a TypeError.
+    ['startServer: users[0].perm: unknown permission "Read" (use read, write, modify)', { users: [{ name: "me", password: "pw", perm: ["Read"] as never }] }],
+    ['startServer: users must be an array of { name, password }, got "me:pw"', { users: "me:pw" as never }],
+    ["startServer: users[0] must be an object { name, password }, got null", { users: [null as never] }],
+    ["startServer: users[0].password must be a string, got 123", { users: [{ name: "me", password: 123 as never }] }],
     ["tls.cert /nonexistent/cert.pem: not found", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
     ["tls.key /nonexistent/key.pem: not found", { users: me, tls: { cert: CERT, key: "/nonexistent/key.pem" } }],
+    // PEM text is named as such, not by the temp file it was written to (gone once startServer threw).
+    ["tls.cert (PEM text): not a PEM certificate", { users: me, tls: { cert: "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n", key: KEY } }],
+    ["tls.key (PEM text): not an unencrypted PEM private key", { users: me, tls: { cert: CERT, key: "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----\n" } }],
+    ["tls.key (PEM text) does not match the certificate given as tls.cert", { users: me, tls: { cert: CERT, key: OTHER_KEY } }],
     ["startServer: tls.implicitPort must be a whole number from 0 to 65535, got -1", { users: me, tls: { cert: CERT, key: KEY, implicitPort: -1 } }],
+    ["startServer: tls.implicitPort must be another port than port (27521), got 27521", { users: me, port: 27521, tls: { cert: CERT, key: KEY, implicitPort: 27521 } }],
   ] as Array<[string, Parameters<typeof startServer>[0]]>)("%s", async (expected, opts) => {
     expect(await refused(startServer(opts))).toBe(expected);
   });

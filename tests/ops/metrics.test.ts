@@ -5,6 +5,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { createServer, type FtpServer } from "../../server/index.ts";
+import { MemoryLogins } from "../../server/auth/memory-store.ts";
 import { useServers } from "../helpers/server.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { run, tempDir, tlsOptions } from "../tls/helpers.ts";
@@ -295,5 +296,25 @@ describe("/healthz and /readyz", () => {
     expect((await w.login("alice", "alice-pw")).code).toBe(530);
     const m = await scrape(metricsPort(ts.server));
     expect(m.get('ftpkit_errors_total{kind="login refused: home directory unavailable"}')).toBe(1);
+  });
+
+  test("readyz of a server without a users file (serve --root) checks its root: 503 once it is gone", async () => {
+    const root = tempDir();
+    const server = createServer({ auth: new MemoryLogins([{ name: "me", password: "pw", home: root, perms: ["read"] }]), host: "127.0.0.1", port: 0, quiet: true, ops: METRICS });
+    try {
+      await server.listen();
+      const ready = () => fetch(`http://127.0.0.1:${metricsPort(server)}/readyz`).then(async (r) => ({ status: r.status, body: await r.text() }));
+      const first = await ready();
+      expect(first.status).toBe(200);
+      expect(first.body).toContain("storage ok: 1/1 homes reachable"); // before: "0/0", nothing checked
+      rmSync(root, { recursive: true, force: true });
+      // A place's answer serves the probes of the next second.
+      let last = first;
+      await until(async () => (last = await ready()).status === 503, 5_000, "readyz 503");
+      expect(last.body).toContain("storage FAIL: 0/1 homes reachable");
+    } finally {
+      await server.close(0);
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
