@@ -90,9 +90,11 @@ describe("ftpkit resume --json", () => {
 
   test("a killed get and a killed get -r resumed together: one report of all their files, the tree's under its directory", async () => {
     const { srv, cwd } = await setup();
-    const data = randomFile(join(srv.home, "one.bin"), 1_000_000);
+    // Sizes that keep both jobs under way at the kill, whichever starts late on a loaded machine: the
+    // tree's first file is done after ~0.6 s, its last after ~2.4 s, the single file after ~6 s.
+    const data = randomFile(join(srv.home, "one.bin"), 3_000_000);
     mkdirSync(join(srv.home, "d"));
-    for (let i = 0; i < 4; i++) randomFile(join(srv.home, "d", `g${i}.bin`), 150_000);
+    for (let i = 0; i < 4; i++) randomFile(join(srv.home, "d", `g${i}.bin`), 300_000);
     const part = join(cwd, "one.bin.ftpkit-part");
     await interrupted([["get", srv.url("/one.bin")], ["get", "-r", srv.url("/d"), "d", "--parallel", "1"]], cwd, () => sizeOf(part) >= 100_000 && finishedFiles(cwd) >= 1);
     expect((await runFtpkit(["resume", "--list", "--json"], { cwd })).stdout).toContain('"kind": "tree"'); // --list --json is still the list
@@ -126,7 +128,9 @@ describe("ftpkit resume --json", () => {
   test("SIGTERM during a resume of several jobs: one report (a job finished before it, the file cut short), exit 143", async () => {
     const { srv, cwd } = await setup();
     mkdirSync(join(srv.home, "s"));
-    for (let i = 0; i < 3; i++) randomFile(join(srv.home, "s", `h${i}.bin`), 100_000);
+    // The tree must outlast the long file's first 100,000 bytes even when its job starts first: with
+    // 3 × 100,000 bytes it was once done (its journal gone) before them, and the wait below timed out.
+    for (let i = 0; i < 3; i++) randomFile(join(srv.home, "s", `h${i}.bin`), 400_000);
     randomFile(join(srv.home, "long.bin"), 3_000_000);
     const part = join(cwd, "long.bin.ftpkit-part");
     await interrupted([["get", srv.url("/long.bin")], ["get", "-r", srv.url("/s"), "s", "--parallel", "1"]], cwd, () => sizeOf(part) >= 100_000 && finishedFiles(cwd) >= 1);
