@@ -155,3 +155,31 @@ out["after"] = ftp.nlst()
     expect(readFileSync(home("Ελληνικά.txt"), "utf8")).toBe("こんにちは");
   });
 });
+
+describe("python3 ftplib and a multi-line welcome", () => {
+  test("a welcome line that begins with the reply's code does not end the 220 early", async () => {
+    const server = await startTestServer({ options: { welcome: "Welcome\n220\n2200 users at most\nEnd" } });
+    const dir = tempDir("ftpkit-ftplib-");
+    try {
+      const script = join(dir, "script.py");
+      writeFileSync(script, `
+import ftplib, json, sys
+ftp = ftplib.FTP(timeout=10)
+out = {"welcome": ftp.connect("127.0.0.1", int(sys.argv[1]))}
+out["login"] = ftp.login("alice", "alice-pw")
+out["pwd"] = ftp.pwd()
+ftp.quit()
+print(json.dumps(out))
+`);
+      const r = await run(["python3", script, String(server.port)], { cwd: dir, timeoutMs: 20_000 });
+      expect(r.stderr).toBe("");
+      const out = JSON.parse(r.stdout.trim()) as Record<string, string>;
+      expect(out.welcome).toBe("220-Welcome\n 220\n 2200 users at most\n220 End");
+      expect(out.login).toStartWith("230");
+      expect(out.pwd).toBe("/");
+    } finally {
+      await server.stop();
+      removeDir(dir);
+    }
+  });
+});
