@@ -521,6 +521,15 @@ describe("transfers", () => {
     });
   }
 
+  for (const line of ["EPRT |3|x|4000|", "EPRT |9|127.0.0.1|4000|", "EPRT !0!127.0.0.1!4000!"]) {
+    test(`an unknown network protocol gets 522 naming the one to use (RFC 2428 §2): ${line}`, async () => {
+      const w = await alice();
+      const r = await w.cmd(line);
+      expect([r.code, r.lines[0]]).toEqual([522, "Network protocol not supported, use (1)"]);
+      expect((await w.cmd("RETR hello.txt")).code).toBe(425);
+    });
+  }
+
   test("AVBL answers 213 with a number", async () => {
     const w = await alice();
     const r = await w.cmd("AVBL");
