@@ -52,6 +52,11 @@ def err(fn):
     expect(out.pwd).toBe("/");
   });
 
+  test("login() again on the logged-in connection succeeds and keeps the directory", async () => {
+    const out = await py(`ftp.cwd("docs"); out["again"] = err(lambda: ftp.login("alice", "alice-pw")); out["pwd"] = ftp.pwd()`);
+    expect(out).toEqual({ again: "230 Already logged in", pwd: "/docs" });
+  });
+
   test("mlsd lists names with facts; nlst lists names", async () => {
     const out = await py(`
 out["mlsd"] = {name: facts for name, facts in ftp.mlsd("/", ["type", "size", "modify"])}

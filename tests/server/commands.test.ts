@@ -64,9 +64,18 @@ describe("login and session commands", () => {
     expect((await w.cmd("PASS x")).code).toBe(503);
   });
 
-  test("USER after login is refused", async () => {
+  test("USER of another account after login is refused", async () => {
     const w = await alice();
     expect((await w.cmd("USER bob")).code).toBe(530);
+    expect((await w.cmd("USER Alice")).code).toBe(530);
+  });
+
+  test("USER of the logged-in account again is 230 and keeps the session (as ProFTPD; vsftpd 331 then 230)", async () => {
+    const w = await alice();
+    expect((await w.cmd("CWD docs")).code).toBe(250);
+    expect((await w.cmd("USER alice")).code).toBe(230);
+    expect((await w.cmd("PASS alice-pw")).code).toBe(503);
+    expect((await w.cmd("PWD")).lines[0]).toStartWith('"/docs"');
   });
 
   test("commands that need a login answer 530 before it", async () => {
