@@ -30,8 +30,10 @@ export function formatReplyMiddle(lines: readonly string[]): string {
   let out = "";
   for (const raw of lines) {
     const line = sanitizeLine(raw);
-    // A middle line must not look like a reply terminator ("213 ..."); RFC 959 suggests a leading space.
-    out += (/^\d{3}[ -]/.test(line) ? " " : "") + line + "\r\n";
+    // RFC 959 §4.2: "If an intermediary line begins with a 3-digit number, the Server must pad the
+    // front". Not only "213 …": Python's ftplib ends a reply at any line whose first three characters
+    // are its code and whose fourth is not "-", so a banner line "220" or "2200 users" ended it early.
+    out += (/^\d{3}/.test(line) ? " " : "") + line + "\r\n";
   }
   return out;
 }

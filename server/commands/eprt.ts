@@ -1,6 +1,7 @@
 // EPRT — RFC 2428 §2: extended active mode (IPv4 and IPv6), same bounce protection as PORT.
 import type { CommandSpec } from "./types.ts";
-import { parseEprt, type HostPort } from "../../protocol/address.ts";
+import { isIPv4, parseEprt, type HostPort } from "../../protocol/address.ts";
+import { FtpError } from "../../protocol/errors.ts";
 import { activeEndpoint } from "./active-shared.ts";
 
 export const eprt: CommandSpec = {
@@ -10,9 +11,17 @@ export const eprt: CommandSpec = {
   help: "EPRT |af|addr|port|: extended active mode",
   feat: "EPRT",
   handle({ session, arg }) {
+    const text = arg.trim();
+    // RFC 2428 §2: a network protocol the server does not support MUST get 522 with the ones it
+    // does (ProFTPD: "522 Network protocol not supported, use (1)"), as EPSV's argument here.
+    // A well-formed |1| or |2| to another address than the client's stays a bounce refusal (501).
+    const af = text.length > 1 ? text.split(text[0]!)[1] : undefined;
+    if (!session.epsvAll && af !== undefined && /^\d+$/.test(af) && af !== "1" && af !== "2") {
+      throw new FtpError(522, `Network protocol not supported, use (${isIPv4(session.remoteIp) ? "1" : "2"})`);
+    }
     let target: HostPort | null = null;
     try {
-      target = parseEprt(arg.trim());
+      target = parseEprt(text);
     } catch {}
     activeEndpoint(session, target, "EPRT");
   },

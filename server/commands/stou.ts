@@ -52,6 +52,6 @@ export const stou: CommandSpec = {
   auth: true,
   arg: "optional",
   perm: "write",
-  help: "STOU [name]: upload under a new name (name if free, else name.1, name.2…; STOU.1 without one), given in the 150 reply",
+  help: "STOU [name]: upload under a new name (name if free, else name.1, name.2, ...; STOU.1 without one), given in the 150 reply",
   handle: (ctx) => storeFile(ctx, false, planUnique),
 };

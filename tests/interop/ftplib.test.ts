@@ -52,6 +52,11 @@ def err(fn):
     expect(out.pwd).toBe("/");
   });
 
+  test("login() again on the logged-in connection succeeds and keeps the directory", async () => {
+    const out = await py(`ftp.cwd("docs"); out["again"] = err(lambda: ftp.login("alice", "alice-pw")); out["pwd"] = ftp.pwd()`);
+    expect(out).toEqual({ again: "230 Already logged in", pwd: "/docs" });
+  });
+
   test("mlsd lists names with facts; nlst lists names", async () => {
     const out = await py(`
 out["mlsd"] = {name: facts for name, facts in ftp.mlsd("/", ["type", "size", "modify"])}
@@ -153,5 +158,33 @@ out["after"] = ftp.nlst()
     expect(out.cafe).toBe(readFileSync(home("café-ü.txt"), "utf8"));
     expect(out.after).toContain("Ελληνικά.txt");
     expect(readFileSync(home("Ελληνικά.txt"), "utf8")).toBe("こんにちは");
+  });
+});
+
+describe("python3 ftplib and a multi-line welcome", () => {
+  test("a welcome line that begins with the reply's code does not end the 220 early", async () => {
+    const server = await startTestServer({ options: { welcome: "Welcome\n220\n2200 users at most\nEnd" } });
+    const dir = tempDir("ftpkit-ftplib-");
+    try {
+      const script = join(dir, "script.py");
+      writeFileSync(script, `
+import ftplib, json, sys
+ftp = ftplib.FTP(timeout=10)
+out = {"welcome": ftp.connect("127.0.0.1", int(sys.argv[1]))}
+out["login"] = ftp.login("alice", "alice-pw")
+out["pwd"] = ftp.pwd()
+ftp.quit()
+print(json.dumps(out))
+`);
+      const r = await run(["python3", script, String(server.port)], { cwd: dir, timeoutMs: 20_000 });
+      expect(r.stderr).toBe("");
+      const out = JSON.parse(r.stdout.trim()) as Record<string, string>;
+      expect(out.welcome).toBe("220-Welcome\n 220\n 2200 users at most\n220 End");
+      expect(out.login).toStartWith("230");
+      expect(out.pwd).toBe("/");
+    } finally {
+      await server.stop();
+      removeDir(dir);
+    }
   });
 });

@@ -26,6 +26,11 @@ describe("replies", () => {
     expect(r.lines[2]).toBe("End");
   });
 
+  test("every middle line that begins with three digits is indented, as RFC 959 §4.2 asks", () => {
+    const text = formatReply(220, ["Welcome", "220", "2200 users at most", "123abc", "12 x", "End"]);
+    expect(text).toBe("220-Welcome\r\n 220\r\n 2200 users at most\r\n 123abc\r\n12 x\r\n220 End\r\n");
+  });
+
   test("CR and LF inside reply text cannot inject a second reply", () => {
     const text = formatReply(550, ["bad\r\n230 Login successful"]);
     const replies = new ReplyParser().push(text);

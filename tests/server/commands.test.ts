@@ -64,9 +64,18 @@ describe("login and session commands", () => {
     expect((await w.cmd("PASS x")).code).toBe(503);
   });
 
-  test("USER after login is refused", async () => {
+  test("USER of another account after login is refused", async () => {
     const w = await alice();
     expect((await w.cmd("USER bob")).code).toBe(530);
+    expect((await w.cmd("USER Alice")).code).toBe(530);
+  });
+
+  test("USER of the logged-in account again is 230 and keeps the session (as ProFTPD; vsftpd 331 then 230)", async () => {
+    const w = await alice();
+    expect((await w.cmd("CWD docs")).code).toBe(250);
+    expect((await w.cmd("USER alice")).code).toBe(230);
+    expect((await w.cmd("PASS alice-pw")).code).toBe(503);
+    expect((await w.cmd("PWD")).lines[0]).toStartWith('"/docs"');
   });
 
   test("commands that need a login answer 530 before it", async () => {
@@ -518,6 +527,15 @@ describe("transfers", () => {
     test(`refuses a foreign or malformed active target: ${line} → 501`, async () => {
       const w = await alice();
       expect((await w.cmd(line)).code).toBe(501);
+    });
+  }
+
+  for (const line of ["EPRT |3|x|4000|", "EPRT |9|127.0.0.1|4000|", "EPRT !0!127.0.0.1!4000!"]) {
+    test(`an unknown network protocol gets 522 naming the one to use (RFC 2428 §2): ${line}`, async () => {
+      const w = await alice();
+      const r = await w.cmd(line);
+      expect([r.code, r.lines[0]]).toEqual([522, "Network protocol not supported, use (1)"]);
+      expect((await w.cmd("RETR hello.txt")).code).toBe(425);
     });
   }
 

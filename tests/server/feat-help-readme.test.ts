@@ -63,4 +63,16 @@ describe("the README's command list", () => {
     const { verbs, feat } = await helpAndFeat(true);
     for (const f of feat) if (f !== "UTF8") expect({ f, listed: verbs.has(f) }).toEqual({ f, listed: true });
   });
+
+  test("HELP of every verb it lists answers 214 in printable ASCII (RFC 959 replies are NVT-ASCII)", async () => {
+    await servers.start({ options: { tls: tlsOptions() } });
+    const w = await servers.connect();
+    await w.read();
+    const verbs = (await w.cmd("HELP")).lines.slice(1, -1).filter((l) => !l.startsWith("Not implemented")).flatMap((l) => l.trim().split(/\s+/));
+    expect(verbs.length).toBeGreaterThan(40);
+    for (const verb of verbs) {
+      const r = await w.cmd(`HELP ${verb}`);
+      expect({ verb, code: r.code, ascii: r.lines.every((l) => /^[\x20-\x7e]*$/.test(l)) }).toEqual({ verb, code: 214, ascii: true });
+    }
+  });
 });
