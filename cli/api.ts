@@ -126,7 +126,9 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   try {
     let root: string;
     if (opts.root === undefined) {
-      root = mkdtempSync(join(tmpdir(), "ftpkit-root-"));
+      // Absolute: a relative TMPDIR named another place once the caller's script changed directory
+      // (close() and the watcher removed nothing, and server.root misled).
+      root = resolve(mkdtempSync(join(tmpdir(), "ftpkit-root-")));
       temps.push(root);
       trackTempDir(root);
     } else root = checkRoot(opts.root, "root");
