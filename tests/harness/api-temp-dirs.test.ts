@@ -78,7 +78,7 @@ describe("startServer's temp directories without close()", () => {
 
   test("close() ends the watcher process: the script has no child left", async () => {
     const children = `readFileSync(\`/proc/\${process.pid}/task/\${process.pid}/children\`, "utf8").trim().split(" ").filter(Boolean).length`;
-    const r = await runScript([`console.log("open " + ${children});`, `await server.close();`, `await Bun.sleep(200);`, `console.log("closed " + ${children});`].join("\n"));
+    const r = await runScript([`console.log("open " + ${children});`, `await server.close();`, `for (const end = Date.now() + 5000; ${children} > 0 && Date.now() < end; ) await Bun.sleep(20);`, `console.log("closed " + ${children});`].join("\n"));
     expect(r.out).toBe("open 1\nclosed 0\nready\n");
     expect(r.left).toEqual([]);
   }, 30_000);
