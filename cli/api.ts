@@ -335,5 +335,6 @@ export async function connect(url: string, opts: { active?: boolean; tls?: boole
 
 /** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
 export function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
-  return runProbe(withCaTexts("probeServer", opts));
+  // Its TLS errors name the options it takes ("tls: \"explicit\"" for a plain port's, not tls: true).
+  return runProbe({ tlsHints: { ...API_TLS_HINTS, tls: 'tls: "explicit"' }, ...withCaTexts("probeServer", opts) });
 }
