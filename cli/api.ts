@@ -126,7 +126,9 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   try {
     let root: string;
     if (opts.root === undefined) {
-      root = mkdtempSync(join(tmpdir(), "ftpkit-root-"));
+      // Absolute: a relative TMPDIR named another place once the caller's script changed directory
+      // (close() and the watcher removed nothing, and server.root misled).
+      root = resolve(mkdtempSync(join(tmpdir(), "ftpkit-root-")));
       temps.push(root);
       trackTempDir(root);
     } else root = checkRoot(opts.root, "root");
@@ -333,5 +335,6 @@ export async function connect(url: string, opts: { active?: boolean; tls?: boole
 
 /** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
 export function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
-  return runProbe(withCaTexts("probeServer", opts));
+  // Its TLS errors name the options it takes ("tls: \"explicit\"" for a plain port's, not tls: true).
+  return runProbe({ tlsHints: { ...API_TLS_HINTS, tls: 'tls: "explicit"' }, ...withCaTexts("probeServer", opts) });
 }

@@ -249,7 +249,8 @@ export async function tls(p: Probe): Promise<void> {
       host: p.opts.host,
       port: p.opts.port,
       timeoutMs: p.timeoutMs,
-      tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true } },
+      tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true, words: p.opts.tlsHints } },
+      tlsWord: p.opts.tlsHints?.tls,
     });
     c.offerTlsSession = offerSession;
     return c;

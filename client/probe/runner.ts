@@ -90,7 +90,8 @@ export class Probe {
       host: this.opts.host,
       port: this.opts.port,
       timeoutMs: this.timeoutMs,
-      tls: mode ? { mode, settings: { host: this.opts.host, ca: this.opts.ca, insecure: this.opts.insecure } } : undefined,
+      tls: mode ? { mode, settings: { host: this.opts.host, ca: this.opts.ca, insecure: this.opts.insecure, words: this.opts.tlsHints } } : undefined,
+      tlsWord: this.opts.tlsHints?.tls,
     });
     this.extra.add(c);
     if (opts.login !== false) {

@@ -1,5 +1,7 @@
 // What `ftpkit test` checks, in the order it reports them. Required items decide the exit status.
 
+import type { TlsHintWords } from "../tls-trust.ts";
+
 export type ProbeStatus = "pass" | "fail" | "n/a";
 
 export interface ProbeItem {
@@ -23,6 +25,8 @@ export interface ProbeOptions {
   /** Extra trusted PEM certificates, or accept any certificate (as `ftpkit get`). */
   ca?: string[];
   insecure?: boolean;
+  /** How TLS errors name `ca` and `insecure` (default: `ftpkit test`'s flags; the package API: its options). */
+  tlsHints?: TlsHintWords;
   /** Directory to create the scratch directory in (default: the login directory). */
   dir?: string;
   /** Longest wait for one reply (default 10 s). */

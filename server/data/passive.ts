@@ -42,6 +42,8 @@ export interface PassiveOptions {
  * (a download), not the balancer's: the balancer writes its header as soon as it connects.
  */
 const DIRECT_AFTER_MS = 500;
+/** Then one more look at the socket, past a read of the event loop (timers run before reads). */
+const LAST_LOOK_MS = 5;
 
 /**
  * A listener for one passive transfer (PASV/EPSV). It accepts exactly one connection from the client's IP,
@@ -132,7 +134,11 @@ export class PassiveEndpoint implements DataEndpoint {
     // The client is on the balancer's own address: it may come through the balancer (its header
     // first, at once) or straight to this port (its own bytes first, or none: a download). Taking
     // every such connection as direct stored the balancer's header at the start of the upload.
-    const quiet = maybeDirect ? setTimeout(() => !done && buf.length === 0 && (this.closed ? drop() : take(balancer, buf)), DIRECT_AFTER_MS) : undefined;
+    // The decision waits one more turn of the event loop: after a stall (a GC pause, a loaded host)
+    // its timers run before the read of what is already waiting in the socket, and a balancer's header
+    // sent in time was taken as the client's first bytes of an upload.
+    const quietEnd = () => !done && buf.length === 0 && (this.closed ? drop() : take(balancer, buf));
+    let quiet = maybeDirect ? setTimeout(() => (quiet = setTimeout(quietEnd, LAST_LOOK_MS)), DIRECT_AFTER_MS) : undefined;
     /** This endpoint closed (ABOR, the accept timeout) while the connection was still undecided. */
     const drop = () => {
       done = true;

@@ -210,9 +210,11 @@ const IMPLS: Array<[string, Impl]> = [
       const now = Date.now();
       const index = db.zset(indexKey!);
       for (let i = 0; i + 2 < bans.length; i += 3) {
-        const [k, ms, repeat] = [bans[i]!, num(bans[i + 1]), bans[i + 2]!];
-        if (db.get(`${prefix}ban:${k}`) !== undefined) continue;
-        db.set(`${prefix}ban:${k}`, `${now + ms}:${repeat}`, ms);
+        const [k, ms, repeat] = [bans[i]!, num(bans[i + 1]), num(bans[i + 2])];
+        const key = `${prefix}ban:${k}`;
+        const [till, before] = (db.get(key) ?? "0:0").split(":").map(Number) as [number, number];
+        if (till > now) continue;
+        db.set(key, `${now + ms}:${Math.max(before, repeat)}`, Math.max(ms, db.ttlLeft(key)));
         index.set(k, now + ms);
       }
       const seq = num(db.get(seqKey!)) + 1;
@@ -351,6 +353,12 @@ export class MemoryStore {
 
   get(key: string): string | undefined {
     return this.live(key) ? (this.values.get(key) as string) : undefined;
+  }
+
+  /** Milliseconds `key` has left (Redis's PTTL), 0 when it has no expiry or is gone. */
+  ttlLeft(key: string): number {
+    const exp = this.live(key) ? this.expiry.get(key) : undefined;
+    return exp === undefined ? 0 : Math.max(0, exp - Date.now());
   }
 
   set(key: string, value: string, ttlMs?: number): void {

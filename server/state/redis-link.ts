@@ -148,7 +148,9 @@ export class StoreLink {
     if (this.down) throw new Error("state store unreachable");
     try {
       const reply = await this.withTimeout(this.client.send(cmd, args));
-      if (this.outage) {
+      // Not a reply sent before the outage and answered after it was logged: the link is still down
+      // (new clients get 421) until the heartbeat reconnects, and the store may stay away.
+      if (this.outage && !this.down) {
         this.outage = false;
         this.opts.log("state store reachable again", {});
       }

@@ -258,12 +258,23 @@ return out`;
 /**
  * Bans in force that a store restarted empty (or evicting) lost, restated by a node that kept them.
  * KEYS: index (zset), seq. ARGV: prefix, then key, ms left, repeat for each ban. A ban the store has
- * again is left alone. The count moves on, so nodes started since load them. Returns the count.
+ * in force is left alone. The record of an ended ban (kept banMaxMs past its end for the doubling)
+ * is not one: it is replaced, keeping the higher repeat and the longer life; with SET NX it kept out
+ * the ban a node took on its own count in an outage, for every address banned before. The count
+ * moves on, so nodes started since load them. Returns the count.
  */
 export const BANS_RESTATE = `${NOW}
 for i = 2, #ARGV, 3 do
-  local k, ms = ARGV[i], tonumber(ARGV[i + 1])
-  if redis.call('SET', ARGV[1] .. 'ban:' .. k, (now + ms) .. ':' .. ARGV[i + 2], 'NX', 'PX', ms) then
+  local k, ms, rep = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local key = ARGV[1] .. 'ban:' .. k
+  local till, bans = 0, 0
+  local v = redis.call('GET', key)
+  if v then
+    local t, b = string.match(v, '^(%d+):(%d+)$')
+    if t then till, bans = tonumber(t), tonumber(b) end
+  end
+  if till <= now then
+    redis.call('SET', key, (now + ms) .. ':' .. math.max(bans, rep), 'PX', math.max(ms, redis.call('PTTL', key)))
     redis.call('ZADD', KEYS[1], now + ms, k)
   end
 end

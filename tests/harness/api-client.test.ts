@@ -104,6 +104,20 @@ describe("FTPS: ca by file name, errors in the API's words", () => {
     expect(await refused(get(url + "a.txt", join(work(), "a.txt"), { tls: true }))).toBe(untrusted);
     expect(await refused(list(url))).toEndWith("the server wants an encrypted session: use tls: true (or an ftps:// URL)");
   }, 30_000);
+
+  test("probeServer tells a certificate not trusted, and a server that wants TLS, with the API's options too", async () => {
+    const server = await start({ users: me, tls: { cert: CERT, key: KEY, require: true } });
+    const probe = (tls?: "explicit") => probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", ...(tls ? { tls } : {}) });
+    // Before: "…(self-signed); use --ca FILE or --insecure" and "…use --tls (or an ftps:// URL)",
+    // flags a script cannot pass to probeServer.
+    expect((await probe("explicit")).items.find((i) => i.id === "greeting")).toMatchObject({
+      status: "fail",
+      reason: "TLS: certificate for 127.0.0.1 is not trusted (self-signed); use ca: [CERT] or insecure: true",
+    });
+    const plain = (await probe()).items.map((i) => i.reason).join("\n");
+    expect(plain).toContain('the server wants an encrypted session: use tls: "explicit" (or an ftps:// URL)');
+    expect(plain).not.toMatch(/(^|\s)--[a-z]/);
+  }, 30_000);
 });
 
 describe("a transfer cut off", () => {

@@ -15,7 +15,7 @@ afterEach(() => {
  * TMPDIR, then does `after`; once it has printed "ready", send it `signal` (if any). Returns how it
  * ended, what it printed, and what is left in its TMPDIR. `launcher`: what runs bun (nohup).
  */
-async function runScript(after: string, signal?: NodeJS.Signals, launcher: string[] = []) {
+async function runScript(after: string, signal?: NodeJS.Signals, launcher: string[] = [], relativeTmp = false) {
   const dir = tempDir("ftpkit-api-tmp-");
   dirs.push(dir);
   const tmp = join(dir, "tmp");
@@ -32,7 +32,9 @@ async function runScript(after: string, signal?: NodeJS.Signals, launcher: strin
       `console.log("ready");`,
     ].join("\n"),
   );
-  const proc = Bun.spawn([...launcher, "bun", script], { env: { ...cleanEnv(), TMPDIR: tmp }, stdout: "pipe", stderr: "pipe" });
+  // relativeTmp: TMPDIR as "tmp", the same directory named from the script's working directory.
+  const env = { ...cleanEnv(), TMPDIR: relativeTmp ? "tmp" : tmp };
+  const proc = Bun.spawn([...launcher, "bun", script], { env, cwd: dir, stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill(9), 20_000);
   let out = "";
   const reader = proc.stdout.getReader();
@@ -76,8 +78,17 @@ describe("startServer's temp directories without close()", () => {
 
   test("close() ends the watcher process: the script has no child left", async () => {
     const children = `readFileSync(\`/proc/\${process.pid}/task/\${process.pid}/children\`, "utf8").trim().split(" ").filter(Boolean).length`;
-    const r = await runScript([`console.log("open " + ${children});`, `await server.close();`, `await Bun.sleep(200);`, `console.log("closed " + ${children});`].join("\n"));
+    const r = await runScript([`console.log("open " + ${children});`, `await server.close();`, `for (const end = Date.now() + 5000; ${children} > 0 && Date.now() < end; ) await Bun.sleep(20);`, `console.log("closed " + ${children});`].join("\n"));
     expect(r.out).toBe("open 1\nclosed 0\nready\n");
+    expect(r.left).toEqual([]);
+  }, 30_000);
+
+  test("a relative TMPDIR: the root is absolute, and close() after a chdir removes it", async () => {
+    // Before: root "tmp/ftpkit-root-…" was removed relative to the new working directory (nothing
+    // there), so it stayed, and server.root named another place once the script had moved.
+    const r = await runScript([`console.log("absolute " + server.root.startsWith("/"));`, `process.chdir("/");`, `await server.close();`].join("\n"), undefined, [], true);
+    expect(r.out).toBe("absolute true\nready\n");
+    expect(r.code).toBe(0);
     expect(r.left).toEqual([]);
   }, 30_000);
 

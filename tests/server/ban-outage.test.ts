@@ -5,6 +5,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { RedisClient } from "bun";
 import { createServer, type FtpServer } from "../../server/index.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -31,7 +32,8 @@ async function connect(port: number): Promise<Wire> {
   return w;
 }
 
-test("a ban taken on one node while the store was stopped refuses the address on the other node once the store answers again", async () => {
+/** Two nodes on one fresh store (a heartbeat every 500 ms), banning after 3 failures; their ports. */
+async function twoNodes(): Promise<[number, number]> {
   root = mkdtempSync(join(tmpdir(), "ftpkit-ban-outage-"));
   const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
   redis = await startRedis();
@@ -49,11 +51,14 @@ test("a ban taken on one node while the store was stopped refuses the address on
     await s.listen();
     servers.push(s);
   }
-  const [a, b] = servers.map((s) => s.address.port) as [number, number];
+  return servers.map((s) => s.address.port) as [number, number];
+}
+
+/** With the store stopped (its connections stay open), guess on node `a` until it bans; then let the store go on. */
+async function banWhileStopped(a: number): Promise<void> {
   const guesser = await connect(a);
   expect((await guesser.read())?.code).toBe(220);
-  // The store stops answering (its connections stay open): the failures are counted by node A alone.
-  redis.proc.kill("SIGSTOP");
+  redis!.proc.kill("SIGSTOP");
   let last = 0;
   for (let i = 0; i < 3 && last !== 421; i++) {
     expect((await guesser.cmd("USER alice")).code).toBe(331);
@@ -61,8 +66,12 @@ test("a ban taken on one node while the store was stopped refuses the address on
   }
   // Node A refuses the address on its own.
   expect((await (await connect(a)).read())?.lines.join(" ")).toContain("failed logins");
-  redis.proc.kill("SIGCONT");
-  // Both nodes reconnect (back-off from 250 ms) and beat every 500 ms: node B then refuses it too.
+  redis!.proc.kill("SIGCONT");
+}
+
+/** The greeting node `b` gives the address once it refuses it, or its last one after 10 s. */
+async function greetingOnceRefused(b: number): Promise<string> {
+  // Both nodes reconnect (back-off from 250 ms) and beat every 500 ms.
   const deadline = Date.now() + 10_000;
   let seen = "";
   while (Date.now() < deadline) {
@@ -72,5 +81,22 @@ test("a ban taken on one node while the store was stopped refuses the address on
     if (seen.includes("failed logins")) break;
     await Bun.sleep(100);
   }
-  expect(seen).toContain("failed logins");
+  return seen;
+}
+
+test("a ban taken on one node while the store was stopped refuses the address on the other node once the store answers again", async () => {
+  const [a, b] = await twoNodes();
+  await banWhileStopped(a);
+  expect(await greetingOnceRefused(b)).toContain("failed logins");
+}, 30_000);
+
+test("likewise for an address banned before: the store's record of its ended ban does not keep the new one out", async () => {
+  const [a, b] = await twoNodes();
+  // The store remembers an ended ban (for the doubling of the next) until banMaxMs after its end.
+  const admin = new RedisClient(redis!.url);
+  await admin.connect();
+  await admin.send("SET", ["ftpkit:ban:127.0.0.1", `${Date.now() - 60_000}:1`, "PX", "3600000"]);
+  admin.close();
+  await banWhileStopped(a);
+  expect(await greetingOnceRefused(b)).toContain("failed logins");
 }, 30_000);

@@ -171,6 +171,39 @@ describe("--proxy-protocol on the control port", () => {
     }
   });
 
+  test("a client on the balancer's own address: a header already sent when a stalled event loop comes back is read as the balancer's", async () => {
+    const { port, home } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const w = await viaBalancer(port, v2From("127.0.0.1"));
+    let balancer: { kill(): void } | undefined;
+    try {
+      expect((await w.login("alice", "alice-pw")).code).toBe(230);
+      const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+      // The balancer: another process, so its header can arrive while this one (the server's) is
+      // stalled. It connects, says so a moment later (the server has taken the connection by then and
+      // its 0.5 s wait for a header runs), and sends the header with the client's bytes 0.2 s after.
+      const header = Buffer.from(v2From("127.0.0.1")).toString("hex");
+      const script = `import socket, sys, time
+s = socket.create_connection(("127.0.0.1", ${dataPort}), timeout=10)
+time.sleep(0.1); print("connected", flush=True); time.sleep(0.2)
+s.sendall(bytes.fromhex("${header}") + b"after a stall\\n"); s.shutdown(socket.SHUT_WR); s.recv(1); s.close()`;
+      const proc = Bun.spawn(["python3", "-c", script], { stdout: "pipe", stderr: "inherit" });
+      balancer = proc;
+      const reader = proc.stdout.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toContain("connected");
+      // This process stalls past the 0.5 s while reading (a GC pause, a loaded host): when its loop
+      // comes back its timers run before the read of the header waiting in the socket.
+      const until = performance.now() + 900;
+      while (performance.now() < until) {}
+      expect((await w.cmd("STOR stalled.txt")).code).toBe(150);
+      expect((await w.read())?.code).toBe(226);
+      expect(readFileSync(join(home("alice"), "stalled.txt"), "utf8")).toBe("after a stall\n");
+      expect(await proc.exited).toBe(0);
+    } finally {
+      balancer?.kill();
+      w.close();
+    }
+  });
+
   test("behind a balancer, a client that ends its upload's data connection and drops its control connection at once leaves the old file", async () => {
     const { port, home } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
     const target = join(home("alice"), "hello.txt");
