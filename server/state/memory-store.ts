@@ -222,26 +222,50 @@ const IMPLS: Array<[string, Impl]> = [
   ],
   [
     S.KEY_LOCK,
-    (db, [key], [token, ttl]) => {
+    (db, [key, index], [token, ttl]) => {
       if (db.get(key!) !== undefined) return null;
       db.set(key!, token!, num(ttl));
+      if (index) {
+        db.hash(index).set(key!, token!);
+        db.keep(index, num(ttl));
+      }
       return "OK";
     },
   ],
   [
     S.KEY_RENEW,
-    (db, [key], [token, ttl]) => {
+    (db, [key, index], [token, ttl]) => {
       if (db.get(key!) !== token) return 0;
       db.expire(key!, num(ttl));
+      if (index) db.keep(index, num(ttl));
       return 1;
     },
   ],
   [
     S.KEY_UNLOCK,
-    (db, [key], [token]) => {
+    (db, [key, index], [token]) => {
+      if (index && db.hash(index).get(key!) === token) db.hash(index).delete(key!);
       if (db.get(key!) !== token) return 0;
       db.del(key!);
       return 1;
+    },
+  ],
+  [
+    S.UPLOAD_NOTE,
+    (db, [index], [entry, live, keep]) => {
+      if (live === "1") {
+        db.hash(index!).set(entry!, "1");
+        db.expire(index!, num(keep));
+      } else db.hash(index!).delete(entry!);
+      return 1;
+    },
+  ],
+  [
+    S.UPLOADS_CLAIM,
+    (db, [index]) => {
+      const all = [...db.hash(index!).keys()];
+      db.del(index!);
+      return all;
     },
   ],
   [
@@ -308,6 +332,10 @@ export class MemoryStore {
       } else if (key.endsWith("nodes")) {
         const nodes = value as Map<string, number>;
         for (const node of nodes.keys()) if (node.startsWith(prefix)) nodes.set(node, 0);
+      } else if (key.endsWith(`locks-of:${prefix}`)) {
+        // The S3 key locks it held (KEY_LOCK's index): each given back if still under its token.
+        for (const [lock, token] of value as Map<string, string>) if (this.get(lock) === token) this.del(lock);
+        this.del(key);
       }
     }
   }
@@ -367,6 +395,12 @@ export class MemoryStore {
   zset(key: string): Map<string, number> {
     if (!this.live(key)) this.values.set(key, new Map<string, number>());
     return this.values.get(key) as Map<string, number>;
+  }
+
+  /** Make `key` last at least `ttlMs` more (an index of entries that live that long). */
+  keep(key: string, ttlMs: number): void {
+    const exp = this.expiry.get(key);
+    if (this.values.has(key) && (exp === undefined || exp < Date.now() + ttlMs)) this.expiry.set(key, Date.now() + ttlMs);
   }
 
   expire(key: string, ttlMs: number): void {
