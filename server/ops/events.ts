@@ -21,7 +21,10 @@ export type OpsEvent =
       session: Session;
       verb: string;
       vpath: string;
+      /** Bytes moved on the data connection (metrics). */
       bytes: number;
+      /** An upload: the bytes its storage took (the xferlog's count); below `bytes` when a write failed. */
+      stored?: number;
       ms: number;
       result: "ok" | "aborted" | "quota" | "error";
       /** SHA-256 of the whole file, when it was computed while streaming. */

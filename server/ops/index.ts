@@ -126,7 +126,7 @@ export class Operations implements ServerEvents {
             end: new Date(),
             ms: e.ms,
             remoteHost: s.remoteIp,
-            bytes: e.bytes,
+            bytes: e.stored ?? e.bytes,
             path: e.vpath,
             type: s.type,
             direction: file.direction,
