@@ -132,3 +132,20 @@ for (const mode of ["memory", "redis"] as const) describe.skipIf(!HAVE_S3)(`stat
     expect((await w.cmd(`STOR ${uploads[0]!.key.slice("alice/".length)}`)).code).toBe(150);
   }, 60_000);
 });
+
+describe.skipIf(!HAVE_S3)("state in the primary process, every worker killed at once", () => {
+  test("a replacement worker aborts the dead workers' pending multipart uploads", async () => {
+    bucket = await freshBucket();
+    root = mkdtempSync(join(tmpdir(), "ftpkit-s3-workers-crash-"));
+    const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }]);
+    serve = await spawnServe(["--users", users, "--workers", "2"], { cwd: root, timeoutMs: 30_000 });
+    await startUpload(await login(serve.port), "big.bin", 12 * MB);
+    await until(async () => (await bucket!.pending("alice/")).length === 1, 20_000, "the multipart upload started");
+    const pids = workerPids();
+    for (const pid of pids) process.kill(pid, "SIGKILL");
+    await waitFor(() => (serve!.stdout() + serve!.stderr()).match(/worker \d exited/g)?.length === 2, 10_000, "the primary to see both exit");
+    // No survivor was told: a replacement is, as it starts (after 1 s). Before: kept for a day.
+    await until(async () => (await bucket!.pending("alice/")).length === 0, 10_000, "the upload aborted by a replacement");
+    expect(serve.stdout() + serve.stderr()).toContain("dead worker's multipart upload aborted");
+  }, 60_000);
+});
