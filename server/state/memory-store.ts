@@ -3,13 +3,16 @@
 // time (so each is atomic, as in Redis). Workers reach it over their IPC channel (ipc-client.ts);
 // what a script publishes (a ban) the primary passes on to every worker over the same channels.
 import * as S from "./scripts.ts";
+import { S3_LOCK_IMPLS } from "./memory-s3-locks.ts";
 
 type Args = string[];
-type Impl = (store: MemoryStore, keys: string[], argv: Args) => unknown;
+/** One script's operation on the store (its KEYS and ARGV as Redis would pass them). */
+export type Impl = (store: MemoryStore, keys: string[], argv: Args) => unknown;
 
 const num = (s: string | undefined) => Number(s ?? 0);
 
 const IMPLS: Array<[string, Impl]> = [
+  ...S3_LOCK_IMPLS,
   [
     S.LEASE,
     (db, [usedKey, leasesKey], [node, limit, want, min, holdArg, ttl, keep]) => {
@@ -218,54 +221,6 @@ const IMPLS: Array<[string, Impl]> = [
       const seq = num(db.get(seqKey!)) + 1;
       db.set(seqKey!, String(seq));
       return seq;
-    },
-  ],
-  [
-    S.KEY_LOCK,
-    (db, [key, index], [token, ttl]) => {
-      if (db.get(key!) !== undefined) return null;
-      db.set(key!, token!, num(ttl));
-      if (index) {
-        db.hash(index).set(key!, token!);
-        db.keep(index, num(ttl));
-      }
-      return "OK";
-    },
-  ],
-  [
-    S.KEY_RENEW,
-    (db, [key, index], [token, ttl]) => {
-      if (db.get(key!) !== token) return 0;
-      db.expire(key!, num(ttl));
-      if (index) db.keep(index, num(ttl));
-      return 1;
-    },
-  ],
-  [
-    S.KEY_UNLOCK,
-    (db, [key, index], [token]) => {
-      if (index && db.hash(index).get(key!) === token) db.hash(index).delete(key!);
-      if (db.get(key!) !== token) return 0;
-      db.del(key!);
-      return 1;
-    },
-  ],
-  [
-    S.UPLOAD_NOTE,
-    (db, [index], [entry, live, keep]) => {
-      if (live === "1") {
-        db.hash(index!).set(entry!, "1");
-        db.expire(index!, num(keep));
-      } else db.hash(index!).delete(entry!);
-      return 1;
-    },
-  ],
-  [
-    S.UPLOADS_CLAIM,
-    (db, [index]) => {
-      const all = [...db.hash(index!).keys()];
-      db.del(index!);
-      return all;
     },
   ],
   [
