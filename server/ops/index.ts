@@ -136,7 +136,7 @@ export class Operations implements ServerEvents {
             complete: e.result === "ok",
           });
           if (this.hooks?.has(file.hook)) {
-            this.hooks.post({ event: file.hook, ...this.who(s), ...this.where(s, e.vpath), bytes: e.bytes, sha256: e.sha256, result: e.result });
+            this.hooks.post({ event: file.hook, ...this.who(s), ...this.where(s, e.vpath), bytes: e.stored ?? e.bytes, sha256: e.sha256, result: e.result });
           }
           break;
         }

@@ -1,5 +1,5 @@
-// An upload that fails midway: the transfer log line and the xferlog record say the bytes that were
-// stored (the file's size), with status "i" in the xferlog, not the bytes that arrived (those still on
+// An upload that fails midway: the transfer log line, the xferlog record and the upload hook say the
+// bytes that were stored (the file's size), with status "i" in the xferlog, not the bytes that arrived (those still on
 // their way to a write that failed were never stored); the log line adds them as "received".
 import { afterEach, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -65,13 +65,15 @@ test.skipIf(!canNamespace)("a disk that fills midway: both logs say the bytes in
   expect(r.log.received!).toBeGreaterThanOrEqual(size);
 }, 30_000);
 
-test("the quota store lost midway (451): both logs say the bytes in the file, not those that waited for the store", async () => {
+test("the quota store lost midway (451): both logs and the upload hook say the bytes in the file, not those that waited for the store", async () => {
   redis = await startRedis();
   root = mkdtempSync(join(tmpdir(), "ftpkit-xfer-451-"));
   // A 4 MB quota: leases of 256 KB, so the upload soon asks the store for more.
   const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 4_000_000 }]);
   const xferlog = join(root, "xferlog");
-  serve = await spawnServe(["--users", users, "--state", redis.url, "--log-format", "json", "--xferlog", xferlog], { cwd: root, timeoutMs: 30_000 });
+  const hooked = join(root, "hook-bytes");
+  const hook = `upload=sh -c 'printf %s "$FTPKIT_BYTES" > ${hooked}'`;
+  serve = await spawnServe(["--users", users, "--state", redis.url, "--log-format", "json", "--xferlog", xferlog, "--hook", hook], { cwd: root, timeoutMs: 30_000 });
   const w = await Wire.connect(serve.port);
   t.wires.push(w);
   expect((await w.login("alice", "alice-pw")).code).toBe(230);
@@ -92,4 +94,7 @@ test("the quota store lost midway (451): both logs say the bytes in the file, no
   // Before: 3,000,000 in both, for a file of a few hundred KB.
   expect([r.log.bytes, r.xferBytes, r.status, r.log.result]).toEqual([size, size, "i", "error"]);
   expect(r.log.received!).toBeGreaterThan(size);
+  // The upload hook's FTPKIT_BYTES too.
+  await waitFor(() => (statSync(hooked, { throwIfNoEntry: false })?.size ?? 0) > 0, 10_000, "the upload hook");
+  expect(Number(readFileSync(hooked, "utf8"))).toBe(size);
 }, 60_000);
