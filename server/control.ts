@@ -305,6 +305,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
   };
   const proxyRefuse = (socket: Socket<ControlState>, ip: string, reason: string) => {
     gate.refusals.refused(ip, reason);
+    server.events.emit({ type: "connection-refused", reason: "proxy" });
     socket.terminate();
   };
   return {

@@ -165,9 +165,10 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
 
   // In the workers' node ids: this run's dead worker is found by its `host:pid:tag`, never another run's node.
   const runTag = newRunTag();
-  // With --state, workers that died within --state-ttl (pid → when), told to each worker that starts
-  // listening too: where every worker died at once, none was left to tell the store, and the
-  // replacements' sessions waited out --state-ttl for the dead ones' quota leases and slots.
+  // Workers that died within --state-ttl (pid → when), told to each worker that starts listening too:
+  // where every worker died at once, none was left to tell the store (with --state: the replacements'
+  // sessions waited out --state-ttl for the dead ones' quota leases and slots), nor to abort the dead
+  // ones' S3 multipart uploads (either state: they stayed pending until the day-old sweep).
   const recentlyGone = new Map<number, number>();
   const stateTtlMs = options.stateTtlMs ?? 15_000;
   const spawn = (i: number) => {
@@ -223,7 +224,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
       // Its quota leases and connection slots end now, not after --state-ttl: it is known dead.
       memory?.nodeGone(nodeIdPrefix(child.pid, runTag));
-      if (!memory) recentlyGone.set(child.pid, Date.now());
+      recentlyGone.set(child.pid, Date.now());
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {

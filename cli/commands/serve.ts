@@ -8,6 +8,8 @@ import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV,
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { sweepAgain } from "../../server/storage/local.ts";
+import { abortUploadsOf } from "../../server/storage/s3-orphans.ts";
+import { s3SettingsFromEnv } from "../../server/storage/s3-request.ts";
 import { banner, checkListenHost, inlineAccounts, s3Endpoint, serveArgs, serverOptionsFrom } from "./serve-options.ts";
 
 /**
@@ -207,6 +209,9 @@ export default defineCommand({
           sweepAgain();
           // With --state the primary holds no store of its own: the survivors tell it (each, idempotent).
           void server.context.state.nodeGone?.(m.workerExited).catch(() => {});
+          // Its multipart uploads in progress: the first survivor to ask aborts them (not a day later).
+          const settings = s3SettingsFromEnv(process.env, server.options.s3Endpoint);
+          void abortUploadsOf(server.context.state, m.workerExited, settings, (event, fields) => server.context.log.warn(event, fields));
         }
       });
     }

@@ -66,6 +66,7 @@ export async function storeFile(ctx: CommandContext, append: boolean, planner?: 
       hasher,
       signal: t.signal,
       onBytes: (n) => t.progress(n),
+      onStored: (n) => (t.stored = (t.stored ?? 0) + n),
       directReads: !ascii,
     });
     // A client killed mid-upload ends its data connection with a FIN, like a finished one, and its

@@ -35,6 +35,11 @@ export class Transfer {
   reason: AbortReason | null = null;
   /** SHA-256 of the whole file when it was computed while streaming (for event hooks). */
   sha256?: string;
+  /**
+   * An upload: the bytes its storage took (PumpOptions.onStored), which the transfer log and the
+   * xferlog report. `bytes` counts them as they arrive: a failed write leaves some never stored.
+   */
+  stored?: number;
   private readonly controller = new AbortController();
   private lastBytesAt = Date.now();
 
@@ -173,14 +178,16 @@ export function startTransfer(
         user: session.userName,
         verb: spec.verb,
         path: spec.vpath,
-        bytes: t.bytes,
+        bytes: t.stored ?? t.bytes,
+        // A failed upload: what arrived beyond what was stored (in flight to a write that failed).
+        received: t.stored !== undefined && t.stored !== t.bytes ? t.bytes : undefined,
         ms: Date.now() - t.startedAt,
         result: outcome.result,
         error: outcome.error,
         tls: session.tls.protP && t.conn ? (t.conn.sessionReused ? "reused" : "new") : undefined,
       });
     }
-    session.server.events.emit({ type: "transfer", session, verb: spec.verb, vpath: spec.vpath, bytes: t.bytes, ms: Date.now() - t.startedAt, result: outcome.result, sha256: t.sha256 });
+    session.server.events.emit({ type: "transfer", session, verb: spec.verb, vpath: spec.vpath, bytes: t.bytes, stored: t.stored, ms: Date.now() - t.startedAt, result: outcome.result, sha256: t.sha256 });
   })();
   return t;
 }

@@ -27,6 +27,12 @@ export interface PumpOptions {
   /** Called with each chunk's size: progress for STAT and the idle timer. */
   onBytes(n: number): void;
   /**
+   * An upload: called with the bytes of each chunk once the storage took them (its write returned or
+   * settled; of a chunk whose write failed, the part the storage says it wrote). What the transfer
+   * log reports: bytes still on their way to a write that failed were never stored.
+   */
+  onStored?(n: number): void;
+  /**
    * Set by ABOR, a stall, the session's close or shutdown to stop the pump at the next chunk. An
    * AbortSignal also ends a wait for the storage at once (a flag is only read between chunks).
    */
@@ -156,6 +162,8 @@ export async function sendText(conn: DataConnection, text: string): Promise<numb
 /** Where an upload's chunks go (a QuotaUpload, or a TYPE A converter in front of one). */
 export interface ChunkSink {
   write(chunk: Uint8Array): void | Promise<void>;
+  /** Bytes the storage holds so far, if the sink knows (a write that fails midway may have stored part of its chunk). */
+  readonly written?: number;
 }
 
 /**
@@ -197,6 +205,7 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
         return false;
       }
       let held = false;
+      const before = upload.written;
       try {
         const w = upload.write(chunk);
         if (w) {
@@ -205,7 +214,10 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
           pendingBytes += n;
           pendingWrites++;
           w.then(
-            () => written(n),
+            () => {
+              opts.onStored?.(n);
+              written(n);
+            },
             (err) => {
               written(n);
               fail(err);
@@ -215,8 +227,12 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
             paused = true;
             conn.pause();
           }
-        }
+        } else opts.onStored?.(chunk.length);
       } catch (err) {
+        const part = before === undefined ? 0 : (upload.written ?? before) - before;
+        if (part > 0) opts.onStored?.(Math.min(part, chunk.length));
+        // It arrived all the same (the log's "received", the metrics' bytes in).
+        opts.onBytes(chunk.length);
         fail(err);
         return held;
       }

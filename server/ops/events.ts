@@ -6,6 +6,8 @@ import type { Resolved } from "../vfs/resolve.ts";
 export type OpsEvent =
   /** A control connection accepted (TCP), before any refusal, PROXY header or TLS handshake: what a load balancer counts. */
   | { type: "connection"; listener: "control" | "implicit-tls" }
+  /** A control connection refused for its PROXY header (--proxy-protocol: none in time, an invalid one, a peer outside --proxy-from). */
+  | { type: "connection-refused"; reason: "proxy" }
   /** A session greeted with 220 (on the implicit-TLS port, once its handshake succeeded). */
   | { type: "session-open"; session: Session }
   | { type: "session-close"; session: Session }
@@ -19,7 +21,10 @@ export type OpsEvent =
       session: Session;
       verb: string;
       vpath: string;
+      /** Bytes moved on the data connection (metrics). */
       bytes: number;
+      /** An upload: the bytes its storage took (the xferlog's count); below `bytes` when a write failed. */
+      stored?: number;
       ms: number;
       result: "ok" | "aborted" | "quota" | "error";
       /** SHA-256 of the whole file, when it was computed while streaming. */

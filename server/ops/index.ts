@@ -126,7 +126,7 @@ export class Operations implements ServerEvents {
             end: new Date(),
             ms: e.ms,
             remoteHost: s.remoteIp,
-            bytes: e.bytes,
+            bytes: e.stored ?? e.bytes,
             path: e.vpath,
             type: s.type,
             direction: file.direction,
@@ -136,7 +136,7 @@ export class Operations implements ServerEvents {
             complete: e.result === "ok",
           });
           if (this.hooks?.has(file.hook)) {
-            this.hooks.post({ event: file.hook, ...this.who(s), ...this.where(s, e.vpath), bytes: e.bytes, sha256: e.sha256, result: e.result });
+            this.hooks.post({ event: file.hook, ...this.who(s), ...this.where(s, e.vpath), bytes: e.stored ?? e.bytes, sha256: e.sha256, result: e.result });
           }
           break;
         }

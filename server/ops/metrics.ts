@@ -56,7 +56,7 @@ export class Metrics {
     this.tls = r.add(new Counter("ftpkit_tls_handshakes_total", "TLS handshakes by channel (control, data); reused=true when a data connection resumed the control session.", ["channel", "reused"]));
     this.bans = r.add(new Counter("ftpkit_bans_total", "Addresses banned by the defender (bans this process took).", []));
     r.add(new Gauge("ftpkit_bans_active", "Bans in force now.", [], reads.activeBans));
-    this.refused = r.add(new Counter("ftpkit_connections_refused_total", "Connections refused at connect by the defender (banned) or --deny (denied).", ["reason"]));
+    this.refused = r.add(new Counter("ftpkit_connections_refused_total", "Connections refused at connect by the defender (banned), --deny (denied) or for their PROXY header (proxy).", ["reason"]));
     this.fileOps = r.add(new Counter("ftpkit_file_operations_total", "Deletes, renames, mkdir and rmdir that succeeded.", ["op"]));
     r.add(new Gauge("ftpkit_quota_used_bytes", `Bytes charged to each logged-in user's quota (top ${QUOTA_USERS_SHOWN}; the rest as _other).`, ["user"], () => this.quota("used")));
     r.add(new Gauge("ftpkit_quota_limit_bytes", "Quota of each logged-in user (0 = unlimited); _other: the sum of the rest's quotas, 0 (unlimited) when any of them is unlimited.", ["user"], () => this.quota("limit")));
@@ -69,7 +69,7 @@ export class Metrics {
     // that first failed login, ban refusal or failed transfer: a new series has no earlier sample.
     for (const result of ["ok", "failed"]) this.logins.inc([result], 0);
     for (const listener of ["control", "implicit-tls"]) this.connections.inc([listener], 0);
-    for (const reason of ["banned", "denied"]) this.refused.inc([reason], 0);
+    for (const reason of ["banned", "denied", "proxy"]) this.refused.inc([reason], 0);
     for (const op of ["delete", "rename", "mkdir", "rmdir"]) this.fileOps.inc([op], 0);
     for (const verb of ["RETR", "STOR", "APPE", "STOU"]) {
       for (const result of ["ok", "aborted", "error", ...(UPLOAD_VERBS.has(verb) ? ["quota"] : [])]) this.transfers.inc([verb, result], 0);
@@ -121,6 +121,9 @@ export class Metrics {
         break;
       case "tls-handshake":
         this.tls.inc([e.channel, String(e.reused)]);
+        break;
+      case "connection-refused":
+        this.refused.inc([e.reason]);
         break;
     }
   }

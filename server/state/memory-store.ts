@@ -3,13 +3,16 @@
 // time (so each is atomic, as in Redis). Workers reach it over their IPC channel (ipc-client.ts);
 // what a script publishes (a ban) the primary passes on to every worker over the same channels.
 import * as S from "./scripts.ts";
+import { S3_LOCK_IMPLS } from "./memory-s3-locks.ts";
 
 type Args = string[];
-type Impl = (store: MemoryStore, keys: string[], argv: Args) => unknown;
+/** One script's operation on the store (its KEYS and ARGV as Redis would pass them). */
+export type Impl = (store: MemoryStore, keys: string[], argv: Args) => unknown;
 
 const num = (s: string | undefined) => Number(s ?? 0);
 
 const IMPLS: Array<[string, Impl]> = [
+  ...S3_LOCK_IMPLS,
   [
     S.LEASE,
     (db, [usedKey, leasesKey], [node, limit, want, min, holdArg, ttl, keep]) => {
@@ -223,30 +226,6 @@ const IMPLS: Array<[string, Impl]> = [
     },
   ],
   [
-    S.KEY_LOCK,
-    (db, [key], [token, ttl]) => {
-      if (db.get(key!) !== undefined) return null;
-      db.set(key!, token!, num(ttl));
-      return "OK";
-    },
-  ],
-  [
-    S.KEY_RENEW,
-    (db, [key], [token, ttl]) => {
-      if (db.get(key!) !== token) return 0;
-      db.expire(key!, num(ttl));
-      return 1;
-    },
-  ],
-  [
-    S.KEY_UNLOCK,
-    (db, [key], [token]) => {
-      if (db.get(key!) !== token) return 0;
-      db.del(key!);
-      return 1;
-    },
-  ],
-  [
     S.SET_USED,
     (db, [key], [bytes, keep]) => {
       if (db.get(key!) !== undefined) return null;
@@ -310,6 +289,10 @@ export class MemoryStore {
       } else if (key.endsWith("nodes")) {
         const nodes = value as Map<string, number>;
         for (const node of nodes.keys()) if (node.startsWith(prefix)) nodes.set(node, 0);
+      } else if (key.endsWith(`locks-of:${prefix}`)) {
+        // The S3 key locks it held (KEY_LOCK's index): each given back if still under its token.
+        for (const [lock, token] of value as Map<string, string>) if (this.get(lock) === token) this.del(lock);
+        this.del(key);
       }
     }
   }
@@ -375,6 +358,12 @@ export class MemoryStore {
   zset(key: string): Map<string, number> {
     if (!this.live(key)) this.values.set(key, new Map<string, number>());
     return this.values.get(key) as Map<string, number>;
+  }
+
+  /** Make `key` last at least `ttlMs` more (an index of entries that live that long). */
+  keep(key: string, ttlMs: number): void {
+    const exp = this.expiry.get(key);
+    if (this.values.has(key) && (exp === undefined || exp < Date.now() + ttlMs)) this.expiry.set(key, Date.now() + ttlMs);
   }
 
   expire(key: string, ttlMs: number): void {

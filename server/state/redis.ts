@@ -8,7 +8,7 @@ import { RedisLedger, type LedgerStore } from "./redis-ledger.ts";
 import { StoreLink, type StateLog, type StoreClient, type StoreContext } from "./redis-link.ts";
 import { RedisRates } from "./redis-rates.ts";
 import { RedisSlots } from "./redis-slots.ts";
-import { KEY_LOCK, KEY_RENEW, KEY_UNLOCK, NODE_GONE } from "./scripts.ts";
+import { KEY_LOCK, KEY_RENEW, KEY_UNLOCK, NODE_GONE, UPLOAD_NOTE, UPLOADS_CLAIM } from "./scripts.ts";
 import { nodeIdPrefix } from "./node-id.ts";
 import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 import type { Admission, BanPolicy, BanVerdict, ConnectionLimits, SharedBan, SharedState } from "./types.ts";
@@ -39,6 +39,9 @@ export interface RedisStateOptions {
  * missed while away. If the store cannot be reached: new connections and logins get 421, running
  * transfers go on within their leases, and the client reconnects with back-off.
  */
+/** How long a process's index of its multipart uploads outlives its newest entry (a process that dies unseen). */
+const UPLOAD_NOTE_KEEP_MS = 48 * 3_600_000;
+
 export class RedisState implements SharedState, LedgerStore, SharedKeyLock, StoreContext {
   readonly kind = "redis";
   readonly prefix: string;
@@ -157,17 +160,33 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock, Stor
     await this.eval(NODE_GONE, [`${this.prefix}nodes`], [nodeIdPrefix(pid), this.prefix]);
   }
 
+  /** SharedState.uploadsOf: the multipart uploads process `pid` (a dead --workers sibling) noted, taken once. */
+  async uploadsOf(pid: number): Promise<string[]> {
+    const all = await this.eval(UPLOADS_CLAIM, [`${this.prefix}uploads-of:${nodeIdPrefix(pid)}`], []);
+    return Array.isArray(all) ? all.map(String) : [];
+  }
+
+  /** This process's index of its S3 key locks (NODE_GONE gives them back if it dies). */
+  private get lockIndex(): string {
+    return `${this.prefix}locks-of:${nodeIdPrefix(process.pid)}`;
+  }
+
   /** S3 per-key lock (s3-key-lock.ts) across every node: a lease with a token (SET NX PX). */
   async tryLock(name: string, token: string, ttlMs: number): Promise<boolean> {
-    return (await this.eval(KEY_LOCK, [`${this.prefix}lock:${name}`], [token, ttlMs])) != null;
+    return (await this.eval(KEY_LOCK, [`${this.prefix}lock:${name}`, this.lockIndex], [token, ttlMs])) != null;
   }
 
   async renew(name: string, token: string, ttlMs: number): Promise<boolean> {
-    return Number(await this.eval(KEY_RENEW, [`${this.prefix}lock:${name}`], [token, ttlMs])) === 1;
+    return Number(await this.eval(KEY_RENEW, [`${this.prefix}lock:${name}`, this.lockIndex], [token, ttlMs])) === 1;
   }
 
   async unlock(name: string, token: string): Promise<void> {
-    await this.eval(KEY_UNLOCK, [`${this.prefix}lock:${name}`], [token]);
+    await this.eval(KEY_UNLOCK, [`${this.prefix}lock:${name}`, this.lockIndex], [token]);
+  }
+
+  /** SharedKeyLock.noteUpload: kept in this process's index for as long as an upload may be pending (a day, renewed by each new one). */
+  async noteUpload(entry: string, live: boolean): Promise<void> {
+    await this.eval(UPLOAD_NOTE, [`${this.prefix}uploads-of:${nodeIdPrefix(process.pid)}`], [entry, live ? 1 : 0, UPLOAD_NOTE_KEEP_MS]);
   }
 
   get keyLock(): SharedKeyLock {

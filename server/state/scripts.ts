@@ -64,7 +64,8 @@ return {grant, math.max(0, used), others}`;
  * Nodes known dead now (a --workers sibling its primary saw exit), not after their heartbeat runs
  * out: their place in the node table and their quota leases (found through each node's index, which
  * LEASE keeps) are put out of date, so the next CONN_OPEN and LEASE treat them as a silent node's,
- * and they leave the users' --max-user-rate sets (through the index RATE_NODES keeps).
+ * and they leave the users' --max-user-rate sets (through the index RATE_NODES keeps). The S3 key
+ * locks the process still holds (its index, KEY_LOCK's) are given back, each only if still its token.
  * KEYS: nodes. ARGV: the dead nodes' id prefix ("host:pid:"), the key prefix. Returns how many.
  */
 export const NODE_GONE = `local gone = 0
@@ -83,6 +84,12 @@ for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     gone = gone + 1
   end
 end
+local locks = ARGV[2] .. 'locks-of:' .. ARGV[1]
+local held = redis.call('HGETALL', locks)
+for i = 1, #held, 2 do
+  if redis.call('GET', held[i]) == held[i + 1] then redis.call('DEL', held[i]) end
+end
+redis.call('DEL', locks)
 return gone`;
 
 /**
@@ -280,13 +287,51 @@ for i = 2, #ARGV, 3 do
 end
 return redis.call('INCR', KEYS[2])`;
 
-/** Take a key lock (S3 per-key lock, shared). KEYS: lock. ARGV: token, ttlMs. Returns "OK" or nil (held). */
-export const KEY_LOCK = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;
+/**
+ * Make a process's index (KEYS[2], when given) last at least `ttl` ms: it holds entries that live that long.
+ */
+const INDEX_TTL = `local function keep(index, ttl)
+  if redis.call('PTTL', index) < tonumber(ttl) then redis.call('PEXPIRE', index, ttl) end
+end`;
 
-/** Extend a key lock still held under the token. KEYS: lock. ARGV: token, ttlMs. Returns 1, or 0 (lost). */
-export const KEY_RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+/**
+ * Take a key lock (S3 per-key lock, shared). KEYS: lock, and the taking process's index of its locks
+ * (NODE_GONE gives them back when a --workers worker dies). ARGV: token, ttlMs. Returns "OK" or nil (held).
+ */
+export const KEY_LOCK = `${INDEX_TTL}
+local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+if ok and KEYS[2] then
+  redis.call('HSET', KEYS[2], KEYS[1], ARGV[1])
+  keep(KEYS[2], ARGV[2])
+end
+return ok`;
+
+/** Extend a key lock still held under the token. KEYS: lock, the process's index. ARGV: token, ttlMs. Returns 1, or 0 (lost). */
+export const KEY_RENEW = `${INDEX_TTL}
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if KEYS[2] then keep(KEYS[2], ARGV[2]) end
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 return 0`;
 
-/** Give a key lock back if still held under the token (compare-and-delete). KEYS: lock. ARGV: token. */
-export const KEY_UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+/** Give a key lock back if still held under the token (compare-and-delete). KEYS: lock, the process's index. ARGV: token. */
+export const KEY_UNLOCK = `if KEYS[2] and redis.call('HGET', KEYS[2], KEYS[1]) == ARGV[1] then redis.call('HDEL', KEYS[2], KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
+
+/**
+ * A process's multipart uploads in progress (S3), so that the survivors of a --workers worker that died
+ * abort its uploads (UPLOADS_CLAIM). KEYS: the process's index. ARGV: entry, live (1/0), keepMs.
+ */
+export const UPLOAD_NOTE = `if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], ARGV[1], '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1`;
+
+/** Take a dead process's index of uploads: the first caller gets its entries, any other none. KEYS: the index. */
+export const UPLOADS_CLAIM = `local all = redis.call('HKEYS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return all`;

@@ -76,4 +76,9 @@ export interface SharedState {
    * exit): its connection slots and quota leases end now, not after --state-ttl. Absent: one process.
    */
   nodeGone?(pid: number): Promise<void>;
+  /**
+   * The S3 multipart uploads process `pid` (as for nodeGone) had in progress, as SharedKeyLock.noteUpload
+   * noted them; each is handed out once, to the first caller (the one that aborts them).
+   */
+  uploadsOf?(pid: number): Promise<string[]>;
 }

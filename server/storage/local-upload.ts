@@ -371,7 +371,6 @@ function fileWriter(fd: number, start: number | null, toError: ToStorageError): 
       return written;
     },
     write(chunk: Uint8Array) {
-      written += chunk.length;
       try {
         let off = 0;
         while (off < chunk.length) {
@@ -380,6 +379,8 @@ function fileWriter(fd: number, start: number | null, toError: ToStorageError): 
           off += n;
           if (position !== null) position += n;
           stored += n;
+          // What a chunk that fails midway (a full disk) left written counts too: the transfer log says it.
+          written += n;
         }
       } catch (err) {
         throw err instanceof StorageError ? err : toError(err);

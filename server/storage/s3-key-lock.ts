@@ -20,6 +20,11 @@ export interface SharedKeyLock {
   renew(name: string, token: string, ttlMs: number): Promise<boolean>;
   /** Give it back if still held under `token`. */
   unlock(name: string, token: string): Promise<void>;
+  /**
+   * A multipart upload of this process began (`live`) or ended; `entry` names it (s3-orphans.ts). Noted
+   * so that the survivors of a --workers worker that dies abort its uploads (SharedState.uploadsOf).
+   */
+  noteUpload?(entry: string, live: boolean): Promise<void>;
 }
 
 /** How long a lease lasts unless renewed (a process that dies holding one blocks its key this long). */

@@ -135,11 +135,20 @@ export function isLiveUpload(id: string): boolean {
   return liveUploads.has(id);
 }
 
+/**
+ * Note (or forget) an upload in the state of the api's server, if it shares one (s3-orphans.ts: a dead
+ * --workers worker's are aborted by a survivor); never fails or delays the upload.
+ */
+function noteUpload(api: S3Api, key: string, id: string, live: boolean): void {
+  void api.keyLock?.noteUpload?.(JSON.stringify([api.settings.endpoint, api.bucket, key, id]), live).catch(() => {});
+}
+
 export async function createMultipart(api: S3Api, key: string, headers: Record<string, string>): Promise<string> {
   const res = await api.send({ method: "POST", key, query: { uploads: "" }, headers });
   const id = xmlText(await bodyText(res), "UploadId");
   if (!id) throw new StorageError("transient", "the object store did not start the upload");
   liveUploads.add(id);
+  noteUpload(api, key, id, true);
   return id;
 }
 
@@ -176,6 +185,7 @@ export async function completeMultipart(api: S3Api, key: string, id: string, par
   // radosgw answers an empty <ETag>: then it is S3's formula, md5 of the parts' md5s + "-N".
   const etag = xmlText(await bodyOrError(res), "ETag") || multipartEtag(sorted);
   liveUploads.delete(id);
+  noteUpload(api, key, id, false);
   return etag;
 }
 
@@ -195,6 +205,8 @@ export async function abortMultipart(api: S3Api, key: string, id: string): Promi
   liveUploads.delete(id);
   const res = await api.send({ method: "DELETE", key, query: { uploadId: id }, accept: [404] });
   await drainBody(res);
+  // Only once it is gone: a worker that dies before leaves it to the survivors (s3-orphans.ts).
+  noteUpload(api, key, id, false);
 }
 
 /** Pending multipart uploads under `prefix` (ListMultipartUploads): what an aborted upload must not leave. */

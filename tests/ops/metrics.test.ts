@@ -183,6 +183,7 @@ describe("/metrics", () => {
       'ftpkit_logins_total{result="failed"}',
       'ftpkit_connections_refused_total{reason="banned"}',
       'ftpkit_connections_refused_total{reason="denied"}',
+      'ftpkit_connections_refused_total{reason="proxy"}',
       'ftpkit_connections_total{listener="control"}',
       'ftpkit_connections_total{listener="implicit-tls"}',
       'ftpkit_file_operations_total{op="delete"}',

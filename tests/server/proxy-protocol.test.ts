@@ -8,6 +8,7 @@ import { createLogger } from "../../server/log.ts";
 import { runFtpkit, waitFor } from "../helpers/peers.ts";
 import { useServers } from "../helpers/server.ts";
 import { Wire } from "../helpers/wire.ts";
+import { scrape } from "../ops/helpers.ts";
 import { freePort, startRedis } from "../helpers/redis.ts";
 
 const servers = useServers();
@@ -262,6 +263,23 @@ s.sendall(bytes.fromhex("${header}") + b"after a stall\\n"); s.shutdown(socket.S
     await waitFor(() => log.lines().some((l) => l.event === "connection refused" && String(l.reason).includes("--proxy-from")), 5000, "log line");
     w.close();
   });
+
+  test("each refusal for the PROXY header (invalid, none in time, outside --proxy-from) counts in ftpkit_connections_refused_total{reason=\"proxy\"}", async () => {
+    const { server, port } = await servers.start({ options: { proxyFrom: "127.0.0.1", ops: { metrics: { host: "127.0.0.1", port: 0 } } } });
+    const refused = async () => (await scrape(server.ops.metricsPort!)).get('ftpkit_connections_refused_total{reason="proxy"}');
+    expect(await refused()).toBe(0);
+    const invalid = await viaBalancer(port, "PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n");
+    expect(await invalid.read()).toBeNull();
+    invalid.close();
+    const outside = connectFrom("127.0.0.9", port, v2From("10.0.0.1"));
+    await outside.gone;
+    const silent = await Wire.connect(port);
+    expect(await silent.read(6000)).toBeNull();
+    silent.close();
+    // Before: 0, the banned and denied series alone counted.
+    expect(await refused()).toBe(3);
+    expect((await scrape(server.ops.metricsPort!)).get('ftpkit_connections_refused_total{reason="denied"}')).toBe(0);
+  }, 10_000);
 
   test("LOCAL (a balancer health check) gets a normal greeting as the balancer itself", async () => {
     const { port } = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
