@@ -63,7 +63,7 @@ export interface RunningServer {
   implicitTlsPort?: number;
   /** The directory being served (the temp directory when no root was given). */
   root: string;
-  /** `ftp://user:password@HOST:PORT/path` for a configured user (or anonymous). */
+  /** `ftp://user:password@HOST:PORT/path` for a configured user (or "anonymous", which throws unless the server was started with `anonymous: true`). */
   urlFor(user?: string, path?: string): string;
   /** Stop at once: sessions are closed, a temp root is removed. Safe to call twice. */
   close(): Promise<void>;
@@ -175,6 +175,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
         // Each segment percent-encoded: a "#" or "%" in a name is part of the name, not of the URL's
         // syntax; and "*", which encodeURIComponent leaves, as %2A: the client reads a bare one as a wildcard.
         const p = (path.startsWith("/") ? path : `/${path}`).split("/").map((s) => encodeURIComponent(s).replaceAll("*", "%2A")).join("/");
+        // The URL would only fail later, at login ("Login incorrect (530)"), far from the cause.
+        if (name === "anonymous" && !opts.anonymous) throw new Error(`startServer: urlFor("anonymous"): this server has no anonymous login (start it with anonymous: true)`);
         if (name === undefined || name === "anonymous") return `${base}${p}`;
         const pw = passwords.get(name);
         if (pw === undefined) throw new Error(`startServer: no user "${name}"`);
