@@ -53,6 +53,12 @@ export interface StartServerOptions {
   log?: "text" | "json";
 }
 
+/** Options of {@link RunningServer.urlFor}. */
+export interface UrlForOptions {
+  /** "implicit": an `ftps://` URL to the implicit-TLS port (the client then needs `ca` or `insecure`). */
+  tls?: "implicit";
+}
+
 /** A running server from {@link startServer}. */
 export interface RunningServer {
   /** `ftp://HOST:PORT/` (no credentials). */
@@ -63,8 +69,12 @@ export interface RunningServer {
   implicitTlsPort?: number;
   /** The directory being served (the temp directory when no root was given). */
   root: string;
-  /** `ftp://user:password@HOST:PORT/path` for a configured user (or "anonymous", which throws unless the server was started with `anonymous: true`). */
-  urlFor(user?: string, path?: string): string;
+  /**
+   * `ftp://user:password@HOST:PORT/path` for a configured user (or "anonymous", which throws unless the
+   * server was started with `anonymous: true`); with `{ tls: "implicit" }`, `ftps://…:implicitTlsPort/path`
+   * (throws unless `tls.implicitPort` was given).
+   */
+  urlFor(user?: string, path?: string, opts?: UrlForOptions): string;
   /** Stop at once: sessions are closed, a temp root is removed. Safe to call twice. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -170,17 +180,23 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       port: address.port,
       implicitTlsPort: server.implicitTlsPort,
       root,
-      urlFor(user, path = "/") {
+      urlFor(user, path = "/", urlOpts = {}) {
         const name = user ?? users[0]?.name;
+        let origin = base;
+        if (urlOpts.tls !== undefined) {
+          if (urlOpts.tls !== "implicit") badOption("urlFor's tls", `"implicit" (explicit FTPS takes the ftp:// URL and tls: true)`, urlOpts.tls);
+          if (server.implicitTlsPort === undefined) throw new Error(`startServer: urlFor(…, { tls: "implicit" }): this server has no implicit TLS port (start it with tls: { cert, key, implicitPort: 0 })`);
+          origin = `ftps://${hostPart}:${server.implicitTlsPort}`;
+        }
         // Each segment percent-encoded: a "#" or "%" in a name is part of the name, not of the URL's
         // syntax; and "*", which encodeURIComponent leaves, as %2A: the client reads a bare one as a wildcard.
         const p = (path.startsWith("/") ? path : `/${path}`).split("/").map((s) => encodeURIComponent(s).replaceAll("*", "%2A")).join("/");
         // The URL would only fail later, at login ("Login incorrect (530)"), far from the cause.
         if (name === "anonymous" && !opts.anonymous) throw new Error(`startServer: urlFor("anonymous"): this server has no anonymous login (start it with anonymous: true)`);
-        if (name === undefined || name === "anonymous") return `${base}${p}`;
+        if (name === undefined || name === "anonymous") return `${origin}${p}`;
         const pw = passwords.get(name);
         if (pw === undefined) throw new Error(`startServer: no user "${name}"`);
-        return `ftp://${encodeURIComponent(name)}:${encodeURIComponent(pw)}@${base.slice("ftp://".length)}${p}`;
+        return origin.replace("://", `://${encodeURIComponent(name)}:${encodeURIComponent(pw)}@`) + p;
       },
       close,
       [Symbol.asyncDispose]: close,
