@@ -20,6 +20,7 @@ import { checkRoot, inlineUsers, type UserOption } from "./inline-users.ts";
 import { listenHostProblem } from "./listen-host.ts";
 import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
 import { withCaTexts } from "./api-ca.ts";
+import { StartServerError, asStartServerError } from "./api-errors.ts";
 import type { TlsHintWords } from "../client/tls-trust.ts";
 import { probeServer as runProbe, type ProbeOptions, type ProbeReport } from "../client/probe/index.ts";
 
@@ -27,6 +28,7 @@ export { FtpClient, ClientError, type ClientOptions, type Features, type DataTra
 export type { FileInfo } from "../protocol/listing.ts";
 export type { TransferResult } from "../client/operations.ts";
 export type { UserOption } from "./inline-users.ts";
+export { StartServerError } from "./api-errors.ts";
 export { formatProbeReport, type ProbeOptions, type ProbeReport, type ProbeItem, type ProbeStatus } from "../client/probe/index.ts";
 
 /** Options of {@link startServer}; they mirror `ftpkit serve --root DIR --user NAME:PASS`. */
@@ -53,6 +55,12 @@ export interface StartServerOptions {
   log?: "text" | "json";
 }
 
+/** Options of {@link RunningServer.urlFor}. */
+export interface UrlForOptions {
+  /** "implicit": an `ftps://` URL to the implicit-TLS port (the client then needs `ca` or `insecure`). */
+  tls?: "implicit";
+}
+
 /** A running server from {@link startServer}. */
 export interface RunningServer {
   /** `ftp://HOST:PORT/` (no credentials). */
@@ -63,8 +71,12 @@ export interface RunningServer {
   implicitTlsPort?: number;
   /** The directory being served (the temp directory when no root was given). */
   root: string;
-  /** `ftp://user:password@HOST:PORT/path` for a configured user (or anonymous). */
-  urlFor(user?: string, path?: string): string;
+  /**
+   * `ftp://user:password@HOST:PORT/path` for a configured user (or "anonymous", which throws unless the
+   * server was started with `anonymous: true`); with `{ tls: "implicit" }`, `ftps://…:implicitTlsPort/path`
+   * (throws unless `tls.implicitPort` was given).
+   */
+  urlFor(user?: string, path?: string, opts?: UrlForOptions): string;
   /** Stop at once: sessions are closed, a temp root is removed. Safe to call twice. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -109,11 +121,11 @@ function removeMadeDirs(): void {
  */
 export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
   const users = opts.users ?? [];
-  if (!users.length && !opts.anonymous) throw new Error("startServer: give at least one user ({ name, password }) or anonymous: true");
+  if (!users.length && !opts.anonymous) throw new StartServerError("give at least one user ({ name, password }) or anonymous: true", "option");
   checkServerOptions(opts);
   // As `serve --host` checks it: Bun's "Failed to listen at 999.1.1.1" or "getaddrinfo ENOTFOUND ::g" said neither the option nor why.
   const hostProblem = opts.host === undefined ? null : await listenHostProblem(opts.host, "host");
-  if (hostProblem) throw new Error(`startServer: ${hostProblem}`);
+  if (hostProblem) throw new StartServerError(hostProblem, "option");
   const temps: string[] = [];
   const madeHomes: string[] = [];
   const homes: string[] = [];
@@ -156,8 +168,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     });
     // Bun's own words ("Failed to listen at 127.0.0.1") name neither the port nor the cause.
     const address = await server.listen().catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "EADDRINUSE") throw new Error(`startServer: port ${opts.port} is already in use`);
-      if (err.code === "EADDRNOTAVAIL") throw new Error(`startServer: host ${opts.host} is not an address of this machine`);
+      if (err.code === "EADDRINUSE") throw new StartServerError(`port ${opts.port} is already in use`, "runtime", { cause: err });
+      if (err.code === "EADDRNOTAVAIL") throw new StartServerError(`host ${opts.host} is not an address of this machine`, "runtime", { cause: err });
       throw err;
     });
     const hostPart = address.host === "0.0.0.0" ? "127.0.0.1" : address.host === "::" ? "[::1]" : address.host.includes(":") ? `[${address.host}]` : address.host;
@@ -172,22 +184,30 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       port: address.port,
       implicitTlsPort: server.implicitTlsPort,
       root,
-      urlFor(user, path = "/") {
+      urlFor(user, path = "/", urlOpts = {}) {
         const name = user ?? users[0]?.name;
+        let origin = base;
+        if (urlOpts.tls !== undefined) {
+          if (urlOpts.tls !== "implicit") badOption("urlFor's tls", `"implicit" (explicit FTPS takes the ftp:// URL and tls: true)`, urlOpts.tls);
+          if (server.implicitTlsPort === undefined) throw new StartServerError(`urlFor(…, { tls: "implicit" }): this server has no implicit TLS port (start it with tls: { cert, key, implicitPort: 0 })`, "option");
+          origin = `ftps://${hostPart}:${server.implicitTlsPort}`;
+        }
         // Each segment percent-encoded: a "#" or "%" in a name is part of the name, not of the URL's
         // syntax; and "*", which encodeURIComponent leaves, as %2A: the client reads a bare one as a wildcard.
         const p = (path.startsWith("/") ? path : `/${path}`).split("/").map((s) => encodeURIComponent(s).replaceAll("*", "%2A")).join("/");
-        if (name === undefined || name === "anonymous") return `${base}${p}`;
+        // The URL would only fail later, at login ("Login incorrect (530)"), far from the cause.
+        if (name === "anonymous" && !opts.anonymous) throw new StartServerError(`urlFor("anonymous"): this server has no anonymous login (start it with anonymous: true)`, "option");
+        if (name === undefined || name === "anonymous") return `${origin}${p}`;
         const pw = passwords.get(name);
-        if (pw === undefined) throw new Error(`startServer: no user "${name}"`);
-        return `ftp://${encodeURIComponent(name)}:${encodeURIComponent(pw)}@${base.slice("ftp://".length)}${p}`;
+        if (pw === undefined) throw new StartServerError(`no user "${name}"`, "option");
+        return origin.replace("://", `://${encodeURIComponent(name)}:${encodeURIComponent(pw)}@`) + p;
       },
       close,
       [Symbol.asyncDispose]: close,
     };
   } catch (err) {
     cleanup();
-    throw err;
+    throw asStartServerError(err);
   }
 }
 
@@ -200,7 +220,7 @@ const API_TLS_NAMES = { cert: "tls.cert", key: "tls.key", implicitPort: "tls.imp
 
 /** An option given the wrong value: the error names it as the caller wrote it. */
 function badOption(name: string, must: string, got: unknown): never {
-  throw new Error(`startServer: ${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
+  throw new StartServerError(`${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`, "option");
 }
 
 const isPort = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
@@ -231,14 +251,14 @@ function checkServerOptions(opts: StartServerOptions): void {
       try {
         parse();
       } catch (err) {
-        throw new Error(`startServer: ${name}.${field}: ${(err as Error).message}`);
+        throw new StartServerError(`${name}.${field}: ${(err as Error).message}`, "option", { cause: err });
       }
     };
     if (typeof q === "string") check("quota", () => parseSize(q, { allowUnlimited: true }));
     if (typeof u.perm === "string") check("perm", () => parsePerms(u.perm as string));
     else if (Array.isArray(u.perm)) {
       const unknown = u.perm.find((p) => !(ALL_PERMS as readonly unknown[]).includes(p));
-      if (unknown !== undefined) throw new Error(`startServer: ${name}.perm: unknown permission ${JSON.stringify(unknown)} (use ${ALL_PERMS.join(", ")})`);
+      if (unknown !== undefined) throw new StartServerError(`${name}.perm: unknown permission ${JSON.stringify(unknown)} (use ${ALL_PERMS.join(", ")})`, "option");
     } else if (u.perm !== undefined) badOption(`${name}.perm`, `a string such as "read,write" or a list such as ["read"]`, u.perm);
   });
 }

@@ -209,7 +209,7 @@ export async function askDigest(
   algo: DigestAlgorithm,
   verify: boolean,
   remoteSize: () => number | null | Promise<number | null>,
-  note: { info(msg: string): void },
+  note: { unverified(msg: string): void },
 ): Promise<{ hex: string; via: string } | string> {
   const asked = verify ? client.remoteDigest(path, algo) : null;
   if (!asked) return (await remoteSize()) !== null ? "size verified, digest not requested" : "not verified";
@@ -218,6 +218,6 @@ export async function askDigest(
   // Worded by what is left: a server without SIZE either (pyftpdlib without it, old hosts) was
   // said to be "verified size only" just before the file's own line said "not verified".
   const sized = (await remoteSize()) !== null;
-  note.info(`${noDigestReason(client, algo)}; ${sized ? "verified size only" : "not verified (no size either)"}`);
+  note.unverified(`${noDigestReason(client, algo)}; ${sized ? "verified size only" : "not verified (no size either)"}`);
   return sized ? "size verified only" : "not verified";
 }

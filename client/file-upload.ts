@@ -245,7 +245,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
  * digest, and a tree of 1,000 files spared the server 1,000 commands. A server that lists HASH but
  * gives no digest is asked SIZE then.
  */
-export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { info(msg: string): void }): (digest: string, size: number) => Promise<string> {
+export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { unverified(msg: string): void }): (digest: string, size: number) => Promise<string> {
   // A refused SIZE leaves the size unknown; a reply that is no size is the server's protocol error.
   const askSize = () => {
     const asked = client.size(path).catch((err: unknown) => (err instanceof ClientError && err.kind === "protocol" ? Promise.reject(err) : null));
@@ -259,7 +259,7 @@ export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlg
     // digest included: the upload stands, unverified, rather than failing after its 226.
     if (!(err instanceof ClientError) || err.code !== 550) throw err;
     const sized = (await remoteSize()) !== null;
-    note.info(`the server refused the digest (${err.message}), as an upload-only directory does; ${sized ? "verified size only" : "not verified"}`);
+    note.unverified(`the server refused the digest (${err.message}), as an upload-only directory does; ${sized ? "verified size only" : "not verified"}`);
     return sized ? "size verified only" : "not verified";
   });
   verdict.catch(() => {}); // awaited by the returned function unless an earlier step fails

@@ -153,8 +153,9 @@ export class FtpsRuntime {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const name = (this.options.names ?? TLS_FLAG_NAMES).implicitPort;
-      if (code === "EADDRINUSE") throw new TlsConfigError(`${name} ${port} is already in use`);
-      if (code === "EACCES") throw new TlsConfigError(`${name} ${port}: no permission to listen${listenPermissionHint(port)}`);
+      // The system's error is the cause: startServer tells a busy port (runtime) from a bad certificate (option) by it.
+      if (code === "EADDRINUSE") throw new TlsConfigError(`${name} ${port} is already in use`, { cause: err });
+      if (code === "EACCES") throw new TlsConfigError(`${name} ${port}: no permission to listen${listenPermissionHint(port)}`, { cause: err });
       throw err;
     }
     return this.implicitListener.port;

@@ -156,3 +156,24 @@ describe("a transfer cut off", () => {
     }
   }, 30_000);
 });
+
+describe("a transfer the server will not let be verified", () => {
+  test("a put into an upload-only directory says why it is not verified, as ftpkit put's info line does", async () => {
+    const server = await start({ users: [{ name: "up", password: "pw", perm: "write" }] });
+    const local = join(work(), "f.txt");
+    writeFileSync(local, "hello");
+    const r = await put(local, server.urlFor("up", "/f.txt"));
+    expect(r.verifiedBy).toBe("not verified");
+    expect(r.whyUnverified).toBe("the server refused the digest (HASH /f.txt: Permission denied (550)), as an upload-only directory does; not verified");
+    expect(readFileSync(join(server.root, "f.txt"), "utf8")).toBe("hello");
+  }, 15_000);
+
+  test("a verified put carries no whyUnverified", async () => {
+    const server = await start({ users: me, write: true });
+    const local = join(work(), "f.txt");
+    writeFileSync(local, "hello");
+    const r = await put(local, server.urlFor("me", "/f.txt"));
+    expect(r.verifiedBy).toContain("HASH");
+    expect(r.whyUnverified).toBeUndefined();
+  }, 15_000);
+});

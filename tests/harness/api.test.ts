@@ -327,12 +327,12 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     ['startServer: users must be an array of { name, password }, got "me:pw"', { users: "me:pw" as never }],
     ["startServer: users[0] must be an object { name, password }, got null", { users: [null as never] }],
     ["startServer: users[0].password must be a string, got 123", { users: [{ name: "me", password: 123 as never }] }],
-    ["tls.cert /nonexistent/cert.pem: not found", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
-    ["tls.key /nonexistent/key.pem: not found", { users: me, tls: { cert: CERT, key: "/nonexistent/key.pem" } }],
+    ["startServer: tls.cert /nonexistent/cert.pem: not found", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
+    ["startServer: tls.key /nonexistent/key.pem: not found", { users: me, tls: { cert: CERT, key: "/nonexistent/key.pem" } }],
     // PEM text is named as such, not by the temp file it was written to (gone once startServer threw).
-    ["tls.cert (PEM text): not a PEM certificate", { users: me, tls: { cert: "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n", key: KEY } }],
-    ["tls.key (PEM text): not an unencrypted PEM private key", { users: me, tls: { cert: CERT, key: "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----\n" } }],
-    ["tls.key (PEM text) does not match the certificate given as tls.cert", { users: me, tls: { cert: CERT, key: OTHER_KEY } }],
+    ["startServer: tls.cert (PEM text): not a PEM certificate", { users: me, tls: { cert: "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n", key: KEY } }],
+    ["startServer: tls.key (PEM text): not an unencrypted PEM private key", { users: me, tls: { cert: CERT, key: "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----\n" } }],
+    ["startServer: tls.key (PEM text) does not match the certificate given as tls.cert", { users: me, tls: { cert: CERT, key: OTHER_KEY } }],
     ["startServer: tls.implicitPort must be a whole number from 0 to 65535, got -1", { users: me, tls: { cert: CERT, key: KEY, implicitPort: -1 } }],
     ["startServer: tls.implicitPort must be another port than port (27521), got 27521", { users: me, port: 27521, tls: { cert: CERT, key: KEY, implicitPort: 27521 } }],
   ] as Array<[string, Parameters<typeof startServer>[0]]>)("%s", async (expected, opts) => {
@@ -351,7 +351,7 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
   test("a busy implicit TLS port is named tls.implicitPort", async () => {
     const busy = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
-      expect(await refused(startServer({ users: me, tls: { cert: CERT, key: KEY, implicitPort: busy.port } }))).toBe(`tls.implicitPort ${busy.port} is already in use`);
+      expect(await refused(startServer({ users: me, tls: { cert: CERT, key: KEY, implicitPort: busy.port } }))).toBe(`startServer: tls.implicitPort ${busy.port} is already in use`);
     } finally {
       busy.stop(true);
     }

@@ -1,0 +1,55 @@
+// startServer's errors (cli/api-errors.ts): one exported class, every message "startServer: …", and a
+// kind that tells a bad option (fix the call) from this machine's refusal (a port in use).
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { StartServerError, startServer } from "../../cli/api.ts";
+
+const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
+const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
+const OTHER_KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/other-key.pem"), "utf8");
+const me = [{ name: "me", password: "pw" }];
+
+async function thrown(p: Promise<unknown>): Promise<StartServerError> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(StartServerError);
+  const e = err as StartServerError;
+  expect(e.message).toStartWith("startServer: ");
+  return e;
+}
+
+describe("startServer's errors", () => {
+  test.each([
+    ["no account", {}],
+    ["a bad port (its own check)", { users: me, port: -1 }],
+    ["a bad user name (the users file's check)", { users: [{ name: "../x", password: "p" }] }],
+    ["a root that is not there (serve --root's check)", { users: me, root: "/nonexistent/ftpkit-root" }],
+    ["a certificate file that is not there (the TLS loader's check)", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
+    ["a key that does not match its certificate", { users: me, tls: { cert: CERT, key: OTHER_KEY } }],
+  ] as Array<[string, Parameters<typeof startServer>[0]]>)("%s: a StartServerError of kind option, prefixed", async (_what, opts) => {
+    expect((await thrown(startServer(opts))).kind).toBe("option");
+  });
+
+  test("a control port and an implicit TLS port in use: kind runtime", async () => {
+    const busy = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      expect((await thrown(startServer({ users: me, port: busy.port }))).kind).toBe("runtime");
+      const tls = await thrown(startServer({ users: me, tls: { cert: CERT, key: KEY, implicitPort: busy.port } }));
+      expect([tls.kind, tls.message]).toEqual(["runtime", `startServer: tls.implicitPort ${busy.port} is already in use`]);
+    } finally {
+      busy.stop(true);
+    }
+  });
+
+  test("urlFor of an unknown user: a StartServerError of kind option", async () => {
+    await using server = await startServer({ users: me });
+    let err: unknown;
+    try {
+      server.urlFor("nobody");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StartServerError);
+    expect([(err as StartServerError).kind, (err as Error).message]).toEqual(["option", 'startServer: no user "nobody"']);
+  });
+});
