@@ -215,6 +215,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       },
     });
     workers[i] = child;
+    // A dead worker's PID given to its replacement: it is alive again, and a worker told of its "death"
+    // later (the replay above) would end the new one's slots, leases and uploads (same `host:pid:tag`).
+    recentlyGone.delete(child.pid);
     relay.add(child.stdout as ReadableStream<Uint8Array>);
     void child.exited.then((code) => {
       workers[i] = null;

@@ -205,7 +205,8 @@ export default defineCommand({
       process.on("disconnect", () => void stop("primary gone"));
       process.on("message", (m: { stop?: string; workerExited?: number }) => {
         if (typeof m?.stop === "string") void stop(m.stop);
-        if (typeof m?.workerExited === "number") {
+        // Never our own PID (one reused from a worker that died a moment ago): we are not gone.
+        if (typeof m?.workerExited === "number" && m.workerExited !== process.pid) {
           sweepAgain();
           // With --state the primary holds no store of its own: the survivors tell it (each, idempotent).
           void server.context.state.nodeGone?.(m.workerExited).catch(() => {});
