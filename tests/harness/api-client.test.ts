@@ -1,34 +1,15 @@
 // The package API's client (cli/api.ts: get, put, list, connect, probeServer) as another project's tests
 // use it: no password prompt, certificates given by file, errors in the API's words, cut-off transfers.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect, get, list, probeServer, put, startServer, type RunningServer } from "../../cli/api.ts";
+import { connect, get, list, probeServer, put } from "../../cli/api.ts";
 import { REPO, cleanEnv, removeDir, tempDir } from "../helpers/peers.ts";
+import { CERT, KEY, useApiServers } from "./api-fixture.ts";
 
-const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
-const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
 const me = [{ name: "me", password: "pw" }];
 
-let servers: RunningServer[] = [];
-let dirs: string[] = [];
-
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-function work(): string {
-  const d = tempDir("ftpkit-api-");
-  dirs.push(d);
-  return d;
-}
-
-async function start(opts: Parameters<typeof startServer>[0]): Promise<RunningServer> {
-  const s = await startServer(opts);
-  servers.push(s);
-  return s;
-}
+const { start, work } = useApiServers();
 
 /** The message of the error `p` rejects with, which names no CLI flag. */
 async function refused(p: Promise<unknown>): Promise<string> {

@@ -1,25 +1,11 @@
 // RunningServer.urlFor (cli/api.ts): the URLs a test hands to the code it tests.
-import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { list, startServer, type RunningServer } from "../../cli/api.ts";
-
-const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
-const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
+import { describe, expect, test } from "bun:test";
+import { list } from "../../cli/api.ts";
+import { CERT, KEY, useApiServers } from "./api-fixture.ts";
 
 const me = [{ name: "me", password: "pw" }];
 
-let servers: RunningServer[] = [];
-
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function start(opts: Parameters<typeof startServer>[0]): Promise<RunningServer> {
-  const s = await startServer(opts);
-  servers.push(s);
-  return s;
-}
+const { start } = useApiServers();
 
 describe("urlFor", () => {
   test('urlFor("anonymous") throws, naming anonymous: true, when the server has no anonymous login', async () => {

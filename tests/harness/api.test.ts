@@ -1,34 +1,15 @@
 // The package's programmatic API (cli/api.ts): startServer for other projects' tests, and the client.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError, connect, get, list, put, startServer, type RunningServer } from "../../cli/api.ts";
 import { REPO, cleanEnv, removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { CERT, KEY, useApiServers } from "./api-fixture.ts";
 
-const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
-const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
 const OTHER_KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/other-key.pem"), "utf8");
 
-let servers: RunningServer[] = [];
-let dirs: string[] = [];
-
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-function work(): string {
-  const d = tempDir("ftpkit-api-");
-  dirs.push(d);
-  return d;
-}
-
-async function start(opts: Parameters<typeof startServer>[0]): Promise<RunningServer> {
-  const s = await startServer(opts);
-  servers.push(s);
-  return s;
-}
+const { start, work } = useApiServers();
 
 describe("startServer", () => {
   test("with no root it serves a new temp directory on 127.0.0.1 and removes it on close (await using)", async () => {
