@@ -147,6 +147,8 @@ export interface FileOutcome {
   moved: number;
   digest: string;
   verifiedBy: string;
+  /** An upload: the remote file was given the local file's modification time (MFMT answered 213). */
+  timeGiven?: true;
 }
 
 /**

@@ -217,9 +217,9 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         continuing = true;
       }
     }
-    await mtimeSet;
+    const timeGiven = mtimeSet ? await mtimeSet : false;
     if (modeSet && !(await modeSet)) note.info("the server did not make uploaded executables executable (SITE CHMOD refused or unknown)");
-    return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy };
+    return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy, ...(timeGiven ? { timeGiven: true as const } : {}) };
   } catch (err) {
     progress.clear();
     sink?.dispose();

@@ -7,7 +7,7 @@ import { remoteState, type FileProgress, type RemoteState } from "./file-transfe
 import type { FileReport } from "./report.ts";
 import type { Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
-import type { PlanItem, TreeEntry } from "./tree-plan.ts";
+import { sameTime, type PlanItem, type TreeEntry } from "./tree-plan.ts";
 import { planned, shown } from "./tree-prepare.ts";
 
 /**
@@ -26,6 +26,9 @@ export function stillDone(finished: ReadonlyMap<string, DoneEntry>, source: read
     if (!there || there.size !== d.size) continue;
     if (src && (src.size !== d.size || (d.sourceMtimeMs !== undefined && src.mtime.getTime() !== d.sourceMtimeMs))) continue;
     if (direction === "get" && d.sourceMtimeMs !== undefined && there.mtime.getTime() !== d.sourceMtimeMs) continue;
+    // An upload gave its remote copy the source's time (MFMT): dated otherwise, it was rewritten since
+    // (at the same size: a sync would copy it, so the resume does).
+    if (d.timeGiven && d.sourceMtimeMs !== undefined && !there.timeUnknown && !sameTime(there, { ...there, mtime: new Date(d.sourceMtimeMs), precisionMs: 1000 })) continue;
     out.add(rel);
   }
   return out;

@@ -86,7 +86,7 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
   // sync took a same-size file changed within it for unchanged), as lftp's mirror does.
   if (spec.mode === "sync" || rec.direction === "get") {
     const [remote, local] = rec.direction === "get" ? [source, dest] : [dest, source];
-    await sharpenTimes(first.client, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"), spec.mode);
+    await sharpenTimes(first, note, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"), spec.mode);
   }
   const finished = resuming ? loadDone(rec.id, dir) : new Map<string, DoneEntry>();
   const done = resuming ? stillDone(finished, source, dest, rec.direction) : new Set<string>();

@@ -12,6 +12,8 @@ export interface DoneEntry {
   digest: string;
   /** The source's time (ms) when it was copied: one changed since is copied again. Absent in older logs. */
   sourceMtimeMs?: number;
+  /** An upload whose remote copy was given `sourceMtimeMs` (MFMT): a remote copy dated otherwise was changed since. */
+  timeGiven?: true;
 }
 
 /**
@@ -77,7 +79,7 @@ function logLines(id: string, dir: string): Record<string, unknown>[] {
 export function loadDone(id: string, dir: string = journalDir()): Map<string, DoneEntry> {
   const out = new Map<string, DoneEntry>();
   for (const e of logLines(id, dir)) {
-    if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, { rel: e.rel, size: e.size, digest: e.digest, ...(isNum(e.sourceMtimeMs) ? { sourceMtimeMs: e.sourceMtimeMs } : {}) });
+    if (isStr(e.rel) && isNum(e.size) && isStr(e.digest)) out.set(e.rel, { rel: e.rel, size: e.size, digest: e.digest, ...(isNum(e.sourceMtimeMs) ? { sourceMtimeMs: e.sourceMtimeMs } : {}), ...(e.timeGiven === true ? { timeGiven: true as const } : {}) });
   }
   return out;
 }

@@ -32,7 +32,7 @@ const MDTM_BATCH = 500;
  * destination lacks or has at another size), whose local time is set from it — the remote time is
  * asked by MDTM, to the second. `remote` entries are updated in place.
  */
-export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote: TreeEntry[], local: TreeEntry[], direction: "get" | "put", remoteTimesSettable: boolean, mode: "copy" | "sync"): Promise<void> {
+export async function sharpenTimes(s: Session, note: Notifier, remoteRoot: string, remote: TreeEntry[], local: TreeEntry[], direction: "get" | "put", remoteTimesSettable: boolean, mode: "copy" | "sync"): Promise<void> {
   const here = new Map(local.filter((e) => e.type === "file").map((e) => [e.rel, e]));
   const unsure = remote.filter((r) => {
     if (r.type !== "file" || r.precisionMs <= 1000) return false;
@@ -50,15 +50,33 @@ export async function sharpenTimes(client: FtpClient, remoteRoot: string, remote
     // year's, so such a file was copied again by every sync, and a download got the wrong year.
     return true;
   });
-  for (let at = 0; at < unsure.length; at += MDTM_BATCH) {
-    await Promise.all(
-      unsure.slice(at, at + MDTM_BATCH).map(async (r) => {
-        const t = await client.mdtm(joinRemote(remoteRoot, r.rel)).catch(() => null);
-        if (t === null) return; // no MDTM: the listing's minute it is
-        r.mtime = parseTimeVal(t);
-        r.precisionMs = 1000;
-      }),
-    );
+  // A refusal is an answer (no MDTM: the listing's minute it is); a connection that drops is not: its
+  // files are asked again on a new one, --retries times. Taken for refusals, they kept the minute, the
+  // downloads were dated with it, and the next sync fetched every one of them again.
+  let pending = unsure;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const client = s.client;
+    const unanswered: TreeEntry[] = [];
+    let failure: unknown = null;
+    for (let at = 0; at < pending.length; at += MDTM_BATCH) {
+      await Promise.all(
+        pending.slice(at, at + MDTM_BATCH).map(async (r) => {
+          const t = await client.mdtm(joinRemote(remoteRoot, r.rel)).catch((err: unknown) => {
+            failure ??= err;
+            unanswered.push(r);
+            return null;
+          });
+          if (t === null) return;
+          r.mtime = parseTimeVal(t);
+          r.precisionMs = 1000;
+        }),
+      );
+    }
+    if (unanswered.length === 0) return;
+    const reached = await s.retryAfter(client, failure, attempt, note);
+    if (reached === null) throw failure;
+    attempt = reached;
+    pending = unanswered;
   }
 }
 

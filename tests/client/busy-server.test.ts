@@ -2,7 +2,7 @@
 // per-address limit used up by other clients): the client backs off and tries again, bounded by
 // --retries, against a real `ftpkit serve --max-per-ip 1` whose one slot a raw control connection holds.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir } from "../helpers/peers.ts";
 import { snapshot } from "../helpers/trees.ts";
@@ -203,5 +203,22 @@ describe("a connection dropped while get -r asks the parent whether an empty roo
     expect(r.stderr).toMatch(/reconnecting \(attempt 1 of 3\)/);
     expect(r.code).toBe(0);
     expect(snapshot(join(work, "out"))).toEqual({});
+  });
+});
+
+describe("a connection dropped while a sync down over LIST asks MDTM for the times to the second", () => {
+  test("is reconnected and the times asked again: every file gets the server's second, and a sync after it copies nothing", async () => {
+    const files = new Map(["a", "b", "c"].map((n) => [`/t/${n}.txt`, Buffer.from(`${n}\n`)]));
+    const fake = startFakeServer({ files, feat: ["SIZE", "MDTM", "REST STREAM"], mdtm: "20260101120042", dropOnMdtm: 2 });
+    cleanups.push(() => fake.stop());
+    const work = tempDir("ftpkit-mdtm-drop-");
+    cleanups.push(() => removeDir(work));
+    const url = `ftp://u:p@127.0.0.1:${fake.port}/t`;
+    const r = await runFtpkit(["sync", url, "local", "--no-verify"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    for (const n of ["a", "b", "c"]) expect(statSync(join(work, "local", `${n}.txt`)).mtime.toISOString()).toBe("2026-01-01T12:00:42.000Z");
+    expect(r.stderr).toMatch(/reconnecting \(attempt 1 of 3\)/);
+    const again = await runFtpkit(["sync", url, "local", "--dry-run"], { cwd: work, timeoutMs: 30_000 });
+    expect(again.stdout).toMatch(/^dry run: 0 to copy/m);
   });
 });

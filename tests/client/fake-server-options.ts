@@ -112,6 +112,10 @@ export interface FakeOptions {
   neverAnswer?: string[];
   /** The Nth MKD (counted from 1 over all sessions) drops its control connection instead of answering. */
   dropOnMkd?: number;
+  /** The Nth MDTM (counted from 1 over all sessions) drops its control connection instead of answering. */
+  dropOnMdtm?: number;
+  /** MDTM's answer for every file (default 20260101120000, the minute LIST shows). */
+  mdtm?: string;
   /** QUIT gets no reply (the client waits for it, then closes). */
   silentQuit?: boolean;
   /** LIST and MLSD of this directory answer "550 Permission denied." (read when asked: a test may set it later). */

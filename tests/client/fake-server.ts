@@ -25,6 +25,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let listingRefused = false;
   let listingDropped = false;
   let mkds = 0;
+  let mdtms = 0;
   let transfers = 0;
   let listingsNow = 0;
   let mostListings = 0;
@@ -245,7 +246,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
       case "SIZE":
         return void (file ? reply(s, 213, String(file.length)) : reply(s, 550, "No such file."));
       case "MDTM":
-        return void (file ? reply(s, 213, "20260101120000") : reply(s, 550, "No such file."));
+        if (opts.dropOnMdtm !== undefined && ++mdtms === opts.dropOnMdtm) return void s.terminate();
+        return void (file ? reply(s, 213, opts.mdtm ?? "20260101120000") : reply(s, 550, "No such file."));
       case "EPSV":
         if (opts.epsv425After !== undefined && epsvs === opts.epsv425After) {
           epsvs++;

@@ -190,6 +190,28 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
   });
 
+  test("sync up: a finished file changed since on the server (same size, new time) is copied again by the resume, and a sync after it copies nothing", async () => {
+    const srv = await startFtpkitServer({ maxRate: "512K" });
+    cleanups.push(() => srv.stop());
+    const work = workDir();
+    smallFiles(join(work, "src"), 12, 150_000);
+    const proc = spawnFtpkit(["sync", "src", srv.url("/up"), "--parallel", "2"], { cwd: work });
+    const finished = () => finishedFiles(work);
+    try {
+      await waitFor(() => finished().length >= 2, 60_000, "two finished files");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const there = join(srv.home, "up", finished()[0]!);
+    writeFileSync(there, Buffer.alloc(statSync(there).size, 0x41));
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(snapshot(join(srv.home, "up"))).toEqual(snapshot(join(work, "src")));
+    const again = await runFtpkit(["sync", "src", srv.url("/up"), "--dry-run"], { cwd: work });
+    expect(again.stdout).toMatch(/^dry run: 0 to copy/m);
+  });
+
   test("get -r: the part files of files deleted on the server since are removed by the resume, not left forever", async () => {
     const srv = await startFtpkitServer({ maxRate: "512K" });
     cleanups.push(() => srv.stop());
