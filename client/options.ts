@@ -58,9 +58,10 @@ export interface TransferOptions {
   keepPassword?: boolean;
 }
 
-/** Options for programs (the package API, tests): verified, quiet, no retries, passive, no password prompt. */
+/** How an interrupted transfer's error says to continue it, unless TransferOptions.resumeHint says otherwise. */
 export const RESUME_HINT = "run `ftpkit resume`";
 
+/** Options for programs (the package API, tests): verified, quiet, no retries, passive, no password prompt. */
 export function quietTransferOptions(journal: string, over: Partial<TransferOptions> = {}): TransferOptions {
   return { verify: true, hash: "sha256", rate: 0, retries: 0, quiet: true, active: false, journal, prompt: false, ...over };
 }
