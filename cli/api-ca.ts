@@ -6,26 +6,26 @@ import { resolve } from "node:path";
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-/** `opts` with `ca` as the PEM certificates its entries hold or name; a bad entry is an error naming it. */
-export function withCaTexts<T extends { ca?: string[] }>(what: string, opts: T): T {
+/** `opts` with `ca` as the PEM certificates its entries hold or name; a bad entry is an error naming it (the caller prefixes its name). */
+export function withCaTexts<T extends { ca?: string[] }>(opts: T): T {
   if (opts.ca === undefined) return opts;
-  if (!Array.isArray(opts.ca)) throw new Error(`${what}: ca must be a list of PEM texts or file names, got ${typeof opts.ca}`);
+  if (!Array.isArray(opts.ca)) throw new Error(`ca must be a list of PEM texts or file names, got ${typeof opts.ca}`);
   const ca = opts.ca.flatMap((entry: unknown, i) => {
-    if (typeof entry !== "string" || entry === "") throw new Error(`${what}: ca[${i}] must be PEM text or a file name, got ${JSON.stringify(entry)}`);
+    if (typeof entry !== "string" || entry === "") throw new Error(`ca[${i}] must be PEM text or a file name, got ${JSON.stringify(entry)}`);
     const isText = entry.includes("-----BEGIN");
-    const pems = (isText ? entry : readCaFile(what, i, entry)).match(PEM_CERTIFICATE);
-    if (!pems) throw new Error(`${what}: ca[${i}] ${isText ? "(PEM text)" : entry}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+    const pems = (isText ? entry : readCaFile(i, entry)).match(PEM_CERTIFICATE);
+    if (!pems) throw new Error(`ca[${i}] ${isText ? "(PEM text)" : entry}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
     return pems.map((p) => `${p}\n`);
   });
   return { ...opts, ca };
 }
 
-function readCaFile(what: string, i: number, file: string): string {
+function readCaFile(i: number, file: string): string {
   try {
     return readFileSync(resolve(file), "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : "cannot be read";
-    throw new Error(`${what}: ca[${i}] ${file}: ${why}`);
+    throw new Error(`ca[${i}] ${file}: ${why}`);
   }
 }

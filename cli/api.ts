@@ -8,6 +8,7 @@ import { MemoryLogins } from "../server/auth/memory-store.ts";
 import { getFile, putFile, type TransferOptions, type TransferResult } from "../client/operations.ts";
 import { listUrl } from "../client/list-url.ts";
 import { checkTlsFlags, parseUrlArg, quietTransferOptions, type SecurityOptions } from "../client/options.ts";
+import { ClientError } from "../client/errors.ts";
 import { isDigestAlgorithm } from "../client/remote-hash.ts";
 import { parsePerms } from "../server/auth/ini-store.ts";
 import { ALL_PERMS } from "../server/auth/types.ts";
@@ -289,23 +290,40 @@ const API_TLS_HINTS: TlsHintWords = { ca: "ca", caFile: "ca: [CERT]", insecure: 
 /** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */
 export type ClientTransferOptions = Partial<TransferOptions>;
 
+/**
+ * The client API's checks of its arguments, before anything starts: whatever they refuse (an option,
+ * the URL, a `ca` entry, TLS options without TLS) is a ClientError of kind "usage" prefixed with the
+ * function's name ("get: …"), as startServer's are StartServerErrors of kind "option": a caller tells
+ * a bad call from a failed transfer by `kind`, with the CLI's exit status 2 for the same mistake.
+ */
+function checkedOptions<T>(what: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const error = new ClientError(message.startsWith(`${what}: `) ? message : `${what}: ${message}`, { kind: "usage" });
+    error.cause = err;
+    throw error;
+  }
+}
+
 /** What get/put check before they start: the options as the API names them (the CLI checks its flags in cli/args.ts). */
-function checkTransferOptions(what: string, url: string, o: ClientTransferOptions): void {
+function checkTransferOptions(url: string, o: ClientTransferOptions): void {
   const bad = (name: string, must: string, got: unknown): never => {
-    throw new Error(`${what}: ${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
+    throw new Error(`${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
   };
   if (o.rate !== undefined && !(Number.isSafeInteger(o.rate) && o.rate >= 0)) bad("rate", "a whole number of bytes per second (0: no limit)", o.rate);
   if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0 && o.retries <= 100)) bad("retries", "a whole number from 0 to 100", o.retries);
   if (o.segments !== undefined && !(Number.isInteger(o.segments) && o.segments >= 1 && o.segments <= 32)) bad("segments", "a whole number from 1 to 32", o.segments);
   if (o.stallMs !== undefined && !(typeof o.stallMs === "number" && o.stallMs >= 0 && Number.isFinite(o.stallMs))) bad("stallMs", "a number of milliseconds (0: never)", o.stallMs);
   if (o.hash !== undefined && !isDigestAlgorithm(o.hash)) bad("hash", `"sha256", "md5" or "crc32"`, o.hash);
-  checkTrace(what, o.trace);
+  checkTrace(o.trace);
   checkApiTls(url, o);
 }
 
 /** `trace` is called with every line of the conversation: anything but a function would fail mid-job. */
-function checkTrace(what: string, trace: unknown): void {
-  if (trace !== undefined && typeof trace !== "function") throw new Error(`${what}: trace must be a function (line: string) => void, got ${typeof trace}`);
+function checkTrace(trace: unknown): void {
+  if (trace !== undefined && typeof trace !== "function") throw new Error(`trace must be a function (line: string) => void, got ${typeof trace}`);
 }
 
 /** insecure/ca without TLS, said with the API's names (the CLI says --insecure, --ca, --tls). */
@@ -328,33 +346,31 @@ function transferDefaults(what: "get" | "put", over: ClientTransferOptions): Tra
 
 /** Download `url` to `local` (default: its name in the cwd), verified with the server's digest when offered. */
 export async function get(url: string, local?: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
-  checkTransferOptions("get", url, opts);
-  return getFile(url, local, transferDefaults("get", withCaTexts("get", opts)));
+  const checked = checkedOptions("get", () => (checkTransferOptions(url, opts), withCaTexts(opts)));
+  return getFile(url, local, transferDefaults("get", checked));
 }
 
 /** Upload the file `local` to `url` (a URL ending in "/" gets the local name), verified when the server can hash. */
 export async function put(local: string, url: string, opts: ClientTransferOptions = {}): Promise<TransferResult> {
-  checkTransferOptions("put", url, opts);
-  return putFile(local, url, transferDefaults("put", withCaTexts("put", opts)));
+  const checked = checkedOptions("put", () => (checkTransferOptions(url, opts), withCaTexts(opts)));
+  return putFile(local, url, transferDefaults("put", checked));
 }
 
 /** List a remote directory (MLSD, else LIST), or one file. */
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
-  checkTrace("list", opts.trace);
-  checkApiTls(url, opts);
-  return listUrl(url, { active: false, tlsHints: API_TLS_HINTS, ...withCaTexts("list", opts), prompt: false });
+  const checked = checkedOptions("list", () => (checkTrace(opts.trace), checkApiTls(url, opts), withCaTexts(opts)));
+  return listUrl(url, { active: false, tlsHints: API_TLS_HINTS, ...checked, prompt: false });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
 export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<FtpClient> {
-  checkTrace("connect", opts.trace);
-  checkApiTls(url, opts);
-  const parsed = parseUrlArg(url);
-  return openSession(parsed, { tlsHints: API_TLS_HINTS, ...withCaTexts("connect", opts) }, new Credentials(parsed, undefined, false));
+  const [parsed, checked] = checkedOptions("connect", () => (checkTrace(opts.trace), checkApiTls(url, opts), [parseUrlArg(url), withCaTexts(opts)] as const));
+  return openSession(parsed, { tlsHints: API_TLS_HINTS, ...checked }, new Credentials(parsed, undefined, false));
 }
 
 /** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
-export function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
+export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   // Its TLS errors name the options it takes ("tls: \"explicit\"" for a plain port's, not tls: true).
-  return runProbe({ tlsHints: { ...API_TLS_HINTS, tls: 'tls: "explicit"' }, ...withCaTexts("probeServer", opts) });
+  const checked = checkedOptions("probeServer", () => withCaTexts(opts));
+  return runProbe({ tlsHints: { ...API_TLS_HINTS, tls: 'tls: "explicit"' }, ...checked });
 }

@@ -147,6 +147,8 @@ export interface FileOutcome {
   moved: number;
   digest: string;
   verifiedBy: string;
+  /** Why it was not verified by digest, as the job's info line says it (absent when it was, or when no check was asked). */
+  whyUnverified?: string;
   /** An upload: the remote file was given the local file's modification time (MFMT answered 213). */
   timeGiven?: true;
 }
@@ -198,6 +200,22 @@ export async function remoteState(client: FtpClient, path: string): Promise<Remo
 /** The lock on a download's part file (`local` names it in a refusal): one writer per part file. */
 export function lockDownload(part: string, local: string): Lock {
   return acquireLock(`get\n${part}`, local);
+}
+
+/**
+ * Why one file stands unverified: said through the job's note (once per job, as every line of it)
+ * and kept for this file's outcome. Per file: a tree's files share one note, and with several
+ * connections another file's reason (or none) would be read as this one's.
+ */
+export function unverifiedReason(note: { unverified(msg: string): void }): { unverified(msg: string): void; entry(): { whyUnverified?: string } } {
+  let why: string | undefined;
+  return {
+    unverified(msg) {
+      why = msg;
+      note.unverified(msg);
+    },
+    entry: () => (why === undefined ? {} : { whyUnverified: why }),
+  };
 }
 
 /**

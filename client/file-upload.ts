@@ -10,7 +10,7 @@ import type { Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
-import { askDigest, localDigest, remoteState, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
+import { askDigest, localDigest, remoteState, unverifiedReason, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
 import { remoteDirExists } from "./tree-plan.ts";
 import { RESUME_HINT } from "./options.ts";
 
@@ -114,6 +114,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     let continuing = job.resuming;
     let digest = "";
     let verifiedBy = "";
+    let why = unverifiedReason(note);
     let mtimeSet: Promise<boolean> | null = null;
     let modeSet: Promise<boolean> | null = null;
     /** How REST before STOR was refused ("the server does not support REST (…)"): the upload appends with APPE. */
@@ -193,7 +194,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         stored = offset === size; // the server's 226 for the whole file
         // The checks go out together (the digest, MFMT); once they are on the wire a tree job's next
         // file starts behind them on this connection (replies keep order).
-        const checked = askUploadChecks(client, path, algo, ctx.verify, note);
+        why = unverifiedReason(note); // this attempt's: a retry that verifies leaves no reason
+        const checked = askUploadChecks(client, path, algo, ctx.verify, why);
         mtimeSet = job.keepMtime ? client.setMtime(path, st.mtime).catch(() => false) : null;
         modeSet = job.keepMode && (st.mode & 0o111) !== 0 ? client.setMode(path, st.mode).catch(() => false) : null;
         if (ctx.controlFree) {
@@ -219,7 +221,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     }
     const timeGiven = mtimeSet ? await mtimeSet : false;
     if (modeSet && !(await modeSet)) note.info("the server did not make uploaded executables executable (SITE CHMOD refused or unknown)");
-    return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy, ...(timeGiven ? { timeGiven: true as const } : {}) };
+    return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy, ...why.entry(), ...(timeGiven ? { timeGiven: true as const } : {}) };
   } catch (err) {
     progress.clear();
     sink?.dispose();

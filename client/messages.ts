@@ -53,11 +53,8 @@ export class Notifier {
     jobNotifier = this;
     for (const msg of pending.splice(0)) this.warn(msg);
   }
-  /** Why the last file was not verified by digest, as the CLI's info line says it (the API's result carries it). */
-  whyUnverified: string | undefined = undefined;
-  /** A file stands unverified (or verified by size only): say why, and keep it for the job's result. */
+  /** A file stands unverified (or verified by size only): say why (each file's outcome keeps it: unverifiedReason). */
   unverified(msg: string): void {
-    this.whyUnverified = msg;
     this.info(msg);
   }
   /** Each distinct message once per job ("server offers no hash" is news once, not per file of a tree). */

@@ -222,7 +222,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     );
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
-    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(note.whyUnverified ? { whyUnverified: note.whyUnverified } : {}) });
+    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
   } catch (err) {
     const remote = session.resolve(url.path);
     const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
@@ -331,7 +331,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     const out = await uploadFile(session, { local: rec.local, remote: session.resolve(url.path), resuming, before }, ctx);
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
-    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(note.whyUnverified ? { whyUnverified: note.whyUnverified } : {}) });
+    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
   } catch (err) {
     session.destroy();
     throw failedAfter(err, progress.moved);

@@ -17,6 +17,8 @@ export interface FileReport {
   digest?: string;
   /** "verified by HASH", "size verified only", "failed: <why>"… */
   result: string;
+  /** A copy not verified by digest: why (the server refused HASH, offers none…), as the info line says it. */
+  whyUnverified?: string;
 }
 
 export interface JobReport {
@@ -260,11 +262,12 @@ export interface FinishedFile {
   digest: string;
   hash: string;
   verifiedBy: string;
+  whyUnverified?: string;
 }
 
 /** Its report entry. */
 export function finishedEntry(f: FinishedFile): FileReport {
-  return { path: f.local, url: f.url, action: "copy", reason: "requested", bytes: f.moved, ...(f.digest ? { digest: `${f.hash}:${f.digest}` } : {}), result: f.verifiedBy };
+  return { path: f.local, url: f.url, action: "copy", reason: "requested", bytes: f.moved, ...(f.digest ? { digest: `${f.hash}:${f.digest}` } : {}), result: f.verifiedBy, ...(f.whyUnverified ? { whyUnverified: f.whyUnverified } : {}) };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   remoteState,
   remoteTimeToKeep,
   setAsideBad,
+  unverifiedReason,
   type FileContext,
   type FileOutcome,
   type RemoteExpectation,
@@ -132,7 +133,8 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     });
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
     // job, with the next file's start (controlFree).
-    const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, () => size, note);
+    const why = unverifiedReason(note);
+    const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, () => size, why);
     verdictP?.catch(() => {}); // awaited below unless an earlier step fails
     ctx.controlFree?.();
     const digest = await sink.digest(); // after every write
@@ -174,7 +176,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // 0.655 s → 0.615 s of 6 interleaved runs (an earlier build, which blocked elsewhere, measured the
     // thread switches as the larger cost).
     await renameOffThread(part, job.local);
-    return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy };
+    return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy, ...why.entry() };
   } catch (err) {
     progress.clear();
     sink?.dispose();

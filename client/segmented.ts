@@ -5,7 +5,7 @@
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported } from "./errors.ts";
-import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, setAsideBad, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, setAsideBad, unverifiedReason, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
@@ -269,7 +269,8 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
       }
     }
     closeSync(fd);
-    const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, note);
+    const why = unverifiedReason(note);
+    const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, why);
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {
@@ -284,7 +285,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     } else verifiedBy = `verified by ${verdict.via}`;
     renameSync(job.part, job.local);
     for (const x of sessions) if (x !== first) await x.close();
-    return { local: job.local, remote: job.remote, size, moved, digest, verifiedBy };
+    return { local: job.local, remote: job.remote, size, moved, digest, verifiedBy, ...why.entry() };
   } catch (err) {
     clearInterval(saver);
     progress.clear();

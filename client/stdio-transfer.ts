@@ -14,7 +14,7 @@ import { Notifier } from "./messages.ts";
 import { stdoutClosedAtStart } from "./closed-stdout.ts";
 import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
-import { askDigest, localDigest, remoteState } from "./file-transfer.ts";
+import { askDigest, localDigest, remoteState, unverifiedReason } from "./file-transfer.ts";
 import { retrieve } from "./retrieve.ts";
 import { askUploadChecks } from "./file-upload.ts";
 import { StreamSink } from "./hasher.ts";
@@ -72,7 +72,8 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     // With no size and no digest, only the TLS ending can tell a cut stream (RetrieveHooks.requireCloseNotify).
     const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress }, { requireCloseNotify: !(opts.verify && session.client.mayGiveDigest(opts.hash)) });
     allWritten = true;
-    const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, note);
+    const why = unverifiedReason(note);
+    const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, why);
     const digest = await sink.digest();
     if (typeof verdict !== "string" && verdict.hex !== digest) {
       throw new ClientError(`${opts.hash} mismatch: wrote ${digest} to ${into}, the server reports ${verdict.hex}`, { kind: "verify" });
@@ -80,7 +81,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     const verifiedBy = typeof verdict === "string" ? verdict : `verified by ${verdict.via}`;
     interrupted[Symbol.dispose](); // done: a signal from now on cuts nothing short
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
-    return await closeFinished(session, { local: out.name, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy });
+    return await closeFinished(session, { local: out.name, url: displayUrl(url), size: reached, moved: progress.moved, digest, hash: opts.hash, verifiedBy, ...why.entry() });
   } catch (err) {
     progress.clear();
     session.destroy();
@@ -142,12 +143,13 @@ export async function putFromStdin(urlText: string, opts: TransferOptions): Prom
       if (err instanceof TransferInterrupted) throw new ClientError(`${err.message}; standard input cannot be read again, so run the command again`, { kind: "network" });
       throw err;
     }
-    const checked = askUploadChecks(client, path, opts.hash, opts.verify, note);
+    const why = unverifiedReason(note);
+    const checked = askUploadChecks(client, path, opts.hash, opts.verify, why);
     const digest = await sink.digest();
     const verifiedBy = await checked(digest, sent);
     interrupted[Symbol.dispose](); // stored and checked: a signal from now on cuts nothing short
     progress.finish(digest ? `${opts.hash} ${digest} (${verifiedBy})` : verifiedBy);
-    return await closeFinished(session, { local: STDIO, url: displayUrl(url), size: sent, moved: sent, digest, hash: opts.hash, verifiedBy });
+    return await closeFinished(session, { local: STDIO, url: displayUrl(url), size: sent, moved: sent, digest, hash: opts.hash, verifiedBy, ...why.entry() });
   } catch (err) {
     progress.clear();
     // STOR onto a directory's name: said as put of a file says it (asked only after a refusal).

@@ -143,7 +143,7 @@ export class TreeFiles {
               ctx,
             );
       doneLog.append({ rel: item.rel, size: out.size, digest: out.digest, ...(item.mtime ? { sourceMtimeMs: item.mtime.getTime() } : {}), ...(out.timeGiven && item.mtime ? { timeGiven: true as const } : {}) });
-      reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy });
+      reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
     } catch (err) {
       // A link LIST showed (its size is the link's, so SIZE asked for the target's) that the server
       // will not send as a file points to a directory: not followed, as locally.

@@ -195,9 +195,14 @@ function parseV2(buf: Uint8Array): ProxyParse {
   }
 }
 
-/** Build a v2 header (tests, and a client behind no balancer has no use for it). */
+/**
+ * Build a v2 header (tests, and a client behind no balancer has no use for it). TCP over IPv6 when
+ * either address is IPv6, an IPv4 one then mapped (::ffff:a.b.c.d), as a dual-stack balancer sends
+ * it; "::ffff:1.2.3.4" is those 16 bytes (it was ::ffff:1, and an IPv4 destination beside an IPv6
+ * source 127:: and the like). An address that is none throws.
+ */
 export function formatProxyV2(source: ProxyEndpoint, destination: ProxyEndpoint, tlvs: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const v6 = source.ip.includes(":");
+  const v6 = source.ip.includes(":") || destination.ip.includes(":");
   const addrLen = v6 ? 36 : 12;
   const out = new Uint8Array(16 + addrLen + tlvs.length);
   out.set(PROXY_V2_SIGNATURE, 0);
@@ -206,7 +211,15 @@ export function formatProxyV2(source: ProxyEndpoint, destination: ProxyEndpoint,
   const len = addrLen + tlvs.length;
   out[14] = len >> 8;
   out[15] = len & 255;
-  const ipBytes = (ip: string) => (v6 ? ipv6Bytes(ip) : Uint8Array.from(ip.split(".").map(Number)));
+  const ipBytes = (ip: string) => {
+    const b = parseIp(ip); // a v4-mapped address comes back as its 4 IPv4 bytes
+    if (!b) throw new Error(`formatProxyV2: not an IP address: ${ip}`);
+    if (!v6 || b.length === 16) return b;
+    const mapped = new Uint8Array(16);
+    mapped.set([0xff, 0xff], 10);
+    mapped.set(b, 12);
+    return mapped;
+  };
   const a = ipBytes(source.ip);
   const b = ipBytes(destination.ip);
   out.set(a, 16);
@@ -217,20 +230,6 @@ export function formatProxyV2(source: ProxyEndpoint, destination: ProxyEndpoint,
   out[p + 2] = destination.port >> 8;
   out[p + 3] = destination.port & 255;
   out.set(tlvs, 16 + addrLen);
-  return out;
-}
-
-function ipv6Bytes(ip: string): Uint8Array {
-  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const n = parseInt(g, 16);
-    out[2 * i] = n >> 8;
-    out[2 * i + 1] = n & 255;
-  });
   return out;
 }
 

@@ -33,14 +33,18 @@ describe("uploads into a drop box", () => {
     expect(digest(dropped("one.bin"))).toBe(digest(data));
   });
 
-  test("put - from stdin succeeds the same way", async () => {
+  test("put - from stdin succeeds the same way, its --json entry saying why it is not verified", async () => {
     const data = Buffer.from("from a pipe\n");
-    const r = await runFtpkit(["put", "-", dropUrl("piped.txt")], { cwd: work, stdin: data });
+    const r = await runFtpkit(["put", "-", dropUrl("piped.txt"), "--json"], { cwd: work, stdin: data });
     expect(r.code).toBe(0);
     expect(dropped("piped.txt").toString()).toBe(data.toString());
+    const report = JSON.parse(r.stdout) as { files: { path: string; result: string; whyUnverified?: string }[] };
+    expect(report.files).toMatchObject([
+      { path: "-", result: "not verified", whyUnverified: "the server refused the digest (HASH /incoming/piped.txt: Permission denied (550)), as an upload-only directory does; not verified" },
+    ]);
   });
 
-  test("a glob of several files on one connection lands whole: each file's late check does not take the next file's replies", async () => {
+  test("a glob of several files on one connection lands whole: each file's late check does not take the next file's replies, and each --json entry says why it is not verified", async () => {
     const src = join(work, "batch");
     mkdirSync(src);
     const files = ["a.csv", "b.csv", "c.csv"].map((name) => {
@@ -51,9 +55,12 @@ describe("uploads into a drop box", () => {
     const r = await runFtpkit(["put", join(src, "*.csv"), dropUrl(), "--parallel", "1", "--json"], { cwd: work });
     expect(r.stderr).not.toContain("ERROR");
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { path: string; result: string }[] };
+    const report = JSON.parse(r.stdout) as { copied: number; failed: number; files: { path: string; result: string; whyUnverified?: string }[] };
     expect(report).toMatchObject({ copied: 3, failed: 0 });
     expect(report.files.map((f) => f.result)).toEqual(["not verified", "not verified", "not verified"]);
+    // Each entry says why with its own file's refusal (the job's info line says each once).
+    const why = (name: string) => `the server refused the digest (HASH /incoming/${name}: Permission denied (550)), as an upload-only directory does; not verified`;
+    expect(report.files.map((f) => [f.path, f.whyUnverified])).toEqual(files.map((f) => [f.name, why(f.name)]));
     for (const f of files) expect(digest(dropped(f.name))).toBe(digest(f.data));
   });
 

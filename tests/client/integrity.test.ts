@@ -248,6 +248,15 @@ describe("no digest to compare with", () => {
     expect(fake.commands.indexOf("XSHA256")).toBeLessThan(fake.commands.findIndex((c) => c.startsWith("RETR")));
   });
 
+  test("get -r --json: each file's entry says why it is not verified by digest", async () => {
+    fake = startFakeServer({ files: new Map([["/t/a.bin", payload()], ["/t/b.bin", payload()]]), feat: ["SIZE"] });
+    const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${fake.port}/t`, "t", "--json"], { cwd: work });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { files: { path: string; result: string; whyUnverified?: string }[] };
+    const why = "the server offers no hash; verified size only";
+    expect(report.files.map((f) => [f.path, f.result, f.whyUnverified]).sort()).toEqual([["a.bin", "size verified only", why], ["b.bin", "size verified only", why]]);
+  });
+
   test("a server with XSHA256 that FEAT does not list still verifies by it", async () => {
     const data = payload();
     fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], legacyHash: true });

@@ -1,9 +1,10 @@
 // startServer's errors (cli/api-errors.ts): one exported class, every message "startServer: …", and a
-// kind that tells a bad option (fix the call) from this machine's refusal (a port in use).
+// kind that tells a bad option (fix the call) from this machine's refusal (a port in use). The client
+// API's: a ClientError of kind "usage", prefixed with the function's name, for a bad call.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { StartServerError, startServer } from "../../cli/api.ts";
+import { ClientError, StartServerError, connect, get, list, probeServer, put, startServer } from "../../cli/api.ts";
 
 const CERT = readFileSync(join(import.meta.dir, "../../fixtures/tls/cert.pem"), "utf8");
 const KEY = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"), "utf8");
@@ -51,5 +52,31 @@ describe("startServer's errors", () => {
     }
     expect(err).toBeInstanceOf(StartServerError);
     expect([(err as StartServerError).kind, (err as Error).message]).toEqual(["option", 'startServer: no user "nobody"']);
+  });
+});
+
+describe("the client API's errors", () => {
+  const url = "ftp://me:pw@127.0.0.1:1/f";
+  const local = "/nonexistent/ftpkit-f";
+  test.each([
+    ["get: rate must be a whole number of bytes per second (0: no limit), got -1", () => get(url, local, { rate: -1 })],
+    ["get: trace must be a function (line: string) => void, got string", () => get(url, local, { trace: "x" as unknown as () => void })],
+    ["put: insecure: true needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL", () => put(local, url, { insecure: true })],
+    ["list: ca needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL", () => list(url, { ca: [CERT] })],
+    ["connect: ca[0] /nonexistent/ca.pem: not found", () => connect(url, { tls: true, ca: ["/nonexistent/ca.pem"] })],
+    ["probeServer: ca[0] must be PEM text or a file name, got \"\"", () => probeServer({ host: "127.0.0.1", port: 1, ca: [""] })],
+  ] as Array<[string, () => Promise<unknown>]>)("%s: a ClientError of kind usage", async (message, call) => {
+    const err = await call().then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ClientError);
+    expect([(err as ClientError).kind, (err as Error).message]).toEqual(["usage", message]);
+  });
+
+  test("a call that is right but finds no server: a ClientError of another kind", async () => {
+    const closed = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const err = await list(`ftp://me:pw@127.0.0.1:${port}/`).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ClientError);
+    expect((err as ClientError).kind).toBe("network");
   });
 });

@@ -356,9 +356,9 @@ describe("API errors name the API's options, not ftpkit serve's or get's flags",
     expect(await refused(get(url, local, { segments: 0 }))).toBe("get: segments must be a whole number from 1 to 32, got 0");
     expect(await refused(put(local, url, { hash: "sha1" as "md5" }))).toBe('put: hash must be "sha256", "md5" or "crc32", got "sha1"');
     const noTls = "insecure: true needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL";
-    expect(await refused(get(url, local, { insecure: true }))).toBe(noTls);
-    expect(await refused(put(local, url, { insecure: true }))).toBe(noTls);
-    expect(await refused(list(url, { insecure: true }))).toBe(noTls);
-    expect(await refused(connect(url, { ca: [CERT] }))).toBe("ca needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL");
+    expect(await refused(get(url, local, { insecure: true }))).toBe(`get: ${noTls}`);
+    expect(await refused(put(local, url, { insecure: true }))).toBe(`put: ${noTls}`);
+    expect(await refused(list(url, { insecure: true }))).toBe(`list: ${noTls}`);
+    expect(await refused(connect(url, { ca: [CERT] }))).toBe("connect: ca needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL");
   });
 });

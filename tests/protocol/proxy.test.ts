@@ -136,6 +136,17 @@ describe("PROXY v2", () => {
     }
   });
 
+  test("formatProxyV2 writes an IPv4-mapped address as its 16 bytes, and maps an IPv4 one beside an IPv6 one", () => {
+    const mapped = formatProxyV2({ ip: "::ffff:1.2.3.4", port: 1 }, { ip: "::1", port: 2 });
+    expect([mapped[13], [...mapped.subarray(16, 32)]]).toEqual([0x21, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4]]);
+    // Read as the parser reads a dual-stack balancer's header: the IPv4 client.
+    const r = parseProxyHeader(mapped);
+    expect(r.status === "ok" && [r.header.family, r.header.source, r.header.destination]).toEqual(["tcp6", { ip: "1.2.3.4", port: 1 }, { ip: "::1", port: 2 }]);
+    const mixed = parseProxyHeader(formatProxyV2({ ip: "2001:db8::7", port: 3 }, { ip: "127.0.0.1", port: 21 }));
+    expect(mixed.status === "ok" && [mixed.header.source, mixed.header.destination]).toEqual([{ ip: "2001:db8::7", port: 3 }, { ip: "127.0.0.1", port: 21 }]);
+    expect(() => formatProxyV2({ ip: "not-an-ip", port: 1 }, { ip: "127.0.0.1", port: 21 })).toThrow("formatProxyV2: not an IP address: not-an-ip");
+  });
+
   const invalid: Array<[string, Uint8Array, string]> = [
     ["version 1 in the v2 frame", v2(0x11, 0x11, v4body), "version"],
     ["an unknown command", v2(0x22, 0x11, v4body), "command"],
