@@ -280,7 +280,8 @@ export async function store(ctx: TransferContext, s: Socket<Conn>, verb: "STOR" 
   }
   await (d.data as DataState & { done: Promise<void> }).done;
   const all = Buffer.concat(d.data.chunks);
-  const got = opts.storeShortOnce !== undefined && ctx.counts.stors === 1 ? all.subarray(0, opts.storeShortOnce) : all;
+  const first = ctx.counts.stors === 1;
+  const got = first && opts.storeShortOnce !== undefined ? all.subarray(0, opts.storeShortOnce) : first && opts.storeExtraOnce ? Buffer.concat([all, Buffer.alloc(opts.storeExtraOnce)]) : all;
   const prev = files.get(arg) ?? Buffer.alloc(0);
   const base = verb === "APPE" ? prev : prev.subarray(0, s.data.rest);
   files.set(arg, Buffer.concat([base, got]));

@@ -1,5 +1,6 @@
 // An upload the server answers 226 for but stores short (a data connection a relay cut with a FIN):
-// continued from the server's size within --retries, as a drop is, not taken for corruption.
+// continued from the server's size within --retries, as a drop is, not taken for corruption; a longer
+// one stays a verification failure.
 import { afterEach, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -28,7 +29,7 @@ afterEach(() => {
   removeDir(work);
 });
 
-describe("an upload stored short after its 226", () => {
+describe("the server's copy after an upload's 226", () => {
   for (const [server, feat] of [
     ["with HASH", HASH_FEAT],
     ["with SIZE only", SIZE_FEAT],
@@ -57,6 +58,20 @@ describe("an upload stored short after its 226", () => {
     expect(resumed.code).toBe(0);
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
   });
+
+  for (const [server, feat] of [
+    ["with HASH", HASH_FEAT],
+    ["with SIZE only", SIZE_FEAT],
+  ] as const) {
+    test(`a remote file longer than the one sent, on a server ${server}, stays a verification failure (exit 9, not retried)`, async () => {
+      fake = startFakeServer({ feat: [...feat], storeExtraOnce: 10 });
+      writeFileSync(join(work, "u.bin"), payload());
+      const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "2"], { cwd: work });
+      expect(r.code).toBe(9);
+      expect(r.stderr).toMatch(feat === SIZE_FEAT ? /upload verification failed: the server has 200010 bytes, the local file has 200000/ : /upload verification failed: sent sha256 /);
+      expect(fake.commands.filter((c) => c.startsWith("STOR"))).toHaveLength(1);
+    });
+  }
 
   for (const verb of ["put -r", "sync"] as const) {
     test(`${verb} of a tree tries the short file again and exits 0`, async () => {
