@@ -12,11 +12,19 @@ export function nothingRecordedLine(signal: string): string {
 
 const installed: Array<[string, () => void]> = [];
 
-if (["get", "put", "sync"].includes(process.argv[2] ?? "")) {
+const args = process.argv.slice(2);
+const flags = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+/** As cli/main.ts decides it: --json, unless `get URL -` writes the file to stdout. */
+const json = flags.includes("--json") && !(args[0] === "get" && args.includes("-"));
+
+if (["get", "put", "sync"].includes(args[0] ?? "")) {
   for (const [signal, number] of SIGNALS) {
-    const said = () => {
-      const exit = () => process.exit(128 + number);
-      Bun.write(Bun.stderr, `${nothingRecordedLine(signal)}\n`).then(exit, exit);
+    const said = async () => {
+      // The one report a --json run prints whatever ends it: the job's, had it begun (client/report.ts).
+      const report = { files: [], copied: 0, created: 0, skipped: 0, deleted: 0, failed: 1, bytesMoved: 0, error: `interrupted by ${signal}` };
+      if (json) await Bun.write(Bun.stdout, `${JSON.stringify(report, null, 2)}\n`).catch(() => {});
+      await Bun.write(Bun.stderr, `${nothingRecordedLine(signal)}\n`).catch(() => {});
+      process.exit(128 + number);
     };
     process.once(signal, said);
     installed.push([signal, said]);

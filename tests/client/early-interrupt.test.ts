@@ -69,6 +69,31 @@ describe("interrupted before anything was recorded", () => {
     expect(stderr).toBe(`${nothingRecorded("SIGINT")}\n`);
   });
 
+  test("before the job's handler is installed, a --json run's SIGTERM prints its one report on stdout", async () => {
+    const script = join(work, "early.ts");
+    // "ready" on stderr: stdout carries only the report.
+    writeFileSync(script, `import ${JSON.stringify(join(REPO, "cli/early-interrupt.ts"))};\nconsole.error("ready");\nawait Bun.sleep(20_000);\n`);
+    const proc = Bun.spawn(["bun", script, "sync", "ftp://127.0.0.1:1/d/", "d", "--json"], { cwd: work, env: { ...cleanEnv(), NO_COLOR: "1" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    const reader = proc.stderr.getReader();
+    let err = "";
+    while (!err.includes("ready")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      err += new TextDecoder().decode(value);
+    }
+    proc.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      err += new TextDecoder().decode(value);
+    }
+    const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(143);
+    expect(JSON.parse(stdout)).toEqual({ files: [], copied: 0, created: 0, skipped: 0, deleted: 0, failed: 1, bytesMoved: 0, error: "interrupted by SIGTERM" });
+    expect(err).toBe(`ready\n${nothingRecorded("SIGTERM")}\n`);
+  });
+
   test("a job interrupted after its record was written still says where to resume", async () => {
     fake = startFakeServer({ files: new Map([["/f.bin", Buffer.alloc(4_000_000, 1)]]), feat: ["SIZE", "MDTM", "REST STREAM"] });
     const proc = Bun.spawn(["bun", FTPKIT, "get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--limit-rate", "100K"], { cwd: work, env: { ...cleanEnv(), NO_COLOR: "1" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
