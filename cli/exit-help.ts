@@ -28,7 +28,7 @@ export function exitStatusHelp(words: readonly string[]): string {
     ["0", "done (every file verified, or reported as not verifiable)"],
     ["1", "any other failure: a pending job with other options, a changed file, a lock held by another ftpkit"],
     ...(Object.keys(EXIT_STATUS) as FailureKind[]).sort((a, b) => EXIT_STATUS[a] - EXIT_STATUS[b]).map((k): [string, string] => [String(EXIT_STATUS[k]), MEANING[k]]),
-    ["130, 143", "interrupted by Ctrl-C or SIGTERM (ftpkit resume continues)"],
+    ["130, 143", "interrupted by Ctrl-C or SIGTERM (ftpkit resume continues; before anything was recorded: run the command again)"],
   ];
   const width = Math.max(...rows.map(([s]) => s.length));
   const lines = rows.map(([s, m]) => `  ${s.padStart(width)}  ${m}`);

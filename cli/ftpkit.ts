@@ -5,6 +5,8 @@
 // so once its flags are checked.)
 // First: the arguments' bytes, before hideSecretsFromPs rewrites them (raw-args.ts).
 import "./raw-args.ts";
+// Second: a word for Ctrl-C or SIGTERM before the job's own handler is there (early-interrupt.ts).
+import "./early-interrupt.ts";
 import { alreadyTuned, clientWantsTuning, CLIENT_TUNING, reexecTuned } from "./tuning.ts";
 import { stdoutClosedAtStartAsync } from "../client/closed-stdout.ts";
 import { hideSecretsFromPs } from "./hide-secrets.ts";

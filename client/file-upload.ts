@@ -208,6 +208,10 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         break;
       } catch (err) {
         if (err instanceof TransferInterrupted) offset += err.moved;
+        if (err instanceof StoredShort) {
+          offset = err.there;
+          stored = false;
+        }
         attempt++;
         // A mismatch is final; a connection lost while the checks were answered is retried like a
         // drop (the retry finds every byte there and only verifies), unless the connection is lent.
@@ -265,7 +269,7 @@ export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlg
     return sized ? "size verified only" : "not verified";
   });
   verdict.catch(() => {}); // awaited by the returned function unless an earlier step fails
-  return (digest, size) => verifyUpload(verdict, () => sizeAsked, algo, digest, size);
+  return (digest, size) => verifyUpload(verdict, () => sizeAsked, remoteSize, algo, digest, size);
 }
 
 /** The server's copy differs from the local file: not resumable, not worth a retry. */
@@ -276,20 +280,42 @@ class VerificationFailed extends ClientError {
 }
 
 /**
+ * The server answered 226 but kept fewer bytes than were sent: a data connection cut with a clean FIN
+ * (a relay, a middlebox timing out) looks like the end of the file to the server. Not corruption: the
+ * upload continues from the server's size (REST+STOR or APPE), as after a drop, within --retries.
+ */
+class StoredShort extends ClientError {
+  constructor(
+    readonly there: number,
+    size: number,
+  ) {
+    super(`the server stored ${there} of the ${size} bytes sent (the data connection was cut short)`, { retryable: true, kind: "network" });
+  }
+}
+
+/**
  * Compare the server's size, when SIZE was sent, then its digest with ours. `sizeAsked()` is read
- * once the verdict is in: without a digest, askDigest has asked SIZE by then.
+ * once the verdict is in: without a digest, askDigest has asked SIZE by then. A shorter file is one
+ * cut short (StoredShort); a longer one, or one of the right size with another digest, is a failure.
+ * A digest that differs asks SIZE (`remoteSize`) to tell the two apart.
  */
 async function verifyUpload(
   verdict: Promise<{ hex: string; via: string } | string>,
   sizeAsked: () => Promise<number | null> | null,
+  remoteSize: () => Promise<number | null>,
   algo: DigestAlgorithm,
   digest: string,
   size: number,
 ): Promise<string> {
   const remote = await verdict;
   const there = await sizeAsked();
+  if (there !== null && there < size) throw new StoredShort(there, size);
   if (there !== null && there !== size) throw new VerificationFailed(`upload verification failed: the server has ${there} bytes, the local file has ${size}`);
   if (typeof remote === "string") return remote;
-  if (remote.hex !== digest) throw new VerificationFailed(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
+  if (remote.hex !== digest) {
+    const sized = there ?? (await remoteSize().catch(() => null));
+    if (sized !== null && sized < size) throw new StoredShort(sized, size);
+    throw new VerificationFailed(`upload verification failed: sent ${algo} ${digest}, the server computed ${remote.hex}`);
+  }
   return `verified by ${remote.via}`;
 }

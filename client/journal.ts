@@ -230,6 +230,7 @@ function sweepDeadTemps(dir: string, names?: string[]): string[] {
 export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
   writeAtomic(dir, `${rec.id}.json`, JSON.stringify({ ...rec, seal: sealOf({ ...rec }) }, null, 2) + "\n", durable);
   pendingHere.add(join(dir, rec.id));
+  recordedAny = true;
   // Only a working directory's own journal, which `ftpkit resume` there reads: the API's shared one
   // in the temp directory was indexed under whichever caller wrote last, and `ftpkit resume` elsewhere
   // then sent the user to that caller's directory, where nothing waits.
@@ -262,6 +263,14 @@ function removeIfEmpty(dir: string): void {
 
 /** Records this process wrote and has not removed: what an interrupted run leaves to `ftpkit resume`. */
 const pendingHere = new Set<string>();
+
+/** A record was written by this process (since removed or not). */
+let recordedAny = false;
+
+/** Whether this process wrote any record: a job interrupted before that has nothing to resume from this run. */
+export function recordedInThisRun(): boolean {
+  return recordedAny;
+}
 
 /** The journal directories holding a record this process left pending. */
 export function pendingDirs(): string[] {

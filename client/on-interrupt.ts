@@ -36,7 +36,15 @@ export function runInterruptHooks(signal: InterruptSignal): void {
  * write could be lost), with control characters escaped as every message is.
  */
 export function sayInterrupted(line: string): void {
+  said = true;
   writeSync(2, `${printableMessage(line)}\n`);
+}
+
+let said = false;
+
+/** Whether a job said itself what the interruption cut short (sayInterrupted). */
+export function interruptionSaid(): boolean {
+  return said;
 }
 
 /**

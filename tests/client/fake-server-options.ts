@@ -18,6 +18,10 @@ export interface FakeOptions {
   dropRetrAfter?: number;
   /** On the first STOR, keep this many bytes and then drop both connections. */
   dropStorAfter?: number;
+  /** The first STOR keeps only this many of the bytes it received and answers 226: a data connection a relay cut with a FIN. */
+  storeShortOnce?: number;
+  /** The first STOR stores this many zero bytes after those it received and answers 226: a longer file than was sent. */
+  storeExtraOnce?: number;
   /** dropStorAfter closes both connections in order (FIN) once the client pauses, as a killed server process's do, instead of resetting them. */
   dropStorGently?: boolean;
   /** After the drop of dropRetrAfter/dropStorAfter (or a refuseHash 421), stop listening: a server that stays down. */

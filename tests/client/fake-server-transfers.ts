@@ -279,7 +279,9 @@ export async function store(ctx: TransferContext, s: Socket<Conn>, verb: "STOR" 
     return;
   }
   await (d.data as DataState & { done: Promise<void> }).done;
-  const got = Buffer.concat(d.data.chunks);
+  const all = Buffer.concat(d.data.chunks);
+  const first = ctx.counts.stors === 1;
+  const got = first && opts.storeShortOnce !== undefined ? all.subarray(0, opts.storeShortOnce) : first && opts.storeExtraOnce ? Buffer.concat([all, Buffer.alloc(opts.storeExtraOnce)]) : all;
   const prev = files.get(arg) ?? Buffer.alloc(0);
   const base = verb === "APPE" ? prev : prev.subarray(0, s.data.rest);
   files.set(arg, Buffer.concat([base, got]));
