@@ -141,21 +141,26 @@ function finishedFiles(work: string): string[] {
   });
 }
 
+/** Run `ftpkit ARGS` in `cwd` until `ready()` holds, then kill -9 it, as a crash or a power cut would. */
+async function killedWhen(args: string[], opts: { cwd: string; env?: Record<string, string> }, ready: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const proc = spawnFtpkit(args, opts);
+  try {
+    await waitFor(ready, timeoutMs, what);
+  } finally {
+    proc.kill(9);
+    await proc.exited;
+  }
+}
+
 describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
   test("get -r: finished files are not moved again, the partial one continues, every file ends verified", async () => {
     const srv = await startFtpkitServer({ maxRate: "512K" });
     cleanups.push(() => srv.stop());
     const work = workDir();
     smallFiles(join(srv.home, "k"), 12, 150_000);
-    const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
     const journal = join(work, ".ftpkit", "transfers");
     const doneLines = () => finishedFiles(work).length;
-    try {
-      await waitFor(() => doneLines() >= 3, 60_000, "three finished files");
-    } finally {
-      proc.kill(9);
-      await proc.exited;
-    }
+    await killedWhen(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work }, () => doneLines() >= 3, "three finished files");
     const finished = doneLines();
     expect(finished).toBeLessThan(12);
     // No password given: the one the job started with was kept for it.
@@ -171,14 +176,8 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     cleanups.push(() => srv.stop());
     const work = workDir();
     smallFiles(join(srv.home, "k"), 12, 150_000);
-    const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
     const finished = () => finishedFiles(work);
-    try {
-      await waitFor(() => finished().length >= 2, 60_000, "two finished files");
-    } finally {
-      proc.kill(9);
-      await proc.exited;
-    }
+    await killedWhen(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work }, () => finished().length >= 2, "two finished files");
     const [changedThere, overwrittenHere] = finished() as [string, string];
     const there = join(srv.home, "k", changedThere);
     writeFileSync(there, Buffer.alloc(statSync(there).size, 0x41));
@@ -195,16 +194,14 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     cleanups.push(() => srv.stop());
     const work = workDir();
     smallFiles(join(work, "src"), 12, 150_000);
-    const proc = spawnFtpkit(["sync", "src", srv.url("/up"), "--parallel", "2"], { cwd: work });
     const finished = () => finishedFiles(work);
-    try {
-      await waitFor(() => finished().length >= 2, 60_000, "two finished files");
-    } finally {
-      proc.kill(9);
-      await proc.exited;
-    }
+    await killedWhen(["sync", "src", srv.url("/up"), "--parallel", "2"], { cwd: work }, () => finished().length >= 2, "two finished files");
     const there = join(srv.home, "up", finished()[0]!);
     writeFileSync(there, Buffer.alloc(statSync(there).size, 0x41));
+    // A new time to the second: the rewrite alone often fell in the second the sources were made, the
+    // time the upload gave the copy, and a same-size file of the same second is unchanged to a sync.
+    const later = new Date(Date.now() + 3600_000);
+    utimesSync(there, later, later);
     const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 120_000 });
     expect(r.code).toBe(0);
     expect(snapshot(join(srv.home, "up"))).toEqual(snapshot(join(work, "src")));
@@ -217,14 +214,8 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     cleanups.push(() => srv.stop());
     const work = workDir();
     smallFiles(join(srv.home, "k"), 6, 400_000);
-    const proc = spawnFtpkit(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work });
     const parts = () => (existsSync(join(work, "k")) ? (readdirSync(join(work, "k"), { recursive: true }) as string[]).filter((n) => n.endsWith(".ftpkit-part")) : []);
-    try {
-      await waitFor(() => parts().length >= 1, 60_000, "a partial download");
-    } finally {
-      proc.kill(9);
-      await proc.exited;
-    }
+    await killedWhen(["get", "-r", srv.url("/k"), "k", "--parallel", "2"], { cwd: work }, () => parts().length >= 1, "a partial download");
     const left = parts();
     for (const p of left) rmSync(join(srv.home, "k", p.slice(0, -".ftpkit-part".length)));
     // Part files the job did not start are not its own: one made by hand, one of another download.
@@ -249,14 +240,8 @@ describe("kill -9 in the middle of a tree, then ftpkit resume", () => {
     mkdirSync(join(work, "src"));
     const names = ["a.bin", "b.bin", "c.bin"];
     for (const n of names) writeFileSync(join(work, "src", n), Buffer.from(crypto.getRandomValues(new Uint8Array(400_000))));
-    const proc = spawnFtpkit(["put", "-r", "src", py.url("/dst", { password: false }), "--parallel", "1", "--limit-rate", "200K"], { cwd: work, env: { FTPKIT_PASSWORD: py.password } });
     const partial = () => names.find((n) => existsSync(join(py.root, "dst", n)) && statSync(join(py.root, "dst", n)).size > 50_000 && statSync(join(py.root, "dst", n)).size < 400_000);
-    try {
-      await waitFor(() => partial() !== undefined, 30_000, "an upload under way");
-    } finally {
-      proc.kill(9);
-      await proc.exited;
-    }
+    await killedWhen(["put", "-r", "src", py.url("/dst", { password: false }), "--parallel", "1", "--limit-rate", "200K"], { cwd: work, env: { FTPKIT_PASSWORD: py.password } }, () => partial() !== undefined, "an upload under way", 30_000);
     const cut = partial()!;
     rmSync(join(work, "src", cut));
     const rest = names.filter((n) => n !== cut);
