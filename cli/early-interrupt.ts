@@ -1,7 +1,9 @@
 // Ctrl-C (SIGINT) or SIGTERM in the first moments of get, put or sync, before the job's own handler
 // (cli/interrupt.ts) is installed: without a handler the signal killed the process with no word, and
 // `ftpkit resume` then found nothing. Imported by cli/ftpkit.ts right after raw-args.ts, in each image
-// of the tuned re-execution (an execve puts the signals back to their defaults). Loads nothing.
+// of the tuned re-execution (an execve puts the signals back to their defaults). Loads only the
+// command line's reading (command-line.ts).
+import { jsonReport, rawArgs } from "./command-line.ts";
 
 const SIGNALS = [["SIGINT", 2], ["SIGTERM", 15]] as const;
 
@@ -12,17 +14,12 @@ export function nothingRecordedLine(signal: string): string {
 
 const installed: Array<[string, () => void]> = [];
 
-const args = process.argv.slice(2);
-const flags = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
-/** As cli/main.ts decides it: --json, unless `get URL -` writes the file to stdout. */
-const json = flags.includes("--json") && !(args[0] === "get" && args.includes("-"));
-
-if (["get", "put", "sync"].includes(args[0] ?? "")) {
+if (["get", "put", "sync"].includes(rawArgs[0] ?? "")) {
   for (const [signal, number] of SIGNALS) {
     const said = async () => {
       // The one report a --json run prints whatever ends it: the job's, had it begun (client/report.ts).
       const report = { files: [], copied: 0, created: 0, skipped: 0, deleted: 0, failed: 1, bytesMoved: 0, error: `interrupted by ${signal}` };
-      if (json) await Bun.write(Bun.stdout, `${JSON.stringify(report, null, 2)}\n`).catch(() => {});
+      if (jsonReport) await Bun.write(Bun.stdout, `${JSON.stringify(report, null, 2)}\n`).catch(() => {});
       await Bun.write(Bun.stderr, `${nothingRecordedLine(signal)}\n`).catch(() => {});
       process.exit(128 + number);
     };

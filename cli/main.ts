@@ -7,6 +7,7 @@ import { printableMessage } from "../protocol/printable.ts";
 import { onStdoutError, stderrOut } from "../client/report.ts";
 import { CLIENT_COMMANDS, exitStatusHelp } from "./exit-help.ts";
 import { exitAfterMessages } from "./exit.ts";
+import { flagArgs, jsonReport, rawArgs, reportsJson } from "./command-line.ts";
 
 const main = defineCommand({
   meta: { name: "ftpkit", version: pkg.version, description: "FTP server, user administration and client" },
@@ -169,17 +170,8 @@ async function usageLine(err: Error): Promise<string> {
   return `${message.charAt(0).toLowerCase()}${message.slice(1)} (${why}see ${help})`;
 }
 
-const rawArgs = process.argv.slice(2);
-// Flags end at "--": `get URL -- --json` saves to a file named --json.
-const flagArgs = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
-// `get URL -` writes the file to stdout: no report goes there (--json is refused with it).
-const stdoutCarriesFile = rawArgs[0] === "get" && rawArgs.includes("-");
 // `ls --json`, `resume --list --json` and `user list --json` print a list (on failure: {error}), not a report.
 const listJson = flagArgs.includes("--json") && (rawArgs[0] === "ls" || (rawArgs[0] === "resume" && flagArgs.includes("--list")) || (rawArgs[0] === "user" && rawArgs[1] === "list"));
-const reportsJson = ["get", "put", "sync"].includes(rawArgs[0] ?? "") || (rawArgs[0] === "resume" && !flagArgs.includes("--list"));
-const jsonReport = reportsJson && flagArgs.includes("--json") && !stdoutCarriesFile;
-/** get, put, sync and resume (but `resume --list`) write standard output only through writeStdout (client/report.ts). */
-const stdoutOnlyThroughWriteStdout = ["get", "put", "sync"].includes(rawArgs[0] ?? "") || (rawArgs[0] === "resume" && !flagArgs.includes("--list"));
 const wantsBuiltin = rawArgs.length === 0 || rawArgs.some((a) => a === "--help" || a === "-h") ||
   (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v"));
 if (wantsBuiltin) {
@@ -214,7 +206,8 @@ if (wantsBuiltin) {
   // The commands that move files write standard output only through writeStdout (their report, a
   // dry run's plan; `get URL -` writes the file itself to the descriptor, StreamSink): they never
   // create process.stdout, ~18 ms of every start (a 1,000-file get -r took ~0.6 s of CPU).
-  else if (stdoutOnlyThroughWriteStdout) onStdoutError(stdoutFailed);
+  // Those that report write standard output only through writeStdout (client/report.ts).
+  else if (reportsJson) onStdoutError(stdoutFailed);
   else process.stdout.on("error", stdoutFailed);
   // A warning said from below a command that made no Notifier (the state directory's fallback under `resume --list`).
   const sayWarnings = async () => {
