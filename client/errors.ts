@@ -79,8 +79,11 @@ export class ClientError extends Error {
 export class RestUnsupported extends ClientError {
   // Named "ClientError" as every expected failure is (the CLI prints those as one line, by name, so
   // it need not load this module): as "RestUnsupported" it reached the user with a stack trace.
-  constructor(r: FtpReply) {
-    super(`the server does not support REST (${describe(r)})`, { code: r.code });
+  // A string: REST answered 350 and not honoured (the data came from byte 0 all the same), which a
+  // segmented download finds out by its last range running past the file's end.
+  constructor(r: FtpReply | string) {
+    if (typeof r === "string") super(r);
+    else super(`the server does not support REST (${describe(r)})`, { code: r.code });
   }
 }
 

@@ -14,8 +14,22 @@ import { DEFAULT_STALL_MS, finalReply, localWriteError, stalledMessage, Transfer
 const SEGMENT_REPLY_MS = 5000;
 
 /**
+ * How long the range that ends at the file's end, all in, waits for the server to close its data
+ * connection (as one that honoured REST does) or to send on past the file's end (as one that ignored
+ * REST and began at byte 0 does), before it closes it itself.
+ */
+const FILE_END_GRACE_MS = 1000;
+
+/** What a range brought: its bytes, and whether the server sent on past the file's end (`toEnd` only). */
+export interface RangeResult {
+  moved: number;
+  beyond: boolean;
+}
+
+/**
  * RETR bytes [start, end) of `path` into `fd` at the same positions (one segment of a segmented
- * download). Returns the bytes written. When `end` is before the end of the file the data connection
+ * download). Returns the bytes written, and for the range that ends at the file's end (`toEnd`)
+ * whether more came after it. When `end` is before the end of the file the data connection
  * is dropped once the range is in, and the server's answer to that (426, or 226) awaited, so the
  * session stays in step for the caller to reuse or QUIT; without an answer in time it is dropped
  * (`client.control.isClosed`).
@@ -26,16 +40,26 @@ export async function downloadRange(
   fd: number,
   start: number,
   end: number,
-  opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket; file?: string },
-): Promise<number> {
+  opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket; file?: string; toEnd?: boolean },
+): Promise<RangeResult> {
   const t = await client.transfer("RETR", path, { rest: start, restAtZero: true });
   const throttle = new Throttle(opts.limiter, t.conn);
   let pos = start;
   let writeError: Error | null = null;
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
   const stall = watchStall(t.conn, stallMs, () => throttle.lastActive());
+  let beyond = false;
+  let ending: ReturnType<typeof setTimeout> | undefined;
   t.conn.onData((chunk) => {
-    if (writeError || pos >= end) return;
+    if (writeError || beyond) return;
+    if (pos >= end) {
+      // Only the last range reads on at its end: this is a byte past the file's end.
+      if (opts.toEnd) {
+        beyond = true;
+        t.conn.destroy();
+      }
+      return;
+    }
     const take = Math.min(chunk.length, end - pos);
     try {
       let off = 0;
@@ -49,11 +73,16 @@ export async function downloadRange(
     opts.onBytes?.(take);
     if (pos >= end) {
       opts.limiter?.take(take); // counted: the debt is waited out before returning
+      // A server that answered REST with 350 and sent from byte 0 anyway fills every range with the
+      // file's head: only the last range can tell, by what comes after the file's last byte.
+      if (opts.toEnd && take === chunk.length) return void (ending = setTimeout(() => t.conn.destroy(), Math.min(stallMs || FILE_END_GRACE_MS, FILE_END_GRACE_MS)));
+      if (opts.toEnd) beyond = true;
       return void t.conn.destroy(); // our range is in: the rest belongs to other segments
     }
     throttle.after(take);
   });
   await t.conn.closed;
+  clearTimeout(ending);
   stall.stop();
   const moved = pos - start;
   if (writeError) throw localWriteError("write", opts.file ?? "the local file", writeError);
@@ -68,7 +97,7 @@ export async function downloadRange(
     // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
     if (!(await answer().then((r) => r !== null, () => false))) client.destroy();
     await payDebt(opts.limiter);
-    return moved;
+    return { moved, beyond };
   }
   if (stall.stalled) throw new TransferInterrupted(stalledMessage(stallMs, moved), moved);
   // Ended short: retried whatever the reply says. pyftpdlib, having lost the data connection, answers

@@ -152,6 +152,8 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     const refusals: Error[] = [];
     /** Workers in a ranged RETR right now. */
     let downloading = 0;
+    /** The last range brought bytes past the file's end (REST ignored, or the file grew), from this byte. */
+    let beyondFrom: number | null = null;
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
@@ -187,17 +189,19 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
         }
         downloading++;
         try {
-          const n = await downloadRange(s.client, job.remote, fd, seg.pos, seg.end, {
+          const from = seg.pos;
+          const r = await downloadRange(s.client, job.remote, fd, seg.pos, seg.end, {
             stallMs: ctx.opts.stallMs,
             limiter,
             file: job.part,
+            toEnd: seg.end === size,
             onBytes: (b) => {
               seg.pos += b;
               moved += b;
               progress.update(moved);
             },
           });
-          void n;
+          if (r.beyond) beyondFrom = from;
           // In step after its RETR's reply (downloadRange), the session takes the next segment;
           // without that reply it was dropped.
           if (s.client.control.isClosed) s = null;
@@ -253,6 +257,20 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     if (!verdictClient) {
       verdictClient = await open();
       sessions.push(verdictClient);
+    }
+    // More than the file has after the last range's REST, and the file the same size: the server
+    // sent from byte 0 whatever REST said, and every range but the first holds the file's head (a
+    // server without HASH had it pass as "size verified"). It comes over one stream instead. A file
+    // that grew is left to the verdict, which tells a changed file.
+    if (beyondFrom !== null) {
+      const now = await remoteState(verdictClient.client, job.remote).catch(() => null);
+      if (now && !now.missing && now.size === size) {
+        if (first.client.control.isClosed) {
+          first.client = verdictClient.client; // the job's session goes on over the connection that is still up
+          sessions.splice(sessions.indexOf(verdictClient), 1);
+        }
+        throw new RestUnsupported(`the server ignores REST (after REST ${beyondFrom} it sent more than the file's ${size - beyondFrom} bytes from there)`);
+      }
     }
     // Verified as one file: every byte read back and hashed (from the page cache), compared with HASH.
     const digestAlgo = localDigest(verdictClient.client, ctx);

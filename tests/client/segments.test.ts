@@ -6,7 +6,7 @@ import { planSegments } from "../../client/segmented.ts";
 import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { chownTo, proftpdBinary, proftpdSpeaksFrench, startProftpd } from "../helpers/system-ftpd.ts";
 import { startFakeServer } from "./fake-server.ts";
-import { startScriptedServer } from "./scripted-server.ts";
+import { sendsFile, startScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(120_000);
 
@@ -84,6 +84,20 @@ describe("--segments", () => {
     await waitFor(() => fake.lateRetrReplies.delivered + fake.lateRetrReplies.lost === 3, 5000, "the three RETR replies");
     expect(fake.lateRetrReplies).toEqual({ delivered: 3, lost: 0 });
     expect(fake.commands.filter((c) => c === "QUIT")).toHaveLength(3);
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
+  });
+
+  test("a server that answers REST with 350 and sends from byte 0 anyway (no HASH): found by the last range, the file comes over one stream, byte-identical", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(65_536)));
+    const big = Buffer.concat(Array.from({ length: 48 }, (_, i) => Buffer.concat([Buffer.from([i]), data.subarray(1)]))); // 3 MiB, no 1 MiB repeats
+    const srv = startScriptedServer({ feat: ["SIZE", "REST STREAM"], on: { SIZE: (c) => c.reply(213, String(big.length)), REST: (c) => c.reply(350, "Restarting"), RETR: sendsFile(big) } });
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/big.bin`, "--segments", "3", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+    // Before: exit 0, "size verified only", and bytes 1-3 MiB of the file were its first 2 MiB again.
+    expect(r.stderr).toContain("[warn] the server ignores REST (after REST 2097152 it sent more than the file's 1048576 bytes from there): downloading in one stream instead of 3 segments");
+    expect(r.code).toBe(0);
     expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
   });
 
