@@ -281,7 +281,16 @@ export async function retrieve(
         continue;
       }
       if (err instanceof TransferInterrupted) offset += err.moved;
-      if (err instanceof SentMoreThanReported && size !== null) await refuseIfGrown(session, client, path, size, ctx.note);
+      // More than the file has after REST, its size unchanged on a new session: the server answered
+      // REST with 350 and sent from byte 0 anyway (its bytes went past the file's end). Each resume
+      // failed so ("is the file still growing?", exit 7): it starts over instead, as without REST.
+      if (err instanceof SentMoreThanReported && size !== null && (await refuseIfGrown(session, client, path, size, ctx.note)) && offset > 0 && hooks.startOver) {
+        resumeLine.set(null);
+        ctx.note.warn(`the server ignores REST (after REST ${offset} it sent more than the file's ${size - offset} bytes from there): downloading ${path} again from byte 0`);
+        sink = hooks.startOver();
+        offset = 0;
+        continue;
+      }
       attempt++;
       const retrying = attempt <= ctx.opts.retries && (await worthRetrying(client, err));
       hooks.atDrop?.(offset, retrying);
@@ -307,11 +316,12 @@ async function refuseIfResized(client: FtpClient, path: string, size: number): P
 /**
  * More bytes than SIZE reported came, and the session is gone (the transfer quit it): a new one asks
  * the size again. Grown: the file changed (vsftpd sends a file appended to as it grows). Else, or when
- * no new session opens, it stays the server's protocol error.
+ * no new session opens (false), it stays the server's protocol error.
  */
-async function refuseIfGrown(session: Session, failed: FtpClient, path: string, size: number, note: { warn(msg: string): void }): Promise<void> {
-  if (!(await session.reconnect(0, note, failed).then(() => true, () => false))) return;
+async function refuseIfGrown(session: Session, failed: FtpClient, path: string, size: number, note: { warn(msg: string): void }): Promise<boolean> {
+  if (!(await session.reconnect(0, note, failed).then(() => true, () => false))) return false;
   await refuseIfResized(session.client, path, size);
+  return true;
 }
 
 let umaskRead: number | undefined;

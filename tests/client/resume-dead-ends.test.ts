@@ -1,13 +1,15 @@
-// A server without REST (500, 502 or 504: unknown, not implemented, not for that parameter) must not
-// dead-end the client: --segments falls back to one stream, a resumed or retried download starts
-// over, an upload with neither REST nor APPE is sent whole. And a resumed download whose remote file
-// is gone is forgotten once, its part file kept.
+// A server without REST (500, 502 or 504: unknown, not implemented, not for that parameter), or one
+// that answers it 350 and sends from byte 0 anyway, must not dead-end the client: --segments falls
+// back to one stream, a resumed or retried download starts over, an upload with neither REST nor
+// APPE is sent whole. And a resumed download whose remote file is gone is forgotten once, its part
+// file kept.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { digest, randomFile, removeDir, runFtpkit, spawnFtpkit, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
+import { startScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -82,6 +84,38 @@ describe("a download that cannot continue at a byte starts over", () => {
     expect(r.stderr).toContain("downloading /f.bin again from byte 0 instead of continuing at byte 100000");
     expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
     expect(fake.retrBytes).toEqual([100_000, data.length]);
+  });
+});
+
+describe("a server that answers REST with 350 and sends from byte 0 anyway", () => {
+  test("a download cut short is retried from byte 0 in the same run, one line saying why, byte-identical", async () => {
+    const data = randomBytes(300_000);
+    let retrs = 0;
+    const srv = startScriptedServer({
+      feat: ["SIZE", "REST STREAM"],
+      on: {
+        SIZE: (c) => c.reply(213, String(data.length)),
+        REST: (c) => c.reply(350, "Restarting"),
+        RETR: async (c) => {
+          const d = await c.data();
+          c.reply(150, "Opening data connection");
+          // The first: 100,000 bytes and an end the client sees as cut short; then the whole file each time.
+          await d.send(retrs++ === 0 ? data.subarray(0, 100_000) : data);
+          d.end();
+          c.reply(retrs === 1 ? 426 : 226, retrs === 1 ? "Connection closed; transfer aborted" : "Transfer complete");
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/f.bin`, "--retries", "2"], { cwd: t.work });
+      // Before: exit 7, "the server sent more than the 200000 bytes it reported for /f.bin (is the file still growing?)".
+      expect(r.stderr).toContain("[warn] the server ignores REST (after REST 100000 it sent more than the file's 200000 bytes from there): downloading /f.bin again from byte 0");
+      expect(r.code).toBe(0);
+      expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
+      expect(srv.commands.filter((c) => /^(REST|RETR)/.test(c))).toEqual(["RETR /f.bin", "REST 100000", "RETR /f.bin", "RETR /f.bin"]);
+    } finally {
+      srv.stop();
+    }
   });
 });
 
