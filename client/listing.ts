@@ -17,6 +17,12 @@ export const MAX_LISTING_BYTES = 256 * 1024 * 1024;
  * shortest lines a server can send would have been 11 million entries and ~4 GB.
  */
 export const MAX_LISTING_ENTRIES = 2_000_000;
+/**
+ * Most bytes one line of a listing may have (as a reply line, ReplyParser.MAX_BUFFER): a name is at
+ * most a few hundred bytes. A line that never ended was held up to MAX_LISTING_BYTES, then joined
+ * and decoded: ~730 MB of memory for one listing, 2.2 GB for a tree job's four.
+ */
+export const MAX_LISTING_LINE = 1 << 20;
 
 /**
  * Lines the listings of one tree walk may bring in all, counted as they arrive over every listing
@@ -76,14 +82,18 @@ async function readCounted<R>(client: FtpClient, t: DataTransfer, what: string, 
   let total = 0;
   let lines = 0;
   let stop = false;
+  let longLine = false;
   t.conn.onData((c) => {
     total += c.length;
     let n = 0;
     for (let at = c.indexOf(10); at >= 0; at = c.indexOf(10, at + 1)) n++;
     lines += n;
     stop ||= spent(n, c.length) || total > MAX_LISTING_BYTES || lines > MAX_LISTING_ENTRIES;
+    if (!stop) {
+      split.push(c);
+      stop = longLine = split.unended > MAX_LISTING_LINE;
+    }
     if (stop) t.conn.destroy();
-    else split.push(c);
   });
   const stall = watchStall(t.conn, stallMs);
   // Never silent is not enough: a server sending a line every few seconds held a tree job for ever.
@@ -96,6 +106,7 @@ async function readCounted<R>(client: FtpClient, t: DataTransfer, what: string, 
   if (spent(0, 0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
   if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
   if (late) throw new ClientError(`the listing of ${what} did not end in ${deadlineMs / 1000} s (ten times --stall-timeout; ${total} bytes came): a server that lists this slowly needs a larger --stall-timeout`, { kind: "network" });
+  if (longLine) throw new ClientError(`the listing of ${what} has a line longer than ${MAX_LISTING_LINE / 1024 / 1024} MiB (no line end); gave up on it`);
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
   }

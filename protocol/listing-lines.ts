@@ -34,6 +34,11 @@ export class ListingLines {
 
   constructor(private readonly onLine: (line: string) => void) {}
 
+  /** Bytes of the line begun and not yet ended (a caller caps it: one line without end is no listing). */
+  get unended(): number {
+    return this.openBytes;
+  }
+
   /** The next bytes of the listing. */
   push(chunk: Uint8Array): void {
     let from = 0;

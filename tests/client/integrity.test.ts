@@ -681,6 +681,28 @@ describe("a server that lists without end", () => {
     expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
   });
 
+  test("ls gives up on a listing line past 1 MiB without end, with one clear line, having read a few MiB at most", async () => {
+    let sent = 0;
+    const srv = startScriptedServer({
+      on: {
+        LIST: async (c) => {
+          const d = await c.data();
+          c.reply(150, "Here comes the listing");
+          const chunk = Buffer.alloc(1 << 20, 0x61); // no line end, ever
+          while (sent < 300 << 20 && (await d.send(chunk))) sent += chunk.length;
+        },
+      },
+    });
+    try {
+      const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${srv.port}/`, "--retries", "0"], { cwd: work, timeoutMs: 60_000 });
+      // Before: the line was held until the 256 MiB limit ("is larger than 256 MiB"), ~730 MB of memory.
+      expectOneErrorLine(r, "the listing of / has a line longer than 1 MiB (no line end); gave up on it", 1);
+      expect(sent).toBeLessThan(32 << 20); // what was sent into the socket buffers before the client closed
+    } finally {
+      srv.stop();
+    }
+  });
+
   test("ls gives up past 2,000,000 listed entries with one clear line (short lines would have taken ~4 GB parsed)", async () => {
     fake = startFakeServer({ feat: ["SIZE"], endlessListing: true, endlessName: "a" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: work, timeoutMs: 60_000 });
