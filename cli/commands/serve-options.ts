@@ -113,7 +113,7 @@ export const serveArgs = {
   "tls-key": { type: "string", description: "PEM private key for --tls-cert", valueHint: "FILE" },
   "implicit-tls-port": { type: "string", description: "Also accept implicit TLS (ftps://) on this port", valueHint: "N" },
   "require-tls": { type: "boolean", description: "Refuse logins and data transfers that are not encrypted" },
-  "s3-endpoint": { type: "string", description: "S3 endpoint for s3:// homes and mounts (default: S3_ENDPOINT or AWS_ENDPOINT_URL)", valueHint: "URL" },
+  "s3-endpoint": { type: "string", description: "S3 endpoint for s3:// homes and mounts (default: S3_ENDPOINT, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, the first set)", valueHint: "URL" },
   "s3-stale-uploads": { type: "string", description: "Abort multipart uploads under S3 places begun, and last given a part, this many hours ago (default 24)", valueHint: "HOURS" },
   "tls-session-reuse": { type: "string", description: "PROT P data connections: required or preferred (default) TLS session reuse", valueHint: "required|preferred" },
   "tls-upload-eof": {

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, FTPKIT, REPO } from "../helpers/peers.ts";
 import { EXIT_STATUS } from "../../client/errors.ts";
+import { s3SettingsFromEnv } from "../../server/storage/s3-request.ts";
 
 /** The CLI with stdout and stderr piped and the environment a shell gives it: no NO_COLOR. */
 async function ftpkit(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -61,6 +62,16 @@ describe("--help says what the exit status means", () => {
 });
 
 describe("--help names what a value may be", () => {
+  // Each variable the server takes the S3 endpoint from, in its order, as the README's S3 section says.
+  test("ftpkit serve --help: every variable --s3-endpoint defaults to", async () => {
+    const names = ["S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"];
+    for (const name of names) expect(s3SettingsFromEnv({ [name]: "http://s3.test" }).endpoint).toBe("http://s3.test");
+    const r = await ftpkit(["serve", "--help"]);
+    const line = r.stdout.split("\n").find((l) => l.includes("--s3-endpoint="))!;
+    expect(line).toContain(`(default: ${names.slice(0, -1).join(", ")} or ${names.at(-1)}, the first set)`);
+  });
+
+
   // "unlimited" is taken (and the refusal of -1 suggests it), as the README's user quota line says.
   test.each(["add", "quota"])("ftpkit user %s --help: every spelling of no quota limit", async (command) => {
     const r = await ftpkit(["user", command, "--help"]);
