@@ -118,6 +118,11 @@ async function readCounted<R>(client: FtpClient, t: DataTransfer, what: string, 
   // A reset is no end of the listing, even with a 226 after it (a middlebox's RST, a worker that
   // crashed while its parent answers): taken as whole, a sync --delete removed what it left out.
   if (t.conn.error) throw new ClientError(`the listing of ${what} was cut short: the data connection failed after ${total} bytes (${t.conn.error.message})`, { retryable: true, kind: "network" });
+  // Under PROT P nothing but the server's close_notify says a listing came whole: a bare FIN, which
+  // someone on the path can forge, cuts it at a line's end unseen (a sync --delete then removes the rest).
+  if (t.conn.closeNotify === false) {
+    throw new ClientError(`the listing of ${what} was cut short: the data connection ended after ${total} bytes without TLS close_notify`, { retryable: true, kind: "network" });
+  }
   // vsftpd ends the listing of a directory it cannot read with a success and nothing in it: taken
   // as empty, a sync --delete removed everything the destination had there.
   if (/failed to open directory/i.test(r.lines.join(" "))) throw new ClientError(`the listing of ${what}: ${describe(r)}`, { code: 550 });

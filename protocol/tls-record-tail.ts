@@ -7,8 +7,10 @@
 const HEADER = 5;
 const ALERT = 21;
 const APPLICATION_DATA = 23;
-/** TLS 1.3 close_notify: 2 alert bytes + 1 inner content type + a 16-byte AEAD tag (AES-GCM, ChaCha20-Poly1305). */
-const TLS13_ALERT_RECORD = 2 + 1 + 16;
+/** A TLS 1.3 record's bytes beyond its plaintext and padding: 1 inner content type + a 16-byte AEAD tag (AES-GCM, ChaCha20-Poly1305). */
+const TLS13_OVERHEAD = 1 + 16;
+/** TLS 1.3 close_notify: 2 alert bytes + the overhead. */
+const TLS13_ALERT_RECORD = 2 + TLS13_OVERHEAD;
 /**
  * Java's JSSE (11 and later) pads every TLS 1.3 record with 16 zero bytes (OutputRecord's
  * T13PaddingHolder), so its close_notify is 35 bytes: measured from Apache Commons Net's FTPSClient
@@ -25,15 +27,27 @@ export class RecordTail {
   last: { type: number; length: number } | null = null;
   /** Bytes that were not TLS framing (then nothing can be told). */
   broken = false;
+  /**
+   * TLS 1.3 application-data records completed by the latest chunk pushed, the plaintext they hold
+   * at most (each: its length less the tag and inner type), and what the TLS layer delivered since (`plain`).
+   */
+  private chunkRecords = 0;
+  private chunkRoom = 0;
+  private plainSinceChunk = 0;
+  /** `plain` was called: the user feeds the plaintext count (the server's uploads), so it can be read. */
+  private countsPlain = false;
 
   push(chunk: Uint8Array): void {
+    this.chunkRecords = 0;
+    this.chunkRoom = 0;
+    this.plainSinceChunk = 0;
     let i = 0;
     while (i < chunk.length && !this.broken) {
       if (this.bodyLeft > 0) {
         const take = Math.min(this.bodyLeft, chunk.length - i);
         this.bodyLeft -= take;
         i += take;
-        if (this.bodyLeft === 0) this.last = { ...this.current };
+        if (this.bodyLeft === 0) this.completed();
         continue;
       }
       this.header[this.headerFill++] = chunk[i++]!;
@@ -47,8 +61,21 @@ export class RecordTail {
       }
       this.current = { type, length };
       this.bodyLeft = length;
-      if (length === 0) this.last = { ...this.current };
+      if (length === 0) this.completed();
     }
+  }
+
+  private completed(): void {
+    this.last = { ...this.current };
+    if (this.current.type !== APPLICATION_DATA) return;
+    this.chunkRecords++;
+    this.chunkRoom += this.current.length - TLS13_OVERHEAD;
+  }
+
+  /** The TLS layer delivered `n` bytes of plaintext (it decrypts a chunk's records right after the chunk is pushed). */
+  plain(n: number): void {
+    this.countsPlain = true;
+    this.plainSinceChunk += n;
   }
 
   /**
@@ -62,6 +89,15 @@ export class RecordTail {
     // Nothing seen, or not TLS framing: nothing can be told, and the FIN is taken as before.
     if (this.broken || !this.last) return true;
     const { type, length } = this.last;
-    return type === ALERT || (type === APPLICATION_DATA && (length === TLS13_ALERT_RECORD || length === TLS13_ALERT_RECORD + JSSE_TLS13_PADDING));
+    if (type === ALERT) return true;
+    if (type !== APPLICATION_DATA || (length !== TLS13_ALERT_RECORD && length !== TLS13_ALERT_RECORD + JSSE_TLS13_PADDING)) return false;
+    // A data record of that size (2 bytes; 18 unpadded in 35), as a client streaming from a pipe
+    // sends, then a FIN cut on the path, looked like an alert: an upload cut after it got 226. The
+    // TLS layer decrypts a chunk's records right after the chunk is pushed (measured), so the
+    // plaintext it delivered since tells: every record of the chunk holds its room less 0 or 16
+    // bytes of padding (Java), except an alert (nothing) or a data record of that size (2 bytes).
+    if (!this.countsPlain || this.chunkRecords === 0) return true;
+    const others = this.chunkRoom - (length - TLS13_OVERHEAD);
+    return (((this.plainSinceChunk - others) % 16) + 16) % 16 !== 2;
   }
 }

@@ -116,6 +116,8 @@ export interface TransferSpec {
   held?: Disposable | null;
 }
 
+const PROT_CHANGED = "Can't open data connection: it was opened before PROT changed; open a new one";
+
 /** Check, before anything is opened, that a transfer could start at all. */
 export function requireDataEndpoint(session: Session): void {
   if (!session.dataEndpoint) throw new FtpError(425, "Use PORT, PASV or EPSV first");
@@ -153,6 +155,9 @@ export function startTransfer(
       resources.defer(() => endpoint.close());
       const conn = await t.until(endpoint.connect());
       t.conn = conn;
+      // PROT in force now decides (RFC 4217 §9; vsftpd accepts the data connection here): one the
+      // client opened before PROT changed would carry PROT P data in clear, past --require-tls.
+      if (conn.rawBytes === session.tls.protP) throw new FtpError(425, PROT_CHANGED);
       if (!spec.upload) conn.discardInbound();
       // After a clean finish this is a no-op; on every other exit it cuts the connection.
       resources.defer(() => conn.abort());

@@ -61,6 +61,7 @@ export class TlsDataConnection extends DataConnection {
   override handleEof(): void {}
 
   tlsData(chunk: Buffer): void {
+    this.tail.plain(chunk.length);
     super.handleData(chunk);
   }
 

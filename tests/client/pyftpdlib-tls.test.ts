@@ -182,6 +182,21 @@ describe("a PROT P download that ends without TLS close_notify (a bare TCP FIN, 
     });
   });
 
+  test("a listing ended so (no size or digest can check one) fails as cut short under ls and get -r, not taken as whole", async () => {
+    await withServer({ cutDataTls: 1_000_000, noSize: true }, async (p) => {
+      mkdirSync(join(p.root, "tree"));
+      for (const name of ["a.txt", "b.txt"]) randomFile(join(p.root, "tree", name), 10);
+      const ls = await runFtpkit(["ls", ...TLS, "--retries", "0", p.url("/tree/")], { cwd: work });
+      // Before: exit 0 with the listing as it came.
+      expect(ls.code).toBe(4);
+      expect(lines(ls.stderr)).toEqual([expect.stringContaining("the listing of /tree was cut short: the data connection ended after")]);
+      expect(ls.stderr).toContain("without TLS close_notify");
+      const tree = await runFtpkit(["get", "-r", ...TLS, "--retries", "0", p.url("/tree"), join(work, "cut-tree")], { cwd: work });
+      expect(tree.code).toBe(4);
+      expect(tree.stderr).toContain("without TLS close_notify");
+    });
+  });
+
   test("with SIZE, the size decides as before: a whole file ended by a bare FIN is accepted, a cut one is 'ended early'", async () => {
     await withServer({ cutDataTls: 300_000, noSize: false }, async (p) => {
       const data = randomFile(join(p.root, "sized.bin"), 300_000);

@@ -1,12 +1,13 @@
 // FTPS reply codes (RFC 4217) and TLS policy: FEAT, AUTH/PBSZ/PROT/CCC ordering, --require-tls, per-user require_tls.
 import { afterEach, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { Wire } from "../helpers/wire.ts";
 import type { UserSpec } from "../helpers/users.ts";
 import { TLS_REFUSALS, type FtpsOptions } from "../../server/tls/ftps.ts";
 import { ftplib, tempDir, tlsOptions } from "./helpers.ts";
+import { waitFor } from "../helpers/peers.ts";
 
 let srv: TestServer | null = null;
 let work: string | null = null;
@@ -101,6 +102,65 @@ describe("--require-tls", () => {
     expect(secured.map((x) => x.ok)).toEqual([true, true, false, true]);
   });
 });
+
+/**
+ * Logs in over TLS (alice), PBSZ 0, PASV, opens the data connection while PROT is still C, prints
+ * "connected" and waits for a line on stdin; then PROT P and RETR hello.txt, and prints what came.
+ */
+const EARLY_DATA_SCRIPT = `
+import ftplib, json, re, socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+f = ftplib.FTP_TLS(context=ctx, timeout=10); f.connect("127.0.0.1", int(sys.argv[1])); f.login("alice", "alice-pw")
+f.sendcmd("PBSZ 0")
+h = re.search(r"\\((\\d+),(\\d+),(\\d+),(\\d+),(\\d+),(\\d+)\\)", f.sendcmd("PASV")).groups()
+d = socket.create_connection(("127.0.0.1", int(h[4]) * 256 + int(h[5])), timeout=10)
+print("connected", flush=True); sys.stdin.readline()
+prot = f.sendcmd("PROT P"); f.putcmd("RETR hello.txt"); first = f.getline()
+got = b""
+while True:
+    try: c = d.recv(65536)
+    except OSError: break
+    if not c: break
+    got += c
+try: final = f.getresp()
+except ftplib.all_errors as e: final = str(e)
+print(json.dumps({"prot": prot, "first": first, "final": final, "clear": got.decode("latin1")}), flush=True)
+`;
+
+test("a data connection opened before PROT P is not used for a PROT P transfer: 425, no byte of the file in clear", async () => {
+  const s = await start({ requireTls: true });
+  writeFileSync(join(work!, "early.py"), EARLY_DATA_SCRIPT);
+  const proc = Bun.spawn(["python3", join(work!, "early.py"), String(s.port)], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const killer = setTimeout(() => proc.kill(9), 20_000);
+  try {
+    const reader = proc.stdout.getReader();
+    let out = "";
+    const readLine = async () => {
+      while (!out.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`python3 ended: ${out}`);
+        out += new TextDecoder().decode(value);
+      }
+      const line = out.slice(0, out.indexOf("\n"));
+      out = out.slice(out.indexOf("\n") + 1);
+      return line;
+    };
+    expect(await readLine()).toBe("connected");
+    // The server has accepted it (as plain: PROT was C) before PROT P is sent.
+    const accepted = () => [...s.server.context.sessions].some((x) => (x.dataEndpoint as unknown as { accepted?: unknown } | null)?.accepted);
+    await waitFor(accepted, 10_000, "the early data connection accepted");
+    proc.stdin.write("go\n");
+    await proc.stdin.flush();
+    const r = JSON.parse(await readLine()) as { prot: string; first: string; final: string; clear: string };
+    expect(r.prot).toMatch(/^200/);
+    expect(r.final).toMatch(/^425 .*before PROT changed/);
+    expect(r.clear).toBe("");
+  } finally {
+    clearTimeout(killer);
+    proc.kill(9);
+    await proc.exited;
+  }
+}, 25_000);
 
 describe("per-user require_tls", () => {
   const users = (root: string): UserSpec[] => [

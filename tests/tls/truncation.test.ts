@@ -28,6 +28,8 @@ f = ftplib.FTP_TLS(context=ctx, timeout=10); f.connect("127.0.0.1", port); f.log
 f.voidcmd("TYPE I")
 conn = f.transfercmd("STOR " + name)
 conn.sendall(open(local, "rb").read())
+if ending == "fin2":
+    conn.sendall(b"ab")  # its own TLS record: 2 bytes, the size of a TLS 1.3 close_notify record
 if ending == "notify":
     conn.unwrap().close()
 else:
@@ -41,7 +43,7 @@ except ftplib.all_errors as e: reply = str(e)
 print(json.dumps({"reply": reply, "after": f.sendcmd("NOOP")}))
 `;
 
-async function upload(name: string, bytes: Buffer, ending: "notify" | "fin", version: "1.2" | "1.3") {
+async function upload(name: string, bytes: Buffer, ending: "notify" | "fin" | "fin2", version: "1.2" | "1.3") {
   work ??= tempDir();
   writeFileSync(join(work, "up.bin"), bytes);
   writeFileSync(join(work, "stor.py"), SCRIPT);
@@ -75,6 +77,16 @@ describe("PROT P upload endings", () => {
   }
 });
 
+test("TLS 1.3: an upload cut by a bare TCP FIN right after a 2-byte record (a close_notify's size) gets 426 and does not replace the old file", async () => {
+  srv = await startTestServer({ options: { tls: tlsOptions() } });
+  const target = join(srv.home("alice"), "report.bin");
+  const old = randomBytes(5000);
+  writeFileSync(target, old);
+  const out = await upload("report.bin", randomBytes(300_000), "fin2", "1.3");
+  expect(out.reply).toMatch(/^426 .*close_notify/);
+  expect(readFileSync(target).equals(old)).toBe(true);
+}, 25_000);
+
 describe("--tls-upload-eof lenient (vsftpd's default, for clients that never send close_notify)", () => {
   test("an upload ended by a bare TCP FIN is taken as complete (226, the bytes stored)", async () => {
     srv = await startTestServer({ options: { tls: tlsOptions({ uploadEof: "lenient" }) } });
@@ -100,6 +112,26 @@ describe("RecordTail (TLS framing of what the client sent)", () => {
     ["cut inside a header", Buffer.concat([data, record(23, 19)]).subarray(0, data.length + 3), false],
     ["not TLS framing: nothing can be told, the FIN stands", Buffer.from("hello world\r\n"), true],
   ];
+  // The server counts the plaintext the TLS layer delivers after each chunk (plain): a 19-byte
+  // record that gave 2 bytes was data, one that gave nothing an alert.
+  const counted: Array<[string, Buffer[], number[], boolean]> = [
+    ["plaintext counted: data then close_notify in one chunk", [Buffer.concat([record(23, 5017), record(23, 19)])], [5000], true],
+    ["plaintext counted: data then a 2-byte record in one chunk, then a FIN", [Buffer.concat([record(23, 5017), record(23, 19)])], [5002], false],
+    ["plaintext counted: a 2-byte record alone in the last chunk, then a FIN", [record(23, 5017), record(23, 19)], [5000, 2], false],
+    ["plaintext counted: close_notify alone in the last chunk", [record(23, 5017), record(23, 19)], [5000, 0], true],
+    ["plaintext counted, Java: padded data, user_canceled and close_notify in one chunk", [Buffer.concat([record(23, 5033), record(23, 35), record(23, 35)])], [5000], true],
+    ["plaintext counted, Java: padded data then a padded 2-byte record, then a FIN", [Buffer.concat([record(23, 5033), record(23, 35)])], [5002], false],
+  ];
+  for (const [what, chunks, plain, alert] of counted) {
+    test(what, () => {
+      const tail = new RecordTail();
+      chunks.forEach((c, i) => {
+        tail.push(c);
+        if (plain[i]) tail.plain(plain[i]!);
+      });
+      expect(tail.endedWithAlert).toBe(alert);
+    });
+  }
   for (const [what, bytes, alert] of cases) {
     test(what, () => {
       for (const step of [1, 7, 4096, bytes.length]) {
