@@ -17,6 +17,8 @@ const SHARED_NAMES_MIN = 1000;
 const sharedNames = new Map<string, WeakRef<string[]>>();
 /** Entries kept (a dead one is pruned when a list is added). */
 const SHARED_NAMES_MAX = 64;
+/** Name lists being read now, by directory version: a listing of the same version waits for the one read. */
+const readingNames = new Map<string, Promise<string[]>>();
 
 /**
  * The names of the directory open as `fd`, sorted. Big ones are shared by every listing of the same
@@ -28,7 +30,18 @@ export async function sortedNames(fd: number): Promise<string[]> {
   const version = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
   const hit = sharedNames.get(version)?.deref();
   if (hit) return hit;
-  const names = (await fsp.readdir(fdPath(fd))).sort();
+  // Listings that start while the first one still reads wait for its list: each read its own before
+  // (fifty LISTs of a 100,000-entry directory sent at once held fifty lists, ~1 GB).
+  const pending = readingNames.get(version);
+  if (pending) return pending;
+  const reading = fsp.readdir(fdPath(fd)).then((names) => names.sort());
+  readingNames.set(version, reading);
+  let names: string[];
+  try {
+    names = await reading;
+  } finally {
+    readingNames.delete(version);
+  }
   if (names.length >= SHARED_NAMES_MIN) {
     for (const [key, ref] of sharedNames) if (ref.deref() === undefined) sharedNames.delete(key);
     if (sharedNames.size >= SHARED_NAMES_MAX) sharedNames.delete(sharedNames.keys().next().value!);
