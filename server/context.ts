@@ -11,6 +11,7 @@ import type { DataConnection, DataSocketState } from "./data/connection.ts";
 import type { CommandSpec } from "./commands/types.ts";
 import type { ServerEvents } from "./ops/events.ts";
 import type { Cidr } from "../protocol/cidr.ts";
+import type { NameListBudget } from "./storage/name-budget.ts";
 
 /** What the server hands each session: settings, users, shared ledgers and caches. */
 export interface LoginService {
@@ -56,6 +57,8 @@ export interface ServerContext {
    * deploy's swap) replaces its entry, whose closure would otherwise hold the old jail's descriptor.
    */
   tempDirsMade: Map<string, () => void>;
+  /** What the name lists of this server's listings hold at once, against options.maxListedNameBytes. */
+  nameLists: NameListBudget;
   /** FEAT lines (without the leading space), generated from the command table. */
   featureLines(session: Session): string[];
   /** Verb → row of the command table. */

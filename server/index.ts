@@ -15,6 +15,7 @@ import { LocalState } from "./state/local.ts";
 import { RedisState, type StoreClient } from "./state/redis.ts";
 import type { SharedState } from "./state/types.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
+import { NameListBudget } from "./storage/name-budget.ts";
 import { checkJailSupport, raiseDescriptorLimit } from "./storage/local-jail.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
 import { dataTlsRefusal, FtpsRuntime, loginTlsRefusal, type FtpsOptions } from "./tls/ftps.ts";
@@ -93,6 +94,7 @@ export class FtpServer {
       sessions: new Set(),
       shuttingDown: false,
       tempDirsMade: new Map(),
+      nameLists: new NameListBudget(options.maxListedNameBytes),
       startedAt: Date.now(),
       limitersFor(user) {
         const limiters: RateLimiter[] = [];

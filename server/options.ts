@@ -41,6 +41,12 @@ export interface ServerOptions {
    */
   maxSortedEntries: number;
   /**
+   * Estimated heap bytes the name lists of running listings (each directory's names, read whole to be
+   * sent sorted) may hold at once in this process; a list shared by listings of one unchanged
+   * directory counts once. A listing beyond gets 450 (one alone is always let through).
+   */
+  maxListedNameBytes: number;
+  /**
    * A transfer whose data connection moves no byte this long is aborted (426). vsftpd's
    * data_connection_timeout, 300 s: an upload fed by a pipe (`mysqldump | gzip | curl -T -`) can be
    * silent for minutes while its producer works.
@@ -86,6 +92,7 @@ export const DEFAULT_OPTIONS: ServerOptions = {
   hashBytesPerSec: 512 * 1024 * 1024,
   dataTimeoutMs: 30_000,
   maxSortedEntries: 1_000_000,
+  maxListedNameBytes: 256 * 1024 * 1024,
   stallTimeoutMs: 300_000,
   s3StaleUploadMs: STALE_UPLOAD_MS,
 };

@@ -9,7 +9,7 @@ import { StorageError } from "../storage/backend.ts";
 import { sendText } from "../data/transfer.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 import { TransferAborted } from "../data/connection.ts";
-import { listArgs, listDirectoryBatches, permFacts, type ListArgs } from "./shared.ts";
+import { heldBy, listArgs, listDirectoryBatches, permFacts, type FileBatches, type ListArgs } from "./shared.ts";
 import { requireDataEndpoint, startTransfer } from "../data/transfer-job.ts";
 import type { Session } from "../session.ts";
 import type { ServerContext } from "../context.ts";
@@ -24,7 +24,10 @@ export interface ListingTarget {
   vpath: string;
   batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>;
   prefix: string;
-  /** A sorted listing's share of the server's budget (sortedEntriesHeld): its owner gives it back once sent. */
+  /**
+   * What the listing holds until its owner gives it back once sent: the directory's name list
+   * (shared.ts FileBatches), or a sorted listing's share of the server's budget (sortedEntriesHeld).
+   */
   held?: Disposable;
 }
 
@@ -38,6 +41,8 @@ export async function listingTarget(session: Session, arg: string): Promise<List
   } catch (err) {
     share[Symbol.dispose]();
     throw err;
+  } finally {
+    t.held?.[Symbol.dispose](); // its names are read whole by now, or their reading failed
   }
 }
 
@@ -100,7 +105,8 @@ async function namedTarget(session: Session, given: string): Promise<ListingTarg
   }
   if (st) {
     const prefix = given === "" || given === "." ? "" : given.endsWith("/") ? given : `${given}/`;
-    return { vpath: r.vpath, batches: await listDirectoryBatches(session, r), prefix };
+    const batches = await listDirectoryBatches(session, r);
+    return { vpath: r.vpath, batches, prefix, held: heldBy(batches) };
   }
   // A wildcard: expanded over the listing of its directory, through the resolver like any path, batch
   // by batch as a directory streams, so every match is listed (vsftpd and ProFTPD list them all:
@@ -119,15 +125,20 @@ async function namedTarget(session: Session, given: string): Promise<ListingTarg
     }
     return out;
   };
-  const source = await listDirectoryBatches(session, dir);
+  const source: FileBatches = await listDirectoryBatches(session, dir);
   const it = (async function* () {
     for await (const batch of source) yield batch;
   })();
   let first: FileInfo[] = [];
-  while (first.length === 0) {
-    const next = await it.next();
-    if (next.done) throw new FtpError(550, "No files found");
-    first = await matching(next.value);
+  try {
+    while (first.length === 0) {
+      const next = await it.next();
+      if (next.done) throw new FtpError(550, "No files found");
+      first = await matching(next.value);
+    }
+  } catch (err) {
+    source[Symbol.dispose]?.();
+    throw err;
   }
   const batches = (async function* () {
     yield first;
@@ -136,7 +147,7 @@ async function namedTarget(session: Session, given: string): Promise<ListingTarg
       if (found.length) yield found;
     }
   })();
-  return { vpath: dir.vpath, batches, prefix: parentPrefix };
+  return { vpath: dir.vpath, batches, prefix: parentPrefix, held: heldBy(source) };
 }
 
 /**

@@ -3,7 +3,7 @@ import { requireDataEndpoint } from "../data/transfer-job.ts";
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatMlstFeature, formatMlsxLine } from "../../protocol/listing.ts";
-import { listDirectoryBatches, permFacts } from "./shared.ts";
+import { heldBy, listDirectoryBatches, permFacts } from "./shared.ts";
 import { sendListingBatches } from "./list.ts";
 
 export const mlsd: CommandSpec = {
@@ -20,6 +20,6 @@ export const mlsd: CommandSpec = {
     if (st.type !== "dir") throw new FtpError(501, "Not a directory");
     const batches = await listDirectoryBatches(ctx.session, r);
     const cdir = formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir", facts: ctx.session.mlstFacts });
-    sendListingBatches(ctx, [cdir], batches, (e) => formatMlsxLine(e, { facts: ctx.session.mlstFacts }), r.vpath);
+    sendListingBatches(ctx, [cdir], batches, (e) => formatMlsxLine(e, { facts: ctx.session.mlstFacts }), r.vpath, heldBy(batches));
   },
 };

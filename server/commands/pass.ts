@@ -60,6 +60,7 @@ export const pass: CommandSpec = {
         // Alone, the server removes the temp directories it made when it stops (if empty); shared, sibling processes use them.
         ownTempDir: server.state.kind === "local" ? (root, remove) => server.tempDirsMade.set(root, remove) : undefined,
         staleUploads: { ageMs: server.options.s3StaleUploadMs, log: (event, fields) => server.log.warn(event, fields) },
+        nameBudget: server.nameLists,
         log: (event, fields) => server.log.error(event, fields),
       });
       mounts = acquired.mounts;

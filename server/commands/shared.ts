@@ -1,7 +1,7 @@
 import type { FileInfo } from "../../protocol/listing.ts";
 import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
-import type { DirEntry } from "../storage/backend.ts";
+import type { DirEntry, Listing } from "../storage/backend.ts";
 import { StorageError } from "../storage/backend.ts";
 import { absentStandsEmpty, childMountNames, isReservedName, missingRoot, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
@@ -65,10 +65,10 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
  * merged into the names), come as one batch from listDirectory. Errors reading the directory are
  * thrown here, before any batch, so they can still be answered before the 150.
  */
-export async function listDirectoryBatches(session: Session, r: Resolved): Promise<AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>> {
+export async function listDirectoryBatches(session: Session, r: Resolved): Promise<FileBatches> {
   const storage = r.mount.storage;
   if (!storage.listBatches || childMountNames(session.mounts, r.vpath).length > 0) return [await listDirectory(session, r)];
-  let batches: AsyncIterable<DirEntry[]>;
+  let batches: Listing;
   try {
     batches = await storage.listBatches(r.key);
   } catch (err) {
@@ -79,9 +79,23 @@ export async function listDirectoryBatches(session: Session, r: Resolved): Promi
     throw err;
   }
   const perms = r.mount.perms;
-  return (async function* () {
-    for await (const batch of batches) yield toFileInfos(batch, perms);
-  })();
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const batch of batches) yield toFileInfos(batch, perms);
+    },
+    [Symbol.dispose]: () => batches[Symbol.dispose]?.(),
+  };
+}
+
+/**
+ * A listing's batches. What the storage holds for them (a directory's name list) is given back when
+ * they end or are abandoned, or by `[Symbol.dispose]` when they are never read: their owner calls it.
+ */
+export type FileBatches = (AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>) & { [Symbol.dispose]?(): void };
+
+/** What `batches` hold, as the Disposable their owner (a transfer, a STAT) ends. */
+export function heldBy(batches: FileBatches): Disposable {
+  return { [Symbol.dispose]: () => batches[Symbol.dispose]?.() };
 }
 
 /** What a LIST/NLST/STAT argument asks for: the path after ls-style options ("-la dir"), and the order. */

@@ -157,6 +157,13 @@ export type WriteMode = (
   | { kind: "offset"; offset: number } // REST+STOR: keep bytes before offset; the rest is cut at commit only
 ) & { perm?: number };
 
+/**
+ * A directory's entries in batches. What the listing holds (a local directory's name list) is given
+ * back when the batches end or are abandoned, or at `[Symbol.dispose]` for a listing never read (a
+ * transfer whose data connection never came): whichever comes first.
+ */
+export type Listing = AsyncIterable<DirEntry[]> & { [Symbol.dispose]?(): void };
+
 export interface Storage {
   /** Directories exist by what is under them (an object store): an empty root is not a missing one. */
   readonly implicitDirectories?: boolean;
@@ -166,7 +173,7 @@ export interface Storage {
    * Optional streaming form of `list` for big directories: the directory is read (and its errors
    * thrown) when the promise settles; the batches then come in name order (UTF-16 code units).
    */
-  listBatches?(key: string): Promise<AsyncIterable<DirEntry[]>>;
+  listBatches?(key: string): Promise<Listing>;
   openRead(key: string): Promise<ReadHandle>;
   /**
    * Start an upload. Nothing is created or truncated before this call. `signal` gives up an opening

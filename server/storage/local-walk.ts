@@ -17,6 +17,8 @@ const SHARED_NAMES_MIN = 1000;
 const sharedNames = new Map<string, WeakRef<string[]>>();
 /** Entries kept (a dead one is pruned when a list is added). */
 const SHARED_NAMES_MAX = 64;
+/** Name lists being read now, by directory version: a listing of the same version waits for the one read. */
+const readingNames = new Map<string, Promise<string[]>>();
 
 /**
  * The names of the directory open as `fd`, sorted. Big ones are shared by every listing of the same
@@ -28,7 +30,18 @@ export async function sortedNames(fd: number): Promise<string[]> {
   const version = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
   const hit = sharedNames.get(version)?.deref();
   if (hit) return hit;
-  const names = (await fsp.readdir(fdPath(fd))).sort();
+  // Listings that start while the first one still reads wait for its list: each read its own before
+  // (fifty LISTs of a 100,000-entry directory sent at once held fifty lists, ~1 GB).
+  const pending = readingNames.get(version);
+  if (pending) return pending;
+  const reading = fsp.readdir(fdPath(fd)).then((names) => names.sort());
+  readingNames.set(version, reading);
+  let names: string[];
+  try {
+    names = await reading;
+  } finally {
+    readingNames.delete(version);
+  }
   if (names.length >= SHARED_NAMES_MIN) {
     for (const [key, ref] of sharedNames) if (ref.deref() === undefined) sharedNames.delete(key);
     if (sharedNames.size >= SHARED_NAMES_MAX) sharedNames.delete(sharedNames.keys().next().value!);
@@ -72,6 +85,25 @@ const USAGE_BATCH = 1000;
 
 /** Directory levels a usage walk holds open; deeper ones are reached again from the last of them. */
 const HELD_LEVELS = 32;
+/**
+ * Below HELD_LEVELS, levels held open at once: a directory deeper than that is reopened from the last
+ * held level. Each of them was: 10,000 empty directories 2,000 levels down made one walk ~20 million
+ * opens (27 s) and ~470 MB of paths (one array of ~2,000 names each).
+ */
+const BELOW_LEVELS = 8;
+
+/** A directory below the held levels: its name in its parent's node (the root of a subtree: null). */
+interface Below {
+  parent: Below | null;
+  name: string;
+}
+
+/** The names from the subtree's root down to `node`. */
+function pathOf(node: Below): string[] {
+  const names: string[] = [];
+  for (let n: Below | null = node; n; n = n.parent) names.push(n.name);
+  return names.reverse();
+}
 
 /**
  * Bytes of regular files under the directory (or file) open as `start`, walked through opened
@@ -80,8 +112,8 @@ const HELD_LEVELS = 32;
  * uploads in progress, which their own reservations book). `start` stays open: the caller's.
  * Every depth counts: the walk used to stop at 64 levels, and a tree deeper than that held bytes
  * the quota never saw (70 nested MKDs, then uploads). Down to HELD_LEVELS each level's descriptor is
- * held; below, each directory is reopened one name at a time from the last held one, so a hostile
- * depth costs time, never descriptors.
+ * held; below, BELOW_LEVELS more at most, and a deeper directory is reopened one name at a time from
+ * the last held level, so a hostile depth costs time (bounded per directory), never descriptors.
  */
 export async function diskUsage(jail: Jail, start: number, skipTop: string | null): Promise<number> {
   let total = 0;
@@ -117,21 +149,44 @@ export async function diskUsage(jail: Jail, start: number, skipTop: string | nul
     }
     return fd;
   };
-  /** Everything below `base`'s subdirectory `first`, without holding more than two descriptors. */
+  /**
+   * Everything below `base`'s subdirectory `first`, holding at most BELOW_LEVELS more descriptors:
+   * each directory is walked from its open parent while that many are held, and only deeper ones are
+   * reopened from `base`. Their paths share their prefixes (a node per directory), so the walk's
+   * memory grows with the directories, not with directories × depth.
+   */
   const walkBelow = async (base: number, first: string): Promise<void> => {
-    const pending: string[][] = [[first]];
+    const pending: Below[] = [{ parent: null, name: first }];
     while (pending.length > 0) {
-      const names = pending.pop()!;
-      const fd = reopen(base, names);
+      const node = pending.pop()!;
+      const fd = reopen(base, pathOf(node));
       if (fd === null) continue;
       try {
-        for (const e of await entriesOf(fd)) {
-          await pace();
-          if (e.isFile()) total += statAt(fd, e.name)?.size ?? 0;
-          else if (e.isDirectory()) pending.push([...names, e.name]);
-        }
+        await walkOpen(fd, node, 1, pending);
       } finally {
         closeQuietly(fd);
+      }
+    }
+  };
+  const walkOpen = async (fd: number, node: Below, level: number, pending: Below[]): Promise<void> => {
+    for (const e of await entriesOf(fd)) {
+      await pace();
+      if (e.isFile()) {
+        total += statAt(fd, e.name)?.size ?? 0;
+        continue;
+      }
+      if (!e.isDirectory()) continue;
+      const child: Below = { parent: node, name: e.name };
+      if (level >= BELOW_LEVELS) {
+        pending.push(child);
+        continue;
+      }
+      const childFd = openDir(fd, e.name);
+      if (childFd === null) continue;
+      try {
+        await walkOpen(childFd, child, level + 1, pending);
+      } finally {
+        closeQuietly(childFd);
       }
     }
   };

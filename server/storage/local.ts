@@ -7,6 +7,7 @@ import {
   StorageError,
   type DirEntry,
   type EntryStat,
+  type Listing,
   type ReadHandle,
   type Storage,
   type Upload,
@@ -22,6 +23,7 @@ import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks 
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
 import { diskUsage, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
+import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
 
 /**
  * Files under one real directory, jailed by the kernel (local-jail.ts): every open, create, listing,
@@ -67,9 +69,10 @@ export class LocalStorage implements Storage {
     /**
      * Other processes serve this root too (--workers, --state): a new name's reservation also takes a
      * lock file they see (local-name-lock.ts, ~15 µs per upload), and so do the verdicts on who gives
-     * back a removed file's bytes (VerdictLocks); alone, this process's own suffices.
+     * back a removed file's bytes (VerdictLocks); alone, this process's own suffices. `nameBudget`:
+     * the server's, for the name lists its listings hold (name-budget.ts; left out: none).
      */
-    private readonly opts: { sharedNames?: boolean; ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void } = {},
+    private readonly opts: { sharedNames?: boolean; ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void; nameBudget?: NameListBudget } = {},
   ) {}
 
   private jail(): Promise<Opened> {
@@ -173,7 +176,7 @@ export class LocalStorage implements Storage {
     return out;
   }
 
-  async listBatches(key: string): Promise<AsyncIterable<DirEntry[]>> {
+  async listBatches(key: string): Promise<Listing> {
     checkKey(key);
     const { jail } = await this.jail();
     // The names come from the directory actually opened; a descriptor is held only within a round,
@@ -187,7 +190,8 @@ export class LocalStorage implements Storage {
     } finally {
       closeQuietly(fd);
     }
-    return statRounds(jail, key, names);
+    // Counted from here until the listing ends (or is abandoned, or never read: dispose).
+    return heldWhileListed(statRounds(jail, key, names), this.opts.nameBudget?.hold(names));
   }
 
   async openRead(key: string): Promise<ReadHandle> {

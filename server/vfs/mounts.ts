@@ -5,6 +5,7 @@ import { S3Storage } from "../storage/s3.ts";
 import { s3SettingsFromEnv, type S3Settings } from "../storage/s3-request.ts";
 import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 import type { StaleUploads } from "../storage/s3-sweep.ts";
+import type { NameListBudget } from "../storage/name-budget.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
 import type { Ledger, QuotaRegistry } from "./quota.ts";
@@ -83,13 +84,15 @@ export interface PlaceOptions {
   ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void;
   /** S3 places abort multipart uploads older than this under their prefix (left out: none). */
   staleUploads?: StaleUploads;
+  /** The server's budget for the name lists local listings hold (left out: none). */
+  nameBudget?: NameListBudget;
 }
 
 const lastOutage = new Map<string, number>();
 
 /** The backend for a home or mount place: a local directory or `s3://bucket/prefix`. */
 export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
-  if (!isS3Url(place)) return new LocalStorage(place, { sharedNames: opts.sharedNames, ownTempDir: opts.ownTempDir });
+  if (!isS3Url(place)) return new LocalStorage(place, { sharedNames: opts.sharedNames, ownTempDir: opts.ownTempDir, nameBudget: opts.nameBudget });
   const log = opts.log;
   return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
     keyLock: opts.keyLock ?? null,
