@@ -2,6 +2,8 @@ import { afterEach, expect } from "bun:test";
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Socket } from "bun";
+import { parseEpsvReply } from "../../protocol/address.ts";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
 import { spawnServe } from "./serve-proc.ts";
 import { makeUsersFile, type UserSpec } from "./users.ts";
@@ -124,6 +126,16 @@ export function useServers() {
       const w = await this.connect(host);
       expect((await w.login(user, password)).code).toBe(expected);
       return w;
+    },
+    /** A passive data connection of `w` (EPSV), open and never read: the server's writes to it back up. */
+    async stalledData(w: Wire): Promise<Socket<undefined>> {
+      const epsv = await w.cmd("EPSV");
+      let opened!: () => void;
+      const isOpen = new Promise<void>((r) => (opened = r));
+      const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply(epsv.lines[0]!), socket: { open: () => opened(), data() {} } });
+      await isOpen;
+      data.pause();
+      return data;
     },
   };
 }

@@ -3,7 +3,6 @@
 import { describe, expect, test } from "bun:test";
 import { heapStats } from "bun:jsc";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
-import { parseEpsvReply } from "../../protocol/address.ts";
 import { join } from "node:path";
 import { COMMANDS } from "../../server/commands/index.ts";
 import { sharedNameLists } from "../../server/storage/local-walk.ts";
@@ -169,12 +168,7 @@ describe("listings a client never reads", () => {
     const stalled: Array<{ terminate(): void }> = [];
     for (let i = 0; i < 20; i++) {
       const w = await servers.login();
-      const epsv = await w.cmd("EPSV");
-      let opened!: () => void;
-      const isOpen = new Promise<void>((r) => (opened = r));
-      const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply(epsv.lines[0]!), socket: { open: () => opened(), data() {} } });
-      await isOpen;
-      data.pause(); // never read: the server's writes back up
+      const data = await servers.stalledData(w); // never read: the server's writes back up
       stalled.push(data);
       expect((await w.cmd("LIST huge")).code).toBe(150);
     }

@@ -5,7 +5,6 @@ import { heapStats } from "bun:jsc";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
-import { parseEpsvReply } from "../../protocol/address.ts";
 import { useServers } from "../helpers/server.ts";
 import type { Wire } from "../helpers/wire.ts";
 
@@ -22,13 +21,7 @@ async function stalledSessions(n: number): Promise<Array<{ w: Wire; data: Socket
   const out: Array<{ w: Wire; data: Socket<undefined> }> = [];
   for (let i = 0; i < n; i++) {
     const w = await servers.login();
-    const epsv = await w.cmd("EPSV");
-    let opened!: () => void;
-    const isOpen = new Promise<void>((r) => (opened = r));
-    const data = await Bun.connect({ hostname: "127.0.0.1", port: parseEpsvReply(epsv.lines[0]!), socket: { open: () => opened(), data() {} } });
-    await isOpen;
-    data.pause(); // never read: the server's writes back up
-    out.push({ w, data });
+    out.push({ w, data: await servers.stalledData(w) });
   }
   return out;
 }
