@@ -278,7 +278,8 @@ export async function tls(p: Probe): Promise<void> {
       return err as Error;
     }
     try {
-      return await within(listOverTls(c), p.timeoutMs * 2, "listing over TLS");
+      // Login, TYPE, EPSV, LIST and its data: each wait is bounded; this only catches one that is not.
+      return await within(listOverTls(c), p.timeoutMs * 10, "listing over TLS");
     } catch (err) {
       return err as Error;
     } finally {
