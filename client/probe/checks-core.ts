@@ -78,6 +78,15 @@ export async function transfers(p: Probe): Promise<void> {
       return ["pass", `${sample.length} bytes: ${line(r)}`];
     });
   } else p.record("stor", "n/a", p.readOnlyReason);
+  if (p.writable && p.items.find((i) => i.id === "stor")?.status !== "pass") {
+    // Nothing was uploaded (STOR refused, over quota, no passive connection): LIST and RETR are
+    // judged as for a read-only account, in the login directory, and the items that need an
+    // upload of their own are N/A, not failures of what they check.
+    p.writable = false;
+    p.readOnlyReason = "nothing uploaded (STOR failed)";
+    const c = await p.session().catch(() => null);
+    await c?.command("CWD", p.home).catch(() => null);
+  }
 
   let candidates: { name: string; size: number }[] = [];
   await p.check("list", async () => {
@@ -100,7 +109,7 @@ export async function transfers(p: Probe): Promise<void> {
       return ["pass", `${got.length} bytes, identical to the upload`];
     }
     const picks = candidates.sort((a, b) => a.size - b.size).filter((f) => f.size <= 16 * 1024 * 1024);
-    if (!picks.length) return ["n/a", "read-only account and no file of at most 16 MiB in the directory"];
+    if (!picks.length) return ["n/a", `${p.readOnlyReason || "read-only account"} and no file of at most 16 MiB in the directory`];
     // A listed file the account may not read is refused with 550, as it should be: try the next.
     const refused: string[] = [];
     for (const pick of picks.slice(0, MAX_RETR_TRIES)) {
@@ -114,7 +123,7 @@ export async function transfers(p: Probe): Promise<void> {
       p.file = { name: pick.name, data: got };
       return ["pass", `${pick.name}: ${got.length} bytes, as listed${refused.length ? ` (refused before it: ${refused.join("; ")})` : ""}`];
     }
-    return ["n/a", `read-only account and no listed file it may read: ${refused.join("; ")}`];
+    return ["n/a", `${p.readOnlyReason || "read-only account"} and no listed file it may read: ${refused.join("; ")}`];
   });
 }
 

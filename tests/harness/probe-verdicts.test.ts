@@ -9,7 +9,9 @@ import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/prob
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
 import { startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
-import { waitFor } from "../helpers/peers.ts";
+import { removeDir, tempDir, waitFor } from "../helpers/peers.ts";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 const servers: { stop(): void }[] = [];
 const probes: Probe[] = [];
@@ -230,3 +232,20 @@ test("ABOR answered 226 before the upload's 426 (ProFTPD over TLS): FAIL naming 
   await abor(p);
   expect(item(p, "abor")).toBe("fail: 226 then 426 (the upload's 426 came after ABOR's 226; RFC 959 sends it first); data connection closed by the server; NOOP 200");
 }, 30_000);
+
+test("STOR refused though MKD works (over quota): LIST and RETR judged in the login directory, upload items N/A, scratch removed", async () => {
+  const root = tempDir("ftpkit-probe-quota-");
+  writeFileSync(join(root, "existing.txt"), "already here\n");
+  const server = await startServer({ root, users: [{ name: "me", password: "pw", quota: 100 }], write: true });
+  servers.push({ stop: () => void server.close().then(() => removeDir(root)) });
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  const of = (id: string) => report.items.find((i) => i.id === id)!;
+  expect(`${of("stor").status}: ${of("stor").reason}`).toEndWith("(552)");
+  expect(of("list").status).toBe("pass");
+  expect(`${of("retr").status}: ${of("retr").reason}`).toBe("pass: existing.txt: 13 bytes, as listed");
+  for (const id of ["appe", "rename", "type-a", "abor", "stat"]) expect(`${id} ${of(id).status}: ${of(id).reason}`).toBe(`${id} n/a: nothing uploaded (STOR failed)`);
+  expect(of("utf8").status).toBe("pass");
+  expect(report.requiredFailed).toBe(1);
+  expect(report.scratch.removed).toBe(true);
+  expect(readdirSync(root)).toEqual(["existing.txt"]);
+}, 60_000);
