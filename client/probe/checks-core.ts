@@ -28,6 +28,9 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
     const pwd = await c.command("PWD");
     p.home = parse257(pwd.lines[0] ?? "") ?? p.opts.dir;
   }
+  // A session lost before MKD (PWD's connection closed, or timed out and dropped) never asked for
+  // the directory: there is nothing to remove, and the report must not say one was left behind.
+  if (c.control.isClosed) throw new Error("the control connection was lost before MKD");
   const name = `ftpkit-probe-${crypto.randomUUID().slice(0, 8)}`;
   // Named before MKD goes out: the server makes the directory before its 257 arrives, and a Ctrl-C
   // in between must still remove it (removeScratch copes with one that was never made).

@@ -249,3 +249,12 @@ test("STOR refused though MKD works (over quota): LIST and RETR judged in the lo
   expect(report.scratch.removed).toBe(true);
   expect(readdirSync(root)).toEqual(["existing.txt"]);
 }, 60_000);
+
+test("a server that hangs up on PWD: no MKD was sent, so the report names no scratch directory left behind", async () => {
+  const server = startScriptedServer({ on: { PWD: (c) => c.drop() } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 1000 });
+  expect(report.items.find((i) => i.id === "pwd")?.status).toBe("fail");
+  expect(server.commands.filter((l) => l.startsWith("MKD"))).toEqual([]);
+  expect(report.scratch).toEqual({ path: null, removed: false });
+}, 60_000);
