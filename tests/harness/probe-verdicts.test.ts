@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
 import { startServer } from "../../cli/api.ts";
-import { probeServer } from "../../client/probe/index.ts";
+import { formatProbeItem, probeServer } from "../../client/probe/index.ts";
 import { dataConnections, directories, transfers } from "../../client/probe/checks-core.ts";
 import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
@@ -258,3 +258,14 @@ test("a server that hangs up on PWD: no MKD was sent, so the report names no scr
   expect(server.commands.filter((l) => l.startsWith("MKD"))).toEqual([]);
   expect(report.scratch).toEqual({ path: null, removed: false });
 }, 60_000);
+
+test("a reply holding ESC sequences is shown escaped in the text report, so it cannot overwrite a verdict", async () => {
+  const p = probeOf({ on: { PWD: (c) => c.reply(550, "\x1b[2K\x1b[1G  PASS  PWD \x00") } });
+  const c = await p.open();
+  p.adoptMain(c);
+  await directories(p, c).catch(() => {});
+  const shown = formatProbeItem(p.items.find((i) => i.id === "pwd")!);
+  expect(shown).toStartWith("  FAIL  PWD *");
+  expect(shown).toEndWith("\\x1b[2K\\x1b[1G PASS PWD \\x00 (550)");
+  expect(/[\x00-\x1f]/.test(shown)).toBe(false);
+}, 20_000);
