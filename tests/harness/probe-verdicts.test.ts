@@ -5,7 +5,7 @@ import { Probe } from "../../client/probe/runner.ts";
 import { startServer } from "../../cli/api.ts";
 import { formatProbeItem, probeServer } from "../../client/probe/index.ts";
 import { dataConnections, directories, transfers } from "../../client/probe/checks-core.ts";
-import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
+import { abor, idle, longLine, pasvTheft, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
 import { startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
@@ -221,6 +221,15 @@ test("over IPv6, a server refusing PASV (it can only name an IPv4 address) gets 
   await dataConnections(p);
   expect(item(p, "pasv")).toStartWith("n/a: the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ");
   expect(item(p, "epsv")).toStartWith("pass: ");
+}, 20_000);
+
+test("over IPv6 loopback, passive theft is N/A for want of a second IPv6 loopback address, not for not being on loopback", async () => {
+  const server = await startServer({ host: "::1", users: [{ name: "me", password: "pw" }] });
+  servers.push({ stop: () => void server.close() });
+  const p = new Probe({ host: "::1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  await pasvTheft(p);
+  expect(item(p, "pasv-theft")).toBe("n/a: only checkable over IPv4 loopback (IPv6 has one loopback address, ::1; the probe needs a second)");
 }, 20_000);
 
 test("ABOR answered 226 before the upload's 426 (ProFTPD over TLS): FAIL naming the order, and NOOP's own 200 found", async () => {
