@@ -228,6 +228,8 @@ export async function restStream(p: Probe): Promise<void> {
   await p.check("rest", async () => {
     const c = await p.session();
     const offset = Math.min(1000, Math.floor(file.data.length / 2));
+    // REST 0 is where every download starts: it would pass a server that ignores REST.
+    if (offset === 0) return ["n/a", `${file.name} has ${file.data.length} byte, too small to resume from an offset; upload not tried (${p.readOnlyReason})`];
     const notes: string[] = [];
     let ok = true;
     const { data, reply } = await p.fetch(c, "RETR", file.name, { rest: offset }).catch((err: Error) => ({ data: Buffer.alloc(0), reply: { code: 0, lines: [err.message] } }));

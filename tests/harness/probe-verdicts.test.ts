@@ -278,3 +278,14 @@ test("a reply holding ESC sequences is shown escaped in the text report, so it c
   expect(shown).toEndWith("\\x1b[2K\\x1b[1G PASS PWD \\x00 (550)");
   expect(/[\x00-\x1f]/.test(shown)).toBe(false);
 }, 20_000);
+
+test("a read-only account whose only file is 1 byte: REST is N/A (REST 0 proves nothing), not PASS", async () => {
+  const root = tempDir("ftpkit-probe-tiny-");
+  writeFileSync(join(root, "tiny"), "x");
+  const server = await startServer({ root, users: [{ name: "ro", password: "pw" }] });
+  servers.push({ stop: () => void server.close().then(() => removeDir(root)) });
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "ro", password: "pw", timeoutMs: 3000 });
+  const of = (id: string) => report.items.find((i) => i.id === id)!;
+  expect(`${of("retr").status}: ${of("retr").reason}`).toBe("pass: tiny: 1 bytes, as listed");
+  expect(`${of("rest").status}: ${of("rest").reason}`).toStartWith("n/a: tiny has 1 byte, too small to resume from an offset; upload not tried (read-only account");
+}, 30_000);
