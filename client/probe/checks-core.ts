@@ -20,14 +20,16 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
     const path = r.code === 257 ? parse257(r.lines[0]!) : null;
     if (path === null) return ["fail", `expected 257 "path": ${line(r)}`];
     p.home = path;
-    return ["pass", `257 "${path}"`];
-  });
-  if (p.opts.dir) {
-    const r = await c.command("CWD", p.opts.dir);
-    if (r.code !== 250) throw new Error(`CWD ${p.opts.dir}: ${line(r)}`);
+    if (!p.opts.dir) return ["pass", `257 "${path}"`];
+    // The directory the URL names is where the probe was asked to work: one it cannot enter (a typo)
+    // is a failure, not a read-only account whose writing items are N/A with exit 0.
+    const cd = await c.command("CWD", p.opts.dir);
+    if (cd.code !== 250) return ["fail", `257 "${path}", but the directory to work in, ${p.opts.dir}, cannot be entered: ${line(cd)}`];
     const pwd = await c.command("PWD");
     p.home = parse257(pwd.lines[0] ?? "") ?? p.opts.dir;
-  }
+    return ["pass", `257 "${path}"; working in ${p.home}`];
+  });
+  if (p.opts.dir && p.items.find((i) => i.id === "pwd")?.status !== "pass") throw new Error(`cannot work in ${p.opts.dir}`);
   // A session lost before MKD (PWD's connection closed, or timed out and dropped) never asked for
   // the directory: there is nothing to remove, and the report must not say one was left behind.
   if (c.control.isClosed) throw new Error("the control connection was lost before MKD");

@@ -289,3 +289,14 @@ test("a read-only account whose only file is 1 byte: REST is N/A (REST 0 proves 
   expect(`${of("retr").status}: ${of("retr").reason}`).toBe("pass: tiny: 1 bytes, as listed");
   expect(`${of("rest").status}: ${of("rest").reason}`).toStartWith("n/a: tiny has 1 byte, too small to resume from an offset; upload not tried (read-only account");
 }, 30_000);
+
+test("a URL directory that cannot be entered fails PWD, a required item, instead of N/A for the writing items", async () => {
+  const server = await startServer({ users: [{ name: "me", password: "pw" }], write: true });
+  servers.push({ stop: () => void server.close() });
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", dir: "/nope", timeoutMs: 3000 });
+  const pwd = report.items.find((i) => i.id === "pwd")!;
+  expect(`${pwd.status}: ${pwd.reason}`).toBe('fail: 257 "/", but the directory to work in, /nope, cannot be entered: No such file or directory (550)');
+  expect(report.requiredFailed).toBeGreaterThan(0);
+  expect(report.items.find((i) => i.id === "stor")!.reason).toBe("scratch directory not usable: cannot work in /nope");
+  expect(report.scratch.path).toBeNull();
+}, 30_000);
