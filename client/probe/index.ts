@@ -92,6 +92,19 @@ async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
     const names = [...new Set(r.lines.slice(1, -1).map((l) => l.trim().split(" ")[0]!.toUpperCase()).filter(Boolean))];
     return ["pass", `${names.length} features: ${names.join(" ")}`];
   });
+  // A FEAT that timed out cost the session (the client closes one it stopped waiting on, and then
+  // says "the server closed the control connection"): log in on a new one, so that the required
+  // login item judges the login, not FEAT.
+  if (c.control.isClosed) {
+    await p.discard(c);
+    try {
+      c = await p.open({ login: false });
+    } catch (err) {
+      p.record("login", "fail", `no new session after FEAT: ${(err as Error).message}`);
+      p.skipRest("not logged in");
+      return null;
+    }
+  }
   try {
     await p.login(c);
   } catch (err) {

@@ -300,3 +300,18 @@ test("a URL directory that cannot be entered fails PWD, a required item, instead
   expect(report.items.find((i) => i.id === "stor")!.reason).toBe("scratch directory not usable: cannot work in /nope");
   expect(report.scratch.path).toBeNull();
 }, 30_000);
+
+test("FEAT unanswered before login: FEAT fails, and the login is judged on a new session (not 'the server closed the control connection')", async () => {
+  let first = true;
+  const feat = (c: ScriptedControl) => {
+    if (!first) return c.write("211-Features:\r\n EPSV\r\n211 End\r\n");
+    first = false;
+    return new Promise<void>(() => {});
+  };
+  const server = startScriptedServer({ on: { FEAT: feat } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 500 });
+  const of = (id: string) => report.items.find((i) => i.id === id)!;
+  expect(`${of("feat").status}: ${of("feat").reason}`).toStartWith("fail: timed out waiting for the server's reply to FEAT");
+  expect(`${of("login").status}: ${of("login").reason}`).toBe("pass: logged in as me");
+}, 60_000);
