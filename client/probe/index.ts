@@ -120,6 +120,16 @@ async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
   const t = await c.command("TYPE", "I").catch((err: Error) => err);
   if (t instanceof Error) p.readOnlyReason = `TYPE I: ${t.message}`;
   else if (t.code !== 200) p.readOnlyReason = `TYPE I refused: ${line(t)}`;
+  // FEAT, SYST or TYPE I timed out and cost the session (as FEAT before login can): go on with a new
+  // one if the server gives it, so PWD and the rest are judged on their own replies.
+  if (c.control.isClosed) {
+    const fresh = await p.open().catch(() => null);
+    if (fresh) {
+      await p.discard(c);
+      c = fresh;
+      p.readOnlyReason = "";
+    }
+  }
   p.adoptMain(c);
   return c;
 }

@@ -315,3 +315,11 @@ test("FEAT unanswered before login: FEAT fails, and the login is judged on a new
   expect(`${of("feat").status}: ${of("feat").reason}`).toStartWith("fail: timed out waiting for the server's reply to FEAT");
   expect(`${of("login").status}: ${of("login").reason}`).toBe("pass: logged in as me");
 }, 60_000);
+
+test("SYST unanswered after login: PWD is judged on a new session, not failed with 'the server closed the control connection'", async () => {
+  const server = startScriptedServer({ on: { SYST: () => new Promise(() => {}) } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 500 });
+  const pwd = report.items.find((i) => i.id === "pwd")!;
+  expect(`${pwd.status}: ${pwd.reason}`).toStartWith("pass: 257 ");
+}, 60_000);
