@@ -20,6 +20,7 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
     const path = r.code === 257 ? parse257(r.lines[0]!) : null;
     if (path === null) return ["fail", `expected 257 "path": ${line(r)}`];
     p.home = path;
+    p.loginDir = path;
     if (!p.opts.dir) return ["pass", `257 "${path}"`];
     // The directory the URL names is where the probe was asked to work: one it cannot enter (a typo)
     // is a failure, not a read-only account whose writing items are N/A with exit 0.
@@ -56,13 +57,31 @@ export async function dataConnections(p: Probe): Promise<void> {
     // PASV can only name an IPv4 address (RFC 2428 §1): over IPv6, refusing it is right.
     const v6Pasv = mode === "pasv" && !isIPv4(c.control.remoteAddress);
     const notOver6 = (what: string): Verdict => ["n/a", `the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ${what}`];
-    const { reply } = await p.fetch(c, "LIST", undefined, { mode }).catch((err: Error) => {
-      if (v6Pasv && err instanceof ClientError && err.code !== undefined) return { reply: err };
-      throw err; // the check records it, and drops a session that timed out
-    });
-    if (reply instanceof ClientError) return notOver6(reply.message);
+    const list = (dir?: string) =>
+      p.fetch(c, "LIST", dir, { mode }).then(
+        (r) => r.reply,
+        (err: Error) => {
+          if (err instanceof ClientError && err.code !== undefined) return err;
+          throw err; // the check records it, and drops a session that timed out
+        },
+      );
+    let reply = await list();
+    let where = "";
+    // A directory whose listing is refused (550: an upload-only drop box given as the URL's path)
+    // says nothing about data connections: judge them on the login directory's listing instead.
+    if (reply.code === 550 && p.home !== p.loginDir) {
+      const again = await list(p.loginDir);
+      if (again.code === 226 || again.code === 250) {
+        where = ` (of the login directory ${p.loginDir}; here ${reply instanceof ClientError ? reply.message : `LIST: ${line(reply)}`})`;
+        reply = again;
+      }
+    }
+    if (reply instanceof ClientError) {
+      if (v6Pasv) return notOver6(reply.message);
+      throw reply;
+    }
     if (reply.code !== 226 && reply.code !== 250) return v6Pasv ? notOver6(`LIST: ${line(reply)}`) : ["fail", `LIST: ${line(reply)}`];
-    return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}`];
+    return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}${where}`];
   };
   const epsv = await p.check("epsv", () => listVia("epsv"));
   const pasv = await p.check("pasv", () => listVia("pasv"));

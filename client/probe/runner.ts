@@ -47,6 +47,8 @@ export class Probe {
   syst = "";
   /** Login directory (from PWD) and the scratch directory inside it. */
   home = "/";
+  /** The login directory itself, where the URL's path moved `home` elsewhere. */
+  loginDir = "/";
   scratch: string | null = null;
   writable = false;
   /** Why the account cannot write (the MKD reply). */

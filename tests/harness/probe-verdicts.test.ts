@@ -8,7 +8,7 @@ import { dataConnections, directories, transfers } from "../../client/probe/chec
 import { abor, idle, longLine, pasvTheft, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
-import { startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
+import { sendsListing, startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
 import { removeDir, tempDir, waitFor } from "../helpers/peers.ts";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -323,3 +323,13 @@ test("SYST unanswered after login: PWD is judged on a new session, not failed wi
   const pwd = report.items.find((i) => i.id === "pwd")!;
   expect(`${pwd.status}: ${pwd.reason}`).toStartWith("pass: 257 ");
 }, 60_000);
+
+test("a URL directory whose LIST is refused (an upload-only drop box): EPSV and PASV are judged on the login directory's listing", async () => {
+  const listing = sendsListing(["-rw-r--r--    1 0  0   5 Dec 05 14:53 welcome.txt"]);
+  const p = probeOf({ on: { LIST: (c, arg) => (arg === "/" ? listing(c, arg) : c.reply(550, "Permission denied")) } });
+  p.adoptMain(await p.open());
+  Object.assign(p, { loginDir: "/", home: "/incoming" });
+  await dataConnections(p);
+  expect(item(p, "epsv")).toBe("pass: LIST over EPSV: Directory send OK (226) (of the login directory /; here LIST: Permission denied (550))");
+  expect(item(p, "passive")).toStartWith("pass: ");
+}, 20_000);
