@@ -20,14 +20,20 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
     const path = r.code === 257 ? parse257(r.lines[0]!) : null;
     if (path === null) return ["fail", `expected 257 "path": ${line(r)}`];
     p.home = path;
-    return ["pass", `257 "${path}"`];
-  });
-  if (p.opts.dir) {
-    const r = await c.command("CWD", p.opts.dir);
-    if (r.code !== 250) throw new Error(`CWD ${p.opts.dir}: ${line(r)}`);
+    p.loginDir = path;
+    if (!p.opts.dir) return ["pass", `257 "${path}"`];
+    // The directory the URL names is where the probe was asked to work: one it cannot enter (a typo)
+    // is a failure, not a read-only account whose writing items are N/A with exit 0.
+    const cd = await c.command("CWD", p.opts.dir);
+    if (cd.code !== 250) return ["fail", `257 "${path}", but the directory to work in, ${p.opts.dir}, cannot be entered: ${line(cd)}`];
     const pwd = await c.command("PWD");
     p.home = parse257(pwd.lines[0] ?? "") ?? p.opts.dir;
-  }
+    return ["pass", `257 "${path}"; working in ${p.home}`];
+  });
+  if (p.opts.dir && p.items.find((i) => i.id === "pwd")?.status !== "pass") throw new Error(`cannot work in ${p.opts.dir}`);
+  // A session lost before MKD (PWD's connection closed, or timed out and dropped) never asked for
+  // the directory: there is nothing to remove, and the report must not say one was left behind.
+  if (c.control.isClosed) throw new Error("the control connection was lost before MKD");
   const name = `ftpkit-probe-${crypto.randomUUID().slice(0, 8)}`;
   // Named before MKD goes out: the server makes the directory before its 257 arrives, and a Ctrl-C
   // in between must still remove it (removeScratch copes with one that was never made).
@@ -51,13 +57,31 @@ export async function dataConnections(p: Probe): Promise<void> {
     // PASV can only name an IPv4 address (RFC 2428 §1): over IPv6, refusing it is right.
     const v6Pasv = mode === "pasv" && !isIPv4(c.control.remoteAddress);
     const notOver6 = (what: string): Verdict => ["n/a", `the control connection is IPv6 (PASV is IPv4 only; EPSV is its IPv6 form): ${what}`];
-    const { reply } = await p.fetch(c, "LIST", undefined, { mode }).catch((err: Error) => {
-      if (v6Pasv && err instanceof ClientError && err.code !== undefined) return { reply: err };
-      throw err; // the check records it, and drops a session that timed out
-    });
-    if (reply instanceof ClientError) return notOver6(reply.message);
+    const list = (dir?: string) =>
+      p.fetch(c, "LIST", dir, { mode }).then(
+        (r) => r.reply,
+        (err: Error) => {
+          if (err instanceof ClientError && err.code !== undefined) return err;
+          throw err; // the check records it, and drops a session that timed out
+        },
+      );
+    let reply = await list();
+    let where = "";
+    // A directory whose listing is refused (550: an upload-only drop box given as the URL's path)
+    // says nothing about data connections: judge them on the login directory's listing instead.
+    if (reply.code === 550 && p.home !== p.loginDir) {
+      const again = await list(p.loginDir);
+      if (again.code === 226 || again.code === 250) {
+        where = ` (of the login directory ${p.loginDir}; here ${reply instanceof ClientError ? reply.message : `LIST: ${line(reply)}`})`;
+        reply = again;
+      }
+    }
+    if (reply instanceof ClientError) {
+      if (v6Pasv) return notOver6(reply.message);
+      throw reply;
+    }
     if (reply.code !== 226 && reply.code !== 250) return v6Pasv ? notOver6(`LIST: ${line(reply)}`) : ["fail", `LIST: ${line(reply)}`];
-    return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}`];
+    return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}${where}`];
   };
   const epsv = await p.check("epsv", () => listVia("epsv"));
   const pasv = await p.check("pasv", () => listVia("pasv"));
@@ -78,6 +102,15 @@ export async function transfers(p: Probe): Promise<void> {
       return ["pass", `${sample.length} bytes: ${line(r)}`];
     });
   } else p.record("stor", "n/a", p.readOnlyReason);
+  if (p.writable && p.items.find((i) => i.id === "stor")?.status !== "pass") {
+    // Nothing was uploaded (STOR refused, over quota, no passive connection): LIST and RETR are
+    // judged as for a read-only account, in the login directory, and the items that need an
+    // upload of their own are N/A, not failures of what they check.
+    p.writable = false;
+    p.readOnlyReason = "nothing uploaded (STOR failed)";
+    const c = await p.session().catch(() => null);
+    await c?.command("CWD", p.home).catch(() => null);
+  }
 
   let candidates: { name: string; size: number }[] = [];
   await p.check("list", async () => {
@@ -100,7 +133,7 @@ export async function transfers(p: Probe): Promise<void> {
       return ["pass", `${got.length} bytes, identical to the upload`];
     }
     const picks = candidates.sort((a, b) => a.size - b.size).filter((f) => f.size <= 16 * 1024 * 1024);
-    if (!picks.length) return ["n/a", "read-only account and no file of at most 16 MiB in the directory"];
+    if (!picks.length) return ["n/a", `${p.readOnlyReason || "read-only account"} and no file of at most 16 MiB in the directory`];
     // A listed file the account may not read is refused with 550, as it should be: try the next.
     const refused: string[] = [];
     for (const pick of picks.slice(0, MAX_RETR_TRIES)) {
@@ -114,7 +147,7 @@ export async function transfers(p: Probe): Promise<void> {
       p.file = { name: pick.name, data: got };
       return ["pass", `${pick.name}: ${got.length} bytes, as listed${refused.length ? ` (refused before it: ${refused.join("; ")})` : ""}`];
     }
-    return ["n/a", `read-only account and no listed file it may read: ${refused.join("; ")}`];
+    return ["n/a", `${p.readOnlyReason || "read-only account"} and no listed file it may read: ${refused.join("; ")}`];
   });
 }
 
@@ -216,6 +249,8 @@ export async function restStream(p: Probe): Promise<void> {
   await p.check("rest", async () => {
     const c = await p.session();
     const offset = Math.min(1000, Math.floor(file.data.length / 2));
+    // REST 0 is where every download starts: it would pass a server that ignores REST.
+    if (offset === 0) return ["n/a", `${file.name} has ${file.data.length} byte, too small to resume from an offset; upload not tried (${p.readOnlyReason})`];
     const notes: string[] = [];
     let ok = true;
     const { data, reply } = await p.fetch(c, "RETR", file.name, { rest: offset }).catch((err: Error) => ({ data: Buffer.alloc(0), reply: { code: 0, lines: [err.message] } }));

@@ -200,7 +200,8 @@ export async function pasvTheft(p: Probe): Promise<void> {
     try {
       const ours = c.control.localAddress;
       const server = c.control.remoteAddress;
-      if (!isLoopback(ours) || !isIPv4(ours) || !isLoopback(server)) return ["n/a", "only checkable on loopback (the probe needs a second local address)"];
+      if (!isLoopback(ours) || !isLoopback(server)) return ["n/a", "only checkable on loopback (the probe needs a second local address)"];
+      if (!isIPv4(ours)) return ["n/a", "only checkable over IPv4 loopback (IPv6 has one loopback address, ::1; the probe needs a second)"];
       if (p.scratch) await c.command("CWD", p.scratch);
       const epsv = await c.command("EPSV");
       let port: number | null = null;
@@ -278,7 +279,8 @@ export async function tls(p: Probe): Promise<void> {
       return err as Error;
     }
     try {
-      return await within(listOverTls(c), p.timeoutMs * 2, "listing over TLS");
+      // Login, TYPE, EPSV, LIST and its data: each wait is bounded; this only catches one that is not.
+      return await within(listOverTls(c), p.timeoutMs * 10, "listing over TLS");
     } catch (err) {
       return err as Error;
     } finally {

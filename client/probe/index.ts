@@ -92,6 +92,19 @@ async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
     const names = [...new Set(r.lines.slice(1, -1).map((l) => l.trim().split(" ")[0]!.toUpperCase()).filter(Boolean))];
     return ["pass", `${names.length} features: ${names.join(" ")}`];
   });
+  // A FEAT that timed out cost the session (the client closes one it stopped waiting on, and then
+  // says "the server closed the control connection"): log in on a new one, so that the required
+  // login item judges the login, not FEAT.
+  if (c.control.isClosed) {
+    await p.discard(c);
+    try {
+      c = await p.open({ login: false });
+    } catch (err) {
+      p.record("login", "fail", `no new session after FEAT: ${(err as Error).message}`);
+      p.skipRest("not logged in");
+      return null;
+    }
+  }
   try {
     await p.login(c);
   } catch (err) {
@@ -107,6 +120,16 @@ async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
   const t = await c.command("TYPE", "I").catch((err: Error) => err);
   if (t instanceof Error) p.readOnlyReason = `TYPE I: ${t.message}`;
   else if (t.code !== 200) p.readOnlyReason = `TYPE I refused: ${line(t)}`;
+  // FEAT, SYST or TYPE I timed out and cost the session (as FEAT before login can): go on with a new
+  // one if the server gives it, so PWD and the rest are judged on their own replies.
+  if (c.control.isClosed) {
+    const fresh = await p.open().catch(() => null);
+    if (fresh) {
+      await p.discard(c);
+      c = fresh;
+      p.readOnlyReason = "";
+    }
+  }
   p.adoptMain(c);
   return c;
 }

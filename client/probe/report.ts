@@ -1,12 +1,14 @@
 // The probe's checklist as text: one line per item, then a summary.
 import type { ProbeItem, ProbeReport } from "./types.ts";
+import { printableName } from "../../protocol/printable.ts";
 
 const WIDTH = 40;
 
 export function formatProbeItem(item: ProbeItem): string {
   const status = item.status === "n/a" ? "N/A " : item.status.toUpperCase();
   const title = `${item.title}${item.required ? " *" : ""}`;
-  return `  ${status}  ${title.padEnd(WIDTH)} ${item.reason}`;
+  // A reason quotes the server's replies: an ESC sequence there could erase the line and print another verdict.
+  return `  ${status}  ${title.padEnd(WIDTH)} ${printableName(item.reason)}`;
 }
 
 export function formatProbeHeader(target: string, user: string, tls: string): string {
@@ -15,7 +17,7 @@ export function formatProbeHeader(target: string, user: string, tls: string): st
 
 /** The whole report as printed by `ftpkit test` (header, items, summary). */
 export function formatProbeReport(r: ProbeReport): string {
-  return [formatProbeHeader(r.target, r.user, r.tls), ...(r.server ? [`server: ${r.server}`] : []), ...r.items.map(formatProbeItem), formatProbeSummary(r)].join("\n");
+  return [formatProbeHeader(r.target, r.user, r.tls), ...(r.server ? [`server: ${printableName(r.server)}`] : []), ...r.items.map(formatProbeItem), formatProbeSummary(r)].join("\n");
 }
 
 export function formatProbeSummary(r: ProbeReport): string {
@@ -25,7 +27,7 @@ export function formatProbeSummary(r: ProbeReport): string {
   const scratch = r.scratch.path
     ? r.scratch.removed
       ? `scratch directory ${r.scratch.path} removed`
-      : `scratch directory ${r.scratch.path} NOT removed${r.scratch.note ? ` (${r.scratch.note})` : ""}`
+      : `scratch directory ${r.scratch.path} NOT removed${r.scratch.note ? ` (${printableName(r.scratch.note)})` : ""}`
     : "nothing written (no scratch directory)";
   return [
     `required: ${count(req, "pass")} of ${req.length} passed · optional: ${count(opt, "pass")} passed, ${count(opt, "fail")} failed, ${count(opt, "n/a")} n/a · ${(r.durationMs / 1000).toFixed(1)} s`,

@@ -7,6 +7,14 @@ import { CATALOGUE, type ProbeItem, type ProbeOptions, type ProbeStatus } from "
 
 export type Verdict = [ProbeStatus, string];
 
+/**
+ * How many timeouts one check may take in all. Every reply and data connection of a check is
+ * already bounded by the timeout on its own, and a check waits for up to ~26 of them (REST: a
+ * reopened session, a ranged download, two uploads and a download back): this only catches a wait
+ * that is not bounded, and must not fail a server that answers each reply in time.
+ */
+export const CHECK_TIMEOUTS = 40;
+
 /** A reply or a timeout error, whichever comes first. */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -39,6 +47,8 @@ export class Probe {
   syst = "";
   /** Login directory (from PWD) and the scratch directory inside it. */
   home = "/";
+  /** The login directory itself, where the URL's path moved `home` elsewhere. */
+  loginDir = "/";
   scratch: string | null = null;
   writable = false;
   /** Why the account cannot write (the MKD reply). */
@@ -65,7 +75,7 @@ export class Probe {
   }
 
   /** Run one check, bounded in time; an exception is a FAIL with its message. */
-  async check(id: string, fn: () => Promise<Verdict>, limitMs = this.timeoutMs * 3): Promise<ProbeStatus> {
+  async check(id: string, fn: () => Promise<Verdict>, limitMs = this.timeoutMs * CHECK_TIMEOUTS): Promise<ProbeStatus> {
     let verdict: Verdict;
     try {
       verdict = await within(fn(), limitMs, "answer");

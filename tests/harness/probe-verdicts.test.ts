@@ -3,13 +3,15 @@
 import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
 import { startServer } from "../../cli/api.ts";
-import { probeServer } from "../../client/probe/index.ts";
+import { formatProbeItem, probeServer } from "../../client/probe/index.ts";
 import { dataConnections, directories, transfers } from "../../client/probe/checks-core.ts";
-import { abor, idle, longLine, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
+import { abor, idle, longLine, pasvTheft, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
 import type { Socket, TCPSocketListener } from "bun";
-import { startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
-import { waitFor } from "../helpers/peers.ts";
+import { sendsListing, startScriptedServer, type Script, type ScriptedControl, type ScriptedServer } from "../client/scripted-server.ts";
+import { removeDir, tempDir, waitFor } from "../helpers/peers.ts";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 const servers: { stop(): void }[] = [];
 const probes: Probe[] = [];
@@ -221,6 +223,15 @@ test("over IPv6, a server refusing PASV (it can only name an IPv4 address) gets 
   expect(item(p, "epsv")).toStartWith("pass: ");
 }, 20_000);
 
+test("over IPv6 loopback, passive theft is N/A for want of a second IPv6 loopback address, not for not being on loopback", async () => {
+  const server = await startServer({ host: "::1", users: [{ name: "me", password: "pw" }] });
+  servers.push({ stop: () => void server.close() });
+  const p = new Probe({ host: "::1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  await pasvTheft(p);
+  expect(item(p, "pasv-theft")).toBe("n/a: only checkable over IPv4 loopback (IPv6 has one loopback address, ::1; the probe needs a second)");
+}, 20_000);
+
 test("ABOR answered 226 before the upload's 426 (ProFTPD over TLS): FAIL naming the order, and NOOP's own 200 found", async () => {
   const server = startReadsBetweenData("226 Abort successful\r\n426 Transfer aborted. Data connection closed\r\n");
   servers.push(server);
@@ -230,3 +241,95 @@ test("ABOR answered 226 before the upload's 426 (ProFTPD over TLS): FAIL naming 
   await abor(p);
   expect(item(p, "abor")).toBe("fail: 226 then 426 (the upload's 426 came after ABOR's 226; RFC 959 sends it first); data connection closed by the server; NOOP 200");
 }, 30_000);
+
+test("STOR refused though MKD works (over quota): LIST and RETR judged in the login directory, upload items N/A, scratch removed", async () => {
+  const root = tempDir("ftpkit-probe-quota-");
+  writeFileSync(join(root, "existing.txt"), "already here\n");
+  const server = await startServer({ root, users: [{ name: "me", password: "pw", quota: 100 }], write: true });
+  servers.push({ stop: () => void server.close().then(() => removeDir(root)) });
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  const of = (id: string) => report.items.find((i) => i.id === id)!;
+  expect(`${of("stor").status}: ${of("stor").reason}`).toEndWith("(552)");
+  expect(of("list").status).toBe("pass");
+  expect(`${of("retr").status}: ${of("retr").reason}`).toBe("pass: existing.txt: 13 bytes, as listed");
+  for (const id of ["appe", "rename", "type-a", "abor", "stat"]) expect(`${id} ${of(id).status}: ${of(id).reason}`).toBe(`${id} n/a: nothing uploaded (STOR failed)`);
+  expect(of("utf8").status).toBe("pass");
+  expect(report.requiredFailed).toBe(1);
+  expect(report.scratch.removed).toBe(true);
+  expect(readdirSync(root)).toEqual(["existing.txt"]);
+}, 60_000);
+
+test("a server that hangs up on PWD: no MKD was sent, so the report names no scratch directory left behind", async () => {
+  const server = startScriptedServer({ on: { PWD: (c) => c.drop() } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 1000 });
+  expect(report.items.find((i) => i.id === "pwd")?.status).toBe("fail");
+  expect(server.commands.filter((l) => l.startsWith("MKD"))).toEqual([]);
+  expect(report.scratch).toEqual({ path: null, removed: false });
+}, 60_000);
+
+test("a reply holding ESC sequences is shown escaped in the text report, so it cannot overwrite a verdict", async () => {
+  const p = probeOf({ on: { PWD: (c) => c.reply(550, "\x1b[2K\x1b[1G  PASS  PWD \x00") } });
+  const c = await p.open();
+  p.adoptMain(c);
+  await directories(p, c).catch(() => {});
+  const shown = formatProbeItem(p.items.find((i) => i.id === "pwd")!);
+  expect(shown).toStartWith("  FAIL  PWD *");
+  expect(shown).toEndWith("\\x1b[2K\\x1b[1G PASS PWD \\x00 (550)");
+  expect(/[\x00-\x1f]/.test(shown)).toBe(false);
+}, 20_000);
+
+test("a read-only account whose only file is 1 byte: REST is N/A (REST 0 proves nothing), not PASS", async () => {
+  const root = tempDir("ftpkit-probe-tiny-");
+  writeFileSync(join(root, "tiny"), "x");
+  const server = await startServer({ root, users: [{ name: "ro", password: "pw" }] });
+  servers.push({ stop: () => void server.close().then(() => removeDir(root)) });
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "ro", password: "pw", timeoutMs: 3000 });
+  const of = (id: string) => report.items.find((i) => i.id === id)!;
+  expect(`${of("retr").status}: ${of("retr").reason}`).toBe("pass: tiny: 1 bytes, as listed");
+  expect(`${of("rest").status}: ${of("rest").reason}`).toStartWith("n/a: tiny has 1 byte, too small to resume from an offset; upload not tried (read-only account");
+}, 30_000);
+
+test("a URL directory that cannot be entered fails PWD, a required item, instead of N/A for the writing items", async () => {
+  const server = await startServer({ users: [{ name: "me", password: "pw" }], write: true });
+  servers.push({ stop: () => void server.close() });
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", dir: "/nope", timeoutMs: 3000 });
+  const pwd = report.items.find((i) => i.id === "pwd")!;
+  expect(`${pwd.status}: ${pwd.reason}`).toBe('fail: 257 "/", but the directory to work in, /nope, cannot be entered: No such file or directory (550)');
+  expect(report.requiredFailed).toBeGreaterThan(0);
+  expect(report.items.find((i) => i.id === "stor")!.reason).toBe("scratch directory not usable: cannot work in /nope");
+  expect(report.scratch.path).toBeNull();
+}, 30_000);
+
+test("FEAT unanswered before login: FEAT fails, and the login is judged on a new session (not 'the server closed the control connection')", async () => {
+  let first = true;
+  const feat = (c: ScriptedControl) => {
+    if (!first) return c.write("211-Features:\r\n EPSV\r\n211 End\r\n");
+    first = false;
+    return new Promise<void>(() => {});
+  };
+  const server = startScriptedServer({ on: { FEAT: feat } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 500 });
+  const of = (id: string) => report.items.find((i) => i.id === id)!;
+  expect(`${of("feat").status}: ${of("feat").reason}`).toStartWith("fail: timed out waiting for the server's reply to FEAT");
+  expect(`${of("login").status}: ${of("login").reason}`).toBe("pass: logged in as me");
+}, 60_000);
+
+test("SYST unanswered after login: PWD is judged on a new session, not failed with 'the server closed the control connection'", async () => {
+  const server = startScriptedServer({ on: { SYST: () => new Promise(() => {}) } });
+  servers.push(server);
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 500 });
+  const pwd = report.items.find((i) => i.id === "pwd")!;
+  expect(`${pwd.status}: ${pwd.reason}`).toStartWith("pass: 257 ");
+}, 60_000);
+
+test("a URL directory whose LIST is refused (an upload-only drop box): EPSV and PASV are judged on the login directory's listing", async () => {
+  const listing = sendsListing(["-rw-r--r--    1 0  0   5 Dec 05 14:53 welcome.txt"]);
+  const p = probeOf({ on: { LIST: (c, arg) => (arg === "/" ? listing(c, arg) : c.reply(550, "Permission denied")) } });
+  p.adoptMain(await p.open());
+  Object.assign(p, { loginDir: "/", home: "/incoming" });
+  await dataConnections(p);
+  expect(item(p, "epsv")).toBe("pass: LIST over EPSV: Directory send OK (226) (of the login directory /; here LIST: Permission denied (550))");
+  expect(item(p, "passive")).toStartWith("pass: ");
+}, 20_000);
