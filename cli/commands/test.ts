@@ -36,7 +36,7 @@ export default defineCommand({
     if (a.user !== undefined) url = { ...url, user: a.user, password: a.password ?? url.password };
     else if (a.password !== undefined) url = { ...url, password: a.password };
     const timeout = a.timeout === undefined ? 10 : Number(a.timeout);
-    if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 600) throw new UsageError(`--timeout must be a number of seconds from 1 to 600, got "${a.timeout}"`);
+    if (!Number.isFinite(timeout) || timeout < 1 || timeout > 600) throw new UsageError(`--timeout must be a number of seconds from 1 to 600, got "${a.timeout}"`);
     const tls = tlsOptions(a);
     refuseClosedStdout(["test", ...rawArgs]);
     const creds = new Credentials(url);
@@ -56,6 +56,8 @@ export default defineCommand({
       dir: url.path && url.path !== "/" ? url.path : undefined,
       timeoutMs: timeout * 1000,
       onItem: live ? (item) => process.stdout.write(formatProbeItem(item) + "\n") : undefined,
+      // A script reading --json gets its one report, as from the client commands: what was decided.
+      onInterrupted: a.json ? (r) => process.stdout.write(printableJson(r) + "\n") : undefined,
     });
     if (a.json) process.stdout.write(printableJson(report) + "\n");
     else process.stdout.write(formatProbeSummary(report) + "\n");

@@ -18,11 +18,16 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   // Ctrl-C or SIGTERM: the scratch directory still goes (or its path is said), then exit as the signal would.
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
     const code = signal === "SIGINT" ? 130 : 143;
-    if (!p.scratch) process.exit(code);
+    const exit = () => {
+      opts.onInterrupted?.({ ...reportOf(opts, p, scratch, started), interrupted: signal });
+      process.exit(code);
+    };
+    if (!p.scratch) return exit();
     const left = p.scratch;
     void Promise.race([removeScratch(p), Bun.sleep(5000).then(() => ({ removed: false }))]).then(({ removed }) => {
+      Object.assign(scratch, { path: left, removed });
       stderrStream().write(removed ? `interrupted: removed the scratch directory ${left}\n` : `interrupted: the scratch directory ${left} is left on the server; remove it by hand\n`);
-      process.exit(code);
+      exit();
     });
   };
   const signals = (["SIGINT", "SIGTERM"] as const).map((s) => [s, () => onSignal(s)] as const);
@@ -61,6 +66,11 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
     p.closeAll();
     for (const [s, handler] of signals) process.off(s, handler);
   }
+  return reportOf(opts, p, scratch, started);
+}
+
+/** The report of the items decided so far, in catalogue order. */
+function reportOf(opts: ProbeOptions, p: Probe, scratch: ProbeReport["scratch"], started: number): ProbeReport {
   const items = CATALOGUE.map((c) => p.items.find((i) => i.id === c.id)!).filter(Boolean);
   return {
     target: `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${opts.port}`,

@@ -33,6 +33,11 @@ export interface ProbeOptions {
   timeoutMs?: number;
   /** Called as each item is decided, for live output. */
   onItem?: (item: ProbeItem) => void;
+  /**
+   * Ctrl-C or SIGTERM ended the probe: called with the items decided so far (the scratch directory
+   * removed, or said to be left) just before the process exits 130 or 143.
+   */
+  onInterrupted?: (report: ProbeReport) => void;
 }
 
 export interface ProbeReport {
@@ -47,6 +52,8 @@ export interface ProbeReport {
   /** The scratch directory the probe wrote in, and whether it is gone again. */
   scratch: { path: string | null; removed: boolean; note?: string };
   durationMs: number;
+  /** Set when Ctrl-C or SIGTERM ended the probe: the items then are those decided before it. */
+  interrupted?: "SIGINT" | "SIGTERM";
 }
 
 /** id → title and whether it is required, in report order. */

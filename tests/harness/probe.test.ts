@@ -92,6 +92,32 @@ describe("ftpkit test against ftpkit", () => {
     expect(readdirSync(root)).toEqual([]);
   }, 60_000);
 
+  test("SIGTERM in the middle of a --json run prints one JSON report of the items decided so far, marked interrupted, and exits 143", async () => {
+    const root = work();
+    const server = await ftpkit({ root, users: [{ name: "me", password: "pw" }], write: true });
+    const proc = spawnFtpkit(["test", `127.0.0.1:${server.port}`, "--user", "me", "--password", "pw", "--json"], { cwd: work("ftpkit-probe-cwd-") });
+    const stdout = new Response(proc.stdout).text();
+    try {
+      await waitFor(() => readdirSync(root).some((n) => n.startsWith("ftpkit-probe-")), 30_000, "the scratch directory");
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(143);
+    } finally {
+      proc.kill(9);
+    }
+    const report = JSON.parse(await stdout) as ProbeReport;
+    expect(report.interrupted).toBe("SIGTERM");
+    expect(report.items.find((i) => i.id === "login")?.status).toBe("pass");
+    expect(report.items.length).toBeLessThan(28);
+    expect(report.scratch).toMatchObject({ path: expect.stringMatching(/^\/ftpkit-probe-[0-9a-f]{8}$/), removed: true });
+    expect(readdirSync(root)).toEqual([]);
+  }, 60_000);
+
+  test("--timeout below 1 s is refused as its message says (exit 2)", async () => {
+    const r = await runFtpkit(["test", "127.0.0.1:1", "--timeout", "0.5"], { cwd: work(), timeoutMs: 30_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--timeout must be a number of seconds from 1 to 600, got "0.5"');
+  }, 30_000);
+
   test("Ctrl-C while the scratch directory's MKD is answered (made, its 257 on the way) still removes it", async () => {
     const fake = startFakeServer({ mkdReplyDelayMs: 3_000 });
     stops.push(async () => fake.stop());
