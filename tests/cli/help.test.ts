@@ -54,9 +54,15 @@ describe("--help says what the exit status means", () => {
     expect(statusesIn(r.stdout)).toEqual(documented);
   });
 
-  test.each(["serve", "user add", "cert", "test"])("ftpkit %s --help: 0 done, 1 any other error, 2 bad usage", async (words) => {
+  test.each(["serve", "user add", "cert"])("ftpkit %s --help: 0 done, 1 any other error, 2 bad usage", async (words) => {
     const r = await ftpkit([...words.split(" "), "--help"]);
     expect(statusesIn(r.stdout)).toEqual([0, 1, 2]);
+    expect(r.stdout).toContain("  2  bad usage: an unknown flag, a bad URL or value\n");
+  });
+
+  test("ftpkit test --help: 0, 1, 2 bad usage, and 130/143 when interrupted", async () => {
+    const r = await ftpkit(["test", "--help"]);
+    expect(statusesIn(r.stdout)).toEqual([0, 1, 2, 130, 143]);
     expect(r.stdout).toContain("  2  bad usage: an unknown flag, a bad URL or value\n");
   });
 });
