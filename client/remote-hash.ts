@@ -111,7 +111,11 @@ export class RemoteHash {
         if (r.code === 213) {
           // Only the last line carries the result: ProFTPD's mod_digest sends "213-Computing…" first.
           const res: HashResult = fromServer("HASH reply", () => parseHashReply(r.lines[r.lines.length - 1]!));
-          if (res.algorithm !== names.hash) return null;
+          if (res.algorithm !== names.hash) {
+            // FEAT may list the algorithm and still HASH answer in another: say that, not "offers none".
+            this.refusal = `HASH answered with ${res.algorithm}, not ${names.hash}`;
+            return null;
+          }
           if (range && (res.start !== range.start || res.end !== range.end)) return null;
           honoured = true;
           return { hex: res.hex, via: "HASH" };
@@ -138,6 +142,6 @@ export class RemoteHash {
   }
 
   private legacyRefused = new Set<string>();
-  /** How the server last refused a HASH it lists in FEAT, for the "verified size only" note. */
+  /** How the server last refused (or answered in another algorithm) a HASH it lists in FEAT, for the "verified size only" note. */
   refusal: string | null = null;
 }

@@ -79,7 +79,7 @@ export const serveArgs = {
   "max-login-attempts": { type: "string", description: "Failed logins per connection before it is closed (default 3)", valueHint: "N" },
   welcome: { type: "string", description: "Welcome banner (TEXT or @FILE)", valueHint: "TEXT|@FILE" },
   goodbye: { type: "string", description: "Goodbye message (TEXT or @FILE)", valueHint: "TEXT|@FILE" },
-  "log-format": { type: "string", description: "text or json", valueHint: "text|json" },
+  "log-format": { type: "string", description: "Log lines: text (default) or json", valueHint: "text|json" },
   "max-rate": { type: "string", description: "Bandwidth limit per session, e.g. 2MB", valueHint: "RATE" },
   "max-user-rate": { type: "string", description: "Bandwidth limit shared by all sessions of a user", valueHint: "RATE" },
   "proxy-protocol": {

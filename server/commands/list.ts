@@ -1,7 +1,7 @@
 // LIST — RFC 959 §4.1.3: `ls -l` style lines over the data connection; needs read.
 import type { CommandSpec, CommandContext } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { compileGlob, hasGlob } from "../../protocol/glob.ts";
+import { compileGlob, GlobTooCostly, hasGlob, type GlobBudget } from "../../protocol/glob.ts";
 import { formatListLine, type FileInfo } from "../../protocol/listing.ts";
 import { virtualBasename } from "../../protocol/path.ts";
 import { maskUnsafeNameChars } from "../../protocol/printable.ts";
@@ -93,6 +93,16 @@ async function ordered(batches: AsyncIterable<FileInfo[]> | Iterable<FileInfo[]>
 
 const SORTED_SLICE = 1000;
 
+/**
+ * What a wildcard listing's matches may take, in steps: `*.log`, `f*`, `*2024*` take 1–2 per
+ * character of a name. Measured over 100,000 names of 255 characters: `*` + 127 a's + `b*` takes
+ * ~16,000 steps a name, one NLST 10 s of the server's CPU (6 s with the ends compared in place);
+ * with this budget it ends with 451 within 0.01 s, and a listing that stays under it takes at most
+ * ~200 million steps (~0.8 s; the listing alone took 0.3–0.5 s).
+ */
+const GLOB_STEPS_PER_CHAR = 8;
+const GLOB_STEPS_AT_START = 1_000_000;
+
 async function namedTarget(session: Session, given: string): Promise<ListingTarget> {
   const r = session.fs.resolve(given || ".", "read");
   const slash = given.lastIndexOf("/");
@@ -115,13 +125,22 @@ async function namedTarget(session: Session, given: string): Promise<ListingTarg
   const dirSt = await session.fs.statResolved(dir);
   if (dirSt.type !== "dir") throw new StorageError("not-a-directory");
   const match = compileGlob(last);
-  // A hostile pattern costs up to (name length)² steps per name: share the loop in a big directory.
+  // A part between stars costs up to (name length × its length) steps per name: the listing's
+  // matches may take GLOB_STEPS_PER_CHAR steps per character of the names read, as any pattern a
+  // person writes does, and the loop is shared meanwhile.
   const share = new LoopShare();
+  const budget: GlobBudget = { left: GLOB_STEPS_AT_START };
   const matching = async (batch: FileInfo[]) => {
     const out: FileInfo[] = [];
     for (const e of batch) {
       if (share.due()) await share.turn();
-      if (match(e.name)) out.push(e);
+      budget.left += GLOB_STEPS_PER_CHAR * e.name.length;
+      try {
+        if (match(e.name, budget)) out.push(e);
+      } catch (err) {
+        if (err instanceof GlobTooCostly) throw new FtpError(451, "The wildcard takes too long to match in this directory; use a simpler pattern");
+        throw err;
+      }
     }
     return out;
   };

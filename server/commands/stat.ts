@@ -5,6 +5,7 @@ import { formatSize } from "../../protocol/size.ts";
 import { formatReplyMiddle } from "../../protocol/reply.ts";
 import { maskUnsafeNameChars } from "../../protocol/printable.ts";
 import { listingTarget } from "./list.ts";
+import { replyForError } from "./errors.ts";
 
 export const stat: CommandSpec = {
   verbs: ["STAT"],
@@ -26,10 +27,18 @@ export const stat: CommandSpec = {
       const { batches, held } = await listingTarget(session, arg);
       using _share = held ?? null;
       session.send(`213-Status follows:\r\n`);
-      for await (const batch of batches) {
-        if (session.closed) return;
-        session.send(formatReplyMiddle(batch.map((e) => maskUnsafeNameChars(formatListLine(e, now)))));
-        await session.writable();
+      try {
+        for await (const batch of batches) {
+          if (session.closed) return;
+          session.send(formatReplyMiddle(batch.map((e) => maskUnsafeNameChars(formatListLine(e, now)))));
+          await session.writable();
+        }
+      } catch (err) {
+        // The 213 reply has begun: it ends as one, saying why (a 451 now would end it malformed).
+        const r = replyForError(err);
+        if (r.unexpected) session.server.log.error("command failed", { session: session.id, verb: "STAT", error: String(err) });
+        session.reply(213, `End of status, cut short: ${r.text}`);
+        return;
       }
       session.reply(213, "End of status");
       return;

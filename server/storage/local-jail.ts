@@ -1,6 +1,11 @@
-// The jail of the local backend (with local.ts and local-upload.ts, the only node:fs / bun:ffi users):
-// every path is resolved by the kernel with openat2(2) RESOLVE_BENEATH relative to a descriptor of
-// the storage root, so the check and the use are one system call and no rename can slip in between.
+// The jail of the local backend: every path is resolved by the kernel with openat2(2) RESOLVE_BENEATH
+// relative to a descriptor of the storage root, so the check and the use are one system call and no
+// rename can slip in between. Only server/storage/local*.ts open served files, and this file alone
+// imports bun:ffi. The server's other node:fs users touch its own files, never served ones:
+// auth/authenticator.ts, auth/ini-store.ts, auth/ini-save.ts, auth/users-lock.ts and
+// auth/missing-places.ts (the users file, its lock, a stat of each home), tls/config.ts (the
+// certificate), ops/xferlog.ts, fd-budget.ts (/proc) and data/direct-read.ts (a data socket's
+// descriptor). tests/security/fs-users.test.ts keeps this list true.
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";

@@ -77,6 +77,18 @@ describe("--help names what a value may be", () => {
     expect(line).toContain(`(default: ${names.slice(0, -1).join(", ")} or ${names.at(-1)}, the first set)`);
   });
 
+  // A row of the README's serve table that gives one flag a default: --help says it has one too.
+  test("ftpkit serve --help: each flag the README's table gives a default to shows one", async () => {
+    const readme = readFileSync(join(REPO, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## The server: `ftpkit serve`"), readme.indexOf("### One directory, no users file"));
+    const flags = [...section.matchAll(/^\| `(--[a-z0-9-]+)[^`]*` \| ([^\n]*)$/gm)].filter((m) => /default/i.test(m[2]!)).map((m) => m[1]!);
+    expect(flags).toContain("--log-format");
+    const r = await ftpkit(["serve", "--help"]);
+    const help = r.stdout.split("\n");
+    const missing = flags.filter((flag) => !/default/i.test(help.find((l) => l.includes(`${flag}=`) || l.trimEnd().endsWith(flag)) ?? ""));
+    expect(missing).toEqual([]);
+  });
+
 
   // "unlimited" is taken (and the refusal of -1 suggests it), as the README's user quota line says.
   test.each(["add", "quota"])("ftpkit user %s --help: every spelling of no quota limit", async (command) => {

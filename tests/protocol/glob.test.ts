@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { compileGlob, globLiteral, hasGlob, urlGlobSegment } from "../../protocol/glob.ts";
+import { compileGlob, globLiteral, GlobTooCostly, hasGlob, urlGlobSegment } from "../../protocol/glob.ts";
 
 const CASES: [pattern: string, name: string, matches: boolean][] = [
   ["f*.bin", "f1.bin", true],
@@ -109,4 +109,53 @@ test("a class of 800 ranges (what one 4 KiB NLST argument holds) tests a charact
   expect(compileGlob("[a-cx-zd-f]")("e")).toBe(true); // overlapping and adjacent ranges merged
   expect(compileGlob("[a-cx-zd-f]")("g")).toBe(false);
   expect(compileGlob("[!a-cx-z]")("y")).toBe(false);
+});
+
+/** Reference: the plain recursive definition, for short inputs only. */
+function reference(tokens: string[], name: string[]): boolean {
+  if (tokens.length === 0) return name.length === 0;
+  const [t, ...rest] = tokens;
+  if (t === "*") return reference(rest, name) || (name.length > 0 && reference(tokens, name.slice(1)));
+  if (name.length === 0) return false;
+  const c = name[0]!;
+  const one = t === "?" || t === c || (t === "[ab]" && (c === "a" || c === "b")) || (t === "[!a]" && c !== "a");
+  return one && reference(rest, name.slice(1));
+}
+
+test("20,000 random patterns of * ? [ab] [!a] and characters (é and 😀 too) decide as the recursive definition does", () => {
+  let seed = 7;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const pieces = ["a", "b", "*", "?", "[ab]", "[!a]", "é", "😀"];
+  const letters = ["a", "b", "é", "😀"];
+  for (let i = 0; i < 20_000; i++) {
+    const tokens = Array.from({ length: random(7) }, () => pieces[random(pieces.length)]!);
+    const name = Array.from({ length: random(9) }, () => letters[random(letters.length)]!);
+    const [pattern, word] = [tokens.join(""), name.join("")];
+    expect({ pattern, word, matches: compileGlob(pattern)(word) }).toEqual({ pattern, word, matches: reference(tokens, name) });
+  }
+});
+
+test("a pattern's two ends are compared in place: 2,000 names of 255 characters against 4,000 a's, or 127 a's then b, in well under a second", () => {
+  const names = Array.from({ length: 2000 }, (_, i) => "a".repeat(249) + String(i).padStart(6, "0"));
+  const started = performance.now();
+  for (const pattern of [`*${"a".repeat(4000)}b`, `*${"a".repeat(127)}b`, `${"a".repeat(127)}b*`]) {
+    const match = compileGlob(pattern);
+    expect(names.filter((n) => match(n)).length).toBe(0);
+  }
+  expect(names.filter((n) => compileGlob(`*${"a".repeat(127)}?*9`)(n)).length).toBe(200);
+  expect(performance.now() - started).toBeLessThan(100); // each pattern alone took ~400 ms before
+});
+
+test("a budget bounds what a part between stars may take: it ends the matches with GlobTooCostly once spent", () => {
+  const match = compileGlob(`*${"a".repeat(127)}b*`);
+  const name = "a".repeat(249) + "000001"; // ~120 places tried, up to 128 steps each
+  const budget = { left: 100_000 };
+  expect(match(name, budget)).toBe(false);
+  expect(budget.left).toBeLessThan(100_000 - 10_000);
+  expect(() => {
+    for (let i = 0; i < 100; i++) match(name, budget);
+  }).toThrow(GlobTooCostly);
+  const cheap = { left: 10 };
+  expect(compileGlob("*.log")(name, cheap)).toBe(false); // its end compared in place: nothing spent
+  expect(cheap.left).toBe(10);
 });

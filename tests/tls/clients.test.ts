@@ -1,4 +1,4 @@
-// FTPS against real clients: curl (explicit and implicit), Python ftplib.FTP_TLS with prot_p(), lftp; session reuse; no password in clear.
+// FTPS against real clients: curl (explicit and implicit), Python ftplib.FTP_TLS with prot_p(), lftp, wget; session reuse; no password in clear.
 import { afterEach, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -130,4 +130,19 @@ describe("lftp", () => {
     expect(t.map((f) => [f.verb, f.result])).toEqual([["STOR", "ok"], ["RETR", "ok"]]);
     for (const f of t) expect(f.tls === "reused" || f.tls === "new").toBe(true);
   });
+});
+
+describe("wget (GnuTLS)", () => {
+  // Over TLS 1.3 wget saves its session before the server's ticket arrives, so its data connection
+  // offers none; TLS 1.2 resumes. --secure-protocol=TLSv1_2 is only a minimum: the priority string sets it.
+  test("--tls-session-reuse required: wget's default TLS 1.3 data connection is refused, over TLS 1.2 it resumes and downloads", async () => {
+    const { srv, work, transfers } = await start({ sessionReuse: "required" });
+    writeFileSync(join(srv.home("alice"), "w.txt"), "over TLS\n");
+    const url = `ftps://alice:alice-pw@127.0.0.1:${srv.port}/w.txt`;
+    const wget = (out: string, ...flags: string[]) => run(["wget", "-q", "-t", "1", "--no-check-certificate", ...flags, "-O", join(work, out), url], { timeoutMs: 20_000 });
+    expect((await wget("tls13.txt")).code).not.toBe(0);
+    expect((await wget("tls12.txt", "--ciphers=NORMAL:-VERS-TLS1.3")).code).toBe(0);
+    expect(readFileSync(join(work, "tls12.txt"), "utf8")).toBe("over TLS\n");
+    expect(transfers().map((f) => [f.result, f.tls])).toEqual([["error", "new"], ["ok", "reused"]]);
+  }, 60_000);
 });
