@@ -155,7 +155,12 @@ describe("listings a client never reads", () => {
     }
     // ~8 MB of names per version: 64 MB were held before.
     expect(heap() - before).toBeLessThan(16 * MB);
-    expect(sharedNameLists()).toBe(0);
+    // The last listing's list goes with its transfer's last references, which may outlive the 226
+    // we read by a turn of the event loop (seen once in a full run): a list held for good stays.
+    await waitFor(() => {
+      Bun.gc(true);
+      return sharedNameLists() === 0;
+    }, 5_000, "no name list held");
   }, 120_000);
 
   test("20 sessions listing one 20,000-entry directory and reading nothing: memory stays bounded", async () => {
