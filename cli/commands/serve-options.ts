@@ -11,7 +11,7 @@ import type { CreateServerOptions } from "../../server/index.ts";
 import { DEFAULT_OPTIONS } from "../../server/options.ts";
 import { opsArgs } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag } from "../inline-users.ts";
-import { holdsFile } from "../served-files.ts";
+import { holdsFile } from "../../server/auth/served-files.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
 import { STATE_ENV } from "./serve-workers.ts";
 

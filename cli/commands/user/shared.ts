@@ -8,7 +8,7 @@ import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "..
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 import { stderrStream } from "../../../client/report.ts";
-import { holdsFile } from "../../served-files.ts";
+import { holdsFile } from "../../../server/auth/served-files.ts";
 
 /**
  * Messages go to stderr so stdout carries only data (`user list`). Info level even when
