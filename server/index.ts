@@ -1,5 +1,7 @@
 import type { TCPSocketListener } from "bun";
 import { Authenticator } from "./auth/authenticator.ts";
+import type { OwnFile } from "./auth/served-files.ts";
+import { resolve as resolvePath } from "node:path";
 import { buildCommandTable, featureLines } from "./commands/index.ts";
 import type { CommandSpec } from "./commands/types.ts";
 import type { LoginService, ServerContext } from "./context.ts";
@@ -82,6 +84,7 @@ export class FtpServer {
           usersFile: options.usersFile,
           failDelayMs: options.failedLoginDelayMs,
           countFailure: state.noteLoginFailure?.bind(state),
+          ownFiles: ownFilesOf(tls, ops?.xferlog),
           // --workers: every worker reads the same file and would say the same lines, once each;
           // worker 0 (or a lone server) says them, at start and at each reload.
           log: options.worker ? () => {} : (msg) => log.warn(msg),
@@ -326,4 +329,12 @@ export interface ReloadReport {
 
 export function createServer(opts: CreateServerOptions = {}): FtpServer {
   return new FtpServer(opts);
+}
+
+/** The TLS key and the xferlog: a home or mount holding one is warned about at each users-file load. */
+function ownFilesOf(tls: FtpsOptions | undefined, xferlog: string | undefined): OwnFile[] {
+  const files: OwnFile[] = [];
+  if (tls) files.push({ path: resolvePath(tls.keyFile), what: `the TLS private key ${resolvePath(tls.keyFile)}`, risk: "download it and pose as this server" });
+  if (xferlog) files.push({ path: resolvePath(xferlog), what: `the xferlog ${resolvePath(xferlog)}`, risk: "read every account's transfers" });
+  return files;
 }

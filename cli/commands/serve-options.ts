@@ -1,6 +1,7 @@
 // ftpkit serve's flags: their definitions, and the server options (or inline accounts) they make.
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
+import { resolve } from "node:path";
 import { listenHostProblem } from "../listen-host.ts";
 import { CliError, UsageError, repeatedFlag, usersArgs, usersFilePath } from "../args.ts";
 import { parseRate } from "../../protocol/size.ts";
@@ -10,6 +11,7 @@ import type { CreateServerOptions } from "../../server/index.ts";
 import { DEFAULT_OPTIONS } from "../../server/options.ts";
 import { opsArgs } from "../ops-args.ts";
 import { checkRoot, inlineUsers, parseUserFlag } from "../inline-users.ts";
+import { holdsFile } from "../../server/auth/served-files.ts";
 import type { InlineUser } from "../../server/auth/memory-store.ts";
 import { STATE_ENV } from "./serve-workers.ts";
 
@@ -242,9 +244,26 @@ export function inlineAccounts(args: Record<string, unknown>, rawArgs: string[])
   if (root === "") throw new UsageError("--root needs a directory");
   if (!userFlags.length && !args.anonymous) throw new UsageError("--root needs at least one --user NAME:PASSWORD, or --anonymous");
   const dir = checkRoot(root);
+  refuseServingOwnFiles(root, dir, args);
   const users = inlineUsers(dir, userFlags.map(parseUserFlag), { anonymous: args.anonymous === true, write: args.write === true });
   const names = users.map((u) => (u.name === "anonymous" ? "anonymous (read-only)" : u.name));
   return { root: dir, users, summary: `${names.join(", ")}${args.write ? "; uploads allowed" : "; read-only"}` };
+}
+
+/**
+ * Every account of --root may download what the root holds: a --tls-key there gave them the
+ * server's private key, an --xferlog everyone's transfers (and, with --write, its deletion).
+ */
+function refuseServingOwnFiles(root: string, dir: string, args: Record<string, unknown>): void {
+  const own: Array<[string, string]> = [
+    ["tls-key", "download the server's private key"],
+    ["xferlog", "read the log of every account's transfers"],
+  ];
+  for (const [flag, risk] of own) {
+    const file = args[flag];
+    if (typeof file !== "string" || file === "" || !holdsFile(dir, resolve(file))) continue;
+    throw new CliError(`--root ${root} holds the --${flag} file ${file}: every account could ${risk}; keep it outside the served directory`);
+  }
 }
 
 /** --pasv-address: PASV replies carry an IPv4 address, so only one will do (checked now, not at the first PASV). */

@@ -1,9 +1,9 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
 // timing, per-IP back-off, and a verified-credential cache so repeat logins skip argon2id.
 import { randomBytes } from "node:crypto";
-import { lstatSync, realpathSync, watch, type FSWatcher } from "node:fs";
+import { lstatSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
-import { basename, dirname, resolve, sep } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { addressKey } from "../../protocol/address.ts";
 import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
@@ -11,6 +11,7 @@ import type { UserRecord } from "./types.ts";
 import { warnMissingPlaces } from "./missing-places.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
 import { isCheckableHash, verifyPassword } from "./verify.ts";
+import { exposedFiles, type OwnFile } from "./served-files.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -25,6 +26,8 @@ export interface AuthenticatorOptions {
   /** Verified credentials remembered (default 10,000). */
   cacheSize?: number;
   log?: (msg: string) => void;
+  /** The server's own files besides the users file (TLS key, xferlog): a home or mount holding one is warned about at each load. */
+  ownFiles?: readonly OwnFile[];
   /** Shared state (issue 12): count a failure across nodes; resolves to the earlier failures in the window. */
   countFailure?: (ip: string, windowMs: number) => Promise<number>;
 }
@@ -85,7 +88,10 @@ export class Authenticator {
     this.verified = new VerifiedCredentials(opts.cacheSize ?? 10_000);
     this.log = opts.log ?? ((msg) => console.error(msg));
     this.countFailure = opts.countFailure;
+    this.ownFiles = opts.ownFiles ?? [];
   }
+
+  private readonly ownFiles: readonly OwnFile[];
 
   private readonly countFailure: AuthenticatorOptions["countFailure"];
 
@@ -162,19 +168,13 @@ export class Authenticator {
   /**
    * A home or mount that holds the users file lets its user download every hash (and, allowed to
    * write, rewrite the file): `ftpkit user` refuses to set one up, but a hand edit, or a file written
-   * before it did, may have one. Said at each load; the users keep working.
+   * before it did, may have one; so may one that holds the server's TLS key or xferlog (ownFiles).
+   * Said at each load, places and files followed through symlinks; the users keep working.
    */
   private warnExposedUsersFile(): void {
-    const dir = dirname(this.usersFile);
-    let real = dir;
-    try {
-      real = realpathSync(dir);
-    } catch {}
-    const holds = (place: string) => !isS3Url(place) && [dir, real].some((d) => d === place || d.startsWith(place.endsWith(sep) ? place : place + sep));
-    for (const u of this.users.values()) {
-      for (const place of [u.home, ...u.mounts.map((m) => m.dir)]) {
-        if (holds(place)) this.log(`users file ${this.usersFile}: ${u.name} is served ${place}, which holds the users file: ${u.name} can download every password hash, and rewrite the file if allowed to write there; move the users file or that directory`);
-      }
+    const usersFile: OwnFile = { path: this.usersFile, what: "the users file", risk: "download every password hash, and rewrite the file if allowed to write there" };
+    for (const line of exposedFiles(this.users.values(), [usersFile, ...this.ownFiles], (place) => !isS3Url(place))) {
+      this.log(`users file ${this.usersFile}: ${line}`);
     }
   }
 

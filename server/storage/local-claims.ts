@@ -4,7 +4,7 @@
 // Started, a claim hands what it holds to the upload; released unstarted, it lets all of it go.
 import * as fs from "node:fs";
 import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
-import { closeQuietly, type Jail, type Parent } from "./local-jail.ts";
+import { closeQuietly, fdPath, O_PATH_FLAG, type Jail, type Parent } from "./local-jail.ts";
 import { storageError } from "./local-errors.ts";
 import { openLocalUpload, type OpenTempDir } from "./local-upload.ts";
 import { removedSize, verdictNow, type VerdictLocks } from "./local-removal.ts";
@@ -22,8 +22,15 @@ export function checkOverwrite(jail: Jail, key: string): void {
   const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   try {
     using p = jail.parent(key);
-    // O_NONBLOCK: a FIFO put under the name never blocks the event loop.
-    fs.closeSync(fs.openSync(p.path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK));
+    // Asked of a regular file only (local-open.ts): a FIFO or device under the name is never opened
+    // (it passes, as a symlink does: the overwrite replaces it).
+    const fd = fs.openSync(p.path, O_PATH_FLAG | O_NOFOLLOW);
+    try {
+      if (!fs.fstatSync(fd).isFile()) return;
+      fs.closeSync(fs.openSync(fdPath(fd), O_WRONLY | O_NONBLOCK));
+    } finally {
+      closeQuietly(fd);
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof StorageError || code === "EACCES" || code === "EPERM" || code === "EROFS") throw storageError(err);

@@ -12,6 +12,7 @@ import { BackgroundDigest } from "./local-hash.ts";
 import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
 import { freedByRemoval, removing, renameToFree, underVerdict, verdictNow, verdictOf, type VerdictLocks } from "./local-removal.ts";
+import { openRegularAt } from "./local-open.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */
 export const TEMP_DIR = ".ftpkit-tmp";
@@ -39,8 +40,8 @@ function openLocked(real: string, mode: InPlaceMode, existingOnly: boolean, verd
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
-      // O_NONBLOCK: opening a FIFO never blocks the event loop (it is refused just below).
-      fd = fs.openSync(real, flags | O_NOFOLLOW | O_NONBLOCK, fileMode(mode));
+      // Only a regular file is opened, or a new one created (local-open.ts): never a FIFO or device.
+      fd = openRegularAt(real, flags | O_NOFOLLOW | O_NONBLOCK, fileMode(mode));
     } catch (err) {
       if (existingOnly && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw err;

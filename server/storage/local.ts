@@ -16,6 +16,7 @@ import {
 } from "./backend.ts";
 import { closeQuietly, fdPath, Jail, uniqueFromDev, type Parent } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
+import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
@@ -139,12 +140,10 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail } = await this.jail();
     sync(() => {
-      // Opened beneath the root like every open; a FIFO or device is refused, not waited on.
-      const fd = jail.open(key, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      // Opened beneath the root like every open, and only if a regular file (local-open.ts).
+      const fd = reopenRegular(jail.openPath(key), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       try {
-        const st = fs.fstatSync(fd);
-        if (!st.isFile()) throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
-        fs.futimesSync(fd, st.atime, mtime);
+        fs.futimesSync(fd, fs.fstatSync(fd).atime, mtime);
       } finally {
         closeQuietly(fd);
       }
@@ -198,13 +197,9 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail } = await this.jail();
     return sync(() => {
-      // O_NONBLOCK: opening a FIFO must never block the event loop (it is refused just below).
-      const fd = jail.open(key, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      // Only a regular file is opened for reading: a FIFO or device is refused before (local-open.ts).
+      const fd = reopenRegular(jail.openPath(key), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       const st = fs.fstatSync(fd);
-      if (!st.isFile()) {
-        closeQuietly(fd);
-        throw new StorageError(st.isDirectory() ? "is-a-directory" : "denied", "not a regular file");
-      }
       let closed = false;
       let digest: BackgroundDigest | null = null;
       return {

@@ -207,6 +207,25 @@ describe("a home or mount that would serve the users file", () => {
   });
 });
 
+describe("a home above the users file's directory named \"..something\"", () => {
+  test("is refused like any home holding the users file: '..conf' is a name inside it, not a way out", async () => {
+    fresh();
+    const file = join(dir, "srv/..conf/users.ini");
+    mkdirSync(join(dir, "srv/..conf"), { recursive: true });
+    const run = (args: string[], stdin?: string) =>
+      runFtpkit(["user", ...args, "--users", file], { cwd: dir, ...(stdin !== undefined ? { stdin: new TextEncoder().encode(stdin) } : {}) });
+    expect((await run(["add", "alice", "--home", join(dir, "alice"), "--password-stdin"], "pw\n")).code).toBe(0);
+    const before = readFileSync(file, "utf8");
+    const home = await run(["add", "bob", "--home", join(dir, "srv"), "--password-stdin"], "pw\n");
+    expect(home.code).toBe(1);
+    expect(home.stderr).toContain(`holds the users file ${file}`);
+    const mount = await run(["mount", "alice", "/srv", join(dir, "srv"), "--perm", "read"]);
+    expect(mount.code).toBe(1);
+    expect(mount.stderr).toContain(`holds the users file ${file}`);
+    expect(readFileSync(file, "utf8")).toBe(before);
+  });
+});
+
 describe("serve's addresses", () => {
   test("a --host this machine does not have, or an invalid one, is one clear line; so is a --pasv-address that is no IPv4 address", async () => {
     fresh();

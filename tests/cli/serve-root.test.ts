@@ -1,10 +1,11 @@
 // `ftpkit serve --root DIR --user NAME:PASS`: a server in one line, no users file.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 
+const FIXTURES = join(import.meta.dir, "../../fixtures");
 let serve: ServeProcess | null = null;
 let dirs: string[] = [];
 
@@ -94,6 +95,28 @@ describe("serve --root", () => {
       expect(serve.stderr()).not.toContain("Error");
       serve = null;
     }
+  }, 30_000);
+
+  test("a root holding the --tls-key or --xferlog file is refused: one line, exit 1, nothing written", async () => {
+    const { root, cwd } = site();
+    mkdirSync(join(root, "tls"));
+    // A working pair: without the check the server starts and serves the key (then killed at 5 s).
+    copyFileSync(join(FIXTURES, "tls/key.pem"), join(root, "tls/key.pem"));
+    copyFileSync(join(FIXTURES, "tls/cert.pem"), join(cwd, "cert.pem"));
+    // The key named through a symlink outside the root is still the root's file.
+    symlinkSync(join(root, "tls"), join(cwd, "tls"));
+    const cases: Array<[string[], string]> = [
+      [["--tls-cert", "cert.pem", "--tls-key", join(root, "tls/key.pem")], `--root ${root} holds the --tls-key file ${join(root, "tls/key.pem")}: every account could download the server's private key; keep it outside the served directory`],
+      [["--tls-cert", "cert.pem", "--tls-key", "tls/key.pem"], `--root ${root} holds the --tls-key file tls/key.pem`],
+      [["--xferlog", join(root, "xfer.log")], `--root ${root} holds the --xferlog file ${join(root, "xfer.log")}: every account could read the log of every account's transfers`],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await runFtpkit(["serve", "--port", "0", "--root", root, "--user", "me:pw", ...flags], { cwd, timeoutMs: 5_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr.trim().split("\n").filter((l) => l.trim()).length).toBe(1);
+    }
+    expect(existsSync(join(root, "xfer.log"))).toBe(false);
   }, 30_000);
 
   test.each([

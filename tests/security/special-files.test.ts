@@ -1,11 +1,30 @@
 // Named pipes, sockets and device nodes inside a served tree (issue 9, item 2): never opened in a
 // way that blocks the event loop, never served or listed; other sessions stay answered.
 import { describe, expect, test } from "bun:test";
-import { symlinkSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 
 const servers = useServers();
+
+/** Resolves once process `pid` waits in open(2) for the other end of a FIFO (bounded). */
+async function waitingOnFifo(pid: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    let wchan = "";
+    try {
+      wchan = readFileSync(`/proc/${pid}/wchan`, "utf8");
+    } catch {}
+    if (wchan === "wait_for_partner") return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} is not waiting on the FIFO (wchan ${JSON.stringify(wchan)})`);
+    await Bun.sleep(10);
+  }
+}
+
+/** Whether `proc` is still running after `ms` (a bounded look for an exit that must not come). */
+async function stillRunning(proc: Bun.Subprocess, ms: number): Promise<boolean> {
+  return (await Promise.race([proc.exited.then(() => false), Bun.sleep(ms).then(() => true)])) as boolean;
+}
 
 function mkfifo(path: string): void {
   const r = Bun.spawnSync(["mkfifo", path]);
@@ -38,5 +57,40 @@ describe("special files", () => {
     // New connections still get their greeting.
     const late = await servers.connect();
     expect((await late.read(2000))?.code).toBe(220);
+  }, 20_000);
+
+  test("a FIFO is never opened for I/O: a local writer or reader waiting on it keeps waiting through RETR, XSHA256, MFMT, APPE, REST+STOR or STOR", async () => {
+    const srv = await servers.start({
+      setup(root) {
+        mkfifo(join(root, "home/alice/to-reader"));
+        mkfifo(join(root, "home/alice/from-writer"));
+      },
+    });
+    const home = srv.home("alice");
+    // A local program handing data to another through a FIFO: its open waits for the other end.
+    const writer = Bun.spawn(["sh", "-c", 'printf local-secret > "$0"', join(home, "from-writer")], { stdout: "ignore", stderr: "ignore" });
+    const reader = Bun.spawn(["cat", join(home, "to-reader")], { stdout: "pipe", stderr: "ignore" });
+    try {
+      await waitingOnFifo(writer.pid);
+      await waitingOnFifo(reader.pid);
+      const w = await servers.login();
+      expect((await w.transfer("RETR from-writer")).first.code).toBe(550);
+      expect((await w.cmd("XSHA256 from-writer", 2000)).code).toBe(550);
+      expect((await w.cmd("MFMT 20200101000000 from-writer", 2000)).code).toBe(550);
+      const appe = await w.transfer("APPE to-reader", Buffer.from("x"));
+      expect([appe.first.code, appe.final?.code]).toContain(550);
+      expect((await w.cmd("REST 1", 2000)).code).toBe(350);
+      const rest = await w.transfer("STOR to-reader", Buffer.from("x"));
+      expect(rest.final?.code ?? rest.first.code).toBeGreaterThanOrEqual(550);
+      const stor = await w.transfer("STOR to-reader", Buffer.from("new"));
+      expect(stor.final?.code ?? stor.first.code).toBe(550);
+      // Opened, the writer's open would have returned (its bytes lost, or SIGPIPE), and the reader seen an end of file.
+      expect(await stillRunning(writer, 500)).toBe(true);
+      expect(await stillRunning(reader, 0)).toBe(true);
+    } finally {
+      writer.kill(9);
+      reader.kill(9);
+      await Promise.all([writer.exited, reader.exited]);
+    }
   }, 20_000);
 });

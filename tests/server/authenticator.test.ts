@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { renameSync } from "node:fs";
 import { join } from "node:path";
 import { Authenticator } from "../../server/auth/authenticator.ts";
+import { createServer } from "../../server/index.ts";
+import { createLogger } from "../../server/log.ts";
 import { MemoryLogins } from "../../server/auth/memory-store.ts";
 import {
   formatSizeExact,
@@ -219,6 +221,62 @@ describe("Authenticator", () => {
     expect(logs[0]).toContain(`bob is served ${dir}, which holds the users file`);
     expect(logs[1]).toContain(`carol is served ${join(dir, "..")}, which holds the users file`);
     expect(await auth.login("bob", "pw", "127.0.0.1")).not.toBeNull();
+  });
+
+  test("a home named through a symlink, or holding the server's TLS key or xferlog, is warned about too", async () => {
+    await symlink(dir, join(dir, "..", `${dir.split("/").pop()}-link`));
+    const linked = join(dir, "..", `${dir.split("/").pop()}-link`);
+    await mkdir(join(dir, "srv/tls"), { recursive: true });
+    await writeFile(join(dir, "srv/tls/key.pem"), "key");
+    const file = await makeUsersFile(dir, [
+      { name: "alice", password: "pw" },
+      { name: "bob", password: "pw", home: linked },
+      { name: "carol", password: "pw", home: join(dir, "srv") },
+    ]);
+    const logs: string[] = [];
+    const auth = new Authenticator({
+      usersFile: file,
+      failDelayMs: 0,
+      log: (m) => logs.push(m),
+      ownFiles: [
+        { path: join(dir, "srv/tls/key.pem"), what: `the TLS private key ${join(dir, "srv/tls/key.pem")}`, risk: "download it and pose as this server" },
+        { path: join(dir, "srv/xfer.log"), what: `the xferlog ${join(dir, "srv/xfer.log")}`, risk: "read every account's transfers" },
+      ],
+    });
+    auths.push(auth);
+    try {
+      await auth.start();
+      expect(logs.some((l) => l.includes(`bob is served ${linked}, which holds the users file`))).toBe(true);
+      expect(logs.some((l) => l.includes(`carol is served ${join(dir, "srv")}, which holds the TLS private key ${join(dir, "srv/tls/key.pem")}: carol can download it and pose as this server`))).toBe(true);
+      // The xferlog need not exist yet: its directory is served.
+      expect(logs.some((l) => l.includes(`carol is served ${join(dir, "srv")}, which holds the xferlog ${join(dir, "srv/xfer.log")}`))).toBe(true);
+      expect(logs.filter((l) => l.includes("alice is served"))).toEqual([]);
+      expect(await auth.login("carol", "pw", "127.0.0.1")).not.toBeNull();
+    } finally {
+      await rm(linked, { force: true });
+    }
+  });
+
+  test("a server's --tls-key and --xferlog are among the files checked: a home holding them is warned about at start", async () => {
+    await mkdir(join(dir, "srv"), { recursive: true });
+    await writeFile(join(dir, "srv/key.pem"), await readFile(join(import.meta.dir, "../../fixtures/tls/key.pem")));
+    const file = await makeUsersFile(dir, [{ name: "carol", password: "pw", home: join(dir, "srv") }]);
+    let text = "";
+    const server = createServer({
+      usersFile: file,
+      host: "127.0.0.1",
+      port: 0,
+      tls: { certFile: join(import.meta.dir, "../../fixtures/tls/cert.pem"), keyFile: join(dir, "srv/key.pem") },
+      ops: { xferlog: join(dir, "srv/logs.txt") },
+      logger: createLogger("text", false, { write: (t: string) => (text += t) }),
+    });
+    await server.listen();
+    try {
+      expect(text).toContain(`carol is served ${join(dir, "srv")}, which holds the TLS private key ${join(dir, "srv/key.pem")}`);
+      expect(text).toContain(`carol is served ${join(dir, "srv")}, which holds the xferlog ${join(dir, "srv/logs.txt")}`);
+    } finally {
+      await server.close(0);
+    }
   });
 
   test("a mount or home whose directory is missing is warned about at start and at each reload, naming user and mount point; the user still logs in", async () => {

@@ -1,6 +1,5 @@
 // Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
-import { realpath } from "node:fs/promises";
-import { dirname, isAbsolute, relative } from "node:path";
+import { resolve } from "node:path";
 import { createConsola } from "consola";
 import { CliError, usersFilePath } from "../../args.ts";
 import { breaksCommandLine } from "../../../protocol/command.ts";
@@ -9,6 +8,7 @@ import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "..
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
 import type { UserRecord } from "../../../server/auth/types.ts";
 import { stderrStream } from "../../../client/report.ts";
+import { holdsFile } from "../../../server/auth/served-files.ts";
 
 /**
  * Messages go to stderr so stdout carries only data (`user list`). Info level even when
@@ -65,11 +65,7 @@ export async function editStore<T>(
  * themselves any home. Symlinks are followed; a directory that does not exist yet holds nothing.
  */
 export async function refuseServingUsersFile(dir: string, file: string, what: string): Promise<void> {
-  const real = await realpath(dir).catch(() => null);
-  const fileDir = await realpath(dirname(file)).catch(() => null);
-  if (real === null || fileDir === null) return;
-  const rel = relative(real, fileDir);
-  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) {
+  if (holdsFile(dir, resolve(file))) {
     throw new CliError(`${what} ${dir} holds the users file ${file}: its user could read every password hash (and rewrite the file); choose a directory that does not contain it`);
   }
 }
