@@ -7,6 +7,7 @@ import { createHasher } from "../../protocol/digest.ts";
 import { isIPv4 } from "../../protocol/address.ts";
 import type { FtpClient } from "../client.ts";
 import { ClientError } from "../errors.ts";
+import { judgePasvAddress } from "./pasv-address.ts";
 import { line, parse257, sameBytes, sampleBytes, type Probe, type Verdict } from "./runner.ts";
 
 const SAMPLE = "probe.bin";
@@ -81,7 +82,9 @@ export async function dataConnections(p: Probe): Promise<void> {
       throw reply;
     }
     if (reply.code !== 226 && reply.code !== 250) return v6Pasv ? notOver6(`LIST: ${line(reply)}`) : ["fail", `LIST: ${line(reply)}`];
-    return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}${where}`];
+    const said = `LIST over ${mode.toUpperCase()}: ${line(reply)}${where}`;
+    const addr = mode === "pasv" ? judgePasvAddress(c.control.remoteAddress, c.pasvHost) : null;
+    return addr ? [addr.status, `${said}; ${addr.note}`] : ["pass", said];
   };
   const epsv = await p.check("epsv", () => listVia("epsv"));
   const pasv = await p.check("pasv", () => listVia("pasv"));
