@@ -15,6 +15,31 @@ export type Verdict = [ProbeStatus, string];
  */
 export const CHECK_TIMEOUTS = 40;
 
+/** The least wait for ABOR's, STAT's or a long line's reply, also when --timeout is shorter. */
+export const EDGE_REPLY_MS = 5000;
+
+/**
+ * How long to wait for ABOR's or STAT's reply during an upload, or a long line's: a server that reads
+ * commands only between transfers (vsftpd) never sends it, so the whole wait is spent there. 5 s, or
+ * for a server whose replies are slow (three times `rttMs`, a reply this session just took) up to the
+ * timeout: one slower than 5 s per reply is not failed for it.
+ */
+export function unsureReplyMs(p: { timeoutMs: number }, rttMs: number): number {
+  return Math.max(EDGE_REPLY_MS, Math.min(p.timeoutMs, 3 * rttMs));
+}
+
+/** How long to wait for a reply every server sends (NOOP's, the end of an upload): the timeout, and never less than 5 s. */
+export function expectedReplyMs(p: { timeoutMs: number }): number {
+  return Math.max(EDGE_REPLY_MS, p.timeoutMs);
+}
+
+/** A command's reply, and how long it took. */
+export async function timed<T>(p: Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await p;
+  return [r, performance.now() - t0];
+}
+
 /** A reply or a timeout error, whichever comes first. */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -5,6 +5,8 @@ import { Probe } from "../../client/probe/runner.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { dataConnections } from "../../client/probe/checks-core.ts";
 import { judgePasvAddress } from "../../client/probe/pasv-address.ts";
+import { abor, longLine, statDuringTransfer } from "../../client/probe/checks-edge.ts";
+import { startScriptedServer, type Script, type ScriptedControl, type ScriptedData } from "../client/scripted-server.ts";
 
 const servers: { stop(): void }[] = [];
 const probes: Probe[] = [];
@@ -45,3 +47,62 @@ test("the 227 address: a private one from a server reached at a public address f
     "227 names 10.9.9.9, a private address, while the server is reached at 203.0.113.5: a client that trusts the 227 address connects there (this probe, like curl, connects to the control address) and fails (NAT: set the server's passive address to its public one)",
   );
 });
+
+/**
+ * A server that takes 5.5 s to answer CWD, NOOP, ABOR and STAT (and answers ABOR and STAT during an
+ * upload): slower than the 5 s these checks waited, within the probe's 8 s timeout.
+ */
+function slowServer(): Script {
+  const SLOW = 5500;
+  let upload: ScriptedData | null = null;
+  let aborted = false;
+  const slow = (answer: (c: ScriptedControl, arg: string) => void) => async (c: ScriptedControl, arg: string) => {
+    await Bun.sleep(SLOW);
+    answer(c, arg);
+  };
+  return {
+    on: {
+      CWD: slow((c) => c.reply(250, "ok")),
+      NOOP: slow((c, arg) => (arg.length > 1000 ? c.reply(500, "Line too long") : c.reply(200, "ok"))),
+      STOR: async (c) => {
+        c.reply(150, "Go ahead");
+        const d = await c.data();
+        upload = d;
+        void d.closing().then(() => aborted || c.reply(226, "Transfer complete"));
+      },
+      ABOR: slow((c) => {
+        aborted = true;
+        upload?.reset();
+        c.write("426 Transfer aborted\r\n226 Abort successful\r\n");
+      }),
+      STAT: slow((c) => c.write("211-Status\r\n Transfer in progress: STOR stat.bin\r\n211 End of status\r\n")),
+    },
+  };
+}
+
+function slowProbe(): Probe {
+  const server = startScriptedServer(slowServer());
+  servers.push(server);
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 8000 });
+  probes.push(p);
+  Object.assign(p, { writable: true, scratch: "/", mode: "epsv" });
+  return p;
+}
+
+test("ABOR answered after 5.5 s, by a server whose CWD and NOOP take as long, within an 8 s timeout: passes", async () => {
+  const p = slowProbe();
+  await abor(p);
+  expect(item(p, "abor")).toBe("pass: 426 then 226; data connection closed by the server; NOOP 200");
+}, 60_000);
+
+test("STAT answered after 5.5 s during an upload, by a server whose CWD takes as long, within an 8 s timeout: passes", async () => {
+  const p = slowProbe();
+  await statDuringTransfer(p);
+  expect(item(p, "stat")).toBe('pass: 211 while the upload was open ("Transfer in progress: STOR stat.bin"); upload then ended 226');
+}, 60_000);
+
+test("a 64 KiB line refused after 5.5 s, by a server whose NOOP takes as long, within an 8 s timeout: passes, the session going on", async () => {
+  const p = slowProbe();
+  await longLine(p);
+  expect(item(p, "long-line")).toBe("pass: Line too long (500); the session goes on");
+}, 60_000);
