@@ -1,6 +1,8 @@
 // `ftpkit test`'s items judged on what a server announces or how slowly it answers: the PASV
 // reply's address, replies slower than 5 s, a check cut off by its cap, the read-only wording.
 import { afterEach, expect, test } from "bun:test";
+import type { Verdict } from "../../client/probe/runner.ts";
+import { waitFor } from "../helpers/peers.ts";
 import { Probe } from "../../client/probe/runner.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { dataConnections } from "../../client/probe/checks-core.ts";
@@ -106,3 +108,30 @@ test("a 64 KiB line refused after 5.5 s, by a server whose NOOP takes as long, w
   await longLine(p);
   expect(item(p, "long-line")).toBe("pass: Line too long (500); the session goes on");
 }, 60_000);
+
+test("a check cut off by its time cap has its sessions ended and may take no other: the next check starts on a session of its own", async () => {
+  const server = startScriptedServer({ on: { NOOP: async (c) => (await Bun.sleep(1500), c.reply(200, "ok")), HELP: (c) => c.reply(214, "help") } });
+  servers.push(server);
+  const p = new Probe({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", timeoutMs: 3000 });
+  probes.push(p);
+  const shared = await p.session();
+  // A check whose waits are each bounded but whose whole outlasts its cap (300 ms here), and which
+  // goes on after a failed wait: it must not come back on the shared session once cut off.
+  let running: Promise<Verdict> = Promise.resolve(["pass", ""]);
+  const body = async (): Promise<Verdict> => {
+    const side = await p.open();
+    await side.command("NOOP").catch(() => null);
+    const again = await p.session();
+    await again.command("HELP");
+    return ["pass", "done"];
+  };
+  expect(await p.check("idle", () => (running = body()), 300)).toBe("fail");
+  expect(item(p, "idle")).toBe("fail: no answer within 0.3 s");
+  await waitFor(() => server.openConnections() === 0, 1000, "the capped check's sessions and the shared one to be closed");
+  expect(shared.control.isClosed).toBe(true);
+  await expect(running).rejects.toThrow("the idle check was cut off by its time cap");
+  expect(server.commands).not.toContain("HELP");
+  const next = await p.session();
+  expect((await next.command("HELP")).code).toBe(214);
+  expect(server.commands.filter((l) => l === "HELP")).toEqual(["HELP"]);
+}, 20_000);
