@@ -43,7 +43,9 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
   if (mkd.code !== 257) {
     p.scratch = null;
     p.writable = false;
-    p.readOnlyReason = `read-only account (MKD refused: ${line(mkd)})`;
+    // Not "read-only": an account may upload and not make directories (a drop box). The probe
+    // writes only inside a directory of its own, so it says what it knows: none could be made.
+    p.readOnlyReason = `no scratch directory (MKD refused: ${line(mkd)}), and the probe writes only inside one: nothing uploaded`;
     return;
   }
   const cwd = await c.command("CWD", name);

@@ -5,6 +5,7 @@ import type { Verdict } from "../../client/probe/runner.ts";
 import { waitFor } from "../helpers/peers.ts";
 import { Probe } from "../../client/probe/runner.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { probeServer } from "../../client/probe/index.ts";
 import { dataConnections } from "../../client/probe/checks-core.ts";
 import { judgePasvAddress } from "../../client/probe/pasv-address.ts";
 import { abor, longLine, statDuringTransfer } from "../../client/probe/checks-edge.ts";
@@ -135,3 +136,12 @@ test("a check cut off by its time cap has its sessions ended and may take no oth
   expect((await next.command("HELP")).code).toBe(214);
   expect(server.commands.filter((l) => l === "HELP")).toEqual(["HELP"]);
 }, 20_000);
+
+test("an account with write but not modify permission (uploads, no MKD: a drop box) is not called read-only: STOR is N/A for want of a scratch directory", async () => {
+  const server = await startTestServer({ users: [{ name: "drop", password: "pw", perms: ["read", "write"] }] });
+  servers.push({ stop: () => void server.stop() });
+  const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "drop", password: "pw", timeoutMs: 3000 });
+  const stor = report.items.find((i) => i.id === "stor")!;
+  expect(`${stor.status}: ${stor.reason}`).toBe("n/a: no scratch directory (MKD refused: Permission denied (550)), and the probe writes only inside one: nothing uploaded");
+  expect(report.items.some((i) => /read-only/.test(i.reason))).toBe(false);
+}, 30_000);
