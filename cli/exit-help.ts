@@ -21,7 +21,7 @@ export function exitStatusHelp(words: readonly string[]): string {
   if (words.length === 0) return "";
   if (!CLIENT_COMMANDS.includes(words[0]!)) {
     const usage = `  2  ${MEANING.usage}\n`;
-    if (words[0] === "test") return `EXIT STATUS\n\n  0  every required item passed\n  1  a required item failed, or any other error\n${usage}  130, 143  interrupted by Ctrl-C or SIGTERM (the scratch directory is removed first; --json prints the items decided so far)\n`;
+    if (words[0] === "test") return `EXIT STATUS\n\n  0  every required item passed\n  1  a required item failed, the scratch directory could not be removed (its path is said), or any other error\n${usage}  130, 143  interrupted by Ctrl-C or SIGTERM (the scratch directory is removed first; --json prints the items decided so far)\n`;
     return `EXIT STATUS\n\n  0  done\n  1  any other error\n${usage}`;
   }
   const rows: Array<[string, string]> = [

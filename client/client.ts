@@ -44,6 +44,11 @@ export class FtpClient {
   /** What a timed-out wait names as its bound: the flag, when it came from --stall-timeout. */
   private readonly waitFlag: string;
 
+  /** The address the last PASV reply named; the data connection went to the control peer instead. */
+  get pasvHost(): string | null {
+    return this.data.pasvHost;
+  }
+
   /** The bound of a TLS handshake (control or data). */
   get handshakeMs(): number {
     return shorter(this.waitMs, MAX_HANDSHAKE_MS);

@@ -164,7 +164,9 @@ export class DataChannel {
         throw new ClientError(`EPSV: ${describe(epsvForNow)}; PASV: ${describe(r)}`, { code: epsvForNow.code, retryable: true, refused: "EPSV" });
       }
       if (r.code !== 227) throw replyError("PASV", r, "PASV");
-      port = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")).port);
+      const announced = fromServer("PASV reply", () => parseHostPort(r.lines.join(" ")));
+      port = announced.port;
+      this.pasvHost = announced.host;
     }
     this.client.opts.trace?.(`* data connection to ${formatEndpoint(host, port)}`);
     return connect({ host, port, timeoutMs: this.client.connectMs, purpose: "data connection" });
@@ -223,6 +225,8 @@ export class DataChannel {
   }
 
   private noEpsv = false;
+  /** The address the last 227 named (not connected to: ftpkit test tells an admin when it differs). */
+  pasvHost: string | null = null;
   private noEprt = false;
 
   private async activeTransfer(verb: string, arg: string | undefined, opts: TransferOpts): Promise<DataTransfer> {

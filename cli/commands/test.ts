@@ -20,7 +20,7 @@ const args = {
 export default defineCommand({
   meta: {
     name: "test",
-    description: "Probe an FTP server and print a conformance checklist; writes only in a scratch directory it removes; exit 1 when a required item fails",
+    description: "Probe an FTP server and print a conformance checklist; writes only in a scratch directory it removes; exit 1 when a required item fails or that directory is left",
   },
   args,
   async run({ args: a, rawArgs, cmd }) {
@@ -61,6 +61,7 @@ export default defineCommand({
     });
     if (a.json) process.stdout.write(printableJson(report) + "\n");
     else process.stdout.write(formatProbeSummary(report) + "\n");
-    if (report.requiredFailed > 0) process.exitCode = 1;
+    // A scratch directory left on someone's server is the one promise the probe broke: a script must see it.
+    if (report.requiredFailed > 0 || (report.scratch.path !== null && !report.scratch.removed)) process.exitCode = 1;
   },
 });

@@ -7,6 +7,7 @@ import { createHasher } from "../../protocol/digest.ts";
 import { isIPv4 } from "../../protocol/address.ts";
 import type { FtpClient } from "../client.ts";
 import { ClientError } from "../errors.ts";
+import { judgePasvAddress } from "./pasv-address.ts";
 import { line, parse257, sameBytes, sampleBytes, type Probe, type Verdict } from "./runner.ts";
 
 const SAMPLE = "probe.bin";
@@ -42,7 +43,9 @@ export async function directories(p: Probe, c: FtpClient): Promise<void> {
   if (mkd.code !== 257) {
     p.scratch = null;
     p.writable = false;
-    p.readOnlyReason = `read-only account (MKD refused: ${line(mkd)})`;
+    // Not "read-only": an account may upload and not make directories (a drop box). The probe
+    // writes only inside a directory of its own, so it says what it knows: none could be made.
+    p.readOnlyReason = `no scratch directory (MKD refused: ${line(mkd)}), and the probe writes only inside one: nothing uploaded`;
     return;
   }
   const cwd = await c.command("CWD", name);
@@ -81,7 +84,9 @@ export async function dataConnections(p: Probe): Promise<void> {
       throw reply;
     }
     if (reply.code !== 226 && reply.code !== 250) return v6Pasv ? notOver6(`LIST: ${line(reply)}`) : ["fail", `LIST: ${line(reply)}`];
-    return ["pass", `LIST over ${mode.toUpperCase()}: ${line(reply)}${where}`];
+    const said = `LIST over ${mode.toUpperCase()}: ${line(reply)}${where}`;
+    const addr = mode === "pasv" ? judgePasvAddress(c.control.remoteAddress, c.pasvHost) : null;
+    return addr ? [addr.status, `${said}; ${addr.note}`] : ["pass", said];
   };
   const epsv = await p.check("epsv", () => listVia("epsv"));
   const pasv = await p.check("pasv", () => listVia("pasv"));

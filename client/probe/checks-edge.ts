@@ -5,7 +5,7 @@ import { connect as netConnect, type Socket as NetSocket } from "node:net";
 import { formatHostPort, isIPv4, isLoopback } from "../../protocol/address.ts";
 import type { FtpReply } from "../../protocol/reply.ts";
 import { FtpClient } from "../client.ts";
-import { line, within, type Probe, type Verdict } from "./runner.ts";
+import { expectedReplyMs, line, timed, unsureReplyMs, within, type Probe, type Verdict } from "./runner.ts";
 
 const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
 
@@ -39,30 +39,32 @@ export async function abor(p: Probe): Promise<void> {
   await p.check("abor", async () => {
     const c = await p.open();
     try {
-      await c.command("CWD", p.scratch!);
+      const [, rtt] = await timed(c.command("CWD", p.scratch!));
       const { t, stop } = await openUpload(p, c, "abor.bin");
       await c.send("ABOR");
+      const wait = unsureReplyMs(p, rtt);
+      const expected = expectedReplyMs(p);
       let first: FtpReply;
       try {
-        first = await within(t.done, 5000, "reply");
+        first = await within(t.done, wait, "reply");
       } catch {
         await stop();
         t.conn.destroy();
-        return ["fail", "no reply to ABOR within 5 s while an upload was open (commands seem to be read only between transfers; Telnet IP/Synch is not sent)"];
+        return ["fail", `no reply to ABOR within ${wait / 1000} s while an upload was open (commands seem to be read only between transfers; Telnet IP/Synch is not sent)`];
       }
       const replies = [first];
       if (first.code !== 225 && !(first.code === 226 && /abort/i.test(first.lines.join(" ")))) {
-        replies.push(await within(c.read(), 5000, "second reply to ABOR").catch(() => ({ code: 0, lines: ["(none)"] })));
+        replies.push(await within(c.read(), expected, "second reply to ABOR").catch(() => ({ code: 0, lines: ["(none)"] })));
       }
       await stop();
       const dataClosed = await within(t.conn.closed, 3000, "close")
         .then(() => true)
         .catch(() => false);
       t.conn.destroy();
-      let noop = await within(c.command("NOOP"), 5000, "reply to NOOP").catch(() => null);
+      let noop = await within(c.command("NOOP"), expected, "reply to NOOP").catch(() => null);
       // ProFTPD over TLS may send ABOR's 226 first and the upload's 426 after it: that 426 is not NOOP's.
       const late = noop && replies.length === 1 && (noop.code === 426 || noop.code === 451) ? noop : null;
-      if (late) noop = await within(c.read(), 5000, "reply to NOOP").catch(() => null);
+      if (late) noop = await within(c.read(), expected, "reply to NOOP").catch(() => null);
       const codes = replies.map((r) => r.code || "none").join(" then ");
       const ok = !late && [426, 451, 225, 226].includes(first.code) && replies.at(-1)!.code >= 225 && replies.at(-1)!.code <= 226 && noop?.code === 200;
       const order = late ? ` then ${late.code} (the upload's ${late.code} came after ABOR's ${first.code}; RFC 959 sends it first)` : "";
@@ -79,18 +81,19 @@ export async function statDuringTransfer(p: Probe): Promise<void> {
   await p.check("stat", async () => {
     const c = await p.open();
     try {
-      await c.command("CWD", p.scratch!);
+      const [, rtt] = await timed(c.command("CWD", p.scratch!));
       const { t, stop } = await openUpload(p, c, "stat.bin");
       await c.send("STAT");
+      const wait = unsureReplyMs(p, rtt);
       // The transfer's reply waiter takes the next final reply: here that should be STAT's.
-      const r = await within(t.done, 5000, "reply").catch(() => null);
+      const r = await within(t.done, wait, "reply").catch(() => null);
       await stop();
       t.conn.shutdown();
       if (!r) {
         t.conn.destroy();
-        return ["fail", "no reply to STAT within 5 s while an upload was open"];
+        return ["fail", `no reply to STAT within ${wait / 1000} s while an upload was open`];
       }
-      const end = await within(c.read(), 5000, "end of the upload").catch(() => null);
+      const end = await within(c.read(), expectedReplyMs(p), "end of the upload").catch(() => null);
       t.conn.destroy();
       if (r.code === 211 || r.code === 212 || r.code === 213) {
         const detail = r.lines.find((l) => /\d+ bytes|transfer|progress/i.test(l)) ?? r.lines[0]!;
@@ -109,12 +112,16 @@ export async function longLine(p: Probe): Promise<void> {
     const c = await p.open();
     let verdict: Verdict;
     try {
+      // How slow this server's replies are, so that a slow one is not failed for silence.
+      const [, rtt] = await timed(c.command("NOOP"));
+      const wait = unsureReplyMs(p, rtt);
+      const expected = expectedReplyMs(p);
       // A server that refuses and closes while the line is still going out fails the write: its
       // reply, if it sent one, is still there to read.
       await c.control.write(`NOOP ${"A".repeat(65_536)}\r\n`).catch(() => {});
-      const r = await within(c.read(), 5000, "reply").catch((err: Error) => err);
+      const r = await within(c.read(), wait, "reply").catch((err: Error) => err);
       if (r instanceof Error) {
-        verdict = c.control.isClosed ? ["pass", "the server closed the connection"] : ["fail", "no reply to a 64 KiB command line within 5 s"];
+        verdict = c.control.isClosed ? ["pass", "the server closed the connection"] : ["fail", `no reply to a 64 KiB command line within ${wait / 1000} s`];
       } else if (r.code >= 400) {
         // Drain whatever else the line produced, then prove the session still works. A server may
         // also refuse and close (Pure-FTPd: "421 Line too long"): NOOP then has nowhere to go.
@@ -123,8 +130,8 @@ export async function longLine(p: Probe): Promise<void> {
           () => false,
         );
         let last: FtpReply | null = sent ? r : null;
-        const deadline = Date.now() + 5000;
-        while (last && last.code !== 200 && Date.now() < deadline) last = await within(c.read(), 5000, "reply").catch(() => null);
+        const deadline = Date.now() + expected;
+        while (last && last.code !== 200 && Date.now() < deadline) last = await within(c.read(), expected, "reply").catch(() => null);
         verdict = ["pass", `${line(r)}${last?.code === 200 ? "; the session goes on" : !sent || c.control.isClosed ? "; connection closed" : ""}`];
       } else {
         verdict = ["fail", `a 64 KiB command line was accepted: ${line(r)}`];

@@ -27,7 +27,7 @@ export function formatProbeSummary(r: ProbeReport): string {
   const scratch = r.scratch.path
     ? r.scratch.removed
       ? `scratch directory ${r.scratch.path} removed`
-      : `scratch directory ${r.scratch.path} NOT removed${r.scratch.note ? ` (${printableName(r.scratch.note)})` : ""}`
+      : `scratch directory ${r.scratch.path} NOT removed${r.scratch.note ? ` (${printableName(r.scratch.note)})` : ""}: remove it by hand`
     : "nothing written (no scratch directory)";
   return [
     `required: ${count(req, "pass")} of ${req.length} passed · optional: ${count(opt, "pass")} passed, ${count(opt, "fail")} failed, ${count(opt, "n/a")} n/a · ${(r.durationMs / 1000).toFixed(1)} s`,

@@ -1,5 +1,6 @@
 // The probe's state and plumbing: sessions (through FtpClient, the one client), bounded waits,
 // transfers held in memory (nothing is written locally), and recording one item at a time.
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { FtpReply } from "../../protocol/reply.ts";
 import { FtpClient, describe, type DataMode, type Features } from "../client.ts";
 import { ClientError } from "../errors.ts";
@@ -14,6 +15,31 @@ export type Verdict = [ProbeStatus, string];
  * that is not bounded, and must not fail a server that answers each reply in time.
  */
 export const CHECK_TIMEOUTS = 40;
+
+/** The least wait for ABOR's, STAT's or a long line's reply, also when --timeout is shorter. */
+export const EDGE_REPLY_MS = 5000;
+
+/**
+ * How long to wait for ABOR's or STAT's reply during an upload, or a long line's: a server that reads
+ * commands only between transfers (vsftpd) never sends it, so the whole wait is spent there. 5 s, or
+ * for a server whose replies are slow (three times `rttMs`, a reply this session just took) up to the
+ * timeout: one slower than 5 s per reply is not failed for it.
+ */
+export function unsureReplyMs(p: { timeoutMs: number }, rttMs: number): number {
+  return Math.max(EDGE_REPLY_MS, Math.min(p.timeoutMs, 3 * rttMs));
+}
+
+/** How long to wait for a reply every server sends (NOOP's, the end of an upload): the timeout, and never less than 5 s. */
+export function expectedReplyMs(p: { timeoutMs: number }): number {
+  return Math.max(EDGE_REPLY_MS, p.timeoutMs);
+}
+
+/** A command's reply, and how long it took. */
+export async function timed<T>(p: Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await p;
+  return [r, performance.now() - t0];
+}
 
 /** A reply or a timeout error, whichever comes first. */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -34,6 +60,13 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
 export function line(r: FtpReply): string {
   const text = describe(r);
   return text.length > 90 ? `${text.slice(0, 87)}…` : text;
+}
+
+/** The sessions one check opened, and whether its cap cut it off (then it may open no more). */
+interface CheckScope {
+  id: string;
+  sessions: Set<FtpClient>;
+  cancelled: boolean;
 }
 
 export class Probe {
@@ -59,6 +92,8 @@ export class Probe {
   file: { name: string; data: Uint8Array } | null = null;
   /** Names written in the scratch directory, for clean-up. */
   readonly created = new Set<string>();
+  /** The check the calling code runs in (async context: a capped check's code goes on running). */
+  private readonly scope = new AsyncLocalStorage<CheckScope>();
 
   constructor(readonly opts: ProbeOptions) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -77,13 +112,27 @@ export class Probe {
   /** Run one check, bounded in time; an exception is a FAIL with its message. */
   async check(id: string, fn: () => Promise<Verdict>, limitMs = this.timeoutMs * CHECK_TIMEOUTS): Promise<ProbeStatus> {
     let verdict: Verdict;
-    try {
-      verdict = await within(fn(), limitMs, "answer");
-    } catch (err) {
-      verdict = ["fail", (err as Error).message];
+    const scope: CheckScope = { id, sessions: new Set(), cancelled: false };
+    const running = this.scope.run(scope, fn).then(
+      (v) => ({ v }),
+      (e: Error) => ({ e }),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cap = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), limitMs)));
+    const outcome = await Promise.race([running, cap]);
+    clearTimeout(timer);
+    if (outcome === null) {
+      verdict = ["fail", `no answer within ${limitMs / 1000} s`];
+      // Cut off by the cap, the check's code goes on running: end its sessions and the shared one,
+      // and let it open or take no other, so that the next check starts clean.
+      scope.cancelled = true;
+      for (const c of scope.sessions) void this.discard(c);
+      this.dropMain();
+    } else if ("e" in outcome) {
+      verdict = ["fail", outcome.e.message];
       // A session that timed out may be mid-reply: never reuse it.
-      if (/within|timed out|closed/.test((err as Error).message)) this.dropMain();
-    }
+      if (/within|timed out|closed/.test(outcome.e.message)) this.dropMain();
+    } else verdict = outcome.v;
     this.record(id, verdict[0], verdict[1]);
     return verdict[0];
   }
@@ -95,6 +144,7 @@ export class Probe {
 
   /** A new session: greeting read, TLS set up as asked, logged in unless `login` is false. */
   async open(opts: { login?: boolean; tls?: ProbeOptions["tls"] | "none" } = {}): Promise<FtpClient> {
+    this.refuseCancelled();
     const mode = opts.tls === "none" ? undefined : (opts.tls ?? this.opts.tls);
     const c = await FtpClient.connect({
       host: this.opts.host,
@@ -104,6 +154,13 @@ export class Probe {
       tlsWord: this.opts.tlsHints?.tls,
     });
     this.extra.add(c);
+    const scope = this.scope.getStore();
+    scope?.sessions.add(c);
+    // Cut off while connecting: the check's sessions were ended without this one.
+    if (scope?.cancelled) {
+      void this.discard(c);
+      this.refuseCancelled();
+    }
     if (opts.login !== false) {
       try {
         await this.login(c);
@@ -134,6 +191,7 @@ export class Probe {
 
   /** The shared session, reopened and back in the scratch directory if it was lost. */
   async session(): Promise<FtpClient> {
+    this.refuseCancelled();
     if (this.main && !this.main.control.isClosed) return this.main;
     const c = await this.open();
     this.extra.delete(c);
@@ -148,6 +206,12 @@ export class Probe {
     }
     this.main = c;
     return c;
+  }
+
+  /** A check cut off by its cap gets no session any more. */
+  private refuseCancelled(): void {
+    const scope = this.scope.getStore();
+    if (scope?.cancelled) throw new ClientError(`the ${scope.id} check was cut off by its time cap`);
   }
 
   adoptMain(c: FtpClient): void {

@@ -92,6 +92,36 @@ describe("ftpkit test against ftpkit", () => {
     expect(readdirSync(root)).toEqual([]);
   }, 60_000);
 
+  test("the server gone after the required items passed: the scratch directory left on it is said, and the exit status is 1", async () => {
+    const root = work();
+    const server = await startServer({ root, users: [{ name: "me", password: "pw" }], write: true });
+    let closed: Promise<void> | null = null;
+    stops.push(() => closed ?? server.close());
+    const cwd = work("ftpkit-probe-cwd-");
+    const proc = spawnFtpkit(["test", `127.0.0.1:${server.port}`, "--user", "me", "--password", "pw", "--json", "--timeout", "2"], { cwd });
+    const stdout = new Response(proc.stdout).text();
+    try {
+      // The UTF8 item's upload comes after STOR, LIST and RETR: every required item has passed.
+      const scratchDir = () => readdirSync(root).find((n) => n.startsWith("ftpkit-probe-"));
+      const uploaded = () => {
+        const d = scratchDir();
+        return d !== undefined && readdirSync(join(root, d)).some((n) => n.startsWith("probe-"));
+      };
+      await waitFor(uploaded, 30_000, "the UTF8 item's upload");
+      closed = server.close();
+      await closed;
+      expect(await proc.exited).toBe(1);
+    } finally {
+      proc.kill(9);
+    }
+    const report = JSON.parse(await stdout) as ProbeReport;
+    expect(report.requiredFailed).toBe(0);
+    expect(report.scratch.removed).toBe(false);
+    expect(report.scratch.path).toMatch(/^\/ftpkit-probe-/);
+    expect(readdirSync(root)).toContain(report.scratch.path!.slice(1));
+    expect(readdirSync(cwd)).toEqual([]);
+  }, 90_000);
+
   test("SIGTERM in the middle of a --json run prints one JSON report of the items decided so far, marked interrupted, and exits 143", async () => {
     const root = work();
     const server = await ftpkit({ root, users: [{ name: "me", password: "pw" }], write: true });
@@ -157,7 +187,7 @@ describe("ftpkit test against ftpkit", () => {
     const s = status(report);
     expect(code).toBe(0);
     expect(s.stor).toBe("n/a");
-    expect(reason(report, "stor")).toContain("read-only account");
+    expect(reason(report, "stor")).toStartWith("no scratch directory (MKD refused: ");
     expect(s.retr).toBe("pass");
     expect(reason(report, "retr")).toContain("existing.txt");
     expect(s["size-mdtm"]).toBe("pass");
