@@ -6,6 +6,7 @@ import { abor, idle, longLine, pasvTheft, portBounce, statDuringTransfer, tls } 
 import { line, Probe } from "./runner.ts";
 import { CATALOGUE, type ProbeOptions, type ProbeReport } from "./types.ts";
 import { stderrStream } from "../report.ts";
+import { printableName } from "../../protocol/printable.ts";
 
 export type { ProbeItem, ProbeOptions, ProbeReport, ProbeStatus } from "./types.ts";
 export { formatProbeReport, formatProbeItem } from "./report.ts";
@@ -23,9 +24,10 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
       process.exit(code);
     };
     if (!p.scratch) return exit();
-    const left = p.scratch;
+    const left = printableName(p.scratch); // the server's words (its MKD or PWD reply), for a terminal
+    const path = p.scratch;
     void Promise.race([removeScratch(p), Bun.sleep(5000).then(() => ({ removed: false }))]).then(({ removed }) => {
-      Object.assign(scratch, { path: left, removed });
+      Object.assign(scratch, { path, removed });
       stderrStream().write(removed ? `interrupted: removed the scratch directory ${left}\n` : `interrupted: the scratch directory ${left} is left on the server; remove it by hand\n`);
       exit();
     });

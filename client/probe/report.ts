@@ -24,10 +24,12 @@ export function formatProbeSummary(r: ProbeReport): string {
   const req = r.items.filter((i) => i.required && i.status !== "n/a");
   const opt = r.items.filter((i) => !i.required);
   const count = (list: ProbeItem[], s: string) => list.filter((i) => i.status === s).length;
-  const scratch = r.scratch.path
+  // The path is the server's (its reply to MKD or PWD): escaped as its other words are.
+  const path = r.scratch.path === null ? null : printableName(r.scratch.path);
+  const scratch = path
     ? r.scratch.removed
-      ? `scratch directory ${r.scratch.path} removed`
-      : `scratch directory ${r.scratch.path} NOT removed${r.scratch.note ? ` (${printableName(r.scratch.note)})` : ""}: remove it by hand`
+      ? `scratch directory ${path} removed`
+      : `scratch directory ${path} NOT removed${r.scratch.note ? ` (${printableName(r.scratch.note)})` : ""}: remove it by hand`
     : "nothing written (no scratch directory)";
   return [
     `required: ${count(req, "pass")} of ${req.length} passed · optional: ${count(opt, "pass")} passed, ${count(opt, "fail")} failed, ${count(opt, "n/a")} n/a · ${(r.durationMs / 1000).toFixed(1)} s`,

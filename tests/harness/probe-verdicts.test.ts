@@ -4,6 +4,7 @@ import { afterEach, expect, test } from "bun:test";
 import { Probe } from "../../client/probe/runner.ts";
 import { startServer } from "../../cli/api.ts";
 import { formatProbeItem, probeServer } from "../../client/probe/index.ts";
+import { formatProbeSummary } from "../../client/probe/report.ts";
 import { dataConnections, directories, transfers } from "../../client/probe/checks-core.ts";
 import { abor, idle, longLine, pasvTheft, statDuringTransfer, tls } from "../../client/probe/checks-edge.ts";
 import { formatEpsvReply } from "../../protocol/address.ts";
@@ -333,3 +334,12 @@ test("a URL directory whose LIST is refused (an upload-only drop box): EPSV and 
   expect(item(p, "epsv")).toBe("pass: LIST over EPSV: Directory send OK (226) (of the login directory /; here LIST: Permission denied (550))");
   expect(item(p, "passive")).toStartWith("pass: ");
 }, 20_000);
+
+test("the scratch directory's path, as the server named it, is shown escaped in the summary's last line", () => {
+  const report = { target: "127.0.0.1:21", user: "me", tls: "none" as const, server: "", items: [], requiredFailed: 0, durationMs: 1 };
+  for (const removed of [true, false]) {
+    const last = formatProbeSummary({ ...report, scratch: { path: "/ftpkit-probe-1\x1b[2K\x1b[1Gok", removed } }).split("\n").at(-1)!;
+    expect(last).toStartWith("scratch directory /ftpkit-probe-1\\x1b[2K\\x1b[1Gok ");
+    expect(/[\x00-\x1f]/.test(last)).toBe(false);
+  }
+});
