@@ -24,11 +24,14 @@ const canNamespace = process.getuid?.() === 0 && Bun.spawnSync(["unshare", "-m",
 
 test.skipIf(!canNamespace)("a full disk loses no xferlog record: those it refused are written, whole, once there is room", async () => {
   t.dir = tempDir();
+  // The xferlog outside the served root: serve --root refuses a root that holds it (every account could read it).
+  const root = join(t.dir, "root");
   const small = join(t.dir, "small");
+  mkdirSync(root);
   mkdirSync(small);
-  writeFileSync(join(t.dir, NAME), Buffer.alloc(1000, 1));
+  writeFileSync(join(root, NAME), Buffer.alloc(1000, 1));
   // 16 KiB, half taken by a filler: the xferlog fills the rest after ~40 records of ~200 bytes.
-  const script = `mount -t tmpfs -o size=16k tmpfs '${small}' && dd if=/dev/zero of='${small}/filler' bs=1k count=8 2>/dev/null && exec bun '${FTPKIT}' serve --root '${t.dir}' --user u:pw --host 127.0.0.1 --port 0 --xferlog '${small}/xferlog'`;
+  const script = `mount -t tmpfs -o size=16k tmpfs '${small}' && dd if=/dev/zero of='${small}/filler' bs=1k count=8 2>/dev/null && exec bun '${FTPKIT}' serve --root '${root}' --user u:pw --host 127.0.0.1 --port 0 --xferlog '${small}/xferlog'`;
   const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script], { cwd: t.dir, env: serveEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   t.pid = proc.pid; // unshare and sh exec: this is the server
   const out = { text: "" };
