@@ -1,6 +1,6 @@
 // Real peer servers for the client tests (pyftpdlib from Debian), and a runner for the ftpkit CLI.
 // Everything listens on 127.0.0.1 and is killed by PID.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TransferOptions } from "../../client/operations.ts";
@@ -253,8 +253,23 @@ export function transferOptions(work: string, over: Partial<TransferOptions> = {
   return quietTransferOptions(join(work, ".journal"), { backoffMs: 10, ...over });
 }
 
-/** A port nobody listens on right now (the server binds it a moment later). */
+/**
+ * A port nobody listens on right now (the server binds it a moment later). It is taken below the
+ * kernel's ephemeral range: a port from port 0 is also what the kernel hands the next outgoing
+ * connection of any process, which then holds it when the server binds ("already in use").
+ */
 export function freePort(): number {
+  const range = /^(\d+)/.exec(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8"));
+  const ephemeralLow = range ? Number(range[1]) : 32768;
+  for (let attempt = 0; attempt < 50 && ephemeralLow > 12000; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * (ephemeralLow - 12000));
+    try {
+      Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+      return port;
+    } catch {
+      /* taken: try another */
+    }
+  }
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = l.port;
   l.stop(true);

@@ -1,7 +1,7 @@
 // `serve --workers 2`: the workers' log lines reach stdout whole, also when stdout is a pipe that
 // fills up (a slow log shipper, journald busy): no line is cut by another worker's line.
 import { expect, test } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { FTPKIT, freePort, waitFor } from "../helpers/peers.ts";
 import { cleanedAfterEach, collect, serveEnv } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -54,7 +54,14 @@ test("3,000 sessions on two workers into a stdout pipe that is not read for a wh
   await waitFor(() => /^pid \d+/.test(err.text), 15_000, "the primary's pid");
   t.pid = Number(/^pid (\d+)/.exec(err.text)![1]);
   let workers: number[] = [];
-  await waitFor(() => (workers = children(t.pid)).length === 2, 15_000, "two workers");
+  await waitFor(
+    () => {
+      if (!existsSync(`/proc/${t.pid}`)) throw new Error(`the server ended at start-up: ${err.text}`);
+      return (workers = children(t.pid)).length === 2;
+    },
+    15_000,
+    "two workers",
+  );
   // One writer of the log stream: the workers' stdout is not the primary's (a pipe to it).
   const stdoutOf = (p: number) => readlinkSync(`/proc/${p}/fd/1`);
   for (const w of workers) expect(stdoutOf(w)).not.toBe(stdoutOf(t.pid));
