@@ -14,7 +14,7 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, Jail, uniqueFromDev, type Parent } from "./local-jail.ts";
+import { closeQuietly, fdPath, Jail, S_IFMT, S_IFREG, statAt, uniqueFromDev, type Parent } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
@@ -415,10 +415,20 @@ function jailFor(realRoot: string): Jail {
 
 /** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
 function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, verdicts: VerdictLocks): NewNameClaim {
+  let claim: NewNameClaim;
   try {
-    return NewNameClaim.take(jail, parent, tempDir, verdicts);
+    claim = NewNameClaim.take(jail, parent, tempDir, verdicts);
   } catch (err) {
     closeQuietly(parent.fd);
     throw err;
   }
+  // The name must be free now, before the 150: stat (which follows links and serves only files and
+  // directories) calls a FIFO, socket, device or dangling symlink missing, and the exclusive create
+  // then failed only once the client had sent its data ("150", then "550 File exists").
+  const taken = statAt(parent.fd, parent.name);
+  if (taken) {
+    claim.release();
+    throw new StorageError("exists", "name taken", (taken.mode & S_IFMT) === S_IFREG ? undefined : "not a regular file");
+  }
+  return claim;
 }
