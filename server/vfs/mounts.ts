@@ -163,3 +163,16 @@ export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): 
 export function forgetMounts(user: UserRecord): void {
   plans.delete(user);
 }
+
+/**
+ * Whether a session may see the usage of `m`'s ledger (AVBL, ALLO, SITE QUOTA). Not when a mount it
+ * may not read is charged to it: a write-only drop box's bytes are other uploaders' (how much, and
+ * when, polled), as is anonymous's own quota, which every anonymous session shares. vsftpd's
+ * anonymous upload directory tells nothing either; a full box still answers its upload with 552.
+ */
+export function usageShown(session: { mounts: readonly Mount[]; user: { name: string } | null }, m: Mount): boolean {
+  const { mounts } = session;
+  const userKey = mounts[0]?.ledgerKey;
+  const anonymous = session.user?.name === "anonymous";
+  return mounts.every((o) => o.ledgerKey !== m.ledgerKey || o.perms.has("read") || (o.ledgerKey === userKey && !anonymous));
+}

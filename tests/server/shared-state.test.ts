@@ -127,7 +127,8 @@ for (const kind of ["local", "redis", "memory"] as const) {
     test("one directory mounted with 100 KB for anonymous and 200 KB for bob, on two nodes: each mount's limit holds, the usage is shared", async () => {
       const drop = (vpath: string, quota: number, perms: UserSpec["perms"] & {}) => [{ vpath, dir: "home/incoming", perms, quota }];
       const users: UserSpec[] = [
-        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: drop("/incoming", 100 * KB, ["write"]) },
+        // read too, so AVBL shows the box's usage (a write-only box shows none: drop-box-privacy.test.ts).
+        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: drop("/incoming", 100 * KB, ["read", "write"]) },
         { name: "bob", password: "bob-pw", home: "home/bob", mounts: drop("/rw", 200 * KB, ["read", "write", "modify"]) },
       ];
       const { ports } = await cluster(kind, 2, 0, {}, users);
@@ -152,7 +153,8 @@ for (const kind of ["local", "redis", "memory"] as const) {
 
     test("a 100 KB box mounted without a limit by bob on another node: bob's bytes count in the box, and come back when he deletes them", async () => {
       const users: UserSpec[] = [
-        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: "home/incoming", perms: ["write"], quota: 100 * KB }] },
+        // read too, so AVBL shows the box's usage (a write-only box shows none: drop-box-privacy.test.ts).
+        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: "home/incoming", perms: ["read", "write"], quota: 100 * KB }] },
         { name: "bob", password: "bob-pw", home: "home/bob", mounts: [{ vpath: "/rw", dir: "home/incoming", perms: ["read", "write", "modify"], quota: 0 }] },
       ];
       const { ports } = await cluster(kind, 2, 0, {}, users);
