@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
 import { closeQuietly, fdPath, O_PATH_FLAG, S_IFMT, S_IFREG, statAt, type Jail, type Parent } from "./local-jail.ts";
 import { storageError } from "./local-errors.ts";
-import { openLocalUpload, type OpenTempDir } from "./local-upload.ts";
+import { openLocalUpload } from "./local-upload.ts";
+import type { OpenTempDir } from "./local-temp.ts";
 import { removedSize, verdictNow, type VerdictLocks } from "./local-removal.ts";
 import { lockName, unlockName, type NameLock } from "./local-name-lock.ts";
 

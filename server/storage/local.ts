@@ -1,5 +1,5 @@
-// The local-filesystem storage backend: the embedded default; with local-jail.ts, local-roots.ts, local-upload.ts,
-// local-errors.ts and local-walk.ts the only node:fs importer of the server.
+// The local-filesystem storage backend: the embedded default; with the other local-*.ts files (the
+// jail, its roots, uploads, the temp directory, errors, walks…) the only node:fs importer of the server.
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import {
@@ -19,7 +19,8 @@ import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
+import { claimLocalUpload, openLocalUpload } from "./local-upload.ts";
+import { sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-temp.ts";
 import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks } from "./local-removal.ts";
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, releasing, takeNewName } from "./local-claims.ts";
