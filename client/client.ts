@@ -1,5 +1,5 @@
 // FtpClient: one control connection (RFC 959): greeting, FTPS (RFC 4217), requests whose replies
-// come in command order (so commands can be pipelined; the matching is reply-queue.ts), login, FEAT
+// come in command order (so commands can be pipelined; the matching is reply-queue.ts), login (login.ts), FEAT
 // (RFC 2389), SIZE/MDTM/REST (RFC 3659). Data connections are data-channel.ts, HASH and the legacy
 // X-verbs remote-hash.ts.
 import { formatCommand } from "../protocol/command.ts";
@@ -10,10 +10,11 @@ import { remotePath, unquotePath } from "../protocol/path.ts";
 import { parseSizeReply } from "../protocol/size.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection } from "./connection.ts";
 import { DataChannel, type TransferOpts } from "./data-channel.ts";
-import { ClientError, describe, fromServer, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients, wantsTls } from "./errors.ts";
+import { ClientError, describe, fromServer, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients } from "./errors.ts";
+import { loginAs } from "./login.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
-import { DEFAULT_REPLY_TIMEOUT_MS, MAX_HANDSHAKE_MS, MAX_PRELIMINARY_REPLIES, shorter, waitBound, type ClientOptions, type DataTransfer, type Features } from "./client-options.ts";
+import { MAX_HANDSHAKE_MS, MAX_PRELIMINARY_REPLIES, shorter, waitBound, type ClientOptions, type DataTransfer, type Features } from "./client-options.ts";
 // listing.ts uses this module's exports only inside functions, so the import cycle is harmless.
 import { listPath } from "./listing.ts";
 
@@ -207,27 +208,9 @@ export class FtpClient {
     return r;
   }
 
-  /** USER/PASS. `password` is only asked for when the server wants one (331). */
-  async login(user: string, password: () => Promise<string> | string): Promise<void> {
-    let r = await this.command("USER", user);
-    if (r.code === 331) {
-      // A wrong password is often answered late on purpose (vsftpd's delay_failed_login, ProFTPD's
-      // mod_delay, our server's back-off): that reply waits at least 60 s, not a short
-      // --stall-timeout, so a refused password ends as a refusal (exit 6), never as a network
-      // failure a script would retry with the same password.
-      const ms = this.opts.timeoutMs ?? (this.waitMs === 0 ? 0 : Math.max(this.waitMs, DEFAULT_REPLY_TIMEOUT_MS));
-      r = await this.untilFinal(await this.request("PASS", await password(), ms), ms);
-    }
-    if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });
-    if (r.code !== 230 && r.code !== 202) {
-      // Not a full server, nor a wrong password: no retry would fare better, --tls would.
-      if (!this.secured && wantsTls(r)) {
-        throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use ${this.opts.tlsWord ?? "--tls"} (or an ftps:// URL)`, { code: r.code, kind: "auth" });
-      }
-      // A full server (421, or ProFTPD's 530 "maximum number of clients") has not judged the password.
-      const full = tooManyClients(r);
-      throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: full, kind: full ? "server" : "auth" });
-    }
+  /** USER/PASS. `password` is only asked for when the server wants one (331); a refusal is classified in login.ts. */
+  login(user: string, password: () => Promise<string> | string): Promise<void> {
+    return loginAs(this, user, password);
   }
 
   /** The login directory, from PWD right after login (null when the server names none). */

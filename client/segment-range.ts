@@ -40,7 +40,15 @@ export async function downloadRange(
   fd: number,
   start: number,
   end: number,
-  opts: { stallMs?: number; onBytes?: (n: number) => void; limiter?: TokenBucket; file?: string; toEnd?: boolean },
+  opts: {
+    stallMs?: number;
+    onBytes?: (n: number) => void;
+    limiter?: TokenBucket;
+    file?: string;
+    toEnd?: boolean;
+    /** Aborted: the job no longer needs this session in step (it goes on in one stream): the reply is not waited for. */
+    giveUp?: AbortSignal;
+  },
 ): Promise<RangeResult> {
   const t = await client.transfer("RETR", path, { rest: start, restAtZero: true });
   const throttle = new Throttle(opts.limiter, t.conn);
@@ -91,11 +99,20 @@ export async function downloadRange(
   // Pure-FTPd answers a data connection closed under it with a second 1yz and nothing after: that
   // is its last word. The session cannot be reused (its final reply is still awaited) but need not
   // be waited on either: it goes at once, and the next segment or the verdict opens another.
-  const answer = () => Promise.race([finalReply(t.done, grace, moved, graceFlag), t.further?.then(() => null) ?? new Promise<never>(() => {})]);
+  const answer = async () => {
+    const given = abandoned(opts.giveUp);
+    try {
+      return await Promise.race([finalReply(t.done, grace, moved, graceFlag), t.further?.then(() => null) ?? new Promise<never>(() => {}), given.now]);
+    } finally {
+      given.off();
+    }
+  };
   if (pos >= end) {
     // Reset together with the data connection, the control connection made pyftpdlib (under load)
     // drop a sibling segment's new data connection and never answer its RETR (segments.test.ts).
-    if (!(await answer().then((r) => r !== null, () => false))) client.destroy();
+    // Bytes past the file's end: the job goes on in one stream (or finds the file changed), and a
+    // server that sent them may never answer the RETR cut short: the session goes now.
+    if (beyond || !(await answer().then((r) => r !== null, () => false))) client.destroy();
     await payDebt(opts.limiter);
     return { moved, beyond };
   }
@@ -106,4 +123,14 @@ export async function downloadRange(
   if (reply && reply.code >= 300) throw new TransferInterrupted(replyError(`RETR ${path}`, reply).message, moved, reply.code);
   if (!reply) client.destroy();
   throw new TransferInterrupted(`the segment ended early at byte ${pos} of ${start}-${end}`, moved);
+}
+
+/** Resolves null once `signal` aborts (never without one); `off` removes the listener. */
+function abandoned(signal: AbortSignal | undefined): { now: Promise<null>; off: () => void } {
+  if (!signal) return { now: new Promise<never>(() => {}), off: () => {} };
+  if (signal.aborted) return { now: Promise.resolve(null), off: () => {} };
+  let listener = () => {};
+  const now = new Promise<null>((resolve) => (listener = () => resolve(null)));
+  signal.addEventListener("abort", listener, { once: true });
+  return { now, off: () => signal.removeEventListener("abort", listener) };
 }

@@ -154,6 +154,9 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     let downloading = 0;
     /** The last range brought bytes past the file's end (REST ignored, or the file grew), from this byte. */
     let beyondFrom: number | null = null;
+    // Aborted once the job will not go on in segments: ranges waiting for the reply to a RETR they cut
+    // short stop waiting (a server that ignores REST may never send it: 5 s each, SEGMENT_REPLY_MS).
+    const giveUp = new AbortController();
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
@@ -195,13 +198,17 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
             limiter,
             file: job.part,
             toEnd: seg.end === size,
+            giveUp: giveUp.signal,
             onBytes: (b) => {
               seg.pos += b;
               moved += b;
               progress.update(moved);
             },
           });
-          if (r.beyond) beyondFrom = from;
+          if (r.beyond) {
+            beyondFrom = from;
+            giveUp.abort();
+          }
           // In step after its RETR's reply (downloadRange), the session takes the next segment;
           // without that reply it was dropped.
           if (s.client.control.isClosed) s = null;
@@ -212,6 +219,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
             // No segment but the first can start: stop the others (their bytes would be fetched
             // again by the single stream anyway); this session, idle, carries the job on.
             noRest = { err, session: s };
+            giveUp.abort();
             for (const x of sessions) if (x !== s) x.destroy();
             return;
           }

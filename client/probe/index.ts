@@ -1,7 +1,8 @@
 // `ftpkit test`: how well does a server speak FTP? Runs the checklist against one server, writing
 // only inside a scratch directory it creates there and removes; nothing is written locally.
 import type { FtpClient } from "../client.ts";
-import { appendAndRename, dataConnections, directories, hash, mlsx, restStream, sizeAndMdtm, transfers, typeA, utf8, xdigests } from "./checks-core.ts";
+import { appendAndRename, dataConnections, directories, mlsx, restStream, sizeAndMdtm, transfers, typeA, utf8 } from "./checks-core.ts";
+import { hash, xdigests } from "./checks-hash.ts";
 import { abor, idle, longLine, pasvTheft, portBounce, statDuringTransfer, tls } from "./checks-edge.ts";
 import { line, Probe } from "./runner.ts";
 import { CATALOGUE, type ProbeOptions, type ProbeReport } from "./types.ts";

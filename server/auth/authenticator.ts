@@ -1,10 +1,9 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
-// timing, per-IP back-off, and a verified-credential cache so repeat logins skip argon2id.
+// timing and per-IP back-off (login-failures.ts), and a verified-credential cache so repeat logins skip argon2id.
 import { randomBytes } from "node:crypto";
 import { lstatSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
-import { addressKey } from "../../protocol/address.ts";
 import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
@@ -12,6 +11,7 @@ import { warnMissingPlaces } from "./missing-places.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
 import { isCheckableHash, verifyPassword } from "./verify.ts";
 import { exposedFiles, type OwnFile } from "./served-files.ts";
+import { LoginFailures } from "./login-failures.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -32,7 +32,6 @@ export interface AuthenticatorOptions {
   countFailure?: (ip: string, windowMs: number) => Promise<number>;
 }
 
-const MAX_TRACKED_IPS = 10_000;
 /**
  * A users file rewritten in place (same inode: nano, `cat >`, a tool writing into it) is read once
  * it has been still this long: read at once, a login during the write met a half-written file (its
@@ -46,10 +45,6 @@ const CHANGE_COALESCE_MS = 20;
 /** Checks logins against the users file; one instance per server. */
 export class Authenticator {
   readonly usersFile: string;
-  private readonly failDelayMs: number;
-  private readonly penaltyMs: number;
-  private readonly penaltyMaxMs: number;
-  private readonly windowMs: number;
   private readonly log: (msg: string) => void;
   private users = new Map<string, UserRecord>();
   /** stat signature of the file the current users came from ("" = missing). */
@@ -58,10 +53,8 @@ export class Authenticator {
   private badSignature: string | null = null;
   private reloading: Promise<void> | null = null;
   private readonly verified: VerifiedCredentials;
-  /** Per address: this process's failures, and everyone's as the shared store last said. */
-  private readonly failures = new Map<string, { count: number; last: number; everywhere: number }>();
-  /** When the failures were last swept of addresses whose window has passed (at most once a window, at a login). */
-  private failuresSwept = 0;
+  /** Failed logins by address: the uniform delay and the back-off (login-failures.ts). */
+  private readonly failures: LoginFailures;
   private dummyHash: Promise<string> | null = null;
   /** The last load's look at the local homes and mounts (missing-places.ts), run in the background: settled once its warnings are said. */
   placesChecked: Promise<void> = Promise.resolve();
@@ -81,19 +74,19 @@ export class Authenticator {
 
   constructor(opts: AuthenticatorOptions) {
     this.usersFile = resolve(opts.usersFile);
-    this.failDelayMs = opts.failDelayMs ?? 400;
-    this.penaltyMs = opts.failPenaltyMs ?? 250;
-    this.penaltyMaxMs = opts.failPenaltyMaxMs ?? 3000;
-    this.windowMs = opts.failWindowMs ?? 5 * 60_000;
+    this.failures = new LoginFailures({
+      failDelayMs: opts.failDelayMs ?? 400,
+      penaltyMs: opts.failPenaltyMs ?? 250,
+      penaltyMaxMs: opts.failPenaltyMaxMs ?? 3000,
+      windowMs: opts.failWindowMs ?? 5 * 60_000,
+      countFailure: opts.countFailure,
+    });
     this.verified = new VerifiedCredentials(opts.cacheSize ?? 10_000);
     this.log = opts.log ?? ((msg) => console.error(msg));
-    this.countFailure = opts.countFailure;
     this.ownFiles = opts.ownFiles ?? [];
   }
 
   private readonly ownFiles: readonly OwnFile[];
-
-  private readonly countFailure: AuthenticatorOptions["countFailure"];
 
   /** Load the users file. Missing = no users (warned); invalid → throws UsersFileError. */
   async start(): Promise<void> {
@@ -235,7 +228,7 @@ export class Authenticator {
    */
   async login(user: string, password: string, remoteIp: string, abandoned?: () => boolean): Promise<UserRecord | null> {
     const started = performance.now();
-    this.sweepFailures(Date.now());
+    this.failures.sweep(Date.now());
     await this.refresh();
     const lower = user.toLowerCase();
     const name = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user;
@@ -253,7 +246,7 @@ export class Authenticator {
       await verifyPassword(password, await this.dummyHash, abandoned);
     }
     if (abandoned?.()) return null;
-    await this.fail(remoteIp, started);
+    await this.failures.fail(remoteIp, started);
     return null;
   }
 
@@ -349,53 +342,11 @@ export class Authenticator {
    * address N times --ban-after guesses.
    */
   failuresFrom(remoteIp: string): number {
-    const e = this.failures.get(addressKey(remoteIp));
-    return e && Date.now() - e.last <= this.windowMs ? e.everywhere : 0;
-  }
-
-  /** Wait so every failure takes failDelayMs in total, plus a growing per-IP penalty. */
-  private async fail(remoteIp: string, started: number): Promise<void> {
-    // IPv6 by /64: each address of one subscriber's /64 is not a fresh budget.
-    const ip = addressKey(remoteIp);
-    const now = Date.now();
-    let entry = this.failures.get(ip);
-    if (entry && now - entry.last > this.windowMs) entry = undefined;
-    let count = entry?.count ?? 0;
-    if (!entry && this.failures.size >= MAX_TRACKED_IPS) this.pruneFailures(now);
-    const mine = { count: count + 1, last: now, everywhere: count + 1 };
-    // Map order is staleness order: the address moves to the end.
-    this.failures.delete(ip);
-    this.failures.set(ip, mine);
-    // Every node's failures count; if the store is away, this node's own count still applies.
-    if (this.countFailure) count = Math.max(count, await this.countFailure(ip, this.windowMs).catch(() => count));
-    mine.everywhere = count + 1; // count is now the larger of ours and the store's
-    const penalty = Math.min(count * this.penaltyMs, this.penaltyMaxMs);
-    const wait = this.failDelayMs + penalty - (performance.now() - started);
-    if (wait > 0) await Bun.sleep(wait);
-  }
-
-  /**
-   * Drop the addresses whose window has passed, at most once a window: only a full table was ever
-   * pruned, so a spray of 2,500 addresses that each failed once stayed in memory for ever (measured
-   * by the soak audit). Map order is staleness order, so the sweep stops at the first recent entry.
-   */
-  private sweepFailures(now: number): void {
-    if (now - this.failuresSwept < this.windowMs || this.failures.size === 0) return;
-    this.failuresSwept = now;
-    for (const [ip, e] of this.failures) {
-      if (now - e.last <= this.windowMs) break;
-      this.failures.delete(ip);
-    }
+    return this.failures.everywhere(remoteIp);
   }
 
   /** Addresses whose failures are remembered now. */
   get failingAddresses(): number {
     return this.failures.size;
-  }
-
-  private pruneFailures(now: number): void {
-    for (const [ip, e] of this.failures) if (now - e.last > this.windowMs) this.failures.delete(ip);
-    // Still full (a spray from many addresses): forget the oldest rather than grow without bound.
-    while (this.failures.size >= MAX_TRACKED_IPS) this.failures.delete(this.failures.keys().next().value!);
   }
 }

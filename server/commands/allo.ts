@@ -1,6 +1,7 @@
 // ALLO — RFC 959 §4.1.3: not needed for storage, but a size beyond the remaining quota is refused early.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import { usageShown } from "../vfs/mounts.ts";
 
 export const allo: CommandSpec = {
   verbs: ["ALLO"],
@@ -12,9 +13,11 @@ export const allo: CommandSpec = {
     if (!m) throw new FtpError(501, "ALLO needs a byte count");
     // The quota an upload here would use, as AVBL and STOR see it: the current directory's mount
     // (one with a limit of its own counts apart from the home), measured before it is read.
-    const { ledger } = session.fs.resolve(".").mount;
-    await ledger.measured();
-    if (Number(m[1]) > ledger.available()) throw new FtpError(552, "Not enough quota left for that size");
+    const { mount } = session.fs.resolve(".");
+    const { ledger } = mount;
+    // Where the usage is not shown (a drop box: others' bytes), only the limit itself is checked.
+    const left = usageShown(session, mount) ? (await ledger.measured(), ledger.available()) : ledger.limit > 0 ? ledger.limit : Infinity;
+    if (Number(m[1]) > left) throw new FtpError(552, "Not enough quota left for that size");
     session.reply(202, "ALLO not needed; space is available");
   },
 };

@@ -1,6 +1,7 @@
 // AVBL — draft-peterson-streamlined-ftp-command-extensions: bytes available for upload here.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import { usageShown } from "../vfs/mounts.ts";
 
 export const avbl: CommandSpec = {
   verbs: ["AVBL"],
@@ -10,6 +11,7 @@ export const avbl: CommandSpec = {
   feat: "AVBL",
   async handle({ session, arg }) {
     const r = session.fs.resolve(arg || ".");
+    if (!usageShown(session, r.mount)) throw new FtpError(550, "Available space is not shown here; an upload that does not fit gets 552");
     await r.mount.ledger.measured();
     const left = r.mount.ledger.available();
     const free = (await r.mount.storage.freeBytes?.().catch(() => undefined)) ?? Infinity;

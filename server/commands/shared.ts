@@ -45,7 +45,9 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
   for (const name of childMountNames(session.mounts, r.vpath)) {
     const mr = session.fs.resolve(joinVirtual(r.vpath, name));
     const st = await session.fs.statResolved(mr).catch(() => null);
-    const info: FileInfo = { name, type: "dir", size: 0, mtime: st?.mtime ?? new Date(), perm: permFacts(mr.mount.perms, "dir") };
+    // A mount the session may not read (a drop box) shows the server's start, not when someone last uploaded there.
+    const mtime = mr.mount.perms.has("read") ? st?.mtime : new Date(session.server.startedAt);
+    const info: FileInfo = { name, type: "dir", size: 0, mtime: mtime ?? new Date(), perm: permFacts(mr.mount.perms, "dir") };
     if (seen.has(name)) entries = entries.map((e) => (e.name === name ? info : e));
     else entries.push(info);
   }

@@ -3,6 +3,7 @@ import type { CommandSpec } from "./types.ts";
 import { PROCESS_UMASK, type Session } from "../session.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatSize } from "../../protocol/size.ts";
+import { usageShown } from "../vfs/mounts.ts";
 
 export const site: CommandSpec = {
   verbs: ["SITE"],
@@ -31,9 +32,14 @@ export const site: CommandSpec = {
     const lines = ["Quota status:"];
     for (const m of session.mounts) {
       if (m.vpath !== "/" && m.ledgerKey === session.mounts[0]!.ledgerKey) continue;
+      const where = m.vpath === "/" ? "home" : m.vpath;
+      if (!usageShown(session, m)) {
+        const { limit } = m.ledger;
+        lines.push(`${where}: ${limit > 0 ? `limit ${limit} bytes (${formatSize(limit)})` : "unlimited"}; usage not shown (others upload here)`);
+        continue;
+      }
       await m.ledger.measured();
       const { limit, used } = m.ledger;
-      const where = m.vpath === "/" ? "home" : m.vpath;
       lines.push(
         limit > 0
           ? `${where}: used ${used} of ${limit} bytes (${formatSize(used)} of ${formatSize(limit)}), ${limit - Math.min(used, limit)} bytes available`

@@ -31,7 +31,8 @@ async function planUnique(session: Session, arg: string) {
     try {
       claim = await session.fs.claimUpload(plan);
     } catch (err) {
-      if (isBusy(err)) continue; // another upload has reserved it
+      // Another upload has reserved it, or something that is not a file holds it (a FIFO, a dangling symlink).
+      if (isBusy(err) || (err instanceof StorageError && err.kind === "exists")) continue;
       throw err;
     }
     if (claim && (await session.fs.statOrNull(plan.r).catch(() => "unknown"))) {

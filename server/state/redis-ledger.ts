@@ -219,8 +219,10 @@ export class RedisLedger implements Ledger {
     // No upload holds bytes here any more: the rest of the lease goes back.
     if (this.reservedOut === 0) this.leaseFree = 0;
     if (this.limit <= 0) {
-      this.seenUsed = Math.max(0, this.seenUsed + delta); // unlimited: nothing to share, kept here
-      return;
+      this.seenUsed = Math.max(0, this.seenUsed + delta); // unlimited here: kept here
+      // A directory's ledger: another node may hold it under a limit (a drop box this user's mount
+      // shares), and the store's usage must count these bytes too (SETTLE changes only a usage it has).
+      if (!this.key.startsWith("dir:")) return;
     }
     this.backlog += delta;
     void this.flush();
@@ -236,7 +238,7 @@ export class RedisLedger implements Ledger {
     this.backlog = 0;
     try {
       const used = Number(await this.store.eval(SETTLE, this.keys, [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
-      if (used >= 0) this.seenUsed = used;
+      if (used >= 0 && this.limit > 0) this.seenUsed = used;
       if (this.hold > 0) this.validUntil = Date.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
     } catch {
       this.backlog += delta; // kept on our side (and counted in `hold`) until the store is back

@@ -4,9 +4,10 @@
 // Started, a claim hands what it holds to the upload; released unstarted, it lets all of it go.
 import * as fs from "node:fs";
 import { StorageError, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
-import { closeQuietly, fdPath, O_PATH_FLAG, type Jail, type Parent } from "./local-jail.ts";
+import { closeQuietly, fdPath, O_PATH_FLAG, S_IFMT, S_IFREG, statAt, type Jail, type Parent } from "./local-jail.ts";
 import { storageError } from "./local-errors.ts";
-import { openLocalUpload, type OpenTempDir } from "./local-upload.ts";
+import { openLocalUpload } from "./local-upload.ts";
+import type { OpenTempDir } from "./local-temp.ts";
 import { removedSize, verdictNow, type VerdictLocks } from "./local-removal.ts";
 import { lockName, unlockName, type NameLock } from "./local-name-lock.ts";
 
@@ -186,4 +187,24 @@ export function releasing(upload: Upload, releaseOnce: () => void): Upload {
     }
   };
   return upload;
+}
+
+/** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
+export function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, verdicts: VerdictLocks): NewNameClaim {
+  let claim: NewNameClaim;
+  try {
+    claim = NewNameClaim.take(jail, parent, tempDir, verdicts);
+  } catch (err) {
+    closeQuietly(parent.fd);
+    throw err;
+  }
+  // The name must be free now, before the 150: stat (which follows links and serves only files and
+  // directories) calls a FIFO, socket, device or dangling symlink missing, and the exclusive create
+  // then failed only once the client had sent its data ("150", then "550 File exists").
+  const taken = statAt(parent.fd, parent.name);
+  if (taken) {
+    claim.release();
+    throw new StorageError("exists", "name taken", (taken.mode & S_IFMT) === S_IFREG ? undefined : "not a regular file");
+  }
+  return claim;
 }

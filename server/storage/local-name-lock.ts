@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
-import type { OpenTempDir } from "./local-upload.ts";
+import type { OpenTempDir } from "./local-temp.ts";
 
 /** No host name holds "@", so the temp directory's sweep of dead processes' files never takes these for one. */
 export const NAME_LOCK_PREFIX = "@name.";

@@ -1,5 +1,5 @@
-// The local-filesystem storage backend: the embedded default; with local-jail.ts, local-upload.ts,
-// local-errors.ts and local-walk.ts the only node:fs importer of the server.
+// The local-filesystem storage backend: the embedded default; with the other local-*.ts files (the
+// jail, its roots, uploads, the temp directory, errors, walks…) the only node:fs importer of the server.
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import {
@@ -14,15 +14,17 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, Jail, uniqueFromDev, type Parent } from "./local-jail.ts";
+import { closeQuietly, fdPath, uniqueFromDev, type Jail } from "./local-jail.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { claimLocalUpload, openLocalUpload, sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-upload.ts";
+import { claimLocalUpload, openLocalUpload } from "./local-upload.ts";
+import { sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-temp.ts";
 import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks } from "./local-removal.ts";
 import { verdictLocks } from "./local-name-lock.ts";
-import { checkOverwrite, LocalClaim, LocalWriteClaim, NewNameClaim, releasing } from "./local-claims.ts";
+import { checkOverwrite, LocalClaim, LocalWriteClaim, releasing, takeNewName } from "./local-claims.ts";
+import { jailFor } from "./local-roots.ts";
 import { diskUsage, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
 import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
 
@@ -383,42 +385,5 @@ export class LocalStorage implements Storage {
     } finally {
       closeQuietly(start);
     }
-  }
-}
-
-/**
- * One jail (one root descriptor) per real root directory, shared by every storage on it: a
- * users-file reload builds new mount tables without opening (and leaking) new descriptors. A root
- * descriptor is closed only once no storage can reach its jail any more (the garbage collector
- * says so): closing one still held would let the number be reused by another file or socket, and
- * never closing them kept one per deleted user's home, or per server a test suite started, forever.
- * A root directory replaced under its path gets a new jail.
- */
-const jails = new Map<string, WeakRef<Jail>>();
-const unreachable = new FinalizationRegistry<{ fd: number; root: string }>(({ fd, root }) => {
-  closeQuietly(fd);
-  if (jails.get(root)?.deref() === undefined) jails.delete(root);
-});
-
-function jailFor(realRoot: string): Jail {
-  const cached = jails.get(realRoot)?.deref();
-  if (cached) {
-    const now = fs.statSync(realRoot);
-    const held = fs.fstatSync(cached.rootFd);
-    if (now.dev === held.dev && now.ino === held.ino) return cached;
-  }
-  const jail = new Jail(realRoot);
-  jails.set(realRoot, new WeakRef(jail));
-  unreachable.register(jail, { fd: jail.rootFd, root: realRoot });
-  return jail;
-}
-
-/** NewNameClaim.take, closing `parent` when the name is already reserved (the claim owns it otherwise). */
-function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, verdicts: VerdictLocks): NewNameClaim {
-  try {
-    return NewNameClaim.take(jail, parent, tempDir, verdicts);
-  } catch (err) {
-    closeQuietly(parent.fd);
-    throw err;
   }
 }

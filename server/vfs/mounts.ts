@@ -8,7 +8,7 @@ import type { StaleUploads } from "../storage/s3-sweep.ts";
 import type { NameListBudget } from "../storage/name-budget.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
-import type { Ledger, QuotaRegistry } from "./quota.ts";
+import { JointLedger, type Ledger, type QuotaRegistry } from "./quota.ts";
 
 /** One root of a user's tree: the home at "/" or a virtual directory mounted at `vpath`. */
 export interface Mount {
@@ -22,6 +22,11 @@ export interface Mount {
   /** The ledger this mount's writes are charged to (the user's, or the mount's own), seen through its limit. */
   ledger: Ledger;
   ledgerKey: string;
+  /**
+   * Charged to the user: the ledger of the mount's own directory too ("dir:…"), booked with no limit,
+   * so a limit another account's mount sets on that directory (a drop box) counts these bytes.
+   */
+  alsoKey?: string;
   /** The limit uploads through this mount are held to (bytes, 0 = unlimited). */
   limit: number;
 }
@@ -61,11 +66,19 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     plans.set(user, plan);
   }
   for (const spec of plan.ledgers) await quotas.acquire(spec.key, spec.limit, spec.measure);
-  const ledgers = plan.roots.map((root) => quotas.view(root.ledgerKey, root.limit)!);
+  const ledgers = plan.roots.map((root) => {
+    const main = quotas.view(root.ledgerKey, root.limit)!;
+    return root.alsoKey ? new JointLedger(main, quotas.view(root.alsoKey, 0)!) : main;
+  });
   const table = plan.table;
-  if (table && table.every((m, i) => ledgers[i] === m.ledger)) return { mounts: table, fresh: false };
+  if (table && table.every((m, i) => sameLedger(ledgers[i]!, m.ledger))) return { mounts: table, fresh: false };
   plan.table = plan.roots.map((root, i) => ({ ...root, ledger: ledgers[i]! }));
   return { mounts: plan.table, fresh: !table };
+}
+
+function sameLedger(a: Ledger, b: Ledger): boolean {
+  if (a instanceof JointLedger && b instanceof JointLedger) return a.main === b.main && a.also === b.also;
+  return a === b;
 }
 
 /** How places of the users file become storage: `s3://…` needs the object store's settings. */
@@ -110,18 +123,25 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
 function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const home = storageAt(user.home, places);
   const userKey = `user:${user.name}`;
-  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, limit: user.quota }];
+  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: `dir:${user.home}`, limit: user.quota }];
   const chargedToUser: Storage[] = [home];
   const ledgers: LedgerSpec[] = [];
+  // One reference per ledger (releaseMounts gives one back per key), whatever the mounts of its
+  // directory; a directory with a limit is measured under it, whichever mount named it first.
+  const spec = (key: string, limit: number, storage: Storage) => {
+    const known = ledgers.find((l) => l.key === key);
+    if (!known) ledgers.push({ key, limit, measure: () => storage.usage() });
+    else if (known.limit === 0) known.limit = limit;
+  };
+  spec(`dir:${user.home}`, 0, home);
   for (const m of user.mounts) {
     const storage = storageAt(m.dir, places);
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
-    // One reference per ledger (releaseMounts gives one back per key), whatever the mounts of its directory.
-    if (m.quota > 0) {
-      if (!ledgers.some((l) => l.key === ledgerKey)) ledgers.push({ key: ledgerKey, limit: m.quota, measure: () => storage.usage() });
-    } else chargedToUser.push(storage);
+    spec(`dir:${m.dir}`, m.quota, storage);
+    if (m.quota <= 0) chargedToUser.push(storage);
     const limit = m.quota > 0 ? m.quota : user.quota;
-    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, limit });
+    const alsoKey = m.quota > 0 ? undefined : `dir:${m.dir}`;
+    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, alsoKey, limit });
   }
   ledgers.unshift({
     key: userKey,
@@ -136,10 +156,23 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
 }
 
 export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): void {
-  for (const key of new Set(mounts.map((m) => m.ledgerKey))) quotas.release(key);
+  for (const key of new Set(mounts.flatMap((m) => (m.alsoKey ? [m.ledgerKey, m.alsoKey] : [m.ledgerKey])))) quotas.release(key);
 }
 
 /** Drop a user's cached table (its home turned out to be unusable: check again next time). */
 export function forgetMounts(user: UserRecord): void {
   plans.delete(user);
+}
+
+/**
+ * Whether a session may see the usage of `m`'s ledger (AVBL, ALLO, SITE QUOTA). Not when a mount it
+ * may not read is charged to it: a write-only drop box's bytes are other uploaders' (how much, and
+ * when, polled), as is anonymous's own quota, which every anonymous session shares. vsftpd's
+ * anonymous upload directory tells nothing either; a full box still answers its upload with 552.
+ */
+export function usageShown(session: { mounts: readonly Mount[]; user: { name: string } | null }, m: Mount): boolean {
+  const { mounts } = session;
+  const userKey = mounts[0]?.ledgerKey;
+  const anonymous = session.user?.name === "anonymous";
+  return mounts.every((o) => o.ledgerKey !== m.ledgerKey || o.perms.has("read") || (o.ledgerKey === userKey && !anonymous));
 }

@@ -142,6 +142,63 @@ class LedgerView implements Ledger {
 }
 
 /**
+ * A mount charged to its user's quota whose directory also has a limit of its own elsewhere (another
+ * account's drop box of the same real directory): every booking goes to both, so the box counts the
+ * bytes of its directory whoever wrote them. Only the user's limit holds these uploads (`main`);
+ * `also` is a view with no limit, which books whatever it is given.
+ */
+export class JointLedger implements Ledger {
+  constructor(
+    readonly main: Ledger,
+    readonly also: Ledger,
+  ) {}
+
+  get limit(): number {
+    return this.main.limit;
+  }
+
+  get used(): number {
+    return this.main.used;
+  }
+
+  get unmeasured(): boolean {
+    return this.main.unmeasured ?? false;
+  }
+
+  measured(): Promise<void> {
+    return this.main.measured();
+  }
+
+  admit(bytes: number): boolean | Promise<boolean> {
+    const ok = this.main.admit(bytes);
+    if (ok === true) this.also.admit(bytes);
+    if (ok === true || ok === false) return ok;
+    return ok.then((yes) => {
+      if (yes) this.also.admit(bytes);
+      return yes;
+    });
+  }
+
+  release(bytes: number): void {
+    this.main.release(bytes);
+    this.also.release(bytes);
+  }
+
+  reserve(credit = 0): Reservation {
+    return new Reservation(this, credit);
+  }
+
+  settle(reserved: number, delta: number): void {
+    this.main.settle(reserved, delta);
+    this.also.settle(reserved, delta);
+  }
+
+  available(): number {
+    return this.main.available();
+  }
+}
+
+/**
  * The quota side of one upload (owned by the upload, see server/vfs/upload.ts). Bytes are reserved
  * as they arrive; `settle(delta)` — exactly once, on commit or abort — replaces the reservation with
  * the change storage reports. No handler does quota arithmetic itself.

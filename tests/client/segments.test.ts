@@ -101,6 +101,32 @@ describe("--segments", () => {
     expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
   });
 
+  test("a server that ignores REST and never answers the RETRs whose data connection the client closed: the fallback to one stream starts at once, not after a 5 s wait for those replies", async () => {
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(65_536)));
+    // 48 MiB: what a closed range leaves unsent is more than the sockets' buffers hold, so the server sees the close.
+    const big = Buffer.concat(Array.from({ length: 768 }, (_, i) => Buffer.concat([Buffer.from([i & 255, i >> 8]), data.subarray(2)])));
+    const retr = async (c: Parameters<ReturnType<typeof sendsFile>>[0]) => {
+      const d = await c.data();
+      c.reply(150, "Opening data connection");
+      // From byte 0 whatever REST said; cut short by the client, the RETR is never answered.
+      if (!(await d.send(big))) return;
+      d.end();
+      c.reply(226, "Transfer complete");
+    };
+    const srv = startScriptedServer({ feat: ["SIZE", "REST STREAM"], on: { SIZE: (c) => c.reply(213, String(big.length)), REST: (c) => c.reply(350, "Restarting"), RETR: retr } });
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const began = performance.now();
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/big.bin`, "--segments", "3", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+    const took = performance.now() - began;
+    expect(r.stderr).toContain("downloading in one stream instead of 3 segments");
+    expect(r.code).toBe(0);
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
+    // The whole run, start-up and the 48 MiB twice over loopback included (5 s more before: each closed range waited 5 s for its reply).
+    expect(took).toBeLessThan(3000);
+  });
+
   async function interruptedSegments() {
     const srv = await startFtpkitServer({ maxRate: "1M" });
     cleanups.push(() => srv.stop());

@@ -1,7 +1,7 @@
 // Named pipes, sockets and device nodes inside a served tree (issue 9, item 2): never opened in a
 // way that blocks the event loop, never served or listed; other sessions stay answered.
 import { describe, expect, test } from "bun:test";
-import { readFileSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 
@@ -92,5 +92,33 @@ describe("special files", () => {
       reader.kill(9);
       await Promise.all([writer.exited, reader.exited]);
     }
+  }, 20_000);
+  test("STOR and APPE onto a FIFO or a dangling symlink (inside, or leading out) get 550 before any 150, STOU takes the next name; nothing is created or followed", async () => {
+    const srv = await servers.start({
+      setup(root) {
+        mkfifo(join(root, "home/alice/pipe"));
+        symlinkSync("nowhere", join(root, "home/alice/dangling"));
+        symlinkSync(join(root, "home/outside-target"), join(root, "home/alice/dangling-out"));
+      },
+    });
+    const home = srv.home("alice");
+    const w = await servers.login();
+    for (const name of ["pipe", "dangling", "dangling-out"]) {
+      for (const verb of ["STOR", "APPE"]) {
+        const r = await w.transfer(`${verb} ${name}`, Buffer.from("data"));
+        expect([`${verb} ${name}`, r.first.code]).toEqual([`${verb} ${name}`, 550]);
+        // A link leading out is refused as any escaping link is ("Permission denied"), as APPE's lock of an existing name refuses a non-file.
+        if (verb === "STOR" && name !== "dangling-out") expect(r.first.lines[0]).toBe("File exists: not a regular file");
+        expect(r.final).toBeNull();
+      }
+    }
+    // STOU passes over such a name as over a taken one.
+    const stou = await w.transfer("STOU dangling", Buffer.from("data"));
+    expect([stou.first.lines[0], stou.final?.code]).toEqual(["FILE: dangling.1", 226]);
+    expect(existsSync(join(home, "nowhere"))).toBe(false);
+    expect(existsSync(join(srv.root, "home/outside-target"))).toBe(false);
+    expect(lstatSync(join(home, "dangling")).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(home, "pipe")).isFIFO()).toBe(true);
+    expect((await w.cmd("NOOP", 2000)).code).toBe(200);
   }, 20_000);
 });

@@ -347,7 +347,8 @@ describe("one file written by two sessions", () => {
 describe("one directory mounted with different limits", () => {
   const incoming = "home/incoming";
   const users: UserSpec[] = [
-    { name: "anonymous", home: "home/anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: incoming, perms: ["write"], quota: 100 * KB }] },
+    // read too, so AVBL shows the box's usage (a write-only box shows none: drop-box-privacy.test.ts).
+    { name: "anonymous", home: "home/anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: incoming, perms: ["read", "write"], quota: 100 * KB }] },
     { name: "bob", password: "bob-pw", home: "home/bob", mounts: [{ vpath: "/rw", dir: incoming, perms: ["read", "write", "modify"], quota: 200 * KB }] },
   ];
 

@@ -3,7 +3,7 @@
 // separate servers in this process, each its own node, sharing one redis-server and one directory;
 // "memory": the same, sharing the store that `--workers` keeps in its primary process.
 import { afterEach, describe, expect, test } from "bun:test";
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type CreateServerOptions, type FtpServer } from "../../server/index.ts";
@@ -74,6 +74,15 @@ async function login(port: number, password = "alice-pw", user = "alice"): Promi
   return { w, code: r.code };
 }
 
+/** Ask `check` again (a command round trip each time) until it holds, for at most 5 s. */
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the condition");
+    await Bun.sleep(20);
+  }
+}
+
 for (const kind of ["local", "redis", "memory"] as const) {
   describe(`shared state: ${kind}`, () => {
     test("6 sessions of one user on 3 nodes upload at once: the quota holds and the crossing uploads get 552", async () => {
@@ -118,7 +127,8 @@ for (const kind of ["local", "redis", "memory"] as const) {
     test("one directory mounted with 100 KB for anonymous and 200 KB for bob, on two nodes: each mount's limit holds, the usage is shared", async () => {
       const drop = (vpath: string, quota: number, perms: UserSpec["perms"] & {}) => [{ vpath, dir: "home/incoming", perms, quota }];
       const users: UserSpec[] = [
-        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: drop("/incoming", 100 * KB, ["write"]) },
+        // read too, so AVBL shows the box's usage (a write-only box shows none: drop-box-privacy.test.ts).
+        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: drop("/incoming", 100 * KB, ["read", "write"]) },
         { name: "bob", password: "bob-pw", home: "home/bob", mounts: drop("/rw", 200 * KB, ["read", "write", "modify"]) },
       ];
       const { ports } = await cluster(kind, 2, 0, {}, users);
@@ -139,6 +149,28 @@ for (const kind of ["local", "redis", "memory"] as const) {
       expect(await avbl(anon, "/incoming")).toBe(0);
       expect(finalCode(await anon.transfer("STOR /incoming/d.bin", random(1 * KB)))).toBe(552);
       expect(await avbl(bob, "/rw")).toBe(200 * KB - du(dir));
+    }, 20_000);
+
+    test("a 100 KB box mounted without a limit by bob on another node: bob's bytes count in the box, and come back when he deletes them", async () => {
+      const users: UserSpec[] = [
+        // read too, so AVBL shows the box's usage (a write-only box shows none: drop-box-privacy.test.ts).
+        { name: "anonymous", home: "home/anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: "home/incoming", perms: ["read", "write"], quota: 100 * KB }] },
+        { name: "bob", password: "bob-pw", home: "home/bob", mounts: [{ vpath: "/rw", dir: "home/incoming", perms: ["read", "write", "modify"], quota: 0 }] },
+      ];
+      const { ports } = await cluster(kind, 2, 0, {}, users);
+      const dir = join(root, "home/incoming");
+      mkdirSync(dir);
+      const anon = (await login(ports[0]!, "guest@", "anonymous")).w;
+      expect(Number((await anon.cmd("AVBL /incoming")).lines[0])).toBe(100 * KB);
+      const bob = (await login(ports[1]!, "bob-pw", "bob")).w;
+      expect(finalCode(await bob.transfer("STOR /rw/a.bin", random(80 * KB)))).toBe(226);
+      // The settlement reaches the store after the 226: wait for the box to see it.
+      await waitUntil(async () => Number((await anon.cmd("AVBL /incoming")).lines[0]) === 20 * KB);
+      expect(finalCode(await anon.transfer("STOR /incoming/b.bin", random(60 * KB)))).toBe(552);
+      expect(du(dir)).toBeLessThanOrEqual(100 * KB);
+      for (const name of readdirSync(dir).filter((n) => n.endsWith(".bin"))) expect((await bob.cmd(`DELE /rw/${name}`)).code).toBe(250);
+      await waitUntil(async () => Number((await anon.cmd("AVBL /incoming")).lines[0]) === 100 * KB);
+      expect(finalCode(await anon.transfer("STOR /incoming/c.bin", random(60 * KB)))).toBe(226);
     }, 20_000);
 
     test("--max-connections counts the sessions of every node", async () => {

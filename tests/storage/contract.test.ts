@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError, type Storage, type StorageErrorKind, type WriteMode } from "../../server/storage/backend.ts";
 import { LocalStorage } from "../../server/storage/local.ts";
-import { TEMP_DIR } from "../../server/storage/local-upload.ts";
+import { TEMP_DIR } from "../../server/storage/local-temp.ts";
 import { isReservedName } from "../../server/vfs/resolve.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
 import { lockedKeys } from "../../server/storage/s3-key-lock.ts";

@@ -8,7 +8,7 @@ import { StorageError } from "../../server/storage/backend.ts";
 import { LocalStorage } from "../../server/storage/local.ts";
 import { freedByRemoval, RemovalBusy, removing, renameToFree, verdictNow } from "../../server/storage/local-removal.ts";
 import { verdictLocks } from "../../server/storage/local-name-lock.ts";
-import { TEMP_DIR } from "../../server/storage/local-upload.ts";
+import { TEMP_DIR } from "../../server/storage/local-temp.ts";
 
 const roots: string[] = [];
 afterEach(() => {

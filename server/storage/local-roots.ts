@@ -1,0 +1,31 @@
+// The local backend's root descriptors: one jail per real root directory, kept while a storage can
+// reach it (LocalStorage opens its root through jailFor).
+import * as fs from "node:fs";
+import { closeQuietly, Jail } from "./local-jail.ts";
+
+/**
+ * One jail (one root descriptor) per real root directory, shared by every storage on it: a
+ * users-file reload builds new mount tables without opening (and leaking) new descriptors. A root
+ * descriptor is closed only once no storage can reach its jail any more (the garbage collector
+ * says so): closing one still held would let the number be reused by another file or socket, and
+ * never closing them kept one per deleted user's home, or per server a test suite started, forever.
+ * A root directory replaced under its path gets a new jail.
+ */
+const jails = new Map<string, WeakRef<Jail>>();
+const unreachable = new FinalizationRegistry<{ fd: number; root: string }>(({ fd, root }) => {
+  closeQuietly(fd);
+  if (jails.get(root)?.deref() === undefined) jails.delete(root);
+});
+
+export function jailFor(realRoot: string): Jail {
+  const cached = jails.get(realRoot)?.deref();
+  if (cached) {
+    const now = fs.statSync(realRoot);
+    const held = fs.fstatSync(cached.rootFd);
+    if (now.dev === held.dev && now.ino === held.ino) return cached;
+  }
+  const jail = new Jail(realRoot);
+  jails.set(realRoot, new WeakRef(jail));
+  unreachable.register(jail, { fd: jail.rootFd, root: realRoot });
+  return jail;
+}
