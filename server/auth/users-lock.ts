@@ -39,9 +39,13 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
       const fh = await open(lock, "wx", 0o600);
       try {
         await fh.writeFile(mine);
-      } finally {
-        await fh.close();
+      } catch (err) {
+        // Ours (O_EXCL), and empty or cut short: left, it held up every command for 5 s (staleLock).
+        await fh.close().catch(() => {});
+        await unlink(lock).catch(() => {});
+        throw err;
       }
+      await fh.close();
       break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

@@ -69,6 +69,29 @@ describe("concurrent ftpkit user commands", () => {
     expect((await loadUsers(join(dir, "users.ini"))).has("late")).toBe(true);
   }, 30_000);
 
+  test("a lock that cannot be written (a full disk) is removed: one clear error, and the next command does not wait for it", async () => {
+    expect((await user(["add", "alice", "--password-stdin"])).code).toBe(0);
+    const before = await Bun.file(join(dir, "users.ini")).text();
+    // A file size limit of 0 (SIGXFSZ ignored): every write to a file fails with EFBIG, as on a full disk.
+    const proc = Bun.spawn(["bash", "-c", `trap '' XFSZ; ulimit -f 0; exec bun "$0" user quota alice 5GB --users "$1"`, FTPKIT, join(dir, "users.ini")], {
+      cwd: dir,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...(process.env as Record<string, string>), NO_COLOR: "1" },
+    });
+    procs.push(proc);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("cannot create the lock");
+    expect(await Bun.file(join(dir, "users.ini")).text()).toBe(before);
+    expect(await Bun.file(join(dir, "users.ini.lock")).exists()).toBe(false);
+    // The lock's 5 s of grace for a writer that died mid-write is not paid by the next command.
+    const started = Date.now();
+    expect((await user(["quota", "alice", "5GB"])).code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+  }, 30_000);
+
   test("a lock held by a live process: a clear error after the bounded wait, nothing written", async () => {
     writeFileSync(join(dir, "users.ini.lock"), `${process.pid} ${hostname()}\n`);
     const err = await withUsersFileLock(join(dir, "users.ini"), async () => "ran", 300).catch((e: unknown) => e);
