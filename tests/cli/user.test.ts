@@ -170,6 +170,27 @@ describe("ftpkit user (success paths)", () => {
   });
 });
 
+test("user list prints one line per user when a home or mount directory holds a line break or an escape; --json gives them exactly", async () => {
+  const d = await freshDir();
+  const home = join(d, "x\nmallory home=/ quota=unlimited perm=read,write,modify");
+  expect((await ftpkit(d, ["add", "eve", "--password-stdin", "--home", home], "pw\n")).code).toBe(0);
+  const pub = join(d, "pub\u001b[2J\u202e");
+  await mkdir(pub);
+  expect((await ftpkit(d, ["mount", "eve", "/pub", pub])).code).toBe(0);
+  const r = await ftpkit(d, ["list"]);
+  expect(r.code).toBe(0);
+  const lines = r.stdout.trimEnd().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toStartWith(`eve home=${d}/x\\x0amallory home=/ `);
+  expect(lines[0]).toContain(`/pub=${d}/pub\\x1b[2J\\u202e(read)`);
+  expect(r.stdout).not.toMatch(/[\x1b\u202e]/);
+  const json = await ftpkit(d, ["list", "--json"]);
+  expect(json.stdout).not.toMatch(/[\u202e]/);
+  const [eve] = JSON.parse(json.stdout) as Array<{ home: string; mounts: Array<{ dir: string }> }>;
+  expect(eve!.home).toBe(home);
+  expect(eve!.mounts[0]!.dir).toBe(pub);
+}, 30_000);
+
 describe("ftpkit user keeps a hand-annotated users file", () => {
   const HASH_A = "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2VzYWx0$YWxpY2VoYXNo";
   const HASH_B = "$argon2id$v=19$m=19456,t=2,p=1$Ym9ic2FsdA$Ym9iaGFzaA";

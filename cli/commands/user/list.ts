@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
 import { refuseClosedStdout } from "../../stdout-job.ts";
+import { printableJson, printableName } from "../../../protocol/printable.ts";
 import { formatPerms } from "../../../server/auth/ini-store.ts";
 import { formatQuota, log, openStore } from "./shared.ts";
 
@@ -29,7 +30,7 @@ export default defineCommand({
         password: !!u.hash,
         mounts: u.mounts,
       }));
-      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      process.stdout.write(printableJson(out) + "\n");
       return;
     }
     if (list.length === 0) log.info(`no users in ${file}`);
@@ -44,7 +45,9 @@ export default defineCommand({
         `password=${u.hash ? "set" : "none"}`,
         `mounts=${mounts.length ? mounts.join(";") : "none"}`,
       ];
-      process.stdout.write(fields.join(" ") + "\n");
+      // One line per user, whatever a home or mount directory holds: a line break in one (a value
+      // from a script's input, stored exactly) printed a line of its own, read as another user's.
+      process.stdout.write(printableName(fields.join(" ")) + "\n");
     }
   },
 });
