@@ -191,6 +191,33 @@ test("user list prints one line per user when a home or mount directory holds a 
   expect(eve!.mounts[0]!.dir).toBe(pub);
 }, 30_000);
 
+test("user list says which password hashes no password can match (carried over from /etc/shadow, cut short), as the server does at load", async () => {
+  const d = await freshDir();
+  const good = await Bun.password.hash("pw", { algorithm: "bcrypt", cost: 4 });
+  const argon = await Bun.password.hash("pw");
+  await writeFile(
+    join(d, "users.ini"),
+    `[ok]\npassword = "${good}"\n[argon]\npassword = "${argon}"\n[shadow]\npassword = "$6$salt$hash"\n[cut]\npassword = "${argon.slice(0, 40)}"\n[nopw]\n`,
+  );
+  const r = await ftpkit(d, ["list"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout.trim().split("\n").map((l) => `${l.split(" ")[0]} ${/password=\S+/.exec(l)![0]}`)).toEqual([
+    "ok password=set",
+    "argon password=set",
+    "shadow password=unusable",
+    "cut password=unusable",
+    "nopw password=none",
+  ]);
+  const json = JSON.parse((await ftpkit(d, ["list", "--json"])).stdout) as Array<{ name: string; password: boolean; passwordUsable: boolean }>;
+  expect(json.map((u) => [u.name, u.password, u.passwordUsable])).toEqual([
+    ["ok", true, true],
+    ["argon", true, true],
+    ["shadow", true, false],
+    ["cut", true, false],
+    ["nopw", false, false],
+  ]);
+}, 30_000);
+
 describe("ftpkit user keeps a hand-annotated users file", () => {
   const HASH_A = "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2VzYWx0$YWxpY2VoYXNo";
   const HASH_B = "$argon2id$v=19$m=19456,t=2,p=1$Ym9ic2FsdA$Ym9iaGFzaA";
