@@ -205,6 +205,12 @@ export function scanSections(text: string, file: string): ScannedSection[] {
     if (eq <= 0) fail(`line ${no}: expected "key = value" or "[user]", got ${JSON.stringify(raw.trim().slice(0, 40))}`);
     const section = sections.at(-1) ?? fail(`line ${no}: setting outside a [user] section`);
     const entries = decodeLine(raw);
+    if (entries.length === 0) {
+      // `ini` reads nothing from a line holding U+2028/U+2029 (its pattern's "." stops there), nor
+      // from a `__proto__` key (its guard against prototype pollution).
+      if (/[\u2028\u2029]/.test(raw)) fail(`line ${no}: holds a line or paragraph separator (U+2028/U+2029), which a users file cannot hold`);
+      fail(`line ${no}: user "${section.name}": unknown setting ${JSON.stringify(ini.unsafe(raw.slice(0, eq)))} (${KNOWN_SETTINGS})`);
+    }
     if (entries.length !== 1) fail(`line ${no}: cannot read this line`);
     const [key, value] = entries[0]!;
     if (Array.isArray(value)) fail(`line ${no}: array keys ("${key}[]") are not supported`);
@@ -213,6 +219,8 @@ export function scanSections(text: string, file: string): ScannedSection[] {
   });
   return sections;
 }
+
+const KNOWN_SETTINGS = "known: password, home, quota, perm, require_tls, mount./PATH";
 
 export interface ParseOptions {
   /**
@@ -265,7 +273,7 @@ export function parseUsers(text: string, file: string, opts: ParseOptions = {}):
           if (user.mounts.some((m) => m.vpath === mount.vpath)) at(l, `mount ${mount.vpath} is defined twice`);
           user.mounts.push(mount);
         } else {
-          at(l, `unknown setting "${l.key}" (known: password, home, quota, perm, require_tls, mount./PATH)`);
+          at(l, `unknown setting "${l.key}" (${KNOWN_SETTINGS})`);
         }
       } catch (err) {
         if (err instanceof UsersFileError) throw err;

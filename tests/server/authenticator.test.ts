@@ -474,6 +474,8 @@ describe("users file (ini-store)", () => {
     ["setting outside a section", "quota = 1\n[a]\n", /line 1: setting outside a \[user\] section/],
     ["not key = value", "[a]\njunk\n", /line 2: expected "key = value"/],
     ["unknown key", "[a]\npasword = $x$\n", /line 2: user "a": unknown setting "pasword"/],
+    ["__proto__ as a key, which ini drops", "[a]\n__proto__ = /srv\n", /line 2: user "a": unknown setting "__proto__" \(known: password, home/],
+    ["a line separator in a value, which ini drops the line for", "[a]\nhome = /srv/x\u2028y\n", /line 2: holds a line or paragraph separator \(U\+2028\/U\+2029\)/],
     ["plaintext password", "[a]\npassword = hunter2\n", /line 2: user "a": password is not a hash/],
     ["bad require_tls", "[a]\nrequire_tls = maybe\n", /require_tls must be true or false/],
     ["array key", "[a]\nperm[] = read\n", /array keys/],
