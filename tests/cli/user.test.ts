@@ -327,6 +327,9 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["bad size", ["add", "bob", "--no-password", "--quota", "12XB"], undefined, /invalid size unit in "12XB"/],
     ["home that is a dangling symlink", ["add", "bob", "--no-password", "--home", "dangling"], undefined, /home .*dangling is a symlink to \/nonexistent\/dir, which does not exist/],
     ["unknown perm", ["add", "bob", "--no-password", "--perm", "read,delete"], undefined, /unknown permission "delete"/],
+    // `--perm "$PERMS"` with the variable unset: no rights at all, said as a success.
+    ["empty perm", ["add", "bob", "--no-password", "--perm", ""], undefined, /^--perm is empty: give read, write and\/or modify \(comma-separated\), or none for no permissions$/],
+    ["mount with empty perm", ["mount", "alice", "/pub", "pubdir", "--perm", " "], undefined, /^--perm is empty: .* or none for no permissions$/],
     ["no terminal and no password flag", ["add", "bob"], undefined, /--password-stdin/],
     ["empty password on stdin", ["add", "bob", "--password-stdin"], "\n", /empty password/],
     ["no stdin at all", ["add", "bob", "--password-stdin"], "", /empty password/],

@@ -11,10 +11,9 @@ import {
   DEFAULT_PERMS,
   hashPassword,
   loadUsers,
-  parsePerms,
   validateUserName,
 } from "../../../server/auth/ini-store.ts";
-import { editStore, log, readNewPassword, refuseServingUsersFile } from "./shared.ts";
+import { editStore, log, permsFlag, readNewPassword, refuseServingUsersFile } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
@@ -39,7 +38,7 @@ export default defineCommand({
     if (name.toLowerCase() === ANONYMOUS && name !== ANONYMOUS) throw new UsageError(`"${name}" is reserved: the anonymous login is "${ANONYMOUS}"`);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
     // Anyone can log in as anonymous: read-only unless asked otherwise, as vsftpd and ProFTPD do.
-    const perms = a.perm === undefined ? (name === ANONYMOUS ? ["read" as const] : [...DEFAULT_PERMS]) : parsePerms(a.perm);
+    const perms = a.perm === undefined ? (name === ANONYMOUS ? ["read" as const] : [...DEFAULT_PERMS]) : permsFlag(a.perm);
     const noPassword = a.password === false;
     if (noPassword && a["password-stdin"]) throw new UsageError("--password-stdin and --no-password exclude each other");
 

@@ -1,12 +1,12 @@
 // Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
 import { resolve } from "node:path";
 import { createConsola } from "consola";
-import { CliError, usersFilePath } from "../../args.ts";
+import { CliError, UsageError, usersFilePath } from "../../args.ts";
 import { breaksCommandLine } from "../../../protocol/command.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
-import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { formatSizeExact, loadUsers, parsePerms, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
-import type { UserRecord } from "../../../server/auth/types.ts";
+import type { Perm, UserRecord } from "../../../server/auth/types.ts";
 import { stderrStream } from "../../../client/report.ts";
 import { holdsFile } from "../../../server/auth/served-files.ts";
 
@@ -68,6 +68,15 @@ export async function refuseServingUsersFile(dir: string, file: string, what: st
   if (holdsFile(dir, resolve(file))) {
     throw new CliError(`${what} ${dir} holds the users file ${file}: its user could read every password hash (and rewrite the file); choose a directory that does not contain it`);
   }
+}
+
+/**
+ * A --perm value: an empty one (`--perm "$PERMS"` with the variable unset) is refused rather than
+ * read as no permissions (a user or mount that can do nothing, said as a success); `none` says that.
+ */
+export function permsFlag(text: string): Perm[] {
+  if (text.trim() === "") throw new UsageError(`--perm is empty: give read, write and/or modify (comma-separated), or none for no permissions`);
+  return parsePerms(text);
 }
 
 export function requireUser(users: Map<string, UserRecord>, name: string, file: string): UserRecord {
