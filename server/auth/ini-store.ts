@@ -196,6 +196,8 @@ export function scanSections(text: string, file: string): ScannedSection[] {
         fail(`line ${no}: ${(err as Error).message}`);
       }
       if (name.toLowerCase() === ANONYMOUS_ALIAS) fail(`line ${no}: "${ANONYMOUS_ALIAS}" is reserved (it is an alias of ${ANONYMOUS})`);
+      // Logins map every spelling of the name to "anonymous": [Anonymous] was an account no one could log in to.
+      if (name.toLowerCase() === ANONYMOUS && name !== ANONYMOUS) fail(`line ${no}: "${name}" is reserved: the anonymous login is [${ANONYMOUS}]`);
       if (seen.has(name)) fail(`line ${no}: user "${name}" is defined twice`);
       seen.add(name);
       sections.push({ name, no, lines: [] });

@@ -466,6 +466,7 @@ describe("users file (ini-store)", () => {
     ["traversal user name", "[../x]\n", /line 1: invalid user name/],
     ["empty section", "[]\n", /line 1: user name is empty/],
     ["reserved ftp", "[ftp]\n", /line 1: "ftp" is reserved/],
+    ["anonymous spelled otherwise, which no login reaches", "[a]\n[Anonymous]\nperm = read\n", /line 2: "Anonymous" is reserved: the anonymous login is \[anonymous\]/],
     ["mount without dir", "[a]\nmount./pub = |read|0\n", /line 2: user "a": mount \/pub has no directory/],
     ["mount on /", "[a]\nmount./ = /srv\n", /cannot mount on "\/"/],
     ["relative mount path", "[a]\nmount.pub = /srv\n", /must start with "\/"/],
