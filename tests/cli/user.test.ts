@@ -218,6 +218,40 @@ test("user list says which password hashes no password can match (carried over f
   ]);
 }, 30_000);
 
+test.skipIf(!Bun.which("script"))("--password-stdin from a terminal asks twice without echo: the typed password never shows", async () => {
+  const d = await freshDir();
+  expect((await ftpkit(d, ["add", "alice", "--password-stdin"], "old\n")).code).toBe(0);
+  // script(1) gives the command a terminal: what it echoes comes back on script's stdout.
+  const cmd = `bun '${CLI}' user passwd alice --password-stdin --users '${join(d, "users.ini")}'`;
+  const proc = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { cwd: d, stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const timer = setTimeout(() => proc.kill(9), 10_000);
+  let seen = "";
+  const reader = proc.stdout.getReader();
+  const until = async (text: string) => {
+    while (!seen.includes(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`ended before ${JSON.stringify(text)}: ${JSON.stringify(seen)}`);
+      seen += new TextDecoder().decode(value);
+    }
+  };
+  try {
+    await until("Password: ");
+    proc.stdin.write("Typed-Secret-42\r");
+    proc.stdin.flush();
+    await until("Repeat password: ");
+    proc.stdin.write("Typed-Secret-42\r");
+    proc.stdin.flush();
+    await until("password of alice changed");
+    proc.stdin.end();
+    expect(await proc.exited).toBe(0);
+  } finally {
+    clearTimeout(timer);
+    proc.kill(9);
+  }
+  expect(seen).not.toContain("Typed-Secret");
+  expect(await Bun.password.verify("Typed-Secret-42", (await loadUsers(join(d, "users.ini"))).get("alice")!.hash!)).toBe(true);
+}, 30_000);
+
 describe("ftpkit user keeps a hand-annotated users file", () => {
   const HASH_A = "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2VzYWx0$YWxpY2VoYXNo";
   const HASH_B = "$argon2id$v=19$m=19456,t=2,p=1$Ym9ic2FsdA$Ym9iaGFzaA";

@@ -20,7 +20,7 @@ const args = {
   home: { type: "string", description: "Home directory, created if missing (default: home/NAME beside the users file), or s3://BUCKET[/PREFIX]", valueHint: "DIR|s3://…" },
   quota: { type: "string", description: "Quota, e.g. 10GB or 1.5GiB; 0, none or unlimited = no limit (default)", valueHint: "SIZE" },
   perm: { type: "string", description: `Permissions: read,write,modify (default: ${DEFAULT_PERMS.join(",")}; read for ${ANONYMOUS})`, valueHint: "LIST" },
-  "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
+  "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin (at a terminal: asked without echo)" },
   // citty turns --no-password into password=false.
   password: { type: "boolean", default: true, description: "Ask for a password (default; see --password-stdin)", negativeDescription: "No password (for `anonymous`: any password is accepted)" },
   "require-tls": { type: "boolean", description: "Refuse logins that have not secured the connection with TLS" },

@@ -87,11 +87,12 @@ export function requireUser(users: Map<string, UserRecord>, name: string, file: 
 
 /**
  * The new password: the first line of stdin with `--password-stdin` (its \n or \r\n dropped),
- * else typed twice without echo on a terminal.
+ * else typed twice without echo on a terminal. A terminal is asked so with `--password-stdin` too:
+ * read as a line, what the admin typed was echoed on the screen (and into its scrollback).
  */
 export async function readNewPassword(fromStdin: boolean): Promise<string> {
   let password: string;
-  if (fromStdin) {
+  if (fromStdin && !process.stdin.isTTY) {
     password = await readStdinLine();
   } else {
     if (!process.stdin.isTTY) {
@@ -135,8 +136,9 @@ async function readStdinLine(): Promise<string> {
 
 function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // No echo before the prompt shows: keys typed the moment it appears are not printed.
   stdin.setRawMode(true);
+  process.stderr.write(prompt);
   stdin.resume();
   return new Promise((resolvePw, reject) => {
     let buf = "";
