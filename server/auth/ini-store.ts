@@ -290,8 +290,9 @@ export function parseUsers(text: string, file: string, opts: ParseOptions = {}):
 function parseBool(v: unknown): boolean | undefined {
   if (typeof v === "boolean") return v;
   const t = String(v).trim().toLowerCase();
-  if (["yes", "on", "1"].includes(t)) return true;
-  if (["no", "off", "0", ""].includes(t)) return false;
+  // `ini` turns only a lowercase true/false into a boolean: True and FALSE arrive here as text.
+  if (["true", "yes", "on", "1"].includes(t)) return true;
+  if (["false", "no", "off", "0", ""].includes(t)) return false;
   return undefined;
 }
 

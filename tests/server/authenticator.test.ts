@@ -482,6 +482,11 @@ describe("users file (ini-store)", () => {
     ["array key", "[a]\nperm[] = read\n", /array keys/],
     ["binary", "[a]\0\n", /NUL/],
   ];
+  test("require_tls takes true and false in any case, as it takes yes/no, on/off and 1/0", () => {
+    const cases: Array<[string, boolean]> = [["True", true], ["TRUE", true], ["true", true], ["Yes", true], ["on", true], ["1", true], ["False", false], ["FALSE", false], ["false", false], ["No", false], ["off", false], ["0", false]];
+    for (const [text, want] of cases) expect(parseUsers(`[a]\nrequire_tls = ${text}\n`, "/x/users.ini").get("a")!.requireTls).toBe(want);
+  });
+
   test.each(bad)("refuses a users file with %s", (_label, text, re) => {
     let err: unknown;
     try {
