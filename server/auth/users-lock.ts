@@ -65,7 +65,9 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") throw new UsersFileError(abs, target === abs ? "its directory does not exist" : `is a symlink to ${target}, whose directory does not exist`);
-      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})`);
+      // Write access to the file is not enough: the lock, and the new file that replaces it, are made in its folder.
+      const hint = code === "EACCES" || code === "EPERM" ? `: ftpkit user needs to create files in ${dirname(lock)}, not only to write ${basename(target)}` : "";
+      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})${hint}`);
     }
     const holder = await readFile(lock, "utf8").catch(() => "");
     if (await staleLock(lock, holder)) {
