@@ -267,9 +267,13 @@ export class Authenticator {
       this.log(`users file ${this.usersFile} is gone (removed, or being replaced); keeping the previous users (${this.users.size}) until it is back`);
       return;
     }
+    // After a line that said the file was broken, gone or not found, one that says it applies again:
+    // else the log's last word on it stayed "keeping the previous users" once the fix was in.
+    const said = sig === "" ? null : this.badSignature !== null ? "read again, in place of the last good one's users" : this.signature === "" ? "found" : null;
     this.reloading = (async () => {
       try {
         const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
+        if (said) this.log(`users file ${this.usersFile} ${said}: ${users.size} user${users.size === 1 ? "" : "s"}`);
         this.users = users;
         this.warnExposedUsersFile();
         this.warnUncheckableHashes();

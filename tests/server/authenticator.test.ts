@@ -304,7 +304,7 @@ describe("Authenticator", () => {
     expect(logs).toHaveLength(4);
   });
 
-  test("a corrupt file on reload keeps the previous users and logs one error", async () => {
+  test("a corrupt file on reload keeps the previous users and logs one error; the fixed file is said in one line", async () => {
     const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
     const logs: string[] = [];
     const auth = makeAuth(file, { logs });
@@ -324,6 +324,7 @@ describe("Authenticator", () => {
     await makeUsersFile(dir, [{ name: "carol", password: "c" }]);
     expect(await auth.login("carol", "c", "127.0.0.1")).not.toBeNull();
     expect(await auth.login("alice", "pw", "127.0.0.1")).toBeNull();
+    expect(logs.slice(1)).toEqual([`users file ${file} read again, in place of the last good one's users: 1 user`]);
   });
 
   test("start refuses a corrupt users file", async () => {
@@ -350,6 +351,7 @@ describe("Authenticator", () => {
     let record = null;
     for (const deadline = performance.now() + 3000; !record && performance.now() < deadline; ) record = await auth.login("alice", "pw", "127.0.0.1");
     expect(record).not.toBeNull();
+    expect(logs.filter((l) => !/not found/.test(l))).toEqual([`users file ${file} found: 1 user`]);
   });
 
   test("failures take at least failDelayMs, for unknown and known users alike", async () => {
