@@ -85,6 +85,7 @@ export class FtpServer {
           failDelayMs: options.failedLoginDelayMs,
           countFailure: state.noteLoginFailure?.bind(state),
           ownFiles: ownFilesOf(tls, ops?.xferlog),
+          tlsAvailable: tls !== undefined,
           // --workers: every worker reads the same file and would say the same lines, once each;
           // worker 0 (or a lone server) says them, at start and at each reload.
           log: options.worker ? () => {} : (msg) => log.warn(msg),

@@ -1,3 +1,5 @@
+import { printableName } from "../protocol/printable.ts";
+
 export type LogFields = Record<string, string | number | boolean | undefined>;
 
 /** One line per event: `text` for people, `json` (one object per line on stdout) for machines. */
@@ -153,7 +155,9 @@ export function createLogger(format: "text" | "json", quiet = false, output: Log
       }
       line += "}\n";
     } else {
-      line = `${now()} ${LEVEL_TEXT[level]} ${event}`;
+      // One line per event, whatever its text names: a users-file warning quoting a home with a line
+      // break (stored exactly, as ini writes it) printed a second line that read as another event.
+      line = `${now()} ${LEVEL_TEXT[level]} ${printableName(event)}`;
       if (fields) for (const k in fields) {
         const v = fields[k];
         if (v === undefined) continue;

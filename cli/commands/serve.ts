@@ -35,6 +35,14 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
+/** A users file that does not load is the one clear start-up error a lone server gives (a missing one is not: it may come). */
+async function checkUsersFile(file: string): Promise<void> {
+  const { loadUsers, UsersFileError } = await import("../../server/auth/ini-store.ts");
+  await loadUsers(file, { allowMissing: true }).catch((err: unknown) => {
+    throw err instanceof UsersFileError ? new CliError(err.message) : err;
+  });
+}
+
 export default defineCommand({
   meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
   args: serveArgs,
@@ -71,7 +79,11 @@ export default defineCommand({
     }
     const workers = workerCount(args.workers as string | undefined);
     const worker = process.env[WORKER_ENV];
-    if (workers > 1 && worker === undefined) return runWorkers(workers, rawArgs, options);
+    if (workers > 1 && worker === undefined) {
+      // Read here once: each worker would meet the same broken file and say so (N lines, not one).
+      if (!options.auth && options.usersFile) await checkUsersFile(options.usersFile);
+      return runWorkers(workers, rawArgs, options);
+    }
     if (worker !== undefined) {
       options.reusePort = true;
       options.worker = Number(worker);

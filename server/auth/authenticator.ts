@@ -28,6 +28,8 @@ export interface AuthenticatorOptions {
   log?: (msg: string) => void;
   /** The server's own files besides the users file (TLS key, xferlog): a home or mount holding one is warned about at each load. */
   ownFiles?: readonly OwnFile[];
+  /** false: the server has no TLS certificate, so a require_tls user can never log in (said at each load). */
+  tlsAvailable?: boolean;
   /** Shared state (issue 12): count a failure across nodes; resolves to the earlier failures in the window. */
   countFailure?: (ip: string, windowMs: number) => Promise<number>;
 }
@@ -84,7 +86,10 @@ export class Authenticator {
     this.verified = new VerifiedCredentials(opts.cacheSize ?? 10_000);
     this.log = opts.log ?? ((msg) => console.error(msg));
     this.ownFiles = opts.ownFiles ?? [];
+    this.tlsAvailable = opts.tlsAvailable;
   }
+
+  private readonly tlsAvailable: boolean | undefined;
 
   private readonly ownFiles: readonly OwnFile[];
 
@@ -94,7 +99,7 @@ export class Authenticator {
     const sig = await this.stat();
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.warnExposedUsersFile();
-    this.warnUncheckableHashes();
+    this.warnLockedOut();
     this.placesChecked = warnMissingPlaces(this.usersFile, this.users.values(), this.log);
     this.signature = sig;
     this.loaded = sig !== "";
@@ -148,10 +153,12 @@ export class Authenticator {
    * A password hash no check can match (another server's crypt(3) format, a hand-edited argon2
    * string cut short) locked its user out in silence: each login was "login failed" as for a wrong
    * password, counted toward a ban of the user's address. Said at each load, with the hash's scheme
-   * only; the other users keep working.
+   * only; the other users keep working. So is a require_tls user on a server without a certificate.
    */
-  private warnUncheckableHashes(): void {
+  private warnLockedOut(): void {
     for (const u of this.users.values()) {
+      // USER is refused until AUTH TLS, which a server without a certificate does not offer: locked out in silence too.
+      if (u.requireTls && this.tlsAvailable === false) this.log(`users file ${this.usersFile}: ${u.name} has require_tls = true, but this server has no TLS certificate (--tls-cert and --tls-key), so ${u.name} cannot log in`);
       if (u.hash === undefined || isCheckableHash(u.hash)) continue;
       const scheme = /^\$[^$]*\$/.exec(u.hash)?.[0] ?? "$";
       this.log(`users file ${this.usersFile}: ${u.name}'s password hash (${scheme}…) is not argon2 or bcrypt, or is cut short: no password can match it, so ${u.name} cannot log in until \`ftpkit user passwd ${u.name}\``);
@@ -267,12 +274,16 @@ export class Authenticator {
       this.log(`users file ${this.usersFile} is gone (removed, or being replaced); keeping the previous users (${this.users.size}) until it is back`);
       return;
     }
+    // After a line that said the file was broken, gone or not found, one that says it applies again:
+    // else the log's last word on it stayed "keeping the previous users" once the fix was in.
+    const said = sig === "" ? null : this.badSignature !== null ? "read again, in place of the last good one's users" : this.signature === "" ? "found" : null;
     this.reloading = (async () => {
       try {
         const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
+        if (said) this.log(`users file ${this.usersFile} ${said}: ${users.size} user${users.size === 1 ? "" : "s"}`);
         this.users = users;
         this.warnExposedUsersFile();
-        this.warnUncheckableHashes();
+        this.warnLockedOut();
         this.placesChecked = warnMissingPlaces(this.usersFile, users.values(), this.log);
         this.signature = sig;
         this.badSignature = null;

@@ -196,6 +196,8 @@ export function scanSections(text: string, file: string): ScannedSection[] {
         fail(`line ${no}: ${(err as Error).message}`);
       }
       if (name.toLowerCase() === ANONYMOUS_ALIAS) fail(`line ${no}: "${ANONYMOUS_ALIAS}" is reserved (it is an alias of ${ANONYMOUS})`);
+      // Logins map every spelling of the name to "anonymous": [Anonymous] was an account no one could log in to.
+      if (name.toLowerCase() === ANONYMOUS && name !== ANONYMOUS) fail(`line ${no}: "${name}" is reserved: the anonymous login is [${ANONYMOUS}]`);
       if (seen.has(name)) fail(`line ${no}: user "${name}" is defined twice`);
       seen.add(name);
       sections.push({ name, no, lines: [] });
@@ -205,6 +207,12 @@ export function scanSections(text: string, file: string): ScannedSection[] {
     if (eq <= 0) fail(`line ${no}: expected "key = value" or "[user]", got ${JSON.stringify(raw.trim().slice(0, 40))}`);
     const section = sections.at(-1) ?? fail(`line ${no}: setting outside a [user] section`);
     const entries = decodeLine(raw);
+    if (entries.length === 0) {
+      // `ini` reads nothing from a line holding U+2028/U+2029 (its pattern's "." stops there), nor
+      // from a `__proto__` key (its guard against prototype pollution).
+      if (/[\u2028\u2029]/.test(raw)) fail(`line ${no}: holds a line or paragraph separator (U+2028/U+2029), which a users file cannot hold`);
+      fail(`line ${no}: user "${section.name}": unknown setting ${JSON.stringify(ini.unsafe(raw.slice(0, eq)))} (${KNOWN_SETTINGS})`);
+    }
     if (entries.length !== 1) fail(`line ${no}: cannot read this line`);
     const [key, value] = entries[0]!;
     if (Array.isArray(value)) fail(`line ${no}: array keys ("${key}[]") are not supported`);
@@ -213,6 +221,8 @@ export function scanSections(text: string, file: string): ScannedSection[] {
   });
   return sections;
 }
+
+const KNOWN_SETTINGS = "known: password, home, quota, perm, require_tls, mount./PATH";
 
 export interface ParseOptions {
   /**
@@ -265,7 +275,7 @@ export function parseUsers(text: string, file: string, opts: ParseOptions = {}):
           if (user.mounts.some((m) => m.vpath === mount.vpath)) at(l, `mount ${mount.vpath} is defined twice`);
           user.mounts.push(mount);
         } else {
-          at(l, `unknown setting "${l.key}" (known: password, home, quota, perm, require_tls, mount./PATH)`);
+          at(l, `unknown setting "${l.key}" (${KNOWN_SETTINGS})`);
         }
       } catch (err) {
         if (err instanceof UsersFileError) throw err;
@@ -280,8 +290,9 @@ export function parseUsers(text: string, file: string, opts: ParseOptions = {}):
 function parseBool(v: unknown): boolean | undefined {
   if (typeof v === "boolean") return v;
   const t = String(v).trim().toLowerCase();
-  if (["yes", "on", "1"].includes(t)) return true;
-  if (["no", "off", "0", ""].includes(t)) return false;
+  // `ini` turns only a lowercase true/false into a boolean: True and FALSE arrive here as text.
+  if (["true", "yes", "on", "1"].includes(t)) return true;
+  if (["false", "no", "off", "0", ""].includes(t)) return false;
   return undefined;
 }
 

@@ -1,7 +1,8 @@
 // Homes and mounts whose local directory is not there, said to the admin when the users file is read.
-import { stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
 import { isS3Url } from "../../protocol/s3-url.ts";
-import type { UserRecord } from "./types.ts";
+import type { Perm, UserRecord } from "./types.ts";
 
 /**
  * A mount of a directory that does not exist (a typo in a hand edit) was silent: `serve` started with
@@ -23,20 +24,42 @@ export async function warnMissingPlaces(usersFile: string, users: Iterable<UserR
     }
     return p;
   };
+  // A directory that is there but that this process may not use as the user's rights need: `sudo ftpkit
+  // user add` made a root-owned home, the server runs as a service account, and every upload got 550
+  // with only an EACCES per command in the log. access() asks the kernel as this process (its mode,
+  // owner, ACLs; a read-only filesystem for writing): the server never changes its uid.
+  const uid = process.getuid?.();
+  const allowed = new Map<string, Promise<boolean>>();
+  const may = (dir: string, mode: number): Promise<boolean> => {
+    const key = `${mode}:${dir}`;
+    let p = allowed.get(key);
+    if (!p) allowed.set(key, (p = access(dir, mode).then(() => true, () => false)));
+    return p;
+  };
+  const unusable = async (dir: string, perms: readonly Perm[], name: string): Promise<string | null> => {
+    // Entering is needed for anything, listing and reading for `read`, creating for write and modify.
+    const lacks: string[] = [];
+    if (!(await may(dir, perms.includes("read") ? constants.R_OK | constants.X_OK : constants.X_OK))) lacks.push("read");
+    if ((perms.includes("write") || perms.includes("modify")) && !(await may(dir, constants.W_OK))) lacks.push("written");
+    if (lacks.length === 0) return null;
+    return `cannot be ${lacks.join(" or ")} by this server's account${uid === undefined ? "" : ` (uid ${uid})`}, as ${name}'s rights there (${perms.join(",")}) need: those commands fail with 550 until its owner or mode allows it`;
+  };
   const checks: Promise<void>[] = [];
   for (const u of users) {
     if (!isS3Url(u.home)) {
       checks.push(
-        problem(u.home).then((why) => {
+        problem(u.home).then(async (why) => {
           if (why) log(`users file ${usersFile}: ${u.name}'s home ${u.home} ${why}: ${u.name} cannot log in until it is there`);
+          else if ((why = await unusable(u.home, u.perms, u.name))) log(`users file ${usersFile}: ${u.name}'s home ${u.home} ${why}`);
         }),
       );
     }
     for (const m of u.mounts) {
       if (isS3Url(m.dir)) continue;
       checks.push(
-        problem(m.dir).then((why) => {
+        problem(m.dir).then(async (why) => {
           if (why) log(`users file ${usersFile}: ${u.name}'s mount ${m.vpath}: directory ${m.dir} ${why}; ${m.vpath} fails for ${u.name} until it is there`);
+          else if ((why = await unusable(m.dir, m.perms, u.name))) log(`users file ${usersFile}: ${u.name}'s mount ${m.vpath}: directory ${m.dir} ${why}`);
         }),
       );
     }

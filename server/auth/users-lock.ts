@@ -1,22 +1,36 @@
 // The users file's lock (`<file>.lock`): `ftpkit user` commands take it around each read-modify-write,
 // so parallel commands apply one after another. The server never takes it: it only reads, and every
 // save is an atomic rename. Config files are not served storage, so node:fs is used here directly.
-import { open, readFile, realpath, stat, unlink } from "node:fs/promises";
+import { open, readFile, readlink, realpath, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { UsersFileError } from "./ini-store.ts";
+
+/** Symlinks followed before a users file that names itself through them is refused (the kernel's bound). */
+const MAX_LINK_HOPS = 40;
 
 /**
  * The file a save replaces and the lock guards: the users file with its symlinks followed, so a
  * symlinked users file (into a config repository, say) is updated where it lives instead of being
  * replaced by a copy, and commands naming the link and the target take the same lock. Relative
  * homes stay anchored at the path as given, as the server reads them. A file that does not exist yet
- * (or a dangling link) is its name in its folder's real path.
+ * is its name in its folder's real path; a link to a file not created yet is the file it names (made
+ * there, as `>` through the link would: renamed over, the link became a plain file, and what it
+ * named was never made).
  */
 export async function usersFileTarget(file: string): Promise<string> {
-  const abs = resolve(file);
+  let path = resolve(file);
+  for (let hops = 0; ; hops++) {
+    const real = await realpath(path).catch(() => null);
+    if (real !== null) return real;
+    const link = await readlink(path).catch(() => null);
+    if (link === null) break;
+    if (hops === MAX_LINK_HOPS) throw new UsersFileError(resolve(file), "is a loop of symlinks");
+    // From the link's real folder, as the kernel reads it: "../x" in a folder reached through a symlink is beside that folder's target.
+    path = resolve(await realpath(dirname(path)).catch(() => dirname(path)), link);
+  }
   // Not there yet: its folder's real path, so the first command and the next take the same lock.
-  return realpath(abs).catch(() => realpath(dirname(abs)).then((d) => join(d, basename(abs)), () => abs));
+  return realpath(dirname(path)).then((d) => join(d, basename(path)), () => path);
 }
 
 /** How long a `ftpkit user` command waits for another one to finish with the users file. */
@@ -31,7 +45,8 @@ export const LOCK_WAIT_MS = 10_000;
  */
 export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
   const abs = resolve(file);
-  const lock = `${await usersFileTarget(abs)}.lock`;
+  const target = await usersFileTarget(abs);
+  const lock = `${target}.lock`;
   const mine = `${process.pid} ${hostname()}\n`;
   const deadline = Date.now() + waitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
@@ -39,14 +54,20 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
       const fh = await open(lock, "wx", 0o600);
       try {
         await fh.writeFile(mine);
-      } finally {
-        await fh.close();
+      } catch (err) {
+        // Ours (O_EXCL), and empty or cut short: left, it held up every command for 5 s (staleLock).
+        await fh.close().catch(() => {});
+        await unlink(lock).catch(() => {});
+        throw err;
       }
+      await fh.close();
       break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") throw new UsersFileError(abs, "its directory does not exist");
-      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})`);
+      if (code === "ENOENT") throw new UsersFileError(abs, target === abs ? "its directory does not exist" : `is a symlink to ${target}, whose directory does not exist`);
+      // Write access to the file is not enough: the lock, and the new file that replaces it, are made in its folder.
+      const hint = code === "EACCES" || code === "EPERM" ? `: ftpkit user needs to create files in ${dirname(lock)}, not only to write ${basename(target)}` : "";
+      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})${hint}`);
     }
     const holder = await readFile(lock, "utf8").catch(() => "");
     if (await staleLock(lock, holder)) {

@@ -3,7 +3,7 @@
 // control characters in mount points, bad --host / --pasv-address, and --workers with --metrics or
 // implicit FTPS.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chownSync, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,6 +143,38 @@ describe("the users file", () => {
     expect((await loadUsers(real)).get("alice")!.quota).toBe(1e9);
     expect(readdirSync(join(dir, "conf")).filter((n) => n !== "home")).toEqual(["users.ini"]); // no lock or temp file left beside the link
   });
+
+  test("a symlink to a users file not created yet: the first command creates that file and the link stays; a link into a missing folder is refused", async () => {
+    fresh();
+    mkdirSync(join(dir, "real"));
+    mkdirSync(join(dir, "conf"));
+    const link = join(dir, "conf/users.ini");
+    symlinkSync("../real/users.ini", link);
+    const add = (file: string, name: string) =>
+      runFtpkit(["user", "add", name, "--password-stdin", "--users", file], { cwd: dir, stdin: new TextEncoder().encode("pw\n") });
+    expect((await add(link, "alice")).code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect([...(await loadUsers(join(dir, "real/users.ini"))).keys()]).toEqual(["alice"]);
+    expect(statSync(join(dir, "real/users.ini")).mode & 0o777).toBe(0o600);
+    // Where the link points there is no folder to make the file in: refused, the link untouched.
+    const lost = join(dir, "conf/lost.ini");
+    symlinkSync("../gone/users.ini", lost);
+    const r = await add(lost, "bob");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`is a symlink to ${join(realpathSync(dir), "gone/users.ini")}, whose directory does not exist`);
+    expect(lstatSync(lost).isSymbolicLink()).toBe(true);
+    expect(readdirSync(join(dir, "conf")).sort()).toEqual(["home", "lost.ini", "users.ini"]);
+    expect(readdirSync(join(dir, "conf/home"))).toEqual(["alice"]);
+    // A link's "../" is read from its folder's real place, as the kernel does: etc/x reached through work/conf.
+    mkdirSync(join(dir, "etc/x"), { recursive: true });
+    mkdirSync(join(dir, "etc/real"));
+    mkdirSync(join(dir, "work"));
+    symlinkSync("../etc/x", join(dir, "work/conf"));
+    symlinkSync("../real/users.ini", join(dir, "etc/x/users.ini"));
+    expect((await add(join(dir, "work/conf/users.ini"), "carol")).code).toBe(0);
+    expect([...(await loadUsers(join(dir, "etc/real/users.ini"))).keys()]).toEqual(["carol"]);
+    expect(lstatSync(join(dir, "etc/x/users.ini")).isSymbolicLink()).toBe(true);
+  }, 30_000);
 
   test("a file with bytes that are not UTF-8 is never rewritten (they would become U+FFFD); such a setting is refused", async () => {
     fresh();

@@ -170,6 +170,88 @@ describe("ftpkit user (success paths)", () => {
   });
 });
 
+test("user list prints one line per user when a home or mount directory holds a line break or an escape; --json gives them exactly", async () => {
+  const d = await freshDir();
+  const home = join(d, "x\nmallory home=/ quota=unlimited perm=read,write,modify");
+  expect((await ftpkit(d, ["add", "eve", "--password-stdin", "--home", home], "pw\n")).code).toBe(0);
+  const pub = join(d, "pub\u001b[2J\u202e");
+  await mkdir(pub);
+  expect((await ftpkit(d, ["mount", "eve", "/pub", pub])).code).toBe(0);
+  const r = await ftpkit(d, ["list"]);
+  expect(r.code).toBe(0);
+  const lines = r.stdout.trimEnd().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toStartWith(`eve home=${d}/x\\x0amallory home=/ `);
+  expect(lines[0]).toContain(`/pub=${d}/pub\\x1b[2J\\u202e(read)`);
+  expect(r.stdout).not.toMatch(/[\x1b\u202e]/);
+  const json = await ftpkit(d, ["list", "--json"]);
+  expect(json.stdout).not.toMatch(/[\u202e]/);
+  const [eve] = JSON.parse(json.stdout) as Array<{ home: string; mounts: Array<{ dir: string }> }>;
+  expect(eve!.home).toBe(home);
+  expect(eve!.mounts[0]!.dir).toBe(pub);
+}, 30_000);
+
+test("user list says which password hashes no password can match (carried over from /etc/shadow, cut short), as the server does at load", async () => {
+  const d = await freshDir();
+  const good = await Bun.password.hash("pw", { algorithm: "bcrypt", cost: 4 });
+  const argon = await Bun.password.hash("pw");
+  await writeFile(
+    join(d, "users.ini"),
+    `[ok]\npassword = "${good}"\n[argon]\npassword = "${argon}"\n[shadow]\npassword = "$6$salt$hash"\n[cut]\npassword = "${argon.slice(0, 40)}"\n[nopw]\n`,
+  );
+  const r = await ftpkit(d, ["list"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout.trim().split("\n").map((l) => `${l.split(" ")[0]} ${/password=\S+/.exec(l)![0]}`)).toEqual([
+    "ok password=set",
+    "argon password=set",
+    "shadow password=unusable",
+    "cut password=unusable",
+    "nopw password=none",
+  ]);
+  const json = JSON.parse((await ftpkit(d, ["list", "--json"])).stdout) as Array<{ name: string; password: boolean; passwordUsable: boolean }>;
+  expect(json.map((u) => [u.name, u.password, u.passwordUsable])).toEqual([
+    ["ok", true, true],
+    ["argon", true, true],
+    ["shadow", true, false],
+    ["cut", true, false],
+    ["nopw", false, false],
+  ]);
+}, 30_000);
+
+test.skipIf(!Bun.which("script"))("--password-stdin from a terminal asks twice without echo: the typed password never shows", async () => {
+  const d = await freshDir();
+  expect((await ftpkit(d, ["add", "alice", "--password-stdin"], "old\n")).code).toBe(0);
+  // script(1) gives the command a terminal: what it echoes comes back on script's stdout.
+  const cmd = `bun '${CLI}' user passwd alice --password-stdin --users '${join(d, "users.ini")}'`;
+  const proc = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { cwd: d, stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const timer = setTimeout(() => proc.kill(9), 10_000);
+  let seen = "";
+  const reader = proc.stdout.getReader();
+  const until = async (text: string) => {
+    while (!seen.includes(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`ended before ${JSON.stringify(text)}: ${JSON.stringify(seen)}`);
+      seen += new TextDecoder().decode(value);
+    }
+  };
+  try {
+    await until("Password: ");
+    proc.stdin.write("Typed-Secret-42\r");
+    proc.stdin.flush();
+    await until("Repeat password: ");
+    proc.stdin.write("Typed-Secret-42\r");
+    proc.stdin.flush();
+    await until("password of alice changed");
+    proc.stdin.end();
+    expect(await proc.exited).toBe(0);
+  } finally {
+    clearTimeout(timer);
+    proc.kill(9);
+  }
+  expect(seen).not.toContain("Typed-Secret");
+  expect(await Bun.password.verify("Typed-Secret-42", (await loadUsers(join(d, "users.ini"))).get("alice")!.hash!)).toBe(true);
+}, 30_000);
+
 describe("ftpkit user keeps a hand-annotated users file", () => {
   const HASH_A = "$argon2id$v=19$m=19456,t=2,p=1$YWxpY2VzYWx0$YWxpY2VoYXNo";
   const HASH_B = "$argon2id$v=19$m=19456,t=2,p=1$Ym9ic2FsdA$Ym9iaGFzaA";
@@ -279,6 +361,9 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["bad size", ["add", "bob", "--no-password", "--quota", "12XB"], undefined, /invalid size unit in "12XB"/],
     ["home that is a dangling symlink", ["add", "bob", "--no-password", "--home", "dangling"], undefined, /home .*dangling is a symlink to \/nonexistent\/dir, which does not exist/],
     ["unknown perm", ["add", "bob", "--no-password", "--perm", "read,delete"], undefined, /unknown permission "delete"/],
+    // `--perm "$PERMS"` with the variable unset: no rights at all, said as a success.
+    ["empty perm", ["add", "bob", "--no-password", "--perm", ""], undefined, /^--perm is empty: give read, write and\/or modify \(comma-separated\), or none for no permissions$/],
+    ["mount with empty perm", ["mount", "alice", "/pub", "pubdir", "--perm", " "], undefined, /^--perm is empty: .* or none for no permissions$/],
     ["no terminal and no password flag", ["add", "bob"], undefined, /--password-stdin/],
     ["empty password on stdin", ["add", "bob", "--password-stdin"], "\n", /empty password/],
     ["no stdin at all", ["add", "bob", "--password-stdin"], "", /empty password/],

@@ -58,4 +58,15 @@ describe("ftpkit serve operations flags", () => {
     expect(out).not.toMatch(/restarting it/);
     expect(out).not.toMatch(/\n\s+at /);
   }, 30_000);
+
+  // Each worker read the file and said so (a line per worker, as many as the primary's stop let
+  // print); the primary says it once, first, as one process does (there the port comes after it).
+  test("under --workers 2, a corrupt users file is the one line, said before the port is tried, as without --workers", async () => {
+    writeFileSync(`${dir}/corrupt.ini`, "[alice]\nquota = 10XB\n");
+    for (const workers of [[], ["--workers", "2"]]) {
+      const r = await runFtpkit(["serve", "--users", `${dir}/corrupt.ini`, "--host", "127.0.0.1", "--port", String(busy!.port), ...workers], { cwd: dir, timeoutMs: 25_000 });
+      expect(r.code).toBe(1);
+      expect((r.stderr + r.stdout).trim()).toMatch(/^\[error\] users file .*corrupt\.ini: line 2: user "alice": invalid size unit in "10XB" \(use [^\n]*\)$/);
+    }
+  }, 30_000);
 });

@@ -2,7 +2,7 @@
 // serialised by a lock file, so no change is lost; a dead holder's lock is taken over, a live
 // holder's makes the command fail after a bounded wait with a clear message.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadUsers, UsersFileError } from "../../server/auth/ini-store.ts";
@@ -67,6 +67,50 @@ describe("concurrent ftpkit user commands", () => {
     writeFileSync(join(dir, "users.ini.lock"), `${4_194_305} ${hostname()}\n`);
     expect((await user(["add", "late", "--password-stdin"])).code).toBe(0);
     expect((await loadUsers(join(dir, "users.ini"))).has("late")).toBe(true);
+  }, 30_000);
+
+  test("a lock that cannot be written (a full disk) is removed: one clear error, and the next command does not wait for it", async () => {
+    expect((await user(["add", "alice", "--password-stdin"])).code).toBe(0);
+    const before = await Bun.file(join(dir, "users.ini")).text();
+    // A file size limit of 0 (SIGXFSZ ignored): every write to a file fails with EFBIG, as on a full disk.
+    const proc = Bun.spawn(["bash", "-c", `trap '' XFSZ; ulimit -f 0; exec bun "$0" user quota alice 5GB --users "$1"`, FTPKIT, join(dir, "users.ini")], {
+      cwd: dir,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...(process.env as Record<string, string>), NO_COLOR: "1" },
+    });
+    procs.push(proc);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("cannot create the lock");
+    expect(await Bun.file(join(dir, "users.ini")).text()).toBe(before);
+    expect(await Bun.file(join(dir, "users.ini.lock")).exists()).toBe(false);
+    // The lock's 5 s of grace for a writer that died mid-write is not paid by the next command.
+    const started = Date.now();
+    expect((await user(["quota", "alice", "5GB"])).code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+  }, 30_000);
+
+  test.skipIf(process.getuid?.() !== 0)("an admin who may write the file but not create files in its folder is told that the folder is what is missing", async () => {
+    expect((await user(["add", "alice", "--password-stdin"])).code).toBe(0);
+    const file = join(dir, "users.ini");
+    const before = await Bun.file(file).text();
+    // The folder root's 0755, the file the admin's own (nobody here): writable, but not replaceable.
+    chmodSync(dir, 0o755);
+    chownSync(file, 65534, 65534);
+    const proc = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, FTPKIT, "user", "quota", "alice", "5GB", "--users", file], {
+      cwd: dir,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...(process.env as Record<string, string>), NO_COLOR: "1" },
+    });
+    procs.push(proc);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toEndWith(`cannot create the lock ${file}.lock (EACCES): ftpkit user needs to create files in ${dir}, not only to write users.ini`);
+    expect(await Bun.file(file).text()).toBe(before);
   }, 30_000);
 
   test("a lock held by a live process: a clear error after the bounded wait, nothing written", async () => {

@@ -304,7 +304,7 @@ describe("Authenticator", () => {
     expect(logs).toHaveLength(4);
   });
 
-  test("a corrupt file on reload keeps the previous users and logs one error", async () => {
+  test("a corrupt file on reload keeps the previous users and logs one error; the fixed file is said in one line", async () => {
     const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
     const logs: string[] = [];
     const auth = makeAuth(file, { logs });
@@ -324,6 +324,7 @@ describe("Authenticator", () => {
     await makeUsersFile(dir, [{ name: "carol", password: "c" }]);
     expect(await auth.login("carol", "c", "127.0.0.1")).not.toBeNull();
     expect(await auth.login("alice", "pw", "127.0.0.1")).toBeNull();
+    expect(logs.slice(1)).toEqual([`users file ${file} read again, in place of the last good one's users: 1 user`]);
   });
 
   test("start refuses a corrupt users file", async () => {
@@ -350,6 +351,7 @@ describe("Authenticator", () => {
     let record = null;
     for (const deadline = performance.now() + 3000; !record && performance.now() < deadline; ) record = await auth.login("alice", "pw", "127.0.0.1");
     expect(record).not.toBeNull();
+    expect(logs.filter((l) => !/not found/.test(l))).toEqual([`users file ${file} found: 1 user`]);
   });
 
   test("failures take at least failDelayMs, for unknown and known users alike", async () => {
@@ -466,6 +468,7 @@ describe("users file (ini-store)", () => {
     ["traversal user name", "[../x]\n", /line 1: invalid user name/],
     ["empty section", "[]\n", /line 1: user name is empty/],
     ["reserved ftp", "[ftp]\n", /line 1: "ftp" is reserved/],
+    ["anonymous spelled otherwise, which no login reaches", "[a]\n[Anonymous]\nperm = read\n", /line 2: "Anonymous" is reserved: the anonymous login is \[anonymous\]/],
     ["mount without dir", "[a]\nmount./pub = |read|0\n", /line 2: user "a": mount \/pub has no directory/],
     ["mount on /", "[a]\nmount./ = /srv\n", /cannot mount on "\/"/],
     ["relative mount path", "[a]\nmount.pub = /srv\n", /must start with "\/"/],
@@ -474,11 +477,18 @@ describe("users file (ini-store)", () => {
     ["setting outside a section", "quota = 1\n[a]\n", /line 1: setting outside a \[user\] section/],
     ["not key = value", "[a]\njunk\n", /line 2: expected "key = value"/],
     ["unknown key", "[a]\npasword = $x$\n", /line 2: user "a": unknown setting "pasword"/],
+    ["__proto__ as a key, which ini drops", "[a]\n__proto__ = /srv\n", /line 2: user "a": unknown setting "__proto__" \(known: password, home/],
+    ["a line separator in a value, which ini drops the line for", "[a]\nhome = /srv/x\u2028y\n", /line 2: holds a line or paragraph separator \(U\+2028\/U\+2029\)/],
     ["plaintext password", "[a]\npassword = hunter2\n", /line 2: user "a": password is not a hash/],
     ["bad require_tls", "[a]\nrequire_tls = maybe\n", /require_tls must be true or false/],
     ["array key", "[a]\nperm[] = read\n", /array keys/],
     ["binary", "[a]\0\n", /NUL/],
   ];
+  test("require_tls takes true and false in any case, as it takes yes/no, on/off and 1/0", () => {
+    const cases: Array<[string, boolean]> = [["True", true], ["TRUE", true], ["true", true], ["Yes", true], ["on", true], ["1", true], ["False", false], ["FALSE", false], ["false", false], ["No", false], ["off", false], ["0", false]];
+    for (const [text, want] of cases) expect(parseUsers(`[a]\nrequire_tls = ${text}\n`, "/x/users.ini").get("a")!.requireTls).toBe(want);
+  });
+
   test.each(bad)("refuses a users file with %s", (_label, text, re) => {
     let err: unknown;
     try {

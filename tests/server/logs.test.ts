@@ -124,3 +124,15 @@ test("with FTPS, the start-up lines are JSON records too (not consola text among
   // Only one "listening" record: the control port's.
   expect(records(s.stdout()).filter((r) => r.event === "listening").map((r) => r.port)).toEqual([s.port]);
 }, 30_000);
+
+test("text log: a users-file warning naming a home with a line break is one line, the break escaped", async () => {
+  ts = await startTestServer();
+  const forged = "2026-01-01T00:00:00.000Z INFO  login session=9 user=root";
+  // Stored as `ftpkit user add --home` stores it: JSON-quoted, the line break as \n.
+  writeFileSync(join(ts.root, "odd.ini"), `[eve]\nhome = ${JSON.stringify(join(ts.root, `nothere\n${forged}`))}\n`);
+  serve = await spawnServe(["--users", join(ts.root, "odd.ini")], { cwd: ts.root });
+  await waitFor(() => /eve's home/.test(serve!.stdout()), 10_000, "the missing-home warning");
+  const lines = serve.stdout().split("\n");
+  expect(lines.filter((l) => l.includes("eve's home"))).toEqual([expect.stringContaining(`nothere\\x0a${forged} does not exist`)]);
+  expect(lines.some((l) => l.startsWith(forged))).toBe(false);
+}, 30_000);

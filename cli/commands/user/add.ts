@@ -11,17 +11,16 @@ import {
   DEFAULT_PERMS,
   hashPassword,
   loadUsers,
-  parsePerms,
   validateUserName,
 } from "../../../server/auth/ini-store.ts";
-import { editStore, log, readNewPassword, refuseServingUsersFile } from "./shared.ts";
+import { editStore, log, permsFlag, readNewPassword, refuseServingUsersFile } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name (letters, digits, . _ -)", required: true },
   home: { type: "string", description: "Home directory, created if missing (default: home/NAME beside the users file), or s3://BUCKET[/PREFIX]", valueHint: "DIR|s3://…" },
   quota: { type: "string", description: "Quota, e.g. 10GB or 1.5GiB; 0, none or unlimited = no limit (default)", valueHint: "SIZE" },
   perm: { type: "string", description: `Permissions: read,write,modify (default: ${DEFAULT_PERMS.join(",")}; read for ${ANONYMOUS})`, valueHint: "LIST" },
-  "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
+  "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin (at a terminal: asked without echo)" },
   // citty turns --no-password into password=false.
   password: { type: "boolean", default: true, description: "Ask for a password (default; see --password-stdin)", negativeDescription: "No password (for `anonymous`: any password is accepted)" },
   "require-tls": { type: "boolean", description: "Refuse logins that have not secured the connection with TLS" },
@@ -39,7 +38,7 @@ export default defineCommand({
     if (name.toLowerCase() === ANONYMOUS && name !== ANONYMOUS) throw new UsageError(`"${name}" is reserved: the anonymous login is "${ANONYMOUS}"`);
     const quota = a.quota === undefined ? 0 : parseSize(a.quota, { allowUnlimited: true });
     // Anyone can log in as anonymous: read-only unless asked otherwise, as vsftpd and ProFTPD do.
-    const perms = a.perm === undefined ? (name === ANONYMOUS ? ["read" as const] : [...DEFAULT_PERMS]) : parsePerms(a.perm);
+    const perms = a.perm === undefined ? (name === ANONYMOUS ? ["read" as const] : [...DEFAULT_PERMS]) : permsFlag(a.perm);
     const noPassword = a.password === false;
     if (noPassword && a["password-stdin"]) throw new UsageError("--password-stdin and --no-password exclude each other");
 

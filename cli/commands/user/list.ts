@@ -2,7 +2,9 @@
 import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
 import { refuseClosedStdout } from "../../stdout-job.ts";
+import { printableJson, printableName } from "../../../protocol/printable.ts";
 import { formatPerms } from "../../../server/auth/ini-store.ts";
+import { isCheckableHash } from "../../../server/auth/verify.ts";
 import { formatQuota, log, openStore } from "./shared.ts";
 
 const args = {
@@ -27,9 +29,11 @@ export default defineCommand({
         perms: u.perms,
         requireTls: u.requireTls,
         password: !!u.hash,
+        // A hash no password can match (crypt's $6$ carried over, an argon2 string cut short): the server cannot log this user in.
+        passwordUsable: u.hash !== undefined && isCheckableHash(u.hash),
         mounts: u.mounts,
       }));
-      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      process.stdout.write(printableJson(out) + "\n");
       return;
     }
     if (list.length === 0) log.info(`no users in ${file}`);
@@ -41,10 +45,12 @@ export default defineCommand({
         `quota=${formatQuota(u.quota)}`,
         `perm=${formatPerms(u.perms)}`,
         `tls=${u.requireTls ? "required" : "optional"}`,
-        `password=${u.hash ? "set" : "none"}`,
+        `password=${u.hash === undefined ? "none" : isCheckableHash(u.hash) ? "set" : "unusable"}`,
         `mounts=${mounts.length ? mounts.join(";") : "none"}`,
       ];
-      process.stdout.write(fields.join(" ") + "\n");
+      // One line per user, whatever a home or mount directory holds: a line break in one (a value
+      // from a script's input, stored exactly) printed a line of its own, read as another user's.
+      process.stdout.write(printableName(fields.join(" ")) + "\n");
     }
   },
 });

@@ -6,9 +6,9 @@ import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../..
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { ParseError } from "../../../protocol/errors.ts";
 import { parseSize } from "../../../protocol/size.ts";
-import { cleanMountPath, DEFAULT_MOUNT_PERMS, parsePerms } from "../../../server/auth/ini-store.ts";
+import { cleanMountPath, DEFAULT_MOUNT_PERMS } from "../../../server/auth/ini-store.ts";
 import { isReservedName } from "../../../server/vfs/resolve.ts";
-import { editStore, log, refuseServingUsersFile, requireUser } from "./shared.ts";
+import { editStore, log, permsFlag, refuseServingUsersFile, requireUser } from "./shared.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -53,7 +53,7 @@ export default defineCommand({
     if (a.realdir === undefined || a.realdir === "") throw new UsageError("missing REALDIR (or use --remove)");
     // The server refuses every path through such a name (553): the mount could never be reached.
     if (vpath.split("/").some(isReservedName)) throw new UsageError(`cannot mount on ${vpath}: names starting with ".ftpkit-" are reserved by the server`);
-    const perms = parsePerms(a.perm);
+    const perms = permsFlag(a.perm);
     const quota = a.quota === undefined ? 0 : parseMountQuota(a.quota);
     // An s3:// place is an object-store prefix: not checked on this disk (the server reports problems at login).
     const s3 = isS3Url(a.realdir);

@@ -6,7 +6,7 @@ import { editStore, log, openStore, readNewPassword, requireUser } from "./share
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
-  "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin" },
+  "password-stdin": { type: "boolean", description: "Read the password from the first line of stdin (at a terminal: asked without echo)" },
   ...usersArgs,
 } as const;
 

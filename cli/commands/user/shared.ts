@@ -1,12 +1,12 @@
 // Helpers shared by the `ftpkit user` subcommands: strict flags, password input, store access.
 import { resolve } from "node:path";
 import { createConsola } from "consola";
-import { CliError, usersFilePath } from "../../args.ts";
+import { CliError, UsageError, usersFilePath } from "../../args.ts";
 import { breaksCommandLine } from "../../../protocol/command.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
-import { formatSizeExact, loadUsers, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
+import { formatSizeExact, loadUsers, parsePerms, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
-import type { UserRecord } from "../../../server/auth/types.ts";
+import type { Perm, UserRecord } from "../../../server/auth/types.ts";
 import { stderrStream } from "../../../client/report.ts";
 import { holdsFile } from "../../../server/auth/served-files.ts";
 
@@ -70,6 +70,15 @@ export async function refuseServingUsersFile(dir: string, file: string, what: st
   }
 }
 
+/**
+ * A --perm value: an empty one (`--perm "$PERMS"` with the variable unset) is refused rather than
+ * read as no permissions (a user or mount that can do nothing, said as a success); `none` says that.
+ */
+export function permsFlag(text: string): Perm[] {
+  if (text.trim() === "") throw new UsageError(`--perm is empty: give read, write and/or modify (comma-separated), or none for no permissions`);
+  return parsePerms(text);
+}
+
 export function requireUser(users: Map<string, UserRecord>, name: string, file: string): UserRecord {
   const user = users.get(name);
   if (!user) throw new CliError(`no user "${name}" in ${file}`);
@@ -78,11 +87,12 @@ export function requireUser(users: Map<string, UserRecord>, name: string, file: 
 
 /**
  * The new password: the first line of stdin with `--password-stdin` (its \n or \r\n dropped),
- * else typed twice without echo on a terminal.
+ * else typed twice without echo on a terminal. A terminal is asked so with `--password-stdin` too:
+ * read as a line, what the admin typed was echoed on the screen (and into its scrollback).
  */
 export async function readNewPassword(fromStdin: boolean): Promise<string> {
   let password: string;
-  if (fromStdin) {
+  if (fromStdin && !process.stdin.isTTY) {
     password = await readStdinLine();
   } else {
     if (!process.stdin.isTTY) {
@@ -126,8 +136,9 @@ async function readStdinLine(): Promise<string> {
 
 function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // No echo before the prompt shows: keys typed the moment it appears are not printed.
   stdin.setRawMode(true);
+  process.stderr.write(prompt);
   stdin.resume();
   return new Promise((resolvePw, reject) => {
     let buf = "";
