@@ -26,13 +26,15 @@ export function serveEnv(): Record<string, string> {
 }
 
 /**
- * What a test starts by hand (a temp directory, a server's PID, control connections), ended after
- * each test: connections closed, the server killed by PID, the directory removed.
+ * What a test starts by hand (a temp directory, a server from spawnServe or by its PID, control
+ * connections), ended after each test: connections closed, the server killed, the directory removed.
  */
-export function cleanedAfterEach(): { dir: string; pid: number; wires: { close(): void }[] } {
-  const t = { dir: "", pid: 0, wires: [] as { close(): void }[] };
-  afterEach(() => {
+export function cleanedAfterEach(): { dir: string; pid: number; srv: ServeProcess | null; wires: { close(): void }[] } {
+  const t = { dir: "", pid: 0, srv: null as ServeProcess | null, wires: [] as { close(): void }[] };
+  afterEach(async () => {
     for (const w of t.wires.splice(0)) w.close();
+    await t.srv?.kill();
+    t.srv = null;
     if (t.pid) {
       try {
         process.kill(t.pid, "SIGKILL");

@@ -1,32 +1,23 @@
 // A failure on the server's side (here: a tree the service user may not write, as after a move
 // from vsftpd, which wrote as each local user) is named in the log; the client's own mistakes are not.
-import { afterEach, expect, test } from "bun:test";
-import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../helpers/peers.ts";
-import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
 import { tempDir } from "../tls/helpers.ts";
 
 const NOBODY = 65534;
-let dir = "";
-let srv: ServeProcess | null = null;
-const wires: Wire[] = [];
-afterEach(async () => {
-  for (const w of wires.splice(0)) w.close();
-  await srv?.kill();
-  srv = null;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = "";
-});
+const t = cleanedAfterEach();
 
 test.skipIf(process.getuid?.() !== 0)("uploads, MKD and DELE refused by the filesystem: 550 for the client, the errno in the log", async () => {
-  dir = tempDir();
-  chmodSync(dir, 0o755); // root's, not writable by the server's user
-  writeFileSync(join(dir, "keep.txt"), "keep\n");
-  srv = await spawnServe(["--root", dir, "--user", "u:pw", "--write"], { cwd: dir, uid: NOBODY, timeoutMs: 30_000 });
-  const w = await Wire.connect(srv.port);
-  wires.push(w);
+  t.dir = tempDir();
+  chmodSync(t.dir, 0o755); // root's, not writable by the server's user
+  writeFileSync(join(t.dir, "keep.txt"), "keep\n");
+  t.srv = await spawnServe(["--root", t.dir, "--user", "u:pw", "--write"], { cwd: t.dir, uid: NOBODY, timeoutMs: 30_000 });
+  const w = await Wire.connect(t.srv.port);
+  t.wires.push(w);
   expect((await w.login("u", "pw")).code).toBe(230);
   await w.cmd("TYPE I");
   const up = await w.transfer("STOR new.txt", Buffer.from("hello\n"));
@@ -35,8 +26,8 @@ test.skipIf(process.getuid?.() !== 0)("uploads, MKD and DELE refused by the file
   expect((await w.cmd("DELE keep.txt")).code).toBe(550);
   expect(await w.cmd("DELE no-such.txt")).toEqual({ code: 550, lines: ["No such file or directory"] });
   expect((await w.cmd("QUIT")).code).toBe(221);
-  await waitFor(() => srv!.stdout().includes("session end"), 5000, "session end");
-  const out = srv.stdout();
+  await waitFor(() => t.srv!.stdout().includes("session end"), 5000, "session end");
+  const out = t.srv.stdout();
   expect(out).toMatch(/ INFO  transfer session=\S+ user=u verb=STOR path=\/new\.txt bytes=0 ms=\d+ result=error error=EACCES\n/);
   expect(out).toMatch(/ WARN  storage error session=\S+ user=u verb=MKD path=d error=EACCES\n/);
   expect(out).toMatch(/ WARN  storage error session=\S+ user=u verb=DELE path=keep\.txt error=EACCES\n/);

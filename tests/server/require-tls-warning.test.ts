@@ -1,40 +1,34 @@
 // A require_tls user on a server without a TLS certificate can never log in (USER is refused until
 // AUTH TLS, which such a server does not offer): the server says so at load, naming the user.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, tempDir, waitFor } from "../helpers/peers.ts";
-import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { tempDir, waitFor } from "../helpers/peers.ts";
+import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { CERT, KEY } from "../tls/helpers.ts";
 
-let srv: ServeProcess | null = null;
-let dir = "";
-afterEach(async () => {
-  await srv?.kill();
-  srv = null;
-  if (dir) removeDir(dir);
-});
+const t = cleanedAfterEach();
 
 test("a require_tls user is said at load when the server has no certificate, and not when it has one", async () => {
-  dir = tempDir("ftpkit-require-tls-");
-  mkdirSync(join(dir, "home"));
-  const users = await makeUsersFile(dir, [
+  t.dir = tempDir("ftpkit-require-tls-");
+  mkdirSync(join(t.dir, "home"));
+  const users = await makeUsersFile(t.dir, [
     { name: "alice", password: "pw", requireTls: true },
     { name: "bob", password: "pw" },
   ]);
   const warning = `users file ${users}: alice has require_tls = true, but this server has no TLS certificate (--tls-cert and --tls-key), so alice cannot log in`;
-  srv = await spawnServe(["--users", users], { cwd: dir });
-  await waitFor(() => srv!.stdout().includes(warning), 10_000, "the warning");
-  expect(srv.stdout()).not.toContain("bob has require_tls");
+  t.srv = await spawnServe(["--users", users], { cwd: t.dir });
+  await waitFor(() => t.srv!.stdout().includes(warning), 10_000, "the warning");
+  expect(t.srv.stdout()).not.toContain("bob has require_tls");
   // What alice meets: USER refused until AUTH TLS, which is not there.
-  const w = await Wire.connect(srv.port);
+  const w = await Wire.connect(t.srv.port);
   expect((await w.read())?.code).toBe(220);
   expect((await w.cmd("USER alice")).code).toBe(530);
   expect((await w.cmd("AUTH TLS")).code).toBeGreaterThanOrEqual(500);
   w.close();
-  await srv.kill();
-  srv = await spawnServe(["--users", users, "--tls-cert", CERT, "--tls-key", KEY], { cwd: dir, alsoWaitFor: /FTPS: AUTH TLS/ });
-  expect(srv.stdout() + srv.stderr()).not.toContain("require_tls = true");
+  await t.srv.kill();
+  t.srv = await spawnServe(["--users", users, "--tls-cert", CERT, "--tls-key", KEY], { cwd: t.dir, alsoWaitFor: /FTPS: AUTH TLS/ });
+  expect(t.srv.stdout() + t.srv.stderr()).not.toContain("require_tls = true");
 }, 40_000);

@@ -1,48 +1,41 @@
 // A served directory replaced under its path (a deploy swapping a symlink, or renaming a new tree into
 // place) is what the next login sees, as with vsftpd, which chroots into the path at each login.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { put } from "../../cli/api.ts";
 import { join } from "node:path";
-import { removeDir, tempDir } from "../helpers/peers.ts";
-import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+import { tempDir } from "../helpers/peers.ts";
+import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { run } from "../interop/run.ts";
 
-let srv: ServeProcess | null = null;
-let dir = "";
-
-afterEach(async () => {
-  await srv?.kill();
-  srv = null;
-  if (dir) removeDir(dir);
-});
+const t = cleanedAfterEach();
 
 test("serve --root SITE: after SITE is swapped to another release (symlink) or renamed over, new logins list, fetch and upload there", async () => {
-  dir = tempDir("ftpkit-swap-");
+  t.dir = tempDir("ftpkit-swap-");
   for (const [rel, name] of [["rel1", "one.txt"], ["rel2", "two.txt"], ["rel3", "three.txt"]] as const) {
-    mkdirSync(join(dir, rel));
-    writeFileSync(join(dir, rel, name), `${rel}\n`);
+    mkdirSync(join(t.dir, rel));
+    writeFileSync(join(t.dir, rel, name), `${rel}\n`);
   }
-  symlinkSync("rel1", join(dir, "site"));
-  srv = await spawnServe(["--root", join(dir, "site"), "--user", "u:pw", "--write"], { cwd: dir, timeoutMs: 30_000 });
-  const url = (p: string) => `ftp://u:pw@127.0.0.1:${srv!.port}${p}`;
+  symlinkSync("rel1", join(t.dir, "site"));
+  t.srv = await spawnServe(["--root", join(t.dir, "site"), "--user", "u:pw", "--write"], { cwd: t.dir, timeoutMs: 30_000 });
+  const url = (p: string) => `ftp://u:pw@127.0.0.1:${t.srv!.port}${p}`;
   const names = async () => (await run(["curl", "-sS", "-l", url("/")])).stdout.split(/\r?\n/).filter(Boolean);
   expect(await names()).toEqual(["one.txt"]);
 
   // ln -sfn rel2 site, atomically: a new link renamed over the old one.
-  symlinkSync("rel2", join(dir, "site.new"));
-  renameSync(join(dir, "site.new"), join(dir, "site"));
+  symlinkSync("rel2", join(t.dir, "site.new"));
+  renameSync(join(t.dir, "site.new"), join(t.dir, "site"));
   expect(await names()).toEqual(["two.txt"]);
   expect((await run(["curl", "-sS", url("/two.txt")])).stdout).toBe("rel2\n");
   const up = await run(["curl", "-sS", "-T", "-", url("/up.txt")], { stdin: "uploaded\n" });
   expect(up.code).toBe(0);
-  expect(readFileSync(join(dir, "rel2", "up.txt"), "utf8")).toBe("uploaded\n");
-  expect(existsSync(join(dir, "rel1", "up.txt"))).toBe(false);
+  expect(readFileSync(join(t.dir, "rel2", "up.txt"), "utf8")).toBe("uploaded\n");
+  expect(existsSync(join(t.dir, "rel1", "up.txt"))).toBe(false);
 
   // mv rel3 over the directory the link names now: the same path, another directory.
-  renameSync(join(dir, "rel2"), join(dir, "rel2.old"));
-  renameSync(join(dir, "rel3"), join(dir, "rel2"));
+  renameSync(join(t.dir, "rel2"), join(t.dir, "rel2.old"));
+  renameSync(join(t.dir, "rel3"), join(t.dir, "rel2"));
   expect(await names()).toEqual(["three.txt"]);
 }, 60_000);
 
