@@ -63,3 +63,30 @@ test("put: an upload refused with 553 after its 150 is sent once and exits 8", a
     server.stop();
   }
 });
+
+test("get -r: a 550 after the 150 whose server closed the data port before the client's connect is the 550, exit 8, not the failed connect (exit 4)", async () => {
+  const good = sendsFile(Buffer.from("ok\n"));
+  const server = startScriptedServer({
+    feat: FEAT,
+    on: {
+      MLSD: sendsListing([`${facts} a.txt`, `${facts} bad.txt`, `${facts} c.txt`]),
+      RETR: (c, arg) => {
+        if (!arg.endsWith("bad.txt")) return good(c);
+        // Pipelined behind EPSV: this runs before the client has read the 229.
+        c.closePassive();
+        c.reply(150, "Opening BINARY mode data connection");
+        c.reply(550, "Permission denied");
+      },
+    },
+  });
+  try {
+    const r = await runFtpkit(["get", "-r", "--parallel", "1", "--retries", "3", `ftp://u:p@127.0.0.1:${server.port}/t`, "out"], { cwd: t.work });
+    expect(r.stderr).toContain("bad.txt: RETR /t/bad.txt: Permission denied (550)");
+    expect(r.stderr).not.toContain("data connection");
+    expect(r.code).toBe(8);
+    expect(server.commands.filter((c) => c === "RETR /t/bad.txt")).toHaveLength(1);
+    expect(readFileSync(join(t.work, "out/c.txt"), "utf8")).toBe("ok\n");
+  } finally {
+    server.stop();
+  }
+});
