@@ -32,6 +32,8 @@ const sendsRest = (opts: TransferOpts) => (opts.rest ?? 0) > 0 || opts.restAtZer
 
 /** How long a transfer command pipelined behind a refused EPSV may take to be refused too. */
 const PIPELINED_REFUSAL_MS = 3000;
+/** How long a data connection that could not be made waits for the final reply of a command already answered 1yz. */
+const REFUSAL_AFTER_1YZ_MS = 1000;
 
 /** `p`'s outcome, or null when it has not settled within `ms`. */
 async function settled<T>(p: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | null> {
@@ -117,6 +119,14 @@ export class DataChannel {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
       const refused = await first.catch(() => null);
       if (refused && refused.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb);
+      // Refused after its 150, as ftpkit's server refuses a file it cannot open: "150", "550", the
+      // listener closed before our connect reached it (a reset). Read as the network's, the file
+      // failed exit 4 "run ftpkit resume", after a second's wait for the session to close.
+      if (refused && refused.code < 200) {
+        const outcome = await settled(started.then((s) => s.done), REFUSAL_AFTER_1YZ_MS);
+        const final = outcome && "value" in outcome ? outcome.value : null;
+        if (final && final.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, final);
+      }
       throw err;
     }
     try {

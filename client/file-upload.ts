@@ -7,7 +7,7 @@ import { LineAtFirstByte } from "./messages.ts";
 import { acquireLock } from "./state.ts";
 import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { jobLimiter, TransferInterrupted, upload } from "./transfer.ts";
+import { jobLimiter, TransferInterrupted, TransferRefused, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import { askDigest, localDigest, remoteState, unverifiedReason, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
@@ -173,7 +173,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
             continue;
           }
           // REST+STOR refused (e.g. "REST: 502"): append instead, on the same connection.
-          const refused = err instanceof ClientError && !(err instanceof TransferInterrupted) && (err.code ?? 0) >= 500;
+          const refused = err instanceof ClientError && !(err instanceof TransferInterrupted) && !(err instanceof TransferRefused) && (err.code ?? 0) >= 500;
           if (refused && verb === "STOR" && offset > 0) {
             // Said with the next try's line, once APPE is taken (resumeLine).
             appendOnly = true;
@@ -207,7 +207,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         verifiedBy = await checked(digest, size);
         break;
       } catch (err) {
-        if (err instanceof TransferInterrupted) offset += err.moved;
+        if (err instanceof TransferInterrupted || err instanceof TransferRefused) offset += err.moved;
         if (err instanceof StoredShort) {
           offset = err.there;
           stored = false;

@@ -8,7 +8,7 @@ import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } fro
 import { LineAtFirstByte } from "./messages.ts";
 import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
+import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted, TransferRefused } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { RESUME_HINT } from "./options.ts";
 import {
@@ -280,7 +280,7 @@ export async function retrieve(
         offset = 0;
         continue;
       }
-      if (err instanceof TransferInterrupted) offset += err.moved;
+      if (err instanceof TransferInterrupted || err instanceof TransferRefused) offset += err.moved;
       // More than the file has after REST, its size unchanged on a new session: the server answered
       // REST with 350 and sent from byte 0 anyway (its bytes went past the file's end). Each resume
       // failed so ("is the file still growing?", exit 7): it starts over instead, as without REST.

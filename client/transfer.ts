@@ -137,6 +137,29 @@ export class TransferInterrupted extends ClientError {
   }
 }
 
+/**
+ * A transfer the server ended with a 5yz after its 150 (RFC 959: a permanent refusal), on a session
+ * that may go on: ftpkit's server opens a file only after its 150, so a file it may not read is
+ * "150 …" then "550 Permission denied". Not a lost connection: trying it again on a new session can
+ * only be refused again (a server that hung up after it, vsftpd's "500 OOPS", is still retried:
+ * worthRetrying sees the session gone). `moved`: the bytes that moved before the refusal.
+ */
+export class TransferRefused extends ClientError {
+  constructor(
+    message: string,
+    readonly moved: number,
+    code: number,
+  ) {
+    super(message, { code });
+  }
+}
+
+/** The error of a transfer's final reply `reply` (not 2yz) after its 150: a 4yz is a drop, a 5yz a refusal. */
+function endedBy(what: string, reply: FtpReply, moved: number): ClientError {
+  const e = replyError(what, reply);
+  return reply.code >= 500 ? new TransferRefused(e.message, moved, reply.code) : new TransferInterrupted(e.message, moved, reply.code);
+}
+
 /** How long a download with every reported byte and its 226 in waits for the server to close the data connection. */
 const ALL_IN_GRACE_MS = 1000;
 
@@ -214,10 +237,7 @@ export async function download(client: FtpClient, path: string, offset: number, 
     throw new SentMoreThanReported(`the server sent more than the ${opts.limit} bytes it reported for ${path} (is the file still growing?); stopped reading`);
   }
   const reply = await finalReply(t.done, stallMs, moved);
-  if (reply.code >= 300) {
-    const e = replyError(`RETR ${path}`, reply);
-    throw new TransferInterrupted(e.message, moved, reply.code);
-  }
+  if (reply.code >= 300) throw endedBy(`RETR ${path}`, reply, moved);
   if (t.conn.error) throw new TransferInterrupted(`data connection failed after ${moved} bytes: ${t.conn.error.message}`, moved);
   if (opts.requireCloseNotify && t.conn.closeNotify === false) {
     throw new TransferInterrupted(`the data connection ended after ${moved} bytes without TLS close_notify, and the server gives no size or digest to check the file by: it may be cut short`, moved);
@@ -362,7 +382,7 @@ function refused(reply: FtpReply, verb: string, path: string, moved: number): ne
   // The server will not store more (552: over quota, 452: out of space): not a broken connection,
   // and sending the file again would end the same way.
   if (refusesStorage(reply.code)) throw new ClientError(e.message, { code: reply.code });
-  throw new TransferInterrupted(e.message, moved, reply.code);
+  throw endedBy(`${verb} ${path}`, reply, moved);
 }
 
 /** Wait for `p` at most `ms` (without a timer left behind to hold the process open). */

@@ -7,7 +7,7 @@ import { joinRemote } from "../protocol/path.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, worstKind } from "./errors.ts";
 import { journalDir, transferId, loadRecord, type TransferRecord, type TreeSpec } from "./journal.ts";
-import { DoneLog, loadPlanState, loadStarted, savePlanState, type PlanState } from "./tree-journal.ts";
+import { compactLog, DoneLog, loadPlanState, loadStarted, savePlanState, type PlanState } from "./tree-journal.ts";
 import { persistJob, recordSettings, withRecordSettings } from "./job-records.ts";
 import { forgetJob } from "./job-end.ts";
 import { journalsElsewhere } from "./journal-index.ts";
@@ -140,6 +140,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
     persistJob(rec, creds, dir, opts.fsync === true, opts.keepPassword !== false);
     persisted = true;
+    if (resuming) compactLog(rec.id, dir, opts.fsync === true);
     using doneLog = new DoneLog(rec.id, dir);
     if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), keeper(keep), note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;

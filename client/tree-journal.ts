@@ -75,6 +75,43 @@ function logLines(id: string, dir: string): Record<string, unknown>[] {
   return out;
 }
 
+/**
+ * Rewrite tree job `id`'s log with only the lines its loaders read (each file's last finished line
+ * and last started line), once at least half of its lines are older ones. Every run appends a
+ * started line (two when the remote file is known) for each file it tries, so a job whose 10,000
+ * files are refused grew by 1.1 MB at each `ftpkit resume`, without end, and each resume read it
+ * all. Called before the run opens its DoneLog (the job's lock keeps other writers out); written
+ * atomically, so kill -9 leaves the old log or the new one.
+ */
+export function compactLog(id: string, dir: string = journalDir(), durable = false): void {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, `${id}.done`), "utf8");
+  } catch {
+    return;
+  }
+  const done = new Map<string, string>();
+  const started = new Map<string, string>();
+  let lines = 0;
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    lines++;
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue; // a line cut by kill -9: its loaders skip it too
+    }
+    if (typeof e !== "object" || e === null || !isStr(e.rel)) continue;
+    // The same tests as loadDone's and loadStarted's: a line either would skip never hides one it reads.
+    if (isNum(e.size) && isStr(e.digest)) done.set(e.rel, line);
+    if (e.started === true) started.set(e.rel, line);
+  }
+  const kept = new Set([...done.values(), ...started.values()]);
+  if (lines < 2 * kept.size) return;
+  writeAtomic(dir, `${id}.done`, [...kept].map((l) => l + "\n").join(""), durable);
+}
+
 /** The finished files of tree job `id`; a damaged line is ignored (that file is moved again). */
 export function loadDone(id: string, dir: string = journalDir()): Map<string, DoneEntry> {
   const out = new Map<string, DoneEntry>();

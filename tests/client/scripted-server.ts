@@ -28,6 +28,8 @@ export interface ScriptedControl {
   data(): Promise<ScriptedData>;
   /** Answer EPSV as an ordinary server does (229, a new passive port): for an EPSV handler that only sometimes refuses. */
   epsv(): void;
+  /** Close the last EPSV's listener now, before the client connects to it (a server that refused the command). */
+  closePassive(): void;
   /** The control connection is closed (the client left). */
   readonly closed: boolean;
   /** Close the control connection now. */
@@ -188,6 +190,7 @@ export function startScriptedServer(script: Script): ScriptedServer {
           reply: (code, text) => ctl.write(`${code} ${text}\r\n`),
           data: () => s.data.data ?? Promise.reject(new Error("no EPSV before this command")),
           epsv: () => ctl.reply(229, formatEpsvReply(openPassive(s))),
+          closePassive: () => s.data.passive?.stop(true),
           get closed() {
             return s.data.closed;
           },
