@@ -30,8 +30,11 @@ export const retr: CommandSpec = {
     const algorithm = session.hashAlgorithm;
     const name = r.vpath.slice(r.vpath.lastIndexOf("/") + 1);
     const opening = `Opening ${ascii ? "ASCII" : "BINARY"} mode data connection for ${name} (${end - start} bytes)`;
-    startTransfer(session, { verb: "RETR", vpath: r.vpath, opening, size: end - start }, async (t, conn, resources) => {
-      const file = resources.adopt(await session.fs.openPlanned(r), (f) => f.close());
+    // Opened before the 150, as vsftpd and ProFTPD do: a file the server may not read gets 550 as
+    // RETR's only reply, not a 150 and then a 550 that clients take for a transfer cut short.
+    const file = await session.fs.openPlanned(r);
+    const held = { [Symbol.dispose]: () => file.close() };
+    startTransfer(session, { verb: "RETR", vpath: r.vpath, opening, size: end - start, held }, async (t, conn) => {
       const last = Math.min(end, file.size);
       const place = `${r.mount.id}/${r.key}`;
       const { hashCache } = session.server;

@@ -110,8 +110,9 @@ export interface TransferSpec {
   /** The client sends the data (STOR, APPE); on any other transfer what it sends is dropped. */
   upload?: boolean;
   /**
-   * Acquired before the 150 (an upload's claim on its target): owned by the transfer from the call
-   * on, disposed with its other resources on every path, or at once if the transfer cannot start.
+   * Acquired before the 150 (an upload's claim on its target, RETR's file open for reading): owned
+   * by the transfer from the call on, disposed with its other resources on every path, or at once
+   * if the transfer cannot start.
    */
   held?: Disposable | null;
 }
@@ -129,9 +130,9 @@ export function requireDataEndpoint(session: Session): void {
  * Start a transfer off the command loop (ftpserverlib's model: ABOR, STAT and QUIT stay live): reply
  * 150, wait for the data connection, run `body`, dispose everything the transfer acquired, then
  * reply with the outcome and log one line. `body` runs only once the data connection is up, so
- * nothing is opened, created or truncated for a transfer that never gets one (`held`, taken before,
- * only locks: it is let go when the wait for the data connection ends without one, at the latest
- * after the data-connection timeout).
+ * nothing is created or truncated for a transfer that never gets one (`held`, taken before, is
+ * locks or a file open for reading: it is let go when the wait for the data connection ends
+ * without one, at the latest after the data-connection timeout).
  */
 export function startTransfer(
   session: Session,

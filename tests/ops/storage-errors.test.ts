@@ -34,3 +34,27 @@ test.skipIf(process.getuid?.() !== 0)("uploads, MKD and DELE refused by the file
   // What the client caused is its reply's business, not a warning.
   expect(out).not.toContain("no-such.txt");
 }, 30_000);
+
+test.skipIf(process.getuid?.() !== 0)("RETR of a file the server's account may not read: 550 as the only reply, no 150, and the errno in the log", async () => {
+  t.dir = tempDir();
+  chmodSync(t.dir, 0o755);
+  writeFileSync(join(t.dir, "secret.txt"), "root's only\n");
+  chmodSync(join(t.dir, "secret.txt"), 0o600); // root's: not readable by the server's user
+  writeFileSync(join(t.dir, "open.txt"), "anyone's\n");
+  t.srv = await spawnServe(["--root", t.dir, "--user", "u:pw"], { cwd: t.dir, uid: NOBODY, timeoutMs: 30_000 });
+  const w = await Wire.connect(t.srv.port);
+  t.wires.push(w);
+  expect((await w.login("u", "pw")).code).toBe(230);
+  await w.cmd("TYPE I");
+  // vsftpd and ProFTPD open the file before their 150; a 150 then 550 reads as a transfer cut short.
+  const refused = await w.transfer("RETR secret.txt");
+  expect(refused.first).toEqual({ code: 550, lines: ["Permission denied"] });
+  expect(refused.final).toBeNull();
+  const served = await w.transfer("RETR open.txt");
+  expect(served.first.code).toBe(150);
+  expect(served.final?.code).toBe(226);
+  expect(served.data.toString()).toBe("anyone's\n");
+  expect((await w.cmd("QUIT")).code).toBe(221);
+  await waitFor(() => t.srv!.stdout().includes("session end"), 5000, "session end");
+  expect(t.srv.stdout()).toMatch(/ WARN  storage error session=\S+ user=u verb=RETR path=secret\.txt error=EACCES\n/);
+}, 30_000);
