@@ -206,6 +206,18 @@ export class Authenticator {
     return { loaded: this.loaded, users: this.users.size, homes: [...homes] };
   }
 
+  /** The directories some account's mount sets a limit on (one set per load: it changes with the user records). */
+  limitedDirs(): ReadonlySet<string> {
+    if (this.limitedFor !== this.users) {
+      this.limited = new Set([...this.users.values()].flatMap((u) => u.mounts.filter((m) => m.quota > 0).map((m) => m.dir)));
+      this.limitedFor = this.users;
+    }
+    return this.limited;
+  }
+
+  private limited: ReadonlySet<string> = new Set();
+  private limitedFor: Map<string, UserRecord> | null = null;
+
   places(): string[] {
     const out = new Set<string>();
     for (const u of this.users.values()) {
