@@ -1,0 +1,69 @@
+// ftpkit user: what it refuses of its input, and how it says so (one line, exit status, file unchanged).
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, type FtpServer } from "../../server/index.ts";
+import { Wire } from "../helpers/wire.ts";
+
+const CLI = join(import.meta.dir, "../../cli/ftpkit.ts");
+
+/** Run `ftpkit user …` in `cwd` with `stdin` (a pipe); stderr's non-empty lines without consola's tag. */
+async function ftpkit(cwd: string, args: string[], stdin?: string): Promise<{ code: number; lines: string[] }> {
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
+  delete env.FTPKIT_USERS;
+  const proc = Bun.spawn(["bun", CLI, "user", ...args], { cwd, stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe", env });
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  return { code, lines: stderr.split("\n").map((l) => l.replace(/^\s*(ERROR|WARN|✔|ℹ|⚠|\[\w+\])\s*/, "").trim()).filter(Boolean) };
+}
+
+let root = "";
+let n = 0;
+let server: FtpServer | null = null;
+const wires: Wire[] = [];
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "ftpkit-user-input-"));
+});
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await server?.close(0);
+  server = null;
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function freshDir(): Promise<string> {
+  const d = join(root, `t${++n}`);
+  await mkdir(d, { recursive: true });
+  return d;
+}
+
+async function loginCode(usersFile: string, user: string, password: string): Promise<number> {
+  server = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 0 });
+  await server.listen();
+  const w = await Wire.connect(server.address.port);
+  wires.push(w);
+  return (await w.login(user, password)).code;
+}
+
+const EMOJI = "\u{1F600}"; // one character, two UTF-16 units, four bytes in UTF-8
+
+test("a password's length is counted in characters, and its UTF-8 bytes must fit PASS's command line: the longest that fits logs in", async () => {
+  const d = await freshDir();
+  // 600 characters (1,200 UTF-16 units): well within 1,024.
+  expect(await ftpkit(d, ["add", "emo", "--password-stdin"], `${EMOJI.repeat(600)}\n`)).toMatchObject({ code: 0 });
+  // 1,024 characters in 4,090 bytes: "PASS " + it + CR is the server's whole 4,096-byte line.
+  const longest = EMOJI.repeat(1022) + "ab";
+  expect(await ftpkit(d, ["add", "max", "--password-stdin"], `${longest}\n`)).toMatchObject({ code: 0 });
+  expect(await ftpkit(d, ["add", "many", "--password-stdin"], `${"a".repeat(1025)}\n`)).toEqual({ code: 1, lines: ["password longer than 1024 characters refused"] });
+  expect(await ftpkit(d, ["add", "big", "--password-stdin"], `${EMOJI.repeat(1023)}\n`)).toEqual({
+    code: 1,
+    lines: ["password of 4092 bytes in UTF-8 refused: the server's command line carries at most 4090 after PASS, so no client could log in with it"],
+  });
+  const file = join(d, "users.ini");
+  expect(await loginCode(file, "max", longest)).toBe(230);
+  const w = await Wire.connect(server!.address.port);
+  wires.push(w);
+  expect((await w.login("emo", EMOJI.repeat(600))).code).toBe(230);
+}, 30_000);
