@@ -1,6 +1,7 @@
 // ftpkit user: what it refuses of its input, and how it says so (one line, exit status, file unchanged).
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type FtpServer } from "../../server/index.ts";
@@ -66,4 +67,24 @@ test("a password's length is counted in characters, and its UTF-8 bytes must fit
   const w = await Wire.connect(server!.address.port);
   wires.push(w);
   expect((await w.login("emo", EMOJI.repeat(600))).code).toBe(230);
+}, 30_000);
+
+test("a home that cannot be created is one line naming why, and nothing is written", async () => {
+  const d = await freshDir();
+  await writeFile(join(d, "afile"), "x");
+  await symlink(join(d, "nowhere"), join(d, "dangling"));
+  const cases: Array<[string, string]> = [
+    [join(d, "afile/alice"), "a file stands in its path"],
+    [join(d, "dangling/alice"), `${join(d, "dangling")} is a symlink to ${join(d, "nowhere")}, which does not exist`],
+  ];
+  for (const [home, why] of cases) {
+    expect(await ftpkit(d, ["add", "alice", "--home", home, "--password-stdin"], "pw\n")).toEqual({ code: 1, lines: [`cannot create home ${home}: ${why}; nothing was written`] });
+  }
+  // /proc takes no new directory (ENOENT as root; as another account the kernel may say EACCES first).
+  const proc = await ftpkit(d, ["add", "alice", "--home", "/proc/ftpkit-x", "--password-stdin"], "pw\n");
+  expect(proc.code).toBe(1);
+  expect(proc.lines).toHaveLength(1);
+  expect(proc.lines[0]).toStartWith("cannot create home /proc/ftpkit-x: ");
+  if (process.getuid?.() === 0) expect(proc.lines[0]).toBe("cannot create home /proc/ftpkit-x: its file system takes no new directory there; nothing was written");
+  expect(existsSync(join(d, "users.ini"))).toBe(false);
 }, 30_000);
