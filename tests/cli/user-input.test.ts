@@ -1,6 +1,6 @@
 // ftpkit user: what it refuses of its input, and how it says so (one line, exit status, file unchanged).
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,4 +87,34 @@ test("a home that cannot be created is one line naming why, and nothing is writt
   expect(proc.lines[0]).toStartWith("cannot create home /proc/ftpkit-x: ");
   if (process.getuid?.() === 0) expect(proc.lines[0]).toBe("cannot create home /proc/ftpkit-x: its file system takes no new directory there; nothing was written");
   expect(existsSync(join(d, "users.ini"))).toBe(false);
+}, 30_000);
+
+test("a home or mount directory the users file cannot store is refused saying what in it cannot be stored, and nothing is written", async () => {
+  const d = await freshDir();
+  expect((await ftpkit(d, ["add", "bob", "--password-stdin"], "pw\n")).code).toBe(0);
+  const file = join(d, "users.ini");
+  const before = await readFile(file, "utf8");
+  const backslash = 'a backslash before ";", "#" or another backslash';
+  const cases: Array<[string, string]> = [
+    ["a\\;b", backslash],
+    ["a\\#b", backslash],
+    ["a\\\\b", backslash],
+    ["a\u2028b", "a line or paragraph separator (U+2028, U+2029)"],
+  ];
+  const cannot = "which the users file's INI format cannot store: rename it, or choose another";
+  for (const [name, why] of cases) {
+    const home = join(d, name);
+    const shown = home.replace("\u2028", "\\u2028");
+    expect(await ftpkit(d, ["add", "alice", "--home", home, "--password-stdin"], "pw\n")).toEqual({
+      code: 1,
+      lines: [`users file ${file}: cannot store user "alice": its home ${shown} holds ${why}, ${cannot}`],
+    });
+    expect(existsSync(home)).toBe(false); // the home it made is removed again
+    await mkdir(home);
+    expect(await ftpkit(d, ["mount", "bob", "/m", home, "--perm", "read"])).toEqual({
+      code: 1,
+      lines: [`users file ${file}: cannot store user "bob": its mount /m's directory ${shown} holds ${why}, ${cannot}`],
+    });
+  }
+  expect(await readFile(file, "utf8")).toBe(before);
 }, 30_000);
