@@ -30,6 +30,12 @@ export function parseCommandLine(line: string): ParsedLine {
 }
 
 /**
+ * The longest password, in UTF-8 bytes, that `PASS <password>` carries within MAX_COMMAND_LINE (the
+ * cap counts the line's bytes up to its LF, its CR included): a longer one no client can log in with.
+ */
+export const MAX_PASS_BYTES = MAX_COMMAND_LINE - "PASS ".length - "\r".length;
+
+/**
  * Whether text would break a command line it went into: CR or LF end the line (the rest becomes a
  * command of its own), NUL cuts it for many servers. A user name, password or path holding one is
  * refused where it comes from (the URL, $FTPKIT_PASSWORD, ~/.netrc), before any connection.

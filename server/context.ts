@@ -27,6 +27,8 @@ export interface LoginService {
   anyRequiresTls?(): boolean;
   /** For /readyz: is a users file loaded, how many users, and a few homes to check. */
   health?(): { loaded: boolean; users: number; homes: string[] };
+  /** The directories a mount of some account limits (drop boxes), for the loaded users: see PlaceOptions.limitedDirs. */
+  limitedDirs?(): ReadonlySet<string>;
   /** Every distinct home and mount place of the loaded users (start-up report of object stores). */
   places?(): string[];
   /** SIGHUP: read the users file again now; `ok` false = it is broken and the previous users stay. */

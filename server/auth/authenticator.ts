@@ -9,7 +9,7 @@ import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } f
 import type { UserRecord } from "./types.ts";
 import { warnMissingPlaces } from "./missing-places.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
-import { isCheckableHash, verifyPassword } from "./verify.ts";
+import { hashCostProblem, isCheckableHash, isWellFormedHash, verifyPassword } from "./verify.ts";
 import { exposedFiles, type OwnFile } from "./served-files.ts";
 import { LoginFailures } from "./login-failures.ts";
 
@@ -160,6 +160,11 @@ export class Authenticator {
       // USER is refused until AUTH TLS, which a server without a certificate does not offer: locked out in silence too.
       if (u.requireTls && this.tlsAvailable === false) this.log(`users file ${this.usersFile}: ${u.name} has require_tls = true, but this server has no TLS certificate (--tls-cert and --tls-key), so ${u.name} cannot log in`);
       if (u.hash === undefined || isCheckableHash(u.hash)) continue;
+      const costly = isWellFormedHash(u.hash) ? hashCostProblem(u.hash) : null;
+      if (costly) {
+        this.log(`users file ${this.usersFile}: ${u.name}'s password hash asks too much of each login (${costly}): it is not checked, so ${u.name} cannot log in until \`ftpkit user passwd ${u.name}\``);
+        continue;
+      }
       const scheme = /^\$[^$]*\$/.exec(u.hash)?.[0] ?? "$";
       this.log(`users file ${this.usersFile}: ${u.name}'s password hash (${scheme}…) is not argon2 or bcrypt, or is cut short: no password can match it, so ${u.name} cannot log in until \`ftpkit user passwd ${u.name}\``);
     }
@@ -206,6 +211,18 @@ export class Authenticator {
     return { loaded: this.loaded, users: this.users.size, homes: [...homes] };
   }
 
+  /** The directories some account's mount sets a limit on (one set per load: it changes with the user records). */
+  limitedDirs(): ReadonlySet<string> {
+    if (this.limitedFor !== this.users) {
+      this.limited = new Set([...this.users.values()].flatMap((u) => u.mounts.filter((m) => m.quota > 0).map((m) => m.dir)));
+      this.limitedFor = this.users;
+    }
+    return this.limited;
+  }
+
+  private limited: ReadonlySet<string> = new Set();
+  private limitedFor: Map<string, UserRecord> | null = null;
+
   places(): string[] {
     const out = new Set<string>();
     for (const u of this.users.values()) {
@@ -241,14 +258,15 @@ export class Authenticator {
     const name = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user;
     const record = this.users.get(name);
     if (record && name === ANONYMOUS && !record.hash) return record;
-    if (record?.hash) {
+    // A hash no check can match, or one too costly to check (verify.ts), costs the dummy's check: the same time as any failure.
+    if (record?.hash && isCheckableHash(record.hash)) {
       if (this.verified.has(name, password, record.hash)) return record;
       if (await verifyPassword(password, record.hash, abandoned)) {
         this.verified.remember(name, password, record.hash);
         return record;
       }
     } else {
-      // Unknown user, or one without a password: pay the same argon2id cost as a real check.
+      // Unknown user, one without a password or with an unusable hash: pay the same argon2id cost as a real check.
       this.dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
       await verifyPassword(password, await this.dummyHash, abandoned);
     }

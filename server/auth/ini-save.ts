@@ -5,9 +5,10 @@ import type { Stats } from "node:fs";
 import { chmod, open, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { checkUsersText, editUsersText, sameUser } from "./ini-edit.ts";
-import { formatUsers, parseUsers, UsersFileError, validateUserName, type ParseOptions } from "./ini-store.ts";
+import { formatUsers, parseUsers, userFields, UsersFileError, validateUserName, type ParseOptions } from "./ini-store.ts";
 import { usersFileTarget } from "./users-lock.ts";
 import { nonUtf8Lines } from "./utf8-lines.ts";
+import { printableName } from "../../protocol/printable.ts";
 import type { UserRecord } from "./types.ts";
 
 /**
@@ -35,7 +36,7 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
       back = parseUsers(formatUsers([u], abs), abs).get(u.name);
     } catch {}
     if (!back || !sameUser(u, back, dirname(abs))) {
-      throw new UsersFileError(abs, `cannot store user "${u.name}": a value has characters the INI layout cannot hold (a path with "=", quotes, or leading/trailing spaces?)`);
+      throw new UsersFileError(abs, `cannot store user "${u.name}": ${unstorable(u, dirname(abs))}`);
     }
   }
   // A Set, not findIndex per user: that was quadratic, 2.4 s of a 20,000-user file's every edit.
@@ -116,4 +117,29 @@ function parses(text: string, file: string, opts: ParseOptions): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * What of `u` the users file cannot hold, as the `ini` format reads it back: it unescapes "\;",
+ * "\#" and "\\" in any value and reads nothing from a line holding U+2028 or U+2029; a mount's value
+ * loses its directory's trailing blanks, and its key an "=". (Quotes, "=", ";" or "#" in a path are
+ * stored fine: the old hint named those.)
+ */
+function unstorable(u: UserRecord, base: string): string {
+  // As written: a home beside the users file is stored relative to it.
+  const fields = userFields(u, base);
+  const places: Array<{ what: string; text: string; kind: "home" | "dir" | "vpath" }> = [{ what: `its home ${printableName(u.home)}`, text: fields.home!, kind: "home" }];
+  for (const m of u.mounts) {
+    places.push({ what: `its mount ${printableName(m.vpath)}'s directory ${printableName(m.dir)}`, text: fields[`mount.${m.vpath}`]!.replace(/\|[^|]*\|[^|]*$/, ""), kind: "dir" });
+    places.push({ what: `its mount point ${printableName(m.vpath)}`, text: m.vpath, kind: "vpath" });
+  }
+  for (const { what, text, kind } of places) {
+    let why: string | null = null;
+    if (/\\[\\;#]/.test(text)) why = 'a backslash before ";", "#" or another backslash';
+    else if (/[\u2028\u2029]/.test(text)) why = "a line or paragraph separator (U+2028, U+2029)";
+    else if (kind === "dir" && /\s$/.test(text)) why = "white space at its end";
+    else if (kind === "vpath" && text.includes("=")) why = 'an "="';
+    if (why) return `${what} holds ${why}, which the users file's INI format cannot store: rename it, or choose another`;
+  }
+  return "a value holds characters the users file's INI format cannot store";
 }

@@ -19,6 +19,8 @@ export interface InlineUser {
   quota?: number;
 }
 
+const NO_LIMITED_DIRS: ReadonlySet<string> = new Set();
+
 /** Checks logins against accounts held in memory; same uniform failure delay as the users file. */
 export class MemoryLogins implements LoginService {
   private users = new Map<string, UserRecord>();
@@ -95,6 +97,11 @@ export class MemoryLogins implements LoginService {
     const homes = new Set<string>();
     for (const u of this.users.values()) if (homes.size < max) homes.add(u.home);
     return { loaded: true, users: this.users.size, homes: [...homes] };
+  }
+
+  /** Inline accounts have no mounts, so no directory limit (their homes book no "dir:" ledger). */
+  limitedDirs(): ReadonlySet<string> {
+    return NO_LIMITED_DIRS;
   }
 
   close(): void {}

@@ -21,7 +21,8 @@ export async function verifyPassword(password: string, hash: string, abandoned?:
   if (verifying >= MAX_CONCURRENT_VERIFIES) await new Promise<void>((r) => verifyQueue.push(r));
   else verifying++;
   try {
-    if (abandoned?.()) return false;
+    // Too costly a hash is never run (each attempt would take its memory or time: hashCostProblem).
+    if (abandoned?.() || hashCostProblem(hash)) return false;
     return await Bun.password.verify(password, hash);
   } catch {
     return false;
@@ -40,9 +41,42 @@ const CHECKABLE_HASH = [
 ];
 
 /**
- * Can this hash ever match a password? A crypt(3) hash from another server ("$6$…", "$1$…",
- * "$apr1$…") or an argon2 string cut short makes every login of its user fail like a wrong password.
+ * The most one password check may cost, in what a hash asks for. `ftpkit user add` makes argon2id
+ * m=19456 KiB, t=2 (≈ 21 ms here); Bun's own default is m=65536, t=2. A hand-edited hash asking for
+ * far more (m of 1 GiB or more, bcrypt cost 20) made each login attempt, a guesser's too, take that
+ * memory or time from the server: a few guessers pinned its memory or every verify slot. Allowed,
+ * with generous room: argon2 memory up to 256 MiB and memory × passes up to 1 GiB (≈ 0.7 s here: 27
+ * times ours), bcrypt cost up to 14 (≈ 0.9 s; 16 times cost 10, the common default).
+ */
+export const MAX_ARGON2_MEMORY_KIB = 256 * 1024;
+export const MAX_ARGON2_WORK_KIB = 1024 * 1024;
+export const MAX_BCRYPT_COST = 14;
+
+/** Why this server will not check a well-formed hash (its cost is above the caps), or null. */
+export function hashCostProblem(hash: string): string | null {
+  const argon = /^\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=(\d+),t=(\d+),p=\d+\$/.exec(hash);
+  if (argon) {
+    const m = Number(argon[1]);
+    const t = Number(argon[2]);
+    if (m > MAX_ARGON2_MEMORY_KIB) return `argon2 m=${m} KiB is above the ${MAX_ARGON2_MEMORY_KIB} KiB (256 MiB) this server checks`;
+    if (m * t > MAX_ARGON2_WORK_KIB) return `argon2 m=${m} KiB × t=${t} is above the ${MAX_ARGON2_WORK_KIB} KiB (1 GiB) of work this server checks`;
+    return null;
+  }
+  const bcrypt = /^\$2[abxy]\$(\d\d)\$/.exec(hash);
+  if (bcrypt && Number(bcrypt[1]) > MAX_BCRYPT_COST) return `bcrypt cost ${Number(bcrypt[1])} is above the ${MAX_BCRYPT_COST} this server checks`;
+  return null;
+}
+
+/** Is this hash one Bun.password.verify can check (argon2 or bcrypt, whole), whatever it costs? */
+export function isWellFormedHash(hash: string): boolean {
+  return CHECKABLE_HASH.some((re) => re.test(hash));
+}
+
+/**
+ * Can this hash ever match a password here? A crypt(3) hash from another server ("$6$…", "$1$…",
+ * "$apr1$…") or an argon2 string cut short makes every login of its user fail like a wrong password;
+ * one whose cost is above the caps (hashCostProblem) is never checked, so it fails too.
  */
 export function isCheckableHash(hash: string): boolean {
-  return CHECKABLE_HASH.some((re) => re.test(hash));
+  return isWellFormedHash(hash) && hashCostProblem(hash) === null;
 }

@@ -61,6 +61,7 @@ export const pass: CommandSpec = {
         ownTempDir: server.state.kind === "local" ? (root, remove) => server.tempDirsMade.set(root, remove) : undefined,
         staleUploads: { ageMs: server.options.s3StaleUploadMs, log: (event, fields) => server.log.warn(event, fields) },
         nameBudget: server.nameLists,
+        limitedDirs: server.auth.limitedDirs?.(),
         log: (event, fields) => server.log.error(event, fields),
       });
       mounts = acquired.mounts;

@@ -99,6 +99,13 @@ export interface PlaceOptions {
   staleUploads?: StaleUploads;
   /** The server's budget for the name lists local listings hold (left out: none). */
   nameBudget?: NameListBudget;
+  /**
+   * The directories some account's mount limits (drop boxes), from the users file: only a home or
+   * unlimited mount of one of these also books into its "dir:" ledger. Left out: every one does
+   * (a login service that cannot tell). Read when a user's table is planned, once per user record:
+   * it must change only with the records (a reload of the users file makes new ones).
+   */
+  limitedDirs?: ReadonlySet<string>;
 }
 
 const lastOutage = new Map<string, number>();
@@ -123,7 +130,11 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
 function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const home = storageAt(user.home, places);
   const userKey = `user:${user.name}`;
-  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: `dir:${user.home}`, limit: user.quota }];
+  // Booking into a directory's ledger costs a store update per finished upload under --state redis:
+  // only where a limit set on that directory elsewhere needs it.
+  const limited = (dir: string) => !places.limitedDirs || places.limitedDirs.has(dir);
+  const homeAlso = limited(user.home) ? `dir:${user.home}` : undefined;
+  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: homeAlso, limit: user.quota }];
   const chargedToUser: Storage[] = [home];
   const ledgers: LedgerSpec[] = [];
   // One reference per ledger (releaseMounts gives one back per key), whatever the mounts of its
@@ -133,14 +144,14 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
     if (!known) ledgers.push({ key, limit, measure: () => storage.usage() });
     else if (known.limit === 0) known.limit = limit;
   };
-  spec(`dir:${user.home}`, 0, home);
+  if (homeAlso) spec(homeAlso, 0, home);
   for (const m of user.mounts) {
     const storage = storageAt(m.dir, places);
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
-    spec(`dir:${m.dir}`, m.quota, storage);
+    const alsoKey = m.quota > 0 || !limited(m.dir) ? undefined : `dir:${m.dir}`;
+    if (m.quota > 0 || alsoKey) spec(`dir:${m.dir}`, m.quota, storage);
     if (m.quota <= 0) chargedToUser.push(storage);
     const limit = m.quota > 0 ? m.quota : user.quota;
-    const alsoKey = m.quota > 0 ? undefined : `dir:${m.dir}`;
     roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, alsoKey, limit });
   }
   ledgers.unshift({

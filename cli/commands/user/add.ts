@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
+import { localCause } from "../../../client/errors.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import {
   ANONYMOUS,
@@ -66,7 +67,7 @@ export default defineCommand({
         a.users,
         async ({ users }) => {
           if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
-          if (!s3) created ??= await mkdir(home, { recursive: true });
+          if (!s3) created ??= await mkdir(home, { recursive: true }).catch(async (err) => Promise.reject(await cannotCreate(home, err)));
           users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
         },
         { allowMissing: true },
@@ -87,6 +88,25 @@ export default defineCommand({
     }
   },
 });
+
+/**
+ * Why the home could not be made, in one line, not Node's "ENOENT: no such file or directory, mkdir
+ * '/proc/x'". A recursive mkdir's ENOENT is a symlink to nothing on the way, or a file system that
+ * takes no new directory (/proc).
+ */
+async function cannotCreate(home: string, err: unknown): Promise<CliError> {
+  let why = localCause(err, true);
+  if ((err as { code?: unknown } | null)?.code === "ENOENT") {
+    why = "its file system takes no new directory there";
+    for (let d = dirname(home); dirname(d) !== d; d = dirname(d)) {
+      const st = await lstat(d).catch(() => undefined);
+      if (!st) continue;
+      if (st.isSymbolicLink() && !(await stat(d).catch(() => undefined))) why = `${d} is a symlink to ${await readlink(d)}, which does not exist`;
+      break;
+    }
+  }
+  return new CliError(`cannot create home ${home}: ${why}; nothing was written`);
+}
 
 /** Remove `dir` and its parents up to `top` (the first one mkdir made), each only if still empty. */
 async function removeMadeDirs(dir: string, top: string): Promise<void> {

@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import { createConsola } from "consola";
 import { CliError, UsageError, usersFilePath } from "../../args.ts";
-import { breaksCommandLine } from "../../../protocol/command.ts";
+import { breaksCommandLine, MAX_PASS_BYTES } from "../../../protocol/command.ts";
 import { saveUsers } from "../../../server/auth/ini-save.ts";
 import { formatSizeExact, loadUsers, parsePerms, readUsersFile, type ParseOptions } from "../../../server/auth/ini-store.ts";
 import { withUsersFileLock } from "../../../server/auth/users-lock.ts";
@@ -23,6 +23,7 @@ export const log = createConsola({
   ...({ fancy: stderrStream().isTTY === true } as object),
 });
 
+/** The longest password, in characters (code points: an emoji is one, not two UTF-16 units); MAX_PASS_BYTES bounds its bytes. */
 export const MAX_PASSWORD = 1024;
 
 /**
@@ -104,7 +105,11 @@ export async function readNewPassword(fromStdin: boolean): Promise<string> {
     if (again !== password) throw new CliError("passwords do not match");
   }
   if (password === "") throw new CliError("empty password refused");
-  if (password.length > MAX_PASSWORD) throw new CliError(`password longer than ${MAX_PASSWORD} characters refused`);
+  let chars = 0;
+  for (const _ of password) chars++;
+  if (chars > MAX_PASSWORD) throw new CliError(`password longer than ${MAX_PASSWORD} characters refused`);
+  const bytes = Buffer.byteLength(password);
+  if (bytes > MAX_PASS_BYTES) throw new CliError(`password of ${bytes} bytes in UTF-8 refused: the server's command line carries at most ${MAX_PASS_BYTES} after PASS, so no client could log in with it`);
   // No client can log in with it: CR, LF and NUL end (or break) the PASS command.
   if (breaksCommandLine(password)) throw new CliError("password with CR, LF or NUL refused: no FTP client can send it");
   return password;
@@ -125,7 +130,7 @@ async function readStdinLine(): Promise<string> {
       }
       chunks.push(value);
       total += value.length;
-      if (total > MAX_PASSWORD * 4) break; // no newline in sight: not a password
+      if (total > MAX_PASS_BYTES + 1) break; // no newline in sight: longer than any password (and its CR)
     }
   } finally {
     reader.releaseLock();
