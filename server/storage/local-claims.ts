@@ -206,5 +206,13 @@ export function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, ve
     claim.release();
     throw new StorageError("exists", "name taken", (taken.mode & S_IFMT) === S_IFREG ? undefined : "not a regular file");
   }
+  // And the directory must take a new name from this process (its mode, owner, ACLs, a read-only
+  // file system): else the create failed only after the 150, as vsftpd's creating before it does not.
+  try {
+    fs.accessSync(fdPath(parent.fd), fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    claim.release();
+    throw storageError(err);
+  }
   return claim;
 }
