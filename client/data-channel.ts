@@ -119,8 +119,8 @@ export class DataChannel {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
       const refused = await first.catch(() => null);
       if (refused && refused.code >= 300) throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb);
-      // Refused after its 150, as ftpkit's server refuses a file it cannot open: "150", "550", the
-      // listener closed before our connect reached it (a reset). Read as the network's, the file
+      // Refused after its 150, as a server that opens a file only then refuses one it cannot open:
+      // "150", "550", the listener closed before our connect reached it (a reset). Read as the network's, the file
       // failed exit 4 "run ftpkit resume", after a second's wait for the session to close.
       if (refused && refused.code < 200) {
         const outcome = await settled(started.then((s) => s.done), REFUSAL_AFTER_1YZ_MS);

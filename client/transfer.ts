@@ -139,8 +139,9 @@ export class TransferInterrupted extends ClientError {
 
 /**
  * A transfer the server ended with a 5yz after its 150 (RFC 959: a permanent refusal), on a session
- * that may go on: ftpkit's server opens a file only after its 150, so a file it may not read is
- * "150 …" then "550 Permission denied". Not a lost connection: trying it again on a new session can
+ * that may go on: a server that opens a file only after its 150 (ftpkit's own did, until it opened
+ * before it as vsftpd does) answers a file it may not read "150 …" then "550 Permission denied".
+ * Not a lost connection: trying it again on a new session can
  * only be refused again (a server that hung up after it, vsftpd's "500 OOPS", is still retried:
  * worthRetrying sees the session gone). `moved`: the bytes that moved before the refusal.
  */
