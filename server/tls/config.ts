@@ -15,6 +15,8 @@ export interface TlsMaterial {
   /** SHA-256 fingerprint of the leaf certificate ("AB:CD:…"), for logs and tests. */
   fingerprint: string;
   notAfter: string;
+  /** When the certificate starts to be valid (X509Certificate.validFrom's text). */
+  notBefore: string;
 }
 
 /**
@@ -55,7 +57,18 @@ export function loadTlsMaterial(certFile: string, keyFile: string, names: TlsOpt
     const certIs = names.shown?.[certFile] === undefined ? `in ${certFile}` : `given as ${names.cert}`;
     throw new TlsConfigError(`${names.key} ${show(keyFile)} does not match the certificate ${certIs}`);
   }
-  return { cert, key, fingerprint: x509.fingerprint256, notAfter: x509.validTo };
+  return { cert, key, fingerprint: x509.fingerprint256, notAfter: x509.validTo, notBefore: x509.validFrom };
+}
+
+/**
+ * A replacement that every client would refuse (a renewal that copied an old file, a clock far off
+ * when it was issued) is not swapped in for one that works: refused like a mismatched pair.
+ */
+function outOfDate(m: TlsMaterial, certFile: string, names: TlsOptionNames = TLS_FLAG_NAMES): void {
+  const now = Date.now();
+  const shown = names.shown?.[certFile] ?? certFile;
+  if (Date.parse(m.notAfter) <= now) throw new TlsConfigError(`${names.cert} ${shown}: the certificate expired on ${m.notAfter}`);
+  if (Date.parse(m.notBefore) > now) throw new TlsConfigError(`${names.cert} ${shown}: the certificate is not valid before ${m.notBefore}`);
 }
 
 function readPem(file: string, flag: string, what: string, show: (file: string) => string): string {
@@ -124,6 +137,7 @@ export class TlsCertStore {
     if (sig === this.signature && !force) return false;
     try {
       const m = loadTlsMaterial(this.certFile, this.keyFile, this.opts.names);
+      outOfDate(m, this.certFile, this.opts.names);
       this.signature = sig;
       this.lastErrorText = "";
       if (m.fingerprint === this.material.fingerprint && m.key === this.material.key) return false;
