@@ -297,7 +297,7 @@ export class Operations implements ServerEvents {
    * (a stuck one is waited on, not repeated) and its answer serves for a second.
    */
   private checkPlace(place: string): Promise<boolean> {
-    const now = Date.now();
+    const now = performance.now();
     const last = this.placeChecks.get(place);
     if (last && (!last.done || now - last.started < READY_CHECK_REUSE_MS)) return last.ok;
     if (this.placeChecks.size >= 64) {
