@@ -91,6 +91,8 @@ export interface TlsStoreOptions {
   pollMs?: number;
   onSwap?: (m: TlsMaterial) => void;
   onError?: (message: string) => void;
+  /** The certificate in use has expired or is not valid yet (said once per certificate, at start or when it happens). */
+  onOutOfDate?: (message: string) => void;
   /** How errors name the files (default: ftpkit serve's flags). */
   names?: TlsOptionNames;
 }
@@ -107,6 +109,8 @@ export class TlsCertStore {
   private signature: string;
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastErrorText = "";
+  /** The fingerprint whose dates were last said to be out of date ("" = none). */
+  private outOfDateSaid = "";
 
   constructor(private readonly opts: TlsStoreOptions) {
     this.certFile = resolve(opts.certFile);
@@ -122,7 +126,11 @@ export class TlsCertStore {
   /** Start polling the files (mtime/size/inode: survives editors and atomic renames, unlike fs.watch). */
   watch(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.check(), this.opts.pollMs ?? 2000);
+    this.checkDates();
+    this.timer = setInterval(() => {
+      this.check();
+      this.checkDates();
+    }, this.opts.pollMs ?? 2000);
     this.timer.unref?.();
   }
 
@@ -149,6 +157,17 @@ export class TlsCertStore {
       if (msg !== this.lastErrorText || force) this.opts.onError?.(msg);
       this.lastErrorText = msg;
       return false;
+    }
+  }
+
+  /** Say once if the certificate in use has expired (a renewal that has been failing) or is not valid yet. */
+  private checkDates(): void {
+    if (this.outOfDateSaid === this.material.fingerprint) return;
+    try {
+      outOfDate(this.material, this.certFile, this.opts.names);
+    } catch (err) {
+      this.outOfDateSaid = this.material.fingerprint;
+      this.opts.onOutOfDate?.(`${(err as Error).message}: clients that check certificates refuse it until it is replaced`);
     }
   }
 

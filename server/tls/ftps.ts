@@ -94,6 +94,7 @@ export class FtpsRuntime {
       names: this.options.names,
       onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter }),
       onError: (msg) => log.warn("tls certificate not reloaded", { reason: msg }),
+      onOutOfDate: (msg) => log.warn("tls certificate out of date", { reason: msg }),
     });
     this.store.watch();
   }

@@ -76,3 +76,32 @@ test("an expired or not-yet-valid renewal is refused with a warning saying why, 
   expect(renewed).not.toBe(first);
   expect(renewed).toBe(srv.server.ftps!.store!.current.fingerprint);
 }, 20_000);
+
+test("a certificate in use that has expired is said once in a warning: at start, and when it expires under a running server", async () => {
+  const expiredLog = captureLogger();
+  srv = await startTestServer({
+    options: {
+      logger: expiredLog,
+      tls: tlsOptions({ certFile: join(TLS_FIXTURES, "expired-cert.pem"), keyFile: join(TLS_FIXTURES, "expired-key.pem"), certPollMs: 100 }),
+    },
+  });
+  const said = (log: typeof expiredLog) => log.events.filter((e) => e.event === "tls certificate out of date").map((e) => String(e.fields.reason));
+  expect(said(expiredLog)).toEqual([
+    `--tls-cert ${join(TLS_FIXTURES, "expired-cert.pem")}: the certificate expired on Feb  1 00:00:00 2020 GMT: clients that check certificates refuse it until it is replaced`,
+  ]);
+  await Bun.sleep(300); // three polls: still said once
+  expect(said(expiredLog)).toHaveLength(1);
+  await srv.stop();
+
+  const log = captureLogger();
+  srv = await startTestServer({ options: { logger: log, tls: tlsOptions({ certPollMs: 100 }) } });
+  expect(said(log)).toEqual([]);
+  const realNow = Date.now;
+  try {
+    Date.now = () => realNow() + 101 * 365 * 86_400_000; // past its notAfter, in 2126
+    await waitFor(() => said(log).length > 0, "the expiry's warning");
+    expect(said(log)[0]).toContain("the certificate expired on Oct 28 10:04:22 2126 GMT");
+  } finally {
+    Date.now = realNow;
+  }
+}, 20_000);
