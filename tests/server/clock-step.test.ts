@@ -2,6 +2,8 @@
 // resumed, an admin's `date -s`): timeouts measure durations, so they must not move with it.
 import { afterEach, expect, test } from "bun:test";
 import { parseEpsvReply } from "../../protocol/address.ts";
+import { MemoryStore } from "../../server/state/memory-store.ts";
+import { CONN_OPEN } from "../../server/state/scripts.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { Wire } from "../helpers/wire.ts";
 
@@ -72,3 +74,12 @@ test("a wall clock stepped an hour back still aborts an upload whose client send
     data.end();
   }
 }, 15_000);
+
+test("--workers' shared store: a wall clock stepped an hour forward drops no live worker's connections, so --max-per-ip still counts them", () => {
+  const store = new MemoryStore();
+  // A connection from 192.0.2.1 on worker a, then one from the same address on worker b (--max-per-ip 1, state TTL 15 s).
+  const open = (node: string) => store.exec("EVAL", [CONN_OPEN, "1", "t:nodes", node, "192.0.2.1", "100", "1", "15000", "t:"]);
+  expect(open("a")).toBe(0);
+  stepClock(HOUR);
+  expect(open("b")).toBe(2); // refused: the address has its one connection, on worker a
+});
