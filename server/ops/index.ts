@@ -217,10 +217,10 @@ export class Operations implements ServerEvents {
         this.defender.impose(v.key, v.ms, v.repeat);
         ban = { key: v.key, ms: v.ms, failures: v.failures, repeat: v.repeat };
       } catch {
-        ban = this.defender.failed(ip, Date.now(), everywhere);
+        ban = this.defender.failed(ip, performance.now(), everywhere);
       }
     } else {
-      ban = this.defender.failed(ip, Date.now(), everywhere);
+      ban = this.defender.failed(ip, performance.now(), everywhere);
     }
     if (!ban) return;
     this.metrics?.bans.inc();

@@ -6,6 +6,7 @@ import { rmSync } from "node:fs";
 import { createServer } from "../../server/index.ts";
 import { MemoryLogins } from "../../server/auth/memory-store.ts";
 import { RefusalLog } from "../../server/connection-gate.ts";
+import { Defender } from "../../server/ops/defender.ts";
 import type { Logger, LogFields } from "../../server/log.ts";
 import { SilentConnectionLog } from "../../server/silent-log.ts";
 import { tempDir } from "../tls/helpers.ts";
@@ -19,6 +20,10 @@ afterEach(() => {
 
 function stepClockBack(): void {
   Date.now = () => realNow() - HOUR;
+}
+
+function stepClockForward(): void {
+  Date.now = () => realNow() + HOUR;
 }
 
 function logger(): Logger & { events: Array<{ event: string; fields: LogFields }> } {
@@ -75,3 +80,12 @@ test("after the clock steps back an hour, the silent-connection and refusal summ
     refusals.close();
   }
 }, 10_000);
+
+test("a ban lasts its --ban-time whatever the wall clock does: stepped an hour forward, a 15-minute ban is still in force", () => {
+  const defender = new Defender({ banAfter: 3, banWindowMs: 300_000, banTimeMs: 900_000, banMaxMs: 86_400_000, allow: [], deny: [] });
+  for (let i = 0; i < 3; i++) defender.failed("192.0.2.9");
+  expect(defender.refusal("192.0.2.9")).toBe("banned");
+  stepClockForward();
+  expect(defender.refusal("192.0.2.9")).toBe("banned");
+  expect(defender.inForce()).toEqual([{ key: "192.0.2.9", ms: expect.any(Number), repeat: 1 }]);
+});
