@@ -4,12 +4,16 @@ import { afterEach, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { CERT, captureLogger, KEY, OTHER_CERT, OTHER_KEY, serverFingerprint, TLS_FIXTURES, tempDir, tlsOptions } from "./helpers.ts";
 
 let srv: TestServer | null = null;
+let serve: ServeProcess | null = null;
 const dirs: string[] = [];
 
 afterEach(async () => {
+  await serve?.kill();
+  serve = null;
   await srv?.stop();
   srv = null;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -105,3 +109,22 @@ test("a certificate in use that has expired is said once in a warning: at start,
     Date.now = realNow;
   }
 }, 20_000);
+
+test("--workers 2: a renewed certificate is said once ('tls certificate reloaded'), not once per worker; each worker still says its reload", async () => {
+  srv = await startTestServer();
+  await srv.server.close(0);
+  const d = tempDir();
+  dirs.push(d);
+  copyFileSync(CERT, join(d, "cert.pem"));
+  copyFileSync(KEY, join(d, "key.pem"));
+  serve = await spawnServe(["--users", srv.usersFile, "--workers", "2", "--tls-cert", join(d, "cert.pem"), "--tls-key", join(d, "key.pem")], { cwd: srv.root });
+  copyFileSync(OTHER_KEY, join(d, "key.new"));
+  copyFileSync(OTHER_CERT, join(d, "cert.new"));
+  renameSync(join(d, "key.new"), join(d, "key.pem"));
+  renameSync(join(d, "cert.new"), join(d, "cert.pem"));
+  // Both workers have the new pair once each has said its reload (by its poll or by this SIGHUP, whichever came first).
+  process.kill(serve.proc.pid, "SIGHUP");
+  const out = () => serve!.stdout() + serve!.stderr();
+  await waitFor(() => (out().match(/ INFO  reloaded /g) ?? []).length === 2, "both workers' reload lines", 10_000);
+  expect(out().match(/tls certificate reloaded/g) ?? []).toHaveLength(1);
+}, 30_000);
