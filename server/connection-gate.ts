@@ -85,7 +85,7 @@ export class ConnectionGate {
     const gate = this;
     const ticket: Ticket = {
       key,
-      since: Date.now(),
+      since: performance.now(),
       authenticated: false,
       evict: () => {},
       login() {
@@ -162,7 +162,7 @@ export class RefusalLog {
   ) {}
 
   refused(ip: string, reason: string): void {
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.windowStart >= this.windowMs) this.summarise(now);
     if (this.written < this.perWindow) {
       this.written++;
@@ -172,7 +172,7 @@ export class RefusalLog {
     this.suppressed++;
     if (this.addresses.size < 1000) this.addresses.add(addressKey(ip));
     if (!this.timer) {
-      this.timer = setTimeout(() => this.summarise(Date.now()), Math.max(0, this.windowStart + this.windowMs - now));
+      this.timer = setTimeout(() => this.summarise(performance.now()), Math.max(0, this.windowStart + this.windowMs - now));
       (this.timer as { unref?: () => void }).unref?.();
     }
   }
@@ -194,6 +194,6 @@ export class RefusalLog {
   }
 
   close(): void {
-    this.summarise(Date.now());
+    this.summarise(performance.now());
   }
 }

@@ -393,5 +393,5 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   server.events.emit({ type: "session-close", session });
   // Nothing came from it (a balancer's health check): counted, not two lines each.
   if (!session.announced) return gate.silent.closed(session.remoteIp);
-  server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((Date.now() - session.startedAt) / 1000) });
+  server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((performance.now() - session.startedAt) / 1000) });
 }

@@ -226,7 +226,9 @@ export class FtpServer {
   private sweepIdle(): void {
     const limit = this.options.idleTimeoutSec * 1000;
     const loginLimit = this.options.loginTimeoutSec * 1000;
-    const now = Date.now();
+    // Durations on the monotonic clock: a wall clock stepped forward (NTP, a VM resumed) closed every
+    // session and aborted every transfer at once; stepped back, nothing timed out until it caught up.
+    const now = performance.now();
     for (const s of this.context.sessions) {
       // Not while PASS opens the home (a store slow to answer, a quota measured by listing a big S3
       // prefix): the client did its part, and "Login timeout" blamed it for the server's wait.
@@ -286,14 +288,14 @@ export class FtpServer {
     this.listener?.stop();
     this.ftps?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
-    const deadline = Date.now() + graceMs;
+    const deadline = performance.now() + graceMs;
     for (;;) {
       for (const s of ctx.sessions) {
         if (!s.transfer && !s.closed) s.replyAndClose(421, "Server shutting down");
       }
       const busy = [...ctx.sessions].filter((s) => s.transfer);
-      if (!busy.length || Date.now() >= deadline) break;
-      await within(Promise.all(busy.map((s) => s.transfer?.done)), Math.max(0, deadline - Date.now()));
+      if (!busy.length || performance.now() >= deadline) break;
+      await within(Promise.all(busy.map((s) => s.transfer?.done)), Math.max(0, deadline - performance.now()));
     }
     // Transfers still running are aborted, and their uploads end (temp files removed) before we go.
     const left = [...ctx.sessions].flatMap((s) => (s.transfer ? [s.transfer] : []));

@@ -47,11 +47,12 @@ export class Session {
    * told apart (each worker counts from 1).
    */
   readonly id: number | string;
-  readonly startedAt = Date.now();
+  /** performance.now() at connect, as lastActivity: durations only, never a date (a wall-clock step must not time sessions out). */
+  readonly startedAt = performance.now();
   socket: Socket<ControlSocketState>;
   readonly remoteIp: string;
   readonly localIp: string;
-  lastActivity = Date.now();
+  lastActivity = performance.now();
   /** Commands whose handler is at work (the idle timeout waits for them). */
   commandsRunning = 0;
   closed = false;
@@ -129,7 +130,7 @@ export class Session {
 
   /** A complete command arrived or a transfer ended: the session is not idle. */
   noteActivity(): void {
-    if (this.lastActivity !== Infinity) this.lastActivity = Date.now();
+    if (this.lastActivity !== Infinity) this.lastActivity = performance.now();
   }
 
   /** Too many reply bytes wait for the client: stop running commands until it reads them. */

@@ -28,9 +28,9 @@ export class SilentConnectionLog {
 
   /** A connection from `ip` closed without sending anything. */
   closed(ip: string): void {
-    if (this.count++ === 0) this.since = Date.now();
+    if (this.count++ === 0) this.since = performance.now();
     if (this.addresses.size < MAX_ADDRESSES) this.addresses.add(addressKey(ip));
-    const wait = this.loggedAt + this.intervalMs - Date.now();
+    const wait = this.loggedAt + this.intervalMs - performance.now();
     if (wait <= 0) return this.summarise();
     if (this.timer) return;
     this.timer = setTimeout(() => this.summarise(), wait);
@@ -41,7 +41,7 @@ export class SilentConnectionLog {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.count === 0) return;
-    const now = Date.now();
+    const now = performance.now();
     const only = this.addresses.size === 1 ? [...this.addresses][0] : undefined;
     this.log.info("connections closed without a command", {
       count: this.count,

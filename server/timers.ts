@@ -12,9 +12,9 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export async function within(work: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   const arm = (resolve: () => void) => {
-    const left = deadline - Date.now();
+    const left = deadline - performance.now();
     timer = left > MAX_TIMER_MS ? setTimeout(() => arm(resolve), MAX_TIMER_MS) : setTimeout(resolve, Math.max(0, left));
   };
   try {

@@ -270,7 +270,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       }
     }
     await Promise.all(workers.map((w) => w?.exited));
-    if (!json) consola.info(`${signal}: workers stopped`);
+    if (json) relay.line(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "stopped", signal }));
+    else consola.info(`${signal}: workers stopped`);
     process.exit(code);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -162,6 +162,13 @@ export default defineCommand({
       if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
       else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
       await server.close();
+      // The last line of a clean stop: without it, a stop cut short (systemd's SIGKILL at TimeoutStopSec)
+      // left the same last lines. A worker's primary says it for the whole server.
+      if (worker === undefined) {
+        if (json) server.context.log.info("stopped", { signal });
+        else consola.info(`${signal}: stopped`);
+      }
+      server.context.log.flush?.();
       process.exit(0);
     };
     process.on("SIGINT", () => onSignal("SIGINT"));

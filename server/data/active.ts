@@ -81,7 +81,7 @@ export class ActiveEndpoint implements DataEndpoint {
       };
       if (this.closed) return fail();
       // The deadline covers the wait for an earlier connect of this session too.
-      const deadline = Date.now() + this.opts.connectTimeoutMs;
+      const deadline = performance.now() + this.opts.connectTimeoutMs;
       timer = setTimeout(fail, this.opts.connectTimeoutMs);
       this.giveUp = fail;
       const { connector } = this.opts;
@@ -113,7 +113,7 @@ export class ActiveEndpoint implements DataEndpoint {
           fail();
         };
         clearTimeout(timer);
-        timer = setTimeout(() => this.giveUp?.(), Math.max(0, deadline - Date.now()));
+        timer = setTimeout(() => this.giveUp?.(), Math.max(0, deadline - performance.now()));
         pending.on("error", () => {
           settle();
           fail();

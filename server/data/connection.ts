@@ -27,7 +27,7 @@ export class DataConnection {
   private endCut = false;
   private eofWaiters: Array<(how: DataEnd) => void> = [];
   /** Last time bytes moved either way: a transfer that moves bytes is never idle (issue 8). */
-  lastActivity = Date.now();
+  lastActivity = performance.now();
   /** Everything is written and the kernel is delivering it (bounded by finish's grace, not the stall timer). */
   finishing = false;
   private closeWaiters: Array<() => void> = [];
@@ -53,7 +53,7 @@ export class DataConnection {
       if (this.closed) throw new TransferAborted("data connection closed");
       const n = this.socket.write(off === 0 ? chunk : chunk.subarray(off));
       if (n < 0) throw new TransferAborted("data connection closed");
-      if (n > 0) this.lastActivity = Date.now();
+      if (n > 0) this.lastActivity = performance.now();
       off += n;
       if (off < chunk.length) await this.waitDrain();
     }
@@ -147,7 +147,7 @@ export class DataConnection {
   // --- called by the socket handlers ---
   handleData(chunk: Buffer): void {
     if (this.inboundDiscarded) return;
-    this.lastActivity = Date.now();
+    this.lastActivity = performance.now();
     if (this.sink) return this.sink(chunk);
     // Before the transfer has a sink (the connection came after PASV, the upload is still being
     // opened): kept, but no more than EARLY_BYTES, then the socket waits. Unbounded, a client that

@@ -28,7 +28,7 @@ export type AbortReason = "abor" | "closed" | "stalled" | "shutdown";
  */
 export class Transfer {
   bytes = 0;
-  readonly startedAt = Date.now();
+  readonly startedAt = performance.now();
   conn: DataConnection | null = null;
   /** Settles after the final reply has been sent. */
   done: Promise<void> = Promise.resolve();
@@ -41,7 +41,7 @@ export class Transfer {
    */
   stored?: number;
   private readonly controller = new AbortController();
-  private lastBytesAt = Date.now();
+  private lastBytesAt = performance.now();
 
   constructor(
     readonly verb: string,
@@ -69,13 +69,13 @@ export class Transfer {
   /** Bytes moved (or a throttle pause waited out, n = 0): the transfer is alive. */
   progress(n: number): void {
     this.bytes += n;
-    this.lastBytesAt = Date.now();
+    this.lastBytesAt = performance.now();
   }
 
   /** When bytes last moved on the data connection: the stall timer's measure. */
   get lastProgress(): number {
     // A finishing connection is still delivering what the kernel holds; finish() bounds that wait.
-    if (this.conn?.finishing) return Date.now();
+    if (this.conn?.finishing) return performance.now();
     return Math.max(this.lastBytesAt, this.conn?.lastActivity ?? 0);
   }
 
@@ -187,13 +187,13 @@ export function startTransfer(
         bytes: t.stored ?? t.bytes,
         // A failed upload: what arrived beyond what was stored (in flight to a write that failed).
         received: t.stored !== undefined && t.stored !== t.bytes ? t.bytes : undefined,
-        ms: Date.now() - t.startedAt,
+        ms: Math.round(performance.now() - t.startedAt),
         result: outcome.result,
         error: outcome.error,
         tls: session.tls.protP && t.conn ? (t.conn.sessionReused ? "reused" : "new") : undefined,
       });
     }
-    session.server.events.emit({ type: "transfer", session, verb: spec.verb, vpath: spec.vpath, bytes: t.bytes, stored: t.stored, ms: Date.now() - t.startedAt, result: outcome.result, sha256: t.sha256 });
+    session.server.events.emit({ type: "transfer", session, verb: spec.verb, vpath: spec.vpath, bytes: t.bytes, stored: t.stored, ms: Math.round(performance.now() - t.startedAt), result: outcome.result, sha256: t.sha256 });
   })();
   return t;
 }

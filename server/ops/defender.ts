@@ -43,7 +43,7 @@ export class Defender {
   }
 
   /** "denied" (--deny), "banned", or null. Cheap when nothing is banned and no deny list exists (every connect asks). */
-  refusal(ip: string, now = Date.now()): "denied" | "banned" | null {
+  refusal(ip: string, now = performance.now()): "denied" | "banned" | null {
     this.sweepIfDue(now);
     if (this.opts.deny.length === 0 && this.activeBans === 0) return null;
     const bytes = parseIp(ip);
@@ -62,7 +62,7 @@ export class Defender {
    * ban follows when either count reaches --ban-after, so with N workers or nodes an address gets
    * --ban-after + N - 1 guesses at most, not N × --ban-after.
    */
-  failed(ip: string, now = Date.now(), everywhere = 0): Ban | null {
+  failed(ip: string, now = performance.now(), everywhere = 0): Ban | null {
     if (!this.enabled || anyContains(this.opts.allow, ip)) return null;
     this.sweepIfDue(now);
     const key = banKey(ip);
@@ -105,7 +105,7 @@ export class Defender {
    * the `ms` it has left. Returns true if it was not in force here yet (its sessions at the password
    * prompt are then to be closed).
    */
-  impose(stored: string, ms: number, repeat: number, now = Date.now()): boolean {
+  impose(stored: string, ms: number, repeat: number, now = performance.now()): boolean {
     if (!this.enabled || ms <= 0) return false;
     const key = canonicalBanKey(stored);
     let e = this.entries.get(key);
@@ -124,7 +124,7 @@ export class Defender {
   }
 
   /** The bans in force here now, as the shared store keeps them (to restate to a store that lost them). */
-  inForce(now = Date.now()): Array<{ key: string; ms: number; repeat: number }> {
+  inForce(now = performance.now()): Array<{ key: string; ms: number; repeat: number }> {
     const out: Array<{ key: string; ms: number; repeat: number }> = [];
     if (this.activeBans === 0) return out;
     for (const [key, e] of this.entries) if (e.until > now) out.push({ key, ms: e.until - now, repeat: e.bans });
@@ -132,7 +132,7 @@ export class Defender {
   }
 
   /** Bans in force now. */
-  active(now = Date.now()): number {
+  active(now = performance.now()): number {
     if (this.activeBans === 0) return 0;
     for (const e of this.entries.values()) if (e.until !== 0 && e.until <= now) this.expire(e);
     return this.activeBans;

@@ -68,7 +68,7 @@ export class HookRunner {
    */
   private readonly procs = new Map<{ pid: number; kill(signal?: NodeJS.Signals | number): void }, { hook: string; fields: HookFields; leftover: boolean }>();
   private idle: (() => void) | null = null;
-  private lastDropLog = 0;
+  private lastDropLog = -Infinity;
   private closed = false;
   private droppedSinceLog = 0;
   private killedAll = false;
@@ -102,7 +102,7 @@ export class HookRunner {
       if (queue.length >= this.opts.hookQueueSize) {
         this.count(fields.event, "dropped");
         this.droppedSinceLog++;
-        const now = Date.now();
+        const now = performance.now();
         if (now - this.lastDropLog >= 1000) {
           this.log.warn("hook queue full: event dropped", { event: fields.event, dropped: this.droppedSinceLog, queue: this.opts.hookQueueSize });
           this.lastDropLog = now;
@@ -164,7 +164,7 @@ export class HookRunner {
   }
 
   private async run(hook: Hook, fields: HookFields, gone?: AbortSignal): Promise<RunOutcome> {
-    const started = Date.now();
+    const started = performance.now();
     let out: RunOutcome;
     try {
       out = hook.url ? await this.post1(hook.url, fields, gone) : await this.spawn(hook.argv!, hook.text, fields, gone);
@@ -177,7 +177,7 @@ export class HookRunner {
     if (fields.event !== "pre-upload" && !this.killedAll) {
       this.count(fields.event, out.result);
       if (out.result !== "ok") {
-        this.log.warn(`hook ${out.result}`, { event: fields.event, hook: hook.text, path: fields.path, ms: Date.now() - started, detail: out.detail || undefined });
+        this.log.warn(`hook ${out.result}`, { event: fields.event, hook: hook.text, path: fields.path, ms: Math.round(performance.now() - started), detail: out.detail || undefined });
       }
     }
     return out;
@@ -195,7 +195,7 @@ export class HookRunner {
     // server's redirected stderr within a 2 s hook timeout. The pipe costs ~0.03 ms of CPU a spawn.
     // Its own process group (setsid), so a timeout ends what it started too: killing only the
     // command left a shell script's children running forever, one per event.
-    const started = Date.now();
+    const started = performance.now();
     const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "ignore", stderr: "pipe", detached: true });
     this.procs.set(proc, { hook: text, fields, leftover: false });
     void this.passStderr(proc.stderr, text, fields, started + this.opts.hookTimeoutMs);
@@ -253,7 +253,7 @@ export class HookRunner {
    */
   private async passStderr(stream: ReadableStream<Uint8Array>, hook: string, fields: HookFields, deadline: number): Promise<void> {
     const reader = stream.getReader();
-    const stop = setTimeout(() => void reader.cancel().catch(() => {}), Math.max(0, deadline - Date.now()));
+    const stop = setTimeout(() => void reader.cancel().catch(() => {}), Math.max(0, deadline - performance.now()));
     (stop as { unref?: () => void }).unref?.();
     let total = 0;
     try {
@@ -299,7 +299,7 @@ export class HookRunner {
       if (!groupAlive(proc.pid)) {
         clearInterval(poll);
         this.procs.delete(proc);
-      } else if (Date.now() >= deadline) {
+      } else if (performance.now() >= deadline) {
         clearInterval(poll);
         killGroup(proc);
         this.procs.delete(proc);

@@ -217,10 +217,10 @@ export class Operations implements ServerEvents {
         this.defender.impose(v.key, v.ms, v.repeat);
         ban = { key: v.key, ms: v.ms, failures: v.failures, repeat: v.repeat };
       } catch {
-        ban = this.defender.failed(ip, Date.now(), everywhere);
+        ban = this.defender.failed(ip, performance.now(), everywhere);
       }
     } else {
-      ban = this.defender.failed(ip, Date.now(), everywhere);
+      ban = this.defender.failed(ip, performance.now(), everywhere);
     }
     if (!ban) return;
     this.metrics?.bans.inc();
@@ -297,7 +297,7 @@ export class Operations implements ServerEvents {
    * (a stuck one is waited on, not repeated) and its answer serves for a second.
    */
   private checkPlace(place: string): Promise<boolean> {
-    const now = Date.now();
+    const now = performance.now();
     const last = this.placeChecks.get(place);
     if (last && (!last.done || now - last.started < READY_CHECK_REUSE_MS)) return last.ok;
     if (this.placeChecks.size >= 64) {

@@ -144,7 +144,7 @@ export class XferLog {
     }
     this.backlog = Buffer.from(kept);
     this.backlogMidLine = midLine;
-    const now = Date.now();
+    const now = performance.now();
     if (!this.failingSince || now - this.lastErrorAt >= ERROR_EVERY_MS) {
       this.failingSince ||= now;
       this.lastErrorAt = now;

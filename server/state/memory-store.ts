@@ -16,7 +16,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.LEASE,
     (db, [usedKey, leasesKey], [node, limit, want, min, holdArg, ttl, keep]) => {
-      const now = Date.now();
+      const now = performance.now();
       const leases = db.hash(leasesKey!);
       let others = 0;
       let dead = 0;
@@ -64,12 +64,12 @@ const IMPLS: Array<[string, Impl]> = [
       }
       const hold = num(holdArg);
       const leases = db.hash(leasesKey!);
-      if (hold > 0) leases.set(node!, `${hold}:${Date.now() + num(ttl)}`);
+      if (hold > 0) leases.set(node!, `${hold}:${performance.now() + num(ttl)}`);
       else leases.delete(node!);
       db.expire(leasesKey!, num(keep));
       // A crashed node's lease counted whole (LEASE): measure again once nobody holds anything.
       if (hold === 0 && leases.has(S.DEAD_MARK)) {
-        const now = Date.now();
+        const now = performance.now();
         const live = [...leases].some(([n, v]) => n !== S.DEAD_MARK && Number(v.split(":")[1]) >= now);
         if (!live) {
           db.del(usedKey!);
@@ -83,7 +83,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.CONN_OPEN,
     (db, [nodesKey], [node, ip, maxConn, maxPerIp, ttl, prefix]) => {
-      const now = Date.now();
+      const now = performance.now();
       const nodes = db.zset(nodesKey!);
       nodes.set(node!, now + num(ttl));
       for (const [n, exp] of [...nodes]) {
@@ -122,7 +122,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.NODE_SYNC,
     (db, [nodesKey, mineKey], [node, ttl, ...fields]) => {
-      db.zset(nodesKey!).set(node!, Date.now() + num(ttl));
+      db.zset(nodesKey!).set(node!, performance.now() + num(ttl));
       db.del(mineKey!);
       const h = db.hash(mineKey!);
       for (let i = 0; i + 1 < fields.length; i += 2) h.set(fields[i]!, fields[i + 1]!);
@@ -132,7 +132,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.NODE_ALIVE,
     (db, [nodesKey], [node, ttl]) => {
-      db.zset(nodesKey!).set(node!, Date.now() + num(ttl));
+      db.zset(nodesKey!).set(node!, performance.now() + num(ttl));
       return 0;
     },
   ],
@@ -147,7 +147,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.RATE_NODES,
     (db, [key, indexKey], [node, ttl, active]) => {
-      const now = Date.now();
+      const now = performance.now();
       const z = db.zset(key!);
       for (const [n, exp] of [...z]) if (exp <= now) z.delete(n);
       if (active === "1") {
@@ -167,7 +167,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.BAN_FAIL,
     (db, [failsKey, banKey, indexKey, seqKey], [banAfter, windowMs, banMs, maxMs, member, channel, key]) => {
-      const now = Date.now();
+      const now = performance.now();
       const [till, bans] = (db.get(banKey!) ?? "0:0").split(":").map(Number) as [number, number];
       if (till > now) return [2, till - now, bans, 0];
       const fails = db.zset(failsKey!);
@@ -191,7 +191,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.BANS_LOAD,
     (db, [indexKey, seqKey], [prefix]) => {
-      const now = Date.now();
+      const now = performance.now();
       const out: Array<string | number> = [num(db.get(seqKey!))];
       const index = db.zset(indexKey!);
       for (const [k, t] of [...index]) {
@@ -210,7 +210,7 @@ const IMPLS: Array<[string, Impl]> = [
   [
     S.BANS_RESTATE,
     (db, [indexKey, seqKey], [prefix, ...bans]) => {
-      const now = Date.now();
+      const now = performance.now();
       const index = db.zset(indexKey!);
       for (let i = 0; i + 2 < bans.length; i += 3) {
         const [k, ms, repeat] = [bans[i]!, num(bans[i + 1]), num(bans[i + 2])];
@@ -245,7 +245,11 @@ const IMPLS: Array<[string, Impl]> = [
 const BY_TEXT = new Map(IMPLS);
 const BY_SHA = new Map(IMPLS.map(([text, impl]) => [new Bun.CryptoHasher("sha1").update(text).digest("hex"), impl]));
 
-/** Strings, hashes and sorted sets (as maps) with per-key expiry: just what the scripts use. */
+/**
+ * Strings, hashes and sorted sets (as maps) with per-key expiry: just what the scripts use. Times are
+ * this process's monotonic clock (they never leave it: scripts answer with durations), so a step of
+ * the wall clock neither expires every node's connection table and quota leases at once nor keeps them.
+ */
 export class MemoryStore {
   private values = new Map<string, string | Map<string, string> | Map<string, number>>();
   private expiry = new Map<string, number>();
@@ -327,7 +331,7 @@ export class MemoryStore {
 
   private live(key: string): boolean {
     const exp = this.expiry.get(key);
-    if (exp !== undefined && exp <= Date.now()) {
+    if (exp !== undefined && exp <= performance.now()) {
       this.del(key);
       return false;
     }
@@ -341,12 +345,12 @@ export class MemoryStore {
   /** Milliseconds `key` has left (Redis's PTTL), 0 when it has no expiry or is gone. */
   ttlLeft(key: string): number {
     const exp = this.live(key) ? this.expiry.get(key) : undefined;
-    return exp === undefined ? 0 : Math.max(0, exp - Date.now());
+    return exp === undefined ? 0 : Math.max(0, exp - performance.now());
   }
 
   set(key: string, value: string, ttlMs?: number): void {
     this.values.set(key, value);
-    if (ttlMs) this.expiry.set(key, Date.now() + ttlMs);
+    if (ttlMs) this.expiry.set(key, performance.now() + ttlMs);
     else this.expiry.delete(key);
   }
 
@@ -363,11 +367,11 @@ export class MemoryStore {
   /** Make `key` last at least `ttlMs` more (an index of entries that live that long). */
   keep(key: string, ttlMs: number): void {
     const exp = this.expiry.get(key);
-    if (this.values.has(key) && (exp === undefined || exp < Date.now() + ttlMs)) this.expiry.set(key, Date.now() + ttlMs);
+    if (this.values.has(key) && (exp === undefined || exp < performance.now() + ttlMs)) this.expiry.set(key, performance.now() + ttlMs);
   }
 
   expire(key: string, ttlMs: number): void {
-    if (this.values.has(key)) this.expiry.set(key, Date.now() + ttlMs);
+    if (this.values.has(key)) this.expiry.set(key, performance.now() + ttlMs);
   }
 
   del(key: string): void {
@@ -376,7 +380,7 @@ export class MemoryStore {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const [k, exp] of this.expiry) if (exp <= now) this.del(k);
   }
 }

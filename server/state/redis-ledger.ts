@@ -122,7 +122,7 @@ export class RedisLedger implements Ledger {
     }
     // The lease may have been taken under a higher limit (another mount of the same directory):
     // a lower one is checked against the usage as last seen too.
-    if (bytes <= this.leaseFree && Date.now() < this.validUntil && (limit >= this.limit || bytes <= this.available(limit))) {
+    if (bytes <= this.leaseFree && performance.now() < this.validUntil && (limit >= this.limit || bytes <= this.available(limit))) {
       this.leaseFree -= bytes;
       this.reservedOut += bytes;
       this.leaseAhead();
@@ -133,7 +133,7 @@ export class RedisLedger implements Ledger {
   }
 
   private async admitLeased(bytes: number, limit: number): Promise<boolean> {
-    if (bytes > this.leaseFree || Date.now() >= this.validUntil || (limit < this.limit && bytes > this.available(limit))) {
+    if (bytes > this.leaseFree || performance.now() >= this.validUntil || (limit < this.limit && bytes > this.available(limit))) {
       // Asked with this limit, the store grants nothing beyond it (it counts this node's whole holding).
       const granted = await this.lease(Math.max(this.nextBlock(), bytes - this.leaseFree), Math.max(0, bytes - this.leaseFree), limit);
       if (granted < 0) return false;
@@ -149,7 +149,7 @@ export class RedisLedger implements Ledger {
   private nextBlock(): number {
     // Small quotas lease in smaller blocks, so one node's idle lease does not starve the others.
     const small = Math.max(64 * 1024, Math.floor(this.limit / 16));
-    const now = Date.now();
+    const now = performance.now();
     const fast = this.block > 0 && now - this.blockAt < LEASE_FAST_MS;
     this.block = fast ? Math.min(this.block * 2, LEASE_BLOCK_MAX, small) : Math.min(LEASE_BLOCK, small);
     this.blockAt = now;
@@ -198,7 +198,7 @@ export class RedisLedger implements Ledger {
       }
       this.seenUsed = used;
       this.seenOthers = others;
-      this.validUntil = Date.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
+      this.validUntil = performance.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
       if (grant === 0 && want > 0 && min > 0) return -1;
       this.leaseFree += grant;
       return grant;
@@ -239,7 +239,7 @@ export class RedisLedger implements Ledger {
     try {
       const used = Number(await this.store.eval(SETTLE, this.keys, [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
       if (used >= 0 && this.limit > 0) this.seenUsed = used;
-      if (this.hold > 0) this.validUntil = Date.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
+      if (this.hold > 0) this.validUntil = performance.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
     } catch {
       this.backlog += delta; // kept on our side (and counted in `hold`) until the store is back
     }

@@ -112,8 +112,8 @@ export class StoreLink {
   /** Heartbeat: true when the store can be used, after reconnecting with back-off if it was lost. */
   async up(): Promise<boolean> {
     if (!this.down) return true;
-    if (Date.now() < this.reconnectAt) return false;
-    this.reconnectAt = Date.now() + this.backoffMs;
+    if (performance.now() < this.reconnectAt) return false;
+    this.reconnectAt = performance.now() + this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, 5000);
     try {
       this.client.close();

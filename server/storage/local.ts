@@ -105,7 +105,7 @@ export class LocalStorage implements Storage {
   }
 
   private sweepOnce(tempDir: OpenTempDir): void {
-    const now = Date.now();
+    const now = performance.now();
     if (this.sweptRound === sweepRound && now - this.sweptAt < SWEEP_EVERY_MS) return;
     this.sweptAt = now;
     this.sweptRound = sweepRound;

@@ -79,7 +79,7 @@ class Leases {
 
   /** Wait (polling, with back-off) until the key is ours; 450 when the store cannot be reached or the key stays taken. */
   async take(name: string): Promise<void> {
-    const deadline = Date.now() + WAIT_MS;
+    const deadline = performance.now() + WAIT_MS;
     let pause = 5;
     for (;;) {
       let ok: boolean;
@@ -93,7 +93,7 @@ class Leases {
         this.held.push(name);
         return;
       }
-      if (Date.now() + pause > deadline) throw new StorageError("transient", "object locked by another server too long", "file busy");
+      if (performance.now() + pause > deadline) throw new StorageError("transient", "object locked by another server too long", "file busy");
       await Bun.sleep(pause);
       pause = Math.min(pause * 2, 100);
     }

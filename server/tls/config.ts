@@ -15,6 +15,8 @@ export interface TlsMaterial {
   /** SHA-256 fingerprint of the leaf certificate ("AB:CD:…"), for logs and tests. */
   fingerprint: string;
   notAfter: string;
+  /** When the certificate starts to be valid (X509Certificate.validFrom's text). */
+  notBefore: string;
 }
 
 /**
@@ -55,7 +57,18 @@ export function loadTlsMaterial(certFile: string, keyFile: string, names: TlsOpt
     const certIs = names.shown?.[certFile] === undefined ? `in ${certFile}` : `given as ${names.cert}`;
     throw new TlsConfigError(`${names.key} ${show(keyFile)} does not match the certificate ${certIs}`);
   }
-  return { cert, key, fingerprint: x509.fingerprint256, notAfter: x509.validTo };
+  return { cert, key, fingerprint: x509.fingerprint256, notAfter: x509.validTo, notBefore: x509.validFrom };
+}
+
+/**
+ * A replacement that every client would refuse (a renewal that copied an old file, a clock far off
+ * when it was issued) is not swapped in for one that works: refused like a mismatched pair.
+ */
+function outOfDate(m: TlsMaterial, certFile: string, names: TlsOptionNames = TLS_FLAG_NAMES): void {
+  const now = Date.now();
+  const shown = names.shown?.[certFile] ?? certFile;
+  if (Date.parse(m.notAfter) <= now) throw new TlsConfigError(`${names.cert} ${shown}: the certificate expired on ${m.notAfter}`);
+  if (Date.parse(m.notBefore) > now) throw new TlsConfigError(`${names.cert} ${shown}: the certificate is not valid before ${m.notBefore}`);
 }
 
 function readPem(file: string, flag: string, what: string, show: (file: string) => string): string {
@@ -78,6 +91,8 @@ export interface TlsStoreOptions {
   pollMs?: number;
   onSwap?: (m: TlsMaterial) => void;
   onError?: (message: string) => void;
+  /** The certificate in use has expired or is not valid yet (said once per certificate, at start or when it happens). */
+  onOutOfDate?: (message: string) => void;
   /** How errors name the files (default: ftpkit serve's flags). */
   names?: TlsOptionNames;
 }
@@ -94,6 +109,8 @@ export class TlsCertStore {
   private signature: string;
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastErrorText = "";
+  /** The fingerprint whose dates were last said to be out of date ("" = none). */
+  private outOfDateSaid = "";
 
   constructor(private readonly opts: TlsStoreOptions) {
     this.certFile = resolve(opts.certFile);
@@ -109,7 +126,11 @@ export class TlsCertStore {
   /** Start polling the files (mtime/size/inode: survives editors and atomic renames, unlike fs.watch). */
   watch(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.check(), this.opts.pollMs ?? 2000);
+    this.checkDates();
+    this.timer = setInterval(() => {
+      this.check();
+      this.checkDates();
+    }, this.opts.pollMs ?? 2000);
     this.timer.unref?.();
   }
 
@@ -124,6 +145,7 @@ export class TlsCertStore {
     if (sig === this.signature && !force) return false;
     try {
       const m = loadTlsMaterial(this.certFile, this.keyFile, this.opts.names);
+      outOfDate(m, this.certFile, this.opts.names);
       this.signature = sig;
       this.lastErrorText = "";
       if (m.fingerprint === this.material.fingerprint && m.key === this.material.key) return false;
@@ -135,6 +157,17 @@ export class TlsCertStore {
       if (msg !== this.lastErrorText || force) this.opts.onError?.(msg);
       this.lastErrorText = msg;
       return false;
+    }
+  }
+
+  /** Say once if the certificate in use has expired (a renewal that has been failing) or is not valid yet. */
+  private checkDates(): void {
+    if (this.outOfDateSaid === this.material.fingerprint) return;
+    try {
+      outOfDate(this.material, this.certFile, this.opts.names);
+    } catch (err) {
+      this.outOfDateSaid = this.material.fingerprint;
+      this.opts.onOutOfDate?.(`${(err as Error).message}: clients that check certificates refuse it until it is replaced`);
     }
   }
 

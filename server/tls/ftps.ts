@@ -86,7 +86,9 @@ export class FtpsRuntime {
 
   /** Load and check the certificate (TlsConfigError on a problem), start watching it. */
   start(): void {
-    const log = this.server.log;
+    // --workers: every worker watches the same files and would say each line once per worker; worker 0
+    // (or a lone server) says them, as it does the users file's. Each worker's own `reloaded` line stays.
+    const log = this.server.options.worker ? { info() {}, warn() {} } : this.server.log;
     this.store = new TlsCertStore({
       certFile: this.options.certFile,
       keyFile: this.options.keyFile,
@@ -94,6 +96,7 @@ export class FtpsRuntime {
       names: this.options.names,
       onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter }),
       onError: (msg) => log.warn("tls certificate not reloaded", { reason: msg }),
+      onOutOfDate: (msg) => log.warn("tls certificate out of date", { reason: msg }),
     });
     this.store.watch();
   }

@@ -46,14 +46,14 @@ export class DataRefusalLog {
     const t = this.tallies.get(session);
     if (!t) {
       this.logger().warn(this.events.one, { session: session.id, ip, reason, ...detail });
-      this.tallies.set(session, { unlogged: 0, loggedAt: Date.now(), ip, reason, timer: null });
+      this.tallies.set(session, { unlogged: 0, loggedAt: performance.now(), ip, reason, timer: null });
       session.gone.addEventListener("abort", () => this.summarise(session), { once: true });
       return;
     }
     t.unlogged++;
     t.ip = ip;
     t.reason = reason;
-    const wait = t.loggedAt + this.intervalMs - Date.now();
+    const wait = t.loggedAt + this.intervalMs - performance.now();
     if (session.gone.aborted || wait <= 0) return this.summarise(session);
     if (t.timer) return;
     // The session owns it: its end summarises, which clears it.
@@ -67,9 +67,9 @@ export class DataRefusalLog {
     if (t.timer) clearTimeout(t.timer);
     t.timer = null;
     if (t.unlogged === 0) return;
-    const seconds = Math.round((Date.now() - t.loggedAt) / 1000);
+    const seconds = Math.round((performance.now() - t.loggedAt) / 1000);
     this.logger().warn(this.events.many, { session: session.id, ip: t.ip, count: t.unlogged, seconds, reason: t.reason });
     t.unlogged = 0;
-    t.loggedAt = Date.now();
+    t.loggedAt = performance.now();
   }
 }

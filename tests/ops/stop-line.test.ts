@@ -1,0 +1,45 @@
+// A clean stop ends the log with a line that says so, so an admin can tell it from a stop cut short
+// (systemd's SIGKILL once TimeoutStopSec is over), which leaves "stopping" as the last word.
+import { afterEach, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
+
+let ts: TestServer | null = null;
+let serve: ServeProcess | null = null;
+
+afterEach(async () => {
+  await serve?.kill();
+  serve = null;
+  if (ts) rmSync(ts.root, { recursive: true, force: true });
+  await ts?.stop();
+  ts = null;
+});
+
+async function stopped(args: string[]): Promise<string[]> {
+  ts = await startTestServer();
+  await ts.server.close(0);
+  serve = await spawnServe(["--users", ts.usersFile, ...args], { cwd: ts.root });
+  process.kill(serve.proc.pid, "SIGTERM");
+  const code = await Promise.race([serve.proc.exited, Bun.sleep(20_000).then(() => -1)]);
+  expect(code).toBe(0);
+  // The pipe may still hold the last bytes once the process has exited.
+  const deadline = performance.now() + 2000;
+  while (!/stopped/.test(serve.stdout()) && performance.now() < deadline) await Bun.sleep(20);
+  return serve.stdout().trim().split("\n");
+}
+
+test("text log: SIGTERM's last line is 'SIGTERM: stopped'", async () => {
+  const lines = await stopped([]);
+  expect(lines.at(-1)).toMatch(/SIGTERM: stopped$/);
+}, 30_000);
+
+test("JSON log: SIGTERM's last record is the event stopped, with its signal, one process and --workers 2", async () => {
+  for (const extra of [[], ["--workers", "2"]]) {
+    const last = JSON.parse((await stopped(["--log-format", "json", ...extra])).at(-1)!);
+    expect(last).toMatchObject({ level: "info", event: "stopped", signal: "SIGTERM" });
+    serve = null;
+    if (ts) rmSync(ts.root, { recursive: true, force: true });
+    ts = null;
+  }
+}, 60_000);
