@@ -199,7 +199,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
           reported = true;
           listening.add(self);
           for (const [pid, at] of recentlyGone) {
-            if (Date.now() - at > stateTtlMs) recentlyGone.delete(pid);
+            if (performance.now() - at > stateTtlMs) recentlyGone.delete(pid);
             else {
               try {
                 self.send({ workerExited: pid });
@@ -227,7 +227,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       if (code === WORKER_CONFIG_EXIT && !reported && ready < n) return void stop("start-up failure", 1);
       // Its quota leases and connection slots end now, not after --state-ttl: it is known dead.
       memory?.nodeGone(nodeIdPrefix(child.pid, runTag));
-      recentlyGone.set(child.pid, Date.now());
+      recentlyGone.set(child.pid, performance.now());
       // Reaped by now: the others may sweep the temp files it left (a worker sweeps once otherwise).
       for (const w of workers) {
         try {

@@ -252,7 +252,7 @@ export class Authenticator {
    */
   async login(user: string, password: string, remoteIp: string, abandoned?: () => boolean): Promise<UserRecord | null> {
     const started = performance.now();
-    this.failures.sweep(Date.now());
+    this.failures.sweep(performance.now());
     await this.refresh();
     const lower = user.toLowerCase();
     const name = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS ? ANONYMOUS : user;

@@ -29,7 +29,7 @@ export class LoginFailures {
   /** Failed logins from `remoteIp` (its /64 for IPv6) within the window, as last counted everywhere. */
   everywhere(remoteIp: string): number {
     const e = this.failures.get(addressKey(remoteIp));
-    return e && Date.now() - e.last <= this.opts.windowMs ? e.everywhere : 0;
+    return e && performance.now() - e.last <= this.opts.windowMs ? e.everywhere : 0;
   }
 
   /** Wait so every failure takes failDelayMs in total, plus a growing per-IP penalty. */
@@ -37,7 +37,7 @@ export class LoginFailures {
     const { windowMs } = this.opts;
     // IPv6 by /64: each address of one subscriber's /64 is not a fresh budget.
     const ip = addressKey(remoteIp);
-    const now = Date.now();
+    const now = performance.now(); // a duration's clock: a wall-clock step neither ends nor stretches the window
     let entry = this.failures.get(ip);
     if (entry && now - entry.last > windowMs) entry = undefined;
     let count = entry?.count ?? 0;

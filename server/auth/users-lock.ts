@@ -48,7 +48,7 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
   const target = await usersFileTarget(abs);
   const lock = `${target}.lock`;
   const mine = `${process.pid} ${hostname()}\n`;
-  const deadline = Date.now() + waitMs;
+  const deadline = performance.now() + waitMs; // a wait: the monotonic clock
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     try {
       const fh = await open(lock, "wx", 0o600);
@@ -75,7 +75,7 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
       if ((await readFile(lock, "utf8").catch(() => "")) === holder) await unlink(lock).catch(() => {});
       continue;
     }
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       const who = holder.trim() ? `process ${holder.trim().split(" ")[0]}` : "another process";
       throw new UsersFileError(abs, `locked by ${who} for over ${Math.round(waitMs / 1000)} s (another \`ftpkit user\` command?); if none is running, remove ${lock}`);
     }

@@ -119,7 +119,7 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
     staleUploads: opts.staleUploads ?? null,
     onOutage: log && ((reason) => {
       // Once a minute per place, even across table rebuilds (a refused login forgets its table).
-      const now = Date.now();
+      const now = performance.now();
       if (now - (lastOutage.get(place) ?? -Infinity) < 60_000) return;
       lastOutage.set(place, now);
       log("object store unavailable", { place, reason });

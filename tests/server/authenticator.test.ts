@@ -70,6 +70,24 @@ describe("Authenticator", () => {
     expect(await auth.login("alice", "s3cret", "10.0.1.1")).not.toBeNull();
     expect(auth.failingAddresses).toBe(0);
   });
+  test("a wall clock stepped an hour forward neither forgets an address's failed logins nor lets it sweep them", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "s3cret" }]);
+    const auth = new Authenticator({ usersFile: file, failDelayMs: 0, failPenaltyMs: 0, failWindowMs: 60_000, log: () => {} });
+    auths.push(auth);
+    await auth.start();
+    const realNow = Date.now;
+    try {
+      for (let i = 0; i < 3; i++) expect(await auth.login("alice", "wrong", "10.0.0.1")).toBeNull();
+      expect(auth.failuresFrom("10.0.0.1")).toBe(3);
+      Date.now = () => realNow() + 3_600_000; // NTP correcting a clock set wrong at boot, a resumed VM
+      expect(await auth.login("alice", "s3cret", "10.0.1.1")).not.toBeNull(); // a login sweeps the table
+      expect(auth.failuresFrom("10.0.0.1")).toBe(3);
+      expect(await auth.login("alice", "wrong", "10.0.0.1")).toBeNull();
+      expect(auth.failuresFrom("10.0.0.1")).toBe(4);
+    } finally {
+      Date.now = realNow;
+    }
+  });
   test("accepts the right password and rejects a wrong one or an unknown user", async () => {
     const file = await makeUsersFile(dir, [{ name: "alice", password: "s3cret", quota: 1000 }]);
     const auth = makeAuth(file);
