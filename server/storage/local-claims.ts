@@ -18,11 +18,15 @@ const BUSY = ["transient", "file busy", "the file is being uploaded by another s
  * only the directory's write permission, so a file made read-only (SITE CHMOD 444) was replaced where
  * vsftpd (553) and ProFTPD (550) refuse. Open it for writing (no O_TRUNC: nothing changes) and let the
  * kernel decide, as for APPE. A name gone meanwhile, or a symlink (the overwrite replaces the link), passes.
+ * The replacement itself is a temp file made in the root's temp directory and renamed into the target's
+ * directory: both must take it from this process, or the upload failed only after its 150 and the data.
  */
-export function checkOverwrite(jail: Jail, key: string): void {
+export function checkOverwrite(jail: Jail, key: string, tempDir: OpenTempDir): void {
   const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   try {
     using p = jail.parent(key);
+    fs.accessSync(fdPath(p.fd), fs.constants.W_OK | fs.constants.X_OK);
+    mayMakeTemp(jail, tempDir);
     // Asked of a regular file only (local-open.ts): a FIFO or device under the name is never opened
     // (it passes, as a symlink does: the overwrite replaces it).
     const fd = fs.openSync(p.path, O_PATH_FLAG | O_NOFOLLOW);
@@ -35,6 +39,23 @@ export function checkOverwrite(jail: Jail, key: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof StorageError || code === "EACCES" || code === "EPERM" || code === "EROFS") throw storageError(err);
+  }
+}
+
+/** The temp directory takes a new file from this process; not there yet, the root takes it (nothing is made now). */
+function mayMakeTemp(jail: Jail, tempDir: OpenTempDir): void {
+  let temp: number;
+  try {
+    temp = tempDir(false);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    fs.accessSync(fdPath(jail.rootFd), fs.constants.W_OK | fs.constants.X_OK);
+    return;
+  }
+  try {
+    fs.accessSync(fdPath(temp), fs.constants.W_OK | fs.constants.X_OK);
+  } finally {
+    closeQuietly(temp);
   }
 }
 

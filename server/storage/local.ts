@@ -262,7 +262,7 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail, tempDir, verdicts } = await this.jail();
     if (mode.kind === "truncate") {
-      checkOverwrite(jail, key);
+      checkOverwrite(jail, key, tempDir);
       return null;
     }
     this.sweepOnce(tempDir); // as openWrite does: the claimed upload starts without it

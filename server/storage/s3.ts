@@ -132,9 +132,18 @@ export class S3Storage implements Storage {
     return openS3Read(this.api, full, h);
   }
 
-  /** A new name is reserved until its upload ends (s3-name-claim.ts); an existing object needs no claim. */
+  /**
+   * A new name is reserved until its upload ends (s3-name-claim.ts); an existing object needs no
+   * claim, but is refused now what openWrite would refuse after the 150: a key that is also a
+   * prefix ("d" and "d/x", made by other S3 tools), or whose parent is an object too.
+   */
   async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
-    if (mode.kind !== "create" || key === "") return null;
+    if (key === "") return null;
+    if (mode.kind !== "create") {
+      const [dir] = await Promise.all([this.dirProbe(key), this.requireParent(key)]);
+      if (dir) throw new StorageError("is-a-directory");
+      return null;
+    }
     return S3NameClaim.take(this.api.lockName(this.full(key)), this.api.keyLock);
   }
 

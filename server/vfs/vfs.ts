@@ -82,6 +82,17 @@ export class VirtualFs {
    * replacing, appending to or cutting an existing file needs modify.
    */
   async planUpload(path: string, how: { append: boolean; offset: number }): Promise<UploadPlan> {
+    const plan = await this.planWrite(path, how);
+    // A quota with no byte left refuses before the 150, as ProFTPD's mod_quotatab does (552): else
+    // the client sent its file for a 552 after it. Not a byte over: the file replaced or cut (its
+    // credit) is room the upload may rewrite, so only an upload that could store nothing is refused.
+    const { ledger } = plan.r.mount;
+    if (ledger.limit > 0) await ledger.measured();
+    if (ledger.available() + plan.credit <= 0) throw new FtpError(552, "Quota exceeded");
+    return plan;
+  }
+
+  private async planWrite(path: string, how: { append: boolean; offset: number }): Promise<UploadPlan> {
     const r = this.resolve(path);
     if (r.virtual) throw new FtpError(550, "Is a directory");
     if (r.mount.ledger.unmeasured) {

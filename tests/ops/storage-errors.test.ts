@@ -1,7 +1,7 @@
 // A failure on the server's side (here: a tree the service user may not write, as after a move
 // from vsftpd, which wrote as each local user) is named in the log; the client's own mistakes are not.
 import { expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../helpers/peers.ts";
 import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
@@ -59,4 +59,46 @@ test.skipIf(process.getuid?.() !== 0)("RETR of a file the server's account may n
   expect((await w.cmd("QUIT")).code).toBe(221);
   await waitFor(() => t.srv!.stdout().includes("session end"), 5000, "session end");
   expect(t.srv.stdout()).toMatch(/ WARN  storage error session=\S+ user=u verb=RETR path=secret\.txt error=EACCES\n/);
+}, 30_000);
+
+test.skipIf(process.getuid?.() !== 0)("STOR over a file the server may write, where it may not replace it: 550 as the first reply, the file unchanged", async () => {
+  t.dir = tempDir();
+  chmodSync(t.dir, 0o755);
+  chownSync(t.dir, NOBODY, NOBODY); // the root, and so its temp directory, the server's
+  mkdirSync(join(t.dir, "fixed"), { mode: 0o755 }); // root's: no new name, no rename into it
+  writeFileSync(join(t.dir, "fixed", "mine.txt"), "before\n");
+  chownSync(join(t.dir, "fixed", "mine.txt"), NOBODY, NOBODY);
+  t.srv = await spawnServe(["--root", t.dir, "--user", "u:pw", "--write"], { cwd: t.dir, uid: NOBODY, timeoutMs: 30_000 });
+  const w = await Wire.connect(t.srv.port);
+  t.wires.push(w);
+  expect((await w.login("u", "pw")).code).toBe(230);
+  await w.cmd("TYPE I");
+  // An overwrite renames a temp file over its target, which needs the directory's write permission:
+  // the refusal must come before the 150, not after the client has sent its file.
+  const up = await w.transfer("STOR fixed/mine.txt", Buffer.from("after\n"));
+  expect(up.first).toEqual({ code: 550, lines: ["Permission denied"] });
+  expect(readFileSync(join(t.dir, "fixed", "mine.txt"), "utf8")).toBe("before\n");
+  // APPE and REST+STOR write in place, which the file's own mode allows.
+  expect((await w.transfer("APPE fixed/mine.txt", Buffer.from("more\n"))).final?.code).toBe(226);
+  expect(readFileSync(join(t.dir, "fixed", "mine.txt"), "utf8")).toBe("before\nmore\n");
+}, 30_000);
+
+test.skipIf(process.getuid?.() !== 0)("STOR over a file the server may write, in a root where it may not make its temp directory: 550 as the first reply", async () => {
+  t.dir = tempDir();
+  chmodSync(t.dir, 0o755); // root's: .ftpkit-tmp cannot be made there
+  mkdirSync(join(t.dir, "open"), { mode: 0o755 });
+  chownSync(join(t.dir, "open"), NOBODY, NOBODY); // the file's directory would take the rename
+  writeFileSync(join(t.dir, "open", "mine.txt"), "before\n");
+  chownSync(join(t.dir, "open", "mine.txt"), NOBODY, NOBODY);
+  t.srv = await spawnServe(["--root", t.dir, "--user", "u:pw", "--write"], { cwd: t.dir, uid: NOBODY, timeoutMs: 30_000 });
+  const w = await Wire.connect(t.srv.port);
+  t.wires.push(w);
+  expect((await w.login("u", "pw")).code).toBe(230);
+  await w.cmd("TYPE I");
+  const up = await w.transfer("STOR open/mine.txt", Buffer.from("after\n"));
+  expect(up.first).toEqual({ code: 550, lines: ["Permission denied"] });
+  expect(readFileSync(join(t.dir, "open", "mine.txt"), "utf8")).toBe("before\n");
+  // A new name there is created in place, without the temp directory.
+  const made = await w.transfer("STOR open/new.txt", Buffer.from("new\n"));
+  expect([made.first.code, made.final?.code]).toEqual([150, 226]);
 }, 30_000);

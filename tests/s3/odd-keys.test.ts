@@ -64,4 +64,22 @@ describe.skipIf(!HAVE_S3)("keys no FTP path reaches", () => {
     expect(pages[0]![0]).toBe("x");
     expect((await storage.stat("x")).type).toBe("file");
   }, 120_000);
+
+  test("STOR, APPE and REST+STOR of a key that is also a directory, or under a key that is also a file, are refused before the 150; the objects are kept", async () => {
+    bucket = await freshBucket();
+    const b = bucket;
+    for (const key of ["alice/dual", "alice/dual/x"]) await putObject(b.api, key, new TextEncoder().encode("v"));
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${b.name}/alice` }] });
+    const w = await servers.login();
+    // Planned as an overwrite of the object "dual" (or "dual/x"); the upload's open found the prefix
+    // "dual/" (or the object "dual" as the parent) only after the 150 and the client's data.
+    for (const [pre, line, text] of [["", "STOR dual", "Is a directory"], ["", "APPE dual", "Is a directory"], ["REST 1", "STOR dual", "Is a directory"], ["", "STOR dual/x", "Not a directory"], ["", "APPE dual/x", "Not a directory"]] as const) {
+      if (pre) expect((await w.cmd(pre)).code).toBe(350);
+      const r = await w.transfer(line, new TextEncoder().encode("new"));
+      expect({ line, first: r.first }).toEqual({ line, first: { code: 550, lines: [text] } });
+    }
+    expect((await b.keys()).sort()).toEqual(["alice/dual", "alice/dual/x"]);
+    // Both still read as before.
+    expect((await w.transfer("RETR dual/x")).data.toString()).toBe("v");
+  }, 60_000);
 });
