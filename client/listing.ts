@@ -211,7 +211,7 @@ function readLines<T extends { name: string }>(parse: (line: string) => T | null
         if (item && /[\r\n\0]/.test(item.name)) throw new ClientError(`a name with ${item.name.includes("\0") ? "a NUL" : "a line break"} cannot be named in a command`);
         read++;
         const entry = item && keep(item);
-        if (entry) entries.push(entry);
+        if (entry) entries.push(detached(entry));
       } catch (err) {
         unreadable++;
         first ??= err;
@@ -222,6 +222,24 @@ function readLines<T extends { name: string }>(parse: (line: string) => T | null
       return first === null ? { entries, unreadable } : { entries, unreadable, firstUnreadable: first instanceof Error ? first.message : String(first) };
     },
   };
+}
+
+/**
+ * `e` with its strings copied out of the line they were cut from: a slice shares its source string's
+ * memory in JavaScriptCore, so each name held the whole line of facts it came from (a 200,000-file
+ * walk held 30 bytes an entry more after it; a ProFTPD line with every fact is ~250 bytes).
+ */
+function detached(e: FileInfo): FileInfo {
+  e.name = copied(e.name);
+  if (e.perm !== undefined) e.perm = copied(e.perm);
+  if (e.unique !== undefined) e.unique = copied(e.unique);
+  if (e.unreadableTime !== undefined) e.unreadableTime = copied(e.unreadableTime);
+  return e;
+}
+
+/** A string equal to `s` in memory of its own (any string: JSON carries lone surrogates too). */
+function copied(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
 }
 
 /** Where a caller cannot use a partial listing: any unreadable line is an error. */

@@ -5,7 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { compileGlob, globLiteral } from "../protocol/glob.ts";
 import { ClientError } from "./client.ts";
 import type { TransferRecord } from "./journal.ts";
-import { loadDone, type DoneEntry } from "./tree-journal.ts";
+import type { DoneEntry, JobLog } from "./tree-journal.ts";
 import type { Notifier } from "./messages.ts";
 import type { FileReport } from "./report.ts";
 import type { Session } from "./session.ts";
@@ -37,12 +37,14 @@ export interface PlanInput {
   dir: string;
   resuming: boolean;
   remoteRoot: string;
+  /** Resuming: the job's log, read once (tree-journal.ts readLog). */
+  log: JobLog | null;
 }
 
 /** Entries named in the error of a pattern whose every match was left out. */
 const LEFT_OUT_NAMED = 5;
 
-export async function planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot }: PlanInput): Promise<JobPlan> {
+export async function planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot, log }: PlanInput): Promise<JobPlan> {
   const spec = rec.tree!;
   const excluded = excluder(spec.exclude ?? []);
   const recursive = spec.recursive !== false;
@@ -88,7 +90,7 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
     const [remote, local] = rec.direction === "get" ? [source, dest] : [dest, source];
     await sharpenTimes(first, note, remoteRoot, remote, local, rec.direction, first.client.features.has("MFMT"), spec.mode);
   }
-  const finished = resuming ? loadDone(rec.id, dir) : new Map<string, DoneEntry>();
+  const finished = log?.done ?? new Map<string, DoneEntry>();
   const done = resuming ? stillDone(finished, source, dest, rec.direction) : new Set<string>();
   let items = planTree(source, dest, {
     direction: rec.direction,

@@ -7,7 +7,7 @@ import { joinRemote } from "../protocol/path.ts";
 import { ClientError } from "./client.ts";
 import { failureKind, worstKind } from "./errors.ts";
 import { journalDir, transferId, loadRecord, type TransferRecord, type TreeSpec } from "./journal.ts";
-import { compactLog, DoneLog, loadPlanState, loadStarted, savePlanState, type PlanState } from "./tree-journal.ts";
+import { compactLog, DoneLog, loadPlanState, readLog, savePlanState, type PlanState } from "./tree-journal.ts";
 import { persistJob, recordSettings, withRecordSettings } from "./job-records.ts";
 import { forgetJob } from "./job-end.ts";
 import { journalsElsewhere } from "./journal-index.ts";
@@ -123,7 +123,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
   try {
     const remoteRoot = first.resolve(r.remoteDir);
     const recursive = spec.recursive !== false;
-    const { remoteExists, source, dest, keep, parts, unreadable, items, walked, finished, done } = await planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot });
+    const log = resuming ? readLog(rec.id, dir) : null;
+    const { remoteExists, source, dest, keep, parts, unreadable, items, walked, finished, done } = await planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot, log });
     if (req.dryRun) {
       // A pending upload whose local file is gone since fails in the run (said on stderr, as there).
       const pendingPlan = resuming && rec.direction === "put" && !spec.delete ? loadPlanState(rec.id, dir) : null;
@@ -140,9 +141,9 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     // Persist before the first byte: the record, the password, and for uploads what each remote file was.
     persistJob(rec, creds, dir, opts.fsync === true, opts.keepPassword !== false);
     persisted = true;
-    if (resuming) compactLog(rec.id, dir, opts.fsync === true);
+    if (log) compactLog(rec.id, log, dir, opts.fsync === true);
     using doneLog = new DoneLog(rec.id, dir);
-    if (resuming) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), loadStarted(rec.id, dir), keeper(keep), note);
+    if (log) dropStaleParts(r.local, parts, new Set(copies.map((c) => c.rel)), log.started, keeper(keep), note);
     let plan: PlanState | null = resuming && rec.direction === "put" ? loadPlanState(rec.id, dir) : null;
     // Reported once, as failed: dropped from the plan saved once the report is out (below), so a
     // later resume does not report them again, and a run that dies first reports them next time.
@@ -185,7 +186,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       failures,
       failedWith,
       halt,
-      startedBefore: resuming && rec.direction === "get" ? loadStarted(rec.id, dir) : null,
+      startedBefore: log && rec.direction === "get" ? log.started : null,
       plan,
     });
     const { inFlight } = files;
