@@ -198,8 +198,17 @@ describe("locks", () => {
     const dir = lockDir();
     const file = readdirSync(dir).find((f) => f.endsWith(".lock") && lockHolder(join(dir, f)) === String(killed.pid))!;
     const left = readlinkSync(join(dir, file));
-    // The killed run's pid, now an unrelated process's (after a reboot, or by wrapping around).
-    const other = Bun.spawn(["sleep", "30"]);
+    // The killed run's pid, now an unrelated process's (after a reboot, or by wrapping around). It must
+    // have started at another time than the killed run: start times count 10 ms ticks, and a run and
+    // a process spawned right after it (Bun starts in a few ms) can share one, which no reuse of a pid can.
+    const killedStart = left.split(":")[1];
+    let other = Bun.spawn(["sleep", "30"]);
+    for (let i = 0; i < 20 && startTimeOf(other.pid) === killedStart; i++) {
+      other.kill(9);
+      await other.exited;
+      await Bun.sleep(10);
+      other = Bun.spawn(["sleep", "30"]);
+    }
     try {
       rmSync(join(dir, file));
       symlinkSync(left.replace(/^\d+/, String(other.pid)), join(dir, file));
