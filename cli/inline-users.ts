@@ -6,7 +6,7 @@ import { parsePerms } from "../server/auth/ini-store.ts";
 import type { InlineUser } from "../server/auth/memory-store.ts";
 import { parseSize } from "../protocol/size.ts";
 import { CliError, UsageError } from "./args.ts";
-import { breaksCommandLine } from "../protocol/command.ts";
+import { breaksCommandLine, MAX_PASS_BYTES } from "../protocol/command.ts";
 
 /** One account for `startServer({ users })`. */
 export interface UserOption {
@@ -33,6 +33,9 @@ export function inlineUsers(root: string, users: readonly UserOption[], opts: { 
     const rel = relative(base, home);
     if (rel.startsWith("..") || isAbsolute(rel)) throw new CliError(`home of ${u.name} (${u.home}) is outside the root`);
     if (breaksCommandLine(u.password)) throw new UsageError(`the password of ${u.name} has CR, LF or NUL: no FTP client can send it`);
+    // As `user add` refuses it: a longer PASS is past the server's command line ("500 Command line too long").
+    const bytes = Buffer.byteLength(u.password, "utf8");
+    if (bytes > MAX_PASS_BYTES) throw new UsageError(`the password of ${u.name} has ${bytes} bytes in UTF-8: the server's command line carries at most ${MAX_PASS_BYTES} after PASS, so no client could log in with it`);
     return { name: u.name, password: u.password, home, perms, quota };
   });
   if (opts.anonymous) out.push({ name: "anonymous", home: base, perms: ["read"] });

@@ -5,6 +5,7 @@ import type { QuotaRegistry } from "./vfs/quota.ts";
 import type { SharedState } from "./state/types.ts";
 import type { HashCache } from "./data/hash-cache.ts";
 import type { RateLimiter } from "./data/rate.ts";
+import type { UserLimits } from "./user-limits.ts";
 import type { Session } from "./session.ts";
 import type { Socket } from "bun";
 import type { DataConnection, DataSocketState } from "./data/connection.ts";
@@ -48,7 +49,9 @@ export interface ServerContext {
   events: ServerEvents;
   hashCache: HashCache;
   sessions: Set<Session>;
-  /** Rate limiters for a new session of `user`: its own bucket (--max-rate) and the user's shared one (--max-user-rate). */
+  /** The limiters each account's logged-in sessions share; let go with the account's last session. */
+  userLimits: UserLimits;
+  /** Rate limiters for a session of `user` that logged in (counted until endSession): its own bucket (--max-rate) and the user's shared one (--max-user-rate). */
   limitersFor(user: string): RateLimiter[];
   /** The per-user budget for HASH work (bytes/s), so one client cannot burn the CPU. */
   hashLimiter(user: string): RateLimiter;

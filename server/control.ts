@@ -387,6 +387,7 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   if (session.user) {
     releaseMounts(session.mounts, server.quotas);
     server.state.userRateShare(session.user.name, false);
+    server.userLimits.logout(session.user.name);
   }
   server.sessions.delete(session);
   if (session.holdsSlot) server.state.closeConnection(addressKey(session.remoteIp));

@@ -10,6 +10,7 @@ import { FDS_PER_SESSION, openDescriptors, sessionsWithin } from "./fd-budget.ts
 import { announceSession, controlHandlers, type ControlState } from "./control.ts";
 import { HashCache } from "./data/hash-cache.ts";
 import { RateLimiter } from "./data/rate.ts";
+import { UserLimits } from "./user-limits.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { DEFAULT_OPTIONS, type ServerOptions } from "./options.ts";
 import { parseCidrList, type Cidr } from "../protocol/cidr.ts";
@@ -70,8 +71,7 @@ export class FtpServer {
     const state: SharedState = this.options.state
       ? new RedisState({ url: this.options.state, client: stateClient, nodeTtlMs: this.options.stateTtlMs, shareRates: this.options.maxUserRate > 0, log: (event, fields) => log.warn(event, fields) })
       : new LocalState();
-    const userBuckets = new Map<string, RateLimiter>();
-    const hashBuckets = new Map<string, RateLimiter>();
+    const userLimits = new UserLimits(this.options.maxUserRate, this.options.hashBytesPerSec, (user) => state.rateShare(user));
     const table = this.table;
     const options = this.options;
     this.gate = new ConnectionGate(options, log);
@@ -100,22 +100,15 @@ export class FtpServer {
       tempDirsMade: new Map(),
       nameLists: new NameListBudget(options.maxListedNameBytes),
       startedAt: Date.now(),
+      userLimits,
       limitersFor(user) {
         const limiters: RateLimiter[] = [];
         if (options.maxRate > 0) limiters.push(new RateLimiter(options.maxRate));
-        if (options.maxUserRate > 0) {
-          let bucket = userBuckets.get(user);
-          // Shared state: this node's share of the user's rate (1 / the nodes serving the user).
-          if (!bucket) userBuckets.set(user, (bucket = new RateLimiter(options.maxUserRate, () => state.rateShare(user))));
-          limiters.push(bucket);
-        }
+        const shared = userLimits.login(user);
+        if (shared) limiters.push(shared);
         return limiters;
       },
-      hashLimiter(user) {
-        let bucket = hashBuckets.get(user);
-        if (!bucket) hashBuckets.set(user, (bucket = new RateLimiter(options.hashBytesPerSec)));
-        return bucket;
-      },
+      hashLimiter: (user) => userLimits.hash(user),
       featureLines: (session) => featureLines(table, session),
       commandTable: () => table,
       // require_tls in the users file is honoured even without a certificate (such users cannot log in).

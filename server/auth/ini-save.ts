@@ -30,15 +30,7 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
     }
   }
   // Each user alone, so a refusal names the user rather than a line of text never written.
-  for (const u of list) {
-    let back: UserRecord | undefined;
-    try {
-      back = parseUsers(formatUsers([u], abs), abs).get(u.name);
-    } catch {}
-    if (!back || !sameUser(u, back, dirname(abs))) {
-      throw new UsersFileError(abs, `cannot store user "${u.name}": ${unstorable(u, dirname(abs))}`);
-    }
-  }
+  for (const u of list) checkStorable(abs, u);
   // A Set, not findIndex per user: that was quadratic, 2.4 s of a 20,000-user file's every edit.
   const names = new Set<string>();
   for (const u of list) {
@@ -116,6 +108,21 @@ function parses(text: string, file: string, opts: ParseOptions): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Throw UsersFileError, naming what cannot be stored, when `u` written alone into `file` would not
+ * read back as itself (nothing is written): `user add` asks it before the password prompt too.
+ */
+export function checkStorable(file: string, u: UserRecord): void {
+  const abs = resolve(file);
+  let back: UserRecord | undefined;
+  try {
+    back = parseUsers(formatUsers([u], abs), abs).get(u.name);
+  } catch {}
+  if (!back || !sameUser(u, back, dirname(abs))) {
+    throw new UsersFileError(abs, `cannot store user "${u.name}": ${unstorable(u, dirname(abs))}`);
   }
 }
 

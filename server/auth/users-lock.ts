@@ -76,7 +76,10 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
       continue;
     }
     if (performance.now() >= deadline) {
-      const who = holder.trim() ? `process ${holder.trim().split(" ")[0]}` : "another process";
+      const [pid, host] = holder.trim().split(" ");
+      // Another machine's process (a users file on a shared mount) cannot be checked from here.
+      const where = host && host !== hostname() ? ` on host ${host}, which this machine cannot check,` : "";
+      const who = pid ? `process ${pid}${where}` : "another process";
       throw new UsersFileError(abs, `locked by ${who} for over ${Math.round(waitMs / 1000)} s (another \`ftpkit user\` command?); if none is running, remove ${lock}`);
     }
     await Bun.sleep(delay + Math.random() * delay);
@@ -88,7 +91,7 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
   }
 }
 
-/** A lock whose holder is dead (same host), or empty and older than a few seconds (its writer died mid-write). */
+/** A lock whose holder is dead or younger than the lock (same host), or empty and older than a few seconds (its writer died mid-write). */
 async function staleLock(lock: string, holder: string): Promise<boolean> {
   const [pidText, host] = holder.trim().split(" ");
   const pid = Number(pidText);
@@ -99,8 +102,33 @@ async function staleLock(lock: string, holder: string): Promise<boolean> {
   if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return false;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "ESRCH";
   }
+  // A live process of that PID holds it only if it ran when the lock was written: after a reboot or a
+  // wrap of the PIDs (a container's command is often PID 1), the number is some other process's.
+  return startedAfterLock(lock, pid);
+}
+
+/** Margin for /proc's boot time (whole seconds) against the lock's mtime. */
+const START_SLACK_MS = 2000;
+
+/**
+ * Whether process `pid` started after `lock` was last written, so cannot be the process that wrote
+ * it (Linux: /proc/PID/stat's start in clock ticks since boot, 100 a second, against /proc/uptime;
+ * false where that cannot be read, as on other systems: a lock not proven stale is waited for).
+ */
+async function startedAfterLock(lock: string, pid: number): Promise<boolean> {
+  const [st, procStat, uptime] = await Promise.all([
+    stat(lock).catch(() => null),
+    readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""),
+    readFile("/proc/uptime", "utf8").catch(() => ""),
+  ]);
+  // Fields after the command's ")" start at field 3 (state); starttime is field 22.
+  const startTicks = Number(procStat.slice(procStat.lastIndexOf(")") + 2).split(" ")[19]);
+  const upMs = Number(uptime.split(" ")[0]) * 1000;
+  if (st === null || !procStat || !Number.isFinite(startTicks) || !Number.isFinite(upMs) || upMs <= 0) return false;
+  const processAgeMs = upMs - startTicks * 10;
+  const lockAgeMs = Date.now() - st.mtimeMs; // an mtime: the wall clock
+  return processAgeMs + START_SLACK_MS < lockAgeMs;
 }

@@ -119,6 +119,14 @@ describe("serve --root", () => {
     expect(existsSync(join(root, "xfer.log"))).toBe(false);
   }, 30_000);
 
+  test("--user with a password of more than the 4,090 bytes PASS can carry is one clear error line, exit 2", async () => {
+    const cwd = tempDir("ftpkit-serve-root-err-");
+    dirs.push(cwd);
+    const r = await runFtpkit(["serve", "--port", "0", "--root", ".", "--user", `me:${"a".repeat(4091)}`], { cwd, timeoutMs: 15_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n").filter((l) => l.trim())).toEqual([expect.stringContaining("the password of me has 4091 bytes in UTF-8: the server's command line carries at most 4090 after PASS, so no client could log in with it")]);
+  }, 30_000);
+
   test.each([
     [["--root", ".", "--user", "me:pw", "--users", "users.ini"], 2, "--root and --users cannot be combined"],
     [["--user", "me:pw"], 2, "--user needs --root DIR"],

@@ -89,6 +89,25 @@ test("a home that cannot be created is one line naming why, and nothing is writt
   expect(existsSync(join(d, "users.ini"))).toBe(false);
 }, 30_000);
 
+test("user add refuses a home it cannot create or store before it reads the password", async () => {
+  const d = await freshDir();
+  await writeFile(join(d, "afile"), "x");
+  const file = join(d, "users.ini");
+  // No password on stdin: a command that asked for it first would say so instead.
+  expect(await ftpkit(d, ["add", "alice", "--home", join(d, "afile/alice"), "--password-stdin"], "")).toEqual({
+    code: 1,
+    lines: [`cannot create home ${join(d, "afile/alice")}: a file stands in its path; nothing was written`],
+  });
+  const home = join(d, "new", "a\\;b");
+  const cannot = `its home ${home} holds a backslash before ";", "#" or another backslash, which the users file's INI format cannot store: rename it, or choose another`;
+  expect(await ftpkit(d, ["add", "alice", "--home", home, "--password-stdin"], "")).toEqual({ code: 1, lines: [`users file ${file}: cannot store user "alice": ${cannot}`] });
+  // A home that can be made is made only once the password is read: the check leaves nothing.
+  expect((await ftpkit(d, ["add", "alice", "--home", join(d, "deep/er/alice"), "--password-stdin"], "")).code).toBe(1);
+  expect(existsSync(join(d, "deep"))).toBe(false);
+  expect(existsSync(join(d, "new"))).toBe(false);
+  expect(existsSync(file)).toBe(false);
+}, 30_000);
+
 test("a home or mount directory the users file cannot store is refused saying what in it cannot be stored, and nothing is written", async () => {
   const d = await freshDir();
   expect((await ftpkit(d, ["add", "bob", "--password-stdin"], "pw\n")).code).toBe(0);

@@ -31,6 +31,13 @@ describe("startServer's errors", () => {
     expect((await thrown(startServer(opts))).kind).toBe("option");
   });
 
+  test("a password longer than PASS can carry (4,090 bytes) is refused, one that fits is taken", async () => {
+    const e = await thrown(startServer({ users: [{ name: "me", password: "é".repeat(2046) }] }));
+    expect([e.kind, e.message]).toEqual(["option", "startServer: the password of me has 4092 bytes in UTF-8: the server's command line carries at most 4090 after PASS, so no client could log in with it"]);
+    await using server = await startServer({ users: [{ name: "me", password: "é".repeat(2045) }] });
+    expect(server.urlFor("me")).toStartWith("ftp://");
+  });
+
   test("a control port and an implicit TLS port in use: kind runtime", async () => {
     const busy = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {

@@ -2,11 +2,11 @@
 // serialised by a lock file, so no change is lost; a dead holder's lock is taken over, a live
 // holder's makes the command fail after a bounded wait with a clear message.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadUsers, UsersFileError } from "../../server/auth/ini-store.ts";
-import { withUsersFileLock } from "../../server/auth/users-lock.ts";
+import { LOCK_WAIT_MS, withUsersFileLock } from "../../server/auth/users-lock.ts";
 import { FTPKIT } from "../helpers/peers.ts";
 
 let dir = "";
@@ -68,6 +68,20 @@ describe("concurrent ftpkit user commands", () => {
     expect((await loadUsers(join(dir, "users.ini"))).has("late")).toBe(true);
   }, 30_000);
 
+  test("a lock older than the live process that now has its PID (a reboot, a reused PID) is taken over at once", async () => {
+    const sleeper = Bun.spawn(["sleep", "60"], { stdout: "ignore", stderr: "ignore" });
+    procs.push(sleeper);
+    const lock = join(dir, "users.ini.lock");
+    writeFileSync(lock, `${sleeper.pid} ${hostname()}\n`);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(lock, hourAgo, hourAgo);
+    const t0 = performance.now();
+    const { code, stderr } = await user(["add", "late", "--password-stdin"]);
+    expect({ code, locked: stderr.includes("locked") }).toEqual({ code: 0, locked: false });
+    expect(performance.now() - t0).toBeLessThan(LOCK_WAIT_MS);
+    expect((await loadUsers(join(dir, "users.ini"))).has("late")).toBe(true);
+  }, 30_000);
+
   test("a lock that cannot be written (a full disk) is removed: one clear error, and the next command does not wait for it", async () => {
     expect((await user(["add", "alice", "--password-stdin"])).code).toBe(0);
     const before = await Bun.file(join(dir, "users.ini")).text();
@@ -93,6 +107,13 @@ describe("concurrent ftpkit user commands", () => {
     expect(stderr.trim()).toEndWith(`cannot create the lock ${file}.lock (EACCES): ftpkit user needs to create files in ${dir}, not only to write users.ini`);
     expect(await Bun.file(file).text()).toBe(before);
   }, 30_000);
+
+  test("a lock of another host's process is waited for, and the error names that host", async () => {
+    writeFileSync(join(dir, "users.ini.lock"), `${4_194_305} other-host.example\n`);
+    const err = await withUsersFileLock(join(dir, "users.ini"), async () => "ran", 300).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsersFileError);
+    expect((err as Error).message).toContain("locked by process 4194305 on host other-host.example, which this machine cannot check,");
+  });
 
   test("a lock held by a live process: a clear error after the bounded wait, nothing written", async () => {
     writeFileSync(join(dir, "users.ini.lock"), `${process.pid} ${hostname()}\n`);

@@ -14,6 +14,7 @@ import {
   loadUsers,
   validateUserName,
 } from "../../../server/auth/ini-store.ts";
+import { checkStorable } from "../../../server/auth/ini-save.ts";
 import { editStore, log, permsFlag, readNewPassword, refuseServingUsersFile } from "./shared.ts";
 
 const args = {
@@ -58,6 +59,10 @@ export default defineCommand({
       throw new CliError(`home ${home} is a symlink to ${await readlink(home)}, which does not exist: create that directory or choose another home`);
     }
     if (!s3) await refuseServingUsersFile(home, file, "home");
+    // What can be checked before the admin types the password twice: the record is storable, the home can be made.
+    const record = { name, hash: undefined, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] };
+    checkStorable(file, record);
+    if (!s3 && !existing) await probeHome(home);
 
     const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));
     // The first directory this command made for the home (mkdir's answer), if it made any.
@@ -68,7 +73,7 @@ export default defineCommand({
         async ({ users }) => {
           if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
           if (!s3) created ??= await mkdir(home, { recursive: true }).catch(async (err) => Promise.reject(await cannotCreate(home, err)));
-          users.set(name, { name, hash, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] });
+          users.set(name, { ...record, hash });
         },
         { allowMissing: true },
       );
@@ -106,6 +111,12 @@ async function cannotCreate(home: string, err: unknown): Promise<CliError> {
     }
   }
   return new CliError(`cannot create home ${home}: ${why}; nothing was written`);
+}
+
+/** Whether the home can be made, before the password is asked: made, then removed again (cannotCreate's line if not). */
+async function probeHome(home: string): Promise<void> {
+  const made = await mkdir(home, { recursive: true }).catch(async (err) => Promise.reject(await cannotCreate(home, err)));
+  if (made) await removeMadeDirs(home, made);
 }
 
 /** Remove `dir` and its parents up to `top` (the first one mkdir made), each only if still empty. */
