@@ -115,9 +115,11 @@ for (const mode of ["memory", "redis"] as const) describe.skipIf(!HAVE_S3)(`stat
     const users = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }]);
     const extra = mode === "redis" ? ["--state", (redis = await startRedis()).url] : [];
     serve = await spawnServe(["--users", users, "--workers", "2", ...extra], { cwd: root, timeoutMs: 30_000 });
+    // serve's "listening" line comes with worker 0's: until worker 1 listens too, every session is worker 0's.
+    await waitFor(() => /worker listening worker=1 /.test(serve!.stdout() + serve!.stderr()), 15_000, "worker 1 listening");
     // Uploads until both workers run one (sessions are spread by the kernel).
     const uploads: Array<{ key: string; pid: number }> = [];
-    for (let i = 0; new Set(uploads.map((u) => u.pid)).size < 2 && i < 8; i++) {
+    for (let i = 0; new Set(uploads.map((u) => u.pid)).size < 2 && i < 16; i++) {
       const port = await startUpload(await login(serve.port), `big${i}.bin`, 12 * MB);
       const pid = holderOfPort(port)!;
       expect(pid).toBeNumber();
