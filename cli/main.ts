@@ -190,17 +190,31 @@ if (wantsBuiltin) {
   const quiet = flagArgs.includes("-q") || flagArgs.includes("--quiet");
   if (["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "")) (await import("./interrupt.ts")).hintOnInterrupt(jsonReport, quiet);
   else if (rawArgs[0] === "ls") (await import("./interrupt.ts")).listingOnInterrupt(listJson, quiet);
-  // Standard output that takes no more (a reader that stops early, `ftpkit ls URL | head`; a full
-  // disk or /dev/full, ENOSPC; EIO, EBADF): one line, as `get URL -` says it, and exit 3 (a local
-  // write failure), not Bun's report of an uncaught error with our source lines.
+  // Standard output that takes no more (a full disk or /dev/full, ENOSPC; EIO, EBADF): one line and
+  // exit 3 (a local write failure), not Bun's report of an uncaught error with our source lines.
   // A server is not stopped by its log: `serve` loses the lines and goes on (server/log.ts).
   const stdoutFailed = (err: Error & { code?: string }) => {
+    if (err.code === "EPIPE") return readerGone();
     // Not Node's "ENOSPC: no space left on device, write": the cause in words (/dev/full: "disk full").
     const { localCause } = require("../client/errors.ts") as typeof import("../client/errors.ts");
-    const why = err.code === "EPIPE" ? "the reader closed it (broken pipe)" : printableMessage(localCause(err));
+    const why = printableMessage(localCause(err));
     // The warnings said so far, and those kept for the command's end, go out before the line and the exit.
     if (CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) (require("../client/messages.ts") as typeof import("../client/messages.ts")).sayUnsaidWarnings(quiet);
     void exitAfterMessages(CLIENT_COMMANDS.includes(rawArgs[0] ?? "") ? 3 : 1, () => errorConsole().error(`cannot write to standard output: ${why}`));
+  };
+  // A reader that stopped reading (`ftpkit ls URL | head -1`, `user list | head`) took what it
+  // wanted: the command stops without a word, as cat, ls and git do (SIGPIPE kills them, or they exit
+  // quietly). A listing, a checklist or a plan (ls, user list, resume --list, test) ends there with
+  // the status it had (0; the warnings said so far still reach stderr); a job that moves files (its
+  // --json report, written at its end) ends with its own status; a failure that reports itself in
+  // JSON (the catch below) still says its line. `get URL -` is none of these: its file did not all
+  // arrive, and it says so in one line, exit 3 (client/hasher.ts), as curl's `(23) Failure writing output`.
+  const listingOnly = !["get", "put", "sync", "resume"].includes(rawArgs[0] ?? "") || (rawArgs[0] === "resume" && flagArgs.includes("--list"));
+  let failing = false;
+  const readerGone = () => {
+    if (failing || !listingOnly) return;
+    if (CLIENT_COMMANDS.includes(rawArgs[0] ?? "")) (require("../client/messages.ts") as typeof import("../client/messages.ts")).sayUnsaidWarnings(quiet);
+    void exitAfterMessages(typeof process.exitCode === "number" ? process.exitCode : 0);
   };
   if (rawArgs[0] === "serve") (await import("../server/log.ts")).keepServingWhenOutputFails();
   // The commands that move files write standard output only through writeStdout (their report, a
@@ -220,6 +234,7 @@ if (wantsBuiltin) {
     await sayWarnings();
     // A --json report's "error" is the line stderr shows.
     if ((err as Error)?.name === "CLIError") (err as Error).message = await usageLine(err as Error);
+    failing = true;
     if (jsonReport || listJson) await reportFailureAsJson(err);
     // The job's warnings reach stderr before its error line and the exit (exit.ts).
     await exitAfterMessages(await exitStatus(err), () => {

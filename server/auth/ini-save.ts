@@ -43,6 +43,7 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
   // the real file (and a server reading it) silently stopped getting changes.
   const target = await usersFileTarget(abs);
   const was = await stat(target).catch(() => null);
+  if (was) refuseReadOnlyStat(abs, was);
   // Only a regular file is read: a FIFO would block (loadUsers refuses one anyway).
   const bytes = was?.isFile() ? await readFile(target).catch(() => null) : null;
   const old = bytes ? bytes.toString("utf8") : "";
@@ -83,6 +84,24 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
       await d.close();
     }
   } catch {}
+}
+
+/**
+ * Refuse to change a users file that no one may write (no write bit for anyone: 0444, 0400): the
+ * admin who made it so meant it not to change, yet a save (a temp file renamed over it, which needs
+ * only the folder's write bit) replaced it, mode kept. Root's open() ignores the bits, so they are
+ * read here. `user add` and `user passwd` ask it before the password prompt; every save asks again.
+ */
+export async function refuseReadOnly(file: string): Promise<void> {
+  const abs = resolve(file);
+  const st = await stat(await usersFileTarget(abs)).catch(() => null);
+  if (st) refuseReadOnlyStat(abs, st);
+}
+
+function refuseReadOnlyStat(abs: string, st: Stats): void {
+  if (!st.isFile() || (st.mode & 0o222) !== 0) return;
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
+  throw new UsersFileError(abs, `is read-only (mode ${mode}): nothing was changed; make it writable (chmod u+w) to change it`);
 }
 
 /**

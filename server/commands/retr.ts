@@ -31,8 +31,9 @@ export const retr: CommandSpec = {
     const name = r.vpath.slice(r.vpath.lastIndexOf("/") + 1);
     const opening = `Opening ${ascii ? "ASCII" : "BINARY"} mode data connection for ${name} (${end - start} bytes)`;
     // Opened before the 150, as vsftpd and ProFTPD do: a file the server may not read gets 550 as
-    // RETR's only reply, not a 150 and then a 550 that clients take for a transfer cut short.
-    const file = await session.fs.openPlanned(r);
+    // RETR's only reply, not a 150 and then a 550 that clients take for a transfer cut short. On S3
+    // the open starts the GET: an object deleted since SIZE or LIST is refused here too.
+    const file = await session.fs.openPlanned(r, start);
     const held = { [Symbol.dispose]: () => file.close() };
     startTransfer(session, { verb: "RETR", vpath: r.vpath, opening, size: end - start, held }, async (t, conn) => {
       const last = Math.min(end, file.size);

@@ -174,7 +174,12 @@ export interface Storage {
    * thrown) when the promise settles; the batches then come in name order (UTF-16 code units).
    */
   listBatches?(key: string): Promise<Listing>;
-  openRead(key: string): Promise<ReadHandle>;
+  /**
+   * Open `key` for reading. `from`, where the first read will be (RETR passes its REST offset): a
+   * backend that fetches over the network (S3) starts fetching there before it returns, so an object
+   * gone or changed since it was listed fails here (RETR's 550 before its 150), not at the first read.
+   */
+  openRead(key: string, from?: number): Promise<ReadHandle>;
   /**
    * Start an upload. Nothing is created or truncated before this call. `signal` gives up an opening
    * that takes time (an object store composing the kept bytes of APPE or REST+STOR): it rejects and

@@ -9,6 +9,8 @@ import { connectTarget, dechunk, parseHead, requestHead } from "./s3-http1.ts";
 import { errorCode, errorFromCode, REQUEST_TIMEOUT_MS, type S3Api, type S3Request } from "./s3-request.ts";
 
 export interface BodySink {
+  /** The store answered 200/206: the body follows (it may still break). */
+  start?(): void;
   chunk(bytes: Uint8Array): void;
   /** Every byte of the body was delivered. */
   end(): void;
@@ -48,6 +50,7 @@ function fetchGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
         const res = await api.send(req);
         if (cancelled) return void (await res.body?.cancel().catch(() => {}));
         reader = res.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+        sink.start?.();
       }
       while (!paused && !cancelled) {
         // A store silent mid-body breaks the stream (see rawGet); the reader re-opens it or fails.
@@ -167,6 +170,7 @@ function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
     clearTimeout(timer);
     listen();
     if ((status === 200 || status === 206) && (chunked || !(remaining >= 0))) return finish(new Error("response without a length"));
+    if (status === 200 || status === 206) sink.start?.();
     if (chunked) remaining = -1;
     if (remaining === 0) return status === 200 || status === 206 ? finish() : refused();
     if (all.length > end + 4) onBody(all.subarray(end + 4));

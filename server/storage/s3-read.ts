@@ -29,12 +29,18 @@ class RangeStream {
   private wake: (() => void) | null = null;
   private paused = false;
   private cancelled = false;
+  /** The store answered the GET with its body (200/206). */
+  private answered = false;
   private readonly source: BodySource;
 
   constructor(api: S3Api, key: string, head: ObjectHead, start: number) {
     this.pos = start;
     const range = `bytes=${start}-${head.size - 1}`;
     this.source = openBody(api, { method: "GET", key, headers: { range, "if-match": head.etag } }, {
+      start: () => {
+        this.answered = true;
+        this.notify();
+      },
       chunk: (bytes) => {
         if (this.cancelled) return;
         this.queue.push(bytes);
@@ -109,6 +115,17 @@ class RangeStream {
     }
   }
 
+  /**
+   * Wait for the store's answer to the GET: resolves once its body comes (or the stream broke: the
+   * reader re-opens it), throws the store's refusal (404: gone; 412: changed since its HEAD).
+   */
+  async answer(): Promise<void> {
+    while (!this.answered && !this.ended && !this.error) {
+      await new Promise<void>((r) => (this.wake = r));
+    }
+    if (this.error instanceof StorageError) throw this.error;
+  }
+
   /** Bytes ready to take now. */
   get available(): number {
     return this.queued;
@@ -133,7 +150,17 @@ class RangeStream {
   }
 }
 
-export function openS3Read(api: S3Api, key: string, head: ObjectHead): ReadHandle {
+/** An S3 download; `start` begins its GET before the first read (RETR, before its 150). */
+export interface S3ReadHandle extends ReadHandle {
+  /**
+   * Start the GET at `from` and wait for the store's answer: an object gone or changed since its
+   * HEAD throws here. The handle owns the GET from then on (`close` ends it); a first read at
+   * `from` continues it.
+   */
+  start(from: number): Promise<void>;
+}
+
+export function openS3Read(api: S3Api, key: string, head: ObjectHead): S3ReadHandle {
   let stream: RangeStream | null = null;
   let reopens = 0;
   let closed = false;
@@ -175,6 +202,17 @@ export function openS3Read(api: S3Api, key: string, head: ObjectHead): ReadHandl
 
   return {
     size: head.size,
+    async start(from: number): Promise<void> {
+      if (from >= head.size) return; // nothing to fetch: the HEAD was the check
+      const s = at(from);
+      try {
+        await s.answer();
+      } catch (err) {
+        if (stream === s) stream = null;
+        s.cancel();
+        throw err;
+      }
+    },
     read(buf: Uint8Array, position: number): number | Promise<number> {
       if (closed) throw new StorageError("transient", "file closed");
       if (position >= head.size || buf.length === 0) return 0;

@@ -125,11 +125,13 @@ export class S3Storage implements Storage {
     })();
   }
 
-  async openRead(key: string): Promise<ReadHandle> {
+  async openRead(key: string, from?: number): Promise<ReadHandle> {
     const full = this.full(key);
     const h = key === "" ? null : await this.head(full);
     if (!h) throw new StorageError((await this.dirProbe(key)) ? "is-a-directory" : "not-found");
-    return openS3Read(this.api, full, h);
+    const file = openS3Read(this.api, full, h);
+    if (from !== undefined) await file.start(from);
+    return file;
   }
 
   /**

@@ -72,9 +72,12 @@ export class VirtualFs {
     return { r, st };
   }
 
-  /** Open a planned read once the data connection is up; the caller's transfer owns the handle. */
-  openPlanned(r: Resolved): Promise<ReadHandle> {
-    return r.mount.storage.openRead(r.key);
+  /**
+   * Open a planned read before the 150, its first read to be at `from`; the caller's transfer owns
+   * the handle (and, on S3, the GET already started).
+   */
+  openPlanned(r: Resolved, from: number): Promise<ReadHandle> {
+    return r.mount.storage.openRead(r.key, from);
   }
 
   /**

@@ -6,12 +6,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
-import { sendsFile, sendsListing, startScriptedServer } from "./scripted-server.ts";
+import { startRefusingTree } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 
 const t = useFakeServerWork();
-const facts = "type=file;size=3;modify=20260101120000;";
 
 /** The lines of the one tree job's log in `work`. */
 function logLines(work: string): string[] {
@@ -21,16 +20,8 @@ function logLines(work: string): string[] {
 }
 
 test("resumes of a tree job whose files keep failing keep its log bounded, and the last resume still skips what was done", async () => {
-  const good = sendsFile(Buffer.from("ok\n"));
   const names = ["a.txt", ...Array.from({ length: 5 }, (_, i) => `bad${i}.txt`)];
-  let refusing = true;
-  const server = startScriptedServer({
-    feat: ["MLST type*;size*;modify*;", "MLSD"],
-    on: {
-      MLSD: sendsListing(names.map((n) => `${facts} ${n}`)),
-      RETR: (c, arg) => (refusing && arg.includes("/bad") ? c.reply(550, "Permission denied") : good(c)),
-    },
-  });
+  const server = startRefusingTree(names);
   try {
     const url = `ftp://u:p@127.0.0.1:${server.port}/t`;
     const first = await runFtpkit(["get", "-r", "--parallel", "1", url, "out"], { cwd: t.work });
@@ -44,7 +35,7 @@ test("resumes of a tree job whose files keep failing keep its log bounded, and t
     }
     // Each run adds a line per refused file: 6 runs without compaction add 30.
     expect(most).toBeLessThanOrEqual(2 * afterFirst);
-    refusing = false;
+    server.stopRefusing();
     const last = await runFtpkit(["resume"], { cwd: t.work, env: { FTPKIT_PASSWORD: "p" } });
     expect(last.code).toBe(0);
     expect(last.stderr).toMatch(/5 copied .*, 1 skipped, 0 deleted, 0 failed/);

@@ -9,12 +9,11 @@ import { quietTransferOptions } from "../../client/options.ts";
 import { resumeTree } from "../../client/tree-job.ts";
 import { runFtpkit } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
-import { sendsFile, sendsListing, startScriptedServer } from "./scripted-server.ts";
+import { startRefusingTree } from "./scripted-server.ts";
 
 setDefaultTimeout(30_000);
 
 const t = useFakeServerWork();
-const facts = "type=file;size=3;modify=20260101120000;";
 const password = process.env.FTPKIT_PASSWORD;
 
 afterEach(() => {
@@ -23,16 +22,8 @@ afterEach(() => {
 });
 
 test("a resumed tree download reads its log of files once, and still skips what was done and fetches the rest", async () => {
-  const good = sendsFile(Buffer.from("ok\n"));
   const names = ["a.txt", "b.txt", "bad0.txt", "bad1.txt"];
-  let refusing = true;
-  const server = startScriptedServer({
-    feat: ["MLST type*;size*;modify*;", "MLSD"],
-    on: {
-      MLSD: sendsListing(names.map((n) => `${facts} ${n}`)),
-      RETR: (c, arg) => (refusing && arg.includes("/bad") ? c.reply(550, "Permission denied") : good(c)),
-    },
-  });
+  const server = startRefusingTree(names);
   const reads = spyOn(fs, "readFileSync");
   try {
     const url = `ftp://u:p@127.0.0.1:${server.port}/t`;
@@ -41,7 +32,7 @@ test("a resumed tree download reads its log of files once, and still skips what 
     const dir = join(t.work, ".ftpkit/transfers");
     const [rec] = scanRecords(dir).records;
     expect(rec?.kind).toBe("tree");
-    refusing = false;
+    server.stopRefusing();
     process.env.FTPKIT_PASSWORD = "p";
     reads.mockClear();
     const report = await resumeTree(rec!, quietTransferOptions(dir, { keepPassword: false }));

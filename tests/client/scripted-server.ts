@@ -67,6 +67,24 @@ export function sendsListing(lines: string[] | ((arg: string) => string[])): (c:
   };
 }
 
+/**
+ * A tree /t of `names` (MLSD; each file "ok\n") whose files named "bad…" are refused with 550 until
+ * `stopRefusing()`: a tree job that fails part-way, then is resumed once the refusals end.
+ */
+export function startRefusingTree(names: string[]): ScriptedServer & { stopRefusing(): void } {
+  const facts = "type=file;size=3;modify=20260101120000;";
+  const good = sendsFile(Buffer.from("ok\n"));
+  let refusing = true;
+  const server = startScriptedServer({
+    feat: ["MLST type*;size*;modify*;", "MLSD"],
+    on: {
+      MLSD: sendsListing(names.map((n) => `${facts} ${n}`)),
+      RETR: (c, arg) => (refusing && arg.includes("/bad") ? c.reply(550, "Permission denied") : good(c)),
+    },
+  });
+  return Object.assign(server, { stopRefusing: () => void (refusing = false) });
+}
+
 export interface ScriptedServer {
   port: number;
   /** Every command line received, in order (PASS masked). */

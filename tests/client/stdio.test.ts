@@ -100,13 +100,32 @@ describe("against ftpkit serve", () => {
     nothingLeft();
   });
 
-  test("ls (plain and --json) into a reader that stops early: one line and exit status 3, no stack trace", async () => {
+  // As cat, ls and git: the reader took what it wanted. (It was one line and exit 3, as for `get URL -`.)
+  test("ls (plain and --json) into a reader that stops early: nothing on stderr, exit 0", async () => {
     mkdirSync(join(server.home, "many-names"), { recursive: true });
     for (let i = 0; i < 3000; i++) writeFileSync(join(server.home, "many-names", `a-rather-long-file-name-${i}.txt`), "");
     for (const args of [["ls", server.url("/many-names")], ["ls", server.url("/many-names"), "--json"]]) {
       const stderr = await intoEarlyClosingReader(args, 100);
-      expect(stderr.trim().split("\n")).toEqual(["[error] cannot write to standard output: the reader closed it (broken pipe)", "exit=3"]);
+      expect(stderr.trim().split("\n")).toEqual(["exit=0"]);
     }
+  });
+
+  test("a dry run's plan and a job's --json report into a reader that stops early: nothing on stderr, the job's own status", async () => {
+    mkdirSync(join(server.home, "plan-names"), { recursive: true });
+    for (let i = 0; i < 2000; i++) writeFileSync(join(server.home, "plan-names", `a-rather-long-file-name-${i}.txt`), "x");
+    const plan = await intoEarlyClosingReader(["sync", server.url("/plan-names/"), join(work, "plan-mirror"), "--dry-run"], 100);
+    expect(plan.trim().split("\n")).toEqual(["exit=0"]);
+    const report = await intoEarlyClosingReader(["get", "-r", server.url("/plan-names/"), join(work, "report-copy"), "--json", "-q"], 100);
+    expect(report.trim().split("\n")).toEqual(["exit=0"]);
+    // The job itself was done: its report was what the reader cut short.
+    expect(readdirSync(join(work, "report-copy"))).toHaveLength(2000);
+    // A job that failed keeps its status and says its failure, not the pipe's.
+    mkdirSync(join(work, "report-fail", "a-rather-long-file-name-7.txt"), { recursive: true });
+    const failed = await intoEarlyClosingReader(["get", "-r", server.url("/plan-names/"), join(work, "report-fail"), "--json", "-q"], 100);
+    expect(failed.trim().split("\n")).toEqual([
+      "[error] a-rather-long-file-name-7.txt is a file in the source but a directory in the destination; nothing was changed: remove one of them, or sync with --delete to replace it",
+      "exit=1",
+    ]);
   });
 });
 

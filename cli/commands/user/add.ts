@@ -14,7 +14,7 @@ import {
   loadUsers,
   validateUserName,
 } from "../../../server/auth/ini-store.ts";
-import { checkStorable } from "../../../server/auth/ini-save.ts";
+import { checkStorable, refuseReadOnly } from "../../../server/auth/ini-save.ts";
 import { editStore, log, permsFlag, readNewPassword, refuseServingUsersFile } from "./shared.ts";
 
 const args = {
@@ -62,6 +62,7 @@ export default defineCommand({
     // What can be checked before the admin types the password twice: the record is storable, the home can be made.
     const record = { name, hash: undefined, home, quota, perms, mounts: [], requireTls: !!a["require-tls"] };
     checkStorable(file, record);
+    await refuseReadOnly(file);
     if (!s3 && !existing) await probeHome(home);
 
     const hash = noPassword ? undefined : await hashPassword(await readNewPassword(!!a["password-stdin"]));

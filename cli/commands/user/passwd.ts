@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { checkArgs, usersArgs } from "../../args.ts";
 import { hashPassword } from "../../../server/auth/ini-store.ts";
 import { editStore, log, openStore, readNewPassword, requireUser } from "./shared.ts";
+import { refuseReadOnly } from "../../../server/auth/ini-save.ts";
 
 const args = {
   name: { type: "positional", description: "User name", required: true },
@@ -19,6 +20,7 @@ export default defineCommand({
     // checked again under the lock.
     const { file, users } = await openStore(a.users, { replacingPasswordOf: a.name });
     requireUser(users, a.name, file);
+    await refuseReadOnly(file);
     // Asked and hashed before the users file is locked: a typing user holds no one up.
     const hash = await hashPassword(await readNewPassword(!!a["password-stdin"]));
     const name = await editStore(a.users, ({ file, users }) => {
