@@ -1,4 +1,5 @@
 import type { UserRecord } from "./auth/types.ts";
+import type { NestedLimit } from "./auth/nested-limits.ts";
 import type { Logger } from "./log.ts";
 import type { ServerOptions } from "./options.ts";
 import type { QuotaRegistry } from "./vfs/quota.ts";
@@ -30,6 +31,8 @@ export interface LoginService {
   health?(): { loaded: boolean; users: number; homes: string[] };
   /** The directories a mount of some account limits (drop boxes), for the loaded users: see PlaceOptions.limitedDirs. */
   limitedDirs?(): ReadonlySet<string>;
+  /** The homes and mounts holding one of those directories below them: see PlaceOptions.nestedLimits. */
+  nestedLimits?(): ReadonlyMap<string, readonly NestedLimit[]>;
   /** Every distinct home and mount place of the loaded users (start-up report of object stores). */
   places?(): string[];
   /** SIGHUP: read the users file again now; `ok` false = it is broken and the previous users stay. */

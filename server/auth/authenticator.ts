@@ -12,6 +12,7 @@ import { VerifiedCredentials } from "./verified-cache.ts";
 import { hashCostProblem, isCheckableHash, isWellFormedHash, verifyPassword } from "./verify.ts";
 import { exposedFiles, type OwnFile } from "./served-files.ts";
 import { LoginFailures } from "./login-failures.ts";
+import { nestedLimits, type NestedLimit } from "./nested-limits.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -222,6 +223,18 @@ export class Authenticator {
 
   private limited: ReadonlySet<string> = new Set();
   private limitedFor: Map<string, UserRecord> | null = null;
+
+  /** The homes and mounts that hold a limited directory below them, and where (one map per load). */
+  nestedLimits(): ReadonlyMap<string, readonly NestedLimit[]> {
+    if (this.nestedFor !== this.users) {
+      this.nested = nestedLimits(this.users.values(), this.limitedDirs());
+      this.nestedFor = this.users;
+    }
+    return this.nested;
+  }
+
+  private nested: ReadonlyMap<string, readonly NestedLimit[]> = new Map();
+  private nestedFor: Map<string, UserRecord> | null = null;
 
   places(): string[] {
     const out = new Set<string>();

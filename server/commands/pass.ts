@@ -62,6 +62,7 @@ export const pass: CommandSpec = {
         staleUploads: { ageMs: server.options.s3StaleUploadMs, log: (event, fields) => server.log.warn(event, fields) },
         nameBudget: server.nameLists,
         limitedDirs: server.auth.limitedDirs?.(),
+        nestedLimits: server.auth.nestedLimits?.(),
         log: (event, fields) => server.log.error(event, fields),
       });
       mounts = acquired.mounts;

@@ -9,6 +9,7 @@ import type { NameListBudget } from "../storage/name-budget.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
 import { JointLedger, type Ledger, type QuotaRegistry } from "./quota.ts";
+import type { NestedLimit } from "../auth/nested-limits.ts";
 
 /** One root of a user's tree: the home at "/" or a virtual directory mounted at `vpath`. */
 export interface Mount {
@@ -29,6 +30,33 @@ export interface Mount {
   alsoKey?: string;
   /** The limit uploads through this mount are held to (bytes, 0 = unlimited). */
   limit: number;
+  /**
+   * Directories below this mount's root that another mount limits (a drop box inside a home): what
+   * is stored, removed or renamed under `prefix` books into that box's ledger too (ledgerAt).
+   */
+  nested?: readonly NestedLedger[];
+}
+
+/** A limited directory inside a mount: its key prefix, its "dir:" ledger key and that ledger seen with no limit. */
+export interface NestedLedger {
+  prefix: string;
+  key: string;
+  ledger: Ledger;
+}
+
+/** Is `key` the directory `prefix` of a mount, or below it? */
+export function holds(prefix: string, key: string): boolean {
+  return key === prefix || key.startsWith(`${prefix}/`);
+}
+
+/**
+ * The ledger an upload, overwrite or DELE at `key` of `m` books into: the mount's own, and the ledger
+ * of each limited directory below the mount that holds `key` (only the mount's limit holds it).
+ */
+export function ledgerAt(m: Mount, key: string): Ledger {
+  let ledger = m.ledger;
+  for (const n of m.nested ?? []) if (holds(n.prefix, key)) ledger = new JointLedger(ledger, n.ledger);
+  return ledger;
 }
 
 interface LedgerSpec {
@@ -39,7 +67,7 @@ interface LedgerSpec {
 
 /** What a user's mount table is made of, built once per user record (a users-file reload makes new records). */
 interface MountPlan {
-  roots: Array<Omit<Mount, "ledger">>;
+  roots: Array<Omit<Mount, "ledger" | "nested"> & { nested: Array<Omit<NestedLedger, "ledger">> }>;
   ledgers: LedgerSpec[];
   /** The table handed to the last login: sessions of one user share it while its ledgers are current. */
   table: Mount[] | null;
@@ -70,9 +98,11 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     const main = quotas.view(root.ledgerKey, root.limit)!;
     return root.alsoKey ? new JointLedger(main, quotas.view(root.alsoKey, 0)!) : main;
   });
+  const nested = plan.roots.map((root) => root.nested.map((n) => ({ ...n, ledger: quotas.view(n.key, 0)! })));
   const table = plan.table;
-  if (table && table.every((m, i) => sameLedger(ledgers[i]!, m.ledger))) return { mounts: table, fresh: false };
-  plan.table = plan.roots.map((root, i) => ({ ...root, ledger: ledgers[i]! }));
+  const current = (m: Mount, i: number) => sameLedger(ledgers[i]!, m.ledger) && nested[i]!.every((n, j) => n.ledger === m.nested?.[j]?.ledger);
+  if (table && table.every(current)) return { mounts: table, fresh: false };
+  plan.table = plan.roots.map((root, i) => ({ ...root, ledger: ledgers[i]!, nested: nested[i]!.length > 0 ? nested[i] : undefined }));
   return { mounts: plan.table, fresh: !table };
 }
 
@@ -106,6 +136,11 @@ export interface PlaceOptions {
    * it must change only with the records (a reload of the users file makes new ones).
    */
   limitedDirs?: ReadonlySet<string>;
+  /**
+   * The homes and mounts that hold a limited directory below them (server/auth/nested-limits.ts),
+   * found once per users-file load: uploads there book into the box's ledger too. Left out: none.
+   */
+  nestedLimits?: ReadonlyMap<string, readonly NestedLimit[]>;
 }
 
 const lastOutage = new Map<string, number>();
@@ -134,25 +169,33 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   // only where a limit set on that directory elsewhere needs it.
   const limited = (dir: string) => !places.limitedDirs || places.limitedDirs.has(dir);
   const homeAlso = limited(user.home) ? `dir:${user.home}` : undefined;
-  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: homeAlso, limit: user.quota }];
-  const chargedToUser: Storage[] = [home];
   const ledgers: LedgerSpec[] = [];
   // One reference per ledger (releaseMounts gives one back per key), whatever the mounts of its
   // directory; a directory with a limit is measured under it, whichever mount named it first.
-  const spec = (key: string, limit: number, storage: Storage) => {
+  const spec = (key: string, limit: number, storage: () => Storage) => {
     const known = ledgers.find((l) => l.key === key);
-    if (!known) ledgers.push({ key, limit, measure: () => storage.usage() });
+    if (!known) ledgers.push({ key, limit, measure: () => storage().usage() });
     else if (known.limit === 0) known.limit = limit;
   };
-  if (homeAlso) spec(homeAlso, 0, home);
+  // A box below this place: measured as its own directory (made only if a limit ever measures it
+  // here), so its temp directory's uploads in flight are not counted twice.
+  const nestedIn = (place: string) =>
+    (places.nestedLimits?.get(place) ?? []).map((n) => {
+      let box: Storage | null = null;
+      spec(`dir:${n.dir}`, 0, () => (box ??= storageAt(n.dir, places)));
+      return { prefix: n.prefix, key: `dir:${n.dir}` };
+    });
+  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: homeAlso, limit: user.quota, nested: nestedIn(user.home) }];
+  const chargedToUser: Storage[] = [home];
+  if (homeAlso) spec(homeAlso, 0, () => home);
   for (const m of user.mounts) {
     const storage = storageAt(m.dir, places);
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
     const alsoKey = m.quota > 0 || !limited(m.dir) ? undefined : `dir:${m.dir}`;
-    if (m.quota > 0 || alsoKey) spec(`dir:${m.dir}`, m.quota, storage);
+    if (m.quota > 0 || alsoKey) spec(`dir:${m.dir}`, m.quota, () => storage);
     if (m.quota <= 0) chargedToUser.push(storage);
     const limit = m.quota > 0 ? m.quota : user.quota;
-    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, alsoKey, limit });
+    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, alsoKey, limit, nested: nestedIn(m.dir) });
   }
   ledgers.unshift({
     key: userKey,
@@ -167,7 +210,8 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
 }
 
 export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): void {
-  for (const key of new Set(mounts.flatMap((m) => (m.alsoKey ? [m.ledgerKey, m.alsoKey] : [m.ledgerKey])))) quotas.release(key);
+  const keys = mounts.flatMap((m) => [m.ledgerKey, ...(m.alsoKey ? [m.alsoKey] : []), ...(m.nested ?? []).map((n) => n.key)]);
+  for (const key of new Set(keys)) quotas.release(key);
 }
 
 /** Drop a user's cached table (its home turned out to be unusable: check again next time). */

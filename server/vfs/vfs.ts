@@ -3,7 +3,7 @@ import { virtualDirname } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import { StorageError, type EntryStat, type ReadHandle, type WriteClaim, type WriteMode } from "../storage/backend.ts";
 import { absentStandsEmpty, checkNewName, missingRoot, requirePerm, resolvePath, type Resolved } from "./resolve.ts";
-import type { Mount } from "./mounts.ts";
+import { holds, ledgerAt, type Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
 
 /** What the virtual filesystem needs of a session: its mount table, working directory and umask. */
@@ -151,7 +151,7 @@ export class VirtualFs {
       // Let go unstarted: a file removed meanwhile gives its bytes back here (WriteClaim.release).
       [Symbol.dispose]() {
         const freed = claim.release();
-        if (freed > 0) r.mount.ledger.release(freed);
+        if (freed > 0) ledgerAt(r.mount, r.key).release(freed);
       },
     };
   }
@@ -161,7 +161,7 @@ export class VirtualFs {
     const { r } = plan;
     try {
       const upload = await r.mount.storage.openWrite(r.key, plan.mode, held?.claim, signal);
-      return new QuotaUpload(upload, r.mount.ledger.reserve(plan.credit));
+      return new QuotaUpload(upload, ledgerAt(r.mount, r.key).reserve(plan.credit));
     } catch (err) {
       // Someone created the name between the plan and the exclusive create.
       if (err instanceof StorageError && err.kind === "exists") throw new FtpError(550, "File exists");
@@ -189,7 +189,7 @@ export class VirtualFs {
     const st = await r.mount.storage.stat(r.key);
     if (st.type === "dir") throw new FtpError(550, "Is a directory (use RMD)");
     const bytes = await r.mount.storage.remove(r.key);
-    r.mount.ledger.release(bytes);
+    ledgerAt(r.mount, r.key).release(bytes);
     return { vpath: r.vpath, bytes };
   }
 
@@ -218,7 +218,12 @@ export class VirtualFs {
     return r.vpath;
   }
 
-  /** RNTO: within one mount; a file it replaces gives its bytes back to the quota. */
+  /**
+   * RNTO: within one mount; a file it replaces gives its bytes back to the quota. A file moved into
+   * (or out of) a limited directory below the mount (a drop box in a home) is booked into (released
+   * from) that box's ledger. A directory is refused there: its bytes would need a walk of the whole
+   * subtree (ProFTPD's mod_quotatab does not count directory renames at all).
+   */
   async rename(fromPath: string, toPath: string): Promise<{ from: string; to: string }> {
     const from = this.resolve(fromPath, "modify");
     const to = this.resolve(toPath, "modify");
@@ -229,8 +234,15 @@ export class VirtualFs {
     if (target?.type === "dir" && from.vpath !== to.vpath && !(await from.mount.storage.resumesRename?.(from.key, to.key))) {
       throw new FtpError(550, "Target is an existing directory");
     }
+    const { nested = [] } = from.mount;
+    const entering = nested.filter((n) => holds(n.prefix, to.key) && !holds(n.prefix, from.key));
+    const leaving = nested.filter((n) => holds(n.prefix, from.key) && !holds(n.prefix, to.key));
+    const moved = entering.length + leaving.length > 0 ? await from.mount.storage.stat(from.key) : null;
+    if (moved && moved.type !== "file") throw new FtpError(550, "Cannot move a directory into or out of a place with its own limit");
     const replaced = await from.mount.storage.rename(from.key, to.key);
-    to.mount.ledger.release(replaced);
+    ledgerAt(to.mount, to.key).release(replaced);
+    for (const n of entering) n.ledger.settle(0, moved!.size);
+    for (const n of leaving) n.ledger.release(moved!.size);
     return { from: from.vpath, to: to.vpath };
   }
 }

@@ -1,0 +1,130 @@
+// A drop box below another account's home: what that account stores, overwrites, deletes or renames
+// into the box through its home counts in the box's limit while the box's usage is held (a session
+// of the box logged in), not only at the box's next measure. "local": one server; "redis" and
+// "memory" (the --workers primary's store): the box's session on one node, alice's on another.
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, type FtpServer } from "../../server/index.ts";
+import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
+import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+import { du, finalCode, random } from "../helpers/quota.ts";
+
+const KB = 1000;
+const REDIS_PORT = 25400;
+let servers: FtpServer[] = [];
+let redis: RedisProcess | null = null;
+const wires: Wire[] = [];
+let root = "";
+let box = "";
+let alice!: Wire;
+let anon!: Wire;
+
+async function setUp(kind: "local" | "redis" | "memory"): Promise<void> {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-nested-box-"));
+  const home = join(root, "home", "alice");
+  box = join(home, "incoming");
+  mkdirSync(box, { recursive: true });
+  const usersFile = await makeUsersFile(root, [
+    { name: "alice", password: "alice-pw", home },
+    { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: box, perms: ["read", "write"], quota: 100 * KB }] },
+  ]);
+  if (kind === "redis") redis = await startRedis(REDIS_PORT);
+  const memory = kind === "memory" ? new MemoryStore() : null;
+  const shared = memory ? { state: "memory", stateClient: memoryClient(memory) } : { state: redis?.url };
+  for (let i = 0; i < (kind === "local" ? 1 : 2); i++) {
+    const s = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, ...shared, stateTtlMs: 3000 });
+    await s.listen();
+    servers.push(s);
+  }
+  const login = async (node: number, user: string, password: string) => {
+    const w = await Wire.connect(servers[node % servers.length]!.address.port);
+    wires.push(w);
+    expect((await w.login(user, password)).code).toBe(230);
+    return w;
+  };
+  // The box's session first: its usage is measured now and then kept by each booking.
+  anon = await login(0, "anonymous", "guest@");
+  await boxLeft(100 * KB);
+  alice = await login(1, "alice", "alice-pw");
+}
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await Promise.all(servers.splice(0).map((s) => s.close(0)));
+  await redis?.stop();
+  redis = null;
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = "";
+});
+
+const avbl = async () => Number((await anon.cmd("AVBL /incoming")).lines[0]);
+
+/** The box's AVBL once it is `bytes` (another node's settlement reaches the store after its reply): at most 5 s. */
+async function boxLeft(bytes: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while ((await avbl()) !== bytes) {
+    if (Date.now() > deadline) expect(await avbl()).toBe(bytes);
+    await Bun.sleep(20);
+  }
+}
+
+for (const kind of ["local", "redis", "memory"] as const) {
+  describe(`a box below a home: ${kind}`, () => {
+    beforeEach(() => setUp(kind));
+
+    test("alice's upload into the box through her home counts in the box: anonymous's 60 KB gets 552, and after her DELE the box takes it", async () => {
+      expect(finalCode(await alice.transfer("STOR /incoming/x", random(80 * KB)))).toBe(226);
+      await boxLeft(20 * KB);
+      expect(finalCode(await anon.transfer("STOR /incoming/a.bin", random(60 * KB)))).toBe(552);
+      expect(du(box)).toBe(80 * KB);
+      // An overwrite books only the change; an APPE its bytes.
+      expect(finalCode(await alice.transfer("STOR /incoming/x", random(70 * KB)))).toBe(226);
+      expect(finalCode(await alice.transfer("APPE /incoming/x", random(5 * KB)))).toBe(226);
+      await boxLeft(25 * KB);
+      expect((await alice.cmd("DELE /incoming/x")).code).toBe(250);
+      await boxLeft(100 * KB);
+      expect(finalCode(await anon.transfer("STOR /incoming/b.bin", random(60 * KB)))).toBe(226);
+      // Her uploads elsewhere in her home stay out of the box.
+      expect(finalCode(await alice.transfer("STOR /y", random(50 * KB)))).toBe(226);
+      await boxLeft(40 * KB);
+    }, 20_000);
+
+    test("a file alice renames into the box counts there, and gives its bytes back when renamed out of it", async () => {
+      expect(finalCode(await alice.transfer("STOR /x", random(80 * KB)))).toBe(226);
+      await boxLeft(100 * KB);
+      expect((await alice.cmd("RNFR /x")).code).toBe(350);
+      expect((await alice.cmd("RNTO /incoming/x")).code).toBe(250);
+      await boxLeft(20 * KB);
+      expect(finalCode(await anon.transfer("STOR /incoming/a.bin", random(60 * KB)))).toBe(552);
+      expect((await alice.cmd("RNFR /incoming/x")).code).toBe(350);
+      expect((await alice.cmd("RNTO /x")).code).toBe(250);
+      await boxLeft(100 * KB);
+      expect(finalCode(await anon.transfer("STOR /incoming/b.bin", random(60 * KB)))).toBe(226);
+      expect(du(box)).toBe(60 * KB);
+    }, 20_000);
+
+    test("a directory moved into or out of the box is refused with 550, and stays where it was", async () => {
+      mkdirSync(join(root, "home", "alice", "d"));
+      writeFileSync(join(root, "home", "alice", "d", "f"), random(80 * KB));
+      mkdirSync(join(box, "e"));
+      expect((await alice.cmd("RNFR /d")).code).toBe(350);
+      const into = await alice.cmd("RNTO /incoming/d");
+      expect(into.code).toBe(550);
+      expect(into.lines.join(" ")).toContain("own limit");
+      expect((await alice.cmd("RNFR /incoming/e")).code).toBe(350);
+      expect((await alice.cmd("RNTO /e")).code).toBe(550);
+      expect(existsSync(join(root, "home", "alice", "d", "f"))).toBe(true);
+      expect(existsSync(join(box, "e"))).toBe(true);
+      await boxLeft(100 * KB);
+      // Within the box, or outside it, directories still move.
+      expect((await alice.cmd("RNFR /incoming/e")).code).toBe(350);
+      expect((await alice.cmd("RNTO /incoming/e2")).code).toBe(250);
+      expect((await alice.cmd("RNFR /d")).code).toBe(350);
+      expect((await alice.cmd("RNTO /d2")).code).toBe(250);
+    }, 20_000);
+  });
+}

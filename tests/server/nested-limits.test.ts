@@ -1,0 +1,40 @@
+// Which homes and mounts hold a limited directory below them (found once per users-file load).
+import { afterEach, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nestedLimits } from "../../server/auth/nested-limits.ts";
+
+let root = "";
+afterEach(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = "";
+});
+
+test("a home holds a box below it, by real path: also through a symlink, and not a sibling whose name starts alike", () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-nested-"));
+  const home = join(root, "alice");
+  const box = join(home, "in", "box");
+  mkdirSync(box, { recursive: true });
+  mkdirSync(join(root, "alice2"));
+  symlinkSync(home, join(root, "link"));
+  const users = [
+    { home, mounts: [] },
+    { home: join(root, "link"), mounts: [{ dir: box }] },
+    { home: join(root, "alice2"), mounts: [] },
+  ];
+  const found = nestedLimits(users, new Set([box]));
+  expect(found.get(home)).toEqual([{ prefix: "in/box", dir: box }]);
+  expect(found.get(join(root, "link"))).toEqual([{ prefix: "in/box", dir: box }]);
+  // The box itself holds nothing below it; nor does a sibling.
+  expect(found.has(box)).toBe(false);
+  expect(found.has(join(root, "alice2"))).toBe(false);
+});
+
+test("object-store prefixes by their text; a users file without limited directories finds nothing", () => {
+  const users = [{ home: "s3://b", mounts: [{ dir: "s3://b/p/box" }, { dir: "s3://c" }] }];
+  const found = nestedLimits(users, new Set(["s3://b/p/box"]));
+  expect(found.get("s3://b")).toEqual([{ prefix: "p/box", dir: "s3://b/p/box" }]);
+  expect(found.has("s3://c")).toBe(false);
+  expect(nestedLimits(users, new Set()).size).toBe(0);
+});
