@@ -77,7 +77,7 @@ export class TreeFiles {
   private continuable(item: PlanItem): boolean {
     const plan = this.env.plan!;
     const was = plan.local[item.rel];
-    return plan.remote[item.rel] !== undefined && was !== undefined && was.size === item.size && was.mtimeMs === (item.mtime?.getTime() ?? 0);
+    return plan.remote[item.rel] !== undefined && was !== undefined && was.size === item.size && was.mtimeMs === (item.mtimeMs ?? 0);
   }
 
   /** Move one file over connection `s` (the pool's `work`). */
@@ -108,7 +108,7 @@ export class TreeFiles {
       // Size and time to the second (MLSD) tell the remote file unchanged, as MDTM does for a single
       // get: a part whose file the listing shows as it was continues at its end, also without a
       // ranged HASH (only then was it started over: a 4 GiB file fetched again whole).
-      const remoteNow = !item.link && !item.sizeUnknown && item.exactTime && item.mtime && item.mtime.getTime() > 0 ? { size: item.size, mtimeMs: item.mtime.getTime() } : undefined;
+      const remoteNow = !item.link && !item.sizeUnknown && item.exactTime && item.mtimeMs !== undefined && item.mtimeMs > 0 ? { size: item.size, mtimeMs: item.mtimeMs } : undefined;
       const was = this.env.startedBefore?.get(item.rel);
       const unchanged = remoteNow !== undefined && was?.size === remoteNow.size && was.mtimeMs === remoteNow.mtimeMs;
       if (rec.direction === "get" && tried === 0) doneLog.started(item.rel);
@@ -122,7 +122,7 @@ export class TreeFiles {
                 local: localPath,
                 part: besideFile(localPath, PART_SUFFIX),
                 resuming: true,
-                mtime: item.mtime,
+                mtime: item.mtimeMs !== undefined ? new Date(item.mtimeMs) : undefined,
                 mode: item.mode,
                 ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }),
                 ...(unchanged ? { expect: { size: item.size, mtime: null, changedHint: "" } } : {}),
@@ -142,7 +142,7 @@ export class TreeFiles {
               },
               ctx,
             );
-      doneLog.append({ rel: item.rel, size: out.size, digest: out.digest, ...(item.mtime ? { sourceMtimeMs: item.mtime.getTime() } : {}), ...(out.timeGiven && item.mtime ? { timeGiven: true as const } : {}) });
+      doneLog.append({ rel: item.rel, size: out.size, digest: out.digest, ...(item.mtimeMs !== undefined ? { sourceMtimeMs: item.mtimeMs } : {}), ...(out.timeGiven && item.mtimeMs !== undefined ? { timeGiven: true as const } : {}) });
       reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
     } catch (err) {
       // A link LIST showed (its size is the link's, so SIZE asked for the target's) that the server

@@ -24,11 +24,11 @@ export function stillDone(finished: ReadonlyMap<string, DoneEntry>, source: read
     const there = to.get(rel);
     const src = from.get(rel);
     if (!there || there.size !== d.size) continue;
-    if (src && (src.size !== d.size || (d.sourceMtimeMs !== undefined && src.mtime.getTime() !== d.sourceMtimeMs))) continue;
-    if (direction === "get" && d.sourceMtimeMs !== undefined && there.mtime.getTime() !== d.sourceMtimeMs) continue;
+    if (src && (src.size !== d.size || (d.sourceMtimeMs !== undefined && src.mtimeMs !== d.sourceMtimeMs))) continue;
+    if (direction === "get" && d.sourceMtimeMs !== undefined && there.mtimeMs !== d.sourceMtimeMs) continue;
     // An upload gave its remote copy the source's time (MFMT): dated otherwise, it was rewritten since
     // (at the same size: a sync would copy it, so the resume does).
-    if (d.timeGiven && d.sourceMtimeMs !== undefined && !there.timeUnknown && !sameTime(there, { ...there, mtime: new Date(d.sourceMtimeMs), precisionMs: 1000 })) continue;
+    if (d.timeGiven && d.sourceMtimeMs !== undefined && !there.timeUnknown && !sameTime(there, { ...there, mtimeMs: d.sourceMtimeMs, precisionMs: 1000 })) continue;
     out.add(rel);
   }
   return out;

@@ -153,7 +153,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
       const there = new Map(dest.map((e) => [e.rel, e]));
       for (const c of copies) {
         plan.remote[c.rel] = there.has(c.rel) ? await beforeState(first, joinRemote(remoteRoot, c.rel)) : null;
-        plan.local[c.rel] = { size: c.size, mtimeMs: c.mtime?.getTime() ?? 0 };
+        plan.local[c.rel] = { size: c.size, mtimeMs: c.mtimeMs ?? 0 };
       }
       savePlanState(rec.id, plan, dir, opts.fsync === true);
     }

@@ -9,8 +9,9 @@ export interface TreeEntry {
   rel: string;
   type: "file" | "dir";
   size: number;
-  mtime: Date;
-  /** How finely `mtime` is known: 1 s from MLSD and the local disk, a minute (or a day) from LIST. */
+  /** Modification time, in ms since the epoch (a number, not a Date: a tree's entries are kept for the whole job). */
+  mtimeMs: number;
+  /** How finely `mtimeMs` is known: 1 s from MLSD and the local disk, a minute (or a day) from LIST. */
   precisionMs: number;
   /** A remote symbolic link from LIST, taken for a file (the listing does not say what it points to). */
   link?: true;
@@ -18,7 +19,7 @@ export interface TreeEntry {
   mode?: number;
   /** A remote file whose listing gave no size (MLSD without the size fact): SIZE is asked before it moves. */
   sizeUnknown?: true;
-  /** A remote entry whose listing gave no time that can be read (FileInfo.mtimeUnknown): `mtime` is the epoch; compared by size. */
+  /** A remote entry whose listing gave no time that can be read (FileInfo.mtimeUnknown): `mtimeMs` is 0 (the epoch); compared by size. */
   timeUnknown?: true;
   /** Its modify fact as sent, when it could not be read (FileInfo.unreadableTime). */
   unreadableTime?: string;
@@ -33,7 +34,8 @@ export interface PlanItem {
   reason: string;
   type: "file" | "dir";
   size: number;
-  mtime?: Date;
+  /** The source's modification time in ms since the epoch (TreeEntry.mtimeMs), when known. */
+  mtimeMs?: number;
   /** The source is a remote symbolic link from LIST (see TreeEntry). */
   link?: true;
   /** A delete that makes room (sync --delete: a directory where a file goes, or the reverse): done first. */
@@ -44,7 +46,7 @@ export interface PlanItem {
   sizeUnknown?: true;
   /** The source's time is exact to the second (a remote MLSD listing, or a local file): with its size, it tells a file unchanged. */
   exactTime?: true;
-  /** A skip --checksum found the same but dated otherwise: the destination's copy gets the source's time (`mtime`). */
+  /** A skip --checksum found the same but dated otherwise: the destination's copy gets the source's time (`mtimeMs`). */
   retime?: true;
 }
 
@@ -110,7 +112,7 @@ export interface CompareOptions {
 /** Same modification time, as finely as both sides know it; a time past a file system's ceiling is held as that ceiling. */
 export function sameTime(a: TreeEntry, b: TreeEntry): boolean {
   const p = Math.max(a.precisionMs, b.precisionMs);
-  return Math.floor(a.mtime.getTime() / p) === Math.floor(b.mtime.getTime() / p) || heldAsCeiling(a.mtime, b.mtime) || heldAsCeiling(b.mtime, a.mtime);
+  return Math.floor(a.mtimeMs / p) === Math.floor(b.mtimeMs / p) || heldAsCeiling(a.mtimeMs, b.mtimeMs) || heldAsCeiling(b.mtimeMs, a.mtimeMs);
 }
 
 /**
@@ -122,9 +124,9 @@ export function sameTime(a: TreeEntry, b: TreeEntry): boolean {
 const TIME_CEILINGS_S: ReadonlySet<number> = new Set([2_147_483_647, 15_032_385_535]);
 
 /** `held` is a file system's ceiling and `given` later: the time the file was given, as its disk keeps it. */
-function heldAsCeiling(held: Date, given: Date): boolean {
-  const s = Math.floor(held.getTime() / 1000);
-  return TIME_CEILINGS_S.has(s) && given.getTime() >= (s + 1) * 1000;
+function heldAsCeiling(heldMs: number, givenMs: number): boolean {
+  const s = Math.floor(heldMs / 1000);
+  return TIME_CEILINGS_S.has(s) && givenMs >= (s + 1) * 1000;
 }
 
 /** Whether two files of the same size differ by their times, and why. */
@@ -133,7 +135,7 @@ export function byTime(s: TreeEntry, d: TreeEntry, o: Pick<CompareOptions, "dire
   if (s.timeUnknown || d.timeUnknown) return { changed: false, reason: "same size (no time listed)" };
   // Without MFMT the remote time is when it was uploaded: changed only if the local file is newer than that.
   if (o.direction === "put" && !o.remoteTimesSettable) {
-    return s.mtime.getTime() > d.mtime.getTime() + d.precisionMs ? { changed: true, reason: "newer locally" } : { changed: false, reason: "same size, not newer" };
+    return s.mtimeMs > d.mtimeMs + d.precisionMs ? { changed: true, reason: "newer locally" } : { changed: false, reason: "same size, not newer" };
   }
   return sameTime(s, d) ? { changed: false, reason: "same size and time" } : { changed: true, reason: "time differs" };
 }
@@ -179,7 +181,7 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       continue;
     }
     // A source time not known is not given to the copy (it would be dated 1970): it keeps the time it is made.
-    const time = s.timeUnknown ? {} : { mtime: s.mtime, ...(s.precisionMs !== undefined && s.precisionMs <= 1000 ? { exactTime: true } : {}) };
+    const time = s.timeUnknown ? {} : { mtimeMs: s.mtimeMs, ...(s.precisionMs !== undefined && s.precisionMs <= 1000 ? { exactTime: true } : {}) };
     const item: PlanItem = { rel: s.rel, action: "copy", reason: "new", type: "file", size: s.size, ...time, ...(s.link ? { link: s.link } : {}), ...(s.mode !== undefined ? { mode: s.mode } : {}), ...(s.sizeUnknown ? { sizeUnknown: true } : {}) };
     if (o.done?.has(s.rel)) Object.assign(item, { action: "skip", reason: "done by the interrupted run" });
     else if (d?.type === "dir") {

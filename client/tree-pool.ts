@@ -187,8 +187,9 @@ export async function runPool(items: PlanItem[], want: number, conns: Connection
     const mine = s;
     alive++;
     // A file whose last command (HASH) is sent lets the next one start behind it on the same
-    // connection; it finishes (reply, compare, rename) meanwhile.
-    const finishing: Promise<void>[] = [];
+    // connection; it finishes (reply, compare, rename) meanwhile. Only the unsettled ones are kept:
+    // every file's promise, kept to the job's end, was 100,000 promises held by a 100,000-file job.
+    const finishing = new Set<Promise<void>>();
     let lost = null as { err: unknown } | null; // set by a file whose work failed: this connection is done
     try {
       for (;;) {
@@ -211,10 +212,11 @@ export async function runPool(items: PlanItem[], want: number, conns: Connection
           const whole = work(mine, item, lane)
             .catch((err) => void (lost ??= { err }))
             .finally(() => {
+              finishing.delete(whole);
               running--;
               wake();
             });
-          finishing.push(whole);
+          finishing.add(whole);
           await Promise.race([freed.promise, whole]);
         }
         if (halt.reason !== null) break;

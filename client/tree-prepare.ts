@@ -43,8 +43,8 @@ export async function sharpenTimes(s: Session, note: Notifier, remoteRoot: strin
     // resume of this one, killed after it) found it changed and fetched it again.
     if (l.size !== r.size) return direction === "get";
     // Without MFMT, an upload counts as changed when the local file is newer than the remote one.
-    const t = l.mtime.getTime();
-    if (direction === "put" && !remoteTimesSettable) return t > r.mtime.getTime() && t <= r.mtime.getTime() + r.precisionMs;
+    const t = l.mtimeMs;
+    if (direction === "put" && !remoteTimesSettable) return t > r.mtimeMs && t <= r.mtimeMs + r.precisionMs;
     // Every same-size file, also one whose listed time differs: LIST gives a recent time without its
     // year, and a time more than 6 months ahead (pyftpdlib) or a year guessed wrong read as another
     // year's, so such a file was copied again by every sync, and a download got the wrong year.
@@ -67,7 +67,7 @@ export async function sharpenTimes(s: Session, note: Notifier, remoteRoot: strin
             return null;
           });
           if (t === null) return;
-          r.mtime = parseTimeVal(t);
+          r.mtimeMs = parseTimeVal(t).getTime();
           r.precisionMs = 1000;
         }),
       );
@@ -153,13 +153,13 @@ export async function settleChecksums(s: Session, items: PlanItem[], source: Tre
  * that cannot be set is said and changes nothing else.
  */
 export async function retimeSame(items: PlanItem[], direction: "get" | "put", client: FtpClient, remoteRoot: string, localPath: (rel: string) => string, note: Notifier): Promise<void> {
-  const due = items.filter((i) => i.retime && i.mtime);
+  const due = items.filter((i) => i.retime && i.mtimeMs !== undefined);
   for (let at = 0; at < due.length; at += MDTM_BATCH) {
     await Promise.all(
       due.slice(at, at + MDTM_BATCH).map(async (i) => {
         try {
-          if (direction === "get") retimeLocal(localPath(i.rel), i.mtime!);
-          else if (!(await client.setMtime(joinRemote(remoteRoot, i.rel), i.mtime!))) throw new Error("MFMT refused");
+          if (direction === "get") retimeLocal(localPath(i.rel), new Date(i.mtimeMs!));
+          else if (!(await client.setMtime(joinRemote(remoteRoot, i.rel), new Date(i.mtimeMs!)))) throw new Error("MFMT refused");
         } catch (err) {
           if ((err as { code?: string }).code === "ELOOP") note.warn(`${shown(i.rel)}: the same as the source, but a symbolic link in the destination: its time was not set (nothing is written through a link there)`);
           else note.warn(`${shown(i.rel)}: the same as the source, but its time could not be set (${localCause(err)})`);

@@ -96,10 +96,10 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
         }
       }
       if (st.isDirectory()) {
-        out.push({ rel: child, type: "dir", size: 0, mtime: st.mtime, precisionMs: 1000 });
+        out.push({ rel: child, type: "dir", size: 0, mtimeMs: Math.trunc(st.mtimeMs), precisionMs: 1000 });
         const inside = opts.recursive ? readNames(child) : [];
         if (inside !== null) visit(child, inside);
-      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtime: st.mtime, precisionMs: 1000, mode: st.mode & 0o777 });
+      } else if (st.isFile()) out.push({ rel: child, type: "file", size: st.size, mtimeMs: Math.trunc(st.mtimeMs), precisionMs: 1000, mode: st.mode & 0o777 });
       else opts.onSkip?.(child, "not a regular file: a FIFO, socket or device");
     }
     // The destination may hold such a file under its UTF-8 spelling (uploaded by a tool that converted

@@ -225,7 +225,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
           continue;
         }
         const precisionMs = via === "MLSD" ? 1000 : (e.mtimePrecisionMs ?? 60_000);
-        out.push({ rel: child, type: e.type, size: e.size, mtime: e.mtime, precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}), ...(e.sizeUnknown ? { sizeUnknown: true } : {}), ...(e.mtimeUnknown ? { timeUnknown: true } : {}), ...(e.unreadableTime !== undefined ? { unreadableTime: e.unreadableTime } : {}) });
+        out.push({ rel: child, type: e.type, size: e.size, mtimeMs: e.mtime.getTime(), precisionMs, ...(e.link ? { link: e.link } : {}), ...(e.mode !== undefined && modesKnown ? { mode: e.mode } : {}), ...(e.sizeUnknown ? { sizeUnknown: true } : {}), ...(e.mtimeUnknown ? { timeUnknown: true } : {}), ...(e.unreadableTime !== undefined ? { unreadableTime: e.unreadableTime } : {}) });
         if (out.length > MAX_WALK_ENTRIES) throw new ClientError(tooManyEntries);
         if (e.type !== "dir" || !opts.recursive) continue;
         if (depth >= MAX_WALK_DEPTH) opts.onSkip?.(child, `deeper than ${MAX_WALK_DEPTH} levels: not entered`);

@@ -38,7 +38,7 @@ describe("a remote file dated 9999-12-31", () => {
 });
 
 describe("sameTime at a file system's ceiling", () => {
-  const at = (iso: string) => ({ rel: "f", type: "file" as const, size: 1, mtime: new Date(iso), precisionMs: 1000 });
+  const at = (iso: string) => ({ rel: "f", type: "file" as const, size: 1, mtimeMs: Date.parse(iso), precisionMs: 1000 });
   const cases: [string, string, boolean][] = [
     ["2446-05-10T22:38:55Z", "9999-12-31T23:59:59Z", true], // ext4
     ["2038-01-19T03:14:07Z", "2100-01-01T00:00:00Z", true], // 32-bit seconds
