@@ -2,29 +2,27 @@
 // into the box through its home counts in the box's limit while the box's usage is held (a session
 // of the box logged in), not only at the box's next measure. "local": one server; "redis" and
 // "memory" (the --workers primary's store): the box's session on one node, alice's on another.
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type FtpServer } from "../../server/index.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
-import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
+import { startRedis } from "../helpers/redis.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { du, finalCode, random } from "../helpers/quota.ts";
 
 const KB = 1000;
-const REDIS_PORT = 25400;
-let servers: FtpServer[] = [];
-let redis: RedisProcess | null = null;
-const wires: Wire[] = [];
+// Each test's servers, Redis, connections and directory go after it, last made first.
+const owned = useCleanups("ftpkit-nested-box-");
 let root = "";
 let box = "";
 let alice!: Wire;
 let anon!: Wire;
 
 async function setUp(kind: "local" | "redis" | "memory"): Promise<void> {
-  root = mkdtempSync(join(tmpdir(), "ftpkit-nested-box-"));
+  root = owned.workDir();
   const home = join(root, "home", "alice");
   box = join(home, "incoming");
   mkdirSync(box, { recursive: true });
@@ -32,17 +30,22 @@ async function setUp(kind: "local" | "redis" | "memory"): Promise<void> {
     { name: "alice", password: "alice-pw", home },
     { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: box, perms: ["read", "write"], quota: 100 * KB }] },
   ]);
-  if (kind === "redis") redis = await startRedis(REDIS_PORT);
-  const memory = kind === "memory" ? new MemoryStore() : null;
-  const shared = memory ? { state: "memory", stateClient: memoryClient(memory) } : { state: redis?.url };
+  let shared: { state?: string; stateClient?: ReturnType<typeof memoryClient> } = {};
+  if (kind === "redis") {
+    const redis = await startRedis();
+    owned.later(() => redis.stop());
+    shared = { state: redis.url };
+  } else if (kind === "memory") shared = { state: "memory", stateClient: memoryClient(new MemoryStore()) };
+  const servers: FtpServer[] = [];
   for (let i = 0; i < (kind === "local" ? 1 : 2); i++) {
     const s = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, ...shared, stateTtlMs: 3000 });
     await s.listen();
+    owned.later(() => s.close(0));
     servers.push(s);
   }
   const login = async (node: number, user: string, password: string) => {
     const w = await Wire.connect(servers[node % servers.length]!.address.port);
-    wires.push(w);
+    owned.later(() => w.close());
     expect((await w.login(user, password)).code).toBe(230);
     return w;
   };
@@ -51,15 +54,6 @@ async function setUp(kind: "local" | "redis" | "memory"): Promise<void> {
   await boxLeft(100 * KB);
   alice = await login(1, "alice", "alice-pw");
 }
-
-afterEach(async () => {
-  for (const w of wires.splice(0)) w.close();
-  await Promise.all(servers.splice(0).map((s) => s.close(0)));
-  await redis?.stop();
-  redis = null;
-  if (root) rmSync(root, { recursive: true, force: true });
-  root = "";
-});
 
 const avbl = async () => Number((await anon.cmd("AVBL /incoming")).lines[0]);
 
