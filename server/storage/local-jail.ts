@@ -3,7 +3,8 @@
 // rename can slip in between. Only server/storage/local*.ts open served files, and this file alone
 // imports bun:ffi. The server's other node:fs users touch its own files, never served ones:
 // auth/authenticator.ts, auth/ini-store.ts, auth/ini-save.ts, auth/users-lock.ts and
-// auth/missing-places.ts (the users file, its lock, a stat of each home), auth/served-files.ts
+// auth/missing-places.ts (the users file, its lock, a stat of each home), auth/nested-limits.ts (the
+// real path of each home, mount and limited directory the users file names), auth/served-files.ts
 // (whether a home or mount holds the users file, the TLS key or the xferlog), tls/config.ts (the
 // certificate), ops/xferlog.ts, fd-budget.ts (/proc) and data/direct-read.ts (a data socket's
 // descriptor). tests/security/fs-users.test.ts keeps this list true.
