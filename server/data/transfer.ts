@@ -164,6 +164,8 @@ export interface ChunkSink {
   write(chunk: Uint8Array): void | Promise<void>;
   /** Bytes the storage holds so far, if the sink knows (a write that fails midway may have stored part of its chunk). */
   readonly written?: number;
+  /** Whether the last write copied its chunk before it returned: a promise it returned holds none of it (an object store's part buffer). */
+  readonly copied?: boolean;
 }
 
 /**
@@ -209,7 +211,7 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
       try {
         const w = upload.write(chunk);
         if (w) {
-          held = true;
+          held = !upload.copied;
           const n = chunk.length;
           pendingBytes += n;
           pendingWrites++;
@@ -252,7 +254,8 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
     };
     // Plain, unthrottled uploads read what the socket holds after each `data` event themselves
     // (direct-read.ts); not while chunks that came before the transfer are replayed (order).
-    // A sink that keeps chunks (a write in flight: an object store, a quota lease) gets Bun's own from then on.
+    // A sink that keeps chunks (a write in flight: a local file, a quota lease) gets Bun's own from then on;
+    // an object store copies each into its part buffer, so its uploads keep reading into one buffer.
     const fd = opts.directReads && !opts.limiters.length ? plainDescriptor(conn) : null;
     let live = false;
     let keeps = false;

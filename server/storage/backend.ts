@@ -110,6 +110,8 @@ export interface Upload extends AsyncDisposable {
   readonly written: number;
   /** Write the next chunk (in order). A returned promise settles when the chunk is stored. */
   write(chunk: Uint8Array): void | Promise<void>;
+  /** Optional: `write` copies its chunk before it returns, so a pending promise holds none of it (the caller may reuse the chunk's memory). */
+  readonly copiesChunks?: boolean;
   /**
    * True when the bytes land in the target as they are written (a new local file, APPE, REST+STOR):
    * abort keeps them, so commit changes nothing stored. False when nothing is visible before commit

@@ -32,8 +32,12 @@ export class QuotaUpload implements AsyncDisposable {
   private gate: Promise<void> | null = null;
   private refused = false;
 
+  /** Whether the last write copied its chunk before it returned (ChunkSink.copied): not one held behind a quota lease. */
+  copied = false;
+
   /** Reserve quota for the chunk, then store it; throws QuotaExceeded before a byte over the limit is written. */
   write(chunk: Uint8Array): void | Promise<void> {
+    this.copied = false;
     if (this.gate) return this.queue(this.gate.then(() => this.writeNow(chunk, true)));
     return this.writeNow(chunk, false);
   }
@@ -43,7 +47,10 @@ export class QuotaUpload implements AsyncDisposable {
     // Once a chunk was refused nothing after it is stored (no gap in the file).
     if (this.refused) throw new QuotaExceeded();
     const ok = this.reservation.admit(chunk.length);
-    if (ok === true) return this.upload.write(chunk);
+    if (ok === true) {
+      if (!chained) this.copied = this.upload.copiesChunks === true;
+      return this.upload.write(chunk);
+    }
     if (ok === false) return this.refuse();
     const later = ok.then((yes) => (yes ? this.upload.write(chunk) : this.refuse()));
     // Behind the gate, making this the gate would let a chunk arriving now overtake the ones queued
