@@ -7,7 +7,7 @@ import type { SharedKeyLock } from "../storage/s3-key-lock.ts";
 import type { StaleUploads } from "../storage/s3-sweep.ts";
 import type { NameListBudget } from "../storage/name-budget.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
-import { normalizeVirtualPath } from "../../protocol/path.ts";
+import { isWithin, normalizeVirtualPath } from "../../protocol/path.ts";
 import { JointLedger, type Ledger, type QuotaRegistry } from "./quota.ts";
 import type { NestedLimit } from "../auth/nested-limits.ts";
 
@@ -39,14 +39,10 @@ export interface Mount {
 
 /** A limited directory inside a mount: its key prefix, its "dir:" ledger key and that ledger seen with no limit. */
 export interface NestedLedger {
+  /** Its key inside the mount: never empty or "/" (the box is strictly below the mount's root). */
   prefix: string;
   key: string;
   ledger: Ledger;
-}
-
-/** Is `key` the directory `prefix` of a mount, or below it? */
-export function holds(prefix: string, key: string): boolean {
-  return key === prefix || key.startsWith(`${prefix}/`);
 }
 
 /**
@@ -55,7 +51,7 @@ export function holds(prefix: string, key: string): boolean {
  */
 export function ledgerAt(m: Mount, key: string): Ledger {
   let ledger = m.ledger;
-  for (const n of m.nested ?? []) if (holds(n.prefix, key)) ledger = new JointLedger(ledger, n.ledger);
+  for (const n of m.nested ?? []) if (isWithin(n.prefix, key)) ledger = new JointLedger(ledger, n.ledger);
   return ledger;
 }
 

@@ -1,9 +1,9 @@
 import { FtpError } from "../../protocol/errors.ts";
-import { virtualDirname } from "../../protocol/path.ts";
+import { isWithin, virtualDirname } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import { StorageError, type EntryStat, type ReadHandle, type WriteClaim, type WriteMode } from "../storage/backend.ts";
 import { absentStandsEmpty, checkNewName, missingRoot, requirePerm, resolvePath, type Resolved } from "./resolve.ts";
-import { holds, ledgerAt, type Mount } from "./mounts.ts";
+import { ledgerAt, type Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
 
 /** What the virtual filesystem needs of a session: its mount table, working directory and umask. */
@@ -235,8 +235,8 @@ export class VirtualFs {
       throw new FtpError(550, "Target is an existing directory");
     }
     const { nested = [] } = from.mount;
-    const entering = nested.filter((n) => holds(n.prefix, to.key) && !holds(n.prefix, from.key));
-    const leaving = nested.filter((n) => holds(n.prefix, from.key) && !holds(n.prefix, to.key));
+    const entering = nested.filter((n) => isWithin(n.prefix, to.key) && !isWithin(n.prefix, from.key));
+    const leaving = nested.filter((n) => isWithin(n.prefix, from.key) && !isWithin(n.prefix, to.key));
     const moved = entering.length + leaving.length > 0 ? await from.mount.storage.stat(from.key) : null;
     if (moved && moved.type !== "file") throw new FtpError(550, "Cannot move a directory into or out of a place with its own limit");
     const replaced = await from.mount.storage.rename(from.key, to.key);
