@@ -8,7 +8,7 @@ import { run, tlsOptions } from "../tls/helpers.ts";
 
 const servers = useServers();
 
-/** ftplib's FTP_TLS: PROT P, MODE B, then RETR, RETR, STOR and RETR on the one data connection transfercmd opened. */
+/** ftplib's FTP_TLS: PROT P, MODE B, then RETR, RETR, STOR and RETR on the one data connection transfercmd opened; then PROT C and a RETR. */
 const SCRIPT = `
 import ftplib, json, ssl, sys
 port = int(sys.argv[1])
@@ -40,11 +40,18 @@ body = open(sys.argv[2], "rb").read()
 f.sendcmd("STOR up.bin"); conn.sendall(frame(body)); res.append(f.voidresp()[:3])
 f.sendcmd("RETR up.bin"); u = read_transfer(conn); res.append(f.voidresp()[:3])
 open(sys.argv[3], "wb").write(a); open(sys.argv[4], "wb").write(u)
-print(json.dumps({"replies": res, "hello": h.decode()}))
+# PROT C: the kept TLS connection no longer fits; refused before any 150, and closed.
+f.voidcmd("PROT C")
+try: f.sendcmd("RETR hello.txt"); res.append("150")
+except ftplib.error_temp as e: res.append(str(e)[:3])
+conn.settimeout(5)
+try: closed = conn.recv(1) == b""
+except (ssl.SSLError, OSError): closed = True
+print(json.dumps({"replies": res, "hello": h.decode(), "closed": closed}))
 f.quit()
 `;
 
-test("PROT P: RETR, RETR, STOR and RETR in MODE B over one kept TLS data connection", async () => {
+test("PROT P: RETR, RETR, STOR and RETR in MODE B over one kept TLS data connection; after PROT C it is closed and the next RETR is 425 without a 150", async () => {
   const ts = await servers.start({ options: { tls: tlsOptions() } });
   const a = random(400_000);
   const up = random(300_000);
@@ -54,8 +61,9 @@ test("PROT P: RETR, RETR, STOR and RETR in MODE B over one kept TLS data connect
   const [gotA, gotUp] = [join(ts.root, "got-a.bin"), join(ts.root, "got-up.bin")];
   const r = await run(["python3", "-c", SCRIPT, String(ts.port), src, gotA, gotUp], { timeoutMs: 30_000 });
   expect(r.stderr).toBe("");
-  const out = JSON.parse(r.stdout.trim()) as { replies: string[]; hello: string };
-  expect(out.replies).toEqual(["226", "226", "226", "226"]);
+  const out = JSON.parse(r.stdout.trim()) as { replies: string[]; hello: string; closed: boolean };
+  expect(out.replies).toEqual(["226", "226", "226", "226", "425"]);
+  expect(out.closed).toBe(true);
   expect(out.hello).toBe(readFileSync(join(ts.home("alice"), "hello.txt"), "utf8"));
   expect(readFileSync(gotA).equals(Buffer.from(a))).toBe(true);
   expect(readFileSync(join(ts.home("alice"), "up.bin")).equals(Buffer.from(up))).toBe(true);
