@@ -286,4 +286,15 @@ describe("MODE B", () => {
     expect(readFileSync(join(ts.home("alice"), "active.bin")).equals(Buffer.from(body))).toBe(true);
     expect(d.closed).toBe(false);
   });
+
+  test("a kept connection idle past the stall timeout is not a stalled transfer: it stays, and the next RETR runs on it", async () => {
+    await servers.start({ options: { dataTimeoutMs: 1000, stallTimeoutMs: 1000 } });
+    const w = await blockSession();
+    const d = await BlockData.open(w);
+    expect((await run(w, "RETR hello.txt")).final?.code).toBe(226);
+    expect(await d.next()).not.toBeNull();
+    expect(await d.closedWithin(2500)).toBe(false);
+    expect((await run(w, "RETR hello.txt")).final?.code).toBe(226);
+    expect(await d.next()).not.toBeNull();
+  });
 });
