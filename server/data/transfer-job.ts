@@ -182,7 +182,7 @@ export function startTransfer(
       // (an object store copying what APPE keeps went on copying until the session ended).
       const unwatch = spec.upload ? conn.watchPeerReset(() => t.abort("closed")) : null;
       try {
-        outcome = await body(t, blockMode ? blockModeConnection(conn) : conn, resources);
+        outcome = await body(t, blockMode ? resources.use(blockModeConnection(conn)) : conn, resources);
         keep = blockMode && outcome.code === 226 && !conn.closed && !t.aborted && !session.closed;
       } finally {
         unwatch?.();
