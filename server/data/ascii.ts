@@ -75,7 +75,7 @@ export class CrlfToLf {
  */
 export function asciiSendConnection(conn: DataConnection, prevCr = false): DataConnection {
   const enc = new LfToCrlf(prevCr);
-  const writeAll = (chunk: Uint8Array) => conn.writeAll(enc.push(chunk));
+  const writeAll = (chunk: Uint8Array, last?: boolean) => conn.writeAll(enc.push(chunk), last);
   return new Proxy(conn, {
     get(target, prop) {
       if (prop === "writeAll") return writeAll;

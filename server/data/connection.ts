@@ -46,8 +46,11 @@ export class DataConnection {
     readonly remoteIp: string,
   ) {}
 
-  /** Write every byte of `chunk`; resolves once the kernel took all of it. */
-  async writeAll(chunk: Uint8Array): Promise<void> {
+  /**
+   * Write every byte of `chunk`; resolves once the kernel took all of it. `last`: no more of the
+   * transfer's data follows (MODE B then ends the transfer in the same write: block-conn.ts).
+   */
+  async writeAll(chunk: Uint8Array, _last = false): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
       if (this.closed) throw new TransferAborted("data connection closed");

@@ -107,7 +107,7 @@ async function pump(conn: DataConnection, file: ReadHandle, start: number, end: 
     }
     const chunk = n === buf.length ? buf : buf.subarray(0, n);
     opts.hasher?.update(chunk);
-    await conn.writeAll(chunk);
+    await conn.writeAll(chunk, pos + n >= end);
     pos += n;
     opts.onBytes(n);
   }
