@@ -2,7 +2,7 @@
 // download pump's order: a chunk is booked before it is sent.
 import { describe, expect, test } from "bun:test";
 import { RateLimiter } from "../../server/data/rate.ts";
-import { sendFile } from "../../server/data/transfer.ts";
+import { receiveFile, sendFile } from "../../server/data/transfer.ts";
 import type { DataConnection } from "../../server/data/connection.ts";
 import type { ReadHandle } from "../../server/storage/backend.ts";
 
@@ -56,5 +56,33 @@ describe("the download pump under a rate limit", () => {
     const sent = await sendFile(conn, file, 0, size, { limiters: [limiter], onBytes() {}, signal: { aborted: false } });
     expect(sent).toBe(size);
     expect(writtenAtBooking).toEqual([0, CHUNK, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK]);
+  });
+});
+
+describe("the upload pump under a rate limit", () => {
+  test("an upload whose end comes with its last chunk (MODE B's EOF block) completes only after the limit's wait for that chunk", async () => {
+    let sink: ((c: Buffer) => void) | null = null;
+    let ended!: (how: "eof") => void;
+    const conn = {
+      closed: false,
+      onData: (s: (c: Buffer) => void) => void (sink = s),
+      untilEof: () => new Promise<"eof">((r) => (ended = r)),
+      pause() {},
+      resume() {},
+      abort() {},
+    } as unknown as DataConnection;
+    const events: string[] = [];
+    const limiter = { delayFor: (n: number) => (n > 0 ? 300 : 0) } as unknown as RateLimiter;
+    const done = receiveFile(conn, { write: () => undefined }, {
+      limiters: [limiter],
+      onBytes: (n) => void (n === 0 && events.push("waited")),
+      signal: { aborted: false },
+    }).then((bytes) => events.push(`completed ${bytes}`));
+    sink!(Buffer.alloc(150_000));
+    ended("eof"); // the end arrived with the data, as a MODE B upload's EOF block does
+    await done;
+    // The throttle reports each step of its wait (onBytes(0)) before the upload may complete.
+    expect(events[0]).toBe("waited");
+    expect(events.at(-1)).toBe("completed 150000");
   });
 });
