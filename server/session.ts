@@ -78,6 +78,8 @@ export class Session {
   // transfer parameters
   /** Binary until the client says TYPE A: clients that never send TYPE get their bytes unchanged. */
   type: "A" | "I" = "I";
+  /** MODE (RFC 959 §3.4): S closes the data connection after each transfer; B frames it in blocks and keeps it (data/kept.ts). */
+  mode: "S" | "B" = "S";
   restOffset = 0;
   rangeEnd: number | null = null;
   renameFrom: string | null = null;
@@ -254,6 +256,15 @@ export class Session {
       this.dataEndpoint = null;
       return;
     }
+    this.dataEndpoint = e;
+  }
+
+  /**
+   * MODE B: a transfer completed and hands its data connection back (a KeptEndpoint) for the next.
+   * Closed instead if the session ended or already has another endpoint.
+   */
+  keepDataConnection(e: DataEndpoint): void {
+    if (this.closed || this.dataEndpoint) return e.close();
     this.dataEndpoint = e;
   }
 

@@ -7,7 +7,7 @@ export const rest: CommandSpec = {
   verbs: ["REST"],
   auth: true,
   arg: "required",
-  help: "REST <offset>: restart the next transfer at <offset>",
+  help: "REST <offset>: restart the next transfer at <offset> (a byte offset in MODE S and B, as REST STREAM)",
   feat: "REST STREAM",
   handle({ session, arg }) {
     const t = arg.trim();

@@ -47,7 +47,7 @@ export const stat: CommandSpec = {
       "ftpkit FTP server status:",
       `Connected to ${session.remoteIp}`,
       session.user ? `Logged in as ${session.user.name}` : "Not logged in",
-      `TYPE: ${session.type === "I" ? "BINARY" : "ASCII"}, STRUcture: File, MODE: Stream`,
+      `TYPE: ${session.type === "I" ? "BINARY" : "ASCII"}, STRUcture: File, MODE: ${session.mode === "B" ? "Block" : "Stream"}`,
       // vsftpd's wording: clients and the probe read the idle timeout from here.
       `Session timeout in seconds is ${session.server.options.idleTimeoutSec}`,
       `Session bandwidth limit: ${session.server.options.maxRate ? formatSize(session.server.options.maxRate) + "/s" : "none"}`,

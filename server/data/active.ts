@@ -153,8 +153,12 @@ export class ActiveEndpoint implements DataEndpoint {
   }
 
   close(): void {
+    this.release();
+    this.conn?.close();
+  }
+
+  release(): void {
     this.closed = true;
     this.giveUp?.();
-    this.conn?.close();
   }
 }

@@ -149,15 +149,61 @@ export class DataConnection {
     if (this.inboundDiscarded) return;
     this.lastActivity = performance.now();
     if (this.sink) return this.sink(chunk);
-    // Before the transfer has a sink (the connection came after PASV, the upload is still being
-    // opened): kept, but no more than EARLY_BYTES, then the socket waits. Unbounded, a client that
-    // connected and sent without a command grew the server by its line rate (1 GiB in 2 s).
+    this.holdBack(chunk);
+  }
+
+  /**
+   * Keep `chunk` for the next sink. Before the transfer has one (the connection came after PASV,
+   * the upload is still being opened, or a MODE B connection waits between transfers): kept, but no
+   * more than EARLY_BYTES, then the socket waits. Unbounded, a client that connected and sent without
+   * a command grew the server by its line rate (1 GiB in 2 s).
+   */
+  holdBack(chunk: Buffer): void {
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
-    if (this.bufferedBytes >= EARLY_BYTES && !this.pausedEarly) {
+    // Paused again even if someone resumed it since (a throttle's end): the bound holds regardless.
+    if (this.bufferedBytes >= EARLY_BYTES) {
       this.pausedEarly = true;
       this.pause();
     }
+  }
+
+  /** Bytes kept for a sink still to come (bounded by EARLY_BYTES plus one read). */
+  get heldBytes(): number {
+    return this.bufferedBytes;
+  }
+
+  /** The peer finished sending (FIN, or a TLS end without close_notify). */
+  get peerEnded(): boolean {
+    return this.eofSeen || this.endCut;
+  }
+
+  /** MODE B, between transfers: no transfer owns it; a peer's end closes it. */
+  private parked = false;
+
+  /**
+   * MODE B: the transfer on this connection completed (its EOF block); the next one may use it.
+   * Forgets the last transfer's sink, discarding and waiters; what the client sends meanwhile is
+   * kept for the next transfer (bounded). A connection whose peer already ended is closed instead.
+   */
+  park(): void {
+    this.sink = null;
+    this.inboundDiscarded = false;
+    this.finishing = false;
+    this.eofWaiters = [];
+    this.onPeerReset = null;
+    this.parked = true;
+    if (this.peerEnded) this.close();
+  }
+
+  /** A transfer takes the parked connection. */
+  unpark(): void {
+    this.parked = false;
+  }
+
+  /** MODE B: the upload's EOF block came; later bytes wait for the next transfer (holdBack). */
+  detachSink(): void {
+    this.sink = null;
   }
 
   handleDrain(): void {
@@ -170,6 +216,7 @@ export class DataConnection {
     if (this.closed) return; // after close or abort an `end` no longer means "all sent"
     this.eofSeen = true;
     for (const w of this.eofWaiters.splice(0)) w("eof");
+    if (this.parked) this.close();
   }
 
   /** The peer's FIN came without the TLS close_notify that says its data is complete. */
@@ -177,6 +224,7 @@ export class DataConnection {
     if (this.closed || this.eofSeen) return;
     this.endCut = true;
     for (const w of this.eofWaiters.splice(0)) w("cut");
+    if (this.parked) this.close();
   }
 
   handleClose(): void {
@@ -206,8 +254,8 @@ export class DataConnection {
   }
 }
 
-/** How the peer stopped sending (DataConnection.untilEof). */
-export type DataEnd = "eof" | "reset" | "cut";
+/** How the peer stopped sending (DataConnection.untilEof; "malformed": a MODE B block header no sender writes, data/block-conn.ts). */
+export type DataEnd = "eof" | "reset" | "cut" | "malformed";
 
 /**
  * Data sockets stay open for writing after the client's FIN. Bun's default closes both ways on it,

@@ -12,6 +12,11 @@ export interface DataEndpoint {
   /** Wait for (passive) or make (active) the data connection. */
   connect(): Promise<DataConnection>;
   close(): void;
+  /**
+   * MODE B: the transfer that took the connection completed and the session keeps it (kept.ts):
+   * stop listening or connecting, and leave the connection open.
+   */
+  release(): void;
 }
 
 export interface PassiveOptions {
@@ -243,8 +248,12 @@ export class PassiveEndpoint implements DataEndpoint {
     this.accepted?.abort();
   }
 
+  release(): void {
+    this.fail(new FtpError(425, "Can't open data connection"), false);
+  }
+
   /** Stop listening, and fail the wait for the connection (now, or when it begins) with `err`. */
-  private fail(err: FtpError): void {
+  private fail(err: FtpError, cut = true): void {
     if (this.closed) return;
     this.closed = true;
     this.failure ??= err;
@@ -254,8 +263,8 @@ export class PassiveEndpoint implements DataEndpoint {
     try {
       // A relayed connection (see relay) ends with its transfer's side, after what that side sent has
       // reached the client (the TLS close_notify): stop(true) would cut it at once.
-      this.listener.stop(!this.relayListener);
-      this.relayListener?.stop(true);
+      this.listener.stop(cut && !this.relayListener);
+      this.relayListener?.stop(cut);
     } catch {}
   }
 }

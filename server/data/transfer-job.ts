@@ -3,6 +3,8 @@ import { replyForError, storageTrouble } from "../commands/errors.ts";
 import type { Session } from "../session.ts";
 import { QuotaExceeded } from "../vfs/upload.ts";
 import type { DataConnection } from "./connection.ts";
+import { blockModeConnection } from "./block-conn.ts";
+import { KeptEndpoint } from "./kept.ts";
 
 export interface TransferOutcome {
   code: number;
@@ -121,6 +123,8 @@ const PROT_CHANGED = "Can't open data connection: it was opened before PROT chan
 
 /** Check, before anything is opened, that a transfer could start at all. */
 export function requireDataEndpoint(session: Session): void {
+  // A MODE B connection kept from the last transfer that the client has closed since: 425 alone, no 150.
+  if (session.dataEndpoint instanceof KeptEndpoint && session.dataEndpoint.gone) session.setDataEndpoint(null);
   if (!session.dataEndpoint) throw new FtpError(425, "Use PORT, PASV or EPSV first");
   const tlsRefusal = session.server.dataTlsRefusal?.(session);
   if (tlsRefusal) throw tlsRefusal;
@@ -148,27 +152,33 @@ export function startTransfer(
   session.transfer = t;
   session.server.events.emit({ type: "transfer-start", session, transfer: t });
   session.reply(150, spec.opening);
+  // MODE B (RFC 959 §3.4.2): framed in blocks, and kept open for the next transfer if this one completes.
+  const blockMode = session.mode === "B";
   t.done = (async () => {
     let outcome: TransferOutcome;
+    /** Set once a MODE B transfer completed: its connection goes back to the session, not closed. */
+    let keep = false;
     try {
       await using resources = new AsyncDisposableStack();
       if (spec.held) resources.use(spec.held);
-      resources.defer(() => endpoint.close());
+      resources.defer(() => (keep ? endpoint.release() : endpoint.close()));
       const conn = await t.until(endpoint.connect());
       t.conn = conn;
       // PROT in force now decides (RFC 4217 §9; vsftpd accepts the data connection here): one the
       // client opened before PROT changed would carry PROT P data in clear, past --require-tls.
       if (conn.rawBytes === session.tls.protP) throw new FtpError(425, PROT_CHANGED);
       if (!spec.upload) conn.discardInbound();
-      // After a clean finish this is a no-op; on every other exit it cuts the connection.
-      resources.defer(() => conn.abort());
+      // After a clean finish this is a no-op; on every other exit it cuts the connection. A MODE B
+      // connection whose transfer completed is the session's from here (one owner at a time).
+      resources.defer(() => (keep ? session.keepDataConnection(new KeptEndpoint(conn)) : conn.abort()));
       if (t.aborted) conn.abort();
       if (conn.ready) await t.until(conn.ready);
       // An upload whose client resets the data connection is over, whatever the body waits on
       // (an object store copying what APPE keeps went on copying until the session ended).
       const unwatch = spec.upload ? conn.watchPeerReset(() => t.abort("closed")) : null;
       try {
-        outcome = await body(t, conn, resources);
+        outcome = await body(t, blockMode ? blockModeConnection(conn) : conn, resources);
+        keep = blockMode && outcome.code === 226 && !conn.closed && !t.aborted && !session.closed;
       } finally {
         unwatch?.();
       }

@@ -273,6 +273,7 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
       // A TLS upload whose TCP FIN came without close_notify may have been cut on the path (a
       // forged FIN): what arrived is not known to be all (RFC 4217 §10, vsftpd's strict_ssl_read_eof).
       if (how === "cut") return fail(new FtpError(426, "Data connection closed without TLS close_notify: the upload may be truncated and is not taken as complete"));
+      if (how === "malformed") return fail(new FtpError(426, "Malformed MODE B block header: upload aborted, nothing stored"));
       if (pendingWrites > 0) await new Promise<void>((r) => (drained = r));
       if (opts.signal.aborted) return fail(new TransferAborted("aborted"));
       if (!failed) resolve(bytes);

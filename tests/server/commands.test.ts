@@ -109,7 +109,7 @@ describe("login and session commands", () => {
     ["TYPE E", 504],
     ["TYPE X", 504],
     ["MODE S", 200],
-    ["MODE B", 504],
+    ["MODE B", 200],
     ["MODE C", 504],
     ["STRU F", 200],
     ["STRU R", 504],
