@@ -7,13 +7,16 @@ import { BlockDecoder, BlockError, encodeBlocks, EOF_BLOCK, framedLength } from 
 import { Connection } from "./connection.ts";
 import { ClientError } from "./errors.ts";
 
-/** Bytes a server may send between two transfers before the link is given up (none is expected). */
-const MAX_BETWEEN = 64 * 1024;
+/**
+ * Bytes read ahead of a transfer's start (its data can overtake its 150 on the control connection)
+ * before the link stops reading until the transfer begins.
+ */
+const MAX_AHEAD = 256 * 1024;
 
 /** A kept data connection in block mode, and the transfer using it now (at most one). */
 export class BlockLink {
   private current: BlockTransfer | null = null;
-  /** Bytes read after a transfer's EOF block: the next transfer's. */
+  /** Bytes read while no transfer is on the link: the next transfer's (after its EOF block, or ahead of its start). */
   private early: Uint8Array[] = [];
   private earlyBytes = 0;
   /** Uploads frame into one reused buffer (each write is awaited before the next frame). */
@@ -37,6 +40,7 @@ export class BlockLink {
     this.early = [];
     this.earlyBytes = 0;
     for (const chunk of early) this.route(chunk);
+    this.conn.resume();
     if (this.conn.isClosed) t.lost();
     return t;
   }
@@ -55,9 +59,9 @@ export class BlockLink {
   private route(chunk: Uint8Array): void {
     const t = this.current;
     if (!t) {
+      this.early.push(chunk);
       this.earlyBytes += chunk.length;
-      if (this.earlyBytes > MAX_BETWEEN) this.conn.destroy();
-      else this.early.push(chunk);
+      if (this.earlyBytes > MAX_AHEAD) this.conn.pause();
       return;
     }
     const rest = t.take(chunk);

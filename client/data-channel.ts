@@ -205,11 +205,10 @@ export class DataChannel {
 
   private onLink(link: BlockLink, done: Promise<FtpReply>, further?: Promise<FtpReply>): DataTransfer {
     const conn = link.begin();
-    // A transfer the server ended with an error leaves the link's state unknown: it is not kept.
-    done.then(
-      (r) => r.code >= 300 && this.dropLink(false, link),
-      () => this.dropLink(false, link),
-    );
+    // A transfer the server ended with an error leaves the link's state unknown: it is not kept,
+    // once the bytes that came before the error are read (a 426 can overtake them).
+    const drop = () => void conn.closed.then(() => this.dropLink(false, link));
+    done.then((r) => r.code >= 300 && drop(), drop);
     return further ? { conn, done, further } : { conn, done };
   }
 
