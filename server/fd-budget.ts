@@ -8,7 +8,8 @@ import { PARTS_IN_FLIGHT } from "./storage/s3-upload.ts";
 
 /**
  * Most descriptors one session holds at once: the control socket; a passive listener or the data
- * socket; the sockets of an S3 upload's parts in flight (a local file takes one, fewer); one spare.
+ * socket (also the one MODE B keeps between transfers: a new PASV/EPSV/PORT/EPRT closes it first);
+ * the sockets of an S3 upload's parts in flight (a local file takes one, fewer); one spare.
  */
 export const FDS_PER_SESSION = 2 + PARTS_IN_FLIGHT + 1;
 /** Kept free for what the process opens later: hashing threads, hook pipes, S3 and Redis sockets, a log reopened (the metrics endpoint's connections are counted apart). */

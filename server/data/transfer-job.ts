@@ -123,8 +123,13 @@ const PROT_CHANGED = "Can't open data connection: it was opened before PROT chan
 
 /** Check, before anything is opened, that a transfer could start at all. */
 export function requireDataEndpoint(session: Session): void {
-  // A MODE B connection kept from the last transfer that the client has closed since: 425 alone, no 150.
-  if (session.dataEndpoint instanceof KeptEndpoint && session.dataEndpoint.gone) session.setDataEndpoint(null);
+  // A MODE B connection kept from the last transfer that the client has closed since, or that PROT
+  // no longer fits (startTransfer's check below, but before any 150): closed, and 425 alone.
+  const kept = session.dataEndpoint instanceof KeptEndpoint ? session.dataEndpoint : null;
+  if (kept && (kept.gone || kept.conn.rawBytes === session.tls.protP)) {
+    session.setDataEndpoint(null);
+    if (!kept.gone) throw new FtpError(425, PROT_CHANGED);
+  }
   if (!session.dataEndpoint) throw new FtpError(425, "Use PORT, PASV or EPSV first");
   const tlsRefusal = session.server.dataTlsRefusal?.(session);
   if (tlsRefusal) throw tlsRefusal;

@@ -29,17 +29,28 @@ export class BlockData {
       port: parseEpsvReply(epsv.lines[0]!),
       socket: {
         open: () => opened(),
-        data: (_s, chunk) => d.onData(chunk),
-        drain: () => d.drainWaiter?.(),
-        close: () => d.onClose(),
-        error: () => d.onClose(),
+        data: (_s, chunk) => d.feed(chunk),
+        drain: () => d.drained(),
+        close: () => d.gone(),
+        error: () => d.gone(),
       },
     });
     await isOpen;
     return d;
   }
 
-  private onData(chunk: Buffer): void {
+  /** An accepted socket (an active-mode data connection): its handlers call feed, drained and gone. */
+  static adopt(socket: Socket<undefined>): BlockData {
+    const d = new BlockData();
+    d.socket = socket;
+    return d;
+  }
+
+  drained(): void {
+    this.drainWaiter?.();
+  }
+
+  feed(chunk: Buffer): void {
     this.received += chunk.length;
     let rest: Uint8Array | null = chunk;
     while (rest !== null) {
@@ -55,7 +66,7 @@ export class BlockData {
     }
   }
 
-  private onClose(): void {
+  gone(): void {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w(null);
     for (const w of this.closeWaiters.splice(0)) w();

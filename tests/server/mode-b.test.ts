@@ -238,4 +238,63 @@ describe("MODE B", () => {
     expect(readFileSync(join(ts.home("alice"), "junk.bin"), "utf8")).toBe("old contents");
     expect((await w.cmd("NOOP")).code).toBe(200);
   });
+
+  test("the session's end and the server's shutdown close the kept connection", async () => {
+    const ts = await servers.start();
+    for (const end of ["hang-up", "shutdown"] as const) {
+      const w = await blockSession();
+      const d = await BlockData.open(w);
+      expect((await run(w, "RETR hello.txt")).final?.code).toBe(226);
+      expect(await d.next()).not.toBeNull();
+      if (end === "hang-up") w.close();
+      else await ts.server.close(0);
+      expect(await d.closedWithin(3000)).toBe(true);
+    }
+  });
+
+  test("PORT: an active data connection is kept too (RETR, then STOR, on it)", async () => {
+    const ts = await servers.start();
+    const w = await blockSession();
+    // The client side of an active connection: a listener whose one accepted socket is read as blocks.
+    let conn: BlockData | null = null;
+    let accepted!: (d: BlockData) => void;
+    const got = new Promise<BlockData>((r) => (accepted = r));
+    const l = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          conn = BlockData.adopt(s);
+          l.stop();
+          accepted(conn);
+        },
+        data: (_s, c) => conn?.feed(c),
+        drain: () => conn?.drained(),
+        close: () => conn?.gone(),
+        error: () => conn?.gone(),
+      },
+    });
+    expect((await w.cmd(`PORT 127,0,0,1,${l.port >> 8},${l.port & 0xff}`)).code).toBe(200);
+    const r = await run(w, "RETR hello.txt");
+    expect([r.first.code, r.final?.code]).toEqual([150, 226]);
+    const d = await got;
+    expect((await d.next())!.toString()).toBe(readFileSync(join(ts.home("alice"), "hello.txt"), "utf8"));
+    const body = random(100_000);
+    expect((await w.cmd("STOR active.bin")).code).toBe(150);
+    await d.upload(body);
+    expect((await w.read(10_000))?.code).toBe(226);
+    expect(readFileSync(join(ts.home("alice"), "active.bin")).equals(Buffer.from(body))).toBe(true);
+    expect(d.closed).toBe(false);
+  });
+
+  test("a kept connection idle past the stall timeout is not a stalled transfer: it stays, and the next RETR runs on it", async () => {
+    await servers.start({ options: { dataTimeoutMs: 1000, stallTimeoutMs: 1000 } });
+    const w = await blockSession();
+    const d = await BlockData.open(w);
+    expect((await run(w, "RETR hello.txt")).final?.code).toBe(226);
+    expect(await d.next()).not.toBeNull();
+    expect(await d.closedWithin(2500)).toBe(false);
+    expect((await run(w, "RETR hello.txt")).final?.code).toBe(226);
+    expect(await d.next()).not.toBeNull();
+  });
 });
