@@ -128,6 +128,17 @@ test("a server that closes the kept data connection after each file: the next go
   expect(count(server.commands, "EPSV")).toBe(6);
 });
 
+test("a single get or ls sends no MODE B (one transfer per connection gains nothing)", async () => {
+  const server = startBlockTree();
+  const get = await runFtpkit(["get", `${url(server.port)}/a.txt`, "a.txt"], { cwd: t.work });
+  expect(get.code).toBe(0);
+  expect(readFileSync(join(t.work, "a.txt"), "utf8")).toBe("alpha\n");
+  const ls = await runFtpkit(["ls", `${url(server.port)}/`], { cwd: t.work });
+  expect(ls.code).toBe(0);
+  expect(ls.stdout).toContain("big.bin");
+  expect(server.commands.some((c) => c.startsWith("MODE"))).toBe(false);
+});
+
 test("--no-block-mode: no MODE B, one data connection per file", async () => {
   const server = startBlockTree();
   const r = await runFtpkit(["get", "-r", "--no-block-mode", "--parallel", "1", url(server.port), "out"], { cwd: t.work });
