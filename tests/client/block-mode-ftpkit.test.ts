@@ -79,7 +79,7 @@ test("--no-block-mode against ftpkit: no MODE B, a data connection per file and 
   expect(snapshot(join(work, "t"))).toEqual(snapshot(join(srv.home, "t")));
 });
 
-test("FTPS (PROT P) get -r in block mode: one TLS data connection per connection, every file verified", async () => {
+test("FTPS (PROT P) get -r and put -r in block mode: one TLS data connection per connection, every file verified", async () => {
   const srv = await startFtpkitServer({ args: ["--tls-cert", TLS_CERT, "--tls-key", TLS_KEY] });
   cleanups.push(() => srv.stop());
   const work = workDir();
@@ -91,6 +91,13 @@ test("FTPS (PROT P) get -r in block mode: one TLS data connection per connection
   expect(down.stderr).toContain(`${files} copied (${files} verified by digest)`);
   expect(dataConnections(down.stderr)).toBeLessThanOrEqual(2);
   expect(snapshot(join(work, "t"))).toEqual(snapshot(join(srv.home, "t")));
+  // Uploads end each file with an EOF block inside the kept TLS connection (no close_notify per file).
+  const up = await runFtpkit(["put", "-r", "--tls", "--ca", TLS_CERT, "--verbose", "--parallel", "2", "t", srv.url("/up")], { cwd: work });
+  expect(up.stderr).not.toMatch(NOTHING_WRONG);
+  expect(up.code).toBe(0);
+  expect(up.stderr).toContain(`${files} copied (${files} verified by digest)`);
+  expect(dataConnections(up.stderr)).toBeLessThanOrEqual(3);
+  expect(snapshot(join(srv.home, "up"))).toEqual(snapshot(join(work, "t")));
 });
 
 test("pyftpdlib refuses MODE B: get -r and put -r go in stream mode, with no extra message", async () => {

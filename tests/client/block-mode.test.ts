@@ -5,6 +5,8 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeBlocks, EOF_BLOCK } from "../../protocol/block-mode.ts";
+import { openSession } from "../../client/session.ts";
+import { parseFtpUrl } from "../../protocol/url.ts";
 import { runFtpkit } from "../helpers/peers.ts";
 import { useScriptedServerWork, type ScriptedControl, type ScriptedData } from "./scripted-server.ts";
 
@@ -35,9 +37,12 @@ function startBlockTree(o: Options = {}) {
   const mode = new Map<ScriptedControl, "S" | "B">();
   const rest = new Map<ScriptedControl, number>();
   let cutting = o.cut;
+  const datas = new Set<ScriptedData>();
+  const quits: boolean[] = [];
   /** The session's data connection (block mode keeps it), or a 425 when there is none. */
   const dataOf = async (c: ScriptedControl): Promise<ScriptedData | null> => {
     const d = await c.data().catch(() => null);
+    if (d) datas.add(d);
     if (!d || d.closed) {
       c.reply(425, "Use EPSV first");
       return null;
@@ -58,7 +63,7 @@ function startBlockTree(o: Options = {}) {
     }
     c.reply(226, "Transfer complete");
   };
-  return t.start({
+  const server = t.start({
     feat: ["MLST type*;size*;modify*;", "MLSD", "REST STREAM"],
     on: {
       MODE: (c, arg) => {
@@ -70,6 +75,13 @@ function startBlockTree(o: Options = {}) {
       REST: (c, arg) => {
         rest.set(c, Number(arg));
         c.reply(350, "Restarting");
+      },
+      // Whether the session's data connections were closed by the client when its QUIT came.
+      QUIT: async (c) => {
+        const open = [...datas].filter((d) => !d.closed);
+        await Promise.race([Promise.all(open.map((d) => d.closing())), Bun.sleep(1000)]);
+        quits.push(open.every((d) => d.closed));
+        c.reply(221, "Bye");
       },
       MLSD: (c) => send(c, Buffer.from(Object.keys(FILES).map((n) => `${facts(n)}\r\n`).join(""))),
       RETR: async (c, arg) => {
@@ -90,6 +102,8 @@ function startBlockTree(o: Options = {}) {
       },
     },
   });
+  /** Every data connection a transfer went over. */
+  return Object.assign(server, { datas, quits });
 }
 
 const url = (port: number) => `ftp://u:p@127.0.0.1:${port}/t`;
@@ -165,4 +179,41 @@ test("a data connection closed before the EOF block: the file is not published, 
   expect(restAt).toBeGreaterThan(0);
   expect(Number(after[restAt]!.split(" ")[1])).toBe(100 * 1024);
   expect(after.slice(0, restAt)).toContain("MODE S");
+});
+
+/** Read one transfer whole (until its EOF block); its bytes. */
+async function readTransfer(t: { conn: { onData(r: (c: Buffer) => void): void; closed: Promise<void>; error: Error | null }; done: Promise<{ code: number }> }): Promise<string> {
+  const chunks: Buffer[] = [];
+  t.conn.onData((c) => chunks.push(Buffer.from(c)));
+  await t.conn.closed;
+  expect(t.conn.error).toBeNull();
+  expect((await t.done).code).toBe(226);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+test("the kept data connection: one for two files, closed by QUIT; a transfer given up closes it too", async () => {
+  const server = startBlockTree();
+  const client = await openSession(parseFtpUrl(url(server.port)), { offerModeB: true });
+  expect(client.blockMode).toBe(true);
+  expect(await readTransfer(await client.transfer("RETR", "/t/a.txt"))).toBe("alpha\n");
+  expect(await readTransfer(await client.transfer("RETR", "/t/z.txt"))).toBe("zeta\n");
+  expect(server.datas.size).toBe(1);
+  const [kept] = [...server.datas];
+  expect(kept!.closed).toBe(false);
+  await client.quit();
+  expect(server.quits).toEqual([true]); // closed by the client, before its QUIT
+
+  const again = await openSession(parseFtpUrl(url(server.port)), { offerModeB: true });
+  try {
+    const t = await again.transfer("RETR", "/t/big.bin");
+    const second = [...server.datas].find((d) => d !== kept)!;
+    t.conn.destroy(); // given up mid-file (an error, Ctrl-C)
+    await second.closing();
+    await t.done.catch(() => {});
+    // The next file goes over a new data connection, and arrives whole.
+    expect(await readTransfer(await again.transfer("RETR", "/t/a.txt"))).toBe("alpha\n");
+    expect(server.datas.size).toBe(3);
+  } finally {
+    again.destroy();
+  }
 });
