@@ -160,3 +160,36 @@ test("kill -9 in the middle of a block-mode tree, then ftpkit resume: finished f
   expect(r.stderr.lastIndexOf("> MODE S", restAt)).toBeGreaterThan(0);
   expect(snapshot(join(work, "k"))).toEqual(snapshot(join(srv.home, "k")));
 });
+
+test("kill -9 in the middle of a block-mode put -r, then ftpkit resume: the tree arrives whole, verified", async () => {
+  const srv = await startFtpkitServer();
+  cleanups.push(() => srv.stop());
+  const work = workDir();
+  mkdirSync(join(work, "up"), { recursive: true });
+  for (let i = 0; i < 10; i++) writeFileSync(join(work, "up", `f${i}.dat`), Buffer.from(crypto.getRandomValues(new Uint8Array(60_000))).toString("base64").repeat(4));
+  // The client's own limit (the job's): slow enough to be killed mid-file.
+  const proc = spawnFtpkit(["put", "-r", "up", srv.url("/up"), "--parallel", "2", "--limit-rate", "1M"], { cwd: work });
+  const remote = join(srv.home, "up");
+  try {
+    const begun = () => {
+      const done = new Set(finishedFiles(work));
+      return existsSync(remote) && readdirSync(remote).some((n) => !done.has(n) && Bun.file(join(remote, n)).size > 100_000);
+    };
+    await waitFor(() => finishedFiles(work).length >= 2 && begun(), 60_000, "two files up and a third well begun");
+  } finally {
+    proc.kill(9);
+    await proc.exited;
+  }
+  const finished = finishedFiles(work).length;
+  expect(finished).toBeLessThan(10);
+  const r = await runFtpkit(["resume", "--verbose"], { cwd: work, timeoutMs: 120_000 });
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain("> MODE B");
+  // The server kept what came of the cut upload: it continues from there in stream mode (REST), the next file in MODE B.
+  const restAt = r.stderr.search(/> REST [1-9]/);
+  expect(restAt).toBeGreaterThan(0);
+  expect(r.stderr.lastIndexOf("> MODE S", restAt)).toBeGreaterThan(0);
+  expect(r.stderr.indexOf("> MODE B", restAt)).toBeGreaterThan(restAt);
+  expect(r.stderr).toMatch(new RegExp(`${10 - finished} copied \\(${10 - finished} verified by digest\\), ${finished} skipped, 0 deleted, 0 failed`));
+  expect(snapshot(remote)).toEqual(snapshot(join(work, "up")));
+});
