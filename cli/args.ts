@@ -116,6 +116,12 @@ export const clientArgs = {
     description: "Verify the transfer with the server's digest (--no-verify: compare sizes only)",
     negativeDescription: "Skip the digest request",
   },
+  "block-mode": {
+    type: "boolean",
+    default: true,
+    description: "Tree jobs (-r, sync, their resume): one data connection per connection for all its files (MODE B) where the server offers it",
+    negativeDescription: "One data connection per file (MODE S) even where the server offers MODE B",
+  },
   hash: {
     type: "string",
     // No citty default: a --hash given means "compute the digest", even where the server has none.
@@ -214,6 +220,7 @@ export function retryOptions(args: { retries?: string; "stall-timeout"?: string 
 /** Client flags (as citty parsed them) → validated transfer options. */
 export function clientOptions(args: {
   verify?: boolean;
+  "block-mode"?: boolean;
   hash?: string;
   "limit-rate"?: string;
   retries?: string;
@@ -235,6 +242,7 @@ export function clientOptions(args: {
   retries: number;
   quiet: boolean;
   active: boolean;
+  blockMode: boolean;
   restart: boolean;
   stallMs: number;
   fsync: boolean;
@@ -266,6 +274,7 @@ export function clientOptions(args: {
     retries,
     quiet: args.quiet === true,
     active: args.active === true,
+    blockMode: args["block-mode"] !== false,
     restart: args.restart === true,
     stallMs,
     fsync: args.fsync === true,

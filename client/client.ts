@@ -174,6 +174,11 @@ export class FtpClient {
     return this.read(timeoutMs, `reply to ${verb}`);
   }
 
+  /** Resolves once no transfer command holds new requests back (its hold is released a few ticks after it settled). */
+  async requestsFree(): Promise<void> {
+    for (let held = this.replies.held; held; held = this.replies.held) await held;
+  }
+
   /** Make new requests wait until `until` settles (ReplyQueue.hold: a transfer command's replies). */
   holdRequests(until: Promise<unknown>): void {
     this.replies.hold(until);
@@ -321,6 +326,20 @@ export class FtpClient {
     return this.data.transfer(verb, arg, opts);
   }
 
+  /**
+   * Ask for MODE B (block mode, RFC 959 §3.4.2; a tree job's connections): with the server's 200,
+   * transfers keep one data connection (block-transfer.ts); any other answer leaves stream mode.
+   * The command goes out at once, so it can share a packet with others.
+   */
+  offerBlockMode(): Promise<void> {
+    return this.data.offerBlockMode();
+  }
+
+  /** Transfers on this connection use block mode (MODE B), where they can. */
+  get blockMode(): boolean {
+    return this.data.blockOffered;
+  }
+
   /** REST: the next transfer starts at `offset`. */
   async restart(offset: number): Promise<void> {
     const r = await this.command("REST", String(offset));
@@ -360,6 +379,7 @@ export class FtpClient {
 
   /** QUIT politely, then close (never throws). */
   async quit(): Promise<void> {
+    this.data.dropLink(true);
     try {
       if (!this.control.isClosed && !this.replies.failure) {
         await this.send("QUIT");
@@ -387,6 +407,7 @@ export class FtpClient {
 
   /** Drop the control connection without QUIT. */
   destroy(): void {
+    this.data.dropLink(false);
     this.control.destroy();
   }
 }

@@ -62,7 +62,13 @@ export class Connection {
   isClosed = false;
   error: Error | null = null;
   /** performance.now() of the last byte received or accepted by the kernel (stall detection). */
-  lastActivity = performance.now();
+  protected activityAt = performance.now();
+  get lastActivity(): number {
+    return this.activityAt;
+  }
+  set lastActivity(at: number) {
+    this.activityAt = at;
+  }
   /** Settles when the peer closed the connection or it failed (never rejects; see `error`). */
   readonly closed: Promise<void>;
 
@@ -247,7 +253,7 @@ export class Connection {
           this.failPending(this.error ?? closedError("connection closed while sending"));
           break;
         }
-        if (n > 0) this.lastActivity = performance.now();
+        if (n > 0) this.activityAt = performance.now();
         p.off += n;
         if (p.off < p.data.length) break; // the kernel is full: wait for drain
       }
@@ -286,7 +292,7 @@ export class Connection {
   }
 
   received(chunk: Buffer): void {
-    this.lastActivity = performance.now();
+    this.activityAt = performance.now();
     if (this.reader) this.reader(chunk);
     else this.early.push(chunk);
   }

@@ -15,6 +15,7 @@ import type { DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection } from "./connection.ts";
 import { ClientError, describe, fromServer, replyError } from "./errors.ts";
+import { BlockLink } from "./block-transfer.ts";
 
 export interface TransferOpts {
   /** REST before the command: the byte to start at (none at 0 unless `restAtZero`). */
@@ -65,7 +66,21 @@ export class DataChannel {
    */
   async transfer(verb: string, arg?: string, opts: TransferOpts = {}): Promise<DataTransfer> {
     if (opts.mode === "eprt" || opts.mode === "port" || (opts.mode === undefined && this.client.opts.active)) return this.activeTransfer(verb, arg, opts);
+    if (this.blockOffered && opts.mode === undefined) {
+      // REST in block mode is a restart marker to other servers (a byte offset only to ours): a
+      // transfer from an offset goes in stream mode, the next whole one in block mode again.
+      if (sendsRest(opts)) await this.setBlockMode(false);
+      else {
+        await this.setBlockMode(true);
+        return this.blockTransfer(verb, arg);
+      }
+    }
     if (!sendsRest(opts) && this.epsvWorks && (opts.mode === undefined || opts.mode === "epsv")) return this.pipelinedTransfer(verb, arg);
+    return this.passiveTransfer(verb, arg, opts);
+  }
+
+  /** EPSV (else PASV) and its own round trip, then the transfer command (after REST, when asked). */
+  private async passiveTransfer(verb: string, arg: string | undefined, opts: TransferOpts): Promise<DataTransfer> {
     const conn = await this.passiveConnect(opts.mode);
     try {
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
@@ -104,7 +119,7 @@ export class DataChannel {
       }
       // Refused for want of a data connection (425, 503 "use PORT or PASV first"): the session is
       // in step, and the transfer goes again without pipelining (EPSV again, else PASV).
-      if (refused.code === 425 || refused.code === 503) return this.transfer(verb, arg);
+      if (refused.code === 425 || refused.code === 503) return this.passiveTransfer(verb, arg, {});
       throw refused.code >= 300 ? replyError(`${verb}${arg ? ` ${arg}` : ""}`, refused, verb) : replyError("EPSV", r, "EPSV");
     }
     const host = this.peerHost();
@@ -137,6 +152,73 @@ export class DataChannel {
       conn.destroy();
       throw err;
     }
+  }
+
+  /** The server accepted MODE B (a tree job's connection, block-transfer.ts). */
+  blockOffered = false;
+  /** The mode the server is in now: MODE B, unless a transfer from an offset set it back to MODE S. */
+  private blockOn = false;
+  /** The kept data connection in block mode. */
+  private link: BlockLink | null = null;
+
+  /** MODE B after the login, its reply read with the others sent then (no round trip of its own). */
+  async offerBlockMode(): Promise<void> {
+    const r = await this.client.request("MODE", "B");
+    this.blockOffered = this.blockOn = r.code === 200;
+  }
+
+  private async setBlockMode(on: boolean): Promise<void> {
+    if (this.blockOn === on) return;
+    this.dropLink(true);
+    const r = await this.client.command("MODE", on ? "B" : "S");
+    if (r.code !== 200) throw replyError(`MODE ${on ? "B" : "S"}`, r);
+    this.blockOn = on;
+  }
+
+  /**
+   * A transfer in block mode: over the kept data connection, the command alone; when there is none
+   * (or the server closed its side: 425/503 to the command), EPSV and a new one, kept after it.
+   */
+  private async blockTransfer(verb: string, arg?: string): Promise<DataTransfer> {
+    const link = this.link;
+    if (link?.idle) {
+      try {
+        const { done, further } = await this.startTransfer(verb, arg);
+        return this.onLink(link, done, further);
+      } catch (err) {
+        if (!(err instanceof ClientError && (err.code === 425 || err.code === 503))) {
+          this.dropLink(false);
+          throw err;
+        }
+        this.client.opts.trace?.(`* kept data connection refused (${err.code}): opening another`);
+        // EPSV and the command must go out together, after the refused command's hold is released
+        // (a request made under it would wait behind the command pipelined after it).
+        await this.client.requestsFree();
+      }
+    }
+    this.dropLink(false);
+    const t = this.epsvWorks ? await this.pipelinedTransfer(verb, arg) : await this.passiveTransfer(verb, arg, {});
+    const fresh = new BlockLink(t.conn);
+    this.link = fresh;
+    return this.onLink(fresh, t.done, t.further);
+  }
+
+  private onLink(link: BlockLink, done: Promise<FtpReply>, further?: Promise<FtpReply>): DataTransfer {
+    const conn = link.begin();
+    // A transfer the server ended with an error leaves the link's state unknown: it is not kept,
+    // once the bytes that came before the error are read (a 426 can overtake them).
+    const drop = () => void conn.closed.then(() => this.dropLink(false, link));
+    done.then((r) => r.code >= 300 && drop(), drop);
+    return further ? { conn, done, further } : { conn, done };
+  }
+
+  /** Close the kept data connection (politely, or at once), if it is still `only` (default: whichever). */
+  dropLink(polite: boolean, only?: BlockLink): void {
+    const link = this.link;
+    if (!link || (only && link !== only)) return;
+    this.link = null;
+    if (polite) link.conn.close();
+    else link.conn.destroy();
   }
 
   /** EPSV answered 229 on this connection: later transfers may pipeline it with their command. */

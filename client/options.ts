@@ -26,6 +26,8 @@ export interface TransferOptions {
   retries: number;
   quiet: boolean;
   active: boolean;
+  /** false (--no-block-mode): a tree job's transfers stay in stream mode, one data connection per file. */
+  blockMode?: boolean;
   /** Ignore (and discard) a pending record for the same target. */
   restart?: boolean;
   /** Base delay of the exponential backoff in ms (tests shorten it). */

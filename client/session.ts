@@ -8,7 +8,16 @@ import { tlsMode, type SecurityOptions } from "./options.ts";
 import { backoff, countAttempts, transientOpenFailure, worthRetrying } from "./retries.ts";
 import { connectionTrace, type Trace } from "./trace.ts";
 
-export type SessionOptions = { active?: boolean; timeoutMs?: number; stallMs?: number; verify?: boolean; hash?: DigestAlgorithm; trace?: Trace } & SecurityOptions;
+export type SessionOptions = {
+  /** A tree job's connections: offer MODE B after login (never a single get, put or ls: one transfer per connection gains nothing). */
+  offerModeB?: boolean;
+  active?: boolean;
+  timeoutMs?: number;
+  stallMs?: number;
+  verify?: boolean;
+  hash?: DigestAlgorithm;
+  trace?: Trace;
+} & SecurityOptions;
 
 /**
  * Connect (securing the connection first under TLS), log in, learn the login directory, read FEAT, switch to binary.
@@ -36,7 +45,9 @@ export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Cred
     // URL paths are relative to where the login put us (RFC 1738 §3.2.2): remember it once. The
     // three go out in one packet (replies come in command order): two round trips fewer per
     // connection, which a tree job opens up to --parallel times.
-    const [home] = await Promise.all([client.pwd(), client.feat(), client.binary()]);
+    // A tree job's connections offer MODE B with them (passive only): one data connection per
+    // connection instead of one per file; a server without it (504, 500) leaves stream mode.
+    const [home] = await Promise.all([client.pwd(), client.feat(), client.binary(), opts.offerModeB && !opts.active ? client.offerBlockMode() : null]);
     client.home = home;
     if (opts.verify && opts.hash) await client.announceHash(opts.hash);
     if (signal?.aborted) throw new ClientError("no longer needed");

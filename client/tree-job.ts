@@ -115,7 +115,8 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet || req.json === true);
   const creds = new Credentials(r.url, loadPassword(rec.id, r.url));
-  const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash };
+  // Block mode (MODE B) where the server offers it: a tree job moves many files per connection.
+  const sessionOpts = { ...opts, verify: opts.verify, hash: rec.hash, offerModeB: opts.blockMode !== false };
   const first = await Session.open(r.url, sessionOpts, creds, note);
   const conns = new Connections(first, Math.max(1, spec.parallel ?? 4), (signal) => Session.another(r.url, sessionOpts, creds, signal), note);
   let persisted = false;
