@@ -11,10 +11,11 @@ import { join } from "node:path";
 import { median } from "./stats.ts";
 import { cpuMsWithReaped, REPO_DIR } from "./servers.ts";
 
-export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree", "client-tree-put"] as const;
+export const CLIENT_WORKLOADS = ["client-get", "client-put", "client-tree", "client-tree-put", "client-tree-tls"] as const;
 export type ClientWorkload = (typeof CLIENT_WORKLOADS)[number];
-export const isTreeWorkload = (w: ClientWorkload) => w === "client-tree" || w === "client-tree-put";
-const CLIENTS = ["ftpkit", "ftpkit --hash crc32", "ftpkit --no-verify", "curl", "lftp"] as const;
+export const isTreeWorkload = (w: ClientWorkload) => w === "client-tree" || w === "client-tree-put" || w === "client-tree-tls";
+// --no-block-mode: the tree rows once more with a data connection per file (MODE S), as before MODE B.
+const CLIENTS = ["ftpkit", "ftpkit --hash crc32", "ftpkit --no-verify", "ftpkit --no-block-mode", "curl", "lftp"] as const;
 type ClientName = (typeof CLIENTS)[number];
 
 export interface ClientBenchSetup {
@@ -28,6 +29,8 @@ export interface ClientBenchSetup {
   /** Virtual path of the big file ("/big-….bin") and its size. */
   big: string;
   bigSize: number;
+  /** The server offers explicit FTPS (AUTH TLS) with the bench's self-signed certificate. */
+  tls: boolean;
   reps: number;
   warmup: number;
   work: string;
@@ -63,7 +66,10 @@ function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: st
   // ftpkit's variants: its flags after the command's own arguments.
   const flags = c.startsWith("ftpkit ") ? c.split(" ").slice(1) : [];
   const upName = `/up/client-${c.replace(/\W+/g, "-")}-${rep}.bin`;
-  const lftp = (script: string) => ["lftp", "-u", `${s.user},${s.pass}`, "-p", String(s.port), "-e", `set ftp:ssl-allow no; set xfer:clobber on; set net:max-retries 1; ${script}; quit`, "127.0.0.1"];
+  const tlsSettings = w === "client-tree-tls" ? "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ftp:ssl-protect-list yes; set ssl:verify-certificate no" : "set ftp:ssl-allow no";
+  const lftp = (script: string) => ["lftp", "-u", `${s.user},${s.pass}`, "-p", String(s.port), "-e", `${tlsSettings}; set xfer:clobber on; set net:max-retries 1; ${script}; quit`, "127.0.0.1"];
+  // MODE B is for tree jobs only: the single-file rows have no such variant.
+  if (c === "ftpkit --no-block-mode" && !isTreeWorkload(w)) return null;
   switch (w) {
     case "client-get":
       if (c === "curl") return ["curl", "-sS", "-o", join(dest, "big.bin"), url(s.big)];
@@ -84,6 +90,11 @@ function command(w: ClientWorkload, c: ClientName, s: ClientBenchSetup, dest: st
       if (c === "lftp") return lftp(`mirror -R --parallel=8 ${join(s.home, "tree-1000")} ${upTree}`);
       return [...ftpkit, "put", "-r", join(s.home, "tree-1000"), url(upTree), "--parallel", "8", "-q", ...flags];
     }
+    case "client-tree-tls":
+      // Explicit FTPS, data encrypted (PROT P), the bench's self-signed certificate not checked.
+      if (c === "curl" || !s.tls) return null;
+      if (c === "lftp") return lftp(`mirror --parallel=8 /tree-1000 ${join(dest, "tree")}`);
+      return [...ftpkit, "get", "-r", url("/tree-1000"), join(dest, "tree"), "--parallel", "8", "--tls", "--insecure", "-q", ...flags];
   }
 }
 
@@ -117,9 +128,14 @@ export async function runClientRows(ws: readonly ClientWorkload[], s: ClientBenc
     const costs = new Map<ClientName, { wallMs: number; clientMs: number; serverMs: number }[]>();
     const errors = new Map<ClientName, string>();
     for (const c of CLIENTS) {
-      if (!command(w, c, s, "/", 0)) row[c] = { na: "no recursive transfer" };
+      if (!command(w, c, s, "/", 0)) row[c] = { na: "not this row's" };
       else if ((c === "curl" || c === "lftp") && Bun.spawnSync(["sh", "-c", `command -v ${c}`]).exitCode !== 0) row[c] = { error: "not available" };
       else samples.set(c, []);
+    }
+    // A row none of the clients can run against this server (FTPS against one without TLS): left out.
+    if (![...CLIENTS].some((c) => command(w, c, s, "/", 0))) {
+      out.delete(w);
+      continue;
     }
     const turns = [...samples.entries()];
     // A tree round takes well under a second and its ratio varies with the machine's phase: more
@@ -182,6 +198,7 @@ const TARGETS: Record<ClientWorkload, { text: string; check(r: Record<ClientName
   "client-put": { text: "verified (sha256) ≥ 0.9× curl, --no-verify ≥ 1.0× curl", check: both },
   "client-tree": { text: "verified ≥ 1.0× lftp mirror", check: (r) => ratio(r.ftpkit, 1.0) },
   "client-tree-put": { text: "verified ≥ 1.0× lftp mirror -R", check: (r) => ratio(r.ftpkit, 1.0) },
+  "client-tree-tls": { text: "none (FTPS, PROT P)", check: () => undefined },
 };
 
 function ratio(a: ClientCell | undefined, min: number): boolean | undefined {
@@ -196,7 +213,7 @@ function both(r: Record<ClientName, ClientCell>): boolean | undefined {
 
 function rowLabel(w: ClientWorkload, bigMiB: number): string {
   const tree = `${TREE_FILES.toLocaleString("en-US")} × 100 KiB, 8 connections`;
-  return { "client-get": `get ${bigMiB} MiB`, "client-put": `put ${bigMiB} MiB`, "client-tree": `get -r ${tree}`, "client-tree-put": `put -r ${tree}` }[w];
+  return { "client-get": `get ${bigMiB} MiB`, "client-put": `put ${bigMiB} MiB`, "client-tree": `get -r ${tree}`, "client-tree-put": `put -r ${tree}`, "client-tree-tls": `get -r ${tree}, FTPS` }[w];
 }
 
 /** The client table: one row per (workload, server), MB/s with the ratio to curl (lftp for trees). */

@@ -318,7 +318,7 @@ async function main(): Promise<void> {
       log(`client rows against ${name}…`);
       clientResults.set(
         name,
-        await runClientRows(clientWs, { server: name, port: s.port, serverPid: s.pid, user: acct.user, pass: acct.pass, home: acct.home, big: data.big, bigSize: profile.bigSize, reps: profile.reps, warmup: profile.warmup, work, log }),
+        await runClientRows(clientWs, { server: name, port: s.port, serverPid: s.pid, user: acct.user, pass: acct.pass, home: acct.home, big: data.big, bigSize: profile.bigSize, tls: cert !== undefined && name !== "proftpd", reps: profile.reps, warmup: profile.warmup, work, log }),
       );
     }
   }
