@@ -2,7 +2,7 @@
 // `ftpkit serve` nodes sharing one redis-server and one file store — a directory, and a radosgw
 // bucket (S3 homes; skipped only when S3_ENDPOINT is unset, see tests/helpers/s3.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { digest, runFtpkit, spawnFtpkit, waitFor } from "../helpers/peers.ts";
@@ -104,6 +104,29 @@ for (const store of [directoryStore(), bucketStore()]) describe.skipIf(store.ski
       expect(digest(readFileSync(dst))).toBe(digest(readFileSync(src)));
       // Stored once, in the shared store, whole.
       expect(digest(await store.bytes("bob", "up.bin"))).toBe(digest(readFileSync(src)));
+    }, 60_000);
+
+    test("put -r and get -r of a tree through the balancer, in block mode (one kept data connection per worker): byte-identical", async () => {
+      const src = join(root, "tree-src");
+      const files = new Map<string, Uint8Array>();
+      for (const dir of ["a", "a/b", "c"]) mkdirSync(join(src, dir), { recursive: true });
+      for (let i = 0; i < 12; i++) {
+        const rel = `${["a", "a/b", "c"][i % 3]}/f${i}.bin`;
+        files.set(rel, random(i === 0 ? 0 : 20 * KB + i * 997));
+        writeFileSync(join(src, rel), files.get(rel)!);
+      }
+      const env = { FTPKIT_PASSWORD: "bob-pw" };
+      const put = await runFtpkit(["put", "-r", src, `ftp://bob@127.0.0.1:${port}/tree`, "--parallel", "3", "--verbose"], { cwd: root, env, timeoutMs: 40_000 });
+      expect(put.code).toBe(0);
+      // The nodes took MODE B behind the balancer: the tree moved over kept data connections.
+      expect(put.stderr).toMatch(/< 200 Mode set to B/);
+      const dst = join(root, "tree-dst");
+      const get = await runFtpkit(["get", "-r", `ftp://bob@127.0.0.1:${port}/tree`, dst, "--parallel", "3"], { cwd: root, env, timeoutMs: 40_000 });
+      expect(get.code).toBe(0);
+      for (const [rel, bytes] of files) {
+        expect(digest(await store.bytes("bob", `tree/${rel}`))).toBe(digest(bytes));
+        expect(digest(readFileSync(join(dst, rel)))).toBe(digest(bytes));
+      }
     }, 60_000);
 
     test("6 clients of one user upload at once through different nodes: the quota holds", async () => {
