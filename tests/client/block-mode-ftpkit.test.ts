@@ -2,23 +2,17 @@
 // transfers: get -r, put -r and sync of a tree with nested and empty directories, UTF-8 and space
 // names, an empty file and one over 1 MiB, the same bytes verified over one data connection per
 // connection; under FTPS (PROT P) too; and a tree killed with -9, then resumed.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, TLS_CERT, TLS_KEY, waitFor } from "../helpers/peers.ts";
+import { runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, TLS_CERT, TLS_KEY, waitFor } from "../helpers/peers.ts";
 import { snapshot } from "../helpers/trees.ts";
+import { useCleanups } from "../helpers/cleanups.ts";
 
 setDefaultTimeout(120_000);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-function workDir(): string {
-  const d = tempDir("ftpkit-modeb-");
-  cleanups.push(() => removeDir(d));
-  return d;
-}
+const owned = useCleanups("ftpkit-modeb-");
+const workDir = () => owned.workDir();
 
 /** 14 files: nested and empty directories, UTF-8 and space names, 0 bytes and 1.5 MB. */
 function makeTree(root: string): number {
@@ -39,7 +33,7 @@ const NOTHING_WRONG = /error|warn|reconnect|retry/i;
 
 test("get -r, put -r and sync in block mode: the same bytes, verified, over one data connection per connection", async () => {
   const srv = await startFtpkitServer();
-  cleanups.push(() => srv.stop());
+  owned.later(() => srv.stop());
   const work = workDir();
   const files = makeTree(join(srv.home, "t"));
 
@@ -69,7 +63,7 @@ test("get -r, put -r and sync in block mode: the same bytes, verified, over one 
 
 test("--no-block-mode against ftpkit: no MODE B, a data connection per file and listing", async () => {
   const srv = await startFtpkitServer();
-  cleanups.push(() => srv.stop());
+  owned.later(() => srv.stop());
   const work = workDir();
   const files = makeTree(join(srv.home, "t"));
   const down = await runFtpkit(["get", "-r", "--verbose", "--no-block-mode", "--parallel", "2", srv.url("/t"), "t"], { cwd: work });
@@ -81,7 +75,7 @@ test("--no-block-mode against ftpkit: no MODE B, a data connection per file and 
 
 test("FTPS (PROT P) get -r and put -r in block mode: one TLS data connection per connection, every file verified", async () => {
   const srv = await startFtpkitServer({ args: ["--tls-cert", TLS_CERT, "--tls-key", TLS_KEY] });
-  cleanups.push(() => srv.stop());
+  owned.later(() => srv.stop());
   const work = workDir();
   const files = makeTree(join(srv.home, "t"));
   const down = await runFtpkit(["get", "-r", "--tls", "--ca", TLS_CERT, "--verbose", "--parallel", "2", srv.url("/t"), "t"], { cwd: work });
@@ -102,7 +96,7 @@ test("FTPS (PROT P) get -r and put -r in block mode: one TLS data connection per
 
 test("pyftpdlib refuses MODE B: get -r and put -r go in stream mode, with no extra message", async () => {
   const py = await startPyftpd();
-  cleanups.push(() => py.stop());
+  owned.later(() => py.stop());
   const work = workDir();
   const files = makeTree(join(py.root, "t"));
   const down = await runFtpkit(["get", "-r", "--verbose", "--parallel", "2", py.url("/t"), "t"], { cwd: work });
@@ -135,7 +129,7 @@ function finishedFiles(work: string): string[] {
 
 test("kill -9 in the middle of a block-mode tree, then ftpkit resume: finished files stay, the partial one continues, all verified", async () => {
   const srv = await startFtpkitServer({ maxRate: "512K" });
-  cleanups.push(() => srv.stop());
+  owned.later(() => srv.stop());
   const work = workDir();
   mkdirSync(join(srv.home, "k"), { recursive: true });
   for (let i = 0; i < 12; i++) writeFileSync(join(srv.home, "k", `f${i}.dat`), Buffer.from(crypto.getRandomValues(new Uint8Array(60_000))).toString("base64").repeat(4));
@@ -163,7 +157,7 @@ test("kill -9 in the middle of a block-mode tree, then ftpkit resume: finished f
 
 test("kill -9 in the middle of a block-mode put -r, then ftpkit resume: the tree arrives whole, verified", async () => {
   const srv = await startFtpkitServer();
-  cleanups.push(() => srv.stop());
+  owned.later(() => srv.stop());
   const work = workDir();
   mkdirSync(join(work, "up"), { recursive: true });
   for (let i = 0; i < 10; i++) writeFileSync(join(work, "up", `f${i}.dat`), Buffer.from(crypto.getRandomValues(new Uint8Array(60_000))).toString("base64").repeat(4));

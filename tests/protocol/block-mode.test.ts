@@ -1,16 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { BLOCK_EOF, BLOCK_MAX, BLOCK_RESTART, BlockDecoder, BlockError, encodeBlocks, EOF_BLOCK, framedLength } from "../../protocol/block-mode.ts";
 
+const join = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 const concat = (...parts: Uint8Array[]) => join(parts);
-const join = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-};
 
 /** Decode `stream` fed in pieces of `step` bytes: the file bytes, and what followed the EOF block (null: no end yet). */
 function decode(stream: Uint8Array, step: number): { data: Uint8Array; rest: Uint8Array | null } {
