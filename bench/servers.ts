@@ -144,7 +144,20 @@ function tail(log: string): string {
   }
 }
 
+/** Whether nothing listens on 127.0.0.1:`port` now. */
+function portFree(port: number): boolean {
+  try {
+    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function start(name: string, cmd: string[], port: number, log: string, timeoutMs = 15_000): Promise<RunningServer> {
+  // Another server left on the port answered the readiness probe in the new one's place, and every
+  // row of that server then measured the stranger (its logins refused) instead of failing here.
+  if (!portFree(port)) throw new Error(`port ${port} is already in use by a process the bench did not start: stop it, or move the bench's ports with --port-base`);
   const proc = spawnServer(cmd, log);
   const s: RunningServer = { name, port, pid: proc.pid, proc, log };
   try {
