@@ -3,10 +3,10 @@
 // names, an empty file and one over 1 MiB, the same bytes verified over one data connection per
 // connection; under FTPS (PROT P) too; and a tree killed with -9, then resumed.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, TLS_CERT, TLS_KEY, waitFor } from "../helpers/peers.ts";
-import { snapshot } from "../helpers/trees.ts";
+import { finishedFiles, snapshot } from "../helpers/trees.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
 
 setDefaultTimeout(120_000);
@@ -112,20 +112,6 @@ test("pyftpdlib refuses MODE B: get -r and put -r go in stream mode, with no ext
   expect(snapshot(join(py.root, "up"))).toEqual(snapshot(join(work, "t")));
 });
 
-/** Files the killed job's journal lists as finished. */
-function finishedFiles(work: string): string[] {
-  const journal = join(work, ".ftpkit", "transfers");
-  const log = existsSync(journal) ? readdirSync(journal).find((n) => n.endsWith(".done")) : undefined;
-  if (!log) return [];
-  return readFileSync(join(journal, log), "utf8").split("\n").flatMap((line) => {
-    try {
-      const e = JSON.parse(line) as { rel?: string; started?: boolean };
-      return e.rel && !e.started ? [e.rel] : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 test("kill -9 in the middle of a block-mode tree, then ftpkit resume: finished files stay, the partial one continues, all verified", async () => {
   const srv = await startFtpkitServer({ maxRate: "512K" });

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { join } from "node:path";
 import { digest, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
 import { chownTo, proftpdBinary, startProftpd, startVsftpd, vsftpdAvailable } from "../helpers/system-ftpd.ts";
-import { snapshot } from "../helpers/trees.ts";
+import { finishedFiles, snapshot } from "../helpers/trees.ts";
 import { startFakeServer } from "./fake-server.ts";
 import type { FakeOptions } from "./fake-server-options.ts";
 
@@ -126,20 +126,6 @@ describe("--checksum", () => {
   });
 });
 
-/** The files a tree job running in `work` has logged as finished (its .done log; a torn line is left out). */
-function finishedFiles(work: string): string[] {
-  const journal = join(work, ".ftpkit", "transfers");
-  const log = existsSync(journal) ? readdirSync(journal).find((n) => n.endsWith(".done")) : undefined;
-  if (!log) return [];
-  return readFileSync(join(journal, log), "utf8").split("\n").flatMap((line) => {
-    try {
-      const e = JSON.parse(line) as { rel?: string; started?: boolean };
-      return e.rel && !e.started ? [e.rel] : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 /** Run `ftpkit ARGS` in `cwd` until `ready()` holds, then kill -9 it, as a crash or a power cut would. */
 async function killedWhen(args: string[], opts: { cwd: string; env?: Record<string, string> }, ready: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {

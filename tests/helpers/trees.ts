@@ -1,5 +1,6 @@
-// Directory trees for the client's tree-job tests: build one, and snapshot one for comparison.
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+// Directory trees for the client's tree-job tests: build one, snapshot one for comparison, and read
+// which files a tree job's journal logged as finished.
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digest } from "./peers.ts";
 
@@ -34,3 +35,17 @@ export function makeTree(root: string): void {
   writeFileSync(join(root, "zero.txt"), "");
 }
 
+/** The files a tree job running in `work` has logged as finished (its .done log; a torn line is left out). */
+export function finishedFiles(work: string): string[] {
+  const journal = join(work, ".ftpkit", "transfers");
+  const log = existsSync(journal) ? readdirSync(journal).find((n) => n.endsWith(".done")) : undefined;
+  if (!log) return [];
+  return readFileSync(join(journal, log), "utf8").split("\n").flatMap((line) => {
+    try {
+      const e = JSON.parse(line) as { rel?: string; started?: boolean };
+      return e.rel && !e.started ? [e.rel] : [];
+    } catch {
+      return [];
+    }
+  });
+}
