@@ -185,7 +185,7 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
     let drained: (() => void) | null = null;
     let paused = false;
     /** The rate limit's waits for chunks taken so far: the upload completes after them, not before. */
-    let throttled: Promise<unknown> = Promise.resolve();
+    let throttled: Promise<void> = Promise.resolve();
     const fail = (err: unknown) => {
       if (failed) return;
       failed = true;
@@ -250,7 +250,10 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
           const wait = throttle(ms, opts).then(() => {
             if (!paused) conn.resume();
           });
-          throttled = Promise.all([throttled, wait]);
+          // Settles after this wait and every one before it, holding nothing once settled (a
+          // Promise.all chain nested one result array per throttled chunk of the upload).
+          const before = throttled;
+          throttled = wait.then(() => before);
         }
       }
       return held;
