@@ -64,6 +64,15 @@ export class Credentials {
     return mode === null ? null : `~/.netrc may be read or changed by other users (mode ${mode.toString(8).padStart(4, "0")}), and it holds the password for ${this.user}@${this.url.host}: chmod 600 ~/.netrc`;
   }
 
+  /**
+   * The same login with the password this job's login used, for an optional extra connection (a
+   * side HASH): it never prompts, and a refusal there never passes for the saved password's.
+   */
+  settled(): Credentials {
+    const password = this.known();
+    return new Credentials(password === undefined ? this.url : { ...this.url, password }, undefined, false);
+  }
+
   /** The password a login used (to keep for `ftpkit resume`); undefined for anonymous or none asked yet. */
   known(): string | undefined {
     return this.anonymous ? undefined : this.resolved;

@@ -217,6 +217,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
         resuming,
         expect,
         remoteTime: true,
+        sideSession: (signal) => Session.another(url, opts, creds.settled(), signal),
       },
       ctx,
     );

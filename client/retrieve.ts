@@ -11,6 +11,7 @@ import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted, TransferRefused } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { RESUME_HINT } from "./options.ts";
+import { SIDE_DIGEST_MIN_BYTES, SideDigest } from "./side-digest.ts";
 import {
   askDigest,
   checkLocalName,
@@ -46,6 +47,8 @@ export interface DownloadJob {
   known?: RemoteState;
   /** Called once the part file holds the start of the remote file as it is now (continued or started over), before any byte comes. */
   partReady?: () => void;
+  /** A single get: opens another session of the job, to ask a big file's digest on while the data comes (side-digest.ts). */
+  sideSession?: (signal: AbortSignal) => Promise<Session>;
 }
 
 /** Download one file, verified; the partial data lives in `job.part` until it is verified. */
@@ -112,6 +115,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // which cost 0.2–0.25 s at the end of every 1 GiB download.
     if (partSize !== offset) ftruncateSync(fd, offset);
     job.partReady?.();
+    using side = job.sideSession && ctx.verify && digestAlgo && size !== null && size - offset >= SIDE_DIGEST_MIN_BYTES && session.client.mayGiveDigest(algo) ? new SideDigest(job.sideSession, path, algo) : null;
     const fileFd = fd;
     offset = await retrieve(session, path, offset, size, sink, ctx, {
       file: part,
@@ -134,7 +138,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
     // job, with the next file's start (controlFree).
     const why = unverifiedReason(note);
-    const verdictP = size !== null && offset !== size ? null : askDigest(session.client, path, algo, ctx.verify, () => size, why);
+    const ask = () => askDigest(session.client, path, algo, ctx.verify, () => size, why);
+    // The digest asked on the side, when it came: else asked here, as without it.
+    const verdictP = size !== null && offset !== size ? null : side ? side.result.then((got) => got ?? ask()) : ask();
     verdictP?.catch(() => {}); // awaited below unless an earlier step fails
     ctx.controlFree?.();
     const digest = await sink.digest(); // after every write

@@ -34,15 +34,23 @@ export const retr: CommandSpec = {
     // RETR's only reply, not a 150 and then a 550 that clients take for a transfer cut short. On S3
     // the open starts the GET: an object deleted since SIZE or LIST is refused here too.
     const file = await session.fs.openPlanned(r, start);
-    const held = { [Symbol.dispose]: () => file.close() };
+    const last = Math.min(end, file.size);
+    const place = `${r.mount.id}/${r.key}`;
+    const { hashCache } = session.server;
+    // Hash while streaming only for whole files and clients that asked for a digest (OPTS HASH),
+    // and only when the digest of this version of the file is not known yet.
+    const key = HashCache.key(place, st, algorithm);
+    const known = hashCache.get(key);
+    const wanted = session.hashWhileStreaming && !ascii && start === 0 && last === file.size && !known;
+    // From before the 150: a HASH of this file on another connection waits for this send's digest.
+    const settle = wanted ? hashCache.computing(key) : null;
+    const held = {
+      [Symbol.dispose]: () => {
+        file.close();
+        settle?.(); // nothing, unless the digest was settled below
+      },
+    };
     startTransfer(session, { verb: "RETR", vpath: r.vpath, opening, size: end - start, held }, async (t, conn) => {
-      const last = Math.min(end, file.size);
-      const place = `${r.mount.id}/${r.key}`;
-      const { hashCache } = session.server;
-      // Hash while streaming only for whole files and clients that asked for a digest (OPTS HASH),
-      // and only when the digest of this version of the file is not known yet.
-      const known = hashCache.get(HashCache.key(place, st, algorithm));
-      const wanted = session.hashWhileStreaming && !ascii && start === 0 && last === file.size && !known;
       // Big files on the storage's hashing thread when it has one (in parallel with the send), else
       // inline. A rate-limited download hashes inline too: paced with the send, never ahead of it.
       const offThread = file.digest && hashesOffThread(algorithm, last) && session.limiters.length === 0;
@@ -64,6 +72,7 @@ export const retr: CommandSpec = {
         const after = await r.mount.storage.stat(r.key).catch(() => null);
         if (after?.version !== undefined && after.version === st.version) {
           hashCache.remember(place, st, after, algorithm, hex);
+          settle?.(hex);
           if (algorithm === "SHA-256") t.sha256 = hex;
         }
       }

@@ -13,6 +13,12 @@ const ENTRY_OVERHEAD = 160;
 export class HashCache {
   private entries = new Map<string, string>();
   private bytes = 0;
+  /**
+   * Digests a running transfer is computing (RETR hashing while it sends), by key: a HASH of the same
+   * version waits for the send's digest instead of reading the file a second time, as a client
+   * that asks on a second connection while its download runs does. One per running transfer.
+   */
+  private running = new Map<string, Promise<string | undefined>>();
 
   /**
    * At most `maxEntries` digests, and at most `maxBytes` of them as `entryBytes` counts, keys
@@ -64,6 +70,27 @@ export class HashCache {
     if (hex === undefined) return;
     this.entries.delete(key);
     this.bytes -= HashCache.entryBytes(key, hex);
+  }
+
+  /**
+   * A transfer starts computing the digest under `key`: the returned function settles it, once, with
+   * the digest or with nothing (the transfer failed, or the file changed under it); a HASH waiting
+   * for it then reads the file itself. The caller calls it on every path.
+   */
+  computing(key: string | null): (hex?: string) => void {
+    if (key === null || this.running.has(key)) return () => {};
+    let resolve!: (hex: string | undefined) => void;
+    const digest = new Promise<string | undefined>((r) => (resolve = r));
+    this.running.set(key, digest);
+    return (hex) => {
+      if (this.running.get(key) === digest) this.running.delete(key);
+      resolve(hex);
+    };
+  }
+
+  /** The digest a running transfer is computing under `key`, if one is. */
+  pending(key: string | null): Promise<string | undefined> | undefined {
+    return key === null ? undefined : this.running.get(key);
   }
 
   /**

@@ -28,6 +28,9 @@ export async function hashFile(
   const key = HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm, start, end);
   const cached = cache.get(key);
   if (cached) return { hex: cached, start, end };
+  // A download of this very version is hashing it as it sends: its digest, when it completes.
+  const sending = await cache.pending(key);
+  if (sending) return { hex: sending, start, end };
   // An object store may keep the digest the upload computed: no download for the whole file.
   if (start === 0 && end === st.size && r.mount.storage.storedDigest) {
     const stored = await r.mount.storage.storedDigest(r.key, algorithm).catch(() => null);
