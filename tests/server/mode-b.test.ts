@@ -99,6 +99,39 @@ describe("MODE B", () => {
     expect((await d.next())!.equals(Buffer.from(bodies[1]!))).toBe(true);
   });
 
+  test("APPE appends and STOU stores under a new name, each committed at its EOF block on the kept connection; an APPE cut before its EOF block keeps what came, as in MODE S, and the quota counts exactly the bytes on disk", async () => {
+    const quota = 10_000_000;
+    const ts = await servers.start({ users: [{ name: "alice", password: "alice-pw", quota }] });
+    const home = ts.home("alice");
+    writeFileSync(join(home, "log.bin"), "start;");
+    const w = await blockSession();
+    const base = quota - Number(/\d+/.exec((await w.cmd("AVBL")).lines[0]!)![0]);
+    const d = await BlockData.open(w);
+    const [more, unique] = [random(150_000), random(90_000)];
+    expect((await w.cmd("APPE log.bin")).code).toBe(150);
+    await d.upload(more);
+    expect((await w.read(10_000))?.code).toBe(226);
+    expect(readFileSync(join(home, "log.bin")).equals(Buffer.concat([Buffer.from("start;"), more]))).toBe(true);
+    const stou = await w.cmd("STOU log.bin");
+    expect(stou.lines[0]).toBe("FILE: log.bin.1");
+    await d.upload(unique);
+    expect((await w.read(10_000))?.code).toBe(226);
+    expect(readFileSync(join(home, "log.bin.1")).equals(Buffer.from(unique))).toBe(true);
+    expect(await d.closedWithin(200)).toBe(false);
+    // Cut: data blocks, then a FIN where the EOF block should be.
+    expect((await w.cmd("APPE log.bin")).code).toBe(150);
+    const cut = random(300_000);
+    await d.raw(encodeBlocks(cut));
+    d.end();
+    expect((await w.read(10_000))?.code).toBe(426);
+    const after = readFileSync(join(home, "log.bin"));
+    const kept = after.length - 6 - more.length;
+    expect(kept).toBeGreaterThanOrEqual(0);
+    expect(after.equals(Buffer.concat([Buffer.from("start;"), more, Buffer.from(cut.subarray(0, kept))]))).toBe(true);
+    const used = quota - Number(/\d+/.exec((await w.cmd("AVBL")).lines[0]!)![0]);
+    expect(used).toBe(base + more.length + unique.length + kept);
+  });
+
   test("bytes after an upload's EOF block in the same write are the next transfer's", async () => {
     const ts = await servers.start();
     const w = await blockSession();
