@@ -157,12 +157,22 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     // Aborted once the job will not go on in segments: ranges waiting for the reply to a RETR they cut
     // short stop waiting (a server that ignores REST may never send it: 5 s each, SEGMENT_REPLY_MS).
     const giveUp = new AbortController();
+    const why = unverifiedReason(note);
+    /**
+     * The server's digest, asked by the first connection left without a segment while the others
+     * still download: a server that hashes on demand (ProFTPD, ftpkit for ranged sends) reads the file
+     * meanwhile, not after the last byte. Null when that connection failed: asked again at the verdict.
+     */
+    let early: Promise<Awaited<ReturnType<typeof askDigest>> | null> | null = null;
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
         if (!seg || failure || noRest) {
-          // Done: an extra session says goodbye now (the job's first carries on to the verdict).
-          if (!seg && !failure && !noRest && s && s !== first) await s.close();
+          if (!seg && !failure && !noRest && s) {
+            if (!early && ctx.verify && localDigest(s.client, ctx)) early = askDigest(s.client, job.remote, algo, true, () => size, why).catch(() => null);
+            // Done: an extra session says goodbye now (the job's first carries on to the verdict).
+            else if (s !== first) await s.close();
+          }
           return;
         }
         if (!s) {
@@ -295,8 +305,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
       }
     }
     closeSync(fd);
-    const why = unverifiedReason(note);
-    const verdict = await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, why);
+    const verdict = (await early) ?? (await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, why));
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {

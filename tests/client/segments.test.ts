@@ -127,6 +127,48 @@ describe("--segments", () => {
     expect(took).toBeLessThan(3000);
   });
 
+  test("the digest is asked by the first connection done while another range still comes, not after the last byte", async () => {
+    const big = Buffer.from(crypto.getRandomValues(new Uint8Array(4 << 20)));
+    const offsets = new Map<object, number>();
+    let hashCame!: () => void;
+    const hashed = new Promise<void>((r) => (hashCame = r));
+    /** Whether HASH came before the second range was sent (it is held back until then, 5 s at most). */
+    let askedBeforeSecondRange = false;
+    let secondRangeSent = false;
+    const retr = async (c: Parameters<ReturnType<typeof sendsFile>>[0]) => {
+      const from = offsets.get(c) ?? 0;
+      const d = await c.data();
+      c.reply(150, "Opening data connection");
+      if (from > 0) await Promise.race([hashed, Bun.sleep(5000)]);
+      const whole = await d.send(big.subarray(from));
+      if (from > 0) secondRangeSent = true;
+      d.end();
+      c.reply(whole ? 226 : 426, whole ? "Transfer complete" : "Connection closed");
+    };
+    const srv = startScriptedServer({
+      feat: ["SIZE", "REST STREAM", "HASH SHA-256*"],
+      on: {
+        SIZE: (c) => c.reply(213, String(big.length)),
+        REST: (c, arg) => (offsets.set(c, Number(arg)), c.reply(350, "Restarting")),
+        RETR: retr,
+        HASH: (c, arg) => {
+          askedBeforeSecondRange = !secondRangeSent;
+          hashCame();
+          c.reply(213, `SHA-256 0-${big.length} ${digest(big)} ${arg}`);
+        },
+      },
+    });
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/big.bin`, "--segments", "2"], { cwd: work, timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`sha256 ${digest(big)} (verified by HASH)`);
+    expect(askedBeforeSecondRange).toBe(true);
+    expect(srv.commands.filter((c) => c.startsWith("HASH"))).toHaveLength(1);
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
+  });
+
   async function interruptedSegments() {
     const srv = await startFtpkitServer({ maxRate: "1M" });
     cleanups.push(() => srv.stop());
