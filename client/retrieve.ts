@@ -115,7 +115,10 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // which cost 0.2–0.25 s at the end of every 1 GiB download.
     if (partSize !== offset) ftruncateSync(fd, offset);
     job.partReady?.();
-    using side = job.sideSession && ctx.verify && digestAlgo && size !== null && size - offset >= SIDE_DIGEST_MIN_BYTES && session.client.mayGiveDigest(algo) ? new SideDigest(job.sideSession, path, algo) : null;
+    // Not under --limit-rate: the transfer is long, the hash after it short (and ftpkit, hashing as it
+    // sends, would hold the second connection's HASH for the whole download).
+    const sideWorth = job.sideSession && ctx.verify && digestAlgo && ctx.opts.rate === 0 && size !== null && size - offset >= SIDE_DIGEST_MIN_BYTES;
+    using side = sideWorth && session.client.mayGiveDigest(algo) ? new SideDigest(job.sideSession!, path, algo) : null;
     const fileFd = fd;
     offset = await retrieve(session, path, offset, size, sink, ctx, {
       file: part,

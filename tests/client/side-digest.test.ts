@@ -52,7 +52,7 @@ describe("a big verified get asks HASH on a second connection", () => {
     expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(data));
   });
 
-  test("from ftpkit: the second connection's HASH is answered with the send's digest, and a small file asks on its own connection only", async () => {
+  test("from ftpkit: the second connection's HASH is answered with the send's digest; a small file, or one under --limit-rate, asks on its own connection only", async () => {
     const srv = await startFtpkitServer();
     cleanups.push(() => srv.stop());
     const work = tempDir("ftpkit-side-digest-");
@@ -63,6 +63,11 @@ describe("a big verified get asks HASH on a second connection", () => {
     expect(r.code).toBe(0);
     expect(conversation(r.stderr)).toContain(`[2] < 213 SHA-256 0-${BIG} ${digest(big)} /big.bin`);
     expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
+    // Under --limit-rate the hash is short beside the transfer: no second connection either.
+    const limited = await runFtpkit(["get", srv.url("/big.bin"), "limited.bin", "-v", "--limit-rate", "100G"], { cwd: work, timeoutMs: 90_000 });
+    expect(limited.code).toBe(0);
+    expect(conversation(limited.stderr).filter((l) => l.startsWith("[2]"))).toEqual([]);
+    expect(limited.stderr).toContain(`sha256 ${digest(big)} (verified by HASH)`);
     const s = await runFtpkit(["get", srv.url("/small.bin"), "-v"], { cwd: work });
     expect(s.code).toBe(0);
     expect(conversation(s.stderr).filter((l) => l.startsWith("[2]"))).toEqual([]);
