@@ -161,10 +161,23 @@ export class DataChannel {
   /** The kept data connection in block mode. */
   private link: BlockLink | null = null;
 
-  /** MODE B after the login, its reply read with the others sent then (no round trip of its own). */
+  /**
+   * MODE B after the login, its reply read with the others sent then (no round trip of its own). A
+   * 200 is trusted only once a mode no server has is refused: BusyBox's ftpd answers "200 Command
+   * ignored" (older ones "200 Operation successful") to any MODE and sends stream data all the same,
+   * which failed every file of a tree job (and held each upload until the stall timeout, the server
+   * waiting for a close that block mode never sends).
+   */
   async offerBlockMode(): Promise<void> {
     const r = await this.client.request("MODE", "B");
-    this.blockOffered = this.blockOn = r.code === 200;
+    if (r.code !== 200) return;
+    const nonsense = await this.client.command("MODE", "X");
+    if (nonsense.code === 200) {
+      await this.client.command("MODE", "S"); // whatever it took the two for, stream mode
+      this.client.opts.trace?.("* the server accepts any MODE (MODE X too): stream mode");
+      return;
+    }
+    this.blockOffered = this.blockOn = true;
   }
 
   private async setBlockMode(on: boolean): Promise<void> {

@@ -2,13 +2,13 @@
 // file of a connection (EOF blocks, no close), stream mode where the server refuses MODE B, a new
 // EPSV when the server closed the kept connection, a cut before the EOF block resumed.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeBlocks, EOF_BLOCK } from "../../protocol/block-mode.ts";
 import { openSession } from "../../client/session.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
 import { runFtpkit } from "../helpers/peers.ts";
-import { useScriptedServerWork, type ScriptedControl, type ScriptedData } from "./scripted-server.ts";
+import { sendsFile, sendsListing, useScriptedServerWork, type ScriptedControl, type ScriptedData } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 const t = useScriptedServerWork();
@@ -69,6 +69,7 @@ function startBlockTree(o: Options = {}) {
       MODE: (c, arg) => {
         const want = arg.toUpperCase();
         if (want === "B" && (o.modeB ?? 200) !== 200) return c.reply(o.modeB!, "MODE B not supported");
+        if (want !== "B" && want !== "S") return c.reply(504, "Bad MODE command");
         mode.set(c, want === "B" ? "B" : "S");
         c.reply(200, `Mode set to ${want}`);
       },
@@ -131,6 +132,45 @@ test("a server that refuses MODE B: the tree job goes in stream mode and says no
   expect(r.code).toBe(0);
   expectTree(join(t.work, "out"));
   expect(count(server.commands, "EPSV")).toBe(6);
+});
+
+test("a server that answers 200 to any MODE (BusyBox's ftpd) and sends stream data: get -r and put -r go in stream mode, the same bytes, nothing said", async () => {
+  const facts = (n: string, size: number) => `type=file;size=${size};modify=20260101120000; ${n}`;
+  const stored = new Map<string, Buffer>();
+  const server = t.start({
+    feat: ["MLST type*;size*;modify*;", "MLSD", "REST STREAM", "SIZE"],
+    on: {
+      MODE: (c) => c.reply(200, "Command ignored"),
+      MLSD: (c, arg) => {
+        if (arg === "/t") return sendsListing(Object.keys(FILES).map((n) => facts(n, FILES[n]!.length)))(c, arg);
+        if (arg === "/") return sendsListing(["type=dir;modify=20260101120000; t"])(c, arg);
+        c.reply(550, "No such directory");
+      },
+      RETR: (c, arg) => sendsFile(FILES[arg.slice("/t/".length)]!)(c),
+      MKD: (c, arg) => c.reply(257, `"${arg}" created`),
+      SIZE: (c, arg) => (stored.has(arg) ? c.reply(213, String(stored.get(arg)!.length)) : c.reply(550, "Could not get file size")),
+      STOR: async (c, arg) => {
+        const d = await c.data();
+        c.reply(150, "Ok to send data");
+        await d.closing(); // stream mode: the upload ends when the client closes
+        stored.set(arg, d.received());
+        c.reply(226, "Transfer complete");
+      },
+    },
+  });
+  const down = await runFtpkit(["get", "-r", "--parallel", "2", url(server.port), "out", "--stall-timeout", "10"], { cwd: t.work });
+  expect(down.stderr).not.toMatch(/MODE|error|warn|reconnect|retry/i);
+  expect(down.code).toBe(0);
+  expectTree(join(t.work, "out"));
+  // Each connection asked MODE B, found MODE X taken as well, and went back to stream mode.
+  expect(server.commands.filter((c) => c.startsWith("MODE"))).toEqual(["MODE B", "MODE X", "MODE S", "MODE B", "MODE X", "MODE S"]);
+  const src = join(t.work, "src");
+  mkdirSync(src);
+  for (const [n, bytes] of Object.entries(FILES)) writeFileSync(join(src, n), bytes);
+  const up = await runFtpkit(["put", "-r", "--parallel", "2", src, `ftp://u:p@127.0.0.1:${server.port}/up`, "--stall-timeout", "10"], { cwd: t.work });
+  expect(up.stderr).not.toMatch(/MODE|error|warn|reconnect|retry/i);
+  expect(up.code).toBe(0);
+  for (const [n, bytes] of Object.entries(FILES)) expect(stored.get(`/up/${n}`)?.equals(Buffer.from(bytes))).toBe(true);
 });
 
 test("a server that closes the kept data connection after each file: the next goes over a new EPSV", async () => {

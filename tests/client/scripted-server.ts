@@ -17,6 +17,8 @@ export interface ScriptedData {
   readonly closed: boolean;
   /** Resolves once the client has closed it (an upload's end). */
   closing(): Promise<void>;
+  /** Every byte the client sent on it so far (an upload's data). */
+  received(): Buffer;
 }
 
 /** What a scripted verb's handler gets: its control connection. */
@@ -108,6 +110,7 @@ interface DataState {
   wake: () => void;
   closed: boolean;
   gone: () => void;
+  chunks: Buffer[];
 }
 
 export function startScriptedServer(script: Script): ScriptedServer {
@@ -125,7 +128,7 @@ export function startScriptedServer(script: Script): ScriptedServer {
         open(d) {
           let gone!: () => void;
           const closing = new Promise<void>((r) => (gone = r));
-          d.data = { wake: () => {}, closed: false, gone };
+          d.data = { wake: () => {}, closed: false, gone, chunks: [] };
           listener.stop();
           opened({
             async send(bytes) {
@@ -150,9 +153,12 @@ export function startScriptedServer(script: Script): ScriptedServer {
               return d.data.closed;
             },
             closing: () => closing,
+            received: () => Buffer.concat(d.data.chunks),
           });
         },
-        data() {},
+        data(d, chunk) {
+          d.data.chunks.push(Buffer.from(chunk));
+        },
         drain(d) {
           d.data.wake();
         },
