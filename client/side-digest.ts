@@ -1,8 +1,8 @@
 // The server's digest of a big download, asked on a second connection while the data comes. A
-// server that hashes on demand (ProFTPD's mod_digest, FileZilla Server) reads the whole file for a
-// HASH that follows the transfer, so a verified download took the transfer's time plus the hash's;
-// asked alongside, the two overlap. ftpkit hashes while it sends and hands a HASH for a file it is
-// sending the digest of that send, so it reads nothing twice either way.
+// server that hashes on demand (ProFTPD's mod_digest) reads the whole file for a HASH that follows
+// the transfer, so a verified download took the transfer's time plus the hash's; asked alongside,
+// the two overlap. ftpkit hashes while it sends and answers a HASH of a file it is sending with that
+// send's digest, so it reads nothing twice either way.
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import type { Session } from "./session.ts";
 
