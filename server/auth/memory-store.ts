@@ -50,13 +50,17 @@ export class MemoryLogins implements LoginService {
   async start(): Promise<void> {
     const list = this.pending ?? [];
     this.pending = null;
-    this.dummyHash ??= await hashPassword(randomBytes(16).toString("hex"));
-    for (const u of list) {
-      const lower = u.name.toLowerCase();
-      const anonymous = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS;
+    const isAnonymous = (u: InlineUser) => [ANONYMOUS, ANONYMOUS_ALIAS].includes(u.name.toLowerCase());
+    // All at once (Bun hashes on its thread pool): one after another, a user and the dummy took twice
+    // one argon2id's time at every start of a throwaway server (startServer, serve --root).
+    const dummy = this.dummyHash ?? hashPassword(randomBytes(16).toString("hex"));
+    const [dummyHash, ...hashes] = await Promise.all([dummy, ...list.map((u) => (isAnonymous(u) ? undefined : hashPassword(u.password!)))]);
+    this.dummyHash = dummyHash;
+    for (const [i, u] of list.entries()) {
+      const anonymous = isAnonymous(u);
       this.users.set(anonymous ? ANONYMOUS : u.name, {
         name: anonymous ? ANONYMOUS : u.name,
-        hash: anonymous ? undefined : await hashPassword(u.password!),
+        hash: hashes[i],
         home: u.home,
         quota: u.quota ?? 0,
         perms: [...u.perms],
