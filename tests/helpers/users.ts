@@ -17,6 +17,18 @@ export interface UserSpec {
   requireTls?: boolean;
 }
 
+/**
+ * One real argon2id hash per password for the whole test process: every test server's users file
+ * hashed its passwords again (~30 ms each, over a thousand server starts per run); any valid hash of
+ * a password logs in with it, whichever salt it has.
+ */
+const hashes = new Map<string, Promise<string>>();
+function hashOnce(password: string): Promise<string> {
+  let h = hashes.get(password);
+  if (!h) hashes.set(password, (h = hashPassword(password)));
+  return h;
+}
+
 /** Write `<dir>/users.ini` for `users`, creating missing homes; returns the file's path. */
 export async function makeUsersFile(dir: string, users: UserSpec[]): Promise<string> {
   const file = join(dir, "users.ini");
@@ -27,7 +39,7 @@ export async function makeUsersFile(dir: string, users: UserSpec[]): Promise<str
     if (!home.startsWith("s3://")) await mkdir(home, { recursive: true });
     records.push({
       name: u.name,
-      hash: u.password === undefined ? undefined : await hashPassword(u.password),
+      hash: u.password === undefined ? undefined : await hashOnce(u.password),
       home,
       quota: u.quota ?? 0,
       perms: u.perms ?? [...ALL_PERMS],
