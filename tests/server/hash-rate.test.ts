@@ -119,7 +119,11 @@ describe("hashing while streaming", () => {
 });
 
 describe("a HASH asked on a second connection while the file is sent", () => {
-  /** RETR `name` on `w` over EPSV; returns once the 150 came, with the data connection not read yet. */
+  /**
+   * RETR `name` on `w` over EPSV; returns once the 150 came, with the data connection not read yet.
+   * The files are 32 MiB, more than the two sockets' buffers on loopback hold: the send cannot end
+   * before the test reads.
+   */
   async function startRetr(w: Wire, name: string) {
     const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
     const chunks: Buffer[] = [];
@@ -133,7 +137,7 @@ describe("a HASH asked on a second connection while the file is sent", () => {
 
   test("is answered with the digest the send computes, not by reading the file again (whose budget would take minutes)", async () => {
     await serve(SLOW_REHASH);
-    const original = crypto.getRandomValues(new Uint8Array(8 << 20));
+    const original = Buffer.alloc(32 << 20, 7).fill(crypto.getRandomValues(new Uint8Array(65536)), 0, 65536);
     writeFileSync(join(servers.server.home("alice"), "sending.bin"), original);
     const sender = await login();
     expect((await sender.cmd("OPTS HASH SHA-256")).code).toBe(200);
@@ -151,7 +155,7 @@ describe("a HASH asked on a second connection while the file is sent", () => {
 
   test("is still answered, by reading the file, when the send it waited for is cut off", async () => {
     await serve();
-    const original = crypto.getRandomValues(new Uint8Array(8 << 20));
+    const original = Buffer.alloc(32 << 20, 7).fill(crypto.getRandomValues(new Uint8Array(65536)), 0, 65536);
     writeFileSync(join(servers.server.home("alice"), "cut.bin"), original);
     const sender = await login();
     expect((await sender.cmd("OPTS HASH SHA-256")).code).toBe(200);
