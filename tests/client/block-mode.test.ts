@@ -162,12 +162,12 @@ test("a server that answers 200 to any MODE (BusyBox's ftpd) and sends stream da
   expect(down.stderr).not.toMatch(/MODE|error|warn|reconnect|retry/i);
   expect(down.code).toBe(0);
   expectTree(join(t.work, "out"));
-  // Each connection that logged in asked MODE B, found MODE X taken as well, and went back to stream
-  // mode (the second may be dropped before its login when the first has done the job).
-  const modes = server.commands.filter((c) => c.startsWith("MODE"));
-  const asked = modes.filter((m) => m === "MODE B").length;
-  expect(asked).toBeGreaterThanOrEqual(1);
-  expect([...modes].sort()).toEqual([...Array(asked).fill("MODE B"), ...Array(asked).fill("MODE S"), ...Array(asked).fill("MODE X")]);
+  // A connection that asked MODE B found MODE X taken as well and went back to stream mode (the
+  // second one may be dropped at any step of its start when the first has done the job).
+  const modes = (m: string) => server.commands.filter((c) => c === m).length;
+  expect(modes("MODE X")).toBeGreaterThanOrEqual(1);
+  expect(modes("MODE S")).toBe(modes("MODE X"));
+  expect(modes("MODE B")).toBeGreaterThanOrEqual(modes("MODE X"));
   const src = join(t.work, "src");
   mkdirSync(src);
   for (const [n, bytes] of Object.entries(FILES)) writeFileSync(join(src, n), bytes);
