@@ -120,33 +120,34 @@ describe("hashing while streaming", () => {
 
 describe("a HASH asked on a second connection while the file is sent", () => {
   /**
-   * RETR `name` on `w` over EPSV; returns once the 150 came, with the data connection not read yet.
-   * The files are 32 MiB, more than the two sockets' buffers on loopback hold: the send cannot end
-   * before the test reads.
+   * A server with `options`, a 32 MiB file `name` in alice's home (more than the two sockets' buffers
+   * on loopback hold: the send cannot end before the test reads), a session that RETRs it after OPTS
+   * HASH (back once the 150 came, its data connection not read yet), and a second session that asks
+   * HASH of it.
    */
-  async function startRetr(w: Wire, name: string) {
-    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+  async function sendingWhileAsked(name: string, options?: CreateServerOptions) {
+    await serve(options);
+    const original = Buffer.alloc(32 << 20, 7).fill(crypto.getRandomValues(new Uint8Array(65536)), 0, 65536);
+    writeFileSync(join(servers.server.home("alice"), name), original);
+    const sender = await login();
+    expect((await sender.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    const asker = await login();
+    const port = parseEpsvReply((await sender.cmd("EPSV")).lines[0]!);
     const chunks: Buffer[] = [];
     let closed!: () => void;
     const ended = new Promise<void>((r) => (closed = r));
     const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, c) => void chunks.push(Buffer.from(c)), close: () => closed(), error: () => closed() } });
     data.pause(); // the send waits for us: it is still running when the other connection asks
-    expect((await w.cmd(`RETR ${name}`)).code).toBe(150);
-    return { data, ended, bytes: () => Buffer.concat(chunks) };
+    expect((await sender.cmd(`RETR ${name}`)).code).toBe(150);
+    asker.raw(`HASH ${name}\r\n`);
+    return { original, sender, asker, data, ended, bytes: () => Buffer.concat(chunks) };
   }
 
   test("is answered with the digest the send computes, not by reading the file again (whose budget would take minutes)", async () => {
-    await serve(SLOW_REHASH);
-    const original = Buffer.alloc(32 << 20, 7).fill(crypto.getRandomValues(new Uint8Array(65536)), 0, 65536);
-    writeFileSync(join(servers.server.home("alice"), "sending.bin"), original);
-    const sender = await login();
-    expect((await sender.cmd("OPTS HASH SHA-256")).code).toBe(200);
-    const asker = await login();
-    const retr = await startRetr(sender, "sending.bin");
-    asker.raw("HASH sending.bin\r\n");
-    retr.data.resume();
-    await retr.ended;
-    expect(retr.bytes().equals(Buffer.from(original))).toBe(true);
+    const { original, sender, asker, data, ended, bytes } = await sendingWhileAsked("sending.bin", SLOW_REHASH);
+    data.resume();
+    await ended;
+    expect(bytes().equals(original)).toBe(true);
     expect((await sender.read())?.code).toBe(226);
     const r = parseHashReply((await asker.read(5000))!.lines[0]!);
     expect(r).toMatchObject({ algorithm: "SHA-256", start: 0, end: original.length });
@@ -154,15 +155,8 @@ describe("a HASH asked on a second connection while the file is sent", () => {
   }, 30_000);
 
   test("is still answered, by reading the file, when the send it waited for is cut off", async () => {
-    await serve();
-    const original = Buffer.alloc(32 << 20, 7).fill(crypto.getRandomValues(new Uint8Array(65536)), 0, 65536);
-    writeFileSync(join(servers.server.home("alice"), "cut.bin"), original);
-    const sender = await login();
-    expect((await sender.cmd("OPTS HASH SHA-256")).code).toBe(200);
-    const asker = await login();
-    const retr = await startRetr(sender, "cut.bin");
-    asker.raw("HASH cut.bin\r\n");
-    retr.data.terminate(); // a reset before the client read a byte
+    const { original, sender, asker, data } = await sendingWhileAsked("cut.bin");
+    data.terminate(); // a reset before the client read a byte
     expect((await sender.read(10_000))!.code).toBeGreaterThanOrEqual(400);
     const r = parseHashReply((await asker.read(10_000))!.lines[0]!);
     expect(r.hex).toBe(sha256(original));
