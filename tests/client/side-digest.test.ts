@@ -51,7 +51,7 @@ describe("a big verified get asks HASH on a second connection", () => {
     expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(data));
   });
 
-  test("from ftpkit: the second connection's HASH is answered with the send's digest; a small file, or one under --limit-rate, asks on its own connection only", async () => {
+  test("from ftpkit: the file's digest comes on the second connection (whether from the send is tests/server/hash-rate's); a small file, or one under --limit-rate, asks on its own connection only", async () => {
     const srv = await startFtpkitServer();
     cleanups.push(() => srv.stop());
     const work = tempDir("ftpkit-side-digest-");
