@@ -39,12 +39,14 @@ export interface PlanInput {
   remoteRoot: string;
   /** Resuming: the job's log, read once (tree-journal.ts readLog). */
   log: JobLog | null;
+  /** Not a dry run: the job may open its other connections before its plan is made (SidesSpec.openEarly). */
+  running: boolean;
 }
 
 /** Entries named in the error of a pattern whose every match was left out. */
 const LEFT_OUT_NAMED = 5;
 
-export async function planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot, log }: PlanInput): Promise<JobPlan> {
+export async function planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot, log, running }: PlanInput): Promise<JobPlan> {
   const spec = rec.tree!;
   const excluded = excluder(spec.exclude ?? []);
   const recursive = spec.recursive !== false;
@@ -55,7 +57,7 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
     throw new ClientError(`${r.local} is not a directory`, { kind: "local" });
   }
   if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
-  const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note, journal: dir };
+  const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note, journal: dir, openEarly: running && !resuming && spec.mode === "copy" };
   const listBoth = (match?: NameMatch) => listSides(sides, match);
   let { remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob) : undefined);
   // What the pattern matched but the walk left out: said if nothing else is left to copy.

@@ -125,7 +125,7 @@ async function runTree(r: Roots, rec: TransferRecord, jobOpts: TransferOptions, 
     const remoteRoot = first.resolve(r.remoteDir);
     const recursive = spec.recursive !== false;
     const log = resuming ? readLog(rec.id, dir) : null;
-    const { remoteExists, source, dest, keep, parts, unreadable, items, walked, finished, done } = await planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot, log });
+    const { remoteExists, source, dest, keep, parts, unreadable, items, walked, finished, done } = await planJob({ r, rec, first, conns, note, dir, resuming, remoteRoot, log, running: req.dryRun !== true });
     if (req.dryRun) {
       // A pending upload whose local file is gone since fails in the run (said on stderr, as there).
       const pendingPlan = resuming && rec.direction === "put" && !spec.delete ? loadPlanState(rec.id, dir) : null;

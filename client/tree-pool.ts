@@ -18,9 +18,10 @@ export interface Halt {
 /**
  * Every connection of a tree job, and their one owner: the first (open before anything else), and
  * up to `want` - 1 more. Those are opened in the background as soon as the walk has more than one
- * directory ahead of it (`widen`), so their logins overlap the listing instead of following it (as
- * lftp's mirror does; vsftpd takes ~35 ms per login here), and the walk lists over each of them as
- * it becomes ready. A connection opened that way but not needed is closed with the others.
+ * directory ahead of it, or a new upload knows how many files it copies (`widen`), so their logins
+ * overlap the listing instead of following it (as lftp's mirror does; vsftpd takes ~35 ms per login
+ * here), and the walk lists over each of them as it becomes ready. A connection opened that way but
+ * not needed is closed with the others.
  */
 export class Connections implements Listers {
   /** Every session that opened, in the order they did. */
@@ -47,10 +48,10 @@ export class Connections implements Listers {
     this.idle = [first];
   }
 
-  widen(): void {
+  widen(needed = Infinity): void {
     if (this.widened || this.ended) return;
     this.widened = true;
-    for (let i = 1; i < this.want; i++) {
+    for (let i = 1; i < Math.min(this.want, needed); i++) {
       const opened = this.adopt(this.openOne(this.unneeded.signal));
       opened.then((s) => this.giveBackSession(s), () => {}); // a refusal is reported by next(), if the transfers need that one
       this.opening.push(opened);

@@ -28,6 +28,12 @@ export interface SidesSpec {
   note: Notifier;
   /** The job's journal directory (where its record is kept). */
   journal: string;
+  /**
+   * A new upload that copies every file (put -r, not a sync, not a resume, not a dry run): its source
+   * is walked first and the job's other connections opened for its files while the destination is
+   * listed, instead of after the plan (their logins took ~30 ms of a 0.9 s job against vsftpd).
+   */
+  openEarly?: boolean;
 }
 
 export interface Sides {
@@ -106,6 +112,9 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
   sourceWalk.leftovers = { side: "source", ...(journal !== undefined ? { journal } : {}) };
   if (o.direction === "get") destWalk.leftovers = { side: "dest", ...(journal !== undefined ? { journal } : {}), sourceHas: (rel) => sourceRels.has(rel) };
   const [remoteWalk, localWalk] = o.direction === "get" ? [sourceWalk, destWalk] : [destWalk, sourceWalk];
+  // The local walk needs nothing from the remote one: an upload's comes first when it sizes the job.
+  const early = o.openEarly === true && o.direction === "put" && o.localExists ? walkLocal(o.local, localWalk) : null;
+  if (early) o.listers.widen(early.filter((e) => e.type === "file").length);
   const listed = await walkRemote(o.listers, o.remoteRoot, remoteWalk).catch((err: unknown) => {
     // An upload-only directory (a drop box) exists but refuses to be listed: a copy into it
     // plans against nothing there (a sync must see the other side, so it fails as it is).
@@ -125,7 +134,7 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     note.warn(`${undated.length} remote ${undated.length === 1 ? "entry is" : "entries are"} listed with a time that cannot be read (the first: ${shown(first.rel)}, modify=${JSON.stringify(first.unreadableTime)}): compared by size only, and a copy is dated when it is made`);
   }
   if (o.direction === "get") for (const e of remote) sourceRels.add(e.rel);
-  const local = o.localExists ? walkLocal(o.local, localWalk) : [];
+  const local = early ?? (o.localExists ? walkLocal(o.local, localWalk) : []);
   const [walked, dest] = o.direction === "get" ? [remote, local] : [local, remote];
   // The source's unreadable directories exist, but what they hold does not reach the plan: nor do they.
   const unknown = new Set(unreadable.filter((u) => u.side === "source").map((u) => u.rel));

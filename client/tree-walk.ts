@@ -64,8 +64,8 @@ export function clashingNames(names: readonly string[], copied: (name: string) =
 export interface Listers {
   borrow(): Promise<FtpClient>;
   giveBack(client: FtpClient): void;
-  /** More than one listing is ahead: open the job's other connections now. */
-  widen(): void;
+  /** More than one listing (or `needed` files) is ahead: open the job's other connections now (no more than `needed`, with the first). */
+  widen(needed?: number): void;
   /**
    * A listing failed on `client` with `err` (its `attempt`th try): a connection to try it again on
    * (reconnected, after a backoff) and the attempt the reconnection reached, or null when it is not

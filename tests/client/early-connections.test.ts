@@ -1,0 +1,123 @@
+// When a tree job opens its other connections. A new `put -r` knows from its own disk how many files
+// it copies: it logs in its other connections (no more than it has files) while it lists the
+// destination, as lftp's mirror does, instead of after its plan. A sync (which may copy nothing) and
+// a dry run (which copies nothing) keep to one connection until they know they need more.
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runFtpkit } from "../helpers/peers.ts";
+import { useScriptedServerWork, type ScriptedServer } from "./scripted-server.ts";
+
+setDefaultTimeout(60_000);
+const t = useScriptedServerWork();
+
+const OLD = new Date("2026-01-01T12:00:00Z");
+/** How long the destination's listing waits for the logins it expects before it answers anyway. */
+const LOGIN_WAIT_MS = 10_000;
+
+/** `count` local files f0…f(n-1) ("file N\n"), dated OLD. */
+function sourceTree(count: number): string {
+  const src = join(t.work, "src");
+  mkdirSync(src);
+  for (let i = 0; i < count; i++) {
+    const p = join(src, `f${i}`);
+    writeFileSync(p, `file ${i}\n`);
+    utimesSync(p, OLD, OLD);
+  }
+  return src;
+}
+
+interface Destination {
+  server: ScriptedServer;
+  /** Logins the server had when it answered the listing of /up. */
+  loginsAtListing(): number | null;
+  stored: Map<string, Buffer>;
+}
+
+/**
+ * A server whose /up holds `remote` and keep.txt (MLSD: an empty listing would be checked in its parent), whose listing of it waits (bounded) until `awaitLogins`
+ * sessions have logged in, and which stores uploads in stream mode.
+ */
+function destination(remote: string[], awaitLogins = 1): Destination {
+  const stored = new Map<string, Buffer>();
+  let logins = 0;
+  let atListing: number | null = null;
+  let enough = Promise.withResolvers<void>();
+  const facts = (n: string) => `type=file;size=${`file ${n.slice(1)}\n`.length};modify=20260101120000; ${n}`;
+  const listing = [...remote.map(facts), "type=file;size=1;modify=20260101120000; keep.txt"];
+  const server = t.start({
+    feat: ["MLST type*;size*;modify*;", "MLSD", "REST STREAM", "SIZE"],
+    on: {
+      PASS: (c) => {
+        c.reply(230, "Logged in");
+        if (++logins >= awaitLogins) enough.resolve();
+      },
+      MODE: (c) => c.reply(504, "Bad MODE command"),
+      MLSD: async (c, arg) => {
+        if (arg !== "/up") return c.reply(550, "No such directory");
+        const timer = setTimeout(() => enough.resolve(), LOGIN_WAIT_MS);
+        await enough.promise;
+        clearTimeout(timer);
+        atListing = logins;
+        const d = await c.data();
+        c.reply(150, "Here comes the listing");
+        await d.send(Buffer.from(listing.map((l) => `${l}\r\n`).join("")));
+        d.end();
+        c.reply(226, "Directory send OK");
+      },
+      SIZE: (c, arg) => (stored.has(arg) ? c.reply(213, String(stored.get(arg)!.length)) : c.reply(550, "Could not get file size")),
+      STOR: async (c, arg) => {
+        const d = await c.data();
+        c.reply(150, "Ok to send data");
+        await d.closing();
+        stored.set(arg, d.received());
+        c.reply(226, "Transfer complete");
+      },
+    },
+  });
+  return { server, stored, loginsAtListing: () => atListing };
+}
+
+const logins = (s: ScriptedServer) => s.commands.filter((c) => c.startsWith("PASS")).length;
+const url = (s: ScriptedServer) => `ftp://u:p@127.0.0.1:${s.port}/up`;
+
+test("put -r of 5 files with --parallel 3: its other two connections have logged in before the destination's listing is answered", async () => {
+  const src = sourceTree(5);
+  const dest = destination([], 3);
+  const r = await runFtpkit(["put", "-r", "--parallel", "3", src, url(dest.server)], { cwd: t.work });
+  expect(r.stderr).not.toMatch(/error|warn|retry/i);
+  expect(r.code).toBe(0);
+  expect(dest.loginsAtListing()).toBe(3);
+  expect(logins(dest.server)).toBe(3);
+  for (let i = 0; i < 5; i++) expect(dest.stored.get(`/up/f${i}`)?.toString()).toBe(`file ${i}\n`);
+});
+
+test("put -r of 2 files with --parallel 8 opens two connections, not eight", async () => {
+  const src = sourceTree(2);
+  const dest = destination([], 2);
+  const r = await runFtpkit(["put", "-r", "--parallel", "8", src, url(dest.server)], { cwd: t.work });
+  expect(r.code).toBe(0);
+  expect(dest.loginsAtListing()).toBe(2);
+  expect(logins(dest.server)).toBe(2);
+  expect([...dest.stored.keys()].sort()).toEqual(["/up/f0", "/up/f1"]);
+});
+
+test("put -r --dry-run of 5 files logs in once: it copies nothing", async () => {
+  const src = sourceTree(5);
+  const dest = destination([]);
+  const r = await runFtpkit(["put", "-r", "--dry-run", "--parallel", "4", src, url(dest.server)], { cwd: t.work });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("f4");
+  expect(logins(dest.server)).toBe(1);
+  expect(dest.stored.size).toBe(0);
+});
+
+test("a sync of 5 files the destination already has (same sizes and times) logs in once", async () => {
+  const src = sourceTree(5);
+  const dest = destination(["f0", "f1", "f2", "f3", "f4"]);
+  const r = await runFtpkit(["sync", "--parallel", "4", src, url(dest.server)], { cwd: t.work });
+  expect(r.stderr).not.toMatch(/error|warn/i);
+  expect(r.code).toBe(0);
+  expect(logins(dest.server)).toBe(1);
+  expect(dest.stored.size).toBe(0);
+});
