@@ -54,24 +54,45 @@ export function leaveOutUnlisted(items: readonly PlanItem[], unlisted: readonly 
   return { items: kept, unreached };
 }
 
+/** Directories created at once (pipelined on one connection, as tree-prepare.ts's MDTMs are). */
+const MKD_BATCH = 500;
+
 /**
- * Create `mkdirs` (parents before children) with `make`. Each one created, or failed, is reported;
- * one inside a directory that failed is not attempted (it would fail the same way).
+ * Create `mkdirs` with `make`, a level at a time: the directories of one depth all at once (on one
+ * FTP connection their MKDs go out together, one round trip a level instead of one a directory:
+ * 1,000 directories took a second of MKDs against vsftpd under load), each after its parent. Each one
+ * created, or failed, is reported, in the plan's order; one inside a directory that failed is not
+ * attempted (it would fail the same way).
  */
 export async function makePlannedDirs(mkdirs: readonly PlanItem[], make: (rel: string) => Promise<void>, job: { reports: FileReport[]; failedWith(err: unknown): void; note: Notifier }): Promise<FailedDirs> {
   const failed = new FailedDirs();
-  for (const d of mkdirs) {
-    const above = failed.holding(d.rel);
-    if (above !== undefined) {
-      failed.add(d.rel, "could not be created");
-      job.reports.push(failed.unreached(d, above));
-      continue;
+  const outcome = new Map<PlanItem, { err: unknown } | { above: string } | null>();
+  const depth = (d: PlanItem) => d.rel.split("/").length;
+  const levels = [...new Set(mkdirs.map(depth))].sort((a, b) => a - b);
+  for (const level of levels) {
+    const here = mkdirs.filter((d) => depth(d) === level);
+    for (let at = 0; at < here.length; at += MKD_BATCH) {
+      await Promise.all(
+        here.slice(at, at + MKD_BATCH).map(async (d) => {
+          const above = failed.holding(d.rel);
+          if (above !== undefined) return void outcome.set(d, { above });
+          try {
+            await make(d.rel);
+            outcome.set(d, null);
+          } catch (err) {
+            outcome.set(d, { err });
+          }
+        }),
+      );
     }
-    try {
-      await make(d.rel);
-      job.reports.push(planned(d, "created"));
-    } catch (err) {
-      failed.add(d.rel, "could not be created");
+    for (const d of here) if (outcome.get(d) !== null) failed.add(d.rel, "could not be created");
+  }
+  for (const d of mkdirs) {
+    const o = outcome.get(d)!;
+    if (o === null) job.reports.push(planned(d, "created"));
+    else if ("above" in o) job.reports.push(failed.unreached(d, o.above));
+    else {
+      const err = o.err;
       job.reports.push(planned(d, `failed: ${(err as Error).message}`));
       job.failedWith(err);
       job.note.error(`${shown(d.rel)}: ${(err as Error).message}; nothing in it is copied`);

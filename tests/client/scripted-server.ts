@@ -43,6 +43,8 @@ export interface Script {
   feat?: string[];
   /** Instead of the one-line "220 scripted": the greeting, written when the client connects. */
   greet?: (c: ScriptedControl) => void | Promise<void>;
+  /** Each command line as it arrives, before the commands ahead of it are handled (PASS unmasked). */
+  arrived?: (line: string) => void;
   /** Verbs (upper case) the test answers itself; the next command waits until the handler is done. */
   on?: Record<string, (c: ScriptedControl, arg: string) => void | Promise<void>>;
 }
@@ -230,6 +232,7 @@ export function startScriptedServer(script: Script): ScriptedServer {
         while ((nl = s.data.buf.indexOf("\n")) >= 0) {
           const line = s.data.buf.slice(0, nl).replace(/\r$/, "");
           s.data.buf = s.data.buf.slice(nl + 1);
+          script.arrived?.(line);
           // A handler that throws (a test's mistake) answers 451 and the session goes on.
           s.data.queue = s.data.queue.then(() => handle(s, line).catch((err: unknown) => s.data.ctl.reply(451, `scripted handler failed: ${String(err)}`)));
         }

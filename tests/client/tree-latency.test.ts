@@ -1,12 +1,13 @@
-// When a tree job opens its other connections. A new `put -r` knows from its own disk how many files
-// it copies: it logs in its other connections (no more than it has files) while it lists the
-// destination, as lftp's mirror does, instead of after its plan. A sync (which may copy nothing) and
-// a dry run (which copies nothing) keep to one connection until they know they need more.
+// What a tree job does not wait for. A new `put -r` knows from its own disk how many files it copies:
+// it logs in its other connections (no more than it has files) while it lists the destination, as
+// lftp's mirror does, instead of after its plan; a sync (which may copy nothing) and a dry run (which
+// copies nothing) keep to one connection until they know they need more. The directories of one
+// level are created at once: one MKD does not wait for its sibling's reply, only for its parent's.
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
-import { useScriptedServerWork, type ScriptedServer } from "./scripted-server.ts";
+import { useScriptedServerWork, type Script, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 const t = useScriptedServerWork();
@@ -15,12 +16,12 @@ const OLD = new Date("2026-01-01T12:00:00Z");
 /** How long the destination's listing waits for the logins it expects before it answers anyway. */
 const LOGIN_WAIT_MS = 10_000;
 
-/** `count` local files f0…f(n-1) ("file N\n"), dated OLD. */
-function sourceTree(count: number): string {
+/** `count` local files f0…f(n-1) ("file N\n"), dated OLD, in src/ (or src/`dirs[i % dirs.length]`/). */
+function sourceTree(count: number, dirs: string[] = [""]): string {
   const src = join(t.work, "src");
-  mkdirSync(src);
+  for (const d of dirs) mkdirSync(join(src, d), { recursive: true });
   for (let i = 0; i < count; i++) {
-    const p = join(src, `f${i}`);
+    const p = join(src, dirs[i % dirs.length]!, `f${i}`);
     writeFileSync(p, `file ${i}\n`);
     utimesSync(p, OLD, OLD);
   }
@@ -38,7 +39,7 @@ interface Destination {
  * A server whose /up holds `remote` and keep.txt (MLSD: an empty listing would be checked in its parent), whose listing of it waits (bounded) until `awaitLogins`
  * sessions have logged in, and which stores uploads in stream mode.
  */
-function destination(remote: string[], awaitLogins = 1): Destination {
+function destination(remote: string[], awaitLogins = 1, more: Pick<Script, "arrived"> & { mkd?: (c: ScriptedControl, arg: string) => void | Promise<void> } = {}): Destination {
   const stored = new Map<string, Buffer>();
   let logins = 0;
   let atListing: number | null = null;
@@ -46,6 +47,7 @@ function destination(remote: string[], awaitLogins = 1): Destination {
   const facts = (n: string) => `type=file;size=${`file ${n.slice(1)}\n`.length};modify=20260101120000; ${n}`;
   const listing = [...remote.map(facts), "type=file;size=1;modify=20260101120000; keep.txt"];
   const server = t.start({
+    ...(more.arrived ? { arrived: more.arrived } : {}),
     feat: ["MLST type*;size*;modify*;", "MLSD", "REST STREAM", "SIZE"],
     on: {
       PASS: (c) => {
@@ -53,6 +55,7 @@ function destination(remote: string[], awaitLogins = 1): Destination {
         if (++logins >= awaitLogins) enough.resolve();
       },
       MODE: (c) => c.reply(504, "Bad MODE command"),
+      MKD: more.mkd ?? ((c, arg) => c.reply(257, `"${arg}" created`)),
       MLSD: async (c, arg) => {
         if (arg !== "/up") return c.reply(550, "No such directory");
         const timer = setTimeout(() => enough.resolve(), LOGIN_WAIT_MS);
@@ -120,4 +123,31 @@ test("a sync of 5 files the destination already has (same sizes and times) logs 
   expect(r.code).toBe(0);
   expect(logins(dest.server)).toBe(1);
   expect(dest.stored.size).toBe(0);
+});
+
+test("put -r creates the directories of one level at once: /up/b's MKD arrives before /up/a's is answered, /up/a/x's after both are", async () => {
+  const src = sourceTree(3, ["a", "b", "a/x"]);
+  const bArrived = Promise.withResolvers<void>();
+  const events: string[] = [];
+  const dest = destination([], 1, {
+    arrived(line) {
+      if (!line.startsWith("MKD ")) return;
+      events.push(line);
+      if (line === "MKD /up/b") bArrived.resolve();
+    },
+    async mkd(c, arg) {
+      if (arg === "/up/a") {
+        const timer = setTimeout(() => bArrived.resolve(), LOGIN_WAIT_MS); // a client that waits gets its answer late
+        await bArrived.promise;
+        clearTimeout(timer);
+      }
+      events.push(`257 ${arg}`);
+      c.reply(257, `"${arg}" created`);
+    },
+  });
+  const r = await runFtpkit(["put", "-r", "--parallel", "2", src, url(dest.server)], { cwd: t.work });
+  expect(r.stderr).not.toMatch(/error|warn|retry/i);
+  expect(r.code).toBe(0);
+  expect(events).toEqual(["MKD /up/a", "MKD /up/b", "257 /up/a", "257 /up/b", "MKD /up/a/x", "257 /up/a/x"]);
+  expect(dest.stored.get("/up/a/x/f2")?.toString()).toBe("file 2\n");
 });
