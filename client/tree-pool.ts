@@ -28,7 +28,6 @@ export class Connections implements Listers {
   readonly sessions: Session[];
   /** Connections being opened in the background, in order; the transfers take them with next(). */
   private readonly opening: Promise<Session>[] = [];
-  private widened = false;
   private handedOut = 0;
   private ended = false;
   /** Sessions free for a listing, and the listings waiting for one. */
@@ -48,10 +47,10 @@ export class Connections implements Listers {
     this.idle = [first];
   }
 
+  /** Open the other connections, up to `needed` with the first (more when asked again with more). */
   widen(needed = Infinity): void {
-    if (this.widened || this.ended) return;
-    this.widened = true;
-    for (let i = 1; i < Math.min(this.want, needed); i++) {
+    if (this.ended) return;
+    while (this.opening.length < Math.min(this.want, needed) - 1) {
       const opened = this.adopt(this.openOne(this.unneeded.signal));
       opened.then((s) => this.giveBackSession(s), () => {}); // a refusal is reported by next(), if the transfers need that one
       this.opening.push(opened);

@@ -1,13 +1,15 @@
 // What a tree job does not wait for. A new `put -r` knows from its own disk how many files it copies:
 // it logs in its other connections (no more than it has files) while it lists the destination, as
-// lftp's mirror does, instead of after its plan; a sync (which may copy nothing) and a dry run (which
-// copies nothing) keep to one connection until they know they need more. The directories of one
-// level are created at once: one MKD does not wait for its sibling's reply, only for its parent's.
+// lftp's mirror does, instead of after its plan; a new `get -r` does so once its source is listed
+// (while it asks the files' times); a sync (which may copy nothing) and a dry run (which copies
+// nothing) keep to one connection until they know they need more. More directories to list than
+// files to copy still open more connections. The directories of one level are created at once: one
+// MKD does not wait for its sibling's reply, only for its parent's.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
-import { useScriptedServerWork, type Script, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
+import { sendsFile, sendsListing, useScriptedServerWork, type Script, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 const t = useScriptedServerWork();
@@ -32,6 +34,10 @@ interface Destination {
   server: ScriptedServer;
   /** Logins the server had when it answered the listing of /up. */
   loginsAtListing(): number | null;
+  /** Listings of /up's subdirectories (`remote` names ending in "/") begun. */
+  subdirListings(): number;
+  /** The first subdirectory's listing was answered only after its bound, the second not having begun. */
+  subdirsApart(): boolean;
   stored: Map<string, Buffer>;
 }
 
@@ -43,8 +49,11 @@ function destination(remote: string[], awaitLogins = 1, more: Pick<Script, "arri
   const stored = new Map<string, Buffer>();
   let logins = 0;
   let atListing: number | null = null;
-  let enough = Promise.withResolvers<void>();
-  const facts = (n: string) => `type=file;size=${`file ${n.slice(1)}\n`.length};modify=20260101120000; ${n}`;
+  const enough = Promise.withResolvers<void>();
+  const secondSubdir = Promise.withResolvers<void>();
+  const atSubdirs: number[] = [];
+  let subdirsApart = false;
+  const facts = (n: string) => (n.endsWith("/") ? `type=dir;modify=20260101120000; ${n.slice(0, -1)}` : `type=file;size=${`file ${n.slice(1)}\n`.length};modify=20260101120000; ${n}`);
   const listing = [...remote.map(facts), "type=file;size=1;modify=20260101120000; keep.txt"];
   const server = t.start({
     ...(more.arrived ? { arrived: more.arrived } : {}),
@@ -57,6 +66,16 @@ function destination(remote: string[], awaitLogins = 1, more: Pick<Script, "arri
       MODE: (c) => c.reply(504, "Bad MODE command"),
       MKD: more.mkd ?? ((c, arg) => c.reply(257, `"${arg}" created`)),
       MLSD: async (c, arg) => {
+        if (arg !== "/up" && remote.includes(`${arg.slice("/up/".length)}/`)) {
+          // A subdirectory (empty): one listing waits for the other, so both must be in flight at once.
+          atSubdirs.push(logins);
+          if (atSubdirs.length === 1) {
+            const timer = setTimeout(() => ((subdirsApart = true), secondSubdir.resolve()), LOGIN_WAIT_MS);
+            await secondSubdir.promise;
+            clearTimeout(timer);
+          } else secondSubdir.resolve();
+          return sendsListing([])(c, arg);
+        }
         if (arg !== "/up") return c.reply(550, "No such directory");
         const timer = setTimeout(() => enough.resolve(), LOGIN_WAIT_MS);
         await enough.promise;
@@ -78,7 +97,56 @@ function destination(remote: string[], awaitLogins = 1, more: Pick<Script, "arri
       },
     },
   });
-  return { server, stored, loginsAtListing: () => atListing };
+  return { server, stored, loginsAtListing: () => atListing, subdirListings: () => atSubdirs.length, subdirsApart: () => subdirsApart };
+}
+
+/** What a scripted source's first MDTM waits for, at most `ms`: that many logins, or connections. */
+interface MdtmWait {
+  until: "logins" | "connections";
+  count: number;
+  ms: number;
+}
+
+/**
+ * A server whose /src holds f0…f(count-1), listed by LIST only (times to the minute), so that a
+ * download asks each one's MDTM; the first MDTM waits as `wait` says.
+ */
+function source(count: number, wait: MdtmWait): { server: ScriptedServer; connections(): number; atMdtm(): number | null } {
+  let logins = 0;
+  let connections = 0;
+  let atMdtm: number | null = null;
+  const enough = Promise.withResolvers<void>();
+  const seen = (n: number) => n >= wait.count && enough.resolve();
+  const body = (name: string) => Buffer.from(`file ${name.slice(1)}\n`);
+  const names = Array.from({ length: count }, (_, i) => `f${i}`);
+  const server = t.start({
+    feat: ["MDTM", "REST STREAM", "SIZE"],
+    greet: (c) => {
+      c.reply(220, "scripted");
+      if (wait.until === "connections") seen(++connections);
+      else connections++;
+    },
+    on: {
+      PASS: (c) => {
+        c.reply(230, "Logged in");
+        if (wait.until === "logins") seen(++logins);
+      },
+      MODE: (c) => c.reply(504, "Bad MODE command"),
+      CWD: (c) => c.reply(250, "Directory successfully changed"),
+      LIST: sendsListing(names.map((n) => `-rw-r--r--    1 1000     1000            ${body(n).length} Jan 01 12:00 ${n}`)),
+      MDTM: async (c) => {
+        if (atMdtm === null) {
+          const timer = setTimeout(() => enough.resolve(), wait.ms);
+          await enough.promise;
+          clearTimeout(timer);
+          atMdtm = wait.until === "logins" ? logins : connections;
+        }
+        c.reply(213, "20260101120000");
+      },
+      RETR: (c, arg) => sendsFile(body(arg.slice(arg.lastIndexOf("/") + 1)))(c),
+    },
+  });
+  return { server, connections: () => connections, atMdtm: () => atMdtm };
 }
 
 const logins = (s: ScriptedServer) => s.commands.filter((c) => c.startsWith("PASS")).length;
@@ -103,6 +171,17 @@ test("put -r of 2 files with --parallel 8 opens two connections, not eight", asy
   expect(dest.loginsAtListing()).toBe(2);
   expect(logins(dest.server)).toBe(2);
   expect([...dest.stored.keys()].sort()).toEqual(["/up/f0", "/up/f1"]);
+});
+
+test("put -r of 1 file into a destination with two subdirectories lists them over two connections at once (--parallel 2)", async () => {
+  const src = sourceTree(1);
+  const dest = destination(["a/", "b/"]);
+  const r = await runFtpkit(["put", "-r", "--parallel", "2", src, url(dest.server)], { cwd: t.work });
+  expect(r.stderr).not.toMatch(/error|warn|retry/i);
+  expect(r.code).toBe(0);
+  expect(dest.subdirListings()).toBe(2);
+  expect(dest.subdirsApart()).toBe(false);
+  expect(dest.stored.get("/up/f0")?.toString()).toBe("file 0\n");
 });
 
 test("put -r --dry-run of 5 files logs in once: it copies nothing", async () => {
@@ -150,4 +229,23 @@ test("put -r creates the directories of one level at once: /up/b's MKD arrives b
   expect(r.code).toBe(0);
   expect(events).toEqual(["MKD /up/a", "MKD /up/b", "257 /up/a", "257 /up/b", "MKD /up/a/x", "257 /up/a/x"]);
   expect(dest.stored.get("/up/a/x/f2")?.toString()).toBe("file 2\n");
+});
+
+test("get -r of 5 files with --parallel 3: its other two connections have logged in before the first MDTM (the files' times) is answered", async () => {
+  const src = source(5, { until: "logins", count: 3, ms: LOGIN_WAIT_MS });
+  const r = await runFtpkit(["get", "-r", "--parallel", "3", `ftp://u:p@127.0.0.1:${src.server.port}/src`, "out"], { cwd: t.work });
+  expect(r.stderr).not.toMatch(/error|warn|retry/i);
+  expect(r.code).toBe(0);
+  expect(src.atMdtm()).toBe(3);
+  expect(logins(src.server)).toBe(3);
+  for (let i = 0; i < 5; i++) expect(readFileSync(join(t.work, "out", `f${i}`), "utf8")).toBe(`file ${i}\n`);
+});
+
+test("get -r --dry-run of 5 files opens one connection (a second one, had it come, would have been seen within a second)", async () => {
+  const src = source(5, { until: "connections", count: 2, ms: 1000 });
+  const r = await runFtpkit(["get", "-r", "--dry-run", "--parallel", "3", `ftp://u:p@127.0.0.1:${src.server.port}/src`, "out"], { cwd: t.work });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("f4");
+  expect(src.atMdtm()).toBe(1);
+  expect(src.connections()).toBe(1);
 });
