@@ -139,7 +139,9 @@ export class Session {
       return null;
     }
     if (!(await worthRetrying(failed, err))) return null;
-    note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${this.opts.retries})`);
+    // Said once per drop: the other requests pipelined on the same connection (a level's MKDs, a
+    // file's checks) failed with it, and join the reconnection in flight or take its new connection.
+    if (!this.reconnecting && failed === this.client) note.warn(`${(err as Error).message}; reconnecting (attempt ${attempt} of ${this.opts.retries})`);
     return await this.reconnect(attempt, note, failed);
   }
 

@@ -59,8 +59,8 @@ const MKD_BATCH = 500;
 
 /**
  * Create `mkdirs` with `make`, a level at a time: the directories of one depth all at once (on one
- * FTP connection their MKDs go out together, one round trip a level instead of one a directory:
- * 1,000 directories took a second of MKDs against vsftpd under load), each after its parent. Each one
+ * FTP connection their MKDs go out together, one round trip a level instead of one a directory: 10
+ * took 40 ms against vsftpd while the job's other connections logged in), each after its parent. Each one
  * created, or failed, is reported, in the plan's order; one inside a directory that failed is not
  * attempted (it would fail the same way).
  */

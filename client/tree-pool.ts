@@ -18,7 +18,7 @@ export interface Halt {
 /**
  * Every connection of a tree job, and their one owner: the first (open before anything else), and
  * up to `want` - 1 more. Those are opened in the background as soon as the walk has more than one
- * directory ahead of it, or a new upload knows how many files it copies (`widen`), so their logins
+ * directory ahead of it, or a new copy knows how many files it moves (`widen`), so their logins
  * overlap the listing instead of following it (as lftp's mirror does; vsftpd takes ~35 ms per login
  * here), and the walk lists over each of them as it becomes ready. A connection opened that way but
  * not needed is closed with the others.

@@ -249,3 +249,24 @@ test("get -r --dry-run of 5 files opens one connection (a second one, had it com
   expect(src.atMdtm()).toBe(1);
   expect(src.connections()).toBe(1);
 });
+
+test("put -r: the connection dropped under a level's MKDs is reconnected once (one line), and every directory is made", async () => {
+  const src = sourceTree(4, ["a", "b", "c", "d"]);
+  const made = new Set<string>();
+  let dropped = false;
+  const dest = destination([], 1, {
+    mkd(c, arg) {
+      if (arg === "/up/b" && !dropped) {
+        dropped = true;
+        return c.drop();
+      }
+      made.add(arg);
+      c.reply(257, `"${arg}" created`);
+    },
+  });
+  const r = await runFtpkit(["put", "-r", "--parallel", "1", src, url(dest.server)], { cwd: t.work });
+  expect(r.code).toBe(0);
+  expect(r.stderr.split("\n").filter((l) => /reconnecting/.test(l))).toHaveLength(1);
+  expect([...made].sort()).toEqual(["/up/a", "/up/b", "/up/c", "/up/d"]);
+  for (let i = 0; i < 4; i++) expect(dest.stored.get(`/up/${"abcd"[i]}/f${i}`)?.toString()).toBe(`file ${i}\n`);
+});
