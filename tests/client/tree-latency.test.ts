@@ -4,7 +4,8 @@
 // (while it asks the files' times); a sync (which may copy nothing) and a dry run (which copies
 // nothing) keep to one connection until they know they need more. More directories to list than
 // files to copy still open more connections. The directories of one level are created at once: one
-// MKD does not wait for its sibling's reply, only for its parent's.
+// MKD does not wait for its sibling's reply, only for its parent's; a drop under them is one
+// reconnection, said once.
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -42,8 +43,9 @@ interface Destination {
 }
 
 /**
- * A server whose /up holds `remote` and keep.txt (MLSD: an empty listing would be checked in its parent), whose listing of it waits (bounded) until `awaitLogins`
- * sessions have logged in, and which stores uploads in stream mode.
+ * A server whose /up holds `remote` (a name ending in "/" is an empty directory) and keep.txt (MLSD:
+ * an empty listing would be checked in its parent), whose listing of /up waits (bounded) until
+ * `awaitLogins` sessions have logged in, and which stores uploads in stream mode.
  */
 function destination(remote: string[], awaitLogins = 1, more: Pick<Script, "arrived"> & { mkd?: (c: ScriptedControl, arg: string) => void | Promise<void> } = {}): Destination {
   const stored = new Map<string, Buffer>();
