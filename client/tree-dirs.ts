@@ -67,10 +67,15 @@ const MKD_BATCH = 500;
 export async function makePlannedDirs(mkdirs: readonly PlanItem[], make: (rel: string) => Promise<void>, job: { reports: FileReport[]; failedWith(err: unknown): void; note: Notifier }): Promise<FailedDirs> {
   const failed = new FailedDirs();
   const outcome = new Map<PlanItem, { err: unknown } | { above: string } | null>();
-  const depth = (d: PlanItem) => d.rel.split("/").length;
-  const levels = [...new Set(mkdirs.map(depth))].sort((a, b) => a - b);
-  for (const level of levels) {
-    const here = mkdirs.filter((d) => depth(d) === level);
+  // By depth (a rel's number of segments), shallowest first.
+  const levels = new Map<number, PlanItem[]>();
+  for (const d of mkdirs) {
+    const depth = d.rel.split("/").length;
+    const level = levels.get(depth);
+    if (level) level.push(d);
+    else levels.set(depth, [d]);
+  }
+  for (const [, here] of [...levels].sort(([a], [b]) => a - b)) {
     for (let at = 0; at < here.length; at += MKD_BATCH) {
       await Promise.all(
         here.slice(at, at + MKD_BATCH).map(async (d) => {

@@ -165,7 +165,7 @@ test("put -r of 5 files with --parallel 3: its other two connections have logged
   for (let i = 0; i < 5; i++) expect(dest.stored.get(`/up/f${i}`)?.toString()).toBe(`file ${i}\n`);
 });
 
-test("put -r of 2 files with --parallel 8 opens two connections, not eight", async () => {
+test("put -r of 2 files with --parallel 8 logs in two connections, not eight", async () => {
   const src = sourceTree(2);
   const dest = destination([], 2);
   const r = await runFtpkit(["put", "-r", "--parallel", "8", src, url(dest.server)], { cwd: t.work });
