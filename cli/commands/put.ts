@@ -1,4 +1,5 @@
 // ftpkit put LOCAL URL: upload one file, a glob ('*.csv' in the last segment) or, with -r, a tree; verified, resumable.
+import { statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { checkArgs, clientArgs, clientOptions, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
@@ -52,12 +53,21 @@ export default defineCommand({
  * A local pattern in the last segment is a glob job, as `get` treats a remote one: the URL is always a
  * directory, so a script's result does not depend on what matched (the job expands the pattern as a
  * shell does, and one that matches nothing stands for the file of its literal name). Without a
- * wildcard, `\` escapes are removed (`st\*r.txt` is the one file st*r.txt).
+ * wildcard, `\` escapes are removed (`st\*r.txt` is the one file st*r.txt). A directory whose own name
+ * looks like a pattern (`photos [2024]`) is that directory, refused without -r like any other.
  */
 function whatToUpload(given: string): { tree: boolean; local: string } {
   const trimmed = given.replace(/\/+$/, "");
   const last = basename(trimmed);
-  if (hasGlob(last)) return { tree: true, local: given };
+  if (hasGlob(last) && !isDirectory(given)) return { tree: true, local: given };
   const name = unescapeGlob(last);
   return { tree: false, local: name === last ? given : join(dirname(trimmed), name) };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -18,6 +18,8 @@ beforeAll(async () => {
   work = tempDir();
   Bun.spawnSync(["mkfifo", join(work, "pipe")]);
   mkdirSync(join(work, "holder", "exists.txt"), { recursive: true }); // a directory where a download's file would go
+  mkdirSync(join(work, "photos [2024]", "sub"), { recursive: true });
+  writeFileSync(join(work, "photos [2024]", "top.jpg"), "jpg");
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   closedPort = l.port;
   l.stop(true);
@@ -64,6 +66,8 @@ describe("clear errors and non-zero exits", () => {
     { name: "put -r of a file", status: 2, args: () => ["put", "-r", "local.txt", peer.url("/")], message: /local\.txt is a file, not a directory: upload it without -r/ },
     { name: "sync of a local file", status: 2, args: () => ["sync", "local.txt", peer.url("/")], message: /local\.txt is a file, not a directory: sync mirrors directories; ftpkit put uploads one file/ },
     { name: "put of a directory without -r", status: 2, args: () => ["put", ".", peer.url("/")], message: /is a directory: upload a tree with put -r/ },
+    // Before: its top-level files went into the URL as a glob's matches, its subdirectories dropped, exit 0.
+    { name: "put of a directory named like a pattern, without -r", status: 2, args: () => ["put", "photos [2024]", peer.url("/")], message: /photos \[2024\] is a directory: upload a tree with put -r/ },
     { name: "a local glob that matches nothing", status: 3, args: () => ["put", "*.nope", peer.url("/")], message: /no local file matches "\*\.nope" in / },
     { name: "an upload onto a remote directory's name", status: 2, args: () => ["put", "local.txt", peer.url("/a-dir")], message: /\/a-dir is a directory on the server: end the URL with "\/" to upload into it/ },
     { name: "an upload into a missing remote directory", status: 8, args: () => ["put", "local.txt", peer.url("/no/dir/x")], message: /STOR \/no\/dir\/x: .*550/ },
