@@ -33,6 +33,20 @@ export async function remoteDirExists(client: FtpClient, path: string, opts: { s
 }
 
 /**
+ * MKD `path`, where a refusal because the directory is there already counts as made: another job made
+ * it since this one listed (two uploads into one new directory), or this job's own MKD did before a
+ * drop hid its reply. A refusal with no directory there (no permission, a file of that name) stands.
+ */
+export async function mkdirOrFound(client: FtpClient, path: string): Promise<void> {
+  try {
+    await client.mkdir(path);
+  } catch (err) {
+    if (err instanceof ClientError && (err.code ?? 0) >= 500 && (await remoteDirExists(client, path))) return;
+    throw err;
+  }
+}
+
+/**
  * MKD `path` and, like `mkdir -p`, any missing directory above it (the local side of a tree job is
  * created the same way). A refusal where the parent exists (no permission) is reported as it is.
  */
@@ -47,6 +61,6 @@ export async function makeRemoteDirs(client: FtpClient, path: string): Promise<v
     const parent = slash > 0 ? clean.slice(0, slash) : null;
     if (parent === null || (await remoteDirExists(client, parent))) throw err;
     await makeRemoteDirs(client, parent);
-    await client.mkdir(path);
+    await mkdirOrFound(client, path);
   }
 }

@@ -9,6 +9,7 @@ import type { FileReport } from "./report.ts";
 import type { Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
 import type { PlanItem } from "./tree-plan.ts";
+import { mkdirOrFound } from "./remote-dirs.ts";
 import { planned, shown } from "./tree-prepare.ts";
 
 /** The directories nothing can be copied into (not created, or not listed), and how to report what was under them. */
@@ -127,12 +128,12 @@ export function makeLocalDir(path: string): void {
 }
 
 /**
- * MKD on the job's first connection (or, with `make`, the destination's `mkdir -p`); one that dropped
- * (or a 4yz) is reconnected and tried again,
+ * MKD on the job's first connection, a directory already there counting as made (or, with `make`,
+ * the destination's `mkdir -p`); one that dropped (or a 4yz) is reconnected and tried again,
  * --retries times: only a lasting refusal fails that directory (and what is under it) alone, where a
  * dropped connection failed every directory after it.
  */
-export async function mkdirRetrying(s: Session, path: string, note: Notifier, make: (client: FtpClient, path: string) => Promise<void> = (c, p) => c.mkdir(p)): Promise<void> {
+export async function mkdirRetrying(s: Session, path: string, note: Notifier, make: (client: FtpClient, path: string) => Promise<void> = mkdirOrFound): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const client = s.client;
     try {
