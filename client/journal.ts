@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { stateDir } from "./state.ts";
 import { indexJournal, unindexIfEmpty } from "./journal-index.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
+import { localWriteError } from "./transfer.ts";
 
 export interface TransferRecord {
   id: string;
@@ -168,21 +169,32 @@ export function writeAtomic(dir: string, name: string, text: string, durable = f
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
   let fd: number;
   try {
-    fd = openSync(tmp, "w", 0o600);
-  } catch {
-    // First write here, or another job just removed the empty journal directory (removeRecord).
-    mkdirSync(dir, { recursive: true });
-    fd = openSync(tmp, "w", 0o600);
+    try {
+      fd = openSync(tmp, "w", 0o600);
+    } catch {
+      // First write here, or another job just removed the empty journal directory (removeRecord).
+      mkdirSync(dir, { recursive: true });
+      fd = openSync(tmp, "w", 0o600);
+    }
+  } catch (err) {
+    throw localWriteError("create", final, err);
   }
   try {
-    const data = Buffer.from(text);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off, off);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      const data = Buffer.from(text);
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off, off);
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, final);
+  } catch (err) {
+    // A full disk, say: the record before this one stays as it was, no temp file is left, and a
+    // tree job starts no more files (a LocalWriteError).
+    rmSync(tmp, { force: true });
+    throw localWriteError("write", final, err);
   }
-  renameSync(tmp, final);
   if (!durable) return;
   try {
     const dfd = openSync(dir, "r");

@@ -132,3 +132,34 @@ describe("a server account over its quota during put -r", () => {
     expect(report.files.filter((f) => f.result.startsWith("failed: not started (the server refused to store more")).length).toBeGreaterThan(30);
   });
 });
+
+describe("a full disk under the working directory, where the resume records go", () => {
+  test.skipIf(!isRoot)("get -r into another disk fails with one line naming the record and the cause, and leaves no temp file", async () => {
+    const disk = join(work, "small-cwd");
+    mkdirSync(disk);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", disk]).exitCode).toBe(0);
+    try {
+      // Fill it to the last byte.
+      try {
+        writeFileSync(join(disk, "filler"), Buffer.alloc(1 << 20));
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe("ENOSPC");
+      }
+      const r = await runFtpkit(["get", "-r", server.url("/many"), join(work, "elsewhere")], { cwd: disk });
+      expect(r.code).toBe(3);
+      // Before: "[error] ENOSPC: no space left on device, write", and a .json.PID.tmp left in the journal.
+      expect(r.stderr.trim()).toMatch(/^\[error\] cannot write \S+\/\.ftpkit\/transfers\/\S+: disk full/);
+      const journal = join(disk, ".ftpkit", "transfers");
+      const left = (() => {
+        try {
+          return readdirSync(journal);
+        } catch {
+          return [];
+        }
+      })();
+      expect(left.filter((n) => n.endsWith(".tmp"))).toEqual([]);
+    } finally {
+      for (let i = 0; i < 20 && Bun.spawnSync(["umount", disk]).exitCode !== 0; i++) await Bun.sleep(100);
+    }
+  });
+});
