@@ -223,6 +223,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         continuing = true;
       }
     }
+    checkUnchanged(job.local, fd, st, ctx);
     const timeGiven = mtimeSet ? await mtimeSet : false;
     if (modeSet && !(await modeSet)) note.info("the server did not make uploaded executables executable (SITE CHMOD refused or unknown)");
     return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy, ...why.entry(), ...(timeGiven ? { timeGiven: true as const } : {}) };
@@ -243,6 +244,20 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     }
     throw err;
   }
+}
+
+/**
+ * The local file must still be what was read: one that grew (a log still written), shrank or was
+ * rewritten while it went out left the server a copy of what it was, verified against that, no
+ * longer of the file, as a download's remote file that changed (exit 9; tar's "file changed as we
+ * read it"). Nothing is left to resume: the next put sends it again.
+ */
+function checkUnchanged(local: string, fd: number, was: Stats, ctx: FileContext): void {
+  const now = fstatSync(fd);
+  if (now.size === was.size && now.mtimeMs === was.mtimeMs) return;
+  ctx.discard();
+  const how = now.size !== was.size ? `${was.size} → ${now.size} bytes` : "rewritten";
+  throw new ClientError(`the local file ${local} changed while it was uploaded (${how}): the server's copy is the file as it was read; put it again`, { kind: "verify" });
 }
 
 /**
