@@ -32,6 +32,7 @@ export interface FtpsOptions {
 }
 
 const REFUSE_LOGIN = "TLS required: secure the connection with AUTH TLS before logging in";
+const REFUSE_LOGIN_NO_TLS = "This account requires TLS, which this server does not offer";
 const REFUSE_DATA = "Data connections must be encrypted: use PBSZ 0 and PROT P";
 
 /** Bun's upgradeTLS, whose `isServer` option is missing from the type definitions (BUN-NOTES). */
@@ -291,7 +292,7 @@ export function mustEncrypt(session: Session): boolean {
 /**
  * USER in the clear. With --require-tls everybody is refused. Per-user require_tls: refusing only
  * the names that exist with require_tls would tell a scanner which accounts exist, so once any
- * account requires TLS, every name but anonymous (when anonymous itself may log in in the clear)
+ * account requires TLS (on a server that offers it), every name but anonymous (when anonymous itself may log in in the clear)
  * gets the same 530 before a password is sent. The check runs again at PASS (a reload in between).
  * Both read the users file as it is now (auth.refresh: a stat, a parse only when it changed).
  */
@@ -305,10 +306,13 @@ export async function loginTlsRefusal(session: Session, name: string): Promise<E
   // to the next USER, not only after some PASS happened to reload the file.
   await auth.refresh?.();
   const lower = name.toLowerCase();
-  if (lower === ANONYMOUS || lower === ANONYMOUS_ALIAS) {
-    return auth.lookup(ANONYMOUS)?.requireTls ? new FtpError(530, REFUSE_LOGIN) : null;
-  }
-  if (auth.anyRequiresTls?.() || auth.lookup(name)?.requireTls) return new FtpError(530, REFUSE_LOGIN);
+  // Without TLS nobody can secure a connection: "one account requires it, so every clear USER gets
+  // 530" (which keeps the others from learning which one) would lock every user out. Only the
+  // account that requires it is refused then, and told why (the log named it at load).
+  const offered = ftpsOf(server) !== undefined;
+  const refusal = () => new FtpError(530, offered ? REFUSE_LOGIN : REFUSE_LOGIN_NO_TLS);
+  if (lower === ANONYMOUS || lower === ANONYMOUS_ALIAS) return auth.lookup(ANONYMOUS)?.requireTls ? refusal() : null;
+  if ((offered && auth.anyRequiresTls?.()) || auth.lookup(name)?.requireTls) return refusal();
   return null;
 }
 
