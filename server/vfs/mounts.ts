@@ -189,7 +189,9 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
     const alsoKey = m.quota > 0 || !limited(m.dir) ? undefined : `dir:${m.dir}`;
     if (m.quota > 0 || alsoKey) spec(`dir:${m.dir}`, m.quota, () => storage);
-    if (m.quota <= 0) chargedToUser.push(storage);
+    // A mount without its own limit counts in the user's quota, unless the user cannot store there:
+    // a read-only /pub of 2 GB is not hers and she could never free it (it made every upload 552).
+    if (m.quota <= 0 && (m.perms.includes("write") || m.perms.includes("modify"))) chargedToUser.push(storage);
     const limit = m.quota > 0 ? m.quota : user.quota;
     roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, alsoKey, limit, nested: nestedIn(m.dir) });
   }

@@ -138,6 +138,31 @@ describe("a per-user quota", () => {
   });
 });
 
+describe("a mount without a limit of its own", () => {
+  const mounted = (perms: ("read" | "write" | "modify")[]) => [alice(200 * KB, { mounts: [{ vpath: "/share", dir: "share", perms, quota: 0 }] })];
+  const bigShare = (root: string) => {
+    mkdirSync(join(root, "share"), { recursive: true });
+    writeFileSync(join(root, "share", "big.iso"), random(300 * KB));
+  };
+
+  test("read-only: its bytes are not the user's; her uploads still fit her quota (before: 552, the share counted)", async () => {
+    const s = await serve(mounted(["read"]), bigShare);
+    const w = await login();
+    const base = du(s.home("alice"));
+    expect(await avbl(w)).toBe(200 * KB - base);
+    expect(finalCode(await w.transfer("STOR small.bin", random(10 * KB)))).toBe(226);
+    expect((await w.cmd("SITE QUOTA")).lines.join("\n")).toContain(`home: used ${10 * KB + base} of ${200 * KB} bytes`);
+  });
+
+  test("writable: its bytes count in her quota, as what she stores there does", async () => {
+    const s = await serve(mounted(["read", "write", "modify"]), bigShare);
+    const w = await login();
+    expect(await avbl(w)).toBe(0);
+    expect(finalCode(await w.transfer("STOR small.bin", random(10 * KB)))).toBe(552);
+    expect(du(s.home("alice"))).toBeLessThan(10 * KB);
+  });
+});
+
 describe("a mount with its own limit", () => {
   const users: UserSpec[] = [
     alice(500 * KB, { mounts: [{ vpath: "/drop", dir: "home/drop", perms: ["read", "write", "modify"], quota: 50 * KB }] }),
