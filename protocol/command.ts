@@ -64,10 +64,12 @@ export class LineSplitter {
 
   constructor(private readonly maxLine: number = MAX_COMMAND_LINE) {}
 
-  /** Feed bytes; returns complete lines (decoded as UTF-8) and a count of over-long lines seen. */
-  push(data: Uint8Array): { lines: string[]; overlong: number } {
-    const lines: string[] = [];
-    let overlong = 0;
+  /**
+   * Feed bytes; returns the complete lines (decoded as UTF-8) in order, an over-long one as `null` in
+   * its place: its 500 must answer it, not the command before it (replies are paired by order).
+   */
+  push(data: Uint8Array): { lines: (string | null)[] } {
+    const lines: (string | null)[] = [];
     let start = 0;
     if (this.lfOwed && data.length > 0) {
       if (data[0] === 10) start = 1;
@@ -82,7 +84,7 @@ export class LineSplitter {
           this.discarding = true;
           this.chunks = [];
           this.length = 0;
-          overlong++;
+          lines.push(null);
         } else if (piece.length) {
           this.chunks.push(Buffer.from(piece));
           this.length += piece.length;
@@ -107,7 +109,7 @@ export class LineSplitter {
         this.lfOwed = true;
       }
     }
-    return { lines, overlong };
+    return { lines };
   }
 }
 

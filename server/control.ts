@@ -44,16 +44,15 @@ export class CommandLoop {
   feed(chunk: Uint8Array): void {
     const session = this.session;
     announceSession(session.server, session);
-    const { lines, overlong } = this.splitter.push(chunk);
+    const { lines } = this.splitter.push(chunk);
     // Only complete commands count as activity: a trickle of bytes does not keep a session alive.
-    if (lines.length || overlong) session.noteActivity();
-    for (let i = 0; i < overlong; i++) this.queue.push({ ok: false, reason: "Command line too long" });
+    if (lines.length) session.noteActivity();
     for (const line of lines) {
       // Nothing after QUIT runs (quitting implies it); the QUIT itself, queued, still must: returning
       // here skipped the pump, and "QUIT\r\nNOOP\r\n" in one packet got no 221 and no close.
       if (session.closed || session.quitReceived) break;
       // Parsed once, here: the verb decides whether it may run beside a transfer.
-      const parsed = parseCommandLine(line);
+      const parsed: ParsedLine = line === null ? { ok: false, reason: "Command line too long" } : parseCommandLine(line);
       const verb = parsed.ok ? parsed.command.verb : "";
       if (verb === "QUIT") session.quitReceived = true;
       if (this.jumpBesideTransfer(parsed, this.queue.length === 0)) continue;

@@ -191,6 +191,16 @@ describe("command line cap", () => {
     expect(atCap.code).toBe(553);
   });
 
+  test("an over-long line pipelined between two commands in one write gets its 500 in its own turn", async () => {
+    ts = await startTestServer();
+    const w = await loggedIn();
+    // Before: 500 first (read as PWD's reply), then 257 (read as the MKD's: a directory not made).
+    w.raw(`PWD\r\nMKD ${"x".repeat(5000)}\r\nSYST\r\n`);
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await w.read(10_000))?.code);
+    expect(codes).toEqual([257, 500, 215]);
+  });
+
   test("a 16 MB line without a newline gets one 500 and is not buffered", async () => {
     ts = await startTestServer();
     const w = await loggedIn();
