@@ -4,6 +4,7 @@
 // publish (rename) or set the bad data aside. What uploads share with it is in file-transfer.ts.
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, open, rename, rmSync } from "node:fs";
 import { ClientError, type FtpClient } from "./client.ts";
+import { formatTimeVal, parseTimeVal } from "../protocol/listing.ts";
 import { failureKind, RemoteChanged, RestUnsupported, SentMoreThanReported } from "./errors.ts";
 import { LineAtFirstByte } from "./messages.ts";
 import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
@@ -43,12 +44,29 @@ export interface DownloadJob {
   remoteTime?: boolean;
   /** The remote file's permission bits (tree jobs, where the listing shows them): its execute bits are carried. */
   mode?: number;
+  /** The remote time to the second as the tree's listing (MLSD) or its MDTM showed it: checked again after a download no digest vouches for. */
+  listedTimeMs?: number;
   /** The remote size as a fresh listing showed it (saves SIZE and MDTM per file of a tree). */
   known?: RemoteState;
   /** Called once the part file holds the start of the remote file as it is now (continued or started over), before any byte comes. */
   partReady?: () => void;
   /** A single get: opens another session of the job, to ask a big file's digest on while the data comes (side-digest.ts). */
   sideSession?: (signal: AbortSignal) => Promise<Session>;
+}
+
+/**
+ * How the remote file's time after the download differs from `before` (both time-vals, compared to
+ * the second: a listing's and MDTM's may differ in their fractions): "" when it does not, or cannot
+ * be told (a file removed meanwhile was still read whole: the server had it open).
+ */
+async function changeAfter(after: Promise<string | null>, before: string): Promise<string> {
+  try {
+    const now = await after;
+    if (now === null || Math.floor(parseTimeVal(now).getTime() / 1000) === Math.floor(parseTimeVal(before).getTime() / 1000)) return "";
+    return `modified ${before.slice(0, 14)} → ${now.slice(0, 14)}`;
+  } catch {
+    return "";
+  }
 }
 
 /** Download one file, verified; the partial data lives in `job.part` until it is verified. */
@@ -145,6 +163,12 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // The digest asked on the side, when it came: else asked here, as without it.
     const verdictP = size !== null && offset !== size ? null : side ? side.result.then((got) => got ?? ask()) : ask();
     verdictP?.catch(() => {}); // awaited below unless an earlier step fails
+    // No digest to come (vsftpd, pyftpdlib): the time is asked again, now, before a tree's next file
+    // takes the connection. A file rewritten while it came (same size, other bytes) arrived as a mix
+    // of both versions, and only its size vouched for it.
+    const timeBefore = mtime !== null ? mtime : job.listedTimeMs !== undefined ? formatTimeVal(new Date(job.listedTimeMs)) : null;
+    const timeAfter = verdictP && ctx.verify && timeBefore !== null && !session.client.mayGiveDigest(algo) ? session.client.mdtm(path) : null;
+    timeAfter?.catch(() => {});
     ctx.controlFree?.();
     const digest = await sink.digest(); // after every write
     sink = null;
@@ -171,8 +195,11 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     }
     const verdict = await verdictP!;
     let verifiedBy: string;
-    if (typeof verdict === "string") verifiedBy = verdict;
-    else if (verdict.hex !== digest) {
+    if (typeof verdict === "string") {
+      verifiedBy = verdict;
+      const change = timeAfter ? await changeAfter(timeAfter, timeBefore!) : "";
+      if (change) throw new RemoteChanged(change, `the ${offset} bytes that came are kept in ${setAside()}`);
+    } else if (verdict.hex !== digest) {
       // A file replaced on the server meanwhile (its digest is the new one's) is no corruption.
       const now = await remoteState(session.client, path).catch(() => null);
       const aside = setAside();

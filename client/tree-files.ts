@@ -127,6 +127,7 @@ export class TreeFiles {
                 ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }),
                 ...(unchanged ? { expect: { size: item.size, mtime: null, changedHint: "" } } : {}),
                 ...(remoteNow && tried === 0 ? { partReady: () => doneLog.started(item.rel, remoteNow) } : {}),
+                ...(remoteNow ? { listedTimeMs: remoteNow.mtimeMs } : {}),
               },
               ctx,
             )
