@@ -316,6 +316,12 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
   if (entries.length === 0 && client.home !== null && (await client.command("CWD", path)).code >= 400) {
     throw new ClientError(`${path}: no such file or directory`, { code: 550 });
   }
+  // And a directory it cannot open as its own entry (`ls -d`): "secret/" seemed to hold "secret".
+  // Only CWD tells that from a directory that holds one of its name.
+  if (entries.length === 1 && entries[0]!.type === "dir" && entries[0]!.name === name && client.home !== null) {
+    const entered = await client.command("CWD", path);
+    if (entered.code >= 400) throw new ClientError(`${path}: ${describe(entered)}`, { code: entered.code });
+  }
   return entries;
 }
 
