@@ -23,6 +23,8 @@ export async function changeDirectory(session: Session, target: string): Promise
     throw err;
   }
   if (st.type !== "dir") throw canRead ? new FtpError(550, "Not a directory") : blind();
+  // A drop box (write only) needs no listing; one the user may read must be one the server can.
+  if (canRead) await session.fs.checkEnterable(r);
   session.cwd = r.vpath;
   session.reply(250, "Directory successfully changed");
 }

@@ -170,6 +170,12 @@ export interface Storage {
   /** Directories exist by what is under them (an object store): an empty root is not a missing one. */
   readonly implicitDirectories?: boolean;
   stat(key: string): Promise<EntryStat>;
+  /**
+   * Optional: throws ("denied") when the server's own account may not list and enter directory
+   * `key` (a root-owned 0700 directory in a home): CWD then answers 550, as vsftpd's and ProFTPD's
+   * chdir(2) do, not 250 and a 550 at every command after it. Absent: every directory can be entered.
+   */
+  enter?(key: string): Promise<void>;
   list(key: string): Promise<DirEntry[]>;
   /**
    * Optional streaming form of `list` for big directories: the directory is read (and its errors

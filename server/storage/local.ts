@@ -171,6 +171,18 @@ export class LocalStorage implements Storage {
     });
   }
 
+  async enter(key: string): Promise<void> {
+    checkKey(key);
+    const { jail } = await this.jail();
+    const fd = sync(() => jail.openPath(key, true));
+    try {
+      // access(2) through the O_PATH descriptor's /proc link: the inode opened, not a path again.
+      sync(() => fs.accessSync(fdPath(fd), fs.constants.R_OK | fs.constants.X_OK));
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
   async list(key: string): Promise<DirEntry[]> {
     const out: DirEntry[] = [];
     for await (const batch of await this.listBatches(key)) for (const e of batch) out.push(e);

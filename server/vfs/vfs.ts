@@ -55,6 +55,16 @@ export class VirtualFs {
     }
   }
 
+  /** CWD's check that the server itself may enter a directory; a mount point absent on disk stands empty. */
+  async checkEnterable(r: Resolved): Promise<void> {
+    try {
+      await r.mount.storage.enter?.(r.key);
+    } catch (err) {
+      if (err instanceof StorageError && err.kind === "not-found" && r.virtual) return;
+      throw err;
+    }
+  }
+
   async statOrNull(r: Resolved): Promise<EntryStat | null> {
     try {
       return await this.statResolved(r);
