@@ -191,8 +191,11 @@ export async function remoteState(client: FtpClient, path: string): Promise<Remo
   try {
     size = await sizeP;
   } catch (err) {
-    if (err instanceof ClientError && err.code === 550) return { size: null, mtime: null, missing: true };
-    throw err;
+    if (!(err instanceof ClientError && err.code === 550)) throw err;
+    // Some servers refuse SIZE for some files (Pure-FTPd, embedded ones) yet serve them: a time from
+    // MDTM says the file is there (curl, wget and lftp send RETR whatever SIZE said).
+    const mtime = await mtimeP.catch(() => null);
+    return mtime === null ? { size: null, mtime: null, missing: true } : { size: null, mtime };
   }
   return { size, mtime: await mtimeP };
 }

@@ -1,15 +1,16 @@
 // What a job does with a server's conduct besides its files' bytes: the modes its LIST shows, listings
 // over several connections, sessions that end in the middle of a job (replaced, the file tried again)
 // and refusals on live ones (final), floods of replies, more bytes than it reported, terminal escapes
-// in names and refusals, active-mode connections, listings without end. (Verification of what
+// in names and refusals, active-mode connections, listings without end, SIZE refused for a file it
+// serves. (Verification of what
 // moved, by digest or size: integrity.test.ts.)
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FtpClient } from "../../client/client.ts";
-import { digest, runFtpkit, waitFor } from "../helpers/peers.ts";
+import { digest, removeDir, runFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { useFakeServerWork } from "./fake-server.ts";
-import { startScriptedServer } from "./scripted-server.ts";
+import { sendsFile, startScriptedServer } from "./scripted-server.ts";
 import type { FakeServer } from "./fake-server-options.ts";
 import { HASH_FEAT, payload, putTree } from "./job-fixtures.ts";
 
@@ -321,5 +322,29 @@ describe("a server that lists without end", () => {
     const fake = t.start({ feat: ["SIZE"], endlessListing: true, endlessName: "a" });
     const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/`], { cwd: t.work, timeoutMs: 60_000 });
     expectOneErrorLine(r, "the listing of / has more than 2,000,000 entries; gave up on it", 1);
+  });
+});
+
+describe("SIZE refused for a file the server serves (some embedded servers, Pure-FTPd's renamed names)", () => {
+  test("get asks RETR anyway when MDTM knows the file (curl, wget and lftp do), and the file arrives whole", async () => {
+    const body = Buffer.from("served without a size\n");
+    const s = startScriptedServer({
+      feat: ["MDTM", "SIZE", "REST STREAM"],
+      on: {
+        SIZE: (c) => c.reply(550, "Could not get file size."),
+        MDTM: (c) => c.reply(213, "20260101120000"),
+        RETR: (c) => sendsFile(body)(c),
+      },
+    });
+    const work = tempDir();
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${s.port}/f.txt`], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(readFileSync(join(work, "f.txt"))).toEqual(body);
+      expect(s.commands.some((c) => c.startsWith("RETR"))).toBe(true);
+    } finally {
+      s.stop();
+      removeDir(work);
+    }
   });
 });
