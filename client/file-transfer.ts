@@ -133,6 +133,11 @@ export function localDigest(client: FtpClient, ctx: Pick<FileContext, "verify" |
   return ctx.alwaysDigest || client.mayGiveDigest(ctx.algo) ? ctx.algo : null;
 }
 
+/** Why a resumed transfer's partial data goes unchecked: the user's --no-verify, or the server. */
+export function uncheckedPrefixReason(ctx: Pick<FileContext, "verify">): string {
+  return ctx.verify ? "the server offers no ranged hash" : "--no-verify";
+}
+
 /** SIZE and MDTM of a remote file (null when the server cannot say; `missing` when it does not exist). */
 export interface RemoteState {
   size: number | null;

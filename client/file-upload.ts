@@ -10,7 +10,7 @@ import type { Session } from "./session.ts";
 import { jobLimiter, TransferInterrupted, TransferRefused, upload } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
-import { askDigest, localDigest, remoteState, unverifiedReason, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
+import { askDigest, localDigest, remoteState, uncheckedPrefixReason, unverifiedReason, type FileContext, type FileOutcome, type RemoteState } from "./file-transfer.ts";
 import { remoteDirExists } from "./tree-plan.ts";
 import { RESUME_HINT } from "./options.ts";
 
@@ -151,7 +151,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
           } else {
             const how = appendOnly ? `${restRefusal}: appending at byte ${offset} with APPE` : remote ? "resuming" : `resuming at byte ${offset}`;
             if (remote) resumeLine.set(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); ${how}`);
-            else if (attempt === firstAttempt) resumeLine.set(`cannot verify the partial data (the server offers no ranged hash); ${how}`);
+            else if (attempt === firstAttempt) resumeLine.set(`cannot verify the partial data (${uncheckedPrefixReason(ctx)}); ${how}`);
           }
         }
       }

@@ -23,6 +23,7 @@ import {
   remoteState,
   remoteTimeToKeep,
   setAsideBad,
+  uncheckedPrefixReason,
   unverifiedReason,
   type FileContext,
   type FileOutcome,
@@ -122,11 +123,11 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
           // A tree job's part file, and nothing recorded what the remote file was when it began: the
           // file may have changed since (same size, other bytes), and without a ranged digest the
           // old prefix and the new tail would be spliced into one file that only its size vouches for.
-          note.info(`${path}: cannot verify the partial data (the server offers no ranged hash, and the remote file may have changed); starting it over`);
+          note.info(`${path}: cannot verify the partial data (${uncheckedPrefixReason(ctx)}, and the remote file may have changed); starting it over`);
           offset = 0;
           sink.dispose();
           sink = chunkSink(digestAlgo, size, fd);
-        } else resumeNote = `${job.known ? `${path}: ` : ""}cannot verify the partial data (the server offers no ranged hash); resuming at byte ${offset}`;
+        } else resumeNote = `${job.known ? `${path}: ` : ""}cannot verify the partial data (${uncheckedPrefixReason(ctx)}); resuming at byte ${offset}`;
       }
     }
     // Only when bytes must go: ext4 flushes a file truncated to 0 when it is closed (auto_da_alloc),

@@ -5,7 +5,7 @@
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported } from "./errors.ts";
-import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, setAsideBad, unverifiedReason, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, uncheckedPrefixReason, remoteState, remoteTimeToKeep, setAsideBad, unverifiedReason, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
 import { chunkSink, hashRange } from "./hasher.ts";
 import { createHasher } from "../protocol/digest.ts";
 import { HASH_NAMES } from "./remote-hash.ts";
@@ -62,7 +62,7 @@ async function checkSegments(first: Session, remote: string, segments: Segment[]
   for (const seg of started) {
     const theirs = algo ? await first.client.remoteDigest(remote, algo, { start: seg.start, end: seg.pos }) : null;
     if (!theirs) {
-      ctx.note.info(`cannot verify the partial data (the server offers no ranged hash); resuming ${started.length} segment(s) where they stopped`);
+      ctx.note.info(`cannot verify the partial data (${uncheckedPrefixReason(ctx)}); resuming ${started.length} segment(s) where they stopped`);
       return;
     }
     const ours = createHasher(HASH_NAMES[algo!].hash);
