@@ -166,17 +166,6 @@ describe("what a resumed transfer says against a server without REST: only what 
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
   });
 
-  test("resume --no-verify against a server with a ranged HASH says the partial data goes unchecked because of --no-verify, not the server", async () => {
-    const data = randomBytes(300_000);
-    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: [...HASH_FEAT, "REST STREAM"], dropRetrAfter: 100_000 });
-    expect((await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: t.work })).code).toBe(4);
-    const r = await runFtpkit(["resume", "--no-verify"], { cwd: t.work });
-    expect(r.code).toBe(0);
-    expect(r.stderr).toContain("[info] cannot verify the partial data (--no-verify); resuming at byte 100000");
-    expect(r.stderr).not.toContain("the server offers no ranged hash");
-    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
-  });
-
   test("against a server with REST the resumed get still says where it continues", async () => {
     const data = randomBytes(300_000);
     const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM", "REST STREAM"], dropRetrAfter: 100_000 });
@@ -255,5 +244,18 @@ describe("a resumed download whose remote file is gone", () => {
     expect(again.stderr).toContain("nothing to resume");
     expect(fake.commands.length).toBe(commandsBefore); // not asked again
     expect(sizeOf(part)).toBe(100_000);
+  });
+});
+
+describe("what a resumed transfer says under --no-verify", () => {
+  test("resume --no-verify against a server with a ranged HASH says the partial data goes unchecked because of --no-verify, not the server", async () => {
+    const data = randomBytes(300_000);
+    const fake = t.start({ files: new Map([["/f.bin", data]]), feat: [...HASH_FEAT, "REST STREAM"], dropRetrAfter: 100_000 });
+    expect((await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: t.work })).code).toBe(4);
+    const r = await runFtpkit(["resume", "--no-verify"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("[info] cannot verify the partial data (--no-verify); resuming at byte 100000");
+    expect(r.stderr).not.toContain("the server offers no ranged hash");
+    expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(data));
   });
 });
