@@ -3,6 +3,7 @@
 // Repeat logins are checked against the verified-credential cache, as with a users file.
 import { randomBytes } from "node:crypto";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, validateUserName } from "./ini-store.ts";
+import { ParseError } from "../../protocol/errors.ts";
 import type { LoginService } from "../context.ts";
 import type { Perm, UserRecord } from "./types.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
@@ -38,11 +39,12 @@ export class MemoryLogins implements LoginService {
       const isAnonymous = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS;
       if (!isAnonymous) validateUserName(u.name);
       // "ftp" and "anonymous" log in with any password: one given here would protect nothing.
-      else if (u.password !== undefined) throw new Error(`"${u.name}" is the anonymous login, which takes any password: use --anonymous for read-only anonymous access, or choose another user name`);
+      else if (u.password !== undefined) throw new ParseError(`"${u.name}" is the anonymous login, which takes any password: use --anonymous for read-only anonymous access, or choose another user name`);
       const name = isAnonymous ? ANONYMOUS : u.name;
-      if (seen.has(name)) throw new Error(`user "${name}" is given twice`);
+      // ParseError, as validateUserName's: a bad value given (the API's "option"), not a failure here.
+      if (seen.has(name)) throw new ParseError(`user "${name}" is given twice`);
       seen.add(name);
-      if (!isAnonymous && (u.password === undefined || u.password === "")) throw new Error(`user "${u.name}" needs a password`);
+      if (!isAnonymous && (u.password === undefined || u.password === "")) throw new ParseError(`user "${u.name}" needs a password`);
     }
     this.pending = users;
   }

@@ -24,6 +24,8 @@ describe("startServer's errors", () => {
     ["no account", {}],
     ["a bad port (its own check)", { users: me, port: -1 }],
     ["a bad user name (the users file's check)", { users: [{ name: "../x", password: "p" }] }],
+    ["a user given twice (was kind runtime)", { users: [{ name: "me", password: "pw" }, { name: "me", password: "x" }] }],
+    ["a user without a password", { users: [{ name: "me", password: "" }] }],
     ["a root that is not there (serve --root's check)", { users: me, root: "/nonexistent/ftpkit-root" }],
     ["a certificate file that is not there (the TLS loader's check)", { users: me, tls: { cert: "/nonexistent/cert.pem", key: KEY } }],
     ["a key that does not match its certificate", { users: me, tls: { cert: CERT, key: OTHER_KEY } }],
