@@ -55,8 +55,13 @@ export function formatHostPort({ host, port }: HostPort): string {
   return `${ip.split(".").join(",")},${port >> 8},${port & 255}`;
 }
 
-export function parseHostPort(text: string): HostPort {
-  const m = /(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})/.exec(text);
+/**
+ * Six numbers h1,h2,h3,h4,p1,p2 found in `text` (a 227 reply's words around them vary by server);
+ * `exact`: `text` is those six numbers and nothing else (PORT's argument: "PORT 1127,0,0,1,98,80"
+ * or one with words after it is refused, as vsftpd refuses it, not read from its middle).
+ */
+export function parseHostPort(text: string, exact = false): HostPort {
+  const m = (exact ? /^\s*(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})\s*$/ : /(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})/).exec(text);
   if (!m) throw new ParseError("invalid host-port, expected h1,h2,h3,h4,p1,p2");
   const n = m.slice(1).map(Number);
   if (n.some((x) => x > 255)) throw new ParseError("invalid host-port: number above 255");

@@ -11,7 +11,7 @@ export const port: CommandSpec = {
   handle({ session, arg }) {
     let target: HostPort | null = null;
     try {
-      target = parseHostPort(arg);
+      target = parseHostPort(arg, true);
     } catch {}
     activeEndpoint(session, target, "PORT");
   },

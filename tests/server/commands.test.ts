@@ -518,6 +518,10 @@ describe("transfers", () => {
     "PORT 10,0,0,1,100,100",
     "PORT 127,0,0,1,0,21",
     "PORT 1,2,3",
+    // Our own address and a fine port read out of a malformed argument (they were taken: 200).
+    "PORT 1127,0,0,1,98,80",
+    "PORT garbage127,0,0,1,98,80",
+    "PORT 127,0,0,1,98,80 trailing",
     "EPRT |1|10.0.0.1|4000|",
     "EPRT |2|::1|4000|",
     "EPRT |1|127.0.0.1|80|",
