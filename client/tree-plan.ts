@@ -53,24 +53,28 @@ export interface PlanItem {
 /** A name filter: the pattern of a glob job, or an --exclude pattern. */
 export type NameMatch = (name: string) => boolean;
 
+/** Whether a path is excluded; `isDir` is asked only when a pattern that ends in "/" matches it. */
+export type Excluded = (rel: string, isDir: () => boolean) => boolean;
+
 /**
  * --exclude GLOB: a pattern with "/" matches the path from the tree's root, one without matches any
- * entry's name. A `**` segment stands for any number of directories, none included: `**\/*.log`
- * is every .log file at any depth, `build/**` everything under build.
+ * entry's name; one that ends in "/" matches directories only, as in rsync (`build/`, `*\/`). A `**`
+ * segment stands for any number of directories, none included: `**\/*.log` is every .log file at
+ * any depth, `build/**` everything under build.
  */
-export function excluder(patterns: readonly string[]): (rel: string) => boolean {
+export function excluder(patterns: readonly string[]): Excluded {
   // Segment by segment for a pattern with "/" (a "*" never crosses one); `*` also matches hidden names, as in rsync.
   const res = patterns.map((p) => {
     const parts = p
       .replace(/^\/+|\/+$/g, "")
       .split("/")
       .map((seg) => (seg === "**" ? ANY_DEPTH : compileGlob(seg, { dotfiles: true })));
-    return { parts, whole: p.replace(/\/+$/, "").includes("/") };
+    return { parts, whole: p.replace(/\/+$/, "").includes("/"), dirsOnly: p.endsWith("/") };
   });
-  return (rel) => {
+  return (rel, isDir) => {
     const segs = rel.split("/");
     const name = segs[segs.length - 1]!;
-    return res.some(({ parts, whole }) => (whole ? matchSegments(parts, segs) : parts[0] === ANY_DEPTH || (parts[0] as NameMatch)(name)));
+    return res.some(({ parts, whole, dirsOnly }) => (whole ? matchSegments(parts, segs) : parts[0] === ANY_DEPTH || (parts[0] as NameMatch)(name)) && (!dirsOnly || isDir()));
   };
 }
 

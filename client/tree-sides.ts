@@ -7,7 +7,7 @@ import { ClientError } from "./client.ts";
 import type { FileReport } from "./report.ts";
 import type { Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
-import type { NameMatch, TreeEntry } from "./tree-plan.ts";
+import type { Excluded, NameMatch, TreeEntry } from "./tree-plan.ts";
 import { shown } from "./tree-prepare.ts";
 import { walkRemote, type Listers, type WalkOptions } from "./tree-walk.ts";
 import { walkLocal } from "./tree-walk-local.ts";
@@ -17,7 +17,7 @@ export interface SidesSpec {
   direction: "get" | "put";
   mode: "copy" | "sync";
   recursive: boolean;
-  excluded: (rel: string) => boolean;
+  excluded: Excluded;
   remoteRoot: string;
   local: string;
   /** The local root exists (a download may create it; an upload's source must exist). */

@@ -35,7 +35,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
   /** Copied by a source walk: a file (or a link to one) that the filters let through. */
   const copied = (rel: string, name: string): boolean => {
     const child = rel ? `${rel}/${name}` : name;
-    if ((rel === "" && opts.match && !opts.match(name)) || opts.excluded(child)) return false;
+    if ((rel === "" && opts.match && !opts.match(name)) || opts.excluded(child, () => false)) return false;
     try {
       return statSync(join(root, child)).isFile();
     } catch {
@@ -54,7 +54,8 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
         continue;
       }
       if (rel === "" && opts.match && !opts.match(name)) continue;
-      if (opts.excluded(child)) {
+      // A directory as lstat says (a link to one is not followed): asked only of a "dir/" pattern's match.
+      if (opts.excluded(child, () => lstatSync(join(root, child), { throwIfNoEntry: false })?.isDirectory() === true)) {
         opts.onExcluded?.(child);
         continue;
       }

@@ -7,7 +7,7 @@ import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-tra
 import { askForWantedFacts, listDir, mlstFacts, unreadableWhy, type ListingBudget } from "./listing.ts";
 import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
-import type { NameMatch, TreeEntry } from "./tree-plan.ts";
+import type { Excluded, NameMatch, TreeEntry } from "./tree-plan.ts";
 
 /**
  * The names a download writes beside its file `X` (`X.ftpkit-part` while it runs, `X.ftpkit-corrupt`
@@ -97,7 +97,7 @@ const tooLarge = `the remote tree's listings are larger than ${MAX_WALK_LISTING_
 /** How a walk is bounded and filtered, and who hears of what it leaves out. */
 export interface WalkOptions {
   recursive: boolean;
-  excluded: (rel: string) => boolean;
+  excluded: Excluded;
   match?: NameMatch;
   /** An entry left out for what it is (a link to a directory, a FIFO, a name FTP cannot carry). */
   onSkip?: (rel: string, why: string) => void;
@@ -169,7 +169,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
               entries.map((e) => e.name),
               (name) => {
                 const e = (byName ??= new Map(entries.map((x) => [x.name, x]))).get(name)!;
-                return e.type !== "dir" && !listing.notFiles?.has(name) && (rel !== "" || !opts.match || opts.match(name)) && !opts.excluded(rel ? `${rel}/${name}` : name);
+                return e.type !== "dir" && !listing.notFiles?.has(name) && (rel !== "" || !opts.match || opts.match(name)) && !opts.excluded(rel ? `${rel}/${name}` : name, () => false);
               },
               "remote",
             )
@@ -185,7 +185,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
         }
         if (rel === "" && opts.match && !opts.match(e.name)) continue;
         const child = rel ? `${rel}/${e.name}` : e.name;
-        if (opts.excluded(child)) {
+        if (opts.excluded(child, () => e.type === "dir")) {
           opts.onExcluded?.(child);
           continue;
         }
