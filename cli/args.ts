@@ -141,7 +141,7 @@ export const clientArgs = {
 /** Flags of tree jobs (`get -r`, `put -r`, globs, `sync`). */
 export const treeArgs = {
   parallel: { type: "string", default: "4", description: "Connections for a tree job (fewer when the server answers 421)", valueHint: "N" },
-  exclude: { type: "string", description: "Skip what matches GLOB: a name at any depth, or a path from the root when it has a / (** for any directories: **/*.log); repeatable", valueHint: "GLOB" },
+  exclude: { type: "string", description: "Skip what matches GLOB: a name at any depth, or a path from the root when it has a / (** for any directories: **/*.log; a trailing / matches directories only); repeatable", valueHint: "GLOB" },
   json: { type: "boolean", description: "Print a JSON report (each file: action, bytes, digest, result) on stdout" },
   "dry-run": { type: "boolean", alias: "n", description: "Tree jobs: print what would be copied (and deleted); change nothing" },
 } as const satisfies ArgsDef;
