@@ -14,17 +14,23 @@ describe("sizes", () => {
     ["2mib", 2 * 1024 ** 2],
     ["1K", 1024],
     ["1TB", 1e12],
+    ["1.0", 1],
+    ["0.3KiB", 307],
   ];
   for (const [text, n] of good) {
     test(`parses ${JSON.stringify(text)} as ${n}`, () => expect(parseSize(text)).toBe(n));
   }
 
-  const bad = ["12XB", "-1", "", " ", "1..5M", "M", "1e3", "NaN", "0x10", "99999999999999999999TB", "0.5", "0.3B"];
+  const bad = ["12XB", "-1", "", " ", "1..5M", "M", "1e3", "NaN", "0x10", "99999999999999999999TB", "0.5", "0.3B", "1.5", "2.25B"];
   for (const text of bad) {
     test(`rejects size ${JSON.stringify(text)}`, () => {
       expect(() => parseSize(text)).toThrow(ParseError);
     });
   }
+
+  test("a fraction of a byte is refused, not rounded down (`user quota alice 1.5` stored 1)", () => {
+    expect(() => parseSize("1.5")).toThrow('size "1.5" is not a whole number of bytes (write 1.5KB, 1.5MiB… for a unit)');
+  });
 
   test("'none' and 'unlimited' mean 0 only when allowed", () => {
     expect(parseSize("unlimited", { allowUnlimited: true })).toBe(0);
