@@ -267,7 +267,10 @@ export function parseUsers(text: string, file: string, opts: ParseOptions = {}):
         } else if (l.key === "quota") {
           user.quota = parseSize(str(l), { allowUnlimited: true });
         } else if (l.key === "perm") {
-          user.perms = parsePerms(str(l));
+          // As --perm "": an edit that left it empty is not read as no rights at all (`none` says that).
+          const v = str(l);
+          if (v.trim() === "") at(l, "perm is empty: write read, write and/or modify (comma-separated), or none for no permissions");
+          user.perms = parsePerms(v);
         } else if (l.key === "require_tls") {
           user.requireTls = parseBool(l.value) ?? at(l, `require_tls must be true or false, not ${JSON.stringify(l.value)}`);
         } else if (l.key.startsWith("mount.")) {
@@ -304,7 +307,11 @@ function parseMount(rawVpath: string, value: string, base: string): MountRecord 
   let quota = 0;
   let perms: Perm[] = [...DEFAULT_MOUNT_PERMS];
   if (parts.length >= 3) quota = parseSize(parts.pop()!, { allowUnlimited: true });
-  if (parts.length >= 2) perms = parsePerms(parts.pop()!);
+  if (parts.length >= 2) {
+    const given = parts.pop()!;
+    if (given.trim() === "") throw new ParseError(`mount ${vpath} has empty permissions: write read, write and/or modify, or none`);
+    perms = parsePerms(given);
+  }
   const dir = parts.join("|").trim();
   if (dir === "") throw new ParseError(`mount ${vpath} has no directory`);
   return { vpath, dir: placeOf(base, dir), perms, quota };

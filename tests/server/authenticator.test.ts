@@ -481,6 +481,8 @@ describe("users file (ini-store)", () => {
 
   const bad: Array<[string, string, RegExp]> = [
     ["unknown perm", "[a]\nperm = read,delete\n", /line 2: user "a": unknown permission "delete"/],
+    ["empty perm (read as none before)", "[a]\nperm =\n", /line 2: user "a": perm is empty: write read, write and\/or modify \(comma-separated\), or none for no permissions/],
+    ["mount with empty permissions", "[a]\nmount./pub = /srv||0\n", /line 2: user "a": mount \/pub has empty permissions/],
     ["bad size", "[a]\nquota = 12XB\n", /line 2: user "a": invalid size unit in "12XB"/],
     ["bad user name", "[a b]\n", /line 1: invalid user name "a b"/],
     ["traversal user name", "[../x]\n", /line 1: invalid user name/],
