@@ -17,7 +17,12 @@ export const allo: CommandSpec = {
     const { ledger } = mount;
     // Where the usage is not shown (a drop box: others' bytes), only the limit itself is checked.
     const left = usageShown(session, mount) ? (await ledger.measured(), ledger.available()) : ledger.limit > 0 ? ledger.limit : Infinity;
-    if (Number(m[1]) > left) throw new FtpError(552, "Not enough quota left for that size");
+    const wanted = Number(m[1]);
+    if (wanted > left) throw new FtpError(552, "Not enough quota left for that size");
+    // The disk (or filesystem) under it too, as AVBL counts it: "space is available" was said of
+    // 10^17 bytes on an 80 GB disk. A store that cannot say (S3) has room.
+    const free = (await mount.storage.freeBytes?.().catch(() => undefined)) ?? Infinity;
+    if (wanted > free) throw new FtpError(552, "Not enough space on the server for that size");
     session.reply(202, "ALLO not needed; space is available");
   },
 };

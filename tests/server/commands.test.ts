@@ -121,6 +121,8 @@ describe("login and session commands", () => {
     ["OPTS MLST type;size;", 200],
     ["OPTS FOO", 501],
     ["ALLO 100", 202],
+    // 100 PB, more than any test machine's disk (alice has no quota): said to be available before.
+    ["ALLO 100000000000000000", 552],
     ["ALLO abc", 501],
   ];
   for (const [line, code] of settings) {
