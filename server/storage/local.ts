@@ -349,7 +349,7 @@ export class LocalStorage implements Storage {
       using dst = jail.parent(to);
       const srcSt = fs.lstatSync(src.path);
       if (from === to) return 0;
-      if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
+      if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself", "cannot move a directory into itself");
       // Synchronous, as remove: the replaced file's bytes are counted once (across workers: the
       // source held under its lock, a free target renamed to only while still free).
       const old = fs.lstatSync(dst.path, { throwIfNoEntry: false });
@@ -361,7 +361,7 @@ export class LocalStorage implements Storage {
           else fs.renameSync(src.path, dst.path);
         } catch (err) {
           // EINVAL: into itself by another spelling (through a symlink).
-          if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new StorageError("denied", "cannot move a directory into itself");
+          if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new StorageError("denied", "cannot move a directory into itself", "cannot move a directory into itself");
           throw err;
         }
       };

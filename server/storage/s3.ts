@@ -263,7 +263,7 @@ export class S3Storage implements Storage {
     }
     if (!(await this.dirProbe(from))) throw new StorageError("not-found");
     if (from === to) return 0;
-    if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself");
+    if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself", "cannot move a directory into itself");
     await this.renameDir(from, to);
     await this.keepParent(from);
     return 0;

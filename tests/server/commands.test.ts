@@ -1,6 +1,6 @@
 // Every command against a real server, with exact reply codes (issue #2).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseEpsvReply, parseHostPort } from "../../protocol/address.ts";
@@ -267,6 +267,14 @@ describe("directories and names", () => {
     expect((await w.cmd("RNTO again.txt")).code).toBe(503);
     expect((await w.cmd("RNFR missing.txt")).code).toBe(550);
     expect((await w.cmd("RNTO x.txt")).code).toBe(503);
+  });
+
+  test("RNTO of a directory into itself is 550 saying so (it said only 'Permission denied')", async () => {
+    const w = await alice();
+    mkdirSync(join(srv.home("alice"), "outer", "inner"), { recursive: true });
+    expect((await w.cmd("RNFR outer")).code).toBe(350);
+    const r = await w.cmd("RNTO outer/inner/moved");
+    expect([r.code, r.lines[0]]).toEqual([550, "Permission denied: cannot move a directory into itself"]);
   });
 
   test("LIST sends ls -l lines (150, 226) including names with spaces, quotes and UTF-8", async () => {
