@@ -182,6 +182,12 @@ if (wantsBuiltin) {
     errorConsole().error(err.message);
     process.exit(err.exitStatus);
   }
+  // `ftpkit` alone: its help, and the usage errors' status (2), as git prints its usage and fails;
+  // citty's runMain added "No command specified." and exited 1.
+  if (rawArgs.length === 0) {
+    await showHelp(main);
+    process.exit(2);
+  }
   await runMain(main, { showUsage: showHelp });
 } else {
   // A listing, a --json report, a plan is refused when stdout was closed (`>&-`) by its command,

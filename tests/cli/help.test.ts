@@ -140,6 +140,13 @@ describe("colour on a terminal", () => {
   });
 });
 
+test("ftpkit alone prints its help and exits 2, as a usage error (it exited 1, with citty's 'No command specified.')", async () => {
+  const r = await ftpkit([]);
+  expect(r.code).toBe(2);
+  expect(r.stdout).toContain("Use ftpkit <command> --help for more information about a command.");
+  expect(r.stderr).toBe("");
+});
+
 describe("usage errors citty finds", () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ["an unknown command", ["nosuch"], 2, /^\[error\] unknown command nosuch \(see ftpkit --help\)$/],
