@@ -24,13 +24,16 @@ export function exitStatusHelp(words: readonly string[]): string {
     if (words[0] === "test") return `EXIT STATUS\n\n  0  every required item passed\n  1  a required item failed, the scratch directory could not be removed (its path is said), or any other error\n${usage}  130, 143  interrupted by Ctrl-C or SIGTERM (the scratch directory is removed first; --json prints the items decided so far)\n`;
     return `EXIT STATUS\n\n  0  done\n  1  any other error\n${usage}`;
   }
+  // ls moves no file: nothing to verify or resume.
+  const listing = words[0] === "ls";
+  const kinds = (Object.keys(EXIT_STATUS) as FailureKind[]).filter((k) => !(listing && k === "verify"));
   const rows: Array<[string, string]> = [
-    ["0", "done (every file verified, or reported as not verifiable)"],
-    ["1", "any other failure: a pending job with other options, a changed file, a lock held by another ftpkit"],
-    ...(Object.keys(EXIT_STATUS) as FailureKind[]).sort((a, b) => EXIT_STATUS[a] - EXIT_STATUS[b]).map((k): [string, string] => [String(EXIT_STATUS[k]), MEANING[k]]),
-    ["130, 143", "interrupted by Ctrl-C or SIGTERM (ftpkit resume continues; before anything was recorded: run the command again)"],
+    ["0", listing ? "listed" : "done (every file verified, or reported as not verifiable)"],
+    ["1", listing ? "any other failure" : "any other failure: a pending job with other options, a changed file, a lock held by another ftpkit"],
+    ...kinds.sort((a, b) => EXIT_STATUS[a] - EXIT_STATUS[b]).map((k): [string, string] => [String(EXIT_STATUS[k]), MEANING[k]]),
+    ["130, 143", listing ? "interrupted by Ctrl-C or SIGTERM" : "interrupted by Ctrl-C or SIGTERM (ftpkit resume continues; before anything was recorded: run the command again)"],
   ];
   const width = Math.max(...rows.map(([s]) => s.length));
   const lines = rows.map(([s, m]) => `  ${s.padStart(width)}  ${m}`);
-  return `EXIT STATUS\n\n${lines.join("\n")}\n\n  A tree job whose files failed in several ways exits with the lowest of 2-9 among them.\n`;
+  return `EXIT STATUS\n\n${lines.join("\n")}\n${listing ? "" : "\n  A tree job whose files failed in several ways exits with the lowest of 2-9 among them.\n"}`;
 }

@@ -46,12 +46,20 @@ describe("--help says what the exit status means", () => {
   const table = readme.slice(readme.indexOf("### Exit status"), readme.indexOf("## In your tests"));
   const documented = [...table.matchAll(/^\| (\d+(?:, \d+)*) \|/gm)].flatMap((m) => m[1]!.split(", ").map(Number));
 
-  test.each(["get", "put", "sync", "resume", "ls"])("ftpkit %s --help lists every status of the README's table", async (command) => {
+  test.each(["get", "put", "sync", "resume"])("ftpkit %s --help lists every status of the README's table", async (command) => {
     const r = await ftpkit([command, "--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("\nEXIT STATUS\n");
     expect(documented).toEqual([0, 1, ...Object.values(EXIT_STATUS).sort((a, b) => a - b), 130, 143]);
     expect(statusesIn(r.stdout)).toEqual(documented);
+  });
+
+  test("ftpkit ls --help lists the table's statuses but 9 (ls verifies nothing), and says nothing of files verified or resumed", async () => {
+    const r = await ftpkit(["ls", "--help"]);
+    expect(r.code).toBe(0);
+    expect(statusesIn(r.stdout)).toEqual(documented.filter((s) => s !== EXIT_STATUS.verify));
+    const section = r.stdout.slice(r.stdout.indexOf("\nEXIT STATUS\n"));
+    expect(section).not.toMatch(/verified|resume|tree job/);
   });
 
   test.each(["serve", "user add", "cert"])("ftpkit %s --help: 0 done, 1 any other error, 2 bad usage", async (words) => {
