@@ -23,6 +23,7 @@ import { remoteDirExists } from "./tree-plan.ts";
 import { sayInterrupted, whenInterrupted } from "./on-interrupt.ts";
 import type { TransferResult } from "./operations.ts";
 
+import { isatty } from "node:tty";
 import { STDIO } from "./options.ts";
 export { STDIO };
 
@@ -37,7 +38,9 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   if (basename(url.path) === "" || url.path.endsWith("/")) throw new ClientError(`the URL names a directory, not a file (${url.path || "the login directory"}); use ftpkit ls`, { kind: "usage" });
   if (out.fd === 1 && stdoutClosedAtStart()) throw new ClientError("cannot write to standard output: it was closed (>&-); give a file name instead of -, or send it to /dev/null", { kind: "local" });
   const note = new Notifier(opts.quiet);
-  const progress = new Progress(basename(url.path), progressMode(opts), null);
+  // The file on the terminal itself: a bar redrawn between its lines garbled both (curl shows none then).
+  const mode = progressMode(opts);
+  const progress = new Progress(basename(url.path), mode === "tty" && isatty(out.fd) ? "plain" : mode, null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
   let size: number | null = null;

@@ -66,6 +66,19 @@ describe("put - typed at the terminal", () => {
   });
 });
 
+describe("get URL - onto the terminal", () => {
+  test("the file is written without a progress bar drawn between its lines (curl shows none either)", async () => {
+    const text = "first line of the file\nsecond line\n";
+    const fake = t.start({ files: new Map([["/f.txt", Buffer.from(text)]]), feat: ["SIZE"] });
+    const { code, out } = await converse(`${process.execPath} ${FTPKIT} get ftp://u:p@127.0.0.1:${fake.port}/f.txt -`, []);
+    expect(code).toBe(0);
+    expect(out.replace(/\r\n/g, "\n")).toContain(text);
+    // What a bar draws: its ETA, and the carriage return or erase sequence that redraws it.
+    expect(out).not.toContain("ETA");
+    expect(out).not.toMatch(/\r(?!\n)|\x1b\[/);
+  });
+});
+
 describe("terminal questions", () => {
   test("Ctrl-C at the password prompt exits 130 as an interruption, not 6 as a missing password", async () => {
     const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE"], password: "hunter2" });
