@@ -87,8 +87,9 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
       if (st.isSymbolicLink()) {
         try {
           st = statSync(full);
-        } catch {
-          opts.onSkip?.(child, "a symbolic link to nothing");
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          opts.onSkip?.(child, code === "ELOOP" ? "a symbolic link that leads to itself (a loop)" : code === "ENOENT" || code === "ENOTDIR" ? "a symbolic link to nothing" : `a symbolic link whose target cannot be read: ${localCause(err)}`);
           continue;
         }
         if (st.isDirectory()) {

@@ -210,7 +210,7 @@ describe("local entries put -r skips", () => {
     const report = JSON.parse(up.stdout) as Report;
     expect(report).toMatchObject({ copied: 2, skipped: 4, failed: 0 });
     expect(entry(report, "dangling")).toMatchObject({ action: "skip", result: "skipped: a symbolic link to nothing" });
-    expect(entry(report, "loop")).toMatchObject({ action: "skip", result: "skipped: a symbolic link to nothing" });
+    expect(entry(report, "loop")).toMatchObject({ action: "skip", result: "skipped: a symbolic link that leads to itself (a loop)" });
     expect(entry(report, "fifo")).toMatchObject({ action: "skip", result: "skipped: not a regular file: a FIFO, socket or device" });
     expect(entry(report, "dirlink")).toMatchObject({ action: "skip", result: "skipped: a symbolic link to a directory is not followed" });
     // The dry run's plan says the same.
