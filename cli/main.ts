@@ -78,9 +78,9 @@ async function exitStatus(err: unknown): Promise<number> {
  * that prints a list (ls, resume --list, user list) prints it only on success, so a failed one always
  * gets its error here, as one object.
  */
-async function reportFailureAsJson(err: unknown): Promise<void> {
+async function reportFailureAsJson(err: unknown, asListing = listJson): Promise<void> {
   const { failedJob, failedListing, printJsonOnce, printReport, reportPrinted } = await import("../client/report.ts");
-  if (listJson) printJsonOnce(failedListing(err));
+  if (asListing) printJsonOnce(failedListing(err));
   else if (!reportPrinted()) printReport(failedJob(err));
 }
 
@@ -241,7 +241,9 @@ if (wantsBuiltin) {
     // A --json report's "error" is the line stderr shows.
     if ((err as Error)?.name === "CLIError") (err as Error).message = await usageLine(err as Error);
     failing = true;
-    if (jsonReport || listJson) await reportFailureAsJson(err);
+    // `test --json` prints its checklist itself; refused before it began (no TARGET), its {error} here.
+    const testRefused = rawArgs[0] === "test" && flagArgs.includes("--json") && (await exitStatus(err)) === 2;
+    if (jsonReport || listJson || testRefused) await reportFailureAsJson(err, testRefused);
     // The job's warnings reach stderr before its error line and the exit (exit.ts).
     await exitAfterMessages(await exitStatus(err), () => {
       const consola = errorConsole();

@@ -177,12 +177,14 @@ describe("usage errors citty finds", () => {
   });
 });
 
-describe("a command that prints a JSON list prints one object {error} when it fails, never nothing", () => {
+describe("a command that prints a JSON list (or test's checklist) prints one object {error} when it fails, never nothing", () => {
   // A script's `| jq length` read an empty stdout as no input at all: no output, no error of jq's.
   const cases: Array<[string, string[], number, string]> = [
     ["ls with no URL", ["ls", "--json"], 2, "missing required positional argument: URL (see ftpkit ls --help)"],
     ["resume --list with an unknown flag", ["resume", "--list", "--json", "--bogus"], 2, "unknown option --bogus"],
     ["user list of a users file that is not there", ["user", "list", "--json", "--users", "/nonexistent-ftpkit/users.ini"], 1, "users file /nonexistent-ftpkit/users.ini: not found (create it with `ftpkit user add NAME`)"],
+    // test --json prints a checklist object; refused before it began, its {error} (it printed nothing).
+    ["test with no TARGET", ["test", "--json"], 2, "missing required positional argument: TARGET (see ftpkit test --help)"],
   ];
   test.each(cases)("%s", async (_label, args, code, error) => {
     const r = await ftpkit(args);
