@@ -23,7 +23,6 @@ import { remoteDirExists } from "./tree-plan.ts";
 import { sayInterrupted, whenInterrupted } from "./on-interrupt.ts";
 import type { TransferResult } from "./operations.ts";
 
-import { isatty } from "node:tty";
 import { STDIO } from "./options.ts";
 export { STDIO };
 
@@ -39,8 +38,10 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
   if (out.fd === 1 && stdoutClosedAtStart()) throw new ClientError("cannot write to standard output: it was closed (>&-); give a file name instead of -, or send it to /dev/null", { kind: "local" });
   const note = new Notifier(opts.quiet);
   // The file on the terminal itself: a bar redrawn between its lines garbled both (curl shows none then).
+  // (node:tty only then: it loads Node's streams, which a start of get, put or sync does without.)
   const mode = progressMode(opts);
-  const progress = new Progress(basename(url.path), mode === "tty" && isatty(out.fd) ? "plain" : mode, null);
+  const onTerminal = mode === "tty" && (await import("node:tty")).isatty(out.fd);
+  const progress = new Progress(basename(url.path), onTerminal ? "plain" : mode, null);
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(out.name, displayUrl(url), progress.moved, signal)]);
   let size: number | null = null;

@@ -25,12 +25,12 @@ export function parseSize(text: string, opts: { allowUnlimited?: boolean } = {})
   const unit = UNITS[m[2]!.toUpperCase()];
   // K, M, G, T (powers of 1024, as curl reads them) are units too: a list without them misled.
   if (unit === undefined) throw new ParseError(`invalid size unit in "${text}" (use B, K, KB, KiB, M, MB, MiB, G, GB, GiB, T, TB or TiB)`);
-  // "1.5" with no unit is bytes: one and a half of them was stored as 1, silently.
-  if (unit === 1 && m[1]!.includes(".") && !Number.isInteger(Number(m[1]))) throw new ParseError(`size "${text}" is not a whole number of bytes (write 1.5KB, 1.5MiB… for a unit)`);
   const value = Math.floor(Number(m[1]) * unit);
   if (!Number.isSafeInteger(value)) throw new ParseError(`size "${text}" is too large`);
   // 0 means unlimited: a size that rounds down to it (0.5, 0.3B) must not silently become that.
   if (value === 0 && Number(m[1]) > 0) throw new ParseError(`size "${text}" is less than one byte`);
+  // "1.5" with no unit is bytes: one and a half of them was stored as 1, silently.
+  if (unit === 1 && !Number.isInteger(Number(m[1]))) throw new ParseError(`size "${text}" is not a whole number of bytes (write 1.5KB, 1.5MiB… for a unit)`);
   return value;
 }
 
