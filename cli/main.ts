@@ -78,7 +78,7 @@ async function exitStatus(err: unknown): Promise<number> {
  * that prints a list (ls, resume --list, user list) prints it only on success, so a failed one always
  * gets its error here, as one object.
  */
-async function reportFailureAsJson(err: unknown, asListing = listJson): Promise<void> {
+async function reportFailureAsJson(err: unknown, asListing: boolean): Promise<void> {
   const { failedJob, failedListing, printJsonOnce, printReport, reportPrinted } = await import("../client/report.ts");
   if (asListing) printJsonOnce(failedListing(err));
   else if (!reportPrinted()) printReport(failedJob(err));
@@ -243,7 +243,7 @@ if (wantsBuiltin) {
     failing = true;
     // `test --json` prints its checklist itself; refused before it began (no TARGET), its {error} here.
     const testRefused = rawArgs[0] === "test" && flagArgs.includes("--json") && (await exitStatus(err)) === 2;
-    if (jsonReport || listJson || testRefused) await reportFailureAsJson(err, testRefused);
+    if (jsonReport || listJson || testRefused) await reportFailureAsJson(err, listJson || testRefused);
     // The job's warnings reach stderr before its error line and the exit (exit.ts).
     await exitAfterMessages(await exitStatus(err), () => {
       const consola = errorConsole();
