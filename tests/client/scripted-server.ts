@@ -60,6 +60,17 @@ export function sendsFile(bytes: Uint8Array): (c: ScriptedControl) => Promise<vo
   };
 }
 
+/** A STOR handler that keeps what arrives in `stored` under the path given, then 226. */
+export function storesFile(stored: Map<string, Buffer>): (c: ScriptedControl, arg: string) => Promise<void> {
+  return async (c, arg) => {
+    const d = await c.data();
+    c.reply(150, "Ok to send data");
+    await d.closing();
+    stored.set(arg, d.received());
+    c.reply(226, "Transfer complete");
+  };
+}
+
 /** A listing verb (LIST, MLSD) that sends `lines` (or the lines for its argument) whole, each ended by CRLF, then 226. */
 export function sendsListing(lines: string[] | ((arg: string) => string[])): (c: ScriptedControl, arg: string) => Promise<void> {
   return async (c, arg) => {

@@ -10,7 +10,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
-import { sendsFile, sendsListing, useScriptedServerWork, type Script, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
+import { sendsFile, sendsListing, storesFile, useScriptedServerWork, type Script, type ScriptedControl, type ScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 const t = useScriptedServerWork();
@@ -90,13 +90,7 @@ function destination(remote: string[], awaitLogins = 1, more: Pick<Script, "arri
         c.reply(226, "Directory send OK");
       },
       SIZE: (c, arg) => (stored.has(arg) ? c.reply(213, String(stored.get(arg)!.length)) : c.reply(550, "Could not get file size")),
-      STOR: async (c, arg) => {
-        const d = await c.data();
-        c.reply(150, "Ok to send data");
-        await d.closing();
-        stored.set(arg, d.received());
-        c.reply(226, "Transfer complete");
-      },
+      STOR: storesFile(stored),
     },
   });
   return { server, stored, loginsAtListing: () => atListing, subdirListings: () => atSubdirs.length, subdirsApart: () => subdirsApart };

@@ -6,7 +6,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
-import { sendsListing, useScriptedServerWork, type ScriptedControl } from "./scripted-server.ts";
+import { sendsListing, storesFile, useScriptedServerWork, type ScriptedControl } from "./scripted-server.ts";
 
 setDefaultTimeout(60_000);
 const t = useScriptedServerWork();
@@ -35,13 +35,7 @@ function destination(mkd: (c: ScriptedControl, arg: string, appear: (facts: stri
       MKD: (c, arg) => mkd(c, arg, (facts) => there.push(facts)),
       MLSD: (c, arg) => (arg === "/up" ? sendsListing([...there])(c, arg) : c.reply(550, "No such directory")),
       SIZE: (c) => c.reply(550, "Could not get file size"),
-      STOR: async (c, arg) => {
-        const d = await c.data();
-        c.reply(150, "Ok to send data");
-        await d.closing();
-        stored.set(arg, d.received());
-        c.reply(226, "Transfer complete");
-      },
+      STOR: storesFile(stored),
     },
   });
   return { server, stored, url: `ftp://u:p@127.0.0.1:${server.port}/up` };
