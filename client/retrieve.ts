@@ -58,13 +58,16 @@ export interface DownloadJob {
 /**
  * How the remote file's time after the download differs from `before` (both time-vals, compared to
  * the second: a listing's and MDTM's may differ in their fractions): "" when it does not, or cannot
- * be told (a file removed meanwhile was still read whole: the server had it open).
+ * be told (a file removed meanwhile was still read whole: the server had it open). A difference of
+ * whole quarter hours is a server whose MDTM and MLSD disagree on the time zone (some answer MDTM in
+ * local time), not a change: a file rewritten during its download gets the time of that moment.
  */
 async function changeAfter(after: Promise<string | null>, before: string): Promise<string> {
   try {
     const now = await after;
-    if (now === null || Math.floor(parseTimeVal(now).getTime() / 1000) === Math.floor(parseTimeVal(before).getTime() / 1000)) return "";
-    return `modified ${before.slice(0, 14)} → ${now.slice(0, 14)}`;
+    if (now === null) return "";
+    const apart = Math.floor(parseTimeVal(now).getTime() / 1000) - Math.floor(parseTimeVal(before).getTime() / 1000);
+    return apart % 900 === 0 ? "" : `modified ${before.slice(0, 14)} → ${now.slice(0, 14)}`;
   } catch {
     return "";
   }

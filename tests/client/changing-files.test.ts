@@ -106,3 +106,20 @@ test("get -r from a server without a digest: a file rewritten while it came fail
   expect(r.stderr).toMatch(/f\.bin: the remote file changed during the download \(modified 20260101120000 → 20260101120007\)/);
   expect(existsSync(join(t.work, "out", "f.bin"))).toBe(false);
 });
+
+test("get -r from a server without a digest whose MDTM answers an hour off its MLSD times (local time): nothing is taken for a change", async () => {
+  const body = Buffer.from("z".repeat(4_000));
+  const s = t.start({
+    feat: ["MLST type*;size*;modify*;", "MLSD", "MDTM", "REST STREAM", "SIZE"],
+    on: {
+      MODE: (c) => c.reply(504, "Bad MODE command"),
+      MLSD: sendsListing([`type=file;size=${body.length};modify=20260101120000; f.bin`]),
+      MDTM: (c) => c.reply(213, "20260101130000"),
+      RETR: (c) => sendsFile(body)(c),
+    },
+  });
+  const r = await runFtpkit(["get", "-r", `ftp://u:p@127.0.0.1:${s.port}/d`, "out"], { cwd: t.work });
+  expect(r.stderr).not.toContain("changed during the download");
+  expect(r.code).toBe(0);
+  expect(readFileSync(join(t.work, "out", "f.bin"))).toEqual(body);
+});
