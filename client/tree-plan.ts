@@ -204,9 +204,21 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
   }
   if (o.delete) {
     const gone = dest.filter((d) => !here.has(d.rel) && !cleared.has(d.rel) && !kept(d.rel));
+    // A name the source has in another case (Report.TXT renamed report.txt): on a case-insensitive
+    // store (IIS on NTFS, a macOS disk) the copy replaced it and the delete after the copies removed
+    // the copy. Deleted first, with what is under it; on any store the end is the same.
+    const folded = new Set(source.map((e) => e.rel.toLowerCase()));
+    const inCase = (rel: string) => {
+      for (let end = rel.length; end > 0; end = rel.lastIndexOf("/", end - 1)) {
+        const p = rel.slice(0, end);
+        if (!here.has(p) && folded.has(p.toLowerCase())) return true;
+      }
+      return false;
+    };
+    const deletion = (d: TreeEntry): PlanItem => ({ rel: d.rel, action: "delete", reason: "not in source", type: d.type === "dir" ? "dir" : "file", size: d.type === "file" ? d.size : 0, ...(inCase(d.rel) ? { first: true as const } : {}) });
     // Files first, then directories deepest first, so each directory is empty when it is removed.
-    for (const d of gone.filter((g) => g.type === "file")) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "file", size: d.size });
-    for (const d of gone.filter((g) => g.type === "dir").sort(deepestFirst)) items.push({ rel: d.rel, action: "delete", reason: "not in source", type: "dir", size: 0 });
+    for (const d of gone.filter((g) => g.type === "file")) items.push(deletion(d));
+    for (const d of gone.filter((g) => g.type === "dir").sort(deepestFirst)) items.push(deletion(d));
   }
   return items;
 }
