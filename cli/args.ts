@@ -93,7 +93,7 @@ export function tlsOptions(args: { tls?: boolean; ca?: string; insecure?: boolea
       text = readFileSync(resolve(args.ca), "utf8");
     } catch (err) {
       const code = (err as { code?: string }).code;
-      throw new CliError(`--ca ${args.ca}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message}`);
+      throw new CliError(`--ca ${args.ca}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "a directory, not a PEM file" : (err as Error).message}`);
     }
     const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
     if (!pems) throw new CliError(`--ca ${args.ca}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file`);

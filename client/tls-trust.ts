@@ -62,7 +62,9 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   const msg = err?.message ?? "handshake failed";
   // With --ca given (or kept by a resumed job), "use --ca" read as if it had been lost: say it did not vouch.
   const w = settings.words ?? TLS_HINT_FLAGS;
-  const hint = settings.ca?.length ? `no ${w.ca} certificate vouches for it either (has the server's certificate changed?); use the right ${w.caFile} or ${w.insecure}` : `use ${w.caFile} or ${w.insecure}`;
+  // A server's own certificate issued by a CA is no anchor for OpenSSL without a partial chain
+  // (curl and lftp accept it): said, since pinning it that way is common.
+  const hint = settings.ca?.length ? `no ${w.ca} certificate vouches for it either (${w.ca} takes the root CA of its chain, or the server's own certificate only when self-signed; has the server's certificate changed?); use the right ${w.caFile} or ${w.insecure}` : `use ${w.caFile} or ${w.insecure}`;
   if (/SELF_SIGNED|self.signed/i.test(code + msg)) return new ClientError(`TLS: certificate for ${host} is not trusted (self-signed); ${hint}`, { kind: "tls" });
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|does not match/i.test(msg)) {
     // "Host: x. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1": the last list is the certificate's.

@@ -268,6 +268,7 @@ describe("certificate verification", () => {
       [["ls", "--ca", CERT, fast.url("/")], /--ca needs TLS/],
       [["get", "--tls", "--ca", join(work, "missing.pem"), fast.url("/a")], /--ca .*missing\.pem: no such file/],
       [["get", "--tls", "--ca", join(FIXTURES, "README.md"), fast.url("/a")], /no PEM certificate/],
+      [["get", "--tls", "--ca", work, fast.url("/a")], /--ca \S+: a directory, not a PEM file/],
     ];
     for (const [args, re] of cases) {
       const r = await runFtpkit(args, { cwd: work });
@@ -320,7 +321,7 @@ describe("TLS error lines when --ca was given", () => {
   test("a certificate none of the --ca certificates vouches for says so (a resumed job keeps its --ca), not just \"use --ca\"", () => {
     const e = Object.assign(new Error("self signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" });
     expect(describeTlsError(e, { host: "ftp.example.com", ca: ["-----BEGIN CERTIFICATE-----\n"] }).message).toBe(
-      "TLS: certificate for ftp.example.com is not trusted (self-signed); no --ca certificate vouches for it either (has the server's certificate changed?); use the right --ca FILE or --insecure",
+      "TLS: certificate for ftp.example.com is not trusted (self-signed); no --ca certificate vouches for it either (--ca takes the root CA of its chain, or the server's own certificate only when self-signed; has the server's certificate changed?); use the right --ca FILE or --insecure",
     );
   });
 });
