@@ -13,7 +13,7 @@ const t = useScriptedServerWork();
 
 /** A server whose /case holds `names`; names are found case-insensitively and keep the case they were made with (as NTFS). */
 function caseInsensitive(names: Record<string, string>) {
-  const files = new Map(Object.entries(names).map(([name, text]) => [name.toLowerCase(), { name, data: Buffer.from(text) }]));
+  const files = new Map<string, { name: string; data: Buffer }>(Object.entries(names).map(([name, text]) => [name.toLowerCase(), { name, data: Buffer.from(text) }]));
   const key = (arg: string) => arg.slice("/case/".length).toLowerCase();
   const server = t.start({
     feat: ["MLST type*;size*;modify*;", "MLSD", "REST STREAM", "SIZE"],
