@@ -225,6 +225,9 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
     }
     checkUnchanged(job.local, fd, st, ctx);
     const timeGiven = mtimeSet ? await mtimeSet : false;
+    // Offered but refused (ProFTPD on a file the account does not own, pyftpdlib without the T
+    // right): the copy keeps its upload time, and every later sync took it for changed, in silence.
+    if (mtimeSet && !timeGiven && session.client.features.has("MFMT")) note.warnOnce("the server refused to set the time of uploaded files (MFMT): their copies keep the time of the upload, so a later sync finds their times differ and copies them again");
     if (modeSet && !(await modeSet)) note.info("the server did not make uploaded executables executable (SITE CHMOD refused or unknown)");
     return { local: job.local, remote: path, size, moved: progress.moved, digest, verifiedBy, ...why.entry(), ...(timeGiven ? { timeGiven: true as const } : {}) };
   } catch (err) {

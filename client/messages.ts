@@ -69,6 +69,12 @@ export class Notifier {
     this.progress?.clear();
     consola().warn(msg);
   }
+  /** A warning that holds for the whole job: said at its first occurrence only. */
+  warnOnce(msg: string): void {
+    if (this.said.has(msg)) return;
+    this.said.add(msg);
+    this.warn(msg);
+  }
   /**
    * A failure the job goes on after (one file of a tree): shown with --quiet too, which keeps errors,
    * so the job's last line ("2 of 1010 items failed") is not all a script's log learns.

@@ -2,10 +2,10 @@
 // file's end: a download still gets its remote time to the second, the epoch included, and a sync
 // still tells a file one second newer from one that is the same.
 import { describe, expect, test } from "bun:test";
-import { readFileSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
-import { sendsFile, sendsListing, useScriptedServerWork } from "./scripted-server.ts";
+import { sendsFile, sendsListing, storesFile, useScriptedServerWork } from "./scripted-server.ts";
 
 const t = useScriptedServerWork();
 
@@ -46,5 +46,30 @@ describe("times of a tree's files", () => {
     expect(readFileSync(join(t.work, "dest/f.txt"), "utf8")).toBe(NEW.toString());
     expect(statSync(join(t.work, "dest/f.txt")).mtimeMs).toBe(Date.UTC(2025, 0, 1, 10, 20, 31));
     expect(server.commands.filter((c) => c.startsWith("RETR"))).toHaveLength(3);
+  });
+});
+
+describe("a server that offers MFMT but refuses it (ProFTPD on a file the account does not own)", () => {
+  test("a sync up says once that the uploaded files keep their upload time and a later sync copies them again", async () => {
+    const src = join(t.work, "src");
+    mkdirSync(src);
+    for (const n of ["a.txt", "b.txt"]) writeFileSync(join(src, n), `${n}\n`);
+    const stored = new Map<string, Buffer>();
+    const server = t.start({
+      feat: ["MLST type*;size*;modify*;", "MLSD", "SIZE", "MFMT"],
+      on: {
+        MODE: (c) => c.reply(504, "Bad MODE command"),
+        MKD: (c, arg) => c.reply(257, `"${arg}" created`),
+        MLSD: (c) => c.reply(550, "No such directory"),
+        SIZE: (c, arg) => (stored.has(arg) ? c.reply(213, String(stored.get(arg)!.length)) : c.reply(550, "No such file")),
+        STOR: storesFile(stored),
+        MFMT: (c, arg) => c.reply(501, `${arg.split(" ")[1]}: Operation not permitted`),
+      },
+    });
+    const r = await runFtpkit(["sync", "--parallel", "1", src, `ftp://u:p@127.0.0.1:${server.port}/up`], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect([...stored.keys()].sort()).toEqual(["/up/a.txt", "/up/b.txt"]);
+    const said = r.stderr.split("\n").filter((l) => l.includes("refused to set the time of uploaded files (MFMT)"));
+    expect(said).toHaveLength(1);
   });
 });
