@@ -1,5 +1,5 @@
 // ftpkit serve's flags: their definitions, and the server options (or inline accounts) they make.
-import { readFileSync } from "node:fs";
+import { NotRegularFile, readRegularFile } from "../../server/read-regular.ts";
 import { isIPv4 } from "node:net";
 import { resolve } from "node:path";
 import { listenHostProblem } from "../listen-host.ts";
@@ -24,14 +24,18 @@ function positiveInt(value: string | undefined, flag: string, min = 0, max = Num
   return Number(value);
 }
 
-/** A banner given as text, or @FILE to read it from a file. */
+/** A banner file's cap: a greeting of 64 KiB is already more than any client shows. */
+const BANNER_MAX_BYTES = 64 * 1024;
+
+/** A banner given as text, or @FILE to read it from a file (a regular one: see read-regular.ts). */
 export function banner(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
   if (!value.startsWith("@")) return value;
   try {
-    return readFileSync(value.slice(1), "utf8").replace(/\s+$/, "");
-  } catch {
-    throw new CliError(`--${flag}: cannot read ${value.slice(1)}`);
+    return readRegularFile(value.slice(1), BANNER_MAX_BYTES).replace(/\s+$/, "");
+  } catch (err) {
+    const why = err instanceof NotRegularFile ? `: ${err.message}` : "";
+    throw new CliError(`--${flag}: cannot read ${value.slice(1)}${why}`);
   }
 }
 

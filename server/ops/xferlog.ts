@@ -1,6 +1,6 @@
 // `--xferlog FILE`: the classic wu-ftpd transfer log (xferlog(5)), one line per file transfer, for the
 // log analyzers that read it. An operator's log file, like the users file: not FTP-session storage.
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -34,10 +34,13 @@ export function ctime(d: Date): string {
  * control characters in a file name become "_" (as ProFTPD does): a name can never add a field,
  * nor drive the terminal of an admin reading the log (C1 controls such as U+009B, CSI, too).
  */
+/** Whitespace, C0 and C1 controls, and the bidi controls that reorder what a report shows (U+202A–E, U+2066–9), as the server log masks them. */
+const XFERLOG_UNSAFE = /[\s\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
 export function formatXferlog(r: XferRecord): string {
   const seconds = Math.max(1, Math.round(r.ms / 1000));
-  const name = r.path.replace(/[\s\u0000-\u001f\u007f-\u009f]/g, "_");
-  const user = r.user.replace(/[\s\u0000-\u001f\u007f-\u009f]/g, "_") || "*";
+  const name = r.path.replace(XFERLOG_UNSAFE, "_");
+  const user = r.user.replace(XFERLOG_UNSAFE, "_") || "*";
   return [
     ctime(r.end),
     seconds,
@@ -91,11 +94,17 @@ export class XferLog {
 
   private static open(file: string): number {
     try {
-      return openSync(file, "a", 0o640);
+      // O_NONBLOCK, and a regular file only: a FIFO put in its place (a log reader's pipe) blocked the
+      // whole server at SIGHUP's reopen until some reader came.
+      const { O_WRONLY, O_APPEND, O_CREAT, O_NONBLOCK } = constants;
+      const fd = openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0o640);
+      if (fstatSync(fd).isFile()) return fd;
+      closeSync(fd);
+      throw Object.assign(new Error("not a regular file"), { code: "ENOTREG" });
     } catch (err) {
       // In the words of ls and cp, not Node's ("ENOENT: no such file or directory, open '…'").
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === "EACCES" ? "permission denied" : code === "ENOENT" ? `no such directory ${dirname(file)}` : code === "EISDIR" ? "is a directory (give a file name)" : code === "ENOTDIR" ? `${dirname(file)} is not a directory` : (err as Error).message;
+      const why = code === "ENOTREG" || code === "ENXIO" ? "not a regular file (a pipe or a device)" : code === "EACCES" ? "permission denied" : code === "ENOENT" ? `no such directory ${dirname(file)}` : code === "EISDIR" ? "is a directory (give a file name)" : code === "ENOTDIR" ? `${dirname(file)} is not a directory` : (err as Error).message;
       throw new Error(`--xferlog ${file}: ${why}`);
     }
   }

@@ -1,6 +1,7 @@
 // FTPS certificate loading and hot swap (RFC 4217). Start-up/config code: the one TLS file that reads files.
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { NotRegularFile, readRegularFile } from "../read-regular.ts";
 import { resolve } from "node:path";
 
 /** A clear, one-line start-up problem with the certificate or key (missing, unreadable, mismatched). */
@@ -71,13 +72,16 @@ function outOfDate(m: TlsMaterial, certFile: string, names: TlsOptionNames = TLS
   if (Date.parse(m.notBefore) > now) throw new TlsConfigError(`${names.cert} ${shown}: the certificate is not valid before ${m.notBefore}`);
 }
 
+/** A PEM file's cap: a long chain is a few tens of KiB. */
+const PEM_MAX_BYTES = 1024 * 1024;
+
 function readPem(file: string, flag: string, what: string, show: (file: string) => string): string {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readRegularFile(file, PEM_MAX_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : "cannot be read";
+    const why = code === "ENOENT" ? "not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : err instanceof NotRegularFile ? err.message : "cannot be read";
     throw new TlsConfigError(`${flag} ${show(file)}: ${why}`);
   }
   if (!text.includes("-----BEGIN")) throw new TlsConfigError(`${flag} ${show(file)}: no PEM ${what} in it`);

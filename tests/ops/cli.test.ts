@@ -1,6 +1,7 @@
 // `ftpkit serve` operations flags: bad values are one clear line and a non-zero exit, before anything listens.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { runFtpkit } from "../helpers/peers.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { tempDir } from "../tls/helpers.ts";
@@ -18,6 +19,13 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A FIFO in the test's folder (made once). */
+function fifo(): string {
+  const f = join(dir, "fifo");
+  if (!existsSync(f)) expect(Bun.spawnSync(["mkfifo", f]).exitCode).toBe(0);
+  return f;
+}
+
 describe("ftpkit serve operations flags", () => {
   const cases: Array<[string, () => string[], RegExp]> = [
     ["--metrics without a port", () => ["--metrics", "127.0.0.1"], /--metrics must look like 127\.0\.0\.1:9100/],
@@ -32,6 +40,10 @@ describe("ftpkit serve operations flags", () => {
     ["--ban-time of 400 digits", () => ["--ban-time", "9".repeat(400)], /--ban-time: duration "9+" is too long/],
     ["--xferlog in a missing folder", () => ["--xferlog", `${dir}/no/such/dir/xferlog`], /--xferlog .*xferlog: no such directory .*\/no\/such\/dir$/],
     ["--xferlog naming a directory", () => ["--xferlog", dir], /--xferlog .*: is a directory \(give a file name\)$/],
+    // Before: it waited for a reader (a FIFO), or read /dev/zero into gigabytes, and never started.
+    ["--xferlog naming a FIFO", () => ["--xferlog", fifo()], /--xferlog .*fifo: not a regular file \(a pipe or a device\)$/],
+    ["--welcome @/dev/zero", () => ["--welcome", "@/dev/zero"], /--welcome: cannot read \/dev\/zero: not a regular file$/],
+    ["--welcome @FIFO", () => ["--welcome", `@${fifo()}`], /--welcome: cannot read .*fifo: not a regular file$/],
   ];
   test.each(cases)("%s", async (_name, args, message) => {
     const r = await runFtpkit(["serve", "--users", users, "--host", "127.0.0.1", "--port", "0", ...args()], { cwd: dir, timeoutMs: 20_000 });

@@ -1,6 +1,6 @@
 // SIGHUP on `ftpkit serve`: banners, users file and certificate are read again; sessions stay up.
 import { afterEach, expect, test } from "bun:test";
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
@@ -91,4 +91,40 @@ test("SIGHUP reloads the welcome banner, users and certificate while a logged-in
 
   // Same process, same counters: the metrics saw every session.
   expect((await scrape(metricsPort)).get("ftpkit_sessions_total")).toBe(3);
+}, 60_000);
+
+test("SIGHUP with a FIFO (or /dev/zero) put in place of the banner, the certificate and the xferlog keeps the old ones and goes on serving", async () => {
+  work = tempDir();
+  const usersFile = await makeUsersFile(work, [{ name: "alice", password: "alice-pw" }]);
+  const welcome = join(work, "welcome.txt");
+  writeFileSync(welcome, "Welcome v1");
+  copyFileSync(CERT, join(work, "cert.pem"));
+  copyFileSync(KEY, join(work, "key.pem"));
+  const xferlog = join(work, "xferlog");
+  proc = await spawnServe(
+    ["--users", usersFile, "--welcome", `@${welcome}`, "--tls-cert", join(work, "cert.pem"), "--tls-key", join(work, "key.pem"), "--xferlog", xferlog, "--log-format", "json"],
+    { cwd: work },
+  );
+  // Before: readFileSync on the FIFO (and the xferlog's open) waited for a writer, and the server with them.
+  for (const f of [welcome, join(work, "cert.pem"), xferlog]) {
+    rmSync(f);
+    expect(Bun.spawnSync(["mkfifo", f]).exitCode).toBe(0);
+  }
+  process.kill(proc.proc.pid, "SIGHUP");
+  await until(() => events(proc!, "reloaded").length === 1, 15_000, "the reloaded log line");
+  const said = proc.stdout();
+  expect(said).toContain('"event":"banner not reloaded"');
+  expect(said).toContain('"event":"xferlog not reopened"');
+  expect(events(proc, "reloaded")[0]).toMatchObject({ certificateOk: false });
+  const a = await connect(proc.port);
+  expect((await a.read(10_000))?.lines.join(" ")).toContain("Welcome v1");
+  expect((await a.cmd("USER alice")).code).toBe(331);
+  expect((await a.cmd("PASS alice-pw")).code).toBe(230);
+  // /dev/zero as the banner: refused as not a regular file, not read into gigabytes.
+  rmSync(welcome);
+  symlinkSync("/dev/zero", welcome);
+  process.kill(proc.proc.pid, "SIGHUP");
+  await until(() => events(proc!, "reloaded").length === 2, 15_000, "the second reloaded log line");
+  const b = await connect(proc.port);
+  expect((await b.read(10_000))?.lines.join(" ")).toContain("Welcome v1");
 }, 60_000);

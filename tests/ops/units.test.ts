@@ -102,6 +102,11 @@ describe("xferlog line", () => {
     const line = formatXferlog({ end, ms: 10, remoteHost: "::1", bytes: 0, path: "/x\x1b[2J\x9b31m\x7f.txt", type: "I", direction: "i", anonymous: false, user: "alice", complete: true });
     expect(line.split(" ").slice(6)[3]).toBe("/x_[2J_31m_.txt");
   });
+  test("bidi controls of a name or of anonymous's password (its user field) become _, as the server log masks them", () => {
+    const line = formatXferlog({ end, ms: 10, remoteHost: "::1", bytes: 0, path: "/a\u202egpj.exe", type: "I", direction: "o", anonymous: true, user: "admin\u202egpj.exe\u2066", complete: true });
+    expect(line.split(" ").slice(6)[3]).toBe("/a_gpj.exe");
+    expect(line.split(" ").slice(6)[8]).toBe("admin_gpj.exe_");
+  });
   test("anonymous downloads, ASCII type, incomplete transfers and sub-second times", () => {
     const line = formatXferlog({ end, ms: 10, remoteHost: "::1", bytes: 0, path: "/pub/x", type: "A", direction: "o", anonymous: true, user: "anonymous", complete: false });
     expect(line.split(" ").slice(6)).toEqual(["1", "::1", "0", "/pub/x", "a", "_", "o", "a", "anonymous", "ftp", "0", "*", "i"]);
