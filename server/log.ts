@@ -14,6 +14,8 @@ export interface Logger {
 }
 
 const LEVEL_TEXT = { info: "INFO ", warn: "WARN ", error: "ERROR" } as const;
+/** The keys every JSON line has: a field of that name is written as NAMEField. */
+const RESERVED_KEYS = new Set(["time", "level", "event"]);
 
 /** Values that must be quoted: spaces, quotes, "=", "\\", and every control or line-breaking character. */
 const NEEDS_QUOTES = /[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
@@ -151,7 +153,8 @@ export function createLogger(format: "text" | "json", quiet = false, output: Log
       line = `{"time":"${now()}","level":"${level}","event":${JSON.stringify(event)}`;
       if (fields) for (const k in fields) {
         const v = fields[k];
-        if (v !== undefined) line += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
+        // A field named like the line's own keys would make a second "event" (jq keeps the last).
+        if (v !== undefined) line += `,${JSON.stringify(RESERVED_KEYS.has(k) ? `${k}Field` : k)}:${JSON.stringify(v)}`;
       }
       line += "}\n";
     } else {

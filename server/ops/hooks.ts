@@ -104,7 +104,7 @@ export class HookRunner {
         this.droppedSinceLog++;
         const now = performance.now();
         if (now - this.lastDropLog >= 1000) {
-          this.log.warn("hook queue full: event dropped", { event: fields.event, dropped: this.droppedSinceLog, queue: this.opts.hookQueueSize });
+          this.log.warn("hook queue full: event dropped", { hookEvent: fields.event, dropped: this.droppedSinceLog, queue: this.opts.hookQueueSize });
           this.lastDropLog = now;
           this.droppedSinceLog = 0;
         }
@@ -177,7 +177,7 @@ export class HookRunner {
     if (fields.event !== "pre-upload" && !this.killedAll) {
       this.count(fields.event, out.result);
       if (out.result !== "ok") {
-        this.log.warn(`hook ${out.result}`, { event: fields.event, hook: hook.text, path: fields.path, ms: Math.round(performance.now() - started), detail: out.detail || undefined });
+        this.log.warn(`hook ${out.result}`, { hookEvent: fields.event, hook: hook.text, path: fields.path, ms: Math.round(performance.now() - started), detail: out.detail || undefined });
       }
     }
     return out;
@@ -265,7 +265,7 @@ export class HookRunner {
         process.stderr.write(value.length > room ? value.subarray(0, room) : value);
         if (total > HOOK_STDERR_MAX) {
           await reader.cancel().catch(() => {});
-          this.log.warn("hook output cut", { event: fields.event, hook, path: fields.path, reason: `more than ${HOOK_STDERR_MAX} bytes on stderr` });
+          this.log.warn("hook output cut", { hookEvent: fields.event, hook, path: fields.path, reason: `more than ${HOOK_STDERR_MAX} bytes on stderr` });
           return;
         }
       }
@@ -290,7 +290,7 @@ export class HookRunner {
     if (watched >= this.opts.hookConcurrency * LEFTOVER_GROUPS_PER_SLOT) {
       killGroup(proc);
       this.procs.delete(proc);
-      this.log.warn("hook left processes running: killed at once", { event: fields.event, path: fields.path, left_running: watched });
+      this.log.warn("hook left processes running: killed at once", { hookEvent: fields.event, path: fields.path, left_running: watched });
       return;
     }
     const entry = this.procs.get(proc);
@@ -303,7 +303,7 @@ export class HookRunner {
         clearInterval(poll);
         killGroup(proc);
         this.procs.delete(proc);
-        this.log.warn("hook left processes running: killed at the hook timeout", { event: fields.event, path: fields.path, timeoutMs: this.opts.hookTimeoutMs });
+        this.log.warn("hook left processes running: killed at the hook timeout", { hookEvent: fields.event, path: fields.path, timeoutMs: this.opts.hookTimeoutMs });
       }
     }, LEFTOVER_POLL_MS);
     (poll as { unref?: () => void }).unref?.();
@@ -333,8 +333,8 @@ export class HookRunner {
     for (const [p, what] of this.procs) {
       killGroup(p);
       const { event, path } = what.fields;
-      if (what.leftover) this.log.warn("hook left processes running: killed at shutdown", { event, path });
-      else this.log.warn("hook killed at shutdown", { event, hook: what.hook, path });
+      if (what.leftover) this.log.warn("hook left processes running: killed at shutdown", { hookEvent: event, path });
+      else this.log.warn("hook killed at shutdown", { hookEvent: event, hook: what.hook, path });
     }
     this.procs.clear();
   }

@@ -155,7 +155,7 @@ export class Operations implements ServerEvents {
           break;
       }
     } catch (err) {
-      this.log.error("operations event failed", { event: e.type, error: String(err) });
+      this.log.error("operations event failed", { serverEvent: e.type, error: String(err) });
     }
   }
 

@@ -45,7 +45,7 @@ describe("hook processes and secrets", () => {
       // The hook itself succeeded: its exit status decides.
       await until(async () => (await scrape(ts.server.ops.metricsPort!)).get('ftpkit_hooks_total{event="mkdir",result="ok"}') === 1, 10_000, "the hook to count ok");
       await until(() => sleeping() === "", 5_000, "the background child to be killed");
-      expect(logger.events.find((e) => e.event === "hook left processes running: killed at the hook timeout")?.fields).toMatchObject({ event: "mkdir", path: "/d1" });
+      expect(logger.events.find((e) => e.event === "hook left processes running: killed at the hook timeout")?.fields).toMatchObject({ hookEvent: "mkdir", path: "/d1" });
     } finally {
       for (const pid of sleeping().split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
     }
@@ -65,7 +65,7 @@ describe("hook processes and secrets", () => {
       await until(async () => (await scrape(ts.server.ops.metricsPort!)).get('ftpkit_hooks_total{event="mkdir",result="ok"}') === 8, 20_000, "the eight hooks to run");
       await until(() => logger.events.filter((e) => e.event === "hook left processes running: killed at once").length === 4, 10_000, "four leftovers killed at once");
       await until(() => sleeping().length === 4, 5_000, "four leftover groups to remain");
-      expect(logger.events.find((e) => e.event === "hook left processes running: killed at once")?.fields).toMatchObject({ event: "mkdir", left_running: 4 });
+      expect(logger.events.find((e) => e.event === "hook left processes running: killed at once")?.fields).toMatchObject({ hookEvent: "mkdir", left_running: 4 });
     } finally {
       for (const pid of sleeping()) process.kill(Number(pid), "SIGKILL");
     }

@@ -346,10 +346,10 @@ describe("slow and failing post-event hooks", () => {
     await until(async () => (await scrape(port)).get('ftpkit_hooks_total{event="mkdir",result="timeout"}') === 2, 15_000, "both mkdir hooks to time out");
     const m = await scrape(port);
     expect(m.get("ftpkit_hook_queue_dropped_total")).toBe(2);
-    expect(logger.events.find((e) => e.event === "hook queue full: event dropped")?.fields).toMatchObject({ event: "mkdir" });
-    expect(logger.events.find((e) => e.event === "hook timeout")?.fields).toMatchObject({ event: "mkdir", hook: "sleep …", path: "/d1" });
+    expect(logger.events.find((e) => e.event === "hook queue full: event dropped")?.fields).toMatchObject({ hookEvent: "mkdir" });
+    expect(logger.events.find((e) => e.event === "hook timeout")?.fields).toMatchObject({ hookEvent: "mkdir", hook: "sleep …", path: "/d1" });
     // A failing hook (RMD d4's): logged with its exit status.
     await until(() => logger.events.some((e) => e.event === "hook failed"), 10_000, "the failing rmdir hook");
-    expect(logger.events.find((e) => e.event === "hook failed")?.fields).toMatchObject({ event: "rmdir", detail: "exit 1" });
+    expect(logger.events.find((e) => e.event === "hook failed")?.fields).toMatchObject({ hookEvent: "rmdir", detail: "exit 1" });
   }, 30_000);
 });

@@ -38,7 +38,7 @@ describe("hooks at shutdown", () => {
     try {
       expect(await within(srv.kill("SIGTERM"), 20_000)).toBe(0);
       expect(sleeping()).toBe("");
-      expect(srv.stdout()).toMatch(/WARN +hook killed at shutdown event=mkdir hook=\S+slow\.sh path=\/d1/);
+      expect(srv.stdout()).toMatch(/WARN +hook killed at shutdown hookEvent=mkdir hook=\S+slow\.sh path=\/d1/);
     } finally {
       cleanup();
     }
@@ -51,7 +51,7 @@ describe("hooks at shutdown", () => {
       await until(() => srv.stderr().includes("SIGTERM: stopping") || srv.stdout().includes("SIGTERM: stopping"), 5000, "the first signal to be taken");
       expect(await within(srv.kill("SIGTERM"), 5000)).toBe(1);
       await until(() => sleeping() === "", 3000, "the hook's process to be gone");
-      expect(srv.stdout()).toMatch(/hook killed at shutdown event=mkdir/);
+      expect(srv.stdout()).toMatch(/hook killed at shutdown hookEvent=mkdir/);
     } finally {
       cleanup();
     }

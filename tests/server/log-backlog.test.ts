@@ -163,3 +163,13 @@ test("serve --workers: the primary reads a worker's output no faster than its ow
   }
   expect(text.split("\n").filter((l) => l)).toEqual(Array.from({ length: 1000 }, (_, i) => `line ${i + 1}`));
 });
+
+test("a JSON line's field named like its own keys (a hook's event) is written under another name: one \"event\", the line's", async () => {
+  let text = "";
+  const log = createLogger("json", false, { write: (s: string) => (text += s) });
+  log.warn("hook failed", { event: "download", time: 5, level: "x", hook: "./fail.sh" });
+  await new Promise((r) => setImmediate(r));
+  const line = text.trim();
+  expect(line.match(/"event":/g)).toHaveLength(1);
+  expect(JSON.parse(line)).toMatchObject({ level: "warn", event: "hook failed", eventField: "download", timeField: 5, levelField: "x", hook: "./fail.sh" });
+});
