@@ -299,6 +299,24 @@ describe("/healthz and /readyz", () => {
     expect(m.get('ftpkit_errors_total{kind="login refused: home directory unavailable"}')).toBe(1);
   });
 
+  test("/readyz stays 200 when one home of four is missing (a users-file typo every node shares), 503 when half are", async () => {
+    const users = ["u1", "u2", "u3", "u4"].map((name) => ({ name, password: "pw" }));
+    const ts = await servers.start({ users, options: { ops: METRICS } });
+    rmSync(ts.home("u1"), { recursive: true, force: true });
+    const one = await fetch(`http://127.0.0.1:${metricsPort(ts.server)}/readyz`);
+    // Before: 503, every node taken out of the balancer for one user's missing home.
+    expect([one.status, await one.text()]).toEqual([200, expect.stringContaining("storage ok: 3/4 homes reachable")]);
+    rmSync(ts.home("u2"), { recursive: true, force: true });
+    // A place's answer serves the probes of the next second: asked until the new one comes.
+    let two = "";
+    await until(async () => {
+      const r = await fetch(`http://127.0.0.1:${metricsPort(ts.server)}/readyz`);
+      two = `${r.status} ${await r.text()}`;
+      return r.status === 503;
+    }, 10_000, "readyz to see the second home gone");
+    expect(two).toContain("storage FAIL: 2/4 homes reachable");
+  });
+
   test("readyz of a server without a users file (serve --root) checks its root: 503 once it is gone", async () => {
     const root = tempDir();
     const server = createServer({ auth: new MemoryLogins([{ name: "me", password: "pw", home: root, perms: ["read"] }]), host: "127.0.0.1", port: 0, quiet: true, ops: METRICS });
