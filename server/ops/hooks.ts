@@ -262,8 +262,11 @@ export class HookRunner {
         if (done) return;
         const room = HOOK_STDERR_MAX - total;
         total += value.length;
-        process.stderr.write(value.length > room ? value.subarray(0, room) : value);
+        const passed = value.length > room ? value.subarray(0, room) : value;
+        process.stderr.write(passed);
         if (total > HOOK_STDERR_MAX) {
+          // Cut mid-line, the next line (the log's "hook output cut", with 2>&1) was glued onto it.
+          if (passed.length > 0 && passed[passed.length - 1] !== 10) process.stderr.write("\n");
           await reader.cancel().catch(() => {});
           this.log.warn("hook output cut", { hookEvent: fields.event, hook, path: fields.path, reason: `more than ${HOOK_STDERR_MAX} bytes on stderr` });
           return;

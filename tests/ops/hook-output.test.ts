@@ -27,6 +27,8 @@ describe("hook output", () => {
     await until(() => /hook (output cut|ok)/.test(srv.stdout()) || srv.stderr().length >= 5_000_000, 15_000, "the hook to be cut or to finish");
     expect(srv.stderr()).toContain("scan: clean /d1");
     expect(srv.stderr().length).toBeLessThanOrEqual(HOOK_STDERR_MAX + 1000);
+    // Cut mid-line, the passed-on output still ends its line: what comes after it starts a line of its own.
+    await until(() => srv.stderr().endsWith("\n"), 10_000, "the cut output's line end");
     expect(srv.stdout()).toMatch(/WARN +hook output cut hookEvent=mkdir hook=\S+noisy\.sh path=\/d1 reason="more than 65536 bytes on stderr"/);
     // The hook ended on its closed pipe, long before its 30 s timeout.
     await until(() => /WARN +hook failed hookEvent=mkdir/.test(srv.stdout()), 10_000, "the hook's end");
