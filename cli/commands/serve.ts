@@ -131,13 +131,14 @@ export default defineCommand({
     // and a signal with no handler yet ends the process (exit 130 instead of a clean stop).
     // SIGHUP: banners, users file, certificate and xferlog again; sessions and bans stay.
     process.on("SIGHUP", () => {
-      try {
-        const welcome = banner(args.welcome, "welcome");
-        const goodbye = banner(args.goodbye, "goodbye");
-        if (welcome !== undefined) server.options.welcome = welcome;
-        if (goodbye !== undefined) server.options.goodbye = goodbye;
-      } catch (err) {
-        server.context.log.warn("banner not reloaded", { reason: (err as Error).message });
+      // Each on its own: a broken goodbye file kept a good new welcome from being read.
+      for (const which of ["welcome", "goodbye"] as const) {
+        try {
+          const text = banner(args[which], which);
+          if (text !== undefined) server.options[which] = text;
+        } catch (err) {
+          server.context.log.warn("banner not reloaded", { reason: (err as Error).message });
+        }
       }
       void server.reload();
     });
