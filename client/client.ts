@@ -302,6 +302,9 @@ export class FtpClient {
     const r = await this.command("SIZE", path);
     if (r.code === 213) return fromServer("SIZE reply", () => parseSizeReply(r.lines[0]!));
     if (r.code === 550) throw new ClientError(`${path}: ${r.lines.join(" ")}`, { code: 550 });
+    // 4yz: not "no SIZE" but "not now" (a server whose store is away): retried, never taken for a
+    // server without sizes (a resumed upload started over and ended unverified).
+    if (r.code >= 400 && r.code < 500) throw replyError(`SIZE ${path}`, r);
     return null;
   }
 

@@ -79,6 +79,14 @@ export const pass: CommandSpec = {
       forgetMounts(user);
       // The cause (e.g. "the bucket does not exist") is for the log only; the client learns no place.
       const reason = err instanceof StorageError ? err.message : "unavailable";
+      // The object store not answering is a moment's outage, as the shared state's: 421 tells a
+      // client to come back (530 read as a refused login, and ftpkit's client and cron jobs gave up).
+      // A missing bucket or refused credentials stay 530: a setting to fix.
+      if (err instanceof StorageError && err.outage) {
+        server.log.error("login refused: home directory unreachable", { session: session.id, user: user.name, reason });
+        session.replyAndClose(421, "Service not available (storage unreachable), try again later");
+        return;
+      }
       server.log.error("login refused: home directory unavailable", { session: session.id, user: user.name, reason });
       throw new FtpError(530, "Login failed: home directory unavailable");
     } finally {

@@ -23,6 +23,8 @@ export class StorageError extends Error {
   readonly kind: StorageErrorKind;
   /** Optional words for the FTP client after the kind's reply text (a fixed text: never a path, bucket or key). */
   readonly detail?: string;
+  /** The store did not answer at all (unreachable, or not in time): a moment's outage, not a wrong setting. */
+  outage?: true;
   constructor(kind: StorageErrorKind, message?: string, detail?: string) {
     super(message ?? kind);
     this.name = "StorageError";

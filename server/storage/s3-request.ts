@@ -259,13 +259,13 @@ export function transportError(err: unknown): StorageError {
   if (err instanceof StorageError) return err;
   const code = (err as { code?: string })?.code ?? "";
   if (CODE_KINDS[code]) return errorFromCode(code);
-  if ((err as Error)?.name === "TimeoutError") return new StorageError("transient", NO_ANSWER);
+  if ((err as Error)?.name === "TimeoutError") return Object.assign(new StorageError("transient", NO_ANSWER), { outage: true as const });
   // An https:// endpoint whose certificate is not trusted (a self-signed MinIO, a private CA the
   // process was not given) or a misspelt host were "unreachable" too: the admin looked for a
   // firewall or a stopped store.
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT|HOSTNAME_MISMATCH/.test(code)) return new StorageError("transient", BAD_CERTIFICATE);
   if (code === "ENOTFOUND") return new StorageError("transient", NO_SUCH_HOST);
-  return new StorageError("transient", UNREACHABLE);
+  return Object.assign(new StorageError("transient", UNREACHABLE), { outage: true as const });
 }
 
 /**

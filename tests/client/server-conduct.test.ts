@@ -325,6 +325,31 @@ describe("a server that lists without end", () => {
   });
 });
 
+describe("SIZE answered 450 (a server whose store is away for a moment)", () => {
+  test("is not taken for a server without sizes: with --retries 0 the get fails with the server's refusal (exit 8), nothing said of missing sizes", async () => {
+    const body = Buffer.from("x".repeat(1000));
+    const s = startScriptedServer({
+      feat: ["MDTM", "SIZE", "REST STREAM"],
+      on: {
+        SIZE: (c) => c.reply(450, "File unavailable, try again later"),
+        MDTM: (c) => c.reply(213, "20260101120000"),
+        RETR: (c) => sendsFile(body)(c),
+      },
+    });
+    const work = tempDir();
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${s.port}/f.bin`, "--retries", "0"], { cwd: work });
+      // Before: "not verified (no size either)", exit 0, as if the server had no SIZE.
+      expect(r.code).toBe(8);
+      expect(r.stderr).toContain("SIZE /f.bin: File unavailable, try again later (450)");
+      expect(r.stderr).not.toMatch(/no size|does not report sizes/);
+    } finally {
+      s.stop();
+      removeDir(work);
+    }
+  });
+});
+
 describe("SIZE refused for a file the server serves (some embedded servers, Pure-FTPd's renamed names)", () => {
   test("get asks RETR anyway when MDTM knows the file (curl, wget and lftp do), and the file arrives whole", async () => {
     const body = Buffer.from("served without a size\n");

@@ -236,7 +236,7 @@ describe.skipIf(!HAVE_S3)("ftpkit serve start-up report", () => {
     { name: "carl", password: "carl-pw", mounts: [{ vpath: "/arch", dir: "s3://ftpkit-no-such-bucket-2/x", perms: ["read"], quota: 0 }] },
   ];
 
-  test("one line names the endpoint and buckets of S3 homes and mounts, never the secret; missing buckets are one error line", async () => {
+  test("one line names the endpoint and buckets of S3 homes and mounts, never the secret; missing buckets are one error line (and bob's login 530)", async () => {
     bucket = await freshBucket();
     dir = mkdtempSync(join(tmpdir(), "ftpkit-s3report-"));
     serve = await spawnServe(["--users", await makeUsersFile(dir, users(bucket.name))], { cwd: dir });
@@ -259,9 +259,15 @@ describe.skipIf(!HAVE_S3)("ftpkit serve start-up report", () => {
     } finally {
       w.close();
     }
+    const b = await Wire.connect(serve.port);
+    try {
+      expect((await b.login("bob", "bob-pw")).code).toBe(530);
+    } finally {
+      b.close();
+    }
   }, 60_000);
 
-  test("an unreachable endpoint is one error line for all its buckets, and a user with a local home keeps working", async () => {
+  test("an unreachable endpoint is one error line for all its buckets, a user with a local home keeps working, and one on the store gets 421", async () => {
     dir = mkdtempSync(join(tmpdir(), "ftpkit-s3report-"));
     serve = await spawnServe(["--users", await makeUsersFile(dir, users("ftpkit-some-bucket")), "--s3-endpoint", "http://127.0.0.1:9"], { cwd: dir });
     const out = () => serve!.stdout() + serve!.stderr();
@@ -278,6 +284,15 @@ describe.skipIf(!HAVE_S3)("ftpkit serve start-up report", () => {
       expect((await w.cmd("PWD")).code).toBe(257);
     } finally {
       w.close();
+    }
+    // A home on the store that does not answer: 421, come back later (it was 530, a refused login,
+    // and clients gave up); a missing bucket on a store that answers stays 530 (the test above).
+    const a = await Wire.connect(serve.port);
+    try {
+      const r = await a.login("alice", "alice-pw");
+      expect([r.code, r.lines[0]]).toEqual([421, "Service not available (storage unreachable), try again later"]);
+    } finally {
+      a.close();
     }
   }, 60_000);
 });
