@@ -6,8 +6,9 @@
 // auth/missing-places.ts (the users file, its lock, a stat of each home), auth/nested-limits.ts (the
 // real path of each home, mount and limited directory the users file names), auth/served-files.ts
 // (whether a home or mount holds the users file, the TLS key or the xferlog), tls/config.ts (the
-// certificate), ops/xferlog.ts, fd-budget.ts (/proc) and data/direct-read.ts (a data socket's
-// descriptor). tests/security/fs-users.test.ts keeps this list true.
+// certificate), read-regular.ts (a banner, the certificate and key: regular files only),
+// ops/xferlog.ts, fd-budget.ts (/proc) and data/direct-read.ts (a data socket's descriptor).
+// tests/security/fs-users.test.ts keeps this list true.
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
