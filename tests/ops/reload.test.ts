@@ -35,17 +35,22 @@ function events(p: ServeProcess, name: string): Array<Record<string, unknown>> {
     .filter((e) => e.event === name);
 }
 
-test("SIGHUP reloads the welcome banner, users and certificate while a logged-in session keeps working", async () => {
+/** A server on a fresh `work` with alice, the welcome banner "Welcome v1" from a file, and a certificate of its own (copies), plus `more` flags. */
+async function startReloadable(more: string[]): Promise<{ proc: ServeProcess; usersFile: string; welcome: string }> {
   work = tempDir();
   const usersFile = await makeUsersFile(work, [{ name: "alice", password: "alice-pw" }]);
   const welcome = join(work, "welcome.txt");
   writeFileSync(welcome, "Welcome v1");
   copyFileSync(CERT, join(work, "cert.pem"));
   copyFileSync(KEY, join(work, "key.pem"));
-  proc = await spawnServe(
-    ["--users", usersFile, "--welcome", `@${welcome}`, "--tls-cert", join(work, "cert.pem"), "--tls-key", join(work, "key.pem"), "--metrics", "127.0.0.1:0", "--log-format", "json"],
-    { cwd: work },
-  );
+  const p = await spawnServe(["--users", usersFile, "--welcome", `@${welcome}`, "--tls-cert", join(work, "cert.pem"), "--tls-key", join(work, "key.pem"), "--log-format", "json", ...more], { cwd: work });
+  return { proc: p, usersFile, welcome };
+}
+
+test("SIGHUP reloads the welcome banner, users and certificate while a logged-in session keeps working", async () => {
+  const started = await startReloadable(["--metrics", "127.0.0.1:0"]);
+  proc = started.proc;
+  const { usersFile, welcome } = started;
   const metricsUrl = String(events(proc, "metrics listening")[0]?.url);
   expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   const metricsPort = Number(new URL(metricsUrl).port);
@@ -94,17 +99,10 @@ test("SIGHUP reloads the welcome banner, users and certificate while a logged-in
 }, 60_000);
 
 test("SIGHUP with a FIFO (or /dev/zero) put in place of the banner, the certificate and the xferlog keeps the old ones and goes on serving", async () => {
-  work = tempDir();
-  const usersFile = await makeUsersFile(work, [{ name: "alice", password: "alice-pw" }]);
-  const welcome = join(work, "welcome.txt");
-  writeFileSync(welcome, "Welcome v1");
-  copyFileSync(CERT, join(work, "cert.pem"));
-  copyFileSync(KEY, join(work, "key.pem"));
+  const started = await startReloadable(["--xferlog", "xferlog"]); // in the server's working directory, `work`
+  proc = started.proc;
+  const { welcome } = started;
   const xferlog = join(work, "xferlog");
-  proc = await spawnServe(
-    ["--users", usersFile, "--welcome", `@${welcome}`, "--tls-cert", join(work, "cert.pem"), "--tls-key", join(work, "key.pem"), "--xferlog", xferlog, "--log-format", "json"],
-    { cwd: work },
-  );
   // Before: readFileSync on the FIFO (and the xferlog's open) waited for a writer, and the server with them.
   for (const f of [welcome, join(work, "cert.pem"), xferlog]) {
     rmSync(f);
