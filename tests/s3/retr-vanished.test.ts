@@ -27,7 +27,9 @@ const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i)
 /**
  * Connections of this process to the store with bytes waiting unread: GETs held paused (their
  * read-ahead full), as a RETR's is while its data connection has not come. Pooled idle connections
- * have nothing waiting. Read from /proc (IPv4 loopback: the store is on 127.0.0.1).
+ * have nothing waiting. Read from /proc (IPv4 loopback: the store is on 127.0.0.1). A paused GET is
+ * ESTABLISHED, or CLOSE_WAIT once the store has sent all of it and closed its side (the raw GET asks
+ * for `Connection: close`): radosgw often does, the rest of the object waiting in our kernel buffer.
  */
 function pausedGets(): number {
   const storePort = Number(new URL(process.env.S3_ENDPOINT!).port);
@@ -44,7 +46,8 @@ function pausedGets(): number {
     if (f.length < 10) continue;
     const remotePort = parseInt(f[2]!.split(":")[1]!, 16);
     const unread = parseInt(f[4]!.split(":")[1]!, 16);
-    if (remotePort === storePort && f[3] === "01" && unread > 0 && mine.has(f[9]!)) n++;
+    const open = f[3] === "01" || f[3] === "08";
+    if (remotePort === storePort && open && unread > 0 && mine.has(f[9]!)) n++;
   }
   return n;
 }
