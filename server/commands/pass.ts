@@ -4,6 +4,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { StorageError } from "../storage/backend.ts";
 import { tickets } from "../connection-gate.ts";
 import type { Session } from "../session.ts";
+import type { UserRecord } from "../auth/types.ts";
 import { acquireMounts, forgetMounts, releaseMounts, type Mount } from "../vfs/mounts.ts";
 
 /** Failed PASS attempts per connection (--max-login-attempts ends it with 421). */
@@ -20,30 +21,39 @@ export const pass: CommandSpec = {
     if (name === null) throw new FtpError(503, "Login with USER first");
     session.pendingUser = null;
     const { server } = session;
-    // Banned since this session connected (on another process sharing state, whose announcement
-    // can come after the connection was let in): the password is not tried.
-    if (server.events.banned(session.remoteIp)) {
-      session.replyAndClose(421, "Too many failed logins from your address: try again later");
-      return;
-    }
-    const user = await server.auth.login(name, arg, session.remoteIp, () => session.closed);
-    if (session.closed) return;
-    if (!user) {
-      const failed = (failedAttempts.get(session) ?? 0) + 1;
-      failedAttempts.set(session, failed);
-      server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name, attempt: failed });
-      const everywhere = server.auth.failuresFrom?.(session.remoteIp) ?? 0;
-      server.events.emit({ type: "login-failed", session, user: name, failures: everywhere });
-      // A ban this failure triggers is in force on every process before the 530 goes out.
-      await server.events.failedLogin(session, everywhere);
+    const failuresFrom = () => server.auth.failuresFrom?.(session.remoteIp) ?? 0;
+    // Guesses sent side by side: only as many are checked at once as the address's ban allows.
+    const endTurn = await server.events.guessTurn(session, failuresFrom);
+    let user: UserRecord | null;
+    try {
+      // Banned since this session connected (or while it waited its turn; on another process
+      // sharing state, whose announcement can come after the connection was let in): not tried.
       if (session.closed) return;
-      if (failed >= server.options.maxLoginAttempts) {
-        server.log.warn("too many failed logins: connection closed", { session: session.id, ip: session.remoteIp });
-        session.reply(530, "Login incorrect");
-        session.replyAndClose(421, "Too many failed login attempts; closing control connection");
+      if (server.events.banned(session.remoteIp)) {
+        session.replyAndClose(421, "Too many failed logins from your address: try again later");
         return;
       }
-      throw new FtpError(530, "Login incorrect");
+      user = await server.auth.login(name, arg, session.remoteIp, () => session.closed);
+      if (session.closed) return;
+      if (!user) {
+        const failed = (failedAttempts.get(session) ?? 0) + 1;
+        failedAttempts.set(session, failed);
+        server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name, attempt: failed });
+        const everywhere = failuresFrom();
+        server.events.emit({ type: "login-failed", session, user: name, failures: everywhere });
+        // A ban this failure triggers is in force on every process before the 530 goes out.
+        await server.events.failedLogin(session, everywhere);
+        if (session.closed) return;
+        if (failed >= server.options.maxLoginAttempts) {
+          server.log.warn("too many failed logins: connection closed", { session: session.id, ip: session.remoteIp });
+          session.reply(530, "Login incorrect");
+          session.replyAndClose(421, "Too many failed login attempts; closing control connection");
+          return;
+        }
+        throw new FtpError(530, "Login incorrect");
+      }
+    } finally {
+      endTurn();
     }
     // require_tls (the users file may have been reloaded since USER, which checked it first).
     if (await server.loginTlsRefusal?.(session, name)) {

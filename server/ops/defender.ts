@@ -95,6 +95,19 @@ export class Defender {
     return ban;
   }
 
+  /**
+   * Failed logins `ip` may still make before failed() bans it (Infinity: it cannot be banned here);
+   * `everywhere` as for failed().
+   */
+  failuresLeft(ip: string, everywhere = 0, now = performance.now()): number {
+    if (!this.enabled || this.exempt(ip)) return Infinity;
+    const e = this.entries.get(banKey(ip));
+    const since = now - this.opts.banWindowMs;
+    const mine = e ? e.fails.filter((t) => t > since).length : 0;
+    const shared = everywhere - (e && everywhere >= e.sharedAtBan ? e.sharedAtBan : 0);
+    return this.opts.banAfter - Math.max(mine, shared);
+  }
+
   /** Never banned here (--allow, and the --proxy-from balancers). */
   exempt(ip: string): boolean {
     return anyContains(this.opts.allow, ip);

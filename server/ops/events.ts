@@ -49,6 +49,12 @@ export interface ServerEvents {
    * 530 waits for it. Never rejects.
    */
   failedLogin(session: Session, everywhere: number): Promise<void>;
+  /**
+   * A turn to check a password from the session's address (`everywhere` as for failedLogin): waits
+   * while the checks in flight from it could use up the failures its ban allows. Resolves with the
+   * release, to call once the check ended and its failure was counted (also when the session went).
+   */
+  guessTurn(session: Session, everywhere: () => number): Promise<() => void>;
   /** The address is banned now (a password it sends is not tried). */
   banned(ip: string): boolean;
   /** Why this address must be refused at connect (--deny, a ban), or null to let it in. */

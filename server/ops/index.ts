@@ -7,6 +7,7 @@ import { storageAt } from "../vfs/mounts.ts";
 import { resolvePath, type Resolved } from "../vfs/resolve.ts";
 import type { SharedBan } from "../state/types.ts";
 import { Defender, type Ban } from "./defender.ts";
+import { GuessGate } from "./guess-gate.ts";
 import type { OpsEvent, ServerEvents } from "./events.ts";
 import { HookRunner, type HookFields } from "./hooks.ts";
 import { Metrics, serveMetrics, type ReadyCheck } from "./metrics.ts";
@@ -168,6 +169,13 @@ export class Operations implements ServerEvents {
 
   actsOnUploads(): boolean {
     return this.hooks?.has("upload") ?? false;
+  }
+
+  private readonly guesses = new GuessGate();
+
+  guessTurn(session: Session, everywhere: () => number): Promise<() => void> {
+    const ip = session.remoteIp;
+    return this.guesses.turn(ip, () => this.defender.failuresLeft(ip, everywhere()), session.gone);
   }
 
   banned(ip: string): boolean {

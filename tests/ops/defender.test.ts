@@ -79,6 +79,30 @@ describe("defender", () => {
     expect((await (await from(ts.port, "127.0.0.2")).read())?.code).toBe(421);
   }, 30_000);
 
+  test("guesses sent side by side on many connections: the ban comes with the --ban-after-th failure, and the right password among the later ones gets 421", async () => {
+    // The production delay: a failure counts only once it is over, and guesses arrive within it.
+    const logger = captureLogger();
+    const ts = await servers.start({ options: { logger, failedLoginDelayMs: 400, ops: { banAfter: 3 } } });
+    const wires: SourcedWire[] = [];
+    for (let i = 0; i < 12; i++) {
+      const w = await from(ts.port, "127.0.0.2");
+      expect((await w.read())?.code).toBe(220);
+      expect((await w.cmd("USER alice"))?.code).toBe(331);
+      wires.push(w);
+    }
+    // Eleven wrong passwords at once, the right one last.
+    const replies = wires.map((w, i) => w.cmd(`PASS ${i === 11 ? "alice-pw" : `guess-${i}`}`));
+    const codes = (await Promise.all(replies)).map((r) => r?.code);
+    expect(codes[11]).toBe(421);
+    // The ban came with the third failure: at most three 530s (a guess still in its delay then gets 421).
+    expect(codes.every((c) => c === 530 || c === 421)).toBe(true);
+    expect(codes.filter((c) => c === 530).length).toBeLessThanOrEqual(3);
+    expect(logger.events.filter((e) => e.event === "ban").map((e) => e.fields)).toMatchObject([{ ip: "127.0.0.2", failures: 3 }]);
+    // A check that succeeds uses no budget: from another address, logins side by side all pass.
+    const ok = await Promise.all(Array.from({ length: 6 }, async () => (await (await from(ts.port, "127.0.0.5")).login("alice", "alice-pw")).pass?.code));
+    expect(ok).toEqual([230, 230, 230, 230, 230, 230]);
+  }, 30_000);
+
   test("a ban ends after its time and the next one lasts twice as long", async () => {
     const logger = captureLogger();
     const ts = await servers.start({ options: { logger, ops: { banAfter: 2, banTimeMs: 1000, banMaxMs: 60_000 } } });

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { banKey, cidrContains, formatDuration, parseCidr, parseCidrList, parseDuration, parseIp } from "../../protocol/cidr.ts";
 import { Defender } from "../../server/ops/defender.ts";
+import { GuessGate } from "../../server/ops/guess-gate.ts";
 import { splitWords } from "../../server/ops/hooks.ts";
 import { DEFAULT_OPS } from "../../server/ops/options.ts";
 import { ctime, formatXferlog } from "../../server/ops/xferlog.ts";
@@ -179,5 +180,34 @@ describe("defender timing", () => {
   test("banAfter 0 turns the defender off", () => {
     const d = new Defender({ ...opts, banAfter: 0 });
     for (let i = 0; i < 50; i++) expect(d.failed("192.0.2.1", i)).toBeNull();
+  });
+});
+
+describe("the guess gate", () => {
+  test("checks past the ban's budget wait for one in flight to end; a client that leaves while waiting frees its place; nothing stays behind", async () => {
+    const gate = new GuessGate();
+    let left = 2;
+    const never = new AbortController().signal;
+    const first = await gate.turn("127.0.0.2", () => left, never);
+    const second = await gate.turn("127.0.0.2", () => left, never);
+    let thirdIn = false;
+    const third = gate.turn("127.0.0.2", () => left, never).then((release) => ((thirdIn = true), release));
+    const leaving = new AbortController();
+    const fourth = gate.turn("127.0.0.2", () => left, leaving.signal);
+    // Another address has its own budget.
+    const other = await gate.turn("127.0.0.9", () => left, never);
+    await Bun.sleep(0);
+    expect(thirdIn).toBe(false);
+    leaving.abort();
+    (await fourth)(); // released without a turn: a no-op
+    left = 1; // the first check failed and was counted...
+    first();
+    await Bun.sleep(0);
+    expect(thirdIn).toBe(false); // ...so one in flight uses the whole budget
+    left = 1; // the second succeeded: no failure counted
+    second();
+    (await third)();
+    other();
+    expect(gate.size).toBe(0);
   });
 });
