@@ -192,6 +192,7 @@ export function startTransfer(
     }
     if (session.transfer === t) session.transfer = null;
     session.noteActivity();
+    outcome = { ...outcome, code: afterPreliminary(outcome.code, spec.upload === true) };
     session.reply(outcome.code, outcome.text);
     if (spec.log !== false) {
       session.server.log.info("transfer", {
@@ -211,6 +212,20 @@ export function startTransfer(
     session.server.events.emit({ type: "transfer", session, verb: spec.verb, vpath: spec.vpath, bytes: t.bytes, stored: t.stored, ms: Math.round(performance.now() - t.startedAt), result: outcome.result, sha256: t.sha256 });
   })();
   return t;
+}
+
+/**
+ * The code a transfer may end with once its 150 is out (RFC 959 §5.4: for RETR and listings 226,
+ * 250, 425, 426, 451; for uploads also 551 and 552; 421 at any time). A storage failure's own code is
+ * a first reply: a store away (450) or any other failure mid-transfer is "451 aborted: local error",
+ * out of space (452) is 552 ("exceeded storage allocation"), as a quota is. vsftpd ends a failed
+ * write with 451, a broken network stream with 426.
+ */
+function afterPreliminary(code: number, upload: boolean): number {
+  if (code < 400 || code === 421 || code === 425 || code === 426 || code === 451) return code;
+  if (upload && (code === 552 || code === 551)) return code;
+  if (upload && code === 452) return 552;
+  return 451;
 }
 
 /** The reply for a transfer that ended by an error or an abort. */

@@ -54,7 +54,7 @@ test.skipIf(!canNamespace)("a disk that fills midway: both logs say the bytes in
   const up = await startUpload(w, "STOR up.bin");
   await up.send(random(3_000_000)).catch(() => {});
   up.data.end();
-  expect((await w.read())?.code).toBe(452);
+  expect((await w.read())?.code).toBe(552);
   await waitFor(() => out.text.includes('"event":"transfer"'), 5000, "the transfer record");
   const size = Number(Bun.spawnSync(["nsenter", "-t", String(proc.pid), "-m", "stat", "-c", "%s", join(small, "up.bin")]).stdout.toString());
   await waitFor(() => readFileSync(xferlog, "utf8").includes("up.bin"), 5000, "the xferlog record");

@@ -1,4 +1,4 @@
-// A disk that fills up during an overwrite (ENOSPC from a real 2 MiB tmpfs): the client gets 452,
+// A disk that fills up during an overwrite (ENOSPC from a real 2 MiB tmpfs): the client gets 552 (after the 150),
 // the old file and the quota ledger stay as they were, and the temp file is gone (issue 8, finding 6;
 // a new name filling the disk is in hostile-transfers.test.ts). Mounting needs root, as in CI.
 import { afterEach, describe, expect, test } from "bun:test";
@@ -32,7 +32,7 @@ async function used(w: Wire): Promise<number> {
 }
 
 describe("a full disk during an upload", () => {
-  test.skipIf(!isRoot)("an overwrite gets 452, keeps the old file, leaves no hidden file and no usage behind; what fits is stored after", async () => {
+  test.skipIf(!isRoot)("an overwrite gets 552, keeps the old file, leaves no hidden file and no usage behind; what fits is stored after", async () => {
     ts = await startTestServer({
       users: [{ name: "carol", password: "carol-pw", home: "home/carol", quota: 10_000_000 }],
       setup(root) {
@@ -53,7 +53,7 @@ describe("a full disk during an upload", () => {
     expect(await used(w)).toBe(500_000);
 
     // Overwrite: the temp file fills the disk; the target is untouched and the temp file is gone.
-    expect(finalCode(await w.transfer("STOR keep.bin", random(3_000_000)))).toBe(452);
+    expect(finalCode(await w.transfer("STOR keep.bin", random(3_000_000)))).toBe(552);
     expect(readFileSync(join(home, "keep.bin")).equals(keep)).toBe(true);
     expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
     expect(await used(w)).toBe(500_000);
