@@ -114,7 +114,7 @@ export class Operations implements ServerEvents {
       this.metrics?.observe(e);
       switch (e.type) {
         case "login":
-          this.hook({ event: "login", ...this.who(e.session) });
+          this.hook({ event: "login", ...this.who(e.session), result: "ok" });
           break;
         case "login-failed":
           this.hook({ event: "login-failed", user: e.user, clientIp: e.session.remoteIp, result: "failed" });

@@ -85,7 +85,7 @@ describe("program hooks", () => {
     expect(byEvent.get("delete")!.env).toMatchObject({ FTPKIT_PATH: "/dir $(x)/moved.txt", FTPKIT_BYTES: String(payload.length) });
     expect(byEvent.get("mkdir")!.env).toMatchObject({ FTPKIT_PATH: "/dir $(x)", FTPKIT_REAL_PATH: join(home, "dir $(x)") });
     expect(byEvent.get("rmdir")!.env).toMatchObject({ FTPKIT_PATH: "/dir $(x)" });
-    expect(byEvent.get("login")!.env).toMatchObject({ FTPKIT_USER: "alice", FTPKIT_CLIENT_IP: "127.0.0.1" });
+    expect(byEvent.get("login")!.env).toMatchObject({ FTPKIT_USER: "alice", FTPKIT_CLIENT_IP: "127.0.0.1", FTPKIT_RESULT: "ok" });
     expect(byEvent.get("login-failed")!.env).toMatchObject({ FTPKIT_USER: "alice", FTPKIT_RESULT: "failed" });
     // Nothing in the names was executed anywhere.
     for (const dir of [work, home, ts.root, process.cwd()]) {
