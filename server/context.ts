@@ -28,7 +28,8 @@ export interface LoginService {
   /** Does any account require TLS? (FTPS: refuse every named USER alike, so existence does not leak.) */
   anyRequiresTls?(): boolean;
   /** For /readyz: is a users file loaded, how many users, and a few homes to check. */
-  health?(): { loaded: boolean; users: number; homes: string[] };
+  /** `stale`: the file on disk could not be read (broken, gone) since the users served were loaded. */
+  health?(): { loaded: boolean; users: number; homes: string[]; stale?: boolean };
   /** The directories a mount of some account limits (drop boxes), for the loaded users: see PlaceOptions.limitedDirs. */
   limitedDirs?(): ReadonlySet<string>;
   /** The homes and mounts holding one of those directories below them: see PlaceOptions.nestedLimits. */

@@ -202,14 +202,14 @@ export class Authenticator {
   }
 
   /** For /readyz: users file loaded, user count, and up to `max` homes and mounts to check. */
-  health(max = 8): { loaded: boolean; users: number; homes: string[] } {
+  health(max = 8): { loaded: boolean; users: number; homes: string[]; stale: boolean } {
     const homes = new Set<string>();
     for (const u of this.users.values()) {
       if (homes.size >= max) break;
       homes.add(u.home);
       for (const m of u.mounts) if (homes.size < max) homes.add(m.dir);
     }
-    return { loaded: this.loaded, users: this.users.size, homes: [...homes] };
+    return { loaded: this.loaded, users: this.users.size, homes: [...homes], stale: this.loaded && this.badSignature !== null };
   }
 
   /** The directories some account's mount sets a limit on (one set per load: it changes with the user records). */

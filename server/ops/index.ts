@@ -275,7 +275,10 @@ export class Operations implements ServerEvents {
     const ctx = this.context;
     const checks: ReadyCheck[] = [{ name: "accepting", ok: this.accepting() && !ctx.shuttingDown }];
     const health = ctx.auth.health?.();
-    checks.push(health ? { name: "users", ok: health.loaded, detail: health.loaded ? `${health.users} users` : "users file not loaded" } : { name: "users", ok: true });
+    // A file broken or gone since the last good load: still ready (those users log in), but said, as the log said it once.
+    const users = (h: NonNullable<typeof health>) =>
+      !h.loaded ? "users file not loaded" : h.stale ? `${h.users} users of the last good users file: the file on disk is broken or gone (see the log)` : `${h.users} users`;
+    checks.push(health ? { name: "users", ok: health.loaded, detail: users(health) } : { name: "users", ok: true });
     // A node cut off from the shared store (--state, --workers) refuses every newcomer with 421: not ready.
     if (ctx.state.reachable) {
       const ok = ctx.state.reachable();

@@ -317,6 +317,25 @@ describe("/healthz and /readyz", () => {
     expect(two).toContain("storage FAIL: 2/4 homes reachable");
   });
 
+  test("/readyz stays 200 while a users file broken on disk leaves the last good users serving, and says so until it is fixed", async () => {
+    const ts = await servers.start({ options: { ops: METRICS } });
+    const readyz = async () => {
+      const r = await fetch(`http://127.0.0.1:${metricsPort(ts.server)}/readyz`);
+      return `${r.status} ${await r.text()}`;
+    };
+    expect(await readyz()).toContain("users ok: 1 users\n");
+    const good = await Bun.file(ts.usersFile).text();
+    writeFileSync(ts.usersFile, "[alice\npassword = \n");
+    await ts.server.reload();
+    const broken = await readyz();
+    expect(broken).toStartWith("200 ");
+    expect(broken).toContain("users ok: 1 users of the last good users file: the file on disk is broken or gone");
+    expect((await (await servers.login()).cmd("NOOP")).code).toBe(200); // alice still logs in
+    writeFileSync(ts.usersFile, good);
+    await ts.server.reload();
+    expect(await readyz()).toContain("users ok: 1 users\n");
+  });
+
   test("readyz of a server without a users file (serve --root) checks its root: 503 once it is gone", async () => {
     const root = tempDir();
     const server = createServer({ auth: new MemoryLogins([{ name: "me", password: "pw", home: root, perms: ["read"] }]), host: "127.0.0.1", port: 0, quiet: true, ops: METRICS });
