@@ -216,13 +216,14 @@ export function startTransfer(
 
 /**
  * The code a transfer may end with once its 150 is out (RFC 959 §5.4: for RETR and listings 226,
- * 250, 425, 426, 451; for uploads also 551 and 552; 421 at any time). A storage failure's own code is
+ * 250, 425, 426, 451; for uploads also 551 and 552; 421 at any time; RFC 4217's 522). A storage failure's own code is
  * a first reply: a store away (450) or any other failure mid-transfer is "451 aborted: local error",
  * out of space (452) is 552 ("exceeded storage allocation"), as a quota is. vsftpd ends a failed
  * write with 451, a broken network stream with 426.
  */
 function afterPreliminary(code: number, upload: boolean): number {
-  if (code < 400 || code === 421 || code === 425 || code === 426 || code === 451) return code;
+  // 522: RFC 4217's refusal of the data connection's TLS (vsftpd's "SSL connection failed").
+  if (code < 400 || code === 421 || code === 425 || code === 426 || code === 451 || code === 522) return code;
   if (upload && (code === 552 || code === 551)) return code;
   if (upload && code === 452) return 552;
   return 451;
