@@ -99,6 +99,8 @@ export interface TlsStoreOptions {
   onOutOfDate?: (message: string) => void;
   /** How errors name the files (default: ftpkit serve's flags). */
   names?: TlsOptionNames;
+  /** The key file can be read by every local user (said at start and when a new pair is adopted). */
+  onKeyExposed?: (message: string) => void;
 }
 
 /**
@@ -131,6 +133,7 @@ export class TlsCertStore {
   watch(): void {
     if (this.timer) return;
     this.checkDates();
+    this.checkKeyMode();
     this.timer = setInterval(() => {
       this.check();
       this.checkDates();
@@ -155,6 +158,7 @@ export class TlsCertStore {
       if (m.fingerprint === this.material.fingerprint && m.key === this.material.key) return false;
       this.material = m;
       this.opts.onSwap?.(m);
+      this.checkKeyMode();
       return true;
     } catch (err) {
       const msg = `${(err as Error).message}; keeping the previous certificate`;
@@ -172,6 +176,24 @@ export class TlsCertStore {
     } catch (err) {
       this.outOfDateSaid = this.material.fingerprint;
       this.opts.onOutOfDate?.(`${(err as Error).message}: clients that check certificates refuse it until it is replaced`);
+    }
+  }
+
+  /**
+   * A private key every local account can read (a copy made with the default umask) is the server's
+   * identity given away on a shared machine: said, not refused (sshd refuses such keys; a server
+   * that stops serving at a renewal is worse here). Group-readable is Debian's ssl-cert way: fine.
+   * Files the API wrote for its caller are its own business.
+   */
+  private checkKeyMode(): void {
+    if (this.opts.names?.shown?.[this.keyFile] !== undefined) return;
+    try {
+      const mode = statSync(this.keyFile).mode & 0o777;
+      if (!(mode & 0o004)) return;
+      const key = this.opts.names?.key ?? TLS_FLAG_NAMES.key;
+      this.opts.onKeyExposed?.(`${key} ${this.keyFile} can be read by every local user (mode ${mode.toString(8).padStart(4, "0")}): \`chmod 600\` it, or 640 with a group only the server's account is in`);
+    } catch {
+      /* unreadable now: the next load says so */
     }
   }
 

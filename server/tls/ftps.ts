@@ -98,6 +98,7 @@ export class FtpsRuntime {
       onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter }),
       onError: (msg) => log.warn("tls certificate not reloaded", { reason: msg }),
       onOutOfDate: (msg) => log.warn("tls certificate out of date", { reason: msg }),
+      onKeyExposed: (msg) => log.warn("tls key readable by everyone", { reason: msg }),
     });
     this.store.watch();
   }

@@ -1,7 +1,7 @@
 // Certificate renewal as certbot does it: live/cert.pem and live/key.pem are symlinks switched to new
 // files in archive/. A replacement no client would accept (expired, not valid yet) is refused.
 import { afterEach, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
@@ -128,3 +128,30 @@ test("--workers 2: a renewed certificate is said once ('tls certificate reloaded
   await waitFor(() => (out().match(/ INFO  reloaded /g) ?? []).length === 2, "both workers' reload lines", 10_000);
   expect(out().match(/tls certificate reloaded/g) ?? []).toHaveLength(1);
 }, 30_000);
+
+test("a private key every local user can read is said in a warning at start and when a renewal brings one; a group-only key is not", async () => {
+  const d = tempDir();
+  dirs.push(d);
+  const [cert, key] = [join(d, "cert.pem"), join(d, "key.pem")];
+  copyFileSync(CERT, cert);
+  copyFileSync(KEY, key);
+  chmodSync(key, 0o640);
+  const said = (log: ReturnType<typeof captureLogger>) => log.events.filter((e) => e.event === "tls key readable by everyone").map((e) => String(e.fields.reason));
+  const warning = `--tls-key ${key} can be read by every local user (mode 0644): \`chmod 600\` it, or 640 with a group only the server's account is in`;
+  const log = captureLogger();
+  srv = await startTestServer({ options: { logger: log, tls: tlsOptions({ certFile: cert, keyFile: key, certPollMs: 100 }) } });
+  expect(said(log)).toEqual([]);
+  // A renewal whose key came out world-readable (copied with the default umask), moved into place.
+  copyFileSync(OTHER_KEY, join(d, "key.new"));
+  chmodSync(join(d, "key.new"), 0o644);
+  copyFileSync(OTHER_CERT, join(d, "cert.new"));
+  renameSync(join(d, "key.new"), key);
+  renameSync(join(d, "cert.new"), cert);
+  await waitFor(() => log.events.some((e) => e.event === "tls certificate reloaded"), "the renewal to be taken");
+  expect(said(log)).toEqual([warning]);
+  await srv.stop();
+  // At start.
+  const atStart = captureLogger();
+  srv = await startTestServer({ options: { logger: atStart, tls: tlsOptions({ certFile: cert, keyFile: key }) } });
+  expect(said(atStart)).toEqual([warning]);
+}, 20_000);
