@@ -225,7 +225,11 @@ export function takeNewName(jail: Jail, parent: Parent, tempDir: OpenTempDir, ve
   const taken = statAt(parent.fd, parent.name);
   if (taken) {
     claim.release();
-    throw new StorageError("exists", "name taken", (taken.mode & S_IFMT) === S_IFREG ? undefined : "not a regular file");
+    // A file created since the upload was planned (by another --workers process's upload, whose
+    // reservation this one cannot see, or a local user): a moment's race, 450, and the retry is
+    // planned as an overwrite. A permanent "550 File exists" made curl give up (7 of 80 racing STORs).
+    if ((taken.mode & S_IFMT) === S_IFREG) throw new StorageError("transient", "file busy", "another session created the file meanwhile");
+    throw new StorageError("exists", "name taken", "not a regular file");
   }
   // And the directory must take a new name from this process (its mode, owner, ACLs, a read-only
   // file system): else the create failed only after the 150, as vsftpd's creating before it does not.

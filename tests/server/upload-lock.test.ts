@@ -235,3 +235,20 @@ describe("a file locked for an upload whose data connection never comes", () => 
     void s;
   });
 });
+
+describe("a new name created by someone else after STOR planned it", () => {
+  test("450, try again (not a lasting 550 File exists); the retry overwrites it", async () => {
+    // The pre-upload hook runs between STOR's plan (the name is new) and its claim: it creates the
+    // file, as another --workers process's upload of the same name does at that moment.
+    const ts = await servers.start({ options: { ops: { hooks: [{ event: "pre-upload", command: `/bin/sh -c 'test -e "$FTPKIT_REAL_PATH" || printf theirs > "$FTPKIT_REAL_PATH"'` }] } } });
+    const w = await servers.login();
+    const first = await w.transfer("STOR fresh.bin", Buffer.from("mine"));
+    expect(first.first.code).toBe(450);
+    expect(first.first.lines.join(" ")).toContain("another session created the file meanwhile");
+    expect(readFileSync(join(ts.home("alice"), "fresh.bin"), "utf8")).toBe("theirs");
+    const again = await w.transfer("STOR fresh.bin", Buffer.from("mine"));
+    expect([again.first.code, again.final?.code]).toEqual([150, 226]);
+    expect(readFileSync(join(ts.home("alice"), "fresh.bin"), "utf8")).toBe("mine");
+  });
+});
+
