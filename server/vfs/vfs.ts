@@ -22,10 +22,22 @@ export interface UploadPlan {
   credit: number;
 }
 
-/** A storage claim (WriteClaim) owned by a transfer: disposed, it is released and its give-back booked. */
+/**
+ * What a transfer holds for its upload from before the 150 to its end: the storage's claim
+ * (WriteClaim: an in-place target's lock, a new name's reservation), and the replaced file's credit.
+ * Disposed, both are let go and a claim's give-back is booked.
+ */
 export interface UploadClaim extends Disposable {
-  readonly claim: WriteClaim;
+  readonly claim: WriteClaim | null;
 }
+
+/**
+ * Files whose bytes an upload in flight rewrites on credit (an overwrite, a REST+STOR), in this
+ * process: one upload at a time may, the others of the same file reserve every byte. Eight
+ * sessions overwriting one 900 KB file under a 1 MB quota each wrote 900 KB on its credit, 7.2 MB
+ * in temp files at once (a full disk for everyone else), all within the quota's count.
+ */
+const creditsInFlight = new Set<string>();
 
 /**
  * The one door from command handlers to storage. Each operation takes a client path and the
@@ -155,12 +167,23 @@ export class VirtualFs {
   async claimUpload(plan: UploadPlan): Promise<UploadClaim | null> {
     const { r } = plan;
     const claim = (await r.mount.storage.claimWrite?.(r.key, plan.mode)) ?? null;
-    if (!claim) return null;
+    // The replaced file's credit, if no other upload in flight here rewrites it already (else none: every byte reserved).
+    let credit: string | null = null;
+    if (plan.credit > 0) {
+      const file = `${r.mount.id}\0${r.key}`;
+      if (creditsInFlight.has(file)) plan.credit = 0;
+      else creditsInFlight.add((credit = file));
+    }
+    if (!claim && !credit) return null;
+    let disposed = false;
     return {
       claim,
       // Let go unstarted: a file removed meanwhile gives its bytes back here (WriteClaim.release).
       [Symbol.dispose]() {
-        const freed = claim.release();
+        if (disposed) return;
+        disposed = true;
+        if (credit) creditsInFlight.delete(credit);
+        const freed = claim?.release() ?? 0;
         if (freed > 0) ledgerAt(r.mount, r.key).release(freed);
       },
     };

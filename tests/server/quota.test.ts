@@ -267,6 +267,23 @@ print(" ".join(codes))
     expect(await avbl(w)).toBe(quota - du(s.home("alice")));
   }, 30_000);
 
+  test("overwrites of one file at once: one rewrites its bytes on credit, the others are held to what is free (552), and the bytes in flight never pass the quota", async () => {
+    const s = await serve([alice(1000 * KB)], (root) => writeFileSync(join(root, "home/alice/big.bin"), random(900 * KB)));
+    const base = du(s.home("alice"));
+    const sessions = await Promise.all([0, 1, 2].map(() => login()));
+    const uploads = [];
+    for (const w of sessions) uploads.push(await startUpload(w, "STOR big.bin"));
+    // Each sends the file's size and keeps its data connection open (temp files, bytes in flight).
+    await Promise.all(uploads.map((u) => u.send(random(900 * KB)).catch(() => {}))); // a 552 closes the data connection
+    const codes = await Promise.all(uploads.map((u) => u.finish()));
+    // Before, all three were 226: 2.7 MB written at once on one 900 KB credit under a 1 MB quota.
+    expect(codes.filter((c) => c === 226)).toHaveLength(1);
+    expect(codes.filter((c) => c === 552)).toHaveLength(2);
+    expect(sizeOf(join(s.home("alice"), "big.bin"))).toBe(900 * KB);
+    expect(await avbl(sessions[0]!)).toBe(1000 * KB - du(s.home("alice")));
+    expect(du(s.home("alice"))).toBe(base);
+  }, 30_000);
+
   test("a later session (even after the first closed) sees the bytes booked by an earlier one", async () => {
     const s = await serve([alice(100 * KB)]);
     const a = await login();
