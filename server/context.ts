@@ -1,5 +1,5 @@
 import type { UserRecord } from "./auth/types.ts";
-import type { NestedLimit } from "./auth/nested-limits.ts";
+import type { ContainingLedger, NestedLimit } from "./auth/nested-limits.ts";
 import type { Logger } from "./log.ts";
 import type { ServerOptions } from "./options.ts";
 import type { QuotaRegistry } from "./vfs/quota.ts";
@@ -34,6 +34,8 @@ export interface LoginService {
   limitedDirs?(): ReadonlySet<string>;
   /** The homes and mounts holding one of those directories below them: see PlaceOptions.nestedLimits. */
   nestedLimits?(): ReadonlyMap<string, readonly NestedLimit[]>;
+  /** The ledgers of the places above each home and mount: see PlaceOptions.containers. */
+  containers?(): ReadonlyMap<string, readonly ContainingLedger[]>;
   /** Every distinct home and mount place of the loaded users (start-up report of object stores). */
   places?(): string[];
   /** SIGHUP: read the users file again now; `ok` false = it is broken and the previous users stay. */

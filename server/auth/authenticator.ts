@@ -12,7 +12,7 @@ import { VerifiedCredentials } from "./verified-cache.ts";
 import { hashCostProblem, isCheckableHash, isWellFormedHash, verifyPassword } from "./verify.ts";
 import { exposedFiles, type OwnFile } from "./served-files.ts";
 import { LoginFailures } from "./login-failures.ts";
-import { nestedLimits, type NestedLimit } from "./nested-limits.ts";
+import { containingLedgers, nestedLimits, type ContainingLedger, type NestedLimit } from "./nested-limits.ts";
 
 export interface AuthenticatorOptions {
   usersFile: string;
@@ -235,6 +235,18 @@ export class Authenticator {
 
   private nested: ReadonlyMap<string, readonly NestedLimit[]> = new Map();
   private nestedFor: Map<string, UserRecord> | null = null;
+
+  /** The ledgers of the places above each home and mount (one map per load). */
+  containers(): ReadonlyMap<string, readonly ContainingLedger[]> {
+    if (this.containersFor !== this.users) {
+      this.containing = containingLedgers(this.users.values(), this.limitedDirs());
+      this.containersFor = this.users;
+    }
+    return this.containing;
+  }
+
+  private containing: ReadonlyMap<string, readonly ContainingLedger[]> = new Map();
+  private containersFor: Map<string, UserRecord> | null = null;
 
   places(): string[] {
     const out = new Set<string>();

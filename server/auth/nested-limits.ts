@@ -56,3 +56,58 @@ function parentOf(path: string): string | null {
   if (path === "/" || cut < 0) return null;
   return cut === 0 ? "/" : path.slice(0, cut);
 }
+
+/** A ledger that counts the bytes of a place above another: its key, and the places its measure sums. */
+export interface ContainingLedger {
+  key: string;
+  places: readonly string[];
+}
+
+interface PlaceUser {
+  name: string;
+  home: string;
+  mounts: ReadonlyArray<{ dir: string; quota: number; perms: readonly string[] }>;
+}
+
+/**
+ * For each home or mount place of `users`, the ledgers of the places strictly above it (by real
+ * path, as nestedLimits): a user's ledger whose home (or unlimited writable mount) holds it, a
+ * limited directory's. What is stored through the lower place counts there too, as a measure of
+ * those places would count it: alice's own mount of HOME/sub with a limit of its own (or
+ * anonymous's drop box in her home) booked only its own ledger, while a DELE through her home gave
+ * the bytes back to hers too, and she stored 1.8 MB under a 1 MB quota. Places with none are absent.
+ */
+export function containingLedgers(users: Iterable<PlaceUser>, limited: ReadonlySet<string>): ReadonlyMap<string, readonly ContainingLedger[]> {
+  const list = [...users];
+  /** The user ledger's places: the home and the unlimited mounts the user may store in (mounts.ts's measure). */
+  const charged = (u: PlaceUser) => [u.home, ...u.mounts.filter((m) => m.quota <= 0 && (m.perms.includes("write") || m.perms.includes("modify"))).map((m) => m.dir)];
+  const ledgersByReal = new Map<string, ContainingLedger[]>();
+  const add = (place: string, ledger: ContainingLedger) => {
+    const real = realOf(place);
+    const known = ledgersByReal.get(real) ?? [];
+    if (!known.some((l) => l.key === ledger.key)) known.push(ledger);
+    ledgersByReal.set(real, known);
+  };
+  for (const u of list) {
+    const mine = charged(u);
+    add(u.home, { key: `user:${u.name}`, places: mine });
+    for (const m of u.mounts) {
+      if (m.quota > 0) add(m.dir, { key: `dir:${m.dir}`, places: [m.dir] });
+      else if (mine.includes(m.dir)) add(m.dir, { key: `user:${u.name}`, places: mine });
+    }
+    for (const place of [u.home, ...u.mounts.map((m) => m.dir)]) if (limited.has(place)) add(place, { key: `dir:${place}`, places: [place] });
+  }
+  const out = new Map<string, ContainingLedger[]>();
+  if (ledgersByReal.size === 0) return out;
+  for (const u of list) {
+    for (const place of [u.home, ...u.mounts.map((m) => m.dir)]) {
+      if (out.has(place)) continue;
+      const above: ContainingLedger[] = [];
+      for (let up = parentOf(realOf(place)); up !== null; up = parentOf(up)) {
+        for (const l of ledgersByReal.get(up) ?? []) if (!above.some((a) => a.key === l.key)) above.push(l);
+      }
+      if (above.length) out.set(place, above);
+    }
+  }
+  return out;
+}

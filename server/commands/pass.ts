@@ -73,6 +73,7 @@ export const pass: CommandSpec = {
         nameBudget: server.nameLists,
         limitedDirs: server.auth.limitedDirs?.(),
         nestedLimits: server.auth.nestedLimits?.(),
+        containers: server.auth.containers?.(),
         log: (event, fields) => server.log.error(event, fields),
       });
       mounts = acquired.mounts;

@@ -47,6 +47,7 @@ export class RedisLedger implements Ledger {
   private measuring: Promise<void> | null = null;
   /** Unlimited: this node's one measure of the usage (measureHere). */
   private measuringHere: Promise<void> | null = null;
+  bookedFromBelow = false;
 
   constructor(
     private readonly store: LedgerStore,
@@ -220,9 +221,10 @@ export class RedisLedger implements Ledger {
     if (this.reservedOut === 0) this.leaseFree = 0;
     if (this.limit <= 0) {
       this.seenUsed = Math.max(0, this.seenUsed + delta); // unlimited here: kept here
-      // A directory's ledger: another node may hold it under a limit (a drop box this user's mount
-      // shares), and the store's usage must count these bytes too (SETTLE changes only a usage it has).
-      if (!this.key.startsWith("dir:")) return;
+      // A directory's ledger, or one booked from a place below its own (a box in a home): another node
+      // may hold it under a limit (a drop box this user's mount shares, the home's owner), and the
+      // store's usage must count these bytes too (SETTLE changes only a usage it has).
+      if (!this.key.startsWith("dir:") && !this.bookedFromBelow) return;
     }
     this.backlog += delta;
     void this.flush();

@@ -9,7 +9,7 @@ import type { NameListBudget } from "../storage/name-budget.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { isWithin, normalizeVirtualPath } from "../../protocol/path.ts";
 import { JointLedger, type Ledger, type QuotaRegistry } from "./quota.ts";
-import type { NestedLimit } from "../auth/nested-limits.ts";
+import type { ContainingLedger, NestedLimit } from "../auth/nested-limits.ts";
 
 /** One root of a user's tree: the home at "/" or a virtual directory mounted at `vpath`. */
 export interface Mount {
@@ -35,6 +35,12 @@ export interface Mount {
    * is stored, removed or renamed under `prefix` books into that box's ledger too (ledgerAt).
    */
   nested?: readonly NestedLedger[];
+  /**
+   * The ledgers of places above this mount's root (its user's home holding it, another account's
+   * home holding this drop box), seen with no limit: what is stored or removed here books there too.
+   */
+  above?: readonly Ledger[];
+  aboveKeys?: readonly string[];
 }
 
 /** A limited directory inside a mount: its key prefix, its "dir:" ledger key and that ledger seen with no limit. */
@@ -52,6 +58,7 @@ export interface NestedLedger {
 export function ledgerAt(m: Mount, key: string): Ledger {
   let ledger = m.ledger;
   for (const n of m.nested ?? []) if (isWithin(n.prefix, key)) ledger = new JointLedger(ledger, n.ledger);
+  for (const a of m.above ?? []) ledger = new JointLedger(ledger, a);
   return ledger;
 }
 
@@ -63,7 +70,7 @@ interface LedgerSpec {
 
 /** What a user's mount table is made of, built once per user record (a users-file reload makes new records). */
 interface MountPlan {
-  roots: Array<Omit<Mount, "ledger" | "nested"> & { nested: Array<Omit<NestedLedger, "ledger">> }>;
+  roots: Array<Omit<Mount, "ledger" | "nested" | "above"> & { nested: Array<Omit<NestedLedger, "ledger">>; aboveKeys: string[] }>;
   ledgers: LedgerSpec[];
   /** The table handed to the last login: sessions of one user share it while its ledgers are current. */
   table: Mount[] | null;
@@ -95,10 +102,23 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     return root.alsoKey ? new JointLedger(main, quotas.view(root.alsoKey, 0)!) : main;
   });
   const nested = plan.roots.map((root) => root.nested.map((n) => ({ ...n, ledger: quotas.view(n.key, 0)! })));
+  const above = plan.roots.map((root) =>
+    root.aboveKeys.map((key) => {
+      quotas.bookedFromBelow(key);
+      return quotas.view(key, 0)!;
+    }),
+  );
   const table = plan.table;
-  const current = (m: Mount, i: number) => sameLedger(ledgers[i]!, m.ledger) && nested[i]!.every((n, j) => n.ledger === m.nested?.[j]?.ledger);
+  const current = (m: Mount, i: number) =>
+    sameLedger(ledgers[i]!, m.ledger) && nested[i]!.every((n, j) => n.ledger === m.nested?.[j]?.ledger) && above[i]!.every((a, j) => a === m.above?.[j]);
   if (table && table.every(current)) return { mounts: table, fresh: false };
-  plan.table = plan.roots.map((root, i) => ({ ...root, ledger: ledgers[i]!, nested: nested[i]!.length > 0 ? nested[i] : undefined }));
+  plan.table = plan.roots.map((root, i) => ({
+    ...root,
+    ledger: ledgers[i]!,
+    nested: nested[i]!.length > 0 ? nested[i] : undefined,
+    above: above[i]!.length > 0 ? above[i] : undefined,
+    aboveKeys: root.aboveKeys.length > 0 ? root.aboveKeys : undefined,
+  }));
   return { mounts: plan.table, fresh: !table };
 }
 
@@ -137,6 +157,11 @@ export interface PlaceOptions {
    * found once per users-file load: uploads there book into the box's ledger too. Left out: none.
    */
   nestedLimits?: ReadonlyMap<string, readonly NestedLimit[]>;
+  /**
+   * The ledgers of the places above each home and mount (server/auth/nested-limits.ts), found once
+   * per users-file load: what is stored through the lower place books there too. Left out: none.
+   */
+  containers?: ReadonlyMap<string, readonly ContainingLedger[]>;
 }
 
 const lastOutage = new Map<string, number>();
@@ -168,11 +193,27 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const ledgers: LedgerSpec[] = [];
   // One reference per ledger (releaseMounts gives one back per key), whatever the mounts of its
   // directory; a directory with a limit is measured under it, whichever mount named it first.
-  const spec = (key: string, limit: number, storage: () => Storage) => {
+  const spec = (key: string, limit: number, storage: () => Storage) => measured(key, limit, () => storage().usage());
+  const measured = (key: string, limit: number, measure: () => Promise<number>) => {
     const known = ledgers.find((l) => l.key === key);
-    if (!known) ledgers.push({ key, limit, measure: () => storage().usage() });
+    if (!known) ledgers.push({ key, limit, measure });
     else if (known.limit === 0) known.limit = limit;
   };
+  // The ledgers above a place, but those its own bookings reach already (its own, its "dir:", the user's
+  // for an unlimited mount inside the home: booked once). Measured as the ledger's owner measures it.
+  const aboveOf = (place: string, own: ReadonlyArray<string | undefined>) =>
+    (places.containers?.get(place) ?? [])
+      .filter((c) => !own.includes(c.key))
+      .map((c) => {
+        let stores: Storage[] | null = null;
+        measured(c.key, 0, async () => {
+          stores ??= c.places.map((p) => storageAt(p, places));
+          let total = 0;
+          for (const s of stores) total += await s.usage().catch(() => 0);
+          return total;
+        });
+        return c.key;
+      });
   // A box below this place: measured as its own directory (made only if a limit ever measures it
   // here), so its temp directory's uploads in flight are not counted twice.
   const nestedIn = (place: string) =>
@@ -181,7 +222,8 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
       spec(`dir:${n.dir}`, 0, () => (box ??= storageAt(n.dir, places)));
       return { prefix: n.prefix, key: `dir:${n.dir}` };
     });
-  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: homeAlso, limit: user.quota, nested: nestedIn(user.home) }];
+  const homeNested = nestedIn(user.home);
+  const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: homeAlso, limit: user.quota, nested: homeNested, aboveKeys: aboveOf(user.home, [userKey, homeAlso, ...homeNested.map((n) => n.key)]) }];
   const chargedToUser: Storage[] = [home];
   if (homeAlso) spec(homeAlso, 0, () => home);
   for (const m of user.mounts) {
@@ -193,8 +235,13 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
     // a read-only /pub of 2 GB is not hers and she could never free it (it made every upload 552).
     if (m.quota <= 0 && (m.perms.includes("write") || m.perms.includes("modify"))) chargedToUser.push(storage);
     const limit = m.quota > 0 ? m.quota : user.quota;
-    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, alsoKey, limit, nested: nestedIn(m.dir) });
+    const mountNested = nestedIn(m.dir);
+    const aboveKeys = aboveOf(m.dir, [ledgerKey, alsoKey, `dir:${m.dir}`, ...mountNested.map((n) => n.key)]);
+    roots.push({ vpath: normalizeVirtualPath("/", m.vpath), id: `dir:${m.dir}`, storage, location: m.dir, perms: new Set(m.perms), ledgerKey, alsoKey, limit, nested: mountNested, aboveKeys });
   }
+  // First (measured first), and once: a mount of the user's own inside her home named it as a ledger above.
+  const mine = ledgers.findIndex((l) => l.key === userKey);
+  if (mine >= 0) ledgers.splice(mine, 1);
   ledgers.unshift({
     key: userKey,
     limit: user.quota,
@@ -208,7 +255,7 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
 }
 
 export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): void {
-  const keys = mounts.flatMap((m) => [m.ledgerKey, ...(m.alsoKey ? [m.alsoKey] : []), ...(m.nested ?? []).map((n) => n.key)]);
+  const keys = mounts.flatMap((m) => [m.ledgerKey, ...(m.alsoKey ? [m.alsoKey] : []), ...(m.nested ?? []).map((n) => n.key), ...(m.aboveKeys ?? [])]);
   for (const key of new Set(keys)) quotas.release(key);
 }
 

@@ -26,6 +26,11 @@ export interface Ledger {
   available(limit?: number): number;
   /** The registry dropped this ledger (no session uses it): give back anything held. */
   dispose?(): void;
+  /**
+   * Booked from a place below the ledger's own (mounts.ts: `above`): a shared ledger then sends its
+   * settlements to the store even while unlimited here, as a node holding it limited counts them.
+   */
+  bookedFromBelow?: boolean;
 }
 
 /**
@@ -299,6 +304,12 @@ export class QuotaRegistry {
     const view = this.view(key, limit)!;
     if (limit > 0) await entry.ledger.measured();
     return view;
+  }
+
+  /** Mark the acquired ledger `key` as booked from a place below its own (Ledger.bookedFromBelow). */
+  bookedFromBelow(key: string): void {
+    const entry = this.ledgers.get(key);
+    if (entry) entry.ledger.bookedFromBelow = true;
   }
 
   /** The acquired ledger `key` seen through another `limit` (a second mount of one directory); takes no reference. */

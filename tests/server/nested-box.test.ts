@@ -26,8 +26,10 @@ async function setUp(kind: "local" | "redis" | "memory"): Promise<void> {
   const home = join(root, "home", "alice");
   box = join(home, "incoming");
   mkdirSync(box, { recursive: true });
+  mkdirSync(join(home, "sub"));
   const usersFile = await makeUsersFile(root, [
-    { name: "alice", password: "alice-pw", home },
+    // Her own box inside her home too: /lim is HOME/sub with a limit of its own.
+    { name: "alice", password: "alice-pw", home, quota: 1000 * KB, mounts: [{ vpath: "/lim", dir: join(home, "sub"), perms: ["read", "write", "modify"], quota: 100 * KB }] },
     { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: box, perms: ["read", "write"], quota: 100 * KB }] },
   ]);
   let shared: { state?: string; stateClient?: ReturnType<typeof memoryClient> } = {};
@@ -66,6 +68,16 @@ async function boxLeft(bytes: number): Promise<void> {
   }
 }
 
+/** Alice's AVBL at her home once it is `bytes` (another node's settlement reaches the store after its reply): at most 5 s. */
+async function aliceLeft(bytes: number): Promise<void> {
+  const left = async () => Number((await alice.cmd("AVBL /")).lines[0]);
+  const deadline = Date.now() + 5000;
+  while ((await left()) !== bytes) {
+    if (Date.now() > deadline) expect(await left()).toBe(bytes);
+    await Bun.sleep(20);
+  }
+}
+
 for (const kind of ["local", "redis", "memory"] as const) {
   describe(`a box below a home: ${kind}`, () => {
     beforeEach(() => setUp(kind));
@@ -99,6 +111,23 @@ for (const kind of ["local", "redis", "memory"] as const) {
       await boxLeft(100 * KB);
       expect(finalCode(await anon.transfer("STOR /incoming/b.bin", random(60 * KB)))).toBe(226);
       expect(du(box)).toBe(60 * KB);
+    }, 20_000);
+
+    test("what is stored in her home through a box (anonymous's, or her own limited mount of HOME/sub) counts in alice's quota, and a DELE through her home gives back only that", async () => {
+      const home = join(root, "home", "alice");
+      await aliceLeft(1000 * KB - du(home));
+      expect(finalCode(await anon.transfer("STOR /incoming/a.bin", random(50 * KB)))).toBe(226);
+      await aliceLeft(1000 * KB - du(home));
+      expect((await alice.cmd("DELE /incoming/a.bin")).code).toBe(250);
+      await aliceLeft(1000 * KB - du(home));
+      // Through her own box, then deleted through her home: before, each round gave her 100 KB more.
+      for (let i = 0; i < 3; i++) {
+        expect(finalCode(await alice.transfer(`STOR /lim/c${i}`, random(100 * KB)))).toBe(226);
+        expect((await alice.cmd(`DELE /sub/c${i}`)).code).toBe(250);
+      }
+      expect(finalCode(await alice.transfer("STOR /lim/kept", random(60 * KB)))).toBe(226);
+      await aliceLeft(1000 * KB - du(home));
+      expect(finalCode(await alice.transfer("STOR /big", random(1000 * KB - du(home) + 1)))).toBe(552);
     }, 20_000);
 
     test("a directory moved into or out of the box is refused with 550, and stays where it was", async () => {

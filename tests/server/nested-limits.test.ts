@@ -3,7 +3,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { nestedLimits } from "../../server/auth/nested-limits.ts";
+import { containingLedgers, nestedLimits } from "../../server/auth/nested-limits.ts";
 
 let root = "";
 afterEach(() => {
@@ -37,4 +37,29 @@ test("object-store prefixes by their text; a users file without limited director
   expect(found.get("s3://b")).toEqual([{ prefix: "p/box", dir: "s3://b/p/box" }]);
   expect(found.has("s3://c")).toBe(false);
   expect(nestedLimits(users, new Set()).size).toBe(0);
+});
+
+test("the ledgers above a place: its home's user (through a symlink too), a limited directory's; not a read-only mount's, not a sibling's, not its own", () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-nested-"));
+  const home = join(root, "alice");
+  const box = join(home, "drop");
+  const sub = join(home, "sub");
+  mkdirSync(box, { recursive: true });
+  mkdirSync(sub);
+  mkdirSync(join(root, "alice2"));
+  symlinkSync(home, join(root, "link"));
+  const rw = ["read", "write"];
+  const users = [
+    { name: "alice", home: join(root, "link"), mounts: [{ dir: sub, quota: 100, perms: rw }] },
+    { name: "anonymous", home: join(root, "alice2"), mounts: [{ dir: box, quota: 50, perms: ["write"] }] },
+    { name: "carol", home: join(root, "carol"), mounts: [{ dir: home, quota: 0, perms: ["read"] }] },
+  ];
+  const found = containingLedgers(users, new Set([sub, box]));
+  const aliceLedger = { key: "user:alice", places: [join(root, "link")] };
+  expect(found.get(sub)).toEqual([aliceLedger]);
+  expect(found.get(box)).toEqual([aliceLedger]);
+  // A home holds nothing above it here; carol's read-only mount of alice's home charges no one.
+  expect(found.has(join(root, "link"))).toBe(false);
+  expect(found.has(home)).toBe(false);
+  expect(found.has(join(root, "alice2"))).toBe(false);
 });
