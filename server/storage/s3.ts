@@ -135,16 +135,18 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * A new name is reserved until its upload ends (s3-name-claim.ts); an existing object needs no
-   * claim, but is refused now what openWrite would refuse after the 150: a key that is also a
-   * prefix ("d" and "d/x", made by other S3 tools), or whose parent is an object too.
+   * A new name is reserved until its upload ends (s3-name-claim.ts), and so is an object that APPE or
+   * REST+STOR composes anew, as a local file written in place is locked: a second one of it gets
+   * "file busy" (450) before its 150, not after sending all its data (the ETag guard refused it at its
+   * commit). An overwrite needs no claim. Refused now too what openWrite would refuse after the 150:
+   * a key that is also a prefix ("d" and "d/x", made by other S3 tools), or whose parent is an object.
    */
   async claimWrite(key: string, mode: WriteMode): Promise<WriteClaim | null> {
     if (key === "") return null;
     if (mode.kind !== "create") {
       const [dir] = await Promise.all([this.dirProbe(key), this.requireParent(key)]);
       if (dir) throw new StorageError("is-a-directory");
-      return null;
+      if (mode.kind === "truncate") return null;
     }
     return S3NameClaim.take(this.api.lockName(this.full(key)), this.api.keyLock);
   }

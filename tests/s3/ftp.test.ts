@@ -431,6 +431,30 @@ ftp.quit()`;
     expect(await bucket!.pending()).toEqual([]);
   }, 60_000);
 
+  test("an object being appended to takes no second APPE or REST+STOR: 450 before its 150, and the first completes", async () => {
+    const { home } = await s3Server();
+    await put(home, "log.txt", "line 1\n");
+    const a = await servers.login();
+    const port = Number(/\|\|\|(\d+)\|/.exec((await a.cmd("EPSV")).lines[0]!)![1]);
+    const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    expect((await a.cmd("APPE log.txt")).code).toBe(150);
+    const b = await servers.login();
+    for (const [pre, line] of [["", "APPE log.txt"], ["REST 3", "STOR log.txt"]] as const) {
+      if (pre) expect((await b.cmd(pre)).code).toBe(350);
+      const r = await b.transfer(line, new TextEncoder().encode("theirs\n"));
+      // Before: 150, all the data, then 450 at the commit.
+      expect([r.first.code, r.final?.code ?? null]).toEqual([450, null]);
+      expect(r.first.lines.join(" ")).toContain("being uploaded by another session");
+    }
+    data.write("line 2\n");
+    data.end();
+    expect((await a.read(10_000))?.code).toBe(226);
+    expect(new TextDecoder().decode(await get(home, "log.txt"))).toBe("line 1\nline 2\n");
+    // Free again once it ended.
+    expect((await b.transfer("APPE log.txt", new TextEncoder().encode("line 3\n"))).final?.code).toBe(226);
+    expect(new TextDecoder().decode(await get(home, "log.txt"))).toBe("line 1\nline 2\nline 3\n");
+  }, 60_000);
+
   test("quota: an upload past the limit gets 552 and leaves no object", async () => {
     const { home } = await s3Server([], { quota: 100_000 });
     await put(home, "have.bin", new Uint8Array(60_000));
