@@ -44,7 +44,7 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
     names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
-    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime} (mtime null when the listing gives none; type file, dir, link: a link the listing does not resolve, or special: a device, pipe or socket); on failure an object {error}" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime, mtimePrecision} (mtime null when the listing gives none; mtimePrecision second, minute or day, as the listing gives it; type file, dir, link: a link the listing does not resolve, or special: a device, pipe or socket); on failure an object {error}" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...retryArgs,
     ...tlsArgs,
@@ -64,7 +64,16 @@ export default defineCommand({
     if (args.json) {
       // A link as LIST shows it (vsftpd) carries its own size and time, and not whether it leads to
       // a file, a directory or nothing: "link", as -l shows it, never "file" with the link's length.
-      const item = (e: FileInfo) => ({ name: e.name, type: e.link ? "link" : e.special ? "special" : e.type, size: e.size, mtime: e.mtimeUnknown ? null : e.mtime.toISOString() });
+      // LIST gives a time to the minute ("Mon DD HH:MM") or the day ("Mon DD YYYY"): said, so a script
+      // does not take 00:00:00 for the time a file changed.
+      const precision = (e: FileInfo) => ((e.mtimePrecisionMs ?? 1000) >= 86_400_000 ? "day" : (e.mtimePrecisionMs ?? 1000) >= 60_000 ? "minute" : "second");
+      const item = (e: FileInfo) => ({
+        name: e.name,
+        type: e.link ? "link" : e.special ? "special" : e.type,
+        size: e.size,
+        mtime: e.mtimeUnknown ? null : e.mtime.toISOString(),
+        ...(e.mtimeUnknown ? {} : { mtimePrecision: precision(e) }),
+      });
       // Not after a signal's document (its exit may wait for stderr while this listing ends).
       if (!claimJsonOutput()) return;
       // printableJson(array), an item at a time: its items are its lines indented by two.

@@ -239,7 +239,7 @@ describe("ls output written in batches", () => {
     try {
       const json = await runFtpkit(["ls", `${base}t/`, "--json"], { cwd: t.work });
       expect(json.code).toBe(0);
-      const items = names.map((name, i) => ({ name, type: "file", size: i, mtime: "2026-01-01T12:00:00.000Z" }));
+      const items = names.map((name, i) => ({ name, type: "file", size: i, mtime: "2026-01-01T12:00:00.000Z", mtimePrecision: "second" }));
       expect(json.stdout).toBe(printableJson(items) + "\n");
       const plain = await runFtpkit(["ls", `${base}t/`, "--names"], { cwd: t.work });
       expect(plain.stdout).toBe(names.map((n) => n.replace("\u202e\u009b", "\\u202e\\x9b") + "\n").join(""));

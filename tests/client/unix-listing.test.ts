@@ -60,7 +60,9 @@ describe("a server whose LIST has no group column, ISO dates, devices and pipes"
     expect(lines.find((l) => l.endsWith(" queue"))).toStartWith("prw-r--r--");
     expect(lines.find((l) => l.endsWith(" console"))).toStartWith("crw-rw-rw-");
     expect(lines.find((l) => l.endsWith(" a b.txt"))).toMatch(/^-rw-r--r-- +3000 Jan 31 +2024 a b\.txt$/);
-    const json = JSON.parse((await runFtpkit(["ls", url("/t/"), "--json"], { cwd: t.work })).stdout) as { name: string; type: string }[];
+    const json = JSON.parse((await runFtpkit(["ls", url("/t/"), "--json"], { cwd: t.work })).stdout) as { name: string; type: string; mtimePrecision: string }[];
     expect(json.map((e) => [e.name, e.type])).toEqual([["a b.txt", "file"], ["console", "special"], ["queue", "special"], ["sub", "dir"]]);
+    // "2024-01-31 10:30": a time to the minute, and said so.
+    expect(json.map((e) => e.mtimePrecision)).toEqual(["minute", "minute", "minute", "minute"]);
   });
 });
