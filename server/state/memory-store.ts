@@ -53,13 +53,20 @@ const IMPLS: Array<[string, Impl]> = [
   ],
   [
     S.SETTLE,
-    (db, [usedKey, leasesKey], [node, delta, holdArg, ttl, keep]) => {
+    (db, [usedKey, leasesKey, , appliedKey], [node, delta, holdArg, ttl, keep, seqArg]) => {
+      // A batch resent after its answer was lost is not applied again: see SETTLE in scripts.ts.
+      const seq = num(seqArg ?? "0");
+      let fresh = true;
+      if (seq > 0 && appliedKey) {
+        if (seq <= num(db.get(appliedKey) ?? "0")) fresh = false;
+        else db.set(appliedKey, String(seq), num(keep));
+      }
       const usedText = db.get(usedKey!);
       let u = -1;
       if (usedText !== undefined) {
         // Kept exact, below 0 too: see SETTLE in scripts.ts.
-        const sum = Number(usedText) + num(delta);
-        db.set(usedKey!, String(sum), num(keep));
+        const sum = Number(usedText) + (fresh ? num(delta) : 0);
+        if (fresh) db.set(usedKey!, String(sum), num(keep));
         u = Math.max(0, sum);
       }
       const hold = num(holdArg);

@@ -22,6 +22,9 @@ export const LEASE_BLOCK = 4 * 1024 * 1024;
 export const LEASE_BLOCK_MAX = 64 * 1024 * 1024;
 const LEASE_FAST_MS = 1000;
 
+/** Settlement batches numbered in this process (one counter: a ledger made again continues it). */
+let settleBatches = 0;
+
 /**
  * A quota ledger shared by several nodes through the store. Uploads on this node spend a lease of
  * bytes taken from the store in blocks (LEASE), so the per-chunk path stays local and synchronous;
@@ -35,8 +38,15 @@ export class RedisLedger implements Ledger {
   private leaseFree = 0;
   /** Admitted to uploads and not yet settled. */
   private reservedOut = 0;
-  /** Settled changes the store has not accepted yet (retried by the heartbeat). */
+  /** Settled changes not sent to the store yet. */
   private backlog = 0;
+  /**
+   * A batch sent whose answer did not come (the store stalled, the connection dropped): it may have
+   * been applied all the same, so it is resent as it is, under its number, which the store applies
+   * once (SETTLE), and nothing is added to it. Merged into the next batch, a settlement the stalled
+   * store ran late was applied twice: a DELE of 4 MB made the usage -4 MB, and 8 MB went in under 5 MB.
+   */
+  private unacked: { seq: number; delta: number } | null = null;
   private validUntil = 0;
   private seenUsed = 0;
   private seenOthers = 0;
@@ -64,11 +74,11 @@ export class RedisLedger implements Ledger {
 
   /** What this node holds against the limit (restated to the store on every call). */
   private get hold(): number {
-    return this.reservedOut + this.leaseFree + Math.max(0, this.backlog);
+    return this.reservedOut + this.leaseFree + Math.max(0, this.unsent);
   }
 
   get used(): number {
-    return this.seenUsed + this.reservedOut + this.backlog;
+    return this.seenUsed + this.reservedOut + this.unsent;
   }
 
   /** Make sure the store knows the usage (one round trip per login while it does). */
@@ -235,26 +245,47 @@ export class RedisLedger implements Ledger {
     return this.serial(() => this.flushNow());
   }
 
+  /** Changes the store has not acknowledged: the unsent backlog and a batch awaiting its answer. */
+  private get unsent(): number {
+    return this.backlog + (this.unacked?.delta ?? 0);
+  }
+
   private async flushNow(): Promise<void> {
-    const delta = this.backlog;
-    this.backlog = 0;
-    try {
-      const used = Number(await this.store.eval(SETTLE, this.keys, [this.store.node, delta, this.hold, this.store.leaseTtlMs, this.store.keepMs]));
-      if (used >= 0 && this.limit > 0) this.seenUsed = used;
-      if (this.hold > 0) this.validUntil = performance.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
-    } catch {
-      this.backlog += delta; // kept on our side (and counted in `hold`) until the store is back
+    for (;;) {
+      // A batch is numbered only if it changes the usage (a heartbeat's restated holding is idempotent).
+      if (!this.unacked && this.backlog !== 0) {
+        this.unacked = { seq: ++settleBatches, delta: this.backlog };
+        this.backlog = 0;
+      }
+      const batch = this.unacked ?? { seq: 0, delta: 0 };
+      // The holding restated with it leaves the batch out: the store counts its bytes in the usage now.
+      const hold = this.reservedOut + this.leaseFree + Math.max(0, this.backlog);
+      try {
+        const used = Number(await this.store.eval(SETTLE, [...this.keys, this.appliedKey], [this.store.node, batch.delta, hold, this.store.leaseTtlMs, this.store.keepMs, batch.seq]));
+        if (this.unacked === batch) this.unacked = null;
+        if (used >= 0 && this.limit > 0) this.seenUsed = used;
+        if (hold > 0) this.validUntil = performance.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
+      } catch {
+        return; // kept on our side (and counted in `hold`): the same batch goes again when the store is back
+      }
+      // What was settled while a resent batch was on its way goes now, not at some later settlement.
+      if (this.backlog === 0) return;
     }
+  }
+
+  /** The number of this node's last batch the store applied to this ledger (SETTLE). */
+  private get appliedKey(): string {
+    return `${this.store.prefix}quota:${this.key}:applied:${this.store.node}`;
   }
 
   /** Something to tell the store at the next heartbeat? */
   get active(): boolean {
-    return this.limit > 0 && (this.hold > 0 || this.backlog !== 0);
+    return this.limit > 0 && (this.hold > 0 || this.unsent !== 0);
   }
 
   available(limit = this.limit): number {
     if (limit <= 0) return Infinity;
-    return Math.max(0, limit - this.seenUsed - this.seenOthers - this.reservedOut - Math.max(0, this.backlog));
+    return Math.max(0, limit - this.seenUsed - this.seenOthers - this.reservedOut - Math.max(0, this.unsent));
   }
 
   dispose(): void {

@@ -95,7 +95,9 @@ return gone`;
 /**
  * Apply a settled upload or a deletion, and restate this node's holding. KEYS: used, leases, and the
  * node's index of the leases it holds (NODE_GONE; kept as long as the lease, which the heartbeat's
- * SETTLE renews without a LEASE). ARGV: node, delta, hold, leaseTtlMs, keepMs. Returns the usage (-1 when the store has none: the
+ * SETTLE renews without a LEASE), and the number of the node's last batch applied. ARGV: node, delta, hold, leaseTtlMs, keepMs,
+ * the batch's number (0: none, a holding restated). A batch numbered no higher than the last applied
+ * is one resent after its answer was lost: its delta is not applied again. Returns the usage (-1 when the store has none: the
  * next lease measures storage, which already includes the change).
  *
  * The usage stays the exact sum of the deltas, below 0 too (LEASE and SETTLE answer 0 for it then):
@@ -105,11 +107,19 @@ return gone`;
  * good (395,000 bytes after 10 s of six sessions on two --workers).
  */
 export const SETTLE = `${NOW}
+local seq = tonumber(ARGV[6] or '0')
+local fresh = true
+if seq > 0 then
+  if seq <= tonumber(redis.call('GET', KEYS[4]) or '0') then fresh = false else redis.call('SET', KEYS[4], seq, 'PX', ARGV[5]) end
+end
 local used = redis.call('GET', KEYS[1])
 local u = -1
 if used then
-  u = tonumber(used) + tonumber(ARGV[2])
-  redis.call('SET', KEYS[1], u, 'PX', ARGV[5])
+  u = tonumber(used)
+  if fresh then
+    u = u + tonumber(ARGV[2])
+    redis.call('SET', KEYS[1], u, 'PX', ARGV[5])
+  end
   if u < 0 then u = 0 end
 end
 local hold = tonumber(ARGV[3])
