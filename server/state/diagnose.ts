@@ -2,7 +2,7 @@
 // alike for a port where nothing listens, a missing password and a wrong one; one PING over a plain
 // socket tells them apart, so the operator reads the cause instead of guessing.
 
-/** A clearer reason for a failed start, or null to keep the client's own message. */
+/** A clearer reason for a failed start (or reconnect), or null to keep the client's own message. */
 export async function diagnoseStore(url: string, timeoutMs: number): Promise<string | null> {
   let target: URL;
   try {
@@ -11,23 +11,38 @@ export async function diagnoseStore(url: string, timeoutMs: number): Promise<str
     return null;
   }
   if (target.protocol !== "redis:") return null; // TLS (rediss://): no plain PING to send
-  const hasAuth = target.username !== "" || target.password !== "";
+  const user = decodeURIComponent(target.username);
+  const password = decodeURIComponent(target.password);
+  const hasAuth = user !== "" || password !== "";
+  const db = target.pathname.replace(/^\//, "");
   const host = target.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = Number(target.port || 6379);
-  const reply = await firstLine(host, port, timeoutMs);
-  if (reply === "refused") return "connection refused (is the store running, and is this its address and port?)";
-  if (reply === null) return null;
-  if (reply.startsWith("-NOAUTH")) return hasAuth ? "it refused the user or password in the URL" : "it requires a password: redis://:PASSWORD@HOST:PORT";
-  if (reply.startsWith("+PONG") && hasAuth) return "it refused the user or password in the URL (it has no password set)";
+  // As the client does: AUTH (if the URL has a password), SELECT (if it names a database), then PING.
+  const commands = [...(hasAuth ? [user ? ["AUTH", user, password] : ["AUTH", password]] : []), ...(db ? [["SELECT", db]] : []), ["PING"]];
+  const replies = await firstLines(host, port, commands, timeoutMs);
+  if (replies === "refused") return "connection refused (is the store running, and is this its address and port?)";
+  if (replies === null) return null;
+  const [auth, select] = hasAuth ? [replies[0], db ? replies[1] : undefined] : [undefined, db ? replies[0] : undefined];
+  const ping = replies[commands.length - 1];
+  if (auth !== undefined && auth.startsWith("-")) {
+    return /without any password configured|no password is set/i.test(auth) ? "it refused the user or password in the URL (it has no password set)" : "it refused the user or password in the URL";
+  }
+  if (select !== undefined && select.startsWith("-") && !select.startsWith("-NOAUTH")) return `it has no database ${db} (${select.slice(1)})`;
+  if (ping?.startsWith("-NOAUTH")) return "it requires a password: redis://:PASSWORD@HOST:PORT";
   return null;
 }
 
-/** The first reply line to a PING, "refused", or null (no answer in time, or something else failed). */
-function firstLine(hostname: string, port: number, timeoutMs: number): Promise<string | "refused" | null> {
+/** RESP for one command. */
+function resp(args: string[]): string {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+}
+
+/** The first reply line to each of `commands`, "refused", or null (no answers in time, or something else failed). */
+function firstLines(hostname: string, port: number, commands: string[][], timeoutMs: number): Promise<string[] | "refused" | null> {
   return new Promise((resolve) => {
     let text = "";
     let done = false;
-    const finish = (v: string | "refused" | null, socket?: { end(): void }) => {
+    const finish = (v: string[] | "refused" | null, socket?: { end(): void }) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -39,11 +54,13 @@ function firstLine(hostname: string, port: number, timeoutMs: number): Promise<s
       hostname,
       port,
       socket: {
-        open: (s) => void s.write("PING\r\n"),
+        open: (s) => void s.write(commands.map(resp).join("")),
         data: (s, chunk) => {
           text += chunk.toString("latin1");
-          const end = text.indexOf("\r\n");
-          if (end >= 0 || text.length > 512) finish(text.slice(0, end >= 0 ? end : 512), s);
+          if (text.length > 4096) return finish(null, s);
+          const lines = text.split("\r\n");
+          // Every reply here is one line (+OK, +PONG, -ERR …).
+          if (lines.length > commands.length) finish(lines.slice(0, commands.length), s);
         },
         close: () => finish(null),
         error: () => finish(null),

@@ -121,11 +121,22 @@ export class StoreLink {
       await this.withTimeout(this.client.connect());
       this.down = false;
       this.backoffMs = 250;
+      this.diagnosed = false;
       return true;
     } catch {
+      // Once an outage: why the store still refuses us, if it says (a password set since, a database
+      // gone), where the log said only "connection closed" for as long as it lasted.
+      if (!this.diagnosed && !this.opts.client && this.outage) {
+        this.diagnosed = true;
+        const why = await diagnoseStore(this.opts.url, this.opts.timeoutMs);
+        if (why) this.opts.log("state store refuses to reconnect", { reason: why });
+      }
       return false;
     }
   }
+
+  /** This outage's reconnect failure was looked into (and its cause logged if the store said one). */
+  private diagnosed = false;
 
   /** Hang up: our own, no outage (a clean stop used to log "state store unreachable"). */
   close(): void {

@@ -1,7 +1,16 @@
 // Checked by the CLI without loading the server.
 /** "redis://host:port[/db]" (or rediss://, valkey://); anything else is refused with a clear message. */
 export function checkStateUrl(url: string): string {
-  if (!/^(redis|rediss|valkey|valkeys):\/\/[^/\s]+(\/\d{1,2})?$/.test(url)) throw new Error(`--state must look like redis://HOST:PORT[/DB], got "${stateUrlForLogs(url)}"`);
+  const usage = `--state must look like redis://HOST:PORT[/DB], got "${stateUrlForLogs(url)}"`;
+  if (!/^(redis|rediss|valkey|valkeys):\/\/[^/\s]+(\/\d{1,2})?$/.test(url)) throw new Error(usage);
+  // A port out of range reached Bun's RedisClient, whose "Invalid URL format" came with a stack trace.
+  const port = /:(\d+)(\/\d{1,2})?$/.exec(url)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw new Error(`--state: port ${port} is out of range (1-65535), in "${stateUrlForLogs(url)}"`);
+  try {
+    new URL(url.replace(/^valkey/i, "redis"));
+  } catch {
+    throw new Error(usage);
+  }
   return url;
 }
 

@@ -356,6 +356,9 @@ describe("ftpkit serve --proxy-protocol and --state flags", () => {
     // The store's password never reaches the log or the terminal.
     [["--state", "redis://:s3cret-pw@127.0.0.1:1"], 1, "cannot reach the state store at redis://…@127.0.0.1:1"],
     [["--state", "redis://:s3cret-pw@127.0.0.1:1/x"], 2, "--state must look like redis://HOST:PORT[/DB], got \"redis://…@127.0.0.1:1/x\""],
+    // Before: exit 1 and Bun's "Invalid URL format" with a stack trace.
+    [["--state", "redis://127.0.0.1:99999"], 2, "--state: port 99999 is out of range (1-65535)"],
+    [["--state", "redis://:s3cret-pw@127.0.0.1:0"], 2, "--state: port 0 is out of range (1-65535)"],
   ];
   for (const [args, code, message] of cases) {
     test(`serve ${args.join(" ")} fails with one clear line, exit ${code}`, async () => {
@@ -369,7 +372,7 @@ describe("ftpkit serve --proxy-protocol and --state flags", () => {
 });
 
 describe("ftpkit serve --state names the cause when the store cannot be reached", () => {
-  test("nothing listening, a password missing, a password refused: each says so, without the password", async () => {
+  test("nothing listening, a password missing, a password refused, a database missing: each says so, without the password", async () => {
     const refused = await runFtpkit(["serve", "--port", "0", "--state", `redis://127.0.0.1:${freePort()}`]);
     expect(refused.stderr).toContain("connection refused (is the store running");
     // That line alone: no "state store unreachable reason=connection closed" log line before it.
@@ -383,6 +386,10 @@ describe("ftpkit serve --state names the cause when the store cannot be reached"
       expect(wrong.code).toBe(1);
       expect(wrong.stderr).toContain(`cannot reach the state store at redis://…@127.0.0.1:${redis.port}: it refused the user or password in the URL`);
       expect(wrong.stderr).not.toContain("wrong-pw");
+      // The right password and a database the store does not have: the database, not the password.
+      const db = await runFtpkit(["serve", "--port", "0", "--state", `redis://:right-pw@127.0.0.1:${redis.port}/16`]);
+      expect(db.code).toBe(1);
+      expect(db.stderr).toContain(`cannot reach the state store at redis://…@127.0.0.1:${redis.port}/16: it has no database 16 (ERR DB index is out of range)`);
     } finally {
       await redis.stop();
     }

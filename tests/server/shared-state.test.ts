@@ -267,6 +267,24 @@ describe("losing the Redis state store", () => {
   }, 40_000);
 });
 
+describe("a store that refuses to take a node back", () => {
+  test("a password set on the running store: the log says so once the reconnect fails, not only 'connection closed'", async () => {
+    const logger = captureLogger();
+    const { ports } = await cluster("redis", 1, 0, { logger, quiet: false });
+    const admin = new RedisClient(redis!.url);
+    try {
+      await admin.send("CONFIG", ["SET", "requirepass", "new-pw"]);
+      await admin.send("CLIENT", ["KILL", "TYPE", "normal", "SKIPME", "yes"]);
+      const deadline = Date.now() + 15_000;
+      while (!logger.events.some((e) => e.event === "state store refuses to reconnect") && Date.now() < deadline) await Bun.sleep(50);
+      expect(logger.events.find((e) => e.event === "state store refuses to reconnect")?.fields).toEqual({ reason: "it requires a password: redis://:PASSWORD@HOST:PORT" });
+      expect((await (await connect(ports[0]!)).read())?.code).toBe(421);
+    } finally {
+      admin.close();
+    }
+  }, 30_000);
+});
+
 describe("a node that crashes in the middle of an upload (redis)", () => {
   test("its lease expires: the unspent part comes back, the bytes it left on disk still count", async () => {
     const { spawnServe } = await import("../helpers/serve-proc.ts");
