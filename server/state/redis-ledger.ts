@@ -198,7 +198,7 @@ export class RedisLedger implements Ledger {
       try {
         res = (await this.store.eval(LEASE, this.keys, [this.store.node, limit, want, min, this.hold, this.store.leaseTtlMs, this.store.keepMs])) as number[];
       } catch {
-        throw new FtpError(451, "Quota store unavailable; upload aborted");
+        throw new FtpError(451, "Quota store unavailable; try again later");
       }
       const [grant, used, others] = res.map(Number) as [number, number, number];
       if (grant === -1) {

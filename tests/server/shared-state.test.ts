@@ -246,6 +246,9 @@ describe("losing the Redis state store", () => {
     redis = null;
     expect(finalCode(await download)).toBe(226);
     expect((await download).data.length).toBe(300 * KB);
+    // A question about the quota meanwhile: not now (before, "upload aborted" for an AVBL).
+    const avbl = await w.cmd("AVBL");
+    expect([avbl.code, avbl.lines.join(" ")]).toEqual([451, "Quota store unavailable; try again later"]);
     const refused = await (await connect(ports[0]!)).read();
     expect(refused?.code).toBe(421);
     expect(refused?.lines.join(" ")).toContain("shared state unreachable");
