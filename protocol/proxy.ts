@@ -81,7 +81,7 @@ function parseV1(buf: Uint8Array): ProxyParse {
   const [, proto, src, dst, sport, dport] = parts as [string, string, string, string, string, string];
   if (proto !== "TCP4" && proto !== "TCP6") return { status: "invalid", reason: `PROXY v1 protocol ${proto.slice(0, 8)} unknown` };
   const check = proto === "TCP4" ? validIPv4 : validIPv6;
-  if (!check(src) || !check(dst)) return { status: "invalid", reason: `PROXY v1 address is not ${proto}` };
+  if (!check(src) || !check(dst)) return { status: "invalid", reason: `PROXY v1 ${proto} address is not a valid ${proto === "TCP4" ? "IPv4" : "IPv6"} address` };
   const sp = v1Port(sport);
   const dp = v1Port(dport);
   if (sp === null || dp === null) return { status: "invalid", reason: "PROXY v1 port out of range" };
