@@ -242,7 +242,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       failedStarts[i] = reported ? 0 : failedStarts[i]! + 1;
       const delay = Math.min(RESTART_MS * 2 ** Math.max(0, failedStarts[i]! - 1), RESTART_MAX_MS);
       if (json) relay.line(JSON.stringify({ time: new Date().toISOString(), level: "warn", event: "worker exited", worker: i, code, restartInMs: delay }));
-      else consola.warn(`worker ${i} exited (${code}); restarting it in ${delay / 1000} s`);
+      // As the workers' own log lines (consola's warn framed it in blank lines, without a time).
+      else relay.line(`${new Date().toISOString()} WARN  worker ${i} exited (${code}); restarting it in ${delay / 1000} s`);
       setTimeout(() => !stopping && spawn(i), delay);
     });
   };
@@ -271,7 +272,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     }
     await Promise.all(workers.map((w) => w?.exited));
     if (json) relay.line(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "stopped", signal }));
-    else consola.info(`${signal}: workers stopped`);
+    else consola.info(`${signal}: stopped`); // the last line, as one process's (README)
     process.exit(code);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

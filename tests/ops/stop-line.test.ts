@@ -29,9 +29,29 @@ async function stopped(args: string[]): Promise<string[]> {
   return serve.stdout().trim().split("\n");
 }
 
-test("text log: SIGTERM's last line is 'SIGTERM: stopped'", async () => {
-  const lines = await stopped([]);
-  expect(lines.at(-1)).toMatch(/SIGTERM: stopped$/);
+test("text log: SIGTERM's last line is 'SIGTERM: stopped', one process and --workers 2", async () => {
+  for (const extra of [[], ["--workers", "2"]]) {
+    const lines = await stopped(extra);
+    expect(lines.at(-1)).toMatch(/SIGTERM: stopped$/);
+    serve = null;
+    if (ts) rmSync(ts.root, { recursive: true, force: true });
+    ts = null;
+  }
+}, 60_000);
+
+test("text log under --workers: a worker's exit is a timed WARN line like the workers' own, not framed in blank lines", async () => {
+  ts = await startTestServer();
+  await ts.server.close(0);
+  serve = await spawnServe(["--users", ts.usersFile, "--workers", "2"], { cwd: ts.root });
+  const deadline = performance.now() + 20_000;
+  while ((serve.stdout().match(/worker listening/g)?.length ?? 0) < 2 && performance.now() < deadline) await Bun.sleep(20);
+  const pid = Number(/worker listening worker=0 pid=(\d+)/.exec(serve.stdout())![1]);
+  process.kill(pid, "SIGKILL");
+  while (!/worker 0 exited/.test(serve.stdout()) && performance.now() < deadline) await Bun.sleep(20);
+  const lines = serve.stdout().split("\n");
+  const exit = lines.findIndex((l) => /worker 0 exited/.test(l));
+  expect(lines[exit]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z WARN  worker 0 exited \(137\); restarting it in 1 s$/);
+  expect(lines[exit - 1]).not.toBe("");
 }, 30_000);
 
 test("JSON log: SIGTERM's last record is the event stopped, with its signal, one process and --workers 2", async () => {
