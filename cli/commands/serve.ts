@@ -199,7 +199,8 @@ export default defineCommand({
     }
     const fds = server.descriptorLimit;
     if (fds && json) server.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
-    else if (fds) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); a session holds up to ${FDS_PER_SESSION} descriptors at once`);
+    // The text line once, by worker 0, not once per worker (the same limit: each raises it alike).
+    else if (fds && (worker === undefined || worker === "0")) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); a session holds up to ${FDS_PER_SESSION} descriptors at once`);
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
       const required = server.ftps.options.requireTls === true;

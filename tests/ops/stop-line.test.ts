@@ -39,7 +39,7 @@ test("text log: SIGTERM's last line is 'SIGTERM: stopped', one process and --wor
   }
 }, 60_000);
 
-test("text log under --workers: a worker's exit is a timed WARN line like the workers' own, not framed in blank lines", async () => {
+test("text log under --workers: a worker's exit is a timed WARN line like the workers' own, not framed in blank lines; the open-file limit said once", async () => {
   ts = await startTestServer();
   await ts.server.close(0);
   serve = await spawnServe(["--users", ts.usersFile, "--workers", "2"], { cwd: ts.root });
@@ -52,6 +52,8 @@ test("text log under --workers: a worker's exit is a timed WARN line like the wo
   const exit = lines.findIndex((l) => /worker 0 exited/.test(l));
   expect(lines[exit]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z WARN  worker 0 exited \(137\); restarting it in 1 s$/);
   expect(lines[exit - 1]).not.toBe("");
+  // Said once at start, not by each worker.
+  expect(lines.filter((l) => l.includes("open-file limit"))).toHaveLength(1);
 }, 30_000);
 
 test("JSON log: SIGTERM's last record is the event stopped, with its signal, one process and --workers 2", async () => {
