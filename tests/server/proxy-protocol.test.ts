@@ -231,7 +231,7 @@ s.sendall(bytes.fromhex("${header}") + b"after a stall\\n"); s.shutdown(socket.S
 
   const refusals: Array<[string, string | Uint8Array, string]> = [
     ["a client that speaks FTP without a header", "USER alice\r\n", "no PROXY header"],
-    ["a malformed v1 header", "PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n", "not TCP4"],
+    ["a malformed v1 header", "PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n", "TCP4 address is not a valid IPv4 address"],
     ["a TLS ClientHello", Uint8Array.from([0x16, 0x03, 0x01, 0x00, 0x05]), "no PROXY header"],
   ];
   for (const [name, sent, reason] of refusals) {
