@@ -191,7 +191,7 @@ export class Session {
       return;
     }
     const n = this.socket.write(buf);
-    if (n < 0) return;
+    if (n < 0) return this.lost();
     if (n < buf.length) {
       this.pending.push(buf.subarray(n));
       this.pendingBytes += buf.length - n;
@@ -203,7 +203,7 @@ export class Session {
     while (this.pending.length && !this.closed) {
       const buf = this.pending[0]!;
       const n = this.socket.write(buf);
-      if (n < 0) return;
+      if (n < 0) return this.lost();
       this.pendingBytes -= Math.max(0, n);
       if (n < buf.length) {
         this.pending[0] = buf.subarray(n);
@@ -216,6 +216,18 @@ export class Session {
       this.input?.resume();
     }
     if (!this.pending.length && this.closeAfterFlush) this.socket.end();
+  }
+
+  /**
+   * A reply could not be written: the connection is gone (the client closed it, and its kernel
+   * answered our next reply with a reset). Its close may never be heard: a control connection paused
+   * behind 64 pipelined commands is not read, so a client that sent 300 EPSV+RETR and hung up kept
+   * its session running them, 30 s each, for hours, holding a connection slot and passive ports.
+   * Closing it here ends the session (the close handler runs), queued commands and all.
+   */
+  private lost(): void {
+    if (this.closed) return;
+    this.socket.terminate();
   }
 
   /** Send a last reply, then close once it has been written. */

@@ -93,6 +93,41 @@ describe("replies a client never reads", () => {
   }, 60_000);
 });
 
+describe("a client that pipelines and hangs up", () => {
+  test("300 EPSV+RETR sent, then closed unread: the session ends at its next reply, not after 300 data-connection timeouts", async () => {
+    const s = await servers.start({ options: { dataTimeoutMs: 300, maxPerIp: 1 } });
+    const pairs = "EPSV\r\nRETR hello.txt\r\n".repeat(300);
+    let replies = "";
+    let saw229!: () => void;
+    const got229 = new Promise<void>((r) => (saw229 = r));
+    const client = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: s.port,
+      socket: {
+        data(_s, chunk) {
+          replies += chunk.toString();
+          if (replies.includes("229 ")) saw229();
+        },
+      },
+    });
+    client.write(`USER alice\r\nPASS alice-pw\r\nTYPE I\r\n${pairs}`);
+    await got229;
+    client.end(); // gone: its kernel answers the server's next reply with a reset
+    // The session's one slot (--max-per-ip 1) is free again once it ended: at the first RETR's 425
+    // (0.3 s here). Before, the session ran the queue, 0.3 s a pair, 90 s in all.
+    const deadline = Date.now() + 10_000;
+    let code: number | undefined;
+    while (Date.now() < deadline) {
+      const w = await servers.connect();
+      code = (await w.read())?.code;
+      w.close();
+      if (code === 220) break;
+      await Bun.sleep(100);
+    }
+    expect(code).toBe(220);
+  }, 30_000);
+});
+
 describe("replies stay in order", () => {
   test("STAT and ABOR sent behind a failing PASS are answered after it, not before", async () => {
     await servers.start({ options: { failedLoginDelayMs: 500 } });
