@@ -1,6 +1,6 @@
 // Real peer servers for the client tests (pyftpdlib from Debian), and a runner for the ftpkit CLI.
 // Everything listens on 127.0.0.1 and is killed by PID.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TransferOptions } from "../../client/operations.ts";
@@ -32,6 +32,9 @@ export function tempDir(prefix = "ftpkit-client-"): string {
 /** The test certificate (CN/SAN localhost and 127.0.0.1) and its key: fixtures/tls/README.md. */
 export const TLS_CERT = join(REPO, "fixtures/tls/cert.pem");
 export const TLS_KEY = join(REPO, "fixtures/tls/key.pem");
+// Private keys as a server's should be, readable by their owner only: git checks them out 0644, and
+// the server warns of a key every local user can read ("tls key readable by everyone").
+for (const name of readdirSync(join(REPO, "fixtures/tls"))) if (name.endsWith("key.pem")) chmodSync(join(REPO, "fixtures/tls", name), 0o600);
 
 /**
  * Start pyftpdlib on port 0 serving `root` (user "user"/"secret" with full rights, anonymous

@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger, LogFields } from "../../server/log.ts";
 import type { FtpsOptions } from "../../server/tls/ftps.ts";
+import { TLS_KEY } from "../helpers/peers.ts";
 
 export const TLS_FIXTURES = join(import.meta.dir, "../../fixtures/tls");
 export const CERT = join(TLS_FIXTURES, "cert.pem");
-export const KEY = join(TLS_FIXTURES, "key.pem");
+export const KEY = TLS_KEY; // (peers.ts makes the fixture keys private)
 export const OTHER_CERT = join(TLS_FIXTURES, "other-cert.pem");
 export const OTHER_KEY = join(TLS_FIXTURES, "other-key.pem");
 
