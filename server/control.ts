@@ -29,6 +29,8 @@ export class CommandLoop {
   private paused = false;
   /** Verbs running beside a transfer (at most one of each). */
   private jumping = new Set<string>();
+  /** The commands run beside the transfer, chained: each starts once the one before it ended. */
+  private besideTransfer: Promise<void> = Promise.resolve();
 
   constructor(private readonly session: Session) {
     session.input = {
@@ -69,6 +71,8 @@ export class CommandLoop {
   /**
    * Run `parsed` now beside the running transfer when it may (ABOR, STAT, QUIT; NOOP only with
    * nothing queued before it), at most one of each verb at a time; false when it must wait its turn.
+   * Those beside the transfer run one after the other, so their replies keep their order: "ABOR,
+   * NOOP" got NOOP's 200 before ABOR's 426 and 226 (vsftpd and ProFTPD answer in order).
    */
   private jumpBesideTransfer(parsed: ParsedLine, nothingBefore: boolean): boolean {
     const session = this.session;
@@ -78,7 +82,7 @@ export class CommandLoop {
     if (!jumps || this.jumping.has(spec!.verbs[0]!)) return false;
     const key = spec!.verbs[0]!;
     this.jumping.add(key);
-    void this.execute(parsed).finally(() => this.jumping.delete(key));
+    this.besideTransfer = this.besideTransfer.then(() => this.execute(parsed)).finally(() => this.jumping.delete(key));
     return true;
   }
 
@@ -122,6 +126,8 @@ export class CommandLoop {
           this.jumpQueuedBesideTransfer();
           await this.session.transfer.done;
         }
+        // After the replies of those that ran beside it (ABOR's 226 before the next command's).
+        await this.besideTransfer;
         await this.session.writable();
         // Either wait can end with the session: a command queued behind a transfer must not run
         // after the teardown (a PASV then opened a listener nothing would ever close).

@@ -5,7 +5,7 @@ export const quit: CommandSpec = {
   verbs: ["QUIT"],
   auth: false,
   arg: "optional",
-  duringTransfer: true,
+  duringTransfer: "in-turn",
   help: "QUIT: end the session (after a running transfer completes)",
   async handle({ session }) {
     if (session.transfer) await session.transfer.done;

@@ -15,8 +15,9 @@ export interface CommandSpec {
   help: string; // HELP is generated from the table
   feat?: string | readonly string[] | ((session: Session) => string | readonly string[]); // FEAT too
   /**
-   * May run while a transfer is active (ABOR, STAT, QUIT) — bypasses the command queue. "in-turn":
-   * only when no command waits before it (NOOP: its reply must not overtake theirs).
+   * May run while a transfer is active (ABOR, STAT) — bypasses the command queue. "in-turn":
+   * only when no command waits before it (NOOP and QUIT: a reply must not overtake theirs, and a
+   * QUIT that jumped them ended the session before they ran).
    */
   duringTransfer?: boolean | "in-turn";
   /** A verb ftpkit knows but does not offer (answered 502): HELP names it apart. */

@@ -139,6 +139,25 @@ describe("replies stay in order", () => {
     expect(codes).toEqual([331, 530, 211, 530]);
   });
 
+  test("NOOP or STAT pipelined behind an ABOR of a running download is answered after ABOR's 426 and 226; a STAT before the ABOR still first", async () => {
+    const s = await servers.start();
+    writeFileSync(join(s.home("alice"), "big.bin"), new Uint8Array(50 * MB));
+    for (const [after, code] of [["NOOP", 200], ["STAT", 211]] as const) {
+      const w = await servers.login();
+      const port = Number(/\|\|\|(\d+)\|/.exec((await w.cmd("EPSV")).lines[0]!)![1]);
+      // A data connection that reads nothing: the download waits on it.
+      const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      data.pause();
+      expect((await w.cmd("RETR big.bin")).code).toBe(150);
+      w.raw(`STAT\r\nABOR\r\n${after}\r\nQUIT\r\n`);
+      const codes: Array<number | undefined> = [];
+      for (let r = await w.read(10_000); r; r = await w.read(10_000)) codes.push(r.code);
+      // Before: the NOOP's 200 (or STAT's 211) came before the 426 and 226.
+      expect(codes).toEqual([213, 426, 226, code, 221]);
+      data.terminate();
+    }
+  }, 30_000);
+
   test("STAT sent behind a running HASH is answered after the HASH", async () => {
     const s = await servers.start({ options: { hashBytesPerSec: 4 * MB } });
     writeFileSync(join(s.home("alice"), "h.bin"), new Uint8Array(6 * MB));
