@@ -253,9 +253,30 @@ export async function* statRounds(jail: Jail, key: string, names: string[]): Asy
   }
 }
 
+/** Whether the directory (dev, ino) is `dir` (a key below the root) or one of its ancestors, the root included. */
+function leadsAbove(jail: Jail, dir: string, dev: bigint, ino: bigint): boolean {
+  const parts = dir === "" ? [] : dir.split("/");
+  for (let n = parts.length; n >= 0; n--) {
+    let fd: number;
+    try {
+      fd = jail.openPath(parts.slice(0, n).join("/"), true);
+    } catch {
+      continue;
+    }
+    try {
+      const a = fs.fstatSync(fd, { bigint: true });
+      if (a.dev === dev && a.ino === ino) return true;
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+  return false;
+}
+
 /**
  * One listed entry from its lstat, or null for what a listing must not show: vanished (no
- * stat), dangling or escaping links, anything but files and directories, names with CR or LF.
+ * stat), dangling, escaping or looping links (to the directory itself or one above it), anything
+ * but files and directories, names with CR or LF.
  */
 function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undefined): DirEntry | null {
   // A name with CR or LF would forge a line of the listing (such names cannot be addressed either).
@@ -266,6 +287,10 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
       const fd = jail.openPath(dir === "" ? name : `${dir}/${name}`);
       try {
         const t = fs.fstatSync(fd, { bigint: true });
+        // A link back to this directory or one above it (up -> ..) is a cycle: listed as a directory,
+        // lftp's mirror, rclone and wget -m went down it ~40 levels (two such links: thousands of
+        // entries a second, for ever). Left out, as vsftpd's listing of it as a link makes them skip it.
+        if (t.isDirectory() && leadsAbove(jail, dir, t.dev, t.ino)) return null;
         st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs), ...(t.isDirectory() ? { unique: uniqueFromDev(t.dev, t.ino) } : {}) };
       } finally {
         closeQuietly(fd);

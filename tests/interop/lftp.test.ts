@@ -1,6 +1,6 @@
 // lftp as a real FTP peer: mirror a nested tree down and back up, compared byte for byte.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomFile, removeDir, tempDir } from "../helpers/peers.ts";
 import { SERVER_KINDS, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -62,6 +62,22 @@ for (const kind of SERVER_KINDS) describe(kind.label("lftp"), () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(tree(join(local, "docs"))).toEqual(tree(docs));
+  }, 60_000);
+
+  test("mirror of a tree holding links back up (up -> .., self -> .) copies each file once and ends; a link elsewhere in the home is followed", async () => {
+    const t = join(ts.home("alice"), "loopt");
+    mkdirSync(join(t, "a"), { recursive: true });
+    mkdirSync(join(t, "docs"));
+    writeFileSync(join(t, "a/f.txt"), "f\n");
+    writeFileSync(join(t, "docs/d.txt"), "d\n");
+    symlinkSync("..", join(t, "a/up1"));
+    symlinkSync("..", join(t, "a/up2"));
+    symlinkSync(".", join(t, "a/self"));
+    symlinkSync("../docs", join(t, "a/docs-link"));
+    // Before: lftp went ~40 levels down a/up1/a/up2/… (thousands of entries) until the kernel's limit.
+    const r = await lftp(`mirror /loopt ${join(local, "loopt")}`);
+    expect(r.code).toBe(0);
+    expect([...tree(join(local, "loopt")).keys()]).toEqual(["a", "a/docs-link", "a/docs-link/d.txt", "a/f.txt", "docs", "docs/d.txt"]);
   }, 60_000);
 
   test("mirror -R uploads a nested tree", async () => {
