@@ -19,7 +19,7 @@ export const mlsd: CommandSpec = {
     const st = await ctx.session.fs.statResolved(r);
     if (st.type !== "dir") throw new FtpError(501, "Not a directory");
     const batches = await listDirectoryBatches(ctx.session, r);
-    const cdir = formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir") }, { typeFact: "cdir", facts: ctx.session.mlstFacts });
+    const cdir = formatMlsxLine({ name: ".", ...st, perm: permFacts(r.mount.perms, "dir", r.virtual) }, { typeFact: "cdir", facts: ctx.session.mlstFacts });
     sendListingBatches(ctx, [cdir], batches, (e) => formatMlsxLine(e, { facts: ctx.session.mlstFacts }), r.vpath, heldBy(batches));
   },
 };

@@ -12,7 +12,7 @@ export const mlst: CommandSpec = {
   async handle({ session, arg }) {
     const r = session.fs.resolve(arg || ".", "read");
     const st = await session.fs.statResolved(r);
-    const line = formatMlsxLine({ name: r.vpath, ...st, perm: permFacts(r.mount.perms, st.type) }, { facts: session.mlstFacts });
+    const line = formatMlsxLine({ name: r.vpath, ...st, perm: permFacts(r.mount.perms, st.type, r.virtual) }, { facts: session.mlstFacts });
     session.reply(250, [`Listing ${r.vpath}`, ` ${line}`, "End"]);
   },
 };

@@ -7,7 +7,7 @@ import { absentStandsEmpty, childMountNames, isReservedName, missingRoot, type R
 import type { Session } from "../session.ts";
 
 /** RFC 3659 perm facts from the mount's permissions. */
-export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir"): string {
+export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir", mountPoint = false): string {
   let p = "";
   if (type === "file") {
     if (perms.has("read")) p += "r";
@@ -15,7 +15,8 @@ export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir"): strin
   } else {
     if (perms.has("read")) p += "el";
     if (perms.has("write")) p += "c";
-    if (perms.has("modify")) p += "fmp";
+    // d: RMD may remove it, f: RNFR may rename it (RFC 3659 §7.5.5); never a mount point or "/".
+    if (perms.has("modify")) p += mountPoint ? "mp" : "dfmp";
   }
   return p;
 }
@@ -47,7 +48,7 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
     const st = await session.fs.statResolved(mr).catch(() => null);
     // A mount the session may not read (a drop box) shows the server's start, not when someone last uploaded there.
     const mtime = mr.mount.perms.has("read") ? st?.mtime : new Date(session.server.startedAt);
-    const info: FileInfo = { name, type: "dir", size: 0, mtime: mtime ?? new Date(), perm: permFacts(mr.mount.perms, "dir") };
+    const info: FileInfo = { name, type: "dir", size: 0, mtime: mtime ?? new Date(), perm: permFacts(mr.mount.perms, "dir", true) };
     if (seen.has(name)) entries = entries.map((e) => (e.name === name ? info : e));
     else entries.push(info);
   }

@@ -116,7 +116,7 @@ describe("MLSD facts", () => {
 
   const cases: Array<[string, FileInfo]> = [
     ["a file", { name: "a.txt", type: "file", size: 12, mtime: new Date(Date.UTC(2026, 1, 3, 4, 5, 6)), perm: "radfw" }],
-    ["a directory", { name: "d", type: "dir", size: 0, mtime: new Date(Date.UTC(2000, 0, 1)), perm: "elcfmp" }],
+    ["a directory", { name: "d", type: "dir", size: 0, mtime: new Date(Date.UTC(2000, 0, 1)), perm: "elcdfmp" }],
     ["a name with spaces and ;=", { name: " lead; x=y .txt", type: "file", size: 0, mtime: new Date(Date.UTC(2026, 1, 3)) }],
     ["UTF-8", { name: "café-ü.txt", type: "file", size: 8, mtime: new Date(Date.UTC(2026, 1, 3)), perm: "r" }],
     ["an executable with UNIX.mode", { name: "run.sh", type: "file", size: 3, mtime: new Date(Date.UTC(2026, 1, 3)), perm: "r", mode: 0o755 }],

@@ -252,8 +252,19 @@ describe("mounts with their own permissions", () => {
       expect(names((await w.transfer(`${kind} /virtual/deep/box`)).data, kind)).toContain("inbox.txt");
     }
     const facts = (await w.transfer("MLSD /")).data.toString().split("\r\n").filter(Boolean).map(parseMlsxLine);
-    expect(facts.find((e) => e.name === "incoming")).toMatchObject({ type: "dir", perm: "elcfmp" });
+    // A mount point cannot be renamed or removed: no f, no d.
+    expect(facts.find((e) => e.name === "incoming")).toMatchObject({ type: "dir", perm: "elcmp" });
     expect(facts.find((e) => e.name === "pub")).toMatchObject({ type: "dir", perm: "el" });
+  });
+
+  test("MLSD and MLST perm facts say what RMD and RNFR will do: d and f for a directory, neither for / (RFC 3659 §7.5.5)", async () => {
+    await servers.start();
+    const w = await servers.login();
+    const facts = (await w.transfer("MLSD /")).data.toString().split("\r\n").filter(Boolean).map(parseMlsxLine);
+    expect(facts.find((e) => e.name === "docs")).toMatchObject({ type: "dir", perm: "elcdfmp" });
+    expect(parseMlsxLine((await w.cmd("MLST /")).lines[1]!.trim())).toMatchObject({ perm: "elcmp" });
+    expect(parseMlsxLine((await w.cmd("MLST /docs")).lines[1]!.trim())).toMatchObject({ perm: "elcdfmp" });
+    expect((await w.cmd("RNFR /")).code).toBe(550);
   });
 
   test("CWD into mount points and the virtual directories above them", async () => {
