@@ -122,5 +122,8 @@ export function listArgs(arg: string): ListArgs {
     flags += m[1];
     rest = rest.slice(m[0].length);
   }
+  // "--" ends the options, as ls's (vsftpd and ProFTPD list "LIST --" and "LIST -- name"): "-x" after it is a name.
+  const end = /^--( |$)/.exec(rest);
+  if (end) rest = rest.slice(end[0].length);
   return { path: rest.trim() === "" ? "" : rest, byTime: flags.includes("t"), reverse: flags.includes("r") };
 }

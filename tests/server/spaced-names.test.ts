@@ -17,6 +17,7 @@ beforeAll(async () => {
       writeFileSync(join(d, "trail.txt "), "trail\n");
       writeFileSync(join(d, "lead.txt"), "not this one\n");
       writeFileSync(join(d, "tr dir ", "in.txt"), "in\n");
+      writeFileSync(join(d, "-x"), "dash\n");
     },
   });
 });
@@ -49,6 +50,10 @@ describe("LIST, NLST and STAT of a name with a leading or trailing space", () =>
     ["LIST tr dir ", (l) => expect(l.map((x) => x.split(" ").at(-1))).toEqual(["in.txt"])],
     ["LIST -la tr dir ", (l) => expect(l.some((x) => x.endsWith(" in.txt"))).toBe(true)],
     ["NLST tr dir ", (l) => expect(l).toEqual(["tr dir /in.txt"])],
+    // "--" ends the options (vsftpd and ProFTPD list these; they were 550).
+    ["LIST --", (l) => expect(l.some((x) => x.endsWith(" lead.txt"))).toBe(true)],
+    ["LIST -- -x", (l) => expect(l).toEqual([expect.stringMatching(/ 5 .* -x$/)])],
+    ["LIST -la -- lead.txt", (l) => expect(l).toEqual([expect.stringMatching(/ 13 .* lead\.txt$/)])],
   ];
   for (const [line, check] of cases) {
     test(`${JSON.stringify(line)} lists what it names`, async () => {
