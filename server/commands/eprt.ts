@@ -13,11 +13,13 @@ export const eprt: CommandSpec = {
   handle({ session, arg }) {
     const text = arg.trim();
     // RFC 2428 §2: a network protocol the server does not support MUST get 522 with the ones it
-    // does (ProFTPD: "522 Network protocol not supported, use (1)"), as EPSV's argument here.
-    // A well-formed |1| or |2| to another address than the client's stays a bounce refusal (501).
+    // does (ProFTPD: "522 Network protocol not supported, use (1)"), as EPSV's argument here. The
+    // other family than the control connection's is one: a data connection goes only to the client's
+    // own address (ProFTPD answers 522 too). Another address of the same family stays a bounce refusal (501).
     const af = text.length > 1 ? text.split(text[0]!)[1] : undefined;
-    if (!session.epsvAll && af !== undefined && /^\d+$/.test(af) && af !== "1" && af !== "2") {
-      throw new FtpError(522, `Network protocol not supported, use (${isIPv4(session.remoteIp) ? "1" : "2"})`);
+    const own = isIPv4(session.remoteIp) ? "1" : "2";
+    if (!session.epsvAll && af !== undefined && /^\d+$/.test(af) && af !== own) {
+      throw new FtpError(522, `Network protocol not supported, use (${own})`);
     }
     let target: HostPort | null = null;
     try {

@@ -81,9 +81,11 @@ test("EPRT to another IPv6 address, however written, is refused (bounce protecti
   for (const other of ["::2", "0:0:0:0:0:0:0:2", "::ffff:127.0.0.1", "::00000"]) expect((await w.cmd(`EPRT |2|${other}|40000|`)).code).toBe(501);
 });
 
-test("EPRT to an IPv4 address from an IPv6 client is refused (bounce protection)", async () => {
+test("EPRT to an IPv4 address from an IPv6 client is refused with 522 naming the protocol to use (RFC 2428 §2, as ProFTPD), and nothing is kept", async () => {
   const w = await loginV6();
-  expect((await w.cmd("EPRT |1|127.0.0.1|40000|")).code).toBe(501);
+  const r = await w.cmd("EPRT |1|127.0.0.1|40000|");
+  expect([r.code, r.lines[0]]).toEqual([522, "Network protocol not supported, use (2)"]);
+  expect((await w.cmd("RETR hello.txt")).code).toBe(425);
 });
 
 test("curl downloads over [::1]", async () => {
