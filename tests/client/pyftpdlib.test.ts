@@ -126,7 +126,7 @@ describe("round trips against pyftpdlib", () => {
     const one = await runFtpkit(["ls", peer.url("/listed.txt"), "--json"], { cwd: work });
     expect(one.code).toBe(0);
     const parsed = JSON.parse(one.stdout);
-    expect(parsed).toEqual([{ name: "listed.txt", type: "file", size: 5, mtime: expect.any(String) }]);
+    expect(parsed).toEqual([{ name: "listed.txt", type: "file", size: 5, mtime: expect.any(String), mtimePrecision: "second" }]);
 
     // The file's own mode (pyftpdlib sends UNIX.mode once asked by OPTS MLST), aligned like ls -l.
     chmodSync(join(peer.root, "listed.txt"), 0o640);
