@@ -122,8 +122,11 @@ for (const kind of servers) {
       symlinkSync("sub", join(s.home, "remote-loop", "alias")); // listed before sub: still no cycle
       const r = await runFtpkit(["get", "-r", s.url("/remote-loop"), "remote-loop-out"], { cwd: work });
       expect(r.code).toBe(0);
-      expect(r.stderr).toContain("sub/back: skipped (a link back to a directory it is in)");
-      expect(r.stderr).toContain("alias/back: skipped (a link back to a directory it is in)");
+      // pyftpdlib lists the link back (its unique fact tells the client); ftpkit's listing leaves it out.
+      if (kind.name === "pyftpdlib") {
+        expect(r.stderr).toContain("sub/back: skipped (a link back to a directory it is in)");
+        expect(r.stderr).toContain("alias/back: skipped (a link back to a directory it is in)");
+      } else expect(r.stderr).not.toContain("back");
       expect(r.stderr).toMatch(/3 copied .* 0 failed/);
       expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["alias", "alias/inner.txt", "sub", "sub/inner.txt", "top.txt"]);
     });
