@@ -69,8 +69,8 @@ export class CommandLoop {
   }
 
   /**
-   * Run `parsed` now beside the running transfer when it may (ABOR, STAT, QUIT; NOOP only with
-   * nothing queued before it), at most one of each verb at a time; false when it must wait its turn.
+   * Run `parsed` now beside the running transfer when it may (ABOR, STAT; NOOP and QUIT only with
+   * nothing queued before them), at most one of each verb at a time; false when it must wait its turn.
    * Those beside the transfer run one after the other, so their replies keep their order: "ABOR,
    * NOOP" got NOOP's 200 before ABOR's 426 and 226 (vsftpd and ProFTPD answer in order).
    */
@@ -82,7 +82,10 @@ export class CommandLoop {
     if (!jumps || this.jumping.has(spec!.verbs[0]!)) return false;
     const key = spec!.verbs[0]!;
     this.jumping.add(key);
-    this.besideTransfer = this.besideTransfer.then(() => this.execute(parsed)).finally(() => this.jumping.delete(key));
+    this.besideTransfer = this.besideTransfer
+      .then(() => this.execute(parsed))
+      .catch(() => {}) // execute answers its own errors; the chain must not break for the next one
+      .finally(() => this.jumping.delete(key));
     return true;
   }
 
