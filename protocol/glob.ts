@@ -221,6 +221,13 @@ export function urlGlobSegment(url: string): string {
   let end = url.length;
   while (end > 0 && url[end - 1] === "/") end--;
   const start = url.lastIndexOf("/", end - 1) + 1;
+  // A URL whose path is empty or "/" has no segment: the last "/" is the scheme's, and what follows
+  // it the user, password and host (a password "p?w", sent as "p%3Fw", went out as "p\?w": 530).
+  const scheme = url.indexOf("://");
+  if (scheme >= 0) {
+    const path = url.indexOf("/", scheme + 3);
+    if (path < 0 || start <= path) return url;
+  }
   return url.slice(0, start) + url.slice(start).replace(spelled, (_, wild?: string) => `\\${wild ? decodeURIComponent(wild) : ""}`);
 }
 

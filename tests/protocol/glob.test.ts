@@ -92,6 +92,8 @@ test("a URL with a 50,000-character segment before its last one is read in well 
   const started = performance.now();
   expect(urlGlobSegment(url)).toBe(`ftp://h/${"a%2A".repeat(12_500)}/b\\*`);
   expect(urlGlobSegment("ftp://h/d%2Air/")).toBe("ftp://h/d\\*ir/");
+  // No path segment: the user, password and host are no pattern.
+  for (const url of ["ftp://u:p%3Fw%2A@h/", "ftp://u:p%3Fw%2A@h", "ftp://u:p%5Bx%5D@h:21//"]) expect(urlGlobSegment(url)).toBe(url);
   expect(performance.now() - started).toBeLessThan(100);
 });
 
