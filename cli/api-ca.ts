@@ -6,6 +6,25 @@ import { resolve } from "node:path";
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
+/**
+ * The PEM certificates in `text` (the CLI's --ca file, an API `ca` entry), each parsed: Bun's TLS met
+ * a corrupt one with a bare "Invalid CA" and a stack trace, and `ftpkit test` blamed the greeting.
+ */
+export function pemCertificates(text: string): { pems: string[] } | { why: string } {
+  const pems = text.match(PEM_CERTIFICATE);
+  if (!pems) return { why: "no PEM certificate (-----BEGIN CERTIFICATE-----) in it" };
+  // Loaded only when a CA is given: node:crypto loads Node's streams, which get and put keep out of their start-up.
+  const { X509Certificate } = require("node:crypto") as typeof import("node:crypto");
+  for (const [i, pem] of pems.entries()) {
+    try {
+      new X509Certificate(pem);
+    } catch {
+      return { why: `its ${pems.length === 1 ? "certificate" : `certificate ${i + 1} of ${pems.length}`} cannot be read (corrupt or cut short)` };
+    }
+  }
+  return { pems: pems.map((p) => `${p}\n`) };
+}
+
 /** `opts` with `ca` as the PEM certificates its entries hold or name; a bad entry is an error naming it (the caller prefixes its name). */
 export function withCaTexts<T extends { ca?: string[] }>(opts: T): T {
   if (opts.ca === undefined) return opts;
@@ -13,9 +32,9 @@ export function withCaTexts<T extends { ca?: string[] }>(opts: T): T {
   const ca = opts.ca.flatMap((entry: unknown, i) => {
     if (typeof entry !== "string" || entry === "") throw new Error(`ca[${i}] must be PEM text or a file name, got ${JSON.stringify(entry)}`);
     const isText = entry.includes("-----BEGIN");
-    const pems = (isText ? entry : readCaFile(i, entry)).match(PEM_CERTIFICATE);
-    if (!pems) throw new Error(`ca[${i}] ${isText ? "(PEM text)" : entry}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
-    return pems.map((p) => `${p}\n`);
+    const found = pemCertificates(isText ? entry : readCaFile(i, entry));
+    if ("why" in found) throw new Error(`ca[${i}] ${isText ? "(PEM text)" : entry}: ${found.why}`);
+    return found.pems;
   });
   return { ...opts, ca };
 }

@@ -1,6 +1,7 @@
 import type { ArgsDef } from "citty";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { pemCertificates } from "./api-ca.ts";
 import { parseRate } from "../protocol/size.ts";
 import { ParseError } from "../protocol/errors.ts";
 import { withoutPassword } from "../protocol/url.ts";
@@ -93,11 +94,12 @@ export function tlsOptions(args: { tls?: boolean; ca?: string; insecure?: boolea
       text = readFileSync(resolve(args.ca), "utf8");
     } catch (err) {
       const code = (err as { code?: string }).code;
-      throw new CliError(`--ca ${args.ca}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "a directory, not a PEM file" : (err as Error).message}`);
+      // A bad value, as any flag's: exit 2 from every command (`test` said 1).
+      throw new UsageError(`--ca ${args.ca}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "a directory, not a PEM file" : (err as Error).message}`);
     }
-    const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-    if (!pems) throw new CliError(`--ca ${args.ca}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file`);
-    out.ca = pems.map((p) => p + "\n");
+    const found = pemCertificates(text);
+    if ("why" in found) throw new UsageError(`--ca ${args.ca}: ${found.why}`);
+    out.ca = found.pems;
   }
   return out;
 }

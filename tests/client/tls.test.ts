@@ -262,13 +262,19 @@ describe("certificate verification", () => {
     expect(r.stderr).toMatch(/TLS: certificate for 127\.0\.0\.1 is not trusted/);
   });
 
-  test("flag mistakes are one line each: --ca or --insecure without TLS, an unreadable or non-PEM --ca", async () => {
+  test("flag mistakes are one line each (exit 2, ls and test alike): --ca or --insecure without TLS, an unreadable, non-PEM or corrupt --ca", async () => {
+    const corrupt = join(work, "corrupt.pem");
+    writeFileSync(corrupt, "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n");
     const cases: [string[], RegExp][] = [
       [["get", "--insecure", fast.url("/a")], /--insecure needs TLS: add --tls \(explicit FTPS\) or use an ftps:\/\/ URL/],
       [["ls", "--ca", CERT, fast.url("/")], /--ca needs TLS/],
       [["get", "--tls", "--ca", join(work, "missing.pem"), fast.url("/a")], /--ca .*missing\.pem: no such file/],
       [["get", "--tls", "--ca", join(FIXTURES, "README.md"), fast.url("/a")], /no PEM certificate/],
       [["get", "--tls", "--ca", work, fast.url("/a")], /--ca \S+: a directory, not a PEM file/],
+      // PEM armour around no certificate: before, Bun's "Invalid CA" with a stack trace, exit 1.
+      [["ls", "--tls", "--ca", corrupt, fast.url("/")], /--ca \S+: its certificate cannot be read \(corrupt or cut short\)/],
+      [["test", "--tls", "--ca", corrupt, fast.url("/")], /--ca \S+: its certificate cannot be read/],
+      [["test", "--tls", "--ca", join(work, "missing.pem"), fast.url("/")], /no such file/],
     ];
     for (const [args, re] of cases) {
       const r = await runFtpkit(args, { cwd: work });

@@ -64,6 +64,9 @@ describe("FTPS: ca by file name, errors in the API's words", () => {
     expect(missing).toBe(`list: ca[0] ${join(dir, "nope.pem")}: not found`);
     const noPem = await get(server.urlFor("me", "/a.txt"), join(dir, "c.txt"), { tls: true, ca: [join(dir, "a.txt")] }).catch((e: Error) => e.message);
     expect(noPem).toBe(`get: ca[0] ${join(dir, "a.txt")}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+    // PEM armour around no certificate: before, a bare Error("Invalid CA") from Bun's TLS.
+    const corrupt = await list(server.urlFor("me", "/"), { tls: true, ca: ["-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----"] }).catch((e: Error) => e.message);
+    expect(corrupt).toBe("list: ca[0] (PEM text): its certificate cannot be read (corrupt or cut short)");
   }, 30_000);
 
   test("probeServer's ca takes a file name too: the greeting over TLS passes", async () => {
