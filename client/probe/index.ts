@@ -18,7 +18,13 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   const p = new Probe(opts);
   const scratch: ProbeReport["scratch"] = { path: null, removed: false };
   // Ctrl-C or SIGTERM: the scratch directory still goes (or its path is said), then exit as the signal would.
+  let stopping = false;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+    // A second signal while the scratch directory goes (GNU timeout sends its TERM to the child and to
+    // the group: twice) waits for that, bounded: with `once`, it killed the process silently and the
+    // directory stayed on the server with no line saying so.
+    if (stopping) return;
+    stopping = true;
     const code = signal === "SIGINT" ? 130 : 143;
     const exit = () => {
       opts.onInterrupted?.({ ...reportOf(opts, p, scratch, started), interrupted: signal });
@@ -34,7 +40,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
     });
   };
   const signals = (["SIGINT", "SIGTERM"] as const).map((s) => [s, () => onSignal(s)] as const);
-  for (const [s, handler] of signals) process.once(s, handler);
+  for (const [s, handler] of signals) process.on(s, handler);
   try {
     const c = await connectAndLogin(p);
     if (c) {
