@@ -221,7 +221,17 @@ const API_TLS_NAMES = { cert: "tls.cert", key: "tls.key", implicitPort: "tls.imp
 
 /** An option given the wrong value: the error names it as the caller wrote it. */
 function badOption(name: string, must: string, got: unknown): never {
-  throw new StartServerError(`${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`, "option");
+  throw new StartServerError(`${name} must be ${must}, got ${shownValue(got)}`, "option");
+}
+
+/**
+ * A bad value as an error shows it: its kind alone for bytes (a Buffer read without an encoding from a
+ * key file put the whole private key into the message, and so into test logs), else short.
+ */
+function shownValue(got: unknown): string {
+  if (got instanceof Uint8Array) return `${got.constructor.name} of ${got.length} bytes (read it as text: readFileSync(file, "utf8"))`;
+  const text = typeof got === "string" ? JSON.stringify(got) : String(got);
+  return text.length > 80 ? `${text.slice(0, 60)}… (${text.length} characters)` : text;
 }
 
 const isPort = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;

@@ -33,6 +33,14 @@ describe("startServer's errors", () => {
     expect((await thrown(startServer(opts))).kind).toBe("option");
   });
 
+  test("a key given as bytes (readFileSync without an encoding) is refused by its kind and size, never with the key in the message", async () => {
+    const key = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"));
+    const e = await thrown(startServer({ users: me, tls: { cert: CERT, key: key as unknown as string } }));
+    expect(e.kind).toBe("option");
+    expect(e.message).toBe(`startServer: tls.key must be PEM text or a file name, got Buffer of ${key.length} bytes (read it as text: readFileSync(file, "utf8"))`);
+    expect(e.message).not.toContain("PRIVATE KEY");
+  });
+
   test("a password longer than PASS can carry (4,090 bytes) is refused, one that fits is taken", async () => {
     const e = await thrown(startServer({ users: [{ name: "me", password: "é".repeat(2046) }] }));
     expect([e.kind, e.message]).toEqual(["option", "startServer: the password of me has 4092 bytes in UTF-8: the server's command line carries at most 4090 after PASS, so no client could log in with it"]);
