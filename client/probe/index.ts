@@ -1,6 +1,7 @@
 // `ftpkit test`: how well does a server speak FTP? Runs the checklist against one server, writing
 // only inside a scratch directory it creates there and removes; nothing is written locally.
 import type { FtpClient } from "../client.ts";
+import { ClientError } from "../errors.ts";
 import { appendAndRename, dataConnections, directories, mlsx, restStream, sizeAndMdtm, transfers, typeA, utf8 } from "./checks-core.ts";
 import { hash, xdigests } from "./checks-hash.ts";
 import { abor, idle, longLine, pasvTheft, portBounce, statDuringTransfer, tls } from "./checks-edge.ts";
@@ -99,7 +100,13 @@ async function connectAndLogin(p: Probe): Promise<FtpClient | null> {
   try {
     c = await p.open({ login: false });
   } catch (err) {
-    p.record("greeting", "fail", (err as Error).message);
+    // Explicit FTPS fails after a good 220 (AUTH TLS refused, a certificate not trusted): that is the
+    // TLS item's failure, required since TLS was asked for, not the greeting's (a --json reader took
+    // "greeting: fail" for a server whose greeting is broken).
+    if (p.opts.tls === "explicit" && err instanceof ClientError && err.kind === "tls") {
+      p.record("greeting", "pass", "220 (then TLS failed)");
+      p.record("tls", "fail", err.message, true);
+    } else p.record("greeting", "fail", (err as Error).message);
     p.skipRest("no session");
     return null;
   }

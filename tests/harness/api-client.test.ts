@@ -94,10 +94,15 @@ describe("FTPS: ca by file name, errors in the API's words", () => {
     const probe = (tls?: "explicit") => probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", ...(tls ? { tls } : {}) });
     // Before: "…(self-signed); use --ca FILE or --insecure" and "…use --tls (or an ftps:// URL)",
     // flags a script cannot pass to probeServer.
-    expect((await probe("explicit")).items.find((i) => i.id === "greeting")).toMatchObject({
+    const explicit = await probe("explicit");
+    // The 220 came; TLS failed after it: the TLS item's failure (required once asked for), not the greeting's.
+    expect(explicit.items.find((i) => i.id === "greeting")).toMatchObject({ status: "pass" });
+    expect(explicit.items.find((i) => i.id === "tls")).toMatchObject({
       status: "fail",
+      required: true,
       reason: "TLS: certificate for 127.0.0.1 is not trusted (self-signed); use ca: [CERT] or insecure: true",
     });
+    expect(explicit.requiredFailed).toBeGreaterThan(0);
     const plain = (await probe()).items.map((i) => i.reason).join("\n");
     expect(plain).toContain('the server wants an encrypted session: use tls: "explicit" (or an ftps:// URL)');
     expect(plain).not.toMatch(/(^|\s)--[a-z]/);
