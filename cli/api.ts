@@ -381,6 +381,17 @@ export async function connect(url: string, opts: { active?: boolean; tls?: boole
 /** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
 export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   // Its TLS errors name the options it takes ("tls: \"explicit\"" for a plain port's, not tls: true).
-  const checked = checkedOptions("probeServer", () => withCaTexts(opts));
+  const checked = checkedOptions("probeServer", () => (checkProbeOptions(opts), withCaTexts(opts)));
   return runProbe({ tlsHints: { ...API_TLS_HINTS, tls: 'tls: "explicit"' }, ...checked });
+}
+
+/** probeServer's own options, refused before anything starts (a missing port came back as the greeting's FAIL). */
+function checkProbeOptions(o: ProbeOptions): void {
+  const bad = (name: string, must: string, got: unknown) => {
+    throw new Error(`${name} must be ${must}, got ${typeof got === "string" ? JSON.stringify(got.slice(0, 60)) : String(got)}`);
+  };
+  if (typeof o.host !== "string" || o.host === "") bad("host", "a host name or address", o.host);
+  if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) bad("port", "a whole number from 1 to 65535", o.port);
+  if (o.tls !== undefined && o.tls !== "explicit" && o.tls !== "implicit") bad("tls", '"explicit" or "implicit" (or left out)', o.tls);
+  if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs >= 1)) bad("timeoutMs", "a number of milliseconds of at least 1", o.timeoutMs);
 }

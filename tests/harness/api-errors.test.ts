@@ -82,6 +82,12 @@ describe("the client API's errors", () => {
     ["list: ca needs TLS: add tls: true (explicit FTPS) or use an ftps:// URL", () => list(url, { ca: [CERT] })],
     ["connect: ca[0] /nonexistent/ca.pem: not found", () => connect(url, { tls: true, ca: ["/nonexistent/ca.pem"] })],
     ["probeServer: ca[0] must be PEM text or a file name, got \"\"", () => probeServer({ host: "127.0.0.1", port: 1, ca: [""] })],
+    // Before, each of these came back as a report whose greeting failed.
+    ["probeServer: port must be a whole number from 1 to 65535, got undefined", () => probeServer({ host: "127.0.0.1" } as Parameters<typeof probeServer>[0])],
+    ["probeServer: port must be a whole number from 1 to 65535, got 70000", () => probeServer({ host: "127.0.0.1", port: 70000 })],
+    ["probeServer: host must be a host name or address, got \"\"", () => probeServer({ host: "", port: 21 })],
+    ['probeServer: tls must be "explicit" or "implicit" (or left out), got "bogus"', () => probeServer({ host: "127.0.0.1", port: 21, tls: "bogus" as "explicit" })],
+    ["probeServer: timeoutMs must be a number of milliseconds of at least 1, got -1", () => probeServer({ host: "127.0.0.1", port: 21, timeoutMs: -1 })],
   ] as Array<[string, () => Promise<unknown>]>)("%s: a ClientError of kind usage", async (message, call) => {
     const err = await call().then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(ClientError);
