@@ -19,6 +19,10 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   const p = new Probe(opts);
   const scratch: ProbeReport["scratch"] = { path: null, removed: false };
   // Ctrl-C or SIGTERM: the scratch directory still goes (or its path is said), then exit as the signal would.
+  // One removal, whoever asks first: the signal's, or the end of the run (which an interrupted run
+  // still reaches); two at once raced, and the loser reported the directory left on the server.
+  let removal: Promise<{ removed: boolean; note?: string }> | null = null;
+  const removeOnce = () => (removal ??= removeScratch(p));
   let stopping = false;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
     // A second signal while the scratch directory goes (GNU timeout sends its TERM to the child and to
@@ -34,7 +38,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
     if (!p.scratch) return exit();
     const left = printableName(p.scratch); // the server's words (its MKD or PWD reply), for a terminal
     const path = p.scratch;
-    void Promise.race([removeScratch(p), Bun.sleep(5000).then(() => ({ removed: false }))]).then(({ removed }) => {
+    void Promise.race([removeOnce(), Bun.sleep(5000).then(() => ({ removed: false }))]).then(({ removed }) => {
       Object.assign(scratch, { path, removed });
       stderrStream().write(removed ? `interrupted: removed the scratch directory ${left}\n` : `interrupted: the scratch directory ${left} is left on the server; remove it by hand\n`);
       exit();
@@ -72,7 +76,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
       await idle(p);
     }
   } finally {
-    if (p.scratch) Object.assign(scratch, await removeScratch(p));
+    if (p.scratch) Object.assign(scratch, await removeOnce());
     p.closeAll();
     for (const [s, handler] of signals) process.off(s, handler);
   }

@@ -48,11 +48,22 @@ export async function unfinishedRename(api: S3Api, src: string, dst: string): Pr
   return (await journalOf(api, src, dst)) !== null;
 }
 
+/** What a directory rename holds and checks again once its keys are locked (see moveDir). */
+export interface RenameGuard {
+  /** More lock names: the destination's object key, so a file renamed onto that name waits. */
+  locks: string[];
+  /** The checks made before the locks, made again under them: throws if another change came in between. */
+  recheck(): Promise<void>;
+}
+
 /**
  * Move every object under `src` to `dst` (prefixes ending in "/"). `dstExists`: the destination is
- * a directory already (then it must be empty, or this move's unfinished destination).
+ * a directory already (then it must be empty, or this move's unfinished destination). `guard`: two
+ * renames onto one new name both found it free, and the second, run after the first under the same
+ * locks, merged its files into the first's (same names lost); a directory renamed twice at once went
+ * to both names, each client told 250. Under the locks, the guard finds that out.
  */
-export async function moveDir(api: S3Api, page: (prefix: string, token?: string) => Promise<ListPage>, src: string, dst: string, dstExists: boolean): Promise<void> {
+export async function moveDir(api: S3Api, page: (prefix: string, token?: string) => Promise<ListPage>, src: string, dst: string, dstExists: boolean, guard?: RenameGuard): Promise<void> {
   const resumed = dstExists ? await journalOf(api, src, dst) : null;
   const resuming = resumed !== null;
   if (dstExists && !resuming) {
@@ -74,7 +85,14 @@ export async function moveDir(api: S3Api, page: (prefix: string, token?: string)
   // Every key locked from its copy to the deletion of the original: a DELE of an object meanwhile
   // would otherwise free bytes its copy still holds. The markers too: two repeats run one at a time.
   const locks = [src, dst, ...keys.flatMap((k) => [k, target(k)])].map((k) => api.lockName(k));
-  await withKeys(locks, () => move(api, keys, src, dst, target, resumed ?? (dstExists ? "into-empty" : "new")), api.keyLock);
+  await withKeys(
+    [...locks, ...(guard?.locks ?? [])],
+    async () => {
+      await guard?.recheck();
+      return move(api, keys, src, dst, target, resumed ?? (dstExists ? "into-empty" : "new"));
+    },
+    api.keyLock,
+  );
 }
 
 async function move(api: S3Api, keys: string[], src: string, dst: string, target: (k: string) => string, how: { srcHadMarker: boolean } | "into-empty" | "new"): Promise<void> {

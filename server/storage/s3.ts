@@ -250,7 +250,8 @@ export class S3Storage implements Storage {
       if (from === to) return 0;
       // Both keys locked: the file replaced at `to` is counted once, and a DELE of `from` meanwhile
       // cannot free bytes that the copy keeps.
-      const replaced = await withKeys([this.api.lockName(src), this.api.lockName(dst)], async () => {
+      // The destination's directory marker too: a directory renamed onto that name (moveDir locks it) waits.
+      const replaced = await withKeys([this.api.lockName(src), this.api.lockName(dst), this.api.lockName(this.dirPrefix(to))], async () => {
         const [now, old, dir] = await Promise.all([this.head(src), this.head(dst), this.dirProbe(to), this.requireParent(to)]);
         if (!now) throw new StorageError("not-found");
         if (dir) throw new StorageError("is-a-directory");
@@ -275,7 +276,17 @@ export class S3Storage implements Storage {
   private async renameDir(from: string, to: string): Promise<void> {
     const [file, dest] = await Promise.all([this.head(this.full(to)), this.dirProbe(to), this.requireParent(to)]);
     if (file) throw new StorageError("not-a-directory");
-    await moveDir(this.api, (prefix, token) => this.page(prefix, { token }), this.dirPrefix(from), this.dirPrefix(to), !!dest);
+    const guard = {
+      // The destination's object key too: a file renamed onto that name (rename() locks it) waits.
+      locks: [this.api.lockName(this.full(to))],
+      recheck: async () => {
+        const [source, fileNow, destNow] = await Promise.all([this.dirProbe(from), this.head(this.full(to)), this.dirProbe(to)]);
+        if (!source) throw new StorageError("not-found"); // another rename took it first
+        if (fileNow) throw new StorageError("not-a-directory");
+        if (destNow && !dest) throw new StorageError("exists", "target appeared", "another session made the target meanwhile");
+      },
+    };
+    await moveDir(this.api, (prefix, token) => this.page(prefix, { token }), this.dirPrefix(from), this.dirPrefix(to), !!dest, guard);
   }
 
   /** Is the directory `to` what a rename of `from` left unfinished? Then RNTO onto it finishes the move. */

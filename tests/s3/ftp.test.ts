@@ -455,6 +455,28 @@ ftp.quit()`;
     expect(new TextDecoder().decode(await get(home, "log.txt"))).toBe("line 1\nline 2\nline 3\n");
   }, 60_000);
 
+  test("two directory renames at once: onto one new name, one gets 250 and the other 550, nothing merged or lost; one directory to two names, only one succeeds", async () => {
+    const { home } = await s3Server();
+    for (const d of ["P", "Q", "D"]) await home.mkdir(d);
+    for (const d of ["P", "Q"]) for (let i = 0; i < 8; i++) await put(home, `${d}/f${i}`, d.repeat(10));
+    await put(home, "D/x", "x");
+    const [a, b] = [await servers.login(), await servers.login()];
+    const race = async (pairs: Array<[Wire, string, string]>) => {
+      for (const [w, from] of pairs) expect((await w.cmd(`RNFR ${from}`)).code).toBe(350);
+      for (const [w, , to] of pairs) w.raw(`RNTO ${to}\r\n`); // sent together: both checks before either move
+      return Promise.all(pairs.map(async ([w]) => (await w.read(30_000))?.code));
+    };
+    // Before: 250 and 250, T held 8 files of one source and the other's 8 were gone.
+    expect((await race([[a, "P", "T"], [b, "Q", "T"]])).sort()).toEqual([250, 550]);
+    const names = async (dir: string) => new TextDecoder().decode((await (await servers.login()).transfer(`NLST ${dir}`)).data).trim().split("\r\n").filter(Boolean).sort();
+    expect(await names("T")).toHaveLength(8);
+    const left = (await names("P")).length ? "P" : "Q";
+    expect(await names(left)).toHaveLength(8);
+    // Before: 250 and 250, one of the names did not exist.
+    expect((await race([[a, "D", "D1"], [b, "D", "D2"]])).sort()).toEqual([250, 550]);
+    expect([(await names("D1")).length, (await names("D2")).length].sort()).toEqual([0, 1]);
+  }, 60_000);
+
   test("quota: an upload past the limit gets 552 and leaves no object", async () => {
     const { home } = await s3Server([], { quota: 100_000 });
     await put(home, "have.bin", new Uint8Array(60_000));
