@@ -83,7 +83,13 @@ export class Transfer {
 
   /** Wait for `p`, unless the transfer is aborted first (then reject at once). */
   until<T>(p: Promise<T>): Promise<T> {
-    if (this.aborted) return Promise.reject(new FtpError(426, "Transfer aborted"));
+    if (this.aborted) {
+      // `p` is not waited for, but its end must be handled: a data connection's wait, failed when the
+      // transfer's endpoint is closed just after, was an unhandled rejection (a client that aborts
+      // or hangs up as its RETR begins).
+      p.catch(() => {});
+      return Promise.reject(new FtpError(426, "Transfer aborted"));
+    }
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => reject(new FtpError(426, "Transfer aborted"));
       this.signal.addEventListener("abort", onAbort, { once: true });
