@@ -271,8 +271,14 @@ function checkUnchanged(local: string, fd: number, was: Stats, ctx: FileContext)
  */
 export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { unverified(msg: string): void }): (digest: string, size: number) => Promise<string> {
   // A refused SIZE leaves the size unknown; a reply that is no size is the server's protocol error.
+  // A lost connection is no answer (nor vsftpd's "500 OOPS" before it closes): it failed the check,
+  // which is retried like a drop on a new connection, where every byte is found and only verified.
+  // Taken for "no SIZE here", the upload ended "not verified", exit 0, and was forgotten.
   const askSize = () => {
-    const asked = client.size(path).catch((err: unknown) => (err instanceof ClientError && err.kind === "protocol" ? Promise.reject(err) : null));
+    const asked = client.size(path).catch((err: unknown) => {
+      const refused = err instanceof ClientError && err.kind !== "protocol" && err.code !== undefined && err.code >= 500 && !client.control.isClosed;
+      return refused ? null : Promise.reject(err);
+    });
     asked.catch(() => {}); // awaited by the check; a failure before that is not unhandled
     return asked;
   };

@@ -28,6 +28,8 @@ export interface FakeOptions {
   goneAfterDrop?: boolean;
   /** Drop the control connection instead of answering the first whole-file HASH. */
   dropOnFirstHash?: boolean;
+  /** Drop the control connection instead of answering the Nth SIZE (counted from 1). */
+  dropOnSize?: number;
   /** Answer the first `times` whole-file HASH commands with this reply (e.g. "421 Shutting down"), then answer. */
   refuseHash?: { reply: string; times: number };
   /**

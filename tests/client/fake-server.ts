@@ -19,6 +19,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   const dirs = new Set<string>(opts.emptyDirs ?? []);
   let droppedListingOf = false;
   let hashDropped = false;
+  let sizes = 0;
   let hashRefusals = 0;
   let eprtRefused = false;
   let epsvs = 0;
@@ -244,6 +245,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return;
       }
       case "SIZE":
+        if (opts.dropOnSize !== undefined && ++sizes === opts.dropOnSize) return void s.terminate();
         return void (file ? reply(s, 213, String(file.length)) : reply(s, 550, "No such file."));
       case "MDTM":
         if (opts.dropOnMdtm !== undefined && ++mdtms === opts.dropOnMdtm) return void s.terminate();
