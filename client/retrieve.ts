@@ -62,14 +62,22 @@ export interface DownloadJob {
  * whole quarter hours is a server whose MDTM and MLSD disagree on the time zone (some answer MDTM in
  * local time), not a change: a file rewritten during its download gets the time of that moment.
  */
-async function changeAfter(after: Promise<string | null>, before: string): Promise<string> {
+async function changeAfter(after: Promise<string | null>, before: string, client: FtpClient): Promise<string> {
+  let now: string | null;
   try {
-    const now = await after;
-    if (now === null) return "";
+    now = await after;
+  } catch (err) {
+    // Refused while the session goes on: no time to compare. A lost connection is no answer: the
+    // check fails as a drop does (resume checks again); it was taken for "unchanged", exit 0.
+    if (err instanceof ClientError && err.code !== undefined && err.code >= 500 && !client.control.isClosed) return "";
+    throw err;
+  }
+  if (now === null) return "";
+  try {
     const apart = Math.floor(parseTimeVal(now).getTime() / 1000) - Math.floor(parseTimeVal(before).getTime() / 1000);
     return apart % 900 === 0 ? "" : `modified ${before.slice(0, 14)} → ${now.slice(0, 14)}`;
   } catch {
-    return "";
+    return ""; // a time that cannot be read: nothing to compare
   }
 }
 
@@ -201,7 +209,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     let verifiedBy: string;
     if (typeof verdict === "string") {
       verifiedBy = verdict;
-      const change = timeAfter ? await changeAfter(timeAfter, timeBefore!) : "";
+      const change = timeAfter ? await changeAfter(timeAfter, timeBefore!, session.client) : "";
       if (change) throw new RemoteChanged(change, `the ${offset} bytes that came are kept in ${setAside()}`);
     } else if (verdict.hex !== digest) {
       // A file replaced on the server meanwhile (its digest is the new one's) is no corruption.

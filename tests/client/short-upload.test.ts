@@ -76,23 +76,3 @@ describe("the server's copy after an upload's 226", () => {
     });
   }
 });
-
-describe("a server without a digest that drops the connection after an upload's 226", () => {
-  test("put checks the size on a new connection (exit 0, size verified), not 'not verified' as if the server had no SIZE", async () => {
-    const data = payload();
-    writeFileSync(join(t.work, "u.bin"), data);
-    // Which SIZE follows the 226: the ones before it (the remote file's state) are answered.
-    const probe = t.start({ feat: SIZE_FEAT });
-    await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${probe.port}/u.bin`], { cwd: t.work });
-    const nth = probe.commands.filter((c) => c.startsWith("SIZE")).length;
-    const fake = t.start({ feat: SIZE_FEAT, dropOnSize: nth });
-    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u2.bin`, "--retries", "2"], { cwd: t.work });
-    // Before: "the server offers no hash; not verified (no size either)", exit 0, and nothing to resume.
-    expect(r.stderr).not.toContain("no size either");
-    expect(r.stderr).toContain("reconnecting (attempt 1 of 2)");
-    expect(r.code).toBe(0);
-    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2);
-    expect(digest(fake.files.get("/u2.bin")!)).toBe(digest(data));
-  });
-});
-
