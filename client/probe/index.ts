@@ -20,7 +20,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   const scratch: ProbeReport["scratch"] = { path: null, removed: false };
   // Ctrl-C or SIGTERM: the scratch directory still goes (or its path is said), then exit as the signal would.
   // One removal, whoever asks first: the signal's, or the end of the run (which an interrupted run
-  // still reaches); two at once raced, and the loser reported the directory left on the server.
+  // still reaches); two at once raced, and the loser said the directory was left while it was gone.
   let removal: Promise<{ removed: boolean; note?: string }> | null = null;
   const removeOnce = () => (removal ??= removeScratch(p));
   let stopping = false;
