@@ -129,8 +129,9 @@ export class CommandLoop {
           this.jumpQueuedBesideTransfer();
           await this.session.transfer.done;
         }
-        // After the replies of those that ran beside it (ABOR's 226 before the next command's).
-        await this.besideTransfer;
+        // After the replies of those that ran beside it (ABOR's 226 before the next command's); none
+        // running (each link leaves `jumping` last): no wait, not a microtask per command of the loop.
+        if (this.jumping.size > 0) await this.besideTransfer;
         await this.session.writable();
         // Either wait can end with the session: a command queued behind a transfer must not run
         // after the teardown (a PASV then opened a listener nothing would ever close).
