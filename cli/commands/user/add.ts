@@ -73,7 +73,7 @@ export default defineCommand({
         a.users,
         async ({ users }) => {
           if (users.has(name)) throw new CliError(`user "${name}" already exists in ${file}`);
-          if (!s3) created ??= await mkdir(home, { recursive: true }).catch(async (err) => Promise.reject(await cannotCreate(home, err)));
+          if (!s3) created ??= await makeHome(home);
           users.set(name, { ...record, hash });
         },
         { allowMissing: true },
@@ -114,9 +114,28 @@ async function cannotCreate(home: string, err: unknown): Promise<CliError> {
   return new CliError(`cannot create home ${home}: ${why}; nothing was written`);
 }
 
+/** Tries of makeHome while parents vanish: each is another add's probe removing what it made. */
+const MAKE_HOME_TRIES = 8;
+
+/**
+ * `mkdir -p` of the home; the first directory it made, as mkdir answers. Bun's recursive mkdir makes
+ * each missing level once: a parallel add's probe that removed the shared `home/` between two levels
+ * made it fail with ENOENT (1 of 20 parallel adds in CI). A missing parent is made again a few times;
+ * a path that cannot exist (a symlink to nothing, /proc) fails each try at once.
+ */
+export async function makeHome(home: string): Promise<string | undefined> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await mkdir(home, { recursive: true });
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code !== "ENOENT" || tries === MAKE_HOME_TRIES) throw await cannotCreate(home, err);
+    }
+  }
+}
+
 /** Whether the home can be made, before the password is asked: made, then removed again (cannotCreate's line if not). */
 async function probeHome(home: string): Promise<void> {
-  const made = await mkdir(home, { recursive: true }).catch(async (err) => Promise.reject(await cannotCreate(home, err)));
+  const made = await makeHome(home);
   if (made) await removeMadeDirs(home, made);
 }
 
