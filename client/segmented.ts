@@ -152,6 +152,13 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     const refusals: Error[] = [];
     /** Workers in a ranged RETR right now. */
     let downloading = 0;
+    /** Workers opening a connection: a refusal gives their segment back to the queue. */
+    let opening = 0;
+    /** Workers with a session and nothing left to take, waiting while others open (wake: opening changed). */
+    const idle: Array<() => void> = [];
+    const wake = (): void => {
+      for (const resume of idle.splice(0)) resume();
+    };
     /** The last range brought bytes past the file's end (REST ignored, or the file grew), from this byte. */
     let beyondFrom: number | null = null;
     // Aborted once the job will not go on in segments: ranges waiting for the reply to a RETR they cut
@@ -167,6 +174,12 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
+        if (!seg && !failure && !noRest && s && opening > 0) {
+          // Not done yet: a connection being opened may be refused and give its segment back
+          // (ProFTPD's MaxClientsPerHost answers after the first ranges have ended).
+          await new Promise<void>((resume) => idle.push(resume));
+          continue;
+        }
         if (!seg || failure || noRest) {
           if (!seg && !failure && !noRest && s) {
             if (!early && ctx.verify && localDigest(s.client, ctx)) early = askDigest(s.client, job.remote, algo, true, () => size, why).catch(() => null);
@@ -176,14 +189,21 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
           return;
         }
         if (!s) {
+          opening++;
           try {
             s = await open();
+            opening--;
+            wake();
           } catch (err) {
+            opening--;
             queue.push(seg);
             refusals.push(err as Error);
             // Another connection refused (421, or a 530 "too many clients from your host") while
-            // others download: they go on, with fewer segments at a time (as a tree job does).
-            if (downloading > 0) {
+            // others download or wait for such a segment: they go on, with fewer segments at a
+            // time (as a tree job does).
+            const othersGoOn = downloading > 0 || idle.length > 0;
+            wake();
+            if (othersGoOn) {
               if (refusals.length === 1) note.warn(`could not open another connection (${(err as Error).message}); continuing with fewer segments at a time`);
               return;
             }

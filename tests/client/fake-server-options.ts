@@ -187,7 +187,7 @@ export interface FakeOptions {
    * replaces the 421: ProFTPD answers a right password "530 Sorry, the maximum number of clients (2)
    * from your host are already connected." (it counts logged-in sessions only).
    */
-  busy?: { at: "greeting" | "login" | "password"; times?: number; connections?: number[]; reply?: string };
+  busy?: { at: "greeting" | "login" | "password"; times?: number; connections?: number[]; reply?: string; /** the refusal comes this late */ delayMs?: number };
   /**
    * These control connections (counted from 1) are closed by the server, right after it accepted
    * them ("accept") or instead of answering USER ("USER"): a load balancer without a backend yet, a

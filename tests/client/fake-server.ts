@@ -62,7 +62,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         if (opts.busy && (opts.busy.connections ? opts.busy.connections.includes(n) : n <= (opts.busy.times ?? 0))) {
           if (opts.busy.at === "login") s.data.busyAtLogin = true;
           else if (opts.busy.at === "password") s.data.busyAtPassword = true;
-          else return void (busyReply(s, "421 There are too many connected users, please try later."), s.end());
+          else return void busyRefusal(s, "421 There are too many connected users, please try later.");
         }
         if (opts.greetingDelayMs) return void setTimeout(() => sockets.has(s) && s.write(formatReply(220, "fake ready")), opts.greetingDelayMs);
         if (!opts.flood) s.write(formatReply(220, "fake ready"));
@@ -96,10 +96,15 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   });
 
   const reply = (s: Socket<Conn>, code: number, text: string | string[]) => s.write(formatReply(code, text));
-  /** A full server's refusal: busy.reply, else `usual` ("421 …"). */
-  const busyReply = (s: Socket<Conn>, usual: string) => {
-    const [, code, text] = /^(\d{3}) (.*)$/.exec(opts.busy?.reply ?? usual)!;
-    reply(s, Number(code), text!);
+  /** A full server's refusal (busy.reply, else `usual`: "421 …"), busy.delayMs late, and the close. */
+  const busyRefusal = (s: Socket<Conn>, usual: string) => {
+    const refuse = () => {
+      const [, code, text] = /^(\d{3}) (.*)$/.exec(opts.busy?.reply ?? usual)!;
+      reply(s, Number(code), text!);
+      s.end();
+    };
+    if (opts.busy?.delayMs) setTimeout(() => sockets.has(s) && refuse(), opts.busy.delayMs);
+    else refuse();
   };
   const floodBlock = Buffer.from((opts.flood === "greeting" ? " and more\r\n" : "200 nobody asked\r\n").repeat(4096));
   /** Write flood blocks until the socket's buffer is full (drain calls this again); a block cut short still parses as lines. */
@@ -165,10 +170,10 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     switch (verb) {
       case "USER":
         if (s.data.hangUpAtUser) return void (opts.hangUp!.how === "close" ? s.end() : s.terminate());
-        if (s.data.busyAtLogin) return void (busyReply(s, "421 Too many users logged in, please try later."), s.end());
+        if (s.data.busyAtLogin) return void busyRefusal(s, "421 Too many users logged in, please try later.");
         return void reply(s, 331, "password please");
       case "PASS":
-        if (s.data.busyAtPassword) return void (busyReply(s, "421 Too many users logged in, please try later."), s.end());
+        if (s.data.busyAtPassword) return void busyRefusal(s, "421 Too many users logged in, please try later.");
         if (opts.password === undefined || arg === opts.password) return void reply(s, 230, "ok");
         if (opts.refusalDelayMs) return void setTimeout(() => sockets.has(s) && reply(s, 530, opts.refusal ?? "Login incorrect."), opts.refusalDelayMs);
         return void reply(s, 530, opts.refusal ?? "Login incorrect.");

@@ -254,6 +254,23 @@ describe("--segments", () => {
     expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(data));
   });
 
+  test("refusals of extra logins that come after the first ranges have ended: the sessions already open take those segments, and the download completes verified", async () => {
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const data = Buffer.from(crypto.getRandomValues(new Uint8Array(4 * 1024 * 1024)).buffer);
+    // Two sessions at most, ever (ProFTPD's MaxClientsPerHost, slow to count one gone); its 530 comes late.
+    const fake = startFakeServer({
+      feat: ["SIZE", "MDTM", "REST STREAM", "HASH SHA-256*"],
+      files: new Map([["/big.bin", data]]),
+      busy: { at: "password", connections: Array.from({ length: 40 }, (_, i) => i + 3), delayMs: 400, reply: "530 Sorry, the maximum number of clients (2) from your host are already connected." },
+    });
+    cleanups.push(() => fake.stop());
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/big.bin`, "--segments", "4"], { cwd: work, timeoutMs: 60_000 });
+    // Before: nothing downloaded when the refusals came, so each refused range tried again alone, was refused --retries times: exit 8.
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining("continuing with fewer segments at a time") });
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(data));
+  });
+
   test("a file that grew on the server during the download is a changed file, as a single stream says: exit 9, the bytes that came kept aside, nothing to resume", async () => {
     const work = tempDir();
     cleanups.push(() => removeDir(work));
