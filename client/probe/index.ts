@@ -22,7 +22,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   // One removal, whoever asks first: the signal's, or the end of the run (which an interrupted run
   // still reaches); two at once raced, and the loser said the directory was left while it was gone.
   let removal: Promise<{ removed: boolean; note?: string }> | null = null;
-  const removeOnce = () => (removal ??= removeScratch(p));
+  const removeOnce = () => (removal ??= p.cleanup(() => removeScratch(p)));
   let stopping = false;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
     // A second signal while the scratch directory goes (GNU timeout sends its TERM to the child and to
@@ -31,6 +31,7 @@ export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
     if (stopping) return;
     stopping = true;
     const code = signal === "SIGINT" ? 130 : 143;
+    p.halt();
     const exit = () => {
       opts.onInterrupted?.({ ...reportOf(opts, p, scratch, started), interrupted: signal });
       process.exit(code);

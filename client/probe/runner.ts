@@ -67,6 +67,8 @@ interface CheckScope {
   id: string;
   sessions: Set<FtpClient>;
   cancelled: boolean;
+  /** The scratch directory's removal: the one code that opens sessions after halt(). */
+  cleanup?: true;
 }
 
 export class Probe {
@@ -94,6 +96,10 @@ export class Probe {
   readonly created = new Set<string>();
   /** The check the calling code runs in (async context: a capped check's code goes on running). */
   private readonly scope = new AsyncLocalStorage<CheckScope>();
+  /** Checks running now (halt() cuts them off). */
+  private readonly running = new Set<CheckScope>();
+  /** Interrupted (Ctrl-C, SIGTERM): no check starts or is recorded, only the clean-up opens sessions. */
+  private halted = false;
 
   constructor(readonly opts: ProbeOptions) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -103,7 +109,8 @@ export class Probe {
   record(id: string, status: ProbeStatus, reason: string, required?: boolean): void {
     const def = CATALOGUE.find((c) => c.id === id);
     if (!def) throw new Error(`unknown probe item ${id}`);
-    if (this.items.some((i) => i.id === id)) return;
+    // After an interrupt, only what was decided before it is reported.
+    if (this.halted || this.items.some((i) => i.id === id)) return;
     const item: ProbeItem = { id, title: def.title, required: required ?? def.required, status, reason: reason.replace(/\s+/g, " ").trim() };
     this.items.push(item);
     this.opts.onItem?.(item);
@@ -111,8 +118,10 @@ export class Probe {
 
   /** Run one check, bounded in time; an exception is a FAIL with its message. */
   async check(id: string, fn: () => Promise<Verdict>, limitMs = this.timeoutMs * CHECK_TIMEOUTS): Promise<ProbeStatus> {
+    if (this.halted) return "n/a";
     let verdict: Verdict;
     const scope: CheckScope = { id, sessions: new Set(), cancelled: false };
+    this.running.add(scope);
     const running = this.scope.run(scope, fn).then(
       (v) => ({ v }),
       (e: Error) => ({ e }),
@@ -121,6 +130,9 @@ export class Probe {
     const cap = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), limitMs)));
     const outcome = await Promise.race([running, cap]);
     clearTimeout(timer);
+    this.running.delete(scope);
+    // Cut off by an interrupt: its sessions were closed under it, so its verdict would say so.
+    if (this.halted) return "n/a";
     if (outcome === null) {
       verdict = ["fail", `no answer within ${limitMs / 1000} s`];
       // Cut off by the cap, the check's code goes on running: end its sessions and the shared one,
@@ -208,10 +220,28 @@ export class Probe {
     return c;
   }
 
-  /** A check cut off by its cap gets no session any more. */
+  /** A check cut off by its cap, or any code after halt() but the clean-up, gets no session any more. */
   private refuseCancelled(): void {
     const scope = this.scope.getStore();
-    if (scope?.cancelled) throw new ClientError(`the ${scope.id} check was cut off by its time cap`);
+    if (scope?.cancelled) throw new ClientError(`the ${scope.id} check was cut off ${this.halted ? "by the interrupt" : "by its time cap"}`);
+    if (this.halted && !scope?.cleanup) throw new ClientError("the probe was interrupted");
+  }
+
+  /**
+   * Interrupted: the checks running now are cut off (their sessions closed, their verdicts not
+   * recorded) and none starts, so the scratch directory's removal has the server to itself. Before,
+   * the run went on beside it on the shared session: a slow upload held the removal past its bound
+   * and the directory was left.
+   */
+  halt(): void {
+    this.halted = true;
+    for (const scope of this.running) scope.cancelled = true;
+    this.closeAll();
+  }
+
+  /** Run the scratch directory's removal: it may open sessions after halt(). */
+  cleanup<T>(fn: () => Promise<T>): Promise<T> {
+    return this.scope.run({ id: "clean-up", sessions: new Set(), cancelled: false, cleanup: true }, fn);
   }
 
   adoptMain(c: FtpClient): void {

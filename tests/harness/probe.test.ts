@@ -136,7 +136,10 @@ describe("ftpkit test against ftpkit", () => {
 
   test("SIGTERM in the middle of a --json run prints one JSON report of the items decided so far, marked interrupted, and exits 143", async () => {
     const root = work();
-    const server = await ftpkit({ root, users: [{ name: "me", password: "pw" }], write: true });
+    // At 32 KB/s the sample upload after the scratch directory's MKD takes 2 s: the signal comes in
+    // the middle (a fast run had decided every item, 2 runs in 10). Before, the checks went on beside
+    // the removal on the shared session, which waited behind the uploads past its 5 s bound: left.
+    const server = await ftpkit({ root, users: [{ name: "me", password: "pw" }], write: true, maxRate: 32_768 });
     const proc = spawnFtpkit(["test", `127.0.0.1:${server.port}`, "--user", "me", "--password", "pw", "--json"], { cwd: work("ftpkit-probe-cwd-") });
     const stdout = new Response(proc.stdout).text();
     try {
