@@ -1,8 +1,8 @@
 // Where interrupted jobs wait: one small file per journal directory holding records, in the state
 // directory (`pending/`), so that `ftpkit resume` run anywhere else (after a kill -9, from another
-// shell) can say where to run it instead of only "nothing to resume". An entry is written when a
+// shell) can say where to run it instead of only "nothing to resume". An entry is written before a
 // journal gets its first record and removed when its last one goes; stale ones are dropped on read.
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { privateDir, stateDir } from "./state.ts";
 
@@ -47,7 +47,18 @@ export function unindexIfEmpty(journal: string): void {
   rmSync(join(stateDir(), "pending", entryName(journal)), { force: true });
 }
 
-/** Journals other than `here` that hold records; entries whose journal has none are removed. */
+/** How long an entry without records is taken for a job about to write its first one. */
+const YOUNG_ENTRY_MS = 60_000;
+
+function entryAgeMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Journals other than `here` that hold records; entries whose journal has had none for a minute are removed. */
 export function journalsElsewhere(here: string): JournalPlace[] {
   const dir = join(stateDir(), "pending");
   let names: string[];
@@ -66,8 +77,10 @@ export function journalsElsewhere(here: string): JournalPlace[] {
     }
     if (typeof entry.cwd !== "string" || typeof entry.journal !== "string") continue;
     const records = recordCount(entry.journal);
-    if (records === 0) rmSync(join(dir, name), { force: true });
-    else if (entry.journal !== here) places.push({ cwd: entry.cwd, journal: entry.journal, records });
+    // An entry is written before its first record: a young one without records is a job starting.
+    if (records === 0) {
+      if (entryAgeMs(join(dir, name)) > YOUNG_ENTRY_MS) rmSync(join(dir, name), { force: true });
+    } else if (entry.journal !== here) places.push({ cwd: entry.cwd, journal: entry.journal, records });
   }
   return places.sort((a, b) => a.cwd.localeCompare(b.cwd));
 }

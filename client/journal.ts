@@ -240,13 +240,15 @@ function sweepDeadTemps(dir: string, names?: string[]): string[] {
 
 /** Write the record atomically. */
 export function saveRecord(rec: TransferRecord, dir: string = journalDir(), durable = false): void {
+  // Only a working directory's own journal, which `ftpkit resume` there reads: the API's shared one
+  // in the temp directory was indexed under whichever caller wrote last, and `ftpkit resume` elsewhere
+  // then sent the user to that caller's directory, where nothing waits. Indexed before the record is
+  // written: a job killed between the two left a record no other directory knew of (the same sync run
+  // from elsewhere was not refused and started over).
+  if (dir === journalDir()) indexJournal(dir);
   writeAtomic(dir, `${rec.id}.json`, JSON.stringify({ ...rec, seal: sealOf({ ...rec }) }, null, 2) + "\n", durable);
   pendingHere.add(join(dir, rec.id));
   recordedAny = true;
-  // Only a working directory's own journal, which `ftpkit resume` there reads: the API's shared one
-  // in the temp directory was indexed under whichever caller wrote last, and `ftpkit resume` elsewhere
-  // then sent the user to that caller's directory, where nothing waits.
-  if (dir === journalDir()) indexJournal(dir);
 }
 
 /** Remove a record and everything kept beside it (tree progress, tree plan). */
