@@ -20,8 +20,13 @@ function decode(part: string, what: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
+    const shown = what === "password" ? "***" : part;
+    // Well-formed escapes whose bytes are not UTF-8 (a Latin-1 "caf%E9"): FTP names are UTF-8 (RFC 2640).
+    if (/^(?:[^%]|%[0-9a-f]{2})*$/i.test(part)) {
+      throw new ParseError(`URL ${what} "${shown}" decodes to bytes that are not UTF-8 (ftpkit sends names and passwords in UTF-8, RFC 2640: write "é" as %C3%A9, not %E9)`);
+    }
     // A name or password with a "%" of its own ("100%.txt") is the usual cause: say how to write it.
-    throw new ParseError(`invalid percent-encoding in URL ${what} "${what === "password" ? "***" : part}" (a "%" starts two hex digits; write a "%" itself as %25)`);
+    throw new ParseError(`invalid percent-encoding in URL ${what} "${shown}" (a "%" starts two hex digits; write a "%" itself as %25)`);
   }
 }
 

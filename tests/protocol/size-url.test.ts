@@ -177,6 +177,12 @@ describe("URLs", () => {
     expect(() => parseFtpUrl("ftp://u:p%zz@h/")).toThrow('invalid percent-encoding in URL password "***" (a "%" starts two hex digits; write a "%" itself as %25)');
   });
 
+  test("escapes of bytes that are not UTF-8 (Latin-1 %E9) are named as such, not as a bad escape", () => {
+    expect(() => parseFtpUrl("ftp://h/caf%E9.txt")).toThrow('URL path "caf%E9.txt" decodes to bytes that are not UTF-8 (ftpkit sends names and passwords in UTF-8, RFC 2640: write "é" as %C3%A9, not %E9)');
+    expect(parseFtpUrl("ftp://h/caf%C3%A9.txt").path).toBe("café.txt");
+    expect(() => parseFtpUrl("ftp://u:p%E9@h/")).toThrow('URL password "***" decodes to bytes that are not UTF-8');
+  });
+
   test('a "#" in a path gets a hint to write it as %23', () => {
     expect(() => parseFtpUrl("ftp://h/a#b.txt")).toThrow(/write a "#" in a name as %23/);
     expect(parseFtpUrl("ftp://h/a%23b.txt").path).toBe("a#b.txt");
