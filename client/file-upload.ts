@@ -132,6 +132,8 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       const digestAlgo = localDigest(client, ctx);
       sink = chunkSink(digestAlgo, size, fd);
       offset = 0;
+      /** The remote file is this one already, every byte vouched for by the server's digest: nothing to send. */
+      let alreadyThere = false;
       resumeLine.set(null);
       if (continuing && !wholeOnly) {
         const now = await remoteState(client, path);
@@ -148,6 +150,11 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
             offset = 0;
             sink.dispose();
             sink = chunkSink(digestAlgo, size, fd);
+          } else if (remote && offset === size) {
+            // Cut off after its last byte (during the checks): a REST+STOR of nothing was refused by
+            // ProFTPD (AllowStoreRestart off) and the whole file went again.
+            alreadyThere = true;
+            note.info(`the remote file is complete (${size} bytes, ${algo} via HASH): nothing left to send`);
           } else {
             const how = appendOnly ? `${restRefusal}: appending at byte ${offset} with APPE` : remote ? "resuming" : `resuming at byte ${offset}`;
             if (remote) resumeLine.set(`remote partial data verified (${offset} bytes, ${algo} via ranged HASH); ${how}`);
@@ -161,7 +168,7 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
         const verb: "STOR" | "APPE" = offset > 0 && appendOnly ? "APPE" : "STOR";
         let n: number;
         try {
-          n = await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress: resumeLine.watch((m) => progress.update(m)) });
+          n = alreadyThere ? 0 : await upload(client, path, fd, offset, size, verb, { sink, limiter, stallMs: ctx.opts.stallMs, onProgress: resumeLine.watch((m) => progress.update(m)) });
           resumeLine.say();
         } catch (err) {
           // ProFTPD (AllowStoreRestart off, its default) refuses REST+STOR and APPE alike with a 451

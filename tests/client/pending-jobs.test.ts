@@ -47,6 +47,20 @@ describe("a resumed upload the server will not let continue (ProFTPD's 451 Appen
     expect(await listed(t.work)).toMatch(/^nothing to resume/);
   });
 
+  test("a connection lost during the checks after the last byte: the file is verified where it is, not sent again (no REST+STOR of nothing for the server to refuse)", async () => {
+    const data = randomBytes(300_000);
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: HASH_FEAT, noStoreRestart: true, dropOnFirstHash: true });
+    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`], { cwd: t.work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("the remote file is complete (300000 bytes, sha256 via HASH): nothing left to send");
+    expect(r.stderr).not.toContain("uploading /u.bin again from byte 0");
+    // Before: STOR, then REST 300000 + STOR refused (451), then the whole file again.
+    expect(fake.commands.filter((c) => /^(STOR|APPE|REST)/.test(c))).toEqual(["STOR /u.bin"]);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+    expect(records(t.work)).toEqual([]);
+  });
+
   test("APPE refused the same way after a REST the server lacks: sent whole too", async () => {
     const data = randomBytes(300_000);
     writeFileSync(join(t.work, "u.bin"), data);
