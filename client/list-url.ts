@@ -2,7 +2,7 @@
 import type { FileInfo } from "../protocol/listing.ts";
 import { compileGlob, hasGlob, unescapeGlob, urlGlobSegment } from "../protocol/glob.ts";
 import { ClientError, type FtpClient } from "./client.ts";
-import { askForWantedFacts, listDir, listPath } from "./listing.ts";
+import { askForWantedFacts, listDir, listPath, readableEntries, type OnUnreadable } from "./listing.ts";
 import { checkTlsFlags, parseUrlArg, type SecurityOptions } from "./options.ts";
 import type { Trace } from "./trace.ts";
 import { Notifier } from "./messages.ts";
@@ -12,6 +12,12 @@ import { Session } from "./session.ts";
 /** Told of each MLSD name left out of a listing, and why. */
 type LeftOut = (name: string, why: string) => void;
 
+/** What listTarget tells of the entries it leaves out: named ones (MLSD names with "/"), and lines it could not read (without: an error). */
+interface LeftOutSinks {
+  leftOut?: LeftOut;
+  unreadable?: OnUnreadable;
+}
+
 /**
  * `ftpkit ls URL`. A listing cut short by a dropped or stalled connection (or a 4yz) is listed again
  * on a new one, --retries times (none by default: the package API's `list`). MLSD names holding "/"
@@ -19,14 +25,14 @@ type LeftOut = (name: string, why: string) => void;
  * one, and shown, "a/b.txt" read as a file in a directory a. (LIST's are kept: a server may list
  * `LIST dir/file` under the path it was asked.)
  */
-export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean; trace?: Trace; leftOut?: LeftOut; prompt?: boolean } & SecurityOptions): Promise<FileInfo[]> {
+export async function listUrl(urlText: string, opts: { active: boolean; retries?: number; stallMs?: number; backoffMs?: number; quiet?: boolean; trace?: Trace; prompt?: boolean } & LeftOutSinks & SecurityOptions): Promise<FileInfo[]> {
   // A wildcard spelled %2A, %3F or %5B is literal, as in get.
   const url = parseUrlArg(urlGlobSegment(urlText), { listing: true });
   checkTlsFlags(url, opts);
   const note = new Notifier(opts.quiet ?? true);
   const session = await Session.open(url, { ...opts, retries: opts.retries ?? 0 }, new Credentials(url, undefined, opts.prompt), note);
   try {
-    const entries = await listRetrying(session, url.path, note, opts.leftOut);
+    const entries = await listRetrying(session, url.path, note, { leftOut: opts.leftOut, unreadable: opts.unreadable });
     await session.close();
     return entries;
   } catch (err) {
@@ -35,11 +41,11 @@ export async function listUrl(urlText: string, opts: { active: boolean; retries?
   }
 }
 
-async function listRetrying(session: Session, urlPath: string, note: Notifier, leftOut?: LeftOut): Promise<FileInfo[]> {
+async function listRetrying(session: Session, urlPath: string, note: Notifier, sinks: LeftOutSinks): Promise<FileInfo[]> {
   for (let attempt = 1; ; attempt++) {
     const client = session.client;
     try {
-      return await listTarget(client, client.resolve(urlPath), leftOut);
+      return await listTarget(client, client.resolve(urlPath), sinks);
     } catch (err) {
       const reached = await session.retryAfter(client, err, attempt, note);
       if (reached === null) throw err;
@@ -49,7 +55,7 @@ async function listRetrying(session: Session, urlPath: string, note: Notifier, l
 }
 
 /** What `ls` shows for `path`: a directory's entries, one file, or what a glob in the last segment matches. */
-async function listTarget(client: FtpClient, path: string, leftOut?: LeftOut): Promise<FileInfo[]> {
+async function listTarget(client: FtpClient, path: string, { leftOut, unreadable }: LeftOutSinks): Promise<FileInfo[]> {
   const slash = path.lastIndexOf("/");
   const last = path.slice(slash + 1);
   if (hasGlob(last)) {
@@ -61,14 +67,14 @@ async function listTarget(client: FtpClient, path: string, leftOut?: LeftOut): P
     // lines show the same mode columns, not the perm fact's cut-down ones.
     await askForWantedFacts(client);
     const listed = await listDir(client, parent);
-    const matched = listed.entries.filter((e) => matches(e.name));
+    const matched = readableEntries(listed, unreadable).filter((e) => matches(e.name));
     if (matched.length > 0) return listed.via === "MLSD" ? withoutSlashes(matched, leftOut) : matched;
-    return await listPath(client, path).catch((err) => {
+    return await listPath(client, path, unreadable).catch((err) => {
       if (err instanceof ClientError && err.code === 550) throw new ClientError(`no remote file matches "${last}" in ${parent}`, { kind: "server" });
       throw err;
     });
   }
-  const entries = await listPath(client, path.slice(0, slash + 1) + unescapeGlob(last));
+  const entries = await listPath(client, path.slice(0, slash + 1) + unescapeGlob(last), unreadable);
   // listPath lists by MLSD (or names the one file MLST found by its path's last segment) where MLST is offered.
   return client.features.has("MLST") ? withoutSlashes(entries, leftOut) : entries;
 }

@@ -106,7 +106,9 @@ async function readCounted<R>(client: FtpClient, t: DataTransfer, what: string, 
   if (spent(0, 0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
   if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
   if (late) throw new ClientError(`the listing of ${what} did not end in ${deadlineMs / 1000} s (ten times --stall-timeout; ${total} bytes came): a server that lists this slowly needs a larger --stall-timeout`, { kind: "network" });
-  if (longLine) throw new ClientError(`the listing of ${what} has a line longer than ${MAX_LISTING_LINE / 1024 / 1024} MiB (no line end); gave up on it`);
+  // Malformed: the server broke the protocol (exit 7), as with an over-long reply line. (The limits
+  // below are ftpkit's own: a directory may really be that big, exit 1.)
+  if (longLine) throw new ClientError(`the listing of ${what} has a line longer than ${MAX_LISTING_LINE / 1024 / 1024} MiB (no line end); gave up on it`, { kind: "protocol" });
   if (total > MAX_LISTING_BYTES) {
     throw new ClientError(`the listing of ${what} is larger than ${MAX_LISTING_BYTES / 1024 / 1024} MiB; gave up on it`);
   }
@@ -218,7 +220,8 @@ function readLines<T extends { name: string }>(parse: (line: string) => T | null
       }
     },
     done() {
-      if (unreadable > 0 && read === 0) throw first;
+      // No line read at all: a listing in a shape not known (the server's, exit 7), not a local failure.
+      if (unreadable > 0 && read === 0) throw first instanceof ClientError && first.kind ? first : new ClientError((first as Error).message, { kind: "protocol" });
       return first === null ? { entries, unreadable } : { entries, unreadable, firstUnreadable: first instanceof Error ? first.message : String(first) };
     },
   };
@@ -242,9 +245,19 @@ function copied(s: string): string {
   return JSON.parse(JSON.stringify(s)) as string;
 }
 
-/** Where a caller cannot use a partial listing: any unreadable line is an error. */
-function strict(listing: { entries: FileInfo[]; unreadable: number; firstUnreadable?: string }): FileInfo[] {
-  if (listing.unreadable > 0) throw new ClientError(`the listing has ${listing.unreadable} line(s) ftpkit cannot read (${unreadableWhy(listing)})`);
+/** Told that lines of a listing could not be read (how many, and why the first): the rest is listed. */
+export type OnUnreadable = (count: number, why: string) => void;
+
+/**
+ * The entries read. Unreadable lines (a name with a line break, a shape not known) are told to
+ * `onUnreadable` where the caller can use a partial listing (`ls` warns, as a tree walk does: one
+ * such name made `ls` of a shared directory fail for everyone); without it they are an error.
+ */
+export function readableEntries(listing: { entries: FileInfo[]; unreadable: number; firstUnreadable?: string }, onUnreadable?: OnUnreadable): FileInfo[] {
+  if (listing.unreadable > 0) {
+    if (onUnreadable) onUnreadable(listing.unreadable, unreadableWhy(listing));
+    else throw new ClientError(`the listing has ${listing.unreadable} line(s) ftpkit cannot read (${unreadableWhy(listing)})`, { kind: "protocol" });
+  }
   return listing.entries;
 }
 
@@ -296,7 +309,7 @@ export async function askForWantedFacts(client: FtpClient): Promise<void> {
  * List a directory (MLSD, falling back to LIST) — or, when `path` names a file, that file
  * (MLST, falling back to LIST path).
  */
-export async function listPath(client: FtpClient, path: string): Promise<FileInfo[]> {
+export async function listPath(client: FtpClient, path: string, onUnreadable?: OnUnreadable): Promise<FileInfo[]> {
   if (client.features.has("MLST")) {
     await askForWantedFacts(client);
     const st = await client.command("MLST", path);
@@ -305,13 +318,13 @@ export async function listPath(client: FtpClient, path: string): Promise<FileInf
       if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
     const mlsd = await mlsdTransfer(client, path);
-    if (mlsd) return strict((await readAll(client, mlsd, path, mlsdReader())).parsed);
+    if (mlsd) return readableEntries((await readAll(client, mlsd, path, mlsdReader())).parsed, onUnreadable);
   }
   // vsftpd expands wildcards in LIST's last segment (`LIST b*` listed bx too): a name holding one
   // is looked up in its directory's listing instead, which CWD reaches without expanding anything.
   const name = basename(path);
   if (/[*?[]/.test(name)) return listLiteral(client, path, name);
-  const entries = strict((await readAll(client, await client.transfer("LIST", path), path, listReader())).parsed);
+  const entries = readableEntries((await readAll(client, await client.transfer("LIST", path), path, listReader())).parsed, onUnreadable);
   // vsftpd lists a missing path as nothing (226): an empty listing is a directory only if CWD enters it.
   if (entries.length === 0 && client.home !== null && (await client.command("CWD", path)).code >= 400) {
     throw new ClientError(`${path}: no such file or directory`, { code: 550 });

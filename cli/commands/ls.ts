@@ -57,7 +57,9 @@ export default defineCommand({
     // With --json, stderr carries only the error, as for get (no "reconnecting" lines), and what the
     // listing held that is not listed: the array has no place to say it.
     const leftOut = (name: string, why: string) => consola().warn(`${JSON.stringify(name)}: ${why}`);
-    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, leftOut, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
+    // As a tree walk: the lines ftpkit cannot read are left out with one warning, the rest listed.
+    const unreadable = (count: number, why: string) => consola().warn(`${count} line(s) of the listing could not be read (${why}): left out`);
+    const entries = await listUrl(args.url, { active: args.active === true, quiet: args.json === true, leftOut, unreadable, ...retryOptions(args), ...tlsOptions(args), ...traceOption(args) });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     const undated = entries.filter((e) => e.unreadableTime !== undefined);
     if (undated.length > 0 && !args.json) consola().warn(`${undated.length} ${undated.length === 1 ? "entry is" : "entries are"} listed with a time that cannot be read (the first: ${JSON.stringify(undated[0]!.name)}, modify=${JSON.stringify(undated[0]!.unreadableTime)}): shown without a time`);

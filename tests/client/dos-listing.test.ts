@@ -59,17 +59,24 @@ describe("a server whose LIST is MS-DOS style (IIS)", () => {
     expect(fake.commands.filter((c) => c.startsWith("LIST")).length).toBeGreaterThan(0);
   });
 
-  test("a line in a shape still unknown is shown: ls fails on it, get -r copies the rest and says so", async () => {
+  test("a line in a shape still unknown is shown: ls lists the rest with one warning, get -r copies the rest and says so", async () => {
     const odd = "01-01-26  12:00PM       <LINK>         odd";
     const fake = t.start({ ...IIS, listExtra: [odd] });
-    const ls = await runFtpkit(["ls", url("/site/")], { cwd: t.work });
-    expect(ls.code).toBe(1);
-    expect(ls.stdout).toBe("");
-    expect(ls.stderr).toContain(`1 line(s) ftpkit cannot read (the first: unrecognized LIST line: ${odd})`);
+    const ls = await runFtpkit(["ls", url("/site/"), "--names"], { cwd: t.work });
+    expect(ls.code).toBe(0);
+    expect(ls.stdout.split("\n").filter(Boolean).sort()).toEqual(["name with spaces.txt", "readme.txt", "sub dir/", "two  spaces.bin"]);
+    expect(ls.stderr.trim()).toBe(`[warn] 1 line(s) of the listing could not be read (the first: unrecognized LIST line: ${odd}): left out`);
     const get = await runFtpkit(["get", "-r", url("/site"), "out"], { cwd: t.work });
     expect(get.stderr).toContain(`.: 1 line(s) of its listing could not be read (the first: unrecognized LIST line: ${odd}); nothing in it is deleted`);
     expect(get.code).toBe(0);
     expect(readFileSync(join(t.work, "out", "sub dir", "deep file.bin"))).toEqual(TREE.get("/site/sub dir/deep file.bin")!);
     expect(fake.commands.some((c) => / odd$/.test(c))).toBe(false);
+  });
+
+  test("a listing of which no line is in a known shape is the server's fault: ls exits 7 (the protocol), showing the first line", async () => {
+    t.start({ files: new Map([["/odd/a.txt", bytes(10, 5)]]), feat: ["SIZE"], listLine: (name) => `?? ${name} in a shape no server uses` });
+    const ls = await runFtpkit(["ls", url("/odd/")], { cwd: t.work });
+    expect(ls.stderr.trim()).toBe("[error] unrecognized LIST line: ?? a.txt in a shape no server uses");
+    expect(ls.code).toBe(7);
   });
 });

@@ -302,6 +302,19 @@ describe("a listing with a line ftpkit cannot read (a name with a line break)", 
     expect(readFileSync(join(work, "dest/old.txt"), "utf8")).toBe("mine\n");
   });
 
+  test("ls lists the rest with one warning (one such name made ls of the directory fail for everyone), --json too", async () => {
+    const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")]]), feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 car\rret.txt"] });
+    owned.later(() => fake.stop());
+    const work = workDir();
+    const ls = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/t/`, "--names"], { cwd: work });
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toBe("a.txt\n");
+    expect(ls.stderr).toContain("[warn] 1 line(s) of the listing could not be read");
+    const json = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/t/`, "--json"], { cwd: work });
+    expect(json.code).toBe(0);
+    expect((JSON.parse(json.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["a.txt"]);
+  });
+
   test("a name with a bare LF is left out whole: its first half is not taken for a file of its own", async () => {
     const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")]]), feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 bad\nname"] });
     owned.later(() => fake.stop());
