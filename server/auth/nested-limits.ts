@@ -70,12 +70,15 @@ interface PlaceUser {
 }
 
 /**
- * For each home or mount place of `users`, the ledgers of the places strictly above it (by real
- * path, as nestedLimits): a user's ledger whose home (or unlimited writable mount) holds it, a
- * limited directory's. What is stored through the lower place counts there too, as a measure of
- * those places would count it: alice's own mount of HOME/sub with a limit of its own (or
- * anonymous's drop box in her home) booked only its own ledger, while a DELE through her home gave
- * the bytes back to hers too, and she stored 1.8 MB under a 1 MB quota. Places with none are absent.
+ * For each home or mount place of `users`, the ledgers of the places at or above it (by real path,
+ * as nestedLimits): a user's ledger whose home (or unlimited writable mount) holds it or is it, a
+ * limited directory's. What is stored through the place counts there too, as a measure of those
+ * places would count it: alice's own mount of HOME/sub with a limit of its own (or anonymous's drop
+ * box in her home) booked only its own ledger, while a DELE through her home gave the bytes back to
+ * hers too, and she stored 1.8 MB under a 1 MB quota; the same with one directory mounted twice
+ * (anonymous's limited drop box, and a moderator's unlimited mount of it that counts in his quota).
+ * The place's own ledgers are among them: the caller leaves out those its bookings reach already.
+ * Places with none are absent.
  */
 export function containingLedgers(users: Iterable<PlaceUser>, limited: ReadonlySet<string>): ReadonlyMap<string, readonly ContainingLedger[]> {
   const list = [...users];
@@ -103,7 +106,7 @@ export function containingLedgers(users: Iterable<PlaceUser>, limited: ReadonlyS
     for (const place of [u.home, ...u.mounts.map((m) => m.dir)]) {
       if (out.has(place)) continue;
       const above: ContainingLedger[] = [];
-      for (let up = parentOf(realOf(place)); up !== null; up = parentOf(up)) {
+      for (let up: string | null = realOf(place); up !== null; up = parentOf(up)) {
         for (const l of ledgersByReal.get(up) ?? []) if (!above.some((a) => a.key === l.key)) above.push(l);
       }
       if (above.length) out.set(place, above);

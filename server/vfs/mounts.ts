@@ -199,8 +199,9 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
     if (!known) ledgers.push({ key, limit, measure });
     else if (known.limit === 0) known.limit = limit;
   };
-  // The ledgers above a place, but those its own bookings reach already (its own, its "dir:", the user's
-  // for an unlimited mount inside the home: booked once). Measured as the ledger's owner measures it.
+  // The ledgers at or above a place (another mount of the same directory too), but those its own
+  // bookings reach already (its own, its "dir:", the user's for an unlimited mount inside the home:
+  // booked once). Measured as the ledger's owner measures it.
   const aboveOf = (place: string, own: ReadonlyArray<string | undefined>) =>
     (places.containers?.get(place) ?? [])
       .filter((c) => !own.includes(c.key))

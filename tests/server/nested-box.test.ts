@@ -21,17 +21,10 @@ let box = "";
 let alice!: Wire;
 let anon!: Wire;
 
-async function setUp(kind: "local" | "redis" | "memory"): Promise<void> {
-  root = owned.workDir();
-  const home = join(root, "home", "alice");
-  box = join(home, "incoming");
-  mkdirSync(box, { recursive: true });
-  mkdirSync(join(home, "sub"));
-  const usersFile = await makeUsersFile(root, [
-    // Her own box inside her home too: /lim is HOME/sub with a limit of its own.
-    { name: "alice", password: "alice-pw", home, quota: 1000 * KB, mounts: [{ vpath: "/lim", dir: join(home, "sub"), perms: ["read", "write", "modify"], quota: 100 * KB }] },
-    { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: box, perms: ["read", "write"], quota: 100 * KB }] },
-  ]);
+type Kind = "local" | "redis" | "memory";
+
+/** One server ("local") or two sharing a store; `login(node, user, pw)` logs in on node `node`. */
+async function startNodes(kind: Kind, usersFile: string): Promise<(node: number, user: string, password: string) => Promise<Wire>> {
   let shared: { state?: string; stateClient?: ReturnType<typeof memoryClient> } = {};
   if (kind === "redis") {
     const redis = await startRedis();
@@ -45,12 +38,26 @@ async function setUp(kind: "local" | "redis" | "memory"): Promise<void> {
     owned.later(() => s.close(0));
     servers.push(s);
   }
-  const login = async (node: number, user: string, password: string) => {
+  return async (node, user, password) => {
     const w = await Wire.connect(servers[node % servers.length]!.address.port);
     owned.later(() => w.close());
     expect((await w.login(user, password)).code).toBe(230);
     return w;
   };
+}
+
+async function setUp(kind: Kind): Promise<void> {
+  root = owned.workDir();
+  const home = join(root, "home", "alice");
+  box = join(home, "incoming");
+  mkdirSync(box, { recursive: true });
+  mkdirSync(join(home, "sub"));
+  const usersFile = await makeUsersFile(root, [
+    // Her own box inside her home too: /lim is HOME/sub with a limit of its own.
+    { name: "alice", password: "alice-pw", home, quota: 1000 * KB, mounts: [{ vpath: "/lim", dir: join(home, "sub"), perms: ["read", "write", "modify"], quota: 100 * KB }] },
+    { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: box, perms: ["read", "write"], quota: 100 * KB }] },
+  ]);
+  const login = await startNodes(kind, usersFile);
   // The box's session first: its usage is measured now and then kept by each booking.
   anon = await login(0, "anonymous", "guest@");
   await boxLeft(100 * KB);
@@ -70,7 +77,12 @@ async function boxLeft(bytes: number): Promise<void> {
 
 /** Alice's AVBL at her home once it is `bytes` (another node's settlement reaches the store after its reply): at most 5 s. */
 async function aliceLeft(bytes: number): Promise<void> {
-  const left = async () => Number((await alice.cmd("AVBL /")).lines[0]);
+  await leftAt(alice, "/", bytes);
+}
+
+/** `w`'s AVBL at `path` once it is `bytes` (another node's settlement reaches the store after its reply): at most 5 s. */
+async function leftAt(w: Wire, path: string, bytes: number): Promise<void> {
+  const left = async () => Number((await w.cmd(`AVBL ${path}`)).lines[0]);
   const deadline = Date.now() + 5000;
   while ((await left()) !== bytes) {
     if (Date.now() > deadline) expect(await left()).toBe(bytes);
@@ -151,3 +163,40 @@ for (const kind of ["local", "redis", "memory"] as const) {
     }, 20_000);
   });
 }
+
+for (const kind of ["local", "redis", "memory"] as const) {
+  describe(`one directory mounted twice: ${kind}`, () => {
+    test("anonymous's uploads into a limited drop box count in the quota of a moderator whose unlimited mount of it is charged to him; his DELEs there give back what they count, round after round", async () => {
+      root = owned.workDir();
+      const inbox = join(root, "inbox");
+      const modHome = join(root, "home", "mod");
+      mkdirSync(inbox, { recursive: true });
+      mkdirSync(modHome, { recursive: true });
+      const usersFile = await makeUsersFile(root, [
+        { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: inbox, perms: ["read", "write"], quota: 500 * KB }] },
+        { name: "mod", password: "mod-pw", home: modHome, quota: 1000 * KB, mounts: [{ vpath: "/inc", dir: inbox, perms: ["read", "write", "modify"], quota: 0 }] },
+      ]);
+      const login = await startNodes(kind, usersFile);
+      const guest = await login(0, "anonymous", "guest@");
+      const mod = await login(1, "mod", "mod-pw");
+      expect(finalCode(await mod.transfer("STOR /own", random(600 * KB)))).toBe(226);
+      // Before: each round of 300 KB uploaded by anonymous and deleted by mod gave mod 300 KB more.
+      for (let i = 0; i < 3; i++) {
+        expect(finalCode(await guest.transfer(`STOR /incoming/up${i}`, random(300 * KB)))).toBe(226);
+        await leftAt(mod, "/", 100 * KB);
+        expect((await mod.cmd(`DELE /inc/up${i}`)).code).toBe(250);
+        await leftAt(mod, "/", 400 * KB);
+        await leftAt(guest, "/incoming", 500 * KB);
+      }
+      expect(du(modHome) + du(inbox)).toBe(600 * KB);
+      expect(finalCode(await mod.transfer("STOR /more", random(400 * KB + 1)))).toBe(552);
+      expect((await mod.cmd("DELE /more")).code).toBe(250); // what of it was stored (a 552 keeps it, as vsftpd does)
+      await leftAt(mod, "/", 400 * KB);
+      // And the other way: what mod stores through his mount fills the box too.
+      expect(finalCode(await mod.transfer("STOR /inc/his", random(300 * KB)))).toBe(226);
+      await leftAt(guest, "/incoming", 200 * KB);
+      expect(finalCode(await guest.transfer("STOR /incoming/late", random(250 * KB)))).toBe(552);
+    }, 30_000);
+  });
+}
+

@@ -39,7 +39,7 @@ test("object-store prefixes by their text; a users file without limited director
   expect(nestedLimits(users, new Set()).size).toBe(0);
 });
 
-test("the ledgers above a place: its home's user (through a symlink too), a limited directory's; not a read-only mount's, not a sibling's, not its own", () => {
+test("the ledgers at or above a place: its home's user (through a symlink too), a limited directory's, its own (left out by its mounts); not a read-only mount's, not a sibling's", () => {
   root = mkdtempSync(join(tmpdir(), "ftpkit-nested-"));
   const home = join(root, "alice");
   const box = join(home, "drop");
@@ -56,10 +56,23 @@ test("the ledgers above a place: its home's user (through a symlink too), a limi
   ];
   const found = containingLedgers(users, new Set([sub, box]));
   const aliceLedger = { key: "user:alice", places: [join(root, "link")] };
-  expect(found.get(sub)).toEqual([aliceLedger]);
-  expect(found.get(box)).toEqual([aliceLedger]);
-  // A home holds nothing above it here; carol's read-only mount of alice's home charges no one.
-  expect(found.has(join(root, "link"))).toBe(false);
-  expect(found.has(home)).toBe(false);
-  expect(found.has(join(root, "alice2"))).toBe(false);
+  expect(found.get(sub)).toEqual([{ key: `dir:${sub}`, places: [sub] }, aliceLedger]);
+  expect(found.get(box)).toEqual([{ key: `dir:${box}`, places: [box] }, aliceLedger]);
+  // A home has only its own ledger here; carol's read-only mount of alice's home charges no one.
+  expect(found.get(join(root, "link"))).toEqual([aliceLedger]);
+  expect(found.get(home)).toEqual([aliceLedger]);
+  expect(found.get(join(root, "alice2"))).toEqual([{ key: "user:anonymous", places: [join(root, "alice2")] }]);
+  expect(found.has(join(root, "carol"))).toBe(true);
+});
+
+test("one directory mounted twice: each mount's place has the other's ledger (a limited drop box, and a moderator's unlimited mount charged to him)", () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-nested-"));
+  const inbox = join(root, "inbox");
+  mkdirSync(inbox);
+  const users = [
+    { name: "anonymous", home: join(root, "pub"), mounts: [{ dir: inbox, quota: 500, perms: ["write"] }] },
+    { name: "mod", home: join(root, "mod"), mounts: [{ dir: inbox, quota: 0, perms: ["read", "write", "modify"] }] },
+  ];
+  const found = containingLedgers(users, new Set([inbox]));
+  expect(found.get(inbox)!.map((l) => l.key)).toEqual([`dir:${inbox}`, "user:mod"]);
 });
