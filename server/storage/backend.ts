@@ -16,6 +16,8 @@ export type StorageErrorKind =
   | "name-too-long"
   | "no-space"
   | "transient"
+  /** The place itself is missing for good until an admin acts (an object store's bucket gone). */
+  | "unavailable"
   | "unsupported";
 
 /** A storage failure. Its message never contains a real filesystem path. */

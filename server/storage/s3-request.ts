@@ -210,8 +210,10 @@ export class S3Api {
 const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   NoSuchKey: ["not-found", "no such object"],
   // Not "not-found": the home or mount would look like an empty directory (the root of a mount is
-  // virtual), and every upload would be told "No such file or directory". The store is unusable.
-  NoSuchBucket: ["transient", "the bucket does not exist"],
+  // virtual), and every upload would be told "No such file or directory". Nor "transient": 450 to
+  // every command made lftp reconnect and retry for ever (its 1,000 tries). As a local mount whose
+  // directory is missing: 550 "Directory not available".
+  NoSuchBucket: ["unavailable", "the bucket does not exist"],
   NoSuchUpload: ["transient", "the upload was cancelled"],
   AccessDenied: ["denied", "the object store denied access"],
   InvalidAccessKeyId: ["denied", "the object store refused the credentials"],

@@ -148,22 +148,35 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     }
   }, 60_000);
 
-  test("a bucket deleted while the user is logged in: listings and uploads say 450 try again later, not an empty home and 'No such file'", async () => {
+  test("a bucket deleted while the user is logged in: listings and uploads say 550 Directory not available, not an empty home and 'No such file' (nor 450, which clients retry for ever)", async () => {
     const { home } = await s3Server();
     await put(home, "a.txt", "hello");
     const w = await servers.login();
     expect((await w.transfer("NLST")).data.toString().trim()).toBe("a.txt");
     await bucket!.drop();
     const list = await w.transfer("LIST");
-    expect([list.first.code, list.final?.code ?? list.first.code]).toContain(450);
+    expect([list.first.code, list.final?.code ?? list.first.code]).toContain(550);
     expect(list.data.length).toBe(0);
     const stor = await w.transfer("STOR b.txt", new TextEncoder().encode("x"));
-    expect(stor.final?.code ?? stor.first.code).toBe(450);
+    expect(stor.final?.code ?? stor.first.code).toBe(550);
     for (const c of ["MKD d", "SIZE a.txt", "CWD d"]) {
       const r = await w.cmd(c);
-      expect(r.code).toBe(450);
-      expect(r.lines.join(" ")).not.toContain(bucket!.name);
+      expect(`${r.code} ${r.lines.join(" ")}`).toBe("550 Directory not available");
     }
+  }, 60_000);
+
+  test("a mount in a missing bucket answers 550 Directory not available, as a local mount whose directory is missing (450 to everything kept lftp retrying for ever), and names no bucket", async () => {
+    await s3Server([], { mounts: [{ vpath: "/arch", dir: "s3://ftpkit-no-such-bucket-3/x", perms: ["read", "write", "modify"], quota: 0 }] });
+    const w = await servers.login();
+    for (const c of ["CWD /arch", "SIZE /arch/a.txt", "MLST /arch", "MKD /arch/d"]) {
+      const r = await w.cmd(c);
+      expect(`${c}: ${r.code} ${r.lines.join(" ")}`).toBe(`${c}: 550 Directory not available`);
+    }
+    const list = await w.transfer("LIST /arch", undefined);
+    expect(list.final?.code ?? list.first.code).toBe(550);
+    expect(JSON.stringify(list)).not.toContain("ftpkit-no-such-bucket");
+    // The rest of the account works.
+    expect((await w.cmd("PWD")).code).toBe(257);
   }, 60_000);
 
   test("a missing bucket refuses only that user's login, without naming the bucket, and says why in the log", async () => {
