@@ -80,8 +80,13 @@ export class BlockTransfer extends Connection {
     this.tlsActive = link.conn.tlsActive;
   }
 
+  /**
+   * File bytes received (a download) or sent (an upload): not the link's every byte. Empty blocks
+   * and restart markers carry none, and a server sending one a second held a job past
+   * --stall-timeout for ever.
+   */
   override get lastActivity(): number {
-    return Math.max(this.activityAt, this.link.conn.lastActivity);
+    return Math.max(this.activityAt, this.link.conn.lastSent);
   }
   override set lastActivity(at: number) {
     this.activityAt = at;

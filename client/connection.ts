@@ -69,6 +69,8 @@ export class Connection {
   set lastActivity(at: number) {
     this.activityAt = at;
   }
+  /** performance.now() of the last byte the kernel accepted from us (a MODE B upload's progress). */
+  lastSent = performance.now();
   /** Settles when the peer closed the connection or it failed (never rejects; see `error`). */
   readonly closed: Promise<void>;
 
@@ -253,7 +255,7 @@ export class Connection {
           this.failPending(this.error ?? closedError("connection closed while sending"));
           break;
         }
-        if (n > 0) this.activityAt = performance.now();
+        if (n > 0) this.activityAt = this.lastSent = performance.now();
         p.off += n;
         if (p.off < p.data.length) break; // the kernel is full: wait for drain
       }

@@ -29,6 +29,8 @@ interface Options {
   closeAfterEach?: boolean;
   /** RETR of this file sends half of it, then closes the data connection (no EOF block), and 426. */
   cut?: string;
+  /** RETR of this file sends half of it, then an empty block (no file byte) every 200 ms, never its EOF block. */
+  trickle?: string;
 }
 
 /** A tree /t of FILES served in whichever mode the session is in (REST honoured in stream mode only). */
@@ -89,6 +91,14 @@ function startBlockTree(o: Options = {}) {
         const name = arg.slice("/t/".length);
         const bytes = FILES[name]!.subarray(rest.get(c) ?? 0);
         rest.delete(c);
+        if (name === o.trickle && mode.get(c) === "B") {
+          const d = await dataOf(c);
+          if (!d) return;
+          c.reply(150, "Opening data connection");
+          await d.send(encodeBlocks(bytes.subarray(0, bytes.length >> 1)));
+          while (!d.closed && (await d.send(Buffer.from([0, 0, 0])))) await Bun.sleep(200);
+          return;
+        }
         if (name === cutting) {
           cutting = undefined;
           const d = await dataOf(c);
@@ -231,6 +241,14 @@ async function readTransfer(t: { conn: { onData(r: (c: Buffer) => void): void; c
   expect((await t.done).code).toBe(226);
   return Buffer.concat(chunks).toString("utf8");
 }
+
+test("empty blocks without file bytes are no progress: --stall-timeout ends the transfer (it was held for ever), resumable", async () => {
+  const server = startBlockTree({ trickle: "big.bin" });
+  // Killed at 30 s (exit 137) before; the stall is seen in 2 s.
+  const r = await runFtpkit(["get", "-r", "--parallel", "1", "--retries", "0", "--stall-timeout", "2", url(server.port), "out"], { cwd: t.work, timeoutMs: 30_000 });
+  expect(r.stderr).toMatch(/big\.bin: .*stalled/);
+  expect(r.code).toBe(4);
+});
 
 test("the kept data connection: one for two files, closed by QUIT; a transfer given up closes it too", async () => {
   const server = startBlockTree();
