@@ -14,7 +14,7 @@ import type { FtpReply } from "../protocol/reply.ts";
 import type { DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection } from "./connection.ts";
-import { ClientError, describe, fromServer, replyError } from "./errors.ts";
+import { ClientError, describe, fromServer, outOfStep, replyError } from "./errors.ts";
 import { BlockLink } from "./block-transfer.ts";
 
 export interface TransferOpts {
@@ -246,6 +246,7 @@ export class DataChannel {
     let epsvForNow: FtpReply | null = null;
     if (mode === "epsv" || (mode === undefined && !this.noEpsv)) {
       const r = await this.client.command("EPSV");
+      if (r.code !== 229 && r.code < 400) throw outOfStep("EPSV", r);
       if (r.code === 229) {
         port = fromServer("EPSV reply", () => parseEpsvReply(r.lines.join(" ")));
         this.epsvWorks = true;
@@ -258,6 +259,7 @@ export class DataChannel {
     }
     if (port === null) {
       const r = await this.client.command("PASV");
+      if (r.code !== 227 && r.code < 400) throw outOfStep("PASV", r);
       // EPSV was refused too (this time or earlier): a permanent refusal of both is a server without
       // passive mode (vsftpd's pasv_enable=NO answers "550 Permission denied.", which read as a file's).
       if (r.code !== 227 && mode === undefined && r.code >= 500 && this.epsvRefusedForGood) throw modeRefused("PASV", r, "passive mode (EPSV and PASV)", "try --active");

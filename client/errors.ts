@@ -175,6 +175,15 @@ export function wantsTls(r: FtpReply): boolean {
   return r.code === 534 || (r.code >= 400 && WANTS_TLS.test(r.lines.join(" ")));
 }
 
+/**
+ * A positive reply (1yz-3yz) that cannot answer `verb` (a 220 to USER, a 213 to EPSV): a reply sent
+ * unasked has put the server's replies out of step with the commands. The server's protocol error
+ * (exit 7), never read as a refusal (a wrong password, a mode not offered) that decides what happens next.
+ */
+export function outOfStep(verb: string, r: FtpReply): ClientError {
+  return new ClientError(`the server answered ${verb} with ${describe(r)}, which is no reply to it (out of step)`, { code: r.code, kind: "protocol" });
+}
+
 /** Does `r` refuse a session because the server is full: a 421, or a 530 that says so (see TOO_MANY_CLIENTS)? */
 export function tooManyClients(r: FtpReply): boolean {
   return r.code === 421 || (r.code === 530 && TOO_MANY_CLIENTS.test(r.lines.join(" ")));

@@ -1,7 +1,7 @@
 // Logging in (RFC 959 §4.1.1 USER, PASS): the wait a refused password may take, and what kind of
 // failure a refusal is.
 import type { FtpClient } from "./client.ts";
-import { ClientError, describe, tooManyClients, wantsTls } from "./errors.ts";
+import { ClientError, describe, outOfStep, tooManyClients, wantsTls } from "./errors.ts";
 import { DEFAULT_REPLY_TIMEOUT_MS } from "./client-options.ts";
 
 /**
@@ -11,7 +11,9 @@ import { DEFAULT_REPLY_TIMEOUT_MS } from "./client-options.ts";
  */
 export async function loginAs(client: FtpClient, user: string, password: () => Promise<string> | string): Promise<void> {
   let r = await client.command("USER", user);
+  let verb = "USER";
   if (r.code === 331) {
+    verb = "PASS";
     // A wrong password is often answered late on purpose (vsftpd's delay_failed_login, ProFTPD's
     // mod_delay, our server's back-off): that reply waits at least 60 s, not a short
     // --stall-timeout, so a refused password ends as a refusal (exit 6), never as a network
@@ -21,6 +23,9 @@ export async function loginAs(client: FtpClient, user: string, password: () => P
   }
   if (r.code === 332) throw new ClientError(`login failed: the server wants an account (ACCT), which ftpkit does not support`, { code: r.code, kind: "auth" });
   if (r.code !== 230 && r.code !== 202) {
+    // A positive reply that does not answer it (a second 220, a reply sent unasked before it): the
+    // server is out of step, a protocol error (exit 7), not a refused login (exit 6: never retried).
+    if (r.code < 400) throw outOfStep(verb, r);
     // Not a full server, nor a wrong password: no retry would fare better, --tls would.
     if (!client.secured && wantsTls(r)) {
       throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use ${client.opts.tlsWord ?? "--tls"} (or an ftps:// URL)`, { code: r.code, kind: "auth" });

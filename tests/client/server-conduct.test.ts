@@ -373,3 +373,30 @@ describe("SIZE refused for a file the server serves (some embedded servers, Pure
     }
   });
 });
+
+describe("a login answered out of step (a second 220 where USER's reply belongs)", () => {
+  test("is the server's protocol error (exit 7), not a refused login (exit 6, which scripts never retry)", async () => {
+    const s = startScriptedServer({ on: { USER: (c) => c.reply(220, "hello again") } });
+    const work = tempDir();
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${s.port}/f.bin`, "--retries", "0"], { cwd: work });
+      expectOneErrorLine(r, "the server answered USER with hello again (220), which is no reply to it (out of step)", 7);
+    } finally {
+      s.stop();
+      removeDir(work);
+    }
+  });
+
+  test("EPSV answered with another command's 213: the protocol error (exit 7), not EPSV refused and PASV tried", async () => {
+    const s = startScriptedServer({ feat: ["SIZE"], on: { SIZE: (c) => c.reply(213, "1000"), EPSV: (c) => c.reply(213, "20240101000000") } });
+    const work = tempDir();
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${s.port}/f.bin`, "--retries", "0"], { cwd: work });
+      expectOneErrorLine(r, "the server answered EPSV with 20240101000000 (213), which is no reply to it (out of step)", 7);
+      expect(s.commands).not.toContain("PASV");
+    } finally {
+      s.stop();
+      removeDir(work);
+    }
+  });
+});
