@@ -6,6 +6,8 @@ import { HashCache } from "./hash-cache.ts";
 import { createHasher } from "../../protocol/digest.ts";
 
 const HASH_CHUNK = 1024 * 1024;
+/** How long a HASH waits for the digest a running download of the same version is computing. */
+const PENDING_WAIT_MS = 2000;
 
 /**
  * Digest of bytes [start, end) of a file for HASH/XMD5…: from the cache when a transfer already
@@ -28,8 +30,11 @@ export async function hashFile(
   const key = HashCache.key(`${r.mount.id}/${r.key}`, st, algorithm, start, end);
   const cached = cache.get(key);
   if (cached) return { hex: cached, start, end };
-  // A download of this very version is hashing it as it sends: its digest, when it completes.
-  const sending = await cache.pending(key);
+  // A download of this very version is hashing it as it sends: its digest, if it completes soon. A
+  // slow reader's download held every other session's HASH of the file for as long as it trickled
+  // (and their QUIT behind it): past PENDING_WAIT_MS, the file is read here instead.
+  const running = cache.pending(key);
+  const sending = running && (await Promise.race([running, Bun.sleep(PENDING_WAIT_MS).then(() => undefined)]));
   if (sending) return { hex: sending, start, end };
   // An object store may keep the digest the upload computed: no download for the whole file.
   if (start === 0 && end === st.size && r.mount.storage.storedDigest) {

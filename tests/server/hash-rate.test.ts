@@ -154,6 +154,17 @@ describe("a HASH asked on a second connection while the file is sent", () => {
     expect(r.hex).toBe(sha256(original));
   }, 30_000);
 
+  test("is answered by reading the file when the send does not end within a moment (a reader that does not read held it, and the asker's QUIT, for as long as it liked)", async () => {
+    const { original, asker, data } = await sendingWhileAsked("stuck.bin");
+    try {
+      const r = parseHashReply((await asker.read(10_000))!.lines[0]!);
+      expect(r.hex).toBe(sha256(original));
+      expect((await asker.cmd("QUIT")).code).toBe(221);
+    } finally {
+      data.terminate();
+    }
+  }, 30_000);
+
   test("is still answered, by reading the file, when the send it waited for is cut off", async () => {
     const { original, sender, asker, data } = await sendingWhileAsked("cut.bin");
     data.terminate(); // a reset before the client read a byte
