@@ -20,6 +20,9 @@ export type StorageErrorKind =
   | "unavailable"
   | "unsupported";
 
+/** A REST past the file's end found at open: the file shrank after the check before the 150 (its words for the client too). */
+export const RESTART_PAST_END = "restart offset beyond end of file (the file shrank meanwhile)";
+
 /** A storage failure. Its message never contains a real filesystem path. */
 export class StorageError extends Error {
   readonly kind: StorageErrorKind;

@@ -3,7 +3,7 @@
 // temp file in the root's `.ftpkit-tmp/` that replaces the target only on commit.
 import * as fs from "node:fs";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
-import { InPlaceCommitError, StorageError, type Upload, type WriteMode } from "./backend.ts";
+import { InPlaceCommitError, RESTART_PAST_END, StorageError, type Upload, type WriteMode } from "./backend.ts";
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
@@ -92,7 +92,8 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
     const before = sizeOf(fd);
     if (mode.kind === "offset" && mode.offset > before) {
       fs.closeSync(fd);
-      throw new StorageError("unsupported", "restart offset beyond end of file");
+      // Checked before the 150 (vfs); here the file shrank since (another session, another node).
+      throw new StorageError("unsupported", RESTART_PAST_END, RESTART_PAST_END);
     }
     // REST+STOR keeps [0, offset) and writes from there; the old tail beyond what arrives is cut only
     // at commit (226). Cut at open, a resume that broke before its first byte destroyed the rest of the file.

@@ -2,7 +2,7 @@
 // Directories are key prefixes ("a/b/"); MKD makes a marker object "a/b/" so an empty directory
 // stays visible. Every call is a signed request of our own (s3-request.ts).
 import type { S3Place } from "../../protocol/s3-url.ts";
-import { isReservedName, onlyReservedNames, StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
+import { isReservedName, onlyReservedNames, RESTART_PAST_END, StorageError, type DirEntry, type EntryStat, type ReadHandle, type Storage, type Upload, type WriteClaim, type WriteMode } from "./backend.ts";
 import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
 import { moveDir, unfinishedRename } from "./s3-dir-rename.ts";
 import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
@@ -161,7 +161,7 @@ export class S3Storage implements Storage {
     let keep = 0;
     if (mode.kind === "append") keep = old?.size ?? 0;
     if (mode.kind === "offset") {
-      if (mode.offset > (old?.size ?? 0)) throw new StorageError("unsupported", "restart offset beyond end of file");
+      if (mode.offset > (old?.size ?? 0)) throw new StorageError("unsupported", RESTART_PAST_END, RESTART_PAST_END);
       keep = mode.offset;
     }
     // The upload holds the claimed name from here until it ends.

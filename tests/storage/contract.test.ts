@@ -8,6 +8,7 @@ import { StorageError, type Storage, type StorageErrorKind, type WriteMode } fro
 import { LocalStorage } from "../../server/storage/local.ts";
 import { TEMP_DIR } from "../../server/storage/local-temp.ts";
 import { isReservedName } from "../../server/vfs/resolve.ts";
+import { replyForError } from "../../server/commands/errors.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
 import { lockedKeys } from "../../server/storage/s3-key-lock.ts";
 import { READ_AHEAD } from "../../server/storage/s3-read.ts";
@@ -217,6 +218,9 @@ for (const b of backends) {
       expect(await put(storage, "r", text("ab"), { kind: "offset", offset: 4 })).toBe(6 - 10);
       expect(new TextDecoder().decode(await read(storage, "r"))).toBe("0123ab");
       expect(await kindOf(storage.openWrite("r", { kind: "offset", offset: 7 }))).toBe("unsupported");
+      // The client is told why (the file shrank after the server's check before its 150), not "Operation not supported" alone.
+      const past = await storage.openWrite("r", { kind: "offset", offset: 7 }).then(() => null, (err: unknown) => err);
+      expect(replyForError(past).text).toBe("Operation not supported: restart offset beyond end of file (the file shrank meanwhile)");
     });
 
     t("resume of a big file (kept part over 5 MiB) composes the old bytes and the new", async ({ storage, pending }) => {
