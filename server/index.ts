@@ -236,7 +236,12 @@ export class FtpServer {
       const t = s.transfer;
       if (t) {
         // Once: an aborted transfer may take a while to end (an upload aborting on a slow store).
-        if (t.conn && !t.aborted && now - t.lastProgress > this.options.stallTimeoutMs) {
+        const idle = now - t.lastProgress;
+        const stallMs = this.options.stallTimeoutMs;
+        // Half-way through an idle spell, the kernel's queue for the peer is noted; at its end, a
+        // queue that shrank since is a slow reader, not a stall (send-queue.ts).
+        if (t.conn && !t.aborted && idle > stallMs / 2 && idle <= stallMs) t.peerReadSince(true);
+        if (t.conn && !t.aborted && idle > stallMs && !t.peerReadSince(false)) {
           this.context.log.info("transfer stalled", { session: s.id, user: s.userName });
           t.abort("stalled");
         }

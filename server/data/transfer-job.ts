@@ -4,6 +4,7 @@ import type { Session } from "../session.ts";
 import { QuotaExceeded } from "../vfs/upload.ts";
 import type { DataConnection } from "./connection.ts";
 import { blockModeConnection } from "./block-conn.ts";
+import { kernelSendQueue } from "./send-queue.ts";
 import { KeptEndpoint } from "./kept.ts";
 
 export interface TransferOutcome {
@@ -72,6 +73,29 @@ export class Transfer {
   progress(n: number): void {
     this.bytes += n;
     this.lastBytesAt = performance.now();
+  }
+
+  /** The kernel's queue for the peer when this idle spell was half over (`from`: its lastProgress). */
+  private queueMark: { from: number; bytes: number | null } | null = null;
+
+  /**
+   * The stall timer's second look, for a transfer idle by our own measure (lastProgress): did the
+   * peer take bytes from the kernel's queue since the spell was half over (`half`: mark it now)? A
+   * slow reader of a download is not stalled; the one that reads nothing still is.
+   */
+  peerReadSince(half: boolean): boolean {
+    const from = this.lastProgress;
+    const queued = () => (this.conn ? kernelSendQueue(this.conn.socket.localPort, this.conn.socket.remotePort) : null);
+    if (half) {
+      if (this.queueMark?.from !== from) this.queueMark = { from, bytes: queued() };
+      return false;
+    }
+    const mark = this.queueMark;
+    if (mark?.from !== from || mark.bytes === null) return false;
+    const now = queued();
+    if (now === null || now >= mark.bytes) return false;
+    this.progress(0);
+    return true;
   }
 
   /** When bytes last moved on the data connection: the stall timer's measure. */
