@@ -27,8 +27,16 @@ export function parseS3Url(text: string): S3Place {
     if (s === "." || s === "..") throw new ParseError(`"${t}": the prefix must not contain "." or ".."`);
     if (s.includes("\0")) throw new ParseError(`"${t}": the prefix contains a NUL byte`);
   }
-  return { bucket, prefix: segments.join("/") };
+  const prefix = segments.join("/");
+  // An object key is at most 1,024 bytes (S3, radosgw): a prefix with no room left after it for "/"
+  // and a name could store nothing, and every login to it was refused with only a log line to say why.
+  const bytes = new TextEncoder().encode(prefix).length;
+  if (bytes > MAX_PREFIX_BYTES) throw new ParseError(`"${t}": the prefix is ${bytes} bytes; object keys are at most 1,024 bytes, so a prefix over ${MAX_PREFIX_BYTES} leaves no room for names under it`);
+  return { bucket, prefix };
 }
+
+/** The longest prefix that leaves room under it for a short path ("/" and a few bytes of names). */
+const MAX_PREFIX_BYTES = 1000;
 
 export function formatS3Url(p: S3Place): string {
   return p.prefix ? `s3://${p.bucket}/${p.prefix}` : `s3://${p.bucket}`;

@@ -45,6 +45,16 @@ test("a malformed s3:// URL is one clear error line, and nothing is written", as
   expect(() => readFileSync(join(d, "users.ini"))).toThrow();
 });
 
+test("a prefix with no room left for names under it (keys are at most 1,024 bytes) is refused by user add, exit 2, nothing written", async () => {
+  const d = work();
+  const long = "p".repeat(1100);
+  const r = await runFtpkit(["user", "add", "bob", "--no-password", "--home", `s3://bucket-x/${long}`], { cwd: d });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("the prefix is 1100 bytes; object keys are at most 1,024 bytes, so a prefix over 1000 leaves no room for names under it");
+  expect(() => readFileSync(join(d, "users.ini"))).toThrow();
+  expect(parseS3Url(`s3://bucket-x/${"p".repeat(1000)}`).prefix).toHaveLength(1000);
+});
+
 test("users.ini refuses an s3:// prefix with .. and names the line", () => {
   expect(() => parseUsers("[a]\nhome = s3://bucket/x/../y\n", "/tmp/users.ini")).toThrow(/line 2: user "a": .*"\.\."/);
 });
