@@ -10,7 +10,7 @@ import { remotePath, unquotePath } from "../protocol/path.ts";
 import { parseSizeReply } from "../protocol/size.ts";
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS, type Connection } from "./connection.ts";
 import { DataChannel, type TransferOpts } from "./data-channel.ts";
-import { ClientError, describe, fromServer, NoClearGreeting, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients } from "./errors.ts";
+import { ClientError, describe, fromServer, NoClearGreeting, outOfStep, replyError, REST_UNSUPPORTED_CODES, RestUnsupported, tooManyClients } from "./errors.ts";
 import { loginAs } from "./login.ts";
 import { RemoteHash, type DigestAlgorithm } from "./remote-hash.ts";
 import { ReplyQueue } from "./reply-queue.ts";
@@ -301,6 +301,8 @@ export class FtpClient {
   async size(path: string): Promise<number | null> {
     const r = await this.command("SIZE", path);
     if (r.code === 213) return fromServer("SIZE reply", () => parseSizeReply(r.lines[0]!));
+    // Another command's 226 or 250 (replies out of step) was taken for "no size": unverified, in silence.
+    if (r.code < 400) throw outOfStep("SIZE", r);
     if (r.code === 550) throw new ClientError(`${path}: ${r.lines.join(" ")}`, { code: 550 });
     // 4yz: not "no SIZE" but "not now" (a server whose store is away): retried, never taken for a
     // server without sizes (a resumed upload started over and ended unverified).

@@ -387,6 +387,19 @@ describe("a login answered out of step (a second 220 where USER's reply belongs)
     }
   });
 
+  test("SIZE answered with another command's 226: the protocol error (exit 7), not a server without sizes (the file was then left unverified, in silence)", async () => {
+    const s = startScriptedServer({ feat: ["SIZE"], on: { SIZE: (c) => c.reply(226, "Transfer complete"), RETR: sendsFile(Buffer.from("abc")) } });
+    const work = tempDir();
+    try {
+      const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${s.port}/f.bin`, "--retries", "0"], { cwd: work });
+      expectOneErrorLine(r, "the server answered SIZE with Transfer complete (226), which is no reply to it (out of step)", 7);
+      expect(existsSync(join(work, "f.bin"))).toBe(false);
+    } finally {
+      s.stop();
+      removeDir(work);
+    }
+  });
+
   test("EPSV answered with another command's 213: the protocol error (exit 7), not EPSV refused and PASV tried", async () => {
     const s = startScriptedServer({ feat: ["SIZE"], on: { SIZE: (c) => c.reply(213, "1000"), EPSV: (c) => c.reply(213, "20240101000000") } });
     const work = tempDir();
