@@ -668,7 +668,7 @@ describe.skipIf(!HAVE_S3)("S3 only", () => {
   test("a missing bucket, bad credentials or an unreachable endpoint fail with clear kinds and no names", async () => {
     const base = s3Settings();
     const cases: Array<[S3Storage, StorageErrorKind]> = [
-      [new S3Storage(base, { bucket: "no-such-bucket-ftpkit", prefix: "x" }), "transient"],
+      [new S3Storage(base, { bucket: "no-such-bucket-ftpkit", prefix: "x" }), "unavailable"],
       [new S3Storage({ ...base, secretAccessKey: "wrong" }, { bucket: "no-such-bucket-ftpkit", prefix: "" }), "denied"],
       [new S3Storage({ ...base, endpoint: "http://127.0.0.1:9" }, { bucket: "no-such-bucket-ftpkit", prefix: "" }), "transient"],
       [new S3Storage({ ...base, accessKeyId: "" }, { bucket: "no-such-bucket-ftpkit", prefix: "" }), "denied"],
