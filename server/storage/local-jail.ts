@@ -7,7 +7,8 @@
 // real path of each home, mount and limited directory the users file names), auth/served-files.ts
 // (whether a home or mount holds the users file, the TLS key or the xferlog), tls/config.ts (the
 // certificate), read-regular.ts (a banner, the certificate and key: regular files only),
-// ops/xferlog.ts, fd-budget.ts (/proc) and data/direct-read.ts (a data socket's descriptor).
+// ops/xferlog.ts, fd-budget.ts and data/send-queue.ts (/proc) and data/direct-read.ts (a data
+// socket's descriptor).
 // tests/security/fs-users.test.ts keeps this list true.
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import * as fs from "node:fs";
