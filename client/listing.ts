@@ -210,8 +210,9 @@ function readLines<T extends { name: string }>(parse: (line: string) => T | null
       if (!line.trim()) return;
       try {
         const item = parse(line);
-        if (item && /[\r\n\0]/.test(item.name)) throw new ClientError(`a name with ${item.name.includes("\0") ? "a NUL" : "a line break"} cannot be named in a command`);
+        // Read (a shape known), though its name cannot be used: a directory holding only such a file is no format error.
         read++;
+        if (item && /[\r\n\0]/.test(item.name)) throw new ClientError(`a name with ${item.name.includes("\0") ? "a NUL" : "a line break"} cannot be named in a command`);
         const entry = item && keep(item);
         if (entry) entries.push(detached(entry));
       } catch (err) {

@@ -315,6 +315,14 @@ describe("a listing with a line ftpkit cannot read (a name with a line break)", 
     expect((JSON.parse(json.stdout) as { name: string }[]).map((e) => e.name)).toEqual(["a.txt"]);
   });
 
+  test("ls of a directory holding only such a name lists nothing with the warning (no format error)", async () => {
+    const fake = startFakeServer({ files: new Map(), emptyDirs: ["/t"], feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 car\rret.txt"] });
+    owned.later(() => fake.stop());
+    const ls = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${fake.port}/t/`, "--names"], { cwd: workDir() });
+    expect({ code: ls.code, stdout: ls.stdout }).toEqual({ code: 0, stdout: "" });
+    expect(ls.stderr).toContain("[warn] 1 line(s) of the listing could not be read (the first: a name with a line break cannot be named in a command)");
+  });
+
   test("a name with a bare LF is left out whole: its first half is not taken for a file of its own", async () => {
     const fake = startFakeServer({ files: new Map([["/t/a.txt", Buffer.from("a\n")]]), feat: ["SIZE"], listExtra: ["-rw-r--r-- 1 ftp ftp 5 Jan 01 12:00 bad\nname"] });
     owned.later(() => fake.stop());
