@@ -4,6 +4,7 @@ import type { Resolved } from "../vfs/resolve.ts";
 import type { RateLimiter } from "./rate.ts";
 import { HashCache } from "./hash-cache.ts";
 import { createHasher } from "../../protocol/digest.ts";
+import { within } from "../timers.ts";
 
 const HASH_CHUNK = 1024 * 1024;
 /** How long a HASH waits for the digest a running download of the same version is computing. */
@@ -33,8 +34,9 @@ export async function hashFile(
   // A download of this very version is hashing it as it sends: its digest, if it completes soon. A
   // slow reader's download held every other session's HASH of the file for as long as it trickled
   // (and their QUIT behind it): past PENDING_WAIT_MS, the file is read here instead.
+  let sending: string | undefined;
   const running = cache.pending(key);
-  const sending = running && (await Promise.race([running, Bun.sleep(PENDING_WAIT_MS).then(() => undefined)]));
+  if (running) await within(running.then((hex) => void (sending = hex)), PENDING_WAIT_MS);
   if (sending) return { hex: sending, start, end };
   // An object store may keep the digest the upload computed: no download for the whole file.
   if (start === 0 && end === st.size && r.mount.storage.storedDigest) {
