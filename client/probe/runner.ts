@@ -97,7 +97,7 @@ export class Probe {
   /** The check the calling code runs in (async context: a capped check's code goes on running). */
   private readonly scope = new AsyncLocalStorage<CheckScope>();
   /** Checks running now (halt() cuts them off). */
-  private readonly running = new Set<CheckScope>();
+  private readonly checksRunning = new Set<CheckScope>();
   /** Interrupted (Ctrl-C, SIGTERM): no check starts or is recorded, only the clean-up opens sessions. */
   private halted = false;
 
@@ -121,7 +121,7 @@ export class Probe {
     if (this.halted) return "n/a";
     let verdict: Verdict;
     const scope: CheckScope = { id, sessions: new Set(), cancelled: false };
-    this.running.add(scope);
+    this.checksRunning.add(scope);
     const running = this.scope.run(scope, fn).then(
       (v) => ({ v }),
       (e: Error) => ({ e }),
@@ -130,7 +130,7 @@ export class Probe {
     const cap = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), limitMs)));
     const outcome = await Promise.race([running, cap]);
     clearTimeout(timer);
-    this.running.delete(scope);
+    this.checksRunning.delete(scope);
     // Cut off by an interrupt: its sessions were closed under it, so its verdict would say so.
     if (this.halted) return "n/a";
     if (outcome === null) {
@@ -235,7 +235,7 @@ export class Probe {
    */
   halt(): void {
     this.halted = true;
-    for (const scope of this.running) scope.cancelled = true;
+    for (const scope of this.checksRunning) scope.cancelled = true;
     this.closeAll();
   }
 
