@@ -63,7 +63,7 @@ export const pass: CommandSpec = {
     let mounts: Mount[] | null = null;
     session.openingHome = true;
     try {
-      const acquired = await acquireMounts(user, server.quotas, {
+      mounts = await acquireMounts(user, server.quotas, {
         s3Endpoint: server.options.s3Endpoint,
         keyLock: server.state.keyLock ?? null,
         sharedNames: server.state.kind !== "local",
@@ -76,11 +76,8 @@ export const pass: CommandSpec = {
         containers: server.auth.containers?.(),
         log: (event, fields) => server.log.error(event, fields),
       });
-      mounts = acquired.mounts;
-      // The home must exist; checked when the user's table is built, not on every login.
-      if (acquired.fresh) await mounts[0]!.storage.stat("");
     } catch (err) {
-      if (mounts) releaseMounts(mounts, server.quotas);
+      // acquireMounts gave its ledgers back.
       // Shared state away: the quota cannot be known, so the login waits for the store (issue 12).
       if (err instanceof FtpError && err.code === 451) {
         server.log.error("login refused: shared state unreachable", { session: session.id, user: user.name });

@@ -74,6 +74,11 @@ interface MountPlan {
   ledgers: LedgerSpec[];
   /** The table handed to the last login: sessions of one user share it while its ledgers are current. */
   table: Mount[] | null;
+  /**
+   * The home's check (it must exist), once per plan: every login waits for it, so a second login
+   * while the first one checks is not let in unchecked. A failed check drops the plan (forgetMounts).
+   */
+  homeChecked: Promise<void> | null;
 }
 
 const plans = new WeakMap<UserRecord, MountPlan>();
@@ -83,10 +88,11 @@ const plans = new WeakMap<UserRecord, MountPlan>();
  * limit is charged to a ledger keyed by its real directory: the usage is shared by every user who
  * mounts it, and each mount keeps its own limit (an anonymous drop box of 100 KB stays 100 KB
  * when bob mounts the same directory with 200 KB). The others are charged to the user's ledger.
- * Each call takes one reference on every ledger (see releaseMounts). `fresh` says the table was
- * built now (its storage has not been touched yet).
+ * Each call takes one reference on every ledger (see releaseMounts), and gives them back if it fails.
+ * The home's check and the limited places' measures run at once: a store that does not answer
+ * holds a login one request deadline, not one per place in turn.
  */
-export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, places: PlaceOptions = {}): Promise<{ mounts: Mount[]; fresh: boolean }> {
+export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, places: PlaceOptions = {}): Promise<Mount[]> {
   let plan = plans.get(user);
   // A home or mount root replaced under its path since the table was built (a deploy's rename, a
   // symlink swap): this login opens the places again, as vsftpd's chroot at each login does.
@@ -96,7 +102,14 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     plan = planMounts(user, places);
     plans.set(user, plan);
   }
-  for (const spec of plan.ledgers) await quotas.acquire(spec.key, spec.limit, spec.measure);
+  const home = (plan.homeChecked ??= plan.roots[0]!.storage.stat("").then(() => undefined));
+  const acquired = plan.ledgers.map((spec) => quotas.acquire(spec.key, spec.limit, spec.measure));
+  const failed = (await Promise.allSettled([home, ...acquired])).find((r) => r.status === "rejected");
+  if (failed) {
+    // acquire took its reference before it measured: every one is given back.
+    for (const spec of plan.ledgers) quotas.release(spec.key);
+    throw failed.reason;
+  }
   const ledgers = plan.roots.map((root) => {
     const main = quotas.view(root.ledgerKey, root.limit)!;
     return root.alsoKey ? new JointLedger(main, quotas.view(root.alsoKey, 0)!) : main;
@@ -111,7 +124,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
   const table = plan.table;
   const current = (m: Mount, i: number) =>
     sameLedger(ledgers[i]!, m.ledger) && nested[i]!.every((n, j) => n.ledger === m.nested?.[j]?.ledger) && above[i]!.every((a, j) => a === m.above?.[j]);
-  if (table && table.every(current)) return { mounts: table, fresh: false };
+  if (table && table.every(current)) return table;
   plan.table = plan.roots.map((root, i) => ({
     ...root,
     ledger: ledgers[i]!,
@@ -119,7 +132,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     above: above[i]!.length > 0 ? above[i] : undefined,
     aboveKeys: root.aboveKeys.length > 0 ? root.aboveKeys : undefined,
   }));
-  return { mounts: plan.table, fresh: !table };
+  return plan.table;
 }
 
 function sameLedger(a: Ledger, b: Ledger): boolean {
@@ -252,7 +265,7 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
       return total;
     },
   });
-  return { roots, ledgers, table: null };
+  return { roots, ledgers, table: null, homeChecked: null };
 }
 
 export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): void {
