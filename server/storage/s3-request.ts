@@ -65,6 +65,8 @@ const NO_ANSWER = "the object store did not answer in time";
 const BAD_CERTIFICATE = "the object store's TLS certificate was refused (not trusted, expired or for another name)";
 const NO_SUCH_HOST = "the object store's host name does not resolve";
 /** The bucket is in another region than the one requests are signed for (or sent to). */
+/** A missing bucket's reason (s3-report.ts adds a hint to it). */
+export const MISSING_BUCKET = "the bucket does not exist";
 const WRONG_REGION = "the bucket is in another region, or the region is wrong (check S3_REGION and the endpoint)";
 const WHOLE_STORE_FAILURES = new Set([UNREACHABLE, NO_ANSWER, BAD_CERTIFICATE, NO_SUCH_HOST, WRONG_REGION]);
 
@@ -213,7 +215,7 @@ const CODE_KINDS: Record<string, [StorageErrorKind, string]> = {
   // virtual), and every upload would be told "No such file or directory". Nor "transient": 450 to
   // every command made lftp reconnect and retry for ever (its 1,000 tries). As a local mount whose
   // directory is missing: 550 "Directory not available".
-  NoSuchBucket: ["unavailable", "the bucket does not exist"],
+  NoSuchBucket: ["unavailable", MISSING_BUCKET],
   NoSuchUpload: ["transient", "the upload was cancelled"],
   AccessDenied: ["denied", "the object store denied access"],
   InvalidAccessKeyId: ["denied", "the object store refused the credentials"],

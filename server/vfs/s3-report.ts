@@ -5,7 +5,7 @@
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import type { Logger } from "../log.ts";
 import { S3Storage } from "../storage/s3.ts";
-import { s3SettingsFromEnv, settingsProblem } from "../storage/s3-request.ts";
+import { MISSING_BUCKET, s3SettingsFromEnv, settingsProblem } from "../storage/s3-request.ts";
 
 /** Buckets probed at start-up at most (each is one LIST of one key). */
 const MAX_PROBES = 20;
@@ -46,6 +46,9 @@ export async function reportObjectStores(places: readonly string[], opts: { s3En
     }),
   );
   for (const [reason, list] of failed) {
-    opts.log.error("object store unavailable", { endpoint, buckets: list.sort().join(", "), reason });
+    // An endpoint with a path is a store behind a path prefix; a bucket put there by mistake makes
+    // every bucket "missing": say where a bucket goes.
+    const hint = reason === MISSING_BUCKET && url.pathname !== "/" ? ` (the endpoint has the path ${url.pathname}: a bucket is named in the s3:// place, s3://BUCKET/PREFIX, not in the endpoint)` : "";
+    opts.log.error("object store unavailable", { endpoint, buckets: list.sort().join(", "), reason: reason + hint });
   }
 }

@@ -123,6 +123,35 @@ describe("an endpoint that answers no S3 request", () => {
   });
 });
 
+test("a bucket named in the endpoint's path: the start-up line for the missing buckets says where a bucket goes", async () => {
+  // Path-style requests go below the endpoint's path (a store behind a path prefix): the bucket is then "missing".
+  const paths: string[] = [];
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (req) => {
+      paths.push(new URL(req.url).pathname);
+      return new Response(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchBucket</Code></Error>`, { status: 404, headers: { "content-type": "application/xml" } });
+    },
+  });
+  const reasons = async (endpoint: string) => {
+    const errors: Array<Record<string, unknown>> = [];
+    const log = { info() {}, warn() {}, error: (_e: string, f?: Record<string, unknown>) => void errors.push(f ?? {}) };
+    await reportObjectStores(["s3://alice/home"], { s3Endpoint: endpoint, log: log as never, env: { S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" } });
+    return errors.map((f) => f.reason);
+  };
+  try {
+    expect(await reasons(`http://127.0.0.1:${server.port}/ftp-data`)).toEqual([
+      "the bucket does not exist (the endpoint has the path /ftp-data: a bucket is named in the s3:// place, s3://BUCKET/PREFIX, not in the endpoint)",
+    ]);
+    expect(paths.at(-1)).toBe("/ftp-data/alice");
+    // Without a path, the reason alone.
+    expect(await reasons(`http://127.0.0.1:${server.port}`)).toEqual(["the bucket does not exist"]);
+  } finally {
+    server.stop(true);
+  }
+});
+
 describe("a bucket of another region (AWS)", () => {
   const AWS_ERRORS = {
     // A path-style request to a bucket in another region: 301 with a body, and none for a HEAD.
