@@ -90,7 +90,9 @@ export async function uploadFile(session: Session, job: UploadJob, ctx: FileCont
       throw new ClientError(`the local file ${job.local} changed since the interrupted upload; ${was.changedHint}`);
     }
   }
-  using _lock = acquireLock(`put\n${session.url.host}:${session.url.port}\n${path}`, `${path} on ${session.url.host}`);
+  // The server as connected to, not as spelled: localhost and 127.0.0.1 are one server's file.
+  const server = `${session.client.control.remoteAddress || session.url.host}:${session.url.port}`;
+  using _lock = acquireLock(`put\n${server}\n${path}`, `${path} on ${session.url.host}`);
   ctx.locked?.();
   const size = st.size;
   let offset = 0;

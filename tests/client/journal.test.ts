@@ -304,6 +304,28 @@ describe("locks", () => {
     }
   });
 
+  test("two `ftpkit put` to one remote file at once, the host spelled two ways (127.0.0.1, localhost): the second is refused, the first finishes untouched", async () => {
+    slow = await startFtpkitServer({ maxRate: "256K" });
+    const data = randomBytes(600_000);
+    writeFileSync(join(work, "u.bin"), data);
+    mkdirSync(join(work, "other"));
+    writeFileSync(join(work, "other", "u.bin"), randomBytes(600_000));
+    const remote = join(slow.home, "u.bin");
+    const first = spawnFtpkit(["put", "u.bin", slow.url("/u.bin"), "--limit-rate", "150K"], { cwd: work });
+    try {
+      await waitFor(() => sizeOf(remote) > 0, 15_000, "the first put to start");
+      // Another job (another local file, the host spelled otherwise): only the remote file's lock can see it.
+      const again = await runFtpkit(["put", "u.bin", slow.url("/u.bin").replace("127.0.0.1", "localhost")], { cwd: join(work, "other"), timeoutMs: 20_000 });
+      expect(again.stderr.trim()).toMatch(/^\[error\] another ftpkit \(pid \d+\) is already transferring \/u\.bin on localhost$/);
+      expect(again.code).toBe(1);
+      expect(await first.exited).toBe(0);
+      expect(digest(readFileSync(remote))).toBe(digest(data));
+    } finally {
+      first.kill(9);
+      await first.exited;
+    }
+  });
+
   test("two runs of one tree job at once: the second is refused at once, and the first finishes", async () => {
     slow = await startFtpkitServer({ maxRate: "512K" });
     mkdirSync(join(slow.home, "t"));
