@@ -109,10 +109,16 @@ async function move(api: S3Api, keys: string[], src: string, dst: string, target
     await putObject(api, dst, EMPTY, { [META_RENAME_FROM]: journal(src, token, srcHadMarker) });
   } else if (!srcMarker) await putObject(api, src, EMPTY);
   const copied: string[] = [];
+  const resuming = typeof how === "object";
   try {
     await inParallel(keys, async (k) => {
-      const h = await headObject(api, k);
+      const [h, there] = await Promise.all([headObject(api, k), resuming ? headObject(api, target(k)) : null]);
       if (!h) return;
+      // A repeat keeps what the destination holds when it is the first attempt's copy (the same
+      // bytes), or newer than the original: a file uploaded there since the cut (copied over, it was
+      // lost). An original changed since its copy is copied again. (LastModified counts seconds:
+      // a tie copies, as before.)
+      if (there && (there.etag === h.etag || there.mtime > h.mtime)) return;
       await copyObject(api, k, target(k), h);
       copied.push(target(k));
     });

@@ -123,6 +123,45 @@ describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () =
     }
   }, 90_000);
 
+  test("repeated after changes: a file uploaded into the destination since the cut is kept, an original changed since its copy is copied again", async () => {
+    const { home, all } = await homeWithTree();
+    const settings = s3Settings();
+    // Cut while deleting: every original has its copy in m, some originals are gone.
+    const proxy = await downAfterProxy(Number(new URL(settings.endpoint).port), /^DELETE /, 10);
+    try {
+      const w = await renamingBehind(proxy.port);
+      expect((await w.cmd("RNTO m", 60_000)).code).toBe(450);
+      await proxy.down();
+      proxy.up();
+      const left = (await filesUnder(home, "d")).map((f) => f.split("=")[0]!);
+      expect(left.length).toBeGreaterThan(1);
+      const [uploaded, changed] = left as [string, string];
+      // The store's clock past the second of the copies (LastModified counts seconds).
+      const copiedAt = (await headObject(bucket!.api, `alice/m/${uploaded}`))!.mtime.getTime();
+      for (let i = 0; ; i++) {
+        await bucket!.api.client().write("clock", "");
+        if ((await headObject(bucket!.api, "clock"))!.mtime.getTime() > copiedAt) break;
+        if (i > 100) throw new Error("the store's clock did not move");
+      }
+      await bucket!.api.client().delete("clock");
+      const put = async (key: string, text: string) => {
+        await using up = await home.openWrite(key, { kind: "truncate" });
+        await up.write(new TextEncoder().encode(text));
+        await up.commit();
+      };
+      await put(`m/${uploaded}`, "uploaded into m");
+      await put(`d/${changed}`, "changed in d");
+      expect((await w.cmd("RNFR d")).code).toBe(350);
+      expect((await w.cmd("RNTO m", 60_000)).code).toBe(250);
+      // Before: the original was copied over the newer upload.
+      const expected = all.map((f) => (f.startsWith(`${uploaded}=`) ? `${uploaded}=uploaded into m` : f.startsWith(`${changed}=`) ? `${changed}=changed in d` : f));
+      expect(await filesUnder(home, "m")).toEqual(expected.sort());
+      expect((await bucket!.keys()).filter((k) => k.startsWith("alice/d/"))).toEqual([]);
+    } finally {
+      proxy.stop();
+    }
+  }, 90_000);
+
   test("a store frozen in the middle of a copy's answer (its head came, its body never does): the same 450 within a request deadline, not when the store wakes; then the same rename finishes", async () => {
     const { home, all } = await homeWithTree();
     const settings = s3Settings();
