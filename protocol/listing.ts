@@ -15,6 +15,8 @@ export interface FileInfo {
   unique?: string;
   /** A symbolic link as LIST shows it ("l…", "name -> target"): file or directory, the line does not say. */
   link?: true;
+  /** A link's target as the server shows it (ftpkit's listings: relative ones only), when it does. */
+  target?: string;
   /** Permission bits (0o777) where the listing shows them: LIST's rwx columns, MLSD's UNIX.mode fact. */
   mode?: number;
   /** A file whose MLSD line has no size fact (optional in RFC 3659): `size` is then 0, not the size. */
@@ -108,11 +110,14 @@ export function parseTimeVal(text: string): Date {
 
 const LIST_DIR_HEAD = "drwxr-xr-x   2 ftp      ftp      ";
 const LIST_FILE_HEAD = "-rw-r--r--   1 ftp      ftp      ";
+/** As ls and vsftpd show a link: its own mode is always rwxrwxrwx on Linux. */
+const LIST_LINK_HEAD = "lrwxrwxrwx   1 ftp      ftp      ";
 /** Heads for entries whose mode is known (at most 2 × 512 of them). */
 const headMemo = new Map<number, string>();
 
 /** The columns before the size: type and permissions (the real ones when known), links, owner, group. */
 function listHead(info: FileInfo): string {
+  if (info.link) return LIST_LINK_HEAD;
   if (info.mode === undefined) return info.type === "dir" ? LIST_DIR_HEAD : LIST_FILE_HEAD;
   const key = (info.type === "dir" ? 0o1000 : 0) | (info.mode & 0o777);
   let head = headMemo.get(key);
@@ -143,7 +148,7 @@ export function formatListLine(info: FileInfo, now: Date = new Date()): string {
   }
   const size = String(info.size);
   const sizeCol = size.length < 12 ? SIZE_PAD.slice(size.length) + size : size;
-  return `${listHead(info)}${sizeCol} ${date} ${info.name}`;
+  return `${listHead(info)}${sizeCol} ${date} ${info.name}${info.link && info.target !== undefined ? ` -> ${info.target}` : ""}`;
 }
 
 /** The facts ftpkit can send in MLSD/MLST lines, in the order they are sent (RFC 3659 §7.5). */
@@ -157,7 +162,9 @@ export type MlsxFact = (typeof MLSX_FACTS)[number];
 export function formatMlsxLine(info: FileInfo, opts: { typeFact?: string; facts?: ReadonlySet<string> } = {}): string {
   const want = opts.facts;
   let facts = "";
-  if (!want || want.has("type")) facts += `type=${opts.typeFact ?? info.type};`;
+  // A link as ProFTPD and RFC 3659 §7.7.4's example write it: "OS.unix=slink:TARGET".
+  const type = opts.typeFact ?? (info.link ? `OS.unix=slink${info.target !== undefined ? `:${info.target}` : ""}` : info.type);
+  if (!want || want.has("type")) facts += `type=${type};`;
   if (info.type === "file") {
     if (!want || want.has("size")) facts += `size=${info.size};`;
   } else if (!want || want.has("sizd")) facts += `sizd=${info.size};`;

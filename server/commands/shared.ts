@@ -25,9 +25,15 @@ export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir", mountP
 function toFileInfos(list: readonly DirEntry[], perms: ReadonlySet<Perm>): FileInfo[] {
   const filePerm = permFacts(perms, "file");
   const dirPerm = permFacts(perms, "dir");
+  // A link to a directory: DELE removes the link (d), RNFR renames it (f); nothing is read through it here.
+  const linkPerm = perms.has("modify") ? "df" : "";
   const out: FileInfo[] = [];
   for (const e of list) {
     if (isReservedName(e.name)) continue;
+    if (e.link) {
+      out.push({ name: e.name, type: "file", size: e.size, mtime: e.mtime, perm: linkPerm, link: true, ...(e.link.target !== undefined ? { target: e.link.target } : {}) });
+      continue;
+    }
     out.push({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, perm: e.type === "dir" ? dirPerm : filePerm, ...(e.unique ? { unique: e.unique } : {}), ...(e.mode !== undefined ? { mode: e.mode } : {}) });
   }
   return out;

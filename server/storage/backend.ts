@@ -79,6 +79,12 @@ export interface EntryStat {
 
 export interface DirEntry extends EntryStat {
   name: string;
+  /**
+   * A symbolic link to a directory (local storage): listed as a link, as vsftpd and ProFTPD list it,
+   * so a recursive delete or mirror does not go through it; `size` and `mtime` are the link's own.
+   * `target` is its text when that is safe to show (relative, no path of the server's).
+   */
+  link?: { target?: string };
 }
 
 /** A file open for reading at explicit positions (no shared cursor, so pumps cannot interleave). */

@@ -243,7 +243,7 @@ export async function* statRounds(jail: Jail, key: string, names: string[]): Asy
       // lookup per entry, without a path walk, is about twice as fast as lstat by path.
       for (let i = from; i < to; i++) {
         const name = names[i]!;
-        const entry = listEntry(jail, key, name, statAt(fd, name));
+        const entry = listEntry(jail, key, name, statAt(fd, name), fd);
         if (entry) out.push(entry);
       }
     } finally {
@@ -276,9 +276,10 @@ function leadsAbove(jail: Jail, dir: string, dev: bigint, ino: bigint): boolean 
 /**
  * One listed entry from its lstat, or null for what a listing must not show: vanished (no
  * stat), dangling, escaping or looping links (to the directory itself or one above it), anything
- * but files and directories, names with CR or LF.
+ * but files and directories, names with CR or LF. A link to a file is listed as that file (RETR
+ * serves it; DELE removes the link); a link to a directory as a link (DirEntry.link).
  */
-function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undefined): DirEntry | null {
+function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undefined, dirFd: number): DirEntry | null {
   // A name with CR or LF would forge a line of the listing (such names cannot be addressed either).
   if (name.includes("\r") || name.includes("\n")) return null;
   if (st && (st.mode & S_IFMT) === S_IFLNK) {
@@ -287,11 +288,15 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
       const fd = jail.openPath(dir === "" ? name : `${dir}/${name}`);
       try {
         const t = fs.fstatSync(fd, { bigint: true });
-        // A link back to this directory or one above it (up -> ..) is a cycle: listed as a directory,
-        // lftp's mirror, rclone and wget -m went down it ~40 levels (two such links: thousands of
-        // entries a second, for ever). Left out, as vsftpd's listing of it as a link makes them skip it.
+        // A link back to this directory or one above it (up -> ..) is a cycle: a client that follows
+        // links (lftp's mirror -L) would go down it for ever. Left out.
         if (t.isDirectory() && leadsAbove(jail, dir, t.dev, t.ino)) return null;
-        st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs), ...(t.isDirectory() ? { unique: uniqueFromDev(t.dev, t.ino) } : {}) };
+        if (t.isDirectory()) {
+          // Listed as a directory, a link was a way through: lftp's `rm -r` and `sync --delete`
+          // emptied the directory it names, elsewhere in the home, and no command removed the link.
+          return { name, type: "dir", size: st.size, mtime: new Date(st.mtimeMs), link: { target: shownTarget(dirFd, name) } };
+        }
+        st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs) };
       } finally {
         closeQuietly(fd);
       }
@@ -304,4 +309,17 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
   if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs), unique: st.unique, mode: st.mode & 0o777 };
   if (type === S_IFREG) return { name, type: "file", size: st.size, mtime: new Date(st.mtimeMs), mode: st.mode & 0o777 };
   return null;
+}
+
+/**
+ * A link's text as LIST's "name -> target" and MLSD's "OS.unix=slink:target" show it: only a relative
+ * one (an absolute one names the server's real paths), and none that would break the line's syntax.
+ */
+function shownTarget(dirFd: number, name: string): string | undefined {
+  try {
+    const target = fs.readlinkSync(`${fdPath(dirFd)}/${name}`);
+    return target.startsWith("/") || /[\r\n\0;]/.test(target) ? undefined : target;
+  } catch {
+    return undefined;
+  }
 }

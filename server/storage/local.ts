@@ -333,7 +333,10 @@ export class LocalStorage implements Storage {
         using p = jail.parent(key);
         const st = fs.lstatSync(p.path);
         if (st.isDirectory()) throw new StorageError("is-a-directory");
-        // A symlink is removed itself, its target untouched.
+        // A symlink is removed itself, its target untouched: one that resolves inside the root (a link
+        // to a directory is listed as a link, and DELE is how a client removes it); an escaping or
+        // dangling one stays refused, as every command refuses it.
+        if (st.isSymbolicLink()) closeQuietly(jail.openPath(key));
         return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry, verdicts);
       }),
     );

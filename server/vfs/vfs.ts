@@ -219,9 +219,12 @@ export class VirtualFs {
   async remove(path: string): Promise<{ vpath: string; bytes: number }> {
     const r = this.resolve(path, "modify");
     if (r.virtual) throw new FtpError(550, "Is a directory (use RMD)");
-    const st = await r.mount.storage.stat(r.key);
-    if (st.type === "dir") throw new FtpError(550, "Is a directory (use RMD)");
-    const bytes = await r.mount.storage.remove(r.key);
+    // The storage looks at the name itself: a link (to a directory, or to nothing) is removed, as
+    // vsftpd's DELE removes it; a stat first followed it, and no command could remove it.
+    const bytes = await r.mount.storage.remove(r.key).catch((err: unknown) => {
+      if (err instanceof StorageError && err.kind === "is-a-directory") throw new FtpError(550, "Is a directory (use RMD)");
+      throw err;
+    });
     ledgerAt(r.mount, r.key).release(bytes);
     return { vpath: r.vpath, bytes };
   }

@@ -114,7 +114,7 @@ for (const kind of servers) {
     });
 
     // vsftpd has no MLSD, so no unique fact to tell a link back by.
-    test.skipIf(kind.name === "vsftpd")("get -r does not enter a link back to an ancestor (MLSD's unique fact); a link to a sibling is copied", async () => {
+    test.skipIf(kind.name === "vsftpd")("get -r does not enter a link back to an ancestor (MLSD's unique fact); a link to a sibling is copied (pyftpdlib) or skipped as a link (ftpkit)", async () => {
       mkdirSync(join(s.home, "remote-loop", "sub"), { recursive: true });
       writeFileSync(join(s.home, "remote-loop", "top.txt"), "top\n");
       writeFileSync(join(s.home, "remote-loop", "sub", "inner.txt"), "inner\n");
@@ -122,13 +122,19 @@ for (const kind of servers) {
       symlinkSync("sub", join(s.home, "remote-loop", "alias")); // listed before sub: still no cycle
       const r = await runFtpkit(["get", "-r", s.url("/remote-loop"), "remote-loop-out"], { cwd: work });
       expect(r.code).toBe(0);
-      // pyftpdlib lists the link back (its unique fact tells the client); ftpkit's listing leaves it out.
+      // pyftpdlib lists the link back (its unique fact tells the client); ftpkit's listing leaves it
+      // out, and lists a link to a directory as a link (as vsftpd and ProFTPD do): not followed.
       if (kind.name === "pyftpdlib") {
         expect(r.stderr).toContain("sub/back: skipped (a link back to a directory it is in)");
         expect(r.stderr).toContain("alias/back: skipped (a link back to a directory it is in)");
-      } else expect(r.stderr).not.toContain("back");
-      expect(r.stderr).toMatch(/3 copied .* 0 failed/);
-      expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["alias", "alias/inner.txt", "sub", "sub/inner.txt", "top.txt"]);
+        expect(r.stderr).toMatch(/3 copied .* 0 failed/);
+        expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["alias", "alias/inner.txt", "sub", "sub/inner.txt", "top.txt"]);
+      } else {
+        expect(r.stderr).not.toContain("back");
+        expect(r.stderr).toContain("alias: skipped (a symbolic link to a directory or to nothing (the server does not size it as a file): not followed)");
+        expect(r.stderr).toMatch(/2 copied .* 1 skipped, 0 deleted, 0 failed/);
+        expect(readdirSync(join(work, "remote-loop-out"), { recursive: true }).map(String).sort()).toEqual(["sub", "sub/inner.txt", "top.txt"]);
+      }
     });
 
     // LIST shows a link as a link ("l…") with its own size and time: SIZE and MDTM, which follow it,

@@ -1,6 +1,6 @@
 // lftp as a real FTP peer: mirror a nested tree down and back up, compared byte for byte.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomFile, removeDir, tempDir } from "../helpers/peers.ts";
 import { SERVER_KINDS, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -64,7 +64,7 @@ for (const kind of SERVER_KINDS) describe(kind.label("lftp"), () => {
     expect(tree(join(local, "docs"))).toEqual(tree(docs));
   }, 60_000);
 
-  test("mirror of a tree holding links back up (up -> .., self -> .) copies each file once and ends; a link elsewhere in the home is followed", async () => {
+  test("mirror of a tree holding links back up (up -> .., self -> .) copies each file once and ends; a link to a directory elsewhere in the home is made a link", async () => {
     const t = join(ts.home("alice"), "loopt");
     mkdirSync(join(t, "a"), { recursive: true });
     mkdirSync(join(t, "docs"));
@@ -78,6 +78,23 @@ for (const kind of SERVER_KINDS) describe(kind.label("lftp"), () => {
     const r = await lftp(`mirror /loopt ${join(local, "loopt")}`);
     expect(r.code).toBe(0);
     expect([...tree(join(local, "loopt")).keys()]).toEqual(["a", "a/docs-link", "a/docs-link/d.txt", "a/f.txt", "docs", "docs/d.txt"]);
+    // Listed as a link (OS.unix=slink:../docs), as vsftpd and ProFTPD list it: lftp makes the same link.
+    expect(readlinkSync(join(local, "loopt", "a", "docs-link"))).toBe("../docs");
+  }, 60_000);
+
+  test("rm -r of a directory holding a link to a directory elsewhere removes the link, not what it names", async () => {
+    const home = ts.home("alice");
+    mkdirSync(join(home, "site"));
+    mkdirSync(join(home, "keep"));
+    writeFileSync(join(home, "keep", "important.txt"), "precious\n");
+    writeFileSync(join(home, "site", "index.html"), "idx\n");
+    symlinkSync("../keep", join(home, "site", "shared"));
+    // Before: the link was listed as a directory; lftp emptied keep/ through it, and no command removed the link.
+    const r = await lftp("rm -r /site");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(readdirSync(home).includes("site")).toBe(false);
+    expect(readFileSync(join(home, "keep", "important.txt"), "utf8")).toBe("precious\n");
   }, 60_000);
 
   test("mirror -R uploads a nested tree", async () => {
