@@ -9,6 +9,7 @@ import type { NameListBudget } from "../storage/name-budget.ts";
 import { isS3Url, parseS3Url } from "../../protocol/s3-url.ts";
 import { isWithin, normalizeVirtualPath } from "../../protocol/path.ts";
 import { JointLedger, type Ledger, type QuotaRegistry } from "./quota.ts";
+import { PlanCache } from "./mount-plans.ts";
 import type { ContainingLedger, NestedLimit } from "../auth/nested-limits.ts";
 
 /** One root of a user's tree: the home at "/" or a virtual directory mounted at `vpath`. */
@@ -81,7 +82,9 @@ interface MountPlan {
   homeChecked: Promise<void> | null;
 }
 
-const plans = new WeakMap<UserRecord, MountPlan>();
+const plans = new PlanCache<MountPlan>();
+/** The plan each handed-out table belongs to (releaseMounts gives the session's hold on it back). */
+const planOfTable = new WeakMap<readonly Mount[], { user: UserRecord; plan: MountPlan }>();
 
 /**
  * The user's mount table: the home at "/" plus each virtual directory. A mount with its own size
@@ -99,6 +102,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
   // Sessions already in keep the directories they opened.
   if (plan?.roots.some((root) => root.storage.replaced?.())) plan = undefined;
   if (!plan) {
+    await plans.relieve(() => quotas.dropIdle());
     plan = planMounts(user, places);
     plans.set(user, plan);
   }
@@ -124,6 +128,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
   const table = plan.table;
   const current = (m: Mount, i: number) =>
     sameLedger(ledgers[i]!, m.ledger) && nested[i]!.every((n, j) => n.ledger === m.nested?.[j]?.ledger) && above[i]!.every((a, j) => a === m.above?.[j]);
+  plans.take(plan);
   if (table && table.every(current)) return table;
   plan.table = plan.roots.map((root, i) => ({
     ...root,
@@ -132,6 +137,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     above: above[i]!.length > 0 ? above[i] : undefined,
     aboveKeys: root.aboveKeys.length > 0 ? root.aboveKeys : undefined,
   }));
+  planOfTable.set(plan.table, { user, plan });
   return plan.table;
 }
 
@@ -269,6 +275,8 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
 }
 
 export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): void {
+  const owner = planOfTable.get(mounts);
+  if (owner) plans.give(owner.user, owner.plan);
   const keys = mounts.flatMap((m) => [m.ledgerKey, ...(m.alsoKey ? [m.alsoKey] : []), ...(m.nested ?? []).map((n) => n.key), ...(m.aboveKeys ?? [])]);
   for (const key of new Set(keys)) quotas.release(key);
 }

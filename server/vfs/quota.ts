@@ -346,4 +346,14 @@ export class QuotaRegistry {
     }, this.lingerMs);
     (entry.timer as { unref?: () => void }).unref?.();
   }
+
+  /** Drop now the ledgers no session uses (they linger otherwise, holding their places' storage: mount-plans.ts). */
+  dropIdle(): void {
+    for (const [key, entry] of this.ledgers) {
+      if (entry.refs > 0) continue;
+      if (entry.timer) clearTimeout(entry.timer);
+      this.ledgers.delete(key);
+      entry.ledger.dispose?.();
+    }
+  }
 }

@@ -1,0 +1,72 @@
+// The users' mount plans (mounts.ts), kept while a session uses one and for LINGER_MS after the last
+// one ends. A plan holds its storages, and a local storage its root's descriptor, which
+// local-roots.ts closes once no storage reaches it: plans kept for every user who ever logged in held
+// one descriptor each until the server ran out (measured: EMFILE, every login refused and /metrics
+// failing, from the ~386th user with `ulimit -n 400`, one session at a time).
+import type { UserRecord } from "../auth/types.ts";
+import { descriptorSoftLimit, openDescriptors } from "../fd-budget.ts";
+
+/** A user's next login within this is served by the same plan (no new stat of the home, no new root). */
+export const LINGER_MS = 30_000;
+
+interface Held {
+  /** Sessions using the plan's table (acquired and not yet released). */
+  sessions: number;
+  idle?: ReturnType<typeof setTimeout>;
+}
+
+export class PlanCache<Plan extends object> {
+  private readonly plans = new Map<UserRecord, Plan>();
+  private readonly held = new WeakMap<Plan, Held>();
+
+  get(user: UserRecord): Plan | undefined {
+    return this.plans.get(user);
+  }
+
+  set(user: UserRecord, plan: Plan): void {
+    this.plans.set(user, plan);
+  }
+
+  delete(user: UserRecord): void {
+    this.plans.delete(user);
+  }
+
+  /** A session took the plan's table. */
+  take(plan: Plan): void {
+    const h = this.held.get(plan) ?? { sessions: 0 };
+    this.held.set(plan, h);
+    h.sessions++;
+    if (h.idle) clearTimeout(h.idle);
+    h.idle = undefined;
+  }
+
+  /** A session that took it ended: unused for LINGER_MS, the plan is dropped (its roots then closed). */
+  give(user: UserRecord, plan: Plan): void {
+    const h = this.held.get(plan);
+    if (!h || --h.sessions > 0) return;
+    h.idle = setTimeout(() => {
+      if (h.sessions === 0 && this.plans.get(user) === plan) this.plans.delete(user);
+    }, LINGER_MS);
+    h.idle.unref?.();
+  }
+
+  /**
+   * Before opening a new plan's roots: with over half the open-file limit in use, the plans no session
+   * uses are dropped now, and their root descriptors closed by a collection (the garbage collector
+   * runs on memory pressure, which descriptors do not make).
+   */
+  async relieve(alsoIdle: () => void): Promise<void> {
+    const open = openDescriptors();
+    const limit = descriptorSoftLimit();
+    if (open === null || limit === null || open < limit / 2) return;
+    for (const [user, plan] of this.plans) {
+      const h = this.held.get(plan);
+      if ((h?.sessions ?? 0) > 0) continue;
+      this.plans.delete(user);
+      if (h?.idle) clearTimeout(h.idle); // its closure holds the plan too
+    }
+    alsoIdle(); // what else holds the dropped plans' storage (the quota ledgers' measures)
+    Bun.gc(true);
+    await Bun.sleep(0); // the finalizers that close the descriptors run on the next turn
+  }
+}
