@@ -114,7 +114,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     recorded = null;
   }
   const segments = recorded ?? planSegments(size, job.count);
-  const modes = downloadModes(undefined);
+  const modes = downloadModes(job.local, undefined);
   let fd: number;
   try {
     fd = openPartFile(job.part, modes.part);
