@@ -240,6 +240,11 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   checkTlsFlags(url0, opts);
   const local = resolve(localArg);
   const url: FtpUrl = { ...url0, path: uploadTarget(url0, local) };
+  // The remote name is the local one: FTP commands end at CR LF, so it would cut them in two (a glob
+  // leaves such a file out with this reason). Said before connecting, as a local fault.
+  if (url.path !== url0.path && /[\r\n]/.test(basename(local))) {
+    throw new ClientError(`${JSON.stringify(localArg)}: a name with a line break cannot be sent over FTP; give the remote file another name (ftpkit put FILE ${displayUrl(url0)}NAME)`, { kind: "local" });
+  }
   const dir = opts.journal ?? journalDir();
   const id = transferId("put", displayUrl(url), local);
   const note = new Notifier(opts.quiet);

@@ -11,6 +11,7 @@ import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted, TransferRefused } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
+import { downloadModes } from "./local-modes.ts";
 import { RESUME_HINT } from "./options.ts";
 import { SIDE_DIGEST_MIN_BYTES, SideDigest } from "./side-digest.ts";
 import {
@@ -105,11 +106,15 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     if (job.resuming && job.expect) refuseIfChanged(job.expect, st);
     ctx.beforeFirstByte({ size, mtime });
     created = !job.resuming; // until the part file shows there is something to continue
-    const opened = await openPart(part);
+    const modes = downloadModes(job.local, job.mode);
+    const opened = await openPart(part, modes.part);
     fd = opened.fd;
     const resuming = job.resuming && opened.existed;
     created = !resuming;
-    const partSize = opened.existed ? fstatSync(fd).size : 0;
+    const partStat = opened.existed ? fstatSync(fd) : null;
+    // A part file an earlier run left may have another mode: set before any byte lands in it.
+    if (partStat && (partStat.mode & 0o777) !== modes.part) fchmodSync(fd, modes.part);
+    const partSize = partStat?.size ?? 0;
     const digestAlgo = localDigest(session.client, ctx);
     sink = chunkSink(digestAlgo, size, fd);
     /** How the download continues at `offset`: said by retrieve once the server took REST (RetrieveHooks.resuming). */
@@ -196,9 +201,8 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         // a time we cannot set only costs a later sync a comparison
       }
     }
-    // An executable remote file (a script of a build tree) stays executable, as with lftp's mirror and
-    // git: the execute bits come from the listing, read and write follow the umask as for any new file.
-    if (job.mode !== undefined && (job.mode & 0o111) !== 0) fchmodSync(fd, (0o666 | (job.mode & 0o111)) & ~umask());
+    // Before the rename publishes it: an executable's execute bits (downloadModes).
+    if (modes.final !== modes.part) fchmodSync(fd, modes.final);
     closeSync(fd);
     fd = -1;
     if (size !== null && offset !== size) {
@@ -372,16 +376,9 @@ async function refuseIfGrown(session: Session, failed: FtpClient, path: string, 
   return true;
 }
 
-let umaskRead: number | undefined;
-
-/** The process's umask, read once: reading it sets it to 0 for a moment, which another thread creating a file could see. */
-function umask(): number {
-  return (umaskRead ??= process.umask());
-}
-
 /** open(2) on the thread pool: the descriptor itself, not a FileHandle that would close it again. */
-function openOffThread(path: string, flags: number): Promise<number> {
-  return new Promise((resolve, reject) => open(path, flags, 0o644, (err, fd) => (err ? reject(err) : resolve(fd))));
+function openOffThread(path: string, flags: number, mode: number): Promise<number> {
+  return new Promise((resolve, reject) => open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
 function renameOffThread(from: string, to: string): Promise<void> {
@@ -394,15 +391,15 @@ function renameOffThread(from: string, to: string): Promise<void> {
  * pool: creating a file on ext4 cost 0.1–0.3 ms of kernel time here, which blocked every other
  * connection of a tree job (1,000 × 100 KiB with 8 connections: 0.71 s → 0.66 s, median of 6).
  */
-async function openPart(part: string): Promise<{ fd: number; existed: boolean }> {
+async function openPart(part: string, mode: number): Promise<{ fd: number; existed: boolean }> {
   try {
     try {
-      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL), existed: false };
+      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, mode), existed: false };
     } catch (err) {
       if ((err as { code?: string }).code !== "EEXIST") throw err;
       // Never through a symbolic link (ELOOP): one planted as the part file's name, in a shared or
       // synced directory, would have the download written into its target, outside the destination.
-      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW), existed: true };
+      return { fd: await openOffThread(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, mode), existed: true };
     }
   } catch (err) {
     // A disk that refuses the file itself (read-only, full, over quota) refuses every later one: as a

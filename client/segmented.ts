@@ -2,7 +2,7 @@
 // (REST + RETR, like lftp's pget -n) into one partial file; then the whole file is hashed and
 // verified as one. Segment progress is kept in the journal record, so `ftpkit resume` continues
 // every segment where it stopped.
-import { closeSync, constants, existsSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported } from "./errors.ts";
 import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, uncheckedPrefixReason, remoteState, remoteTimeToKeep, setAsideBad, unverifiedReason, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
@@ -15,6 +15,7 @@ import { jobLimiter, localWriteError, partFileError, TransferInterrupted } from 
 import { downloadRange } from "./segment-range.ts";
 import { downloadFile } from "./retrieve.ts";
 import { RESUME_HINT } from "./options.ts";
+import { downloadModes } from "./local-modes.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
 export interface Segment {
@@ -113,9 +114,10 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     recorded = null;
   }
   const segments = recorded ?? planSegments(size, job.count);
+  const modes = downloadModes(job.local, undefined);
   let fd: number;
   try {
-    fd = openPartFile(job.part);
+    fd = openPartFile(job.part, modes.part);
   } catch (err) {
     // A fresh job that could not open its part file (a link standing there, a read-only directory)
     // has nothing to resume: its record goes, as a single stream's does; a resumed one keeps its own.
@@ -324,6 +326,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
         // a time we cannot set costs only a comparison later
       }
     }
+    if (modes.final !== modes.part) fchmodSync(fd, modes.final);
     closeSync(fd);
     const verdict = (await early) ?? (await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, why));
     let verifiedBy: string;
@@ -358,11 +361,20 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
 }
 
 /** The part file, opened or created: a failure is one line naming it and why (not Node's EACCES line). */
-function openPartFile(part: string): number {
+function openPartFile(part: string, mode: number): number {
+  let fd: number;
   try {
     // O_NOFOLLOW: never written through a symbolic link standing as the part file (retrieve.ts's openPart).
-    return openSync(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+    fd = openSync(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, mode);
   } catch (err) {
     throw partFileError(part, err);
   }
+  // One an earlier run left may have another mode: set before any byte lands in it.
+  try {
+    if ((fstatSync(fd).mode & 0o777) !== mode) fchmodSync(fd, mode);
+  } catch (err) {
+    closeSync(fd);
+    throw partFileError(part, err);
+  }
+  return fd;
 }

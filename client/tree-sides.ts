@@ -73,7 +73,11 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     recursive: o.recursive,
     excluded: o.excluded,
     match,
-    onPartial,
+    onPartial(rel, why, leftOut) {
+      onPartial(rel, why);
+      // --json silences the warning: what the source left out unnamed by onSkip is in the report too.
+      for (const l of leftOut) skipped.push({ path: rel || ".", action: "skip", reason: "left out", bytes: 0, result: `skipped: ${l.name !== undefined ? `${JSON.stringify(l.name)}, ` : ""}${l.why}` });
+    },
     onSkip(rel, why) {
       keep.add(rel);
       // --json silences the warning: the report must say it instead (skipped entries vanished from it).

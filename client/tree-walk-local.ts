@@ -106,7 +106,7 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
     }
     // The destination may hold such a file under its UTF-8 spelling (uploaded by a tool that converted
     // it): it is not "gone from the source", and sync --delete removed it.
-    if (garbled > 0 && leftovers?.side === "source") opts.onPartial?.(rel, `${garbled} name(s) in it are not valid UTF-8, which FTP cannot carry: left out`);
+    if (garbled > 0 && leftovers?.side === "source") opts.onPartial?.(rel, `${garbled} name(s) in it are not valid UTF-8, which FTP cannot carry: left out`, []);
   };
   visit("", readNames("")!);
   return out;

@@ -94,6 +94,12 @@ const tooManyEntries = `the remote tree has more than ${String(MAX_WALK_ENTRIES)
 const MAX_WALK_LISTING_BYTES = 512 * 1024 ** 2;
 const tooLarge = `the remote tree's listings are larger than ${MAX_WALK_LISTING_BYTES / 1024 ** 2} MiB; not walking it further (copy it in parts)`;
 
+/** Listed, left out of a walk, and told by no onSkip: a name it cannot copy, or lines it could not read (no name). */
+export interface LeftOut {
+  name?: string;
+  why: string;
+}
+
 /** How a walk is bounded and filtered, and who hears of what it leaves out. */
 export interface WalkOptions {
   recursive: boolean;
@@ -103,8 +109,11 @@ export interface WalkOptions {
   onSkip?: (rel: string, why: string) => void;
   /** An entry left out by --exclude. */
   onExcluded?: (rel: string) => void;
-  /** A remote directory some lines of whose listing could not be read: what it holds is not all known. */
-  onPartial?: (rel: string, why: string) => void;
+  /**
+   * A remote directory some lines of whose listing could not be read: what it holds is not all known.
+   * `leftOut` is what of it no onSkip names (names holding "/", lines not read), for a report to count.
+   */
+  onPartial?: (rel: string, why: string, leftOut: LeftOut[]) => void;
   /** Local walks: a download's part file (never an entry of the tree). */
   onPart?: (rel: string) => void;
   /** Which names are the job's own, and which cannot be copied under their name; none without it (a remote destination). */
@@ -150,16 +159,19 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
       const { entries, via, self, unreadable } = listing;
       // Said once per listing, what it holds not all known: "/" names (no name in a directory holds one,
       // and a tree cannot copy it under its name) were left out without a word.
-      const slashed = entries.filter((e) => e.name.includes("/") && (rel !== "" || !opts.match || opts.match(e.name))).length;
+      const slashed = entries.filter((e) => e.name.includes("/") && (rel !== "" || !opts.match || opts.match(e.name))).map((e) => e.name);
       // A source's name that is not UTF-8 (Latin-1 on an old host) may be the very file the destination
       // holds under its UTF-8 spelling (a mirror made by lftp with ftp:charset): sync --delete removed it.
       const garbled = opts.leftovers?.side === "source" && listing.undecodable ? entries.filter((e) => listing.undecodable!.has(e.name) && (rel !== "" || !opts.match || opts.match(e.name))).length : 0;
+      const unread = unreadable > 0 ? `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})` : "";
       const partial = [
-        unreadable > 0 && `${unreadable} line(s) of its listing could not be read (${unreadableWhy(listing)})`,
-        slashed > 0 && `${slashed} name(s) in its listing hold "/", which no name in a directory can: left out`,
+        unread,
+        slashed.length > 0 && `${slashed.length} name(s) in its listing hold "/", which no name in a directory can: left out`,
         garbled > 0 && `${garbled} name(s) in its listing are not valid UTF-8, which FTP commands cannot carry: left out`,
       ].filter(Boolean);
-      if (partial.length > 0) opts.onPartial?.(rel, partial.join("; "));
+      // The garbled names are each an onSkip below; these are not.
+      const leftOut: LeftOut[] = [...slashed.map((name) => ({ name, why: 'a name holding "/", which no name in a directory can' })), ...(unread ? [{ why: unread }] : [])];
+      if (partial.length > 0) opts.onPartial?.(rel, partial.join("; "), leftOut);
       const line = self && !above.includes(self) ? [...above, self] : above;
       const modesKnown = !modesSayNothing(entries, via);
       let byName: Map<string, FileInfo> | undefined;

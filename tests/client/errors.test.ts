@@ -150,6 +150,28 @@ describe("a glob whose every match is left out", () => {
   }
 });
 
+describe("a local name with a line break, put into a directory URL", () => {
+  test("exit 3 before connecting, one line naming the file and why, as the glob form says it; under a name the URL gives, it uploads", async () => {
+    const dir = tempDir("ftpkit-newline-name-");
+    try {
+      writeFileSync(join(dir, "nl\nname"), "x");
+      // A closed port: a connection attempt would end in a network error (exit 4).
+      const r = await runFtpkit(["put", "nl\nname", `ftp://u:p@127.0.0.1:${closedPort}/`], { cwd: dir, timeoutMs: 20_000 });
+      // Before: exit 1, "CR/LF in command argument" and a stack trace, after logging in.
+      expect(r.stderr).toBe(`[error] "nl\\nname": a name with a line break cannot be sent over FTP; give the remote file another name (ftpkit put FILE ftp://u@127.0.0.1:${closedPort}/NAME)\n`);
+      expect(r.code).toBe(3);
+      const json = await runFtpkit(["put", "nl\nname", `ftp://u:p@127.0.0.1:${closedPort}/sub/`, "--json"], { cwd: dir, timeoutMs: 20_000 });
+      expect(json.code).toBe(3);
+      expect(JSON.parse(json.stdout).error).toContain('"nl\\nname": a name with a line break cannot be sent over FTP');
+      const named = await runFtpkit(["put", "nl\nname", peer.url("/nl-renamed.txt"), "--quiet"], { cwd: dir, timeoutMs: 20_000 });
+      expect(named.code).toBe(0);
+      expect(readFileSync(join(peer.root, "nl-renamed.txt"), "utf8")).toBe("x");
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
 describe("a local path whose bytes are not UTF-8 (a Latin-1 name)", () => {
   /**
    * ftpkit with `before`, the path "caf\xe9" (raw bytes, as a Latin-1 terminal passes them: the

@@ -39,6 +39,24 @@ describe("names in a listing", () => {
     expect(readFileSync(join(t.work, "out", "a.txt"))).toEqual(bytes(10, 0x61));
   });
 
+  test('--json: each name holding "/" and the lines not read are skip entries, counted in skipped; exit 0 as without --json', async () => {
+    const odd = ["../evil1", "/x/evil2", "a/../../evil3", "n\0ul.txt"].map((n) => `type=file;size=3;modify=20260101120000; ${n}`);
+    t.start({ files: new Map([["/t/ok.txt", bytes(10, 0x61)]]), feat: ["SIZE", "MLSD"], listExtra: odd });
+    const r = await runFtpkit(["get", "-r", url("/t"), "out", "--json"], { cwd: t.work });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { files: { path: string; action: string; result: string }[]; skipped: number; copied: number };
+    // Before: exit 0 with none of them in the report, skipped 0.
+    expect(report.files.filter((f) => f.action === "skip")).toEqual([
+      expect.objectContaining({ path: ".", result: 'skipped: "../evil1", a name holding "/", which no name in a directory can' }),
+      expect.objectContaining({ path: ".", result: 'skipped: "/x/evil2", a name holding "/", which no name in a directory can' }),
+      expect.objectContaining({ path: ".", result: 'skipped: "a/../../evil3", a name holding "/", which no name in a directory can' }),
+      expect.objectContaining({ path: ".", result: "skipped: 1 line(s) of its listing could not be read (the first: a name with a NUL cannot be named in a command)" }),
+    ]);
+    expect(report.skipped).toBe(4);
+    expect(report.copied).toBe(1);
+    expect(readdirSync(join(t.work, "out"))).toEqual(["ok.txt"]);
+  });
+
   test("an MLSD name holding a NUL is said to hold a NUL, not a line break", async () => {
     t.start({ files: new Map([["/t/a.txt", bytes(10, 0x61)]]), feat: ["SIZE", "MLSD"], listExtra: ["type=file;size=3;modify=20260101120000; n\0ul.txt"] });
     const r = await runFtpkit(["get", "-r", url("/t"), "out"], { cwd: t.work });

@@ -1,0 +1,104 @@
+// The permission bits of what a download writes: a new file's come from the umask, as for any new file;
+// a file it replaces keeps its own (curl -o, wget -O), from the first byte of its part file on.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { killByPid, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
+import { startFakeServer } from "./fake-server.ts";
+
+setDefaultTimeout(60_000);
+
+let server: FtpkitPeer;
+let work = "";
+beforeAll(async () => {
+  server = await startFtpkitServer();
+  mkdirSync(join(server.home, "t"));
+  writeFileSync(join(server.home, "hello.txt"), "hello\n");
+  writeFileSync(join(server.home, "t", "a.txt"), "a\n");
+  writeFileSync(join(server.home, "t", "run.sh"), "#!/bin/sh\n");
+  chmodSync(join(server.home, "t", "run.sh"), 0o755);
+});
+afterAll(() => server.stop());
+beforeEach(() => {
+  work = tempDir();
+});
+afterEach(() => removeDir(work));
+
+const modeOf = (path: string) => statSync(path).mode & 0o777;
+
+/** Run ftpkit under `mask` (the child inherits the umask), the test's own restored after. */
+async function underUmask(mask: number, args: string[]) {
+  const before = process.umask(mask);
+  try {
+    return await runFtpkit(args, { cwd: work });
+  } finally {
+    process.umask(before);
+  }
+}
+
+describe("a new file", () => {
+  test("get under umask 002 gives 0664, as curl and touch do", async () => {
+    const r = await underUmask(0o002, ["get", server.url("/hello.txt"), "hello.txt"]);
+    expect(r.code).toBe(0);
+    expect(modeOf(join(work, "hello.txt"))).toBe(0o664);
+  });
+
+  test("get -r under umask 002 gives 0664; under 077, 0600", async () => {
+    expect((await underUmask(0o002, ["get", "-r", server.url("/t"), "wide"])).code).toBe(0);
+    expect(modeOf(join(work, "wide", "a.txt"))).toBe(0o664);
+    expect((await underUmask(0o077, ["get", "-r", server.url("/t"), "narrow"])).code).toBe(0);
+    expect(modeOf(join(work, "narrow", "a.txt"))).toBe(0o600);
+  });
+});
+
+/** A local file of `mode` holding "old". */
+function existing(path: string, mode: number): string {
+  writeFileSync(path, "old");
+  chmodSync(path, mode);
+  return path;
+}
+
+describe("a replaced file keeps its mode", () => {
+  for (const mode of [0o600, 0o755, 0o444, 0o640]) {
+    test(`get over a ${mode.toString(8)} file`, async () => {
+      const key = existing(join(work, "key.pem"), mode);
+      const r = await runFtpkit(["get", server.url("/hello.txt"), "key.pem"], { cwd: work });
+      expect(r.code).toBe(0);
+      expect(readFileSync(key, "utf8")).toBe("hello\n");
+      expect(modeOf(key)).toBe(mode);
+    });
+  }
+
+  test("get -r and sync over existing files: each keeps its mode; a remote executable adds x only where the file is readable", async () => {
+    mkdirSync(join(work, "out"));
+    const a = existing(join(work, "out", "a.txt"), 0o600);
+    const run = existing(join(work, "out", "run.sh"), 0o640);
+    expect((await runFtpkit(["get", "-r", server.url("/t"), "out"], { cwd: work })).code).toBe(0);
+    expect(readFileSync(a, "utf8")).toBe("a\n");
+    expect(modeOf(a)).toBe(0o600);
+    expect(modeOf(run)).toBe(0o750);
+    existing(a, 0o444);
+    expect((await runFtpkit(["sync", server.url("/t"), "out"], { cwd: work })).code).toBe(0);
+    expect(readFileSync(a, "utf8")).toBe("a\n");
+    expect(modeOf(a)).toBe(0o444);
+  });
+
+  test("the part file has the replaced file's mode while the bytes come, and a wider one left by an earlier run is narrowed", async () => {
+    const fake = startFakeServer({ files: new Map([["/key.pem", Buffer.alloc(100_000, 0x6b)]]), feat: ["SIZE", "REST STREAM"], stallRetrAfter: 20_000 });
+    try {
+      const key = existing(join(work, "key.pem"), 0o600);
+      const part = existing(join(work, "key.pem.ftpkit-part"), 0o644);
+      // --restart: the part file is no pending job's; it is started over, as a new download.
+      const proc = spawnFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/key.pem`, "key.pem", "--restart", "--stall-timeout", "30"], { cwd: work });
+      try {
+        await waitFor(() => existsSync(part) && statSync(part).size === 20_000, 20_000, "the first 20000 bytes");
+        expect(modeOf(part)).toBe(0o600);
+        expect(modeOf(key)).toBe(0o600);
+      } finally {
+        await killByPid(proc);
+      }
+    } finally {
+      fake.stop();
+    }
+  });
+});
