@@ -7,6 +7,16 @@ import type { Session } from "../session.ts";
 import type { UserRecord } from "../auth/types.ts";
 import { acquireMounts, forgetMounts, releaseMounts, type Mount } from "../vfs/mounts.ts";
 
+/**
+ * The name a failed login is logged and told to hooks under: as typed when it could name an account,
+ * else up to the first character no account name holds, then "***": `USER alice:secret` (a client's
+ * way to send both at once) put the password in the log and in the hook's FTPKIT_USER.
+ */
+export function nameForLog(name: string): string {
+  const head = /^[A-Za-z0-9._-]{0,32}/.exec(name)![0];
+  return head === name ? name : `${head}${name.charAt(head.length).replace(/[^:@ ]/, "")}***`;
+}
+
 /** Failed PASS attempts per connection (--max-login-attempts ends it with 421). */
 const failedAttempts = new WeakMap<Session, number>();
 
@@ -38,9 +48,10 @@ export const pass: CommandSpec = {
       if (!user) {
         const failed = (failedAttempts.get(session) ?? 0) + 1;
         failedAttempts.set(session, failed);
-        server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: name, attempt: failed });
+        const shown = nameForLog(name);
+        server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: shown, attempt: failed });
         const everywhere = failuresFrom();
-        server.events.emit({ type: "login-failed", session, user: name, failures: everywhere });
+        server.events.emit({ type: "login-failed", session, user: shown, failures: everywhere });
         // A ban this failure triggers is in force on every process before the 530 goes out.
         await server.events.failedLogin(session, everywhere);
         if (session.closed) return;

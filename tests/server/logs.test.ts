@@ -112,6 +112,18 @@ test("failures are logged: failed login, refused bounce, failed transfer", async
   expect(bounce).toMatchObject({ level: "warn", target: "10.0.0.1:2000" });
 }, 30_000);
 
+test("a password typed into USER (name:password, name password) is not logged: the name up to where no account name goes, then ***", async () => {
+  const s = await start();
+  for (const user of ["alice:S3cretOne", "alice S3cretTwo", "bob@S3cretThree"]) {
+    const w = await session(s.port);
+    expect((await w.login(user, "x")).code).toBe(530);
+  }
+  await waitFor(() => records(s.stdout()).filter((r) => r.event === "login failed").length === 3, 5000, "three failed logins");
+  expect(records(s.stdout()).filter((r) => r.event === "login failed").map((r) => r.user)).toEqual(["alice:***", "alice ***", "bob@***"]);
+  // Before: user=alice:S3cretOne in the log (and FTPKIT_USER of the login-failed hook).
+  expect(s.stdout()).not.toContain("S3cret");
+}, 30_000);
+
 test("with FTPS, the start-up lines are JSON records too (not consola text among them)", async () => {
   const s = await start(["--tls-cert", CERT, "--tls-key", KEY, "--implicit-tls-port", "0", "--require-tls"]);
   await waitFor(() => s.stdout().includes('"event":"ftps"'), 5000, "ftps record");
