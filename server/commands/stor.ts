@@ -61,12 +61,15 @@ export async function storeFile(ctx: CommandContext, append: boolean, planner?: 
     const hasher = hashing && !along ? createHasher(algorithm) : undefined;
     // TYPE A: CRLF arrives, LF is stored (and charged to the quota).
     const sink = ascii ? new AsciiUpload(upload) : upload;
+    // Nothing stored yet: an upload refused at its first chunk (its quota) stored 0 bytes, and the
+    // log, xferlog and hooks said the bytes received instead.
+    t.stored = 0;
     await receiveFile(conn, sink, {
       limiters: session.limiters,
       hasher,
       signal: t.signal,
       onBytes: (n) => t.progress(n),
-      onStored: (n) => (t.stored = (t.stored ?? 0) + n),
+      onStored: (n) => (t.stored! += n),
       directReads: !ascii,
     });
     // A client killed mid-upload ends its data connection with a FIN, like a finished one, and its

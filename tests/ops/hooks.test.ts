@@ -93,6 +93,27 @@ describe("program hooks", () => {
     }
   }, 30_000);
 
+  test("an upload refused by its quota at its first chunk: FTPKIT_BYTES is 0 (nothing was stored), the log says what was received", async () => {
+    work = tempDir();
+    const script = dumpScript(work);
+    const out = join(work, "events.jsonl");
+    const logger = captureLogger();
+    const ts = await servers.start({
+      users: [{ name: "qu", password: "qu-pw", quota: 10_000 }],
+      options: { logger, ops: { hooks: [{ event: "upload", command: `${BUN} ${script} ${out}` }] } },
+    });
+    const w = await servers.login("qu", "qu-pw");
+    const r = await w.transfer("STOR big.bin", new Uint8Array(50_000).fill(1));
+    expect(r.final?.code).toBe(552);
+    await until(() => readEvents(out).length === 1, 15_000, "the upload hook");
+    // Before: 50000, the bytes received, none of which was stored.
+    expect(readEvents(out)[0]!.env).toMatchObject({ FTPKIT_EVENT: "upload", FTPKIT_BYTES: "0", FTPKIT_RESULT: "quota" });
+    expect(statSync(join(ts.home("qu"), "big.bin"), { throwIfNoEntry: false })?.size ?? 0).toBe(0);
+    const logged = logger.events.find((e) => e.event === "transfer")?.fields;
+    expect(logged).toMatchObject({ bytes: 0, result: "quota" });
+    expect(Number(logged?.received)).toBeGreaterThan(10_000);
+  }, 30_000);
+
   test("a URL hook gets the same fields as a JSON POST", async () => {
     const posts: Array<Record<string, unknown>> = [];
     const http = Bun.serve({
