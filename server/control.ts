@@ -277,7 +277,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     server.sessions.add(session);
     // "session start" waits for the client's first byte (announceSession): a health check says nothing.
     const greet = (): Promise<void> | void => {
-      server.events.emit({ type: "session-open", session });
+      server.events.emit({ type: "session-open", session, healthCheck });
       if (!healthCheck) return session.reply(220, options.welcome);
       // A health check gets the greeting a client would (421 when full), once it holds no slot: it
       // never takes a client's place, not even while the store counts its close.

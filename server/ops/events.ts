@@ -9,7 +9,7 @@ export type OpsEvent =
   /** A control connection refused for its PROXY header (--proxy-protocol: none in time, an invalid one, a peer outside --proxy-from). */
   | { type: "connection-refused"; reason: "proxy" }
   /** A session greeted with 220 (on the implicit-TLS port, once its handshake succeeded). */
-  | { type: "session-open"; session: Session }
+  | { type: "session-open"; session: Session; healthCheck?: boolean }
   | { type: "session-close"; session: Session }
   | { type: "login"; session: Session }
   /** `failures`: from this address within the back-off window, on every process sharing state (this one's own at least). */

@@ -16,6 +16,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 export class Metrics {
   readonly registry = new Registry();
   readonly sessions: Counter;
+  readonly healthChecks: Counter;
   readonly connections: Counter;
   readonly logins: Counter;
   readonly bytes: Counter;
@@ -46,6 +47,7 @@ export class Metrics {
     // handshake failed is no session. The help said "accepted", and an admin comparing it with the
     // balancer's count found it short: ftpkit_connections_total is that count.
     this.sessions = r.add(new Counter("ftpkit_sessions_total", "Control sessions started: connections greeted with 220 (implicit TLS: after the handshake).", []));
+    this.healthChecks = r.add(new Counter("ftpkit_health_checks_total", "Load-balancer health checks greeted (PROXY v2 LOCAL connections): not counted as sessions.", []));
     this.connections = r.add(new Counter("ftpkit_connections_total", "Control connections accepted, by listener (control, implicit-tls), before any refusal or TLS handshake.", ["listener"]));
     this.logins = r.add(new Counter("ftpkit_logins_total", "Login attempts by result (ok, failed).", ["result"]));
     this.bytes = r.add(new Counter("ftpkit_transfer_bytes_total", "Data bytes moved, counting transfers still running (in = uploads).", ["direction"]));
@@ -96,7 +98,10 @@ export class Metrics {
         this.connections.inc([e.listener]);
         break;
       case "session-open":
-        this.sessions.inc();
+        // A balancer's check (PROXY v2 LOCAL) is no client's session: one a second per node and
+        // balancer made rate(ftpkit_sessions_total) show sessions that never happened.
+        if (e.healthCheck) this.healthChecks.inc();
+        else this.sessions.inc();
         break;
       case "login":
         this.logins.inc(["ok"]);

@@ -5,6 +5,7 @@ import { formatProxyV2 } from "../../protocol/proxy.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { startTestServer, useServers } from "../helpers/server.ts";
 import { Wire } from "../helpers/wire.ts";
+import { scrape } from "../ops/helpers.ts";
 
 const servers = useServers();
 const wires: Wire[] = [];
@@ -51,6 +52,25 @@ test("at --max-connections, a health check evicts no client that is logging in, 
     expect((await check.read())?.code).toBe(421);
     expect(await logIn(a)).toBe(230);
     expect(await logIn(b)).toBe(230);
+  } finally {
+    for (const w of wires.splice(0)) w.close();
+  }
+});
+
+test("health checks are counted in ftpkit_health_checks_total, not as sessions", async () => {
+  const ts = await servers.start({ options: { proxyFrom: "127.0.0.1", ops: { metrics: { host: "127.0.0.1", port: 0 } } } });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const check = await viaBalancer(ts.port, localHeader());
+      expect((await check.read())?.code).toBe(220);
+      check.close();
+    }
+    const a = await viaBalancer(ts.port, client("10.0.0.7", 40_001));
+    expect((await a.read())?.code).toBe(220);
+    const m = await scrape(ts.server.ops.metricsPort!);
+    // Before: ftpkit_sessions_total 4 (a check a second per node and balancer).
+    expect(m.get("ftpkit_sessions_total")).toBe(1);
+    expect(m.get("ftpkit_health_checks_total")).toBe(3);
   } finally {
     for (const w of wires.splice(0)) w.close();
   }
