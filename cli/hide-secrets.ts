@@ -8,6 +8,8 @@
 /** Options whose whole value is a secret, and those whose value after the first ":" is (NAME:PASS). */
 const SECRET_VALUE = new Set(["--password"]);
 const SECRET_AFTER_COLON = new Set(["--user"]);
+/** Options whose value is EVENT=URL of a webhook, which may carry its secret in the path or the query too. */
+const WEBHOOK = new Set(["--hook"]);
 /** A URL anywhere in an argument: alone, as an option's value, or inside one (`--hook upload=https://u:PASS@host/`). */
 const URL_IN = /[a-z][a-z0-9+.-]*:\/\//i;
 
@@ -38,8 +40,30 @@ function passwordStarred(url: string): string {
   return at < 0 || colon < 0 || colon > at ? url : starred(url, colon + 1, at);
 }
 
+/**
+ * A webhook's URL with its password, and what follows its first path segment (the rest of the path,
+ * the query), starred: as the logs show it (urlForLogs), since webhooks carry their secret there too
+ * (Slack's /services/T…/B…/SECRET, ?token=…).
+ */
+function webhookStarred(text: string): string {
+  const out = urlStarred(text);
+  const found = URL_IN.exec(out);
+  if (!found || !/^https?:/i.test(found[0])) return out;
+  const start = found.index + found[0].length;
+  const authority = out.slice(start).search(/[/?#]/);
+  if (authority < 0) return out;
+  let at = start + authority;
+  if (out[at] === "/") {
+    const next = out.slice(at + 1).search(/[/?#]/);
+    if (next < 0) return out;
+    at += 1 + next;
+  }
+  return starred(out, at + 1, out.length);
+}
+
 function valueStarred(option: string, value: string): string {
   if (SECRET_VALUE.has(option)) return starred(value, 0, value.length);
+  if (WEBHOOK.has(option)) return webhookStarred(value);
   if (SECRET_AFTER_COLON.has(option)) {
     const colon = value.indexOf(":");
     return colon < 0 ? value : starred(value, colon + 1, value.length);
@@ -54,7 +78,7 @@ function valueStarred(option: string, value: string): string {
 export function argsWithoutSecrets(args: readonly string[]): string[] {
   return args.map((arg, i) => {
     const previous = args[i - 1] ?? "";
-    if (SECRET_VALUE.has(previous) || SECRET_AFTER_COLON.has(previous)) return valueStarred(previous, arg);
+    if (SECRET_VALUE.has(previous) || SECRET_AFTER_COLON.has(previous) || WEBHOOK.has(previous)) return valueStarred(previous, arg);
     const eq = /^(--[a-z0-9-]+)=/i.exec(arg);
     if (eq) return eq[0] + valueStarred(eq[1]!, arg.slice(eq[0].length));
     return urlStarred(arg);

@@ -121,6 +121,12 @@ describe("argsWithoutSecrets", () => {
     ]);
   });
 
+  test("a --hook's webhook URL has what follows its first path segment starred too (the rest of the path, the query), as the logs show it", () => {
+    expect(
+      argsWithoutSecrets(["--hook", "login=http://u:T0K1@127.0.0.1:44556/okpath/SECRET2?token=SECRET3", "--hook=upload=https://h/services/T0/B1/S3CR", "--hook", "delete=https://h/?key=S4", "--hook", "mkdir=/usr/bin/scan --key=abc"]),
+    ).toEqual(["--hook", "login=http://u:***@127.0.0.1:44556/okpath/***", "--hook=upload=https://h/services/***", "--hook", "delete=https://h/?***", "--hook", "mkdir=/usr/bin/scan --key=abc"]);
+  });
+
   test("a malformed URL is starred up to its last '@', as the URL parser reads a password", () => {
     // Too much starred costs nothing; too little would show the password.
     expect(argsWithoutSecrets(["ftp://u:p/w@d@host/x"])).toEqual(["ftp://u:***@host/x"]);
