@@ -11,6 +11,8 @@ export const avbl: CommandSpec = {
   feat: "AVBL",
   async handle({ session, arg }) {
     const r = session.fs.resolve(arg || ".");
+    // A path that does not exist has no space available: 550, as for any command naming it (was 213 and the home's figure).
+    if (arg) await session.fs.statResolved(r);
     if (!usageShown(session, r.mount)) throw new FtpError(550, "Available space is not shown here; an upload that does not fit gets 552");
     await r.mount.ledger.measured();
     const left = r.mount.ledger.available();

@@ -11,7 +11,9 @@ export const rest: CommandSpec = {
   feat: "REST STREAM",
   handle({ session, arg }) {
     const t = arg.trim();
-    if (!/^\d{1,15}$/.test(t)) throw new FtpError(501, "REST needs a non-negative byte offset");
+    if (!/^\d+$/.test(t)) throw new FtpError(501, "REST needs a non-negative byte offset");
+    // Beyond 15 digits (a PiB) no file here is that large, and the offset would not count exactly.
+    if (t.length > 15) throw new FtpError(501, "REST offset out of range (at most 15 digits)");
     // Refused here, as ProFTPD and pyftpdlib do (501), not only at the RETR: a client told at REST
     // (wget -c) downloads the whole file instead, where a 550 to RETR read as "No such file".
     // The refused REST leaves no offset behind: the next transfer starts at 0, as the client expects.

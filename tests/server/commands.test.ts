@@ -410,6 +410,13 @@ describe("transfers", () => {
     expect(r.data).toEqual(readFileSync(join(srv.home("alice"), "hello.txt")).subarray(6));
   });
 
+  test("REST with an offset beyond 15 digits is refused as out of range, not as a negative one", async () => {
+    const w = await alice();
+    // Before: "REST needs a non-negative byte offset" for 9223372036854775807.
+    expect(await w.cmd("REST 9223372036854775807")).toEqual({ code: 501, lines: ["REST offset out of range (at most 15 digits)"] });
+    expect((await w.cmd("REST -1")).lines).toEqual(["REST needs a non-negative byte offset"]);
+  });
+
   test("REST is consumed by one transfer", async () => {
     const w = await alice();
     await w.cmd("REST 6");
@@ -553,11 +560,14 @@ describe("transfers", () => {
     });
   }
 
-  test("AVBL answers 213 with a number", async () => {
+  test("AVBL answers 213 with a number, for a directory named too; a missing path is 550", async () => {
     const w = await alice();
     const r = await w.cmd("AVBL");
     expect(r.code).toBe(213);
     expect(r.lines[0]).toMatch(/^\d+$/);
+    expect((await w.cmd("AVBL docs")).code).toBe(213);
+    // Before: 213 and the home's figure.
+    expect(await w.cmd("AVBL no-such-dir")).toEqual({ code: 550, lines: ["No such file or directory"] });
   });
 
   test("SITE QUOTA 211, SITE HELP 214, an unknown SITE command 500", async () => {
