@@ -15,7 +15,7 @@ export function splitTimeAndPath(arg: string): { time: string; path: string } | 
   return m ? { time: m[1]!, path: m[2]! } : null;
 }
 
-/** Set the modification time of `path` (a regular file) and return the time now stored. */
+/** Set the modification time of `path` (a file or a directory) and return the time now stored. */
 export async function setModifyTime(session: Session, time: string, path: string): Promise<Date> {
   let when: Date;
   try {
@@ -27,8 +27,9 @@ export async function setModifyTime(session: Session, time: string, path: string
   if (Number.isNaN(when.getTime()) || formatTimeVal(when) !== time.slice(0, 14)) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
   const r = session.fs.resolve(path, "modify");
   const storage = r.mount.storage;
-  const st = await storage.stat(r.key);
-  if (st.type !== "file") throw new FtpError(550, "Not a regular file");
+  // A directory too, as ProFTPD does: lftp's mirror and rclone keep directories' times.
+  if (r.virtual) throw new FtpError(550, "Cannot set the time of a directory that holds only mount points");
+  await storage.stat(r.key);
   if (!storage.setMtime) throw new FtpError(550, "Setting modification times is not supported here");
   await storage.setMtime(r.key, when);
   return (await storage.stat(r.key)).mtime;

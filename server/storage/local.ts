@@ -142,8 +142,26 @@ export class LocalStorage implements Storage {
     checkKey(key);
     const { jail } = await this.jail();
     sync(() => {
-      // Opened beneath the root like every open, and only if a regular file (local-open.ts).
-      const fd = reopenRegular(jail.openPath(key), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      // A directory's time (lftp's mirror and rclone keep them): set through its O_PATH descriptor's
+      // /proc link, the inode opened beneath the root, never a path looked up again.
+      const opened = jail.openPath(key);
+      let st: fs.Stats;
+      try {
+        st = fs.fstatSync(opened);
+      } catch (err) {
+        closeQuietly(opened);
+        throw err;
+      }
+      if (st.isDirectory()) {
+        try {
+          fs.utimesSync(fdPath(opened), st.atime, mtime);
+        } finally {
+          closeQuietly(opened);
+        }
+        return;
+      }
+      // Only a regular file is opened for it (local-open.ts).
+      const fd = reopenRegular(opened, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       try {
         fs.futimesSync(fd, fs.fstatSync(fd).atime, mtime);
       } finally {

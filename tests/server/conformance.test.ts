@@ -188,17 +188,25 @@ describe("MFMT and MDTM <time> <path> set modification times", () => {
     expect(await w.cmd("MDTM 20000101000000 odd.txt")).toEqual({ code: 213, lines: ["20190505050505"] });
   });
 
-  test("bad times are 501, directories and missing files 550; nothing changes", async () => {
+  test("bad times are 501, missing files 550; nothing changes", async () => {
     await servers.start();
     const w = await servers.login();
     const before = statSync(home("hello.txt")).mtimeMs;
     for (const line of ["MFMT 2020 hello.txt", "MFMT 20201340000000 hello.txt", "MFMT hello.txt", "MFMT 20200230000000 hello.txt"]) {
       expect({ line, code: (await w.cmd(line)).code }).toEqual({ line, code: 501 });
     }
-    expect((await w.cmd("MFMT 20200101000000 docs")).code).toBe(550);
     expect((await w.cmd("MFMT 20200101000000 nope.txt")).code).toBe(550);
     expect((await w.cmd("MDTM 20200101000000 nope.txt")).code).toBe(550);
     expect(statSync(home("hello.txt")).mtimeMs).toBe(before);
+  });
+
+  test("MFMT on a directory sets its time, as ProFTPD does (lftp's mirror and rclone keep directories' times)", async () => {
+    await servers.start();
+    const w = await servers.login();
+    // Before: 550 Not a regular file.
+    expect(await w.cmd("MFMT 20200102030405 docs")).toEqual({ code: 213, lines: ["Modify=20200102030405; docs"] });
+    expect(statSync(home("docs")).mtime.toISOString()).toBe("2020-01-02T03:04:05.000Z");
+    expect((await w.cmd("MLST docs")).lines.join(" ")).toContain("modify=20200102030405;");
   });
 
   test("setting a time needs the modify permission", async () => {
