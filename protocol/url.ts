@@ -80,7 +80,10 @@ export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   if (type === "d" && url.path !== "" && !url.path.endsWith("/")) url.path += "/"; // a trailing "/" marks a directory
   if (userinfo !== undefined) {
     const colon = userinfo.indexOf(":");
-    url.user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), "user");
+    const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), "user");
+    // USER needs a name: "ftp://:pw@host" sent an empty one and read the 501 as a refused login.
+    if (user === "" && colon >= 0) throw new ParseError(`URL "${withoutPassword(text)}" has a password but no user name (ftp://USER:PASSWORD@host/…)`);
+    if (user !== "") url.user = user; // "ftp://@host": no user, as without the "@"
     if (colon >= 0) url.password = decode(userinfo.slice(colon + 1), "password");
   }
   // USER and PASS carry them: a %0D, %0A or %00 would end or cut the command (the value is not quoted).

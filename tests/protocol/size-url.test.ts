@@ -183,6 +183,12 @@ describe("URLs", () => {
     expect(() => parseFtpUrl("ftp://u:p%E9@h/")).toThrow('URL password "***" decodes to bytes that are not UTF-8');
   });
 
+  test("a password without a user name is refused (USER needs one); an empty user info is no user", () => {
+    // Before: an empty USER, answered 501 and read as a refused login (exit 6).
+    expect(() => parseFtpUrl("ftp://:s3cret@h/x")).toThrow('URL "ftp://:***@h/x" has a password but no user name (ftp://USER:PASSWORD@host/…)');
+    expect(parseFtpUrl("ftp://@h/x").user).toBeUndefined();
+  });
+
   test('a "#" in a path gets a hint to write it as %23', () => {
     expect(() => parseFtpUrl("ftp://h/a#b.txt")).toThrow(/write a "#" in a name as %23/);
     expect(parseFtpUrl("ftp://h/a%23b.txt").path).toBe("a#b.txt");
