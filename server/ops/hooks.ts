@@ -62,6 +62,8 @@ export class HookRunner {
   /** Round robin over the queues: where the next pick starts. */
   private turn = 0;
   private running = 0;
+  /** Post-event hooks running, by event (see slotsPerEvent). */
+  private readonly runningBy = new Map<HookEvent, number>();
   /**
    * Running hook commands, each the leader of its own process group (see spawn), with what they run
    * for (said when shutdown kills them); `leftover`: the hook exited, these are what it left running.
@@ -80,6 +82,8 @@ export class HookRunner {
     private readonly count: (event: HookEvent, result: HookResult | "dropped" | "refused") => unknown,
   ) {
     this.hooks = compileHooks(specs);
+    const events = new Set(this.hooks.filter((h) => h.event !== "pre-upload").map((h) => h.event)).size;
+    this.slotsPerEvent = events > 1 ? Math.max(1, opts.hookConcurrency - 1) : opts.hookConcurrency;
   }
 
   has(event: HookEvent): boolean {
@@ -136,25 +140,38 @@ export class HookRunner {
     return true;
   }
 
+  /**
+   * Slots one event's hooks may hold at once: all but one when hooks of other events are set, so a
+   * kind whose hooks hang (a download hook, a slow alerting webhook for failed logins anyone can
+   * cause) never holds every slot: the upload hooks waited a whole --hook-timeout behind them.
+   */
+  private readonly slotsPerEvent: number;
+
   private pump(): void {
     while (this.running < this.opts.hookConcurrency) {
       const job = this.next();
       if (!job) return;
+      const event = job.fields.event;
       this.running++;
+      this.runningBy.set(event, (this.runningBy.get(event) ?? 0) + 1);
       void this.run(job.hook, job.fields).finally(() => {
         this.running--;
+        this.runningBy.set(event, this.runningBy.get(event)! - 1);
         if (this.running === 0 && this.queued === 0) this.idle?.();
         this.pump();
       });
     }
   }
 
-  /** The next job, taking the events' queues in turn. */
+  /** The next job, taking the events' queues in turn (an event at its slotsPerEvent waits). */
   private next(): Job | undefined {
-    const queues = [...this.queues.values()];
+    const queues = [...this.queues.entries()];
+    const cap = this.slotsPerEvent;
     for (let i = 0; i < queues.length; i++) {
       const at = (this.turn + i) % queues.length;
-      const job = queues[at]!.shift();
+      const [event, queue] = queues[at]!;
+      if ((this.runningBy.get(event) ?? 0) >= cap) continue;
+      const job = queue.shift();
       if (job) {
         this.turn = at + 1;
         return job;

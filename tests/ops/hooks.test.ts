@@ -340,6 +340,37 @@ describe("a flood of one event", () => {
   }, 30_000);
 });
 
+describe("hooks of one event that hang", () => {
+  test("never hold every slot: an upload's hook runs while download hooks hang", async () => {
+    work = tempDir();
+    const script = dumpScript(work);
+    const out = join(work, "uploads.jsonl");
+    const marker = `${1000 + Math.floor(Math.random() * 8000)}.${process.pid}`;
+    const sleeping = () => Bun.spawnSync(["pgrep", "-f", `sleep ${marker}`]).stdout.toString().trim().split("\n").filter((l) => l).length;
+    await servers.start({
+      options: {
+        ops: {
+          hookTimeoutMs: 60_000,
+          hookConcurrency: 2,
+          hooks: [
+            { event: "download", command: `sleep ${marker}` }, // hangs past the test
+            { event: "upload", command: `${BUN} ${script} ${out}` },
+          ],
+        },
+      },
+    });
+    const w = await servers.login();
+    for (let i = 0; i < 3; i++) expect((await w.transfer("RETR hello.txt")).final?.code).toBe(226);
+    await until(() => sleeping() === 1, 10_000, "a download hook to run");
+    expect((await w.transfer("STOR scanned.txt", Buffer.from("x"))).final?.code).toBe(226);
+    // Before: both slots held by download hooks, the upload hook waited the whole hook timeout.
+    await until(() => readEvents(out).length === 1, 10_000, "the upload hook");
+    expect(sleeping()).toBe(1);
+    await servers.server.server.close(0);
+    await until(() => sleeping() === 0, 10_000, "the download hooks to be killed at shutdown");
+  }, 40_000);
+});
+
 describe("slow and failing post-event hooks", () => {
   test("never hold up the session: a full queue drops (logged, counted), timeouts and failures are logged", async () => {
     const logger = captureLogger();
