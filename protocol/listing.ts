@@ -191,9 +191,9 @@ export function parseMlstOpts(arg: string): Set<MlsxFact> {
   return out;
 }
 
-/** The FEAT line: every fact, the selected ones marked with "*" (§7.8). */
-export function formatMlstFeature(selected: ReadonlySet<string>): string {
-  return `MLST ${MLSX_FACTS.map((f) => (selected.has(f) ? `${f}*;` : `${f};`)).join("")}`;
+/** The FEAT line: every fact `offered`, the selected ones marked with "*" (§7.8). */
+export function formatMlstFeature(selected: ReadonlySet<string>, offered: readonly string[] = MLSX_FACTS): string {
+  return `MLST ${offered.map((f) => (selected.has(f) ? `${f}*;` : `${f};`)).join("")}`;
 }
 
 /** RFC 3659's types (§7.5.1): any other is an OS-specific or unknown entry. */

@@ -15,7 +15,10 @@ export const help: CommandSpec = {
       session.reply(214, spec.help);
       return;
     }
-    const verbs = [...table.keys()].filter((v) => !table.get(v)!.notImplemented).sort();
+    // A command whose FEAT line this session is not offered (MFMT where no place can set times) is
+    // not listed either: HELP and FEAT tell a client the same.
+    const offered = (spec: CommandSpec) => typeof spec.feat !== "function" || [spec.feat(session)].flat().length > 0;
+    const verbs = [...table.keys()].filter((v) => !table.get(v)!.notImplemented && offered(table.get(v)!)).sort();
     const absent = [...table.keys()].filter((v) => table.get(v)!.notImplemented).sort();
     const rows: string[] = [];
     for (let i = 0; i < verbs.length; i += 8) rows.push(verbs.slice(i, i + 8).map((v) => v.padEnd(5)).join(" "));

@@ -2,7 +2,7 @@
 import { requireDataEndpoint } from "../data/transfer-job.ts";
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
-import { formatMlstFeature, formatMlsxLine } from "../../protocol/listing.ts";
+import { formatMlstFeature, formatMlsxLine, MLSX_FACTS } from "../../protocol/listing.ts";
 import { heldBy, listDirectoryBatches, permFacts } from "./shared.ts";
 import { sendListingBatches } from "./list.ts";
 
@@ -12,7 +12,9 @@ export const mlsd: CommandSpec = {
   arg: "optional",
   perm: "read",
   help: "MLSD [dir]: machine-readable listing",
-  feat: (session) => formatMlstFeature(session.mlstFacts),
+  // After login, facts no place of the user's can give are not offered: objects in S3 have neither
+  // modes nor a directory identity.
+  feat: (session) => formatMlstFeature(session.mlstFacts, session.mounts.length > 0 && session.mounts.every((m) => !m.storage.setMode) ? MLSX_FACTS.filter((f) => f !== "unique" && f !== "UNIX.mode") : MLSX_FACTS),
   async handle(ctx) {
     requireDataEndpoint(ctx.session);
     const r = ctx.session.fs.resolve(ctx.arg || ".", "read");

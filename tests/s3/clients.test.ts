@@ -54,6 +54,17 @@ describe.skipIf(!HAVE_S3)("clients on an S3 home", () => {
     expect(await features("bob")).toContain("MFMT");
   }, 120_000);
 
+  test("after login an all-S3 user is offered no MLST fact S3 cannot give (unique, UNIX.mode), and HELP does not list the MFMT FEAT hides", async () => {
+    await s3Server([{ name: "bob", password: "bob-pw" }]);
+    const mlst = async (user: string) => (await features(user)).find((l) => l.startsWith("MLST "));
+    // Before: "MLST type*;size*;sizd*;modify*;perm*;unique*;UNIX.mode*;" for every user.
+    expect(await mlst("alice")).toBe("MLST type*;size*;sizd*;modify*;perm*;");
+    expect(await mlst("bob")).toBe("MLST type*;size*;sizd*;modify*;perm*;unique*;UNIX.mode*;");
+    const help = async (user: string) => (await (await servers.login(user, `${user}-pw`)).cmd("HELP")).lines.join(" ");
+    expect(await help("alice")).not.toContain("MFMT");
+    expect(await help("bob")).toContain("MFMT");
+  }, 60_000);
+
   test("a tree another tool uploaded (no directory markers) is removed by lftp rm -r and rclone purge: its directories stay until their RMD", async () => {
     const { port, work } = await s3Server();
     const client = bucket!.api.client();
