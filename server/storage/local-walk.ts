@@ -73,6 +73,33 @@ export function holdsOnlyReservedNames(path: string): boolean {
   }
 }
 
+/**
+ * Whether the directory `key` holds entries but none a listing shows (links to nothing or out of the
+ * root, special files, names with CR or LF, reserved names): RMD then says why it is not empty. Stops
+ * at the first entry shown, so a full directory costs one entry's look.
+ */
+export function holdsOnlyHiddenEntries(jail: Jail, key: string): boolean {
+  let fd = -1;
+  let dir: fs.Dir | null = null;
+  try {
+    fd = jail.openPath(key, true);
+    dir = fs.opendirSync(fdPath(fd));
+    let any = false;
+    for (let e = dir.readSync(); e; e = dir.readSync()) {
+      any = true;
+      if (!isReservedName(e.name) && listEntry(jail, key, e.name, statAt(fd, e.name), fd)) return false;
+    }
+    return any;
+  } catch {
+    return false;
+  } finally {
+    try {
+      dir?.closeSync();
+    } catch {}
+    if (fd >= 0) closeQuietly(fd);
+  }
+}
+
 /** Name lists shared now (tests: none once no listing runs and the garbage collector has run). */
 export function sharedNameLists(): number {
   let n = 0;

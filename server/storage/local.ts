@@ -25,7 +25,7 @@ import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks 
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, releasing, takeNewName } from "./local-claims.ts";
 import { jailFor } from "./local-roots.ts";
-import { diskUsage, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
+import { diskUsage, holdsOnlyHiddenEntries, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
 import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
 
 /**
@@ -336,6 +336,10 @@ export class LocalStorage implements Storage {
         fs.rmdirSync(p.path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOTEMPTY" && holdsOnlyReservedNames(p.path)) throw onlyReservedNames();
+        // Listed empty, yet not: say so, not a bare "Directory not empty" for ever (a link to nothing in it).
+        if ((err as NodeJS.ErrnoException).code === "ENOTEMPTY" && holdsOnlyHiddenEntries(jail, key)) {
+          throw new StorageError("not-empty", "only hidden entries", "it holds only entries FTP does not show (links to nothing or out of the home, special files, names with line breaks), which only an administrator can remove");
+        }
         throw err;
       }
     });
@@ -355,6 +359,8 @@ export class LocalStorage implements Storage {
         // to a directory is listed as a link, and DELE is how a client removes it); an escaping or
         // dangling one stays refused, as every command refuses it.
         if (st.isSymbolicLink()) closeQuietly(jail.openPath(key));
+        // FIFOs, sockets and devices are not served, so not removed either (as before DELE looked at the name itself).
+        else if (!st.isFile()) throw new StorageError("not-found", "not a regular file");
         return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry, verdicts);
       }),
     );

@@ -1,7 +1,7 @@
 // Named pipes, sockets and device nodes inside a served tree (issue 9, item 2): never opened in a
 // way that blocks the event loop, never served or listed; other sessions stay answered.
 import { describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, readFileSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 
@@ -121,4 +121,27 @@ describe("special files", () => {
     expect(lstatSync(join(home, "pipe")).isFIFO()).toBe(true);
     expect((await w.cmd("NOOP", 2000)).code).toBe(200);
   }, 20_000);
+
+  test("DELE of a FIFO or a dangling link is refused and nothing is removed; RMD of a directory holding only such entries says why it is not empty", async () => {
+    await servers.start({
+      setup(root) {
+        const home = join(root, "home/alice");
+        mkdirSync(join(home, "ghost"));
+        mkfifo(join(home, "ghost/pipe"));
+        symlinkSync("nothing-here", join(home, "ghost/dangling"));
+      },
+    });
+    const home = servers.server.home("alice");
+    const w = await servers.login();
+    expect((await w.cmd("DELE ghost/pipe")).code).toBe(550);
+    expect((await w.cmd("DELE ghost/dangling")).code).toBe(550);
+    expect(lstatSync(join(home, "ghost/pipe")).isFIFO()).toBe(true);
+    expect(lstatSync(join(home, "ghost/dangling")).isSymbolicLink()).toBe(true);
+    // Listed empty; before, a bare "Directory not empty" for ever.
+    expect((await w.transfer("MLSD ghost")).data.toString().trim().split("\r\n")).toHaveLength(1);
+    expect(await w.cmd("RMD ghost")).toEqual({
+      code: 550,
+      lines: ["Directory not empty: it holds only entries FTP does not show (links to nothing or out of the home, special files, names with line breaks), which only an administrator can remove"],
+    });
+  });
 });
