@@ -3,6 +3,7 @@ import type { ContainingLedger, NestedLimit } from "./auth/nested-limits.ts";
 import type { Logger } from "./log.ts";
 import type { ServerOptions } from "./options.ts";
 import type { QuotaRegistry } from "./vfs/quota.ts";
+import type { MountPlans } from "./vfs/mounts.ts";
 import type { SharedState } from "./state/types.ts";
 import type { HashCache } from "./data/hash-cache.ts";
 import type { RateLimiter } from "./data/rate.ts";
@@ -48,6 +49,8 @@ export interface ServerContext {
   options: ServerOptions;
   auth: LoginService;
   quotas: QuotaRegistry;
+  /** The users' mount plans (vfs/mounts.ts): kept while used, and a little after. */
+  plans: MountPlans;
   /** What several processes share (connection slots, ledgers, login failures, user rates); in memory by default. */
   state: SharedState;
   log: Logger;

@@ -18,6 +18,7 @@ import { LocalState } from "./state/local.ts";
 import { RedisState, type StoreClient } from "./state/redis.ts";
 import type { SharedState } from "./state/types.ts";
 import { QuotaRegistry } from "./vfs/quota.ts";
+import { mountPlans } from "./vfs/mounts.ts";
 import { NameListBudget } from "./storage/name-budget.ts";
 import { checkJailSupport, raiseDescriptorLimit } from "./storage/local-jail.ts";
 import { TLS_COMMANDS } from "./tls/commands.ts";
@@ -91,6 +92,7 @@ export class FtpServer {
           log: options.worker ? () => {} : (msg) => log.warn(msg),
         }),
       quotas: new QuotaRegistry((key, limit, measure) => state.createLedger(key, limit, measure)),
+      plans: mountPlans(),
       state,
       log,
       events: this.ops,
@@ -314,6 +316,7 @@ export class FtpServer {
     await this.ops.close(Math.max(graceMs, 5000));
     ctx.auth.close();
     ctx.quotas.close();
+    ctx.plans.clear();
     await ctx.state.close();
     this.gate.refusals.close();
     this.gate.silent.close();

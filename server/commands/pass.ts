@@ -74,7 +74,7 @@ export const pass: CommandSpec = {
     let mounts: Mount[] | null = null;
     session.openingHome = true;
     try {
-      mounts = await acquireMounts(user, server.quotas, {
+      mounts = await acquireMounts(user, server, {
         s3Endpoint: server.options.s3Endpoint,
         keyLock: server.state.keyLock ?? null,
         sharedNames: server.state.kind !== "local",
@@ -95,7 +95,7 @@ export const pass: CommandSpec = {
         session.replyAndClose(421, "Service not available (shared state unreachable), try again later");
         return;
       }
-      forgetMounts(user);
+      forgetMounts(server.plans, user);
       // The cause (e.g. "the bucket does not exist") is for the log only; the client learns no place.
       const reason = err instanceof StorageError ? err.message : "unavailable";
       // The object store not answering is a moment's outage, as the shared state's: 421 tells a

@@ -1,5 +1,5 @@
-// The users' mount plans (mounts.ts), kept while a session uses one and for LINGER_MS after the last
-// one ends. A plan holds its storages, and a local storage its root's descriptor, which
+// The users' mount plans (mounts.ts), one cache per server, kept while a session uses one and for
+// LINGER_MS after the last one ends. A plan holds its storages, and a local storage its root's descriptor, which
 // local-roots.ts closes once no storage reaches it: plans kept for every user who ever logged in held
 // one descriptor each until the server ran out (measured: EMFILE, every login refused and /metrics
 // failing, from the ~386th user with `ulimit -n 400`, one session at a time).
@@ -24,11 +24,27 @@ export class PlanCache<Plan extends object> {
   }
 
   set(user: UserRecord, plan: Plan): void {
+    const old = this.plans.get(user);
+    if (old && old !== plan) this.forget(old);
     this.plans.set(user, plan);
   }
 
   delete(user: UserRecord): void {
+    const old = this.plans.get(user);
+    if (old) this.forget(old);
     this.plans.delete(user);
+  }
+
+  /** A plan leaves the cache: its linger timer, whose closure holds it, goes too (its roots then close once no session holds them). */
+  private forget(plan: Plan): void {
+    const h = this.held.get(plan);
+    if (h?.idle) clearTimeout(h.idle);
+    if (h) h.idle = undefined;
+  }
+
+  /** The server closed: every plan goes now (their timers held them, and so their roots, 30 s). */
+  clear(): void {
+    for (const user of [...this.plans.keys()]) this.delete(user);
   }
 
   /** A session took the plan's table. */
@@ -44,8 +60,10 @@ export class PlanCache<Plan extends object> {
   give(user: UserRecord, plan: Plan): void {
     const h = this.held.get(plan);
     if (!h || --h.sessions > 0) return;
+    // Only while it is the user's cached plan: one replaced (its root swapped) is held by its sessions alone.
+    if (this.plans.get(user) !== plan) return;
     h.idle = setTimeout(() => {
-      if (h.sessions === 0 && this.plans.get(user) === plan) this.plans.delete(user);
+      if (h.sessions === 0 && this.plans.get(user) === plan) this.delete(user);
     }, LINGER_MS);
     h.idle.unref?.();
   }
@@ -59,12 +77,7 @@ export class PlanCache<Plan extends object> {
     const open = openDescriptors();
     const limit = descriptorSoftLimit();
     if (open === null || limit === null || open < limit / 2) return;
-    for (const [user, plan] of this.plans) {
-      const h = this.held.get(plan);
-      if ((h?.sessions ?? 0) > 0) continue;
-      this.plans.delete(user);
-      if (h?.idle) clearTimeout(h.idle); // its closure holds the plan too
-    }
+    for (const [user, plan] of this.plans) if ((this.held.get(plan)?.sessions ?? 0) === 0) this.delete(user);
     alsoIdle(); // what else holds the dropped plans' storage (the quota ledgers' measures)
     Bun.gc(true);
     await Bun.sleep(0); // the finalizers that close the descriptors run on the next turn

@@ -82,9 +82,13 @@ interface MountPlan {
   homeChecked: Promise<void> | null;
 }
 
-const plans = new PlanCache<MountPlan>();
+/** A server's users' mount plans (mount-plans.ts). */
+export type MountPlans = PlanCache<MountPlan>;
+export function mountPlans(): MountPlans {
+  return new PlanCache<MountPlan>();
+}
 /** The plan each handed-out table belongs to (releaseMounts gives the session's hold on it back). */
-const planOfTable = new WeakMap<readonly Mount[], { user: UserRecord; plan: MountPlan }>();
+const planOfTable = new WeakMap<readonly Mount[], { user: UserRecord; plan: MountPlan; plans: MountPlans }>();
 
 /**
  * The user's mount table: the home at "/" plus each virtual directory. A mount with its own size
@@ -95,7 +99,7 @@ const planOfTable = new WeakMap<readonly Mount[], { user: UserRecord; plan: Moun
  * The home's check and the limited places' measures run at once: a store that does not answer
  * holds a login one request deadline, not one per place in turn.
  */
-export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, places: PlaceOptions = {}): Promise<Mount[]> {
+export async function acquireMounts(user: UserRecord, { quotas, plans }: { quotas: QuotaRegistry; plans: MountPlans }, places: PlaceOptions = {}): Promise<Mount[]> {
   let plan = plans.get(user);
   // A home or mount root replaced under its path since the table was built (a deploy's rename, a
   // symlink swap): this login opens the places again, as vsftpd's chroot at each login does.
@@ -137,7 +141,7 @@ export async function acquireMounts(user: UserRecord, quotas: QuotaRegistry, pla
     above: above[i]!.length > 0 ? above[i] : undefined,
     aboveKeys: root.aboveKeys.length > 0 ? root.aboveKeys : undefined,
   }));
-  planOfTable.set(plan.table, { user, plan });
+  planOfTable.set(plan.table, { user, plan, plans });
   return plan.table;
 }
 
@@ -276,13 +280,13 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
 
 export function releaseMounts(mounts: readonly Mount[], quotas: QuotaRegistry): void {
   const owner = planOfTable.get(mounts);
-  if (owner) plans.give(owner.user, owner.plan);
+  if (owner) owner.plans.give(owner.user, owner.plan);
   const keys = mounts.flatMap((m) => [m.ledgerKey, ...(m.alsoKey ? [m.alsoKey] : []), ...(m.nested ?? []).map((n) => n.key), ...(m.aboveKeys ?? [])]);
   for (const key of new Set(keys)) quotas.release(key);
 }
 
 /** Drop a user's cached table (its home turned out to be unusable: check again next time). */
-export function forgetMounts(user: UserRecord): void {
+export function forgetMounts(plans: MountPlans, user: UserRecord): void {
   plans.delete(user);
 }
 
