@@ -162,8 +162,10 @@ export type MlsxFact = (typeof MLSX_FACTS)[number];
 export function formatMlsxLine(info: FileInfo, opts: { typeFact?: string; facts?: ReadonlySet<string> } = {}): string {
   const want = opts.facts;
   let facts = "";
-  // A link as ProFTPD and RFC 3659 §7.7.4's example write it: "OS.unix=slink:TARGET".
-  const type = opts.typeFact ?? (info.link ? `OS.unix=slink${info.target !== undefined ? `:${info.target}` : ""}` : info.type);
+  // A link as ProFTPD and RFC 3659 §7.7.4's example write it: "OS.unix=slink:TARGET"; a target that a
+  // fact value cannot hold (a space ends the facts, ";" one fact) is left out, or the name was forged.
+  const shown = info.target !== undefined && /^[\x21-\x3a\x3c-\x7e\u0080-\uffff]+$/.test(info.target) ? `:${info.target}` : "";
+  const type = opts.typeFact ?? (info.link ? `OS.unix=slink${shown}` : info.type);
   if (!want || want.has("type")) facts += `type=${type};`;
   if (info.type === "file") {
     if (!want || want.has("size")) facts += `size=${info.size};`;

@@ -27,8 +27,8 @@ export async function setModifyTime(session: Session, time: string, path: string
   if (Number.isNaN(when.getTime()) || formatTimeVal(when) !== time.slice(0, 14)) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
   const r = session.fs.resolve(path, "modify");
   const storage = r.mount.storage;
-  // A directory too, as ProFTPD does: lftp's mirror and rclone keep directories' times.
-  if (r.virtual) throw new FtpError(550, "Cannot set the time of a directory that holds only mount points");
+  // A directory too, as ProFTPD does: lftp's mirror and rclone keep directories' times (a home or
+  // mount root included; a directory that exists only above mount points is not in storage: 550).
   await storage.stat(r.key);
   if (!storage.setMtime) throw new FtpError(550, "Setting modification times is not supported here");
   await storage.setMtime(r.key, when);

@@ -168,14 +168,15 @@ function atomicUpload(real: string, perm: number, tempDir: OpenTempDir, toError:
         const delta = await removing((lastTry) => {
           const old = fs.lstatSync(real, { throwIfNoEntry: false });
           if (old?.isDirectory()) throw new StorageError("is-a-directory");
-          if (old) {
-            // Keep the replaced file's permissions (and owner, when we may).
+          if (old && !old.isSymbolicLink()) {
+            // Keep the replaced file's permissions (and owner, when we may). Not a link's: its own
+            // mode is 0777 (the file replacing it was made world-writable).
             fs.fchmodSync(fd, old.mode & 0o7777);
             try {
               fs.fchownSync(fd, old.uid, old.gid);
             } catch {}
           } else {
-            // A new file after all (the target vanished): the bits it is created with, without the
+            // A new file (the target vanished, or was a link): the bits it is created with, without the
             // owner's read and write the temp file kept (the process umask was applied at creation).
             fs.fchmodSync(fd, st.mode & perm);
           }

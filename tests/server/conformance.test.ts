@@ -207,6 +207,9 @@ describe("MFMT and MDTM <time> <path> set modification times", () => {
     expect(await w.cmd("MFMT 20200102030405 docs")).toEqual({ code: 213, lines: ["Modify=20200102030405; docs"] });
     expect(statSync(home("docs")).mtime.toISOString()).toBe("2020-01-02T03:04:05.000Z");
     expect((await w.cmd("MLST docs")).lines.join(" ")).toContain("modify=20200102030405;");
+    // The home itself too (ProFTPD: 213); before, "holds only mount points".
+    expect((await w.cmd("MFMT 20210102030405 /")).code).toBe(213);
+    expect(statSync(home("")).mtime.toISOString()).toBe("2021-01-02T03:04:05.000Z");
   });
 
   test("setting a time needs the modify permission", async () => {

@@ -2,7 +2,7 @@
 // read through by path, and removed by DELE: a recursive delete removes the link, and `sync --delete`
 // leaves it; neither reaches what it names elsewhere in the home.
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 import { useServers } from "../helpers/server.ts";
@@ -56,4 +56,28 @@ test("ftpkit sync --delete leaves a link to a directory alone (skipped, said), a
   expect(lstatSync(join(home, "site", "index.html")).isFile()).toBe(true);
   expect(lstatSync(join(home, "site", "shared")).isSymbolicLink()).toBe(true);
   expect(readFileSync(join(home, "keep", "important.txt"), "utf8")).toBe("precious\n");
+});
+
+test("a link whose target a fact value cannot hold (a space) is listed in MLSD without it, its name intact; LIST shows it", async () => {
+  const home = await siteWithLink();
+  mkdirSync(join(home, "site", "v 2"));
+  symlinkSync("v 2", join(home, "site", "link with space"));
+  const w = await servers.login();
+  const mlsd = lines((await w.transfer("MLSD site")).data);
+  // Before: "type=OS.unix=slink:v 2;…; link with space", read by ftplib as a name starting "2;size=…".
+  expect(mlsd.find((l) => l.endsWith(" link with space"))).toMatch(/^type=OS\.unix=slink;size=3;modify=\d{14};perm=df; link with space$/);
+  expect(lines((await w.transfer("LIST site")).data).some((l) => l.endsWith(" link with space -> v 2"))).toBe(true);
+});
+
+test("STOR over a link to a file replaces the link with a file of a new file's mode, not the link's 0777", async () => {
+  const home = await siteWithLink();
+  writeFileSync(join(home, "keep", "secret.txt"), "s\n");
+  chmodSync(join(home, "keep", "secret.txt"), 0o600);
+  symlinkSync("../keep/secret.txt", join(home, "site", "secret-link"));
+  const w = await servers.login();
+  expect((await w.transfer("STOR site/secret-link", Buffer.from("new\n"))).final?.code).toBe(226);
+  expect(lstatSync(join(home, "site", "secret-link")).isFile()).toBe(true);
+  // Before: -rwxrwxrwx.
+  expect(statSync(join(home, "site", "secret-link")).mode & 0o777).toBe(statSync(join(home, "site", "index.html")).mode & 0o777);
+  expect(readFileSync(join(home, "keep", "secret.txt"), "utf8")).toBe("s\n");
 });
