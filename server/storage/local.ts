@@ -355,12 +355,11 @@ export class LocalStorage implements Storage {
         using p = jail.parent(key);
         const st = fs.lstatSync(p.path);
         if (st.isDirectory()) throw new StorageError("is-a-directory");
-        // A symlink is removed itself, its target untouched: one that resolves inside the root (a link
-        // to a directory is listed as a link, and DELE is how a client removes it); an escaping or
-        // dangling one stays refused, as every command refuses it.
-        if (st.isSymbolicLink()) closeQuietly(jail.openPath(key));
-        // FIFOs, sockets and devices are not served, so not removed either (as before DELE looked at the name itself).
-        else if (!st.isFile()) throw new StorageError("not-found", "not a regular file");
+        // A symlink is removed itself, its target untouched (the unlink acts in the jailed parent):
+        // one to a directory is listed as a link; one leading out or to nothing, hidden, kept its
+        // directory from ever being removed (vsftpd and ProFTPD's DELE remove those too).
+        // FIFOs, sockets and devices are not served, so not removed either.
+        if (!st.isSymbolicLink() && !st.isFile()) throw new StorageError("not-found", "not a regular file");
         return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry, verdicts);
       }),
     );

@@ -1,6 +1,6 @@
 // The jail: no client path, symlink or encoding trick reaches outside the user's home (issue #2).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { unquotePath } from "../../protocol/path.ts";
 import { parseListLine, parseMlsxLine } from "../../protocol/listing.ts";
@@ -182,8 +182,6 @@ describe("writing through escapes fails and touches nothing outside", () => {
     "RMD escape-link",
     "RMD bob-link",
     "DELE escape-link/passwd",
-    "DELE passwd-link",
-    "DELE bob-file-link",
     "DELE bob-link/bob.txt",
     "RNFR escape-link",
     "RNFR passwd-link",
@@ -211,6 +209,21 @@ describe("writing through escapes fails and touches nothing outside", () => {
     expect((await cmd(w, "RNTO ../bob/stolen.txt")).code).toBe(550);
     expect(existsSync(join(srv.home("bob"), "stolen.txt"))).toBe(false);
     expect(existsSync(join(srv.home("alice"), "hello.txt"))).toBe(true);
+  });
+});
+
+describe("links that lead out or to nothing", () => {
+  test("DELE removes the link itself, never its target (as vsftpd and ProFTPD): hidden as they are, they otherwise kept their directory from ever being removed", async () => {
+    const w = await alice();
+    const home = srv.home("alice");
+    const passwd = readFileSync("/etc/passwd");
+    const bob = readFileSync(join(srv.home("bob"), "bob.txt"));
+    for (const name of ["passwd-link", "bob-file-link", "dangling"]) {
+      expect({ name, code: (await cmd(w, `DELE ${name}`)).code }).toEqual({ name, code: 250 });
+      expect(existsSync(join(home, name)) || lstatExists(join(home, name))).toBe(false);
+    }
+    expect(readFileSync("/etc/passwd")).toEqual(passwd);
+    expect(readFileSync(join(srv.home("bob"), "bob.txt"))).toEqual(bob);
   });
 });
 
@@ -243,6 +256,10 @@ describe("odd names", () => {
     expect(existsSync(join(srv.home("alice"), "../x.txt"))).toBe(false);
   });
 });
+
+function lstatExists(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+}
 
 test("no reply or listing ever contains the real path of the temp directory", () => {
   const roots = [srv.root, realpathSync(srv.root)];
