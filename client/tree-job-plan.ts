@@ -59,14 +59,14 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
   if (!localExists && rec.direction === "put") throw new ClientError(`cannot read ${r.local}: no such directory`, { kind: "local" });
   const sides: SidesSpec = { direction: rec.direction, mode: spec.mode, recursive, excluded, remoteRoot, local: r.local, localExists, listers: conns, first, note, journal: dir, openEarly: running && !resuming && spec.mode === "copy" };
   const listBoth = (match?: NameMatch) => listSides(sides, match);
-  let { remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob) : undefined);
+  let { remoteExists, source, dest, keep, odd, oddLinks, parts, skipped, unreadable } = await listBoth(r.glob ? compileGlob(r.glob) : undefined);
   // What the pattern matched but the walk left out: said if nothing else is left to copy.
   const leftOut = [...skipped.map((s) => `${shown(s.path)} (${s.result.replace(/^skipped: /, "")})`), ...unreadable.filter((u) => u.side === "source").map((u) => `${shown(u.rel)} (${u.err.message})`)];
   // As in a shell, a pattern that matches nothing stands for itself: `a[1].txt` names that file.
   if (r.glob && source.length === 0) {
     const literal = await listBoth((name) => name === globLiteral(r.glob!));
     // A sync whose pattern matches nothing mirrors nothing: its destination's matches go (--delete).
-    if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, parts, skipped, unreadable } = literal);
+    if (literal.source.length > 0 || spec.mode === "copy") ({ remoteExists, source, dest, keep, odd, oddLinks, parts, skipped, unreadable } = literal);
   }
   // Like cp without -r: a directory the pattern matched is left out, and said so.
   if (!recursive) {
@@ -103,6 +103,7 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
     done,
     keep,
     odd,
+    oddLinks,
   });
   if (spec.delete) {
     const inPlan = new Set(items.map((i) => i.rel));

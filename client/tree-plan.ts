@@ -111,6 +111,8 @@ export interface CompareOptions {
   keep?: ReadonlySet<string>;
   /** Destination paths holding something a copy must not write into or through (a link to a directory, a FIFO), and what. */
   odd?: ReadonlyMap<string, string>;
+  /** Those of `odd` that are symbolic links: --delete removes one the source does not have, the link itself. */
+  oddLinks?: ReadonlySet<string>;
 }
 
 /** Same modification time, as finely as both sides know it; a time past a file system's ceiling is held as that ceiling. */
@@ -154,7 +156,10 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
   const items: PlanItem[] = [];
   /** Destination paths removed first to make room for the source's type (sync --delete). */
   const cleared = new Set<string>();
-  const kept = keeper(o.keep ?? new Set());
+  // What else the destination holds that the walk left out (a FIFO, a name FTP cannot carry) stays,
+  // and so do the directories holding it: their RMD failed on it after their files were deleted.
+  const stays = [...(o.odd?.keys() ?? [])].filter((rel) => !o.oddLinks?.has(rel));
+  const kept = keeper(new Set([...(o.keep ?? []), ...stays]));
   const makeRoom = (s: TreeEntry, d: TreeEntry | { rel: string; what: string }) => {
     const theirs = "what" in d ? d.what : `a ${d.type === "dir" ? "directory" : "file"}`;
     const what = `${s.rel} is a ${s.type === "dir" ? "directory" : "file"} in the source but ${theirs} in the destination`;
@@ -216,8 +221,13 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
       return false;
     };
     const deletion = (d: TreeEntry): PlanItem => ({ rel: d.rel, action: "delete", reason: "not in source", type: d.type === "dir" ? "dir" : "file", size: d.type === "file" ? d.size : 0, ...(inCase(d.rel) ? { first: true as const } : {}) });
-    // Files first, then directories deepest first, so each directory is empty when it is removed.
+    // Files first, then directories deepest first, so each directory is empty when it is removed. A
+    // link the walk did not follow is a file to delete: DELE and unlink remove the link, never its target
+    // (kept, it held its directory's RMD to "Directory not empty" for ever).
     for (const d of gone.filter((g) => g.type === "file")) items.push(deletion(d));
+    for (const rel of o.oddLinks ?? []) {
+      if (!here.has(rel) && !cleared.has(rel) && !kept(rel)) items.push({ rel, action: "delete", reason: "not in source (a symbolic link: removed itself)", type: "file", size: 0, ...(inCase(rel) ? { first: true as const } : {}) });
+    }
     for (const d of gone.filter((g) => g.type === "dir").sort(deepestFirst)) items.push(deletion(d));
   }
   return items;

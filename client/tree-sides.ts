@@ -46,6 +46,8 @@ export interface Sides {
   keep: Set<string>;
   /** Destination paths holding something a copy must not write into or through, and what. */
   odd: Map<string, string>;
+  /** The odd entries that are symbolic links: a sync --delete removes such a link itself (DELE, unlink), never through it. */
+  oddLinks: Set<string>;
   /** A download's part files in the destination. */
   parts: string[];
   /** The source's entries left out for what they are (a link to a directory, a FIFO): reported as skips. */
@@ -65,6 +67,7 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
   // to a directory) are never written into.
   const keep = new Set<string>();
   const odd = new Map<string, string>();
+  const oddLinks = new Set<string>();
   const unreadable: Sides["unreadable"] = [];
   const skipped: FileReport[] = [];
   // A directory whose listing was partly unreadable: nothing in or under it is deleted.
@@ -98,7 +101,10 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
     excluded: o.excluded,
     match,
     onPartial,
-    onSkip: (rel, why) => odd.set(rel, why.replace(/ is not followed$/, "")),
+    onSkip(rel, why, link) {
+      odd.set(rel, why.replace(/ is not followed$/, ""));
+      if (link) oddLinks.add(rel);
+    },
     onExcluded: (rel) => keep.add(rel),
     onPart: (rel) => parts.push(rel),
     // What it holds cannot be compared, nor kept from being overwritten: nothing goes into it, nothing in it is deleted.
@@ -147,7 +153,7 @@ export async function listSides(o: SidesSpec, match?: NameMatch): Promise<Sides>
   // The source's unreadable directories exist, but what they hold does not reach the plan: nor do they.
   const unknown = new Set(unreadable.filter((u) => u.side === "source").map((u) => u.rel));
   const source = unknown.size > 0 ? walked.filter((e) => !unknown.has(e.rel)) : walked;
-  return { remoteExists: listed !== null, source, dest, keep, odd, parts: o.direction === "get" ? parts : [], skipped, unreadable };
+  return { remoteExists: listed !== null, source, dest, keep, odd, oddLinks, parts: o.direction === "get" ? parts : [], skipped, unreadable };
 }
 
 /** The report entries of what the source walk skipped and of what either walk could not read. */

@@ -89,11 +89,11 @@ export function walkLocal(root: string, opts: WalkOptions): TreeEntry[] {
           st = statSync(full);
         } catch (err) {
           const code = (err as { code?: string }).code;
-          opts.onSkip?.(child, code === "ELOOP" ? "a symbolic link that leads to itself (a loop)" : code === "ENOENT" || code === "ENOTDIR" ? "a symbolic link to nothing" : `a symbolic link whose target cannot be read: ${localCause(err)}`);
+          opts.onSkip?.(child, code === "ELOOP" ? "a symbolic link that leads to itself (a loop)" : code === "ENOENT" || code === "ENOTDIR" ? "a symbolic link to nothing" : `a symbolic link whose target cannot be read: ${localCause(err)}`, true);
           continue;
         }
         if (st.isDirectory()) {
-          opts.onSkip?.(child, "a symbolic link to a directory is not followed");
+          opts.onSkip?.(child, "a symbolic link to a directory is not followed", true);
           continue;
         }
       }

@@ -106,7 +106,8 @@ export interface WalkOptions {
   excluded: Excluded;
   match?: NameMatch;
   /** An entry left out for what it is (a link to a directory, a FIFO, a name FTP cannot carry). */
-  onSkip?: (rel: string, why: string) => void;
+  /** An entry left out, and why; `link`: it is a symbolic link (removed itself by a delete: DELE, unlink). */
+  onSkip?: (rel: string, why: string, link?: true) => void;
   /** An entry left out by --exclude. */
   onExcluded?: (rel: string) => void;
   /**
@@ -215,7 +216,7 @@ export async function walkRemote(listers: Listers, root: string, opts: WalkOptio
           continue;
         }
         if (listing.notFiles?.has(e.name)) {
-          opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed");
+          opts.onSkip?.(child, "a symbolic link to a directory or to nothing (the server does not size it as a file): not followed", true);
           continue;
         }
         // As the local walk leaves them out: RETR of a pipe waits for a writer, of a device reads it.

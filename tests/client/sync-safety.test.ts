@@ -114,7 +114,7 @@ describe("what the walks leave out stays where it is", () => {
     expect(readFileSync(join(work, "outside/x.txt"), "utf8")).toBe("precious\n");
   });
 
-  test("sync --delete --json reports a link to a directory it keeps in the destination as a skip (the warning is silenced)", async () => {
+  test("sync --delete --json reports a link to a directory the source does not have as deleted, the link itself (the directory it names untouched)", async () => {
     const srv = await ftpkitServer();
     const work = workDir();
     files(join(srv.home, "t"), { "real/r.txt": "r\n" });
@@ -125,7 +125,8 @@ describe("what the walks leave out stays where it is", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     const report = JSON.parse(r.stdout) as { files: { path: string; action: string; result: string }[] };
-    expect(report.files.find((f) => f.path === "ln")).toMatchObject({ action: "skip", result: "skipped: not deleted (a symbolic link to a directory)" });
+    expect(report.files.find((f) => f.path === "ln")).toMatchObject({ action: "delete", result: "deleted" });
+    expect(lstatSync(join(work, "dest", "ln"), { throwIfNoEntry: false })).toBeUndefined();
     expect(readFileSync(join(work, "precious/p.txt"), "utf8")).toBe("P\n");
   });
 

@@ -1,6 +1,6 @@
 // A symbolic link to a directory inside a home is listed as a link (as vsftpd and ProFTPD list it),
-// read through by path, and removed by DELE: a recursive delete removes the link, and `sync --delete`
-// leaves it; neither reaches what it names elsewhere in the home.
+// read through by path, and removed by DELE: a recursive delete or `sync --delete` removes the link,
+// never what it names elsewhere in the home.
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -45,17 +45,34 @@ test("LIST and MLSD show the link as a link with its target; paths through it st
   expect(readFileSync(join(home, "keep", "important.txt"), "utf8")).toBe("precious\n");
 });
 
-test("ftpkit sync --delete leaves a link to a directory alone (skipped, said), and the files of the directory it names", async () => {
+test("ftpkit sync --delete removes a link the source does not have (the link itself, also inside a directory it removes), never the files of the directory it names", async () => {
   const home = await siteWithLink();
+  mkdirSync(join(home, "site", "old"));
+  symlinkSync("../../keep", join(home, "site", "old", "shared-too"));
   mkdirSync(join(work, "site"));
   writeFileSync(join(work, "site", "index.html"), "idx\n");
   const r = await runFtpkit(["sync", "--delete", join(work, "site"), `ftp://alice:alice-pw@127.0.0.1:${servers.server.port}/site/`], { cwd: work });
-  // Before: "shared: cannot delete: RMD /site/shared: Not a directory (550)", exit 8, keep/ emptied.
-  expect(r.stderr).toContain("shared: not deleted (a symbolic link to a directory or to nothing (the server does not size it as a file): not followed)");
+  // Before: "shared: not deleted (a symbolic link …)", and old/'s RMD failed on its link: exit 8.
+  expect(r.stderr).toMatch(/0 copied .* 3 deleted, 0 failed/);
   expect(r.code).toBe(0);
   expect(lstatSync(join(home, "site", "index.html")).isFile()).toBe(true);
-  expect(lstatSync(join(home, "site", "shared")).isSymbolicLink()).toBe(true);
+  expect(existsSync(join(home, "site", "shared"))).toBe(false);
+  expect(existsSync(join(home, "site", "old"))).toBe(false);
   expect(readFileSync(join(home, "keep", "important.txt"), "utf8")).toBe("precious\n");
+});
+
+test("ftpkit sync --delete into a local directory removes a local link to a directory the server does not have, never what it names", async () => {
+  await siteWithLink();
+  const local = join(work, "mirror");
+  mkdirSync(join(work, "elsewhere"));
+  writeFileSync(join(work, "elsewhere", "mine.txt"), "mine\n");
+  mkdirSync(local);
+  symlinkSync("../elsewhere", join(local, "extra"));
+  const r = await runFtpkit(["sync", "--delete", `ftp://alice:alice-pw@127.0.0.1:${servers.server.port}/keep/`, local], { cwd: work });
+  expect(r.code).toBe(0);
+  expect(lstatSync(join(local, "extra"), { throwIfNoEntry: false })).toBeUndefined();
+  expect(readFileSync(join(work, "elsewhere", "mine.txt"), "utf8")).toBe("mine\n");
+  expect(readFileSync(join(local, "important.txt"), "utf8")).toBe("precious\n");
 });
 
 test("a link whose target a fact value cannot hold (a space) is listed in MLSD without it, its name intact; LIST shows it", async () => {
