@@ -231,6 +231,11 @@ export interface Storage {
   usage(key?: string): Promise<number>;
   /** Set a file's modification time (MFMT, MDTM with a time); absent: the backend cannot. */
   setMtime?(key: string, mtime: Date): Promise<void>;
+  /**
+   * `key` as the storage reaches it: the directories on its way resolved through links (local
+   * storage), the name itself not; `key` itself when its directory cannot be opened.
+   */
+  realKey?(key: string): Promise<string>;
   /** Set a regular file's or a directory's permission bits (SITE CHMOD; `mode` ≤ 0o777); absent: the backend has none. */
   setMode?(key: string, mode: number): Promise<void>;
   /**

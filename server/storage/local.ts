@@ -138,6 +138,28 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async realKey(key: string): Promise<string> {
+    checkKey(key);
+    const slash = key.lastIndexOf("/");
+    if (slash < 0) return key;
+    const { jail } = await this.jail();
+    try {
+      // The directory opened beneath the root, as every open is; its /proc link names where it really is.
+      const fd = jail.openPath(key.slice(0, slash), true);
+      try {
+        const real = fs.readlinkSync(fdPath(fd));
+        const root = fs.readlinkSync(fdPath(jail.rootFd));
+        const name = key.slice(slash + 1);
+        if (real === root) return name;
+        return real.startsWith(`${root}/`) ? `${real.slice(root.length + 1)}/${name}` : key;
+      } finally {
+        closeQuietly(fd);
+      }
+    } catch {
+      return key;
+    }
+  }
+
   async setMtime(key: string, mtime: Date): Promise<void> {
     checkKey(key);
     const { jail } = await this.jail();

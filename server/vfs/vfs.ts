@@ -20,6 +20,8 @@ export interface UploadPlan {
   mode: WriteMode;
   /** Bytes of the existing file this upload replaces or cuts off: they may be rewritten without quota. */
   credit: number;
+  /** The key a limited directory below the mount books it by (VirtualFs.boxKey); `r.key` where there is none. */
+  boxKey?: string;
 }
 
 /**
@@ -108,6 +110,7 @@ export class VirtualFs {
    */
   async planUpload(path: string, how: { append: boolean; offset: number }): Promise<UploadPlan> {
     const plan = await this.planWrite(path, how);
+    plan.boxKey = await this.boxKey(plan.r);
     // A quota with no byte left refuses before the 150, as ProFTPD's mod_quotatab does (552): else
     // the client sent its file for a 552 after it. Not a byte over: the file replaced or cut (its
     // credit) is room the upload may rewrite, so only an upload that could store nothing is refused.
@@ -154,6 +157,16 @@ export class VirtualFs {
     return { r, mode: { kind: "create", perm: this.filePerm() }, credit: 0 };
   }
 
+  /**
+   * The key a limited directory below `r`'s mount (a drop box in a home) books `r` by: with the
+   * directories on its way resolved through links (carol's `inc -> incoming` stored into her box
+   * uncounted, and moved directories across its edge), only where the mount holds such a box.
+   */
+  private async boxKey(r: Resolved): Promise<string> {
+    if (!r.mount.nested?.length) return r.key;
+    return (await r.mount.storage.realKey?.(r.key)) ?? r.key;
+  }
+
   private filePerm(): number {
     return 0o666 & ~this.session.umask;
   }
@@ -184,7 +197,7 @@ export class VirtualFs {
         disposed = true;
         if (credit) creditsInFlight.delete(credit);
         const freed = claim?.release() ?? 0;
-        if (freed > 0) ledgerAt(r.mount, r.key).release(freed);
+        if (freed > 0) ledgerAt(r.mount, plan.boxKey ?? r.key).release(freed);
       },
     };
   }
@@ -194,7 +207,7 @@ export class VirtualFs {
     const { r } = plan;
     try {
       const upload = await r.mount.storage.openWrite(r.key, plan.mode, held?.claim, signal);
-      return new QuotaUpload(upload, ledgerAt(r.mount, r.key).reserve(plan.credit));
+      return new QuotaUpload(upload, ledgerAt(r.mount, plan.boxKey ?? r.key).reserve(plan.credit));
     } catch (err) {
       // Someone created the name between the plan and the exclusive create.
       if (err instanceof StorageError && err.kind === "exists") throw new FtpError(550, "File exists");
@@ -225,7 +238,7 @@ export class VirtualFs {
       if (err instanceof StorageError && err.kind === "is-a-directory") throw new FtpError(550, "Is a directory (use RMD)");
       throw err;
     });
-    ledgerAt(r.mount, r.key).release(bytes);
+    ledgerAt(r.mount, await this.boxKey(r)).release(bytes);
     return { vpath: r.vpath, bytes };
   }
 
@@ -271,12 +284,13 @@ export class VirtualFs {
       throw new FtpError(550, "Target is an existing directory");
     }
     const { nested = [] } = from.mount;
-    const entering = nested.filter((n) => isWithin(n.prefix, to.key) && !isWithin(n.prefix, from.key));
-    const leaving = nested.filter((n) => isWithin(n.prefix, from.key) && !isWithin(n.prefix, to.key));
+    const [fromKey, toKey] = [await this.boxKey(from), await this.boxKey(to)];
+    const entering = nested.filter((n) => isWithin(n.prefix, toKey) && !isWithin(n.prefix, fromKey));
+    const leaving = nested.filter((n) => isWithin(n.prefix, fromKey) && !isWithin(n.prefix, toKey));
     const moved = entering.length + leaving.length > 0 ? await from.mount.storage.stat(from.key) : null;
     if (moved && moved.type !== "file") throw new FtpError(550, "Cannot move a directory into or out of a place with its own limit");
     const replaced = await from.mount.storage.rename(from.key, to.key);
-    ledgerAt(to.mount, to.key).release(replaced);
+    ledgerAt(to.mount, toKey).release(replaced);
     for (const n of entering) n.ledger.settle(0, moved!.size);
     for (const n of leaving) n.ledger.release(moved!.size);
     return { from: from.vpath, to: to.vpath };

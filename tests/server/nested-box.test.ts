@@ -3,7 +3,7 @@
 // of the box logged in), not only at the box's next measure. "local": one server; "redis" and
 // "memory" (the --workers primary's store): the box's session on one node, alice's on another.
 import { beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type FtpServer } from "../../server/index.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
@@ -160,6 +160,20 @@ for (const kind of ["local", "redis", "memory"] as const) {
       expect((await alice.cmd("RNTO /incoming/e2")).code).toBe(250);
       expect((await alice.cmd("RNFR /d")).code).toBe(350);
       expect((await alice.cmd("RNTO /d2")).code).toBe(250);
+    }, 20_000);
+
+    test("a path through a link into the box (inc -> incoming) counts as the box's: uploads, deletes and moves", async () => {
+      symlinkSync("incoming", join(root, "home", "alice", "inc"));
+      mkdirSync(join(root, "home", "alice", "d"));
+      writeFileSync(join(root, "home", "alice", "d", "f"), random(10 * KB));
+      // Before: the box kept saying 100 KB, and anonymous could then fill it past its limit.
+      expect(finalCode(await alice.transfer("STOR /inc/x", random(80 * KB)))).toBe(226);
+      await boxLeft(20 * KB);
+      expect(finalCode(await anon.transfer("STOR /incoming/a.bin", random(60 * KB)))).toBe(552);
+      expect((await alice.cmd("RNFR /d")).code).toBe(350);
+      expect((await alice.cmd("RNTO /inc/d")).code).toBe(550);
+      expect((await alice.cmd("DELE /inc/x")).code).toBe(250);
+      await boxLeft(100 * KB);
     }, 20_000);
   });
 }
