@@ -321,7 +321,10 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
         if (t.isDirectory()) {
           // Listed as a directory, a link was a way through: lftp's `rm -r` and `sync --delete`
           // emptied the directory it names, elsewhere in the home, and no command removed the link.
-          return { name, type: "dir", size: st.size, mtime: new Date(st.mtimeMs), link: { target: shownTarget(dirFd, name) } };
+          // Its size is its target's length: none when the target is not shown (an absolute one's
+          // length told the length of the server's real path).
+          const target = shownTarget(dirFd, name);
+          return { name, type: "dir", size: target === undefined ? 0 : st.size, mtime: new Date(st.mtimeMs), link: { target } };
         }
         st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs) };
       } finally {

@@ -98,3 +98,14 @@ test("STOR over a link to a file replaces the link with a file of a new file's m
   expect(statSync(join(home, "site", "secret-link")).mode & 0o777).toBe(statSync(join(home, "site", "index.html")).mode & 0o777);
   expect(readFileSync(join(home, "keep", "secret.txt"), "utf8")).toBe("s\n");
 });
+
+test("a link with an absolute target inside the home is listed without its target, and with no size (which would tell the real path's length)", async () => {
+  const home = await siteWithLink();
+  symlinkSync(join(home, "keep"), join(home, "site", "abs"));
+  const w = await servers.login();
+  const list = lines((await w.transfer("LIST site")).data);
+  expect(list.find((l) => / abs$/.test(l))).toMatch(/^lrwxrwxrwx +1 ftp +ftp +0 .* abs$/);
+  const mlsd = lines((await w.transfer("MLSD site")).data);
+  expect(mlsd.find((l) => l.endsWith(" abs"))).toMatch(/^type=OS\.unix=slink;size=0;/);
+  for (const l of [...list, ...mlsd]) expect(l).not.toContain(home);
+});
