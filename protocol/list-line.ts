@@ -208,7 +208,9 @@ function parseUnixLine(line: string, now: Date): FileInfo {
   // As lftp: an `ls` that pads the year on its right ("Jan  1 2020  name") puts a second space before the name.
   if (date.yearPaddedRight && name.startsWith(" ")) name = name.slice(1);
   // A link's target is no part of its name (the first " -> ", as lftp and curl read it).
-  if (kind === "l") name = name.replace(/ -> .*$/, "");
+  const arrow = kind === "l" ? name.indexOf(" -> ") : -1;
+  const target = arrow >= 0 ? name.slice(arrow + 4) : undefined;
+  if (arrow >= 0) name = name.slice(0, arrow);
   const info: FileInfo = {
     name,
     type: kind === "d" ? "dir" : "file",
@@ -218,6 +220,7 @@ function parseUnixLine(line: string, now: Date): FileInfo {
   };
   // A link's own columns (always rwxrwxrwx on Linux) say nothing of what it points to: no mode.
   if (kind === "l") info.link = true;
+  if (target) info.target = target;
   else info.mode = modeFromColumns(mode[2]!);
   // Devices, pipes, sockets and doors: listed, never copied (RETR of a pipe waits forever).
   if (kind !== "-" && kind !== "d" && kind !== "l") info.special = kind as NonNullable<FileInfo["special"]>;

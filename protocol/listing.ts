@@ -248,6 +248,10 @@ export function parseMlsxLine(line: string): FileInfo & { typeFact: string } {
   if (/^os\.unix=(symlink|slink)/.test(typeFact)) {
     info.type = "file";
     info.link = true;
+    // "OS.unix=slink:TARGET": the target as sent (its case kept).
+    const raw = facts.get("type")!;
+    const colon = raw.indexOf(":");
+    if (colon >= 0 && colon < raw.length - 1) info.target = raw.slice(colon + 1);
   } else if (!MLSX_TYPES.has(typeFact)) {
     // ProFTPD's "OS.unix=chr-5/1", "OS.unix=fifo", or a type no RFC names: listed, never copied, as
     // LIST's devices and pipes are. Dropped, its name was missing from the listing, and a sync

@@ -16,7 +16,7 @@ export function formatEntry(e: FileInfo, now: Date = new Date()): string {
   // A link's own columns say nothing of its target: shown as ls shows links, never as a short column.
   const mode = e.link ? "lrwxrwxrwx" : `${e.special ?? (e.type === "dir" ? "d" : "-")}${e.mode !== undefined ? modeColumns(e.mode) : permColumn(e)}`;
   // No time the listing gave that can be read (MLSD): a blank column, not 1970.
-  if (e.mtimeUnknown) return `${mode.padEnd(10)} ${String(e.size).padStart(12)} ${" ".repeat(12)} ${printableName(e.name)}`;
+  if (e.mtimeUnknown) return `${mode.padEnd(10)} ${String(e.size).padStart(12)} ${" ".repeat(12)} ${printableName(e.name)}${linkTarget(e)}`;
   const t = e.mtime;
   // As GNU ls: the time of day for the last six months; the year for older dates and future ones.
   const age = now.getTime() - t.getTime();
@@ -25,7 +25,12 @@ export function formatEntry(e: FileInfo, now: Date = new Date()): string {
   const when = recent ? `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}` : ` ${t.getUTCFullYear()}`;
   const date = `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2)} ${when}`;
   // Only the perm fact's three columns when the mode is unknown: padded, so the sizes still line up.
-  return `${mode.padEnd(10)} ${String(e.size).padStart(12)} ${date} ${printableName(e.name)}`;
+  return `${mode.padEnd(10)} ${String(e.size).padStart(12)} ${date} ${printableName(e.name)}${linkTarget(e)}`;
+}
+
+/** " -> TARGET" for a link whose listing names its target, as `ls -l` shows it. */
+function linkTarget(e: FileInfo): string {
+  return e.link && e.target !== undefined ? ` -> ${printableName(e.target)}` : "";
 }
 
 /** RFC 3659 perm facts shown as rwx: r/l → read, w/a/c/m/d/f → write, e → enter. */
@@ -44,7 +49,7 @@ export default defineCommand({
     url: { type: "positional", required: true, description: "ftp://[user[:password]@]host[:port]/path, or ftps:// (implicit TLS)", valueHint: "URL" },
     long: { type: "boolean", alias: "l", description: "The long format, one `ls -l` line per entry: the default (-l is accepted as typed by habit)" },
     names: { type: "boolean", description: "Print only the names, one per line (directories end in /), for shell scripts" },
-    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime, mtimePrecision} (mtime null when the listing gives none; mtimePrecision second, minute or day, as the listing gives it; type file, dir, link: a link the listing does not resolve, or special: a device, pipe or socket); on failure an object {error}" },
+    json: { type: "boolean", description: "Print a JSON array of {name, type, size, mtime, mtimePrecision} (mtime null when the listing gives none; mtimePrecision second, minute or day, as the listing gives it; type file, dir, link: a link the listing does not resolve (with its target when the listing names it), or special: a device, pipe or socket); on failure an object {error}" },
     active: { type: "boolean", description: "Active mode: the server connects to us (EPRT/PORT); under TLS we stay the TLS client" },
     ...retryArgs,
     ...tlsArgs,
@@ -72,6 +77,7 @@ export default defineCommand({
       const item = (e: FileInfo) => ({
         name: e.name,
         type: e.link ? "link" : e.special ? "special" : e.type,
+        ...(e.link && e.target !== undefined ? { target: e.target } : {}),
         size: e.size,
         mtime: e.mtimeUnknown ? null : e.mtime.toISOString(),
         ...(e.mtimeUnknown ? {} : { mtimePrecision: precision(e) }),

@@ -66,8 +66,8 @@ describe("Unix devices, pipes, sockets: listed, with no size", () => {
 
 describe("Unix links, marks after the mode, total, odd names", () => {
   table([
-    ["a link's target is no part of its name", "lrwxrwxrwx   1 root     other          7 Jan 25 00:17 bin -> usr/bin", { name: "bin", link: true, size: 7 }],
-    ["a link whose name and target have spaces", "lrwxrwxrwx 1 u g 9 Jan  1  2020 my link -> my target", { name: "my link", link: true }],
+    ["a link's target is no part of its name (it is kept as its target)", "lrwxrwxrwx   1 root     other          7 Jan 25 00:17 bin -> usr/bin", { name: "bin", link: true, size: 7, target: "usr/bin" }],
+    ["a link whose name and target have spaces", "lrwxrwxrwx 1 u g 9 Jan  1  2020 my link -> my target", { name: "my link", link: true, target: "my target" }],
     ["an ACL mark (+)", "-rw-r--r--+  1 u g 5 Jan  1  2020 acl.txt", { name: "acl.txt", mode: 0o644 }],
     ["a macOS extended-attribute mark (@)", "drwxr-xr-x@ 3 u staff 96 Jan  1  2020 mac dir", { name: "mac dir", type: "dir", mode: 0o755 }],
     ["an SELinux mark (.)", "-rw-r--r--. 1 root root 5 Jan  1  2020 selinux", { name: "selinux", mode: 0o644 }],

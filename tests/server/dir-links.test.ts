@@ -109,3 +109,13 @@ test("a link with an absolute target inside the home is listed without its targe
   expect(mlsd.find((l) => l.endsWith(" abs"))).toMatch(/^type=OS\.unix=slink;size=0;/);
   for (const l of [...list, ...mlsd]) expect(l).not.toContain(home);
 });
+
+test("ftpkit ls shows a link's target as ls -l does, and --json names it", async () => {
+  await siteWithLink();
+  const url = `ftp://alice:alice-pw@127.0.0.1:${servers.server.port}/site/`;
+  const text = await runFtpkit(["ls", url], { cwd: work });
+  expect(text.code).toBe(0);
+  expect(text.stdout).toMatch(/^lrwxrwxrwx +7 .* shared -> \.\.\/keep$/m);
+  const json = await runFtpkit(["ls", "--json", url], { cwd: work });
+  expect((JSON.parse(json.stdout) as Array<Record<string, unknown>>).find((e) => e.name === "shared")).toMatchObject({ type: "link", target: "../keep" });
+});
