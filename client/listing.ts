@@ -364,6 +364,14 @@ export async function listDir(client: FtpClient, path: string, budget?: ListingB
 }
 
 /**
+ * A 500 that says the command line was too long (ftpkit's "Command line too long", vsftpd's "Input
+ * line too long"): the path it carried is, not the server's command.
+ */
+export function lineTooLong(err: ClientError): boolean {
+  return err.code === 500 && /too long/i.test(err.message);
+}
+
+/**
  * MLSD of `path`, or null where the server lacks it: some offer MLST without MLSD and answer it
  * 500 or 502, which a tree job took for a missing directory ("remote directory not found", or "is a
  * file" where SIZE answered) and ls for a failure. LIST is used from then on, on this connection, as
@@ -375,6 +383,8 @@ async function mlsdTransfer(client: FtpClient, path: string): Promise<DataTransf
     return await client.transfer("MLSD", path);
   } catch (err) {
     if (!(err instanceof ClientError) || err.refused !== "MLSD" || (err.code !== 500 && err.code !== 502)) throw err;
+    // This path's line was too long for the server, which has MLSD: every later listing went by LIST.
+    if (lineTooLong(err)) throw err;
     client.lacksMlsd = true;
     return null;
   }

@@ -4,7 +4,7 @@
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
-import { askForWantedFacts, listDir, mlstFacts, unreadableWhy, type ListingBudget } from "./listing.ts";
+import { askForWantedFacts, lineTooLong, listDir, mlstFacts, unreadableWhy, type ListingBudget } from "./listing.ts";
 import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { Excluded, NameMatch, TreeEntry } from "./tree-plan.ts";
@@ -273,10 +273,11 @@ function namesListedTwice(entries: readonly FileInfo[]): Map<string, "same" | "c
 
 /**
  * A server's lasting refusal of one listing (550, pyftpdlib's 501), not a dropped connection; nor a
- * 500, which is vsftpd's "500 OOPS" as it ends the session (nothing to do with that directory).
+ * 500, which is vsftpd's "500 OOPS" as it ends the session (nothing to do with that directory),
+ * unless it says the command line was too long: that directory's path is (lineTooLong).
  */
 function isRefusal(err: unknown): err is ClientError {
-  return err instanceof ClientError && !err.retryable && (err.code ?? 0) > 500;
+  return err instanceof ClientError && !err.retryable && ((err.code ?? 0) > 500 || lineTooLong(err));
 }
 
 /** A 4yz reply ("not now"), not a dropped connection: what --retries tries again. */

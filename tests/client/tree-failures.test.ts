@@ -133,6 +133,27 @@ describe.skipIf(!vsftpdAvailable())("vsftpd: a remote directory the server will 
   });
 });
 
+describe("a remote directory whose path is longer than a command line may be", () => {
+  test("get -r names it (the server's 500 says too long), copies everything else, exits 8", async () => {
+    const srv = await startFtpkitServer();
+    const work = owned.workDir();
+    files(srv.home, { "mix/ok/f1": "1\n", "mix/ok/f2": "2\n", "mix/z/after.txt": "z\n" });
+    // 22 levels of 190-byte names: the deepest directories' paths pass the server's 4,096-byte lines.
+    const name = "d".repeat(190);
+    const script = `import os\nos.chdir("mix")\nos.mkdir("deep")\nos.chdir("deep")\nfor i in range(22):\n    os.mkdir("${name}")\n    os.chdir("${name}")\n    open("f", "w").write("x\\n")\n`;
+    const made = Bun.spawnSync(["python3", "-c", script], { cwd: srv.home });
+    expect(made.exitCode).toBe(0);
+    const r = await runFtpkit(["get", "-r", srv.url("/mix"), "out"], { cwd: work });
+    // Before: "cannot enter …: Command line too long (500)", nothing copied, exit 8.
+    expect(r.stderr).toMatch(/: MLSD \/mix\/deep\/\S+: Command line too long \(500\); nothing in it is copied\n/);
+    expect(r.stderr).toMatch(/24 copied .* 1 failed/);
+    expect(r.code).toBe(8);
+    expect(readFileSync(join(work, "out/ok/f1"), "utf8")).toBe("1\n");
+    expect(readFileSync(join(work, "out/z/after.txt"), "utf8")).toBe("z\n");
+    expect(readFileSync(join(work, "out/deep", name, "f"), "utf8")).toBe("x\n");
+  });
+});
+
 describe("a local directory the client cannot read (run as nobody)", () => {
   test("put -r uploads the rest, names it in stderr and --json, exits 3, and resume once it is readable uploads only it; sync --delete keeps the server's copy of it", async () => {
     const srv = await startFtpkitServer();
