@@ -173,6 +173,8 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
      * meanwhile, not after the last byte. Null when that connection failed: asked again at the verdict.
      */
     let early: Promise<Awaited<ReturnType<typeof askDigest>> | null> | null = null;
+    /** Why that early ask failed (a digest that outlasted --stall-timeout is not asked again). */
+    let earlyFailure: unknown = null;
     const worker = async (s: Session | null): Promise<void> => {
       for (;;) {
         const seg = queue.shift();
@@ -184,7 +186,12 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
         }
         if (!seg || failure || noRest) {
           if (!seg && !failure && !noRest && s) {
-            if (!early && ctx.verify && localDigest(s.client, ctx)) early = askDigest(s.client, job.remote, algo, true, () => size, why).catch(() => null);
+            if (!early && ctx.verify && localDigest(s.client, ctx)) {
+              early = askDigest(s.client, job.remote, algo, true, () => size, why).catch((err: unknown) => {
+                earlyFailure = err;
+                return null;
+              });
+            }
             // Done: an extra session says goodbye now (the job's first carries on to the verdict).
             else if (s !== first) await s.close();
           }
@@ -328,7 +335,11 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     }
     if (modes.final !== modes.part) fchmodSync(fd, modes.final);
     closeSync(fd);
-    const verdict = (await early) ?? (await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, why));
+    const earlyVerdict = await early;
+    // The server's digest did not come within --stall-timeout: asked again, it would not either, and
+    // the connection the first ask gave up was then said to be closed by the server.
+    if (earlyVerdict === null && earlyFailure instanceof ClientError && earlyFailure.message.startsWith("timed out")) throw earlyFailure;
+    const verdict = earlyVerdict ?? (await askDigest(verdictClient.client, job.remote, algo, ctx.verify, () => size, why));
     let verifiedBy: string;
     if (typeof verdict === "string") verifiedBy = verdict;
     else if (verdict.hex !== digest) {

@@ -69,6 +69,18 @@ describe("a reply that never comes is given up after --stall-timeout", () => {
   }, 45_000);
 });
 
+describe("get --segments: a whole-file HASH that never comes", () => {
+  test("is said as a reply not given within --stall-timeout (exit 4), not as a connection the server closed; the segments are kept for resume", async () => {
+    const fake = t.start({ files: FILES(), feat: FEAT, neverAnswer: ["HASH"] });
+    const r = await runFtpkit(["get", "--segments", "3", `ftp://u:p@127.0.0.1:${fake.port}/d/f.bin`, "--stall-timeout", "1", "--retries", "0"], { cwd: t.work, timeoutMs: 30_000 });
+    // Before: "the server closed the control connection", after the early HASH was given up.
+    expect(r.stderr).toContain(`timed out waiting for the server's reply to HASH (127.0.0.1:${fake.port}): no reply in 1 s (--stall-timeout)`);
+    expect(r.stderr).not.toContain("closed the control connection");
+    expect(r.code).toBe(4);
+    expect(existsSync(join(t.work, "f.bin.ftpkit-part"))).toBe(true);
+  }, 30_000);
+});
+
 describe("a slow reply within --stall-timeout is waited for", () => {
   test("a HASH answered after 3 s under --stall-timeout 5: the download is verified by HASH", async () => {
     const fake = t.start({ files: FILES(), feat: FEAT, slowHashMs: 3_000 });
