@@ -8,13 +8,14 @@ import type { UserRecord } from "../auth/types.ts";
 import { acquireMounts, forgetMounts, releaseMounts, type Mount } from "../vfs/mounts.ts";
 
 /**
- * The name a failed login is logged and told to hooks under: as typed when it could name an account,
- * else up to the first character no account name holds, then "***": `USER alice:secret` (a client's
- * way to send both at once) put the password in the log and in the hook's FTPKIT_USER.
+ * The name a failed login is logged and told to hooks under: up to its first ":", "@", space or tab,
+ * then "***" (no account name holds one): `USER alice:secret` or `USER alice secret` (clients' ways
+ * to send both at once) put the password in the log and in the hook's FTPKIT_USER. Anything else
+ * is logged as sent (the log escapes control characters).
  */
 export function nameForLog(name: string): string {
-  const head = /^[A-Za-z0-9._-]{0,32}/.exec(name)![0];
-  return head === name ? name : `${head}${name.charAt(head.length).replace(/[^:@ ]/, "")}***`;
+  const cut = name.search(/[:@ \t]/);
+  return cut < 0 ? name : `${name.slice(0, cut + 1)}***`;
 }
 
 /** Failed PASS attempts per connection (--max-login-attempts ends it with 421). */
