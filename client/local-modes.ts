@@ -1,5 +1,5 @@
 // The permission bits a download gives its part file and the file it publishes.
-import { lstatSync } from "node:fs";
+import { lstatSync, statSync } from "node:fs";
 
 let umaskRead: number | undefined;
 
@@ -28,11 +28,15 @@ export function downloadModes(local: string, listed: number | undefined): Downlo
   return { part: partMode(final), final };
 }
 
-/** The permission bits of the regular file at `local`, or null (a single get has followed a link already: landingPath). */
+/**
+ * The permission bits of the regular file at `local`, or null. A link to one (a tree job replaces the
+ * link) gives its target's: a link to a 0600 key was replaced by a 0644 file.
+ */
 function replacedMode(local: string): number | null {
   try {
     const st = lstatSync(local, { throwIfNoEntry: false });
-    return st?.isFile() ? st.mode & 0o777 : null;
+    const file = st?.isSymbolicLink() ? statSync(local, { throwIfNoEntry: false }) : st;
+    return file?.isFile() ? file.mode & 0o777 : null;
   } catch {
     return null; // cannot be looked at: as a new file
   }

@@ -201,8 +201,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         // a time we cannot set only costs a later sync a comparison
       }
     }
-    // Before the rename publishes it: an executable's execute bits (downloadModes).
-    if (modes.final !== modes.part) fchmodSync(fd, modes.final);
+    // Before the rename publishes it: the mode it is to have (downloadModes), which the umask may
+    // have narrowed at the part file's creation (a replaced 0664 file came out 0644).
+    if ((fstatSync(fd).mode & 0o7777) !== modes.final) fchmodSync(fd, modes.final);
     closeSync(fd);
     fd = -1;
     if (size !== null && offset !== size) {

@@ -1,7 +1,7 @@
 // The permission bits of what a download writes: a new file's come from the umask, as for any new file;
 // a file it replaces keeps its own (curl -o, wget -O), from the first byte of its part file on.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killByPid, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
@@ -59,6 +59,26 @@ function existing(path: string, mode: number): string {
 }
 
 describe("a replaced file keeps its mode", () => {
+  test("also bits the umask would mask: a 0664 file replaced under umask 022 stays 0664 (get, get -r)", async () => {
+    const one = existing(join(work, "shared.txt"), 0o664);
+    expect((await underUmask(0o022, ["get", server.url("/hello.txt"), "shared.txt"])).code).toBe(0);
+    // Before: 0644, the part file created under the umask and its mode never set again.
+    expect(modeOf(one)).toBe(0o664);
+    mkdirSync(join(work, "out"));
+    const a = existing(join(work, "out", "a.txt"), 0o660);
+    expect((await underUmask(0o022, ["get", "-r", server.url("/t"), "out"])).code).toBe(0);
+    expect(modeOf(a)).toBe(0o660);
+  });
+
+  test("a link to a 0600 file that a sync replaces gives the new file its target's mode", async () => {
+    mkdirSync(join(work, "out"));
+    const target = existing(join(work, "secret.txt"), 0o600);
+    symlinkSync(target, join(work, "out", "a.txt"));
+    expect((await underUmask(0o022, ["sync", server.url("/t"), "out"])).code).toBe(0);
+    // Before: a 0644 file in the link's place.
+    expect(modeOf(join(work, "out", "a.txt"))).toBe(0o600);
+  });
+
   for (const mode of [0o600, 0o755, 0o444, 0o640]) {
     test(`get over a ${mode.toString(8)} file`, async () => {
       const key = existing(join(work, "key.pem"), mode);
