@@ -11,9 +11,10 @@ export const avbl: CommandSpec = {
   feat: "AVBL",
   async handle({ session, arg }) {
     const r = session.fs.resolve(arg || ".");
+    // First: in a write-only drop box the answer must not tell a file there from one that is not.
+    if (!usageShown(session, r.mount)) throw new FtpError(550, "Available space is not shown here; an upload that does not fit gets 552");
     // A path that does not exist has no space available: 550, as for any command naming it (was 213 and the home's figure).
     if (arg) await session.fs.statResolved(r);
-    if (!usageShown(session, r.mount)) throw new FtpError(550, "Available space is not shown here; an upload that does not fit gets 552");
     await r.mount.ledger.measured();
     const left = r.mount.ledger.available();
     const free = (await r.mount.storage.freeBytes?.().catch(() => undefined)) ?? Infinity;

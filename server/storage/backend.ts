@@ -236,6 +236,8 @@ export interface Storage {
    * storage), the name itself not; `key` itself when its directory cannot be opened.
    */
   realKey?(key: string): Promise<string>;
+  /** Whether the name `key` is itself a symbolic link (local storage): one carries no bytes of its target. */
+  isLink?(key: string): Promise<boolean>;
   /** Set a regular file's or a directory's permission bits (SITE CHMOD; `mode` ≤ 0o777); absent: the backend has none. */
   setMode?(key: string, mode: number): Promise<void>;
   /**

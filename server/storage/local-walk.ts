@@ -343,12 +343,13 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
 
 /**
  * A link's text as LIST's "name -> target" and MLSD's "OS.unix=slink:target" show it: only a relative
- * one (an absolute one names the server's real paths), and none that would break the line's syntax.
+ * one (an absolute one names the server's real paths), and none that would break a line (MLSD leaves
+ * out what a fact value cannot hold: formatMlsxLine).
  */
 function shownTarget(dirFd: number, name: string): string | undefined {
   try {
     const target = fs.readlinkSync(`${fdPath(dirFd)}/${name}`);
-    return target.startsWith("/") || /[\r\n\0;]/.test(target) ? undefined : target;
+    return target.startsWith("/") || /[\r\n\0]/.test(target) ? undefined : target;
   } catch {
     return undefined;
   }

@@ -138,6 +138,16 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async isLink(key: string): Promise<boolean> {
+    checkKey(key);
+    if (key === "") return false;
+    const { jail } = await this.jail();
+    return sync(() => {
+      using p = jail.parent(key);
+      return fs.lstatSync(p.path, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
+    });
+  }
+
   async realKey(key: string): Promise<string> {
     checkKey(key);
     const slash = key.lastIndexOf("/");

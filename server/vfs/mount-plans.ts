@@ -60,6 +60,17 @@ export class PlanCache<Plan extends object> {
   give(user: UserRecord, plan: Plan): void {
     const h = this.held.get(plan);
     if (!h || --h.sessions > 0) return;
+    this.linger(user, plan, h);
+  }
+
+  /** A login failed before taking the plan (the shared state away): one no session holds goes as after a last session. */
+  untaken(user: UserRecord, plan: Plan): void {
+    const h = this.held.get(plan) ?? { sessions: 0 };
+    this.held.set(plan, h);
+    if (h.sessions === 0 && !h.idle) this.linger(user, plan, h);
+  }
+
+  private linger(user: UserRecord, plan: Plan, h: Held): void {
     // Only while it is the user's cached plan: one replaced (its root swapped) is held by its sessions alone.
     if (this.plans.get(user) !== plan) return;
     h.idle = setTimeout(() => {

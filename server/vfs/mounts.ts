@@ -116,6 +116,7 @@ export async function acquireMounts(user: UserRecord, { quotas, plans }: { quota
   if (failed) {
     // acquire took its reference before it measured: every one is given back.
     for (const spec of plan.ledgers) quotas.release(spec.key);
+    plans.untaken(user, plan);
     throw failed.reason;
   }
   const ledgers = plan.roots.map((root) => {

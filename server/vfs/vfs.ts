@@ -287,7 +287,8 @@ export class VirtualFs {
     const [fromKey, toKey] = [await this.boxKey(from), await this.boxKey(to)];
     const entering = nested.filter((n) => isWithin(n.prefix, toKey) && !isWithin(n.prefix, fromKey));
     const leaving = nested.filter((n) => isWithin(n.prefix, fromKey) && !isWithin(n.prefix, toKey));
-    const moved = entering.length + leaving.length > 0 ? await from.mount.storage.stat(from.key) : null;
+    // A link moves no bytes: its target's size booked a box full (and its DELE gave back nothing).
+    const moved = entering.length + leaving.length === 0 ? null : (await from.mount.storage.isLink?.(from.key)) ? { type: "file" as const, size: 0 } : await from.mount.storage.stat(from.key);
     if (moved && moved.type !== "file") throw new FtpError(550, "Cannot move a directory into or out of a place with its own limit");
     const replaced = await from.mount.storage.rename(from.key, to.key);
     ledgerAt(to.mount, toKey).release(replaced);

@@ -119,3 +119,13 @@ test("ftpkit ls shows a link's target as ls -l does, and --json names it", async
   const json = await runFtpkit(["ls", "--json", url], { cwd: work });
   expect((JSON.parse(json.stdout) as Array<Record<string, unknown>>).find((e) => e.name === "shared")).toMatchObject({ type: "link", target: "../keep" });
 });
+
+test("a relative target holding ';' is shown in LIST (lftp's mirror makes the link), left out of MLSD's fact", async () => {
+  const home = await siteWithLink();
+  mkdirSync(join(home, "site", "we ird;x"));
+  symlinkSync("we ird;x", join(home, "site", "wl"));
+  const w = await servers.login();
+  // Before: no target in LIST either.
+  expect(lines((await w.transfer("LIST site")).data).some((l) => l.endsWith(" wl -> we ird;x"))).toBe(true);
+  expect(lines((await w.transfer("MLSD site")).data).find((l) => l.endsWith(" wl"))).toMatch(/^type=OS\.unix=slink;/);
+});

@@ -48,6 +48,10 @@ describe("an anonymous write-only drop box", () => {
 
     expect(await modifyFact(watcher, "/", "incoming")).toBe(before);
     expect((await watcher.cmd("AVBL /incoming")).code).toBe(550);
+    // Whether a name is there is not told either (SIZE, MDTM and MLST say Permission denied alike).
+    const notShown = { code: 550, lines: ["Available space is not shown here; an upload that does not fit gets 552"] };
+    expect(await watcher.cmd("AVBL /incoming/secret.bin")).toEqual(notShown);
+    expect(await watcher.cmd("AVBL /incoming/not-there.bin")).toEqual(notShown);
     const quota = (await watcher.cmd("SITE QUOTA")).lines.join("\n");
     expect(quota).toContain("/incoming: limit 100000 bytes");
     expect(quota).not.toContain("70000");

@@ -174,6 +174,12 @@ for (const kind of ["local", "redis", "memory"] as const) {
       expect((await alice.cmd("RNTO /inc/d")).code).toBe(550);
       expect((await alice.cmd("DELE /inc/x")).code).toBe(250);
       await boxLeft(100 * KB);
+      // A link renamed into the box moves no bytes (before: its target's 10 KB booked, never given back).
+      symlinkSync("d/f", join(root, "home", "alice", "fl"));
+      expect((await alice.cmd("RNFR /fl")).code).toBe(350);
+      expect((await alice.cmd("RNTO /incoming/fl")).code).toBe(250);
+      expect((await alice.cmd("DELE /incoming/fl")).code).toBe(250);
+      await boxLeft(100 * KB);
     }, 20_000);
   });
 }
