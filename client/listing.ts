@@ -391,6 +391,15 @@ async function mlsdTransfer(client: FtpClient, path: string): Promise<DataTransf
 }
 
 /**
+ * The names in `dir` that its LIST shows as symbolic links ("l…"). A server whose MLSD follows links
+ * (pyftpdlib: a link to a directory is "type=dir", with its target's unique) says so only there.
+ */
+export async function linksByList(client: FtpClient, dir: string): Promise<Set<string>> {
+  const { entries } = await listDirByList(client, dir);
+  return new Set(entries.filter((e) => e.link).map((e) => e.name));
+}
+
+/**
  * A directory's entries by LIST, as lftp lists: CWD into it, then LIST. `LIST path` cannot tell a
  * directory from a file: vsftpd lists a file (and a directory it cannot open) as that one entry,
  * which a tree job took for a directory holding it. CWD fails on both. (With no login directory

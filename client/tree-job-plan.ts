@@ -15,6 +15,7 @@ import { excluder, planTree, type NameMatch, type PlanItem } from "./tree-plan.t
 import { stillDone } from "./tree-interrupted.ts";
 import { listSides, walkReports, type Sides, type SidesSpec } from "./tree-sides.ts";
 import { leaveOutUnlisted } from "./tree-dirs.ts";
+import { deleteLinksNotThrough } from "./tree-delete-links.ts";
 import type { Roots } from "./tree-roots.ts";
 
 export interface JobPlan extends Pick<Sides, "remoteExists" | "source" | "dest" | "keep" | "parts" | "unreadable"> {
@@ -114,6 +115,7 @@ export async function planJob({ r, rec, first, conns, note, dir, resuming, remot
       skipped.push({ path: rel, action: "skip", reason: "kept in the destination", bytes: 0, result: `skipped: not deleted (${why})` });
     }
   }
+  if (spec.delete && rec.direction === "put") items = await deleteLinksNotThrough(first.client, remoteRoot, items);
   if (spec.checksum) items = await settleChecksums(first, items, source, dest, remoteRoot, r.local, rec, note);
   // Decided before a dry run returns, so that it plans (and reports) what the run will do.
   const { items: doable, unreached } = leaveOutUnlisted(items, unreadable.filter((u) => u.side === "destination").map((u) => u.rel));

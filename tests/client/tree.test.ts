@@ -57,6 +57,23 @@ for (const kind of servers) {
       removeDir(work);
     });
 
+    test("sync --delete up removes a remote link to a directory the source lacks, the link itself: nothing in the directory it names", async () => {
+      mkdirSync(join(s.home, "lnk", "dest"), { recursive: true });
+      mkdirSync(join(s.home, "lnk", "important"));
+      writeFileSync(join(s.home, "lnk", "important", "precious.txt"), "keep\n");
+      symlinkSync("../important", join(s.home, "lnk", "dest", "ln"));
+      s.own(join(s.home, "lnk"));
+      const src = join(work, "lnk-src");
+      mkdirSync(src);
+      writeFileSync(join(src, "a.txt"), "a\n");
+      const r = await runFtpkit(["sync", "--delete", src, s.url("/lnk/dest")], { cwd: work });
+      // Before, from pyftpdlib (whose MLSD lists the link as the directory it names): precious.txt deleted.
+      expect(readFileSync(join(s.home, "lnk", "important", "precious.txt"), "utf8")).toBe("keep\n");
+      expect(r.code).toBe(0);
+      expect(lstatSync(join(s.home, "lnk", "dest", "ln"), { throwIfNoEntry: false })).toBeUndefined();
+      expect(readFileSync(join(s.home, "lnk", "dest", "a.txt"), "utf8")).toBe("a\n");
+    });
+
     test("put -r then get -r round-trip nested and empty directories, UTF-8 and space names", async () => {
       const src = join(work, "src");
       makeTree(src);
