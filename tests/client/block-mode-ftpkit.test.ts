@@ -5,7 +5,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, TLS_CERT, TLS_KEY, waitFor } from "../helpers/peers.ts";
+import { removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, TLS_CERT, TLS_KEY, waitFor } from "../helpers/peers.ts";
 import { finishedFiles, snapshot } from "../helpers/trees.ts";
 import { useCleanups } from "../helpers/cleanups.ts";
 
@@ -96,7 +96,7 @@ test("FTPS (PROT P) get -r and put -r in block mode: one TLS data connection per
 
 test("pyftpdlib refuses MODE B: get -r and put -r go in stream mode, with no extra message", async () => {
   const py = await startPyftpd();
-  owned.later(() => py.stop());
+  owned.later(async () => (await py.stop(), removeDir(py.root)));
   const work = workDir();
   const files = makeTree(join(py.root, "t"));
   const down = await runFtpkit(["get", "-r", "--verbose", "--parallel", "2", py.url("/t"), "t"], { cwd: work });

@@ -12,12 +12,13 @@ import { cleanEnv, digest, FTPKIT, randomFile, removeDir, spawnFtpkit, startFtpk
 setDefaultTimeout(60_000);
 
 let server: FtpkitPeer;
+let logDir: string;
 let xferlog: string;
 let work: string;
 const procs: { kill(sig?: number): void }[] = [];
 
 beforeAll(async () => {
-  const logDir = tempDir("ftpkit-xferlog-");
+  logDir = tempDir("ftpkit-xferlog-");
   xferlog = join(logDir, "xferlog");
   server = await startFtpkitServer({ args: ["--xferlog", xferlog] });
   work = tempDir();
@@ -26,6 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
   removeDir(work);
+  removeDir(logDir);
 });
 
 let cleanupFake: FakeServer | null = null;

@@ -2,7 +2,7 @@
 // itself: the path has no segment there, so nothing of the user, password or host is a pattern.
 import { expect, test } from "bun:test";
 import { useServers } from "../helpers/server.ts";
-import { runFtpkit, tempDir } from "../helpers/peers.ts";
+import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
 
 const servers = useServers();
 const PASSWORD = "p?w*[x]";
@@ -10,12 +10,16 @@ const PASSWORD = "p?w*[x]";
 test("ls and get -r of ftp://me:PASSWORD@host/ log in with a password holding ? * [ ] (percent-encoded); before, it went out as p\\?w\\*\\[x] (530)", async () => {
   const ts = await servers.start({ users: [{ name: "me", password: PASSWORD, home: "home/alice" }] });
   const work = tempDir("ftpkit-url-creds-");
-  const encoded = PASSWORD.replace(/[?*[\]]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  for (const root of [`ftp://me:${encoded}@127.0.0.1:${ts.port}/`, `ftp://me:${encoded}@127.0.0.1:${ts.port}`]) {
-    const ls = await runFtpkit(["ls", root, "--names"], { cwd: work });
-    expect([ls.code, ls.stderr]).toEqual([0, ""]);
-    expect(ls.stdout).toContain("hello.txt");
+  try {
+    const encoded = PASSWORD.replace(/[?*[\]]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    for (const root of [`ftp://me:${encoded}@127.0.0.1:${ts.port}/`, `ftp://me:${encoded}@127.0.0.1:${ts.port}`]) {
+      const ls = await runFtpkit(["ls", root, "--names"], { cwd: work });
+      expect([ls.code, ls.stderr]).toEqual([0, ""]);
+      expect(ls.stdout).toContain("hello.txt");
+    }
+    const get = await runFtpkit(["get", "-r", `ftp://me:${encoded}@127.0.0.1:${ts.port}/`, "copy"], { cwd: work });
+    expect(get.code).toBe(0);
+  } finally {
+    removeDir(work);
   }
-  const get = await runFtpkit(["get", "-r", `ftp://me:${encoded}@127.0.0.1:${ts.port}/`, "copy"], { cwd: work });
-  expect(get.code).toBe(0);
 });
