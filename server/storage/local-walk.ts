@@ -55,22 +55,7 @@ export async function sortedNames(fd: number): Promise<string[]> {
  * first other name, which an ordinary non-empty directory shows at once.
  */
 export function holdsOnlyReservedNames(path: string): boolean {
-  let dir: fs.Dir | null = null;
-  try {
-    dir = fs.opendirSync(path);
-    let any = false;
-    for (let e = dir.readSync(); e; e = dir.readSync()) {
-      if (!isReservedName(e.name)) return false;
-      any = true;
-    }
-    return any;
-  } catch {
-    return false;
-  } finally {
-    try {
-      dir?.closeSync();
-    } catch {}
-  }
+  return holdsOnly(path, isReservedName);
 }
 
 /**
@@ -80,14 +65,25 @@ export function holdsOnlyReservedNames(path: string): boolean {
  */
 export function holdsOnlyHiddenEntries(jail: Jail, key: string): boolean {
   let fd = -1;
-  let dir: fs.Dir | null = null;
   try {
     fd = jail.openPath(key, true);
-    dir = fs.opendirSync(fdPath(fd));
+    return holdsOnly(fdPath(fd), (name) => isReservedName(name) || !listEntry(jail, key, name, statAt(fd, name), fd));
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) closeQuietly(fd);
+  }
+}
+
+/** Whether the directory at `path` holds entries and `hidden` is true of each (read up to the first it is not). */
+function holdsOnly(path: string, hidden: (name: string) => boolean): boolean {
+  let dir: fs.Dir | null = null;
+  try {
+    dir = fs.opendirSync(path);
     let any = false;
     for (let e = dir.readSync(); e; e = dir.readSync()) {
+      if (!hidden(e.name)) return false;
       any = true;
-      if (!isReservedName(e.name) && listEntry(jail, key, e.name, statAt(fd, e.name), fd)) return false;
     }
     return any;
   } catch {
@@ -96,7 +92,6 @@ export function holdsOnlyHiddenEntries(jail: Jail, key: string): boolean {
     try {
       dir?.closeSync();
     } catch {}
-    if (fd >= 0) closeQuietly(fd);
   }
 }
 
