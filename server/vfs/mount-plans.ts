@@ -15,9 +15,16 @@ interface Held {
   idle?: ReturnType<typeof setTimeout>;
 }
 
+/** Descriptor use is looked at most this often (a readdir of /proc/self/fd)… */
+const LOOK_EVERY_MS = 200;
+/** …and relieved (a full collection) this often while under three quarters of the limit. */
+const RELIEF_EVERY_MS = 5_000;
+
 export class PlanCache<Plan extends object> {
   private readonly plans = new Map<UserRecord, Plan>();
   private readonly held = new WeakMap<Plan, Held>();
+  private lastLook = -Infinity;
+  private lastRelief = -Infinity;
 
   get(user: UserRecord): Plan | undefined {
     return this.plans.get(user);
@@ -80,14 +87,21 @@ export class PlanCache<Plan extends object> {
   }
 
   /**
-   * Before opening a new plan's roots: with over half the open-file limit in use, the plans no session
-   * uses are dropped now, and their root descriptors closed by a collection (the garbage collector
+   * Before opening a new plan's roots: with over half the open-file limit in use (looked at most every
+   * 200 ms; relieved every 5 s, or at each look past three quarters), the plans no session uses are dropped now, and their root descriptors closed by a collection (the garbage collector
    * runs on memory pressure, which descriptors do not make).
    */
   async relieve(alsoIdle: () => void): Promise<void> {
+    // Not at every login: a busy server stays above half its limit, and a collection per login of a
+    // new user was a cost any client with many accounts could make the server pay.
+    const now = performance.now();
+    if (now - this.lastLook < LOOK_EVERY_MS) return;
+    this.lastLook = now;
     const open = openDescriptors();
     const limit = descriptorSoftLimit();
     if (open === null || limit === null || open < limit / 2) return;
+    if (open < (limit * 3) / 4 && now - this.lastRelief < RELIEF_EVERY_MS) return;
+    this.lastRelief = now;
     for (const [user, plan] of this.plans) if ((this.held.get(plan)?.sessions ?? 0) === 0) this.delete(user);
     alsoIdle(); // what else holds the dropped plans' storage (the quota ledgers' measures)
     Bun.gc(true);
