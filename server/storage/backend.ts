@@ -143,6 +143,11 @@ export interface Upload extends AsyncDisposable {
    * thread as they land. Returns the digest's getter; call it after the last write, before commit.
    */
   hashAlong?(algorithm: HashAlgorithm): () => Promise<string>;
+  /**
+   * Optional (local): the key the upload really writes to, from the directory it holds open (the
+   * links on the way resolved), or null when unknown. A drop box inside a home books by it.
+   */
+  placeKey?(): string | null;
 }
 
 /**

@@ -84,10 +84,11 @@ export abstract class LocalWriteClaim implements WriteClaim {
     const { jail, parentFd } = this;
     try {
       // As in openWrite: the closure keeps the jail (through which its temp directory is opened) reachable.
-      return releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, claimedFd, this.verdicts), () => {
+      const upload = releasing(openLocalUpload(this.path, mode, this.tempDir, storageError, claimedFd, this.verdicts), () => {
         closeQuietly(parentFd);
         void jail;
       });
+      return placed(upload, jail, parentFd, this.path.slice(this.path.lastIndexOf("/") + 1));
     } catch (err) {
       closeQuietly(parentFd);
       throw err;
@@ -189,6 +190,21 @@ export class NewNameClaim extends LocalWriteClaim {
  * (commit, abort or disposal) — once only: a descriptor closed twice could close whatever file or
  * socket was given its number in between.
  */
+/**
+ * Give `upload` its placeKey: where it really writes, from the directory descriptor it writes
+ * through (held until it ends), not from its path, which a rename may have pointed elsewhere since.
+ */
+export function placed(upload: Upload, jail: Jail, parentFd: number, name: string): Upload {
+  upload.placeKey = () => {
+    try {
+      return jail.keyOf(parentFd, name);
+    } catch {
+      return null;
+    }
+  };
+  return upload;
+}
+
 export function releasing(upload: Upload, releaseOnce: () => void): Upload {
   let released = false;
   const release = () => {

@@ -256,6 +256,17 @@ export class Jail {
     };
   }
 
+  /**
+   * The key of `name` in the open directory `dirFd` as that directory really lies below the root
+   * (the links on its way resolved: its /proc link names where it is), or null when it is not below it.
+   */
+  keyOf(dirFd: number, name: string): string | null {
+    const real = fs.readlinkSync(fdPath(dirFd));
+    const root = fs.readlinkSync(fdPath(this.rootFd));
+    if (real === root) return name;
+    return real.startsWith(`${root}/`) ? `${real.slice(root.length + 1)}/${name}` : null;
+  }
+
   /** Open `key` as an O_PATH descriptor (no read or write access: stat, or a directory to work in). */
   openPath(key: string, directory = false): number {
     return this.open(key, O_PATH | (directory ? fs.constants.O_DIRECTORY : 0));

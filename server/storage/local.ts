@@ -23,7 +23,7 @@ import { claimLocalUpload, openLocalUpload } from "./local-upload.ts";
 import { sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-temp.ts";
 import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks } from "./local-removal.ts";
 import { verdictLocks } from "./local-name-lock.ts";
-import { checkOverwrite, LocalClaim, LocalWriteClaim, releasing, takeNewName } from "./local-claims.ts";
+import { checkOverwrite, LocalClaim, LocalWriteClaim, placed, releasing, takeNewName } from "./local-claims.ts";
 import { jailFor } from "./local-roots.ts";
 import { diskUsage, holdsOnlyHiddenEntries, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
 import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
@@ -154,14 +154,10 @@ export class LocalStorage implements Storage {
     if (slash < 0) return key;
     const { jail } = await this.jail();
     try {
-      // The directory opened beneath the root, as every open is; its /proc link names where it really is.
+      // The directory opened beneath the root, as every open is.
       const fd = jail.openPath(key.slice(0, slash), true);
       try {
-        const real = fs.readlinkSync(fdPath(fd));
-        const root = fs.readlinkSync(fdPath(jail.rootFd));
-        const name = key.slice(slash + 1);
-        if (real === root) return name;
-        return real.startsWith(`${root}/`) ? `${real.slice(root.length + 1)}/${name}` : key;
+        return jail.keyOf(fd, key.slice(slash + 1)) ?? key;
       } finally {
         closeQuietly(fd);
       }
@@ -306,10 +302,11 @@ export class LocalStorage implements Storage {
     try {
       // The release closure keeps the jail reachable while the upload lives: its temp directory is
       // opened through the jail's root descriptor, which is closed once the jail is unreachable.
-      return releasing(openLocalUpload(parent.path, mode, tempDir, storageError, null, verdicts), () => {
+      const upload = releasing(openLocalUpload(parent.path, mode, tempDir, storageError, null, verdicts), () => {
         closeQuietly(parent.fd);
         void jail;
       });
+      return placed(upload, jail, parent.fd, parent.name);
     } catch (err) {
       closeQuietly(parent.fd);
       throw err;

@@ -220,3 +220,37 @@ for (const kind of ["local", "redis", "memory"] as const) {
   });
 }
 
+
+describe("a box below a home, swapped in while an upload waits", () => {
+  test("a directory replaced by a link into the box between STOR's plan and its open (here by the pre-upload hook) books the upload in the box", async () => {
+    root = owned.workDir();
+    const home = join(root, "home", "alice");
+    box = join(home, "incoming");
+    mkdirSync(box, { recursive: true });
+    mkdirSync(join(home, "d"));
+    const usersFile = await makeUsersFile(root, [
+      { name: "alice", password: "alice-pw", home, quota: 1000 * KB },
+      { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: box, perms: ["read", "write"], quota: 100 * KB }] },
+    ]);
+    // The swap a local user (or a racing session's RNFR/RNTO) could make once STOR has looked at /d.
+    const swap = `/bin/sh -c 'if [ "$FTPKIT_PATH" = /d/x ]; then mv "${home}/d" "${home}/d-old" && ln -s incoming "${home}/d"; fi'`;
+    const s = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, ops: { hooks: [{ event: "pre-upload", command: swap }] } });
+    await s.listen();
+    owned.later(() => s.close(0));
+    const login = async (user: string, password: string) => {
+      const w = await Wire.connect(s.address.port);
+      owned.later(() => w.close());
+      expect((await w.login(user, password)).code).toBe(230);
+      return w;
+    };
+    anon = await login("anonymous", "guest@");
+    await boxLeft(100 * KB);
+    alice = await login("alice", "alice-pw");
+    expect(finalCode(await alice.transfer("STOR /d/x", random(80 * KB)))).toBe(226);
+    expect(existsSync(join(box, "x"))).toBe(true);
+    // Before: booked in alice's home only, the box still said 100 KB, and took 60 KB more past its limit.
+    await boxLeft(20 * KB);
+    expect(finalCode(await anon.transfer("STOR /incoming/a.bin", random(60 * KB)))).toBe(552);
+    expect(du(box)).toBe(80 * KB);
+  }, 20_000);
+});
