@@ -20,19 +20,26 @@ export const WORKER_ENV = "FTPKIT_WORKER";
 /** Set instead of --state to keep a store password out of `ps` (the primary hands it to workers so). */
 export const STATE_ENV = "FTPKIT_STATE";
 /**
- * A worker's --user and --hook flags (a JSON list of flags and values), set instead of putting them
- * on its command line: there a password (NAME:PASS, a hook URL's) showed in `ps` for the
- * milliseconds before the worker starred it (5–8 ms measured), at every start and restart.
+ * Set (to "stdin") in a worker's environment: its --user and --hook flags and the store's URL come as
+ * one JSON object on its standard input. On its command line a password (NAME:PASS, a hook URL's, the
+ * store's) showed in `ps` for the milliseconds before the worker starred it (5–8 ms measured); in its
+ * environment it stayed in /proc/PID/environ for the worker's life, for any process of the same user
+ * (a hook) to read.
  */
-export const SECRET_ARGS_ENV = "FTPKIT_WORKER_ARGS";
+export const SECRETS_ENV = "FTPKIT_WORKER_SECRETS";
 const SECRET_FLAGS = ["user", "hook"];
 
-/** This worker's flags from SECRET_ARGS_ENV (none in the primary, or for a lone server). */
-export function workerSecretArgs(): string[] {
-  const value = process.env[SECRET_ARGS_ENV];
-  if (value === undefined) return [];
-  const list = JSON.parse(value) as unknown;
-  return Array.isArray(list) ? list.map(String) : [];
+/**
+ * This worker's secret flags, read from its standard input (none in the primary, or for a lone
+ * server); the store's URL is put in $FTPKIT_STATE, where serve reads it (and takes it out again).
+ * Called once, by the image that runs the server (after reexecTuned): the input is read only once.
+ */
+export async function workerSecretArgs(): Promise<string[]> {
+  if (process.env[SECRETS_ENV] !== "stdin") return [];
+  delete process.env[SECRETS_ENV];
+  const secrets = JSON.parse((await Bun.stdin.text()) || "{}") as { args?: unknown; state?: unknown };
+  if (typeof secrets.state === "string") process.env[STATE_ENV] = secrets.state;
+  return Array.isArray(secrets.args) ? secrets.args.map(String) : [];
 }
 
 /** Set when the primary keeps the shared state (no --state): the worker reaches it over IPC. */
@@ -132,10 +139,10 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     probeOpen = false;
   };
   const slices = options.pasvPorts ? slicePorts(options.pasvPorts, n) : null;
-  // --state goes to the workers in their environment: on their command lines a store password
-  // was there for anyone's `ps` to read, once per worker.
+  // --state goes to the workers on their standard input (SECRETS_ENV): on their command lines a
+  // store password was there for anyone's `ps` to read, once per worker.
   let base = stripFlag(stripFlag(stripFlag(stripFlag(stripFlag(rawArgs, "workers"), "port"), "pasv-ports"), "metrics"), "state");
-  // So do --user and --hook (SECRET_ARGS_ENV).
+  // So do --user and --hook (SECRETS_ENV).
   const secret = SECRET_FLAGS.flatMap((name) => pickFlag(base, name));
   for (const name of SECRET_FLAGS) base = stripFlag(base, name);
   base = ["serve", ...base, "--port", String(port)];
@@ -179,10 +186,10 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
         ...process.env,
         [WORKER_ENV]: String(i),
         [RUN_TAG_ENV]: runTag,
-        ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : { [STATE_ENV]: options.state! }),
-        ...(secret.length ? { [SECRET_ARGS_ENV]: JSON.stringify(secret) } : {}),
+        ...(memory ? { [WORKER_STATE_ENV]: "ipc" } : {}),
+        [SECRETS_ENV]: "stdin",
       },
-      stdin: "ignore",
+      stdin: "pipe",
       stdout: "pipe",
       stderr: "inherit",
       ipc(message, self) {
@@ -215,6 +222,9 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       },
     });
     workers[i] = child;
+    // Read by the worker once it runs (workerSecretArgs); a worker that dies first only drops them.
+    child.stdin.write(JSON.stringify({ args: secret, ...(memory ? {} : { state: options.state }) }));
+    void Promise.resolve(child.stdin.end()).catch(() => {});
     // A dead worker's PID given to its replacement: it is alive again, and a worker told of its "death"
     // later (the replay above) would end the new one's slots, leases and uploads (same `host:pid:tag`).
     recentlyGone.delete(child.pid);

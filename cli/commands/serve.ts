@@ -4,7 +4,7 @@ import { consola } from "consola";
 import { checkArgs, CliError, UsageError } from "../args.ts";
 import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsOptionsFrom } from "../ops-args.ts";
-import { runWorkers, SECRET_ARGS_ENV, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
+import { runWorkers, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
 import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { sweepAgain } from "../../server/storage/local.ts";
@@ -47,8 +47,11 @@ export default defineCommand({
   meta: { name: "serve", description: "Run the FTP server (default: ./users.ini, port 2121)" },
   args: serveArgs,
   async run({ args, rawArgs: given, cmd }) {
-    // A --workers worker gets its --user and --hook flags in its environment (kept out of `ps`).
-    const rawArgs = [...workerSecretArgs(), ...given];
+    // A --workers worker's flags were checked by its primary: it runs tuned at once, and that image
+    // reads its --user and --hook flags and the store's URL from its standard input (kept out of `ps`
+    // and /proc/PID/environ).
+    if (process.env[WORKER_ENV] !== undefined) reexecTuned(SERVER_TUNING);
+    const rawArgs = [...(await workerSecretArgs()), ...given];
     // citty ignores unknown flags: `--idle-timout 5` must not start a server with the default.
     checkArgs(rawArgs, cmd.args, args._);
     const options = serverOptionsFrom(args);
@@ -60,7 +63,6 @@ export default defineCommand({
     reexecTuned(SERVER_TUNING);
     // Hooks run with the server's environment: the store's password is not theirs to see.
     delete process.env[STATE_ENV];
-    delete process.env[SECRET_ARGS_ENV];
     const inline = inlineAccounts(args, rawArgs);
     if (inline) {
       const { MemoryLogins } = await import("../../server/auth/memory-store.ts");

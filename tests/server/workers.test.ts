@@ -134,7 +134,7 @@ for (const m of ["redis", "memory"] as const) describe(`ftpkit serve --workers 2
 });
 
 for (const how of ["--state", "$FTPKIT_STATE"] as const) {
-  test(`a store password given by ${how} is on no worker's command line (they get it in their environment), and hooks never see it`, async () => {
+  test(`a store password given by ${how} is on no worker's command line nor in its environment (they get it on their standard input), and hooks never see it`, async () => {
     redis = await startRedis();
     const url = `redis://default:s3cret-pw@127.0.0.1:${redis.port}`; // the default user takes any password
     root = mkdtempSync(join(tmpdir(), "ftpkit-workers-"));
@@ -149,6 +149,9 @@ for (const how of ["--state", "$FTPKIT_STATE"] as const) {
     const pids = workerPids();
     expect(pids).toHaveLength(2);
     for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain("s3cret-pw");
+    // Any process of the same user (a hook) can read a worker's environment as it began.
+    for (const pid of pids) expect(readFileSync(`/proc/${pid}/environ`, "utf8")).not.toContain("s3cret-pw");
+    for (const pid of pids) expect(readFileSync(`/proc/${pid}/environ`, "utf8")).not.toContain("login=");
     // Both workers serve, sharing the store.
     for (let i = 0; i < 4; i++) expect((await (await connect(serve.port)).login("alice", "alice-pw")).code).toBe(230);
     const envFile = join(root, "env.jsonl");
@@ -156,7 +159,7 @@ for (const how of ["--state", "$FTPKIT_STATE"] as const) {
     for (const line of readFileSync(envFile, "utf8").trim().split("\n")) {
       expect(JSON.parse(line)).toContain("FTPKIT_EVENT");
       expect(JSON.parse(line)).not.toContain("FTPKIT_STATE");
-      expect(JSON.parse(line)).not.toContain("FTPKIT_WORKER_ARGS"); // the --user and --hook flags a worker got in its environment
+      expect(JSON.parse(line)).not.toContain("FTPKIT_WORKER_SECRETS");
     }
     for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain("--hook");
   }, 40_000);
