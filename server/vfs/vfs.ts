@@ -207,7 +207,7 @@ export class VirtualFs {
     const { r } = plan;
     try {
       const upload = await r.mount.storage.openWrite(r.key, plan.mode, held?.claim, signal);
-      return new QuotaUpload(upload, ledgerAt(r.mount, plan.boxKey ?? r.key).reserve(plan.credit));
+      return new QuotaUpload(upload, ledgerAt(r.mount, plan.boxKey ?? r.key).reserve(plan.credit, upload.inPlace));
     } catch (err) {
       // Someone created the name between the plan and the exclusive create.
       if (err instanceof StorageError && err.kind === "exists") throw new FtpError(550, "File exists");
