@@ -17,7 +17,7 @@ export const hash: CommandSpec = {
     session.rangeEnd = null;
     const r = session.fs.resolve(arg, "read");
     const { server } = session;
-    const result = await hashFile(r, session.hashAlgorithm, range, server.hashCache, server.hashLimiter(session.user!.name), () => session.closed);
+    const result = await hashFile(r, session.hashAlgorithm, range, server.hashCache, server.hashLimiter(session.user!.name), session.gone);
     session.reply(213, formatHashReply({ algorithm: session.hashAlgorithm, ...result, path: arg }));
   },
 };

@@ -24,7 +24,7 @@ export const xhash: CommandSpec = {
     if (range.end !== null && range.end < range.start) throw new FtpError(501, `${verb} needs an end (${m[3]}) not below the start (${m[2]})`);
     const r = session.fs.resolve(name, "read");
     const { server } = session;
-    const result = await hashFile(r, LEGACY_HASH_VERBS[verb]!, range, server.hashCache, server.hashLimiter(session.user!.name), () => session.closed);
+    const result = await hashFile(r, LEGACY_HASH_VERBS[verb]!, range, server.hashCache, server.hashLimiter(session.user!.name), session.gone);
     session.reply(250, result.hex);
   },
 };

@@ -1,3 +1,4 @@
+import { FtpError } from "../../protocol/errors.ts";
 import type { EntryStat } from "../storage/backend.ts";
 
 /**
@@ -10,6 +11,36 @@ import type { EntryStat } from "../storage/backend.ts";
 /** A Map entry and two string headers (measured: 100,000 entries of 106 characters, 274 bytes of heap each). */
 const ENTRY_OVERHEAD = 160;
 
+interface SharedDigest {
+  /** Sessions waiting for it; at 0 the computation stops at its next chunk. */
+  askers: number;
+  digest: Promise<string>;
+}
+
+/** One asker's wait on a shared digest: it leaves (426) when `gone` aborts, without stopping it for the others. */
+function waitAsAsker(job: SharedDigest, gone?: AbortSignal): Promise<string> {
+  if (gone?.aborted) return Promise.reject(new FtpError(426, "Session closed; hash abandoned"));
+  job.askers++;
+  return new Promise<string>((resolve, reject) => {
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      job.askers--;
+      gone?.removeEventListener("abort", onGone);
+    };
+    const onGone = () => {
+      leave();
+      reject(new FtpError(426, "Session closed; hash abandoned"));
+    };
+    gone?.addEventListener("abort", onGone, { once: true });
+    job.digest.then(
+      (hex) => (leave(), resolve(hex)),
+      (err: unknown) => (leave(), reject(err)),
+    );
+  });
+}
+
 export class HashCache {
   private entries = new Map<string, string>();
   private bytes = 0;
@@ -19,6 +50,13 @@ export class HashCache {
    * that asks on a second connection while its download runs does. One per running transfer.
    */
   private running = new Map<string, Promise<string | undefined>>();
+  /**
+   * HASH computations in flight, by key: four sessions asking HASH of one big file read it once.
+   * The key holds the storage's version, so an asker that saw other bytes never joins.
+   */
+  private asked = new Map<string, SharedDigest>();
+  /** Bytes HASH read from storage to compute digests (for /metrics: the hashing work done). */
+  bytesRead = 0;
 
   /**
    * At most `maxEntries` digests, and at most `maxBytes` of them as `entryBytes` counts, keys
@@ -39,6 +77,13 @@ export class HashCache {
   static key(place: string, st: EntryStat, algorithm: string, start = 0, end = st.size): string | null {
     if (st.version === undefined) return null;
     return `${place}\0${st.version}\0${algorithm}\0${start}-${end}`;
+  }
+
+  /** Shared HASH computations reading now, and the sessions waiting for them (for /metrics). */
+  get hashing(): { computations: number; askers: number } {
+    let askers = 0;
+    for (const job of this.asked.values()) askers += job.askers;
+    return { computations: this.asked.size, askers };
   }
 
   /** Entries held and their bytes as entryBytes counts them. */
@@ -86,6 +131,32 @@ export class HashCache {
       if (this.running.get(key) === digest) this.running.delete(key);
       resolve(hex);
     };
+  }
+
+  /**
+   * The digest under `key` from the computation in flight, or from `compute` started now. `compute`
+   * stops when `abandoned()` says every asker has left; it says so once, and the key is free from
+   * that moment (a later asker starts anew, never joins a computation that is stopping). An asker
+   * whose `gone` aborts leaves with a 426 of its own; the others keep waiting. A failure fails
+   * every asker with the same error.
+   */
+  share(key: string | null, compute: (abandoned: () => boolean) => Promise<string>, gone?: AbortSignal): Promise<string> {
+    if (key === null) return compute(() => gone?.aborted === true);
+    let job = this.asked.get(key);
+    if (!job) {
+      const started: SharedDigest = { askers: 0, digest: Promise.resolve("") };
+      const abandoned = () => {
+        if (started.askers > 0) return false;
+        if (this.asked.get(key) === started) this.asked.delete(key);
+        return true;
+      };
+      this.asked.set(key, started);
+      started.digest = compute(abandoned).finally(() => {
+        if (this.asked.get(key) === started) this.asked.delete(key);
+      });
+      job = started;
+    }
+    return waitAsAsker(job, gone);
   }
 
   /** The digest a running transfer is computing under `key`, if one is. */

@@ -62,6 +62,11 @@ export class Metrics {
     this.fileOps = r.add(new Counter("ftpkit_file_operations_total", "Deletes, renames, mkdir and rmdir that succeeded.", ["op"]));
     r.add(new Gauge("ftpkit_quota_used_bytes", `Bytes charged to each logged-in user's quota (top ${QUOTA_USERS_SHOWN}; the rest as _other).`, ["user"], () => this.quota("used")));
     r.add(new Gauge("ftpkit_quota_limit_bytes", "Quota of each logged-in user (0 = unlimited); _other: the sum of the rest's quotas, 0 (unlimited) when any of them is unlimited.", ["user"], () => this.quota("limit")));
+    // Read at scrape time from the hash cache: HASH reads storage off any session's transfer.
+    const hashRead = r.add(new Counter("ftpkit_hash_read_bytes_total", "Bytes read from storage to answer HASH and XMD5/XSHA… (digests computed while transfers streamed are not counted).", []));
+    hashRead.extra = () => [{ labels: [], value: this.ctx().hashCache.bytesRead }];
+    r.add(new Gauge("ftpkit_hashes_active", "HASH digests being computed now (sessions asking for the same range of the same file share one).", [], () => this.ctx().hashCache.hashing.computations));
+    r.add(new Gauge("ftpkit_hash_waiting_sessions", "Sessions waiting now for a HASH digest being computed.", [], () => this.ctx().hashCache.hashing.askers));
     this.errors = r.add(new Counter("ftpkit_errors_total", "Errors logged, by kind.", ["kind"]));
     this.hooks = r.add(new Counter("ftpkit_hooks_total", "Hooks run, by event and result (ok, failed, timeout, refused).", ["event", "result"]));
     this.hookDrops = r.add(new Counter("ftpkit_hook_queue_dropped_total", "Post-event hooks dropped because the queue was full.", []));

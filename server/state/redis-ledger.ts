@@ -1,5 +1,5 @@
 import { FtpError } from "../../protocol/errors.ts";
-import { Reservation, type Ledger } from "../vfs/quota.ts";
+import { Reservation, type InPlaceBooking, type Ledger } from "../vfs/quota.ts";
 import { LEASE, SET_USED, SETTLE } from "./scripts.ts";
 
 /** What a shared ledger needs of the store (RedisState). */
@@ -58,6 +58,14 @@ export class RedisLedger implements Ledger {
   /** Unlimited: this node's one measure of the usage (measureHere). */
   private measuringHere: Promise<void> | null = null;
   bookedFromBelow = false;
+  /**
+   * Open uploads written in place: what each has reserved here since the last measure, and what a
+   * measure of storage counted of it. The store's usage is the settled bytes only, so a measure taken
+   * while such an upload runs (the store restarted empty, or evicted the usage) holds its bytes so
+   * far; its reservation then no longer holds them, and its settlement leaves them out. Added again,
+   * an upload in flight across a Redis restart stayed counted twice until the next measure.
+   */
+  private inPlace = new Map<InPlaceBooking, { reserved: number; counted: number }>();
 
   constructor(
     private readonly store: LedgerStore,
@@ -95,9 +103,11 @@ export class RedisLedger implements Ledger {
   private measureHere(): Promise<void> {
     if (!this.measuringHere) {
       const before = this.seenUsed;
+      const counting = this.inPlaceNow();
       this.measuringHere = this.measure().then(
         (bytes) => {
           this.seenUsed = Math.max(0, bytes + this.seenUsed - before);
+          this.counted(counting);
         },
         () => {
           this.measuringHere = null; // asked again next time
@@ -120,30 +130,56 @@ export class RedisLedger implements Ledger {
   private async ensureMeasured(): Promise<void> {
     this.measuring ??= (async () => {
       // A failed measure stores nothing: 0 would be every node's usage, and the quota open to all.
+      const counting = this.inPlaceNow();
       const bytes = await this.measure();
       await this.store.eval(SET_USED, [this.keys[0]!], [bytes, this.store.keepMs]);
+      this.counted(counting);
     })().finally(() => (this.measuring = null));
     return this.measuring;
   }
 
-  admit(bytes: number, limit = this.limit): boolean | Promise<boolean> {
+  /** What the open in-place uploads have reserved so far: a measure starting now finds it in storage. */
+  private inPlaceNow(): Array<[{ reserved: number; counted: number }, number]> {
+    return [...this.inPlace.values()].map((e) => [e, e.reserved]);
+  }
+
+  /** A measure taken since `counting` is in the usage: those bytes move from the reservations to it. */
+  private counted(counting: Array<[{ reserved: number; counted: number }, number]>): void {
+    for (const [e, bytes] of counting) {
+      const n = Math.min(bytes, e.reserved);
+      e.reserved -= n;
+      e.counted += n;
+      this.reservedOut = Math.max(0, this.reservedOut - n);
+    }
+  }
+
+  /** Book `bytes` here (an upload in place: under its booking too). */
+  private book(bytes: number, inPlace: InPlaceBooking | undefined): void {
+    this.reservedOut += bytes;
+    if (!inPlace) return;
+    const e = this.inPlace.get(inPlace);
+    if (e) e.reserved += bytes;
+    else this.inPlace.set(inPlace, { reserved: bytes, counted: 0 });
+  }
+
+  admit(bytes: number, limit = this.limit, inPlace?: InPlaceBooking): boolean | Promise<boolean> {
     if (limit <= 0) {
-      this.reservedOut += bytes;
+      this.book(bytes, inPlace);
       return true;
     }
     // The lease may have been taken under a higher limit (another mount of the same directory):
     // a lower one is checked against the usage as last seen too.
     if (bytes <= this.leaseFree && performance.now() < this.validUntil && (limit >= this.limit || bytes <= this.available(limit))) {
       this.leaseFree -= bytes;
-      this.reservedOut += bytes;
+      this.book(bytes, inPlace);
       this.leaseAhead();
       return true;
     }
     // One lease request at a time per ledger: the next waits and may find the block already there.
-    return this.serial(() => this.admitLeased(bytes, limit));
+    return this.serial(() => this.admitLeased(bytes, limit, inPlace));
   }
 
-  private async admitLeased(bytes: number, limit: number): Promise<boolean> {
+  private async admitLeased(bytes: number, limit: number, inPlace: InPlaceBooking | undefined): Promise<boolean> {
     if (bytes > this.leaseFree || performance.now() >= this.validUntil || (limit < this.limit && bytes > this.available(limit))) {
       // Asked with this limit, the store grants nothing beyond it (it counts this node's whole holding).
       const granted = await this.lease(Math.max(this.nextBlock(), bytes - this.leaseFree), Math.max(0, bytes - this.leaseFree), limit);
@@ -152,7 +188,7 @@ export class RedisLedger implements Ledger {
     }
     if (bytes > this.leaseFree) return false;
     this.leaseFree -= bytes;
-    this.reservedOut += bytes;
+    this.book(bytes, inPlace);
     return true;
   }
 
@@ -221,11 +257,17 @@ export class RedisLedger implements Ledger {
     this.settle(0, -bytes);
   }
 
-  reserve(credit = 0): Reservation {
-    return new Reservation(this, credit);
+  reserve(credit = 0, inPlace = false): Reservation {
+    return new Reservation(this, credit, inPlace);
   }
 
-  settle(reserved: number, delta: number): void {
+  settle(reserved: number, delta: number, inPlace?: InPlaceBooking): void {
+    // What a measure already counted of an upload in place is in the usage, not in reservedOut.
+    const e = inPlace ? this.inPlace.get(inPlace) : undefined;
+    if (inPlace) this.inPlace.delete(inPlace);
+    const counted = Math.min(reserved, e?.counted ?? 0);
+    reserved -= counted;
+    delta -= counted;
     this.reservedOut = Math.max(0, this.reservedOut - reserved);
     // No upload holds bytes here any more: the rest of the lease goes back.
     if (this.reservedOut === 0) this.leaseFree = 0;

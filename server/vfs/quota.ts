@@ -15,13 +15,16 @@ export interface Ledger {
    * 0 would let a user store past the limit. The next measured() tries again.
    */
   readonly unmeasured?: boolean;
-  /** Book `bytes` if they fit under `limit` (default: the ledger's); false (nothing booked) if they would cross it. */
-  admit(bytes: number, limit?: number): boolean | Promise<boolean>;
+  /**
+   * Book `bytes` if they fit under `limit` (default: the ledger's); false (nothing booked) if they
+   * would cross it. `inPlace`: an upload written in place books them (InPlaceBooking).
+   */
+  admit(bytes: number, limit?: number, inPlace?: InPlaceBooking): boolean | Promise<boolean>;
   /** Give back bytes that left storage (DELE, a replaced file). */
   release(bytes: number): void;
-  reserve(credit?: number): Reservation;
+  reserve(credit?: number, inPlace?: boolean): Reservation;
   /** Replace `reserved` (booked by admit) by `delta`, the change storage reports. */
-  settle(reserved: number, delta: number): void;
+  settle(reserved: number, delta: number, inPlace?: InPlaceBooking): void;
   /** Bytes still available under `limit` (default: the ledger's; Infinity when unlimited). */
   available(limit?: number): number;
   /** The registry dropped this ledger (no session uses it): give back anything held. */
@@ -32,6 +35,15 @@ export interface Ledger {
    */
   bookedFromBelow?: boolean;
 }
+
+/**
+ * The identity of one upload written in place, given with its bookings and its settlement. Its bytes
+ * are in the target as they arrive, so a measure of storage taken while it runs counts them: a
+ * ledger that keeps its usage apart from its open reservations (RedisLedger) must then not add them
+ * again when the upload settles. (The temp directory is skipped by the measure, so uploads to a temp
+ * file need nothing.)
+ */
+export type InPlaceBooking = object;
 
 /**
  * A byte budget shared by every session that writes into the same space (one user's home, or one
@@ -86,8 +98,8 @@ export class QuotaLedger implements Ledger {
    * Open a reservation for one upload. `credit` is what the upload may write without growing usage
    * (the bytes of the file it replaces or truncates): only bytes beyond it are reserved.
    */
-  reserve(credit = 0): Reservation {
-    return new Reservation(this, credit);
+  reserve(credit = 0, inPlace = false): Reservation {
+    return new Reservation(this, credit, inPlace);
   }
 
   /** Apply a settled reservation: replace what it had reserved by what storage says really changed. */
@@ -125,20 +137,20 @@ class LedgerView implements Ledger {
     return this.base.measured();
   }
 
-  admit(bytes: number): boolean | Promise<boolean> {
-    return this.base.admit(bytes, this.limit);
+  admit(bytes: number, _limit?: number, inPlace?: InPlaceBooking): boolean | Promise<boolean> {
+    return this.base.admit(bytes, this.limit, inPlace);
   }
 
   release(bytes: number): void {
     this.base.release(bytes);
   }
 
-  reserve(credit = 0): Reservation {
-    return new Reservation(this, credit);
+  reserve(credit = 0, inPlace = false): Reservation {
+    return new Reservation(this, credit, inPlace);
   }
 
-  settle(reserved: number, delta: number): void {
-    this.base.settle(reserved, delta);
+  settle(reserved: number, delta: number, inPlace?: InPlaceBooking): void {
+    this.base.settle(reserved, delta, inPlace);
   }
 
   available(): number {
@@ -174,12 +186,12 @@ export class JointLedger implements Ledger {
     return this.main.measured();
   }
 
-  admit(bytes: number): boolean | Promise<boolean> {
-    const ok = this.main.admit(bytes);
-    if (ok === true) this.also.admit(bytes);
+  admit(bytes: number, _limit?: number, inPlace?: InPlaceBooking): boolean | Promise<boolean> {
+    const ok = this.main.admit(bytes, undefined, inPlace);
+    if (ok === true) this.also.admit(bytes, undefined, inPlace);
     if (ok === true || ok === false) return ok;
     return ok.then((yes) => {
-      if (yes) this.also.admit(bytes);
+      if (yes) this.also.admit(bytes, undefined, inPlace);
       return yes;
     });
   }
@@ -189,13 +201,13 @@ export class JointLedger implements Ledger {
     this.also.release(bytes);
   }
 
-  reserve(credit = 0): Reservation {
-    return new Reservation(this, credit);
+  reserve(credit = 0, inPlace = false): Reservation {
+    return new Reservation(this, credit, inPlace);
   }
 
-  settle(reserved: number, delta: number): void {
-    this.main.settle(reserved, delta);
-    this.also.settle(reserved, delta);
+  settle(reserved: number, delta: number, inPlace?: InPlaceBooking): void {
+    this.main.settle(reserved, delta, inPlace);
+    this.also.settle(reserved, delta, inPlace);
   }
 
   available(): number {
@@ -212,11 +224,16 @@ export class Reservation {
   private reserved = 0;
   private written = 0;
   private settled = false;
+  /** This upload's identity in the ledger when it is written in place (InPlaceBooking). */
+  private readonly booking: InPlaceBooking | undefined;
 
   constructor(
     private readonly ledger: Ledger,
     private credit: number,
-  ) {}
+    inPlace = false,
+  ) {
+    this.booking = inPlace ? {} : undefined;
+  }
 
   /**
    * Reserve room for `n` more bytes; false (nothing reserved) when they would cross the limit. A
@@ -228,7 +245,7 @@ export class Reservation {
       this.written += n;
       return true;
     }
-    const ok = this.ledger.admit(need);
+    const ok = this.ledger.admit(need, undefined, this.booking);
     if (ok === true || ok === false) return this.booked(ok, need, n);
     return ok.then((yes) => this.booked(yes, need, n));
   }
@@ -237,7 +254,7 @@ export class Reservation {
     if (!ok) return false;
     // Settled (aborted) while the ledger was answering: hand the booking straight back.
     if (this.settled) {
-      this.ledger.settle(need, 0);
+      this.ledger.settle(need, 0, this.booking);
       return false;
     }
     this.reserved += need;
@@ -256,7 +273,7 @@ export class Reservation {
     this.credit = credit;
     const need = Math.max(0, this.written - credit) - this.reserved;
     if (need <= 0) return true;
-    const ok = this.ledger.admit(need);
+    const ok = this.ledger.admit(need, undefined, this.booking);
     if (ok === true || ok === false) return this.booked(ok, need, 0);
     return ok.then((yes) => this.booked(yes, need, 0));
   }
@@ -264,7 +281,7 @@ export class Reservation {
   settle(delta: number): void {
     if (this.settled) return;
     this.settled = true;
-    this.ledger.settle(this.reserved, delta);
+    this.ledger.settle(this.reserved, delta, this.booking);
     this.reserved = 0;
   }
 }

@@ -210,7 +210,7 @@ export class VirtualFs {
       // The box comes from the directory the upload writes through: a rename since the plan (a
       // pre-upload hook's wait widens the window) could have put a link into a box on the path.
       const boxKey = r.mount.nested?.length ? (upload.placeKey?.() ?? plan.boxKey ?? r.key) : r.key;
-      return new QuotaUpload(upload, ledgerAt(r.mount, boxKey).reserve(plan.credit));
+      return new QuotaUpload(upload, ledgerAt(r.mount, boxKey).reserve(plan.credit, upload.inPlace));
     } catch (err) {
       // Someone created the name between the plan and the exclusive create.
       if (err instanceof StorageError && err.kind === "exists") throw new FtpError(550, "File exists");

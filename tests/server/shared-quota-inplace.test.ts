@@ -1,0 +1,103 @@
+// An upload written in place (a new name, APPE, REST+STOR) while the shared store loses the usage
+// (a Redis restart, an eviction): the next lease measures the home, which already holds the bytes
+// the upload wrote so far, and the upload's settlement must not add them a second time.
+import { afterEach, expect, test } from "bun:test";
+import { lstatSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, type FtpServer } from "../../server/index.ts";
+import { startRedis, type RedisProcess } from "../helpers/redis.ts";
+import { du, random, startUpload } from "../helpers/quota.ts";
+import { makeUsersFile } from "../helpers/users.ts";
+import { Wire } from "../helpers/wire.ts";
+import { waitFor } from "../helpers/peers.ts";
+
+const KB = 1000;
+/** Redis ports this file may use (30200-30299 are this test's). */
+const REDIS_PORT = 30200 + Math.floor(Math.random() * 100);
+
+let redis: RedisProcess | null = null;
+let server: FtpServer | null = null;
+let wires: Wire[] = [];
+let root = "";
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close();
+  await server?.close(0);
+  server = null;
+  await redis?.stop();
+  redis = null;
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = "";
+});
+
+async function login(port: number): Promise<Wire> {
+  const w = await Wire.connect(port);
+  wires.push(w);
+  expect((await w.login("alice", "alice-pw")).code).toBe(230);
+  return w;
+}
+
+/** Wait until the node takes logins again (421 while it cannot reach the store). */
+async function reconnected(port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const w = await Wire.connect(port);
+    const code = (await w.read())?.code;
+    w.close();
+    if (code === 220) return;
+    if (Date.now() > deadline) throw new Error("the node did not reconnect to the store");
+    await Bun.sleep(100);
+  }
+}
+
+const used = async (w: Wire) => Number(/used (\d+)/.exec((await w.cmd("SITE QUOTA")).lines.join(" "))![1]);
+
+test("no limit: SITE QUOTA asked while an upload is written in place measures it, and its end does not add it again", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+  const home = join(root, "home/alice");
+  redis = await startRedis(REDIS_PORT);
+  server = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, state: redis.url, stateTtlMs: 3000 });
+  const { port } = await server.listen();
+  const w = await login(port);
+  const up = await startUpload(w, "STOR new.bin");
+  await up.send(random(300 * KB));
+  await waitFor(() => lstatSync(join(home, "new.bin")).size === 300 * KB, 10_000, "300 KB written in place");
+  const other = await login(port);
+  expect(await used(other)).toBe(300 * KB); // the first question measures the home
+  await up.send(random(700 * KB));
+  expect(await up.finish()).toBe(226);
+  expect(await used(other)).toBe(du(home));
+}, 40_000);
+
+for (const verb of ["STOR new.bin", "APPE old.bin", "REST 100000\r\nSTOR old.bin"] as const) {
+  test(`${verb.replace("\r\n", " + ")}: bytes written before the store restarted empty are counted once`, async () => {
+    root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
+    const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
+    const home = join(root, "home/alice");
+    writeFileSync(join(home, "old.bin"), random(100 * KB));
+    redis = await startRedis(REDIS_PORT);
+    server = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, state: redis.url, stateTtlMs: 3000 });
+    const { port } = await server.listen();
+    const w = await login(port);
+    const before = du(home);
+    expect(await used(w)).toBe(before);
+    const lines = verb.split("\r\n");
+    for (const l of lines.slice(0, -1)) expect((await w.cmd(l)).code).toBe(350);
+    const target = join(home, lines.at(-1)!.split(" ")[1]!);
+    const startSize = verb.startsWith("STOR new") ? 0 : 100 * KB;
+    const up = await startUpload(w, lines.at(-1)!);
+    await up.send(random(300 * KB));
+    await waitFor(() => lstatSync(target).size === startSize + 300 * KB, 10_000, "300 KB written in place");
+    // The store restarts empty on the same port; the node reconnects.
+    await redis.stop();
+    redis = await startRedis(REDIS_PORT);
+    await reconnected(port);
+    await up.send(random(700 * KB));
+    expect(await up.finish()).toBe(226);
+    const after = du(home);
+    const w2 = await login(port);
+    expect(await used(w2)).toBe(after);
+  }, 40_000);
+}
