@@ -83,7 +83,8 @@ export class S3Storage implements Storage {
     if (key === "") this.sweep();
     if (key !== "") {
       const h = await this.head(full);
-      if (h) return { type: "file", size: h.size, mtime: h.mtime };
+      // The ETag changes with the object: digests of it (HASH, a download's) are cached by it.
+      if (h) return { type: "file", size: h.size, mtime: h.mtime, ...(h.etag ? { version: `${h.etag}:${h.size}` } : {}) };
     }
     // The root always exists; listing it checks the bucket and the credentials.
     const d = await this.dirProbe(key);

@@ -13,6 +13,8 @@ import { useServers } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { scrape } from "../ops/helpers.ts";
+import { parseHashReply } from "../../protocol/hash.ts";
 
 const servers = useServers();
 /** Error lines the server logged. */
@@ -134,6 +136,30 @@ describe.skipIf(!HAVE_S3)("FTP over an S3 home", () => {
     expect(r.lines[0]).toContain(digest(data));
     const md5 = await w.cmd("XMD5 f.bin"); // no stored MD5: streamed from the object
     expect([md5.code, md5.lines[0]]).toEqual([250, digest(data, "md5")]);
+  }, 60_000);
+
+  test("a HASH right after a download of an object another tool stored is answered from the digest the download computed, not by reading the object again; a changed object gets its new digest", async () => {
+    bucket = await freshBucket();
+    const ts = await servers.start({
+      users: [{ name: "alice", password: "alice-pw", home: `s3://${bucket.name}/alice` }],
+      options: { ops: { metrics: { host: "127.0.0.1", port: 0 } } },
+    });
+    const hashRead = async () => (await scrape(ts.server.ops.metricsPort!)).get("ftpkit_hash_read_bytes_total") ?? NaN;
+    // Stored by another tool: no digest of ftpkit's in its metadata or tags.
+    const data = crypto.getRandomValues(new Uint8Array(300_000));
+    await bucket.api.client().write("alice/f.bin", data);
+    const w = await servers.login();
+    expect((await w.cmd("OPTS HASH SHA-256")).code).toBe(200);
+    expect((await w.transfer("RETR f.bin")).data.equals(Buffer.from(data))).toBe(true);
+    const r = await w.cmd("HASH f.bin");
+    expect([r.code, parseHashReply(r.lines[0]!).hex]).toEqual([213, digest(data)]);
+    // Before: the object was read a second time (its 300,000 bytes) for the HASH.
+    expect(await hashRead()).toBe(0);
+    const changed = crypto.getRandomValues(new Uint8Array(300_000));
+    await bucket.api.client().write("alice/f.bin", changed);
+    const again = await w.cmd("HASH f.bin");
+    expect([again.code, parseHashReply(again.lines[0]!).hex]).toEqual([213, digest(changed)]);
+    expect(await hashRead()).toBe(300_000);
   }, 60_000);
 
   test("the jail: a sibling prefix is never reachable", async () => {
