@@ -12,6 +12,8 @@ export type StorageErrorKind =
   | "not-empty"
   | "not-a-directory"
   | "is-a-directory"
+  /** Symbolic links that lead round in a loop (a -> b -> a, a -> a): ELOOP. */
+  | "loop"
   | "denied"
   | "name-too-long"
   | "no-space"
