@@ -315,10 +315,17 @@ export async function listPath(client: FtpClient, path: string, onUnreadable?: O
     await askForWantedFacts(client);
     const st = await client.command("MLST", path);
     const info = mlstFacts(st);
+    const one = info && [{ ...stripTypeFact(info), name: basename(path) }];
     if (info) {
-      if (info.type === "file") return [{ ...stripTypeFact(info), name: basename(path) }];
+      if (info.type === "file" && !info.link) return one!;
     } else if (st.code === 550) throw new ClientError(`${path}: ${describe(st)}`, { code: 550 });
-    const mlsd = await mlsdTransfer(client, path);
+    // A link (ftpkit's MLST shows a link to a directory as the link): listed through, as `ls cur`
+    // lists what cur names; one that MLSD cannot list (a link to a file) is that one entry.
+    const mlsd = await mlsdTransfer(client, path).catch((err: unknown) => {
+      if (info?.link && err instanceof ClientError && err.code !== undefined && err.code >= 500) return null;
+      throw err;
+    });
+    if (info?.link && !mlsd) return one!;
     if (mlsd) return readableEntries((await readAll(client, mlsd, path, mlsdReader())).parsed, onUnreadable);
   }
   // vsftpd expands wildcards in LIST's last segment (`LIST b*` listed bx too): a name holding one

@@ -19,7 +19,7 @@ export async function changeDirectory(session: Session, target: string): Promise
   try {
     st = await session.fs.statResolved(r);
   } catch (err) {
-    if (!canRead && ((err instanceof StorageError && err.kind === "not-found") || (err instanceof FtpError && err.code === 550))) throw blind();
+    if (!canRead && ((err instanceof StorageError && (err.kind === "not-found" || err.kind === "loop")) || (err instanceof FtpError && err.code === 550))) throw blind();
     throw err;
   }
   if (st.type !== "dir") throw canRead ? new FtpError(550, "Not a directory") : blind();

@@ -10,6 +10,8 @@ const STORAGE_REPLIES: Record<StorageErrorKind, [number, string]> = {
   "not-a-directory": [550, "Not a directory"],
   "is-a-directory": [550, "Is a directory"],
   denied: [550, "Permission denied"],
+  // ProFTPD's words (strerror(ELOOP)); "Permission denied" sent users to check rights that were fine.
+  loop: [550, "Too many levels of symbolic links"],
   // RFC 959 553 "File name not allowed": the name is the problem, not the user's rights.
   "name-too-long": [553, "File name too long"],
   "no-space": [452, "Insufficient storage space"],

@@ -23,7 +23,7 @@ export const mdtm: CommandSpec = {
       return;
     }
     const r = session.fs.resolve(arg, "read");
-    const st = await r.mount.storage.stat(r.key);
+    const st = await session.fs.statStored(r);
     if (st.type !== "file") throw new FtpError(550, "Not a regular file");
     session.reply(213, formatTimeVal(st.mtime));
   },

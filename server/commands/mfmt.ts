@@ -29,7 +29,7 @@ export async function setModifyTime(session: Session, time: string, path: string
   const storage = r.mount.storage;
   // A directory too, as ProFTPD does: lftp's mirror and rclone keep directories' times (a home or
   // mount root included; a directory that exists only above mount points is not in storage: 550).
-  await storage.stat(r.key);
+  await session.fs.statStored(r);
   if (!storage.setMtime) throw new FtpError(550, "Setting modification times is not supported here");
   await storage.setMtime(r.key, when);
   return (await storage.stat(r.key)).mtime;

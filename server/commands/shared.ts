@@ -22,7 +22,7 @@ export function permFacts(perms: ReadonlySet<Perm>, type: "file" | "dir", mountP
 }
 
 /** Storage entries as listing entries with their perm facts; the backend's reserved names are left out. */
-function toFileInfos(list: readonly DirEntry[], perms: ReadonlySet<Perm>): FileInfo[] {
+export function toFileInfos(list: readonly DirEntry[], perms: ReadonlySet<Perm>): FileInfo[] {
   const filePerm = permFacts(perms, "file");
   const dirPerm = permFacts(perms, "dir");
   // A link to a directory: DELE removes the link (d), RNFR renames it (f); nothing is read through it here.

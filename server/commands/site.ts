@@ -67,6 +67,7 @@ async function chmod(session: Session, rest: string): Promise<void> {
   if (r.virtual) throw new FtpError(550, "Cannot change the permissions of a mount point");
   const storage = r.mount.storage;
   if (!storage.setMode) throw new FtpError(550, "Permissions cannot be set here");
+  if (r.dirOnly) await session.fs.statStored(r); // "a.txt/": not a directory (chmod(2): ENOTDIR)
   await storage.setMode(r.key, mode);
   session.reply(200, "SITE CHMOD command ok.");
 }

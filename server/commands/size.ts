@@ -16,7 +16,7 @@ export const size: CommandSpec = {
     // and ProFTPD do (vsftpd's stored size would be a wrong answer).
     if (session.type === "A") throw new FtpError(550, "SIZE not allowed in ASCII mode; use TYPE I");
     const r = session.fs.resolve(arg, "read");
-    const st = await r.mount.storage.stat(r.key);
+    const st = await session.fs.statStored(r);
     if (st.type !== "file") throw new FtpError(550, "Not a regular file");
     session.reply(213, String(st.size));
   },

@@ -20,7 +20,8 @@ export const stat: CommandSpec = {
       session.reply(213, `Status: ${t.verb} ${t.vpath}: ${t.bytes}${total} bytes transferred`);
       return;
     }
-    if (arg && session.user) {
+    // Spaces alone name nothing: STAT alone, as ProFTPD takes it (they listed the current directory).
+    if (arg.trim() !== "" && session.user) {
       // A big directory goes out batch by batch, each only once the client has read enough of the
       // last: the reply is never held whole in memory.
       const now = new Date();

@@ -5,6 +5,7 @@ import type { UploadClaim } from "../vfs/vfs.ts";
 import { StorageError } from "../storage/backend.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { storeFile } from "./stor.ts";
+import { slashedUploadName } from "../vfs/resolve.ts";
 
 /** Names tried before giving up (vsftpd tries its suffixes the same way, one stat each). */
 const MAX_TRIES = 10_000;
@@ -22,6 +23,8 @@ const MAX_TRIES = 10_000;
 async function planUnique(session: Session, arg: string) {
   const given = arg.trim();
   const base = given || "STOU";
+  // "d/" would go on to d/.1, a file inside d: a name ending in / is refused as STOR refuses it.
+  if (session.fs.resolve(base).dirOnly) throw slashedUploadName();
   for (let n = given ? 0 : 1; n <= MAX_TRIES; n++) {
     const name = n === 0 ? base : `${base}.${n}`;
     if (await session.fs.statOrNull(session.fs.resolve(name))) continue;

@@ -1,7 +1,7 @@
 import { FtpError } from "../../protocol/errors.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import type { EntryStat } from "../storage/backend.ts";
-import type { Resolved } from "../vfs/resolve.ts";
+import { checkDirName, type Resolved } from "../vfs/resolve.ts";
 import type { RateLimiter } from "./rate.ts";
 import { HashCache } from "./hash-cache.ts";
 import { createHasher } from "../../protocol/digest.ts";
@@ -26,7 +26,7 @@ export async function hashFile(
   /** The session ended: it stops waiting (a HASH never outlives its client), and its reading stops once no session waits for it. */
   gone?: AbortSignal,
 ): Promise<{ hex: string; start: number; end: number }> {
-  const st = await r.mount.storage.stat(r.key);
+  const st = checkDirName(r, await r.mount.storage.stat(r.key));
   if (st.type !== "file") throw new FtpError(550, "Not a regular file");
   const start = Math.min(range.start, st.size);
   const end = Math.min(range.end ?? st.size, st.size);

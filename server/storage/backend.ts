@@ -12,6 +12,8 @@ export type StorageErrorKind =
   | "not-empty"
   | "not-a-directory"
   | "is-a-directory"
+  /** Symbolic links that lead round in a loop (a -> b -> a, a -> a): ELOOP. */
+  | "loop"
   | "denied"
   | "name-too-long"
   | "no-space"
@@ -243,6 +245,11 @@ export interface Storage {
   realKey?(key: string): Promise<string>;
   /** Whether the name `key` is itself a symbolic link (local storage): one carries no bytes of its target. */
   isLink?(key: string): Promise<boolean>;
+  /**
+   * The name `key` itself when it is a symbolic link to a directory (local storage), as its
+   * directory's listing shows it (DirEntry.link); null for anything else. MLST shows it so.
+   */
+  dirLink?(key: string): Promise<DirEntry | null>;
   /** Set a regular file's or a directory's permission bits (SITE CHMOD; `mode` ≤ 0o777); absent: the backend has none. */
   setMode?(key: string, mode: number): Promise<void>;
   /**

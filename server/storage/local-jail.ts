@@ -192,7 +192,7 @@ export class Jail {
       } catch (err) {
         // RESOLVE_BENEATH refuses every absolute symlink, even one naming a place inside the root:
         // spell such links relative to the root and try again (the open itself stays beneath).
-        const again = err instanceof StorageError && hops < 40 ? this.rebase(key) : null;
+        const again = err instanceof StorageError && err.kind === "denied" && hops < 40 ? this.rebase(key) : null;
         if (again === null) throw err;
         key = again;
       }
@@ -238,6 +238,9 @@ export class Jail {
       // EAGAIN: a rename raced the lookup and the kernel could not prove it stayed beneath: retry.
       if (-r === 11 && attempt < 8) continue;
       if (-r === 18) throw new StorageError("denied", "path outside the home");
+      // Links in a loop on the way: said so. Only here, where the kernel walked the links: an ELOOP
+      // of an O_NOFOLLOW open elsewhere means "a link where a file was wanted" (still "denied").
+      if (-r === 40) throw new StorageError("loop", "too many levels of symbolic links");
       throw errnoError(-r);
     }
   }

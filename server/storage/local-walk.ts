@@ -313,14 +313,9 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
         // A link back to this directory or one above it (up -> ..) is a cycle: a client that follows
         // links (lftp's mirror -L) would go down it for ever. Left out.
         if (t.isDirectory() && leadsAbove(jail, dir, t.dev, t.ino)) return null;
-        if (t.isDirectory()) {
-          // Listed as a directory, a link was a way through: lftp's `rm -r` and `sync --delete`
-          // emptied the directory it names, elsewhere in the home, and no command removed the link.
-          // Its size is its target's length: none when the target is not shown (an absolute one's
-          // length told the length of the server's real path).
-          const target = shownTarget(dirFd, name);
-          return { name, type: "dir", size: target === undefined ? 0 : st.size, mtime: new Date(st.mtimeMs), link: { target } };
-        }
+        // Listed as a directory, a link was a way through: lftp's `rm -r` and `sync --delete`
+        // emptied the directory it names, elsewhere in the home, and no command removed the link.
+        if (t.isDirectory()) return dirLinkEntry(name, st, dirFd);
         st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs) };
       } finally {
         closeQuietly(fd);
@@ -334,6 +329,45 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
   if (type === S_IFDIR) return { name, type: "dir", size: 0, mtime: new Date(st.mtimeMs), unique: st.unique, mode: st.mode & 0o777 };
   if (type === S_IFREG) return { name, type: "file", size: st.size, mtime: new Date(st.mtimeMs), mode: st.mode & 0o777 };
   return null;
+}
+
+/**
+ * A link to a directory as listings and MLST show it: its own size and time. Its size is its
+ * target's length: none when the target is not shown (an absolute one's length told the length of
+ * the server's real path).
+ */
+function dirLinkEntry(name: string, st: EntryFacts, dirFd: number): DirEntry {
+  const target = shownTarget(dirFd, name);
+  return { name, type: "dir", size: target === undefined ? 0 : st.size, mtime: new Date(st.mtimeMs), link: { target } };
+}
+
+/**
+ * `key` (not the root) when it is itself a symbolic link to a directory inside the root, as its
+ * directory's listing shows it; a link back up (`up -> ..`), which listings leave out, included: MLST
+ * of it must not say "dir" either. Null for anything else (a link to a file is that file).
+ */
+export function dirLinkAt(jail: Jail, key: string): DirEntry | null {
+  const slash = key.lastIndexOf("/");
+  const dir = slash < 0 ? "" : key.slice(0, slash);
+  const name = key.slice(slash + 1);
+  const dirFd = jail.openPath(dir, true);
+  try {
+    const st = statAt(dirFd, name);
+    if (!st || (st.mode & S_IFMT) !== S_IFLNK) return null;
+    let fd: number;
+    try {
+      fd = jail.openPath(key);
+    } catch {
+      return null; // dangling, escaping or looping: not a directory
+    }
+    try {
+      return fs.fstatSync(fd).isDirectory() ? dirLinkEntry(name, st, dirFd) : null;
+    } finally {
+      closeQuietly(fd);
+    }
+  } finally {
+    closeQuietly(dirFd);
+  }
 }
 
 /**

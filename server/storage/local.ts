@@ -25,7 +25,7 @@ import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks 
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, placed, releasing, takeNewName } from "./local-claims.ts";
 import { jailFor } from "./local-roots.ts";
-import { diskUsage, holdsOnlyHiddenEntries, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
+import { diskUsage, dirLinkAt, holdsOnlyHiddenEntries, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
 import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
 
 /**
@@ -146,6 +146,13 @@ export class LocalStorage implements Storage {
       using p = jail.parent(key);
       return fs.lstatSync(p.path, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
     });
+  }
+
+  async dirLink(key: string): Promise<DirEntry | null> {
+    checkKey(key);
+    if (key === "") return null;
+    const { jail } = await this.jail();
+    return sync(() => dirLinkAt(jail, key));
   }
 
   async realKey(key: string): Promise<string> {

@@ -3,7 +3,7 @@ import { isWithin, normalizeVirtualPath, virtualBasename } from "../../protocol/
 import { hasUnsafeNameChars } from "../../protocol/printable.ts";
 import type { Perm } from "../auth/types.ts";
 import type { Mount } from "./mounts.ts";
-import { isReservedName } from "../storage/backend.ts";
+import { isReservedName, StorageError, type EntryStat } from "../storage/backend.ts";
 
 /** Where a virtual path lives: its mount and the key inside that mount's storage. */
 export interface Resolved {
@@ -15,6 +15,12 @@ export interface Resolved {
   virtual: boolean;
   /** An ancestor of a deeper mount point ("/a" for a mount at "/a/b"), a mount's root or not. */
   aboveMount: boolean;
+  /**
+   * Written ending in "/" (or "/.", "/.."): the name must be a directory, as open("a.txt/") is ENOTDIR
+   * on Unix and vsftpd refuses it (checkDirName). Folded away, `STOR a.txt/` wrote a.txt and `DELE
+   * cur/` removed the link cur. Directory verbs take "dir/" as "dir"; a link there is followed.
+   */
+  dirOnly: boolean;
 }
 
 /** The longest mount prefix wins: "/pub/x" goes to a mount at "/pub" rather than "/". */
@@ -39,7 +45,20 @@ export function resolvePath(mounts: readonly Mount[], cwd: string, input: string
   const mount = longestPrefix(mounts, vpath);
   if (need && !mount.perms.has(need)) throw new FtpError(550, "Permission denied");
   const key = mount.vpath === "/" ? vpath.slice(1) : vpath.slice(mount.vpath.length + 1);
-  return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath), aboveMount: mounts.some((m) => m.vpath !== vpath && m.vpath !== "/" && isWithin(vpath, m.vpath)) };
+  const last = input.slice(input.lastIndexOf("/") + 1);
+  const dirOnly = vpath !== "/" && input.includes("/") && (last === "" || last === "." || last === "..");
+  return { vpath, mount, key, virtual: key === "" || isVirtualDirectory(mounts, vpath), aboveMount: mounts.some((m) => m.vpath !== vpath && m.vpath !== "/" && isWithin(vpath, m.vpath)), dirOnly };
+}
+
+/** A name written as a directory's ("a.txt/", Resolved.dirOnly) that is not one: ENOTDIR, as Unix says. */
+export function checkDirName(r: Resolved, st: EntryStat): EntryStat {
+  if (r.dirOnly && st.type !== "dir") throw new StorageError("not-a-directory");
+  return st;
+}
+
+/** What an upload says to a name ending in "/" (vsftpd: 553, open(2): EISDIR): a file cannot have it. */
+export function slashedUploadName(): FtpError {
+  return new FtpError(553, "File name not allowed: a name ending in / names a directory");
 }
 
 /**

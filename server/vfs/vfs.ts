@@ -2,7 +2,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { isWithin, virtualDirname } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import { StorageError, type EntryStat, type ReadHandle, type WriteClaim, type WriteMode } from "../storage/backend.ts";
-import { absentStandsEmpty, checkNewName, missingRoot, requirePerm, resolvePath, type Resolved } from "./resolve.ts";
+import { absentStandsEmpty, checkDirName, checkNewName, missingRoot, requirePerm, resolvePath, slashedUploadName, type Resolved } from "./resolve.ts";
 import { ledgerAt, type Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
 
@@ -59,7 +59,7 @@ export class VirtualFs {
   /** Stat a resolved path; mount points and their ancestors are directories even if absent on disk. */
   async statResolved(r: Resolved): Promise<EntryStat> {
     try {
-      return await r.mount.storage.stat(r.key);
+      return await this.statStored(r);
     } catch (err) {
       if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
         if (!absentStandsEmpty(r)) throw missingRoot();
@@ -67,6 +67,11 @@ export class VirtualFs {
       }
       throw err;
     }
+  }
+
+  /** Stat in storage alone (no virtual directory stands in); a name written "a.txt/" must be a directory (Resolved.dirOnly). */
+  async statStored(r: Resolved): Promise<EntryStat> {
+    return checkDirName(r, await r.mount.storage.stat(r.key));
   }
 
   /** CWD's check that the server itself may enter a directory; a mount point absent on disk stands empty. */
@@ -123,6 +128,7 @@ export class VirtualFs {
   private async planWrite(path: string, how: { append: boolean; offset: number }): Promise<UploadPlan> {
     const r = this.resolve(path);
     if (r.virtual) throw new FtpError(550, "Is a directory");
+    if (r.dirOnly) throw slashedUploadName();
     if (r.mount.ledger.unmeasured) {
       await r.mount.ledger.measured();
       if (r.mount.ledger.unmeasured) throw new FtpError(451, "Cannot measure the space in use now; try again later");
@@ -235,6 +241,8 @@ export class VirtualFs {
   async remove(path: string): Promise<{ vpath: string; bytes: number }> {
     const r = this.resolve(path, "modify");
     if (r.virtual) throw new FtpError(550, "Is a directory (use RMD)");
+    // "cur/" names the directory a link leads to (rm "cur/" refuses it): never the link, never a file.
+    if (r.dirOnly && (await this.statResolved(r)).type === "dir") throw new FtpError(550, "Is a directory (use RMD)");
     // The storage looks at the name itself: a link (to a directory, or to nothing) is removed, as
     // vsftpd's DELE removes it; a stat first followed it, and no command could remove it.
     const bytes = await r.mount.storage.remove(r.key).catch((err: unknown) => {
@@ -266,7 +274,9 @@ export class VirtualFs {
   async renameSource(path: string): Promise<string> {
     const r = this.resolve(path, "modify");
     if (r.virtual) throw new FtpError(550, "Cannot rename a mount point");
-    await r.mount.storage.stat(r.key);
+    await this.statStored(r);
+    // "cur/" names the directory a link leads to, which renaming the link would not move (rename(2): ENOTDIR).
+    if (r.dirOnly && (await r.mount.storage.isLink?.(r.key))) throw new StorageError("not-a-directory");
     return r.vpath;
   }
 
@@ -282,6 +292,8 @@ export class VirtualFs {
     if (from.mount !== to.mount) throw new FtpError(550, "Cannot move across virtual directories");
     if (to.virtual) throw new FtpError(550, "Cannot overwrite a mount point");
     checkNewName(to);
+    // "new/" can only name a directory moved there (rename(2): ENOTDIR for a file or a link).
+    if (to.dirOnly && ((await from.mount.storage.stat(from.key)).type !== "dir" || (await from.mount.storage.isLink?.(from.key)))) throw new StorageError("not-a-directory");
     const target = await this.statOrNull(to);
     if (target?.type === "dir" && from.vpath !== to.vpath && !(await from.mount.storage.resumesRename?.(from.key, to.key))) {
       throw new FtpError(550, "Target is an existing directory");

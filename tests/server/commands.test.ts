@@ -172,6 +172,16 @@ describe("login and session commands", () => {
     expect((await w.cmd("STAT /nope")).code).toBe(550);
   });
 
+  test("STAT followed only by spaces is STAT alone (211 status), as ProFTPD takes it, not a listing of the current directory", async () => {
+    const w = await alice();
+    for (const line of ["STAT ", "STAT  ", "STAT \t "]) {
+      const r = await w.cmd(line);
+      expect({ line, code: r.code }).toEqual({ line, code: 211 });
+      expect(text(r)).toContain("Logged in as alice");
+      expect(text(r)).not.toContain("hello.txt");
+    }
+  });
+
   test("an unknown verb is 500, a malformed line is 500, a missing argument is 501", async () => {
     const w = await alice();
     expect((await w.cmd("FROB")).code).toBe(500);

@@ -129,3 +129,21 @@ test("a relative target holding ';' is shown in LIST (lftp's mirror makes the li
   expect(lines((await w.transfer("LIST site")).data).some((l) => l.endsWith(" wl -> we ird;x"))).toBe(true);
   expect(lines((await w.transfer("MLSD site")).data).find((l) => l.endsWith(" wl"))).toMatch(/^type=OS\.unix=slink;/);
 });
+
+test("MLST of a link to a directory shows the link as its parent's MLSD does (a link back up too); 'link/' names the directory; ftpkit ls still lists through it", async () => {
+  const home = await siteWithLink();
+  symlinkSync("..", join(home, "keep", "up"));
+  const w = await servers.login();
+  const inParent = lines((await w.transfer("MLSD site")).data).find((l) => l.endsWith(" shared"))!;
+  const mlst = await w.cmd("MLST site/shared");
+  expect(mlst.code).toBe(250);
+  // Before: "type=dir;…": a client that looks the name up before a recursive delete went through it.
+  expect(mlst.lines[1]).toBe(` ${inParent.replace(/ shared$/, " /site/shared")}`);
+  expect(mlst.lines[1]).toMatch(/^ type=OS\.unix=slink:\.\.\/keep;size=7;modify=\d{14};perm=df; \/site\/shared$/);
+  expect((await w.cmd("MLST keep/up")).lines[1]).toMatch(/^ type=OS\.unix=slink:\.\.;size=2;/);
+  expect((await w.cmd("MLST site/shared/")).lines[1]).toMatch(/^ type=dir;sizd=0;.* \/site\/shared$/);
+  expect((await w.cmd("MLST keep")).lines[1]).toMatch(/^ type=dir;/);
+  const ls = await runFtpkit(["ls", `ftp://alice:alice-pw@127.0.0.1:${servers.server.port}/site/shared`], { cwd: work });
+  expect(ls.code).toBe(0);
+  expect(ls.stdout).toMatch(/ important\.txt$/m);
+});

@@ -43,6 +43,10 @@ beforeAll(async () => {
       symlinkSync("docs", join(root, "home/alice/docs-link"));
       symlinkSync("../bob", join(root, "home/alice/docs/relative-up"));
       symlinkSync("/nonexistent/target", join(root, "home/alice/dangling"));
+      // Loops: two links naming each other, and one naming itself.
+      symlinkSync("loop-b", join(root, "home/alice/loop-a"));
+      symlinkSync("loop-a", join(root, "home/alice/loop-b"));
+      symlinkSync("loop-self", join(root, "home/alice/loop-self"));
     },
   });
 });
@@ -224,6 +228,21 @@ describe("links that lead out or to nothing", () => {
     }
     expect(readFileSync("/etc/passwd")).toEqual(passwd);
     expect(readFileSync(join(srv.home("bob"), "bob.txt"))).toEqual(bob);
+  });
+});
+
+describe("link loops", () => {
+  test("are answered 'Too many levels of symbolic links' (ELOOP), as ProFTPD says, not 'Permission denied'", async () => {
+    const w = await alice();
+    await cmd(w, "TYPE I");
+    const loop = { code: 550, lines: ["Too many levels of symbolic links"] };
+    for (const name of ["loop-a", "loop-self", "loop-b/file.txt"]) {
+      for (const verb of ["SIZE", "MDTM", "CWD", "MLST", "HASH", "XMD5"]) expect({ line: `${verb} ${name}`, reply: await cmd(w, `${verb} ${name}`) }).toEqual({ line: `${verb} ${name}`, reply: loop });
+      expect({ name, reply: (await transfer(w, `RETR ${name}`)).first }).toEqual({ name, reply: loop });
+      expect({ name, reply: (await transfer(w, `LIST ${name}`)).first }).toEqual({ name, reply: loop });
+    }
+    expect((await transfer(w, "STOR loop-a/new.txt", Buffer.from("x"))).first).toEqual(loop);
+    expect(await cmd(w, "MKD loop-self/sub")).toEqual(loop);
   });
 });
 
