@@ -108,8 +108,10 @@ async function namedTarget(session: Session, given: string): Promise<ListingTarg
   const slash = given.lastIndexOf("/");
   const parentPrefix = given.slice(0, slash + 1);
   const last = given.slice(slash + 1);
-  // A name that exists is taken literally, even if it contains wildcard characters ("a[1].txt").
-  const st = hasGlob(last) ? await session.fs.statOrNull(r) : await session.fs.statResolved(r);
+  // A name that exists is taken literally when its only wildcard is `[` ("a[1].txt", as ProFTPD
+  // does); one holding `*` or `?` is expanded, as vsftpd and ProFTPD do (the name matches itself):
+  // `mget *.txt` got only a file named "*.txt".
+  const st = !hasGlob(last) ? await session.fs.statResolved(r) : /[*?]/.test(last) ? null : await session.fs.statOrNull(r);
   if (st?.type === "file") {
     return { vpath: r.vpath, batches: [[{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }]], prefix: parentPrefix };
   }

@@ -13,7 +13,7 @@ const lines = (data: Buffer) => data.toString("utf8").split("\r\n").filter(Boole
 describe("NLST answers paths as given, and wildcards expand inside the jail", () => {
   const tree = () => {
     mkdirSync(servers.server.home("alice") + "/bins", { recursive: true });
-    for (const n of ["f1.bin", "f2.bin", "g1.bin", ".f3.bin", "a[1].txt"]) writeFileSync(home(`bins/${n}`), n);
+    for (const n of ["f1.bin", "f2.bin", "g1.bin", ".f3.bin", "a[1].txt", "*.txt", "a?.txt", "ab.txt"]) writeFileSync(home(`bins/${n}`), n);
   };
 
   test("a file argument comes back exactly as given; a directory argument prefixes each name", async () => {
@@ -28,7 +28,10 @@ describe("NLST answers paths as given, and wildcards expand inside the jail", ()
       ["NLST /bins/f*.bin", ["/bins/f1.bin", "/bins/f2.bin"]],
       ["NLST bins/?1.bin", ["bins/f1.bin", "bins/g1.bin"]],
       ["NLST bins/.f*", ["bins/.f3.bin"]],
-      ["NLST bins/a[1].txt", ["bins/a[1].txt"]], // an existing name is literal
+      ["NLST bins/a[1].txt", ["bins/a[1].txt"]], // an existing name with only [ is literal
+      // One holding * or ? is expanded, as vsftpd and ProFTPD do: `mget *.txt` got only the file named "*.txt".
+      ["NLST bins/*.txt", ["bins/*.txt", "bins/a?.txt", "bins/a[1].txt", "bins/ab.txt"]],
+      ["NLST bins/a?.txt", ["bins/a?.txt", "bins/ab.txt"]],
       ["NLST bins/[fg]2.bin", ["bins/f2.bin"]],
     ];
     for (const [line, expected] of cases) {
