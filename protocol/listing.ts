@@ -99,10 +99,11 @@ export function parseTimeVal(text: string): Date {
     const t = utcOf(d(0, 4), d(4, 2), d(6, 2), d(8, 2), d(10, 2), d(12, 2), 0);
     if (!Number.isNaN(t)) return new Date(t);
   }
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3}))?$/.exec(text.trim());
-  if (!m) throw new ParseError(`invalid time-val "${text}"`);
+  // RFC 3659's time-val allows any number of fraction digits: milliseconds are kept, the rest cut.
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d+))?$/.exec(text.trim());
+  if (!m) throw new ParseError(`invalid time-val "${text.slice(0, 40)}"`);
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
+  const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, "0")) : 0;
   const t = utcOf(y, mo, d, h, mi, s, ms);
   if (Number.isNaN(t)) throw new ParseError(`invalid time-val "${text}": a field out of range`);
   return new Date(t);

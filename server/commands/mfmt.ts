@@ -6,12 +6,12 @@ import { formatTimeVal, parseTimeVal } from "../../protocol/listing.ts";
 
 
 /**
- * "YYYYMMDDHHMMSS[.sss] path": the time and the path, or null when the argument has no time in front.
+ * "YYYYMMDDHHMMSS[.fraction] path" (RFC 3659 time-val: any number of fraction digits): the time and the path, or null when the argument has no time in front.
  * One space separates them (draft-somers-ftp-mfxx: time-val SP pathname): what follows is the name,
  * leading spaces included (lftp's `MFMT … ␠lead.txt` set nothing, the name read as "lead.txt").
  */
 export function splitTimeAndPath(arg: string): { time: string; path: string } | null {
-  const m = /^(\d{14}(?:\.\d{1,3})?) (.+)$/.exec(arg);
+  const m = /^(\d{14}(?:\.\d+)?) (.+)$/.exec(arg);
   return m ? { time: m[1]!, path: m[2]! } : null;
 }
 
@@ -24,7 +24,8 @@ export async function setModifyTime(session: Session, time: string, path: string
     if (err instanceof ParseError) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
     throw err;
   }
-  if (Number.isNaN(when.getTime()) || formatTimeVal(when) !== time.slice(0, 14)) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
+  // A leap second (60) is the next minute's first: the filesystem has no other way to hold it.
+  if (Number.isNaN(when.getTime())) throw new FtpError(501, "Invalid time, expected YYYYMMDDHHMMSS");
   const r = session.fs.resolve(path, "modify");
   const storage = r.mount.storage;
   // A directory too, as ProFTPD does: lftp's mirror and rclone keep directories' times (a home or

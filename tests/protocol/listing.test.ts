@@ -177,13 +177,15 @@ describe("time-val", () => {
   test("accepts fractional seconds", () => {
     expect(parseTimeVal("20260102030405.5").getUTCMilliseconds()).toBe(500);
     expect(parseTimeVal("20260102030405.123").getUTCMilliseconds()).toBe(123);
+    // RFC 3659: 1*DIGIT, so microseconds too (milliseconds kept).
+    expect(parseTimeVal("20261121095300.123456").getUTCMilliseconds()).toBe(123);
   });
 
   test("a leap second (RFC 3659: secs 00-60) is the next second", () => {
     expect(parseTimeVal("20261231235960")).toEqual(new Date(Date.UTC(2027, 0, 1)));
   });
 
-  const bad = ["", "2026", "2026112109530", "202611210953000", "20261121095300.1234", "abcdefghijklmn", "2026112109530x", " 2026112109530"];
+  const bad = ["", "2026", "2026112109530", "202611210953000", "20261121095300.", "abcdefghijklmn", "2026112109530x", " 2026112109530"];
   // Fields out of range, which Date.UTC rolls into another date (or years 0-99 into 1900-1999).
   bad.push("20261340256161", "20260230120000", "20250229120000", "20260100120000", "20261301120000", "20260101240000", "20260101126000", "20260101120061", "00000000000000", "00991231235959", "20261340256161.5");
   for (const text of bad) {

@@ -179,6 +179,10 @@ describe("MFMT and MDTM <time> <path> set modification times", () => {
     expect(statSync(home("hello.txt")).mtime.toISOString()).toBe("2020-01-02T03:04:05.000Z");
     expect(await w.cmd("MDTM hello.txt")).toEqual({ code: 213, lines: ["20200102030405"] });
     expect(await w.cmd("MFMT 20210102030405 with space.txt")).toEqual({ code: 213, lines: ["Modify=20210102030405; with space.txt"] });
+    // RFC 3659: any number of fraction digits (milliseconds kept); a leap second is the next minute's first.
+    expect(await w.cmd("MFMT 20200102030405.123456 hello.txt")).toEqual({ code: 213, lines: ["Modify=20200102030405; hello.txt"] });
+    expect(statSync(home("hello.txt")).mtime.toISOString()).toBe("2020-01-02T03:04:05.123Z");
+    expect(await w.cmd("MFMT 20161231235960 hello.txt")).toEqual({ code: 213, lines: ["Modify=20170101000000; hello.txt"] });
   });
 
   test("the two-argument MDTM form sets the time; a file named like a time is still read", async () => {
