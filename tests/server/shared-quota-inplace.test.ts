@@ -13,8 +13,6 @@ import { Wire } from "../helpers/wire.ts";
 import { waitFor } from "../helpers/peers.ts";
 
 const KB = 1000;
-/** Redis ports this file may use (30200-30299 are this test's). */
-const REDIS_PORT = 30200 + Math.floor(Math.random() * 100);
 
 let redis: RedisProcess | null = null;
 let server: FtpServer | null = null;
@@ -46,7 +44,7 @@ async function reconnected(port: number): Promise<void> {
     const code = (await w.read())?.code;
     w.close();
     if (code === 220) return;
-    if (Date.now() > deadline) throw new Error("the node did not reconnect to the store");
+    if (Date.now() > deadline) throw new Error(`the node did not reconnect to the store (${code})`);
     await Bun.sleep(100);
   }
 }
@@ -57,7 +55,7 @@ test("no limit: SITE QUOTA asked while an upload is written in place measures it
   root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
   const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
   const home = join(root, "home/alice");
-  redis = await startRedis(REDIS_PORT);
+  redis = await startRedis();
   server = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, state: redis.url, stateTtlMs: 3000 });
   const { port } = await server.listen();
   const w = await login(port);
@@ -77,7 +75,7 @@ for (const verb of ["STOR new.bin", "APPE old.bin", "REST 100000\r\nSTOR old.bin
     const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
     const home = join(root, "home/alice");
     writeFileSync(join(home, "old.bin"), random(100 * KB));
-    redis = await startRedis(REDIS_PORT);
+    redis = await startRedis();
     server = createServer({ usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, state: redis.url, stateTtlMs: 3000 });
     const { port } = await server.listen();
     const w = await login(port);
@@ -91,8 +89,9 @@ for (const verb of ["STOR new.bin", "APPE old.bin", "REST 100000\r\nSTOR old.bin
     await up.send(random(300 * KB));
     await waitFor(() => lstatSync(target).size === startSize + 300 * KB, 10_000, "300 KB written in place");
     // The store restarts empty on the same port; the node reconnects.
+    const redisPort = redis.port;
     await redis.stop();
-    redis = await startRedis(REDIS_PORT);
+    redis = await startRedis(redisPort);
     await reconnected(port);
     await up.send(random(700 * KB));
     expect(await up.finish()).toBe(226);
