@@ -1,9 +1,11 @@
 // Reading whole directories of the local backend: the sorted (and, for big directories, shared)
-// name list of a listing, its entries stat'ed in rounds, and the usage walk of quotas. Split out of local.ts.
+// name list of a listing, its entries stat'ed in rounds, and why RMD found one not empty. Split out of
+// local.ts. Names are read as bytes and stat'ed by them (local-names.ts).
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
-import { closeQuietly, fdPath, O_PATH_FLAG, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, uniqueFromDev, type EntryFacts, type Jail } from "./local-jail.ts";
+import { closeQuietly, fdPath, O_PATH_FLAG, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, type EntryFacts, type Jail } from "./local-jail.ts";
 import { isReservedName, type DirEntry } from "./backend.ts";
+import { decodeName, listedName, maskedName, nameBytes, splitListed } from "./local-names.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 
 /** Directories at least this big share one sorted name list between concurrent listings. */
@@ -21,7 +23,8 @@ const SHARED_NAMES_MAX = 64;
 const readingNames = new Map<string, Promise<string[]>>();
 
 /**
- * The names of the directory open as `fd`, sorted. Big ones are shared by every listing of the same
+ * The names of the directory open as `fd` (listedName: one that is not UTF-8 with its bytes), sorted
+ * by the name shown. Big ones are shared by every listing of the same
  * unchanged directory running at once (keyed by device, inode, mtime and ctime in ns): fifty
  * sessions listing one 100,000-entry directory and reading nothing hold one name list, not fifty.
  */
@@ -34,7 +37,7 @@ export async function sortedNames(fd: number): Promise<string[]> {
   // (fifty LISTs of a 100,000-entry directory sent at once held fifty lists, ~1 GB).
   const pending = readingNames.get(version);
   if (pending) return pending;
-  const reading = fsp.readdir(fdPath(fd)).then((names) => names.sort());
+  const reading = fsp.readdir(fdPath(fd), "latin1").then((raw) => raw.map(listedName).sort());
   readingNames.set(version, reading);
   let names: string[];
   try {
@@ -59,27 +62,38 @@ export function holdsOnlyReservedNames(path: string): boolean {
 }
 
 /**
- * Whether the directory `key` holds entries but none a listing shows (links to nothing or out of the
- * root, special files, names with CR or LF, reserved names): RMD then says why it is not empty. Stops
- * at the first entry shown, so a full directory costs one entry's look.
+ * Why the directory `key` (one rmdir found not empty) is not empty though no FTP command can empty
+ * it: "hidden" when a listing shows none of its entries (links to nothing or out of the root, special
+ * files, names with CR or LF, reserved names), "not-utf8" when besides those it holds names that are
+ * not UTF-8 (listed masked, which no command can name); null when it holds an entry FTP can act on.
+ * RMD then says why. Stops at the first such entry, so a full directory costs one entry's look.
  */
-export function holdsOnlyHiddenEntries(jail: Jail, key: string): boolean {
+export function unremovableEntries(jail: Jail, key: string): "hidden" | "not-utf8" | null {
   let fd = -1;
   try {
     fd = jail.openPath(key, true);
-    return holdsOnly(fdPath(fd), (name) => isReservedName(name) || !listEntry(jail, key, name, statAt(fd, name), fd));
+    let notUtf8 = false;
+    const only = holdsOnly(fdPath(fd), (raw) => {
+      if (isReservedName(raw)) return true;
+      const name = decodeName(raw);
+      if (!listEntry(jail, key, name ?? maskedName(raw), statAt(fd, raw, true), fd, name === null ? raw : null)) return true;
+      if (name !== null) return false;
+      notUtf8 = true;
+      return true;
+    });
+    return !only ? null : notUtf8 ? "not-utf8" : "hidden";
   } catch {
-    return false;
+    return null;
   } finally {
     if (fd >= 0) closeQuietly(fd);
   }
 }
 
-/** Whether the directory at `path` holds entries and `hidden` is true of each (read up to the first it is not). */
-function holdsOnly(path: string, hidden: (name: string) => boolean): boolean {
+/** Whether the directory at `path` holds entries and `hidden` is true of each raw name (read up to the first it is not). */
+function holdsOnly(path: string, hidden: (raw: string) => boolean): boolean {
   let dir: fs.Dir | null = null;
   try {
-    dir = fs.opendirSync(path);
+    dir = fs.opendirSync(path, { encoding: "latin1" });
     let any = false;
     for (let e = dir.readSync(); e; e = dir.readSync()) {
       if (!hidden(e.name)) return false;
@@ -100,144 +114,6 @@ export function sharedNameLists(): number {
   let n = 0;
   for (const ref of sharedNames.values()) if (ref.deref() !== undefined) n++;
   return n;
-}
-
-/** Entries stat'ed between two yields of a usage walk (≈1–2 ms of lstat calls). */
-const USAGE_BATCH = 1000;
-
-/** Directory levels a usage walk holds open; deeper ones are reached again from the last of them. */
-const HELD_LEVELS = 32;
-/**
- * Below HELD_LEVELS, levels held open at once: a directory deeper than that is reopened from the last
- * held level. Each of them was: 10,000 empty directories 2,000 levels down made one walk ~20 million
- * opens (27 s) and ~470 MB of paths (one array of ~2,000 names each).
- */
-const BELOW_LEVELS = 8;
-
-/** A directory below the held levels: its name in its parent's node (the root of a subtree: null). */
-interface Below {
-  parent: Below | null;
-  name: string;
-}
-
-/** The names from the subtree's root down to `node`. */
-function pathOf(node: Below): string[] {
-  const names: string[] = [];
-  for (let n: Below | null = node; n; n = n.parent) names.push(n.name);
-  return names.reverse();
-}
-
-/**
- * Bytes of regular files under the directory (or file) open as `start`, walked through opened
- * directories (never following links) in batches that yield to the event loop: 100,000 files never
- * stall other sessions. `skipTop` is a name left out at the top level (the temp directory of
- * uploads in progress, which their own reservations book). `start` stays open: the caller's.
- * Every depth counts: the walk used to stop at 64 levels, and a tree deeper than that held bytes
- * the quota never saw (70 nested MKDs, then uploads). Down to HELD_LEVELS each level's descriptor is
- * held; below, BELOW_LEVELS more at most, and a deeper directory is reopened one name at a time from
- * the last held level, so a hostile depth costs time (bounded per directory), never descriptors.
- */
-export async function diskUsage(jail: Jail, start: number, skipTop: string | null): Promise<number> {
-  let total = 0;
-  let sinceYield = 0;
-  const pace = async () => {
-    if (++sinceYield >= USAGE_BATCH) {
-      sinceYield = 0;
-      await new Promise<void>((r) => setImmediate(r));
-    }
-  };
-  const entriesOf = async (fd: number): Promise<fs.Dirent[]> => {
-    try {
-      return await fsp.readdir(fdPath(fd), { withFileTypes: true });
-    } catch {
-      return [];
-    }
-  };
-  const openDir = (fd: number, name: string): number | null => {
-    try {
-      return jail.openAt(fd, name, O_PATH_FLAG | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
-    } catch {
-      return null;
-    }
-  };
-  /** The directory `names` below `base`, opened name by name (never following a link); null if gone. */
-  const reopen = (base: number, names: readonly string[]): number | null => {
-    let fd = base;
-    for (const name of names) {
-      const next = openDir(fd, name);
-      if (fd !== base) closeQuietly(fd);
-      if (next === null) return null;
-      fd = next;
-    }
-    return fd;
-  };
-  /**
-   * Everything below `base`'s subdirectory `first`, holding at most BELOW_LEVELS more descriptors:
-   * each directory is walked from its open parent while that many are held, and only deeper ones are
-   * reopened from `base`. Their paths share their prefixes (a node per directory), so the walk's
-   * memory grows with the directories, not with directories × depth.
-   */
-  const walkBelow = async (base: number, first: string): Promise<void> => {
-    const pending: Below[] = [{ parent: null, name: first }];
-    while (pending.length > 0) {
-      const node = pending.pop()!;
-      const fd = reopen(base, pathOf(node));
-      if (fd === null) continue;
-      try {
-        await walkOpen(fd, node, 1, pending);
-      } finally {
-        closeQuietly(fd);
-      }
-    }
-  };
-  const walkOpen = async (fd: number, node: Below, level: number, pending: Below[]): Promise<void> => {
-    for (const e of await entriesOf(fd)) {
-      await pace();
-      if (e.isFile()) {
-        total += statAt(fd, e.name)?.size ?? 0;
-        continue;
-      }
-      if (!e.isDirectory()) continue;
-      const child: Below = { parent: node, name: e.name };
-      if (level >= BELOW_LEVELS) {
-        pending.push(child);
-        continue;
-      }
-      const childFd = openDir(fd, e.name);
-      if (childFd === null) continue;
-      try {
-        await walkOpen(childFd, child, level + 1, pending);
-      } finally {
-        closeQuietly(childFd);
-      }
-    }
-  };
-  const walk = async (fd: number, depth: number, top: boolean): Promise<void> => {
-    for (const e of await entriesOf(fd)) {
-      await pace();
-      if (e.isFile()) {
-        total += statAt(fd, e.name)?.size ?? 0;
-      } else if (e.isDirectory()) {
-        if (top && e.name === skipTop) continue;
-        if (depth + 1 >= HELD_LEVELS) {
-          await walkBelow(fd, e.name);
-          continue;
-        }
-        const child = openDir(fd, e.name);
-        if (child === null) continue;
-        try {
-          await walk(child, depth + 1, false);
-        } finally {
-          closeQuietly(child);
-        }
-      }
-    }
-  };
-  const st = fs.fstatSync(start);
-  if (st.isFile()) return st.size;
-  if (!st.isDirectory()) return 0;
-  await walk(start, 0, true);
-  return total;
 }
 
 /**
@@ -263,9 +139,10 @@ export async function* statRounds(jail: Jail, key: string, names: string[]): Asy
       // Entries are stat'ed inside the opened directory (statx relative to its descriptor), so a
       // rename of an ancestor cannot swap in another directory's (outside) files — and one name
       // lookup per entry, without a path walk, is about twice as fast as lstat by path.
+      // A name that is not UTF-8 is stat'ed by its bytes and listed masked, with its own stat.
       for (let i = from; i < to; i++) {
-        const name = names[i]!;
-        const entry = listEntry(jail, key, name, statAt(fd, name), fd);
+        const { shown, raw } = splitListed(names[i]!);
+        const entry = listEntry(jail, key, shown, raw === null ? statAt(fd, shown) : statAt(fd, raw, true), fd, raw);
         if (entry) out.push(entry);
       }
     } finally {
@@ -273,6 +150,12 @@ export async function* statRounds(jail: Jail, key: string, names: string[]): Asy
     }
     yield out;
   }
+}
+
+/** Open (O_PATH, following links beneath the root) the entry of `dir` whose name is the bytes `raw` (local-names.ts). */
+function openRawPath(jail: Jail, dir: string, raw: string): number {
+  const bytes = nameBytes(raw);
+  return jail.openAt(jail.rootFd, dir === "" ? bytes : Buffer.concat([Buffer.from(`${dir}/`), bytes]), O_PATH_FLAG);
 }
 
 /** Whether the directory (dev, ino) is `dir` (a key below the root) or one of its ancestors, the root included. */
@@ -299,15 +182,16 @@ function leadsAbove(jail: Jail, dir: string, dev: bigint, ino: bigint): boolean 
  * One listed entry from its lstat, or null for what a listing must not show: vanished (no
  * stat), dangling, escaping or looping links (to the directory itself or one above it), anything
  * but files and directories, names with CR or LF. A link to a file is listed as that file (RETR
- * serves it; DELE removes the link); a link to a directory as a link (DirEntry.link).
+ * serves it; DELE removes the link); a link to a directory as a link (DirEntry.link). `name` is the
+ * name shown; `raw`, for a name that is not UTF-8, its bytes (local-names.ts).
  */
-function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undefined, dirFd: number): DirEntry | null {
+function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undefined, dirFd: number, raw: string | null = null): DirEntry | null {
   // A name with CR or LF would forge a line of the listing (such names cannot be addressed either).
   if (name.includes("\r") || name.includes("\n")) return null;
   if (st && (st.mode & S_IFMT) === S_IFLNK) {
     // Only links whose target stays inside the root are shown (the kernel resolves them beneath it).
     try {
-      const fd = jail.openPath(dir === "" ? name : `${dir}/${name}`);
+      const fd = raw === null ? jail.openPath(dir === "" ? name : `${dir}/${name}`) : openRawPath(jail, dir, raw);
       try {
         const t = fs.fstatSync(fd, { bigint: true });
         // A link back to this directory or one above it (up -> ..) is a cycle: a client that follows
@@ -315,7 +199,7 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
         if (t.isDirectory() && leadsAbove(jail, dir, t.dev, t.ino)) return null;
         // Listed as a directory, a link was a way through: lftp's `rm -r` and `sync --delete`
         // emptied the directory it names, elsewhere in the home, and no command removed the link.
-        if (t.isDirectory()) return dirLinkEntry(name, st, dirFd);
+        if (t.isDirectory()) return dirLinkEntry(name, st, dirFd, raw);
         st = { mode: Number(t.mode), size: Number(t.size), mtimeMs: Number(t.mtimeMs) };
       } finally {
         closeQuietly(fd);
@@ -336,8 +220,8 @@ function listEntry(jail: Jail, dir: string, name: string, st: EntryFacts | undef
  * target's length: none when the target is not shown (an absolute one's length told the length of
  * the server's real path).
  */
-function dirLinkEntry(name: string, st: EntryFacts, dirFd: number): DirEntry {
-  const target = shownTarget(dirFd, name);
+function dirLinkEntry(name: string, st: EntryFacts, dirFd: number, raw: string | null = null): DirEntry {
+  const target = shownTarget(dirFd, raw === null ? Buffer.from(name) : nameBytes(raw));
   return { name, type: "dir", size: target === undefined ? 0 : st.size, mtime: new Date(st.mtimeMs), link: { target } };
 }
 
@@ -375,9 +259,11 @@ export function dirLinkAt(jail: Jail, key: string): DirEntry | null {
  * one (an absolute one names the server's real paths), and none that would break a line (MLSD leaves
  * out what a fact value cannot hold: formatMlsxLine).
  */
-function shownTarget(dirFd: number, name: string): string | undefined {
+function shownTarget(dirFd: number, name: Buffer): string | undefined {
   try {
-    const target = fs.readlinkSync(`${fdPath(dirFd)}/${name}`);
+    // Read as bytes: a target that is not UTF-8 is shown masked, as names are (local-names.ts).
+    const bytes = fs.readlinkSync(Buffer.concat([Buffer.from(`${fdPath(dirFd)}/`), name]), "latin1");
+    const target = decodeName(bytes) ?? maskedName(bytes);
     return target.startsWith("/") || /[\r\n\0]/.test(target) ? undefined : target;
   } catch {
     return undefined;

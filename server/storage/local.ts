@@ -25,7 +25,8 @@ import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks 
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, placed, releasing, takeNewName } from "./local-claims.ts";
 import { jailFor } from "./local-roots.ts";
-import { diskUsage, dirLinkAt, holdsOnlyHiddenEntries, holdsOnlyReservedNames, sortedNames, statRounds } from "./local-walk.ts";
+import { dirLinkAt, holdsOnlyReservedNames, sortedNames, statRounds, unremovableEntries } from "./local-walk.ts";
+import { diskUsage } from "./local-usage.ts";
 import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
 
 /**
@@ -372,9 +373,14 @@ export class LocalStorage implements Storage {
         fs.rmdirSync(p.path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOTEMPTY" && holdsOnlyReservedNames(p.path)) throw onlyReservedNames();
-        // Listed empty, yet not: say so, not a bare "Directory not empty" for ever (a link to nothing in it).
-        if ((err as NodeJS.ErrnoException).code === "ENOTEMPTY" && holdsOnlyHiddenEntries(jail, key)) {
+        // Listed empty, or holding only what no command can name, yet not removable: say so, not a
+        // bare "Directory not empty" for ever (a link to nothing in it, a Latin-1 name).
+        const why = (err as NodeJS.ErrnoException).code === "ENOTEMPTY" ? unremovableEntries(jail, key) : null;
+        if (why === "hidden") {
           throw new StorageError("not-empty", "only hidden entries", "it holds only entries FTP does not show (links to nothing or out of the home, special files, names with line breaks), which only an administrator can remove");
+        }
+        if (why === "not-utf8") {
+          throw new StorageError("not-empty", "names not UTF-8", "it holds names that are not UTF-8 (listed with ? for each such byte), which no FTP command can name; only an administrator can rename or remove them");
         }
         throw err;
       }
@@ -446,7 +452,7 @@ export class LocalStorage implements Storage {
 
   /**
    * Bytes of regular files under `key`, walked through opened directories (never following links)
-   * in batches that yield to the event loop (local-walk.ts).
+   * in batches that yield to the event loop, whatever their names' encoding (local-usage.ts).
    */
   async usage(key = ""): Promise<number> {
     checkKey(key);

@@ -1,16 +1,17 @@
 // Helpers for quota tests: bytes really on disk, random upload bodies, a transfer's final code, an upload held open.
 import { expect } from "bun:test";
 import { lstatSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import type { Wire } from "./wire.ts";
 
-/** Bytes of regular files under `dir` (what a quota must never exceed). */
-export function du(dir: string): number {
+/** Bytes of regular files under `dir` (what a quota must never exceed), names that are not UTF-8 too (read as bytes). */
+export function du(dir: string | Buffer): number {
   let total = 0;
-  for (const name of readdirSync(dir)) {
-    const st = lstatSync(join(dir, name));
-    if (st.isDirectory()) total += du(join(dir, name));
+  const base = Buffer.concat([Buffer.from(dir), Buffer.from("/")]);
+  for (const name of readdirSync(dir, { encoding: "buffer" })) {
+    const path = Buffer.concat([base, name]);
+    const st = lstatSync(path);
+    if (st.isDirectory()) total += du(path);
     else if (st.isFile()) total += st.size;
   }
   return total;

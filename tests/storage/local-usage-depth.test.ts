@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Jail } from "../../server/storage/local-jail.ts";
-import { diskUsage } from "../../server/storage/local-walk.ts";
+import { diskUsage } from "../../server/storage/local-usage.ts";
 
 const roots: string[] = [];
 afterEach(() => {
