@@ -5,7 +5,8 @@
 // `caf\uFFFD.txt`, listed twice with its size). Bun ignores withFileTypes with the "buffer" encoding
 // (1.4.5: it returns bare Buffers), so raw names are Latin-1 strings, turned to bytes for system calls.
 
-const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a name beginning with U+FEFF keeps it (by default the decoder drops it, and the name no longer named its file).
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const NON_ASCII = /[\x80-\xff]/;
 
 /** A name as readdir's "latin1" encoding gives it (one character a byte) as the bytes system calls take. */
