@@ -14,7 +14,7 @@ import { downloadRange } from "./segment-range.ts";
 import { checkSegments } from "./segment-check.ts";
 import { downloadFile } from "./retrieve.ts";
 import { RESUME_HINT } from "./options.ts";
-import { downloadModes } from "./local-modes.ts";
+import { downloadModes, setFinalModes } from "./local-modes.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
 export interface Segment {
@@ -310,7 +310,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
         // a time we cannot set costs only a comparison later
       }
     }
-    if (modes.final !== modes.part) fchmodSync(fd, modes.final);
+    setFinalModes(fd, modes);
     closeSync(fd);
     const earlyVerdict = await early;
     // The server's digest did not come within --stall-timeout: asked again, it would not either, and
