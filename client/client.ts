@@ -3,6 +3,7 @@
 // (RFC 2389), SIZE/MDTM/REST (RFC 3659). Data connections are data-channel.ts, HASH and the legacy
 // X-verbs remote-hash.ts.
 import { formatCommand } from "../protocol/command.ts";
+import { canAnswer } from "../protocol/reply-sequences.ts";
 import { formatEndpoint } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
 import { formatTimeVal, parseTimeVal, type FileInfo } from "../protocol/listing.ts";
@@ -136,9 +137,14 @@ export class FtpClient {
     return this.replies.read(timeoutMs, `timed out waiting for the server's ${awaited} (${this.endpoint()}): no reply in ${timeoutMs / 1000} s${flag}`, (ms) => `the server's ${awaited} (${this.endpoint()}) did not end in ${ms / 1000} s${flag ? " (ten times --stall-timeout)" : ""}: its lines kept coming`);
   }
 
-  /** Send one command line (no waiting). */
+  /**
+   * Send one command line (no waiting); the caller reads its reply, wherever it comes (`ftpkit test`
+   * sends STAT and ABOR while a transfer is open): from then on replies are not checked against the
+   * commands they answer (inStep).
+   */
   async send(verb: string, arg?: string): Promise<void> {
     if (this.replies.failure) throw this.replies.failure;
+    this.unmatched = true;
     this.opts.trace?.(`> ${verb === "PASS" ? "PASS ****" : formatCommand(verb, arg).trimEnd()}`);
     await this.writeLine(formatCommand(verb, arg));
   }
@@ -184,9 +190,27 @@ export class FtpClient {
     this.replies.hold(until);
   }
 
-  /** Send a command and return its final reply (1yz replies are skipped). */
+  /** A command went out by send(), its reply read by the caller: replies no longer match commands one to one. */
+  private unmatched = false;
+
+  /** Send a command and return its final reply (1yz replies are skipped); a reply it cannot get is a protocol error (inStep). */
   async command(verb: string, arg?: string): Promise<FtpReply> {
-    return this.untilFinal(await this.request(verb, arg));
+    const first = this.inStep(verb, await this.request(verb, arg));
+    return first.code < 200 ? this.inStep(verb, await this.untilFinal(first)) : first;
+  }
+
+  /**
+   * `r`, when it can answer `verb` (protocol/reply-sequences.ts); else the server's replies are out of
+   * step with our commands (one sent unasked, a 226 twice): every later reply would be taken for the
+   * next command's (a 226 for HASH's "no digest": a download passed as size-checked only). The
+   * connection goes, and the error is its protocol error (exit 7), the same for every request on it.
+   */
+  inStep(verb: string, r: FtpReply): FtpReply {
+    if (this.unmatched || canAnswer(verb, r.code)) return r;
+    const err = outOfStep(verb, r);
+    this.replies.fail(err);
+    this.control.destroy();
+    throw err;
   }
 
   /**

@@ -404,7 +404,7 @@ export class DataChannel {
 
   /** The transfer command's first reply is 1yz (its final reply follows) or final (at once, or refused). */
   private async transferStarted(reply: Promise<FtpReply>, verb: string, arg?: string): Promise<{ done: Promise<FtpReply>; further?: Promise<FtpReply> }> {
-    const first = await reply;
+    const first = this.client.inStep(verb, await reply);
     if (first.code >= 200) {
       if (first.code < 300) return { done: Promise.resolve(first) }; // some servers answer 226 at once for empty files
       throw replyError(`${verb}${arg ? ` ${arg}` : ""}`, first, verb);
@@ -413,9 +413,9 @@ export class DataChannel {
     // While the data flows the final reply may take as long as the transfer: the pumps bound the
     // wait by the data connection instead (watchStall, then finalReply once it closed).
     const done = (async () => {
-      const next = await this.client.read(0);
+      const next = this.client.inStep(verb, await this.client.read(0));
       if (next.code < 200) further.resolve(next);
-      return this.client.untilFinal(next, 0);
+      return this.client.inStep(verb, await this.client.untilFinal(next, 0));
     })();
     done.catch(() => {}); // observed by the caller; avoid an unhandled rejection while it streams
     return { done, further: further.promise };

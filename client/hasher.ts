@@ -54,9 +54,25 @@ export function hashFile(path: string, algo: DigestAlgorithm): string {
   }
 }
 
+const writtenBeforeFailure = new WeakMap<object, number>();
+
+/**
+ * The bytes of a chunk that were in the file when its write failed with `err` (0 if none): a disk
+ * that fills up takes part of a chunk (a short write), then refuses (ENOSPC). They stay in the file,
+ * and count as received: a report that left them out said fewer bytes than were kept.
+ */
+export function writtenBefore(err: unknown): number {
+  return (typeof err === "object" && err !== null && writtenBeforeFailure.get(err)) || 0;
+}
+
 function writeAll(fd: number, chunk: Uint8Array, pos: number): void {
   let off = 0;
-  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
+  try {
+    while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
+  } catch (err) {
+    if (off > 0 && typeof err === "object" && err !== null) writtenBeforeFailure.set(err, off);
+    throw err;
+  }
 }
 
 class InlineSink implements ChunkSink {

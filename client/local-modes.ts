@@ -1,5 +1,5 @@
 // The permission bits a download gives its part file and the file it publishes.
-import { lstatSync, statSync } from "node:fs";
+import { fchmodSync, fchownSync, fstatSync, lstatSync, statSync } from "node:fs";
 
 let umaskRead: number | undefined;
 
@@ -12,6 +12,11 @@ export function umask(): number {
 export interface DownloadModes {
   part: number;
   final: number;
+  /**
+   * Run as root over another user's file: its owner and group, for the part file before the rename
+   * (cp and curl -o write in place, so the file stays theirs; a rename gave it to root). Else null.
+   */
+  owner: { uid: number; gid: number } | null;
 }
 
 /**
@@ -23,20 +28,40 @@ export interface DownloadModes {
  */
 export function downloadModes(local: string, listed: number | undefined): DownloadModes {
   const x = (listed ?? 0) & 0o111;
-  const replaced = replacedMode(local);
+  const file = replacedFile(local);
+  const replaced = file ? file.mode & 0o777 : null;
   const final = replaced === null ? (0o666 | x) & ~umask() : replaced | (x & ((replaced & 0o444) >> 2));
-  return { part: partMode(final), final };
+  // Only root may give a file away; anyone else's download is theirs, as a new file is.
+  const owner = file && process.geteuid?.() === 0 && (file.uid !== 0 || file.gid !== (process.getegid?.() ?? 0)) ? { uid: file.uid, gid: file.gid } : null;
+  return { part: partMode(final), final, owner };
 }
 
 /**
- * The permission bits of the regular file at `local`, or null. A link to one (a tree job replaces the
- * link) gives its target's: a link to a 0600 key was replaced by a 0644 file.
+ * Before the rename publishes the part file `fd`: the replaced file's owner (DownloadModes.owner), then
+ * the final mode (which the umask may have narrowed at the part file's creation; set after the chown,
+ * which may clear set-id bits).
  */
-function replacedMode(local: string): number | null {
+export function setFinalModes(fd: number, modes: DownloadModes): void {
+  const st = fstatSync(fd);
+  if (modes.owner && (st.uid !== modes.owner.uid || st.gid !== modes.owner.gid)) {
+    try {
+      fchownSync(fd, modes.owner.uid, modes.owner.gid);
+    } catch {
+      // root without the right here (an NFS export with root_squash): the file stays the download's, as a new one
+    }
+  }
+  if ((st.mode & 0o7777) !== modes.final) fchmodSync(fd, modes.final);
+}
+
+/**
+ * The regular file at `local`, or null. A link to one (a tree job replaces the link) gives its
+ * target's mode and owner: a link to a 0600 key was replaced by a 0644 file.
+ */
+function replacedFile(local: string): { mode: number; uid: number; gid: number } | null {
   try {
     const st = lstatSync(local, { throwIfNoEntry: false });
     const file = st?.isSymbolicLink() ? statSync(local, { throwIfNoEntry: false }) : st;
-    return file?.isFile() ? file.mode & 0o777 : null;
+    return file?.isFile() ? file : null;
   } catch {
     return null; // cannot be looked at: as a new file
   }

@@ -30,6 +30,8 @@ export async function loginAs(client: FtpClient, user: string, password: () => P
     if (!client.secured && wantsTls(r)) {
       throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use ${client.opts.tlsWord ?? "--tls"} (or an ftps:// URL)`, { code: r.code, kind: "auth" });
     }
+    // Every server tried refuses an empty name (ftpkit and pyftpdlib 501, ProFTPD 500, vsftpd 503 to the PASS after it).
+    if (user === "") throw new ClientError(`login failed: the server refused the empty user name the URL gives (ftp://:@host/…): ${describe(r)}; name a user (ftp://USER@host/…), or none for anonymous`, { code: r.code, kind: "auth" });
     // A full server (421, or ProFTPD's 530 "maximum number of clients") has not judged the password.
     const full = tooManyClients(r);
     throw new ClientError(`login failed for user "${user}": ${describe(r)}`, { code: r.code, retryable: full, kind: full ? "server" : "auth" });

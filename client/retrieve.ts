@@ -11,7 +11,7 @@ import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { download, jobLimiter, LocalWriteError, partFileError, TransferInterrupted, TransferRefused } from "./transfer.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
-import { downloadModes } from "./local-modes.ts";
+import { downloadModes, setFinalModes } from "./local-modes.ts";
 import { RESUME_HINT } from "./options.ts";
 import { SIDE_DIGEST_MIN_BYTES, SideDigest } from "./side-digest.ts";
 import {
@@ -201,9 +201,9 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         // a time we cannot set only costs a later sync a comparison
       }
     }
-    // Before the rename publishes it: the mode it is to have (downloadModes), which the umask may
-    // have narrowed at the part file's creation (a replaced 0664 file came out 0644).
-    if ((fstatSync(fd).mode & 0o7777) !== modes.final) fchmodSync(fd, modes.final);
+    // Before the rename publishes it: the mode (a replaced 0664 file came out 0644 under umask 022)
+    // and, run as root, the owner of the file it replaces.
+    setFinalModes(fd, modes);
     closeSync(fd);
     fd = -1;
     if (size !== null && offset !== size) {

@@ -5,17 +5,16 @@
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { ClientError } from "./client.ts";
 import { failureKind, RemoteChanged, RestUnsupported } from "./errors.ts";
-import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, uncheckedPrefixReason, remoteState, remoteTimeToKeep, setAsideBad, unverifiedReason, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
-import { chunkSink, hashRange } from "./hasher.ts";
-import { createHasher } from "../protocol/digest.ts";
-import { HASH_NAMES } from "./remote-hash.ts";
+import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, remoteState, remoteTimeToKeep, setAsideBad, unverifiedReason, type FileContext, type FileOutcome, type RemoteExpectation } from "./file-transfer.ts";
+import { chunkSink } from "./hasher.ts";
 import { isRetryable, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { jobLimiter, localWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
 import { downloadRange } from "./segment-range.ts";
+import { checkSegments } from "./segment-check.ts";
 import { downloadFile } from "./retrieve.ts";
 import { RESUME_HINT } from "./options.ts";
-import { downloadModes } from "./local-modes.ts";
+import { downloadModes, setFinalModes } from "./local-modes.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
 export interface Segment {
@@ -48,34 +47,6 @@ export interface SegmentedJob {
   single(): void;
   /** Give the file the remote modification time (MDTM), when the server offers MDTM (DownloadJob.remoteTime). */
   remoteTime?: boolean;
-}
-
-/**
- * Resuming: each segment's bytes so far are checked against the server's digest of the same range
- * (as a single get checks its prefix); a segment that differs is fetched again. The file's size and
- * time may be unchanged while its bytes are not, and the digest of the whole only fails at the end.
- */
-async function checkSegments(first: Session, remote: string, segments: Segment[], fd: number, ctx: FileContext): Promise<void> {
-  const started = segments.filter((s) => s.pos > s.start);
-  if (started.length === 0) return;
-  const algo = localDigest(first.client, ctx) ? ctx.algo : null;
-  let verified = 0;
-  for (const seg of started) {
-    const theirs = algo ? await first.client.remoteDigest(remote, algo, { start: seg.start, end: seg.pos }) : null;
-    if (!theirs) {
-      ctx.note.info(`cannot verify the partial data (${uncheckedPrefixReason(ctx)}); resuming ${started.length} segment(s) where they stopped`);
-      return;
-    }
-    const ours = createHasher(HASH_NAMES[algo!].hash);
-    hashRange(fd, seg.pos, ours, seg.start);
-    if (ours.hex() === theirs.hex) {
-      verified += seg.pos - seg.start;
-      continue;
-    }
-    ctx.note.warn(`segment ${seg.start}-${seg.end}: the partial data differs from the server's bytes ${seg.start}-${seg.pos}; fetching the segment again`);
-    seg.pos = seg.start;
-  }
-  if (verified > 0) ctx.note.info(`partial data verified (${verified} bytes, ${algo} via ranged HASH); resuming`);
 }
 
 /**
@@ -141,7 +112,9 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
         throw localWriteError("write", job.part, err);
       }
     }
-    if (recorded) await checkSegments(first, job.remote, segments, fd, ctx);
+    // Sessions that checked segments (side by side), idle: the segments go on over them.
+    const checked = recorded ? await checkSegments(first, open, job.count, job.remote, segments, fd, ctx) : [];
+    sessions.push(...checked);
     const done = segments.reduce((n, s) => n + (s.pos - s.start), 0);
     progress.start(done, size);
     let moved = 0;
@@ -282,8 +255,12 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
         }
       }
     };
-    const extra = Math.min(job.count, queue.length) - 1;
-    await Promise.all([worker(first), ...Array.from({ length: Math.max(0, extra) }, () => worker(null))]);
+    const extra = Math.max(0, Math.min(job.count, queue.length) - 1);
+    for (const s of checked.splice(extra)) {
+      sessions.splice(sessions.indexOf(s), 1);
+      await s.close();
+    }
+    await Promise.all([worker(first), ...Array.from({ length: extra }, (_, i) => worker(checked[i] ?? null))]);
     clearInterval(saver);
     job.save(segments);
     if (noRest) {
@@ -333,7 +310,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
         // a time we cannot set costs only a comparison later
       }
     }
-    if (modes.final !== modes.part) fchmodSync(fd, modes.final);
+    setFinalModes(fd, modes);
     closeSync(fd);
     const earlyVerdict = await early;
     // The server's digest did not come within --stall-timeout: asked again, it would not either, and

@@ -4,7 +4,7 @@ import { readSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import type { Connection } from "./connection.ts";
 import type { FtpReply } from "../protocol/reply.ts";
-import type { ChunkSink } from "./hasher.ts";
+import { writtenBefore, type ChunkSink } from "./hasher.ts";
 import { ClientError, replyError } from "./client.ts";
 import { localCause, SentMoreThanReported } from "./errors.ts";
 import { BufferPool } from "../protocol/buffer-pool.ts";
@@ -213,6 +213,12 @@ export async function download(client: FtpClient, path: string, offset: number, 
     } catch (err) {
       writeError = err as Error;
       t.conn.destroy();
+      // The part of the chunk the disk took before it refused is in the file: received, and counted
+      // (the next try, or a resume, goes on after it).
+      const part = writtenBefore(err);
+      pos += part;
+      moved += part;
+      if (part > 0) opts.onProgress?.(moved);
       return;
     }
     wroteAt = performance.now();

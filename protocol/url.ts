@@ -81,10 +81,13 @@ export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   if (userinfo !== undefined) {
     const colon = userinfo.indexOf(":");
     const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon), "user");
-    // USER needs a name: "ftp://:pw@host" sent an empty one and read the 501 as a refused login.
-    if (user === "" && colon >= 0) throw new ParseError(`URL "${withoutPassword(text)}" has a password but no user name (ftp://USER:PASSWORD@host/…)`);
-    if (user !== "") url.user = user; // "ftp://@host": no user, as without the "@"
-    if (colon >= 0) url.password = decode(userinfo.slice(colon + 1), "password");
+    const password = colon >= 0 ? decode(userinfo.slice(colon + 1), "password") : undefined;
+    // A password for no one: "ftp://:pw@host" sent an empty USER and read the 501 as a refused login.
+    if (user === "" && password) throw new ParseError(`URL "${withoutPassword(text)}" has a password but no user name (ftp://USER:PASSWORD@host/…)`);
+    // "ftp://:@host" names an empty user and password: sent as they are, as curl and lftp send them
+    // ("USER ", "PASS "; wget refuses the URL). "ftp://@host": no user, as without the "@".
+    if (user !== "" || password !== undefined) url.user = user;
+    if (password !== undefined) url.password = password;
   }
   // USER and PASS carry them: a %0D, %0A or %00 would end or cut the command (the value is not quoted).
   if (url.user !== undefined && breaksCommandLine(url.user)) throw new ParseError("URL user name contains control characters (CR, LF or NUL)");
@@ -124,7 +127,8 @@ function ipv6Host(inside: string, text: string): string {
 export function formatFtpUrl(url: FtpUrl): string {
   const scheme = url.secure === "implicit" ? "ftps" : "ftp";
   const host = url.host.includes(":") ? `[${url.host.replace("%", "%25")}]` : url.host;
-  const user = url.user !== undefined ? `${encodeURIComponent(url.user)}@` : "";
+  // An empty user is written with its (empty) password: "ftp://@host" reads as no user at all.
+  const user = url.user === "" ? ":@" : url.user !== undefined ? `${encodeURIComponent(url.user)}@` : "";
   const defaultPort = url.secure === "implicit" ? 990 : 21;
   const port = url.port === defaultPort ? "" : `:${url.port}`;
   // An absolute path keeps its own leading "/" after the separator: ftp://host//abs.

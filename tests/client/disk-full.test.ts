@@ -2,7 +2,7 @@
 // 512 KiB tmpfs; mounting needs root, as in CI), and a server account over its quota (552). The job
 // stops starting files, says why, and does not send a refused file again.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeDir, runFtpkit, startFtpkitServer, tempDir, type FtpkitPeer } from "../helpers/peers.ts";
 
@@ -43,6 +43,26 @@ describe("a local disk that fills up during a single get", () => {
       expect(again.code).toBe(0);
       expect(again.stderr).toContain("partial data verified");
       expect(readFileSync(join(disk, "one.bin"))).toEqual(readFileSync(join(server.home, "one.bin")));
+    } finally {
+      for (let i = 0; i < 20 && Bun.spawnSync(["umount", disk]).exitCode !== 0; i++) await Bun.sleep(100);
+    }
+  });
+});
+
+describe("a local disk that fills up during a single get --json", () => {
+  test.skipIf(!isRoot)("the report's bytes are the bytes kept in the part file, as the message says (the part of a chunk the disk took counts)", async () => {
+    const disk = join(work, "small-json");
+    mkdirSync(disk);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", disk]).exitCode).toBe(0);
+    try {
+      writeFileSync(join(server.home, "json.bin"), Buffer.from(crypto.getRandomValues(new Uint8Array(65536))).toString("hex").repeat(6)); // 768 KiB
+      const r = await runFtpkit(["get", server.url("/json.bin"), join(disk, "json.bin"), "--json"], { cwd: work });
+      expect(r.code).toBe(3);
+      const kept = statSync(join(disk, "json.bin.ftpkit-part")).size;
+      const report = JSON.parse(r.stdout) as { bytesMoved: number; files: { bytes: number; result: string }[] };
+      expect(report.files[0]!.result).toContain(`disk full; ${kept} bytes kept: make room`);
+      // Before: fewer (223,232 or 128,000 of 524,288 in runs here): the chunk the disk cut short was left out.
+      expect({ bytes: report.files[0]!.bytes, bytesMoved: report.bytesMoved }).toEqual({ bytes: kept, bytesMoved: kept });
     } finally {
       for (let i = 0; i < 20 && Bun.spawnSync(["umount", disk]).exitCode !== 0; i++) await Bun.sleep(100);
     }

@@ -1,7 +1,7 @@
 // The permission bits of what a download writes: a new file's come from the umask, as for any new file;
 // a file it replaces keeps its own (curl -o, wget -O), from the first byte of its part file on.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killByPid, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, tempDir, waitFor, type FtpkitPeer } from "../helpers/peers.ts";
 import { startFakeServer } from "./fake-server.ts";
@@ -120,5 +120,37 @@ describe("a replaced file keeps its mode", () => {
     } finally {
       fake.stop();
     }
+  });
+});
+
+// Only root may give a file to another user; elsewhere there is nothing to check (a user's download is theirs).
+describe.skipIf(process.getuid?.() !== 0)("run as root, a replaced file keeps its owner and group", () => {
+  test("get, get -r, sync and get --segments over files of another user: each stays that user's, with its mode", async () => {
+    const nobody = 65534;
+    const owned = (path: string) => {
+      existing(path, 0o640);
+      chownSync(path, nobody, nobody);
+      return path;
+    };
+    const ownerOf = (path: string) => ({ uid: statSync(path).uid, gid: statSync(path).gid, mode: modeOf(path) });
+    const theirs = { uid: nobody, gid: nobody, mode: 0o640 };
+    const one = owned(join(work, "hello.txt"));
+    expect((await runFtpkit(["get", server.url("/hello.txt"), "hello.txt"], { cwd: work })).code).toBe(0);
+    // Before: uid 0, gid 0 (the part file, root's, renamed over it); mode 0640 was kept.
+    expect(ownerOf(one)).toEqual(theirs);
+    expect(readFileSync(one, "utf8")).toBe("hello\n");
+    mkdirSync(join(work, "out"));
+    const a = owned(join(work, "out", "a.txt"));
+    expect((await runFtpkit(["get", "-r", server.url("/t"), "out"], { cwd: work })).code).toBe(0);
+    expect(ownerOf(a)).toEqual(theirs);
+    owned(a);
+    expect((await runFtpkit(["sync", server.url("/t"), "out"], { cwd: work })).code).toBe(0);
+    expect(ownerOf(a)).toEqual(theirs);
+    const seg = owned(join(work, "seg.txt"));
+    expect((await runFtpkit(["get", server.url("/hello.txt"), "seg.txt", "--segments", "2"], { cwd: work })).code).toBe(0);
+    expect(ownerOf(seg)).toEqual(theirs);
+    // A file of root's own stays root's, and a new file is root's.
+    expect((await runFtpkit(["get", server.url("/t/run.sh"), "new.sh"], { cwd: work })).code).toBe(0);
+    expect({ uid: statSync(join(work, "new.sh")).uid, gid: statSync(join(work, "new.sh")).gid }).toEqual({ uid: 0, gid: 0 });
   });
 });

@@ -297,6 +297,68 @@ describe("--segments", () => {
     expect(existsSync(join(work, "segk.bin"))).toBe(false);
   });
 
+  test("resume checks the segments' partial data side by side, over as many connections as the job has segments, and the segments go on over those connections", async () => {
+    const big = Buffer.from(crypto.getRandomValues(new Uint8Array(3 << 20))); // 3 segments of 1 MiB
+    let interrupting = true;
+    const rest = new WeakMap<object, number>();
+    const ranges = new WeakMap<object, { start: number; end: number }>();
+    /** Ranged HASHes the server is answering right now, and the most at once. */
+    let hashing = 0;
+    let most = 0;
+    let allAsked!: () => void;
+    const three = new Promise<void>((r) => (allAsked = r));
+    const srv = startScriptedServer({
+      feat: ["SIZE", "REST STREAM", "HASH SHA-256*"],
+      on: {
+        SIZE: (c) => c.reply(213, String(big.length)),
+        REST: (c, arg) => (rest.set(c, Number(arg)), c.reply(350, "Restarting")),
+        RETR: async (c) => {
+          const from = rest.get(c) ?? 0;
+          rest.delete(c);
+          const d = await c.data();
+          c.reply(150, "Opening data connection");
+          // The first run: each range ends after 200,000 bytes (its segment kept for resume).
+          const whole = await d.send(big.subarray(from, interrupting ? from + 200_000 : big.length));
+          d.end();
+          c.reply(whole && !interrupting ? 226 : 426, whole && !interrupting ? "Transfer complete" : "Connection closed; transfer aborted");
+        },
+        RANG: (c, arg) => {
+          const [a, b] = arg.split(" ").map(Number);
+          ranges.set(c, { start: a!, end: b! + 1 });
+          c.reply(350, "Range set");
+        },
+        HASH: async (c, arg) => {
+          const ranged = ranges.get(c);
+          ranges.delete(c);
+          const r = ranged ?? { start: 0, end: big.length };
+          if (ranged) {
+            // Held until three are being answered (a server reading three ranges), 3 s at most.
+            most = Math.max(most, ++hashing);
+            if (hashing === 3) allAsked();
+            await Promise.race([three, Bun.sleep(3000)]);
+            hashing--;
+          }
+          c.reply(213, `SHA-256 ${r.start}-${r.end} ${digest(big.subarray(r.start, r.end))} ${arg}`);
+        },
+      },
+    });
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const first = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/big.bin`, "--segments", "3", "--retries", "0"], { cwd: work, timeoutMs: 30_000 });
+    expect(first.stderr).toContain("the segments are kept");
+    interrupting = false;
+    const before = srv.commands.length;
+    const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 60_000 });
+    expect(r.stderr).toContain("partial data verified (600000 bytes, sha256 via ranged HASH); resuming");
+    expect(r.code).toBe(0);
+    // Before: one ranged HASH after another over the job's first connection (each waited out the 3 s).
+    expect(most).toBe(3);
+    // The connections that checked carry the segments on: three logins, not five.
+    expect(srv.commands.slice(before).filter((c) => c.startsWith("USER"))).toHaveLength(3);
+    expect(digest(readFileSync(join(work, "big.bin")))).toBe(digest(big));
+  });
+
   test.skipIf(!Bun.which("prlimit"))("a size the part file cannot have (ulimit -f: EFBIG) is one line naming it, exit 3, and leaves nothing pending", async () => {
     // A server reporting 10 TB; the part file is made that long (sparse) before the ranges start.
     const srv = startScriptedServer({ feat: ["SIZE", "REST STREAM"], on: { SIZE: (c) => c.reply(213, "10000000000000"), REST: (c) => c.reply(350, "ok") } });

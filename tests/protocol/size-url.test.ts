@@ -189,6 +189,15 @@ describe("URLs", () => {
     expect(parseFtpUrl("ftp://@h/x").user).toBeUndefined();
   });
 
+  test('"ftp://:@host" is an empty user and an empty password (as curl and lftp send them), and formats back to itself', () => {
+    // Before: refused as "a password but no user name".
+    const url = parseFtpUrl("ftp://:@h/x");
+    expect({ user: url.user, password: url.password }).toEqual({ user: "", password: "" });
+    // "ftp://@h/x" would read back as no user (anonymous): a resumed job must log in as the same user.
+    expect(formatFtpUrl(url)).toBe("ftp://:@h/x");
+    expect(parseFtpUrl(formatFtpUrl(url)).user).toBe("");
+  });
+
   test('a "#" in a path gets a hint to write it as %23', () => {
     expect(() => parseFtpUrl("ftp://h/a#b.txt")).toThrow(/write a "#" in a name as %23/);
     expect(parseFtpUrl("ftp://h/a%23b.txt").path).toBe("a#b.txt");
