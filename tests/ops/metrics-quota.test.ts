@@ -3,11 +3,12 @@
 import { expect, test } from "bun:test";
 import type { ServerContext } from "../../server/context.ts";
 import { Metrics, QUOTA_USERS_SHOWN } from "../../server/ops/metrics.ts";
+import { HashCache } from "../../server/data/hash-cache.ts";
 
 /** Metrics over sessions of these users (one each), as their quota ledgers say. */
 function metricsFor(users: Array<{ name: string; used: number; limit: number }>): Metrics {
   const sessions = new Set(users.map((u) => ({ user: { name: u.name }, mounts: [{ ledger: { used: u.used, limit: u.limit } }] })));
-  const ctx = { sessions } as unknown as ServerContext;
+  const ctx = { sessions, hashCache: new HashCache() } as unknown as ServerContext;
   return new Metrics(() => ctx, { activeBans: () => 0, hookQueue: () => 0 });
 }
 
