@@ -1,9 +1,21 @@
+import { FtpError } from "../../protocol/errors.ts";
 import type { Socket, SocketHandler } from "bun";
 import { within } from "../timers.ts";
 
 /** Thrown into a running transfer when the data connection is gone or ABOR cut it. */
 export class TransferAborted extends Error {
   override name = "TransferAborted";
+}
+
+/**
+ * The client closed the data connection before any byte could move (during its TLS handshake): 425
+ * as before, but the transfer was the client's to abandon, counted "aborted", not as a server error
+ * (an alert on errors fired for ordinary hang-ups).
+ */
+export class ClosedDuringSetup extends FtpError {
+  constructor() {
+    super(425, "Can't open data connection: closed during TLS setup");
+  }
 }
 
 /**

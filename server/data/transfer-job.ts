@@ -2,7 +2,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { replyForError, storageTrouble } from "../commands/errors.ts";
 import type { Session } from "../session.ts";
 import { QuotaExceeded } from "../vfs/upload.ts";
-import type { DataConnection } from "./connection.ts";
+import { ClosedDuringSetup, type DataConnection } from "./connection.ts";
 import { blockModeConnection } from "./block-conn.ts";
 import { kernelSendQueue } from "./send-queue.ts";
 import { KeptEndpoint } from "./kept.ts";
@@ -268,5 +268,5 @@ function outcomeOf(err: unknown, t: Transfer, session: Session): TransferOutcome
   }
   const r = replyForError(err);
   if (r.unexpected) session.server.log.error("transfer error", { session: session.id, error: String(err) });
-  return { code: r.code, text: r.text, result: r.code === 426 ? "aborted" : "error", error: storageTrouble(err) };
+  return { code: r.code, text: r.text, result: r.code === 426 || err instanceof ClosedDuringSetup ? "aborted" : "error", error: storageTrouble(err) };
 }

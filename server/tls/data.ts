@@ -1,7 +1,7 @@
 // PROT P data channels (RFC 4217 §9): the accepted plain socket is upgraded in place, so clients can reuse the control session.
 import type { Socket, SocketHandler } from "bun";
 import { FtpError } from "../../protocol/errors.ts";
-import { DataConnection, type DataSocketState } from "../data/connection.ts";
+import { ClosedDuringSetup, DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { SessionTls } from "./ftps.ts";
 import { RecordTail } from "../../protocol/tls-record-tail.ts";
 
@@ -78,7 +78,7 @@ export class TlsDataConnection extends DataConnection {
     // The peer hung up before its ClientHello (ftplib after a 550): a close, not a TLS failure.
     if (!success && error && ((error as NodeJS.ErrnoException).code === "ECONNRESET" || /disconnected before/i.test(error.message))) {
       this.closedDuringSetup = true;
-      return this.fail(new FtpError(425, "Can't open data connection: closed during TLS setup"));
+      return this.fail(new ClosedDuringSetup());
     }
     if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) {
       return this.fail(new FtpError(522, "SSL connection failed: TLS handshake on the data connection failed"));
@@ -100,7 +100,7 @@ export class TlsDataConnection extends DataConnection {
   override handleClose(): void {
     if (!this.settled) {
       this.closedDuringSetup = true;
-      this.fail(new FtpError(425, "Can't open data connection: closed during TLS setup"));
+      this.fail(new ClosedDuringSetup());
     }
     super.handleClose();
   }

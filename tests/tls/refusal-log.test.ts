@@ -117,3 +117,36 @@ describe("DataRefusalLog", () => {
     expect(logger.events).toHaveLength(2);
   });
 });
+
+/** Under PROT P: EPSV, STOR, a data connection reset before its ClientHello; prints the STOR's replies. */
+const RESET_SCRIPT = `
+import json, re, socket, ssl, struct, sys
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb"); f.readline()
+s.sendall(b"AUTH TLS\\r\\n"); f.readline()
+t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
+def cmd(c):
+    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
+for c in ["PBSZ 0", "PROT P", "USER alice", "PASS alice-pw"]: cmd(c)
+dport = int(re.search(r"\\|\\|\\|(\\d+)\\|", cmd("EPSV")).group(1))
+d = socket.create_connection(("127.0.0.1", dport), timeout=10)
+first = cmd("STOR tls.bin")
+d.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); d.close()
+final = tf.readline().decode().strip()
+print(json.dumps({"first": first[:3], "final": final[:3], "quit": cmd("QUIT")[:3]}))
+`;
+
+test("a data connection the client resets before its TLS handshake ends the transfer as aborted (425), not as a server error", async () => {
+  const logger = captureLogger();
+  srv = await startTestServer({ options: { tls: tlsOptions(), logger } });
+  work = tempDir();
+  const script = join(work, "reset.py");
+  writeFileSync(script, RESET_SCRIPT);
+  const r = await run(["python3", script, String(srv.port)], { cwd: work, timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`python3 failed (${r.code}): ${r.stderr.slice(-500)}`);
+  expect(JSON.parse(r.stdout.trim())).toEqual({ first: "150", final: "425", quit: "221" });
+  await waitFor(() => logger.events.some((e) => e.event === "transfer"), 5000, "the transfer's log line");
+  // Before: result "error", as a failing disk is (ftpkit_transfers_total{result="error"} alerts fired).
+  expect(logger.events.find((e) => e.event === "transfer")!.fields).toMatchObject({ verb: "STOR", result: "aborted" });
+}, 30_000);
