@@ -7,7 +7,7 @@ import { ClientError, FtpClient, type DigestAlgorithm } from "./client.ts";
 import { localCause } from "./errors.ts";
 import { acquireLock, type Lock } from "./state.ts";
 import type { TransferOptions } from "./options.ts";
-import type { Notifier } from "./messages.ts";
+import { shown, type Notifier } from "./messages.ts";
 import { noDigestReason } from "./remote-hash.ts";
 import { parseTimeVal } from "../protocol/listing.ts";
 
@@ -62,9 +62,9 @@ export function setAsideBad(part: string, local: string): string {
   const aside = besideFile(local, CORRUPT_SUFFIX);
   try {
     renameSync(part, aside);
-    return aside;
+    return shown(aside);
   } catch (err) {
-    return `${part} (not in ${aside}: ${localCause(err)})`;
+    return `${shown(part)} (not in ${shown(aside)}: ${localCause(err)})`;
   }
 }
 

@@ -5,6 +5,11 @@ import { printableMessage } from "../protocol/printable.ts";
 import type { Progress } from "./progress.ts";
 import { stderrStream } from "./report.ts";
 
+/** A path as a message shows it: quoted and escaped when it holds control characters (a line break, a tab). */
+export function shown(path: string): string {
+  return /[\x00-\x1f\x7f]/.test(path) ? JSON.stringify(path) : path;
+}
+
 let messages: ConsolaInstance | null = null;
 
 /**

@@ -17,10 +17,9 @@ import { ClientError, type FtpClient } from "./client.ts";
 import { localCause } from "./errors.ts";
 import { parseTimeVal } from "../protocol/listing.ts";
 
-/** A path as a message shows it: quoted and escaped when it holds control characters (a line break). */
-export function shown(rel: string): string {
-  return /[\x00-\x1f\x7f]/.test(rel) ? JSON.stringify(rel) : rel;
-}
+import { shown } from "./messages.ts";
+
+export { shown };
 
 /** MDTMs in flight at once: each batch is pipelined on one connection. */
 const MDTM_BATCH = 500;

@@ -114,6 +114,25 @@ describe("a symbolic link put as a pending download's part file", () => {
   });
 });
 
+test("a bad download set aside under a name with a tab and a line break is named in one line, quoted and escaped once", async () => {
+  const srv = startScriptedServer({
+    feat: ["SIZE", "REST STREAM", "HASH SHA-256*"],
+    on: {
+      SIZE: (c) => c.reply(213, "10"),
+      HASH: (c, arg) => c.reply(213, `SHA-256 0-10 ${"0".repeat(64)} ${arg}`),
+      RETR: sendsFile(Buffer.from("0123456789")),
+    },
+  });
+  owned.later(() => srv.stop());
+  const work = owned.workDir();
+  const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${srv.port}/f`, "a\tb\nc", "--retries", "0"], { cwd: work });
+  expect(r.code).toBe(9);
+  // Before: the raw tab and line break, the message cut in two lines.
+  const line = r.stderr.split("\n").find((l) => l.includes("mismatch"))!;
+  expect(line).toEndWith(`the bad download is kept in ${JSON.stringify(join(work, "a\tb\nc.ftpkit-corrupt"))}`);
+  expect(readFileSync(join(work, "a\tb\nc.ftpkit-corrupt"), "utf8")).toBe("0123456789");
+});
+
 describe("a directory where a bad download is set aside (FILE.ftpkit-corrupt)", () => {
   for (const how of [[], ["--segments", "2"]]) {
     test(`get${how.length ? ` ${how.join(" ")}` : ""}: a digest mismatch is still exit 9 and says so, the bytes kept in the part file`, async () => {
