@@ -15,7 +15,7 @@ const IMPLS: Array<[string, Impl]> = [
   ...S3_LOCK_IMPLS,
   [
     S.LEASE,
-    (db, [usedKey, leasesKey], [node, limit, want, min, holdArg, ttl, keep]) => {
+    (db, [usedKey, leasesKey, , measureKey], [node, limit, want, min, holdArg, ttl, keep]) => {
       const now = performance.now();
       const leases = db.hash(leasesKey!);
       let others = 0;
@@ -48,12 +48,14 @@ const IMPLS: Array<[string, Impl]> = [
       else leases.delete(node!);
       db.expire(usedKey!, num(keep));
       db.expire(leasesKey!, num(keep));
-      return [grant, Math.max(0, used), others];
+      if (!measureKey) return [grant, Math.max(0, used), others];
+      db.expire(measureKey, num(keep));
+      return [grant, Math.max(0, used), others, db.get(measureKey) ?? ""];
     },
   ],
   [
     S.SETTLE,
-    (db, [usedKey, leasesKey, , appliedKey], [node, delta, holdArg, ttl, keep, seqArg]) => {
+    (db, [usedKey, leasesKey, , appliedKey, measureKey], [node, delta, holdArg, ttl, keep, seqArg, recount]) => {
       // A batch resent after its answer was lost is not applied again: see SETTLE in scripts.ts.
       const seq = num(seqArg ?? "0");
       let fresh = true;
@@ -68,7 +70,10 @@ const IMPLS: Array<[string, Impl]> = [
         const sum = Number(usedText) + (fresh ? num(delta) : 0);
         if (fresh) db.set(usedKey!, String(sum), num(keep));
         u = Math.max(0, sum);
+        if (recount === "1") db.hash(leasesKey!).set(S.DEAD_MARK, "1");
       }
+      const measure = measureKey ? (db.get(measureKey) ?? "") : "";
+      if (measureKey && usedText !== undefined) db.expire(measureKey, num(keep));
       const hold = num(holdArg);
       const leases = db.hash(leasesKey!);
       if (hold > 0) leases.set(node!, `${hold}:${performance.now() + num(ttl)}`);
@@ -81,10 +86,10 @@ const IMPLS: Array<[string, Impl]> = [
         if (!live) {
           db.del(usedKey!);
           leases.delete(S.DEAD_MARK);
-          return -1;
+          u = -1;
         }
       }
-      return u;
+      return measureKey ? [u, measure] : u;
     },
   ],
   [
@@ -234,9 +239,10 @@ const IMPLS: Array<[string, Impl]> = [
   ],
   [
     S.SET_USED,
-    (db, [key], [bytes, keep]) => {
+    (db, [key, measureKey], [bytes, keep, measure]) => {
       if (db.get(key!) !== undefined) return null;
       db.set(key!, bytes!, num(keep));
+      if (measureKey) db.set(measureKey, measure ?? "", num(keep));
       return "OK";
     },
   ],

@@ -1,5 +1,6 @@
 import { FtpError } from "../../protocol/errors.ts";
 import { Reservation, type InPlaceBooking, type Ledger } from "../vfs/quota.ts";
+import { InPlaceBookings, type Snapshot } from "./in-place-bookings.ts";
 import { LEASE, SET_USED, SETTLE } from "./scripts.ts";
 
 /** What a shared ledger needs of the store (RedisState). */
@@ -24,6 +25,8 @@ const LEASE_FAST_MS = 1000;
 
 /** Settlement batches numbered in this process (one counter: a ledger made again continues it). */
 let settleBatches = 0;
+/** Measures stored from this process (their ids: the node's and this count, unique across store restarts). */
+let measures = 0;
 
 /**
  * A quota ledger shared by several nodes through the store. Uploads on this node spend a lease of
@@ -59,13 +62,19 @@ export class RedisLedger implements Ledger {
   private measuringHere: Promise<void> | null = null;
   bookedFromBelow = false;
   /**
-   * Open uploads written in place: what each has reserved here since the last measure, and what a
-   * measure of storage counted of it. The store's usage is the settled bytes only, so a measure taken
+   * Open uploads written in place. The store's usage is the settled bytes only, so a measure taken
    * while such an upload runs (the store restarted empty, or evicted the usage) holds its bytes so
-   * far; its reservation then no longer holds them, and its settlement leaves them out. Added again,
-   * an upload in flight across a Redis restart stayed counted twice until the next measure.
+   * far: they leave its reservation and its settlement (InPlaceBookings). Added again, an upload in
+   * flight across a Redis restart stayed counted twice until the next measure (1,400,000 bytes for
+   * 1,100,000 on disk), also when another node measured.
    */
-  private inPlace = new Map<InPlaceBooking, { reserved: number; counted: number }>();
+  private inPlace = new InPlaceBookings();
+  /** The id of the measure the store's usage came from, as last seen (SET_USED); undefined: none seen yet. */
+  private measureSeen: string | undefined;
+  /** The usage may count bytes of an upload in place twice: the next SETTLE asks for a new measure once nobody holds anything. */
+  private recount = false;
+  /** Unlimited (measureHere): measure again once no upload holds bytes here. */
+  private recountHere = false;
 
   constructor(
     private readonly store: LedgerStore,
@@ -78,6 +87,11 @@ export class RedisLedger implements Ledger {
   private get keys(): string[] {
     const p = this.store.prefix;
     return [`${p}quota:${this.key}:used`, `${p}quota:${this.key}:leases`, `${p}node-ledgers:${this.store.node}`];
+  }
+
+  /** The id of the measure its usage came from (SET_USED). */
+  private get measureKey(): string {
+    return `${this.store.prefix}quota:${this.key}:measure`;
   }
 
   /** What this node holds against the limit (restated to the store on every call). */
@@ -103,11 +117,11 @@ export class RedisLedger implements Ledger {
   private measureHere(): Promise<void> {
     if (!this.measuringHere) {
       const before = this.seenUsed;
-      const counting = this.inPlaceNow();
+      const counting = this.inPlace.snapshot();
       this.measuringHere = this.measure().then(
         (bytes) => {
           this.seenUsed = Math.max(0, bytes + this.seenUsed - before);
-          this.counted(counting);
+          if (this.counted(counting)) this.recountHere = true;
         },
         () => {
           this.measuringHere = null; // asked again next time
@@ -130,36 +144,53 @@ export class RedisLedger implements Ledger {
   private async ensureMeasured(): Promise<void> {
     this.measuring ??= (async () => {
       // A failed measure stores nothing: 0 would be every node's usage, and the quota open to all.
-      const counting = this.inPlaceNow();
+      const counting = this.inPlace.snapshot();
       const bytes = await this.measure();
-      await this.store.eval(SET_USED, [this.keys[0]!], [bytes, this.store.keepMs]);
-      this.counted(counting);
+      const id = `${this.store.node}:${++measures}`;
+      const stored = await this.store.eval(SET_USED, [this.keys[0]!, this.measureKey], [bytes, this.store.keepMs, id]);
+      // Another node was first: its measure's id, in the next answer, says what it counted.
+      if (stored == null) return;
+      this.measureSeen = id;
+      if (this.counted(counting)) {
+        this.recount = true;
+        void this.flush();
+      }
     })().finally(() => (this.measuring = null));
     return this.measuring;
   }
 
-  /** What the open in-place uploads have reserved so far: a measure starting now finds it in storage. */
-  private inPlaceNow(): Array<[{ reserved: number; counted: number }, number]> {
-    return [...this.inPlace.values()].map((e) => [e, e.reserved]);
+  /**
+   * A measure is in the usage: what the in-place uploads surely had on disk before it (`floor`)
+   * moves from the reservations to it. True when some of their bytes may be counted twice.
+   */
+  private counted(floor: Snapshot | "sure"): boolean {
+    const { moved, unsure } = this.inPlace.measured(floor);
+    this.reservedOut = Math.max(0, this.reservedOut - moved);
+    return unsure;
   }
 
-  /** A measure taken since `counting` is in the usage: those bytes move from the reservations to it. */
-  private counted(counting: Array<[{ reserved: number; counted: number }, number]>): void {
-    for (const [e, bytes] of counting) {
-      const n = Math.min(bytes, e.reserved);
-      e.reserved -= n;
-      e.counted += n;
-      this.reservedOut = Math.max(0, this.reservedOut - n);
+  /**
+   * An answer of the store that has the usage, under measure `id`, to a round trip sent at `sent`.
+   * The same id: the usage was kept, so a later measure finds what was booked at `sent`. A new one:
+   * another node measured since (this node's own set measureSeen), counting what the uploads in
+   * place here had on disk then — at least what was sure, perhaps more (the usage then asks for a
+   * recount once nobody holds anything; in the meantime it errs upward, never toward overshooting).
+   */
+  private sawMeasure(id: string | undefined, sent: Snapshot): void {
+    if (id === undefined || this.limit <= 0) return;
+    if (id === this.measureSeen) return this.inPlace.keptAt(sent);
+    // The id's key lost alone (evicted) tells nothing; a first answer has nothing to compare with.
+    if (id !== "" && this.measureSeen !== undefined && this.counted("sure")) {
+      this.recount = true;
+      void this.flush();
     }
+    this.measureSeen = id;
   }
 
   /** Book `bytes` here (an upload in place: under its booking too). */
   private book(bytes: number, inPlace: InPlaceBooking | undefined): void {
     this.reservedOut += bytes;
-    if (!inPlace) return;
-    const e = this.inPlace.get(inPlace);
-    if (e) e.reserved += bytes;
-    else this.inPlace.set(inPlace, { reserved: bytes, counted: 0 });
+    if (inPlace) this.inPlace.book(inPlace, bytes);
   }
 
   admit(bytes: number, limit = this.limit, inPlace?: InPlaceBooking): boolean | Promise<boolean> {
@@ -230,19 +261,21 @@ export class RedisLedger implements Ledger {
   private async lease(want: number, min: number, limit = this.limit): Promise<number> {
     // -1 from the store: measure storage, then ask again (a crashed node's lease can cause one more).
     for (let attempt = 0; attempt < 3; attempt++) {
-      let res: number[];
+      let res: unknown[];
+      const sent = this.inPlace.snapshot();
       try {
-        res = (await this.store.eval(LEASE, this.keys, [this.store.node, limit, want, min, this.hold, this.store.leaseTtlMs, this.store.keepMs])) as number[];
+        res = (await this.store.eval(LEASE, [...this.keys, this.measureKey], [this.store.node, limit, want, min, this.hold, this.store.leaseTtlMs, this.store.keepMs])) as unknown[];
       } catch {
         throw new FtpError(451, "Quota store unavailable; try again later");
       }
-      const [grant, used, others] = res.map(Number) as [number, number, number];
+      const [grant, used, others] = res.slice(0, 3).map(Number) as [number, number, number];
       if (grant === -1) {
         await this.ensureMeasured().catch(() => {
           throw new FtpError(451, "Cannot measure the space in use now; try again later");
         });
         continue;
       }
+      this.sawMeasure(res[3] === undefined ? undefined : String(res[3]), sent);
       this.seenUsed = used;
       this.seenOthers = others;
       this.validUntil = performance.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
@@ -263,14 +296,17 @@ export class RedisLedger implements Ledger {
 
   settle(reserved: number, delta: number, inPlace?: InPlaceBooking): void {
     // What a measure already counted of an upload in place is in the usage, not in reservedOut.
-    const e = inPlace ? this.inPlace.get(inPlace) : undefined;
-    if (inPlace) this.inPlace.delete(inPlace);
-    const counted = Math.min(reserved, e?.counted ?? 0);
+    const counted = Math.min(reserved, inPlace ? this.inPlace.end(inPlace) : 0);
     reserved -= counted;
     delta -= counted;
     this.reservedOut = Math.max(0, this.reservedOut - reserved);
     // No upload holds bytes here any more: the rest of the lease goes back.
     if (this.reservedOut === 0) this.leaseFree = 0;
+    if (this.limit <= 0 && this.reservedOut === 0 && this.recountHere) {
+      // A measure here may have counted some bytes twice (InPlaceBookings): the next question measures again.
+      this.recountHere = false;
+      this.measuringHere = null;
+    }
     if (this.limit <= 0) {
       this.seenUsed = Math.max(0, this.seenUsed + delta); // unlimited here: kept here
       // A directory's ledger, or one booked from a place below its own (a box in a home): another node
@@ -302,9 +338,15 @@ export class RedisLedger implements Ledger {
       const batch = this.unacked ?? { seq: 0, delta: 0 };
       // The holding restated with it leaves the batch out: the store counts its bytes in the usage now.
       const hold = this.reservedOut + this.leaseFree + Math.max(0, this.backlog);
+      const sent = this.inPlace.snapshot();
+      const recount = this.recount;
       try {
-        const used = Number(await this.store.eval(SETTLE, [...this.keys, this.appliedKey], [this.store.node, batch.delta, hold, this.store.leaseTtlMs, this.store.keepMs, batch.seq]));
+        const res = await this.store.eval(SETTLE, [...this.keys, this.appliedKey, this.measureKey], [this.store.node, batch.delta, hold, this.store.leaseTtlMs, this.store.keepMs, batch.seq, recount ? 1 : 0]);
+        const [usedText, id] = Array.isArray(res) ? res : [res];
+        const used = Number(usedText);
         if (this.unacked === batch) this.unacked = null;
+        if (recount) this.recount = false;
+        if (used >= 0) this.sawMeasure(id === undefined ? undefined : String(id), sent);
         if (used >= 0 && this.limit > 0) this.seenUsed = used;
         if (hold > 0) this.validUntil = performance.now() + this.store.leaseTtlMs - Math.min(2000, this.store.leaseTtlMs / 3);
       } catch {

@@ -4,11 +4,13 @@
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Lease quota bytes. KEYS: used, leases, and the node's index of the leases it holds (NODE_GONE).
- * ARGV: node, limit, want, min, hold, leaseTtlMs, keepMs.
+ * Lease quota bytes. KEYS: used, leases, the node's index of the leases it holds (NODE_GONE), and
+ * the id of the measure the usage comes from (SET_USED). ARGV: node, limit, want, min, hold,
+ * leaseTtlMs, keepMs.
  * `hold` is what this node already holds (reserved + unspent lease + unflushed deltas). Grants
  * `want` bytes, or what is left if that is at least `min`, else nothing. Returns {grant, used,
- * others}; grant -1: the store has no usage for this ledger (measure storage and SET NX).
+ * others, measure id ('' if unknown)}; grant -1: the store has no usage for this ledger (measure
+ * storage and SET NX).
  *
  * A lease whose node stopped renewing it (crashed) expires. Its node may have written any part of
  * it (a new upload's partial file stays on disk), so: if no other node holds anything, the usage is
@@ -17,7 +19,11 @@ const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + ma
  * node holds anything (here or in SETTLE): then the usage is dropped and measured again. Without
  * the mark the unspent part stayed counted for as long as the user kept the ledger busy.
  */
-/** A field of a ledger's leases hash (never a node id): a crashed node's lease was counted whole. */
+/**
+ * A field of a ledger's leases hash (never a node id): the usage may be above the disk (a crashed
+ * node's lease counted whole, or a measure taken while an upload wrote in place: SETTLE's ARGV 7),
+ * so it is dropped and measured again the first moment no node holds anything.
+ */
 export const DEAD_MARK = "~dead";
 
 export const LEASE = `${NOW}
@@ -58,7 +64,9 @@ if hold > 0 and KEYS[3] then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-return {grant, math.max(0, used), others}`;
+if not KEYS[4] then return {grant, math.max(0, used), others} end
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
+return {grant, math.max(0, used), others, redis.call('GET', KEYS[4]) or ''}`;
 
 /**
  * Nodes known dead now (a --workers sibling its primary saw exit), not after their heartbeat runs
@@ -95,10 +103,13 @@ return gone`;
 /**
  * Apply a settled upload or a deletion, and restate this node's holding. KEYS: used, leases, and the
  * node's index of the leases it holds (NODE_GONE; kept as long as the lease, which the heartbeat's
- * SETTLE renews without a LEASE), and the number of the node's last batch applied. ARGV: node, delta, hold, leaseTtlMs, keepMs,
- * the batch's number (0: none, a holding restated). A batch numbered no higher than the last applied
- * is one resent after its answer was lost: its delta is not applied again. Returns the usage (-1 when the store has none: the
- * next lease measures storage, which already includes the change).
+ * SETTLE renews without a LEASE), the number of the node's last batch applied, and the measure id
+ * (SET_USED). ARGV: node, delta, hold, leaseTtlMs, keepMs,
+ * the batch's number (0: none, a holding restated), and '1' when the usage may count bytes of an
+ * upload in place twice (DEAD_MARK: measured again once nobody holds anything). A batch numbered no
+ * higher than the last applied is one resent after its answer was lost: its delta is not applied
+ * again. Returns the usage (-1 when the store has none: the next lease measures storage, which
+ * already includes the change); given the measure id's key, {usage, measure id ('' if unknown)}.
  *
  * The usage stays the exact sum of the deltas, below 0 too (LEASE and SETTLE answer 0 for it then):
  * nodes' deltas arrive in any order, and a removal's on one node (DELE, an overwrite's commit, a
@@ -121,6 +132,12 @@ if used then
     redis.call('SET', KEYS[1], u, 'PX', ARGV[5])
   end
   if u < 0 then u = 0 end
+  if ARGV[7] == '1' then redis.call('HSET', KEYS[2], '${DEAD_MARK}', 1) end
+end
+local measure = ''
+if KEYS[5] then
+  measure = redis.call('GET', KEYS[5]) or ''
+  if used then redis.call('PEXPIRE', KEYS[5], ARGV[5]) end
 end
 local hold = tonumber(ARGV[3])
 if hold > 0 then redis.call('HSET', KEYS[2], ARGV[1], hold .. ':' .. (now + tonumber(ARGV[4]))) else redis.call('HDEL', KEYS[2], ARGV[1]) end
@@ -142,9 +159,10 @@ if hold == 0 and redis.call('HEXISTS', KEYS[2], '${DEAD_MARK}') == 1 then
   if not live then
     redis.call('DEL', KEYS[1])
     redis.call('HDEL', KEYS[2], '${DEAD_MARK}')
-    return -1
+    u = -1
   end
 end
+if KEYS[5] then return {u, measure} end
 return u`;
 
 /**
@@ -218,8 +236,15 @@ export const CONN_CLOSE = `if (tonumber(redis.call('HGET', KEYS[1], 'total')) or
 if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`;
 
-/** Usage measured from storage, stored unless another node was first. KEYS: used. ARGV: bytes, keepMs. */
-export const SET_USED = `return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`;
+/**
+ * Usage measured from storage, stored unless another node was first. KEYS: used, and the measure id.
+ * ARGV: bytes, keepMs, the measure's id (unique: node and a count). The id tells every node, in
+ * LEASE's and SETTLE's answers, that a measure replaced the usage since it last looked: its uploads
+ * written in place had bytes on disk that the measure counted (RedisLedger.foreignMeasure).
+ */
+export const SET_USED = `local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+if ok and KEYS[2] then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end
+return ok`;
 
 /**
  * A failed login toward a ban of one address (its ban key: the IPv4 address, or the IPv6 /64), for

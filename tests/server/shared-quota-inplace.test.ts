@@ -1,11 +1,13 @@
 // An upload written in place (a new name, APPE, REST+STOR) while the shared store loses the usage
 // (a Redis restart, an eviction): the next lease measures the home, which already holds the bytes
-// the upload wrote so far, and the upload's settlement must not add them a second time.
+// the upload wrote so far, and the upload's settlement must not add them a second time — also when
+// another node takes that measure ("redis", and "memory": the --workers primary's store).
 import { afterEach, expect, test } from "bun:test";
 import { lstatSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type FtpServer } from "../../server/index.ts";
+import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { du, random, startUpload } from "../helpers/quota.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -16,6 +18,8 @@ const KB = 1000;
 
 let redis: RedisProcess | null = null;
 let server: FtpServer | null = null;
+/** The second node of the two-node cases. */
+let nodeB: FtpServer | null = null;
 let wires: Wire[] = [];
 let root = "";
 
@@ -23,6 +27,8 @@ afterEach(async () => {
   for (const w of wires.splice(0)) w.close();
   await server?.close(0);
   server = null;
+  await nodeB?.close(0);
+  nodeB = null;
   await redis?.stop();
   redis = null;
   if (root) rmSync(root, { recursive: true, force: true });
@@ -98,5 +104,96 @@ for (const verb of ["STOR new.bin", "APPE old.bin", "REST 100000\r\nSTOR old.bin
     const after = du(home);
     const w2 = await login(port);
     expect(await used(w2)).toBe(after);
+  }, 40_000);
+}
+
+/** SITE QUOTA on `w` once it is `bytes` (the other node's settlement reaches the store after its 226): at most 10 s. */
+async function usedBecomes(w: Wire, bytes: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await used(w)) !== bytes) {
+    if (Date.now() > deadline) expect(await used(w)).toBe(bytes);
+    await Bun.sleep(50);
+  }
+}
+
+for (const kind of ["redis", "memory"] as const) {
+  test(`${kind}: the usage lost while node A writes in place and measured by node B counts A's bytes once`, async () => {
+    root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
+    const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
+    const home = join(root, "home/alice");
+    writeFileSync(join(home, "old.bin"), random(100 * KB));
+    const store = new MemoryStore();
+    if (kind === "redis") redis = await startRedis();
+    const shared = kind === "redis" ? { state: redis!.url } : { state: "memory", stateClient: memoryClient(store) };
+    const opts = { usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, ...shared, stateTtlMs: 3000 };
+    server = createServer(opts);
+    nodeB = createServer(opts);
+    const portA = (await server.listen()).port;
+    const portB = (await nodeB.listen()).port;
+    const w = await login(portA);
+    expect(await used(w)).toBe(100 * KB);
+    const up = await startUpload(w, "STOR new.bin");
+    await up.send(random(300 * KB));
+    await waitFor(() => lstatSync(join(home, "new.bin")).size === 300 * KB, 10_000, "300 KB written in place");
+    // The store loses the usage: Redis restarts empty on the same port; the memory store evicts it.
+    if (kind === "redis") {
+      const redisPort = redis!.port;
+      await redis!.stop();
+      redis = await startRedis(redisPort);
+      await reconnected(portA);
+      await reconnected(portB);
+    } else store.exec("DEL", ["ftpkit:quota:user:alice:used"]);
+    // Node B is the first to ask: it measures the home, A's 300 KB so far included.
+    const b = await login(portB);
+    expect(await used(b)).toBe(400 * KB);
+    await up.send(random(700 * KB));
+    expect(await up.finish()).toBe(226);
+    await usedBecomes(b, du(home));
+    expect(du(home)).toBe(1100 * KB);
+  }, 40_000);
+}
+
+for (const kind of ["redis", "memory"] as const) {
+  test(`${kind}: what A had written when its node last saw the usage kept leaves its settlement at once, while B's upload keeps the ledger busy`, async () => {
+    root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
+    const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
+    const home = join(root, "home/alice");
+    writeFileSync(join(home, "old.bin"), random(100 * KB));
+    writeFileSync(join(home, "tiny.bin"), random(10 * KB));
+    const store = new MemoryStore();
+    if (kind === "redis") redis = await startRedis();
+    const shared = kind === "redis" ? { state: redis!.url } : { state: "memory", stateClient: memoryClient(store) };
+    const opts = { usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, ...shared, stateTtlMs: 3000 };
+    server = createServer(opts);
+    nodeB = createServer(opts);
+    const portA = (await server.listen()).port;
+    const portB = (await nodeB.listen()).port;
+    const w = await login(portA);
+    const up = await startUpload(w, "STOR new.bin");
+    await up.send(random(300 * KB));
+    await waitFor(() => lstatSync(join(home, "new.bin")).size === 300 * KB, 10_000, "300 KB written in place");
+    // A settles a DELE: its answer shows the usage kept while the upload had 300 KB on disk.
+    expect((await (await login(portA)).cmd("DELE tiny.bin")).code).toBe(250);
+    const b = await login(portB);
+    await usedBecomes(b, 100 * KB);
+    if (kind === "redis") {
+      const redisPort = redis!.port;
+      await redis!.stop();
+      redis = await startRedis(redisPort);
+      await reconnected(portA);
+      await reconnected(portB);
+    } else store.exec("DEL", ["ftpkit:quota:user:alice:used"]);
+    const b2 = await login(portB);
+    expect(await used(b2)).toBe(400 * KB); // B measures
+    // An upload on B holds the ledger: no recount can happen until it ends.
+    const upB = await startUpload(b2, "STOR b.bin");
+    await upB.send(random(50 * KB));
+    await waitFor(() => lstatSync(join(home, "b.bin")).size === 50 * KB, 10_000, "50 KB written on B");
+    await up.send(random(700 * KB));
+    expect(await up.finish()).toBe(226);
+    await usedBecomes(b, du(home));
+    expect(du(home)).toBe(1150 * KB);
+    expect(await upB.finish()).toBe(226);
+    await usedBecomes(b, du(home));
   }, 40_000);
 }
