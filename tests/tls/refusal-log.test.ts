@@ -19,17 +19,20 @@ afterEach(async () => {
   work = null;
 });
 
-/** One TLS control session under PROT P: N times EPSV, LIST and a data connection that sends plain text instead of a handshake; then QUIT. */
-const SCRIPT = `
-import json, re, socket, ssl, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+/** Python: a TLS control session (AUTH TLS) of alice under PROT P on `port`; cmd(line) sends a line and reads one reply line. */
+const TLS_LOGIN = `ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb"); f.readline()
 s.sendall(b"AUTH TLS\\r\\n"); f.readline()
 t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
 def cmd(c):
     t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
-for c in ["PBSZ 0", "PROT P", "USER alice", "PASS alice-pw"]: cmd(c)
+for c in ["PBSZ 0", "PROT P", "USER alice", "PASS alice-pw"]: cmd(c)`;
+
+/** One TLS control session under PROT P: N times EPSV, LIST and a data connection that sends plain text instead of a handshake; then QUIT. */
+const SCRIPT = `
+import json, re, socket, ssl, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+${TLS_LOGIN}
 finals = []
 for i in range(n):
     dport = int(re.search(r"\\|\\|\\|(\\d+)\\|", cmd("EPSV")).group(1))
@@ -122,13 +125,7 @@ describe("DataRefusalLog", () => {
 const RESET_SCRIPT = `
 import json, re, socket, ssl, struct, sys
 port = int(sys.argv[1])
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb"); f.readline()
-s.sendall(b"AUTH TLS\\r\\n"); f.readline()
-t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
-def cmd(c):
-    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
-for c in ["PBSZ 0", "PROT P", "USER alice", "PASS alice-pw"]: cmd(c)
+${TLS_LOGIN}
 dport = int(re.search(r"\\|\\|\\|(\\d+)\\|", cmd("EPSV")).group(1))
 d = socket.create_connection(("127.0.0.1", dport), timeout=10)
 first = cmd("STOR tls.bin")
