@@ -116,33 +116,45 @@ async function usedBecomes(w: Wire, bytes: number): Promise<void> {
   }
 }
 
+/**
+ * Two nodes (`server` is A, `nodeB` is B) sharing one store of `kind`, alice's home holding old.bin
+ * (100 KB) and 10 KB files named `extra`; loseUsage(): the store loses her usage (Redis restarts
+ * empty on its port and both nodes reconnect; the memory store evicts it).
+ */
+async function twoNodes(kind: "redis" | "memory", extra: string[]) {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
+  const home = join(root, "home/alice");
+  writeFileSync(join(home, "old.bin"), random(100 * KB));
+  for (const name of extra) writeFileSync(join(home, name), random(10 * KB));
+  const store = new MemoryStore();
+  if (kind === "redis") redis = await startRedis();
+  const shared = kind === "redis" ? { state: redis!.url } : { state: "memory", stateClient: memoryClient(store) };
+  const opts = { usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, ...shared, stateTtlMs: 3000 };
+  server = createServer(opts);
+  nodeB = createServer(opts);
+  const portA = (await server.listen()).port;
+  const portB = (await nodeB.listen()).port;
+  const loseUsage = async () => {
+    if (kind === "memory") return void store.exec("DEL", ["ftpkit:quota:user:alice:used"]);
+    const redisPort = redis!.port;
+    await redis!.stop();
+    redis = await startRedis(redisPort);
+    await reconnected(portA);
+    await reconnected(portB);
+  };
+  return { home, portA, portB, loseUsage };
+}
+
 for (const kind of ["redis", "memory"] as const) {
   test(`${kind}: the usage lost while node A writes in place and measured by node B counts A's bytes once`, async () => {
-    root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
-    const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
-    const home = join(root, "home/alice");
-    writeFileSync(join(home, "old.bin"), random(100 * KB));
-    const store = new MemoryStore();
-    if (kind === "redis") redis = await startRedis();
-    const shared = kind === "redis" ? { state: redis!.url } : { state: "memory", stateClient: memoryClient(store) };
-    const opts = { usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, ...shared, stateTtlMs: 3000 };
-    server = createServer(opts);
-    nodeB = createServer(opts);
-    const portA = (await server.listen()).port;
-    const portB = (await nodeB.listen()).port;
+    const { home, portA, portB, loseUsage } = await twoNodes(kind, []);
     const w = await login(portA);
     expect(await used(w)).toBe(100 * KB);
     const up = await startUpload(w, "STOR new.bin");
     await up.send(random(300 * KB));
     await waitFor(() => lstatSync(join(home, "new.bin")).size === 300 * KB, 10_000, "300 KB written in place");
-    // The store loses the usage: Redis restarts empty on the same port; the memory store evicts it.
-    if (kind === "redis") {
-      const redisPort = redis!.port;
-      await redis!.stop();
-      redis = await startRedis(redisPort);
-      await reconnected(portA);
-      await reconnected(portB);
-    } else store.exec("DEL", ["ftpkit:quota:user:alice:used"]);
+    await loseUsage();
     // Node B is the first to ask: it measures the home, A's 300 KB so far included.
     const b = await login(portB);
     expect(await used(b)).toBe(400 * KB);
@@ -155,19 +167,7 @@ for (const kind of ["redis", "memory"] as const) {
 
 for (const kind of ["redis", "memory"] as const) {
   test(`${kind}: what A had written when its node last saw the usage kept leaves its settlement at once, while B's upload keeps the ledger busy`, async () => {
-    root = mkdtempSync(join(tmpdir(), "ftpkit-inplace-"));
-    const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: 10_000 * KB }]);
-    const home = join(root, "home/alice");
-    writeFileSync(join(home, "old.bin"), random(100 * KB));
-    writeFileSync(join(home, "tiny.bin"), random(10 * KB));
-    const store = new MemoryStore();
-    if (kind === "redis") redis = await startRedis();
-    const shared = kind === "redis" ? { state: redis!.url } : { state: "memory", stateClient: memoryClient(store) };
-    const opts = { usersFile, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, ...shared, stateTtlMs: 3000 };
-    server = createServer(opts);
-    nodeB = createServer(opts);
-    const portA = (await server.listen()).port;
-    const portB = (await nodeB.listen()).port;
+    const { home, portA, portB, loseUsage } = await twoNodes(kind, ["tiny.bin"]);
     const w = await login(portA);
     const up = await startUpload(w, "STOR new.bin");
     await up.send(random(300 * KB));
@@ -176,13 +176,7 @@ for (const kind of ["redis", "memory"] as const) {
     expect((await (await login(portA)).cmd("DELE tiny.bin")).code).toBe(250);
     const b = await login(portB);
     await usedBecomes(b, 100 * KB);
-    if (kind === "redis") {
-      const redisPort = redis!.port;
-      await redis!.stop();
-      redis = await startRedis(redisPort);
-      await reconnected(portA);
-      await reconnected(portB);
-    } else store.exec("DEL", ["ftpkit:quota:user:alice:used"]);
+    await loseUsage();
     const b2 = await login(portB);
     expect(await used(b2)).toBe(400 * KB); // B measures
     // An upload on B holds the ledger: no recount can happen until it ends.
