@@ -108,10 +108,12 @@ async function namedTarget(session: Session, given: string): Promise<ListingTarg
   const slash = given.lastIndexOf("/");
   const parentPrefix = given.slice(0, slash + 1);
   const last = given.slice(slash + 1);
-  // A name that exists is taken literally when its only wildcard is `[` ("a[1].txt", as ProFTPD
-  // does); one holding `*` or `?` is expanded, as vsftpd and ProFTPD do (the name matches itself):
-  // `mget *.txt` got only a file named "*.txt".
-  const st = !hasGlob(last) ? await session.fs.statResolved(r) : /[*?]/.test(last) ? null : await session.fs.statOrNull(r);
+  // A name that exists is taken literally: a directory is listed ("x?y", as vsftpd and ProFTPD list
+  // it), and so is a file whose only wildcard is `[` ("a[1].txt", as ProFTPD does). A file holding
+  // `*` or `?` is expanded, as vsftpd and ProFTPD do (the name matches itself): `mget *.txt` got
+  // only a file named "*.txt".
+  const named = hasGlob(last) ? await session.fs.statOrNull(r) : await session.fs.statResolved(r);
+  const st = named?.type === "file" && /[*?]/.test(last) ? null : named;
   if (st?.type === "file") {
     return { vpath: r.vpath, batches: [[{ name: virtualBasename(r.vpath), ...st, perm: permFacts(r.mount.perms, "file") }]], prefix: parentPrefix };
   }

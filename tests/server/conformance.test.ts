@@ -14,6 +14,10 @@ describe("NLST answers paths as given, and wildcards expand inside the jail", ()
   const tree = () => {
     mkdirSync(servers.server.home("alice") + "/bins", { recursive: true });
     for (const n of ["f1.bin", "f2.bin", "g1.bin", ".f3.bin", "a[1].txt", "*.txt", "a?.txt", "ab.txt"]) writeFileSync(home(`bins/${n}`), n);
+    // Directories whose names hold wildcards: listed as themselves (their contents), as vsftpd lists them.
+    for (const d of ["x?y", "xzy", "st*r"]) mkdirSync(home(`bins/${d}`));
+    writeFileSync(home("bins/x?y/inside.txt"), "i");
+    writeFileSync(home("bins/st*r/s.txt"), "s");
   };
 
   test("a file argument comes back exactly as given; a directory argument prefixes each name", async () => {
@@ -32,6 +36,8 @@ describe("NLST answers paths as given, and wildcards expand inside the jail", ()
       // One holding * or ? is expanded, as vsftpd and ProFTPD do: `mget *.txt` got only the file named "*.txt".
       ["NLST bins/*.txt", ["bins/*.txt", "bins/a?.txt", "bins/a[1].txt", "bins/ab.txt"]],
       ["NLST bins/a?.txt", ["bins/a?.txt", "bins/ab.txt"]],
+      ["NLST bins/x?y", ["bins/x?y/inside.txt"]],
+      ["NLST bins/st*r", ["bins/st*r/s.txt"]],
       ["NLST bins/[fg]2.bin", ["bins/f2.bin"]],
     ];
     for (const [line, expected] of cases) {
