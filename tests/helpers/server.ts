@@ -99,15 +99,19 @@ async function startWorkers(root: string, usersFile: string, workers: number, op
  */
 export function useServers() {
   let current: TestServer | null = null;
+  // Every server the test started, not only the last: a test that started two left the first
+  // running, and its temp directory behind (an S3 test, found among a CI run's leftovers).
+  const started: TestServer[] = [];
   const wires: Wire[] = [];
   afterEach(async () => {
     for (const w of wires.splice(0)) w.close();
-    await current?.stop();
+    for (const ts of started.splice(0).reverse()) await ts.stop();
     current = null;
   });
   return {
     async start(opts: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
       current = await startTestServer(opts);
+      started.push(current);
       return current;
     },
     /** The server the running test started. */
