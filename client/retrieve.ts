@@ -106,7 +106,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     if (job.resuming && job.expect) refuseIfChanged(job.expect, st);
     ctx.beforeFirstByte({ size, mtime });
     created = !job.resuming; // until the part file shows there is something to continue
-    const modes = downloadModes(job.local, job.mode);
+    const modes = await downloadModes(job.local, job.mode);
     const opened = await openPart(part, modes.part);
     fd = opened.fd;
     const resuming = job.resuming && opened.existed;

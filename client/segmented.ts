@@ -85,7 +85,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
     recorded = null;
   }
   const segments = recorded ?? planSegments(size, job.count);
-  const modes = downloadModes(job.local, undefined);
+  const modes = await downloadModes(job.local, undefined);
   let fd: number;
   try {
     fd = openPartFile(job.part, modes.part);
