@@ -48,6 +48,9 @@ describe("bad usage: exit 2, one line", () => {
     ["cert: no --out", ["cert"], "--out DIR is required"],
     ["test: a bad --timeout", ["test", "127.0.0.1:9", "--timeout", "0"], "--timeout must be a number of seconds"],
     ["test: not an FTP URL", ["test", "http://127.0.0.1/"], "not a HOST[:PORT] or ftp:// URL"],
+    // citty took any value but "false" as on: --anonymous=no served anonymous users.
+    ["serve: a switch given a value", ["serve", "--port", "0", "--anonymous=no"], '--anonymous is a switch and takes no value (got "no"); to say the opposite, write --no-anonymous'],
+    ["serve: a negated switch given a value", ["serve", "--port", "0", "--no-write=1"], '--no-write is a switch and takes no value (got "1"); to say the opposite, write --write'],
   ];
   test.each(cases)("%s", async (_label, args, message) => {
     const r = await runFtpkit([...args, ...(args[0] === "user" || args[0] === "serve" ? ["--users", users] : [])], { cwd: dir, timeoutMs: 15_000 });

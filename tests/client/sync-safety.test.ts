@@ -173,6 +173,23 @@ describe("what the walks leave out stays where it is", () => {
     expect(readFileSync(join(srv.home, "dst/keep.log"), "utf8")).toBe("log\n");
   });
 
+  test("a switch given a value (--delete=no) is refused and deletes nothing; --delete=false is off, --delete=true on", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(work, "src"), { "a.txt": "a\n" });
+    files(join(srv.home, "dst"), { "old.txt": "old\n" });
+    for (const bad of ["--delete=no", "--delete=0", "--delete=off"]) {
+      const refused = await runFtpkit(["sync", "src", srv.url("/dst"), bad], { cwd: work });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("--delete is a switch and takes no value");
+    }
+    expect(existsSync(join(srv.home, "dst/a.txt"))).toBe(false);
+    expect((await runFtpkit(["sync", "src", srv.url("/dst"), "--delete=false"], { cwd: work })).code).toBe(0);
+    expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(true);
+    expect((await runFtpkit(["sync", "src", srv.url("/dst"), "--delete=true"], { cwd: work })).code).toBe(0);
+    expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(false);
+  });
+
   test("--exclude '**/*.log' matches at every depth, the root's files included", async () => {
     const srv = await ftpkitServer();
     const work = workDir();
