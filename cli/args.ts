@@ -325,21 +325,41 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
       // -r, -rq, -n: every letter a known short alias; a string one takes the next word.
       const letters = tok.slice(1).split("=")[0]!;
       for (const c of letters) if (!short.has(c)) throw new UsageError(`unknown option -${c}`);
+      if (tok.includes("=") && short.get(letters.at(-1)!) === "boolean") refuseBooleanValue(`-${letters.at(-1)!}`, tok);
       valueOf = short.get(letters.at(-1)!) === "string" && !tok.includes("=") ? `-${letters.at(-1)!}` : null;
       continue;
     }
     const flag = tok.slice(2).split("=")[0]!;
     const negated = flag.startsWith("no-") ? flag.slice(3) : undefined;
     if (known.has(flag)) {
+      if (known.get(flag) === "boolean") refuseBooleanValue(`--${flag}`, tok);
       valueOf = known.get(flag) === "string" && !tok.includes("=") ? `--${flag}` : null;
       continue;
     }
-    if (negated !== undefined && known.get(negated) === "boolean") continue;
+    if (negated !== undefined && known.get(negated) === "boolean") {
+      refuseBooleanValue(`--${flag}`, tok);
+      continue;
+    }
     throw new UsageError(`unknown option ${tok.split("=")[0]}`);
   }
   if (positionals.length > maxPositionals) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`);
   }
+}
+
+/**
+ * A switch given a value (`--delete=no`): citty took any value but the word "false" as on, so
+ * `sync --delete=no` deleted and `--insecure=no` trusted any certificate. Only true and false are
+ * values a switch may take (as rclone's flags); anything else is refused, as GNU getopt refuses a
+ * value given to a flag without one.
+ */
+function refuseBooleanValue(flag: string, tok: string): void {
+  const eq = tok.indexOf("=");
+  if (eq < 0) return;
+  const value = tok.slice(eq + 1);
+  if (value === "true" || value === "false") return;
+  const off = flag.startsWith("--no-") ? `--${flag.slice(5)}` : flag.startsWith("--") ? `--no-${flag.slice(2)}` : null;
+  throw new UsageError(`${flag} is a switch and takes no value (got ${JSON.stringify(value)})${off ? `; to say the opposite, write ${off}` : ""}`);
 }
 
 /** A word that is a negative number (`-1`, `-5GB`, `-0.5`): never one of our options, which are letters. */
