@@ -181,6 +181,12 @@ export function planTree(source: TreeEntry[], dest: TreeEntry[], o: CompareOptio
     // Never into or through what the walk did not list: a copy into a link to a directory wrote outside the destination.
     const odd = o.odd?.get(s.rel);
     if (odd !== undefined) makeRoom(s, { rel: s.rel, what: odd });
+    // The destination's entry of that name was excluded (`--exclude 'f/'` names only directories):
+    // left out of `there`, the file was planned as new, and the copy then failed on the directory
+    // after the dry run had promised it. Excluded entries are never replaced: refused before anything moves.
+    if (!d && s.type === "file" && o.keep?.has(s.rel)) {
+      throw new ClientError(`${s.rel} is a file in the source, but the destination's ${s.rel} is excluded or skipped; nothing was changed: remove it yourself, or exclude the file too`);
+    }
     if (s.type === "dir") {
       if (!d) items.push({ rel: s.rel, action: "mkdir", reason: "new directory", type: "dir", size: 0 });
       else if (d.type !== "dir") {

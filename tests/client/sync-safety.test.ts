@@ -190,6 +190,27 @@ describe("what the walks leave out stays where it is", () => {
     expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(false);
   });
 
+  test("a source file whose name the destination holds as an excluded directory (--exclude 'f/') is refused before anything moves, dry run included, both ways", async () => {
+    const srv = await ftpkitServer();
+    const work = workDir();
+    files(join(work, "up"), { f: "file\n" });
+    files(join(srv.home, "t"), { "f/deep.txt": "deep\n", "old.txt": "old\n" });
+    files(join(srv.home, "xf"), { f: "file\n" });
+    files(join(work, "down"), { "f/inner": "keep\n", "old.txt": "old\n" });
+    for (const [src, dst] of [["up", srv.url("/t")], [srv.url("/xf"), "down"]] as const) {
+      for (const dry of [["--dry-run"], []]) {
+        const r = await runFtpkit(["sync", src, dst, "--delete", "--exclude", "f/", ...dry], { cwd: work });
+        expect(r.stderr).toContain("f is a file in the source, but the destination's f is excluded or skipped; nothing was changed");
+        expect(r.code).not.toBe(0);
+      }
+    }
+    expect(readFileSync(join(srv.home, "t/f/deep.txt"), "utf8")).toBe("deep\n");
+    expect(existsSync(join(srv.home, "t/old.txt"))).toBe(true);
+    expect(readFileSync(join(work, "down/f/inner"), "utf8")).toBe("keep\n");
+    expect(existsSync(join(work, "down/old.txt"))).toBe(true);
+    expect(existsSync(join(work, "down/f.ftpkit-part"))).toBe(false);
+  });
+
   test("--exclude '**/*.log' matches at every depth, the root's files included", async () => {
     const srv = await ftpkitServer();
     const work = workDir();
