@@ -190,7 +190,12 @@ export function planned(i: PlanItem, result: string): FileReport {
  * --dry-run: one line per action on stdout ("copy a/b.txt (size differs)"), or the JSON plan, with
  * `besides` (what the walks reported: entries skipped or unreadable).
  */
-export function printPlan(items: PlanItem[], json: boolean, besides: FileReport[] = []): void {
+export function printPlan(planOrder: PlanItem[], json: boolean, besides: FileReport[] = []): void {
+  // In the order the run does them: what stands in the way (a case rename's old name) is deleted
+  // before the copies, the rest after them.
+  const isFirst = (i: PlanItem) => i.action === "delete" && i.first === true;
+  const isLast = (i: PlanItem) => i.action === "delete" && !i.first;
+  const items = [...planOrder.filter(isFirst), ...planOrder.filter((i) => !isFirst(i) && !isLast(i)), ...planOrder.filter(isLast)];
   if (json) {
     printReport(summarizePlan([...items.map((i) => planned(i, "planned (dry run)")), ...besides]));
     return;

@@ -56,3 +56,15 @@ test("sync --delete of a file renamed only in case: the old name is deleted befo
   expect(order).toEqual(["DELE /case/Report.TXT", "STOR /case/report.txt"]);
   expect(files.get("report.txt")?.data.toString()).toBe("important\n");
 });
+
+test("sync --delete --dry-run lists the old name's delete before the copy, in the order the run does them", async () => {
+  const src = join(t.work, "src-dry");
+  mkdirSync(src);
+  writeFileSync(join(src, "report.txt"), "important\n");
+  writeFileSync(join(src, "new.txt"), "new\n");
+  const { server } = caseInsensitive({ "Report.TXT": "important\n", "gone.txt": "old\n" });
+  const r = await runFtpkit(["sync", "--delete", "--dry-run", src, `ftp://u:p@127.0.0.1:${server.port}/case`], { cwd: t.work });
+  expect(r.code).toBe(0);
+  const actions = r.stdout.split("\n").filter((l) => /^(copy|delete) /.test(l)).map((l) => l.split(" (")[0]);
+  expect(actions).toEqual(["delete Report.TXT", "copy new.txt", "copy report.txt", "delete gone.txt"]);
+});
