@@ -228,7 +228,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
    * (Redis, workers) every node's connections are counted there too: the session exists at once (so
    * TLS and the socket have an owner) but says nothing and runs nothing until its slot is granted.
    */
-  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string, healthCheck = false): Session | null => {
+  const startSession = (socket: Socket<ControlState>, remoteIp: string, localIp: string, healthCheck = false, dialedIp = localIp): Session | null => {
     const { options } = server;
     const admitted = (socket.data as ControlState | undefined)?.admitted;
     const refuse = (text: string) => {
@@ -258,7 +258,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
       ticket.release();
       return refuse(REFUSALS[admission]);
     }
-    const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp);
+    const session = new Session(server, socket as unknown as Socket<ControlSocketState>, remoteIp, localIp, dialedIp);
     tickets.set(session, ticket);
     ticket.evict = () => {
       announceSession(server, session);
@@ -349,7 +349,8 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
       const remoteIp = header.local || !header.source ? peer : canonicalIp(header.source.ip);
       const localIp = canonicalIp((socket as unknown as { localAddress?: string }).localAddress ?? "127.0.0.1");
       // v2 LOCAL is how HAProxy's check-send-proxy marks a check; v1 UNKNOWN may relay a real client.
-      const session = startSession(socket, remoteIp, localIp, header.local && header.version === 2);
+      const dialedIp = header.local || !header.destination ? localIp : canonicalIp(header.destination.ip);
+      const session = startSession(socket, remoteIp, localIp, header.local && header.version === 2, dialedIp);
       if (session && parsed.length < buf.length) socket.data.loop.feed(buf.subarray(parsed.length));
     },
     drain(socket) {

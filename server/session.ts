@@ -52,6 +52,8 @@ export class Session {
   socket: Socket<ControlSocketState>;
   readonly remoteIp: string;
   readonly localIp: string;
+  /** The address the client connected to: behind a balancer, the balancer's (the PROXY header's destination); else localIp. */
+  readonly dialedIp: string;
   lastActivity = performance.now();
   /** Commands whose handler is at work (the idle timeout waits for them). */
   commandsRunning = 0;
@@ -121,12 +123,14 @@ export class Session {
     socket: Socket<ControlSocketState>,
     remoteIp: string,
     localIp: string,
+    dialedIp: string = localIp,
   ) {
     const n = nextSessionId++;
     this.id = server.options.worker === undefined ? n : `${server.options.worker}-${n}`;
     this.socket = socket;
     this.remoteIp = remoteIp;
     this.localIp = localIp;
+    this.dialedIp = dialedIp;
     this.fs = new VirtualFs(this, server.startedAt);
   }
 

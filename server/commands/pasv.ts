@@ -11,8 +11,11 @@ export const pasv: CommandSpec = {
   help: "PASV: enter passive mode",
   handle({ session }) {
     if (session.epsvAll) throw new FtpError(503, "PASV not allowed after EPSV ALL");
-    const announce = session.server.options.pasvAddress ?? canonicalIp(session.localIp);
-    if (!isIPv4(announce)) throw new FtpError(425, "PASV needs IPv4; use EPSV");
+    // PASV carries an IPv4 address: the client must have come over IPv4 (behind a balancer its own
+    // address says so, as for EPSV; the node's socket may be IPv6). It is told the address it dialed:
+    // --pasv-address, else the balancer's (the PROXY header's destination), else ours.
+    const announce = session.server.options.pasvAddress ?? canonicalIp(session.dialedIp);
+    if (!isIPv4(session.remoteIp) || !isIPv4(announce)) throw new FtpError(425, "PASV needs IPv4; use EPSV");
     const endpoint = openPassive(session);
     session.reply(227, formatPasvReply({ host: announce, port: endpoint.port }));
   },

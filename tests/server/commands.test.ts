@@ -516,8 +516,9 @@ describe("transfers", () => {
     expect(got.data.toString()).toBe(readFileSync(join(srv.home("alice"), "hello.txt"), "utf8"));
   });
 
-  test("PORT and EPRT to our own address (200) carry a download to a client listener", async () => {
-    for (const verb of ["PORT", "EPRT"]) {
+  // EPRT |2| with the IPv4-mapped spelling is Python's ftplib on a dual-stack socket: it was 522.
+  test("PORT and EPRT to our own address (200) carry a download to a client listener, EPRT's IPv4-mapped form too", async () => {
+    for (const verb of ["PORT", "EPRT", "EPRT mapped"]) {
       const w = await alice();
       const chunks: Buffer[] = [];
       let closed!: () => void;
@@ -529,7 +530,7 @@ describe("transfers", () => {
       });
       try {
         const p = listener.port;
-        const line = verb === "PORT" ? `PORT 127,0,0,1,${p >> 8},${p & 255}` : `EPRT |1|127.0.0.1|${p}|`;
+        const line = verb === "PORT" ? `PORT 127,0,0,1,${p >> 8},${p & 255}` : verb === "EPRT" ? `EPRT |1|127.0.0.1|${p}|` : `EPRT |2|::ffff:127.0.0.1|${p}|`;
         expect((await w.cmd(line)).code).toBe(200);
         expect((await w.cmd("RETR hello.txt")).code).toBe(150);
         await Promise.race([done, Bun.sleep(3000)]);

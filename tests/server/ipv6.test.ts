@@ -31,6 +31,15 @@ test("PASV on an IPv6 control connection is refused with a pointer to EPSV", asy
   expect(r.lines[0]).toContain("EPSV");
 });
 
+// With --pasv-address naming an IPv4 address, PASV answered 227 with it while its listener was on
+// ::1: the client's connect was refused and RETR waited out the data timeout.
+test("PASV on an IPv6 control connection is refused with --pasv-address set too", async () => {
+  await servers.start({ options: { host: "::1", pasvAddress: "127.0.0.1" } });
+  const w = await servers.login("alice", "alice-pw", 230, "::1");
+  const r = await w.cmd("PASV");
+  expect([r.code, r.lines[0]]).toEqual([425, "PASV needs IPv4; use EPSV"]);
+});
+
 test("EPSV 2 is 229 on an IPv6 control connection, EPSV 1 is 522 naming protocol 2", async () => {
   const w = await loginV6();
   expect((await w.cmd("EPSV 2")).code).toBe(229);
@@ -78,7 +87,9 @@ test("EPRT with ::1 written out in full (Java's getHostAddress, which Apache Com
 
 test("EPRT to another IPv6 address, however written, is refused (bounce protection)", async () => {
   const w = await loginV6();
-  for (const other of ["::2", "0:0:0:0:0:0:0:2", "::ffff:127.0.0.1", "::00000"]) expect((await w.cmd(`EPRT |2|${other}|40000|`)).code).toBe(501);
+  for (const other of ["::2", "0:0:0:0:0:0:0:2", "::00000"]) expect((await w.cmd(`EPRT |2|${other}|40000|`)).code).toBe(501);
+  // An IPv4 address however written (here IPv4-mapped) is the other protocol: 522, as |1|127.0.0.1| is.
+  expect((await w.cmd("EPRT |2|::ffff:127.0.0.1|40000|")).lines[0]).toBe("Network protocol not supported, use (2)");
 });
 
 test("EPRT to an IPv4 address from an IPv6 client is refused with 522 naming the protocol to use (RFC 2428 §2, as ProFTPD), and nothing is kept", async () => {

@@ -109,6 +109,28 @@ describe("--proxy-protocol on the control port", () => {
     }
   });
 
+  // The balancer reaches the node over IPv6, its clients come over IPv4 (and the other way round):
+  // PASV went by the node's socket (425 for every IPv4 client: ftplib, wget, curl --disable-epsv).
+  test("PASV follows the client's family, not the node's socket's, and names the address the client dialed (the header's destination)", async () => {
+    const v6node = await servers.start({ options: { host: "::1", proxyFrom: "::1" } });
+    const v4client = await Wire.connect(v6node.port, "::1");
+    v4client.raw(formatProxyV2({ ip: "127.0.0.9", port: 40_001 }, { ip: "127.0.0.3", port: 2121 }));
+    const v4node = await servers.start({ options: { proxyFrom: "127.0.0.1" } });
+    const v6client = await viaBalancer(v4node.port, formatProxyV2({ ip: "2001:db8::9", port: 40_001 }, { ip: "2001:db8::1", port: 21 }));
+    try {
+      expect((await v4client.login("alice", "alice-pw")).code).toBe(230);
+      const pasv = await v4client.cmd("PASV");
+      expect(pasv.code).toBe(227);
+      expect(pasv.lines[0]).toMatch(/\(127,0,0,3,\d+,\d+\)/);
+      expect((await v6client.login("alice", "alice-pw")).code).toBe(230);
+      expect((await v6client.cmd("PASV")).lines[0]).toBe("PASV needs IPv4; use EPSV");
+      expect((await v6client.cmd("EPSV")).code).toBe(229);
+    } finally {
+      v4client.close();
+      v6client.close();
+    }
+  });
+
   // Clients connect their data connection to the address they reached the control port on (EPSV
   // always; curl and Python's ftplib for PASV too): the balancer's. It forwards the node's passive
   // range with its own PROXY header naming the client.
