@@ -2,6 +2,7 @@
 // found once per users-file load, so an upload needs only a prefix check of its key.
 import { realpathSync } from "node:fs";
 import { isS3Url } from "../../protocol/s3-url.ts";
+import { chargedPlaces, userLedgerKey } from "./user-ledger.ts";
 
 /** A limited directory inside a home or mount place: its key prefix there, and the directory as the users file names it. */
 export interface NestedLimit {
@@ -82,8 +83,6 @@ interface PlaceUser {
  */
 export function containingLedgers(users: Iterable<PlaceUser>, limited: ReadonlySet<string>): ReadonlyMap<string, readonly ContainingLedger[]> {
   const list = [...users];
-  /** The user ledger's places: the home and the unlimited mounts the user may store in (mounts.ts's measure). */
-  const charged = (u: PlaceUser) => [u.home, ...u.mounts.filter((m) => m.quota <= 0 && (m.perms.includes("write") || m.perms.includes("modify"))).map((m) => m.dir)];
   const ledgersByReal = new Map<string, ContainingLedger[]>();
   const add = (place: string, ledger: ContainingLedger) => {
     const real = realOf(place);
@@ -92,11 +91,13 @@ export function containingLedgers(users: Iterable<PlaceUser>, limited: ReadonlyS
     ledgersByReal.set(real, known);
   };
   for (const u of list) {
-    const mine = charged(u);
-    add(u.home, { key: `user:${u.name}`, places: mine });
+    // The user ledger's places and name, as mounts.ts measures and names it.
+    const mine = chargedPlaces(u);
+    const key = userLedgerKey(u);
+    add(u.home, { key, places: mine });
     for (const m of u.mounts) {
       if (m.quota > 0) add(m.dir, { key: `dir:${m.dir}`, places: [m.dir] });
-      else if (mine.includes(m.dir)) add(m.dir, { key: `user:${u.name}`, places: mine });
+      else if (mine.includes(m.dir)) add(m.dir, { key, places: mine });
     }
     for (const place of [u.home, ...u.mounts.map((m) => m.dir)]) if (limited.has(place)) add(place, { key: `dir:${place}`, places: [place] });
   }

@@ -11,6 +11,7 @@ import { isWithin, normalizeVirtualPath } from "../../protocol/path.ts";
 import { JointLedger, type Ledger, type QuotaRegistry } from "./quota.ts";
 import { PlanCache } from "./mount-plans.ts";
 import type { ContainingLedger, NestedLimit } from "../auth/nested-limits.ts";
+import { userLedgerKey } from "../auth/user-ledger.ts";
 
 /** One root of a user's tree: the home at "/" or a virtual directory mounted at `vpath`. */
 export interface Mount {
@@ -209,7 +210,8 @@ export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
 
 function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const home = storageAt(user.home, places);
-  const userKey = `user:${user.name}`;
+  // Named for the places it counts too (user-ledger.ts): a changed home or mount is a new ledger.
+  const userKey = userLedgerKey(user);
   // Booking into a directory's ledger costs a store update per finished upload under --state redis:
   // only where a limit set on that directory elsewhere needs it.
   const limited = (dir: string) => !places.limitedDirs || places.limitedDirs.has(dir);

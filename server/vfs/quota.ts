@@ -290,9 +290,10 @@ export class Reservation {
 const LINGER_MS = 30_000;
 
 /**
- * Ledgers by key ("user:alice", "dir:/srv/drop"), shared across sessions. Usage is measured when a
- * limited ledger is first opened and kept up to date by bookings afterwards; a while after the last
- * session closes, the ledger is dropped so the next login re-measures the disk.
+ * Ledgers by key ("user:alice:DIGEST" — the digest of what it counts, server/auth/user-ledger.ts —
+ * "dir:/srv/drop"), shared across sessions. Usage is measured when a limited ledger is first opened
+ * and kept up to date by bookings afterwards; a while after the last session closes, the ledger is
+ * dropped so the next login re-measures the disk.
  */
 export class QuotaRegistry {
   private ledgers = new Map<string, { ledger: Ledger; refs: number; timer?: ReturnType<typeof setTimeout>; views: Map<number, Ledger> }>();

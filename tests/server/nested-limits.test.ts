@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { containingLedgers, nestedLimits } from "../../server/auth/nested-limits.ts";
+import { userLedgerKey } from "../../server/auth/user-ledger.ts";
 
 let root = "";
 afterEach(() => {
@@ -55,13 +56,13 @@ test("the ledgers at or above a place: its home's user (through a symlink too), 
     { name: "carol", home: join(root, "carol"), mounts: [{ dir: home, quota: 0, perms: ["read"] }] },
   ];
   const found = containingLedgers(users, new Set([sub, box]));
-  const aliceLedger = { key: "user:alice", places: [join(root, "link")] };
+  const aliceLedger = { key: userLedgerKey(users[0]!), places: [join(root, "link")] };
   expect(found.get(sub)).toEqual([{ key: `dir:${sub}`, places: [sub] }, aliceLedger]);
   expect(found.get(box)).toEqual([{ key: `dir:${box}`, places: [box] }, aliceLedger]);
   // A home has only its own ledger here; carol's read-only mount of alice's home charges no one.
   expect(found.get(join(root, "link"))).toEqual([aliceLedger]);
   expect(found.get(home)).toEqual([aliceLedger]);
-  expect(found.get(join(root, "alice2"))).toEqual([{ key: "user:anonymous", places: [join(root, "alice2")] }]);
+  expect(found.get(join(root, "alice2"))).toEqual([{ key: userLedgerKey(users[1]!), places: [join(root, "alice2")] }]);
   expect(found.has(join(root, "carol"))).toBe(true);
 });
 
@@ -74,5 +75,5 @@ test("one directory mounted twice: each mount's place has the other's ledger (a 
     { name: "mod", home: join(root, "mod"), mounts: [{ dir: inbox, quota: 0, perms: ["read", "write", "modify"] }] },
   ];
   const found = containingLedgers(users, new Set([inbox]));
-  expect(found.get(inbox)!.map((l) => l.key)).toEqual([`dir:${inbox}`, "user:mod"]);
+  expect(found.get(inbox)!.map((l) => l.key)).toEqual([`dir:${inbox}`, userLedgerKey(users[1]!)]);
 });

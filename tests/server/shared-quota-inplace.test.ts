@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type FtpServer } from "../../server/index.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
+import { userLedgerKey } from "../../server/auth/user-ledger.ts";
 import { startRedis, type RedisProcess } from "../helpers/redis.ts";
 import { du, random, startUpload } from "../helpers/quota.ts";
 import { makeUsersFile } from "../helpers/users.ts";
@@ -136,7 +137,7 @@ async function twoNodes(kind: "redis" | "memory", extra: string[]) {
   const portA = (await server.listen()).port;
   const portB = (await nodeB.listen()).port;
   const loseUsage = async () => {
-    if (kind === "memory") return void store.exec("DEL", ["ftpkit:quota:user:alice:used"]);
+    if (kind === "memory") return void store.exec("DEL", [`ftpkit:quota:${userLedgerKey({ name: "alice", home, mounts: [] })}:used`]);
     const redisPort = redis!.port;
     await redis!.stop();
     redis = await startRedis(redisPort);
