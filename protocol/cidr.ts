@@ -54,11 +54,15 @@ export function parseCidr(text: string): Cidr {
   const bytes = parseIp(addr);
   if (!bytes) throw new ParseError(`"${t}" is not an IP address or CIDR block (examples: 192.0.2.0/24, 2001:db8::/48)`);
   const max = bytes.length * 8;
+  // An IPv4-mapped block (::ffff:10.0.0.0/104) is written in IPv6 terms: its prefix counts the 96
+  // bits before the IPv4 part (/8 was read as 10.0.0.0/8, where IPv6 means ::/8; /104 was refused).
+  const mapped = bytes.length === 4 && addr.includes(":");
   let prefix = max;
   if (slash >= 0) {
     const p = t.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p) || Number(p) > max) throw new ParseError(`"${t}": prefix length must be 0–${max}`);
-    prefix = Number(p);
+    const low = mapped ? 96 : 0;
+    if (!/^\d{1,3}$/.test(p) || Number(p) < low || Number(p) > max + low) throw new ParseError(`"${t}": prefix length must be ${low}–${max + low}${mapped ? " (an IPv4-mapped address: 96 + the IPv4 prefix, e.g. ::ffff:10.0.0.0/104 for 10.0.0.0/8)" : ""}`);
+    prefix = Number(p) - low;
   }
   return { bytes: maskBytes(bytes, prefix), prefix, text: t };
 }

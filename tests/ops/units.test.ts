@@ -22,11 +22,15 @@ describe("CIDR blocks", () => {
     ["::1", "127.0.0.1", false],
     ["10.0.0.0/8", "::ffff:10.1.2.3", true], // an IPv4 peer of a "::" listener
     ["2001:db8::/32", "10.0.0.1", false],
+    // An IPv4-mapped block counts its prefix in IPv6 bits (96 + the IPv4 prefix).
+    ["::ffff:10.0.0.0/104", "10.200.0.1", true],
+    ["::ffff:10.0.0.0/104", "11.0.0.1", false],
+    ["::ffff:10.1.2.3", "10.1.2.3", true],
   ])("%s contains %s: %p", (block, ip, expected) => {
     expect(cidrContains(parseCidr(block), ip)).toBe(expected);
   });
 
-  test.each(["10.0.0.0/33", "2001:db8::/129", "300.1.1.1", "foo", "10.0.0.0/", "1:2:3:4:5:6:7:8:9", "::1::2", ""])("refuses %p", (bad) => {
+  test.each(["10.0.0.0/33", "2001:db8::/129", "300.1.1.1", "foo", "10.0.0.0/", "1:2:3:4:5:6:7:8:9", "::1::2", "", "::ffff:10.0.0.0/8", "::ffff:10.0.0.0/129"])("refuses %p", (bad) => {
     expect(() => parseCidr(bad)).toThrow();
   });
 
