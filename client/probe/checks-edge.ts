@@ -152,49 +152,66 @@ function otherLoopback(ip: string): string {
   return ip === "127.0.0.2" ? "127.0.0.3" : "127.0.0.2";
 }
 
-/** PORT naming another host is refused (RFC 2577 §3), or at least never connected to. */
+/**
+ * PORT and EPRT naming another host are refused (RFC 2577 §3), or at least never connected to. Each
+ * verb is tried on a session of its own (a refusal may end one): a server guarding PORT only would
+ * pass with EPRT open, and an IPv6 server, where PORT cannot be tried, was never checked.
+ */
 export async function portBounce(p: Probe): Promise<void> {
   await p.check("port-bounce", async () => {
-    const c = await p.open();
-    let listener: TCPSocketListener<undefined> | null = null;
-    try {
-      const ours = c.control.localAddress;
-      if (!isIPv4(ours)) return ["n/a", "the control connection is IPv6 (PORT is IPv4 only)"];
-      let target = "192.0.2.1"; // TEST-NET-1: another host that answers nothing
-      let connected = false;
-      let port = 9;
-      if (isLoopback(ours)) {
-        target = otherLoopback(ours);
-        try {
-          const l = Bun.listen<undefined>({
-            hostname: target,
-            port: 0,
-            socket: {
-              open(s) {
-                connected = true;
-                s.end();
+    const passes: string[] = [];
+    for (const verb of ["PORT", "EPRT"] as const) {
+      const c = await p.open();
+      let listener: TCPSocketListener<undefined> | null = null;
+      try {
+        const ours = c.control.localAddress;
+        const v4 = isIPv4(ours);
+        if (verb === "PORT" && !v4) continue; // PORT is IPv4 only
+        // Documentation addresses: other hosts that answer nothing (TEST-NET-1, 2001:db8::/32).
+        let target = v4 ? "192.0.2.1" : "2001:db8::1";
+        let connected = false;
+        let port = 9;
+        if (v4 && isLoopback(ours)) {
+          try {
+            const l = Bun.listen<undefined>({
+              hostname: otherLoopback(ours),
+              port: 0,
+              socket: {
+                open(s) {
+                  connected = true;
+                  s.end();
+                },
+                data() {},
               },
-              data() {},
-            },
-          });
-          listener = l;
-          port = l.port;
-        } catch {
-          target = "192.0.2.1";
+            });
+            listener = l;
+            target = otherLoopback(ours);
+            port = l.port;
+          } catch {
+            // no second loopback address here: the documentation address
+          }
         }
+        const r = verb === "PORT" ? await c.command("PORT", formatHostPort({ host: target, port })) : await c.command("EPRT", `|${v4 ? 1 : 2}|${target}|${port}|`);
+        if (r.code >= 500) {
+          passes.push(`${verb} to ${target} refused: ${line(r)}`);
+          continue;
+        }
+        if (r.code !== 200) {
+          passes.push(`${verb} to ${target} not accepted: ${line(r)}`);
+          continue;
+        }
+        const l = await c.command("NLST").catch(() => null);
+        await Bun.sleep(300);
+        if (connected) return ["fail", `${verb} to ${target} accepted and the server connected there (bounce attack possible)`];
+        const after = l ? line(l) : "no reply";
+        if (!(l && l.code >= 400)) return ["fail", `${verb} to ${target} accepted (200); NLST: ${after}`];
+        passes.push(`${verb} to ${target} accepted (200) but the data connection was refused: ${after}`);
+      } finally {
+        listener?.stop(true);
+        await p.discard(c);
       }
-      const r = await c.command("PORT", formatHostPort({ host: target, port }));
-      if (r.code >= 500) return ["pass", `PORT to ${target} refused: ${line(r)}`];
-      if (r.code !== 200) return ["pass", `PORT to ${target} not accepted: ${line(r)}`];
-      const l = await c.command("NLST").catch(() => null);
-      await Bun.sleep(300);
-      if (connected) return ["fail", `PORT to ${target} accepted and the server connected there (bounce attack possible)`];
-      const after = l ? line(l) : "no reply";
-      return l && l.code >= 400 ? ["pass", `PORT to ${target} accepted (200) but the data connection was refused: ${after}`] : ["fail", `PORT to ${target} accepted (200); NLST: ${after}`];
-    } finally {
-      listener?.stop(true);
-      await p.discard(c);
     }
+    return ["pass", passes.join("; ")];
   });
 }
 

@@ -81,7 +81,7 @@ export const CATALOGUE: readonly { id: string; title: string; required: boolean 
   { id: "abor", title: "ABOR during a transfer", required: false },
   { id: "stat", title: "STAT during a transfer", required: false },
   { id: "long-line", title: "Long command line", required: false },
-  { id: "port-bounce", title: "PORT bounce refused (RFC 2577)", required: false },
+  { id: "port-bounce", title: "PORT and EPRT bounce refused (RFC 2577)", required: false },
   { id: "pasv-theft", title: "Passive connection theft refused", required: false },
   { id: "tls", title: "AUTH TLS, PBSZ, PROT P", required: false },
   { id: "tls-reuse", title: "TLS session reuse on data connections", required: false },

@@ -180,6 +180,15 @@ describe("ftpkit test against ftpkit", () => {
     expect(fake.commands).toContain(`RMD /${made}`);
   }, 60_000);
 
+  // A server that refuses PORT to another host but takes EPRT there passed: only PORT was tried.
+  test("port-bounce fails for a server that guards PORT but connects where EPRT says", async () => {
+    const fake = startFakeServer();
+    stops.push(async () => fake.stop());
+    const { report } = await probe([`127.0.0.1:${fake.port}`, "--user", "me", "--password", "pw"]);
+    expect(status(report)["port-bounce"]).toBe("fail");
+    expect(reason(report, "port-bounce")).toBe("EPRT to 127.0.0.2 accepted and the server connected there (bounce attack possible)");
+  }, 60_000);
+
   test("the text report lists every item as PASS/FAIL/N/A with a reason, required ones marked", async () => {
     const server = await ftpkit({ users: [{ name: "me", password: "pw" }], write: true });
     const r = await runFtpkit(["test", `ftp://me:pw@127.0.0.1:${server.port}/`], { cwd: work(), timeoutMs: 120_000 });
