@@ -58,7 +58,7 @@ export function parseFtpUrl(text: string, opts: FtpUrlOptions = {}): FtpUrl {
   const m = /^(ftps?):\/\/(?:([^@/]*)@)?(\[[0-9a-fA-F:.]+(?:%[^\]/@]*)?\]|[^:/?#\[\]@]+)(?::(\d*))?(\/[^#]*)?$/i.exec(text);
   if (!m) {
     const authority = text.replace(/^[^:]*:\/\//, "").split("/")[0]!;
-    const hint = (authority.split("@").length > 2 ? '; write an "@" in a user or password as %40' : "") + (text.includes("#") ? '; write a "#" in a name as %23' : "");
+    const hint = (authority.split("@").length > 2 ? '; write an "@" in a user or password as %40' : "") + (text.includes("#") ? '; write a "#" in a name as %23' : "") + (/^[0-9a-fA-F]*:[0-9a-fA-F]*:/.test(authority.slice(authority.lastIndexOf("@") + 1)) ? "; write an IPv6 address in brackets: ftp://[::1]:2121/" : "");
     throw new ParseError(`invalid FTP URL "${withoutPassword(text)}" (expected ftp://[user[:password]@]host[:port]/path${hint})`);
   }
   const [, rawScheme, userinfo, rawHost, rawPort, rawPath0] = m;

@@ -135,6 +135,12 @@ describe("URLs", () => {
     });
   }
 
+  test("an IPv6 address without brackets is refused with a hint to bracket it; a user holding colons gets no such hint", () => {
+    expect(() => parseFtpUrl("ftp://u:p@::1:30600/")).toThrow("; write an IPv6 address in brackets: ftp://[::1]:2121/)");
+    expect(() => parseFtpUrl("ftp://fe80::1%25eth0/x")).toThrow("write an IPv6 address in brackets");
+    expect(() => parseFtpUrl("ftp://a:b:c@host:x/")).toThrow(/^invalid FTP URL "ftp:\/\/a:\*\*\*@host:x\/" \(expected ftp:\/\/\[user\[:password\]@\]host\[:port\]\/path\)$/);
+  });
+
   test('";type=d" (RFC 1738 §3.2.4) is a listing of that directory when ls asks for one; get and put are told so', () => {
     expect(parseFtpUrl("ftp://h/dir;type=d", { listing: true }).path).toBe("dir/");
     expect(parseFtpUrl("ftp://h/dir/;TYPE=D", { listing: true }).path).toBe("dir/");
