@@ -28,6 +28,12 @@ function keepServingAfterBugs(log: { error(event: string, fields?: Record<string
   process.on("unhandledRejection", report("rejection"));
 }
 
+/** 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and "localhost" (Bun binds it to 127.0.0.1): reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^::ffff:/, "");
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
 /** The address a local script can reach: a wildcard listener is reached on loopback. */
 function urlHost(host: string): string {
   if (host === "0.0.0.0" || host === "") return "127.0.0.1";
@@ -75,6 +81,8 @@ export default defineCommand({
     if (args.demo) {
       // The demo's logins are those of ./ftpkit-demo/users.ini: with another file they would be false.
       if (args.users !== undefined) throw new UsageError("--demo serves ./ftpkit-demo/users.ini and cannot be combined with --users");
+      // demo/demo has full rights and its password is in the README: it stays on this machine.
+      if (options.host !== undefined && !isLoopback(options.host)) throw new UsageError(`--demo listens on loopback only (its demo/demo login has full rights); --host ${options.host} is not a loopback address (127.0.0.1, ::1)`);
       const { prepareDemo } = await import("../demo.ts");
       options.usersFile = await prepareDemo("ftpkit-demo");
       options.host ??= "127.0.0.1";
