@@ -21,6 +21,8 @@ export const usersArgs = {
 
 /** The users file a command works on: --users, else $FTPKIT_USERS, else ./users.ini. */
 export function usersFilePath(flag: string | undefined): string {
+  // resolve("") is the working directory: "users file …: is a directory" (exit 1) for a mistyped flag.
+  if (flag === "") throw new UsageError("--users needs a file name");
   return resolve(flag ?? process.env.FTPKIT_USERS ?? "users.ini");
 }
 
