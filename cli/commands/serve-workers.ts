@@ -11,6 +11,7 @@ import { MemoryStore } from "../../server/state/memory-store.ts";
 import { newRunTag, nodeIdPrefix, RUN_TAG_ENV } from "../../server/state/node-id.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
+import { DEFAULT_OPTIONS } from "../../server/options.ts";
 import { selfCommand } from "../tuning.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { logStream, newLineAfterFailure } from "../../server/log.ts";
@@ -269,6 +270,12 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     if (stopping) return process.exit(1);
     stopping = true;
     releaseProbe();
+    // Said here, once, for every worker (they stay silent, as they do for "stopped").
+    if (code === 0) {
+      const graceSec = options.shutdownGraceSec ?? DEFAULT_OPTIONS.shutdownGraceSec;
+      if (json) relay.line(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "stopping", signal, graceSec }));
+      else consola.info(`${signal}: stopping (running transfers may finish within ${graceSec} s)`);
+    }
     // A listening worker is asked over IPC (see serve.ts: it may have had the signal itself too); one
     // still starting has no handlers yet and nothing to finish: SIGTERM ends it.
     for (const w of workers) {

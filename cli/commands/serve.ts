@@ -170,8 +170,11 @@ export default defineCommand({
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
-      else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
+      // A worker's primary says it once for the whole server (each worker said it: N lines, one "stopped").
+      if (worker === undefined) {
+        if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
+        else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
+      }
       await server.close();
       // The last line of a clean stop: without it, a stop cut short (systemd's SIGKILL at TimeoutStopSec)
       // left the same last lines. A worker's primary says it for the whole server.
