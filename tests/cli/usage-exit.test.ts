@@ -60,11 +60,11 @@ describe("bad usage: exit 2, one line", () => {
 
 // An empty --users= is a missing file name, as --root= and --xferlog= are: it resolved to the working
 // directory and failed later (exit 1, "users file …: is a directory").
-test.each([
-  ["serve", "--port", "0", "--users="],
-  ["serve", "--port", "0", "--users", ""],
-  ["user", "list", "--users="],
-])("an empty --users is bad usage: %p", async (...args) => {
+test.each<[string[]]>([
+  [["serve", "--port", "0", "--users="]],
+  [["serve", "--port", "0", "--users", ""]],
+  [["user", "list", "--users="]],
+])("an empty --users is bad usage: %p", async (args) => {
   const r = await runFtpkit(args, { cwd: dir, timeoutMs: 15_000 });
   expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringContaining("--users needs a file name")]);
   expect(r.code).toBe(2);
