@@ -7,6 +7,8 @@
 import "./raw-args.ts";
 // Second: a word for Ctrl-C or SIGTERM before the job's own handler is there (early-interrupt.ts).
 import "./early-interrupt.ts";
+// Third: serve's SIGHUP, SIGTERM and SIGINT held until the server has its handlers (early-serve-signals.ts).
+import "./early-serve-signals.ts";
 import { alreadyTuned, clientWantsTuning, CLIENT_TUNING, reexecTuned } from "./tuning.ts";
 import { stdoutClosedAtStartAsync } from "../client/closed-stdout.ts";
 import { hideSecretsFromPs } from "./hide-secrets.ts";

@@ -160,6 +160,8 @@ export function serverOptionsFrom(args: Record<string, unknown>): CreateServerOp
     stateTtlMs: seconds(positiveInt(s("state-ttl"), "state-ttl", 1, 3600)),
   };
   for (const k of Object.keys(opts) as (keyof CreateServerOptions)[]) if (opts[k] === undefined) delete opts[k];
+  // As --proxy-from without --proxy-protocol: a setting that would do nothing is a mistake to say, not to accept.
+  if (opts.stateTtlMs !== undefined && opts.state === undefined) throw new UsageError("--state-ttl needs --state redis://… (or $FTPKIT_STATE): without a shared store there is no node to expire");
   const tls = tlsOptionsFrom(args);
   // One port cannot take both: said here, not as "port already in use" once the first listens.
   if (tls?.implicitPort && tls.implicitPort === (opts.port ?? DEFAULT_OPTIONS.port)) throw new UsageError(`--implicit-tls-port must differ from the control port (${tls.implicitPort}): implicit TLS needs a port of its own (990 by custom)`);

@@ -11,7 +11,9 @@ import { MemoryStore } from "../../server/state/memory-store.ts";
 import { newRunTag, nodeIdPrefix, RUN_TAG_ENV } from "../../server/state/node-id.ts";
 import { stateUrlForLogs } from "../../server/state/url.ts";
 import type { CreateServerOptions } from "../../server/index.ts";
+import { DEFAULT_OPTIONS } from "../../server/options.ts";
 import { selfCommand } from "../tuning.ts";
+import { takeEarlySignals } from "../early-serve-signals.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { logStream, newLineAfterFailure } from "../../server/log.ts";
 
@@ -165,6 +167,8 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const failedStarts: number[] = Array(n).fill(0);
   /** Workers that said they listen (their signal handlers are installed). */
   const listening = new WeakSet<Subprocess>();
+  /** Workers that said they catch SIGHUP, SIGTERM and SIGINT (early-serve-signals.ts), listening or not. */
+  const catching = new WeakSet<Subprocess>();
   let stopping = false;
   let ready = 0;
   let onAllReady!: () => void;
@@ -202,9 +206,11 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
           }
           return;
         }
+        if ((message as { signalsCaught?: boolean }).signalsCaught) catching.add(self);
         if ((message as { listening?: number }).listening !== undefined && !reported) {
           reported = true;
           listening.add(self);
+          catching.add(self);
           for (const [pid, at] of recentlyGone) {
             if (performance.now() - at > stateTtlMs) recentlyGone.delete(pid);
             else {
@@ -257,8 +263,6 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
       setTimeout(() => !stopping && spawn(i), delay);
     });
   };
-  for (let i = 0; i < n; i++) spawn(i);
-
   const timeout = setTimeout(() => {
     if (ready < n) {
       consola.error(`only ${ready} of ${n} workers started`);
@@ -269,8 +273,14 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
     if (stopping) return process.exit(1);
     stopping = true;
     releaseProbe();
+    // Said here, once, for every worker (they stay silent, as they do for "stopped").
+    if (code === 0) {
+      const graceSec = options.shutdownGraceSec ?? DEFAULT_OPTIONS.shutdownGraceSec;
+      if (json) relay.line(JSON.stringify({ time: new Date().toISOString(), level: "info", event: "stopping", signal, graceSec }));
+      else consola.info(`${signal}: stopping (running transfers may finish within ${graceSec} s)`);
+    }
     // A listening worker is asked over IPC (see serve.ts: it may have had the signal itself too); one
-    // still starting has no handlers yet and nothing to finish: SIGTERM ends it.
+    // still starting has nothing to finish: SIGTERM ends it (or, held, stops it as soon as it listens).
     for (const w of workers) {
       if (!w) continue;
       try {
@@ -289,10 +299,16 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   process.on("SIGTERM", () => void stop("SIGTERM"));
   // `kill -HUP <primary>` (systemd's ExecReload, logrotate) reloads every worker. Without a handler
   // Bun's default action ended the primary, and the workers stopped with it: the whole server went down.
-  // A worker still starting has no handler yet (the signal would end it) and reads everything afresh anyway.
+  // A worker that has not said it catches signals yet (its first milliseconds) would die of it, and
+  // reads everything afresh anyway; one still starting holds it and reloads once it listens.
   process.on("SIGHUP", () => {
-    for (const w of workers) if (w && listening.has(w)) w.kill("SIGHUP");
+    for (const w of workers) if (w && catching.has(w)) w.kill("SIGHUP");
   });
+  // Ours are installed: the early handlers (early-serve-signals.ts) step aside. A stop held while this
+  // process started ends it before any worker is spawned; a SIGHUP is dropped (no worker has read anything).
+  const held = takeEarlySignals().find((s) => s !== "SIGHUP");
+  if (held) return void stop(held);
+  for (let i = 0; i < n; i++) spawn(i);
   await allReady;
   clearTimeout(timeout);
   releaseProbe();

@@ -5,7 +5,8 @@ import { checkArgs, CliError, UsageError } from "../args.ts";
 import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsOptionsFrom } from "../ops-args.ts";
 import { runWorkers, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
-import { reexecTuned, SERVER_TUNING } from "../tuning.ts";
+import { alreadyTuned, reexecTuned, SERVER_TUNING } from "../tuning.ts";
+import { heldStop, takeEarlySignals } from "../early-serve-signals.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { sweepAgain } from "../../server/storage/local.ts";
 import { abortUploadsOf } from "../../server/storage/s3-orphans.ts";
@@ -26,6 +27,19 @@ function keepServingAfterBugs(log: { error(event: string, fields?: Record<string
   };
   process.on("uncaughtException", report("exception"));
   process.on("unhandledRejection", report("rejection"));
+}
+
+/** 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and "localhost" (Bun binds it to 127.0.0.1): reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^::ffff:/, "");
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** A stop signal came before anything started: the run ends as a stop would, with its last line (exit 0). */
+function stoppedBeforeStart(signal: string, json: boolean): never {
+  if (json) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", event: "stopped", signal })}\n`);
+  else consola.info(`${signal}: stopped`);
+  process.exit(0);
 }
 
 /** The address a local script can reach: a wildcard listener is reached on loopback. */
@@ -59,8 +73,15 @@ export default defineCommand({
     options.ops = opsOptionsFrom(args, rawArgs);
     // `--metrics 999.1.1.1:9100` is as bad a value as `--host 999.1.1.1`: Bun's "Failed to listen" was exit 1.
     await checkListenHost(options.ops.metrics?.host, "--metrics");
-    // Flags are valid: from here on the process runs as the server (see cli/tuning.ts).
-    reexecTuned(SERVER_TUNING);
+    // Flags are valid: from here on the process runs as the server (see cli/tuning.ts). A stop signal
+    // held so far would be lost with this image: it ends the run here instead (a SIGHUP is dropped:
+    // the next image reads every file afresh). One turn of the event loop first, for a signal just taken.
+    if (!alreadyTuned()) {
+      await new Promise((r) => setImmediate(r));
+      const stopFirst = heldStop();
+      if (stopFirst) stoppedBeforeStart(stopFirst, options.logFormat === "json");
+      reexecTuned(SERVER_TUNING);
+    }
     // Hooks run with the server's environment: the store's password is not theirs to see.
     delete process.env[STATE_ENV];
     const inline = inlineAccounts(args, rawArgs);
@@ -75,6 +96,8 @@ export default defineCommand({
     if (args.demo) {
       // The demo's logins are those of ./ftpkit-demo/users.ini: with another file they would be false.
       if (args.users !== undefined) throw new UsageError("--demo serves ./ftpkit-demo/users.ini and cannot be combined with --users");
+      // demo/demo has full rights and its password is in the README: it stays on this machine.
+      if (options.host !== undefined && !isLoopback(options.host)) throw new UsageError(`--demo listens on loopback only (its demo/demo login has full rights); --host ${options.host} is not a loopback address (127.0.0.1, ::1)`);
       const { prepareDemo } = await import("../demo.ts");
       options.usersFile = await prepareDemo("ftpkit-demo");
       options.host ??= "127.0.0.1";
@@ -132,7 +155,7 @@ export default defineCommand({
     // Before the first line that says we listen: a supervisor may signal as soon as it reads it,
     // and a signal with no handler yet ends the process (exit 130 instead of a clean stop).
     // SIGHUP: banners, users file, certificate and xferlog again; sessions and bans stay.
-    process.on("SIGHUP", () => {
+    const reload = () => {
       // Each on its own: a broken goodbye file kept a good new welcome from being read.
       for (const which of ["welcome", "goodbye"] as const) {
         try {
@@ -143,7 +166,8 @@ export default defineCommand({
         }
       }
       void server.reload();
-    });
+    };
+    process.on("SIGHUP", reload);
     let stopping = false;
     let signals = 0;
     // Only a second *signal* means "stop now" (a second Ctrl-C). The primary's stop request and its
@@ -162,8 +186,11 @@ export default defineCommand({
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
-      else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
+      // A worker's primary says it once for the whole server (each worker said it: N lines, one "stopped").
+      if (worker === undefined) {
+        if (json) server.context.log.info("stopping", { signal, graceSec: server.options.shutdownGraceSec });
+        else consola.info(`${signal}: stopping (running transfers may finish within ${server.options.shutdownGraceSec} s)`);
+      }
       await server.close();
       // The last line of a clean stop: without it, a stop cut short (systemd's SIGKILL at TimeoutStopSec)
       // left the same last lines. A worker's primary says it for the whole server.
@@ -176,6 +203,8 @@ export default defineCommand({
     };
     process.on("SIGINT", () => onSignal("SIGINT"));
     process.on("SIGTERM", () => onSignal("SIGTERM"));
+    // Ours are installed: the early ones step aside, and what they held is acted on once we have said we listen.
+    const early = takeEarlySignals();
     // --port 0: the first stdout line is the URL alone, so a script can read it.
     if (urlFirst) {
       process.stdout.write(`ftp://${urlHost(address.host)}:${address.port}/\n`);
@@ -239,5 +268,11 @@ export default defineCommand({
         }
       });
     }
+    // Signals taken while starting. A SIGHUP is a reload now: it may have come after a file was read
+    // (logrotate moved the xferlog away once it was open), and a reload of unchanged files costs little.
+    // A SIGTERM or SIGINT stops the server as it would have a moment later.
+    const stopSignal = early.find((s) => s !== "SIGHUP");
+    if (stopSignal) onSignal(stopSignal);
+    else if (early.includes("SIGHUP")) reload();
   },
 });

@@ -127,5 +127,7 @@ export const pass: CommandSpec = {
     server.log.info("login", { session: session.id, ip: session.remoteIp, user: user.name });
     server.events.emit({ type: "login", session });
     session.reply(230, "Login successful");
+    // After the reply: a killed server's temp files come off the disk now, not at this user's next upload.
+    for (const m of mounts) m.storage.sweepLeftovers?.();
   },
 };

@@ -261,6 +261,11 @@ export interface Storage {
   /** Free space where new files land, when the backend can tell. */
   freeBytes?(): Promise<number>;
   /**
+   * Optional, at login: clear in the background what a killed process left in this place (local temp
+   * files), once per place per process. Never throws; never delays the caller.
+   */
+  sweepLeftovers?(): void;
+  /**
    * Optional: the digest of the whole file that the backend stored with it when it was uploaded
    * (an object store keeps it as metadata, so HASH needs no download), or null when it has none.
    * `algorithm` is a HASH name ("SHA-256").

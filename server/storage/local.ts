@@ -47,6 +47,9 @@ interface Opened {
 
 let sweepRound = 1;
 
+/** The roots a login had swept, with the sweep round it was in (sweepLeftovers: once per root per round). */
+const sweptAtLogin = new Map<string, number>();
+
 /**
  * Another process serving these roots died (a `--workers` sibling, killed mid-upload): every local
  * storage sweeps its temp directory again at its next upload or usage walk. A surviving worker had
@@ -111,6 +114,22 @@ export class LocalStorage implements Storage {
     this.sweptAt = now;
     this.sweptRound = sweepRound;
     sweepTempDir(tempDir);
+  }
+
+  /**
+   * Storage.sweepLeftovers: a server killed mid-overwrite left its temp file in the home, and only
+   * that user's next upload (or usage walk) cleared it: a restart and a login kept the space taken.
+   * Now the first login to each root in this process (and again after a sibling died) sweeps too,
+   * after the 230 is sent. A live upload's temp file, ours or another process's, is locked and stays.
+   */
+  sweepLeftovers(): void {
+    if (sweptAtLogin.get(this.root) === sweepRound) return;
+    sweptAtLogin.set(this.root, sweepRound);
+    setImmediate(() => {
+      this.jail()
+        .then(({ tempDir }) => this.sweepOnce(tempDir))
+        .catch(() => {}); // a home that does not open: the login already said so, or its next use will
+    });
   }
 
   async stat(key: string): Promise<EntryStat> {

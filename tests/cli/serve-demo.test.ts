@@ -44,4 +44,21 @@ describe("serve --demo", () => {
     expect(r.stderr).toContain("--demo serves ./ftpkit-demo/users.ini and cannot be combined with --users");
     expect(r.stdout).toBe("");
   }, 30_000);
+
+  test("--demo listens on loopback only: --host 0.0.0.0 or another address is refused in one line (demo/demo has full rights)", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ftpkit-demo-"));
+    for (const host of ["0.0.0.0", "::"]) {
+      const r = await runFtpkit(["serve", "--demo", "--host", host, "--port", "0"], { cwd: dir, timeoutMs: 15_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringContaining(`--demo listens on loopback only`)]);
+      expect(r.stdout).toBe("");
+    }
+  }, 30_000);
+
+  test("--demo --host ::1 (a loopback address) is served there", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ftpkit-demo-"));
+    serve = await spawnServe(["--demo", "--host", "::1"], { cwd: dir, alsoWaitFor: /Ctrl-C stops the server/ });
+    const names = (await list(`ftp://demo:demo@[::1]:${serve.port}/`)).map((e) => e.name);
+    expect(names).toContain("hello.txt");
+  }, 30_000);
 });

@@ -43,6 +43,7 @@ describe("bad usage: exit 2, one line", () => {
     ["serve: --hook with an empty program word", ["serve", "--port", "0", "--hook", "upload='' x"], "--hook upload: the command is empty"],
     ["serve: --hook with a URL that is none", ["serve", "--port", "0", "--hook", "upload=https://"], '--hook upload: "https://" is not a valid URL'],
     ["serve: --hook with an empty command", ["serve", "--port", "0", "--hook", "upload="], "--hook upload: the command is empty"],
+    ["serve: --state-ttl without --state (as --proxy-from without --proxy-protocol)", ["serve", "--port", "0", "--state-ttl", "30"], "--state-ttl needs --state"],
     ["serve: --metrics 999.1.1.1:9100", ["serve", "--port", "0", "--metrics", "999.1.1.1:9100"], "--metrics 999.1.1.1 is not an IPv4 address"],
     ["cert: a bad --days", ["cert", "--out", "tls", "--days", "0"], "--days must be an integer"],
     ["cert: no --out", ["cert"], "--out DIR is required"],
@@ -58,6 +59,18 @@ describe("bad usage: exit 2, one line", () => {
     expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(r.code).toBe(2);
   });
+});
+
+// An empty --users= is a missing file name, as --root= and --xferlog= are: it resolved to the working
+// directory and failed later (exit 1, "users file …: is a directory").
+test.each<[string[]]>([
+  [["serve", "--port", "0", "--users="]],
+  [["serve", "--port", "0", "--users", ""]],
+  [["user", "list", "--users="]],
+])("an empty --users is bad usage: %p", async (args) => {
+  const r = await runFtpkit(args, { cwd: dir, timeoutMs: 15_000 });
+  expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringContaining("--users needs a file name")]);
+  expect(r.code).toBe(2);
 });
 
 describe("a real failure: exit 1", () => {

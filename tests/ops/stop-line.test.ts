@@ -33,6 +33,8 @@ test("text log: SIGTERM's last line is 'SIGTERM: stopped', one process and --wor
   for (const extra of [[], ["--workers", "2"]]) {
     const lines = await stopped(extra);
     expect(lines.at(-1)).toMatch(/SIGTERM: stopped$/);
+    // Once, as "stopped": under --workers each worker said it too.
+    expect(lines.filter((l) => /SIGTERM: stopping \(running transfers may finish within 10 s\)$/.test(l))).toHaveLength(1);
     serve = null;
     if (ts) rmSync(ts.root, { recursive: true, force: true });
     ts = null;
@@ -58,8 +60,11 @@ test("text log under --workers: a worker's exit is a timed WARN line like the wo
 
 test("JSON log: SIGTERM's last record is the event stopped, with its signal, one process and --workers 2", async () => {
   for (const extra of [[], ["--workers", "2"]]) {
-    const last = JSON.parse((await stopped(["--log-format", "json", ...extra])).at(-1)!);
+    const lines = await stopped(["--log-format", "json", ...extra]);
+    const last = JSON.parse(lines.at(-1)!);
     expect(last).toMatchObject({ level: "info", event: "stopped", signal: "SIGTERM" });
+    const records = lines.map((l) => JSON.parse(l));
+    expect(records.filter((r) => r.event === "stopping")).toEqual([expect.objectContaining({ level: "info", signal: "SIGTERM", graceSec: 10 })]);
     serve = null;
     if (ts) rmSync(ts.root, { recursive: true, force: true });
     ts = null;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
 
 let root = "";
 let server: ServeProcess | null = null;
@@ -159,3 +160,59 @@ test("a temp file of another host is swept once a day has passed without a write
   expect(await avbl(server.port)).toBe(quota); // the first login measures usage and sweeps
   expect(readdirSync(tempDir)).toEqual([recent]);
 }, 30_000);
+
+// Without a quota a login measures nothing: a killed server's temp file stayed on disk through the
+// restart and every login, until that user's next upload swept it. Now a login sweeps its home
+// (after its 230); another process's live upload keeps its temp file.
+test("kill -9 mid-overwrite of a user without a quota: the restarted server's first login frees the temp file; a live upload's stays", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-crash-"));
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+  const home = join(root, "home/alice");
+  const tempDir = join(home, ".ftpkit-tmp");
+  // Overwrites: each upload writes a temp file and renames it over its target at the end.
+  writeFileSync(join(home, "data.bin"), new Uint8Array(1_000));
+  writeFileSync(join(home, "other.bin"), new Uint8Array(1_000));
+  const tempFiles = async (n: number) => {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !(existsSync(tempDir) && readdirSync(tempDir).length >= n)) await Bun.sleep(20);
+    return readdirSync(tempDir);
+  };
+  // A server mid-overwrite on the same home (as another worker or node would be): its client sends
+  // part of the file and holds the data connection open until the end of the test.
+  const busy = await spawnServe(["--users", usersFile], { cwd: root });
+  try {
+    const w1 = await Wire.connect(busy.port);
+    expect((await w1.login("alice", "alice-pw")).code).toBe(230);
+    const port = parseEpsvReply((await w1.cmd("EPSV")).lines[0]!);
+    const data = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    expect((await w1.cmd("STOR other.bin")).code).toBe(150);
+    data.write(new Uint8Array(10_000));
+    const [liveTemp] = await tempFiles(1);
+    // The server killed mid-overwrite.
+    const killed = await spawnServe(["--users", usersFile, "--max-rate", "400KB"], { cwd: root });
+    const w2 = await Wire.connect(killed.port);
+    expect((await w2.login("alice", "alice-pw")).code).toBe(230);
+    const cut = w2.transfer("STOR data.bin", new Uint8Array(2_000_000)).catch(() => null);
+    const dead = (await tempFiles(2)).find((name) => name !== liveTemp)!;
+    await killed.kill("SIGKILL");
+    w2.close();
+    await cut;
+    // Restarted: its first login, with no quota to measure and no upload, frees the dead one's bytes.
+    server = await spawnServe(["--users", usersFile], { cwd: root });
+    expect(readdirSync(tempDir)).toContain(dead);
+    const w3 = await Wire.connect(server.port);
+    expect((await w3.login("alice", "alice-pw")).code).toBe(230);
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && readdirSync(tempDir).includes(dead)) await Bun.sleep(20);
+    expect(readdirSync(tempDir)).toEqual([liveTemp!]);
+    w3.close();
+    // The live upload was untouched: it ends well.
+    data.shutdown();
+    data.end();
+    expect((await w1.read())?.code).toBe(226);
+    expect(readFileSync(join(home, "other.bin")).length).toBe(10_000);
+    w1.close();
+  } finally {
+    await busy.kill();
+  }
+}, 60_000);
