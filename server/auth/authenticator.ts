@@ -7,6 +7,7 @@ import { basename, dirname, resolve } from "node:path";
 import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
+import { loadUsersOffThread } from "./load-off-thread.ts";
 import { warnMissingPlaces } from "./missing-places.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
 import { hashCostProblem, isCheckableHash, isWellFormedHash, verifyPassword } from "./verify.ts";
@@ -178,10 +179,15 @@ export class Authenticator {
    * Said at each load, places and files followed through symlinks; the users keep working.
    */
   private warnExposedUsersFile(): void {
-    const usersFile: OwnFile = { path: this.usersFile, what: "the users file", risk: "download every password hash, and rewrite the file if allowed to write there" };
-    for (const line of exposedFiles(this.users.values(), [usersFile, ...this.ownFiles], (place) => !isS3Url(place))) {
+    for (const line of exposedFiles(this.users.values(), this.exposable(), (place) => !isS3Url(place))) {
       this.log(`users file ${this.usersFile}: ${line}`);
     }
+  }
+
+  /** The files no home or mount should hold: the users file and the server's own. */
+  private exposable(): OwnFile[] {
+    const usersFile: OwnFile = { path: this.usersFile, what: "the users file", risk: "download every password hash, and rewrite the file if allowed to write there" };
+    return [usersFile, ...this.ownFiles];
   }
 
   close(): void {
@@ -322,12 +328,13 @@ export class Authenticator {
     const said = sig === "" ? null : this.badSignature !== null ? "read again, in place of the last good one's users" : this.signature === "" ? "found" : null;
     this.reloading = (async () => {
       try {
-        const users = await loadUsers(this.usersFile, { allowMissing: sig === "", allowEmpty: false });
+        // Off the event loop: sessions keep being served while a big file is parsed.
+        const { users, exposed, placesChecked } = await loadUsersOffThread(this.usersFile, { allowMissing: sig === "", allowEmpty: false }, this.exposable(), this.log);
         if (said) this.log(`users file ${this.usersFile} ${said}: ${users.size} user${users.size === 1 ? "" : "s"}`);
         this.users = users;
-        this.warnExposedUsersFile();
+        for (const line of exposed) this.log(`users file ${this.usersFile}: ${line}`);
         this.warnLockedOut();
-        this.placesChecked = warnMissingPlaces(this.usersFile, users.values(), this.log);
+        this.placesChecked = placesChecked;
         this.signature = sig;
         this.badSignature = null;
         this.loaded = sig !== "";

@@ -1,7 +1,7 @@
 // The users file's lock (`<file>.lock`): `ftpkit user` commands take it around each read-modify-write,
 // so parallel commands apply one after another. The server never takes it: it only reads, and every
 // save is an atomic rename. Config files are not served storage, so node:fs is used here directly.
-import { open, readFile, readlink, realpath, stat, unlink } from "node:fs/promises";
+import { open, readFile, readlink, realpath, stat, unlink, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { UsersFileError } from "./ini-store.ts";
@@ -33,22 +33,37 @@ export async function usersFileTarget(file: string): Promise<string> {
   return realpath(dirname(path)).then((d) => join(d, basename(path)), () => path);
 }
 
-/** How long a `ftpkit user` command waits for another one to finish with the users file. */
+/**
+ * How long a `ftpkit user` command waits for a holder that shows no sign of work: the lock neither
+ * changed hands nor was touched (a holder touches it while it works, see HOLD_TOUCH_MS).
+ */
 export const LOCK_WAIT_MS = 10_000;
+/** Bound of one wait however busy the holders look (a holder stuck but still touching its lock). */
+export const LOCK_WAIT_MAX_MS = 10 * 60_000;
+/** How often a holder touches its lock (capped at a third of the waiters' patience). */
+const HOLD_TOUCH_MS = 1000;
 
 /**
  * Run a read-modify-write of the users file while holding `<file>.lock` (created with O_EXCL and
  * holding "pid host"), so concurrent `ftpkit user` commands apply one after another instead of
- * overwriting each other. A lock left by a process that no longer runs (same host) is taken over;
- * after `waitMs` of a live holder, UsersFileError says who holds it. The server never takes the
- * lock: it only reads, and every save is an atomic rename.
+ * overwriting each other. A lock left by a process that no longer runs (same host) is taken over.
+ * A live holder is waited for while it shows progress: it touches its lock as it works, and the
+ * lock passing to the next command counts too; after `waitMs` without either (or LOCK_WAIT_MAX_MS
+ * in all), UsersFileError says who holds it. A fixed 10 s failed the third of three parallel adds to
+ * a 50,000-user file while both before it were alive and working. The server never takes the lock:
+ * it only reads, and every save is an atomic rename.
  */
 export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
   const abs = resolve(file);
   const target = await usersFileTarget(abs);
   const lock = `${target}.lock`;
   const mine = `${process.pid} ${hostname()}\n`;
-  const deadline = performance.now() + waitMs; // a wait: the monotonic clock
+  // A wait: the monotonic clock. Progress is what this process sees change, never the lock's
+  // mtime against our clock (a users file on a network mount has another machine's times).
+  const started = performance.now();
+  let progress = started;
+  let seen = "";
+  let held: FileHandle;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     try {
       const fh = await open(lock, "wx", 0o600);
@@ -60,7 +75,7 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
         await unlink(lock).catch(() => {});
         throw err;
       }
-      await fh.close();
+      held = fh;
       break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -75,18 +90,35 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
       if ((await readFile(lock, "utf8").catch(() => "")) === holder) await unlink(lock).catch(() => {});
       continue;
     }
-    if (performance.now() >= deadline) {
+    // Another holder, or the same one's touch: the commands ahead are working, so keep waiting.
+    const st = await stat(lock).catch(() => null);
+    const now = performance.now();
+    const look = `${holder}|${st?.ino}|${st?.mtimeMs}`;
+    if (look !== seen) {
+      if (seen !== "") progress = now;
+      seen = look;
+    }
+    if (now - progress >= waitMs || now - started >= Math.max(LOCK_WAIT_MAX_MS, waitMs)) {
       const [pid, host] = holder.trim().split(" ");
       // Another machine's process (a users file on a shared mount) cannot be checked from here.
       const where = host && host !== hostname() ? ` on host ${host}, which this machine cannot check,` : "";
       const who = pid ? `process ${pid}${where}` : "another process";
-      throw new UsersFileError(abs, `locked by ${who} for over ${Math.round(waitMs / 1000)} s (another \`ftpkit user\` command?); if none is running, remove ${lock}`);
+      const long = now - progress >= waitMs ? `with no sign of work for ${Math.round(waitMs / 1000)} s` : `for over ${Math.round((now - started) / 60_000)} min`;
+      throw new UsersFileError(abs, `locked by ${who} ${long} (another \`ftpkit user\` command, stuck?); if none is running, remove ${lock}`);
     }
     await Bun.sleep(delay + Math.random() * delay);
   }
+  // Touched while fn runs, so waiters see a holder at work (the handle: never another's lock).
+  const touch = setInterval(() => {
+    const t = new Date();
+    held.utimes(t, t).catch(() => {});
+  }, Math.max(10, Math.min(HOLD_TOUCH_MS, waitMs / 3)));
+  touch.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(touch);
+    await held.close().catch(() => {});
     if ((await readFile(lock, "utf8").catch(() => "")) === mine) await unlink(lock).catch(() => {});
   }
 }

@@ -116,6 +116,38 @@ describe("concurrent ftpkit user commands", () => {
     expect((err as Error).message).toContain("locked by process 4194305 on host other-host.example, which this machine cannot check,");
   });
 
+  test("a live holder still at work is waited for past the wait for a silent one, and the waiter then runs", async () => {
+    const file = join(dir, "users.ini");
+    const order: string[] = [];
+    let holding!: () => void;
+    const held = new Promise<void>((r) => (holding = r));
+    // The holder works for five times the waiter's patience (a big users file's edit); it touches its lock meanwhile.
+    const first = withUsersFileLock(file, async () => {
+      holding();
+      await Bun.sleep(1000);
+      order.push("first");
+    }, 200);
+    await held;
+    const second = await withUsersFileLock(file, async () => order.push("second"), 200).then(() => "ran", (e: unknown) => (e as Error).message);
+    await first;
+    expect(second).toBe("ran");
+    expect(order).toEqual(["first", "second"]);
+  });
+
+  test("6 parallel `user add` to a 20,000-user file all succeed, and nothing is lost", async () => {
+    const hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$J3mP7m7BXpSvHEbDPAJm3N4aJKu4pnNGtNgfzbIOyVc";
+    let text = "";
+    for (let i = 0; i < 20_000; i++) text += `[user${i}]\npassword = "${hash}"\nhome = /srv/ftp/user${i}\n\n`;
+    writeFileSync(join(dir, "users.ini"), text);
+    const names = Array.from({ length: 6 }, (_, i) => `new${i}`);
+    const runs = await Promise.all(names.map((n) => user(["add", n, "--home", join(dir, "homes", n), "--password-stdin"], `pw-${n}\n`)));
+    expect(runs.map((r) => (r.code === 0 ? 0 : r.stderr))).toEqual(names.map(() => 0));
+    const users = await loadUsers(join(dir, "users.ini"));
+    expect(users.size).toBe(20_006);
+    for (const n of names) expect(users.has(n)).toBe(true);
+    expect(users.get("user19999")!.hash).toBe(hash);
+  }, 120_000);
+
   test("a lock held by a live process: a clear error after the bounded wait, nothing written", async () => {
     writeFileSync(join(dir, "users.ini.lock"), `${process.pid} ${hostname()}\n`);
     const err = await withUsersFileLock(join(dir, "users.ini"), async () => "ran", 300).catch((e: unknown) => e);
