@@ -33,6 +33,24 @@ describe("startServer's errors", () => {
     expect((await thrown(startServer(opts))).kind).toBe("option");
   });
 
+  test.each([
+    ["a misspelt option, with the name meant", { users: me, anonymus: true }, "unknown option anonymus (did you mean anonymous?)"],
+    ["an option in another case", { users: me, maxrate: 10 }, "unknown option maxrate (did you mean maxRate?)"],
+    ["an option nothing is close to", { users: me, bogusOpt: 1 }, "unknown option bogusOpt (known: root, users, anonymous, write, host, port, tls, idleTimeoutSec, maxRate, log)"],
+    ["a misspelt tls option", { users: me, tls: { cert: CERT, key: KEY, implicitPrt: 0 } }, "unknown option tls.implicitPrt (did you mean tls.implicitPort?)"],
+    ["a misspelt user field", { users: [{ name: "me", password: "pw", quoat: "1MB" }] }, "unknown option users[0].quoat (did you mean users[0].quota?)"],
+    ["a string for write", { users: me, write: "yes" }, 'write must be true or false, got "yes"'],
+    ["a number for anonymous", { anonymous: 1 }, "anonymous must be true or false, got 1"],
+    ["tls: true (the client's option)", { users: me, tls: true }, "tls must be { cert, key } (PEM text or file names), got true"],
+    ["a string for tls.require", { users: me, tls: { cert: CERT, key: KEY, require: "yes" } }, 'tls.require must be true or false, got "yes"'],
+    ["a number for a home", { users: [{ name: "me", password: "pw", home: 1 }] }, "users[0].home must be a directory name relative to the root, got 1"],
+    ["a boolean for a quota", { users: [{ name: "me", password: "pw", quota: true }] }, "users[0].quota must be a whole number of bytes or a size such as 10MB (0: no limit), got true"],
+    ["a number for root", { users: me, root: 5 }, "root must be a directory name, got 5"],
+  ] as Array<[string, unknown, string]>)("%s is refused before anything starts, by its API name", async (_what, opts, message) => {
+    const e = await thrown(startServer(opts as Parameters<typeof startServer>[0]));
+    expect([e.kind, e.message]).toEqual(["option", `startServer: ${message}`]);
+  });
+
   test("a key given as bytes (readFileSync without an encoding) is refused by its kind and size, never with the key in the message", async () => {
     const key = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"));
     const e = await thrown(startServer({ users: me, tls: { cert: CERT, key: key as unknown as string } }));
