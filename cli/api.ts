@@ -20,7 +20,7 @@ import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
 import { withCaTexts } from "./api-ca.ts";
 import { StartServerError, asStartServerError } from "./api-errors.ts";
 import { badOption, checkServerOptions } from "./api-options.ts";
-import type { TlsHintWords } from "../client/tls-trust.ts";
+import type { OptionWords } from "../client/option-words.ts";
 import { probeServer as runProbe, type ProbeOptions, type ProbeReport } from "../client/probe/index.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
@@ -154,7 +154,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     }
     homes.push(...new Set(accounts.map((a) => a.home)));
     useHomes(homes, 1);
-    const auth = new MemoryLogins(accounts);
+    const auth = new MemoryLogins(accounts, undefined, { anonymous: "anonymous: true" });
     const server = createServer({
       auth,
       host: opts.host ?? "127.0.0.1",
@@ -233,8 +233,19 @@ function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) 
   return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true, names: { ...API_TLS_NAMES, shown } };
 }
 
-/** A refused certificate or a server wanting TLS is told which option to use: the API's, not the CLI's flags. */
-const API_TLS_HINTS: TlsHintWords = { ca: "ca", caFile: "ca: [CERT]", insecure: "insecure: true", tls: "tls: true" };
+/** Every client message that names an option says the API's, not the CLI's flags: this table is the one place. */
+const API_WORDS: OptionWords = {
+  ca: "ca",
+  caFile: "ca: [CERT]",
+  insecure: "insecure: true",
+  tls: "tls: true",
+  active: "active: true",
+  retries: "retries:",
+  segments: "segments",
+  noVerify: "verify: false",
+  restart: "restart: true",
+  startOver: (verb) => `call ${verb}() again with restart: true`,
+};
 
 /** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */
 export type ClientTransferOptions = Partial<TransferOptions>;
@@ -277,7 +288,7 @@ function checkTrace(trace: unknown): void {
 
 /** insecure/ca without TLS, said with the API's names (the CLI says --insecure, --ca, --tls). */
 function checkApiTls(url: string, o: SecurityOptions): void {
-  checkTlsFlags(parseUrlArg(url), o, { insecure: "insecure: true", ca: "ca", tls: "tls: true" });
+  checkTlsFlags(parseUrlArg(url), { ...o, words: API_WORDS });
 }
 
 function transferDefaults(what: "get" | "put", over: ClientTransferOptions): TransferOptions {
@@ -286,7 +297,7 @@ function transferDefaults(what: "get" | "put", over: ClientTransferOptions): Tra
   // on its port, and its password stayed in ~/.local/state/ftpkit/credentials for every cut-off transfer.
   return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), {
     keepPassword: false,
-    tlsHints: API_TLS_HINTS,
+    words: API_WORDS,
     // `ftpkit resume` does not look in the API's journal: a second call with the same arguments continues.
     resumeHint: `call ${what}() again with the same arguments`,
     ...over,
@@ -308,20 +319,20 @@ export async function put(local: string, url: string, opts: ClientTransferOption
 /** List a remote directory (MLSD, else LIST), or one file. */
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
   const checked = checkedOptions("list", () => (checkTrace(opts.trace), checkApiTls(url, opts), withCaTexts(opts)));
-  return listUrl(url, { active: false, tlsHints: API_TLS_HINTS, ...checked, prompt: false });
+  return listUrl(url, { active: false, words: API_WORDS, ...checked, prompt: false });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
 export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<FtpClient> {
   const [parsed, checked] = checkedOptions("connect", () => (checkTrace(opts.trace), checkApiTls(url, opts), [parseUrlArg(url), withCaTexts(opts)] as const));
-  return openSession(parsed, { tlsHints: API_TLS_HINTS, ...checked }, new Credentials(parsed, undefined, false));
+  return openSession(parsed, { words: API_WORDS, ...checked }, new Credentials(parsed, undefined, false));
 }
 
 /** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
 export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   // Its TLS errors name the options it takes ("tls: \"explicit\"" for a plain port's, not tls: true).
   const checked = checkedOptions("probeServer", () => (checkProbeOptions(opts), withCaTexts(opts)));
-  return runProbe({ tlsHints: { ...API_TLS_HINTS, tls: 'tls: "explicit"' }, ...checked });
+  return runProbe({ words: { ...API_WORDS, tls: 'tls: "explicit"' }, ...checked });
 }
 
 /** probeServer's own options, refused before anything starts (a missing port came back as the greeting's FAIL). */

@@ -6,6 +6,7 @@ import { formatHostPort, isIPv4, isLoopback } from "../../protocol/address.ts";
 import type { FtpReply } from "../../protocol/reply.ts";
 import { FtpClient } from "../client.ts";
 import { expectedReplyMs, line, timed, unsureReplyMs, within, type Probe, type Verdict } from "./runner.ts";
+import { CLI_WORDS } from "../option-words.ts";
 
 const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
 
@@ -201,7 +202,9 @@ export async function portBounce(p: Probe): Promise<void> {
 /** A passive data connection from another address than the control connection's is refused. */
 export async function pasvTheft(p: Probe): Promise<void> {
   await p.check("pasv-theft", async () => {
-    if (p.opts.tls) return ["n/a", "data connections are TLS here; run without --tls to check"];
+    // Implicit TLS is asked for with an ftps:// URL (the CLI) or tls: "implicit" (the API), not the words' tls.
+    if (p.opts.tls === "explicit") return ["n/a", `data connections are TLS here; run without ${(p.opts.words ?? CLI_WORDS).tls} to check`];
+    if (p.opts.tls) return ["n/a", "data connections are TLS here; run against the server's plain FTP port to check"];
     const c = await p.open();
     let thief: NetSocket | null = null;
     try {
@@ -257,8 +260,8 @@ export async function tls(p: Probe): Promise<void> {
       host: p.opts.host,
       port: p.opts.port,
       timeoutMs: p.timeoutMs,
-      tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true, words: p.opts.tlsHints } },
-      tlsWord: p.opts.tlsHints?.tls,
+      tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true, words: p.opts.words } },
+      words: p.opts.words,
     });
     c.offerTlsSession = offerSession;
     return c;

@@ -77,6 +77,11 @@ describe("startServer's errors", () => {
     }
   });
 
+  test("a user named anonymous is refused with the API's option, anonymous: true, not serve's --anonymous", async () => {
+    const e = await thrown(startServer({ users: [{ name: "anonymous", password: "x" }] }));
+    expect([e.kind, e.message]).toEqual(["option", 'startServer: "anonymous" is the anonymous login, which takes any password: use anonymous: true for read-only anonymous access, or choose another user name']);
+  });
+
   test("urlFor of an unknown user: a StartServerError of kind option", async () => {
     await using server = await startServer({ users: me });
     let err: unknown;
@@ -111,6 +116,13 @@ describe("the client API's errors", () => {
     expect(err).toBeInstanceOf(ClientError);
     expect([(err as ClientError).kind, (err as Error).message]).toEqual(["usage", message]);
   });
+
+  test("probeServer over explicit TLS: pasv-theft is n/a and says to leave out tls: \"explicit\", not --tls", async () => {
+    await using server = await startServer({ users: me, tls: { cert: CERT, key: KEY } });
+    const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", tls: "explicit", ca: [CERT] });
+    const item = report.items.find((i) => i.id === "pasv-theft");
+    expect([item?.status, item?.reason]).toEqual(["n/a", 'data connections are TLS here; run without tls: "explicit" to check']);
+  }, 60_000);
 
   test("a call that is right but finds no server: a ClientError of another kind", async () => {
     const closed = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
