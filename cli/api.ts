@@ -342,6 +342,7 @@ function checkProbeOptions(o: ProbeOptions): void {
   };
   if (typeof o.host !== "string" || o.host === "") bad("host", "a host name or address", o.host);
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) bad("port", "a whole number from 1 to 65535", o.port);
+  if (o.user !== undefined && (typeof o.user !== "string" || o.user === "")) bad("user", "a user name (leave it out for anonymous)", o.user);
   if (o.tls !== undefined && o.tls !== "explicit" && o.tls !== "implicit") bad("tls", '"explicit" or "implicit" (or left out)', o.tls);
   if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs >= 1)) bad("timeoutMs", "a number of milliseconds of at least 1", o.timeoutMs);
 }

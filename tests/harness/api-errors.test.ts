@@ -110,6 +110,7 @@ describe("the client API's errors", () => {
     ["probeServer: port must be a whole number from 1 to 65535, got 70000", () => probeServer({ host: "127.0.0.1", port: 70000 })],
     ["probeServer: host must be a host name or address, got \"\"", () => probeServer({ host: "", port: 21 })],
     ['probeServer: tls must be "explicit" or "implicit" (or left out), got "bogus"', () => probeServer({ host: "127.0.0.1", port: 21, tls: "bogus" as "explicit" })],
+    ['probeServer: user must be a user name (leave it out for anonymous), got ""', () => probeServer({ host: "127.0.0.1", port: 21, user: "" })],
     ["probeServer: timeoutMs must be a number of milliseconds of at least 1, got -1", () => probeServer({ host: "127.0.0.1", port: 21, timeoutMs: -1 })],
   ] as Array<[string, () => Promise<unknown>]>)("%s: a ClientError of kind usage", async (message, call) => {
     const err = await call().then(() => null, (e: unknown) => e);
