@@ -10,9 +10,6 @@ import { listUrl } from "../client/list-url.ts";
 import { checkTlsFlags, parseUrlArg, quietTransferOptions, type SecurityOptions } from "../client/options.ts";
 import { ClientError } from "../client/errors.ts";
 import { isDigestAlgorithm } from "../client/remote-hash.ts";
-import { parsePerms } from "../server/auth/ini-store.ts";
-import { ALL_PERMS } from "../server/auth/types.ts";
-import { parseSize } from "../protocol/size.ts";
 import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
 import { Credentials } from "../client/credentials.ts";
@@ -22,7 +19,8 @@ import { listenHostProblem } from "./listen-host.ts";
 import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
 import { withCaTexts } from "./api-ca.ts";
 import { StartServerError, asStartServerError } from "./api-errors.ts";
-import type { TlsHintWords } from "../client/tls-trust.ts";
+import { badOption, checkServerOptions } from "./api-options.ts";
+import type { OptionWords } from "../client/option-words.ts";
 import { probeServer as runProbe, type ProbeOptions, type ProbeReport } from "../client/probe/index.ts";
 
 export { FtpClient, ClientError, type ClientOptions, type Features, type DataTransfer } from "../client/client.ts";
@@ -121,9 +119,9 @@ function removeMadeDirs(): void {
  * password: "pw" }], write: true })`. Listens on 127.0.0.1, port 0, until `close()`.
  */
 export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
+  checkServerOptions(opts);
   const users = opts.users ?? [];
   if (!users.length && !opts.anonymous) throw new StartServerError("give at least one user ({ name, password }) or anonymous: true", "option");
-  checkServerOptions(opts);
   // As `serve --host` checks it: Bun's "Failed to listen at 999.1.1.1" or "getaddrinfo ENOTFOUND ::g" said neither the option nor why.
   const hostProblem = opts.host === undefined ? null : await listenHostProblem(opts.host, "host");
   if (hostProblem) throw new StartServerError(hostProblem, "option");
@@ -156,7 +154,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     }
     homes.push(...new Set(accounts.map((a) => a.home)));
     useHomes(homes, 1);
-    const auth = new MemoryLogins(accounts);
+    const auth = new MemoryLogins(accounts, undefined, { anonymous: "anonymous: true" });
     const server = createServer({
       auth,
       host: opts.host ?? "127.0.0.1",
@@ -212,67 +210,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   }
 }
 
-/**
- * The API's errors name its options (`maxRate`, `tls.cert`), never `ftpkit serve`'s flags: the
- * server's own checks take these names (TLS), and what it does not check is checked here, with
- * the CLI's rules (a port 0–65535, a timeout of at least a second, a rate and quota of no bytes or more).
- */
+/** The server's own TLS checks name the options as the API does, never `ftpkit serve`'s flags. */
 const API_TLS_NAMES = { cert: "tls.cert", key: "tls.key", implicitPort: "tls.implicitPort" };
-
-/** An option given the wrong value: the error names it as the caller wrote it. */
-function badOption(name: string, must: string, got: unknown): never {
-  throw new StartServerError(`${name} must be ${must}, got ${shownValue(got)}`, "option");
-}
-
-/**
- * A bad value as an error shows it: its kind alone for bytes (a Buffer read without an encoding from a
- * key file put the whole private key into the message, and so into test logs), else short.
- */
-function shownValue(got: unknown): string {
-  if (got instanceof Uint8Array) return `${got.constructor.name} of ${got.length} bytes (read it as text: readFileSync(file, "utf8"))`;
-  const text = typeof got === "string" ? JSON.stringify(got) : String(got);
-  return text.length > 80 ? `${text.slice(0, 60)}… (${text.length} characters)` : text;
-}
-
-const isPort = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
-
-function checkServerOptions(opts: StartServerOptions): void {
-  if (opts.port !== undefined && !isPort(opts.port)) badOption("port", "a whole number from 0 to 65535", opts.port);
-  if (opts.host !== undefined && (typeof opts.host !== "string" || opts.host === "")) badOption("host", "an address such as 127.0.0.1 or ::", opts.host);
-  if (opts.idleTimeoutSec !== undefined && !(typeof opts.idleTimeoutSec === "number" && opts.idleTimeoutSec >= 1 && Number.isFinite(opts.idleTimeoutSec))) {
-    badOption("idleTimeoutSec", "a number of seconds of at least 1", opts.idleTimeoutSec);
-  }
-  if (opts.maxRate !== undefined && !(Number.isSafeInteger(opts.maxRate) && opts.maxRate >= 0)) badOption("maxRate", "a whole number of bytes per second (0: no limit)", opts.maxRate);
-  if (opts.log !== undefined && opts.log !== "text" && opts.log !== "json") badOption("log", `"text" or "json"`, opts.log);
-  if (opts.tls) {
-    for (const k of ["cert", "key"] as const) if (typeof opts.tls[k] !== "string" || opts.tls[k] === "") badOption(`tls.${k}`, "PEM text or a file name", opts.tls[k]);
-    if (opts.tls.implicitPort !== undefined && !isPort(opts.tls.implicitPort)) badOption("tls.implicitPort", "a whole number from 0 to 65535", opts.tls.implicitPort);
-    // Both on one port was "tls.implicitPort N is already in use": by the server's own control port.
-    if (opts.tls.implicitPort !== undefined && opts.tls.implicitPort !== 0 && opts.tls.implicitPort === opts.port) badOption("tls.implicitPort", `another port than port (${opts.port})`, opts.tls.implicitPort);
-  }
-  // Typed callers cannot get these wrong; a JavaScript caller (or a cast) got a TypeError, or an account that could do nothing.
-  if (opts.users !== undefined && !Array.isArray(opts.users)) badOption("users", "an array of { name, password }", opts.users);
-  (opts.users ?? []).forEach((u, i) => {
-    const name = `users[${i}]`;
-    if (typeof u !== "object" || u === null) badOption(name, "an object { name, password }", u);
-    for (const field of ["name", "password"] as const) if (typeof u[field] !== "string") badOption(`${name}.${field}`, "a string", u[field]);
-    const q = u.quota;
-    if (typeof q === "number" && !(Number.isSafeInteger(q) && q >= 0)) badOption(`${name}.quota`, "a whole number of bytes or a size such as 10MB (0: no limit)", q);
-    const check = (field: string, parse: () => unknown) => {
-      try {
-        parse();
-      } catch (err) {
-        throw new StartServerError(`${name}.${field}: ${(err as Error).message}`, "option", { cause: err });
-      }
-    };
-    if (typeof q === "string") check("quota", () => parseSize(q, { allowUnlimited: true }));
-    if (typeof u.perm === "string") check("perm", () => parsePerms(u.perm as string));
-    else if (Array.isArray(u.perm)) {
-      const unknown = u.perm.find((p) => !(ALL_PERMS as readonly unknown[]).includes(p));
-      if (unknown !== undefined) throw new StartServerError(`${name}.perm: unknown permission ${JSON.stringify(unknown)} (use ${ALL_PERMS.join(", ")})`, "option");
-    } else if (u.perm !== undefined) badOption(`${name}.perm`, `a string such as "read,write" or a list such as ["read"]`, u.perm);
-  });
-}
 
 /**
  * PEM text is written to a private temp directory (removed on close); anything else is a file path.
@@ -294,8 +233,19 @@ function tlsFiles(tls: NonNullable<StartServerOptions["tls"]>, temps: string[]) 
   return { certFile, keyFile, implicitPort: tls.implicitPort, requireTls: tls.require === true, names: { ...API_TLS_NAMES, shown } };
 }
 
-/** A refused certificate or a server wanting TLS is told which option to use: the API's, not the CLI's flags. */
-const API_TLS_HINTS: TlsHintWords = { ca: "ca", caFile: "ca: [CERT]", insecure: "insecure: true", tls: "tls: true" };
+/** Every client message that names an option says the API's, not the CLI's flags: this table is the one place. */
+const API_WORDS: OptionWords = {
+  ca: "ca",
+  caFile: "ca: [CERT]",
+  insecure: "insecure: true",
+  tls: "tls: true",
+  active: "active: true",
+  retries: "retries:",
+  segments: "segments",
+  noVerify: "verify: false",
+  restart: "restart: true",
+  startOver: (verb) => `call ${verb}() again with restart: true`,
+};
 
 /** Options of {@link get} and {@link put}: everything `ftpkit get/put` has, with quiet defaults. */
 export type ClientTransferOptions = Partial<TransferOptions>;
@@ -338,7 +288,7 @@ function checkTrace(trace: unknown): void {
 
 /** insecure/ca without TLS, said with the API's names (the CLI says --insecure, --ca, --tls). */
 function checkApiTls(url: string, o: SecurityOptions): void {
-  checkTlsFlags(parseUrlArg(url), o, { insecure: "insecure: true", ca: "ca", tls: "tls: true" });
+  checkTlsFlags(parseUrlArg(url), { ...o, words: API_WORDS });
 }
 
 function transferDefaults(what: "get" | "put", over: ClientTransferOptions): TransferOptions {
@@ -347,7 +297,7 @@ function transferDefaults(what: "get" | "put", over: ClientTransferOptions): Tra
   // on its port, and its password stayed in ~/.local/state/ftpkit/credentials for every cut-off transfer.
   return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), {
     keepPassword: false,
-    tlsHints: API_TLS_HINTS,
+    words: API_WORDS,
     // `ftpkit resume` does not look in the API's journal: a second call with the same arguments continues.
     resumeHint: `call ${what}() again with the same arguments`,
     ...over,
@@ -369,20 +319,20 @@ export async function put(local: string, url: string, opts: ClientTransferOption
 /** List a remote directory (MLSD, else LIST), or one file. */
 export async function list(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; trace?: (line: string) => void } = {}): Promise<FileInfo[]> {
   const checked = checkedOptions("list", () => (checkTrace(opts.trace), checkApiTls(url, opts), withCaTexts(opts)));
-  return listUrl(url, { active: false, tlsHints: API_TLS_HINTS, ...checked, prompt: false });
+  return listUrl(url, { active: false, words: API_WORDS, ...checked, prompt: false });
 }
 
 /** A logged-in {@link FtpClient} for `ftp://user:pass@host:port/` (binary mode, FEAT read); `quit()` it when done. */
 export async function connect(url: string, opts: { active?: boolean; tls?: boolean; ca?: string[]; insecure?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<FtpClient> {
   const [parsed, checked] = checkedOptions("connect", () => (checkTrace(opts.trace), checkApiTls(url, opts), [parseUrlArg(url), withCaTexts(opts)] as const));
-  return openSession(parsed, { tlsHints: API_TLS_HINTS, ...checked }, new Credentials(parsed, undefined, false));
+  return openSession(parsed, { words: API_WORDS, ...checked }, new Credentials(parsed, undefined, false));
 }
 
 /** `ftpkit test`: how well the server at `host:port` speaks FTP, item by item (`ca` as for get). */
 export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   // Its TLS errors name the options it takes ("tls: \"explicit\"" for a plain port's, not tls: true).
   const checked = checkedOptions("probeServer", () => (checkProbeOptions(opts), withCaTexts(opts)));
-  return runProbe({ tlsHints: { ...API_TLS_HINTS, tls: 'tls: "explicit"' }, ...checked });
+  return runProbe({ words: { ...API_WORDS, tls: 'tls: "explicit"' }, ...checked });
 }
 
 /** probeServer's own options, refused before anything starts (a missing port came back as the greeting's FAIL). */
@@ -392,6 +342,7 @@ function checkProbeOptions(o: ProbeOptions): void {
   };
   if (typeof o.host !== "string" || o.host === "") bad("host", "a host name or address", o.host);
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) bad("port", "a whole number from 1 to 65535", o.port);
+  if (o.user !== undefined && (typeof o.user !== "string" || o.user === "")) bad("user", "a user name (leave it out for anonymous)", o.user);
   if (o.tls !== undefined && o.tls !== "explicit" && o.tls !== "implicit") bad("tls", '"explicit" or "implicit" (or left out)', o.tls);
   if (o.timeoutMs !== undefined && !(Number.isFinite(o.timeoutMs) && o.timeoutMs >= 1)) bad("timeoutMs", "a number of milliseconds of at least 1", o.timeoutMs);
 }

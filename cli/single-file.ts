@@ -2,7 +2,7 @@
 // tree jobs (and, with "-" for stdout or stdin, those that need a file), and with --json print the same report a tree job prints (one entry), on success and on
 // failure alike, so a script reads every job's outcome the same way.
 import { resolve } from "node:path";
-import { CliError, DRY_RUN_TREES_ONLY, treeSpec } from "./args.ts";
+import { CliError, DRY_RUN_TREES_ONLY, repeatedFlag, treeSpec } from "./args.ts";
 import { finishedEntry, printReport, summarize } from "../client/report.ts";
 import { movedBefore } from "../client/errors.ts";
 import { displayUrl, parseUrlArg } from "../client/options.ts";
@@ -21,6 +21,8 @@ export function checkSingleFileArgs(args: SingleFileArgs, rawArgs: readonly stri
   const { exclude } = treeSpec(args, rawArgs);
   if (args["dry-run"]) throw new CliError(DRY_RUN_TREES_ONLY);
   if (exclude.length > 0) throw new CliError("--exclude filters tree jobs (-r, a glob, sync); a single file has nothing to filter");
+  // Validated above all the same; given for one file it was accepted and ignored (one connection moves it).
+  if (repeatedFlag(rawArgs, "parallel").length > 0) throw new CliError("--parallel sets the connections of tree jobs (-r, a glob, sync); a single file moves over one (get --segments N splits one download)");
 }
 
 /**

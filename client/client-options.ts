@@ -2,6 +2,7 @@
 // bounds every wait on the server takes: shared by FtpClient (client.ts) and the modules it uses.
 import type { FtpReply } from "../protocol/reply.ts";
 import type { Connection, TlsSettings } from "./connection.ts";
+import type { OptionWords } from "./option-words.ts";
 
 export interface ClientOptions {
   host: string;
@@ -25,8 +26,8 @@ export interface ClientOptions {
    * any USER/PASS. Never falls back to clear text.
    */
   tls?: { mode: "explicit" | "implicit"; settings: TlsSettings };
-  /** How a login refused for want of TLS names the option to use (default "--tls"; the package API: "tls: true"). */
-  tlsWord?: string;
+  /** How its errors name the options to use (default: the CLI's flags; the package API: its options). */
+  words?: OptionWords;
 }
 
 /** How a data connection is opened: passive (EPSV, PASV) or active (EPRT, PORT); undefined = the usual fallbacks. */

@@ -16,6 +16,7 @@ import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection } from "./connection.ts";
 import { ClientError, describe, fromServer, outOfStep, replyError } from "./errors.ts";
 import { BlockLink } from "./block-transfer.ts";
+import { CLI_WORDS } from "./option-words.ts";
 
 export interface TransferOpts {
   /** REST before the command: the byte to start at (none at 0 unless `restAtZero`). */
@@ -262,7 +263,7 @@ export class DataChannel {
       if (r.code !== 227 && r.code < 400) throw outOfStep("PASV", r);
       // EPSV was refused too (this time or earlier): a permanent refusal of both is a server without
       // passive mode (vsftpd's pasv_enable=NO answers "550 Permission denied.", which read as a file's).
-      if (r.code !== 227 && mode === undefined && r.code >= 500 && this.epsvRefusedForGood) throw modeRefused("PASV", r, "passive mode (EPSV and PASV)", "try --active");
+      if (r.code !== 227 && mode === undefined && r.code >= 500 && this.epsvRefusedForGood) throw modeRefused("PASV", r, "passive mode (EPSV and PASV)", `try ${(this.client.opts.words ?? CLI_WORDS).active}`);
       // EPSV only had no port free (425), and PASV is unknown (500) or refused: passive mode is there,
       // busy. Said as EPSV's failure, which another try may not meet (EPSV is asked again then); PASV's
       // 5yz alone read as a lasting refusal: no hint, and get -r called the directory "not found".
@@ -358,7 +359,7 @@ export class DataChannel {
       if (!ok) {
         if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused", { kind: "server" });
         const r = await this.client.command("PORT", formatHostPort({ host, port: listener.port }));
-        if (r.code !== 200) throw opts.mode === undefined && r.code >= 500 ? modeRefused("PORT", r, "active mode (EPRT and PORT)", "leave out --active") : replyError("PORT", r, "PORT");
+        if (r.code !== 200) throw opts.mode === undefined && r.code >= 500 ? modeRefused("PORT", r, "active mode (EPRT and PORT)", `leave out ${(this.client.opts.words ?? CLI_WORDS).active}`) : replyError("PORT", r, "PORT");
       }
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
       const { done, further } = await this.startTransfer(verb, arg);

@@ -10,6 +10,7 @@ import type { TransferOptions } from "./options.ts";
 import { shown, type Notifier } from "./messages.ts";
 import { noDigestReason } from "./remote-hash.ts";
 import { parseTimeVal } from "../protocol/listing.ts";
+import { CLI_WORDS } from "./option-words.ts";
 
 export const PART_SUFFIX = ".ftpkit-part";
 export const CORRUPT_SUFFIX = ".ftpkit-corrupt";
@@ -134,8 +135,8 @@ export function localDigest(client: FtpClient, ctx: Pick<FileContext, "verify" |
 }
 
 /** Why a resumed transfer's partial data goes unchecked: the user's --no-verify, or the server. */
-export function uncheckedPrefixReason(ctx: Pick<FileContext, "verify">): string {
-  return ctx.verify ? "the server offers no ranged hash" : "--no-verify";
+export function uncheckedPrefixReason(ctx: Pick<FileContext, "verify" | "opts">): string {
+  return ctx.verify ? "the server offers no ranged hash" : (ctx.opts.words ?? CLI_WORDS).noVerify;
 }
 
 /** SIZE and MDTM of a remote file (null when the server cannot say; `missing` when it does not exist). */

@@ -3,6 +3,7 @@
 import type { FtpClient } from "./client.ts";
 import { ClientError, describe, outOfStep, tooManyClients, wantsTls } from "./errors.ts";
 import { DEFAULT_REPLY_TIMEOUT_MS } from "./client-options.ts";
+import { CLI_WORDS } from "./option-words.ts";
 
 /**
  * USER/PASS on `client`. `password` is only asked for when the server wants one (331). A refusal
@@ -28,7 +29,7 @@ export async function loginAs(client: FtpClient, user: string, password: () => P
     if (r.code < 400) throw outOfStep(verb, r);
     // Not a full server, nor a wrong password: no retry would fare better, --tls would.
     if (!client.secured && wantsTls(r)) {
-      throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use ${client.opts.tlsWord ?? "--tls"} (or an ftps:// URL)`, { code: r.code, kind: "auth" });
+      throw new ClientError(`login failed for user "${user}": ${describe(r)}; the server wants an encrypted session: use ${(client.opts.words ?? CLI_WORDS).tls} (or an ftps:// URL)`, { code: r.code, kind: "auth" });
     }
     // Every server tried refuses an empty name (ftpkit and pyftpdlib 501, ProFTPD 500, vsftpd 503 to the PASS after it).
     if (user === "") throw new ClientError(`login failed: the server refused the empty user name the URL gives (ftp://:@host/…): ${describe(r)}; name a user (ftp://USER@host/…), or none for anonymous`, { code: r.code, kind: "auth" });

@@ -24,6 +24,7 @@ import { localFile, uploadFile } from "./file-upload.ts";
 import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
 import { otherDownloadInto, otherUploadTo, resumeThere } from "./pending-rivals.ts";
 import { fileContext, recordSettings, withRecordSettings } from "./job-records.ts";
+import { CLI_WORDS } from "./option-words.ts";
 
 export type { TransferOptions, SecurityOptions } from "./options.ts";
 export { PART_SUFFIX, CORRUPT_SUFFIX } from "./file-transfer.ts";
@@ -106,7 +107,7 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
   // so starting would truncate what that job kept (and leave it listed, to fail on resume).
   const rival = otherDownloadInto(local, id, dir);
   if (rival && !opts.restart) {
-    throw new ClientError(`an interrupted download of ${rival.url} to ${local} is pending (its partial file ${rival.part}): finish it with ${resumeThere(rival)}, or add --restart to discard it and download ${displayUrl(url)} instead`);
+    throw new ClientError(`an interrupted download of ${rival.url} to ${local} is pending (its partial file ${rival.part}): finish it with ${resumeThere(rival)}, or add ${(opts.words ?? CLI_WORDS).restart} to discard it and download ${displayUrl(url)} instead`);
   }
   // --restart (or "no" to resuming): what was pending goes once the new transfer has logged in (with
   // the password saved for the job when none is given: the hint a changed file prints has none) and
@@ -165,7 +166,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   // made anew since. Either way it is not overwritten by a download started from scratch.
   if (resuming && !existsSync(part) && existsSync(rec.local)) {
     forgetJob(rec.id, dir);
-    throw new ClientError(`${rec.local} exists and its partial download is gone (finished, or replaced since): nothing to resume, nothing was changed. Run \`ftpkit get --restart ${rec.url} ${rec.local}\` to download it again`);
+    throw new ClientError(`${rec.local} exists and its partial download is gone (finished, or replaced since): nothing to resume, nothing was changed. ${capitalized((opts.words ?? CLI_WORDS).startOver("get", [rec.url, rec.local]))} to download it again`);
   }
   const creds = new Credentials(url, loadPassword(rec.id, url), opts.prompt);
   const progress = new Progress(basename(rec.local), progressMode(opts), null);
@@ -182,7 +183,7 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   const expect = {
     size: rec.remoteSize,
     mtime: rec.remoteMtime,
-    changedHint: `Run \`ftpkit get --restart ${rec.url}${opts.restart ? "" : ` ${rec.local}`}\` to download it again`,
+    changedHint: `${capitalized((opts.words ?? CLI_WORDS).startOver("get", opts.restart ? [rec.url] : [rec.url, rec.local]))} to download it again`,
   };
   try {
     const out = rec.segmentCount
@@ -256,7 +257,7 @@ export async function putFile(localArg: string, urlText: string, opts: TransferO
   // it sent, and its resume would then append its own bytes after ours.
   const rival = otherUploadTo(displayUrl(url), id, dir);
   if (rival && !opts.restart) {
-    throw new ClientError(`an interrupted upload of ${rival.record.local} to ${rival.record.url} is pending: finish it with ${resumeThere(rival)}, or add --restart to discard it and upload ${local} instead`);
+    throw new ClientError(`an interrupted upload of ${rival.record.local} to ${rival.record.url} is pending: finish it with ${resumeThere(rival)}, or add ${(opts.words ?? CLI_WORDS).restart} to discard it and upload ${local} instead`);
   }
   // As for get: the pending record and its password go once the new upload holds the file's lock.
   let replacing: (() => void) | undefined;
@@ -313,7 +314,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
   if (resuming) abandonIfSourceGone(rec, dir);
   const st = localFile(rec.local);
   const creds = new Credentials(url, loadPassword(rec.id, url), opts.prompt);
-  const changedHint = `run \`ftpkit put --restart ${rec.local} ${rec.url}\` to upload it again`;
+  const changedHint = `${(opts.words ?? CLI_WORDS).startOver("put", [rec.local, rec.url])} to upload it again`;
   if (resuming && (st.size !== rec.localSize || Math.round(st.mtimeMs) !== Math.round(rec.localMtimeMs ?? -1))) {
     throw new ClientError(`the local file ${rec.local} changed since the interrupted upload; ${changedHint}`);
   }
@@ -342,4 +343,9 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     session.destroy();
     throw failedAfter(err, progress.moved);
   }
+}
+
+/** A hint that begins a sentence. */
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

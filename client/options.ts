@@ -5,7 +5,7 @@ import { ClientError } from "./errors.ts";
 import type { DigestAlgorithm } from "./remote-hash.ts";
 import type { TokenBucket } from "./transfer.ts";
 import type { Trace } from "./trace.ts";
-import type { TlsHintWords } from "./tls-trust.ts";
+import { CLI_WORDS, type OptionWords } from "./option-words.ts";
 
 /** The argument that names standard output (get) or standard input (put). */
 export const STDIO = "-";
@@ -46,7 +46,7 @@ export interface TransferOptions {
   tls?: boolean;
   ca?: string[];
   insecure?: boolean;
-  tlsHints?: TlsHintWords;
+  words?: OptionWords;
   /** --verbose: where each command and reply of every connection goes (client/trace.ts). */
   trace?: Trace;
   /** false: a missing password fails at once instead of being asked on the terminal (programs). */
@@ -74,7 +74,7 @@ export interface SecurityOptions {
   /** Certificates to trust besides the system's, as PEM text (the package API also takes file names). */
   ca?: string[];
   /** How TLS errors name these options (default: the CLI's flags). */
-  tlsHints?: TlsHintWords;
+  words?: OptionWords;
   insecure?: boolean;
 }
 
@@ -95,18 +95,10 @@ export function tlsMode(url: FtpUrl, opts: SecurityOptions): "explicit" | "impli
   return opts.tls ? "explicit" : undefined;
 }
 
-/** How a usage error names the TLS options: the CLI's flags, or the package API's option names (cli/api.ts). */
-export interface TlsOptionWords {
-  insecure: string;
-  ca: string;
-  tls: string;
-}
-
-export const TLS_FLAG_WORDS: TlsOptionWords = { insecure: "--insecure", ca: "--ca", tls: "--tls" };
-
 /** --ca/--insecure only make sense with TLS: say so rather than ignore them. */
-export function checkTlsFlags(url: FtpUrl, opts: SecurityOptions, words: TlsOptionWords = TLS_FLAG_WORDS): void {
+export function checkTlsFlags(url: FtpUrl, opts: SecurityOptions): void {
   if (tlsMode(url, opts)) return;
+  const words = opts.words ?? CLI_WORDS;
   const flag = opts.insecure ? words.insecure : opts.ca?.length ? words.ca : null;
   if (flag) throw new ClientError(`${flag} needs TLS: add ${words.tls} (explicit FTPS) or use an ftps:// URL`, { kind: "usage" });
 }

@@ -7,6 +7,7 @@ import { endAsInterrupted, sayInterrupted } from "./on-interrupt.ts";
 import { confirm, MAX_UNKNOWN_ANSWERS, NoAnswer } from "./prompt.ts";
 import type { TransferOptions } from "./options.ts";
 import type { Notifier } from "./messages.ts";
+import { CLI_WORDS } from "./option-words.ts";
 
 /** "resume" the pending job, start over because the user answered no ("declined"), or because of --restart. */
 export type ResumeDecision = "resume" | "declined" | "restart";
@@ -15,7 +16,7 @@ export async function decideResume(rec: TransferRecord, opts: TransferOptions, n
   if (opts.restart) return "restart";
   if (process.stdin.isTTY && process.stderr.isTTY) {
     if (!(await ask(`An interrupted transfer of ${rec.local} is pending (started ${rec.startedAt}). Resume?`, rec))) return "declined";
-  } else note.info(`resuming the interrupted transfer of ${rec.local} (use --restart to start over)`);
+  } else note.info(`resuming the interrupted transfer of ${rec.local} (use ${(opts.words ?? CLI_WORDS).restart} to start over)`);
   if (opts.alwaysDigest && opts.hash !== rec.hash) note.info(`it began with ${rec.hash} and is verified with it; --hash ${opts.hash} applies to a new transfer (--restart)`);
   return "resume";
 }

@@ -15,6 +15,7 @@ import { checkSegments } from "./segment-check.ts";
 import { downloadFile } from "./retrieve.ts";
 import { RESUME_HINT } from "./options.ts";
 import { downloadModes, setFinalModes } from "./local-modes.ts";
+import { CLI_WORDS } from "./option-words.ts";
 
 /** One byte range [start, end) of the file; `pos` is how far it got. */
 export interface Segment {
@@ -73,7 +74,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
   ctx.locked?.();
   const st = await remoteState(first.client, job.remote);
   if (st.missing) throw new ClientError(`remote file not found or not a file: ${job.remote}`, { code: 550 });
-  if (st.size === null) throw new ClientError("--segments needs the file's size, and the server does not report it (SIZE)", { kind: "server" });
+  if (st.size === null) throw new ClientError(`${(ctx.opts.words ?? CLI_WORDS).segments} needs the file's size, and the server does not report it (SIZE)`, { kind: "server" });
   const size = st.size;
   if (job.segments?.length && job.expect) refuseIfChanged(job.expect, st);
   ctx.beforeFirstByte({ size, mtime: st.mtime });

@@ -7,6 +7,7 @@ import { Credentials } from "./credentials.ts";
 import { tlsMode, type SecurityOptions } from "./options.ts";
 import { backoff, countAttempts, transientOpenFailure, worthRetrying } from "./retries.ts";
 import { connectionTrace, type Trace } from "./trace.ts";
+import { CLI_WORDS } from "./option-words.ts";
 
 export type SessionOptions = {
   /** A tree job's connections: offer MODE B after login (never a single get, put or ls: one transfer per connection gains nothing). */
@@ -28,8 +29,8 @@ export type SessionOptions = {
  */
 export async function openSession(url: FtpUrl, opts: SessionOptions, creds: Credentials = new Credentials(url), signal?: AbortSignal): Promise<FtpClient> {
   const mode = tlsMode(url, opts);
-  const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure, words: opts.tlsHints } } : undefined;
-  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls, trace: connectionTrace(opts.trace), tlsWord: opts.tlsHints?.tls });
+  const tls = mode ? { mode, settings: { host: url.host, ca: opts.ca, insecure: opts.insecure, words: opts.words } } : undefined;
+  const client = await FtpClient.connect({ host: url.host, port: url.port, active: opts.active, timeoutMs: opts.timeoutMs, stallMs: opts.stallMs, tls, trace: connectionTrace(opts.trace), words: opts.words });
   // A job that no longer needs this connection drops it at once, not after the server's answers.
   const drop = () => client.destroy();
   if (signal?.aborted) drop();
@@ -93,7 +94,7 @@ export class Session {
         const message = (err as Error).message;
         if (attempt > opts.retries) {
           const code = err instanceof ClientError ? err.code : undefined;
-          throw new ClientError(`${message}; gave up after ${attempt} attempts (--retries ${opts.retries})`, { ...(code === undefined ? {} : { code }), kind: failureKind(err) ?? "network" });
+          throw new ClientError(`${message}; gave up after ${attempt} attempts (${(opts.words ?? CLI_WORDS).retries} ${opts.retries})`, { ...(code === undefined ? {} : { code }), kind: failureKind(err) ?? "network" });
         }
         note.warn(`${message}; retrying (attempt ${attempt} of ${opts.retries})`);
         await backoff(attempt, opts.backoffMs ?? 500);

@@ -2,6 +2,7 @@
 // --insecure; and one clear line for every way a handshake or a certificate check can fail.
 import { ClientError, NotTlsAnswer } from "./errors.ts";
 import { withoutZone } from "../protocol/address.ts";
+import { CLI_WORDS, type OptionWords } from "./option-words.ts";
 
 /** How to verify and resume TLS for one server. */
 export interface TlsSettings {
@@ -12,19 +13,9 @@ export interface TlsSettings {
   /** Accept any certificate, unverified (--insecure). */
   insecure?: boolean;
   /** How the hints of its errors name the options (default: the CLI's flags). */
-  words?: TlsHintWords;
+  words?: OptionWords;
 }
 
-/** What a TLS error tells its reader to use: the CLI's flags, or the package API's options (cli/api.ts). */
-export interface TlsHintWords {
-  /** The option of extra certificates ("--ca"), and how to give one ("--ca FILE"). */
-  ca: string;
-  caFile: string;
-  insecure: string;
-  tls: string;
-}
-
-export const TLS_HINT_FLAGS: TlsHintWords = { ca: "--ca", caFile: "--ca FILE", insecure: "--insecure", tls: "--tls" };
 
 let systemCas: string[] | null = null;
 
@@ -61,7 +52,7 @@ export function describeTlsError(err: Error | null | undefined, settings: TlsSet
   const code = (err as { code?: string } | null)?.code ?? "";
   const msg = err?.message ?? "handshake failed";
   // With --ca given (or kept by a resumed job), "use --ca" read as if it had been lost: say it did not vouch.
-  const w = settings.words ?? TLS_HINT_FLAGS;
+  const w = settings.words ?? CLI_WORDS;
   // A server's own certificate issued by a CA is no anchor for OpenSSL without a partial chain
   // (curl and lftp accept it): said, since pinning it that way is common.
   const hint = settings.ca?.length ? `no ${w.ca} certificate vouches for it either (${w.ca} takes the root CA of its chain, or the server's own certificate only when self-signed; has the server's certificate changed?); use the right ${w.caFile} or ${w.insecure}` : `use ${w.caFile} or ${w.insecure}`;

@@ -52,7 +52,32 @@ export function parseRate(text: string): number {
   return parseSize(text.replace(/\/s$/i, ""), { allowUnlimited: true });
 }
 
-/** Format bytes for humans with binary units: 1536 → "1.5 KiB". */
+/** Each magnitude's units, largest first: binary before decimal, so 5120 is "5KiB", not "5.12KB". */
+const EXACT_UNITS = [["TiB", "TB"], ["GiB", "GB"], ["MiB", "MB"], ["KiB", "KB"]] as const;
+
+/**
+ * Exact, parseSize-compatible text for a byte count, in the largest unit it is a short exact number
+ * of (at most two decimals, read back by parseSize to the same count): 1610612736 → "1.5GiB",
+ * 5120 → "5KiB", 1e10 → "10GB", 1500000 → "1.5MB"; bytes otherwise ("1234567"). The users file keeps
+ * quotas in it and `user list` / `user quota` show them with it: "--quota 1.5GiB" was shown as
+ * "1536MiB", and "5K" as "5120B" (the shortest text won, and only whole numbers counted).
+ */
+export function formatSizeExact(bytes: number): string {
+  if (bytes <= 0) return String(bytes);
+  for (const units of EXACT_UNITS) {
+    let best: string | null = null;
+    for (const unit of units) {
+      const value = bytes / UNITS[unit.toUpperCase()]!;
+      const text = `${Number(value.toFixed(2))}${unit}`;
+      if (value < 1 || parseSize(text) !== bytes) continue;
+      if (best === null || text.length < best.length) best = text;
+    }
+    if (best !== null) return best;
+  }
+  return String(bytes);
+}
+
+/** Format bytes for humans with binary units: 1536 → "1.5 KiB" (rounded: progress and rates, not settings). */
 export function formatSize(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];

@@ -1,6 +1,7 @@
 // `ftpkit cert --out DIR`: a self-signed certificate and key for FTPS (quick start and tests), made with openssl.
 import { access, constants, mkdir, rename, rm, stat, statfs } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { isIP } from "node:net";
 import { defineCommand } from "citty";
 import { consola } from "../../client/messages.ts";
 import { localCause } from "../../client/errors.ts";
@@ -15,7 +16,6 @@ const args = {
 } as const;
 
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/;
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 export default defineCommand({
   meta: { name: "cert", description: "Create a self-signed TLS certificate and key for `ftpkit serve --tls-cert/--tls-key`" },
@@ -24,7 +24,8 @@ export default defineCommand({
     checkArgs(rawArgs, args, a._);
     if (a.out === undefined || a.out === "") throw new UsageError("--out DIR is required: the directory for cert.pem and key.pem");
     const host = a.host ?? "localhost";
-    const isIp = IPV4.test(host) || host.includes(":");
+    // node:net's test, not a shape: "999.1.1.1" or "bad:host!" reached openssl as IP:… and failed there (exit 1, not 2).
+    const isIp = isIP(host) !== 0;
     if (!isIp && !HOST_NAME.test(host)) throw new UsageError(`--host must be a host name or an IP address, got "${host}"`);
     const days = a.days === undefined ? 825 : Number(a.days);
     if (!/^\d+$/.test(a.days ?? "825") || days < 1 || days > 36500) throw new UsageError(`--days must be an integer between 1 and 36500, got "${a.days}"`);
@@ -44,9 +45,10 @@ export default defineCommand({
     if (!a.force && ((await Bun.file(certFile).exists()) || (await Bun.file(keyFile).exists()))) {
       throw new CliError(`${certFile} or ${keyFile} already exists (use --force to replace them)`);
     }
+    // The name given, localhost and 127.0.0.1, as the README says: an IP --host left out localhost.
     const san = [isIp ? `IP:${host}` : `DNS:${host}`];
     if (host !== "127.0.0.1") san.push("IP:127.0.0.1");
-    if (host !== "localhost" && !isIp) san.push("DNS:localhost");
+    if (host !== "localhost") san.push("DNS:localhost");
     // Written beside the targets, then renamed: a running server never sees half a pair.
     const tmpCert = `${certFile}.tmp-${process.pid}`;
     const tmpKey = `${keyFile}.tmp-${process.pid}`;

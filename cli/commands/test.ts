@@ -33,6 +33,9 @@ export default defineCommand({
     } catch {
       throw new UsageError(`not a HOST[:PORT] or ftp:// URL: "${a.target}"`);
     }
+    // An empty --user (--user= from a script whose variable was unset) ran as "" (header "as   (* = required)"),
+    // neither a user nor anonymous: anonymous is asked for by leaving --user out.
+    if (a.user === "") throw new UsageError("--user is empty: give a user name, or leave --user out to test as anonymous");
     if (a.user !== undefined) url = { ...url, user: a.user, password: a.password ?? url.password };
     else if (a.password !== undefined) url = { ...url, password: a.password };
     const timeout = a.timeout === undefined ? 10 : Number(a.timeout);

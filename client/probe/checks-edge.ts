@@ -6,6 +6,7 @@ import { formatHostPort, isIPv4, isLoopback } from "../../protocol/address.ts";
 import type { FtpReply } from "../../protocol/reply.ts";
 import { FtpClient } from "../client.ts";
 import { expectedReplyMs, line, timed, unsureReplyMs, within, type Probe, type Verdict } from "./runner.ts";
+import { CLI_WORDS } from "../option-words.ts";
 
 const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
 
@@ -33,6 +34,15 @@ async function openUpload(p: Probe, c: FtpClient, name: string) {
   return { t, stop };
 }
 
+/**
+ * The upload an item keeps open was refused for space (552 over quota, 452 disk full): the item
+ * cannot be checked, as the items after a refused STOR cannot (README: a quota failure is N/A, not FAIL).
+ */
+function refusedForSpace(r: FtpReply): Verdict | null {
+  if (r.code !== 552 && r.code !== 452) return null;
+  return ["n/a", `the upload it needs was refused for space: ${line(r)} (it sends at least 64 KiB; the account needs more room to check this)`];
+}
+
 /** ABOR while an upload is still open: 426 + 226 (or 226), the data connection closed, the session alive. */
 export async function abor(p: Probe): Promise<void> {
   if (!p.writable) return p.record("abor", "n/a", p.readOnlyReason);
@@ -51,6 +61,14 @@ export async function abor(p: Probe): Promise<void> {
         await stop();
         t.conn.destroy();
         return ["fail", `no reply to ABOR within ${wait / 1000} s while an upload was open (commands seem to be read only between transfers; Telnet IP/Synch is not sent)`];
+      }
+      const space = refusedForSpace(first);
+      if (space) {
+        await stop();
+        t.conn.destroy();
+        // ABOR's own reply (225/226) follows the upload's 552: read it, so the session is in step.
+        await within(c.read(), expected, "reply to ABOR").catch(() => null);
+        return space;
       }
       const replies = [first];
       if (first.code !== 225 && !(first.code === 226 && /abort/i.test(first.lines.join(" ")))) {
@@ -95,6 +113,8 @@ export async function statDuringTransfer(p: Probe): Promise<void> {
       }
       const end = await within(c.read(), expectedReplyMs(p), "end of the upload").catch(() => null);
       t.conn.destroy();
+      const space = refusedForSpace(r);
+      if (space) return space;
       if (r.code === 211 || r.code === 212 || r.code === 213) {
         const detail = r.lines.find((l) => /\d+ bytes|transfer|progress/i.test(l)) ?? r.lines[0]!;
         return ["pass", `${r.code} while the upload was open ("${detail.trim().slice(0, 60)}"); upload then ended ${end?.code ?? "without a reply"}`];
@@ -218,7 +238,9 @@ export async function portBounce(p: Probe): Promise<void> {
 /** A passive data connection from another address than the control connection's is refused. */
 export async function pasvTheft(p: Probe): Promise<void> {
   await p.check("pasv-theft", async () => {
-    if (p.opts.tls) return ["n/a", "data connections are TLS here; run without --tls to check"];
+    // Implicit TLS is asked for with an ftps:// URL (the CLI) or tls: "implicit" (the API), not the words' tls.
+    if (p.opts.tls === "explicit") return ["n/a", `data connections are TLS here; run without ${(p.opts.words ?? CLI_WORDS).tls} to check`];
+    if (p.opts.tls) return ["n/a", "data connections are TLS here; run against the server's plain FTP port to check"];
     const c = await p.open();
     let thief: NetSocket | null = null;
     try {
@@ -274,8 +296,8 @@ export async function tls(p: Probe): Promise<void> {
       host: p.opts.host,
       port: p.opts.port,
       timeoutMs: p.timeoutMs,
-      tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true, words: p.opts.tlsHints } },
-      tlsWord: p.opts.tlsHints?.tls,
+      tls: { mode, settings: { host: p.opts.host, ca: p.opts.ca, insecure: p.opts.tls ? p.opts.insecure : true, words: p.opts.words } },
+      words: p.opts.words,
     });
     c.offerTlsSession = offerSession;
     return c;

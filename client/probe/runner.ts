@@ -162,8 +162,8 @@ export class Probe {
       host: this.opts.host,
       port: this.opts.port,
       timeoutMs: this.timeoutMs,
-      tls: mode ? { mode, settings: { host: this.opts.host, ca: this.opts.ca, insecure: this.opts.insecure, words: this.opts.tlsHints } } : undefined,
-      tlsWord: this.opts.tlsHints?.tls,
+      tls: mode ? { mode, settings: { host: this.opts.host, ca: this.opts.ca, insecure: this.opts.insecure, words: this.opts.words } } : undefined,
+      words: this.opts.words,
     });
     this.extra.add(c);
     const scope = this.scope.getStore();

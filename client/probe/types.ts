@@ -1,6 +1,6 @@
 // What `ftpkit test` checks, in the order it reports them. Required items decide the exit status.
 
-import type { TlsHintWords } from "../tls-trust.ts";
+import type { OptionWords } from "../option-words.ts";
 
 export type ProbeStatus = "pass" | "fail" | "n/a";
 
@@ -26,7 +26,7 @@ export interface ProbeOptions {
   ca?: string[];
   insecure?: boolean;
   /** How TLS errors name `ca` and `insecure` (default: `ftpkit test`'s flags; the package API: its options). */
-  tlsHints?: TlsHintWords;
+  words?: OptionWords;
   /** Directory to create the scratch directory in (default: the login directory). */
   dir?: string;
   /** Longest wait for one reply (default 10 s). */

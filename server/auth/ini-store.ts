@@ -21,7 +21,7 @@ import ini from "ini";
 import { ParseError } from "../../protocol/errors.ts";
 import { normalizeVirtualPath } from "../../protocol/path.ts";
 import { isS3Url, normalizeS3Url } from "../../protocol/s3-url.ts";
-import { parseSize } from "../../protocol/size.ts";
+import { formatSizeExact, parseSize } from "../../protocol/size.ts";
 import { ALL_PERMS, type MountRecord, type Perm, type UserRecord } from "./types.ts";
 import { nonUtf8Lines } from "./utf8-lines.ts";
 
@@ -83,16 +83,6 @@ export function parsePerms(text: string): Perm[] {
 /** Perms as written in the file and shown by `user list`. */
 export function formatPerms(perms: readonly Perm[]): string {
   return perms.length ? perms.join(",") : "none";
-}
-
-/** Exact, parseSize-compatible text for a byte count, shortest unit wins: 10485760 → "10MiB", 1e10 → "10GB". */
-export function formatSizeExact(bytes: number): string {
-  let best = String(bytes);
-  for (const [unit, n] of [["TiB", 1024 ** 4], ["TB", 1e12], ["GiB", 1024 ** 3], ["GB", 1e9], ["MiB", 1024 ** 2], ["MB", 1e6], ["KiB", 1024], ["KB", 1e3]] as const) {
-    const text = `${bytes / n}${unit}`;
-    if (bytes !== 0 && bytes % n === 0 && text.length < best.length) best = text;
-  }
-  return best;
 }
 
 /** OWASP-minimum argon2id (~27 ms): strong enough, and logins stay cheap. */

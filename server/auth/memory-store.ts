@@ -22,6 +22,13 @@ export interface InlineUser {
 
 const NO_LIMITED_DIRS: ReadonlySet<string> = new Set();
 
+/** How its errors name the option that turns anonymous logins on: `serve`'s flag, or startServer's option (cli/api.ts). */
+export interface InlineLoginWords {
+  anonymous: string;
+}
+
+const SERVE_WORDS: InlineLoginWords = { anonymous: "--anonymous" };
+
 /** Checks logins against accounts held in memory; same uniform failure delay as the users file. */
 export class MemoryLogins implements LoginService {
   private users = new Map<string, UserRecord>();
@@ -32,6 +39,7 @@ export class MemoryLogins implements LoginService {
   constructor(
     users: InlineUser[],
     private readonly failDelayMs = 400,
+    words: InlineLoginWords = SERVE_WORDS,
   ) {
     const seen = new Set<string>();
     for (const u of users) {
@@ -39,7 +47,7 @@ export class MemoryLogins implements LoginService {
       const isAnonymous = lower === ANONYMOUS || lower === ANONYMOUS_ALIAS;
       if (!isAnonymous) validateUserName(u.name);
       // "ftp" and "anonymous" log in with any password: one given here would protect nothing.
-      else if (u.password !== undefined) throw new ParseError(`"${u.name}" is the anonymous login, which takes any password: use --anonymous for read-only anonymous access, or choose another user name`);
+      else if (u.password !== undefined) throw new ParseError(`"${u.name}" is the anonymous login, which takes any password: use ${words.anonymous} for read-only anonymous access, or choose another user name`);
       const name = isAnonymous ? ANONYMOUS : u.name;
       // ParseError, as validateUserName's: a bad value given (the API's "option"), not a failure here.
       if (seen.has(name)) throw new ParseError(`user "${name}" is given twice`);

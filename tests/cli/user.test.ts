@@ -123,6 +123,10 @@ describe("ftpkit user (success paths)", () => {
 
     const fiveGB = await ftpkit(d, ["quota", "alice", "5GB"]);
     expect(fiveGB.lines).toEqual(["quota of alice: 5GB"]); // it said "4.7 GiB"
+    // Said in the largest exact unit, as given: it printed "5120B" for 5K, and user list "quota=1536MiB" for 1.5GiB.
+    expect((await ftpkit(d, ["quota", "alice", "5K"])).lines).toEqual(["quota of alice: 5KiB"]);
+    expect((await ftpkit(d, ["quota", "alice", "1.5GiB"])).lines).toEqual(["quota of alice: 1.5GiB"]);
+    expect((await ftpkit(d, ["list"])).stdout.split("\n").find((l) => l.startsWith("alice "))).toContain("quota=1.5GiB");
     expect((await ftpkit(d, ["quota", "alice", "5MiB"])).code).toBe(0);
     expect((await loadUsers(file)).get("alice")!.quota).toBe(5 * 1024 ** 2);
     expect((await ftpkit(d, ["quota", "alice", "none"])).code).toBe(0);

@@ -9,6 +9,7 @@ import { digest, runFtpkit, spawnFtpkit } from "../helpers/peers.ts";
 import { proftpdSpeaksFrench, startProftpd } from "../helpers/system-ftpd.ts";
 import { Wire } from "../helpers/wire.ts";
 import { useFakeServerWork } from "./fake-server.ts";
+import { get } from "../../cli/api.ts";
 
 const t = useFakeServerWork();
 const DATA = Buffer.from("the file a busy server keeps\n".repeat(500));
@@ -67,6 +68,12 @@ describe("421 at the greeting or at login, on a single command's connection", ()
     expect(last).toContain(`${GREETING_421}; gave up after 3 attempts (--retries 2)`);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(fake.connections).toBe(3);
+  });
+
+  test("the package API's get against a server that stays full counts the attempts with its own option (retries: 2), not --retries", async () => {
+    const fake = t.start({ files: new Map([["/f.bin", DATA]]), busy: { at: "greeting", times: 99 } });
+    const err = await get(`ftp://u:p@127.0.0.1:${fake.port}/f.bin`, join(t.work, "f.bin"), { retries: 2, backoffMs: 1 }).then(() => null, (e: unknown) => e as Error);
+    expect(err?.message).toContain(`${GREETING_421}; gave up after 3 attempts (retries: 2)`);
   });
 
   test("--retries 0: one attempt, the server's refusal as it came", async () => {

@@ -3,6 +3,8 @@
 // mode the server refuses and what to do, and a tree job does not call the directory missing.
 import { expect, test } from "bun:test";
 import { runFtpkit } from "../helpers/peers.ts";
+import { get } from "../../cli/api.ts";
+import { join } from "node:path";
 import { type ScriptedServer, type Script, useScriptedServerWork } from "./scripted-server.ts";
 
 const t = useScriptedServerWork();
@@ -24,6 +26,12 @@ test("EPSV and PASV both refused for good (vsftpd's pasv_enable=NO): get says th
   const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${server.port}/d/f.txt`, "f.txt", "--retries", "0"], { cwd: t.work, timeoutMs: 30_000 });
   expect(r.stderr).toContain("PASV: Permission denied. (550); the server refuses passive mode (EPSV and PASV): try --active");
   expect(r.code).toBe(8);
+});
+
+test("the package API's get from a server without passive mode names its own option (active: true), not the CLI's flag", async () => {
+  const server = start(NO_PASSIVE);
+  const err = await get(`ftp://u:p@127.0.0.1:${server.port}/d/f.txt`, join(t.work, "f.txt")).then(() => null, (e: unknown) => e as Error);
+  expect(err?.message).toContain("the server refuses passive mode (EPSV and PASV): try active: true");
 });
 
 test("get -r from a server without passive mode says so, not that the directory is missing", async () => {

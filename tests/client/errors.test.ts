@@ -83,6 +83,8 @@ describe("clear errors and non-zero exits", () => {
     { name: "get of a remote directory without -r", status: 2, args: () => ["get", peer.url("/a-dir"), "out"], message: /\/a-dir is a directory: fetch it with get -r$/ },
     { name: "--exclude for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--exclude", "*.txt"], message: /--exclude filters tree jobs/ },
     { name: "a bad --parallel for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--parallel", "0"], message: /--parallel must be a whole number from 1 to 64/ },
+    { name: "--parallel for a single file (was accepted and ignored)", status: 2, args: () => ["get", peer.url("/exists.txt"), "--parallel", "4"], message: /--parallel sets the connections of tree jobs/ },
+    { name: "--parallel= for a single upload", status: 2, args: () => ["put", "local.txt", peer.url("/up.bin"), "--parallel=2"], message: /--parallel sets the connections of tree jobs/ },
     { name: "--dry-run for a single file", status: 2, args: () => ["get", peer.url("/exists.txt"), "--dry-run"], message: /--dry-run plans tree jobs/ },
     { name: "--segments with -r", status: 2, args: () => ["get", "-r", peer.url("/a-dir"), "out", "--segments", "4"], message: /--segments splits one file over several connections; a tree or a glob moves many files/ },
     { name: "--segments with a glob", status: 2, args: () => ["get", peer.url("/*.txt"), "out", "--segments=2"], message: /--segments splits one file over several connections/ },

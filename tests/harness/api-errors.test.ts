@@ -33,6 +33,24 @@ describe("startServer's errors", () => {
     expect((await thrown(startServer(opts))).kind).toBe("option");
   });
 
+  test.each([
+    ["a misspelt option, with the name meant", { users: me, anonymus: true }, "unknown option anonymus (did you mean anonymous?)"],
+    ["an option in another case", { users: me, maxrate: 10 }, "unknown option maxrate (did you mean maxRate?)"],
+    ["an option nothing is close to", { users: me, bogusOpt: 1 }, "unknown option bogusOpt (known: root, users, anonymous, write, host, port, tls, idleTimeoutSec, maxRate, log)"],
+    ["a misspelt tls option", { users: me, tls: { cert: CERT, key: KEY, implicitPrt: 0 } }, "unknown option tls.implicitPrt (did you mean tls.implicitPort?)"],
+    ["a misspelt user field", { users: [{ name: "me", password: "pw", quoat: "1MB" }] }, "unknown option users[0].quoat (did you mean users[0].quota?)"],
+    ["a string for write", { users: me, write: "yes" }, 'write must be true or false, got "yes"'],
+    ["a number for anonymous", { anonymous: 1 }, "anonymous must be true or false, got 1"],
+    ["tls: true (the client's option)", { users: me, tls: true }, "tls must be { cert, key } (PEM text or file names), got true"],
+    ["a string for tls.require", { users: me, tls: { cert: CERT, key: KEY, require: "yes" } }, 'tls.require must be true or false, got "yes"'],
+    ["a number for a home", { users: [{ name: "me", password: "pw", home: 1 }] }, "users[0].home must be a directory name relative to the root, got 1"],
+    ["a boolean for a quota", { users: [{ name: "me", password: "pw", quota: true }] }, "users[0].quota must be a whole number of bytes or a size such as 10MB (0: no limit), got true"],
+    ["a number for root", { users: me, root: 5 }, "root must be a directory name, got 5"],
+  ] as Array<[string, unknown, string]>)("%s is refused before anything starts, by its API name", async (_what, opts, message) => {
+    const e = await thrown(startServer(opts as Parameters<typeof startServer>[0]));
+    expect([e.kind, e.message]).toEqual(["option", `startServer: ${message}`]);
+  });
+
   test("a key given as bytes (readFileSync without an encoding) is refused by its kind and size, never with the key in the message", async () => {
     const key = readFileSync(join(import.meta.dir, "../../fixtures/tls/key.pem"));
     const e = await thrown(startServer({ users: me, tls: { cert: CERT, key: key as unknown as string } }));
@@ -57,6 +75,11 @@ describe("startServer's errors", () => {
     } finally {
       busy.stop(true);
     }
+  });
+
+  test("a user named anonymous is refused with the API's option, anonymous: true, not serve's --anonymous", async () => {
+    const e = await thrown(startServer({ users: [{ name: "anonymous", password: "x" }] }));
+    expect([e.kind, e.message]).toEqual(["option", 'startServer: "anonymous" is the anonymous login, which takes any password: use anonymous: true for read-only anonymous access, or choose another user name']);
   });
 
   test("urlFor of an unknown user: a StartServerError of kind option", async () => {
@@ -87,12 +110,20 @@ describe("the client API's errors", () => {
     ["probeServer: port must be a whole number from 1 to 65535, got 70000", () => probeServer({ host: "127.0.0.1", port: 70000 })],
     ["probeServer: host must be a host name or address, got \"\"", () => probeServer({ host: "", port: 21 })],
     ['probeServer: tls must be "explicit" or "implicit" (or left out), got "bogus"', () => probeServer({ host: "127.0.0.1", port: 21, tls: "bogus" as "explicit" })],
+    ['probeServer: user must be a user name (leave it out for anonymous), got ""', () => probeServer({ host: "127.0.0.1", port: 21, user: "" })],
     ["probeServer: timeoutMs must be a number of milliseconds of at least 1, got -1", () => probeServer({ host: "127.0.0.1", port: 21, timeoutMs: -1 })],
   ] as Array<[string, () => Promise<unknown>]>)("%s: a ClientError of kind usage", async (message, call) => {
     const err = await call().then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(ClientError);
     expect([(err as ClientError).kind, (err as Error).message]).toEqual(["usage", message]);
   });
+
+  test("probeServer over explicit TLS: pasv-theft is n/a and says to leave out tls: \"explicit\", not --tls", async () => {
+    await using server = await startServer({ users: me, tls: { cert: CERT, key: KEY } });
+    const report = await probeServer({ host: "127.0.0.1", port: server.port, user: "me", password: "pw", tls: "explicit", ca: [CERT] });
+    const item = report.items.find((i) => i.id === "pasv-theft");
+    expect([item?.status, item?.reason]).toEqual(["n/a", 'data connections are TLS here; run without tls: "explicit" to check']);
+  }, 60_000);
 
   test("a call that is right but finds no server: a ClientError of another kind", async () => {
     const closed = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

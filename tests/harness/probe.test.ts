@@ -272,6 +272,12 @@ describe("ftpkit test against ftpkit", () => {
     const t = await runFtpkit(["test", "127.0.0.1:1", "--timeout", "0"], { cwd: work() });
     expect(t.code).toBe(2);
     expect(t.stderr).toContain("--timeout must be");
+    // An empty --user ran the whole probe as "" (neither a user nor anonymous, which is --user left out).
+    for (const args of [["--user=", "--password="], ["--user", ""]]) {
+      const e = await runFtpkit(["test", "127.0.0.1:1", ...args], { cwd: work() });
+      expect([e.code, e.stderr.trim()]).toEqual([2, expect.stringContaining("--user is empty: give a user name, or leave --user out to test as anonymous")]);
+      expect(e.stdout).toBe("");
+    }
   }, 60_000);
 });
 

@@ -17,7 +17,8 @@ import { parseRate, parseSize } from "../../protocol/size.ts";
 import { RecordTail } from "../../protocol/tls-record-tail.ts";
 import { formatFtpUrl, parseFtpUrl } from "../../protocol/url.ts";
 import { parseNetrc } from "../../client/netrc.ts";
-import { formatSizeExact, parseUsers, UsersFileError } from "../../server/auth/ini-store.ts";
+import { parseUsers, UsersFileError } from "../../server/auth/ini-store.ts";
+import { formatSizeExact } from "../../protocol/size.ts";
 
 const ROUNDS = 300;
 /** Far above any parser's time for these inputs (a few ms), far below a quadratic one's (seconds). */

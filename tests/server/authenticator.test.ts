@@ -7,8 +7,8 @@ import { Authenticator } from "../../server/auth/authenticator.ts";
 import { createServer } from "../../server/index.ts";
 import { createLogger } from "../../server/log.ts";
 import { MemoryLogins } from "../../server/auth/memory-store.ts";
+import { formatSizeExact } from "../../protocol/size.ts";
 import {
-  formatSizeExact,
   hashPassword,
   loadUsers,
   parseUsers,
@@ -593,5 +593,9 @@ describe("users file (ini-store)", () => {
     expect(formatSizeExact(10 * 1024 ** 3)).toBe("10GiB");
     expect(formatSizeExact(1e10)).toBe("10GB");
     expect(formatSizeExact(1234567)).toBe("1234567");
+    // The largest unit the count is a short exact number of, as an admin writes it ("1536MiB", "5120" before).
+    expect(formatSizeExact(1.5 * 1024 ** 3)).toBe("1.5GiB");
+    expect(formatSizeExact(5120)).toBe("5KiB");
+    expect(formatSizeExact(1_500_000)).toBe("1.5MB");
   });
 });

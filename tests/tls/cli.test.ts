@@ -109,6 +109,16 @@ describe("ftpkit serve with TLS flags", () => {
 });
 
 describe("ftpkit cert", () => {
+  test.each(["2001:db8::1", "192.0.2.7", "127.0.0.1"])("an IP --host %s: the certificate names it, localhost and 127.0.0.1", async (host) => {
+    const d = dir();
+    const r = await run(["bun", FTPKIT, "cert", "--out", join(d, "tls"), "--host", host]);
+    expect(r.code).toBe(0);
+    const text = await run(["openssl", "x509", "-in", join(d, "tls/cert.pem"), "-noout", "-ext", "subjectAltName"]);
+    const names = text.stdout.split("\n")[1]!.trim().split(", ").sort();
+    const ip = host === "2001:db8::1" ? "IP Address:2001:DB8:0:0:0:0:0:1" : `IP Address:${host}`;
+    expect(names).toEqual([...new Set([ip, "IP Address:127.0.0.1", "DNS:localhost"])].sort());
+  });
+
   test("makes a self-signed pair the server accepts (CN and SAN from --host, --days)", async () => {
     const d = dir();
     const r = await run(["bun", FTPKIT, "cert", "--out", join(d, "tls"), "--host", "ftp.example.test", "--days", "30"]);
@@ -138,6 +148,10 @@ describe("ftpkit cert", () => {
     const d = dir();
     expect((await run(["bun", FTPKIT, "cert", "--out", d, "--days", "0"])).stderr).toContain("--days must be");
     expect((await run(["bun", FTPKIT, "cert", "--out", d, "--host", "bad host!"])).stderr).toContain("--host must be");
+    for (const bad of ["bad:host!", "::g"]) {
+      const r = await run(["bun", FTPKIT, "cert", "--out", d, "--host", bad]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining("--host must be")]);
+    }
   });
 
   test("a mistyped flag is named as unknown, not as a missing --out; no --out at all says it is required", async () => {
