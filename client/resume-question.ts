@@ -14,7 +14,8 @@ export type ResumeDecision = "resume" | "declined" | "restart";
 
 export async function decideResume(rec: TransferRecord, opts: TransferOptions, note: Notifier): Promise<ResumeDecision> {
   if (opts.restart) return "restart";
-  if (process.stdin.isTTY && process.stderr.isTTY) {
+  // A program (the package API: prompt false) is never asked: a test run in a terminal waited for an answer.
+  if (opts.prompt !== false && process.stdin.isTTY && process.stderr.isTTY) {
     if (!(await ask(`An interrupted transfer of ${rec.local} is pending (started ${rec.startedAt}). Resume?`, rec))) return "declined";
   } else note.info(`resuming the interrupted transfer of ${rec.local} (use ${(opts.words ?? CLI_WORDS).restart} to start over)`);
   if (opts.alwaysDigest && opts.hash !== rec.hash) note.info(`it began with ${rec.hash} and is verified with it; --hash ${opts.hash} applies to a new transfer (--restart)`);

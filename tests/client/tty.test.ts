@@ -123,6 +123,21 @@ describe("terminal questions", () => {
   });
 });
 
+test("the package API's get() never asks the resume question on a terminal: a second call continues", async () => {
+  const fake = t.start({ files: new Map([["/f.bin", data]]), feat: ["SIZE", "MDTM"], dropRetrAfter: 30_000 });
+  const url = `ftp://u:p@127.0.0.1:${fake.port}/f.bin`;
+  const script = join(t.work, "api-get.ts");
+  const api = join(import.meta.dir, "../../cli/api.ts");
+  writeFileSync(script, `import { get } from ${JSON.stringify(api)};\nconst r = await get(${JSON.stringify(url)}, "api.bin").then(() => "done", (e) => "failed: " + e.message);\nconsole.log("RESULT " + r);\n`);
+  const first = await converse(`bun ${script}`, []);
+  expect(first.out).toContain("RESULT failed");
+  const second = await converse(`bun ${script}`, []);
+  expect(second.out).not.toContain("Resume?");
+  expect(second.out).toContain("RESULT done");
+  expect(fake.commands).toContain("REST 30000");
+  expect(digest(readFileSync(join(t.work, "api.bin")))).toBe(digest(data));
+});
+
 describe("the resume question, answered badly", () => {
   /** A download cut off after 30,000 bytes: its part file and record wait in the work directory. */
   async function pendingDownload(): Promise<{ fake: ReturnType<typeof t.start>; url: string }> {
