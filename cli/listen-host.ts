@@ -13,6 +13,8 @@ export async function listenHostProblem(host: string, name: string): Promise<str
   if (isIP(host) !== 0) return null;
   if (host === "") return `${name} needs an address (0.0.0.0 for every IPv4 address, :: for IPv6 too)`;
   if (/^[\d.]+$/.test(host)) return `${name} ${host} is not an IPv4 address (four numbers from 0 to 255, e.g. 192.0.2.10)`;
+  // Brackets belong to a URL or an ADDR:PORT (--metrics [::1]:9100), not to an address alone.
+  if (/^\[.*\]$/.test(host) && isIP(host.slice(1, -1)) === 6) return `${name} ${host}: write the IPv6 address without brackets (${name} ${host.slice(1, -1)})`;
   if (host.includes(":")) return `${name} ${host} is not an IPv6 address (e.g. ::1, or :: for every address)`;
   // RFC 1123 names: labels of letters, digits and "-", at most 63 characters each, 253 in all.
   if (host.length > 253 || !/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$/.test(host)) {

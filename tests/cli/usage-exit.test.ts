@@ -34,6 +34,7 @@ describe("bad usage: exit 2, one line", () => {
     ["serve: --host 999.1.1.1", ["serve", "--host", "999.1.1.1", "--port", "0"], "--host 999.1.1.1 is not an IPv4 address (four numbers from 0 to 255, e.g. 192.0.2.10)"],
     ["serve: --host 1.2.3 (inet_aton's 1.2.0.3)", ["serve", "--host", "1.2.3", "--port", "0"], "--host 1.2.3 is not an IPv4 address"],
     ["serve: --host ::g", ["serve", "--host", "::g", "--port", "0"], "--host ::g is not an IPv6 address (e.g. ::1, or :: for every address)"],
+    ["serve: --host [::1] (brackets as --metrics takes them)", ["serve", "--host", "[::1]", "--port", "0"], "--host [::1]: write the IPv6 address without brackets (--host ::1)"],
     ["serve: --host with a space", ["serve", "--host", "a b", "--port", "0"], '--host "a b" is not an address or a host name'],
     ["serve: an empty --host", ["serve", "--host", "", "--port", "0"], "--host needs an address"],
     ["serve: --host a name that does not resolve", ["serve", "--host", "no-such-host.invalid", "--port", "0"], "--host no-such-host.invalid: no such host (the name resolves to no address)"],
