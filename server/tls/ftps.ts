@@ -8,7 +8,7 @@ import type { ServerContext } from "../context.ts";
 import type { ControlState } from "../control.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
-import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, type TlsMaterial, type TlsOptionNames } from "./config.ts";
+import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, tlsRefusal, type TlsMaterial, type TlsOptionNames } from "./config.ts";
 import { upgradeDataSocket, type SessionReusePolicy, type UploadEofPolicy } from "./data.ts";
 import { DataRefusalLog } from "./refusal-log.ts";
 import { listenPermissionHint } from "../privileged-port.ts";
@@ -95,7 +95,7 @@ export class FtpsRuntime {
       keyFile: this.options.keyFile,
       pollMs: this.options.certPollMs,
       names: this.options.names,
-      onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter }),
+      onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter, chain: m.chain }),
       onError: (msg) => log.warn("tls certificate not reloaded", { reason: msg }),
       onOutOfDate: (msg) => log.warn("tls certificate out of date", { reason: msg }),
       onKeyExposed: (msg) => log.warn("tls key readable by everyone", { reason: msg }),
@@ -109,17 +109,45 @@ export class FtpsRuntime {
     return this.store.current;
   }
 
+  /** Pairs the TLS stack was seen to take (the store adopts no other: this guards what it hands out). */
+  private readonly usable = new WeakSet<TlsMaterial>();
+
+  /**
+   * AUTH TLS, before its 234: the options the control connection will be upgraded with, or 431
+   * (RFC 2228: "Need some unavailable resource to process security") when the TLS stack would not
+   * take the pair. Answering 234 and failing after it left the session going on in clear text.
+   */
+  prepareControl(): SessionTls {
+    const m = this.material;
+    if (!this.usable.has(m)) {
+      const refused = tlsRefusal(m.cert, m.key);
+      if (refused) {
+        this.server.log.error("tls certificate unusable", { reason: refused.reason });
+        throw new FtpError(431, "TLS is not available: the server's certificate cannot be used");
+      }
+      this.usable.add(m);
+    }
+    return sessionTls(m);
+  }
+
   /** AUTH TLS after the 234 reply: switch the control connection to TLS in place. */
-  upgradeControl(session: Session): void {
+  upgradeControl(session: Session, material: SessionTls): void {
     const raw = session.socket as unknown as Socket<ControlState>;
     const old = raw.data;
-    const material = sessionTls(this.material);
-    const [, tls] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
-      isServer: true,
-      tls: material,
-      socket: this.upgradedControlHandlers,
-      data: { session, loop: old.loop },
-    });
+    let tls: Socket<ControlState>;
+    try {
+      [, tls] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
+        isServer: true,
+        tls: material,
+        socket: this.upgradedControlHandlers,
+        data: { session, loop: old.loop },
+      });
+    } catch (err) {
+      // After 234 the client speaks TLS: no reply in clear, and no session going on unencrypted.
+      this.server.log.error("tls upgrade failed", { session: session.id, error: String(err) });
+      raw.terminate();
+      return;
+    }
     old.ignorePlain = true; // the plain handler still sees the ciphertext (BUN-NOTES)
     session.socket = tls as unknown as Session["socket"];
     session.tls.control = true;
