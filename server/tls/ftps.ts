@@ -67,6 +67,11 @@ export class FtpsRuntime {
   readonly counters = { dataReused: 0, dataNew: 0, controlUpgrades: 0 };
   /** Refused data connections, logged at a rate the client does not set. */
   private readonly refusals: DataRefusalLog;
+  /**
+   * AUTH TLS's upgraded control handlers, counting the handshake when it completes: counted at the
+   * upgrade, an AUTH TLS followed by no TLS at all showed in ftpkit_tls_handshakes_total.
+   */
+  private readonly explicitControlHandlers: SocketHandler<ControlState>;
 
   constructor(
     readonly options: FtpsOptions,
@@ -79,6 +84,14 @@ export class FtpsRuntime {
     private readonly gate: ConnectionGate,
   ) {
     this.refusals = new DataRefusalLog(() => server.log);
+    this.explicitControlHandlers = {
+      ...upgradedControlHandlers,
+      handshake: (_tls, success, error) => {
+        // As for implicit TLS: client certificates are not asked for, so only an error other than a verify one is a failure.
+        if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) return;
+        server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
+      },
+    };
   }
 
   get sessionReuse(): SessionReusePolicy {
@@ -139,7 +152,7 @@ export class FtpsRuntime {
       [, tls] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
         isServer: true,
         tls: material,
-        socket: this.upgradedControlHandlers,
+        socket: this.explicitControlHandlers,
         data: { session, loop: old.loop },
       });
     } catch (err) {
@@ -153,7 +166,6 @@ export class FtpsRuntime {
     session.tls.control = true;
     this.sessionMaterial.set(session, material);
     this.counters.controlUpgrades++;
-    this.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
   }
 
   /** ServerContext.adoptDataSocket: TLS under PROT P, plain otherwise. */
@@ -162,19 +174,20 @@ export class FtpsRuntime {
     const material = this.sessionMaterial.get(session) ?? sessionTls(this.material);
     const policy = { reuse: this.sessionReuse, uploadEof: this.options.uploadEof ?? "strict" };
     const conn = upgradeDataSocket(socket, peerIp, material, policy, this.server.options.dataTimeoutMs);
-    conn.ready!.then(
-      () => {
-        if (conn.sessionReused) this.counters.dataReused++;
-        else this.counters.dataNew++;
-        this.server.events.emit({ type: "tls-handshake", channel: "data", reused: conn.sessionReused });
-      },
-      (err: Error) => {
-        // A client that got a 550 (RETR of a missing file…) drops the data connection it had
-        // opened before TLS started (ftplib does): nothing was refused, so nothing to warn about.
-        if (conn.closedDuringSetup && !session.transfer) return;
-        this.refusals.refused(session, peerIp, err.message);
-      },
-    );
+    const counted = () => {
+      if (conn.sessionReused) this.counters.dataReused++;
+      else this.counters.dataNew++;
+      this.server.events.emit({ type: "tls-handshake", channel: "data", reused: conn.sessionReused });
+    };
+    conn.ready!.then(counted, (err: Error) => {
+      // A handshake that completed and was then refused for not resuming the session is still one
+      // (ftpkit_tls_handshakes_total counts handshakes): a client resuming no session shows as reused="false".
+      if (conn.handshaken) counted();
+      // A client that got a 550 (RETR of a missing file…) drops the data connection it had
+      // opened before TLS started (ftplib does): nothing was refused, so nothing to warn about.
+      if (conn.closedDuringSetup && !session.transfer) return;
+      this.refusals.refused(session, peerIp, err.message);
+    });
     return conn;
   }
 
