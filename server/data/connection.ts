@@ -19,6 +19,16 @@ export class ClosedDuringSetup extends FtpError {
 }
 
 /**
+ * The client's TLS on the data connection failed: its handshake never finished (425), it ended it
+ * with an alert or sent no TLS at all (522), or it did not resume the control session under
+ * `--tls-session-reuse required` (522). Like a hang-up, the transfer is counted "aborted": the
+ * server's certificate is checked before it is used, so nothing here is the server's failure.
+ */
+export class ClientTlsFailed extends FtpError {
+  override name = "ClientTlsFailed";
+}
+
+/**
  * One data connection (passive or active, plain or TLS). Hides Bun's socket rules from the
  * transfer code: `write` drops what the kernel does not take (we keep the tail and continue on
  * `drain`), `drain` can fire spuriously (one waiter at a time), `end()` can lose data (we use

@@ -2,7 +2,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { replyForError, storageTrouble } from "../commands/errors.ts";
 import type { Session } from "../session.ts";
 import { QuotaExceeded } from "../vfs/upload.ts";
-import { ClosedDuringSetup, type DataConnection } from "./connection.ts";
+import { ClientTlsFailed, ClosedDuringSetup, type DataConnection } from "./connection.ts";
 import { blockModeConnection } from "./block-conn.ts";
 import { kernelSendQueue } from "./send-queue.ts";
 import { KeptEndpoint } from "./kept.ts";
@@ -268,5 +268,7 @@ function outcomeOf(err: unknown, t: Transfer, session: Session): TransferOutcome
   }
   const r = replyForError(err);
   if (r.unexpected) session.server.log.error("transfer error", { session: session.id, error: String(err) });
-  return { code: r.code, text: r.text, result: r.code === 426 || err instanceof ClosedDuringSetup ? "aborted" : "error", error: storageTrouble(err) };
+  // The client's hang-up or failed TLS on the data connection is its own doing: aborted, not error (README, metrics).
+  const clients = r.code === 426 || err instanceof ClosedDuringSetup || err instanceof ClientTlsFailed;
+  return { code: r.code, text: r.text, result: clients ? "aborted" : "error", error: storageTrouble(err) };
 }

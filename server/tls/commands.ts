@@ -23,10 +23,12 @@ export const auth: CommandSpec = {
     if (!["TLS", "TLS-C", "SSL", "TLS-P"].includes(mech)) throw new FtpError(504, `AUTH ${mech.slice(0, 8)} not supported; use AUTH TLS`);
     if (session.tls.control) throw new FtpError(503, "Already using TLS");
     if (session.user) throw new FtpError(503, "AUTH must come before login");
+    // Ready before 234 (or 431): after 234 the client speaks TLS, so nothing may fail in clear text.
+    const material = ftps.prepareControl();
     session.reply(234, `AUTH ${mech} successful`);
     // CVE-2011-0411 class: commands that arrived in clear behind AUTH must not run after the handshake.
     session.input?.discard();
-    ftps.upgradeControl(session);
+    ftps.upgradeControl(session, material);
     // RFC 2228: a security exchange resets the login state; SSL and TLS-P (old drafts) imply PROT P.
     session.pendingUser = null;
     if (mech === "SSL" || mech === "TLS-P") session.tls = { ...session.tls, pbsz: true, protP: true };

@@ -1,7 +1,7 @@
 // PROT P data channels (RFC 4217 §9): the accepted plain socket is upgraded in place, so clients can reuse the control session.
 import type { Socket, SocketHandler } from "bun";
 import { FtpError } from "../../protocol/errors.ts";
-import { ClosedDuringSetup, DataConnection, type DataSocketState } from "../data/connection.ts";
+import { ClientTlsFailed, ClosedDuringSetup, DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { SessionTls } from "./ftps.ts";
 import { RecordTail } from "../../protocol/tls-record-tail.ts";
 
@@ -38,6 +38,8 @@ export class TlsDataConnection extends DataConnection {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** The peer closed before the handshake finished (not a TLS failure). */
   closedDuringSetup = false;
+  /** The TLS handshake completed (whether or not the reuse policy then refused the connection). */
+  handshaken = false;
 
   constructor(
     socket: Socket<DataSocketState>,
@@ -48,7 +50,7 @@ export class TlsDataConnection extends DataConnection {
     super(socket, remoteIp);
     this.ready = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
     this.ready.catch(() => {}); // observed by the transfer runner; never an unhandled rejection
-    this.timer = setTimeout(() => this.fail(new FtpError(425, "Can't open data connection: TLS handshake timed out")), handshakeTimeoutMs);
+    this.timer = setTimeout(() => this.fail(new ClientTlsFailed(425, "Can't open data connection: TLS handshake timed out")), handshakeTimeoutMs);
   }
 
   // Ciphertext and FIN seen by the plain socket's handlers: the ciphertext only feeds the record
@@ -81,19 +83,20 @@ export class TlsDataConnection extends DataConnection {
       return this.fail(new ClosedDuringSetup());
     }
     if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) {
-      return this.fail(new FtpError(522, "SSL connection failed: TLS handshake on the data connection failed"));
+      return this.fail(new ClientTlsFailed(522, "SSL connection failed: TLS handshake on the data connection failed"));
     }
     this.sessionReused = reused;
+    this.handshaken = true;
     if (this.policy.reuse === "required" && !reused) {
       // Like vsftpd: finish the handshake, then close cleanly, so the client reads the 522 that explains why.
-      return this.fail(new FtpError(522, "SSL connection failed: session reuse required"), true);
+      return this.fail(new ClientTlsFailed(522, "SSL connection failed: session reuse required"), true);
     }
     this.done();
     this.settle.resolve();
   }
 
   tlsError(error: Error): void {
-    if (!this.settled) this.fail(new FtpError(522, `SSL connection failed on the data connection (${error.message.slice(0, 80)})`));
+    if (!this.settled) this.fail(new ClientTlsFailed(522, `SSL connection failed on the data connection (${error.message.slice(0, 80)})`));
     this.handleClose();
   }
 

@@ -8,7 +8,7 @@ import type { ServerContext } from "../context.ts";
 import type { ControlState } from "../control.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
-import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, type TlsMaterial, type TlsOptionNames } from "./config.ts";
+import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, tlsRefusal, type TlsMaterial, type TlsOptionNames } from "./config.ts";
 import { upgradeDataSocket, type SessionReusePolicy, type UploadEofPolicy } from "./data.ts";
 import { DataRefusalLog } from "./refusal-log.ts";
 import { listenPermissionHint } from "../privileged-port.ts";
@@ -67,6 +67,11 @@ export class FtpsRuntime {
   readonly counters = { dataReused: 0, dataNew: 0, controlUpgrades: 0 };
   /** Refused data connections, logged at a rate the client does not set. */
   private readonly refusals: DataRefusalLog;
+  /**
+   * AUTH TLS's upgraded control handlers, counting the handshake when it completes: counted at the
+   * upgrade, an AUTH TLS followed by no TLS at all showed in ftpkit_tls_handshakes_total.
+   */
+  private readonly explicitControlHandlers: SocketHandler<ControlState>;
 
   constructor(
     readonly options: FtpsOptions,
@@ -79,6 +84,14 @@ export class FtpsRuntime {
     private readonly gate: ConnectionGate,
   ) {
     this.refusals = new DataRefusalLog(() => server.log);
+    this.explicitControlHandlers = {
+      ...upgradedControlHandlers,
+      handshake: (_tls, success, error) => {
+        // As for implicit TLS: client certificates are not asked for, so only an error other than a verify one is a failure.
+        if (!success && error && !/self.signed|unable to get|verify/i.test(error.message)) return;
+        server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
+      },
+    };
   }
 
   get sessionReuse(): SessionReusePolicy {
@@ -95,7 +108,7 @@ export class FtpsRuntime {
       keyFile: this.options.keyFile,
       pollMs: this.options.certPollMs,
       names: this.options.names,
-      onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter }),
+      onSwap: (m) => log.info("tls certificate reloaded", { fingerprint: m.fingerprint, notAfter: m.notAfter, chain: m.chain }),
       onError: (msg) => log.warn("tls certificate not reloaded", { reason: msg }),
       onOutOfDate: (msg) => log.warn("tls certificate out of date", { reason: msg }),
       onKeyExposed: (msg) => log.warn("tls key readable by everyone", { reason: msg }),
@@ -109,23 +122,50 @@ export class FtpsRuntime {
     return this.store.current;
   }
 
+  /** Pairs the TLS stack was seen to take (the store adopts no other: this guards what it hands out). */
+  private readonly usable = new WeakSet<TlsMaterial>();
+
+  /**
+   * AUTH TLS, before its 234: the options the control connection will be upgraded with, or 431
+   * (RFC 2228: "Need some unavailable resource to process security") when the TLS stack would not
+   * take the pair. Answering 234 and failing after it left the session going on in clear text.
+   */
+  prepareControl(): SessionTls {
+    const m = this.material;
+    if (!this.usable.has(m)) {
+      const refused = tlsRefusal(m.cert, m.key);
+      if (refused) {
+        this.server.log.error("tls certificate unusable", { reason: refused.reason });
+        throw new FtpError(431, "TLS is not available: the server's certificate cannot be used");
+      }
+      this.usable.add(m);
+    }
+    return sessionTls(m);
+  }
+
   /** AUTH TLS after the 234 reply: switch the control connection to TLS in place. */
-  upgradeControl(session: Session): void {
+  upgradeControl(session: Session, material: SessionTls): void {
     const raw = session.socket as unknown as Socket<ControlState>;
     const old = raw.data;
-    const material = sessionTls(this.material);
-    const [, tls] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
-      isServer: true,
-      tls: material,
-      socket: this.upgradedControlHandlers,
-      data: { session, loop: old.loop },
-    });
+    let tls: Socket<ControlState>;
+    try {
+      [, tls] = (raw as unknown as Upgradable<ControlState>).upgradeTLS({
+        isServer: true,
+        tls: material,
+        socket: this.explicitControlHandlers,
+        data: { session, loop: old.loop },
+      });
+    } catch (err) {
+      // After 234 the client speaks TLS: no reply in clear, and no session going on unencrypted.
+      this.server.log.error("tls upgrade failed", { session: session.id, error: String(err) });
+      raw.terminate();
+      return;
+    }
     old.ignorePlain = true; // the plain handler still sees the ciphertext (BUN-NOTES)
     session.socket = tls as unknown as Session["socket"];
     session.tls.control = true;
     this.sessionMaterial.set(session, material);
     this.counters.controlUpgrades++;
-    this.server.events.emit({ type: "tls-handshake", channel: "control", reused: false });
   }
 
   /** ServerContext.adoptDataSocket: TLS under PROT P, plain otherwise. */
@@ -134,19 +174,20 @@ export class FtpsRuntime {
     const material = this.sessionMaterial.get(session) ?? sessionTls(this.material);
     const policy = { reuse: this.sessionReuse, uploadEof: this.options.uploadEof ?? "strict" };
     const conn = upgradeDataSocket(socket, peerIp, material, policy, this.server.options.dataTimeoutMs);
-    conn.ready!.then(
-      () => {
-        if (conn.sessionReused) this.counters.dataReused++;
-        else this.counters.dataNew++;
-        this.server.events.emit({ type: "tls-handshake", channel: "data", reused: conn.sessionReused });
-      },
-      (err: Error) => {
-        // A client that got a 550 (RETR of a missing file…) drops the data connection it had
-        // opened before TLS started (ftplib does): nothing was refused, so nothing to warn about.
-        if (conn.closedDuringSetup && !session.transfer) return;
-        this.refusals.refused(session, peerIp, err.message);
-      },
-    );
+    const counted = () => {
+      if (conn.sessionReused) this.counters.dataReused++;
+      else this.counters.dataNew++;
+      this.server.events.emit({ type: "tls-handshake", channel: "data", reused: conn.sessionReused });
+    };
+    conn.ready!.then(counted, (err: Error) => {
+      // A handshake that completed and was then refused for not resuming the session is still one
+      // (ftpkit_tls_handshakes_total counts handshakes): a client resuming no session shows as reused="false".
+      if (conn.handshaken) counted();
+      // A client that got a 550 (RETR of a missing file…) drops the data connection it had
+      // opened before TLS started (ftplib does): nothing was refused, so nothing to warn about.
+      if (conn.closedDuringSetup && !session.transfer) return;
+      this.refusals.refused(session, peerIp, err.message);
+    });
     return conn;
   }
 

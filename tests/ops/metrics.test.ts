@@ -8,7 +8,7 @@ import { createServer, type FtpServer } from "../../server/index.ts";
 import { MemoryLogins } from "../../server/auth/memory-store.ts";
 import { useServers } from "../helpers/server.ts";
 import { makeUsersFile } from "../helpers/users.ts";
-import { run, tempDir, tlsOptions } from "../tls/helpers.ts";
+import { ftplib, run, tempDir, tlsOptions } from "../tls/helpers.ts";
 import { scrape, until } from "./helpers.ts";
 
 const servers = useServers();
@@ -142,6 +142,47 @@ describe("/metrics", () => {
       const m = await scrape(metricsPort(ts.server));
       expect(m.get('ftpkit_tls_handshakes_total{channel="control",reused="false"}')).toBe(1);
       expect(m.get('ftpkit_tls_handshakes_total{channel="data",reused="true"}')).toBe(1); // curl resumes
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  test("an AUTH TLS answered with plain text instead of a handshake is no TLS handshake: the control series stays at 0", async () => {
+    const ts = await servers.start({ options: { ops: METRICS, tls: tlsOptions() } });
+    await new Promise<void>((done, fail) => {
+      const s = net.connect({ host: "127.0.0.1", port: ts.port });
+      const timer = setTimeout(() => fail(new Error("the server did not close a failed handshake")), 10_000);
+      let step = 0;
+      s.on("data", (chunk) => {
+        const text = chunk.toString("latin1");
+        if (step === 0 && text.startsWith("220")) s.write("AUTH TLS\r\n"), step++;
+        else if (step === 1 && text.startsWith("234")) s.write("USER alice\r\n".repeat(8)), step++;
+      });
+      s.on("close", () => (clearTimeout(timer), done()));
+      s.on("error", () => {});
+    });
+    const control = 'ftpkit_tls_handshakes_total{channel="control",reused="false"}';
+    // Before: counted when AUTH TLS started the upgrade, before any handshake.
+    expect((await scrape(metricsPort(ts.server))).get(control) ?? 0).toBe(0);
+    const r = await run(["curl", "-sS", "--ssl-reqd", "-k", "--max-time", "10", `ftp://alice:alice-pw@127.0.0.1:${ts.port}/`]);
+    expect(r.code).toBe(0);
+    await until(async () => (await scrape(metricsPort(ts.server))).get(control) === 1, 5000, "curl's handshake");
+  });
+
+  test("--tls-session-reuse required refusing ftplib's data connection: its handshake is counted (reused=false), the transfer as aborted, not as a server error", async () => {
+    const ts = await servers.start({ options: { ops: METRICS, tls: tlsOptions({ sessionReuse: "required" }) } });
+    const work = tempDir();
+    try {
+      writeFileSync(join(work, "up.txt"), "never stored\n");
+      const steps = await ftplib(work, ts.port, "alice", "alice-pw", "P", ["STOR up.txt up.txt"]);
+      expect(steps.at(-1)).toMatchObject({ ok: false, reply: "522 SSL connection failed: session reuse required" });
+      const series = 'ftpkit_transfers_total{verb="STOR",result="aborted"}';
+      await until(async () => ((await scrape(metricsPort(ts.server))).get(series) ?? 0) === 1);
+      const m = await scrape(metricsPort(ts.server));
+      // Before: result "error" (the server's failure), and no data handshake at all.
+      expect(m.get('ftpkit_transfers_total{verb="STOR",result="error"}')).toBe(0);
+      expect(m.get('ftpkit_tls_handshakes_total{channel="data",reused="false"}')).toBe(1);
+      expect(m.get('ftpkit_tls_handshakes_total{channel="data",reused="true"}') ?? 0).toBe(0);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 // FTPS test helpers: fixture certificates, a capturing logger, bounded client processes (curl, ftplib, lftp, openssl).
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger, LogFields } from "../../server/log.ts";
@@ -110,4 +110,32 @@ export async function serverFingerprint(port: number): Promise<string> {
   if (!pem) throw new Error(`no certificate from s_client: ${sc.stderr.slice(-300)}`);
   const fp = await run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], { stdin: pem });
   return fp.stdout.trim().replace(/^.*=/, "");
+}
+
+/** A CA chain made with openssl in `dir`: root → intermediate → leaf (localhost, 127.0.0.1), EC keys, valid 30 days. */
+export interface TestChain {
+  root: string;
+  /** The leaf certificate alone (PEM text). */
+  leaf: string;
+  /** The intermediate certificate (PEM text). */
+  intermediate: string;
+  /** The leaf's private key file. */
+  key: string;
+}
+
+export function makeChain(dir: string): TestChain {
+  const ossl = (...args: string[]) => {
+    const r = Bun.spawnSync(["openssl", ...args], { cwd: dir, stdout: "ignore", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString().slice(-300)}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  writeFileSync(join(dir, "inter.ext"), "basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n");
+  writeFileSync(join(dir, "leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  ossl("req", "-x509", ...ec, "-keyout", "root.key", "-out", "root.pem", "-days", "30", "-subj", "/CN=ftpkit test root", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  ossl("req", ...ec, "-keyout", "inter.key", "-out", "inter.csr", "-subj", "/CN=ftpkit test intermediate");
+  ossl("x509", "-req", "-in", "inter.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-out", "inter.pem", "-days", "30", "-extfile", "inter.ext");
+  ossl("req", ...ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost");
+  ossl("x509", "-req", "-in", "leaf.csr", "-CA", "inter.pem", "-CAkey", "inter.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "30", "-extfile", "leaf.ext");
+  chmodSync(join(dir, "leaf.key"), 0o600);
+  return { root: join(dir, "root.pem"), leaf: readFileSync(join(dir, "leaf.pem"), "utf8"), intermediate: readFileSync(join(dir, "inter.pem"), "utf8"), key: join(dir, "leaf.key") };
 }
