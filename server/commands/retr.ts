@@ -57,13 +57,18 @@ export const retr: CommandSpec = {
       const digest = wanted && offThread ? file.digest!(algorithm, 0, last) : undefined;
       digest?.catch(() => undefined); // a failed digest only means nothing is cached
       const hasher = wanted && !digest ? createHasher(algorithm) : undefined;
-      await sendFile(ascii ? asciiSendConnection(conn) : conn, file, start, last, {
+      const sent = await sendFile(ascii ? asciiSendConnection(conn) : conn, file, start, last, {
         limiters: session.limiters,
         hasher,
         signal: t.signal,
         onBytes: (n) => t.progress(n),
       });
       await conn.finish();
+      // The file ended before the size it had at the open: another session cut it (REST+STOR,
+      // truncate) while it was sent, and the copy is neither the old file nor the new one. vsftpd
+      // and ProFTPD say 226 for it; a client must not take it for a whole file. (A file that grows
+      // is sent to the size it had, as before; an object store's GET is pinned to one version.)
+      if (sent < last - start) throw new FtpError(451, `File changed during transfer; ${sent} of ${last - start} bytes sent`);
       // Before the 226: a client's HASH right after it then finds the digest in the cache.
       const hex = known ?? (digest ? await digest.catch(() => undefined) : hasher?.hex());
       if (hex) {

@@ -186,6 +186,15 @@ export type WriteMode = (
  */
 export type Listing = AsyncIterable<DirEntry[]> & { [Symbol.dispose]?(): void };
 
+/** How Storage.rename treats a source an upload is still writing. */
+export interface RenameOptions {
+  /**
+   * Refuse it rather than move it: its upload settles its bytes with the ledger it opened with, so
+   * a move across a limit's edge (a drop box in a home) would leave both ledgers wrong (vfs.rename).
+   */
+  refuseWritten?: boolean;
+}
+
 export interface Storage {
   /** Directories exist by what is under them (an object store): an empty root is not a missing one. */
   readonly implicitDirectories?: boolean;
@@ -227,8 +236,12 @@ export interface Storage {
   rmdir(key: string): Promise<void>;
   /** Remove a file; resolves with the bytes it freed (what the quota gives back; 0 for a file an in-place upload is writing). */
   remove(key: string): Promise<number>;
-  /** Rename; resolves with the bytes of a file the rename replaced at `to` (0 if none, or one an in-place upload is writing). */
-  rename(from: string, to: string): Promise<number>;
+  /**
+   * Rename; resolves with the bytes of a file the rename replaced at `to` (0 if none, or one an
+   * in-place upload is writing). `opts.refuseWritten`: a source an upload is writing in place (or
+   * a claim holds for one) is not moved: "transient" (file busy, 450), as a second writer is refused.
+   */
+  rename(from: string, to: string, opts?: RenameOptions): Promise<number>;
   /**
    * Optional: whether the existing directory `to` is what a rename of the directory `from` left
    * unfinished (S3: a store that stopped mid-move); RNTO onto it then finishes the move.

@@ -193,10 +193,11 @@ export function renameToFree(from: string, to: string): void {
  * Run `move` (a rename of the entry at `path`) holding that file's lock, as a removal does: another
  * process's removal or replacement of it, which measured it under its lock, cannot see it move away
  * in between (it would give back the bytes of a file still there). Busy: RemovalBusy until
- * `lastTry`, when the lock is an in-place upload's and the file moves all the same, as before.
- * With `verdicts`, under the file's verdict lock, as a removal (freedByRemoval).
+ * `lastTry`, when the lock is an in-place upload's and the file moves all the same, or, with
+ * `refuseWritten` (RenameOptions), stays where it is: "file busy". With `verdicts`, under the file's
+ * verdict lock, as a removal (freedByRemoval).
  */
-export function holdingLock<T>(path: string, lastTry: boolean, move: () => T, verdicts: VerdictLocks = null): T {
+export function holdingLock<T>(path: string, lastTry: boolean, move: () => T, verdicts: VerdictLocks = null, refuseWritten = false): T {
   let fd: number;
   try {
     const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -210,6 +211,7 @@ export function holdingLock<T>(path: string, lastTry: boolean, move: () => T, ve
       verdict = takeVerdict(fd, verdicts);
       const locked = tryLockExclusive(fd);
       if (!lastTry && (!locked || !pathNamesOpenFile(path, fd))) throw new RemovalBusy();
+      if (!locked && refuseWritten) throw new StorageError("transient", "file busy", "the file is being uploaded by another session");
     }
     return move();
   } finally {

@@ -9,6 +9,7 @@ import {
   type EntryStat,
   type Listing,
   type ReadHandle,
+  type RenameOptions,
   type Storage,
   type Upload,
   type WriteClaim,
@@ -426,7 +427,7 @@ export class LocalStorage implements Storage {
     );
   }
 
-  async rename(from: string, to: string): Promise<number> {
+  async rename(from: string, to: string, opts: RenameOptions = {}): Promise<number> {
     checkKey(from);
     checkKey(to);
     if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
@@ -459,7 +460,7 @@ export class LocalStorage implements Storage {
         }
         return freedByRemoval(dst.path, old, () => rename(false), lastTry, verdicts);
       };
-      return holdingLock(src.path, lastTry, move, verdicts);
+      return holdingLock(src.path, lastTry, move, verdicts, opts.refuseWritten);
     }));
   }
 

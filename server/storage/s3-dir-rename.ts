@@ -54,6 +54,8 @@ export interface RenameGuard {
   locks: string[];
   /** The checks made before the locks, made again under them: throws if another change came in between. */
   recheck(): Promise<void>;
+  /** Under the locks, run the move holding what else it needs (the destination name's reservation). */
+  hold?<T>(move: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -89,7 +91,8 @@ export async function moveDir(api: S3Api, page: (prefix: string, token?: string)
     [...locks, ...(guard?.locks ?? [])],
     async () => {
       await guard?.recheck();
-      return move(api, keys, src, dst, target, resumed ?? (dstExists ? "into-empty" : "new"));
+      const run = () => move(api, keys, src, dst, target, resumed ?? (dstExists ? "into-empty" : "new"));
+      return guard?.hold ? guard.hold(run) : run();
     },
     api.keyLock,
   );

@@ -111,6 +111,22 @@ export class S3NameClaim implements WriteClaim {
   }
 }
 
+/**
+ * A rename's move onto the name `name` (an object's lock name), run under that key's lock already,
+ * holding the name's reservation as a second STOR would take it: held now, it is an upload's (a new
+ * name, STOU, an APPE or REST+STOR composing it; a rename's is let go before its key lock), and the
+ * rename gets "file busy" (450) until that upload ends. Moved onto it, the upload ended "451 File
+ * exists" at its commit, its data dropped. Held, a STOR of the name meanwhile gets 450 too.
+ */
+export async function whileReserved<T>(name: string, store: SharedKeyLock | null, move: () => Promise<T>): Promise<T> {
+  const claim = await S3NameClaim.take(name, store);
+  try {
+    return await move();
+  } finally {
+    claim.release();
+  }
+}
+
 /** Names reserved in this process (tests: nothing may stay behind). */
 export function reservedNames(): number {
   return reserved.size;

@@ -6,7 +6,7 @@ import { isReservedName, onlyReservedNames, RESTART_PAST_END, StorageError, type
 import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
 import { moveDir, unfinishedRename } from "./s3-dir-rename.ts";
 import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
-import { S3NameClaim } from "./s3-name-claim.ts";
+import { S3NameClaim, whileReserved } from "./s3-name-claim.ts";
 import { openS3Read } from "./s3-read.ts";
 import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
 import { sweepStaleUploads, type StaleUploads } from "./s3-sweep.ts";
@@ -252,7 +252,8 @@ export class S3Storage implements Storage {
       // Both keys locked: the file replaced at `to` is counted once, and a DELE of `from` meanwhile
       // cannot free bytes that the copy keeps.
       // The destination's directory marker too: a directory renamed onto that name (moveDir locks it) waits.
-      const replaced = await withKeys([this.api.lockName(src), this.api.lockName(dst), this.api.lockName(this.dirPrefix(to))], async () => {
+      // And a name a running upload reserved is that upload's: 450 (whileReserved).
+      const replaced = await withKeys([this.api.lockName(src), this.api.lockName(dst), this.api.lockName(this.dirPrefix(to))], () => whileReserved(this.api.lockName(dst), this.api.keyLock, async () => {
         const [now, old, dir] = await Promise.all([this.head(src), this.head(dst), this.dirProbe(to), this.requireParent(to)]);
         if (!now) throw new StorageError("not-found");
         if (dir) throw new StorageError("is-a-directory");
@@ -261,7 +262,7 @@ export class S3Storage implements Storage {
         await copyObject(this.api, src, dst, now, sha256 ? { [META_SHA256]: sha256 } : undefined);
         await deleteObject(this.api, src);
         return old?.size ?? 0;
-      }, this.api.keyLock);
+      }), this.api.keyLock);
       await this.keepParent(from);
       return replaced;
     }
@@ -280,6 +281,7 @@ export class S3Storage implements Storage {
     const guard = {
       // The destination's object key too: a file renamed onto that name (rename() locks it) waits.
       locks: [this.api.lockName(this.full(to))],
+      hold: <T>(move: () => Promise<T>) => whileReserved(this.api.lockName(this.full(to)), this.api.keyLock, move),
       recheck: async () => {
         const [source, fileNow, destNow] = await Promise.all([this.dirProbe(from), this.head(this.full(to)), this.dirProbe(to)]);
         if (!source) throw new StorageError("not-found"); // another rename took it first

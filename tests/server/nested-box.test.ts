@@ -3,7 +3,7 @@
 // of the box logged in), not only at the box's next measure. "local": one server; "redis" and
 // "memory" (the --workers primary's store): the box's session on one node, alice's on another.
 import { beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type FtpServer } from "../../server/index.ts";
 import { MemoryStore, memoryClient } from "../../server/state/memory-store.ts";
@@ -11,7 +11,7 @@ import { useCleanups } from "../helpers/cleanups.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
-import { du, finalCode, random } from "../helpers/quota.ts";
+import { du, finalCode, random, startUpload } from "../helpers/quota.ts";
 
 const KB = 1000;
 // Each test's servers, Redis, connections and directory go after it, last made first.
@@ -20,6 +20,7 @@ let root = "";
 let box = "";
 let alice!: Wire;
 let anon!: Wire;
+let loginAt!: (node: number, user: string, password: string) => Promise<Wire>;
 
 type Kind = "local" | "redis" | "memory";
 
@@ -57,11 +58,21 @@ async function setUp(kind: Kind): Promise<void> {
     { name: "alice", password: "alice-pw", home, quota: 1000 * KB, mounts: [{ vpath: "/lim", dir: join(home, "sub"), perms: ["read", "write", "modify"], quota: 100 * KB }] },
     { name: "anonymous", perms: ["read"], mounts: [{ vpath: "/incoming", dir: box, perms: ["read", "write"], quota: 100 * KB }] },
   ]);
-  const login = await startNodes(kind, usersFile);
+  const login = (loginAt = await startNodes(kind, usersFile));
   // The box's session first: its usage is measured now and then kept by each booking.
   anon = await login(0, "anonymous", "guest@");
   await boxLeft(100 * KB);
   alice = await login(1, "alice", "alice-pw");
+}
+
+/** The file at `path` once it holds `bytes` (an upload's bytes reach the disk after they are sent): at most 5 s. */
+async function sizeIs(path: string, bytes: number): Promise<void> {
+  const size = () => (existsSync(path) ? statSync(path).size : -1);
+  const deadline = Date.now() + 5000;
+  while (size() !== bytes) {
+    if (Date.now() > deadline) expect(size()).toBe(bytes);
+    await Bun.sleep(10);
+  }
 }
 
 const avbl = async () => Number((await anon.cmd("AVBL /incoming")).lines[0]);
@@ -160,6 +171,37 @@ for (const kind of ["local", "redis", "memory"] as const) {
       expect((await alice.cmd("RNTO /incoming/e2")).code).toBe(250);
       expect((await alice.cmd("RNFR /d")).code).toBe(350);
       expect((await alice.cmd("RNTO /d2")).code).toBe(250);
+    }, 20_000);
+
+    test("a file an upload is still writing is not moved into or out of the box (450) until it ends: the box counts what its disk holds", async () => {
+      const home = join(root, "home", "alice");
+      // Out of the box: anonymous's upload runs, alice's RNTO of it to her home is refused.
+      const up = await startUpload(anon, "STOR /incoming/a.bin");
+      await up.send(random(50 * KB));
+      await sizeIs(join(box, "a.bin"), 50 * KB);
+      expect((await alice.cmd("RNFR /incoming/a.bin")).code).toBe(350);
+      expect((await alice.cmd("RNTO /a_out.bin")).code).toBe(450);
+      await up.send(random(20 * KB));
+      expect(await up.finish()).toBe(226);
+      // Before: the move gave back 50 KB, the upload then booked its 70 KB in the box (box 70 KB, disk 0).
+      await boxLeft(30 * KB);
+      expect(du(box)).toBe(70 * KB);
+      // Into the box: alice's upload to her home, moved by another session of hers (on the other node).
+      const mover = await loginAt(0, "alice", "alice-pw");
+      const own = await startUpload(alice, "STOR /big.bin");
+      await own.send(random(10 * KB));
+      await sizeIs(join(home, "big.bin"), 10 * KB);
+      expect((await mover.cmd("RNFR /big.bin")).code).toBe(350);
+      expect((await mover.cmd("RNTO /incoming/big.bin")).code).toBe(450);
+      await own.send(random(20 * KB));
+      expect(await own.finish()).toBe(226);
+      // Before: 10 KB booked into the box, and the upload's 30 KB settled in alice's home only.
+      await boxLeft(30 * KB);
+      // Once the upload has ended the file moves, and the box counts all of it.
+      expect((await mover.cmd("RNFR /big.bin")).code).toBe(350);
+      expect((await mover.cmd("RNTO /incoming/big.bin")).code).toBe(250);
+      await boxLeft(0);
+      expect(du(box)).toBe(100 * KB);
     }, 20_000);
 
     test("a path through a link into the box (inc -> incoming) counts as the box's: uploads, deletes and moves", async () => {
