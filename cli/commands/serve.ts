@@ -8,7 +8,7 @@ import { runWorkers, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV
 import { alreadyTuned, reexecTuned, SERVER_TUNING } from "../tuning.ts";
 import { heldStop, takeEarlySignals } from "../early-serve-signals.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
-import { sweepAgain } from "../../server/storage/local.ts";
+import { sweepAgain } from "../../server/storage/local-temp.ts";
 import { abortUploadsOf } from "../../server/storage/s3-orphans.ts";
 import { s3SettingsFromEnv } from "../../server/storage/s3-request.ts";
 import { banner, checkListenHost, inlineAccounts, s3Endpoint, serveArgs, serverOptionsFrom } from "./serve-options.ts";

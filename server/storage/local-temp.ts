@@ -104,3 +104,52 @@ export function unlinkQuietly(path: string): void {
     fs.unlinkSync(path);
   } catch {}
 }
+
+/** A storage sweeps its temp directory again at most this often, unless a sibling died (sweepAgain). */
+const SWEEP_EVERY_MS = 3_600_000;
+
+let sweepRound = 1;
+
+/** The roots a login had swept, with the sweep round it was in (TempSweeps.atLogin: once per root per round). */
+const sweptAtLogin = new Map<string, number>();
+
+/**
+ * Another process serving these roots died (a `--workers` sibling, killed mid-upload): every local
+ * storage sweeps its temp directory again at its next upload or usage walk. A surviving worker had
+ * swept before, and left the dead one's temp files until its own restart.
+ */
+export function sweepAgain(): void {
+  sweepRound++;
+}
+
+/**
+ * When one storage clears the temp files a killed process left: at the first upload or usage walk,
+ * again at one an hour later or more (a server on another host may die while this one runs), and at
+ * the next one after a sibling process died.
+ */
+export class TempSweeps {
+  private sweptAt = -Infinity;
+  private sweptRound = 0;
+
+  /** Sweep `tempDir` if it is due. */
+  due(tempDir: OpenTempDir): void {
+    const now = performance.now();
+    if (this.sweptRound === sweepRound && now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
+    this.sweptRound = sweepRound;
+    sweepTempDir(tempDir);
+  }
+
+  /**
+   * A server killed mid-overwrite left its temp file in the home, and only that user's next upload
+   * (or usage walk) cleared it: a restart and a login kept the space taken. So the first login to
+   * each root in this process (and again after a sibling died) runs `sweep` too, after the 230 is
+   * sent. A live upload's temp file, ours or another process's, is locked and stays.
+   */
+  static atLogin(root: string, sweep: () => Promise<void>): void {
+    if (sweptAtLogin.get(root) === sweepRound) return;
+    sweptAtLogin.set(root, sweepRound);
+    // A home that does not open: the login already said so, or its next use will.
+    setImmediate(() => void sweep().catch(() => {}));
+  }
+}

@@ -21,13 +21,14 @@ import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { claimLocalUpload, openLocalUpload } from "./local-upload.ts";
-import { sweepTempDir, TEMP_DIR, type OpenTempDir } from "./local-temp.ts";
+import { TEMP_DIR, TempSweeps, type OpenTempDir } from "./local-temp.ts";
 import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks } from "./local-removal.ts";
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, placed, releasing, takeNewName } from "./local-claims.ts";
 import { jailFor } from "./local-roots.ts";
 import { dirLinkAt, holdsOnlyReservedNames, sortedNames, statRounds, unremovableEntries } from "./local-walk.ts";
 import { diskUsage } from "./local-usage.ts";
+import { setModeBeneath, setMtimeBeneath } from "./local-attrs.ts";
 import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
 
 /**
@@ -36,8 +37,6 @@ import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
  * acts inside a parent directory opened that way — never on a path looked up again after a check.
  * A symlink that stays inside the root is followed; one that leads out (or is absolute) is refused.
  */
-/** A storage sweeps its temp directory again at most this often, unless a sibling died (sweepAgain). */
-const SWEEP_EVERY_MS = 3_600_000;
 
 /** The opened root: its jail, its temp directory, and its verdict locks when other processes serve it (VerdictLocks). */
 interface Opened {
@@ -46,31 +45,13 @@ interface Opened {
   verdicts: VerdictLocks;
 }
 
-let sweepRound = 1;
-
-/** The roots a login had swept, with the sweep round it was in (sweepLeftovers: once per root per round). */
-const sweptAtLogin = new Map<string, number>();
-
-/**
- * Another process serving these roots died (a `--workers` sibling, killed mid-upload): every local
- * storage sweeps its temp directory again at its next upload or usage walk. A surviving worker had
- * swept before, and left the dead one's temp files until its own restart.
- */
-export function sweepAgain(): void {
-  sweepRound++;
-}
 
 export class LocalStorage implements Storage {
   private opened: Promise<Opened> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
-  /**
-   * When temp files a killed process left were last cleared (and in which sweep round): at the first
-   * upload or usage walk, again at one an hour later or more (a server on another host may die while
-   * this one runs), and at the next one after a sibling process died.
-   */
-  private sweptAt = -Infinity;
-  private sweptRound = 0;
+  /** When temp files a killed process left are cleared (local-temp.ts TempSweeps). */
+  private readonly sweeps = new TempSweeps();
 
   constructor(
     private readonly root: string,
@@ -110,27 +91,12 @@ export class LocalStorage implements Storage {
   }
 
   private sweepOnce(tempDir: OpenTempDir): void {
-    const now = performance.now();
-    if (this.sweptRound === sweepRound && now - this.sweptAt < SWEEP_EVERY_MS) return;
-    this.sweptAt = now;
-    this.sweptRound = sweepRound;
-    sweepTempDir(tempDir);
+    this.sweeps.due(tempDir);
   }
 
-  /**
-   * Storage.sweepLeftovers: a server killed mid-overwrite left its temp file in the home, and only
-   * that user's next upload (or usage walk) cleared it: a restart and a login kept the space taken.
-   * Now the first login to each root in this process (and again after a sibling died) sweeps too,
-   * after the 230 is sent. A live upload's temp file, ours or another process's, is locked and stays.
-   */
+  /** Storage.sweepLeftovers: the first login to each root in this process sweeps (TempSweeps.atLogin). */
   sweepLeftovers(): void {
-    if (sweptAtLogin.get(this.root) === sweepRound) return;
-    sweptAtLogin.set(this.root, sweepRound);
-    setImmediate(() => {
-      this.jail()
-        .then(({ tempDir }) => this.sweepOnce(tempDir))
-        .catch(() => {}); // a home that does not open: the login already said so, or its next use will
-    });
+    TempSweeps.atLogin(this.root, () => this.jail().then(({ tempDir }) => this.sweepOnce(tempDir)));
   }
 
   async stat(key: string): Promise<EntryStat> {
@@ -197,52 +163,13 @@ export class LocalStorage implements Storage {
   async setMtime(key: string, mtime: Date): Promise<void> {
     checkKey(key);
     const { jail } = await this.jail();
-    sync(() => {
-      // A directory's time (lftp's mirror and rclone keep them): set through its O_PATH descriptor's
-      // /proc link, the inode opened beneath the root, never a path looked up again.
-      const opened = jail.openPath(key);
-      let st: fs.Stats;
-      try {
-        st = fs.fstatSync(opened);
-      } catch (err) {
-        closeQuietly(opened);
-        throw err;
-      }
-      if (st.isDirectory()) {
-        try {
-          fs.utimesSync(fdPath(opened), st.atime, mtime);
-        } finally {
-          closeQuietly(opened);
-        }
-        return;
-      }
-      // Only a regular file is opened for it (local-open.ts).
-      const fd = reopenRegular(opened, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      try {
-        fs.futimesSync(fd, fs.fstatSync(fd).atime, mtime);
-      } finally {
-        closeQuietly(fd);
-      }
-    });
+    sync(() => setMtimeBeneath(jail, key, mtime));
   }
 
   async setMode(key: string, mode: number): Promise<void> {
     checkKey(key);
     const { jail } = await this.jail();
-    sync(() => {
-      // Resolved beneath the root like every open, but O_PATH: a file or directory whose mode denies
-      // reading (SITE CHMOD 000) can still be given its bits back. Never setuid, setgid or sticky.
-      const fd = jail.openPath(key);
-      try {
-        const st = fs.fstatSync(fd);
-        if (!st.isFile() && !st.isDirectory()) throw new StorageError("denied", "not a regular file or directory");
-        // A directory keeps its owner's read and search bits: the server (its owner) must be able to
-        // list it and measure what it holds; a directory it could not read counted 0 bytes of quota.
-        fs.chmodSync(fdPath(fd), st.isDirectory() ? (mode & 0o777) | 0o500 : mode & 0o777);
-      } finally {
-        closeQuietly(fd);
-      }
-    });
+    sync(() => setModeBeneath(jail, key, mode));
   }
 
   async enter(key: string): Promise<void> {
