@@ -325,7 +325,8 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
       // -r, -rq, -n: every letter a known short alias; a string one takes the next word.
       const letters = tok.slice(1).split("=")[0]!;
       for (const c of letters) if (!short.has(c)) throw new UsageError(`unknown option -${c}`);
-      if (tok.includes("=") && short.get(letters.at(-1)!) === "boolean") refuseBooleanValue(`-${letters.at(-1)!}`, tok);
+      // citty reads `-q=true` as the letters q, =, t, r, u, e (so -r too): no value is taken here.
+      if (tok.includes("=") && short.get(letters.at(-1)!) === "boolean") refuseBooleanValue(`-${letters.at(-1)!}`, tok, false);
       valueOf = short.get(letters.at(-1)!) === "string" && !tok.includes("=") ? `-${letters.at(-1)!}` : null;
       continue;
     }
@@ -337,7 +338,8 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
       continue;
     }
     if (negated !== undefined && known.get(negated) === "boolean") {
-      refuseBooleanValue(`--${flag}`, tok);
+      // citty files `--no-delete=true` under a key of its own and leaves --delete as it was.
+      refuseBooleanValue(`--${flag}`, tok, false);
       continue;
     }
     throw new UsageError(`unknown option ${tok.split("=")[0]}`);
@@ -350,14 +352,14 @@ export function checkArgs(rawArgs: string[], cmdArgs: unknown, positionals: stri
 /**
  * A switch given a value (`--delete=no`): citty took any value but the word "false" as on, so
  * `sync --delete=no` deleted and `--insecure=no` trusted any certificate. Only true and false are
- * values a switch may take (as rclone's flags); anything else is refused, as GNU getopt refuses a
- * value given to a flag without one.
+ * values a long switch may take (as rclone's flags; `trueOrFalse` false: none, for the forms citty
+ * misreads); anything else is refused, as GNU getopt refuses a value given to a flag without one.
  */
-function refuseBooleanValue(flag: string, tok: string): void {
+function refuseBooleanValue(flag: string, tok: string, trueOrFalse = true): void {
   const eq = tok.indexOf("=");
   if (eq < 0) return;
   const value = tok.slice(eq + 1);
-  if (value === "true" || value === "false") return;
+  if (trueOrFalse && (value === "true" || value === "false")) return;
   const off = flag.startsWith("--no-") ? `--${flag.slice(5)}` : flag.startsWith("--") ? `--no-${flag.slice(2)}` : null;
   throw new UsageError(`${flag} is a switch and takes no value (got ${JSON.stringify(value)})${off ? `; to say the opposite, write ${off}` : ""}`);
 }

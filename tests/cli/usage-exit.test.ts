@@ -53,6 +53,8 @@ describe("bad usage: exit 2, one line", () => {
     // citty took any value but "false" as on: --anonymous=no served anonymous users.
     ["serve: a switch given a value", ["serve", "--port", "0", "--anonymous=no"], '--anonymous is a switch and takes no value (got "no"); to say the opposite, write --no-anonymous'],
     ["serve: a negated switch given a value", ["serve", "--port", "0", "--no-write=1"], '--no-write is a switch and takes no value (got "1"); to say the opposite, write --write'],
+    // citty filed --no-X=true under a key of its own, leaving X as it was.
+    ["serve: a negated switch given true", ["serve", "--port", "0", "--no-write=true"], '--no-write is a switch and takes no value (got "true")'],
   ];
   test.each(cases)("%s", async (_label, args, message) => {
     const r = await runFtpkit([...args, ...(args[0] === "user" || args[0] === "serve" ? ["--users", users] : [])], { cwd: dir, timeoutMs: 15_000 });

@@ -188,6 +188,10 @@ describe("what the walks leave out stays where it is", () => {
     expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(true);
     expect((await runFtpkit(["sync", "src", srv.url("/dst"), "--delete=true"], { cwd: work })).code).toBe(0);
     expect(existsSync(join(srv.home, "dst/old.txt"))).toBe(false);
+    // A short switch takes no value at all: citty read -n=false as -n (a dry run that changed nothing, exit 0).
+    files(join(work, "src"), { "b.txt": "b\n" });
+    const short = await runFtpkit(["sync", "-n=false", "src", srv.url("/dst")], { cwd: work });
+    expect([short.code, short.stderr.trim()]).toEqual([2, '[error] -n is a switch and takes no value (got "false")']);
   });
 
   test("a source file whose name the destination holds as an excluded directory (--exclude 'f/') is refused before anything moves, dry run included, both ways", async () => {
