@@ -72,6 +72,21 @@ const isObject = (v: unknown): boolean => typeof v === "object" && v !== null &&
  * server's own checks take these names (TLS), and what it does not check is checked here, with
  * the CLI's rules (a port 0–65535, a timeout of at least a second, a rate and quota of no bytes or more).
  */
+/**
+ * The options with what says "not set" left out: null anywhere an option may be left out, and
+ * `tls: false` (\`tls: useTls && { cert, key }\`, \`cond ? {…} : null\`), as the API took them before
+ * it checked its options; checkServerOptions refused them. Anything else is passed on as it is.
+ */
+export function withoutUnset(opts: StartServerOptions): StartServerOptions {
+  if (!isObject(opts)) return opts;
+  const drop = <T extends object>(o: T, also: (k: string, v: unknown) => boolean = () => false): T =>
+    Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== null && !also(k, v))) as T;
+  const out = drop(opts as Record<string, unknown>, (k, v) => k === "tls" && v === false) as StartServerOptions;
+  if (isObject(out.tls)) out.tls = drop(out.tls as object) as StartServerOptions["tls"];
+  if (Array.isArray(out.users)) out.users = out.users.map((u) => (isObject(u) ? drop(u) : u));
+  return out;
+}
+
 export function checkServerOptions(opts: StartServerOptions): void {
   if (!isObject(opts)) badOption("the options", "an object such as { users: [{ name, password }] }", opts);
   checkKeys(opts, SERVER_KEYS, "");

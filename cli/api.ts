@@ -19,7 +19,7 @@ import { listenHostProblem } from "./listen-host.ts";
 import { removeTempDir, trackTempDir } from "./api-temp-dirs.ts";
 import { withCaTexts } from "./api-ca.ts";
 import { StartServerError, asStartServerError } from "./api-errors.ts";
-import { badOption, checkServerOptions } from "./api-options.ts";
+import { badOption, checkServerOptions, withoutUnset } from "./api-options.ts";
 import type { OptionWords } from "../client/option-words.ts";
 import { probeServer as runProbe, type ProbeOptions, type ProbeReport } from "../client/probe/index.ts";
 
@@ -118,7 +118,8 @@ function removeMadeDirs(): void {
  * Start an FTP server for a test: `await using server = await startServer({ users: [{ name: "me",
  * password: "pw" }], write: true })`. Listens on 127.0.0.1, port 0, until `close()`.
  */
-export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
+export async function startServer(given: StartServerOptions = {}): Promise<RunningServer> {
+  const opts = withoutUnset(given);
   checkServerOptions(opts);
   const users = opts.users ?? [];
   if (!users.length && !opts.anonymous) throw new StartServerError("give at least one user ({ name, password }) or anonymous: true", "option");

@@ -59,6 +59,15 @@ describe("startServer's errors", () => {
     expect(e.message).not.toContain("PRIVATE KEY");
   });
 
+  // `tls: useTls && { cert, key }`, `anonymous: cond ? true : null`: the API took them before it checked its options.
+  test("null for an option, and tls: false, mean the option is not set: the server starts without it", async () => {
+    const unset = { users: [{ name: "me", password: "pw", quota: null, home: null }], tls: false, anonymous: null, write: null, port: null };
+    await using server = await startServer(unset as unknown as Parameters<typeof startServer>[0]);
+    expect((await list(server.urlFor("me", "/"))).length).toBeGreaterThanOrEqual(0);
+    await using tlsServer = await startServer({ users: me, tls: { cert: CERT, key: KEY, require: null, implicitPort: null } } as unknown as Parameters<typeof startServer>[0]);
+    expect(tlsServer.urlFor("me")).toStartWith("ftp://");
+  });
+
   test("a password longer than PASS can carry (4,090 bytes) is refused, one that fits is taken", async () => {
     const e = await thrown(startServer({ users: [{ name: "me", password: "é".repeat(2046) }] }));
     expect([e.kind, e.message]).toEqual(["option", "startServer: the password of me has 4092 bytes in UTF-8: the server's command line carries at most 4090 after PASS, so no client could log in with it"]);
