@@ -69,12 +69,21 @@ export function formatSizeExact(bytes: number): string {
     for (const unit of units) {
       const value = bytes / UNITS[unit.toUpperCase()]!;
       const text = `${Number(value.toFixed(2))}${unit}`;
-      if (value < 1 || parseSize(text) !== bytes) continue;
+      if (value < 1 || !readsBackAs(text, bytes)) continue;
       if (best === null || text.length < best.length) best = text;
     }
     if (best !== null) return best;
   }
   return String(bytes);
+}
+
+/** parseSize(text) is `bytes`; false also when the rounding went past what parseSize takes (near 2^53: "too large"). */
+function readsBackAs(text: string, bytes: number): boolean {
+  try {
+    return parseSize(text) === bytes;
+  } catch {
+    return false;
+  }
 }
 
 /** Format bytes for humans with binary units: 1536 → "1.5 KiB" (rounded: progress and rates, not settings). */
