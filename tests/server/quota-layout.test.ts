@@ -5,7 +5,7 @@
 // on one server and across nodes sharing --state; moved to an empty home, she was refused with 552.
 import { afterEach, expect, test } from "bun:test";
 import { RedisClient } from "bun";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { userLedgerKey } from "../../server/auth/user-ledger.ts";
@@ -171,4 +171,34 @@ test("the user ledger's name follows what it counts: home (an object store's buc
   for (const other of [key("/srv/b", [{ dir: "/srv/x", quota: 0, perms: rw }, { dir: "/srv/y", quota: 0, perms: rw }]), key("/srv/a", [{ dir: "/srv/x", quota: 0, perms: rw }]), key("/srv/x", [{ dir: "/srv/a", quota: 0, perms: rw }, { dir: "/srv/y", quota: 0, perms: rw }])]) expect(other).not.toBe(base);
   expect(key("s3://bucket/alice")).not.toBe(key("s3://bucket/alice2"));
   expect(key("s3://bucket/alice")).not.toBe(key("s3://other/alice"));
+});
+
+// Two nodes reading one users file by two spellings (a symbolic link to its directory), its home
+// relative to it: the ledger was named for the text of the path, two ledgers in the store, and
+// alice stored 1,400,000 bytes under 1 MB, 700,000 through each node (one ledger before 9fb6115).
+test("two nodes naming one home by two paths (a symbolic link) share one ledger: the second upload past the limit is 552", async () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-layout-"));
+  mkdirSync(join(root, "home/alice"), { recursive: true });
+  const usersFile = await makeUsersFile(root, [{ name: "alice", password: "alice-pw", quota: QUOTA, home: "home/alice" }]);
+  symlinkSync(root, join(root, "link"));
+  redis = await startRedis();
+  for (const file of [usersFile, join(root, "link", "users.ini")]) {
+    const s = createServer({ usersFile: file, host: "127.0.0.1", port: 0, quiet: true, failedLoginDelayMs: 50, state: redis.url });
+    await s.listen();
+    servers.push(s);
+  }
+  const [a, b] = await Promise.all(servers.map((s) => login(s.address.port)));
+  expect(finalCode(await a!.transfer("STOR first.bin", random(700 * KB)))).toBe(226);
+  expect(finalCode(await b!.transfer("STOR second.bin", random(700 * KB)))).toBe(552);
+  expect(du(join(root, "home/alice"))).toBeLessThanOrEqual(QUOTA);
+}, 30_000);
+
+test("the ledger's name is the same for a home named through a symbolic link, and for one not made yet under it", () => {
+  root = mkdtempSync(join(tmpdir(), "ftpkit-layout-"));
+  mkdirSync(join(root, "real/alice"), { recursive: true });
+  symlinkSync(join(root, "real"), join(root, "link"));
+  const key = (home: string) => userLedgerKey({ name: "alice", home, mounts: [] });
+  expect(key(join(root, "link/alice"))).toBe(key(join(root, "real/alice")));
+  expect(key(join(root, "link/bob/deeper"))).toBe(key(join(root, "real/bob/deeper")));
+  expect(key(join(root, "real/bob"))).not.toBe(key(join(root, "real/alice")));
 });
