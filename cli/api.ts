@@ -245,6 +245,7 @@ const API_WORDS: OptionWords = {
   segments: "segments",
   noVerify: "verify: false",
   restart: "restart: true",
+  stall: "stallMs",
   startOver: (verb) => `call ${verb}() again with restart: true`,
 };
 

@@ -2,6 +2,7 @@
 // come in command order (so commands can be pipelined; the matching is reply-queue.ts), login (login.ts), FEAT
 // (RFC 2389), SIZE/MDTM/REST (RFC 3659). Data connections are data-channel.ts, HASH and the legacy
 // X-verbs remote-hash.ts.
+import { CLI_WORDS, type OptionWords } from "./option-words.ts";
 import { formatCommand } from "../protocol/command.ts";
 import { canAnswer } from "../protocol/reply-sequences.ts";
 import { formatEndpoint } from "../protocol/address.ts";
@@ -45,6 +46,10 @@ export class FtpClient {
   readonly waitMs: number;
   /** What a timed-out wait names as its bound: the flag, when it came from --stall-timeout. */
   private readonly waitFlag: string;
+  /** How messages name the options (the CLI's flags, or the package API's options). */
+  get words(): OptionWords {
+    return this.opts.words ?? CLI_WORDS;
+  }
 
   /** The address the last PASV reply named; the data connection went to the control peer instead. */
   get pasvHost(): string | null {
@@ -76,7 +81,7 @@ export class FtpClient {
     readonly opts: ClientOptions,
   ) {
     this.waitMs = waitBound(opts);
-    this.waitFlag = opts.timeoutMs === undefined && opts.stallMs !== undefined ? " (--stall-timeout)" : "";
+    this.waitFlag = opts.timeoutMs === undefined && opts.stallMs !== undefined ? ` (${this.words.stall})` : "";
     this.replies = new ReplyQueue(() => control.destroy(), opts.trace);
     control.onData((chunk) => {
       if (!this.replies.push(chunk)) control.destroy();
@@ -99,7 +104,7 @@ export class FtpClient {
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
         const silent = /timed out/.test(err.message) ? "it stayed silent" : /closed the control connection/.test(err.message) ? "it closed the connection without one" : null;
         if (opts.tls?.mode === "explicit" && silent) {
-          throw new NoClearGreeting(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of --tls`);
+          throw new NoClearGreeting(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of ${client.words.tls}`);
         }
         throw err;
       });
@@ -134,7 +139,7 @@ export class FtpClient {
    */
   read(timeoutMs = this.waitMs, awaited = "reply"): Promise<FtpReply> {
     const flag = timeoutMs === this.waitMs ? this.waitFlag : "";
-    return this.replies.read(timeoutMs, `timed out waiting for the server's ${awaited} (${this.endpoint()}): no reply in ${timeoutMs / 1000} s${flag}`, (ms) => `the server's ${awaited} (${this.endpoint()}) did not end in ${ms / 1000} s${flag ? " (ten times --stall-timeout)" : ""}: its lines kept coming`);
+    return this.replies.read(timeoutMs, `timed out waiting for the server's ${awaited} (${this.endpoint()}): no reply in ${timeoutMs / 1000} s${flag}`, (ms) => `the server's ${awaited} (${this.endpoint()}) did not end in ${ms / 1000} s${flag ? ` (ten times ${this.words.stall})` : ""}: its lines kept coming`);
   }
 
   /**

@@ -105,7 +105,7 @@ async function readCounted<R>(client: FtpClient, t: DataTransfer, what: string, 
   stall.stop();
   if (spent(0, 0)) throw new ClientError(`the listing of ${what} was given up`); // readAll names why
   if (stall.stalled) throw new ClientError(`the listing of ${what} stalled (no byte for ${stallMs / 1000} s)`, { retryable: true, kind: "network" });
-  if (late) throw new ClientError(`the listing of ${what} did not end in ${deadlineMs / 1000} s (ten times --stall-timeout; ${total} bytes came): a server that lists this slowly needs a larger --stall-timeout`, { kind: "network" });
+  if (late) throw new ClientError(`the listing of ${what} did not end in ${deadlineMs / 1000} s (ten times ${client.words.stall}; ${total} bytes came): a server that lists this slowly needs a larger ${client.words.stall}`, { kind: "network" });
   // Malformed: the server broke the protocol (exit 7), as with an over-long reply line. (The limits
   // below are ftpkit's own: a directory may really be that big, exit 1.)
   if (longLine) throw new ClientError(`the listing of ${what} has a line longer than ${MAX_LISTING_LINE / 1024 / 1024} MiB (no line end); gave up on it`, { kind: "protocol" });

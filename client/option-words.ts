@@ -15,6 +15,8 @@ export interface OptionWords {
   segments: string;
   noVerify: string;
   restart: string;
+  /** The stall bound ("--stall-timeout", "stallMs"). */
+  stall: string;
   /** How to run a transfer again from scratch, discarding what its interrupted run kept. */
   startOver(verb: "get" | "put", args: readonly string[]): string;
 }
@@ -29,5 +31,6 @@ export const CLI_WORDS: OptionWords = {
   segments: "--segments",
   noVerify: "--no-verify",
   restart: "--restart",
+  stall: "--stall-timeout",
   startOver: (verb, args) => `run \`ftpkit ${verb} --restart ${args.join(" ")}\``,
 };

@@ -3,6 +3,7 @@
 // API's: a ClientError of kind "usage", prefixed with the function's name, for a bad call.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClientError, StartServerError, connect, get, list, probeServer, put, startServer } from "../../cli/api.ts";
 
@@ -133,6 +134,19 @@ describe("the client API's errors", () => {
     const item = report.items.find((i) => i.id === "pasv-theft");
     expect([item?.status, item?.reason]).toEqual(["n/a", 'data connections are TLS here; run without tls: "explicit" to check']);
   }, 60_000);
+
+  test("a server that never greets: the API's messages name stallMs and tls: true, not --stall-timeout and --tls", async () => {
+    const silent = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const url = `ftp://me:pw@127.0.0.1:${silent.port}/x`;
+      const stalled = await get(url, join(tmpdir(), "never.bin"), { stallMs: 500 }).then(() => null, (e: Error) => e);
+      expect(stalled?.message).toContain("no reply in 0.5 s (stallMs)");
+      const quiet = await get(url, join(tmpdir(), "never.bin"), { stallMs: 500, tls: true, insecure: true }).then(() => null, (e: Error) => e);
+      expect(quiet?.message).toContain("use an ftps:// URL instead of tls: true");
+    } finally {
+      silent.stop(true);
+    }
+  });
 
   test("a call that is right but finds no server: a ClientError of another kind", async () => {
     const closed = Bun.listen<undefined>({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
