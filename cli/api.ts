@@ -334,7 +334,8 @@ export async function connect(url: string, opts: { active?: boolean; tls?: boole
 export async function probeServer(opts: ProbeOptions): Promise<ProbeReport> {
   // Its TLS errors name the options it takes ("tls: \"explicit\"" for a plain port's, not tls: true).
   const checked = checkedOptions("probeServer", () => (checkProbeOptions(opts), withCaTexts(opts)));
-  return runProbe({ words: { ...API_WORDS, tls: 'tls: "explicit"' }, ...checked });
+  // The API's own words always (a caller's partial `words` made messages say "use undefined").
+  return runProbe({ ...checked, words: { ...API_WORDS, tls: 'tls: "explicit"' } });
 }
 
 /** probeServer's own options, refused before anything starts (a missing port came back as the greeting's FAIL). */
