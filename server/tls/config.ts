@@ -115,7 +115,9 @@ function readPem(file: string, flag: string, what: string, show: (file: string) 
     throw new TlsConfigError(`${flag} ${show(file)}: ${why}`);
   }
   if (!text.includes("-----BEGIN")) throw new TlsConfigError(`${flag} ${show(file)}: no PEM ${what} in it`);
-  return text;
+  // A byte order mark a Windows editor saved before the first line: the PEM parsers took the file for
+  // no certificate, said as "the key does not match the certificate". openssl and nginx skip it.
+  return text.startsWith("\uFEFF") ? text.slice(1) : text;
 }
 
 export interface TlsStoreOptions {

@@ -75,6 +75,16 @@ describe("ftpkit serve start-up errors", () => {
   }
 });
 
+// A byte order mark saved by a Windows editor before the first PEM line: refused as "the key does not
+// match the certificate" (the parsers saw no certificate); openssl and nginx skip it.
+test("a certificate and key saved with a byte order mark load as without it", async () => {
+  const d = dir();
+  writeFileSync(join(d, "cert.pem"), "\uFEFF" + readFileSync(CERT, "utf8"));
+  writeFileSync(join(d, "key.pem"), "\uFEFF" + readFileSync(KEY, "utf8"));
+  const { loadTlsMaterial } = await import("../../server/tls/config.ts");
+  expect(loadTlsMaterial(join(d, "cert.pem"), join(d, "key.pem")).fingerprint).toBe(loadTlsMaterial(CERT, KEY).fingerprint);
+});
+
 describe("ftpkit serve with TLS flags", () => {
   test("--tls-cert/--tls-key/--implicit-tls-port: prints both listeners; curl round trips on each", async () => {
     const d = dir();
