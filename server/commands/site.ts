@@ -4,6 +4,7 @@ import { PROCESS_UMASK, type Session } from "../session.ts";
 import { FtpError } from "../../protocol/errors.ts";
 import { formatSize } from "../../protocol/size.ts";
 import { usageShown } from "../vfs/mounts.ts";
+import { ROOT_MODE_REFUSED, StorageError } from "../storage/backend.ts";
 
 export const site: CommandSpec = {
   verbs: ["SITE"],
@@ -68,7 +69,11 @@ async function chmod(session: Session, rest: string): Promise<void> {
   const storage = r.mount.storage;
   if (!storage.setMode) throw new FtpError(550, "Permissions cannot be set here");
   if (r.dirOnly) await session.fs.statStored(r); // "a.txt/": not a directory (chmod(2): ENOTDIR)
-  await storage.setMode(r.key, mode);
+  await storage.setMode(r.key, mode).catch((err: unknown) => {
+    // The root reached through a link to it (`self -> .`): refused as by its own path.
+    if (err instanceof StorageError && err.message === ROOT_MODE_REFUSED) throw new FtpError(550, "Cannot change the permissions of a mount point");
+    throw err;
+  });
   session.reply(200, "SITE CHMOD command ok.");
 }
 

@@ -40,6 +40,9 @@ export class StorageError extends Error {
   }
 }
 
+/** setMode's refusal of the root itself, reached by a link to it (SITE CHMOD says so as for the root's path). */
+export const ROOT_MODE_REFUSED = "the root's permissions are the server's";
+
 /** Names the storage backends keep for themselves (temp files of uploads in progress): never listed, never reachable. */
 export function isReservedName(name: string): boolean {
   return name.startsWith(".ftpkit-");

@@ -1,7 +1,7 @@
 // MFMT and SITE CHMOD on local storage: a file's or directory's time and mode, set on the inode
 // opened beneath the root (local-jail.ts), never on a path looked up again after the check.
 import * as fs from "node:fs";
-import { StorageError } from "./backend.ts";
+import { ROOT_MODE_REFUSED, StorageError } from "./backend.ts";
 import { closeQuietly, fdPath, type Jail } from "./local-jail.ts";
 import { reopenRegular } from "./local-open.ts";
 
@@ -42,6 +42,11 @@ export function setModeBeneath(jail: Jail, key: string, mode: number): void {
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile() && !st.isDirectory()) throw new StorageError("denied", "not a regular file or directory");
+    // The root itself, reached by a link to it (`self -> .`, `sub/up -> ..`): SITE CHMOD refuses the
+    // root by its path only, and `SITE CHMOD 777 self` made a home world-writable. Judged on the
+    // inode opened, the one chmod changes.
+    const root = fs.fstatSync(jail.rootFd);
+    if (st.dev === root.dev && st.ino === root.ino) throw new StorageError("denied", ROOT_MODE_REFUSED);
     // A directory keeps its owner's read and search bits: the server (its owner) must be able to
     // list it and measure what it holds; a directory it could not read counted 0 bytes of quota.
     fs.chmodSync(fdPath(fd), st.isDirectory() ? (mode & 0o777) | 0o500 : mode & 0o777);

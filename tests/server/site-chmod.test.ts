@@ -1,7 +1,7 @@
 // SITE CHMOD (as vsftpd and ProFTPD have it; `lftp mirror -R` and `ftpkit put -r` send it for
 // executables) and the modes listings show: MLSD/MLST's UNIX.mode fact, LIST's columns.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseListLine } from "../../protocol/listing.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -104,6 +104,19 @@ describe("SITE CHMOD", () => {
     const home = srv.home("alice");
     const mode = statSync(home).mode & 0o777;
     for (const path of ["/", "."]) expect(await w.cmd(`SITE CHMOD 777 ${path}`)).toEqual({ code: 550, lines: ["Cannot change the permissions of a mount point"] });
+    expect(statSync(home).mode & 0o777).toBe(mode);
+    w.close();
+  });
+
+  // A link to the home found in it (`self -> .`, README names such links): judged by its path only,
+  // SITE CHMOD 777 self made the home world-writable.
+  test("the home reached through a link to it is refused too, and its mode stays", async () => {
+    const home = srv.home("alice");
+    mkdirSync(join(home, "sub"), { recursive: true });
+    symlinkSync(".", join(home, "self"));
+    const mode = statSync(home).mode & 0o777;
+    const w = await alice();
+    for (const path of ["self", "sub/../self", "self/"]) expect(await w.cmd(`SITE CHMOD 777 ${path}`)).toEqual({ code: 550, lines: ["Cannot change the permissions of a mount point"] });
     expect(statSync(home).mode & 0o777).toBe(mode);
     w.close();
   });
