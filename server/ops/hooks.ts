@@ -21,6 +21,9 @@ export interface HookFields {
   result?: string;
 }
 
+/** Secrets the server's environment may hold that its hooks never get (FTPKIT_STATE is taken out of the server's own at start). */
+export const HOOK_HIDDEN_ENV = ["S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "S3_SESSION_TOKEN", "AWS_SESSION_TOKEN", "FTPKIT_PASSWORD", "FTPKIT_STATE"] as const;
+
 const ENV_NAMES: Record<keyof HookFields, string> = {
   event: "FTPKIT_EVENT",
   user: "FTPKIT_USER",
@@ -202,6 +205,8 @@ export class HookRunner {
 
   private async spawn(argv: string[], text: string, fields: HookFields, gone?: AbortSignal): Promise<{ result: HookResult; detail: string }> {
     const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+    // The server's secrets are not the hook's: a third-party scanner read the object store's key.
+    for (const secret of HOOK_HIDDEN_ENV) delete env[secret];
     for (const k of Object.keys(ENV_NAMES) as (keyof HookFields)[]) {
       delete env[ENV_NAMES[k]]; // never let the server's own environment pose as an event field
       const v = fields[k];

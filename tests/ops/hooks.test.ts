@@ -44,6 +44,27 @@ function readEvents(file: string): Array<{ env: Record<string, string>; argv: st
 const HOSTILE = `a b 'c' "d" $(touch PWNED) ; touch PWNED2 \`id\` .txt`;
 
 describe("program hooks", () => {
+  test("a hook never gets the server's secrets (the object store's key, a client password); other variables pass", async () => {
+    work = tempDir();
+    const script = join(work, "secrets.js");
+    const out = join(work, "secrets.json");
+    writeFileSync(script, `require("node:fs").writeFileSync(process.argv[2], JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(S3_SECRET_ACCESS_KEY|AWS_SECRET_ACCESS_KEY|S3_SESSION_TOKEN|S3_ENDPOINT|FTPKIT_PASSWORD|HOOK_TEST_PLAIN)$/.test(k)))));`);
+    const given = { S3_SECRET_ACCESS_KEY: "s3leak", AWS_SECRET_ACCESS_KEY: "awsleak", S3_SESSION_TOKEN: "tok", FTPKIT_PASSWORD: "leaky", S3_ENDPOINT: "http://127.0.0.1:1", HOOK_TEST_PLAIN: "kept" };
+    const before = Object.fromEntries(Object.keys(given).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, given);
+    try {
+      await servers.start({ options: { ops: { hooks: [{ event: "login", command: `${BUN} '${script}' '${out}'` }] } } });
+      await servers.login();
+      await until(() => existsSync(out) && readFileSync(out, "utf8").length > 0, 15_000, "the hook's dump");
+      expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ S3_ENDPOINT: "http://127.0.0.1:1", HOOK_TEST_PLAIN: "kept" });
+    } finally {
+      for (const [k, v] of Object.entries(before)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
   test("every event reaches its hook in FTPKIT_* variables; a name with spaces, quotes and $(…) runs nothing", async () => {
     work = tempDir();
     const script = dumpScript(work);
