@@ -1,7 +1,7 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
 // timing and per-IP back-off (login-failures.ts), and a verified-credential cache so repeat logins skip argon2id.
 import { randomBytes } from "node:crypto";
-import { lstatSync, watch, type FSWatcher } from "node:fs";
+import { lstatSync, statSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { isS3Url } from "../../protocol/s3-url.ts";
@@ -101,6 +101,7 @@ export class Authenticator {
     const sig = await this.stat();
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
     this.warnExposedUsersFile();
+    this.warnReadableByAll();
     this.warnLockedOut();
     this.placesChecked = warnMissingPlaces(this.usersFile, this.users.values(), this.log);
     this.signature = sig;
@@ -181,6 +182,20 @@ export class Authenticator {
   private warnExposedUsersFile(): void {
     for (const line of exposedFiles(this.users.values(), this.exposable(), (place) => !isS3Url(place))) {
       this.log(`users file ${this.usersFile}: ${line}`);
+    }
+  }
+
+  /**
+   * A users file every local account can read gives its password hashes away on a shared machine
+   * (argon2id slows a guess; it does not stop one): said at each load, as the TLS key's mode is.
+   * `ftpkit user` writes it 0600; a copy made with the default umask is 0644.
+   */
+  private warnReadableByAll(): void {
+    try {
+      const mode = statSync(this.usersFile).mode & 0o777;
+      if (mode & 0o004) this.log(`users file ${this.usersFile} can be read by every local user (mode ${mode.toString(8).padStart(4, "0")}), password hashes and all: \`chmod 600\` it`);
+    } catch {
+      /* gone meanwhile: the next load says so */
     }
   }
 
@@ -333,6 +348,7 @@ export class Authenticator {
         if (said) this.log(`users file ${this.usersFile} ${said}: ${users.size} user${users.size === 1 ? "" : "s"}`);
         this.users = users;
         for (const line of exposed) this.log(`users file ${this.usersFile}: ${line}`);
+        this.warnReadableByAll();
         this.warnLockedOut();
         this.placesChecked = placesChecked;
         this.signature = sig;

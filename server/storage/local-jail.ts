@@ -3,8 +3,9 @@
 // rename can slip in between. Only server/storage/local*.ts open served files, and this file alone
 // imports bun:ffi. The server's other node:fs users touch its own files, never served ones:
 // auth/authenticator.ts, auth/ini-store.ts, auth/ini-save.ts, auth/users-lock.ts and
-// auth/missing-places.ts (the users file, its lock, a stat of each home), auth/nested-limits.ts (the
-// real path of each home, mount and limited directory the users file names), auth/served-files.ts
+// auth/missing-places.ts (the users file, its lock, a stat of each home), auth/nested-limits.ts and
+// auth/user-ledger.ts (the real path of each home, mount and limited directory the users file
+// names), auth/served-files.ts
 // (whether a home or mount holds the users file, the TLS key or the xferlog), tls/config.ts (the
 // certificate), read-regular.ts (a banner, the certificate and key: regular files only),
 // ops/xferlog.ts, fd-budget.ts and data/send-queue.ts (/proc) and data/direct-read.ts (a data

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { renameSync } from "node:fs";
+import { chmodSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Authenticator } from "../../server/auth/authenticator.ts";
 import { createServer } from "../../server/index.ts";
@@ -239,6 +239,16 @@ describe("Authenticator", () => {
     expect(logs[0]).toContain(`bob is served ${dir}, which holds the users file`);
     expect(logs[1]).toContain(`carol is served ${join(dir, "..")}, which holds the users file`);
     expect(await auth.login("bob", "pw", "127.0.0.1")).not.toBeNull();
+  });
+
+  test("a users file every local account can read is warned about at each load (its hashes are given away); 0600 and 0640 are not", async () => {
+    const file = await makeUsersFile(dir, [{ name: "alice", password: "pw" }]);
+    for (const [mode, warned] of [[0o644, true], [0o640, false], [0o600, false]] as const) {
+      chmodSync(file, mode);
+      const logs: string[] = [];
+      await makeAuth(file, { logs }).start();
+      expect(logs).toEqual(warned ? [`users file ${file} can be read by every local user (mode 0644), password hashes and all: \`chmod 600\` it`] : []);
+    }
   });
 
   test("a home named through a symlink, or holding the server's TLS key or xferlog, is warned about too", async () => {
