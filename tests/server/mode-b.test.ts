@@ -10,7 +10,7 @@ import type { Wire } from "../helpers/wire.ts";
 import type { FtpServer } from "../../server/index.ts";
 import type { Session } from "../../server/session.ts";
 import { KeptEndpoint } from "../../server/data/kept.ts";
-import { EOF_BLOCK, encodeBlocks } from "../../protocol/block-mode.ts";
+import { BLOCK_RESTART, EOF_BLOCK, encodeBlocks } from "../../protocol/block-mode.ts";
 
 const servers = useServers();
 
@@ -145,6 +145,19 @@ describe("MODE B", () => {
     expect((await w.read(10_000))?.code).toBe(226);
     expect(readFileSync(join(ts.home("alice"), "x.bin")).equals(Buffer.from(x))).toBe(true);
     expect(readFileSync(join(ts.home("alice"), "y.bin")).equals(Buffer.from(y))).toBe(true);
+  });
+
+  test("an upload in one-byte blocks, restart markers among them, stores the right bytes", async () => {
+    const ts = await servers.start();
+    const w = await blockSession();
+    const d = await BlockData.open(w);
+    const body = random(50_000);
+    const blocks = Array.from(body, (b) => Uint8Array.of(0, 0, 1, b));
+    blocks.splice(25_000, 0, Uint8Array.of(BLOCK_RESTART, 0, 3, 0x31, 0x32, 0x33));
+    expect((await w.cmd("STOR tiny.bin")).code).toBe(150);
+    await d.raw(Buffer.concat([...blocks, EOF_BLOCK]));
+    expect((await w.read(10_000))?.code).toBe(226);
+    expect(readFileSync(join(ts.home("alice"), "tiny.bin")).equals(Buffer.from(body))).toBe(true);
   });
 
   test("an upload whose connection closes (FIN or RST) before the EOF block is broken: 426, nothing replaced, no quota charged", async () => {
