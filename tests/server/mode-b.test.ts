@@ -343,4 +343,27 @@ describe("MODE B", () => {
     expect((await run(w, "RETR hello.txt")).final?.code).toBe(226);
     expect(await d.next()).not.toBeNull();
   });
+
+  test("an upload sending only empty blocks and restart markers moves no file byte: aborted as stalled (426), and its name is free again", async () => {
+    await servers.start({ options: { dataTimeoutMs: 1000, stallTimeoutMs: 1000 } });
+    const w = await blockSession();
+    const d = await BlockData.open(w);
+    expect((await w.cmd("STOR idle.bin")).code).toBe(150);
+    // Framing every 100 ms, forever: well inside the stall timeout, but never a file byte.
+    const framing = [Uint8Array.of(0, 0, 0), Uint8Array.of(BLOCK_RESTART, 0, 1, 0x31)];
+    let i = 0;
+    const keepAlive = setInterval(() => void d.raw(framing[i++ % 2]!).catch(() => {}), 100);
+    try {
+      const final = await w.read(8_000);
+      expect(final?.code).toBe(426);
+      expect(final?.lines[0]).toContain("stalled");
+    } finally {
+      clearInterval(keepAlive);
+    }
+    // Its claim on the name is gone: a new upload of it completes.
+    const again = await BlockData.open(w);
+    expect((await w.cmd("STOR idle.bin")).code).toBe(150);
+    await again.upload(Uint8Array.of(1, 2, 3));
+    expect((await w.read(10_000))?.code).toBe(226);
+  });
 });
