@@ -64,7 +64,8 @@ export function blockModeConnection(conn: DataConnection): BlockModeConnection {
       if (decoder.ended || malformed) return conn.holdBack(chunk);
       let rest: Uint8Array | null;
       try {
-        rest = decoder.push(chunk, sink as (piece: Uint8Array) => void);
+        // A run of short blocks comes as one copy, a plain Uint8Array: the sink takes Buffers.
+        rest = decoder.push(chunk, (piece) => sink(Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length)));
       } catch (err) {
         if (!(err instanceof BlockError)) throw err;
         malformed = true;

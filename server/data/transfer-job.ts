@@ -43,6 +43,12 @@ export class Transfer {
    * xferlog report. `bytes` counts them as they arrive: a failed write leaves some never stored.
    */
   stored?: number;
+  /**
+   * A MODE B upload: what arrives includes framing that moves no file byte (empty blocks, restart
+   * markers, one a second kept an upload and its slot past the stall timeout for ever), so only the
+   * data the decoder hands on (progress) counts, not the connection's inbound activity.
+   */
+  framedInbound = false;
   private readonly controller = new AbortController();
   private lastBytesAt = performance.now();
 
@@ -102,6 +108,7 @@ export class Transfer {
   get lastProgress(): number {
     // A finishing connection is still delivering what the kernel holds; finish() bounds that wait.
     if (this.conn?.finishing) return performance.now();
+    if (this.framedInbound) return this.lastBytesAt;
     return Math.max(this.lastBytesAt, this.conn?.lastActivity ?? 0);
   }
 
@@ -189,6 +196,7 @@ export function startTransfer(
   session.reply(150, spec.opening);
   // MODE B (RFC 959 §3.4.2): framed in blocks, and kept open for the next transfer if this one completes.
   const blockMode = session.mode === "B";
+  t.framedInbound = blockMode && spec.upload === true;
   t.done = (async () => {
     let outcome: TransferOutcome;
     /** Set once a MODE B transfer completed: its connection goes back to the session, not closed. */

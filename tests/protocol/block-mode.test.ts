@@ -90,4 +90,27 @@ describe("MODE B blocks", () => {
     expect(bytes).toBe(0);
     expect(d.ended).toBe(false);
   });
+
+  test("the data of one chunk is handed on in few pieces, whatever the sender's block size, in order around restart markers and the EOF block", () => {
+    // 20,000 one-byte blocks with a restart marker in the middle, a 40,000-byte block, 100 more
+    // one-byte blocks, the EOF block and a next transfer's bytes, all in one chunk.
+    const tiny = (from: number, n: number) => Array.from({ length: n }, (_, i) => Uint8Array.of(0, 0, 1, (from + i) & 0xff));
+    const big = random(40_000);
+    const marker = Uint8Array.of(BLOCK_RESTART, 0, 2, 0x31, 0x32);
+    const next = Uint8Array.of(0, 0, 1, 9);
+    const chunk = concat(...tiny(0, 10_000), marker, ...tiny(10_000, 10_000), encodeBlocks(big), ...tiny(20_000, 100), EOF_BLOCK, next);
+    const pieces: Uint8Array[] = [];
+    const rest = new BlockDecoder().push(chunk, (p) => pieces.push(p.slice()));
+    // The short blocks' runs as one copy each (one storage write, not 20,100), the long block as itself.
+    expect(pieces.map((p) => p.length)).toEqual([20_000, 40_000, 100]);
+    const counting = (from: number, n: number) => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
+    expect(concat(...pieces)).toEqual(concat(counting(0, 20_000), big, counting(20_000, 100)));
+    expect(rest).toEqual(next);
+  });
+
+  test("the data before a malformed header in the same chunk is handed on before the refusal", () => {
+    const got: number[] = [];
+    expect(() => new BlockDecoder().push(Uint8Array.of(0, 0, 1, 7, 0, 0, 1, 8, 0x01, 0, 1, 0), (p) => got.push(...p))).toThrow(BlockError);
+    expect(got).toEqual([7, 8]);
+  });
 });

@@ -10,7 +10,7 @@ import type { Wire } from "../helpers/wire.ts";
 import type { FtpServer } from "../../server/index.ts";
 import type { Session } from "../../server/session.ts";
 import { KeptEndpoint } from "../../server/data/kept.ts";
-import { EOF_BLOCK, encodeBlocks } from "../../protocol/block-mode.ts";
+import { BLOCK_RESTART, EOF_BLOCK, encodeBlocks } from "../../protocol/block-mode.ts";
 
 const servers = useServers();
 
@@ -145,6 +145,19 @@ describe("MODE B", () => {
     expect((await w.read(10_000))?.code).toBe(226);
     expect(readFileSync(join(ts.home("alice"), "x.bin")).equals(Buffer.from(x))).toBe(true);
     expect(readFileSync(join(ts.home("alice"), "y.bin")).equals(Buffer.from(y))).toBe(true);
+  });
+
+  test("an upload in one-byte blocks, restart markers among them, stores the right bytes", async () => {
+    const ts = await servers.start();
+    const w = await blockSession();
+    const d = await BlockData.open(w);
+    const body = random(50_000);
+    const blocks = Array.from(body, (b) => Uint8Array.of(0, 0, 1, b));
+    blocks.splice(25_000, 0, Uint8Array.of(BLOCK_RESTART, 0, 3, 0x31, 0x32, 0x33));
+    expect((await w.cmd("STOR tiny.bin")).code).toBe(150);
+    await d.raw(Buffer.concat([...blocks, EOF_BLOCK]));
+    expect((await w.read(10_000))?.code).toBe(226);
+    expect(readFileSync(join(ts.home("alice"), "tiny.bin")).equals(Buffer.from(body))).toBe(true);
   });
 
   test("an upload whose connection closes (FIN or RST) before the EOF block is broken: 426, nothing replaced, no quota charged", async () => {
@@ -329,5 +342,28 @@ describe("MODE B", () => {
     expect(await d.closedWithin(2500)).toBe(false);
     expect((await run(w, "RETR hello.txt")).final?.code).toBe(226);
     expect(await d.next()).not.toBeNull();
+  });
+
+  test("an upload sending only empty blocks and restart markers moves no file byte: aborted as stalled (426), and its name is free again", async () => {
+    await servers.start({ options: { dataTimeoutMs: 1000, stallTimeoutMs: 1000 } });
+    const w = await blockSession();
+    const d = await BlockData.open(w);
+    expect((await w.cmd("STOR idle.bin")).code).toBe(150);
+    // Framing every 100 ms, forever: well inside the stall timeout, but never a file byte.
+    const framing = [Uint8Array.of(0, 0, 0), Uint8Array.of(BLOCK_RESTART, 0, 1, 0x31)];
+    let i = 0;
+    const keepAlive = setInterval(() => void d.raw(framing[i++ % 2]!).catch(() => {}), 100);
+    try {
+      const final = await w.read(8_000);
+      expect(final?.code).toBe(426);
+      expect(final?.lines[0]).toContain("stalled");
+    } finally {
+      clearInterval(keepAlive);
+    }
+    // Its claim on the name is gone: a new upload of it completes.
+    const again = await BlockData.open(w);
+    expect((await w.cmd("STOR idle.bin")).code).toBe(150);
+    await again.upload(Uint8Array.of(1, 2, 3));
+    expect((await w.read(10_000))?.code).toBe(226);
   });
 });
