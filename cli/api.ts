@@ -9,6 +9,7 @@ import { getFile, putFile, type TransferOptions, type TransferResult } from "../
 import { listUrl } from "../client/list-url.ts";
 import { checkTlsFlags, parseUrlArg, quietTransferOptions, type SecurityOptions } from "../client/options.ts";
 import { ClientError } from "../client/errors.ts";
+import { openAbove, ownPrivateDir } from "../client/state.ts";
 import { isDigestAlgorithm } from "../client/remote-hash.ts";
 import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
@@ -293,11 +294,31 @@ function checkApiTls(url: string, o: SecurityOptions): void {
   checkTlsFlags(parseUrlArg(url), { ...o, words: API_WORDS });
 }
 
+let apiJournal: string | null = null;
+
+/**
+ * The API's journal: TMPDIR/ftpkit-transfers-UID, made 0700 and used only once checked to be this
+ * user's own real directory (one another account made first, mode 0777, was used as it was, and its
+ * links had a get write into the user's files). If it is not, a fresh private one (mkdtemp) for this
+ * process rather than an error: any account could otherwise stop every caller's transfers with one
+ * mkdir; only resuming in a later process is lost. A TMPDIR another account may replace is refused.
+ */
+function apiJournalDir(): string {
+  if (apiJournal) return apiJournal;
+  const dir = join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`);
+  const open = openAbove(dir);
+  if (open) throw new ClientError(`will not keep resume records in ${dir}: ${open}; set TMPDIR to a directory only you may write`, { kind: "local" });
+  if (ownPrivateDir(dir)) return (apiJournal = dir);
+  apiJournal = mkdtempSync(join(tmpdir(), "ftpkit-transfers-"));
+  trackTempDir(apiJournal);
+  return apiJournal;
+}
+
 function transferDefaults(what: "get" | "put", over: ClientTransferOptions): TransferOptions {
   // Resume records live in the temp directory, not in the caller's working directory.
   // Nor are passwords kept in the user's state directory: a test's throwaway server never comes back
   // on its port, and its password stayed in ~/.local/state/ftpkit/credentials for every cut-off transfer.
-  return quietTransferOptions(join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`), {
+  return quietTransferOptions(apiJournalDir(), {
     keepPassword: false,
     words: API_WORDS,
     // `ftpkit resume` does not look in the API's journal: a second call with the same arguments continues.

@@ -3,12 +3,15 @@
 // outlives the process); with --fsync it is also flushed, like the data, to survive a power loss. Records are
 // validated when read: a damaged one is reported and skipped, never fatal to the others. A tree
 // job's log of finished files and its plan state: tree-journal.ts.
-import { accessSync, closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { stateDir } from "./state.ts";
+import { CREATE_NEW, forgetReady, journalDir, readJournalFile, readyDir } from "./journal-dir.ts";
 import { indexJournal, unindexIfEmpty } from "./journal-index.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
 import { localWriteError } from "./transfer.ts";
+
+export { journalDir } from "./journal-dir.ts";
 
 export interface TransferRecord {
   id: string;
@@ -60,34 +63,6 @@ export interface TreeSpec {
   checksum?: boolean;
   exclude?: string[];
   parallel?: number;
-}
-
-/**
- * The journal directory for a working directory: ./.ftpkit/transfers, or, where that cannot be made
- * (cron from /, a read-only checkout, a .ftpkit another account left in a shared directory, or one
- * that is not a directory), one in the user's state directory for it: every get and put failed
- * there, with a stack trace, and later with "EACCES: permission denied, mkdir '…/.ftpkit/transfers'".
- * The first of transfers/, .ftpkit/ and the working directory that exists decides.
- */
-export function journalDir(cwd: string = process.cwd()): string {
-  const here = join(cwd, ".ftpkit", "transfers");
-  if (writableDir(here) ?? writableDir(join(cwd, ".ftpkit")) ?? writableDir(cwd)) return here;
-  return join(stateDir(), "journals", new Bun.CryptoHasher("sha256").update(cwd).digest("hex").slice(0, 16), "transfers");
-}
-
-/** Whether `dir` is a directory this process may create entries in; undefined when nothing is there. */
-function writableDir(dir: string): boolean | undefined {
-  try {
-    if (!statSync(dir).isDirectory()) return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ENOENT" ? undefined : false;
-  }
-  try {
-    accessSync(dir, constants.W_OK | constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -166,15 +141,19 @@ export function transferId(direction: string, url: string, local: string): strin
  */
 export function writeAtomic(dir: string, name: string, text: string, durable = false): void {
   const final = join(dir, name);
-  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  // A random part: a predictable name was a place to plant a link for the open to follow.
+  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   let fd: number;
   try {
+    readyDir(dir);
     try {
-      fd = openSync(tmp, "w", 0o600);
-    } catch {
-      // First write here, or another job just removed the empty journal directory (removeRecord).
-      mkdirSync(dir, { recursive: true });
-      fd = openSync(tmp, "w", 0o600);
+      fd = openSync(tmp, CREATE_NEW, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      // Another job just removed the empty journal directory (removeRecord).
+      forgetReady(dir);
+      readyDir(dir);
+      fd = openSync(tmp, CREATE_NEW, 0o600);
     }
   } catch (err) {
     throw localWriteError("create", final, err);
@@ -219,7 +198,7 @@ function pidExists(pid: number): boolean {
 }
 
 /**
- * Remove the temp files (`.NAME.PID.tmp`) of writers that are gone, and return the names left: a run killed between writeAtomic's
+ * Remove the temp files (`.NAME.PID.RANDOM.tmp`, `.NAME.PID.tmp` from an earlier ftpkit) of writers that are gone, and return the names left: a run killed between writeAtomic's
  * open and its rename left one, which no later run ever touched, and which kept the job's
  * `.ftpkit/transfers` from being removed once the journal was empty. A live pid's is another run's
  * write in progress and stays.
@@ -231,7 +210,7 @@ function sweepDeadTemps(dir: string, names?: string[]): string[] {
     return [];
   }
   return names.filter((n) => {
-    const m = /^\..+\.(\d+)\.tmp$/.exec(n);
+    const m = /^\..+\.(\d+)(?:\.[0-9a-f]{12})?\.tmp$/.exec(n);
     if (!m || Number(m[1]) === process.pid || pidExists(Number(m[1]))) return true;
     rmSync(join(dir, n), { force: true });
     return false;
@@ -269,6 +248,7 @@ function removeIfEmpty(dir: string): void {
   for (const d of [dir, dirname(dir)]) {
     try {
       rmdirSync(d);
+      forgetReady(dir);
     } catch {
       break; // not empty (another job's records, or the user's own files): kept
     }
@@ -332,7 +312,7 @@ export function recordProblem(x: unknown, id?: string): string | null {
 
 export function loadRecord(id: string, dir: string = journalDir()): TransferRecord | null {
   try {
-    const rec = JSON.parse(readFileSync(join(dir, `${id}.json`), "utf8")) as unknown;
+    const rec = JSON.parse(readJournalFile(join(dir, `${id}.json`))) as unknown;
     return (recordProblem(rec, id) ?? sealProblem(rec)) === null ? unsealed(rec) : null;
   } catch {
     return null;
@@ -357,7 +337,7 @@ export function scanRecords(dir: string = journalDir()): { records: TransferReco
     let problem: string | null;
     let rec: unknown;
     try {
-      rec = JSON.parse(readFileSync(join(dir, n), "utf8"));
+      rec = JSON.parse(readJournalFile(join(dir, n)));
       problem = recordProblem(rec, n.slice(0, -5)) ?? sealProblem(rec);
     } catch (err) {
       problem = err instanceof SyntaxError ? "not valid JSON" : (err as Error).message;

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { ClientError } from "./errors.ts";
 import { jobWarning } from "./messages.ts";
 import { randomBytes, writeAtomic } from "./journal.ts";
+import { readJournalFile } from "./journal-dir.ts";
 import type { FtpUrl } from "../protocol/url.ts";
 
 /** The state directory each wanted one stands for: itself, or the fallback it could not be created without. */
@@ -61,7 +62,7 @@ function privateTempDir(wanted: string, why: NodeJS.ErrnoException): string {
  * its place), or null: one any user may write without the sticky bit (/tmp has it: there only a
  * name's owner may rename it), or one another account owns (root aside).
  */
-function openAbove(dir: string, uid: number | undefined): string | null {
+export function openAbove(dir: string, uid: number | undefined = process.getuid?.()): string | null {
   for (let d = dirname(dir); ; d = dirname(d)) {
     let st;
     try {
@@ -98,7 +99,7 @@ export function savePassword(id: string, password: string, url: FtpUrl, journal?
 /** The password kept for transfer `id`, only for the user and server it was given for. */
 export function loadPassword(id: string, url: FtpUrl): string | undefined {
   try {
-    const x = JSON.parse(readFileSync(join(stateDir(), "credentials", `${id}.json`), "utf8")) as { password?: unknown; site?: unknown };
+    const x = JSON.parse(readJournalFile(join(stateDir(), "credentials", `${id}.json`))) as { password?: unknown; site?: unknown };
     return typeof x.password === "string" && x.site === site(url) ? x.password : undefined;
   } catch {
     return undefined;
@@ -124,7 +125,7 @@ export function forgetOrphanedPasswords(): void {
   }
   for (const name of names) {
     try {
-      const { journal } = JSON.parse(readFileSync(join(dir, name), "utf8")) as { journal?: unknown };
+      const { journal } = JSON.parse(readJournalFile(join(dir, name))) as { journal?: unknown };
       if (typeof journal === "string" && !existsSync(join(journal, name))) rmSync(join(dir, name), { force: true });
     } catch {
       // unreadable: left for the user
@@ -210,13 +211,21 @@ export function lockDir(): string {
  * own private directory: another user could have made it first, or left a link there, so only a
  * real directory of ours with no access for others will do.
  */
-function ownPrivateDir(dir: string, uid: number | undefined): boolean {
+export function ownPrivateDir(dir: string, uid: number | undefined = process.getuid?.()): boolean {
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch {}
+  return ownDir(dir, uid, 0o077);
+}
+
+/**
+ * Whether `dir` is a real directory (not a link to one) this user owns, with none of the `deny`
+ * mode bits: 0o077 for a private one, 0o022 where only what others may write matters (a journal).
+ */
+export function ownDir(dir: string, uid: number | undefined = process.getuid?.(), deny = 0o077): boolean {
   try {
     const st = lstatSync(dir);
-    return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0;
+    return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & deny) === 0;
   } catch {
     return false;
   }

@@ -1,8 +1,9 @@
 // A tree job's own journal files beside its record: the log of files finished (and downloads
 // started), appended a line at a time so kill -9 loses nothing written, and an upload's plan state.
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { isNum, isStr, journalDir, writeAtomic } from "./journal.ts";
+import { readJournalFile, readyDir } from "./journal-dir.ts";
 
 /** One finished file of a tree job. */
 export interface DoneEntry {
@@ -25,7 +26,14 @@ export class DoneLog implements Disposable {
   private fd: number;
 
   constructor(id: string, dir: string = journalDir()) {
-    this.fd = openSync(join(dir, `${id}.done`), "a", 0o600);
+    readyDir(dir);
+    // Never through a link planted as its name: lines naming remote files were appended to its
+    // target (~/.bashrc, with a remote file named '$(…)', ran code at the user's next shell).
+    this.fd = openSync(join(dir, `${id}.done`), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    if (!fstatSync(this.fd).isFile()) {
+      closeSync(this.fd);
+      throw new Error(`${join(dir, `${id}.done`)} is not a regular file`);
+    }
   }
 
   append(entry: DoneEntry): void {
@@ -81,7 +89,7 @@ export function readLog(id: string, dir: string = journalDir()): JobLog {
   const log: JobLog = { done: new Map(), started: new Map(), lines: 0 };
   let text: string;
   try {
-    text = readFileSync(join(dir, `${id}.done`), "utf8");
+    text = readJournalFile(join(dir, `${id}.done`));
   } catch {
     return log;
   }
@@ -145,7 +153,7 @@ export function savePlanState(id: string, state: PlanState, dir: string = journa
 
 export function loadPlanState(id: string, dir: string = journalDir()): PlanState | null {
   try {
-    const x = JSON.parse(readFileSync(join(dir, `${id}.plan.json`), "utf8")) as Partial<PlanState> | null;
+    const x = JSON.parse(readJournalFile(join(dir, `${id}.plan.json`))) as Partial<PlanState> | null;
     const isMap = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
     return x && isMap(x.remote) && isMap(x.local) ? (x as PlanState) : null;
   } catch {
