@@ -7,6 +7,7 @@ import { opsOptionsFrom } from "../ops-args.ts";
 import { runWorkers, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";
 import { alreadyTuned, reexecTuned, SERVER_TUNING } from "../tuning.ts";
 import { heldStop, takeEarlySignals } from "../early-serve-signals.ts";
+import { ignoreHupAcrossExec } from "../hup-across-exec.ts";
 import { listenPermissionHint } from "../../server/privileged-port.ts";
 import { sweepAgain } from "../../server/storage/local-temp.ts";
 import { abortUploadsOf } from "../../server/storage/s3-orphans.ts";
@@ -76,11 +77,14 @@ export default defineCommand({
     // Flags are valid: from here on the process runs as the server (see cli/tuning.ts). A stop signal
     // held so far would be lost with this image: it ends the run here instead (a SIGHUP is dropped:
     // the next image reads every file afresh). One turn of the event loop first, for a signal just taken.
+    // From then on until the next image's handler, a SIGHUP is ignored (hup-across-exec.ts).
     if (!alreadyTuned()) {
       await new Promise((r) => setImmediate(r));
       const stopFirst = heldStop();
       if (stopFirst) stoppedBeforeStart(stopFirst, options.logFormat === "json");
+      const restoreHup = ignoreHupAcrossExec();
       reexecTuned(SERVER_TUNING);
+      restoreHup(); // no new image came
     }
     // Hooks run with the server's environment: the store's password is not theirs to see.
     delete process.env[STATE_ENV];

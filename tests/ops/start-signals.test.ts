@@ -3,7 +3,8 @@
 // it (exit 129, which Restart=on-failure does not restart), the --workers primary too. Now the
 // signals are held from the first moment: a SIGHUP is a reload once the server listens, a SIGTERM a
 // clean stop. A preload holds the tuned image's first listen until the test opens a gate, so the
-// signal lands exactly in that window.
+// signal lands exactly in that window. Another holds the tuned re-execution's new image before its
+// early handler (the exec reset the first image's): a SIGHUP there killed it too.
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -27,6 +28,17 @@ let first = true;
   }
   return listen(options);
 };
+`;
+
+// In the tuned image, before cli/ftpkit.ts (and so its early handlers) is loaded: the window between
+// the execve and the new image's handlers, 10-80 ms where a SIGHUP used to kill the server.
+const EXEC_GATE = `
+import { existsSync } from "node:fs";
+const gate = process.env.GATE_FILE;
+if (gate && process.env.MIMALLOC_PURGE_DELAY !== undefined) {
+  process.stderr.write("gate: waiting in the new image\\n");
+  while (!existsSync(gate)) Bun.sleepSync(5);
+}
 `;
 
 let dir = "";
@@ -56,12 +68,15 @@ function delivered(pid: number): boolean {
   return !/^(SigPnd|ShdPnd):\s*0*[1-9a-f]/m.test(status) || /^State:\s*Z/m.test(status);
 }
 
-/** `ftpkit serve ARGS` stopped at its gate, with `signal` sent to it there; the gate is open on return. */
-async function signalWhileStarting(args: string[], signal: NodeJS.Signals) {
+/**
+ * `ftpkit serve ARGS` stopped at its gate, with `signal` sent to it there; the gate is open on return.
+ * At its first listen by default; with `inExec`, in the tuned image before its early handlers.
+ */
+async function signalWhileStarting(args: string[], signal: NodeJS.Signals, inExec = false) {
   dir = tempDir("ftpkit-start-signals-");
   const usersFile = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw" }]);
   const preload = join(dir, "gate.ts");
-  writeFileSync(preload, GATE);
+  writeFileSync(preload, inExec ? EXEC_GATE : GATE);
   const gate = join(dir, "gate-open");
   proc = Bun.spawn(["bun", "--preload", preload, FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", "--users", usersFile, ...args], {
     cwd: dir,
@@ -74,8 +89,9 @@ async function signalWhileStarting(args: string[], signal: NodeJS.Signals) {
   const err = { text: "" };
   void collect(proc.stdout, out);
   void collect(proc.stderr, err);
-  await until(() => err.text.includes("gate: waiting before listen") || proc!.exitCode !== null || proc!.signalCode !== null, "the gate");
-  expect(err.text).toContain("gate: waiting before listen");
+  const waiting = inExec ? "gate: waiting in the new image" : "gate: waiting before listen";
+  await until(() => err.text.includes(waiting) || proc!.exitCode !== null || proc!.signalCode !== null, "the gate");
+  expect(err.text).toContain(waiting);
   process.kill(proc.pid, signal);
   await until(() => delivered(proc!.pid), "the signal to be taken");
   writeFileSync(gate, "");
@@ -85,8 +101,8 @@ async function signalWhileStarting(args: string[], signal: NodeJS.Signals) {
 const LISTENING = /listening on ftp:\/\/127\.0\.0\.1:(\d+) \((?:users|\d+ workers)/;
 
 for (const extra of [[], ["--workers", "2"]]) {
-  const label = extra.length ? "the --workers primary" : "a lone server";
-  test(`SIGHUP while ${label} starts: it comes up and serves, and reloads once it listens`, async () => {
+  const label = `${extra.length ? "the --workers primary" : "a lone server"} starts`;
+  test(`SIGHUP while ${label}: it comes up and serves, and reloads once it listens`, async () => {
     const { proc: p, out, err } = await signalWhileStarting(extra, "SIGHUP");
     await until(() => LISTENING.test(out.text) || p.exitCode !== null || p.signalCode !== null, "the listening line");
     expect(p.exitCode).toBeNull();
@@ -101,7 +117,7 @@ for (const extra of [[], ["--workers", "2"]]) {
     expect(err.text).not.toMatch(/error/i);
   }, 30_000);
 
-  test(`SIGTERM while ${label} starts: a clean stop (exit 0, 'SIGTERM: stopped'), nothing left listening`, async () => {
+  test(`SIGTERM while ${label}: a clean stop (exit 0, 'SIGTERM: stopped'), nothing left listening`, async () => {
     const { proc: p, out } = await signalWhileStarting(extra, "SIGTERM");
     expect(await p.exited).toBe(0);
     await until(() => /SIGTERM: stopped\n?$/.test(out.text), "the last line");
@@ -111,5 +127,20 @@ for (const extra of [[], ["--workers", "2"]]) {
     const left = Bun.spawnSync(["pgrep", "-f", "--", `--users ${dir}/`]);
     expect(left.stdout.toString().trim()).toBe("");
     expect(left.exitCode).toBe(1); // pgrep: no process matched (2 would be its usage error)
+  }, 30_000);
+
+  // The tuned re-execution's new image, before its early handler: the SIGHUP is ignored there (that
+  // image reads every file afterwards), where it was a death (exit 129).
+  test(`SIGHUP while ${label.replace(" starts", "")} re-executes itself tuned: it comes up and serves`, async () => {
+    const { proc: p, out, err } = await signalWhileStarting(extra, "SIGHUP", true);
+    await until(() => LISTENING.test(out.text) || p.exitCode !== null || p.signalCode !== null, "the listening line");
+    expect(p.signalCode).toBeNull();
+    expect(p.exitCode).toBeNull();
+    const w = await Wire.connect(Number(LISTENING.exec(out.text)![1]));
+    expect((await w.login("alice", "alice-pw")).code).toBe(230);
+    w.close();
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(err.text).not.toMatch(/error/i);
   }, 30_000);
 }
