@@ -49,6 +49,24 @@ describe.skipIf(!HAVE_S3)("keys no FTP path reaches", () => {
     expect((await bucket.keys()).sort()).toEqual([...ODD, "alice/n/f"].sort());
   }, 60_000);
 
+  test("a directory holding keys with \".\" and \"..\" segments renames with all of them, bytes intact", async () => {
+    bucket = await freshBucket();
+    const b = bucket;
+    const inside = ["f", "./dot", "../up", "m/.", "m/..", "q/./r"];
+    for (const k of inside) await putRaw(b, `alice/r/${k}`, `body of ${k}`);
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${b.name}/alice` }] });
+    const w = await servers.login();
+    expect((await w.cmd("RNFR r")).code).toBe(350);
+    // Before: "550 Permission denied" (fetch sent /r/./dot as /r/dot, signed for another path: 403).
+    expect(await w.cmd("RNTO s")).toEqual({ code: 250, lines: ["Rename successful"] });
+    expect((await b.keys()).sort()).toEqual(inside.map((k) => `alice/s/${k}`).sort());
+    for (const k of inside) {
+      const res = await b.api.send({ method: "GET", key: `alice/s/${k}` });
+      expect(await res.text()).toBe(`body of ${k}`);
+    }
+    expect((await w.transfer("RETR s/f")).data.toString()).toBe("body of f");
+  }, 60_000);
+
   test("a file x and a directory x/ on different pages of a listing (1,000 keys each): the file alone is listed, as on one page", async () => {
     bucket = await freshBucket();
     const b = bucket;
