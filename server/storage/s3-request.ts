@@ -206,7 +206,7 @@ export class S3Api {
     if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, target, req.method, headers, body, deadline, req.signal);
     // fetch folds a "%2E" segment (URL parsing): such a key goes as we wrote it, over our own HTTP/1.1.
     if (`${url.pathname}${url.search}` !== target) {
-      if (!this.rawHttp) throw new StorageError("unsupported", DOT_SEGMENT_OVER_FETCH);
+      if (!this.rawHttp) throw new StorageError("unsupported", DOT_SEGMENT_OVER_FETCH, DOT_SEGMENT_OVER_FETCH);
       return rawSend(url, target, req.method, headers, body ?? new Uint8Array(0), deadline, req.signal);
     }
     const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);

@@ -101,3 +101,14 @@ describe.skipIf(!HAVE_S3)("keys no FTP path reaches", () => {
     expect((await w.transfer("RETR dual/x")).data.toString()).toBe("v");
   }, 60_000);
 });
+
+test("through an https:// endpoint (fetch only), a key with a \".\" segment is refused at once, not sent as another key", async () => {
+  const { S3Api } = await import("../../server/storage/s3-request.ts");
+  const api = new S3Api({ endpoint: "https://127.0.0.1:1", accessKeyId: "k", secretAccessKey: "s", region: "us-east-1" }, "b");
+  const started = Date.now();
+  const err = await api.send({ method: "GET", key: "h/./x" }).catch((e: unknown) => e);
+  expect(err).toMatchObject({ kind: "unsupported", detail: 'a key with a "." or ".." segment is reachable only through a plain http:// endpoint' });
+  // Not retried as a transport failure (100 + 400 + 1,600 ms of pauses).
+  expect(Date.now() - started).toBeLessThan(100);
+  expect(api.signed({ method: "GET", key: "h/./x/.." }).target).toBe("/b/h/%2E/x/%2E%2E");
+});
