@@ -17,6 +17,9 @@ const RENAME_PARALLEL = 8;
 /** What the client is told when a move stopped half-way (a fixed text: never a key). */
 export const INTERRUPTED = "directory rename interrupted; repeat the same RNFR and RNTO to finish it";
 
+/** What a rename naming one side of a pending move (other than that very move) is told (fixed: never a key). */
+export const PENDING = "an interrupted rename of this directory is pending: repeat that same RNFR and RNTO to finish it";
+
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -43,6 +46,27 @@ async function journalOf(api: S3Api, src: string, dst: string): Promise<{ srcHad
   return null;
 }
 
+/**
+ * The move `prefix` is one side of, if that move is unfinished (its journal and token still match):
+ * as the source, its marker's token names the destination (tokens made before it did name none:
+ * not found here); as the destination, its marker's journal names the source.
+ */
+async function pendingMove(api: S3Api, prefix: string): Promise<{ from: string; to: string } | null> {
+  const h = await headObject(api, prefix);
+  const named = h?.renameToken?.split(",")[1];
+  if (h?.renameToken && named !== undefined) {
+    const to = decodeURIComponent(named);
+    const journalThere = (await headObject(api, to))?.renameFrom;
+    if (journalThere === journal(prefix, h.renameToken, true) || journalThere === journal(prefix, h.renameToken, false)) return { from: prefix, to };
+  }
+  if (h?.renameFrom) {
+    const [encSrc, token] = h.renameFrom.split(";");
+    const from = decodeURIComponent(encSrc ?? "");
+    if (token && from && (await headObject(api, from))?.renameToken === token) return { from, to: prefix };
+  }
+  return null;
+}
+
 /** Whether the directory `dst` is the unfinished destination of a rename from `src` (prefixes "a/b/"). */
 export async function unfinishedRename(api: S3Api, src: string, dst: string): Promise<boolean> {
   return (await journalOf(api, src, dst)) !== null;
@@ -66,6 +90,11 @@ export interface RenameGuard {
  * to both names, each client told 250. Under the locks, the guard finds that out.
  */
 export async function moveDir(api: S3Api, page: (prefix: string, token?: string) => Promise<ListPage>, src: string, dst: string, dstExists: boolean, guard?: RenameGuard): Promise<void> {
+  // A half-moved source or destination renamed to a third name: a fresh token over the old one
+  // dropped the journal, and the user was left with the tree in two places and no way to finish.
+  for (const side of await Promise.all([pendingMove(api, src), pendingMove(api, dst)])) {
+    if (side && (side.from !== src || side.to !== dst)) throw new StorageError("transient", "rename of one side of a pending move", PENDING);
+  }
   const resumed = dstExists ? await journalOf(api, src, dst) : null;
   const resuming = resumed !== null;
   if (dstExists && !resuming) {
@@ -105,8 +134,9 @@ async function move(api: S3Api, keys: string[], src: string, dst: string, target
   const srcHadMarker = typeof how === "object" ? how.srcHadMarker : !!srcMarker;
   if (typeof how !== "object") {
     // A first attempt: the source's marker takes a new token (its bytes, if another tool stored some,
-    // kept), then the destination's journal names it.
-    const token = crypto.randomUUID();
+    // kept), then the destination's journal names it. The token names the destination, so a rename
+    // of the source elsewhere finds the move pending (pendingMove).
+    const token = `${crypto.randomUUID()},${encodeURIComponent(dst)}`;
     if (srcMarker && srcMarker.size > 0) await copyObject(api, src, src, srcMarker, { [META_RENAME_TOKEN]: token });
     else await putObject(api, src, EMPTY, { [META_RENAME_TOKEN]: token });
     await putObject(api, dst, EMPTY, { [META_RENAME_FROM]: journal(src, token, srcHadMarker) });

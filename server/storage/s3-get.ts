@@ -87,8 +87,8 @@ function fetchGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
 }
 
 function rawGet(api: S3Api, req: S3Request, sink: BodySink): BodySource {
-  const { url, headers } = api.signed(req);
-  const request = requestHead(req.method, url, headers);
+  const { url, target, headers } = api.signed(req);
+  const request = requestHead(req.method, target, headers);
   let socket: Socket<undefined> | null = null;
   let unsent: Buffer = request;
   let paused = false;

@@ -1,9 +1,12 @@
 // The HTTP/1.1 pieces shared by the raw GET (s3-get.ts) and the raw part PUT (s3-raw-send.ts):
 // the request head, where to connect, and the response head. One request per connection.
 
-/** A request head ending in the blank line; `connection: close` so the answer ends with the connection. */
-export function requestHead(method: string, url: URL, headers: Record<string, string>, extra: string[] = []): Buffer {
-  const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), ...extra, "connection: close", "", ""];
+/**
+ * A request head ending in the blank line; `connection: close` so the answer ends with the connection.
+ * `target` is the path and query exactly as signed (S3Api.signed): not the URL's, which folds "%2E" segments.
+ */
+export function requestHead(method: string, target: string, headers: Record<string, string>, extra: string[] = []): Buffer {
+  const lines = [`${method} ${target} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), ...extra, "connection: close", "", ""];
   return Buffer.from(lines.join("\r\n"));
 }
 

@@ -1,7 +1,7 @@
 // Object-level S3 requests shared by the S3 backend: HEAD, PUT, DELETE, server-side copy and the
 // multipart calls (create, part, part-copy, complete, abort).
 import { StorageError } from "./backend.ts";
-import { bodyText, drainBody, errorCode, errorFromCode, escapeXml, S3Api, uriEncode, xmlText } from "./s3-request.ts";
+import { bodyText, drainBody, errorCode, errorFromCode, escapeXml, keyPath, S3Api, xmlText } from "./s3-request.ts";
 
 /** S3's limits: every part but the last is at least 5 MiB; a single copy at most 5 GiB. */
 export const MIN_PART = 5 * 1024 * 1024;
@@ -86,7 +86,7 @@ export async function deleteObject(api: S3Api, key: string): Promise<void> {
 }
 
 function copySource(api: S3Api, key: string): string {
-  return `/${api.bucket}/${key.split("/").map(uriEncode).join("/")}`;
+  return `/${api.bucket}/${keyPath(key)}`;
 }
 
 /** Some S3 calls answer 200 and put the failure in the body (copy, complete). */

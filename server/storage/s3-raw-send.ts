@@ -10,10 +10,14 @@ import { connectTarget, dechunk, parseHead, requestHead } from "./s3-http1.ts";
 
 /** Longest response head and body kept (S3 answers to a PUT are a few hundred bytes). */
 const MAX_ANSWER = 1024 * 1024;
+/** ...and for a GET (a key fetch cannot name, S3Api.sendOnce): at most the head of an object below one part. */
+const MAX_GET_ANSWER = 16 * 1024 * 1024;
 
-export function rawSend(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, deadlineMs: number, signal?: AbortSignal): Promise<Response> {
+/** One request as a raw HTTP/1.1 exchange; `target` is the path and query as signed (requestHead). */
+export function rawSend(url: URL, target: string, method: string, headers: Record<string, string>, body: Uint8Array, deadlineMs: number, signal?: AbortSignal): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const head = requestHead(method, url, headers, [`content-length: ${body.length}`]);
+    const maxAnswer = method === "GET" ? MAX_GET_ANSWER : MAX_ANSWER;
+    const head = requestHead(method, target, headers, [`content-length: ${body.length}`]);
     let socket: Socket<undefined> | null = null;
     let headSent = 0;
     let bodySent = 0;
@@ -60,7 +64,8 @@ export function rawSend(url: URL, method: string, headers: Record<string, string
         return tryAnswer(closed);
       }
       let rest: Buffer = all.subarray(end + 4);
-      const length = h.get("content-length");
+      // A HEAD's content-length is the object's: no body follows.
+      const length = method === "HEAD" ? "0" : h.get("content-length");
       if (length !== null) {
         if (rest.length < Number(length)) return closed ? finish(new Error("the connection closed mid-answer")) : undefined;
         rest = rest.subarray(0, Number(length));
@@ -87,7 +92,7 @@ export function rawSend(url: URL, method: string, headers: Record<string, string
           if (done) return;
           answer.push(data);
           answerBytes += data.length;
-          if (answerBytes > MAX_ANSWER) return finish(new Error("answer too long"));
+          if (answerBytes > maxAnswer) return finish(new Error("answer too long"));
           tryAnswer(false);
         },
         close() {

@@ -52,6 +52,18 @@ export function uriEncode(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
+/**
+ * A key as the path of a request URL: each segment encoded, and a whole "." or ".." segment sent as
+ * %2E / %2E%2E, or the URL layer folds it (GET /b/r2/./x reached /b/r2/x, signed for another path: 403).
+ * The canonical path stays uriEncode's (S3 signs the decoded key re-encoded: radosgw and AWS alike).
+ */
+export function keyPath(key: string): string {
+  return key
+    .split("/")
+    .map((seg) => (seg === "." ? "%2E" : seg === ".." ? "%2E%2E" : uriEncode(seg)))
+    .join("/");
+}
+
 function hmac(key: string | Uint8Array, s: string): Uint8Array {
   return new Uint8Array(new Bun.CryptoHasher("sha256", key).update(s).digest().buffer);
 }
@@ -67,6 +79,8 @@ const NO_SUCH_HOST = "the object store's host name does not resolve";
 /** The bucket is in another region than the one requests are signed for (or sent to). */
 /** A missing bucket's reason (s3-report.ts adds a hint to it). */
 export const MISSING_BUCKET = "the bucket does not exist";
+/** A key with a "." or ".." segment through an https:// endpoint or a proxy (fetch would reach another key). */
+const DOT_SEGMENT_OVER_FETCH = "a key with a \".\" or \"..\" segment is reachable only through a plain http:// endpoint";
 const WRONG_REGION = "the bucket is in another region, or the region is wrong (check S3_REGION and the endpoint)";
 const WHOLE_STORE_FAILURES = new Set([UNREACHABLE, NO_ANSWER, BAD_CERTIFICATE, NO_SUCH_HOST, WRONG_REGION]);
 
@@ -121,6 +135,7 @@ export class S3Api {
         res = await this.sendOnce(req);
       } catch (err) {
         if (req.signal?.aborted) throw new StorageError("transient", "request cancelled");
+        if (err instanceof StorageError) throw err; // decided here, not in transit
         // A store that let the deadline pass is not asked again: each retry cost another full
         // deadline (a STOR into a frozen store got its 426 only 504 s after the freeze).
         // Refused or reset connections (a restarting store) are retried; a refused certificate is not.
@@ -151,10 +166,11 @@ export class S3Api {
    * The URL and SigV4 headers of a request (`host` included: fetch sets it itself, a raw HTTP/1.1
    * GET (s3-get.ts) writes it).
    */
-  signed(req: S3Request): { url: URL; headers: Record<string, string> } {
+  signed(req: S3Request): { url: URL; target: string; headers: Record<string, string> } {
     const basePath = this.base.pathname.replace(/\/+$/, "");
-    const keyPath = req.key === "" ? "" : "/" + req.key.split("/").map(uriEncode).join("/");
-    const path = `${basePath}/${uriEncode(this.bucket)}${keyPath}`;
+    const bucketPath = `${basePath}/${uriEncode(this.bucket)}`;
+    const path = req.key === "" ? bucketPath : `${bucketPath}/${req.key.split("/").map(uriEncode).join("/")}`;
+    const sentPath = req.key === "" ? bucketPath : `${bucketPath}/${keyPath(req.key)}`;
     const query = Object.entries(req.query ?? {})
       .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -173,11 +189,12 @@ export class S3Api {
     const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, new Bun.CryptoHasher("sha256").update(canonical).digest("hex")].join("\n");
     const signature = new Bun.CryptoHasher("sha256", this.keyFor(day)).update(toSign).digest("hex");
     headers.authorization = `AWS4-HMAC-SHA256 Credential=${this.settings.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
-    return { url: new URL(`${this.base.origin}${path}${query ? "?" + query : ""}`), headers };
+    const target = `${sentPath}${query ? "?" + query : ""}`;
+    return { url: new URL(`${this.base.origin}${target}`), target, headers };
   }
 
   private sendOnce(req: S3Request): Promise<Response> {
-    const { url, headers } = this.signed(req);
+    const { url, target, headers } = this.signed(req);
     const { host: _host, ...send } = headers;
     const body = typeof req.body === "string" ? encoder.encode(req.body) : req.body;
     // The deadline covers sending the request and receiving the answer's head, not a download's
@@ -186,7 +203,12 @@ export class S3Api {
     // A part upload gets extra time for its body (at least 64 KB/s), so a slow uplink is not cut.
     const deadline = REQUEST_TIMEOUT_MS + (body ? body.length / 64 : 0);
     // Big bodies on plain http: our own writes (s3-raw-send.ts: fetch re-copies a body's rest per partial write).
-    if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, req.method, headers, body, deadline, req.signal);
+    if (body && body.length >= RAW_SEND_MIN && this.rawHttp) return rawSend(url, target, req.method, headers, body, deadline, req.signal);
+    // fetch folds a "%2E" segment (URL parsing): such a key goes as we wrote it, over our own HTTP/1.1.
+    if (`${url.pathname}${url.search}` !== target) {
+      if (!this.rawHttp) throw new StorageError("unsupported", DOT_SEGMENT_OVER_FETCH, DOT_SEGMENT_OVER_FETCH);
+      return rawSend(url, target, req.method, headers, body ?? new Uint8Array(0), deadline, req.signal);
+    }
     const timer = setTimeout(() => ctl.abort(new DOMException("timed out", "TimeoutError")), deadline);
     return fetch(url, {
       method: req.method,

@@ -49,6 +49,8 @@ export interface UploadTarget {
   keep: number;
   /** Called once the upload has ended (committed, aborted, or failed to start): lets its claimed name go. */
   onEnd?: () => void;
+  /** The directory the key is in (none: the home's root): its marker's lock name, and whether it is still there. */
+  parent?: { lock: string; exists(): Promise<boolean> };
 }
 
 /** `signal`: gives up the copy of the kept bytes (a hung-up APPE onto many GiB); the upload is then aborted. */
@@ -332,8 +334,12 @@ class S3Upload implements Upload {
     const multipart = this.uploadId !== null;
     const size = this.t.keep + this.written;
     // The check and the completion hold the key's lock: the size replaced (what the quota settles
-    // with) is the one this completion really replaced, not one another commit or DELE also counted.
-    const { now, etag } = await withKeys([this.api.lockName(key)], async () => {
+    // with) is the one this completion really replaced, not one another commit or DELE also counted;
+    // and the parent's marker's, which a directory rename (moveDir) holds until every object moved.
+    const parent = this.t.parent;
+    const { now, etag } = await withKeys([this.api.lockName(key), ...(parent ? [parent.lock] : [])], async () => {
+      // Its directory renamed or removed while the data came: this re-created it holding the file alone (226).
+      if (parent && !(await parent.exists())) throw new StorageError("not-found");
       // Checked just before the object appears: a concurrent change is refused, not merged.
       const now = await headObject(this.api, key);
       if (kind === "create" && now) throw new StorageError("exists");

@@ -167,7 +167,9 @@ export class S3Storage implements Storage {
     }
     // The upload holds the claimed name from here until it ends.
     const onEnd = claim instanceof S3NameClaim ? claim.start() : undefined;
-    return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep, onEnd }, signal);
+    const slash = key.lastIndexOf("/");
+    const parent = slash < 0 ? undefined : { lock: this.api.lockName(this.dirPrefix(key.slice(0, slash))), exists: async () => !!(await this.dirProbe(key.slice(0, slash))) };
+    return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep, onEnd, parent }, signal);
   }
 
   async mkdir(key: string): Promise<void> {

@@ -94,8 +94,8 @@ describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () =
     }, 90_000);
   }
 
-  test("a cut rename finished under another name leaves no journal: a new directory of the source's name is not let into the old destination", async () => {
-    const { home } = await homeWithTree();
+  test("while a cut rename is pending, its source or destination renamed to a third name gets 450 and nothing moves; finished, a new directory of the source's name is not let into the old destination", async () => {
+    const { home, all } = await homeWithTree();
     const settings = s3Settings();
     const proxy = await downAfterProxy(Number(new URL(settings.endpoint).port), /^PUT [^\r\n]*\r\n[\s\S]*x-amz-copy-source:/i, 10);
     try {
@@ -105,19 +105,35 @@ describe.skipIf(!HAVE_S3)("a directory rename cut by the store going down", () =
       proxy.up();
       const kept = await filesUnder(home, "m");
       expect(kept.length).toBeGreaterThan(0);
-      // Not repeated: d is moved elsewhere instead, then a new d is made, with a file of a name m holds.
+      const keysBefore = (await bucket!.keys()).sort();
+      // Before: 250 for both, a fresh token over the old one dropped m's journal: d's files in two
+      // places (m holding some, m2 all) and the move could no longer be finished.
+      for (const [from, to] of [["d", "m2"], ["m", "m3"], ["d/", "elsewhere"]]) {
+        expect((await w.cmd(`RNFR ${from}`)).code).toBe(350);
+        const r = await w.cmd(`RNTO ${to}`, 60_000);
+        expect(`${r.code} ${r.lines.join(" ")}`).toBe(
+          "450 File unavailable, try again later: an interrupted rename of this directory is pending: repeat that same RNFR and RNTO to finish it",
+        );
+        expect(r.lines.join(" ")).not.toContain(bucket!.name);
+      }
+      expect((await bucket!.keys()).sort()).toEqual(keysBefore);
+      // The recorded pair still finishes it.
       expect((await w.cmd("RNFR d")).code).toBe(350);
-      expect((await w.cmd("RNTO m2", 60_000)).code).toBe(250);
+      expect((await w.cmd("RNTO m", 60_000)).code).toBe(250);
+      expect(await filesUnder(home, "m")).toEqual(all);
+      // A new d, with a file of a name m holds, is not "resumed" into m (no journal left).
       expect((await w.cmd("MKD d")).code).toBe(257);
       const name = kept[0]!.split("=")[0]!;
       await using up = await home.openWrite(`d/${name}`, { kind: "truncate" });
       await up.write(new TextEncoder().encode("the new d's"));
       await up.commit();
       expect((await w.cmd("RNFR d")).code).toBe(350);
-      // Before: 250, the new d "resumed" into m, its file copied over m's.
       expect((await w.cmd("RNTO m", 60_000)).lines.join(" ")).toBe("Target is an existing directory");
-      expect(await filesUnder(home, "m")).toEqual(kept);
+      expect(await filesUnder(home, "m")).toEqual(all);
       expect(await filesUnder(home, "d")).toEqual([`${name}=the new d's`]);
+      // Now done, d renames elsewhere as any directory.
+      expect((await w.cmd("RNFR d")).code).toBe(350);
+      expect((await w.cmd("RNTO m2", 60_000)).code).toBe(250);
     } finally {
       proxy.stop();
     }

@@ -49,6 +49,24 @@ describe.skipIf(!HAVE_S3)("keys no FTP path reaches", () => {
     expect((await bucket.keys()).sort()).toEqual([...ODD, "alice/n/f"].sort());
   }, 60_000);
 
+  test("a directory holding keys with \".\" and \"..\" segments renames with all of them, bytes intact", async () => {
+    bucket = await freshBucket();
+    const b = bucket;
+    const inside = ["f", "./dot", "../up", "m/.", "m/..", "q/./r"];
+    for (const k of inside) await putRaw(b, `alice/r/${k}`, `body of ${k}`);
+    await servers.start({ users: [{ name: "alice", password: "alice-pw", home: `s3://${b.name}/alice` }] });
+    const w = await servers.login();
+    expect((await w.cmd("RNFR r")).code).toBe(350);
+    // Before: "550 Permission denied" (fetch sent /r/./dot as /r/dot, signed for another path: 403).
+    expect(await w.cmd("RNTO s")).toEqual({ code: 250, lines: ["Rename successful"] });
+    expect((await b.keys()).sort()).toEqual(inside.map((k) => `alice/s/${k}`).sort());
+    for (const k of inside) {
+      const res = await b.api.send({ method: "GET", key: `alice/s/${k}` });
+      expect(await res.text()).toBe(`body of ${k}`);
+    }
+    expect((await w.transfer("RETR s/f")).data.toString()).toBe("body of f");
+  }, 60_000);
+
   test("a file x and a directory x/ on different pages of a listing (1,000 keys each): the file alone is listed, as on one page", async () => {
     bucket = await freshBucket();
     const b = bucket;
@@ -82,4 +100,15 @@ describe.skipIf(!HAVE_S3)("keys no FTP path reaches", () => {
     // Both still read as before.
     expect((await w.transfer("RETR dual/x")).data.toString()).toBe("v");
   }, 60_000);
+});
+
+test("through an https:// endpoint (fetch only), a key with a \".\" segment is refused at once, not sent as another key", async () => {
+  const { S3Api } = await import("../../server/storage/s3-request.ts");
+  const api = new S3Api({ endpoint: "https://127.0.0.1:1", accessKeyId: "k", secretAccessKey: "s", region: "us-east-1" }, "b");
+  const started = Date.now();
+  const err = await api.send({ method: "GET", key: "h/./x" }).catch((e: unknown) => e);
+  expect(err).toMatchObject({ kind: "unsupported", detail: 'a key with a "." or ".." segment is reachable only through a plain http:// endpoint' });
+  // Not retried as a transport failure (100 + 400 + 1,600 ms of pauses).
+  expect(Date.now() - started).toBeLessThan(100);
+  expect(api.signed({ method: "GET", key: "h/./x/.." }).target).toBe("/b/h/%2E/x/%2E%2E");
 });
