@@ -1,6 +1,6 @@
 // The package's entry point (`import { startServer, FtpClient } from "ftpkit"`): a server for other
 // projects' tests, and the client behind `ftpkit get` / `put` / `ls`. It may import both sides.
-import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { createServer } from "../server/index.ts";
@@ -9,7 +9,7 @@ import { getFile, putFile, type TransferOptions, type TransferResult } from "../
 import { listUrl } from "../client/list-url.ts";
 import { checkTlsFlags, parseUrlArg, quietTransferOptions, type SecurityOptions } from "../client/options.ts";
 import { ClientError } from "../client/errors.ts";
-import { openAbove, ownPrivateDir } from "../client/state.ts";
+import { openAbove, ownDir, ownPrivateDir } from "../client/state.ts";
 import { isDigestAlgorithm } from "../client/remote-hash.ts";
 import { openSession } from "../client/session.ts";
 import { FtpClient } from "../client/client.ts";
@@ -308,7 +308,14 @@ function apiJournalDir(): string {
   const dir = join(tmpdir(), `ftpkit-transfers-${process.getuid?.() ?? "user"}`);
   const open = openAbove(dir);
   if (open) throw new ClientError(`will not keep resume records in ${dir}: ${open}; set TMPDIR to a directory only you may write`, { kind: "local" });
-  if (ownPrivateDir(dir)) return (apiJournal = dir);
+  // One an earlier ftpkit made with the umask's 0755 is this user's and no one else could write in
+  // it: tightened to 0700 and kept, so calls of this release resume what earlier calls left.
+  if (!ownPrivateDir(dir) && ownDir(dir, process.getuid?.(), 0o022)) {
+    try {
+      chmodSync(dir, 0o700);
+    } catch {}
+  }
+  if (ownDir(dir, process.getuid?.(), 0o077)) return (apiJournal = dir);
   apiJournal = mkdtempSync(join(tmpdir(), "ftpkit-transfers-"));
   trackTempDir(apiJournal);
   return apiJournal;

@@ -167,6 +167,22 @@ describe("journal files are never opened through a link planted at their name", 
   });
 });
 
+// An earlier ftpkit made it with the umask's 0755: refused as not private, every call got a fresh
+// directory of its own, and a get() cut off in one process was no longer resumed by the next.
+test("the API's journal directory an earlier release made 0755 is the user's: kept (tightened to 0700), not replaced by a fresh one per process", async () => {
+  const tmp = fresh("ftpkit-tmp-");
+  const ours = join(tmp, `ftpkit-transfers-${process.getuid!()}`);
+  mkdirSync(ours);
+  chmodSync(ours, 0o755);
+  const local = join(fresh("ftpkit-api-"), "f.txt");
+  const script = `const api = await import(${JSON.stringify(join(import.meta.dir, "../../cli/api.ts"))}); await api.get(${JSON.stringify(srv.url("/f.txt"))}, ${JSON.stringify(local)});`;
+  const proc = Bun.spawn(["bun", "-e", script], { env: { ...process.env, TMPDIR: tmp }, stdout: "pipe", stderr: "pipe" });
+  expect(await proc.exited).toBe(0);
+  expect(readFileSync(local, "utf8")).toBe("file\n");
+  expect(lstatSync(ours).mode & 0o777).toBe(0o700);
+  expect(readdirSync(tmp)).toEqual([`ftpkit-transfers-${process.getuid!()}`]);
+});
+
 describe.skipIf(!asRoot)("the API's journal in the temp directory", () => {
   test("one another account made first (mode 0777) is not used: get works, and nothing of the user's lands there", async () => {
     const tmp = sharedDir();
