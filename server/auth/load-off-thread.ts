@@ -58,6 +58,9 @@ export async function loadUsersOffThread(file: string, opts: UsersThreadRequest[
     w.terminate();
     if (m.t === "failed") loaded(m);
   };
+  // The server's listeners keep the process alive, not a reload: a stop during one (a home on a
+  // hung NFS mount stats for ever) must not wait for it.
+  w.unref();
   w.postMessage({ file, opts, ownFiles } satisfies UsersThreadRequest);
   const reply = await first;
   if (reply === null) return here();
