@@ -272,7 +272,11 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   const stop = async (signal: string, code = 0) => {
     if (stopping) return process.exit(1);
     stopping = true;
+    clearTimeout(timeout);
     releaseProbe();
+    // A stop before every worker listened (one killed while starting never will): the lines held for
+    // the URL of --port 0 go out now, the stop's own after them, and no URL or listening line follows.
+    relay.release();
     // Said here, once, for every worker (they stay silent, as they do for "stopped").
     if (code === 0) {
       const graceSec = options.shutdownGraceSec ?? DEFAULT_OPTIONS.shutdownGraceSec;
@@ -311,6 +315,7 @@ export async function runWorkers(n: number, rawArgs: string[], options: CreateSe
   for (let i = 0; i < n; i++) spawn(i);
   await allReady;
   clearTimeout(timeout);
+  if (stopping) return;
   releaseProbe();
   const shown = host.includes(":") ? `[${host}]` : host;
   const detail = slices ? `; passive ports ${slices.map(([a, b]) => `${a}-${b}`).join(", ")}` : "";

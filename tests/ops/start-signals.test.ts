@@ -41,9 +41,22 @@ if (gate && process.env.MIMALLOC_PURGE_DELAY !== undefined) {
 }
 `;
 
+// In each --workers worker (through BUN_OPTIONS, which the workers inherit), before its early
+// handlers: a SIGTERM the primary sends a worker still starting ends it there, and it never listens.
+const WORKER_GATE = `
+import { existsSync } from "node:fs";
+const gate = process.env.GATE_FILE;
+if (gate && process.env.FTPKIT_WORKER !== undefined) {
+  process.stderr.write("gate: worker waiting\\n");
+  while (!existsSync(gate)) Bun.sleepSync(5);
+}
+`;
+
 let dir = "";
 let proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
 afterEach(async () => {
+  // Workers held at WORKER_GATE, if a test failed before they were stopped, go on and end with the primary.
+  if (dir) writeFileSync(join(dir, "gate-open"), "");
   if (proc && proc.exitCode === null) {
     proc.kill("SIGKILL");
     await proc.exited;
@@ -144,3 +157,33 @@ for (const extra of [[], ["--workers", "2"]]) {
     expect(err.text).not.toMatch(/error/i);
   }, 30_000);
 }
+
+// The primary's SIGTERM reaches workers that have not installed their handlers yet: they end by it
+// and never listen. The stop's lines waited, with the workers' own, for the URL of --port 0 that
+// never came: the process exited 0 having printed nothing (seen once in CI, under load).
+test("SIGTERM while the --workers workers start (before their own handlers): a clean stop, and its lines are printed", async () => {
+  dir = tempDir("ftpkit-start-signals-");
+  const usersFile = await makeUsersFile(dir, [{ name: "alice", password: "alice-pw" }]);
+  const preload = join(dir, "worker-gate.ts");
+  writeFileSync(preload, WORKER_GATE);
+  proc = Bun.spawn(["bun", FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", "--users", usersFile, "--workers", "2"], {
+    cwd: dir,
+    env: { ...serveEnv(), GATE_FILE: join(dir, "gate-open"), BUN_OPTIONS: `--preload ${preload}` },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const p = proc;
+  const out = { text: "" };
+  const err = { text: "" };
+  void collect(p.stdout, out);
+  void collect(p.stderr, err);
+  await until(() => err.text.split("gate: worker waiting").length === 3 || p.exitCode !== null, "both workers at the gate");
+  p.kill("SIGTERM");
+  expect(await p.exited).toBe(0);
+  await until(() => /SIGTERM: stopped\n?$/.test(out.text), "the last line");
+  expect(out.text).toContain("SIGTERM: stopping");
+  expect(out.text).not.toContain("listening");
+  const left = Bun.spawnSync(["pgrep", "-f", "--", `--users ${dir}/`]);
+  expect(left.exitCode).toBe(1);
+}, 30_000);
