@@ -1,7 +1,7 @@
 // MODE B (RFC 959 §3.4.2) on the client: one data connection carries transfer after transfer, each
 // ended by an EOF block instead of a close. A BlockLink is that kept connection (its one owner is
 // the FtpClient's DataChannel); a BlockTransfer is one transfer over it, shaped as a Connection so
-// the pumps (transfer.ts, listing.ts) read and write it as they do a stream-mode data connection:
+// the pumps (transfer.ts, listing-read.ts) read and write it as they do a stream-mode data connection:
 // `closed` settles at the EOF block (read, or sent), `error` says the link closed before it.
 import { BlockDecoder, BlockError, encodeBlocks, EOF_BLOCK, framedLength } from "../protocol/block-mode.ts";
 import { Connection } from "./connection.ts";

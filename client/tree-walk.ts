@@ -4,7 +4,8 @@
 import { joinRemote } from "../protocol/path.ts";
 import { ClientError, type FtpClient } from "./client.ts";
 import { besideFile, CORRUPT_SUFFIX, PART_SUFFIX, remoteState } from "./file-transfer.ts";
-import { askForWantedFacts, lineTooLong, listDir, mlstFacts, unreadableWhy, type ListingBudget } from "./listing.ts";
+import { askForWantedFacts, lineTooLong, listDir, mlstFacts, unreadableWhy } from "./listing.ts";
+import type { ListingBudget } from "./listing-read.ts";
 import { remoteDirExists } from "./remote-dirs.ts";
 import { parseTimeVal, type FileInfo } from "../protocol/listing.ts";
 import type { Excluded, NameMatch, TreeEntry } from "./tree-plan.ts";
