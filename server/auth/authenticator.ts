@@ -1,17 +1,18 @@
 // USER/PASS checking for the server (RFC 959 §4.1.1): users file with hot reload, uniform failure
 // timing and per-IP back-off (login-failures.ts), and a verified-credential cache so repeat logins skip argon2id.
+// What each load warns the admin about is users-file-warnings.ts.
 import { randomBytes } from "node:crypto";
-import { lstatSync, statSync, watch, type FSWatcher } from "node:fs";
+import { lstatSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
-import { isS3Url } from "../../protocol/s3-url.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS, hashPassword, loadUsers, UsersFileError } from "./ini-store.ts";
 import type { UserRecord } from "./types.ts";
 import { loadUsersOffThread } from "./load-off-thread.ts";
 import { warnMissingPlaces } from "./missing-places.ts";
 import { VerifiedCredentials } from "./verified-cache.ts";
-import { hashCostProblem, isCheckableHash, isWellFormedHash, verifyPassword } from "./verify.ts";
-import { exposedFiles, type OwnFile } from "./served-files.ts";
+import { isCheckableHash, verifyPassword } from "./verify.ts";
+import type { OwnFile } from "./served-files.ts";
+import { exposable, warnExposedUsersFile, warnLockedOut, warnReadableByAll } from "./users-file-warnings.ts";
 import { LoginFailures } from "./login-failures.ts";
 import { containingLedgers, nestedLimits, type ContainingLedger, type NestedLimit } from "./nested-limits.ts";
 
@@ -100,9 +101,9 @@ export class Authenticator {
     this.dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
     const sig = await this.stat();
     this.users = await loadUsers(this.usersFile, { allowMissing: true });
-    this.warnExposedUsersFile();
-    this.warnReadableByAll();
-    this.warnLockedOut();
+    warnExposedUsersFile(this.usersFile, this.users.values(), this.ownFiles, this.log);
+    warnReadableByAll(this.usersFile, this.log);
+    warnLockedOut(this.usersFile, this.users.values(), this.tlsAvailable, this.log);
     this.placesChecked = warnMissingPlaces(this.usersFile, this.users.values(), this.log);
     this.signature = sig;
     this.loaded = sig !== "";
@@ -150,59 +151,6 @@ export class Authenticator {
       void (this.reloading ?? Promise.resolve()).then(() => this.refresh());
     }, CHANGE_COALESCE_MS);
     (this.changeTimer as { unref?: () => void }).unref?.();
-  }
-
-  /**
-   * A password hash no check can match (another server's crypt(3) format, a hand-edited argon2
-   * string cut short) locked its user out in silence: each login was "login failed" as for a wrong
-   * password, counted toward a ban of the user's address. Said at each load, with the hash's scheme
-   * only; the other users keep working. So is a require_tls user on a server without a certificate.
-   */
-  private warnLockedOut(): void {
-    for (const u of this.users.values()) {
-      // USER is refused until AUTH TLS, which a server without a certificate does not offer: locked out in silence too.
-      if (u.requireTls && this.tlsAvailable === false) this.log(`users file ${this.usersFile}: ${u.name} has require_tls = true, but this server has no TLS certificate (--tls-cert and --tls-key), so ${u.name} cannot log in`);
-      if (u.hash === undefined || isCheckableHash(u.hash)) continue;
-      const costly = isWellFormedHash(u.hash) ? hashCostProblem(u.hash) : null;
-      if (costly) {
-        this.log(`users file ${this.usersFile}: ${u.name}'s password hash asks too much of each login (${costly}): it is not checked, so ${u.name} cannot log in until \`ftpkit user passwd ${u.name}\``);
-        continue;
-      }
-      const scheme = /^\$[^$]*\$/.exec(u.hash)?.[0] ?? "$";
-      this.log(`users file ${this.usersFile}: ${u.name}'s password hash (${scheme}…) is not argon2 or bcrypt, or is cut short: no password can match it, so ${u.name} cannot log in until \`ftpkit user passwd ${u.name}\``);
-    }
-  }
-
-  /**
-   * A home or mount that holds the users file lets its user download every hash (and, allowed to
-   * write, rewrite the file): `ftpkit user` refuses to set one up, but a hand edit, or a file written
-   * before it did, may have one; so may one that holds the server's TLS key or xferlog (ownFiles).
-   * Said at each load, places and files followed through symlinks; the users keep working.
-   */
-  private warnExposedUsersFile(): void {
-    for (const line of exposedFiles(this.users.values(), this.exposable(), (place) => !isS3Url(place))) {
-      this.log(`users file ${this.usersFile}: ${line}`);
-    }
-  }
-
-  /**
-   * A users file every local account can read gives its password hashes away on a shared machine
-   * (argon2id slows a guess; it does not stop one): said at each load, as the TLS key's mode is.
-   * `ftpkit user` writes it 0600; a copy made with the default umask is 0644.
-   */
-  private warnReadableByAll(): void {
-    try {
-      const mode = statSync(this.usersFile).mode & 0o777;
-      if (mode & 0o004) this.log(`users file ${this.usersFile} can be read by every local user (mode ${mode.toString(8).padStart(4, "0")}), password hashes and all: \`chmod 600\` it`);
-    } catch {
-      /* gone meanwhile: the next load says so */
-    }
-  }
-
-  /** The files no home or mount should hold: the users file and the server's own. */
-  private exposable(): OwnFile[] {
-    const usersFile: OwnFile = { path: this.usersFile, what: "the users file", risk: "download every password hash, and rewrite the file if allowed to write there" };
-    return [usersFile, ...this.ownFiles];
   }
 
   close(): void {
@@ -344,12 +292,12 @@ export class Authenticator {
     this.reloading = (async () => {
       try {
         // Off the event loop: sessions keep being served while a big file is parsed.
-        const { users, exposed, placesChecked } = await loadUsersOffThread(this.usersFile, { allowMissing: sig === "", allowEmpty: false }, this.exposable(), this.log);
+        const { users, exposed, placesChecked } = await loadUsersOffThread(this.usersFile, { allowMissing: sig === "", allowEmpty: false }, exposable(this.usersFile, this.ownFiles), this.log);
         if (said) this.log(`users file ${this.usersFile} ${said}: ${users.size} user${users.size === 1 ? "" : "s"}`);
         this.users = users;
         for (const line of exposed) this.log(`users file ${this.usersFile}: ${line}`);
-        this.warnReadableByAll();
-        this.warnLockedOut();
+        warnReadableByAll(this.usersFile, this.log);
+        warnLockedOut(this.usersFile, this.users.values(), this.tlsAvailable, this.log);
         this.placesChecked = placesChecked;
         this.signature = sig;
         this.badSignature = null;
