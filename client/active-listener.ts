@@ -1,6 +1,6 @@
 // Active mode (PORT/EPRT): the client listens and the server connects to it. The accepted socket
-// becomes a Connection like any other; under PROT P data-channel.ts upgrades it (the client is the
-// TLS client) once the transfer command's 1yz is in.
+// becomes a Connection like any other; under PROT P active-transfer.ts upgrades it (data-tls.ts; the
+// client is the TLS client) once the transfer command's 1yz is in.
 // Only the server may connect: anyone else who reached the port first could feed a download its
 // bytes or be sent an upload's (the data-connection theft vsftpd's pasv_promiscuous=NO prevents on
 // the server side).

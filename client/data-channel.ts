@@ -1,5 +1,6 @@
 // Data connections (RFC 959 §3.2, RFC 2428): passive (EPSV, falling back to PASV) or active (EPRT,
-// falling back to PORT), TLS under PROT P (RFC 4217), and the transfer command's 1yz/final replies.
+// falling back to PORT: active-transfer.ts), TLS under PROT P (RFC 4217: data-tls.ts), and the
+// transfer command's 1yz/final replies.
 // Once EPSV worked on a connection it is pipelined with the transfer command (one round trip less).
 //
 // When a data connection starts TLS: after the transfer command's 1yz (150/125), not when it opens.
@@ -9,13 +10,13 @@
 // lose nothing by it: vsftpd and ProFTPD accept, send the 150 and only then wait for the
 // ClientHello; ftpkit sends its 150 first. A command pipelined behind EPSV was in the server's hands
 // before our connection existed, so there the handshake still starts at once.
-import { canonicalIp, formatEndpoint, formatEprt, formatHostPort, isIPv4, parseEpsvReply, parseHostPort, withoutZone, zoneOf } from "../protocol/address.ts";
+import { canonicalIp, formatEndpoint, parseEpsvReply, parseHostPort, withoutZone, zoneOf } from "../protocol/address.ts";
 import type { FtpReply } from "../protocol/reply.ts";
-import type { DataListener } from "./active-listener.ts";
 import type { DataMode, DataTransfer, FtpClient } from "./client.ts";
 import { connect, type Connection } from "./connection.ts";
 import { ClientError, describe, fromServer, outOfStep, replyError } from "./errors.ts";
 import { BlockLink } from "./block-transfer.ts";
+import { dataReady, startDataTls } from "./data-tls.ts";
 import { CLI_WORDS } from "./option-words.ts";
 
 export interface TransferOpts {
@@ -30,7 +31,7 @@ export interface TransferOpts {
   mode?: DataMode;
 }
 
-const sendsRest = (opts: TransferOpts) => (opts.rest ?? 0) > 0 || opts.restAtZero === true;
+export const sendsRest = (opts: TransferOpts) => (opts.rest ?? 0) > 0 || opts.restAtZero === true;
 
 /** How long a transfer command pipelined behind a refused EPSV may take to be refused too. */
 const PIPELINED_REFUSAL_MS = 3000;
@@ -52,13 +53,13 @@ async function settled<T>(p: Promise<T>, ms: number): Promise<{ value: T } | { e
  * A data-connection mode the server refuses for good, and what to do instead. `refused` names the
  * verb: such a refusal says nothing about the path being listed or fetched (see remoteDirExists).
  */
-function modeRefused(verb: "PASV" | "PORT", r: FtpReply, mode: string, instead: string): ClientError {
+export function modeRefused(verb: "PASV" | "PORT", r: FtpReply, mode: string, instead: string): ClientError {
   return new ClientError(`${verb}: ${describe(r)}; the server refuses ${mode}: ${instead}`, { code: r.code, retryable: false, refused: verb });
 }
 
 /** The data connections of one FtpClient, and what it learned about the server's modes. */
 export class DataChannel {
-  constructor(private readonly client: FtpClient) {}
+  constructor(readonly client: FtpClient) {}
 
   /**
    * Open a data connection and send the transfer command. Passive: EPSV, falling back to PASV
@@ -66,7 +67,11 @@ export class DataChannel {
    * on the control connection's local address, falling back to PORT.
    */
   async transfer(verb: string, arg?: string, opts: TransferOpts = {}): Promise<DataTransfer> {
-    if (opts.mode === "eprt" || opts.mode === "port" || (opts.mode === undefined && this.client.opts.active)) return this.activeTransfer(verb, arg, opts);
+    if (opts.mode === "eprt" || opts.mode === "port" || (opts.mode === undefined && this.client.opts.active)) {
+      // Loaded here: passive mode (the default) never listens.
+      const { activeTransfer } = await import("./active-transfer.ts");
+      return activeTransfer(this, verb, arg, opts);
+    }
     if (this.blockOffered && opts.mode === undefined) {
       // REST in block mode is a restart marker to other servers (a byte offset only to ours): a
       // transfer from an offset goes in stream mode, the next whole one in block mode again.
@@ -86,8 +91,8 @@ export class DataChannel {
     try {
       if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
       const { done, further } = await this.startTransfer(verb, arg);
-      this.startDataTls(conn); // the 1yz is in: see the top of this file
-      await this.dataReady(conn, done, verb, arg);
+      startDataTls(this.client, conn); // the 1yz is in: see the top of this file
+      await dataReady(this.client, conn, done, verb, arg);
       return { conn, done, further };
     } catch (err) {
       conn.destroy();
@@ -130,7 +135,7 @@ export class DataChannel {
       // An optional call: the --verbose line is built only when tracing (this runs per file of a tree job).
       this.client.opts.trace?.(`* data connection to ${formatEndpoint(host, port)}`);
       conn = await connect({ host, port, timeoutMs: this.client.connectMs, purpose: "data connection" });
-      this.startDataTls(conn); // at once: the command went out with EPSV, before this connection
+      startDataTls(this.client, conn); // at once: the command went out with EPSV, before this connection
     } catch (err) {
       // A refused command (550: no such file) closes the server's listener: its reply is the real error.
       const refused = await first.catch(() => null);
@@ -147,7 +152,7 @@ export class DataChannel {
     }
     try {
       const { done, further } = await started;
-      await this.dataReady(conn, done, verb, arg);
+      await dataReady(this.client, conn, done, verb, arg);
       return { conn, done, further };
     } catch (err) {
       conn.destroy();
@@ -281,50 +286,10 @@ export class DataChannel {
   }
 
   /**
-   * PROT P: the data connection becomes TLS, we the TLS client, offering the control connection's
-   * session (vsftpd's require_ssl_reuse refuses a data connection that does not resume it).
-   */
-  private startDataTls(conn: Connection): void {
-    const tls = this.client.opts.tls;
-    if (!tls) return;
-    void conn.startTls(tls.settings, { session: this.client.offerTlsSession ? this.client.control.tlsSession() : null, data: true });
-  }
-
-  /**
-   * A TLS data connection is usable after its handshake: wait for it, or for the server's refusal.
-   * A 522 here is RFC 4217's "TLS failed on the data connection" (pyftpdlib's answer to a failed
-   * handshake, often ahead of the failure itself): a TLS failure like ours, retried the same way.
-   */
-  private async dataReady(conn: Connection, done: Promise<FtpReply>, verb: string, arg?: string): Promise<void> {
-    const tls = this.client.opts.tls;
-    if (!tls) return;
-    const failed = `TLS handshake on the data connection with ${tls.settings.host}`;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        conn.ready,
-        done.then((r) => {
-          const what = `${verb}${arg ? ` ${arg}` : ""}`;
-          // No `code`: callers read a 5yz code as a lasting refusal (a tree's root "not found").
-          if (r.code === 522) throw new ClientError(`${failed} failed: ${what}: ${describe(r)}`, { kind: "tls", retryable: true });
-          if (r.code >= 300) throw replyError(what, r);
-          return conn.ready;
-        }),
-        new Promise<never>((_, reject) => {
-          const ms = this.client.handshakeMs;
-          timer = setTimeout(() => reject(new ClientError(`${failed} timed out (${ms / 1000} s)`, { retryable: true, kind: "tls" })), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /**
    * Where a passive data connection goes: the control connection's peer, with the URL's IPv6 zone
    * id (`[fe80::1%25eth0]`) kept, since a link-local address means nothing without its interface.
    */
-  private peerHost(): string {
+  peerHost(): string {
     const asked = this.client.opts.host;
     const remote = this.client.control.remoteAddress;
     if (!remote) return asked;
@@ -335,62 +300,14 @@ export class DataChannel {
   private noEpsv = false;
   /** The address the last 227 named (not connected to: ftpkit test tells an admin when it differs). */
   pasvHost: string | null = null;
-  private noEprt = false;
-
-  private async activeTransfer(verb: string, arg: string | undefined, opts: TransferOpts): Promise<DataTransfer> {
-    const host = this.client.control.localAddress;
-    // A link-local address is bound on its interface: the URL's zone id names it (EPRT sends the address alone).
-    const zone = zoneOf(this.client.opts.host);
-    const bind = zone !== null && /^fe[89ab]/i.test(host) && !host.includes("%") ? `${host}%${zone}` : host;
-    // Loaded here: passive mode (the default) never listens.
-    const { listenForData } = await import("./active-listener.ts");
-    const listener: DataListener = listenForData(bind, withoutZone(this.peerHost()));
-    this.client.opts.trace?.(`* listening on ${formatEndpoint(host, listener.port)} for the server's data connection`);
-    try {
-      let ok = false;
-      if (opts.mode === "eprt" || (opts.mode === undefined && !this.noEprt)) {
-        const r = await this.client.command("EPRT", formatEprt({ host, port: listener.port }));
-        if (r.code === 200) ok = true;
-        // A transient refusal (421 "data channel timed out", 425) says nothing of EPRT itself: PORT on
-        // a session the server is closing only failed again, and EPRT was not tried for the rest of the job.
-        else if (opts.mode === "eprt" || (r.code >= 400 && r.code < 500)) throw replyError("EPRT", r, "EPRT");
-        else this.noEprt = true;
-      }
-      if (!ok) {
-        if (!isIPv4(host)) throw new ClientError("active mode over IPv6 needs EPRT, which the server refused", { kind: "server" });
-        const r = await this.client.command("PORT", formatHostPort({ host, port: listener.port }));
-        if (r.code !== 200) throw opts.mode === undefined && r.code >= 500 ? modeRefused("PORT", r, "active mode (EPRT and PORT)", `leave out ${(this.client.opts.words ?? CLI_WORDS).active}`) : replyError("PORT", r, "PORT");
-      }
-      if (sendsRest(opts)) await this.client.restart(opts.rest ?? 0);
-      const { done, further } = await this.startTransfer(verb, arg);
-      const accepted = listener.accept(this.client.connectMs);
-      const conn = await Promise.race([
-        accepted,
-        // A refusal ends the wait; a quick 226 (small file, already sent) must not: keep waiting.
-        done.then((r) => {
-          if (r.code >= 300) throw replyError(`${verb} ${arg ?? ""}`.trim(), r);
-          return accepted;
-        }),
-      ]);
-      this.client.opts.trace?.(`* data connection from ${conn.remoteAddress}`);
-      try {
-        this.startDataTls(conn); // the 1yz is in (startTransfer waited for it): see the top of this file
-        await this.dataReady(conn, done, verb, arg);
-      } catch (err) {
-        conn.destroy();
-        throw err;
-      }
-      return { conn, done, further };
-    } finally {
-      listener.close();
-    }
-  }
+  /** EPRT was refused as unknown on this connection: PORT from then on (active-transfer.ts). */
+  noEprt = false;
 
   /**
    * Send the transfer command, wait for its 1yz (as any reply: at most --stall-timeout of silence),
    * and return the promise of the final reply.
    */
-  private startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply>; further?: Promise<FtpReply> }> {
+  startTransfer(verb: string, arg?: string): Promise<{ done: Promise<FtpReply>; further?: Promise<FtpReply> }> {
     return this.requestTransfer(verb, arg).started;
   }
 
