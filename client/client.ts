@@ -259,11 +259,6 @@ export class FtpClient extends ControlExchange {
     return this.hashes.refusal;
   }
 
-  /** Can the server hash a byte range (for checking a partial file before resuming)? */
-  canHashRange(): boolean {
-    return this.features.has("HASH");
-  }
-
   /** QUIT politely, then close (never throws). */
   async quit(): Promise<void> {
     this.data.dropLink(true);
