@@ -32,8 +32,12 @@ export type UploadPlanner = (session: Session, arg: string) => Promise<{ plan: U
 export async function storeFile(ctx: CommandContext, append: boolean, planner?: UploadPlanner): Promise<void> {
   const { session } = ctx;
   const offset = session.restOffset;
+  const ranged = session.rangeEnd !== null;
   session.restOffset = 0;
   session.rangeEnd = null;
+  // RANG is for RETR and HASH here. Taken as a REST, a STOR after it cut the file at the upload's end
+  // (the bytes past the range were lost) and wrote past the range; ProFTPD refuses APPE after RANG too.
+  if (ranged) throw new FtpError(550, "RANG applies to RETR and HASH, not to uploads; use REST to resume one");
   requireDataEndpoint(session);
   const ascii = session.type === "A";
   if (ascii && offset > 0) throw new FtpError(550, ASCII_NO_RESUME);

@@ -629,6 +629,22 @@ describe("transfers", () => {
     expect(r.data).toEqual(bytes.subarray(3, 9)); // END inclusive: 6 bytes
   });
 
+  test("a RANG before STOR, APPE or STOU is 550 before any 150: the file keeps every byte, and the range is gone after", async () => {
+    const w = await alice();
+    const body = Buffer.alloc(1000, 0x30);
+    expect((await w.transfer("STOR ranged.bin", body)).final!.code).toBe(226);
+    for (const verb of ["STOR ranged.bin", "APPE ranged.bin", "STOU"]) {
+      expect((await w.cmd("RANG 100 199")).code).toBe(350);
+      const r = await w.transfer(verb, Buffer.alloc(100, 0x52));
+      expect(r.first.code).toBe(550);
+      expect(r.first.lines.join(" ")).toContain("RANG");
+      expect(readFileSync(join(srv.home("alice"), "ranged.bin"))).toEqual(body);
+    }
+    // The refusal took the range: the next STOR writes the whole file.
+    expect((await w.transfer("STOR ranged.bin", Buffer.alloc(10, 0x41))).final!.code).toBe(226);
+    expect(readFileSync(join(srv.home("alice"), "ranged.bin"))).toEqual(Buffer.alloc(10, 0x41));
+  });
+
   test("HASH of a directory or missing file is 550", async () => {
     const w = await alice();
     expect((await w.cmd("HASH docs")).code).toBe(550);
