@@ -176,7 +176,9 @@ export interface WriteClaim {
  * backend has them; a file replaced or appended to keeps its own. Absent: 0o644.
  */
 export type WriteMode = (
-  | { kind: "create" } // must not exist yet (exclusive create), written in place
+  // must not exist yet (exclusive create), written in place; `dropOnFailure`: an upload that does not
+  // commit removes the file (its account could never resume or replace it: a drop box's uploader)
+  | { kind: "create"; dropOnFailure?: boolean }
   | { kind: "truncate" } // create or replace, atomically on commit (readers see old or new)
   | { kind: "append" }
   | { kind: "offset"; offset: number } // REST+STOR: keep bytes before offset; the rest is cut at commit only

@@ -127,6 +127,8 @@ export function openLocalUpload(real: string, mode: WriteMode, tempDir: OpenTemp
           }),
         abort: () =>
           ending(() => {
+            // Only while the name is still this file (the owner may have renamed it meanwhile).
+            if (mode.kind === "create" && mode.dropOnFailure && pathNamesOpenFile(real, fd)) unlinkQuietly(real);
             const d = delta();
             fs.closeSync(fd);
             return d;

@@ -151,6 +151,8 @@ export class VirtualFs {
       return { r, mode: { kind: "offset", offset: how.offset }, credit: existing.size - how.offset };
     }
     if (existing) {
+      // A drop box's uploader retrying a name that is taken: say so ("Permission denied" read as a box refusing every upload).
+      if (!r.mount.perms.has("modify") && r.mount.perms.has("write")) throw new FtpError(550, "File exists; this account may not replace it");
       requirePerm(r, "modify");
       return { r, mode: { kind: "truncate", perm: this.filePerm() }, credit: existing.size };
     }
@@ -160,7 +162,10 @@ export class VirtualFs {
     // so a bad path is answered before the 150 (as vsftpd does).
     const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
     if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
-    return { r, mode: { kind: "create", perm: this.filePerm() }, credit: 0 };
+    // Kept, a failed upload's partial file (a 552 in a full box, a broken connection) took the name
+    // for good from an account that may not resume, replace or delete it, and its bytes counted in the box.
+    const dropOnFailure = !r.mount.perms.has("modify");
+    return { r, mode: { kind: "create", perm: this.filePerm(), ...(dropOnFailure ? { dropOnFailure } : {}) }, credit: 0 };
   }
 
   /**
