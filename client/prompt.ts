@@ -4,11 +4,16 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import type { ReadStream } from "node:tty";
 import { stderrStream } from "./report.ts";
 
-/** What ends a read: a line, or null at Ctrl-C/Ctrl-D (raw mode sends them as bytes) or the end of input. */
-function readKeys(onKey: (text: string, finish: (v: string | null) => void) => void, stdin: NodeJS.ReadStream | ReadStream = process.stdin): Promise<string | null> {
+/**
+ * What ends a read: a line, or null at Ctrl-C/Ctrl-D (raw mode sends them as bytes) or the end of input.
+ * `ask` writes the question once raw mode is on: keys typed the moment it shows are neither echoed
+ * (a password) nor taken by the terminal as a signal (Ctrl-C).
+ */
+function readKeys(ask: () => void, onKey: (text: string, finish: (v: string | null) => void) => void, stdin: NodeJS.ReadStream | ReadStream = process.stdin): Promise<string | null> {
   return new Promise((resolve) => {
     const wasRaw = stdin.isRaw;
     stdin.setRawMode?.(true);
+    ask();
     stdin.resume();
     const finish = (v: string | null) => {
       stdin.off("data", handler);
@@ -76,10 +81,9 @@ export async function promptHidden(question: string): Promise<string | null> {
 
 async function askHidden(question: string, tty: ReturnType<typeof controllingTerminal>): Promise<string | null> {
   const write = tty ? tty.write : (text: string) => void stderrStream().write(text);
-  write(question);
   let value = "";
   let interrupted = false;
-  const result = await readKeys((text, finish) => {
+  const result = await readKeys(() => write(question), (text, finish) => {
     for (const ch of text) {
       if (ch === "\r" || ch === "\n") return finish(value);
       if (ch === "\u0003") return (interrupted = true), finish(null);
@@ -116,10 +120,9 @@ export const MAX_UNKNOWN_ANSWERS = 3;
 export async function confirm(question: string, defaultYes = true): Promise<boolean> {
   if (!process.stdin.isTTY) return defaultYes;
   for (let unknown = 0; ; ) {
-    stderrStream().write(`${question} ${defaultYes ? "[Y/n]" : "[y/N]"} `);
     let line = "";
     let why: "interrupted" | "ended" = "ended";
-    const answer = await readKeys((text, finish) => {
+    const answer = await readKeys(() => void stderrStream().write(`${question} ${defaultYes ? "[Y/n]" : "[y/N]"} `), (text, finish) => {
       // Echo what the line becomes, not the raw keys: a terminal ignores an echoed DEL, so "x",
       // Backspace, "n" showed "xn" while the answer read was "n" (which discards a partial file).
       let echo = "";

@@ -20,8 +20,8 @@ async function converse(cmd: string, answers: [RegExp, string][]): Promise<{ cod
   const timer = setTimeout(() => proc.kill(9), 20_000);
   try {
     for (const [re, text] of answers) {
+      // Typed the moment the prompt shows: raw mode is on before the question is written.
       await waitFor(() => re.test(out), 10_000, `prompt ${re}`);
-      await Bun.sleep(100); // the prompt is written just before raw mode is switched on
       proc.stdin.write(text);
       await proc.stdin.flush();
     }
@@ -41,7 +41,8 @@ describe("put - typed at the terminal", () => {
     const fake = t.start({ files: new Map(), feat: ["SIZE"], password: "hunter2" });
     const r = await converse(`bun ${FTPKIT} put - ftp://user@127.0.0.1:${fake.port}/typed.txt --no-verify`, [
       [/Password for user@127\.0\.0\.1: /, "hunter2\r"],
-      [/Password for/, "typed line\n\u0004"],
+      // The prompt's line ended: the password was read and raw mode is off (keys typed before went to it).
+      [/Password for user@127\.0\.0\.1: \r?\n/, "typed line\n\u0004"],
     ]);
     expect(r.code).toBe(0);
     expect(fake.files.get("/typed.txt")?.toString()).toBe("typed line\n");
