@@ -20,6 +20,9 @@ export { ClientError, describe, replyError } from "./errors.ts";
 export type { DigestAlgorithm } from "./remote-hash.ts";
 export type { ClientOptions, DataMode, DataTransfer, Features } from "./client-options.ts";
 
+/** A server that closes without a greeting after this long may be an implicit TLS port's handshake timeout. */
+const IMPLICIT_TLS_HINT_MS = 1000;
+
 export class FtpClient extends ControlExchange {
   features: Features = new Map();
   /**
@@ -63,6 +66,7 @@ export class FtpClient extends ControlExchange {
     try {
       // control-tls.ts is loaded only for a TLS connection (implicit or --tls).
       if (implicit) await (await import("./control-tls.ts")).controlHandshake(client.control, client.endpoint(), client.handshakeMs);
+      const greetingFrom = performance.now();
       let greeting = await client.read(undefined, "greeting").catch((err: Error) => {
         // A server silent under --tls (until our timeout, or until its own handshake timeout closes
         // the connection, as ftpkit's does after 10 s) is most often an implicit-TLS port waiting for our ClientHello.
@@ -70,6 +74,11 @@ export class FtpClient extends ControlExchange {
         if (opts.tls?.mode === "explicit" && silent) {
           throw new NoClearGreeting(`no greeting from ${opts.host}:${opts.port} in clear text (${silent}): if it is an implicit TLS port, use an ftps:// URL instead of ${client.words.tls}`);
         }
+        // The same symptom without --tls stays retryable (a frozen server, a balancer without a
+        // backend yet), but an ftp:// URL of an implicit TLS port (990) waited out every retry
+        // unhinted. A close at once is no such port (it waits for a ClientHello): a full server.
+        const waited = silent === "it stayed silent" || (silent !== null && performance.now() - greetingFrom >= IMPLICIT_TLS_HINT_MS);
+        if (!opts.tls && waited) err.message += `${silent === "it stayed silent" ? "" : " before its greeting"} (if ${opts.port} is an implicit TLS port, use an ftps:// URL)`;
         throw err;
       });
       greeting = await client.untilFinal(greeting); // 120: ready in nnn minutes

@@ -72,7 +72,9 @@ describe("a server frozen on the first connection", () => {
         const port = await frozenServerFor(command, how, t.work);
         const started = performance.now();
         const r = await runFtpkit([...args(`ftp://u:p@127.0.0.1:${port}`), "--stall-timeout", "0.5", "--retries", "1"], { cwd: t.work, timeoutMs: 15_000 });
-        const timedOut = `timed out waiting for the server's ${awaited} (127.0.0.1:${port}): no reply in 0.5 s (--stall-timeout)`;
+        // A greeting that never comes is what an implicit TLS port shows too: the line says so.
+        const hint = awaited === "greeting" ? ` (if ${port} is an implicit TLS port, use an ftps:// URL)` : "";
+        const timedOut = `timed out waiting for the server's ${awaited} (127.0.0.1:${port}): no reply in 0.5 s (--stall-timeout)${hint}`;
         expect(retryLines(r.stderr)).toEqual([expect.stringContaining(`${timedOut}; retrying (attempt 1 of 1)`)]);
         expect(r.stderr.trim().split("\n").at(-1)).toContain(`${timedOut}; gave up after 2 attempts (--retries 1)`);
         expect(r.code).toBe(4);
@@ -117,7 +119,7 @@ describe("a transient failure of the first connection is tried again", () => {
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--stall-timeout", "0.5"], { cwd: t.work, timeoutMs: 15_000 });
     expect(r.code).toBe(0);
     expect(digest(readFileSync(join(t.work, "f.bin")))).toBe(digest(DATA));
-    expect(retryLines(r.stderr)).toEqual([expect.stringContaining(`timed out waiting for the server's greeting (127.0.0.1:${fake.port}): no reply in 0.5 s (--stall-timeout); retrying (attempt 1 of 3)`)]);
+    expect(retryLines(r.stderr)).toEqual([expect.stringContaining(`timed out waiting for the server's greeting (127.0.0.1:${fake.port}): no reply in 0.5 s (--stall-timeout) (if ${fake.port} is an implicit TLS port, use an ftps:// URL); retrying (attempt 1 of 3)`)]);
     expect(fake.connections).toBe(2);
   });
 
@@ -142,6 +144,15 @@ describe("a transient failure of the first connection is tried again", () => {
       expect(fake.connections).toBe(2);
     });
   }
+
+  test("without --tls, a port that closes without a greeting after a wait (an implicit TLS port's handshake timeout) is retried, each line suggesting ftps://", async () => {
+    silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void setTimeout(() => s.end(), 1_100), data() {} } });
+    const r = await runFtpkit(["ls", `ftp://u:p@127.0.0.1:${silent.port}/`, "--retries", "1"], { cwd: t.work, timeoutMs: 15_000 });
+    expect(r.code).toBe(4);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toContain(`the server closed the control connection before its greeting (if ${silent.port} is an implicit TLS port, use an ftps:// URL)`);
+  });
 
   test("--tls to a port that closes without a clear-text greeting (an implicit TLS port) fails at once with the one line that suggests ftps://", async () => {
     silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void setTimeout(() => s.end(), 100), data() {} } });
