@@ -15,7 +15,7 @@ import { stdoutClosedAtStart } from "./closed-stdout.ts";
 import { Credentials } from "./credentials.ts";
 import { Session } from "./session.ts";
 import { askDigest, localDigest, remoteState, unverifiedReason } from "./file-transfer.ts";
-import { retrieve } from "./retrieve.ts";
+import { retrieve } from "./retrieve-attempts.ts";
 import { askUploadChecks } from "./file-upload.ts";
 import { StreamSink } from "./hasher.ts";
 import { jobLimiter, TransferInterrupted, uploadStream } from "./transfer.ts";

@@ -13,14 +13,12 @@
 // those users before it is returned.
 import { dirname, resolve } from "node:path";
 import ini from "ini";
+import { decodeLine, isBlankLine as isBlank, isCommentLine as isComment } from "./ini-lines.ts";
 import {
   cleanMountPath,
-  decodeLine,
   formatPerms,
   formatSection,
   formatUsers,
-  isBlankLine as isBlank,
-  isCommentLine as isComment,
   parseUsers,
   parseUsersText,
   type ParsedUsers,

@@ -1,7 +1,7 @@
 import { canonicalIp } from "../../protocol/address.ts";
 import { PassiveEndpoint } from "../data/passive.ts";
 import type { Session } from "../session.ts";
-import { PROXY_HEADER_TIMEOUT_MS } from "../control.ts";
+import { PROXY_HEADER_TIMEOUT_MS } from "../control-lifecycle.ts";
 import type { ServerContext } from "../context.ts";
 import { DataRefusalLog, REFUSAL_SUMMARY_MS } from "../tls/refusal-log.ts";
 

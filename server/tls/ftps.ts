@@ -5,7 +5,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import type { ConnectionGate } from "../connection-gate.ts";
 import { ANONYMOUS, ANONYMOUS_ALIAS } from "../auth/ini-store.ts";
 import type { ServerContext } from "../context.ts";
-import type { ControlState } from "../control.ts";
+import type { ControlState } from "../control-lifecycle.ts";
 import { DataConnection, type DataSocketState } from "../data/connection.ts";
 import type { Session } from "../session.ts";
 import { TLS_FLAG_NAMES, TlsCertStore, TlsConfigError, tlsRefusal, type TlsMaterial, type TlsOptionNames } from "./config.ts";

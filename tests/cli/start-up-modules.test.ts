@@ -79,7 +79,7 @@ test("the client imports the TLS and active-mode modules only when a connection 
 });
 
 /** What a tree job runs only in one direction (the other direction's file transfer), with a pending job (its question) or without a password (the prompt). */
-const TREE_SOMETIMES = ["client/file-upload.ts", "client/retrieve.ts", "client/resume-question.ts", "client/prompt.ts"];
+const TREE_SOMETIMES = ["client/file-upload.ts", "client/retrieve.ts", "client/retrieve-attempts.ts", "client/resume-question.ts", "client/prompt.ts"];
 
 test("a tree job imports each direction's file transfer, the resume question and the password prompt only when it runs them", () => {
   const graph = staticImports(["cli/ftpkit.ts", "cli/main.ts", "cli/interrupt.ts", "cli/commands/get.ts", "cli/commands/sync.ts", "client/tree-job.ts"]);

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ini from "ini";
-import { decodeLine, loadUsers } from "../../server/auth/ini-store.ts";
+import { decodeLine } from "../../server/auth/ini-lines.ts";
+import { loadUsers } from "../../server/auth/ini-store.ts";
 import { FTPKIT } from "../helpers/peers.ts";
 
 const HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$J3mP7m7BXpSvHEbDPAJm3N4aJKu4pnNGtNgfzbIOyVc";
