@@ -87,6 +87,7 @@ export const pass: CommandSpec = {
         nestedLimits: server.auth.nestedLimits?.(),
         containers: server.auth.containers?.(),
         log: (event, fields) => server.log.error(event, fields),
+        warn: (event, fields) => server.log.warn(event, fields),
       });
     } catch (err) {
       // acquireMounts gave its ledgers back.

@@ -252,8 +252,12 @@ export interface Storage {
    * unfinished (S3: a store that stopped mid-move); RNTO onto it then finishes the move.
    */
   resumesRename?(from: string, to: string): Promise<boolean>;
-  /** Total bytes of regular files under `key` (for quotas). */
-  usage(key?: string): Promise<number>;
+  /**
+   * Total bytes of regular files under `key` (for quotas). Folders the server may not read are left
+   * out and their number given to `onUnreadable` (the caller warns that the figure is short); a
+   * passing failure (out of descriptors, an I/O error) fails the whole measure ("transient").
+   */
+  usage(key?: string, onUnreadable?: (folders: number) => void): Promise<number>;
   /** Set a file's modification time (MFMT, MDTM with a time); absent: the backend cannot. */
   setMtime?(key: string, mtime: Date): Promise<void>;
   /**

@@ -3,6 +3,8 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { closeQuietly, fdPath, O_PATH_FLAG, statAt, type Jail } from "./local-jail.ts";
+import { StorageError } from "./backend.ts";
+import { storageError } from "./local-errors.ts";
 import { nameBytes } from "./local-names.ts";
 
 /** Entries stat'ed between two yields of a usage walk (≈1–2 ms of lstat calls). */
@@ -43,8 +45,28 @@ function pathOf(node: Below): string[] {
  * looked up under another name, and its file, or its whole subtree, counted 0 (900 KB under
  * `legacy\xE9/` beside a 1 MB quota: "used 0", and a 300 KB upload accepted).
  */
-export async function diskUsage(jail: Jail, start: number, skipTop: string | null): Promise<number> {
+export async function diskUsage(jail: Jail, start: number, skipTop: string | null, onUnreadable?: (folders: number) => void): Promise<number> {
   let total = 0;
+  let unreadable = 0;
+  /**
+   * A folder the walk could not list or open. Gone or replaced meanwhile (ENOENT, ENOTDIR, ELOOP: now
+   * a link): nothing to count. Not the server's to read (EACCES, EPERM): counted as skipped, and the
+   * caller warns that the figure is short (it used to be silently: a root-owned 0700 folder of 900 KB
+   * in a home served as nobody, "used 0"). Anything else (EMFILE, ENFILE, EIO, ENOMEM) is a passing
+   * state of the server: the measure fails, and the ledger stays unmeasured (uploads 451 "try again
+   * later", measured again at the next) rather than under-count for as long as it lives.
+   */
+  const skipped = (err: unknown) => {
+    // The jail's own refusals (a loop of links, a path outside the home) are not folders to count.
+    if (err instanceof StorageError && err.kind !== "transient") return;
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return;
+    if (code === "EACCES" || code === "EPERM") {
+      unreadable++;
+      return;
+    }
+    throw storageError(err);
+  };
   let sinceYield = 0;
   const pace = async () => {
     if (++sinceYield >= USAGE_BATCH) {
@@ -55,14 +77,16 @@ export async function diskUsage(jail: Jail, start: number, skipTop: string | nul
   const entriesOf = async (fd: number): Promise<fs.Dirent[]> => {
     try {
       return await fsp.readdir(fdPath(fd), { withFileTypes: true, encoding: "latin1" });
-    } catch {
+    } catch (err) {
+      skipped(err);
       return [];
     }
   };
   const openDir = (fd: number, name: string): number | null => {
     try {
       return jail.openAt(fd, nameBytes(name), O_PATH_FLAG | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
-    } catch {
+    } catch (err) {
+      skipped(err);
       return null;
     }
   };
@@ -143,5 +167,6 @@ export async function diskUsage(jail: Jail, start: number, skipTop: string | nul
   if (st.isFile()) return st.size;
   if (!st.isDirectory()) return 0;
   await walk(start, 0, true);
+  if (unreadable > 0) onUnreadable?.(unreadable);
   return total;
 }

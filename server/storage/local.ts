@@ -401,14 +401,14 @@ export class LocalStorage implements Storage {
    * Bytes of regular files under `key`, walked through opened directories (never following links)
    * in batches that yield to the event loop, whatever their names' encoding (local-usage.ts).
    */
-  async usage(key = ""): Promise<number> {
+  async usage(key = "", onUnreadable?: (folders: number) => void): Promise<number> {
     checkKey(key);
     const { jail, tempDir } = await this.jail();
     this.sweepOnce(tempDir);
     const start = sync(() => jail.openPath(key));
     try {
       // Uploads in progress are booked by their own reservations: the temp directory is skipped.
-      return await diskUsage(jail, start, key === "" ? TEMP_DIR : null);
+      return await diskUsage(jail, start, key === "" ? TEMP_DIR : null, onUnreadable);
     } finally {
       closeQuietly(start);
     }

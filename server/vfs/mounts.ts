@@ -1,5 +1,5 @@
 import type { Perm, UserRecord } from "../auth/types.ts";
-import type { Storage } from "../storage/backend.ts";
+import { StorageError, type Storage } from "../storage/backend.ts";
 import { LocalStorage } from "../storage/local.ts";
 import { S3Storage } from "../storage/s3.ts";
 import { s3SettingsFromEnv, type S3Settings } from "../storage/s3-request.ts";
@@ -160,6 +160,8 @@ export interface PlaceOptions {
   s3?: S3Settings;
   /** One log line when an object store fails as a whole (missing bucket, credentials, unreachable). */
   log?: (event: string, fields: Record<string, string>) => void;
+  /** One WARN per quota measure that left out folders the server may not read (the figure is short). */
+  warn?: (event: string, fields: Record<string, string | number>) => void;
   /** The server's S3 per-key lock in its shared state (left out or null: it shares none). */
   keyLock?: SharedKeyLock | null;
   /** Other processes serve the same places (--workers, --state): local new-name reservations are shared with them. */
@@ -217,9 +219,43 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const limited = (dir: string) => !places.limitedDirs || places.limitedDirs.has(dir);
   const homeAlso = limited(user.home) ? `dir:${user.home}` : undefined;
   const ledgers: LedgerSpec[] = [];
+  /**
+   * The bytes under some places, summed. Folders the server may not read are left out, with one WARN
+   * for the measure (it under-counted silently). Of several places, one that fails as a whole counts
+   * 0 (a missing mount is warned about at each users-file load), but not for a passing failure (out of
+   * descriptors, an I/O error, a store away): the measure fails, and the ledger stays unmeasured until
+   * the next (it counted 0 for the session's life). `alone`: a ledger of one directory fails with it.
+   */
+  const sumOf = async (ledger: string, at: ReadonlyArray<{ storage: Storage; place: string; mount?: string }>, alone = false) => {
+    let total = 0;
+    let unreadable = 0;
+    const short: typeof at[number][] = [];
+    for (const p of at) {
+      const note = (folders: number) => {
+        unreadable += folders;
+        short.push(p);
+      };
+      total += await p.storage.usage("", note).catch((err) => {
+        if (alone || (err instanceof StorageError && err.kind === "transient")) throw err;
+        return 0;
+      });
+    }
+    if (unreadable > 0) {
+      const mounts = short.flatMap((p) => (p.mount ? [p.mount] : []));
+      places.warn?.("quota measure incomplete: folders the server cannot read are left out, the usage is short", {
+        user: user.name,
+        ...(mounts.length > 0 ? { mount: mounts.join(",") } : { ledger }),
+        place: short.map((p) => p.place).join(","),
+        folders: unreadable,
+      });
+    }
+    return total;
+  };
+  const placeOf = (location: string) => ({ place: location, mount: roots.find((r) => r.location === location)?.vpath });
   // One reference per ledger (releaseMounts gives one back per key), whatever the mounts of its
   // directory; a directory with a limit is measured under it, whichever mount named it first.
-  const spec = (key: string, limit: number, storage: () => Storage) => measured(key, limit, () => storage().usage());
+  const spec = (key: string, limit: number, storage: () => Storage, location: string) =>
+    measured(key, limit, () => sumOf(key, [{ storage: storage(), ...placeOf(location) }], true));
   const measured = (key: string, limit: number, measure: () => Promise<number>) => {
     const known = ledgers.find((l) => l.key === key);
     if (!known) ledgers.push({ key, limit, measure });
@@ -235,9 +271,7 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
         let stores: Storage[] | null = null;
         measured(c.key, 0, async () => {
           stores ??= c.places.map((p) => storageAt(p, places));
-          let total = 0;
-          for (const s of stores) total += await s.usage().catch(() => 0);
-          return total;
+          return sumOf(c.key, stores.map((storage, i) => ({ storage, ...placeOf(c.places[i]!) })));
         });
         return c.key;
       });
@@ -246,21 +280,21 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const nestedIn = (place: string) =>
     (places.nestedLimits?.get(place) ?? []).map((n) => {
       let box: Storage | null = null;
-      spec(`dir:${n.dir}`, 0, () => (box ??= storageAt(n.dir, places)));
+      spec(`dir:${n.dir}`, 0, () => (box ??= storageAt(n.dir, places)), n.dir);
       return { prefix: n.prefix, key: `dir:${n.dir}` };
     });
   const homeNested = nestedIn(user.home);
   const roots: MountPlan["roots"] = [{ vpath: "/", id: `dir:${user.home}`, storage: home, location: user.home, perms: new Set(user.perms), ledgerKey: userKey, alsoKey: homeAlso, limit: user.quota, nested: homeNested, aboveKeys: aboveOf(user.home, [userKey, homeAlso, ...homeNested.map((n) => n.key)]) }];
-  const chargedToUser: Storage[] = [home];
-  if (homeAlso) spec(homeAlso, 0, () => home);
+  const chargedToUser: Array<{ storage: Storage; place: string }> = [{ storage: home, place: user.home }];
+  if (homeAlso) spec(homeAlso, 0, () => home, user.home);
   for (const m of user.mounts) {
     const storage = storageAt(m.dir, places);
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
     const alsoKey = m.quota > 0 || !limited(m.dir) ? undefined : `dir:${m.dir}`;
-    if (m.quota > 0 || alsoKey) spec(`dir:${m.dir}`, m.quota, () => storage);
+    if (m.quota > 0 || alsoKey) spec(`dir:${m.dir}`, m.quota, () => storage, m.dir);
     // A mount without its own limit counts in the user's quota, unless the user cannot store there:
     // a read-only /pub of 2 GB is not hers and she could never free it (it made every upload 552).
-    if (m.quota <= 0 && (m.perms.includes("write") || m.perms.includes("modify"))) chargedToUser.push(storage);
+    if (m.quota <= 0 && (m.perms.includes("write") || m.perms.includes("modify"))) chargedToUser.push({ storage, place: m.dir });
     const limit = m.quota > 0 ? m.quota : user.quota;
     const mountNested = nestedIn(m.dir);
     const aboveKeys = aboveOf(m.dir, [ledgerKey, alsoKey, `dir:${m.dir}`, ...mountNested.map((n) => n.key)]);
@@ -272,11 +306,7 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   ledgers.unshift({
     key: userKey,
     limit: user.quota,
-    measure: async () => {
-      let total = 0;
-      for (const s of chargedToUser) total += await s.usage().catch(() => 0);
-      return total;
-    },
+    measure: () => sumOf(userKey, chargedToUser.map((p) => ({ ...p, ...placeOf(p.place) }))),
   });
   return { roots, ledgers, table: null, homeChecked: null };
 }
