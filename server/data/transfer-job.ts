@@ -233,7 +233,10 @@ export function startTransfer(
     outcome = { ...outcome, code: afterPreliminary(outcome.code, spec.upload === true) };
     session.reply(outcome.code, outcome.text);
     if (spec.log !== false) {
-      session.server.log.info("transfer", {
+      // A failure on the server's side (out of space, a read-only or failing disk: `error` names it)
+      // is a WARN, as the same failure of MKD or DELE is ("storage error"); it was an INFO line.
+      const level = outcome.result === "error" && outcome.error ? "warn" : "info";
+      session.server.log[level]("transfer", {
         session: session.id,
         user: session.userName,
         verb: spec.verb,
