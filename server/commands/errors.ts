@@ -16,6 +16,8 @@ const STORAGE_REPLIES: Record<StorageErrorKind, [number, string]> = {
   "name-too-long": [553, "File name too long"],
   "no-space": [452, "Insufficient storage space"],
   transient: [450, "File unavailable, try again later"],
+  // EIO: a failing disk, which "try again later" sent clients to retry for nothing.
+  io: [451, "I/O error on the server's storage"],
   // As missingRoot() says of a local home or mount whose directory is missing.
   unavailable: [550, "Directory not available"],
   unsupported: [550, "Operation not supported"],
@@ -31,7 +33,7 @@ const STORAGE_REPLIES: Record<StorageErrorKind, [number, string]> = {
  */
 export function storageTrouble(err: unknown): string | undefined {
   if (!(err instanceof StorageError)) return undefined;
-  return err.kind === "denied" || err.kind === "no-space" || err.kind === "transient" || err.kind === "unavailable" ? err.message : undefined;
+  return err.kind === "denied" || err.kind === "no-space" || err.kind === "transient" || err.kind === "io" || err.kind === "unavailable" ? err.message : undefined;
 }
 
 export function replyForError(err: unknown): { code: number; text: string; unexpected: boolean } {

@@ -18,6 +18,8 @@ export type StorageErrorKind =
   | "name-too-long"
   | "no-space"
   | "transient"
+  /** The disk failed under the server (EIO): no retry will do, an admin must look. */
+  | "io"
   /** The place itself is missing for good until an admin acts (an object store's bucket gone). */
   | "unavailable"
   | "unsupported";

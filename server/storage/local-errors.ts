@@ -11,9 +11,13 @@ const ERRNO_KINDS: Record<string, StorageErrorKind> = {
   EACCES: "denied",
   EPERM: "denied",
   EROFS: "denied",
+  // Most ELOOPs here come from an O_NOFOLLOW open of a name that is a link (a link where a file was
+  // wanted): "denied". A loop of links the kernel walked is said so where it can happen (the jail's
+  // openAt, a home or mount root: local.ts).
   ELOOP: "denied",
   ENOSPC: "no-space",
   EDQUOT: "no-space",
+  EIO: "io",
   EBUSY: "transient",
   EAGAIN: "transient",
   EMFILE: "transient",
@@ -27,6 +31,9 @@ const ERRNO_KINDS: Record<string, StorageErrorKind> = {
 export function storageError(err: unknown): StorageError {
   if (err instanceof StorageError) return err;
   const code = (err as NodeJS.ErrnoException)?.code ?? "";
+  // The file size limit (ulimit -f, RLIMIT_FSIZE) reached: out of room for that file, as ENOSPC is
+  // (552 after the 150); it was "transient", 451 "try again later", which no retry could fix.
+  if (code === "EFBIG") return new StorageError("no-space", code, "file too large for the server");
   return new StorageError(ERRNO_KINDS[code] ?? "transient", code || "I/O error");
 }
 

@@ -66,7 +66,11 @@ export class LocalStorage implements Storage {
 
   private jail(): Promise<Opened> {
     this.opened ??= wrap(async () => {
-      const realRoot = await fsp.realpath(this.root);
+      // A root that is a loop of links (a home or mount folder made a link to itself) is said so, as
+      // the same loop inside a home is: ELOOP elsewhere means a link where a file was wanted ("denied").
+      const realRoot = await fsp.realpath(this.root).catch((err) => {
+        throw (err as NodeJS.ErrnoException).code === "ELOOP" ? new StorageError("loop", "too many levels of symbolic links") : err;
+      });
       const jail = jailFor(realRoot);
       const st = fs.fstatSync(jail.rootFd);
       this.rootIdentity = { dev: st.dev, ino: st.ino };

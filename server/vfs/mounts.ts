@@ -236,7 +236,7 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
         short.push(p);
       };
       total += await p.storage.usage("", note).catch((err) => {
-        if (alone || (err instanceof StorageError && err.kind === "transient")) throw err;
+        if (alone || (err instanceof StorageError && (err.kind === "transient" || err.kind === "io"))) throw err;
         return 0;
       });
     }

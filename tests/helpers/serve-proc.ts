@@ -63,13 +63,13 @@ const LISTENING = /listening on ftp:\/\/(?:\[[^\]\s]+\]|[^\s:\/]+):(\d+)/;
  * JSON `listening` event under --log-format json), and for `alsoWaitFor` (a later line, such as
  * the implicit-FTPS listener's). Throws with stderr if it exits first. `bunArgs` go to bun itself
  * (`--preload FILE` injects a fault).
- * `fdLimit` starts it under that open-file limit (soft and hard); `hostname` under that host name
+ * `fdLimit` starts it under that open-file limit (soft and hard), `fileSizeLimit` under that file size limit (bytes); `hostname` under that host name
  * (a UTS namespace of its own: needs unshare(1) and the right to use it). `uid`: run as that user (and
  * its own group, no others) when the tests run as root, so the kernel's permission checks apply to it.
  */
 export async function spawnServe(
   args: string[],
-  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; hostname?: string; alsoWaitFor?: RegExp; bunArgs?: string[]; env?: Record<string, string>; uid?: number },
+  opts: { cwd: string; timeoutMs?: number; fdLimit?: number; fileSizeLimit?: number; hostname?: string; alsoWaitFor?: RegExp; bunArgs?: string[]; env?: Record<string, string>; uid?: number },
 ): Promise<ServeProcess> {
   const cmd = ["bun", ...(opts.bunArgs ?? []), FTPKIT, "serve", "--host", "127.0.0.1", "--port", "0", ...args];
   // `exec` keeps the PID (unshare without --fork execs too, and so does setpriv): kill() still reaches the server itself.
@@ -80,6 +80,8 @@ export async function spawnServe(
   ];
   const shell = setup.length ? ["sh", "-c", `${setup.join(" && ")} && exec "$0" "$@"`, ...cmd] : cmd;
   const limited = opts.hostname === undefined ? shell : ["unshare", "--uts", ...shell];
+  // prlimit execs too. Bun ignores SIGXFSZ: a write past the limit fails with EFBIG, the process lives.
+  if (opts.fileSizeLimit !== undefined) limited.unshift("prlimit", `--fsize=${opts.fileSizeLimit}`);
   if (opts.uid !== undefined && process.getuid?.() === 0) limited.unshift("setpriv", `--reuid=${opts.uid}`, `--regid=${opts.uid}`, "--clear-groups");
   const proc = Bun.spawn(limited, {
     cwd: opts.cwd,
