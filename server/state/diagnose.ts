@@ -21,7 +21,9 @@ export async function diagnoseStore(url: string, timeoutMs: number): Promise<str
   const commands = [...(hasAuth ? [user ? ["AUTH", user, password] : ["AUTH", password]] : []), ...(db ? [["SELECT", db]] : []), ["PING"]];
   const replies = await firstLines(host, port, commands, timeoutMs);
   if (replies === "refused") return "connection refused (is the store running, and is this its address and port?)";
+  if (replies === "no-host") return `no such host: ${host} (is the host name right?)`;
   if (replies === null) return null;
+  if (!Array.isArray(replies)) return `it is not a Redis server (it answered "${replies.other}"): is this the store's port?`;
   const [auth, select] = hasAuth ? [replies[0], db ? replies[1] : undefined] : [undefined, db ? replies[0] : undefined];
   const ping = replies[commands.length - 1];
   if (auth !== undefined && auth.startsWith("-")) {
@@ -37,12 +39,21 @@ function resp(args: string[]): string {
   return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
 }
 
-/** The first reply line to each of `commands`, "refused", or null (no answers in time, or something else failed). */
-function firstLines(hostname: string, port: number, commands: string[][], timeoutMs: number): Promise<string[] | "refused" | null> {
+/** What the first bytes of a RESP reply may be (RESP2 and RESP3 types). */
+const RESP_TYPES = "+-:$*_,#!=(%~>|";
+
+type Answer = string[] | "refused" | "no-host" | { other: string } | null;
+
+/**
+ * The first reply line to each of `commands`; "refused"; "no-host" (the name does not resolve); the
+ * first line of a peer that does not speak RESP (an FTP server's "220 …", an HTTP server's answer),
+ * cut to 80 printable characters; or null (no answers in time, or something else failed).
+ */
+function firstLines(hostname: string, port: number, commands: string[][], timeoutMs: number): Promise<Answer> {
   return new Promise((resolve) => {
     let text = "";
     let done = false;
-    const finish = (v: string[] | "refused" | null, socket?: { end(): void }) => {
+    const finish = (v: Answer, socket?: { end(): void }) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -57,6 +68,9 @@ function firstLines(hostname: string, port: number, commands: string[][], timeou
         open: (s) => void s.write(commands.map(resp).join("")),
         data: (s, chunk) => {
           text += chunk.toString("latin1");
+          // Bun's client says only "Connection closed" of a server that is not Redis (its greeting
+          // or error read as a broken reply): its first line says what it is.
+          if (!RESP_TYPES.includes(text[0]!)) return finish({ other: text.split(/\r?\n/)[0]!.replace(/[^\x20-\x7e]/g, "?").slice(0, 80) }, s);
           if (text.length > 4096) return finish(null, s);
           const lines = text.split("\r\n");
           // Every reply here is one line (+OK, +PONG, -ERR …).
@@ -65,6 +79,6 @@ function firstLines(hostname: string, port: number, commands: string[][], timeou
         close: () => finish(null),
         error: () => finish(null),
       },
-    }).catch((err: NodeJS.ErrnoException) => finish(err.code === "ECONNREFUSED" ? "refused" : null));
+    }).catch((err: NodeJS.ErrnoException) => finish(err.code === "ECONNREFUSED" ? "refused" : err.code === "ENOTFOUND" ? "no-host" : null));
   });
 }
