@@ -29,18 +29,24 @@ export async function warnMissingPlaces(usersFile: string, users: Iterable<UserR
   // with only an EACCES per command in the log. access() asks the kernel as this process (its mode,
   // owner, ACLs; a read-only filesystem for writing): the server never changes its uid.
   const uid = process.getuid?.();
-  const allowed = new Map<string, Promise<boolean>>();
-  const may = (dir: string, mode: number): Promise<boolean> => {
+  /** access()'s errno code for `mode` on `dir`, or null when allowed. */
+  const refused = new Map<string, Promise<string | null>>();
+  const may = (dir: string, mode: number): Promise<string | null> => {
     const key = `${mode}:${dir}`;
-    let p = allowed.get(key);
-    if (!p) allowed.set(key, (p = access(dir, mode).then(() => true, () => false)));
+    let p = refused.get(key);
+    if (!p) refused.set(key, (p = access(dir, mode).then(() => null, (err: NodeJS.ErrnoException) => err.code ?? "EACCES")));
     return p;
   };
   const unusable = async (dir: string, perms: readonly Perm[], name: string): Promise<string | null> => {
     // Entering is needed for anything, listing and reading for `read`, creating for write and modify.
     const lacks: string[] = [];
-    if (!(await may(dir, perms.includes("read") ? constants.R_OK | constants.X_OK : constants.X_OK))) lacks.push("read");
-    if ((perms.includes("write") || perms.includes("modify")) && !(await may(dir, constants.W_OK))) lacks.push("written");
+    if (await may(dir, perms.includes("read") ? constants.R_OK | constants.X_OK : constants.X_OK)) lacks.push("read");
+    const writing = perms.includes("write") || perms.includes("modify") ? await may(dir, constants.W_OK) : null;
+    // A read-only filesystem: no owner or mode fixes that (the advice below sent admins to chown).
+    if (writing === "EROFS" && lacks.length === 0) {
+      return `is on a read-only file system, while ${name}'s rights there (${perms.join(",")}) need writing: uploads, MKD and DELE fail with 550 until it is mounted read-write`;
+    }
+    if (writing) lacks.push("written");
     if (lacks.length === 0) return null;
     return `cannot be ${lacks.join(" or ")} by this server's account${uid === undefined ? "" : ` (uid ${uid})`}, as ${name}'s rights there (${perms.join(",")}) need: those commands fail with 550 until its owner or mode allows it`;
   };

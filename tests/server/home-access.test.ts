@@ -3,8 +3,8 @@
 import { expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir, waitFor } from "../helpers/peers.ts";
-import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
+import { FTPKIT, tempDir, waitFor } from "../helpers/peers.ts";
+import { cleanedAfterEach, collect, serveEnv, spawnServe } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 
 // Root passes every permission check: the server runs as nobody, as a service account would.
@@ -42,4 +42,24 @@ test.skipIf(!isRoot)("a home or mount the server's account cannot write or enter
     expect.stringContaining(`bob's home ${join(t.dir, "home/bob")} cannot be written by this server's account (uid ${NOBODY}), as bob's rights there (read,write,modify) need: those commands fail with 550`),
     expect.stringContaining(`carol's mount /sec: directory ${join(t.dir, "sec")} cannot be read by this server's account (uid ${NOBODY}), as carol's rights there (read) need`),
   ]));
+}, 40_000);
+
+const canNamespace = isRoot && Bun.spawnSync(["unshare", "-m", "true"]).exitCode === 0;
+
+test.skipIf(!canNamespace)("a home on a read-only filesystem is said to be so, not sent to its owner or mode", async () => {
+  t.dir = tempDir("ftpkit-home-ro-");
+  const home = join(t.dir, "home/ro");
+  const users = await makeUsersFile(t.dir, [{ name: "ro", password: "pw", home: "home/ro" }]);
+  // A tmpfs mounted read-only over the home, in a mount namespace of the server's own.
+  const script = `mount -t tmpfs -o ro tmpfs '${home}' && exec bun '${FTPKIT}' serve --users '${users}' --host 127.0.0.1 --port 0`;
+  const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script], { cwd: t.dir, env: serveEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  t.pid = proc.pid;
+  const out = { text: "" };
+  void collect(proc.stdout, out);
+  void collect(proc.stderr, out);
+  await waitFor(() => out.text.includes("ro's home"), 15_000, "the warning");
+  const line = out.text.split("\n").find((l) => l.includes("ro's home"))!;
+  expect(line).toContain(`ro's home ${home} is on a read-only file system, while ro's rights there (read,write,modify) need writing`);
+  // Before: "cannot be written by this server's account …: those commands fail with 550 until its owner or mode allows it".
+  expect(line).not.toContain("owner or mode");
 }, 40_000);
