@@ -10,6 +10,7 @@ import { usersFileTarget } from "./users-lock.ts";
 import { nonUtf8Lines } from "./utf8-lines.ts";
 import { printableName } from "../../protocol/printable.ts";
 import type { UserRecord } from "./types.ts";
+import { localCause } from "../../protocol/local-cause.ts";
 
 /**
  * Write the users file atomically (temp file in the same directory, fsync, rename); a new file is
@@ -82,7 +83,7 @@ export async function saveUsers(file: string, users: Map<string, UserRecord> | I
   } catch (err) {
     await unlink(tmp).catch(() => {});
     if (err instanceof UsersFileError) throw err;
-    throw new UsersFileError(abs, `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsersFileError(abs, `cannot write it (${localCause(err)})`);
   }
   // Make the rename itself durable; not every filesystem lets a directory be fsynced.
   try {

@@ -26,6 +26,7 @@ import { formatSizeExact, parseSize } from "../../protocol/size.ts";
 import { decodeLine, isBlankLine, isCommentLine, splitLines } from "./ini-lines.ts";
 import { ALL_PERMS, type MountRecord, type Perm, type UserRecord } from "./types.ts";
 import { nonUtf8Lines } from "./utf8-lines.ts";
+import { localCause } from "../../protocol/local-cause.ts";
 
 /** The name that accepts any password when it has no hash; `ftp` is an alias of it at login. */
 export const ANONYMOUS = "anonymous";
@@ -129,7 +130,7 @@ export async function readUsersFile(file: string, opts: { allowMissing?: boolean
     if (code === "ENOENT" && opts.allowMissing) return { text: "", users: new Map(), sections: [] };
     if (code === "ENOENT") throw new UsersFileError(abs, "not found (create it with `ftpkit user add NAME`)");
     if (code === "EISDIR") throw new UsersFileError(abs, "is a directory");
-    throw new UsersFileError(abs, `cannot read it (${code ?? (err as Error).message})`);
+    throw new UsersFileError(abs, `cannot read it (${localCause(err)})`);
   }
   if (opts.allowEmpty === false && text.trim() === "") throw new UsersFileError(abs, "is empty");
   return { text, ...parseUsersText(text, abs, opts) };

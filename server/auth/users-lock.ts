@@ -5,6 +5,7 @@ import { open, readFile, readlink, realpath, stat, unlink, type FileHandle } fro
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { UsersFileError } from "./ini-store.ts";
+import { localCause } from "../../protocol/local-cause.ts";
 
 /** Symlinks followed before a users file that names itself through them is refused (the kernel's bound). */
 const MAX_LINK_HOPS = 40;
@@ -82,7 +83,7 @@ export async function withUsersFileLock<T>(file: string, fn: () => Promise<T>, w
       if (code === "ENOENT") throw new UsersFileError(abs, target === abs ? "its directory does not exist" : `is a symlink to ${target}, whose directory does not exist`);
       // Write access to the file is not enough: the lock, and the new file that replaces it, are made in its folder.
       const hint = code === "EACCES" || code === "EPERM" ? `: ftpkit user needs to create files in ${dirname(lock)}, not only to write ${basename(target)}` : "";
-      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${code ?? (err as Error).message})${hint}`);
+      if (code !== "EEXIST") throw new UsersFileError(abs, `cannot create the lock ${lock} (${localCause(err)})${hint}`);
     }
     const holder = await readFile(lock, "utf8").catch(() => "");
     if (await staleLock(lock, holder)) {

@@ -107,3 +107,27 @@ describe("cert --out where the directory cannot be made or written", () => {
     expect(existsSync(join(work, "a-file.pem"))).toBe(false);
   });
 });
+
+describe.skipIf(!isRoot)("ftpkit user on a full disk", () => {
+  // Before: "users file …: cannot create the lock …/users.ini.lock (ENOSPC)" or "cannot write it (ENOSPC)".
+  test("the users file's save says 'disk full' in words, exit 1, the file unchanged", async () => {
+    const full = join(work, "users-full");
+    mkdirSync(full);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", full]).exitCode).toBe(0);
+    try {
+      const users = join(full, "users.ini");
+      const home = join(work, "alice");
+      mkdirSync(home);
+      const add = await runFtpkit(["user", "add", "alice", "--password-stdin", "--home", home, "--users", users], { cwd: work, stdin: new TextEncoder().encode("pw\n"), timeoutMs: 30_000 });
+      expect(add.code).toBe(0);
+      const before = await Bun.file(users).text();
+      Bun.spawnSync(["dd", "if=/dev/zero", `of=${join(full, "filler")}`, "bs=4k", "count=64"]);
+      const r = await failing(["user", "quota", "alice", "5GB", "--users", users]);
+      expect(r.code).toBe(1);
+      expect(r.line).toMatch(/^\[error\] users file .*users\.ini: cannot (create the lock \S+|write it) \(disk full\)$/);
+      expect(await Bun.file(users).text()).toBe(before);
+    } finally {
+      for (let i = 0; i < 20 && Bun.spawnSync(["umount", full]).exitCode !== 0; i++) await Bun.sleep(100);
+    }
+  });
+});

@@ -464,7 +464,13 @@ describe("ftpkit user (broken or missing users file)", () => {
       await chmod(file, 0);
       const r2 = await ftpkit(d, ["list", "--users", file]);
       expect(r2.code).not.toBe(0);
-      expect(r2.lines[0]).toMatch(/cannot read it \(EACCES\)/);
+      expect(r2.lines[0]).toMatch(/cannot read it \(permission denied\)/);
     }
+    // A users file that is a link to itself: words, as the rest of the CLI says them (it was "(ELOOP)").
+    const loop = join(d, "loop.ini");
+    await symlink(loop, loop);
+    const r3 = await ftpkit(d, ["list", "--users", loop]);
+    expect(r3.code).toBe(1);
+    expect(r3.lines).toEqual([`users file ${loop}: cannot read it (a loop of symbolic links)`]);
   });
 });

@@ -105,7 +105,7 @@ describe("concurrent ftpkit user commands", () => {
     chownSync(file, 65534, 65534);
     const { stderr, code } = await run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, FTPKIT, "user", "quota", "alice", "5GB", "--users", file]);
     expect(code).toBe(1);
-    expect(stderr.trim()).toEndWith(`cannot create the lock ${file}.lock (EACCES): ftpkit user needs to create files in ${dir}, not only to write users.ini`);
+    expect(stderr.trim()).toEndWith(`cannot create the lock ${file}.lock (permission denied): ftpkit user needs to create files in ${dir}, not only to write users.ini`);
     expect(await Bun.file(file).text()).toBe(before);
   }, 30_000);
 
