@@ -269,12 +269,19 @@ export class PassiveEndpoint implements DataEndpoint {
   }
 }
 
+/** Every port of --pasv-ports is in use (the client gets 425; the admin's log is told: passive-shared.ts). */
+export class PassiveRangeFull extends FtpError {
+  constructor() {
+    super(425, "Can't open passive connection: no free port in the passive range");
+  }
+}
+
 function listenInRange(
   hostname: string,
   range: PortRange | undefined,
   socket: ReturnType<typeof dataSocketHandlers>,
 ): TCPSocketListener<DataSocketState> {
   const listener = listenOnFreePort((port) => Bun.listen<DataSocketState>({ hostname, port, socket, allowHalfOpen: DATA_HALF_OPEN }), range);
-  if (!listener) throw new FtpError(425, "Can't open passive connection: no free port in the passive range");
+  if (!listener) throw new PassiveRangeFull();
   return listener;
 }
