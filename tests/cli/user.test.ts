@@ -351,6 +351,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     await mkdir(join(d, "pubdir"));
     await writeFile(join(d, "afile"), "x");
     await symlink("/nonexistent/dir", join(d, "dangling"));
+    await symlink(join(d, "self"), join(d, "self"));
     before = (await readFile(file)).toString("hex");
   });
 
@@ -364,6 +365,7 @@ describe("ftpkit user (bad input leaves the file byte-for-byte unchanged)", () =
     ["reserved name ftp", ["add", "ftp", "--no-password"], undefined, /reserved/],
     ["bad size", ["add", "bob", "--no-password", "--quota", "12XB"], undefined, /invalid size unit in "12XB"/],
     ["home that is a dangling symlink", ["add", "bob", "--no-password", "--home", "dangling"], undefined, /home .*dangling is a symlink to \/nonexistent\/dir, which does not exist/],
+    ["home that is a link to itself", ["add", "bob", "--no-password", "--home", "self"], undefined, /home .*self is a loop of symbolic links \(it leads to .*self\): make it a directory or choose another home/],
     ["unknown perm", ["add", "bob", "--no-password", "--perm", "read,delete"], undefined, /unknown permission "delete"/],
     // `--perm "$PERMS"` with the variable unset: no rights at all, said as a success.
     ["empty perm", ["add", "bob", "--no-password", "--perm", ""], undefined, /^--perm is empty: give read, write and\/or modify \(comma-separated\), or none for no permissions$/],

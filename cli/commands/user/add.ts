@@ -52,10 +52,13 @@ export default defineCommand({
     // An s3:// home is an object-store prefix: nothing to check or create on this disk.
     const s3 = a.home !== undefined && isS3Url(a.home);
     const home = a.home === undefined ? join(dirname(file), "home", name) : s3 ? normalizeS3Url(a.home) : resolve(a.home);
-    const existing = s3 ? undefined : await stat(home).catch(() => undefined);
+    let statError: unknown = null;
+    const existing = s3 ? undefined : await stat(home).catch((err) => void (statError = err));
     if (existing && !existing.isDirectory()) throw new CliError(`home ${home} exists and is not a directory`);
     // A symlink to nothing: mkdir would fail with a bare EEXIST after the password was asked.
     if (!s3 && !existing && (await lstat(home).catch(() => undefined))?.isSymbolicLink()) {
+      // A link to itself (or a longer loop) names something that exists: its trouble is the loop.
+      if ((statError as { code?: unknown } | null)?.code === "ELOOP") throw new CliError(`home ${home} is a loop of symbolic links (it leads to ${await readlink(home)}): make it a directory or choose another home`);
       throw new CliError(`home ${home} is a symlink to ${await readlink(home)}, which does not exist: create that directory or choose another home`);
     }
     if (!s3) await refuseServingUsersFile(home, file, "home");
