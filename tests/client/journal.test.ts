@@ -266,13 +266,20 @@ describe("locks", () => {
     const first = spawnFtpkit(["get", slow.url("/l.bin")], { cwd: work });
     try {
       await waitFor(() => sizeOf(join(work, "l.bin.ftpkit-part")) > 0, 15_000, "the first get to start");
-      // Without --restart: refused at once, without first announcing that it resumes the transfer.
-      const plain = await runFtpkit(["get", slow.url("/l.bin")], { cwd: work, timeoutMs: 20_000 });
-      expect(plain.code).toBe(1);
-      expect(plain.stderr.trim()).toMatch(/^\[error\] another ftpkit \(pid \d+\) is already transferring .*l\.bin$/);
-      const second = await runFtpkit(["get", slow.url("/l.bin"), "--restart"], { cwd: work, timeoutMs: 20_000 });
-      expect(second.code).toBe(1);
-      expect(second.stderr).toMatch(/another ftpkit \(pid \d+\) is already transferring/);
+      // Held (alive, holding its lock, mid-transfer) while the two others run: on a loaded machine
+      // their start-up outlasted the whole download, and the --restart then found no one to refuse it.
+      process.kill(first.pid, "SIGSTOP");
+      try {
+        // Without --restart: refused at once, without first announcing that it resumes the transfer.
+        const plain = await runFtpkit(["get", slow.url("/l.bin")], { cwd: work, timeoutMs: 20_000 });
+        expect(plain.code).toBe(1);
+        expect(plain.stderr.trim()).toMatch(/^\[error\] another ftpkit \(pid \d+\) is already transferring .*l\.bin$/);
+        const second = await runFtpkit(["get", slow.url("/l.bin"), "--restart"], { cwd: work, timeoutMs: 20_000 });
+        expect(second.code).toBe(1);
+        expect(second.stderr).toMatch(/another ftpkit \(pid \d+\) is already transferring/);
+      } finally {
+        process.kill(first.pid, "SIGCONT");
+      }
       // The refused restart discarded nothing: the first run keeps its part file and record.
       expect(await first.exited).toBe(0);
       expect(digest(readFileSync(join(work, "l.bin")))).toBe(digest(data));

@@ -414,7 +414,9 @@ describe("resume over TLS", () => {
         proc.kill(9);
         await proc.exited;
       }
-      await Bun.sleep(300); // let the server flush what it received
+      // The killed client's last bytes may still be in flight: the file is final once the server
+      // has ended that upload (it logs it after closing the file).
+      await waitFor(() => transferTls(slow, "/up.bin").length >= 1, 15_000, "the killed upload to end on the server");
       expect(sizeOf(remote)).toBeLessThan(SIZE);
       const r = await runFtpkit(["resume", "--insecure", "up.bin"], { cwd, env: { FTPKIT_PASSWORD: PASSWORD }, timeoutMs: 45_000 });
       expect(r.stderr).toContain("(verified by HASH)");

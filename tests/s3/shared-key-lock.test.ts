@@ -56,6 +56,17 @@ async function login(port: number): Promise<Wire> {
 
 const avbl = async (w: Wire) => Number((await w.cmd("AVBL")).lines[0]);
 
+/**
+ * AVBL on `w` once it is `bytes` (settlements reach the store after the replies, so polled, at most
+ * 10 s), and still `bytes` a moment later: a settlement counted twice would move it on.
+ */
+async function avblBecomes(w: Wire, bytes: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await avbl(w)) !== bytes && Date.now() < deadline) await Bun.sleep(50);
+  await Bun.sleep(200);
+  expect(await avbl(w)).toBe(bytes);
+}
+
 describe.skipIf(!HAVE_S3)("the S3 per-key lock across processes", () => {
   for (const workers of [false, true]) test(`six DELEs of one object on ${workers ? "two workers (state in the primary)" : "two nodes"} at once: exactly one 250, and the quota gets its size back once`, async () => {
     const [a, b] = await twoNodes(workers);
@@ -67,8 +78,8 @@ describe.skipIf(!HAVE_S3)("the S3 per-key lock across processes", () => {
     const codes = (await Promise.all(sessions.map((s) => s.cmd("DELE victim.bin")))).map((r) => r.code).sort();
     expect(codes).toEqual([250, 550, 550, 550, 550, 550]);
     // Each node agrees: keep.bin's 300 KB are still counted (six credits of 300 KB made it 0).
-    await Bun.sleep(200); // a DELE's settlement is sent without being waited for
-    for (const s of [sessions[0]!, sessions[1]!]) expect(await avbl(s)).toBe(700 * KB);
+    // A DELE's settlement is sent without being waited for.
+    for (const s of [sessions[0]!, sessions[1]!]) await avblBecomes(s, 700 * KB);
     expect(await bucket!.keys()).toEqual(["alice/keep.bin"]);
   }, 60_000);
 
@@ -81,14 +92,12 @@ describe.skipIf(!HAVE_S3)("the S3 per-key lock across processes", () => {
     let codes = (await Promise.all([x.transfer("STOR new.bin", random(400 * KB)), y.transfer("STOR new.bin", random(400 * KB))])).map(finalCode);
     expect(codes.sort()[0]).toBe(226);
     expect([450, 550]).toContain(codes[1]!);
-    await Bun.sleep(200); // settlements are sent without being waited for
-    expect(await avbl(x)).toBe(600 * KB);
+    await avblBecomes(x, 600 * KB); // settlements are sent without being waited for
     // Two overwrites by 100 KB: the 400 KB they replace are credited once (each would credit them).
     codes = (await Promise.all([x.transfer("STOR new.bin", random(100 * KB)), y.transfer("STOR new.bin", random(100 * KB))])).map(finalCode);
     expect(codes).toEqual([226, 226]);
-    await Bun.sleep(200);
-    expect(await avbl(x)).toBe(900 * KB);
-    expect(await avbl(y)).toBe(900 * KB);
+    await avblBecomes(x, 900 * KB);
+    await avblBecomes(y, 900 * KB);
   }, 60_000);
 
   test("two uploads of one name on two nodes near the quota: the object stored is byte for byte the upload that got 226", async () => {

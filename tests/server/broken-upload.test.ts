@@ -6,12 +6,17 @@ import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import { slotComesBack } from "../helpers/wire.ts";
 import { waitFor } from "../helpers/peers.ts";
+import { captureLogger } from "../tls/helpers.ts";
 import { parseEpsvReply } from "../../protocol/address.ts";
 
 const servers = useServers();
 
-/** Start curl uploading `bytes` to `name`, and kill -9 it once the server has received some. */
-async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promise<void> {
+/**
+ * Start curl uploading `bytes` to `name`, kill -9 it once the server has received some, and wait
+ * until the server has ended that upload (`logger` is the server's: it logs the transfer once the
+ * upload is committed or dropped).
+ */
+async function killedUpload(name: string, bytes: Uint8Array, dir: string, logger: ReturnType<typeof captureLogger>): Promise<void> {
   const overwrite = existsSync(join(dir, name));
   const src = join(dir, "..", `upload-source-${Date.now()}.bin`);
   writeFileSync(src, bytes);
@@ -30,7 +35,7 @@ async function killedUpload(name: string, bytes: Uint8Array, dir: string): Promi
     await Bun.sleep(500);
     proc.kill(9);
     await proc.exited;
-    await Bun.sleep(500);
+    await waitFor(() => logger.events.some((e) => e.event === "transfer" && e.fields.path === `/${name}`), 10_000, "the server to end the killed upload");
   } finally {
     proc.kill(9);
   }
@@ -111,18 +116,20 @@ describe("a resumed upload (REST n + STOR)", () => {
 
 describe("broken uploads", () => {
   test("kill -9 during an overwrite leaves the old file intact and no hidden file behind", async () => {
-    await servers.start();
+    const logger = captureLogger();
+    await servers.start({ options: { logger } });
     const home = servers.server.home("alice");
     const before = readFileSync(join(home, "hello.txt"));
-    await killedUpload("hello.txt", crypto.getRandomValues(new Uint8Array(2_000_000)), home);
+    await killedUpload("hello.txt", crypto.getRandomValues(new Uint8Array(2_000_000)), home, logger);
     expect(readFileSync(join(home, "hello.txt")).equals(before)).toBe(true);
     expect(readdirSync(join(home, ".ftpkit-tmp"))).toEqual([]);
   });
 
   test("kill -9 during a new upload keeps the partial bytes, so the client can resume", async () => {
-    await servers.start();
+    const logger = captureLogger();
+    await servers.start({ options: { logger } });
     const home = servers.server.home("alice");
-    await killedUpload("fresh.bin", crypto.getRandomValues(new Uint8Array(2_000_000)), home);
+    await killedUpload("fresh.bin", crypto.getRandomValues(new Uint8Array(2_000_000)), home, logger);
     expect(existsSync(join(home, "fresh.bin"))).toBe(true);
     const size = readFileSync(join(home, "fresh.bin")).length;
     expect(size).toBeGreaterThan(0);

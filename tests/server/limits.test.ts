@@ -9,6 +9,7 @@ import { METRICS_MAX_CONNECTIONS } from "../../server/ops/metrics-http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { slotComesBack, Wire } from "../helpers/wire.ts";
+import { waitFor } from "../helpers/peers.ts";
 
 let ts: TestServer | null = null;
 let wires: Wire[] = [];
@@ -99,7 +100,7 @@ describe("connection limits", () => {
     expect(await c.read()).toBeNull();
     // A freed slot is usable again.
     a.close();
-    await Bun.sleep(100);
+    await waitFor(() => ts!.server.gate.count < 2, 10_000, "the server to see the first connection close");
     const d = await wire();
     expect((await d.read())?.code).toBe(220);
   }, 15_000);
