@@ -2,8 +2,9 @@
 // or once it can never finish (its source is gone), so a later `resume` does not fail on it again.
 // What was already moved stays where it is: the user may want it.
 import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { ClientError, type FtpClient } from "./client.ts";
-import { removeRecord, type TransferRecord } from "./journal.ts";
+import { loadRecord, removeRecord, type TransferRecord } from "./journal.ts";
 import { forgetPassword } from "./state.ts";
 import { remoteState } from "./file-transfer.ts";
 
@@ -11,6 +12,29 @@ import { remoteState } from "./file-transfer.ts";
 export function forgetJob(id: string, dir: string): void {
   removeRecord(id, dir);
   forgetPassword(id);
+}
+
+/** A pending job that another `ftpkit resume` (or get, put, sync) finished while this run waited for its turn. */
+export class FinishedElsewhere extends ClientError {
+  override name = "FinishedElsewhere";
+  constructor(rec: TransferRecord) {
+    super(`${rec.local} was finished by another ftpkit resume meanwhile`);
+  }
+}
+
+/**
+ * The job's record as the journal holds it now, read again once this run may run it (holds its lock,
+ * or is about to ask for it): `resume` lists its jobs once, and another run may have finished one
+ * since. Its record gone, the job is done (FinishedElsewhere): run from the stale record it was taken
+ * for a new one, with its finished-files log and saved password gone (a whole tree moved again, a
+ * login without a password, a finished file called "replaced since"). A record still there but
+ * unreadable now is left to the run, as the listing left it.
+ */
+export function stillPending(rec: TransferRecord, dir: string): TransferRecord {
+  const now = loadRecord(rec.id, dir);
+  if (now) return now;
+  if (existsSync(join(dir, `${rec.id}.json`))) return rec;
+  throw new FinishedElsewhere(rec);
 }
 
 /**

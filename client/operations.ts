@@ -21,7 +21,7 @@ import { makeLocalDir } from "./tree-dirs.ts";
 import { besideFile, checkLocalName, checkWritableDir, lockDownload, PART_SUFFIX } from "./file-transfer.ts";
 import { downloadFile } from "./retrieve.ts";
 import { localFile, uploadFile } from "./file-upload.ts";
-import { abandonIfRemoteGone, abandonIfSourceGone, forgetJob } from "./job-end.ts";
+import { abandonIfRemoteGone, abandonIfSourceGone, FinishedElsewhere, forgetJob, stillPending } from "./job-end.ts";
 import { otherDownloadInto, otherUploadTo, resumeThere } from "./pending-rivals.ts";
 import { fileContext, recordSettings, withRecordSettings } from "./job-records.ts";
 import { CLI_WORDS } from "./option-words.ts";
@@ -160,6 +160,8 @@ export async function getFile(urlText: string, localArg: string | undefined, opt
 export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean, replacing?: () => void): Promise<TransferResult> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
+  // Listed when the resume began: another run may have finished it since.
+  if (resuming) rec = stillPending(rec, dir);
   const part = rec.part ?? besideFile(rec.local, PART_SUFFIX);
   if (resuming) checkWritableDir(dirname(rec.local));
   // The partial download is gone but the file is there: finished before the record was removed, or
@@ -173,7 +175,9 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
   note.progress = progress;
   using _soFar = reportSoFar((signal) => [cutShort(rec.local, rec.url, progress.moved, signal)]);
   const session = await Session.open(url, opts, creds, note);
-  const ctx = fileContext(rec, opts, progress, note, dir, creds, replacing, (remote) => {
+  // Resuming: finished by another run while this one logged in (the file's lock is taken only then)?
+  const locked = resuming ? () => void stillPending(rec, dir) : replacing;
+  const ctx = fileContext(rec, opts, progress, note, dir, creds, locked, (remote) => {
     if (!resuming) {
       rec.remoteSize = remote.size;
       rec.remoteMtime = remote.mtime;
@@ -226,6 +230,10 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
     return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
   } catch (err) {
+    if (err instanceof FinishedElsewhere) {
+      session.destroy();
+      throw err;
+    }
     const remote = session.resolve(url.path);
     const isDir = err instanceof ClientError && err.code === 550 && !resuming && !session.client.control.isClosed && (await remoteDirExists(session.client, remote));
     const gone = resuming ? await abandonIfRemoteGone(rec, dir, part, session.client, remote, err) : null;
@@ -311,6 +319,8 @@ export function lockUploadJob(id: string, local: string): Lock {
 export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: TransferOptions, resuming: boolean, replacing?: () => void): Promise<TransferResult> {
   const dir = opts.journal ?? journalDir();
   const note = new Notifier(opts.quiet);
+  // The caller holds the job's lock: listed when the resume began, it may have been finished since.
+  if (resuming) rec = stillPending(rec, dir);
   if (resuming) abandonIfSourceGone(rec, dir);
   const st = localFile(rec.local);
   const creds = new Credentials(url, loadPassword(rec.id, url), opts.prompt);

@@ -14,6 +14,10 @@ import { parseUrlArg, type TransferOptions } from "./options.ts";
 import { consola, Notifier } from "./messages.ts";
 import { lockUploadJob, runDownload, runUpload, type TransferResult } from "./operations.ts";
 import { withRecordSettings } from "./job-records.ts";
+import { FinishedElsewhere } from "./job-end.ts";
+
+/** Why a job listed at the start was not run: another run finished it meanwhile (its report entry's reason). */
+const FINISHED_ELSEWHERE = "finished by another ftpkit resume";
 
 /** One pending transfer as `ftpkit resume --list` shows it. */
 export interface PendingTransfer {
@@ -129,6 +133,12 @@ export async function resumeTransfers(localArg: string | undefined, opts: Transf
       results.push(result);
       files.push(finishedEntry(result));
     } catch (err) {
+      // Listed at the start, finished by another resume since: nothing left to do, nothing failed.
+      if (err instanceof FinishedElsewhere) {
+        note.info(err.message);
+        files.push({ path: rec.local, ...(rec.kind === "file" ? { url: rec.url } : {}), action: "skip", reason: FINISHED_ELSEWHERE, bytes: 0, result: `skipped: ${FINISHED_ELSEWHERE}` });
+        continue;
+      }
       // A tree job that failed as a whole (before its report), and a file, are one failed entry.
       const entry: FileReport = { path: rec.local, url: rec.url, action: "copy", reason: "requested", bytes: movedBefore(err), result: `failed: ${(err as Error).message}` };
       if (!treeReport && (several || rec.kind === "file")) files.push(entry);

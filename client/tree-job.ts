@@ -9,7 +9,7 @@ import { failureKind, worstKind } from "./errors.ts";
 import { journalDir, transferId, loadRecord, type TransferRecord, type TreeSpec } from "./journal.ts";
 import { compactLog, DoneLog, loadPlanState, readLog, savePlanState, type PlanState } from "./tree-journal.ts";
 import { persistJob, recordSettings, withRecordSettings } from "./job-records.ts";
-import { forgetJob } from "./job-end.ts";
+import { forgetJob, stillPending } from "./job-end.ts";
 import { journalsElsewhere } from "./journal-index.ts";
 import { progressMode, TreeProgress } from "./progress.ts";
 import { withJobLimiter } from "./transfer.ts";
@@ -103,6 +103,9 @@ export async function runTreeJob(req: TreeRequest, opts: TransferOptions): Promi
  */
 export async function resumeTree(rec: TransferRecord, opts: TransferOptions, onReport?: (report: JobReport) => void): Promise<JobReport> {
   using _job = jobLock(rec.id, rec.local);
+  // Listed when the resume began: another run may have finished it since (then its done log and
+  // password are gone, and the stale record would plan the whole tree again).
+  rec = stillPending(rec, opts.journal ?? journalDir());
   const url = parseUrlArg(rec.url);
   const r: Roots = { url, remoteDir: url.path, local: rec.local, ...(rec.tree?.glob ? { glob: rec.tree.glob } : {}) };
   return await runTree(r, rec, opts, true, { direction: rec.direction, url: rec.url, local: rec.local, spec: rec.tree!, ...(onReport ? { onReport } : {}) });

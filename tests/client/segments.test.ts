@@ -1,6 +1,6 @@
 // `ftpkit get --segments N`: one file over N ranged connections, verified whole; resumable per segment.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planSegments } from "../../client/segmented.ts";
 import { cleanEnv, digest, FTPKIT, randomFile, removeDir, runFtpkit, spawnFtpkit, startFtpkitServer, startPyftpd, tempDir, waitFor } from "../helpers/peers.ts";
@@ -9,6 +9,8 @@ import { startFakeServer } from "./fake-server.ts";
 import { sendsFile, startScriptedServer } from "./scripted-server.ts";
 
 setDefaultTimeout(120_000);
+
+const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0);
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -208,6 +210,46 @@ describe("--segments", () => {
     const moved = Number(/\((\d+) moved in this run\)/.exec(r.stderr)?.[1]);
     expect(moved).toBeLessThanOrEqual(data.length - kept);
     expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(data));
+  });
+
+  test("kill -9 as soon as every segment has written its first bytes (before the half-second save): each segment's position was saved, and resume moves only what is missing", async () => {
+    const srv = await startFtpkitServer();
+    cleanups.push(() => srv.stop());
+    const work = tempDir();
+    cleanups.push(() => removeDir(work));
+    const data = randomFile(join(srv.home, "early.bin"), 8 * 1024 * 1024);
+    const part = join(work, "early.bin.ftpkit-part");
+    const ranges = planSegments(data.length, 4);
+    // The part file has the whole length from the start (zeros): a range has written when its first bytes are the file's.
+    const written = () => {
+      if (sizeOf(part) !== data.length) return false;
+      const fd = openSync(part, "r");
+      try {
+        const head = Buffer.alloc(64);
+        return ranges.every((g) => readSync(fd, head, 0, 64, g.start) === 64 && head.equals(data.subarray(g.start, g.start + 64)));
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const proc = spawnFtpkit(["get", srv.url("/early.bin"), "--segments", "4", "--limit-rate", "2M"], { cwd: work });
+    try {
+      await waitFor(written, 30_000, "every segment's first bytes");
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+    const journal = join(work, ".ftpkit", "transfers");
+    const rec = JSON.parse(readFileSync(join(journal, readdirSync(journal).find((n) => n.endsWith(".json"))!), "utf8")) as { segments?: { start: number; pos: number }[] };
+    const kept = (rec.segments ?? []).reduce((n, g) => n + (g.pos - g.start), 0);
+    const r = await runFtpkit(["resume", "--json", "--limit-rate", "0"], { cwd: work, timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { bytesMoved: number; files: { result: string }[] };
+    // Before: no position saved yet, the whole file came again.
+    expect(report.bytesMoved).toBeLessThan(data.length);
+    expect(report.bytesMoved).toBe(data.length - kept);
+    expect(rec.segments?.map((g) => g.pos > g.start)).toEqual([true, true, true, true]);
+    expect(report.files[0]!.result).toMatch(/^verified by /);
+    expect(digest(readFileSync(join(work, "early.bin")))).toBe(digest(data));
   });
 
   test("bytes changed on the server inside what a segment already fetched (same size and time): resume fetches that segment again, and the file ends verified", async () => {
