@@ -1,6 +1,7 @@
 // PASS — RFC 959 §4.1.1: the password for the account named by USER.
 import type { CommandSpec } from "./types.ts";
 import { FtpError } from "../../protocol/errors.ts";
+import { UsageUnmeasured } from "../vfs/quota.ts";
 import { StorageError } from "../storage/backend.ts";
 import { tickets } from "../connection-gate.ts";
 import type { Session } from "../session.ts";
@@ -91,6 +92,13 @@ export const pass: CommandSpec = {
       });
     } catch (err) {
       // acquireMounts gave its ledgers back.
+      // A place the quota counts failing for now (a local home out of descriptors): not the shared
+      // state, which this login said was away (under --workers or --state only).
+      if (err instanceof UsageUnmeasured) {
+        server.log.error("login refused: quota usage cannot be measured", { session: session.id, user: user.name });
+        session.replyAndClose(421, "Service not available (storage unreachable), try again later");
+        return;
+      }
       // Shared state away: the quota cannot be known, so the login waits for the store (issue 12).
       if (err instanceof FtpError && err.code === 451) {
         server.log.error("login refused: shared state unreachable", { session: session.id, user: user.name });

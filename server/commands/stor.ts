@@ -79,9 +79,11 @@ export async function storeFile(ctx: CommandContext, append: boolean, planner?: 
     // A client killed mid-upload ends its data connection with a FIN, like a finished one, and its
     // control connection about then (a reset, the other way a client dies, was refused above). Where
     // committing changes what is stored (an overwrite, an object store) or a hook acts on the file,
-    // give that close a moment to arrive; bytes written in place stay either way. (A close after
-    // QUIT is no death: endSession lets the transfer finish first, so it never shows here.)
-    const watch = !upload.inPlace || session.server.events.actsOnUploads();
+    // give that close a moment to arrive; bytes written in place stay either way, but for a drop box's
+    // uploader (dropOnFailure), whose aborted upload is removed. (A close after QUIT is no death:
+    // endSession lets the transfer finish first, so it never shows here.)
+    const dropsOnFailure = plan.mode.kind === "create" && plan.mode.dropOnFailure === true;
+    const watch = !upload.inPlace || dropsOnFailure || session.server.events.actsOnUploads();
     const gone = watch ? session.closesWithin(CLIENT_GONE_GRACE_MS) : Promise.resolve(session.closed);
     if (sink instanceof AsciiUpload) await sink.flush();
     // The digest first: the upload's descriptor stays open until the hashing thread is done with it.

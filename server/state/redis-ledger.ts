@@ -1,5 +1,5 @@
 import { FtpError } from "../../protocol/errors.ts";
-import { Reservation, type InPlaceBooking, type Ledger } from "../vfs/quota.ts";
+import { Reservation, UsageUnmeasured, type InPlaceBooking, type Ledger } from "../vfs/quota.ts";
 import { InPlaceBookings, type Snapshot } from "./in-place-bookings.ts";
 import { LEASE, SET_USED, SETTLE } from "./scripts.ts";
 
@@ -271,7 +271,7 @@ export class RedisLedger implements Ledger {
       const [grant, used, others] = res.slice(0, 3).map(Number) as [number, number, number];
       if (grant === -1) {
         await this.ensureMeasured().catch(() => {
-          throw new FtpError(451, "Cannot measure the space in use now; try again later");
+          throw new UsageUnmeasured();
         });
         continue;
       }

@@ -222,9 +222,9 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   /**
    * The bytes under some places, summed. Folders the server may not read are left out, with one WARN
    * for the measure (it under-counted silently). Of several places, one that fails as a whole counts
-   * 0 (a missing mount is warned about at each users-file load), but not for a passing failure (out of
-   * descriptors, an I/O error, a store away): the measure fails, and the ledger stays unmeasured until
-   * the next (it counted 0 for the session's life). `alone`: a ledger of one directory fails with it.
+   * 0 (a missing mount is warned about at each users-file load, an object store away), but not a local
+   * place's passing failure (out of descriptors, an I/O error): the measure fails, and the ledger stays
+   * unmeasured until the next (it counted 0 for the session's life). `alone`: a ledger of one directory fails with it.
    */
   const sumOf = async (ledger: string, at: ReadonlyArray<{ storage: Storage; place: string; mount?: string }>, alone = false) => {
     let total = 0;
@@ -236,7 +236,10 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
         short.push(p);
       };
       total += await p.storage.usage("", note).catch((err) => {
-        if (alone || (err instanceof StorageError && (err.kind === "transient" || err.kind === "io"))) throw err;
+        // An object store away counts 0 here, as before: its own uploads fail meanwhile, and failing
+        // the measure refused the user's uploads to her local home (and, shared, her login) for it.
+        const passing = err instanceof StorageError && (err.kind === "transient" || err.kind === "io");
+        if (alone || (passing && p.storage instanceof LocalStorage)) throw err;
         return 0;
       });
     }

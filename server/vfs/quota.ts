@@ -1,3 +1,12 @@
+import { FtpError } from "../../protocol/errors.ts";
+
+/** The usage a limit needs could not be measured (a place of the ledger failing for now): 451, try later. */
+export class UsageUnmeasured extends FtpError {
+  constructor() {
+    super(451, "Cannot measure the space in use now; try again later");
+  }
+}
+
 /**
  * What a reservation and the VFS need of a quota ledger. The in-process QuotaLedger answers
  * `admit` synchronously; a shared one (server/state/redis-ledger.ts) may have to lease more bytes

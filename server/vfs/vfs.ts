@@ -5,6 +5,7 @@ import { StorageError, type EntryStat, type ReadHandle, type WriteClaim, type Wr
 import { absentStandsEmpty, checkDirName, checkNewName, missingRoot, requirePerm, resolvePath, slashedUploadName, type Resolved } from "./resolve.ts";
 import { ledgerAt, type Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
+import { UsageUnmeasured } from "./quota.ts";
 
 /** What the virtual filesystem needs of a session: its mount table, working directory and umask. */
 export interface FsSession {
@@ -129,9 +130,11 @@ export class VirtualFs {
     const r = this.resolve(path);
     if (r.virtual) throw new FtpError(550, "Is a directory");
     if (r.dirOnly) throw slashedUploadName();
-    if (r.mount.ledger.unmeasured) {
+    // Only a limit needs the measure: a user without one was refused every upload while any place of
+    // hers (an S3 mount away) could not be measured.
+    if (r.mount.ledger.limit > 0 && r.mount.ledger.unmeasured) {
       await r.mount.ledger.measured();
-      if (r.mount.ledger.unmeasured) throw new FtpError(451, "Cannot measure the space in use now; try again later");
+      if (r.mount.ledger.unmeasured) throw new UsageUnmeasured();
     }
     const existing = await this.statOrNull(r);
     if (existing?.type === "dir") throw new FtpError(550, "Is a directory");

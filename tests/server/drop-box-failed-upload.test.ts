@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { useServers } from "../helpers/server.ts";
 import type { UserSpec } from "../helpers/users.ts";
 import { finalCode, random } from "../helpers/quota.ts";
+import { waitFor } from "../helpers/peers.ts";
 
 const servers = useServers();
 const KB = 1000;
@@ -41,6 +42,38 @@ describe("a failed upload into a write-only drop box", () => {
     const body = random(50 * KB);
     expect(finalCode(await anon.transfer("STOR /incoming/second.bin", body))).toBe(226);
     expect(readFileSync(join(box, "second.bin"))).toEqual(Buffer.from(body));
+  });
+
+  test("a client killed mid-upload (kill -9: its kernel ends the data connection with a FIN, the control connection with it): nothing is left under the name", async () => {
+    const srv = await start();
+    // Python's ftplib sends part of a file and waits; kill -9 then closes both its sockets at once.
+    const py = `
+import ftplib, sys, time
+f = ftplib.FTP(); f.connect("127.0.0.1", ${srv.port}, timeout=10); f.login("anonymous", "guest@"); f.voidcmd("TYPE I")
+conn = f.transfercmd("STOR /incoming/killed.bin")
+conn.sendall(b"K" * 20000)
+print("sent", flush=True)
+time.sleep(60)
+`;
+    const proc = Bun.spawn(["python3", "-c", py], { stdout: "pipe", stderr: "inherit" });
+    try {
+      const out = { text: "" };
+      const reader = (async () => {
+        for await (const chunk of proc.stdout) out.text += new TextDecoder().decode(chunk);
+      })();
+      await waitFor(() => out.text.includes("sent") || proc.exitCode !== null, 10_000, "the bytes sent");
+      proc.kill(9);
+      await proc.exited;
+      await reader;
+    } finally {
+      proc.kill(9);
+    }
+    const name = join(srv.root, "home/incoming/killed.bin");
+    await waitFor(() => !existsSync(name), 5000, "the partial file to go");
+    const retry = await servers.login("anonymous", "guest@");
+    const body = random(KB);
+    expect(finalCode(await retry.transfer("STOR /incoming/killed.bin", body))).toBe(226);
+    expect(readFileSync(name)).toEqual(Buffer.from(body));
   });
 
   test("a name already taken is refused saying so, before any 150", async () => {
