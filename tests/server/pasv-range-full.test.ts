@@ -4,21 +4,11 @@
 import { expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir, waitFor } from "../helpers/peers.ts";
+import { freePort, tempDir, waitFor } from "../helpers/peers.ts";
 import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
 
 const t = cleanedAfterEach();
-
-/** A port nothing listens on now (in the range --pasv-ports accepts). */
-function freePort(): number {
-  for (;;) {
-    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = probe.port;
-    probe.stop(true);
-    if (port >= 1024) return port;
-  }
-}
 
 test("a passive range with no free port: 425 to the client, and one WARN in the log naming the range, not one per refusal", async () => {
   t.dir = tempDir("ftpkit-pasv-full-");

@@ -5,21 +5,13 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../helpers/peers.ts";
+import { freePort, tempDir } from "../helpers/peers.ts";
 import { random, finalCode } from "../helpers/quota.ts";
 import { cleanedAfterEach, spawnServe } from "../helpers/serve-proc.ts";
 import { makeUsersFile } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 
 const t = cleanedAfterEach();
-
-/** A port nothing listens on: the object store "away" (connections refused). */
-function closedPort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
 
 for (const workers of [0, 2]) {
   test(`an S3 mount away${workers ? " (--workers 2)" : ""}: users with and without a limit log in and upload to their local homes`, async () => {
@@ -28,7 +20,7 @@ for (const workers of [0, 2]) {
       { name: "carol", password: "carol-pw", quota: 0, mounts: [{ vpath: "/s3", dir: "s3://away-bucket/carol", perms: ["read", "write"], quota: 0 }] },
       { name: "dave", password: "dave-pw", quota: 10_000_000, mounts: [{ vpath: "/s3", dir: "s3://away-bucket/dave", perms: ["read", "write"], quota: 0 }] },
     ]);
-    t.srv = await spawnServe(["--users", usersFile, "--s3-endpoint", `http://127.0.0.1:${closedPort()}`, ...(workers ? ["--workers", String(workers)] : [])], {
+    t.srv = await spawnServe(["--users", usersFile, "--s3-endpoint", `http://127.0.0.1:${freePort()}`, ...(workers ? ["--workers", String(workers)] : [])], {
       cwd: t.dir,
       env: { S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" },
       timeoutMs: 30_000,
