@@ -368,24 +368,23 @@ describe("upload verification", () => {
     const { parseFtpUrl } = await import("../../protocol/url.ts");
     const st = Bun.file(join(work, "u.bin"));
     const stat = await st.stat();
-    const r = await runUpload(
-      parseFtpUrl(`ftp://u:p@127.0.0.1:${fake.port}/u.bin`),
-      {
-        id: "x",
-        direction: "put",
-        url: `ftp://u@127.0.0.1:${fake.port}/u.bin`,
-        local: join(work, "u.bin"),
-        remoteSize: null,
-        remoteMtime: null,
-        localSize: stat.size,
-        localMtimeMs: stat.mtimeMs,
-        hash: "sha256",
-        verify: true,
-        startedAt: new Date().toISOString(),
-      },
-      opts(),
-      true,
-    );
+    const { saveRecord } = await import("../../client/journal.ts");
+    const rec = {
+      id: "x",
+      direction: "put",
+      url: `ftp://u@127.0.0.1:${fake.port}/u.bin`,
+      local: join(work, "u.bin"),
+      remoteSize: null,
+      remoteMtime: null,
+      localSize: stat.size,
+      localMtimeMs: stat.mtimeMs,
+      hash: "sha256",
+      verify: true,
+      startedAt: new Date().toISOString(),
+    } as const;
+    // In the journal, as an interrupted put leaves it (a resume reads it again before it runs).
+    saveRecord(rec, opts().journal);
+    const r = await runUpload(parseFtpUrl(`ftp://u:p@127.0.0.1:${fake.port}/u.bin`), rec, opts(), true);
     expect(r.verifiedBy).toBe("verified by HASH");
     expect(fake.commands.filter((c) => c.startsWith("APPE"))).toHaveLength(1);
     expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
