@@ -6,7 +6,8 @@
 // auth/missing-places.ts (the users file, its lock, a stat of each home), auth/nested-limits.ts and
 // auth/user-ledger.ts (the real path of each home, mount and limited directory the users file
 // names), auth/served-files.ts
-// (whether a home or mount holds the users file, the TLS key or the xferlog), tls/config.ts (the
+// (whether a home or mount holds the users file, the TLS key or the xferlog), auth/users-file-warnings.ts
+// (the users file's own mode), tls/config.ts (the
 // certificate), read-regular.ts (a banner, the certificate and key: regular files only),
 // ops/xferlog.ts, fd-budget.ts and data/send-queue.ts (/proc) and data/direct-read.ts (a data
 // socket's descriptor).
