@@ -4,7 +4,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { anyContains, type Cidr } from "../../protocol/cidr.ts";
 import { listenOnFreePort, type PortRange } from "../../protocol/ports.ts";
 import { NO_PROXY_HEADER, parseProxyHeader } from "../../protocol/proxy.ts";
-import { DATA_HALF_OPEN, DataConnection, dataSocketHandlers, type DataPreface, type DataSocketState } from "./connection.ts";
+import { ClosedDuringSetup, DATA_HALF_OPEN, DataConnection, dataSocketHandlers, type DataPreface, type DataSocketState } from "./connection.ts";
 import { relayThrough } from "./proxy-relay.ts";
 
 /** Where the next transfer's bytes will flow: a passive listener or an active target. */
@@ -73,9 +73,10 @@ export class PassiveEndpoint implements DataEndpoint {
       // gone by the time Bun hands it over; canonicalIp threw on it, and the transfer then waited
       // 30 s for a connection that had come and gone). Nothing can flow on it and its sender cannot
       // be checked: the client sent and reset at once (a broken upload), or a stranger raced it.
-      // Either way the transfer ends now, as when the client resets an accepted one.
+      // Either way the transfer ends now, as when the client resets an accepted one: under PROT P
+      // before its TLS handshake (425, as a reset the server saw), else 426.
       if (!socket.remoteAddress) {
-        if (!this.accepted && !this.closed) this.fail(new FtpError(426, "Connection closed; transfer aborted"));
+        if (!this.accepted && !this.closed) this.fail(this.opts.upgrades?.() ? new ClosedDuringSetup() : new FtpError(426, "Connection closed; transfer aborted"));
         return null;
       }
       const ip = canonicalIp(socket.remoteAddress);

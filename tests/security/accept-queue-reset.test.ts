@@ -7,9 +7,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseEpsvReply } from "../../protocol/address.ts";
-import { removeDir, tempDir } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
+import { removeDir, tempDir, waitFor } from "../helpers/peers.ts";
 import { CERT, KEY, run } from "../tls/helpers.ts";
 
 const FTPS_LISTENING = /listening on ftps:\/\/[^\s:]+:(\d+)/;
@@ -67,6 +67,44 @@ describe("connections reset in the accept queue", () => {
     expect(codes).toEqual([150, 426]);
     expect(existsSync(join(root, "up.bin"))).toBe(false);
     expect((await w.cmd("NOOP")).code).toBe(200);
+  }, 60_000);
+
+  test("under PROT P, a STOR whose data connection is reset in the accept queue ends with 425 (closed during TLS setup), counted aborted", async () => {
+    root = tempDir("ftpkit-reset-accept-");
+    serve = await spawnServe(["--root", root, "--user", "u:pw", "--write", "--tls-cert", CERT, "--tls-key", KEY], { cwd: root });
+    // Python holds the server (SIGSTOP) while it sends STOR and connects and resets the data connection.
+    const py = `
+import json, os, re, signal, socket, ssl, struct, sys
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb"); f.readline()
+s.sendall(b"AUTH TLS\\r\\n"); f.readline()
+t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
+def cmd(c):
+    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
+for c in ["PBSZ 0", "PROT P", "USER u", "PASS pw", "TYPE I"]: cmd(c)
+dport = int(re.search(r"\\|\\|\\|(\\d+)\\|", cmd("EPSV")).group(1))
+os.kill(pid, signal.SIGSTOP)
+try:
+    t.sendall(b"STOR tls.bin\\r\\n")
+    d = socket.create_connection(("127.0.0.1", dport), timeout=10)
+    d.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); d.close()
+finally:
+    os.kill(pid, signal.SIGCONT)
+codes = [tf.readline().decode()[:3]]
+if codes[0].startswith("1"): codes.append(tf.readline().decode()[:3])
+print(json.dumps({"codes": codes, "noop": cmd("NOOP")[:3]}))
+`;
+    const r = await run(["python3", "-c", py, String(serve.port), String(serve.proc.pid)], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`python3 failed (${r.code}): ${r.stderr.slice(-500)}`);
+    const out = JSON.parse(r.stdout.trim()) as { codes: string[]; noop: string };
+    // Before: 426, where a reset the server saw before the handshake gives 425 (tls/refusal-log).
+    expect(out.codes.at(-1)).toBe("425");
+    expect(out.noop).toBe("200");
+    expect(existsSync(join(root, "tls.bin"))).toBe(false);
+    await waitFor(() => /transfer.*STOR/.test(serve!.stdout() + serve!.stderr()), 5000, "the transfer's log line");
+    const line = (serve.stdout() + serve.stderr()).split("\n").find((l) => /transfer.*STOR/.test(l))!;
+    expect(line).toContain("aborted");
   }, 60_000);
 
   test("the control and implicit-FTPS listeners keep serving: the server stays up and the next clients log in", async () => {
