@@ -124,6 +124,7 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
         // Through the refusal log as the other refusals: a balancer's health checks during a store
         // outage (one per second per node) wrote one WARN line each.
         gate.refusals.refused(remoteIp, REFUSALS[a]);
+        session.refusedAtAdmission = true;
         session.replyAndClose(421, REFUSALS[a]);
         return false;
       }
@@ -220,7 +221,8 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   server.sessions.delete(session);
   if (session.holdsSlot) server.state.closeConnection(addressKey(session.remoteIp));
   server.events.emit({ type: "session-close", session });
-  // Nothing came from it (a balancer's health check): counted, not two lines each.
-  if (!session.announced) return gate.silent.closed(session.remoteIp);
+  // Nothing came from it (a balancer's health check): counted, not two lines each. One refused its
+  // slot is in the refusal log's lines already (it was counted in both).
+  if (!session.announced) return session.refusedAtAdmission ? undefined : gate.silent.closed(session.remoteIp);
   server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((performance.now() - session.startedAt) / 1000) });
 }

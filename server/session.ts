@@ -64,6 +64,8 @@ export class Session {
   holdsSlot = false;
   /** Its "session start" line is written (at its first byte, or a line naming it): its end is logged too. */
   announced = false;
+  /** Refused at admission (421, shared state full or away) and logged by the refusal log: not a silent close. */
+  refusedAtAdmission = false;
 
   // login state
   pendingUser: string | null = null;

@@ -21,6 +21,7 @@ import { makeUsersFile, type UserSpec } from "../helpers/users.ts";
 import { Wire } from "../helpers/wire.ts";
 import { du, random, finalCode } from "../helpers/quota.ts";
 import { captureLogger } from "../tls/helpers.ts";
+import { waitFor } from "../helpers/peers.ts";
 
 const KB = 1000;
 
@@ -331,6 +332,22 @@ describe("a node that crashes in the middle of an upload (redis)", () => {
       await crashing.kill("SIGKILL");
     }
   }, 40_000);
+});
+
+describe("refusals while the store is away, in the log", () => {
+  test("a connection refused 421 (shared state unreachable) is logged as refused, not counted again as closed without a command", async () => {
+    const logger = captureLogger();
+    const { ports } = await cluster("redis", 1, 0, { logger, quiet: false });
+    await redis!.stop();
+    redis = null;
+    const w = await connect(ports[0]!);
+    expect((await w.read())?.code).toBe(421);
+    expect(await w.read()).toBeNull(); // the server closed it
+    await waitFor(() => servers[0]!.context.sessions.size === 0, 5000, "the refused session to end");
+    expect(logger.events.filter((e) => e.event === "connection refused").map((e) => e.fields.reason)).toEqual([expect.stringContaining("shared state unreachable")]);
+    // Before: also "connections closed without a command" (count 1), the balancer's health checks' line.
+    expect(logger.events.map((e) => e.event)).not.toContain("connections closed without a command");
+  }, 20_000);
 });
 
 describe("/readyz and the state store", () => {
