@@ -15,7 +15,8 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, uniqueFromDev, type Jail } from "./local-jail.ts";
+import { closeQuietly, fdPath, type Jail } from "./local-jail.ts";
+import { uniqueFromDev } from "./local-identity.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
