@@ -1,7 +1,8 @@
 // ftpkit: the FTP server (`serve`), its user administration (`user …`), its client (`get`, `put`, `sync`, `resume`, `ls`) and a conformance probe (`test`).
 import { defineCommand, renderUsage, runCommand, runMain, type ArgsDef, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { checkArgs, CliError, negativeNumbersAsPositionals, UsageError } from "./args.ts";
+import { CliError, UsageError } from "./args.ts";
+import { checkArgs, negativeNumbersAsPositionals } from "./args-check.ts";
 import { FtpError, ParseError } from "../protocol/errors.ts";
 import { printableMessage } from "../protocol/printable.ts";
 import { onStdoutError, stderrOut } from "../client/report.ts";

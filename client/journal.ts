@@ -9,7 +9,7 @@ import { stateDir } from "./state.ts";
 import { CREATE_NEW, forgetReady, journalDir, readJournalFile, readyDir } from "./journal-dir.ts";
 import { indexJournal, unindexIfEmpty } from "./journal-index.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
-import { localWriteError } from "./transfer.ts";
+import { localWriteError } from "./transfer-errors.ts";
 
 export { journalDir } from "./journal-dir.ts";
 

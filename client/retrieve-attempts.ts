@@ -8,7 +8,8 @@ import { RemoteChanged, RestUnsupported, SentMoreThanReported } from "./errors.t
 import { LineAtFirstByte } from "./messages.ts";
 import { countAttempts, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { download, jobLimiter, TransferInterrupted, TransferRefused } from "./transfer.ts";
+import { download, jobLimiter } from "./transfer.ts";
+import { TransferInterrupted, TransferRefused } from "./transfer-errors.ts";
 import type { ChunkSink } from "./hasher.ts";
 import type { FileContext } from "./file-transfer.ts";
 

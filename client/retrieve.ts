@@ -9,7 +9,7 @@ import { formatTimeVal, parseTimeVal } from "../protocol/listing.ts";
 import { failureKind, RemoteChanged } from "./errors.ts";
 import { worthResuming } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { LocalWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
+import { LocalWriteError, partFileError, TransferInterrupted } from "./transfer-errors.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { retrieve } from "./retrieve-attempts.ts";
 import { downloadModes, setFinalModes } from "./local-modes.ts";

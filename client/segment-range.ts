@@ -4,7 +4,8 @@ import { writeSync } from "node:fs";
 import type { FtpClient } from "./client.ts";
 import { replyError } from "./client.ts";
 import { payDebt, Throttle, type TokenBucket } from "./rate-limit.ts";
-import { DEFAULT_STALL_MS, finalReply, localWriteError, stalledMessage, TransferInterrupted, watchStall } from "./transfer.ts";
+import { DEFAULT_STALL_MS, finalReply, stalledMessage, watchStall } from "./transfer.ts";
+import { localWriteError, TransferInterrupted } from "./transfer-errors.ts";
 
 /**
  * How long a segment waits for RETR's final reply once its data connection closed. The reply decides

@@ -9,7 +9,8 @@ import { askDigest, describeChange, lockDownload, refuseIfChanged, localDigest, 
 import { chunkSink } from "./hasher.ts";
 import { isRetryable, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
-import { jobLimiter, localWriteError, partFileError, TransferInterrupted } from "./transfer.ts";
+import { jobLimiter } from "./transfer.ts";
+import { localWriteError, partFileError, TransferInterrupted } from "./transfer-errors.ts";
 import { downloadRange } from "./segment-range.ts";
 import { checkSegments } from "./segment-check.ts";
 import { downloadFile } from "./retrieve.ts";

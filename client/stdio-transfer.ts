@@ -18,7 +18,8 @@ import { askDigest, localDigest, remoteState, unverifiedReason } from "./file-tr
 import { retrieve } from "./retrieve-attempts.ts";
 import { askUploadChecks } from "./file-upload.ts";
 import { StreamSink } from "./hasher.ts";
-import { jobLimiter, TransferInterrupted, uploadStream } from "./transfer.ts";
+import { jobLimiter, uploadStream } from "./transfer.ts";
+import { TransferInterrupted } from "./transfer-errors.ts";
 import { remoteDirExists } from "./tree-plan.ts";
 import { sayInterrupted, whenInterrupted } from "./on-interrupt.ts";
 import type { TransferResult } from "./operations.ts";

@@ -13,7 +13,7 @@ import type { FileReport } from "./report.ts";
 import { isRetryable } from "./retries.ts";
 import type { Session } from "./session.ts";
 import type { TransferOptions } from "./options.ts";
-import { LocalWriteError, refusesStorage } from "./transfer.ts";
+import { LocalWriteError, refusesStorage } from "./transfer-errors.ts";
 import type { Halt, Lane } from "./tree-pool.ts";
 import type { PlanItem } from "./tree-plan.ts";
 import { shown } from "./tree-prepare.ts";

@@ -3,7 +3,7 @@
 // means fewer, and a disk that refuses to store more stops new files from starting.
 import { ClientError, type FtpClient } from "./client.ts";
 import type { PlanItem } from "./tree-plan.ts";
-import type { Listers } from "./tree-walk.ts";
+import type { Listers } from "./tree-walk-list.ts";
 import { consola, type Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
 

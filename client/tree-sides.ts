@@ -9,7 +9,8 @@ import type { Notifier } from "./messages.ts";
 import type { Session } from "./session.ts";
 import type { Excluded, NameMatch, TreeEntry } from "./tree-plan.ts";
 import { shown } from "./tree-prepare.ts";
-import { walkRemote, type Listers, type WalkOptions } from "./tree-walk.ts";
+import { walkRemote, type WalkOptions } from "./tree-walk.ts";
+import type { Listers } from "./tree-walk-list.ts";
 import { walkLocal } from "./tree-walk-local.ts";
 
 /** What a tree job walks, and how. */

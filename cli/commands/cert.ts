@@ -5,7 +5,8 @@ import { isIP } from "node:net";
 import { defineCommand } from "citty";
 import { consola } from "../../client/messages.ts";
 import { localCause } from "../../client/errors.ts";
-import { checkArgs, CliError, UsageError } from "../args.ts";
+import { CliError, UsageError } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 
 const args = {
   // Checked in run(), after unknown flags: a mistyped --out-dir is named as such, not as a missing --out.

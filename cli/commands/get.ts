@@ -1,7 +1,8 @@
 // ftpkit get URL [LOCAL]: download one file, a glob ('*.gz' in the last segment) or, with -r, a tree; verified, resumable.
 import { defineCommand } from "citty";
 import { statSync } from "node:fs";
-import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec, wholeNumber } from "../args.ts";
+import { clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec, wholeNumber } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 import { parseUrlArg, STDIO } from "../../client/options.ts";
 import { refuseClosedStdout } from "../stdout-job.ts";
 import { hasGlob, unescapeGlob, urlGlobSegment } from "../../protocol/glob.ts";

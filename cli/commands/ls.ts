@@ -5,7 +5,8 @@ import { consola } from "../../client/messages.ts";
 import { parseUrlArg } from "../../client/options.ts";
 import { refuseClosedStdout } from "../stdout-job.ts";
 import { claimJsonOutput } from "../../client/report.ts";
-import { checkArgs, CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
+import { CliError, retryArgs, retryOptions, tlsArgs, tlsOptions, traceOption, verboseArgs } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 import { modeColumns, type FileInfo } from "../../protocol/listing.ts";
 import { printableJson, printableName } from "../../protocol/printable.ts";
 

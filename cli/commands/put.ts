@@ -2,7 +2,8 @@
 import { statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, clientArgs, clientOptions, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
+import { clientArgs, clientOptions, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 import { parseUrlArg, STDIO } from "../../client/options.ts";
 import { refuseClosedStdout } from "../stdout-job.ts";
 import { hasGlob, unescapeGlob } from "../../protocol/glob.ts";

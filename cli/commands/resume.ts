@@ -1,7 +1,8 @@
 // ftpkit resume [LOCAL]: continue interrupted transfers recorded in ./.ftpkit/transfers.
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, CliError, clientArgs, clientOptions } from "../args.ts";
+import { CliError, clientArgs, clientOptions } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 import { quietForJson } from "../single-file.ts";
 import { pendingTransfers, resumeTransfers, type PendingTransfer } from "../../client/resume.ts";
 import { journalDir } from "../../client/journal.ts";

@@ -1,7 +1,8 @@
 // ftpkit serve: run the FTP server (embedded default: ./users.ini and the homes beside it).
 import { defineCommand } from "citty";
 import { consola } from "consola";
-import { checkArgs, CliError, UsageError } from "../args.ts";
+import { CliError, UsageError } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 import { FDS_PER_SESSION } from "../../server/fd-budget.ts";
 import { opsOptionsFrom } from "../ops-args.ts";
 import { runWorkers, STATE_ENV, WORKER_CONFIG_EXIT, WORKER_ENV, WORKER_STATE_ENV, workerCount, workerSecretArgs } from "./serve-workers.ts";

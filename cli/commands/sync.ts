@@ -1,6 +1,7 @@
 // ftpkit sync SRC DST: make DST like SRC (one a URL, the other a local directory), verified.
 import { defineCommand } from "citty";
-import { checkArgs, clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
+import { clientArgs, clientOptions, CliError, refuseUrlAsLocal, treeArgs, treeSpec } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 import { runTreeJob } from "../../client/tree-job.ts";
 import { parseUrlArg } from "../../client/options.ts";
 import { refuseClosedStdout } from "../stdout-job.ts";

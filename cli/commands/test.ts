@@ -5,7 +5,8 @@ import { probeServer } from "../../client/probe/index.ts";
 import { formatProbeHeader, formatProbeItem, formatProbeSummary } from "../../client/probe/report.ts";
 import { parseFtpUrl } from "../../protocol/url.ts";
 import { printableJson } from "../../protocol/printable.ts";
-import { checkArgs, UsageError, tlsArgs, tlsOptions } from "../args.ts";
+import { UsageError, tlsArgs, tlsOptions } from "../args.ts";
+import { checkArgs } from "../args-check.ts";
 import { refuseClosedStdout } from "../stdout-job.ts";
 
 const args = {

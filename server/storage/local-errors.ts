@@ -1,6 +1,23 @@
 // Errors of the local backend: errno codes become StorageError kinds, and no message carries a real
-// path. Split out of local.ts (with local-walk.ts) to keep each file to one concern.
+// path; the errno numbers the jail's system calls return become Node-style errors first. Split out of local.ts (with local-walk.ts) to keep each file to one concern.
 import { StorageError, type StorageErrorKind } from "./backend.ts";
+
+/** Linux errno numbers (as the jail's system calls through bun:ffi return them) by their Node codes. */
+export const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
+  16: "EBUSY", 17: "EEXIST", 18: "EXDEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE",
+  24: "EMFILE", 26: "ETXTBSY", 28: "ENOSPC", 30: "EROFS", 36: "ENAMETOOLONG", 38: "ENOSYS",
+  39: "ENOTEMPTY", 40: "ELOOP", 95: "EOPNOTSUPP", 122: "EDQUOT",
+};
+
+/** A Node-style errno error for `errno` (a number the jail's system calls returned), for the mapping below. */
+export function errnoError(errno: number): NodeJS.ErrnoException {
+  const code = ERRNO_NAMES[errno] ?? "EIO";
+  const err = new Error(code) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = -errno;
+  return err;
+}
 
 const ERRNO_KINDS: Record<string, StorageErrorKind> = {
   ENOENT: "not-found",

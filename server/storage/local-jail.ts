@@ -16,6 +16,8 @@ import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { StorageError } from "./backend.ts";
+import { ERRNO_NAMES, errnoError } from "./local-errors.ts";
+import { uniqueFact } from "./local-identity.ts";
 
 const SYS_OPENAT2 = 437; // x86_64, aarch64 and riscv64 share the generic number
 const RESOLVE_NO_MAGICLINKS = 0x02n;
@@ -24,13 +26,6 @@ const RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
 const AT_FDCWD = -100;
-
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM", 2: "ENOENT", 5: "EIO", 6: "ENXIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
-  16: "EBUSY", 17: "EEXIST", 18: "EXDEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE",
-  24: "EMFILE", 26: "ETXTBSY", 28: "ENOSPC", 30: "EROFS", 36: "ENAMETOOLONG", 38: "ENOSYS",
-  39: "ENOTEMPTY", 40: "ELOOP", 95: "EOPNOTSUPP", 122: "EDQUOT",
-};
 
 type Libc = ReturnType<typeof loadLibc>;
 let libc: Libc | null = null;
@@ -76,14 +71,6 @@ function rawOpenat2(dirfd: number, path: string | Uint8Array, flags: number, mod
   return r < 0 ? -read.i32(libc!.symbols.__errno_location()!, 0) : r;
 }
 
-function errnoError(errno: number): NodeJS.ErrnoException {
-  const code = ERRNO_NAMES[errno] ?? "EIO";
-  const err = new Error(code) as NodeJS.ErrnoException;
-  err.code = code;
-  err.errno = -errno;
-  return err;
-}
-
 const RENAME_NOREPLACE = 1;
 let renameat2: ((from: Buffer, to: Buffer) => number) | null | undefined;
 
@@ -122,42 +109,6 @@ const LOCK_NB = 4;
 export function tryLockExclusive(fd: number): boolean {
   libc ??= loadLibc();
   return libc.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0;
-}
-
-/**
- * Does a process hold a flock(2) lock on the file of device `dev` and inode `ino` (/proc/locks)? For
- * a file this process cannot open to ask (mode 000, the server not root). False where /proc is not
- * there to say.
- */
-export function flockHeldOn(dev: number | bigint, ino: number | bigint): boolean {
-  let text: string;
-  try {
-    text = fs.readFileSync("/proc/locks", "latin1");
-  } catch {
-    return false;
-  }
-  const d = BigInt(dev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
-  // "1: FLOCK  ADVISORY  WRITE 25299 fe:00:2146384 0 EOF" (device in hex, inode in decimal); "->" lines wait for one.
-  for (const m of text.matchAll(/^\d+: FLOCK\s.*?\s([0-9a-f]+):([0-9a-f]+):(\d+)\s/gm)) {
-    if (BigInt(`0x${m[1]}`) === major && BigInt(`0x${m[2]}`) === minor && BigInt(m[3]!) === BigInt(ino)) return true;
-  }
-  return false;
-}
-
-/**
- * `path` still names the file open at `fd` (same device and inode): a lock taken on an open file
- * guards that name only while this holds (a rival may have unlinked or replaced it meanwhile).
- */
-export function pathNamesOpenFile(path: string, fd: number): boolean {
-  try {
-    const open = fs.fstatSync(fd);
-    const named = fs.lstatSync(path);
-    return open.ino === named.ino && open.dev === named.dev;
-  } catch {
-    return false;
-  }
 }
 
 /** The path of an open descriptor: the directory (or file) actually opened, whatever is renamed later. */
@@ -323,18 +274,6 @@ export interface EntryFacts {
   mtimeMs: number;
   /** Directories: device and inode as MLSD's `unique` fact (RFC 3659 §7.5.2); one reached twice has one. */
   unique?: string;
-}
-
-/** The `unique` fact of a file: its device (major, minor) and inode, in hex. */
-export function uniqueFact(major: number, minor: number, ino: bigint | number): string {
-  return `${major.toString(16)}.${minor.toString(16)}g${ino.toString(16)}`;
-}
-
-/** The same from a stat's dev_t (glibc's encoding of major and minor). */
-export function uniqueFromDev(dev: bigint, ino: bigint): string {
-  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
-  return uniqueFact(major, minor, ino);
 }
 
 export const S_IFMT = 0o170000;

@@ -4,7 +4,8 @@
 // files (verdictLocks, for local-removal.ts) are such lock files too.
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
-import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, fdPath, tryLockExclusive } from "./local-jail.ts";
+import { pathNamesOpenFile } from "./local-identity.ts";
 import type { OpenTempDir } from "./local-temp.ts";
 
 /** No host name holds "@", so the temp directory's sweep of dead processes' files never takes these for one. */

@@ -3,7 +3,8 @@
 // (under --workers) another process may be removing at the same moment.
 import * as fs from "node:fs";
 import { StorageError } from "./backend.ts";
-import { closeQuietly, flockHeldOn, pathNamesOpenFile, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, renameNoReplace, tryLockExclusive } from "./local-jail.ts";
+import { flockHeldOn, pathNamesOpenFile } from "./local-identity.ts";
 import type { FileId, VerdictLock } from "./local-name-lock.ts";
 
 /**

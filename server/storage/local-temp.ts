@@ -5,7 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
 import { StorageError } from "./backend.ts";
-import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, fdPath, tryLockExclusive } from "./local-jail.ts";
+import { pathNamesOpenFile } from "./local-identity.ts";
 import { NAME_LOCK_PREFIX, sweepNameLock } from "./local-name-lock.ts";
 
 /** The backend's own directory in each storage root: temp files of overwrites in progress. */

@@ -7,7 +7,8 @@ import { InPlaceCommitError, RESTART_PAST_END, StorageError, type Upload, type W
 import { hashesOffThread } from "../data/hashing.ts";
 import { createHasher, type StreamHasher } from "../../protocol/digest.ts";
 import { BackgroundDigest } from "./local-hash.ts";
-import { closeQuietly, fdPath, pathNamesOpenFile, tryLockExclusive } from "./local-jail.ts";
+import { closeQuietly, fdPath, tryLockExclusive } from "./local-jail.ts";
+import { pathNamesOpenFile } from "./local-identity.ts";
 import { createOwnedTemp, unlinkQuietly, type OpenTempDir } from "./local-temp.ts";
 import { freedByRemoval, removing, renameToFree, underVerdict, verdictNow, verdictOf, type VerdictLocks } from "./local-removal.ts";
 import { openRegularAt } from "./local-open.ts";

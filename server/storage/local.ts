@@ -1,9 +1,9 @@
 // The local-filesystem storage backend: the embedded default; with the other local-*.ts files (the
-// jail, its roots, uploads, the temp directory, errors, walks…) the only node:fs importer of the server.
+// jail, its roots, uploads, the temp directory, errors, walks, the changes of names in local-namespace.ts…)
+// the only node:fs importer of the server.
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import {
-  onlyReservedNames,
   StorageError,
   type DirEntry,
   type EntryStat,
@@ -15,18 +15,20 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, uniqueFromDev, type Jail } from "./local-jail.ts";
+import { closeQuietly, fdPath, type Jail } from "./local-jail.ts";
+import { uniqueFromDev } from "./local-identity.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
 import { claimLocalUpload, openLocalUpload } from "./local-upload.ts";
 import { TEMP_DIR, TempSweeps, type OpenTempDir } from "./local-temp.ts";
-import { freedByRemoval, holdingLock, removing, renameToFree, type VerdictLocks } from "./local-removal.ts";
+import { removing, type VerdictLocks } from "./local-removal.ts";
+import { mkdirBeneath, removeBeneath, renameBeneath, rmdirBeneath } from "./local-namespace.ts";
 import { verdictLocks } from "./local-name-lock.ts";
 import { checkOverwrite, LocalClaim, LocalWriteClaim, placed, releasing, takeNewName } from "./local-claims.ts";
 import { jailFor } from "./local-roots.ts";
-import { dirLinkAt, holdsOnlyReservedNames, sortedNames, statRounds, unremovableEntries } from "./local-walk.ts";
+import { dirLinkAt, sortedNames, statRounds } from "./local-walk.ts";
 import { diskUsage } from "./local-usage.ts";
 import { setModeBeneath, setMtimeBeneath } from "./local-attrs.ts";
 import { heldWhileListed, type NameListBudget } from "./name-budget.ts";
@@ -44,7 +46,6 @@ interface Opened {
   tempDir: OpenTempDir;
   verdicts: VerdictLocks;
 }
-
 
 export class LocalStorage implements Storage {
   private opened: Promise<Opened> | null = null;
@@ -306,36 +307,14 @@ export class LocalStorage implements Storage {
   async mkdir(key: string, perm = 0o777): Promise<void> {
     checkKey(key);
     const { jail } = await this.jail();
-    sync(() => {
-      using p = jail.parent(key);
-      // The owner's read and search bits stay, as for setMode: the server must list and measure it.
-      fs.mkdirSync(p.path, { mode: (perm & 0o777) | 0o500 });
-    });
+    sync(() => mkdirBeneath(jail, key, perm));
   }
 
   async rmdir(key: string): Promise<void> {
     checkKey(key);
     if (key === "") throw new StorageError("denied", "cannot remove the root");
     const { jail } = await this.jail();
-    sync(() => {
-      using p = jail.parent(key);
-      if (!fs.lstatSync(p.path).isDirectory()) throw new StorageError("not-a-directory");
-      try {
-        fs.rmdirSync(p.path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOTEMPTY" && holdsOnlyReservedNames(p.path)) throw onlyReservedNames();
-        // Listed empty, or holding only what no command can name, yet not removable: say so, not a
-        // bare "Directory not empty" for ever (a link to nothing in it, a Latin-1 name).
-        const why = (err as NodeJS.ErrnoException).code === "ENOTEMPTY" ? unremovableEntries(jail, key) : null;
-        if (why === "hidden") {
-          throw new StorageError("not-empty", "only hidden entries", "it holds only entries FTP does not show (links to nothing or out of the home, special files, names with line breaks), which only an administrator can remove");
-        }
-        if (why === "not-utf8") {
-          throw new StorageError("not-empty", "names not UTF-8", "it holds names that are not UTF-8 (listed with ? for each such byte), which no FTP command can name; only an administrator can rename or remove them");
-        }
-        throw err;
-      }
-    });
+    sync(() => rmdirBeneath(jail, key));
   }
 
   async remove(key: string): Promise<number> {
@@ -343,19 +322,7 @@ export class LocalStorage implements Storage {
     const { jail, verdicts } = await this.jail();
     // lstat and unlink in one synchronous step: a concurrent overwrite's commit cannot slip between
     // them, so the freed bytes are given back to the quota exactly once (across workers: `removing`).
-    return removing((lastTry) =>
-      sync(() => {
-        using p = jail.parent(key);
-        const st = fs.lstatSync(p.path);
-        if (st.isDirectory()) throw new StorageError("is-a-directory");
-        // A symlink is removed itself, its target untouched (the unlink acts in the jailed parent):
-        // one to a directory is listed as a link; one leading out or to nothing, hidden, kept its
-        // directory from ever being removed (vsftpd and ProFTPD's DELE remove those too).
-        // FIFOs, sockets and devices are not served, so not removed either.
-        if (!st.isSymbolicLink() && !st.isFile()) throw new StorageError("not-found", "not a regular file");
-        return freedByRemoval(p.path, st, () => fs.unlinkSync(p.path), lastTry, verdicts);
-      }),
-    );
+    return removing((lastTry) => sync(() => removeBeneath(jail, key, lastTry, verdicts)));
   }
 
   async rename(from: string, to: string, opts: RenameOptions = {}): Promise<number> {
@@ -363,36 +330,7 @@ export class LocalStorage implements Storage {
     checkKey(to);
     if (from === "" || to === "") throw new StorageError("denied", "cannot rename the root");
     const { jail, verdicts } = await this.jail();
-    return removing((lastTry) => sync(() => {
-      using src = jail.parent(from);
-      using dst = jail.parent(to);
-      const srcSt = fs.lstatSync(src.path);
-      if (from === to) return 0;
-      if (to.startsWith(from + "/")) throw new StorageError("denied", "cannot move a directory into itself", "cannot move a directory into itself");
-      // Synchronous, as remove: the replaced file's bytes are counted once (across workers: the
-      // source held under its lock, a free target renamed to only while still free).
-      const old = fs.lstatSync(dst.path, { throwIfNoEntry: false });
-      // Two names of one file (hard links): rename(2) changes nothing (and its verdict lock is the source's, held).
-      if (old && old.dev === srcSt.dev && old.ino === srcSt.ino) return 0;
-      const rename = (toFree: boolean) => {
-        try {
-          if (toFree) renameToFree(src.path, dst.path);
-          else fs.renameSync(src.path, dst.path);
-        } catch (err) {
-          // EINVAL: into itself by another spelling (through a symlink).
-          if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new StorageError("denied", "cannot move a directory into itself", "cannot move a directory into itself");
-          throw err;
-        }
-      };
-      const move = () => {
-        if (!old) {
-          rename(true);
-          return 0;
-        }
-        return freedByRemoval(dst.path, old, () => rename(false), lastTry, verdicts);
-      };
-      return holdingLock(src.path, lastTry, move, verdicts, opts.refuseWritten);
-    }));
+    return removing((lastTry) => sync(() => renameBeneath(jail, from, to, lastTry, verdicts, opts.refuseWritten)));
   }
 
   async freeBytes(): Promise<number> {

@@ -3,26 +3,20 @@
 // upload atomically), and abort leaves neither an object nor a pending multipart upload.
 // APPE and REST+STOR keep the old object's first bytes by copying them server-side (UploadPartCopy,
 // guarded by the old ETag), so resuming never downloads and re-uploads what is already stored.
+// The commit's checks under the key's lock, and an abort sent again later: s3-upload-end.ts.
 import { StorageError, type Upload } from "./backend.ts";
 import {
   abortMultipart,
-  completeMultipart,
   createMultipart,
-  headObject,
-  META_SHA256,
   MIN_PART,
-  putObject,
-  putTags,
-  TAG_ETAG,
-  TAG_SHA256,
   uploadPart,
   uploadPartCopy,
   type CompletedPart,
   type ObjectHead,
 } from "./s3-object.ts";
-import { withKeys } from "./s3-key-lock.ts";
 import { partBudgetOf, type PartBudget } from "./s3-part-budget.ts";
 import type { S3Api } from "./s3-request.ts";
+import { abortLater, placeObject, type Placed } from "./s3-upload-end.ts";
 
 /** Part size: 8 MiB (S3's minimum is 5) up to part 5,000, then 64 MiB: ≈350 GiB per file at most. */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -328,36 +322,14 @@ class S3Upload implements Upload {
   }
 
   private async finish(): Promise<number> {
-    const { key, kind, old } = this.t;
     await this.lastParts();
     const sha256 = this.hasher?.digest("hex");
-    const multipart = this.uploadId !== null;
     const size = this.t.keep + this.written;
-    // The check and the completion hold the key's lock: the size replaced (what the quota settles
-    // with) is the one this completion really replaced, not one another commit or DELE also counted;
-    // and the parent's marker's, which a directory rename (moveDir) holds until every object moved.
-    const parent = this.t.parent;
-    const { now, etag } = await withKeys([this.api.lockName(key), ...(parent ? [parent.lock] : [])], async () => {
-      // Its directory renamed or removed while the data came: this re-created it holding the file alone (226).
-      if (parent && !(await parent.exists())) throw new StorageError("not-found");
-      // Checked just before the object appears: a concurrent change is refused, not merged.
-      const now = await headObject(this.api, key);
-      if (kind === "create" && now) throw new StorageError("exists");
-      if ((kind === "append" || kind === "offset") && old && now?.etag !== old.etag) {
-        throw new StorageError("transient", "the object changed meanwhile");
-      }
-      if (!multipart) {
-        await putObject(this.api, key, this.buf.subarray(0, this.fill), sha256 ? { [META_SHA256]: sha256 } : {});
-        return { now, etag: "" };
-      }
-      const etag = await completeMultipart(this.api, key, await this.uploadId!, this.parts);
-      this.uploadId = null;
-      return { now, etag };
-    }, this.api.keyLock);
-    // Metadata must be known when a multipart upload starts; the digest is known only now: a tag
-    // (naming the ETag it belongs to, so a later overwrite never inherits it). Best effort.
-    if (multipart && sha256 && etag) await putTags(this.api, key, { [TAG_SHA256]: sha256, [TAG_ETAG]: etag.replace(/"/g, "") }).catch(() => {});
-    return size - (now?.size ?? 0);
+    const what: Placed =
+      this.uploadId === null
+        ? { body: this.buf.subarray(0, this.fill) }
+        : { uploadId: this.uploadId, parts: this.parts, completed: () => (this.uploadId = null) };
+    return size - (await placeObject(this.api, this.t, what, sha256));
   }
 
   /**
@@ -377,26 +349,3 @@ class S3Upload implements Upload {
     if (id) await abortMultipart(this.api, this.t.key, id).catch(() => abortLater(this.api, this.t.key, id));
   }
 }
-
-/** When an abort the store did not take is sent again (the store back from a restart, an outage over). */
-export const ABORT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000];
-/** Aborts waiting to be sent again, at most (a long outage with many uploads must not grow without bound). */
-const MAX_ABORTS_WAITING = 1000;
-let abortsWaiting = 0;
-
-/** Send AbortMultipartUpload again later, a few times, without holding the process open. */
-function abortLater(api: S3Api, key: string, id: string): void {
-  if (abortsWaiting >= MAX_ABORTS_WAITING) return;
-  abortsWaiting++;
-  const attempt = (n: number) => {
-    const timer = setTimeout(() => {
-      abortMultipart(api, key, id).then(
-        () => abortsWaiting--,
-        () => (n + 1 < ABORT_RETRY_DELAYS_MS.length ? attempt(n + 1) : abortsWaiting--),
-      );
-    }, ABORT_RETRY_DELAYS_MS[n]);
-    (timer as { unref?: () => void }).unref?.();
-  };
-  attempt(0);
-}
-

@@ -1,7 +1,7 @@
 // citty (node:util parseArgs) reads a positional "-1" as the option "-1": main.ts moves such
 // positionals behind "--" with the command's own flags in mind (cli/args.ts).
 import { describe, expect, test } from "bun:test";
-import { negativeNumbersAsPositionals } from "../../cli/args.ts";
+import { negativeNumbersAsPositionals } from "../../cli/args-check.ts";
 
 const def = {
   name: { type: "positional" },

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { parseEpsvReply } from "../../protocol/address.ts";
 import { S3Storage } from "../../server/storage/s3.ts";
-import { ABORT_RETRY_DELAYS_MS } from "../../server/storage/s3-upload.ts";
+import { ABORT_RETRY_DELAYS_MS } from "../../server/storage/s3-upload-end.ts";
 import { freezableProxy } from "../helpers/proxy.ts";
 import { freshBucket, HAVE_S3, s3Settings, type TestBucket } from "../helpers/s3.ts";
 import { useServers } from "../helpers/server.ts";

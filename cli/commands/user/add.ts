@@ -2,7 +2,8 @@
 import { lstat, mkdir, readlink, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
+import { CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
+import { checkArgs } from "../../args-check.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { localCause } from "../../../client/errors.ts";
 import { parseSize } from "../../../protocol/size.ts";

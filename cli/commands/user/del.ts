@@ -1,6 +1,7 @@
 // `ftpkit user del NAME`: remove a user from the users file; the home directory is kept.
 import { defineCommand } from "citty";
-import { checkArgs, usersArgs } from "../../args.ts";
+import { usersArgs } from "../../args.ts";
+import { checkArgs } from "../../args-check.ts";
 import { editStore, log, requireUser } from "./shared.ts";
 
 const args = {

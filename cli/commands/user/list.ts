@@ -1,6 +1,7 @@
 // `ftpkit user list`: one line per user on stdout (or JSON with --json); hashes are never shown.
 import { defineCommand } from "citty";
-import { checkArgs, usersArgs } from "../../args.ts";
+import { usersArgs } from "../../args.ts";
+import { checkArgs } from "../../args-check.ts";
 import { refuseClosedStdout } from "../../stdout-job.ts";
 import { printableJson, printableName } from "../../../protocol/printable.ts";
 import { formatPerms } from "../../../server/auth/ini-store.ts";

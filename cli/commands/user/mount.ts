@@ -2,7 +2,8 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { checkArgs, CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
+import { CliError, UsageError, usersArgs, usersFilePath } from "../../args.ts";
+import { checkArgs } from "../../args-check.ts";
 import { isS3Url, normalizeS3Url } from "../../../protocol/s3-url.ts";
 import { ParseError } from "../../../protocol/errors.ts";
 import { parseSize } from "../../../protocol/size.ts";

@@ -1,6 +1,7 @@
 // `ftpkit user passwd NAME`: set a new password (argon2id).
 import { defineCommand } from "citty";
-import { checkArgs, usersArgs } from "../../args.ts";
+import { usersArgs } from "../../args.ts";
+import { checkArgs } from "../../args-check.ts";
 import { hashPassword } from "../../../server/auth/ini-store.ts";
 import { editStore, log, openStore, readNewPassword, requireUser } from "./shared.ts";
 import { refuseReadOnly } from "../../../server/auth/ini-save.ts";

@@ -1,6 +1,7 @@
 // `ftpkit user quota NAME SIZE`: set the user's quota (0, none or unlimited = no limit).
 import { defineCommand } from "citty";
-import { checkArgs, usersArgs } from "../../args.ts";
+import { usersArgs } from "../../args.ts";
+import { checkArgs } from "../../args-check.ts";
 import { parseSize } from "../../../protocol/size.ts";
 import { editStore, formatQuota, log, requireUser } from "./shared.ts";
 

@@ -1,6 +1,7 @@
 // `ftpkit user tls NAME on|off`: require (or stop requiring) TLS for a user's logins and transfers.
 import { defineCommand } from "citty";
-import { checkArgs, UsageError, usersArgs } from "../../args.ts";
+import { UsageError, usersArgs } from "../../args.ts";
+import { checkArgs } from "../../args-check.ts";
 import { editStore, log, requireUser } from "./shared.ts";
 
 const args = {
