@@ -2,8 +2,7 @@ import type { FileInfo } from "../../protocol/listing.ts";
 import { joinVirtual } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import type { DirEntry, Listing } from "../storage/backend.ts";
-import { StorageError } from "../storage/backend.ts";
-import { absentStandsEmpty, childMountNames, isReservedName, missingRoot, type Resolved } from "../vfs/resolve.ts";
+import { childMountNames, isReservedName, standEmptyOrThrow, type Resolved } from "../vfs/resolve.ts";
 import type { Session } from "../session.ts";
 
 /** RFC 3659 perm facts from the mount's permissions. */
@@ -45,8 +44,7 @@ export async function listDirectory(session: Session, r: Resolved): Promise<File
   try {
     entries = toFileInfos(await r.mount.storage.list(r.key), r.mount.perms);
   } catch (err) {
-    if (!(err instanceof StorageError && err.kind === "not-found" && r.virtual)) throw err;
-    if (!absentStandsEmpty(r)) throw missingRoot();
+    standEmptyOrThrow(r, err);
   }
   const seen = new Set(entries.map((e) => e.name));
   for (const name of childMountNames(session.mounts, r.vpath)) {
@@ -81,11 +79,8 @@ export async function listDirectoryBatches(session: Session, r: Resolved): Promi
   try {
     batches = await storage.listBatches(r.key);
   } catch (err) {
-    if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
-      if (!absentStandsEmpty(r)) throw missingRoot();
-      return [[]];
-    }
-    throw err;
+    standEmptyOrThrow(r, err);
+    return [[]];
   }
   const perms = r.mount.perms;
   return {

@@ -44,6 +44,16 @@ const ERRNO_KINDS: Record<string, StorageErrorKind> = {
   ENXIO: "denied",
 };
 
+/**
+ * The home or mount directory itself is gone: never there, or removed (`rm -rf`) while served. The
+ * server's to look into, as a missing bucket is ("unavailable": 550 "Directory not available", a WARN
+ * with this reason); as "not-found" it read as the client's missing file, an upload into it got its
+ * 150 before failing, and nothing was logged.
+ */
+export function rootMissing(): StorageError {
+  return new StorageError("unavailable", "ENOENT: the home or mount directory itself is missing");
+}
+
 /** Translate a Node errno error into a StorageError without leaking the real path. */
 export function storageError(err: unknown): StorageError {
   if (err instanceof StorageError) return err;

@@ -16,7 +16,7 @@ import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { StorageError } from "./backend.ts";
-import { ERRNO_NAMES, errnoError } from "./local-errors.ts";
+import { ERRNO_NAMES, errnoError, rootMissing } from "./local-errors.ts";
 import { uniqueFact } from "./local-identity.ts";
 
 const SYS_OPENAT2 = 437; // x86_64, aarch64 and riscv64 share the generic number
@@ -139,10 +139,13 @@ export class Jail {
 
   /** Open `key` ("" = the root) beneath the root. Throws errno errors (mapped by the caller) or StorageError. */
   open(key: string, flags: number, mode = 0o644): number {
+    // A root removed while held still opens as "." (and stats as a directory): only its link count says it is gone.
+    if (key === "" && this.removed()) throw rootMissing();
     for (let hops = 0; ; hops++) {
       try {
         return this.openAt(this.rootFd, key === "" ? "." : key, flags, mode);
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT" && this.removed()) throw rootMissing();
         // RESOLVE_BENEATH refuses every absolute symlink, even one naming a place inside the root:
         // spell such links relative to the root and try again (the open itself stays beneath).
         const again = err instanceof StorageError && err.kind === "denied" && hops < 40 ? this.rebase(key) : null;
@@ -181,6 +184,15 @@ export class Jail {
       return [inside, ...parts.slice(i + 1)].filter((p) => p !== "").join("/");
     }
     return null;
+  }
+
+  /** The root directory was removed (its descriptor is held, its inode has no name left). */
+  private removed(): boolean {
+    try {
+      return fs.fstatSync(this.rootFd).nlink === 0;
+    } catch {
+      return false;
+    }
   }
 
   /** Open `name` (a relative path, or its bytes) beneath the directory `dirfd`, which is the jail for that call. */

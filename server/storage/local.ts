@@ -17,7 +17,7 @@ import {
 } from "./backend.ts";
 import { closeQuietly, fdPath, type Jail } from "./local-jail.ts";
 import { uniqueFromDev } from "./local-identity.ts";
-import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
+import { checkKey, rootMissing, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
@@ -70,7 +70,8 @@ export class LocalStorage implements Storage {
       // A root that is a loop of links (a home or mount folder made a link to itself) is said so, as
       // the same loop inside a home is: ELOOP elsewhere means a link where a file was wanted ("denied").
       const realRoot = await fsp.realpath(this.root).catch((err) => {
-        throw (err as NodeJS.ErrnoException).code === "ELOOP" ? new StorageError("loop", "too many levels of symbolic links") : err;
+        const code = (err as NodeJS.ErrnoException).code;
+        throw code === "ELOOP" ? new StorageError("loop", "too many levels of symbolic links") : code === "ENOENT" ? rootMissing() : err;
       });
       const jail = jailFor(realRoot);
       const st = fs.fstatSync(jail.rootFd);

@@ -105,10 +105,24 @@ export function childMountNames(mounts: readonly Mount[], dir: string): string[]
  * A home or mount root on disk does not: its directory is missing (a typo, a network mount not up;
  * the admin is told when the users file is read), and showing it empty would hide that from both.
  */
-export function absentStandsEmpty(r: Resolved): boolean {
+export function absentStandsEmpty(r: Resolved, storageGone = false): boolean {
   // A mount's root that is also above a deeper mount ("/pub" missing, "/pub/sub" mounted) stands
   // too: 550 there hid /pub/sub from a client that walks down to it (get -r, mirror, CWD pub; CWD sub).
-  return r.virtual && (r.aboveMount || r.key !== "" || r.mount.storage.implicitDirectories === true);
+  // A storage gone as a whole (a bucket deleted) has no implicit directories left to stand for.
+  return r.virtual && (r.aboveMount || r.key !== "" || (!storageGone && r.mount.storage.implicitDirectories === true));
+}
+
+/**
+ * Storage failed `err` for the directory at `r`: returns when it is a directory of the virtual tree
+ * that stands empty though absent (absentStandsEmpty), else throws. A root that is gone
+ * ("unavailable": a local home or mount directory missing or removed while served, a bucket
+ * deleted) throws its own error, so the log says why; one storage does not find, missingRoot().
+ */
+export function standEmptyOrThrow(r: Resolved, err: unknown): void {
+  const gone = err instanceof StorageError && err.kind === "unavailable";
+  if (!r.virtual || !(gone || (err instanceof StorageError && err.kind === "not-found"))) throw err;
+  if (absentStandsEmpty(r, gone)) return;
+  throw gone ? err : missingRoot();
 }
 
 /** A home or mount root whose directory is missing (see absentStandsEmpty): never its real path. */

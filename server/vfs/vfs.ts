@@ -2,7 +2,7 @@ import { FtpError } from "../../protocol/errors.ts";
 import { isWithin, virtualDirname } from "../../protocol/path.ts";
 import type { Perm } from "../auth/types.ts";
 import { StorageError, type EntryStat, type ReadHandle, type WriteClaim, type WriteMode } from "../storage/backend.ts";
-import { absentStandsEmpty, checkDirName, checkNewName, missingRoot, requirePerm, resolvePath, slashedUploadName, type Resolved } from "./resolve.ts";
+import { checkDirName, checkNewName, requirePerm, resolvePath, slashedUploadName, standEmptyOrThrow, type Resolved } from "./resolve.ts";
 import { ledgerAt, type Mount } from "./mounts.ts";
 import { QuotaUpload } from "./upload.ts";
 import { UsageUnmeasured } from "./quota.ts";
@@ -62,11 +62,8 @@ export class VirtualFs {
     try {
       return await this.statStored(r);
     } catch (err) {
-      if (err instanceof StorageError && err.kind === "not-found" && r.virtual) {
-        if (!absentStandsEmpty(r)) throw missingRoot();
-        return { type: "dir", size: 0, mtime: new Date(this.startedAt) };
-      }
-      throw err;
+      standEmptyOrThrow(r, err);
+      return { type: "dir", size: 0, mtime: new Date(this.startedAt) };
     }
   }
 
@@ -80,8 +77,7 @@ export class VirtualFs {
     try {
       await r.mount.storage.enter?.(r.key);
     } catch (err) {
-      if (err instanceof StorageError && err.kind === "not-found" && r.virtual) return;
-      throw err;
+      standEmptyOrThrow(r, err);
     }
   }
 
