@@ -41,7 +41,11 @@ export interface LoginService {
   places?(): string[];
   /** SIGHUP: read the users file again now; `ok` false = it is broken and the previous users stay. */
   reload?(): Promise<{ ok: boolean; users: number }>;
-  /** Failed logins from this address as last counted on every process sharing state (the defender bans on it). */
+  /**
+   * Failed logins from this address in the back-off window (it runs from the last failure) as last
+   * counted on every process sharing state: the login-failed event's count. Bans count their own,
+   * within --ban-window.
+   */
   failuresFrom?(remoteIp: string): number;
 }
 
