@@ -75,6 +75,11 @@ export interface ServerContext {
    * deploy's swap) replaces its entry, whose closure would otherwise hold the old jail's descriptor.
    */
   tempDirsMade: Map<string, () => void>;
+  /**
+   * "session end" lines waiting for the line of a transfer the close cut (control-lifecycle.ts
+   * endSession); close() writes those still waiting at its end, so none is lost at exit.
+   */
+  endsAwaitingTransfer: Set<() => void>;
   /** What the name lists of this server's listings hold at once, against options.maxListedNameBytes. */
   nameLists: NameListBudget;
   /** FEAT lines (without the leading space), generated from the command table. */
