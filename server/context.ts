@@ -41,7 +41,11 @@ export interface LoginService {
   places?(): string[];
   /** SIGHUP: read the users file again now; `ok` false = it is broken and the previous users stay. */
   reload?(): Promise<{ ok: boolean; users: number }>;
-  /** Failed logins from this address as last counted on every process sharing state (the defender bans on it). */
+  /**
+   * Failed logins from this address in the back-off window (it runs from the last failure) as last
+   * counted on every process sharing state: the login-failed event's count. Bans count their own,
+   * within --ban-window.
+   */
   failuresFrom?(remoteIp: string): number;
 }
 
@@ -71,6 +75,11 @@ export interface ServerContext {
    * deploy's swap) replaces its entry, whose closure would otherwise hold the old jail's descriptor.
    */
   tempDirsMade: Map<string, () => void>;
+  /**
+   * "session end" lines waiting for the line of a transfer the close cut (control-lifecycle.ts
+   * endSession); close() writes those still waiting at its end, so none is lost at exit.
+   */
+  endsAwaitingTransfer: Set<() => void>;
   /** What the name lists of this server's listings hold at once, against options.maxListedNameBytes. */
   nameLists: NameListBudget;
   /** FEAT lines (without the leading space), generated from the command table. */

@@ -224,5 +224,15 @@ export function endSession(server: ServerContext, state: ControlState | undefine
   // Nothing came from it (a balancer's health check): counted, not two lines each. One refused its
   // slot is in the refusal log's lines already (it was counted in both).
   if (!session.announced) return session.refusedAtAdmission ? undefined : gate.silent.closed(session.remoteIp);
-  server.log.info("session end", { session: session.id, user: session.userName, seconds: Math.round((performance.now() - session.startedAt) / 1000) });
+  const end = { session: session.id, user: session.userName, seconds: Math.round((performance.now() - session.startedAt) / 1000) };
+  // A transfer cut by the close (a hang-up, shutdown) writes its line once its resources are
+  // disposed, later than this: its session's end is logged after it (log tools close a session's
+  // record at its end). Only the line waits; everything above was given back now.
+  const cut = session.transfer;
+  if (!cut) return server.log.info("session end", end);
+  const say = () => {
+    if (server.endsAwaitingTransfer.delete(say)) server.log.info("session end", end);
+  };
+  server.endsAwaitingTransfer.add(say);
+  void cut.done.catch(() => {}).then(say);
 }

@@ -101,6 +101,7 @@ export class FtpServer {
       sessions: new Set(),
       shuttingDown: false,
       tempDirsMade: new Map(),
+      endsAwaitingTransfer: new Set(),
       nameLists: new NameListBudget(options.maxListedNameBytes),
       startedAt: Date.now(),
       userLimits,
@@ -321,6 +322,7 @@ export class FtpServer {
     await ctx.state.close();
     this.gate.refusals.close();
     this.gate.silent.close();
+    for (const say of [...ctx.endsAwaitingTransfer]) say();
     ctx.log.flush?.();
   }
 }

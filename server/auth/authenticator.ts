@@ -362,9 +362,9 @@ export class Authenticator {
   }
 
   /**
-   * Failed logins from `remoteIp` (its /64 for IPv6) within the window as last counted, on every
-   * process and node sharing state: the defender bans on it, so `--workers N` does not give an
-   * address N times --ban-after guesses.
+   * Failed logins from `remoteIp` (its /64 for IPv6) within the back-off window as last counted, on
+   * every process and node sharing state (the login-failed event's count). Not a ban's count: this
+   * window runs from the last failure, so failures spaced wider than --ban-window add up here.
    */
   failuresFrom(remoteIp: string): number {
     return this.failures.everywhere(remoteIp);

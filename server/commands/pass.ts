@@ -33,9 +33,8 @@ export const pass: CommandSpec = {
     if (name === null) throw new FtpError(503, "Login with USER first");
     session.pendingUser = null;
     const { server } = session;
-    const failuresFrom = () => server.auth.failuresFrom?.(session.remoteIp) ?? 0;
     // Guesses sent side by side: only as many are checked at once as the address's ban allows.
-    const endTurn = await server.events.guessTurn(session, failuresFrom);
+    const endTurn = await server.events.guessTurn(session);
     let user: UserRecord | null;
     try {
       // Banned since this session connected (or while it waited its turn; on another process
@@ -52,10 +51,10 @@ export const pass: CommandSpec = {
         failedAttempts.set(session, failed);
         const shown = nameForLog(name);
         server.log.warn("login failed", { session: session.id, ip: session.remoteIp, user: shown, attempt: failed });
-        const everywhere = failuresFrom();
-        server.events.emit({ type: "login-failed", session, user: shown, failures: everywhere });
-        // A ban this failure triggers is in force on every process before the 530 goes out.
-        await server.events.failedLogin(session, everywhere);
+        server.events.emit({ type: "login-failed", session, user: shown, failures: server.auth.failuresFrom?.(session.remoteIp) });
+        // A ban this failure triggers is in force on every process before the 530 goes out. (It counts
+        // failures within --ban-window, not the back-off's count, whose window runs from the last one.)
+        await server.events.failedLogin(session);
         if (session.closed) return;
         if (failed >= server.options.maxLoginAttempts) {
           server.log.warn("too many failed logins: connection closed", { session: session.id, ip: session.remoteIp });

@@ -3,7 +3,10 @@ import { anyContains, banKey, canonicalBanKey, parseIp } from "../../protocol/ci
 import type { OpsOptions } from "./options.ts";
 
 interface Entry {
-  /** Times of recent failures (at most banAfter kept). */
+  /**
+   * Times of this process's failures within --ban-window (also those a shared store counted: with
+   * the store away, the process bans on them).
+   */
   fails: number[];
   /** Banned until this time (0 = not banned). */
   until: number;
@@ -11,8 +14,13 @@ interface Entry {
   bans: number;
   /** When the last ban ended: a clean record for banMaxMs after it starts the doubling over. */
   ended: number;
-  /** The shared failure count when the last ban began: only failures after it count toward the next. */
-  sharedAtBan: number;
+  /**
+   * The shared store's count of the address's failures within --ban-window at its last answer, and
+   * when (the gate of checks in flight reads it; every failure it counted has left the window by
+   * sharedAt + banWindowMs).
+   */
+  shared: number;
+  sharedAt: number;
 }
 
 export interface Ban {
@@ -57,54 +65,50 @@ export class Defender {
   }
 
   /**
-   * Count a failed login; returns the ban it triggered, if any. `everywhere` is the address's
-   * failures as every process sharing state counted them (the failed-login back-off's count): a
-   * ban follows when either count reaches --ban-after, so with N workers or nodes an address gets
-   * --ban-after + N - 1 guesses at most, not N × --ban-after.
+   * Count a failed login; returns the ban it triggered, if any: --ban-after of this process's
+   * failures within --ban-window. (The failed-login back-off's count is not one: its window runs
+   * from the last failure, so failures spaced wider than --ban-window added up to a ban.)
    */
-  failed(ip: string, now = performance.now(), everywhere = 0): Ban | null {
+  failed(ip: string, now = performance.now()): Ban | null {
     if (!this.enabled || anyContains(this.opts.allow, ip)) return null;
-    this.sweepIfDue(now);
     const key = banKey(ip);
-    let e = this.entries.get(key);
-    if (!e) {
-      if (this.entries.size >= MAX_TRACKED) this.prune(now);
-      e = { fails: [], until: 0, bans: 0, ended: 0, sharedAtBan: 0 };
-      this.entries.set(key, e);
-    } else {
-      // Map order = staleness order: move it to the end.
-      this.entries.delete(key);
-      this.entries.set(key, e);
-    }
+    const e = this.entry(key, now);
     if (e.until > now) return null; // already banned (a session opened before the ban)
     if (e.until !== 0) this.expire(e);
     if (e.bans > 0 && now - e.ended > this.opts.banMaxMs) e.bans = 0;
-    const since = now - this.opts.banWindowMs;
-    e.fails = e.fails.filter((t) => t > since);
-    e.fails.push(now);
-    if (everywhere < e.sharedAtBan) e.sharedAtBan = 0; // the shared window ran out and began again
-    const shared = everywhere - e.sharedAtBan;
-    if (Math.max(e.fails.length, shared) < this.opts.banAfter) return null;
+    this.note(e, now);
+    if (e.fails.length < this.opts.banAfter) return null;
     const ms = Math.min(this.opts.banTimeMs * 2 ** Math.min(e.bans, 40), this.opts.banMaxMs);
-    const ban: Ban = { key, ms, failures: Math.max(e.fails.length, shared), repeat: e.bans + 1 };
-    e.sharedAtBan = everywhere;
+    const ban: Ban = { key, ms, failures: e.fails.length, repeat: e.bans + 1 };
     e.bans++;
     e.until = now + ms;
     e.fails = [];
+    e.shared = 0;
     this.activeBans++;
     return ban;
   }
 
   /**
-   * Failed logins `ip` may still make before failed() bans it (Infinity: it cannot be banned here);
-   * `everywhere` as for failed().
+   * A failed login the shared store counted without a ban (`shared`: the address's failures within
+   * --ban-window there, this one included). Kept here too: if the store goes away, this process
+   * bans on its own failures, those before the outage included.
    */
-  failuresLeft(ip: string, everywhere = 0, now = performance.now()): number {
+  counted(ip: string, shared: number, now = performance.now()): void {
+    if (!this.enabled || anyContains(this.opts.allow, ip)) return;
+    const e = this.entry(banKey(ip), now);
+    this.note(e, now);
+    e.shared = shared;
+    e.sharedAt = now;
+  }
+
+  /** Failed logins `ip` may still make before a ban (Infinity: it cannot be banned here). */
+  failuresLeft(ip: string, now = performance.now()): number {
     if (!this.enabled || this.exempt(ip)) return Infinity;
     const e = this.entries.get(banKey(ip));
+    if (!e) return this.opts.banAfter;
     const since = now - this.opts.banWindowMs;
-    const mine = e ? e.fails.filter((t) => t > since).length : 0;
-    const shared = everywhere - (e && everywhere >= e.sharedAtBan ? e.sharedAtBan : 0);
+    const mine = e.fails.filter((t) => t > since).length;
+    const shared = e.sharedAt > since ? e.shared : 0;
     return this.opts.banAfter - Math.max(mine, shared);
   }
 
@@ -124,7 +128,7 @@ export class Defender {
     let e = this.entries.get(key);
     if (!e) {
       if (this.entries.size >= MAX_TRACKED) this.prune(now);
-      e = { fails: [], until: 0, bans: 0, ended: 0, sharedAtBan: 0 };
+      e = { fails: [], until: 0, bans: 0, ended: 0, shared: 0, sharedAt: 0 };
       this.entries.set(key, e);
     }
     const fresh = !(e.until > now);
@@ -132,6 +136,7 @@ export class Defender {
     e.bans = Math.max(e.bans, repeat);
     e.until = Math.max(e.until, now + ms);
     e.fails = [];
+    e.shared = 0;
     if (fresh) this.activeBans++;
     return fresh;
   }
@@ -149,6 +154,27 @@ export class Defender {
     if (this.activeBans === 0) return 0;
     for (const e of this.entries.values()) if (e.until !== 0 && e.until <= now) this.expire(e);
     return this.activeBans;
+  }
+
+  /** The entry of `key`, created if new, moved to the end (Map order = staleness order). */
+  private entry(key: string, now: number): Entry {
+    this.sweepIfDue(now);
+    let e = this.entries.get(key);
+    if (!e) {
+      if (this.entries.size >= MAX_TRACKED) this.prune(now);
+      e = { fails: [], until: 0, bans: 0, ended: 0, shared: 0, sharedAt: 0 };
+    } else {
+      this.entries.delete(key);
+    }
+    this.entries.set(key, e);
+    return e;
+  }
+
+  /** A failure now: the ones that left --ban-window go. */
+  private note(e: Entry, now: number): void {
+    const since = now - this.opts.banWindowMs;
+    e.fails = e.fails.filter((t) => t > since);
+    e.fails.push(now);
   }
 
   private expire(e: Entry): void {

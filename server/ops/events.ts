@@ -44,17 +44,16 @@ export interface ServerEvents {
   /** Something acts on a finished upload (an upload hook): its outcome must not be a killed client's. */
   actsOnUploads(): boolean;
   /**
-   * Count a failed login toward a ban (`everywhere`: the address's failures in the back-off window on
-   * every process sharing state). Resolves once a ban it triggers is in force on all of them: the
-   * 530 waits for it. Never rejects.
+   * Count a failed login toward a ban (by the shared store when there is one). Resolves once a ban it
+   * triggers is in force on every process sharing state: the 530 waits for it. Never rejects.
    */
-  failedLogin(session: Session, everywhere: number): Promise<void>;
+  failedLogin(session: Session): Promise<void>;
   /**
-   * A turn to check a password from the session's address (`everywhere` as for failedLogin): waits
-   * while the checks in flight from it could use up the failures its ban allows. Resolves with the
-   * release, to call once the check ended and its failure was counted (also when the session went).
+   * A turn to check a password from the session's address: waits while the checks in flight from it
+   * could use up the failures its ban allows. Resolves with the release, to call once the check
+   * ended and its failure was counted (also when the session went).
    */
-  guessTurn(session: Session, everywhere: () => number): Promise<() => void>;
+  guessTurn(session: Session): Promise<() => void>;
   /** The address is banned now (a password it sends is not tried). */
   banned(ip: string): boolean;
   /** Why this address must be refused at connect (--deny, a ban), or null to let it in. */

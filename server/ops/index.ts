@@ -173,9 +173,9 @@ export class Operations implements ServerEvents {
 
   private readonly guesses = new GuessGate();
 
-  guessTurn(session: Session, everywhere: () => number): Promise<() => void> {
+  guessTurn(session: Session): Promise<() => void> {
     const ip = session.remoteIp;
-    return this.guesses.turn(ip, () => this.defender.failuresLeft(ip, everywhere()), session.gone);
+    return this.guesses.turn(ip, () => this.defender.failuresLeft(ip), session.gone);
   }
 
   banned(ip: string): boolean {
@@ -193,15 +193,15 @@ export class Operations implements ServerEvents {
    * A failed login counts toward a ban. With shared state (--workers, --state) the store counts every
    * process's failures and takes the ban, announced to all of them before this resolves (the 530
    * waits for it, so the next guess meets the ban wherever it lands); if the store cannot be reached,
-   * this process bans on its own count and the shared back-off's.
+   * this process bans on its own count within --ban-window.
    */
-  async failedLogin(session: Session, everywhere: number): Promise<void> {
+  async failedLogin(session: Session): Promise<void> {
     const ip = session.remoteIp;
     if (!this.defender.enabled || this.defender.exempt(ip)) return;
     // Its own 530 goes out first, even when the store's announcement of the ban is heard before its answer.
     this.judging.add(session);
     try {
-      await this.countFailure(session, everywhere);
+      await this.countFailure(session);
     } finally {
       this.judging.delete(session);
       if (this.defender.refusal(ip) === "banned") this.closeAtPrompt(banKey(ip));
@@ -211,7 +211,7 @@ export class Operations implements ServerEvents {
   /** Sessions whose failed login is being counted (their 530 is not sent yet). */
   private readonly judging = new WeakSet<Session>();
 
-  private async countFailure(session: Session, everywhere: number): Promise<void> {
+  private async countFailure(session: Session): Promise<void> {
     const ip = session.remoteIp;
     const state = this.ctx?.state;
     let ban: Ban | null = null;
@@ -219,16 +219,16 @@ export class Operations implements ServerEvents {
       const o = this.options;
       try {
         const v = await state.banFailure(banKey(ip), { banAfter: o.banAfter, windowMs: o.banWindowMs, banMs: o.banTimeMs, maxMs: o.banMaxMs });
-        if (v.outcome === "counted") return;
+        if (v.outcome === "counted") return this.defender.counted(ip, v.failures);
         // Already banned (this session was at the prompt before it began): in force here too, if not yet.
         if (v.outcome === "already") return void this.defender.impose(v.key, v.ms, v.repeat);
         this.defender.impose(v.key, v.ms, v.repeat);
         ban = { key: v.key, ms: v.ms, failures: v.failures, repeat: v.repeat };
       } catch {
-        ban = this.defender.failed(ip, performance.now(), everywhere);
+        ban = this.defender.failed(ip);
       }
     } else {
-      ban = this.defender.failed(ip, performance.now(), everywhere);
+      ban = this.defender.failed(ip);
     }
     if (!ban) return;
     this.metrics?.bans.inc();

@@ -117,6 +117,27 @@ describe("defender", () => {
     ]);
   }, 30_000);
 
+  // Reported: --ban-after 3 --ban-window 1m banned after failures 36 s apart (the back-off's count,
+  // whose 5 minutes run from the last failure, was counted toward the ban).
+  test("failures spaced wider than --ban-window never add up to a ban; within it they do", async () => {
+    const logger = captureLogger();
+    const windowMs = 3000;
+    const ts = await servers.start({ options: { logger, ops: { banAfter: 2, banWindowMs: windowMs } } });
+    const spaced = await from(ts.port, "127.0.0.2");
+    expect(await guess(spaced, 1)).toEqual([530]);
+    await Bun.sleep(windowMs + 200); // the first failure leaves the window: real time is what is tested
+    await spaced.cmd("USER alice");
+    expect((await spaced.cmd("PASS guess-again"))?.code).toBe(530);
+    // Not banned: the right password logs in from that address.
+    expect((await (await from(ts.port, "127.0.0.2")).login("alice", "alice-pw")).pass?.code).toBe(230);
+    expect(logger.events.filter((e) => e.event === "ban")).toEqual([]);
+    // One more within the window of the second: banned.
+    const quick = await from(ts.port, "127.0.0.2");
+    expect(await guess(quick, 1)).toEqual([530]);
+    expect((await quick.read())?.code).toBe(421);
+    expect(logger.events.filter((e) => e.event === "ban").map((e) => e.fields)).toMatchObject([{ ip: "127.0.0.2", failures: 2, repeat: 1 }]);
+  }, 30_000);
+
   test("--deny refuses at connect without a single failure; --ban-after 0 never bans", async () => {
     const ts = await servers.start({ options: { ops: { banAfter: 0, deny: parseCidrList("127.0.0.4/32") } } });
     const denied = await from(ts.port, "127.0.0.4");
@@ -292,6 +313,29 @@ describe("bans shared by several servers", () => {
     expect((await (await from(c.port, "127.0.0.2")).read())?.code).toBe(421);
     expect((await (await from(c.port, "127.0.0.1")).login("alice", "alice-pw")).pass?.code).toBe(230);
   }, 40_000);
+
+  test("redis-server unreachable: the node's own count keeps to --ban-window (failures spaced wider never ban)", async () => {
+    root = tempDir("ftpkit-ban-nodes-");
+    await makeUsersFile(root, [{ name: "alice", password: "alice-pw" }]);
+    redis = await startRedis();
+    const windowMs = 2000;
+    // One connection for all (new ones get 421 while the store is away).
+    const a = await node({ state: redis.url, maxLoginAttempts: 10 }, { banAfter: 2, banWindowMs: windowMs });
+    const guesser = await from(a.port, "127.0.0.2");
+    expect(await guess(guesser, 1)).toEqual([530]); // counted by the store
+    await redis.stop();
+    redis = null;
+    await Bun.sleep(windowMs + 200); // that failure leaves the window
+    await guesser.cmd("USER alice");
+    expect((await guesser.cmd("PASS guess-1"))?.code).toBe(530);
+    expect(a.server.ops.refusal("127.0.0.2")).toBeNull();
+    expect(a.logger.events.filter((e) => e.event === "ban")).toEqual([]);
+    // A second one within the window: banned on the node's own count.
+    await guesser.cmd("USER alice");
+    expect((await guesser.cmd("PASS guess-2"))?.code).toBe(530);
+    expect((await guesser.read())?.code).toBe(421);
+    expect(a.logger.events.filter((e) => e.event === "ban").map((e) => e.fields)).toMatchObject([{ ip: "127.0.0.2", failures: 2 }]);
+  }, 30_000);
 
   test("redis-server unreachable: a node still bans on its own, and refuses no one else for it", async () => {
     root = tempDir("ftpkit-ban-nodes-");

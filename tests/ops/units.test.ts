@@ -181,6 +181,17 @@ describe("defender timing", () => {
     expect(d.tracked).toBe(2);
     expect(banAt(101_000)?.ms).toBe(40_000);
   });
+  test("failures a shared store counted: the gate reads the store's count until it leaves the window; with the store away, they count toward this process's own ban", () => {
+    const d = new Defender(opts);
+    d.counted("192.0.2.1", 2, 0);
+    expect(d.failuresLeft("192.0.2.1", 1_000)).toBe(1);
+    d.counted("192.0.2.1", 2, 30_000); // the store's count: the one at 0 and this one
+    expect(d.failuresLeft("192.0.2.1", 31_000)).toBe(1);
+    expect(d.failuresLeft("192.0.2.1", 91_000)).toBe(3); // the store's count is a minute old: all of it left the window
+    // The store away: the failure at 30 s, which it counted, and one now are this process's own two; a third bans.
+    expect(d.failed("192.0.2.1", 80_000)).toBeNull();
+    expect(d.failed("192.0.2.1", 81_000)).toMatchObject({ failures: 3 });
+  });
   test("banAfter 0 turns the defender off", () => {
     const d = new Defender({ ...opts, banAfter: 0 });
     for (let i = 0; i < 50; i++) expect(d.failed("192.0.2.1", i)).toBeNull();

@@ -7,7 +7,8 @@ import { waitFor } from "../helpers/peers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
-import { CERT, KEY } from "../tls/helpers.ts";
+import { parseEpsvReply } from "../../protocol/address.ts";
+import { CERT, KEY, captureLogger } from "../tls/helpers.ts";
 
 let ts: TestServer | null = null;
 let serve: ServeProcess | null = null;
@@ -90,6 +91,34 @@ test("one line each for session start, login, transfer and session end", async (
   // No password, plain or hashed, ever reaches the log.
   expect(s.stdout()).not.toContain("alice-pw");
   expect(s.stdout()).not.toContain("argon2");
+}, 30_000);
+
+// Reported: a client that hung up mid-RETR had its session end logged before its transfer line
+// (the transfer writes it once its resources are disposed), and log tools that close a session's
+// record at its end dropped or misfiled the transfer.
+test("a client that hangs up mid-download: its transfer line comes before its session end", async () => {
+  const logger = captureLogger();
+  ts = await startTestServer({
+    options: { logger, maxRate: 200_000 },
+    setup: (root) => writeFileSync(join(root, "home/alice/big.bin"), new Uint8Array(4_000_000).fill(7)),
+  });
+  const w = await session(ts.port);
+  await w.login("alice", "alice-pw");
+  await w.cmd("TYPE I");
+  const dataPort = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+  let received = 0;
+  const data = await Bun.connect({ hostname: "127.0.0.1", port: dataPort, socket: { data: (_s, c) => void (received += c.length) } });
+  try {
+    expect((await w.cmd("RETR big.bin")).code).toBe(150);
+    await waitFor(() => received > 50_000, 10_000, "the first bytes");
+    w.close(); // no QUIT, no ABOR: the control connection goes mid-transfer
+    const of = (event: string) => logger.events.findIndex((e) => e.event === event);
+    await waitFor(() => of("transfer") >= 0 && of("session end") >= 0, 10_000, "both lines");
+    expect(logger.events[of("transfer")]!.fields).toMatchObject({ verb: "RETR", path: "/big.bin", result: "aborted" });
+    expect(logger.events.map((e) => e.event).filter((e) => e === "transfer" || e === "session end")).toEqual(["transfer", "session end"]);
+  } finally {
+    data.end();
+  }
 }, 30_000);
 
 test("failures are logged: failed login, refused bounce, failed transfer", async () => {
