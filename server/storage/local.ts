@@ -15,7 +15,7 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, type Jail } from "./local-jail.ts";
+import { closeQuietly, fdPath, removeOwnDirIfEmpty, type Jail } from "./local-jail.ts";
 import { uniqueFromDev } from "./local-identity.ts";
 import { checkKey, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
@@ -47,6 +47,16 @@ interface Opened {
   verdicts: VerdictLocks;
 }
 
+/**
+ * How the server removes a temp directory it made when it stops: by the root's path and identity,
+ * not through its jail, which a server kept open for good (one descriptor per home or mount it
+ * made one in: disks busy for umount, EMFILE at logins). Made out here: a closure made in
+ * LocalStorage.jail() would share that scope, and the jail in it, with the others made there.
+ */
+function tempDirRemoval(realRoot: string, identity: { dev: number; ino: number }): () => void {
+  return () => removeOwnDirIfEmpty(realRoot, identity, TEMP_DIR);
+}
+
 export class LocalStorage implements Storage {
   private opened: Promise<Opened> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
@@ -74,10 +84,11 @@ export class LocalStorage implements Storage {
       });
       const jail = jailFor(realRoot);
       const st = fs.fstatSync(jail.rootFd);
-      this.rootIdentity = { dev: st.dev, ino: st.ino };
+      const identity = { dev: st.dev, ino: st.ino };
+      this.rootIdentity = identity;
       // The server that makes the temp directory is told, with how to remove it (if empty) when it stops.
       const own = this.opts.ownTempDir;
-      const made = own && (() => own(realRoot, () => jail.removeOwnDirIfEmpty(TEMP_DIR)));
+      const made = own && (() => own(realRoot, tempDirRemoval(realRoot, identity)));
       const tempDir = (create?: boolean) => jail.openOwnDir(TEMP_DIR, create, made);
       return { jail, tempDir, verdicts: this.opts.sharedNames ? verdictLocks(tempDir) : null };
     }).catch((err) => {
