@@ -71,8 +71,10 @@ export interface ServerContext {
   shuttingDown: boolean;
   /**
    * The .ftpkit-tmp directories this server made (not shared with other processes), by real root:
-   * each removed, if empty, when it stops. One per root path: a root replaced under its path (a
-   * deploy's swap) replaces its entry, whose closure would otherwise hold the old jail's descriptor.
+   * each removed, if empty, when it stops, through a fresh open of the root (the entries hold no
+   * descriptor: local-jail.ts removeOwnDirIfEmpty) and only while the path names the directory it
+   * was made in. A root replaced under its path (a deploy's swap) gets its entry again when the
+   * server makes one in the new directory.
    */
   tempDirsMade: Map<string, () => void>;
   /**

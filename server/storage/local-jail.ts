@@ -263,18 +263,32 @@ export class Jail {
     return this.openAt(this.rootFd, name, flags);
   }
 
-  /**
-   * Remove the backend's own directory `name` if it is empty (rmdir(2): a directory holding anything,
-   * another server's temp file or lock included, stays; a symlink at the name is not removed). Never throws.
-   */
-  removeOwnDirIfEmpty(name: string): void {
-    try {
-      fs.rmdirSync(`${fdPath(this.rootFd)}/${name}`);
-    } catch {}
-  }
-
   close(): void {
     closeQuietly(this.rootFd);
+  }
+}
+
+/**
+ * Remove the backend's own directory `name` in `realRoot` if it is empty, through a fresh open of
+ * the root, and only while that is still the directory `made` (device and inode) it was made in.
+ * Its caller keeps no jail: a server keeping one per temp directory it made (to remove them when it
+ * stops) held every such home's descriptor until then (disks busy for umount, EMFILE at logins).
+ * rmdir(2): a directory holding anything, another server's temp file or lock included, stays; a
+ * symlink at the name is not removed. Never throws.
+ */
+export function removeOwnDirIfEmpty(realRoot: string, made: { dev: number; ino: number }, name: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(realRoot, O_PATH | fs.constants.O_DIRECTORY | O_CLOEXEC);
+  } catch {
+    return;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.dev === made.dev && st.ino === made.ino) fs.rmdirSync(`${fdPath(fd)}/${name}`);
+  } catch {
+  } finally {
+    closeQuietly(fd);
   }
 }
 

@@ -29,3 +29,29 @@ export function jailFor(realRoot: string): Jail {
   unreachable.register(jail, { fd: jail.rootFd, root: realRoot });
   return jail;
 }
+
+/** Collections asked for by collectSoon are this far apart at least… */
+const COLLECT_EVERY_MS = 5_000;
+/** …and wait this long, so what is let go at the same moment (a plan and its ledgers) goes in one. */
+const COLLECT_AFTER_MS = 1_000;
+let collecting: ReturnType<typeof setTimeout> | null = null;
+let lastCollect = -Infinity;
+
+/**
+ * What could reach jails was let go (a mount plan or a quota ledger, after its linger): one full
+ * collection soon, so their root descriptors close. The collector runs on memory pressure, which an
+ * idle server does not make: homes no one used any more stayed open (disks busy for umount, a home
+ * removed by hand held as "(deleted)") until some later login's relief. At most one per 5 s.
+ */
+export function collectSoon(): void {
+  if (collecting || jails.size === 0) return;
+  collecting = setTimeout(
+    () => {
+      collecting = null;
+      lastCollect = performance.now();
+      Bun.gc(true);
+    },
+    Math.max(COLLECT_AFTER_MS, lastCollect + COLLECT_EVERY_MS - performance.now()),
+  );
+  collecting.unref?.();
+}

@@ -15,7 +15,7 @@ import {
   type WriteClaim,
   type WriteMode,
 } from "./backend.ts";
-import { closeQuietly, fdPath, type Jail } from "./local-jail.ts";
+import { closeQuietly, fdPath, removeOwnDirIfEmpty, type Jail } from "./local-jail.ts";
 import { uniqueFromDev } from "./local-identity.ts";
 import { checkKey, rootMissing, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
@@ -47,12 +47,22 @@ interface Opened {
   verdicts: VerdictLocks;
 }
 
+/**
+ * How the server removes a temp directory it made when it stops: by the root's path and identity,
+ * not through its jail, which a server kept open for good (one descriptor per home or mount it
+ * made one in: disks busy for umount, EMFILE at logins). Made out here: a closure made in
+ * LocalStorage.jail() would share that scope, and the jail in it, with the others made there.
+ */
+function tempDirRemoval(realRoot: string, identity: { dev: number; ino: number }): () => void {
+  return () => removeOwnDirIfEmpty(realRoot, identity, TEMP_DIR);
+}
+
 export class LocalStorage implements Storage {
   private opened: Promise<Opened> | null = null;
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
   /** When temp files a killed process left are cleared (local-temp.ts TempSweeps). */
-  private readonly sweeps = new TempSweeps();
+  private sweeps = new TempSweeps();
 
   constructor(
     private readonly root: string,
@@ -62,10 +72,26 @@ export class LocalStorage implements Storage {
      * back a removed file's bytes (VerdictLocks); alone, this process's own suffices. `nameBudget`:
      * the server's, for the name lists its listings hold (name-budget.ts; left out: none).
      */
-    private readonly opts: { sharedNames?: boolean; ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void; nameBudget?: NameListBudget } = {},
+    private readonly opts: {
+      sharedNames?: boolean;
+      ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void;
+      nameBudget?: NameListBudget;
+      /** Open the root's path again once it names another directory (a mount; a home stays chrooted): see jail(). */
+      followPath?: boolean;
+    } = {},
   ) {}
 
   private jail(): Promise<Opened> {
+    // A mount follows its path: a symlink swapped to a new release, or a directory removed and made
+    // again (a remount), is what the next operation uses, in sessions already logged in too (as
+    // ProFTPD and pyftpdlib, which resolve the path at each command); its uploads went on landing in
+    // the retired release. One stat per operation. An operation under way keeps the jail it took, so
+    // a running transfer, its commit included, ends where it began. A path gone keeps the old root.
+    if (this.opts.followPath && this.movedOn()) {
+      this.opened = null;
+      this.rootIdentity = null; // a second call meanwhile waits for the same new open
+      this.sweeps = new TempSweeps();
+    }
     this.opened ??= wrap(async () => {
       // A root that is a loop of links (a home or mount folder made a link to itself) is said so, as
       // the same loop inside a home is: ELOOP elsewhere means a link where a file was wanted ("denied").
@@ -75,10 +101,11 @@ export class LocalStorage implements Storage {
       });
       const jail = jailFor(realRoot);
       const st = fs.fstatSync(jail.rootFd);
-      this.rootIdentity = { dev: st.dev, ino: st.ino };
+      const identity = { dev: st.dev, ino: st.ino };
+      this.rootIdentity = identity;
       // The server that makes the temp directory is told, with how to remove it (if empty) when it stops.
       const own = this.opts.ownTempDir;
-      const made = own && (() => own(realRoot, () => jail.removeOwnDirIfEmpty(TEMP_DIR)));
+      const made = own && (() => own(realRoot, tempDirRemoval(realRoot, identity)));
       const tempDir = (create?: boolean) => jail.openOwnDir(TEMP_DIR, create, made);
       return { jail, tempDir, verdicts: this.opts.sharedNames ? verdictLocks(tempDir) : null };
     }).catch((err) => {
@@ -94,6 +121,15 @@ export class LocalStorage implements Storage {
     if (!held) return false;
     const now = fs.statSync(this.root, { throwIfNoEntry: false });
     return now !== undefined && now.isDirectory() && (now.dev !== held.dev || now.ino !== held.ino);
+  }
+
+  /** replaced(), false when the path cannot be looked at now (EACCES, ENOTDIR…): the open root is kept. */
+  private movedOn(): boolean {
+    try {
+      return this.replaced();
+    } catch {
+      return false;
+    }
   }
 
   private sweepOnce(tempDir: OpenTempDir): void {

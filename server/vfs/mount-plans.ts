@@ -5,6 +5,7 @@
 // failing, from the ~386th user with `ulimit -n 400`, one session at a time).
 import type { UserRecord } from "../auth/types.ts";
 import { descriptorSoftLimit, openDescriptors } from "../fd-budget.ts";
+import { collectSoon } from "../storage/local-roots.ts";
 
 /** A user's next login within this is served by the same plan (no new stat of the home, no new root). */
 export const LINGER_MS = 30_000;
@@ -81,7 +82,9 @@ export class PlanCache<Plan extends object> {
     // Only while it is the user's cached plan: one replaced (its root swapped) is held by its sessions alone.
     if (this.plans.get(user) !== plan) return;
     h.idle = setTimeout(() => {
-      if (h.sessions === 0 && this.plans.get(user) === plan) this.delete(user);
+      if (h.sessions !== 0 || this.plans.get(user) !== plan) return;
+      this.delete(user);
+      collectSoon(); // its roots' descriptors close when collected
     }, LINGER_MS);
     h.idle.unref?.();
   }

@@ -1,4 +1,5 @@
 import { FtpError } from "../../protocol/errors.ts";
+import { collectSoon } from "../storage/local-roots.ts";
 
 /** The usage a limit needs could not be measured (a place of the ledger failing for now): 451, try later. */
 export class UsageUnmeasured extends FtpError {
@@ -370,6 +371,7 @@ export class QuotaRegistry {
       if (entry.refs > 0) return;
       this.ledgers.delete(key);
       entry.ledger.dispose?.();
+      collectSoon(); // its measure reached its places' storage, and so their root descriptors
     }, this.lingerMs);
     (entry.timer as { unref?: () => void }).unref?.();
   }
