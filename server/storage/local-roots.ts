@@ -50,6 +50,10 @@ export function collectSoon(): void {
       collecting = null;
       lastCollect = performance.now();
       Bun.gc(true);
+      // Once more from another phase of the event loop: the collector scans the native stack
+      // conservatively, and from this timer's frames it kept one dropped home's jail now and then
+      // (measured: 1 of 130 homes held for good in 4 of 5 runs; none in 3 with this second pass).
+      setImmediate(() => Bun.gc(true));
     },
     Math.max(COLLECT_AFTER_MS, lastCollect + COLLECT_EVERY_MS - performance.now()),
   );
