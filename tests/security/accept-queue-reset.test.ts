@@ -10,7 +10,7 @@ import { parseEpsvReply } from "../../protocol/address.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 import { Wire } from "../helpers/wire.ts";
 import { removeDir, tempDir, waitFor } from "../helpers/peers.ts";
-import { CERT, KEY, run } from "../tls/helpers.ts";
+import { CERT, KEY, pythonTlsLogin, run } from "../tls/helpers.ts";
 
 const FTPS_LISTENING = /listening on ftps:\/\/[^\s:]+:(\d+)/;
 let serve: ServeProcess | null = null;
@@ -76,13 +76,7 @@ describe("connections reset in the accept queue", () => {
     const py = `
 import json, os, re, signal, socket, ssl, struct, sys
 port, pid = int(sys.argv[1]), int(sys.argv[2])
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb"); f.readline()
-s.sendall(b"AUTH TLS\\r\\n"); f.readline()
-t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
-def cmd(c):
-    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
-for c in ["PBSZ 0", "PROT P", "USER u", "PASS pw", "TYPE I"]: cmd(c)
+${pythonTlsLogin("u", "pw", ["TYPE I"])}
 dport = int(re.search(r"\\|\\|\\|(\\d+)\\|", cmd("EPSV")).group(1))
 os.kill(pid, signal.SIGSTOP)
 try:

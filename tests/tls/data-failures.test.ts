@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/peers.ts";
-import { captureLogger, run, tempDir, tlsOptions } from "./helpers.ts";
+import { captureLogger, pythonTlsLogin, run, tempDir, tlsOptions } from "./helpers.ts";
 
 let srv: TestServer | null = null;
 let work: string | null = null;
@@ -25,13 +25,7 @@ afterEach(async () => {
 const SCRIPT = `
 import json, re, socket, ssl, sys
 port, mode = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-s = socket.create_connection(("127.0.0.1", port), timeout=15); f = s.makefile("rb"); f.readline()
-s.sendall(b"AUTH TLS\\r\\n"); f.readline()
-t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
-def cmd(c):
-    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
-for c in ["PBSZ 0", "PROT P", "USER alice", "PASS alice-pw"]: cmd(c)
+${pythonTlsLogin("alice", "alice-pw", [], 15)}
 dport = int(re.search(r"\\|\\|\\|(\\d+)\\|", cmd("EPSV")).group(1))
 d = socket.create_connection(("127.0.0.1", dport), timeout=15)
 first = cmd("RETR hello.txt")

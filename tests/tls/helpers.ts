@@ -56,6 +56,21 @@ export function tempDir(): string {
  * `steps` — ["STOR name localfile"], ["RETR name localfile"], ["CMD raw line"] — printing one JSON
  * line per step: {"step": ..., "ok": bool, "reply": "..."}.
  */
+/**
+ * Python lines: a TLS control session (AUTH TLS, certificate not checked) to 127.0.0.1:`port` (a
+ * Python variable) under PROT P, logged in as `user`; then cmd(line) sends a line and reads one reply line.
+ */
+export function pythonTlsLogin(user = "alice", password = "alice-pw", more: string[] = [], timeoutSec = 10): string {
+  const commands = ["PBSZ 0", "PROT P", `USER ${user}`, `PASS ${password}`, ...more].map((c) => JSON.stringify(c)).join(", ");
+  return `ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(("127.0.0.1", port), timeout=${timeoutSec}); f = s.makefile("rb"); f.readline()
+s.sendall(b"AUTH TLS\\r\\n"); f.readline()
+t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
+def cmd(c):
+    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
+for c in [${commands}]: cmd(c)`;
+}
+
 export const FTPLIB_SCRIPT = `
 import ftplib, io, json, ssl, sys
 port, user, password, prot = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Session } from "../../server/session.ts";
 import { DataRefusalLog } from "../../server/tls/refusal-log.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { captureLogger, run, tempDir, tlsOptions } from "./helpers.ts";
+import { captureLogger, pythonTlsLogin, run, tempDir, tlsOptions } from "./helpers.ts";
 import { waitFor } from "../helpers/peers.ts";
 
 let srv: TestServer | null = null;
@@ -19,14 +19,7 @@ afterEach(async () => {
   work = null;
 });
 
-/** Python: a TLS control session (AUTH TLS) of alice under PROT P on `port`; cmd(line) sends a line and reads one reply line. */
-const TLS_LOGIN = `ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-s = socket.create_connection(("127.0.0.1", port), timeout=10); f = s.makefile("rb"); f.readline()
-s.sendall(b"AUTH TLS\\r\\n"); f.readline()
-t = ctx.wrap_socket(s, server_hostname="localhost"); tf = t.makefile("rb")
-def cmd(c):
-    t.sendall(c.encode() + b"\\r\\n"); return tf.readline().decode().strip()
-for c in ["PBSZ 0", "PROT P", "USER alice", "PASS alice-pw"]: cmd(c)`;
+const TLS_LOGIN = pythonTlsLogin();
 
 /** One TLS control session under PROT P: N times EPSV, LIST and a data connection that sends plain text instead of a handshake; then QUIT. */
 const SCRIPT = `
