@@ -279,8 +279,7 @@ export interface Storage {
   /**
    * Optional: the root's place now names another directory than the one this storage opened (a
    * deploy renamed a new tree into place, or swapped a symlink), so the next login should open it
-   * again (a local mount's storage also follows by itself, at its next operation). A place gone
-   * altogether is not "replaced": the storage keeps what it has.
+   * again. A place gone altogether is not "replaced": the storage keeps what it has.
    */
   replaced?(): boolean;
   /** Free space where new files land, when the backend can tell. */

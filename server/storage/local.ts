@@ -62,7 +62,7 @@ export class LocalStorage implements Storage {
   /** Device and inode of the directory opened as the root, once it is. */
   private rootIdentity: { dev: number; ino: number } | null = null;
   /** When temp files a killed process left are cleared (local-temp.ts TempSweeps). */
-  private sweeps = new TempSweeps();
+  private readonly sweeps = new TempSweeps();
 
   constructor(
     private readonly root: string,
@@ -72,26 +72,10 @@ export class LocalStorage implements Storage {
      * back a removed file's bytes (VerdictLocks); alone, this process's own suffices. `nameBudget`:
      * the server's, for the name lists its listings hold (name-budget.ts; left out: none).
      */
-    private readonly opts: {
-      sharedNames?: boolean;
-      ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void;
-      nameBudget?: NameListBudget;
-      /** Open the root's path again once it names another directory (a mount; a home stays chrooted): see jail(). */
-      followPath?: boolean;
-    } = {},
+    private readonly opts: { sharedNames?: boolean; ownTempDir?: (realRoot: string, removeIfEmpty: () => void) => void; nameBudget?: NameListBudget } = {},
   ) {}
 
   private jail(): Promise<Opened> {
-    // A mount follows its path: a symlink swapped to a new release, or a directory removed and made
-    // again (a remount), is what the next operation uses, in sessions already logged in too (as
-    // ProFTPD and pyftpdlib, which resolve the path at each command); its uploads went on landing in
-    // the retired release. One stat per operation. An operation under way keeps the jail it took, so
-    // a running transfer, its commit included, ends where it began. A path gone keeps the old root.
-    if (this.opts.followPath && this.movedOn()) {
-      this.opened = null;
-      this.rootIdentity = null; // a second call meanwhile waits for the same new open
-      this.sweeps = new TempSweeps();
-    }
     this.opened ??= wrap(async () => {
       // A root that is a loop of links (a home or mount folder made a link to itself) is said so, as
       // the same loop inside a home is: ELOOP elsewhere means a link where a file was wanted ("denied").
@@ -121,15 +105,6 @@ export class LocalStorage implements Storage {
     if (!held) return false;
     const now = fs.statSync(this.root, { throwIfNoEntry: false });
     return now !== undefined && now.isDirectory() && (now.dev !== held.dev || now.ino !== held.ino);
-  }
-
-  /** replaced(), false when the path cannot be looked at now (EACCES, ENOTDIR…): the open root is kept. */
-  private movedOn(): boolean {
-    try {
-      return this.replaced();
-    } catch {
-      return false;
-    }
   }
 
   private sweepOnce(tempDir: OpenTempDir): void {

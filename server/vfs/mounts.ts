@@ -104,7 +104,7 @@ export async function acquireMounts(user: UserRecord, { quotas, plans }: { quota
   let plan = plans.get(user);
   // A home or mount root replaced under its path since the table was built (a deploy's rename, a
   // symlink swap): this login opens the places again, as vsftpd's chroot at each login does.
-  // Sessions already in keep the home they opened; their mounts follow their paths (LocalStorage).
+  // Sessions already in keep the directories they opened.
   if (plan?.roots.some((root) => root.storage.replaced?.())) plan = undefined;
   if (!plan) {
     await plans.relieve(() => quotas.dropIdle());
@@ -193,13 +193,9 @@ export interface PlaceOptions {
 
 const lastOutage = new Map<string, number>();
 
-/**
- * The backend for a home or mount place: a local directory or `s3://bucket/prefix`. `followPath`: a
- * mount's local directory is opened again when its path comes to name another one (LocalStorage);
- * a home keeps the directory its sessions logged into, as vsftpd's chroot.
- */
-export function storageAt(place: string, opts: PlaceOptions = {}, followPath = false): Storage {
-  if (!isS3Url(place)) return new LocalStorage(place, { sharedNames: opts.sharedNames, ownTempDir: opts.ownTempDir, nameBudget: opts.nameBudget, followPath });
+/** The backend for a home or mount place: a local directory or `s3://bucket/prefix`. */
+export function storageAt(place: string, opts: PlaceOptions = {}): Storage {
+  if (!isS3Url(place)) return new LocalStorage(place, { sharedNames: opts.sharedNames, ownTempDir: opts.ownTempDir, nameBudget: opts.nameBudget });
   const log = opts.log;
   return new S3Storage(opts.s3 ?? s3SettingsFromEnv(process.env, opts.s3Endpoint), parseS3Url(place), {
     keyLock: opts.keyLock ?? null,
@@ -295,7 +291,7 @@ function planMounts(user: UserRecord, places: PlaceOptions): MountPlan {
   const chargedToUser: Array<{ storage: Storage; place: string }> = [{ storage: home, place: user.home }];
   if (homeAlso) spec(homeAlso, 0, () => home, user.home);
   for (const m of user.mounts) {
-    const storage = storageAt(m.dir, places, true);
+    const storage = storageAt(m.dir, places);
     const ledgerKey = m.quota > 0 ? `dir:${m.dir}` : userKey;
     const alsoKey = m.quota > 0 || !limited(m.dir) ? undefined : `dir:${m.dir}`;
     if (m.quota > 0 || alsoKey) spec(`dir:${m.dir}`, m.quota, () => storage, m.dir);
