@@ -279,7 +279,8 @@ export interface Storage {
   /**
    * Optional: the root's place now names another directory than the one this storage opened (a
    * deploy renamed a new tree into place, or swapped a symlink), so the next login should open it
-   * again. A place gone altogether is not "replaced": the storage keeps what it has.
+   * again. A place gone (or no longer a directory) counts too: the next login's plan finds it so.
+   * Sessions already in keep what their storage opened.
    */
   replaced?(): boolean;
   /** Free space where new files land, when the backend can tell. */

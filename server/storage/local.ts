@@ -104,7 +104,9 @@ export class LocalStorage implements Storage {
     const held = this.rootIdentity;
     if (!held) return false;
     const now = fs.statSync(this.root, { throwIfNoEntry: false });
-    return now !== undefined && now.isDirectory() && (now.dev !== held.dev || now.ino !== held.ino);
+    // Gone, or no longer a directory: a new login's plan says so (a home: 530, as once no session
+    // held it; before, the plan a session held let the login in, to 550 on everything).
+    return now === undefined || !now.isDirectory() || now.dev !== held.dev || now.ino !== held.ino;
   }
 
   private sweepOnce(tempDir: OpenTempDir): void {

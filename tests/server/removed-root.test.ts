@@ -134,3 +134,16 @@ test("an overwrite under way when its mount is removed ends 451 after its 150, a
   expect([line.level, line.fields.result, line.fields.error]).toEqual(["warn", "error", REASON]);
   expect(existsSync(join(s.root, "pub"))).toBe(false);
 }, 30_000);
+
+test("a login after the home was removed is refused (530 home directory unavailable) while a session of the user is still in, as once none is", async () => {
+  const { s } = await serveBob();
+  const inside = await servers.login("bob", "pw");
+  rmSync(join(s.root, "bob-home"), { recursive: true });
+  // Before: 230 (the plan the session holds was reused), then 550 to every command.
+  const w = await servers.login("bob", "pw", 530);
+  expect(w).toBeDefined();
+  // The session in goes on, answering for its removed home as before.
+  expect(await first(inside, "SIZE a.txt")).toBe(GONE);
+  mkdirSync(join(s.root, "bob-home"));
+  await servers.login("bob", "pw");
+});
