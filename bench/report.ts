@@ -52,6 +52,11 @@ export function renderTable(ws: Workload[], r: Results, servers: readonly Server
         if (c.cpu && c.cpu.plain > 0) extra += `; server CPU ${(c.cpu.ops / c.cpu.plain).toFixed(2)}× plain`;
       } else if (w.id === "ftps-retr-1" && measured(c) !== undefined && measured(plain[s]) !== undefined) {
         extra = `, ${Math.round((100 * measured(c)!) / measured(plain[s])!)}% of plain`;
+        // Where the time goes: a ⚠ with the server's CPU far below the wall time means the load
+        // generator's decryption, not the server, set the pace.
+        const tlsCpu = c?.serverCpuMs;
+        const plainCpu = plain[s]?.serverCpuMs;
+        if (s === "ftpkit" && tlsCpu !== undefined && plainCpu !== undefined) extra += `; server CPU ${fmt(tlsCpu, "ms")} ms per run (plain ${fmt(plainCpu, "ms")})`;
       }
       return cellText(c, w, cells.vsftpd, extra);
     });

@@ -20,6 +20,7 @@ import {
   ensureSystemUser,
   makeCert,
   pyOpenSslImportable,
+  cpuMsWithReaped,
   selfCpuMs,
   startFtpkit,
   startPyftpdlib,
@@ -146,14 +147,18 @@ async function main(): Promise<void> {
   // the previous runs' dirty pages (6 × 1 GiB kept around exceeded dirty_ratio and throttled to disk speed).
   const measureReps = async (make: (rep: number, warm: boolean) => LoadSpec, timeoutMs: number, server?: RunningServer, afterEach?: () => void): Promise<Cell> => {
     const samples: LoadResult[] = [];
+    const serverCpu: number[] = [];
     for (let i = 0; i < profile.warmup + profile.reps; i++) {
       if (server && !alive(server)) return { error: `${server.name} died (see ${server.log})` };
       const warm = i < profile.warmup;
+      const cpu0 = server ? cpuMsWithReaped(server.pid) : NaN;
       const r = await runLoad(make(i, warm), timeoutMs);
+      const cpu = server ? cpuMsWithReaped(server.pid) - cpu0 : NaN;
       afterEach?.();
       if (!r.ok) return { error: r.error ?? "failed" };
       if (r.na) return { na: r.na };
       if (!warm) samples.push(r);
+      if (!warm && Number.isFinite(cpu)) serverCpu.push(cpu);
     }
     const value = median(samples.map((s) => s.value ?? 0));
     const mid = samples.find((s) => s.value === value) ?? samples[0]!;
@@ -162,6 +167,7 @@ async function main(): Promise<void> {
       wallMs: median(samples.map((s) => s.wallMs)),
       cpuFrac: median(samples.map((s) => (s.wallMs > 0 ? s.cpuMs / s.wallMs : 0))),
       detail: mid.detail,
+      ...(serverCpu.length ? { serverCpuMs: median(serverCpu) } : {}),
     };
   };
 

@@ -16,6 +16,8 @@ export interface Cell {
   paired?: number;
   /** Operations rows: median server CPU per run (ms), ops server / plain server. */
   cpu?: { ops: number; plain: number };
+  /** Median CPU time (ms) of the server per run, its reaped session processes included. */
+  serverCpuMs?: number;
 }
 
 export interface Target {
