@@ -112,6 +112,14 @@ export interface ListArgs {
 }
 
 /**
+ * One ls option group and the space that ends it: "-la", "-1" (one per line: `ncftpls -1` sends
+ * `NLST -1`, a 550 while digits made a path), or a long option ("--full-time"), which changes nothing.
+ * vsftpd takes any leading "-word" for options; here a group with another character ("-dash.txt",
+ * "-v1.2") stays a name.
+ */
+const OPTION_GROUP = /^-([a-zA-Z0-9]+|-[a-zA-Z][a-zA-Z-]*)( |$)/;
+
+/**
  * Parse LIST/NLST arguments: ls-style options like "-la" that clients send; only -t and -r change anything.
  * One space ends an option group, and the path is the rest, kept whole as vsftpd keeps it: a name may
  * begin or end with a space ("LIST trail.txt␠", "NLST ␠lead.txt" were 550 here). Only spaces left is no path.
@@ -119,8 +127,8 @@ export interface ListArgs {
 export function listArgs(arg: string): ListArgs {
   let rest = arg;
   let flags = "";
-  for (let m = /^-([a-zA-Z]+)( |$)/.exec(rest); m; m = /^-([a-zA-Z]+)( |$)/.exec(rest)) {
-    flags += m[1];
+  for (let m = OPTION_GROUP.exec(rest); m; m = OPTION_GROUP.exec(rest)) {
+    if (!m[1]!.startsWith("-")) flags += m[1];
     rest = rest.slice(m[0].length);
   }
   // "--" ends the options, as ls's (vsftpd and ProFTPD list "LIST --" and "LIST -- name"): "-x" after it is a name.

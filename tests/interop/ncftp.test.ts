@@ -1,4 +1,5 @@
-// NcFTP's ncftpget as a real peer: server-side wildcards (`ncftpget host dir '/dir/f*.bin'`).
+// NcFTP as a real peer: ncftpget's server-side wildcards (`ncftpget host dir '/dir/f*.bin'`), and
+// ncftpls's one-name-per-line listing (`ncftpls -1`, which sends `NLST -1`).
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -56,5 +57,13 @@ for (const kind of SERVER_KINDS) describe(kind.label("ncftp"), () => {
     mkdirSync(home("dir"));
     const r = await ncftpget("/dir/none*.bin");
     expect(r.code).not.toBe(0);
+  });
+
+  test("ncftpls -1 lists the directory's names, one per line", async () => {
+    mkdirSync(home("dir"));
+    for (const n of ["a.txt", "b.log"]) writeFileSync(home(`dir/${n}`), n);
+    const r = await run(["ncftpls", "-t", "10", "-u", "alice", "-p", "alice-pw", "-P", String(ts.port), "-1", "ftp://127.0.0.1/dir/"], { timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter(Boolean).sort()).toEqual(["a.txt", "b.log"]);
   });
 });

@@ -54,6 +54,10 @@ describe("LIST, NLST and STAT of a name with a leading or trailing space", () =>
     ["LIST --", (l) => expect(l.some((x) => x.endsWith(" lead.txt"))).toBe(true)],
     ["LIST -- -x", (l) => expect(l).toEqual([expect.stringMatching(/ 5 .* -x$/)])],
     ["LIST -la -- lead.txt", (l) => expect(l).toEqual([expect.stringMatching(/ 13 .* lead\.txt$/)])],
+    // Digits and long options are options too (`ncftpls -1` sends NLST -1; both were 550).
+    ["NLST -1", (l) => expect(l).toEqual(expect.arrayContaining([" lead.txt", "trail.txt "]))],
+    ["LIST -la1 tr dir ", (l) => expect(l.some((x) => x.endsWith(" in.txt"))).toBe(true)],
+    ["LIST --full-time tr dir ", (l) => expect(l.some((x) => x.endsWith(" in.txt"))).toBe(true)],
   ];
   for (const [line, check] of cases) {
     test(`${JSON.stringify(line)} lists what it names`, async () => {
