@@ -237,6 +237,13 @@ export default defineCommand({
     if (fds && json) server.context.log.info("descriptor limit", { soft: fds.soft, hard: fds.hard });
     // The text line once, by worker 0, not once per worker (the same limit: each raises it alike).
     else if (fds && (worker === undefined || worker === "0")) consola.info(`open-file limit: ${fds.soft} (hard limit ${fds.hard}); a session holds up to ${FDS_PER_SESSION} descriptors at once`);
+    // vsftpd and ProFTPD switch each session to an unprivileged user; ftpkit never does (README,
+    // Running as a service), so run as root the files' own modes stop no account (a mode-000 file is served).
+    if (process.getuid?.() === 0 && (worker === undefined || worker === "0")) {
+      const why = "file permissions do not limit what accounts may read or change in their homes and mounts; run ftpkit serve as an ordinary user that owns them";
+      if (json) server.context.log.warn("running as root", { reason: why });
+      else consola.warn(`running as root: ${why}`);
+    }
     if (server.ftps) {
       const reuse = server.ftps.sessionReuse;
       const required = server.ftps.options.requireTls === true;

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, runFtpkit, tempDir } from "../helpers/peers.ts";
+import { removeDir, runFtpkit, tempDir, waitFor } from "../helpers/peers.ts";
 import { spawnServe, type ServeProcess } from "../helpers/serve-proc.ts";
 
 const FIXTURES = join(import.meta.dir, "../../fixtures");
@@ -34,6 +34,16 @@ async function curl(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 describe("serve --root", () => {
+  // The suite runs as root in CI; as another user there is nothing to see.
+  test.skipIf(process.getuid?.() !== 0)("run as root, serve warns at start that file modes stop no account", async () => {
+    const { root, cwd } = site();
+    serve = await spawnServe(["--root", root, "--user", "me:pw"], { cwd });
+    const warning = "running as root: file permissions do not limit what accounts may read or change";
+    // Written after the listening line on stdout, which spawnServe waits for.
+    await waitFor(() => serve!.stderr().includes(warning), 10_000, "the root warning");
+    expect(serve.stderr()).toContain(warning);
+  }, 30_000);
+
   test("--port 0 prints the URL as the first stdout line, and the user can download", async () => {
     const { root, cwd } = site();
     serve = await spawnServe(["--root", root, "--user", "me:pw"], { cwd });
