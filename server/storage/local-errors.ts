@@ -76,7 +76,15 @@ export function checkKey(key: string): void {
   if (key.includes("\0") || key.split("/").some((s) => s === ".." || s === ".")) {
     throw new StorageError("denied", "invalid path");
   }
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new StorageError("name-too-long", "path too long for the file system");
 }
+
+/**
+ * PATH_MAX (4096, with its NUL) bounds a key, not the root's path before it: every entry is reached by
+ * its key from the root's descriptor (openat2). MKD, STOR and RNTO act in the opened parent, so without
+ * this check they made names deeper than that, which no command could reach again (CWD, RETR, RMD: 553).
+ */
+export const MAX_KEY_BYTES = 4095;
 
 /** Run synchronous filesystem work, translating its errors. */
 export function sync<T>(fn: () => T): T {
