@@ -54,6 +54,15 @@ export function rootMissing(): StorageError {
   return new StorageError("unavailable", "ENOENT: the home or mount directory itself is missing");
 }
 
+/**
+ * The home or mount path names a file, not a directory (a drop box removed by its directory's owner,
+ * who put a file at its path; a mount set on a file): the server's to look into, as rootMissing().
+ * "not-a-directory" read as the client's, and a limited box's upload got "451 Cannot measure" for ever.
+ */
+export function rootNotDirectory(): StorageError {
+  return new StorageError("unavailable", "ENOTDIR: the home or mount directory is not a directory");
+}
+
 /** Translate a Node errno error into a StorageError without leaking the real path. */
 export function storageError(err: unknown): StorageError {
   if (err instanceof StorageError) return err;

@@ -4,7 +4,7 @@
 // STOR got its 150 and then "451 No such file or directory" logged at INFO with no reason, RETR,
 // SIZE, DELE and MKD "550 No such file or directory", CWD and MLST went on as if it were there.
 import { expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger, LogFields } from "../../server/log.ts";
 import { waitFor } from "../helpers/peers.ts";
@@ -162,3 +162,64 @@ test("a login after the home was removed is refused (530 home directory unavaila
   mkdirSync(join(s.root, "bob-home"));
   await servers.login("bob", "pw");
 });
+
+/** anonymous's drop box /incoming (100 kB) is bob's directory "incoming"; bob may do anything in his home. */
+async function serveBox() {
+  const log = recorder();
+  const s = await servers.start({
+    setup: (root) => {
+      mkdirSync(join(root, "anon"), { recursive: true });
+      mkdirSync(join(root, "bob/incoming"), { recursive: true });
+    },
+    users: [
+      { name: "anonymous", home: "anon", perms: ["read"], mounts: [{ vpath: "/incoming", dir: "bob/incoming", perms: ["write"], quota: 100_000 }] },
+      { name: "bob", password: "pw", home: "bob", perms: ["read", "write", "modify"] },
+    ],
+    options: { logger: log },
+  });
+  const bob = await servers.login("bob", "pw");
+  /** bob removes the (empty) box and stores a file at its path. */
+  const swap = async () => {
+    expect((await bob.cmd("RMD incoming")).code).toBe(250);
+    expect((await bob.transfer("STOR incoming", bytes("bob's file now"))).final?.code).toBe(226);
+  };
+  /** bob makes it a directory again. */
+  const restore = async () => {
+    expect(readFileSync(join(s.root, "bob/incoming"), "utf8")).toBe("bob's file now");
+    expect((await bob.cmd("DELE incoming")).code).toBe(250);
+    expect((await bob.cmd("MKD incoming")).code).toBe(257);
+  };
+  return { s, log, bob, swap, restore };
+}
+
+const NOT_DIR = "ENOTDIR: the home or mount directory is not a directory";
+
+test("a drop box whose path its directory's owner made a file before anyone used it: its uploaders get 550 'Directory not available' (not '451 Cannot measure', retried for ever), logged; uploads work once it is a directory again", async () => {
+  const { s, log, swap, restore } = await serveBox();
+  await swap();
+  // The box's ledger was never measured: the upload's measure fails on the file.
+  const w = await servers.login("anonymous", "guest@");
+  for (const line of ["STOR /incoming/x.bin", "CWD /incoming", "STOR /incoming/y.bin"]) expect(`${line}: ${await first(w, line)}`).toBe(`${line}: ${GONE}`);
+  expect(warnings(log).map((l) => [l.fields.verb, l.fields.error])).toEqual([["STOR", NOT_DIR]]);
+  expect(JSON.stringify(log.lines)).not.toContain(s.root);
+  await restore();
+  expect((await w.transfer("STOR /incoming/z.bin", bytes("data"))).final?.code).toBe(226);
+  expect(readdirSync(join(s.root, "bob/incoming"))).toContain("z.bin");
+}, 30_000);
+
+test("a drop box made a file under a session that used it, and under one logged in after: both get 550 'Directory not available', one WARN each", async () => {
+  const { log, bob, swap } = await serveBox();
+  const before = await servers.login("anonymous", "guest@");
+  expect((await before.transfer("STOR /incoming/first.bin", bytes("data"))).final?.code).toBe(226);
+  expect((await bob.cmd("DELE incoming/first.bin")).code).toBe(250);
+  await swap();
+  const after = await servers.login("anonymous", "guest@");
+  for (const w of [before, after]) {
+    for (const line of ["STOR /incoming/x.bin", "CWD /incoming"]) expect(`${line}: ${await first(w, line)}`).toBe(`${line}: ${GONE}`);
+  }
+  // The session from before still holds the removed directory; the new one finds the file.
+  expect(warnings(log).map((l) => [l.fields.verb, l.fields.error])).toEqual([
+    ["STOR", REASON],
+    ["STOR", NOT_DIR],
+  ]);
+}, 30_000);
