@@ -4,6 +4,8 @@ import { LineSplitter, parseCommandLine, type ParsedLine } from "../protocol/com
 import { replyForError, storageTrouble } from "./commands/errors.ts";
 import type { ServerContext } from "./context.ts";
 import type { Session } from "./session.ts";
+import { StorageError } from "./storage/backend.ts";
+import { resolvePath } from "./vfs/resolve.ts";
 
 /** Pipelined commands waiting to run: at this many the session stops reading its socket. */
 const PAUSE_AT_QUEUED = 64;
@@ -181,7 +183,27 @@ export class CommandLoop {
 /** A MKD, DELE, RNTO… that failed for a reason on the server's side gets a log line saying which (see storageTrouble). */
 function logStorageTrouble(session: Session, verb: string, arg: string, err: unknown): void {
   const error = storageTrouble(err);
-  if (error) session.server.log.warn("storage error", { session: session.id, user: session.userName, verb, path: arg, error });
+  if (!error) return;
+  if (err instanceof StorageError && err.kind === "unavailable" && !firstGoneRootNote(session, arg)) return;
+  session.server.log.warn("storage error", { session: session.id, user: session.userName, verb, path: arg, error });
+}
+
+/**
+ * A home or mount root gone as a whole (removed while served, a bucket deleted) fails every command
+ * there until the admin acts: one WARN per root and session says so (with who met it), and a client
+ * retrying in a loop does not write a line per try. False once this session has said it for the
+ * root `arg` lies in (its mount; a path that does not resolve is said each time).
+ */
+function firstGoneRootNote(session: Session, arg: string): boolean {
+  let mount;
+  try {
+    mount = resolvePath(session.mounts, session.cwd, arg).mount;
+  } catch {
+    return true;
+  }
+  if (session.goneRootsLogged.has(mount)) return false;
+  session.goneRootsLogged.add(mount);
+  return true;
 }
 
 /** Write a session's "session start" line, once: at its first byte, or before a line that names it. */

@@ -75,6 +75,8 @@ export class Session {
   /** What an anonymous login gave as its password (its e-mail, by custom): xferlog's user field, as vsftpd writes it. */
   anonymousIdent = "";
   mounts: Mount[] = [];
+  /** Mounts whose root was found gone ("unavailable") and said so in the log: once per session (control.ts). */
+  readonly goneRootsLogged = new WeakSet<Mount>();
   cwd = "/";
   /** Bits taken from the files and directories this session creates (SITE UMASK); never fewer than the process's. */
   umask = PROCESS_UMASK;

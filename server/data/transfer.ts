@@ -6,6 +6,7 @@ import { delayFor, type RateLimiter } from "./rate.ts";
 import { BufferPool } from "../../protocol/buffer-pool.ts";
 import { LoopShare } from "../../protocol/loop-share.ts";
 import { plainDescriptor, readMore } from "./direct-read.ts";
+import { QuotaExceeded } from "../vfs/upload.ts";
 
 /**
  * Read size of a download. 1 MiB, as bench/raw.ts: retr-1 of 1 GiB went from 2.6 to 3.0–3.3 GB/s
@@ -186,12 +187,37 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
     let paused = false;
     /** The rate limit's waits for chunks taken so far: the upload completes after them, not before. */
     let throttled: Promise<void> = Promise.resolve();
+    /** Bytes read and dropped after a quota refusal (drainThenCut). */
+    let dropped = -1;
     const fail = (err: unknown) => {
       if (failed) return;
       failed = true;
+      if (err instanceof QuotaExceeded && !opts.signal.aborted && !conn.closed) return drainThenCut(err);
       conn.abort();
       reject(err);
     };
+    /**
+     * A quota refusal mid-upload: read and drop the rest for a bounded while before cutting, so the
+     * client finishes sending and reads the 552. Cut at once, curl said "(55) Failed sending data to
+     * the peer" / "Connection reset by peer" and Python's ftplib ConnectionResetError, never the quota.
+     * Ends at the client's FIN, DRAIN_MAX_BYTES or DRAIN_MAX_MS, whichever first (ABOR, the stall
+     * timer and the session's end cut the connection, which ends it too); the reply waits for it.
+     */
+    const drainThenCut = (err: unknown) => {
+      dropped = 0;
+      conn.resume(); // paused for the disk or a rate limit: nothing more is written now
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const capped = new Promise<void>((r) => {
+        timer = setTimeout(r, DRAIN_MAX_MS);
+        endDrain = r;
+      });
+      void Promise.race([conn.untilEof(), capped]).then(() => {
+        clearTimeout(timer);
+        conn.abort();
+        reject(err);
+      });
+    };
+    let endDrain: (() => void) | null = null;
     const written = (n: number) => {
       pendingBytes -= n;
       pendingWrites--;
@@ -267,6 +293,11 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
     let keeps = false;
     const go = () => !keeps && !failed && !paused && !conn.closed && !opts.signal.aborted;
     conn.onData((chunk) => {
+      if (dropped >= 0) {
+        dropped += chunk.length;
+        if (dropped > DRAIN_MAX_BYTES) endDrain?.();
+        return;
+      }
       if (take(chunk)) keeps = true;
       if (fd === null || !live || !go()) return;
       const end = readMore(fd, go, (c) => (take(c) ? (keeps = true) : false));
@@ -290,6 +321,11 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
     });
   });
 }
+
+/** After a quota refusal mid-upload, at most this many bytes are read and dropped before the cut… */
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+/** …and for at most this long (a client that trickles, or stops without a FIN). */
+const DRAIN_MAX_MS = 10_000;
 
 /** Bytes of one upload that may wait for the disk before its socket pauses. */
 const WRITE_WINDOW = 4 * 1024 * 1024;

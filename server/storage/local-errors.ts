@@ -54,6 +54,15 @@ export function rootMissing(): StorageError {
   return new StorageError("unavailable", "ENOENT: the home or mount directory itself is missing");
 }
 
+/**
+ * The home or mount path names a file, not a directory (a drop box removed by its directory's owner,
+ * who put a file at its path; a mount set on a file): the server's to look into, as rootMissing().
+ * "not-a-directory" read as the client's, and a limited box's upload got "451 Cannot measure" for ever.
+ */
+export function rootNotDirectory(): StorageError {
+  return new StorageError("unavailable", "ENOTDIR: the home or mount directory is not a directory");
+}
+
 /** Translate a Node errno error into a StorageError without leaking the real path. */
 export function storageError(err: unknown): StorageError {
   if (err instanceof StorageError) return err;
@@ -76,7 +85,15 @@ export function checkKey(key: string): void {
   if (key.includes("\0") || key.split("/").some((s) => s === ".." || s === ".")) {
     throw new StorageError("denied", "invalid path");
   }
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new StorageError("name-too-long", "path too long for the file system");
 }
+
+/**
+ * PATH_MAX (4096, with its NUL) bounds a key, not the root's path before it: every entry is reached by
+ * its key from the root's descriptor (openat2). MKD, STOR and RNTO act in the opened parent, so without
+ * this check they made names deeper than that, which no command could reach again (CWD, RETR, RMD: 553).
+ */
+export const MAX_KEY_BYTES = 4095;
 
 /** Run synchronous filesystem work, translating its errors. */
 export function sync<T>(fn: () => T): T {

@@ -17,7 +17,7 @@ import {
 } from "./backend.ts";
 import { closeQuietly, fdPath, removeOwnDirIfEmpty, type Jail } from "./local-jail.ts";
 import { uniqueFromDev } from "./local-identity.ts";
-import { checkKey, rootMissing, storageError, sync, wrap } from "./local-errors.ts";
+import { checkKey, rootMissing, rootNotDirectory, storageError, sync, wrap } from "./local-errors.ts";
 import { reopenRegular } from "./local-open.ts";
 import { BackgroundDigest } from "./local-hash.ts";
 import type { HashAlgorithm } from "../../protocol/hash.ts";
@@ -83,7 +83,13 @@ export class LocalStorage implements Storage {
         const code = (err as NodeJS.ErrnoException).code;
         throw code === "ELOOP" ? new StorageError("loop", "too many levels of symbolic links") : code === "ENOENT" ? rootMissing() : err;
       });
-      const jail = jailFor(realRoot);
+      const jail = (() => {
+        try {
+          return jailFor(realRoot);
+        } catch (err) {
+          throw (err as NodeJS.ErrnoException).code === "ENOTDIR" ? rootNotDirectory() : err;
+        }
+      })();
       const st = fs.fstatSync(jail.rootFd);
       const identity = { dev: st.dev, ino: st.ino };
       this.rootIdentity = identity;

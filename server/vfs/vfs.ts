@@ -130,7 +130,14 @@ export class VirtualFs {
     // hers (an S3 mount away) could not be measured.
     if (r.mount.ledger.limit > 0 && r.mount.ledger.unmeasured) {
       await r.mount.ledger.measured();
-      if (r.mount.ledger.unmeasured) throw new UsageUnmeasured();
+      if (r.mount.ledger.unmeasured) {
+        // A root gone or no longer a directory (a drop box whose path is now a file) is said as such
+        // (550 Directory not available, logged): "451 try again later" had the client retry for ever.
+        await this.statOrNull(r).catch((err) => {
+          if (err instanceof StorageError && err.kind === "unavailable") throw err;
+        });
+        throw new UsageUnmeasured();
+      }
     }
     const existing = await this.statOrNull(r);
     if (existing?.type === "dir") throw new FtpError(550, "Is a directory");

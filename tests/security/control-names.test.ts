@@ -146,3 +146,46 @@ describe("0xFF (TELNET IAC) inside a name", () => {
     expect((await w.read())?.code).toBe(200);
   });
 });
+
+describe("paths too deep for the filesystem", () => {
+  // Every entry is reached by its path from the home (or mount) directory, which PATH_MAX (4096
+  // with its NUL) bounds; MKD and RNTO act in the opened parent, so they made directories there
+  // that CWD, RMD, LIST and RETR then refused with 553, and a client could not clean up.
+  test("MKD and RNTO refuse a directory whose path from the home would pass 4095 bytes (553 'File name too long'), so everything made stays reachable", async () => {
+    const s = await servers.start();
+    const w = await servers.login();
+    const name = "d".repeat(250);
+    const made: number[] = [];
+    let refused: { code: number; lines: string[] } | null = null;
+    // Each level adds 251 bytes: 16 levels make 4,015, a 17th would make 4,266.
+    for (let depth = 1; depth <= 20 && !refused; depth++) {
+      const r = await w.cmd(`MKD ${name}`);
+      if (r.code !== 257) refused = r;
+      else {
+        made.push(depth);
+        expect((await w.cmd(`CWD ${name}`)).code).toBe(250);
+      }
+    }
+    expect(made).toHaveLength(16);
+    expect([refused?.code, refused?.lines[0]]).toEqual([553, "File name too long"]);
+    // A shorter name still fits at the deepest level: 4,015 + 1 + 79 = 4,095 bytes, the most there is.
+    expect((await w.cmd(`MKD ${"e".repeat(80)}`)).code).toBe(553);
+    expect((await w.cmd(`MKD ${"e".repeat(79)}`)).code).toBe(257);
+    expect((await w.cmd(`CWD ${"e".repeat(79)}`)).code).toBe(250);
+    expect((await w.cmd("CDUP")).code).toBe(250);
+    expect((await w.cmd("PWD")).lines[0]!.length).toBeGreaterThan(4000);
+    // RNTO of a directory to a place past the limit: refused, and the source stays.
+    expect((await w.cmd("MKD /mover")).code).toBe(257);
+    expect((await w.cmd("RNFR /mover")).code).toBe(350);
+    const rnto = await w.cmd(`RNTO ${"m".repeat(200)}`);
+    expect([rnto.code, rnto.lines[0]]).toEqual([553, "File name too long"]);
+    expect(rnto.lines.join(" ")).not.toContain(s.root);
+    expect((await w.cmd("MLST /mover")).code).toBe(250);
+    // Everything made can be removed again, deepest first.
+    expect((await w.cmd(`RMD ${"e".repeat(79)}`)).code).toBe(250);
+    expect((await w.cmd("CWD /")).code).toBe(250);
+    for (let depth = made.length; depth >= 1; depth--) {
+      expect((await w.cmd(`RMD ${Array.from({ length: depth }, () => name).join("/")}`)).code).toBe(250);
+    }
+  });
+});
