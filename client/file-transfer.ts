@@ -157,6 +157,8 @@ export interface FileOutcome {
   whyUnverified?: string;
   /** An upload: the remote file was given the local file's modification time (MFMT answered 213). */
   timeGiven?: true;
+  /** A resumed download whose part file held bytes this client never wrote: how it was cut back (part-bound.ts). */
+  partCut?: string;
 }
 
 /**

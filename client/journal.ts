@@ -10,6 +10,7 @@ import { CREATE_NEW, forgetReady, journalDir, readJournalFile, readyDir } from "
 import { indexJournal, unindexIfEmpty } from "./journal-index.ts";
 import { isDigestAlgorithm, type DigestAlgorithm } from "./remote-hash.ts";
 import { localWriteError } from "./transfer-errors.ts";
+import { isPartBound, type PartBound } from "./part-bound.ts";
 
 export { journalDir } from "./journal-dir.ts";
 
@@ -44,6 +45,8 @@ export interface TransferRecord {
   rate?: number;
   active?: true;
   fsync?: true;
+  /** Get: how much of the part file is this client's, kept ahead of the data (part-bound.ts). Absent in older records. */
+  partBound?: PartBound;
   /** `get --segments N`: how many connections, and how far each byte range got. */
   segmentCount?: number;
   segments?: { start: number; end: number; pos: number }[];
@@ -296,6 +299,7 @@ export function recordProblem(x: unknown, id?: string): string | null {
   if (r.ca !== undefined && (!Array.isArray(r.ca) || !r.ca.every(isStr))) return "bad ca";
   if (r.rate !== undefined && (!isNum(r.rate) || r.rate < 0)) return "bad rate";
   if ((r.active !== undefined && r.active !== true) || (r.fsync !== undefined && r.fsync !== true)) return "bad active or fsync flag";
+  if (r.partBound !== undefined && !isPartBound(r.partBound)) return "bad part bound";
   if (r.segmentCount !== undefined && (!isNum(r.segmentCount) || r.segmentCount < 1)) return "bad segment count";
   if (r.segments !== undefined) {
     const ok = Array.isArray(r.segments) && r.segments.every((x) => {

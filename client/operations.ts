@@ -10,6 +10,7 @@ import { Progress, progressMode } from "./progress.ts";
 import { closeFinished, cutShort, reportSoFar } from "./report.ts";
 import { decideResume } from "./resume-question.ts";
 import { loadRecord, saveRecord, transferId, journalDir, type TransferRecord } from "./journal.ts";
+import { firstBound } from "./part-bound.ts";
 import { acquireLock, loadPassword, type Lock } from "./state.ts";
 import { checkTlsFlags, displayUrl, parseUrlArg, type TransferOptions } from "./options.ts";
 import { Notifier } from "./messages.ts";
@@ -42,6 +43,8 @@ export interface TransferResult {
   verifiedBy: string;
   /** Why it was not verified by digest, as `ftpkit get/put` says it (absent when it was, or when no check was asked). */
   whyUnverified?: string;
+  /** A resumed download's part file held bytes ftpkit never wrote: how it was cut back (part-bound.ts). */
+  partCut?: string;
 }
 
 /** LOCAL for `get URL [LOCAL]`: default the remote name in the cwd; a directory gets the remote name inside it. */
@@ -181,6 +184,8 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
     if (!resuming) {
       rec.remoteSize = remote.size;
       rec.remoteMtime = remote.mtime;
+      // In the record saved before the first byte: a new download needs no second write until its limit.
+      if (!rec.segmentCount) rec.partBound = firstBound(remote.size);
     }
     rec.part = part;
   });
@@ -222,13 +227,25 @@ export async function runDownload(url: FtpUrl, rec: TransferRecord, opts: Transf
         resuming,
         expect,
         remoteTime: true,
+        bound: {
+          recorded: resuming ? (rec.partBound ?? null) : null,
+          get journaled() {
+            return rec.partBound ?? null;
+          },
+          save(b) {
+            rec.partBound = b;
+            // Not flushed, even with --fsync: a journal that lost this write holds a smaller limit and
+            // an earlier offset, which only make a resume fetch more again.
+            saveRecord(rec, dir, false);
+          },
+        },
         sideSession: (signal) => Session.another(url, opts, creds.settled(), signal),
       },
       ctx,
     );
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
-    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
+    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}), ...(out.partCut ? { partCut: out.partCut } : {}) });
   } catch (err) {
     if (err instanceof FinishedElsewhere) {
       session.destroy();
@@ -348,7 +365,7 @@ export async function runUpload(url: FtpUrl, rec: TransferRecord, opts: Transfer
     const out = await uploadFile(session, { local: rec.local, remote: session.resolve(url.path), resuming, before }, ctx);
     forgetJob(rec.id, dir);
     progress.finish(out.digest ? `${rec.hash} ${out.digest} (${out.verifiedBy})` : out.verifiedBy);
-    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
+    return await closeFinished(session, { local: rec.local, url: rec.url, size: out.size, moved: out.moved, digest: out.digest, hash: rec.hash, verifiedBy: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}), ...(out.partCut ? { partCut: out.partCut } : {}) });
   } catch (err) {
     session.destroy();
     throw failedAfter(err, progress.moved);

@@ -19,6 +19,8 @@ export interface FileReport {
   result: string;
   /** A copy not verified by digest: why (the server refused HASH, offers none…), as the info line says it. */
   whyUnverified?: string;
+  /** A resumed download's part file held bytes ftpkit never wrote (another program's): how it was cut back before continuing. */
+  partCut?: string;
 }
 
 export interface JobReport {
@@ -263,11 +265,12 @@ export interface FinishedFile {
   hash: string;
   verifiedBy: string;
   whyUnverified?: string;
+  partCut?: string;
 }
 
 /** Its report entry. */
 export function finishedEntry(f: FinishedFile): FileReport {
-  return { path: f.local, url: f.url, action: "copy", reason: "requested", bytes: f.moved, ...(f.digest ? { digest: `${f.hash}:${f.digest}` } : {}), result: f.verifiedBy, ...(f.whyUnverified ? { whyUnverified: f.whyUnverified } : {}) };
+  return { path: f.local, url: f.url, action: "copy", reason: "requested", bytes: f.moved, ...(f.digest ? { digest: `${f.hash}:${f.digest}` } : {}), result: f.verifiedBy, ...(f.whyUnverified ? { whyUnverified: f.whyUnverified } : {}), ...(f.partCut ? { partCut: f.partCut } : {}) };
 }
 
 /**

@@ -14,7 +14,9 @@ import { chunkSink, type ChunkSink } from "./hasher.ts";
 import { retrieve } from "./retrieve-attempts.ts";
 import { downloadModes, setFinalModes } from "./local-modes.ts";
 import { RESUME_HINT } from "./options.ts";
+import { whenInterrupted } from "./on-interrupt.ts";
 import { SIDE_DIGEST_MIN_BYTES, SideDigest } from "./side-digest.ts";
+import { PartGuard, trustedEnd, type PartBound } from "./part-bound.ts";
 import {
   askDigest,
   checkLocalName,
@@ -51,8 +53,13 @@ export interface DownloadJob {
   listedTimeMs?: number;
   /** The remote size as a fresh listing showed it (saves SIZE and MDTM per file of a tree). */
   known?: RemoteState;
-  /** Called once the part file holds the start of the remote file as it is now (continued or started over), before any byte comes. */
-  partReady?: () => void;
+  /**
+   * The part file's bound (part-bound.ts): as the run that wrote it left it (null: none recorded, an
+   * older journal), as the journal holds it now, and how to record a new one. Recorded once the
+   * part file holds the start of the remote file as it is now (continued or started over), before
+   * any byte comes, and then ahead of the data.
+   */
+  bound?: { recorded: PartBound | null; journaled: PartBound | null; save(b: PartBound): void };
   /** A single get: opens another session of the job, to ask a big file's digest on while the data comes (side-digest.ts). */
   sideSession?: (signal: AbortSignal) => Promise<Session>;
 }
@@ -120,8 +127,12 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     sink = chunkSink(digestAlgo, size, fd);
     /** How the download continues at `offset`: said by retrieve once the server took REST (RetrieveHooks.resuming). */
     let resumeNote: string | null = null;
+    /** Set when the part file held bytes this client never wrote, and was cut back (said on stderr and in --json). */
+    let partCut: string | null = null;
+    const guard = job.bound ? new PartGuard(job.bound.journaled, size, job.bound.save, (m) => note.warn(m)) : null;
     if (resuming) {
-      offset = partSize;
+      ({ offset, cut: partCut } = trustedEnd(partSize, job.bound?.recorded ?? null));
+      if (partCut) note.warn(`${job.known ? `${path}: ` : ""}${partCut}`);
       if (size !== null && offset > size) {
         note.warn(`the partial file is larger than the remote file; starting over`);
         offset = 0;
@@ -144,19 +155,34 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
           offset = 0;
           sink.dispose();
           sink = chunkSink(digestAlgo, size, fd);
-        } else resumeNote = `${job.known ? `${path}: ` : ""}cannot verify the partial data (${uncheckedPrefixReason(ctx)}); resuming at byte ${offset}`;
+        } else {
+          const written = job.bound?.recorded?.written;
+          if (written !== undefined && offset > written) {
+            // Bytes past the last offset recorded as ours may be another program's (appended while
+            // no ftpkit ran, yet within the limit): nothing can tell, so they are fetched again.
+            offset = written;
+            sink.dispose();
+            sink = chunkSink(digestAlgo, size, fd);
+            if (offset > 0) await sink.prefix(offset);
+          }
+          const unchecked = `${job.known ? `${path}: ` : ""}cannot verify the partial data (${uncheckedPrefixReason(ctx)})`;
+          if (offset === 0) note.info(`${unchecked}, and none of it is recorded as ftpkit's yet; starting it over`);
+          else resumeNote = `${unchecked}; resuming at byte ${offset}${written !== undefined && partSize > offset && !partCut ? ", the last one recorded as ftpkit's" : ""}`;
+        }
       }
     }
+    guard?.at(offset);
     // Only when bytes must go: ext4 flushes a file truncated to 0 when it is closed (auto_da_alloc),
     // which cost 0.2–0.25 s at the end of every 1 GiB download.
     if (partSize !== offset) ftruncateSync(fd, offset);
-    job.partReady?.();
     // Not under --limit-rate: the transfer is long, the hash after it short (and ftpkit, hashing as it
     // sends, would hold the second connection's HASH for the whole download).
     const sideWorth = job.sideSession && ctx.verify && digestAlgo && ctx.opts.rate === 0 && size !== null && size - offset >= SIDE_DIGEST_MIN_BYTES;
     using side = sideWorth && session.client.mayGiveDigest(algo) ? new SideDigest(job.sideSession!, path, algo) : null;
     const fileFd = fd;
-    offset = await retrieve(session, path, offset, size, sink, ctx, {
+    // Whatever this run wrote is recorded as its own when Ctrl-C or SIGTERM ends it (kill -9 leaves the last step).
+    using _settle = guard ? whenInterrupted(() => guard.settle()) : null;
+    offset = await retrieve(session, path, offset, size, guarded(sink, guard), ctx, {
       file: part,
       resuming: resumeNote,
       // No size and no digest to check the file by: under PROT P only the server's close_notify says
@@ -164,14 +190,18 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       requireCloseNotify: size === null && !(ctx.verify && session.client.mayGiveDigest(algo)),
       atDrop(reached, retrying) {
         offset = reached; // what the error reports as kept, also when no retry follows
-        if (retrying) ftruncateSync(fileFd, reached); // the file and the running hash stay in lockstep
+        if (retrying) {
+          guard?.at(reached);
+          ftruncateSync(fileFd, reached); // the file and the running hash stay in lockstep
+        } else guard?.settle();
       },
       startOver() {
+        guard?.at(0);
         ftruncateSync(fileFd, 0);
         sink?.dispose();
         sink = chunkSink(digestAlgo, size, fileFd);
         offset = 0;
-        return sink;
+        return guarded(sink, guard);
       },
     });
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
@@ -230,7 +260,7 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     // 0.655 s → 0.615 s of 6 interleaved runs (an earlier build, which blocked elsewhere, measured the
     // thread switches as the larger cost).
     await renameOffThread(part, job.local);
-    return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy, ...why.entry() };
+    return { local: job.local, remote: path, size: offset, moved: progress.moved, digest, verifiedBy, ...why.entry(), ...(partCut ? { partCut } : {}) };
   } catch (err) {
     progress.clear();
     sink?.dispose();
@@ -263,6 +293,21 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     }
     throw err;
   }
+}
+
+/** `sink`, with the part file's journaled limit raised ahead of each write that passes it (one comparison per chunk). */
+function guarded(sink: ChunkSink, guard: PartGuard | null): ChunkSink {
+  if (!guard) return sink;
+  return {
+    put(chunk, pos) {
+      guard.ahead(pos, pos + chunk.length);
+      sink.put(chunk, pos);
+    },
+    sent: (chunk, pos) => sink.sent(chunk, pos),
+    prefix: (length) => sink.prefix(length),
+    digest: () => sink.digest(),
+    dispose: () => sink.dispose(),
+  };
 }
 
 /** open(2) on the thread pool: the descriptor itself, not a FileHandle that would close it again. */

@@ -86,7 +86,7 @@ async function inSegments(first: Session, open: () => Promise<Session>, job: Seg
   // The recorded progress holds only with the part file it describes (created at the full size):
   // without it, the "done" ranges were zeros in a file that then passed as complete.
   if (recorded && !(existsSync(job.part) && statSync(job.part).size === size)) {
-    note.info("the partial file is gone or cut short: every segment starts over");
+    note.info("the partial file is gone or not at the file's size (cut short, or grown by another program): every segment starts over");
     recorded = null;
   }
   const segments = recorded ?? planSegments(size, job.count);

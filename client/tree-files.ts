@@ -19,6 +19,7 @@ import type { PlanItem } from "./tree-plan.ts";
 import { shown } from "./tree-prepare.ts";
 import { insideRoot } from "./tree-dirs.ts";
 import { toState } from "./tree-interrupted.ts";
+import { isPartBound, type PartBound } from "./part-bound.ts";
 import type { ItemFailure } from "./tree-verdict.ts";
 
 /** What the files of one run of a tree job share. */
@@ -62,6 +63,8 @@ export class TreeFiles {
   readonly inFlight = new Map<PlanItem, FileProgress>();
   /** A file began: from then on bytes may be kept for a resume. */
   moving = false;
+  /** The bound this run last logged for a file's part file (part-bound.ts): what a retry of it continues from. */
+  private readonly bounds = new Map<PlanItem, PartBound>();
 
   /**
    * The transfer code of the job's one direction, loaded once when the files start: a get never loads
@@ -126,7 +129,20 @@ export class TreeFiles {
                 mode: item.mode,
                 ...(item.link || item.sizeUnknown ? {} : { known: { size: item.size, mtime: null } }),
                 ...(unchanged ? { expect: { size: item.size, mtime: null, changedHint: "" } } : {}),
-                ...(remoteNow && tried === 0 ? { partReady: () => doneLog.started(item.rel, remoteNow) } : {}),
+                // Logged with the remote file, once the part holds its start, then ahead of the data. A
+                // first try has just logged the part as unknown (started above): nothing is journaled.
+                ...(remoteNow
+                  ? {
+                      bound: {
+                        recorded: tried === 0 ? (was && isPartBound(was) ? { written: was.written, limit: was.limit } : null) : (this.bounds.get(item) ?? null),
+                        journaled: tried === 0 ? null : (this.bounds.get(item) ?? null),
+                        save: (b: PartBound) => {
+                          doneLog.started(item.rel, { ...remoteNow, ...b });
+                          this.bounds.set(item, b);
+                        },
+                      },
+                    }
+                  : {}),
                 ...(remoteNow ? { listedTimeMs: remoteNow.mtimeMs } : {}),
               },
               ctx,
@@ -144,7 +160,7 @@ export class TreeFiles {
               ctx,
             );
       doneLog.append({ rel: item.rel, size: out.size, digest: out.digest, ...(item.mtimeMs !== undefined ? { sourceMtimeMs: item.mtimeMs } : {}), ...(out.timeGiven && item.mtimeMs !== undefined ? { timeGiven: true as const } : {}) });
-      reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}) });
+      reports.push({ path: item.rel, action: "copy", reason: item.reason, bytes: out.moved, ...(out.digest ? { digest: `${rec.hash}:${out.digest}` } : {}), result: out.verifiedBy, ...(out.whyUnverified ? { whyUnverified: out.whyUnverified } : {}), ...(out.partCut ? { partCut: out.partCut } : {}) });
     } catch (err) {
       // A link LIST showed (its size is the link's, so SIZE asked for the target's) that the server
       // will not send as a file points to a directory: not followed, as locally.
@@ -175,6 +191,7 @@ export class TreeFiles {
       // One tried again keeps its bytes until its next turn.
       if (!again) {
         this.inFlight.delete(item);
+        this.bounds.delete(item);
         progress.fileFinished();
       }
     }

@@ -4,6 +4,7 @@ import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { isNum, isStr, journalDir, writeAtomic } from "./journal.ts";
 import { readJournalFile, readyDir } from "./journal-dir.ts";
+import { isPartBound } from "./part-bound.ts";
 
 /** One finished file of a tree job. */
 export interface DoneEntry {
@@ -62,10 +63,15 @@ export class DoneLog implements Disposable {
   }
 }
 
-/** The remote file whose start a tree download's part file holds (DoneLog.started). */
+/**
+ * The remote file whose start a tree download's part file holds (DoneLog.started), and how much of
+ * the part is this client's (part-bound.ts; absent in older logs, and before the first byte).
+ */
 export interface StartedRemote {
   size: number;
   mtimeMs: number;
+  written?: number;
+  limit?: number;
 }
 
 /**
@@ -108,7 +114,7 @@ export function readLog(id: string, dir: string = journalDir()): JobLog {
     }
     if (typeof e !== "object" || e === null || !isStr(e.rel)) continue;
     if (isNum(e.size) && isStr(e.digest)) log.done.set(e.rel, { rel: e.rel, size: e.size, digest: e.digest, ...(isNum(e.sourceMtimeMs) ? { sourceMtimeMs: e.sourceMtimeMs } : {}), ...(e.timeGiven === true ? { timeGiven: true as const } : {}) });
-    if (e.started === true) log.started.set(e.rel, isNum(e.size) && isNum(e.mtimeMs) ? { size: e.size, mtimeMs: e.mtimeMs } : null);
+    if (e.started === true) log.started.set(e.rel, isNum(e.size) && isNum(e.mtimeMs) ? { size: e.size, mtimeMs: e.mtimeMs, ...(isPartBound(e) ? { written: e.written, limit: e.limit } : {}) } : null);
   }
   return log;
 }

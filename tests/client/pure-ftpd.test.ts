@@ -153,10 +153,14 @@ describe.skipIf(missing !== null)("kill -9 in the middle of get -r from Pure-FTP
     const { data, kept } = await interrupted(pure, work);
     const r = await runFtpkit(["resume", "--limit-rate", "1G"], { cwd: work, timeoutMs: 30_000 });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`t/big.bin: cannot verify the partial data (the server offers no ranged hash); resuming at byte ${kept}`);
+    // At the last byte the journal vouches for as ftpkit's: kill -9 leaves at most a step past it
+    // (bytes another program may have added, so they come again).
+    const at = Number(/t\/big\.bin: cannot verify the partial data \(the server offers no ranged hash\); resuming at byte (\d+), the last one recorded as ftpkit's/.exec(r.stderr)?.[1]);
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThanOrEqual(kept);
     // Before: "starting it over", and all 24 MiB came again.
     const moved = Number(/(\d+(?:\.\d+)?) MiB moved/.exec(r.stderr)?.[1]);
-    expect(moved * 1024 * 1024).toBeLessThan(data.length - kept + 1024 * 1024);
+    expect(moved * 1024 * 1024).toBeLessThan(data.length - at + 100 * 1024);
     expect(digest(readFileSync(join(work, "t", "big.bin")))).toBe(digest(data));
   });
 

@@ -273,7 +273,7 @@ describe("--segments", () => {
     const { work, data } = await interruptedSegments();
     rmSync(join(work, "segk.bin.ftpkit-part"));
     const r = await runFtpkit(["resume"], { cwd: work, timeoutMs: 90_000 });
-    expect(r.stderr).toContain("the partial file is gone or cut short: every segment starts over");
+    expect(r.stderr).toContain("the partial file is gone or not at the file's size (cut short, or grown by another program): every segment starts over");
     expect(r.code).toBe(0);
     expect(digest(readFileSync(join(work, "segk.bin")))).toBe(digest(data));
   });
