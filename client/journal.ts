@@ -91,16 +91,23 @@ function sealKey(): Buffer {
   try {
     bytes = readFileSync(path);
   } catch {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     bytes = randomBytes(32);
     // Whole before it is visible (written aside, then linked into place): a second ftpkit starting
     // at the same moment reads the first one's key, never a half-written one.
     const aside = `${path}.${process.pid}.${randomBytes(6).toString("hex")}`;
-    const fd = openSync(aside, "wx", 0o600);
     try {
-      writeSync(fd, bytes);
-    } finally {
-      closeSync(fd);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const fd = openSync(aside, "wx", 0o600);
+      try {
+        if (writeSync(fd, bytes) !== bytes.length) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      // A full disk: Node's bare "ENOSPC: no space left on device, write" named no file, and the
+      // empty file aside stayed for good.
+      rmSync(aside, { force: true });
+      throw localWriteError("write", path, err);
     }
     try {
       linkSync(aside, path);

@@ -183,3 +183,29 @@ describe("a full disk under the working directory, where the resume records go",
     }
   });
 });
+
+describe("a full disk under the journal", () => {
+  test.skipIf(!isRoot)("get stops before moving a byte, naming the journal's key file, and leaves nothing half-made there", async () => {
+    const disk = join(work, "small-state");
+    mkdirSync(disk);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", disk]).exitCode).toBe(0);
+    try {
+      mkdirSync(join(disk, "ftpkit"), { mode: 0o700 });
+      // Fill it: the write that does not fit stops at what the disk took.
+      try {
+        writeFileSync(join(disk, "filler"), Buffer.alloc(64 * 1024));
+      } catch {
+        // ENOSPC, as wanted
+      }
+      writeFileSync(join(server.home, "state.bin"), "some bytes\n");
+      const r = await runFtpkit(["get", server.url("/state.bin"), join(work, "state.bin")], { cwd: work, env: { XDG_STATE_HOME: disk } });
+      expect(r.code).toBe(3);
+      // Before: "ENOSPC: no space left on device, write", no file named, and an empty journal.key.PID.RANDOM left.
+      expect(r.stderr).toMatch(/cannot write \S+\/journal\.key: disk full/);
+      expect(readdirSync(join(disk, "ftpkit")).filter((n) => n.startsWith("journal.key"))).toEqual([]);
+      expect(readdirSync(work)).not.toContain("state.bin");
+    } finally {
+      for (let i = 0; i < 20 && Bun.spawnSync(["umount", disk]).exitCode !== 0; i++) await Bun.sleep(100);
+    }
+  });
+});
