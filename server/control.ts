@@ -91,10 +91,14 @@ export class CommandLoop {
    * or sent before its 150) are judged as if they arrived now, so an ABOR sent with the RETR aborts
    * that RETR instead of waiting for the whole download. Only from the head of the queue: a command
    * waiting behind another keeps its turn (the replies of "RETR, PWD, QUIT" stay in that order).
+   * NOOP and QUIT ("in-turn") keep theirs too: sent before the client saw the 150, they were
+   * pipelined, and "RETR, NOOP" in one packet got NOOP's 200 before RETR's 226, which a client
+   * matching replies in order took for the RETR's (vsftpd: 150, 226, 200). A NOOP that arrives
+   * during the transfer (Commons Net's keep-alive, after the 150) is still answered at once.
    */
   private jumpQueuedBesideTransfer(): void {
     let n = 0;
-    while (n < this.queue.length && this.jumpBesideTransfer(this.queue[n]!, true)) n++;
+    while (n < this.queue.length && this.jumpBesideTransfer(this.queue[n]!, false)) n++;
     if (n === 0) return;
     this.queue.splice(0, n);
     this.maybeResume();

@@ -146,6 +146,22 @@ describe("ABOR and STAT pipelined with the transfer command", () => {
     expect(codes).toEqual([150, 226, 257, 211, 221]);
   }, 30_000);
 
+  test("RETR, NOOP and SIZE in one packet: the NOOP keeps its turn (150, 226, 200, 213), as vsftpd answers", async () => {
+    await servers.start();
+    const w = await servers.login();
+    expect((await w.cmd("TYPE I")).code).toBe(200);
+    const port = parseEpsvReply((await w.cmd("EPSV")).lines[0]!);
+    let closed!: () => void;
+    const closedP = new Promise<void>((r) => (closed = r));
+    await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => closed(), error: () => closed() } });
+    w.raw("RETR hello.txt\r\nNOOP\r\nSIZE hello.txt\r\n");
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push((await w.read(5000))?.code);
+    await closedP;
+    // Before: 150, 200, 226, 213 (the NOOP jumped the transfer it was pipelined behind).
+    expect(codes).toEqual([150, 226, 200, 213]);
+  }, 30_000);
+
   test("RETR and STAT in one packet: the STAT is answered during the transfer", async () => {
     await servers.start({ options: { dataTimeoutMs: 60_000 } });
     const w = await servers.login();
