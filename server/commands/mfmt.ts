@@ -30,11 +30,21 @@ export async function setModifyTime(session: Session, time: string, path: string
   const storage = r.mount.storage;
   // A directory too, as ProFTPD does: lftp's mirror and rclone keep directories' times (a home or
   // mount root included; a directory that exists only above mount points is not in storage: 550).
-  await session.fs.statStored(r);
+  const before = await session.fs.statStored(r);
   if (!storage.setMtime) throw new FtpError(550, "Setting modification times is not supported here");
   await storage.setMtime(r.key, when);
-  return (await storage.stat(r.key)).mtime;
+  const stored = (await storage.stat(r.key)).mtime;
+  // A time the filesystem cannot hold is stored clamped (ext4: 1901-12-13 to 2446): 213 with that
+  // other time told a mirror its time was kept. Put the old one back and refuse, as ProFTPD does.
+  if (Math.abs(stored.getTime() - when.getTime()) > MAX_STORED_SKEW_MS) {
+    await storage.setMtime(r.key, before.mtime);
+    throw new FtpError(501, "Time out of range for the file system here");
+  }
+  return stored;
 }
+
+/** Filesystems that keep coarser times (FAT: 2 s) store a time this close: not a refusal. */
+const MAX_STORED_SKEW_MS = 2000;
 
 export const mfmt: CommandSpec = {
   verbs: ["MFMT"],

@@ -16,6 +16,9 @@ export const opts: CommandSpec = {
     switch (name.toUpperCase()) {
       case "UTF8":
       case "UTF-8":
+        // Names are UTF-8 only (README): a client asking to leave it must hear no, or it sends names
+        // in its own code page and meets 553 (vsftpd answers 501 too). ON, or nothing: 200.
+        if (value && value.toUpperCase() !== "ON") throw new FtpError(501, "Always in UTF8 mode: it cannot be turned off");
         session.reply(200, "Always in UTF8 mode");
         return;
       case "HASH":

@@ -58,7 +58,9 @@ export const site: CommandSpec = {
  * directory, where the storage has them; needs modify. Not on a home or mount root.
  */
 async function chmod(session: Session, rest: string): Promise<void> {
-  const m = /^([0-7]{3,4}) (.+)$/.exec(rest); // one space, as vsftpd splits: the rest is the path
+  // One space, as vsftpd splits: the rest is the path. Octal as chmod(1) reads it: "64" is 064
+  // (vsftpd and ProFTPD set it; it was 501 here).
+  const m = /^([0-7]{1,4}) (.+)$/.exec(rest);
   if (!m) throw new FtpError(501, "Usage: SITE CHMOD <mode> <path>, e.g. SITE CHMOD 755 run.sh");
   const mode = parseInt(m[1]!, 8);
   if (mode > 0o777) throw new FtpError(550, "Only permission bits (000 to 777) can be set");

@@ -275,8 +275,8 @@ export class VirtualFs {
   async rmdir(path: string): Promise<string> {
     const r = this.resolve(path, "modify");
     if (r.virtual) throw new FtpError(550, "Cannot remove a mount point");
-    const cwd = this.session.cwd;
-    if (cwd === r.vpath || cwd.startsWith(r.vpath + "/")) throw new FtpError(550, "Cannot remove the current directory");
+    // The current directory may go, as in vsftpd and ProFTPD (a script's cwd(d), DELE each file,
+    // RMD /d): the cwd is a path, not a held directory, so CDUP and an absolute CWD lead out of it.
     await r.mount.storage.rmdir(r.key);
     return r.vpath;
   }

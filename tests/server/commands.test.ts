@@ -1,6 +1,6 @@
 // Every command against a real server, with exact reply codes (issue #2).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseEpsvReply, parseHostPort } from "../../protocol/address.ts";
@@ -246,6 +246,49 @@ describe("directories and names", () => {
     expect((await w.cmd("RMD newdir")).code).toBe(550);
     expect((await w.cmd("RMD hello.txt")).code).toBe(550);
     expect(existsSync(join(srv.home("alice"), "newdir"))).toBe(false);
+  });
+
+  test("RMD of the current directory removes it (as vsftpd and ProFTPD); CDUP then leads out", async () => {
+    const w = await alice();
+    expect((await w.cmd("XMKD xm")).code).toBe(257);
+    expect((await w.cmd("XCWD /xm")).code).toBe(250);
+    // Before: 550 Cannot remove the current directory.
+    expect((await w.cmd("XRMD /xm")).code).toBe(250);
+    expect(existsSync(join(srv.home("alice"), "xm"))).toBe(false);
+    expect((await w.transfer("NLST")).first.code).toBe(550);
+    expect((await w.cmd("CDUP")).code).toBe(250);
+    expect(unquotePath((await w.cmd("PWD")).lines[0]!)).toBe("/");
+  });
+
+  test("SITE CHMOD takes a mode of fewer than three octal digits as chmod(1) does (64 is 064)", async () => {
+    const w = await alice();
+    writeFileSync(join(srv.home("alice"), "chmod-64.txt"), "x");
+    expect((await w.cmd("SITE CHMOD 64 chmod-64.txt")).code).toBe(200);
+    expect(statSync(join(srv.home("alice"), "chmod-64.txt")).mode & 0o777).toBe(0o064);
+    expect((await w.cmd("DELE chmod-64.txt")).code).toBe(250);
+  });
+
+  test("OPTS UTF8 ON is 200; OFF, which ftpkit never does, is refused 501", async () => {
+    const w = await alice();
+    expect((await w.cmd("OPTS UTF8 ON")).code).toBe(200);
+    expect((await w.cmd("OPTS UTF8")).code).toBe(200);
+    const off = await w.cmd("OPTS UTF8 OFF");
+    expect(off.code).toBe(501);
+    expect(off.lines[0]).toContain("cannot be turned off");
+  });
+
+  test("MFMT to a time the file system cannot hold is 501 and leaves the old time", async () => {
+    const w = await alice();
+    const file = join(srv.home("alice"), "mfmt-range.txt");
+    writeFileSync(file, "x");
+    const before = statSync(file).mtimeMs;
+    const r = await w.cmd("MFMT 19000101000000 mfmt-range.txt");
+    // Before: 213 Modify=19011213204552 (ext4's earliest time, stored in its place).
+    expect(r.code).toBe(501);
+    // Put back as the storage sets times: to the millisecond.
+    expect(Math.floor(statSync(file).mtimeMs)).toBe(Math.floor(before));
+    expect((await w.cmd("MFMT 20200102030405 mfmt-range.txt")).lines[0]).toContain("Modify=20200102030405");
+    expect((await w.cmd("DELE mfmt-range.txt")).code).toBe(250);
   });
 
   test("a directory name with a quote is doubled in 257 and PWD", async () => {
