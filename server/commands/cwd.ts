@@ -35,5 +35,7 @@ export const cwd: CommandSpec = {
   arg: "required",
   perm: "read",
   help: "CWD <dir>: change directory",
+  // RFC 3659 §6: paths are "/"-separated from the one root "/", as vsftpd and ProFTPD announce too.
+  feat: "TVFS",
   handle: ({ session, arg }) => changeDirectory(session, arg),
 };
