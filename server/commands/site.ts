@@ -14,9 +14,11 @@ export const site: CommandSpec = {
   async handle({ session, arg }) {
     const sub = arg.trim().split(/\s+/)[0]!.toUpperCase();
     if (sub === "HELP") {
+      // CHMOD only where some place can set permission bits: on an all-S3 tree it always answers 550 (as MFMT leaves FEAT there).
+      const chmodable = session.mounts.length === 0 || session.mounts.some((m) => m.storage.setMode);
       session.reply(214, [
         "SITE commands:",
-        "CHMOD <mode> <path>: set a file's or directory's permission bits (e.g. 755)",
+        ...(chmodable ? ["CHMOD <mode> <path>: set a file's or directory's permission bits (e.g. 755)"] : []),
         "UMASK [mask]: show, or set for this session, the bits new files and directories leave out (e.g. 027)",
         "QUOTA: show your quota and usage",
         "End",

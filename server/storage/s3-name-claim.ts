@@ -127,9 +127,38 @@ export async function whileReserved<T>(name: string, store: SharedKeyLock | null
   }
 }
 
-/** Names reserved in this process (tests: nothing may stay behind). */
+/** Objects (lock names) this process is uploading, each with how many uploads: an overwrite holds no claim. */
+const uploading = new Map<string, number>();
+
+/** Note an upload of `name` (an object's lock name) as running; returns what notes its end (once). */
+export function noteUpload(name: string): () => void {
+  uploading.set(name, (uploading.get(name) ?? 0) + 1);
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    const n = uploading.get(name)! - 1;
+    if (n > 0) uploading.set(name, n);
+    else uploading.delete(name);
+  };
+}
+
+/**
+ * Does an upload of this process hold a name below `prefix` (a directory's lock name, ending in "/"),
+ * running or about to (its name reserved)? Then the directory is not removed or renamed: RMD answered
+ * 250 and RNTO moved the tree, and the upload then failed (451) after all its bytes, an overwrite's
+ * new data lost. Within this process only: the shared store holds leases by exact name, none by prefix.
+ * A scan of the running uploads: at most one per session.
+ */
+export function uploadsBelow(prefix: string): boolean {
+  for (const name of uploading.keys()) if (name.startsWith(prefix)) return true;
+  for (const name of reserved) if (name.startsWith(prefix)) return true;
+  return false;
+}
+
+/** Names reserved or being uploaded in this process (tests: nothing may stay behind). */
 export function reservedNames(): number {
-  return reserved.size;
+  return reserved.size + uploading.size;
 }
 
 /** Stores whose renewal timer runs (tests: none once the last claim ended). */

@@ -6,6 +6,7 @@ import {
   abortMultipart,
   completeMultipart,
   headObject,
+  listObjects,
   META_SHA256,
   putObject,
   putTags,
@@ -36,8 +37,11 @@ export async function placeObject(api: S3Api, t: UploadTarget, what: Placed, sha
   const { now, etag } = await withKeys([api.lockName(key), ...(parent ? [parent.lock] : [])], async () => {
     // Its directory renamed or removed while the data came: this re-created it holding the file alone (226).
     if (parent && !(await parent.exists())) throw new StorageError("not-found");
-    // Checked just before the object appears: a concurrent change is refused, not merged.
-    const now = await headObject(api, key);
+    // Checked just before the object appears: a concurrent change is refused, not merged. A
+    // directory of this name made meanwhile (by another tool, or a node sharing no state; MKD takes
+    // this lock) is refused too: the file won over it, and its files vanished from every listing.
+    const [now, below] = await Promise.all([headObject(api, key), listObjects(api, key + "/", { maxKeys: 1 })]);
+    if (below.files.some((f) => f.key.startsWith(key + "/")) || below.dirs.some((d) => d.startsWith(key + "/"))) throw new StorageError("is-a-directory");
     if (kind === "create" && now) throw new StorageError("exists");
     if ((kind === "append" || kind === "offset") && old && now?.etag !== old.etag) {
       throw new StorageError("transient", "the object changed meanwhile");

@@ -6,7 +6,7 @@ import { isReservedName, onlyReservedNames, RESTART_PAST_END, StorageError, type
 import { copyObject, deleteObject, headObject, listObjects, objectTags, putObject, TAG_ETAG, TAG_SHA256, META_SHA256, type ListPage, type ObjectHead } from "./s3-object.ts";
 import { moveDir, unfinishedRename } from "./s3-dir-rename.ts";
 import { withKeys, type SharedKeyLock } from "./s3-key-lock.ts";
-import { S3NameClaim, whileReserved } from "./s3-name-claim.ts";
+import { noteUpload, S3NameClaim, uploadsBelow, whileReserved } from "./s3-name-claim.ts";
 import { openS3Read } from "./s3-read.ts";
 import { S3Api, settingsProblem, type S3Settings } from "./s3-request.ts";
 import { sweepStaleUploads, type StaleUploads } from "./s3-sweep.ts";
@@ -165,8 +165,10 @@ export class S3Storage implements Storage {
       if (mode.offset > (old?.size ?? 0)) throw new StorageError("unsupported", RESTART_PAST_END, RESTART_PAST_END);
       keep = mode.offset;
     }
-    // The upload holds the claimed name from here until it ends.
-    const onEnd = claim instanceof S3NameClaim ? claim.start() : undefined;
+    // The upload holds the claimed name from here until it ends, and its directory (uploadsBelow).
+    const claimEnd = claim instanceof S3NameClaim ? claim.start() : undefined;
+    const running = noteUpload(this.api.lockName(full));
+    const onEnd = () => (claimEnd?.(), running());
     const slash = key.lastIndexOf("/");
     const parent = slash < 0 ? undefined : { lock: this.api.lockName(this.dirPrefix(key.slice(0, slash))), exists: async () => !!(await this.dirProbe(key.slice(0, slash))) };
     return openS3Upload(this.api, { key: full, kind: mode.kind, old, keep, onEnd, parent }, signal);
@@ -175,9 +177,16 @@ export class S3Storage implements Storage {
   async mkdir(key: string): Promise<void> {
     if (key === "") throw new StorageError("exists");
     const full = this.full(key);
-    const [file, dir] = await Promise.all([this.head(full), this.dirProbe(key), this.requireParent(key)]);
-    if (file || dir) throw new StorageError("exists");
-    await putObject(this.api, fitting(full + "/"), new Uint8Array(0));
+    const marker = fitting(full + "/");
+    // Under the name's lock (an upload's commit checks for this marker under it), holding its
+    // reservation: a name being uploaded got 257, and the files put in that "directory" vanished from
+    // listings once the upload committed the file over them. 450, as for RNTO onto it.
+    const names = [this.api.lockName(full), this.api.lockName(marker)];
+    await withKeys(names, () => whileReserved(names[0]!, this.api.keyLock, async () => {
+      const [file, dir] = await Promise.all([this.head(full), this.dirProbe(key), this.requireParent(key)]);
+      if (file || dir) throw new StorageError("exists");
+      await putObject(this.api, marker, new Uint8Array(0));
+    }), this.api.keyLock);
   }
 
   async rmdir(key: string): Promise<void> {
@@ -187,6 +196,8 @@ export class S3Storage implements Storage {
     if (p.files.length === 0 && p.dirs.length === 0) {
       throw new StorageError((await this.head(this.full(key))) ? "not-a-directory" : "not-found");
     }
+    // A file on its way in: not empty, as on disk (where it exists from its open).
+    if (uploadsBelow(this.api.lockName(prefix))) throw new StorageError("not-empty", "upload under way", "a file is being uploaded into it");
     // A "marker" with bytes in it (another tool stored data under "d/") is data, not a marker: RMD
     // deleted it, unlisted and uncounted by the quota's give-back.
     if (p.files.some((f) => f.key !== prefix || f.size > 0)) throw await this.notEmpty(prefix);
@@ -287,6 +298,8 @@ export class S3Storage implements Storage {
       recheck: async () => {
         const [source, fileNow, destNow] = await Promise.all([this.dirProbe(from), this.head(this.full(to)), this.dirProbe(to)]);
         if (!source) throw new StorageError("not-found"); // another rename took it first
+        // Moved under a running upload, the upload failed after all its bytes (an overwrite's lost).
+        if (uploadsBelow(this.api.lockName(this.dirPrefix(from)))) throw new StorageError("transient", "file busy", "a file in it is being uploaded by another session");
         if (fileNow) throw new StorageError("not-a-directory");
         if (destNow && !dest) throw new StorageError("exists", "target appeared", "another session made the target meanwhile");
       },

@@ -147,7 +147,7 @@ export class VirtualFs {
         requirePerm(r, "write"); // APPE to a missing name creates a file
         checkNewName(r);
         const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
-        if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
+        if (dir?.type !== "dir") throw noDirectory(dir);
       }
       return { r, mode: { kind: "append", perm: this.filePerm() }, credit: 0 };
     }
@@ -167,7 +167,7 @@ export class VirtualFs {
     // The file itself is created only once the data connection is up; its directory must exist now,
     // so a bad path is answered before the 150 (as vsftpd does).
     const dir = await this.statOrNull(this.resolve(virtualDirname(r.vpath)));
-    if (dir?.type !== "dir") throw new FtpError(550, "No such directory");
+    if (dir?.type !== "dir") throw noDirectory(dir);
     // Kept, a failed upload's partial file (a 552 in a full box, a broken connection) took the name
     // for good from an account that may not resume, replace or delete it, and its bytes counted in the box.
     const dropOnFailure = !r.mount.perms.has("modify");
@@ -325,4 +325,9 @@ export class VirtualFs {
     for (const n of leaving) n.ledger.release(moved!.size);
     return { from: from.vpath, to: to.vpath };
   }
+}
+
+/** A new file's directory that is not one: a file there is "Not a directory" (ENOTDIR), as a local home answers; nothing there, "No such directory". */
+function noDirectory(dir: EntryStat | null): FtpError {
+  return new FtpError(550, dir ? "Not a directory" : "No such directory");
 }
