@@ -35,7 +35,7 @@ export class RedisBans {
   ) {}
 
   private get channel(): string {
-    return `${this.store.prefix}bans`;
+    return `${this.store.prefix}bans${this.store.channelScope}`;
   }
 
   /** Someone listens for bans: the node subscribes, loads and checks them. */

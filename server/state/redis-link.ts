@@ -21,6 +21,11 @@ export type StateLog = (event: string, fields?: Record<string, string | number |
 export interface StoreContext {
   /** Key prefix, so several clusters can share one Redis. */
   readonly prefix: string;
+  /**
+   * What sets this cluster's publish/subscribe channels apart: keys live in the URL's database, but
+   * channels are the server's, shared by every database ("" for database 0 and for no URL).
+   */
+  readonly channelScope: string;
   /** This node's name in the store. */
   readonly node: string;
   /** A node that stops heartbeating is forgotten after this long. */

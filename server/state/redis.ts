@@ -45,6 +45,7 @@ const UPLOAD_NOTE_KEEP_MS = 48 * 3_600_000;
 export class RedisState implements SharedState, LedgerStore, SharedKeyLock, StoreContext {
   readonly kind = "redis";
   readonly prefix: string;
+  readonly channelScope: string;
   /** `host:pid:[run tag]random`: a dead --workers worker's nodes are found by their `host:pid:tag` (nodeGone, node-id.ts). */
   readonly node = `${nodeIdPrefix(process.pid)}${Math.random().toString(36).slice(2, 8)}`;
   readonly leaseTtlMs: number;
@@ -58,6 +59,7 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock, Stor
 
   constructor(opts: RedisStateOptions) {
     this.prefix = opts.prefix ?? "ftpkit:";
+    this.channelScope = opts.client ? "" : channelScopeOf(opts.url);
     this.leaseTtlMs = opts.nodeTtlMs ?? 15_000;
     this.keepMs = opts.keepMs ?? 60_000;
     const log = opts.log ?? (() => {});
@@ -200,4 +202,19 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock, Stor
   rateShare(user: string): number {
     return this.rates.rateShare(user);
   }
+}
+
+/**
+ * "@N" for redis://…/N with N > 0, else "". Redis keeps keys per database but publishes to every
+ * client of the server: two clusters on databases 0 and 1 of one Redis heard each other's bans and
+ * refused each other's clients (and stored the other's bans as their own).
+ */
+export function channelScopeOf(url: string): string {
+  let db = "";
+  try {
+    db = new URL(url).pathname.replace(/^\//, "");
+  } catch {
+    return "";
+  }
+  return /^[1-9]\d*$/.test(db) ? `@${db}` : "";
 }

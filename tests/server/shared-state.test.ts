@@ -570,6 +570,7 @@ describe("a --workers sibling known dead (NODE_GONE) that served a user with --m
   const scenario = async (send: (cmd: string, args: string[]) => Promise<unknown>) => {
     const context = (node: string) => ({
       prefix: "p:",
+      channelScope: "",
       node,
       leaseTtlMs: 60_000,
       eval: (script: string, keys: string[], args: (string | number)[]) => send("EVAL", [script, String(keys.length), ...keys, ...args.map(String)]),
