@@ -118,6 +118,18 @@ export const IMPLS: Array<[string, Impl]> = [
     },
   ],
   [
+    S.CONN_COUNTS,
+    (db, [nodesKey], [prefix, ...ips]) => {
+      const now = performance.now();
+      const sums = new Map<string, number>();
+      for (const [n, exp] of db.zset(nodesKey!)) {
+        if (exp <= now) continue;
+        for (const [field, v] of db.hash(`${prefix}conns:${n}`)) sums.set(field, (sums.get(field) ?? 0) + num(v));
+      }
+      return ips.map((ip) => sums.get(`ip:${ip}`) ?? 0);
+    },
+  ],
+  [
     S.CONN_CLOSE,
     (db, [key], [field]) => {
       const h = db.hash(key!);

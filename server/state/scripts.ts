@@ -191,6 +191,23 @@ redis.call('HINCRBY', mine, 'total', 1)
 redis.call('HINCRBY', mine, 'ip:' .. ARGV[2], 1)
 return 0`;
 
+/**
+ * Connections per client address over every live node: the counts CONN_OPEN sums for --max-per-ip,
+ * read when every slot is taken, so a node weighs the addresses of its own connections not logged in
+ * by what they hold cluster-wide (connection-gate.ts, evictFor). KEYS: nodes. ARGV: the key prefix,
+ * then the addresses. Returns one count per address. Reads only: a node past its heartbeat is left
+ * out, as CONN_OPEN leaves it out.
+ */
+export const CONN_COUNTS = `${NOW}
+local sums = {}
+for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  local all = redis.call('HGETALL', ARGV[1] .. 'conns:' .. n)
+  for i = 1, #all, 2 do sums[all[i]] = (sums[all[i]] or 0) + (tonumber(all[i + 1]) or 0) end
+end
+local out = {}
+for i = 2, #ARGV do out[i - 1] = sums['ip:' .. ARGV[i]] or 0 end
+return out`;
+
 /** Restate this node's connection counts and keep it alive. KEYS: nodes, mine. ARGV: node, nodeTtlMs, field, count, … */
 export const NODE_SYNC = `${NOW}
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
