@@ -116,12 +116,17 @@ export class ConnectionGate {
     return Promise.resolve(victim.evict());
   }
 
-  /** The addresses evictFor would weigh for `ticket` (its own first), or null when nothing here could go. */
+  /**
+   * The addresses evictFor would weigh for `ticket`: its own first, then the EVICTION_KEYS_MAX holding
+   * the most connections not logged in here (a crowd is heavy on every node it is spread over); null
+   * when nothing here could go. Bounded: each refused newcomer of a flood asks the store about them.
+   */
   evictionKeys(ticket: Ticket): string[] | null {
     if (!this.live.has(ticket) || this.pending.size < 2) return null;
-    const keys = new Set([ticket.key]);
-    for (const t of this.pending) if (t !== ticket) keys.add(t.key);
-    return [...keys];
+    const here = new Map<string, number>();
+    for (const t of this.pending) if (t !== ticket && t.key !== ticket.key) here.set(t.key, (here.get(t.key) ?? 0) + 1);
+    const heaviest = [...here].sort((a, b) => b[1] - a[1]).slice(0, EVICTION_KEYS_MAX).map(([key]) => key);
+    return [ticket.key, ...heaviest];
   }
 
   /**
@@ -232,3 +237,6 @@ export class RefusalLog {
     this.summarise(performance.now());
   }
 }
+
+/** Addresses besides the newcomer's whose cluster-wide counts a full node asks for (evictionKeys). */
+const EVICTION_KEYS_MAX = 16;

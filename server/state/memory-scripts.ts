@@ -121,12 +121,13 @@ export const IMPLS: Array<[string, Impl]> = [
     S.CONN_COUNTS,
     (db, [nodesKey], [prefix, ...ips]) => {
       const now = performance.now();
-      const sums = new Map<string, number>();
+      const out = ips.map(() => 0);
       for (const [n, exp] of db.zset(nodesKey!)) {
         if (exp <= now) continue;
-        for (const [field, v] of db.hash(`${prefix}conns:${n}`)) sums.set(field, (sums.get(field) ?? 0) + num(v));
+        const h = db.hash(`${prefix}conns:${n}`);
+        ips.forEach((ip, i) => (out[i]! += num(h.get(`ip:${ip}`))));
       }
-      return ips.map((ip) => sums.get(`ip:${ip}`) ?? 0);
+      return out;
     },
   ],
   [

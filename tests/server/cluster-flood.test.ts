@@ -101,11 +101,21 @@ describe("ConnectionGate.evictFor with cluster-wide counts", () => {
     const evicted: string[] = [];
     const { g, tickets } = node(["10.0.0.1", "10.0.0.2", "10.0.0.2", "10.0.0.9"], evicted);
     const newcomer = tickets[3]!;
-    expect(g.evictionKeys(newcomer)).toEqual(["10.0.0.9", "10.0.0.1", "10.0.0.2"]);
+    // The newcomer's address first, then the heaviest here.
+    expect(g.evictionKeys(newcomer)).toEqual(["10.0.0.9", "10.0.0.2", "10.0.0.1"]);
     // Here 10.0.0.2 holds more; over the cluster 10.0.0.1 does.
     const cluster = new Map([["10.0.0.1", 5], ["10.0.0.2", 2], ["10.0.0.9", 0]]);
     expect(g.evictFor(newcomer, cluster)).not.toBeNull();
     expect(evicted).toEqual(["10.0.0.1"]);
+  });
+
+  test("asks the store about the newcomer's address and the 16 heaviest here, not every address (a flood's newcomers each ask)", () => {
+    const ips = Array.from({ length: 40 }, (_, i) => `10.0.1.${i}`);
+    // 10.0.1.39 holds three here, the rest one each; the newcomer is last.
+    const { tickets, g } = node([...ips, "10.0.1.39", "10.0.1.39", "10.0.2.1"], []);
+    const keys = g.evictionKeys(tickets.at(-1)!)!;
+    expect(keys).toHaveLength(17);
+    expect(keys.slice(0, 2)).toEqual(["10.0.2.1", "10.0.1.39"]);
   });
 
   test("evicts nothing when no address holds more than the newcomer's would, or the heaviest holds none here", () => {
