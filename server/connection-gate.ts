@@ -104,15 +104,55 @@ export class ConnectionGate {
   /**
    * Shared caps (--workers, --state): the store says every slot of the cluster is taken, though this
    * process is not full. Evict for `ticket` (admitted here, not yet given a shared slot) as admit()
-   * does when this process alone is full. Null if no connection is to go; else resolves once the
-   * evicted connection's shared slot is given back.
+   * does when this process alone is full, weighing addresses by `cluster` (connections per address
+   * over every node, SharedState.connectionCounts) when given. Null if no connection is to go; else
+   * resolves once the evicted connection's shared slot is given back.
    */
-  evictFor(ticket: Ticket): Promise<void> | null {
+  evictFor(ticket: Ticket, cluster?: ReadonlyMap<string, number>): Promise<void> | null {
     if (!this.live.has(ticket) || this.pending.size < 2) return null;
-    const victim = this.evictionCandidate(ticket.key, ticket);
+    const victim = cluster ? this.clusterCandidate(ticket, cluster) : this.evictionCandidate(ticket.key, ticket);
     if (!victim) return null;
     this.forget(victim);
     return Promise.resolve(victim.evict());
+  }
+
+  /**
+   * The addresses evictFor would weigh for `ticket`: its own first, then the EVICTION_KEYS_MAX holding
+   * the most connections not logged in here (a crowd is heavy on every node it is spread over); null
+   * when nothing here could go. Bounded: each refused newcomer of a flood asks the store about them.
+   */
+  evictionKeys(ticket: Ticket): string[] | null {
+    if (!this.live.has(ticket) || this.pending.size < 2) return null;
+    const here = new Map<string, number>();
+    for (const t of this.pending) if (t !== ticket && t.key !== ticket.key) here.set(t.key, (here.get(t.key) ?? 0) + 1);
+    const heaviest = [...here].sort((a, b) => b[1] - a[1]).slice(0, EVICTION_KEYS_MAX).map(([key]) => key);
+    return [ticket.key, ...heaviest];
+  }
+
+  /**
+   * evictionCandidate with cluster-wide counts: spread over N nodes, no node alone sees an address
+   * holding more than the newcomer's count plus one, so a crowd on several nodes was never evicted.
+   * The counts are of connections (the store counts no logins: that would cost a round trip per
+   * login), but only a connection not logged in is evicted, and only one of this node's: if this
+   * node holds none of such an address, nothing goes here — the nodes holding them evict for their
+   * own newcomers. An address the counts lack (come in during the round trip) weighs what it holds here.
+   */
+  private clusterCandidate(self: Ticket, cluster: ReadonlyMap<string, number>): Ticket | null {
+    const here = new Map<string, number>();
+    for (const t of this.pending) if (t !== self) here.set(t.key, (here.get(t.key) ?? 0) + 1);
+    const weight = (key: string) => cluster.get(key) ?? here.get(key) ?? 0;
+    let victim: Ticket | null = null;
+    let most = weight(self.key) + 1;
+    // Oldest first: on a tie, the address whose connection has waited longest goes.
+    for (const t of this.pending) {
+      if (t === self || t.key === self.key) continue;
+      const w = weight(t.key);
+      if (w > most) {
+        most = w;
+        victim = t;
+      }
+    }
+    return victim;
   }
 
   /** The oldest connection not logged in of the address holding the most, if it holds more than `newcomer` would. */
@@ -197,3 +237,6 @@ export class RefusalLog {
     this.summarise(performance.now());
   }
 }
+
+/** Addresses besides the newcomer's whose cluster-wide counts a full node asks for (evictionKeys). */
+const EVICTION_KEYS_MAX = 16;

@@ -73,9 +73,18 @@ export function controlHandlers(server: ServerContext, gate: ConnectionGate, con
     const limits = { maxConnections: options.maxConnections, maxPerIp: options.maxPerIp };
     // Every slot of the cluster taken: evict one of this node's connections not logged in, as the
     // gate does when this process alone is full (a crowd that never logs in churns itself), and ask again.
-    const retry = (a: Admission) => {
-      const freed = a === "server-full" && !healthCheck ? gate.evictFor(ticket) : null;
-      return freed ? freed.then(() => server.state.openConnection(slotKey, limits)) : a;
+    // A crowd spread over the nodes is weighed by its cluster-wide counts: one more round trip, on this path only.
+    const retry = (a: Admission): Admission | Promise<Admission> => {
+      if (a !== "server-full" || healthCheck) return a;
+      const again = (freed: Promise<void> | null) => (freed ? freed.then(() => server.state.openConnection(slotKey, limits)) : a);
+      const { state } = server;
+      if (!state.connectionCounts) return again(gate.evictFor(ticket));
+      const keys = gate.evictionKeys(ticket);
+      if (!keys) return a;
+      return state.connectionCounts(keys).then(
+        (cluster) => again(gate.evictFor(ticket, cluster)),
+        () => a,
+      );
     };
     const first = shared ? server.state.openConnection(slotKey, limits) : "ok";
     const admission = typeof first === "string" ? retry(first) : first.then(retry);

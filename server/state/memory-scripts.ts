@@ -118,6 +118,19 @@ export const IMPLS: Array<[string, Impl]> = [
     },
   ],
   [
+    S.CONN_COUNTS,
+    (db, [nodesKey], [prefix, ...ips]) => {
+      const now = performance.now();
+      const out = ips.map(() => 0);
+      for (const [n, exp] of db.zset(nodesKey!)) {
+        if (exp <= now) continue;
+        const h = db.hash(`${prefix}conns:${n}`);
+        ips.forEach((ip, i) => (out[i]! += num(h.get(`ip:${ip}`))));
+      }
+      return out;
+    },
+  ],
+  [
     S.CONN_CLOSE,
     (db, [key], [field]) => {
       const h = db.hash(key!);

@@ -1,7 +1,7 @@
 // Connection slots across nodes: each node keeps its own counts (total and per client address) in
 // the store, restated by its heartbeat after an outage; a new connection is admitted by one script
 // that sums every live node's counts against --max-connections and --max-per-ip.
-import { CONN_CLOSE, CONN_OPEN, NODE_ALIVE, NODE_SYNC } from "./scripts.ts";
+import { CONN_CLOSE, CONN_COUNTS, CONN_OPEN, NODE_ALIVE, NODE_SYNC } from "./scripts.ts";
 import type { StoreContext } from "./redis-link.ts";
 import type { Admission, ConnectionLimits } from "./types.ts";
 
@@ -46,6 +46,14 @@ export class RedisSlots {
     } catch {
       return "unavailable";
     }
+  }
+
+  /** Connections of each of `ips` over every live node (one round trip): SharedState.connectionCounts. */
+  async clusterCounts(ips: readonly string[]): Promise<Map<string, number>> {
+    const { prefix } = this.store;
+    const r = await this.store.eval(CONN_COUNTS, [`${prefix}nodes`], [prefix, ...ips]);
+    const n = Array.isArray(r) ? r : [];
+    return new Map(ips.map((ip, i) => [ip, Number(n[i] ?? 0)]));
   }
 
   close(ip: string): Promise<void> {

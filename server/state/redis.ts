@@ -130,6 +130,10 @@ export class RedisState implements SharedState, LedgerStore, SharedKeyLock, Stor
     return this.slots.open(ip, limits);
   }
 
+  connectionCounts(ips: readonly string[]): Promise<Map<string, number>> {
+    return this.slots.clusterCounts(ips);
+  }
+
   closeConnection(ip: string): Promise<void> {
     return this.slots.close(ip);
   }

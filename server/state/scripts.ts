@@ -191,6 +191,27 @@ redis.call('HINCRBY', mine, 'total', 1)
 redis.call('HINCRBY', mine, 'ip:' .. ARGV[2], 1)
 return 0`;
 
+/**
+ * Connections per client address over every live node: the counts CONN_OPEN sums for --max-per-ip,
+ * read when every slot is taken, so a node weighs the addresses of its own connections not logged in
+ * by what they hold cluster-wide (connection-gate.ts, evictFor). KEYS: nodes. ARGV: the key prefix,
+ * then the addresses (at most EVICTION_KEYS_MAX + 1: a flood's refused newcomers each run this, so
+ * its cost is nodes × addresses asked, never the cluster's whole count tables). Returns one count
+ * per address. Reads only: a node past its heartbeat is left out, as CONN_OPEN leaves it out.
+ */
+export const CONN_COUNTS = `${NOW}
+local fields = {}
+local out = {}
+for i = 2, #ARGV do
+  fields[i - 1] = 'ip:' .. ARGV[i]
+  out[i - 1] = 0
+end
+for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  local got = redis.call('HMGET', ARGV[1] .. 'conns:' .. n, unpack(fields))
+  for i = 1, #fields do out[i] = out[i] + (tonumber(got[i]) or 0) end
+end
+return out`;
+
 /** Restate this node's connection counts and keep it alive. KEYS: nodes, mine. ARGV: node, nodeTtlMs, field, count, … */
 export const NODE_SYNC = `${NOW}
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])

@@ -44,6 +44,12 @@ export interface SharedState {
   openConnection(ip: string, limits: ConnectionLimits): Admission | Promise<Admission>;
   /** False while a shared store cannot be reached (new connections and logins then get 421): /readyz says so. */
   reachable?(): boolean;
+  /**
+   * Connections of each address (as openConnection's `ip`) over every node, in one round trip: asked
+   * only when openConnection said "server-full", to choose whom to evict (connection-gate.ts).
+   * Absent: one process, whose own counts are all there is.
+   */
+  connectionCounts?(ips: readonly string[]): Promise<Map<string, number>>;
   /** Give back a slot taken by openConnection ("ok"); a shared store's promise settles once the store has it (never rejects). */
   closeConnection(ip: string): void | Promise<void>;
   /** The ledger for `key`: created on first use, measured with `measure` when the store has no usage yet. */
