@@ -296,6 +296,18 @@ export class FtpClient extends ControlExchange {
     }
   }
 
+  /**
+   * Whether the session goes on after a refusal just read: a reply after it says so, the close says
+   * not. While replies to later commands are still to come (a tree's next file on this connection,
+   * its transfer maybe), the next of them tells: a NOOP sent behind a transfer is answered at once by
+   * servers that answer NOOP during one (ftpkit, ProFTPD, Pure-FTPd), and its 200 was taken for the
+   * transfer's final reply. With none to come (nor any in), a NOOP asks (alive).
+   */
+  goesOn(): Promise<boolean> {
+    if (this.control.isClosed || this.replies.failure) return Promise.resolve(false);
+    return this.replies.awaited > 0 || this.replies.holdsUnread ? this.replies.nextArrival() : this.alive();
+  }
+
   /** Drop the control connection without QUIT. */
   destroy(): void {
     this.data.dropLink(false);

@@ -5,7 +5,7 @@ import { ClientError, type FtpClient } from "./client.ts";
 import { failureKind, REST_UNSUPPORTED_CODES, RestUnsupported, restartNotPermitted } from "./errors.ts";
 import { LineAtFirstByte } from "./messages.ts";
 import { acquireLock } from "./state.ts";
-import { countAttempts, worthResuming, worthRetrying } from "./retries.ts";
+import { countAttempts, refusalStands, worthResuming, worthRetrying } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { jobLimiter, upload } from "./transfer.ts";
 import { TransferInterrupted, TransferRefused } from "./transfer-errors.ts";
@@ -281,14 +281,22 @@ function checkUnchanged(local: string, fd: number, was: Stats, ctx: FileContext)
  */
 export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlgorithm, verify: boolean, note: { unverified(msg: string): void }): (digest: string, size: number) => Promise<string> {
   // A refused SIZE leaves the size unknown; a reply that is no size is the server's protocol error.
-  // A lost connection is no answer (nor vsftpd's "500 OOPS" before it closes): it failed the check,
-  // which is retried like a drop on a new connection, where every byte is found and only verified.
-  // Taken for "no SIZE here", the upload ended "not verified", exit 0, and was forgotten.
+  // A lost connection is no answer, nor a refusal the server hangs up after (vsftpd's "500 OOPS",
+  // read before its close: refusalStands): it failed the check, which is retried like a drop on a
+  // new connection, where every byte is found and only verified. Taken for "no SIZE here", the
+  // upload ended "not verified", exit 0, and was forgotten.
   const askSize = () => {
-    const asked = client.size(path).catch((err: unknown) => {
-      const refused = err instanceof ClientError && err.kind !== "protocol" && err.code !== undefined && err.code >= 500 && !client.control.isClosed;
-      return refused ? null : Promise.reject(err);
-    });
+    const asked = client.size(path).then(
+      async (n) => {
+        if (n === null) await refusalStands(client, "SIZE");
+        return n;
+      },
+      async (err: unknown) => {
+        if (!(err instanceof ClientError && err.kind !== "protocol" && err.code !== undefined && err.code >= 500)) throw err;
+        await refusalStands(client, "SIZE");
+        return null;
+      },
+    );
     asked.catch(() => {}); // awaited by the check; a failure before that is not unhandled
     return asked;
   };

@@ -24,6 +24,8 @@ export class ReplyQueue {
   private unread: FtpReply[] = [];
   private readers: { resolve: (r: FtpReply) => void; reject: (e: Error) => void }[] = [];
   private failed: Error | null = null;
+  /** Waiting for the next reply to arrive (nextArrival): told whether it came (true) or the queue failed. */
+  private arrivals: ((came: boolean) => void)[] = [];
   private heldBy: Promise<void> | null = null;
   /** performance.now() of the last byte from the server: a reply's wait is a stall bound, not a deadline. */
   private lastInput = performance.now();
@@ -66,6 +68,7 @@ export class ReplyQueue {
       if (reader) reader.resolve(r);
       else this.unread.push(r);
     }
+    if (replies.length > 0) for (const tell of this.arrivals.splice(0)) tell(!closing);
     if (this.unread.length > MAX_UNREAD_REPLIES) {
       this.unread = [];
       this.fail(new ClientError(`protocol error from server: more than ${MAX_UNREAD_REPLIES} replies to commands never sent`, { kind: "protocol" }));
@@ -87,6 +90,22 @@ export class ReplyQueue {
     if (this.failed) return;
     this.failed = err;
     for (const r of this.readers.splice(0)) r.reject(err);
+    for (const tell of this.arrivals.splice(0)) tell(false);
+  }
+
+  /** Requests whose replies have not come yet. */
+  get awaited(): number {
+    return this.readers.length;
+  }
+
+  /**
+   * Whether the server answers again after the replies read so far: true at once when one is in
+   * already (unread), else at the next that arrives (false for a 421), false once the queue fails.
+   */
+  nextArrival(): Promise<boolean> {
+    if (this.unread.length > 0) return Promise.resolve(!this.failed);
+    if (this.failed) return Promise.resolve(false);
+    return new Promise((resolve) => this.arrivals.push(resolve));
   }
 
   /**

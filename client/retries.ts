@@ -74,6 +74,21 @@ export async function worthRetrying(client: FtpClient, err: unknown): Promise<bo
   return !(await client.alive());
 }
 
+/**
+ * A check asked after a transfer's 226 (SIZE after an upload, MDTM after a download) was refused
+ * (5yz): it counts as the server's answer only when the session goes on (a later reply, or a NOOP's:
+ * FtpClient.goesOn); else it is a lost connection, retried as one. vsftpd whose session lost its
+ * privileged process finishes the transfer, answers 226, then "500 OOPS: priv_sock_send_cmd" unasked,
+ * and hangs up: that 500 was read as the check's reply before the close was seen, and an upload
+ * passed as "not verified (no size either)", exit 0, as a file cut short would have. Only for a verb
+ * the server lists in FEAT: one without it refuses every file, and a tree job paid a NOOP each.
+ */
+export async function refusalStands(client: FtpClient, verb: string): Promise<void> {
+  if (!client.features.has(verb) && !client.control.isClosed) return;
+  if (await client.goesOn()) return;
+  throw new ClientError(`the server ended the session after the transfer (its reply to ${verb} was a refusal, then it hung up)`, { retryable: true, kind: "network" });
+}
+
 export function backoff(attempt: number, base: number, signal?: AbortSignal): Promise<void> {
   const ms = Math.min(base * 2 ** Math.max(0, attempt - 1), 10_000);
   if (!signal) return Bun.sleep(ms);

@@ -36,7 +36,8 @@ export interface RetrieveHooks {
 
 /**
  * RETR `path` into `sink` from `offset` to its end (`size`, when known), reconnecting and continuing
- * with REST after a drop, --retries times; returns the offset reached.
+ * with REST after a drop, --retries times; returns the offset reached and the failed tries so far
+ * (ctx.tried included), which count against --retries for what follows (the checks after the data).
  */
 export async function retrieve(
   session: Session,
@@ -46,7 +47,7 @@ export async function retrieve(
   sink: ChunkSink,
   ctx: Pick<FileContext, "opts" | "note" | "progress" | "handBack" | "tried">,
   hooks: RetrieveHooks = {},
-): Promise<number> {
+): Promise<{ offset: number; attempt: number }> {
   const limiter = jobLimiter(ctx.opts);
   let attempt = ctx.tried ?? 0;
   const resumeLine = new LineAtFirstByte(ctx.note);
@@ -72,7 +73,7 @@ export async function retrieve(
         await refuseIfResized(client, path, size);
         throw new TransferInterrupted(`the transfer ended early at ${offset} of ${size} bytes`, 0);
       }
-      return offset;
+      return { offset, attempt };
     } catch (err) {
       // Refused before any byte moved, on a session that goes on: fetch the whole file instead.
       if (err instanceof RestUnsupported && offset > 0 && hooks.startOver) {

@@ -7,7 +7,7 @@ import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftr
 import { ClientError, type FtpClient } from "./client.ts";
 import { formatTimeVal, parseTimeVal } from "../protocol/listing.ts";
 import { failureKind, RemoteChanged } from "./errors.ts";
-import { worthResuming } from "./retries.ts";
+import { refusalStands, worthResuming } from "./retries.ts";
 import type { Session } from "./session.ts";
 import { LocalWriteError, partFileError, TransferInterrupted } from "./transfer-errors.ts";
 import { chunkSink, type ChunkSink } from "./hasher.ts";
@@ -76,12 +76,16 @@ async function changeAfter(after: Promise<string | null>, before: string, client
   try {
     now = await after;
   } catch (err) {
-    // Refused while the session goes on: no time to compare. A lost connection is no answer: the
-    // check fails as a drop does (resume checks again); it was taken for "unchanged", exit 0.
-    if (err instanceof ClientError && err.code !== undefined && err.code >= 500 && !client.control.isClosed) return "";
-    throw err;
+    if (!(err instanceof ClientError && err.code !== undefined && err.code >= 500)) throw err;
+    now = null;
   }
-  if (now === null) return "";
+  // Refused while the session goes on: no time to compare. A lost connection is no answer, nor a
+  // refusal the server hangs up after (refusalStands): the check fails as a drop does, and is asked
+  // again on a new connection; it was taken for "unchanged", exit 0.
+  if (now === null) {
+    await refusalStands(client, "MDTM");
+    return "";
+  }
   try {
     const apart = Math.floor(parseTimeVal(now).getTime() / 1000) - Math.floor(parseTimeVal(before).getTime() / 1000);
     return apart % 900 === 0 ? "" : `modified ${before.slice(0, 14)} → ${now.slice(0, 14)}`;
@@ -182,7 +186,8 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
     const fileFd = fd;
     // Whatever this run wrote is recorded as its own when Ctrl-C or SIGTERM ends it (kill -9 leaves the last step).
     using _settle = guard ? whenInterrupted(() => guard.settle()) : null;
-    offset = await retrieve(session, path, offset, size, guarded(sink, guard), ctx, {
+    let attempt: number;
+    ({ offset, attempt } = await retrieve(session, path, offset, size, guarded(sink, guard), ctx, {
       file: part,
       resuming: resumeNote,
       // No size and no digest to check the file by: under PROT P only the server's close_notify says
@@ -203,20 +208,26 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
         offset = 0;
         return guarded(sink, guard);
       },
-    });
+    }));
     // Ask for the server's digest now: its round trip overlaps with finishing ours and, in a tree
     // job, with the next file's start (controlFree).
     const why = unverifiedReason(note);
-    const ask = () => askDigest(session.client, path, algo, ctx.verify, () => size, why);
-    // The digest asked on the side, when it came: else asked here, as without it.
-    const verdictP = size !== null && offset !== size ? null : side ? side.result.then((got) => got ?? ask()) : ask();
-    verdictP?.catch(() => {}); // awaited below unless an earlier step fails
-    // No digest to come (vsftpd, pyftpdlib): the time is asked again, now, before a tree's next file
-    // takes the connection. A file rewritten while it came (same size, other bytes) arrived as a mix
-    // of both versions, and only its size vouched for it.
     const timeBefore = mtime !== null ? mtime : job.listedTimeMs !== undefined ? formatTimeVal(new Date(job.listedTimeMs)) : null;
-    const timeAfter = verdictP && ctx.verify && timeBefore !== null && !session.client.mayGiveDigest(algo) ? session.client.mdtm(path) : null;
-    timeAfter?.catch(() => {});
+    /** The checks after the data, on the session's connection: the digest (`first`: asked on the side, when it came), else the time again. */
+    const askChecks = (first: Promise<{ hex: string; via: string } | null> | null) => {
+      const client = session.client;
+      const ask = () => askDigest(client, path, algo, ctx.verify, () => size, why);
+      const verdict = first ? first.then((got) => got ?? ask()) : ask();
+      // No digest to come (vsftpd, pyftpdlib): the time is asked again, now, before a tree's next file
+      // takes the connection. A file rewritten while it came (same size, other bytes) arrived as a mix
+      // of both versions, and only its size vouched for it.
+      const timeAfter = ctx.verify && timeBefore !== null && !client.mayGiveDigest(algo) ? client.mdtm(path) : null;
+      const change = timeAfter ? changeAfter(timeAfter, timeBefore!, client) : Promise.resolve("");
+      verdict.catch(() => {}); // awaited below unless an earlier step fails
+      change.catch(() => {});
+      return { verdict, change };
+    };
+    let checks = size !== null && offset !== size ? null : askChecks(side ? side.result : null);
     ctx.controlFree?.();
     const digest = await sink.digest(); // after every write
     sink = null;
@@ -241,11 +252,27 @@ export async function downloadFile(session: Session, job: DownloadJob, ctx: File
       const aside = setAside();
       throw new ClientError(`size mismatch: received ${offset} bytes, the server reports ${size}; the data is kept in ${aside}`, { kind: "verify" });
     }
-    const verdict = await verdictP!;
+    let verdict: { hex: string; via: string } | string;
+    let change: string;
+    for (;;) {
+      try {
+        verdict = await checks!.verdict;
+        change = typeof verdict === "string" ? await checks!.change : "";
+        break;
+      } catch (err) {
+        // Every byte and the 226 came: a connection lost while the checks were answered (vsftpd's
+        // "500 OOPS" and its close) lost only the checks, asked again on a new connection within
+        // --retries. It ended "… bytes kept, run ftpkit resume" (exit 4) where curl and lftp exit 0.
+        // Not once a tree's next file has the connection (controlFree): its retry is the tree's.
+        const reached = ctx.controlFree ? null : await session.retryAfter(session.client, err, ++attempt, note);
+        if (reached === null) throw err;
+        attempt = reached;
+        checks = askChecks(null);
+      }
+    }
     let verifiedBy: string;
     if (typeof verdict === "string") {
       verifiedBy = verdict;
-      const change = timeAfter ? await changeAfter(timeAfter, timeBefore!, session.client) : "";
       if (change) throw new RemoteChanged(change, `the ${offset} bytes that came are kept in ${setAside()}`);
     } else if (verdict.hex !== digest) {
       // A file replaced on the server meanwhile (its digest is the new one's) is no corruption.

@@ -75,7 +75,7 @@ export async function getToStream(urlText: string, opts: TransferOptions, out: {
     const sink = new StreamSink(localDigest(session.client, { verify: opts.verify, algo: opts.hash, alwaysDigest: opts.alwaysDigest }), out.fd, into);
     // Every byte up to the size SIZE gave, or retrieve throws: no size check is left to do here.
     // With no size and no digest, only the TLS ending can tell a cut stream (RetrieveHooks.requireCloseNotify).
-    const reached = await retrieve(session, path, 0, size, sink, { opts, note, progress }, { requireCloseNotify: !(opts.verify && session.client.mayGiveDigest(opts.hash)) });
+    const { offset: reached } = await retrieve(session, path, 0, size, sink, { opts, note, progress }, { requireCloseNotify: !(opts.verify && session.client.mayGiveDigest(opts.hash)) });
     allWritten = true;
     const why = unverifiedReason(note);
     const verdict = await askDigest(session.client, path, opts.hash, opts.verify, () => size, why);

@@ -52,3 +52,34 @@ describe("a server without a digest that drops the connection before the time as
   });
 });
 
+
+// vsftpd whose privileged process died during the transfer: 226, then "500 OOPS" unasked, read as
+// the check's reply before the close. A refusal counts only on a session that goes on (a NOOP).
+describe("a refusal read as the check's reply, the server hanging up after it (vsftpd's 500 OOPS)", () => {
+  test("put checks the size on a new connection (exit 0, size verified), not 'not verified (no size either)'", async () => {
+    const data = payload();
+    writeFileSync(join(t.work, "u.bin"), data);
+    const fake = t.start({ feat: SIZE_FEAT, oopsAfterTransfer: 1 });
+    const r = await runFtpkit(["put", "u.bin", `ftp://u:p@127.0.0.1:${fake.port}/u.bin`, "--retries", "2"], { cwd: t.work });
+    // Before: exit 0, "the server offers no hash; not verified (no size either)", one connection.
+    expect(r.stderr).not.toContain("no size either");
+    expect(r.stderr).toContain("its reply to SIZE was a refusal, then it hung up); reconnecting (attempt 1 of 2)");
+    expect(r.stderr).toContain("size verified only");
+    expect(r.code).toBe(0);
+    expect(fake.commands.filter((c) => c === "USER u")).toHaveLength(2);
+    expect(digest(fake.files.get("/u.bin")!)).toBe(digest(data));
+  });
+
+  test("get compares the time on a new connection (exit 0), not 'no time to compare' on the dying one", async () => {
+    const data = payload();
+    const fake = t.start({ files: new Map([["/d.bin", data]]), feat: SIZE_FEAT, oopsAfterTransfer: 1 });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/d.bin`, "d.bin", "--retries", "2"], { cwd: t.work });
+    // Before: exit 0 on one connection, the file's time after the download never compared.
+    expect(r.stderr).toContain("its reply to MDTM was a refusal, then it hung up); reconnecting (attempt 1 of 2)");
+    expect(r.code).toBe(0);
+    const afterLogin = fake.commands.slice(fake.commands.lastIndexOf("USER u"));
+    expect(afterLogin).toContain("MDTM /d.bin");
+    expect(afterLogin.some((c) => c.startsWith("RETR"))).toBe(false); // only the check, not the data again
+    expect(digest(readFileSync(join(t.work, "d.bin")))).toBe(digest(data));
+  });
+});

@@ -52,6 +52,12 @@ export interface FakeOptions {
    * from 1) with "500 OOPS: …" and end the session; a list: each of those.
    */
   oopsOnTransfer?: number | number[];
+  /**
+   * Like vsftpd whose privileged process died during the transfer: the Nth RETR, STOR or APPE (counted
+   * together over all sessions, from 1) ends with its 226, then "500 OOPS: priv_sock_send_cmd" unasked;
+   * the next command gets no reply but the close (so the 500 is read before the close).
+   */
+  oopsAfterTransfer?: number;
   /** RETR of this path answers "550 Permission denied." (the session goes on). */
   refuseRetrOf?: string;
   /** Refuse REST (502, or the code given: 500, 502 or 504) so uploads must fall back to APPE. */

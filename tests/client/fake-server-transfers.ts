@@ -26,6 +26,8 @@ export interface Conn {
   busyAtPassword?: boolean;
   /** FakeOptions.hangUp at "USER": USER closes the connection. */
   hangUpAtUser?: boolean;
+  /** FakeOptions.oopsAfterTransfer: the 500 OOPS went out, the next command closes the connection. */
+  hangUpAtNext?: boolean;
 }
 
 export interface DataState {

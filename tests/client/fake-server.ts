@@ -28,6 +28,13 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
   let mkds = 0;
   let mdtms = 0;
   let transfers = 0;
+  let transfersEnded = 0;
+  /** oopsAfterTransfer: after this transfer's reply, when it is the Nth, vsftpd's OOPS unasked. */
+  const oopsAfter = (s: Socket<Conn>): void => {
+    if (++transfersEnded !== opts.oopsAfterTransfer) return;
+    reply(s, 500, "OOPS: priv_sock_send_cmd");
+    s.data.hangUpAtNext = true;
+  };
   let listingsNow = 0;
   let mostListings = 0;
   let listings = 0;
@@ -167,6 +174,8 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     const arg = sp < 0 ? "" : line.slice(sp + 1);
     const file = files.get(arg);
     if (opts.neverAnswer?.includes(verb)) return;
+    // FIN, not end(): see oops().
+    if (s.data.hangUpAtNext) return void s.shutdown();
     switch (verb) {
       case "USER":
         if (s.data.hangUpAtUser) return void (opts.hangUp!.how === "close" ? s.end() : s.terminate());
@@ -337,10 +346,12 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
         return void reply(s, 250, h);
       }
       case "RETR":
-        return retr(dataSide, s, arg, file);
+        await retr(dataSide, s, arg, file);
+        return oopsAfter(s);
       case "STOR":
       case "APPE":
-        return store(dataSide, s, verb, arg);
+        await store(dataSide, s, verb, arg);
+        return oopsAfter(s);
       case "QUIT":
         if (opts.silentQuit) return;
         reply(s, 221, "Bye");
