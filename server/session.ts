@@ -104,7 +104,8 @@ export class Session {
   readonly fs: VirtualFs;
   input: InputControl | null = null;
   /** Set by the TLS layer (FTPS). */
-  tls: { control: boolean; protP: boolean; pbsz: boolean } = { control: false, protP: false, pbsz: false };
+  /** `impliedP`: PROT P came with AUTH SSL / TLS-P (old drafts), not from a PROT P the client sent. */
+  tls: { control: boolean; protP: boolean; pbsz: boolean; impliedP?: boolean } = { control: false, protP: false, pbsz: false };
 
   /** After QUIT's reply: nothing more is read. */
   quitting = false;

@@ -124,7 +124,7 @@ export const serveArgs = {
   "tls-session-reuse": { type: "string", description: "PROT P data connections: required or preferred (default) TLS session reuse", valueHint: "required|preferred" },
   "tls-upload-eof": {
     type: "string",
-    description: "PROT P uploads: strict (default) completes one only when the client ends it with TLS close_notify; lenient also on a bare TCP FIN, as vsftpd by default (for clients that never send close_notify)",
+    description: "PROT P uploads: strict (default) completes one only when the client ends it with TLS close_notify; lenient also on a bare TCP FIN, as ProFTPD does (for clients that never send close_notify)",
     valueHint: "strict|lenient",
   },
   ...opsArgs,

@@ -20,7 +20,7 @@ export const auth: CommandSpec = {
   handle({ session, arg }) {
     const ftps = runtimeOf(session);
     const mech = arg.trim().toUpperCase();
-    if (!["TLS", "TLS-C", "SSL", "TLS-P"].includes(mech)) throw new FtpError(504, `AUTH ${mech.slice(0, 8)} not supported; use AUTH TLS`);
+    if (!["TLS", "TLS-C", "SSL", "TLS-P"].includes(mech)) throw new FtpError(504, `AUTH ${mech.slice(0, 32)} not supported; use AUTH TLS`);
     if (session.tls.control) throw new FtpError(503, "Already using TLS");
     if (session.user) throw new FtpError(503, "AUTH must come before login");
     // Ready before 234 (or 431): after 234 the client speaks TLS, so nothing may fail in clear text.
@@ -31,7 +31,7 @@ export const auth: CommandSpec = {
     ftps.upgradeControl(session, material);
     // RFC 2228: a security exchange resets the login state; SSL and TLS-P (old drafts) imply PROT P.
     session.pendingUser = null;
-    if (mech === "SSL" || mech === "TLS-P") session.tls = { ...session.tls, pbsz: true, protP: true };
+    if (mech === "SSL" || mech === "TLS-P") session.tls = { ...session.tls, pbsz: true, protP: true, impliedP: true };
   },
 };
 
@@ -65,11 +65,19 @@ export const prot: CommandSpec = {
     if (level === "P") {
       if (!session.tls.pbsz) throw new FtpError(503, "PROT needs PBSZ first");
       session.tls.protP = true;
+      session.tls.impliedP = false;
       session.reply(200, "Protection level set to Private");
     } else if (level === "C") {
       // Clear is the state without PBSZ anyway: vsftpd, ProFTPD and Pure-FTPd accept it, and
       // Python's FTP_TLS.prot_c() sends it without a PBSZ.
-      if (mustEncrypt(session)) throw new FtpError(521, TLS_REFUSALS.data);
+      if (mustEncrypt(session)) {
+        // A client that asked for clear data and never for P (curl --ftp-ssl-control: AUTH SSL, PROT C)
+        // goes on in clear whatever the refusal: with the P that AUTH SSL implied, its RETR got 150 and
+        // the server waited 30 s for a TLS handshake that never came. Now the transfer is refused at
+        // once (521), as vsftpd refuses it (522). A PROT P the client sent stands.
+        if (session.tls.impliedP) session.tls = { ...session.tls, protP: false, impliedP: false };
+        throw new FtpError(521, TLS_REFUSALS.data);
+      }
       session.tls.protP = false;
       session.reply(200, "Protection level set to Clear");
     } else if (level === "S" || level === "E") {

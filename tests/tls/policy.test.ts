@@ -101,6 +101,20 @@ describe("--require-tls", () => {
     const secured = await ftplib(work!, s.port, "alice", "alice-pw", "P", ["CMD PROT C", "CMD NOOP"]);
     expect(secured.map((x) => x.ok)).toEqual([true, true, false, true]);
   });
+
+  test("curl --ftp-ssl-control (AUTH SSL, then PROT C, refused) gets its RETR refused 521 at once, not a 150 and a wait for TLS", async () => {
+    const s = await start({ requireTls: true });
+    writeFileSync(join(s.home("alice"), "a.txt"), "hello\n");
+    const started = performance.now();
+    const p = Bun.spawn(["curl", "-sS", "-v", "--ftp-ssl-control", "-k", "--max-time", "20", `ftp://alice:alice-pw@127.0.0.1:${s.port}/a.txt`], { stdout: "pipe", stderr: "pipe" });
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    // Before: RETR got 150, the server waited 30 s for a TLS handshake curl never began (curl: 28 here, 56 after the server's timeout).
+    expect(err).toContain("AUTH SSL");
+    expect(err).toMatch(/< 521 /);
+    expect(err).not.toContain("< 150");
+    expect(code).toBe(19); // CURLE_FTP_COULDNT_RETR_FILE: the RETR's refusal
+    expect(performance.now() - started).toBeLessThan(15_000);
+  }, 30_000);
 });
 
 /**
