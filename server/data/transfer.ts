@@ -295,7 +295,14 @@ export function receiveFile(conn: DataConnection, upload: ChunkSink, opts: PumpO
     conn.onData((chunk) => {
       if (dropped >= 0) {
         dropped += chunk.length;
-        if (dropped > DRAIN_MAX_BYTES) endDrain?.();
+        if (dropped > DRAIN_MAX_BYTES) return endDrain?.();
+        // Under --max-rate as the upload was: unthrottled, each refused STOR took up to 16 MiB at
+        // once from a session held to 1 MB/s.
+        const ms = opts.limiters.length ? delayFor(opts.limiters, chunk.length) : 0;
+        if (ms > 0) {
+          conn.pause();
+          void throttle(ms, opts).then(() => conn.resume());
+        }
         return;
       }
       if (take(chunk)) keeps = true;

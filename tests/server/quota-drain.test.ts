@@ -19,8 +19,9 @@ beforeEach(() => {
 });
 afterEach(() => removeDir(local));
 
-async function serveBob() {
+async function serveBob(options = {}) {
   return servers.start({
+    options,
     setup: (root) => mkdirSync(join(root, "bob"), { recursive: true }),
     users: [{ name: "bob", password: "pw", home: "bob", perms: ["read", "write", "modify"], quota: QUOTA }],
   });
@@ -83,3 +84,19 @@ test("a client that stops sending after the refusal without closing gets its 552
   // DRAIN_MAX_MS (10 s), far below the stall timeout (5 minutes by default).
   expect(performance.now() - started).toBeLessThan(15_000);
 }, 30_000);
+
+test("under --max-rate the drain reads at that rate: a client sending on after the refusal gets far fewer bytes in", async () => {
+  await serveBob({ maxRate: 100_000 });
+  const w = await servers.login("bob", "pw");
+  const up = await startUpload(w, "STOR slow.bin");
+  const chunk = random(1024 * 1024);
+  let sent = 0;
+  try {
+    for (; sent < 200 * chunk.length; sent += chunk.length) await up.send(chunk);
+  } catch {}
+  // 100 kB/s for the drain's 10 s is 1 MB read, plus what kernel buffers held (6 MiB here); unthrottled
+  // the drain took its whole 16 MiB at once (16,777,216 bytes sent).
+  expect(sent).toBeLessThan(12 * chunk.length);
+  const reply = await w.read(20_000);
+  expect([reply?.code, reply?.lines[0]]).toEqual([552, "Quota exceeded: upload aborted"]);
+}, 40_000);
