@@ -293,6 +293,9 @@ export function askUploadChecks(client: FtpClient, path: string, algo: DigestAlg
       },
       async (err: unknown) => {
         if (!(err instanceof ClientError && err.kind !== "protocol" && err.code !== undefined && err.code >= 500)) throw err;
+        // 550 is this file's own refusal (an upload-only drop box answers it for every file): no
+        // NOOP each to ask whether the session goes on, as a 500 after the 226 (vsftpd's OOPS) needs.
+        if (err.code === 550 && !client.control.isClosed) return null;
         await refusalStands(client, "SIZE");
         return null;
       },

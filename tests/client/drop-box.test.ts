@@ -64,6 +64,19 @@ describe("uploads into a drop box", () => {
     for (const f of files) expect(digest(dropped(f.name))).toBe(digest(f.data));
   });
 
+  test("files put into a drop box, which refuses SIZE for each (550), cost no NOOP each: a 550 is the file's own refusal", async () => {
+    const src = join(work, "noop");
+    mkdirSync(src);
+    for (const name of ["a.txt", "b.txt", "c.txt", "d.txt"]) writeFileSync(join(src, name), `${name}\n`);
+    const r = await runFtpkit(["put", join(src, "*.txt"), dropUrl(), "--parallel", "1", "-v"], { cwd: work });
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split("\n");
+    expect(lines.filter((l) => / > SIZE /.test(l))).toHaveLength(4);
+    // Before: a NOOP after each refused SIZE but the last, to ask whether the session went on.
+    const uploads = lines.slice(lines.findIndex((l) => / > STOR /.test(l)));
+    expect(uploads.filter((l) => / > NOOP/.test(l))).toEqual([]);
+  });
+
   test("put -r of a tree with a subdirectory fails at the MKD the drop box refuses, and leaves nothing to resume", async () => {
     const src = join(work, "with-sub");
     mkdirSync(join(src, "sub"), { recursive: true });
