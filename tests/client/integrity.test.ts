@@ -181,10 +181,22 @@ describe("download verification", () => {
 });
 
 describe("a HASH the server lists but does not answer", () => {
-  test("421 (shutting down) after the last byte: the download is not called verified; it is kept, and resume verifies it without moving it again", async () => {
+  test("421 (shutting down) after the last byte: the HASH is asked again on a new connection, and the download ends verified without moving a byte twice", async () => {
     const data = payload();
     fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, refuseHash: { reply: "421 Server shutting down", times: 1 } });
     const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("HASH /f.bin: Server shutting down (421); reconnecting (attempt 1 of 3)");
+    expect(r.stderr).toContain("(verified by HASH)");
+    expect(digest(readFileSync(join(work, "f.bin")))).toBe(digest(data));
+    expect(fake.commands.filter((c) => c.startsWith("RETR"))).toHaveLength(1);
+    expect(fake.commands.filter((c) => c.startsWith("HASH"))).toHaveLength(2);
+  });
+
+  test("421 (shutting down) after the last byte with --retries 0: not called verified; kept, and resume verifies it without moving it again", async () => {
+    const data = payload();
+    fake = startFakeServer({ files: new Map([["/f.bin", data]]), feat: HASH_FEAT, refuseHash: { reply: "421 Server shutting down", times: 1 } });
+    const r = await runFtpkit(["get", `ftp://u:p@127.0.0.1:${fake.port}/f.bin`, "--retries", "0"], { cwd: work });
     expect(r.code).toBe(8);
     expect(r.stderr).toContain("HASH /f.bin: Server shutting down (421)");
     expect(r.stderr).toContain("run `ftpkit resume` to continue");

@@ -35,6 +35,8 @@ function slowStore(holdMs: number, endpoint = `http://fake-${crypto.randomUUID()
     async send(req: Req): Promise<Response> {
       const q = req.query ?? {};
       if (req.method === "HEAD") return new Response(null, { status: 404 });
+      // The commit's check that no directory of the key's name appeared meanwhile: none here.
+      if (req.method === "GET") return new Response("<ListBucketResult></ListBucketResult>");
       if (req.method === "POST" && "uploads" in q) return new Response("<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>");
       if (req.method === "POST") return new Response('<CompleteMultipartUploadResult><ETag>"e"</ETag></CompleteMultipartUploadResult>');
       if (req.method === "PUT" && q.partNumber) {
