@@ -123,8 +123,8 @@ export class ConnectionGate {
    */
   evictionKeys(ticket: Ticket): string[] | null {
     if (!this.live.has(ticket) || this.pending.size < 2) return null;
-    const here = new Map<string, number>();
-    for (const t of this.pending) if (t !== ticket && t.key !== ticket.key) here.set(t.key, (here.get(t.key) ?? 0) + 1);
+    const here = this.pendingByKey(ticket);
+    here.delete(ticket.key);
     const heaviest = [...here].sort((a, b) => b[1] - a[1]).slice(0, EVICTION_KEYS_MAX).map(([key]) => key);
     return [ticket.key, ...heaviest];
   }
@@ -138,8 +138,7 @@ export class ConnectionGate {
    * own newcomers. An address the counts lack (come in during the round trip) weighs what it holds here.
    */
   private clusterCandidate(self: Ticket, cluster: ReadonlyMap<string, number>): Ticket | null {
-    const here = new Map<string, number>();
-    for (const t of this.pending) if (t !== self) here.set(t.key, (here.get(t.key) ?? 0) + 1);
+    const here = this.pendingByKey(self);
     const weight = (key: string) => cluster.get(key) ?? here.get(key) ?? 0;
     let victim: Ticket | null = null;
     let most = weight(self.key) + 1;
@@ -153,6 +152,13 @@ export class ConnectionGate {
       }
     }
     return victim;
+  }
+
+  /** Connections not logged in per address, `except` left out (the newcomer asking). */
+  private pendingByKey(except?: Ticket): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const t of this.pending) if (t !== except) counts.set(t.key, (counts.get(t.key) ?? 0) + 1);
+    return counts;
   }
 
   /** The oldest connection not logged in of the address holding the most, if it holds more than `newcomer` would. */

@@ -174,7 +174,7 @@ export function startFakeServer(opts: FakeOptions = {}): FakeServer {
     const arg = sp < 0 ? "" : line.slice(sp + 1);
     const file = files.get(arg);
     if (opts.neverAnswer?.includes(verb)) return;
-    // FIN, not end(): see oops().
+    // FIN, not end(): see oopsAfter.
     if (s.data.hangUpAtNext) return void s.shutdown();
     switch (verb) {
       case "USER":
